@@ -1,0 +1,1 @@
+//! rosterd internals: configuration, directory access, cache and socket service.

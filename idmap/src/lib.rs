@@ -1,0 +1,1 @@
+//! ID mapping for roster: SIDs, ranges and mapping backends.

@@ -1,0 +1,276 @@
+//! A tiny blocking client with a total time bound, safe to use inside
+//! foreign processes: no threads, no global state, one connection per
+//! [`Client`] (so a forked child never shares its parent's socket), and
+//! every step (connect, write, read) bounded by one deadline.
+
+use crate::codec::{decode_response, encode_request, parse_header, DecodeError};
+use crate::types::{Request, Response};
+use std::io::{self, Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// Why a call to the daemon failed.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// The daemon is not running (no socket, connection refused).
+    #[error("rosterd is not reachable at {path}: {source}")]
+    Unreachable {
+        /// The socket path that was tried.
+        path: String,
+        /// The connect error.
+        source: io::Error,
+    },
+    /// The deadline passed before the reply was complete.
+    #[error("rosterd did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection failed after it was established.
+    #[error("I/O error talking to rosterd: {0}")]
+    Io(#[from] io::Error),
+    /// The daemon's reply could not be decoded.
+    #[error("malformed reply from rosterd: {0}")]
+    Protocol(#[from] DecodeError),
+}
+
+/// One connection to the daemon with a fixed time budget per call.
+pub struct Client {
+    stream: UnixStream,
+    timeout: Duration,
+}
+
+impl Client {
+    /// Connects to the daemon socket at `path`, waiting at most `timeout`.
+    pub fn connect(path: &Path, timeout: Duration) -> Result<Client, ClientError> {
+        let deadline = Instant::now() + timeout;
+        let stream = connect_before(path, deadline, timeout)?;
+        Ok(Client { stream, timeout })
+    }
+
+    /// Sends `req` and waits for its reply, at most the client's timeout.
+    pub fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
+        let deadline = Instant::now() + self.timeout;
+        self.call_before(req, deadline)
+    }
+
+    /// Connects, sends one request and reads its reply; the whole exchange,
+    /// connect included, takes at most `timeout`.
+    pub fn request_once(
+        path: &Path,
+        req: &Request,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
+        let deadline = Instant::now() + timeout;
+        let stream = connect_before(path, deadline, timeout)?;
+        let mut client = Client { stream, timeout };
+        client.call_before(req, deadline)
+    }
+
+    fn call_before(&mut self, req: &Request, deadline: Instant) -> Result<Response, ClientError> {
+        let mut frame = WipeOnDrop(encode_request(req));
+        self.write_all_before(&frame.0, deadline)?;
+        frame.wipe();
+        let mut prefix = [0u8; 4];
+        self.read_exact_before(&mut prefix, deadline)?;
+        let header = parse_header(prefix)?;
+        let mut payload = vec![0u8; header.len];
+        self.read_exact_before(&mut payload, deadline)?;
+        Ok(decode_response(&payload)?)
+    }
+
+    fn remaining(&self, deadline: Instant) -> Result<Duration, ClientError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(ClientError::Timeout(self.timeout))
+        } else {
+            Ok(left)
+        }
+    }
+
+    fn write_all_before(&mut self, mut buf: &[u8], deadline: Instant) -> Result<(), ClientError> {
+        while !buf.is_empty() {
+            let left = self.remaining(deadline)?;
+            self.stream.set_write_timeout(Some(left))?;
+            match self.stream.write(buf) {
+                Ok(0) => return Err(ClientError::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Err(ClientError::Timeout(self.timeout)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn read_exact_before(&mut self, mut buf: &mut [u8], deadline: Instant) -> Result<(), ClientError> {
+        while !buf.is_empty() {
+            let left = self.remaining(deadline)?;
+            self.stream.set_read_timeout(Some(left))?;
+            match self.stream.read(buf) {
+                Ok(0) => return Err(ClientError::Io(io::ErrorKind::UnexpectedEof.into())),
+                Ok(n) => buf = &mut buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Err(ClientError::Timeout(self.timeout)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// A request frame may hold a password: wipe it once it is sent or dropped.
+struct WipeOnDrop(Vec<u8>);
+
+impl WipeOnDrop {
+    fn wipe(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl Drop for WipeOnDrop {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+/// Connects a non-blocking AF_UNIX socket so that a daemon whose listen
+/// backlog is full cannot stall the caller past `deadline`.
+fn connect_before(
+    path: &Path,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<UnixStream, ClientError> {
+    let unreachable = |source: io::Error| ClientError::Unreachable {
+        path: path.display().to_string(),
+        source,
+    };
+    // SAFETY: zeroed sockaddr_un is a valid value (all-zero plain C struct).
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(unreachable(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "socket path too long or contains NUL",
+        )));
+    }
+    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(unreachable(io::Error::last_os_error()));
+    }
+    // SAFETY: fd is a fresh descriptor we own exclusively.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let addr_len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    loop {
+        // SAFETY: addr is a fully initialised sockaddr_un of addr_len bytes
+        // and fd is open.
+        let rc = unsafe {
+            libc::connect(
+                fd,
+                &addr as *const libc::sockaddr_un as *const libc::sockaddr,
+                addr_len,
+            )
+        };
+        if rc == 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            // Backlog full: retry briefly until the deadline.
+            Some(libc::EAGAIN) | Some(libc::EINPROGRESS) => {
+                if Instant::now() >= deadline {
+                    return Err(ClientError::Timeout(timeout));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            _ => return Err(unreachable(err)),
+        }
+    }
+    let stream = UnixStream::from(owned);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{decode_request, encode_response};
+    use crate::types::User;
+    use std::os::unix::net::UnixListener;
+
+    fn temp_socket(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("roster-proto-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("s.sock")
+    }
+
+    #[test]
+    fn missing_socket_is_unreachable_at_once() {
+        let start = Instant::now();
+        let err = Client::request_once(
+            Path::new("/nonexistent/roster/nss.sock"),
+            &Request::Status,
+            Duration::from_secs(5),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn silent_server_times_out() {
+        let path = temp_socket("silent");
+        let _listener = UnixListener::bind(&path).unwrap();
+        let err = Client::request_once(&path, &Request::Status, Duration::from_millis(200))
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Timeout(_)), "{err}");
+    }
+
+    #[test]
+    fn round_trip_with_a_real_socket() {
+        let path = temp_socket("echo");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut prefix = [0u8; 4];
+            s.read_exact(&mut prefix).unwrap();
+            let h = parse_header(prefix).unwrap();
+            let mut body = vec![0; h.len];
+            s.read_exact(&mut body).unwrap();
+            let Request::UserByUid(uid) = decode_request(&body).unwrap() else {
+                panic!("wrong request")
+            };
+            let reply = Response::User(User {
+                name: "alice".into(),
+                uid,
+                ..Default::default()
+            });
+            s.write_all(&encode_response(&reply)).unwrap();
+        });
+        let resp =
+            Client::request_once(&path, &Request::UserByUid(4242), Duration::from_secs(5)).unwrap();
+        server.join().unwrap();
+        match resp {
+            Response::User(u) => assert_eq!((u.name.as_str(), u.uid), ("alice", 4242)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

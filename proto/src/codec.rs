@@ -1,0 +1,577 @@
+//! Encoding and decoding of frames (see the crate docs for the layout).
+
+use crate::types::{Group, PamCode, PamReply, Request, Response, Secret, User};
+use crate::{MAX_FRAME_LEN, MAX_LIST_LEN, MAX_STRING_LEN, PROTOCOL_VERSION};
+use thiserror::Error;
+
+/// Why a frame could not be decoded. Each variant names the part at fault.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The length prefix is below 4 or above [`MAX_FRAME_LEN`].
+    #[error("frame length {0} is outside 4..={max}", max = MAX_FRAME_LEN)]
+    BadLength(usize),
+    /// The frame carries another protocol version.
+    #[error("frame has protocol version {0}, expected {PROTOCOL_VERSION}")]
+    BadVersion(u16),
+    /// The request code is not one of the documented codes.
+    #[error("unknown request code {0}")]
+    UnknownRequest(u16),
+    /// The reply status is not one of the documented statuses.
+    #[error("unknown reply status {0}")]
+    UnknownStatus(u16),
+    /// The reply kind is not one of the documented kinds.
+    #[error("unknown reply kind {0}")]
+    UnknownKind(u8),
+    /// A PAM code outside the documented range.
+    #[error("unknown PAM code {0}")]
+    UnknownPamCode(u8),
+    /// The body ended in the middle of a field.
+    #[error("frame body truncated while reading field `{0}`")]
+    Truncated(&'static str),
+    /// A string or list longer than its limit.
+    #[error("field `{0}` is too long ({1} items or bytes)")]
+    TooLong(&'static str, usize),
+    /// A string field that is not UTF-8.
+    #[error("field `{0}` is not valid UTF-8")]
+    NotUtf8(&'static str),
+    /// Bytes remained after the last field.
+    #[error("{0} unexpected trailing bytes after the last field")]
+    Trailing(usize),
+}
+
+/// The fixed part of a frame after the length prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// Number of bytes after the length prefix (version + code + body).
+    pub len: usize,
+}
+
+/// Validates the 4-byte length prefix of a frame.
+pub fn parse_header(prefix: [u8; 4]) -> Result<FrameHeader, DecodeError> {
+    let len = u32::from_be_bytes(prefix) as usize;
+    if !(4..=MAX_FRAME_LEN).contains(&len) {
+        return Err(DecodeError::BadLength(len));
+    }
+    Ok(FrameHeader { len })
+}
+
+struct Writer {
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn new(code: u16) -> Self {
+        let mut buf = Vec::with_capacity(64);
+        buf.extend_from_slice(&[0, 0, 0, 0]);
+        buf.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+        buf.extend_from_slice(&code.to_be_bytes());
+        Writer { buf }
+    }
+    fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+    fn bytes(&mut self, v: &[u8]) {
+        self.u32(v.len() as u32);
+        self.buf.extend_from_slice(v);
+    }
+    fn str(&mut self, v: &str) {
+        self.bytes(v.as_bytes());
+    }
+    fn user(&mut self, u: &User) {
+        self.str(&u.name);
+        self.u32(u.uid);
+        self.u32(u.gid);
+        self.str(&u.gecos);
+        self.str(&u.home);
+        self.str(&u.shell);
+    }
+    fn group(&mut self, g: &Group) {
+        self.str(&g.name);
+        self.u32(g.gid);
+        self.u32(g.members.len() as u32);
+        for m in &g.members {
+            self.str(m);
+        }
+    }
+    fn finish(mut self) -> Vec<u8> {
+        let len = (self.buf.len() - 4) as u32;
+        self.buf[..4].copy_from_slice(&len.to_be_bytes());
+        self.buf
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
+        if self.buf.len() < n {
+            return Err(DecodeError::Truncated(field));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+    fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.take(1, field)?[0])
+    }
+    fn u16(&mut self, field: &'static str) -> Result<u16, DecodeError> {
+        let b = self.take(2, field)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
+        let b = self.take(4, field)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn bytes(&mut self, field: &'static str) -> Result<&'a [u8], DecodeError> {
+        let n = self.u32(field)? as usize;
+        if n > MAX_STRING_LEN {
+            return Err(DecodeError::TooLong(field, n));
+        }
+        self.take(n, field)
+    }
+    fn str(&mut self, field: &'static str) -> Result<String, DecodeError> {
+        let b = self.bytes(field)?;
+        std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|_| DecodeError::NotUtf8(field))
+    }
+    fn secret(&mut self, field: &'static str) -> Result<Secret, DecodeError> {
+        Ok(Secret::new(self.bytes(field)?.to_vec()))
+    }
+    fn count(&mut self, field: &'static str, min_item: usize) -> Result<usize, DecodeError> {
+        let n = self.u32(field)? as usize;
+        // Each item needs at least `min_item` bytes: refuse counts the body
+        // cannot hold before allocating for them.
+        if n > MAX_LIST_LEN || n.saturating_mul(min_item) > self.buf.len() {
+            return Err(DecodeError::TooLong(field, n));
+        }
+        Ok(n)
+    }
+    fn user(&mut self) -> Result<User, DecodeError> {
+        Ok(User {
+            name: self.str("user.name")?,
+            uid: self.u32("user.uid")?,
+            gid: self.u32("user.gid")?,
+            gecos: self.str("user.gecos")?,
+            home: self.str("user.home")?,
+            shell: self.str("user.shell")?,
+        })
+    }
+    fn group(&mut self) -> Result<Group, DecodeError> {
+        let name = self.str("group.name")?;
+        let gid = self.u32("group.gid")?;
+        let n = self.count("group.members", 4)?;
+        let mut members = Vec::with_capacity(n);
+        for _ in 0..n {
+            members.push(self.str("group.members")?);
+        }
+        Ok(Group { name, gid, members })
+    }
+    fn end(&self) -> Result<(), DecodeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::Trailing(self.buf.len()))
+        }
+    }
+}
+
+/// Encodes a request as a complete frame (length prefix included).
+pub fn encode_request(req: &Request) -> Vec<u8> {
+    let mut w = Writer::new(req.code());
+    match req {
+        Request::UserByName(n) | Request::GroupByName(n) | Request::GroupsOfUser(n) => w.str(n),
+        Request::UserByUid(id) | Request::GroupByGid(id) => w.u32(*id),
+        Request::ListUsers { offset, limit } | Request::ListGroups { offset, limit } => {
+            w.u32(*offset);
+            w.u32(*limit);
+        }
+        Request::Status => {}
+        Request::PamAuthenticate {
+            user,
+            service,
+            rhost,
+            password,
+        } => {
+            w.str(user);
+            w.str(service);
+            w.str(rhost);
+            w.bytes(password.expose());
+        }
+        Request::PamAccount {
+            user,
+            service,
+            rhost,
+        }
+        | Request::PamOpenSession {
+            user,
+            service,
+            rhost,
+        } => {
+            w.str(user);
+            w.str(service);
+            w.str(rhost);
+        }
+        Request::PamChangePassword {
+            user,
+            service,
+            old_password,
+            new_password,
+        } => {
+            w.str(user);
+            w.str(service);
+            w.bytes(old_password.expose());
+            w.bytes(new_password.expose());
+        }
+        Request::Admin(json) => w.str(json),
+    }
+    w.finish()
+}
+
+fn read_version_and_code(r: &mut Reader<'_>) -> Result<u16, DecodeError> {
+    let version = r.u16("version")?;
+    if version != PROTOCOL_VERSION {
+        return Err(DecodeError::BadVersion(version));
+    }
+    r.u16("code")
+}
+
+/// Decodes a request from a frame's payload (the bytes after the length
+/// prefix).
+pub fn decode_request(payload: &[u8]) -> Result<Request, DecodeError> {
+    let mut r = Reader { buf: payload };
+    let code = read_version_and_code(&mut r)?;
+    let req = match code {
+        1 => Request::UserByName(r.str("name")?),
+        2 => Request::UserByUid(r.u32("uid")?),
+        3 => Request::GroupByName(r.str("name")?),
+        4 => Request::GroupByGid(r.u32("gid")?),
+        5 => Request::GroupsOfUser(r.str("name")?),
+        6 => Request::ListUsers {
+            offset: r.u32("offset")?,
+            limit: r.u32("limit")?,
+        },
+        7 => Request::ListGroups {
+            offset: r.u32("offset")?,
+            limit: r.u32("limit")?,
+        },
+        8 => Request::Status,
+        20 => Request::PamAuthenticate {
+            user: r.str("user")?,
+            service: r.str("service")?,
+            rhost: r.str("rhost")?,
+            password: r.secret("password")?,
+        },
+        21 => Request::PamAccount {
+            user: r.str("user")?,
+            service: r.str("service")?,
+            rhost: r.str("rhost")?,
+        },
+        22 => Request::PamChangePassword {
+            user: r.str("user")?,
+            service: r.str("service")?,
+            old_password: r.secret("old_password")?,
+            new_password: r.secret("new_password")?,
+        },
+        23 => Request::PamOpenSession {
+            user: r.str("user")?,
+            service: r.str("service")?,
+            rhost: r.str("rhost")?,
+        },
+        30 => Request::Admin(r.str("json")?),
+        other => return Err(DecodeError::UnknownRequest(other)),
+    };
+    r.end()?;
+    Ok(req)
+}
+
+/// Encodes a reply as a complete frame (length prefix included).
+pub fn encode_response(resp: &Response) -> Vec<u8> {
+    let status = match resp {
+        Response::NotFound => 1,
+        Response::Unavailable(_) => 2,
+        Response::Error(_) => 3,
+        _ => 0,
+    };
+    let mut w = Writer::new(status);
+    match resp {
+        Response::User(u) => {
+            w.u8(1);
+            w.user(u);
+        }
+        Response::Group(g) => {
+            w.u8(2);
+            w.group(g);
+        }
+        Response::Gids(gids) => {
+            w.u8(3);
+            w.u32(gids.len() as u32);
+            for g in gids {
+                w.u32(*g);
+            }
+        }
+        Response::Users { entries, more } => {
+            w.u8(4);
+            w.u32(entries.len() as u32);
+            for u in entries {
+                w.user(u);
+            }
+            w.u8(*more as u8);
+        }
+        Response::Groups { entries, more } => {
+            w.u8(5);
+            w.u32(entries.len() as u32);
+            for g in entries {
+                w.group(g);
+            }
+            w.u8(*more as u8);
+        }
+        Response::Json(s) => {
+            w.u8(6);
+            w.str(s);
+        }
+        Response::Pam(p) => {
+            w.u8(7);
+            w.u8(p.code as u8);
+            w.str(&p.message);
+        }
+        Response::NotFound => {}
+        Response::Unavailable(m) | Response::Error(m) => w.str(m),
+    }
+    w.finish()
+}
+
+/// Decodes a reply from a frame's payload (the bytes after the length
+/// prefix).
+pub fn decode_response(payload: &[u8]) -> Result<Response, DecodeError> {
+    let mut r = Reader { buf: payload };
+    let status = read_version_and_code(&mut r)?;
+    let resp = match status {
+        0 => match r.u8("kind")? {
+            1 => Response::User(r.user()?),
+            2 => Response::Group(r.group()?),
+            3 => {
+                let n = r.count("gids", 4)?;
+                let mut gids = Vec::with_capacity(n);
+                for _ in 0..n {
+                    gids.push(r.u32("gids")?);
+                }
+                Response::Gids(gids)
+            }
+            4 => {
+                let n = r.count("users", 24)?;
+                let mut entries = Vec::with_capacity(n);
+                for _ in 0..n {
+                    entries.push(r.user()?);
+                }
+                Response::Users {
+                    entries,
+                    more: r.u8("more")? != 0,
+                }
+            }
+            5 => {
+                let n = r.count("groups", 12)?;
+                let mut entries = Vec::with_capacity(n);
+                for _ in 0..n {
+                    entries.push(r.group()?);
+                }
+                Response::Groups {
+                    entries,
+                    more: r.u8("more")? != 0,
+                }
+            }
+            6 => Response::Json(r.str("json")?),
+            7 => {
+                let code = r.u8("pam.code")?;
+                let code = PamCode::from_u8(code).ok_or(DecodeError::UnknownPamCode(code))?;
+                Response::Pam(PamReply {
+                    code,
+                    message: r.str("pam.message")?,
+                })
+            }
+            k => return Err(DecodeError::UnknownKind(k)),
+        },
+        1 => Response::NotFound,
+        2 => Response::Unavailable(r.str("reason")?),
+        3 => Response::Error(r.str("message")?),
+        s => return Err(DecodeError::UnknownStatus(s)),
+    };
+    r.end()?;
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn payload(frame: &[u8]) -> &[u8] {
+        let h = parse_header(frame[..4].try_into().unwrap()).unwrap();
+        assert_eq!(h.len, frame.len() - 4);
+        &frame[4..]
+    }
+
+    fn sample_requests() -> Vec<Request> {
+        vec![
+            Request::UserByName("alice".into()),
+            Request::UserByUid(10001),
+            Request::GroupByName("staff@example".into()),
+            Request::GroupByGid(5000),
+            Request::GroupsOfUser("bob".into()),
+            Request::ListUsers {
+                offset: 3,
+                limit: 100,
+            },
+            Request::ListGroups {
+                offset: 0,
+                limit: 1,
+            },
+            Request::Status,
+            Request::PamAuthenticate {
+                user: "alice".into(),
+                service: "sshd".into(),
+                rhost: "127.0.0.1".into(),
+                password: Secret::from("s3cret"),
+            },
+            Request::PamAccount {
+                user: "alice".into(),
+                service: "login".into(),
+                rhost: String::new(),
+            },
+            Request::PamChangePassword {
+                user: "alice".into(),
+                service: "passwd".into(),
+                old_password: Secret::from("a"),
+                new_password: Secret::from("b"),
+            },
+            Request::PamOpenSession {
+                user: "alice".into(),
+                service: "sshd".into(),
+                rhost: "h".into(),
+            },
+            Request::Admin("{\"cmd\":\"flush\"}".into()),
+        ]
+    }
+
+    #[test]
+    fn every_request_round_trips() {
+        for req in sample_requests() {
+            let frame = encode_request(&req);
+            assert_eq!(decode_request(payload(&frame)).unwrap(), req);
+        }
+    }
+
+    #[test]
+    fn every_response_round_trips() {
+        let user = User {
+            name: "alice".into(),
+            uid: 10001,
+            gid: 10001,
+            gecos: "Alice A".into(),
+            home: "/home/alice".into(),
+            shell: "/bin/bash".into(),
+        };
+        let group = Group {
+            name: "staff".into(),
+            gid: 5000,
+            members: vec!["alice".into(), "bob".into()],
+        };
+        let resps = vec![
+            Response::User(user.clone()),
+            Response::Group(group.clone()),
+            Response::Gids(vec![1, 2, 3]),
+            Response::Users {
+                entries: vec![user.clone(), user],
+                more: true,
+            },
+            Response::Groups {
+                entries: vec![group],
+                more: false,
+            },
+            Response::Json("{}".into()),
+            Response::Pam(PamReply {
+                code: PamCode::NewAuthtokReqd,
+                message: "Password expired".into(),
+            }),
+            Response::NotFound,
+            Response::Unavailable("no server".into()),
+            Response::Error("bad".into()),
+        ];
+        for resp in resps {
+            let frame = encode_response(&resp);
+            assert_eq!(decode_response(payload(&frame)).unwrap(), resp);
+        }
+    }
+
+    #[test]
+    fn header_limits_are_enforced() {
+        assert_eq!(parse_header([0, 0, 0, 3]), Err(DecodeError::BadLength(3)));
+        assert!(parse_header((MAX_FRAME_LEN as u32 + 1).to_be_bytes()).is_err());
+        assert!(parse_header((MAX_FRAME_LEN as u32).to_be_bytes()).is_ok());
+    }
+
+    #[test]
+    fn bad_frames_name_the_fault() {
+        assert_eq!(
+            decode_request(&[0, 9, 0, 1]),
+            Err(DecodeError::BadVersion(9))
+        );
+        assert_eq!(
+            decode_request(&[0, 1, 0, 99]),
+            Err(DecodeError::UnknownRequest(99))
+        );
+        assert_eq!(
+            decode_request(&[0, 1, 0, 1, 0, 0, 0, 5, b'a']),
+            Err(DecodeError::Truncated("name"))
+        );
+        assert_eq!(
+            decode_request(&[0, 1, 0, 2, 0, 0, 0, 5, 1]),
+            Err(DecodeError::Trailing(1))
+        );
+        assert_eq!(
+            decode_request(&[0, 1, 0, 1, 0, 0, 0, 1, 0xff]),
+            Err(DecodeError::NotUtf8("name"))
+        );
+        // A huge member count with a short body is refused before allocating.
+        let mut p = vec![0, 1, 0, 0, 2];
+        p.extend_from_slice(&[0, 0, 0, 1, b'g', 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            decode_response(&p),
+            Err(DecodeError::TooLong("group.members", 0xffff_ffff))
+        );
+    }
+
+    #[test]
+    fn secret_debug_hides_the_password() {
+        let r = Request::PamAuthenticate {
+            user: "u".into(),
+            service: "s".into(),
+            rhost: String::new(),
+            password: Secret::from("hunter2"),
+        };
+        assert!(!format!("{r:?}").contains("hunter2"));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = decode_request(&bytes);
+            let _ = decode_response(&bytes);
+        }
+
+        #[test]
+        fn names_round_trip(name in ".{0,64}", uid in any::<u32>()) {
+            let req = Request::UserByName(name.clone());
+            let frame = encode_request(&req);
+            prop_assert_eq!(decode_request(&frame[4..]).unwrap(), req);
+            let resp = Response::User(User { name, uid, ..Default::default() });
+            let frame = encode_response(&resp);
+            prop_assert_eq!(decode_response(&frame[4..]).unwrap(), resp);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! # roster wire protocol
+//!
+//! The NSS module, the PAM module and `rosterctl` talk to `rosterd` over a
+//! Unix stream socket: `nss.sock` (mode 0666, lookups and status) and
+//! `pam.sock` (root only, checked with `SO_PEERCRED`: authentication,
+//! account checks, password changes and admin commands).
+//!
+//! One connection carries any number of request/reply pairs, strictly in
+//! turn; the modules open one connection per call (fork-safe by design).
+//!
+//! ## Framing
+//!
+//! Every message, in both directions, is one **frame**:
+//!
+//! | bytes | field                                                      |
+//! |-------|------------------------------------------------------------|
+//! | 4     | `len`: big-endian u32, number of bytes that follow         |
+//! | 2     | `version`: big-endian u16, [`PROTOCOL_VERSION`]            |
+//! | 2     | `code`: request code, or reply status                      |
+//! | len-4 | body                                                       |
+//!
+//! `len` must be at least 4 and at most [`MAX_FRAME_LEN`]; a peer that sends
+//! anything else gets an [`Response::Error`] reply (when the header could be
+//! read) and the connection is closed.
+//!
+//! Body fields are: `u8`, `u32` (big-endian), `str` (u32 byte length, then
+//! UTF-8 bytes, at most [`MAX_STRING_LEN`]), `bytes` (u32 length, then raw
+//! bytes), and `list<T>` (u32 count, then the items; at most
+//! [`MAX_LIST_LEN`]). Trailing bytes after the last field are an error.
+//!
+//! ## Requests (`code`, body)
+//!
+//! | code | request            | body                                   | Ok reply kind |
+//! |------|--------------------|----------------------------------------|---------------|
+//! | 1    | user by name       | `str name`                             | `User`        |
+//! | 2    | user by uid        | `u32 uid`                              | `User`        |
+//! | 3    | group by name      | `str name`                             | `Group`       |
+//! | 4    | group by gid       | `u32 gid`                              | `Group`       |
+//! | 5    | groups of a user   | `str name`                             | `Gids`        |
+//! | 6    | list users         | `u32 offset, u32 limit`                | `Users`       |
+//! | 7    | list groups        | `u32 offset, u32 limit`                | `Groups`      |
+//! | 8    | status             | (empty)                                | `Json`        |
+//! | 20   | PAM authenticate   | `str user, str service, str rhost, bytes password` | `Pam` |
+//! | 21   | PAM account        | `str user, str service, str rhost`     | `Pam`         |
+//! | 22   | PAM change password| `str user, str service, bytes old, bytes new` | `Pam`  |
+//! | 23   | PAM open session   | `str user, str service, str rhost`     | `Pam`         |
+//! | 30   | admin command      | `str json`                             | `Json`        |
+//!
+//! Codes 20 and up are served on `pam.sock` only.
+//!
+//! ## Replies (`code` is the status)
+//!
+//! | status | meaning                                                        | body |
+//! |--------|----------------------------------------------------------------|------|
+//! | 0      | Ok                                                             | `u8 kind`, then the kind's fields |
+//! | 1      | NotFound: the directory says there is no such object           | (empty) |
+//! | 2      | Unavailable: no directory answered and nothing usable is cached| `str reason` |
+//! | 3      | Error: the request itself was bad, or the daemon failed        | `str message` |
+//!
+//! Ok kinds: 1 `User` (`str name, u32 uid, u32 gid, str gecos, str home,
+//! str shell`), 2 `Group` (`str name, u32 gid, list<str> members`), 3 `Gids`
+//! (`list<u32>`), 4 `Users` (`list<User>, u8 more`), 5 `Groups`
+//! (`list<Group>, u8 more`), 6 `Json` (`str`), 7 `Pam` (`u8 code, str
+//! message`).
+//!
+//! The NSS module maps NotFound to `NSS_STATUS_NOTFOUND` and everything else
+//! that is not Ok (including a daemon that cannot be reached) to
+//! `NSS_STATUS_UNAVAIL`, so that the next source in nsswitch.conf is tried.
+
+mod client;
+mod codec;
+mod paths;
+mod types;
+
+pub use client::{Client, ClientError};
+pub use codec::{
+    decode_request, decode_response, encode_request, encode_response, parse_header, DecodeError,
+    FrameHeader,
+};
+pub use paths::{
+    DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_DIR, DEFAULT_STATE_DIR, LOOP_GUARD_ENV, NSS_SOCKET_NAME,
+    PAM_SOCKET_NAME,
+};
+pub use types::{Group, PamCode, PamReply, Request, Response, Secret, User};
+
+/// Version carried in every frame; a daemon refuses frames of another version.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Largest allowed value of a frame's length prefix (4 MiB).
+pub const MAX_FRAME_LEN: usize = 4 * 1024 * 1024;
+/// Largest string field (names, gecos, messages, JSON) in bytes.
+pub const MAX_STRING_LEN: usize = 1024 * 1024;
+/// Largest number of items in one list field.
+pub const MAX_LIST_LEN: usize = 1 << 20;

@@ -1,0 +1,16 @@
+//! Default locations shared by the daemon and its clients.
+
+/// Default configuration file read by `rosterd` and `rosterctl`.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/roster/roster.toml";
+/// Default directory holding `nss.sock` and `pam.sock`.
+pub const DEFAULT_SOCKET_DIR: &str = "/run/roster";
+/// Default directory for persistent state (cache, idmap allocations).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/roster";
+/// File name of the lookup socket inside the socket directory.
+pub const NSS_SOCKET_NAME: &str = "nss.sock";
+/// File name of the root-only PAM/admin socket inside the socket directory.
+pub const PAM_SOCKET_NAME: &str = "pam.sock";
+/// Environment variable set by `rosterd` in its own process; when present the
+/// NSS module answers "unavailable" at once, so the daemon never resolves a
+/// name through its own module (no deadlock, no recursion).
+pub const LOOP_GUARD_ENV: &str = "_ROSTER_NSS_LOOP_GUARD";

@@ -1,0 +1,262 @@
+//! Message types: requests, replies and the entries they carry.
+
+use std::fmt;
+use zeroize::Zeroize;
+
+/// A passwd entry as served to NSS (the password field is always `x`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct User {
+    /// Login name.
+    pub name: String,
+    /// Numeric user ID.
+    pub uid: u32,
+    /// Primary group ID.
+    pub gid: u32,
+    /// GECOS field (full name).
+    pub gecos: String,
+    /// Home directory.
+    pub home: String,
+    /// Login shell.
+    pub shell: String,
+}
+
+/// A group entry as served to NSS.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Group {
+    /// Group name.
+    pub name: String,
+    /// Numeric group ID.
+    pub gid: u32,
+    /// Login names of the members.
+    pub members: Vec<String>,
+}
+
+/// Bytes that must not leak: zeroized on drop, never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps bytes (the caller's copy should be zeroized by the caller).
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(bytes)
+    }
+    /// The secret bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+    /// True when the secret is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.as_bytes().to_vec())
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A request from a client to the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// passwd entry by login name (plain or `user@domain`).
+    UserByName(String),
+    /// passwd entry by UID.
+    UserByUid(u32),
+    /// group entry by name (plain or `group@domain`).
+    GroupByName(String),
+    /// group entry by GID.
+    GroupByGid(u32),
+    /// All GIDs the user is a member of (initgroups), primary group included.
+    GroupsOfUser(String),
+    /// A page of the user enumeration.
+    ListUsers {
+        /// Index of the first entry.
+        offset: u32,
+        /// Maximum number of entries in the reply.
+        limit: u32,
+    },
+    /// A page of the group enumeration.
+    ListGroups {
+        /// Index of the first entry.
+        offset: u32,
+        /// Maximum number of entries in the reply.
+        limit: u32,
+    },
+    /// Daemon status as JSON.
+    Status,
+    /// PAM `pam_sm_authenticate`: verify a password.
+    PamAuthenticate {
+        /// Login name.
+        user: String,
+        /// PAM service name (sshd, login, ...).
+        service: String,
+        /// Remote host, empty when local.
+        rhost: String,
+        /// The password.
+        password: Secret,
+    },
+    /// PAM `pam_sm_acct_mgmt`: may this user log in now?
+    PamAccount {
+        /// Login name.
+        user: String,
+        /// PAM service name.
+        service: String,
+        /// Remote host, empty when local.
+        rhost: String,
+    },
+    /// PAM `pam_sm_chauthtok`: change the password.
+    PamChangePassword {
+        /// Login name.
+        user: String,
+        /// PAM service name.
+        service: String,
+        /// Current password.
+        old_password: Secret,
+        /// New password.
+        new_password: Secret,
+    },
+    /// PAM `pam_sm_open_session`: recorded by the daemon.
+    PamOpenSession {
+        /// Login name.
+        user: String,
+        /// PAM service name.
+        service: String,
+        /// Remote host, empty when local.
+        rhost: String,
+    },
+    /// An admin command (rosterctl) as a JSON document; `pam.sock` only.
+    Admin(String),
+}
+
+impl Request {
+    /// The frame code of this request.
+    pub fn code(&self) -> u16 {
+        match self {
+            Request::UserByName(_) => 1,
+            Request::UserByUid(_) => 2,
+            Request::GroupByName(_) => 3,
+            Request::GroupByGid(_) => 4,
+            Request::GroupsOfUser(_) => 5,
+            Request::ListUsers { .. } => 6,
+            Request::ListGroups { .. } => 7,
+            Request::Status => 8,
+            Request::PamAuthenticate { .. } => 20,
+            Request::PamAccount { .. } => 21,
+            Request::PamChangePassword { .. } => 22,
+            Request::PamOpenSession { .. } => 23,
+            Request::Admin(_) => 30,
+        }
+    }
+
+    /// True for requests that are only served on the root-only `pam.sock`.
+    pub fn is_privileged(&self) -> bool {
+        self.code() >= 20
+    }
+}
+
+/// Outcome of a PAM request, mapped one-to-one onto PAM return codes by the
+/// PAM module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PamCode {
+    /// PAM_SUCCESS.
+    Success = 0,
+    /// PAM_USER_UNKNOWN: not a directory user; the next module may know it.
+    UserUnknown = 1,
+    /// PAM_AUTH_ERR: wrong password (or empty password refused).
+    AuthErr = 2,
+    /// PAM_AUTHINFO_UNAVAIL: no directory and no cached credential.
+    AuthInfoUnavail = 3,
+    /// PAM_ACCT_EXPIRED: the account has expired.
+    AcctExpired = 4,
+    /// PAM_PERM_DENIED: access refused (group, filter, locked account).
+    PermDenied = 5,
+    /// PAM_NEW_AUTHTOK_REQD: the password has expired and must be changed.
+    NewAuthtokReqd = 6,
+    /// PAM_MAXTRIES: too many failed offline attempts.
+    MaxTries = 7,
+    /// PAM_AUTHTOK_ERR: the password change was refused.
+    AuthtokErr = 8,
+    /// PAM_SYSTEM_ERR: the daemon failed.
+    SystemErr = 9,
+    /// PAM_IGNORE: this module has nothing to say.
+    Ignore = 10,
+}
+
+impl PamCode {
+    /// Decodes a wire value.
+    pub fn from_u8(v: u8) -> Option<PamCode> {
+        use PamCode::*;
+        Some(match v {
+            0 => Success,
+            1 => UserUnknown,
+            2 => AuthErr,
+            3 => AuthInfoUnavail,
+            4 => AcctExpired,
+            5 => PermDenied,
+            6 => NewAuthtokReqd,
+            7 => MaxTries,
+            8 => AuthtokErr,
+            9 => SystemErr,
+            10 => Ignore,
+            _ => return None,
+        })
+    }
+}
+
+/// Reply to a PAM request: a code and a message for the user (may be empty).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PamReply {
+    /// The decision.
+    pub code: PamCode,
+    /// Text shown to the user through the PAM conversation, if not empty.
+    pub message: String,
+}
+
+/// A reply from the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    /// One passwd entry.
+    User(User),
+    /// One group entry.
+    Group(Group),
+    /// GIDs of a user's groups.
+    Gids(Vec<u32>),
+    /// A page of users; `more` is true when later pages exist.
+    Users {
+        /// The entries of this page.
+        entries: Vec<User>,
+        /// True when another page follows.
+        more: bool,
+    },
+    /// A page of groups; `more` is true when later pages exist.
+    Groups {
+        /// The entries of this page.
+        entries: Vec<Group>,
+        /// True when another page follows.
+        more: bool,
+    },
+    /// A JSON document (status, admin replies).
+    Json(String),
+    /// A PAM decision.
+    Pam(PamReply),
+    /// The object does not exist.
+    NotFound,
+    /// No directory answered and nothing usable is cached.
+    Unavailable(String),
+    /// The request was malformed or the daemon failed.
+    Error(String),
+}
