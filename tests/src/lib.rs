@@ -1,1 +1,14 @@
-//! Fixtures for the end-to-end tests (slapd, rosterd, mount namespaces).
+//! Fixtures for roster's end-to-end tests: a private slapd with a generated
+//! sample directory and throwaway certificates, a private mount namespace for
+//! NSS/PAM tests, and paths to the built binaries and modules.
+//!
+//! Every process a fixture starts is stopped by PID when the fixture is
+//! dropped (or when the test process dies: the watchdog shell sees its
+//! stdin close). Nothing here writes to the host's `/etc`.
+
+pub mod dataset;
+pub mod namespace;
+pub mod paths;
+pub mod ports;
+pub mod slapd;
+pub mod tls;

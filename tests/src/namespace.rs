@@ -1,0 +1,172 @@
+//! Runs commands in a private mount namespace with roster's NSS/PAM set-up,
+//! so that the host's own `/etc` is never touched.
+//!
+//! Inside the namespace (`unshare --mount --propagation private`):
+//! - `/etc/nsswitch.conf` is a bind-mounted file of ours (default:
+//!   `passwd`/`group`/`initgroups`... `files roster`);
+//! - `/etc/pam.d` is a bind-mounted copy of the host's directory plus our
+//!   service files, when any are given;
+//! - `/etc/hosts` optionally ours;
+//! - a rosterd socket directory is bind-mounted onto `/run/roster`, where
+//!   the NSS module looks by default.
+//!
+//! The NSS module must be findable by `dlopen("libnss_roster.so.2")`, so
+//! [`install_nss_module`] copies the built one (atomically, by rename) into
+//! `/lib/<multiarch>/`: a file that is inert unless an nsswitch.conf names
+//! `roster`, which only our namespaced copies do.
+
+use crate::paths;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Once;
+
+/// The nsswitch.conf used by default inside the namespace.
+pub const DEFAULT_NSSWITCH: &str = "passwd: files roster\ngroup: files roster\n\
+shadow: files\nhosts: files\nnetworks: files\nprotocols: files\nservices: files\n\
+ethers: files\nrpc: files\nnetgroup: files\n";
+
+/// The mount set-up of one namespace; each [`Namespace::run`] makes a new one.
+pub struct Namespace {
+    dir: tempfile::TempDir,
+    pam_services: Vec<String>,
+    hosts: bool,
+    socket_dir: Option<PathBuf>,
+}
+
+static INSTALL: Once = Once::new();
+
+/// Copies `libnss_roster.so` from the build into `/lib/<multiarch>/` as
+/// `libnss_roster.so.2` (once per test process; atomic replace).
+pub fn install_nss_module() -> PathBuf {
+    let target = PathBuf::from(format!("/lib/{}/libnss_roster.so.2", paths::multiarch()));
+    INSTALL.call_once(|| {
+        let built = paths::module("libnss_roster.so");
+        let tmp = target.with_extension(format!("2.tmp{}", std::process::id()));
+        std::fs::copy(&built, &tmp)
+            .unwrap_or_else(|e| panic!("copy {} to {}: {e}", built.display(), tmp.display()));
+        std::fs::rename(&tmp, &target).expect("rename NSS module into place");
+    });
+    target
+}
+
+impl Default for Namespace {
+    fn default() -> Self {
+        Namespace::new()
+    }
+}
+
+impl Namespace {
+    /// A namespace with [`DEFAULT_NSSWITCH`] and no PAM services.
+    pub fn new() -> Namespace {
+        let dir = tempfile::Builder::new()
+            .prefix("roster-ns-")
+            .tempdir()
+            .expect("temp dir");
+        std::fs::write(dir.path().join("nsswitch.conf"), DEFAULT_NSSWITCH).expect("nsswitch");
+        Namespace {
+            dir,
+            pam_services: Vec::new(),
+            hosts: false,
+            socket_dir: None,
+        }
+    }
+
+    /// Replaces the nsswitch.conf seen inside.
+    pub fn nsswitch(self, text: &str) -> Namespace {
+        std::fs::write(self.dir.path().join("nsswitch.conf"), text).expect("nsswitch");
+        self
+    }
+
+    /// Adds (or replaces) `/etc/pam.d/NAME` inside.
+    pub fn pam_service(mut self, name: &str, text: &str) -> Namespace {
+        let pam_dir = self.dir.path().join("pam.d");
+        if !pam_dir.exists() {
+            std::fs::create_dir_all(&pam_dir).expect("pam.d copy");
+            copy_dir_files(Path::new("/etc/pam.d"), &pam_dir);
+        }
+        std::fs::write(pam_dir.join(name), text).expect("pam service");
+        self.pam_services.push(name.to_string());
+        self
+    }
+
+    /// Replaces `/etc/hosts` inside.
+    pub fn hosts(mut self, text: &str) -> Namespace {
+        std::fs::write(self.dir.path().join("hosts"), text).expect("hosts");
+        self.hosts = true;
+        self
+    }
+
+    /// Bind-mounts a rosterd socket directory onto `/run/roster` inside.
+    pub fn socket_dir(mut self, dir: &Path) -> Namespace {
+        self.socket_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// The namespace's scratch directory (for files the script uses).
+    pub fn scratch(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, script: &str) -> Command {
+        install_nss_module();
+        let d = self.dir.path().display();
+        let mut setup = String::from("set -e\n");
+        setup += &format!("mount --bind {d}/nsswitch.conf /etc/nsswitch.conf\n");
+        if !self.pam_services.is_empty() {
+            setup += &format!("mount --bind {d}/pam.d /etc/pam.d\n");
+        }
+        if self.hosts {
+            setup += &format!("mount --bind {d}/hosts /etc/hosts\n");
+        }
+        if let Some(sock) = &self.socket_dir {
+            std::fs::create_dir_all("/run/roster").expect("mkdir /run/roster mount point");
+            setup += &format!("mount --bind {} /run/roster\n", sock.display());
+        }
+        setup += "set +e\n";
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "bash", "-c"])
+            .arg(format!("{setup}{script}"));
+        cmd
+    }
+
+    /// Runs a bash script inside a fresh namespace and returns its output.
+    pub fn run(&self, script: &str) -> Output {
+        self.command(script)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run unshare")
+    }
+
+    /// Runs a script that must succeed and returns its stdout.
+    pub fn run_ok(&self, script: &str) -> String {
+        let out = self.run(script);
+        assert!(
+            out.status.success(),
+            "`{script}` failed with {}:\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts a long-running bash script inside a fresh namespace (e.g. an
+    /// sshd); the caller stops it by PID.
+    pub fn spawn(&self, script: &str) -> Child {
+        self.command(script)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn unshare")
+    }
+}
+
+fn copy_dir_files(from: &Path, to: &Path) {
+    if let Ok(entries) = std::fs::read_dir(from) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_file() {
+                let _ = std::fs::copy(&p, to.join(e.file_name()));
+            }
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! A private OpenLDAP slapd on 127.0.0.1 for one test binary.
+//!
+//! The database is built offline with `slapadd -q -s` (schema checks off, so
+//! the broken edge-case entries of [`crate::dataset`] exist), then slapd runs
+//! in the foreground (`-d 0`) under a tiny watchdog shell: when the test
+//! process exits for any reason the shell's stdin closes and it kills slapd
+//! by PID. Listeners: `ldap://` (StartTLS available) and `ldaps://`, with
+//! certificates from [`crate::tls::TestPki`]. Anonymous binds with a DN and
+//! an empty password succeed (`allow bind_anon_dn`), so clients must refuse
+//! empty passwords themselves. The ppolicy overlay is loaded.
+
+use crate::dataset::{self, ADMIN_DN, ADMIN_PASSWORD, BASE_DN, SERVICE_DN, SERVICE_PASSWORD};
+use crate::ports::free_port;
+use crate::tls::TestPki;
+use std::io::Write;
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running (or stopped, restartable) private slapd.
+pub struct Slapd {
+    dir: tempfile::TempDir,
+    pki: TestPki,
+    ldap_port: u16,
+    ldaps_port: u16,
+    watchdog: Option<Child>,
+}
+
+fn slapd_conf(dir: &Path, pki: &TestPki) -> String {
+    let d = dir.display();
+    format!(
+        r#"include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/nis.schema
+include /etc/ldap/schema/inetorgperson.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload ppolicy
+pidfile {d}/slapd.pid
+argsfile {d}/slapd.args
+TLSCACertificateFile {ca}
+TLSCertificateFile {cert}
+TLSCertificateKeyFile {key}
+TLSVerifyClient try
+allow bind_anon_dn
+sizelimit size.soft=500 size.hard=unlimited size.prtotal=unlimited
+database mdb
+maxsize 1073741824
+suffix "{BASE_DN}"
+rootdn "{ADMIN_DN}"
+rootpw {ADMIN_PASSWORD}
+directory {d}/db
+index objectClass,uid,uidNumber,gidNumber,memberUid,member,cn,uniqueMember eq
+overlay ppolicy
+access to attrs=userPassword
+  by self write
+  by anonymous auth
+  by * none
+access to *
+  by * read
+"#,
+        ca = pki.ca_cert.display(),
+        cert = pki.server_cert.display(),
+        key = pki.server_key.display(),
+    )
+}
+
+impl Slapd {
+    /// Starts a slapd loaded with [`dataset::sample_ldif`].
+    pub fn start() -> Slapd {
+        Slapd::start_with_ldif(&dataset::sample_ldif())
+    }
+
+    /// Starts a slapd loaded with the given LDIF (must contain the base entry).
+    pub fn start_with_ldif(ldif: &str) -> Slapd {
+        let dir = tempfile::Builder::new()
+            .prefix("roster-slapd-")
+            .tempdir()
+            .expect("temp dir");
+        let pki = TestPki::generate(&dir.path().join("pki"));
+        std::fs::create_dir_all(dir.path().join("db")).expect("db dir");
+        let conf = dir.path().join("slapd.conf");
+        std::fs::write(&conf, slapd_conf(dir.path(), &pki)).expect("write slapd.conf");
+        let ldif_path = dir.path().join("data.ldif");
+        std::fs::write(&ldif_path, ldif).expect("write ldif");
+        let out = Command::new("slapadd")
+            .args(["-q", "-s", "-f"])
+            .arg(&conf)
+            .arg("-l")
+            .arg(&ldif_path)
+            .output()
+            .expect("run slapadd (is the slapd package installed?)");
+        assert!(
+            out.status.success(),
+            "slapadd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut slapd = Slapd {
+            dir,
+            pki,
+            ldap_port: free_port(),
+            ldaps_port: free_port(),
+            watchdog: None,
+        };
+        slapd.start_again();
+        slapd
+    }
+
+    /// (Re)starts slapd with the same ports and data after [`Slapd::stop`].
+    pub fn start_again(&mut self) {
+        assert!(self.watchdog.is_none(), "slapd is already running");
+        let conf = self.dir.path().join("slapd.conf");
+        let log = self.dir.path().join("slapd.log");
+        let urls = format!(
+            "ldap://127.0.0.1:{}/ ldaps://127.0.0.1:{}/",
+            self.ldap_port, self.ldaps_port
+        );
+        // The shell starts slapd, then blocks reading stdin; EOF (our drop,
+        // stop(), or the test process dying) makes it kill slapd by PID and
+        // wait until it has exited.
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(r#"slapd -d 0 -f "$1" -h "$2" 2>>"$3" & pid=$!; read _ ; kill $pid 2>/dev/null; wait $pid"#)
+            .arg("roster-slapd-watchdog")
+            .arg(&conf)
+            .arg(&urls)
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn slapd watchdog");
+        self.watchdog = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.ldap_port)).is_err() {
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("slapd did not start listening on {}: {log}", self.ldap_port);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops slapd (SIGTERM by PID) and waits until it has exited.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.watchdog.take() {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+    }
+
+    /// True while slapd runs.
+    pub fn is_running(&self) -> bool {
+        self.watchdog.is_some()
+    }
+
+    /// `ldap://127.0.0.1:PORT` (plain; StartTLS available).
+    pub fn ldap_uri(&self) -> String {
+        format!("ldap://127.0.0.1:{}", self.ldap_port)
+    }
+
+    /// `ldaps://127.0.0.1:PORT`.
+    pub fn ldaps_uri(&self) -> String {
+        format!("ldaps://127.0.0.1:{}", self.ldaps_port)
+    }
+
+    /// `ldaps://localhost:PORT` (matches the certificate's DNS name).
+    pub fn ldaps_uri_localhost(&self) -> String {
+        format!("ldaps://localhost:{}", self.ldaps_port)
+    }
+
+    /// Port of the plain/StartTLS listener.
+    pub fn ldap_port(&self) -> u16 {
+        self.ldap_port
+    }
+
+    /// Port of the ldaps listener.
+    pub fn ldaps_port(&self) -> u16 {
+        self.ldaps_port
+    }
+
+    /// The CA certificate that signed the server certificate.
+    pub fn ca_file(&self) -> &Path {
+        &self.pki.ca_cert
+    }
+
+    /// A CA certificate that did not sign the server certificate.
+    pub fn wrong_ca_file(&self) -> &Path {
+        &self.pki.wrong_ca_cert
+    }
+
+    /// A client certificate signed by [`Slapd::ca_file`].
+    pub fn client_cert(&self) -> &Path {
+        &self.pki.client_cert
+    }
+
+    /// The private key of [`Slapd::client_cert`].
+    pub fn client_key(&self) -> &Path {
+        &self.pki.client_key
+    }
+
+    /// The base DN.
+    pub fn base_dn(&self) -> &'static str {
+        BASE_DN
+    }
+
+    /// The rootdn.
+    pub fn admin_dn(&self) -> &'static str {
+        ADMIN_DN
+    }
+
+    /// The rootdn's password.
+    pub fn admin_password(&self) -> &'static str {
+        ADMIN_PASSWORD
+    }
+
+    /// The read-only service account's DN.
+    pub fn service_dn(&self) -> &'static str {
+        SERVICE_DN
+    }
+
+    /// The service account's password.
+    pub fn service_password(&self) -> &'static str {
+        SERVICE_PASSWORD
+    }
+
+    /// Writes the service account's password to `dir/bind_password`
+    /// (mode 0600) and returns its path.
+    pub fn write_bind_password_file(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("bind_password");
+        std::fs::write(&path, SERVICE_PASSWORD).expect("write password file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod password file");
+        path
+    }
+
+    /// The fixture's own scratch directory (removed on drop).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn ldap_tool(&self, tool: &str, extra: &[&str], ldif: &str) {
+        let mut child = Command::new(tool)
+            .args([
+                "-x",
+                "-H",
+                &self.ldap_uri(),
+                "-D",
+                ADMIN_DN,
+                "-w",
+                ADMIN_PASSWORD,
+            ])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("run {tool}: {e}"));
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(ldif.as_bytes())
+            .expect("write ldif");
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{tool} failed: {}\n{ldif}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Applies an LDIF change set as the rootdn (`ldapmodify`).
+    pub fn ldapmodify(&self, ldif: &str) {
+        self.ldap_tool("ldapmodify", &[], ldif);
+    }
+
+    /// Adds entries as the rootdn (`ldapadd`).
+    pub fn ldapadd(&self, ldif: &str) {
+        self.ldap_tool("ldapmodify", &["-a"], ldif);
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
