@@ -1,1 +1,30 @@
 //! libnss_roster.so.2: NSS passwd/group/initgroups hooks backed by rosterd.
+//!
+//! With `passwd: files roster` and `group: files roster` in
+//! `/etc/nsswitch.conf`, glibc loads this library into every process that
+//! looks up a name. Each call connects to rosterd's lookup socket
+//! (`/run/roster/nss.sock`), sends one request and reads one reply within a
+//! total time bound: no threads, no runtime, no descriptor kept across calls
+//! (so nothing is shared with a forked child), no panic unwinding into C.
+//!
+//! Statuses: NOTFOUND when the daemon says there is no such object (or the
+//! name/ID is one the module never serves: ignored names, IDs below
+//! `min_id`); UNAVAIL when the daemon cannot be reached or fails, so the next
+//! source keeps working; TRYAGAIN with `ERANGE` when glibc's buffer is too
+//! small (glibc retries with a larger one).
+//!
+//! Modules: [`config`] (`nss.conf` and its cache), [`lookup`] (the testable
+//! core talking to the daemon), [`pack`] (filling C buffers), [`initgroups`],
+//! [`enumerate`], and [`hooks`] (the exported `_nss_roster_*` functions).
+
+pub mod answer;
+pub mod config;
+pub mod enumerate;
+pub mod hooks;
+pub mod initgroups;
+pub mod lookup;
+pub mod pack;
+
+pub use answer::Answer;
+pub use config::{ConfigCache, NssConfig};
+pub use lookup::{Lookup, Page};

@@ -1,0 +1,302 @@
+//! The module's configuration: `nss.conf` in the socket directory, published
+//! by rosterd, and a process-wide cache of it that costs no file read on the
+//! hot path.
+//!
+//! Format: one `key=value` per line, `#` starts a comment, blank lines and
+//! unknown keys are ignored, a malformed value keeps that key's default.
+//!
+//! | key             | meaning                                          | default |
+//! |-----------------|--------------------------------------------------|---------|
+//! | `timeout_ms`    | total time bound of one call to the daemon       | 3000    |
+//! | `ignore_users`  | comma-separated names never asked about          | `root`  |
+//! | `ignore_groups` | comma-separated group names never asked about    | `root`  |
+//! | `min_id`        | UIDs/GIDs below this are never asked about nor returned | 1000 |
+//!
+//! `root` is always ignored, whatever the file says: the directory can never
+//! provide a second root.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, TryLockError};
+use std::time::{Duration, Instant};
+
+/// Default total time bound of one call to the daemon.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(3000);
+/// Default lowest UID/GID the module asks about.
+pub const DEFAULT_MIN_ID: u32 = 1000;
+/// Longest accepted `timeout_ms` (a login must never hang for long).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+/// File name of the configuration inside the socket directory.
+pub const CONFIG_FILE_NAME: &str = "nss.conf";
+/// How long a cached configuration is trusted before its file is checked.
+pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Settings of the NSS module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NssConfig {
+    /// Total time bound of one daemon call (connect + request + reply).
+    pub timeout: Duration,
+    /// User names the module answers NOTFOUND for without asking.
+    pub ignore_users: Vec<String>,
+    /// Group names the module answers NOTFOUND for without asking.
+    pub ignore_groups: Vec<String>,
+    /// IDs below this are never asked about, and never returned.
+    pub min_id: u32,
+}
+
+impl Default for NssConfig {
+    fn default() -> Self {
+        NssConfig {
+            timeout: DEFAULT_TIMEOUT,
+            ignore_users: vec!["root".to_owned()],
+            ignore_groups: vec!["root".to_owned()],
+            min_id: DEFAULT_MIN_ID,
+        }
+    }
+}
+
+impl NssConfig {
+    /// Parses the text of an `nss.conf` file on top of the defaults.
+    pub fn parse(text: &str) -> NssConfig {
+        let mut config = NssConfig::default();
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let value = value.trim();
+            match key.trim() {
+                "timeout_ms" => {
+                    if let Ok(ms) = value.parse::<u64>() {
+                        config.timeout = Duration::from_millis(ms.max(1)).min(MAX_TIMEOUT);
+                    }
+                }
+                "min_id" => {
+                    if let Ok(id) = value.parse::<u32>() {
+                        config.min_id = id;
+                    }
+                }
+                "ignore_users" => config.ignore_users = name_list(value),
+                "ignore_groups" => config.ignore_groups = name_list(value),
+                _ => {}
+            }
+        }
+        config
+    }
+
+    /// Reads and parses `path`; a missing or unreadable file gives the defaults.
+    pub fn load(path: &Path) -> NssConfig {
+        match fs::read_to_string(path) {
+            Ok(text) => NssConfig::parse(&text),
+            Err(_) => NssConfig::default(),
+        }
+    }
+
+    /// True when the module must not ask the daemon about this user name.
+    pub fn ignores_user(&self, name: &str) -> bool {
+        name == "root" || self.ignore_users.iter().any(|n| n == name)
+    }
+
+    /// True when the module must not ask the daemon about this group name.
+    pub fn ignores_group(&self, name: &str) -> bool {
+        name == "root" || self.ignore_groups.iter().any(|n| n == name)
+    }
+
+    /// True when the ID is in the range the module serves.
+    pub fn serves_id(&self, id: u32) -> bool {
+        id >= self.min_id && id != 0
+    }
+}
+
+fn name_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Identity of one version of the file: a rewrite (even within the same
+/// second, or by rename) changes at least one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+fn stamp(path: &Path) -> io::Result<FileStamp> {
+    let m = fs::metadata(path)?;
+    Ok(FileStamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        size: m.size(),
+        mtime: m.mtime(),
+        mtime_nsec: m.mtime_nsec(),
+    })
+}
+
+struct Cached {
+    checked: Instant,
+    stamp: Option<FileStamp>,
+    config: Arc<NssConfig>,
+}
+
+/// A configuration cached in memory: the file is `stat`ed at most once per
+/// [`RECHECK_INTERVAL`] and re-read only when it changed.
+///
+/// Fork- and thread-safe without ever blocking: the lock is only tried; if it
+/// is busy (another thread, or a lock inherited locked across `fork`), the
+/// caller reads the file itself, which is slower but always correct.
+pub struct ConfigCache {
+    state: Mutex<Option<Cached>>,
+}
+
+impl Default for ConfigCache {
+    fn default() -> Self {
+        ConfigCache::new()
+    }
+}
+
+impl ConfigCache {
+    /// An empty cache (usable in a `static`).
+    pub const fn new() -> ConfigCache {
+        ConfigCache {
+            state: Mutex::new(None),
+        }
+    }
+
+    /// The configuration at `path` as of at most [`RECHECK_INTERVAL`] ago.
+    pub fn get(&self, path: &Path) -> Arc<NssConfig> {
+        self.get_at(path, Instant::now())
+    }
+
+    /// Same as [`ConfigCache::get`] with an explicit clock (for tests).
+    pub fn get_at(&self, path: &Path, now: Instant) -> Arc<NssConfig> {
+        let mut guard = match self.state.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return Arc::new(NssConfig::load(path)),
+        };
+        if let Some(c) = guard.as_ref() {
+            if now.saturating_duration_since(c.checked) < RECHECK_INTERVAL {
+                return Arc::clone(&c.config);
+            }
+        }
+        let current = stamp(path).ok();
+        let config = match guard.as_mut() {
+            Some(c) if c.stamp == current => {
+                c.checked = now;
+                return Arc::clone(&c.config);
+            }
+            _ => Arc::new(match current {
+                Some(_) => NssConfig::load(path),
+                None => NssConfig::default(),
+            }),
+        };
+        *guard = Some(Cached {
+            checked: now,
+            stamp: current,
+            config: Arc::clone(&config),
+        });
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_when_empty() {
+        let c = NssConfig::parse("");
+        assert_eq!(c, NssConfig::default());
+        assert_eq!(c.timeout, Duration::from_millis(3000));
+        assert!(c.ignores_user("root"));
+        assert!(!c.ignores_user("alice"));
+        assert!(!c.serves_id(999));
+        assert!(c.serves_id(1000));
+    }
+
+    #[test]
+    fn parses_all_keys_and_ignores_junk() {
+        let c = NssConfig::parse(
+            "# published by rosterd\n timeout_ms = 250 \nignore_users=daemon, sshd,,\n\
+             ignore_groups=adm\nmin_id=500\nbogus\nunknown=1\n",
+        );
+        assert_eq!(c.timeout, Duration::from_millis(250));
+        assert_eq!(c.ignore_users, vec!["daemon", "sshd"]);
+        assert_eq!(c.ignore_groups, vec!["adm"]);
+        assert_eq!(c.min_id, 500);
+        assert!(c.ignores_user("root"), "root is always ignored");
+        assert!(c.ignores_user("sshd"));
+        assert!(c.ignores_group("adm") && c.ignores_group("root"));
+    }
+
+    #[test]
+    fn bad_values_keep_defaults_and_timeout_is_clamped() {
+        let c = NssConfig::parse("timeout_ms=soon\nmin_id=-4\n");
+        assert_eq!(c.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(c.min_id, DEFAULT_MIN_ID);
+        assert_eq!(
+            NssConfig::parse("timeout_ms=0").timeout,
+            Duration::from_millis(1)
+        );
+        assert_eq!(NssConfig::parse("timeout_ms=99999999").timeout, MAX_TIMEOUT);
+        assert!(!NssConfig::parse("min_id=0").serves_id(0), "uid 0 never");
+    }
+
+    #[test]
+    fn cache_rechecks_at_most_once_per_interval() {
+        let dir = std::env::temp_dir().join(format!("nss-conf-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(CONFIG_FILE_NAME);
+        let cache = ConfigCache::new();
+        let t0 = Instant::now();
+        assert_eq!(
+            cache.get_at(&path, t0).min_id,
+            DEFAULT_MIN_ID,
+            "missing file"
+        );
+
+        fs::write(&path, "min_id=2000\n").unwrap();
+        assert_eq!(
+            cache.get_at(&path, t0 + Duration::from_millis(10)).min_id,
+            DEFAULT_MIN_ID,
+            "within the interval the cached value is kept"
+        );
+        let t1 = t0 + RECHECK_INTERVAL;
+        assert_eq!(cache.get_at(&path, t1).min_id, 2000, "re-read after change");
+
+        // Same length, rewritten by rename: the inode changes.
+        let tmp = dir.join("nss.conf.tmp");
+        fs::write(&tmp, "min_id=3000\n").unwrap();
+        fs::rename(&tmp, &path).unwrap();
+        let t2 = t1 + RECHECK_INTERVAL;
+        assert_eq!(cache.get_at(&path, t2).min_id, 3000);
+
+        fs::remove_file(&path).unwrap();
+        let t3 = t2 + RECHECK_INTERVAL;
+        assert_eq!(cache.get_at(&path, t3).min_id, DEFAULT_MIN_ID, "file gone");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn busy_lock_falls_back_to_reading_the_file() {
+        let dir = std::env::temp_dir().join(format!("nss-conf-busy-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(CONFIG_FILE_NAME);
+        fs::write(&path, "min_id=4242\n").unwrap();
+        let cache = ConfigCache::new();
+        let _held = cache.state.lock().unwrap();
+        assert_eq!(cache.get(&path).min_id, 4242);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

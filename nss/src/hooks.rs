@@ -1,0 +1,422 @@
+//! The exported `_nss_roster_*` functions glibc calls.
+//!
+//! Written by hand rather than with `libnss`'s macros, whose generated code
+//! can unwind into C (no `catch_unwind`; `CString::new(..).expect` on a
+//! string with a NUL; `Mutex::lock().unwrap()`), clears the whole buffer on
+//! every call, and calls `realloc` in `initgroups_dyn` without checking for
+//! NULL. Every body here runs inside [`guarded`]: a panic answers UNAVAIL.
+//!
+//! Process-wide state is limited to the configuration cache and the two
+//! enumeration cursors; both are only ever `try_lock`ed (a lock inherited
+//! locked across `fork` cannot hang the child) and hold no descriptor.
+
+use crate::answer::Answer;
+use crate::config::{ConfigCache, CONFIG_FILE_NAME};
+use crate::enumerate::Cursor;
+use crate::initgroups::{append, gids_to_add};
+use crate::lookup::Lookup;
+use crate::pack::{self, CBuf, PackError};
+use libc::{c_char, c_int, c_long, gid_t, size_t, uid_t};
+use libnss::interop::NssStatus;
+use roster_proto::{Group, User, DEFAULT_SOCKET_DIR, NSS_SOCKET_NAME};
+use std::ffi::CStr;
+use std::mem::MaybeUninit;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
+static CONFIG: ConfigCache = ConfigCache::new();
+static USERS: Mutex<Cursor<User>> = Mutex::new(Cursor::new());
+static GROUPS: Mutex<Cursor<Group>> = Mutex::new(Cursor::new());
+
+/// The environment variable rosterd sets in its own process
+/// ([`roster_proto::LOOP_GUARD_ENV`]) as a C string.
+pub const LOOP_GUARD: &CStr = c"_ROSTER_NSS_LOOP_GUARD";
+
+/// True inside rosterd (or anything started with the guard set): the module
+/// must not call the daemon, which could be the caller itself.
+fn loop_guard_set() -> bool {
+    // SAFETY: getenv with a valid NUL-terminated name; only the NULL-ness of
+    // the result is used. libc's getenv takes no lock (fork-safe).
+    !unsafe { libc::getenv(LOOP_GUARD.as_ptr()) }.is_null()
+}
+
+/// Runs `f` with a lookup context for the system daemon, or answers
+/// UNAVAIL at once under the loop guard.
+fn with_lookup<T>(f: impl FnOnce(&Lookup<'_>) -> Answer<T>) -> Answer<T> {
+    if loop_guard_set() {
+        return Answer::Unavailable;
+    }
+    let dir = Path::new(DEFAULT_SOCKET_DIR);
+    let config = CONFIG.get(&dir.join(CONFIG_FILE_NAME));
+    let socket = dir.join(NSS_SOCKET_NAME);
+    f(&Lookup::new(&config, &socket))
+}
+
+/// A status and the errno value that goes with it.
+type Outcome = (NssStatus, c_int);
+
+const NOT_FOUND: Outcome = (NssStatus::NotFound, libc::ENOENT);
+const UNAVAILABLE: Outcome = (NssStatus::Unavail, libc::ENOENT);
+const SUCCESS: Outcome = (NssStatus::Success, 0);
+
+/// Runs a hook body; a panic becomes UNAVAIL, never an unwind into C.
+/// `errnop` is written only when the status is not SUCCESS.
+///
+/// # Safety
+/// `errnop` is NULL or valid for writes.
+unsafe fn guarded(errnop: *mut c_int, body: impl FnOnce() -> Outcome) -> c_int {
+    let (status, errno) = catch_unwind(AssertUnwindSafe(body)).unwrap_or(UNAVAILABLE);
+    if status != NssStatus::Success && !errnop.is_null() {
+        // SAFETY: non-NULL errnop is valid for writes (caller).
+        unsafe { *errnop = errno };
+    }
+    status as c_int
+}
+
+/// The caller's name argument as UTF-8; anything else names no roster entry.
+///
+/// # Safety
+/// `name` is NULL or a valid NUL-terminated string.
+unsafe fn name_arg<'a>(name: *const c_char) -> Option<&'a str> {
+    if name.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL `name` is a valid C string (caller).
+    unsafe { CStr::from_ptr(name) }.to_str().ok()
+}
+
+/// The caller's buffer as uninitialised bytes.
+///
+/// # Safety
+/// `buf` is valid for writes of `buflen` bytes (or `buflen` is 0).
+unsafe fn buffer<'a>(buf: *mut c_char, buflen: size_t) -> &'a mut [MaybeUninit<u8>] {
+    if buf.is_null() || buflen == 0 {
+        return &mut [];
+    }
+    // SAFETY: glibc passes a buffer of buflen writable bytes (caller).
+    unsafe { std::slice::from_raw_parts_mut(buf.cast(), buflen.min(isize::MAX as usize)) }
+}
+
+fn pack_outcome(r: Result<(), PackError>) -> Outcome {
+    match r {
+        Ok(()) => SUCCESS,
+        // glibc retries with a larger buffer on TRYAGAIN + ERANGE.
+        Err(PackError::Range) => (NssStatus::TryAgain, libc::ERANGE),
+        Err(PackError::Nul) => UNAVAILABLE,
+    }
+}
+
+/// # Safety
+/// `result` is NULL or valid; `buf`/`buflen` as for [`buffer`].
+unsafe fn reply_user(
+    answer: Answer<&User>,
+    result: *mut libc::passwd,
+    buf: *mut c_char,
+    buflen: size_t,
+) -> Outcome {
+    match answer {
+        Answer::Found(user) => {
+            // SAFETY: non-NULL result points to a struct passwd (caller).
+            let Some(out) = (unsafe { result.as_mut() }) else {
+                return UNAVAILABLE;
+            };
+            // SAFETY: buf/buflen describe the caller's buffer.
+            let mut cbuf = CBuf::new(unsafe { buffer(buf, buflen) });
+            pack_outcome(pack::passwd(user, out, &mut cbuf))
+        }
+        Answer::NotFound => NOT_FOUND,
+        Answer::Unavailable => UNAVAILABLE,
+    }
+}
+
+/// # Safety
+/// `result` is NULL or valid; `buf`/`buflen` as for [`buffer`].
+unsafe fn reply_group(
+    answer: Answer<&Group>,
+    result: *mut libc::group,
+    buf: *mut c_char,
+    buflen: size_t,
+) -> Outcome {
+    match answer {
+        Answer::Found(group) => {
+            // SAFETY: non-NULL result points to a struct group (caller).
+            let Some(out) = (unsafe { result.as_mut() }) else {
+                return UNAVAILABLE;
+            };
+            // SAFETY: buf/buflen describe the caller's buffer.
+            let mut cbuf = CBuf::new(unsafe { buffer(buf, buflen) });
+            pack_outcome(pack::group(group, out, &mut cbuf))
+        }
+        Answer::NotFound => NOT_FOUND,
+        Answer::Unavailable => UNAVAILABLE,
+    }
+}
+
+/// Takes an enumeration cursor without ever blocking.
+fn cursor<T>(m: &Mutex<Cursor<T>>) -> Option<MutexGuard<'_, Cursor<T>>> {
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+/// `getpwnam_r` backend.
+///
+/// # Safety
+/// Called by glibc with valid arguments.
+#[no_mangle]
+pub unsafe extern "C" fn _nss_roster_getpwnam_r(
+    name: *const c_char,
+    result: *mut libc::passwd,
+    buf: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    // SAFETY: arguments as glibc passes them (caller).
+    unsafe {
+        guarded(errnop, || {
+            let Some(name) = name_arg(name) else {
+                return NOT_FOUND;
+            };
+            let answer = with_lookup(|l| l.user_by_name(name));
+            reply_user(answer.as_ref(), result, buf, buflen)
+        })
+    }
+}
+
+/// `getpwuid_r` backend.
+///
+/// # Safety
+/// Called by glibc with valid arguments.
+#[no_mangle]
+pub unsafe extern "C" fn _nss_roster_getpwuid_r(
+    uid: uid_t,
+    result: *mut libc::passwd,
+    buf: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    // SAFETY: arguments as glibc passes them (caller).
+    unsafe {
+        guarded(errnop, || {
+            let answer = with_lookup(|l| l.user_by_uid(uid));
+            reply_user(answer.as_ref(), result, buf, buflen)
+        })
+    }
+}
+
+/// `getgrnam_r` backend.
+///
+/// # Safety
+/// Called by glibc with valid arguments.
+#[no_mangle]
+pub unsafe extern "C" fn _nss_roster_getgrnam_r(
+    name: *const c_char,
+    result: *mut libc::group,
+    buf: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    // SAFETY: arguments as glibc passes them (caller).
+    unsafe {
+        guarded(errnop, || {
+            let Some(name) = name_arg(name) else {
+                return NOT_FOUND;
+            };
+            let answer = with_lookup(|l| l.group_by_name(name));
+            reply_group(answer.as_ref(), result, buf, buflen)
+        })
+    }
+}
+
+/// `getgrgid_r` backend.
+///
+/// # Safety
+/// Called by glibc with valid arguments.
+#[no_mangle]
+pub unsafe extern "C" fn _nss_roster_getgrgid_r(
+    gid: gid_t,
+    result: *mut libc::group,
+    buf: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    // SAFETY: arguments as glibc passes them (caller).
+    unsafe {
+        guarded(errnop, || {
+            let answer = with_lookup(|l| l.group_by_gid(gid));
+            reply_group(answer.as_ref(), result, buf, buflen)
+        })
+    }
+}
+
+/// `initgroups`/`getgrouplist` backend: appends the user's supplementary
+/// GIDs to glibc's array (`*groupsp`, `*start` used of `*size`), never
+/// `skipgroup`, and at most `limit` in total when `limit > 0`.
+///
+/// # Safety
+/// Called by glibc with valid arguments.
+#[no_mangle]
+pub unsafe extern "C" fn _nss_roster_initgroups_dyn(
+    user: *const c_char,
+    skipgroup: gid_t,
+    start: *mut c_long,
+    size: *mut c_long,
+    groupsp: *mut *mut gid_t,
+    limit: c_long,
+    errnop: *mut c_int,
+) -> c_int {
+    // SAFETY: arguments as glibc passes them (caller).
+    unsafe {
+        guarded(errnop, || {
+            let Some(name) = name_arg(user) else {
+                return NOT_FOUND;
+            };
+            if start.is_null() || size.is_null() || groupsp.is_null() {
+                return UNAVAILABLE;
+            }
+            let gids = match with_lookup(|l| l.groups_of_user(name)) {
+                Answer::Found(gids) => gids,
+                Answer::NotFound => return NOT_FOUND,
+                Answer::Unavailable => return UNAVAILABLE,
+            };
+            let used = usize::try_from(*start).unwrap_or(0);
+            let existing: &[gid_t] = if used == 0 || (*groupsp).is_null() {
+                &[]
+            } else {
+                std::slice::from_raw_parts(*groupsp, used)
+            };
+            let add = gids_to_add(existing, &gids, skipgroup, limit);
+            match append(&add, start, size, groupsp) {
+                Ok(()) => SUCCESS,
+                Err(_) => (NssStatus::TryAgain, libc::ENOMEM),
+            }
+        })
+    }
+}
+
+/// `setpwent` backend: restarts the user enumeration.
+#[no_mangle]
+pub extern "C" fn _nss_roster_setpwent() -> c_int {
+    // SAFETY: no errno pointer is written (NULL).
+    unsafe { guarded(std::ptr::null_mut(), || rewind(&USERS)) }
+}
+
+/// `endpwent` backend: drops the enumeration state.
+#[no_mangle]
+pub extern "C" fn _nss_roster_endpwent() -> c_int {
+    // SAFETY: as above.
+    unsafe { guarded(std::ptr::null_mut(), || rewind(&USERS)) }
+}
+
+/// `setgrent` backend: restarts the group enumeration.
+#[no_mangle]
+pub extern "C" fn _nss_roster_setgrent() -> c_int {
+    // SAFETY: as above.
+    unsafe { guarded(std::ptr::null_mut(), || rewind(&GROUPS)) }
+}
+
+/// `endgrent` backend: drops the enumeration state.
+#[no_mangle]
+pub extern "C" fn _nss_roster_endgrent() -> c_int {
+    // SAFETY: as above.
+    unsafe { guarded(std::ptr::null_mut(), || rewind(&GROUPS)) }
+}
+
+fn rewind<T>(m: &Mutex<Cursor<T>>) -> Outcome {
+    match cursor(m) {
+        Some(mut c) => {
+            c.rewind();
+            SUCCESS
+        }
+        None => UNAVAILABLE,
+    }
+}
+
+/// `getpwent_r` backend: the next user of the daemon's listing (empty when
+/// the daemon has enumeration disabled).
+///
+/// # Safety
+/// Called by glibc with valid arguments.
+#[no_mangle]
+pub unsafe extern "C" fn _nss_roster_getpwent_r(
+    result: *mut libc::passwd,
+    buf: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    // SAFETY: arguments as glibc passes them (caller).
+    unsafe {
+        guarded(errnop, || {
+            let Some(mut c) = cursor(&USERS) else {
+                return UNAVAILABLE;
+            };
+            let outcome = {
+                let answer = c.current(|offset| with_lookup(|l| l.list_users(offset)));
+                reply_user(answer, result, buf, buflen)
+            };
+            if outcome.0 == NssStatus::Success {
+                c.advance();
+            }
+            outcome
+        })
+    }
+}
+
+/// `getgrent_r` backend: the next group of the daemon's listing.
+///
+/// # Safety
+/// Called by glibc with valid arguments.
+#[no_mangle]
+pub unsafe extern "C" fn _nss_roster_getgrent_r(
+    result: *mut libc::group,
+    buf: *mut c_char,
+    buflen: size_t,
+    errnop: *mut c_int,
+) -> c_int {
+    // SAFETY: arguments as glibc passes them (caller).
+    unsafe {
+        guarded(errnop, || {
+            let Some(mut c) = cursor(&GROUPS) else {
+                return UNAVAILABLE;
+            };
+            let outcome = {
+                let answer = c.current(|offset| with_lookup(|l| l.list_groups(offset)));
+                reply_group(answer, result, buf, buflen)
+            };
+            if outcome.0 == NssStatus::Success {
+                c.advance();
+            }
+            outcome
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_guard_name_matches_the_protocol_crate() {
+        assert_eq!(LOOP_GUARD.to_str().unwrap(), roster_proto::LOOP_GUARD_ENV);
+    }
+
+    #[test]
+    fn a_panic_becomes_unavail_with_errno() {
+        let mut errno = 0;
+        // SAFETY: errno is a live local.
+        let rc = unsafe { guarded(&mut errno, || panic!("boom")) };
+        assert_eq!(rc, NssStatus::Unavail as c_int);
+        assert_eq!(errno, libc::ENOENT);
+    }
+
+    #[test]
+    fn erange_maps_to_tryagain() {
+        assert_eq!(
+            pack_outcome(Err(PackError::Range)),
+            (NssStatus::TryAgain, libc::ERANGE)
+        );
+    }
+}

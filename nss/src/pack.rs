@@ -1,0 +1,247 @@
+//! Copies entries into the caller's buffer the way glibc expects: every
+//! string NUL-terminated inside `buf`, the `struct passwd`/`struct group`
+//! pointing into it. The struct is written only after everything fits, so a
+//! too-small buffer (ERANGE) never leaves a half-filled entry.
+
+use libc::c_char;
+use roster_proto::{Group, User};
+use std::mem::{align_of, size_of, MaybeUninit};
+
+/// Why an entry could not be packed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackError {
+    /// The buffer is too small: answer TRYAGAIN with `ERANGE`.
+    Range,
+    /// A string holds a NUL byte and cannot be represented in C.
+    Nul,
+}
+
+/// The password field roster serves: passwords never travel through NSS.
+const NO_PASSWORD: &str = "x";
+
+/// A bump allocator over the caller's buffer.
+pub struct CBuf<'a> {
+    mem: &'a mut [MaybeUninit<u8>],
+    used: usize,
+}
+
+impl<'a> CBuf<'a> {
+    /// Wraps a caller-provided buffer.
+    pub fn new(mem: &'a mut [MaybeUninit<u8>]) -> Self {
+        CBuf { mem, used: 0 }
+    }
+
+    fn addr(&self, offset: usize) -> usize {
+        self.mem.as_ptr() as usize + offset
+    }
+
+    /// Copies `s` and a terminating NUL; returns the C string's address.
+    pub fn str(&mut self, s: &str) -> Result<*mut c_char, PackError> {
+        let bytes = s.as_bytes();
+        if bytes.contains(&0) {
+            return Err(PackError::Nul);
+        }
+        let start = self.used;
+        let end = start
+            .checked_add(bytes.len() + 1)
+            .filter(|&e| e <= self.mem.len())
+            .ok_or(PackError::Range)?;
+        for (dst, src) in self.mem[start..end]
+            .iter_mut()
+            .zip(bytes.iter().chain([&0]))
+        {
+            dst.write(*src);
+        }
+        self.used = end;
+        Ok(self.addr(start) as *mut c_char)
+    }
+
+    /// Writes a NULL-terminated array of pointers to copies of `items`;
+    /// returns the array's address (aligned for pointers).
+    pub fn str_array(&mut self, items: &[String]) -> Result<*mut *mut c_char, PackError> {
+        let pad = self
+            .addr(self.used)
+            .next_multiple_of(align_of::<*mut c_char>())
+            - self.addr(self.used);
+        let start = self.used.checked_add(pad).ok_or(PackError::Range)?;
+        let slots = items.len().checked_add(1).ok_or(PackError::Range)?;
+        let end = slots
+            .checked_mul(size_of::<*mut c_char>())
+            .and_then(|n| n.checked_add(start))
+            .filter(|&e| e <= self.mem.len())
+            .ok_or(PackError::Range)?;
+        self.used = end;
+        let mut slot = start;
+        for item in items.iter().map(|s| Some(s.as_str())).chain([None]) {
+            let ptr = match item {
+                Some(s) => self.str(s)? as usize,
+                None => 0,
+            };
+            for (dst, src) in self.mem[slot..slot + size_of::<usize>()]
+                .iter_mut()
+                .zip(ptr.to_ne_bytes())
+            {
+                dst.write(src);
+            }
+            slot += size_of::<usize>();
+        }
+        Ok(self.addr(start) as *mut *mut c_char)
+    }
+}
+
+/// Fills `out` with `user`, its strings in `buf`.
+pub fn passwd(user: &User, out: &mut libc::passwd, buf: &mut CBuf<'_>) -> Result<(), PackError> {
+    let entry = libc::passwd {
+        pw_name: buf.str(&user.name)?,
+        pw_passwd: buf.str(NO_PASSWORD)?,
+        pw_uid: user.uid,
+        pw_gid: user.gid,
+        pw_gecos: buf.str(&user.gecos)?,
+        pw_dir: buf.str(&user.home)?,
+        pw_shell: buf.str(&user.shell)?,
+    };
+    *out = entry;
+    Ok(())
+}
+
+/// Fills `out` with `group`, its strings and member array in `buf`.
+pub fn group(group: &Group, out: &mut libc::group, buf: &mut CBuf<'_>) -> Result<(), PackError> {
+    let entry = libc::group {
+        gr_mem: buf.str_array(&group.members)?,
+        gr_name: buf.str(&group.name)?,
+        gr_passwd: buf.str(NO_PASSWORD)?,
+        gr_gid: group.gid,
+    };
+    *out = entry;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn alice() -> User {
+        User {
+            name: "alice".into(),
+            uid: 10001,
+            gid: 10000,
+            gecos: "Alice Liddell".into(),
+            home: "/home/alice".into(),
+            shell: "/bin/bash".into(),
+        }
+    }
+
+    fn cstr<'a>(p: *const c_char) -> &'a str {
+        // SAFETY: test helper on pointers produced by CBuf, which point to
+        // NUL-terminated bytes inside a buffer that outlives the assertion.
+        unsafe { CStr::from_ptr(p) }.to_str().unwrap()
+    }
+
+    fn zeroed_passwd() -> libc::passwd {
+        // SAFETY: libc::passwd is a plain C struct; all-zero is valid.
+        unsafe { std::mem::zeroed() }
+    }
+
+    fn zeroed_group() -> libc::group {
+        // SAFETY: libc::group is a plain C struct; all-zero is valid.
+        unsafe { std::mem::zeroed() }
+    }
+
+    #[test]
+    fn passwd_round_trips_through_the_buffer() {
+        let mut mem = [MaybeUninit::<u8>::uninit(); 128];
+        let mut out = zeroed_passwd();
+        passwd(&alice(), &mut out, &mut CBuf::new(&mut mem)).unwrap();
+        assert_eq!(cstr(out.pw_name), "alice");
+        assert_eq!(cstr(out.pw_passwd), "x");
+        assert_eq!((out.pw_uid, out.pw_gid), (10001, 10000));
+        assert_eq!(cstr(out.pw_gecos), "Alice Liddell");
+        assert_eq!(cstr(out.pw_dir), "/home/alice");
+        assert_eq!(cstr(out.pw_shell), "/bin/bash");
+    }
+
+    #[test]
+    fn exact_fit_works_and_one_byte_less_is_erange_without_touching_out() {
+        let u = alice();
+        let need = [&u.name, "x", &u.gecos, &u.home, &u.shell]
+            .iter()
+            .map(|s| s.len() + 1)
+            .sum::<usize>();
+        let mut mem = vec![MaybeUninit::<u8>::uninit(); need];
+        let mut out = zeroed_passwd();
+        passwd(&u, &mut out, &mut CBuf::new(&mut mem)).unwrap();
+        assert_eq!(cstr(out.pw_shell), "/bin/bash");
+
+        let mut small = vec![MaybeUninit::<u8>::uninit(); need - 1];
+        let mut out = zeroed_passwd();
+        assert_eq!(
+            passwd(&u, &mut out, &mut CBuf::new(&mut small)),
+            Err(PackError::Range)
+        );
+        assert!(out.pw_name.is_null() && out.pw_uid == 0, "untouched");
+    }
+
+    #[test]
+    fn interior_nul_is_refused() {
+        let mut u = alice();
+        u.gecos = "evil\0gecos".into();
+        let mut mem = [MaybeUninit::<u8>::uninit(); 128];
+        let mut out = zeroed_passwd();
+        assert_eq!(
+            passwd(&u, &mut out, &mut CBuf::new(&mut mem)),
+            Err(PackError::Nul)
+        );
+    }
+
+    #[test]
+    fn group_members_are_an_aligned_null_terminated_array() {
+        let g = Group {
+            name: "staff".into(),
+            gid: 10010,
+            members: vec!["alice".into(), "bob".into()],
+        };
+        // Start at an odd offset to exercise the alignment padding.
+        let mut mem = [MaybeUninit::<u8>::uninit(); 129];
+        let mut out = zeroed_group();
+        group(&g, &mut out, &mut CBuf::new(&mut mem[1..])).unwrap();
+        assert_eq!(cstr(out.gr_name), "staff");
+        assert_eq!(cstr(out.gr_passwd), "x");
+        assert_eq!(out.gr_gid, 10010);
+        assert_eq!(out.gr_mem as usize % align_of::<*mut c_char>(), 0);
+        let mut members = Vec::new();
+        for i in 0.. {
+            // SAFETY: gr_mem is a NULL-terminated array inside `mem`.
+            let p = unsafe { *out.gr_mem.add(i) };
+            if p.is_null() {
+                break;
+            }
+            members.push(cstr(p).to_owned());
+        }
+        assert_eq!(members, ["alice", "bob"]);
+    }
+
+    #[test]
+    fn group_with_no_members_and_tiny_buffers() {
+        let g = Group {
+            name: "empty".into(),
+            gid: 10020,
+            members: vec![],
+        };
+        for len in 0..40 {
+            let mut mem = vec![MaybeUninit::<u8>::uninit(); len];
+            let mut out = zeroed_group();
+            match group(&g, &mut out, &mut CBuf::new(&mut mem)) {
+                Ok(()) => {
+                    assert_eq!(cstr(out.gr_name), "empty");
+                    // SAFETY: gr_mem points to at least one (NULL) slot.
+                    assert!(unsafe { *out.gr_mem }.is_null());
+                }
+                Err(e) => {
+                    assert_eq!(e, PackError::Range);
+                    assert!(out.gr_name.is_null(), "untouched on ERANGE");
+                }
+            }
+        }
+    }
+}

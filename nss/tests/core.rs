@@ -1,0 +1,364 @@
+//! The module's core against a fake daemon: a thread serving a temporary
+//! Unix socket with roster_proto's codec.
+
+use nss_roster::pack::{self, CBuf, PackError};
+use nss_roster::{Answer, Lookup, NssConfig, Page};
+use roster_proto::{decode_request, encode_response, parse_header, Group, Request, Response, User};
+use std::io::{Read, Write};
+use std::mem::MaybeUninit;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+type Handler = Box<dyn Fn(&Request) -> Option<Response> + Send + Sync>;
+
+/// A daemon double: answers each request with `handler` (None = never
+/// answer), records every request it saw.
+struct FakeDaemon {
+    dir: PathBuf,
+    socket: PathBuf,
+    seen: Arc<Mutex<Vec<Request>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("nss-core-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl FakeDaemon {
+    fn start(handler: impl Fn(&Request) -> Option<Response> + Send + Sync + 'static) -> Self {
+        let handler: Handler = Box::new(handler);
+        let dir = temp_dir("daemon");
+        let socket = dir.join("nss.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2) = (Arc::clone(&seen), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let mut s = conn.unwrap();
+                let mut prefix = [0u8; 4];
+                if s.read_exact(&mut prefix).is_err() {
+                    continue;
+                }
+                let h = parse_header(prefix).unwrap();
+                let mut body = vec![0; h.len];
+                s.read_exact(&mut body).unwrap();
+                let req = decode_request(&body).unwrap();
+                seen2.lock().unwrap().push(req.clone());
+                match handler(&req) {
+                    Some(resp) => {
+                        let _ = s.write_all(&encode_response(&resp));
+                    }
+                    None => held.push(s),
+                }
+            }
+        });
+        FakeDaemon {
+            dir,
+            socket,
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn lookup<'a>(&'a self, config: &'a NssConfig) -> Lookup<'a> {
+        Lookup::new(config, &self.socket)
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeDaemon {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = std::os::unix::net::UnixStream::connect(&self.socket);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn alice() -> User {
+    User {
+        name: "alice".into(),
+        uid: 10001,
+        gid: 10000,
+        gecos: "Alice".into(),
+        home: "/home/alice".into(),
+        shell: "/bin/bash".into(),
+    }
+}
+
+fn staff() -> Group {
+    Group {
+        name: "staff".into(),
+        gid: 10010,
+        members: vec!["alice".into(), "bob".into()],
+    }
+}
+
+/// A directory with alice, staff, and groups for alice.
+fn directory(req: &Request) -> Option<Response> {
+    Some(match req {
+        Request::UserByName(n) if n == "alice" => Response::User(alice()),
+        Request::UserByUid(10001) => Response::User(alice()),
+        Request::GroupByName(n) if n == "staff" => Response::Group(staff()),
+        Request::GroupByGid(10010) => Response::Group(staff()),
+        Request::GroupsOfUser(n) if n == "alice" => Response::Gids(vec![10000, 10010, 27]),
+        _ => Response::NotFound,
+    })
+}
+
+#[test]
+fn found_entries_come_back_whole() {
+    let d = FakeDaemon::start(directory);
+    let config = NssConfig::default();
+    let l = d.lookup(&config);
+    assert_eq!(l.user_by_name("alice"), Answer::Found(alice()));
+    assert_eq!(l.user_by_uid(10001), Answer::Found(alice()));
+    assert_eq!(l.group_by_name("staff"), Answer::Found(staff()));
+    assert_eq!(l.group_by_gid(10010), Answer::Found(staff()));
+    assert_eq!(
+        l.groups_of_user("alice"),
+        Answer::Found(vec![10000, 10010]),
+        "gid 27 is below min_id and dropped"
+    );
+    assert_eq!(
+        d.requests(),
+        vec![
+            Request::UserByName("alice".into()),
+            Request::UserByUid(10001),
+            Request::GroupByName("staff".into()),
+            Request::GroupByGid(10010),
+            Request::GroupsOfUser("alice".into()),
+        ]
+    );
+}
+
+#[test]
+fn not_found_is_notfound() {
+    let d = FakeDaemon::start(directory);
+    let config = NssConfig::default();
+    let l = d.lookup(&config);
+    assert_eq!(l.user_by_name("nobody-here"), Answer::NotFound);
+    assert_eq!(l.user_by_uid(55555), Answer::NotFound);
+    assert_eq!(l.group_by_name("nogroup-here"), Answer::NotFound);
+    assert_eq!(l.group_by_gid(55555), Answer::NotFound);
+    assert_eq!(l.groups_of_user("nobody-here"), Answer::NotFound);
+}
+
+#[test]
+fn daemon_failures_are_unavailable() {
+    let d = FakeDaemon::start(|req| {
+        Some(match req {
+            Request::UserByName(_) => Response::Unavailable("directory down".into()),
+            Request::UserByUid(_) => Response::Error("bug".into()),
+            // A reply of the wrong kind is a daemon fault, not an entry.
+            Request::GroupByName(_) => Response::User(alice()),
+            _ => Response::Json("{}".into()),
+        })
+    });
+    let config = NssConfig::default();
+    let l = d.lookup(&config);
+    assert_eq!(l.user_by_name("alice"), Answer::Unavailable);
+    assert_eq!(l.user_by_uid(10001), Answer::Unavailable);
+    assert_eq!(l.group_by_name("staff"), Answer::Unavailable);
+    assert_eq!(l.group_by_gid(10010), Answer::Unavailable);
+    assert_eq!(l.groups_of_user("alice"), Answer::Unavailable);
+}
+
+#[test]
+fn no_socket_is_unavailable() {
+    let dir = temp_dir("nosock");
+    let config = NssConfig::default();
+    let socket = dir.join("nss.sock");
+    let l = Lookup::new(&config, &socket);
+    assert_eq!(l.user_by_name("alice"), Answer::Unavailable);
+    assert_eq!(l.groups_of_user("alice"), Answer::Unavailable);
+    // A socket file nobody listens on: connection refused.
+    drop(UnixListener::bind(&socket).unwrap());
+    assert_eq!(l.user_by_uid(10001), Answer::Unavailable);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn silent_daemon_is_unavailable_after_the_timeout() {
+    let d = FakeDaemon::start(|_| None);
+    let config = NssConfig::parse("timeout_ms=100");
+    assert_eq!(d.lookup(&config).user_by_name("alice"), Answer::Unavailable);
+    assert_eq!(d.requests().len(), 1);
+}
+
+#[test]
+fn ignored_names_and_low_ids_never_reach_the_daemon() {
+    let d = FakeDaemon::start(directory);
+    let config = NssConfig::parse("ignore_users=daemon,sshd\nignore_groups=adm\nmin_id=1000");
+    let l = d.lookup(&config);
+    assert_eq!(l.user_by_name("root"), Answer::NotFound);
+    assert_eq!(l.user_by_name("sshd"), Answer::NotFound);
+    assert_eq!(l.user_by_name(""), Answer::NotFound);
+    assert_eq!(l.groups_of_user("root"), Answer::NotFound);
+    assert_eq!(l.groups_of_user("daemon"), Answer::NotFound);
+    assert_eq!(l.group_by_name("root"), Answer::NotFound);
+    assert_eq!(l.group_by_name("adm"), Answer::NotFound);
+    assert_eq!(l.user_by_uid(0), Answer::NotFound);
+    assert_eq!(l.user_by_uid(999), Answer::NotFound);
+    assert_eq!(l.group_by_gid(4), Answer::NotFound);
+    assert!(d.requests().is_empty(), "{:?}", d.requests());
+}
+
+#[test]
+fn directory_entries_below_min_id_are_never_served() {
+    // A directory object claiming uid 0 (or an ignored name) must not
+    // become a second root.
+    let d = FakeDaemon::start(|req| {
+        Some(match req {
+            Request::UserByName(n) => Response::User(User {
+                name: n.clone(),
+                uid: if n == "evil" { 0 } else { 10001 },
+                ..alice()
+            }),
+            Request::UserByUid(uid) => Response::User(User {
+                name: "root".into(),
+                uid: *uid,
+                ..alice()
+            }),
+            Request::GroupByGid(gid) => Response::Group(Group {
+                name: "g".into(),
+                gid: gid + 1,
+                members: vec![],
+            }),
+            _ => Response::NotFound,
+        })
+    });
+    let config = NssConfig::default();
+    let l = d.lookup(&config);
+    assert_eq!(l.user_by_name("evil"), Answer::NotFound);
+    assert_eq!(l.user_by_uid(10001), Answer::NotFound, "named root");
+    assert_eq!(l.group_by_gid(10010), Answer::Unavailable, "wrong gid");
+}
+
+#[test]
+fn entries_with_nul_bytes_are_refused() {
+    let d = FakeDaemon::start(|_| {
+        Some(Response::User(User {
+            gecos: "a\0b".into(),
+            ..alice()
+        }))
+    });
+    let config = NssConfig::default();
+    assert_eq!(d.lookup(&config).user_by_name("alice"), Answer::Unavailable);
+}
+
+#[test]
+fn tiny_buffer_is_erange_then_a_larger_one_succeeds() {
+    let d = FakeDaemon::start(directory);
+    let config = NssConfig::default();
+    let Answer::Found(user) = d.lookup(&config).user_by_name("alice") else {
+        panic!("alice not found")
+    };
+    // SAFETY: all-zero is a valid struct passwd.
+    let mut out: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut tiny = [MaybeUninit::<u8>::uninit(); 8];
+    assert_eq!(
+        pack::passwd(&user, &mut out, &mut CBuf::new(&mut tiny)),
+        Err(PackError::Range)
+    );
+    assert!(out.pw_name.is_null(), "nothing half-filled");
+    let mut big = [MaybeUninit::<u8>::uninit(); 1024];
+    pack::passwd(&user, &mut out, &mut CBuf::new(&mut big)).unwrap();
+    assert_eq!(out.pw_uid, 10001);
+
+    let Answer::Found(group) = d.lookup(&config).group_by_name("staff") else {
+        panic!("staff not found")
+    };
+    // SAFETY: all-zero is a valid struct group.
+    let mut gout: libc::group = unsafe { std::mem::zeroed() };
+    let mut tiny = [MaybeUninit::<u8>::uninit(); 20];
+    assert_eq!(
+        pack::group(&group, &mut gout, &mut CBuf::new(&mut tiny)),
+        Err(PackError::Range)
+    );
+    assert!(gout.gr_name.is_null() && gout.gr_mem.is_null());
+}
+
+#[test]
+fn enumeration_pages() {
+    let total = 600u32;
+    let d = FakeDaemon::start(move |req| {
+        Some(match req {
+            Request::ListUsers { offset, limit } => {
+                let end = (offset + limit).min(total);
+                Response::Users {
+                    entries: (*offset..end)
+                        .map(|i| User {
+                            name: format!("u{i}"),
+                            // Every 100th entry has an ID below min_id.
+                            uid: if i % 100 == 0 { 5 } else { 20000 + i },
+                            ..alice()
+                        })
+                        .collect(),
+                    more: end < total,
+                }
+            }
+            Request::ListGroups { .. } => Response::Groups {
+                entries: vec![],
+                more: false,
+            },
+            _ => Response::NotFound,
+        })
+    });
+    let config = NssConfig::default();
+    let l = d.lookup(&config);
+    let Answer::Found(Page {
+        entries,
+        received,
+        more,
+    }) = l.list_users(0)
+    else {
+        panic!("no page")
+    };
+    assert_eq!((entries.len(), received, more), (253, 256, true));
+    let mut cursor = nss_roster::enumerate::Cursor::new();
+    let mut names = Vec::new();
+    while let Answer::Found(u) = cursor.current(|off| l.list_users(off)) {
+        names.push(u.name.clone());
+        cursor.advance();
+    }
+    assert_eq!(names.len(), 594);
+    assert_eq!(names.first().map(String::as_str), Some("u1"));
+    assert_eq!(names.last().map(String::as_str), Some("u599"));
+    let Answer::Found(empty) = l.list_groups(0) else {
+        panic!("groups listing failed")
+    };
+    assert!(empty.entries.is_empty() && !empty.more);
+}
+
+#[test]
+fn each_call_uses_its_own_connection() {
+    let d = FakeDaemon::start(directory);
+    let config = NssConfig::default();
+    let l = d.lookup(&config);
+    for _ in 0..5 {
+        assert_eq!(l.user_by_uid(10001), Answer::Found(alice()));
+    }
+    assert_eq!(d.requests().len(), 5);
+}
