@@ -1,1 +1,67 @@
-//! ID mapping for roster: SIDs, ranges and mapping backends.
+//! ID mapping for roster: SIDs, ID ranges and the mapping backends.
+//!
+//! - [`Sid`]: string form `S-1-5-21-X-Y-Z-RID`, binary `objectSid`,
+//!   domain/RID split, RFC 4515 filter form.
+//! - [`IdmapSettings`]: the `[domain.idmap]` table of `roster.toml`,
+//!   validated per domain; [`DomainSet`] validates all domains together
+//!   (no overlapping ranges, none below `min_id`) and maps SID → ID and
+//!   ID → SID.
+//! - Backends: `rfc2307` (IDs from `uidNumber`/`gidNumber`, checked by
+//!   [`DomainSet::check_posix_id`]: never 0, never below `min_id`),
+//!   `rid` (Samba idmap_rid), `sss` (libsss_idmap's algorithm, checked
+//!   against the real library by this crate's tests; see
+//!   [`backend::sss`]) and `autorid` (see [`backend::autorid`]).
+//! - [`map_lines`]: the offline answer behind `rosterctl idmap map`.
+//!
+//! # autorid storage: why a small file and not a database
+//!
+//! autorid allocations are kept in one text file per pool,
+//! `<state_dir>/autorid-<autorid_low>.map`, one `SLOT DOMAIN-SID INDEX`
+//! line per range. Each allocation rewrites it whole: write
+//! `autorid-<low>.map.tmp`, fsync it, rename it over the old file, fsync
+//! the directory; only then is the new ID handed out. A kill (or power
+//! loss) at any point leaves either the old or the new file, never a
+//! mixture, so no allocation that was answered is lost. Allocations are
+//! serialized across processes by an exclusive `flock` on
+//! `autorid-<low>.lock`, and the file is re-read under that lock before
+//! choosing a slot, so rosterd and rosterctl can never give one range to
+//! two domains. The file is tiny (one line per domain range; rewritten
+//! only on the first sight of a domain), so this needs no dependency, is
+//! readable and repairable with a text editor, and has a crash story that
+//! fits in this paragraph; an embedded database such as redb would buy
+//! nothing for a few hundred lines. Loading refuses a file whose
+//! `rangesize` differs from the configuration, or with a range beyond
+//! `autorid_high`, or with a slot or domain block recorded twice.
+//!
+//! # autorid: first-seen versus deterministic
+//!
+//! By default (as Samba's idmap_autorid) a domain gets the lowest free
+//! range the first time it is seen: two hosts that meet domains in a
+//! different order give them different IDs. With `deterministic = true`
+//! the range is chosen by the MurmurHash3 of the domain SID string modulo
+//! the number of ranges (SSSD's method), probing the next free range on a
+//! collision: every host computes the same ranges whatever the order,
+//! *as long as no two of the domains hash to the same range*; when two do,
+//! the one seen first keeps it, so order matters again for those two
+//! (domains configured with a `domain_sid` are registered in SID order, so
+//! the configuration file's order never matters). Allocations are recorded
+//! either way, so a host's IDs never move once handed out.
+
+pub mod backend;
+mod domainset;
+mod error;
+mod fxhash;
+mod maplines;
+pub mod murmur;
+mod settings;
+mod sid;
+pub mod store;
+
+pub use backend::autorid::StoreMode;
+pub use domainset::DomainSet;
+pub use error::IdmapError;
+pub use maplines::{map_lines, MapSummary};
+pub use settings::{
+    AutoridParams, Backend, IdmapSettings, ResolvedBackend, SssParams, DEFAULT_MIN_ID,
+};
+pub use sid::{Sid, SidError, MAX_SUB_AUTHORITIES};

@@ -1,0 +1,516 @@
+//! SSSD's algorithmic mapping (`ldap_id_mapping = true`), reproducing
+//! libsss_idmap 2.x decision for decision, so that roster and SSSD give
+//! the same IDs with the same settings.
+//!
+//! How libsss_idmap works, and so how [`SssContext`] works:
+//! - A context holds a list of ranges ("slices" of `range_size` IDs).
+//!   Adding a domain picks its primary slice: `murmurhash3(domain SID
+//!   string, 0xdeadbeef) % ((range_max - range_min) / range_size)`
+//!   (slice 0 with `autorid_compat`); if that slice overlaps a range in
+//!   the list it probes the next one, wrapping at the end, and fails with
+//!   "out of slices" after a full turn. RIDs `0..range_size` map to the
+//!   primary slice.
+//! - Right after, `helper_table_size` secondary slices are computed the
+//!   same way from the strings `"<domain SID>-<first RID>"` (first RID =
+//!   `range_size`, `2*range_size`, ...). They are *not* put in the list,
+//!   so they do not reserve their IDs; if one cannot be placed, the domain
+//!   gets no secondary slices at all.
+//! - A RID beyond the slices in the list gets the slice for
+//!   `(rid / range_size) * range_size`: the precomputed one if it exists,
+//!   else a new one computed against the list as it is now. That slice is
+//!   then added to the list, where a collision with any range already there
+//!   refuses it (the RID stays unmapped). So secondary slices beyond the
+//!   precomputed ones depend on the order lookups happen in, exactly as in
+//!   SSSD.
+//! - ID to SID looks in the list first, then in the precomputed slices of
+//!   each domain (newest domain first), adding the slice it finds to the
+//!   list.
+//!
+//! `tests/sss_compat.rs` checks all of this against the real library.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use crate::murmur::{murmurhash3_x86_32, SSS_SEED};
+use crate::settings::SssParams;
+use crate::sid::Sid;
+
+/// A libsss_idmap error, named after its `idmap_error_code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SssError {
+    /// `IDMAP_OUT_OF_SLICES`: every slice of the pool is in use.
+    #[error("no free slice left in the pool (IDMAP_OUT_OF_SLICES)")]
+    OutOfSlices,
+    /// `IDMAP_COLLISION`: the range or domain collides with one already
+    /// in the context.
+    #[error("the range collides with a range or domain already in use (IDMAP_COLLISION)")]
+    Collision,
+    /// `IDMAP_NO_DOMAIN`: no domain of the context holds the SID or ID.
+    #[error("no domain of this context holds it (IDMAP_NO_DOMAIN)")]
+    NoDomain,
+    /// `IDMAP_NO_RANGE`: the RID is beyond the domain's ranges and it has
+    /// no secondary slices.
+    #[error("the RID is outside the domain's slices and no secondary slice can be made (IDMAP_NO_RANGE)")]
+    NoRange,
+    /// `IDMAP_SID_INVALID`: not `S-1-5-21-X-Y-Z` (domain) or not
+    /// domain + one RID (object).
+    #[error(
+        "the SID is not a domain SID S-1-5-21-X-Y-Z or an object SID of one (IDMAP_SID_INVALID)"
+    )]
+    SidInvalid,
+    /// `IDMAP_BUILTIN_SID`: `S-1-5-32-*` is never mapped.
+    #[error("built-in SIDs S-1-5-32-* are not mapped (IDMAP_BUILTIN_SID)")]
+    Builtin,
+    /// `IDMAP_ERROR`: inconsistent internal state.
+    #[error("internal mapping error (IDMAP_ERROR)")]
+    Error,
+}
+
+impl SssError {
+    /// The numeric `enum idmap_error_code` value libsss_idmap returns.
+    pub fn code(self) -> u32 {
+        match self {
+            SssError::Error => 2,
+            SssError::NoDomain => 4,
+            SssError::SidInvalid => 6,
+            SssError::NoRange => 8,
+            SssError::Builtin => 9,
+            SssError::OutOfSlices => 10,
+            SssError::Collision => 11,
+        }
+    }
+}
+
+/// A slice: IDs `min..=max` hold RIDs from `first_rid` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slice {
+    min: u32,
+    max: u32,
+    first_rid: u32,
+}
+
+impl Slice {
+    /// libsss_idmap's `comp_id`.
+    fn id_for(&self, rid: u32) -> Option<u32> {
+        if rid >= self.first_rid && u32::MAX - self.min > rid - self.first_rid {
+            let id = self.min + (rid - self.first_rid);
+            (id <= self.max).then_some(id)
+        } else {
+            None
+        }
+    }
+
+    /// libsss_idmap's `id_is_in_range`: the RID for `id`.
+    fn rid_for(&self, id: u32) -> Option<u32> {
+        (id != 0 && id >= self.min && id <= self.max)
+            .then(|| self.first_rid.wrapping_add(id - self.min))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Dom {
+    name: String,
+    sid: Sid,
+    sid_str: String,
+    /// Slices in the context's list, primary first.
+    slices: Vec<Slice>,
+    /// Precomputed secondary slices, by range identifier.
+    helpers: Vec<(String, Slice)>,
+    auto_add: bool,
+}
+
+/// One libsss_idmap context: a pool of slices shared by its domains.
+#[derive(Debug, Clone)]
+pub struct SssContext {
+    params: SssParams,
+    doms: Vec<Dom>,
+    /// Every slice in the list, by first ID: (min, (dom, slice)).
+    by_min: BTreeMap<u32, (usize, Slice)>,
+}
+
+/// What a read-only lookup found.
+enum Found<T> {
+    Done(Result<T, SssError>),
+    NeedsSlice,
+}
+
+impl SssContext {
+    /// An empty context with these parameters (validated by
+    /// [`crate::IdmapSettings::validate`]: `range_size > 0`, at least one
+    /// slice).
+    pub fn new(params: SssParams) -> SssContext {
+        SssContext {
+            params,
+            doms: Vec::new(),
+            by_min: BTreeMap::new(),
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &SssParams {
+        &self.params
+    }
+
+    /// `sss_idmap_calculate_range` with an automatic slice: the range the
+    /// identifier `range_id` would get now.
+    pub fn calculate_range(&self, range_id: &str) -> Result<(u32, u32), SssError> {
+        let p = &self.params;
+        let max_slices = p.slices();
+        let (mut new, orig) = if p.autorid_compat {
+            (0, 0)
+        } else {
+            let h = murmurhash3_x86_32(range_id.as_bytes(), SSS_SEED) % max_slices;
+            (h, h)
+        };
+        loop {
+            let min = p.range_size.wrapping_mul(new).wrapping_add(p.range_min);
+            let max = min.wrapping_add(p.range_size).wrapping_sub(1);
+            if !self.overlaps_any(min, max) {
+                return Ok((min, max));
+            }
+            new += 1;
+            if new >= max_slices {
+                new = 0;
+            }
+            if new == orig {
+                return Err(SssError::OutOfSlices);
+            }
+        }
+    }
+
+    /// libsss_idmap's `check_overlap` against every range in the list.
+    fn overlaps_any(&self, min: u32, max: u32) -> bool {
+        // Ranges in the list never overlap each other, so only the last
+        // range starting at or before `max` can overlap [min, max], plus
+        // one starting inside it.
+        if let Some((_, (_, r))) = self.by_min.range(..=max).next_back() {
+            if (r.min <= min && r.max >= max)
+                || (r.min >= min && r.min <= max)
+                || (r.max >= min && r.max <= max)
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `sss_idmap_add_domain_ex`'s collision check of a new range for the
+    /// domain (name, sid string).
+    fn check_collision(&self, name: &str, sid_str: &str, n: &Slice) -> Result<(), SssError> {
+        for (dom_idx, o) in self.by_min.values() {
+            let od = &self.doms[*dom_idx];
+            if (n.min >= o.min && n.min <= o.max) || (n.max >= o.min && n.max <= o.max) {
+                return Err(SssError::Collision);
+            }
+            let names_equal = name.eq_ignore_ascii_case(&od.name);
+            let sids_equal = sid_str.eq_ignore_ascii_case(&od.sid_str);
+            if names_equal != sids_equal {
+                return Err(SssError::Collision);
+            }
+            if names_equal
+                && n.first_rid >= o.first_rid
+                && n.first_rid <= o.first_rid.wrapping_add(o.max - o.min)
+            {
+                return Err(SssError::Collision);
+            }
+        }
+        Ok(())
+    }
+
+    fn push_slice(&mut self, dom: usize, s: Slice) {
+        self.doms[dom].slices.push(s);
+        self.by_min.insert(s.min, (dom, s));
+    }
+
+    /// What SSSD does for a new domain: `sss_idmap_calculate_range` then
+    /// `sss_idmap_add_auto_domain_ex` (first RID 0, algorithmic). Returns
+    /// the primary slice.
+    pub fn add_domain(&mut self, name: &str, sid: &Sid) -> Result<(u32, u32), SssError> {
+        if !sid.is_nt_domain_sid() {
+            return Err(SssError::SidInvalid);
+        }
+        let sid_str = sid.to_string();
+        let (min, max) = self.calculate_range(&sid_str)?;
+        let primary = Slice {
+            min,
+            max,
+            first_rid: 0,
+        };
+        self.check_collision(name, &sid_str, &primary)?;
+        self.doms.push(Dom {
+            name: name.to_string(),
+            sid: *sid,
+            sid_str: sid_str.clone(),
+            slices: Vec::new(),
+            helpers: Vec::new(),
+            auto_add: false,
+        });
+        let dom = self.doms.len() - 1;
+        self.push_slice(dom, primary);
+        let size = self.params.range_size;
+        let mut helpers = Vec::with_capacity(self.params.helper_table_size as usize);
+        let mut first_rid = size;
+        for _ in 0..self.params.helper_table_size {
+            let id = format!("{sid_str}-{first_rid}");
+            match self.calculate_range(&id) {
+                Ok((min, max)) => helpers.push((
+                    id,
+                    Slice {
+                        min,
+                        max,
+                        first_rid,
+                    },
+                )),
+                // Running out of slices for helpers is not fatal: the
+                // domain simply gets no secondary slices.
+                Err(_) => return Ok((min, max)),
+            }
+            first_rid = first_rid.wrapping_add(size);
+        }
+        let d = &mut self.doms[dom];
+        d.auto_add = !helpers.is_empty();
+        d.helpers = helpers;
+        Ok((min, max))
+    }
+
+    /// The domains of the context, in the order they were added:
+    /// (name, SID).
+    pub fn domains(&self) -> impl Iterator<Item = (&str, &Sid)> {
+        self.doms.iter().map(|d| (d.name.as_str(), &d.sid))
+    }
+
+    fn find_id(&self, sid: &Sid) -> (Option<usize>, Found<u32>) {
+        let subs = sid.sub_authorities();
+        if sid.authority() == 5 && subs.len() >= 2 && subs[0] == 32 {
+            return (None, Found::Done(Err(SssError::Builtin)));
+        }
+        for (i, d) in self.doms.iter().enumerate() {
+            let n = d.sid.sub_authorities().len();
+            if subs.len() <= n
+                || sid.authority() != d.sid.authority()
+                || subs[..n] != *d.sid.sub_authorities()
+            {
+                continue;
+            }
+            if subs.len() != n + 1 {
+                return (None, Found::Done(Err(SssError::SidInvalid)));
+            }
+            let rid = subs[n];
+            for s in &d.slices {
+                if let Some(id) = s.id_for(rid) {
+                    return (Some(i), Found::Done(Ok(id)));
+                }
+            }
+            if d.auto_add {
+                return (Some(i), Found::NeedsSlice);
+            }
+            return (Some(i), Found::Done(Err(SssError::NoRange)));
+        }
+        (None, Found::Done(Err(SssError::NoDomain)))
+    }
+
+    /// `sss_idmap_sid_to_unix` without changing the context: `None` when
+    /// the answer needs a new secondary slice (use
+    /// [`SssContext::sid_to_id`]).
+    pub fn lookup_id(&self, sid: &Sid) -> Option<Result<u32, SssError>> {
+        match self.find_id(sid).1 {
+            Found::Done(r) => Some(r),
+            Found::NeedsSlice => None,
+        }
+    }
+
+    /// `sss_idmap_sid_to_unix`: the UID/GID of an object SID, adding a
+    /// secondary slice when the RID needs one.
+    pub fn sid_to_id(&mut self, sid: &Sid) -> Result<u32, SssError> {
+        match self.find_id(sid) {
+            (_, Found::Done(r)) => r,
+            (Some(dom), Found::NeedsSlice) => {
+                let rid = sid.rid().ok_or(SssError::SidInvalid)?;
+                self.add_slice_for_rid(dom, rid)
+            }
+            (None, Found::NeedsSlice) => Err(SssError::Error),
+        }
+    }
+
+    /// libsss_idmap's `add_dom_for_sid`.
+    fn add_slice_for_rid(&mut self, dom: usize, rid: u32) -> Result<u32, SssError> {
+        let size = u64::from(self.params.range_size);
+        let first_rid = ((u64::from(rid) / size) * size) as u32;
+        let d = &self.doms[dom];
+        let id = format!("{}-{}", d.sid_str, first_rid);
+        let slice = match d.helpers.iter().find(|(h, _)| *h == id) {
+            Some((_, s)) => *s,
+            None => {
+                let (min, max) = self.calculate_range(&id)?;
+                Slice {
+                    min,
+                    max,
+                    first_rid,
+                }
+            }
+        };
+        self.spawn(dom, slice)?;
+        slice.id_for(rid).ok_or(SssError::Error)
+    }
+
+    /// libsss_idmap's `spawn_dom`: put a domain's secondary slice in the list.
+    fn spawn(&mut self, dom: usize, slice: Slice) -> Result<(), SssError> {
+        let d = &self.doms[dom];
+        self.check_collision(&d.name, &d.sid_str, &slice)?;
+        self.push_slice(dom, slice);
+        Ok(())
+    }
+
+    fn find_sid(&self, id: u32) -> Found<(usize, u32)> {
+        if let Some((_, (dom, s))) = self.by_min.range(..=id).next_back() {
+            if let Some(rid) = s.rid_for(id) {
+                return Found::Done(Ok((*dom, rid)));
+            }
+        }
+        for d in self.doms.iter().rev() {
+            if d.helpers.iter().any(|(_, h)| h.rid_for(id).is_some()) {
+                return Found::NeedsSlice;
+            }
+        }
+        Found::Done(Err(SssError::NoDomain))
+    }
+
+    /// `sss_idmap_unix_to_sid` without changing the context: `None` when
+    /// the answer needs a precomputed secondary slice put in the list (use
+    /// [`SssContext::id_to_sid`]).
+    pub fn lookup_sid(&self, id: u32) -> Option<Result<Sid, SssError>> {
+        match self.find_sid(id) {
+            Found::Done(r) => Some(r.and_then(|(d, rid)| self.make_sid(d, rid))),
+            Found::NeedsSlice => None,
+        }
+    }
+
+    fn make_sid(&self, dom: usize, rid: u32) -> Result<Sid, SssError> {
+        self.doms[dom]
+            .sid
+            .with_rid(rid)
+            .map_err(|_| SssError::Error)
+    }
+
+    /// `sss_idmap_unix_to_sid`: the SID of a UID/GID, putting a
+    /// precomputed secondary slice in the list when that is where it lies.
+    pub fn id_to_sid(&mut self, id: u32) -> Result<Sid, SssError> {
+        match self.find_sid(id) {
+            Found::Done(r) => r.and_then(|(d, rid)| self.make_sid(d, rid)),
+            Found::NeedsSlice => {
+                for dom in (0..self.doms.len()).rev() {
+                    let hit = self.doms[dom]
+                        .helpers
+                        .iter()
+                        .find_map(|(_, h)| h.rid_for(id).map(|rid| (*h, rid)));
+                    if let Some((slice, rid)) = hit {
+                        self.spawn(dom, slice)?;
+                        return self.make_sid(dom, rid);
+                    }
+                }
+                Err(SssError::NoDomain)
+            }
+        }
+    }
+}
+
+/// An [`SssContext`] behind a lock: lookups that need no new slice share a
+/// read lock.
+#[derive(Debug)]
+pub struct SharedSss(RwLock<SssContext>);
+
+impl SharedSss {
+    /// Wraps a context.
+    pub fn new(ctx: SssContext) -> SharedSss {
+        SharedSss(RwLock::new(ctx))
+    }
+
+    /// See [`SssContext::sid_to_id`].
+    pub fn sid_to_id(&self, sid: &Sid) -> Result<u32, SssError> {
+        if let Some(r) = self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .lookup_id(sid)
+        {
+            return r;
+        }
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .sid_to_id(sid)
+    }
+
+    /// See [`SssContext::id_to_sid`].
+    pub fn id_to_sid(&self, id: u32) -> Result<Sid, SssError> {
+        if let Some(r) = self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .lookup_sid(id)
+        {
+            return r;
+        }
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .id_to_sid(id)
+    }
+
+    /// See [`SssContext::add_domain`].
+    pub fn add_domain(&self, name: &str, sid: &Sid) -> Result<(u32, u32), SssError> {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .add_domain(name, sid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sid(s: &str) -> Sid {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn primary_slice_from_hash() {
+        let mut c = SssContext::new(SssParams::default());
+        let d = sid("S-1-5-21-1-2-3");
+        let (min, max) = c.add_domain("a", &d).unwrap();
+        let h = murmurhash3_x86_32(b"S-1-5-21-1-2-3", SSS_SEED) % 10_000;
+        assert_eq!(min, 200_000 + h * 200_000);
+        assert_eq!(max, min + 199_999);
+        assert_eq!(c.sid_to_id(&d.with_rid(0).unwrap()), Ok(min));
+        assert_eq!(c.sid_to_id(&d.with_rid(199_999).unwrap()), Ok(max));
+        assert_eq!(c.id_to_sid(min + 500), Ok(d.with_rid(500).unwrap()));
+        assert_eq!(c.id_to_sid(0), Err(SssError::NoDomain));
+    }
+
+    #[test]
+    fn same_hash_probes_next_slice() {
+        let p = SssParams {
+            autorid_compat: true,
+            helper_table_size: 0,
+            ..SssParams::default()
+        };
+        let mut c = SssContext::new(p);
+        assert_eq!(
+            c.add_domain("a", &sid("S-1-5-21-1-2-3")).unwrap().0,
+            200_000
+        );
+        assert_eq!(
+            c.add_domain("b", &sid("S-1-5-21-1-2-4")).unwrap().0,
+            400_000
+        );
+        assert_eq!(
+            c.sid_to_id(&sid("S-1-5-21-1-2-4-200000")),
+            Err(SssError::NoRange)
+        );
+        assert_eq!(
+            c.add_domain("b", &sid("S-1-5-21-1-2-5")),
+            Err(SssError::Collision)
+        );
+    }
+}

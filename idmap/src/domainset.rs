@@ -1,0 +1,395 @@
+//! [`DomainSet`]: every configured domain with its backend, validated
+//! together, answering SID → ID and ID → SID.
+
+use std::path::Path;
+use std::sync::RwLock;
+
+use crate::backend::autorid::{AutoridPool, StoreMode};
+use crate::backend::rfc2307::PosixBounds;
+use crate::backend::rid::RidRange;
+use crate::backend::sss::{SharedSss, SssContext};
+use crate::error::IdmapError;
+use crate::settings::{IdmapSettings, ResolvedBackend};
+use crate::sid::Sid;
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Rfc2307,
+    Rid(RidRange),
+    Sss(usize),
+    Autorid(usize),
+}
+
+#[derive(Debug)]
+struct Domain {
+    name: String,
+    min_id: u32,
+    max_id: u32,
+    backend: ResolvedBackend,
+    kind: Kind,
+}
+
+/// All configured domains and their ID mapping. Shared between threads
+/// (`Send + Sync`); lookups take read locks only, except the first sight
+/// of an sss secondary slice or of an autorid block.
+#[derive(Debug)]
+pub struct DomainSet {
+    domains: Vec<Domain>,
+    sss: Vec<(String, (u32, u32), SharedSss)>,
+    pools: Vec<(String, AutoridPool)>,
+    /// Known domain SIDs: (SID, index in `domains`).
+    sids: RwLock<Vec<(Sid, usize)>>,
+}
+
+/// One claimed ID span, for the overlap check.
+struct Claim {
+    name: String,
+    low: u32,
+    high: u32,
+}
+
+impl DomainSet {
+    /// Validates `domains` — (name, settings, `min_id`, `max_id` with 0 =
+    /// none) — together and builds the set. With `state_dir`, autorid
+    /// allocations are kept there durably; without, in memory.
+    pub fn new<N: AsRef<str>>(
+        domains: &[(N, IdmapSettings, u32, u32)],
+        state_dir: Option<&Path>,
+    ) -> Result<DomainSet, IdmapError> {
+        let mode = match state_dir {
+            Some(d) => StoreMode::Durable(d),
+            None => StoreMode::Memory,
+        };
+        DomainSet::open(domains, mode)
+    }
+
+    /// Like [`DomainSet::new`], choosing how autorid allocations are kept.
+    pub fn open<N: AsRef<str>>(
+        domains: &[(N, IdmapSettings, u32, u32)],
+        mode: StoreMode<'_>,
+    ) -> Result<DomainSet, IdmapError> {
+        let mut out: Vec<Domain> = Vec::with_capacity(domains.len());
+        let mut sss: Vec<(String, crate::settings::SssParams)> = Vec::new();
+        let mut pools: Vec<(String, crate::settings::AutoridParams)> = Vec::new();
+        let mut claims: Vec<Claim> = Vec::new();
+        for (name, settings, min_id, max_id) in domains {
+            let name = name.as_ref();
+            if name.is_empty() {
+                return Err(IdmapError::Settings {
+                    domain: String::new(),
+                    reason: "a domain has an empty name".into(),
+                });
+            }
+            if out.iter().any(|d| d.name.eq_ignore_ascii_case(name)) {
+                return Err(IdmapError::DuplicateDomain(name.to_string()));
+            }
+            let backend = settings.validate(name, *min_id, *max_id)?;
+            let mut shared_claim = false;
+            let kind = match backend {
+                ResolvedBackend::Rfc2307 { .. } => Kind::Rfc2307,
+                ResolvedBackend::Rid {
+                    low,
+                    high,
+                    base_rid,
+                } => Kind::Rid(RidRange {
+                    low,
+                    high,
+                    base_rid,
+                }),
+                ResolvedBackend::Sss(p) => match sss.iter().position(|(_, q)| *q == p) {
+                    Some(i) => {
+                        shared_claim = true;
+                        Kind::Sss(i)
+                    }
+                    None => {
+                        sss.push((name.to_string(), p));
+                        Kind::Sss(sss.len() - 1)
+                    }
+                },
+                ResolvedBackend::Autorid(p) => {
+                    match pools.iter().position(|(_, q)| {
+                        (q.low, q.high, q.rangesize) == (p.low, p.high, p.rangesize)
+                    }) {
+                        Some(i) if pools[i].1.deterministic != p.deterministic => {
+                            return Err(IdmapError::Settings {
+                                domain: name.to_string(),
+                                reason: format!(
+                                    "shares the autorid pool {}-{} with domain {:?} but not its \
+                                     deterministic setting",
+                                    p.low, p.high, pools[i].0
+                                ),
+                            })
+                        }
+                        Some(i) => {
+                            shared_claim = true;
+                            Kind::Autorid(i)
+                        }
+                        None => {
+                            pools.push((name.to_string(), p));
+                            Kind::Autorid(pools.len() - 1)
+                        }
+                    }
+                }
+            };
+            if let (Some((low, high)), false) = (backend.span(), shared_claim) {
+                for c in &claims {
+                    if low <= c.high && c.low <= high {
+                        return Err(IdmapError::RangeOverlap {
+                            first: c.name.clone(),
+                            first_low: c.low,
+                            first_high: c.high,
+                            second: name.to_string(),
+                            second_low: low,
+                            second_high: high,
+                            low: low.max(c.low),
+                            high: high.min(c.high),
+                        });
+                    }
+                }
+                claims.push(Claim {
+                    name: name.to_string(),
+                    low,
+                    high,
+                });
+            }
+            out.push(Domain {
+                name: name.to_string(),
+                min_id: *min_id,
+                max_id: *max_id,
+                backend,
+                kind,
+            });
+        }
+        let mut opened = Vec::with_capacity(pools.len());
+        for (name, p) in pools {
+            opened.push((name, AutoridPool::open(p, mode)?));
+        }
+        let set = DomainSet {
+            sss: sss
+                .into_iter()
+                .map(|(n, p)| (n, p.span(), SharedSss::new(SssContext::new(p))))
+                .collect(),
+            pools: opened,
+            domains: out,
+            sids: RwLock::new(Vec::new()),
+        };
+        // Configured SIDs: config order, except that deterministic autorid
+        // pools see their domains sorted by SID so that the order of the
+        // configuration file does not matter.
+        let mut order: Vec<(usize, Sid)> = domains
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| d.1.domain_sid.map(|s| (i, s)))
+            .collect();
+        order.sort_by_key(|(i, s)| match set.domains[*i].kind {
+            Kind::Autorid(p) if set.pools[p].1.params().deterministic => (1, s.to_string(), 0),
+            _ => (0, String::new(), *i),
+        });
+        for (i, sid) in order {
+            let name = set.domains[i].name.clone();
+            set.set_domain_sid(&name, sid)?;
+        }
+        Ok(set)
+    }
+
+    fn index_of(&self, name: &str) -> Result<usize, IdmapError> {
+        self.domains
+            .iter()
+            .position(|d| d.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| IdmapError::UnknownDomain(name.to_string()))
+    }
+
+    fn sids(&self) -> std::sync::RwLockReadGuard<'_, Vec<(Sid, usize)>> {
+        self.sids.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers the SID of domain `name`, learnt at run time (AD) or from
+    /// configuration. sss: adds the domain to its libsss_idmap-like
+    /// context (nothing persisted); autorid: allocates its first range
+    /// (durably); rid: remembers it. Setting the same SID again is a no-op;
+    /// a different one is an error.
+    pub fn set_domain_sid(&self, name: &str, sid: Sid) -> Result<(), IdmapError> {
+        let idx = self.index_of(name)?;
+        let dom = &self.domains[idx];
+        let mut sids = self.sids.write().unwrap_or_else(|e| e.into_inner());
+        if let Some((current, _)) = sids.iter().find(|(_, i)| *i == idx) {
+            if *current == sid {
+                return Ok(());
+            }
+            return Err(IdmapError::DomainSidConflict {
+                domain: dom.name.clone(),
+                current: current.to_string(),
+                new: sid.to_string(),
+            });
+        }
+        if let Some((_, other)) = sids.iter().find(|(s, _)| *s == sid) {
+            return Err(IdmapError::SidInUse {
+                sid: sid.to_string(),
+                domain: dom.name.clone(),
+                other: self.domains[*other].name.clone(),
+            });
+        }
+        match dom.kind {
+            Kind::Rfc2307 | Kind::Rid(_) => {}
+            Kind::Sss(c) => {
+                self.sss[c]
+                    .2
+                    .add_domain(&dom.name, &sid)
+                    .map_err(|source| IdmapError::Sss {
+                        domain: dom.name.clone(),
+                        source,
+                    })?;
+            }
+            Kind::Autorid(p) => {
+                self.pools[p].1.allocate(&sid, 0)?;
+            }
+        }
+        sids.push((sid, idx));
+        Ok(())
+    }
+
+    /// The SID of domain `name`, if known.
+    pub fn domain_sid(&self, name: &str) -> Result<Option<Sid>, IdmapError> {
+        let idx = self.index_of(name)?;
+        Ok(self.sids().iter().find(|(_, i)| *i == idx).map(|(s, _)| *s))
+    }
+
+    /// The names of the configured domains, in configuration order.
+    pub fn domain_names(&self) -> impl Iterator<Item = &str> {
+        self.domains.iter().map(|d| d.name.as_str())
+    }
+
+    /// The name of the domain an object SID belongs to, if any.
+    pub fn domain_of_sid(&self, sid: &Sid) -> Option<&str> {
+        let dom = sid.domain()?;
+        let idx = self.sids().iter().find(|(s, _)| *s == dom)?.1;
+        Some(&self.domains[idx].name)
+    }
+
+    /// The UID of an object SID (for rid, sss and autorid the same number
+    /// as its GID, as Samba and SSSD do).
+    #[inline]
+    pub fn uid_for_sid(&self, sid: &Sid) -> Result<u32, IdmapError> {
+        self.id_for_sid(sid)
+    }
+
+    /// The GID of an object SID (the same number as [`Self::uid_for_sid`]).
+    #[inline]
+    pub fn gid_for_sid(&self, sid: &Sid) -> Result<u32, IdmapError> {
+        self.id_for_sid(sid)
+    }
+
+    fn id_for_sid(&self, sid: &Sid) -> Result<u32, IdmapError> {
+        let (dom_sid, rid) = sid.split().ok_or(IdmapError::NoRid(*sid))?;
+        let idx = {
+            let sids = self.sids();
+            match sids.iter().find(|(s, _)| *s == dom_sid) {
+                Some((_, i)) => *i,
+                None => return Err(IdmapError::NoDomainForSid(*sid)),
+            }
+        };
+        let dom = &self.domains[idx];
+        match dom.kind {
+            Kind::Rfc2307 => Err(IdmapError::NotAlgorithmic {
+                domain: dom.name.clone(),
+            }),
+            Kind::Rid(r) => r.id_for(rid).ok_or_else(|| IdmapError::RidOutOfRange {
+                domain: dom.name.clone(),
+                rid,
+                low: r.low,
+                high: r.high,
+                base_rid: r.base_rid,
+            }),
+            Kind::Sss(c) => self.sss[c]
+                .2
+                .sid_to_id(sid)
+                .map_err(|source| IdmapError::Sss {
+                    domain: dom.name.clone(),
+                    source,
+                }),
+            Kind::Autorid(p) => self.pools[p].1.id_for(&dom_sid, rid),
+        }
+    }
+
+    /// The SID of a UID/GID, for rid, sss and autorid domains; the error
+    /// says why there is none.
+    pub fn resolve_id(&self, id: u32) -> Result<Sid, IdmapError> {
+        for (i, d) in self.domains.iter().enumerate() {
+            if let Kind::Rid(r) = d.kind {
+                if let Some(rid) = r.rid_for(id) {
+                    let sids = self.sids();
+                    return match sids.iter().find(|(_, j)| *j == i) {
+                        Some((s, _)) => Ok(s.with_rid(rid)?),
+                        None => Err(IdmapError::DomainSidUnknown {
+                            id,
+                            domain: d.name.clone(),
+                        }),
+                    };
+                }
+            }
+        }
+        for (label, (low, high), ctx) in &self.sss {
+            if id >= *low && id <= *high {
+                return ctx.id_to_sid(id).map_err(|source| IdmapError::Sss {
+                    domain: label.clone(),
+                    source,
+                });
+            }
+        }
+        for (_, pool) in &self.pools {
+            if let Some(r) = pool.sid_for(id) {
+                return r;
+            }
+        }
+        Err(IdmapError::IdNotInAnyRange(id))
+    }
+
+    /// The SID of a UID/GID, if one can be computed.
+    #[inline]
+    pub fn sid_for_id(&self, id: u32) -> Option<Sid> {
+        self.resolve_id(id).ok()
+    }
+
+    /// Checks a `uidNumber`/`gidNumber` read from domain `domain`: refuses
+    /// 0, IDs below `min_id` or above `max_id`, outside the domain's range,
+    /// or inside another domain's range.
+    pub fn check_posix_id(&self, domain: &str, id: u32) -> Result<u32, IdmapError> {
+        let idx = self.index_of(domain)?;
+        let d = &self.domains[idx];
+        let range = match d.backend {
+            ResolvedBackend::Rfc2307 { low, high } => Some((low, high)),
+            ref b => b.span().map(|(l, h)| (Some(l), Some(h))),
+        };
+        let refuse = |reason: String| IdmapError::IdRefused {
+            domain: d.name.clone(),
+            id,
+            reason,
+        };
+        PosixBounds {
+            min_id: d.min_id,
+            max_id: d.max_id,
+            range,
+        }
+        .check(id)
+        .map_err(refuse)?;
+        for (j, o) in self.domains.iter().enumerate() {
+            if j == idx {
+                continue;
+            }
+            if let Some((l, h)) = o.backend.span() {
+                if id >= l && id <= h && !same_pool(d.kind, o.kind) {
+                    return Err(refuse(format!(
+                        "it lies in the range {l}-{h} of domain {:?}",
+                        o.name
+                    )));
+                }
+            }
+        }
+        Ok(id)
+    }
+}
+
+fn same_pool(a: Kind, b: Kind) -> bool {
+    matches!((a, b), (Kind::Sss(x), Kind::Sss(y)) if x == y)
+        || matches!((a, b), (Kind::Autorid(x), Kind::Autorid(y)) if x == y)
+}
