@@ -1,0 +1,303 @@
+//! One `[[domain]]` table: a directory to resolve users and groups from.
+
+use super::settings::seconds;
+use super::IdmapSettings;
+use roster_proto::Secret;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What kind of directory a domain is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DomainKind {
+    /// A plain LDAP directory with POSIX attributes.
+    Ldap,
+    /// Active Directory (parsed, but refused by validation until supported).
+    Ad,
+}
+
+/// Search scope below the user and group search bases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchScope {
+    /// The whole subtree (default).
+    Sub,
+    /// Direct children of the base only.
+    One,
+}
+
+/// How group membership is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schema {
+    /// `memberUid` attributes holding login names (default).
+    Rfc2307,
+    /// `member` / `uniqueMember` attributes holding DNs; groups can nest.
+    Rfc2307bis,
+}
+
+/// `[domain.attributes]`: which LDAP attribute holds each field.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttributeMap {
+    /// Login name (`uid`).
+    pub username: String,
+    /// Group name (`cn`).
+    pub group_name: String,
+    /// Numeric user ID (`uidNumber`).
+    pub uid_number: String,
+    /// Numeric (primary) group ID (`gidNumber`).
+    pub gid_number: String,
+    /// Full name (`gecos`; `cn` is used when it is missing).
+    pub gecos: String,
+    /// Home directory (`homeDirectory`).
+    pub home_directory: String,
+    /// Login shell (`loginShell`).
+    pub login_shell: String,
+    /// RFC 2307 group member login names (`memberUid`).
+    pub member_uid: String,
+    /// RFC 2307bis group member DNs (`member`; `uniqueMember` is also read).
+    pub member: String,
+    /// Groups of a user, as DNs, when the server maintains it (`memberOf`).
+    pub member_of: String,
+    /// A stable unique ID of the entry (e.g. `entryUUID`); none by default.
+    pub unique_id: Option<String>,
+}
+
+impl Default for AttributeMap {
+    fn default() -> Self {
+        AttributeMap {
+            username: "uid".into(),
+            group_name: "cn".into(),
+            uid_number: "uidNumber".into(),
+            gid_number: "gidNumber".into(),
+            gecos: "gecos".into(),
+            home_directory: "homeDirectory".into(),
+            login_shell: "loginShell".into(),
+            member_uid: "memberUid".into(),
+            member: "member".into(),
+            member_of: "memberOf".into(),
+            unique_id: None,
+        }
+    }
+}
+
+impl AttributeMap {
+    /// Every configured attribute name with its key, for validation.
+    pub(crate) fn named(&self) -> Vec<(&'static str, &str)> {
+        let mut v = vec![
+            ("username", self.username.as_str()),
+            ("group_name", self.group_name.as_str()),
+            ("uid_number", self.uid_number.as_str()),
+            ("gid_number", self.gid_number.as_str()),
+            ("gecos", self.gecos.as_str()),
+            ("home_directory", self.home_directory.as_str()),
+            ("login_shell", self.login_shell.as_str()),
+            ("member_uid", self.member_uid.as_str()),
+            ("member", self.member.as_str()),
+            ("member_of", self.member_of.as_str()),
+        ];
+        if let Some(u) = &self.unique_id {
+            v.push(("unique_id", u.as_str()));
+        }
+        v
+    }
+}
+
+/// One `[[domain]]`: a directory, how to reach it and how to read it.
+///
+/// `PartialEq` compares everything, the bind password included, so that a
+/// reload can tell which domains changed.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainConfig {
+    /// Domain name, unique, without `@` (users can be asked as `name@domain`).
+    pub name: String,
+    /// `false` keeps the configuration but serves nothing (true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Directory kind (`"ldap"`).
+    #[serde(default = "default_kind")]
+    pub kind: DomainKind,
+    /// Server URIs (`ldap://` or `ldaps://`), tried in order.
+    pub uris: Vec<String>,
+    /// Seconds after which a failed-over domain goes back to the first URI (300).
+    #[serde(default = "default_failback", with = "seconds")]
+    pub failback_after: Duration,
+    /// Use StartTLS on `ldap://` URIs (false).
+    #[serde(default)]
+    pub start_tls: bool,
+    /// Verify the server certificate (true). `false` logs a warning at start.
+    #[serde(default = "yes")]
+    pub tls_verify: bool,
+    /// PEM file of the CA certificate(s) trusted for this domain.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate (TLS client authentication); needs `client_key`.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// PEM (PKCS#8) private key of `client_cert`.
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+    /// Service account (a DN or a UPN); anonymous when absent.
+    #[serde(default)]
+    pub bind_dn: Option<String>,
+    /// File holding the service account's password (mode 0600 or stricter).
+    #[serde(default)]
+    pub bind_password_file: Option<PathBuf>,
+    /// The password read from `bind_password_file` during validation.
+    #[serde(skip)]
+    pub bind_password: Option<Secret>,
+    /// Base DN of the directory.
+    pub base_dn: String,
+    /// Where users are searched (`base_dn` when absent; filled in by validation).
+    #[serde(default)]
+    pub user_search_base: Option<String>,
+    /// Where groups are searched (`base_dn` when absent; filled in by validation).
+    #[serde(default)]
+    pub group_search_base: Option<String>,
+    /// Search scope (`"sub"`).
+    #[serde(default = "default_scope")]
+    pub scope: SearchScope,
+    /// Filter selecting user entries (`(objectClass=posixAccount)`).
+    #[serde(default = "default_user_filter")]
+    pub user_filter: String,
+    /// Filter selecting group entries (schema dependent; filled in by validation).
+    #[serde(default)]
+    pub group_filter: Option<String>,
+    /// Only members of these groups exist for this host (empty: everyone).
+    #[serde(default)]
+    pub limit_to_groups: Vec<String>,
+    /// Membership schema (`"rfc2307"`).
+    #[serde(default = "default_schema")]
+    pub schema: Schema,
+    /// How deep nested groups are followed (8).
+    #[serde(default = "default_nesting")]
+    pub nesting_depth: u32,
+    /// Bound on establishing a connection, TLS included, in seconds (3).
+    #[serde(default = "default_connect_timeout", with = "seconds")]
+    pub connect_timeout: Duration,
+    /// Bound on each operation, in seconds (5).
+    #[serde(default = "default_op_timeout", with = "seconds")]
+    pub op_timeout: Duration,
+    /// Lowest UID/GID served (1000).
+    #[serde(default = "default_min_id")]
+    pub min_id: u32,
+    /// Highest UID/GID served (0 = no limit).
+    #[serde(default)]
+    pub max_id: u32,
+    /// Page size of paged searches (500).
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Allow password checks over unencrypted connections (false).
+    #[serde(default)]
+    pub allow_insecure_auth: bool,
+    /// Keep a salted slow hash (argon2id) of each password that logged in
+    /// online, to allow logins while no server answers (false).
+    #[serde(default)]
+    pub cache_credentials: bool,
+    /// Failed offline logins before a lockout (3; 0 = no lockout).
+    #[serde(default = "default_offline_failed_login_attempts")]
+    pub offline_failed_login_attempts: u32,
+    /// Minutes an offline lockout lasts (5).
+    #[serde(default = "default_offline_failed_login_delay")]
+    pub offline_failed_login_delay: u64,
+    /// Only members of these groups may log in (empty: everyone).
+    #[serde(default)]
+    pub allow_groups: Vec<String>,
+    /// An LDAP filter the user's entry must match to log in.
+    #[serde(default)]
+    pub access_filter: Option<String>,
+    /// ID mapping settings of this domain.
+    #[serde(default)]
+    pub idmap: IdmapSettings,
+    /// Attribute names.
+    #[serde(default)]
+    pub attributes: AttributeMap,
+    /// Home directory template (`{username}`, `{uid}`, `{domain}`); overrides
+    /// the directory's value when set.
+    #[serde(default)]
+    pub home_directory_template: Option<String>,
+    /// Shell used when the entry has none (`/bin/sh`).
+    #[serde(default = "default_shell")]
+    pub default_shell: String,
+    /// Shell forced for every user of this domain.
+    #[serde(default)]
+    pub shell_override: Option<String>,
+}
+
+impl DomainConfig {
+    /// Base of user searches.
+    pub fn user_base(&self) -> &str {
+        self.user_search_base.as_deref().unwrap_or(&self.base_dn)
+    }
+    /// Base of group searches.
+    pub fn group_base(&self) -> &str {
+        self.group_search_base.as_deref().unwrap_or(&self.base_dn)
+    }
+    /// The group filter in force (configured, or the schema's default).
+    pub fn group_filter(&self) -> &str {
+        match &self.group_filter {
+            Some(f) => f,
+            None => default_group_filter(self.schema),
+        }
+    }
+    /// True when connections use TLS (ldaps or StartTLS).
+    pub fn uses_tls(&self, uri: &str) -> bool {
+        self.start_tls || uri.to_ascii_lowercase().starts_with("ldaps://")
+    }
+}
+
+/// The default group filter of a schema.
+pub fn default_group_filter(schema: Schema) -> &'static str {
+    match schema {
+        Schema::Rfc2307 => "(objectClass=posixGroup)",
+        Schema::Rfc2307bis => {
+            "(|(objectClass=posixGroup)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_kind() -> DomainKind {
+    DomainKind::Ldap
+}
+fn default_failback() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_scope() -> SearchScope {
+    SearchScope::Sub
+}
+fn default_user_filter() -> String {
+    "(objectClass=posixAccount)".into()
+}
+fn default_schema() -> Schema {
+    Schema::Rfc2307
+}
+fn default_nesting() -> u32 {
+    8
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(3)
+}
+fn default_op_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_min_id() -> u32 {
+    1000
+}
+fn default_page_size() -> u32 {
+    500
+}
+fn default_offline_failed_login_attempts() -> u32 {
+    3
+}
+fn default_offline_failed_login_delay() -> u64 {
+    5
+}
+fn default_shell() -> String {
+    "/bin/sh".into()
+}

@@ -1,0 +1,95 @@
+//! Reading the bind password file.
+
+use roster_proto::Secret;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use zeroize::Zeroize;
+
+/// Reads a password file: it must be a regular file, neither group- nor
+/// world-readable, and hold a non-empty password (one trailing newline is
+/// removed). The returned error text never contains the password.
+pub(crate) fn read_password_file(path: &Path) -> Result<Secret, String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} has mode {mode:04o}: a password file must not be readable or writable by group or others (chmod 600)",
+            path.display()
+        ));
+    }
+    let mut file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut buf = Vec::new();
+    if let Err(e) = file.read_to_end(&mut buf) {
+        buf.zeroize();
+        return Err(format!("cannot read {}: {e}", path.display()));
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+    }
+    if buf.is_empty() {
+        return Err(format!(
+            "{} is empty: an empty password would be an anonymous bind",
+            path.display()
+        ));
+    }
+    if std::str::from_utf8(&buf).is_err() {
+        buf.zeroize();
+        return Err(format!("{} does not hold UTF-8 text", path.display()));
+    }
+    Ok(Secret::new(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn write(dir: &Path, name: &str, body: &[u8], mode: u32) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn reads_and_trims_one_newline() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "pw", b"s3cret\n", 0o600);
+        assert_eq!(read_password_file(&p).unwrap().expose(), b"s3cret");
+        let p = write(d.path(), "pw2", b"a b \r\n", 0o400);
+        assert_eq!(read_password_file(&p).unwrap().expose(), b"a b ");
+    }
+
+    #[test]
+    fn refuses_group_or_world_access() {
+        let d = tempfile::tempdir().unwrap();
+        for mode in [0o640, 0o604, 0o620, 0o644] {
+            let p = write(d.path(), "pw", b"s3cret", mode);
+            let e = read_password_file(&p).unwrap_err();
+            assert!(e.contains("mode"), "{e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+    }
+
+    #[test]
+    fn refuses_empty_missing_and_directories() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "pw", b"\n", 0o600);
+        assert!(read_password_file(&p).unwrap_err().contains("empty"));
+        assert!(read_password_file(&d.path().join("nope"))
+            .unwrap_err()
+            .contains("cannot read"));
+        assert!(read_password_file(d.path())
+            .unwrap_err()
+            .contains("not a regular file"));
+    }
+}

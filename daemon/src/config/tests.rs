@@ -1,0 +1,413 @@
+//! Unit tests of configuration parsing and validation.
+
+use super::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const MINIMAL: &str = r#"
+[[domain]]
+name = "example"
+uris = ["ldap://127.0.0.1:389"]
+base_dn = "dc=example,dc=test"
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_str(text, "/etc/roster/roster.toml")
+}
+
+fn password_file(dir: &std::path::Path, mode: u32) -> PathBuf {
+    let p = dir.join("bindpw");
+    std::fs::write(&p, "secret-pw\n").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+#[test]
+fn defaults() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.cache, CacheSettings::default());
+    assert_eq!(c.cache.entry_ttl, 300);
+    assert_eq!(c.cache.negative_ttl, 60);
+    assert_eq!(c.cache.offline_max_age, 604_800);
+    assert_eq!(c.cache.max_entries, 100_000);
+    assert!(!c.cache.enumerate);
+    assert_eq!(c.daemon.socket_dir, PathBuf::from("/run/roster"));
+    assert_eq!(c.daemon.state_dir, PathBuf::from("/var/lib/roster"));
+    assert_eq!(c.daemon.log_level, "info");
+    assert_eq!(c.nss.timeout_ms, 3000);
+    assert_eq!(c.nss.ignore_users, vec!["root"]);
+    assert_eq!(c.nss.ignore_groups, vec!["root"]);
+    assert_eq!(c.nss.min_id, 1000);
+    let d = &c.domains[0];
+    assert!(d.enabled);
+    assert_eq!(d.kind, DomainKind::Ldap);
+    assert_eq!(d.failback_after, Duration::from_secs(300));
+    assert!(!d.start_tls);
+    assert!(d.tls_verify);
+    assert_eq!(d.user_base(), "dc=example,dc=test");
+    assert_eq!(d.group_base(), "dc=example,dc=test");
+    assert_eq!(d.scope, SearchScope::Sub);
+    assert_eq!(d.user_filter, "(objectClass=posixAccount)");
+    assert_eq!(d.group_filter(), "(objectClass=posixGroup)");
+    assert_eq!(d.schema, Schema::Rfc2307);
+    assert_eq!(d.nesting_depth, 8);
+    assert_eq!(d.connect_timeout, Duration::from_secs(3));
+    assert_eq!(d.op_timeout, Duration::from_secs(5));
+    assert_eq!((d.min_id, d.max_id, d.page_size), (1000, 0, 500));
+    assert!(!d.allow_insecure_auth);
+    assert_eq!(d.attributes, AttributeMap::default());
+    assert_eq!(d.attributes.username, "uid");
+    assert_eq!(d.attributes.gecos, "gecos");
+    assert_eq!(d.default_shell, "/bin/sh");
+    assert!(d.bind_password.is_none());
+}
+
+#[test]
+fn rfc2307bis_group_filter_default() {
+    let c = parse(&format!("{MINIMAL}schema = \"rfc2307bis\"\n")).unwrap();
+    assert_eq!(
+        c.domains[0].group_filter(),
+        "(|(objectClass=posixGroup)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))"
+    );
+}
+
+#[test]
+fn full_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = password_file(dir.path(), 0o600);
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "x").unwrap();
+    let text = format!(
+        r#"
+[cache]
+entry_ttl = 10
+enumerate = true
+[daemon]
+socket_dir = "/tmp/r"
+log_level = "debug"
+[nss]
+ignore_users = []
+[[domain]]
+name = "corp"
+uris = ["ldaps://a.example.test", "ldap://b.example.test:1389"]
+failback_after = 1.5
+tls_verify = false
+ca_file = "{ca}"
+bind_dn = "cn=svc,dc=corp,dc=test"
+bind_password_file = "{pw}"
+base_dn = "dc=corp,dc=test"
+user_search_base = "ou=People,dc=corp,dc=test"
+scope = "one"
+limit_to_groups = ["admins"]
+connect_timeout = 0.25
+op_timeout = 2
+max_id = 99999
+home_directory_template = "/home/{{domain}}/{{username}}"
+shell_override = "/bin/zsh"
+[domain.attributes]
+gecos = "displayName"
+unique_id = "entryUUID"
+[domain.idmap]
+[[domain]]
+name = "off"
+enabled = false
+uris = []
+base_dn = "dc=off"
+"#,
+        ca = ca.display(),
+        pw = pw.display()
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.cache.entry_ttl, 10);
+    assert!(c.cache.enumerate);
+    assert!(c.nss.ignore_users.is_empty());
+    let d = &c.domains[0];
+    assert_eq!(d.uris.len(), 2);
+    assert_eq!(d.failback_after, Duration::from_millis(1500));
+    assert_eq!(d.connect_timeout, Duration::from_millis(250));
+    assert_eq!(d.op_timeout, Duration::from_secs(2));
+    assert_eq!(d.bind_password.as_ref().unwrap().expose(), b"secret-pw");
+    assert_eq!(d.user_base(), "ou=People,dc=corp,dc=test");
+    assert_eq!(d.group_base(), "dc=corp,dc=test");
+    assert_eq!(d.scope, SearchScope::One);
+    assert_eq!(d.attributes.gecos, "displayName");
+    assert_eq!(d.attributes.unique_id.as_deref(), Some("entryUUID"));
+    assert_eq!(c.enabled_domains().count(), 1);
+    assert!(c.domain("OFF").is_some());
+    // Debug output never shows the password.
+    assert!(!format!("{c:?}").contains("secret-pw"));
+}
+
+fn err(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    let e = err(&format!("{MINIMAL}colour = \"blue\"\n"));
+    assert!(e.starts_with("/etc/roster/roster.toml:6:"), "{e}");
+    assert!(e.contains("colour"), "{e}");
+    let e = err("[cache]\nentry_ttl = 5\nttl = 3\n");
+    assert!(e.starts_with("/etc/roster/roster.toml:3:"), "{e}");
+    assert!(e.contains("ttl"), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}[domain.attributes]\nusername = \"uid\"\nuidnumber = \"x\"\n"
+    ));
+    assert!(e.starts_with("/etc/roster/roster.toml:8:"), "{e}");
+    assert!(e.contains("uidnumber"), "{e}");
+}
+
+#[test]
+fn bad_type_names_file_line_and_key() {
+    let e = err("[cache]\nentry_ttl = \"five\"\n");
+    assert!(e.starts_with("/etc/roster/roster.toml:2:"), "{e}");
+    assert!(e.contains("cache.entry_ttl"), "{e}");
+    let e = err(&format!("{MINIMAL}connect_timeout = \"3s\"\n"));
+    assert!(e.starts_with("/etc/roster/roster.toml:6:"), "{e}");
+    assert!(e.contains("connect_timeout"), "{e}");
+    let e = err(&format!("{MINIMAL}scope = \"subtree\"\n"));
+    assert!(e.starts_with("/etc/roster/roster.toml:6:"), "{e}");
+    assert!(e.contains("scope"), "{e}");
+    let e = err(&format!("{MINIMAL}op_timeout = -1\n"));
+    assert!(e.contains(":6:") && e.contains("op_timeout"), "{e}");
+}
+
+#[test]
+fn syntax_error_has_position() {
+    let e = err("[cache\nentry_ttl = 1\n");
+    assert!(e.starts_with("/etc/roster/roster.toml:1:"), "{e}");
+}
+
+#[test]
+fn missing_required_key() {
+    let e = err("[[domain]]\nname = \"x\"\nuris = [\"ldap://h\"]\n");
+    assert!(e.contains("base_dn"), "{e}");
+}
+
+#[test]
+fn semantic_errors_name_line_and_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("uris = [\"http://h\"]", "uris", "scheme"),
+        (
+            "start_tls = true\nuris = [\"ldaps://h\"]",
+            "start_tls",
+            "ldaps",
+        ),
+        (
+            "client_cert = \"/etc/hostname\"",
+            "client_cert",
+            "client_key",
+        ),
+        (
+            "client_key = \"/etc/hostname\"",
+            "client_key",
+            "client_cert",
+        ),
+        (
+            "ca_file = \"/nonexistent/ca.pem\"",
+            "ca_file",
+            "cannot read",
+        ),
+        ("bind_dn = \"cn=svc\"", "bind_dn", "bind_password_file"),
+        (
+            "bind_password_file = \"/nonexistent\"",
+            "bind_password_file",
+            "without bind_dn",
+        ),
+        (
+            "user_search_base = \"ou=x,dc=other\"",
+            "user_search_base",
+            "not under",
+        ),
+        (
+            "group_search_base = \"nonsense\"",
+            "group_search_base",
+            "not a DN",
+        ),
+        ("user_filter = \"objectClass=x\"", "user_filter", "filter"),
+        ("group_filter = \"(&(a=b)\"", "group_filter", "filter"),
+        ("kind = \"ad\"", "kind", "not yet supported"),
+        ("min_id = 0", "min_id", "root"),
+        ("min_id = 5000\nmax_id = 10", "max_id", "below min_id"),
+        ("page_size = 0", "page_size", "between"),
+        ("connect_timeout = 0", "connect_timeout", "greater than 0"),
+        (
+            "home_directory_template = \"/home/{user}\"",
+            "home_directory_template",
+            "placeholder",
+        ),
+        ("default_shell = \"bash\"", "default_shell", "absolute"),
+    ];
+    for (extra, key, what) in cases {
+        // `uris` given twice would be a TOML error: rebuild the domain.
+        let text = if extra.contains("uris") {
+            format!("[[domain]]\nname = \"example\"\nbase_dn = \"dc=example,dc=test\"\n{extra}\n")
+        } else {
+            format!("{MINIMAL}{extra}\n")
+        };
+        let e = err(&text);
+        let line = text
+            .lines()
+            .position(|l| l.starts_with(&format!("{key} =")))
+            .unwrap()
+            + 1;
+        assert!(
+            e.starts_with(&format!(
+                "/etc/roster/roster.toml:{line}: domain \"example\" key `{key}`"
+            )),
+            "{extra}: {e}"
+        );
+        assert!(e.contains(what), "{extra}: {e}");
+    }
+}
+
+#[test]
+fn attribute_errors_name_the_subtable() {
+    let e = err(&format!(
+        "{MINIMAL}[domain.attributes]\nuid_number = \"uid)(x\"\n"
+    ));
+    assert!(
+        e.starts_with("/etc/roster/roster.toml:7: domain \"example\" key `attributes.uid_number`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn domain_names() {
+    let e = err(&format!(
+        "{MINIMAL}{}",
+        MINIMAL.replace("example\"", "EXAMPLE\"")
+    ));
+    assert!(e.contains(":8:") && e.contains("unique"), "{e}");
+    let e = err(&MINIMAL.replace("\"example\"", "\"ex@mple\""));
+    assert!(e.contains("key `name`") && e.contains("'@'"), "{e}");
+}
+
+#[test]
+fn enabled_domain_needs_uris() {
+    let text = "[[domain]]\nname = \"a\"\nuris = []\nbase_dn = \"dc=a\"\n";
+    assert!(err(text).contains("at least one URI"));
+    assert!(parse(&text.replace("uris", "enabled = false\nuris")).is_ok());
+}
+
+#[test]
+fn password_file_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    for (mode, ok) in [
+        (0o600, true),
+        (0o400, true),
+        (0o640, false),
+        (0o644, false),
+        (0o602, false),
+    ] {
+        let pw = password_file(dir.path(), mode);
+        let text = format!(
+            "{MINIMAL}bind_dn = \"cn=svc,dc=example,dc=test\"\nbind_password_file = \"{}\"\n",
+            pw.display()
+        );
+        match parse(&text) {
+            Ok(c) => {
+                assert!(ok, "mode {mode:o} accepted");
+                assert_eq!(
+                    c.domains[0].bind_password.as_ref().unwrap().expose(),
+                    b"secret-pw"
+                );
+            }
+            Err(e) => {
+                assert!(!ok, "mode {mode:o} refused: {e}");
+                let e = e.to_string();
+                assert!(
+                    e.starts_with(
+                        "/etc/roster/roster.toml:7: domain \"example\" key `bind_password_file`"
+                    ),
+                    "{e}"
+                );
+                assert!(e.contains("group or others"), "{e}");
+                assert!(!e.contains("secret-pw"), "{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn top_level_validation() {
+    let e = err("[daemon]\nlog_level = \"loud=[\"\n");
+    assert!(
+        e.starts_with("/etc/roster/roster.toml:2: key `daemon.log_level`"),
+        "{e}"
+    );
+    let e = err("[daemon]\nstate_dir = \"var/lib\"\n");
+    assert!(
+        e.contains("daemon.state_dir") && e.contains("absolute"),
+        "{e}"
+    );
+}
+
+#[test]
+fn reload_comparison_sees_changes() {
+    let a = parse(MINIMAL).unwrap();
+    let b = parse(MINIMAL).unwrap();
+    assert_eq!(a.domains[0], b.domains[0]);
+    let c = parse(&format!("{MINIMAL}op_timeout = 9\n")).unwrap();
+    assert_ne!(a.domains[0], c.domains[0]);
+}
+
+#[test]
+fn load_reads_files_and_reports_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("roster.toml");
+    std::fs::write(&p, MINIMAL).unwrap();
+    assert_eq!(check(&p).unwrap().domains.len(), 1);
+    std::fs::write(&p, "[cache]\nbogus = 1\n").unwrap();
+    let e = check(&p).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}:2:", p.display())), "{e}");
+    let e = Config::load(dir.path().join("nope.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nope.toml") && e.contains("cannot read"), "{e}");
+}
+
+#[test]
+fn overlapping_idmap_ranges_are_refused_by_roster_idmap() {
+    let text = r#"
+[[domain]]
+name = "one"
+uris = ["ldap://a"]
+base_dn = "dc=one"
+[domain.idmap]
+range_low = 10000
+range_high = 20000
+
+[[domain]]
+name = "two"
+uris = ["ldap://b"]
+base_dn = "dc=two"
+[domain.idmap]
+range_low = 15000
+range_high = 30000
+"#;
+    let e = err(text);
+    assert!(
+        e.starts_with("/etc/roster/roster.toml:14: domain \"two\" key `idmap`"),
+        "{e}"
+    );
+    assert!(e.contains("overlap"), "{e}");
+    let ok = text.replace("range_low = 15000", "range_low = 20001");
+    let c = parse(&ok).unwrap();
+    let set = c.build_idmap(None).unwrap();
+    assert!(set.check_posix_id("one", 12000).is_ok());
+    assert!(set.check_posix_id("two", 12000).is_err());
+}
+
+#[test]
+fn unknown_idmap_key_names_line() {
+    let e = err(&format!(
+        "{MINIMAL}[domain.idmap]\nbackend = \"rfc2307\"\nrangee = 5\n"
+    ));
+    assert!(e.starts_with("/etc/roster/roster.toml:8:"), "{e}");
+    assert!(
+        e.contains("domain.idmap.rangee") || e.contains("rangee"),
+        "{e}"
+    );
+}

@@ -1,0 +1,444 @@
+//! Semantic checks run after parsing: what serde cannot see.
+
+use super::domain::{DomainConfig, DomainKind};
+use super::error::{find_key_line, ConfigError};
+use super::secret::read_password_file;
+use super::Config;
+use crate::filter;
+use std::collections::HashSet;
+
+/// Builds errors that point at a key of the text being validated.
+pub(crate) struct Reporter<'a> {
+    pub origin: &'a str,
+    pub text: &'a str,
+}
+
+impl Reporter<'_> {
+    /// An error about `key` of the `index`-th domain (in `table`, e.g.
+    /// `domain` or `domain.attributes`).
+    fn domain(&self, index: usize, name: &str, table: &str, key: &str, msg: String) -> ConfigError {
+        let line = find_key_line(self.text, Some(index), table, key)
+            .or_else(|| find_key_line(self.text, Some(index), "domain", "name"));
+        let shown_key = if table == "domain" {
+            key.to_string()
+        } else {
+            format!("{}.{key}", &table["domain.".len()..])
+        };
+        ConfigError::Invalid {
+            origin: self.origin.to_string(),
+            line,
+            key: format!("domain \"{name}\" key `{shown_key}`"),
+            message: msg,
+        }
+    }
+
+    /// An error about `key` of a top-level `table`.
+    fn top(&self, table: &str, key: &str, msg: String) -> ConfigError {
+        ConfigError::Invalid {
+            origin: self.origin.to_string(),
+            line: find_key_line(self.text, None, table, key),
+            key: format!("key `{table}.{key}`"),
+            message: msg,
+        }
+    }
+}
+
+/// Checks the whole configuration, reads the bind password files and fills
+/// in the defaults that depend on other keys.
+pub(crate) fn validate(cfg: &mut Config, r: &Reporter<'_>) -> Result<(), ConfigError> {
+    if cfg.daemon.log_level.trim().is_empty()
+        || tracing_subscriber::EnvFilter::try_new(&cfg.daemon.log_level).is_err()
+    {
+        return Err(r.top(
+            "daemon",
+            "log_level",
+            format!(
+                "\"{}\" is not a log level (error, warn, info, debug, trace) or filter directive",
+                cfg.daemon.log_level
+            ),
+        ));
+    }
+    for (key, path) in [
+        ("socket_dir", &cfg.daemon.socket_dir),
+        ("state_dir", &cfg.daemon.state_dir),
+    ] {
+        if !path.is_absolute() {
+            return Err(r.top(
+                "daemon",
+                key,
+                format!("{} is not an absolute path", path.display()),
+            ));
+        }
+    }
+    if cfg.nss.timeout_ms == 0 {
+        return Err(r.top("nss", "timeout_ms", "must be greater than 0".into()));
+    }
+    if cfg.cache.max_entries == 0 {
+        return Err(r.top("cache", "max_entries", "must be greater than 0".into()));
+    }
+    let mut names = HashSet::new();
+    for (i, d) in cfg.domains.iter_mut().enumerate() {
+        validate_domain(i, d, r)?;
+        if !names.insert(d.name.to_ascii_lowercase()) {
+            return Err(r.domain(
+                i,
+                &d.name,
+                "domain",
+                "name",
+                "a domain of this name is already defined above: names must be unique".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(), ConfigError> {
+    let name = d.name.clone();
+    let err = |table: &str, key: &str, msg: String| r.domain(i, &name, table, key, msg);
+    if d.name.is_empty()
+        || d.name.contains('@')
+        || d.name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ':')
+    {
+        return Err(err(
+            "domain",
+            "name",
+            "must be non-empty, without '@', ':' or whitespace".into(),
+        ));
+    }
+    if d.kind == DomainKind::Ad {
+        return Err(err(
+            "domain",
+            "kind",
+            "\"ad\" is not yet supported by this version of rosterd (use \"ldap\")".into(),
+        ));
+    }
+    if d.enabled && d.uris.is_empty() {
+        return Err(err(
+            "domain",
+            "uris",
+            "an enabled domain needs at least one URI".into(),
+        ));
+    }
+    for uri in &d.uris {
+        let lower = uri.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("ldap://")
+            .or_else(|| lower.strip_prefix("ldaps://"))
+            .ok_or_else(|| {
+                err(
+                    "domain",
+                    "uris",
+                    format!("\"{uri}\": the scheme must be ldap:// or ldaps://"),
+                )
+            })?;
+        let host = rest.split('/').next().unwrap_or("");
+        if host.is_empty() {
+            return Err(err("domain", "uris", format!("\"{uri}\": no host")));
+        }
+        if d.start_tls && lower.starts_with("ldaps://") {
+            return Err(err(
+                "domain",
+                "start_tls",
+                format!("\"{uri}\" is already ldaps://: StartTLS applies to ldap:// URIs only"),
+            ));
+        }
+    }
+    match (&d.client_cert, &d.client_key) {
+        (Some(_), None) => {
+            return Err(err(
+                "domain",
+                "client_cert",
+                "client_cert needs client_key".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(err(
+                "domain",
+                "client_key",
+                "client_key needs client_cert".into(),
+            ))
+        }
+        _ => {}
+    }
+    for (key, path) in [
+        ("ca_file", &d.ca_file),
+        ("client_cert", &d.client_cert),
+        ("client_key", &d.client_key),
+    ] {
+        if let Some(p) = path {
+            if let Err(e) = std::fs::File::open(p) {
+                return Err(err(
+                    "domain",
+                    key,
+                    format!("cannot read {}: {e}", p.display()),
+                ));
+            }
+        }
+    }
+    match (&d.bind_dn, &d.bind_password_file) {
+        (Some(dn), Some(file)) => {
+            if dn.trim().is_empty() {
+                return Err(err("domain", "bind_dn", "is empty".into()));
+            }
+            let secret =
+                read_password_file(file).map_err(|m| err("domain", "bind_password_file", m))?;
+            d.bind_password = Some(secret);
+        }
+        (Some(_), None) => {
+            return Err(err(
+                "domain",
+                "bind_dn",
+                "bind_dn needs bind_password_file (remove both for an anonymous bind)".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(err(
+                "domain",
+                "bind_password_file",
+                "bind_password_file without bind_dn".into(),
+            ))
+        }
+        (None, None) => {}
+    }
+    if !is_dn(&d.base_dn) {
+        return Err(err(
+            "domain",
+            "base_dn",
+            format!("\"{}\" is not a DN", d.base_dn),
+        ));
+    }
+    for (key, base) in [
+        ("user_search_base", &mut d.user_search_base),
+        ("group_search_base", &mut d.group_search_base),
+    ] {
+        match base {
+            None => *base = Some(d.base_dn.clone()),
+            Some(b) => {
+                if !is_dn(b) {
+                    return Err(err("domain", key, format!("\"{b}\" is not a DN")));
+                }
+                if !dn_is_under(b, &d.base_dn) {
+                    return Err(err(
+                        "domain",
+                        key,
+                        format!("\"{b}\" is not under base_dn \"{}\"", d.base_dn),
+                    ));
+                }
+            }
+        }
+    }
+    if !filter::is_valid(&d.user_filter) {
+        return Err(err(
+            "domain",
+            "user_filter",
+            format!("\"{}\" is not a valid LDAP filter", d.user_filter),
+        ));
+    }
+    match &d.group_filter {
+        Some(f) if !filter::is_valid(f) => {
+            return Err(err(
+                "domain",
+                "group_filter",
+                format!("\"{f}\" is not a valid LDAP filter"),
+            ))
+        }
+        Some(_) => {}
+        None => d.group_filter = Some(super::domain::default_group_filter(d.schema).to_string()),
+    }
+    for g in &d.limit_to_groups {
+        if g.is_empty() {
+            return Err(err(
+                "domain",
+                "limit_to_groups",
+                "contains an empty name".into(),
+            ));
+        }
+    }
+    if d.connect_timeout.is_zero() {
+        return Err(err(
+            "domain",
+            "connect_timeout",
+            "must be greater than 0".into(),
+        ));
+    }
+    if d.op_timeout.is_zero() {
+        return Err(err("domain", "op_timeout", "must be greater than 0".into()));
+    }
+    if d.min_id == 0 {
+        return Err(err(
+            "domain",
+            "min_id",
+            "must be at least 1: ID 0 is root's and is never served".into(),
+        ));
+    }
+    if d.max_id != 0 && d.max_id < d.min_id {
+        return Err(err(
+            "domain",
+            "max_id",
+            format!("{} is below min_id {}", d.max_id, d.min_id),
+        ));
+    }
+    if d.page_size == 0 || d.page_size > i32::MAX as u32 {
+        return Err(err(
+            "domain",
+            "page_size",
+            "must be between 1 and 2147483647".into(),
+        ));
+    }
+    for (key, attr) in d.attributes.named() {
+        if !is_attribute_name(attr) {
+            return Err(err(
+                "domain.attributes",
+                key,
+                format!("\"{attr}\" is not an LDAP attribute name"),
+            ));
+        }
+    }
+    if let Some(t) = &d.home_directory_template {
+        check_template(t).map_err(|m| err("domain", "home_directory_template", m))?;
+    }
+    for (key, shell) in [
+        ("default_shell", Some(&d.default_shell)),
+        ("shell_override", d.shell_override.as_ref()),
+    ] {
+        if let Some(s) = shell {
+            if !s.starts_with('/') || s.contains([':', '\n']) {
+                return Err(err(
+                    "domain",
+                    key,
+                    format!("\"{s}\" is not an absolute path usable as a shell"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `{...}` placeholders are known and braces balanced.
+fn check_template(t: &str) -> Result<(), String> {
+    let mut rest = t;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("\"{t}\": unclosed '{{'"))?;
+        let name = &after[..end];
+        if !matches!(name, "username" | "uid" | "domain") {
+            return Err(format!(
+                "\"{t}\": unknown placeholder {{{name}}} (known: {{username}}, {{uid}}, {{domain}})"
+            ));
+        }
+        rest = &after[end + 1..];
+    }
+    if rest.contains('}') {
+        return Err(format!("\"{t}\": unmatched '}}'"));
+    }
+    if !t.starts_with('/') && !t.starts_with('{') {
+        return Err(format!(
+            "\"{t}\": a home directory must be an absolute path"
+        ));
+    }
+    Ok(())
+}
+
+/// An attribute description: a name or OID, with options (`;lang-en`).
+fn is_attribute_name(a: &str) -> bool {
+    let mut chars = a.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ';'))
+}
+
+/// A rough DN check: `attr=value` components separated by commas.
+fn is_dn(dn: &str) -> bool {
+    !dn.trim().is_empty()
+        && split_dn(dn)
+            .iter()
+            .all(|rdn| rdn.contains('=') && !rdn.starts_with('='))
+}
+
+/// Splits a DN into normalized (lowercase, trimmed around `=` and `,`) RDNs,
+/// honouring backslash escapes.
+pub(crate) fn split_dn(dn: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut escaped = false;
+    for c in dn.chars() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            cur.push(c);
+            escaped = true;
+        } else if c == ',' {
+            out.push(normalize_rdn(&cur));
+            cur.clear();
+        } else {
+            cur.push(c);
+        }
+    }
+    out.push(normalize_rdn(&cur));
+    out
+}
+
+fn normalize_rdn(rdn: &str) -> String {
+    match rdn.split_once('=') {
+        Some((a, v)) => format!("{}={}", a.trim().to_lowercase(), v.trim().to_lowercase()),
+        None => rdn.trim().to_lowercase(),
+    }
+}
+
+/// True when `dn` equals `base` or lies below it (case-insensitive).
+pub(crate) fn dn_is_under(dn: &str, base: &str) -> bool {
+    let d = split_dn(dn);
+    let b = split_dn(base);
+    d.len() >= b.len() && d[d.len() - b.len()..] == b[..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns() {
+        assert!(dn_is_under(
+            "ou=People, DC=example,dc=test",
+            "dc=example,dc=test"
+        ));
+        assert!(dn_is_under("dc=example,dc=test", "dc=example, dc=test"));
+        assert!(!dn_is_under("dc=other,dc=test", "dc=example,dc=test"));
+        assert!(!dn_is_under("dc=test", "dc=example,dc=test"));
+        assert!(!dn_is_under(
+            "ou=a\\,dc=example,dc=test",
+            "dc=example,dc=test"
+        ));
+        assert!(is_dn("dc=example,dc=test"));
+        assert!(!is_dn("example.test"));
+        assert!(!is_dn(""));
+    }
+
+    #[test]
+    fn templates() {
+        assert!(check_template("/home/{username}").is_ok());
+        assert!(check_template("/home/{domain}/{uid}").is_ok());
+        assert!(check_template("/home/{user}")
+            .unwrap_err()
+            .contains("unknown placeholder"));
+        assert!(check_template("/home/{username")
+            .unwrap_err()
+            .contains("unclosed"));
+        assert!(check_template("home/{username}").is_err());
+    }
+
+    #[test]
+    fn attribute_names() {
+        assert!(is_attribute_name("uidNumber"));
+        assert!(is_attribute_name("cn;lang-en"));
+        assert!(is_attribute_name("1.2.3.4"));
+        assert!(!is_attribute_name(""));
+        assert!(!is_attribute_name("uid)(x"));
+        assert!(!is_attribute_name("-x"));
+    }
+}

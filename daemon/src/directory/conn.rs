@@ -1,0 +1,416 @@
+//! Connections to a domain's servers: failover in URI order, a remembered
+//! dead server (backoff), failback to the first URI, one reused bound
+//! connection, and every step bounded in time.
+
+use super::records::{DirectoryError, DirectoryStatus, ServerStatus};
+use super::tls;
+use crate::config::DomainConfig;
+use ldap3::{Ldap, LdapConnAsync, LdapError};
+use native_tls::TlsConnector;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// First backoff after a server failed; doubled at each further failure.
+const BACKOFF_BASE: Duration = Duration::from_secs(2);
+/// Longest backoff.
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// Backoff after `failures` consecutive failures (1 or more).
+pub(crate) fn backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(10);
+    (BACKOFF_BASE * 2u32.pow(exp)).min(BACKOFF_MAX)
+}
+
+#[derive(Debug, Default)]
+struct Server {
+    down_until: Option<Instant>,
+    failures: u32,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    servers: Vec<Server>,
+    online: bool,
+    current: Option<usize>,
+    last_error: Option<String>,
+    last_error_at: Option<SystemTime>,
+    offline_since: Option<SystemTime>,
+}
+
+/// The connection in use.
+struct Live {
+    ldap: Ldap,
+    index: usize,
+    /// When this connection was made, or failback last tried.
+    since: Instant,
+}
+
+/// A bound connection lent to one operation.
+pub(crate) struct Lease {
+    /// The handle (a clone sharing the connection).
+    pub ldap: Ldap,
+    /// Index of the server URI.
+    pub index: usize,
+    /// True when the connection was made for this operation.
+    pub fresh: bool,
+}
+
+/// Connection management of one domain.
+pub(crate) struct Pool {
+    cfg: DomainConfig,
+    connector: Option<TlsConnector>,
+    health: Mutex<Health>,
+    live: tokio::sync::Mutex<Option<Live>>,
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Is this ldap3 error about the connection (server gone, TLS, timeout)
+/// rather than an answer of the server?
+pub(crate) fn is_connection_error(e: &LdapError) -> bool {
+    !matches!(
+        e,
+        LdapError::LdapResult { .. }
+            | LdapError::FilterParsing
+            | LdapError::AdapterInit(_)
+            | LdapError::DecodingUTF8
+            | LdapError::AddNoValues
+    )
+}
+
+impl Pool {
+    /// A pool for `cfg`; builds the TLS connector (reads CA and client
+    /// certificate files).
+    pub(crate) fn new(cfg: DomainConfig) -> Result<Pool, DirectoryError> {
+        let connector = tls::connector(&cfg)?;
+        let servers = cfg.uris.iter().map(|_| Server::default()).collect();
+        Ok(Pool {
+            cfg,
+            connector,
+            health: Mutex::new(Health {
+                servers,
+                online: true,
+                ..Health::default()
+            }),
+            live: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        // A panic while holding this lock leaves plain data behind: keep going.
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A bound connection: the live one, or a new one to the first server
+    /// that is not marked down. When all are down, `Unavailable` at once.
+    pub(crate) async fn get(&self) -> Result<Lease, DirectoryError> {
+        let mut live = self.live.lock().await;
+        if let Some(l) = live.as_mut() {
+            if l.ldap.is_closed() {
+                tracing::debug!(domain = %self.cfg.name, uri = %self.cfg.uris[l.index], "connection closed, reconnecting");
+                *live = None;
+            } else {
+                if l.index > 0 && l.since.elapsed() >= self.cfg.failback_after {
+                    l.since = Instant::now();
+                    if let Ok((ldap, index)) = self.connect_bound(0..l.index).await {
+                        tracing::info!(domain = %self.cfg.name, uri = %self.cfg.uris[index], "failed back to a preferred server");
+                        *l = Live {
+                            ldap,
+                            index,
+                            since: Instant::now(),
+                        };
+                    }
+                }
+                return Ok(Lease {
+                    ldap: l.ldap.clone(),
+                    index: l.index,
+                    fresh: false,
+                });
+            }
+        }
+        let (ldap, index) = self.connect_bound(0..self.cfg.uris.len()).await?;
+        *live = Some(Live {
+            ldap: ldap.clone(),
+            index,
+            since: Instant::now(),
+        });
+        Ok(Lease {
+            ldap,
+            index,
+            fresh: true,
+        })
+    }
+
+    /// Tries the servers in `range` in order, skipping those marked down.
+    async fn connect_bound(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> Result<(Ldap, usize), DirectoryError> {
+        let mut skipped = Vec::new();
+        let mut failed = Vec::new();
+        for i in range {
+            let uri = &self.cfg.uris[i];
+            let down = {
+                let h = self.health();
+                h.servers[i].down_until.filter(|t| *t > Instant::now())
+            };
+            if let Some(t) = down {
+                skipped.push(format!(
+                    "{uri}: down, retried in {}s",
+                    t.saturating_duration_since(Instant::now()).as_secs() + 1
+                ));
+                continue;
+            }
+            match self.connect_and_bind(uri).await {
+                Ok(ldap) => {
+                    self.mark_up(i);
+                    return Ok((ldap, i));
+                }
+                Err(DirectoryError::Unavailable(msg)) => {
+                    tracing::warn!(domain = %self.cfg.name, %uri, error = %msg, "server unreachable, trying the next");
+                    self.mark_down(i, &msg);
+                    failed.push(format!("{uri}: {msg}"));
+                }
+                Err(e) => {
+                    self.record_error(&e.to_string());
+                    return Err(e);
+                }
+            }
+        }
+        let mut reasons = failed;
+        reasons.extend(skipped);
+        let msg = format!(
+            "no server of domain \"{}\" answers ({})",
+            self.cfg.name,
+            reasons.join("; ")
+        );
+        self.mark_offline(&msg);
+        Err(DirectoryError::Unavailable(msg))
+    }
+
+    /// A new connection to `uri` with the domain's TLS settings, not bound.
+    pub(crate) async fn connect_unbound(&self, uri: &str) -> Result<Ldap, DirectoryError> {
+        let settings = tls::settings(&self.cfg, self.connector.as_ref(), uri);
+        // ldap3 bounds TCP connect, StartTLS and the TLS handshake by the
+        // settings' timeout; the outer bound is a second guard.
+        let fut = LdapConnAsync::with_settings(settings, uri);
+        let (conn, ldap) = match tokio::time::timeout(self.cfg.connect_timeout, fut).await {
+            Err(_) => {
+                return Err(DirectoryError::Unavailable(format!(
+                    "connect timeout after {:?}",
+                    self.cfg.connect_timeout
+                )))
+            }
+            Ok(Err(LdapError::UrlParsing { source })) => {
+                return Err(DirectoryError::Config(format!("bad URI {uri}: {source}")))
+            }
+            Ok(Err(LdapError::Timeout { .. })) => {
+                return Err(DirectoryError::Unavailable(format!(
+                    "connect timeout after {:?}",
+                    self.cfg.connect_timeout
+                )))
+            }
+            Ok(Err(e)) if is_connection_error(&e) => {
+                return Err(DirectoryError::Unavailable(e.to_string()))
+            }
+            Ok(Err(e)) => return Err(DirectoryError::Protocol(e.to_string())),
+            Ok(Ok(pair)) => pair,
+        };
+        let domain = self.cfg.name.clone();
+        let uri_owned = uri.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = conn.drive().await {
+                tracing::debug!(%domain, uri = %uri_owned, error = %e, "LDAP connection ended");
+            }
+        });
+        Ok(ldap)
+    }
+
+    /// Connects to `uri` and binds as the service account (or stays
+    /// anonymous).
+    async fn connect_and_bind(&self, uri: &str) -> Result<Ldap, DirectoryError> {
+        let mut ldap = self.connect_unbound(uri).await?;
+        let (Some(dn), Some(pw)) = (&self.cfg.bind_dn, &self.cfg.bind_password) else {
+            return Ok(ldap);
+        };
+        if pw.is_empty() {
+            return Err(DirectoryError::Config(format!(
+                "domain \"{}\": empty bind password refused",
+                self.cfg.name
+            )));
+        }
+        let pw = std::str::from_utf8(pw.expose()).map_err(|_| {
+            DirectoryError::Config(format!(
+                "domain \"{}\": bind password is not UTF-8",
+                self.cfg.name
+            ))
+        })?;
+        let op = self.cfg.op_timeout;
+        let res = tokio::time::timeout(op, ldap.with_timeout(op).simple_bind(dn, pw)).await;
+        match res {
+            Err(_) | Ok(Err(LdapError::Timeout { .. })) => Err(DirectoryError::Unavailable(
+                format!("bind timeout after {op:?}"),
+            )),
+            Ok(Err(e)) if is_connection_error(&e) => {
+                Err(DirectoryError::Unavailable(format!("bind failed: {e}")))
+            }
+            Ok(Err(e)) => Err(DirectoryError::Protocol(format!("bind as {dn}: {e}"))),
+            Ok(Ok(r)) if r.rc == 0 => Ok(ldap),
+            Ok(Ok(r)) if r.rc == 49 => Err(DirectoryError::Config(format!(
+                "domain \"{}\": bind as {dn} refused by {uri}: invalid credentials",
+                self.cfg.name
+            ))),
+            Ok(Ok(r)) if matches!(r.rc, 51 | 52) => Err(DirectoryError::Unavailable(format!(
+                "bind as {dn}: server busy or unavailable (rc={})",
+                r.rc
+            ))),
+            Ok(Ok(r)) => Err(DirectoryError::Protocol(format!(
+                "bind as {dn} refused by {uri}: rc={} {}",
+                r.rc, r.text
+            ))),
+        }
+    }
+
+    /// Forgets the live connection of server `index` after it failed; with
+    /// `mark_down` the server is also avoided for a backoff period.
+    pub(crate) async fn discard(&self, index: usize, error: &str, mark_down: bool) {
+        let mut live = self.live.lock().await;
+        if live.as_ref().is_some_and(|l| l.index == index) {
+            *live = None;
+        }
+        drop(live);
+        if mark_down {
+            self.mark_down(index, error);
+        } else {
+            self.record_error(error);
+        }
+    }
+
+    fn mark_up(&self, i: usize) {
+        let mut h = self.health();
+        let s = &mut h.servers[i];
+        s.down_until = None;
+        s.failures = 0;
+        h.online = true;
+        h.current = Some(i);
+        h.offline_since = None;
+    }
+
+    /// Records a successful operation on server `i`.
+    pub(crate) fn note_success(&self, i: usize) {
+        let mut h = self.health();
+        if !h.online || h.current != Some(i) {
+            h.online = true;
+            h.current = Some(i);
+            h.offline_since = None;
+        }
+    }
+
+    fn mark_down(&self, i: usize, error: &str) {
+        let mut h = self.health();
+        let s = &mut h.servers[i];
+        s.failures = s.failures.saturating_add(1);
+        s.down_until = Some(Instant::now() + backoff(s.failures));
+        s.last_error = Some(error.to_string());
+        if h.current == Some(i) {
+            h.current = None;
+        }
+        h.last_error = Some(error.to_string());
+        h.last_error_at = Some(SystemTime::now());
+    }
+
+    fn record_error(&self, error: &str) {
+        let mut h = self.health();
+        h.last_error = Some(error.to_string());
+        h.last_error_at = Some(SystemTime::now());
+    }
+
+    fn mark_offline(&self, msg: &str) {
+        let mut h = self.health();
+        if h.online || h.offline_since.is_none() {
+            h.offline_since = Some(SystemTime::now());
+        }
+        h.online = false;
+        h.current = None;
+        h.last_error = Some(msg.to_string());
+        h.last_error_at = Some(SystemTime::now());
+    }
+
+    /// Clears every backoff so that the next operation tries all servers
+    /// again (used after a reload, by `rosterctl`, and by tests).
+    pub(crate) fn retry_now(&self) {
+        let mut h = self.health();
+        for s in &mut h.servers {
+            s.down_until = None;
+        }
+    }
+
+    /// URI of the server in use, if any.
+    pub(crate) fn current_uri(&self) -> Option<String> {
+        let h = self.health();
+        h.current.map(|i| self.cfg.uris[i].clone())
+    }
+
+    /// The URIs of servers not marked down, in order.
+    pub(crate) fn usable_uris(&self) -> Vec<String> {
+        let h = self.health();
+        let now = Instant::now();
+        self.cfg
+            .uris
+            .iter()
+            .zip(&h.servers)
+            .filter(|(_, s)| s.down_until.is_none_or(|t| t <= now))
+            .map(|(u, _)| u.clone())
+            .collect()
+    }
+
+    /// Status for `rosterctl status`.
+    pub(crate) fn status(&self) -> DirectoryStatus {
+        let h = self.health();
+        let now = Instant::now();
+        DirectoryStatus {
+            domain: self.cfg.name.clone(),
+            online: h.online,
+            server: h.current.map(|i| self.cfg.uris[i].clone()),
+            last_error: h.last_error.clone(),
+            last_error_at: h.last_error_at.map(unix),
+            offline_since: h.offline_since.map(unix),
+            servers: self
+                .cfg
+                .uris
+                .iter()
+                .zip(&h.servers)
+                .map(|(uri, s)| ServerStatus {
+                    uri: uri.clone(),
+                    down_for_secs: s
+                        .down_until
+                        .map(|t| t.saturating_duration_since(now).as_secs())
+                        .filter(|_| s.down_until.is_some_and(|t| t > now))
+                        .map(|s| s.max(1))
+                        .unwrap_or(0),
+                    failures: s.failures,
+                    last_error: s.last_error.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(2), Duration::from_secs(4));
+        assert_eq!(backoff(3), Duration::from_secs(8));
+        assert_eq!(backoff(6), Duration::from_secs(60));
+        assert_eq!(backoff(1000), Duration::from_secs(60));
+    }
+}

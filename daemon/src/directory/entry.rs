@@ -1,0 +1,324 @@
+//! Turning directory entries into passwd/group entries, and refusing the ones
+//! a POSIX system cannot use. Pure functions: no server needed to test them.
+
+use super::records::{GroupRecord, UserRecord};
+use crate::config::{DomainConfig, DomainSet, Schema};
+use ldap3::SearchEntry;
+use std::fmt;
+
+/// Why an entry is not served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryRejected {
+    /// DN of the entry.
+    pub dn: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for EntryRejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.dn, self.reason)
+    }
+}
+
+impl std::error::Error for EntryRejected {}
+
+/// The values of `attr` (case-insensitive), `Ok(None)` when absent, an error
+/// when a value is not UTF-8.
+fn values<'a>(e: &'a SearchEntry, attr: &str) -> Result<Option<&'a [String]>, String> {
+    if e.bin_attrs.keys().any(|k| k.eq_ignore_ascii_case(attr)) {
+        return Err(format!("attribute {attr} has a value that is not UTF-8"));
+    }
+    Ok(e.attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+        .map(|(_, v)| v.as_slice())
+        .filter(|v| !v.is_empty()))
+}
+
+/// The first value of `attr`, or an error naming it when it is missing.
+fn required<'a>(e: &'a SearchEntry, attr: &str) -> Result<&'a str, String> {
+    values(e, attr)?
+        .map(|v| v[0].as_str())
+        .ok_or_else(|| format!("missing required attribute {attr}"))
+}
+
+/// The first value of `attr`, if present.
+fn optional<'a>(e: &'a SearchEntry, attr: &str) -> Result<Option<&'a str>, String> {
+    Ok(values(e, attr)?.map(|v| v[0].as_str()))
+}
+
+/// Checks that `name` is usable as a user or group name by POSIX tools:
+/// non-empty, no `:` `,` `/`, whitespace or control characters, no leading
+/// `-`, at most 256 bytes.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the name is empty".into());
+    }
+    if name.len() > 256 {
+        return Err(format!(
+            "the name is {} bytes long (at most 256)",
+            name.len()
+        ));
+    }
+    if name.starts_with('-') {
+        return Err(format!("the name {name:?} starts with '-'"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, ':' | ',' | '/') || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!("the name {name:?} contains {c:?}"));
+    }
+    Ok(())
+}
+
+/// Parses a numeric ID attribute: decimal digits only, fitting in 32 bits.
+fn parse_id(attr: &str, v: &str) -> Result<u32, String> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{attr} {v:?} is not a non-negative decimal number"));
+    }
+    v.parse::<u32>()
+        .map_err(|_| format!("{attr} {v} does not fit in 32 bits"))
+}
+
+/// A field of a passwd line must not hold `:` or a newline.
+fn check_field(what: &str, v: &str) -> Result<(), String> {
+    if v.contains([':', '\n', '\0']) {
+        return Err(format!("{what} {v:?} contains ':', a newline or NUL"));
+    }
+    Ok(())
+}
+
+/// Converts a user entry into a [`UserRecord`] of domain `cfg.name`, applying
+/// the configured attribute names, overrides and defaults, and refusing an
+/// entry without uid/uidNumber/gidNumber, with a bad name, or with an ID that
+/// idmap refuses (0, below `min_id`, above `max_id`).
+pub fn entry_to_user(
+    cfg: &DomainConfig,
+    idmap: &DomainSet,
+    e: &SearchEntry,
+) -> Result<UserRecord, EntryRejected> {
+    user_fields(cfg, idmap, e).map_err(|reason| EntryRejected {
+        dn: e.dn.clone(),
+        reason,
+    })
+}
+
+fn user_fields(
+    cfg: &DomainConfig,
+    idmap: &DomainSet,
+    e: &SearchEntry,
+) -> Result<UserRecord, String> {
+    let a = &cfg.attributes;
+    let name = required(e, &a.username)?;
+    check_name(name).map_err(|m| format!("{}: {m}", a.username))?;
+    let uid = parse_id(&a.uid_number, required(e, &a.uid_number)?)?;
+    let gid = parse_id(&a.gid_number, required(e, &a.gid_number)?)?;
+    idmap
+        .check_posix_id(&cfg.name, uid)
+        .map_err(|err| format!("{} {uid} refused: {err}", a.uid_number))?;
+    idmap
+        .check_posix_id(&cfg.name, gid)
+        .map_err(|err| format!("{} {gid} refused: {err}", a.gid_number))?;
+    let gecos = match optional(e, &a.gecos)? {
+        Some(g) => g,
+        None => optional(e, "cn")?.unwrap_or(""),
+    };
+    // A passwd field cannot hold ':' or a newline: they are replaced.
+    let gecos: String = gecos
+        .chars()
+        .map(|c| if c == ':' || c.is_control() { ' ' } else { c })
+        .collect();
+    let home = match &cfg.home_directory_template {
+        Some(t) => expand_template(t, name, uid, &cfg.name),
+        None => match optional(e, &a.home_directory)? {
+            Some(h) if !h.is_empty() => h.to_string(),
+            _ => format!("/home/{name}"),
+        },
+    };
+    check_field(&a.home_directory, &home)?;
+    let shell = match &cfg.shell_override {
+        Some(s) => s.clone(),
+        None => match optional(e, &a.login_shell)? {
+            Some(s) if !s.is_empty() => s.to_string(),
+            _ => cfg.default_shell.clone(),
+        },
+    };
+    check_field(&a.login_shell, &shell)?;
+    let unique_id = match &a.unique_id {
+        Some(attr) => optional(e, attr)?.map(str::to_string),
+        None => None,
+    };
+    Ok(UserRecord {
+        user: roster_proto::User {
+            name: name.to_string(),
+            uid,
+            gid,
+            gecos,
+            home,
+            shell,
+        },
+        dn: e.dn.clone(),
+        domain: cfg.name.clone(),
+        unique_id,
+    })
+}
+
+/// Expands `{username}`, `{uid}` and `{domain}` in a home directory template.
+pub fn expand_template(t: &str, username: &str, uid: u32, domain: &str) -> String {
+    t.replace("{username}", username)
+        .replace("{uid}", &uid.to_string())
+        .replace("{domain}", domain)
+}
+
+/// Converts a group entry into a [`GroupRecord`]: name (`cn`) and gidNumber
+/// are required; members are the `memberUid` values plus, for rfc2307bis,
+/// the user names found in the first RDN of `member`/`uniqueMember` DNs
+/// (nested groups are resolved by the caller from [`member_dns`]). Member
+/// names that are not valid are left out.
+pub fn entry_to_group(
+    cfg: &DomainConfig,
+    idmap: &DomainSet,
+    e: &SearchEntry,
+) -> Result<GroupRecord, EntryRejected> {
+    group_fields(cfg, idmap, e).map_err(|reason| EntryRejected {
+        dn: e.dn.clone(),
+        reason,
+    })
+}
+
+fn group_fields(
+    cfg: &DomainConfig,
+    idmap: &DomainSet,
+    e: &SearchEntry,
+) -> Result<GroupRecord, String> {
+    let a = &cfg.attributes;
+    let name = required(e, &a.group_name)?;
+    check_name(name).map_err(|m| format!("{}: {m}", a.group_name))?;
+    let gid = parse_id(&a.gid_number, required(e, &a.gid_number)?)?;
+    idmap
+        .check_posix_id(&cfg.name, gid)
+        .map_err(|err| format!("{} {gid} refused: {err}", a.gid_number))?;
+    let mut members: Vec<String> = Vec::new();
+    for m in values(e, &a.member_uid).ok().flatten().unwrap_or(&[]) {
+        if check_name(m).is_ok() {
+            members.push(m.clone());
+        }
+    }
+    for dn in member_dns(cfg, e) {
+        if let Some(n) = user_name_from_dn(cfg, &dn) {
+            members.push(n);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    members.retain(|m| seen.insert(m.clone()));
+    Ok(GroupRecord {
+        group: roster_proto::Group {
+            name: name.to_string(),
+            gid,
+            members,
+        },
+        dn: e.dn.clone(),
+        domain: cfg.name.clone(),
+    })
+}
+
+/// The member DNs of a group entry (`member` and `uniqueMember`) for
+/// rfc2307bis; empty for rfc2307. A `uniqueMember` UID suffix (`#'0101'B`)
+/// is removed.
+pub fn member_dns(cfg: &DomainConfig, e: &SearchEntry) -> Vec<String> {
+    if cfg.schema != Schema::Rfc2307bis {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for attr in [cfg.attributes.member.as_str(), "uniqueMember"] {
+        if let Ok(Some(vals)) = values(e, attr) {
+            for v in vals {
+                let dn = match v.rfind("#'") {
+                    Some(i) if v.ends_with("'B") => &v[..i],
+                    _ => v.as_str(),
+                };
+                if !dn.is_empty() && !out.iter().any(|d: &String| d.eq_ignore_ascii_case(dn)) {
+                    out.push(dn.to_string());
+                }
+            }
+        }
+        if cfg.attributes.member.eq_ignore_ascii_case("uniqueMember") {
+            break;
+        }
+    }
+    out
+}
+
+/// The user name in a member DN whose first RDN is `<username attr>=NAME`
+/// and which lies under the user search base; `None` otherwise (the DN may
+/// be a nested group).
+pub fn user_name_from_dn(cfg: &DomainConfig, dn: &str) -> Option<String> {
+    let first = first_rdn(dn)?;
+    let (attr, value) = first.split_once('=')?;
+    if !attr.trim().eq_ignore_ascii_case(&cfg.attributes.username) || has_unescaped_plus(first) {
+        return None;
+    }
+    if !crate::config::dn_is_under(dn, cfg.user_base()) {
+        return None;
+    }
+    let name = unescape_dn_value(value.trim())?;
+    check_name(&name).ok()?;
+    Some(name)
+}
+
+/// The first RDN of a DN (up to the first unescaped comma).
+fn first_rdn(dn: &str) -> Option<&str> {
+    let mut escaped = false;
+    for (i, c) in dn.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' => return Some(&dn[..i]),
+            _ => {}
+        }
+    }
+    (!dn.is_empty()).then_some(dn)
+}
+
+/// True when a multi-valued RDN (`uid=a+cn=b`) is given.
+fn has_unescaped_plus(rdn: &str) -> bool {
+    let mut escaped = false;
+    for c in rdn.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '+' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Undoes RFC 4514 escapes (`\,` and `\2c`) in an attribute value.
+fn unescape_dn_value(v: &str) -> Option<String> {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            let next = *bytes.get(i + 1)?;
+            if next.is_ascii_hexdigit() {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            } else {
+                out.push(next);
+                i += 2;
+            }
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,279 @@
+//! Unit tests of entry validation, without a server.
+
+use super::*;
+use crate::config::{Config, DomainConfig, IdmapSettings};
+use std::collections::HashMap;
+
+fn cfg(extra: &str) -> DomainConfig {
+    let text = format!(
+        "[[domain]]\nname = \"ex\"\nuris = [\"ldap://h\"]\nbase_dn = \"dc=example,dc=test\"\n{extra}\n"
+    );
+    Config::from_str(&text, "test.toml")
+        .unwrap()
+        .domains
+        .remove(0)
+}
+
+fn idmap(c: &DomainConfig) -> DomainSet {
+    DomainSet::new(
+        &[(c.name.clone(), IdmapSettings::default(), c.min_id, c.max_id)],
+        None,
+    )
+    .unwrap()
+}
+
+fn entry(dn: &str, attrs: &[(&str, &[&str])]) -> SearchEntry {
+    SearchEntry {
+        dn: dn.to_string(),
+        attrs: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+            .collect(),
+        bin_attrs: HashMap::new(),
+    }
+}
+
+fn alice() -> SearchEntry {
+    entry(
+        "uid=alice,ou=people,dc=example,dc=test",
+        &[
+            ("uid", &["alice"]),
+            ("uidNumber", &["10001"]),
+            ("gidNumber", &["10000"]),
+            ("cn", &["Alice Liddell"]),
+            ("homeDirectory", &["/home/alice"]),
+            ("loginShell", &["/bin/bash"]),
+        ],
+    )
+}
+
+fn reason(c: &DomainConfig, e: &SearchEntry) -> String {
+    let r = entry_to_user(c, &idmap(c), e).unwrap_err();
+    assert_eq!(r.dn, e.dn);
+    r.reason
+}
+
+#[test]
+fn good_user() {
+    let c = cfg("");
+    let u = entry_to_user(&c, &idmap(&c), &alice()).unwrap();
+    assert_eq!(u.user.name, "alice");
+    assert_eq!((u.user.uid, u.user.gid), (10001, 10000));
+    assert_eq!(u.user.gecos, "Alice Liddell", "gecos falls back to cn");
+    assert_eq!(u.user.home, "/home/alice");
+    assert_eq!(u.user.shell, "/bin/bash");
+    assert_eq!(u.dn, "uid=alice,ou=people,dc=example,dc=test");
+    assert_eq!(u.domain, "ex");
+    assert_eq!(u.unique_id, None);
+}
+
+#[test]
+fn attribute_names_are_case_insensitive_and_configurable() {
+    let c = cfg("[domain.attributes]\ngecos = \"displayName\"\nunique_id = \"entryUUID\"\n");
+    let mut e = alice();
+    let v = e.attrs.remove("uidNumber").unwrap();
+    e.attrs.insert("UIDNUMBER".into(), v);
+    e.attrs
+        .insert("displayname".into(), vec!["Alice L.".into()]);
+    e.attrs.insert("entryUUID".into(), vec!["1234-abcd".into()]);
+    let u = entry_to_user(&c, &idmap(&c), &e).unwrap();
+    assert_eq!(u.user.uid, 10001);
+    assert_eq!(u.user.gecos, "Alice L.");
+    assert_eq!(u.unique_id.as_deref(), Some("1234-abcd"));
+}
+
+#[test]
+fn overrides_and_defaults() {
+    let c = cfg("home_directory_template = \"/srv/{domain}/{username}-{uid}\"\nshell_override = \"/bin/zsh\"\n");
+    let u = entry_to_user(&c, &idmap(&c), &alice()).unwrap();
+    assert_eq!(u.user.home, "/srv/ex/alice-10001");
+    assert_eq!(u.user.shell, "/bin/zsh");
+    // dave: no loginShell, no gecos.
+    let c = cfg("default_shell = \"/bin/ksh\"\n");
+    let dave = entry(
+        "uid=dave,ou=people,dc=example,dc=test",
+        &[
+            ("uid", &["dave"]),
+            ("uidNumber", &["10004"]),
+            ("gidNumber", &["10000"]),
+            ("cn", &["Dave"]),
+            ("homeDirectory", &["/home/dave"]),
+        ],
+    );
+    let u = entry_to_user(&c, &idmap(&c), &dave).unwrap();
+    assert_eq!(u.user.shell, "/bin/ksh");
+    assert_eq!(u.user.gecos, "Dave");
+    let mut e = alice();
+    e.attrs.insert("gecos".into(), vec!["A: L\nx".into()]);
+    assert_eq!(
+        entry_to_user(&c, &idmap(&c), &e).unwrap().user.gecos,
+        "A  L x"
+    );
+}
+
+#[test]
+fn missing_required_attributes() {
+    let c = cfg("");
+    for attr in ["uid", "uidNumber", "gidNumber"] {
+        let mut e = alice();
+        e.attrs.remove(attr);
+        assert_eq!(reason(&c, &e), format!("missing required attribute {attr}"));
+    }
+}
+
+#[test]
+fn bad_ids() {
+    let c = cfg("max_id = 60000");
+    let cases = [
+        ("uidNumber", "0", "refused"),
+        ("uidNumber", "500", "refused"),
+        ("uidNumber", "70000", "refused"),
+        ("uidNumber", "-5", "not a non-negative decimal"),
+        ("uidNumber", "12a", "not a non-negative decimal"),
+        ("uidNumber", "99999999999", "does not fit"),
+        ("gidNumber", "0", "refused"),
+    ];
+    for (attr, v, want) in cases {
+        let mut e = alice();
+        e.attrs.insert(attr.into(), vec![v.into()]);
+        let r = reason(&c, &e);
+        assert!(r.contains(want) && r.contains(attr), "{attr}={v}: {r}");
+    }
+}
+
+#[test]
+fn bad_names() {
+    let c = cfg("");
+    for name in [
+        "bad:name",
+        "-dash",
+        "with space",
+        "a,b",
+        "new\nline",
+        "tab\t",
+        "",
+        "a/b",
+    ] {
+        let mut e = alice();
+        e.attrs.insert("uid".into(), vec![name.into()]);
+        let r = reason(&c, &e);
+        assert!(
+            r.starts_with("uid:") || r.starts_with("missing"),
+            "{name:?}: {r}"
+        );
+    }
+    let mut e = alice();
+    e.attrs.remove("uid");
+    e.bin_attrs.insert("uid".into(), vec![vec![0xff, 0xfe]]);
+    assert!(reason(&c, &e).contains("not UTF-8"));
+    assert!(check_name("José").is_ok());
+    assert!(check_name(&"x".repeat(300)).is_err());
+}
+
+#[test]
+fn bad_home_or_shell() {
+    let c = cfg("");
+    let mut e = alice();
+    e.attrs
+        .insert("homeDirectory".into(), vec!["/home/a:b".into()]);
+    assert!(reason(&c, &e).contains("homeDirectory"));
+    let mut e = alice();
+    e.attrs
+        .insert("loginShell".into(), vec!["/bin/sh\n".into()]);
+    assert!(reason(&c, &e).contains("loginShell"));
+}
+
+#[test]
+fn groups_rfc2307() {
+    let c = cfg("");
+    let g = entry(
+        "cn=staff,ou=groups,dc=example,dc=test",
+        &[
+            ("cn", &["staff"]),
+            ("gidNumber", &["10010"]),
+            ("memberUid", &["alice", "bob", "bad:x", "alice"]),
+        ],
+    );
+    let r = entry_to_group(&c, &idmap(&c), &g).unwrap();
+    assert_eq!(r.group.name, "staff");
+    assert_eq!(r.group.gid, 10010);
+    assert_eq!(r.group.members, vec!["alice", "bob"]);
+    assert!(member_dns(&c, &g).is_empty());
+    for (attr, v, want) in [
+        ("gidNumber", None, "missing required attribute gidNumber"),
+        ("cn", None, "missing required attribute cn"),
+        ("gidNumber", Some("0"), "refused"),
+        ("cn", Some("x y"), "contains"),
+    ] {
+        let mut g = g.clone();
+        match v {
+            None => {
+                g.attrs.remove(attr);
+            }
+            Some(v) => {
+                g.attrs.insert(attr.into(), vec![v.into()]);
+            }
+        }
+        let r = entry_to_group(&c, &idmap(&c), &g).unwrap_err();
+        assert!(r.reason.contains(want), "{attr}: {}", r.reason);
+    }
+}
+
+#[test]
+fn groups_rfc2307bis_member_dns() {
+    let c = cfg("schema = \"rfc2307bis\"\n");
+    let g = entry(
+        "cn=bis-parent,ou=bisgroups,dc=example,dc=test",
+        &[
+            ("cn", &["bis-parent"]),
+            ("gidNumber", &["11002"]),
+            (
+                "member",
+                &[
+                    "cn=bis-child,ou=bisgroups,dc=example,dc=test",
+                    "uid=carol,ou=sales,ou=people,dc=example,dc=test",
+                ],
+            ),
+            (
+                "uniqueMember",
+                &[
+                    "uid=al\\2cice,ou=people,dc=example,dc=test#'0101'B",
+                    "uid=x,dc=elsewhere",
+                ],
+            ),
+        ],
+    );
+    let r = entry_to_group(&c, &idmap(&c), &g).unwrap();
+    // carol from her DN; `al,ice` is not a valid name; a DN outside the user
+    // base is not taken as a user.
+    assert_eq!(r.group.members, vec!["carol"]);
+    assert_eq!(
+        member_dns(&c, &g),
+        vec![
+            "cn=bis-child,ou=bisgroups,dc=example,dc=test",
+            "uid=carol,ou=sales,ou=people,dc=example,dc=test",
+            "uid=al\\2cice,ou=people,dc=example,dc=test",
+            "uid=x,dc=elsewhere",
+        ]
+    );
+    assert_eq!(
+        user_name_from_dn(&c, "UID=bob , ou=eng,ou=people,dc=example,dc=test").as_deref(),
+        Some("bob")
+    );
+    assert_eq!(
+        user_name_from_dn(&c, "cn=bob,ou=people,dc=example,dc=test"),
+        None
+    );
+    assert_eq!(
+        user_name_from_dn(&c, "uid=b\\+o,dc=example,dc=test").as_deref(),
+        Some("b+o")
+    );
+}
+
+#[test]
+fn template_expansion() {
+    assert_eq!(
+        expand_template("/h/{username}/{uid}/{domain}/{username}", "a", 7, "d"),
+        "/h/a/7/d/a"
+    );
+}

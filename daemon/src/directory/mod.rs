@@ -1,0 +1,508 @@
+//! Directory access: one [`Directory`] per enabled `[[domain]]`.
+//!
+//! Lookups of users and groups by name and ID, the groups of a user (nested
+//! groups included, in a few searches), and paged enumeration. Entries are
+//! validated before they are served ([`entry_to_user`], [`entry_to_group`]);
+//! rejected ones are logged once per sighting with their DN and the reason.
+//! Connections fail over between the domain's URIs and never wait longer
+//! than `connect_timeout` / `op_timeout`; a dead server is remembered.
+
+mod conn;
+mod entry;
+mod groups;
+mod records;
+mod search;
+mod tls;
+
+pub use entry::{
+    check_name, entry_to_group, entry_to_user, expand_template, member_dns, EntryRejected,
+};
+pub use records::{
+    DirectoryError, DirectoryStatus, GroupRecord, GroupRef, ServerStatus, UserRecord,
+};
+
+use crate::config::{DomainConfig, DomainSet, Schema, SearchScope};
+use crate::filter;
+use conn::{Lease, Pool};
+use ldap3::{Ldap, Scope, SearchEntry};
+use search::{Query, SearchFail};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Access to one domain's directory. `Send + Sync`; share it in an `Arc`.
+pub struct Directory {
+    cfg: DomainConfig,
+    idmap: Arc<DomainSet>,
+    pool: Pool,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory")
+            .field("domain", &self.cfg.name)
+            .finish()
+    }
+}
+
+impl Directory {
+    /// Prepares access to the domain `cfg` (reads its TLS files; connects
+    /// lazily at the first lookup). Logs a warning when `tls_verify` is off.
+    pub fn new(cfg: DomainConfig, idmap: Arc<DomainSet>) -> Result<Directory, DirectoryError> {
+        if cfg.uris.is_empty() {
+            return Err(DirectoryError::Config(format!(
+                "domain \"{}\" has no URI",
+                cfg.name
+            )));
+        }
+        if !cfg.tls_verify && cfg.uris.iter().any(|u| cfg.uses_tls(u)) {
+            tracing::warn!(domain = %cfg.name, "tls_verify = false: server certificates are NOT checked; anyone on the network path can impersonate the directory");
+        }
+        let pool = Pool::new(cfg.clone())?;
+        Ok(Directory { cfg, idmap, pool })
+    }
+
+    /// The domain name.
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// The domain configuration.
+    pub fn config(&self) -> &DomainConfig {
+        &self.cfg
+    }
+
+    /// Connection state: online/offline, server in use, last error.
+    pub fn status(&self) -> DirectoryStatus {
+        self.pool.status()
+    }
+
+    /// Forgets every server's backoff: the next operation tries them all.
+    pub fn retry_now(&self) {
+        self.pool.retry_now()
+    }
+
+    /// A connected handle bound as the service account (or anonymous), with
+    /// the domain's TLS settings; shares the daemon's connection.
+    pub async fn connection(&self) -> Result<Ldap, DirectoryError> {
+        Ok(self.pool.get().await?.ldap)
+    }
+
+    /// A new, unbound connection to `uri` with the domain's TLS settings and
+    /// connect timeout (for user binds on a separate connection).
+    pub async fn connect_unbound(&self, uri: &str) -> Result<Ldap, DirectoryError> {
+        self.pool.connect_unbound(uri).await
+    }
+
+    /// A new, unbound connection to the first server not marked down (the
+    /// one in use first), with its URI.
+    pub async fn connect_unbound_any(&self) -> Result<(Ldap, String), DirectoryError> {
+        let mut uris = self.pool.usable_uris();
+        if let Some(cur) = self.pool.current_uri() {
+            uris.retain(|u| *u != cur);
+            uris.insert(0, cur);
+        }
+        let mut errors = Vec::new();
+        for uri in uris {
+            match self.pool.connect_unbound(&uri).await {
+                Ok(l) => return Ok((l, uri)),
+                Err(DirectoryError::Unavailable(m)) => errors.push(format!("{uri}: {m}")),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(DirectoryError::Unavailable(format!(
+            "no server of domain \"{}\" answers ({})",
+            self.cfg.name,
+            errors.join("; ")
+        )))
+    }
+
+    fn scope(&self) -> Scope {
+        match self.cfg.scope {
+            SearchScope::Sub => Scope::Subtree,
+            SearchScope::One => Scope::OneLevel,
+        }
+    }
+
+    fn user_attrs(&self) -> Vec<String> {
+        let a = &self.cfg.attributes;
+        let mut v = vec![
+            a.username.clone(),
+            a.uid_number.clone(),
+            a.gid_number.clone(),
+            a.gecos.clone(),
+            "cn".to_string(),
+            a.home_directory.clone(),
+            a.login_shell.clone(),
+        ];
+        if let Some(u) = &a.unique_id {
+            v.push(u.clone());
+        }
+        v
+    }
+
+    fn group_attrs(&self) -> Vec<String> {
+        let a = &self.cfg.attributes;
+        let mut v = vec![
+            a.group_name.clone(),
+            a.gid_number.clone(),
+            a.member_uid.clone(),
+        ];
+        if self.cfg.schema == Schema::Rfc2307bis {
+            v.push(a.member.clone());
+            v.push("uniqueMember".to_string());
+        }
+        v
+    }
+
+    fn user_query(&self, extra: &str) -> Query {
+        Query {
+            base: self.cfg.user_base().to_string(),
+            scope: self.scope(),
+            filter: filter::and(&self.cfg.user_filter, extra),
+            attrs: self.user_attrs(),
+        }
+    }
+
+    fn group_query(&self, extra: &str) -> Query {
+        Query {
+            base: self.cfg.group_base().to_string(),
+            scope: self.scope(),
+            filter: filter::and(self.cfg.group_filter(), extra),
+            attrs: self.group_attrs(),
+        }
+    }
+
+    /// Runs a search with the domain's connection: a broken reused
+    /// connection is replaced once; a timeout marks the server down.
+    /// `bounded` applies `op_timeout` to the whole search (lookups); without
+    /// it each reply is bounded (enumeration).
+    async fn search(&self, q: &Query, bounded: bool) -> Result<Vec<SearchEntry>, DirectoryError> {
+        let op = self.cfg.op_timeout;
+        for _attempt in 0..2 {
+            let Lease { ldap, index, fresh } = self.pool.get().await?;
+            let fut = search::run(ldap, q, self.cfg.page_size, op);
+            let res = if bounded {
+                tokio::time::timeout(op, fut)
+                    .await
+                    .unwrap_or(Err(SearchFail::Timeout))
+            } else {
+                fut.await
+            };
+            match res {
+                Ok(v) => {
+                    self.pool.note_success(index);
+                    return Ok(v);
+                }
+                Err(SearchFail::Timeout) => {
+                    let msg = format!("no answer within op_timeout {op:?}");
+                    self.pool.discard(index, &msg, true).await;
+                    return Err(DirectoryError::Unavailable(format!(
+                        "domain \"{}\": {msg}",
+                        self.cfg.name
+                    )));
+                }
+                Err(SearchFail::Connection(msg)) => {
+                    tracing::debug!(domain = %self.cfg.name, error = %msg, fresh, "search failed on the connection");
+                    self.pool.discard(index, &msg, fresh).await;
+                    if fresh {
+                        return Err(DirectoryError::Unavailable(format!(
+                            "domain \"{}\": {msg}",
+                            self.cfg.name
+                        )));
+                    }
+                }
+                Err(SearchFail::Server(e)) => return Err(e),
+            }
+        }
+        Err(DirectoryError::Unavailable(format!(
+            "domain \"{}\": connection lost twice",
+            self.cfg.name
+        )))
+    }
+
+    fn reject(&self, r: &EntryRejected) {
+        tracing::warn!(domain = %self.cfg.name, dn = %r.dn, reason = %r.reason, "directory entry not served");
+    }
+
+    /// Validates user entries; rejected ones are logged and left out.
+    fn users_from(&self, entries: &[SearchEntry]) -> Vec<UserRecord> {
+        entries
+            .iter()
+            .filter_map(|e| match entry_to_user(&self.cfg, &self.idmap, e) {
+                Ok(u) => Some(u),
+                Err(r) => {
+                    self.reject(&r);
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Picks the one user of a lookup; several are refused (logged with
+    /// their DNs), so that a name or ID never maps to two objects.
+    fn single_user(&self, what: &str, users: Vec<UserRecord>) -> Option<UserRecord> {
+        if users.len() > 1 {
+            let dns: Vec<&str> = users.iter().map(|u| u.dn.as_str()).collect();
+            tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{what} matches several entries: refused");
+            return None;
+        }
+        users.into_iter().next()
+    }
+
+    /// The user called `name` (exact, case-sensitive match), if it exists
+    /// for this host.
+    pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, DirectoryError> {
+        if check_name(name).is_err() {
+            return Ok(None);
+        }
+        let attr = &self.cfg.attributes.username;
+        let entries = self
+            .search(&self.user_query(&filter::eq(attr, name)), true)
+            .await?;
+        // Every entry carrying the name counts, valid or not: two entries
+        // with one name are refused even when one of them is broken.
+        let same: Vec<&SearchEntry> = entries
+            .iter()
+            .filter(|e| {
+                e.attrs
+                    .iter()
+                    .any(|(k, v)| k.eq_ignore_ascii_case(attr) && v.iter().any(|x| x == name))
+            })
+            .collect();
+        if same.len() > 1 {
+            let dns: Vec<&str> = same.iter().map(|e| e.dn.as_str()).collect();
+            tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "user name {name:?} matches several entries: refused");
+            return Ok(None);
+        }
+        let users: Vec<UserRecord> = self
+            .users_from(&entries)
+            .into_iter()
+            .filter(|u| u.user.name == name)
+            .collect();
+        let Some(u) = self.single_user(&format!("user name {name:?}"), users) else {
+            return Ok(None);
+        };
+        self.allowed(u).await
+    }
+
+    /// The user with UID `uid`, if it exists for this host.
+    pub async fn user_by_uid(&self, uid: u32) -> Result<Option<UserRecord>, DirectoryError> {
+        if self.idmap.check_posix_id(&self.cfg.name, uid).is_err() {
+            return Ok(None);
+        }
+        let f = filter::eq(&self.cfg.attributes.uid_number, &uid.to_string());
+        let entries = self.search(&self.user_query(&f), true).await?;
+        let users: Vec<UserRecord> = self
+            .users_from(&entries)
+            .into_iter()
+            .filter(|u| u.user.uid == uid)
+            .collect();
+        let Some(u) = self.single_user(&format!("uid {uid}"), users) else {
+            return Ok(None);
+        };
+        self.allowed(u).await
+    }
+
+    /// The group called `name`, members of nested groups included.
+    pub async fn group_by_name(&self, name: &str) -> Result<Option<GroupRecord>, DirectoryError> {
+        if check_name(name).is_err() {
+            return Ok(None);
+        }
+        let f = filter::eq(&self.cfg.attributes.group_name, name);
+        let entries = self.search(&self.group_query(&f), true).await?;
+        self.single_group(&format!("group name {name:?}"), entries, |g| {
+            g.group.name == name
+        })
+        .await
+    }
+
+    /// The group with GID `gid`, members of nested groups included.
+    pub async fn group_by_gid(&self, gid: u32) -> Result<Option<GroupRecord>, DirectoryError> {
+        if self.idmap.check_posix_id(&self.cfg.name, gid).is_err() {
+            return Ok(None);
+        }
+        let f = filter::eq(&self.cfg.attributes.gid_number, &gid.to_string());
+        let entries = self.search(&self.group_query(&f), true).await?;
+        self.single_group(&format!("gid {gid}"), entries, |g| g.group.gid == gid)
+            .await
+    }
+
+    async fn single_group(
+        &self,
+        what: &str,
+        entries: Vec<SearchEntry>,
+        keep: impl Fn(&GroupRecord) -> bool,
+    ) -> Result<Option<GroupRecord>, DirectoryError> {
+        let mut found: Vec<(GroupRecord, &SearchEntry)> = Vec::new();
+        for e in &entries {
+            match entry_to_group(&self.cfg, &self.idmap, e) {
+                Ok(g) if keep(&g) => found.push((g, e)),
+                Ok(_) => {}
+                Err(r) => self.reject(&r),
+            }
+        }
+        if found.len() > 1 {
+            let dns: Vec<&str> = found.iter().map(|(g, _)| g.dn.as_str()).collect();
+            tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{what} matches several entries: refused");
+            return Ok(None);
+        }
+        let Some((mut g, e)) = found.pop() else {
+            return Ok(None);
+        };
+        if self.cfg.schema == Schema::Rfc2307bis {
+            let extra = self.nested_members(&g.dn, member_dns(&self.cfg, e)).await?;
+            for m in extra {
+                if !g.group.members.contains(&m) {
+                    g.group.members.push(m);
+                }
+            }
+        }
+        Ok(Some(g))
+    }
+
+    /// Keeps `u` only when `limit_to_groups` allows it on this host.
+    async fn allowed(&self, u: UserRecord) -> Result<Option<UserRecord>, DirectoryError> {
+        if self.cfg.limit_to_groups.is_empty() {
+            return Ok(Some(u));
+        }
+        let groups = self.groups_of_user(&u).await?;
+        if groups
+            .iter()
+            .any(|g| self.cfg.limit_to_groups.contains(&g.name))
+        {
+            Ok(Some(u))
+        } else {
+            tracing::debug!(domain = %self.cfg.name, user = %u.user.name, "not a member of limit_to_groups: hidden");
+            Ok(None)
+        }
+    }
+
+    /// Every user of the domain (paged), validated, without names or UIDs
+    /// that occur twice, restricted by `limit_to_groups`.
+    pub async fn all_users(&self) -> Result<Vec<UserRecord>, DirectoryError> {
+        let entries = self.search(&self.user_query(""), false).await?;
+        let users = self.users_from(&entries);
+        let users = self.unique(
+            users,
+            |u| u.user.name.clone(),
+            |u| u.user.uid,
+            |u| &u.dn,
+            "user",
+        );
+        if self.cfg.limit_to_groups.is_empty() {
+            return Ok(users);
+        }
+        let (names, gids) = self.limit_members().await?;
+        Ok(users
+            .into_iter()
+            .filter(|u| names.contains(&u.user.name) || gids.contains(&u.user.gid))
+            .collect())
+    }
+
+    /// Every group of the domain (paged), validated, without names or GIDs
+    /// that occur twice; members of nested groups included.
+    pub async fn all_groups(&self) -> Result<Vec<GroupRecord>, DirectoryError> {
+        let entries = self.search(&self.group_query(""), false).await?;
+        let mut groups = Vec::new();
+        let mut dns_of: HashMap<String, Vec<String>> = HashMap::new();
+        for e in &entries {
+            match entry_to_group(&self.cfg, &self.idmap, e) {
+                Ok(g) => groups.push(g),
+                Err(r) => {
+                    // Intermediate groups without a gidNumber are normal in
+                    // rfc2307bis: only their members matter.
+                    if self.cfg.schema != Schema::Rfc2307bis {
+                        self.reject(&r)
+                    }
+                }
+            }
+            dns_of.insert(groups::norm_dn(&e.dn), member_dns(&self.cfg, e));
+        }
+        let groups = self.unique(
+            groups,
+            |g| g.group.name.clone(),
+            |g| g.group.gid,
+            |g| &g.dn,
+            "group",
+        );
+        if self.cfg.schema != Schema::Rfc2307bis {
+            return Ok(groups);
+        }
+        // Nested members from the entries already read: no more searches.
+        let direct: HashMap<String, Vec<String>> = entries
+            .iter()
+            .map(|e| {
+                let names = match entry_to_group(&self.cfg, &self.idmap, e) {
+                    Ok(g) => g.group.members,
+                    Err(_) => Vec::new(),
+                };
+                (groups::norm_dn(&e.dn), names)
+            })
+            .collect();
+        Ok(groups
+            .into_iter()
+            .map(|mut g| {
+                let extra = groups::expand_offline(&g.dn, &dns_of, &direct, self.cfg.nesting_depth);
+                for m in extra {
+                    if !g.group.members.contains(&m) {
+                        g.group.members.push(m);
+                    }
+                }
+                g
+            })
+            .collect())
+    }
+
+    /// Drops every item whose name or ID occurs more than once (logged with
+    /// the DNs).
+    fn unique<T>(
+        &self,
+        items: Vec<T>,
+        name: impl Fn(&T) -> String,
+        id: impl Fn(&T) -> u32,
+        dn: impl Fn(&T) -> &String,
+        kind: &str,
+    ) -> Vec<T> {
+        let mut by_name: HashMap<String, Vec<String>> = HashMap::new();
+        let mut by_id: HashMap<u32, Vec<String>> = HashMap::new();
+        for i in &items {
+            by_name.entry(name(i)).or_default().push(dn(i).clone());
+            by_id.entry(id(i)).or_default().push(dn(i).clone());
+        }
+        let mut bad_names = HashSet::new();
+        let mut bad_ids = HashSet::new();
+        for (n, dns) in &by_name {
+            if dns.len() > 1 {
+                tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{kind} name {n:?} used by several entries: refused");
+                bad_names.insert(n.clone());
+            }
+        }
+        for (n, dns) in &by_id {
+            if dns.len() > 1 {
+                tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{kind} ID {n} used by several entries: refused");
+                bad_ids.insert(*n);
+            }
+        }
+        items
+            .into_iter()
+            .filter(|i| !bad_names.contains(&name(i)) && !bad_ids.contains(&id(i)))
+            .collect()
+    }
+
+    /// Names of the members of the `limit_to_groups` groups (nested
+    /// included) and their GIDs (whose primary members are allowed too).
+    async fn limit_members(&self) -> Result<(HashSet<String>, HashSet<u32>), DirectoryError> {
+        let mut names = HashSet::new();
+        let mut gids = HashSet::new();
+        for l in &self.cfg.limit_to_groups {
+            if let Some(g) = self.group_by_name(l).await? {
+                gids.insert(g.group.gid);
+                names.extend(g.group.members);
+            }
+        }
+        Ok((names, gids))
+    }
+}
+
+#[cfg(test)]
+mod tests;

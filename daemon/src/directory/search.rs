@@ -1,0 +1,99 @@
+//! One search on a lent connection: paged (RFC 2696), referrals skipped,
+//! each reply bounded by the operation timeout, result codes classified.
+
+use super::conn::is_connection_error;
+use super::records::DirectoryError;
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::{Ldap, LdapError, Scope, SearchEntry};
+use std::time::Duration;
+
+/// How a search failed.
+#[derive(Debug)]
+pub(crate) enum SearchFail {
+    /// The connection broke (closed, I/O, TLS): another connection may work.
+    Connection(String),
+    /// No answer in time: the server is hung.
+    Timeout,
+    /// The server answered with an error.
+    Server(DirectoryError),
+}
+
+/// What to search.
+#[derive(Clone, Debug)]
+pub(crate) struct Query {
+    /// Search base.
+    pub base: String,
+    /// Scope.
+    pub scope: Scope,
+    /// Filter (values already escaped).
+    pub filter: String,
+    /// Attributes wanted.
+    pub attrs: Vec<String>,
+}
+
+/// Runs `q` on `ldap` with paged results of `page_size`; `op_timeout` bounds
+/// the wait for each reply.
+pub(crate) async fn run(
+    mut ldap: Ldap,
+    q: &Query,
+    page_size: u32,
+    op_timeout: Duration,
+) -> Result<Vec<SearchEntry>, SearchFail> {
+    let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> = vec![
+        Box::new(EntriesOnly::new()),
+        Box::new(PagedResults::new(page_size.min(i32::MAX as u32) as i32)),
+    ];
+    let mut stream = ldap
+        .with_timeout(op_timeout)
+        .streaming_search_with(adapters, &q.base, q.scope, &q.filter, q.attrs.clone())
+        .await
+        .map_err(classify)?;
+    let mut out = Vec::new();
+    loop {
+        match stream.next().await {
+            Ok(Some(re)) => {
+                // ldap3 panics on an entry it cannot decode (e.g. a DN that
+                // is not UTF-8): such an entry is skipped, never a crash.
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    SearchEntry::construct(re)
+                })) {
+                    Ok(e) => out.push(e),
+                    Err(_) => {
+                        tracing::warn!(base = %q.base, filter = %q.filter, "undecodable entry skipped (DN is not UTF-8?)")
+                    }
+                }
+            }
+            Ok(None) => break,
+            Err(e) => return Err(classify(e)),
+        }
+    }
+    let res = stream.finish().await;
+    match res.rc {
+        0 => Ok(out),
+        // No such object: the base does not exist.
+        32 => Err(SearchFail::Server(DirectoryError::Protocol(format!(
+            "search base {} does not exist (rc=32 {})",
+            q.base, res.text
+        )))),
+        3 => Err(SearchFail::Timeout),
+        51 | 52 => Err(SearchFail::Connection(format!(
+            "server busy or unavailable (rc={} {})",
+            res.rc, res.text
+        ))),
+        rc => Err(SearchFail::Server(DirectoryError::Protocol(format!(
+            "search under {} with {} failed: rc={rc} {}",
+            q.base, q.filter, res.text
+        )))),
+    }
+}
+
+fn classify(e: LdapError) -> SearchFail {
+    match e {
+        LdapError::Timeout { .. } => SearchFail::Timeout,
+        e if is_connection_error(&e) => SearchFail::Connection(e.to_string()),
+        LdapError::LdapResult { result } if matches!(result.rc, 51 | 52 | 80) => {
+            SearchFail::Connection(format!("rc={} {}", result.rc, result.text))
+        }
+        e => SearchFail::Server(DirectoryError::Protocol(e.to_string())),
+    }
+}

@@ -1,0 +1,88 @@
+//! TLS settings of a domain: the native-tls connector (trusted CA, client
+//! identity, verification switch) and the ldap3 connection settings.
+
+use super::DirectoryError;
+use crate::config::DomainConfig;
+use ldap3::LdapConnSettings;
+use native_tls::{Certificate, Identity, TlsConnector};
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Builds the TLS connector of a domain, or `None` when no URI uses TLS.
+///
+/// `ca_file` certificates are added to the system roots; a client
+/// certificate and PKCS#8 key give TLS client authentication; with
+/// `tls_verify = false` any certificate and host name are accepted.
+pub(crate) fn connector(cfg: &DomainConfig) -> Result<Option<TlsConnector>, DirectoryError> {
+    if !cfg.uris.iter().any(|u| cfg.uses_tls(u)) {
+        return Ok(None);
+    }
+    let mut builder = TlsConnector::builder();
+    if let Some(ca) = &cfg.ca_file {
+        let pem = read(ca, "ca_file")?;
+        let certs = Certificate::stack_from_pem(&pem).map_err(|e| {
+            config_err(
+                cfg,
+                format!("ca_file {}: not a PEM certificate: {e}", ca.display()),
+            )
+        })?;
+        if certs.is_empty() {
+            return Err(config_err(
+                cfg,
+                format!("ca_file {}: no certificate in the file", ca.display()),
+            ));
+        }
+        for c in certs {
+            builder.add_root_certificate(c);
+        }
+    }
+    if let (Some(cert), Some(key)) = (&cfg.client_cert, &cfg.client_key) {
+        let cert_pem = read(cert, "client_cert")?;
+        let key_pem = Zeroizing::new(read(key, "client_key")?);
+        let identity = Identity::from_pkcs8(&cert_pem, &key_pem).map_err(|e| {
+            config_err(
+                cfg,
+                format!(
+                    "client_cert {} / client_key {}: {e} (the key must be PEM PKCS#8, \"BEGIN PRIVATE KEY\")",
+                    cert.display(),
+                    key.display()
+                ),
+            )
+        })?;
+        builder.identity(identity);
+    }
+    if !cfg.tls_verify {
+        builder.danger_accept_invalid_certs(true);
+        builder.danger_accept_invalid_hostnames(true);
+    }
+    builder
+        .build()
+        .map(Some)
+        .map_err(|e| config_err(cfg, format!("TLS setup failed: {e}")))
+}
+
+/// ldap3 settings for connecting to `uri` of this domain.
+pub(crate) fn settings(
+    cfg: &DomainConfig,
+    connector: Option<&TlsConnector>,
+    uri: &str,
+) -> LdapConnSettings {
+    let mut s = LdapConnSettings::new().set_conn_timeout(cfg.connect_timeout);
+    if cfg.uses_tls(uri) {
+        s = s.set_starttls(cfg.start_tls && !uri.to_ascii_lowercase().starts_with("ldaps://"));
+        if let Some(c) = connector {
+            s = s.set_connector(c.clone());
+        }
+        s = s.set_no_tls_verify(!cfg.tls_verify);
+    }
+    s
+}
+
+fn read(path: &Path, key: &str) -> Result<Vec<u8>, DirectoryError> {
+    std::fs::read(path)
+        .map_err(|e| DirectoryError::Config(format!("{key} {}: {e}", path.display())))
+}
+
+fn config_err(cfg: &DomainConfig, msg: String) -> DirectoryError {
+    DirectoryError::Config(format!("domain \"{}\": {msg}", cfg.name))
+}
