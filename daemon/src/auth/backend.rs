@@ -1,0 +1,122 @@
+//! What the PAM decisions need from the directory, as a trait: the LDAP
+//! implementation is [`super::ldap::DirectoryBackend`], tests use a fake.
+
+use roster_proto::Secret;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
+use thiserror::Error;
+
+/// A boxed, sendable future (keeps [`AuthBackend`] object-safe).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A directory user as the PAM decisions see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthUser {
+    /// Login name (without `@domain`).
+    pub name: String,
+    /// Numeric user ID.
+    pub uid: u32,
+    /// DN of the directory entry (the bind DN for password checks).
+    pub dn: String,
+    /// Name of the domain that has the user.
+    pub domain: String,
+}
+
+/// Outcome of a user lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup<T> {
+    /// Found (from the directory or the cache).
+    Found(T),
+    /// No domain has it.
+    NotFound,
+    /// No directory answered and nothing is cached.
+    Unavailable(String),
+}
+
+/// Why the directory could not answer.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum AuthError {
+    /// No server answered (or a timeout): offline rules apply.
+    #[error("directory unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (configuration, protocol, unexpected server error).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Outcome of a password check (a simple bind as the user).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindResult {
+    /// The server accepted the password.
+    Accepted,
+    /// Wrong password (LDAP invalidCredentials).
+    InvalidCredentials,
+    /// Refused before binding: the connection is not encrypted and the
+    /// domain does not set `allow_insecure_auth`.
+    Insecure,
+    /// The server refused the bind for another reason (its message).
+    Refused(String),
+}
+
+/// Outcome of a password change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeResult {
+    /// The password was changed.
+    Changed,
+    /// The current password is wrong.
+    WrongOldPassword,
+    /// Refused before binding: unencrypted connection.
+    Insecure,
+    /// The server refused the new password (its policy message).
+    Refused(String),
+}
+
+/// Account attributes read from the user's entry (and what the account
+/// filter said), kept with cached credentials for offline checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    /// `shadowExpire`: days since 1970-01-01 at which the account expires.
+    pub shadow_expire: Option<i64>,
+    /// `shadowLastChange`: day of the last password change (0: must change).
+    pub shadow_last_change: Option<i64>,
+    /// `shadowMax`: days a password is valid.
+    pub shadow_max: Option<i64>,
+    /// ppolicy `pwdAccountLockedTime` is present.
+    pub locked: bool,
+    /// ppolicy `pwdReset: TRUE` (an administrator set the password).
+    pub pwd_reset: bool,
+    /// Whether the entry matches the domain's `access_filter` (None: no filter).
+    pub filter_matches: Option<bool>,
+}
+
+/// The directory operations behind the PAM decisions.
+pub trait AuthBackend: Send + Sync + 'static {
+    /// The user called `name` (plain or `name@domain`).
+    fn find_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<AuthUser>>;
+    /// GIDs of every group `name` belongs to, primary group included.
+    fn user_gids<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<Vec<u32>>>;
+    /// The GID of the group called `name`.
+    fn group_gid<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<u32>>;
+    /// Checks `password` with a simple bind as `user` on a separate connection.
+    fn verify_password<'a>(
+        &'a self,
+        user: &'a AuthUser,
+        password: &'a Secret,
+    ) -> BoxFuture<'a, Result<BindResult, AuthError>>;
+    /// Reads the account attributes of `user`; with `access_filter`, also
+    /// whether the entry matches it (a base search on the user's DN).
+    fn account_info<'a>(
+        &'a self,
+        user: &'a AuthUser,
+        access_filter: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<AccountInfo, AuthError>>;
+    /// Changes the password with the Password Modify operation (RFC 3062),
+    /// bound as the user with the old password.
+    fn change_password<'a>(
+        &'a self,
+        user: &'a AuthUser,
+        old: &'a Secret,
+        new: &'a Secret,
+    ) -> BoxFuture<'a, Result<ChangeResult, AuthError>>;
+}

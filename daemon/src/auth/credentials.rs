@@ -1,0 +1,394 @@
+//! Cached credentials for offline logins: a salted argon2id hash of the last
+//! password that logged in online, a failure counter with a lockout, and the
+//! last account attributes seen, kept in `state_dir/credentials.json`
+//! (mode 0600, replaced atomically). Never the password itself.
+
+use super::backend::AccountInfo;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::RngCore;
+use roster_proto::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use thiserror::Error;
+
+/// File name of the credential cache inside the state directory.
+pub const FILE_NAME: &str = "credentials.json";
+
+/// Why the credential cache could not be read, written or hashed.
+#[derive(Debug, Error)]
+pub enum CredentialError {
+    /// Reading or writing the file failed.
+    #[error("credential cache {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not a credential cache.
+    #[error("credential cache {path} is corrupt: {message}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Hashing failed.
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// What is kept per user.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// PHC string of the argon2id hash, when a password is cached.
+    pub hash: Option<String>,
+    /// When the hash was stored (Unix seconds).
+    pub stored_at: u64,
+    /// Failed offline attempts since the last success or lockout.
+    pub failures: u32,
+    /// Offline logins are refused until then (Unix seconds; 0: not locked).
+    pub locked_until: u64,
+    /// Account attributes of the last online check.
+    pub account: Option<AccountInfo>,
+}
+
+/// The offline lockout rules of a domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OfflineRules {
+    /// Seconds a cached password may be used (0: forever).
+    pub max_age_secs: u64,
+    /// Failures before a lockout (0: never).
+    pub attempts: u32,
+    /// Seconds a lockout lasts.
+    pub delay_secs: u64,
+}
+
+/// Outcome of an offline password check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OfflineCheck {
+    /// No cached password for this user.
+    NoCredential,
+    /// The cached password is older than `offline_max_age`.
+    TooOld,
+    /// Too many failures: refused until this Unix time.
+    Locked(u64),
+    /// The password matches the cached hash.
+    Accepted,
+    /// Wrong password; `locked_until` is set when this failure locked it.
+    Rejected {
+        /// Failures counted so far.
+        failures: u32,
+        /// Lockout end, when this failure started one.
+        locked_until: Option<u64>,
+    },
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct FileData {
+    version: u32,
+    users: BTreeMap<String, Record>,
+}
+
+/// The credential cache (in memory, persisted on every change).
+pub struct CredentialStore {
+    path: Option<PathBuf>,
+    users: Mutex<BTreeMap<String, Record>>,
+}
+
+/// A salted argon2id hash (PHC string) of `password`.
+pub fn hash_password(password: &Secret) -> Result<String, CredentialError> {
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| CredentialError::Hash(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.expose(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| CredentialError::Hash(e.to_string()))
+}
+
+/// True when `password` matches the PHC string `hash`.
+pub fn verify_password(password: &Secret, hash: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.expose(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+impl CredentialStore {
+    /// Opens (or starts) the cache in `state_dir`; the file is made 0600.
+    pub fn open(state_dir: &Path) -> Result<CredentialStore, CredentialError> {
+        let path = state_dir.join(FILE_NAME);
+        let io = |source| CredentialError::Io {
+            path: path.clone(),
+            source,
+        };
+        let users = match std::fs::read(&path) {
+            Ok(bytes) => {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io)?;
+                let data: FileData =
+                    serde_json::from_slice(&bytes).map_err(|e| CredentialError::Corrupt {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+                data.users
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(io(e)),
+        };
+        Ok(CredentialStore {
+            path: Some(path),
+            users: Mutex::new(users),
+        })
+    }
+
+    /// A cache that is never written to disk (tests, no state directory).
+    pub fn in_memory() -> CredentialStore {
+        CredentialStore {
+            path: None,
+            users: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The file, when persisted.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// A copy of the record of `key`.
+    pub fn get(&self, key: &str) -> Option<Record> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Stores the hash of a password that was just accepted online and
+    /// clears the failure counter and lockout.
+    pub fn store_hash(&self, key: &str, hash: String, now: u64) -> Result<(), CredentialError> {
+        self.update(key, |r| {
+            r.hash = Some(hash);
+            r.stored_at = now;
+            r.failures = 0;
+            r.locked_until = 0;
+        })
+    }
+
+    /// Forgets the cached password of `key` (kept account data stays).
+    pub fn forget_hash(&self, key: &str) -> Result<(), CredentialError> {
+        self.update(key, |r| r.hash = None)
+    }
+
+    /// Keeps the account attributes of the last online check.
+    pub fn store_account(&self, key: &str, info: AccountInfo) -> Result<(), CredentialError> {
+        if self.get(key).and_then(|r| r.account) == Some(info.clone()) {
+            return Ok(());
+        }
+        self.update(key, |r| r.account = Some(info))
+    }
+
+    /// Checks `password` against the cached hash at time `now`, counting
+    /// failures and locking after `rules.attempts` of them. CPU-heavy
+    /// (argon2): call it off the async threads.
+    pub fn check_offline(
+        &self,
+        key: &str,
+        password: &Secret,
+        now: u64,
+        rules: OfflineRules,
+    ) -> Result<OfflineCheck, CredentialError> {
+        let Some(record) = self.get(key) else {
+            return Ok(OfflineCheck::NoCredential);
+        };
+        let Some(hash) = record.hash.as_deref() else {
+            return Ok(OfflineCheck::NoCredential);
+        };
+        if record.locked_until > now {
+            return Ok(OfflineCheck::Locked(record.locked_until));
+        }
+        if rules.max_age_secs > 0 && now.saturating_sub(record.stored_at) > rules.max_age_secs {
+            return Ok(OfflineCheck::TooOld);
+        }
+        if verify_password(password, hash) {
+            self.update(key, |r| {
+                r.failures = 0;
+                r.locked_until = 0;
+            })?;
+            return Ok(OfflineCheck::Accepted);
+        }
+        let mut outcome = OfflineCheck::Rejected {
+            failures: 0,
+            locked_until: None,
+        };
+        self.update(key, |r| {
+            r.failures += 1;
+            let failures = r.failures;
+            let mut locked = None;
+            if rules.attempts > 0 && r.failures >= rules.attempts {
+                r.locked_until = now + rules.delay_secs;
+                r.failures = 0;
+                locked = Some(r.locked_until);
+            }
+            outcome = OfflineCheck::Rejected {
+                failures,
+                locked_until: locked,
+            };
+        })?;
+        Ok(outcome)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Record>> {
+        self.users.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update(&self, key: &str, f: impl FnOnce(&mut Record)) -> Result<(), CredentialError> {
+        let mut users = self.lock();
+        f(users.entry(key.to_string()).or_default());
+        self.persist(&users)
+    }
+
+    fn persist(&self, users: &BTreeMap<String, Record>) -> Result<(), CredentialError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let io = |source| CredentialError::Io {
+            path: path.clone(),
+            source,
+        };
+        let data = FileData {
+            version: 1,
+            users: users.clone(),
+        };
+        let bytes = serde_json::to_vec(&data).map_err(|e| CredentialError::Hash(e.to_string()))?;
+        let tmp = path.with_extension("json.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
+        f.write_all(&bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: OfflineRules = OfflineRules {
+        max_age_secs: 1000,
+        attempts: 3,
+        delay_secs: 300,
+    };
+
+    #[test]
+    fn hash_is_salted_argon2id_and_verifies() {
+        let pw = Secret::from("alice-pw");
+        let a = hash_password(&pw).unwrap();
+        let b = hash_password(&pw).unwrap();
+        assert!(a.starts_with("$argon2id$"), "{a}");
+        assert_ne!(a, b, "salted");
+        assert!(!a.contains("alice-pw"));
+        assert!(verify_password(&pw, &a));
+        assert!(!verify_password(&Secret::from("alice-pX"), &a));
+        assert!(!verify_password(&pw, "garbage"));
+    }
+
+    #[test]
+    fn offline_check_counts_failures_and_locks() {
+        let s = CredentialStore::in_memory();
+        let pw = Secret::from("alice-pw");
+        let bad = Secret::from("nope");
+        assert_eq!(
+            s.check_offline("d/alice", &pw, 100, RULES).unwrap(),
+            OfflineCheck::NoCredential
+        );
+        s.store_hash("d/alice", hash_password(&pw).unwrap(), 100)
+            .unwrap();
+        assert_eq!(
+            s.check_offline("d/alice", &pw, 200, RULES).unwrap(),
+            OfflineCheck::Accepted
+        );
+        for n in 1..3 {
+            assert_eq!(
+                s.check_offline("d/alice", &bad, 200, RULES).unwrap(),
+                OfflineCheck::Rejected {
+                    failures: n,
+                    locked_until: None
+                }
+            );
+        }
+        assert_eq!(
+            s.check_offline("d/alice", &bad, 200, RULES).unwrap(),
+            OfflineCheck::Rejected {
+                failures: 3,
+                locked_until: Some(500)
+            }
+        );
+        // Locked: even the right password is refused until the delay passed.
+        assert_eq!(
+            s.check_offline("d/alice", &pw, 499, RULES).unwrap(),
+            OfflineCheck::Locked(500)
+        );
+        assert_eq!(
+            s.check_offline("d/alice", &pw, 500, RULES).unwrap(),
+            OfflineCheck::Accepted
+        );
+        // Too old.
+        assert_eq!(
+            s.check_offline("d/alice", &pw, 1101, RULES).unwrap(),
+            OfflineCheck::TooOld
+        );
+        let forever = OfflineRules {
+            max_age_secs: 0,
+            ..RULES
+        };
+        assert_eq!(
+            s.check_offline("d/alice", &pw, 1_000_000, forever).unwrap(),
+            OfflineCheck::Accepted
+        );
+    }
+
+    #[test]
+    fn file_is_private_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = CredentialStore::open(dir.path()).unwrap();
+        let pw = Secret::from("alice-pw");
+        s.store_hash("d/alice", hash_password(&pw).unwrap(), 100)
+            .unwrap();
+        s.store_account(
+            "d/alice",
+            AccountInfo {
+                locked: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("alice-pw"));
+        drop(s);
+        let s = CredentialStore::open(dir.path()).unwrap();
+        assert_eq!(
+            s.check_offline("d/alice", &pw, 200, RULES).unwrap(),
+            OfflineCheck::Accepted
+        );
+        assert!(s.get("d/alice").unwrap().account.unwrap().locked);
+        std::fs::write(&path, "not json").unwrap();
+        assert!(matches!(
+            CredentialStore::open(dir.path()),
+            Err(CredentialError::Corrupt { .. })
+        ));
+    }
+}

@@ -1,0 +1,26 @@
+//! PAM decisions of rosterd: password verification (a simple bind as the
+//! user, never with an empty password, never over an unencrypted connection
+//! unless `allow_insecure_auth`), cached credentials for offline logins
+//! (argon2id, lockout), account policy (`allow_groups`, `access_filter`,
+//! expiry, ppolicy lock, password age) and password change (RFC 3062).
+//!
+//! Every decision is logged (user, service, rhost, result, reason), never a
+//! password.
+
+pub mod backend;
+pub mod credentials;
+pub mod ldap;
+pub mod policy;
+pub mod service;
+pub mod settings;
+
+#[cfg(test)]
+mod tests;
+
+pub use backend::{
+    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, Lookup,
+};
+pub use credentials::{CredentialError, CredentialStore, OfflineRules};
+pub use ldap::{Directories, DirectoryBackend};
+pub use service::PamAuth;
+pub use settings::{AuthSettings, DomainAuth};

@@ -1,0 +1,517 @@
+//! The PAM decisions: one method per PAM request, each logged.
+
+use super::backend::{AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, Lookup};
+use super::credentials::{hash_password, CredentialStore, OfflineCheck};
+use super::policy;
+use super::settings::{AuthSettings, DomainAuth};
+use roster_proto::{PamCode, PamReply, Request, Response, Secret};
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The current time in Unix seconds (replaceable in tests).
+pub type Now = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// A decision: the code, the message for the user, and the reason logged.
+struct Decision {
+    code: PamCode,
+    message: String,
+    reason: String,
+}
+
+impl Decision {
+    fn new(code: PamCode, message: &str, reason: impl Into<String>) -> Decision {
+        Decision {
+            code,
+            message: message.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// rosterd's PAM service: answers `PamAuthenticate`, `PamAccount`,
+/// `PamChangePassword` and `PamOpenSession`.
+pub struct PamAuth {
+    backend: Arc<dyn AuthBackend>,
+    settings: RwLock<Arc<AuthSettings>>,
+    creds: Arc<CredentialStore>,
+    now: Now,
+}
+
+fn system_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn cred_key(domain: &str, name: &str) -> String {
+    format!("{domain}/{name}")
+}
+
+impl PamAuth {
+    /// The service over `backend`, with per-domain `settings` and the
+    /// credential cache `creds`.
+    pub fn new(
+        backend: Arc<dyn AuthBackend>,
+        settings: AuthSettings,
+        creds: Arc<CredentialStore>,
+    ) -> PamAuth {
+        PamAuth::with_clock(backend, settings, creds, Arc::new(system_now))
+    }
+
+    /// Like [`PamAuth::new`] with a given clock (tests).
+    pub fn with_clock(
+        backend: Arc<dyn AuthBackend>,
+        settings: AuthSettings,
+        creds: Arc<CredentialStore>,
+        now: Now,
+    ) -> PamAuth {
+        PamAuth {
+            backend,
+            settings: RwLock::new(Arc::new(settings)),
+            creds,
+            now,
+        }
+    }
+
+    /// Replaces the settings (configuration reload).
+    pub fn reconfigure(&self, settings: AuthSettings) {
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
+    }
+
+    fn domain(&self, domain: &str) -> DomainAuth {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .domain(domain)
+    }
+
+    /// Answers one PAM request (codes 20..=23); anything else is an error.
+    pub async fn handle(&self, req: &Request) -> Response {
+        let reply = match req {
+            Request::PamAuthenticate {
+                user,
+                service,
+                rhost,
+                password,
+            } => self.authenticate(user, service, rhost, password).await,
+            Request::PamAccount {
+                user,
+                service,
+                rhost,
+            } => self.account(user, service, rhost).await,
+            Request::PamChangePassword {
+                user,
+                service,
+                old_password,
+                new_password,
+            } => {
+                self.change_password(user, service, old_password, new_password)
+                    .await
+            }
+            Request::PamOpenSession {
+                user,
+                service,
+                rhost,
+            } => self.open_session(user, service, rhost),
+            _ => return Response::Error("not a PAM request".into()),
+        };
+        Response::Pam(reply)
+    }
+
+    fn finish(op: &str, user: &str, service: &str, rhost: &str, d: Decision) -> PamReply {
+        if d.code == PamCode::Success {
+            tracing::info!(op, user, service, rhost, result = ?d.code, reason = %d.reason, "pam decision");
+        } else {
+            tracing::warn!(op, user, service, rhost, result = ?d.code, reason = %d.reason, "pam decision");
+        }
+        PamReply {
+            code: d.code,
+            message: d.message,
+        }
+    }
+
+    /// `pam_sm_authenticate`: verifies `password` for `user`.
+    pub async fn authenticate(
+        &self,
+        user: &str,
+        service: &str,
+        rhost: &str,
+        password: &Secret,
+    ) -> PamReply {
+        let d = self.decide_authenticate(user, password).await;
+        Self::finish("authenticate", user, service, rhost, d)
+    }
+
+    async fn decide_authenticate(&self, name: &str, password: &Secret) -> Decision {
+        if password.is_empty() {
+            // RFC 4513 §5.1.2: an empty password is an unauthenticated bind.
+            return Decision::new(
+                PamCode::AuthErr,
+                "",
+                "empty password refused before any bind",
+            );
+        }
+        let user = match self.backend.find_user(name).await {
+            Lookup::Found(u) => u,
+            Lookup::NotFound => {
+                return Decision::new(PamCode::UserUnknown, "", "not a directory user")
+            }
+            Lookup::Unavailable(why) => {
+                return self.offline_without_entry(name, password, &why).await
+            }
+        };
+        let dom = self.domain(&user.domain);
+        match self.backend.verify_password(&user, password).await {
+            Ok(BindResult::Accepted) => {
+                if dom.cache_credentials {
+                    self.remember(&user, password).await;
+                }
+                Decision::new(PamCode::Success, "", format!("password accepted by the directory (domain {})", user.domain))
+            }
+            Ok(BindResult::InvalidCredentials) => {
+                Decision::new(PamCode::AuthErr, "", "wrong password (invalid credentials)")
+            }
+            Ok(BindResult::Insecure) => Decision::new(
+                PamCode::AuthInfoUnavail,
+                "",
+                "password binds over an unencrypted connection are refused (set start_tls, use ldaps://, or allow_insecure_auth = true)",
+            ),
+            Ok(BindResult::Refused(msg)) => {
+                Decision::new(PamCode::AuthErr, "", format!("bind refused by the server: {msg}"))
+            }
+            Err(AuthError::Unavailable(why)) => self.offline(&user, &dom, password, &why).await,
+            Err(AuthError::Failed(why)) => Decision::new(PamCode::SystemErr, "", why),
+        }
+    }
+
+    /// Stores the hash of a password that was accepted online, and the
+    /// account state, for later offline logins.
+    async fn remember(&self, user: &AuthUser, password: &Secret) {
+        let key = cred_key(&user.domain, &user.name);
+        let creds = self.creds.clone();
+        let pw = password.clone();
+        let now = (self.now)();
+        let stored = tokio::task::spawn_blocking(move || {
+            let hash = hash_password(&pw)?;
+            creds.store_hash(&key, hash, now)
+        })
+        .await;
+        match stored {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(user = %user.name, error = %e, "cannot cache credentials")
+            }
+            Err(e) => {
+                tracing::error!(user = %user.name, error = %e, "credential hashing task failed")
+            }
+        }
+        let filter = self.domain(&user.domain).access_filter;
+        if let Ok(info) = self.backend.account_info(user, filter.as_deref()).await {
+            self.keep_account(user, info);
+        }
+    }
+
+    fn keep_account(&self, user: &AuthUser, info: super::AccountInfo) {
+        if let Err(e) = self
+            .creds
+            .store_account(&cred_key(&user.domain, &user.name), info)
+        {
+            tracing::error!(user = %user.name, error = %e, "cannot keep account state");
+        }
+    }
+
+    /// No server answers: the user's entry is known, check the cached
+    /// credential.
+    async fn offline(
+        &self,
+        user: &AuthUser,
+        dom: &DomainAuth,
+        password: &Secret,
+        why: &str,
+    ) -> Decision {
+        if !dom.cache_credentials {
+            return Decision::new(
+                PamCode::AuthInfoUnavail,
+                "",
+                format!("no directory server answers and cache_credentials is off: {why}"),
+            );
+        }
+        self.check_cached(&user.domain, &user.name, dom, password, why)
+            .await
+    }
+
+    /// No server answers and the user is not even cached: a cached
+    /// credential in a domain that keeps them may still exist.
+    async fn offline_without_entry(&self, name: &str, password: &Secret, why: &str) -> Decision {
+        let settings = self
+            .settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (base, wanted) = match name.split_once('@') {
+            Some((b, d)) => (b, Some(d)),
+            None => (name, None),
+        };
+        let mut domains: Vec<_> = settings
+            .domains
+            .iter()
+            .filter(|(d, a)| {
+                a.cache_credentials && wanted.is_none_or(|w| w.eq_ignore_ascii_case(d))
+            })
+            .collect();
+        domains.sort_by(|a, b| a.0.cmp(b.0));
+        for (domain, dom) in domains {
+            if self.creds.get(&cred_key(domain, base)).is_some() {
+                return self.check_cached(domain, base, dom, password, why).await;
+            }
+        }
+        Decision::new(
+            PamCode::AuthInfoUnavail,
+            "",
+            format!("no directory server answers and no cached credential: {why}"),
+        )
+    }
+
+    async fn check_cached(
+        &self,
+        domain: &str,
+        name: &str,
+        dom: &DomainAuth,
+        password: &Secret,
+        why: &str,
+    ) -> Decision {
+        let key = cred_key(domain, name);
+        let creds = self.creds.clone();
+        let pw = password.clone();
+        let now = (self.now)();
+        let rules = dom.offline;
+        let checked =
+            tokio::task::spawn_blocking(move || creds.check_offline(&key, &pw, now, rules)).await;
+        let outcome = match checked {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => return Decision::new(PamCode::SystemErr, "", e.to_string()),
+            Err(e) => return Decision::new(PamCode::SystemErr, "", e.to_string()),
+        };
+        match outcome {
+            OfflineCheck::NoCredential => Decision::new(
+                PamCode::AuthInfoUnavail,
+                "",
+                format!("offline ({why}) and no cached credential"),
+            ),
+            OfflineCheck::TooOld => Decision::new(
+                PamCode::AuthInfoUnavail,
+                "",
+                format!("offline ({why}) and the cached credential is older than offline_max_age"),
+            ),
+            OfflineCheck::Locked(until) => Decision::new(
+                PamCode::MaxTries,
+                "Too many failed logins while offline; try again later",
+                format!("offline login locked until {until} (unix time)"),
+            ),
+            OfflineCheck::Accepted => Decision::new(
+                PamCode::Success,
+                "Authenticated with cached credentials (the directory is unreachable)",
+                "offline: cached credential matches",
+            ),
+            OfflineCheck::Rejected {
+                failures,
+                locked_until: Some(until),
+            } => Decision::new(
+                PamCode::AuthErr,
+                "",
+                format!("offline: wrong password (failure {failures}): locked until {until} (unix time)"),
+            ),
+            OfflineCheck::Rejected { failures, .. } => Decision::new(
+                PamCode::AuthErr,
+                "",
+                format!("offline: wrong password (failure {failures})"),
+            ),
+        }
+    }
+
+    /// `pam_sm_acct_mgmt`: may `user` log in now?
+    pub async fn account(&self, user: &str, service: &str, rhost: &str) -> PamReply {
+        let d = self.decide_account(user).await;
+        Self::finish("account", user, service, rhost, d)
+    }
+
+    async fn decide_account(&self, name: &str) -> Decision {
+        let user = match self.backend.find_user(name).await {
+            Lookup::Found(u) => u,
+            Lookup::NotFound => {
+                return Decision::new(PamCode::UserUnknown, "", "not a directory user")
+            }
+            Lookup::Unavailable(why) => {
+                return Decision::new(
+                    PamCode::AuthInfoUnavail,
+                    "",
+                    format!("user unknown while offline: {why}"),
+                )
+            }
+        };
+        let dom = self.domain(&user.domain);
+        if !dom.allow_groups.is_empty() {
+            match self.in_allowed_group(&user, &dom.allow_groups).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Decision::new(
+                        PamCode::PermDenied,
+                        "Access denied: you are not a member of a group allowed to log in here",
+                        format!("not a member of allow_groups {:?}", dom.allow_groups),
+                    )
+                }
+                Err(why) => return Decision::new(PamCode::AuthInfoUnavail, "", why),
+            }
+        }
+        let key = cred_key(&user.domain, &user.name);
+        let (info, source) = match self
+            .backend
+            .account_info(&user, dom.access_filter.as_deref())
+            .await
+        {
+            Ok(info) => {
+                if dom.cache_credentials {
+                    self.keep_account(&user, info.clone());
+                }
+                (info, "directory")
+            }
+            Err(AuthError::Unavailable(why)) => {
+                match self.creds.get(&key).and_then(|r| r.account) {
+                    Some(info) if dom.cache_credentials => (info, "offline copy"),
+                    _ => {
+                        return Decision::new(
+                            PamCode::AuthInfoUnavail,
+                            "",
+                            format!("account state unknown while offline: {why}"),
+                        )
+                    }
+                }
+            }
+            Err(AuthError::Failed(why)) => {
+                return Decision::new(
+                    PamCode::SystemErr,
+                    "",
+                    format!("account check failed: {why}"),
+                )
+            }
+        };
+        let today = policy::days_since_epoch((self.now)());
+        let (code, text) = policy::evaluate(&info, today);
+        let reason = if code == PamCode::Success {
+            format!("account allowed ({source})")
+        } else {
+            format!("{text} ({source})")
+        };
+        Decision::new(code, text, reason)
+    }
+
+    async fn in_allowed_group(&self, user: &AuthUser, allowed: &[String]) -> Result<bool, String> {
+        let gids = match self.backend.user_gids(&user.name).await {
+            Lookup::Found(g) => g,
+            Lookup::NotFound => return Ok(false),
+            Lookup::Unavailable(why) => return Err(format!("groups unknown: {why}")),
+        };
+        for group in allowed {
+            match self.backend.group_gid(group).await {
+                Lookup::Found(gid) if gids.contains(&gid) => return Ok(true),
+                Lookup::Found(_) | Lookup::NotFound => {}
+                Lookup::Unavailable(why) => return Err(format!("group {group} unknown: {why}")),
+            }
+        }
+        Ok(false)
+    }
+
+    /// `pam_sm_chauthtok`: changes `user`'s password.
+    pub async fn change_password(
+        &self,
+        user: &str,
+        service: &str,
+        old: &Secret,
+        new: &Secret,
+    ) -> PamReply {
+        let d = self.decide_change(user, old, new).await;
+        Self::finish("chauthtok", user, service, "", d)
+    }
+
+    async fn decide_change(&self, name: &str, old: &Secret, new: &Secret) -> Decision {
+        if old.is_empty() {
+            return Decision::new(
+                PamCode::AuthtokErr,
+                "",
+                "empty current password refused before any bind",
+            );
+        }
+        if new.is_empty() {
+            return Decision::new(
+                PamCode::AuthtokErr,
+                "No password has been supplied.",
+                "empty new password",
+            );
+        }
+        let user = match self.backend.find_user(name).await {
+            Lookup::Found(u) => u,
+            Lookup::NotFound => {
+                return Decision::new(PamCode::UserUnknown, "", "not a directory user")
+            }
+            Lookup::Unavailable(why) => {
+                return Decision::new(
+                    PamCode::AuthtokErr,
+                    "The directory is unreachable: password not changed",
+                    why,
+                )
+            }
+        };
+        match self.backend.change_password(&user, old, new).await {
+            Ok(ChangeResult::Changed) => {
+                if self.domain(&user.domain).cache_credentials {
+                    self.remember(&user, new).await;
+                }
+                Decision::new(
+                    PamCode::Success,
+                    "",
+                    "password changed (RFC 3062 password modify)",
+                )
+            }
+            Ok(ChangeResult::WrongOldPassword) => Decision::new(
+                PamCode::AuthtokErr,
+                "Current password is wrong: password not changed",
+                "wrong current password",
+            ),
+            Ok(ChangeResult::Insecure) => Decision::new(
+                PamCode::AuthtokErr,
+                "The password cannot be changed over an unencrypted connection",
+                "unencrypted connection and allow_insecure_auth is off",
+            ),
+            Ok(ChangeResult::Refused(msg)) => {
+                let shown = if msg.is_empty() {
+                    "The directory refused the new password".to_string()
+                } else {
+                    format!("Password change refused: {msg}")
+                };
+                Decision {
+                    code: PamCode::AuthtokErr,
+                    message: shown,
+                    reason: format!("refused by the server: {msg}"),
+                }
+            }
+            Err(AuthError::Unavailable(why)) => Decision::new(
+                PamCode::AuthtokErr,
+                "The directory is unreachable: password not changed",
+                why,
+            ),
+            Err(AuthError::Failed(why)) => Decision::new(PamCode::SystemErr, "", why),
+        }
+    }
+
+    /// `pam_sm_open_session`: logged, nothing else.
+    pub fn open_session(&self, user: &str, service: &str, rhost: &str) -> PamReply {
+        Self::finish(
+            "open_session",
+            user,
+            service,
+            rhost,
+            Decision::new(PamCode::Success, "", "session opened"),
+        )
+    }
+}

@@ -1,0 +1,69 @@
+//! The configuration keys the PAM decisions use, per domain.
+
+use super::credentials::OfflineRules;
+use crate::config::Config;
+use std::collections::HashMap;
+
+/// PAM settings of one domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainAuth {
+    /// `cache_credentials`: allow offline logins with a cached hash.
+    pub cache_credentials: bool,
+    /// `offline_max_age`, `offline_failed_login_attempts`,
+    /// `offline_failed_login_delay`.
+    pub offline: OfflineRules,
+    /// `allow_groups`: only their members may log in (empty: everyone).
+    pub allow_groups: Vec<String>,
+    /// `access_filter`: the user's entry must match it.
+    pub access_filter: Option<String>,
+}
+
+impl Default for DomainAuth {
+    fn default() -> Self {
+        DomainAuth {
+            cache_credentials: false,
+            offline: OfflineRules {
+                max_age_secs: 604_800,
+                attempts: 3,
+                delay_secs: 300,
+            },
+            allow_groups: Vec::new(),
+            access_filter: None,
+        }
+    }
+}
+
+/// PAM settings of every enabled domain, by domain name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// Per domain.
+    pub domains: HashMap<String, DomainAuth>,
+}
+
+impl AuthSettings {
+    /// The PAM settings of `cfg`'s enabled domains.
+    pub fn from_config(cfg: &Config) -> AuthSettings {
+        let domains = cfg
+            .enabled_domains()
+            .map(|d| {
+                let auth = DomainAuth {
+                    cache_credentials: d.cache_credentials,
+                    offline: OfflineRules {
+                        max_age_secs: cfg.cache.offline_max_age,
+                        attempts: d.offline_failed_login_attempts,
+                        delay_secs: d.offline_failed_login_delay.saturating_mul(60),
+                    },
+                    allow_groups: d.allow_groups.clone(),
+                    access_filter: d.access_filter.clone().filter(|f| !f.trim().is_empty()),
+                };
+                (d.name.clone(), auth)
+            })
+            .collect();
+        AuthSettings { domains }
+    }
+
+    /// The settings of `domain` (defaults when it is not configured).
+    pub fn domain(&self, domain: &str) -> DomainAuth {
+        self.domains.get(domain).cloned().unwrap_or_default()
+    }
+}

@@ -1,0 +1,351 @@
+//! The PAM decisions against a fake directory.
+
+use super::backend::*;
+use super::credentials::{CredentialStore, OfflineRules};
+use super::service::PamAuth;
+use super::settings::{AuthSettings, DomainAuth};
+use roster_proto::{PamCode, Secret};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+const DAY: u64 = 86_400;
+const NOW: u64 = 20_000 * DAY;
+
+#[derive(Default)]
+struct Fake {
+    offline: AtomicBool,
+    insecure: AtomicBool,
+    passwords: Mutex<HashMap<String, String>>,
+    account: Mutex<AccountInfo>,
+    filter_matches: AtomicBool,
+    binds: AtomicUsize,
+    gids: Mutex<HashMap<String, Vec<u32>>>,
+}
+
+fn alice() -> AuthUser {
+    AuthUser {
+        name: "alice".into(),
+        uid: 10001,
+        dn: "uid=alice,ou=people,dc=example,dc=test".into(),
+        domain: "example".into(),
+    }
+}
+
+impl AuthBackend for Fake {
+    fn find_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<AuthUser>> {
+        Box::pin(async move {
+            match name {
+                "alice" | "alice@example" => Lookup::Found(alice()),
+                _ => Lookup::NotFound,
+            }
+        })
+    }
+    fn user_gids<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<Vec<u32>>> {
+        Box::pin(async move {
+            match self.gids.lock().unwrap().get(name) {
+                Some(g) => Lookup::Found(g.clone()),
+                None => Lookup::NotFound,
+            }
+        })
+    }
+    fn group_gid<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<u32>> {
+        Box::pin(async move {
+            match name {
+                "staff" => Lookup::Found(10010),
+                "admins" => Lookup::Found(10020),
+                _ => Lookup::NotFound,
+            }
+        })
+    }
+    fn verify_password<'a>(
+        &'a self,
+        user: &'a AuthUser,
+        password: &'a Secret,
+    ) -> BoxFuture<'a, Result<BindResult, AuthError>> {
+        Box::pin(async move {
+            if self.offline.load(Ordering::SeqCst) {
+                return Err(AuthError::Unavailable("connection refused".into()));
+            }
+            if self.insecure.load(Ordering::SeqCst) {
+                return Ok(BindResult::Insecure);
+            }
+            self.binds.fetch_add(1, Ordering::SeqCst);
+            let ok = self
+                .passwords
+                .lock()
+                .unwrap()
+                .get(&user.name)
+                .map(|p| p.as_bytes())
+                == Some(password.expose());
+            Ok(if ok {
+                BindResult::Accepted
+            } else {
+                BindResult::InvalidCredentials
+            })
+        })
+    }
+    fn account_info<'a>(
+        &'a self,
+        _user: &'a AuthUser,
+        access_filter: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<AccountInfo, AuthError>> {
+        Box::pin(async move {
+            if self.offline.load(Ordering::SeqCst) {
+                return Err(AuthError::Unavailable("connection refused".into()));
+            }
+            let mut info = self.account.lock().unwrap().clone();
+            info.filter_matches = access_filter.map(|_| self.filter_matches.load(Ordering::SeqCst));
+            Ok(info)
+        })
+    }
+    fn change_password<'a>(
+        &'a self,
+        user: &'a AuthUser,
+        old: &'a Secret,
+        new: &'a Secret,
+    ) -> BoxFuture<'a, Result<ChangeResult, AuthError>> {
+        Box::pin(async move {
+            if self.offline.load(Ordering::SeqCst) {
+                return Err(AuthError::Unavailable("connection refused".into()));
+            }
+            let mut pws = self.passwords.lock().unwrap();
+            let cur = pws.get(&user.name).cloned().unwrap_or_default();
+            if cur.as_bytes() != old.expose() {
+                return Ok(ChangeResult::WrongOldPassword);
+            }
+            if new.expose().len() < 4 {
+                return Ok(ChangeResult::Refused(
+                    "Password fails quality checking policy".into(),
+                ));
+            }
+            pws.insert(
+                user.name.clone(),
+                String::from_utf8(new.expose().to_vec()).unwrap(),
+            );
+            Ok(ChangeResult::Changed)
+        })
+    }
+}
+
+struct Setup {
+    fake: Arc<Fake>,
+    clock: Arc<AtomicU64>,
+    auth: PamAuth,
+}
+
+fn setup(dom: DomainAuth) -> Setup {
+    let fake = Arc::new(Fake::default());
+    fake.passwords
+        .lock()
+        .unwrap()
+        .insert("alice".into(), "alice-pw".into());
+    fake.gids
+        .lock()
+        .unwrap()
+        .insert("alice".into(), vec![10000, 10010]);
+    let mut settings = AuthSettings::default();
+    settings.domains.insert("example".into(), dom);
+    let clock = Arc::new(AtomicU64::new(NOW));
+    let c = clock.clone();
+    let auth = PamAuth::with_clock(
+        fake.clone(),
+        settings,
+        Arc::new(CredentialStore::in_memory()),
+        Arc::new(move || c.load(Ordering::SeqCst)),
+    );
+    Setup { fake, clock, auth }
+}
+
+fn caching() -> DomainAuth {
+    DomainAuth {
+        cache_credentials: true,
+        offline: OfflineRules {
+            max_age_secs: 7 * DAY,
+            attempts: 3,
+            delay_secs: 300,
+        },
+        ..Default::default()
+    }
+}
+
+async fn acct(s: &Setup) -> PamCode {
+    s.auth.account("alice", "sshd", "10.0.0.1").await.code
+}
+
+async fn auth(s: &Setup, user: &str, pw: &str) -> PamCode {
+    s.auth
+        .authenticate(user, "sshd", "", &Secret::from(pw))
+        .await
+        .code
+}
+
+#[tokio::test]
+async fn right_wrong_empty_and_unknown() {
+    let s = setup(DomainAuth::default());
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+    assert_eq!(auth(&s, "alice", "nope").await, PamCode::AuthErr);
+    assert_eq!(auth(&s, "nobody", "x").await, PamCode::UserUnknown);
+    let binds = s.fake.binds.load(Ordering::SeqCst);
+    assert_eq!(auth(&s, "alice", "").await, PamCode::AuthErr);
+    assert_eq!(
+        s.fake.binds.load(Ordering::SeqCst),
+        binds,
+        "empty password reached a bind"
+    );
+}
+
+#[tokio::test]
+async fn insecure_transport_is_refused() {
+    let s = setup(DomainAuth::default());
+    s.fake.insecure.store(true, Ordering::SeqCst);
+    assert_eq!(
+        auth(&s, "alice", "alice-pw").await,
+        PamCode::AuthInfoUnavail
+    );
+}
+
+#[tokio::test]
+async fn offline_without_cache_credentials_is_unavailable() {
+    let s = setup(DomainAuth::default());
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+    s.fake.offline.store(true, Ordering::SeqCst);
+    assert_eq!(
+        auth(&s, "alice", "alice-pw").await,
+        PamCode::AuthInfoUnavail
+    );
+}
+
+#[tokio::test]
+async fn offline_login_with_cached_credential_and_lockout() {
+    let s = setup(caching());
+    s.fake.offline.store(true, Ordering::SeqCst);
+    // Nothing cached yet.
+    assert_eq!(
+        auth(&s, "alice", "alice-pw").await,
+        PamCode::AuthInfoUnavail
+    );
+    s.fake.offline.store(false, Ordering::SeqCst);
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+    s.fake.offline.store(true, Ordering::SeqCst);
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+    for _ in 0..3 {
+        assert_eq!(auth(&s, "alice", "wrong").await, PamCode::AuthErr);
+    }
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::MaxTries);
+    s.clock.fetch_add(301, Ordering::SeqCst);
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+    // Older than offline_max_age.
+    s.clock.fetch_add(8 * DAY, Ordering::SeqCst);
+    assert_eq!(
+        auth(&s, "alice", "alice-pw").await,
+        PamCode::AuthInfoUnavail
+    );
+}
+
+#[tokio::test]
+async fn account_policy() {
+    let s = setup(DomainAuth::default());
+    assert_eq!(acct(&s).await, PamCode::Success);
+    s.fake.account.lock().unwrap().shadow_expire = Some(19_000);
+    let reply = s.auth.account("alice", "sshd", "").await;
+    assert_eq!(reply.code, PamCode::AcctExpired);
+    assert!(reply.message.contains("expired"), "{}", reply.message);
+    *s.fake.account.lock().unwrap() = AccountInfo {
+        locked: true,
+        ..Default::default()
+    };
+    assert_eq!(acct(&s).await, PamCode::PermDenied);
+    *s.fake.account.lock().unwrap() = AccountInfo {
+        pwd_reset: true,
+        ..Default::default()
+    };
+    assert_eq!(acct(&s).await, PamCode::NewAuthtokReqd);
+    assert_eq!(
+        s.auth.account("nobody", "sshd", "").await.code,
+        PamCode::UserUnknown
+    );
+}
+
+#[tokio::test]
+async fn allow_groups_and_access_filter() {
+    let s = setup(DomainAuth {
+        allow_groups: vec!["admins".into()],
+        ..Default::default()
+    });
+    assert_eq!(
+        s.auth.account("alice", "sshd", "").await.code,
+        PamCode::PermDenied
+    );
+    let s = setup(DomainAuth {
+        allow_groups: vec!["nosuch".into(), "staff".into()],
+        ..Default::default()
+    });
+    assert_eq!(
+        s.auth.account("alice", "sshd", "").await.code,
+        PamCode::Success
+    );
+    let s = setup(DomainAuth {
+        access_filter: Some("(host=web1)".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        s.auth.account("alice", "sshd", "").await.code,
+        PamCode::PermDenied
+    );
+    s.fake.filter_matches.store(true, Ordering::SeqCst);
+    assert_eq!(
+        s.auth.account("alice", "sshd", "").await.code,
+        PamCode::Success
+    );
+}
+
+#[tokio::test]
+async fn offline_account_uses_the_last_known_state() {
+    let s = setup(caching());
+    s.fake.account.lock().unwrap().shadow_expire = Some(20_005);
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+    s.fake.offline.store(true, Ordering::SeqCst);
+    assert_eq!(
+        s.auth.account("alice", "sshd", "").await.code,
+        PamCode::Success
+    );
+    // The cached expiry date still applies as time passes.
+    s.clock.fetch_add(5 * DAY, Ordering::SeqCst);
+    assert_eq!(
+        s.auth.account("alice", "sshd", "").await.code,
+        PamCode::AcctExpired
+    );
+    // Without cached state: unavailable.
+    let s = setup(DomainAuth::default());
+    s.fake.offline.store(true, Ordering::SeqCst);
+    assert_eq!(
+        s.auth.account("alice", "sshd", "").await.code,
+        PamCode::AuthInfoUnavail
+    );
+}
+
+#[tokio::test]
+async fn password_change() {
+    let s = setup(caching());
+    let change = |old: &str, new: &str| {
+        let (o, n) = (Secret::from(old), Secret::from(new));
+        let s = &s;
+        async move { s.auth.change_password("alice", "passwd", &o, &n).await }
+    };
+    assert_eq!(change("wrong", "new-pw-1").await.code, PamCode::AuthtokErr);
+    assert_eq!(change("", "new-pw-1").await.code, PamCode::AuthtokErr);
+    let refused = change("alice-pw", "x").await;
+    assert_eq!(refused.code, PamCode::AuthtokErr);
+    assert!(refused.message.contains("quality"), "{}", refused.message);
+    assert_eq!(change("alice-pw", "new-pw-1").await.code, PamCode::Success);
+    assert_eq!(auth(&s, "alice", "new-pw-1").await, PamCode::Success);
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::AuthErr);
+    // The cached credential follows the change.
+    s.fake.offline.store(true, Ordering::SeqCst);
+    assert_eq!(auth(&s, "alice", "new-pw-1").await, PamCode::Success);
+    assert_eq!(
+        change("new-pw-1", "new-pw-2").await.code,
+        PamCode::AuthtokErr
+    );
+}
