@@ -6,8 +6,9 @@
 //! every call, and calls `realloc` in `initgroups_dyn` without checking for
 //! NULL. Every body here runs inside [`guarded`]: a panic answers UNAVAIL.
 //!
-//! Process-wide state is limited to the configuration cache and the two
-//! enumeration cursors; both are only ever `try_lock`ed (a lock inherited
+//! Process-wide state is limited to the configuration cache, the memory
+//! cache mapping (read-only, fine to share with a forked child) and the two
+//! enumeration cursors; all are only ever `try_lock`ed (a lock inherited
 //! locked across `fork` cannot hang the child) and hold no descriptor.
 
 use crate::answer::Answer;
@@ -18,6 +19,7 @@ use crate::lookup::Lookup;
 use crate::pack::{self, CBuf, PackError};
 use libc::{c_char, c_int, c_long, gid_t, size_t, uid_t};
 use libnss::interop::NssStatus;
+use roster_proto::memcache::{MemcacheReader, MEMCACHE_FILE_NAME};
 use roster_proto::{Group, User, DEFAULT_SOCKET_DIR, NSS_SOCKET_NAME};
 use std::ffi::CStr;
 use std::mem::MaybeUninit;
@@ -26,6 +28,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 static CONFIG: ConfigCache = ConfigCache::new();
+static MEMCACHE: MemcacheReader = MemcacheReader::new();
 static USERS: Mutex<Cursor<User>> = Mutex::new(Cursor::new());
 static GROUPS: Mutex<Cursor<Group>> = Mutex::new(Cursor::new());
 
@@ -50,7 +53,8 @@ fn with_lookup<T>(f: impl FnOnce(&Lookup<'_>) -> Answer<T>) -> Answer<T> {
     let dir = Path::new(DEFAULT_SOCKET_DIR);
     let config = CONFIG.get(&dir.join(CONFIG_FILE_NAME));
     let socket = dir.join(NSS_SOCKET_NAME);
-    f(&Lookup::new(&config, &socket))
+    let memcache = dir.join(MEMCACHE_FILE_NAME);
+    f(&Lookup::new(&config, &socket).with_memcache(&MEMCACHE, &memcache))
 }
 
 /// A status and the errno value that goes with it.

@@ -4,6 +4,7 @@
 
 use crate::answer::Answer;
 use crate::config::NssConfig;
+use roster_proto::memcache::{Key, MemcacheReader, Record};
 use roster_proto::{Client, Group, Request, Response, User};
 use std::path::Path;
 
@@ -22,22 +23,43 @@ pub struct Page<T> {
     pub more: bool,
 }
 
-/// One configured view of the daemon: its socket and the module settings.
+/// One configured view of the daemon: its socket, its memory cache (if
+/// used) and the module settings.
 pub struct Lookup<'a> {
     config: &'a NssConfig,
     socket: &'a Path,
+    memcache: Option<(&'a MemcacheReader, &'a Path)>,
 }
 
 impl<'a> Lookup<'a> {
     /// A lookup context asking the daemon listening on `socket`.
     pub fn new(config: &'a NssConfig, socket: &'a Path) -> Self {
-        Lookup { config, socket }
+        Lookup {
+            config,
+            socket,
+            memcache: None,
+        }
+    }
+
+    /// Answers from the daemon's memory cache at `path` first (a hit needs
+    /// no round trip); misses and expired entries still go to the socket.
+    pub fn with_memcache(mut self, reader: &'a MemcacheReader, path: &'a Path) -> Self {
+        self.memcache = Some((reader, path));
+        self
+    }
+
+    fn cached(&self, key: Key<'_>) -> Option<Record> {
+        let (reader, path) = self.memcache?;
+        reader.get(path, &key)
     }
 
     /// passwd entry by login name.
     pub fn user_by_name(&self, name: &str) -> Answer<User> {
         if name.is_empty() || self.config.ignores_user(name) {
             return Answer::NotFound;
+        }
+        if let Some(Record::User(u)) = self.cached(Key::UserName(name)) {
+            return self.check(u, Self::user_allowed, user_c_safe);
         }
         self.user(Request::UserByName(name.to_owned()))
     }
@@ -46,6 +68,9 @@ impl<'a> Lookup<'a> {
     pub fn user_by_uid(&self, uid: u32) -> Answer<User> {
         if !self.config.serves_id(uid) {
             return Answer::NotFound;
+        }
+        if let Some(Record::User(u)) = self.cached(Key::Uid(uid)) {
+            return self.check(u, Self::user_allowed, user_c_safe);
         }
         match self.user(Request::UserByUid(uid)) {
             Answer::Found(u) if u.uid != uid => Answer::Unavailable,
@@ -58,6 +83,9 @@ impl<'a> Lookup<'a> {
         if name.is_empty() || self.config.ignores_group(name) {
             return Answer::NotFound;
         }
+        if let Some(Record::Group(g)) = self.cached(Key::GroupName(name)) {
+            return self.check(g, Self::group_allowed, group_c_safe);
+        }
         self.group(Request::GroupByName(name.to_owned()))
     }
 
@@ -65,6 +93,9 @@ impl<'a> Lookup<'a> {
     pub fn group_by_gid(&self, gid: u32) -> Answer<Group> {
         if !self.config.serves_id(gid) {
             return Answer::NotFound;
+        }
+        if let Some(Record::Group(g)) = self.cached(Key::Gid(gid)) {
+            return self.check(g, Self::group_allowed, group_c_safe);
         }
         match self.group(Request::GroupByGid(gid)) {
             Answer::Found(g) if g.gid != gid => Answer::Unavailable,
@@ -77,7 +108,11 @@ impl<'a> Lookup<'a> {
         if name.is_empty() || self.config.ignores_user(name) {
             return Answer::NotFound;
         }
-        match self.ask(&Request::GroupsOfUser(name.to_owned())) {
+        let reply = match self.cached(Key::GroupsOf(name)) {
+            Some(Record::Initgroups { gids, .. }) => Answer::Found(Response::Gids(gids)),
+            _ => self.ask(&Request::GroupsOfUser(name.to_owned())),
+        };
+        match reply {
             Answer::Found(Response::Gids(mut gids)) => {
                 gids.retain(|&g| self.config.serves_id(g));
                 Answer::Found(gids)

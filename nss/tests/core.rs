@@ -362,3 +362,92 @@ fn each_call_uses_its_own_connection() {
     }
     assert_eq!(d.requests().len(), 5);
 }
+
+mod memcache {
+    use super::*;
+    use roster_proto::memcache::{
+        monotonic_ms, MemcacheReader, MemcacheWriter, Record, MEMCACHE_FILE_NAME,
+    };
+
+    #[test]
+    fn hits_need_no_daemon_and_misses_ask_it() {
+        let d = FakeDaemon::start(directory);
+        let mc = d.dir.join(MEMCACHE_FILE_NAME);
+        let mut w = MemcacheWriter::create(&mc, 256, 1 << 16).unwrap();
+        let later = monotonic_ms() + 60_000;
+        let cached_alice = User {
+            gecos: "from the memory cache".into(),
+            ..alice()
+        };
+        w.put(&Record::User(cached_alice.clone()), later).unwrap();
+        w.put(&Record::Group(staff()), later).unwrap();
+        w.put(
+            &Record::Initgroups {
+                user: "alice".into(),
+                gids: vec![10010, 4, 10000],
+            },
+            later,
+        )
+        .unwrap();
+        let reader = MemcacheReader::new();
+        let config = NssConfig::default();
+        let l = d.lookup(&config).with_memcache(&reader, &mc);
+        assert_eq!(l.user_by_name("alice"), Answer::Found(cached_alice.clone()));
+        assert_eq!(l.user_by_uid(10001), Answer::Found(cached_alice));
+        assert_eq!(l.group_by_name("staff"), Answer::Found(staff()));
+        assert_eq!(l.group_by_gid(10010), Answer::Found(staff()));
+        assert_eq!(l.groups_of_user("alice"), Answer::Found(vec![10010, 10000]));
+        assert!(d.requests().is_empty(), "{:?}", d.requests());
+        assert_eq!(l.user_by_name("bob"), Answer::NotFound);
+        assert_eq!(d.requests(), vec![Request::UserByName("bob".into())]);
+    }
+
+    #[test]
+    fn expired_or_withdrawn_entries_go_to_the_daemon() {
+        let d = FakeDaemon::start(directory);
+        let mc = d.dir.join(MEMCACHE_FILE_NAME);
+        let mut w = MemcacheWriter::create(&mc, 256, 1 << 16).unwrap();
+        let stale = User {
+            gecos: "stale".into(),
+            ..alice()
+        };
+        w.put(&Record::User(stale), monotonic_ms().saturating_sub(1))
+            .unwrap();
+        let reader = MemcacheReader::new();
+        let config = NssConfig::default();
+        let l = d.lookup(&config).with_memcache(&reader, &mc);
+        assert_eq!(l.user_by_name("alice"), Answer::Found(alice()));
+        w.put(&Record::Group(staff()), monotonic_ms() + 60_000)
+            .unwrap();
+        assert_eq!(l.group_by_gid(10010), Answer::Found(staff()));
+        w.retire();
+        assert_eq!(l.group_by_gid(10010), Answer::Found(staff()));
+        assert_eq!(
+            d.requests(),
+            vec![
+                Request::UserByName("alice".into()),
+                Request::GroupByGid(10010)
+            ]
+        );
+    }
+
+    #[test]
+    fn the_policy_applies_to_cached_entries_too() {
+        let dir = temp_dir("mc-policy");
+        let mc = dir.join(MEMCACHE_FILE_NAME);
+        let mut w = MemcacheWriter::create(&mc, 256, 1 << 16).unwrap();
+        let evil = User {
+            name: "evil".into(),
+            uid: 0,
+            ..alice()
+        };
+        w.put(&Record::User(evil), monotonic_ms() + 60_000).unwrap();
+        let reader = MemcacheReader::new();
+        let config = NssConfig::default();
+        let socket = dir.join("nss.sock");
+        let l = Lookup::new(&config, &socket).with_memcache(&reader, &mc);
+        assert_eq!(l.user_by_name("evil"), Answer::NotFound);
+        drop(w);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -69,6 +69,7 @@
 
 mod client;
 mod codec;
+pub mod memcache;
 mod paths;
 mod types;
 

@@ -1,0 +1,388 @@
+//! The NSS memory cache: a read-only table rosterd publishes in
+//! `<socket_dir>/nss.mc` and every process running the NSS module maps, so a
+//! warm lookup costs a hash, a few memory reads and a copy — no socket round
+//! trip (the idea of SSSD's `/var/lib/sss/mc/*`).
+//!
+//! ## File layout (native byte order: the file never leaves the host)
+//!
+//! | offset | size | field                                                  |
+//! |--------|------|--------------------------------------------------------|
+//! | 0      | 8    | magic `ROSTRMC\0`                                       |
+//! | 8      | 4    | version ([`VERSION`])                                   |
+//! | 12     | 4    | header length (64)                                      |
+//! | 16     | 8    | generation: a fresh random nonce per file               |
+//! | 24     | 4    | retired: 0 live, 1 replaced or withdrawn (atomic)       |
+//! | 28     | 4    | slot count (a power of two)                             |
+//! | 32     | 8    | offset of the slot array                                |
+//! | 40     | 8    | offset of the record area                               |
+//! | 48     | 8    | length of the record area                               |
+//! | 56     | 8    | bytes of the record area in use (atomic, writer only)   |
+//!
+//! **Slots** (`u32` each, atomic): 0 = empty, `u32::MAX` = deleted, any
+//! other value `v` = the record at record-area offset `(v - 1) * 8`. A key
+//! ([`Key`]: user by name or UID, group by name or GID, groups of a user) is
+//! hashed (FNV-1a 64) to its first slot; lookups probe linearly until an
+//! empty slot. A user or group record is reachable from two slots (name and
+//! ID).
+//!
+//! **Records** are append-only and immutable once published: the writer
+//! copies a record into unused space, then stores its slot value with
+//! release ordering; a reader loads the slot with acquire ordering, so it
+//! can only ever see a complete record (old or new), never a torn one. A
+//! record is `u32 length, u8 kind, 3 pad bytes, u64 expiry (CLOCK_MONOTONIC
+//! milliseconds), u32 id, u32 gid`, then the kind's strings (`u32 length +
+//! bytes`) and lists; every field is bounds-checked by the reader.
+//!
+//! **Expiry**: a reader ignores a record whose expiry has passed (and asks
+//! the daemon instead), so no entry outlives the TTL it was published with.
+//!
+//! **Invalidation**: deleting a key stores `u32::MAX` in its slot. A flush,
+//! a full record area or a restart writes a whole new file and renames it
+//! over the old one, then sets the old file's `retired` flag; readers check
+//! the flag on every lookup and re-map the new file. Stopping the daemon
+//! retires the file and removes it.
+
+#[path = "memcache_reader.rs"]
+mod reader;
+#[path = "memcache_writer.rs"]
+mod writer;
+
+pub use reader::{Mapping, MemcacheReader};
+pub use writer::{MemcacheWriter, WriteError};
+
+use crate::types::{Group, User};
+
+/// File name of the memory cache inside the socket directory.
+pub const MEMCACHE_FILE_NAME: &str = "nss.mc";
+/// File magic.
+pub const MAGIC: [u8; 8] = *b"ROSTRMC\0";
+/// Layout version; a reader ignores files of another version.
+pub const VERSION: u32 = 1;
+/// Length of the fixed header.
+pub const HEADER_LEN: usize = 64;
+/// Slot value of an empty slot.
+pub const SLOT_EMPTY: u32 = 0;
+/// Slot value of a deleted key (probing continues past it).
+pub const SLOT_DELETED: u32 = u32::MAX;
+/// Records start on multiples of this.
+pub const RECORD_ALIGN: usize = 8;
+/// Fixed part of a record.
+pub const RECORD_HEADER_LEN: usize = 24;
+
+pub(crate) const OFF_MAGIC: usize = 0;
+pub(crate) const OFF_VERSION: usize = 8;
+pub(crate) const OFF_HEADER_LEN: usize = 12;
+pub(crate) const OFF_GENERATION: usize = 16;
+pub(crate) const OFF_RETIRED: usize = 24;
+pub(crate) const OFF_SLOT_COUNT: usize = 28;
+pub(crate) const OFF_SLOTS: usize = 32;
+pub(crate) const OFF_DATA: usize = 40;
+pub(crate) const OFF_DATA_LEN: usize = 48;
+pub(crate) const OFF_DATA_USED: usize = 56;
+
+/// Kind byte of a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// A passwd entry.
+    User = 1,
+    /// A group entry.
+    Group = 2,
+    /// The GIDs of a user's groups.
+    Initgroups = 3,
+}
+
+/// What a lookup asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key<'a> {
+    /// passwd entry by name.
+    UserName(&'a str),
+    /// passwd entry by UID.
+    Uid(u32),
+    /// group entry by name.
+    GroupName(&'a str),
+    /// group entry by GID.
+    Gid(u32),
+    /// The groups of a user, by user name.
+    GroupsOf(&'a str),
+}
+
+impl Key<'_> {
+    /// The first slot to probe in a table of `slot_count` (a power of two).
+    pub fn slot(&self, slot_count: u32) -> u32 {
+        (self.hash() & u64::from(slot_count - 1)) as u32
+    }
+
+    /// FNV-1a 64 of a tag byte and the key's bytes.
+    pub fn hash(&self) -> u64 {
+        let (tag, bytes): (u8, &[u8]) = match self {
+            Key::UserName(n) => (1, n.as_bytes()),
+            Key::Uid(id) => return fnv(2, &id.to_le_bytes()),
+            Key::GroupName(n) => (3, n.as_bytes()),
+            Key::Gid(id) => return fnv(4, &id.to_le_bytes()),
+            Key::GroupsOf(n) => (5, n.as_bytes()),
+        };
+        fnv(tag, bytes)
+    }
+
+    /// True when `record` is the answer to this key.
+    pub fn matches(&self, record: &Record) -> bool {
+        match (self, record) {
+            (Key::UserName(n), Record::User(u)) => u.name == *n,
+            (Key::Uid(id), Record::User(u)) => u.uid == *id,
+            (Key::GroupName(n), Record::Group(g)) => g.name == *n,
+            (Key::Gid(id), Record::Group(g)) => g.gid == *id,
+            (Key::GroupsOf(n), Record::Initgroups { user, .. }) => user == n,
+            _ => false,
+        }
+    }
+}
+
+fn fnv(tag: u8, bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in std::iter::once(&tag).chain(bytes) {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The content of a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// A passwd entry.
+    User(User),
+    /// A group entry.
+    Group(Group),
+    /// The GIDs of a user's groups.
+    Initgroups {
+        /// The user's name.
+        user: String,
+        /// The GIDs.
+        gids: Vec<u32>,
+    },
+}
+
+impl Record {
+    /// The keys under which this record is published.
+    pub fn keys(&self) -> Vec<Key<'_>> {
+        match self {
+            Record::User(u) => vec![Key::UserName(&u.name), Key::Uid(u.uid)],
+            Record::Group(g) => vec![Key::GroupName(&g.name), Key::Gid(g.gid)],
+            Record::Initgroups { user, .. } => vec![Key::GroupsOf(user)],
+        }
+    }
+
+    /// Encodes the record with its expiry; the length is a multiple of
+    /// [`RECORD_ALIGN`].
+    pub fn encode(&self, expires_ms: u64) -> Vec<u8> {
+        let mut out = vec![0u8; RECORD_HEADER_LEN];
+        let (kind, id, gid) = match self {
+            Record::User(u) => {
+                for s in [&u.name, &u.gecos, &u.home, &u.shell] {
+                    put_str(&mut out, s);
+                }
+                (Kind::User, u.uid, u.gid)
+            }
+            Record::Group(g) => {
+                put_str(&mut out, &g.name);
+                for m in &g.members {
+                    put_str(&mut out, m);
+                }
+                (Kind::Group, g.gid, g.members.len() as u32)
+            }
+            Record::Initgroups { user, gids } => {
+                put_str(&mut out, user);
+                for g in gids {
+                    out.extend_from_slice(&g.to_ne_bytes());
+                }
+                (Kind::Initgroups, 0, gids.len() as u32)
+            }
+        };
+        out.resize(out.len().next_multiple_of(RECORD_ALIGN), 0);
+        let len = out.len() as u32;
+        out[0..4].copy_from_slice(&len.to_ne_bytes());
+        out[4] = kind as u8;
+        out[8..16].copy_from_slice(&expires_ms.to_ne_bytes());
+        out[16..20].copy_from_slice(&id.to_ne_bytes());
+        out[20..24].copy_from_slice(&gid.to_ne_bytes());
+        out
+    }
+
+    /// Decodes a whole record (as produced by [`Record::encode`]); returns
+    /// the record and its expiry, or `None` for anything malformed.
+    pub fn decode(bytes: &[u8]) -> Option<(Record, u64)> {
+        if bytes.len() < RECORD_HEADER_LEN || record_len(bytes)? != bytes.len() {
+            return None;
+        }
+        let expires = u64::from_ne_bytes(bytes[8..16].try_into().ok()?);
+        let id = u32::from_ne_bytes(bytes[16..20].try_into().ok()?);
+        let gid = u32::from_ne_bytes(bytes[20..24].try_into().ok()?);
+        let mut r = Cursor(&bytes[RECORD_HEADER_LEN..]);
+        let record = match bytes[4] {
+            k if k == Kind::User as u8 => Record::User(User {
+                name: r.str()?,
+                uid: id,
+                gid,
+                gecos: r.str()?,
+                home: r.str()?,
+                shell: r.str()?,
+            }),
+            k if k == Kind::Group as u8 => {
+                let name = r.str()?;
+                let count = gid as usize;
+                // Each member takes at least 4 bytes: refuse counts the
+                // record cannot hold before allocating.
+                if count > r.0.len() / 4 {
+                    return None;
+                }
+                let mut members = Vec::with_capacity(count);
+                for _ in 0..count {
+                    members.push(r.str()?);
+                }
+                Record::Group(Group {
+                    name,
+                    gid: id,
+                    members,
+                })
+            }
+            k if k == Kind::Initgroups as u8 => {
+                let user = r.str()?;
+                let count = gid as usize;
+                if count > r.0.len() / 4 {
+                    return None;
+                }
+                let gids = (0..count).map(|_| r.u32()).collect::<Option<Vec<_>>>()?;
+                Record::Initgroups { user, gids }
+            }
+            _ => return None,
+        };
+        // Only alignment padding may follow.
+        if r.0.len() >= RECORD_ALIGN || r.0.iter().any(|&b| b != 0) {
+            return None;
+        }
+        Some((record, expires))
+    }
+}
+
+/// The length field of an encoded record, if it is plausible.
+pub(crate) fn record_len(bytes: &[u8]) -> Option<usize> {
+    let len = u32::from_ne_bytes(bytes.get(0..4)?.try_into().ok()?) as usize;
+    (len >= RECORD_HEADER_LEN && len & (RECORD_ALIGN - 1) == 0).then_some(len)
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_ne_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl Cursor<'_> {
+    fn u32(&mut self) -> Option<u32> {
+        let (head, rest) = self.0.split_first_chunk::<4>()?;
+        self.0 = rest;
+        Some(u32::from_ne_bytes(*head))
+    }
+    fn str(&mut self) -> Option<String> {
+        let n = self.u32()? as usize;
+        if n > self.0.len() {
+            return None;
+        }
+        let (s, rest) = self.0.split_at(n);
+        self.0 = rest;
+        String::from_utf8(s.to_vec()).ok()
+    }
+}
+
+/// `CLOCK_MONOTONIC` in milliseconds: the clock record expiries use. It is
+/// the same for every process on the host and never jumps.
+pub fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes a timespec into the valid local `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> User {
+        User {
+            name: "alice".into(),
+            uid: 10001,
+            gid: 10000,
+            gecos: "Alice".into(),
+            home: "/home/alice".into(),
+            shell: "/bin/bash".into(),
+        }
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let records = [
+            Record::User(alice()),
+            Record::Group(Group {
+                name: "staff".into(),
+                gid: 10010,
+                members: vec!["alice".into(), "bob".into()],
+            }),
+            Record::Group(Group {
+                name: "empty".into(),
+                gid: 10011,
+                members: vec![],
+            }),
+            Record::Initgroups {
+                user: "alice".into(),
+                gids: vec![10000, 10010],
+            },
+        ];
+        for r in records {
+            let bytes = r.encode(1234);
+            assert_eq!(bytes.len() % RECORD_ALIGN, 0);
+            assert_eq!(Record::decode(&bytes), Some((r, 1234)));
+        }
+    }
+
+    #[test]
+    fn malformed_records_are_refused() {
+        let good = Record::User(alice()).encode(1);
+        for cut in 0..good.len() {
+            assert_eq!(Record::decode(&good[..cut]), None, "cut at {cut}");
+        }
+        let mut bad_kind = good.clone();
+        bad_kind[4] = 9;
+        assert_eq!(Record::decode(&bad_kind), None);
+        let mut long_str = good.clone();
+        long_str[RECORD_HEADER_LEN..RECORD_HEADER_LEN + 4]
+            .copy_from_slice(&(u32::MAX).to_ne_bytes());
+        assert_eq!(Record::decode(&long_str), None);
+        let mut huge_count = Record::Group(Group::default()).encode(1);
+        huge_count[20..24].copy_from_slice(&(u32::MAX).to_ne_bytes());
+        assert_eq!(Record::decode(&huge_count), None);
+    }
+
+    #[test]
+    fn keys_match_their_records_only() {
+        let u = Record::User(alice());
+        assert!(Key::UserName("alice").matches(&u));
+        assert!(Key::Uid(10001).matches(&u));
+        assert!(!Key::Uid(10002).matches(&u));
+        assert!(!Key::GroupName("alice").matches(&u));
+        assert!(!Key::GroupsOf("alice").matches(&u));
+        assert_ne!(
+            Key::UserName("alice").hash(),
+            Key::GroupName("alice").hash()
+        );
+        assert_ne!(Key::Uid(1).hash(), Key::Gid(1).hash());
+        assert!(Key::Uid(77).slot(1024) < 1024);
+    }
+}
+
+#[cfg(test)]
+#[path = "memcache_tests.rs"]
+mod file_tests;

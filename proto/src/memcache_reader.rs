@@ -1,0 +1,285 @@
+//! The clients' side of the memory cache: a read-only shared mapping and a
+//! process-wide holder that notices a retired or replaced file.
+//!
+//! Safe inside foreign processes: no threads, no descriptor kept (the file
+//! is closed right after `mmap`), a read-only mapping that a forked child may
+//! keep using, and locks that are only ever *tried* — a lock inherited
+//! locked across `fork` makes the child fall back to the socket, never hang.
+
+use super::{
+    monotonic_ms, record_len, Key, Record, HEADER_LEN, MAGIC, OFF_DATA, OFF_DATA_LEN,
+    OFF_HEADER_LEN, OFF_RETIRED, OFF_SLOTS, OFF_SLOT_COUNT, OFF_VERSION, RECORD_ALIGN,
+    RECORD_HEADER_LEN, SLOT_DELETED, SLOT_EMPTY, VERSION,
+};
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::RwLock;
+
+/// How often the holder checks that the path still names its file.
+const RECHECK_MS: u64 = 1000;
+
+/// A validated read-only mapping of one memory-cache file.
+pub struct Mapping {
+    base: *const u8,
+    len: usize,
+    slot_count: u32,
+    slots_off: usize,
+    data_off: usize,
+    data_len: usize,
+    dev: u64,
+    ino: u64,
+}
+
+// SAFETY: the mapping is read-only for this process and only read through
+// atomics (slots, flags) or immutable published records: sharing it between
+// threads is sound; it is unmapped only on drop, when no borrow remains.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+fn invalid(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_owned())
+}
+
+impl Mapping {
+    /// Opens and maps `path`, refusing files that are not owned by root (or
+    /// by the caller), are writable by group/others, or have a bad header.
+    pub fn open(path: &Path) -> io::Result<Mapping> {
+        let file = File::options()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(path)?;
+        let meta = file.metadata()?;
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        if !meta.is_file() || (meta.uid() != 0 && meta.uid() != euid) || meta.mode() & 0o022 != 0 {
+            return Err(invalid("memory cache file has unsafe ownership or mode"));
+        }
+        let len = usize::try_from(meta.len()).map_err(|_| invalid("file too large"))?;
+        if len < HEADER_LEN {
+            return Err(invalid("memory cache file too short"));
+        }
+        let base = map_readonly(&file, len)?;
+        let mut m = Mapping {
+            base,
+            len,
+            slot_count: 0,
+            slots_off: 0,
+            data_off: 0,
+            data_len: 0,
+            dev: meta.dev(),
+            ino: meta.ino(),
+        };
+        m.validate()?;
+        Ok(m)
+    }
+
+    fn read_bytes<const N: usize>(&self, off: usize) -> [u8; N] {
+        let mut out = [0u8; N];
+        // SAFETY: callers pass header offsets with off + N <= HEADER_LEN <= len.
+        unsafe { std::ptr::copy_nonoverlapping(self.base.add(off), out.as_mut_ptr(), N) };
+        out
+    }
+
+    fn validate(&mut self) -> io::Result<()> {
+        if self.read_bytes::<8>(0) != MAGIC {
+            return Err(invalid("bad memory cache magic"));
+        }
+        if u32::from_ne_bytes(self.read_bytes(OFF_VERSION)) != VERSION
+            || u32::from_ne_bytes(self.read_bytes(OFF_HEADER_LEN)) as usize != HEADER_LEN
+        {
+            return Err(invalid("unsupported memory cache version"));
+        }
+        let slot_count = u32::from_ne_bytes(self.read_bytes(OFF_SLOT_COUNT));
+        let slots_off = u64::from_ne_bytes(self.read_bytes(OFF_SLOTS)) as usize;
+        let data_off = u64::from_ne_bytes(self.read_bytes(OFF_DATA)) as usize;
+        let data_len = u64::from_ne_bytes(self.read_bytes(OFF_DATA_LEN)) as usize;
+        let slots_end = (slot_count as usize)
+            .checked_mul(4)
+            .and_then(|n| n.checked_add(slots_off));
+        let data_end = data_off.checked_add(data_len);
+        let ok = slot_count.is_power_of_two()
+            && slots_off >= HEADER_LEN
+            && slots_off & 3 == 0
+            && data_off & (RECORD_ALIGN - 1) == 0
+            && slots_end.is_some_and(|e| e <= data_off)
+            && data_end.is_some_and(|e| e <= self.len);
+        if !ok {
+            return Err(invalid("inconsistent memory cache header"));
+        }
+        self.slot_count = slot_count;
+        self.slots_off = slots_off;
+        self.data_off = data_off;
+        self.data_len = data_len;
+        Ok(())
+    }
+
+    /// True once the daemon replaced or withdrew this file.
+    pub fn retired(&self) -> bool {
+        // SAFETY: OFF_RETIRED is a 4-aligned offset inside the header.
+        let flag = unsafe { &*(self.base.add(OFF_RETIRED) as *const AtomicU32) };
+        flag.load(Ordering::Acquire) != 0
+    }
+
+    /// True when `meta` describes the file this mapping was made from.
+    fn is_file(&self, meta: &std::fs::Metadata) -> bool {
+        meta.dev() == self.dev && meta.ino() == self.ino
+    }
+
+    fn slot(&self, idx: u32) -> u32 {
+        // SAFETY: idx < slot_count, and the slot array lies inside the
+        // mapping at a 4-aligned offset (validated).
+        let slot =
+            unsafe { &*(self.base.add(self.slots_off + idx as usize * 4) as *const AtomicU32) };
+        slot.load(Ordering::Acquire)
+    }
+
+    /// A private copy of the record a slot value points to, if well formed.
+    fn record(&self, value: u32) -> Option<(Record, u64)> {
+        let off = (value as usize - 1).checked_mul(RECORD_ALIGN)?;
+        if off.checked_add(RECORD_HEADER_LEN)? > self.data_len {
+            return None;
+        }
+        let mut head = [0u8; 4];
+        // SAFETY: off + 4 <= data_len: inside the record area.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.base.add(self.data_off + off), head.as_mut_ptr(), 4)
+        };
+        let len = record_len(&head)?;
+        if off.checked_add(len)? > self.data_len {
+            return None;
+        }
+        let mut bytes = vec![0u8; len];
+        // SAFETY: off + len <= data_len: inside the record area. The record
+        // was complete before its slot value was stored (release/acquire),
+        // and published records are never modified.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.base.add(self.data_off + off),
+                bytes.as_mut_ptr(),
+                len,
+            )
+        };
+        Record::decode(&bytes)
+    }
+
+    /// The record published under `key`, unless it expired before `now_ms`.
+    pub fn get(&self, key: &Key<'_>, now_ms: u64) -> Option<Record> {
+        let mask = self.slot_count - 1;
+        let mut idx = key.slot(self.slot_count);
+        for _ in 0..self.slot_count {
+            match self.slot(idx) {
+                SLOT_EMPTY => return None,
+                SLOT_DELETED => {}
+                v => {
+                    if let Some((record, expires)) = self.record(v) {
+                        if key.matches(&record) {
+                            return (now_ms < expires).then_some(record);
+                        }
+                    }
+                }
+            }
+            idx = (idx + 1) & mask;
+        }
+        None
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: base/len are the mapping made in `open`, unmapped once.
+        unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
+    }
+}
+
+fn map_readonly(file: &File, len: usize) -> io::Result<*const u8> {
+    // SAFETY: read-only shared mapping of `len` bytes of an open file; the
+    // result is checked for MAP_FAILED.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(p as *const u8)
+}
+
+struct State {
+    map: Option<Mapping>,
+    /// CLOCK_MONOTONIC ms after which the path is checked again.
+    next_check: u64,
+}
+
+/// A process-wide holder of the current mapping (usable in a `static`).
+/// The path is stat'ed at most once per second; a retired file is dropped
+/// at the next lookup.
+pub struct MemcacheReader {
+    state: RwLock<State>,
+}
+
+impl Default for MemcacheReader {
+    fn default() -> Self {
+        MemcacheReader::new()
+    }
+}
+
+impl MemcacheReader {
+    /// An empty holder; the file is mapped at the first lookup.
+    pub const fn new() -> MemcacheReader {
+        MemcacheReader {
+            state: RwLock::new(State {
+                map: None,
+                next_check: 0,
+            }),
+        }
+    }
+
+    /// The record for `key` in the file at `path`, or `None` (no file, not
+    /// cached, expired, or the holder is busy): the caller asks the daemon.
+    pub fn get(&self, path: &Path, key: &Key<'_>) -> Option<Record> {
+        let now = monotonic_ms();
+        if let Ok(state) = self.state.try_read() {
+            match &state.map {
+                Some(m) if !m.retired() && now < state.next_check => return m.get(key, now),
+                None if now < state.next_check => return None,
+                _ => {}
+            }
+        }
+        if let Ok(mut state) = self.state.try_write() {
+            refresh(&mut state, path, now);
+            return state.map.as_ref().and_then(|m| m.get(key, now));
+        }
+        // Another thread is refreshing: use what is there if still live.
+        let state = self.state.try_read().ok()?;
+        let m = state.map.as_ref().filter(|m| !m.retired())?;
+        m.get(key, now)
+    }
+}
+
+fn refresh(state: &mut State, path: &Path, now: u64) {
+    if now < state.next_check && state.map.as_ref().is_some_and(|m| !m.retired()) {
+        return;
+    }
+    state.next_check = now + RECHECK_MS;
+    let current = std::fs::metadata(path).ok();
+    let keep = match (&state.map, &current) {
+        (Some(m), Some(meta)) => !m.retired() && m.is_file(meta),
+        _ => false,
+    };
+    if !keep {
+        state.map = current
+            .and_then(|_| Mapping::open(path).ok())
+            .filter(|m| !m.retired());
+    }
+}

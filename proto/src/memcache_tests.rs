@@ -1,0 +1,265 @@
+//! Writer and reader of the memory cache together, on real files.
+
+use super::*;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("roster-mc-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    fn file(&self) -> PathBuf {
+        self.0.join(MEMCACHE_FILE_NAME)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn user(name: &str, uid: u32) -> User {
+    User {
+        name: name.into(),
+        uid,
+        gid: 10000,
+        gecos: format!("gecos of {name} {uid}"),
+        home: format!("/home/{name}"),
+        shell: "/bin/bash".into(),
+    }
+}
+
+fn later() -> u64 {
+    monotonic_ms() + 60_000
+}
+
+#[test]
+fn published_entries_are_found_by_every_key() {
+    let dir = TempDir::new();
+    let mut w = MemcacheWriter::create(&dir.file(), 1024, 1 << 20).unwrap();
+    let alice = Record::User(user("alice", 10001));
+    let staff = Record::Group(Group {
+        name: "staff".into(),
+        gid: 10010,
+        members: vec!["alice".into(), "bob".into()],
+    });
+    let groups = Record::Initgroups {
+        user: "alice".into(),
+        gids: vec![10000, 10010],
+    };
+    for r in [&alice, &staff, &groups] {
+        w.put(r, later()).unwrap();
+    }
+    let m = Mapping::open(&dir.file()).unwrap();
+    let now = monotonic_ms();
+    assert_eq!(m.get(&Key::UserName("alice"), now).as_ref(), Some(&alice));
+    assert_eq!(m.get(&Key::Uid(10001), now).as_ref(), Some(&alice));
+    assert_eq!(m.get(&Key::GroupName("staff"), now).as_ref(), Some(&staff));
+    assert_eq!(m.get(&Key::Gid(10010), now).as_ref(), Some(&staff));
+    assert_eq!(m.get(&Key::GroupsOf("alice"), now).as_ref(), Some(&groups));
+    assert_eq!(m.get(&Key::UserName("bob"), now), None);
+    assert_eq!(
+        m.get(&Key::GroupName("alice"), now),
+        None,
+        "kinds are separate"
+    );
+    assert_eq!(m.get(&Key::Gid(10001), now), None);
+
+    let reader = MemcacheReader::new();
+    assert_eq!(reader.get(&dir.file(), &Key::Uid(10001)), Some(alice));
+}
+
+#[test]
+fn expired_entries_are_not_served() {
+    let dir = TempDir::new();
+    let mut w = MemcacheWriter::create(&dir.file(), 64, 4096).unwrap();
+    let now = monotonic_ms();
+    w.put(&Record::User(user("old", 10005)), now + 100).unwrap();
+    let m = Mapping::open(&dir.file()).unwrap();
+    assert!(m.get(&Key::UserName("old"), now).is_some());
+    assert_eq!(m.get(&Key::UserName("old"), now + 100), None);
+    assert_eq!(m.get(&Key::Uid(10005), now + 5000), None);
+    assert!(w.live_records(now + 100).is_empty());
+}
+
+#[test]
+fn a_changed_entry_drops_its_stale_keys() {
+    let dir = TempDir::new();
+    let mut w = MemcacheWriter::create(&dir.file(), 64, 1 << 16).unwrap();
+    w.put(&Record::User(user("alice", 10001)), later()).unwrap();
+    // alice's UID changes: the old UID must no longer resolve to alice.
+    w.put(&Record::User(user("alice", 10009)), later()).unwrap();
+    let m = Mapping::open(&dir.file()).unwrap();
+    let now = monotonic_ms();
+    assert_eq!(m.get(&Key::Uid(10001), now), None);
+    assert_eq!(
+        m.get(&Key::UserName("alice"), now),
+        Some(Record::User(user("alice", 10009)))
+    );
+    // UID 10009 is given to someone else: alice's name must not point to it.
+    w.put(&Record::User(user("alicia", 10009)), later())
+        .unwrap();
+    assert_eq!(m.get(&Key::UserName("alice"), now), None);
+    assert_eq!(
+        m.get(&Key::Uid(10009), now),
+        Some(Record::User(user("alicia", 10009)))
+    );
+}
+
+#[test]
+fn remove_deletes_every_key_and_keeps_probe_chains() {
+    let dir = TempDir::new();
+    // A tiny table: 64 slots, 40 keys (20 users), so probe chains overlap.
+    let mut w = MemcacheWriter::create(&dir.file(), 64, 1 << 16).unwrap();
+    for i in 0..20 {
+        w.put(&Record::User(user(&format!("u{i}"), 20000 + i)), later())
+            .unwrap();
+    }
+    assert!(w.remove(&Key::Uid(20003)));
+    assert!(w.remove(&Key::UserName("u7")));
+    assert!(!w.remove(&Key::UserName("nobody")));
+    let m = Mapping::open(&dir.file()).unwrap();
+    let now = monotonic_ms();
+    for i in 0..20u32 {
+        let gone = i == 3 || i == 7;
+        let by_name = m.get(&Key::UserName(&format!("u{i}")), now);
+        let by_uid = m.get(&Key::Uid(20000 + i), now);
+        assert_eq!(by_name.is_none(), gone, "u{i} by name");
+        assert_eq!(by_uid.is_none(), gone, "u{i} by uid");
+    }
+    // Deleted slots are reused and lookups still work afterwards.
+    w.put(&Record::User(user("u3", 20003)), later()).unwrap();
+    assert!(m.get(&Key::UserName("u3"), now).is_some());
+}
+
+#[test]
+fn a_full_file_says_so_and_a_rebuild_keeps_live_entries() {
+    let dir = TempDir::new();
+    let mut w = MemcacheWriter::create(&dir.file(), 16, 4096).unwrap();
+    let mut stored = 0u32;
+    let err = loop {
+        match w.put(
+            &Record::User(user(&format!("u{stored}"), 20000 + stored)),
+            later(),
+        ) {
+            Ok(()) => stored += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, WriteError::Full), "{err}");
+    assert!(stored > 0);
+
+    let reader = MemcacheReader::new();
+    assert!(reader.get(&dir.file(), &Key::UserName("u0")).is_some());
+    let old = Mapping::open(&dir.file()).unwrap();
+    w.rebuild(monotonic_ms(), 1024, 1 << 20).unwrap();
+    assert!(old.retired(), "the replaced file is retired");
+    // The reader notices at its next lookup and maps the new file.
+    for i in 0..stored {
+        assert!(
+            reader.get(&dir.file(), &Key::Uid(20000 + i)).is_some(),
+            "u{i}"
+        );
+    }
+    w.put(&Record::User(user("new", 30000)), later()).unwrap();
+    assert!(reader.get(&dir.file(), &Key::UserName("new")).is_some());
+}
+
+#[test]
+fn retire_withdraws_the_file() {
+    let dir = TempDir::new();
+    let mut w = MemcacheWriter::create(&dir.file(), 64, 4096).unwrap();
+    w.put(&Record::User(user("alice", 10001)), later()).unwrap();
+    let reader = MemcacheReader::new();
+    assert!(reader.get(&dir.file(), &Key::Uid(10001)).is_some());
+    w.retire();
+    assert!(!dir.file().exists());
+    assert_eq!(reader.get(&dir.file(), &Key::Uid(10001)), None);
+}
+
+#[test]
+fn a_new_writer_retires_the_previous_file() {
+    let dir = TempDir::new();
+    let mut first = MemcacheWriter::create(&dir.file(), 64, 4096).unwrap();
+    first
+        .put(&Record::User(user("alice", 10001)), later())
+        .unwrap();
+    let reader = MemcacheReader::new();
+    assert!(reader.get(&dir.file(), &Key::Uid(10001)).is_some());
+    // A restarted daemon (the old one killed) starts with an empty file.
+    let _second = MemcacheWriter::create(&dir.file(), 64, 4096).unwrap();
+    assert_eq!(reader.get(&dir.file(), &Key::Uid(10001)), None);
+}
+
+#[test]
+fn unsafe_or_garbage_files_are_refused() {
+    let dir = TempDir::new();
+    let w = MemcacheWriter::create(&dir.file(), 64, 4096).unwrap();
+    drop(w);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.file(), std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert!(Mapping::open(&dir.file()).is_err(), "world-writable");
+    std::fs::write(dir.file(), vec![7u8; 8192]).unwrap();
+    std::fs::set_permissions(dir.file(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(Mapping::open(&dir.file()).is_err(), "bad magic");
+    std::fs::write(dir.file(), b"short").unwrap();
+    assert!(Mapping::open(&dir.file()).is_err(), "too short");
+    let reader = MemcacheReader::new();
+    assert_eq!(reader.get(&dir.file(), &Key::Uid(1)), None);
+}
+
+#[test]
+fn readers_never_see_a_torn_entry_while_the_writer_updates() {
+    let dir = TempDir::new();
+    let path = dir.file();
+    let mut w = MemcacheWriter::create(&path, 4096, 64 << 20).unwrap();
+    for i in 0..100 {
+        w.put(&Record::User(user(&format!("u{i}"), 20000 + i)), later())
+            .unwrap();
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let m = Mapping::open(&path).unwrap();
+                let mut seen = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for i in 0..100u32 {
+                        let Some(Record::User(u)) = m.get(&Key::Uid(20000 + i), monotonic_ms())
+                        else {
+                            panic!("u{i} vanished during updates");
+                        };
+                        // Every version is internally consistent.
+                        assert_eq!(u.name, format!("u{i}"));
+                        assert!(u.gecos.starts_with(&format!("gecos of u{i} ")), "{u:?}");
+                        seen += 1;
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    for round in 0..300u32 {
+        for i in 0..100u32 {
+            let mut u = user(&format!("u{i}"), 20000 + i);
+            u.gecos = format!("gecos of u{i} round {round}");
+            w.put(&Record::User(u), later()).unwrap();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+}

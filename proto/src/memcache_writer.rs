@@ -1,0 +1,387 @@
+//! The daemon's side of the memory cache: creates the file, appends records
+//! and links them into the slot table. One writer per file; not shared
+//! between threads without a lock (the daemon wraps it in a `Mutex`).
+
+use super::{
+    record_len, Key, Record, HEADER_LEN, MAGIC, OFF_DATA, OFF_DATA_LEN, OFF_DATA_USED,
+    OFF_GENERATION, OFF_HEADER_LEN, OFF_MAGIC, OFF_RETIRED, OFF_SLOTS, OFF_SLOT_COUNT, OFF_VERSION,
+    RECORD_ALIGN, SLOT_DELETED, SLOT_EMPTY, VERSION,
+};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use thiserror::Error;
+
+/// Why a record could not be published.
+#[derive(Debug, Error)]
+pub enum WriteError {
+    /// The record area or the slot table is full: write a new file
+    /// ([`MemcacheWriter::rebuild`]).
+    #[error("the memory cache is full")]
+    Full,
+    /// Creating or mapping the file failed.
+    #[error("memory cache I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Fraction of slots (empty ones excluded) above which the table counts as
+/// full, in tenths: linear probing stays short below 70 %.
+const MAX_LOAD_TENTHS: u64 = 7;
+
+/// A writable mapping of one memory-cache file.
+pub struct MemcacheWriter {
+    path: PathBuf,
+    map: *mut u8,
+    map_len: usize,
+    slot_count: u32,
+    data_off: usize,
+    data_len: usize,
+    used: usize,
+    occupied: u32,
+    dev: u64,
+    ino: u64,
+}
+
+// SAFETY: the writer owns its mapping exclusively (no other writer exists);
+// moving it to another thread moves that ownership. It is not Sync: callers
+// serialise access (&mut self for every write).
+unsafe impl Send for MemcacheWriter {}
+
+impl MemcacheWriter {
+    /// Creates a new, empty file at `path` (replacing and retiring any
+    /// previous one) with room for `slot_count` slots (rounded up to a power
+    /// of two) and `data_len` bytes of records.
+    pub fn create(path: &Path, slot_count: u32, data_len: usize) -> io::Result<MemcacheWriter> {
+        let slot_count = slot_count.clamp(16, 1 << 30).next_power_of_two();
+        let data_off = (HEADER_LEN + slot_count as usize * 4).next_multiple_of(4096);
+        let data_len = data_len.max(4096).next_multiple_of(4096);
+        let map_len = data_off + data_len;
+        let tmp = path.with_file_name(format!(
+            ".{}.tmp{}",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("nss.mc"),
+            std::process::id()
+        ));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&tmp)?;
+        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+        // A sparse file: pages are only allocated as records are written.
+        file.set_len(map_len as u64)?;
+        let meta = file.metadata()?;
+        let map = map_shared(&file, map_len)?;
+        let mut w = MemcacheWriter {
+            path: path.to_path_buf(),
+            map,
+            map_len,
+            slot_count,
+            data_off,
+            data_len,
+            used: 0,
+            occupied: 0,
+            dev: meta.dev(),
+            ino: meta.ino(),
+        };
+        w.write_header();
+        let old = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+            .ok();
+        if let Err(e) = std::fs::rename(&tmp, path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        if let Some(old) = old {
+            retire_file(&old);
+        }
+        Ok(w)
+    }
+
+    fn write_header(&mut self) {
+        let mut header = [0u8; HEADER_LEN];
+        header[OFF_MAGIC..OFF_MAGIC + 8].copy_from_slice(&MAGIC);
+        header[OFF_VERSION..OFF_VERSION + 4].copy_from_slice(&VERSION.to_ne_bytes());
+        header[OFF_HEADER_LEN..OFF_HEADER_LEN + 4]
+            .copy_from_slice(&(HEADER_LEN as u32).to_ne_bytes());
+        header[OFF_GENERATION..OFF_GENERATION + 8].copy_from_slice(&nonce().to_ne_bytes());
+        header[OFF_SLOT_COUNT..OFF_SLOT_COUNT + 4].copy_from_slice(&self.slot_count.to_ne_bytes());
+        header[OFF_SLOTS..OFF_SLOTS + 8].copy_from_slice(&(HEADER_LEN as u64).to_ne_bytes());
+        header[OFF_DATA..OFF_DATA + 8].copy_from_slice(&(self.data_off as u64).to_ne_bytes());
+        header[OFF_DATA_LEN..OFF_DATA_LEN + 8]
+            .copy_from_slice(&(self.data_len as u64).to_ne_bytes());
+        // SAFETY: the mapping is at least HEADER_LEN bytes long and nobody
+        // reads this file before it is renamed into place.
+        unsafe { std::ptr::copy_nonoverlapping(header.as_ptr(), self.map, HEADER_LEN) };
+    }
+
+    /// The path the file was published at.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Number of slots.
+    pub fn slot_count(&self) -> u32 {
+        self.slot_count
+    }
+
+    /// Capacity of the record area in bytes.
+    pub fn data_len(&self) -> usize {
+        self.data_len
+    }
+
+    /// Bytes of the record area in use.
+    pub fn data_used(&self) -> usize {
+        self.used
+    }
+
+    fn slot(&self, idx: u32) -> &AtomicU32 {
+        debug_assert!(idx < self.slot_count);
+        // SAFETY: the slot array starts at HEADER_LEN (4-aligned, page-aligned
+        // base) and holds slot_count u32s inside the mapping.
+        unsafe { &*(self.map.add(HEADER_LEN + idx as usize * 4) as *const AtomicU32) }
+    }
+
+    fn header_u32(&self, off: usize) -> &AtomicU32 {
+        // SAFETY: `off` is a 4-aligned header offset inside the mapping.
+        unsafe { &*(self.map.add(off) as *const AtomicU32) }
+    }
+
+    fn header_u64(&self, off: usize) -> &AtomicU64 {
+        // SAFETY: `off` is an 8-aligned header offset inside the mapping.
+        unsafe { &*(self.map.add(off) as *const AtomicU64) }
+    }
+
+    /// Decodes the record a slot value points to.
+    fn record_at(&self, value: u32) -> Option<(Record, u64)> {
+        let off = (value as usize - 1) * RECORD_ALIGN;
+        if off >= self.used {
+            return None;
+        }
+        // SAFETY: off < used <= data_len, all inside the mapping; records
+        // below `used` were written by this writer and are never modified.
+        let area = unsafe {
+            std::slice::from_raw_parts(self.map.add(self.data_off + off), self.used - off)
+        };
+        let len = record_len(area)?;
+        Record::decode(area.get(..len)?)
+    }
+
+    /// Finds the slot holding `key`: `Ok(index)` when present, otherwise
+    /// `Err(index of the slot to insert into)` (the first deleted slot on
+    /// the probe path, or the empty slot that ends it), `Err(None)` when
+    /// the table has no usable slot.
+    fn find(&self, key: &Key<'_>) -> Result<u32, Option<u32>> {
+        let mask = self.slot_count - 1;
+        let mut idx = key.slot(self.slot_count);
+        let mut first_deleted = None;
+        for _ in 0..self.slot_count {
+            match self.slot(idx).load(Ordering::Relaxed) {
+                SLOT_EMPTY => return Err(Some(first_deleted.unwrap_or(idx))),
+                SLOT_DELETED => {
+                    first_deleted.get_or_insert(idx);
+                }
+                v => {
+                    if self.record_at(v).is_some_and(|(r, _)| key.matches(&r)) {
+                        return Ok(idx);
+                    }
+                }
+            }
+            idx = (idx + 1) & mask;
+        }
+        Err(first_deleted)
+    }
+
+    /// Publishes `record`, valid until `expires_ms` (CLOCK_MONOTONIC
+    /// milliseconds, see [`super::monotonic_ms`]), under all its keys. Keys
+    /// of a previous version that the new one no longer has (a renamed user,
+    /// a changed UID) are deleted.
+    pub fn put(&mut self, record: &Record, expires_ms: u64) -> Result<(), WriteError> {
+        let bytes = record.encode(expires_ms);
+        let keys = record.keys();
+        let max_occupied = u64::from(self.slot_count) * MAX_LOAD_TENTHS / 10;
+        if self.used + bytes.len() > self.data_len
+            || u64::from(self.occupied) + keys.len() as u64 > max_occupied
+            || (self.used + bytes.len()) / RECORD_ALIGN >= (u32::MAX - 1) as usize
+        {
+            return Err(WriteError::Full);
+        }
+        let off = self.used;
+        // SAFETY: off + len <= data_len: the bytes go to unused space inside
+        // the mapping that no reader can reach before the slot store below.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.map.add(self.data_off + off),
+                bytes.len(),
+            );
+        }
+        self.used += bytes.len();
+        self.header_u64(OFF_DATA_USED)
+            .store(self.used as u64, Ordering::Release);
+        let value = (off / RECORD_ALIGN + 1) as u32;
+        for key in &keys {
+            match self.find(key) {
+                Ok(idx) => {
+                    let old = self.slot(idx).load(Ordering::Relaxed);
+                    self.slot(idx).store(value, Ordering::Release);
+                    if let Some((old_record, _)) = self.record_at(old) {
+                        for stale in old_record.keys() {
+                            if !keys.contains(&stale) {
+                                self.unlink(&stale, old);
+                            }
+                        }
+                    }
+                }
+                Err(Some(idx)) => {
+                    if self.slot(idx).load(Ordering::Relaxed) == SLOT_EMPTY {
+                        self.occupied += 1;
+                    }
+                    self.slot(idx).store(value, Ordering::Release);
+                }
+                Err(None) => return Err(WriteError::Full),
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the record published under `key` (under all its keys).
+    /// Returns true when something was deleted.
+    pub fn remove(&mut self, key: &Key<'_>) -> bool {
+        let Ok(idx) = self.find(key) else {
+            return false;
+        };
+        let value = self.slot(idx).load(Ordering::Relaxed);
+        match self.record_at(value) {
+            Some((record, _)) => {
+                for k in record.keys() {
+                    self.unlink(&k, value);
+                }
+            }
+            None => self.slot(idx).store(SLOT_DELETED, Ordering::Release),
+        }
+        true
+    }
+
+    /// Deletes `key`'s slot if it still points to the record `value`.
+    fn unlink(&mut self, key: &Key<'_>, value: u32) {
+        if let Ok(idx) = self.find(key) {
+            if self.slot(idx).load(Ordering::Relaxed) == value {
+                self.slot(idx).store(SLOT_DELETED, Ordering::Release);
+            }
+        }
+    }
+
+    /// Every record still reachable and not expired at `now_ms`, with its
+    /// expiry (what a rebuild carries over).
+    pub fn live_records(&self, now_ms: u64) -> Vec<(Record, u64)> {
+        let mut values: Vec<u32> = (0..self.slot_count)
+            .map(|i| self.slot(i).load(Ordering::Relaxed))
+            .filter(|&v| v != SLOT_EMPTY && v != SLOT_DELETED)
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        values
+            .into_iter()
+            .filter_map(|v| self.record_at(v))
+            .filter(|(_, expires)| *expires > now_ms)
+            .collect()
+    }
+
+    /// Writes a new file at the same path with the live records (dropping
+    /// expired and deleted ones), `slot_count` slots and `data_len` bytes,
+    /// and retires this one. Records that do not fit are dropped (readers
+    /// then ask the daemon).
+    pub fn rebuild(&mut self, now_ms: u64, slot_count: u32, data_len: usize) -> io::Result<()> {
+        let live = self.live_records(now_ms);
+        let mut next = MemcacheWriter::create(&self.path, slot_count, data_len)?;
+        for (record, expires) in &live {
+            if next.put(record, *expires).is_err() {
+                break;
+            }
+        }
+        // `create` retired the old file through its path; mark this mapping
+        // too in case the path had been replaced by someone else meanwhile.
+        self.header_u32(OFF_RETIRED).store(1, Ordering::Release);
+        std::mem::swap(self, &mut next);
+        Ok(())
+    }
+
+    /// Withdraws the file: readers stop using it at their next lookup, and
+    /// the path is removed if it still names this file.
+    pub fn retire(&mut self) {
+        self.header_u32(OFF_RETIRED).store(1, Ordering::Release);
+        if let Ok(meta) = std::fs::metadata(&self.path) {
+            if meta.dev() == self.dev && meta.ino() == self.ino {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+impl Drop for MemcacheWriter {
+    fn drop(&mut self) {
+        // SAFETY: map/map_len are the mapping created in `create`, unmapped
+        // exactly once here.
+        unsafe { libc::munmap(self.map.cast(), self.map_len) };
+    }
+}
+
+fn map_shared(file: &File, len: usize) -> io::Result<*mut u8> {
+    // SAFETY: mmap of an open file descriptor for `len` bytes (the file is at
+    // least that long); the result is checked for MAP_FAILED.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(p.cast())
+}
+
+/// Sets the `retired` flag of a previously published file (if it is one),
+/// opened read-write.
+fn retire_file(file: &File) {
+    let Ok(meta) = file.metadata() else { return };
+    if (meta.len() as usize) < HEADER_LEN {
+        return;
+    }
+    let Ok(map) = map_shared(file, HEADER_LEN) else {
+        return;
+    };
+    // SAFETY: the mapping is HEADER_LEN bytes; the magic is compared before
+    // the aligned retired word is written; then it is unmapped.
+    unsafe {
+        if std::slice::from_raw_parts(map, 8) == MAGIC {
+            (*(map.add(OFF_RETIRED) as *const AtomicU32)).store(1, Ordering::Release);
+        }
+        libc::munmap(map.cast(), HEADER_LEN);
+    }
+}
+
+fn nonce() -> u64 {
+    let mut v = 0u64;
+    // SAFETY: getrandom writes at most 8 bytes into the local `v`.
+    let n = unsafe { libc::getrandom((&mut v as *mut u64).cast(), 8, libc::GRND_NONBLOCK) };
+    if n != 8 {
+        v = super::monotonic_ms() ^ (u64::from(std::process::id()) << 32);
+    }
+    v
+}
