@@ -1,0 +1,140 @@
+//! TLS to the fixture slapd: ldaps and StartTLS verified with ca_file, a
+//! server signed by another CA refused (and accepted with tls_verify off),
+//! and a TLS client certificate presented.
+
+#[path = "directory_common/mod.rs"]
+mod common;
+
+use common::directory;
+use ldap3::exop::{WhoAmI, WhoAmIResp};
+use roster_daemon::directory::DirectoryError;
+use roster_e2e::config::{toml_str, DomainOptions, Transport};
+use roster_e2e::slapd::Slapd;
+use std::sync::OnceLock;
+
+fn slapd() -> &'static Slapd {
+    static S: OnceLock<Slapd> = OnceLock::new();
+    S.get_or_init(Slapd::start)
+}
+
+fn opts(transport: Transport, extra: Vec<String>) -> DomainOptions {
+    DomainOptions {
+        transport,
+        extra,
+        ..DomainOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn ldaps_with_ca_file() {
+    let t = tempfile::tempdir().unwrap();
+    let d = directory(slapd(), t.path(), &opts(Transport::Ldaps, vec![]));
+    let alice = d.user_by_name("alice").await.unwrap().unwrap();
+    assert_eq!(alice.user.uid, 10001);
+    assert_eq!(d.status().server, Some(slapd().ldaps_uri()));
+}
+
+#[tokio::test]
+async fn start_tls_with_ca_file() {
+    let t = tempfile::tempdir().unwrap();
+    let d = directory(slapd(), t.path(), &opts(Transport::StartTls, vec![]));
+    assert!(d.user_by_uid(10002).await.unwrap().is_some());
+    assert_eq!(d.status().server, Some(slapd().ldap_uri()));
+}
+
+fn wrong_ca() -> String {
+    format!(
+        "ca_file = {}",
+        toml_str(&slapd().wrong_ca_file().display().to_string())
+    )
+}
+
+#[tokio::test]
+async fn server_of_another_ca_is_refused() {
+    for transport in [Transport::Ldaps, Transport::StartTls] {
+        let t = tempfile::tempdir().unwrap();
+        let mut o = opts(transport, vec![]);
+        // Render with the right CA, then point ca_file at the wrong one.
+        o.transport = Transport::Plain;
+        o.extra = vec![
+            wrong_ca(),
+            if transport == Transport::StartTls {
+                "start_tls = true".into()
+            } else {
+                String::new()
+            },
+        ];
+        o.uris = Some(vec![roster_e2e::config::uri_for(slapd(), transport)]);
+        let d = directory(slapd(), t.path(), &o);
+        match d.user_by_name("alice").await {
+            Err(DirectoryError::Unavailable(m)) => {
+                assert!(
+                    m.to_lowercase().contains("certificate"),
+                    "{transport:?}: {m}"
+                )
+            }
+            other => panic!("{transport:?}: expected Unavailable, got {other:?}"),
+        }
+        // With verification off the same server is accepted.
+        let t2 = tempfile::tempdir().unwrap();
+        o.extra.push("tls_verify = false".into());
+        let d = directory(slapd(), t2.path(), &o);
+        assert!(
+            d.user_by_name("alice").await.unwrap().is_some(),
+            "{transport:?} with tls_verify = false"
+        );
+    }
+}
+
+#[tokio::test]
+async fn client_certificate_is_presented() {
+    let t = tempfile::tempdir().unwrap();
+    let s = slapd();
+    let o = DomainOptions {
+        transport: Transport::Ldaps,
+        bind: false,
+        extra: vec![
+            format!(
+                "client_cert = {}",
+                toml_str(&s.client_cert().display().to_string())
+            ),
+            format!(
+                "client_key = {}",
+                toml_str(&s.client_key().display().to_string())
+            ),
+        ],
+        ..DomainOptions::default()
+    };
+    let d = directory(s, t.path(), &o);
+    assert!(d.user_by_name("alice").await.unwrap().is_some());
+    // SASL EXTERNAL on a separate connection: slapd authenticates the
+    // certificate's subject, which it only knows if the client sent it.
+    let mut ldap = d.connect_unbound(&s.ldaps_uri()).await.unwrap();
+    ldap.sasl_external_bind().await.unwrap().success().unwrap();
+    let (exop, _) = ldap.extended(WhoAmI).await.unwrap().success().unwrap();
+    let who: WhoAmIResp = exop.parse();
+    assert!(
+        who.authzid.to_lowercase().starts_with("dn:"),
+        "{}",
+        who.authzid
+    );
+    assert!(
+        who.authzid.to_lowercase().contains("cn="),
+        "{}",
+        who.authzid
+    );
+    // Without the certificate, EXTERNAL fails.
+    let t2 = tempfile::tempdir().unwrap();
+    let plain = directory(
+        s,
+        t2.path(),
+        &DomainOptions {
+            transport: Transport::Ldaps,
+            bind: false,
+            ..DomainOptions::default()
+        },
+    );
+    let mut ldap = plain.connect_unbound(&s.ldaps_uri()).await.unwrap();
+    let res = ldap.sasl_external_bind().await.unwrap();
+    assert_ne!(res.rc, 0, "EXTERNAL without a client certificate succeeded");
+}
