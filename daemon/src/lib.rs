@@ -1,4 +1,8 @@
 //! rosterd internals: configuration, directory access, cache and socket service.
+pub mod cache;
 pub mod config;
 pub mod directory;
 pub mod filter;
+pub mod resolver;
+pub mod server;
+pub mod store;

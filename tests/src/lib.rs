@@ -11,5 +11,6 @@ pub mod dataset;
 pub mod namespace;
 pub mod paths;
 pub mod ports;
+pub mod rosterd;
 pub mod slapd;
 pub mod tls;

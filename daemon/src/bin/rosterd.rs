@@ -1,1 +1,288 @@
-fn main() {}
+//! `rosterd`: the roster cache daemon.
+//!
+//! `rosterd [--config FILE] [--foreground] [--check-config]`
+//!
+//! Serves `nss.sock` and `pam.sock` in `[daemon] socket_dir`, keeps its
+//! persistent cache in `state_dir`, publishes `nss.conf` for the NSS module,
+//! reloads its configuration on SIGHUP (a bad new file is logged and the old
+//! configuration kept), stops cleanly on SIGTERM/SIGINT, and tells systemd
+//! when it is ready (`READY=1` to `$NOTIFY_SOCKET`, for `Type=notify`). It
+//! never detaches: run it under systemd or in the foreground.
+
+use anyhow::{bail, Context as _, Result};
+use clap::Parser;
+use roster_daemon::cache::SystemClock;
+use roster_daemon::config::{Config, DomainConfig, DomainSet};
+use roster_daemon::directory::Directory;
+use roster_daemon::resolver::ldap::DirectoryProvider;
+use roster_daemon::resolver::{Provider, Resolver, Settings};
+use roster_daemon::server::{notify, nss_conf, pam, Context, Limits, ReloadRequest, Server};
+use roster_daemon::store::Store;
+use std::collections::{HashMap, HashSet};
+use std::io::IsTerminal;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+#[derive(Parser, Debug)]
+#[command(name = "rosterd", version, about = "roster identity cache daemon")]
+struct Args {
+    /// Configuration file.
+    #[arg(long, short, default_value = roster_proto::DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    /// Stay attached to the terminal (rosterd never detaches; accepted for
+    /// compatibility with init scripts).
+    #[arg(long, short)]
+    foreground: bool,
+    /// Validate the configuration and exit (0 when valid).
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    // Before any thread exists: nothing in this process may resolve names
+    // through libnss_roster (it would ask this very daemon).
+    std::env::set_var(roster_proto::LOOP_GUARD_ENV, "1");
+    let args = Args::parse();
+    if args.check_config {
+        return match roster_daemon::config::check(&args.config) {
+            Ok(_) => {
+                println!("{}: configuration is valid", args.config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rosterd: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rosterd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(&config.daemon.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("rosterd")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rosterd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args.config, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Plain lines on stderr; no colours unless stderr is a terminal; no
+/// timestamps under systemd (the journal adds its own).
+fn init_logging(level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_new(level).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Creates `dir` with `mode` if missing (an existing directory is left as
+/// it is, with a warning if others may write to it).
+fn ensure_dir(dir: &Path, mode: u32, what: &str) -> Result<()> {
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(dir)
+            .with_context(|| format!("cannot create {what} {}", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot set the mode of {what} {}", dir.display()))?;
+    }
+    let meta = std::fs::metadata(dir).with_context(|| format!("{what} {}", dir.display()))?;
+    if !meta.is_dir() {
+        bail!("{what} {} is not a directory", dir.display());
+    }
+    if meta.permissions().mode() & 0o002 != 0 {
+        tracing::warn!(dir = %dir.display(), "{what} is writable by everyone");
+    }
+    Ok(())
+}
+
+/// The live domains: their configuration and provider, by name.
+type Domains = HashMap<String, (DomainConfig, Arc<dyn Provider>)>;
+
+/// Providers in order, the same by name, and the names of reused ones.
+type BuiltDomains = (Vec<Arc<dyn Provider>>, Domains, HashSet<String>);
+
+/// Builds the providers for `config`, reusing those of `old` whose domain
+/// configuration did not change.
+fn build_domains(config: &Config, idmap: &Arc<DomainSet>, old: &Domains) -> Result<BuiltDomains> {
+    let mut list = Vec::new();
+    let mut map = Domains::new();
+    let mut kept = HashSet::new();
+    for d in config.enabled_domains() {
+        let provider = match old.get(&d.name) {
+            Some((old_cfg, p)) if old_cfg == d => {
+                kept.insert(d.name.clone());
+                p.clone()
+            }
+            _ => {
+                let dir = Directory::new(d.clone(), idmap.clone())
+                    .with_context(|| format!("domain {}", d.name))?;
+                Arc::new(DirectoryProvider::new(Arc::new(dir))) as Arc<dyn Provider>
+            }
+        };
+        list.push(provider.clone());
+        map.insert(d.name.clone(), (d.clone(), provider));
+    }
+    Ok((list, map, kept))
+}
+
+struct Daemon {
+    config_path: PathBuf,
+    config: Config,
+    domains: Domains,
+    ctx: Arc<Context>,
+}
+
+impl Daemon {
+    /// Loads the configuration file again and applies it; on any error the
+    /// running configuration stays.
+    fn reload(&mut self) -> Result<()> {
+        let new = Config::load(&self.config_path)?;
+        let (old_d, new_d) = (&self.config.daemon, &new.daemon);
+        if old_d.socket_dir != new_d.socket_dir || old_d.state_dir != new_d.state_dir {
+            tracing::warn!("socket_dir and state_dir changes take effect at the next restart");
+        }
+        let idmap = Arc::new(
+            new.build_idmap(Some(&self.config.daemon.state_dir))
+                .context("ID mapping")?,
+        );
+        let (list, map, kept) = build_domains(&new, &idmap, &self.domains)?;
+        let settings = Settings::from_config(&new.cache, &new.nss);
+        self.ctx.resolver.reconfigure(list, settings, &kept);
+        self.ctx.pam.reconfigure(&new);
+        nss_conf::write(&self.config.daemon.socket_dir, &new.nss)
+            .context("cannot publish nss.conf")?;
+        tracing::info!(
+            domains = map.len(),
+            kept_cache = kept.len(),
+            "configuration reloaded"
+        );
+        self.domains = map;
+        self.config = new;
+        Ok(())
+    }
+
+    fn reload_logged(&mut self) -> Result<(), String> {
+        self.reload().map_err(|e| {
+            let msg = format!("{e:#}");
+            tracing::error!(error = %msg, "reload refused; keeping the running configuration");
+            msg
+        })
+    }
+}
+
+async fn run(config_path: PathBuf, config: Config) -> Result<()> {
+    let started = std::time::Instant::now();
+    let socket_dir = config.daemon.socket_dir.clone();
+    let state_dir = config.daemon.state_dir.clone();
+    ensure_dir(&socket_dir, 0o755, "socket directory")?;
+    ensure_dir(&state_dir, 0o700, "state directory")?;
+
+    let offline_ms = match config.cache.offline_max_age {
+        0 => u64::MAX,
+        s => s.saturating_mul(1000),
+    };
+    let store = match Store::open(&state_dir, offline_ms) {
+        Ok(s) => Some(Arc::new(s)),
+        Err(e) => {
+            tracing::error!(error = %e, "running without a persistent cache");
+            None
+        }
+    };
+    let idmap = Arc::new(config.build_idmap(Some(&state_dir)).context("ID mapping")?);
+    let (list, domains, _) = build_domains(&config, &idmap, &Domains::new())?;
+    if list.is_empty() {
+        tracing::warn!("no enabled domain: every lookup will answer \"not found\"");
+    }
+    let resolver = Resolver::new(
+        list,
+        Settings::from_config(&config.cache, &config.nss),
+        store.clone(),
+        Arc::new(SystemClock),
+    );
+    nss_conf::write(&socket_dir, &config.nss).context("cannot publish nss.conf")?;
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let ctx = Arc::new(Context {
+        resolver,
+        pam: pam::PamState::new(&config),
+        reload: Some(reload_tx),
+    });
+    let server = Server::start(&socket_dir, ctx.clone(), Limits::default())?;
+    let mut daemon = Daemon {
+        config_path,
+        config,
+        domains,
+        ctx,
+    };
+    tracing::info!(
+        socket_dir = %socket_dir.display(),
+        domains = daemon.domains.len(),
+        persistent_entries = store.as_ref().map_or(0, |s| s.len()),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "rosterd ready"
+    );
+    if let Err(e) = notify::sd_notify("READY=1") {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                let _ = notify::sd_notify("RELOADING=1");
+                let _ = daemon.reload_logged();
+                let _ = notify::sd_notify("READY=1");
+            }
+            Some(done) = reload_rx.recv() => {
+                tracing::info!("reload asked by an admin command");
+                let _ = done.send(daemon.reload_logged());
+            }
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }
+        }
+    }
+    let _ = notify::sd_notify("STOPPING=1");
+    server.shutdown().await;
+    if let Some(s) = store {
+        s.close();
+    }
+    tracing::info!("rosterd stopped");
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Directory objects as the cache holds them, and their on-disk form.
+
+use crate::store::{StoredGroup, StoredUser, StoredValue};
+use roster_proto::{Group, User};
+use std::sync::Arc;
+
+/// A user found in a domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserEntry {
+    /// The passwd entry.
+    pub user: User,
+    /// Distinguished name of the directory entry.
+    pub dn: String,
+    /// Name of the domain that has it.
+    pub domain: Arc<str>,
+    /// Stable unique identifier (entryUUID, objectGUID), when known.
+    pub unique_id: Option<String>,
+}
+
+/// A group found in a domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupEntry {
+    /// The group entry.
+    pub group: Group,
+    /// Distinguished name of the directory entry.
+    pub dn: String,
+    /// Name of the domain that has it.
+    pub domain: Arc<str>,
+}
+
+/// A cached answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// A user.
+    User(Arc<UserEntry>),
+    /// A group.
+    Group(Arc<GroupEntry>),
+    /// The GIDs of a user's groups.
+    Gids(Arc<[u32]>),
+    /// The domain said there is no such object (negative entry).
+    Missing,
+}
+
+impl Value {
+    /// The on-disk form; `None` for negative entries (not persisted).
+    pub fn to_stored(&self) -> Option<StoredValue> {
+        Some(match self {
+            Value::User(u) => StoredValue::User(StoredUser {
+                name: u.user.name.clone(),
+                uid: u.user.uid,
+                gid: u.user.gid,
+                gecos: u.user.gecos.clone(),
+                home: u.user.home.clone(),
+                shell: u.user.shell.clone(),
+                dn: u.dn.clone(),
+                unique_id: u.unique_id.clone(),
+            }),
+            Value::Group(g) => StoredValue::Group(StoredGroup {
+                name: g.group.name.clone(),
+                gid: g.group.gid,
+                members: g.group.members.clone(),
+                dn: g.dn.clone(),
+            }),
+            Value::Gids(g) => StoredValue::Gids(g.to_vec()),
+            Value::Missing => return None,
+        })
+    }
+
+    /// Rebuilds a value read from disk for `domain`.
+    pub fn from_stored(stored: StoredValue, domain: Arc<str>) -> Value {
+        match stored {
+            StoredValue::User(u) => Value::User(Arc::new(UserEntry {
+                user: User {
+                    name: u.name,
+                    uid: u.uid,
+                    gid: u.gid,
+                    gecos: u.gecos,
+                    home: u.home,
+                    shell: u.shell,
+                },
+                dn: u.dn,
+                domain,
+                unique_id: u.unique_id,
+            })),
+            StoredValue::Group(g) => Value::Group(Arc::new(GroupEntry {
+                group: Group {
+                    name: g.name,
+                    gid: g.gid,
+                    members: g.members,
+                },
+                dn: g.dn,
+                domain,
+            })),
+            StoredValue::Gids(g) => Value::Gids(g.into()),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The in-memory cache: a bounded LRU of answers per (domain, question),
+//! positive ones living `entry_ttl` and negative ones `negative_ttl`.
+//!
+//! Expired entries are not dropped at once: they stay (until evicted by
+//! the LRU) so that they can still be served in offline mode, for up to
+//! `offline_max_age` after they were fetched. Users are shared (`Arc`)
+//! between their by-name and by-UID entries so each is held once.
+
+pub mod clock;
+pub mod entry;
+pub mod flight;
+pub mod key;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use entry::{GroupEntry, UserEntry, Value};
+pub use key::{CacheKey, Key};
+
+use lru::LruCache;
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
+
+/// One cached answer and its timing (milliseconds since the epoch).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slot {
+    /// The answer.
+    pub value: Value,
+    /// When it was fetched from the directory.
+    pub fetched_ms: u64,
+    /// When it stops being fresh.
+    pub expires_ms: u64,
+}
+
+impl Slot {
+    /// True while the entry may be served without asking the directory.
+    pub fn is_fresh(&self, now_ms: u64) -> bool {
+        now_ms < self.expires_ms
+    }
+}
+
+/// A bounded LRU map from questions to answers.
+pub struct MemCache {
+    lru: Mutex<LruCache<CacheKey, Slot>>,
+}
+
+fn capacity(max_entries: usize) -> NonZeroUsize {
+    NonZeroUsize::new(max_entries.max(1)).expect("max(1) is not zero")
+}
+
+impl MemCache {
+    /// A cache holding at most `max_entries` answers.
+    pub fn new(max_entries: usize) -> Self {
+        MemCache {
+            lru: Mutex::new(LruCache::new(capacity(max_entries))),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<CacheKey, Slot>> {
+        self.lru.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The answer for `key`, fresh or not; marks it recently used.
+    pub fn get(&self, key: &CacheKey) -> Option<Slot> {
+        self.lock().get(key).cloned()
+    }
+
+    /// The answer for `key` without touching the LRU order.
+    pub fn peek(&self, key: &CacheKey) -> Option<Slot> {
+        self.lock().peek(key).cloned()
+    }
+
+    /// Stores an answer, evicting the least recently used one when full.
+    pub fn insert(&self, key: CacheKey, slot: Slot) {
+        self.lock().put(key, slot);
+    }
+
+    /// Removes one answer.
+    pub fn remove(&self, key: &CacheKey) -> Option<Slot> {
+        self.lock().pop(key)
+    }
+
+    /// Removes every answer of `domain`.
+    pub fn remove_domain(&self, domain: &str) {
+        let mut lru = self.lock();
+        let keys: Vec<CacheKey> = lru
+            .iter()
+            .filter(|(k, _)| &*k.domain == domain)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            lru.pop(&k);
+        }
+    }
+
+    /// Removes every answer for which `pred` is true.
+    pub fn remove_where(&self, pred: impl Fn(&CacheKey, &Slot) -> bool) -> usize {
+        let mut lru = self.lock();
+        let keys: Vec<CacheKey> = lru
+            .iter()
+            .filter(|(k, s)| pred(k, s))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &keys {
+            lru.pop(k);
+        }
+        keys.len()
+    }
+
+    /// Removes everything.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Number of answers held.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Changes the maximum number of answers (evicting if needed).
+    pub fn resize(&self, max_entries: usize) {
+        self.lock().resize(capacity(max_entries));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn key(d: &str, n: &str) -> CacheKey {
+        CacheKey::new(Arc::from(d), Key::UserName(n.into()))
+    }
+
+    fn slot(exp: u64) -> Slot {
+        Slot {
+            value: Value::Missing,
+            fetched_ms: 0,
+            expires_ms: exp,
+        }
+    }
+
+    #[test]
+    fn lru_evicts_the_least_recently_used() {
+        let c = MemCache::new(2);
+        c.insert(key("d", "a"), slot(1));
+        c.insert(key("d", "b"), slot(1));
+        assert!(c.get(&key("d", "a")).is_some()); // a is now more recent than b
+        c.insert(key("d", "c"), slot(1));
+        assert_eq!(c.len(), 2);
+        assert!(c.peek(&key("d", "b")).is_none());
+        assert!(c.peek(&key("d", "a")).is_some());
+        assert!(c.peek(&key("d", "c")).is_some());
+    }
+
+    #[test]
+    fn freshness_and_domain_removal() {
+        let c = MemCache::new(10);
+        c.insert(key("d1", "a"), slot(100));
+        c.insert(key("d2", "a"), slot(100));
+        assert!(c.get(&key("d1", "a")).unwrap().is_fresh(99));
+        assert!(!c.get(&key("d1", "a")).unwrap().is_fresh(100));
+        c.remove_domain("d1");
+        assert!(c.peek(&key("d1", "a")).is_none());
+        assert!(c.peek(&key("d2", "a")).is_some());
+        c.resize(0);
+        assert_eq!(c.len(), 1);
+    }
+}

@@ -1,0 +1,178 @@
+//! An in-memory [`Provider`] for unit tests: a directory that can be
+//! switched off, counts its calls and can hold calls at a gate.
+
+use super::{BoxFuture, Provider, ProviderError, ProviderResult};
+use crate::cache::{GroupEntry, UserEntry};
+use roster_proto::{Group, User};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// A fake domain.
+pub struct FakeDirectory {
+    name: Arc<str>,
+    users: Mutex<Vec<UserEntry>>,
+    groups: Mutex<Vec<GroupEntry>>,
+    memberships: Mutex<HashMap<String, Vec<u32>>>,
+    online: AtomicBool,
+    /// Number of calls made to this domain.
+    pub calls: AtomicUsize,
+    gated: AtomicBool,
+    gate: tokio::sync::Semaphore,
+}
+
+impl FakeDirectory {
+    /// An empty, online domain.
+    pub fn new(name: &str) -> Arc<Self> {
+        Arc::new(FakeDirectory {
+            name: Arc::from(name),
+            users: Mutex::default(),
+            groups: Mutex::default(),
+            memberships: Mutex::default(),
+            online: AtomicBool::new(true),
+            calls: AtomicUsize::new(0),
+            gated: AtomicBool::new(false),
+            gate: tokio::sync::Semaphore::new(0),
+        })
+    }
+
+    /// Adds a user `name` with `uid` (primary group `gid`).
+    pub fn add_user(&self, name: &str, uid: u32, gid: u32) {
+        self.users.lock().unwrap().push(UserEntry {
+            user: User {
+                name: name.into(),
+                uid,
+                gid,
+                gecos: format!("{name} gecos"),
+                home: format!("/home/{name}"),
+                shell: "/bin/bash".into(),
+            },
+            dn: format!("uid={name},ou=people,dc={}", self.name),
+            domain: self.name.clone(),
+            unique_id: None,
+        });
+    }
+
+    /// Adds a group with members; each member gets the GID in its list.
+    pub fn add_group(&self, name: &str, gid: u32, members: &[&str]) {
+        self.groups.lock().unwrap().push(GroupEntry {
+            group: Group {
+                name: name.into(),
+                gid,
+                members: members.iter().map(|m| m.to_string()).collect(),
+            },
+            dn: format!("cn={name},ou=groups,dc={}", self.name),
+            domain: self.name.clone(),
+        });
+        let mut ms = self.memberships.lock().unwrap();
+        for m in members {
+            ms.entry(m.to_string()).or_default().push(gid);
+        }
+    }
+
+    /// Removes the user `name`.
+    pub fn remove_user(&self, name: &str) {
+        self.users.lock().unwrap().retain(|u| u.user.name != name);
+    }
+
+    /// Switches the domain on or off (off: every call is Unavailable).
+    pub fn set_online(&self, on: bool) {
+        self.online.store(on, Ordering::SeqCst);
+    }
+
+    /// From now on, calls wait until [`FakeDirectory::release`].
+    pub fn hold(&self) {
+        self.gated.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets `n` held calls proceed.
+    pub fn release(&self, n: usize) {
+        self.gate.add_permits(n);
+    }
+
+    /// Number of calls so far.
+    pub fn call_count(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    async fn enter(&self) -> ProviderResult<()> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.gated.load(Ordering::SeqCst) {
+            self.gate.acquire().await.expect("gate open").forget();
+        }
+        if self.online.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(ProviderError::Unavailable("fake server down".into()))
+        }
+    }
+
+    fn find_user(&self, f: impl Fn(&UserEntry) -> bool) -> Option<UserEntry> {
+        self.users.lock().unwrap().iter().find(|u| f(u)).cloned()
+    }
+
+    fn find_group(&self, f: impl Fn(&GroupEntry) -> bool) -> Option<GroupEntry> {
+        self.groups.lock().unwrap().iter().find(|g| f(g)).cloned()
+    }
+}
+
+impl Provider for FakeDirectory {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn user_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, ProviderResult<Option<UserEntry>>> {
+        Box::pin(async move {
+            self.enter().await?;
+            Ok(self.find_user(|u| u.user.name == name))
+        })
+    }
+    fn user_by_uid(&self, uid: u32) -> BoxFuture<'_, ProviderResult<Option<UserEntry>>> {
+        Box::pin(async move {
+            self.enter().await?;
+            Ok(self.find_user(|u| u.user.uid == uid))
+        })
+    }
+    fn group_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, ProviderResult<Option<GroupEntry>>> {
+        Box::pin(async move {
+            self.enter().await?;
+            Ok(self.find_group(|g| g.group.name == name))
+        })
+    }
+    fn group_by_gid(&self, gid: u32) -> BoxFuture<'_, ProviderResult<Option<GroupEntry>>> {
+        Box::pin(async move {
+            self.enter().await?;
+            Ok(self.find_group(|g| g.group.gid == gid))
+        })
+    }
+    fn groups_of_user<'a>(
+        &'a self,
+        user: &'a UserEntry,
+    ) -> BoxFuture<'a, ProviderResult<Vec<u32>>> {
+        Box::pin(async move {
+            self.enter().await?;
+            let ms = self.memberships.lock().unwrap();
+            Ok(ms.get(&user.user.name).cloned().unwrap_or_default())
+        })
+    }
+    fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>> {
+        Box::pin(async move {
+            self.enter().await?;
+            Ok(self.users.lock().unwrap().clone())
+        })
+    }
+    fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Vec<GroupEntry>>> {
+        Box::pin(async move {
+            self.enter().await?;
+            Ok(self.groups.lock().unwrap().clone())
+        })
+    }
+    fn status(&self) -> serde_json::Value {
+        serde_json::json!({ "online": self.online.load(Ordering::SeqCst) })
+    }
+}

@@ -1,0 +1,130 @@
+//! [`Provider`] over an LDAP domain ([`Directory`]).
+
+use super::{BoxFuture, Provider, ProviderError, ProviderResult};
+use crate::cache::{GroupEntry, UserEntry};
+use crate::directory::{Directory, DirectoryError, GroupRecord, UserRecord};
+use std::sync::Arc;
+
+/// An LDAP domain as a resolver provider.
+pub struct DirectoryProvider {
+    dir: Arc<Directory>,
+    name: Arc<str>,
+}
+
+impl DirectoryProvider {
+    /// Wraps `dir`.
+    pub fn new(dir: Arc<Directory>) -> Self {
+        let name = Arc::from(dir.name());
+        DirectoryProvider { dir, name }
+    }
+
+    fn user(&self, r: UserRecord) -> UserEntry {
+        UserEntry {
+            user: r.user,
+            dn: r.dn,
+            domain: self.name.clone(),
+            unique_id: r.unique_id,
+        }
+    }
+
+    fn group(&self, r: GroupRecord) -> GroupEntry {
+        GroupEntry {
+            group: r.group,
+            dn: r.dn,
+            domain: self.name.clone(),
+        }
+    }
+}
+
+fn err(e: DirectoryError) -> ProviderError {
+    match e {
+        DirectoryError::Unavailable(m) => ProviderError::Unavailable(m),
+        other => ProviderError::Failed(other.to_string()),
+    }
+}
+
+impl Provider for DirectoryProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn user_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, ProviderResult<Option<UserEntry>>> {
+        Box::pin(async move {
+            Ok(self
+                .dir
+                .user_by_name(name)
+                .await
+                .map_err(err)?
+                .map(|r| self.user(r)))
+        })
+    }
+    fn user_by_uid(&self, uid: u32) -> BoxFuture<'_, ProviderResult<Option<UserEntry>>> {
+        Box::pin(async move {
+            Ok(self
+                .dir
+                .user_by_uid(uid)
+                .await
+                .map_err(err)?
+                .map(|r| self.user(r)))
+        })
+    }
+    fn group_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, ProviderResult<Option<GroupEntry>>> {
+        Box::pin(async move {
+            Ok(self
+                .dir
+                .group_by_name(name)
+                .await
+                .map_err(err)?
+                .map(|r| self.group(r)))
+        })
+    }
+    fn group_by_gid(&self, gid: u32) -> BoxFuture<'_, ProviderResult<Option<GroupEntry>>> {
+        Box::pin(async move {
+            Ok(self
+                .dir
+                .group_by_gid(gid)
+                .await
+                .map_err(err)?
+                .map(|r| self.group(r)))
+        })
+    }
+    fn groups_of_user<'a>(
+        &'a self,
+        user: &'a UserEntry,
+    ) -> BoxFuture<'a, ProviderResult<Vec<u32>>> {
+        Box::pin(async move {
+            let record = UserRecord {
+                user: user.user.clone(),
+                dn: user.dn.clone(),
+                domain: user.domain.to_string(),
+                unique_id: user.unique_id.clone(),
+            };
+            let groups = self.dir.groups_of_user(&record).await.map_err(err)?;
+            Ok(groups.into_iter().map(|g| g.gid).collect())
+        })
+    }
+    fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>> {
+        Box::pin(async move {
+            let all = self.dir.all_users().await.map_err(err)?;
+            Ok(all.into_iter().map(|r| self.user(r)).collect())
+        })
+    }
+    fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Vec<GroupEntry>>> {
+        Box::pin(async move {
+            let all = self.dir.all_groups().await.map_err(err)?;
+            Ok(all.into_iter().map(|r| self.group(r)).collect())
+        })
+    }
+    fn status(&self) -> serde_json::Value {
+        serde_json::to_value(self.dir.status())
+            .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+    }
+    fn directory(&self) -> Option<&Arc<Directory>> {
+        Some(&self.dir)
+    }
+}

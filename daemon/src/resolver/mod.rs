@@ -1,0 +1,659 @@
+//! The resolver: answers lookups from the cache, the directory domains and,
+//! when no directory answers, from offline data.
+//!
+//! ## Resolution order
+//!
+//! * `name@domain` (when `domain` is an enabled domain) asks that domain
+//!   only; other names and IDs go through the enabled domains in
+//!   configuration order and the first domain that has the object wins.
+//! * A domain that fails (unavailable, no usable cached entry) stops the
+//!   walk with `Unavailable`: answering from a later domain could map the
+//!   name to another object than the one the failed domain would have
+//!   given. `NotFound` only when every domain said "no such entry".
+//!
+//! ## Per domain
+//!
+//! A fresh cached answer is served as is (when it is in the last quarter
+//! of its life, a refresh starts in the background). Otherwise the domain
+//! is asked, with concurrent identical questions sharing one search
+//! (single-flight). If it is unavailable, an expired entry (in memory or
+//! in the persistent store) younger than `offline_max_age` is served.
+
+pub mod enumerate;
+#[cfg(test)]
+pub mod fake;
+pub mod ldap;
+pub mod provider;
+mod status;
+
+pub use provider::{BoxFuture, Provider, ProviderError, ProviderResult};
+
+use crate::cache::flight::Flights;
+use crate::cache::{CacheKey, Clock, GroupEntry, Key, MemCache, Slot, UserEntry, Value};
+use crate::config::{CacheSettings, NssSettings};
+use crate::store::Store;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+/// Resolver settings, from the `[cache]` and `[nss]` tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Milliseconds a positive answer stays fresh.
+    pub entry_ttl_ms: u64,
+    /// Milliseconds a negative answer stays fresh.
+    pub negative_ttl_ms: u64,
+    /// Milliseconds an answer may be served offline (`u64::MAX`: forever).
+    pub offline_max_age_ms: u64,
+    /// Maximum number of answers in memory.
+    pub max_entries: usize,
+    /// Serve enumeration.
+    pub enumerate: bool,
+    /// Users and groups with an ID below this are hidden.
+    pub min_id: u32,
+    /// User names never resolved.
+    pub ignore_users: HashSet<String>,
+    /// Group names never resolved.
+    pub ignore_groups: HashSet<String>,
+}
+
+impl Settings {
+    /// Settings from the configuration tables.
+    pub fn from_config(cache: &CacheSettings, nss: &NssSettings) -> Self {
+        Settings {
+            entry_ttl_ms: cache.entry_ttl.saturating_mul(1000),
+            negative_ttl_ms: cache.negative_ttl.saturating_mul(1000),
+            offline_max_age_ms: match cache.offline_max_age {
+                0 => u64::MAX,
+                s => s.saturating_mul(1000),
+            },
+            max_entries: cache.max_entries,
+            enumerate: cache.enumerate,
+            min_id: nss.min_id,
+            ignore_users: nss.ignore_users.iter().cloned().collect(),
+            ignore_groups: nss.ignore_groups.iter().cloned().collect(),
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::from_config(&CacheSettings::default(), &NssSettings::default())
+    }
+}
+
+/// Where an answer came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A fresh cached answer.
+    Cache,
+    /// The directory, just now.
+    Directory,
+    /// An expired cached or persistent answer, served because no directory
+    /// answered.
+    Offline,
+}
+
+impl Source {
+    /// Lower-case name (`cache`, `directory`, `offline`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Cache => "cache",
+            Source::Directory => "directory",
+            Source::Offline => "offline",
+        }
+    }
+}
+
+/// The outcome of a lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer<T> {
+    /// Found, and where the answer came from.
+    Found(T, Source),
+    /// Every domain said there is no such object.
+    NotFound,
+    /// Some domain could not answer and nothing usable was cached.
+    Unavailable(String),
+}
+
+/// Outcome in one domain.
+enum InDomain {
+    Found(Value, Source),
+    Missing,
+    Failed(String),
+}
+
+type Fetched = Result<Option<Value>, ProviderError>;
+
+#[derive(Default)]
+struct Stats {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    offline: AtomicU64,
+}
+
+struct Inner {
+    domains: RwLock<Arc<Vec<Arc<dyn Provider>>>>,
+    settings: RwLock<Arc<Settings>>,
+    cache: MemCache,
+    store: Option<Arc<Store>>,
+    flights: Flights<CacheKey, Fetched>,
+    clock: Arc<dyn Clock>,
+    stats: Stats,
+    started: Instant,
+    enumeration: enumerate::Enumeration,
+}
+
+/// The cache layer over the domains. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Resolver {
+    inner: Arc<Inner>,
+}
+
+/// Users and groups answered from the enumeration snapshot per page, at most.
+pub const MAX_PAGE: usize = 500;
+
+impl Resolver {
+    /// A resolver over `domains` (enabled ones, in order), persisting
+    /// answers to `store` when given.
+    pub fn new(
+        domains: Vec<Arc<dyn Provider>>,
+        settings: Settings,
+        store: Option<Arc<Store>>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Resolver {
+            inner: Arc::new(Inner {
+                domains: RwLock::new(Arc::new(domains)),
+                cache: MemCache::new(settings.max_entries),
+                settings: RwLock::new(Arc::new(settings)),
+                store,
+                flights: Flights::default(),
+                clock,
+                stats: Stats::default(),
+                started: Instant::now(),
+                enumeration: enumerate::Enumeration::default(),
+            }),
+        }
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.inner
+            .settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The current domains, in order.
+    pub fn domains(&self) -> Arc<Vec<Arc<dyn Provider>>> {
+        self.inner
+            .domains
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the domains and settings (configuration reload). Cached
+    /// answers of domains not named in `keep_cache_of` are dropped, in
+    /// memory and on disk.
+    pub fn reconfigure(
+        &self,
+        domains: Vec<Arc<dyn Provider>>,
+        settings: Settings,
+        keep_cache_of: &HashSet<String>,
+    ) {
+        let old = self.domains();
+        for d in old.iter() {
+            if !keep_cache_of.contains(d.name()) {
+                self.flush_domain(d.name());
+            }
+        }
+        for d in &domains {
+            if !keep_cache_of.contains(d.name()) {
+                self.flush_domain(d.name());
+            }
+        }
+        self.inner.cache.resize(settings.max_entries);
+        *self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
+        *self
+            .inner
+            .domains
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(domains);
+        self.inner.enumeration.invalidate();
+    }
+
+    fn find_domain(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.domains()
+            .iter()
+            .find(|d| d.name().eq_ignore_ascii_case(name))
+            .cloned()
+    }
+
+    /// Splits `name@domain` when `domain` is an enabled domain.
+    fn split_qualified(&self, name: &str) -> (String, Option<Arc<dyn Provider>>) {
+        if let Some((base, dom)) = name.rsplit_once('@') {
+            if !base.is_empty() {
+                if let Some(d) = self.find_domain(dom) {
+                    return (base.to_string(), Some(d));
+                }
+            }
+        }
+        (name.to_string(), None)
+    }
+
+    /// A user by login name (plain or `name@domain`).
+    pub async fn user_by_name(&self, name: &str) -> Answer<Arc<UserEntry>> {
+        let settings = self.settings();
+        if name.is_empty() || settings.ignore_users.contains(name) {
+            return Answer::NotFound;
+        }
+        let (base, domain) = self.split_qualified(name);
+        let ans = self.walk(domain, Key::UserName(base)).await;
+        self.user_answer(ans, &settings)
+    }
+
+    /// A user by UID.
+    pub async fn user_by_uid(&self, uid: u32) -> Answer<Arc<UserEntry>> {
+        let settings = self.settings();
+        if uid < settings.min_id {
+            return Answer::NotFound;
+        }
+        let ans = self.walk(None, Key::UserId(uid)).await;
+        self.user_answer(ans, &settings)
+    }
+
+    /// A group by name (plain or `name@domain`).
+    pub async fn group_by_name(&self, name: &str) -> Answer<Arc<GroupEntry>> {
+        let settings = self.settings();
+        if name.is_empty() || settings.ignore_groups.contains(name) {
+            return Answer::NotFound;
+        }
+        let (base, domain) = self.split_qualified(name);
+        let ans = self.walk(domain, Key::GroupName(base)).await;
+        self.group_answer(ans, &settings)
+    }
+
+    /// A group by GID.
+    pub async fn group_by_gid(&self, gid: u32) -> Answer<Arc<GroupEntry>> {
+        let settings = self.settings();
+        if gid < settings.min_id {
+            return Answer::NotFound;
+        }
+        let ans = self.walk(None, Key::GroupId(gid)).await;
+        self.group_answer(ans, &settings)
+    }
+
+    /// The GIDs of a user's groups (initgroups), primary group first.
+    pub async fn groups_of_user(&self, name: &str) -> Answer<Vec<u32>> {
+        let (user, user_src) = match self.user_by_name(name).await {
+            Answer::Found(u, s) => (u, s),
+            Answer::NotFound => return Answer::NotFound,
+            Answer::Unavailable(r) => return Answer::Unavailable(r),
+        };
+        let Some(domain) = self.find_domain(&user.domain) else {
+            return Answer::Unavailable(format!("domain {} is no longer configured", user.domain));
+        };
+        let key = Key::GroupsOf(user.user.name.clone());
+        let primary = user.user.gid;
+        match self.in_domain(&domain, key, Some(user)).await {
+            InDomain::Found(Value::Gids(gids), src) => {
+                let mut out = Vec::with_capacity(gids.len() + 1);
+                out.push(primary);
+                out.extend(gids.iter().copied().filter(|g| *g != primary));
+                let src = if user_src == Source::Offline {
+                    user_src
+                } else {
+                    src
+                };
+                Answer::Found(out, src)
+            }
+            InDomain::Found(..) | InDomain::Missing => Answer::Found(vec![primary], user_src),
+            InDomain::Failed(reason) => {
+                Answer::Unavailable(format!("domain {}: {reason}", domain.name()))
+            }
+        }
+    }
+
+    fn user_answer(&self, ans: Answer<Value>, s: &Settings) -> Answer<Arc<UserEntry>> {
+        match ans {
+            Answer::Found(Value::User(u), src) => {
+                if u.user.uid < s.min_id || s.ignore_users.contains(&u.user.name) {
+                    Answer::NotFound
+                } else {
+                    Answer::Found(u, src)
+                }
+            }
+            Answer::Found(..) | Answer::NotFound => Answer::NotFound,
+            Answer::Unavailable(r) => Answer::Unavailable(r),
+        }
+    }
+
+    fn group_answer(&self, ans: Answer<Value>, s: &Settings) -> Answer<Arc<GroupEntry>> {
+        match ans {
+            Answer::Found(Value::Group(g), src) => {
+                if g.group.gid < s.min_id || s.ignore_groups.contains(&g.group.name) {
+                    Answer::NotFound
+                } else {
+                    Answer::Found(g, src)
+                }
+            }
+            Answer::Found(..) | Answer::NotFound => Answer::NotFound,
+            Answer::Unavailable(r) => Answer::Unavailable(r),
+        }
+    }
+
+    /// Asks `only` (or every domain in order) until one has the object.
+    async fn walk(&self, only: Option<Arc<dyn Provider>>, key: Key) -> Answer<Value> {
+        let domains = match only {
+            Some(d) => Arc::new(vec![d]),
+            None => self.domains(),
+        };
+        for d in domains.iter() {
+            match self.in_domain(d, key.clone(), None).await {
+                InDomain::Found(v, src) => return Answer::Found(v, src),
+                InDomain::Missing => continue,
+                InDomain::Failed(reason) => {
+                    return Answer::Unavailable(format!("domain {}: {reason}", d.name()))
+                }
+            }
+        }
+        Answer::NotFound
+    }
+
+    async fn in_domain(
+        &self,
+        domain: &Arc<dyn Provider>,
+        key: Key,
+        user: Option<Arc<UserEntry>>,
+    ) -> InDomain {
+        let inner = &self.inner;
+        let settings = self.settings();
+        let ck = CacheKey::new(Arc::from(domain.name()), key);
+        let now = inner.clock.now_ms();
+        let stale = match inner.cache.get(&ck) {
+            Some(slot) if slot.is_fresh(now) => {
+                inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+                if slot.value == Value::Missing {
+                    return InDomain::Missing;
+                }
+                let refresh_at = slot.fetched_ms + settings.entry_ttl_ms / 4 * 3;
+                if now >= refresh_at {
+                    self.refresh_in_background(domain.clone(), ck, user);
+                }
+                return InDomain::Found(slot.value, Source::Cache);
+            }
+            other => other,
+        };
+        inner.stats.misses.fetch_add(1, Ordering::Relaxed);
+        match self.fetch_once(domain.clone(), ck.clone(), user).await {
+            Ok(Some(v)) => InDomain::Found(v, Source::Directory),
+            Ok(None) => InDomain::Missing,
+            Err(err) => match self.offline_value(&ck, stale, now, &settings) {
+                Some(v) => {
+                    inner.stats.offline.fetch_add(1, Ordering::Relaxed);
+                    InDomain::Found(v, Source::Offline)
+                }
+                None => InDomain::Failed(err.to_string()),
+            },
+        }
+    }
+
+    /// An expired answer young enough for offline mode, from memory or
+    /// from the persistent store.
+    fn offline_value(
+        &self,
+        ck: &CacheKey,
+        stale: Option<Slot>,
+        now: u64,
+        settings: &Settings,
+    ) -> Option<Value> {
+        let young = |fetched: u64| now.saturating_sub(fetched) <= settings.offline_max_age_ms;
+        if let Some(slot) = stale {
+            if slot.value != Value::Missing && young(slot.fetched_ms) {
+                return Some(slot.value);
+            }
+        }
+        let (at, stored) = self.inner.store.as_ref()?.get(&ck.store_key())?;
+        if !young(at) {
+            return None;
+        }
+        let value = Value::from_stored(stored, ck.domain.clone());
+        // Keep it in memory, already expired, so the next question is cheap.
+        self.inner.cache.insert(
+            ck.clone(),
+            Slot {
+                value: value.clone(),
+                fetched_ms: at,
+                expires_ms: 0,
+            },
+        );
+        Some(value)
+    }
+
+    fn refresh_in_background(
+        &self,
+        domain: Arc<dyn Provider>,
+        ck: CacheKey,
+        user: Option<Arc<UserEntry>>,
+    ) {
+        if self.inner.flights.waiters(&ck) > 0 {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _ = this.fetch_once(domain, ck, user).await;
+        });
+    }
+
+    /// Asks the domain (one search per key at a time) and records the answer.
+    async fn fetch_once(
+        &self,
+        domain: Arc<dyn Provider>,
+        ck: CacheKey,
+        user: Option<Arc<UserEntry>>,
+    ) -> Fetched {
+        let this = self.clone();
+        let key = ck.clone();
+        self.inner
+            .flights
+            .run(ck, move || async move {
+                let result = this.fetch(&*domain, &key, user.as_deref()).await;
+                this.record(&key, &result);
+                result
+            })
+            .await
+    }
+
+    async fn fetch(&self, d: &dyn Provider, ck: &CacheKey, user: Option<&UserEntry>) -> Fetched {
+        let user_value = |u: Option<UserEntry>| u.map(|u| Value::User(Arc::new(u)));
+        let group_value = |g: Option<GroupEntry>| g.map(|g| Value::Group(Arc::new(g)));
+        match &ck.key {
+            Key::UserName(n) => d.user_by_name(n).await.map(user_value),
+            Key::UserId(id) => d.user_by_uid(*id).await.map(user_value),
+            Key::GroupName(n) => d.group_by_name(n).await.map(group_value),
+            Key::GroupId(id) => d.group_by_gid(*id).await.map(group_value),
+            Key::GroupsOf(name) => match user {
+                Some(u) => d
+                    .groups_of_user(u)
+                    .await
+                    .map(|g| Some(Value::Gids(g.into()))),
+                None => Err(ProviderError::Failed(format!(
+                    "groups of {name} asked without the user"
+                ))),
+            },
+        }
+    }
+
+    /// Stores a directory answer in memory and on disk, under its key and
+    /// under the other key of the same object (name <-> ID).
+    fn record(&self, ck: &CacheKey, result: &Fetched) {
+        let settings = self.settings();
+        let now = self.inner.clock.now_ms();
+        match result {
+            Ok(Some(value)) => {
+                let mut keys = vec![ck.clone()];
+                match value {
+                    Value::User(u) => {
+                        keys.push(CacheKey::new(
+                            ck.domain.clone(),
+                            Key::UserName(u.user.name.clone()),
+                        ));
+                        keys.push(CacheKey::new(ck.domain.clone(), Key::UserId(u.user.uid)));
+                    }
+                    Value::Group(g) => {
+                        keys.push(CacheKey::new(
+                            ck.domain.clone(),
+                            Key::GroupName(g.group.name.clone()),
+                        ));
+                        keys.push(CacheKey::new(ck.domain.clone(), Key::GroupId(g.group.gid)));
+                    }
+                    _ => {}
+                }
+                let stored = value.to_stored();
+                for (i, k) in keys.iter().enumerate() {
+                    if keys[..i].contains(k) {
+                        continue;
+                    }
+                    let slot = Slot {
+                        value: value.clone(),
+                        fetched_ms: now,
+                        expires_ms: now.saturating_add(settings.entry_ttl_ms),
+                    };
+                    self.inner.cache.insert(k.clone(), slot);
+                    if let (Some(store), Some(s)) = (&self.inner.store, &stored) {
+                        store.put(k.store_key(), now, s.clone());
+                    }
+                }
+            }
+            Ok(None) => {
+                let slot = Slot {
+                    value: Value::Missing,
+                    fetched_ms: now,
+                    expires_ms: now.saturating_add(settings.negative_ttl_ms),
+                };
+                self.inner.cache.insert(ck.clone(), slot);
+                if let Some(store) = &self.inner.store {
+                    store.delete(ck.store_key());
+                }
+            }
+            Err(e) => tracing::debug!(domain = %ck.domain, error = %e, "lookup failed"),
+        }
+    }
+
+    fn flush_keys(&self, keys: &[CacheKey]) {
+        for k in keys {
+            self.inner.cache.remove(k);
+            if let Some(store) = &self.inner.store {
+                store.delete(k.store_key());
+            }
+        }
+    }
+
+    /// Forgets a user (by name and by UID) and its group list, everywhere.
+    /// Returns the number of memory entries dropped.
+    pub fn flush_user(&self, name: &str) -> usize {
+        let (base, only) = self.split_qualified(name);
+        let before = self.inner.cache.len();
+        let domains = only.map_or_else(|| self.domains(), |d| Arc::new(vec![d]));
+        for d in domains.iter() {
+            let dom: Arc<str> = Arc::from(d.name());
+            let by_name = CacheKey::new(dom.clone(), Key::UserName(base.clone()));
+            let mut keys = vec![
+                by_name.clone(),
+                CacheKey::new(dom.clone(), Key::GroupsOf(base.clone())),
+            ];
+            let known = self
+                .inner
+                .cache
+                .peek(&by_name)
+                .map(|s| s.value)
+                .or_else(|| {
+                    let store = self.inner.store.as_ref()?;
+                    let (_, v) = store.get(&by_name.store_key())?;
+                    Some(Value::from_stored(v, dom.clone()))
+                });
+            if let Some(Value::User(u)) = known {
+                keys.push(CacheKey::new(dom.clone(), Key::UserId(u.user.uid)));
+                keys.push(CacheKey::new(
+                    dom.clone(),
+                    Key::UserName(u.user.name.clone()),
+                ));
+                keys.push(CacheKey::new(
+                    dom.clone(),
+                    Key::GroupsOf(u.user.name.clone()),
+                ));
+            }
+            self.flush_keys(&keys);
+        }
+        self.inner.enumeration.invalidate();
+        before.saturating_sub(self.inner.cache.len())
+    }
+
+    /// Forgets a group (by name and by GID) and every cached group list
+    /// (memberships may have changed). Returns the memory entries dropped.
+    pub fn flush_group(&self, name: &str) -> usize {
+        let (base, only) = self.split_qualified(name);
+        let before = self.inner.cache.len();
+        let domains = only.map_or_else(|| self.domains(), |d| Arc::new(vec![d]));
+        for d in domains.iter() {
+            let dom: Arc<str> = Arc::from(d.name());
+            let by_name = CacheKey::new(dom.clone(), Key::GroupName(base.clone()));
+            let mut keys = vec![by_name.clone()];
+            let known = self
+                .inner
+                .cache
+                .peek(&by_name)
+                .map(|s| s.value)
+                .or_else(|| {
+                    let store = self.inner.store.as_ref()?;
+                    let (_, v) = store.get(&by_name.store_key())?;
+                    Some(Value::from_stored(v, dom.clone()))
+                });
+            if let Some(Value::Group(g)) = known {
+                keys.push(CacheKey::new(dom.clone(), Key::GroupId(g.group.gid)));
+                keys.push(CacheKey::new(
+                    dom.clone(),
+                    Key::GroupName(g.group.name.clone()),
+                ));
+            }
+            self.flush_keys(&keys);
+        }
+        self.inner
+            .cache
+            .remove_where(|k, _| matches!(k.key, Key::GroupsOf(_)));
+        self.inner.enumeration.invalidate();
+        before.saturating_sub(self.inner.cache.len())
+    }
+
+    /// Forgets everything cached for `domain`.
+    pub fn flush_domain(&self, domain: &str) {
+        self.inner.cache.remove_domain(domain);
+        if let Some(store) = &self.inner.store {
+            for k in store.keys_with_prefix(&CacheKey::store_prefix(domain)) {
+                store.delete(k);
+            }
+        }
+    }
+
+    /// Forgets everything, in memory and on disk.
+    pub fn flush_all(&self) -> usize {
+        let n = self.inner.cache.len();
+        self.inner.cache.clear();
+        if let Some(store) = &self.inner.store {
+            store.clear();
+        }
+        self.inner.enumeration.invalidate();
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,60 @@
+//! The seam between the resolver and an identity source: one [`Provider`]
+//! per configured domain (the LDAP [`crate::directory::Directory`] in the
+//! daemon, a fake in tests).
+
+use crate::cache::{GroupEntry, UserEntry};
+use std::future::Future;
+use std::pin::Pin;
+use thiserror::Error;
+
+/// A boxed, sendable future (keeps [`Provider`] object-safe).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a domain could not answer.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum ProviderError {
+    /// No server of the domain answered: offline data may be used.
+    #[error("directory unavailable: {0}")]
+    Unavailable(String),
+    /// The domain answered, but not usably (bad config, protocol error).
+    #[error("directory error: {0}")]
+    Failed(String),
+}
+
+/// Answers of one provider call.
+pub type ProviderResult<T> = Result<T, ProviderError>;
+
+/// One identity domain, as the resolver sees it.
+pub trait Provider: Send + Sync + 'static {
+    /// The domain's name, as in the configuration.
+    fn name(&self) -> &str;
+    /// A user by login name (without `@domain`).
+    fn user_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, ProviderResult<Option<UserEntry>>>;
+    /// A user by UID.
+    fn user_by_uid(&self, uid: u32) -> BoxFuture<'_, ProviderResult<Option<UserEntry>>>;
+    /// A group by name (without `@domain`).
+    fn group_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, ProviderResult<Option<GroupEntry>>>;
+    /// A group by GID.
+    fn group_by_gid(&self, gid: u32) -> BoxFuture<'_, ProviderResult<Option<GroupEntry>>>;
+    /// GIDs of the groups `user` is a member of (primary group may be
+    /// missing: the resolver adds it).
+    fn groups_of_user<'a>(&'a self, user: &'a UserEntry)
+        -> BoxFuture<'a, ProviderResult<Vec<u32>>>;
+    /// Every user (enumeration).
+    fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>>;
+    /// Every group (enumeration).
+    fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Vec<GroupEntry>>>;
+    /// Connection state for `Status` (JSON object: online, server,
+    /// last_error, ...).
+    fn status(&self) -> serde_json::Value;
+    /// The LDAP directory behind this domain, if it is one (for PAM binds).
+    fn directory(&self) -> Option<&std::sync::Arc<crate::directory::Directory>> {
+        None
+    }
+}

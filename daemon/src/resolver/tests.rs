@@ -1,0 +1,382 @@
+use super::fake::FakeDirectory;
+use super::*;
+use crate::cache::ManualClock;
+
+const T0: u64 = 1_700_000_000_000;
+
+struct Setup {
+    resolver: Resolver,
+    clock: Arc<ManualClock>,
+}
+
+fn settings() -> Settings {
+    Settings {
+        entry_ttl_ms: 300_000,
+        negative_ttl_ms: 60_000,
+        offline_max_age_ms: 3_600_000,
+        max_entries: 1000,
+        enumerate: false,
+        min_id: 1000,
+        ignore_users: ["root".to_string()].into(),
+        ignore_groups: ["root".to_string()].into(),
+    }
+}
+
+fn setup_with(domains: &[&Arc<FakeDirectory>], s: Settings, store: Option<Arc<Store>>) -> Setup {
+    let clock = Arc::new(ManualClock::new(T0));
+    let domains = domains
+        .iter()
+        .map(|d| (*d).clone() as Arc<dyn Provider>)
+        .collect();
+    Setup {
+        resolver: Resolver::new(domains, s, store, clock.clone()),
+        clock,
+    }
+}
+
+fn example() -> Arc<FakeDirectory> {
+    let d = FakeDirectory::new("example");
+    d.add_user("alice", 10001, 10000);
+    d.add_user("bob", 10002, 10000);
+    d.add_user("rootclone", 0, 0);
+    d.add_group("users", 10000, &[]);
+    d.add_group("staff", 10010, &["alice", "bob"]);
+    d.add_group("mg1", 30001, &["alice"]);
+    d
+}
+
+fn uid(a: Answer<Arc<UserEntry>>) -> (u32, Source) {
+    match a {
+        Answer::Found(u, s) => (u.user.uid, s),
+        other => panic!("expected a user, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn positive_entries_live_entry_ttl() {
+    let d = example();
+    let s = setup_with(&[&d], settings(), None);
+    assert_eq!(
+        uid(s.resolver.user_by_name("alice").await),
+        (10001, Source::Directory)
+    );
+    assert_eq!(
+        uid(s.resolver.user_by_name("alice").await),
+        (10001, Source::Cache)
+    );
+    // Found by name, also cached by UID.
+    assert_eq!(
+        uid(s.resolver.user_by_uid(10001).await),
+        (10001, Source::Cache)
+    );
+    assert_eq!(d.call_count(), 1);
+    s.clock.advance(300_000);
+    assert_eq!(
+        uid(s.resolver.user_by_name("alice").await),
+        (10001, Source::Directory)
+    );
+    assert_eq!(d.call_count(), 2);
+}
+
+#[tokio::test]
+async fn negative_entries_live_negative_ttl() {
+    let d = example();
+    let s = setup_with(&[&d], settings(), None);
+    assert_eq!(s.resolver.user_by_name("ghost").await, Answer::NotFound);
+    assert_eq!(s.resolver.user_by_name("ghost").await, Answer::NotFound);
+    assert_eq!(d.call_count(), 1);
+    s.clock.advance(59_999);
+    assert_eq!(s.resolver.user_by_name("ghost").await, Answer::NotFound);
+    assert_eq!(d.call_count(), 1);
+    s.clock.advance(1);
+    d.add_user("ghost", 10099, 10000);
+    assert_eq!(
+        uid(s.resolver.user_by_name("ghost").await),
+        (10099, Source::Directory)
+    );
+    assert_eq!(d.call_count(), 2);
+}
+
+#[tokio::test]
+async fn lru_eviction_sends_the_question_again() {
+    let d = example();
+    let mut st = settings();
+    st.max_entries = 2; // alice by name + by uid fill it
+    let s = setup_with(&[&d], st, None);
+    uid(s.resolver.user_by_name("alice").await);
+    uid(s.resolver.user_by_name("bob").await); // evicts alice
+    assert_eq!(d.call_count(), 2);
+    assert_eq!(
+        uid(s.resolver.user_by_name("alice").await),
+        (10001, Source::Directory)
+    );
+    assert_eq!(d.call_count(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_make_one_directory_call() {
+    let d = example();
+    d.hold();
+    let s = setup_with(&[&d], settings(), None);
+    let mut tasks = Vec::new();
+    for _ in 0..25 {
+        let r = s.resolver.clone();
+        tasks.push(tokio::spawn(async move { r.user_by_name("ghost").await }));
+    }
+    let ck = CacheKey::new(Arc::from("example"), Key::UserName("ghost".into()));
+    while s.resolver.inner.flights.waiters(&ck) < 25 {
+        tokio::task::yield_now().await;
+    }
+    d.release(1);
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Answer::NotFound);
+    }
+    assert_eq!(d.call_count(), 1);
+}
+
+#[tokio::test]
+async fn offline_serves_expired_entries_up_to_offline_max_age() {
+    let d = example();
+    let s = setup_with(&[&d], settings(), None);
+    uid(s.resolver.user_by_name("alice").await);
+    s.clock.advance(400_000); // past entry_ttl
+    d.set_online(false);
+    assert_eq!(
+        uid(s.resolver.user_by_name("alice").await),
+        (10001, Source::Offline)
+    );
+    assert_eq!(
+        uid(s.resolver.user_by_uid(10001).await),
+        (10001, Source::Offline)
+    );
+    match s.resolver.user_by_name("bob").await {
+        Answer::Unavailable(r) => assert!(r.contains("example"), "{r}"),
+        other => panic!("uncached user while offline: {other:?}"),
+    }
+    s.clock.advance(3_600_000); // past offline_max_age
+    assert!(matches!(
+        s.resolver.user_by_name("alice").await,
+        Answer::Unavailable(_)
+    ));
+    d.set_online(true);
+    assert_eq!(
+        uid(s.resolver.user_by_name("alice").await),
+        (10001, Source::Directory)
+    );
+}
+
+#[tokio::test]
+async fn persistent_store_answers_after_restart_while_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = example();
+    {
+        let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
+        let s = setup_with(&[&d], settings(), Some(store.clone()));
+        uid(s.resolver.user_by_name("alice").await);
+        assert_eq!(
+            s.resolver.groups_of_user("alice").await,
+            Answer::Found(vec![10000, 10010, 30001], Source::Directory)
+        );
+        let g = s.resolver.group_by_name("staff").await;
+        assert!(matches!(g, Answer::Found(_, Source::Directory)));
+        store.close();
+    }
+    d.set_online(false);
+    let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
+    let s = setup_with(&[&d], settings(), Some(store));
+    s.clock.advance(1000);
+    assert_eq!(
+        uid(s.resolver.user_by_name("alice").await),
+        (10001, Source::Offline)
+    );
+    assert_eq!(
+        uid(s.resolver.user_by_uid(10001).await),
+        (10001, Source::Offline)
+    );
+    assert_eq!(
+        s.resolver.groups_of_user("alice").await,
+        Answer::Found(vec![10000, 10010, 30001], Source::Offline)
+    );
+    match s.resolver.group_by_gid(10010).await {
+        Answer::Found(g, Source::Offline) => {
+            assert_eq!(g.group.members, vec!["alice", "bob"]);
+            assert_eq!(g.dn, "cn=staff,ou=groups,dc=example");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        s.resolver.user_by_name("bob").await,
+        Answer::Unavailable(_)
+    ));
+}
+
+#[tokio::test]
+async fn deleted_users_leave_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = example();
+    let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
+    let s = setup_with(&[&d], settings(), Some(store.clone()));
+    uid(s.resolver.user_by_name("bob").await);
+    d.remove_user("bob");
+    s.clock.advance(300_000);
+    assert_eq!(s.resolver.user_by_name("bob").await, Answer::NotFound);
+    s.clock.advance(60_000);
+    d.set_online(false);
+    assert!(matches!(
+        s.resolver.user_by_name("bob").await,
+        Answer::Unavailable(_)
+    ));
+}
+
+#[tokio::test]
+async fn resolution_order_and_qualified_names() {
+    let d1 = FakeDirectory::new("one");
+    d1.add_user("alice", 10001, 10000);
+    let d2 = FakeDirectory::new("two");
+    d2.add_user("alice", 50001, 50000);
+    d2.add_user("zed", 50002, 50000);
+    let s = setup_with(&[&d1, &d2], settings(), None);
+    assert_eq!(uid(s.resolver.user_by_name("alice").await).0, 10001);
+    assert_eq!(uid(s.resolver.user_by_name("alice@two").await).0, 50001);
+    assert_eq!(uid(s.resolver.user_by_name("alice@TWO").await).0, 50001);
+    assert_eq!(uid(s.resolver.user_by_name("zed").await).0, 50002);
+    assert_eq!(s.resolver.user_by_name("zed@one").await, Answer::NotFound);
+    assert_eq!(uid(s.resolver.user_by_uid(50001).await).0, 50001);
+    assert_eq!(
+        s.resolver.user_by_name("nobody@two").await,
+        Answer::NotFound
+    );
+    // An unknown domain suffix is part of the name.
+    assert_eq!(
+        s.resolver.user_by_name("alice@three").await,
+        Answer::NotFound
+    );
+    // A failing first domain stops the walk for what it has not answered.
+    d1.set_online(false);
+    assert!(matches!(
+        s.resolver.user_by_name("newname").await,
+        Answer::Unavailable(_)
+    ));
+    assert_eq!(uid(s.resolver.user_by_name("zed@two").await).0, 50002);
+}
+
+#[tokio::test]
+async fn initgroups_lists_primary_first_once() {
+    let d = example();
+    d.add_group("users-again", 10000, &["bob"]);
+    let s = setup_with(&[&d], settings(), None);
+    let Answer::Found(g, _) = s.resolver.groups_of_user("bob").await else {
+        panic!()
+    };
+    assert_eq!(g, vec![10000, 10010]);
+    assert_eq!(s.resolver.groups_of_user("ghost").await, Answer::NotFound);
+}
+
+#[tokio::test]
+async fn low_ids_and_ignored_names_are_hidden() {
+    let d = example();
+    let s = setup_with(&[&d], settings(), None);
+    assert_eq!(s.resolver.user_by_name("rootclone").await, Answer::NotFound);
+    assert_eq!(s.resolver.user_by_uid(0).await, Answer::NotFound);
+    let calls = d.call_count();
+    assert_eq!(s.resolver.user_by_name("root").await, Answer::NotFound);
+    assert_eq!(s.resolver.group_by_name("root").await, Answer::NotFound);
+    assert_eq!(s.resolver.group_by_gid(5).await, Answer::NotFound);
+    assert_eq!(d.call_count(), calls);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_near_expiry_are_refreshed_in_the_background() {
+    let d = example();
+    let s = setup_with(&[&d], settings(), None);
+    uid(s.resolver.user_by_name("alice").await);
+    s.clock.advance(250_000); // past 3/4 of the 300 s TTL
+    d.add_user("alice", 1, 1); // (shadowed: first match wins in the fake)
+    assert_eq!(
+        uid(s.resolver.user_by_name("alice").await),
+        (10001, Source::Cache)
+    );
+    while d.call_count() < 2 {
+        tokio::task::yield_now().await;
+    }
+    let ck = CacheKey::new(Arc::from("example"), Key::UserName("alice".into()));
+    loop {
+        let slot = s.resolver.inner.cache.peek(&ck).unwrap();
+        if slot.fetched_ms == T0 + 250_000 {
+            assert_eq!(slot.expires_ms, T0 + 550_000);
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    s.clock.advance(100_000); // past the first TTL, within the refreshed one
+    assert_eq!(
+        uid(s.resolver.user_by_name("alice").await),
+        (10001, Source::Cache)
+    );
+    assert_eq!(d.call_count(), 2);
+}
+
+#[tokio::test]
+async fn enumeration_is_off_by_default_and_paged_when_on() {
+    let d = example();
+    let s = setup_with(&[&d], settings(), None);
+    assert_eq!(s.resolver.list_users(0, 10).await.unwrap(), (vec![], false));
+    assert_eq!(d.call_count(), 0);
+    let mut st = settings();
+    st.enumerate = true;
+    let s = setup_with(&[&d], st, None);
+    let (page1, more) = s.resolver.list_users(0, 1).await.unwrap();
+    assert_eq!((page1.len(), more), (1, true));
+    let (page2, more) = s.resolver.list_users(1, 10).await.unwrap();
+    // rootclone (uid 0) is hidden by min_id.
+    assert_eq!(
+        page2.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+        ["bob"]
+    );
+    assert!(!more);
+    let (groups, _) = s.resolver.list_groups(0, 100).await.unwrap();
+    assert_eq!(groups.len(), 3);
+}
+
+#[tokio::test]
+async fn reconfigure_keeps_the_cache_of_unchanged_domains_only() {
+    let d1 = example();
+    let d2 = FakeDirectory::new("other");
+    d2.add_user("zed", 50002, 50000);
+    let s = setup_with(&[&d1, &d2], settings(), None);
+    uid(s.resolver.user_by_name("alice").await);
+    uid(s.resolver.user_by_name("zed").await);
+    let calls = (d1.call_count(), d2.call_count());
+    let domains: Vec<Arc<dyn Provider>> = vec![d1.clone(), d2.clone()];
+    s.resolver
+        .reconfigure(domains, settings(), &["example".to_string()].into());
+    uid(s.resolver.user_by_name("alice").await);
+    uid(s.resolver.user_by_name("zed@other").await);
+    assert_eq!(d1.call_count(), calls.0);
+    assert_eq!(d2.call_count(), calls.1 + 1);
+}
+
+#[tokio::test]
+async fn flush_forgets_users_groups_and_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
+    let d = example();
+    let s = setup_with(&[&d], settings(), Some(store.clone()));
+    uid(s.resolver.user_by_name("alice").await);
+    s.resolver.groups_of_user("alice").await;
+    assert!(s.resolver.flush_user("alice") >= 3);
+    store.flush();
+    assert_eq!(store.len(), 0);
+    assert_eq!(
+        uid(s.resolver.user_by_uid(10001).await).1,
+        Source::Directory
+    );
+    s.resolver.group_by_name("staff").await;
+    assert!(s.resolver.flush_group("staff") >= 2);
+    assert!(matches!(
+        s.resolver.group_by_gid(10010).await,
+        Answer::Found(_, Source::Directory)
+    ));
+    assert!(s.resolver.flush_all() > 0);
+    assert_eq!(s.resolver.cache_stats()["entries"], 0);
+}

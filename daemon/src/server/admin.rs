@@ -1,0 +1,143 @@
+//! Admin commands (`rosterctl`), JSON in and out, on `pam.sock` only.
+//!
+//! | command | reply (besides `"ok": true`) |
+//! |---------|------------------------------|
+//! | `{"cmd":"cache_flush","user":"NAME"}` | `flushed`: memory entries dropped |
+//! | `{"cmd":"cache_flush","group":"NAME"}` | `flushed` |
+//! | `{"cmd":"cache_flush","all":true}` | `flushed` |
+//! | `{"cmd":"cache_stats"}` | `stats`: entries, max_entries, persistent_entries, hits, misses, hit_rate, offline_answers |
+//! | `{"cmd":"lookup","kind":"user"\|"group","key":"NAME\|ID"}` | `found`; when found: `source` (`cache`, `directory`, `offline`), `domain`, `dn`, `entry` |
+//! | `{"cmd":"reload"}` | nothing more (`ok: false` and `error` if the new configuration was refused) |
+//! | `{"cmd":"status"}` | `status`: the `Status` document |
+//!
+//! Any failure is `{"ok": false, "error": "..."}`.
+
+use super::Context;
+use crate::resolver::Answer;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Kind {
+    User,
+    Group,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+enum Command {
+    CacheFlush {
+        user: Option<String>,
+        group: Option<String>,
+        #[serde(default)]
+        all: bool,
+    },
+    CacheStats,
+    Lookup {
+        kind: Kind,
+        key: String,
+    },
+    Reload,
+    Status,
+}
+
+fn fail(msg: impl std::fmt::Display) -> Value {
+    json!({ "ok": false, "error": msg.to_string() })
+}
+
+/// Runs one admin command and returns its JSON reply.
+pub async fn handle(ctx: &Context, text: &str) -> Value {
+    let cmd: Command = match serde_json::from_str(text) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("bad admin command: {e}")),
+    };
+    let r = &ctx.resolver;
+    match cmd {
+        Command::CacheFlush { user, group, all } => {
+            let flushed = match (user, group, all) {
+                (Some(u), None, false) => r.flush_user(&u),
+                (None, Some(g), false) => r.flush_group(&g),
+                (None, None, true) => r.flush_all(),
+                _ => {
+                    return fail(
+                        "cache_flush takes exactly one of \"user\", \"group\", \"all\": true",
+                    )
+                }
+            };
+            tracing::info!(flushed, "cache flushed by admin command");
+            json!({ "ok": true, "flushed": flushed })
+        }
+        Command::CacheStats => json!({ "ok": true, "stats": r.cache_stats() }),
+        Command::Status => json!({ "ok": true, "status": r.status() }),
+        Command::Lookup { kind, key } => lookup(ctx, kind, &key).await,
+        Command::Reload => {
+            let Some(tx) = &ctx.reload else {
+                return fail("this daemon cannot reload");
+            };
+            let (done, wait) = oneshot::channel();
+            if tx.send(done).await.is_err() {
+                return fail("the daemon is shutting down");
+            }
+            match wait.await {
+                Ok(Ok(())) => json!({ "ok": true }),
+                Ok(Err(e)) => fail(e),
+                Err(_) => fail("reload did not complete"),
+            }
+        }
+    }
+}
+
+async fn lookup(ctx: &Context, kind: Kind, key: &str) -> Value {
+    let r = &ctx.resolver;
+    let id = key.parse::<u32>().ok();
+    let found = match kind {
+        Kind::User => {
+            let ans = match id {
+                Some(uid) => r.user_by_uid(uid).await,
+                None => r.user_by_name(key).await,
+            };
+            match ans {
+                Answer::Found(u, src) => Ok((
+                    src,
+                    u.domain.to_string(),
+                    u.dn.clone(),
+                    json!({
+                        "name": u.user.name, "uid": u.user.uid, "gid": u.user.gid,
+                        "gecos": u.user.gecos, "home": u.user.home, "shell": u.user.shell,
+                        "unique_id": u.unique_id,
+                    }),
+                )),
+                Answer::NotFound => Err(None),
+                Answer::Unavailable(e) => Err(Some(e)),
+            }
+        }
+        Kind::Group => {
+            let ans = match id {
+                Some(gid) => r.group_by_gid(gid).await,
+                None => r.group_by_name(key).await,
+            };
+            match ans {
+                Answer::Found(g, src) => Ok((
+                    src,
+                    g.domain.to_string(),
+                    g.dn.clone(),
+                    json!({ "name": g.group.name, "gid": g.group.gid, "members": g.group.members }),
+                )),
+                Answer::NotFound => Err(None),
+                Answer::Unavailable(e) => Err(Some(e)),
+            }
+        }
+    };
+    match found {
+        Ok((src, domain, dn, entry)) => json!({
+            "ok": true, "found": true, "source": src.as_str(),
+            "domain": domain, "dn": dn, "entry": entry,
+        }),
+        Err(None) => json!({ "ok": true, "found": false }),
+        Err(Some(e)) => {
+            json!({ "ok": false, "found": false, "error": format!("unavailable: {e}") })
+        }
+    }
+}

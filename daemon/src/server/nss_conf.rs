@@ -1,0 +1,94 @@
+//! Publication of the `[nss]` settings for the NSS module.
+//!
+//! `socket_dir/nss.conf`, mode 0644, replaced atomically (written to a
+//! temporary file, fsynced, renamed) at start and on every reload.
+//! Format: `#` comment lines, then one `key=value` per line:
+//!
+//! ```text
+//! timeout_ms=3000
+//! ignore_users=root,daemon
+//! ignore_groups=root
+//! min_id=1000
+//! ```
+//!
+//! Lists are comma-separated, without spaces. Names cannot contain `,`
+//! or a newline (the configuration refuses them).
+
+use crate::config::NssSettings;
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// File name of the published settings in the socket directory.
+pub const NSS_CONF_NAME: &str = "nss.conf";
+
+/// The file's text for `nss`.
+pub fn render(nss: &NssSettings) -> String {
+    let clean = |names: &[String]| -> String {
+        names
+            .iter()
+            .filter(|n| !n.is_empty() && !n.contains([',', '\n', '\r']))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!(
+        "# Written by rosterd from the [nss] table of its configuration; do not edit.\n\
+         timeout_ms={}\nignore_users={}\nignore_groups={}\nmin_id={}\n",
+        nss.timeout_ms,
+        clean(&nss.ignore_users),
+        clean(&nss.ignore_groups),
+        nss.min_id
+    )
+}
+
+/// Writes `socket_dir/nss.conf` atomically; returns its path.
+pub fn write(socket_dir: &Path, nss: &NssSettings) -> io::Result<PathBuf> {
+    let path = socket_dir.join(NSS_CONF_NAME);
+    let tmp = socket_dir.join(format!(".{NSS_CONF_NAME}.tmp"));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)?;
+    f.write_all(render(nss).as_bytes())?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn writes_key_value_lines_world_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let nss = NssSettings {
+            timeout_ms: 1500,
+            ignore_users: vec!["root".into(), "daemon".into(), "bad,name".into()],
+            ignore_groups: vec![],
+            min_id: 2000,
+        };
+        let path = write(dir.path(), &nss).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            lines,
+            [
+                "timeout_ms=1500",
+                "ignore_users=root,daemon",
+                "ignore_groups=",
+                "min_id=2000"
+            ]
+        );
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        assert!(!dir.path().join(".nss.conf.tmp").exists());
+    }
+}

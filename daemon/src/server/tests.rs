@@ -1,0 +1,338 @@
+use super::*;
+use crate::cache::SystemClock;
+use crate::resolver::fake::FakeDirectory;
+use crate::resolver::{Provider, Settings};
+use roster_proto::{
+    decode_response, encode_request, parse_header, Client, PamCode, Request, Response,
+};
+use std::os::unix::fs::PermissionsExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Running {
+    dir: tempfile::TempDir,
+    server: Server,
+    directory: Arc<FakeDirectory>,
+}
+
+impl Running {
+    fn nss(&self) -> PathBuf {
+        self.dir.path().join("nss.sock")
+    }
+    fn pam(&self) -> PathBuf {
+        self.dir.path().join("pam.sock")
+    }
+}
+
+fn my_uid() -> u32 {
+    // SAFETY: getuid(2) cannot fail and has no preconditions.
+    unsafe { libc::getuid() }
+}
+
+fn start_with(limits: Limits) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let directory = FakeDirectory::new("example");
+    directory.add_user("alice", 10001, 10000);
+    directory.add_group("users", 10000, &[]);
+    directory.add_group("staff", 10010, &["alice"]);
+    let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
+    let resolver = Resolver::new(domains, Settings::default(), None, Arc::new(SystemClock));
+    let ctx = Arc::new(Context {
+        resolver,
+        pam: pam::PamState::default(),
+        reload: None,
+    });
+    let server = Server::start(dir.path(), ctx, limits).unwrap();
+    Running {
+        dir,
+        server,
+        directory,
+    }
+}
+
+fn start() -> Running {
+    start_with(Limits {
+        pam_peer_uid: my_uid(),
+        ..Limits::default()
+    })
+}
+
+/// One request through the real blocking client (as the modules do).
+async fn call(path: PathBuf, req: Request) -> Response {
+    tokio::task::spawn_blocking(move || {
+        Client::request_once(&path, &req, Duration::from_secs(10)).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// Sends raw bytes and reads one reply frame, or `None` if the daemon
+/// closed the connection without replying.
+async fn raw(path: &Path, bytes: &[u8], then_close_write: bool) -> Option<Response> {
+    let mut s = tokio::net::UnixStream::connect(path).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    if then_close_write {
+        s.shutdown().await.unwrap();
+    }
+    read_reply(&mut s).await
+}
+
+async fn read_reply(s: &mut tokio::net::UnixStream) -> Option<Response> {
+    let mut prefix = [0u8; 4];
+    s.read_exact(&mut prefix).await.ok()?;
+    let h = parse_header(prefix).unwrap();
+    let mut body = vec![0; h.len];
+    s.read_exact(&mut body).await.unwrap();
+    Some(decode_response(&body).unwrap())
+}
+
+fn error_text(r: Option<Response>) -> String {
+    match r {
+        Some(Response::Error(m)) => m,
+        other => panic!("expected an error reply, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_over_nss_sock() {
+    let rd = start();
+    match call(rd.nss(), Request::UserByName("alice".into())).await {
+        Response::User(u) => assert_eq!(
+            (u.uid, u.gid, u.home.as_str()),
+            (10001, 10000, "/home/alice")
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        call(rd.nss(), Request::UserByUid(10001)).await,
+        Response::User(_)
+    ));
+    assert_eq!(
+        call(rd.nss(), Request::UserByName("ghost".into())).await,
+        Response::NotFound
+    );
+    assert_eq!(
+        call(rd.nss(), Request::GroupsOfUser("alice".into())).await,
+        Response::Gids(vec![10000, 10010])
+    );
+    match call(rd.nss(), Request::GroupByGid(10010)).await {
+        Response::Group(g) => assert_eq!(
+            (g.name.as_str(), g.members),
+            ("staff", vec!["alice".to_string()])
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        call(
+            rd.nss(),
+            Request::ListUsers {
+                offset: 0,
+                limit: 10
+            }
+        )
+        .await,
+        Response::Users {
+            entries: vec![],
+            more: false
+        }
+    );
+    let Response::Json(st) = call(rd.nss(), Request::Status).await else {
+        panic!()
+    };
+    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(st["domains"][0]["name"], "example");
+    assert_eq!(st["domains"][0]["online"], true);
+    assert!(st["cache"]["hits"].as_u64().is_some());
+    // Several requests on one connection.
+    let path = rd.nss();
+    tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(&path, Duration::from_secs(5)).unwrap();
+        for _ in 0..3 {
+            assert!(matches!(
+                c.call(&Request::UserByUid(10001)).unwrap(),
+                Response::User(_)
+            ));
+        }
+    })
+    .await
+    .unwrap();
+    rd.directory.set_online(false);
+    assert!(matches!(
+        call(rd.nss(), Request::UserByName("bob".into())).await,
+        Response::Unavailable(_)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_modes_and_removal_on_shutdown() {
+    let rd = start();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&rd.nss()), 0o666);
+    assert_eq!(mode(&rd.pam()), 0o600);
+    // A second daemon on the same directory is refused.
+    let ctx = Arc::new(Context {
+        resolver: Resolver::new(vec![], Settings::default(), None, Arc::new(SystemClock)),
+        pam: pam::PamState::default(),
+        reload: None,
+    });
+    assert!(matches!(
+        Server::start(rd.dir.path(), ctx, Limits::default()),
+        Err(ServerError::InUse(_))
+    ));
+    let (nss, pam) = (rd.nss(), rd.pam());
+    rd.server.shutdown().await;
+    assert!(!nss.exists() && !pam.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nss_sock_refuses_pam_and_admin_requests() {
+    let rd = start();
+    let pam_req = Request::PamAccount {
+        user: "alice".into(),
+        service: "sshd".into(),
+        rhost: String::new(),
+    };
+    for req in [pam_req, Request::Admin("{\"cmd\":\"cache_stats\"}".into())] {
+        match call(rd.nss(), req).await {
+            Response::Error(m) => assert!(m.contains("only on pam.sock"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pam_sock_serves_admin_and_pam_requests() {
+    let rd = start();
+    call(rd.pam(), Request::UserByName("alice".into())).await;
+    let Response::Json(j) =
+        call(rd.pam(), Request::Admin("{\"cmd\":\"cache_stats\"}".into())).await
+    else {
+        panic!()
+    };
+    let j: serde_json::Value = serde_json::from_str(&j).unwrap();
+    assert_eq!(j["ok"], true);
+    assert!(j["stats"]["entries"].as_u64().unwrap() >= 2);
+    let lookup = r#"{"cmd":"lookup","kind":"user","key":"10001"}"#;
+    let Response::Json(j) = call(rd.pam(), Request::Admin(lookup.into())).await else {
+        panic!()
+    };
+    let j: serde_json::Value = serde_json::from_str(&j).unwrap();
+    assert_eq!(j["source"], "cache");
+    assert_eq!(j["dn"], "uid=alice,ou=people,dc=example");
+    let flush = r#"{"cmd":"cache_flush","all":true}"#;
+    let Response::Json(j) = call(rd.pam(), Request::Admin(flush.into())).await else {
+        panic!()
+    };
+    assert!(j.contains("\"ok\":true"), "{j}");
+    let bad = r#"{"cmd":"cache_flush"}"#;
+    let Response::Json(j) = call(rd.pam(), Request::Admin(bad.into())).await else {
+        panic!()
+    };
+    assert!(j.contains("exactly one"), "{j}");
+    let Response::Json(j) = call(rd.pam(), Request::Admin("nonsense".into())).await else {
+        panic!()
+    };
+    assert!(j.contains("bad admin command"), "{j}");
+    let auth = Request::PamAuthenticate {
+        user: "alice".into(),
+        service: "login".into(),
+        rhost: String::new(),
+        password: "pw".into(),
+    };
+    match call(rd.pam(), auth).await {
+        Response::Pam(p) => assert_eq!(p.code, PamCode::SystemErr),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pam_sock_refuses_other_uids() {
+    let rd = start_with(Limits {
+        pam_peer_uid: my_uid().wrapping_add(1),
+        ..Limits::default()
+    });
+    let m = error_text(raw(&rd.pam(), &encode_request(&Request::Status), false).await);
+    assert!(m.contains("root"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_frames_get_an_error_and_others_are_still_served() {
+    let rd = start_with(Limits {
+        idle_timeout: Duration::from_millis(300),
+        pam_peer_uid: my_uid(),
+        ..Limits::default()
+    });
+    // A client that stops in the middle of a frame, kept open meanwhile.
+    let mut stuck = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
+    stuck.write_all(&[0, 0, 0, 50, 0, 1, 0, 1]).await.unwrap();
+
+    // Wrong version.
+    let m = error_text(raw(&rd.nss(), &[0, 0, 0, 4, 0, 9, 0, 8], false).await);
+    assert!(m.contains("version 9"), "{m}");
+    // Oversized length.
+    let m = error_text(raw(&rd.nss(), &[0xff, 0xff, 0xff, 0xff], false).await);
+    assert!(m.contains("length"), "{m}");
+    // Length too small.
+    let m = error_text(raw(&rd.nss(), &[0, 0, 0, 1], false).await);
+    assert!(m.contains("length 1"), "{m}");
+    // Unknown code.
+    let m = error_text(raw(&rd.nss(), &[0, 0, 0, 4, 0, 1, 0, 99], false).await);
+    assert!(m.contains("unknown request code 99"), "{m}");
+    // A body that does not match its code.
+    let m = error_text(raw(&rd.nss(), &[0, 0, 0, 6, 0, 1, 0, 2, 0, 0], false).await);
+    assert!(m.contains("uid"), "{m}");
+    // Truncated body, then the peer closes: closed without a reply.
+    assert_eq!(
+        raw(&rd.nss(), &[0, 0, 0, 9, 0, 1, 0, 1, 0], true).await,
+        None
+    );
+
+    // Meanwhile a well-behaved client is served.
+    assert!(matches!(
+        call(rd.nss(), Request::UserByUid(10001)).await,
+        Response::User(_)
+    ));
+
+    // The stuck client is told what was wrong once it idled too long.
+    let m = error_text(read_reply(&mut stuck).await);
+    assert!(m.contains("incomplete"), "{m}");
+    assert!(matches!(
+        call(rd.nss(), Request::Status).await,
+        Response::Json(_)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_cap_queues_extra_clients() {
+    let rd = start_with(Limits {
+        max_connections: 1,
+        idle_timeout: Duration::from_secs(30),
+        pam_peer_uid: my_uid(),
+    });
+    // One idle connection holds the only slot.
+    let mut first = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
+    let path = rd.nss();
+    let waiting = tokio::task::spawn_blocking(move || {
+        Client::request_once(&path, &Request::UserByUid(10001), Duration::from_secs(30))
+    });
+    // The first connection is still served, and when it ends the queued
+    // client gets its answer.
+    first
+        .write_all(&encode_request(&Request::Status))
+        .await
+        .unwrap();
+    assert!(matches!(
+        read_reply(&mut first).await,
+        Some(Response::Json(_))
+    ));
+    drop(first);
+    assert!(matches!(waiting.await.unwrap().unwrap(), Response::User(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlong_names_are_refused() {
+    let rd = start();
+    let m = error_text(Some(
+        call(rd.nss(), Request::UserByName("a".repeat(300))).await,
+    ));
+    assert!(m.contains("user name"), "{m}");
+}

@@ -1,0 +1,423 @@
+//! Persistent copy of the cache in `state_dir/cache.log`, used to answer
+//! while the directory is unreachable (offline mode), also after a restart.
+//!
+//! ## Format and why
+//!
+//! An **append-only log of checksummed records** (see [`record`]) after an
+//! 8-byte file header `ROSTERC1`, rather than an embedded database: every
+//! write is one `pwrite` at the end of the file followed by `fdatasync`, so
+//! a crash at any point leaves at worst a partial last record. On open the
+//! log is replayed; a record whose checksum fails is skipped, a frame cut
+//! short (or a header that is not a frame header) ends the replay, and in
+//! both cases the good records are kept and the file is rewritten without
+//! the damage. Only an index (`key -> offset`) lives in memory; values are
+//! read back with `pread` when needed (rarely: only in offline mode).
+//!
+//! Writes are queued to one writer thread, so cache misses are written
+//! through off the request path. When the file grows past twice its live
+//! size it is compacted: live records (younger than the offline age limit)
+//! are copied to `cache.log.tmp`, which is fsynced and renamed over
+//! `cache.log` (then the directory is fsynced): the old or the new file is
+//! there at every instant.
+
+mod crc32;
+pub mod record;
+
+pub use record::{Record, StoredGroup, StoredUser, StoredValue};
+
+use record::{Frame, FRAME_OVERHEAD};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+use thiserror::Error;
+
+/// File header: format name and version.
+const FILE_MAGIC: &[u8; 8] = b"ROSTERC1";
+/// Name of the log inside the state directory.
+pub const STORE_FILE_NAME: &str = "cache.log";
+/// Do not compact logs smaller than this.
+const COMPACT_MIN_BYTES: u64 = 1024 * 1024;
+/// Largest number of queued operations written in one batch.
+const MAX_BATCH: usize = 4096;
+
+/// Why the persistent cache could not be opened.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// An I/O error on the named file.
+    #[error("persistent cache {path}: {source}")]
+    Io {
+        /// The file at fault.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// What replaying the log found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Valid records replayed.
+    pub records: usize,
+    /// Complete records skipped because their checksum or content was bad.
+    pub corrupt_records: usize,
+    /// Bytes dropped at the end (a record cut short by a crash).
+    pub truncated_bytes: u64,
+    /// True when the file did not start with the expected header and was
+    /// set aside as `cache.log.bad`.
+    pub bad_header: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Loc {
+    offset: u64,
+    len: u32,
+}
+
+struct Inner {
+    path: PathBuf,
+    file: File,
+    index: HashMap<String, Loc>,
+    end: u64,
+    live: u64,
+    max_age_ms: u64,
+}
+
+enum Op {
+    Write(Record),
+    Barrier(mpsc::Sender<()>),
+}
+
+/// The persistent cache: an index in memory over a crash-safe log on disk.
+pub struct Store {
+    inner: Arc<Mutex<Inner>>,
+    tx: Mutex<Option<mpsc::Sender<Op>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    recovery: Recovery,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn open_rw(path: &Path, truncate: bool) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))
+}
+
+impl Store {
+    /// Opens (or creates) `dir/cache.log`, replaying it. Entries older than
+    /// `max_age_ms` are dropped at the next compaction.
+    pub fn open(dir: &Path, max_age_ms: u64) -> Result<Store, StoreError> {
+        let path = dir.join(STORE_FILE_NAME);
+        let mut recovery = Recovery::default();
+        let mut file = open_rw(&path, false)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io_err(&path))?;
+        if !bytes.is_empty() && !bytes.starts_with(FILE_MAGIC) {
+            let bad = path.with_extension("log.bad");
+            std::fs::rename(&path, &bad).map_err(io_err(&path))?;
+            recovery.bad_header = true;
+            bytes.clear();
+            file = open_rw(&path, true)?;
+        }
+        let mut index = HashMap::new();
+        let mut offset = FILE_MAGIC.len().min(bytes.len());
+        while offset < bytes.len() {
+            match record::parse(&bytes[offset..]) {
+                Frame::Valid(rec, len) => {
+                    recovery.records += 1;
+                    match rec {
+                        Record::Put { key, .. } => {
+                            let loc = Loc {
+                                offset: offset as u64,
+                                len: len as u32,
+                            };
+                            index.insert(key, loc);
+                        }
+                        Record::Del { key } => {
+                            index.remove(&key);
+                        }
+                        Record::Clear => index.clear(),
+                    }
+                    offset += len;
+                }
+                Frame::Corrupt(len) => {
+                    recovery.corrupt_records += 1;
+                    offset += len;
+                }
+                Frame::Broken => {
+                    recovery.truncated_bytes = (bytes.len() - offset) as u64;
+                    break;
+                }
+            }
+        }
+        let live = index.values().map(|l| l.len as u64).sum::<u64>() + FILE_MAGIC.len() as u64;
+        let mut inner = Inner {
+            path: path.clone(),
+            file,
+            index,
+            end: offset.max(FILE_MAGIC.len()) as u64,
+            live,
+            max_age_ms,
+        };
+        drop(bytes);
+        let damaged = recovery.corrupt_records > 0 || recovery.truncated_bytes > 0;
+        if damaged || inner.end == FILE_MAGIC.len() as u64 || recovery.bad_header {
+            inner.compact().map_err(io_err(&path))?;
+        }
+        if damaged {
+            tracing::warn!(
+                file = %path.display(),
+                corrupt_records = recovery.corrupt_records,
+                truncated_bytes = recovery.truncated_bytes,
+                "persistent cache was damaged (crash?); kept the valid records"
+            );
+        }
+        let inner = Arc::new(Mutex::new(inner));
+        let (tx, rx) = mpsc::channel();
+        let writer_inner = inner.clone();
+        let writer = std::thread::Builder::new()
+            .name("roster-store".into())
+            .spawn(move || writer_loop(writer_inner, rx))
+            .map_err(io_err(&path))?;
+        Ok(Store {
+            inner,
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            recovery,
+        })
+    }
+
+    /// What the replay at open time found.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+
+    /// The stored value of `key` and when it was fetched (ms since epoch).
+    pub fn get(&self, key: &str) -> Option<(u64, StoredValue)> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let loc = *inner.index.get(key)?;
+        let mut buf = vec![0u8; loc.len as usize];
+        if let Err(e) = inner.file.read_exact_at(&mut buf, loc.offset) {
+            tracing::warn!(file = %inner.path.display(), error = %e, "cannot read persistent cache");
+            return None;
+        }
+        match record::parse(&buf) {
+            Frame::Valid(Record::Put { at_ms, value, .. }, _) => Some((at_ms, value)),
+            _ => {
+                tracing::warn!(file = %inner.path.display(), offset = loc.offset, "persistent cache record unreadable");
+                None
+            }
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .index
+            .len()
+    }
+
+    /// True when the store holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keys starting with `prefix`.
+    pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner
+            .index
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// Queues `key = value` (fetched at `at_ms`) for writing.
+    pub fn put(&self, key: String, at_ms: u64, value: StoredValue) {
+        self.send(Op::Write(Record::Put { key, at_ms, value }));
+    }
+
+    /// Queues the removal of `key`.
+    pub fn delete(&self, key: String) {
+        self.send(Op::Write(Record::Del { key }));
+    }
+
+    /// Queues the removal of every entry.
+    pub fn clear(&self) {
+        self.send(Op::Write(Record::Clear));
+    }
+
+    /// Waits until every queued write is on disk.
+    pub fn flush(&self) {
+        let (tx, rx) = mpsc::channel();
+        self.send(Op::Barrier(tx));
+        let _ = rx.recv();
+    }
+
+    /// Writes what is queued and stops the writer thread.
+    pub fn close(&self) {
+        self.flush();
+        drop(self.tx.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
+
+    fn send(&self, op: Op) {
+        if let Some(tx) = self.tx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            let _ = tx.send(op);
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn writer_loop(inner: Arc<Mutex<Inner>>, rx: mpsc::Receiver<Op>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut barriers = Vec::new();
+        let mut guard = inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = guard.append(batch, &mut barriers) {
+            tracing::warn!(file = %guard.path.display(), error = %e, "cannot write persistent cache");
+        }
+        drop(guard);
+        for b in barriers {
+            let _ = b.send(());
+        }
+    }
+}
+
+impl Inner {
+    fn append(
+        &mut self,
+        batch: Vec<Op>,
+        barriers: &mut Vec<mpsc::Sender<()>>,
+    ) -> std::io::Result<()> {
+        let mut buf = Vec::new();
+        for op in batch {
+            match op {
+                Op::Barrier(tx) => barriers.push(tx),
+                Op::Write(rec) => {
+                    let frame = record::encode(&rec);
+                    match &rec {
+                        Record::Put { key, .. } => {
+                            let loc = Loc {
+                                offset: self.end + buf.len() as u64,
+                                len: frame.len() as u32,
+                            };
+                            self.live += loc.len as u64;
+                            if let Some(old) = self.index.insert(key.clone(), loc) {
+                                self.live -= old.len as u64;
+                            }
+                        }
+                        Record::Del { key } => {
+                            match self.index.remove(key) {
+                                Some(old) => self.live -= old.len as u64,
+                                None => continue, // nothing to delete: write nothing
+                            }
+                        }
+                        Record::Clear => {
+                            self.index.clear();
+                            self.live = FILE_MAGIC.len() as u64;
+                        }
+                    }
+                    buf.extend_from_slice(&frame);
+                }
+            }
+        }
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all_at(&buf, self.end)?;
+        self.end += buf.len() as u64;
+        self.file.sync_data()?;
+        if self.end > COMPACT_MIN_BYTES && self.end > 2 * self.live {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the log with only the live, young enough records.
+    fn compact(&mut self) -> std::io::Result<()> {
+        let tmp = self.path.with_extension("log.tmp");
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let mut data = Vec::with_capacity(self.live as usize);
+        data.extend_from_slice(FILE_MAGIC);
+        let oldest = now_ms().saturating_sub(self.max_age_ms);
+        let mut new_index = HashMap::with_capacity(self.index.len());
+        for (key, loc) in &self.index {
+            let mut buf = vec![0u8; loc.len as usize];
+            if self.file.read_exact_at(&mut buf, loc.offset).is_err() {
+                continue;
+            }
+            match record::parse(&buf) {
+                Frame::Valid(Record::Put { at_ms, .. }, _) if at_ms >= oldest => {}
+                _ => continue,
+            }
+            debug_assert!(buf.len() >= FRAME_OVERHEAD);
+            new_index.insert(
+                key.clone(),
+                Loc {
+                    offset: data.len() as u64,
+                    len: loc.len,
+                },
+            );
+            data.extend_from_slice(&buf);
+        }
+        out.write_all(&data)?;
+        out.sync_all()?;
+        drop(out);
+        std::fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
+        self.index = new_index;
+        self.end = data.len() as u64;
+        self.live = self.end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

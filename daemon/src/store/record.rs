@@ -1,0 +1,160 @@
+//! One record of the persistent cache log and its on-disk framing.
+//!
+//! Frame: `u8 magic (0xA5)`, `u32 len` (big-endian, payload bytes),
+//! `u32 crc32(payload)`, then `len` bytes of JSON payload. A record is
+//! accepted only when the whole frame is present and the checksum matches.
+
+use super::crc32::crc32;
+use serde::{Deserialize, Serialize};
+
+/// First byte of every record frame.
+pub const RECORD_MAGIC: u8 = 0xA5;
+/// Bytes before the payload: magic, length, checksum.
+pub const FRAME_OVERHEAD: usize = 9;
+/// Largest payload accepted when reading (guards against a corrupt length).
+pub const MAX_PAYLOAD: usize = 16 * 1024 * 1024;
+
+/// A cached user as stored on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredUser {
+    /// Login name.
+    pub name: String,
+    /// Numeric user ID.
+    pub uid: u32,
+    /// Primary group ID.
+    pub gid: u32,
+    /// GECOS field.
+    pub gecos: String,
+    /// Home directory.
+    pub home: String,
+    /// Login shell.
+    pub shell: String,
+    /// Distinguished name of the directory entry.
+    pub dn: String,
+    /// Stable unique identifier (entryUUID, objectGUID), when known.
+    pub unique_id: Option<String>,
+}
+
+/// A cached group as stored on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredGroup {
+    /// Group name.
+    pub name: String,
+    /// Numeric group ID.
+    pub gid: u32,
+    /// Login names of the members.
+    pub members: Vec<String>,
+    /// Distinguished name of the directory entry.
+    pub dn: String,
+}
+
+/// The value of one persistent cache entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoredValue {
+    /// A passwd entry.
+    User(StoredUser),
+    /// A group entry.
+    Group(StoredGroup),
+    /// The GIDs of a user's groups (initgroups).
+    Gids(Vec<u32>),
+}
+
+/// One operation in the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op")]
+pub enum Record {
+    /// Sets `key` to `value`, fetched from the directory at `at_ms`
+    /// (milliseconds since the Unix epoch).
+    Put {
+        /// Entry key.
+        key: String,
+        /// When the value was fetched from the directory.
+        at_ms: u64,
+        /// The value.
+        value: StoredValue,
+    },
+    /// Removes `key`.
+    Del {
+        /// Entry key.
+        key: String,
+    },
+    /// Removes every entry.
+    Clear,
+}
+
+/// Encodes a record as a complete frame.
+pub fn encode(record: &Record) -> Vec<u8> {
+    let payload = serde_json::to_vec(record).expect("records always serialize");
+    let mut out = Vec::with_capacity(FRAME_OVERHEAD + payload.len());
+    out.push(RECORD_MAGIC);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&crc32(&payload).to_be_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// What was found at some offset of the log.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A valid record occupying `len` bytes (frame included).
+    Valid(Record, usize),
+    /// A complete frame whose checksum or content is wrong; `len` bytes may
+    /// be skipped to reach the next frame.
+    Corrupt(usize),
+    /// The bytes end before the frame does, or the header is not a frame
+    /// header: nothing after this offset can be trusted.
+    Broken,
+}
+
+/// Parses the frame at the start of `buf`.
+pub fn parse(buf: &[u8]) -> Frame {
+    if buf.len() < FRAME_OVERHEAD || buf[0] != RECORD_MAGIC {
+        return Frame::Broken;
+    }
+    let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+    let crc = u32::from_be_bytes([buf[5], buf[6], buf[7], buf[8]]);
+    if len > MAX_PAYLOAD || buf.len() < FRAME_OVERHEAD + len {
+        return Frame::Broken;
+    }
+    let payload = &buf[FRAME_OVERHEAD..FRAME_OVERHEAD + len];
+    if crc32(payload) != crc {
+        return Frame::Corrupt(FRAME_OVERHEAD + len);
+    }
+    match serde_json::from_slice(payload) {
+        Ok(r) => Frame::Valid(r, FRAME_OVERHEAD + len),
+        Err(_) => Frame::Corrupt(FRAME_OVERHEAD + len),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Record {
+        Record::Put {
+            key: "k".into(),
+            at_ms: 42,
+            value: StoredValue::Gids(vec![1, 2]),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let f = encode(&sample());
+        assert_eq!(parse(&f), Frame::Valid(sample(), f.len()));
+    }
+
+    #[test]
+    fn truncation_and_corruption_are_detected() {
+        let f = encode(&sample());
+        assert_eq!(parse(&f[..f.len() - 1]), Frame::Broken);
+        assert_eq!(parse(&f[..3]), Frame::Broken);
+        let mut bad = f.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 0x01;
+        assert_eq!(parse(&bad), Frame::Corrupt(f.len()));
+        let mut bad_magic = f;
+        bad_magic[0] = 0;
+        assert_eq!(parse(&bad_magic), Frame::Broken);
+    }
+}

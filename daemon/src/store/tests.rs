@@ -1,0 +1,157 @@
+use super::*;
+use std::fs;
+
+const DAY_MS: u64 = 86_400_000;
+
+fn user(name: &str, uid: u32) -> StoredValue {
+    StoredValue::User(StoredUser {
+        name: name.into(),
+        uid,
+        gid: 100,
+        gecos: String::new(),
+        home: format!("/home/{name}"),
+        shell: "/bin/sh".into(),
+        dn: format!("uid={name},ou=people,dc=example,dc=test"),
+        unique_id: None,
+    })
+}
+
+fn open(dir: &Path) -> Store {
+    Store::open(dir, DAY_MS).unwrap()
+}
+
+#[test]
+fn reopen_keeps_entries_and_deletions() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    {
+        let s = open(dir.path());
+        s.put("a".into(), now, user("alice", 1));
+        s.put("b".into(), now, user("bob", 2));
+        s.put("c".into(), now, StoredValue::Gids(vec![1, 2, 3]));
+        s.delete("b".into());
+        s.put("a".into(), now + 1, user("alice", 11));
+        s.close();
+    }
+    let s = open(dir.path());
+    assert_eq!(s.recovery().corrupt_records, 0);
+    assert_eq!(s.recovery().truncated_bytes, 0);
+    assert_eq!(s.get("a"), Some((now + 1, user("alice", 11))));
+    assert_eq!(s.get("b"), None);
+    assert_eq!(s.get("c"), Some((now, StoredValue::Gids(vec![1, 2, 3]))));
+    assert_eq!(s.len(), 2);
+    s.clear();
+    s.close();
+    assert!(open(dir.path()).is_empty());
+}
+
+#[test]
+fn truncated_tail_is_detected_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    {
+        let s = open(dir.path());
+        s.put("a".into(), now, user("alice", 1));
+        s.put("b".into(), now, user("bob", 2));
+        s.close();
+    }
+    let path = dir.path().join(STORE_FILE_NAME);
+    let len = fs::metadata(&path).unwrap().len();
+    // A crash in the middle of writing the last record.
+    let f = OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(len - 5).unwrap();
+    drop(f);
+    let s = open(dir.path());
+    assert!(s.recovery().truncated_bytes > 0);
+    assert_eq!(s.get("a"), Some((now, user("alice", 1))));
+    assert_eq!(s.get("b"), None);
+    // The damage is gone and new writes survive another reopen.
+    s.put("c".into(), now, user("carol", 3));
+    s.close();
+    let s = open(dir.path());
+    assert_eq!(
+        s.recovery(),
+        &Recovery {
+            records: 2,
+            ..Default::default()
+        }
+    );
+    assert_eq!(s.get("c"), Some((now, user("carol", 3))));
+}
+
+#[test]
+fn corrupted_record_is_skipped_and_later_records_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    {
+        let s = open(dir.path());
+        s.put("a".into(), now, user("alice", 1));
+        s.put("b".into(), now, user("bob", 2));
+        s.put("c".into(), now, user("carol", 3));
+        s.close();
+    }
+    let path = dir.path().join(STORE_FILE_NAME);
+    let mut bytes = fs::read(&path).unwrap();
+    // Flip one byte inside the payload of the second record ("bob").
+    let pos = bytes.windows(3).position(|w| w == b"bob").unwrap();
+    bytes[pos] ^= 0x20;
+    // And append garbage as if a crash left half a header.
+    bytes.extend_from_slice(&[record::RECORD_MAGIC, 0, 0]);
+    fs::write(&path, &bytes).unwrap();
+    let s = open(dir.path());
+    assert_eq!(s.recovery().corrupt_records, 1);
+    assert_eq!(s.recovery().truncated_bytes, 3);
+    assert_eq!(s.get("a"), Some((now, user("alice", 1))));
+    assert_eq!(s.get("b"), None);
+    assert_eq!(s.get("c"), Some((now, user("carol", 3))));
+}
+
+#[test]
+fn foreign_file_is_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(STORE_FILE_NAME), b"not a cache at all").unwrap();
+    let s = open(dir.path());
+    assert!(s.recovery().bad_header);
+    assert!(s.is_empty());
+    assert!(dir.path().join("cache.log.bad").exists());
+    s.put("a".into(), now_ms(), StoredValue::Gids(vec![]));
+    s.close();
+    assert_eq!(open(dir.path()).len(), 1);
+}
+
+#[test]
+fn compaction_keeps_live_entries_and_drops_old_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    let s = open(dir.path());
+    s.put("old".into(), now - 2 * DAY_MS, user("old", 9));
+    // Rewrite the same few keys until the log passes the compaction size.
+    for i in 0..12_000u32 {
+        s.put(format!("k{}", i % 10), now, user("u", i));
+    }
+    s.close();
+    let size = fs::metadata(dir.path().join(STORE_FILE_NAME))
+        .unwrap()
+        .len();
+    assert!(
+        size < COMPACT_MIN_BYTES,
+        "log was not compacted: {size} bytes"
+    );
+    let s = open(dir.path());
+    assert_eq!(s.len(), 10);
+    assert_eq!(s.get("old"), None);
+    assert_eq!(s.get("k3"), Some((now, user("u", 11_993))));
+}
+
+#[test]
+fn prefix_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.put("d1\u{1f}x".into(), 1, StoredValue::Gids(vec![]));
+    s.put("d2\u{1f}x".into(), 1, StoredValue::Gids(vec![]));
+    s.flush();
+    assert_eq!(
+        s.keys_with_prefix("d1\u{1f}"),
+        vec!["d1\u{1f}x".to_string()]
+    );
+}

@@ -1,0 +1,284 @@
+//! A real `rosterd` process for one test, with its configuration, sockets,
+//! state and log in a private temporary directory.
+//!
+//! [`Rosterd::start`] takes the text of a `roster.toml`. The fixture fills in
+//! where the daemon keeps its files: `@SOCKET_DIR@` and `@STATE_DIR@` in the
+//! text are replaced by its own directories; a text without a `[daemon]`
+//! table gets one appended (with `log_level = "debug"`). A `[daemon]` table
+//! without those placeholders is refused: the daemon must never use the
+//! host's `/run/roster` or `/var/lib/roster` in a test.
+//!
+//! rosterd runs under a small watchdog shell (like slapd's): when the test
+//! process exits for any reason, the shell's stdin closes and it stops the
+//! daemon by PID. Its stderr (the log) goes to `rosterd.log` in the
+//! directory; [`Rosterd::log`] returns it and start failures print it.
+
+use roster_proto::{Client, Request, Response};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long start, restart and reload may take before the fixture gives up.
+const STARTUP_LIMIT: Duration = Duration::from_secs(30);
+/// Per-request time bound of the helper calls.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running (or stopped, restartable) rosterd.
+pub struct Rosterd {
+    dir: tempfile::TempDir,
+    watchdog: Option<Child>,
+    pid: Option<i32>,
+}
+
+/// Substitutes the fixture's directories into a configuration text.
+fn render(text: &str, socket_dir: &Path, state_dir: &Path) -> String {
+    let has_placeholders = text.contains("@SOCKET_DIR@") || text.contains("@STATE_DIR@");
+    let text = text
+        .replace("@SOCKET_DIR@", &socket_dir.display().to_string())
+        .replace("@STATE_DIR@", &state_dir.display().to_string());
+    let has_daemon_table = text.lines().any(|l| l.trim() == "[daemon]");
+    if has_daemon_table {
+        assert!(
+            has_placeholders,
+            "a [daemon] table in a test configuration must use @SOCKET_DIR@ and @STATE_DIR@"
+        );
+        return text;
+    }
+    format!(
+        "{text}\n[daemon]\nsocket_dir = \"{}\"\nstate_dir = \"{}\"\nlog_level = \"debug\"\n",
+        socket_dir.display(),
+        state_dir.display()
+    )
+}
+
+/// The built `rosterd`: next to the test executable's profile directory
+/// (`target/<profile>/rosterd`), else where [`crate::paths::bin`] says.
+fn rosterd_bin() -> PathBuf {
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1) {
+            let candidate = dir.join("rosterd");
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    crate::paths::bin("rosterd")
+}
+
+/// True while `pid` exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // Field 3, after the parenthesised command name, is the state.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+fn send_signal(pid: i32, sig: libc::c_int) {
+    // SAFETY: kill(2) with a PID we started and a valid signal number.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+impl Rosterd {
+    /// Writes `config_text` (see the module docs) and starts rosterd,
+    /// returning once `nss.sock` answers `Status`.
+    pub fn start(config_text: &str) -> Rosterd {
+        let dir = tempfile::Builder::new()
+            .prefix("roster-rosterd-")
+            .tempdir()
+            .expect("temp dir");
+        let mut rd = Rosterd {
+            dir,
+            watchdog: None,
+            pid: None,
+        };
+        rd.write_config(config_text);
+        rd.launch();
+        rd
+    }
+
+    /// Replaces the configuration file (same substitutions as `start`);
+    /// takes effect at the next [`Rosterd::reload`] or restart.
+    pub fn write_config(&self, config_text: &str) {
+        let text = render(config_text, &self.socket_dir(), &self.state_dir());
+        std::fs::write(self.config_path(), text).expect("write roster.toml");
+    }
+
+    /// The fixture's directory (config, log, sockets, state).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The configuration file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("roster.toml")
+    }
+
+    /// `[daemon] socket_dir`.
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// `[daemon] state_dir`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Path of `nss.sock`.
+    pub fn nss_socket(&self) -> PathBuf {
+        self.socket_dir().join(roster_proto::NSS_SOCKET_NAME)
+    }
+
+    /// Path of `pam.sock`.
+    pub fn pam_socket(&self) -> PathBuf {
+        self.socket_dir().join(roster_proto::PAM_SOCKET_NAME)
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("rosterd.log")).unwrap_or_default()
+    }
+
+    /// PID of the running daemon.
+    pub fn pid(&self) -> Option<i32> {
+        self.pid
+    }
+
+    /// True while the daemon process runs.
+    pub fn is_running(&self) -> bool {
+        self.pid.is_some_and(alive)
+    }
+
+    fn launch(&mut self) {
+        assert!(self.watchdog.is_none(), "rosterd is already running");
+        let log = self.dir.path().join("rosterd.log");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(r#""$1" --foreground --config "$2" 2>>"$3" & pid=$!; echo $pid; read _ ; kill $pid 2>/dev/null; wait $pid"#)
+            .arg("roster-rosterd-watchdog")
+            .arg(rosterd_bin())
+            .arg(self.config_path())
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn rosterd watchdog");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("watchdog stdout"))
+            .read_line(&mut line)
+            .expect("read rosterd pid");
+        let pid: i32 = line.trim().parse().expect("watchdog printed the pid");
+        self.watchdog = Some(child);
+        self.pid = Some(pid);
+        let deadline = Instant::now() + STARTUP_LIMIT;
+        loop {
+            let answer =
+                Client::request_once(&self.nss_socket(), &Request::Status, Duration::from_secs(2));
+            if let Ok(Response::Json(_)) = answer {
+                return;
+            }
+            if !alive(pid) {
+                let log = self.log();
+                self.stop();
+                panic!("rosterd exited during start-up; its log:\n{log}");
+            }
+            if Instant::now() > deadline {
+                let log = self.log();
+                self.kill9();
+                panic!(
+                    "rosterd did not answer on nss.sock within {STARTUP_LIMIT:?}; its log:\n{log}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then waits until the daemon has exited.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.watchdog.take() {
+            drop(child.stdin.take()); // the shell sends SIGTERM and waits
+            let _ = child.wait();
+        }
+        self.pid = None;
+    }
+
+    /// SIGKILL (a crash): no clean-up by the daemon.
+    pub fn kill9(&mut self) {
+        if let Some(pid) = self.pid {
+            send_signal(pid, libc::SIGKILL);
+        }
+        self.stop();
+    }
+
+    /// Stops the daemon (if running) and starts it again on the same
+    /// configuration, sockets and state.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+
+    /// Sends SIGHUP and waits until the daemon logged the outcome (reloaded,
+    /// or refused and kept the old configuration). Returns true if the new
+    /// configuration was taken.
+    pub fn reload(&mut self) -> bool {
+        let count = |log: &str| {
+            (
+                log.matches("configuration reloaded").count(),
+                log.matches("reload refused").count(),
+            )
+        };
+        let before = count(&self.log());
+        send_signal(self.pid.expect("rosterd is running"), libc::SIGHUP);
+        let deadline = Instant::now() + STARTUP_LIMIT;
+        loop {
+            let now = count(&self.log());
+            if now.0 > before.0 {
+                return true;
+            }
+            if now.1 > before.1 {
+                return false;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rosterd did not log the outcome of SIGHUP; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// One request on `nss.sock`.
+    pub fn nss(&self, req: &Request) -> Response {
+        Client::request_once(&self.nss_socket(), req, CALL_TIMEOUT)
+            .unwrap_or_else(|e| panic!("nss.sock call {req:?} failed: {e}"))
+    }
+
+    /// One request on `pam.sock`.
+    pub fn pam(&self, req: &Request) -> Response {
+        Client::request_once(&self.pam_socket(), req, CALL_TIMEOUT)
+            .unwrap_or_else(|e| panic!("pam.sock call failed: {e}"))
+    }
+
+    /// An admin command (JSON) on `pam.sock`; returns the JSON reply text.
+    pub fn admin(&self, json: &str) -> String {
+        match self.pam(&Request::Admin(json.to_string())) {
+            Response::Json(j) => j,
+            other => panic!("admin command {json} got {other:?}"),
+        }
+    }
+}
+
+impl Drop for Rosterd {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            send_signal(pid, libc::SIGKILL);
+        }
+        self.stop();
+    }
+}

@@ -1,0 +1,165 @@
+//! rosterd against the real slapd: lookups by name and ID, qualified
+//! names, initgroups (also for a user in 1,000 groups), hidden entries,
+//! status, nss.conf, admin commands, and the nss.sock/pam.sock split.
+
+use roster_e2e::dataset::{self, ALICE, BOB, MANYGROUPS, STAFF_GID, USERS_GID};
+use roster_e2e::rosterd::Rosterd;
+use roster_e2e::slapd::Slapd;
+use roster_proto::{Request, Response};
+
+fn config(slapd: &Slapd) -> String {
+    let pw = slapd.write_bind_password_file(slapd.dir());
+    format!(
+        r#"
+[cache]
+entry_ttl = 300
+negative_ttl = 60
+
+[[domain]]
+name = "example"
+uris = ["{uri}"]
+base_dn = "{base}"
+bind_dn = "{svc}"
+bind_password_file = "{pw}"
+connect_timeout = 2
+op_timeout = 5
+"#,
+        uri = slapd.ldap_uri(),
+        base = dataset::BASE_DN,
+        svc = slapd.service_dn(),
+        pw = pw.display(),
+    )
+}
+
+fn user(r: Response) -> roster_proto::User {
+    match r {
+        Response::User(u) => u,
+        other => panic!("expected a user, got {other:?}"),
+    }
+}
+
+#[test]
+fn lookups_by_name_id_and_qualified_name() {
+    let slapd = Slapd::start();
+    let rd = Rosterd::start(&config(&slapd));
+    let a = user(rd.nss(&Request::UserByName(ALICE.name.into())));
+    assert_eq!(
+        (a.name.as_str(), a.uid, a.gid),
+        (ALICE.name, ALICE.uid, ALICE.gid)
+    );
+    assert_eq!(a.gecos, ALICE.cn);
+    let b = user(rd.nss(&Request::UserByUid(BOB.uid)));
+    assert_eq!(b.name, BOB.name);
+    let q = user(rd.nss(&Request::UserByName(format!("{}@example", ALICE.name))));
+    assert_eq!(q.uid, ALICE.uid);
+    assert_eq!(
+        rd.nss(&Request::UserByName("nosuchuser".into())),
+        Response::NotFound
+    );
+    assert_eq!(
+        rd.nss(&Request::UserByName("alice@nosuchdomain".into())),
+        Response::NotFound
+    );
+    assert_eq!(rd.nss(&Request::UserByUid(4_000_000)), Response::NotFound);
+    // A second root and a UID below min_id are never served.
+    assert_eq!(
+        rd.nss(&Request::UserByName("rootclone".into())),
+        Response::NotFound
+    );
+    assert_eq!(rd.nss(&Request::UserByUid(0)), Response::NotFound);
+    assert_eq!(
+        rd.nss(&Request::UserByName("lowuid".into())),
+        Response::NotFound
+    );
+}
+
+#[test]
+fn groups_and_initgroups() {
+    let slapd = Slapd::start();
+    let rd = Rosterd::start(&config(&slapd));
+    match rd.nss(&Request::GroupByName("staff".into())) {
+        Response::Group(g) => {
+            assert_eq!(g.gid, STAFF_GID);
+            let mut m = g.members.clone();
+            m.sort();
+            assert_eq!(m, vec![ALICE.name.to_string(), BOB.name.to_string()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(rd.nss(&Request::GroupByGid(USERS_GID)), Response::Group(g) if g.name == "users")
+    );
+    match rd.nss(&Request::GroupsOfUser(ALICE.name.into())) {
+        Response::Gids(g) => {
+            assert_eq!(g[0], ALICE.gid, "primary group first");
+            assert!(g.contains(&STAFF_GID), "{g:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match rd.nss(&Request::GroupsOfUser(MANYGROUPS.name.into())) {
+        Response::Gids(g) => {
+            assert_eq!(g[0], MANYGROUPS.gid);
+            let many = g
+                .iter()
+                .filter(|gid| {
+                    (dataset::MANY_GROUPS_GID_BASE..dataset::MANY_GROUPS_GID_BASE + 1000)
+                        .contains(*gid)
+                })
+                .count();
+            assert_eq!(many, dataset::MANY_GROUPS_COUNT as usize);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        rd.nss(&Request::GroupsOfUser("nosuchuser".into())),
+        Response::NotFound
+    );
+}
+
+#[test]
+fn status_nss_conf_admin_and_socket_split() {
+    let slapd = Slapd::start();
+    let rd = Rosterd::start(&config(&slapd));
+    user(rd.nss(&Request::UserByName(ALICE.name.into())));
+    user(rd.nss(&Request::UserByName(ALICE.name.into())));
+    let Response::Json(st) = rd.nss(&Request::Status) else {
+        panic!("status is JSON")
+    };
+    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(st["domains"][0]["name"], "example");
+    assert_eq!(st["domains"][0]["online"], true);
+    assert!(st["cache"]["hits"].as_u64().unwrap() >= 1, "{st}");
+    assert!(st["cache"]["misses"].as_u64().unwrap() >= 1, "{st}");
+    assert!(st["version"].is_string());
+
+    let conf = std::fs::read_to_string(rd.socket_dir().join("nss.conf")).unwrap();
+    assert!(conf.lines().any(|l| l == "min_id=1000"), "{conf}");
+    assert!(conf.lines().any(|l| l == "ignore_users=root"), "{conf}");
+
+    let j: serde_json::Value =
+        serde_json::from_str(&rd.admin(r#"{"cmd":"lookup","kind":"user","key":"alice"}"#)).unwrap();
+    assert_eq!(j["source"], "cache");
+    assert_eq!(j["dn"], ALICE.dn);
+    let j: serde_json::Value =
+        serde_json::from_str(&rd.admin(r#"{"cmd":"lookup","kind":"group","key":"10010"}"#))
+            .unwrap();
+    assert_eq!(j["source"], "directory");
+    assert_eq!(j["entry"]["name"], "staff");
+    let j: serde_json::Value =
+        serde_json::from_str(&rd.admin(r#"{"cmd":"cache_flush","user":"alice"}"#)).unwrap();
+    assert_eq!(j["ok"], true);
+    let j: serde_json::Value =
+        serde_json::from_str(&rd.admin(r#"{"cmd":"lookup","kind":"user","key":"alice"}"#)).unwrap();
+    assert_eq!(j["source"], "directory", "flush really flushed");
+
+    match rd.nss(&Request::Admin(r#"{"cmd":"cache_stats"}"#.into())) {
+        Response::Error(m) => assert!(m.contains("pam.sock"), "{m}"),
+        other => panic!("admin on nss.sock: {other:?}"),
+    }
+    let mode = |p: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode(&rd.nss_socket()), 0o666);
+    assert_eq!(mode(&rd.pam_socket()), 0o600);
+}

@@ -1,0 +1,162 @@
+//! rosterd with the directory gone: cached entries are still answered,
+//! uncached ones are Unavailable (not NotFound), also after a crash and
+//! restart of the daemon (persistent cache), and everything comes back
+//! when the directory does.
+
+use roster_e2e::dataset::{self, ALICE, BOB, CAROL, STAFF_GID};
+use roster_e2e::rosterd::Rosterd;
+use roster_e2e::slapd::Slapd;
+use roster_proto::{Request, Response};
+use std::time::{Duration, Instant};
+
+/// entry_ttl = 0: every answer is expired at once, so each lookup while
+/// the directory is down exercises the offline path.
+fn config(slapd: &Slapd) -> String {
+    let pw = slapd.write_bind_password_file(slapd.dir());
+    format!(
+        r#"
+[cache]
+entry_ttl = 0
+negative_ttl = 0
+offline_max_age = 86400
+
+[[domain]]
+name = "example"
+uris = ["{uri}"]
+base_dn = "{base}"
+bind_dn = "{svc}"
+bind_password_file = "{pw}"
+connect_timeout = 1
+op_timeout = 2
+"#,
+        uri = slapd.ldap_uri(),
+        base = dataset::BASE_DN,
+        svc = slapd.service_dn(),
+        pw = pw.display(),
+    )
+}
+
+fn uid_of(r: Response) -> u32 {
+    match r {
+        Response::User(u) => u.uid,
+        other => panic!("expected a user, got {other:?}"),
+    }
+}
+
+fn stats(rd: &Rosterd) -> serde_json::Value {
+    let j: serde_json::Value = serde_json::from_str(&rd.admin(r#"{"cmd":"cache_stats"}"#)).unwrap();
+    j["stats"].clone()
+}
+
+/// Waits until the write-behind persistent cache holds `n` entries.
+fn wait_persisted(rd: &Rosterd, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stats(rd)["persistent_entries"].as_u64().unwrap() < n {
+        assert!(
+            Instant::now() < deadline,
+            "persistent cache stays below {n}: {}",
+            stats(rd)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn cached_entries_survive_directory_outage_and_daemon_crash() {
+    let mut slapd = Slapd::start();
+    let mut rd = Rosterd::start(&config(&slapd));
+    assert_eq!(
+        uid_of(rd.nss(&Request::UserByName(ALICE.name.into()))),
+        ALICE.uid
+    );
+    assert_eq!(uid_of(rd.nss(&Request::UserByUid(BOB.uid))), BOB.uid);
+    let alice_groups = match rd.nss(&Request::GroupsOfUser(ALICE.name.into())) {
+        Response::Gids(g) => g,
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        rd.nss(&Request::GroupByGid(STAFF_GID)),
+        Response::Group(_)
+    ));
+    // alice and bob by name and uid, alice's groups, staff by name and gid.
+    wait_persisted(&rd, 7);
+
+    slapd.stop();
+    assert_eq!(
+        uid_of(rd.nss(&Request::UserByName(ALICE.name.into()))),
+        ALICE.uid
+    );
+    assert_eq!(
+        uid_of(rd.nss(&Request::UserByName(BOB.name.into()))),
+        BOB.uid
+    );
+    match rd.nss(&Request::UserByName(CAROL.name.into())) {
+        Response::Unavailable(reason) => assert!(reason.contains("example"), "{reason}"),
+        other => panic!("uncached user with the directory down: {other:?}"),
+    }
+    assert!(matches!(
+        rd.nss(&Request::UserByUid(CAROL.uid)),
+        Response::Unavailable(_)
+    ));
+    let j: serde_json::Value =
+        serde_json::from_str(&rd.admin(r#"{"cmd":"lookup","kind":"user","key":"alice"}"#)).unwrap();
+    assert_eq!(j["source"], "offline");
+    let Response::Json(st) = rd.nss(&Request::Status) else {
+        panic!()
+    };
+    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(st["domains"][0]["online"], false, "{st}");
+
+    // A crash, and a restart with the directory still down.
+    rd.kill9();
+    rd.restart();
+    assert_eq!(
+        uid_of(rd.nss(&Request::UserByName(ALICE.name.into()))),
+        ALICE.uid
+    );
+    assert_eq!(uid_of(rd.nss(&Request::UserByUid(BOB.uid))), BOB.uid);
+    assert_eq!(
+        rd.nss(&Request::GroupsOfUser(ALICE.name.into())),
+        Response::Gids(alice_groups)
+    );
+    match rd.nss(&Request::GroupByGid(STAFF_GID)) {
+        Response::Group(g) => assert_eq!(g.name, "staff"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        rd.nss(&Request::UserByName(CAROL.name.into())),
+        Response::Unavailable(_)
+    ));
+
+    // The directory comes back: new names resolve again.
+    slapd.start_again();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match rd.nss(&Request::UserByName(CAROL.name.into())) {
+            Response::User(u) => {
+                assert_eq!(u.uid, CAROL.uid);
+                break;
+            }
+            other => assert!(Instant::now() < deadline, "directory back, still {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_clean_stop_removes_the_sockets_and_keeps_the_cache() {
+    let mut slapd = Slapd::start();
+    let mut rd = Rosterd::start(&config(&slapd));
+    assert_eq!(
+        uid_of(rd.nss(&Request::UserByName(ALICE.name.into()))),
+        ALICE.uid
+    );
+    rd.stop();
+    assert!(!rd.nss_socket().exists() && !rd.pam_socket().exists());
+    slapd.stop();
+    rd.restart();
+    assert_eq!(
+        uid_of(rd.nss(&Request::UserByName(ALICE.name.into()))),
+        ALICE.uid
+    );
+}

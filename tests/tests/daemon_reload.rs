@@ -1,0 +1,85 @@
+//! SIGHUP and the admin `reload` command: new settings are applied and
+//! published, a bad file is refused (the old configuration keeps serving),
+//! and the cache of a domain whose settings did not change is kept.
+
+use roster_e2e::dataset::{self, ALICE, BOB};
+use roster_e2e::rosterd::Rosterd;
+use roster_e2e::slapd::Slapd;
+use roster_proto::{Request, Response};
+
+fn config(slapd: &Slapd, min_id: u32, op_timeout: u32) -> String {
+    let pw = slapd.write_bind_password_file(slapd.dir());
+    format!(
+        r#"
+[nss]
+min_id = {min_id}
+
+[[domain]]
+name = "example"
+uris = ["{uri}"]
+base_dn = "{base}"
+bind_dn = "{svc}"
+bind_password_file = "{pw}"
+op_timeout = {op_timeout}
+"#,
+        uri = slapd.ldap_uri(),
+        base = dataset::BASE_DN,
+        svc = slapd.service_dn(),
+        pw = pw.display(),
+    )
+}
+
+fn entries(rd: &Rosterd) -> u64 {
+    let j: serde_json::Value = serde_json::from_str(&rd.admin(r#"{"cmd":"cache_stats"}"#)).unwrap();
+    j["stats"]["entries"].as_u64().unwrap()
+}
+
+#[test]
+fn sighup_applies_good_configs_and_refuses_bad_ones() {
+    let slapd = Slapd::start();
+    let mut rd = Rosterd::start(&config(&slapd, 1000, 5));
+    assert!(matches!(
+        rd.nss(&Request::UserByName(ALICE.name.into())),
+        Response::User(_)
+    ));
+    assert!(entries(&rd) > 0);
+
+    // Only [nss] changes: the domain keeps its cache; min_id now hides alice.
+    rd.write_config(&config(&slapd, 10002, 5));
+    assert!(rd.reload());
+    assert!(entries(&rd) > 0, "the unchanged domain kept its cache");
+    assert_eq!(
+        rd.nss(&Request::UserByName(ALICE.name.into())),
+        Response::NotFound
+    );
+    assert!(matches!(
+        rd.nss(&Request::UserByName(BOB.name.into())),
+        Response::User(_)
+    ));
+    let conf = std::fs::read_to_string(rd.socket_dir().join("nss.conf")).unwrap();
+    assert!(conf.lines().any(|l| l == "min_id=10002"), "{conf}");
+
+    // A broken file is refused and the running configuration stays.
+    rd.write_config("[[domain]]\nname = \"example\"\nthis is not toml\n");
+    assert!(!rd.reload());
+    assert!(rd.log().contains("reload refused"));
+    assert_eq!(
+        rd.nss(&Request::UserByName(ALICE.name.into())),
+        Response::NotFound
+    );
+    assert!(matches!(
+        rd.nss(&Request::UserByName(BOB.name.into())),
+        Response::User(_)
+    ));
+
+    // The domain's own settings change: its cache is dropped.
+    rd.write_config(&config(&slapd, 1000, 4));
+    let j: serde_json::Value = serde_json::from_str(&rd.admin(r#"{"cmd":"reload"}"#)).unwrap();
+    assert_eq!(j["ok"], true, "{j}");
+    assert_eq!(entries(&rd), 0);
+    assert!(matches!(
+        rd.nss(&Request::UserByName(ALICE.name.into())),
+        Response::User(_)
+    ));
+    assert!(rd.is_running());
+}
