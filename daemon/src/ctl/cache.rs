@@ -1,0 +1,72 @@
+//! `rosterctl cache flush|stats`: admin commands on pam.sock.
+
+use super::cli::{CacheCmd, FlushArgs};
+use super::context::Ctx;
+use super::daemon;
+use super::output::{print_json, render_text};
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+/// Runs `rosterctl cache ...`.
+pub fn run(ctx: &Ctx, cmd: &CacheCmd) -> anyhow::Result<ExitCode> {
+    let (request, headline) = match cmd {
+        CacheCmd::Flush(args) => flush_request(args),
+        CacheCmd::Stats => (json!({"cmd": "cache_stats"}), String::new()),
+    };
+    let reply = daemon::admin(ctx, &request)?;
+    if ctx.json {
+        print_json(&reply);
+    } else {
+        if !headline.is_empty() {
+            println!("{headline}");
+        }
+        print!("{}", render_text(&reply));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The admin command for a flush and the line that reports it.
+fn flush_request(args: &FlushArgs) -> (Value, String) {
+    if let Some(u) = &args.user {
+        (
+            json!({"cmd": "cache_flush", "user": u}),
+            format!("flushed user {u}"),
+        )
+    } else if let Some(g) = &args.group {
+        (
+            json!({"cmd": "cache_flush", "group": g}),
+            format!("flushed group {g}"),
+        )
+    } else {
+        (
+            json!({"cmd": "cache_flush", "all": true}),
+            "flushed the whole cache".into(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flush_requests_match_the_admin_protocol() {
+        let a = |user: Option<&str>, group: Option<&str>, all| FlushArgs {
+            user: user.map(String::from),
+            group: group.map(String::from),
+            all,
+        };
+        assert_eq!(
+            flush_request(&a(Some("bob"), None, false)).0,
+            json!({"cmd": "cache_flush", "user": "bob"})
+        );
+        assert_eq!(
+            flush_request(&a(None, Some("staff"), false)).0,
+            json!({"cmd": "cache_flush", "group": "staff"})
+        );
+        assert_eq!(
+            flush_request(&a(None, None, true)).0,
+            json!({"cmd": "cache_flush", "all": true})
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! The command-line definition (clap derive); completions and man pages are
+//! generated from it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Administer roster: test the directory connection, inspect and control
+/// rosterd, edit the configuration and nsswitch.conf.
+#[derive(Debug, Parser)]
+#[command(name = "rosterctl", version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, value_name = "FILE", default_value = roster_proto::DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// Directory of rosterd's sockets (default: the configuration's
+    /// [daemon] socket_dir, else /run/roster).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub socket_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// rosterctl's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Test the connection to the directory step by step (DNS, TCP, TLS,
+    /// StartTLS, bind, search bases, filters, entries, ID mapping).
+    Test(TestArgs),
+    /// Show whether rosterd runs, the state of each domain and the cache.
+    Status,
+    /// Ask rosterd about a user, group or SID, with the answer's source (root).
+    #[command(subcommand)]
+    Lookup(LookupCmd),
+    /// List the users the directory yields for this host (no daemon needed).
+    Users(ListArgs),
+    /// List the groups the directory yields for this host (no daemon needed).
+    Groups(ListArgs),
+    /// Flush rosterd's cache or show its statistics (root).
+    #[command(subcommand)]
+    Cache(CacheCmd),
+    /// Enable, disable or remove a [[domain]] of the configuration file.
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// ID mapping tools.
+    #[command(subcommand)]
+    Idmap(IdmapCmd),
+    /// Configuration file tools.
+    #[command(subcommand, name = "config")]
+    ConfigFile(ConfigCmd),
+    /// Add or remove roster in the passwd and group lines of nsswitch.conf.
+    #[command(subcommand)]
+    Nsswitch(NsswitchCmd),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Write man pages (one per command) or print rosterctl(1).
+    Manpage(ManpageArgs),
+}
+
+/// Arguments of `rosterctl test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Test only this domain (default: every enabled domain).
+    pub domain: Option<String>,
+    /// How many users to show with their ID mapping.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub sample: usize,
+}
+
+/// Arguments of `rosterctl users` and `rosterctl groups`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// List only this domain (default: every enabled domain).
+    pub domain: Option<String>,
+}
+
+/// `rosterctl lookup ...`.
+#[derive(Debug, Subcommand)]
+pub enum LookupCmd {
+    /// A user by login name or UID.
+    User {
+        /// Login name or numeric UID.
+        key: String,
+    },
+    /// A group by name or GID.
+    Group {
+        /// Group name or numeric GID.
+        key: String,
+    },
+    /// An object by Windows SID (Active Directory domains).
+    Sid {
+        /// The SID, e.g. S-1-5-21-1-2-3-1104.
+        sid: String,
+    },
+}
+
+/// `rosterctl cache ...`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCmd {
+    /// Drop cached entries: one user, one group, or everything.
+    Flush(FlushArgs),
+    /// Show the cache's entry count, hits and misses.
+    Stats,
+}
+
+/// What `rosterctl cache flush` drops.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct FlushArgs {
+    /// Drop this user.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Drop this group.
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+    /// Drop every entry.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `rosterctl domain ...`.
+#[derive(Debug, Subcommand)]
+pub enum DomainCmd {
+    /// Serve the domain again (`enabled = true`).
+    Enable {
+        /// The domain's name.
+        name: String,
+    },
+    /// Stop serving the domain but keep its settings (`enabled = false`).
+    Disable {
+        /// The domain's name.
+        name: String,
+    },
+    /// Delete the domain's [[domain]] table from the configuration.
+    Remove {
+        /// The domain's name.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+/// `rosterctl idmap ...`.
+#[derive(Debug, Subcommand)]
+pub enum IdmapCmd {
+    /// Read SIDs or numeric IDs on stdin, print `input<TAB>result` or
+    /// `input<TAB>-<TAB>reason` per line.
+    Map,
+}
+
+/// `rosterctl config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Load and validate the configuration file; print OK or the error with
+    /// file:line and key.
+    Check,
+}
+
+/// `rosterctl nsswitch ...`.
+#[derive(Debug, Subcommand)]
+pub enum NsswitchCmd {
+    /// Add `roster` after `files` on the passwd and group lines.
+    Enable(NsswitchArgs),
+    /// Remove `roster` from the passwd and group lines.
+    Disable(NsswitchArgs),
+}
+
+/// The file `rosterctl nsswitch` edits.
+#[derive(Debug, Args)]
+pub struct NsswitchArgs {
+    /// The nsswitch.conf to edit.
+    #[arg(long, value_name = "FILE", default_value = "/etc/nsswitch.conf")]
+    pub file: PathBuf,
+}
+
+/// Shells `rosterctl completions` knows.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ShellKind {
+    /// GNU bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
+/// Arguments of `rosterctl completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: ShellKind,
+}
+
+/// Arguments of `rosterctl manpage`.
+#[derive(Debug, Args)]
+pub struct ManpageArgs {
+    /// Write rosterctl.1 and one rosterctl-COMMAND.1 per command here
+    /// (default: print rosterctl.1 on stdout).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flush_needs_exactly_one_target() {
+        assert!(Cli::try_parse_from(["rosterctl", "cache", "flush"]).is_err());
+        assert!(
+            Cli::try_parse_from(["rosterctl", "cache", "flush", "--all", "--user", "a"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["rosterctl", "cache", "flush", "--user", "a"]).is_ok());
+    }
+
+    #[test]
+    fn global_options_go_anywhere() {
+        let cli =
+            Cli::try_parse_from(["rosterctl", "status", "--json", "--socket-dir", "/x"]).unwrap();
+        assert!(cli.json);
+        assert_eq!(cli.socket_dir.as_deref(), Some(std::path::Path::new("/x")));
+    }
+}

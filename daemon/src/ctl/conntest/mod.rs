@@ -1,0 +1,400 @@
+//! `rosterctl test [DOMAIN]`: the "Test connection" button done properly.
+//! Each step reports OK or the precise failure, and the steps that depend
+//! on a failed one are not run: DNS, TCP, StartTLS, TLS (certificate
+//! subject, issuer, expiry, verification), bind, search bases, what the
+//! filters find, the entries the host would refuse, and a sample mapping.
+
+mod entries;
+mod ldap;
+mod net;
+mod report;
+mod tls;
+mod uri;
+
+pub use entries::{check_group, check_user, Rejected, Usable};
+pub use ldap::{bind, connect, fetch};
+
+use super::cli::TestArgs;
+use super::context::{select_domains, Ctx};
+use super::output::print_json;
+use super::progress::Progress;
+use report::{DomainReport, Status};
+use roster_daemon::config::DomainConfig;
+use serde_json::json;
+use std::process::ExitCode;
+
+/// Runs `rosterctl test`.
+pub fn run(ctx: &Ctx, args: &TestArgs) -> anyhow::Result<ExitCode> {
+    let cfg = match ctx.load_config() {
+        Ok(c) => c,
+        Err(e) => {
+            if ctx.json {
+                print_json(
+                    &json!({"ok": false, "steps": [{"step": "config", "target": ctx.config_path, "status": "fail", "message": e.to_string()}]}),
+                );
+            } else {
+                println!(
+                    "  [FAIL] {:<17} {}: {e}",
+                    "config",
+                    ctx.config_path.display()
+                );
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let domains = select_domains(&cfg, args.domain.as_deref())?;
+    let reports: Vec<DomainReport> = domains
+        .iter()
+        .map(|d| {
+            let r = test_domain(d, args.sample);
+            if !ctx.json {
+                print!("{}", r.render());
+            }
+            r
+        })
+        .collect();
+    let ok = reports.iter().all(|r| r.ok);
+    if ctx.json {
+        print_json(&json!({"ok": ok, "domains": reports}));
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs every step for one domain.
+fn test_domain(d: &DomainConfig, sample: usize) -> DomainReport {
+    let mut r = DomainReport::new(&d.name);
+    if !d.enabled {
+        r.push(
+            "config",
+            "enabled",
+            Status::Warn,
+            "the domain is disabled (enabled = false): rosterd does not serve it",
+        );
+    }
+    let mut usable_uri = None;
+    for u in &d.uris {
+        if connection_steps(&mut r, d, u) && usable_uri.is_none() {
+            usable_uri = Some(u.as_str());
+        }
+    }
+    if let Some(u) = usable_uri {
+        directory_steps(&mut r, d, u, sample);
+    }
+    r
+}
+
+/// DNS, TCP, StartTLS and TLS for one URI; true when all passed.
+fn connection_steps(r: &mut DomainReport, d: &DomainConfig, uri_text: &str) -> bool {
+    let u = match uri::parse(uri_text) {
+        Ok(u) => u,
+        Err(e) => {
+            r.push("uri", uri_text, Status::Fail, e);
+            return false;
+        }
+    };
+    let addrs = match net::resolve(&u.host, u.port) {
+        Ok(a) => a,
+        Err(e) => {
+            r.push("dns", uri_text, Status::Fail, e);
+            return false;
+        }
+    };
+    let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+    r.push(
+        "dns",
+        uri_text,
+        Status::Ok,
+        format!("{} resolves to {}", u.host, shown.join(", ")),
+    );
+    let (mut stream, addr, took) = match net::connect(&addrs, d.connect_timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            r.push("tcp", uri_text, Status::Fail, e);
+            return false;
+        }
+    };
+    r.push(
+        "tcp",
+        uri_text,
+        Status::Ok,
+        format!("connected to {addr} in {} ms", took.as_millis()),
+    );
+    if !d.uses_tls(uri_text) {
+        r.push(
+            "tls",
+            uri_text,
+            Status::Warn,
+            "not used: plain LDAP without StartTLS, the bind password crosses the network in clear",
+        );
+        return true;
+    }
+    if !u.ldaps {
+        if let Err(e) = tls::starttls(&mut stream) {
+            r.push("starttls", uri_text, Status::Fail, e);
+            return false;
+        }
+        r.push(
+            "starttls",
+            uri_text,
+            Status::Ok,
+            "the server accepted StartTLS",
+        );
+    }
+    match tls::handshake(stream, &u.host, d) {
+        Err(e) => {
+            r.push("tls", uri_text, Status::Fail, e);
+            false
+        }
+        Ok(info) => {
+            let (status, verdict, passed) = match (&info.verified, d.tls_verify) {
+                (Ok(()), _) => (Status::Ok, "the certificate verifies".to_string(), true),
+                (Err(e), true) => (Status::Fail, format!("the certificate {e}"), false),
+                (Err(e), false) => (
+                    Status::Warn,
+                    format!("the certificate {e}; accepted because tls_verify = false"),
+                    true,
+                ),
+            };
+            let (status, verdict) = if info.days_left < 0 {
+                (
+                    Status::Fail,
+                    format!(
+                        "{verdict}; the certificate EXPIRED {} days ago",
+                        -info.days_left
+                    ),
+                )
+            } else if info.days_left < 30 && status == Status::Ok {
+                (
+                    Status::Warn,
+                    format!("{verdict}; it expires in {} days", info.days_left),
+                )
+            } else {
+                (status, verdict)
+            };
+            let step = r.push(
+                "tls",
+                uri_text,
+                status,
+                format!("{} ({}): {verdict}", info.protocol, info.cipher),
+            );
+            step.details = vec![
+                format!("subject: {}", info.subject),
+                format!("issuer:  {}", info.issuer),
+                format!("expires: {} ({} days left)", info.not_after, info.days_left),
+            ];
+            passed && info.days_left >= 0
+        }
+    }
+}
+
+/// Bind, bases, filters, entries and mapping over the first working URI.
+fn directory_steps(r: &mut DomainReport, d: &DomainConfig, uri: &str, sample: usize) {
+    let mut conn = match ldap::connect(d, uri) {
+        Ok(c) => c,
+        Err(e) => {
+            r.push("connect", uri, Status::Fail, e);
+            return;
+        }
+    };
+    let who = d.bind_dn.clone().unwrap_or_else(|| "(anonymous)".into());
+    match ldap::bind(&mut conn, d) {
+        Ok(m) => r.push("bind", who, Status::Ok, m),
+        Err(e) => {
+            r.push("bind", who, Status::Fail, e);
+            return;
+        }
+    };
+    let bases = [
+        ("base_dn", d.base_dn.as_str()),
+        ("user_search_base", d.user_base()),
+        ("group_search_base", d.group_base()),
+    ];
+    for (i, (step, dn)) in bases.iter().enumerate() {
+        if i > 0 && *dn == d.base_dn {
+            continue;
+        }
+        match ldap::base_exists(&mut conn, d, dn) {
+            Ok(()) => r.push(step, *dn, Status::Ok, "exists"),
+            Err(e) => {
+                r.push(step, *dn, Status::Fail, e);
+                return;
+            }
+        };
+    }
+    let a = &d.attributes;
+    let mut progress = Progress::new(format!("{}: reading users", d.name));
+    let users = ldap::fetch(
+        &mut conn,
+        d,
+        d.user_base(),
+        &d.user_filter,
+        &[&a.username, &a.uid_number, &a.gid_number],
+        |n| progress.tick(n),
+    );
+    progress.finish();
+    let users = match users {
+        Ok(u) => u,
+        Err(e) => {
+            r.push("users", d.user_filter.clone(), Status::Fail, e);
+            return;
+        }
+    };
+    let mut progress = Progress::new(format!("{}: reading groups", d.name));
+    let groups = ldap::fetch(
+        &mut conn,
+        d,
+        d.group_base(),
+        d.group_filter(),
+        &[&a.group_name, &a.gid_number],
+        |n| progress.tick(n),
+    );
+    progress.finish();
+    let groups = match groups {
+        Ok(g) => g,
+        Err(e) => {
+            r.push("groups", d.group_filter().to_string(), Status::Fail, e);
+            return;
+        }
+    };
+    let mut good_users = Vec::new();
+    for e in &users {
+        match entries::check_user(
+            d,
+            &e.dn,
+            e.values[0].as_deref(),
+            e.values[1].as_deref(),
+            e.values[2].as_deref(),
+        ) {
+            Ok(u) => good_users.push(u),
+            Err(rej) => r.rejected_users.push(rej),
+        }
+    }
+    let mut good_groups = 0usize;
+    for e in &groups {
+        match entries::check_group(d, &e.dn, e.values[0].as_deref(), e.values[1].as_deref()) {
+            Ok(_) => good_groups += 1,
+            Err(rej) => r.rejected_groups.push(rej),
+        }
+    }
+    r.users_found = Some(users.len());
+    r.groups_found = Some(groups.len());
+    let count_status = |n: usize| if n == 0 { Status::Warn } else { Status::Ok };
+    r.push(
+        "users",
+        format!("{} under {}", d.user_filter, d.user_base()),
+        count_status(good_users.len()),
+        format!(
+            "{} entries found, {} usable, {} refused",
+            users.len(),
+            good_users.len(),
+            r.rejected_users.len()
+        ),
+    );
+    r.push(
+        "groups",
+        format!("{} under {}", d.group_filter(), d.group_base()),
+        count_status(good_groups),
+        format!(
+            "{} entries found, {} usable, {} refused",
+            groups.len(),
+            good_groups,
+            r.rejected_groups.len()
+        ),
+    );
+    let refused = r.rejected_users.len() + r.rejected_groups.len();
+    let details: Vec<String> = r
+        .rejected_users
+        .iter()
+        .map(|x| format!("user  {}: {}", x.dn, x.reason))
+        .chain(
+            r.rejected_groups
+                .iter()
+                .map(|x| format!("group {}: {}", x.dn, x.reason)),
+        )
+        .collect();
+    let ambiguous = duplicates(&good_users);
+    let details: Vec<String> = details
+        .into_iter()
+        .chain(ambiguous.iter().cloned())
+        .collect();
+    let step = if refused == 0 && ambiguous.is_empty() {
+        r.push(
+            "entries",
+            d.name.clone(),
+            Status::Ok,
+            "every entry has valid names and IDs in range",
+        )
+    } else {
+        r.push(
+            "entries",
+            d.name.clone(),
+            Status::Warn,
+            format!(
+                "{refused} entries are refused (missing uidNumber, IDs out of range or below min_id {}, bad names); {} names or UIDs are ambiguous",
+                d.min_id,
+                ambiguous.len()
+            ),
+        )
+    };
+    step.details = details;
+    r.sample = good_users.into_iter().take(sample).collect();
+    let lines: Vec<String> = r
+        .sample
+        .iter()
+        .map(|u| {
+            format!(
+                "{} -> uid {}, gid {} ({})",
+                u.name,
+                u.uid.unwrap_or(0),
+                u.gid,
+                u.dn
+            )
+        })
+        .collect();
+    let msg = format!(
+        "{} sample users, IDs from {}/{}",
+        lines.len(),
+        a.uid_number,
+        a.gid_number
+    );
+    r.push("mapping", d.name.clone(), Status::Ok, msg).details = lines;
+}
+
+/// Login names and UIDs held by more than one usable entry: lookups of
+/// these are ambiguous (the answer depends on the server's order).
+fn duplicates(users: &[entries::Usable]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut by_uid: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
+    for u in users {
+        by_name.entry(&u.name).or_default().push(&u.dn);
+        if let Some(uid) = u.uid {
+            by_uid.entry(uid).or_default().push(&u.dn);
+        }
+    }
+    let names = by_name
+        .into_iter()
+        .filter(|(_, dns)| dns.len() > 1)
+        .map(|(n, dns)| {
+            format!(
+                "ambiguous: login name \"{n}\" is used by {} entries: {}",
+                dns.len(),
+                dns.join("; ")
+            )
+        });
+    let uids = by_uid
+        .into_iter()
+        .filter(|(_, dns)| dns.len() > 1)
+        .map(|(id, dns)| {
+            format!(
+                "ambiguous: uidNumber {id} is used by {} entries: {}",
+                dns.len(),
+                dns.join("; ")
+            )
+        });
+    names.chain(uids).collect()
+}

@@ -1,0 +1,54 @@
+//! `rosterctl lookup user|group|sid`: what rosterd answers, where the answer
+//! came from (cache, directory, offline store) and the entry's DN.
+
+use super::cli::LookupCmd;
+use super::context::Ctx;
+use super::daemon::{self, DaemonError};
+use super::output::{print_json, render_text};
+use serde_json::json;
+use std::process::ExitCode;
+
+/// Runs `rosterctl lookup ...`.
+pub fn run(ctx: &Ctx, cmd: &LookupCmd) -> anyhow::Result<ExitCode> {
+    let (kind, key) = match cmd {
+        LookupCmd::User { key } => ("user", key),
+        LookupCmd::Group { key } => ("group", key),
+        LookupCmd::Sid { sid } => ("sid", sid),
+    };
+    let request = json!({"cmd": "lookup", "kind": kind, "key": key});
+    match daemon::admin(ctx, &request) {
+        Ok(reply) => {
+            if ctx.json {
+                print_json(&reply);
+            } else {
+                print!("{}", render_text(&reply));
+            }
+            let found = reply.get("found").and_then(|f| f.as_bool()).unwrap_or(true);
+            Ok(if found {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Err(DaemonError::NotFound) => {
+            if ctx.json {
+                print_json(&json!({"kind": kind, "key": key, "found": false}));
+            } else {
+                println!("{kind} {key}: not found");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        Err(DaemonError::Failed(msg)) if kind == "sid" => {
+            let text = "SID lookups are not supported until AD domains are";
+            if ctx.json {
+                print_json(
+                    &json!({"kind": kind, "key": key, "supported": false, "error": text, "daemon": msg}),
+                );
+            } else {
+                println!("{text} (rosterd: {msg})");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

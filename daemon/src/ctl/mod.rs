@@ -1,0 +1,58 @@
+//! rosterctl's commands, one module per command group; [`main`] parses the
+//! command line and dispatches.
+
+mod atomic;
+mod cache;
+mod cli;
+mod configcheck;
+mod conntest;
+mod context;
+mod daemon;
+mod docs;
+mod domain;
+mod listing;
+mod lookup;
+mod nsswitch;
+mod output;
+mod progress;
+mod status;
+
+use clap::Parser;
+use cli::{Cli, Command, ConfigCmd, IdmapCmd, NsswitchCmd};
+use context::Ctx;
+use std::process::ExitCode;
+
+/// Parses the command line, runs the command and returns its exit status
+/// (0 on success, 1 on failure, 2 on a usage error).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx::from_cli(&cli);
+    let result = match &cli.command {
+        Command::Test(a) => conntest::run(&ctx, a),
+        Command::Status => status::run(&ctx),
+        Command::Lookup(c) => lookup::run(&ctx, c),
+        Command::Users(a) => listing::run(&ctx, a, listing::Kind::Users),
+        Command::Groups(a) => listing::run(&ctx, a, listing::Kind::Groups),
+        Command::Cache(c) => cache::run(&ctx, c),
+        Command::Domain(c) => domain::run(&ctx, c),
+        Command::Idmap(IdmapCmd::Map) => {
+            Err(anyhow::anyhow!("rosterctl idmap map is not available yet"))
+        }
+        Command::ConfigFile(ConfigCmd::Check) => configcheck::run(&ctx),
+        Command::Nsswitch(NsswitchCmd::Enable(a)) => nsswitch::run(&ctx, a, true),
+        Command::Nsswitch(NsswitchCmd::Disable(a)) => nsswitch::run(&ctx, a, false),
+        Command::Completions(a) => docs::completions(a),
+        Command::Manpage(a) => docs::manpage(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if ctx.json {
+                output::print_json(&serde_json::json!({"ok": false, "error": format!("{e:#}")}));
+            } else {
+                eprintln!("rosterctl: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

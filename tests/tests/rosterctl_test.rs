@@ -1,0 +1,402 @@
+//! `rosterctl test`, `users` and `groups` against a real slapd: every
+//! failure names its step (bind, tls, tcp, base_dn), the broken entries are
+//! listed with their reasons, and `--json` parses.
+
+use roster_e2e::dataset::{self, BROKEN_USERS};
+use roster_e2e::paths;
+use roster_e2e::ports::closed_port;
+use roster_e2e::slapd::Slapd;
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// One slapd for the whole test binary (its watchdog stops it when the
+/// process exits).
+fn slapd() -> &'static Slapd {
+    static SLAPD: OnceLock<Slapd> = OnceLock::new();
+    SLAPD.get_or_init(Slapd::start)
+}
+
+/// How the domain reaches the server in one scenario.
+struct Domain<'a> {
+    uri: String,
+    start_tls: bool,
+    ca_file: &'a Path,
+    password: &'a str,
+    base_dn: &'a str,
+}
+
+impl<'a> Domain<'a> {
+    fn good(s: &'a Slapd) -> Domain<'a> {
+        Domain {
+            uri: s.ldap_uri(),
+            start_tls: true,
+            ca_file: s.ca_file(),
+            password: s.service_password(),
+            base_dn: s.base_dn(),
+        }
+    }
+}
+
+/// A temp dir with roster.toml (and the password file) for `d`.
+fn config(d: &Domain) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("bind_password");
+    std::fs::write(&pw, d.password).unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = format!(
+        r#"[daemon]
+socket_dir = "{dir}/run"
+state_dir = "{dir}/state"
+
+[[domain]]
+name = "example"
+uris = ["{uri}"]
+start_tls = {start_tls}
+ca_file = "{ca}"
+bind_dn = "{bind_dn}"
+bind_password_file = "{pw}"
+base_dn = "{base}"
+connect_timeout = 2
+"#,
+        dir = dir.path().display(),
+        uri = d.uri,
+        start_tls = d.start_tls,
+        ca = d.ca_file.display(),
+        bind_dn = slapd().service_dn(),
+        pw = pw.display(),
+        base = d.base_dn,
+    );
+    let path = dir.path().join("roster.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+/// The built rosterctl. `paths::bin` can stop at `target/debug/deps`
+/// (which holds `libnss_roster.so` too), so look one level up as well.
+fn rosterctl_bin() -> PathBuf {
+    let dir = paths::profile_dir();
+    [
+        dir.join("rosterctl"),
+        dir.parent()
+            .map(|p| p.join("rosterctl"))
+            .unwrap_or_default(),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .unwrap_or_else(|| paths::bin("rosterctl"))
+}
+
+fn rosterctl(config: &Path, args: &[&str]) -> Output {
+    Command::new(rosterctl_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run rosterctl")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+}
+
+/// The steps of the only domain in a `test --json` report.
+fn steps(v: &Value) -> Vec<(String, String, String)> {
+    v["domains"][0]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+                s["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The step that failed (there must be exactly one, and it is the last).
+fn failed_step(o: &Output) -> (String, String) {
+    assert_eq!(o.status.code(), Some(1), "{}", text(o));
+    let v = json(o);
+    assert_eq!(v["ok"], Value::Bool(false));
+    let s = steps(&v);
+    let failed: Vec<_> = s.iter().filter(|(_, st, _)| st == "fail").collect();
+    assert_eq!(failed.len(), 1, "{s:?}");
+    assert_eq!(
+        s.last().unwrap().1,
+        "fail",
+        "the test stops at the failure: {s:?}"
+    );
+    (failed[0].0.clone(), failed[0].2.clone())
+}
+
+#[test]
+fn a_good_configuration_passes_every_step_and_lists_the_broken_entries() {
+    let s = slapd();
+    let (_dir, cfg) = config(&Domain::good(s));
+    let out = rosterctl(&cfg, &["test", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = json(&out);
+    let names: Vec<String> = steps(&v).into_iter().map(|(n, _, _)| n).collect();
+    for step in [
+        "dns", "tcp", "starttls", "tls", "bind", "base_dn", "users", "groups", "entries", "mapping",
+    ] {
+        assert!(
+            names.iter().any(|n| n == step),
+            "step {step} missing: {names:?}"
+        );
+    }
+    let tls = steps(&v).into_iter().find(|(n, _, _)| n == "tls").unwrap();
+    // The test PKI's certificates are short-lived: "warn" (expires soon) is fine.
+    assert_ne!(tls.1, "fail", "{tls:?}");
+    assert!(tls.2.contains("the certificate verifies"), "{tls:?}");
+    let d = &v["domains"][0];
+    // Every user entry of the directory is counted; the broken ones refused.
+    let found = d["users_found"].as_u64().unwrap();
+    assert!(found >= u64::from(dataset::BULK_USERS) + 5, "{found}");
+    let rejected = d["rejected_users"].as_array().unwrap();
+    for (name, keyword) in BROKEN_USERS {
+        let hit = rejected
+            .iter()
+            .find(|r| {
+                r["dn"].as_str().unwrap().contains(&format!("uid={name},"))
+                    || r["dn"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("uid={},", name.replace(':', "\\3A")))
+            })
+            .unwrap_or_else(|| panic!("{name} not reported: {rejected:?}"));
+        let reason = hit["reason"].as_str().unwrap();
+        assert!(reason.contains(keyword), "{name}: {reason}");
+    }
+    assert!(
+        !rejected.iter().any(|r| r["dn"] == dataset::ALICE.dn),
+        "alice is fine: {rejected:?}"
+    );
+    let sample = d["sample"].as_array().unwrap();
+    assert!(!sample.is_empty());
+    for u in sample {
+        assert!(u["uid"].as_u64().unwrap() >= 1000, "{u}");
+    }
+
+    // The text form names the same things.
+    let out = rosterctl(&cfg, &["test", "example"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        t.contains("uid=nouid,ou=broken,ou=people,dc=example,dc=test: no uidNumber"),
+        "{t}"
+    );
+    assert!(
+        t.contains("uid=rootclone,ou=broken,ou=people,dc=example,dc=test: uidNumber 0"),
+        "{t}"
+    );
+    assert!(
+        t.contains(
+            "uid=lowuid,ou=broken,ou=people,dc=example,dc=test: uidNumber 500 is below min_id 1000"
+        ),
+        "{t}"
+    );
+    assert!(t.contains("issuer:") && t.contains("expires:"), "{t}");
+    assert!(
+        t.contains("ambiguous: login name \"dup\" is used by 2 entries"),
+        "{t}"
+    );
+}
+
+#[test]
+fn ldaps_shows_the_certificate() {
+    let s = slapd();
+    let mut d = Domain::good(s);
+    d.uri = s.ldaps_uri();
+    d.start_tls = false;
+    let (_dir, cfg) = config(&d);
+    let out = rosterctl(&cfg, &["test", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = json(&out);
+    let tls = &v["domains"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "tls")
+        .unwrap()
+        .clone();
+    let details = tls["details"].as_array().unwrap();
+    assert!(
+        details
+            .iter()
+            .any(|l| l.as_str().unwrap().starts_with("subject:")),
+        "{tls}"
+    );
+    assert!(
+        !steps(&v).iter().any(|(n, _, _)| n == "starttls"),
+        "no StartTLS on ldaps"
+    );
+}
+
+#[test]
+fn a_wrong_password_fails_at_bind_without_showing_it() {
+    let s = slapd();
+    let mut d = Domain::good(s);
+    d.password = "definitely-not-the-password";
+    let (_dir, cfg) = config(&d);
+    let out = rosterctl(&cfg, &["test", "--json"]);
+    let (step, message) = failed_step(&out);
+    assert_eq!(step, "bind", "{message}");
+    assert!(message.contains("invalidCredentials"), "{message}");
+    let all = text(&out);
+    assert!(!all.contains("definitely-not-the-password"), "{all}");
+    let human = rosterctl(&cfg, &["test"]);
+    assert_eq!(human.status.code(), Some(1));
+    let t = text(&human);
+    assert!(t.contains("[FAIL] bind"), "{t}");
+    assert!(!t.contains("definitely-not-the-password"), "{t}");
+}
+
+#[test]
+fn a_wrong_ca_fails_at_tls_and_still_describes_the_certificate() {
+    let s = slapd();
+    let mut d = Domain::good(s);
+    d.ca_file = s.wrong_ca_file();
+    let (_dir, cfg) = config(&d);
+    let out = rosterctl(&cfg, &["test", "--json"]);
+    let (step, message) = failed_step(&out);
+    assert_eq!(step, "tls", "{message}");
+    assert!(message.contains("does not verify"), "{message}");
+    assert!(
+        message.contains(&s.wrong_ca_file().display().to_string()),
+        "{message}"
+    );
+    let v = json(&out);
+    let tls = v["domains"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(
+        tls["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().starts_with("issuer:")),
+        "{tls}"
+    );
+}
+
+#[test]
+fn a_closed_port_fails_at_tcp() {
+    let s = slapd();
+    let mut d = Domain::good(s);
+    d.uri = format!("ldap://127.0.0.1:{}", closed_port());
+    let (_dir, cfg) = config(&d);
+    let out = rosterctl(&cfg, &["test", "--json"]);
+    let (step, message) = failed_step(&out);
+    assert_eq!(step, "tcp", "{message}");
+    assert!(message.contains("refused"), "{message}");
+}
+
+#[test]
+fn an_unknown_host_fails_at_dns() {
+    let s = slapd();
+    let mut d = Domain::good(s);
+    d.uri = "ldap://no-such-host.invalid:389".into();
+    let (_dir, cfg) = config(&d);
+    let (step, message) = failed_step(&rosterctl(&cfg, &["test", "--json"]));
+    assert_eq!(step, "dns", "{message}");
+    assert!(message.contains("no-such-host.invalid"), "{message}");
+}
+
+#[test]
+fn a_wrong_base_dn_fails_at_base_dn() {
+    let s = slapd();
+    let mut d = Domain::good(s);
+    d.base_dn = "dc=wrong,dc=test";
+    let (_dir, cfg) = config(&d);
+    let out = rosterctl(&cfg, &["test", "--json"]);
+    let (step, message) = failed_step(&out);
+    assert_eq!(step, "base_dn", "{message}");
+    assert!(
+        message.contains("dc=wrong,dc=test") && message.contains("noSuchObject"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_unknown_domain_is_an_error() {
+    let (_dir, cfg) = config(&Domain::good(slapd()));
+    let out = rosterctl(&cfg, &["test", "nosuchdomain"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no domain \"nosuchdomain\""),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn users_and_groups_list_what_the_host_would_see() {
+    let (_dir, cfg) = config(&Domain::good(slapd()));
+    let out = rosterctl(&cfg, &["users", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = json(&out);
+    let entries = v["domains"][0]["entries"].as_array().unwrap();
+    let names: Vec<&str> = entries
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    for u in dataset::NAMED_USERS {
+        assert!(names.contains(&u.name), "{} missing", u.name);
+    }
+    assert!(names.contains(&dataset::bulk_user(dataset::BULK_USERS).as_str()));
+    for (broken, _) in BROKEN_USERS {
+        assert!(!names.contains(&broken), "{broken} listed");
+    }
+    let alice = entries.iter().find(|e| e["name"] == "alice").unwrap();
+    assert_eq!(alice["uid"], dataset::ALICE.uid);
+    assert_eq!(alice["dn"], dataset::ALICE.dn);
+    assert_eq!(
+        v["domains"][0]["refused"].as_array().unwrap().len(),
+        BROKEN_USERS.len()
+    );
+
+    let out = rosterctl(&cfg, &["users"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("alice ") && l.contains(" 10001 ")),
+        "{t}"
+    );
+
+    let out = rosterctl(&cfg, &["groups", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = json(&out);
+    let groups = v["domains"][0]["entries"].as_array().unwrap();
+    let staff = groups.iter().find(|g| g["name"] == "staff").expect("staff");
+    assert_eq!(staff["gid"], dataset::STAFF_GID);
+    assert_eq!(groups.len() as u32, dataset::MANY_GROUPS_COUNT + 3);
+}
+
+#[test]
+fn users_with_an_unreachable_directory_fails() {
+    let mut d = Domain::good(slapd());
+    d.uri = format!("ldap://127.0.0.1:{}", closed_port());
+    let (_dir, cfg) = config(&d);
+    let out = rosterctl(&cfg, &["users"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("no server answered"), "{}", text(&out));
+}
