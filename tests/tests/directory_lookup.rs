@@ -363,4 +363,13 @@ async fn wrong_service_password_is_a_config_error() {
         }
         other => panic!("expected a Config error, got {other:?}"),
     }
+    // Remembered: answered again without marking the server down (it is
+    // reachable) and without binding again (no account lockout).
+    assert!(matches!(
+        d.user_by_uid(10001).await,
+        Err(roster_daemon::directory::DirectoryError::Config(_))
+    ));
+    let st = d.status();
+    assert_eq!(st.servers[0].failures, 0);
+    assert!(st.last_error.unwrap().contains("invalid credentials"));
 }

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const BACKOFF_BASE: Duration = Duration::from_secs(2);
 /// Longest backoff.
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// How long a refused service bind (wrong password) is answered from memory
+/// instead of binding again: repeated failing binds could lock the account.
+const BIND_REFUSED_FOR: Duration = Duration::from_secs(30);
 
 /// Backoff after `failures` consecutive failures (1 or more).
 pub(crate) fn backoff(failures: u32) -> Duration {
@@ -36,6 +39,9 @@ struct Health {
     last_error: Option<String>,
     last_error_at: Option<SystemTime>,
     offline_since: Option<SystemTime>,
+    /// A configuration error (bind refused, bad URI) and until when it is
+    /// answered without trying again.
+    config_error: Option<(DirectoryError, Instant)>,
 }
 
 /// The connection in use.
@@ -133,6 +139,16 @@ impl Pool {
                 });
             }
         }
+        let remembered = {
+            let h = self.health();
+            h.config_error
+                .as_ref()
+                .filter(|(_, until)| *until > Instant::now())
+                .map(|(e, _)| e.clone())
+        };
+        if let Some(e) = remembered {
+            return Err(e);
+        }
         let (ldap, index) = self.connect_bound(0..self.cfg.uris.len()).await?;
         *live = Some(Live {
             ldap: ldap.clone(),
@@ -177,7 +193,10 @@ impl Pool {
                     failed.push(format!("{uri}: {msg}"));
                 }
                 Err(e) => {
+                    tracing::error!(domain = %self.cfg.name, %uri, error = %e, "cannot use the directory");
                     self.record_error(&e.to_string());
+                    self.health().config_error =
+                        Some((e.clone(), Instant::now() + BIND_REFUSED_FOR));
                     return Err(e);
                 }
             }
@@ -299,6 +318,7 @@ impl Pool {
         h.online = true;
         h.current = Some(i);
         h.offline_since = None;
+        h.config_error = None;
     }
 
     /// Records a successful operation on server `i`.
@@ -348,6 +368,7 @@ impl Pool {
         for s in &mut h.servers {
             s.down_until = None;
         }
+        h.config_error = None;
     }
 
     /// URI of the server in use, if any.
@@ -387,12 +408,11 @@ impl Pool {
                 .zip(&h.servers)
                 .map(|(uri, s)| ServerStatus {
                     uri: uri.clone(),
-                    down_for_secs: s
-                        .down_until
-                        .map(|t| t.saturating_duration_since(now).as_secs())
-                        .filter(|_| s.down_until.is_some_and(|t| t > now))
-                        .map(|s| s.max(1))
-                        .unwrap_or(0),
+                    down_for_secs: match s.down_until {
+                        // Rounded up: a server still down shows at least 1.
+                        Some(t) if t > now => t.duration_since(now).as_secs() + 1,
+                        _ => 0,
+                    },
                     failures: s.failures,
                     last_error: s.last_error.clone(),
                 })
