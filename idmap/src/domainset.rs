@@ -2,12 +2,13 @@
 //! together, answering SID → ID and ID → SID.
 
 use std::path::Path;
-use std::sync::RwLock;
+use std::sync::{Mutex, OnceLock};
 
 use crate::backend::autorid::{AutoridPool, StoreMode};
 use crate::backend::rfc2307::PosixBounds;
 use crate::backend::rid::RidRange;
 use crate::backend::sss::{SharedSss, SssContext};
+use crate::blockcache::{BlockCache, CACHED_BLOCKS};
 use crate::error::IdmapError;
 use crate::settings::{IdmapSettings, ResolvedBackend};
 use crate::sid::Sid;
@@ -27,6 +28,10 @@ struct Domain {
     max_id: u32,
     backend: ResolvedBackend,
     kind: Kind,
+    /// The domain SID, set once (configuration or run time).
+    sid: OnceLock<Sid>,
+    /// sss: first ID of each settled RID block's slice; autorid: slot + 1.
+    blocks: BlockCache,
 }
 
 /// All configured domains and their ID mapping. Shared between threads
@@ -37,8 +42,8 @@ pub struct DomainSet {
     domains: Vec<Domain>,
     sss: Vec<(String, (u32, u32), SharedSss)>,
     pools: Vec<(String, AutoridPool)>,
-    /// Known domain SIDs: (SID, index in `domains`).
-    sids: RwLock<Vec<(Sid, usize)>>,
+    /// Serializes domain SID registration.
+    register: Mutex<()>,
 }
 
 /// One claimed ID span, for the overlap check.
@@ -158,6 +163,8 @@ impl DomainSet {
                 max_id: *max_id,
                 backend,
                 kind,
+                sid: OnceLock::new(),
+                blocks: BlockCache::default(),
             });
         }
         let mut opened = Vec::with_capacity(pools.len());
@@ -171,7 +178,7 @@ impl DomainSet {
                 .collect(),
             pools: opened,
             domains: out,
-            sids: RwLock::new(Vec::new()),
+            register: Mutex::new(()),
         };
         // Configured SIDs: config order, except that deterministic autorid
         // pools see their domains sorted by SID so that the order of the
@@ -199,10 +206,6 @@ impl DomainSet {
             .ok_or_else(|| IdmapError::UnknownDomain(name.to_string()))
     }
 
-    fn sids(&self) -> std::sync::RwLockReadGuard<'_, Vec<(Sid, usize)>> {
-        self.sids.read().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Registers the SID of domain `name`, learnt at run time (AD) or from
     /// configuration. sss: adds the domain to its libsss_idmap-like
     /// context (nothing persisted); autorid: allocates its first range
@@ -211,8 +214,8 @@ impl DomainSet {
     pub fn set_domain_sid(&self, name: &str, sid: Sid) -> Result<(), IdmapError> {
         let idx = self.index_of(name)?;
         let dom = &self.domains[idx];
-        let mut sids = self.sids.write().unwrap_or_else(|e| e.into_inner());
-        if let Some((current, _)) = sids.iter().find(|(_, i)| *i == idx) {
+        let _guard = self.register.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(current) = dom.sid.get() {
             if *current == sid {
                 return Ok(());
             }
@@ -222,11 +225,11 @@ impl DomainSet {
                 new: sid.to_string(),
             });
         }
-        if let Some((_, other)) = sids.iter().find(|(s, _)| *s == sid) {
+        if let Some(other) = self.domains.iter().find(|d| d.sid.get() == Some(&sid)) {
             return Err(IdmapError::SidInUse {
                 sid: sid.to_string(),
                 domain: dom.name.clone(),
-                other: self.domains[*other].name.clone(),
+                other: other.name.clone(),
             });
         }
         match dom.kind {
@@ -244,14 +247,15 @@ impl DomainSet {
                 self.pools[p].1.allocate(&sid, 0)?;
             }
         }
-        sids.push((sid, idx));
+        // Cannot fail: set only here, under the registration lock.
+        let _ = dom.sid.set(sid);
         Ok(())
     }
 
     /// The SID of domain `name`, if known.
     pub fn domain_sid(&self, name: &str) -> Result<Option<Sid>, IdmapError> {
         let idx = self.index_of(name)?;
-        Ok(self.sids().iter().find(|(_, i)| *i == idx).map(|(s, _)| *s))
+        Ok(self.domains[idx].sid.get().copied())
     }
 
     /// The names of the configured domains, in configuration order.
@@ -261,9 +265,18 @@ impl DomainSet {
 
     /// The name of the domain an object SID belongs to, if any.
     pub fn domain_of_sid(&self, sid: &Sid) -> Option<&str> {
-        let dom = sid.domain()?;
-        let idx = self.sids().iter().find(|(s, _)| *s == dom)?.1;
-        Some(&self.domains[idx].name)
+        self.find(sid).map(|(d, _)| d.name.as_str())
+    }
+
+    /// The domain whose SID is `sid` minus its RID, and that RID.
+    #[inline]
+    fn find(&self, sid: &Sid) -> Option<(&Domain, u32)> {
+        self.domains.iter().find_map(|d| {
+            d.sid
+                .get()
+                .and_then(|ds| sid.rid_in(ds))
+                .map(|rid| (d, rid))
+        })
     }
 
     /// The UID of an object SID (for rid, sss and autorid the same number
@@ -279,16 +292,14 @@ impl DomainSet {
         self.id_for_sid(sid)
     }
 
+    #[inline]
     fn id_for_sid(&self, sid: &Sid) -> Result<u32, IdmapError> {
-        let (dom_sid, rid) = sid.split().ok_or(IdmapError::NoRid(*sid))?;
-        let idx = {
-            let sids = self.sids();
-            match sids.iter().find(|(s, _)| *s == dom_sid) {
-                Some((_, i)) => *i,
-                None => return Err(IdmapError::NoDomainForSid(*sid)),
-            }
+        let Some((dom, rid)) = self.find(sid) else {
+            return Err(match sid.rid() {
+                None => IdmapError::NoRid(*sid),
+                Some(_) => IdmapError::NoDomainForSid(*sid),
+            });
         };
-        let dom = &self.domains[idx];
         match dom.kind {
             Kind::Rfc2307 => Err(IdmapError::NotAlgorithmic {
                 domain: dom.name.clone(),
@@ -300,26 +311,60 @@ impl DomainSet {
                 high: r.high,
                 base_rid: r.base_rid,
             }),
-            Kind::Sss(c) => self.sss[c]
-                .2
-                .sid_to_id(sid)
-                .map_err(|source| IdmapError::Sss {
+            Kind::Sss(c) => {
+                let (_, _, ctx) = &self.sss[c];
+                let size = match dom.backend {
+                    ResolvedBackend::Sss(p) => p.range_size,
+                    _ => unreachable!("sss domain without sss parameters"),
+                };
+                let k = rid / size;
+                if let Some(min) = dom.blocks.get(k) {
+                    return Ok(min + (rid - k * size));
+                }
+                let id = ctx.sid_to_id(sid).map_err(|source| IdmapError::Sss {
                     domain: dom.name.clone(),
                     source,
-                }),
-            Kind::Autorid(p) => self.pools[p].1.id_for(&dom_sid, rid),
+                })?;
+                if (k as usize) < CACHED_BLOCKS {
+                    if let Some(min) =
+                        ctx.aligned_block_min(dom.sid.get().expect("found by SID"), k)
+                    {
+                        dom.blocks.set(k, min);
+                    }
+                }
+                Ok(id)
+            }
+            Kind::Autorid(p) => {
+                let (_, pool) = &self.pools[p];
+                let params = match dom.backend {
+                    ResolvedBackend::Autorid(p) => p,
+                    _ => unreachable!("autorid domain without autorid parameters"),
+                };
+                let rs = params.rangesize;
+                let k = rid / rs;
+                if let Some(slot1) = dom.blocks.get(k) {
+                    return Ok(params.low + (slot1 - 1) * rs + rid % rs);
+                }
+                let dom_sid = dom.sid.get().expect("found by SID");
+                let id = pool.id_for(dom_sid, rid)?;
+                if (k as usize) < CACHED_BLOCKS {
+                    if let Some(slot) = pool.slot(dom_sid, k) {
+                        dom.blocks.set(k, slot + 1);
+                    }
+                }
+                Ok(id)
+            }
         }
     }
 
     /// The SID of a UID/GID, for rid, sss and autorid domains; the error
     /// says why there is none.
     pub fn resolve_id(&self, id: u32) -> Result<Sid, IdmapError> {
-        for (i, d) in self.domains.iter().enumerate() {
+        for d in &self.domains {
             if let Kind::Rid(r) = d.kind {
                 if let Some(rid) = r.rid_for(id) {
-                    let sids = self.sids();
-                    return match sids.iter().find(|(_, j)| *j == i) {
-                        Some((s, _)) => Ok(s.with_rid(rid)?),
+                    return match d.sid.get() {
+                        Some(s) => Ok(s.with_rid(rid)?),
                         None => Err(IdmapError::DomainSidUnknown {
                             id,
                             domain: d.name.clone(),

@@ -48,6 +48,7 @@
 //! either way, so a host's IDs never move once handed out.
 
 pub mod backend;
+mod blockcache;
 mod domainset;
 mod error;
 mod fxhash;

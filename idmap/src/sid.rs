@@ -201,11 +201,11 @@ impl Sid {
             return None;
         }
         let n = domain.count as usize;
-        if self.subs[..n] == domain.subs[..n] {
-            Some(self.subs[n])
-        } else {
-            None
-        }
+        let same = self.subs[..n]
+            .iter()
+            .zip(&domain.subs[..n])
+            .all(|(a, b)| a == b);
+        same.then_some(self.subs[n])
     }
 
     /// True for `S-1-5-21-X-Y-Z`: the form of an Active Directory domain
@@ -344,6 +344,63 @@ impl FromStr for Sid {
     type Err = SidError;
 
     fn from_str(input: &str) -> Result<Sid, SidError> {
+        match parse_fast(input.as_bytes()) {
+            Some(s) => Ok(s),
+            None => parse_slow(input),
+        }
+    }
+}
+
+/// Reads a run of decimal digits at `b[i..]` no larger than `max`;
+/// returns the value and the index after it.
+#[inline]
+fn digits(b: &[u8], mut i: usize, max: u64) -> Option<(u64, usize)> {
+    let start = i;
+    let mut v: u64 = 0;
+    while i < b.len() {
+        let d = b[i].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        if i - start >= 15 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+        i += 1;
+    }
+    (i > start && v <= max).then_some((v, i))
+}
+
+/// One pass over well-formed input (`S-1-<decimal>-<u32>...`); `None`
+/// sends anything unusual to [`parse_slow`], which names the fault.
+#[inline]
+fn parse_fast(b: &[u8]) -> Option<Sid> {
+    if b.len() < 5 || (b[0] != b'S' && b[0] != b's') || b[1] != b'-' || b[2] != b'1' || b[3] != b'-'
+    {
+        return None;
+    }
+    let (authority, mut i) = digits(b, 4, MAX_AUTHORITY)?;
+    let mut subs = [0u32; MAX_SUB_AUTHORITIES];
+    let mut count = 0usize;
+    while i < b.len() {
+        if b[i] != b'-' || count == MAX_SUB_AUTHORITIES {
+            return None;
+        }
+        let (v, next) = digits(b, i + 1, u64::from(u32::MAX))?;
+        subs[count] = v as u32;
+        count += 1;
+        i = next;
+    }
+    Some(Sid {
+        authority,
+        count: count as u8,
+        subs,
+    })
+}
+
+/// The careful parser: slower, and says exactly what is wrong.
+fn parse_slow(input: &str) -> Result<Sid, SidError> {
+    {
         if input.is_empty() {
             return Err(SidError::Empty);
         }

@@ -60,7 +60,10 @@ fn seed() -> u64 {
 
 fn main() {
     if let Ok(dir) = std::env::var(CHILD_ENV) {
-        let tag: u32 = std::env::var("ROSTER_AUTORID_TAG").unwrap().parse().unwrap();
+        let tag: u32 = std::env::var("ROSTER_AUTORID_TAG")
+            .unwrap()
+            .parse()
+            .unwrap();
         let det = std::env::var("ROSTER_AUTORID_DET").unwrap() == "1";
         child(Path::new(&dir), tag, det);
         return;
@@ -101,7 +104,11 @@ fn main() {
         for mut kid in kids {
             kid.kill().ok();
             let mut text = String::new();
-            kid.stdout.take().unwrap().read_to_string(&mut text).unwrap();
+            kid.stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
             let status = kid.wait().unwrap();
             if status.signal() == Some(9) {
                 killed += 1;

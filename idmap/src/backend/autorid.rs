@@ -289,6 +289,11 @@ impl AutoridPool {
         Ok(rec.slot)
     }
 
+    /// The slot of block `index` of `domain`, if allocated (no allocation).
+    pub fn slot(&self, domain: &Sid, index: u32) -> Option<u32> {
+        self.read().slot(domain, index)
+    }
+
     /// The SID of `id`: `None` outside the pool.
     pub fn sid_for(&self, id: u32) -> Option<Result<Sid, IdmapError>> {
         self.read().rid_for(id).map(|r| match r {

@@ -279,6 +279,22 @@ impl SssContext {
         self.doms.iter().map(|d| (d.name.as_str(), &d.sid))
     }
 
+    /// The first ID of the slice holding RID block `k` (RIDs
+    /// `k*range_size ..`) of domain `domain`, when every slice of that
+    /// domain is aligned on such blocks (so the slice is the only one that
+    /// can answer for them). Used to cache answers without a lock.
+    pub fn aligned_block_min(&self, domain: &Sid, k: u32) -> Option<u32> {
+        let size = u64::from(self.params.range_size);
+        let d = self.doms.iter().find(|d| d.sid == *domain)?;
+        if d.slices.iter().any(|s| u64::from(s.first_rid) % size != 0) {
+            return None;
+        }
+        d.slices
+            .iter()
+            .find(|s| u64::from(s.first_rid) == u64::from(k) * size)
+            .map(|s| s.min)
+    }
+
     fn find_id(&self, sid: &Sid) -> (Option<usize>, Found<u32>) {
         let subs = sid.sub_authorities();
         if sid.authority() == 5 && subs.len() >= 2 && subs[0] == 32 {
@@ -455,6 +471,19 @@ impl SharedSss {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .id_to_sid(id)
+    }
+
+    /// See [`SssContext::aligned_block_min`].
+    pub fn aligned_block_min(&self, domain: &Sid, k: u32) -> Option<u32> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .aligned_block_min(domain, k)
+    }
+
+    /// The context's parameters.
+    pub fn params(&self) -> SssParams {
+        *self.0.read().unwrap_or_else(|e| e.into_inner()).params()
     }
 
     /// See [`SssContext::add_domain`].
