@@ -1,4 +1,5 @@
 //! rosterd internals: configuration, directory access, cache and socket service.
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod directory;

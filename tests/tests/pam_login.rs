@@ -1,0 +1,214 @@
+//! pam_roster.so with pamtester, a real rosterd and a real slapd: right,
+//! wrong, empty password, unknown user, unencrypted transport, account
+//! expired / locked / password expired, `allow_groups`, `access_filter`,
+//! and stacking after pam_unix with `use_first_pass`.
+
+mod pam_common;
+
+use pam_common::{
+    account, assert_ok, assert_refused, authenticate, namespace, pamtester, rosterd, says, slapd,
+    TestUser,
+};
+use roster_e2e::config::Transport;
+use roster_e2e::dataset::{ALICE, BOB, CAROL};
+use roster_e2e::namespace::Namespace;
+use roster_proto::{PamCode, PamReply, Request, Response, Secret};
+use std::process::Command;
+
+fn pam_code(r: Response) -> PamCode {
+    match r {
+        Response::Pam(PamReply { code, .. }) => code,
+        other => panic!("expected a PAM reply, got {other:?}"),
+    }
+}
+
+#[test]
+fn passwords_are_checked_by_a_bind_and_empty_ones_never_reach_the_server() {
+    let slapd = slapd();
+    let rd = rosterd(&slapd, Transport::StartTls, &[]);
+    let ns = namespace(&rd, "");
+
+    assert_ok(&pamtester(
+        &ns,
+        ALICE.name,
+        "authenticate acct_mgmt",
+        &[ALICE.password],
+    ));
+    assert_refused(
+        &authenticate(&ns, ALICE.name, "not-alice-pw"),
+        says::AUTH_ERR,
+    );
+    assert_refused(&authenticate(&ns, ALICE.name, BOB.password), says::AUTH_ERR);
+    assert_refused(
+        &authenticate(&ns, "nosuchuser", "whatever"),
+        says::USER_UNKNOWN,
+    );
+
+    // The server would accept an empty password (an unauthenticated bind)...
+    let anon = Command::new("ldapwhoami")
+        .args(["-x", "-H", &slapd.ldap_uri(), "-D", ALICE.dn, "-w", ""])
+        .output()
+        .expect("ldapwhoami");
+    assert!(
+        anon.status.success(),
+        "the fixture slapd should accept an empty-password bind: {}",
+        String::from_utf8_lossy(&anon.stderr)
+    );
+    // ...but neither the module nor the daemon ever sends one.
+    assert_refused(&authenticate(&ns, ALICE.name, ""), says::AUTH_ERR);
+    let direct = rd.pam(&Request::PamAuthenticate {
+        user: ALICE.name.into(),
+        service: "roster-test".into(),
+        rhost: String::new(),
+        password: Secret::from(""),
+    });
+    assert_eq!(pam_code(direct), PamCode::AuthErr);
+
+    // Every decision is logged, the password never.
+    let log = rd.log();
+    assert!(
+        log.contains("pam decision") && log.contains("user=\"alice\"") && log.contains("AuthErr"),
+        "{log}"
+    );
+    assert!(log.contains("empty password refused"), "{log}");
+    for pw in [ALICE.password, BOB.password, "not-alice-pw"] {
+        assert!(!log.contains(pw), "rosterd logged a password");
+    }
+}
+
+#[test]
+fn account_state_expired_locked_and_password_expired() {
+    let slapd = slapd();
+    let expired = TestUser {
+        name: "pexpired",
+        uid: 10501,
+        extra: "shadowExpire: 1\n",
+    };
+    let locked = TestUser {
+        name: "plocked",
+        uid: 10502,
+        extra: "pwdAccountLockedTime: 000001010000Z\n",
+    };
+    let reset = TestUser {
+        name: "preset",
+        uid: 10503,
+        extra: "pwdReset: TRUE\n",
+    };
+    let aged = TestUser {
+        name: "paged",
+        uid: 10504,
+        extra: "shadowLastChange: 1\nshadowMax: 30\n",
+    };
+    let future = TestUser {
+        name: "pfuture",
+        uid: 10505,
+        extra: "shadowExpire: 99999\nshadowLastChange: 99990\nshadowMax: 30\n",
+    };
+    pam_common::add_users(&slapd, &[&expired, &locked, &reset, &aged, &future]);
+    let rd = rosterd(&slapd, Transport::StartTls, &[]);
+    let ns = namespace(&rd, "");
+
+    // The password is right for all of them: authentication and account
+    // decisions are separate.
+    for u in [&expired, &locked, &reset, &aged, &future] {
+        assert_ok(&authenticate(&ns, u.name, &u.password()));
+    }
+    let p = account(&ns, expired.name);
+    assert_refused(&p, says::ACCT_EXPIRED);
+    assert!(p.text.contains("Your account has expired"), "{}", p.text);
+    let p = account(&ns, locked.name);
+    assert_refused(&p, says::PERM_DENIED);
+    assert!(p.text.contains("Your account is locked"), "{}", p.text);
+    assert_refused(&account(&ns, reset.name), says::NEW_AUTHTOK_REQD);
+    assert_refused(&account(&ns, aged.name), says::NEW_AUTHTOK_REQD);
+    assert_ok(&account(&ns, future.name));
+    assert_ok(&account(&ns, ALICE.name));
+    assert_refused(&account(&ns, "nosuchuser"), says::USER_UNKNOWN);
+}
+
+#[test]
+fn plain_ldap_refuses_password_binds_unless_allowed() {
+    let slapd = slapd();
+    let rd = rosterd(&slapd, Transport::Plain, &[]);
+    let ns = namespace(&rd, "");
+    assert_refused(
+        &authenticate(&ns, ALICE.name, ALICE.password),
+        says::AUTHINFO_UNAVAIL,
+    );
+    assert!(rd.log().contains("unencrypted"), "{}", rd.log());
+    drop(ns);
+    drop(rd);
+
+    let rd = rosterd(&slapd, Transport::Plain, &["allow_insecure_auth = true"]);
+    let ns = namespace(&rd, "");
+    assert_ok(&authenticate(&ns, ALICE.name, ALICE.password));
+    assert_refused(&authenticate(&ns, ALICE.name, "wrong"), says::AUTH_ERR);
+}
+
+#[test]
+fn allow_groups_and_access_filter() {
+    let slapd = slapd();
+    // staff = alice, bob; the filter admits alice and carol: only alice is
+    // in both.
+    let rd = rosterd(
+        &slapd,
+        Transport::Ldaps,
+        &[
+            "allow_groups = [\"staff\"]",
+            "access_filter = \"(|(uid=alice)(uid=carol))\"",
+        ],
+    );
+    let ns = namespace(&rd, "");
+    assert_ok(&pamtester(
+        &ns,
+        ALICE.name,
+        "authenticate acct_mgmt",
+        &[ALICE.password],
+    ));
+    let p = pamtester(&ns, BOB.name, "authenticate acct_mgmt", &[BOB.password]);
+    assert_refused(&p, says::PERM_DENIED);
+    assert!(p.text.contains("access filter"), "{}", p.text);
+    let p = pamtester(&ns, CAROL.name, "authenticate acct_mgmt", &[CAROL.password]);
+    assert_refused(&p, says::PERM_DENIED);
+    assert!(
+        p.text.contains("not a member of a group allowed"),
+        "{}",
+        p.text
+    );
+}
+
+#[test]
+fn stacks_after_pam_unix_with_use_first_pass_and_leaves_local_users_alone() {
+    let slapd = slapd();
+    let rd = rosterd(&slapd, Transport::StartTls, &[]);
+    let module = roster_e2e::paths::module("libpam_roster.so");
+    let m = module.display();
+    // pam_unix asks for the password and fails (alice is not in
+    // /etc/shadow); pam_roster takes the same password without a prompt.
+    let stack = format!(
+        "auth [success=done default=ignore] pam_unix.so\n\
+         auth required {m} use_first_pass\n\
+         account required {m}\n"
+    );
+    let ns = Namespace::new()
+        .socket_dir(&rd.socket_dir())
+        .pam_service(pam_common::SERVICE, &stack);
+    let p = pamtester(&ns, ALICE.name, "authenticate acct_mgmt", &[ALICE.password]);
+    assert_ok(&p);
+    assert_eq!(
+        p.text.matches("Password:").count(),
+        1,
+        "one prompt only:\n{}",
+        p.text
+    );
+    assert_refused(
+        &pamtester(&ns, ALICE.name, "authenticate", &["wrong"]),
+        says::AUTH_ERR,
+    );
+
+    // root is a local user: pam_roster says "unknown" without asking rosterd.
+    let ns = namespace(&rd, "");
+    let before = rd.log().matches("pam decision").count();
+    assert_refused(&authenticate(&ns, "root", "x"), says::USER_UNKNOWN);
+    assert_eq!(rd.log().matches("pam decision").count(), before);
+}

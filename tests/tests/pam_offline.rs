@@ -1,0 +1,99 @@
+//! Offline logins: with `cache_credentials = true` a password that logged in
+//! online is accepted while slapd is stopped (an argon2id hash in a 0600
+//! file, never the password), a user without a cached credential gets
+//! PAM_AUTHINFO_UNAVAIL, and repeated failures lock offline logins.
+
+mod pam_common;
+
+use pam_common::{
+    assert_ok, assert_refused, authenticate, namespace, pamtester, rosterd, says, slapd,
+};
+use roster_e2e::config::Transport;
+use roster_e2e::dataset::{ALICE, BOB};
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+#[test]
+fn offline_login_with_cached_credentials_and_lockout() {
+    let mut slapd = slapd();
+    let rd = rosterd(
+        &slapd,
+        Transport::StartTls,
+        &[
+            "cache_credentials = true",
+            "offline_failed_login_attempts = 2",
+            "offline_failed_login_delay = 5",
+            "connect_timeout = 1",
+        ],
+    );
+    let ns = namespace(&rd, "");
+    assert_ok(&pamtester(
+        &ns,
+        ALICE.name,
+        "authenticate acct_mgmt",
+        &[ALICE.password],
+    ));
+
+    let file = rd.state_dir().join("credentials.json");
+    let meta = std::fs::metadata(&file).expect("credentials.json written");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("$argon2id$"), "{text}");
+    assert!(
+        !text.contains(ALICE.password),
+        "the password itself is stored"
+    );
+
+    slapd.stop();
+    // alice logged in before: her cached credential works.
+    let p = pamtester(&ns, ALICE.name, "authenticate acct_mgmt", &[ALICE.password]);
+    assert_ok(&p);
+    assert!(p.text.contains("cached credentials"), "{}", p.text);
+    // bob never did: nothing to check against.
+    assert_refused(
+        &authenticate(&ns, BOB.name, BOB.password),
+        says::AUTHINFO_UNAVAIL,
+    );
+    // Two failures lock offline logins, even with the right password.
+    assert_refused(&authenticate(&ns, ALICE.name, "wrong-1"), says::AUTH_ERR);
+    assert_refused(&authenticate(&ns, ALICE.name, "wrong-2"), says::AUTH_ERR);
+    assert_refused(
+        &authenticate(&ns, ALICE.name, ALICE.password),
+        says::MAXTRIES,
+    );
+    assert!(rd.log().contains("locked until"), "{}", rd.log());
+
+    // The directory is back: once rosterd's backoff for the dead server
+    // has passed, online logins work again (and clear the lockout).
+    slapd.start_again();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let p = authenticate(&ns, ALICE.name, ALICE.password);
+        if p.ok {
+            break;
+        }
+        assert!(p.text.contains(says::MAXTRIES), "{}", p.text);
+        assert!(
+            Instant::now() < deadline,
+            "rosterd never went back online:\n{}",
+            rd.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(rd.log().contains("password accepted by the directory"));
+    assert_refused(&authenticate(&ns, ALICE.name, "wrong-3"), says::AUTH_ERR);
+}
+
+#[test]
+fn offline_without_cache_credentials_is_authinfo_unavail() {
+    let mut slapd = slapd();
+    let rd = rosterd(&slapd, Transport::StartTls, &["connect_timeout = 1"]);
+    let ns = namespace(&rd, "");
+    assert_ok(&authenticate(&ns, ALICE.name, ALICE.password));
+    slapd.stop();
+    assert_refused(
+        &authenticate(&ns, ALICE.name, ALICE.password),
+        says::AUTHINFO_UNAVAIL,
+    );
+    assert!(!rd.state_dir().join("credentials.json").exists());
+}
