@@ -50,10 +50,16 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> IdmapError + '_ {
 }
 
 impl AutoridStore {
-    /// The store of the pool starting at `params.low` in `dir` (the
-    /// directory is created if missing). Nothing is read yet.
-    pub fn new(dir: &Path, params: &AutoridParams) -> Result<AutoridStore, IdmapError> {
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
+    /// The store of the pool starting at `params.low` in `dir`; with
+    /// `create`, the directory is created if missing. Nothing is read yet.
+    pub fn new(
+        dir: &Path,
+        params: &AutoridParams,
+        create: bool,
+    ) -> Result<AutoridStore, IdmapError> {
+        if create {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
         let base = format!("autorid-{}", params.low);
         Ok(AutoridStore {
             dir: dir.to_path_buf(),

@@ -185,8 +185,8 @@ impl AutoridPool {
     pub fn open(params: AutoridParams, mode: StoreMode<'_>) -> Result<AutoridPool, IdmapError> {
         let (store, writable) = match mode {
             StoreMode::Memory => (None, true),
-            StoreMode::Durable(dir) => (Some(AutoridStore::new(dir, &params)?), true),
-            StoreMode::ReadOnly(dir) => (Some(AutoridStore::new(dir, &params)?), false),
+            StoreMode::Durable(dir) => (Some(AutoridStore::new(dir, &params, true)?), true),
+            StoreMode::ReadOnly(dir) => (Some(AutoridStore::new(dir, &params, false)?), false),
         };
         let mut table = AutoridTable::new(params);
         if let Some(s) = &store {
@@ -401,6 +401,11 @@ mod tests {
         assert_eq!(ro.id_for(&sid("S-1-5-21-9-9-9"), 0).unwrap(), 1_200_000);
         let again = AutoridPool::open(params(false), StoreMode::Durable(dir.path())).unwrap();
         assert_eq!(again.records().len(), 2);
+        // Read-only never creates the state directory.
+        let missing = dir.path().join("not-there");
+        let ro = AutoridPool::open(params(false), StoreMode::ReadOnly(&missing)).unwrap();
+        assert_eq!(ro.id_for(&a, 5).unwrap(), 1_000_005);
+        assert!(!missing.exists());
     }
 
     #[test]
