@@ -14,7 +14,24 @@ TEST_PACKAGES := slapd ldap-utils pamtester openssh-server sshpass libpam0g-dev 
                  libsss-idmap-dev libssl-dev pkg-config gcc util-linux procps
 DEMO_PACKAGES := slapd ldap-utils pamtester libpam0g-dev libssl-dev pkg-config gcc util-linux
 
-.PHONY: all build release test test-unit test-e2e lint demo deps-test deps-demo bench clean
+.PHONY: all build release test test-unit test-e2e lint demo deps-test deps-demo bench clean install uninstall install-files
+
+# Installation layout (Debian 12, merged /usr). `make install DESTDIR=/scratch`
+# installs into a scratch root; `make uninstall` with the same DESTDIR removes
+# exactly what install put there. PROFILE=debug installs the debug build.
+PROFILE ?= release
+BUILD_DIR := target/$(PROFILE)
+SBINDIR := $(PREFIX)/sbin
+LIBDIR := $(PREFIX)/lib/$(MULTIARCH)
+PAMDIR := $(LIBDIR)/security
+UNITDIR := $(PREFIX)/lib/systemd/system
+TMPFILESDIR := $(PREFIX)/lib/tmpfiles.d
+PAMCONFIGDIR := $(PREFIX)/share/pam-configs
+DOCDIR := $(PREFIX)/share/doc/roster
+CONFDIR := /etc/roster
+INSTALLED_FILES := $(SBINDIR)/rosterd $(SBINDIR)/rosterctl $(LIBDIR)/libnss_roster.so.2 \
+	$(PAMDIR)/pam_roster.so $(UNITDIR)/rosterd.service $(TMPFILESDIR)/roster.conf \
+	$(PAMCONFIGDIR)/roster $(DOCDIR)/README.md $(DOCDIR)/roster.toml.example
 
 all: build
 
@@ -58,10 +75,46 @@ test-e2e: build
 test: deps-test lint test-unit test-e2e
 
 demo: deps-demo build
-	./scripts/demo.sh
+	$(CARGO) run -q -p roster-e2e --bin roster-demo
 
 bench: deps-test release
 	$(CARGO) run --release -p roster-bench
 
 clean:
 	$(CARGO) clean
+
+install:
+	@if [ "$(PROFILE)" = release ] && [ -z "$(NOBUILD)" ]; then $(MAKE) release; fi
+	$(MAKE) install-files
+
+install-files:
+	install -D -m 0755 $(BUILD_DIR)/rosterd $(DESTDIR)$(SBINDIR)/rosterd
+	install -D -m 0755 $(BUILD_DIR)/rosterctl $(DESTDIR)$(SBINDIR)/rosterctl
+	install -D -m 0644 $(BUILD_DIR)/libnss_roster.so $(DESTDIR)$(LIBDIR)/libnss_roster.so.2
+	install -D -m 0644 $(BUILD_DIR)/libpam_roster.so $(DESTDIR)$(PAMDIR)/pam_roster.so
+	install -D -m 0644 packaging/systemd/rosterd.service $(DESTDIR)$(UNITDIR)/rosterd.service
+	install -D -m 0644 packaging/tmpfiles.d/roster.conf $(DESTDIR)$(TMPFILESDIR)/roster.conf
+	install -D -m 0644 packaging/pam-configs/roster $(DESTDIR)$(PAMCONFIGDIR)/roster
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -D -m 0644 packaging/roster.toml.example $(DESTDIR)$(DOCDIR)/roster.toml.example
+	@if [ -e $(DESTDIR)$(CONFDIR)/roster.toml ]; then \
+	  echo "keeping existing $(DESTDIR)$(CONFDIR)/roster.toml"; \
+	else \
+	  install -D -m 0600 packaging/roster.toml.example $(DESTDIR)$(CONFDIR)/roster.toml; \
+	fi
+	@echo
+	@echo "roster is installed. nsswitch.conf was NOT changed. To use roster, add it to"
+	@echo "/etc/nsswitch.conf (or run: rosterctl nsswitch enable):"
+	@echo "    passwd: files roster"
+	@echo "    group:  files roster"
+	@echo "and enable logins with: pam-auth-update --enable roster"
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES))
+	@if [ -e $(DESTDIR)$(CONFDIR)/roster.toml ] && cmp -s packaging/roster.toml.example $(DESTDIR)$(CONFDIR)/roster.toml; then \
+	  rm -f $(DESTDIR)$(CONFDIR)/roster.toml; \
+	elif [ -e $(DESTDIR)$(CONFDIR)/roster.toml ]; then \
+	  echo "keeping $(DESTDIR)$(CONFDIR)/roster.toml: it was edited"; \
+	fi
+	-rmdir --ignore-fail-on-non-empty -p $(DESTDIR)$(CONFDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(PAMCONFIGDIR) \
+	  $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR) 2>/dev/null

@@ -104,7 +104,11 @@ impl Client {
         Ok(())
     }
 
-    fn read_exact_before(&mut self, mut buf: &mut [u8], deadline: Instant) -> Result<(), ClientError> {
+    fn read_exact_before(
+        &mut self,
+        mut buf: &mut [u8],
+        deadline: Instant,
+    ) -> Result<(), ClientError> {
         while !buf.is_empty() {
             let left = self.remaining(deadline)?;
             self.stream.set_read_timeout(Some(left))?;
@@ -121,7 +125,10 @@ impl Client {
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// A request frame may hold a password: wipe it once it is sent or dropped.
@@ -239,8 +246,8 @@ mod tests {
     fn silent_server_times_out() {
         let path = temp_socket("silent");
         let _listener = UnixListener::bind(&path).unwrap();
-        let err = Client::request_once(&path, &Request::Status, Duration::from_millis(200))
-            .unwrap_err();
+        let err =
+            Client::request_once(&path, &Request::Status, Duration::from_millis(200)).unwrap_err();
         assert!(matches!(err, ClientError::Timeout(_)), "{err}");
     }
 
