@@ -11,8 +11,8 @@ MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 
 # Debian packages the tests and the demo use.
 TEST_PACKAGES := slapd ldap-utils pamtester openssh-server sshpass libpam0g-dev \
-                 libsss-idmap-dev libssl-dev pkg-config gcc util-linux procps
-DEMO_PACKAGES := slapd ldap-utils pamtester libpam0g-dev libssl-dev pkg-config gcc util-linux
+                 libsss-idmap-dev libssl-dev pkg-config gcc util-linux mount procps openssl
+DEMO_PACKAGES := slapd ldap-utils pamtester libpam0g-dev libssl-dev pkg-config gcc util-linux mount openssl
 
 .PHONY: all build release test test-unit test-e2e lint demo deps-test deps-demo bench clean install uninstall install-files
 
