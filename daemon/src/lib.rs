@@ -4,6 +4,7 @@ pub mod cache;
 pub mod config;
 pub mod directory;
 pub mod filter;
+pub mod memcache_publish;
 pub mod resolver;
 pub mod server;
 pub mod store;

@@ -14,6 +14,7 @@ use clap::Parser;
 use roster_daemon::cache::SystemClock;
 use roster_daemon::config::{Config, DomainConfig, DomainSet};
 use roster_daemon::directory::Directory;
+use roster_daemon::memcache_publish::MemcachePublisher;
 use roster_daemon::resolver::ldap::DirectoryProvider;
 use roster_daemon::resolver::{Provider, Resolver, Settings};
 use roster_daemon::server::{notify, nss_conf, pam, Context, Limits, ReloadRequest, Server};
@@ -184,6 +185,9 @@ impl Daemon {
         let settings = Settings::from_config(&new.cache, &new.nss);
         self.ctx.resolver.reconfigure(list, settings, &kept);
         self.ctx.pam.reconfigure(&new);
+        if let Some(mc) = &self.ctx.memcache {
+            mc.flush();
+        }
         nss_conf::write(&self.config.daemon.socket_dir, &new.nss)
             .context("cannot publish nss.conf")?;
         tracing::info!(
@@ -235,11 +239,19 @@ async fn run(config_path: PathBuf, config: Config) -> Result<()> {
         Arc::new(SystemClock),
     );
     nss_conf::write(&socket_dir, &config.nss).context("cannot publish nss.conf")?;
+    let memcache = match MemcachePublisher::start(&socket_dir) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(error = %e, "no NSS memory cache: every lookup uses nss.sock");
+            None
+        }
+    };
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let ctx = Arc::new(Context {
-        resolver,
         pam: pam::PamState::new(&config),
+        resolver,
         reload: Some(reload_tx),
+        memcache,
     });
     let server = Server::start(&socket_dir, ctx.clone(), Limits::default())?;
     let mut daemon = Daemon {
@@ -280,6 +292,9 @@ async fn run(config_path: PathBuf, config: Config) -> Result<()> {
     }
     let _ = notify::sd_notify("STOPPING=1");
     server.shutdown().await;
+    if let Some(mc) = &daemon.ctx.memcache {
+        mc.retire();
+    }
     if let Some(s) = store {
         s.close();
     }

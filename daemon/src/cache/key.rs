@@ -27,8 +27,9 @@ pub struct CacheKey {
     pub key: Key,
 }
 
-/// Separator in store keys (cannot appear in a domain name from the config).
-pub const STORE_KEY_SEP: char = '\u{1f}';
+/// Separator in store keys (cannot appear in a domain name from the
+/// config); the domain is the store key's namespace.
+pub const STORE_KEY_SEP: char = crate::store::NS_SEP;
 
 impl CacheKey {
     /// A key for `domain`.
@@ -39,11 +40,6 @@ impl CacheKey {
     /// The key under which the persistent store keeps this entry.
     pub fn store_key(&self) -> String {
         format!("{}{STORE_KEY_SEP}{}", self.domain, self.key)
-    }
-
-    /// Prefix shared by every store key of `domain`.
-    pub fn store_prefix(domain: &str) -> String {
-        format!("{domain}{STORE_KEY_SEP}")
     }
 }
 

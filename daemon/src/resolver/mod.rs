@@ -117,9 +117,13 @@ pub enum Answer<T> {
     Unavailable(String),
 }
 
+/// An answer and the time (ms since the epoch) until which it is fresh;
+/// 0 when it is not (negative answers, offline answers, failures).
+pub type Timed<T> = (Answer<T>, u64);
+
 /// Outcome in one domain.
 enum InDomain {
-    Found(Value, Source),
+    Found(Value, Source, u64),
     Missing,
     Failed(String),
 }
@@ -251,60 +255,87 @@ impl Resolver {
 
     /// A user by login name (plain or `name@domain`).
     pub async fn user_by_name(&self, name: &str) -> Answer<Arc<UserEntry>> {
+        self.user_by_name_timed(name).await.0
+    }
+
+    /// [`Resolver::user_by_name`], with the time (ms since the epoch) until
+    /// which the answer is fresh (0 when it is not: negative or offline).
+    pub async fn user_by_name_timed(&self, name: &str) -> Timed<Arc<UserEntry>> {
         let settings = self.settings();
         if name.is_empty() || settings.ignore_users.contains(name) {
-            return Answer::NotFound;
+            return (Answer::NotFound, 0);
         }
         let (base, domain) = self.split_qualified(name);
-        let ans = self.walk(domain, Key::UserName(base)).await;
-        self.user_answer(ans, &settings)
+        let (ans, until) = self.walk(domain, Key::UserName(base)).await;
+        (self.user_answer(ans, &settings), until)
     }
 
     /// A user by UID.
     pub async fn user_by_uid(&self, uid: u32) -> Answer<Arc<UserEntry>> {
+        self.user_by_uid_timed(uid).await.0
+    }
+
+    /// [`Resolver::user_by_uid`] with its freshness (see [`Timed`]).
+    pub async fn user_by_uid_timed(&self, uid: u32) -> Timed<Arc<UserEntry>> {
         let settings = self.settings();
         if uid < settings.min_id {
-            return Answer::NotFound;
+            return (Answer::NotFound, 0);
         }
-        let ans = self.walk(None, Key::UserId(uid)).await;
-        self.user_answer(ans, &settings)
+        let (ans, until) = self.walk(None, Key::UserId(uid)).await;
+        (self.user_answer(ans, &settings), until)
     }
 
     /// A group by name (plain or `name@domain`).
     pub async fn group_by_name(&self, name: &str) -> Answer<Arc<GroupEntry>> {
+        self.group_by_name_timed(name).await.0
+    }
+
+    /// [`Resolver::group_by_name`] with its freshness (see [`Timed`]).
+    pub async fn group_by_name_timed(&self, name: &str) -> Timed<Arc<GroupEntry>> {
         let settings = self.settings();
         if name.is_empty() || settings.ignore_groups.contains(name) {
-            return Answer::NotFound;
+            return (Answer::NotFound, 0);
         }
         let (base, domain) = self.split_qualified(name);
-        let ans = self.walk(domain, Key::GroupName(base)).await;
-        self.group_answer(ans, &settings)
+        let (ans, until) = self.walk(domain, Key::GroupName(base)).await;
+        (self.group_answer(ans, &settings), until)
     }
 
     /// A group by GID.
     pub async fn group_by_gid(&self, gid: u32) -> Answer<Arc<GroupEntry>> {
+        self.group_by_gid_timed(gid).await.0
+    }
+
+    /// [`Resolver::group_by_gid`] with its freshness (see [`Timed`]).
+    pub async fn group_by_gid_timed(&self, gid: u32) -> Timed<Arc<GroupEntry>> {
         let settings = self.settings();
         if gid < settings.min_id {
-            return Answer::NotFound;
+            return (Answer::NotFound, 0);
         }
-        let ans = self.walk(None, Key::GroupId(gid)).await;
-        self.group_answer(ans, &settings)
+        let (ans, until) = self.walk(None, Key::GroupId(gid)).await;
+        (self.group_answer(ans, &settings), until)
     }
 
     /// The GIDs of a user's groups (initgroups), primary group first.
     pub async fn groups_of_user(&self, name: &str) -> Answer<Vec<u32>> {
-        let (user, user_src) = match self.user_by_name(name).await {
-            Answer::Found(u, s) => (u, s),
-            Answer::NotFound => return Answer::NotFound,
-            Answer::Unavailable(r) => return Answer::Unavailable(r),
+        self.groups_of_user_timed(name).await.0
+    }
+
+    /// [`Resolver::groups_of_user`] with its freshness (see [`Timed`]).
+    pub async fn groups_of_user_timed(&self, name: &str) -> Timed<Vec<u32>> {
+        let (user, user_src, user_until) = match self.user_by_name_timed(name).await {
+            (Answer::Found(u, s), until) => (u, s, until),
+            (Answer::NotFound, _) => return (Answer::NotFound, 0),
+            (Answer::Unavailable(r), _) => return (Answer::Unavailable(r), 0),
         };
         let Some(domain) = self.find_domain(&user.domain) else {
-            return Answer::Unavailable(format!("domain {} is no longer configured", user.domain));
+            let reason = format!("domain {} is no longer configured", user.domain);
+            return (Answer::Unavailable(reason), 0);
         };
         let key = Key::GroupsOf(user.user.name.clone());
         let primary = user.user.gid;
         match self.in_domain(&domain, key, Some(user)).await {
-            InDomain::Found(Value::Gids(gids), src) => {
+            InDomain::Found(Value::Gids(gids), src, until) => {
                 let mut out = Vec::with_capacity(gids.len() + 1);
                 out.push(primary);
                 out.extend(gids.iter().copied().filter(|g| *g != primary));
@@ -313,11 +344,12 @@ impl Resolver {
                 } else {
                     src
                 };
-                Answer::Found(out, src)
+                (Answer::Found(out, src), until.min(user_until))
             }
-            InDomain::Found(..) | InDomain::Missing => Answer::Found(vec![primary], user_src),
+            InDomain::Found(..) | InDomain::Missing => (Answer::Found(vec![primary], user_src), 0),
             InDomain::Failed(reason) => {
-                Answer::Unavailable(format!("domain {}: {reason}", domain.name()))
+                let reason = format!("domain {}: {reason}", domain.name());
+                (Answer::Unavailable(reason), 0)
             }
         }
     }
@@ -351,21 +383,27 @@ impl Resolver {
     }
 
     /// Asks `only` (or every domain in order) until one has the object.
-    async fn walk(&self, only: Option<Arc<dyn Provider>>, key: Key) -> Answer<Value> {
+    async fn walk(&self, only: Option<Arc<dyn Provider>>, key: Key) -> Timed<Value> {
         let domains = match only {
             Some(d) => Arc::new(vec![d]),
             None => self.domains(),
         };
         for d in domains.iter() {
             match self.in_domain(d, key.clone(), None).await {
-                InDomain::Found(v, src) => return Answer::Found(v, src),
+                InDomain::Found(v, src, until) => return (Answer::Found(v, src), until),
                 InDomain::Missing => continue,
                 InDomain::Failed(reason) => {
-                    return Answer::Unavailable(format!("domain {}: {reason}", d.name()))
+                    let reason = format!("domain {}: {reason}", d.name());
+                    return (Answer::Unavailable(reason), 0);
                 }
             }
         }
-        Answer::NotFound
+        (Answer::NotFound, 0)
+    }
+
+    /// Now, by the resolver's clock (ms since the epoch).
+    pub fn now_ms(&self) -> u64 {
+        self.inner.clock.now_ms()
     }
 
     async fn in_domain(
@@ -388,18 +426,21 @@ impl Resolver {
                 if now >= refresh_at {
                     self.refresh_in_background(domain.clone(), ck, user);
                 }
-                return InDomain::Found(slot.value, Source::Cache);
+                return InDomain::Found(slot.value, Source::Cache, slot.expires_ms);
             }
             other => other,
         };
         inner.stats.misses.fetch_add(1, Ordering::Relaxed);
         match self.fetch_once(domain.clone(), ck.clone(), user).await {
-            Ok(Some(v)) => InDomain::Found(v, Source::Directory),
+            Ok(Some(v)) => {
+                let until = now.saturating_add(settings.entry_ttl_ms);
+                InDomain::Found(v, Source::Directory, until)
+            }
             Ok(None) => InDomain::Missing,
             Err(err) => match self.offline_value(&ck, stale, now, &settings) {
                 Some(v) => {
                     inner.stats.offline.fetch_add(1, Ordering::Relaxed);
-                    InDomain::Found(v, Source::Offline)
+                    InDomain::Found(v, Source::Offline, 0)
                 }
                 None => InDomain::Failed(err.to_string()),
             },
@@ -637,9 +678,7 @@ impl Resolver {
     pub fn flush_domain(&self, domain: &str) {
         self.inner.cache.remove_domain(domain);
         if let Some(store) = &self.inner.store {
-            for k in store.keys_with_prefix(&CacheKey::store_prefix(domain)) {
-                store.delete(k);
-            }
+            store.delete_namespace(domain);
         }
     }
 

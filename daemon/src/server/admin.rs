@@ -66,6 +66,9 @@ pub async fn handle(ctx: &Context, text: &str) -> Value {
                     )
                 }
             };
+            if let Some(mc) = &ctx.memcache {
+                mc.flush();
+            }
             tracing::info!(flushed, "cache flushed by admin command");
             json!({ "ok": true, "flushed": flushed })
         }

@@ -4,7 +4,7 @@
 //! fault, then the connection is closed; a connection that sends nothing
 //! for `idle` (or stops in the middle of a frame) is closed.
 
-use super::dispatch::dispatch;
+use super::dispatch::dispatch_timed;
 use super::Context;
 use roster_proto::{decode_request, encode_response, parse_header, Response, MAX_FRAME_LEN};
 use std::time::Duration;
@@ -62,15 +62,21 @@ pub async fn serve(mut stream: UnixStream, ctx: &Context, privileged: bool, idle
             }
         };
         drop(payload);
-        let response = if request.is_privileged() && !privileged {
-            Response::Error(format!(
-                "request code {} is served only on pam.sock",
-                request.code()
-            ))
+        // Lookups answered on nss.sock are also published to the memory
+        // cache (after the reply is sent).
+        let lookup = (!privileged && (1..=5).contains(&request.code())).then(|| request.clone());
+        let (response, fresh_until) = if request.is_privileged() && !privileged {
+            let msg = format!("request code {} is served only on pam.sock", request.code());
+            (Response::Error(msg), 0)
         } else {
-            dispatch(ctx, request).await
+            dispatch_timed(ctx, request).await
         };
-        if reply(&mut stream, &response, idle).await.is_err() {
+        let sent = reply(&mut stream, &response, idle).await;
+        if let (Some(req), Some(mc)) = (lookup, &ctx.memcache) {
+            let ms = fresh_until.saturating_sub(ctx.resolver.now_ms());
+            mc.publish(&req, &response, Duration::from_millis(ms));
+        }
+        if sent.is_err() {
             return;
         }
     }

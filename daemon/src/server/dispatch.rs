@@ -23,57 +23,71 @@ fn check_name(what: &str, name: &str) -> Result<(), Response> {
     Ok(())
 }
 
-fn reply<T>(ans: Answer<T>, ok: impl FnOnce(T) -> Response) -> Response {
-    match ans {
+fn reply<T>(timed: (Answer<T>, u64), ok: impl FnOnce(T) -> Response) -> (Response, u64) {
+    let (ans, until) = timed;
+    let resp = match ans {
         Answer::Found(v, _) => ok(v),
         Answer::NotFound => Response::NotFound,
         Answer::Unavailable(r) => Response::Unavailable(r),
-    }
+    };
+    (resp, until)
 }
 
 /// Answers one well-formed request (privilege already checked).
 pub async fn dispatch(ctx: &Context, req: Request) -> Response {
+    dispatch_timed(ctx, req).await.0
+}
+
+/// [`dispatch`], with the time (ms since the epoch, resolver clock) until
+/// which a lookup answer is fresh (0 for anything not to be republished).
+pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
     let r = &ctx.resolver;
     match req {
         Request::UserByName(name) => match check_name("user name", &name) {
-            Ok(()) => reply(r.user_by_name(&name).await, |u| {
+            Ok(()) => reply(r.user_by_name_timed(&name).await, |u| {
                 Response::User(u.user.clone())
             }),
-            Err(e) => e,
+            Err(e) => (e, 0),
         },
-        Request::UserByUid(uid) => {
-            reply(r.user_by_uid(uid).await, |u| Response::User(u.user.clone()))
-        }
+        Request::UserByUid(uid) => reply(r.user_by_uid_timed(uid).await, |u| {
+            Response::User(u.user.clone())
+        }),
         Request::GroupByName(name) => match check_name("group name", &name) {
-            Ok(()) => reply(r.group_by_name(&name).await, |g| {
+            Ok(()) => reply(r.group_by_name_timed(&name).await, |g| {
                 Response::Group(g.group.clone())
             }),
-            Err(e) => e,
+            Err(e) => (e, 0),
         },
-        Request::GroupByGid(gid) => reply(r.group_by_gid(gid).await, |g| {
+        Request::GroupByGid(gid) => reply(r.group_by_gid_timed(gid).await, |g| {
             Response::Group(g.group.clone())
         }),
         Request::GroupsOfUser(name) => match check_name("user name", &name) {
-            Ok(()) => reply(r.groups_of_user(&name).await, Response::Gids),
-            Err(e) => e,
+            Ok(()) => reply(r.groups_of_user_timed(&name).await, Response::Gids),
+            Err(e) => (e, 0),
         },
         Request::ListUsers { offset, limit } => match r.list_users(offset, limit).await {
-            Ok((entries, more)) => Response::Users { entries, more },
-            Err(e) => Response::Unavailable(e),
+            Ok((entries, more)) => (Response::Users { entries, more }, 0),
+            Err(e) => (Response::Unavailable(e), 0),
         },
         Request::ListGroups { offset, limit } => match r.list_groups(offset, limit).await {
-            Ok((entries, more)) => Response::Groups { entries, more },
-            Err(e) => Response::Unavailable(e),
+            Ok((entries, more)) => (Response::Groups { entries, more }, 0),
+            Err(e) => (Response::Unavailable(e), 0),
         },
         Request::Status => {
             let mut st = r.status();
             st["pid"] = std::process::id().into();
-            Response::Json(st.to_string())
+            st["memory_cache"] = ctx.memcache.as_ref().map_or(serde_json::Value::Null, |m| {
+                m.path().display().to_string().into()
+            });
+            (Response::Json(st.to_string()), 0)
         }
-        Request::Admin(json) => Response::Json(admin::handle(ctx, &json).await.to_string()),
+        Request::Admin(json) => (
+            Response::Json(admin::handle(ctx, &json).await.to_string()),
+            0,
+        ),
         req @ (Request::PamAuthenticate { .. }
         | Request::PamAccount { .. }
         | Request::PamChangePassword { .. }
-        | Request::PamOpenSession { .. }) => pam::handle(ctx, req).await,
+        | Request::PamOpenSession { .. }) => (pam::handle(ctx, req).await, 0),
     }
 }

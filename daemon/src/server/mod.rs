@@ -13,6 +13,7 @@ pub mod notify;
 pub mod nss_conf;
 pub mod pam;
 
+use crate::memcache_publish::MemcachePublisher;
 use crate::resolver::Resolver;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -36,6 +37,9 @@ pub struct Context {
     /// Where the admin `reload` command sends its request (the daemon's
     /// main loop), if anywhere.
     pub reload: Option<mpsc::Sender<ReloadRequest>>,
+    /// The NSS memory cache (`nss.mc`) that lookups on `nss.sock` are
+    /// published to, if any.
+    pub memcache: Option<MemcachePublisher>,
 }
 
 /// Limits of the socket service.

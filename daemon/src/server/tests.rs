@@ -40,6 +40,7 @@ fn start_with(limits: Limits) -> Running {
         resolver,
         pam: pam::PamState::default(),
         reload: None,
+        memcache: None,
     });
     let server = Server::start(dir.path(), ctx, limits).unwrap();
     Running {
@@ -173,6 +174,7 @@ async fn socket_modes_and_removal_on_shutdown() {
         resolver: Resolver::new(vec![], Settings::default(), None, Arc::new(SystemClock)),
         pam: pam::PamState::default(),
         reload: None,
+        memcache: None,
     });
     assert!(matches!(
         Server::start(rd.dir.path(), ctx, Limits::default()),
@@ -335,4 +337,82 @@ async fn overlong_names_are_refused() {
         call(rd.nss(), Request::UserByName("a".repeat(300))).await,
     ));
     assert!(m.contains("user name"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_lookups_are_published_to_the_memory_cache() {
+    use roster_proto::memcache::{monotonic_ms, Key as McKey, Mapping, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let directory = FakeDirectory::new("example");
+    directory.add_user("alice", 10001, 10000);
+    directory.add_user("bob", 10002, 10000);
+    directory.add_group("staff", 10010, &["alice"]);
+    let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
+    let mut settings = Settings::default();
+    settings.negative_ttl_ms = 0; // NotFound is asked again every time
+    let resolver = Resolver::new(domains, settings, None, Arc::new(SystemClock));
+    let ctx = Arc::new(Context {
+        resolver,
+        pam: pam::PamState::default(),
+        reload: None,
+        memcache: Some(crate::memcache_publish::MemcachePublisher::start(dir.path()).unwrap()),
+    });
+    let server = Server::start(dir.path(), ctx.clone(), Limits::default()).unwrap();
+    let nss = dir.path().join("nss.sock");
+    let mc_path = dir.path().join("nss.mc");
+    let fake = directory.clone();
+    let flush_ctx = ctx.clone();
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(&nss, Duration::from_secs(5)).unwrap();
+        let mut call = |r: Request| c.call(&r).unwrap();
+        assert!(matches!(
+            call(Request::UserByName("alice".into())),
+            Response::User(_)
+        ));
+        assert!(matches!(
+            call(Request::GroupsOfUser("alice".into())),
+            Response::Gids(_)
+        ));
+        assert!(matches!(
+            call(Request::UserByName("bob".into())),
+            Response::User(_)
+        ));
+        // Answers on one connection come in turn, each after the previous
+        // one was published.
+        call(Request::Status);
+        let now = monotonic_ms();
+        let map = Mapping::open(&mc_path).unwrap();
+        match map.get(&McKey::UserName("alice"), now) {
+            Some(Record::User(u)) => assert_eq!(u.uid, 10001),
+            other => panic!("alice not published: {other:?}"),
+        }
+        assert!(map.get(&McKey::Uid(10001), now).is_some());
+        assert!(map.get(&McKey::GroupsOf("alice"), now).is_some());
+        assert!(map.get(&McKey::UserName("bob"), now).is_some());
+        drop(map);
+
+        // bob leaves the directory; once his entry is flushed the daemon
+        // answers NotFound, which withdraws the published entry.
+        fake.remove_user("bob");
+        flush_ctx.resolver.flush_user("bob");
+        assert_eq!(call(Request::UserByName("bob".into())), Response::NotFound);
+        call(Request::Status);
+        let map = Mapping::open(&mc_path).unwrap();
+        assert!(map.get(&McKey::UserName("bob"), monotonic_ms()).is_none());
+        assert!(map.get(&McKey::UserName("alice"), monotonic_ms()).is_some());
+        drop(map);
+
+        // An admin flush empties the memory cache too.
+        let reply = rt.block_on(admin::handle(
+            &flush_ctx,
+            r#"{"cmd":"cache_flush","all":true}"#,
+        ));
+        assert_eq!(reply["ok"], true);
+        let map = Mapping::open(&mc_path).unwrap();
+        assert!(map.get(&McKey::UserName("alice"), monotonic_ms()).is_none());
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
 }

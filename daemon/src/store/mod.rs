@@ -10,8 +10,13 @@
 //! log is replayed; a record whose checksum fails is skipped, a frame cut
 //! short (or a header that is not a frame header) ends the replay, and in
 //! both cases the good records are kept and the file is rewritten without
-//! the damage. Only an index (`key -> offset`) lives in memory; values are
-//! read back with `pread` when needed (rarely: only in offline mode).
+//! the damage. Only an index lives in memory: a 64-bit hash of each key
+//! with the record's offset, length and namespace (about 40 bytes per
+//! entry); values are read back with `pread` when needed (rarely: only in
+//! offline mode) and the key stored in the record is compared, so a hash
+//! collision reads as a miss, never as another entry. A key's namespace
+//! (the domain, see [`record::namespace_of`]) lets a whole domain be
+//! dropped with one record.
 //!
 //! Writes are queued to one writer thread, so cache misses are written
 //! through off the request path. When the file grows past twice its live
@@ -23,11 +28,12 @@
 mod crc32;
 pub mod record;
 
-pub use record::{Record, StoredGroup, StoredUser, StoredValue};
+pub use record::{namespace_of, Record, StoredGroup, StoredUser, StoredValue, NS_SEP};
 
 use record::{Frame, FRAME_OVERHEAD};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
+use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -76,14 +82,42 @@ pub struct Recovery {
 struct Loc {
     offset: u64,
     len: u32,
+    ns: u16,
+}
+
+/// The index key of `key` (SipHash with fixed keys: the index is rebuilt at
+/// every open, so it never needs to be stable across versions).
+fn hash_key(key: &str) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// Namespace names, numbered in order of appearance.
+#[derive(Default)]
+struct Namespaces(Vec<String>);
+
+impl Namespaces {
+    fn id(&mut self, key: &str) -> u16 {
+        let ns = namespace_of(key);
+        if let Some(i) = self.0.iter().position(|n| n == ns) {
+            return i as u16;
+        }
+        self.0.push(ns.to_string());
+        (self.0.len() - 1).min(u16::MAX as usize) as u16
+    }
+
+    fn find(&self, ns: &str) -> Option<u16> {
+        self.0.iter().position(|n| n == ns).map(|i| i as u16)
+    }
 }
 
 struct Inner {
     path: PathBuf,
     file: File,
-    index: HashMap<String, Loc>,
+    index: HashMap<u64, Loc>,
+    namespaces: Namespaces,
     end: u64,
-    live: u64,
     max_age_ms: u64,
 }
 
@@ -142,24 +176,18 @@ impl Store {
             file = open_rw(&path, true)?;
         }
         let mut index = HashMap::new();
+        let mut namespaces = Namespaces::default();
         let mut offset = FILE_MAGIC.len().min(bytes.len());
         while offset < bytes.len() {
             match record::parse(&bytes[offset..]) {
                 Frame::Valid(rec, len) => {
                     recovery.records += 1;
-                    match rec {
-                        Record::Put { key, .. } => {
-                            let loc = Loc {
-                                offset: offset as u64,
-                                len: len as u32,
-                            };
-                            index.insert(key, loc);
-                        }
-                        Record::Del { key } => {
-                            index.remove(&key);
-                        }
-                        Record::Clear => index.clear(),
-                    }
+                    let loc = Loc {
+                        offset: offset as u64,
+                        len: len as u32,
+                        ns: 0,
+                    };
+                    apply(&mut index, &mut namespaces, &rec, loc);
                     offset += len;
                 }
                 Frame::Corrupt(len) => {
@@ -172,13 +200,12 @@ impl Store {
                 }
             }
         }
-        let live = index.values().map(|l| l.len as u64).sum::<u64>() + FILE_MAGIC.len() as u64;
         let mut inner = Inner {
             path: path.clone(),
             file,
             index,
+            namespaces,
             end: offset.max(FILE_MAGIC.len()) as u64,
-            live,
             max_age_ms,
         };
         drop(bytes);
@@ -217,14 +244,22 @@ impl Store {
     /// The stored value of `key` and when it was fetched (ms since epoch).
     pub fn get(&self, key: &str) -> Option<(u64, StoredValue)> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let loc = *inner.index.get(key)?;
+        let loc = *inner.index.get(&hash_key(key))?;
         let mut buf = vec![0u8; loc.len as usize];
         if let Err(e) = inner.file.read_exact_at(&mut buf, loc.offset) {
             tracing::warn!(file = %inner.path.display(), error = %e, "cannot read persistent cache");
             return None;
         }
         match record::parse(&buf) {
-            Frame::Valid(Record::Put { at_ms, value, .. }, _) => Some((at_ms, value)),
+            Frame::Valid(
+                Record::Put {
+                    key: k,
+                    at_ms,
+                    value,
+                },
+                _,
+            ) if k == key => Some((at_ms, value)),
+            Frame::Valid(Record::Put { .. }, _) => None, // hash collision
             _ => {
                 tracing::warn!(file = %inner.path.display(), offset = loc.offset, "persistent cache record unreadable");
                 None
@@ -246,15 +281,18 @@ impl Store {
         self.len() == 0
     }
 
-    /// Keys starting with `prefix`.
-    pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+    /// Number of entries in namespace `ns`.
+    pub fn namespace_len(&self, ns: &str) -> usize {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner
-            .index
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect()
+        match inner.namespaces.find(ns) {
+            Some(id) => inner.index.values().filter(|l| l.ns == id).count(),
+            None => 0,
+        }
+    }
+
+    /// Queues the removal of every entry of namespace `ns`.
+    pub fn delete_namespace(&self, ns: &str) {
+        self.send(Op::Write(Record::DelNs { ns: ns.to_string() }));
     }
 
     /// Queues `key = value` (fetched at `at_ms`) for writing.
@@ -301,6 +339,41 @@ impl Drop for Store {
     }
 }
 
+/// Applies one record to the index; `loc` is where a `Put` lies (its
+/// namespace is filled in here). Returns false when the record changes
+/// nothing (deleting what is not there).
+fn apply(
+    index: &mut HashMap<u64, Loc>,
+    namespaces: &mut Namespaces,
+    rec: &Record,
+    loc: Loc,
+) -> bool {
+    match rec {
+        Record::Put { key, .. } => {
+            let loc = Loc {
+                ns: namespaces.id(key),
+                ..loc
+            };
+            index.insert(hash_key(key), loc);
+            true
+        }
+        Record::Del { key } => index.remove(&hash_key(key)).is_some(),
+        Record::DelNs { ns } => match namespaces.find(ns) {
+            Some(id) => {
+                let before = index.len();
+                index.retain(|_, l| l.ns != id);
+                index.len() != before
+            }
+            None => false,
+        },
+        Record::Clear => {
+            let had = !index.is_empty();
+            index.clear();
+            had
+        }
+    }
+}
+
 fn writer_loop(inner: Arc<Mutex<Inner>>, rx: mpsc::Receiver<Op>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -334,27 +407,14 @@ impl Inner {
                 Op::Barrier(tx) => barriers.push(tx),
                 Op::Write(rec) => {
                     let frame = record::encode(&rec);
-                    match &rec {
-                        Record::Put { key, .. } => {
-                            let loc = Loc {
-                                offset: self.end + buf.len() as u64,
-                                len: frame.len() as u32,
-                            };
-                            self.live += loc.len as u64;
-                            if let Some(old) = self.index.insert(key.clone(), loc) {
-                                self.live -= old.len as u64;
-                            }
-                        }
-                        Record::Del { key } => {
-                            match self.index.remove(key) {
-                                Some(old) => self.live -= old.len as u64,
-                                None => continue, // nothing to delete: write nothing
-                            }
-                        }
-                        Record::Clear => {
-                            self.index.clear();
-                            self.live = FILE_MAGIC.len() as u64;
-                        }
+                    let loc = Loc {
+                        offset: self.end + buf.len() as u64,
+                        len: frame.len() as u32,
+                        ns: 0,
+                    };
+                    let changed = apply(&mut self.index, &mut self.namespaces, &rec, loc);
+                    if !changed {
+                        continue; // nothing to delete: write nothing
                     }
                     buf.extend_from_slice(&frame);
                 }
@@ -366,10 +426,15 @@ impl Inner {
         self.file.write_all_at(&buf, self.end)?;
         self.end += buf.len() as u64;
         self.file.sync_data()?;
-        if self.end > COMPACT_MIN_BYTES && self.end > 2 * self.live {
+        if self.end > COMPACT_MIN_BYTES && self.end > 2 * self.live_bytes() {
             self.compact()?;
         }
         Ok(())
+    }
+
+    /// Bytes of the records the index points to, header included.
+    fn live_bytes(&self) -> u64 {
+        self.index.values().map(|l| l.len as u64).sum::<u64>() + FILE_MAGIC.len() as u64
     }
 
     /// Rewrites the log with only the live, young enough records.
@@ -381,7 +446,7 @@ impl Inner {
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
-        let mut data = Vec::with_capacity(self.live as usize);
+        let mut data = Vec::with_capacity(self.live_bytes() as usize);
         data.extend_from_slice(FILE_MAGIC);
         let oldest = now_ms().saturating_sub(self.max_age_ms);
         let mut new_index = HashMap::with_capacity(self.index.len());
@@ -396,10 +461,10 @@ impl Inner {
             }
             debug_assert!(buf.len() >= FRAME_OVERHEAD);
             new_index.insert(
-                key.clone(),
+                *key,
                 Loc {
                     offset: data.len() as u64,
-                    len: loc.len,
+                    ..*loc
                 },
             );
             data.extend_from_slice(&buf);
@@ -414,7 +479,6 @@ impl Inner {
         self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
         self.index = new_index;
         self.end = data.len() as u64;
-        self.live = self.end;
         Ok(())
     }
 }

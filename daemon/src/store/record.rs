@@ -78,8 +78,22 @@ pub enum Record {
         /// Entry key.
         key: String,
     },
+    /// Removes every entry of namespace `ns` (keys starting `ns` + 0x1f).
+    DelNs {
+        /// The namespace (a domain name).
+        ns: String,
+    },
     /// Removes every entry.
     Clear,
+}
+
+/// Separator between a key's namespace and the rest.
+pub const NS_SEP: char = '\u{1f}';
+
+/// The namespace of `key`: what comes before the first [`NS_SEP`] (empty
+/// when there is none).
+pub fn namespace_of(key: &str) -> &str {
+    key.split_once(NS_SEP).map_or("", |(ns, _)| ns)
 }
 
 /// Encodes a record as a complete frame.

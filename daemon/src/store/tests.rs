@@ -144,14 +144,24 @@ fn compaction_keeps_live_entries_and_drops_old_ones() {
 }
 
 #[test]
-fn prefix_listing() {
+fn namespaces_are_dropped_whole_and_stay_dropped() {
     let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path());
+        s.put("d1\u{1f}x".into(), now_ms(), StoredValue::Gids(vec![]));
+        s.put("d1\u{1f}y".into(), now_ms(), StoredValue::Gids(vec![]));
+        s.put("d2\u{1f}x".into(), now_ms(), StoredValue::Gids(vec![1]));
+        s.flush();
+        assert_eq!((s.namespace_len("d1"), s.namespace_len("d2")), (2, 1));
+        s.delete_namespace("d1");
+        s.flush();
+        assert_eq!((s.namespace_len("d1"), s.len()), (0, 1));
+        s.close();
+    }
     let s = open(dir.path());
-    s.put("d1\u{1f}x".into(), 1, StoredValue::Gids(vec![]));
-    s.put("d2\u{1f}x".into(), 1, StoredValue::Gids(vec![]));
-    s.flush();
+    assert_eq!(s.get("d1\u{1f}x"), None);
     assert_eq!(
-        s.keys_with_prefix("d1\u{1f}"),
-        vec!["d1\u{1f}x".to_string()]
+        s.get("d2\u{1f}x").map(|v| v.1),
+        Some(StoredValue::Gids(vec![1]))
     );
 }
