@@ -200,8 +200,28 @@ fn group_fields(
     idmap
         .check_posix_id(&cfg.name, gid)
         .map_err(|err| format!("{} {gid} refused: {err}", a.gid_number))?;
+    let members = member_names(cfg, e);
+    Ok(GroupRecord {
+        group: roster_proto::Group {
+            name: name.to_string(),
+            gid,
+            members,
+        },
+        dn: e.dn.clone(),
+        domain: cfg.name.clone(),
+    })
+}
+
+/// The login names a group entry lists directly: valid `memberUid` values,
+/// and for rfc2307bis the names in user DNs of `member`/`uniqueMember`
+/// (see [`user_name_from_dn`]); without duplicates.
+pub fn member_names(cfg: &DomainConfig, e: &SearchEntry) -> Vec<String> {
     let mut members: Vec<String> = Vec::new();
-    for m in values(e, &a.member_uid).ok().flatten().unwrap_or(&[]) {
+    for m in values(e, &cfg.attributes.member_uid)
+        .ok()
+        .flatten()
+        .unwrap_or(&[])
+    {
         if check_name(m).is_ok() {
             members.push(m.clone());
         }
@@ -213,15 +233,7 @@ fn group_fields(
     }
     let mut seen = std::collections::HashSet::new();
     members.retain(|m| seen.insert(m.clone()));
-    Ok(GroupRecord {
-        group: roster_proto::Group {
-            name: name.to_string(),
-            gid,
-            members,
-        },
-        dn: e.dn.clone(),
-        domain: cfg.name.clone(),
-    })
+    members
 }
 
 /// The member DNs of a group entry (`member` and `uniqueMember`) for
@@ -268,6 +280,24 @@ pub fn user_name_from_dn(cfg: &DomainConfig, dn: &str) -> Option<String> {
     Some(name)
 }
 
+/// The attribute and (unescaped) value of a DN's first RDN, when it is a
+/// single `attr=value` with a plain attribute name: what a search can match.
+pub(crate) fn rdn_assertion(dn: &str) -> Option<(String, String)> {
+    let first = first_rdn(dn)?;
+    if has_unescaped_plus(first) {
+        return None;
+    }
+    let (attr, value) = first.split_once('=')?;
+    let attr = attr.trim();
+    let plain = !attr.is_empty()
+        && attr.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !plain {
+        return None;
+    }
+    Some((attr.to_string(), unescape_dn_value(value.trim())?))
+}
+
 /// The first RDN of a DN (up to the first unescaped comma).
 fn first_rdn(dn: &str) -> Option<&str> {
     let mut escaped = false;
@@ -297,7 +327,7 @@ fn has_unescaped_plus(rdn: &str) -> bool {
 }
 
 /// Undoes RFC 4514 escapes (`\,` and `\2c`) in an attribute value.
-fn unescape_dn_value(v: &str) -> Option<String> {
+pub(crate) fn unescape_dn_value(v: &str) -> Option<String> {
     let bytes = v.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -15,7 +15,8 @@ mod search;
 mod tls;
 
 pub use entry::{
-    check_name, entry_to_group, entry_to_user, expand_template, member_dns, EntryRejected,
+    check_name, entry_to_group, entry_to_user, expand_template, member_dns, member_names,
+    EntryRejected,
 };
 pub use records::{
     DirectoryError, DirectoryStatus, GroupRecord, GroupRef, ServerStatus, UserRecord,
@@ -404,19 +405,12 @@ impl Directory {
     pub async fn all_groups(&self) -> Result<Vec<GroupRecord>, DirectoryError> {
         let entries = self.search(&self.group_query(""), false).await?;
         let mut groups = Vec::new();
-        let mut dns_of: HashMap<String, Vec<String>> = HashMap::new();
         for e in &entries {
             match entry_to_group(&self.cfg, &self.idmap, e) {
                 Ok(g) => groups.push(g),
-                Err(r) => {
-                    // Intermediate groups without a gidNumber are normal in
-                    // rfc2307bis: only their members matter.
-                    if self.cfg.schema != Schema::Rfc2307bis {
-                        self.reject(&r)
-                    }
-                }
+                Err(r) if self.is_link_only(&r) => {}
+                Err(r) => self.reject(&r),
             }
-            dns_of.insert(groups::norm_dn(&e.dn), member_dns(&self.cfg, e));
         }
         let groups = self.unique(
             groups,
@@ -428,29 +422,7 @@ impl Directory {
         if self.cfg.schema != Schema::Rfc2307bis {
             return Ok(groups);
         }
-        // Nested members from the entries already read: no more searches.
-        let direct: HashMap<String, Vec<String>> = entries
-            .iter()
-            .map(|e| {
-                let names = match entry_to_group(&self.cfg, &self.idmap, e) {
-                    Ok(g) => g.group.members,
-                    Err(_) => Vec::new(),
-                };
-                (groups::norm_dn(&e.dn), names)
-            })
-            .collect();
-        Ok(groups
-            .into_iter()
-            .map(|mut g| {
-                let extra = groups::expand_offline(&g.dn, &dns_of, &direct, self.cfg.nesting_depth);
-                for m in extra {
-                    if !g.group.members.contains(&m) {
-                        g.group.members.push(m);
-                    }
-                }
-                g
-            })
-            .collect())
+        self.expand_all(&entries, groups).await
     }
 
     /// Drops every item whose name or ID occurs more than once (logged with
