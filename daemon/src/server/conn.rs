@@ -49,7 +49,11 @@ pub async fn serve(mut stream: UnixStream, ctx: &Context, privileged: bool, idle
                 return;
             }
         }
-        let request = match decode_request(&payload) {
+        let decoded = decode_request(&payload);
+        // A PAM frame holds a password: wipe the buffer (the decoded
+        // `Secret` zeroizes itself).
+        zeroize::Zeroize::zeroize(&mut payload);
+        let request = match decoded {
             Ok(r) => r,
             Err(e) => {
                 let _ = reply(
@@ -61,7 +65,6 @@ pub async fn serve(mut stream: UnixStream, ctx: &Context, privileged: bool, idle
                 return;
             }
         };
-        drop(payload);
         // Lookups answered on nss.sock are also published to the memory
         // cache (after the reply is sent).
         let lookup = (!privileged && (1..=5).contains(&request.code())).then(|| request.clone());
