@@ -17,7 +17,10 @@ pub enum PackError {
 }
 
 /// The password field roster serves: passwords never travel through NSS.
-const NO_PASSWORD: &str = "x";
+/// `*`, not `x`: pam_unix treats `x` as "look in /etc/shadow" and refuses
+/// the account management of a user it cannot find there (as SSSD, roster
+/// serves `*`).
+const NO_PASSWORD: &str = "*";
 
 /// A bump allocator over the caller's buffer.
 pub struct CBuf<'a> {
@@ -154,7 +157,7 @@ mod tests {
         let mut out = zeroed_passwd();
         passwd(&alice(), &mut out, &mut CBuf::new(&mut mem)).unwrap();
         assert_eq!(cstr(out.pw_name), "alice");
-        assert_eq!(cstr(out.pw_passwd), "x");
+        assert_eq!(cstr(out.pw_passwd), "*");
         assert_eq!((out.pw_uid, out.pw_gid), (10001, 10000));
         assert_eq!(cstr(out.pw_gecos), "Alice Liddell");
         assert_eq!(cstr(out.pw_dir), "/home/alice");
@@ -164,7 +167,7 @@ mod tests {
     #[test]
     fn exact_fit_works_and_one_byte_less_is_erange_without_touching_out() {
         let u = alice();
-        let need = [&u.name, "x", &u.gecos, &u.home, &u.shell]
+        let need = [&u.name, NO_PASSWORD, &u.gecos, &u.home, &u.shell]
             .iter()
             .map(|s| s.len() + 1)
             .sum::<usize>();
@@ -206,7 +209,7 @@ mod tests {
         let mut out = zeroed_group();
         group(&g, &mut out, &mut CBuf::new(&mut mem[1..])).unwrap();
         assert_eq!(cstr(out.gr_name), "staff");
-        assert_eq!(cstr(out.gr_passwd), "x");
+        assert_eq!(cstr(out.gr_passwd), "*");
         assert_eq!(out.gr_gid, 10010);
         assert_eq!(out.gr_mem as usize % align_of::<*mut c_char>(), 0);
         let mut members = Vec::new();

@@ -25,7 +25,7 @@ fn getent_id_ls_chown_and_stat_see_directory_entries() {
         pw,
         [
             "alice",
-            "x",
+            "*",
             &ALICE.uid.to_string(),
             &USERS_GID.to_string(),
             ALICE.cn,
@@ -121,13 +121,13 @@ fn enumeration_lists_directory_users_and_groups_when_enabled() {
     assert!(users.starts_with("root:x:0:0"), "files first");
     let bulk = users.lines().filter(|l| l.starts_with("u0")).count();
     assert_eq!(bulk, BULK_USERS as usize);
-    assert!(users.lines().any(|l| l.starts_with("alice:x:10001:")));
+    assert!(users.lines().any(|l| l.starts_with("alice:*:10001:")));
     let groups = ok(&ns, "getent group");
     let many = groups.lines().filter(|l| l.starts_with("mg")).count();
     assert_eq!(many, MANY_GROUPS_COUNT as usize);
     assert!(groups
         .lines()
-        .any(|l| l.starts_with(&format!("biggroup:x:{BIGGROUP_GID}:u00001,"))));
+        .any(|l| l.starts_with(&format!("biggroup:*:{BIGGROUP_GID}:u00001,"))));
 }
 
 #[test]
@@ -151,6 +151,6 @@ fn ignored_names_low_ids_and_the_loop_guard_are_never_asked() {
     assert_eq!(ig.split_whitespace().collect::<Vec<_>>(), ["alice"], "{ig}");
     let ig = ok(&ns, "getent initgroups bob");
     assert!(ig.contains(&STAFF_GID.to_string()), "{ig}");
-    assert!(ok(&ns, "getent passwd bob").starts_with("bob:x:10002:"));
+    assert!(ok(&ns, "getent passwd bob").starts_with("bob:*:10002:"));
     assert_eq!(code(&ns.run("getent passwd 10002")), 0);
 }
