@@ -3,7 +3,7 @@
 use std::fmt;
 use zeroize::Zeroize;
 
-/// A passwd entry as served to NSS (the password field is always `x`).
+/// A passwd entry as served to NSS (the NSS module serves `*` as the password field).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct User {
     /// Login name.
