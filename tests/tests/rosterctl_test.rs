@@ -196,23 +196,24 @@ fn a_good_configuration_passes_every_step_and_lists_the_broken_entries() {
     let out = rosterctl(&cfg, &["test", "example"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let t = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        t.contains("uid=nouid,ou=broken,ou=people,dc=example,dc=test: no uidNumber"),
-        "{t}"
-    );
-    assert!(
-        t.contains("uid=rootclone,ou=broken,ou=people,dc=example,dc=test: uidNumber 0"),
-        "{t}"
-    );
-    assert!(
-        t.contains(
-            "uid=lowuid,ou=broken,ou=people,dc=example,dc=test: uidNumber 500 is below min_id 1000"
-        ),
-        "{t}"
-    );
+    for (name, keyword) in [
+        ("nouid", "uidNumber"),
+        ("rootclone", "uidNumber 0"),
+        ("lowuid", "uidNumber 500"),
+    ] {
+        let line = t
+            .lines()
+            .find(|l| {
+                l.contains(&format!(
+                    "user  uid={name},ou=broken,ou=people,dc=example,dc=test: "
+                ))
+            })
+            .unwrap_or_else(|| panic!("{name} not listed:\n{t}"));
+        assert!(line.contains(keyword), "{line}");
+    }
     assert!(t.contains("issuer:") && t.contains("expires:"), "{t}");
     assert!(
-        t.contains("ambiguous: login name \"dup\" is used by 2 entries"),
+        t.contains("name \"dup\" is also used by uid=dup,ou="),
         "{t}"
     );
 }
@@ -365,13 +366,10 @@ fn users_and_groups_list_what_the_host_would_see() {
     for (broken, _) in BROKEN_USERS {
         assert!(!names.contains(&broken), "{broken} listed");
     }
+    assert!(!names.contains(&"dup"), "ambiguous names are not served");
     let alice = entries.iter().find(|e| e["name"] == "alice").unwrap();
     assert_eq!(alice["uid"], dataset::ALICE.uid);
     assert_eq!(alice["dn"], dataset::ALICE.dn);
-    assert_eq!(
-        v["domains"][0]["refused"].as_array().unwrap().len(),
-        BROKEN_USERS.len()
-    );
 
     let out = rosterctl(&cfg, &["users"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -398,5 +396,9 @@ fn users_with_an_unreachable_directory_fails() {
     let (_dir, cfg) = config(&d);
     let out = rosterctl(&cfg, &["users"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("no server answered"), "{}", text(&out));
+    assert!(
+        text(&out).contains("rosterctl test example"),
+        "{}",
+        text(&out)
+    );
 }

@@ -3,7 +3,7 @@
 use super::cli::{CacheCmd, FlushArgs};
 use super::context::Ctx;
 use super::daemon;
-use super::output::{print_json, render_text};
+use super::output::{print_json, render_text, without_ok};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
@@ -20,7 +20,7 @@ pub fn run(ctx: &Ctx, cmd: &CacheCmd) -> anyhow::Result<ExitCode> {
         if !headline.is_empty() {
             println!("{headline}");
         }
-        print!("{}", render_text(&reply));
+        print!("{}", render_text(&without_ok(&reply)));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,8 @@
 
 use super::cli::Cli;
 use anyhow::Context as _;
-use roster_daemon::config::{Config, DomainConfig};
+use roster_daemon::config::{Config, DomainConfig, DomainSet};
+use roster_idmap::StoreMode;
 use std::path::{Path, PathBuf};
 
 /// The global options of one invocation.
@@ -59,6 +60,18 @@ fn socket_dir_from_file(path: &Path) -> Option<PathBuf> {
     let table: toml::Table = toml::from_str(&text).ok()?;
     let dir = table.get("daemon")?.get("socket_dir")?.as_str()?;
     Some(PathBuf::from(dir))
+}
+
+/// The ID mapping of every configured domain as rosterd sees it: autorid
+/// allocations are read from the state directory, never written.
+pub fn idmap_of(cfg: &Config) -> anyhow::Result<DomainSet> {
+    let table: Vec<_> = cfg
+        .domains
+        .iter()
+        .map(|d| (d.name.clone(), d.idmap.clone(), d.min_id, d.max_id))
+        .collect();
+    DomainSet::open(&table, StoreMode::ReadOnly(&cfg.daemon.state_dir))
+        .map_err(|e| anyhow::anyhow!("ID mapping: {e}"))
 }
 
 /// The domains a command works on: the one named (enabled or not), or every

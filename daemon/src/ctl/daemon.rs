@@ -61,8 +61,19 @@ fn call(path: &Path, req: &Request) -> Result<Value, DaemonError> {
         other => DaemonError::Failed(other.to_string()),
     })?;
     match resp {
-        Response::Json(text) => serde_json::from_str(&text)
-            .map_err(|e| DaemonError::Failed(format!("rosterd sent malformed JSON: {e}"))),
+        Response::Json(text) => {
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| DaemonError::Failed(format!("rosterd sent malformed JSON: {e}")))?;
+            // Admin replies say `"ok": false` with an `error` when they fail.
+            if v.get("ok") == Some(&Value::Bool(false)) {
+                let msg = v
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .unwrap_or("the command failed");
+                return Err(DaemonError::Failed(msg.to_string()));
+            }
+            Ok(v)
+        }
         Response::NotFound => Err(DaemonError::NotFound),
         Response::Unavailable(r) => Err(DaemonError::Failed(format!("unavailable: {r}"))),
         Response::Error(m) => Err(DaemonError::Failed(m)),

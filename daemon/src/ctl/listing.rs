@@ -1,16 +1,17 @@
 //! `rosterctl users|groups [DOMAIN]`: what the directory yields for this
-//! host after the filters and the entry checks, read straight from the
-//! directory with the configuration (no daemon needed).
+//! host after the filters, `limit_to_groups`, the entry checks and the ID
+//! mapping — read straight from the directory with the daemon's own
+//! [`Directory`] code and the configuration (no daemon needed).
 
 use super::cli::ListArgs;
-use super::conntest::{self, Rejected, Usable};
-use super::context::{select_domains, Ctx};
+use super::context::{idmap_of, select_domains, Ctx};
 use super::output::print_json;
-use super::progress::Progress;
-use anyhow::anyhow;
-use roster_daemon::config::DomainConfig;
-use serde_json::json;
+use super::progress::Spinner;
+use anyhow::{anyhow, Context as _};
+use roster_daemon::directory::Directory;
+use serde_json::{json, Value};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Users or groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,138 +22,105 @@ pub enum Kind {
     Groups,
 }
 
+impl Kind {
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Users => "users",
+            Kind::Groups => "groups",
+        }
+    }
+}
+
 /// Runs `rosterctl users` or `rosterctl groups`.
 pub fn run(ctx: &Ctx, args: &ListArgs, kind: Kind) -> anyhow::Result<ExitCode> {
     let cfg = ctx.load_config()?;
     let domains = select_domains(&cfg, args.domain.as_deref())?;
-    let mut all = Vec::new();
+    let idmap = Arc::new(idmap_of(&cfg)?);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut out = Vec::new();
     for d in domains {
-        let (good, refused) = list(d, kind)?;
-        all.push((d.name.clone(), good, refused));
+        let dir = Directory::new(d.clone(), Arc::clone(&idmap))
+            .map_err(|e| anyhow!("domain \"{}\": {e}", d.name))?;
+        let spinner = Spinner::start(format!(
+            "{}: reading {} from the directory",
+            d.name,
+            kind.word()
+        ));
+        let rows = match kind {
+            Kind::Users => rt.block_on(dir.all_users()).map(|v| {
+                v.into_iter()
+                    .map(|u| {
+                        json!({"name": u.user.name, "uid": u.user.uid, "gid": u.user.gid, "gecos": u.user.gecos,
+                               "home": u.user.home, "shell": u.user.shell, "dn": u.dn, "domain": u.domain})
+                    })
+                    .collect::<Vec<Value>>()
+            }),
+            Kind::Groups => rt.block_on(dir.all_groups()).map(|v| {
+                v.into_iter()
+                    .map(|g| json!({"name": g.group.name, "gid": g.group.gid, "members": g.group.members, "dn": g.dn, "domain": g.domain}))
+                    .collect::<Vec<Value>>()
+            }),
+        };
+        drop(spinner);
+        let mut rows = rows.map_err(|e| {
+            anyhow!(
+                "domain \"{}\": {e} (run `rosterctl test {}` for details)",
+                d.name,
+                d.name
+            )
+        })?;
+        rows.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        out.push((d.name.clone(), rows));
     }
     if ctx.json {
-        let v: Vec<_> = all
+        let v: Vec<Value> = out
             .iter()
-            .map(|(name, good, refused)| json!({"domain": name, "entries": good, "refused": refused}))
+            .map(|(name, rows)| json!({"domain": name, "entries": rows}))
             .collect();
         print_json(&json!({"domains": v}));
-        return Ok(ExitCode::SUCCESS);
-    }
-    for (name, good, refused) in &all {
-        match kind {
-            Kind::Users => println!(
-                "{:<24} {:>10} {:>10}  {:<12} DN",
-                "NAME", "UID", "GID", "DOMAIN"
-            ),
-            Kind::Groups => println!("{:<24} {:>10}  {:<12} DN", "NAME", "GID", "DOMAIN"),
-        }
-        for e in good {
-            match e.uid {
-                Some(uid) => println!(
-                    "{:<24} {uid:>10} {:>10}  {name:<12} {}",
-                    e.name, e.gid, e.dn
-                ),
-                None => println!("{:<24} {:>10}  {name:<12} {}", e.name, e.gid, e.dn),
-            }
-        }
-        let what = if kind == Kind::Users {
-            "users"
-        } else {
-            "groups"
-        };
-        eprintln!(
-            "{name}: {} {what}; {} entries refused (see `rosterctl test {name}`)",
-            good.len(),
-            refused.len()
-        );
+    } else {
+        print_table(&out, kind);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reads and checks one domain's users or groups.
-fn list(d: &DomainConfig, kind: Kind) -> anyhow::Result<(Vec<Usable>, Vec<Rejected>)> {
-    let uri = d
-        .uris
-        .first()
-        .ok_or_else(|| anyhow!("domain \"{}\" has no uris", d.name))?;
-    let mut last_err = String::new();
-    let mut conn = None;
-    for u in std::iter::once(uri).chain(d.uris.iter().skip(1)) {
-        match conntest::connect(d, u).and_then(|mut c| conntest::bind(&mut c, d).map(|_| c)) {
-            Ok(c) => {
-                conn = Some(c);
-                break;
-            }
-            Err(e) => last_err = format!("{u}: {e}"),
-        }
-    }
-    let mut conn = conn.ok_or_else(|| {
-        anyhow!(
-            "domain \"{}\": no server answered ({last_err}); run `rosterctl test {}`",
-            d.name,
-            d.name
-        )
-    })?;
-    let a = &d.attributes;
-    let mut progress = Progress::new(format!(
-        "{}: reading {}",
-        d.name,
-        if kind == Kind::Users {
-            "users"
-        } else {
-            "groups"
-        }
-    ));
-    let mut good = Vec::new();
-    let mut refused = Vec::new();
+fn print_table(out: &[(String, Vec<Value>)], kind: Kind) {
+    let s = |v: &Value, k: &str| v[k].as_str().unwrap_or("").to_string();
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
     match kind {
-        Kind::Users => {
-            let entries = conntest::fetch(
-                &mut conn,
-                d,
-                d.user_base(),
-                &d.user_filter,
-                &[&a.username, &a.uid_number, &a.gid_number],
-                |n| progress.tick(n),
-            )
-            .map_err(|e| anyhow!("domain \"{}\": {e}", d.name))?;
-            for e in entries {
-                match conntest::check_user(
-                    d,
-                    &e.dn,
-                    e.values[0].as_deref(),
-                    e.values[1].as_deref(),
-                    e.values[2].as_deref(),
-                ) {
-                    Ok(u) => good.push(u),
-                    Err(r) => refused.push(r),
-                }
-            }
-        }
-        Kind::Groups => {
-            let entries = conntest::fetch(
-                &mut conn,
-                d,
-                d.group_base(),
-                d.group_filter(),
-                &[&a.group_name, &a.gid_number],
-                |n| progress.tick(n),
-            )
-            .map_err(|e| anyhow!("domain \"{}\": {e}", d.name))?;
-            for e in entries {
-                match conntest::check_group(
-                    d,
-                    &e.dn,
-                    e.values[0].as_deref(),
-                    e.values[1].as_deref(),
-                ) {
-                    Ok(g) => good.push(g),
-                    Err(r) => refused.push(r),
-                }
-            }
-        }
+        Kind::Users => println!(
+            "{:<20} {:>10} {:>10} {:<12} {:<24} {:<16} DN",
+            "NAME", "UID", "GID", "DOMAIN", "HOME", "SHELL"
+        ),
+        Kind::Groups => println!(
+            "{:<20} {:>10} {:>8} {:<12} DN",
+            "NAME", "GID", "MEMBERS", "DOMAIN"
+        ),
     }
-    progress.finish();
-    good.sort_by(|x, y| x.name.cmp(&y.name));
-    Ok((good, refused))
+    for (domain, rows) in out {
+        for r in rows {
+            match kind {
+                Kind::Users => println!(
+                    "{:<20} {:>10} {:>10} {domain:<12} {:<24} {:<16} {}",
+                    s(r, "name"),
+                    n(r, "uid"),
+                    n(r, "gid"),
+                    s(r, "home"),
+                    s(r, "shell"),
+                    s(r, "dn")
+                ),
+                Kind::Groups => println!(
+                    "{:<20} {:>10} {:>8} {domain:<12} {}",
+                    s(r, "name"),
+                    n(r, "gid"),
+                    r["members"].as_array().map(|m| m.len()).unwrap_or(0),
+                    s(r, "dn")
+                ),
+            }
+        }
+        eprintln!("{domain}: {} {}", rows.len(), kind.word());
+    }
 }

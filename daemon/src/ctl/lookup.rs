@@ -4,7 +4,7 @@
 use super::cli::LookupCmd;
 use super::context::Ctx;
 use super::daemon::{self, DaemonError};
-use super::output::{print_json, render_text};
+use super::output::{print_json, render_text, without_ok};
 use serde_json::json;
 use std::process::ExitCode;
 
@@ -18,12 +18,15 @@ pub fn run(ctx: &Ctx, cmd: &LookupCmd) -> anyhow::Result<ExitCode> {
     let request = json!({"cmd": "lookup", "kind": kind, "key": key});
     match daemon::admin(ctx, &request) {
         Ok(reply) => {
+            let found = reply.get("found").and_then(|f| f.as_bool()).unwrap_or(true);
             if ctx.json {
                 print_json(&reply);
+            } else if found {
+                println!("{kind} {key}:");
+                print!("{}", render_text(&without_ok(&reply)));
             } else {
-                print!("{}", render_text(&reply));
+                println!("{kind} {key}: not found");
             }
-            let found = reply.get("found").and_then(|f| f.as_bool()).unwrap_or(true);
             Ok(if found {
                 ExitCode::SUCCESS
             } else {

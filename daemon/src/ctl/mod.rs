@@ -10,6 +10,7 @@ mod context;
 mod daemon;
 mod docs;
 mod domain;
+mod idmap;
 mod listing;
 mod lookup;
 mod nsswitch;
@@ -35,9 +36,7 @@ pub fn main() -> ExitCode {
         Command::Groups(a) => listing::run(&ctx, a, listing::Kind::Groups),
         Command::Cache(c) => cache::run(&ctx, c),
         Command::Domain(c) => domain::run(&ctx, c),
-        Command::Idmap(IdmapCmd::Map) => {
-            Err(anyhow::anyhow!("rosterctl idmap map is not available yet"))
-        }
+        Command::Idmap(IdmapCmd::Map) => idmap::run(&ctx),
         Command::ConfigFile(ConfigCmd::Check) => configcheck::run(&ctx),
         Command::Nsswitch(NsswitchCmd::Enable(a)) => nsswitch::run(&ctx, a, true),
         Command::Nsswitch(NsswitchCmd::Disable(a)) => nsswitch::run(&ctx, a, false),

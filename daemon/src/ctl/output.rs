@@ -11,6 +11,15 @@ pub fn print_json(value: &Value) {
     );
 }
 
+/// The document without its `"ok": true` marker (for the text form).
+pub fn without_ok(value: &Value) -> Value {
+    let mut v = value.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("ok");
+    }
+    v
+}
+
 /// Renders a JSON document as indented `key: value` lines.
 pub fn render_text(value: &Value) -> String {
     let mut out = String::new();

@@ -1,10 +1,14 @@
-//! `rosterctl status`: is rosterd up, how are its domains and its cache.
+//! `rosterctl status`: is rosterd up, each domain online or offline with the
+//! server in use, the last error and when, since when it is offline, and the
+//! cache's entries and hit rate (`Request::Status` on nss.sock).
 
 use super::context::Ctx;
 use super::daemon::{self, DaemonError};
 use super::output::{print_json, render_text};
 use serde_json::{json, Value};
+use std::fmt::Write as _;
 use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Runs `rosterctl status`.
 pub fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -17,7 +21,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 }
                 print_json(&doc);
             } else {
-                print!("{}", human(&doc));
+                print!("{}", human(&doc, now()));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -33,26 +37,117 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The text form: a headline, the daemon's document, and the hit rate.
-fn human(doc: &Value) -> String {
-    let mut out = String::from("rosterd is running\n");
-    out.push_str(&render_text(doc));
-    if let Some(rate) = hit_rate(doc) {
-        out.push_str(&format!("cache hit rate: {rate:.1}%\n"));
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The text form of the status document.
+fn human(doc: &Value, now: u64) -> String {
+    let mut out = String::new();
+    let version = doc["version"].as_str().unwrap_or("?");
+    let up = doc["uptime_s"]
+        .as_u64()
+        .map(|s| format!(", up {}", span(s)))
+        .unwrap_or_default();
+    let _ = writeln!(out, "rosterd {version} is running{up}");
+    for d in doc["domains"].as_array().into_iter().flatten() {
+        let name = d["name"].as_str().or(d["domain"].as_str()).unwrap_or("?");
+        let online = d["online"].as_bool();
+        let state = match online {
+            Some(true) => "online",
+            Some(false) => "OFFLINE",
+            None => "state unknown",
+        };
+        let server = d["server"]
+            .as_str()
+            .map(|s| format!(", server {s}"))
+            .unwrap_or_else(|| ", no server in use".into());
+        let _ = writeln!(out, "domain {name}: {state}{server}");
+        if let Some(since) = d["offline_since"].as_u64() {
+            let _ = writeln!(out, "  offline since: {}", when(since, now));
+        }
+        if let Some(err) = d["last_error"].as_str() {
+            let at = d["last_error_at"]
+                .as_u64()
+                .map(|t| format!(" ({})", when(t, now)))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  last error: {err}{at}");
+        }
+    }
+    let c = &doc["cache"];
+    if c.is_object() {
+        let n = |k: &str| c[k].as_u64().unwrap_or(0);
+        let (hits, misses) = (n("hits"), n("misses"));
+        let rate = if hits + misses > 0 {
+            format!("{:.1}%", 100.0 * hits as f64 / (hits + misses) as f64)
+        } else {
+            "-".into()
+        };
+        let _ = writeln!(
+            out,
+            "cache: {} entries (max {}), {} in the offline store; hits {hits}, misses {misses}, hit rate {rate}; {} offline answers",
+            n("entries"),
+            n("max_entries"),
+            n("persistent_entries"),
+            n("offline_answers")
+        );
+    }
+    let known = ["version", "uptime_s", "domains", "cache"];
+    let rest: serde_json::Map<String, Value> = doc
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !rest.is_empty() {
+        out.push_str(&render_text(&Value::Object(rest)));
     }
     out
 }
 
-/// Hits / (hits + misses) in percent, from `hits`/`misses` at the top level
-/// or inside a `cache` object.
-fn hit_rate(doc: &Value) -> Option<f64> {
-    let source = doc
-        .get("cache")
-        .filter(|c| c.get("hits").is_some())
-        .unwrap_or(doc);
-    let hits = source.get("hits")?.as_f64()?;
-    let misses = source.get("misses")?.as_f64()?;
-    (hits + misses > 0.0).then(|| 100.0 * hits / (hits + misses))
+/// `2026-11-23 16:05:00 UTC (3m ago)`.
+fn when(t: u64, now: u64) -> String {
+    format!("{} ({} ago)", utc(t), span(now.saturating_sub(t)))
+}
+
+/// A duration as `1d 2h`, `3h 4m`, `5m 6s` or `7s`.
+fn span(s: u64) -> String {
+    let (d, h, m, sec) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else if m > 0 {
+        format!("{m}m {sec}s")
+    } else {
+        format!("{sec}s")
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian calendar).
+fn utc(t: u64) -> String {
+    let days = (t / 86400) as i64;
+    let rem = t % 86400;
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -60,15 +155,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hit_rate_from_either_place() {
-        assert_eq!(hit_rate(&json!({"hits": 3, "misses": 1})), Some(75.0));
-        assert_eq!(
-            hit_rate(&json!({"cache": {"hits": 1, "misses": 1}})),
-            Some(50.0)
+    fn dates_and_spans() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_795_453_200), "2026-11-23 17:00:00 UTC");
+        assert_eq!(span(59), "59s");
+        assert_eq!(span(3725), "1h 2m");
+        assert_eq!(span(90_000), "1d 1h");
+    }
+
+    #[test]
+    fn the_text_form_shows_domains_errors_and_hit_rate() {
+        let doc = json!({
+            "version": "0.1.0", "uptime_s": 65,
+            "domains": [{"name": "corp", "online": false, "server": null,
+                          "last_error": "connection refused", "last_error_at": 1000, "offline_since": 940}],
+            "cache": {"entries": 3, "max_entries": 100, "persistent_entries": 2, "hits": 9, "misses": 1, "offline_answers": 4},
+        });
+        let t = human(&doc, 1060);
+        assert!(t.starts_with("rosterd 0.1.0 is running, up 1m 5s\n"), "{t}");
+        assert!(
+            t.contains("domain corp: OFFLINE, no server in use\n"),
+            "{t}"
         );
-        assert_eq!(hit_rate(&json!({"hits": 0, "misses": 0})), None);
-        let text = human(&json!({"version": "0.1.0", "cache": {"hits": 9, "misses": 1}}));
-        assert!(text.contains("version: 0.1.0"), "{text}");
-        assert!(text.contains("hit rate: 90.0%"), "{text}");
+        assert!(
+            t.contains("  offline since: 1970-01-01 00:15:40 UTC (2m 0s ago)\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("  last error: connection refused (1970-01-01 00:16:40 UTC (1m 0s ago))\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("hits 9, misses 1, hit rate 90.0%; 4 offline answers"),
+            "{t}"
+        );
     }
 }

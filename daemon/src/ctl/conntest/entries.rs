@@ -1,12 +1,16 @@
-//! Which entries a host would refuse, and why: the "users missing
-//! uidNumber" trap, root clones, IDs below `min_id` or above `max_id`, and
-//! names that break passwd/group files.
+//! Which entries a host would refuse, and why, decided by the daemon's own
+//! entry validation ([`roster_daemon::directory::entry_to_user`] and
+//! [`entry_to_group`]): missing uidNumber, root clones, IDs below `min_id`,
+//! above `max_id` or outside the idmap range, names passwd cannot hold. Also
+//! names and UIDs held by several entries (ambiguous lookups).
 
-use roster_daemon::config::DomainConfig;
+use ldap3::SearchEntry;
+use roster_daemon::config::{DomainConfig, DomainSet, Schema};
+use roster_daemon::directory::{entry_to_group, entry_to_user};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
-/// A usable user or group: name and IDs (gid is the primary group of a
-/// user, and the group's own ID for a group).
+/// A usable user or group: name, IDs and DN.
 #[derive(Clone, Debug, Serialize)]
 pub struct Usable {
     /// Login or group name.
@@ -14,7 +18,7 @@ pub struct Usable {
     /// UID (users only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<u32>,
-    /// GID.
+    /// Primary GID of a user, or the group's GID.
     pub gid: u32,
     /// DN of the entry.
     pub dn: String,
@@ -29,165 +33,179 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// Why `name` cannot be a user or group name in passwd/group files.
-pub fn bad_name(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return Some("the name is empty".into());
-    }
-    if name.starts_with('-') {
-        return Some(format!(
-            "name \"{name}\" starts with '-' (it would read as an option)"
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| matches!(c, ':' | ',' | '/') || c.is_whitespace() || c.is_control())
-    {
-        return Some(format!(
-            "name \"{name}\" contains {c:?}, which passwd/group files cannot hold"
-        ));
-    }
-    if name.chars().all(|c| c.is_ascii_digit()) {
-        return Some(format!(
-            "name \"{name}\" is all digits (it would read as an ID)"
-        ));
-    }
-    None
+/// The attributes the daemon reads for a user.
+pub fn user_attrs(d: &DomainConfig) -> Vec<String> {
+    let a = &d.attributes;
+    let mut v = vec![
+        a.username.clone(),
+        a.uid_number.clone(),
+        a.gid_number.clone(),
+        a.gecos.clone(),
+        "cn".to_string(),
+        a.home_directory.clone(),
+        a.login_shell.clone(),
+    ];
+    v.extend(a.unique_id.clone());
+    v
 }
 
-/// Why the ID in `attr` (value `raw`) is not served by this domain.
-fn bad_id(d: &DomainConfig, attr: &str, raw: Option<&str>) -> Result<u32, String> {
-    let raw = raw.ok_or_else(|| format!("no {attr} attribute"))?;
-    let id: u32 = raw
-        .trim()
-        .parse()
-        .map_err(|_| format!("{attr} \"{raw}\" is not a number"))?;
-    if id == 0 {
-        return Err(format!("{attr} 0 would make it a second root"));
+/// The attributes the daemon reads for a group.
+pub fn group_attrs(d: &DomainConfig) -> Vec<String> {
+    let a = &d.attributes;
+    let mut v = vec![
+        a.group_name.clone(),
+        a.gid_number.clone(),
+        a.member_uid.clone(),
+    ];
+    if d.schema == Schema::Rfc2307bis {
+        v.push(a.member.clone());
+        v.push("uniqueMember".to_string());
     }
-    if id < d.min_id {
-        return Err(format!("{attr} {id} is below min_id {}", d.min_id));
-    }
-    if d.max_id != 0 && id > d.max_id {
-        return Err(format!("{attr} {id} is above max_id {}", d.max_id));
-    }
-    Ok(id)
+    v
 }
 
-/// Checks a user entry: name, uidNumber, gidNumber (the primary group may be
-/// a local group below `min_id`, but not 0 and not missing).
-pub fn check_user(
+/// Splits user entries into usable and refused ones.
+pub fn users(
     d: &DomainConfig,
-    dn: &str,
-    name: Option<&str>,
-    uid: Option<&str>,
-    gid: Option<&str>,
-) -> Result<Usable, Rejected> {
-    let reject = |reason: String| Rejected {
-        dn: dn.to_string(),
-        reason,
-    };
-    let attrs = &d.attributes;
-    let name =
-        name.ok_or_else(|| reject(format!("no {} attribute (login name)", attrs.username)))?;
-    if let Some(why) = bad_name(name) {
-        return Err(reject(why));
+    idmap: &DomainSet,
+    entries: &[SearchEntry],
+) -> (Vec<Usable>, Vec<Rejected>) {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for e in entries {
+        match entry_to_user(d, idmap, e) {
+            Ok(u) => good.push(Usable {
+                name: u.user.name,
+                uid: Some(u.user.uid),
+                gid: u.user.gid,
+                dn: u.dn,
+            }),
+            Err(r) => bad.push(Rejected {
+                dn: r.dn,
+                reason: r.reason,
+            }),
+        }
     }
-    let uid = bad_id(d, &attrs.uid_number, uid).map_err(reject)?;
-    let gid_raw =
-        gid.ok_or_else(|| reject(format!("no {} attribute (primary group)", attrs.gid_number)))?;
-    let gid: u32 = gid_raw.trim().parse().map_err(|_| {
-        reject(format!(
-            "{} \"{gid_raw}\" is not a number",
-            attrs.gid_number
-        ))
-    })?;
-    if gid == 0 {
-        return Err(reject(format!(
-            "{} 0 would put it in root's group",
-            attrs.gid_number
-        )));
-    }
-    Ok(Usable {
-        name: name.to_string(),
-        uid: Some(uid),
-        gid,
-        dn: dn.to_string(),
-    })
+    (good, bad)
 }
 
-/// Checks a group entry: name and gidNumber.
-pub fn check_group(
+/// Splits group entries into usable and refused ones. In rfc2307bis,
+/// groups without a GID only carry members of nested groups: not refused.
+pub fn groups(
     d: &DomainConfig,
-    dn: &str,
-    name: Option<&str>,
-    gid: Option<&str>,
-) -> Result<Usable, Rejected> {
-    let reject = |reason: String| Rejected {
-        dn: dn.to_string(),
-        reason,
-    };
-    let name = name.ok_or_else(|| {
-        reject(format!(
-            "no {} attribute (group name)",
-            d.attributes.group_name
-        ))
-    })?;
-    if let Some(why) = bad_name(name) {
-        return Err(reject(why));
+    idmap: &DomainSet,
+    entries: &[SearchEntry],
+) -> (Vec<Usable>, Vec<Rejected>) {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for e in entries {
+        match entry_to_group(d, idmap, e) {
+            Ok(g) => good.push(Usable {
+                name: g.group.name,
+                uid: None,
+                gid: g.group.gid,
+                dn: g.dn,
+            }),
+            Err(_) if d.schema == Schema::Rfc2307bis => {}
+            Err(r) => bad.push(Rejected {
+                dn: r.dn,
+                reason: r.reason,
+            }),
+        }
     }
-    let gid = bad_id(d, &d.attributes.gid_number, gid).map_err(reject)?;
-    Ok(Usable {
-        name: name.to_string(),
-        uid: None,
-        gid,
-        dn: dn.to_string(),
-    })
+    (good, bad)
+}
+
+/// Moves entries whose name or ID another entry also holds to the refused
+/// list: the daemon serves neither of them (a lookup would be ambiguous).
+pub fn drop_duplicates(
+    items: Vec<Usable>,
+    refused: &mut Vec<Rejected>,
+    id_attr: &str,
+) -> Vec<Usable> {
+    let id = |u: &Usable| u.uid.unwrap_or(u.gid);
+    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut by_id: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for u in &items {
+        by_name
+            .entry(u.name.clone())
+            .or_default()
+            .push(u.dn.clone());
+        by_id.entry(id(u)).or_default().push(u.dn.clone());
+    }
+    let mut keep = Vec::with_capacity(items.len());
+    for u in items {
+        let same_name = &by_name[&u.name];
+        let same_id = &by_id[&id(&u)];
+        let others = |dns: &[String]| {
+            dns.iter()
+                .filter(|d| **d != u.dn)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        if same_name.len() > 1 {
+            refused.push(Rejected {
+                reason: format!(
+                    "name \"{}\" is also used by {}: ambiguous, refused",
+                    u.name,
+                    others(same_name)
+                ),
+                dn: u.dn,
+            });
+        } else if same_id.len() > 1 {
+            refused.push(Rejected {
+                reason: format!(
+                    "{id_attr} {} is also used by {}: ambiguous, refused",
+                    id(&u),
+                    others(same_id)
+                ),
+                dn: u.dn,
+            });
+        } else {
+            keep.push(u);
+        }
+    }
+    keep
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use roster_daemon::config::Config;
 
-    fn domain() -> DomainConfig {
-        let cfg = Config::from_str(
-            "[[domain]]\nname = \"t\"\nuris = [\"ldap://127.0.0.1\"]\nbase_dn = \"dc=t\"\nmax_id = 60000\n",
-            "t.toml",
-        )
-        .unwrap();
-        cfg.domains[0].clone()
+    fn usable(name: &str, uid: u32, dn: &str) -> Usable {
+        Usable {
+            name: name.into(),
+            uid: Some(uid),
+            gid: 100,
+            dn: dn.into(),
+        }
     }
 
     #[test]
-    fn the_classic_traps_are_named() {
-        let d = domain();
-        let r = |name, uid| {
-            check_user(&d, "uid=x", Some(name), uid, Some("100"))
-                .map(|u| u.uid)
-                .map_err(|e| e.reason)
-        };
-        assert_eq!(r("alice", Some("10001")), Ok(Some(10001)));
-        assert!(r("nouid", None).unwrap_err().contains("no uidNumber"));
-        assert!(r("rootclone", Some("0"))
-            .unwrap_err()
-            .contains("second root"));
-        assert!(r("lowuid", Some("500"))
-            .unwrap_err()
-            .contains("below min_id 1000"));
-        assert!(r("high", Some("70000"))
-            .unwrap_err()
-            .contains("above max_id"));
-        assert!(r("bad:name", Some("10009")).unwrap_err().contains("':'"));
-        assert!(r("-dash", Some("10009")).unwrap_err().contains("'-'"));
-        assert!(r("x", Some("ten")).unwrap_err().contains("not a number"));
-        assert!(check_user(&d, "uid=x", Some("a"), Some("2000"), None).is_err());
-        assert!(check_group(&d, "cn=g", Some("g"), Some("999")).is_err());
-        assert_eq!(
-            check_group(&d, "cn=g", Some("g"), Some("10000"))
-                .unwrap()
-                .gid,
-            10000
+    fn duplicates_are_refused_with_the_other_dn() {
+        let v = vec![
+            usable("dup", 1, "a"),
+            usable("dup", 2, "b"),
+            usable("x", 2, "c"),
+            usable("y", 3, "d"),
+        ];
+        let mut refused = Vec::new();
+        let keep = drop_duplicates(v, &mut refused, "uidNumber");
+        assert_eq!(keep.len(), 1);
+        assert_eq!(keep[0].name, "y");
+        let reasons: Vec<String> = refused
+            .iter()
+            .map(|r| format!("{}: {}", r.dn, r.reason))
+            .collect();
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert!(
+            reasons[0].starts_with("a: name \"dup\" is also used by b"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[2].starts_with("c: uidNumber 2 is also used by b"),
+            "{reasons:?}"
         );
     }
 }

@@ -143,26 +143,16 @@ pub fn base_exists(conn: &mut LdapConn, cfg: &DomainConfig, dn: &str) -> Result<
     }
 }
 
-/// One entry: its DN and the first value of each requested attribute.
-#[derive(Clone, Debug)]
-pub struct RawEntry {
-    /// Distinguished name.
-    pub dn: String,
-    /// First values, in the order of the requested attributes.
-    pub values: Vec<Option<String>>,
-}
-
-/// Reads every entry under `base` matching `filter` (paged), keeping the
-/// first value of each of `attrs`. `progress` is called with the running
-/// count.
+/// Reads every entry under `base` matching `filter` (paged) with the
+/// attributes `attrs`. `progress` is called with the running count.
 pub fn fetch(
     conn: &mut LdapConn,
     cfg: &DomainConfig,
     base: &str,
     filter: &str,
-    attrs: &[&str],
+    attrs: Vec<String>,
     mut progress: impl FnMut(usize),
-) -> Result<Vec<RawEntry>, String> {
+) -> Result<Vec<SearchEntry>, String> {
     let scope = match cfg.scope {
         SearchScope::Sub => Scope::Subtree,
         SearchScope::One => Scope::OneLevel,
@@ -172,27 +162,20 @@ pub fn fetch(
         Box::new(EntriesOnly::new()),
         Box::new(PagedResults::new(page)),
     ];
-    let wanted: Vec<String> = attrs.iter().map(|a| a.to_string()).collect();
+    let failed = |e: &LdapError| format!("search of {filter} under {base} failed: {}", describe(e));
     let mut stream = conn
         .with_timeout(cfg.op_timeout)
-        .streaming_search_with(adapters, base, scope, filter, wanted)
-        .map_err(|e| format!("search of {filter} under {base} failed: {}", describe(&e)))?;
+        .streaming_search_with(adapters, base, scope, filter, attrs)
+        .map_err(|e| failed(&e))?;
     let mut out = Vec::new();
     loop {
         match stream.next() {
             Ok(Some(e)) => {
-                let e = SearchEntry::construct(e);
-                let values = attrs.iter().map(|a| first_value(&e, a)).collect();
-                out.push(RawEntry { dn: e.dn, values });
+                out.push(SearchEntry::construct(e));
                 progress(out.len());
             }
             Ok(None) => break,
-            Err(e) => {
-                return Err(format!(
-                    "search of {filter} under {base} failed: {}",
-                    describe(&e)
-                ))
-            }
+            Err(e) => return Err(failed(&e)),
         }
     }
     let res = stream.result();
@@ -209,12 +192,4 @@ pub fn fetch(
         ));
     }
     Ok(out)
-}
-
-/// First value of `attr`, matching the attribute name case-insensitively.
-fn first_value(e: &SearchEntry, attr: &str) -> Option<String> {
-    e.attrs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
-        .and_then(|(_, v)| v.first().cloned())
 }

@@ -11,15 +11,12 @@ mod report;
 mod tls;
 mod uri;
 
-pub use entries::{check_group, check_user, Rejected, Usable};
-pub use ldap::{bind, connect, fetch};
-
 use super::cli::TestArgs;
-use super::context::{select_domains, Ctx};
+use super::context::{idmap_of, select_domains, Ctx};
 use super::output::print_json;
 use super::progress::Progress;
 use report::{DomainReport, Status};
-use roster_daemon::config::DomainConfig;
+use roster_daemon::config::{DomainConfig, DomainSet};
 use serde_json::json;
 use std::process::ExitCode;
 
@@ -43,10 +40,11 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let domains = select_domains(&cfg, args.domain.as_deref())?;
+    let idmap = idmap_of(&cfg)?;
     let reports: Vec<DomainReport> = domains
         .iter()
         .map(|d| {
-            let r = test_domain(d, args.sample);
+            let r = test_domain(d, &idmap, args.sample);
             if !ctx.json {
                 print!("{}", r.render());
             }
@@ -65,7 +63,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs every step for one domain.
-fn test_domain(d: &DomainConfig, sample: usize) -> DomainReport {
+fn test_domain(d: &DomainConfig, idmap: &DomainSet, sample: usize) -> DomainReport {
     let mut r = DomainReport::new(&d.name);
     if !d.enabled {
         r.push(
@@ -82,7 +80,7 @@ fn test_domain(d: &DomainConfig, sample: usize) -> DomainReport {
         }
     }
     if let Some(u) = usable_uri {
-        directory_steps(&mut r, d, u, sample);
+        directory_steps(&mut r, d, idmap, u, sample);
     }
     r
 }
@@ -192,7 +190,13 @@ fn connection_steps(r: &mut DomainReport, d: &DomainConfig, uri_text: &str) -> b
 }
 
 /// Bind, bases, filters, entries and mapping over the first working URI.
-fn directory_steps(r: &mut DomainReport, d: &DomainConfig, uri: &str, sample: usize) {
+fn directory_steps(
+    r: &mut DomainReport,
+    d: &DomainConfig,
+    idmap: &DomainSet,
+    uri: &str,
+    sample: usize,
+) {
     let mut conn = match ldap::connect(d, uri) {
         Ok(c) => c,
         Err(e) => {
@@ -232,7 +236,7 @@ fn directory_steps(r: &mut DomainReport, d: &DomainConfig, uri: &str, sample: us
         d,
         d.user_base(),
         &d.user_filter,
-        &[&a.username, &a.uid_number, &a.gid_number],
+        entries::user_attrs(d),
         |n| progress.tick(n),
     );
     progress.finish();
@@ -249,7 +253,7 @@ fn directory_steps(r: &mut DomainReport, d: &DomainConfig, uri: &str, sample: us
         d,
         d.group_base(),
         d.group_filter(),
-        &[&a.group_name, &a.gid_number],
+        entries::group_attrs(d),
         |n| progress.tick(n),
     );
     progress.finish();
@@ -260,26 +264,13 @@ fn directory_steps(r: &mut DomainReport, d: &DomainConfig, uri: &str, sample: us
             return;
         }
     };
-    let mut good_users = Vec::new();
-    for e in &users {
-        match entries::check_user(
-            d,
-            &e.dn,
-            e.values[0].as_deref(),
-            e.values[1].as_deref(),
-            e.values[2].as_deref(),
-        ) {
-            Ok(u) => good_users.push(u),
-            Err(rej) => r.rejected_users.push(rej),
-        }
-    }
-    let mut good_groups = 0usize;
-    for e in &groups {
-        match entries::check_group(d, &e.dn, e.values[0].as_deref(), e.values[1].as_deref()) {
-            Ok(_) => good_groups += 1,
-            Err(rej) => r.rejected_groups.push(rej),
-        }
-    }
+    let (good_users, mut refused_users) = entries::users(d, idmap, &users);
+    let good_users = entries::drop_duplicates(good_users, &mut refused_users, &a.uid_number);
+    let (good_groups, mut refused_groups) = entries::groups(d, idmap, &groups);
+    let good_groups =
+        entries::drop_duplicates(good_groups, &mut refused_groups, &a.gid_number).len();
+    r.rejected_users = refused_users;
+    r.rejected_groups = refused_groups;
     r.users_found = Some(users.len());
     r.groups_found = Some(groups.len());
     let count_status = |n: usize| if n == 0 { Status::Warn } else { Status::Ok };
@@ -316,12 +307,7 @@ fn directory_steps(r: &mut DomainReport, d: &DomainConfig, uri: &str, sample: us
                 .map(|x| format!("group {}: {}", x.dn, x.reason)),
         )
         .collect();
-    let ambiguous = duplicates(&good_users);
-    let details: Vec<String> = details
-        .into_iter()
-        .chain(ambiguous.iter().cloned())
-        .collect();
-    let step = if refused == 0 && ambiguous.is_empty() {
+    let step = if refused == 0 {
         r.push(
             "entries",
             d.name.clone(),
@@ -334,9 +320,8 @@ fn directory_steps(r: &mut DomainReport, d: &DomainConfig, uri: &str, sample: us
             d.name.clone(),
             Status::Warn,
             format!(
-                "{refused} entries are refused (missing uidNumber, IDs out of range or below min_id {}, bad names); {} names or UIDs are ambiguous",
-                d.min_id,
-                ambiguous.len()
+                "{refused} entries are refused (missing uidNumber, IDs out of range or below min_id {}, bad or ambiguous names)",
+                d.min_id
             ),
         )
     };
@@ -362,39 +347,4 @@ fn directory_steps(r: &mut DomainReport, d: &DomainConfig, uri: &str, sample: us
         a.gid_number
     );
     r.push("mapping", d.name.clone(), Status::Ok, msg).details = lines;
-}
-
-/// Login names and UIDs held by more than one usable entry: lookups of
-/// these are ambiguous (the answer depends on the server's order).
-fn duplicates(users: &[entries::Usable]) -> Vec<String> {
-    use std::collections::BTreeMap;
-    let mut by_name: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    let mut by_uid: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
-    for u in users {
-        by_name.entry(&u.name).or_default().push(&u.dn);
-        if let Some(uid) = u.uid {
-            by_uid.entry(uid).or_default().push(&u.dn);
-        }
-    }
-    let names = by_name
-        .into_iter()
-        .filter(|(_, dns)| dns.len() > 1)
-        .map(|(n, dns)| {
-            format!(
-                "ambiguous: login name \"{n}\" is used by {} entries: {}",
-                dns.len(),
-                dns.join("; ")
-            )
-        });
-    let uids = by_uid
-        .into_iter()
-        .filter(|(_, dns)| dns.len() > 1)
-        .map(|(id, dns)| {
-            format!(
-                "ambiguous: uidNumber {id} is used by {} entries: {}",
-                dns.len(),
-                dns.join("; ")
-            )
-        });
-    names.chain(uids).collect()
 }

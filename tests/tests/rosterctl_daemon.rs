@@ -1,0 +1,176 @@
+//! rosterctl against a real rosterd and slapd: `status`, `lookup` (with the
+//! answer's source and DN), `cache stats|flush`, `domain disable|enable`
+//! with the daemon reloading, `idmap map`, and `status` once it stopped.
+
+use roster_e2e::config::{domain_table, DomainOptions, Transport};
+use roster_e2e::dataset::{ALICE, STAFF_GID};
+use roster_e2e::paths;
+use roster_e2e::rosterd::Rosterd;
+use roster_e2e::slapd::Slapd;
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The built rosterctl (see rosterctl_test.rs for why not `paths::bin`).
+fn rosterctl_bin() -> PathBuf {
+    let dir = paths::profile_dir();
+    [
+        dir.join("rosterctl"),
+        dir.parent()
+            .map(|p| p.join("rosterctl"))
+            .unwrap_or_default(),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
+    .unwrap_or_else(|| paths::bin("rosterctl"))
+}
+
+fn rosterctl(config: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(rosterctl_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rosterctl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+}
+
+fn ok_json(config: &Path, args: &[&str]) -> Value {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    let out = rosterctl(config, &full, "");
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+    json(&out)
+}
+
+#[test]
+fn rosterctl_drives_a_running_daemon() {
+    let slapd = Slapd::start();
+    let scratch = tempfile::tempdir().unwrap();
+    let opts = DomainOptions {
+        transport: Transport::StartTls,
+        ..Default::default()
+    };
+    let mut rd = Rosterd::start(&domain_table(&slapd, scratch.path(), &opts));
+    let cfg = rd.config_path();
+
+    // status
+    let st = ok_json(&cfg, &["status"]);
+    assert_eq!(st["running"], Value::Bool(true));
+    assert_eq!(st["domains"][0]["name"], "example", "{st}");
+    assert!(st["cache"]["entries"].is_u64(), "{st}");
+    let out = rosterctl(&cfg, &["status"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        t.starts_with("rosterd ") && t.contains(" is running"),
+        "{t}"
+    );
+    assert!(t.contains("domain example: "), "{t}");
+    assert!(t.contains("hit rate"), "{t}");
+
+    // lookup: first from the directory, then from the cache, with the DN.
+    let first = ok_json(&cfg, &["lookup", "user", "alice"]);
+    assert_eq!(first["found"], Value::Bool(true), "{first}");
+    assert_eq!(first["dn"], ALICE.dn, "{first}");
+    assert_eq!(first["source"], "directory", "{first}");
+    assert_eq!(first["entry"]["uid"], ALICE.uid, "{first}");
+    let again = ok_json(&cfg, &["lookup", "user", &ALICE.uid.to_string()]);
+    assert_eq!(again["entry"]["name"], "alice", "{again}");
+    let cached = ok_json(&cfg, &["lookup", "user", "alice"]);
+    assert_eq!(cached["source"], "cache", "{cached}");
+    let out = rosterctl(&cfg, &["lookup", "user", "alice"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        t.contains("source: cache") && t.contains(&format!("dn: {}", ALICE.dn)),
+        "{t}"
+    );
+    let staff = ok_json(&cfg, &["lookup", "group", "staff"]);
+    assert_eq!(staff["entry"]["gid"], STAFF_GID, "{staff}");
+    let out = rosterctl(&cfg, &["lookup", "user", "nosuchuser"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("not found"), "{}", text(&out));
+    let out = rosterctl(&cfg, &["lookup", "sid", "S-1-5-21-1-2-3-1104"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("not supported until AD domains"),
+        "{}",
+        text(&out)
+    );
+
+    // cache stats and flush: a flushed user comes from the directory again.
+    let stats = ok_json(&cfg, &["cache", "stats"]);
+    assert!(stats["stats"]["entries"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(stats["stats"]["hits"].as_u64().unwrap() >= 1, "{stats}");
+    let out = rosterctl(&cfg, &["cache", "flush", "--user", "alice"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("flushed user alice"), "{}", text(&out));
+    let after = ok_json(&cfg, &["lookup", "user", "alice"]);
+    assert_eq!(after["source"], "directory", "{after}");
+    ok_json(&cfg, &["cache", "flush", "--group", "staff"]);
+    let all = ok_json(&cfg, &["cache", "flush", "--all"]);
+    assert!(all["flushed"].is_u64(), "{all}");
+    assert_eq!(ok_json(&cfg, &["cache", "stats"])["stats"]["entries"], 0);
+
+    // domain disable: the daemon reloads and stops serving it; enable again.
+    let out = rosterctl(&cfg, &["domain", "disable", "example"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("rosterd reloaded"), "{}", text(&out));
+    let out = rosterctl(&cfg, &["lookup", "user", "alice"], "");
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "a disabled domain serves nothing: {}",
+        text(&out)
+    );
+    let out = rosterctl(&cfg, &["domain", "enable", "example"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let back = ok_json(&cfg, &["lookup", "user", "alice"]);
+    assert_eq!(back["found"], Value::Bool(true), "{back}");
+
+    // idmap map: an rfc2307 domain maps no SIDs; junk is named as such.
+    let out = rosterctl(&cfg, &["idmap", "map"], "S-1-5-21-1-2-3-500\nnot-a-sid\n\n");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines.len(), 2, "{t}");
+    assert!(lines[0].starts_with("S-1-5-21-1-2-3-500\t-\t"), "{t}");
+    assert!(lines[1].starts_with("not-a-sid\t-\t"), "{t}");
+    let out = rosterctl(&cfg, &["--json", "idmap", "map"], "nonsense\n");
+    let v = json(&out);
+    assert_eq!(v["invalid"], 1, "{v}");
+    assert_eq!(v["results"][0]["input"], "nonsense", "{v}");
+
+    // Once stopped: "not running", exit 1.
+    rd.stop();
+    let out = rosterctl(&cfg, &["status"], "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rosterd is not running"));
+    let out = rosterctl(&cfg, &["domain", "disable", "example"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("not running"), "{}", text(&out));
+}
