@@ -10,6 +10,7 @@ use ldap3::exop::{WhoAmI, WhoAmIResp};
 use roster_daemon::directory::DirectoryError;
 use roster_e2e::config::{toml_str, DomainOptions, Transport};
 use roster_e2e::slapd::Slapd;
+use std::os::unix::fs::PermissionsExt;
 use std::sync::OnceLock;
 
 fn slapd() -> &'static Slapd {
@@ -90,6 +91,10 @@ async fn server_of_another_ca_is_refused() {
 async fn client_certificate_is_presented() {
     let t = tempfile::tempdir().unwrap();
     let s = slapd();
+    // A private key must be private (mode 0600) for roster to use it.
+    let key = t.path().join("client.key");
+    std::fs::copy(s.client_key(), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let o = DomainOptions {
         transport: Transport::Ldaps,
         bind: false,
@@ -137,4 +142,28 @@ async fn client_certificate_is_presented() {
     let mut ldap = plain.connect_unbound(&s.ldaps_uri()).await.unwrap();
     let res = ldap.sasl_external_bind().await.unwrap();
     assert_ne!(res.rc, 0, "EXTERNAL without a client certificate succeeded");
+}
+
+#[test]
+fn group_readable_client_key_is_refused_by_the_configuration() {
+    let t = tempfile::tempdir().unwrap();
+    let s = slapd();
+    let key = t.path().join("client.key");
+    std::fs::copy(s.client_key(), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let o = DomainOptions {
+        transport: Transport::Ldaps,
+        extra: vec![
+            format!(
+                "client_cert = {}",
+                toml_str(&s.client_cert().display().to_string())
+            ),
+            format!("client_key = {}", toml_str(&key.display().to_string())),
+        ],
+        ..DomainOptions::default()
+    };
+    let path = roster_e2e::config::write_roster_toml(s, t.path(), &o);
+    let e = roster_daemon::config::check(&path).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}:", path.display())), "{e}");
+    assert!(e.contains("key `client_key`") && e.contains("0640"), "{e}");
 }

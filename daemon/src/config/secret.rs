@@ -48,6 +48,24 @@ pub(crate) fn read_password_file(path: &Path) -> Result<Secret, String> {
     Ok(Secret::new(buf))
 }
 
+/// Checks that `path` is a regular file without any group or other
+/// permission bits (`what` names the kind of file in the error).
+pub(crate) fn check_private_file(path: &Path, what: &str) -> Result<(), String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} has mode {mode:04o}: {what} must not be readable or writable by group or others (chmod 600)",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

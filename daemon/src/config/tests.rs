@@ -12,6 +12,9 @@ uris = ["ldap://127.0.0.1:389"]
 base_dn = "dc=example,dc=test"
 "#;
 
+/// A throwaway self-signed CA certificate (its key was discarded).
+const TEST_CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBkjCCATmgAwIBAgIUJUXy6hgL68qqzacZJgTKBlWBoWAwCgYIKoZIzj0EAwIw\nHjEcMBoGA1UEAwwTcm9zdGVyLXVuaXQtdGVzdC1jYTAgFw0yNjExMjMxNjQzMTVa\nGA8yMTI2MTAzMDE2NDMxNVowHjEcMBoGA1UEAwwTcm9zdGVyLXVuaXQtdGVzdC1j\nYTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABGuStCsm3Jp4oukt1VQgxUDloE3C\n+6FsV7KOV14Kwi1r/VfaSoTqq3OuvQkqX/VWkmLiMsR4DdDuUDgWMsUU/uOjUzBR\nMB0GA1UdDgQWBBT30g+huKiXo33AK7RRRM10tlAkfzAfBgNVHSMEGDAWgBT30g+h\nuKiXo33AK7RRRM10tlAkfzAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cA\nMEQCIG0M82yHtMDlinsIvTJNbwjGIzHnGxNcERuX/ddLDgO6AiBZVlB954ZJs4/v\nfM4njMrUvP7Xx18vF2rGg50oB8w0CA==\n-----END CERTIFICATE-----\n";
+
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::from_str(text, "/etc/roster/roster.toml")
 }
@@ -77,7 +80,7 @@ fn full_domain() {
     let dir = tempfile::tempdir().unwrap();
     let pw = password_file(dir.path(), 0o600);
     let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, "x").unwrap();
+    std::fs::write(&ca, TEST_CA_PEM).unwrap();
     let text = format!(
         r#"
 [cache]
@@ -408,6 +411,40 @@ fn unknown_idmap_key_names_line() {
     assert!(e.starts_with("/etc/roster/roster.toml:8:"), "{e}");
     assert!(
         e.contains("domain.idmap.rangee") || e.contains("rangee"),
+        "{e}"
+    );
+}
+
+#[test]
+fn tls_files_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let e = err(&format!("{MINIMAL}ca_file = \"{}\"\n", junk.display()));
+    assert!(
+        e.starts_with("/etc/roster/roster.toml:6: domain \"example\" key `ca_file`"),
+        "{e}"
+    );
+    assert!(e.contains("PEM"), "{e}");
+    // A client key readable by others is refused before it is even parsed.
+    let key = dir.path().join("client.key");
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let text = format!(
+        "{MINIMAL}client_cert = \"{}\"\nclient_key = \"{}\"\n",
+        junk.display(),
+        key.display()
+    );
+    let e = err(&text);
+    assert!(
+        e.starts_with("/etc/roster/roster.toml:7: domain \"example\" key `client_key`"),
+        "{e}"
+    );
+    assert!(e.contains("group or others"), "{e}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let e = err(&text);
+    assert!(
+        e.contains("key `client_key`") && e.contains("PKCS#8"),
         "{e}"
     );
 }

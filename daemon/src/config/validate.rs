@@ -177,6 +177,7 @@ fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(
             }
         }
     }
+    check_tls_files(d).map_err(|(key, m)| err("domain", key, m))?;
     match (&d.bind_dn, &d.bind_password_file) {
         (Some(dn), Some(file)) => {
             if dn.trim().is_empty() {
@@ -312,6 +313,55 @@ fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// Parses the CA and client certificate files so that a wrong file is
+/// reported by the configuration check; the client key must be private.
+fn check_tls_files(d: &DomainConfig) -> Result<(), (&'static str, String)> {
+    if let Some(ca) = &d.ca_file {
+        let pem = std::fs::read(ca)
+            .map_err(|e| ("ca_file", format!("cannot read {}: {e}", ca.display())))?;
+        match native_tls::Certificate::stack_from_pem(&pem) {
+            Ok(certs) if !certs.is_empty() => {}
+            Ok(_) => {
+                return Err((
+                    "ca_file",
+                    format!("{}: no PEM certificate in the file", ca.display()),
+                ))
+            }
+            Err(e) => {
+                return Err((
+                    "ca_file",
+                    format!("{}: not a PEM certificate: {e}", ca.display()),
+                ))
+            }
+        }
+    }
+    if let (Some(cert), Some(key)) = (&d.client_cert, &d.client_key) {
+        super::secret::check_private_file(key, "a private key file")
+            .map_err(|m| ("client_key", m))?;
+        let cert_pem = std::fs::read(cert).map_err(|e| {
+            (
+                "client_cert",
+                format!("cannot read {}: {e}", cert.display()),
+            )
+        })?;
+        let key_pem = zeroize::Zeroizing::new(
+            std::fs::read(key)
+                .map_err(|e| ("client_key", format!("cannot read {}: {e}", key.display())))?,
+        );
+        native_tls::Identity::from_pkcs8(&cert_pem, &key_pem).map_err(|e| {
+            (
+                "client_key",
+                format!(
+                    "{} / {}: not a usable certificate and PEM PKCS#8 key (\"BEGIN PRIVATE KEY\"): {e}",
+                    cert.display(),
+                    key.display()
+                ),
+            )
+        })?;
     }
     Ok(())
 }

@@ -169,7 +169,7 @@ impl Pool {
     ) -> Result<(Ldap, usize), DirectoryError> {
         let mut skipped = Vec::new();
         let mut failed = Vec::new();
-        for i in range {
+        for i in range.clone() {
             let uri = &self.cfg.uris[i];
             let down = {
                 let h = self.health();
@@ -208,7 +208,11 @@ impl Pool {
             self.cfg.name,
             reasons.join("; ")
         );
-        self.mark_offline(&msg);
+        // A failed failback attempt (a subset of the servers) leaves the
+        // domain online on its current connection.
+        if range.len() == self.cfg.uris.len() {
+            self.mark_offline(&msg);
+        }
         Err(DirectoryError::Unavailable(msg))
     }
 
