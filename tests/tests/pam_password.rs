@@ -107,3 +107,23 @@ fn the_servers_password_policy_message_is_shown() {
         "the old password still works"
     );
 }
+
+#[test]
+fn an_expired_password_must_be_changed_and_then_the_account_is_allowed() {
+    let slapd = slapd();
+    let user = TestUser {
+        name: "pmustchange",
+        uid: 10512,
+        extra: "pwdReset: TRUE\n",
+    };
+    pam_common::add_users(&slapd, &[&user]);
+    let rd = rosterd(&slapd, Transport::StartTls, &[]);
+    let ns = namespace(&rd, "");
+    let old = user.password();
+    let new = "changed-after-reset-1";
+    let p = pamtester(&ns, user.name, "authenticate acct_mgmt", &[&old]);
+    assert_refused(&p, says::NEW_AUTHTOK_REQD);
+    // The usual flow after PAM_NEW_AUTHTOK_REQD: change it, then log in.
+    assert_ok(&pamtester(&ns, user.name, "chauthtok", &[&old, new, new]));
+    assert_ok(&pamtester(&ns, user.name, "authenticate acct_mgmt", &[new]));
+}
