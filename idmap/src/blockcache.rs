@@ -4,7 +4,7 @@
 //! once given, so a cached value is always right; a miss falls back to the
 //! locked, authoritative path.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Blocks cached per domain.
 pub const CACHED_BLOCKS: usize = 64;
@@ -32,6 +32,42 @@ impl BlockCache {
     pub fn set(&self, k: u32, v: u32) {
         if let Some(a) = self.0.get(k as usize) {
             a.store(v, Ordering::Release);
+        }
+    }
+}
+
+/// Most slots a [`SlotCache`] covers.
+pub const CACHED_SLOTS: usize = 1 << 16;
+
+/// A lock-free cache for ID → SID: entry `s` (an sss slice or autorid
+/// slot of the pool) holds the domain index and the first RID of the
+/// range settled there. Settled ranges never move, so a hit is always
+/// right; a miss falls back to the locked path.
+#[derive(Debug)]
+pub struct SlotCache(Box<[AtomicU64]>);
+
+impl SlotCache {
+    /// A cache for the first `slots` slots (at most [`CACHED_SLOTS`]).
+    pub fn new(slots: u32) -> SlotCache {
+        let n = (slots as usize).min(CACHED_SLOTS);
+        SlotCache((0..n).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    /// (domain index, first RID) of slot `s`, if cached.
+    #[inline]
+    pub fn get(&self, s: u32) -> Option<(usize, u32)> {
+        let v = self.0.get(s as usize)?.load(Ordering::Acquire);
+        (v != 0).then(|| ((v >> 32) as usize - 1, v as u32))
+    }
+
+    /// Records slot `s` (ignored beyond the cached slots).
+    #[inline]
+    pub fn set(&self, s: u32, domain: usize, first_rid: u32) {
+        if let (Some(a), Ok(d)) = (self.0.get(s as usize), u32::try_from(domain + 1)) {
+            a.store(
+                (u64::from(d) << 32) | u64::from(first_rid),
+                Ordering::Release,
+            );
         }
     }
 }

@@ -8,9 +8,9 @@ use crate::backend::autorid::{AutoridPool, StoreMode};
 use crate::backend::rfc2307::PosixBounds;
 use crate::backend::rid::RidRange;
 use crate::backend::sss::{SharedSss, SssContext};
-use crate::blockcache::{BlockCache, CACHED_BLOCKS};
+use crate::blockcache::{BlockCache, SlotCache, CACHED_BLOCKS};
 use crate::error::IdmapError;
-use crate::settings::{IdmapSettings, ResolvedBackend};
+use crate::settings::{AutoridParams, IdmapSettings, ResolvedBackend, SssParams};
 use crate::sid::Sid;
 
 #[derive(Debug, Clone, Copy)]
@@ -40,10 +40,31 @@ struct Domain {
 #[derive(Debug)]
 pub struct DomainSet {
     domains: Vec<Domain>,
-    sss: Vec<(String, (u32, u32), SharedSss)>,
-    pools: Vec<(String, AutoridPool)>,
+    sss: Vec<SssPool>,
+    pools: Vec<AutoridEntry>,
     /// Serializes domain SID registration.
     register: Mutex<()>,
+}
+
+/// One libsss_idmap-like context, shared by the sss domains with identical
+/// parameters.
+#[derive(Debug)]
+struct SssPool {
+    /// First domain using it (names it in errors).
+    label: String,
+    params: SssParams,
+    ctx: SharedSss,
+    /// ID → SID cache by slice number.
+    rev: SlotCache,
+}
+
+/// One autorid pool, shared by the autorid domains with identical pools.
+#[derive(Debug)]
+struct AutoridEntry {
+    params: AutoridParams,
+    pool: AutoridPool,
+    /// ID → SID cache by slot.
+    rev: SlotCache,
 }
 
 /// One claimed ID span, for the overlap check.
@@ -74,8 +95,8 @@ impl DomainSet {
         mode: StoreMode<'_>,
     ) -> Result<DomainSet, IdmapError> {
         let mut out: Vec<Domain> = Vec::with_capacity(domains.len());
-        let mut sss: Vec<(String, crate::settings::SssParams)> = Vec::new();
-        let mut pools: Vec<(String, crate::settings::AutoridParams)> = Vec::new();
+        let mut sss: Vec<(String, SssParams)> = Vec::new();
+        let mut pools: Vec<(String, AutoridParams)> = Vec::new();
         let mut claims: Vec<Claim> = Vec::new();
         for (name, settings, min_id, max_id) in domains {
             let name = name.as_ref();
@@ -168,13 +189,22 @@ impl DomainSet {
             });
         }
         let mut opened = Vec::with_capacity(pools.len());
-        for (name, p) in pools {
-            opened.push((name, AutoridPool::open(p, mode)?));
+        for (_, params) in pools {
+            opened.push(AutoridEntry {
+                params,
+                pool: AutoridPool::open(params, mode)?,
+                rev: SlotCache::new(params.slots()),
+            });
         }
         let set = DomainSet {
             sss: sss
                 .into_iter()
-                .map(|(n, p)| (n, p.span(), SharedSss::new(SssContext::new(p))))
+                .map(|(label, params)| SssPool {
+                    label,
+                    params,
+                    ctx: SharedSss::new(SssContext::new(params)),
+                    rev: SlotCache::new(params.slices()),
+                })
                 .collect(),
             pools: opened,
             domains: out,
@@ -189,7 +219,7 @@ impl DomainSet {
             .filter_map(|(i, d)| d.1.domain_sid.map(|s| (i, s)))
             .collect();
         order.sort_by_key(|(i, s)| match set.domains[*i].kind {
-            Kind::Autorid(p) if set.pools[p].1.params().deterministic => (1, s.to_string(), 0),
+            Kind::Autorid(p) if set.pools[p].params.deterministic => (1, s.to_string(), 0),
             _ => (0, String::new(), *i),
         });
         for (i, sid) in order {
@@ -236,7 +266,7 @@ impl DomainSet {
             Kind::Rfc2307 | Kind::Rid(_) => {}
             Kind::Sss(c) => {
                 self.sss[c]
-                    .2
+                    .ctx
                     .add_domain(&dom.name, &sid)
                     .map_err(|source| IdmapError::Sss {
                         domain: dom.name.clone(),
@@ -244,7 +274,7 @@ impl DomainSet {
                     })?;
             }
             Kind::Autorid(p) => {
-                self.pools[p].1.allocate(&sid, 0)?;
+                self.pools[p].pool.allocate(&sid, 0)?;
             }
         }
         // Cannot fail: set only here, under the registration lock.
@@ -312,11 +342,8 @@ impl DomainSet {
                 base_rid: r.base_rid,
             }),
             Kind::Sss(c) => {
-                let (_, _, ctx) = &self.sss[c];
-                let size = match dom.backend {
-                    ResolvedBackend::Sss(p) => p.range_size,
-                    _ => unreachable!("sss domain without sss parameters"),
-                };
+                let ctx = &self.sss[c].ctx;
+                let size = self.sss[c].params.range_size;
                 let k = rid / size;
                 if let Some(min) = dom.blocks.get(k) {
                     return Ok(min + (rid - k * size));
@@ -335,11 +362,7 @@ impl DomainSet {
                 Ok(id)
             }
             Kind::Autorid(p) => {
-                let (_, pool) = &self.pools[p];
-                let params = match dom.backend {
-                    ResolvedBackend::Autorid(p) => p,
-                    _ => unreachable!("autorid domain without autorid parameters"),
-                };
+                let AutoridEntry { pool, params, .. } = &self.pools[p];
                 let rs = params.rangesize;
                 let k = rid / rs;
                 if let Some(slot1) = dom.blocks.get(k) {
@@ -373,20 +396,69 @@ impl DomainSet {
                 }
             }
         }
-        for (label, (low, high), ctx) in &self.sss {
-            if id >= *low && id <= *high {
-                return ctx.id_to_sid(id).map_err(|source| IdmapError::Sss {
-                    domain: label.clone(),
-                    source,
-                });
+        for sp in &self.sss {
+            let (low, high) = sp.params.span();
+            if id < low || id > high {
+                continue;
             }
+            let size = sp.params.range_size;
+            let slice = (id - low) / size;
+            let off = id - low - slice * size;
+            if let Some((d, first_rid)) = sp.rev.get(slice) {
+                return self.domain_rid_sid(d, first_rid.wrapping_add(off), id);
+            }
+            let sid = sp.ctx.id_to_sid(id).map_err(|source| IdmapError::Sss {
+                domain: sp.label.clone(),
+                source,
+            })?;
+            self.remember(&sp.rev, slice, &sid, off);
+            return Ok(sid);
         }
-        for (_, pool) in &self.pools {
-            if let Some(r) = pool.sid_for(id) {
-                return r;
+        for ap in &self.pools {
+            let (low, high) = ap.params.span();
+            if id < low || id > high {
+                continue;
+            }
+            let rs = ap.params.rangesize;
+            let slot = (id - low) / rs;
+            let off = id - low - slot * rs;
+            if let Some((d, first_rid)) = ap.rev.get(slot) {
+                return self.domain_rid_sid(d, first_rid.wrapping_add(off), id);
+            }
+            if let Some(r) = ap.pool.sid_for(id) {
+                let sid = r?;
+                self.remember(&ap.rev, slot, &sid, off);
+                return Ok(sid);
             }
         }
         Err(IdmapError::IdNotInAnyRange(id))
+    }
+
+    /// `rid` of domain number `d` (a cache hit: the domain SID is set).
+    #[inline]
+    fn domain_rid_sid(&self, d: usize, rid: u32, id: u32) -> Result<Sid, IdmapError> {
+        let dom = &self.domains[d];
+        match dom.sid.get() {
+            Some(s) => Ok(s.with_rid(rid)?),
+            None => Err(IdmapError::DomainSidUnknown {
+                id,
+                domain: dom.name.clone(),
+            }),
+        }
+    }
+
+    /// Caches slot `slot` of a reverse cache from a found `sid`, `off` IDs
+    /// into the slot, when its domain is a configured one.
+    fn remember(&self, cache: &SlotCache, slot: u32, sid: &Sid, off: u32) {
+        if let Some((dom_sid, rid)) = sid.split() {
+            if let Some(d) = self
+                .domains
+                .iter()
+                .position(|d| d.sid.get() == Some(&dom_sid))
+            {
+                cache.set(slot, d, rid.wrapping_sub(off));
+            }
+        }
     }
 
     /// The SID of a UID/GID, if one can be computed.

@@ -446,3 +446,84 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn cached_answers_equal_uncached_ones() {
+    // DomainSet caches settled blocks and slots without locks; its answers,
+    // asked twice, must equal a bare SssContext's and each other.
+    let a = sid("S-1-5-21-11-22-33");
+    let b = sid("S-1-5-21-44-55-66");
+    let small = IdmapSettings {
+        backend: Backend::Sss,
+        range_min: Some(100_000),
+        range_max: Some(100_000 + 300 * 10_000),
+        range_size: Some(10_000),
+        helper_table_size: Some(4),
+        ..Default::default()
+    };
+    let set = DomainSet::new(
+        &[("a", small.clone(), 1000, 0), ("b", small, 1000, 0)],
+        None,
+    )
+    .unwrap();
+    set.set_domain_sid("a", a).unwrap();
+    set.set_domain_sid("b", b).unwrap();
+    let mut ctx = SssContext::new(SssParams {
+        range_min: 100_000,
+        range_max: 100_000 + 300 * 10_000,
+        range_size: 10_000,
+        autorid_compat: false,
+        helper_table_size: 4,
+    });
+    ctx.add_domain("a", &a).unwrap();
+    ctx.add_domain("b", &b).unwrap();
+    let mut x: u64 = 12345;
+    for round in 0..2 {
+        for i in 0..3000u32 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let d = if i % 2 == 0 { a } else { b };
+            let rid = ((x >> 33) as u32) % 1_500_000;
+            let s = d.with_rid(rid).unwrap();
+            let want = if round == 0 {
+                ctx.sid_to_id(&s).ok()
+            } else {
+                ctx.lookup_id(&s).and_then(|r| r.ok())
+            };
+            let got = set.uid_for_sid(&s).ok();
+            assert_eq!(got, want, "round {round}, {s}");
+            if let Some(id) = got {
+                assert_eq!(set.sid_for_id(id), Some(s), "round {round}, id {id}");
+            }
+        }
+    }
+    let autos = DomainSet::new(
+        &[(
+            "x",
+            autorid(5_000_000, 5_999_999, 1000, false, Some("S-1-5-21-9-8-7")),
+            1000,
+            0,
+        )],
+        None,
+    )
+    .unwrap();
+    let d = sid("S-1-5-21-9-8-7");
+    let first: Vec<u32> = (0..200u32)
+        .map(|r| autos.uid_for_sid(&d.with_rid(r * 997).unwrap()).unwrap())
+        .collect();
+    let second: Vec<u32> = (0..200u32)
+        .map(|r| autos.uid_for_sid(&d.with_rid(r * 997).unwrap()).unwrap())
+        .collect();
+    assert_eq!(first, second);
+    for (r, id) in first.iter().enumerate() {
+        assert_eq!(
+            autos.sid_for_id(*id),
+            Some(d.with_rid(r as u32 * 997).unwrap())
+        );
+        assert_eq!(
+            autos.sid_for_id(*id),
+            Some(d.with_rid(r as u32 * 997).unwrap())
+        );
+    }
+}

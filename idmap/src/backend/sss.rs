@@ -27,6 +27,14 @@
 //!   list.
 //!
 //! `tests/sss_compat.rs` checks all of this against the real library.
+//!
+//! In a [`crate::DomainSet`], all sss domains with identical parameters
+//! share one context, as the domains of one AD forest share one in SSSD;
+//! so their slices never overlap. (Two separate SSSD `[domain/...]`
+//! sections would each have their own context and could overlap on a hash
+//! collision; roster refuses to give one ID to two objects, so it probes
+//! instead.) sss domains with different parameters must have disjoint
+//! pools: [`crate::DomainSet`] refuses overlapping ones.
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
