@@ -56,6 +56,9 @@ pub struct Record {
     pub locked_until: u64,
     /// Account attributes of the last online check.
     pub account: Option<AccountInfo>,
+    /// When they were read (Unix seconds).
+    #[serde(default)]
+    pub account_at: u64,
 }
 
 /// The offline lockout rules of a domain.
@@ -184,12 +187,33 @@ impl CredentialStore {
         self.update(key, |r| r.hash = None)
     }
 
-    /// Keeps the account attributes of the last online check.
-    pub fn store_account(&self, key: &str, info: AccountInfo) -> Result<(), CredentialError> {
-        if self.get(key).and_then(|r| r.account) == Some(info.clone()) {
-            return Ok(());
+    /// Keeps the account attributes of the last online check (the file is
+    /// rewritten only when they changed or are an hour old).
+    pub fn store_account(
+        &self,
+        key: &str,
+        info: AccountInfo,
+        now: u64,
+    ) -> Result<(), CredentialError> {
+        if let Some(r) = self.get(key) {
+            if r.account.as_ref() == Some(&info) && now.saturating_sub(r.account_at) < 3600 {
+                return Ok(());
+            }
         }
-        self.update(key, |r| r.account = Some(info))
+        self.update(key, |r| {
+            r.account = Some(info);
+            r.account_at = now;
+        })
+    }
+
+    /// The account attributes of the last online check, unless older than
+    /// `max_age_secs` (0: no limit).
+    pub fn account(&self, key: &str, now: u64, max_age_secs: u64) -> Option<AccountInfo> {
+        let r = self.get(key)?;
+        if max_age_secs > 0 && now.saturating_sub(r.account_at) > max_age_secs {
+            return None;
+        }
+        r.account
     }
 
     /// Checks `password` against the cached hash at time `now`, counting
@@ -371,6 +395,7 @@ mod tests {
                 locked: true,
                 ..Default::default()
             },
+            100,
         )
         .unwrap();
         let path = dir.path().join(FILE_NAME);
@@ -384,7 +409,8 @@ mod tests {
             s.check_offline("d/alice", &pw, 200, RULES).unwrap(),
             OfflineCheck::Accepted
         );
-        assert!(s.get("d/alice").unwrap().account.unwrap().locked);
+        assert!(s.account("d/alice", 200, 1000).unwrap().locked);
+        assert!(s.account("d/alice", 2000, 1000).is_none(), "too old");
         std::fs::write(&path, "not json").unwrap();
         assert!(matches!(
             CredentialStore::open(dir.path()),

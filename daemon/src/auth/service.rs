@@ -213,10 +213,8 @@ impl PamAuth {
     }
 
     fn keep_account(&self, user: &AuthUser, info: super::AccountInfo) {
-        if let Err(e) = self
-            .creds
-            .store_account(&cred_key(&user.domain, &user.name), info)
-        {
+        let key = cred_key(&user.domain, &user.name);
+        if let Err(e) = self.creds.store_account(&key, info, (self.now)()) {
             tracing::error!(user = %user.name, error = %e, "cannot keep account state");
         }
     }
@@ -371,14 +369,13 @@ impl PamAuth {
             .await
         {
             Ok(info) => {
-                if dom.cache_credentials {
-                    self.keep_account(&user, info.clone());
-                }
+                self.keep_account(&user, info.clone());
                 (info, "directory")
             }
             Err(AuthError::Unavailable(why)) => {
-                match self.creds.get(&key).and_then(|r| r.account) {
-                    Some(info) if dom.cache_credentials => (info, "offline copy"),
+                let now = (self.now)();
+                match self.creds.account(&key, now, dom.offline.max_age_secs) {
+                    Some(info) => (info, "offline copy"),
                     _ => {
                         return Decision::new(
                             PamCode::AuthInfoUnavail,

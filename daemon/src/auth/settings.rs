@@ -67,3 +67,56 @@ impl AuthSettings {
         self.domains.get(domain).cloned().unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> Result<Config, crate::config::ConfigError> {
+        Config::from_str(
+            &format!(
+                "[cache]\noffline_max_age = 3600\n\n[[domain]]\nname = \"example\"\n\
+                 uris = [\"ldaps://127.0.0.1\"]\nbase_dn = \"dc=example,dc=test\"\n{extra}"
+            ),
+            "test.toml",
+        )
+    }
+
+    #[test]
+    fn defaults_and_every_key() {
+        let a = AuthSettings::from_config(&config("").unwrap()).domain("example");
+        assert!(!a.cache_credentials);
+        assert_eq!(
+            a.offline,
+            OfflineRules {
+                max_age_secs: 3600,
+                attempts: 3,
+                delay_secs: 300
+            }
+        );
+        assert!(a.allow_groups.is_empty() && a.access_filter.is_none());
+        let a = AuthSettings::from_config(
+            &config(
+                "cache_credentials = true\noffline_failed_login_attempts = 5\n\
+                 offline_failed_login_delay = 2\nallow_groups = [\"staff\"]\n\
+                 access_filter = \"(host=web1)\"\n",
+            )
+            .unwrap(),
+        )
+        .domain("example");
+        assert!(a.cache_credentials);
+        assert_eq!((a.offline.attempts, a.offline.delay_secs), (5, 120));
+        assert_eq!(a.allow_groups, vec!["staff"]);
+        assert_eq!(a.access_filter.as_deref(), Some("(host=web1)"));
+    }
+
+    #[test]
+    fn bad_access_filter_and_empty_group_are_refused_at_load() {
+        let e = config("access_filter = \"(host=web1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("access_filter"), "{e}");
+        let e = config("allow_groups = [\"\"]\n").unwrap_err().to_string();
+        assert!(e.contains("allow_groups"), "{e}");
+    }
+}

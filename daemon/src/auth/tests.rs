@@ -316,11 +316,27 @@ async fn offline_account_uses_the_last_known_state() {
         s.auth.account("alice", "sshd", "").await.code,
         PamCode::AcctExpired
     );
+    // Older than offline_max_age: unknown.
+    s.clock.fetch_add(8 * DAY, Ordering::SeqCst);
+    assert_eq!(
+        s.auth.account("alice", "sshd", "").await.code,
+        PamCode::AuthInfoUnavail
+    );
     // Without cached state: unavailable.
     let s = setup(DomainAuth::default());
     s.fake.offline.store(true, Ordering::SeqCst);
     assert_eq!(
         s.auth.account("alice", "sshd", "").await.code,
+        PamCode::AuthInfoUnavail
+    );
+    // An online account check is kept even without cache_credentials
+    // (attributes, never a password), for key-based logins while offline.
+    s.fake.offline.store(false, Ordering::SeqCst);
+    assert_eq!(acct(&s).await, PamCode::Success);
+    s.fake.offline.store(true, Ordering::SeqCst);
+    assert_eq!(acct(&s).await, PamCode::Success);
+    assert_eq!(
+        auth(&s, "alice", "alice-pw").await,
         PamCode::AuthInfoUnavail
     );
 }

@@ -248,6 +248,20 @@ fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(
         Some(_) => {}
         None => d.group_filter = Some(super::domain::default_group_filter(d.schema).to_string()),
     }
+    if let Some(f) = d.access_filter.as_deref().filter(|f| !filter::is_valid(f)) {
+        return Err(err(
+            "domain",
+            "access_filter",
+            format!("\"{f}\" is not a valid LDAP filter"),
+        ));
+    }
+    if d.allow_groups.iter().any(|g| g.is_empty()) {
+        return Err(err(
+            "domain",
+            "allow_groups",
+            "contains an empty name".into(),
+        ));
+    }
     for g in &d.limit_to_groups {
         if g.is_empty() {
             return Err(err(
