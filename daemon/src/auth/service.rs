@@ -208,14 +208,24 @@ impl PamAuth {
         }
         let filter = self.domain(&user.domain).access_filter;
         if let Ok(info) = self.backend.account_info(user, filter.as_deref()).await {
-            self.keep_account(user, info);
+            self.keep_account(user, info).await;
         }
     }
 
-    fn keep_account(&self, user: &AuthUser, info: super::AccountInfo) {
+    /// Keeps the account state for offline checks (the file write and
+    /// fsync run off the async threads).
+    async fn keep_account(&self, user: &AuthUser, info: super::AccountInfo) {
         let key = cred_key(&user.domain, &user.name);
-        if let Err(e) = self.creds.store_account(&key, info, (self.now)()) {
-            tracing::error!(user = %user.name, error = %e, "cannot keep account state");
+        let creds = self.creds.clone();
+        let now = (self.now)();
+        let stored =
+            tokio::task::spawn_blocking(move || creds.store_account(&key, info, now)).await;
+        match stored {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(user = %user.name, error = %e, "cannot keep account state")
+            }
+            Err(e) => tracing::error!(user = %user.name, error = %e, "account state task failed"),
         }
     }
 
@@ -369,7 +379,7 @@ impl PamAuth {
             .await
         {
             Ok(info) => {
-                self.keep_account(&user, info.clone());
+                self.keep_account(&user, info.clone()).await;
                 (info, "directory")
             }
             Err(AuthError::Unavailable(why)) => {
