@@ -34,7 +34,7 @@ impl Rng {
 fn harness() -> PathBuf {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sss_harness.c");
     let out = std::env::temp_dir().join(format!("roster_sss_harness_{}", std::process::id()));
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".into());
     let st = Command::new(&cc)
         .args(["-O1", "-Wall", "-o"])
         .arg(&out)

@@ -35,6 +35,17 @@
 //! collision; roster refuses to give one ID to two objects, so it probes
 //! instead.) sss domains with different parameters must have disjoint
 //! pools: [`crate::DomainSet`] refuses overlapping ones.
+//!
+//! Nothing is persisted for sss (SSSD keeps the slices it chose in its
+//! cache). Primary and precomputed secondary slices depend only on the
+//! domain SIDs and the order domains are added (configuration order, then
+//! the order [`crate::DomainSet::set_domain_sid`] is called); they differ
+//! between two runs only when two domains' hashes collide and are added
+//! in a different order. Slices made on demand (RIDs beyond
+//! `(helper_table_size + 1) * range_size`, 2.2 million by default) also
+//! depend on lookup order, as in libsss_idmap itself. Not supported:
+//! SSSD's `ldap_idmap_default_domain_sid` (a domain pinned to slice 0)
+//! and its automatic addition of unknown trusted domains on first sight.
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
