@@ -148,7 +148,11 @@ async fn initgroups_of_alice_bob_carol() {
     let t = dir();
     let d = default_directory(t.path());
     let alice = d.user_by_name("alice").await.unwrap().unwrap();
+    let before = d.status().searches;
     let groups = d.groups_of_user(&alice).await.unwrap();
+    // One search for the direct groups, one per nesting level
+    // (bis-child's parent, then bis-parent's: none).
+    assert_eq!(d.status().searches - before, 3);
     assert_eq!(
         groups[0],
         GroupRef {
@@ -186,7 +190,11 @@ async fn initgroups_of_manygroups() {
     let t = dir();
     let d = default_directory(t.path());
     let u = d.user_by_name("manygroups").await.unwrap().unwrap();
+    let before = d.status().searches;
     let groups = d.groups_of_user(&u).await.unwrap();
+    // One search for the 1,001 direct groups, then one nesting level asked
+    // for them in chunks of 500 DNs.
+    assert_eq!(d.status().searches - before, 1 + 3);
     assert_eq!(groups.len(), MANY_GROUPS_COUNT as usize + 1);
     let expected: BTreeSet<u32> = (0..MANY_GROUPS_COUNT)
         .map(|i| MANY_GROUPS_GID_BASE + i)
@@ -209,6 +217,14 @@ async fn rfc2307_schema_reads_member_uid_only() {
         gids(&d.groups_of_user(&alice).await.unwrap()),
         BTreeSet::from([USERS_GID, STAFF_GID])
     );
+    // rfc2307: initgroups of a user in 1,001 groups is one search.
+    let many = d.user_by_name("manygroups").await.unwrap().unwrap();
+    let before = d.status().searches;
+    assert_eq!(
+        d.groups_of_user(&many).await.unwrap().len(),
+        MANY_GROUPS_COUNT as usize + 1
+    );
+    assert_eq!(d.status().searches - before, 1);
     // groupOfNames groups are not posixGroups: not served by this filter.
     assert_eq!(d.group_by_name(BIS_CHILD.0).await, Ok(None));
 }

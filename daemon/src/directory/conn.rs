@@ -421,6 +421,7 @@ impl Pool {
                     last_error: s.last_error.clone(),
                 })
                 .collect(),
+            searches: 0,
         }
     }
 }

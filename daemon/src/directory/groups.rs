@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 
 /// Member DNs per search filter in the nested-group walk (each DN gives two
 /// terms: `member` and `uniqueMember`).
-const DNS_PER_SEARCH: usize = 250;
+const DNS_PER_SEARCH: usize = 500;
 
 /// A DN in a canonical form for comparisons (case, spaces and the form of
 /// escapes ignored).
@@ -38,7 +38,7 @@ impl Directory {
     /// no group entry for it: then the name is empty), the groups listing it
     /// by `memberUid` or by DN, and for rfc2307bis the groups containing
     /// those, up to `nesting_depth` levels. One search, plus one per nesting
-    /// level (per 250 groups) for rfc2307bis; cycles are followed once.
+    /// level (per 500 groups) for rfc2307bis; cycles are followed once.
     /// (A `uniqueMember` value carrying a UID suffix, `DN#'0101'B`, does not
     /// match a DN assertion on the server, so such a membership is only seen
     /// when the group itself is read.)

@@ -28,6 +28,7 @@ use conn::{Lease, Pool};
 use ldap3::{Ldap, Scope, SearchEntry};
 use search::{Query, SearchFail};
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Access to one domain's directory. `Send + Sync`; share it in an `Arc`.
@@ -35,6 +36,7 @@ pub struct Directory {
     cfg: DomainConfig,
     idmap: Arc<DomainSet>,
     pool: Pool,
+    searches: AtomicU64,
 }
 
 impl std::fmt::Debug for Directory {
@@ -59,7 +61,12 @@ impl Directory {
             tracing::warn!(domain = %cfg.name, "tls_verify = false: server certificates are NOT checked; anyone on the network path can impersonate the directory");
         }
         let pool = Pool::new(cfg.clone())?;
-        Ok(Directory { cfg, idmap, pool })
+        Ok(Directory {
+            cfg,
+            idmap,
+            pool,
+            searches: AtomicU64::new(0),
+        })
     }
 
     /// The domain name.
@@ -74,7 +81,9 @@ impl Directory {
 
     /// Connection state: online/offline, server in use, last error.
     pub fn status(&self) -> DirectoryStatus {
-        self.pool.status()
+        let mut s = self.pool.status();
+        s.searches = self.searches.load(Ordering::Relaxed);
+        s
     }
 
     /// Forgets every server's backoff: the next operation tries them all.
@@ -181,6 +190,7 @@ impl Directory {
         let op = self.cfg.op_timeout;
         for _attempt in 0..2 {
             let Lease { ldap, index, fresh } = self.pool.get().await?;
+            self.searches.fetch_add(1, Ordering::Relaxed);
             let fut = search::run(ldap, q, self.cfg.page_size, op);
             let res = if bounded {
                 tokio::time::timeout(op, fut)

@@ -80,4 +80,7 @@ pub struct DirectoryStatus {
     pub offline_since: Option<u64>,
     /// Each configured server.
     pub servers: Vec<ServerStatus>,
+    /// LDAP searches sent since start (a page of a paged search counts once
+    /// per search).
+    pub searches: u64,
 }
