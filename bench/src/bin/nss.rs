@@ -1,0 +1,598 @@
+//! NSS lookups through libnss_roster.so.2 against glibc's `files` module,
+//! all in one run: warm getpwnam/getpwuid/getgrnam/getgrouplist per call
+//! and calls/s, cold first lookups, 16 processes in parallel, and the cost
+//! of the module's building blocks (config cache, socket round trip, memory
+//! cache read). Run with `cargo run --release -p roster-bench --bin nss`
+//! (as root: it starts slapd and rosterd, and runs each measurement in a
+//! private mount namespace whose nsswitch.conf it controls).
+//!
+//! Every measured process is this binary started again with `--inner`
+//! inside the namespace, so glibc loads the module exactly as any program
+//! would.
+
+use nss_roster::config::{ConfigCache, NssConfig};
+use roster_e2e::config::{domain_table, DomainOptions};
+use roster_e2e::dataset::{self, ALICE, MANYGROUPS};
+use roster_e2e::namespace::Namespace;
+use roster_e2e::rosterd::Rosterd;
+use roster_e2e::slapd::Slapd;
+use roster_proto::memcache::{
+    monotonic_ms, Key, Mapping, MemcacheWriter, Record, MEMCACHE_FILE_NAME,
+};
+use roster_proto::{Client, Request, Response};
+use std::ffi::CString;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Calls per timed batch (per-call time = batch time / BATCH).
+const BATCH: usize = 100;
+/// Batches per warm measurement.
+const BATCHES: usize = 200;
+/// Calls per process in the parallel measurement.
+const PARALLEL_CALLS: usize = 20_000;
+/// Processes in the parallel measurement.
+const PROCS: usize = 16;
+/// Distinct users for the cold measurement.
+const COLD_USERS: u32 = 200;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--inner") {
+        std::process::exit(inner::run(&args[2..]));
+    }
+    outer();
+}
+
+/// One lookup kind and its key, as passed to the inner process.
+#[derive(Clone, Copy)]
+enum Op {
+    PwNam(&'static str),
+    PwUid(u32),
+    GrNam(&'static str),
+    GroupList(&'static str, u32),
+}
+
+impl Op {
+    fn args(&self) -> String {
+        match self {
+            Op::PwNam(n) => format!("pwnam {n}"),
+            Op::PwUid(u) => format!("pwuid {u}"),
+            Op::GrNam(n) => format!("grnam {n}"),
+            Op::GroupList(n, g) => format!("grouplist {n}:{g}"),
+        }
+    }
+}
+
+/// Where lookups go in one scenario.
+struct Scenario {
+    label: &'static str,
+    nsswitch: &'static str,
+    /// Directory bind-mounted on /run/roster (None: no roster).
+    socket_dir: Option<PathBuf>,
+    ops: [Op; 4],
+}
+
+const FILES_ONLY: &str = "passwd: files\ngroup: files\nshadow: files\n";
+const FILES_ROSTER: &str = "passwd: files roster\ngroup: files roster\nshadow: files\n";
+const ROSTER_ONLY: &str = "passwd: roster\ngroup: roster\nshadow: files\n";
+
+fn directory_ops() -> [Op; 4] {
+    // mg0001 has one member (manygroups); alice is in a few groups.
+    let group: &'static str = Box::leak(dataset::many_group(1).into_boxed_str());
+    [
+        Op::PwNam(ALICE.name),
+        Op::PwUid(ALICE.uid),
+        Op::GrNam(group),
+        Op::GroupList(ALICE.name, ALICE.gid),
+    ]
+}
+
+fn outer() {
+    build_release_parts();
+    let slapd = Slapd::start();
+    let scratch = tempfile::Builder::new()
+        .prefix("roster-bench-nss-")
+        .tempdir()
+        .expect("temp dir");
+    let config = format!(
+        "{}\n[cache]\nentry_ttl = 3600\n",
+        domain_table(&slapd, scratch.path(), &DomainOptions::default())
+    );
+    let rd = Rosterd::start(&config);
+    let exe = std::env::current_exe().expect("own path");
+    let run = |nsswitch: &str, dir: Option<&Path>, args: &str| -> String {
+        let mut ns = Namespace::new().nsswitch(nsswitch);
+        if let Some(d) = dir {
+            ns = ns.socket_dir(d);
+        }
+        ns.run_ok(&format!("{} --inner {args}", exe.display()))
+    };
+
+    // Socket only: nss.sock and nss.conf, no memory cache file.
+    let socket_only = scratch.path().join("socket-only");
+    std::fs::create_dir_all(&socket_only).expect("mkdir");
+    link_daemon(&rd.socket_dir(), &socket_only);
+
+    println!("roster NSS benchmark (release build, one run; lower per-call is better)\n");
+
+    // Cold first: nothing has asked the daemon about these yet.
+    let cold = run(
+        FILES_ROSTER,
+        Some(&socket_only),
+        &format!("cold u {} {COLD_USERS}", 1),
+    );
+    let cold_initgroups = run(
+        FILES_ROSTER,
+        Some(&socket_only),
+        &format!(
+            "once {}",
+            Op::GroupList(MANYGROUPS.name, MANYGROUPS.gid).args()
+        ),
+    );
+    let warm_initgroups = run(
+        FILES_ROSTER,
+        Some(&socket_only),
+        &format!(
+            "warm {}",
+            Op::GroupList(MANYGROUPS.name, MANYGROUPS.gid).args()
+        ),
+    );
+
+    // The memory cache: rosterd's own file when it publishes one, else a
+    // file this benchmark fills with rosterd's answers (same format, same
+    // reader code in the module).
+    let mc_dir = scratch.path().join("memcache");
+    std::fs::create_dir_all(&mc_dir).expect("mkdir");
+    link_daemon(&rd.socket_dir(), &mc_dir);
+    let (mc_dir, mc_source) = prepare_memcache(&rd, &mc_dir);
+
+    let local_ops = [
+        Op::PwNam("daemon"),
+        Op::PwUid(1),
+        Op::GrNam("daemon"),
+        Op::GroupList("daemon", 1),
+    ];
+    let scenarios = [
+        Scenario {
+            label: "files, local entry (the floor)",
+            nsswitch: FILES_ONLY,
+            socket_dir: None,
+            ops: local_ops,
+        },
+        Scenario {
+            label: "files roster, socket only",
+            nsswitch: FILES_ROSTER,
+            socket_dir: Some(socket_only.clone()),
+            ops: directory_ops(),
+        },
+        Scenario {
+            label: "files roster, memory cache",
+            nsswitch: FILES_ROSTER,
+            socket_dir: Some(mc_dir.clone()),
+            ops: directory_ops(),
+        },
+        Scenario {
+            label: "roster alone, socket only",
+            nsswitch: ROSTER_ONLY,
+            socket_dir: Some(socket_only.clone()),
+            ops: directory_ops(),
+        },
+        Scenario {
+            label: "roster alone, memory cache",
+            nsswitch: ROSTER_ONLY,
+            socket_dir: Some(mc_dir.clone()),
+            ops: directory_ops(),
+        },
+    ];
+
+    println!("Warm lookups, one process: median per call (µs) / calls per second");
+    println!(
+        "{:<34} {:>18} {:>18} {:>18} {:>18}",
+        "scenario", "getpwnam", "getpwuid", "getgrnam", "getgrouplist"
+    );
+    let mut medians: Vec<[f64; 4]> = Vec::new();
+    for s in &scenarios {
+        let mut row = [0.0; 4];
+        let mut cells = Vec::new();
+        for (i, op) in s.ops.iter().enumerate() {
+            let out = run(
+                s.nsswitch,
+                s.socket_dir.as_deref(),
+                &format!("warm {}", op.args()),
+            );
+            let (median_ns, per_sec) = parse_warm(&out);
+            row[i] = median_ns;
+            cells.push(format!("{:>7.2} / {:>8.0}", median_ns / 1000.0, per_sec));
+        }
+        println!(
+            "{:<34} {:>18} {:>18} {:>18} {:>18}",
+            s.label, cells[0], cells[1], cells[2], cells[3]
+        );
+        medians.push(row);
+    }
+    let floor = medians[0];
+    for (idx, label) in [
+        (1, "files roster, socket"),
+        (2, "files roster, memory cache"),
+    ] {
+        let r: Vec<String> = (0..4)
+            .map(|i| format!("{:>18.2}", medians[idx][i] / floor[i]))
+            .collect();
+        println!("{:<34} {}", format!("ratio {label} / files"), r.join(" "));
+    }
+    println!("(memory cache: {mc_source})\n");
+
+    println!("Cold first lookups (the daemon asks slapd), files roster, socket:");
+    println!("  getpwnam of {COLD_USERS} distinct users never asked before: {cold}");
+    println!(
+        "  getgrouplist of a user in 1,000 groups: first {} µs, warm median {:.1} µs (socket)",
+        cold_initgroups.trim(),
+        parse_warm(&warm_initgroups).0 / 1000.0
+    );
+    println!();
+
+    println!("{PROCS} processes in parallel, warm getpwnam, {PARALLEL_CALLS} calls each:");
+    for (label, nsswitch, dir, op) in [
+        ("files, local entry", FILES_ONLY, None, Op::PwNam("daemon")),
+        (
+            "files roster, socket only",
+            FILES_ROSTER,
+            Some(socket_only.as_path()),
+            Op::PwNam(ALICE.name),
+        ),
+        (
+            "files roster, memory cache",
+            FILES_ROSTER,
+            Some(mc_dir.as_path()),
+            Op::PwNam(ALICE.name),
+        ),
+    ] {
+        let out = run(
+            nsswitch,
+            dir,
+            &format!("parallel {PROCS} {PARALLEL_CALLS} {}", op.args()),
+        );
+        println!(
+            "  {label:<32} {:>10.0} calls/s",
+            out.trim().parse::<f64>().unwrap_or(0.0)
+        );
+    }
+    println!();
+
+    building_blocks(&rd, &mc_dir);
+    drop(rd);
+    drop(slapd);
+}
+
+/// Builds the release rosterd and module this benchmark loads.
+fn build_release_parts() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "roster-daemon",
+            "-p",
+            "nss_roster",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build");
+    assert!(
+        status.success(),
+        "building rosterd and the NSS module failed"
+    );
+}
+
+/// Makes `dir` a socket directory that reaches the daemon in `daemon_dir`
+/// (a symlink to its nss.sock) with a copy of its nss.conf.
+fn link_daemon(daemon_dir: &Path, dir: &Path) {
+    let sock = dir.join(roster_proto::NSS_SOCKET_NAME);
+    let _ = std::fs::remove_file(&sock);
+    std::os::unix::fs::symlink(daemon_dir.join(roster_proto::NSS_SOCKET_NAME), &sock)
+        .expect("symlink nss.sock");
+    let conf = daemon_dir.join("nss.conf");
+    if conf.exists() {
+        std::fs::copy(&conf, dir.join("nss.conf")).expect("copy nss.conf");
+    }
+}
+
+/// The socket directory for the memory-cache scenarios: rosterd's own when
+/// it publishes `nss.mc`, else `dir` with a file filled here with rosterd's
+/// answers (same format, same reader code in the module). Returns the
+/// directory and where the file came from.
+fn prepare_memcache(rd: &Rosterd, dir: &Path) -> (PathBuf, &'static str) {
+    let ops = directory_ops();
+    let Op::GrNam(group) = ops[2] else {
+        unreachable!("directory_ops()[2] is a group name")
+    };
+    // Ask once through the socket so that a publishing daemon has it all.
+    let requests = [
+        Request::UserByName(ALICE.name.into()),
+        Request::UserByUid(ALICE.uid),
+        Request::GroupByName(group.into()),
+        Request::GroupsOfUser(ALICE.name.into()),
+    ];
+    let answers: Vec<Response> = requests.iter().map(|r| rd.nss(r)).collect();
+    if rd.socket_dir().join(MEMCACHE_FILE_NAME).exists() {
+        return (rd.socket_dir(), "published by rosterd");
+    }
+    let mut w = MemcacheWriter::create(&dir.join(MEMCACHE_FILE_NAME), 1024, 1 << 20)
+        .expect("create memory cache");
+    let expires = monotonic_ms() + 3_600_000;
+    for (req, answer) in requests.iter().zip(answers) {
+        let record = match (req, answer) {
+            (_, Response::User(u)) => Record::User(u),
+            (_, Response::Group(g)) => Record::Group(g),
+            (Request::GroupsOfUser(n), Response::Gids(gids)) => Record::Initgroups {
+                user: n.clone(),
+                gids,
+            },
+            (req, other) => panic!("rosterd answered {req:?} with {other:?}"),
+        };
+        w.put(&record, expires).expect("fill memory cache");
+    }
+    // Dropping the writer unmaps it; the file stays for the readers.
+    drop(w);
+    (
+        dir.to_path_buf(),
+        "rosterd does not publish nss.mc yet: filled by this benchmark with rosterd's answers",
+    )
+}
+
+fn parse_warm(out: &str) -> (f64, f64) {
+    let mut it = out
+        .split_whitespace()
+        .map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
+    let median = it.next().unwrap_or(f64::NAN);
+    let per_sec = it.next().unwrap_or(f64::NAN);
+    (median, per_sec)
+}
+
+/// The module's parts measured in this process: what the hot path costs.
+fn building_blocks(rd: &Rosterd, mc_dir: &Path) {
+    println!("Building blocks (this process, median per call):");
+    let conf = rd.socket_dir().join("nss.conf");
+    let cache = ConfigCache::new();
+    let cached = time_per_call(|| {
+        black_box(cache.get(&conf));
+    });
+    let fresh = time_per_call(|| {
+        black_box(NssConfig::load(&conf));
+    });
+    println!(
+        "  nss.conf from the in-memory cache (stat at most 1/s): {:>8.3} µs",
+        cached / 1000.0
+    );
+    println!(
+        "  nss.conf read and parsed on every call:               {:>8.3} µs",
+        fresh / 1000.0
+    );
+    let sock = rd.nss_socket();
+    let rt = time_per_call(|| {
+        let r = Client::request_once(
+            &sock,
+            &Request::UserByUid(ALICE.uid),
+            Duration::from_secs(3),
+        );
+        black_box(r.ok());
+    });
+    println!(
+        "  socket round trip (connect + UserByUid + reply):      {:>8.3} µs",
+        rt / 1000.0
+    );
+    if let Ok(m) = Mapping::open(&mc_dir.join(MEMCACHE_FILE_NAME)) {
+        let read = time_per_call(|| {
+            black_box(m.get(&Key::Uid(ALICE.uid), monotonic_ms()));
+        });
+        println!(
+            "  memory cache read (hash, probe, copy, decode):        {:>8.3} µs",
+            read / 1000.0
+        );
+    }
+}
+
+/// Median over batches of the time per call of `f`.
+fn time_per_call(mut f: impl FnMut()) -> f64 {
+    for _ in 0..BATCH {
+        f();
+    }
+    let mut batches: Vec<f64> = (0..50)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..BATCH {
+                f();
+            }
+            start.elapsed().as_nanos() as f64 / BATCH as f64
+        })
+        .collect();
+    batches.sort_by(f64::total_cmp);
+    batches[batches.len() / 2]
+}
+
+/// The measuring side, run inside the namespace.
+mod inner {
+    use super::*;
+
+    fn parse_op(kind: &str, key: &str) -> Option<Box<dyn FnMut() -> bool>> {
+        Some(match kind {
+            "pwnam" => {
+                let name = CString::new(key).ok()?;
+                let mut buf = vec![0u8; 4096];
+                Box::new(move || {
+                    // SAFETY: zeroed passwd is valid; buf outlives the call.
+                    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+                    let mut res = std::ptr::null_mut();
+                    // SAFETY: valid name, struct, buffer and result pointers.
+                    let rc = unsafe {
+                        libc::getpwnam_r(
+                            name.as_ptr(),
+                            &mut pw,
+                            buf.as_mut_ptr().cast(),
+                            buf.len(),
+                            &mut res,
+                        )
+                    };
+                    rc == 0 && !res.is_null()
+                })
+            }
+            "pwuid" => {
+                let uid: u32 = key.parse().ok()?;
+                let mut buf = vec![0u8; 4096];
+                Box::new(move || {
+                    // SAFETY: as above.
+                    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+                    let mut res = std::ptr::null_mut();
+                    // SAFETY: as above.
+                    let rc = unsafe {
+                        libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut res)
+                    };
+                    rc == 0 && !res.is_null()
+                })
+            }
+            "grnam" => {
+                let name = CString::new(key).ok()?;
+                let mut buf = vec![0u8; 1 << 16];
+                Box::new(move || {
+                    // SAFETY: zeroed group is valid; buf outlives the call.
+                    let mut gr: libc::group = unsafe { std::mem::zeroed() };
+                    let mut res = std::ptr::null_mut();
+                    // SAFETY: valid name, struct, buffer and result pointers.
+                    let rc = unsafe {
+                        libc::getgrnam_r(
+                            name.as_ptr(),
+                            &mut gr,
+                            buf.as_mut_ptr().cast(),
+                            buf.len(),
+                            &mut res,
+                        )
+                    };
+                    rc == 0 && !res.is_null()
+                })
+            }
+            "grouplist" => {
+                let (name, gid) = key.split_once(':')?;
+                let name = CString::new(name).ok()?;
+                let gid: u32 = gid.parse().ok()?;
+                let mut groups = vec![0 as libc::gid_t; 4096];
+                Box::new(move || {
+                    let mut n = groups.len() as libc::c_int;
+                    // SAFETY: valid name; groups has room for n entries.
+                    let rc = unsafe {
+                        libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n)
+                    };
+                    rc >= 1
+                })
+            }
+            _ => return None,
+        })
+    }
+
+    /// Entry point of `--inner ARGS`; returns the exit code.
+    pub fn run(args: &[String]) -> i32 {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        match a.as_slice() {
+            ["warm", kind, key] => {
+                let Some(mut f) = parse_op(kind, key) else {
+                    return 2;
+                };
+                for _ in 0..BATCH {
+                    if !f() {
+                        eprintln!("{kind} {key}: lookup failed");
+                        return 1;
+                    }
+                }
+                let total = Instant::now();
+                let mut batches: Vec<f64> = (0..BATCHES)
+                    .map(|_| {
+                        let start = Instant::now();
+                        for _ in 0..BATCH {
+                            black_box(f());
+                        }
+                        start.elapsed().as_nanos() as f64 / BATCH as f64
+                    })
+                    .collect();
+                let per_sec = (BATCH * BATCHES) as f64 / total.elapsed().as_secs_f64();
+                batches.sort_by(f64::total_cmp);
+                println!("{} {}", batches[batches.len() / 2], per_sec);
+                0
+            }
+            ["once", kind, key] => {
+                let Some(mut f) = parse_op(kind, key) else {
+                    return 2;
+                };
+                let start = Instant::now();
+                let ok = f();
+                println!("{:.0}", start.elapsed().as_nanos() as f64 / 1000.0);
+                if ok {
+                    0
+                } else {
+                    1
+                }
+            }
+            ["cold", prefix, first, count] => {
+                let (Ok(first), Ok(count)) = (first.parse::<u32>(), count.parse::<u32>()) else {
+                    return 2;
+                };
+                let mut times: Vec<f64> = Vec::new();
+                for i in first..first + count {
+                    let name = format!("{prefix}{i:05}");
+                    let Some(mut f) = parse_op("pwnam", &name) else {
+                        return 2;
+                    };
+                    let start = Instant::now();
+                    if !f() {
+                        eprintln!("{name}: lookup failed");
+                        return 1;
+                    }
+                    times.push(start.elapsed().as_nanos() as f64 / 1000.0);
+                }
+                times.sort_by(f64::total_cmp);
+                let mean = times.iter().sum::<f64>() / times.len() as f64;
+                println!(
+                    "median {:.0} µs, mean {:.0} µs, max {:.0} µs",
+                    times[times.len() / 2],
+                    mean,
+                    times[times.len() - 1]
+                );
+                0
+            }
+            ["parallel", procs, calls, kind, key] => {
+                let (Ok(procs), Ok(calls)) = (procs.parse::<usize>(), calls.parse::<usize>())
+                else {
+                    return 2;
+                };
+                let start = Instant::now();
+                let mut pids = Vec::new();
+                for _ in 0..procs {
+                    // SAFETY: fork in a single-threaded process; the child
+                    // only runs lookups and exits with _exit.
+                    let pid = unsafe { libc::fork() };
+                    if pid == 0 {
+                        let code = match parse_op(kind, key) {
+                            Some(mut f) => i32::from((0..calls).any(|_| !f())),
+                            None => 2,
+                        };
+                        // SAFETY: leaving the child without running the
+                        // parent's exit handlers.
+                        unsafe { libc::_exit(code) };
+                    }
+                    pids.push(pid);
+                }
+                let mut failed = false;
+                for pid in pids {
+                    let mut status = 0;
+                    // SAFETY: waiting for our own child.
+                    unsafe { libc::waitpid(pid, &mut status, 0) };
+                    failed |= !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+                }
+                let secs = start.elapsed().as_secs_f64();
+                println!("{}", (procs * calls) as f64 / secs);
+                i32::from(failed)
+            }
+            _ => 2,
+        }
+    }
+}
