@@ -3,6 +3,65 @@
 //! [`Config::load`] reads, parses and validates it; every error names the
 //! file, the line and the key at fault. Bind passwords are read from their
 //! files during validation into zeroizing [`roster_proto::Secret`]s.
+//!
+//! An example with most keys (defaults shown where a key is optional):
+//!
+//! ```
+//! let text = r#"
+//! [cache]
+//! entry_ttl = 300          # seconds an answer is fresh
+//! negative_ttl = 60        # seconds a "no such object" is remembered
+//! offline_max_age = 604800 # 0 = serve offline data forever
+//! max_entries = 100000
+//! enumerate = false
+//!
+//! [daemon]
+//! socket_dir = "/run/roster"
+//! state_dir = "/var/lib/roster"
+//! log_level = "info"
+//!
+//! [nss]
+//! timeout_ms = 3000
+//! ignore_users = ["root"]
+//! ignore_groups = ["root"]
+//! min_id = 1000
+//!
+//! [[domain]]
+//! name = "example"
+//! uris = ["ldap://ldap1.example.test", "ldap://ldap2.example.test"]
+//! failback_after = 300
+//! start_tls = true
+//! tls_verify = true
+//! ## ca_file = "/etc/roster/ca.pem"
+//! ## client_cert = "/etc/roster/client.pem"   # with client_key (mode 0600)
+//! ## bind_dn = "cn=roster,ou=services,dc=example,dc=test"
+//! ## bind_password_file = "/etc/roster/bind_password"   # mode 0600
+//! base_dn = "dc=example,dc=test"
+//! user_search_base = "ou=people,dc=example,dc=test"
+//! scope = "sub"
+//! schema = "rfc2307bis"
+//! nesting_depth = 8
+//! limit_to_groups = []
+//! connect_timeout = 1.5
+//! op_timeout = 5
+//! min_id = 1000
+//! max_id = 0
+//! page_size = 500
+//! home_directory_template = "/home/{username}"
+//! default_shell = "/bin/bash"
+//!
+//! [domain.attributes]
+//! gecos = "displayName"
+//! unique_id = "entryUUID"
+//!
+//! [domain.idmap]
+//! backend = "rfc2307"
+//! "#;
+//! let cfg = roster_daemon::config::Config::from_str(text, "roster.toml").unwrap();
+//! let d = &cfg.domains[0];
+//! assert_eq!(d.group_base(), "dc=example,dc=test");
+//! assert_eq!(d.connect_timeout, std::time::Duration::from_millis(1500));
+//! ```
 
 mod domain;
 mod error;
