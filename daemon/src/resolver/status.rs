@@ -15,6 +15,7 @@ impl Resolver {
             "entries": self.inner.cache.len(),
             "max_entries": self.settings().max_entries,
             "persistent_entries": self.inner.store.as_ref().map_or(0, |st| st.len()),
+            "persistent_writes_dropped": self.inner.store.as_ref().map_or(0, |st| st.dropped_writes()),
             "hits": hits,
             "misses": misses,
             "hit_rate": if total == 0 { 0.0 } else { hits as f64 / total as f64 },

@@ -348,8 +348,10 @@ async fn fresh_lookups_are_published_to_the_memory_cache() {
     directory.add_user("bob", 10002, 10000);
     directory.add_group("staff", 10010, &["alice"]);
     let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
-    let mut settings = Settings::default();
-    settings.negative_ttl_ms = 0; // NotFound is asked again every time
+    let settings = Settings {
+        negative_ttl_ms: 0, // NotFound is asked again every time
+        ..Settings::default()
+    };
     let resolver = Resolver::new(domains, settings, None, Arc::new(SystemClock));
     let ctx = Arc::new(Context {
         resolver,

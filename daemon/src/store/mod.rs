@@ -50,6 +50,9 @@ pub const STORE_FILE_NAME: &str = "cache.log";
 const COMPACT_MIN_BYTES: u64 = 1024 * 1024;
 /// Largest number of queued operations written in one batch.
 const MAX_BATCH: usize = 4096;
+/// Writes queued at most; beyond this, new entries are not persisted (and
+/// counted) rather than held in memory: the next refresh writes them.
+const QUEUE_CAPACITY: usize = 8192;
 
 /// Why the persistent cache could not be opened.
 #[derive(Debug, Error)]
@@ -129,7 +132,8 @@ enum Op {
 /// The persistent cache: an index in memory over a crash-safe log on disk.
 pub struct Store {
     inner: Arc<Mutex<Inner>>,
-    tx: Mutex<Option<mpsc::Sender<Op>>>,
+    tx: Mutex<Option<mpsc::SyncSender<Op>>>,
+    dropped: std::sync::atomic::AtomicU64,
     writer: Mutex<Option<JoinHandle<()>>>,
     recovery: Recovery,
 }
@@ -222,7 +226,7 @@ impl Store {
             );
         }
         let inner = Arc::new(Mutex::new(inner));
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
         let writer_inner = inner.clone();
         let writer = std::thread::Builder::new()
             .name("roster-store".into())
@@ -231,6 +235,7 @@ impl Store {
         Ok(Store {
             inner,
             tx: Mutex::new(Some(tx)),
+            dropped: std::sync::atomic::AtomicU64::new(0),
             writer: Mutex::new(Some(writer)),
             recovery,
         })
@@ -295,9 +300,18 @@ impl Store {
         self.send(Op::Write(Record::DelNs { ns: ns.to_string() }));
     }
 
-    /// Queues `key = value` (fetched at `at_ms`) for writing.
+    /// Queues `key = value` (fetched at `at_ms`) for writing; when the
+    /// queue is full the entry is not persisted (see
+    /// [`Store::dropped_writes`]).
     pub fn put(&self, key: String, at_ms: u64, value: StoredValue) {
-        self.send(Op::Write(Record::Put { key, at_ms, value }));
+        let op = Op::Write(Record::Put { key, at_ms, value });
+        let sender = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(tx) = sender {
+            if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(op) {
+                self.dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
     }
 
     /// Queues the removal of `key`.
@@ -326,8 +340,16 @@ impl Store {
         }
     }
 
+    /// Entries not persisted because the write queue was full.
+    pub fn dropped_writes(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Queues `op`, waiting for room (deletions and barriers must not be
+    /// lost; they are rare).
     fn send(&self, op: Op) {
-        if let Some(tx) = self.tx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        let sender = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(tx) = sender {
             let _ = tx.send(op);
         }
     }

@@ -128,7 +128,11 @@ fn compaction_keeps_live_entries_and_drops_old_ones() {
     // Rewrite the same few keys until the log passes the compaction size.
     for i in 0..12_000u32 {
         s.put(format!("k{}", i % 10), now, user("u", i));
+        if i % 1000 == 999 {
+            s.flush(); // stay below the queue's capacity
+        }
     }
+    assert_eq!(s.dropped_writes(), 0);
     s.close();
     let size = fs::metadata(dir.path().join(STORE_FILE_NAME))
         .unwrap()
@@ -164,4 +168,23 @@ fn namespaces_are_dropped_whole_and_stay_dropped() {
         s.get("d2\u{1f}x").map(|v| v.1),
         Some(StoredValue::Gids(vec![1]))
     );
+}
+
+#[test]
+fn a_full_queue_drops_puts_but_never_deletions() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.put("victim".into(), now_ms(), StoredValue::Gids(vec![]));
+    s.flush();
+    // Hold the writer on the index lock so the queue fills up.
+    let guard = s.inner.lock().unwrap();
+    for i in 0..((QUEUE_CAPACITY + MAX_BATCH) as u32 + 100) {
+        s.put(format!("k{i}"), now_ms(), StoredValue::Gids(vec![i]));
+    }
+    assert!(s.dropped_writes() >= 99, "{}", s.dropped_writes());
+    drop(guard);
+    s.delete("victim".into());
+    s.flush();
+    assert_eq!(s.get("victim"), None);
+    assert!(s.len() <= QUEUE_CAPACITY + MAX_BATCH + 1);
 }
