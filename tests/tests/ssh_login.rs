@@ -11,7 +11,6 @@ use pam_common::rosterd;
 use roster_e2e::config::Transport;
 use roster_e2e::dataset::{ALICE, STAFF_GID};
 use roster_e2e::namespace::Namespace;
-use roster_e2e::paths;
 use roster_e2e::ports::free_port;
 use roster_proto::{Request, Response};
 use std::net::TcpStream;
@@ -56,32 +55,20 @@ fn ssh(port: u16, password: &str, command: &str) -> Output {
         .expect("run sshpass ssh")
 }
 
-/// The script that prepares the PAM stack with pam-auth-update (on copies
-/// of `/usr/share/pam-configs` and `/var/lib/pam`), gives `/home` a private
-/// directory, and runs sshd in the foreground.
+/// The script that prepares the PAM stack with pam-auth-update (see
+/// [`pam_common::pam_auth_update_script`]), and runs sshd in the
+/// foreground.
 fn sshd_script(scratch: &Path, port: u16) -> String {
     let s = scratch.display();
-    let module = paths::module("libpam_roster.so");
-    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/pam-configs/roster");
     format!(
-        r#"set -e
-mkdir -p {s}/pam-configs {s}/varlibpam {s}/home /run/sshd
-cp /usr/share/pam-configs/* {s}/pam-configs/
-cp {profile} {s}/pam-configs/roster
-cp -a /var/lib/pam/. {s}/varlibpam/
-mount --bind {s}/pam-configs /usr/share/pam-configs
-mount --bind {s}/varlibpam /var/lib/pam
-mount --bind {s}/home /home
-DEBIAN_FRONTEND=noninteractive pam-auth-update --force --enable roster
-sed -i 's#pam_roster\.so#{module}#' /etc/pam.d/common-auth /etc/pam.d/common-account /etc/pam.d/common-session /etc/pam.d/common-password
-cat /etc/pam.d/common-auth /etc/pam.d/common-account /etc/pam.d/common-session /etc/pam.d/common-password > {s}/pam-stack.txt
+        r#"{setup}
 ssh-keygen -q -t ed25519 -N '' -f {s}/hostkey
+mkdir -p /run/sshd
 exec /usr/sbin/sshd -D -e -f /dev/null -p {port} -o ListenAddress=127.0.0.1 -h {s}/hostkey \
   -o UsePAM=yes -o KbdInteractiveAuthentication=yes -o PasswordAuthentication=yes \
   -o PidFile={s}/sshd.pid 2> {s}/sshd.log
 "#,
-        profile = profile.display(),
-        module = module.display(),
+        setup = pam_common::pam_auth_update_script(scratch),
     )
 }
 

@@ -190,3 +190,35 @@ pub fn add_users(slapd: &Slapd, users: &[&TestUser]) {
         .join("\n");
     slapd.ldapadd(&ldif);
 }
+
+/// Shell lines (for a namespace script) that build the host's PAM stack
+/// with `pam-auth-update --enable roster` from `packaging/pam-configs/roster`
+/// on private copies of `/usr/share/pam-configs`, `/var/lib/pam` (and the
+/// namespace's `/etc/pam.d` copy), point `pam_roster.so` at the built module,
+/// give `/home` a private directory (`scratch/home`, for pam_mkhomedir), and
+/// save the resulting common-* files to `scratch/pam-stack.txt`.
+pub fn pam_auth_update_script(scratch: &std::path::Path) -> String {
+    let s = scratch.display();
+    let module = paths::module("libpam_roster.so");
+    let profile =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/pam-configs/roster");
+    format!(
+        r#"set -e
+mkdir -p {s}/pam-configs {s}/varlibpam {s}/home
+cp /usr/share/pam-configs/* {s}/pam-configs/
+cp {profile} {s}/pam-configs/roster
+cp -a /var/lib/pam/. {s}/varlibpam/
+mount --bind {s}/pam-configs /usr/share/pam-configs
+mount --bind {s}/varlibpam /var/lib/pam
+mount --bind {s}/home /home
+DEBIAN_FRONTEND=noninteractive pam-auth-update --force --enable roster
+for f in auth account session password; do
+  sed -i 's#pam_roster\.so#{module}#' /etc/pam.d/common-$f
+  cat /etc/pam.d/common-$f
+done > {s}/pam-stack.txt
+set +e
+"#,
+        profile = profile.display(),
+        module = module.display(),
+    )
+}
