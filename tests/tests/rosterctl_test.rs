@@ -26,6 +26,7 @@ struct Domain<'a> {
     ca_file: &'a Path,
     password: &'a str,
     base_dn: &'a str,
+    extra: &'a str,
 }
 
 impl<'a> Domain<'a> {
@@ -36,6 +37,7 @@ impl<'a> Domain<'a> {
             ca_file: s.ca_file(),
             password: s.service_password(),
             base_dn: s.base_dn(),
+            extra: "",
         }
     }
 }
@@ -60,6 +62,7 @@ bind_dn = "{bind_dn}"
 bind_password_file = "{pw}"
 base_dn = "{base}"
 connect_timeout = 2
+{extra}
 "#,
         dir = dir.path().display(),
         uri = d.uri,
@@ -68,6 +71,7 @@ connect_timeout = 2
         bind_dn = slapd().service_dn(),
         pw = pw.display(),
         base = d.base_dn,
+        extra = d.extra,
     );
     let path = dir.path().join("roster.toml");
     std::fs::write(&path, text).unwrap();
@@ -296,6 +300,25 @@ fn a_wrong_ca_fails_at_tls_and_still_describes_the_certificate() {
             .any(|l| l.as_str().unwrap().starts_with("issuer:")),
         "{tls}"
     );
+}
+
+#[test]
+fn tls_verify_off_accepts_the_wrong_ca_with_a_warning() {
+    let s = slapd();
+    let mut d = Domain::good(s);
+    d.ca_file = s.wrong_ca_file();
+    d.extra = "tls_verify = false";
+    let (_dir, cfg) = config(&d);
+    let out = rosterctl(&cfg, &["test", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = json(&out);
+    let tls = steps(&v).into_iter().find(|(n, _, _)| n == "tls").unwrap();
+    assert_eq!(tls.1, "warn", "{tls:?}");
+    assert!(
+        tls.2.contains("does not verify") && tls.2.contains("tls_verify = false"),
+        "{tls:?}"
+    );
+    assert!(steps(&v).iter().any(|(n, st, _)| n == "bind" && st == "ok"));
 }
 
 #[test]

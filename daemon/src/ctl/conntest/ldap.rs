@@ -1,11 +1,13 @@
 //! The LDAP steps with ldap3: bind with the service account, check that the
-//! bases exist, and read the entries the filters select (paged).
+//! bases exist, and read the entries the filters select (paged). The
+//! connection is opened by the daemon's own [`Directory::connect_unbound`]
+//! (same TLS settings, CA, client certificate and timeouts as rosterd).
 
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
-use ldap3::{LdapConn, LdapConnSettings, LdapError, Scope, SearchEntry};
-use native_tls::{Certificate, Identity, TlsConnector};
+use ldap3::{Ldap, LdapError, Scope, SearchEntry};
 use roster_daemon::config::{DomainConfig, SearchScope};
-use zeroize::Zeroizing;
+use roster_daemon::directory::Directory;
+use tokio::runtime::Runtime;
 
 /// The name of an LDAP result code (RFC 4511 Appendix A).
 pub fn rc_name(rc: u32) -> &'static str {
@@ -50,84 +52,75 @@ pub fn describe(e: &LdapError) -> String {
     }
 }
 
-/// The native-tls connector rosterd would use: `ca_file` added to the
-/// system roots, the client identity, and the verification switch.
-fn connector(cfg: &DomainConfig) -> Result<TlsConnector, String> {
-    let mut b = TlsConnector::builder();
-    if let Some(ca) = &cfg.ca_file {
-        let pem = std::fs::read(ca).map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
-        for c in Certificate::stack_from_pem(&pem)
-            .map_err(|e| format!("ca_file {}: {e}", ca.display()))?
-        {
-            b.add_root_certificate(c);
+/// One connection to one server of a domain, driven by a private
+/// single-threaded runtime.
+pub struct Session<'a> {
+    rt: Runtime,
+    ldap: Ldap,
+    cfg: &'a DomainConfig,
+}
+
+impl<'a> Session<'a> {
+    /// Connects to `uri` the way rosterd does (StartTLS / ldaps as
+    /// configured), without binding.
+    pub fn open(dir: &'a Directory, uri: &str) -> Result<Session<'a>, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let ldap = rt
+            .block_on(dir.connect_unbound(uri))
+            .map_err(|e| format!("cannot connect to {uri}: {e}"))?;
+        Ok(Session {
+            rt,
+            ldap,
+            cfg: dir.config(),
+        })
+    }
+
+    /// Binds with the service account (anonymous without `bind_dn`). The
+    /// password is never part of any message.
+    pub fn bind(&mut self) -> Result<String, String> {
+        let cfg = self.cfg;
+        let Some(dn) = &cfg.bind_dn else {
+            return Ok("anonymous (no bind_dn configured)".into());
+        };
+        let Some(pw) = &cfg.bind_password else {
+            return Err(format!("bind_dn {dn} is set but no bind_password_file is"));
+        };
+        let pw = std::str::from_utf8(pw.expose())
+            .map_err(|_| "the bind password is not UTF-8".to_string())?;
+        if pw.is_empty() {
+            return Err("the bind password is empty (that would be an anonymous bind)".into());
+        }
+        let ldap = &mut self.ldap;
+        let res = self
+            .rt
+            .block_on(async { ldap.with_timeout(cfg.op_timeout).simple_bind(dn, pw).await })
+            .and_then(|r| r.success());
+        match res {
+            Ok(_) => Ok(format!("bound as {dn}")),
+            Err(e) => Err(format!(
+                "the server refused the bind as {dn}: {}",
+                describe(&e)
+            )),
         }
     }
-    if let (Some(cert), Some(key)) = (&cfg.client_cert, &cfg.client_key) {
-        let c = std::fs::read(cert).map_err(|e| format!("client_cert {}: {e}", cert.display()))?;
-        let k = Zeroizing::new(
-            std::fs::read(key).map_err(|e| format!("client_key {}: {e}", key.display()))?,
-        );
-        b.identity(
-            Identity::from_pkcs8(&c, &k).map_err(|e| format!("client_cert/client_key: {e}"))?,
-        );
-    }
-    if !cfg.tls_verify {
-        b.danger_accept_invalid_certs(true);
-        b.danger_accept_invalid_hostnames(true);
-    }
-    b.build().map_err(|e| format!("TLS setup failed: {e}"))
-}
 
-/// Connects to `uri` the way rosterd does (StartTLS / ldaps as configured).
-pub fn connect(cfg: &DomainConfig, uri: &str) -> Result<LdapConn, String> {
-    let mut s = LdapConnSettings::new().set_conn_timeout(cfg.connect_timeout);
-    if cfg.uses_tls(uri) {
-        s = s
-            .set_starttls(cfg.start_tls && !uri.to_ascii_lowercase().starts_with("ldaps://"))
-            .set_connector(connector(cfg)?)
-            .set_no_tls_verify(!cfg.tls_verify);
-    }
-    LdapConn::with_settings(s, uri)
-        .map_err(|e| format!("cannot connect to {uri}: {}", describe(&e)))
-}
-
-/// Binds with the service account (anonymous without `bind_dn`). The
-/// password is never part of any message.
-pub fn bind(conn: &mut LdapConn, cfg: &DomainConfig) -> Result<String, String> {
-    let Some(dn) = &cfg.bind_dn else {
-        return Ok("anonymous (no bind_dn configured)".into());
-    };
-    let Some(pw) = &cfg.bind_password else {
-        return Err(format!("bind_dn {dn} is set but no bind_password_file is"));
-    };
-    let pw = std::str::from_utf8(pw.expose())
-        .map_err(|_| "the bind password is not UTF-8".to_string())?;
-    if pw.is_empty() {
-        return Err("the bind password is empty (that would be an anonymous bind)".into());
-    }
-    let res = conn
-        .with_timeout(cfg.op_timeout)
-        .simple_bind(dn, pw)
-        .and_then(|r| r.success());
-    match res {
-        Ok(_) => Ok(format!("bound as {dn}")),
-        Err(e) => Err(format!(
-            "the server refused the bind as {dn}: {}",
-            describe(&e)
-        )),
-    }
-}
-
-/// Checks that `dn` exists (a base-scope search).
-pub fn base_exists(conn: &mut LdapConn, cfg: &DomainConfig, dn: &str) -> Result<(), String> {
-    let res =
-        conn.with_timeout(cfg.op_timeout)
-            .search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"]);
-    match res {
-        Ok(r) => match r.success() {
-            Ok((entries, _)) if !entries.is_empty() => Ok(()),
-            Ok(_) => Err(format!("{dn} is not visible to this account")),
-            Err(LdapError::LdapResult { result }) if result.rc == 32 => {
+    /// Checks that `dn` exists (a base-scope search).
+    pub fn base_exists(&mut self, dn: &str) -> Result<(), String> {
+        let timeout = self.cfg.op_timeout;
+        let ldap = &mut self.ldap;
+        let res = self.rt.block_on(async {
+            ldap.with_timeout(timeout)
+                .search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
+                .await
+        });
+        let failed = |e: &LdapError| format!("searching {dn} failed: {}", describe(e));
+        match res.map(|r| r.success()) {
+            Ok(Ok((entries, _))) if !entries.is_empty() => Ok(()),
+            Ok(Ok(_)) => Err(format!("{dn} is not visible to this account")),
+            Ok(Err(LdapError::LdapResult { result })) if result.rc == 32 => {
                 let matched = if result.matched.is_empty() {
                     String::new()
                 } else {
@@ -137,59 +130,57 @@ pub fn base_exists(conn: &mut LdapConn, cfg: &DomainConfig, dn: &str) -> Result<
                     "{dn} does not exist on the server: noSuchObject (32){matched}"
                 ))
             }
-            Err(e) => Err(format!("searching {dn} failed: {}", describe(&e))),
-        },
-        Err(e) => Err(format!("searching {dn} failed: {}", describe(&e))),
+            Ok(Err(e)) | Err(e) => Err(failed(&e)),
+        }
     }
-}
 
-/// Reads every entry under `base` matching `filter` (paged) with the
-/// attributes `attrs`. `progress` is called with the running count.
-pub fn fetch(
-    conn: &mut LdapConn,
-    cfg: &DomainConfig,
-    base: &str,
-    filter: &str,
-    attrs: Vec<String>,
-    mut progress: impl FnMut(usize),
-) -> Result<Vec<SearchEntry>, String> {
-    let scope = match cfg.scope {
-        SearchScope::Sub => Scope::Subtree,
-        SearchScope::One => Scope::OneLevel,
-    };
-    let page = i32::try_from(cfg.page_size.max(1)).unwrap_or(500);
-    let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
-        Box::new(EntriesOnly::new()),
-        Box::new(PagedResults::new(page)),
-    ];
-    let failed = |e: &LdapError| format!("search of {filter} under {base} failed: {}", describe(e));
-    let mut stream = conn
-        .with_timeout(cfg.op_timeout)
-        .streaming_search_with(adapters, base, scope, filter, attrs)
-        .map_err(|e| failed(&e))?;
-    let mut out = Vec::new();
-    loop {
-        match stream.next() {
-            Ok(Some(e)) => {
+    /// Reads every entry under `base` matching `filter` (paged) with the
+    /// attributes `attrs`. `progress` is called with the running count.
+    pub fn fetch(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attrs: Vec<String>,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<SearchEntry>, String> {
+        let cfg = self.cfg;
+        let scope = match cfg.scope {
+            SearchScope::Sub => Scope::Subtree,
+            SearchScope::One => Scope::OneLevel,
+        };
+        let page = i32::try_from(cfg.page_size.max(1)).unwrap_or(500);
+        let failed =
+            |e: &LdapError| format!("search of {filter} under {base} failed: {}", describe(e));
+        let ldap = &mut self.ldap;
+        self.rt.block_on(async {
+            let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+                Box::new(EntriesOnly::new()),
+                Box::new(PagedResults::new(page)),
+            ];
+            let mut stream = ldap
+                .with_timeout(cfg.op_timeout)
+                .streaming_search_with(adapters, base, scope, filter, attrs)
+                .await
+                .map_err(|e| failed(&e))?;
+            let mut out = Vec::new();
+            while let Some(e) = stream.next().await.map_err(|e| failed(&e))? {
                 out.push(SearchEntry::construct(e));
                 progress(out.len());
             }
-            Ok(None) => break,
-            Err(e) => return Err(failed(&e)),
-        }
-    }
-    let res = stream.result();
-    if res.rc != 0 {
-        return Err(format!(
-            "search of {filter} under {base} ended with {} ({}){}",
-            rc_name(res.rc),
-            res.rc,
-            if res.text.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", res.text)
+            let res = stream.finish().await;
+            if res.rc != 0 {
+                return Err(format!(
+                    "search of {filter} under {base} ended with {} ({}){}",
+                    rc_name(res.rc),
+                    res.rc,
+                    if res.text.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", res.text)
+                    }
+                ));
             }
-        ));
+            Ok(out)
+        })
     }
-    Ok(out)
 }

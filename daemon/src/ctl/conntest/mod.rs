@@ -17,8 +17,10 @@ use super::output::print_json;
 use super::progress::Progress;
 use report::{DomainReport, Status};
 use roster_daemon::config::{DomainConfig, DomainSet};
+use roster_daemon::directory::Directory;
 use serde_json::json;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Runs `rosterctl test`.
 pub fn run(ctx: &Ctx, args: &TestArgs) -> anyhow::Result<ExitCode> {
@@ -40,7 +42,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let domains = select_domains(&cfg, args.domain.as_deref())?;
-    let idmap = idmap_of(&cfg)?;
+    let idmap = Arc::new(idmap_of(&cfg)?);
     let reports: Vec<DomainReport> = domains
         .iter()
         .map(|d| {
@@ -63,7 +65,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs every step for one domain.
-fn test_domain(d: &DomainConfig, idmap: &DomainSet, sample: usize) -> DomainReport {
+fn test_domain(d: &DomainConfig, idmap: &Arc<DomainSet>, sample: usize) -> DomainReport {
     let mut r = DomainReport::new(&d.name);
     if !d.enabled {
         r.push(
@@ -161,14 +163,14 @@ fn connection_steps(r: &mut DomainReport, d: &DomainConfig, uri_text: &str) -> b
                 (
                     Status::Fail,
                     format!(
-                        "{verdict}; the certificate EXPIRED {} days ago",
-                        -info.days_left
+                        "{verdict}; the certificate EXPIRED {} ago",
+                        days(-info.days_left)
                     ),
                 )
             } else if info.days_left < 30 && status == Status::Ok {
                 (
                     Status::Warn,
-                    format!("{verdict}; it expires in {} days", info.days_left),
+                    format!("{verdict}; it expires in {}", days(info.days_left)),
                 )
             } else {
                 (status, verdict)
@@ -182,7 +184,11 @@ fn connection_steps(r: &mut DomainReport, d: &DomainConfig, uri_text: &str) -> b
             step.details = vec![
                 format!("subject: {}", info.subject),
                 format!("issuer:  {}", info.issuer),
-                format!("expires: {} ({} days left)", info.not_after, info.days_left),
+                format!(
+                    "expires: {} ({} left)",
+                    info.not_after,
+                    days(info.days_left.max(0))
+                ),
             ];
             passed && info.days_left >= 0
         }
@@ -193,11 +199,18 @@ fn connection_steps(r: &mut DomainReport, d: &DomainConfig, uri_text: &str) -> b
 fn directory_steps(
     r: &mut DomainReport,
     d: &DomainConfig,
-    idmap: &DomainSet,
+    idmap: &Arc<DomainSet>,
     uri: &str,
     sample: usize,
 ) {
-    let mut conn = match ldap::connect(d, uri) {
+    let dir = match Directory::new(d.clone(), Arc::clone(idmap)) {
+        Ok(dir) => dir,
+        Err(e) => {
+            r.push("connect", uri, Status::Fail, e.to_string());
+            return;
+        }
+    };
+    let mut conn = match ldap::Session::open(&dir, uri) {
         Ok(c) => c,
         Err(e) => {
             r.push("connect", uri, Status::Fail, e);
@@ -205,7 +218,7 @@ fn directory_steps(
         }
     };
     let who = d.bind_dn.clone().unwrap_or_else(|| "(anonymous)".into());
-    match ldap::bind(&mut conn, d) {
+    match conn.bind() {
         Ok(m) => r.push("bind", who, Status::Ok, m),
         Err(e) => {
             r.push("bind", who, Status::Fail, e);
@@ -221,7 +234,7 @@ fn directory_steps(
         if i > 0 && *dn == d.base_dn {
             continue;
         }
-        match ldap::base_exists(&mut conn, d, dn) {
+        match conn.base_exists(dn) {
             Ok(()) => r.push(step, *dn, Status::Ok, "exists"),
             Err(e) => {
                 r.push(step, *dn, Status::Fail, e);
@@ -231,14 +244,9 @@ fn directory_steps(
     }
     let a = &d.attributes;
     let mut progress = Progress::new(format!("{}: reading users", d.name));
-    let users = ldap::fetch(
-        &mut conn,
-        d,
-        d.user_base(),
-        &d.user_filter,
-        entries::user_attrs(d),
-        |n| progress.tick(n),
-    );
+    let users = conn.fetch(d.user_base(), &d.user_filter, entries::user_attrs(d), |n| {
+        progress.tick(n)
+    });
     progress.finish();
     let users = match users {
         Ok(u) => u,
@@ -248,9 +256,7 @@ fn directory_steps(
         }
     };
     let mut progress = Progress::new(format!("{}: reading groups", d.name));
-    let groups = ldap::fetch(
-        &mut conn,
-        d,
+    let groups = conn.fetch(
         d.group_base(),
         d.group_filter(),
         entries::group_attrs(d),
@@ -347,4 +353,13 @@ fn directory_steps(
         a.gid_number
     );
     r.push("mapping", d.name.clone(), Status::Ok, msg).details = lines;
+}
+
+/// `1 day`, `3 days`.
+fn days(n: i32) -> String {
+    if n == 1 {
+        "1 day".into()
+    } else {
+        format!("{n} days")
+    }
 }
