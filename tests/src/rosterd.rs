@@ -54,7 +54,7 @@ fn render(text: &str, socket_dir: &Path, state_dir: &Path) -> String {
 
 /// The built `rosterd`: next to the test executable's profile directory
 /// (`target/<profile>/rosterd`), else where [`crate::paths::bin`] says.
-fn rosterd_bin() -> PathBuf {
+pub fn rosterd_bin() -> PathBuf {
     if let Ok(exe) = std::env::current_exe() {
         for dir in exe.ancestors().skip(1) {
             let candidate = dir.join("rosterd");
@@ -167,6 +167,7 @@ impl Rosterd {
             .arg(&log)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(Stdio::null()) // the shell's own "Killed" notices
             .spawn()
             .expect("spawn rosterd watchdog");
         let mut line = String::new();
