@@ -261,15 +261,15 @@ fn roster_sss_matches_libsss_idmap() {
     let bin = harness();
     let scenarios = [
         (
-            "defaults, 300 domains (hash collisions likely)",
+            "defaults, 1000 domains (hash collisions certain)",
             Scenario {
                 lower: 200_000,
                 upper: 2_000_200_000,
                 size: 200_000,
                 autorid: false,
                 extra: 10,
-                domains: 300,
-                lookups: 6000,
+                domains: 1000,
+                lookups: 10_000,
             },
         ),
         (

@@ -47,8 +47,10 @@
 //! SSSD's `ldap_idmap_default_domain_sid` (a domain pinned to slice 0)
 //! and its automatic addition of unknown trusted domains on first sight.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
+
+use crate::fxhash::FxBuild;
 
 use crate::murmur::{murmurhash3_x86_32, SSS_SEED};
 use crate::settings::SssParams;
@@ -145,6 +147,11 @@ pub struct SssContext {
     doms: Vec<Dom>,
     /// Every slice in the list, by first ID: (min, (dom, slice)).
     by_min: BTreeMap<u32, (usize, Slice)>,
+    /// Domain SID → index in `doms`.
+    by_sid: HashMap<Sid, usize, FxBuild>,
+    /// First ID of a precomputed secondary slice → (dom, helper index), in
+    /// the order they were computed.
+    helper_at: HashMap<u32, Vec<(usize, usize)>, FxBuild>,
 }
 
 /// What a read-only lookup found.
@@ -162,6 +169,8 @@ impl SssContext {
             params,
             doms: Vec::new(),
             by_min: BTreeMap::new(),
+            by_sid: HashMap::default(),
+            helper_at: HashMap::default(),
         }
     }
 
@@ -213,24 +222,47 @@ impl SssContext {
         false
     }
 
-    /// `sss_idmap_add_domain_ex`'s collision check of a new range for the
-    /// domain (name, sid string).
-    fn check_collision(&self, name: &str, sid_str: &str, n: &Slice) -> Result<(), SssError> {
-        for (dom_idx, o) in self.by_min.values() {
-            let od = &self.doms[*dom_idx];
-            if (n.min >= o.min && n.min <= o.max) || (n.max >= o.min && n.max <= o.max) {
-                return Err(SssError::Collision);
+    /// `sss_idmap_add_domain_ex`'s collision check of a new range `n` for
+    /// the domain (name, sid string), `dom` when it is already in the
+    /// context. libsss_idmap compares with every range in its list; the
+    /// same answer comes faster from these facts: ranges in the list are
+    /// disjoint (so only the ranges holding `n.min` or `n.max` matter),
+    /// and no two domains share a name or a SID (the check refused it), so
+    /// name/SID consistency only needs checking for a new domain and RID
+    /// overlap only against the domain's own ranges.
+    fn check_collision(
+        &self,
+        dom: Option<usize>,
+        name: &str,
+        sid_str: &str,
+        n: &Slice,
+    ) -> Result<(), SssError> {
+        for probe in [n.min, n.max] {
+            if let Some((_, (_, o))) = self.by_min.range(..=probe).next_back() {
+                if probe >= o.min && probe <= o.max {
+                    return Err(SssError::Collision);
+                }
             }
-            let names_equal = name.eq_ignore_ascii_case(&od.name);
-            let sids_equal = sid_str.eq_ignore_ascii_case(&od.sid_str);
-            if names_equal != sids_equal {
-                return Err(SssError::Collision);
+        }
+        let rid_overlap = |d: &Dom| {
+            d.slices.iter().any(|o| {
+                n.first_rid >= o.first_rid && n.first_rid <= o.first_rid.wrapping_add(o.max - o.min)
+            })
+        };
+        match dom {
+            Some(d) => {
+                if rid_overlap(&self.doms[d]) {
+                    return Err(SssError::Collision);
+                }
             }
-            if names_equal
-                && n.first_rid >= o.first_rid
-                && n.first_rid <= o.first_rid.wrapping_add(o.max - o.min)
-            {
-                return Err(SssError::Collision);
+            None => {
+                for od in &self.doms {
+                    let names_equal = name.eq_ignore_ascii_case(&od.name);
+                    let sids_equal = sid_str.eq_ignore_ascii_case(&od.sid_str);
+                    if names_equal != sids_equal || (names_equal && rid_overlap(od)) {
+                        return Err(SssError::Collision);
+                    }
+                }
             }
         }
         Ok(())
@@ -255,7 +287,7 @@ impl SssContext {
             max,
             first_rid: 0,
         };
-        self.check_collision(name, &sid_str, &primary)?;
+        self.check_collision(None, name, &sid_str, &primary)?;
         self.doms.push(Dom {
             name: name.to_string(),
             sid: *sid,
@@ -265,6 +297,7 @@ impl SssContext {
             auto_add: false,
         });
         let dom = self.doms.len() - 1;
+        self.by_sid.insert(*sid, dom);
         self.push_slice(dom, primary);
         let size = self.params.range_size;
         let mut helpers = Vec::with_capacity(self.params.helper_table_size as usize);
@@ -285,6 +318,9 @@ impl SssContext {
                 Err(_) => return Ok((min, max)),
             }
             first_rid = first_rid.wrapping_add(size);
+        }
+        for (i, (_, h)) in helpers.iter().enumerate() {
+            self.helper_at.entry(h.min).or_default().push((dom, i));
         }
         let d = &mut self.doms[dom];
         d.auto_add = !helpers.is_empty();
@@ -319,29 +355,32 @@ impl SssContext {
         if sid.authority() == 5 && subs.len() >= 2 && subs[0] == 32 {
             return (None, Found::Done(Err(SssError::Builtin)));
         }
-        for (i, d) in self.doms.iter().enumerate() {
-            let n = d.sid.sub_authorities().len();
-            if subs.len() <= n
-                || sid.authority() != d.sid.authority()
-                || subs[..n] != *d.sid.sub_authorities()
-            {
-                continue;
-            }
-            if subs.len() != n + 1 {
-                return (None, Found::Done(Err(SssError::SidInvalid)));
-            }
-            let rid = subs[n];
-            for s in &d.slices {
-                if let Some(id) = s.id_for(rid) {
-                    return (Some(i), Found::Done(Ok(id)));
-                }
-            }
-            if d.auto_add {
-                return (Some(i), Found::NeedsSlice);
-            }
-            return (Some(i), Found::Done(Err(SssError::NoRange)));
+        // Every domain SID here is S-1-5-21-X-Y-Z: the only domain that can
+        // prefix `sid` is the one made of its first four sub-authorities.
+        if sid.authority() != 5 || subs.len() < 5 || subs[0] != 21 {
+            return (None, Found::Done(Err(SssError::NoDomain)));
         }
-        (None, Found::Done(Err(SssError::NoDomain)))
+        let Ok(dom_sid) = Sid::new(5, &subs[..4]) else {
+            return (None, Found::Done(Err(SssError::NoDomain)));
+        };
+        let Some(&i) = self.by_sid.get(&dom_sid) else {
+            return (None, Found::Done(Err(SssError::NoDomain)));
+        };
+        if subs.len() != 5 {
+            return (None, Found::Done(Err(SssError::SidInvalid)));
+        }
+        let d = &self.doms[i];
+        let rid = subs[4];
+        for s in &d.slices {
+            if let Some(id) = s.id_for(rid) {
+                return (Some(i), Found::Done(Ok(id)));
+            }
+        }
+        if d.auto_add {
+            (Some(i), Found::NeedsSlice)
+        } else {
+            (Some(i), Found::Done(Err(SssError::NoRange)))
+        }
     }
 
     /// `sss_idmap_sid_to_unix` without changing the context: `None` when
@@ -390,8 +429,7 @@ impl SssContext {
 
     /// libsss_idmap's `spawn_dom`: put a domain's secondary slice in the list.
     fn spawn(&mut self, dom: usize, slice: Slice) -> Result<(), SssError> {
-        let d = &self.doms[dom];
-        self.check_collision(&d.name, &d.sid_str, &slice)?;
+        self.check_collision(Some(dom), "", "", &slice)?;
         self.push_slice(dom, slice);
         Ok(())
     }
@@ -402,12 +440,29 @@ impl SssContext {
                 return Found::Done(Ok((*dom, rid)));
             }
         }
-        for d in self.doms.iter().rev() {
-            if d.helpers.iter().any(|(_, h)| h.rid_for(id).is_some()) {
-                return Found::NeedsSlice;
-            }
+        if self.helper_for(id).is_some() {
+            return Found::NeedsSlice;
         }
         Found::Done(Err(SssError::NoDomain))
+    }
+
+    /// libsss_idmap's second pass of `sss_idmap_unix_to_sid`: the first
+    /// precomputed slice holding `id`, newest domain first, each domain's
+    /// slices in order. Slices are aligned on `range_min + k*range_size`,
+    /// so the candidates are those starting where `id`'s slice starts.
+    fn helper_for(&self, id: u32) -> Option<(usize, Slice)> {
+        let p = &self.params;
+        if id < p.range_min {
+            return None;
+        }
+        let start = p.range_min + (id - p.range_min) / p.range_size * p.range_size;
+        let cands = self.helper_at.get(&start)?;
+        let (dom, idx) = cands
+            .iter()
+            .copied()
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))?;
+        let h = self.doms[dom].helpers[idx].1;
+        h.rid_for(id).map(|_| (dom, h))
     }
 
     /// `sss_idmap_unix_to_sid` without changing the context: `None` when
@@ -432,19 +487,14 @@ impl SssContext {
     pub fn id_to_sid(&mut self, id: u32) -> Result<Sid, SssError> {
         match self.find_sid(id) {
             Found::Done(r) => r.and_then(|(d, rid)| self.make_sid(d, rid)),
-            Found::NeedsSlice => {
-                for dom in (0..self.doms.len()).rev() {
-                    let hit = self.doms[dom]
-                        .helpers
-                        .iter()
-                        .find_map(|(_, h)| h.rid_for(id).map(|rid| (*h, rid)));
-                    if let Some((slice, rid)) = hit {
-                        self.spawn(dom, slice)?;
-                        return self.make_sid(dom, rid);
-                    }
+            Found::NeedsSlice => match self.helper_for(id) {
+                Some((dom, slice)) => {
+                    let rid = slice.rid_for(id).ok_or(SssError::Error)?;
+                    self.spawn(dom, slice)?;
+                    self.make_sid(dom, rid)
                 }
-                Err(SssError::NoDomain)
-            }
+                None => Err(SssError::NoDomain),
+            },
         }
     }
 }
