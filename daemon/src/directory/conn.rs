@@ -195,8 +195,12 @@ impl Pool {
                 Err(e) => {
                     tracing::error!(domain = %self.cfg.name, %uri, error = %e, "cannot use the directory");
                     self.record_error(&e.to_string());
-                    self.health().config_error =
-                        Some((e.clone(), Instant::now() + BIND_REFUSED_FOR));
+                    // Remembered only when no connection is in use (not
+                    // during a failback attempt).
+                    if range.len() == self.cfg.uris.len() {
+                        self.health().config_error =
+                            Some((e.clone(), Instant::now() + BIND_REFUSED_FOR));
+                    }
                     return Err(e);
                 }
             }
