@@ -378,3 +378,38 @@ fn completions_and_man_pages_come_from_the_cli() {
     let out = rosterctl(&["cache", "flush"]);
     assert_eq!(out.status.code(), Some(2), "a usage error: {}", text(&out));
 }
+
+/// Runs rosterctl on a pseudo-terminal (util-linux `script`), typing `input`.
+fn on_a_terminal(args: &[&str], input: &str) -> Output {
+    let mut cmd = rosterctl_bin().display().to_string();
+    for a in args {
+        cmd.push_str(&format!(" '{a}'"));
+    }
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run script(1) from util-linux");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn domain_remove_asks_on_a_terminal() {
+    let (_dir, cfg) = config_dir();
+    let c = cfg.to_str().unwrap();
+    let out = on_a_terminal(&["--config", c, "domain", "remove", "corp"], "n\n");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("[y/N]"), "{}", text(&out));
+    assert_eq!(domains(&cfg).len(), 2, "answer no keeps the domain");
+    let out = on_a_terminal(&["--config", c, "domain", "remove", "corp"], "y\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(domains(&cfg), vec![("lab".into(), true)]);
+}

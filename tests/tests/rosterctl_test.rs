@@ -425,3 +425,34 @@ fn users_with_an_unreachable_directory_fails() {
         text(&out)
     );
 }
+
+#[test]
+fn limit_to_groups_is_checked_and_applied() {
+    let s = slapd();
+    let mut d = Domain::good(s);
+    d.extra = r#"limit_to_groups = ["staff", "nosuchgroup"]"#;
+    let (_dir, cfg) = config(&d);
+    let out = rosterctl(&cfg, &["test", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let step = steps(&json(&out))
+        .into_iter()
+        .find(|(n, _, _)| n == "limit_to_groups")
+        .expect("limit_to_groups step");
+    assert_eq!(step.1, "warn", "{step:?}");
+    assert!(
+        step.2.contains("nosuchgroup") && !step.2.contains("staff,"),
+        "{step:?}"
+    );
+
+    let out = rosterctl(&cfg, &["users", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = json(&out);
+    let mut names: Vec<&str> = v["domains"][0]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["alice", "bob"], "only members of staff");
+}

@@ -273,8 +273,9 @@ fn directory_steps(
     let (good_users, mut refused_users) = entries::users(d, idmap, &users);
     let good_users = entries::drop_duplicates(good_users, &mut refused_users, &a.uid_number);
     let (good_groups, mut refused_groups) = entries::groups(d, idmap, &groups);
-    let good_groups =
-        entries::drop_duplicates(good_groups, &mut refused_groups, &a.gid_number).len();
+    let good_groups = entries::drop_duplicates(good_groups, &mut refused_groups, &a.gid_number);
+    let good_group_names: Vec<String> = good_groups.iter().map(|g| g.name.clone()).collect();
+    let good_groups = good_groups.len();
     r.rejected_users = refused_users;
     r.rejected_groups = refused_groups;
     r.users_found = Some(users.len());
@@ -332,6 +333,34 @@ fn directory_steps(
         )
     };
     step.details = details;
+    if !d.limit_to_groups.is_empty() {
+        let missing: Vec<&str> = d
+            .limit_to_groups
+            .iter()
+            .filter(|g| !good_group_names.iter().any(|n| n == *g))
+            .map(String::as_str)
+            .collect();
+        let target = d.limit_to_groups.join(", ");
+        if missing.is_empty() {
+            r.push(
+                "limit_to_groups",
+                target,
+                Status::Ok,
+                "every group exists: only their members are served",
+            );
+        } else {
+            r.push(
+                "limit_to_groups",
+                target,
+                Status::Warn,
+                format!(
+                    "no usable group called {} under {}: its members are not served",
+                    missing.join(", "),
+                    d.group_base()
+                ),
+            );
+        }
+    }
     r.sample = good_users.into_iter().take(sample).collect();
     let lines: Vec<String> = r
         .sample
