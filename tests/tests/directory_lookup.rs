@@ -389,3 +389,30 @@ async fn wrong_service_password_is_a_config_error() {
     assert_eq!(st.servers[0].failures, 0);
     assert!(st.last_error.unwrap().contains("invalid credentials"));
 }
+
+#[tokio::test]
+async fn empty_service_password_is_refused_before_any_bind() {
+    // The configuration never yields an empty password (an empty file is
+    // refused); a DomainConfig built in code is checked again before the
+    // bind, because this slapd treats DN + empty password as anonymous.
+    let t = dir();
+    let path = roster_e2e::config::write_roster_toml(slapd(), t.path(), &DomainOptions::default());
+    let cfg = roster_daemon::config::Config::load(&path).unwrap();
+    let mut domain = cfg.domains[0].clone();
+    domain.bind_password = Some(roster_proto::Secret::new(Vec::new()));
+    let idmap = std::sync::Arc::new(cfg.build_idmap(None).unwrap());
+    let d = Directory::new(domain, idmap).unwrap();
+    match d.user_by_name("alice").await {
+        Err(roster_daemon::directory::DirectoryError::Config(m)) => {
+            assert!(m.contains("empty bind password"), "{m}")
+        }
+        other => panic!("expected a Config error, got {other:?}"),
+    }
+    // And the file form: an empty password file is a configuration error.
+    std::fs::write(t.path().join("bind_password"), "").unwrap();
+    let e = roster_daemon::config::check(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("bind_password_file") && e.contains("empty"),
+        "{e}"
+    );
+}
