@@ -160,3 +160,48 @@ fn a_clean_stop_removes_the_sockets_and_keeps_the_cache() {
         ALICE.uid
     );
 }
+
+#[test]
+fn kill9_while_writing_leaves_a_readable_consistent_cache() {
+    let mut slapd = Slapd::start();
+    let mut rd = Rosterd::start(&config(&slapd));
+    // A stream of cache misses, each written behind to the persistent
+    // cache; the daemon is killed while the writes go on.
+    let socket = rd.nss_socket();
+    let writer = std::thread::spawn(move || {
+        let mut answered = 0u32;
+        for i in 1..=dataset::BULK_USERS {
+            let req = Request::UserByName(dataset::bulk_user(i));
+            match roster_proto::Client::request_once(&socket, &req, Duration::from_secs(10)) {
+                Ok(Response::User(_)) => answered += 1,
+                _ => break, // the daemon is gone
+            }
+        }
+        answered
+    });
+    while stats(&rd)["persistent_entries"].as_u64().unwrap() < 400 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    rd.kill9();
+    let answered = writer.join().unwrap();
+    assert!(answered >= 200, "only {answered} answers before the kill");
+
+    slapd.stop();
+    rd.restart();
+    let mut offline = 0;
+    for i in 1..=answered {
+        let name = dataset::bulk_user(i);
+        match rd.nss(&Request::UserByName(name.clone())) {
+            Response::User(u) => {
+                assert_eq!(u.name, name);
+                assert_eq!(u.uid, dataset::BULK_UID_BASE + i, "{name}");
+                offline += 1;
+            }
+            Response::Unavailable(_) => {} // not yet written when killed
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    assert!(offline >= 200, "only {offline} users survived the crash");
+    let log = rd.log();
+    assert!(!log.contains("running without a persistent cache"), "{log}");
+}

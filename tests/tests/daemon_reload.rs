@@ -83,3 +83,25 @@ fn sighup_applies_good_configs_and_refuses_bad_ones() {
     ));
     assert!(rd.is_running());
 }
+
+#[test]
+fn reload_applies_the_log_level() {
+    let slapd = Slapd::start();
+    let mut rd = Rosterd::start(&config(&slapd, 1000, 5));
+    let flushes = |rd: &Rosterd| rd.log().matches("cache flushed by admin command").count();
+    rd.admin(r#"{"cmd":"cache_flush","all":true}"#);
+    assert_eq!(flushes(&rd), 1);
+    let quiet = format!(
+        "{}\n[daemon]\nsocket_dir = \"@SOCKET_DIR@\"\nstate_dir = \"@STATE_DIR@\"\nlog_level = \"warn\"\n",
+        config(&slapd, 1000, 5)
+    );
+    rd.write_config(&quiet);
+    assert!(rd.reload());
+    rd.admin(r#"{"cmd":"cache_flush","all":true}"#);
+    assert_eq!(flushes(&rd), 1, "info lines are no longer logged");
+    // A bad level is refused with the rest of the file.
+    rd.write_config(&quiet.replace("\"warn\"", "\"loud=[\""));
+    let j: serde_json::Value = serde_json::from_str(&rd.admin(r#"{"cmd":"reload"}"#)).unwrap();
+    assert_eq!(j["ok"], false, "{j}");
+    assert!(j["error"].as_str().unwrap().contains("log_level"), "{j}");
+}

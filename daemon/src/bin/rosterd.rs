@@ -67,7 +67,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logging(&config.daemon.log_level);
+    let set_log_level = init_logging(&config.daemon.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("rosterd")
@@ -79,7 +79,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args.config, config)) {
+    match runtime.block_on(run(args.config, config, set_log_level)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -88,13 +88,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// Changes the log filter (configuration reload).
+type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+fn level_setter<S>(
+    handle: tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, S>,
+    fixed_by_env: bool,
+) -> SetLogLevel
+where
+    S: 'static,
+{
+    Box::new(move |level: &str| {
+        if fixed_by_env {
+            return Ok(()); // RUST_LOG wins over the configuration
+        }
+        let filter = tracing_subscriber::EnvFilter::try_new(level)
+            .map_err(|e| format!("log_level {level:?}: {e}"))?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    })
+}
+
 /// Plain lines on stderr; no colours unless stderr is a terminal; no
-/// timestamps under systemd (the journal adds its own).
-fn init_logging(level: &str) {
+/// timestamps under systemd (the journal adds its own). `RUST_LOG`, when
+/// set, overrides `log_level`.
+fn init_logging(level: &str) -> SetLogLevel {
     use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("RUST_LOG")
+    let from_env = std::env::var("RUST_LOG")
         .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
+        .and_then(|f| EnvFilter::try_new(f).ok());
+    let fixed_by_env = from_env.is_some();
+    let filter = from_env
         .or_else(|| EnvFilter::try_new(level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -103,9 +126,15 @@ fn init_logging(level: &str) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().init();
-    } else {
+        let builder = builder.without_time().with_filter_reloading();
+        let handle = builder.reload_handle();
         builder.init();
+        level_setter(handle, fixed_by_env)
+    } else {
+        let builder = builder.with_filter_reloading();
+        let handle = builder.reload_handle();
+        builder.init();
+        level_setter(handle, fixed_by_env)
     }
 }
 
@@ -163,6 +192,7 @@ fn build_domains(config: &Config, idmap: &Arc<DomainSet>, old: &Domains) -> Resu
 
 struct Daemon {
     config_path: PathBuf,
+    set_log_level: SetLogLevel,
     config: Config,
     domains: Domains,
     ctx: Arc<Context>,
@@ -173,6 +203,9 @@ impl Daemon {
     /// running configuration stays.
     fn reload(&mut self) -> Result<()> {
         let new = Config::load(&self.config_path)?;
+        // Checked before anything changes, applied last.
+        tracing_subscriber::EnvFilter::try_new(&new.daemon.log_level)
+            .map_err(|e| anyhow::anyhow!("log_level {:?}: {e}", new.daemon.log_level))?;
         let (old_d, new_d) = (&self.config.daemon, &new.daemon);
         if old_d.socket_dir != new_d.socket_dir || old_d.state_dir != new_d.state_dir {
             tracing::warn!("socket_dir and state_dir changes take effect at the next restart");
@@ -195,6 +228,9 @@ impl Daemon {
             kept_cache = kept.len(),
             "configuration reloaded"
         );
+        if let Err(e) = (self.set_log_level)(&new.daemon.log_level) {
+            tracing::warn!(error = %e, "log level unchanged");
+        }
         self.domains = map;
         self.config = new;
         Ok(())
@@ -209,7 +245,7 @@ impl Daemon {
     }
 }
 
-async fn run(config_path: PathBuf, config: Config) -> Result<()> {
+async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -> Result<()> {
     let started = std::time::Instant::now();
     let socket_dir = config.daemon.socket_dir.clone();
     let state_dir = config.daemon.state_dir.clone();
@@ -256,6 +292,7 @@ async fn run(config_path: PathBuf, config: Config) -> Result<()> {
     let server = Server::start(&socket_dir, ctx.clone(), Limits::default())?;
     let mut daemon = Daemon {
         config_path,
+        set_log_level,
         config,
         domains,
         ctx,
