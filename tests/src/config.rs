@@ -31,7 +31,10 @@ pub struct DomainOptions {
     pub schema: String,
     /// URIs to use instead of the fixture's (e.g. a closed port first).
     pub uris: Option<Vec<String>>,
-    /// Raw `key = value` lines added to the `[[domain]]` table.
+    /// Raw lines added at the end of the `[[domain]]` table: `key = value`
+    /// (a `connect_timeout` or `op_timeout` here replaces the rendered
+    /// one), or a sub-table header such as `[domain.attributes]` followed
+    /// by its keys (put those last).
     pub extra: Vec<String>,
 }
 
