@@ -10,6 +10,11 @@ use std::path::Path;
 /// Writes `contents` to `path` atomically, keeping the mode and owner of the
 /// file it replaces.
 pub fn replace(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    // A symlinked file (e.g. /etc/nsswitch.conf -> elsewhere) is replaced at
+    // its target, keeping the link.
+    let real =
+        std::fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let path = real.as_path();
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     let dir = match path.parent() {
@@ -59,5 +64,20 @@ mod tests {
         assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o640);
         let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn a_symlink_stays_a_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("real.conf");
+        let link = d.path().join("link.conf");
+        std::fs::write(&target, "old").unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        replace(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
     }
 }

@@ -29,6 +29,15 @@ pub struct Cli {
 pub enum Command {
     /// Test the connection to the directory step by step (DNS, TCP, TLS,
     /// StartTLS, bind, search bases, filters, entries, ID mapping).
+    ///
+    /// Every URI of a domain gets the connection steps (DNS, TCP, StartTLS,
+    /// TLS with the certificate's subject, issuer and expiry); the directory
+    /// steps (bind, base DN and search bases, what the filters find, the
+    /// entries this host refuses and why, limit_to_groups, a sample of the
+    /// ID mapping) run on the first server that passed. Each step prints OK,
+    /// WARN or FAIL with the precise reason, and the steps that depend on a
+    /// failed one are not run. Reads the configuration only: rosterd need
+    /// not run. Exit status 0 when no step failed, 1 otherwise.
     Test(TestArgs),
     /// Show whether rosterd runs, the state of each domain and the cache.
     Status,
@@ -43,6 +52,10 @@ pub enum Command {
     #[command(subcommand)]
     Cache(CacheCmd),
     /// Enable, disable or remove a [[domain]] of the configuration file.
+    ///
+    /// The file is edited in place keeping its comments and layout, checked
+    /// with the configuration loader, replaced atomically (same mode), and
+    /// rosterd is asked to reload (a daemon that is not running is fine).
     #[command(subcommand)]
     Domain(DomainCmd),
     /// ID mapping tools.
