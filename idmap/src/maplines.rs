@@ -59,10 +59,13 @@ pub fn map_lines(
             break;
         }
         let text = String::from_utf8_lossy(&buf);
-        let line = text.trim();
-        if line.is_empty() {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
             continue;
         }
+        // A tab inside the input would break the output's fields.
+        let line = trimmed.replace('\t', " ");
+        let line = line.as_str();
         match map_one(set, line) {
             Ok(r) => {
                 summary.mapped += 1;
