@@ -49,8 +49,8 @@ fn optional<'a>(e: &'a SearchEntry, attr: &str) -> Result<Option<&'a str>, Strin
 }
 
 /// Checks that `name` is usable as a user or group name by POSIX tools:
-/// non-empty, no `:` `,` `/`, whitespace or control characters, no leading
-/// `-`, at most 256 bytes.
+/// non-empty, not `.` or `..`, no `:` `,` `/`, whitespace or control
+/// characters, no leading `-`, at most 256 bytes.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("the name is empty".into());
@@ -60,6 +60,9 @@ pub fn check_name(name: &str) -> Result<(), String> {
             "the name is {} bytes long (at most 256)",
             name.len()
         ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("the name {name:?} is a path component"));
     }
     if name.starts_with('-') {
         return Err(format!("the name {name:?} starts with '-'"));

@@ -153,6 +153,8 @@ fn bad_names() {
         "tab\t",
         "",
         "a/b",
+        ".",
+        "..",
     ] {
         let mut e = alice();
         e.attrs.insert("uid".into(), vec![name.into()]);
