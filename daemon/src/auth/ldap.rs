@@ -260,3 +260,62 @@ impl AuthBackend for DirectoryBackend {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(attrs: &[(&str, &[&str])]) -> SearchEntry {
+        SearchEntry {
+            dn: "uid=alice,dc=example,dc=test".into(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+            bin_attrs: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn account_attributes_are_read_case_insensitively() {
+        let e = entry(&[
+            ("shadowexpire", &["19000"]),
+            ("shadowLastChange", &[" 18000 "]),
+            ("SHADOWMAX", &["90"]),
+            ("pwdAccountLockedTime", &["000001010000Z"]),
+            ("pwdReset", &["TRUE"]),
+        ]);
+        let i = account_from_entry(&e);
+        assert_eq!(i.shadow_expire, Some(19000));
+        assert_eq!(i.shadow_last_change, Some(18000));
+        assert_eq!(i.shadow_max, Some(90));
+        assert!(i.locked && i.pwd_reset);
+        assert_eq!(i.filter_matches, None);
+    }
+
+    #[test]
+    fn absent_or_false_attributes_allow() {
+        let i = account_from_entry(&entry(&[("pwdReset", &["FALSE"]), ("shadowMax", &["x"])]));
+        assert_eq!(i, AccountInfo::default());
+    }
+
+    #[test]
+    fn ldap_errors_split_into_unavailable_and_failed() {
+        assert!(matches!(
+            from_ldap(LdapError::EndOfStream),
+            AuthError::Unavailable(_)
+        ));
+        assert!(matches!(
+            from_ldap(LdapError::FilterParsing),
+            AuthError::Failed(_)
+        ));
+        assert!(matches!(
+            from_directory(DirectoryError::Unavailable("down".into())),
+            AuthError::Unavailable(_)
+        ));
+        assert!(matches!(
+            from_directory(DirectoryError::Config("bad".into())),
+            AuthError::Failed(_)
+        ));
+    }
+}
