@@ -99,8 +99,8 @@ async fn reply(stream: &mut UnixStream, resp: &Response, idle: Duration) -> std:
     }
 }
 
-/// Tells a peer that may not use `pam.sock` so, then closes.
-pub async fn refuse(mut stream: UnixStream) {
+/// Tells a refused peer why (`msg`), then closes.
+pub async fn refuse(mut stream: UnixStream, msg: String) {
     // Read the peer's request first (briefly), so that it is not writing
     // into a closed socket and sees the reason.
     let drain = async {
@@ -110,6 +110,5 @@ pub async fn refuse(mut stream: UnixStream) {
         tokio::io::copy(&mut (&mut stream).take(len), &mut tokio::io::sink()).await
     };
     let _ = timeout(Duration::from_secs(1), drain).await;
-    let msg = Response::Error("pam.sock accepts root (uid 0) only".into());
-    let _ = reply(&mut stream, &msg, Duration::from_secs(1)).await;
+    let _ = reply(&mut stream, &Response::Error(msg), Duration::from_secs(1)).await;
 }

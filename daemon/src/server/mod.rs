@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod notify;
 pub mod nss_conf;
 pub mod pam;
+pub mod peers;
 
 use crate::memcache_publish::MemcachePublisher;
 use crate::resolver::Resolver;
@@ -51,6 +52,10 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// The only peer UID accepted on `pam.sock` (0 = root).
     pub pam_peer_uid: u32,
+    /// Connections one peer UID may have open at once on `nss.sock`.
+    pub max_connections_per_uid: usize,
+    /// A UID exempt from `max_connections_per_uid` (root: logins).
+    pub unlimited_uid: Option<u32>,
 }
 
 impl Default for Limits {
@@ -59,6 +64,8 @@ impl Default for Limits {
             max_connections: 256,
             idle_timeout: Duration::from_secs(10),
             pam_peer_uid: 0,
+            max_connections_per_uid: 32,
+            unlimited_uid: Some(0),
         }
     }
 }
@@ -154,6 +161,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let peers = Arc::new(peers::PeerCounts::default());
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
@@ -173,13 +181,31 @@ async fn accept_loop(
             }
         };
         if privileged && !peer_allowed(&stream, limits.pam_peer_uid) {
-            tokio::spawn(conn::refuse(stream));
+            let msg = format!("pam.sock accepts uid {} only", limits.pam_peer_uid);
+            tokio::spawn(conn::refuse(stream, msg));
             continue;
         }
+        let counted = match stream.peer_cred().map(|c| c.uid()) {
+            Ok(uid) if Some(uid) == limits.unlimited_uid => None,
+            Ok(uid) => match peers.try_acquire(uid, limits.max_connections_per_uid) {
+                Some(guard) => Some(guard),
+                None => {
+                    tracing::warn!(peer_uid = uid, "too many connections from one uid; refused");
+                    let msg = format!("too many open connections from uid {uid}");
+                    tokio::spawn(conn::refuse(stream, msg));
+                    continue;
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the credentials of a peer; refused");
+                continue;
+            }
+        };
         let ctx = ctx.clone();
         let limits = limits.clone();
         tokio::spawn(async move {
             conn::serve(stream, &ctx, privileged, limits.idle_timeout).await;
+            drop(counted);
             drop(permit);
         });
     }

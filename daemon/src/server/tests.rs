@@ -253,7 +253,7 @@ async fn pam_sock_refuses_other_uids() {
         ..Limits::default()
     });
     let m = error_text(raw(&rd.pam(), &encode_request(&Request::Status), false).await);
-    assert!(m.contains("root"), "{m}");
+    assert!(m.contains("pam.sock accepts uid"), "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,6 +309,7 @@ async fn connection_cap_queues_extra_clients() {
         max_connections: 1,
         idle_timeout: Duration::from_secs(30),
         pam_peer_uid: my_uid(),
+        ..Limits::default()
     });
     // One idle connection holds the only slot.
     let mut first = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
@@ -417,4 +418,36 @@ async fn fresh_lookups_are_published_to_the_memory_cache() {
     .await
     .unwrap();
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_uid_cannot_take_every_connection() {
+    let rd = start_with(Limits {
+        max_connections_per_uid: 2,
+        unlimited_uid: None,
+        pam_peer_uid: my_uid(),
+        ..Limits::default()
+    });
+    let _a = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
+    let mut b = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
+    // Once both are accepted (b answers), a third one is refused.
+    b.write_all(&encode_request(&Request::Status))
+        .await
+        .unwrap();
+    assert!(matches!(read_reply(&mut b).await, Some(Response::Json(_))));
+    let m = error_text(raw(&rd.nss(), &encode_request(&Request::Status), false).await);
+    assert!(m.contains("too many open connections"), "{m}");
+    drop(b);
+    // Closing one frees its slot (the server notices the close first).
+    let mut tries = 0;
+    loop {
+        match raw(&rd.nss(), &encode_request(&Request::Status), false).await {
+            Some(Response::Json(_)) => break,
+            Some(Response::Error(m)) if m.contains("too many") && tries < 1000 => {
+                tries += 1;
+                tokio::task::yield_now().await;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
