@@ -165,6 +165,19 @@ fn rosterctl_drives_a_running_daemon() {
     assert_eq!(v["invalid"], 1, "{v}");
     assert_eq!(v["results"][0]["input"], "nonsense", "{v}");
 
+    // Admin commands need root: as nobody, pam.sock is out of reach.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(rosterctl_bin())
+        .arg("--socket-dir")
+        .arg(rd.socket_dir())
+        .args(["cache", "stats"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run setpriv");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("needs root"), "{}", text(&out));
+
     // Once stopped: "not running", exit 1.
     rd.stop();
     let out = rosterctl(&cfg, &["status"], "");
