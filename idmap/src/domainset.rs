@@ -74,6 +74,29 @@ struct Claim {
     high: u32,
 }
 
+/// Adds domain `name`'s span to `claims`, refusing an overlap with one
+/// already there (the error names both domains and the shared IDs).
+fn claim(claims: &mut Vec<Claim>, name: &str, (low, high): (u32, u32)) -> Result<(), IdmapError> {
+    if let Some(c) = claims.iter().find(|c| low <= c.high && c.low <= high) {
+        return Err(IdmapError::RangeOverlap {
+            first: c.name.clone(),
+            first_low: c.low,
+            first_high: c.high,
+            second: name.to_string(),
+            second_low: low,
+            second_high: high,
+            low: low.max(c.low),
+            high: high.min(c.high),
+        });
+    }
+    claims.push(Claim {
+        name: name.to_string(),
+        low,
+        high,
+    });
+    Ok(())
+}
+
 impl DomainSet {
     /// Validates `domains` — (name, settings, `min_id`, `max_id` with 0 =
     /// none) — together and builds the set. With `state_dir`, autorid
@@ -157,26 +180,8 @@ impl DomainSet {
                     }
                 }
             };
-            if let (Some((low, high)), false) = (backend.span(), shared_claim) {
-                for c in &claims {
-                    if low <= c.high && c.low <= high {
-                        return Err(IdmapError::RangeOverlap {
-                            first: c.name.clone(),
-                            first_low: c.low,
-                            first_high: c.high,
-                            second: name.to_string(),
-                            second_low: low,
-                            second_high: high,
-                            low: low.max(c.low),
-                            high: high.min(c.high),
-                        });
-                    }
-                }
-                claims.push(Claim {
-                    name: name.to_string(),
-                    low,
-                    high,
-                });
+            if let (Some(span), false) = (backend.span(), shared_claim) {
+                claim(&mut claims, name, span)?;
             }
             out.push(Domain {
                 name: name.to_string(),
