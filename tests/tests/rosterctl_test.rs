@@ -456,3 +456,21 @@ fn limit_to_groups_is_checked_and_applied() {
     names.sort();
     assert_eq!(names, vec!["alice", "bob"], "only members of staff");
 }
+
+#[test]
+fn rfc2307bis_counts_both_kinds_of_groups() {
+    let s = slapd();
+    let mut d = Domain::good(s);
+    d.extra = r#"schema = "rfc2307bis""#;
+    let (_dir, cfg) = config(&d);
+    let out = rosterctl(&cfg, &["test", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = json(&out);
+    let dom = &v["domains"][0];
+    let found = dom["groups_found"].as_u64().unwrap();
+    assert!(
+        found >= u64::from(dataset::MANY_GROUPS_COUNT) + 3 + 4,
+        "posixGroups and groupOfNames: {found}"
+    );
+    assert_eq!(dom["rejected_groups"], serde_json::json!([]), "{dom}");
+}

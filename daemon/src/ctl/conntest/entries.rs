@@ -89,6 +89,13 @@ pub fn users(
     (good, bad)
 }
 
+/// True when the entry has a value of `attr`.
+fn has_attr(e: &SearchEntry, attr: &str) -> bool {
+    e.attrs
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case(attr) && !v.is_empty())
+}
+
 /// Splits group entries into usable and refused ones. In rfc2307bis,
 /// groups without a GID only carry members of nested groups: not refused.
 pub fn groups(
@@ -106,7 +113,9 @@ pub fn groups(
                 gid: g.group.gid,
                 dn: g.dn,
             }),
-            Err(_) if d.schema == Schema::Rfc2307bis => {}
+            // In rfc2307bis a group without a GID only links nested groups
+            // (the daemon reads its members and serves nothing for it).
+            Err(_) if d.schema == Schema::Rfc2307bis && !has_attr(e, &d.attributes.gid_number) => {}
             Err(r) => bad.push(Rejected {
                 dn: r.dn,
                 reason: r.reason,
