@@ -18,8 +18,13 @@ pub fn target_dir() -> PathBuf {
 pub fn profile_dir() -> PathBuf {
     if let Ok(exe) = std::env::current_exe() {
         // target/<profile>/deps/<test-binary> or target/<profile>/<binary>
+        // `deps/` holds copies of the cdylibs too: the profile directory is
+        // the first ancestor that is not `deps` and holds a built binary.
         for dir in exe.ancestors().skip(1) {
-            if dir.join("rosterd").exists() || dir.join("libnss_roster.so").exists() {
+            if dir.file_name().is_some_and(|n| n == "deps") {
+                continue;
+            }
+            if dir.join("rosterd").is_file() || dir.join("rosterctl").is_file() {
                 return dir.to_path_buf();
             }
         }
