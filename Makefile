@@ -20,7 +20,7 @@ DEMO_PACKAGES := slapd ldap-utils pamtester libpam0g-dev libssl-dev pkg-config g
 # installs into a scratch root; `make uninstall` with the same DESTDIR removes
 # exactly what install put there. PROFILE=debug installs the debug build.
 PROFILE ?= release
-BUILD_DIR := target/$(PROFILE)
+BUILD_DIR ?= target/$(PROFILE)
 SBINDIR := $(PREFIX)/sbin
 LIBDIR := $(PREFIX)/lib/$(MULTIARCH)
 PAMDIR := $(LIBDIR)/security
@@ -29,9 +29,14 @@ TMPFILESDIR := $(PREFIX)/lib/tmpfiles.d
 PAMCONFIGDIR := $(PREFIX)/share/pam-configs
 DOCDIR := $(PREFIX)/share/doc/roster
 CONFDIR := /etc/roster
+MANDIR := $(PREFIX)/share/man/man1
+BASHCOMPDIR := $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR := $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR := $(PREFIX)/share/fish/vendor_completions.d
 INSTALLED_FILES := $(SBINDIR)/rosterd $(SBINDIR)/rosterctl $(LIBDIR)/libnss_roster.so.2 \
 	$(PAMDIR)/pam_roster.so $(UNITDIR)/rosterd.service $(TMPFILESDIR)/roster.conf \
-	$(PAMCONFIGDIR)/roster $(DOCDIR)/README.md $(DOCDIR)/roster.toml.example
+	$(PAMCONFIGDIR)/roster $(DOCDIR)/README.md $(DOCDIR)/roster.toml.example \
+	$(BASHCOMPDIR)/rosterctl $(ZSHCOMPDIR)/_rosterctl $(FISHCOMPDIR)/rosterctl.fish
 
 all: build
 
@@ -97,6 +102,11 @@ install-files:
 	install -D -m 0644 packaging/pam-configs/roster $(DESTDIR)$(PAMCONFIGDIR)/roster
 	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	install -D -m 0644 packaging/roster.toml.example $(DESTDIR)$(DOCDIR)/roster.toml.example
+	install -d $(DESTDIR)$(MANDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	$(BUILD_DIR)/rosterctl manpage --dir $(DESTDIR)$(MANDIR) >/dev/null
+	$(BUILD_DIR)/rosterctl completions bash > $(DESTDIR)$(BASHCOMPDIR)/rosterctl
+	$(BUILD_DIR)/rosterctl completions zsh > $(DESTDIR)$(ZSHCOMPDIR)/_rosterctl
+	$(BUILD_DIR)/rosterctl completions fish > $(DESTDIR)$(FISHCOMPDIR)/rosterctl.fish
 	@if [ -e $(DESTDIR)$(CONFDIR)/roster.toml ]; then \
 	  echo "keeping existing $(DESTDIR)$(CONFDIR)/roster.toml"; \
 	else \
@@ -110,11 +120,12 @@ install-files:
 	@echo "and enable logins with: pam-auth-update --enable roster"
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES))
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES)) $(DESTDIR)$(MANDIR)/rosterctl.1 $(DESTDIR)$(MANDIR)/rosterctl-*.1
 	@if [ -e $(DESTDIR)$(CONFDIR)/roster.toml ] && cmp -s packaging/roster.toml.example $(DESTDIR)$(CONFDIR)/roster.toml; then \
 	  rm -f $(DESTDIR)$(CONFDIR)/roster.toml; \
 	elif [ -e $(DESTDIR)$(CONFDIR)/roster.toml ]; then \
 	  echo "keeping $(DESTDIR)$(CONFDIR)/roster.toml: it was edited"; \
 	fi
 	-rmdir --ignore-fail-on-non-empty -p $(DESTDIR)$(CONFDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(PAMCONFIGDIR) \
-	  $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR) 2>/dev/null
+	  $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(SBINDIR) \
+	  $(DESTDIR)$(MANDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) 2>/dev/null
