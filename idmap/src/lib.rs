@@ -32,6 +32,9 @@
 //! nothing for a few hundred lines. Loading refuses a file whose
 //! `rangesize` differs from the configuration, or with a range beyond
 //! `autorid_high`, or with a slot or domain block recorded twice.
+//! [`StoreMode::ReadOnly`] (used by `rosterctl idmap map`) reads the file
+//! but never writes or creates anything: allocations it would make stay in
+//! memory, so the offline answer shows what rosterd would do.
 //!
 //! # autorid: first-seen versus deterministic
 //!

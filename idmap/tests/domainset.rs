@@ -577,3 +577,19 @@ fn cached_answers_equal_uncached_ones() {
         );
     }
 }
+
+#[test]
+fn first_seen_autorid_is_stable_across_restarts_in_any_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let sids = det_sids(4);
+    let (_, before) = autorid_set(false, &sids, Some(dir.path()));
+    // After a restart the domains show up in another order: the recorded
+    // ranges win, nothing moves.
+    let mut other = sids.clone();
+    other.rotate_left(2);
+    let (_, after) = autorid_set(false, &other, Some(dir.path()));
+    assert_eq!(before, after);
+    // Without the store, that order would have given other IDs.
+    let (_, fresh) = autorid_set(false, &other, None);
+    assert_ne!(before, fresh);
+}
