@@ -17,7 +17,10 @@
 //! of its life, a refresh starts in the background). Otherwise the domain
 //! is asked, with concurrent identical questions sharing one search
 //! (single-flight). If it is unavailable, an expired entry (in memory or
-//! in the persistent store) younger than `offline_max_age` is served.
+//! in the persistent store) younger than `offline_max_age` is served; if it
+//! is merely slow, that entry is served after `stale_grace_ms` (half the
+//! NSS time budget) while the search goes on in the background, so a slow
+//! directory never makes a known user's login wait.
 
 pub mod enumerate;
 #[cfg(test)]
@@ -56,6 +59,10 @@ pub struct Settings {
     pub ignore_users: HashSet<String>,
     /// Group names never resolved.
     pub ignore_groups: HashSet<String>,
+    /// Milliseconds to wait for a domain when an expired (offline-usable)
+    /// entry exists; past that the expired entry is answered (0: wait for
+    /// the domain's own timeout). Half the NSS module's time budget.
+    pub stale_grace_ms: u64,
 }
 
 impl Settings {
@@ -73,6 +80,7 @@ impl Settings {
             min_id: nss.min_id,
             ignore_users: nss.ignore_users.iter().cloned().collect(),
             ignore_groups: nss.ignore_groups.iter().cloned().collect(),
+            stale_grace_ms: nss.timeout_ms / 2,
         }
     }
 }
@@ -431,13 +439,37 @@ impl Resolver {
             other => other,
         };
         inner.stats.misses.fetch_add(1, Ordering::Relaxed);
-        match self.fetch_once(domain.clone(), ck.clone(), user).await {
+        // What offline mode would answer, should the domain fail or be slow.
+        let fallback = self.offline_value(&ck, stale, now, &settings);
+        let fetched = match &fallback {
+            Some(v) if settings.stale_grace_ms > 0 => {
+                // Wait for the domain only briefly: past the grace, answer
+                // from the expired entry and let the search finish (and
+                // refresh the cache) in the background.
+                let this = self.clone();
+                let (d, k) = (domain.clone(), ck.clone());
+                let mut task = tokio::spawn(async move { this.fetch_once(d, k, user).await });
+                let grace = std::time::Duration::from_millis(settings.stale_grace_ms);
+                tokio::select! {
+                    joined = &mut task => joined.unwrap_or_else(|e| {
+                        Err(ProviderError::Failed(format!("lookup task failed: {e}")))
+                    }),
+                    _ = tokio::time::sleep(grace) => {
+                        tracing::debug!(domain = %ck.domain, "domain slow; answering from the expired entry");
+                        inner.stats.offline.fetch_add(1, Ordering::Relaxed);
+                        return InDomain::Found(v.clone(), Source::Offline, 0);
+                    }
+                }
+            }
+            _ => self.fetch_once(domain.clone(), ck.clone(), user).await,
+        };
+        match fetched {
             Ok(Some(v)) => {
                 let until = now.saturating_add(settings.entry_ttl_ms);
                 InDomain::Found(v, Source::Directory, until)
             }
             Ok(None) => InDomain::Missing,
-            Err(err) => match self.offline_value(&ck, stale, now, &settings) {
+            Err(err) => match fallback {
                 Some(v) => {
                     inner.stats.offline.fetch_add(1, Ordering::Relaxed);
                     InDomain::Found(v, Source::Offline, 0)
@@ -575,6 +607,33 @@ impl Resolver {
                 }
             }
             Ok(None) => {
+                // The object is gone: forget it under its other keys too,
+                // so that no ID or group list of it is served any more.
+                let old = self.inner.cache.peek(ck).map(|s| s.value);
+                let mut gone = Vec::new();
+                match old {
+                    Some(Value::User(u)) => {
+                        gone.push(CacheKey::new(ck.domain.clone(), Key::UserId(u.user.uid)));
+                        gone.push(CacheKey::new(
+                            ck.domain.clone(),
+                            Key::UserName(u.user.name.clone()),
+                        ));
+                        gone.push(CacheKey::new(
+                            ck.domain.clone(),
+                            Key::GroupsOf(u.user.name.clone()),
+                        ));
+                    }
+                    Some(Value::Group(g)) => {
+                        gone.push(CacheKey::new(ck.domain.clone(), Key::GroupId(g.group.gid)));
+                        gone.push(CacheKey::new(
+                            ck.domain.clone(),
+                            Key::GroupName(g.group.name.clone()),
+                        ));
+                    }
+                    _ => {}
+                }
+                gone.retain(|k| k != ck);
+                self.flush_keys(&gone);
                 let slot = Slot {
                     value: Value::Missing,
                     fetched_ms: now,

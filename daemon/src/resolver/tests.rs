@@ -19,6 +19,7 @@ fn settings() -> Settings {
         min_id: 1000,
         ignore_users: ["root".to_string()].into(),
         ignore_groups: ["root".to_string()].into(),
+        stale_grace_ms: 0,
     }
 }
 
@@ -226,6 +227,13 @@ async fn deleted_users_leave_the_store() {
         s.resolver.user_by_name("bob").await,
         Answer::Unavailable(_)
     ));
+    // Nor is bob served by UID, in memory or from the store.
+    assert!(matches!(
+        s.resolver.user_by_uid(10002).await,
+        Answer::Unavailable(_)
+    ));
+    store.flush();
+    assert_eq!(store.len(), 0);
 }
 
 #[tokio::test]
@@ -379,4 +387,33 @@ async fn flush_forgets_users_groups_and_everything() {
     ));
     assert!(s.resolver.flush_all() > 0);
     assert_eq!(s.resolver.cache_stats()["entries"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_domain_gets_the_expired_entry_after_a_grace() {
+    let d = example();
+    let mut st = settings();
+    st.stale_grace_ms = 20;
+    let s = setup_with(&[&d], st, None);
+    assert_eq!(
+        uid(s.resolver.user_by_name("alice").await),
+        (10001, Source::Directory)
+    );
+    s.clock.advance(300_000);
+    d.hold(); // every search now waits until released
+    assert_eq!(
+        uid(s.resolver.user_by_name("alice").await),
+        (10001, Source::Offline)
+    );
+    // The search went on; once it ends the cache is fresh again.
+    d.release(1);
+    let ck = CacheKey::new(Arc::from("example"), Key::UserName("alice".into()));
+    while s.resolver.inner.cache.peek(&ck).unwrap().fetched_ms != T0 + 300_000 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        uid(s.resolver.user_by_name("alice").await),
+        (10001, Source::Cache)
+    );
+    assert_eq!(d.call_count(), 2);
 }

@@ -125,7 +125,10 @@ struct Inner {
 }
 
 enum Op {
+    /// A put: applied to the index when written.
     Write(Record),
+    /// A removal already applied to the index: always written.
+    Remove(Record),
     Barrier(mpsc::Sender<()>),
 }
 
@@ -295,9 +298,29 @@ impl Store {
         }
     }
 
-    /// Queues the removal of every entry of namespace `ns`.
+    /// Removes every entry of namespace `ns` (at once for reads; written
+    /// to disk behind).
     pub fn delete_namespace(&self, ns: &str) {
-        self.send(Op::Write(Record::DelNs { ns: ns.to_string() }));
+        self.remove_now(Record::DelNs { ns: ns.to_string() });
+    }
+
+    /// Applies a removal to the index at once (later reads no longer see
+    /// the entries) and queues it for writing; the writer applies it again
+    /// in order, after any put queued before it.
+    fn remove_now(&self, rec: Record) {
+        {
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let Inner {
+                index, namespaces, ..
+            } = &mut *inner;
+            let unused = Loc {
+                offset: 0,
+                len: 0,
+                ns: 0,
+            };
+            apply(index, namespaces, &rec, unused);
+        }
+        self.send(Op::Remove(rec));
     }
 
     /// Queues `key = value` (fetched at `at_ms`) for writing; when the
@@ -314,14 +337,14 @@ impl Store {
         }
     }
 
-    /// Queues the removal of `key`.
+    /// Removes `key` (at once for reads; written to disk behind).
     pub fn delete(&self, key: String) {
-        self.send(Op::Write(Record::Del { key }));
+        self.remove_now(Record::Del { key });
     }
 
-    /// Queues the removal of every entry.
+    /// Removes every entry (at once for reads; written to disk behind).
     pub fn clear(&self) {
-        self.send(Op::Write(Record::Clear));
+        self.remove_now(Record::Clear);
     }
 
     /// Waits until every queued write is on disk.
@@ -427,6 +450,16 @@ impl Inner {
         for op in batch {
             match op {
                 Op::Barrier(tx) => barriers.push(tx),
+                Op::Remove(rec) => {
+                    let frame = record::encode(&rec);
+                    let unused = Loc {
+                        offset: 0,
+                        len: 0,
+                        ns: 0,
+                    };
+                    apply(&mut self.index, &mut self.namespaces, &rec, unused);
+                    buf.extend_from_slice(&frame);
+                }
                 Op::Write(rec) => {
                     let frame = record::encode(&rec);
                     let loc = Loc {

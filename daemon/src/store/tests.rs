@@ -188,3 +188,26 @@ fn a_full_queue_drops_puts_but_never_deletions() {
     assert_eq!(s.get("victim"), None);
     assert!(s.len() <= QUEUE_CAPACITY + MAX_BATCH + 1);
 }
+
+#[test]
+fn removals_are_seen_at_once_and_survive_a_queued_put() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.put("a".into(), now_ms(), StoredValue::Gids(vec![1]));
+    s.flush();
+    // Hold the writer: the put below is still queued when the delete comes.
+    let guard = s.inner.lock().unwrap();
+    s.put("b".into(), now_ms(), StoredValue::Gids(vec![2]));
+    drop(guard);
+    s.delete("a".into());
+    assert_eq!(
+        s.get("a"),
+        None,
+        "a removal is visible before it is written"
+    );
+    s.delete("b".into());
+    s.flush();
+    assert_eq!((s.get("a"), s.get("b")), (None, None));
+    s.close();
+    assert!(open(dir.path()).is_empty());
+}
