@@ -225,7 +225,13 @@ impl Pool {
         let settings = tls::settings(&self.cfg, self.connector.as_ref(), uri);
         // ldap3 bounds TCP connect, StartTLS and the TLS handshake by the
         // settings' timeout; the outer bound is a second guard.
-        let fut = LdapConnAsync::with_settings(settings, uri);
+        let fut = async {
+            let settings = match nodelay_stream(uri).await {
+                Some(stream) => settings.set_std_stream(stream),
+                None => settings,
+            };
+            LdapConnAsync::with_settings(settings, uri).await
+        };
         let (conn, ldap) = match tokio::time::timeout(self.cfg.connect_timeout, fut).await {
             Err(_) => {
                 return Err(DirectoryError::Unavailable(format!(
@@ -441,5 +447,71 @@ mod tests {
         assert_eq!(backoff(3), Duration::from_secs(8));
         assert_eq!(backoff(6), Duration::from_secs(60));
         assert_eq!(backoff(1000), Duration::from_secs(60));
+    }
+}
+
+/// A TCP connection to `uri`'s host and port with `TCP_NODELAY` set: without
+/// it the first request after the TLS handshake (a bind) waits about 40 ms
+/// for a delayed ACK (Nagle). `None` lets ldap3 connect, and report any
+/// error, itself.
+async fn nodelay_stream(uri: &str) -> Option<ldap3::StdStream> {
+    let (host, port) = host_port(uri)?;
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .ok()?;
+    tcp.set_nodelay(true).ok()?;
+    Some(ldap3::StdStream::Tcp(tcp.into_std().ok()?))
+}
+
+/// Host and port of an `ldap://` or `ldaps://` URI (IPv6 in brackets).
+fn host_port(uri: &str) -> Option<(String, u16)> {
+    let lower = uri.to_ascii_lowercase();
+    let (rest, default_port) = if lower.starts_with("ldaps://") {
+        (&uri[8..], 636)
+    } else if lower.starts_with("ldap://") {
+        (&uri[7..], 389)
+    } else {
+        return None;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => default_port,
+    };
+    let host = if host.is_empty() { "localhost" } else { host };
+    Some((host.to_string(), port))
+}
+
+#[cfg(test)]
+mod nodelay_tests {
+    use super::host_port;
+
+    #[test]
+    fn host_and_port_of_ldap_uris() {
+        assert_eq!(
+            host_port("ldap://127.0.0.1:3890"),
+            Some(("127.0.0.1".into(), 3890))
+        );
+        assert_eq!(
+            host_port("LDAPS://dc1.example.test/"),
+            Some(("dc1.example.test".into(), 636))
+        );
+        assert_eq!(
+            host_port("ldap://[::1]:1389/dc=x"),
+            Some(("::1".into(), 1389))
+        );
+        assert_eq!(host_port("ldap://[::1]"), Some(("::1".into(), 389)));
+        assert_eq!(host_port("ldap://"), Some(("localhost".into(), 389)));
+        assert_eq!(host_port("ldapi:///run/slapd.sock"), None);
+        assert_eq!(host_port("ldap://host:notaport"), None);
     }
 }
