@@ -12,15 +12,15 @@
 //! locked across `fork` cannot hang the child) and hold no descriptor.
 
 use crate::answer::Answer;
-use crate::config::{ConfigCache, CONFIG_FILE_NAME};
+use crate::config::ConfigCache;
 use crate::enumerate::Cursor;
 use crate::initgroups::{append, gids_to_add};
 use crate::lookup::Lookup;
 use crate::pack::{self, CBuf, PackError};
 use libc::{c_char, c_int, c_long, gid_t, size_t, uid_t};
 use libnss::interop::NssStatus;
-use roster_proto::memcache::{MemcacheReader, MEMCACHE_FILE_NAME};
-use roster_proto::{Group, User, DEFAULT_SOCKET_DIR, NSS_SOCKET_NAME};
+use roster_proto::memcache::MemcacheReader;
+use roster_proto::{Group, User};
 use std::ffi::CStr;
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -36,6 +36,14 @@ static GROUPS: Mutex<Cursor<Group>> = Mutex::new(Cursor::new());
 /// ([`roster_proto::LOOP_GUARD_ENV`]) as a C string.
 pub const LOOP_GUARD: &CStr = c"_ROSTER_NSS_LOOP_GUARD";
 
+/// `DEFAULT_SOCKET_DIR/NSS_SOCKET_NAME`, spelled out so that the hot path
+/// builds no path (a test checks it against roster_proto's constants).
+const SOCKET_PATH: &str = "/run/roster/nss.sock";
+/// `DEFAULT_SOCKET_DIR/nss.conf`.
+const CONFIG_PATH: &str = "/run/roster/nss.conf";
+/// `DEFAULT_SOCKET_DIR/MEMCACHE_FILE_NAME`.
+const MEMCACHE_PATH: &str = "/run/roster/nss.mc";
+
 /// True inside rosterd (or anything started with the guard set): the module
 /// must not call the daemon, which could be the caller itself.
 fn loop_guard_set() -> bool {
@@ -50,11 +58,9 @@ fn with_lookup<T>(f: impl FnOnce(&Lookup<'_>) -> Answer<T>) -> Answer<T> {
     if loop_guard_set() {
         return Answer::Unavailable;
     }
-    let dir = Path::new(DEFAULT_SOCKET_DIR);
-    let config = CONFIG.get(&dir.join(CONFIG_FILE_NAME));
-    let socket = dir.join(NSS_SOCKET_NAME);
-    let memcache = dir.join(MEMCACHE_FILE_NAME);
-    f(&Lookup::new(&config, &socket).with_memcache(&MEMCACHE, &memcache))
+    let config = CONFIG.get(Path::new(CONFIG_PATH));
+    f(&Lookup::new(&config, Path::new(SOCKET_PATH))
+        .with_memcache(&MEMCACHE, Path::new(MEMCACHE_PATH)))
 }
 
 /// A status and the errno value that goes with it.
@@ -405,6 +411,17 @@ mod tests {
     #[test]
     fn loop_guard_name_matches_the_protocol_crate() {
         assert_eq!(LOOP_GUARD.to_str().unwrap(), roster_proto::LOOP_GUARD_ENV);
+    }
+
+    #[test]
+    fn fixed_paths_match_the_protocol_crate() {
+        use crate::config::CONFIG_FILE_NAME;
+        use roster_proto::memcache::MEMCACHE_FILE_NAME;
+        use roster_proto::{DEFAULT_SOCKET_DIR, NSS_SOCKET_NAME};
+        let dir = Path::new(DEFAULT_SOCKET_DIR);
+        assert_eq!(dir.join(NSS_SOCKET_NAME), Path::new(SOCKET_PATH));
+        assert_eq!(dir.join(CONFIG_FILE_NAME), Path::new(CONFIG_PATH));
+        assert_eq!(dir.join(MEMCACHE_FILE_NAME), Path::new(MEMCACHE_PATH));
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //!
 //! With `passwd: files roster` and `group: files roster` in
 //! `/etc/nsswitch.conf`, glibc loads this library into every process that
-//! looks up a name. Each call connects to rosterd's lookup socket
-//! (`/run/roster/nss.sock`), sends one request and reads one reply within a
-//! total time bound: no threads, no runtime, no descriptor kept across calls
-//! (so nothing is shared with a forked child), no panic unwinding into C.
+//! looks up a name. A warm lookup is answered from rosterd's memory cache
+//! (`/run/roster/nss.mc`, a read-only shared mapping: hash, probe, copy, no
+//! system call; see [`roster_proto::memcache`]). Anything else connects to
+//! rosterd's lookup socket (`/run/roster/nss.sock`), sends one request and
+//! reads one reply within a total time bound: no threads, no runtime, no
+//! descriptor kept across calls (so nothing is shared with a forked child),
+//! no panic unwinding into C.
 //!
 //! Statuses: NOTFOUND when the daemon says there is no such object (or the
 //! name/ID is one the module never serves: ignored names, IDs below

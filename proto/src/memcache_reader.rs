@@ -138,33 +138,25 @@ impl Mapping {
         slot.load(Ordering::Acquire)
     }
 
-    /// A private copy of the record a slot value points to, if well formed.
+    /// The record a slot value points to, decoded, if well formed.
     fn record(&self, value: u32) -> Option<(Record, u64)> {
         let off = (value as usize - 1).checked_mul(RECORD_ALIGN)?;
         if off.checked_add(RECORD_HEADER_LEN)? > self.data_len {
             return None;
         }
-        let mut head = [0u8; 4];
-        // SAFETY: off + 4 <= data_len: inside the record area.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.base.add(self.data_off + off), head.as_mut_ptr(), 4)
-        };
-        let len = record_len(&head)?;
+        // SAFETY: off + RECORD_HEADER_LEN <= data_len: inside the record
+        // area. A record is complete before its slot value is stored
+        // (release/acquire) and is never modified afterwards (the writer
+        // only appends; rebuilds write a new file), so these bytes do not
+        // change while borrowed.
+        let head = unsafe { std::slice::from_raw_parts(self.base.add(self.data_off + off), 4) };
+        let len = record_len(head)?;
         if off.checked_add(len)? > self.data_len {
             return None;
         }
-        let mut bytes = vec![0u8; len];
-        // SAFETY: off + len <= data_len: inside the record area. The record
-        // was complete before its slot value was stored (release/acquire),
-        // and published records are never modified.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.base.add(self.data_off + off),
-                bytes.as_mut_ptr(),
-                len,
-            )
-        };
-        Record::decode(&bytes)
+        // SAFETY: off + len <= data_len, and immutable as above.
+        let bytes = unsafe { std::slice::from_raw_parts(self.base.add(self.data_off + off), len) };
+        Record::decode(bytes)
     }
 
     /// The record published under `key`, unless it expired before `now_ms`.
