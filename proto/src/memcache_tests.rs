@@ -263,3 +263,22 @@ fn readers_never_see_a_torn_entry_while_the_writer_updates() {
         assert!(r.join().unwrap() > 0);
     }
 }
+
+/// Run by hand on a small tmpfs (`TMPDIR=/mnt/small`): filling a file larger
+/// than the filesystem ends in an error, never a SIGBUS.
+#[test]
+#[ignore = "needs a small filesystem as TMPDIR"]
+fn a_full_filesystem_is_an_error_not_a_crash() {
+    let dir = TempDir::new();
+    let mut w = MemcacheWriter::create(&dir.file(), 1 << 16, 64 << 20).unwrap();
+    let mut i = 0u32;
+    let err = loop {
+        let mut u = user(&format!("u{i}"), 20000 + i);
+        u.gecos = "x".repeat(4000);
+        if let Err(e) = w.put(&Record::User(u), later()) {
+            break e;
+        }
+        i += 1;
+    };
+    assert!(matches!(err, WriteError::Io(_)), "{err}");
+}

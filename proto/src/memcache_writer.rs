@@ -43,7 +43,13 @@ pub struct MemcacheWriter {
     occupied: u32,
     dev: u64,
     ino: u64,
+    file: File,
+    /// Bytes of the record area backed by allocated blocks (see `reserve`).
+    reserved: usize,
 }
+
+/// The record area is backed by real blocks in steps of this size.
+const RESERVE_STEP: usize = 1 << 20;
 
 // SAFETY: the writer owns its mapping exclusively (no other writer exists);
 // moving it to another thread moves that ownership. It is not Sync: callers
@@ -75,8 +81,12 @@ impl MemcacheWriter {
             .custom_flags(libc::O_CLOEXEC)
             .open(&tmp)?;
         std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-        // A sparse file: pages are only allocated as records are written.
+        // A sparse file whose blocks are allocated (fallocate) before they
+        // are written: on a full tmpfs the writer gets ENOSPC instead of a
+        // SIGBUS when it touches the mapping. Header and slots now, records
+        // as they come.
         file.set_len(map_len as u64)?;
+        fallocate(&file, 0, data_off)?;
         let meta = file.metadata()?;
         let map = map_shared(&file, map_len)?;
         let mut w = MemcacheWriter {
@@ -90,6 +100,8 @@ impl MemcacheWriter {
             occupied: 0,
             dev: meta.dev(),
             ino: meta.ino(),
+            file,
+            reserved: 0,
         };
         w.write_header();
         let old = OpenOptions::new()
@@ -216,6 +228,7 @@ impl MemcacheWriter {
         {
             return Err(WriteError::Full);
         }
+        self.reserve(self.used + bytes.len())?;
         let off = self.used;
         // SAFETY: off + len <= data_len: the bytes go to unused space inside
         // the mapping that no reader can reach before the slot store below.
@@ -252,6 +265,24 @@ impl MemcacheWriter {
                 Err(None) => return Err(WriteError::Full),
             }
         }
+        Ok(())
+    }
+
+    /// Makes sure the first `end` bytes of the record area have blocks.
+    fn reserve(&mut self, end: usize) -> io::Result<()> {
+        if end <= self.reserved {
+            return Ok(());
+        }
+        let upto = end
+            .next_multiple_of(RESERVE_STEP)
+            .max(self.reserved + RESERVE_STEP)
+            .min(self.data_len);
+        fallocate(
+            &self.file,
+            self.data_off + self.reserved,
+            upto - self.reserved,
+        )?;
+        self.reserved = upto;
         Ok(())
     }
 
@@ -334,6 +365,27 @@ impl Drop for MemcacheWriter {
         // SAFETY: map/map_len are the mapping created in `create`, unmapped
         // exactly once here.
         unsafe { libc::munmap(self.map.cast(), self.map_len) };
+    }
+}
+
+/// Allocates blocks for `len` bytes at `off` without changing the size.
+fn fallocate(file: &File, off: usize, len: usize) -> io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: fallocate(2) on an open descriptor with in-range arguments.
+    let rc = unsafe {
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_KEEP_SIZE,
+            off as libc::off_t,
+            len as libc::off_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
