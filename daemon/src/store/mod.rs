@@ -26,15 +26,17 @@
 //! there at every instant.
 
 mod crc32;
+mod index;
 pub mod record;
+mod writer;
 
 pub use record::{namespace_of, Record, StoredGroup, StoredUser, StoredValue, NS_SEP};
 
-use record::{Frame, FRAME_OVERHEAD};
+use index::{apply, hash_key, Loc, Namespaces};
+use record::Frame;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::hash::{Hash, Hasher};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -79,40 +81,6 @@ pub struct Recovery {
     /// True when the file did not start with the expected header and was
     /// set aside as `cache.log.bad`.
     pub bad_header: bool,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Loc {
-    offset: u64,
-    len: u32,
-    ns: u16,
-}
-
-/// The index key of `key` (SipHash with fixed keys: the index is rebuilt at
-/// every open, so it never needs to be stable across versions).
-fn hash_key(key: &str) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
-}
-
-/// Namespace names, numbered in order of appearance.
-#[derive(Default)]
-struct Namespaces(Vec<String>);
-
-impl Namespaces {
-    fn id(&mut self, key: &str) -> u16 {
-        let ns = namespace_of(key);
-        if let Some(i) = self.0.iter().position(|n| n == ns) {
-            return i as u16;
-        }
-        self.0.push(ns.to_string());
-        (self.0.len() - 1).min(u16::MAX as usize) as u16
-    }
-
-    fn find(&self, ns: &str) -> Option<u16> {
-        self.0.iter().position(|n| n == ns).map(|i| i as u16)
-    }
 }
 
 struct Inner {
@@ -233,7 +201,7 @@ impl Store {
         let writer_inner = inner.clone();
         let writer = std::thread::Builder::new()
             .name("roster-store".into())
-            .spawn(move || writer_loop(writer_inner, rx))
+            .spawn(move || writer::writer_loop(writer_inner, rx))
             .map_err(io_err(&path))?;
         Ok(Store {
             inner,
@@ -381,160 +349,6 @@ impl Store {
 impl Drop for Store {
     fn drop(&mut self) {
         self.close();
-    }
-}
-
-/// Applies one record to the index; `loc` is where a `Put` lies (its
-/// namespace is filled in here). Returns false when the record changes
-/// nothing (deleting what is not there).
-fn apply(
-    index: &mut HashMap<u64, Loc>,
-    namespaces: &mut Namespaces,
-    rec: &Record,
-    loc: Loc,
-) -> bool {
-    match rec {
-        Record::Put { key, .. } => {
-            let loc = Loc {
-                ns: namespaces.id(key),
-                ..loc
-            };
-            index.insert(hash_key(key), loc);
-            true
-        }
-        Record::Del { key } => index.remove(&hash_key(key)).is_some(),
-        Record::DelNs { ns } => match namespaces.find(ns) {
-            Some(id) => {
-                let before = index.len();
-                index.retain(|_, l| l.ns != id);
-                index.len() != before
-            }
-            None => false,
-        },
-        Record::Clear => {
-            let had = !index.is_empty();
-            index.clear();
-            had
-        }
-    }
-}
-
-fn writer_loop(inner: Arc<Mutex<Inner>>, rx: mpsc::Receiver<Op>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
-            }
-        }
-        let mut barriers = Vec::new();
-        let mut guard = inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = guard.append(batch, &mut barriers) {
-            tracing::warn!(file = %guard.path.display(), error = %e, "cannot write persistent cache");
-        }
-        drop(guard);
-        for b in barriers {
-            let _ = b.send(());
-        }
-    }
-}
-
-impl Inner {
-    fn append(
-        &mut self,
-        batch: Vec<Op>,
-        barriers: &mut Vec<mpsc::Sender<()>>,
-    ) -> std::io::Result<()> {
-        let mut buf = Vec::new();
-        for op in batch {
-            match op {
-                Op::Barrier(tx) => barriers.push(tx),
-                Op::Remove(rec) => {
-                    let frame = record::encode(&rec);
-                    let unused = Loc {
-                        offset: 0,
-                        len: 0,
-                        ns: 0,
-                    };
-                    apply(&mut self.index, &mut self.namespaces, &rec, unused);
-                    buf.extend_from_slice(&frame);
-                }
-                Op::Write(rec) => {
-                    let frame = record::encode(&rec);
-                    let loc = Loc {
-                        offset: self.end + buf.len() as u64,
-                        len: frame.len() as u32,
-                        ns: 0,
-                    };
-                    let changed = apply(&mut self.index, &mut self.namespaces, &rec, loc);
-                    if !changed {
-                        continue; // nothing to delete: write nothing
-                    }
-                    buf.extend_from_slice(&frame);
-                }
-            }
-        }
-        if buf.is_empty() {
-            return Ok(());
-        }
-        self.file.write_all_at(&buf, self.end)?;
-        self.end += buf.len() as u64;
-        self.file.sync_data()?;
-        if self.end > COMPACT_MIN_BYTES && self.end > 2 * self.live_bytes() {
-            self.compact()?;
-        }
-        Ok(())
-    }
-
-    /// Bytes of the records the index points to, header included.
-    fn live_bytes(&self) -> u64 {
-        self.index.values().map(|l| l.len as u64).sum::<u64>() + FILE_MAGIC.len() as u64
-    }
-
-    /// Rewrites the log with only the live, young enough records.
-    fn compact(&mut self) -> std::io::Result<()> {
-        let tmp = self.path.with_extension("log.tmp");
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        let mut data = Vec::with_capacity(self.live_bytes() as usize);
-        data.extend_from_slice(FILE_MAGIC);
-        let oldest = now_ms().saturating_sub(self.max_age_ms);
-        let mut new_index = HashMap::with_capacity(self.index.len());
-        for (key, loc) in &self.index {
-            let mut buf = vec![0u8; loc.len as usize];
-            if self.file.read_exact_at(&mut buf, loc.offset).is_err() {
-                continue;
-            }
-            match record::parse(&buf) {
-                Frame::Valid(Record::Put { at_ms, .. }, _) if at_ms >= oldest => {}
-                _ => continue,
-            }
-            debug_assert!(buf.len() >= FRAME_OVERHEAD);
-            new_index.insert(
-                *key,
-                Loc {
-                    offset: data.len() as u64,
-                    ..*loc
-                },
-            );
-            data.extend_from_slice(&buf);
-        }
-        out.write_all(&data)?;
-        out.sync_all()?;
-        drop(out);
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
-        self.index = new_index;
-        self.end = data.len() as u64;
-        Ok(())
     }
 }
 

@@ -1,0 +1,111 @@
+//! Forgetting cached answers: one user, one group, a domain, everything.
+
+use super::Resolver;
+use crate::cache::{CacheKey, Key, Value};
+use std::sync::Arc;
+
+impl Resolver {
+    pub(super) fn flush_keys(&self, keys: &[CacheKey]) {
+        for k in keys {
+            self.inner.cache.remove(k);
+            if let Some(store) = &self.inner.store {
+                store.delete(k.store_key());
+            }
+        }
+    }
+
+    /// Forgets a user (by name and by UID) and its group list, everywhere.
+    /// Returns the number of memory entries dropped.
+    pub fn flush_user(&self, name: &str) -> usize {
+        let (base, only) = self.split_qualified(name);
+        let before = self.inner.cache.len();
+        let domains = only.map_or_else(|| self.domains(), |d| Arc::new(vec![d]));
+        for d in domains.iter() {
+            let dom: Arc<str> = Arc::from(d.name());
+            let by_name = CacheKey::new(dom.clone(), Key::UserName(base.clone()));
+            let mut keys = vec![
+                by_name.clone(),
+                CacheKey::new(dom.clone(), Key::GroupsOf(base.clone())),
+            ];
+            let known = self
+                .inner
+                .cache
+                .peek(&by_name)
+                .map(|s| s.value)
+                .or_else(|| {
+                    let store = self.inner.store.as_ref()?;
+                    let (_, v) = store.get(&by_name.store_key())?;
+                    Some(Value::from_stored(v, dom.clone()))
+                });
+            if let Some(Value::User(u)) = known {
+                keys.push(CacheKey::new(dom.clone(), Key::UserId(u.user.uid)));
+                keys.push(CacheKey::new(
+                    dom.clone(),
+                    Key::UserName(u.user.name.clone()),
+                ));
+                keys.push(CacheKey::new(
+                    dom.clone(),
+                    Key::GroupsOf(u.user.name.clone()),
+                ));
+            }
+            self.flush_keys(&keys);
+        }
+        self.inner.enumeration.invalidate();
+        before.saturating_sub(self.inner.cache.len())
+    }
+
+    /// Forgets a group (by name and by GID) and every cached group list
+    /// (memberships may have changed). Returns the memory entries dropped.
+    pub fn flush_group(&self, name: &str) -> usize {
+        let (base, only) = self.split_qualified(name);
+        let before = self.inner.cache.len();
+        let domains = only.map_or_else(|| self.domains(), |d| Arc::new(vec![d]));
+        for d in domains.iter() {
+            let dom: Arc<str> = Arc::from(d.name());
+            let by_name = CacheKey::new(dom.clone(), Key::GroupName(base.clone()));
+            let mut keys = vec![by_name.clone()];
+            let known = self
+                .inner
+                .cache
+                .peek(&by_name)
+                .map(|s| s.value)
+                .or_else(|| {
+                    let store = self.inner.store.as_ref()?;
+                    let (_, v) = store.get(&by_name.store_key())?;
+                    Some(Value::from_stored(v, dom.clone()))
+                });
+            if let Some(Value::Group(g)) = known {
+                keys.push(CacheKey::new(dom.clone(), Key::GroupId(g.group.gid)));
+                keys.push(CacheKey::new(
+                    dom.clone(),
+                    Key::GroupName(g.group.name.clone()),
+                ));
+            }
+            self.flush_keys(&keys);
+        }
+        self.inner
+            .cache
+            .remove_where(|k, _| matches!(k.key, Key::GroupsOf(_)));
+        self.inner.enumeration.invalidate();
+        before.saturating_sub(self.inner.cache.len())
+    }
+
+    /// Forgets everything cached for `domain`.
+    pub fn flush_domain(&self, domain: &str) {
+        self.inner.cache.remove_domain(domain);
+        if let Some(store) = &self.inner.store {
+            store.delete_namespace(domain);
+        }
+    }
+
+    /// Forgets everything, in memory and on disk.
+    pub fn flush_all(&self) -> usize {
+        let n = self.inner.cache.len();
+        self.inner.cache.clear();
+        if let Some(store) = &self.inner.store {
+            store.clear();
+        }
+        self.inner.enumeration.invalidate();
+        n
+    }
+}
