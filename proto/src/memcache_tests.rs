@@ -264,7 +264,7 @@ fn readers_never_see_a_torn_entry_while_the_writer_updates() {
     }
 }
 
-/// Run by hand on a small tmpfs (`TMPDIR=/mnt/small`): filling a file larger
+/// Run on a small tmpfs as TMPDIR (by the next test): filling a file larger
 /// than the filesystem ends in an error, never a SIGBUS.
 #[test]
 #[ignore = "needs a small filesystem as TMPDIR"]
@@ -281,4 +281,29 @@ fn a_full_filesystem_is_an_error_not_a_crash() {
         i += 1;
     };
     assert!(matches!(err, WriteError::Io(_)), "{err}");
+}
+
+/// Runs the test above in a private mount namespace on a 2 MiB tmpfs (as
+/// root, like the rest of the suite): the writer must fail cleanly.
+#[test]
+fn full_tmpfs_runs_the_filesystem_test() {
+    let exe = std::env::current_exe().unwrap();
+    let dir = TempDir::new();
+    let script = format!(
+        "mount -t tmpfs -o size=2m tmpfs '{d}' && TMPDIR='{d}' '{exe}' --ignored --exact \
+         memcache::file_tests::a_full_filesystem_is_an_error_not_a_crash",
+        d = dir.0.display(),
+        exe = exe.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("run unshare");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{}\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
