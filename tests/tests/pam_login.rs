@@ -212,3 +212,59 @@ fn stacks_after_pam_unix_with_use_first_pass_and_leaves_local_users_alone() {
     assert_refused(&authenticate(&ns, "root", "x"), says::USER_UNKNOWN);
     assert_eq!(rd.log().matches("pam decision").count(), before);
 }
+
+#[test]
+fn password_policy_lockout_and_expiry_warning_from_slapd() {
+    let slapd = slapd();
+    let base = roster_e2e::dataset::BASE_DN;
+    let lockout = format!("cn=lockout-policy,{base}");
+    let warn = format!("cn=warn-policy,{base}");
+    slapd.ldapadd(&format!(
+        "dn: {lockout}\nobjectClass: device\nobjectClass: pwdPolicy\ncn: lockout-policy\n\
+         pwdAttribute: userPassword\npwdLockout: TRUE\npwdMaxFailure: 2\n\n\
+         dn: {warn}\nobjectClass: device\nobjectClass: pwdPolicy\ncn: warn-policy\n\
+         pwdAttribute: userPassword\npwdMaxAge: 864000\npwdExpireWarning: 864000\n"
+    ));
+    let locky = TestUser {
+        name: "plockme",
+        uid: 10530,
+        extra: "",
+    };
+    let warned = TestUser {
+        name: "pwarned",
+        uid: 10531,
+        extra: "",
+    };
+    let locky_ldif = format!(
+        "{}\npwdPolicySubentry: {lockout}\n",
+        locky.ldif().trim_end()
+    );
+    let warned_ldif = format!("{}\npwdPolicySubentry: {warn}\n", warned.ldif().trim_end());
+    slapd.ldapadd(&format!("{locky_ldif}\n{warned_ldif}"));
+    let rd = rosterd(&slapd, Transport::StartTls, &[]);
+    let ns = namespace(&rd, "");
+
+    // slapd locks the account after two failures: the right password is
+    // then refused too (slapd does not say why unless `ppolicy_use_lockout`
+    // is set: the reason is then shown, see the unit tests), and the
+    // account check names the lock.
+    assert_ok(&authenticate(&ns, locky.name, &locky.password()));
+    assert_refused(&authenticate(&ns, locky.name, "wrong-1"), says::AUTH_ERR);
+    assert_refused(&authenticate(&ns, locky.name, "wrong-2"), says::AUTH_ERR);
+    assert_refused(
+        &authenticate(&ns, locky.name, &locky.password()),
+        says::AUTH_ERR,
+    );
+    let p = account(&ns, locky.name);
+    assert_refused(&p, says::PERM_DENIED);
+    assert!(p.text.contains("Your account is locked"), "{}", p.text);
+
+    // The password expires in ten days: the login works and says so.
+    let p = authenticate(&ns, warned.name, &warned.password());
+    assert_ok(&p);
+    assert!(
+        p.text.contains("Your password will expire in"),
+        "{}",
+        p.text
+    );
+}

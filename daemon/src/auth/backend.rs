@@ -48,10 +48,15 @@ pub enum AuthError {
 /// Outcome of a password check (a simple bind as the user).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BindResult {
-    /// The server accepted the password.
-    Accepted,
+    /// The server accepted the password; with a warning for the user when
+    /// the password policy says it expires soon or is in its grace logins.
+    Accepted(Option<String>),
     /// Wrong password (LDAP invalidCredentials).
     InvalidCredentials,
+    /// Refused by the password policy: the account is locked.
+    Locked,
+    /// Refused by the password policy: the password has expired.
+    PasswordExpired,
     /// Refused before binding: the connection is not encrypted and the
     /// domain does not set `allow_insecure_auth`.
     Insecure,

@@ -5,6 +5,7 @@
 use super::backend::{
     AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, BoxFuture, ChangeResult, Lookup,
 };
+use super::ppolicy::{self, PolicyError};
 use crate::directory::{Directory, DirectoryError};
 use crate::resolver::{Answer, Resolver};
 use ldap3::exop::PasswordModify;
@@ -76,12 +77,20 @@ impl DirectoryBackend {
             return Ok(BindResult::InvalidCredentials);
         };
         let timeout = self.directory(&user.domain)?.config().op_timeout;
-        match ldap.with_timeout(timeout).simple_bind(&user.dn, pw).await {
-            Ok(res) if res.rc == 0 => Ok(BindResult::Accepted),
-            Ok(res) if res.rc == RC_INVALID_CREDENTIALS => Ok(BindResult::InvalidCredentials),
-            Ok(res) => Ok(BindResult::Refused(format!("rc={} {}", res.rc, res.text))),
-            Err(e) => Err(from_ldap(e)),
-        }
+        let res = ldap
+            .with_controls(ppolicy::request())
+            .with_timeout(timeout)
+            .simple_bind(&user.dn, pw)
+            .await
+            .map_err(from_ldap)?;
+        let policy = ppolicy::from_controls(&res.ctrls).unwrap_or_default();
+        Ok(match (res.rc, policy.error) {
+            (0, _) => BindResult::Accepted(policy.warning()),
+            (_, Some(PolicyError::AccountLocked)) => BindResult::Locked,
+            (_, Some(PolicyError::PasswordExpired)) => BindResult::PasswordExpired,
+            (RC_INVALID_CREDENTIALS, _) => BindResult::InvalidCredentials,
+            (rc, _) => BindResult::Refused(format!("rc={rc} {}", res.text)),
+        })
     }
 }
 
@@ -237,7 +246,7 @@ impl AuthBackend for DirectoryBackend {
                 return Ok(ChangeResult::Insecure);
             };
             let outcome = match self.bind_as(&mut ldap, user, old).await {
-                Ok(BindResult::Accepted) => {
+                Ok(BindResult::Accepted(_)) => {
                     let timeout = self.directory(&user.domain)?.config().op_timeout;
                     let exop = PasswordModify {
                         user_id: Some(&user.dn),
@@ -251,6 +260,10 @@ impl AuthBackend for DirectoryBackend {
                     }
                 }
                 Ok(BindResult::InvalidCredentials) => Ok(ChangeResult::WrongOldPassword),
+                Ok(BindResult::Locked) => Ok(ChangeResult::Refused("the account is locked".into())),
+                Ok(BindResult::PasswordExpired) => Ok(ChangeResult::Refused(
+                    "the password has expired; an administrator must reset it".into(),
+                )),
                 Ok(BindResult::Insecure) => Ok(ChangeResult::Insecure),
                 Ok(BindResult::Refused(m)) => Ok(ChangeResult::Refused(m)),
                 Err(e) => Err(e),

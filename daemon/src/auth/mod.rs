@@ -11,6 +11,7 @@ pub mod backend;
 pub mod credentials;
 pub mod ldap;
 pub mod policy;
+pub mod ppolicy;
 pub mod service;
 pub mod settings;
 

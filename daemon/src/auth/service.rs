@@ -163,12 +163,31 @@ impl PamAuth {
         };
         let dom = self.domain(&user.domain);
         match self.backend.verify_password(&user, password).await {
-            Ok(BindResult::Accepted) => {
+            Ok(BindResult::Accepted(warning)) => {
                 if dom.cache_credentials {
                     self.remember(&user, password).await;
                 }
-                Decision::new(PamCode::Success, "", format!("password accepted by the directory (domain {})", user.domain))
+                let warning = warning.unwrap_or_default();
+                Decision::new(
+                    PamCode::Success,
+                    &warning,
+                    format!(
+                        "password accepted by the directory (domain {}){}{warning}",
+                        user.domain,
+                        if warning.is_empty() { "" } else { ": " }
+                    ),
+                )
             }
+            Ok(BindResult::Locked) => Decision::new(
+                PamCode::AuthErr,
+                "Your account is locked; please contact your system administrator",
+                "account locked (password policy)",
+            ),
+            Ok(BindResult::PasswordExpired) => Decision::new(
+                PamCode::AuthErr,
+                "Your password has expired; please contact your system administrator",
+                "password expired, no grace login left (password policy)",
+            ),
             Ok(BindResult::InvalidCredentials) => {
                 Decision::new(PamCode::AuthErr, "", "wrong password (invalid credentials)")
             }

@@ -21,6 +21,7 @@ struct Fake {
     filter_matches: AtomicBool,
     binds: AtomicUsize,
     gids: Mutex<HashMap<String, Vec<u32>>>,
+    bind_override: Mutex<Option<BindResult>>,
 }
 
 fn alice() -> AuthUser {
@@ -78,8 +79,11 @@ impl AuthBackend for Fake {
                 .get(&user.name)
                 .map(|p| p.as_bytes())
                 == Some(password.expose());
+            if let Some(r) = self.bind_override.lock().unwrap().clone() {
+                return Ok(r);
+            }
             Ok(if ok {
-                BindResult::Accepted
+                BindResult::Accepted(None)
             } else {
                 BindResult::InvalidCredentials
             })
@@ -364,4 +368,36 @@ async fn password_change() {
         change("new-pw-1", "new-pw-2").await.code,
         PamCode::AuthtokErr
     );
+}
+
+#[tokio::test]
+async fn password_policy_answers_reach_the_user() {
+    let s = setup(caching());
+    *s.fake.bind_override.lock().unwrap() = Some(BindResult::Locked);
+    let r = s
+        .auth
+        .authenticate("alice", "sshd", "", &Secret::from("alice-pw"))
+        .await;
+    assert_eq!(r.code, PamCode::AuthErr);
+    assert!(r.message.contains("locked"), "{}", r.message);
+    *s.fake.bind_override.lock().unwrap() = Some(BindResult::PasswordExpired);
+    let r = s
+        .auth
+        .authenticate("alice", "sshd", "", &Secret::from("alice-pw"))
+        .await;
+    assert_eq!(r.code, PamCode::AuthErr);
+    assert!(r.message.contains("expired"), "{}", r.message);
+    *s.fake.bind_override.lock().unwrap() = Some(BindResult::Accepted(Some(
+        "Your password will expire in 3 day(s)".into(),
+    )));
+    let r = s
+        .auth
+        .authenticate("alice", "sshd", "", &Secret::from("alice-pw"))
+        .await;
+    assert_eq!(r.code, PamCode::Success);
+    assert_eq!(r.message, "Your password will expire in 3 day(s)");
+    // The password accepted with a warning was cached like any other.
+    s.fake.offline.store(true, Ordering::SeqCst);
+    *s.fake.bind_override.lock().unwrap() = None;
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
 }
