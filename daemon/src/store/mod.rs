@@ -85,7 +85,7 @@ pub struct Recovery {
 
 struct Inner {
     path: PathBuf,
-    file: File,
+    file: Arc<File>,
     index: HashMap<u64, Loc>,
     namespaces: Namespaces,
     end: u64,
@@ -177,7 +177,7 @@ impl Store {
         }
         let mut inner = Inner {
             path: path.clone(),
-            file,
+            file: Arc::new(file),
             index,
             namespaces,
             end: offset.max(FILE_MAGIC.len()) as u64,
@@ -219,11 +219,15 @@ impl Store {
 
     /// The stored value of `key` and when it was fetched (ms since epoch).
     pub fn get(&self, key: &str) -> Option<(u64, StoredValue)> {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let loc = *inner.index.get(&hash_key(key))?;
+        // The lock covers the index look-up only; the read is done on the
+        // file the entry lies in (a compaction may replace it meanwhile).
+        let (loc, file) = {
+            let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            (*inner.index.get(&hash_key(key))?, inner.file.clone())
+        };
         let mut buf = vec![0u8; loc.len as usize];
-        if let Err(e) = inner.file.read_exact_at(&mut buf, loc.offset) {
-            tracing::warn!(file = %inner.path.display(), error = %e, "cannot read persistent cache");
+        if let Err(e) = file.read_exact_at(&mut buf, loc.offset) {
+            tracing::warn!(error = %e, "cannot read the persistent cache");
             return None;
         }
         match record::parse(&buf) {
@@ -237,7 +241,7 @@ impl Store {
             ) if k == key => Some((at_ms, value)),
             Frame::Valid(Record::Put { .. }, _) => None, // hash collision
             _ => {
-                tracing::warn!(file = %inner.path.display(), offset = loc.offset, "persistent cache record unreadable");
+                tracing::warn!(offset = loc.offset, "persistent cache record unreadable");
                 None
             }
         }

@@ -1,14 +1,23 @@
 //! The writer thread: appends queued records in batches (one fsync per
 //! batch) and compacts the log when it has grown past twice its live size.
+//!
+//! The index lock is held only to read the file's end, to index what was
+//! written and to swap in a compacted file: never across a write, an fsync
+//! or a compaction, so readers (request handlers) never wait for the disk.
 
 use super::index::{apply, Loc};
-use super::record::{self, Frame, Record, FRAME_OVERHEAD};
+use super::record::{self, Frame, Record};
 use super::{now_ms, Inner, Op, COMPACT_MIN_BYTES, FILE_MAGIC, MAX_BATCH};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::sync::{mpsc, Arc, Mutex};
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    inner.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 pub(super) fn writer_loop(inner: Arc<Mutex<Inner>>, rx: mpsc::Receiver<Op>) {
     while let Ok(first) = rx.recv() {
@@ -20,111 +29,148 @@ pub(super) fn writer_loop(inner: Arc<Mutex<Inner>>, rx: mpsc::Receiver<Op>) {
             }
         }
         let mut barriers = Vec::new();
-        let mut guard = inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = guard.append(batch, &mut barriers) {
-            tracing::warn!(file = %guard.path.display(), error = %e, "cannot write persistent cache");
+        if let Err(e) = write_batch(&inner, batch, &mut barriers) {
+            let path = lock(&inner).path.clone();
+            tracing::warn!(file = %path.display(), error = %e, "cannot write persistent cache");
         }
-        drop(guard);
         for b in barriers {
             let _ = b.send(());
         }
     }
 }
 
-impl Inner {
-    pub(super) fn append(
-        &mut self,
-        batch: Vec<Op>,
-        barriers: &mut Vec<mpsc::Sender<()>>,
-    ) -> std::io::Result<()> {
-        let mut buf = Vec::new();
-        for op in batch {
-            match op {
-                Op::Barrier(tx) => barriers.push(tx),
-                Op::Remove(rec) => {
-                    let frame = record::encode(&rec);
-                    let unused = Loc {
-                        offset: 0,
-                        len: 0,
-                        ns: 0,
-                    };
-                    apply(&mut self.index, &mut self.namespaces, &rec, unused);
-                    buf.extend_from_slice(&frame);
-                }
-                Op::Write(rec) => {
-                    let frame = record::encode(&rec);
-                    let loc = Loc {
-                        offset: self.end + buf.len() as u64,
-                        len: frame.len() as u32,
-                        ns: 0,
-                    };
-                    let changed = apply(&mut self.index, &mut self.namespaces, &rec, loc);
-                    if !changed {
-                        continue; // nothing to delete: write nothing
-                    }
-                    buf.extend_from_slice(&frame);
-                }
+/// Appends one batch, then indexes it (and compacts when due).
+fn write_batch(
+    inner: &Mutex<Inner>,
+    batch: Vec<Op>,
+    barriers: &mut Vec<mpsc::Sender<()>>,
+) -> std::io::Result<()> {
+    let (file, end) = {
+        let g = lock(inner);
+        (g.file.clone(), g.end)
+    };
+    let mut buf = Vec::new();
+    let mut effects = Vec::new();
+    for op in batch {
+        let rec = match op {
+            Op::Barrier(tx) => {
+                barriers.push(tx);
+                continue;
             }
-        }
-        if buf.is_empty() {
-            return Ok(());
-        }
-        self.file.write_all_at(&buf, self.end)?;
-        self.end += buf.len() as u64;
-        self.file.sync_data()?;
-        if self.end > COMPACT_MIN_BYTES && self.end > 2 * self.live_bytes() {
-            self.compact()?;
-        }
-        Ok(())
+            Op::Remove(rec) | Op::Write(rec) => rec,
+        };
+        let frame = record::encode(&rec);
+        let loc = Loc {
+            offset: end + buf.len() as u64,
+            len: frame.len() as u32,
+            ns: 0,
+        };
+        buf.extend_from_slice(&frame);
+        effects.push((rec, loc));
     }
+    if buf.is_empty() {
+        return Ok(());
+    }
+    file.write_all_at(&buf, end)?;
+    file.sync_data()?;
+    let compact = {
+        let mut g = lock(inner);
+        let Inner {
+            index, namespaces, ..
+        } = &mut *g;
+        for (rec, loc) in &effects {
+            apply(index, namespaces, rec, *loc);
+        }
+        g.end = end + buf.len() as u64;
+        g.end > COMPACT_MIN_BYTES && g.end > 2 * g.live_bytes()
+    };
+    if compact {
+        compact_live(inner)?;
+    }
+    Ok(())
+}
 
+/// Compacts from a snapshot of the index, then swaps the new file in.
+fn compact_live(inner: &Mutex<Inner>) -> std::io::Result<()> {
+    let (path, file, snapshot, max_age_ms) = {
+        let g = lock(inner);
+        (
+            g.path.clone(),
+            g.file.clone(),
+            g.index.clone(),
+            g.max_age_ms,
+        )
+    };
+    let (new_file, mut new_index, new_end) = rewrite(&path, &file, &snapshot, max_age_ms)?;
+    let mut g = lock(inner);
+    // Only removals can have happened meanwhile (this thread is the only
+    // one that adds): keep them removed.
+    new_index.retain(|k, _| g.index.contains_key(k));
+    g.file = Arc::new(new_file);
+    g.index = new_index;
+    g.end = new_end;
+    Ok(())
+}
+
+/// Writes the live records of `index` that are younger than `max_age_ms`
+/// from `file` into a new log that replaces the one at `path` (temporary
+/// file, fsync, rename, directory fsync). Returns the new file, its index
+/// and its length.
+pub(super) fn rewrite(
+    path: &Path,
+    file: &File,
+    index: &HashMap<u64, Loc>,
+    max_age_ms: u64,
+) -> std::io::Result<(File, HashMap<u64, Loc>, u64)> {
+    let tmp = path.with_extension("log.tmp");
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let live: u64 = index.values().map(|l| l.len as u64).sum();
+    let mut data = Vec::with_capacity(FILE_MAGIC.len() + live as usize);
+    data.extend_from_slice(FILE_MAGIC);
+    let oldest = now_ms().saturating_sub(max_age_ms);
+    let mut new_index = HashMap::with_capacity(index.len());
+    for (key, loc) in index {
+        let mut buf = vec![0u8; loc.len as usize];
+        if file.read_exact_at(&mut buf, loc.offset).is_err() {
+            continue;
+        }
+        match record::parse(&buf) {
+            Frame::Valid(Record::Put { at_ms, .. }, _) if at_ms >= oldest => {}
+            _ => continue,
+        }
+        let offset = data.len() as u64;
+        new_index.insert(*key, Loc { offset, ..*loc });
+        data.extend_from_slice(&buf);
+    }
+    out.write_all(&data)?;
+    out.sync_all()?;
+    drop(out);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    let file = OpenOptions::new().read(true).write(true).open(path)?;
+    Ok((file, new_index, data.len() as u64))
+}
+
+impl Inner {
     /// Bytes of the records the index points to, header included.
     pub(super) fn live_bytes(&self) -> u64 {
         self.index.values().map(|l| l.len as u64).sum::<u64>() + FILE_MAGIC.len() as u64
     }
 
-    /// Rewrites the log with only the live, young enough records.
+    /// Rewrites the log with only the live, young enough records (at open,
+    /// before any reader exists).
     pub(super) fn compact(&mut self) -> std::io::Result<()> {
-        let tmp = self.path.with_extension("log.tmp");
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        let mut data = Vec::with_capacity(self.live_bytes() as usize);
-        data.extend_from_slice(FILE_MAGIC);
-        let oldest = now_ms().saturating_sub(self.max_age_ms);
-        let mut new_index = HashMap::with_capacity(self.index.len());
-        for (key, loc) in &self.index {
-            let mut buf = vec![0u8; loc.len as usize];
-            if self.file.read_exact_at(&mut buf, loc.offset).is_err() {
-                continue;
-            }
-            match record::parse(&buf) {
-                Frame::Valid(Record::Put { at_ms, .. }, _) if at_ms >= oldest => {}
-                _ => continue,
-            }
-            debug_assert!(buf.len() >= FRAME_OVERHEAD);
-            new_index.insert(
-                *key,
-                Loc {
-                    offset: data.len() as u64,
-                    ..*loc
-                },
-            );
-            data.extend_from_slice(&buf);
-        }
-        out.write_all(&data)?;
-        out.sync_all()?;
-        drop(out);
-        std::fs::rename(&tmp, &self.path)?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
-        self.index = new_index;
-        self.end = data.len() as u64;
+        let (file, index, end) = rewrite(&self.path, &self.file, &self.index, self.max_age_ms)?;
+        self.file = Arc::new(file);
+        self.index = index;
+        self.end = end;
         Ok(())
     }
 }
