@@ -326,7 +326,8 @@ impl Resolver {
         (self.group_answer(ans, &settings), until)
     }
 
-    /// The GIDs of a user's groups (initgroups), primary group first.
+    /// The GIDs of a user's groups (initgroups), primary group first;
+    /// secondary groups below `min_id` are left out.
     pub async fn groups_of_user(&self, name: &str) -> Answer<Vec<u32>> {
         self.groups_of_user_timed(name).await.0
     }
@@ -348,7 +349,14 @@ impl Resolver {
             InDomain::Found(Value::Gids(gids), src, until) => {
                 let mut out = Vec::with_capacity(gids.len() + 1);
                 out.push(primary);
-                out.extend(gids.iter().copied().filter(|g| *g != primary));
+                // A directory group with a low GID (a second "wheel") must
+                // never become a local group membership.
+                let min_id = self.settings().min_id;
+                out.extend(
+                    gids.iter()
+                        .copied()
+                        .filter(|g| *g != primary && *g >= min_id),
+                );
                 let src = if user_src == Source::Offline {
                     user_src
                 } else {

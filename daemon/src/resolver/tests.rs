@@ -277,6 +277,13 @@ async fn initgroups_lists_primary_first_once() {
         panic!()
     };
     assert_eq!(g, vec![10000, 10010]);
+    // A directory "wheel" is not a local group membership.
+    d.add_group("wheel", 10, &["alice"]);
+    s.resolver.flush_all();
+    let Answer::Found(g, _) = s.resolver.groups_of_user("alice").await else {
+        panic!()
+    };
+    assert_eq!(g, vec![10000, 10010, 30001]);
     assert_eq!(s.resolver.groups_of_user("ghost").await, Answer::NotFound);
 }
 
