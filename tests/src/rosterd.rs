@@ -283,3 +283,35 @@ impl Drop for Rosterd {
         self.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+    use std::path::Path;
+
+    #[test]
+    fn render_fills_in_the_fixture_directories() {
+        let (run, state) = (Path::new("/t/run"), Path::new("/t/state"));
+        let appended = render("[[domain]]\nname = \"x\"\n", run, state);
+        assert!(appended.contains("[daemon]\nsocket_dir = \"/t/run\"\nstate_dir = \"/t/state\""));
+        let placed = render(
+            "[daemon]\nsocket_dir = \"@SOCKET_DIR@\"\nstate_dir = \"@STATE_DIR@\"\n",
+            run,
+            state,
+        );
+        assert_eq!(
+            placed,
+            "[daemon]\nsocket_dir = \"/t/run\"\nstate_dir = \"/t/state\"\n"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "@SOCKET_DIR@")]
+    fn a_daemon_table_without_placeholders_is_refused() {
+        render(
+            "[daemon]\nsocket_dir = \"/run/roster\"\n",
+            Path::new("/a"),
+            Path::new("/b"),
+        );
+    }
+}
