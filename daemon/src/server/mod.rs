@@ -121,7 +121,9 @@ impl Server {
         let nss_path = socket_dir.join(roster_proto::NSS_SOCKET_NAME);
         let pam_path = socket_dir.join(roster_proto::PAM_SOCKET_NAME);
         let nss = bind(&nss_path, 0o666)?;
-        let pam = bind(&pam_path, 0o600)?;
+        let pam = bind(&pam_path, 0o600).inspect_err(|_| {
+            let _ = std::fs::remove_file(&nss_path);
+        })?;
         let (stop, stop_rx) = watch::channel(false);
         let limits = Arc::new(limits);
         let tasks = vec![
