@@ -2,7 +2,9 @@
 
 use crate::options::Options;
 use roster_proto::{Client, ClientError, Request, Response};
-use std::path::PathBuf;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Something that answers requests like rosterd does.
@@ -30,6 +32,73 @@ impl SocketDaemon {
 
 impl Daemon for SocketDaemon {
     fn call(&self, req: &Request) -> Result<Response, ClientError> {
+        check_socket(&self.socket).map_err(|source| ClientError::Unreachable {
+            path: self.socket.display().to_string(),
+            source,
+        })?;
         Client::request_once(&self.socket, req, self.timeout)
+    }
+}
+
+/// Refuses a socket that someone other than root (or the calling user, for
+/// tests) could have put there: passwords only go to the real rosterd. The
+/// socket must be owned by root or the caller and not writable by group or
+/// others, and its directory must not be writable by others.
+pub fn check_socket(path: &Path) -> io::Result<()> {
+    // SAFETY: geteuid(2) cannot fail and has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let trusted = |uid: u32| uid == 0 || uid == me;
+    let bad = |what: String| io::Error::new(io::ErrorKind::PermissionDenied, what);
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.file_type().is_socket() {
+        return Err(bad(format!("{} is not a socket", path.display())));
+    }
+    if !trusted(meta.uid()) || meta.mode() & 0o022 != 0 {
+        return Err(bad(format!(
+            "{} is owned by uid {} with mode {:o}: not trusted",
+            path.display(),
+            meta.uid(),
+            meta.mode() & 0o7777
+        )));
+    }
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let dmeta = std::fs::metadata(dir)?;
+    if !trusted(dmeta.uid()) || dmeta.mode() & 0o002 != 0 {
+        return Err(bad(format!(
+            "{} is owned by uid {} with mode {:o}: not trusted",
+            dir.display(),
+            dmeta.uid(),
+            dmeta.mode() & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn only_private_sockets_in_private_directories_are_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("pam.sock");
+        let _l = UnixListener::bind(&sock).unwrap();
+        let mode =
+            |p: &Path, m: u32| std::fs::set_permissions(p, PermissionsExt::from_mode(m)).unwrap();
+        mode(&sock, 0o600);
+        mode(dir.path(), 0o755);
+        check_socket(&sock).unwrap();
+        mode(&sock, 0o666);
+        assert!(check_socket(&sock).is_err(), "world-writable socket");
+        mode(&sock, 0o600);
+        mode(dir.path(), 0o1777);
+        assert!(check_socket(&sock).is_err(), "world-writable directory");
+        mode(dir.path(), 0o755);
+        let file = dir.path().join("plain");
+        std::fs::write(&file, "").unwrap();
+        assert!(check_socket(&file).is_err(), "not a socket");
+        assert!(check_socket(&dir.path().join("missing")).is_err());
     }
 }
