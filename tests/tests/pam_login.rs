@@ -270,3 +270,43 @@ fn password_policy_lockout_and_expiry_warning_from_slapd() {
         rd.log()
     );
 }
+
+#[test]
+fn a_reload_changes_who_may_log_in_and_a_restart_keeps_cached_credentials() {
+    use roster_e2e::config::{domain_table, DomainOptions};
+    let mut slapd = slapd();
+    let table = |extra: &[&str]| {
+        domain_table(
+            &slapd,
+            slapd.dir(),
+            &DomainOptions {
+                transport: Transport::StartTls,
+                extra: extra.iter().map(|s| s.to_string()).collect(),
+                ..DomainOptions::default()
+            },
+        )
+    };
+    let mut rd = roster_e2e::rosterd::Rosterd::start(&table(&["cache_credentials = true"]));
+    let ns = namespace(&rd, "");
+    assert_ok(&pamtester(
+        &ns,
+        BOB.name,
+        "authenticate acct_mgmt",
+        &[BOB.password],
+    ));
+
+    rd.write_config(&table(&[
+        "cache_credentials = true",
+        "allow_groups = [\"nosuchgroup\"]",
+    ]));
+    assert!(rd.reload(), "{}", rd.log());
+    assert_refused(&account(&ns, BOB.name), says::PERM_DENIED);
+
+    // The cached credential survives a daemon restart (state_dir file).
+    rd.write_config(&table(&["cache_credentials = true", "connect_timeout = 1"]));
+    rd.restart();
+    slapd.stop();
+    let p = authenticate(&ns, BOB.name, BOB.password);
+    assert_ok(&p);
+    assert!(p.text.contains("cached credentials"), "{}", p.text);
+}
