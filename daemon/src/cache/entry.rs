@@ -28,6 +28,38 @@ pub struct GroupEntry {
     pub domain: Arc<str>,
 }
 
+impl UserEntry {
+    /// The same entry with no spare string capacity (it is kept long).
+    pub fn compacted(mut self) -> Self {
+        for s in [
+            &mut self.user.name,
+            &mut self.user.gecos,
+            &mut self.user.home,
+            &mut self.user.shell,
+            &mut self.dn,
+        ] {
+            s.shrink_to_fit();
+        }
+        if let Some(id) = self.unique_id.as_mut() {
+            id.shrink_to_fit();
+        }
+        self
+    }
+}
+
+impl GroupEntry {
+    /// The same entry with no spare capacity (it is kept long).
+    pub fn compacted(mut self) -> Self {
+        self.group.name.shrink_to_fit();
+        self.dn.shrink_to_fit();
+        for m in &mut self.group.members {
+            m.shrink_to_fit();
+        }
+        self.group.members.shrink_to_fit();
+        self
+    }
+}
+
 /// A cached answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {

@@ -78,8 +78,8 @@ impl Resolver {
         ck: &CacheKey,
         user: Option<&UserEntry>,
     ) -> Fetched {
-        let user_value = |u: Option<UserEntry>| u.map(|u| Value::User(Arc::new(u)));
-        let group_value = |g: Option<GroupEntry>| g.map(|g| Value::Group(Arc::new(g)));
+        let user_value = |u: Option<UserEntry>| u.map(|u| Value::User(Arc::new(u.compacted())));
+        let group_value = |g: Option<GroupEntry>| g.map(|g| Value::Group(Arc::new(g.compacted())));
         match &ck.key {
             Key::UserName(n) => d.user_by_name(n).await.map(user_value),
             Key::UserId(id) => d.user_by_uid(*id).await.map(user_value),
