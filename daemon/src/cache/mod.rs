@@ -22,8 +22,7 @@ pub use entry::{GroupEntry, UserEntry, Value};
 pub use key::{CacheKey, Key};
 
 use lru::LruCache;
-use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 /// One cached answer and its timing (milliseconds since the epoch).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,48 +44,66 @@ impl Slot {
 
 /// A bounded LRU map from questions to answers.
 pub struct MemCache {
-    lru: Mutex<LruCache<CacheKey, Slot>>,
+    lru: Mutex<Bounded>,
 }
 
-fn capacity(max_entries: usize) -> NonZeroUsize {
-    NonZeroUsize::new(max_entries.max(1)).expect("max(1) is not zero")
+/// The LRU and its bound. The map grows with use (no table is reserved
+/// for `max_entries` up front) and the least recently used answers are
+/// evicted beyond the bound.
+struct Bounded {
+    lru: LruCache<CacheKey, Slot>,
+    max: usize,
+}
+
+impl Bounded {
+    fn evict(&mut self) {
+        while self.lru.len() > self.max {
+            self.lru.pop_lru();
+        }
+    }
 }
 
 impl MemCache {
-    /// A cache holding at most `max_entries` answers.
+    /// A cache holding at most `max_entries` answers (at least one).
     pub fn new(max_entries: usize) -> Self {
         MemCache {
-            lru: Mutex::new(LruCache::new(capacity(max_entries))),
+            lru: Mutex::new(Bounded {
+                lru: LruCache::unbounded(),
+                max: max_entries.max(1),
+            }),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<CacheKey, Slot>> {
+    fn lock(&self) -> MutexGuard<'_, Bounded> {
         self.lru.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The answer for `key`, fresh or not; marks it recently used.
     pub fn get(&self, key: &CacheKey) -> Option<Slot> {
-        self.lock().get(key).cloned()
+        self.lock().lru.get(key).cloned()
     }
 
     /// The answer for `key` without touching the LRU order.
     pub fn peek(&self, key: &CacheKey) -> Option<Slot> {
-        self.lock().peek(key).cloned()
+        self.lock().lru.peek(key).cloned()
     }
 
     /// Stores an answer, evicting the least recently used one when full.
     pub fn insert(&self, key: CacheKey, slot: Slot) {
-        self.lock().put(key, slot);
+        let mut b = self.lock();
+        b.lru.put(key, slot);
+        b.evict();
     }
 
     /// Removes one answer.
     pub fn remove(&self, key: &CacheKey) -> Option<Slot> {
-        self.lock().pop(key)
+        self.lock().lru.pop(key)
     }
 
     /// Removes every answer of `domain`.
     pub fn remove_domain(&self, domain: &str) {
-        let mut lru = self.lock();
+        let mut guard = self.lock();
+        let lru = &mut guard.lru;
         let keys: Vec<CacheKey> = lru
             .iter()
             .filter(|(k, _)| &*k.domain == domain)
@@ -99,7 +116,8 @@ impl MemCache {
 
     /// Removes every answer for which `pred` is true.
     pub fn remove_where(&self, pred: impl Fn(&CacheKey, &Slot) -> bool) -> usize {
-        let mut lru = self.lock();
+        let mut guard = self.lock();
+        let lru = &mut guard.lru;
         let keys: Vec<CacheKey> = lru
             .iter()
             .filter(|(k, s)| pred(k, s))
@@ -113,12 +131,12 @@ impl MemCache {
 
     /// Removes everything.
     pub fn clear(&self) {
-        self.lock().clear();
+        self.lock().lru.clear();
     }
 
     /// Number of answers held.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().lru.len()
     }
 
     /// True when nothing is cached.
@@ -128,7 +146,9 @@ impl MemCache {
 
     /// Changes the maximum number of answers (evicting if needed).
     pub fn resize(&self, max_entries: usize) {
-        self.lock().resize(capacity(max_entries));
+        let mut b = self.lock();
+        b.max = max_entries.max(1);
+        b.evict();
     }
 }
 
