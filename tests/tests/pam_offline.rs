@@ -34,6 +34,13 @@ fn offline_login_with_cached_credentials_and_lockout() {
         &[ALICE.password],
     ));
 
+    slapd.stop();
+    // alice logged in before: her cached credential works.
+    let p = pamtester(&ns, ALICE.name, "authenticate acct_mgmt", &[ALICE.password]);
+    assert_ok(&p);
+    assert!(p.text.contains("cached credentials"), "{}", p.text);
+    // The hash is written after the online login was answered; an offline
+    // check waits for it, so it is on disk now.
     let file = rd.state_dir().join("credentials.json");
     let meta = std::fs::metadata(&file).expect("credentials.json written");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
@@ -44,11 +51,6 @@ fn offline_login_with_cached_credentials_and_lockout() {
         "the password itself is stored"
     );
 
-    slapd.stop();
-    // alice logged in before: her cached credential works.
-    let p = pamtester(&ns, ALICE.name, "authenticate acct_mgmt", &[ALICE.password]);
-    assert_ok(&p);
-    assert!(p.text.contains("cached credentials"), "{}", p.text);
     // bob never did: nothing to check against.
     assert_refused(
         &authenticate(&ns, BOB.name, BOB.password),

@@ -9,11 +9,11 @@ use argon2::Argon2;
 use rand::RngCore;
 use roster_proto::Secret;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 /// File name of the credential cache inside the state directory.
@@ -102,6 +102,10 @@ struct FileData {
 pub struct CredentialStore {
     path: Option<PathBuf>,
     users: Mutex<BTreeMap<String, Record>>,
+    /// Per-user locks: held while a new hash is computed (in the background,
+    /// after an online login was answered) and while an offline check runs,
+    /// so a check always sees the last accepted password.
+    user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// A salted argon2id hash (PHC string) of `password`.
@@ -150,6 +154,7 @@ impl CredentialStore {
         Ok(CredentialStore {
             path: Some(path),
             users: Mutex::new(users),
+            user_locks: Mutex::new(HashMap::new()),
         })
     }
 
@@ -158,7 +163,18 @@ impl CredentialStore {
         CredentialStore {
             path: None,
             users: Mutex::new(BTreeMap::new()),
+            user_locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The lock of `key` (see the field's documentation).
+    pub fn user_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.user_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_string())
+            .or_default()
+            .clone()
     }
 
     /// The file, when persisted.

@@ -205,26 +205,24 @@ impl PamAuth {
     }
 
     /// Stores the hash of a password that was accepted online, and the
-    /// account state, for later offline logins.
+    /// account state, for later offline logins. The slow hash is computed
+    /// after the reply (the login does not wait for it) under the user's
+    /// lock, which an offline check of the same user waits for.
     async fn remember(&self, user: &AuthUser, password: &Secret) {
         let key = cred_key(&user.domain, &user.name);
+        let guard = self.creds.user_lock(&key).lock_owned().await;
         let creds = self.creds.clone();
         let pw = password.clone();
         let now = (self.now)();
-        let stored = tokio::task::spawn_blocking(move || {
-            let hash = hash_password(&pw)?;
-            creds.store_hash(&key, hash, now)
-        })
-        .await;
-        match stored {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(user = %user.name, error = %e, "cannot cache credentials")
+        let name = user.name.clone();
+        tokio::task::spawn_blocking(move || {
+            let _held = guard;
+            let stored = hash_password(&pw).and_then(|hash| creds.store_hash(&key, hash, now));
+            drop(pw);
+            if let Err(e) = stored {
+                tracing::error!(user = %name, error = %e, "cannot cache credentials");
             }
-            Err(e) => {
-                tracing::error!(user = %user.name, error = %e, "credential hashing task failed")
-            }
-        }
+        });
         let filter = self.domain(&user.domain).access_filter;
         if let Ok(info) = self.backend.account_info(user, filter.as_deref()).await {
             self.keep_account(user, info).await;
@@ -309,6 +307,8 @@ impl PamAuth {
         why: &str,
     ) -> Decision {
         let key = cred_key(domain, name);
+        // Waits for a hash still being computed for this user.
+        let _held = self.creds.user_lock(&key).lock_owned().await;
         let creds = self.creds.clone();
         let pw = password.clone();
         let now = (self.now)();
