@@ -106,3 +106,32 @@ fn entries_expire_with_the_cache_ttl() {
     assert_eq!(fresh, 0);
     assert_eq!(expired, 2, "an expired entry is never served from the file");
 }
+
+#[test]
+fn every_lookup_kind_is_published() {
+    use roster_e2e::dataset::{ALICE, MANYGROUPS, MANY_GROUPS_COUNT};
+    use roster_proto::memcache::{monotonic_ms, Key, Mapping, Record};
+    let env = Env::start("");
+    let ns = env.ns();
+    ns.run_ok(&format!(
+        "getent passwd {} && getent passwd {} && getent group mg0005 && getent group 30006 && \
+         getent initgroups {}",
+        ALICE.name, ALICE.uid, MANYGROUPS.name
+    ));
+    let m = Mapping::open(&env.rd.socket_dir().join(MEMCACHE_FILE_NAME)).expect("nss.mc");
+    let now = monotonic_ms();
+    for key in [
+        Key::UserName(ALICE.name),
+        Key::Uid(ALICE.uid),
+        Key::GroupName("mg0005"),
+        Key::Gid(30006),
+    ] {
+        assert!(m.get(&key, now).is_some(), "{key:?} not published");
+    }
+    match m.get(&Key::GroupsOf(MANYGROUPS.name), now) {
+        Some(Record::Initgroups { gids, .. }) => {
+            assert!(gids.len() >= MANY_GROUPS_COUNT as usize, "{}", gids.len())
+        }
+        other => panic!("initgroups of {} not published: {other:?}", MANYGROUPS.name),
+    }
+}
