@@ -12,5 +12,6 @@ pub mod namespace;
 pub mod paths;
 pub mod ports;
 pub mod rosterd;
+pub mod samba;
 pub mod slapd;
 pub mod tls;

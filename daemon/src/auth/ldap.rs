@@ -77,6 +77,9 @@ impl DirectoryBackend {
             return Ok(BindResult::InvalidCredentials);
         };
         let timeout = self.directory(&user.domain)?.config().op_timeout;
+        if self.directory(&user.domain)?.is_ad() {
+            return super::ad::bind(ldap, &user.dn, pw, timeout).await;
+        }
         let res = ldap
             .with_controls(ppolicy::request())
             .with_timeout(timeout)
@@ -200,7 +203,11 @@ impl AuthBackend for DirectoryBackend {
                     &user.dn,
                     Scope::Base,
                     "(objectClass=*)",
-                    ACCOUNT_ATTRS.to_vec(),
+                    if dir.is_ad() {
+                        super::ad::AD_ACCOUNT_ATTRS.to_vec()
+                    } else {
+                        ACCOUNT_ATTRS.to_vec()
+                    },
                 )
                 .await
                 .map_err(from_ldap)?
@@ -211,7 +218,11 @@ impl AuthBackend for DirectoryBackend {
                 .next()
                 .map(SearchEntry::construct)
                 .ok_or_else(|| AuthError::Failed(format!("entry {} not found", user.dn)))?;
-            let mut info = account_from_entry(&entry);
+            let mut info = if dir.is_ad() {
+                super::ad::account_info(&entry)
+            } else {
+                account_from_entry(&entry)
+            };
             if let Some(filter) = access_filter {
                 let (matched, _) = ldap
                     .with_timeout(timeout)
@@ -242,6 +253,10 @@ impl AuthBackend for DirectoryBackend {
             ) else {
                 return Ok(ChangeResult::Refused("passwords must be UTF-8".into()));
             };
+            if self.directory(&user.domain)?.is_ad() {
+                let dir = self.directory(&user.domain)?;
+                return super::ad::change_password_on(dir, &user.dn, old_str, new_str).await;
+            }
             let Some((mut ldap, _uri)) = self.user_connection(&user.domain).await? else {
                 return Ok(ChangeResult::Insecure);
             };

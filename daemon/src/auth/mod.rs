@@ -7,6 +7,7 @@
 //! Every decision is logged (user, service, rhost, result, reason), never a
 //! password.
 
+pub mod ad;
 pub mod backend;
 pub mod credentials;
 pub mod ldap;

@@ -13,7 +13,8 @@ use std::time::Duration;
 pub enum DomainKind {
     /// A plain LDAP directory with POSIX attributes.
     Ldap,
-    /// Active Directory (parsed, but refused by validation until supported).
+    /// Active Directory: objectSid-keyed users and groups, AD defaults
+    /// (see `config/ad.rs`).
     Ad,
 }
 
@@ -225,6 +226,9 @@ pub struct DomainConfig {
     /// Shell forced for every user of this domain.
     #[serde(default)]
     pub shell_override: Option<String>,
+    /// kind = "ad": serve names as `name@domain` instead of `name` (false).
+    #[serde(default)]
+    pub qualified_names: bool,
 }
 
 impl DomainConfig {

@@ -63,6 +63,7 @@
 //! assert_eq!(d.connect_timeout, std::time::Duration::from_millis(1500));
 //! ```
 
+mod ad;
 mod domain;
 mod error;
 mod idmap;

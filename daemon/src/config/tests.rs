@@ -230,7 +230,6 @@ fn semantic_errors_name_line_and_key() {
         ),
         ("user_filter = \"objectClass=x\"", "user_filter", "filter"),
         ("group_filter = \"(&(a=b)\"", "group_filter", "filter"),
-        ("kind = \"ad\"", "kind", "not yet supported"),
         ("min_id = 0", "min_id", "root"),
         ("min_id = 5000\nmax_id = 10", "max_id", "below min_id"),
         ("page_size = 0", "page_size", "between"),

@@ -108,11 +108,7 @@ fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(
         ));
     }
     if d.kind == DomainKind::Ad {
-        return Err(err(
-            "domain",
-            "kind",
-            "\"ad\" is not yet supported by this version of rosterd (use \"ldap\")".into(),
-        ));
+        super::ad::apply_defaults(d);
     }
     if d.enabled && d.uris.is_empty() {
         return Err(err(

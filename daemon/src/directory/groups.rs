@@ -43,6 +43,9 @@ impl Directory {
     /// match a DN assertion on the server, so such a membership is only seen
     /// when the group itself is read.)
     pub async fn groups_of_user(&self, user: &UserRecord) -> Result<Vec<GroupRef>, DirectoryError> {
+        if self.is_ad() {
+            return self.ad_groups_of_user(user).await;
+        }
         let a = &self.cfg.attributes;
         let bis = self.cfg.schema == Schema::Rfc2307bis;
         let primary = user.user.gid;

@@ -7,6 +7,7 @@
 //! Connections fail over between the domain's URIs and never wait longer
 //! than `connect_timeout` / `op_timeout`; a dead server is remembered.
 
+pub mod ad;
 mod conn;
 mod entry;
 mod groups;
@@ -37,6 +38,7 @@ pub struct Directory {
     idmap: Arc<DomainSet>,
     pool: Pool,
     searches: AtomicU64,
+    ad: ad::AdState,
 }
 
 impl std::fmt::Debug for Directory {
@@ -66,6 +68,7 @@ impl Directory {
             idmap,
             pool,
             searches: AtomicU64::new(0),
+            ad: ad::AdState::default(),
         })
     }
 
@@ -263,6 +266,9 @@ impl Directory {
     /// The user called `name` (exact, case-sensitive match), if it exists
     /// for this host.
     pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, DirectoryError> {
+        if self.is_ad() {
+            return self.ad_user_by_name(name).await;
+        }
         if check_name(name).is_err() {
             return Ok(None);
         }
@@ -298,6 +304,9 @@ impl Directory {
 
     /// The user with UID `uid`, if it exists for this host.
     pub async fn user_by_uid(&self, uid: u32) -> Result<Option<UserRecord>, DirectoryError> {
+        if self.is_ad() {
+            return self.ad_user_by_uid(uid).await;
+        }
         if self.idmap.check_posix_id(&self.cfg.name, uid).is_err() {
             return Ok(None);
         }
@@ -316,6 +325,9 @@ impl Directory {
 
     /// The group called `name`, members of nested groups included.
     pub async fn group_by_name(&self, name: &str) -> Result<Option<GroupRecord>, DirectoryError> {
+        if self.is_ad() {
+            return self.ad_group_by_name(name).await;
+        }
         if check_name(name).is_err() {
             return Ok(None);
         }
@@ -329,6 +341,9 @@ impl Directory {
 
     /// The group with GID `gid`, members of nested groups included.
     pub async fn group_by_gid(&self, gid: u32) -> Result<Option<GroupRecord>, DirectoryError> {
+        if self.is_ad() {
+            return self.ad_group_by_gid(gid).await;
+        }
         if self.idmap.check_posix_id(&self.cfg.name, gid).is_err() {
             return Ok(None);
         }
@@ -391,6 +406,9 @@ impl Directory {
     /// Every user of the domain (paged), validated, without names or UIDs
     /// that occur twice, restricted by `limit_to_groups`.
     pub async fn all_users(&self) -> Result<Vec<UserRecord>, DirectoryError> {
+        if self.is_ad() {
+            return self.ad_all_users().await;
+        }
         let entries = self.search(&self.user_query(""), false).await?;
         let users = self.users_from(&entries);
         let users = self.unique(
@@ -413,6 +431,9 @@ impl Directory {
     /// Every group of the domain (paged), validated, without names or GIDs
     /// that occur twice; members of nested groups included.
     pub async fn all_groups(&self) -> Result<Vec<GroupRecord>, DirectoryError> {
+        if self.is_ad() {
+            return self.ad_all_groups().await;
+        }
         let entries = self.search(&self.group_query(""), false).await?;
         let mut groups = Vec::new();
         for e in &entries {

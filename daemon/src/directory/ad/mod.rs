@@ -1,0 +1,567 @@
+//! `kind = "ad"` domains: users and groups keyed by `objectSid`.
+//!
+//! The domain SID is read from the base DN's `objectSid` before the first
+//! lookup and registered with the idmap [`DomainSet`](crate::config::DomainSet).
+//! A user's groups come from `tokenGroups` (one base search gives every
+//! group, nested ones included) and one search for those groups by SID; the
+//! in-chain matching rule is the fallback. Group members are read with
+//! ranged retrieval (`member;range=…`) to the end and resolved with one
+//! `memberOf` search per group, nested groups level by level (an in-chain
+//! search for a group's users, or reading member DNs in OR batches, is far
+//! slower on Samba: seconds for a few thousand users). Lookups by UID/GID go through the
+//! reverse idmap and a search by the escaped binary `objectSid`.
+
+mod entry;
+pub mod mapping;
+
+use super::groups::{expand_offline, norm_dn};
+use super::records::{DirectoryError, GroupRecord, GroupRef, UserRecord};
+use super::search::Query;
+use super::Directory;
+use crate::config::DomainKind;
+use crate::filter;
+use entry::{ad_group, ad_user, group_attrs, user_attrs};
+use ldap3::{Scope, SearchEntry};
+use mapping::{
+    account_name_candidates, object_sid, output_name, range_window, realm_of_base_dn,
+    short_input_name, text, token_group_sids,
+};
+use roster_idmap::{Backend, Sid};
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+/// LDAP_MATCHING_RULE_IN_CHAIN: transitive membership in one search.
+pub const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
+/// Values of `member` asked for per ranged read (AD's MaxValRange).
+pub const RANGE_STEP: u32 = 1500;
+/// SIDs per OR filter.
+const VALUES_PER_SEARCH: usize = 500;
+
+/// What an AD directory learns at run time.
+#[derive(Debug, Default)]
+pub(crate) struct AdState {
+    /// The domain SID (from the base DN's objectSid).
+    sid: OnceLock<Sid>,
+    /// The NetBIOS domain name (from the partitions container), if found.
+    netbios: OnceLock<Option<String>>,
+}
+
+impl Directory {
+    /// True for a `kind = "ad"` domain.
+    pub(crate) fn is_ad(&self) -> bool {
+        self.cfg.kind == DomainKind::Ad
+    }
+
+    fn ad_user_query(&self, extra: &str) -> Query {
+        Query {
+            base: self.cfg.user_base().to_string(),
+            scope: self.scope(),
+            filter: filter::and(&self.cfg.user_filter, extra),
+            attrs: user_attrs(&self.cfg),
+        }
+    }
+
+    fn ad_group_query(&self, extra: &str, with_members: bool) -> Query {
+        let mut attrs = group_attrs(&self.cfg);
+        if with_members {
+            attrs.push(self.cfg.attributes.member.clone());
+        }
+        Query {
+            base: self.cfg.group_base().to_string(),
+            scope: self.scope(),
+            filter: filter::and(self.cfg.group_filter(), extra),
+            attrs,
+        }
+    }
+
+    /// The domain SID: discovered from the base DN's `objectSid` on first
+    /// use and registered with the idmap domain set.
+    pub async fn ad_domain_sid(&self) -> Result<Sid, DirectoryError> {
+        if let Some(s) = self.ad.sid.get() {
+            return Ok(*s);
+        }
+        let q = Query {
+            base: self.cfg.base_dn.clone(),
+            scope: Scope::Base,
+            filter: "(objectClass=*)".into(),
+            attrs: vec!["objectSid".into()],
+        };
+        let entries = self.search(&q, true).await?;
+        let sid = entries
+            .first()
+            .ok_or_else(|| format!("base DN {} not found", self.cfg.base_dn))
+            .and_then(|e| object_sid(e).map_err(|m| format!("base DN {}: {m}", self.cfg.base_dn)))
+            .map_err(|m| {
+                DirectoryError::Protocol(format!(
+                    "domain \"{}\": {m} (is it an Active Directory domain?)",
+                    self.cfg.name
+                ))
+            })?;
+        self.idmap
+            .set_domain_sid(&self.cfg.name, sid)
+            .map_err(|e| DirectoryError::Config(format!("domain \"{}\": {e}", self.cfg.name)))?;
+        tracing::info!(domain = %self.cfg.name, %sid, "Active Directory domain SID registered");
+        let _ = self.ad.sid.set(sid);
+        Ok(sid)
+    }
+
+    /// The NetBIOS name of the domain (for `DOMAIN\user` input), read once
+    /// from the partitions container; `None` when it cannot be read.
+    async fn ad_netbios(&self) -> Option<String> {
+        if let Some(n) = self.ad.netbios.get() {
+            return n.clone();
+        }
+        let found = self.read_netbios().await;
+        match &found {
+            Ok(n) => {
+                let _ = self.ad.netbios.set(n.clone());
+                n.clone()
+            }
+            Err(e) => {
+                tracing::debug!(domain = %self.cfg.name, error = %e, "NetBIOS name not read (retried later)");
+                None
+            }
+        }
+    }
+
+    async fn read_netbios(&self) -> Result<Option<String>, DirectoryError> {
+        let root = self
+            .search(
+                &Query {
+                    base: String::new(),
+                    scope: Scope::Base,
+                    filter: "(objectClass=*)".into(),
+                    attrs: vec!["configurationNamingContext".into()],
+                },
+                true,
+            )
+            .await?;
+        let Some(config_nc) = root
+            .first()
+            .and_then(|e| text(e, "configurationNamingContext"))
+        else {
+            return Ok(None);
+        };
+        let q = Query {
+            base: format!("CN=Partitions,{config_nc}"),
+            scope: Scope::OneLevel,
+            filter: format!(
+                "(&(objectClass=crossRef){})",
+                filter::eq("nCName", &self.cfg.base_dn)
+            ),
+            attrs: vec!["nETBIOSName".into()],
+        };
+        let found = self.search(&q, true).await?;
+        Ok(found
+            .first()
+            .and_then(|e| text(e, "nETBIOSName"))
+            .map(str::to_string))
+    }
+
+    fn ad_users_from(&self, sid: &Sid, entries: &[SearchEntry]) -> Vec<UserRecord> {
+        entries
+            .iter()
+            .filter_map(|e| match ad_user(&self.cfg, &self.idmap, sid, e) {
+                Ok(u) => Some(u),
+                Err(reason) => {
+                    tracing::info!(domain = %self.cfg.name, dn = %e.dn, %reason, "AD user not served");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// AD: a user by `name`, `name@realm` or `DOMAIN\name`, matched
+    /// case-insensitively.
+    pub(crate) async fn ad_user_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<UserRecord>, DirectoryError> {
+        let sid = self.ad_domain_sid().await?;
+        let netbios = if name.contains('\\') {
+            self.ad_netbios().await
+        } else {
+            None
+        };
+        let realm = realm_of_base_dn(&self.cfg.base_dn);
+        let Some(short) = short_input_name(name, &realm, &self.cfg.name, netbios.as_deref()) else {
+            return Ok(None);
+        };
+        if crate::directory::check_name(short).is_err() || short.contains(['\\', '@']) {
+            return Ok(None);
+        }
+        let attr = &self.cfg.attributes.username;
+        let f = filter::or(
+            account_name_candidates(short)
+                .iter()
+                .map(|c| filter::eq(attr, c)),
+        );
+        let entries = self.search(&self.ad_user_query(&f), true).await?;
+        let want = output_name(short, self.cfg.qualified_names, &self.cfg.name);
+        let users: Vec<UserRecord> = self
+            .ad_users_from(&sid, &entries)
+            .into_iter()
+            .filter(|u| u.user.name == want)
+            .collect();
+        let Some(u) = self.single_user(&format!("user name {name:?}"), users) else {
+            return Ok(None);
+        };
+        self.allowed(u).await
+    }
+
+    /// The filter term selecting the object whose ID is `id`: `uidNumber`
+    /// or `gidNumber` (rfc2307) or the binary objectSid from the reverse
+    /// idmap; `None` when the ID belongs to no object of this domain.
+    fn ad_id_term(&self, id: u32, posix_attr: &str) -> Option<String> {
+        if self.idmap.check_posix_id(&self.cfg.name, id).is_err() {
+            return None;
+        }
+        if self.cfg.idmap.backend == Backend::Rfc2307 {
+            return Some(filter::eq(posix_attr, &id.to_string()));
+        }
+        let sid = self.idmap.resolve_id(id).ok()?;
+        let ours = self
+            .idmap
+            .domain_of_sid(&sid)
+            .is_some_and(|d| d.eq_ignore_ascii_case(&self.cfg.name));
+        ours.then(|| format!("(objectSid={})", sid.to_ldap_filter_value()))
+    }
+
+    /// AD: the user with UID `uid`.
+    pub(crate) async fn ad_user_by_uid(
+        &self,
+        uid: u32,
+    ) -> Result<Option<UserRecord>, DirectoryError> {
+        let sid = self.ad_domain_sid().await?;
+        let Some(term) = self.ad_id_term(uid, &self.cfg.attributes.uid_number) else {
+            return Ok(None);
+        };
+        let entries = self.search(&self.ad_user_query(&term), true).await?;
+        let users: Vec<UserRecord> = self
+            .ad_users_from(&sid, &entries)
+            .into_iter()
+            .filter(|u| u.user.uid == uid)
+            .collect();
+        let Some(u) = self.single_user(&format!("uid {uid}"), users) else {
+            return Ok(None);
+        };
+        self.allowed(u).await
+    }
+
+    /// AD: the group called `name` (case-insensitive), with its members.
+    pub(crate) async fn ad_group_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<GroupRecord>, DirectoryError> {
+        self.ad_domain_sid().await?;
+        let realm = realm_of_base_dn(&self.cfg.base_dn);
+        let netbios = if name.contains('\\') {
+            self.ad_netbios().await
+        } else {
+            None
+        };
+        let Some(short) = short_input_name(name, &realm, &self.cfg.name, netbios.as_deref()) else {
+            return Ok(None);
+        };
+        if crate::directory::check_name(short).is_err() || short.contains(['\\', '@']) {
+            return Ok(None);
+        }
+        let attr = &self.cfg.attributes.group_name;
+        let f = filter::or(
+            account_name_candidates(short)
+                .iter()
+                .map(|c| filter::eq(attr, c)),
+        );
+        let want = output_name(short, self.cfg.qualified_names, &self.cfg.name);
+        let entries = self.search(&self.ad_group_query(&f, false), true).await?;
+        self.ad_single_group(&format!("group name {name:?}"), &entries, |g| {
+            g.group.name == want
+        })
+        .await
+    }
+
+    /// AD: the group with GID `gid`, with its members.
+    pub(crate) async fn ad_group_by_gid(
+        &self,
+        gid: u32,
+    ) -> Result<Option<GroupRecord>, DirectoryError> {
+        self.ad_domain_sid().await?;
+        let Some(term) = self.ad_id_term(gid, &self.cfg.attributes.gid_number) else {
+            return Ok(None);
+        };
+        let entries = self
+            .search(&self.ad_group_query(&term, false), true)
+            .await?;
+        self.ad_single_group(&format!("gid {gid}"), &entries, |g| g.group.gid == gid)
+            .await
+    }
+
+    async fn ad_single_group(
+        &self,
+        what: &str,
+        entries: &[SearchEntry],
+        keep: impl Fn(&GroupRecord) -> bool,
+    ) -> Result<Option<GroupRecord>, DirectoryError> {
+        let mut found = Vec::new();
+        for e in entries {
+            match ad_group(&self.cfg, &self.idmap, e) {
+                Ok(g) if keep(&g) => found.push(g),
+                Ok(_) => {}
+                Err(reason) => {
+                    tracing::info!(domain = %self.cfg.name, dn = %e.dn, %reason, "AD group not served")
+                }
+            }
+        }
+        if found.len() > 1 {
+            let dns: Vec<&str> = found.iter().map(|g| g.dn.as_str()).collect();
+            tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{what} matches several entries: refused");
+            return Ok(None);
+        }
+        let Some(mut g) = found.pop() else {
+            return Ok(None);
+        };
+        g.group.members = self.ad_members(&g.dn).await?;
+        Ok(Some(g))
+    }
+
+    /// Every value of `member` of the group `dn`, read in windows of
+    /// [`RANGE_STEP`] values (`member;range=0-1499`, …) until the server
+    /// marks the last one (`…-*`).
+    pub async fn ad_member_dns(&self, dn: &str) -> Result<Vec<String>, DirectoryError> {
+        let member = &self.cfg.attributes.member;
+        let mut out = Vec::new();
+        let mut low: u32 = 0;
+        loop {
+            let q = Query {
+                base: dn.to_string(),
+                scope: Scope::Base,
+                filter: "(objectClass=*)".into(),
+                attrs: vec![format!(
+                    "{member};range={low}-{}",
+                    low.saturating_add(RANGE_STEP - 1)
+                )],
+            };
+            let entries = self.search(&q, true).await?;
+            let Some(e) = entries.first() else {
+                break;
+            };
+            let (values, next) = range_window(e, member);
+            let got = values.len();
+            out.extend(values);
+            match next {
+                Some(n) if n > low && got > 0 => low = n,
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The direct members of the group `dn` given its member DNs: the
+    /// served users' names in the order of `dns` (one paged search for the
+    /// users whose `memberOf` is `dn`: much faster on AD than reading the
+    /// DNs), and, when some member is not such a user, the DNs of the
+    /// groups among them (one search).
+    async fn ad_direct_members(
+        &self,
+        sid: &Sid,
+        dn: &str,
+        dns: &[String],
+    ) -> Result<(Vec<String>, Vec<String>), DirectoryError> {
+        let f = filter::eq("memberOf", dn);
+        let entries = self.search(&self.ad_user_query(&f), true).await?;
+        let user_at: HashMap<String, String> = self
+            .ad_users_from(sid, &entries)
+            .into_iter()
+            .map(|u| (norm_dn(&u.dn), u.user.name))
+            .collect();
+        let names = dns
+            .iter()
+            .filter_map(|d| user_at.get(&norm_dn(d)).cloned())
+            .collect();
+        let users: HashSet<String> = entries.iter().map(|e| norm_dn(&e.dn)).collect();
+        if dns.iter().all(|d| users.contains(&norm_dn(d))) {
+            return Ok((names, Vec::new()));
+        }
+        let groups = self
+            .search(&self.ad_group_query(&f, false), true)
+            .await?
+            .into_iter()
+            .map(|e| e.dn)
+            .collect();
+        Ok((names, groups))
+    }
+
+    /// Members of the group `dn`: the served users among its members
+    /// (ranged retrieval of `member`), and those of its nested groups, level
+    /// by level up to `nesting_depth`, each group once.
+    async fn ad_members(&self, dn: &str) -> Result<Vec<String>, DirectoryError> {
+        let sid = self.ad_domain_sid().await?;
+        let mut visited = HashSet::from([norm_dn(dn)]);
+        let mut frontier = vec![dn.to_string()];
+        let mut names = Vec::new();
+        let mut depth = 0;
+        while !frontier.is_empty() && depth <= self.cfg.nesting_depth {
+            let mut next = Vec::new();
+            for g in &frontier {
+                let dns = self.ad_member_dns(g).await?;
+                if dns.is_empty() {
+                    continue;
+                }
+                let (users, groups) = self.ad_direct_members(&sid, g, &dns).await?;
+                names.extend(users);
+                next.extend(groups.into_iter().filter(|g| visited.insert(norm_dn(g))));
+            }
+            frontier = next;
+            depth += 1;
+        }
+        let mut seen = HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        Ok(names)
+    }
+
+    /// AD: the groups of `user`, primary group first: the user's
+    /// `tokenGroups` (every group, transitively, in one base search) read
+    /// by SID in one search; without tokenGroups, the in-chain rule.
+    pub(crate) async fn ad_groups_of_user(
+        &self,
+        user: &UserRecord,
+    ) -> Result<Vec<GroupRef>, DirectoryError> {
+        let dsid = self.ad_domain_sid().await?;
+        let q = Query {
+            base: user.dn.clone(),
+            scope: Scope::Base,
+            filter: "(objectClass=*)".into(),
+            attrs: vec!["tokenGroups".into()],
+        };
+        let token = self.search(&q, true).await?;
+        let sids: Vec<Sid> = token
+            .first()
+            .map(token_group_sids)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s.rid_in(&dsid).is_some())
+            .collect();
+        let mut entries = Vec::new();
+        if sids.is_empty() {
+            tracing::debug!(domain = %self.cfg.name, dn = %user.dn, "no tokenGroups: in-chain search");
+            let f = format!("(member:{IN_CHAIN}:={})", filter::escape(&user.dn));
+            entries = self.search(&self.ad_group_query(&f, false), true).await?;
+        } else {
+            for chunk in sids.chunks(VALUES_PER_SEARCH) {
+                let f = filter::or(
+                    chunk
+                        .iter()
+                        .map(|s| format!("(objectSid={})", s.to_ldap_filter_value())),
+                );
+                entries.extend(self.search(&self.ad_group_query(&f, false), true).await?);
+            }
+        }
+        let primary = user.user.gid;
+        let mut out = vec![GroupRef {
+            name: String::new(),
+            gid: primary,
+        }];
+        let mut gids = HashSet::from([primary]);
+        for e in &entries {
+            match ad_group(&self.cfg, &self.idmap, e) {
+                Ok(g) if g.group.gid == primary => out[0].name = g.group.name,
+                Ok(g) => {
+                    if gids.insert(g.group.gid) {
+                        out.push(GroupRef {
+                            name: g.group.name,
+                            gid: g.group.gid,
+                        });
+                    }
+                }
+                Err(reason) => {
+                    tracing::debug!(domain = %self.cfg.name, dn = %e.dn, %reason, "group of a user not served")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// AD: every user (paged at the domain's page size), without names or
+    /// UIDs used twice, restricted by `limit_to_groups`.
+    pub(crate) async fn ad_all_users(&self) -> Result<Vec<UserRecord>, DirectoryError> {
+        let sid = self.ad_domain_sid().await?;
+        let entries = self.search(&self.ad_user_query(""), false).await?;
+        let users = self.unique(
+            self.ad_users_from(&sid, &entries),
+            |u| u.user.name.clone(),
+            |u| u.user.uid,
+            |u| &u.dn,
+            "user",
+        );
+        if self.cfg.limit_to_groups.is_empty() {
+            return Ok(users);
+        }
+        let (names, gids) = self.limit_members().await?;
+        Ok(users
+            .into_iter()
+            .filter(|u| names.contains(&u.user.name) || gids.contains(&u.user.gid))
+            .collect())
+    }
+
+    /// AD: every group with its members (nested ones included), from one
+    /// paged group search and one paged user search; groups whose `member`
+    /// came back ranged are read to the end.
+    pub(crate) async fn ad_all_groups(&self) -> Result<Vec<GroupRecord>, DirectoryError> {
+        let sid = self.ad_domain_sid().await?;
+        let member = self.cfg.attributes.member.clone();
+        let entries = self.search(&self.ad_group_query("", true), false).await?;
+        let user_entries = self.search(&self.ad_user_query(""), false).await?;
+        let user_at: HashMap<String, String> = self
+            .ad_users_from(&sid, &user_entries)
+            .into_iter()
+            .map(|u| (norm_dn(&u.dn), u.user.name))
+            .collect();
+        let mut dns_of: HashMap<String, Vec<String>> = HashMap::new();
+        for e in &entries {
+            let (mut values, next) = range_window(e, &member);
+            if next.is_some() {
+                values = self.ad_member_dns(&e.dn).await?;
+            }
+            dns_of.insert(norm_dn(&e.dn), values);
+        }
+        let direct: HashMap<String, Vec<String>> = dns_of
+            .iter()
+            .map(|(g, dns)| {
+                let names = dns
+                    .iter()
+                    .filter_map(|d| user_at.get(&norm_dn(d)).cloned())
+                    .collect();
+                (g.clone(), names)
+            })
+            .collect();
+        let mut groups = Vec::new();
+        for e in &entries {
+            match ad_group(&self.cfg, &self.idmap, e) {
+                Ok(mut g) => {
+                    let key = norm_dn(&g.dn);
+                    let nested = expand_offline(&g.dn, &dns_of, &direct, self.cfg.nesting_depth);
+                    let mut seen = HashSet::new();
+                    g.group.members = direct
+                        .get(&key)
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .chain(nested)
+                        .filter(|m| seen.insert(m.clone()))
+                        .collect();
+                    groups.push(g);
+                }
+                Err(reason) => {
+                    tracing::debug!(domain = %self.cfg.name, dn = %e.dn, %reason, "AD group not served")
+                }
+            }
+        }
+        Ok(self.unique(
+            groups,
+            |g| g.group.name.clone(),
+            |g| g.group.gid,
+            |g| &g.dn,
+            "group",
+        ))
+    }
+}

@@ -1,0 +1,497 @@
+//! A private Samba Active Directory domain controller for one test binary.
+//!
+//! `samba-tool domain provision --use-rfc2307` into a scratch
+//! `--targetdir` (nothing under the host's `/etc` is touched), then the
+//! sample AD data of [`ad_ldif`] is added offline in ONE transaction (Samba's
+//! own python bindings, as the system account), then `samba -i` runs in the
+//! foreground with only its LDAP service, under a watchdog shell that kills
+//! it by PID when the test process goes away. Samba's LDAP answers on
+//! 127.0.0.1:389 (StartTLS) and 636 (ldaps) with the certificate of a
+//! [`TestPki`] (issued to 127.0.0.1 and localhost), so clients verify TLS
+//! without any name resolution. Those two ports must be free.
+
+use crate::tls::TestPki;
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kerberos realm of the test domain.
+pub const AD_REALM: &str = "AD.EXAMPLE.TEST";
+/// NetBIOS name of the test domain.
+pub const AD_NETBIOS: &str = "ADEXAMPLE";
+/// Base DN of the test domain.
+pub const AD_BASE_DN: &str = "DC=ad,DC=example,DC=test";
+/// The Administrator's password.
+pub const AD_ADMIN_PASSWORD: &str = "Adm1n!Passw0rd-roster";
+/// The service account rosterd binds as (its UPN is `svc-roster@ad.example.test`).
+pub const AD_SERVICE_USER: &str = "svc-roster";
+/// The service account's password.
+pub const AD_SERVICE_PASSWORD: &str = "Svc!Passw0rd-roster";
+/// Members of the big group `big` (`bulk0000` …).
+pub const AD_BULK_USERS: u32 = 3000;
+
+/// A user of the sample AD data.
+#[derive(Clone, Copy, Debug)]
+pub struct AdUser {
+    /// sAMAccountName.
+    pub name: &'static str,
+    /// Password.
+    pub password: &'static str,
+    /// uidNumber (RFC 2307), if the user has one.
+    pub uid_number: Option<u32>,
+}
+
+/// Enabled user with RFC 2307 attributes (uid 10001, gid 10000), home
+/// /home/alice, shell /bin/bash; member of `unixgroup` and `inner`.
+pub const AD_ALICE: AdUser = AdUser {
+    name: "alice",
+    password: "Alice!Passw0rd",
+    uid_number: Some(10001),
+};
+/// Enabled user without RFC 2307 attributes; member of `inner`.
+pub const AD_BOB: AdUser = AdUser {
+    name: "bob",
+    password: "Bob!Passw0rd",
+    uid_number: None,
+};
+/// Disabled user (userAccountControl 514), uid 10003.
+pub const AD_DAVE: AdUser = AdUser {
+    name: "dave",
+    password: "Dave!Passw0rd",
+    uid_number: Some(10003),
+};
+/// Expired user (accountExpires in 2010), uid 10004.
+pub const AD_ERIN: AdUser = AdUser {
+    name: "erin",
+    password: "Erin!Passw0rd",
+    uid_number: Some(10004),
+};
+/// User who must change the password (pwdLastSet 0), uid 10005.
+pub const AD_FRANK: AdUser = AdUser {
+    name: "frank",
+    password: "Frank!Passw0rd",
+    uid_number: Some(10005),
+};
+/// gidNumber of `unixgroup` (alice's RFC 2307 primary group).
+pub const AD_UNIXGROUP_GID: u32 = 10000;
+/// gidNumber of `inner` (members alice, bob).
+pub const AD_INNER_GID: u32 = 10010;
+/// gidNumber of `outer` (member: the group `inner`).
+pub const AD_OUTER_GID: u32 = 10011;
+
+/// A bulk user's name.
+pub fn bulk_user(i: u32) -> String {
+    format!("bulk{i:04}")
+}
+
+fn b64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn unicode_pwd(p: &str) -> String {
+    let q = format!("\"{p}\"");
+    let bytes: Vec<u8> = q.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+    b64(&bytes)
+}
+
+fn user_entry(name: &str, extra: &str) -> String {
+    format!(
+        "dn: CN={name},CN=Users,{AD_BASE_DN}\nobjectClass: user\nsAMAccountName: {name}\n\
+         userPrincipalName: {name}@ad.example.test\n{extra}\n"
+    )
+}
+
+fn posix(u: &AdUser, gid: u32) -> String {
+    format!(
+        "uidNumber: {}\ngidNumber: {gid}\n",
+        u.uid_number.expect("a POSIX user")
+    )
+}
+
+/// The sample AD data (LDIF, one add per entry).
+pub fn ad_ldif() -> String {
+    let mut out = Vec::new();
+    let pw = |u: &AdUser| format!("unicodePwd:: {}\n", unicode_pwd(u.password));
+    out.push(user_entry(
+        AD_SERVICE_USER,
+        &format!(
+            "unicodePwd:: {}\nuserAccountControl: 66048\n",
+            unicode_pwd(AD_SERVICE_PASSWORD)
+        ),
+    ));
+    out.push(user_entry(
+        AD_ALICE.name,
+        &format!(
+            "{}userAccountControl: 512\n{}unixHomeDirectory: /home/alice\nloginShell: /bin/bash\n\
+             displayName: Alice Adams\n",
+            pw(&AD_ALICE),
+            posix(&AD_ALICE, AD_UNIXGROUP_GID)
+        ),
+    ));
+    out.push(user_entry(
+        AD_BOB.name,
+        &format!(
+            "{}userAccountControl: 512\ndisplayName: Bob Brown\n",
+            pw(&AD_BOB)
+        ),
+    ));
+    out.push(user_entry(
+        AD_DAVE.name,
+        &format!(
+            "{}userAccountControl: 514\n{}",
+            pw(&AD_DAVE),
+            posix(&AD_DAVE, AD_UNIXGROUP_GID)
+        ),
+    ));
+    out.push(user_entry(
+        AD_ERIN.name,
+        &format!(
+            "{}userAccountControl: 512\naccountExpires: 129000000000000000\n{}",
+            pw(&AD_ERIN),
+            posix(&AD_ERIN, AD_UNIXGROUP_GID)
+        ),
+    ));
+    out.push(user_entry(
+        AD_FRANK.name,
+        &format!(
+            "{}userAccountControl: 512\npwdLastSet: 0\n{}",
+            pw(&AD_FRANK),
+            posix(&AD_FRANK, AD_UNIXGROUP_GID)
+        ),
+    ));
+    for i in 0..AD_BULK_USERS {
+        out.push(user_entry(&bulk_user(i), ""));
+    }
+    let dn = |n: &str| format!("CN={n},CN=Users,{AD_BASE_DN}");
+    let group = |name: &str, gid: Option<u32>, members: &[String]| {
+        let mut s = format!(
+            "dn: CN={name},CN=Users,{AD_BASE_DN}\nobjectClass: group\nsAMAccountName: {name}\n"
+        );
+        if let Some(g) = gid {
+            s += &format!("gidNumber: {g}\n");
+        }
+        for m in members {
+            s += &format!("member: {m}\n");
+        }
+        s
+    };
+    out.push(group(
+        "unixgroup",
+        Some(AD_UNIXGROUP_GID),
+        &[dn("alice"), dn("dave"), dn("erin"), dn("frank")],
+    ));
+    out.push(group(
+        "inner",
+        Some(AD_INNER_GID),
+        &[dn("alice"), dn("bob")],
+    ));
+    out.push(group("outer", Some(AD_OUTER_GID), &[dn("inner")]));
+    let bulk: Vec<String> = (0..AD_BULK_USERS).map(|i| dn(&bulk_user(i))).collect();
+    out.push(group("big", None, &bulk));
+    out.join("\n")
+}
+
+/// Adds an LDIF to a stopped DC's sam.ldb in one transaction.
+const ADD_SCRIPT: &str = r#"
+import sys
+from samba.samdb import SamDB
+from samba.auth import system_session
+from samba.param import LoadParm
+lp = LoadParm()
+lp.load(sys.argv[1])
+db = SamDB(url=sys.argv[2], session_info=system_session(), lp=lp)
+db.transaction_start()
+try:
+    db.add_ldif(open(sys.argv[3]).read())
+except Exception:
+    db.transaction_cancel()
+    raise
+db.transaction_commit()
+"#;
+
+/// A running private Samba AD DC.
+pub struct SambaDc {
+    dir: tempfile::TempDir,
+    pki: TestPki,
+    domain_sid: String,
+    watchdog: Option<Child>,
+}
+
+fn run(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {e} (are samba and samba-ad-dc installed?)"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn port_busy(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+impl SambaDc {
+    /// Provisions, populates and starts the DC (about a minute and a half).
+    pub fn start() -> SambaDc {
+        for port in [389, 636] {
+            assert!(
+                !port_busy(port),
+                "127.0.0.1:{port} is in use: the Samba AD DC of the tests needs ports 389 and 636"
+            );
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("roster-samba-")
+            .tempdir()
+            .expect("temp dir");
+        let target = dir.path().join("dc");
+        let out = run(
+            Command::new("samba-tool").args([
+                "domain",
+                "provision",
+                "--use-rfc2307",
+                &format!("--realm={AD_REALM}"),
+                &format!("--domain={AD_NETBIOS}"),
+                "--server-role=dc",
+                "--dns-backend=SAMBA_INTERNAL",
+                &format!("--adminpass={AD_ADMIN_PASSWORD}"),
+                &format!("--targetdir={}", target.display()),
+                "--option=interfaces=lo",
+                "--option=bind interfaces only=yes",
+                "--option=dns forwarder=127.0.0.1",
+            ]),
+            "samba-tool domain provision",
+        );
+        let domain_sid = out
+            .lines()
+            .find_map(|l| l.split("DOMAIN SID:").nth(1))
+            .map(|s| s.trim().to_string())
+            .expect("provision prints the domain SID");
+        let ldif = dir.path().join("data.ldif");
+        std::fs::write(&ldif, ad_ldif()).expect("write ldif");
+        let script = dir.path().join("add.py");
+        std::fs::write(&script, ADD_SCRIPT).expect("write add.py");
+        run(
+            Command::new("/usr/bin/python3")
+                .arg(&script)
+                .arg(target.join("etc/smb.conf"))
+                .arg(target.join("private/sam.ldb"))
+                .arg(&ldif),
+            "adding the sample AD data",
+        );
+        let pki = TestPki::generate(&dir.path().join("pki"));
+        std::fs::set_permissions(&pki.server_key, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod key");
+        let mut dc = SambaDc {
+            dir,
+            pki,
+            domain_sid,
+            watchdog: None,
+        };
+        dc.launch();
+        dc
+    }
+
+    fn launch(&mut self) {
+        let target = self.target();
+        let d = target.display();
+        let opts = [
+            format!("--option=log file={d}/samba.log"),
+            format!("--option=pid directory={d}"),
+            "--option=server services=ldap".to_string(),
+            "--option=tls enabled=yes".to_string(),
+            format!("--option=tls keyfile={}", self.pki.server_key.display()),
+            format!("--option=tls certfile={}", self.pki.server_cert.display()),
+            format!("--option=tls cafile={}", self.pki.ca_cert.display()),
+        ];
+        // The shell starts samba, then blocks reading stdin; EOF (drop, or
+        // the test process dying: a fixture in a static is never dropped)
+        // makes it kill samba by PID, wait, and remove the scratch dir.
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(r#"conf="$1"; log="$2"; scratch="$3"; shift 3; samba -i --no-process-group -s "$conf" "$@" >>"$log" 2>&1 & pid=$!; read _ ; kill $pid 2>/dev/null; wait $pid; rm -rf "$scratch""#)
+            .arg("roster-samba-watchdog")
+            .arg(target.join("etc/smb.conf"))
+            .arg(target.join("samba.out"))
+            .arg(self.dir.path())
+            .args(&opts)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn samba watchdog");
+        self.watchdog = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !(port_busy(636) && port_busy(389)) {
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(target.join("samba.out")).unwrap_or_default();
+                panic!("samba did not start listening on 389/636: {log}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn target(&self) -> PathBuf {
+        self.dir.path().join("dc")
+    }
+
+    /// `ldaps://127.0.0.1` (the certificate names 127.0.0.1).
+    pub fn ldaps_uri(&self) -> String {
+        "ldaps://127.0.0.1".into()
+    }
+
+    /// `ldap://127.0.0.1` (StartTLS available).
+    pub fn ldap_uri(&self) -> String {
+        "ldap://127.0.0.1".into()
+    }
+
+    /// The CA certificate of the DC's TLS certificate.
+    pub fn ca_file(&self) -> &Path {
+        &self.pki.ca_cert
+    }
+
+    /// The domain SID (`S-1-5-21-…`), as printed by the provisioning.
+    pub fn domain_sid(&self) -> &str {
+        &self.domain_sid
+    }
+
+    /// The service account's UPN (a bind DN AD accepts).
+    pub fn service_upn(&self) -> String {
+        format!("{AD_SERVICE_USER}@{}", AD_REALM.to_ascii_lowercase())
+    }
+
+    /// Writes the service account's password to `dir/ad_bind_password`
+    /// (mode 0600) and returns its path.
+    pub fn write_bind_password_file(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("ad_bind_password");
+        std::fs::write(&path, AD_SERVICE_PASSWORD).expect("write password file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod password file");
+        path
+    }
+
+    /// The RID of the object called `sam` (its objectSid's last
+    /// sub-authority), read with ldapsearch as Administrator.
+    pub fn rid_of(&self, sam: &str) -> u32 {
+        let out = run(
+            Command::new("ldapsearch")
+                .env("LDAPTLS_CACERT", self.ca_file())
+                .args([
+                    "-x",
+                    "-LLL",
+                    "-o",
+                    "ldif-wrap=no",
+                    "-H",
+                    &self.ldaps_uri(),
+                    "-D",
+                    &format!("Administrator@{}", AD_REALM.to_ascii_lowercase()),
+                    "-w",
+                    AD_ADMIN_PASSWORD,
+                    "-b",
+                    AD_BASE_DN,
+                    &format!("(sAMAccountName={sam})"),
+                    "objectSid",
+                ]),
+            "ldapsearch objectSid",
+        );
+        let line = out
+            .lines()
+            .find_map(|l| l.strip_prefix("objectSid:: "))
+            .unwrap_or_else(|| panic!("no objectSid for {sam}: {out}"));
+        let bytes = b64_decode(line.trim());
+        let n = bytes.len();
+        u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]])
+    }
+
+    /// A `[[domain]]` table of `kind = "ad"` named `name` for this DC over
+    /// ldaps (verified against [`SambaDc::ca_file`]), bound as the service
+    /// account's UPN (password file in `dir`), with `extra` lines at the end
+    /// (e.g. `[domain.idmap]` and its keys).
+    pub fn domain_table(&self, dir: &Path, name: &str, extra: &str) -> String {
+        let pw = self.write_bind_password_file(dir);
+        format!(
+            "[[domain]]\nname = \"{name}\"\nkind = \"ad\"\nuris = [\"{}\"]\nbase_dn = \"{AD_BASE_DN}\"\n\
+             ca_file = \"{}\"\nbind_dn = \"{}\"\nbind_password_file = \"{}\"\n\
+             connect_timeout = 5\nop_timeout = 30\n{extra}\n",
+            self.ldaps_uri(),
+            self.ca_file().display(),
+            self.service_upn(),
+            pw.display()
+        )
+    }
+
+    /// The DC's scratch directory (removed on drop).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn b64_decode(s: &str) -> Vec<u8> {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = T.iter().position(|t| *t == c).expect("base64") as u32;
+        acc = acc << 6 | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+impl Drop for SambaDc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.watchdog.take() {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trip_and_unicode_pwd() {
+        for s in [
+            &b""[..],
+            b"a",
+            b"ab",
+            b"abc",
+            b"abcd",
+            &[0, 255, 17, 3, 200],
+        ] {
+            assert_eq!(b64_decode(&b64(s)), s);
+        }
+        assert_eq!(b64(b"\"\0"), "IgA=");
+        assert_eq!(unicode_pwd("a"), b64(&[b'"', 0, b'a', 0, b'"', 0]));
+    }
+}

@@ -1,0 +1,370 @@
+//! Active Directory end to end: a real Samba AD DC (provisioned once for
+//! this binary), rosterd with `kind = "ad"` domains using the rid, sss and
+//! rfc2307 idmap backends, the NSS module (getent, id) in a private mount
+//! namespace, pamtester for account state, and an LDAP domain (slapd)
+//! served next to the AD one.
+
+mod pam_common;
+
+use pam_common::{account, pamtester, says, service_file, SERVICE};
+use roster_e2e::namespace::Namespace;
+use roster_e2e::rosterd::Rosterd;
+use roster_e2e::samba::{
+    bulk_user, SambaDc, AD_ALICE, AD_BOB, AD_BULK_USERS, AD_DAVE, AD_ERIN, AD_FRANK, AD_INNER_GID,
+    AD_OUTER_GID, AD_UNIXGROUP_GID,
+};
+use roster_e2e::slapd::Slapd;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The DC, started once for every test of this binary.
+fn dc() -> &'static SambaDc {
+    static DC: OnceLock<SambaDc> = OnceLock::new();
+    DC.get_or_init(SambaDc::start)
+}
+
+/// First ID of the rid backend's range.
+const RID_LOW: u32 = 100_000;
+/// RID of the Domain Users group.
+const DOMAIN_USERS_RID: u32 = 513;
+
+fn rid_backend() -> String {
+    format!("[domain.idmap]\nbackend = \"rid\"\nrange_low = {RID_LOW}\nrange_high = 199999\n")
+}
+
+/// A rosterd serving the DC as domain `ad` with `extra` domain lines.
+fn rosterd(extra: &str) -> (Rosterd, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rd = Rosterd::start(&dc().domain_table(dir.path(), "ad", extra));
+    (rd, dir)
+}
+
+fn ns(rd: &Rosterd) -> Namespace {
+    Namespace::new().socket_dir(&rd.socket_dir())
+}
+
+/// Runs `script` in `ns`; returns (exit code, stdout).
+fn sh(ns: &Namespace, script: &str) -> (i32, String) {
+    let out = ns.run(script);
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[track_caller]
+fn ok(ns: &Namespace, script: &str, rd: &Rosterd) -> String {
+    let (code, out) = sh(ns, script);
+    assert_eq!(
+        code,
+        0,
+        "`{script}` failed ({code}): {out}\nrosterd log:\n{}",
+        tail(&rd.log())
+    );
+    out
+}
+
+fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+fn fields(line: &str) -> Vec<String> {
+    line.trim_end().split(':').map(str::to_owned).collect()
+}
+
+fn members(line: &str) -> Vec<String> {
+    let f = fields(line);
+    let mut m: Vec<String> = f[3]
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    m.sort();
+    m
+}
+
+#[test]
+fn smoke_dc_answers_ldaps_with_its_sid_and_rids() {
+    let dc = dc();
+    assert!(
+        dc.domain_sid().starts_with("S-1-5-21-"),
+        "{}",
+        dc.domain_sid()
+    );
+    // Objects created after provisioning get RIDs above 1000.
+    assert!(dc.rid_of(AD_ALICE.name) > 1000);
+    assert_ne!(dc.rid_of(AD_ALICE.name), dc.rid_of(AD_BOB.name));
+}
+
+#[test]
+fn rid_backend_users_groups_and_nesting_through_nss() {
+    let dc = dc();
+    let (rd, _dir) = rosterd(&rid_backend());
+    let ns = ns(&rd);
+    let alice_uid = RID_LOW + dc.rid_of("alice");
+    let users_gid = RID_LOW + DOMAIN_USERS_RID;
+
+    // idmap_rid: id = range_low + rid - base_rid; primary group from
+    // primaryGroupID (Domain Users, 513); RFC 2307 home/shell kept.
+    let pw = fields(&ok(&ns, "getent passwd alice", &rd));
+    assert_eq!(
+        pw,
+        [
+            "alice",
+            "*",
+            &alice_uid.to_string(),
+            &users_gid.to_string(),
+            "Alice Adams",
+            "/home/alice",
+            "/bin/bash"
+        ]
+    );
+    // No unixHomeDirectory/loginShell: the template and the default shell.
+    let pw = fields(&ok(&ns, "getent passwd bob", &rd));
+    let bob_uid = RID_LOW + dc.rid_of("bob");
+    assert_eq!(pw[2], bob_uid.to_string());
+    assert_eq!(pw[5], "/home/ad/bob");
+    assert_eq!(pw[6], "/bin/sh");
+
+    // Input names: case-insensitive, UPN and down-level forms; by UID
+    // (reverse idmap, then a search by binary objectSid).
+    for name in [
+        "ALICE",
+        "alice@AD.EXAMPLE.TEST",
+        "'ADEXAMPLE\\alice'",
+        &alice_uid.to_string(),
+    ] {
+        let pw = fields(&ok(&ns, &format!("getent passwd {name}"), &rd));
+        assert_eq!(
+            (pw[0].as_str(), pw[2].as_str()),
+            ("alice", alice_uid.to_string().as_str()),
+            "{name}"
+        );
+    }
+    let (code, _) = sh(&ns, "getent passwd alice@other.test");
+    assert_eq!(code, 2, "another realm is not this domain");
+
+    // Groups by SID-mapped GID and by name ("Domain Users" is served as
+    // domain_users).
+    let gr = fields(&ok(&ns, &format!("getent group {users_gid}"), &rd));
+    assert_eq!(gr[0], "domain_users");
+    let outer_gid = RID_LOW + dc.rid_of("outer");
+    let gr = ok(&ns, "getent group outer", &rd);
+    assert_eq!(fields(&gr)[2], outer_gid.to_string());
+    assert_eq!(
+        members(&gr),
+        ["alice", "bob"],
+        "members of the nested group"
+    );
+
+    // The 3,000-member group is complete (ranged retrieval of member).
+    let gr = ok(&ns, "getent group big", &rd);
+    let m = members(&gr);
+    assert_eq!(m.len(), AD_BULK_USERS as usize, "every member of big");
+    assert!(m.contains(&bulk_user(0)) && m.contains(&bulk_user(AD_BULK_USERS - 1)));
+
+    // initgroups/id: tokenGroups gives nested groups.
+    let ig = ok(&ns, "getent initgroups alice", &rd);
+    for g in [
+        users_gid,
+        outer_gid,
+        RID_LOW + dc.rid_of("inner"),
+        RID_LOW + dc.rid_of("unixgroup"),
+    ] {
+        assert!(
+            ig.split_whitespace().any(|x| x == g.to_string()),
+            "{g} in {ig}"
+        );
+    }
+    let id = ok(&ns, "id alice", &rd);
+    assert!(
+        id.starts_with(&format!(
+            "uid={alice_uid}(alice) gid={users_gid}(domain_users)"
+        )),
+        "{id}"
+    );
+    assert!(id.contains(&format!("{outer_gid}(outer)")), "{id}");
+}
+
+/// Builds libsss_idmap's answer for `sids` with the idmap crate's C
+/// harness (default sss parameters, one domain).
+fn libsss_ids(domain_sid: &str, sids: &[String]) -> Vec<u32> {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../idmap/tests/sss_harness.c");
+    let bin = std::env::temp_dir().join(format!("roster_ad_sss_harness_{}", std::process::id()));
+    let st = Command::new("gcc")
+        .args(["-O1", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .arg("-lsss_idmap")
+        .status()
+        .expect("run gcc (install gcc and libsss-idmap-dev)");
+    assert!(st.success(), "building the libsss_idmap harness failed");
+    let mut script = format!("init 200000 2000200000 200000 0 10\nadd ad {domain_sid}\n");
+    for s in sids {
+        script += &format!("s2u {s}\n");
+    }
+    let mut child = Command::new(&bin)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run harness");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_file(&bin);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[1].starts_with("add 0 "), "{text}");
+    lines[2..]
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(f[..2], ["s2u", "0"], "{l}");
+            f[2].parse().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn sss_backend_agrees_with_libsss_idmap() {
+    let dc = dc();
+    let (rd, _dir) = rosterd("[domain.idmap]\nbackend = \"sss\"\n");
+    let ns = ns(&rd);
+    let sid = dc.domain_sid();
+    let rids = [
+        dc.rid_of("alice"),
+        dc.rid_of("bob"),
+        DOMAIN_USERS_RID,
+        dc.rid_of("outer"),
+    ];
+    let want = libsss_ids(
+        sid,
+        &rids
+            .iter()
+            .map(|r| format!("{sid}-{r}"))
+            .collect::<Vec<_>>(),
+    );
+    let pw = fields(&ok(&ns, "getent passwd alice", &rd));
+    assert_eq!(pw[2], want[0].to_string(), "alice's UID");
+    assert_eq!(pw[3], want[2].to_string(), "Domain Users' GID");
+    let pw = fields(&ok(&ns, "getent passwd bob", &rd));
+    assert_eq!(pw[2], want[1].to_string(), "bob's UID");
+    let ig = ok(&ns, "getent initgroups bob", &rd);
+    assert!(
+        ig.split_whitespace().any(|g| g == want[3].to_string()),
+        "outer in {ig}"
+    );
+    let gr = fields(&ok(&ns, &format!("getent group {}", want[3]), &rd));
+    assert_eq!(gr[0], "outer");
+}
+
+#[test]
+fn rfc2307_backend_takes_ids_from_ad_attributes() {
+    let (rd, _dir) = rosterd("");
+    let ns = ns(&rd);
+    let pw = fields(&ok(&ns, "getent passwd alice", &rd));
+    assert_eq!(
+        pw[2..4],
+        ["10001".to_string(), AD_UNIXGROUP_GID.to_string()]
+    );
+    let pw = fields(&ok(&ns, "getent passwd 10001", &rd));
+    assert_eq!(pw[0], "alice");
+    // bob has no uidNumber: not served.
+    let (code, out) = sh(&ns, "getent passwd bob");
+    assert_eq!(code, 2, "{out}");
+    let gr = ok(&ns, &format!("getent group {AD_UNIXGROUP_GID}"), &rd);
+    assert_eq!(fields(&gr)[0], "unixgroup");
+    assert_eq!(members(&gr), ["alice", "dave", "erin", "frank"]);
+    // inner lists only the served member.
+    assert_eq!(members(&ok(&ns, "getent group inner", &rd)), ["alice"]);
+    let id = ok(&ns, "id alice", &rd);
+    assert!(
+        id.starts_with(&format!(
+            "uid=10001(alice) gid={AD_UNIXGROUP_GID}(unixgroup)"
+        )),
+        "{id}"
+    );
+    assert!(id.contains(&format!("{AD_INNER_GID}(inner)")), "{id}");
+    assert!(id.contains(&format!("{AD_OUTER_GID}(outer)")), "{id}");
+    // big has no gidNumber: not served with rfc2307.
+    assert_eq!(sh(&ns, "getent group big").0, 2);
+}
+
+#[test]
+fn pam_refuses_disabled_and_expired_accounts_and_asks_for_a_new_password() {
+    let (rd, _dir) = rosterd("");
+    let ns = Namespace::new()
+        .socket_dir(&rd.socket_dir())
+        .pam_service(SERVICE, &service_file(""));
+    let good = pamtester(
+        &ns,
+        AD_ALICE.name,
+        "authenticate acct_mgmt",
+        &[AD_ALICE.password],
+    );
+    assert!(
+        good.ok,
+        "alice must log in:\n{}\n{}",
+        good.text,
+        tail(&rd.log())
+    );
+    let wrong = pamtester(&ns, AD_ALICE.name, "authenticate", &["wrong"]);
+    assert!(!wrong.ok, "{}", wrong.text);
+    for u in [AD_DAVE, AD_ERIN] {
+        let p = pamtester(&ns, u.name, "authenticate acct_mgmt", &[u.password]);
+        assert!(!p.ok, "{} must be refused:\n{}", u.name, p.text);
+        // The account step refuses them too, with the AD reason.
+        let a = account(&ns, u.name);
+        assert!(!a.ok, "{}: {}", u.name, a.text);
+    }
+    assert!(account(&ns, AD_ERIN.name).text.contains(says::ACCT_EXPIRED));
+    assert!(account(&ns, AD_DAVE.name).text.contains(says::PERM_DENIED));
+    // pwdLastSet = 0: the password is right, a new one is required.
+    let f = pamtester(
+        &ns,
+        AD_FRANK.name,
+        "authenticate acct_mgmt",
+        &[AD_FRANK.password],
+    );
+    assert!(
+        !f.ok && f.text.contains(says::NEW_AUTHTOK_REQD),
+        "{}\n{}",
+        f.text,
+        tail(&rd.log())
+    );
+}
+
+#[test]
+fn ldap_and_ad_domains_side_by_side() {
+    let dc = dc();
+    let slapd = Slapd::start_with_ldif(&pam_common::small_ldif());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ldap = roster_e2e::config::domain_table(
+        &slapd,
+        dir.path(),
+        &roster_e2e::config::DomainOptions::default(),
+    );
+    let ad = dc.domain_table(dir.path(), "ad", &rid_backend());
+    let rd = Rosterd::start(&format!("{ldap}\n{ad}"));
+    let ns = ns(&rd);
+    // The LDAP domain comes first: plain `alice` is the LDAP user.
+    let pw = fields(&ok(&ns, "getent passwd alice", &rd));
+    assert_eq!(pw[2], "10001");
+    let alice_uid = RID_LOW + dc.rid_of("alice");
+    let pw = fields(&ok(&ns, "getent passwd alice@ad", &rd));
+    assert_eq!(pw[2], alice_uid.to_string());
+    let pw = fields(&ok(&ns, &format!("getent passwd {alice_uid}"), &rd));
+    assert_eq!(pw[0], "alice");
+    assert_eq!(pw[3], (RID_LOW + DOMAIN_USERS_RID).to_string());
+    let pw = fields(&ok(&ns, &format!("getent passwd {}", bulk_user(7)), &rd));
+    assert_eq!(pw[2], (RID_LOW + dc.rid_of(&bulk_user(7))).to_string());
+    let gr = fields(&ok(&ns, "getent group outer", &rd));
+    assert_eq!(gr[2], (RID_LOW + dc.rid_of("outer")).to_string());
+}
