@@ -271,6 +271,15 @@ fn outer() {
         parse_warm(&warm_initgroups).0 / 1000.0,
         parse_warm(&warm_initgroups_mc).0 / 1000.0
     );
+    let big = Op::GrNam("biggroup").args();
+    let big_socket = run(FILES_ROSTER, Some(&socket_only), &format!("warm {big}"));
+    let big_mc = run(FILES_ROSTER, Some(&mc_dir), &format!("warm {big}"));
+    println!(
+        "  getgrnam of a group with 5,000 members: warm median {:.1} µs (socket), {:.1} µs \
+         (memory cache)",
+        parse_warm(&big_socket).0 / 1000.0,
+        parse_warm(&big_mc).0 / 1000.0
+    );
     println!();
 
     println!("{PROCS} processes in parallel, warm getpwnam, {PARALLEL_CALLS} calls each:");
@@ -466,8 +475,13 @@ fn building_blocks(rd: &Rosterd, mc_dir: &Path) {
         black_box(r.ok());
     });
     println!(
-        "  socket round trip (connect + UserByUid + reply):      {:>8.3} µs",
+        "  socket round trip to rosterd (connect + UserByUid):   {:>8.3} µs",
         rt / 1000.0
+    );
+    let floor = minimal_server_round_trip(rd);
+    println!(
+        "  same to a minimal blocking server (the floor):        {:>8.3} µs",
+        floor / 1000.0
     );
     if let Ok(m) = Mapping::open(&mc_dir.join(MEMCACHE_FILE_NAME)) {
         let read = time_per_call(|| {
@@ -478,6 +492,43 @@ fn building_blocks(rd: &Rosterd, mc_dir: &Path) {
             read / 1000.0
         );
     }
+}
+
+/// Round trip through a one-thread blocking server that answers every
+/// request with rosterd's reply for alice: what a socket lookup costs
+/// before any daemon-side work.
+fn minimal_server_round_trip(rd: &Rosterd) -> f64 {
+    use roster_proto::{encode_response, parse_header};
+    use std::io::{Read, Write};
+    let reply = encode_response(&rd.nss(&Request::UserByUid(ALICE.uid)));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("floor.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let server = std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { break };
+            let mut prefix = [0u8; 4];
+            if s.read_exact(&mut prefix).is_err() {
+                break; // the final wake-up connection
+            }
+            let Ok(h) = parse_header(prefix) else { break };
+            let mut body = vec![0u8; h.len];
+            if s.read_exact(&mut body).is_err() || s.write_all(&reply).is_err() {
+                break;
+            }
+        }
+    });
+    let t = time_per_call(|| {
+        let r = Client::request_once(
+            &path,
+            &Request::UserByUid(ALICE.uid),
+            Duration::from_secs(3),
+        );
+        black_box(r.ok());
+    });
+    drop(std::os::unix::net::UnixStream::connect(&path));
+    let _ = server.join();
+    t
 }
 
 /// Median over batches of the time per call of `f`.
@@ -540,7 +591,7 @@ mod inner {
             }
             "grnam" => {
                 let name = CString::new(key).ok()?;
-                let mut buf = vec![0u8; 1 << 16];
+                let mut buf = vec![0u8; 1 << 20];
                 Box::new(move || {
                     // SAFETY: zeroed group is valid; buf outlives the call.
                     let mut gr: libc::group = unsafe { std::mem::zeroed() };
