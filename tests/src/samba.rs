@@ -219,6 +219,8 @@ db = SamDB(url=sys.argv[2], session_info=system_session(), lp=lp)
 db.transaction_start()
 try:
     db.add_ldif(open(sys.argv[3]).read())
+    # Passwords may be changed right after they are set (tests change them).
+    db.modify_ldif("dn: %s\nchangetype: modify\nreplace: minPwdAge\nminPwdAge: 0\n" % db.domain_dn())
 except Exception:
     db.transaction_cancel()
     raise
@@ -231,6 +233,33 @@ pub struct SambaDc {
     pki: TestPki,
     domain_sid: String,
     watchdog: Option<Child>,
+    _lock: DcLock,
+}
+
+/// How long a DC waits for another one to release ports 389/636.
+const PORT_WAIT: Duration = Duration::from_secs(600);
+
+/// An exclusive lock on `$TMPDIR/roster-samba-dc.lock`, held while a DC
+/// of this process runs (released by the kernel when the process exits).
+struct DcLock {
+    _file: std::fs::File,
+}
+
+impl DcLock {
+    fn acquire() -> DcLock {
+        use std::os::fd::AsRawFd;
+        let path = std::env::temp_dir().join("roster-samba-dc.lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        // SAFETY: flock(2) on a descriptor owned by `f`, which outlives the call.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(rc, 0, "flock {}", path.display());
+        DcLock { _file: f }
+    }
 }
 
 fn run(cmd: &mut Command, what: &str) -> String {
@@ -257,11 +286,17 @@ fn port_busy(port: u16) -> bool {
 impl SambaDc {
     /// Provisions, populates and starts the DC (about a minute and a half).
     pub fn start() -> SambaDc {
-        for port in [389, 636] {
+        // Ports 389/636 are fixed: test binaries that start a DC take turns
+        // (the lock is released when the holder exits), and a DC of a
+        // binary that is just exiting is waited for.
+        let lock = DcLock::acquire();
+        let deadline = Instant::now() + PORT_WAIT;
+        while port_busy(389) || port_busy(636) {
             assert!(
-                !port_busy(port),
-                "127.0.0.1:{port} is in use: the Samba AD DC of the tests needs ports 389 and 636"
+                Instant::now() < deadline,
+                "127.0.0.1:389 or 636 stays in use: the Samba AD DC of the tests needs both ports"
             );
+            std::thread::sleep(Duration::from_millis(200));
         }
         let dir = tempfile::Builder::new()
             .prefix("roster-samba-")
@@ -310,6 +345,7 @@ impl SambaDc {
             pki,
             domain_sid,
             watchdog: None,
+            _lock: lock,
         };
         dc.launch();
         dc
@@ -322,6 +358,9 @@ impl SambaDc {
             format!("--option=log file={d}/samba.log"),
             format!("--option=pid directory={d}"),
             "--option=server services=ldap".to_string(),
+            // A changed password stops working at once (Samba accepts the
+            // previous one for 60 minutes by default).
+            "--option=old password allowed period=0".to_string(),
             "--option=tls enabled=yes".to_string(),
             format!("--option=tls keyfile={}", self.pki.server_key.display()),
             format!("--option=tls certfile={}", self.pki.server_cert.display()),
@@ -332,7 +371,7 @@ impl SambaDc {
         // makes it kill samba by PID, wait, and remove the scratch dir.
         let child = Command::new("sh")
             .arg("-c")
-            .arg(r#"conf="$1"; log="$2"; scratch="$3"; shift 3; samba -i --no-process-group -s "$conf" "$@" >>"$log" 2>&1 & pid=$!; read _ ; kill $pid 2>/dev/null; wait $pid; rm -rf "$scratch""#)
+            .arg(r#"conf="$1"; log="$2"; scratch="$3"; shift 3; samba -i --no-process-group -s "$conf" "$@" >>"$log" 2>&1 & pid=$!; read _ ; kill $pid 2>/dev/null; wait $pid; for i in 1 2 3 4 5; do rm -rf "$scratch" 2>/dev/null && break; sleep 1; done"#)
             .arg("roster-samba-watchdog")
             .arg(target.join("etc/smb.conf"))
             .arg(target.join("samba.out"))

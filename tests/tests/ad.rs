@@ -339,6 +339,52 @@ fn pam_refuses_disabled_and_expired_accounts_and_asks_for_a_new_password() {
         f.text,
         tail(&rd.log())
     );
+
+    // The change that follows goes through unicodePwd (delete old, add
+    // new) over TLS; then the new password logs in and the old one not.
+    let new = "Frank!N3w-passw0rd";
+    let wrong = pamtester(
+        &ns,
+        AD_FRANK.name,
+        "chauthtok",
+        &["wrong-current", new, new],
+    );
+    assert!(!wrong.ok, "{}", wrong.text);
+    let c = pamtester(
+        &ns,
+        AD_FRANK.name,
+        "chauthtok",
+        &[AD_FRANK.password, new, new],
+    );
+    assert!(c.ok, "frank's change:\n{}\n{}", c.text, tail(&rd.log()));
+    let f = pamtester(&ns, AD_FRANK.name, "authenticate acct_mgmt", &[new]);
+    assert!(
+        f.ok,
+        "frank with the new password:\n{}\n{}",
+        f.text,
+        tail(&rd.log())
+    );
+    let old = pamtester(&ns, AD_FRANK.name, "authenticate", &[AD_FRANK.password]);
+    assert!(!old.ok, "{}", old.text);
+
+    // A user changing a valid password (bound as itself); AD's policy
+    // refuses a too short one.
+    let short = pamtester(
+        &ns,
+        AD_ALICE.name,
+        "chauthtok",
+        &[AD_ALICE.password, "x", "x"],
+    );
+    assert!(!short.ok, "{}", short.text);
+    let new = "Alice!N3w-passw0rd";
+    let c = pamtester(
+        &ns,
+        AD_ALICE.name,
+        "chauthtok",
+        &[AD_ALICE.password, new, new],
+    );
+    assert!(c.ok, "alice's change:\n{}\n{}", c.text, tail(&rd.log()));
+    assert!(pamtester(&ns, AD_ALICE.name, "authenticate", &[new]).ok);
 }
 
 #[test]
