@@ -8,6 +8,13 @@
 //! configuration kept), stops cleanly on SIGTERM/SIGINT, and tells systemd
 //! when it is ready (`READY=1` to `$NOTIFY_SOCKET`, for `Type=notify`). It
 //! never detaches: run it under systemd or in the foreground.
+//!
+//! Files: `socket_dir/nss.sock` (0666), `socket_dir/pam.sock` (0600, root
+//! peers only), `socket_dir/nss.conf` (the `[nss]` settings for the NSS
+//! module), `socket_dir/nss.mc` (the NSS memory cache), and
+//! `state_dir/cache.log` (the persistent cache used in offline mode; see
+//! [`roster_daemon::store`]). `socket_dir` is created 0755 and `state_dir`
+//! 0700 when missing.
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
