@@ -222,14 +222,16 @@ impl Daemon {
                 .context("ID mapping")?,
         );
         let (list, map, kept) = build_domains(&new, &idmap, &self.domains)?;
+        // The last step that can fail; everything after it cannot, so a
+        // refused reload leaves the running configuration whole.
+        nss_conf::write(&self.config.daemon.socket_dir, &new.nss)
+            .context("cannot publish nss.conf")?;
         let settings = Settings::from_config(&new.cache, &new.nss);
         self.ctx.resolver.reconfigure(list, settings, &kept);
         self.ctx.pam.reconfigure(&new);
         if let Some(mc) = &self.ctx.memcache {
             mc.flush();
         }
-        nss_conf::write(&self.config.daemon.socket_dir, &new.nss)
-            .context("cannot publish nss.conf")?;
         tracing::info!(
             domains = map.len(),
             kept_cache = kept.len(),
