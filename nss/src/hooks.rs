@@ -19,7 +19,7 @@ use crate::lookup::Lookup;
 use crate::pack::{self, CBuf, PackError};
 use libc::{c_char, c_int, c_long, gid_t, size_t, uid_t};
 use libnss::interop::NssStatus;
-use roster_proto::memcache::MemcacheReader;
+use roster_proto::memcache::{GroupView, MemcacheReader, UserView};
 use roster_proto::{Group, User};
 use std::ffi::CStr;
 use std::mem::MaybeUninit;
@@ -117,47 +117,48 @@ fn pack_outcome(r: Result<(), PackError>) -> Outcome {
     }
 }
 
+/// Fills glibc's passwd struct and buffer with `user`.
+///
 /// # Safety
 /// `result` is NULL or valid; `buf`/`buflen` as for [`buffer`].
-unsafe fn reply_user(
-    answer: Answer<&User>,
+unsafe fn fill_user(
+    user: &UserView<'_>,
     result: *mut libc::passwd,
     buf: *mut c_char,
     buflen: size_t,
 ) -> Outcome {
-    match answer {
-        Answer::Found(user) => {
-            // SAFETY: non-NULL result points to a struct passwd (caller).
-            let Some(out) = (unsafe { result.as_mut() }) else {
-                return UNAVAILABLE;
-            };
-            // SAFETY: buf/buflen describe the caller's buffer.
-            let mut cbuf = CBuf::new(unsafe { buffer(buf, buflen) });
-            pack_outcome(pack::passwd(user, out, &mut cbuf))
-        }
-        Answer::NotFound => NOT_FOUND,
-        Answer::Unavailable => UNAVAILABLE,
-    }
+    // SAFETY: non-NULL result points to a struct passwd (caller).
+    let Some(out) = (unsafe { result.as_mut() }) else {
+        return UNAVAILABLE;
+    };
+    // SAFETY: buf/buflen describe the caller's buffer.
+    let mut cbuf = CBuf::new(unsafe { buffer(buf, buflen) });
+    pack_outcome(pack::passwd(user, out, &mut cbuf))
 }
 
+/// Fills glibc's group struct and buffer with `group`.
+///
 /// # Safety
 /// `result` is NULL or valid; `buf`/`buflen` as for [`buffer`].
-unsafe fn reply_group(
-    answer: Answer<&Group>,
+unsafe fn fill_group(
+    group: &GroupView<'_>,
     result: *mut libc::group,
     buf: *mut c_char,
     buflen: size_t,
 ) -> Outcome {
+    // SAFETY: non-NULL result points to a struct group (caller).
+    let Some(out) = (unsafe { result.as_mut() }) else {
+        return UNAVAILABLE;
+    };
+    // SAFETY: buf/buflen describe the caller's buffer.
+    let mut cbuf = CBuf::new(unsafe { buffer(buf, buflen) });
+    pack_outcome(pack::group(group, out, &mut cbuf))
+}
+
+/// The outcome of a lookup whose found entry was already packed.
+fn outcome(answer: Answer<Outcome>) -> Outcome {
     match answer {
-        Answer::Found(group) => {
-            // SAFETY: non-NULL result points to a struct group (caller).
-            let Some(out) = (unsafe { result.as_mut() }) else {
-                return UNAVAILABLE;
-            };
-            // SAFETY: buf/buflen describe the caller's buffer.
-            let mut cbuf = CBuf::new(unsafe { buffer(buf, buflen) });
-            pack_outcome(pack::group(group, out, &mut cbuf))
-        }
+        Answer::Found(o) => o,
         Answer::NotFound => NOT_FOUND,
         Answer::Unavailable => UNAVAILABLE,
     }
@@ -190,8 +191,9 @@ pub unsafe extern "C" fn _nss_roster_getpwnam_r(
             let Some(name) = name_arg(name) else {
                 return NOT_FOUND;
             };
-            let answer = with_lookup(|l| l.user_by_name(name));
-            reply_user(answer.as_ref(), result, buf, buflen)
+            outcome(with_lookup(|l| {
+                l.user_by_name_with(name, |u| fill_user(u, result, buf, buflen))
+            }))
         })
     }
 }
@@ -211,8 +213,9 @@ pub unsafe extern "C" fn _nss_roster_getpwuid_r(
     // SAFETY: arguments as glibc passes them (caller).
     unsafe {
         guarded(errnop, || {
-            let answer = with_lookup(|l| l.user_by_uid(uid));
-            reply_user(answer.as_ref(), result, buf, buflen)
+            outcome(with_lookup(|l| {
+                l.user_by_uid_with(uid, |u| fill_user(u, result, buf, buflen))
+            }))
         })
     }
 }
@@ -235,8 +238,9 @@ pub unsafe extern "C" fn _nss_roster_getgrnam_r(
             let Some(name) = name_arg(name) else {
                 return NOT_FOUND;
             };
-            let answer = with_lookup(|l| l.group_by_name(name));
-            reply_group(answer.as_ref(), result, buf, buflen)
+            outcome(with_lookup(|l| {
+                l.group_by_name_with(name, |g| fill_group(g, result, buf, buflen))
+            }))
         })
     }
 }
@@ -256,8 +260,9 @@ pub unsafe extern "C" fn _nss_roster_getgrgid_r(
     // SAFETY: arguments as glibc passes them (caller).
     unsafe {
         guarded(errnop, || {
-            let answer = with_lookup(|l| l.group_by_gid(gid));
-            reply_group(answer.as_ref(), result, buf, buflen)
+            outcome(with_lookup(|l| {
+                l.group_by_gid_with(gid, |g| fill_group(g, result, buf, buflen))
+            }))
         })
     }
 }
@@ -365,7 +370,7 @@ pub unsafe extern "C" fn _nss_roster_getpwent_r(
             };
             let outcome = {
                 let answer = c.current(|offset| with_lookup(|l| l.list_users(offset)));
-                reply_user(answer, result, buf, buflen)
+                outcome(answer.map(|u| fill_user(&u.view(), result, buf, buflen)))
             };
             if outcome.0 == NssStatus::Success {
                 c.advance();
@@ -394,7 +399,7 @@ pub unsafe extern "C" fn _nss_roster_getgrent_r(
             };
             let outcome = {
                 let answer = c.current(|offset| with_lookup(|l| l.list_groups(offset)));
-                reply_group(answer, result, buf, buflen)
+                outcome(answer.map(|g| fill_group(&g.view(), result, buf, buflen)))
             };
             if outcome.0 == NssStatus::Success {
                 c.advance();

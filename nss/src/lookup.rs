@@ -4,7 +4,7 @@
 
 use crate::answer::Answer;
 use crate::config::NssConfig;
-use roster_proto::memcache::{Key, MemcacheReader, Record};
+use roster_proto::memcache::{GroupView, Key, MemcacheReader, Record, RecordView, UserView};
 use roster_proto::{Client, Group, Request, Response, User};
 use std::path::Path;
 
@@ -55,51 +55,149 @@ impl<'a> Lookup<'a> {
 
     /// passwd entry by login name.
     pub fn user_by_name(&self, name: &str) -> Answer<User> {
-        if name.is_empty() || self.config.ignores_user(name) {
-            return Answer::NotFound;
-        }
-        if let Some(Record::User(u)) = self.cached(Key::UserName(name)) {
-            return self.check(u, Self::user_allowed, user_c_safe);
-        }
-        self.user(Request::UserByName(name.to_owned()))
+        self.user_by_name_with(name, |u| u.to_owned())
     }
 
     /// passwd entry by UID.
     pub fn user_by_uid(&self, uid: u32) -> Answer<User> {
-        if !self.config.serves_id(uid) {
-            return Answer::NotFound;
-        }
-        if let Some(Record::User(u)) = self.cached(Key::Uid(uid)) {
-            return self.check(u, Self::user_allowed, user_c_safe);
-        }
-        match self.user(Request::UserByUid(uid)) {
-            Answer::Found(u) if u.uid != uid => Answer::Unavailable,
-            other => other,
-        }
+        self.user_by_uid_with(uid, |u| u.to_owned())
     }
 
     /// group entry by name.
     pub fn group_by_name(&self, name: &str) -> Answer<Group> {
-        if name.is_empty() || self.config.ignores_group(name) {
-            return Answer::NotFound;
-        }
-        if let Some(Record::Group(g)) = self.cached(Key::GroupName(name)) {
-            return self.check(g, Self::group_allowed, group_c_safe);
-        }
-        self.group(Request::GroupByName(name.to_owned()))
+        self.group_by_name_with(name, |g| g.to_owned())
     }
 
     /// group entry by GID.
     pub fn group_by_gid(&self, gid: u32) -> Answer<Group> {
+        self.group_by_gid_with(gid, |g| g.to_owned())
+    }
+
+    /// passwd entry by login name, handed to `f` as a view: a memory-cache
+    /// hit is read in place, without copying.
+    pub fn user_by_name_with<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&UserView<'_>) -> R,
+    ) -> Answer<R> {
+        if name.is_empty() || self.config.ignores_user(name) {
+            return Answer::NotFound;
+        }
+        self.user_with(Key::UserName(name), f)
+    }
+
+    /// passwd entry by UID, handed to `f` as a view.
+    pub fn user_by_uid_with<R>(&self, uid: u32, f: impl FnOnce(&UserView<'_>) -> R) -> Answer<R> {
+        if !self.config.serves_id(uid) {
+            return Answer::NotFound;
+        }
+        self.user_with(Key::Uid(uid), f)
+    }
+
+    /// group entry by name, handed to `f` as a view.
+    pub fn group_by_name_with<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&GroupView<'_>) -> R,
+    ) -> Answer<R> {
+        if name.is_empty() || self.config.ignores_group(name) {
+            return Answer::NotFound;
+        }
+        self.group_with(Key::GroupName(name), f)
+    }
+
+    /// group entry by GID, handed to `f` as a view.
+    pub fn group_by_gid_with<R>(&self, gid: u32, f: impl FnOnce(&GroupView<'_>) -> R) -> Answer<R> {
         if !self.config.serves_id(gid) {
             return Answer::NotFound;
         }
-        if let Some(Record::Group(g)) = self.cached(Key::Gid(gid)) {
-            return self.check(g, Self::group_allowed, group_c_safe);
+        self.group_with(Key::Gid(gid), f)
+    }
+
+    /// A user from the memory cache, else from the daemon.
+    fn user_with<R>(&self, key: Key<'_>, f: impl FnOnce(&UserView<'_>) -> R) -> Answer<R> {
+        let mut f = Some(f);
+        if let Some((reader, path)) = self.memcache {
+            let hit = reader.get_with(path, &key, |record| match (record, f.take()) {
+                (RecordView::User(u), Some(f)) => Some(self.check_user(u, f)),
+                _ => None,
+            });
+            if let Some(Some(answer)) = hit {
+                return answer;
+            }
         }
-        match self.group(Request::GroupByGid(gid)) {
-            Answer::Found(g) if g.gid != gid => Answer::Unavailable,
-            other => other,
+        let Some(f) = f else {
+            return Answer::Unavailable;
+        };
+        let req = match key {
+            Key::UserName(n) => Request::UserByName(n.to_owned()),
+            Key::Uid(id) => Request::UserByUid(id),
+            _ => return Answer::Unavailable,
+        };
+        match self.ask(&req) {
+            Answer::Found(Response::User(u)) => match key {
+                // An answer for another UID is a daemon fault.
+                Key::Uid(id) if u.uid != id => Answer::Unavailable,
+                _ => self.check_user(&u.view(), f),
+            },
+            Answer::Found(_) => Answer::Unavailable,
+            Answer::NotFound => Answer::NotFound,
+            Answer::Unavailable => Answer::Unavailable,
+        }
+    }
+
+    /// A group from the memory cache, else from the daemon.
+    fn group_with<R>(&self, key: Key<'_>, f: impl FnOnce(&GroupView<'_>) -> R) -> Answer<R> {
+        let mut f = Some(f);
+        if let Some((reader, path)) = self.memcache {
+            let hit = reader.get_with(path, &key, |record| match (record, f.take()) {
+                (RecordView::Group(g), Some(f)) => Some(self.check_group(g, f)),
+                _ => None,
+            });
+            if let Some(Some(answer)) = hit {
+                return answer;
+            }
+        }
+        let Some(f) = f else {
+            return Answer::Unavailable;
+        };
+        let req = match key {
+            Key::GroupName(n) => Request::GroupByName(n.to_owned()),
+            Key::Gid(id) => Request::GroupByGid(id),
+            _ => return Answer::Unavailable,
+        };
+        match self.ask(&req) {
+            Answer::Found(Response::Group(g)) => match key {
+                // An answer for another GID is a daemon fault.
+                Key::Gid(id) if g.gid != id => Answer::Unavailable,
+                _ => self.check_group(&g.view(), f),
+            },
+            Answer::Found(_) => Answer::Unavailable,
+            Answer::NotFound => Answer::NotFound,
+            Answer::Unavailable => Answer::Unavailable,
+        }
+    }
+
+    /// An entry C cannot carry is a daemon fault (`Unavailable`); one the
+    /// policy refuses (below `min_id`, ignored name) does not exist for NSS:
+    /// the directory can never provide a second root.
+    fn check_user<R>(&self, u: &UserView<'_>, f: impl FnOnce(&UserView<'_>) -> R) -> Answer<R> {
+        if ![u.name, u.gecos, u.home, u.shell].iter().all(|s| c_safe(s)) {
+            Answer::Unavailable
+        } else if !self.user_allowed(u.uid, u.name) {
+            Answer::NotFound
+        } else {
+            Answer::Found(f(u))
+        }
+    }
+
+    fn check_group<R>(&self, g: &GroupView<'_>, f: impl FnOnce(&GroupView<'_>) -> R) -> Answer<R> {
+        if !c_safe(g.name) || !g.members().all(c_safe) {
+            Answer::Unavailable
+        } else if !self.group_allowed(g.gid, g.name) {
+            Answer::NotFound
+        } else {
+            Answer::Found(f(g))
         }
     }
 
@@ -159,54 +257,20 @@ impl<'a> Lookup<'a> {
         }
     }
 
-    fn user(&self, req: Request) -> Answer<User> {
-        match self.ask(&req) {
-            Answer::Found(Response::User(u)) => self.check(u, Self::user_allowed, user_c_safe),
-            Answer::Found(_) => Answer::Unavailable,
-            other => other.map(|_| User::default()),
-        }
+    fn user_allowed(&self, uid: u32, name: &str) -> bool {
+        self.config.serves_id(uid) && !name.is_empty() && !self.config.ignores_user(name)
     }
 
-    fn group(&self, req: Request) -> Answer<Group> {
-        match self.ask(&req) {
-            Answer::Found(Response::Group(g)) => self.check(g, Self::group_allowed, group_c_safe),
-            Answer::Found(_) => Answer::Unavailable,
-            other => other.map(|_| Group::default()),
-        }
-    }
-
-    /// An entry C cannot carry is a daemon fault (`Unavailable`); one the
-    /// policy refuses (below `min_id`, ignored name) does not exist for NSS:
-    /// the directory can never provide a second root.
-    fn check<T>(
-        &self,
-        entry: T,
-        allowed: fn(&Self, &T) -> bool,
-        c_safe: fn(&T) -> bool,
-    ) -> Answer<T> {
-        if !c_safe(&entry) {
-            Answer::Unavailable
-        } else if !allowed(self, &entry) {
-            Answer::NotFound
-        } else {
-            Answer::Found(entry)
-        }
-    }
-
-    fn user_allowed(&self, u: &User) -> bool {
-        self.config.serves_id(u.uid) && !u.name.is_empty() && !self.config.ignores_user(&u.name)
-    }
-
-    fn group_allowed(&self, g: &Group) -> bool {
-        self.config.serves_id(g.gid) && !g.name.is_empty() && !self.config.ignores_group(&g.name)
+    fn group_allowed(&self, gid: u32, name: &str) -> bool {
+        self.config.serves_id(gid) && !name.is_empty() && !self.config.ignores_group(name)
     }
 
     fn valid_user(&self, u: &User) -> bool {
-        user_c_safe(u) && self.user_allowed(u)
+        matches!(self.check_user(&u.view(), |_| ()), Answer::Found(()))
     }
 
     fn valid_group(&self, g: &Group) -> bool {
-        group_c_safe(g) && self.group_allowed(g)
+        matches!(self.check_group(&g.view(), |_| ()), Answer::Found(()))
     }
 
     /// Sends one request; a transport failure or a daemon-side failure is
@@ -234,14 +298,4 @@ impl<T> Page<T> {
 /// A string C can carry: no interior NUL.
 fn c_safe(s: &str) -> bool {
     !s.as_bytes().contains(&0)
-}
-
-fn user_c_safe(u: &User) -> bool {
-    [&u.name, &u.gecos, &u.home, &u.shell]
-        .iter()
-        .all(|s| c_safe(s))
-}
-
-fn group_c_safe(g: &Group) -> bool {
-    c_safe(&g.name) && g.members.iter().all(|m| c_safe(m))
 }

@@ -4,7 +4,7 @@
 //! too-small buffer (ERANGE) never leaves a half-filled entry.
 
 use libc::c_char;
-use roster_proto::{Group, User};
+use roster_proto::memcache::{GroupView, UserView};
 use std::mem::{align_of, size_of, MaybeUninit};
 
 /// Why an entry could not be packed.
@@ -59,15 +59,20 @@ impl<'a> CBuf<'a> {
         Ok(self.addr(start) as *mut c_char)
     }
 
-    /// Writes a NULL-terminated array of pointers to copies of `items`;
-    /// returns the array's address (aligned for pointers).
-    pub fn str_array(&mut self, items: &[String]) -> Result<*mut *mut c_char, PackError> {
+    /// Writes a NULL-terminated array of pointers to copies of the `count`
+    /// strings of `items`; returns the array's address (aligned for
+    /// pointers).
+    pub fn str_array<'s>(
+        &mut self,
+        count: usize,
+        items: impl Iterator<Item = &'s str>,
+    ) -> Result<*mut *mut c_char, PackError> {
         let pad = self
             .addr(self.used)
             .next_multiple_of(align_of::<*mut c_char>())
             - self.addr(self.used);
         let start = self.used.checked_add(pad).ok_or(PackError::Range)?;
-        let slots = items.len().checked_add(1).ok_or(PackError::Range)?;
+        let slots = count.checked_add(1).ok_or(PackError::Range)?;
         let end = slots
             .checked_mul(size_of::<*mut c_char>())
             .and_then(|n| n.checked_add(start))
@@ -75,7 +80,8 @@ impl<'a> CBuf<'a> {
             .ok_or(PackError::Range)?;
         self.used = end;
         let mut slot = start;
-        for item in items.iter().map(|s| Some(s.as_str())).chain([None]) {
+        // Should `items` yield fewer than `count`, the NULL follows the last.
+        for item in items.take(count).map(Some).chain([None]) {
             let ptr = match item {
                 Some(s) => self.str(s)? as usize,
                 None => 0,
@@ -93,25 +99,33 @@ impl<'a> CBuf<'a> {
 }
 
 /// Fills `out` with `user`, its strings in `buf`.
-pub fn passwd(user: &User, out: &mut libc::passwd, buf: &mut CBuf<'_>) -> Result<(), PackError> {
+pub fn passwd(
+    user: &UserView<'_>,
+    out: &mut libc::passwd,
+    buf: &mut CBuf<'_>,
+) -> Result<(), PackError> {
     let entry = libc::passwd {
-        pw_name: buf.str(&user.name)?,
+        pw_name: buf.str(user.name)?,
         pw_passwd: buf.str(NO_PASSWORD)?,
         pw_uid: user.uid,
         pw_gid: user.gid,
-        pw_gecos: buf.str(&user.gecos)?,
-        pw_dir: buf.str(&user.home)?,
-        pw_shell: buf.str(&user.shell)?,
+        pw_gecos: buf.str(user.gecos)?,
+        pw_dir: buf.str(user.home)?,
+        pw_shell: buf.str(user.shell)?,
     };
     *out = entry;
     Ok(())
 }
 
 /// Fills `out` with `group`, its strings and member array in `buf`.
-pub fn group(group: &Group, out: &mut libc::group, buf: &mut CBuf<'_>) -> Result<(), PackError> {
+pub fn group(
+    group: &GroupView<'_>,
+    out: &mut libc::group,
+    buf: &mut CBuf<'_>,
+) -> Result<(), PackError> {
     let entry = libc::group {
-        gr_mem: buf.str_array(&group.members)?,
-        gr_name: buf.str(&group.name)?,
+        gr_mem: buf.str_array(group.member_count(), group.members())?,
+        gr_name: buf.str(group.name)?,
         gr_passwd: buf.str(NO_PASSWORD)?,
         gr_gid: group.gid,
     };
@@ -122,6 +136,7 @@ pub fn group(group: &Group, out: &mut libc::group, buf: &mut CBuf<'_>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use roster_proto::{Group, User};
     use std::ffi::CStr;
 
     fn alice() -> User {
@@ -155,7 +170,7 @@ mod tests {
     fn passwd_round_trips_through_the_buffer() {
         let mut mem = [MaybeUninit::<u8>::uninit(); 128];
         let mut out = zeroed_passwd();
-        passwd(&alice(), &mut out, &mut CBuf::new(&mut mem)).unwrap();
+        passwd(&alice().view(), &mut out, &mut CBuf::new(&mut mem)).unwrap();
         assert_eq!(cstr(out.pw_name), "alice");
         assert_eq!(cstr(out.pw_passwd), "*");
         assert_eq!((out.pw_uid, out.pw_gid), (10001, 10000));
@@ -173,13 +188,13 @@ mod tests {
             .sum::<usize>();
         let mut mem = vec![MaybeUninit::<u8>::uninit(); need];
         let mut out = zeroed_passwd();
-        passwd(&u, &mut out, &mut CBuf::new(&mut mem)).unwrap();
+        passwd(&u.view(), &mut out, &mut CBuf::new(&mut mem)).unwrap();
         assert_eq!(cstr(out.pw_shell), "/bin/bash");
 
         let mut small = vec![MaybeUninit::<u8>::uninit(); need - 1];
         let mut out = zeroed_passwd();
         assert_eq!(
-            passwd(&u, &mut out, &mut CBuf::new(&mut small)),
+            passwd(&u.view(), &mut out, &mut CBuf::new(&mut small)),
             Err(PackError::Range)
         );
         assert!(out.pw_name.is_null() && out.pw_uid == 0, "untouched");
@@ -192,7 +207,7 @@ mod tests {
         let mut mem = [MaybeUninit::<u8>::uninit(); 128];
         let mut out = zeroed_passwd();
         assert_eq!(
-            passwd(&u, &mut out, &mut CBuf::new(&mut mem)),
+            passwd(&u.view(), &mut out, &mut CBuf::new(&mut mem)),
             Err(PackError::Nul)
         );
     }
@@ -207,7 +222,7 @@ mod tests {
         // Start at an odd offset to exercise the alignment padding.
         let mut mem = [MaybeUninit::<u8>::uninit(); 129];
         let mut out = zeroed_group();
-        group(&g, &mut out, &mut CBuf::new(&mut mem[1..])).unwrap();
+        group(&g.view(), &mut out, &mut CBuf::new(&mut mem[1..])).unwrap();
         assert_eq!(cstr(out.gr_name), "staff");
         assert_eq!(cstr(out.gr_passwd), "*");
         assert_eq!(out.gr_gid, 10010);
@@ -234,7 +249,7 @@ mod tests {
         for len in 0..40 {
             let mut mem = vec![MaybeUninit::<u8>::uninit(); len];
             let mut out = zeroed_group();
-            match group(&g, &mut out, &mut CBuf::new(&mut mem)) {
+            match group(&g.view(), &mut out, &mut CBuf::new(&mut mem)) {
                 Ok(()) => {
                     assert_eq!(cstr(out.gr_name), "empty");
                     // SAFETY: gr_mem points to at least one (NULL) slot.

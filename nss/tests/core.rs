@@ -279,12 +279,12 @@ fn tiny_buffer_is_erange_then_a_larger_one_succeeds() {
     let mut out: libc::passwd = unsafe { std::mem::zeroed() };
     let mut tiny = [MaybeUninit::<u8>::uninit(); 8];
     assert_eq!(
-        pack::passwd(&user, &mut out, &mut CBuf::new(&mut tiny)),
+        pack::passwd(&user.view(), &mut out, &mut CBuf::new(&mut tiny)),
         Err(PackError::Range)
     );
     assert!(out.pw_name.is_null(), "nothing half-filled");
     let mut big = [MaybeUninit::<u8>::uninit(); 1024];
-    pack::passwd(&user, &mut out, &mut CBuf::new(&mut big)).unwrap();
+    pack::passwd(&user.view(), &mut out, &mut CBuf::new(&mut big)).unwrap();
     assert_eq!(out.pw_uid, 10001);
 
     let Answer::Found(group) = d.lookup(&config).group_by_name("staff") else {
@@ -294,7 +294,7 @@ fn tiny_buffer_is_erange_then_a_larger_one_succeeds() {
     let mut gout: libc::group = unsafe { std::mem::zeroed() };
     let mut tiny = [MaybeUninit::<u8>::uninit(); 20];
     assert_eq!(
-        pack::group(&group, &mut gout, &mut CBuf::new(&mut tiny)),
+        pack::group(&group.view(), &mut gout, &mut CBuf::new(&mut tiny)),
         Err(PackError::Range)
     );
     assert!(gout.gr_name.is_null() && gout.gr_mem.is_null());
@@ -449,5 +449,63 @@ mod memcache {
         assert_eq!(l.user_by_name("evil"), Answer::NotFound);
         drop(w);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+mod in_place {
+    use super::*;
+    use roster_proto::memcache::{
+        monotonic_ms, MemcacheReader, MemcacheWriter, Record, MEMCACHE_FILE_NAME,
+    };
+    use std::ffi::CStr;
+
+    fn members(out: &libc::group) -> Vec<String> {
+        let mut v = Vec::new();
+        for i in 0.. {
+            // SAFETY: gr_mem is a NULL-terminated array filled by pack.
+            let p = unsafe { *out.gr_mem.add(i) };
+            if p.is_null() {
+                break;
+            }
+            // SAFETY: p is a NUL-terminated string inside the buffer.
+            v.push(unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned());
+        }
+        v
+    }
+
+    #[test]
+    fn cached_groups_are_packed_straight_from_the_mapping() {
+        let d = FakeDaemon::start(|_| Some(Response::NotFound));
+        let mc = d.dir.join(MEMCACHE_FILE_NAME);
+        let mut w = MemcacheWriter::create(&mc, 256, 1 << 20).unwrap();
+        let big = Group {
+            name: "biggroup".into(),
+            gid: 10050,
+            members: (1..=5000).map(|i| format!("u{i:05}")).collect(),
+        };
+        w.put(&Record::Group(big.clone()), monotonic_ms() + 60_000)
+            .unwrap();
+        let reader = MemcacheReader::new();
+        let config = NssConfig::default();
+        let l = d.lookup(&config).with_memcache(&reader, &mc);
+
+        // Too small: ERANGE, nothing filled; then large enough: whole.
+        // SAFETY: all-zero is a valid struct group.
+        let mut out: libc::group = unsafe { std::mem::zeroed() };
+        let mut small = vec![MaybeUninit::<u8>::uninit(); 4096];
+        let r = l.group_by_gid_with(10050, |g| {
+            pack::group(g, &mut out, &mut CBuf::new(&mut small))
+        });
+        assert_eq!(r, Answer::Found(Err(PackError::Range)));
+        assert!(out.gr_name.is_null());
+        let mut large = vec![MaybeUninit::<u8>::uninit(); 1 << 20];
+        let r = l.group_by_name_with("biggroup", |g| {
+            pack::group(g, &mut out, &mut CBuf::new(&mut large))
+        });
+        assert_eq!(r, Answer::Found(Ok(())));
+        assert_eq!(out.gr_gid, 10050);
+        assert_eq!(members(&out), big.members);
+        assert!(d.requests().is_empty(), "served from the mapping");
+        assert_eq!(l.group_by_gid(10050), Answer::Found(big));
     }
 }

@@ -44,10 +44,13 @@
 
 #[path = "memcache_reader.rs"]
 mod reader;
+#[path = "memcache_view.rs"]
+mod view;
 #[path = "memcache_writer.rs"]
 mod writer;
 
 pub use reader::{Mapping, MemcacheReader};
+pub use view::{GroupView, RecordView, UserView};
 pub use writer::{MemcacheWriter, WriteError};
 
 use crate::types::{Group, User};
@@ -136,6 +139,18 @@ impl Key<'_> {
             _ => false,
         }
     }
+
+    /// True when the borrowed `record` is the answer to this key.
+    pub fn matches_view(&self, record: &RecordView<'_>) -> bool {
+        match (self, record) {
+            (Key::UserName(n), RecordView::User(u)) => u.name == *n,
+            (Key::Uid(id), RecordView::User(u)) => u.uid == *id,
+            (Key::GroupName(n), RecordView::Group(g)) => g.name == *n,
+            (Key::Gid(id), RecordView::Group(g)) => g.gid == *id,
+            (Key::GroupsOf(n), RecordView::Initgroups { user, .. }) => user == n,
+            _ => false,
+        }
+    }
 }
 
 fn fnv(tag: u8, bytes: &[u8]) -> u64 {
@@ -212,56 +227,7 @@ impl Record {
     /// Decodes a whole record (as produced by [`Record::encode`]); returns
     /// the record and its expiry, or `None` for anything malformed.
     pub fn decode(bytes: &[u8]) -> Option<(Record, u64)> {
-        if bytes.len() < RECORD_HEADER_LEN || record_len(bytes)? != bytes.len() {
-            return None;
-        }
-        let expires = u64::from_ne_bytes(bytes[8..16].try_into().ok()?);
-        let id = u32::from_ne_bytes(bytes[16..20].try_into().ok()?);
-        let gid = u32::from_ne_bytes(bytes[20..24].try_into().ok()?);
-        let mut r = Cursor(&bytes[RECORD_HEADER_LEN..]);
-        let record = match bytes[4] {
-            k if k == Kind::User as u8 => Record::User(User {
-                name: r.str()?,
-                uid: id,
-                gid,
-                gecos: r.str()?,
-                home: r.str()?,
-                shell: r.str()?,
-            }),
-            k if k == Kind::Group as u8 => {
-                let name = r.str()?;
-                let count = gid as usize;
-                // Each member takes at least 4 bytes: refuse counts the
-                // record cannot hold before allocating.
-                if count > r.0.len() / 4 {
-                    return None;
-                }
-                let mut members = Vec::with_capacity(count);
-                for _ in 0..count {
-                    members.push(r.str()?);
-                }
-                Record::Group(Group {
-                    name,
-                    gid: id,
-                    members,
-                })
-            }
-            k if k == Kind::Initgroups as u8 => {
-                let user = r.str()?;
-                let count = gid as usize;
-                if count > r.0.len() / 4 {
-                    return None;
-                }
-                let gids = (0..count).map(|_| r.u32()).collect::<Option<Vec<_>>>()?;
-                Record::Initgroups { user, gids }
-            }
-            _ => return None,
-        };
-        // Only alignment padding may follow.
-        if r.0.len() >= RECORD_ALIGN || r.0.iter().any(|&b| b != 0) {
-            return None;
-        }
-        Some((record, expires))
+        RecordView::parse(bytes).map(|(v, expires)| (v.to_owned(), expires))
     }
 }
 
@@ -274,25 +240,6 @@ pub(crate) fn record_len(bytes: &[u8]) -> Option<usize> {
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_ne_bytes());
     out.extend_from_slice(s.as_bytes());
-}
-
-struct Cursor<'a>(&'a [u8]);
-
-impl Cursor<'_> {
-    fn u32(&mut self) -> Option<u32> {
-        let (head, rest) = self.0.split_first_chunk::<4>()?;
-        self.0 = rest;
-        Some(u32::from_ne_bytes(*head))
-    }
-    fn str(&mut self) -> Option<String> {
-        let n = self.u32()? as usize;
-        if n > self.0.len() {
-            return None;
-        }
-        let (s, rest) = self.0.split_at(n);
-        self.0 = rest;
-        String::from_utf8(s.to_vec()).ok()
-    }
 }
 
 /// `CLOCK_MONOTONIC` in milliseconds: the clock record expiries use. It is
@@ -364,6 +311,33 @@ mod tests {
         let mut huge_count = Record::Group(Group::default()).encode(1);
         huge_count[20..24].copy_from_slice(&(u32::MAX).to_ne_bytes());
         assert_eq!(Record::decode(&huge_count), None);
+    }
+
+    #[test]
+    fn views_read_in_place_and_match_owned_entries() {
+        let g = Group {
+            name: "staff".into(),
+            gid: 10010,
+            members: vec!["alice".into(), "bob".into(), "".into()],
+        };
+        let bytes = Record::Group(g.clone()).encode(7);
+        let Some((RecordView::Group(v), 7)) = RecordView::parse(&bytes) else {
+            panic!("not a group view")
+        };
+        assert_eq!((v.name, v.gid, v.member_count()), ("staff", 10010, 3));
+        assert_eq!(v.members().collect::<Vec<_>>(), ["alice", "bob", ""]);
+        assert_eq!(v.to_owned(), g);
+        let owned = g.view();
+        assert_eq!(owned.members().collect::<Vec<_>>(), ["alice", "bob", ""]);
+        assert!(Key::Gid(10010).matches_view(&RecordView::Group(owned)));
+        let u = alice();
+        let encoded = Record::User(u.clone()).encode(1);
+        let Some((RecordView::User(uv), _)) = RecordView::parse(&encoded) else {
+            panic!("not a user view")
+        };
+        assert_eq!(uv, u.view());
+        assert!(Key::UserName("alice").matches_view(&RecordView::User(uv)));
+        assert!(!Key::GroupName("alice").matches_view(&RecordView::User(uv)));
     }
 
     #[test]

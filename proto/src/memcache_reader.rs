@@ -7,7 +7,7 @@
 //! locked across `fork` makes the child fall back to the socket, never hang.
 
 use super::{
-    monotonic_ms, record_len, Key, Record, HEADER_LEN, MAGIC, OFF_DATA, OFF_DATA_LEN,
+    monotonic_ms, record_len, Key, Record, RecordView, HEADER_LEN, MAGIC, OFF_DATA, OFF_DATA_LEN,
     OFF_HEADER_LEN, OFF_RETIRED, OFF_SLOTS, OFF_SLOT_COUNT, OFF_VERSION, RECORD_ALIGN,
     RECORD_HEADER_LEN, SLOT_DELETED, SLOT_EMPTY, VERSION,
 };
@@ -138,8 +138,8 @@ impl Mapping {
         slot.load(Ordering::Acquire)
     }
 
-    /// The record a slot value points to, decoded, if well formed.
-    fn record(&self, value: u32) -> Option<(Record, u64)> {
+    /// The record a slot value points to, parsed in place, if well formed.
+    fn view(&self, value: u32) -> Option<(RecordView<'_>, u64)> {
         let off = (value as usize - 1).checked_mul(RECORD_ALIGN)?;
         if off.checked_add(RECORD_HEADER_LEN)? > self.data_len {
             return None;
@@ -148,7 +148,7 @@ impl Mapping {
         // area. A record is complete before its slot value is stored
         // (release/acquire) and is never modified afterwards (the writer
         // only appends; rebuilds write a new file), so these bytes do not
-        // change while borrowed.
+        // change while borrowed (at most as long as `self`).
         let head = unsafe { std::slice::from_raw_parts(self.base.add(self.data_off + off), 4) };
         let len = record_len(head)?;
         if off.checked_add(len)? > self.data_len {
@@ -156,11 +156,17 @@ impl Mapping {
         }
         // SAFETY: off + len <= data_len, and immutable as above.
         let bytes = unsafe { std::slice::from_raw_parts(self.base.add(self.data_off + off), len) };
-        Record::decode(bytes)
+        RecordView::parse(bytes)
     }
 
-    /// The record published under `key`, unless it expired before `now_ms`.
-    pub fn get(&self, key: &Key<'_>, now_ms: u64) -> Option<Record> {
+    /// Hands the record published under `key` to `f` in place (no copy),
+    /// unless it expired before `now_ms`.
+    pub fn get_with<R>(
+        &self,
+        key: &Key<'_>,
+        now_ms: u64,
+        f: impl FnOnce(&RecordView<'_>) -> R,
+    ) -> Option<R> {
         let mask = self.slot_count - 1;
         let mut idx = key.slot(self.slot_count);
         for _ in 0..self.slot_count {
@@ -168,9 +174,9 @@ impl Mapping {
                 SLOT_EMPTY => return None,
                 SLOT_DELETED => {}
                 v => {
-                    if let Some((record, expires)) = self.record(v) {
-                        if key.matches(&record) {
-                            return (now_ms < expires).then_some(record);
+                    if let Some((record, expires)) = self.view(v) {
+                        if key.matches_view(&record) {
+                            return (now_ms < expires).then(|| f(&record));
                         }
                     }
                 }
@@ -178,6 +184,12 @@ impl Mapping {
             idx = (idx + 1) & mask;
         }
         None
+    }
+
+    /// An owned copy of the record published under `key`, unless it expired
+    /// before `now_ms`.
+    pub fn get(&self, key: &Key<'_>, now_ms: u64) -> Option<Record> {
+        self.get_with(key, now_ms, |v| v.to_owned())
     }
 }
 
@@ -240,22 +252,34 @@ impl MemcacheReader {
     /// The record for `key` in the file at `path`, or `None` (no file, not
     /// cached, expired, or the holder is busy): the caller asks the daemon.
     pub fn get(&self, path: &Path, key: &Key<'_>) -> Option<Record> {
+        self.get_with(path, key, |v| v.to_owned())
+    }
+
+    /// Like [`MemcacheReader::get`], handing the record to `f` in place.
+    pub fn get_with<R>(
+        &self,
+        path: &Path,
+        key: &Key<'_>,
+        f: impl FnOnce(&RecordView<'_>) -> R,
+    ) -> Option<R> {
         let now = monotonic_ms();
         if let Ok(state) = self.state.try_read() {
             match &state.map {
-                Some(m) if !m.retired() && now < state.next_check => return m.get(key, now),
+                Some(m) if !m.retired() && now < state.next_check => {
+                    return m.get_with(key, now, f)
+                }
                 None if now < state.next_check => return None,
                 _ => {}
             }
         }
         if let Ok(mut state) = self.state.try_write() {
             refresh(&mut state, path, now);
-            return state.map.as_ref().and_then(|m| m.get(key, now));
+            return state.map.as_ref().and_then(|m| m.get_with(key, now, f));
         }
         // Another thread is refreshing: use what is there if still live.
         let state = self.state.try_read().ok()?;
         let m = state.map.as_ref().filter(|m| !m.retired())?;
-        m.get(key, now)
+        m.get_with(key, now, f)
     }
 }
 
