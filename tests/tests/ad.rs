@@ -414,3 +414,51 @@ fn ldap_and_ad_domains_side_by_side() {
     let gr = fields(&ok(&ns, "getent group outer", &rd));
     assert_eq!(gr[2], (RID_LOW + dc.rid_of("outer")).to_string());
 }
+
+#[test]
+fn rosterctl_test_lists_ad_users_without_uid_number() {
+    let dc = dc();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("roster.toml");
+    std::fs::write(&cfg, dc.domain_table(dir.path(), "ad", "")).expect("write config");
+    let bin = roster_e2e::rosterd::rosterd_bin().with_file_name("rosterctl");
+    let out = Command::new(&bin)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["test", "--json"])
+        .output()
+        .expect("run rosterctl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON report");
+    let d = &v["domains"][0];
+    let rejected = d["rejected_users"].as_array().expect("rejected users");
+    let reason_of = |cn: &str| {
+        rejected
+            .iter()
+            .find(|r| {
+                r["dn"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with(&format!("CN={cn},"))
+            })
+            .map(|r| r["reason"].as_str().unwrap_or("").to_string())
+    };
+    let bob = reason_of("bob").unwrap_or_else(|| panic!("bob not listed: {text}"));
+    assert!(bob.contains("no uidNumber"), "{bob}");
+    assert!(
+        reason_of(&bulk_user(0)).is_some(),
+        "bulk users have no uidNumber either"
+    );
+    assert!(reason_of("alice").is_none(), "alice is served: {text}");
+    // Every user entry is counted: 3,000 bulk users and the named ones.
+    assert!(
+        d["users_found"].as_u64().unwrap() > u64::from(AD_BULK_USERS),
+        "{text}"
+    );
+}

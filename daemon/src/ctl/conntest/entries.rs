@@ -5,7 +5,7 @@
 //! names and UIDs held by several entries (ambiguous lookups).
 
 use ldap3::SearchEntry;
-use roster_daemon::config::{DomainConfig, DomainSet, Schema};
+use roster_daemon::config::{DomainConfig, DomainKind, DomainSet, Schema};
 use roster_daemon::directory::{entry_to_group, entry_to_user};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -35,6 +35,9 @@ pub struct Rejected {
 
 /// The attributes the daemon reads for a user.
 pub fn user_attrs(d: &DomainConfig) -> Vec<String> {
+    if d.kind == DomainKind::Ad {
+        return roster_daemon::directory::ad::user_attrs(d);
+    }
     let a = &d.attributes;
     let mut v = vec![
         a.username.clone(),
@@ -51,6 +54,9 @@ pub fn user_attrs(d: &DomainConfig) -> Vec<String> {
 
 /// The attributes the daemon reads for a group.
 pub fn group_attrs(d: &DomainConfig) -> Vec<String> {
+    if d.kind == DomainKind::Ad {
+        return roster_daemon::directory::ad::group_attrs(d);
+    }
     let a = &d.attributes;
     let mut v = vec![
         a.group_name.clone(),
@@ -70,6 +76,9 @@ pub fn users(
     idmap: &DomainSet,
     entries: &[SearchEntry],
 ) -> (Vec<Usable>, Vec<Rejected>) {
+    if d.kind == DomainKind::Ad {
+        return super::ad_entries::users(d, idmap, entries);
+    }
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for e in entries {
@@ -103,6 +112,9 @@ pub fn groups(
     idmap: &DomainSet,
     entries: &[SearchEntry],
 ) -> (Vec<Usable>, Vec<Rejected>) {
+    if d.kind == DomainKind::Ad {
+        return super::ad_entries::groups(d, idmap, entries);
+    }
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for e in entries {

@@ -4,6 +4,7 @@
 //! subject, issuer, expiry, verification), bind, search bases, what the
 //! filters find, the entries the host would refuse, and a sample mapping.
 
+mod ad_entries;
 mod entries;
 mod ldap;
 mod net;

@@ -164,3 +164,6 @@ pub fn ad_group(
         domain: cfg.name.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests;

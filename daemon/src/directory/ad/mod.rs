@@ -20,7 +20,7 @@ use super::search::Query;
 use super::Directory;
 use crate::config::DomainKind;
 use crate::filter;
-use entry::{ad_group, ad_user, group_attrs, user_attrs};
+pub use entry::{ad_group, ad_user, group_attrs, user_attrs};
 use ldap3::{Scope, SearchEntry};
 use mapping::{
     account_name_candidates, object_sid, output_name, range_window, realm_of_base_dn,

@@ -1,0 +1,148 @@
+use super::*;
+use crate::config::Config;
+use std::collections::HashMap;
+
+const DOMAIN_SID: &str = "S-1-5-21-389706576-2714730196-1825585166";
+
+fn setup(idmap: &str) -> (DomainConfig, DomainSet, Sid) {
+    let text = format!(
+        "[[domain]]\nname = \"ad\"\nkind = \"ad\"\nuris = [\"ldaps://dc\"]\nbase_dn = \"DC=ad,DC=example,DC=test\"\n{idmap}\n"
+    );
+    let cfg = Config::from_str(&text, "roster.toml").unwrap();
+    let d = cfg.domains[0].clone();
+    let set = DomainSet::new(
+        &[(d.name.clone(), d.idmap.clone(), d.min_id, d.max_id)],
+        None,
+    )
+    .unwrap();
+    let sid: Sid = DOMAIN_SID.parse().unwrap();
+    set.set_domain_sid("ad", sid).unwrap();
+    (d, set, sid)
+}
+
+fn entry(rid: u32, attrs: &[(&str, &str)]) -> SearchEntry {
+    let sid: Sid = format!("{DOMAIN_SID}-{rid}").parse().unwrap();
+    SearchEntry {
+        dn: format!("CN=u{rid},CN=Users,DC=ad,DC=example,DC=test"),
+        attrs: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+            .collect(),
+        bin_attrs: HashMap::from([("objectSid".to_string(), vec![sid.to_bytes()])]),
+    }
+}
+
+const RID: &str = "[domain.idmap]\nbackend = \"rid\"\nrange_low = 100000\nrange_high = 199999";
+
+#[test]
+fn rid_backend_maps_object_sid_and_primary_group() {
+    let (d, set, sid) = setup(RID);
+    let e = entry(
+        1103,
+        &[
+            ("sAMAccountName", "Alice"),
+            ("primaryGroupID", "513"),
+            ("displayName", "Alice Adams"),
+            ("loginShell", "/bin/bash"),
+        ],
+    );
+    let u = ad_user(&d, &set, &sid, &e).unwrap();
+    assert_eq!(u.user.name, "alice");
+    assert_eq!((u.user.uid, u.user.gid), (101_103, 100_513));
+    assert_eq!(u.user.gecos, "Alice Adams");
+    assert_eq!(u.user.home, "/home/ad/alice");
+    assert_eq!(u.user.shell, "/bin/bash");
+    assert_eq!(u.unique_id.as_deref(), Some(&*format!("{DOMAIN_SID}-1103")));
+    // uidNumber is ignored by the rid backend.
+    let e = entry(
+        1104,
+        &[
+            ("sAMAccountName", "b"),
+            ("primaryGroupID", "513"),
+            ("uidNumber", "5"),
+        ],
+    );
+    assert_eq!(ad_user(&d, &set, &sid, &e).unwrap().user.uid, 101_104);
+    let g = ad_group(&d, &set, &entry(513, &[("sAMAccountName", "Domain Users")])).unwrap();
+    assert_eq!(
+        (g.group.name.as_str(), g.group.gid),
+        ("domain_users", 100_513)
+    );
+}
+
+#[test]
+fn rid_backend_refuses_what_it_cannot_map() {
+    let (d, set, sid) = setup(RID);
+    let no_pg = entry(1103, &[("sAMAccountName", "a")]);
+    assert!(ad_user(&d, &set, &sid, &no_pg)
+        .unwrap_err()
+        .contains("primaryGroupID"));
+    let out_of_range = entry(
+        200_000,
+        &[("sAMAccountName", "a"), ("primaryGroupID", "513")],
+    );
+    assert!(ad_user(&d, &set, &sid, &out_of_range).is_err());
+    let foreign: Sid = "S-1-5-21-1-2-3".parse().unwrap();
+    let mut e = entry(1103, &[("sAMAccountName", "a"), ("primaryGroupID", "513")]);
+    e.bin_attrs.insert(
+        "objectSid".into(),
+        vec![foreign.with_rid(1103).unwrap().to_bytes()],
+    );
+    assert!(
+        ad_user(&d, &set, &sid, &e).is_err(),
+        "a SID of another domain"
+    );
+}
+
+#[test]
+fn rfc2307_backend_needs_uid_and_gid_numbers() {
+    let (d, set, sid) = setup("");
+    let e = entry(
+        1103,
+        &[
+            ("sAMAccountName", "alice"),
+            ("uidNumber", "10001"),
+            ("gidNumber", "10000"),
+            ("unixHomeDirectory", "/srv/alice"),
+        ],
+    );
+    let u = ad_user(&d, &set, &sid, &e).unwrap();
+    assert_eq!((u.user.uid, u.user.gid), (10_001, 10_000));
+    assert_eq!(u.user.home, "/srv/alice");
+    assert_eq!(u.user.shell, "/bin/sh");
+    let bob = entry(
+        1104,
+        &[("sAMAccountName", "bob"), ("primaryGroupID", "513")],
+    );
+    let why = ad_user(&d, &set, &sid, &bob).unwrap_err();
+    assert!(why.contains("no uidNumber"), "{why}");
+    let g = entry(1105, &[("sAMAccountName", "big")]);
+    assert!(ad_group(&d, &set, &g).unwrap_err().contains("gidNumber"));
+    let root = entry(
+        1106,
+        &[
+            ("sAMAccountName", "r"),
+            ("uidNumber", "0"),
+            ("gidNumber", "0"),
+        ],
+    );
+    assert!(ad_user(&d, &set, &sid, &root).is_err(), "uid 0 is refused");
+}
+
+#[test]
+fn qualified_names_and_templates() {
+    let (mut d, set, sid) = setup(RID);
+    d.qualified_names = true;
+    d.home_directory_template = Some("/home/{domain}/{username}-{uid}".into());
+    let e = entry(
+        1103,
+        &[
+            ("sAMAccountName", "Alice"),
+            ("primaryGroupID", "513"),
+            ("unixHomeDirectory", "/x"),
+        ],
+    );
+    let u = ad_user(&d, &set, &sid, &e).unwrap();
+    assert_eq!(u.user.name, "alice@ad");
+    assert_eq!(u.user.home, "/home/ad/alice-101103");
+}
