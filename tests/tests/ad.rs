@@ -462,3 +462,40 @@ fn rosterctl_test_lists_ad_users_without_uid_number() {
         "{text}"
     );
 }
+
+#[test]
+fn rosterctl_lookup_sid_finds_users_and_groups_never_seen() {
+    let dc = dc();
+    let (rd, _dir) = rosterd(&rid_backend());
+    let bin = roster_e2e::rosterd::rosterd_bin().with_file_name("rosterctl");
+    let lookup = |sid: &str| {
+        let out = Command::new(&bin)
+            .arg("--config")
+            .arg(rd.config_path())
+            .args(["--json", "lookup", "sid", sid])
+            .output()
+            .expect("run rosterctl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), v)
+    };
+    let sid = dc.domain_sid();
+    let (code, v) = lookup(&format!("{sid}-{}", dc.rid_of("bob")));
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["entry"]["type"], "user");
+    assert_eq!(v["entry"]["name"], "bob");
+    assert_eq!(v["entry"]["uid"], RID_LOW + dc.rid_of("bob"));
+    let (code, v) = lookup(&format!("{sid}-{}", dc.rid_of("outer")));
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["entry"]["type"], "group");
+    assert_eq!(v["entry"]["name"], "outer");
+    assert_eq!(
+        v["entry"]["members"].as_array().map(Vec::len),
+        Some(2),
+        "{v}"
+    );
+    // A RID nobody has, and a SID of another domain: not found.
+    assert_eq!(lookup(&format!("{sid}-99999")).0, Some(1));
+    assert_eq!(lookup("S-1-5-21-1-2-3-1103").0, Some(1));
+}

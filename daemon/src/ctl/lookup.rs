@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx, cmd: &LookupCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
         Err(DaemonError::Failed(msg)) if kind == "sid" => {
-            let text = "SID lookups are not supported until AD domains are";
+            let text = "SID lookup failed (SIDs are looked up in kind = \"ad\" domains)";
             if ctx.json {
                 print_json(
                     &json!({"kind": kind, "key": key, "supported": false, "error": text, "daemon": msg}),

@@ -7,6 +7,7 @@
 //! | `{"cmd":"cache_flush","all":true}` | `flushed` |
 //! | `{"cmd":"cache_stats"}` | `stats`: entries, max_entries, persistent_entries, hits, misses, hit_rate, offline_answers |
 //! | `{"cmd":"lookup","kind":"user"\|"group","key":"NAME\|ID"}` | `found`; when found: `source` (`cache`, `directory`, `offline`), `domain`, `dn`, `entry` |
+//! | `{"cmd":"lookup","kind":"sid","key":"S-1-5-21-…"}` | the same, from the AD domains (uncached); `entry.type` is `user` or `group` |
 //! | `{"cmd":"reload"}` | nothing more (`ok: false` and `error` if the new configuration was refused) |
 //! | `{"cmd":"status"}` | `status`: the `Status` document |
 //!
@@ -23,6 +24,7 @@ use tokio::sync::oneshot;
 enum Kind {
     User,
     Group,
+    Sid,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +118,7 @@ async fn lookup(ctx: &Context, kind: Kind, key: &str) -> Value {
                 Answer::Unavailable(e) => Err(Some(e)),
             }
         }
+        Kind::Sid => super::admin_sid::lookup(ctx, key).await,
         Kind::Group => {
             let ans = match id {
                 Some(gid) => r.group_by_gid(gid).await,

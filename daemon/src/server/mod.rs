@@ -7,6 +7,7 @@
 //! backlog), and an idle connection is closed after a timeout.
 
 pub mod admin;
+mod admin_sid;
 pub mod conn;
 pub mod dispatch;
 pub mod notify;

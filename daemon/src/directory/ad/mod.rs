@@ -565,3 +565,40 @@ impl Directory {
         ))
     }
 }
+
+/// The object an AD SID names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SidObject {
+    /// A user.
+    User(UserRecord),
+    /// A group (with its members).
+    Group(GroupRecord),
+}
+
+impl Directory {
+    /// AD: the user or group whose `objectSid` is `sid` (searched in its
+    /// escaped binary form), or `None` when `sid` is not an object of this
+    /// domain (or this is no AD domain).
+    pub async fn ad_lookup_sid(&self, sid: &Sid) -> Result<Option<SidObject>, DirectoryError> {
+        if !self.is_ad() {
+            return Ok(None);
+        }
+        let dsid = self.ad_domain_sid().await?;
+        if sid.rid_in(&dsid).is_none() {
+            return Ok(None);
+        }
+        let term = format!("(objectSid={})", sid.to_ldap_filter_value());
+        let entries = self.search(&self.ad_user_query(&term), true).await?;
+        let users = self.ad_users_from(&dsid, &entries);
+        if let Some(u) = self.single_user(&format!("SID {sid}"), users) {
+            return Ok(self.allowed(u).await?.map(SidObject::User));
+        }
+        let entries = self
+            .search(&self.ad_group_query(&term, false), true)
+            .await?;
+        Ok(self
+            .ad_single_group(&format!("SID {sid}"), &entries, |_| true)
+            .await?
+            .map(SidObject::Group))
+    }
+}
