@@ -499,3 +499,29 @@ fn rosterctl_lookup_sid_finds_users_and_groups_never_seen() {
     assert_eq!(lookup(&format!("{sid}-99999")).0, Some(1));
     assert_eq!(lookup("S-1-5-21-1-2-3-1103").0, Some(1));
 }
+
+#[test]
+fn enumeration_lists_every_ad_user_and_group_with_members() {
+    let dc = dc();
+    let (rd, _dir) = rosterd(&format!("{}\n[cache]\nenumerate = true\n", rid_backend()));
+    let ns = ns(&rd);
+    let pw = ok(&ns, "getent passwd", &rd);
+    let bulk = pw.lines().filter(|l| l.starts_with("bulk")).count();
+    assert_eq!(bulk, AD_BULK_USERS as usize, "every bulk user enumerated");
+    let alice = pw
+        .lines()
+        .find(|l| l.starts_with("alice:"))
+        .expect("alice enumerated");
+    assert_eq!(fields(alice)[2], (RID_LOW + dc.rid_of("alice")).to_string());
+    let gr = ok(&ns, "getent group", &rd);
+    let line = |name: &str| {
+        gr.lines()
+            .find(|l| l.starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("{name} not enumerated"))
+            .to_string()
+    };
+    assert_eq!(members(&line("big")).len(), AD_BULK_USERS as usize);
+    assert_eq!(members(&line("outer")), ["alice", "bob"], "nested members");
+    let users = line("domain_users");
+    assert_eq!(fields(&users)[2], (RID_LOW + DOMAIN_USERS_RID).to_string());
+}
