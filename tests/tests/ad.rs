@@ -525,3 +525,41 @@ fn enumeration_lists_every_ad_user_and_group_with_members() {
     let users = line("domain_users");
     assert_eq!(fields(&users)[2], (RID_LOW + DOMAIN_USERS_RID).to_string());
 }
+
+#[test]
+fn a_plain_ldap_bind_refused_for_strong_auth_says_so() {
+    let dc = dc();
+    let dir = tempfile::tempdir().expect("temp dir");
+    // kind = "ldap" does not force StartTLS: the DC refuses the simple bind.
+    let table = dc
+        .domain_table(dir.path(), "plain", "")
+        .replace("kind = \"ad\"", "kind = \"ldap\"")
+        .replace(&dc.ldaps_uri(), &dc.ldap_uri());
+    let rd = Rosterd::start(&table);
+    let bin = roster_e2e::rosterd::rosterd_bin().with_file_name("rosterctl");
+    let out = Command::new(&bin)
+        .arg("--config")
+        .arg(rd.config_path())
+        .args(["--json", "lookup", "user", "alice"])
+        .output()
+        .expect("run rosterctl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("requires strong authentication") && text.contains("ldaps:// or start_tls"),
+        "{text}\n{}",
+        tail(&rd.log())
+    );
+
+    // The same ldap:// URI with kind = "ad": StartTLS by default, served.
+    let table = dc
+        .domain_table(dir.path(), "ad", "")
+        .replace(&dc.ldaps_uri(), &dc.ldap_uri());
+    let rd = Rosterd::start(&table);
+    let ns = ns(&rd);
+    let pw = fields(&ok(&ns, "getent passwd alice", &rd));
+    assert_eq!(pw[2], "10001");
+}

@@ -298,6 +298,12 @@ impl Pool {
                 "domain \"{}\": bind as {dn} refused by {uri}: invalid credentials",
                 self.cfg.name
             ))),
+            // strongerAuthRequired: e.g. AD refusing simple binds on plain
+            // LDAP ("ldap server require strong auth").
+            Ok(Ok(r)) if r.rc == 8 => Err(DirectoryError::Config(format!(
+                "domain \"{}\": bind as {dn} refused by {uri}: the server requires strong authentication (rc=8 {}): use ldaps:// or start_tls = true",
+                self.cfg.name, r.text
+            ))),
             Ok(Ok(r)) if matches!(r.rc, 51 | 52) => Err(DirectoryError::Unavailable(format!(
                 "bind as {dn}: server busy or unavailable (rc={})",
                 r.rc
