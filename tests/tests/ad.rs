@@ -563,3 +563,33 @@ fn a_plain_ldap_bind_refused_for_strong_auth_says_so() {
     let pw = fields(&ok(&ns, "getent passwd alice", &rd));
     assert_eq!(pw[2], "10001");
 }
+
+#[test]
+fn autorid_backend_and_qualified_names() {
+    let dc = dc();
+    let (low, size) = (300_000u32, 100_000u32);
+    let (rd, _dir) = rosterd(&format!(
+        "qualified_names = true\n[domain.idmap]\nbackend = \"autorid\"\nautorid_low = {low}\nautorid_high = 999999\nrangesize = {size}\n"
+    ));
+    let ns = ns(&rd);
+    // Names are served as name@domain; plain and qualified input work.
+    let pw = fields(&ok(&ns, "getent passwd alice", &rd));
+    assert_eq!(pw[0], "alice@ad");
+    let uid: u32 = pw[2].parse().unwrap();
+    let pw = fields(&ok(&ns, "getent passwd bob@ad", &rd));
+    assert_eq!(pw[0], "bob@ad");
+    let bob: u32 = pw[2].parse().unwrap();
+    // autorid: the domain owns one range of `rangesize` IDs; id = range
+    // start + rid.
+    let start = uid - dc.rid_of("alice");
+    assert_eq!((start - low) % size, 0, "{uid}");
+    assert_eq!(bob, start + dc.rid_of("bob"));
+    assert_eq!(pw[3], (start + DOMAIN_USERS_RID).to_string());
+    let id = ok(&ns, "id bob@ad", &rd);
+    assert!(
+        id.contains(&format!("{}(outer@ad)", start + dc.rid_of("outer"))),
+        "{id}"
+    );
+    let gr = ok(&ns, "getent group inner@ad", &rd);
+    assert_eq!(members(&gr), ["alice@ad", "bob@ad"]);
+}
