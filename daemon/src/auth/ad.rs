@@ -143,17 +143,10 @@ pub async fn change_password(
     new: &str,
     timeout: Duration,
 ) -> Result<ChangeResult, AuthError> {
-    let old_v = unicode_pwd(old);
-    let new_v = unicode_pwd(new);
+    let attr = || Wiped(Zeroizing::new(b"unicodePwd".to_vec()));
     let mods = vec![
-        Mod::Delete(
-            b"unicodePwd".to_vec(),
-            HashSet::from([old_v.as_slice().to_vec()]),
-        ),
-        Mod::Add(
-            b"unicodePwd".to_vec(),
-            HashSet::from([new_v.as_slice().to_vec()]),
-        ),
+        Mod::Delete(attr(), HashSet::from([Wiped(unicode_pwd(old))])),
+        Mod::Add(attr(), HashSet::from([Wiped(unicode_pwd(new))])),
     ];
     let res = ldap.with_timeout(timeout).modify(dn, mods).await;
     match res {
@@ -211,6 +204,23 @@ pub async fn change_password_on(
     };
     let _ = ldap.unbind().await;
     outcome
+}
+
+/// A modify value wiped when dropped (the password values of a change;
+/// the copy ldap3 encodes into its request is out of our reach).
+#[derive(PartialEq, Eq)]
+struct Wiped(Zeroizing<Vec<u8>>);
+
+impl std::hash::Hash for Wiped {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_slice().hash(state)
+    }
+}
+
+impl AsRef<[u8]> for Wiped {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
 }
 
 fn change_refusal(rc: u32, text: &str) -> ChangeResult {
