@@ -593,3 +593,15 @@ fn autorid_backend_and_qualified_names() {
     let gr = ok(&ns, "getent group inner@ad", &rd);
     assert_eq!(members(&gr), ["alice@ad", "bob@ad"]);
 }
+
+#[test]
+fn limit_to_groups_restricts_ad_users_to_members() {
+    let (rd, _dir) = rosterd(&format!("limit_to_groups = [\"Inner\"]\n{}", rid_backend()));
+    let ns = ns(&rd);
+    assert_eq!(fields(&ok(&ns, "getent passwd bob", &rd))[0], "bob");
+    assert_eq!(fields(&ok(&ns, "getent passwd ALICE", &rd))[0], "alice");
+    let (code, out) = sh(&ns, "getent passwd dave");
+    assert_eq!(code, 2, "dave is not in inner: {out}");
+    let (code, out) = sh(&ns, &format!("getent passwd {}", bulk_user(1)));
+    assert_eq!(code, 2, "{out}");
+}

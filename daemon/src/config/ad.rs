@@ -40,6 +40,13 @@ pub(crate) fn apply_defaults(d: &mut DomainConfig) {
     if a.home_directory == ldap.home_directory {
         a.home_directory = "unixHomeDirectory".into();
     }
+    // Group names are compared with the served names (lower case, `_` for
+    // spaces, `@domain` when qualified).
+    let (qualified, domain) = (d.qualified_names, d.name.clone());
+    for g in &mut d.limit_to_groups {
+        let short = g.split('@').next().unwrap_or(g).to_string();
+        *g = crate::directory::ad::mapping::output_name(&short, qualified, &domain);
+    }
     if d.uris
         .iter()
         .any(|u| u.to_ascii_lowercase().starts_with("ldap://"))
@@ -84,5 +91,13 @@ mod tests {
         assert_eq!(d.page_size, 200);
         assert_eq!(d.attributes.username, "userPrincipalName");
         assert!(d.qualified_names);
+    }
+
+    #[test]
+    fn limit_to_groups_names_are_the_served_names() {
+        let c = parse("limit_to_groups = [\"Linux Users\", \"Admins@ad\"]");
+        assert_eq!(c.domains[0].limit_to_groups, ["linux_users", "admins"]);
+        let c = parse("qualified_names = true\nlimit_to_groups = [\"Linux Users\"]");
+        assert_eq!(c.domains[0].limit_to_groups, ["linux_users@ad"]);
     }
 }
