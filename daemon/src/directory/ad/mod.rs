@@ -164,7 +164,9 @@ impl Directory {
             .filter_map(|e| match ad_user(&self.cfg, &self.idmap, sid, e) {
                 Ok(u) => Some(u),
                 Err(reason) => {
-                    tracing::info!(domain = %self.cfg.name, dn = %e.dn, %reason, "AD user not served");
+                    // Debug: enumerations and member lists meet many such
+                    // entries (e.g. no uidNumber under rfc2307).
+                    tracing::debug!(domain = %self.cfg.name, dn = %e.dn, %reason, "AD user not served");
                     None
                 }
             })
@@ -203,6 +205,13 @@ impl Directory {
             .into_iter()
             .filter(|u| u.user.name == want)
             .collect();
+        if users.is_empty() {
+            for e in &entries {
+                if let Err(reason) = ad_user(&self.cfg, &self.idmap, &sid, e) {
+                    tracing::info!(domain = %self.cfg.name, dn = %e.dn, %reason, "AD user not served");
+                }
+            }
+        }
         let Some(u) = self.single_user(&format!("user name {name:?}"), users) else {
             return Ok(None);
         };
