@@ -461,6 +461,30 @@ fn rosterctl_test_lists_ad_users_without_uid_number() {
         d["users_found"].as_u64().unwrap() > u64::from(AD_BULK_USERS),
         "{text}"
     );
+
+    // rosterctl users/groups read the DC with the daemon's AD code.
+    let list = |what: &str| {
+        let out = Command::new(&bin)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["--json", what])
+            .output()
+            .expect("run rosterctl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{what}: {text}");
+        text
+    };
+    let users = list("users");
+    assert!(
+        users.contains("\"alice\"") && users.contains("10001"),
+        "{users}"
+    );
+    assert!(!users.contains("\"bob\""), "bob has no uidNumber: {users}");
+    let groups = list("groups");
+    assert!(
+        groups.contains("\"unixgroup\"") && groups.contains("\"inner\""),
+        "{groups}"
+    );
 }
 
 #[test]
