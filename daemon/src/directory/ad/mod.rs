@@ -442,7 +442,16 @@ impl Directory {
             filter: "(objectClass=*)".into(),
             attrs: vec!["tokenGroups".into()],
         };
-        let token = self.search(&q, true).await?;
+        // A DC that refuses tokenGroups (rights, old servers) gets the
+        // in-chain search instead; an unavailable one is an error.
+        let token = match self.search(&q, true).await {
+            Ok(t) => t,
+            Err(DirectoryError::Protocol(m)) => {
+                tracing::debug!(domain = %self.cfg.name, dn = %user.dn, error = %m, "tokenGroups not readable");
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         let sids: Vec<Sid> = token
             .first()
             .map(token_group_sids)
