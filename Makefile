@@ -12,6 +12,10 @@ MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 # Debian packages the tests and the demo use.
 TEST_PACKAGES := slapd ldap-utils pamtester openssh-server sshpass libpam0g-dev \
                  libsss-idmap-dev libssl-dev pkg-config gcc util-linux mount procps openssl
+# The Samba AD DC of the AD tests. Without Recommends: samba-ad-dc recommends
+# libnss-winbind and libpam-winbind, whose installation edits the host's
+# /etc/nsswitch.conf and PAM stack.
+AD_TEST_PACKAGES := samba samba-ad-dc samba-ad-provision winbind krb5-user
 DEMO_PACKAGES := slapd ldap-utils pamtester libpam0g-dev libssl-dev pkg-config gcc util-linux mount openssl
 
 .PHONY: all build release test test-unit test-e2e lint demo deps-test deps-demo bench clean install uninstall install-files
@@ -40,7 +44,8 @@ INSTALLED_FILES := $(SBINDIR)/rosterd $(SBINDIR)/rosterctl $(LIBDIR)/libnss_rost
 
 all: build
 
-# Install missing Debian packages; a no-op when all are present. slapd's
+# Install missing Debian packages ($(1)) with extra apt-get options ($(2));
+# a no-op when all are present. slapd's
 # package would start a system slapd: policy-rc.d keeps it from starting.
 define apt_install
 	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
@@ -49,7 +54,7 @@ define apt_install
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.roster && chmod 755 /usr/sbin/policy-rc.d.roster; \
 	  [ -e /usr/sbin/policy-rc.d ] || ln -s policy-rc.d.roster /usr/sbin/policy-rc.d; \
-	  apt-get update -qq && apt-get install -y -qq $$missing; rc=$$?; \
+	  apt-get update -qq && apt-get install -y -qq $(2) $$missing; rc=$$?; \
 	  [ "$$(readlink /usr/sbin/policy-rc.d)" = policy-rc.d.roster ] && rm -f /usr/sbin/policy-rc.d; \
 	  rm -f /usr/sbin/policy-rc.d.roster; exit $$rc; \
 	fi
@@ -57,6 +62,7 @@ endef
 
 deps-test:
 	$(call apt_install,$(TEST_PACKAGES))
+	$(call apt_install,$(AD_TEST_PACKAGES),--no-install-recommends)
 
 deps-demo:
 	$(call apt_install,$(DEMO_PACKAGES))
