@@ -54,7 +54,10 @@ define apt_install
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.roster && chmod 755 /usr/sbin/policy-rc.d.roster; \
 	  [ -e /usr/sbin/policy-rc.d ] || ln -s policy-rc.d.roster /usr/sbin/policy-rc.d; \
+	  guard=$$(mktemp -d); cp -p /etc/nsswitch.conf $$guard/; cp -p /etc/pam.d/common-* $$guard/ 2>/dev/null; \
 	  apt-get update -qq && apt-get install -y -qq $(2) $$missing; rc=$$?; \
+	  for f in $$guard/*; do t=/etc/$$(basename $$f); case $$t in /etc/common-*) t=/etc/pam.d/$$(basename $$f);; esac; \
+	    cmp -s $$f $$t || { echo "restoring $$t (a package edited it)"; cp -p $$f $$t; }; done; rm -rf $$guard; \
 	  [ "$$(readlink /usr/sbin/policy-rc.d)" = policy-rc.d.roster ] && rm -f /usr/sbin/policy-rc.d; \
 	  rm -f /usr/sbin/policy-rc.d.roster; exit $$rc; \
 	fi
