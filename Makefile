@@ -16,9 +16,14 @@ TEST_PACKAGES := slapd ldap-utils pamtester openssh-server sshpass libpam0g-dev 
 # libnss-winbind and libpam-winbind, whose installation edits the host's
 # /etc/nsswitch.conf and PAM stack.
 AD_TEST_PACKAGES := samba samba-ad-dc samba-ad-provision winbind krb5-user
+# The peers `make bench` compares roster with (bench/src/bin/peers.rs), for
+# the bench target only. Without Recommends; their postinst scripts edit
+# nsswitch.conf and the PAM stack (apt_install restores both) and would
+# start sssd/nslcd (apt_install's policy-rc.d keeps them stopped).
+BENCH_PACKAGES := sssd-ldap libnss-sss libpam-sss nslcd libnss-ldapd libpam-ldapd
 DEMO_PACKAGES := slapd ldap-utils pamtester libpam0g-dev libssl-dev pkg-config gcc util-linux mount openssl
 
-.PHONY: all build release test test-unit test-e2e lint demo deps-test deps-demo bench clean install uninstall install-files
+.PHONY: all build release test test-unit test-e2e lint demo deps-test deps-demo deps-bench bench clean install uninstall install-files
 
 # Installation layout (Debian 12, merged /usr). `make install DESTDIR=/scratch`
 # installs into a scratch root; `make uninstall` with the same DESTDIR removes
@@ -70,6 +75,9 @@ deps-test:
 deps-demo:
 	$(call apt_install,$(DEMO_PACKAGES))
 
+deps-bench:
+	$(call apt_install,$(BENCH_PACKAGES),--no-install-recommends)
+
 build:
 	$(CARGO) build --workspace
 
@@ -91,8 +99,10 @@ test: deps-test lint test-unit test-e2e
 demo: deps-demo build
 	$(CARGO) run -q -p roster-e2e --bin roster-demo
 
-bench: deps-test release
-	$(CARGO) run --release -p roster-bench
+bench: deps-test deps-bench release
+	$(CARGO) run --release -p roster-bench --bin idmap
+	$(CARGO) run --release -p roster-bench --bin nss
+	$(CARGO) run --release -p roster-bench --bin peers
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,1038 @@
+//! roster side by side with SSSD (`sssd-ldap`, `libnss-sss`, `pam_sss`) and
+//! nslcd (`nslcd`, `libnss-ldapd`, `pam_ldap`), in one run, against the same
+//! private slapd (StartTLS, the sample directory) and the same data: warm
+//! getpwnam/getpwuid/getgrnam/getgrouplist, cold first lookups, 16
+//! processes in parallel, and one `pamtester SERVICE alice authenticate`.
+//! Run with `cargo run --release -p roster-bench --bin peers` (as root, with
+//! the packages of the Makefile's `BENCH_PACKAGES`).
+//!
+//! Each peer gets its own private mount namespace (`unshare --mount
+//! --propagation private`): its configuration (`/etc/sssd`, `/etc/nslcd.conf`),
+//! its state (`/var/lib/sss`, `/var/log/sssd`), `/run` (a tmpfs: pid files
+//! and sockets), `/etc/nsswitch.conf` and `/etc/pam.d` are bind mounts of
+//! this run's scratch files. The peer daemon is started inside that
+//! namespace by this binary (`--inner driver`), which waits until
+//! `getent passwd alice` answers, runs every measurement as a fresh process
+//! of this binary (so glibc loads the NSS module as any program would), and
+//! stops the daemon by PID. Nothing on the host's `/etc` is touched.
+
+use roster_e2e::config::{domain_table, DomainOptions, Transport};
+use roster_e2e::dataset::{self, ALICE, MANYGROUPS};
+use roster_e2e::rosterd::Rosterd;
+use roster_e2e::slapd::Slapd;
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Calls per timed batch (per-call time = batch time / BATCH).
+const BATCH: usize = 100;
+/// At most this many batches per warm measurement...
+const MAX_BATCHES: usize = 200;
+/// ...and at most this long (slow peers get fewer batches).
+const WARM_BUDGET: Duration = Duration::from_millis(600);
+/// Processes per warm measurement (the best one is reported).
+const ROUNDS: usize = 3;
+/// Processes in the parallel measurement.
+const PROCS: usize = 16;
+/// Distinct users per peer for the cold measurement.
+const COLD_USERS: u32 = 200;
+/// pamtester runs per PAM measurement.
+const PAM_RUNS: usize = 30;
+/// The PAM service file names inside the namespaces.
+const PAM_SERVICE: &str = "roster-bench";
+const PAM_FLOOR_SERVICE: &str = "roster-bench-permit";
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--inner") {
+        std::process::exit(inner::run(&args[2..]));
+    }
+    outer();
+}
+
+/// The systems compared.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Peer {
+    Roster,
+    Sssd,
+    Nslcd,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Roster => "roster",
+            Peer::Sssd => "sssd",
+            Peer::Nslcd => "nslcd",
+        }
+    }
+    fn parse(s: &str) -> Option<Peer> {
+        [Peer::Roster, Peer::Sssd, Peer::Nslcd]
+            .into_iter()
+            .find(|p| p.name() == s)
+    }
+    /// NSS source names: (`files X`, `X` alone if measured).
+    fn sources(self) -> Vec<(&'static str, &'static str)> {
+        match self {
+            Peer::Roster => vec![
+                ("files", "files"),
+                ("files roster", "files roster"),
+                ("roster", "roster"),
+            ],
+            Peer::Sssd => vec![("files sss", "files sss"), ("sss", "sss")],
+            Peer::Nslcd => vec![("files ldap", "files ldap")],
+        }
+    }
+    /// First bulk user of this peer's cold range (distinct users per peer,
+    /// so no peer profits from slapd having just served the same entries).
+    fn cold_first(self) -> u32 {
+        match self {
+            Peer::Roster => 1,
+            Peer::Sssd => 1 + COLD_USERS,
+            Peer::Nslcd => 1 + 2 * COLD_USERS,
+        }
+    }
+}
+
+fn nsswitch(sources: &str) -> String {
+    format!(
+        "passwd: {sources}\ngroup: {sources}\nshadow: files\nhosts: files\nnetworks: files\n\
+         protocols: files\nservices: files\nethers: files\nrpc: files\nnetgroup: files\n"
+    )
+}
+
+fn write_mode(path: &Path, text: &str, mode: u32) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn mkdir_mode(path: &Path, mode: u32) {
+    std::fs::create_dir_all(path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Everything the outer process knows that a driver needs.
+struct Setup<'a> {
+    slapd: &'a Slapd,
+    ca: PathBuf,
+    pam_roster: PathBuf,
+}
+
+/// Writes the peer's files under `dir` and returns the bash lines that
+/// bind-mount them inside the namespace.
+fn prepare_peer(peer: Peer, dir: &Path, s: &Setup, roster_socket_dir: &Path) -> String {
+    mkdir_mode(dir, 0o755);
+    let d = dir.display();
+    let mut mounts = String::from("set -e\n");
+    // /run: a private tmpfs (pid files, nslcd's socket, roster's socket
+    // directory mount point).
+    mounts += "mount -t tmpfs -o mode=0755 roster-bench-run /run\n";
+    for (_, sources) in peer.sources() {
+        write_mode(
+            &dir.join(format!("nsswitch.{}", sources.replace(' ', "-"))),
+            &nsswitch(sources),
+            0o644,
+        );
+    }
+    write_mode(&dir.join("nsswitch.files"), &nsswitch("files"), 0o644);
+    mounts += &format!("mount --bind {d}/nsswitch.files /etc/nsswitch.conf\n");
+
+    // PAM: a copy of the host's /etc/pam.d plus our two services.
+    let pam_dir = dir.join("pam.d");
+    mkdir_mode(&pam_dir, 0o755);
+    for e in std::fs::read_dir("/etc/pam.d")
+        .expect("read /etc/pam.d")
+        .flatten()
+    {
+        if e.path().is_file() {
+            let _ = std::fs::copy(e.path(), pam_dir.join(e.file_name()));
+        }
+    }
+    let module = match peer {
+        Peer::Roster => s.pam_roster.display().to_string(),
+        Peer::Sssd => "pam_sss.so".into(),
+        Peer::Nslcd => "pam_ldap.so".into(),
+    };
+    write_mode(
+        &pam_dir.join(PAM_SERVICE),
+        &format!("auth required {module}\naccount required pam_permit.so\n"),
+        0o644,
+    );
+    write_mode(
+        &pam_dir.join(PAM_FLOOR_SERVICE),
+        "auth required pam_permit.so\naccount required pam_permit.so\n",
+        0o644,
+    );
+    mounts += &format!("mount --bind {d}/pam.d /etc/pam.d\n");
+
+    let uri = s.slapd.ldap_uri();
+    let base = s.slapd.base_dn();
+    let bind_dn = s.slapd.service_dn();
+    let bind_pw = s.slapd.service_password();
+    let ca = s.ca.display();
+    match peer {
+        Peer::Roster => {
+            mounts += &format!(
+                "mkdir -p /run/roster\nmount --bind {} /run/roster\n",
+                roster_socket_dir.display()
+            );
+        }
+        Peer::Sssd => {
+            let etc = dir.join("etc-sssd");
+            mkdir_mode(&etc.join("conf.d"), 0o711);
+            mkdir_mode(&etc, 0o711);
+            write_mode(
+                &etc.join("sssd.conf"),
+                &format!(
+                    "[sssd]\nservices = nss, pam\ndomains = bench\n\n\
+                     [nss]\n\n[pam]\n\n\
+                     [domain/bench]\nid_provider = ldap\nauth_provider = ldap\n\
+                     access_provider = permit\nldap_uri = {uri}\nldap_search_base = {base}\n\
+                     ldap_schema = rfc2307\nldap_default_bind_dn = {bind_dn}\n\
+                     ldap_default_authtok_type = password\nldap_default_authtok = {bind_pw}\n\
+                     ldap_id_use_start_tls = true\nldap_tls_reqcert = demand\n\
+                     ldap_tls_cacert = {ca}\ncache_credentials = true\nenumerate = false\n"
+                ),
+                0o600,
+            );
+            let state = dir.join("var-lib-sss");
+            for (sub, mode) in [
+                ("", 0o755),
+                ("db", 0o700),
+                ("pipes", 0o755),
+                ("pipes/private", 0o700),
+                ("mc", 0o775),
+                ("pubconf", 0o755),
+                ("pubconf/krb5.include.d", 0o755),
+                ("gpo_cache", 0o755),
+                ("secrets", 0o700),
+                ("deskprofile", 0o711),
+            ] {
+                mkdir_mode(&state.join(sub), mode);
+            }
+            mkdir_mode(&dir.join("var-log-sssd"), 0o750);
+            mounts += &format!(
+                "mount --bind {d}/etc-sssd /etc/sssd\nmount --bind {d}/var-lib-sss /var/lib/sss\n\
+                 mkdir -p /var/log/sssd\nmount --bind {d}/var-log-sssd /var/log/sssd\n"
+            );
+        }
+        Peer::Nslcd => {
+            write_mode(
+                &dir.join("nslcd.conf"),
+                &format!(
+                    "uid nslcd\ngid nslcd\nuri {uri}\nbase {base}\nbinddn {bind_dn}\n\
+                     bindpw {bind_pw}\npagesize 500\nssl start_tls\ntls_reqcert demand\ntls_cacertfile {ca}\n"
+                ),
+                0o640,
+            );
+            let _ = Command::new("chgrp")
+                .args(["nslcd"])
+                .arg(dir.join("nslcd.conf"))
+                .status();
+            mounts += &format!(
+                "mount --bind {d}/nslcd.conf /etc/nslcd.conf\n\
+                 mkdir -p /run/nslcd && chown nslcd:nslcd /run/nslcd\n"
+            );
+        }
+    }
+    mounts += "set +e\n";
+    mounts
+}
+
+fn outer() {
+    build_release_parts();
+    let exe = std::env::current_exe().expect("own path");
+    let started = Instant::now();
+    let slapd = Slapd::start();
+    let scratch = tempfile::Builder::new()
+        .prefix("roster-bench-peers-")
+        .tempdir()
+        .expect("temp dir");
+    // nslcd drops to its own user: it must be able to read the CA.
+    mkdir_mode(scratch.path(), 0o755);
+    let ca = scratch.path().join("ca.pem");
+    std::fs::copy(slapd.ca_file(), &ca).expect("copy CA");
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).expect("chmod CA");
+    let rd_dir = scratch.path().join("rosterd");
+    mkdir_mode(&rd_dir, 0o700);
+    let o = DomainOptions {
+        transport: Transport::StartTls,
+        // The same groups as the peers' default schema (posixGroup/memberUid).
+        schema: "rfc2307".into(),
+        ..DomainOptions::default()
+    };
+    let config = format!(
+        "{}\n[cache]\nentry_ttl = 3600\n",
+        domain_table(&slapd, &rd_dir, &o)
+    );
+    let rd_start = Instant::now();
+    let rd = Rosterd::start(&config);
+    let rd_start_ms = rd_start.elapsed().as_secs_f64() * 1000.0;
+    let installed = roster_e2e::namespace::install_nss_module();
+    let module = roster_e2e::paths::module("libnss_roster.so");
+    let setup = Setup {
+        slapd: &slapd,
+        ca,
+        pam_roster: roster_e2e::paths::module("libpam_roster.so"),
+    };
+
+    println!(
+        "roster, SSSD and nslcd side by side (release build of roster, one run, the same slapd \
+         with StartTLS and the sample directory; load average {})\n",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+
+    let mut results: BTreeMap<String, String> = BTreeMap::new();
+    for peer in [Peer::Roster, Peer::Sssd, Peer::Nslcd] {
+        let dir = scratch.path().join(peer.name());
+        let mut script = prepare_peer(peer, &dir, &setup, &rd.socket_dir());
+        if peer == Peer::Roster {
+            // This build's module over the shared /lib copy, privately.
+            let _ = writeln!(
+                script,
+                "mount --bind {} {}",
+                module.display(),
+                installed.display()
+            );
+        }
+        let _ = write!(
+            script,
+            "exec {} --inner driver {} {}",
+            exe.display(),
+            peer.name(),
+            dir.display()
+        );
+        let t = Instant::now();
+        let out = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "bash", "-c"])
+            .arg(&script)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run unshare");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut n = 0;
+        for line in stdout.lines() {
+            if let Some((k, v)) = line.split_once('=') {
+                results.insert(format!("{}.{k}", peer.name()), v.to_string());
+                n += 1;
+            }
+        }
+        eprintln!(
+            "{}: {n} results in {:.1} s{}",
+            peer.name(),
+            t.elapsed().as_secs_f64(),
+            if out.status.success() {
+                String::new()
+            } else {
+                format!(
+                    " (driver failed: {}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            }
+        );
+    }
+    // rosterd was started by the fixture (until its socket answered) before
+    // the driver's first `getent`: its start-up is the sum.
+    if let Some(first) = results
+        .get("roster.startup_ms")
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        results.insert(
+            "roster.startup_ms".into(),
+            format!("{}", rd_start_ms + first),
+        );
+    }
+    report(&results);
+    println!(
+        "\n(whole benchmark: {:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    drop(rd);
+    drop(slapd);
+}
+
+/// Prints the tables from the drivers' `key=value` lines.
+fn report(r: &BTreeMap<String, String>) {
+    let num = |k: &str| -> Option<f64> { r.get(k).and_then(|v| v.parse().ok()) };
+    let rows: [(&str, &str, &str); 6] = [
+        ("files (floor: last line of /etc/*)", "roster", "files"),
+        ("roster: files roster", "roster", "files roster"),
+        ("roster: roster alone", "roster", "roster"),
+        ("SSSD: files sss", "sssd", "files sss"),
+        ("SSSD: sss alone", "sssd", "sss"),
+        ("nslcd: files ldap", "nslcd", "files ldap"),
+    ];
+    let ops = ["getpwnam", "getpwuid", "getgrnam", "getgrouplist"];
+    let cell = |peer: &str, src: &str, op: &str| -> Option<(f64, f64)> {
+        Some((
+            num(&format!("{peer}.warm.{src}.{op}.median_ns"))?,
+            num(&format!("{peer}.warm.{src}.{op}.per_sec"))?,
+        ))
+    };
+    println!("Warm lookups, one process: median per call in µs (calls per second), best of {ROUNDS} processes");
+    println!(
+        "| | {} |\n|---|---|---|---|---|",
+        ops.map(|o| format!("`{o}`")).join(" | ")
+    );
+    for (label, peer, src) in rows {
+        let cells: Vec<String> = ops
+            .iter()
+            .map(|op| match cell(peer, src, op) {
+                Some((m, p)) => format!("{:.2} ({:.0}/s)", m / 1000.0, p),
+                None => "failed".into(),
+            })
+            .collect();
+        println!("| {label} | {} |", cells.join(" | "));
+    }
+    println!();
+    println!("Ratios of medians (lower is better for the first system named):");
+    let ratio_row = |label: &str, a: (&str, &str), b: (&str, &str)| {
+        let cells: Vec<String> = ops
+            .iter()
+            .map(|op| match (cell(a.0, a.1, op), cell(b.0, b.1, op)) {
+                (Some((x, _)), Some((y, _))) => format!("{:.2}×", x / y),
+                _ => "-".into(),
+            })
+            .collect();
+        println!("| {label} | {} |", cells.join(" | "));
+    };
+    println!(
+        "| | {} |\n|---|---|---|---|---|",
+        ops.map(|o| format!("`{o}`")).join(" | ")
+    );
+    ratio_row(
+        "files roster / files",
+        ("roster", "files roster"),
+        ("roster", "files"),
+    );
+    ratio_row(
+        "files sss / files",
+        ("sssd", "files sss"),
+        ("roster", "files"),
+    );
+    ratio_row(
+        "files ldap / files",
+        ("nslcd", "files ldap"),
+        ("roster", "files"),
+    );
+    ratio_row(
+        "files roster / files sss",
+        ("roster", "files roster"),
+        ("sssd", "files sss"),
+    );
+    ratio_row("roster / sss", ("roster", "roster"), ("sssd", "sss"));
+    ratio_row(
+        "files roster / files ldap",
+        ("roster", "files roster"),
+        ("nslcd", "files ldap"),
+    );
+    println!();
+
+    println!("Cold and large lookups (`files X`, each peer's daemon freshly started):");
+    println!("| | roster | SSSD | nslcd |\n|---|---|---|---|");
+    let peers = ["roster", "sssd", "nslcd"];
+    let line = |label: &str, key: &str, scale: f64, unit: &str| {
+        let cells: Vec<String> = peers
+            .iter()
+            .map(|p| match num(&format!("{p}.{key}")) {
+                Some(v) if unit.is_empty() => format!("{v:.0}"),
+                Some(v) => format!("{:.1} {unit}", v / scale),
+                None => "failed".into(),
+            })
+            .collect();
+        println!("| {label} | {} |", cells.join(" | "));
+    };
+    line(
+        &format!("getpwnam, first lookup of {COLD_USERS} users, median"),
+        "cold.median_us",
+        1.0,
+        "µs",
+    );
+    line("same, mean", "cold.mean_us", 1.0, "µs");
+    line(
+        "getgrouplist of a user in 1,000 groups, first",
+        "initgroups.first_us",
+        1000.0,
+        "ms",
+    );
+    line("same, warm (median)", "initgroups.warm_ns", 1000.0, "µs");
+    line(
+        "daemon start to first `getent passwd alice`",
+        "startup_ms",
+        1.0,
+        "ms",
+    );
+    line(
+        "getgrouplist: groups found for alice (same data everywhere)",
+        "groups.alice",
+        1.0,
+        "",
+    );
+    line(
+        "getgrouplist: groups found for the user in 1,000 groups",
+        "groups.manygroups",
+        1.0,
+        "",
+    );
+    println!();
+
+    println!("{PROCS} processes in parallel, warm getpwnam (calls per second, all processes):");
+    println!("| | calls/s |\n|---|---|");
+    for (label, peer, src) in rows {
+        if let Some(v) = num(&format!("{peer}.parallel.{src}")) {
+            println!("| {label} | {v:.0} |");
+        }
+    }
+    println!();
+
+    println!(
+        "PAM: `pamtester {PAM_SERVICE} alice authenticate` (whole process: fork, exec, PAM, the \
+         module, the daemon, the LDAP bind), median of {PAM_RUNS} runs after one unmeasured run:"
+    );
+    println!("| | median | min | above the floor | ratio to roster |\n|---|---|---|---|---|");
+    let floor_pam = num("roster.pam_floor.median_us");
+    let roster_pam = num("roster.pam.median_us");
+    for (label, key) in [
+        (
+            "pam_permit.so (the floor: pamtester itself)",
+            "roster.pam_floor",
+        ),
+        ("roster (`pam_roster.so`)", "roster.pam"),
+        ("SSSD (`pam_sss.so`)", "sssd.pam"),
+        ("nslcd (`pam_ldap.so`)", "nslcd.pam"),
+    ] {
+        match (
+            num(&format!("{key}.median_us")),
+            num(&format!("{key}.min_us")),
+        ) {
+            (Some(m), Some(min)) => println!(
+                "| {label} | {:.2} ms | {:.2} ms | {} | {} |",
+                m / 1000.0,
+                min / 1000.0,
+                floor_pam.map_or("-".into(), |f| format!("{:.2} ms", (m - f) / 1000.0)),
+                roster_pam.map_or("-".into(), |r| format!("{:.2}×", m / r))
+            ),
+            _ => println!("| {label} | failed | | | |"),
+        }
+    }
+}
+
+/// Builds the release rosterd and modules this benchmark loads.
+fn build_release_parts() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "roster-daemon",
+            "-p",
+            "nss_roster",
+            "-p",
+            "pam_roster",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building rosterd and the modules failed");
+}
+
+/// getpwnam/getpwuid/getgrnam/getgrouplist keys of the last lines of
+/// /etc/passwd and /etc/group (glibc's `files` scans the whole file).
+fn last_local_entries() -> [String; 4] {
+    let last = |path: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(path).expect("read local database");
+        let line = text
+            .lines()
+            .rfind(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .expect("a local entry");
+        line.split(':').map(str::to_string).collect()
+    };
+    let pw = last("/etc/passwd");
+    let gr = last("/etc/group");
+    [
+        format!("pwnam {}", pw[0]),
+        format!("pwuid {}", pw[2]),
+        format!("grnam {}", gr[0]),
+        format!("grouplist {}:{}", pw[0], pw[3]),
+    ]
+}
+
+fn directory_ops() -> [String; 4] {
+    [
+        format!("pwnam {}", ALICE.name),
+        format!("pwuid {}", ALICE.uid),
+        format!("grnam {}", dataset::many_group(1)),
+        format!("grouplist {}:{}", ALICE.name, ALICE.gid),
+    ]
+}
+
+/// The measuring side, run inside the namespace.
+mod inner {
+    use super::*;
+
+    /// One lookup as a closure returning "found".
+    fn parse_op(kind: &str, key: &str) -> Option<Box<dyn FnMut() -> bool>> {
+        Some(match kind {
+            "pwnam" => {
+                let name = CString::new(key).ok()?;
+                let mut buf = vec![0u8; 4096];
+                Box::new(move || {
+                    // SAFETY: zeroed passwd is valid; buf outlives the call.
+                    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+                    let mut res = std::ptr::null_mut();
+                    // SAFETY: valid name, struct, buffer and result pointers.
+                    let rc = unsafe {
+                        libc::getpwnam_r(
+                            name.as_ptr(),
+                            &mut pw,
+                            buf.as_mut_ptr().cast(),
+                            buf.len(),
+                            &mut res,
+                        )
+                    };
+                    rc == 0 && !res.is_null()
+                })
+            }
+            "pwuid" => {
+                let uid: u32 = key.parse().ok()?;
+                let mut buf = vec![0u8; 4096];
+                Box::new(move || {
+                    // SAFETY: zeroed passwd is valid; buf outlives the call.
+                    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+                    let mut res = std::ptr::null_mut();
+                    // SAFETY: valid struct, buffer and result pointers.
+                    let rc = unsafe {
+                        libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut res)
+                    };
+                    rc == 0 && !res.is_null()
+                })
+            }
+            "grnam" => {
+                let name = CString::new(key).ok()?;
+                let mut buf = vec![0u8; 1 << 20];
+                Box::new(move || {
+                    // SAFETY: zeroed group is valid; buf outlives the call.
+                    let mut gr: libc::group = unsafe { std::mem::zeroed() };
+                    let mut res = std::ptr::null_mut();
+                    // SAFETY: valid name, struct, buffer and result pointers.
+                    let rc = unsafe {
+                        libc::getgrnam_r(
+                            name.as_ptr(),
+                            &mut gr,
+                            buf.as_mut_ptr().cast(),
+                            buf.len(),
+                            &mut res,
+                        )
+                    };
+                    rc == 0 && !res.is_null()
+                })
+            }
+            "grouplist" => {
+                let (name, gid) = key.split_once(':')?;
+                let name = CString::new(name).ok()?;
+                let gid: u32 = gid.parse().ok()?;
+                let mut groups = vec![0 as libc::gid_t; 4096];
+                Box::new(move || {
+                    let mut n = groups.len() as libc::c_int;
+                    // SAFETY: valid name; groups has room for n entries.
+                    let rc = unsafe {
+                        libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n)
+                    };
+                    rc >= 1
+                })
+            }
+            _ => return None,
+        })
+    }
+
+    /// Median ns per call and calls per second of one lookup, repeated.
+    fn warm(kind: &str, key: &str) -> Result<(f64, f64), String> {
+        let mut f = parse_op(kind, key).ok_or("bad op")?;
+        for _ in 0..10 {
+            if !f() {
+                return Err(format!("{kind} {key}: lookup failed"));
+            }
+        }
+        let total = Instant::now();
+        let mut batches = Vec::new();
+        while batches.len() < MAX_BATCHES && (batches.len() < 5 || total.elapsed() < WARM_BUDGET) {
+            let start = Instant::now();
+            for _ in 0..BATCH {
+                black_box(f());
+            }
+            batches.push(start.elapsed().as_nanos() as f64 / BATCH as f64);
+        }
+        let per_sec = (BATCH * batches.len()) as f64 / total.elapsed().as_secs_f64();
+        batches.sort_by(f64::total_cmp);
+        Ok((batches[batches.len() / 2], per_sec))
+    }
+
+    /// Runs this binary again (`--inner ARGS`) and returns its stdout.
+    fn again(args: &str) -> Result<String, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let out = Command::new(exe)
+            .arg("--inner")
+            .args(args.split(' '))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(format!(
+                "{args}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    fn use_nsswitch(dir: &Path, sources: &str) {
+        let file = dir.join(format!("nsswitch.{}", sources.replace(' ', "-")));
+        let ok = Command::new("mount")
+            .arg("--bind")
+            .arg(&file)
+            .arg("/etc/nsswitch.conf")
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "bind-mount {}", file.display());
+    }
+
+    /// The peer daemon, started inside this namespace.
+    struct Daemon {
+        child: Option<std::process::Child>,
+    }
+
+    impl Daemon {
+        fn start(peer: Peer) -> Daemon {
+            let child = match peer {
+                Peer::Roster => None, // the fixture's rosterd, socket dir bind-mounted
+                Peer::Sssd => Some(
+                    Command::new("sssd")
+                        .args(["-i", "--logger=stderr", "-d", "0"])
+                        .env("DEBUG_LOGGER", "stderr")
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::inherit())
+                        .spawn()
+                        .expect("start sssd"),
+                ),
+                Peer::Nslcd => Some(
+                    Command::new("nslcd")
+                        .arg("-n")
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::inherit())
+                        .spawn()
+                        .expect("start nslcd"),
+                ),
+            };
+            Daemon { child }
+        }
+    }
+
+    impl Drop for Daemon {
+        fn drop(&mut self) {
+            if let Some(mut c) = self.child.take() {
+                // SAFETY: signalling our own child by its PID.
+                unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    match c.try_wait() {
+                        Ok(Some(_)) | Err(_) => break,
+                        Ok(None) if Instant::now() > deadline => {
+                            let _ = c.kill();
+                            let _ = c.wait();
+                            break;
+                        }
+                        Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// `pamtester SERVICE alice authenticate`, `n` timed runs after one
+    /// unmeasured run: (median µs, min µs, first µs).
+    fn pam(service: &str, n: usize) -> Result<(f64, f64, f64), String> {
+        let once = || -> Result<f64, String> {
+            let start = Instant::now();
+            let mut child = Command::new("pamtester")
+                .args([service, ALICE.name, "authenticate"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("pamtester: {e}"))?;
+            {
+                use std::io::Write;
+                let mut stdin = child.stdin.take().ok_or("stdin")?;
+                let _ = writeln!(stdin, "{}", ALICE.password);
+            }
+            let out = child.wait_with_output().map_err(|e| e.to_string())?;
+            let us = start.elapsed().as_nanos() as f64 / 1000.0;
+            if out.status.success() {
+                Ok(us)
+            } else {
+                Err(format!(
+                    "pamtester {service}: {}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            }
+        };
+        let first = once()?;
+        let mut times = (0..n).map(|_| once()).collect::<Result<Vec<f64>, _>>()?;
+        times.sort_by(f64::total_cmp);
+        Ok((times[times.len() / 2], times[0], first))
+    }
+
+    /// Everything measured for one peer, inside its namespace; prints
+    /// `key=value` lines.
+    fn driver(peer: Peer, dir: &Path) -> i32 {
+        let sources = peer.sources();
+        let main_source = match peer {
+            Peer::Roster => "files roster",
+            _ => sources[0].1,
+        };
+        use_nsswitch(dir, main_source);
+        let start = Instant::now();
+        let _daemon = Daemon::start(peer);
+        let deadline = start + Duration::from_secs(60);
+        loop {
+            let ok = Command::new("getent")
+                .args(["passwd", ALICE.name])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                break;
+            }
+            if Instant::now() > deadline {
+                eprintln!("{}: getent passwd alice never answered", peer.name());
+                return 1;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        println!("startup_ms={:.1}", start.elapsed().as_secs_f64() * 1000.0);
+        let mut failures = 0;
+        let report = |key: &str, r: Result<String, String>| -> usize {
+            match r {
+                Ok(v) => {
+                    println!("{key}={v}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("{}: {key}: {e}", peer.name());
+                    1
+                }
+            }
+        };
+
+        // Cold: users nobody asked about yet (alice was the start-up probe).
+        let first = peer.cold_first();
+        match again(&format!("cold u {first} {COLD_USERS}")) {
+            Ok(v) => {
+                let mut it = v.split_whitespace();
+                report("cold.median_us", Ok(it.next().unwrap_or("").into()));
+                report("cold.mean_us", Ok(it.next().unwrap_or("").into()));
+            }
+            Err(e) => failures += report("cold.median_us", Err(e)),
+        }
+        let many = format!("grouplist {}:{}", MANYGROUPS.name, MANYGROUPS.gid);
+        failures += report("initgroups.first_us", again(&format!("once {many}")));
+        failures += report(
+            "initgroups.warm_ns",
+            again(&format!("warm {many}")).map(|v| v.split(' ').next().unwrap_or("").into()),
+        );
+
+        for (_, src) in &sources {
+            use_nsswitch(dir, src);
+            let ops = if *src == "files" {
+                last_local_entries()
+            } else {
+                directory_ops()
+            };
+            for op in &ops {
+                // Prime the daemon's cache for this key.
+                let _ = again(&format!("once {op}"));
+            }
+            let mut pwnam_rate = 0.0f64;
+            for (op, name) in ops
+                .iter()
+                .zip(["getpwnam", "getpwuid", "getgrnam", "getgrouplist"])
+            {
+                let mut best: Option<(f64, f64)> = None;
+                for _ in 0..ROUNDS {
+                    match again(&format!("warm {op}")) {
+                        Ok(v) => {
+                            let (m, p) = v.split_once(' ').unwrap_or(("", ""));
+                            let (m, p) = (m.parse().unwrap_or(f64::NAN), p.parse().unwrap_or(0.0));
+                            best = Some(match best {
+                                Some((bm, bp)) => (f64::min(bm, m), f64::max(bp, p)),
+                                None => (m, p),
+                            });
+                        }
+                        Err(e) => eprintln!("{}: {src} {op}: {e}", peer.name()),
+                    }
+                }
+                if let Some((m, p)) = best {
+                    println!("warm.{src}.{name}.median_ns={m}");
+                    println!("warm.{src}.{name}.per_sec={p}");
+                    if name == "getpwnam" {
+                        pwnam_rate = p;
+                    }
+                } else {
+                    failures += 1;
+                }
+            }
+            // Parallel: enough calls per process for about two seconds in
+            // all (16 processes share 2 cores), given the one-process rate.
+            let calls = ((pwnam_rate / 4.0) as usize).clamp(200, 20_000);
+            failures += report(
+                &format!("parallel.{src}"),
+                again(&format!("parallel {PROCS} {calls} {}", ops[0])),
+            );
+        }
+
+        // PAM, with the main nsswitch.conf.
+        use_nsswitch(dir, main_source);
+        // The same answers from every system: the groups it finds.
+        for (key, user, gid) in [
+            ("groups.alice", ALICE.name, ALICE.gid),
+            ("groups.manygroups", MANYGROUPS.name, MANYGROUPS.gid),
+        ] {
+            failures += report(key, again(&format!("count {user} {gid}")));
+        }
+        let services: &[(&str, &str)] = if peer == Peer::Roster {
+            &[(PAM_FLOOR_SERVICE, "pam_floor"), (PAM_SERVICE, "pam")]
+        } else {
+            &[(PAM_SERVICE, "pam")]
+        };
+        for (service, key) in services {
+            match pam(service, PAM_RUNS) {
+                Ok((median, min, first)) => {
+                    println!("{key}.median_us={median}");
+                    println!("{key}.min_us={min}");
+                    println!("{key}.first_us={first}");
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", peer.name());
+                    failures += 1;
+                }
+            }
+        }
+        i32::from(failures > 0)
+    }
+
+    /// Entry point of `--inner ARGS`; returns the exit code.
+    pub fn run(args: &[String]) -> i32 {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        match a.as_slice() {
+            ["driver", peer, dir] => match Peer::parse(peer) {
+                Some(p) => driver(p, Path::new(dir)),
+                None => 2,
+            },
+            ["warm", kind, key] => match warm(kind, key) {
+                Ok((m, p)) => {
+                    println!("{m} {p}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    1
+                }
+            },
+            ["count", user, gid] => {
+                let (Ok(name), Ok(gid)) = (CString::new(*user), gid.parse::<u32>()) else {
+                    return 2;
+                };
+                let mut groups = vec![0 as libc::gid_t; 4096];
+                let mut n = groups.len() as libc::c_int;
+                // SAFETY: valid name; groups has room for n entries.
+                let rc =
+                    unsafe { libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
+                println!("{}", if rc >= 1 { n } else { -1 });
+                i32::from(rc < 1)
+            }
+            ["once", kind, key] => {
+                let Some(mut f) = parse_op(kind, key) else {
+                    return 2;
+                };
+                let start = Instant::now();
+                let ok = f();
+                println!("{:.0}", start.elapsed().as_nanos() as f64 / 1000.0);
+                i32::from(!ok)
+            }
+            ["cold", prefix, first, count] => {
+                let (Ok(first), Ok(count)) = (first.parse::<u32>(), count.parse::<u32>()) else {
+                    return 2;
+                };
+                let mut times: Vec<f64> = Vec::new();
+                for i in first..first + count {
+                    let name = format!("{prefix}{i:05}");
+                    let Some(mut f) = parse_op("pwnam", &name) else {
+                        return 2;
+                    };
+                    let start = Instant::now();
+                    if !f() {
+                        eprintln!("{name}: lookup failed");
+                        return 1;
+                    }
+                    times.push(start.elapsed().as_nanos() as f64 / 1000.0);
+                }
+                times.sort_by(f64::total_cmp);
+                let mean = times.iter().sum::<f64>() / times.len() as f64;
+                println!("{:.0} {:.0}", times[times.len() / 2], mean);
+                0
+            }
+            ["parallel", procs, calls, kind, key] => {
+                let (Ok(procs), Ok(calls)) = (procs.parse::<usize>(), calls.parse::<usize>())
+                else {
+                    return 2;
+                };
+                let start = Instant::now();
+                let mut pids = Vec::new();
+                for _ in 0..procs {
+                    // SAFETY: fork in a single-threaded process; the child
+                    // only runs lookups and exits with _exit.
+                    let pid = unsafe { libc::fork() };
+                    if pid == 0 {
+                        let code = match parse_op(kind, key) {
+                            Some(mut f) => i32::from((0..calls).any(|_| !f())),
+                            None => 2,
+                        };
+                        // SAFETY: leaving the child without running the
+                        // parent's exit handlers.
+                        unsafe { libc::_exit(code) };
+                    }
+                    pids.push(pid);
+                }
+                let mut failed = false;
+                for pid in pids {
+                    let mut status = 0;
+                    // SAFETY: waiting for our own child.
+                    unsafe { libc::waitpid(pid, &mut status, 0) };
+                    failed |= !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+                }
+                let secs = start.elapsed().as_secs_f64();
+                println!("{}", (procs * calls) as f64 / secs);
+                i32::from(failed)
+            }
+            _ => 2,
+        }
+    }
+}
