@@ -911,13 +911,6 @@ mod inner {
             std::thread::sleep(Duration::from_millis(20));
         }
         println!("startup_ms={:.1}", start.elapsed().as_secs_f64() * 1000.0);
-        if let Ok(cmd) = std::env::var("ROSTER_BENCH_DEBUG") {
-            // A command to look inside the namespace (e.g. `ls -la /run/roster`).
-            let _ = Command::new("bash")
-                .args(["-c", &cmd])
-                .stdout(std::io::stderr())
-                .status();
-        }
         let mut failures = 0;
         let report = |key: &str, r: Result<String, String>| -> usize {
             match r {
