@@ -205,7 +205,10 @@ pub fn pam_auth_update_script(scratch: &std::path::Path) -> String {
     format!(
         r#"set -e
 mkdir -p {s}/pam-configs {s}/varlibpam {s}/home
-cp /usr/share/pam-configs/* {s}/pam-configs/
+# Only Debian's base profile (pam_unix) and ours: profiles that other
+# packages installed on this host (sss, ldap, winbind, ...) stay out, so the
+# stack is the same on every machine.
+cp /usr/share/pam-configs/unix {s}/pam-configs/
 cp {profile} {s}/pam-configs/roster
 cp -a /var/lib/pam/. {s}/varlibpam/
 mount --bind {s}/pam-configs /usr/share/pam-configs
