@@ -15,8 +15,12 @@ use std::process::ExitCode;
 fn step(ns: &Namespace, title: &str, script: &str) -> bool {
     println!("\n# {title}\n$ {script}");
     let out = ns.run(script);
+    // Prompts (pamtester's "Password: ") go to stderr before the result.
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !err.is_empty() {
+        println!("{}", err.trim_end());
+    }
     print!("{}", String::from_utf8_lossy(&out.stdout));
-    eprint!("{}", String::from_utf8_lossy(&out.stderr));
     if !out.status.success() {
         println!("(exit status {})", out.status.code().unwrap_or(-1));
     }
