@@ -75,7 +75,13 @@ fn main() -> ExitCode {
         }
     };
     let set_log_level = init_logging(&config.daemon.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: a lookup is a few hand-offs between tasks (connection,
+    // ldap3's connection driver, timers); on one thread they cost a queue
+    // push, across worker threads a futex wake and a scheduler round each
+    // (measured: cold lookups and socket round trips were slower with the
+    // multi-thread runtime). CPU-heavy work (argon2) uses spawn_blocking,
+    // the persistent store has its own writer thread.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("rosterd")
         .build()
