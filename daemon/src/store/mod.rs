@@ -19,7 +19,9 @@
 //! dropped with one record.
 //!
 //! Writes are queued to one writer thread, so cache misses are written
-//! through off the request path. When the file grows past twice its live
+//! through off the request path; what is queued within 20 ms is written
+//! with one `pwrite` and one `fdatasync` (a crash loses at most those last
+//! milliseconds of a cache, never its consistency). When the file grows past twice its live
 //! size it is compacted: live records (younger than the offline age limit)
 //! are copied to `cache.log.tmp`, which is fsynced and renamed over
 //! `cache.log` (then the directory is fsynced): the old or the new file is
@@ -52,6 +54,8 @@ pub const STORE_FILE_NAME: &str = "cache.log";
 const COMPACT_MIN_BYTES: u64 = 1024 * 1024;
 /// Largest number of queued operations written in one batch.
 const MAX_BATCH: usize = 4096;
+/// How long the writer gathers queued records before one write and fsync.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
 /// Writes queued at most; beyond this, new entries are not persisted (and
 /// counted) rather than held in memory: the next refresh writes them.
 const QUEUE_CAPACITY: usize = 8192;

@@ -1,5 +1,6 @@
 //! The writer thread: appends queued records in batches (one fsync per
-//! batch) and compacts the log when it has grown past twice its live size.
+//! batch; a batch gathers what is queued within [`COALESCE`] of its first
+//! record) and compacts the log when it has grown past twice its live size.
 //!
 //! The index lock is held only to read the file's end, to index what was
 //! written and to swap in a compacted file: never across a write, an fsync
@@ -7,13 +8,14 @@
 
 use super::index::{apply, Loc};
 use super::record::{self, Frame, Record};
-use super::{now_ms, Inner, Op, COMPACT_MIN_BYTES, FILE_MAGIC, MAX_BATCH};
+use super::{now_ms, Inner, Op, COALESCE, COMPACT_MIN_BYTES, FILE_MAGIC, MAX_BATCH};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -21,11 +23,27 @@ fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
 
 pub(super) fn writer_loop(inner: Arc<Mutex<Inner>>, rx: mpsc::Receiver<Op>) {
     while let Ok(first) = rx.recv() {
+        // Puts arriving within COALESCE of the first share one write and
+        // one fsync: a burst of cold lookups costs a few fsyncs, not one
+        // each (the disk work would compete with the lookups for the CPU).
+        // A barrier (flush, close) ends the wait at once.
+        let window_ends = Instant::now() + COALESCE;
+        let mut waiting = !matches!(first, Op::Barrier(_));
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
+            let next = if waiting {
+                let left = window_ends.saturating_duration_since(Instant::now());
+                rx.recv_timeout(left).map_err(|_| ())
+            } else {
+                rx.try_recv().map_err(|_| ())
+            };
+            match next {
+                Ok(op) => {
+                    waiting &= !matches!(op, Op::Barrier(_));
+                    batch.push(op);
+                }
+                Err(()) if waiting => waiting = false,
+                Err(()) => break,
             }
         }
         let mut barriers = Vec::new();
