@@ -190,11 +190,29 @@ impl Directory {
     /// `bounded` applies `op_timeout` to the whole search (lookups); without
     /// it each reply is bounded (enumeration).
     async fn search(&self, q: &Query, bounded: bool) -> Result<Vec<SearchEntry>, DirectoryError> {
+        self.search_paged(q, bounded, true).await
+    }
+
+    /// [`Directory::search`] for a lookup of one name or ID (bounded):
+    /// without the paging control, unless the server's size limit says
+    /// otherwise.
+    async fn search_one(&self, q: &Query) -> Result<Vec<SearchEntry>, DirectoryError> {
+        self.search_paged(q, true, false).await
+    }
+
+    async fn search_paged(
+        &self,
+        q: &Query,
+        bounded: bool,
+        mut paged: bool,
+    ) -> Result<Vec<SearchEntry>, DirectoryError> {
         let op = self.cfg.op_timeout;
-        for _attempt in 0..2 {
+        let mut attempt = 0;
+        while attempt < 2 {
             let Lease { ldap, index, fresh } = self.pool.get().await?;
             self.searches.fetch_add(1, Ordering::Relaxed);
-            let fut = search::run(ldap, q, self.cfg.page_size, op);
+            let page = paged.then_some(self.cfg.page_size);
+            let fut = search::run(ldap, q, page, op);
             let res = if bounded {
                 tokio::time::timeout(op, fut)
                     .await
@@ -226,7 +244,13 @@ impl Directory {
                     }
                 }
                 Err(SearchFail::Server(e)) => return Err(e),
+                Err(SearchFail::SizeLimit) => {
+                    self.pool.note_success(index);
+                    paged = true;
+                    continue;
+                }
             }
+            attempt += 1;
         }
         Err(DirectoryError::Unavailable(format!(
             "domain \"{}\": connection lost twice",
@@ -274,7 +298,7 @@ impl Directory {
         }
         let attr = &self.cfg.attributes.username;
         let entries = self
-            .search(&self.user_query(&filter::eq(attr, name)), true)
+            .search_one(&self.user_query(&filter::eq(attr, name)))
             .await?;
         // Every entry carrying the name counts, valid or not: two entries
         // with one name are refused even when one of them is broken.
@@ -311,7 +335,7 @@ impl Directory {
             return Ok(None);
         }
         let f = filter::eq(&self.cfg.attributes.uid_number, &uid.to_string());
-        let entries = self.search(&self.user_query(&f), true).await?;
+        let entries = self.search_one(&self.user_query(&f)).await?;
         let users: Vec<UserRecord> = self
             .users_from(&entries)
             .into_iter()
@@ -332,7 +356,7 @@ impl Directory {
             return Ok(None);
         }
         let f = filter::eq(&self.cfg.attributes.group_name, name);
-        let entries = self.search(&self.group_query(&f), true).await?;
+        let entries = self.search_one(&self.group_query(&f)).await?;
         self.single_group(&format!("group name {name:?}"), entries, |g| {
             g.group.name == name
         })
@@ -348,7 +372,7 @@ impl Directory {
             return Ok(None);
         }
         let f = filter::eq(&self.cfg.attributes.gid_number, &gid.to_string());
-        let entries = self.search(&self.group_query(&f), true).await?;
+        let entries = self.search_one(&self.group_query(&f)).await?;
         self.single_group(&format!("gid {gid}"), entries, |g| g.group.gid == gid)
             .await
     }

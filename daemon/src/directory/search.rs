@@ -16,6 +16,8 @@ pub(crate) enum SearchFail {
     Timeout,
     /// The server answered with an error.
     Server(DirectoryError),
+    /// An unpaged search hit the server's size limit: ask again paged.
+    SizeLimit,
 }
 
 /// What to search.
@@ -31,18 +33,22 @@ pub(crate) struct Query {
     pub attrs: Vec<String>,
 }
 
-/// Runs `q` on `ldap` with paged results of `page_size`; `op_timeout` bounds
-/// the wait for each reply.
+/// Runs `q` on `ldap`, with paged results of `page_size` when given (a
+/// lookup of one name or ID asks without the paging control: one request,
+/// less work for the server); `op_timeout` bounds the wait for each reply.
 pub(crate) async fn run(
     mut ldap: Ldap,
     q: &Query,
-    page_size: u32,
+    page_size: Option<u32>,
     op_timeout: Duration,
 ) -> Result<Vec<SearchEntry>, SearchFail> {
-    let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> = vec![
-        Box::new(EntriesOnly::new()),
-        Box::new(PagedResults::new(page_size.min(i32::MAX as u32) as i32)),
-    ];
+    let mut adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
+        vec![Box::new(EntriesOnly::new())];
+    if let Some(size) = page_size {
+        adapters.push(Box::new(
+            PagedResults::new(size.min(i32::MAX as u32) as i32),
+        ));
+    }
     let mut stream = ldap
         .with_timeout(op_timeout)
         .streaming_search_with(adapters, &q.base, q.scope, &q.filter, q.attrs.clone())
@@ -76,6 +82,7 @@ pub(crate) async fn run(
             q.base, res.text
         )))),
         3 => Err(SearchFail::Timeout),
+        4 if page_size.is_none() => Err(SearchFail::SizeLimit),
         51 | 52 => Err(SearchFail::Connection(format!(
             "server busy or unavailable (rc={} {})",
             res.rc, res.text
