@@ -176,6 +176,16 @@ impl Directory {
         }
     }
 
+    /// A group search for a user's groups: names and GIDs only (the
+    /// member lists, often the bulk of a group entry, are not needed).
+    fn group_ref_query(&self, extra: &str) -> Query {
+        let a = &self.cfg.attributes;
+        Query {
+            attrs: vec![a.group_name.clone(), a.gid_number.clone()],
+            ..self.group_query(extra)
+        }
+    }
+
     fn group_query(&self, extra: &str) -> Query {
         Query {
             base: self.cfg.group_base().to_string(),
