@@ -15,7 +15,6 @@ use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
-use std::time::Instant;
 
 fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -23,27 +22,19 @@ fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
 
 pub(super) fn writer_loop(inner: Arc<Mutex<Inner>>, rx: mpsc::Receiver<Op>) {
     while let Ok(first) = rx.recv() {
-        // Puts arriving within COALESCE of the first share one write and
-        // one fsync: a burst of cold lookups costs a few fsyncs, not one
-        // each (the disk work would compete with the lookups for the CPU).
-        // A barrier (flush, close) ends the wait at once.
-        let window_ends = Instant::now() + COALESCE;
-        let mut waiting = !matches!(first, Op::Barrier(_));
+        // What is queued within COALESCE of a put shares its write and
+        // fsync: a burst of cold lookups costs a few fsyncs, not one each
+        // (the disk work would compete with the lookups for the CPU). The
+        // thread sleeps meanwhile, so queueing wakes nobody; a barrier
+        // (flush, close) waits at most that long.
+        if !matches!(first, Op::Barrier(_)) {
+            std::thread::sleep(COALESCE);
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
-            let next = if waiting {
-                let left = window_ends.saturating_duration_since(Instant::now());
-                rx.recv_timeout(left).map_err(|_| ())
-            } else {
-                rx.try_recv().map_err(|_| ())
-            };
-            match next {
-                Ok(op) => {
-                    waiting &= !matches!(op, Op::Barrier(_));
-                    batch.push(op);
-                }
-                Err(()) if waiting => waiting = false,
-                Err(()) => break,
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
             }
         }
         let mut barriers = Vec::new();
