@@ -2,60 +2,19 @@
 //! answer's source and DN), `cache stats|flush`, `domain disable|enable`
 //! with the daemon reloading, `idmap map`, and `status` once it stopped.
 
+mod rosterctl_common;
+
 use roster_e2e::config::{domain_table, DomainOptions, Transport};
 use roster_e2e::dataset::{ALICE, STAFF_GID};
-use roster_e2e::paths;
 use roster_e2e::rosterd::Rosterd;
 use roster_e2e::slapd::Slapd;
+use rosterctl_common::{json, rosterctl_bin, text};
 use serde_json::Value;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-/// The built rosterctl (see rosterctl_test.rs for why not `paths::bin`).
-fn rosterctl_bin() -> PathBuf {
-    let dir = paths::profile_dir();
-    [
-        dir.join("rosterctl"),
-        dir.parent()
-            .map(|p| p.join("rosterctl"))
-            .unwrap_or_default(),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
-    .unwrap_or_else(|| paths::bin("rosterctl"))
-}
-
 fn rosterctl(config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(rosterctl_bin())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run rosterctl");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+    rosterctl_common::run_with_input(Some(config), args, stdin)
 }
 
 fn ok_json(config: &Path, args: &[&str]) -> Value {

@@ -4,46 +4,17 @@
 //! idempotent), `config check`, completions, man pages, and the answers
 //! when rosterd is not running.
 
-use roster_e2e::paths;
+mod rosterctl_common;
+
+use rosterctl_common::{feed, json, rosterctl_bin, text};
 use serde_json::Value;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// The built rosterctl (see rosterctl_test.rs for why not `paths::bin`).
-fn rosterctl_bin() -> PathBuf {
-    let dir = paths::profile_dir();
-    [
-        dir.join("rosterctl"),
-        dir.parent()
-            .map(|p| p.join("rosterctl"))
-            .unwrap_or_default(),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
-    .unwrap_or_else(|| paths::bin("rosterctl"))
-}
-
 fn rosterctl(args: &[&str]) -> Output {
-    Command::new(rosterctl_bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run rosterctl")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+    rosterctl_common::run(None, args)
 }
 
 /// A two-domain configuration with comments, and an empty socket dir (no
@@ -385,20 +356,14 @@ fn on_a_terminal(args: &[&str], input: &str) -> Output {
     for a in args {
         cmd.push_str(&format!(" '{a}'"));
     }
-    let mut child = Command::new("script")
+    let child = Command::new("script")
         .args(["-q", "-e", "-c", &cmd, "/dev/null"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run script(1) from util-linux");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    feed(child, input)
 }
 
 #[test]

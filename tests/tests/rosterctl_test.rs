@@ -2,14 +2,16 @@
 //! failure names its step (bind, tls, tcp, base_dn), the broken entries are
 //! listed with their reasons, and `--json` parses.
 
+mod rosterctl_common;
+
 use roster_e2e::dataset::{self, BROKEN_USERS};
-use roster_e2e::paths;
 use roster_e2e::ports::closed_port;
 use roster_e2e::slapd::Slapd;
+use rosterctl_common::{json, text};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
 /// One slapd for the whole test binary (its watchdog stops it when the
@@ -78,41 +80,8 @@ connect_timeout = 2
     (dir, path)
 }
 
-/// The built rosterctl. `paths::bin` can stop at `target/debug/deps`
-/// (which holds `libnss_roster.so` too), so look one level up as well.
-fn rosterctl_bin() -> PathBuf {
-    let dir = paths::profile_dir();
-    [
-        dir.join("rosterctl"),
-        dir.parent()
-            .map(|p| p.join("rosterctl"))
-            .unwrap_or_default(),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
-    .unwrap_or_else(|| paths::bin("rosterctl"))
-}
-
 fn rosterctl(config: &Path, args: &[&str]) -> Output {
-    Command::new(rosterctl_bin())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .expect("run rosterctl")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+    rosterctl_common::run(Some(config), args)
 }
 
 /// The steps of the only domain in a `test --json` report.
