@@ -14,6 +14,16 @@ impl Resolver {
         }
     }
 
+    /// What is known of `key` in domain `dom`: the memory cache's value,
+    /// else the persistent store's.
+    fn known(&self, key: &CacheKey, dom: &Arc<str>) -> Option<Value> {
+        self.inner.cache.peek(key).map(|s| s.value).or_else(|| {
+            let store = self.inner.store.as_ref()?;
+            let (_, v) = store.get(&key.store_key())?;
+            Some(Value::from_stored(v, dom.clone()))
+        })
+    }
+
     /// Forgets a user (by name and by UID) and its group list, everywhere.
     /// Returns the number of memory entries dropped.
     pub fn flush_user(&self, name: &str) -> usize {
@@ -27,16 +37,7 @@ impl Resolver {
                 by_name.clone(),
                 CacheKey::new(dom.clone(), Key::GroupsOf(base.clone())),
             ];
-            let known = self
-                .inner
-                .cache
-                .peek(&by_name)
-                .map(|s| s.value)
-                .or_else(|| {
-                    let store = self.inner.store.as_ref()?;
-                    let (_, v) = store.get(&by_name.store_key())?;
-                    Some(Value::from_stored(v, dom.clone()))
-                });
+            let known = self.known(&by_name, &dom);
             if let Some(Value::User(u)) = known {
                 keys.push(CacheKey::new(dom.clone(), Key::UserId(u.user.uid)));
                 keys.push(CacheKey::new(
@@ -64,16 +65,7 @@ impl Resolver {
             let dom: Arc<str> = Arc::from(d.name());
             let by_name = CacheKey::new(dom.clone(), Key::GroupName(base.clone()));
             let mut keys = vec![by_name.clone()];
-            let known = self
-                .inner
-                .cache
-                .peek(&by_name)
-                .map(|s| s.value)
-                .or_else(|| {
-                    let store = self.inner.store.as_ref()?;
-                    let (_, v) = store.get(&by_name.store_key())?;
-                    Some(Value::from_stored(v, dom.clone()))
-                });
+            let known = self.known(&by_name, &dom);
             if let Some(Value::Group(g)) = known {
                 keys.push(CacheKey::new(dom.clone(), Key::GroupId(g.group.gid)));
                 keys.push(CacheKey::new(
