@@ -11,6 +11,9 @@
 //! would.
 
 use nss_roster::config::{ConfigCache, NssConfig};
+use roster_bench::lookup::{self, last_entry_fields, Lookup};
+use roster_bench::setup::{build_release, load_average};
+use roster_bench::stats::{batch_ns, mean, median, BATCH};
 use roster_e2e::config::{domain_table, DomainOptions};
 use roster_e2e::dataset::{self, ALICE, MANYGROUPS};
 use roster_e2e::namespace::Namespace;
@@ -25,8 +28,6 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Calls per timed batch (per-call time = batch time / BATCH).
-const BATCH: usize = 100;
 /// Batches per warm measurement.
 const BATCHES: usize = 200;
 /// Calls per process in the parallel measurement.
@@ -128,12 +129,7 @@ fn outer() {
 
     println!(
         "roster NSS benchmark (release build, one run; lower per-call is better; load average {})\n",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        load_average()
     );
 
     // Cold first: nothing has asked the daemon about these yet.
@@ -339,14 +335,9 @@ fn outer() {
 /// /etc/passwd and /etc/group.
 fn last_local_entries() -> [Op; 4] {
     let last = |path: &str| -> (String, u32, u32) {
-        let text = std::fs::read_to_string(path).expect("read local database");
-        let line = text
-            .lines()
-            .rfind(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .expect("a local entry");
-        let f: Vec<&str> = line.split(':').collect();
+        let f = last_entry_fields(path);
         let num = |i: usize| f.get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
-        (f[0].to_string(), num(2), num(3))
+        (f[0].clone(), num(2), num(3))
     };
     let (user, uid, gid) = last("/etc/passwd");
     let (group, _, _) = last("/etc/group");
@@ -362,22 +353,9 @@ fn last_local_entries() -> [Op; 4] {
 
 /// Builds the release rosterd and module this benchmark loads.
 fn build_release_parts() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "roster-daemon",
-            "-p",
-            "nss_roster",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo build");
-    assert!(
-        status.success(),
-        "building rosterd and the NSS module failed"
+    build_release(
+        &["roster-daemon", "nss_roster"],
+        "building rosterd and the NSS module failed",
     );
 }
 
@@ -536,117 +514,39 @@ fn time_per_call(mut f: impl FnMut()) -> f64 {
     for _ in 0..BATCH {
         f();
     }
-    let mut batches: Vec<f64> = (0..50)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..BATCH {
-                f();
-            }
-            start.elapsed().as_nanos() as f64 / BATCH as f64
-        })
-        .collect();
-    batches.sort_by(f64::total_cmp);
-    batches[batches.len() / 2]
+    let mut batches: Vec<f64> = (0..50).map(|_| batch_ns(&mut f)).collect();
+    median(&mut batches)
 }
 
 /// The measuring side, run inside the namespace.
 mod inner {
     use super::*;
 
-    fn parse_op(kind: &str, key: &str) -> Option<Box<dyn FnMut() -> bool>> {
-        Some(match kind {
-            "pwnam" => {
-                let name = CString::new(key).ok()?;
-                let mut buf = vec![0u8; 4096];
-                Box::new(move || {
-                    // SAFETY: zeroed passwd is valid; buf outlives the call.
-                    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-                    let mut res = std::ptr::null_mut();
-                    // SAFETY: valid name, struct, buffer and result pointers.
-                    let rc = unsafe {
-                        libc::getpwnam_r(
-                            name.as_ptr(),
-                            &mut pw,
-                            buf.as_mut_ptr().cast(),
-                            buf.len(),
-                            &mut res,
-                        )
-                    };
-                    rc == 0 && !res.is_null()
-                })
-            }
-            "pwuid" => {
-                let uid: u32 = key.parse().ok()?;
-                let mut buf = vec![0u8; 4096];
-                Box::new(move || {
-                    // SAFETY: as above.
-                    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-                    let mut res = std::ptr::null_mut();
-                    // SAFETY: as above.
-                    let rc = unsafe {
-                        libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut res)
-                    };
-                    rc == 0 && !res.is_null()
-                })
-            }
-            "grnam" => {
-                let name = CString::new(key).ok()?;
-                let mut buf = vec![0u8; 1 << 20];
-                Box::new(move || {
-                    // SAFETY: zeroed group is valid; buf outlives the call.
-                    let mut gr: libc::group = unsafe { std::mem::zeroed() };
-                    let mut res = std::ptr::null_mut();
-                    // SAFETY: valid name, struct, buffer and result pointers.
-                    let rc = unsafe {
-                        libc::getgrnam_r(
-                            name.as_ptr(),
-                            &mut gr,
-                            buf.as_mut_ptr().cast(),
-                            buf.len(),
-                            &mut res,
-                        )
-                    };
-                    rc == 0 && !res.is_null()
-                })
-            }
-            "hook-pwnam" => {
-                // The module's own entry point, called directly: its cost
-                // without glibc's NSS dispatch.
-                let name = CString::new(key).ok()?;
-                let mut buf = vec![0u8; 4096];
-                Box::new(move || {
-                    // SAFETY: zeroed passwd is valid; buf outlives the call.
-                    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-                    let mut errno = 0;
-                    // SAFETY: valid name, struct, buffer and errno pointers.
-                    let rc = unsafe {
-                        nss_roster::hooks::_nss_roster_getpwnam_r(
-                            name.as_ptr(),
-                            &mut pw,
-                            buf.as_mut_ptr().cast(),
-                            buf.len(),
-                            &mut errno,
-                        )
-                    };
-                    rc == 1
-                })
-            }
-            "grouplist" => {
-                let (name, gid) = key.split_once(':')?;
-                let name = CString::new(name).ok()?;
-                let gid: u32 = gid.parse().ok()?;
-                let mut groups = vec![0 as libc::gid_t; 4096];
-                Box::new(move || {
-                    let mut n = groups.len() as libc::c_int;
-                    // SAFETY: valid name; groups has room for n entries.
-                    let rc = unsafe {
-                        libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n)
-                    };
-                    rc >= 1
-                })
-            }
-            _ => return None,
-        })
+    /// One lookup as a closure returning "found": the libc lookups, and
+    /// `hook-pwnam`, the module's own entry point called directly (its
+    /// cost without glibc's NSS dispatch).
+    fn parse_op(kind: &str, key: &str) -> Option<Lookup> {
+        if kind != "hook-pwnam" {
+            return lookup::parse_op(kind, key);
+        }
+        let name = CString::new(key).ok()?;
+        let mut buf = vec![0u8; 4096];
+        Some(Box::new(move || {
+            // SAFETY: zeroed passwd is valid; buf outlives the call.
+            let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+            let mut errno = 0;
+            // SAFETY: valid name, struct, buffer and errno pointers.
+            let rc = unsafe {
+                nss_roster::hooks::_nss_roster_getpwnam_r(
+                    name.as_ptr(),
+                    &mut pw,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    &mut errno,
+                )
+            };
+            rc == 1
+        }))
     }
 
     /// Entry point of `--inner ARGS`; returns the exit code.
@@ -664,92 +564,29 @@ mod inner {
                     }
                 }
                 let total = Instant::now();
-                let mut batches: Vec<f64> = (0..BATCHES)
-                    .map(|_| {
-                        let start = Instant::now();
-                        for _ in 0..BATCH {
-                            black_box(f());
-                        }
-                        start.elapsed().as_nanos() as f64 / BATCH as f64
-                    })
-                    .collect();
+                let mut batches: Vec<f64> = (0..BATCHES).map(|_| batch_ns(&mut f)).collect();
                 let per_sec = (BATCH * BATCHES) as f64 / total.elapsed().as_secs_f64();
-                batches.sort_by(f64::total_cmp);
-                println!("{} {}", batches[batches.len() / 2], per_sec);
+                println!("{} {}", median(&mut batches), per_sec);
                 0
             }
-            ["once", kind, key] => {
-                let Some(mut f) = parse_op(kind, key) else {
-                    return 2;
-                };
-                let start = Instant::now();
-                let ok = f();
-                println!("{:.0}", start.elapsed().as_nanos() as f64 / 1000.0);
-                if ok {
-                    0
-                } else {
-                    1
-                }
-            }
+            ["once", kind, key] => roster_bench::inner::once(parse_op, kind, key),
             ["cold", prefix, first, count] => {
-                let (Ok(first), Ok(count)) = (first.parse::<u32>(), count.parse::<u32>()) else {
-                    return 2;
-                };
-                let mut times: Vec<f64> = Vec::new();
-                for i in first..first + count {
-                    let name = format!("{prefix}{i:05}");
-                    let Some(mut f) = parse_op("pwnam", &name) else {
-                        return 2;
-                    };
-                    let start = Instant::now();
-                    if !f() {
-                        eprintln!("{name}: lookup failed");
-                        return 1;
+                match roster_bench::inner::cold(parse_op, prefix, first, count) {
+                    Ok(times) => {
+                        let mean = mean(&times);
+                        println!(
+                            "median {:.0} µs, mean {:.0} µs, max {:.0} µs",
+                            times[times.len() / 2],
+                            mean,
+                            times[times.len() - 1]
+                        );
+                        0
                     }
-                    times.push(start.elapsed().as_nanos() as f64 / 1000.0);
+                    Err(code) => code,
                 }
-                times.sort_by(f64::total_cmp);
-                let mean = times.iter().sum::<f64>() / times.len() as f64;
-                println!(
-                    "median {:.0} µs, mean {:.0} µs, max {:.0} µs",
-                    times[times.len() / 2],
-                    mean,
-                    times[times.len() - 1]
-                );
-                0
             }
             ["parallel", procs, calls, kind, key] => {
-                let (Ok(procs), Ok(calls)) = (procs.parse::<usize>(), calls.parse::<usize>())
-                else {
-                    return 2;
-                };
-                let start = Instant::now();
-                let mut pids = Vec::new();
-                for _ in 0..procs {
-                    // SAFETY: fork in a single-threaded process; the child
-                    // only runs lookups and exits with _exit.
-                    let pid = unsafe { libc::fork() };
-                    if pid == 0 {
-                        let code = match parse_op(kind, key) {
-                            Some(mut f) => i32::from((0..calls).any(|_| !f())),
-                            None => 2,
-                        };
-                        // SAFETY: leaving the child without running the
-                        // parent's exit handlers.
-                        unsafe { libc::_exit(code) };
-                    }
-                    pids.push(pid);
-                }
-                let mut failed = false;
-                for pid in pids {
-                    let mut status = 0;
-                    // SAFETY: waiting for our own child.
-                    unsafe { libc::waitpid(pid, &mut status, 0) };
-                    failed |= !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-                }
-                let secs = start.elapsed().as_secs_f64();
-                println!("{}", (procs * calls) as f64 / secs);
-                i32::from(failed)
+                roster_bench::inner::parallel(parse_op, procs, calls, kind, key)
             }
             _ => 2,
         }

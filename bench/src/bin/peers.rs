@@ -21,6 +21,9 @@
 //! (StartTLS, certificate verified against the fixture's CA), the same
 //! service account and the same schema (RFC 2307: posixGroup/memberUid).
 
+use roster_bench::lookup::{last_entry_fields, parse_op};
+use roster_bench::setup::{build_release, load_average};
+use roster_bench::stats::{batch_ns, mean, median, BATCH};
 use roster_e2e::config::toml_str;
 use roster_e2e::config::{domain_table, DomainOptions, Transport};
 use roster_e2e::dataset::{self, ALICE, MANYGROUPS};
@@ -28,14 +31,11 @@ use roster_e2e::slapd::Slapd;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fmt::Write as _;
-use std::hint::black_box;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Calls per timed batch (per-call time = batch time / BATCH).
-const BATCH: usize = 100;
 /// At most this many batches per warm measurement...
 const MAX_BATCHES: usize = 200;
 /// ...and at most this long (slow peers get fewer batches).
@@ -289,12 +289,7 @@ fn outer() {
     println!(
         "roster, SSSD and nslcd side by side (release build of roster, one run, the same slapd \
          with StartTLS and the sample directory; load average {})\n",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        load_average()
     );
 
     let mut runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -569,37 +564,17 @@ fn report(r: &BTreeMap<String, String>) {
 
 /// Builds the release rosterd and modules this benchmark loads.
 fn build_release_parts() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "roster-daemon",
-            "-p",
-            "nss_roster",
-            "-p",
-            "pam_roster",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "building rosterd and the modules failed");
+    build_release(
+        &["roster-daemon", "nss_roster", "pam_roster"],
+        "building rosterd and the modules failed",
+    );
 }
 
 /// getpwnam/getpwuid/getgrnam/getgrouplist keys of the last lines of
 /// /etc/passwd and /etc/group (glibc's `files` scans the whole file).
 fn last_local_entries() -> [String; 4] {
-    let last = |path: &str| -> Vec<String> {
-        let text = std::fs::read_to_string(path).expect("read local database");
-        let line = text
-            .lines()
-            .rfind(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .expect("a local entry");
-        line.split(':').map(str::to_string).collect()
-    };
-    let pw = last("/etc/passwd");
-    let gr = last("/etc/group");
+    let pw = last_entry_fields("/etc/passwd");
+    let gr = last_entry_fields("/etc/group");
     [
         format!("pwnam {}", pw[0]),
         format!("pwuid {}", pw[2]),
@@ -621,81 +596,6 @@ fn directory_ops() -> [String; 4] {
 mod inner {
     use super::*;
 
-    /// One lookup as a closure returning "found".
-    fn parse_op(kind: &str, key: &str) -> Option<Box<dyn FnMut() -> bool>> {
-        Some(match kind {
-            "pwnam" => {
-                let name = CString::new(key).ok()?;
-                let mut buf = vec![0u8; 4096];
-                Box::new(move || {
-                    // SAFETY: zeroed passwd is valid; buf outlives the call.
-                    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-                    let mut res = std::ptr::null_mut();
-                    // SAFETY: valid name, struct, buffer and result pointers.
-                    let rc = unsafe {
-                        libc::getpwnam_r(
-                            name.as_ptr(),
-                            &mut pw,
-                            buf.as_mut_ptr().cast(),
-                            buf.len(),
-                            &mut res,
-                        )
-                    };
-                    rc == 0 && !res.is_null()
-                })
-            }
-            "pwuid" => {
-                let uid: u32 = key.parse().ok()?;
-                let mut buf = vec![0u8; 4096];
-                Box::new(move || {
-                    // SAFETY: zeroed passwd is valid; buf outlives the call.
-                    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-                    let mut res = std::ptr::null_mut();
-                    // SAFETY: valid struct, buffer and result pointers.
-                    let rc = unsafe {
-                        libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut res)
-                    };
-                    rc == 0 && !res.is_null()
-                })
-            }
-            "grnam" => {
-                let name = CString::new(key).ok()?;
-                let mut buf = vec![0u8; 1 << 20];
-                Box::new(move || {
-                    // SAFETY: zeroed group is valid; buf outlives the call.
-                    let mut gr: libc::group = unsafe { std::mem::zeroed() };
-                    let mut res = std::ptr::null_mut();
-                    // SAFETY: valid name, struct, buffer and result pointers.
-                    let rc = unsafe {
-                        libc::getgrnam_r(
-                            name.as_ptr(),
-                            &mut gr,
-                            buf.as_mut_ptr().cast(),
-                            buf.len(),
-                            &mut res,
-                        )
-                    };
-                    rc == 0 && !res.is_null()
-                })
-            }
-            "grouplist" => {
-                let (name, gid) = key.split_once(':')?;
-                let name = CString::new(name).ok()?;
-                let gid: u32 = gid.parse().ok()?;
-                let mut groups = vec![0 as libc::gid_t; 4096];
-                Box::new(move || {
-                    let mut n = groups.len() as libc::c_int;
-                    // SAFETY: valid name; groups has room for n entries.
-                    let rc = unsafe {
-                        libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n)
-                    };
-                    rc >= 1
-                })
-            }
-            _ => return None,
-        })
-    }
-
     /// Median ns per call and calls per second of one lookup, repeated.
     fn warm(kind: &str, key: &str) -> Result<(f64, f64), String> {
         let mut f = parse_op(kind, key).ok_or("bad op")?;
@@ -707,15 +607,10 @@ mod inner {
         let total = Instant::now();
         let mut batches = Vec::new();
         while batches.len() < MAX_BATCHES && (batches.len() < 5 || total.elapsed() < WARM_BUDGET) {
-            let start = Instant::now();
-            for _ in 0..BATCH {
-                black_box(f());
-            }
-            batches.push(start.elapsed().as_nanos() as f64 / BATCH as f64);
+            batches.push(batch_ns(&mut f));
         }
         let per_sec = (BATCH * batches.len()) as f64 / total.elapsed().as_secs_f64();
-        batches.sort_by(f64::total_cmp);
-        Ok((batches[batches.len() / 2], per_sec))
+        Ok((median(&mut batches), per_sec))
     }
 
     /// Runs this binary again (`--inner ARGS`) and returns its stdout.
@@ -879,8 +774,8 @@ mod inner {
         };
         let first = once()?;
         let mut times = (0..n).map(|_| once()).collect::<Result<Vec<f64>, _>>()?;
-        times.sort_by(f64::total_cmp);
-        Ok((times[times.len() / 2], times[0], first))
+        let median = median(&mut times);
+        Ok((median, times[0], first))
     }
 
     /// Everything measured for one peer, inside its namespace; prints
@@ -1056,69 +951,19 @@ mod inner {
                 println!("{}", if rc >= 1 { n } else { -1 });
                 i32::from(rc < 1)
             }
-            ["once", kind, key] => {
-                let Some(mut f) = parse_op(kind, key) else {
-                    return 2;
-                };
-                let start = Instant::now();
-                let ok = f();
-                println!("{:.0}", start.elapsed().as_nanos() as f64 / 1000.0);
-                i32::from(!ok)
-            }
+            ["once", kind, key] => roster_bench::inner::once(parse_op, kind, key),
             ["cold", prefix, first, count] => {
-                let (Ok(first), Ok(count)) = (first.parse::<u32>(), count.parse::<u32>()) else {
-                    return 2;
-                };
-                let mut times: Vec<f64> = Vec::new();
-                for i in first..first + count {
-                    let name = format!("{prefix}{i:05}");
-                    let Some(mut f) = parse_op("pwnam", &name) else {
-                        return 2;
-                    };
-                    let start = Instant::now();
-                    if !f() {
-                        eprintln!("{name}: lookup failed");
-                        return 1;
+                match roster_bench::inner::cold(parse_op, prefix, first, count) {
+                    Ok(times) => {
+                        let mean = mean(&times);
+                        println!("{:.0} {:.0}", times[times.len() / 2], mean);
+                        0
                     }
-                    times.push(start.elapsed().as_nanos() as f64 / 1000.0);
+                    Err(code) => code,
                 }
-                times.sort_by(f64::total_cmp);
-                let mean = times.iter().sum::<f64>() / times.len() as f64;
-                println!("{:.0} {:.0}", times[times.len() / 2], mean);
-                0
             }
             ["parallel", procs, calls, kind, key] => {
-                let (Ok(procs), Ok(calls)) = (procs.parse::<usize>(), calls.parse::<usize>())
-                else {
-                    return 2;
-                };
-                let start = Instant::now();
-                let mut pids = Vec::new();
-                for _ in 0..procs {
-                    // SAFETY: fork in a single-threaded process; the child
-                    // only runs lookups and exits with _exit.
-                    let pid = unsafe { libc::fork() };
-                    if pid == 0 {
-                        let code = match parse_op(kind, key) {
-                            Some(mut f) => i32::from((0..calls).any(|_| !f())),
-                            None => 2,
-                        };
-                        // SAFETY: leaving the child without running the
-                        // parent's exit handlers.
-                        unsafe { libc::_exit(code) };
-                    }
-                    pids.push(pid);
-                }
-                let mut failed = false;
-                for pid in pids {
-                    let mut status = 0;
-                    // SAFETY: waiting for our own child.
-                    unsafe { libc::waitpid(pid, &mut status, 0) };
-                    failed |= !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
-                }
-                let secs = start.elapsed().as_secs_f64();
-                println!("{}", (procs * calls) as f64 / secs);
-                i32::from(failed)
+                roster_bench::inner::parallel(parse_op, procs, calls, kind, key)
             }
             _ => 2,
         }
