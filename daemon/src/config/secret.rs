@@ -10,18 +10,7 @@ use zeroize::Zeroize;
 /// world-readable, and hold a non-empty password (one trailing newline is
 /// removed). The returned error text never contains the password.
 pub(crate) fn read_password_file(path: &Path) -> Result<Secret, String> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if !meta.is_file() {
-        return Err(format!("{} is not a regular file", path.display()));
-    }
-    let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "{} has mode {mode:04o}: a password file must not be readable or writable by group or others (chmod 600)",
-            path.display()
-        ));
-    }
+    check_private_file(path, "a password file")?;
     let mut file =
         std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let mut buf = Vec::new();
