@@ -444,7 +444,15 @@ impl Directory {
             return self.ad_all_users().await;
         }
         let entries = self.search(&self.user_query(""), false).await?;
-        let users = self.users_from(&entries);
+        self.unique_allowed_users(self.users_from(&entries)).await
+    }
+
+    /// `users` without names or UIDs that occur twice, restricted by
+    /// `limit_to_groups`.
+    async fn unique_allowed_users(
+        &self,
+        users: Vec<UserRecord>,
+    ) -> Result<Vec<UserRecord>, DirectoryError> {
         let users = self.unique(
             users,
             |u| u.user.name.clone(),
@@ -477,17 +485,22 @@ impl Directory {
                 Err(r) => self.reject(&r),
             }
         }
-        let groups = self.unique(
+        let groups = self.unique_groups(groups);
+        if self.cfg.schema != Schema::Rfc2307bis {
+            return Ok(groups);
+        }
+        self.expand_all(&entries, groups).await
+    }
+
+    /// `groups` without names or GIDs that occur twice.
+    fn unique_groups(&self, groups: Vec<GroupRecord>) -> Vec<GroupRecord> {
+        self.unique(
             groups,
             |g| g.group.name.clone(),
             |g| g.group.gid,
             |g| &g.dn,
             "group",
-        );
-        if self.cfg.schema != Schema::Rfc2307bis {
-            return Ok(groups);
-        }
-        self.expand_all(&entries, groups).await
+        )
     }
 
     /// Drops every item whose name or ID occurs more than once (logged with

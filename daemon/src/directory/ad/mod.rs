@@ -504,21 +504,8 @@ impl Directory {
     pub(crate) async fn ad_all_users(&self) -> Result<Vec<UserRecord>, DirectoryError> {
         let sid = self.ad_domain_sid().await?;
         let entries = self.search(&self.ad_user_query(""), false).await?;
-        let users = self.unique(
-            self.ad_users_from(&sid, &entries),
-            |u| u.user.name.clone(),
-            |u| u.user.uid,
-            |u| &u.dn,
-            "user",
-        );
-        if self.cfg.limit_to_groups.is_empty() {
-            return Ok(users);
-        }
-        let (names, gids) = self.limit_members().await?;
-        Ok(users
-            .into_iter()
-            .filter(|u| names.contains(&u.user.name) || gids.contains(&u.user.gid))
-            .collect())
+        self.unique_allowed_users(self.ad_users_from(&sid, &entries))
+            .await
     }
 
     /// AD: every group with its members (nested ones included), from one
@@ -574,13 +561,7 @@ impl Directory {
                 }
             }
         }
-        Ok(self.unique(
-            groups,
-            |g| g.group.name.clone(),
-            |g| g.group.gid,
-            |g| &g.dn,
-            "group",
-        ))
+        Ok(self.unique_groups(groups))
     }
 }
 
