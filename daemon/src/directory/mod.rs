@@ -137,34 +137,11 @@ impl Directory {
     }
 
     fn user_attrs(&self) -> Vec<String> {
-        let a = &self.cfg.attributes;
-        let mut v = vec![
-            a.username.clone(),
-            a.uid_number.clone(),
-            a.gid_number.clone(),
-            a.gecos.clone(),
-            "cn".to_string(),
-            a.home_directory.clone(),
-            a.login_shell.clone(),
-        ];
-        if let Some(u) = &a.unique_id {
-            v.push(u.clone());
-        }
-        v
+        user_attrs(&self.cfg)
     }
 
     fn group_attrs(&self) -> Vec<String> {
-        let a = &self.cfg.attributes;
-        let mut v = vec![
-            a.group_name.clone(),
-            a.gid_number.clone(),
-            a.member_uid.clone(),
-        ];
-        if self.cfg.schema == Schema::Rfc2307bis {
-            v.push(a.member.clone());
-            v.push("uniqueMember".to_string());
-        }
-        v
+        group_attrs(&self.cfg)
     }
 
     fn user_query(&self, extra: &str) -> Query {
@@ -552,6 +529,41 @@ impl Directory {
         }
         Ok((names, gids))
     }
+}
+
+/// The attributes the daemon reads for a user of an LDAP (RFC 2307) domain
+/// (an AD domain's are [`ad::user_attrs`]).
+pub fn user_attrs(cfg: &DomainConfig) -> Vec<String> {
+    let a = &cfg.attributes;
+    let mut v = vec![
+        a.username.clone(),
+        a.uid_number.clone(),
+        a.gid_number.clone(),
+        a.gecos.clone(),
+        "cn".to_string(),
+        a.home_directory.clone(),
+        a.login_shell.clone(),
+    ];
+    if let Some(u) = &a.unique_id {
+        v.push(u.clone());
+    }
+    v
+}
+
+/// The attributes the daemon reads for a group of an LDAP (RFC 2307) domain
+/// (an AD domain's are [`ad::group_attrs`]).
+pub fn group_attrs(cfg: &DomainConfig) -> Vec<String> {
+    let a = &cfg.attributes;
+    let mut v = vec![
+        a.group_name.clone(),
+        a.gid_number.clone(),
+        a.member_uid.clone(),
+    ];
+    if cfg.schema == Schema::Rfc2307bis {
+        v.push(a.member.clone());
+        v.push("uniqueMember".to_string());
+    }
+    v
 }
 
 #[cfg(test)]

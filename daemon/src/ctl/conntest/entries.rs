@@ -38,18 +38,7 @@ pub fn user_attrs(d: &DomainConfig) -> Vec<String> {
     if d.kind == DomainKind::Ad {
         return roster_daemon::directory::ad::user_attrs(d);
     }
-    let a = &d.attributes;
-    let mut v = vec![
-        a.username.clone(),
-        a.uid_number.clone(),
-        a.gid_number.clone(),
-        a.gecos.clone(),
-        "cn".to_string(),
-        a.home_directory.clone(),
-        a.login_shell.clone(),
-    ];
-    v.extend(a.unique_id.clone());
-    v
+    roster_daemon::directory::user_attrs(d)
 }
 
 /// The attributes the daemon reads for a group.
@@ -57,17 +46,7 @@ pub fn group_attrs(d: &DomainConfig) -> Vec<String> {
     if d.kind == DomainKind::Ad {
         return roster_daemon::directory::ad::group_attrs(d);
     }
-    let a = &d.attributes;
-    let mut v = vec![
-        a.group_name.clone(),
-        a.gid_number.clone(),
-        a.member_uid.clone(),
-    ];
-    if d.schema == Schema::Rfc2307bis {
-        v.push(a.member.clone());
-        v.push("uniqueMember".to_string());
-    }
-    v
+    roster_daemon::directory::group_attrs(d)
 }
 
 /// Splits user entries into usable and refused ones.
