@@ -2,7 +2,7 @@
 //! daemon's AD mapping ([`roster_daemon::directory::ad`]) serves or refuses,
 //! e.g. users without `uidNumber` under the rfc2307 idmap backend.
 
-use super::entries::{Rejected, Usable};
+use super::entries::{split, Rejected, Usable};
 use ldap3::SearchEntry;
 use roster_daemon::config::{DomainConfig, DomainSet};
 use roster_daemon::directory::ad::{ad_group, ad_user, mapping::object_sid};
@@ -29,27 +29,12 @@ pub fn users(
     entries: &[SearchEntry],
 ) -> (Vec<Usable>, Vec<Rejected>) {
     let sid = domain_sid(d, idmap, entries);
-    let mut good = Vec::new();
-    let mut bad = Vec::new();
-    for e in entries {
-        let res = match &sid {
-            Some(s) => ad_user(d, idmap, s, e),
-            None => Err("the domain SID is unknown (no user has an objectSid)".to_string()),
-        };
-        match res {
-            Ok(u) => good.push(Usable {
-                name: u.user.name,
-                uid: Some(u.user.uid),
-                gid: u.user.gid,
-                dn: u.dn,
-            }),
-            Err(reason) => bad.push(Rejected {
-                dn: e.dn.clone(),
-                reason,
-            }),
-        }
-    }
-    (good, bad)
+    split(entries, |e| match &sid {
+        Some(s) => ad_user(d, idmap, s, e).map(Usable::from_user).map_err(Some),
+        None => Err(Some(
+            "the domain SID is unknown (no user has an objectSid)".to_string(),
+        )),
+    })
 }
 
 /// Splits AD group entries into usable and refused ones.
@@ -58,21 +43,7 @@ pub fn groups(
     idmap: &DomainSet,
     entries: &[SearchEntry],
 ) -> (Vec<Usable>, Vec<Rejected>) {
-    let mut good = Vec::new();
-    let mut bad = Vec::new();
-    for e in entries {
-        match ad_group(d, idmap, e) {
-            Ok(g) => good.push(Usable {
-                name: g.group.name,
-                uid: None,
-                gid: g.group.gid,
-                dn: g.dn,
-            }),
-            Err(reason) => bad.push(Rejected {
-                dn: e.dn.clone(),
-                reason,
-            }),
-        }
-    }
-    (good, bad)
+    split(entries, |e| {
+        ad_group(d, idmap, e).map(Usable::from_group).map_err(Some)
+    })
 }

@@ -6,7 +6,7 @@
 
 use ldap3::SearchEntry;
 use roster_daemon::config::{DomainConfig, DomainKind, DomainSet, Schema};
-use roster_daemon::directory::{entry_to_group, entry_to_user};
+use roster_daemon::directory::{entry_to_group, entry_to_user, GroupRecord, UserRecord};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -22,6 +22,49 @@ pub struct Usable {
     pub gid: u32,
     /// DN of the entry.
     pub dn: String,
+}
+
+impl Usable {
+    /// The usable view of a user the daemon would serve.
+    pub fn from_user(u: UserRecord) -> Usable {
+        Usable {
+            name: u.user.name,
+            uid: Some(u.user.uid),
+            gid: u.user.gid,
+            dn: u.dn,
+        }
+    }
+
+    /// The usable view of a group the daemon would serve.
+    pub fn from_group(g: GroupRecord) -> Usable {
+        Usable {
+            name: g.group.name,
+            uid: None,
+            gid: g.group.gid,
+            dn: g.dn,
+        }
+    }
+}
+
+/// Judges every entry with `judge`: `Ok` is usable, `Err(Some(reason))` is
+/// refused, `Err(None)` is neither (an entry the daemon ignores silently).
+pub fn split(
+    entries: &[SearchEntry],
+    mut judge: impl FnMut(&SearchEntry) -> Result<Usable, Option<String>>,
+) -> (Vec<Usable>, Vec<Rejected>) {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for e in entries {
+        match judge(e) {
+            Ok(u) => good.push(u),
+            Err(Some(reason)) => bad.push(Rejected {
+                dn: e.dn.clone(),
+                reason,
+            }),
+            Err(None) => {}
+        }
+    }
+    (good, bad)
 }
 
 /// An entry the host will not see, with the reason.
@@ -58,23 +101,11 @@ pub fn users(
     if d.kind == DomainKind::Ad {
         return super::ad_entries::users(d, idmap, entries);
     }
-    let mut good = Vec::new();
-    let mut bad = Vec::new();
-    for e in entries {
-        match entry_to_user(d, idmap, e) {
-            Ok(u) => good.push(Usable {
-                name: u.user.name,
-                uid: Some(u.user.uid),
-                gid: u.user.gid,
-                dn: u.dn,
-            }),
-            Err(r) => bad.push(Rejected {
-                dn: r.dn,
-                reason: r.reason,
-            }),
-        }
-    }
-    (good, bad)
+    split(entries, |e| {
+        entry_to_user(d, idmap, e)
+            .map(Usable::from_user)
+            .map_err(|r| Some(r.reason))
+    })
 }
 
 /// True when the entry has a value of `attr`.
@@ -94,26 +125,15 @@ pub fn groups(
     if d.kind == DomainKind::Ad {
         return super::ad_entries::groups(d, idmap, entries);
     }
-    let mut good = Vec::new();
-    let mut bad = Vec::new();
-    for e in entries {
-        match entry_to_group(d, idmap, e) {
-            Ok(g) => good.push(Usable {
-                name: g.group.name,
-                uid: None,
-                gid: g.group.gid,
-                dn: g.dn,
-            }),
-            // In rfc2307bis a group without a GID only links nested groups
-            // (the daemon reads its members and serves nothing for it).
-            Err(_) if d.schema == Schema::Rfc2307bis && !has_attr(e, &d.attributes.gid_number) => {}
-            Err(r) => bad.push(Rejected {
-                dn: r.dn,
-                reason: r.reason,
-            }),
+    split(entries, |e| match entry_to_group(d, idmap, e) {
+        Ok(g) => Ok(Usable::from_group(g)),
+        // In rfc2307bis a group without a GID only links nested groups
+        // (the daemon reads its members and serves nothing for it).
+        Err(_) if d.schema == Schema::Rfc2307bis && !has_attr(e, &d.attributes.gid_number) => {
+            Err(None)
         }
-    }
-    (good, bad)
+        Err(r) => Err(Some(r.reason)),
+    })
 }
 
 /// Moves entries whose name or ID another entry also holds to the refused
