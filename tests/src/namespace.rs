@@ -13,7 +13,9 @@
 //! The NSS module must be findable by `dlopen("libnss_roster.so.2")`, so
 //! [`install_nss_module`] copies the built one (atomically, by rename) into
 //! `/lib/<multiarch>/`: a file that is inert unless an nsswitch.conf names
-//! `roster`, which only our namespaced copies do.
+//! `roster`, which only our namespaced copies do. Inside each namespace the
+//! module of this build is bind-mounted over that copy, so test runs of
+//! several checkouts at once never load each other's module.
 
 use crate::paths;
 use std::path::{Path, PathBuf};
@@ -108,9 +110,14 @@ impl Namespace {
     }
 
     fn command(&self, script: &str) -> Command {
-        install_nss_module();
+        let installed = install_nss_module();
         let d = self.dir.path().display();
         let mut setup = String::from("set -e\n");
+        setup += &format!(
+            "mount --bind {} {}\n",
+            paths::module("libnss_roster.so").display(),
+            installed.display()
+        );
         setup += &format!("mount --bind {d}/nsswitch.conf /etc/nsswitch.conf\n");
         if !self.pam_services.is_empty() {
             setup += &format!("mount --bind {d}/pam.d /etc/pam.d\n");
