@@ -392,10 +392,18 @@ fn ldap_and_ad_domains_side_by_side() {
     let dc = dc();
     let slapd = Slapd::start_with_ldif(&pam_common::small_ldif());
     let dir = tempfile::tempdir().expect("temp dir");
+    // Two domains: each needs its own ID range (the LDAP one below the rid
+    // range).
     let ldap = roster_e2e::config::domain_table(
         &slapd,
         dir.path(),
-        &roster_e2e::config::DomainOptions::default(),
+        &roster_e2e::config::DomainOptions {
+            extra: vec![format!(
+                "[domain.idmap]\nrange_low = 10000\nrange_high = {}",
+                RID_LOW - 1
+            )],
+            ..roster_e2e::config::DomainOptions::default()
+        },
     );
     let ad = dc.domain_table(dir.path(), "ad", &rid_backend());
     let rd = Rosterd::start(&format!("{ldap}\n{ad}"));

@@ -57,7 +57,10 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if args.check_config {
         return match roster_daemon::config::check(&args.config) {
-            Ok(_) => {
+            Ok(c) => {
+                for w in &c.warnings {
+                    eprintln!("rosterd: warning: {w}");
+                }
                 println!("{}: configuration is valid", args.config.display());
                 ExitCode::SUCCESS
             }
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         }
     };
     let set_log_level = init_logging(&config.daemon.log_level);
+    log_warnings(&config);
     // One thread: a lookup is a few hand-offs between tasks (connection,
     // ldap3's connection driver, timers); on one thread they cost a queue
     // push, across worker threads a futex wake and a scheduler round each
@@ -98,6 +102,13 @@ fn main() -> ExitCode {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs what loading the configuration accepted with a warning.
+fn log_warnings(config: &Config) {
+    for w in &config.warnings {
+        tracing::warn!("configuration: {w}");
     }
 }
 
@@ -216,6 +227,7 @@ impl Daemon {
     /// running configuration stays.
     fn reload(&mut self) -> Result<()> {
         let new = Config::load(&self.config_path)?;
+        log_warnings(&new);
         // Checked before anything changes, applied last.
         tracing_subscriber::EnvFilter::try_new(&new.daemon.log_level)
             .map_err(|e| anyhow::anyhow!("log_level {:?}: {e}", new.daemon.log_level))?;

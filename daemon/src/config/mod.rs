@@ -64,9 +64,12 @@
 //! ```
 
 mod ad;
+mod defaults;
 mod domain;
 mod error;
+mod files;
 mod idmap;
+mod idspace;
 mod secret;
 mod settings;
 mod validate;
@@ -75,6 +78,7 @@ pub use domain::{
     default_group_filter, AttributeMap, DomainConfig, DomainKind, Schema, SearchScope,
 };
 pub use error::ConfigError;
+pub use idspace::RESERVED_IDS;
 pub use roster_idmap::{DomainSet, IdmapSettings};
 pub use settings::{CacheSettings, DaemonSettings, NssSettings};
 pub(crate) use validate::{dn_is_under, split_dn};
@@ -98,6 +102,11 @@ pub struct Config {
     /// The `[[domain]]` tables, in the order they are tried.
     #[serde(default, rename = "domain")]
     pub domains: Vec<DomainConfig>,
+    /// What loading accepted but an administrator should look at
+    /// (`file:line: key: message`), e.g. an ID range holding a reserved
+    /// ID. rosterd logs them; the configuration checks print them.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -113,12 +122,24 @@ impl Config {
 
     /// Parses and validates configuration `text`; `origin` names it in
     /// errors (usually the file path).
+    ///
+    /// The steps: parse; check the top-level tables and domain names; per
+    /// domain fill in the defaults that depend on other keys (AD defaults
+    /// only for keys the text leaves unset), check, and read its files;
+    /// then check the domains' ID spaces together.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let mut cfg: Config =
             toml::from_str(text).map_err(|e| error::from_toml(origin, text, &e))?;
         let reporter = validate::Reporter { origin, text };
-        validate::validate(&mut cfg, &reporter)?;
+        validate::top(&cfg, &reporter)?;
+        let explicit = defaults::ExplicitKeys::of_domains(text);
+        for (i, d) in cfg.domains.iter_mut().enumerate() {
+            defaults::fill(d, explicit.get(i).unwrap_or(&Default::default()));
+            validate::domain(i, d, &reporter)?;
+            files::read(i, d, &reporter)?;
+        }
+        cfg.warnings = idspace::check(&cfg, &reporter)?;
         idmap::validate(&cfg, &reporter)?;
         Ok(cfg)
     }

@@ -1,8 +1,9 @@
-//! Semantic checks run after parsing: what serde cannot see.
+//! Semantic checks run after parsing and filling in the defaults: what
+//! serde cannot see. Reading files (TLS material, bind passwords) is
+//! [`super::files`]; defaults are [`super::defaults`].
 
-use super::domain::{DomainConfig, DomainKind};
+use super::domain::DomainConfig;
 use super::error::{find_key_line, ConfigError};
-use super::secret::read_password_file;
 use super::Config;
 use crate::filter;
 use std::collections::HashSet;
@@ -16,7 +17,14 @@ pub(crate) struct Reporter<'a> {
 impl Reporter<'_> {
     /// An error about `key` of the `index`-th domain (in `table`, e.g.
     /// `domain` or `domain.attributes`).
-    fn domain(&self, index: usize, name: &str, table: &str, key: &str, msg: String) -> ConfigError {
+    pub(crate) fn domain(
+        &self,
+        index: usize,
+        name: &str,
+        table: &str,
+        key: &str,
+        msg: String,
+    ) -> ConfigError {
         let line = find_key_line(self.text, Some(index), table, key)
             .or_else(|| find_key_line(self.text, Some(index), "domain", "name"));
         let shown_key = if table == "domain" {
@@ -33,7 +41,7 @@ impl Reporter<'_> {
     }
 
     /// An error about `key` of a top-level `table`.
-    fn top(&self, table: &str, key: &str, msg: String) -> ConfigError {
+    pub(crate) fn top(&self, table: &str, key: &str, msg: String) -> ConfigError {
         ConfigError::Invalid {
             origin: self.origin.to_string(),
             line: find_key_line(self.text, None, table, key),
@@ -43,9 +51,9 @@ impl Reporter<'_> {
     }
 }
 
-/// Checks the whole configuration, reads the bind password files and fills
-/// in the defaults that depend on other keys.
-pub(crate) fn validate(cfg: &mut Config, r: &Reporter<'_>) -> Result<(), ConfigError> {
+/// Checks the `[daemon]`, `[nss]` and `[cache]` tables and that domain
+/// names are valid and unique. Domains themselves: [`domain`].
+pub(crate) fn top(cfg: &Config, r: &Reporter<'_>) -> Result<(), ConfigError> {
     if cfg.daemon.log_level.trim().is_empty()
         || tracing_subscriber::EnvFilter::try_new(&cfg.daemon.log_level).is_err()
     {
@@ -77,8 +85,8 @@ pub(crate) fn validate(cfg: &mut Config, r: &Reporter<'_>) -> Result<(), ConfigE
         return Err(r.top("cache", "max_entries", "must be greater than 0".into()));
     }
     let mut names = HashSet::new();
-    for (i, d) in cfg.domains.iter_mut().enumerate() {
-        validate_domain(i, d, r)?;
+    for (i, d) in cfg.domains.iter().enumerate() {
+        check_name(i, d, r)?;
         if !names.insert(d.name.to_ascii_lowercase()) {
             return Err(r.domain(
                 i,
@@ -92,24 +100,29 @@ pub(crate) fn validate(cfg: &mut Config, r: &Reporter<'_>) -> Result<(), ConfigE
     Ok(())
 }
 
-fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(), ConfigError> {
-    let name = d.name.clone();
-    let err = |table: &str, key: &str, msg: String| r.domain(i, &name, table, key, msg);
+fn check_name(i: usize, d: &DomainConfig, r: &Reporter<'_>) -> Result<(), ConfigError> {
     if d.name.is_empty()
         || d.name.contains('@')
         || d.name
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == ':')
     {
-        return Err(err(
+        return Err(r.domain(
+            i,
+            &d.name,
             "domain",
             "name",
             "must be non-empty, without '@', ':' or whitespace".into(),
         ));
     }
-    if d.kind == DomainKind::Ad {
-        super::ad::apply_defaults(d);
-    }
+    Ok(())
+}
+
+/// Checks the `i`-th domain, its defaults filled in
+/// ([`super::defaults::fill`]); reads no file.
+pub(crate) fn domain(i: usize, d: &DomainConfig, r: &Reporter<'_>) -> Result<(), ConfigError> {
+    let name = d.name.clone();
+    let err = |table: &str, key: &str, msg: String| r.domain(i, &name, table, key, msg);
     if d.enabled && d.uris.is_empty() {
         return Err(err(
             "domain",
@@ -158,30 +171,9 @@ fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(
         }
         _ => {}
     }
-    for (key, path) in [
-        ("ca_file", &d.ca_file),
-        ("client_cert", &d.client_cert),
-        ("client_key", &d.client_key),
-    ] {
-        if let Some(p) = path {
-            if let Err(e) = std::fs::File::open(p) {
-                return Err(err(
-                    "domain",
-                    key,
-                    format!("cannot read {}: {e}", p.display()),
-                ));
-            }
-        }
-    }
-    check_tls_files(d).map_err(|(key, m)| err("domain", key, m))?;
     match (&d.bind_dn, &d.bind_password_file) {
-        (Some(dn), Some(file)) => {
-            if dn.trim().is_empty() {
-                return Err(err("domain", "bind_dn", "is empty".into()));
-            }
-            let secret =
-                read_password_file(file).map_err(|m| err("domain", "bind_password_file", m))?;
-            d.bind_password = Some(secret);
+        (Some(dn), Some(_)) if dn.trim().is_empty() => {
+            return Err(err("domain", "bind_dn", "is empty".into()));
         }
         (Some(_), None) => {
             return Err(err(
@@ -197,7 +189,7 @@ fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(
                 "bind_password_file without bind_dn".into(),
             ))
         }
-        (None, None) => {}
+        _ => {}
     }
     if !is_dn(&d.base_dn) {
         return Err(err(
@@ -207,22 +199,19 @@ fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(
         ));
     }
     for (key, base) in [
-        ("user_search_base", &mut d.user_search_base),
-        ("group_search_base", &mut d.group_search_base),
+        ("user_search_base", &d.user_search_base),
+        ("group_search_base", &d.group_search_base),
     ] {
-        match base {
-            None => *base = Some(d.base_dn.clone()),
-            Some(b) => {
-                if !is_dn(b) {
-                    return Err(err("domain", key, format!("\"{b}\" is not a DN")));
-                }
-                if !dn_is_under(b, &d.base_dn) {
-                    return Err(err(
-                        "domain",
-                        key,
-                        format!("\"{b}\" is not under base_dn \"{}\"", d.base_dn),
-                    ));
-                }
+        if let Some(b) = base {
+            if !is_dn(b) {
+                return Err(err("domain", key, format!("\"{b}\" is not a DN")));
+            }
+            if !dn_is_under(b, &d.base_dn) {
+                return Err(err(
+                    "domain",
+                    key,
+                    format!("\"{b}\" is not under base_dn \"{}\"", d.base_dn),
+                ));
             }
         }
     }
@@ -241,8 +230,7 @@ fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(
                 format!("\"{f}\" is not a valid LDAP filter"),
             ))
         }
-        Some(_) => {}
-        None => d.group_filter = Some(super::domain::default_group_filter(d.schema).to_string()),
+        _ => {}
     }
     if let Some(f) = d.access_filter.as_deref().filter(|f| !filter::is_valid(f)) {
         return Err(err(
@@ -323,55 +311,6 @@ fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(
                 ));
             }
         }
-    }
-    Ok(())
-}
-
-/// Parses the CA and client certificate files so that a wrong file is
-/// reported by the configuration check; the client key must be private.
-fn check_tls_files(d: &DomainConfig) -> Result<(), (&'static str, String)> {
-    if let Some(ca) = &d.ca_file {
-        let pem = std::fs::read(ca)
-            .map_err(|e| ("ca_file", format!("cannot read {}: {e}", ca.display())))?;
-        match native_tls::Certificate::stack_from_pem(&pem) {
-            Ok(certs) if !certs.is_empty() => {}
-            Ok(_) => {
-                return Err((
-                    "ca_file",
-                    format!("{}: no PEM certificate in the file", ca.display()),
-                ))
-            }
-            Err(e) => {
-                return Err((
-                    "ca_file",
-                    format!("{}: not a PEM certificate: {e}", ca.display()),
-                ))
-            }
-        }
-    }
-    if let (Some(cert), Some(key)) = (&d.client_cert, &d.client_key) {
-        super::secret::check_private_file(key, "a private key file")
-            .map_err(|m| ("client_key", m))?;
-        let cert_pem = std::fs::read(cert).map_err(|e| {
-            (
-                "client_cert",
-                format!("cannot read {}: {e}", cert.display()),
-            )
-        })?;
-        let key_pem = zeroize::Zeroizing::new(
-            std::fs::read(key)
-                .map_err(|e| ("client_key", format!("cannot read {}: {e}", key.display())))?,
-        );
-        native_tls::Identity::from_pkcs8(&cert_pem, &key_pem).map_err(|e| {
-            (
-                "client_key",
-                format!(
-                    "{} / {}: not a usable certificate and PEM PKCS#8 key (\"BEGIN PRIVATE KEY\"): {e}",
-                    cert.display(),
-                    key.display()
-                ),
-            )
-        })?;
     }
     Ok(())
 }
