@@ -11,6 +11,7 @@ pub mod ad;
 pub mod backend;
 pub mod credentials;
 pub mod ldap;
+pub mod local;
 pub mod policy;
 pub mod ppolicy;
 pub mod service;
@@ -24,5 +25,6 @@ pub use backend::{
 };
 pub use credentials::{CredentialError, CredentialStore, OfflineRules};
 pub use ldap::{Directories, DirectoryBackend};
+pub use local::LocalAccounts;
 pub use service::PamAuth;
 pub use settings::{AuthSettings, DomainAuth};

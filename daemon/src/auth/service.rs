@@ -161,6 +161,9 @@ impl PamAuth {
                 return self.offline_without_entry(name, password, &why).await
             }
         };
+        if let Some(d) = self.shadowed(&user) {
+            return d;
+        }
         let dom = self.domain(&user.domain);
         match self.backend.verify_password(&user, password).await {
             Ok(BindResult::Accepted(warning)) => {
@@ -377,6 +380,11 @@ impl PamAuth {
                 )
             }
         };
+        if let Some(d) = self.shadowed(&user) {
+            return d;
+        }
+        // Every decision below uses the resolved account's domain: its
+        // allow_groups (groups of that domain), access_filter and state.
         let dom = self.domain(&user.domain);
         if !dom.allow_groups.is_empty() {
             match self.in_allowed_group(&user, &dom.allow_groups).await {
@@ -432,14 +440,29 @@ impl PamAuth {
         Decision::new(code, text, reason)
     }
 
+    /// The refusal of a directory user shadowed by a local account.
+    fn shadowed(&self, user: &AuthUser) -> Option<Decision> {
+        let why = self.backend.shadowed_by_local(user)?;
+        Some(Decision::new(
+            PamCode::UserUnknown,
+            "",
+            format!(
+                "directory user {} (domain {}, {}) refused: {why}; the local account owns this login",
+                user.name, user.domain, user.dn
+            ),
+        ))
+    }
+
+    /// Whether the resolved account `user` is a member of one of its
+    /// domain's `allowed` groups (both looked up in that domain).
     async fn in_allowed_group(&self, user: &AuthUser, allowed: &[String]) -> Result<bool, String> {
-        let gids = match self.backend.user_gids(&user.name).await {
+        let gids = match self.backend.user_gids(user).await {
             Lookup::Found(g) => g,
             Lookup::NotFound => return Ok(false),
             Lookup::Unavailable(why) => return Err(format!("groups unknown: {why}")),
         };
         for group in allowed {
-            match self.backend.group_gid(group).await {
+            match self.backend.group_gid(&user.domain, group).await {
                 Lookup::Found(gid) if gids.contains(&gid) => return Ok(true),
                 Lookup::Found(_) | Lookup::NotFound => {}
                 Lookup::Unavailable(why) => return Err(format!("group {group} unknown: {why}")),
@@ -488,6 +511,9 @@ impl PamAuth {
                 )
             }
         };
+        if let Some(d) = self.shadowed(&user) {
+            return d;
+        }
         match self.backend.change_password(&user, old, new).await {
             Ok(ChangeResult::Changed) => {
                 if self.domain(&user.domain).cache_credentials {
