@@ -213,3 +213,24 @@ impl Directory {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn guarded_turns_panics_and_hangs_into_errors() {
+        let limit = Duration::from_millis(200);
+        assert!(matches!(guarded(limit, async { 7 }).await, Ok(7)));
+        let panicked = guarded(limit, async move {
+            if limit.as_millis() > 0 {
+                panic!("malformed reply");
+            }
+        })
+        .await;
+        assert!(matches!(panicked, Err(Guard::Panic)));
+        let hung = guarded(limit, std::future::pending::<()>()).await;
+        assert!(matches!(hung, Err(Guard::Timeout)));
+    }
+}
