@@ -106,6 +106,11 @@ mod tests {
         // Keys left unset still get the AD defaults.
         assert_eq!(d.attributes.group_name, "sAMAccountName");
         assert_eq!(d.group_filter(), super::AD_GROUP_FILTER);
+        let tls = parse("start_tls = false\nallow_insecure_auth = true\n");
+        assert!(
+            !tls.domains[0].start_tls,
+            "an explicit start_tls = false is kept"
+        );
     }
 
     #[test]
