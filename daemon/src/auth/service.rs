@@ -393,7 +393,10 @@ impl PamAuth {
                     return Decision::new(
                         PamCode::PermDenied,
                         "Access denied: you are not a member of a group allowed to log in here",
-                        format!("not a member of allow_groups {:?}", dom.allow_groups),
+                        format!(
+                            "not a member of allow_groups {:?} (groups of domain {}, account {})",
+                            dom.allow_groups, user.domain, user.dn
+                        ),
                     )
                 }
                 Err(why) => return Decision::new(PamCode::AuthInfoUnavail, "", why),
@@ -433,9 +436,9 @@ impl PamAuth {
         let today = policy::days_since_epoch((self.now)());
         let (code, text) = policy::evaluate(&info, today);
         let reason = if code == PamCode::Success {
-            format!("account allowed ({source})")
+            format!("account allowed (domain {}, {source})", user.domain)
         } else {
-            format!("{text} ({source})")
+            format!("{text} (domain {}, {source})", user.domain)
         };
         Decision::new(code, text, reason)
     }
