@@ -118,17 +118,32 @@ fn check_name(i: usize, d: &DomainConfig, r: &Reporter<'_>) -> Result<(), Config
     Ok(())
 }
 
+/// A fault of one domain: the table (`domain`, `domain.attributes`), the
+/// key and what is wrong; [`domain`] adds the file, line and domain name.
+type Fault = (&'static str, &'static str, String);
+
+/// One group of checks of a domain.
+type Check = fn(&DomainConfig) -> Result<(), Fault>;
+
+/// A fault of a key of the `[[domain]]` table itself.
+fn fault(key: &'static str, message: impl Into<String>) -> Fault {
+    ("domain", key, message.into())
+}
+
 /// Checks the `i`-th domain, its defaults filled in
 /// ([`super::defaults::fill`]); reads no file.
 pub(crate) fn domain(i: usize, d: &DomainConfig, r: &Reporter<'_>) -> Result<(), ConfigError> {
-    let name = d.name.clone();
-    let err = |table: &str, key: &str, msg: String| r.domain(i, &name, table, key, msg);
+    let checks: [Check; 5] = [connection, service_bind, searches, ids, presentation];
+    checks
+        .iter()
+        .try_for_each(|check| check(d))
+        .map_err(|(table, key, message)| r.domain(i, &d.name, table, key, message))
+}
+
+/// URIs, TLS keys that go together, timeouts.
+fn connection(d: &DomainConfig) -> Result<(), Fault> {
     if d.enabled && d.uris.is_empty() {
-        return Err(err(
-            "domain",
-            "uris",
-            "an enabled domain needs at least one URI".into(),
-        ));
+        return Err(fault("uris", "an enabled domain needs at least one URI"));
     }
     for uri in &d.uris {
         let lower = uri.to_ascii_lowercase();
@@ -136,67 +151,55 @@ pub(crate) fn domain(i: usize, d: &DomainConfig, r: &Reporter<'_>) -> Result<(),
             .strip_prefix("ldap://")
             .or_else(|| lower.strip_prefix("ldaps://"))
             .ok_or_else(|| {
-                err(
-                    "domain",
+                fault(
                     "uris",
                     format!("\"{uri}\": the scheme must be ldap:// or ldaps://"),
                 )
             })?;
-        let host = rest.split('/').next().unwrap_or("");
-        if host.is_empty() {
-            return Err(err("domain", "uris", format!("\"{uri}\": no host")));
+        if rest.split('/').next().unwrap_or("").is_empty() {
+            return Err(fault("uris", format!("\"{uri}\": no host")));
         }
         if d.start_tls && lower.starts_with("ldaps://") {
-            return Err(err(
-                "domain",
+            return Err(fault(
                 "start_tls",
                 format!("\"{uri}\" is already ldaps://: StartTLS applies to ldap:// URIs only"),
             ));
         }
     }
     match (&d.client_cert, &d.client_key) {
-        (Some(_), None) => {
-            return Err(err(
-                "domain",
-                "client_cert",
-                "client_cert needs client_key".into(),
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(err(
-                "domain",
-                "client_key",
-                "client_key needs client_cert".into(),
-            ))
-        }
+        (Some(_), None) => return Err(fault("client_cert", "client_cert needs client_key")),
+        (None, Some(_)) => return Err(fault("client_key", "client_key needs client_cert")),
         _ => {}
     }
+    if d.connect_timeout.is_zero() {
+        return Err(fault("connect_timeout", "must be greater than 0"));
+    }
+    if d.op_timeout.is_zero() {
+        return Err(fault("op_timeout", "must be greater than 0"));
+    }
+    Ok(())
+}
+
+/// The service account: both keys or neither.
+fn service_bind(d: &DomainConfig) -> Result<(), Fault> {
     match (&d.bind_dn, &d.bind_password_file) {
-        (Some(dn), Some(_)) if dn.trim().is_empty() => {
-            return Err(err("domain", "bind_dn", "is empty".into()));
-        }
-        (Some(_), None) => {
-            return Err(err(
-                "domain",
-                "bind_dn",
-                "bind_dn needs bind_password_file (remove both for an anonymous bind)".into(),
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(err(
-                "domain",
-                "bind_password_file",
-                "bind_password_file without bind_dn".into(),
-            ))
-        }
-        _ => {}
+        (Some(dn), Some(_)) if dn.trim().is_empty() => Err(fault("bind_dn", "is empty")),
+        (Some(_), None) => Err(fault(
+            "bind_dn",
+            "bind_dn needs bind_password_file (remove both for an anonymous bind)",
+        )),
+        (None, Some(_)) => Err(fault(
+            "bind_password_file",
+            "bind_password_file without bind_dn",
+        )),
+        _ => Ok(()),
     }
+}
+
+/// Bases, filters, group lists, page size.
+fn searches(d: &DomainConfig) -> Result<(), Fault> {
     if !is_dn(&d.base_dn) {
-        return Err(err(
-            "domain",
-            "base_dn",
-            format!("\"{}\" is not a DN", d.base_dn),
-        ));
+        return Err(fault("base_dn", format!("\"{}\" is not a DN", d.base_dn)));
     }
     for (key, base) in [
         ("user_search_base", &d.user_search_base),
@@ -204,91 +207,61 @@ pub(crate) fn domain(i: usize, d: &DomainConfig, r: &Reporter<'_>) -> Result<(),
     ] {
         if let Some(b) = base {
             if !is_dn(b) {
-                return Err(err("domain", key, format!("\"{b}\" is not a DN")));
+                return Err(fault(key, format!("\"{b}\" is not a DN")));
             }
             if !dn_is_under(b, &d.base_dn) {
-                return Err(err(
-                    "domain",
+                return Err(fault(
                     key,
                     format!("\"{b}\" is not under base_dn \"{}\"", d.base_dn),
                 ));
             }
         }
     }
-    if !filter::is_valid(&d.user_filter) {
-        return Err(err(
-            "domain",
-            "user_filter",
-            format!("\"{}\" is not a valid LDAP filter", d.user_filter),
-        ));
-    }
-    match &d.group_filter {
-        Some(f) if !filter::is_valid(f) => {
-            return Err(err(
-                "domain",
-                "group_filter",
-                format!("\"{f}\" is not a valid LDAP filter"),
-            ))
-        }
-        _ => {}
-    }
-    if let Some(f) = d.access_filter.as_deref().filter(|f| !filter::is_valid(f)) {
-        return Err(err(
-            "domain",
-            "access_filter",
-            format!("\"{f}\" is not a valid LDAP filter"),
-        ));
-    }
-    if d.allow_groups.iter().any(|g| g.is_empty()) {
-        return Err(err(
-            "domain",
-            "allow_groups",
-            "contains an empty name".into(),
-        ));
-    }
-    for g in &d.limit_to_groups {
-        if g.is_empty() {
-            return Err(err(
-                "domain",
-                "limit_to_groups",
-                "contains an empty name".into(),
-            ));
+    for (key, f) in [
+        ("user_filter", Some(&d.user_filter)),
+        ("group_filter", d.group_filter.as_ref()),
+        ("access_filter", d.access_filter.as_ref()),
+    ] {
+        if let Some(f) = f.filter(|f| !filter::is_valid(f)) {
+            return Err(fault(key, format!("\"{f}\" is not a valid LDAP filter")));
         }
     }
-    if d.connect_timeout.is_zero() {
-        return Err(err(
-            "domain",
-            "connect_timeout",
-            "must be greater than 0".into(),
-        ));
+    for (key, groups) in [
+        ("allow_groups", &d.allow_groups),
+        ("limit_to_groups", &d.limit_to_groups),
+    ] {
+        if groups.iter().any(|g| g.is_empty()) {
+            return Err(fault(key, "contains an empty name"));
+        }
     }
-    if d.op_timeout.is_zero() {
-        return Err(err("domain", "op_timeout", "must be greater than 0".into()));
+    if d.page_size == 0 || d.page_size > i32::MAX as u32 {
+        return Err(fault("page_size", "must be between 1 and 2147483647"));
     }
+    Ok(())
+}
+
+/// `min_id` and `max_id` (the ranges themselves: [`super::idspace`]).
+fn ids(d: &DomainConfig) -> Result<(), Fault> {
     if d.min_id == 0 {
-        return Err(err(
-            "domain",
+        return Err(fault(
             "min_id",
-            "must be at least 1: ID 0 is root's and is never served".into(),
+            "must be at least 1: ID 0 is root's and is never served",
         ));
     }
     if d.max_id != 0 && d.max_id < d.min_id {
-        return Err(err(
-            "domain",
+        return Err(fault(
             "max_id",
             format!("{} is below min_id {}", d.max_id, d.min_id),
         ));
     }
-    if d.page_size == 0 || d.page_size > i32::MAX as u32 {
-        return Err(err(
-            "domain",
-            "page_size",
-            "must be between 1 and 2147483647".into(),
-        ));
-    }
+    Ok(())
+}
+
+/// Attribute names, home directory template, shells.
+fn presentation(d: &DomainConfig) -> Result<(), Fault> {
     for (key, attr) in d.attributes.named() {
         if !is_attribute_name(attr) {
-            return Err(err(
+            return Err((
                 "domain.attributes",
                 key,
                 format!("\"{attr}\" is not an LDAP attribute name"),
@@ -296,7 +269,7 @@ pub(crate) fn domain(i: usize, d: &DomainConfig, r: &Reporter<'_>) -> Result<(),
         }
     }
     if let Some(t) = &d.home_directory_template {
-        check_template(t).map_err(|m| err("domain", "home_directory_template", m))?;
+        check_template(t).map_err(|m| fault("home_directory_template", m))?;
     }
     for (key, shell) in [
         ("default_shell", Some(&d.default_shell)),
@@ -304,8 +277,7 @@ pub(crate) fn domain(i: usize, d: &DomainConfig, r: &Reporter<'_>) -> Result<(),
     ] {
         if let Some(s) = shell {
             if !s.starts_with('/') || s.contains([':', '\n']) {
-                return Err(err(
-                    "domain",
+                return Err(fault(
                     key,
                     format!("\"{s}\" is not an absolute path usable as a shell"),
                 ));
