@@ -21,8 +21,9 @@ use super::validate::Reporter;
 use super::Config;
 use roster_idmap::{Backend, ResolvedBackend};
 
-/// IDs no directory object is ever served with.
-pub const RESERVED_IDS: [u32; 3] = [65_534, 65_535, u32::MAX];
+/// The reserved IDs a range can hold (0 cannot: `min_id` is at least 1);
+/// the resolver refuses every reserved ID at run time.
+const RESERVED_IDS: [u32; 3] = [65_534, 65_535, u32::MAX];
 
 /// One domain's claimed span, for the overlap check.
 struct Claim<'a> {

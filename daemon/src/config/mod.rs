@@ -78,7 +78,6 @@ pub use domain::{
     default_group_filter, AttributeMap, DomainConfig, DomainKind, Schema, SearchScope,
 };
 pub use error::ConfigError;
-pub use idspace::RESERVED_IDS;
 pub use roster_idmap::{DomainSet, IdmapSettings};
 pub use settings::{CacheSettings, DaemonSettings, NssSettings};
 pub(crate) use validate::{dn_is_under, split_dn};
