@@ -19,8 +19,8 @@ use crate::store::{SharedStore, SssRecord, SssStore};
 /// with `idmap_store = "ldap"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedSpec {
-    /// The first configured domain of the pool (whose directory holds
-    /// the entries).
+    /// The domain of the pool that sets `idmap_store = "ldap"` (whose
+    /// directory holds the entries).
     pub domain: String,
     /// `idmap_store_dn`.
     pub dn: String,
@@ -161,8 +161,9 @@ impl DomainSet {
         let mut out: Vec<Domain> = Vec::with_capacity(domains.len());
         let mut sss: Vec<(String, SssParams)> = Vec::new();
         let mut pools: Vec<(String, AutoridParams)> = Vec::new();
-        // Per pool: (idmap_store, idmap_store_dn) and configured (SID, name).
-        let mut pool_store: Vec<(StoreKind, Option<String>)> = Vec::new();
+        // Per pool: the domain that sets idmap_store = "ldap" and its
+        // idmap_store_dn, and the configured (SID, name).
+        let mut pool_store: Vec<Option<(String, String)>> = Vec::new();
         let mut pool_sids: Vec<Vec<(Sid, String)>> = Vec::new();
         let mut claims: Vec<Claim> = Vec::new();
         for (name, settings, min_id, max_id) in domains {
@@ -200,20 +201,15 @@ impl DomainSet {
                     }
                 },
                 ResolvedBackend::Autorid(p) => {
-                    let store = (
-                        settings.idmap_store.unwrap_or_default(),
-                        settings.idmap_store_dn.clone(),
-                    );
                     let i = match pools.iter().position(|(_, q)| {
                         (q.low, q.high, q.rangesize) == (p.low, p.high, p.rangesize)
                     }) {
-                        Some(i) if pools[i].1 != p || pool_store[i] != store => {
+                        Some(i) if pools[i].1 != p => {
                             return Err(IdmapError::Settings {
                                 domain: name.to_string(),
                                 reason: format!(
                                     "shares the autorid pool {}-{} with domain {:?} but not its \
-                                     deterministic, deterministic_blocks, idmap_store and \
-                                     idmap_store_dn settings",
+                                     deterministic and deterministic_blocks settings",
                                     p.low, p.high, pools[i].0
                                 ),
                             })
@@ -224,11 +220,46 @@ impl DomainSet {
                         }
                         None => {
                             pools.push((name.to_string(), p));
-                            pool_store.push(store);
+                            pool_store.push(None);
                             pool_sids.push(Vec::new());
                             pools.len() - 1
                         }
                     };
+                    // One domain of the pool says where allocations are
+                    // shared (its directory); the others may leave it out.
+                    let explicit_local = settings.idmap_store == Some(StoreKind::Local);
+                    match (&pool_store[i], &settings.idmap_store_dn) {
+                        (Some((other, _)), Some(_)) | (Some((other, _)), None)
+                            if explicit_local || settings.idmap_store_dn.is_some() =>
+                        {
+                            return Err(IdmapError::Settings {
+                                domain: name.to_string(),
+                                reason: format!(
+                                    "the autorid pool {}-{} keeps its allocations in the \
+                                     directory of domain {other:?} (idmap_store = \"ldap\"); \
+                                     set idmap_store and idmap_store_dn on that domain only",
+                                    p.low, p.high
+                                ),
+                            });
+                        }
+                        (None, Some(dn)) => {
+                            if let Some(j) = (0..out.len()).find(|j| {
+                                matches!(out[*j].kind, Kind::Autorid(k) if k == i)
+                                    && domains[*j].1.idmap_store == Some(StoreKind::Local)
+                            }) {
+                                return Err(IdmapError::Settings {
+                                    domain: name.to_string(),
+                                    reason: format!(
+                                        "idmap_store = \"ldap\" for the autorid pool {}-{}, \
+                                         which domain {:?} sets to idmap_store = \"local\"",
+                                        p.low, p.high, out[j].name
+                                    ),
+                                });
+                            }
+                            pool_store[i] = Some((name.to_string(), dn.clone()));
+                        }
+                        _ => {}
+                    }
                     if let Some(sid) = settings.domain_sid {
                         pool_sids[i].push((sid, name.to_string()));
                     }
@@ -250,9 +281,10 @@ impl DomainSet {
         }
         let mut opened = Vec::with_capacity(pools.len());
         for (i, (first, params)) in pools.into_iter().enumerate() {
+            let _ = first;
             let store = match (&pool_store[i], shared) {
-                ((StoreKind::Ldap, Some(dn)), Some(make)) => Some(make(&SharedSpec {
-                    domain: first,
+                (Some((domain, dn)), Some(make)) => Some(make(&SharedSpec {
+                    domain: domain.clone(),
                     dn: dn.clone(),
                     params,
                 })?),
@@ -359,8 +391,11 @@ impl DomainSet {
             }
             Kind::Autorid(p) => {
                 let pool = &self.pools[p].pool;
-                pool.name_domain(&sid, &dom.name);
+                let new_name = pool.name_domain(&sid, &dom.name);
                 pool.allocate(&sid, 0)?;
+                if new_name {
+                    pool.save_names()?;
+                }
             }
         }
         // Cannot fail: set only here, under the registration lock.

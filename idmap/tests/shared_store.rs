@@ -45,14 +45,15 @@ fn sid(i: u32) -> Sid {
         .unwrap()
 }
 
-fn settings() -> IdmapSettings {
+/// Domain `d<i>`'s settings: `d0` says where the pool is shared.
+fn settings(i: u32) -> IdmapSettings {
     IdmapSettings {
         backend: Backend::Autorid,
         autorid_low: Some(1_000_000),
         autorid_high: Some(1_000_000 + 100 * 1000 - 1),
         rangesize: Some(1000),
-        idmap_store: Some(StoreKind::Ldap),
-        idmap_store_dn: Some("ou=idmap,dc=example,dc=test".into()),
+        idmap_store: (i == 0).then_some(StoreKind::Ldap),
+        idmap_store_dn: (i == 0).then(|| "ou=idmap,dc=example,dc=test".into()),
         ..Default::default()
     }
 }
@@ -61,11 +62,12 @@ fn settings() -> IdmapSettings {
 fn host(store: &Arc<MemStore>, order: &[u32], dir: &Path) -> DomainSet {
     let cfg: Vec<(String, IdmapSettings, u32, u32)> = order
         .iter()
-        .map(|i| (format!("d{i}"), settings(), 1000, 0))
+        .map(|i| (format!("d{i}"), settings(*i), 1000, 0))
         .collect();
     let s = store.clone();
     let make = move |spec: &SharedSpec| {
         assert_eq!(spec.dn, "ou=idmap,dc=example,dc=test");
+        assert_eq!(spec.domain, "d0");
         Ok(s.clone() as Arc<dyn SharedStore>)
     };
     DomainSet::open_with(&cfg, roster_idmap::StoreMode::Durable(dir), Some(&make)).unwrap()
@@ -163,4 +165,29 @@ fn a_local_copy_that_disagrees_with_the_store_stops_that_domain() {
         "{msg}"
     );
     assert!(set.resolve_id(1_000_005).is_err());
+}
+
+#[test]
+fn the_store_is_set_on_one_domain_of_the_pool() {
+    let mut other = settings(1);
+    other.idmap_store = Some(StoreKind::Ldap);
+    other.idmap_store_dn = Some("ou=elsewhere,dc=example,dc=test".into());
+    let e = DomainSet::new(
+        &[("d0", settings(0), 1000, 0), ("d1", other, 1000, 0)],
+        None,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("directory of domain \"d0\""), "{e}");
+    let mut local = settings(1);
+    local.idmap_store = Some(StoreKind::Local);
+    let e = DomainSet::new(
+        &[("d1", local, 1000, 0), ("d0", settings(0), 1000, 0)],
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("\"d1\" sets to idmap_store = \"local\""),
+        "{e}"
+    );
 }

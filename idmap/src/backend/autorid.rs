@@ -348,11 +348,26 @@ impl AutoridPool {
 
     /// Remembers the configured name of a domain SID (written with its
     /// allocations, so that `rosterctl idmap reset NAME` finds them).
-    pub fn name_domain(&self, sid: &Sid, name: &str) {
+    /// Returns true when the name is new (see [`AutoridPool::save_names`]).
+    pub fn name_domain(&self, sid: &Sid, name: &str) -> bool {
         self.names
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(*sid, name.to_string());
+            .insert(*sid, name.to_string())
+            .as_deref()
+            != Some(name)
+    }
+
+    /// Writes the local file again so that it holds the names learnt
+    /// since it was last written (durable mode only).
+    pub fn save_names(&self) -> Result<(), IdmapError> {
+        let Some(s) = self.store.as_ref().filter(|_| self.writable) else {
+            return Ok(());
+        };
+        let _guard = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        let _lock = s.lock()?;
+        self.merge_local()?;
+        self.commit_local()
     }
 
     /// The configured names known for domain SIDs (local file and
