@@ -323,6 +323,9 @@ impl DomainSet {
             sss_rec,
             register: Mutex::new(()),
         };
+        if let StoreMode::Durable(d) | StoreMode::ReadOnly(d) = mode {
+            set.check_autorid_records(d, domains)?;
+        }
         set.restore_recorded(domains)?;
         // Configured SIDs: config order, except that deterministic autorid
         // pools see their domains sorted by SID so that the order of the
@@ -518,6 +521,39 @@ impl DomainSet {
             if pool.slot(sid, 0).is_some() && known.len() == 1 {
                 let _ = d.sid.set(*sid);
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses autorid allocations recorded for a configured domain in a
+    /// pool it is no longer in (`autorid_low` changed, or another backend).
+    fn check_autorid_records<N: AsRef<str>>(
+        &self,
+        dir: &Path,
+        cfg: &[(N, IdmapSettings, u32, u32)],
+    ) -> Result<(), IdmapError> {
+        for r in crate::store::recorded_autorid_domains(dir)? {
+            let (path, low, sid, name) = (r.path, r.low, r.sid, r.name);
+            let idx = self.domains.iter().enumerate().position(|(i, d)| {
+                name.as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&d.name))
+                    || cfg[i].1.domain_sid == Some(sid)
+            });
+            let Some(i) = idx else { continue };
+            let d = &self.domains[i];
+            let now = match d.kind {
+                Kind::Autorid(p) if self.pools[p].params.low == low => continue,
+                Kind::Autorid(p) => format!("autorid_low {}", self.pools[p].params.low),
+                _ => format!("backend {:?}", d.backend_name()),
+            };
+            return Err(IdmapError::Recorded {
+                domain: d.name.clone(),
+                path,
+                reason: format!(
+                    "autorid ranges of {sid} are recorded in the pool starting at {low}, the \
+                     configuration now says {now}, which would move its IDs"
+                ),
+            });
         }
         Ok(())
     }
@@ -806,6 +842,17 @@ impl DomainSet {
             }
         }
         Ok(id)
+    }
+}
+
+impl Domain {
+    fn backend_name(&self) -> &'static str {
+        match self.backend {
+            ResolvedBackend::Rfc2307 { .. } => "rfc2307",
+            ResolvedBackend::Rid { .. } => "rid",
+            ResolvedBackend::Sss(_) => "sss",
+            ResolvedBackend::Autorid(_) => "autorid",
+        }
     }
 }
 

@@ -446,6 +446,61 @@ impl SssStore {
     }
 }
 
+/// One allocation line of some autorid file, read leniently.
+#[derive(Debug, Clone)]
+pub struct RecordedAutorid {
+    /// The file.
+    pub path: PathBuf,
+    /// Its pool's `autorid_low`.
+    pub low: u32,
+    /// The domain SID.
+    pub sid: Sid,
+    /// The domain's configured name, when recorded.
+    pub name: Option<String>,
+}
+
+/// Every allocation line of the autorid files in `dir`, read leniently
+/// (for checks across pools; each pool's own file is checked strictly
+/// when it is opened).
+pub fn recorded_autorid_domains(dir: &Path) -> Result<Vec<RecordedAutorid>, IdmapError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(dir)(e)),
+    };
+    let mut out = Vec::new();
+    for e in entries.filter_map(|e| e.ok()) {
+        let Ok(name) = e.file_name().into_string() else {
+            continue;
+        };
+        let Some(low) = name
+            .strip_prefix("autorid-")
+            .and_then(|n| n.strip_suffix(".map"))
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = e.path();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        for l in text.lines().skip(1) {
+            let f: Vec<&str> = l.splitn(4, ' ').collect();
+            if let Some(sid) = f.get(1).and_then(|s| s.parse::<Sid>().ok()) {
+                out.push(RecordedAutorid {
+                    path: path.clone(),
+                    low,
+                    sid,
+                    name: f.get(3).map(|n| n.to_string()),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
 /// Forgets every recorded mapping of domain `name` (compared
 /// case-insensitively) or of SID `sid` in `dir`: its lines in `sss.map`
 /// and in every `autorid-*.map` (each file changed under its lock; a file

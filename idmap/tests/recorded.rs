@@ -149,3 +149,26 @@ fn a_configured_sid_that_differs_from_the_recorded_one_is_refused() {
     assert!(e.to_string().contains("domain \"s1\""), "{e}");
     assert!(e.to_string().contains("idmap reset s1"), "{e}");
 }
+
+#[test]
+fn a_moved_autorid_pool_is_refused_naming_the_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), &[0, 1, 2], 200_000).unwrap();
+    let mut moved = autorid(100_000);
+    moved.autorid_low = Some(60_000_000);
+    moved.autorid_high = Some(60_000_000 + 20 * 100_000 - 1);
+    let e = DomainSet::new(&[("a1", moved, 1000, 0)], Some(dir.path())).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("domain \"a1\"") && msg.contains("autorid_low 60000000"),
+        "{msg}"
+    );
+    assert!(msg.contains("rosterctl idmap reset a1"), "{msg}");
+    let e = DomainSet::new(&[("a2", sss(200_000), 1000, 0)], Some(dir.path())).unwrap_err();
+    assert!(e.to_string().contains("backend \"sss\""), "{e}");
+    reset_domain(dir.path(), "a1", None).unwrap();
+    let mut moved = autorid(100_000);
+    moved.autorid_low = Some(60_000_000);
+    moved.autorid_high = Some(60_000_000 + 20 * 100_000 - 1);
+    DomainSet::new(&[("a1", moved, 1000, 0)], Some(dir.path())).unwrap();
+}
