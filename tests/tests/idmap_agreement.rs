@@ -304,6 +304,75 @@ fn ldap_store_hosts_meeting_domains_at_once_in_different_orders_agree() {
         .unwrap();
     assert_eq!(entries.len(), 6 * 2, "{entries:?}");
     assert_eq!(exports[0].lines().count(), 1 + 6 * 2, "{}", exports[0]);
+    // rosterd with the directory store: a configured domain SID is
+    // allocated at start through the directory, a reload builds a new
+    // store, and the host agrees with the others.
+    let extra_sid = "S-1-5-21-4999-1-1";
+    let pw = slapd.write_bind_password_file(dirs[0].path());
+    let store_lines = |sid: Option<&str>| -> Vec<String> {
+        let mut v = vec![
+            "backend = \"autorid\"".to_string(),
+            "autorid_low = 3000000".into(),
+            "autorid_high = 3099999".into(),
+            "rangesize = 1000".into(),
+        ];
+        if let Some(s) = sid {
+            v.push(format!("domain_sid = \"{s}\""));
+        }
+        v
+    };
+    let mut rd_store = store_lines(None);
+    rd_store.push("idmap_store = \"ldap\"".into());
+    rd_store.push(format!("idmap_store_dn = \"ou=idmap,{BASE_DN}\""));
+    let rd_cfg = domain(
+        "ad0",
+        &slapd.ldap_uri(),
+        &[
+            format!("bind_dn = {}", toml_str(slapd.service_dn())),
+            format!(
+                "bind_password_file = {}",
+                toml_str(&pw.display().to_string())
+            ),
+        ],
+        &rd_store,
+    ) + &domain(
+        "extra",
+        &slapd.ldap_uri(),
+        &[],
+        &store_lines(Some(extra_sid)),
+    );
+    let mut rd = Rosterd::start(&rd_cfg);
+    assert!(rd.reload(), "{}", rd.log());
+    assert!(!rd.log().contains("panicked"), "{}", rd.log());
+    let o = run_with_input(
+        Some(&rd.config_path()),
+        &["idmap", "map"],
+        &format!("{extra_sid}-7\n"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let extra_id = stdout(&o);
+    rd.stop();
+    let o = run_with_input(Some(&cfgs[2]), &["idmap", "export"], "");
+    assert!(o.status.success(), "{}", text(&o));
+    let first: u32 = extra_id.trim().split('\t').nth(1).unwrap().parse().unwrap();
+    let slot_line = format!("{extra_sid} 0 {}-{}", first - 7, first - 7 + 999);
+    assert!(stdout(&o).contains(&slot_line), "{}\n{slot_line}", text(&o));
+
+    // rosterctl test warns about first-seen local stores on several domains.
+    let local = tempfile::tempdir().unwrap();
+    let lines = store_lines(None);
+    let local_cfg = write_host(
+        local.path(),
+        &(domain("l1", &slapd.ldap_uri(), &[], &lines)
+            + &domain("l2", &slapd.ldap_uri(), &[], &lines)),
+    );
+    let o = run(Some(&local_cfg), &["test", "l1"]);
+    assert!(
+        stdout(&o).contains("deterministic = false and a local store on 2 domains"),
+        "{}",
+        text(&o)
+    );
+
     // A host whose local copy disagrees with the directory stops mapping
     // the domain and says so.
     let state = dirs[1].path().join("state").join("autorid-3000000.map");
