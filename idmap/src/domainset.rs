@@ -615,6 +615,15 @@ impl DomainSet {
         v
     }
 
+    /// Shared autorid stores that could not be read when the set was
+    /// built (their pools use the local copy meanwhile).
+    pub fn shared_offline(&self) -> Vec<String> {
+        self.pools
+            .iter()
+            .filter_map(|p| p.pool.shared_offline())
+            .collect()
+    }
+
     /// Domains not mapped because this host's autorid allocations and the
     /// shared store disagree: (domain, reason).
     pub fn disputes(&self) -> Vec<(String, String)> {

@@ -127,8 +127,11 @@ fn hosts_meeting_domains_in_different_orders_agree_and_races_are_settled() {
     }
     assert_eq!(d0, dump(&fresh));
     // With the store down, what is known still maps, a new block is not
-    // allocated.
+    // allocated; a host starting then says the store is unreachable.
     *store.down.lock().unwrap() = true;
+    let restarted = host(&store, &[0, 1, 2, 3, 4, 5], dirs[0].path());
+    assert_eq!(restarted.shared_offline().len(), 1);
+    assert!(hosts[0].shared_offline().is_empty());
     assert!(hosts[0].uid_for_sid(&sid(0).with_rid(1).unwrap()).is_ok());
     let e = hosts[0]
         .uid_for_sid(&sid(0).with_rid(50_000).unwrap())

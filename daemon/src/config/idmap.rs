@@ -24,6 +24,9 @@ pub(crate) fn domain_table(cfg: &Config) -> Vec<(String, IdmapSettings, u32, u32
 pub fn build(cfg: &Config, mode: StoreMode<'_>) -> Result<DomainSet, IdmapError> {
     let make = |spec: &SharedSpec| crate::directory::idmap_store::shared_store(cfg, spec);
     let set = DomainSet::open_with(&domain_table(cfg), mode, Some(&make))?;
+    for error in set.shared_offline() {
+        tracing::warn!(error = %error, "autorid directory store unreachable: using the local copy; new domains are not mapped until it answers");
+    }
     for (domain, reason) in set.disputes() {
         tracing::error!(domain = %domain, reason = %reason, "autorid allocations disagree with the directory store: the domain is not mapped until this is settled");
     }

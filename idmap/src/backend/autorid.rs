@@ -253,6 +253,9 @@ pub struct AutoridPool {
     /// Domains not mapped because the local copy and the shared store
     /// disagree, with the reason.
     disputed: RwLock<BTreeMap<Sid, String>>,
+    /// Why the shared store could not be read when the pool opened (the
+    /// local copy is used meanwhile).
+    offline: Mutex<Option<String>>,
     /// Last time the shared store was read for an unknown slot.
     refreshed: Mutex<Option<Instant>>,
     alloc: Mutex<()>,
@@ -287,6 +290,7 @@ impl AutoridPool {
             shared,
             names: RwLock::new(configured.iter().map(|(s, n)| (*s, n.clone())).collect()),
             disputed: RwLock::new(BTreeMap::new()),
+            offline: Mutex::new(None),
             refreshed: Mutex::new(None),
             alloc: Mutex::new(()),
         };
@@ -307,7 +311,10 @@ impl AutoridPool {
                     dirty |= pool.merge_shared(&recs);
                     pool.publish_local(sh.as_ref(), &recs);
                 }
-                Err(e) => pool.note_dispute_free_offline(&e.to_string()),
+                Err(e) => {
+                    *pool.offline.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(format!("{}: {e}", sh.describe()))
+                }
             }
         }
         if dirty {
@@ -471,9 +478,15 @@ impl AutoridPool {
         })
     }
 
-    /// Nothing to do: with the shared store unreachable at start the
-    /// local copy is used as it is (kept as a hook for status).
-    fn note_dispute_free_offline(&self, _error: &str) {}
+    /// Why the shared store could not be read when the pool opened, if it
+    /// could not (the local copy is used; new blocks are not allocated
+    /// until it answers).
+    pub fn shared_offline(&self) -> Option<String> {
+        self.offline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 
     /// Merges the shared store's allocations into the table; disagreements
     /// mark both domains disputed. True when the table gained allocations.
