@@ -78,6 +78,7 @@ pub use domain::{
     default_group_filter, AttributeMap, DomainConfig, DomainKind, Schema, SearchScope,
 };
 pub use error::ConfigError;
+pub use idmap::{agreement_warnings, build as build_idmap_with};
 pub use roster_idmap::{DomainSet, IdmapSettings};
 pub use settings::{CacheSettings, DaemonSettings, NssSettings};
 pub(crate) use validate::{dn_is_under, split_dn};
@@ -149,13 +150,20 @@ impl Config {
     }
 
     /// The ID mapping of all configured domains, validated together. With
-    /// `state_dir`, autorid allocations are kept there (the daemon); without,
-    /// in memory (checks and tests).
+    /// `state_dir`, autorid allocations and sss slices are kept there (the
+    /// daemon; autorid pools with `idmap_store = "ldap"` in the directory
+    /// too); without, in memory (checks and tests).
     pub fn build_idmap(
         &self,
         state_dir: Option<&Path>,
     ) -> Result<DomainSet, roster_idmap::IdmapError> {
-        DomainSet::new(&idmap::domain_table(self), state_dir)
+        idmap::build(
+            self,
+            state_dir.map_or(
+                roster_idmap::StoreMode::Memory,
+                roster_idmap::StoreMode::Durable,
+            ),
+        )
     }
 
     /// The domain called `name` (case-insensitive).

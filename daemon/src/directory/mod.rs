@@ -11,6 +11,7 @@ pub mod ad;
 mod conn;
 mod entry;
 mod groups;
+pub mod idmap_store;
 mod records;
 mod search;
 mod session;
