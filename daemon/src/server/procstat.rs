@@ -1,0 +1,48 @@
+//! The daemon's own resource use, for the status answer: resident memory
+//! (`VmRSS` and its high-water mark `VmHWM` of `/proc/self/status`), threads
+//! and open descriptors.
+
+use serde_json::{json, Value};
+
+/// `{"rss_kib", "rss_peak_kib", "threads", "fds"}`; a value that cannot be
+/// read is `null`.
+pub fn snapshot() -> Value {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let fds = std::fs::read_dir("/proc/self/fd")
+        .ok()
+        .map(|d| d.count().saturating_sub(1)); // the directory being read
+    json!({
+        "rss_kib": status_field(&status, "VmRSS"),
+        "rss_peak_kib": status_field(&status, "VmHWM"),
+        "threads": status_field(&status, "Threads"),
+        "fds": fds,
+    })
+}
+
+/// The number of `field` in a `/proc/PID/status` text (`VmRSS:  1234 kB`
+/// gives 1234).
+pub fn status_field(status: &str, field: &str) -> Option<u64> {
+    status.lines().find_map(|line| {
+        let (name, rest) = line.split_once(':')?;
+        (name == field).then(|| rest.split_whitespace().next()?.parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let s = snapshot();
+        assert!(s["rss_kib"].as_u64().unwrap() > 0, "{s}");
+        assert!(s["rss_peak_kib"].as_u64().unwrap() >= s["rss_kib"].as_u64().unwrap());
+        assert!(s["threads"].as_u64().unwrap() >= 1);
+        assert!(s["fds"].as_u64().unwrap() >= 3);
+        assert_eq!(
+            status_field("Name:\tx\nVmRSS:\t  1234 kB\nThreads:\t7\n", "VmRSS"),
+            Some(1234)
+        );
+        assert_eq!(status_field("VmRSS:\t1 kB\n", "VmHWM"), None);
+    }
+}
