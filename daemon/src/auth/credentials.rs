@@ -448,7 +448,10 @@ mod tests {
             .unwrap();
         assert_eq!(s.keys_with_hash(Some("alice")), ["ad/Alice", "corp/alice"]);
         assert_eq!(s.keys_with_hash(Some("ALICE@AD")), ["ad/Alice"]);
-        assert_eq!(s.keys_with_hash(Some("alice@nowhere")), Vec::<String>::new());
+        assert_eq!(
+            s.keys_with_hash(Some("alice@nowhere")),
+            Vec::<String>::new()
+        );
         assert_eq!(s.keys_with_hash(None).len(), 3, "carol has no hash");
         assert!(s.forget_hash("corp/alice").unwrap());
         assert!(!s.forget_hash("corp/alice").unwrap(), "already gone");

@@ -381,10 +381,13 @@ mod tests {
                 iterations: 2
             }
         );
-        assert_eq!(HashCost::default().accepted(), HashCost {
-            memory_kib: 19456,
-            iterations: 5
-        });
+        assert_eq!(
+            HashCost::default().accepted(),
+            HashCost {
+                memory_kib: 19456,
+                iterations: 5
+            }
+        );
         assert_eq!(SMALL.block_bytes(), 65536);
     }
 

@@ -362,9 +362,7 @@ impl PamAuth {
             .creds
             .worker()
             .run(move |scratch| {
-                creds.check_offline(&key, now, rules, |hash| {
-                    scratch.verify(&pw, hash, accepted)
-                })
+                creds.check_offline(&key, now, rules, |hash| scratch.verify(&pw, hash, accepted))
             })
             .await;
         let outcome = match checked {

@@ -364,7 +364,10 @@ fn top_level_validation() {
     ))
     .unwrap();
     assert_eq!(
-        (c.cache.credential_hash_memory_kib, c.cache.credential_hash_iterations),
+        (
+            c.cache.credential_hash_memory_kib,
+            c.cache.credential_hash_iterations
+        ),
         (19456, 2)
     );
 }

@@ -94,7 +94,11 @@ pub async fn handle(ctx: &Context, text: &str) -> Value {
             };
             match ctx.pam.forget_credentials(name.as_deref()).await {
                 Ok(forgotten) => {
-                    tracing::info!(forgotten, user = name.as_deref().unwrap_or("(all)"), "cached passwords deleted by admin command");
+                    tracing::info!(
+                        forgotten,
+                        user = name.as_deref().unwrap_or("(all)"),
+                        "cached passwords deleted by admin command"
+                    );
                     json!({ "ok": true, "forgotten": forgotten })
                 }
                 Err(e) => fail(e),
