@@ -16,6 +16,9 @@ use thiserror::Error;
 /// File name of the credential cache inside the state directory.
 pub const FILE_NAME: &str = "credentials.json";
 
+/// Per-user locks kept before idle ones are dropped.
+const IDLE_LOCKS: usize = 256;
+
 /// Why the credential cache could not be read, written or hashed.
 #[derive(Debug, Error)]
 pub enum CredentialError {
@@ -153,13 +156,14 @@ impl CredentialStore {
     }
 
     /// The lock of `key` (see the field's documentation).
+    /// Locks nobody holds or waits for are dropped once there are more than
+    /// [`IDLE_LOCKS`], so the map stays as small as the logins in flight.
     pub fn user_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.user_locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key.to_string())
-            .or_default()
-            .clone()
+        let mut locks = self.user_locks.lock().unwrap_or_else(|e| e.into_inner());
+        if locks.len() > IDLE_LOCKS {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(key.to_string()).or_default().clone()
     }
 
     /// The file, when persisted.
@@ -465,6 +469,18 @@ mod tests {
             check(&s, "corp/bob", &pw, 200, RULES).unwrap(),
             OfflineCheck::Accepted
         );
+    }
+
+    #[test]
+    fn idle_user_locks_are_dropped() {
+        let s = CredentialStore::in_memory();
+        let held = s.user_lock("d/held");
+        for i in 0..=IDLE_LOCKS {
+            s.user_lock(&format!("d/u{i}"));
+        }
+        let again = s.user_lock("d/held");
+        assert!(Arc::ptr_eq(&held, &again), "a held lock is kept");
+        assert!(s.user_locks.lock().unwrap().len() <= 3);
     }
 
     #[test]
