@@ -19,7 +19,9 @@
 //! Every 30 s (scaled down for short runs) it prints rosterd's RSS,
 //! descriptors, threads, and the lookups, logins and failures so far; at
 //! the end the RSS slope over the last half of the run (a least-squares fit
-//! of one sample a second) and the ranges. SSSD and nslcd are reported as
+//! of one sample a second) and the ranges. `SOAK_SKIP=lookups,logins,
+//! enumeration,flush` leaves parts of the load out (to see what costs
+//! memory). SSSD and nslcd are reported as
 //! not measured (see the README).
 
 use roster_bench::setup::{build_release, load_average};
@@ -58,6 +60,7 @@ struct Counters {
 struct Sample {
     secs: f64,
     rss_kib: u64,
+    anon_kib: u64,
     fds: u64,
     threads: u64,
 }
@@ -69,6 +72,8 @@ fn main() {
         .unwrap_or(1800);
     assert!(seconds >= 10, "SOAK_SECONDS: at least 10");
     let interval = Duration::from_secs((seconds / 10).clamp(5, 30));
+    let skip = std::env::var("SOAK_SKIP").unwrap_or_default();
+    let skipped = |part: &str| skip.split(',').any(|s| s.trim() == part);
     let flush_every = Duration::from_secs((seconds / 6).clamp(5, 300));
 
     build_release(&["roster-daemon"], "building the release rosterd failed");
@@ -101,18 +106,27 @@ fn main() {
         load_average()
     );
     println!(
-        "{:>6} {:>9} {:>5} {:>7} {:>11} {:>9} {:>9} {:>8}",
-        "t(s)", "RSS(MB)", "fds", "threads", "lookups", "good", "wrong", "failures"
+        "{:>6} {:>9} {:>8} {:>5} {:>7} {:>11} {:>9} {:>9} {:>8}",
+        "t(s)", "RSS(MB)", "heap(MB)", "fds", "threads", "lookups", "good", "wrong", "failures"
     );
 
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(Counters::default());
     let mut workers = Vec::new();
-    for t in 0..LOOKUP_THREADS {
+    let lookup_threads = if skipped("lookups") {
+        0
+    } else {
+        LOOKUP_THREADS
+    };
+    let login_threads = if skipped("logins") { 0 } else { LOGIN_THREADS };
+    if !skip.is_empty() {
+        println!("left out: {skip}");
+    }
+    for t in 0..lookup_threads {
         let (stop, counts, nss) = (stop.clone(), counts.clone(), nss.clone());
         workers.push(std::thread::spawn(move || lookups(t, &nss, &stop, &counts)));
     }
-    for t in 0..LOGIN_THREADS {
+    for t in 0..login_threads {
         let (stop, counts, pam) = (stop.clone(), counts.clone(), pam.clone());
         workers.push(std::thread::spawn(move || logins(t, &pam, &stop, &counts)));
     }
@@ -131,7 +145,7 @@ fn main() {
             panic!("rosterd is gone:\n{}", tail(&rd.log(), 30));
         };
         samples.push(sample);
-        if now >= next_flush {
+        if now >= next_flush && !skipped("flush") {
             next_flush += flush_every;
             let reply = rd.admin(r#"{"cmd":"cache_flush","all":true}"#);
             if !reply.contains("\"ok\":true") {
@@ -144,7 +158,7 @@ fn main() {
             }
             counts.flushes.fetch_add(1, Ordering::Relaxed);
         }
-        if now >= next_enum {
+        if now >= next_enum && !skipped("enumeration") {
             next_enum += interval;
             if enumerate(&nss) {
                 counts.enumerations.fetch_add(1, Ordering::Relaxed);
@@ -183,6 +197,7 @@ fn sample(pid: i32, start: Instant) -> Option<Sample> {
     Some(Sample {
         secs: start.elapsed().as_secs_f64(),
         rss_kib: status_field(&status, "VmRSS")?,
+        anon_kib: status_field(&status, "RssAnon")?,
         threads: status_field(&status, "Threads")?,
         fds,
     })
@@ -197,9 +212,10 @@ fn report(s: &Sample, c: &Counters) {
         + c.login_failures.load(Ordering::Relaxed)
         + c.other_failures.load(Ordering::Relaxed);
     println!(
-        "{:>6.0} {:>9.1} {:>5} {:>7} {:>11} {:>9} {:>9} {:>8}",
+        "{:>6.0} {:>9.1} {:>8.1} {:>5} {:>7} {:>11} {:>9} {:>9} {:>8}",
         s.secs,
         mb(s.rss_kib),
+        mb(s.anon_kib),
         s.fds,
         s.threads,
         c.lookups.load(Ordering::Relaxed),
@@ -209,17 +225,17 @@ fn report(s: &Sample, c: &Counters) {
     );
 }
 
-/// Least-squares slope of RSS (KiB) over time (s).
-fn slope_kib_per_s(samples: &[Sample]) -> f64 {
+/// Least-squares slope of `field` (KiB) over time (s).
+fn slope_kib_per_s(samples: &[Sample], field: fn(&Sample) -> u64) -> f64 {
     let n = samples.len() as f64;
     if n < 2.0 {
         return 0.0;
     }
     let mx = samples.iter().map(|s| s.secs).sum::<f64>() / n;
-    let my = samples.iter().map(|s| s.rss_kib as f64).sum::<f64>() / n;
+    let my = samples.iter().map(|s| field(s) as f64).sum::<f64>() / n;
     let (mut sxy, mut sxx) = (0.0, 0.0);
     for s in samples {
-        sxy += (s.secs - mx) * (s.rss_kib as f64 - my);
+        sxy += (s.secs - mx) * (field(s) as f64 - my);
         sxx += (s.secs - mx) * (s.secs - mx);
     }
     if sxx == 0.0 {
@@ -234,7 +250,8 @@ fn summary(seconds: u64, samples: &[Sample], c: &Counters) {
         return;
     };
     let half = &samples[samples.len() / 2..];
-    let slope = slope_kib_per_s(half);
+    let slope = slope_kib_per_s(half, |s| s.rss_kib);
+    let heap_slope = slope_kib_per_s(half, |s| s.anon_kib);
     let range = |f: fn(&Sample) -> u64, part: &[Sample]| {
         let min = part.iter().map(f).min().unwrap_or(0);
         let max = part.iter().map(f).max().unwrap_or(0);
@@ -242,6 +259,8 @@ fn summary(seconds: u64, samples: &[Sample], c: &Counters) {
     };
     let (rss_min, rss_max) = range(|s| s.rss_kib, samples);
     let (half_min, half_max) = range(|s| s.rss_kib, half);
+    let (heap_min, heap_max) = range(|s| s.anon_kib, samples);
+    let (heap_half_min, heap_half_max) = range(|s| s.anon_kib, half);
     let (fd_min, fd_max) = range(|s| s.fds, samples);
     let (th_min, th_max) = range(|s| s.threads, samples);
     let lookups = c.lookups.load(Ordering::Relaxed);
@@ -258,10 +277,19 @@ fn summary(seconds: u64, samples: &[Sample], c: &Counters) {
         mb(half_max)
     );
     println!(
-        "  RSS slope over the last half: {:+.2} KB/min ({:+.2} MB/hour), {} samples",
-        slope * 60.0,
+        "  of which heap (RssAnon): {:.1} MB at the end; {:.1}-{:.1} MB over the run, {:.1}-{:.1} MB over the last half \
+         (the rest is mapped files, mostly the nss.mc table rosterd writes)",
+        mb(last.anon_kib),
+        mb(heap_min),
+        mb(heap_max),
+        mb(heap_half_min),
+        mb(heap_half_max)
+    );
+    println!(
+        "  slope over the last half ({} samples): RSS {:+.2} MB/hour, heap {:+.2} MB/hour",
+        half.len(),
         slope * 3600.0 / 1024.0,
-        half.len()
+        heap_slope * 3600.0 / 1024.0
     );
     println!("  descriptors: {fd_min}-{fd_max}; threads: {th_min}-{th_max}");
     println!(

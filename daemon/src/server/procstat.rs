@@ -1,11 +1,13 @@
 //! The daemon's own resource use, for the status answer: resident memory
-//! (`VmRSS` and its high-water mark `VmHWM` of `/proc/self/status`), threads
-//! and open descriptors.
+//! (`VmRSS`, split into `RssAnon` — the daemon's own heap — and `RssFile` —
+//! mostly the pages of the shared `nss.mc` table it writes — and the
+//! high-water mark `VmHWM`, from `/proc/self/status`), threads and open
+//! descriptors.
 
 use serde_json::{json, Value};
 
-/// `{"rss_kib", "rss_peak_kib", "threads", "fds"}`; a value that cannot be
-/// read is `null`.
+/// `{"rss_kib", "rss_anon_kib", "rss_file_kib", "rss_peak_kib", "threads",
+/// "fds"}`; a value that cannot be read is `null`.
 pub fn snapshot() -> Value {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let fds = std::fs::read_dir("/proc/self/fd")
@@ -13,6 +15,8 @@ pub fn snapshot() -> Value {
         .map(|d| d.count().saturating_sub(1)); // the directory being read
     json!({
         "rss_kib": status_field(&status, "VmRSS"),
+        "rss_anon_kib": status_field(&status, "RssAnon"),
+        "rss_file_kib": status_field(&status, "RssFile"),
         "rss_peak_kib": status_field(&status, "VmHWM"),
         "threads": status_field(&status, "Threads"),
         "fds": fds,
@@ -37,6 +41,7 @@ mod tests {
         let s = snapshot();
         assert!(s["rss_kib"].as_u64().unwrap() > 0, "{s}");
         assert!(s["rss_peak_kib"].as_u64().unwrap() >= s["rss_kib"].as_u64().unwrap());
+        assert!(s["rss_anon_kib"].as_u64().unwrap() <= s["rss_kib"].as_u64().unwrap());
         assert!(s["threads"].as_u64().unwrap() >= 1);
         assert!(s["fds"].as_u64().unwrap() >= 3);
         assert_eq!(
