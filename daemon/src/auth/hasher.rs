@@ -248,9 +248,12 @@ impl HashWorker {
                     let mut scratch = Scratch::new();
                     loop {
                         let job = rx.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
-                        match job {
-                            Some(job) => job(&mut scratch),
-                            None => break,
+                        let Some(job) = job else { break };
+                        // A failing job must not take the worker with it.
+                        let run = std::panic::AssertUnwindSafe(|| job(&mut scratch));
+                        if std::panic::catch_unwind(run).is_err() {
+                            tracing::error!("an argon2 job panicked; the worker goes on");
+                            scratch = Scratch::new();
                         }
                     }
                 });
@@ -389,6 +392,14 @@ mod tests {
             }
         );
         assert_eq!(SMALL.block_bytes(), 65536);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_does_not_stop_the_worker() {
+        let w = HashWorker::start();
+        let lost = w.run(|_| -> u32 { panic!("job failure") }).await;
+        assert!(lost.is_err());
+        assert_eq!(w.run(|_| 7).await.unwrap(), 7);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
