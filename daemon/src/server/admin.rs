@@ -78,6 +78,7 @@ pub async fn handle(ctx: &Context, text: &str) -> Value {
             if let Some(mc) = &ctx.memcache {
                 mc.flush();
             }
+            super::procstat::trim_heap();
             tracing::info!(flushed, "cache flushed by admin command");
             json!({ "ok": true, "flushed": flushed })
         }
