@@ -134,6 +134,8 @@ fn main() {
     let start = Instant::now();
     let end = start + Duration::from_secs(seconds);
     let mut samples: Vec<Sample> = Vec::new();
+    // Index of the first sample of each flush cycle after the first.
+    let mut cycle_starts: Vec<usize> = Vec::new();
     let mut next_report = start + interval;
     let mut next_flush = start + flush_every;
     let mut next_enum = start + interval / 2;
@@ -145,8 +147,11 @@ fn main() {
             panic!("rosterd is gone:\n{}", tail(&rd.log(), 30));
         };
         samples.push(sample);
-        if now >= next_flush && !skipped("flush") {
+        // No flush in the last report interval: the end figures are those of
+        // a filled cache, not of one just emptied.
+        if now >= next_flush && now + interval < end && !skipped("flush") {
             next_flush += flush_every;
+            cycle_starts.push(samples.len());
             let reply = rd.admin(r#"{"cmd":"cache_flush","all":true}"#);
             if !reply.contains("\"ok\":true") {
                 counts.other_failures.fetch_add(1, Ordering::Relaxed);
@@ -180,6 +185,7 @@ fn main() {
         samples.push(last);
     }
     summary(seconds, &samples, &counts);
+    cycle_peaks(&samples, &cycle_starts);
     peers();
     rd.stop();
 }
@@ -305,6 +311,28 @@ fn summary(seconds: u64, samples: &[Sample], c: &Counters) {
         c.lookup_failures.load(Ordering::Relaxed),
         c.login_failures.load(Ordering::Relaxed),
         c.other_failures.load(Ordering::Relaxed)
+    );
+}
+
+/// The highest RSS and heap of each flush cycle: a leak shows as rising
+/// peaks, a high-water mark as flat ones.
+fn cycle_peaks(samples: &[Sample], starts: &[usize]) {
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(starts);
+    bounds.push(samples.len());
+    let peaks: Vec<String> = bounds
+        .windows(2)
+        .filter(|w| w[0] < w[1])
+        .map(|w| {
+            let part = &samples[w[0]..w[1]];
+            let rss = part.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+            let heap = part.iter().map(|s| s.anon_kib).max().unwrap_or(0);
+            format!("{:.1}/{:.1}", mb(rss), mb(heap))
+        })
+        .collect();
+    println!(
+        "  peak RSS/heap (MB) of each flush cycle, in order: {}",
+        peaks.join(", ")
     );
 }
 
