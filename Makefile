@@ -23,7 +23,7 @@ AD_TEST_PACKAGES := samba samba-ad-dc samba-ad-provision winbind krb5-user
 BENCH_PACKAGES := sssd-ldap libnss-sss libpam-sss nslcd libnss-ldapd libpam-ldapd
 DEMO_PACKAGES := slapd ldap-utils pamtester libpam0g-dev libssl-dev pkg-config gcc util-linux mount openssl
 
-.PHONY: all build release test test-unit test-e2e lint demo deps-test deps-demo deps-bench bench clean install uninstall install-files
+.PHONY: all build release test test-unit test-e2e lint demo deps-test deps-demo deps-bench bench soak clean install uninstall install-files
 
 # Installation layout (Debian 12, merged /usr). `make install DESTDIR=/scratch`
 # installs into a scratch root; `make uninstall` with the same DESTDIR removes
@@ -103,6 +103,13 @@ bench: deps-test deps-bench release
 	$(CARGO) run --release -p roster-bench --bin idmap
 	$(CARGO) run --release -p roster-bench --bin nss
 	$(CARGO) run --release -p roster-bench --bin peers
+
+# rosterd under a long mixed load (lookups, cold refills, logins with
+# cache_credentials, flushes, reloads): RSS, descriptors, threads and
+# failures every 30 s and the RSS slope (bench/src/bin/soak.rs).
+SOAK_SECONDS ?= 1800
+soak: deps-test release
+	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) run --release -p roster-bench --bin soak
 
 clean:
 	$(CARGO) clean

@@ -30,8 +30,11 @@ use std::time::Duration;
 
 /// Initial number of slots (two per user or group, one per initgroups list).
 pub const DEFAULT_SLOTS: u32 = 1 << 16;
-/// Initial size of the record area (a sparse file: only used pages cost).
-pub const DEFAULT_DATA_LEN: usize = 32 << 20;
+/// Initial size of the record area (a sparse file: only used pages cost,
+/// but records are appended until it is full, so all of it ends up used:
+/// on tmpfs in RAM, and in rosterd's RSS through its mapping, twice during
+/// a rebuild). A rebuild doubles it whenever the live records need more.
+pub const DEFAULT_DATA_LEN: usize = 8 << 20;
 /// Largest record area a rebuild grows to.
 pub const MAX_DATA_LEN: usize = 1 << 30;
 

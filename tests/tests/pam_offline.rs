@@ -2,11 +2,15 @@
 //! online is accepted while slapd is stopped (an argon2id hash in a 0600
 //! file, never the password), a user without a cached credential gets
 //! PAM_AUTHINFO_UNAVAIL, and repeated failures lock offline logins.
+//! Cached passwords follow the directory: after a password reset and one
+//! login the directory refused, the old password fails offline too; and
+//! `rosterctl cache forget-credentials` deletes them.
 
 mod pam_common;
+mod rosterctl_common;
 
 use pam_common::{
-    assert_ok, assert_refused, authenticate, namespace, pamtester, rosterd, says, slapd,
+    assert_ok, assert_refused, authenticate, namespace, pamtester, rosterd, says, slapd, TestUser,
 };
 use roster_e2e::config::Transport;
 use roster_e2e::dataset::{ALICE, BOB};
@@ -98,4 +102,82 @@ fn offline_without_cache_credentials_is_authinfo_unavail() {
         says::AUTHINFO_UNAVAIL,
     );
     assert!(!rd.state_dir().join("credentials.json").exists());
+}
+
+#[test]
+fn after_a_password_reset_and_one_refused_login_the_old_password_fails_offline() {
+    let mut slapd = slapd();
+    let user = TestUser {
+        name: "preset",
+        uid: 10520,
+        extra: "",
+    };
+    pam_common::add_users(&slapd, &[&user]);
+    let rd = rosterd(
+        &slapd,
+        Transport::StartTls,
+        &["cache_credentials = true", "connect_timeout = 1"],
+    );
+    let ns = namespace(&rd, "");
+    let old = user.password();
+    let new = "preset-reset-by-the-admin";
+    assert_ok(&authenticate(&ns, user.name, &old));
+    // The administrator resets the password in the directory.
+    slapd.ldapmodify(&format!(
+        "dn: {}\nchangetype: modify\nreplace: userPassword\nuserPassword: {new}\n",
+        user.dn()
+    ));
+    // The user tries the old password once while the directory answers.
+    assert_refused(&authenticate(&ns, user.name, &old), says::AUTH_ERR);
+    assert!(rd.log().contains("cached password deleted"), "{}", rd.log());
+
+    slapd.stop();
+    // Offline, the old password has nothing left to match.
+    assert_refused(&authenticate(&ns, user.name, &old), says::AUTHINFO_UNAVAIL);
+    let text = std::fs::read_to_string(rd.state_dir().join("credentials.json")).unwrap();
+    assert!(!text.contains("$argon2id$"), "{text}");
+}
+
+#[test]
+fn rosterctl_cache_forget_credentials_deletes_cached_passwords() {
+    let mut slapd = slapd();
+    let rd = rosterd(
+        &slapd,
+        Transport::StartTls,
+        &["cache_credentials = true", "connect_timeout = 1"],
+    );
+    let ns = namespace(&rd, "");
+    assert_ok(&authenticate(&ns, ALICE.name, ALICE.password));
+    assert_ok(&authenticate(&ns, BOB.name, BOB.password));
+    let forget = |args: &[&str]| {
+        let mut full = vec!["cache", "forget-credentials"];
+        full.extend_from_slice(args);
+        let out = rosterctl_common::run(Some(&rd.config_path()), &full);
+        let t = rosterctl_common::text(&out);
+        assert_eq!(out.status.code(), Some(0), "{t}");
+        t
+    };
+    // alice's hash may still be computing: the command waits for it.
+    let t = forget(&["alice"]);
+    assert!(
+        t.contains("deleted the cached passwords of alice") && t.contains("forgotten: 1"),
+        "{t}"
+    );
+    let t = forget(&["alice@example"]);
+    assert!(t.contains("forgotten: 0"), "{t}");
+    let out = rosterctl_common::run(Some(&rd.config_path()), &["cache", "forget-credentials"]);
+    assert_ne!(out.status.code(), Some(0), "USER or --all is required");
+
+    slapd.stop();
+    assert_refused(
+        &authenticate(&ns, ALICE.name, ALICE.password),
+        says::AUTHINFO_UNAVAIL,
+    );
+    assert_ok(&authenticate(&ns, BOB.name, BOB.password));
+    let t = forget(&["--all"]);
+    assert!(t.contains("forgotten: 1"), "{t}");
+    assert_refused(
+        &authenticate(&ns, BOB.name, BOB.password),
+        says::AUTHINFO_UNAVAIL,
+    );
 }

@@ -41,6 +41,10 @@ fn rosterctl_drives_a_running_daemon() {
     assert_eq!(st["running"], Value::Bool(true));
     assert_eq!(st["domains"][0]["name"], "example", "{st}");
     assert!(st["cache"]["entries"].is_u64(), "{st}");
+    // The daemon's own memory, threads and descriptors, from /proc.
+    assert!(st["process"]["rss_kib"].as_u64().unwrap() > 1000, "{st}");
+    assert!(st["process"]["threads"].as_u64().unwrap() >= 2, "{st}");
+    assert!(st["process"]["fds"].as_u64().unwrap() >= 3, "{st}");
     let out = rosterctl(&cfg, &["status"], "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let t = String::from_utf8_lossy(&out.stdout);
@@ -50,6 +54,7 @@ fn rosterctl_drives_a_running_daemon() {
     );
     assert!(t.contains("domain example: "), "{t}");
     assert!(t.contains("hit rate"), "{t}");
+    assert!(t.contains("\nmemory: RSS ") && t.contains(" MiB"), "{t}");
 
     // lookup: first from the directory, then from the cache, with the DN.
     let first = ok_json(&cfg, &["lookup", "user", "alice"]);

@@ -4,10 +4,7 @@
 //! (mode 0600, replaced atomically). Never the password itself.
 
 use super::backend::AccountInfo;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
-use rand::RngCore;
-use roster_proto::Secret;
+use super::hasher::{HashWorker, Verified};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -18,6 +15,9 @@ use thiserror::Error;
 
 /// File name of the credential cache inside the state directory.
 pub const FILE_NAME: &str = "credentials.json";
+
+/// Per-user locks kept before idle ones are dropped.
+const IDLE_LOCKS: usize = 256;
 
 /// Why the credential cache could not be read, written or hashed.
 #[derive(Debug, Error)]
@@ -106,27 +106,8 @@ pub struct CredentialStore {
     /// after an online login was answered) and while an offline check runs,
     /// so a check always sees the last accepted password.
     user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-/// A salted argon2id hash (PHC string) of `password`.
-pub fn hash_password(password: &Secret) -> Result<String, CredentialError> {
-    let mut salt = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| CredentialError::Hash(e.to_string()))?;
-    Argon2::default()
-        .hash_password(password.expose(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| CredentialError::Hash(e.to_string()))
-}
-
-/// True when `password` matches the PHC string `hash`.
-pub fn verify_password(password: &Secret, hash: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.expose(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
+    /// The bounded argon2id worker all hashing and verification runs on.
+    worker: HashWorker,
 }
 
 impl CredentialStore {
@@ -155,6 +136,7 @@ impl CredentialStore {
             path: Some(path),
             users: Mutex::new(users),
             user_locks: Mutex::new(HashMap::new()),
+            worker: HashWorker::start(),
         })
     }
 
@@ -164,17 +146,24 @@ impl CredentialStore {
             path: None,
             users: Mutex::new(BTreeMap::new()),
             user_locks: Mutex::new(HashMap::new()),
+            worker: HashWorker::start(),
         }
     }
 
+    /// The argon2id worker (see [`super::hasher`]).
+    pub fn worker(&self) -> &HashWorker {
+        &self.worker
+    }
+
     /// The lock of `key` (see the field's documentation).
+    /// Locks nobody holds or waits for are dropped once there are more than
+    /// [`IDLE_LOCKS`], so the map stays as small as the logins in flight.
     pub fn user_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.user_locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key.to_string())
-            .or_default()
-            .clone()
+        let mut locks = self.user_locks.lock().unwrap_or_else(|e| e.into_inner());
+        if locks.len() > IDLE_LOCKS {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(key.to_string()).or_default().clone()
     }
 
     /// The file, when persisted.
@@ -198,9 +187,45 @@ impl CredentialStore {
         })
     }
 
-    /// Forgets the cached password of `key` (kept account data stays).
-    pub fn forget_hash(&self, key: &str) -> Result<(), CredentialError> {
-        self.update(key, |r| r.hash = None)
+    /// Forgets the cached password of `key` (kept account data stays) and
+    /// its failure count and lockout. True when there was one (the file is
+    /// rewritten only then).
+    pub fn forget_hash(&self, key: &str) -> Result<bool, CredentialError> {
+        let mut users = self.lock();
+        match users.get_mut(key) {
+            Some(r) if r.hash.is_some() => {
+                r.hash = None;
+                r.failures = 0;
+                r.locked_until = 0;
+                self.persist(&users)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The keys (`domain/name`) holding a cached password: all of them, or
+    /// those of user `name` (`NAME` in any domain, `NAME@DOMAIN` in one;
+    /// case-insensitive).
+    pub fn keys_with_hash(&self, name: Option<&str>) -> Vec<String> {
+        let wanted = name.map(|n| match n.split_once('@') {
+            Some((base, domain)) => (base, Some(domain)),
+            None => (n, None),
+        });
+        self.lock()
+            .iter()
+            .filter(|(_, r)| r.hash.is_some())
+            .filter(|(key, _)| {
+                let Some((base, domain)) = wanted else {
+                    return true;
+                };
+                let Some((d, n)) = key.split_once('/') else {
+                    return false;
+                };
+                n.eq_ignore_ascii_case(base) && domain.is_none_or(|w| w.eq_ignore_ascii_case(d))
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     /// Keeps the account attributes of the last online check (the file is
@@ -232,15 +257,17 @@ impl CredentialStore {
         r.account
     }
 
-    /// Checks `password` against the cached hash at time `now`, counting
-    /// failures and locking after `rules.attempts` of them. CPU-heavy
-    /// (argon2): call it off the async threads.
+    /// Checks the cached hash of `key` with `verify` (the password check,
+    /// see [`super::hasher::Scratch::verify`]) at time `now`, counting
+    /// failures and locking after `rules.attempts` of them. An unusable
+    /// stored hash counts as no credential. CPU-heavy (argon2): run it on
+    /// the [`HashWorker`].
     pub fn check_offline(
         &self,
         key: &str,
-        password: &Secret,
         now: u64,
         rules: OfflineRules,
+        verify: impl FnOnce(&str) -> Verified,
     ) -> Result<OfflineCheck, CredentialError> {
         let Some(record) = self.get(key) else {
             return Ok(OfflineCheck::NoCredential);
@@ -254,7 +281,12 @@ impl CredentialStore {
         if rules.max_age_secs > 0 && now.saturating_sub(record.stored_at) > rules.max_age_secs {
             return Ok(OfflineCheck::TooOld);
         }
-        if verify_password(password, hash) {
+        let verified = verify(hash);
+        if let Verified::Unusable(why) = verified {
+            tracing::warn!(key, reason = %why, "cached password hash ignored");
+            return Ok(OfflineCheck::NoCredential);
+        }
+        if verified == Verified::Match {
             self.update(key, |r| {
                 r.failures = 0;
                 r.locked_until = 0;
@@ -323,6 +355,28 @@ impl CredentialStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::hasher::{HashCost, Scratch};
+    use roster_proto::Secret;
+
+    const COST: HashCost = HashCost {
+        memory_kib: 64,
+        iterations: 1,
+    };
+
+    fn hash_password(pw: &Secret) -> Result<String, CredentialError> {
+        Scratch::new().hash(pw, COST)
+    }
+
+    /// `check_offline` with an allocating verifier.
+    fn check(
+        s: &CredentialStore,
+        key: &str,
+        pw: &Secret,
+        now: u64,
+        rules: OfflineRules,
+    ) -> Result<OfflineCheck, CredentialError> {
+        s.check_offline(key, now, rules, |h| Scratch::new().verify(pw, h, COST))
+    }
 
     const RULES: OfflineRules = OfflineRules {
         max_age_secs: 1000,
@@ -331,36 +385,23 @@ mod tests {
     };
 
     #[test]
-    fn hash_is_salted_argon2id_and_verifies() {
-        let pw = Secret::from("alice-pw");
-        let a = hash_password(&pw).unwrap();
-        let b = hash_password(&pw).unwrap();
-        assert!(a.starts_with("$argon2id$"), "{a}");
-        assert_ne!(a, b, "salted");
-        assert!(!a.contains("alice-pw"));
-        assert!(verify_password(&pw, &a));
-        assert!(!verify_password(&Secret::from("alice-pX"), &a));
-        assert!(!verify_password(&pw, "garbage"));
-    }
-
-    #[test]
     fn offline_check_counts_failures_and_locks() {
         let s = CredentialStore::in_memory();
         let pw = Secret::from("alice-pw");
         let bad = Secret::from("nope");
         assert_eq!(
-            s.check_offline("d/alice", &pw, 100, RULES).unwrap(),
+            check(&s, "d/alice", &pw, 100, RULES).unwrap(),
             OfflineCheck::NoCredential
         );
         s.store_hash("d/alice", hash_password(&pw).unwrap(), 100)
             .unwrap();
         assert_eq!(
-            s.check_offline("d/alice", &pw, 200, RULES).unwrap(),
+            check(&s, "d/alice", &pw, 200, RULES).unwrap(),
             OfflineCheck::Accepted
         );
         for n in 1..3 {
             assert_eq!(
-                s.check_offline("d/alice", &bad, 200, RULES).unwrap(),
+                check(&s, "d/alice", &bad, 200, RULES).unwrap(),
                 OfflineCheck::Rejected {
                     failures: n,
                     locked_until: None
@@ -368,7 +409,7 @@ mod tests {
             );
         }
         assert_eq!(
-            s.check_offline("d/alice", &bad, 200, RULES).unwrap(),
+            check(&s, "d/alice", &bad, 200, RULES).unwrap(),
             OfflineCheck::Rejected {
                 failures: 3,
                 locked_until: Some(500)
@@ -376,16 +417,16 @@ mod tests {
         );
         // Locked: even the right password is refused until the delay passed.
         assert_eq!(
-            s.check_offline("d/alice", &pw, 499, RULES).unwrap(),
+            check(&s, "d/alice", &pw, 499, RULES).unwrap(),
             OfflineCheck::Locked(500)
         );
         assert_eq!(
-            s.check_offline("d/alice", &pw, 500, RULES).unwrap(),
+            check(&s, "d/alice", &pw, 500, RULES).unwrap(),
             OfflineCheck::Accepted
         );
         // Too old.
         assert_eq!(
-            s.check_offline("d/alice", &pw, 1101, RULES).unwrap(),
+            check(&s, "d/alice", &pw, 1101, RULES).unwrap(),
             OfflineCheck::TooOld
         );
         let forever = OfflineRules {
@@ -393,9 +434,53 @@ mod tests {
             ..RULES
         };
         assert_eq!(
-            s.check_offline("d/alice", &pw, 1_000_000, forever).unwrap(),
+            check(&s, "d/alice", &pw, 1_000_000, forever).unwrap(),
             OfflineCheck::Accepted
         );
+    }
+
+    #[test]
+    fn forgetting_deletes_the_hash_and_keeps_the_account_state() {
+        let s = CredentialStore::in_memory();
+        let pw = Secret::from("pw");
+        for key in ["corp/alice", "ad/Alice", "corp/bob"] {
+            s.store_hash(key, hash_password(&pw).unwrap(), 100).unwrap();
+        }
+        s.store_account("corp/alice", AccountInfo::default(), 100)
+            .unwrap();
+        s.store_account("corp/carol", AccountInfo::default(), 100)
+            .unwrap();
+        assert_eq!(s.keys_with_hash(Some("alice")), ["ad/Alice", "corp/alice"]);
+        assert_eq!(s.keys_with_hash(Some("ALICE@AD")), ["ad/Alice"]);
+        assert_eq!(
+            s.keys_with_hash(Some("alice@nowhere")),
+            Vec::<String>::new()
+        );
+        assert_eq!(s.keys_with_hash(None).len(), 3, "carol has no hash");
+        assert!(s.forget_hash("corp/alice").unwrap());
+        assert!(!s.forget_hash("corp/alice").unwrap(), "already gone");
+        assert!(!s.forget_hash("corp/nobody").unwrap());
+        assert_eq!(
+            check(&s, "corp/alice", &pw, 200, RULES).unwrap(),
+            OfflineCheck::NoCredential
+        );
+        assert!(s.account("corp/alice", 200, 1000).is_some());
+        assert_eq!(
+            check(&s, "corp/bob", &pw, 200, RULES).unwrap(),
+            OfflineCheck::Accepted
+        );
+    }
+
+    #[test]
+    fn idle_user_locks_are_dropped() {
+        let s = CredentialStore::in_memory();
+        let held = s.user_lock("d/held");
+        for i in 0..=IDLE_LOCKS {
+            s.user_lock(&format!("d/u{i}"));
+        }
+        let again = s.user_lock("d/held");
+        assert!(Arc::ptr_eq(&held, &again), "a held lock is kept");
+        assert!(s.user_locks.lock().unwrap().len() <= 3);
     }
 
     #[test]
@@ -422,7 +507,7 @@ mod tests {
         drop(s);
         let s = CredentialStore::open(dir.path()).unwrap();
         assert_eq!(
-            s.check_offline("d/alice", &pw, 200, RULES).unwrap(),
+            check(&s, "d/alice", &pw, 200, RULES).unwrap(),
             OfflineCheck::Accepted
         );
         assert!(s.account("d/alice", 200, 1000).unwrap().locked);

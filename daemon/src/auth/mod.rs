@@ -10,6 +10,7 @@
 pub mod ad;
 pub mod backend;
 pub mod credentials;
+pub mod hasher;
 pub mod ldap;
 pub mod local;
 pub mod policy;
@@ -24,6 +25,7 @@ pub use backend::{
     AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, Lookup,
 };
 pub use credentials::{CredentialError, CredentialStore, OfflineRules};
+pub use hasher::HashCost;
 pub use ldap::{Directories, DirectoryBackend};
 pub use local::LocalAccounts;
 pub use service::PamAuth;

@@ -1,7 +1,8 @@
 //! The PAM decisions: one method per PAM request, each logged.
 
 use super::backend::{AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, Lookup};
-use super::credentials::{hash_password, CredentialStore, OfflineCheck};
+use super::credentials::{CredentialStore, OfflineCheck};
+use super::hasher::HashCost;
 use super::policy;
 use super::settings::{AuthSettings, DomainAuth};
 use roster_proto::{PamCode, PamReply, Request, Response, Secret};
@@ -77,6 +78,13 @@ impl PamAuth {
     /// Replaces the settings (configuration reload).
     pub fn reconfigure(&self, settings: AuthSettings) {
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
+    }
+
+    fn hash_cost(&self) -> HashCost {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .hash_cost
     }
 
     fn domain(&self, domain: &str) -> DomainAuth {
@@ -192,6 +200,7 @@ impl PamAuth {
                 "password expired, no grace login left (password policy)",
             ),
             Ok(BindResult::InvalidCredentials) => {
+                self.forget(&user).await;
                 Decision::new(PamCode::AuthErr, "", "wrong password (invalid credentials)")
             }
             Ok(BindResult::Insecure) => Decision::new(
@@ -209,26 +218,61 @@ impl PamAuth {
 
     /// Stores the hash of a password that was accepted online, and the
     /// account state, for later offline logins. The slow hash is computed
-    /// after the reply (the login does not wait for it) under the user's
-    /// lock, which an offline check of the same user waits for.
+    /// after the reply (the login waits only for room in the argon2
+    /// worker's queue) under the user's lock, which an offline check of the
+    /// same user waits for.
     async fn remember(&self, user: &AuthUser, password: &Secret) {
         let key = cred_key(&user.domain, &user.name);
         let guard = self.creds.user_lock(&key).lock_owned().await;
         let creds = self.creds.clone();
         let pw = password.clone();
         let now = (self.now)();
+        let cost = self.hash_cost();
         let name = user.name.clone();
-        tokio::task::spawn_blocking(move || {
-            let _held = guard;
-            let stored = hash_password(&pw).and_then(|hash| creds.store_hash(&key, hash, now));
-            drop(pw);
-            if let Err(e) = stored {
-                tracing::error!(user = %name, error = %e, "cannot cache credentials");
-            }
-        });
+        let queued = self
+            .creds
+            .worker()
+            .submit(move |scratch| {
+                let _held = guard;
+                let stored = scratch
+                    .hash(&pw, cost)
+                    .and_then(|hash| creds.store_hash(&key, hash, now));
+                drop(pw);
+                if let Err(e) = stored {
+                    tracing::error!(user = %name, error = %e, "cannot cache credentials");
+                }
+            })
+            .await;
+        if let Err(e) = queued {
+            tracing::error!(user = %user.name, error = %e, "cannot cache credentials");
+        }
         let filter = self.domain(&user.domain).access_filter;
         if let Ok(info) = self.backend.account_info(user, filter.as_deref()).await {
             self.keep_account(user, info).await;
+        }
+    }
+
+    /// The directory refused the password: the cached hash of the account
+    /// (if any) is deleted, after a hash still being computed for it, so
+    /// an old password never keeps working offline.
+    async fn forget(&self, user: &AuthUser) {
+        let key = cred_key(&user.domain, &user.name);
+        let _held = self.creds.user_lock(&key).lock_owned().await;
+        if self.creds.get(&key).is_none_or(|r| r.hash.is_none()) {
+            return;
+        }
+        let creds = self.creds.clone();
+        match tokio::task::spawn_blocking(move || creds.forget_hash(&key)).await {
+            Ok(Ok(true)) => tracing::info!(
+                user = %user.name,
+                domain = %user.domain,
+                "cached password deleted: the directory refused the password"
+            ),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(user = %user.name, error = %e, "cannot delete the cached password")
+            }
+            Err(e) => tracing::error!(user = %user.name, error = %e, "credential task failed"),
         }
     }
 
@@ -316,8 +360,14 @@ impl PamAuth {
         let pw = password.clone();
         let now = (self.now)();
         let rules = dom.offline;
-        let checked =
-            tokio::task::spawn_blocking(move || creds.check_offline(&key, &pw, now, rules)).await;
+        let accepted = self.hash_cost().accepted();
+        let checked = self
+            .creds
+            .worker()
+            .run(move |scratch| {
+                creds.check_offline(&key, now, rules, |hash| scratch.verify(&pw, hash, accepted))
+            })
+            .await;
         let outcome = match checked {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => return Decision::new(PamCode::SystemErr, "", e.to_string()),

@@ -1,6 +1,7 @@
 //! The configuration keys the PAM decisions use, per domain.
 
 use super::credentials::OfflineRules;
+use super::hasher::HashCost;
 use crate::config::Config;
 use std::collections::HashMap;
 
@@ -38,6 +39,8 @@ impl Default for DomainAuth {
 pub struct AuthSettings {
     /// Per domain.
     pub domains: HashMap<String, DomainAuth>,
+    /// `[cache] credential_hash_memory_kib` and `credential_hash_iterations`.
+    pub hash_cost: HashCost,
 }
 
 impl AuthSettings {
@@ -59,7 +62,11 @@ impl AuthSettings {
                 (d.name.clone(), auth)
             })
             .collect();
-        AuthSettings { domains }
+        let hash_cost = HashCost {
+            memory_kib: cfg.cache.credential_hash_memory_kib,
+            iterations: cfg.cache.credential_hash_iterations,
+        };
+        AuthSettings { domains, hash_cost }
     }
 
     /// The settings of `domain` (defaults when it is not configured).

@@ -150,6 +150,7 @@ struct Setup {
     fake: Arc<Fake>,
     clock: Arc<AtomicU64>,
     auth: PamAuth,
+    creds: Arc<CredentialStore>,
 }
 
 fn setup(dom: DomainAuth) -> Setup {
@@ -170,13 +171,19 @@ fn setup(dom: DomainAuth) -> Setup {
     settings.domains.insert("example".into(), dom);
     let clock = Arc::new(AtomicU64::new(NOW));
     let c = clock.clone();
+    let creds = Arc::new(CredentialStore::in_memory());
     let auth = PamAuth::with_clock(
         fake.clone(),
         settings,
-        Arc::new(CredentialStore::in_memory()),
+        creds.clone(),
         Arc::new(move || c.load(Ordering::SeqCst)),
     );
-    Setup { fake, clock, auth }
+    Setup {
+        fake,
+        clock,
+        auth,
+        creds,
+    }
 }
 
 fn caching() -> DomainAuth {
@@ -259,6 +266,63 @@ async fn offline_login_with_cached_credential_and_lockout() {
     assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
     // Older than offline_max_age.
     s.clock.fetch_add(8 * DAY, Ordering::SeqCst);
+    assert_eq!(
+        auth(&s, "alice", "alice-pw").await,
+        PamCode::AuthInfoUnavail
+    );
+}
+
+#[tokio::test]
+async fn an_online_invalid_credentials_deletes_the_cached_password() {
+    let s = setup(caching());
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+    // Reset in the directory; the old password is refused online once.
+    s.fake
+        .passwords
+        .lock()
+        .unwrap()
+        .insert("alice".into(), "reset-pw".into());
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::AuthErr);
+    s.fake.offline.store(true, Ordering::SeqCst);
+    assert_eq!(
+        auth(&s, "alice", "alice-pw").await,
+        PamCode::AuthInfoUnavail,
+        "the old password must not work offline after the directory refused it"
+    );
+    assert_eq!(
+        auth(&s, "alice", "reset-pw").await,
+        PamCode::AuthInfoUnavail
+    );
+    // The next online login caches the new password.
+    s.fake.offline.store(false, Ordering::SeqCst);
+    assert_eq!(auth(&s, "alice", "reset-pw").await, PamCode::Success);
+    s.fake.offline.store(true, Ordering::SeqCst);
+    assert_eq!(auth(&s, "alice", "reset-pw").await, PamCode::Success);
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::AuthErr);
+}
+
+#[tokio::test]
+async fn a_stored_hash_of_the_old_default_cost_still_verifies() {
+    use super::hasher::{HashCost, Scratch, LEGACY_COST};
+    let s = setup(caching());
+    let legacy = Scratch::new()
+        .hash(&Secret::from("alice-pw"), LEGACY_COST)
+        .unwrap();
+    s.creds.store_hash("example/alice", legacy, NOW).unwrap();
+    s.fake.offline.store(true, Ordering::SeqCst);
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+    // A cost above the accepted one is ignored (no credential), not
+    // computed.
+    let huge = Scratch::new()
+        .hash(
+            &Secret::from("alice-pw"),
+            HashCost {
+                memory_kib: 1024,
+                iterations: 40,
+            },
+        )
+        .unwrap();
+    s.creds.store_hash("example/alice", huge, NOW).unwrap();
     assert_eq!(
         auth(&s, "alice", "alice-pw").await,
         PamCode::AuthInfoUnavail
@@ -427,11 +491,15 @@ async fn password_change() {
     assert_eq!(refused.code, PamCode::AuthtokErr);
     assert!(refused.message.contains("quality"), "{}", refused.message);
     assert_eq!(change("alice-pw", "new-pw-1").await.code, PamCode::Success);
-    assert_eq!(auth(&s, "alice", "new-pw-1").await, PamCode::Success);
-    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::AuthErr);
     // The cached credential follows the change.
     s.fake.offline.store(true, Ordering::SeqCst);
     assert_eq!(auth(&s, "alice", "new-pw-1").await, PamCode::Success);
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::AuthErr);
+    s.fake.offline.store(false, Ordering::SeqCst);
+    assert_eq!(auth(&s, "alice", "new-pw-1").await, PamCode::Success);
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::AuthErr);
+    // No password change while offline.
+    s.fake.offline.store(true, Ordering::SeqCst);
     assert_eq!(
         change("new-pw-1", "new-pw-2").await.code,
         PamCode::AuthtokErr

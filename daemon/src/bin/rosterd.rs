@@ -81,7 +81,8 @@ fn main() -> ExitCode {
     // ldap3's connection driver, timers); on one thread they cost a queue
     // push, across worker threads a futex wake and a scheduler round each
     // (measured: cold lookups and socket round trips were slower with the
-    // multi-thread runtime). CPU-heavy work (argon2) uses spawn_blocking,
+    // multi-thread runtime). CPU-heavy work (argon2) has its own bounded
+    // worker (auth::hasher), file writes use spawn_blocking,
     // the persistent store has its own writer thread.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -14,6 +14,8 @@
 //! offline_max_age = 604800 # 0 = serve offline data forever
 //! max_entries = 100000
 //! enumerate = false
+//! credential_hash_memory_kib = 7168  # argon2id of cached passwords
+//! credential_hash_iterations = 5
 //!
 //! [daemon]
 //! socket_dir = "/run/roster"

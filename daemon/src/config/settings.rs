@@ -18,6 +18,10 @@ pub struct CacheSettings {
     pub max_entries: usize,
     /// Serve enumeration (`getent passwd` without a key) (false).
     pub enumerate: bool,
+    /// Memory of the argon2id hash of cached credentials, in KiB (7168).
+    pub credential_hash_memory_kib: u32,
+    /// Iterations of that hash (5).
+    pub credential_hash_iterations: u32,
 }
 
 impl Default for CacheSettings {
@@ -28,6 +32,8 @@ impl Default for CacheSettings {
             offline_max_age: 604_800,
             max_entries: 100_000,
             enumerate: false,
+            credential_hash_memory_kib: 7 * 1024,
+            credential_hash_iterations: 5,
         }
     }
 }

@@ -35,6 +35,8 @@ fn defaults() {
     assert_eq!(c.cache.offline_max_age, 604_800);
     assert_eq!(c.cache.max_entries, 100_000);
     assert!(!c.cache.enumerate);
+    assert_eq!(c.cache.credential_hash_memory_kib, 7168);
+    assert_eq!(c.cache.credential_hash_iterations, 5);
     assert_eq!(c.daemon.socket_dir, PathBuf::from("/run/roster"));
     assert_eq!(c.daemon.state_dir, PathBuf::from("/var/lib/roster"));
     assert_eq!(c.daemon.log_level, "info");
@@ -343,6 +345,30 @@ fn top_level_validation() {
     assert!(
         e.contains("daemon.state_dir") && e.contains("absolute"),
         "{e}"
+    );
+    let e = err("[cache]\nentry_ttl = 10\ncredential_hash_memory_kib = 512\n");
+    assert!(
+        e.starts_with("/etc/roster/roster.toml:3: key `cache.credential_hash_memory_kib`")
+            && e.contains("512 is out of range"),
+        "{e}"
+    );
+    let e = err("[cache]\ncredential_hash_memory_kib = 300000\n");
+    assert!(e.contains("cache.credential_hash_memory_kib"), "{e}");
+    let e = err("[cache]\ncredential_hash_iterations = 0\n");
+    assert!(
+        e.starts_with("/etc/roster/roster.toml:2: key `cache.credential_hash_iterations`"),
+        "{e}"
+    );
+    let c = parse(&format!(
+        "[cache]\ncredential_hash_memory_kib = 19456\ncredential_hash_iterations = 2\n{MINIMAL}"
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            c.cache.credential_hash_memory_kib,
+            c.cache.credential_hash_iterations
+        ),
+        (19456, 2)
     );
 }
 

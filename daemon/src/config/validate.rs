@@ -8,6 +8,12 @@ use super::Config;
 use crate::filter;
 use std::collections::HashSet;
 
+/// Accepted `[cache] credential_hash_memory_kib` (KiB): one argon2 block per
+/// hashing thread is kept this large.
+const CREDENTIAL_HASH_MEMORY_KIB: (u32, u32) = (1024, 262_144);
+/// Largest accepted `[cache] credential_hash_iterations`.
+const CREDENTIAL_HASH_MAX_ITERATIONS: u32 = 64;
+
 /// Builds errors that point at a key of the text being validated.
 pub(crate) struct Reporter<'a> {
     pub origin: &'a str,
@@ -83,6 +89,25 @@ pub(crate) fn top(cfg: &Config, r: &Reporter<'_>) -> Result<(), ConfigError> {
     }
     if cfg.cache.max_entries == 0 {
         return Err(r.top("cache", "max_entries", "must be greater than 0".into()));
+    }
+    let memory = cfg.cache.credential_hash_memory_kib;
+    if !(CREDENTIAL_HASH_MEMORY_KIB.0..=CREDENTIAL_HASH_MEMORY_KIB.1).contains(&memory) {
+        return Err(r.top(
+            "cache",
+            "credential_hash_memory_kib",
+            format!(
+                "{memory} is out of range: from {} to {} KiB (OWASP's minimum for argon2id is 7168)",
+                CREDENTIAL_HASH_MEMORY_KIB.0, CREDENTIAL_HASH_MEMORY_KIB.1
+            ),
+        ));
+    }
+    let iterations = cfg.cache.credential_hash_iterations;
+    if !(1..=CREDENTIAL_HASH_MAX_ITERATIONS).contains(&iterations) {
+        return Err(r.top(
+            "cache",
+            "credential_hash_iterations",
+            format!("{iterations} is out of range: from 1 to {CREDENTIAL_HASH_MAX_ITERATIONS}"),
+        ));
     }
     let mut names = HashSet::new();
     for (i, d) in cfg.domains.iter().enumerate() {

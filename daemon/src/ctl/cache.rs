@@ -1,6 +1,7 @@
-//! `rosterctl cache flush|stats`: admin commands on pam.sock.
+//! `rosterctl cache flush|stats|forget-credentials`: admin commands on
+//! pam.sock.
 
-use super::cli::{CacheCmd, FlushArgs};
+use super::cli::{CacheCmd, FlushArgs, ForgetArgs};
 use super::context::Ctx;
 use super::daemon;
 use super::output::{print_json, render_text, without_ok};
@@ -12,6 +13,7 @@ pub fn run(ctx: &Ctx, cmd: &CacheCmd) -> anyhow::Result<ExitCode> {
     let (request, headline) = match cmd {
         CacheCmd::Flush(args) => flush_request(args),
         CacheCmd::Stats => (json!({"cmd": "cache_stats"}), String::new()),
+        CacheCmd::ForgetCredentials(args) => forget_request(args),
     };
     let reply = daemon::admin(ctx, &request)?;
     if ctx.json {
@@ -45,6 +47,20 @@ fn flush_request(args: &FlushArgs) -> (Value, String) {
     }
 }
 
+/// The admin command for `forget-credentials` and the line that reports it.
+fn forget_request(args: &ForgetArgs) -> (Value, String) {
+    match &args.user {
+        Some(u) => (
+            json!({"cmd": "forget_credentials", "user": u}),
+            format!("deleted the cached passwords of {u}"),
+        ),
+        None => (
+            json!({"cmd": "forget_credentials", "all": true}),
+            "deleted every cached password".into(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +83,22 @@ mod tests {
         assert_eq!(
             flush_request(&a(None, None, true)).0,
             json!({"cmd": "cache_flush", "all": true})
+        );
+    }
+
+    #[test]
+    fn forget_requests_match_the_admin_protocol() {
+        let f = |user: Option<&str>, all| ForgetArgs {
+            user: user.map(String::from),
+            all,
+        };
+        assert_eq!(
+            forget_request(&f(Some("bob@corp"), false)).0,
+            json!({"cmd": "forget_credentials", "user": "bob@corp"})
+        );
+        assert_eq!(
+            forget_request(&f(None, true)).0,
+            json!({"cmd": "forget_credentials", "all": true})
         );
     }
 }

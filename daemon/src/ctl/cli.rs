@@ -117,6 +117,24 @@ pub enum CacheCmd {
     Flush(FlushArgs),
     /// Show the cache's entry count, hits and misses.
     Stats,
+    /// Delete cached passwords (offline logins): one user's or all.
+    ///
+    /// USER is a name (its cached password in every domain) or
+    /// NAME@DOMAIN; the user's next offline login fails until an online
+    /// login caches the password again.
+    ForgetCredentials(ForgetArgs),
+}
+
+/// Whose cached passwords `rosterctl cache forget-credentials` deletes.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ForgetArgs {
+    /// This user (NAME or NAME@DOMAIN).
+    #[arg(value_name = "USER")]
+    pub user: Option<String>,
+    /// Every user.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// What `rosterctl cache flush` drops.

@@ -95,7 +95,36 @@ fn human(doc: &Value, now: u64) -> String {
             n("offline_answers")
         );
     }
-    let known = ["version", "uptime_s", "domains", "cache"];
+    let p = &doc["process"];
+    if let Some(rss) = p["rss_kib"].as_u64() {
+        let opt = |k: &str| p[k].as_u64().map_or("?".to_string(), |v| v.to_string());
+        let mut parts = Vec::new();
+        if let Some(anon) = p["rss_anon_kib"].as_u64() {
+            parts.push(format!("heap {}", mib(anon)));
+        }
+        if let Some(file) = p["rss_file_kib"].as_u64() {
+            parts.push(format!(
+                "mapped files {} (mostly the shared nss.mc table)",
+                mib(file)
+            ));
+        }
+        if let Some(peak) = p["rss_peak_kib"].as_u64() {
+            parts.push(format!("peak {}", mib(peak)));
+        }
+        let detail = if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "memory: RSS {}{detail}; {} threads, {} open descriptors",
+            mib(rss),
+            opt("threads"),
+            opt("fds")
+        );
+    }
+    let known = ["version", "uptime_s", "domains", "cache", "process"];
     let rest: serde_json::Map<String, Value> = doc
         .as_object()
         .into_iter()
@@ -107,6 +136,11 @@ fn human(doc: &Value, now: u64) -> String {
         out.push_str(&render_text(&Value::Object(rest)));
     }
     out
+}
+
+/// KiB as `12.3 MiB`.
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 /// `2026-11-23 16:05:00 UTC (3m ago)`.
@@ -171,6 +205,7 @@ mod tests {
             "domains": [{"name": "corp", "online": false, "server": null,
                           "last_error": "connection refused", "last_error_at": 1000, "offline_since": 940}],
             "cache": {"entries": 3, "max_entries": 100, "persistent_entries": 2, "hits": 9, "misses": 1, "offline_answers": 4},
+            "process": {"rss_kib": 18022, "rss_anon_kib": 10240, "rss_file_kib": 7782, "rss_peak_kib": 25600, "threads": 5, "fds": 17},
         });
         let t = human(&doc, 1060);
         assert!(t.starts_with("rosterd 0.1.0 is running, up 1m 5s\n"), "{t}");
@@ -187,8 +222,9 @@ mod tests {
             "{t}"
         );
         assert!(
-            t.contains("hits 9, misses 1, hit rate 90.0%; 4 offline answers"),
+            t.contains("hits 9, misses 1, hit rate 90.0%; 4 offline answers\nmemory: RSS 17.6 MiB (heap 10.0 MiB, mapped files 7.6 MiB (mostly the shared nss.mc table), peak 25.0 MiB); 5 threads, 17 open descriptors\n"),
             "{t}"
         );
+        assert!(!t.contains("process"), "{t}");
     }
 }

@@ -5,6 +5,8 @@
 //! | `{"cmd":"cache_flush","user":"NAME"}` | `flushed`: memory entries dropped |
 //! | `{"cmd":"cache_flush","group":"NAME"}` | `flushed` |
 //! | `{"cmd":"cache_flush","all":true}` | `flushed` |
+//! | `{"cmd":"forget_credentials","user":"NAME[@DOMAIN]"}` | `forgotten`: cached passwords deleted |
+//! | `{"cmd":"forget_credentials","all":true}` | `forgotten` |
 //! | `{"cmd":"cache_stats"}` | `stats`: entries, max_entries, persistent_entries, hits, misses, hit_rate, offline_answers |
 //! | `{"cmd":"lookup","kind":"user"\|"group","key":"NAME\|ID"}` | `found`; when found: `source` (`cache`, `directory`, `offline`), `domain`, `dn`, `entry` |
 //! | `{"cmd":"lookup","kind":"sid","key":"S-1-5-21-…"}` | the same, from the AD domains (uncached); `entry.type` is `user` or `group` |
@@ -37,6 +39,11 @@ enum Command {
         all: bool,
     },
     CacheStats,
+    ForgetCredentials {
+        user: Option<String>,
+        #[serde(default)]
+        all: bool,
+    },
     Lookup {
         kind: Kind,
         key: String,
@@ -71,11 +78,38 @@ pub async fn handle(ctx: &Context, text: &str) -> Value {
             if let Some(mc) = &ctx.memcache {
                 mc.flush();
             }
+            super::procstat::trim_heap();
             tracing::info!(flushed, "cache flushed by admin command");
             json!({ "ok": true, "flushed": flushed })
         }
         Command::CacheStats => json!({ "ok": true, "stats": r.cache_stats() }),
-        Command::Status => json!({ "ok": true, "status": r.status() }),
+        Command::ForgetCredentials { user, all } => {
+            let name = match (user, all) {
+                (Some(u), false) if !u.trim().is_empty() => Some(u),
+                (None, true) => None,
+                _ => {
+                    return fail(
+                        "forget_credentials takes exactly one of \"user\" (a non-empty name) or \"all\": true",
+                    )
+                }
+            };
+            match ctx.pam.forget_credentials(name.as_deref()).await {
+                Ok(forgotten) => {
+                    tracing::info!(
+                        forgotten,
+                        user = name.as_deref().unwrap_or("(all)"),
+                        "cached passwords deleted by admin command"
+                    );
+                    json!({ "ok": true, "forgotten": forgotten })
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Status => {
+            let mut st = r.status();
+            st["process"] = super::procstat::snapshot();
+            json!({ "ok": true, "status": st })
+        }
         Command::Lookup { kind, key } => lookup(ctx, kind, &key).await,
         Command::Reload => {
             let Some(tx) = &ctx.reload else {

@@ -76,6 +76,7 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
         Request::Status => {
             let mut st = r.status();
             st["pid"] = std::process::id().into();
+            st["process"] = super::procstat::snapshot();
             st["memory_cache"] = ctx.memcache.as_ref().map_or(serde_json::Value::Null, |m| {
                 m.path().display().to_string().into()
             });

@@ -14,6 +14,7 @@ pub mod notify;
 pub mod nss_conf;
 pub mod pam;
 pub mod peers;
+pub mod procstat;
 
 use crate::memcache_publish::MemcachePublisher;
 use crate::resolver::Resolver;

@@ -5,7 +5,7 @@
 //! [`crate::registry`]) and the cached credentials, which outlive reloads.
 
 use super::Context;
-use crate::auth::{AuthSettings, CredentialStore, DirectoryBackend, PamAuth};
+use crate::auth::{AuthSettings, CredentialError, CredentialStore, DirectoryBackend, PamAuth};
 use crate::config::Config;
 use crate::registry::Generation;
 use crate::resolver::Resolver;
@@ -88,6 +88,23 @@ impl PamState {
         );
         *self.live.write().unwrap_or_else(|e| e.into_inner()) =
             (Arc::new(service), generation.id());
+    }
+
+    /// `rosterctl cache forget-credentials`: deletes the cached passwords
+    /// of user `name` (`NAME` in every domain, `NAME@DOMAIN` in one), or
+    /// all of them with `None`, each after a hash still being computed for
+    /// it. Returns how many were deleted.
+    pub async fn forget_credentials(&self, name: Option<&str>) -> Result<usize, CredentialError> {
+        let mut forgotten = 0;
+        for key in self.creds.keys_with_hash(name) {
+            let _held = self.creds.user_lock(&key).lock_owned().await;
+            let creds = self.creds.clone();
+            let gone = tokio::task::spawn_blocking(move || creds.forget_hash(&key))
+                .await
+                .map_err(|e| CredentialError::Hash(e.to_string()))??;
+            forgotten += usize::from(gone);
+        }
+        Ok(forgotten)
     }
 
     /// The number of the generation PAM serves (0: none installed yet).
