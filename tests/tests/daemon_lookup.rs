@@ -21,6 +21,7 @@ uris = ["{uri}"]
 base_dn = "{base}"
 bind_dn = "{svc}"
 bind_password_file = "{pw}"
+allow_insecure_bind = true
 connect_timeout = 2
 op_timeout = 5
 "#,
