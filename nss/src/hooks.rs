@@ -12,6 +12,7 @@
 //! locked across `fork` cannot hang the child) and hold no descriptor.
 
 use crate::answer::Answer;
+use crate::backoff::{Backoff, DEFAULT_WINDOW};
 use crate::config::ConfigCache;
 use crate::enumerate::Cursor;
 use crate::initgroups::{append, gids_to_add};
@@ -29,6 +30,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 
 static CONFIG: ConfigCache = ConfigCache::new();
 static MEMCACHE: MemcacheReader = MemcacheReader::new();
+static BACKOFF: Backoff = Backoff::new(DEFAULT_WINDOW);
 static USERS: Mutex<Cursor<User>> = Mutex::new(Cursor::new());
 static GROUPS: Mutex<Cursor<Group>> = Mutex::new(Cursor::new());
 
@@ -44,12 +46,21 @@ const CONFIG_PATH: &str = "/run/roster/nss.conf";
 /// `DEFAULT_SOCKET_DIR/MEMCACHE_FILE_NAME`.
 const MEMCACHE_PATH: &str = "/run/roster/nss.mc";
 
+extern "C" {
+    /// glibc's `secure_getenv(3)` (not bound by the `libc` crate for
+    /// glibc): NULL in a process that runs with more privileges than its
+    /// caller (setuid, setgid, file capabilities: `AT_SECURE`).
+    fn secure_getenv(name: *const c_char) -> *mut c_char;
+}
+
 /// True inside rosterd (or anything started with the guard set): the module
-/// must not call the daemon, which could be the caller itself.
+/// must not call the daemon, which could be the caller itself. Read with
+/// `secure_getenv`, so that a user cannot set it for a setuid program
+/// (`sudo`, `su`) and make directory groups vanish there.
 fn loop_guard_set() -> bool {
-    // SAFETY: getenv with a valid NUL-terminated name; only the NULL-ness of
-    // the result is used. libc's getenv takes no lock (fork-safe).
-    !unsafe { libc::getenv(LOOP_GUARD.as_ptr()) }.is_null()
+    // SAFETY: secure_getenv with a valid NUL-terminated name; only the
+    // NULL-ness of the result is used. It takes no lock (fork-safe).
+    !unsafe { secure_getenv(LOOP_GUARD.as_ptr()) }.is_null()
 }
 
 /// Runs `f` with a lookup context for the system daemon, or answers
@@ -60,7 +71,8 @@ fn with_lookup<T>(f: impl FnOnce(&Lookup<'_>) -> Answer<T>) -> Answer<T> {
     }
     let config = CONFIG.get(Path::new(CONFIG_PATH));
     f(&Lookup::new(&config, Path::new(SOCKET_PATH))
-        .with_memcache(&MEMCACHE, Path::new(MEMCACHE_PATH)))
+        .with_memcache(&MEMCACHE, Path::new(MEMCACHE_PATH))
+        .with_backoff(&BACKOFF))
 }
 
 /// A status and the errno value that goes with it.

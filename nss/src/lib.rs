@@ -10,6 +10,10 @@
 //! descriptor kept across calls (so nothing is shared with a forked child),
 //! no panic unwinding into C.
 //!
+//! After one call timed out against a hung daemon, the process answers
+//! UNAVAIL at once for a few seconds ([`backoff`]) instead of waiting on
+//! every lookup again.
+//!
 //! Statuses: NOTFOUND when the daemon says there is no such object (or the
 //! name/ID is one the module never serves: ignored names, IDs below
 //! `min_id`); UNAVAIL when the daemon cannot be reached or fails, so the next
@@ -21,6 +25,7 @@
 //! [`enumerate`], and [`hooks`] (the exported `_nss_roster_*` functions).
 
 pub mod answer;
+pub mod backoff;
 pub mod config;
 pub mod enumerate;
 pub mod hooks;
@@ -29,5 +34,6 @@ pub mod lookup;
 pub mod pack;
 
 pub use answer::Answer;
+pub use backoff::Backoff;
 pub use config::{ConfigCache, NssConfig};
 pub use lookup::{Lookup, Page};

@@ -3,9 +3,10 @@
 //! No FFI here, so tests drive it against a fake daemon socket.
 
 use crate::answer::Answer;
+use crate::backoff::Backoff;
 use crate::config::NssConfig;
 use roster_proto::memcache::{GroupView, Key, MemcacheReader, Record, RecordView, UserView};
-use roster_proto::{Client, Group, Request, Response, User};
+use roster_proto::{Client, ClientError, Group, Request, Response, User};
 use std::path::Path;
 
 /// Entries per enumeration page requested from the daemon.
@@ -29,6 +30,7 @@ pub struct Lookup<'a> {
     config: &'a NssConfig,
     socket: &'a Path,
     memcache: Option<(&'a MemcacheReader, &'a Path)>,
+    backoff: Option<&'a Backoff>,
 }
 
 impl<'a> Lookup<'a> {
@@ -38,7 +40,15 @@ impl<'a> Lookup<'a> {
             config,
             socket,
             memcache: None,
+            backoff: None,
         }
+    }
+
+    /// Skips the daemon while `backoff` has a window open, and opens one
+    /// when a call times out.
+    pub fn with_backoff(mut self, backoff: &'a Backoff) -> Self {
+        self.backoff = Some(backoff);
+        self
     }
 
     /// Answers from the daemon's memory cache at `path` first (a hit needs
@@ -274,9 +284,21 @@ impl<'a> Lookup<'a> {
     }
 
     /// Sends one request; a transport failure or a daemon-side failure is
-    /// `Unavailable`, "no such object" is `NotFound`.
+    /// `Unavailable`, "no such object" is `NotFound`. Within a back-off
+    /// window (a call timed out a moment ago) nothing is sent.
     fn ask(&self, req: &Request) -> Answer<Response> {
-        match Client::request_once(self.socket, req, self.config.timeout) {
+        if self.backoff.is_some_and(Backoff::active) {
+            return Answer::Unavailable;
+        }
+        let reply = Client::request_once(self.socket, req, self.config.timeout);
+        if let Some(b) = self.backoff {
+            match &reply {
+                Err(ClientError::Timeout(_)) => b.timed_out(),
+                Ok(_) => b.answered(),
+                Err(_) => {}
+            }
+        }
+        match reply {
             Ok(Response::NotFound) => Answer::NotFound,
             Ok(Response::Unavailable(_)) | Ok(Response::Error(_)) => Answer::Unavailable,
             Ok(resp) => Answer::Found(resp),

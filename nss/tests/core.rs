@@ -2,7 +2,7 @@
 //! Unix socket with roster_proto's codec.
 
 use nss_roster::pack::{self, CBuf, PackError};
-use nss_roster::{Answer, Lookup, NssConfig, Page};
+use nss_roster::{Answer, Backoff, Lookup, NssConfig, Page};
 use roster_proto::{decode_request, encode_response, parse_header, Group, Request, Response, User};
 use std::io::{Read, Write};
 use std::mem::MaybeUninit;
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 type Handler = Box<dyn Fn(&Request) -> Option<Response> + Send + Sync>;
 
@@ -508,4 +509,78 @@ mod in_place {
         assert!(d.requests().is_empty(), "served from the mapping");
         assert_eq!(l.group_by_gid(10050), Answer::Found(big));
     }
+}
+
+#[test]
+fn after_one_timeout_a_hung_daemon_is_not_asked_again_within_the_window() {
+    let d = FakeDaemon::start(|_| None);
+    let config = NssConfig::parse("timeout_ms=100");
+    let backoff = Backoff::new(Duration::from_secs(60));
+    let l = d.lookup(&config).with_backoff(&backoff);
+    assert_eq!(l.user_by_name("alice"), Answer::Unavailable);
+    // Every further call of this process: unavailable, nothing sent.
+    assert_eq!(l.user_by_name("bob"), Answer::Unavailable);
+    assert_eq!(l.user_by_uid(10001), Answer::Unavailable);
+    assert_eq!(l.group_by_name("staff"), Answer::Unavailable);
+    assert_eq!(l.groups_of_user("alice"), Answer::Unavailable);
+    assert!(matches!(l.list_users(0), Answer::Unavailable));
+    // Without the back-off every call pays (and reaches the socket).
+    let plain = d.lookup(&config);
+    assert_eq!(plain.user_by_name("bob"), Answer::Unavailable);
+    assert_eq!(plain.user_by_name("carol"), Answer::Unavailable);
+    // The fake records in arrival order: once the last plain request is
+    // in, anything sent within the window would be too.
+    let seen = requests_until(&d, &Request::UserByName("carol".into()));
+    assert_eq!(
+        seen,
+        [
+            Request::UserByName("alice".into()),
+            Request::UserByName("bob".into()),
+            Request::UserByName("carol".into())
+        ]
+    );
+}
+
+/// The requests `d` saw, once `last` is among them (the fake reads on its
+/// own thread, which may lag behind a client that already gave up).
+fn requests_until(d: &FakeDaemon, last: &Request) -> Vec<Request> {
+    for _ in 0..1000 {
+        let seen = d.requests();
+        if seen.contains(last) {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{last:?} never reached the fake daemon: {:?}", d.requests());
+}
+
+#[test]
+fn back_off_ends_with_its_window_and_only_timeouts_open_one() {
+    // A window of zero: the daemon is asked again at once.
+    let d = FakeDaemon::start(|_| None);
+    let config = NssConfig::parse("timeout_ms=50");
+    let none = Backoff::new(Duration::ZERO);
+    let l = d.lookup(&config).with_backoff(&none);
+    assert_eq!(l.user_by_name("alice"), Answer::Unavailable);
+    assert_eq!(l.user_by_name("bob"), Answer::Unavailable);
+    assert_eq!(
+        requests_until(&d, &Request::UserByName("bob".into())).len(),
+        2
+    );
+    // A daemon that is down (no socket) is fast anyway: no window opens,
+    // so it is used as soon as it is back.
+    let backoff = Backoff::new(Duration::from_secs(60));
+    let config = NssConfig::default();
+    let gone = Lookup::new(
+        &config,
+        std::path::Path::new("/nonexistent/roster/nss.sock"),
+    )
+    .with_backoff(&backoff);
+    assert_eq!(gone.user_by_name("alice"), Answer::Unavailable);
+    assert!(!backoff.active());
+    // Answers keep it closed.
+    let up = FakeDaemon::start(directory);
+    let l = up.lookup(&config).with_backoff(&backoff);
+    assert!(matches!(l.user_by_name("alice"), Answer::Found(_)));
+    assert!(!backoff.active());
 }

@@ -294,6 +294,40 @@ fn local_users_are_left_to_pam_unix_without_the_daemon() {
 }
 
 #[test]
+fn user_names_with_control_characters_never_reach_the_daemon() {
+    let d = FakeDaemon::answering(PamCode::Success, "");
+    let o = d.options();
+    for name in [
+        "eve\nroot",
+        "eve\u{1b}[2J",
+        "eve\0",
+        "eve\r",
+        "eve\u{7f}",
+        "eve\u{85}",
+    ] {
+        let mut env = FakeEnv::new(name, &["pw"]);
+        assert_eq!(
+            authenticate(&mut env, &d.client(), &o),
+            PamResultCode::PAM_USER_UNKNOWN,
+            "{name:?}"
+        );
+        assert_eq!(
+            account(&mut env, &d.client(), &o),
+            PamResultCode::PAM_USER_UNKNOWN,
+            "{name:?}"
+        );
+        assert!(env.prompts.borrow().is_empty(), "{name:?}");
+    }
+    assert!(d.requests().is_empty());
+    // A plain name goes through.
+    let mut env = FakeEnv::new("eve", &["pw"]);
+    assert_eq!(
+        authenticate(&mut env, &d.client(), &o),
+        PamResultCode::PAM_SUCCESS
+    );
+}
+
+#[test]
 fn unreachable_daemon_is_authinfo_unavail() {
     let mut o = Options::parse(["socket=/nonexistent/roster/pam.sock"]);
     o.passwd_file = PathBuf::from("/nonexistent/passwd");

@@ -1,12 +1,16 @@
 //! A tiny blocking client with a total time bound, safe to use inside
 //! foreign processes: no threads, no global state, one connection per
 //! [`Client`] (so a forked child never shares its parent's socket), and
-//! every step (connect, write, read) bounded by one deadline.
+//! every step (connect, write, read) bounded by one deadline. Requests are
+//! written with `send(MSG_NOSIGNAL)`: a daemon that closed the connection
+//! is an error, never a `SIGPIPE` that kills the calling program (std's
+//! `write` only avoids it where the Rust runtime ignores SIGPIPE, which a C
+//! program loading the NSS or PAM module does not).
 
 use crate::codec::{decode_response, encode_request, parse_header, DecodeError};
 use crate::types::{Request, Response};
-use std::io::{self, Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -93,7 +97,7 @@ impl Client {
         while !buf.is_empty() {
             let left = self.remaining(deadline)?;
             self.stream.set_write_timeout(Some(left))?;
-            match self.stream.write(buf) {
+            match send_nosignal(&self.stream, buf) {
                 Ok(0) => return Err(ClientError::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => buf = &buf[n..],
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -121,6 +125,25 @@ impl Client {
             }
         }
         Ok(())
+    }
+}
+
+/// `send(2)` with `MSG_NOSIGNAL`: a closed peer gives `EPIPE`, no signal.
+fn send_nosignal(stream: &UnixStream, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: the descriptor is open for the lifetime of `stream`, and
+    // `buf` is valid for reads of `buf.len()` bytes.
+    let n = unsafe {
+        libc::send(
+            stream.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
     }
 }
 
@@ -220,6 +243,7 @@ mod tests {
     use super::*;
     use crate::codec::{decode_request, encode_response};
     use crate::types::User;
+    use std::io::Write;
     use std::os::unix::net::UnixListener;
 
     fn temp_socket(name: &str) -> std::path::PathBuf {
@@ -249,6 +273,47 @@ mod tests {
         let err =
             Client::request_once(&path, &Request::Status, Duration::from_millis(200)).unwrap_err();
         assert!(matches!(err, ClientError::Timeout(_)), "{err}");
+    }
+
+    /// Set in the child run of [`closed_peer_is_an_error_not_sigpipe`].
+    const SIGPIPE_CHILD: &str = "ROSTER_PROTO_SIGPIPE_CHILD";
+
+    /// A C program that loads the NSS module does not ignore SIGPIPE: the
+    /// test runs the write in a child with SIGPIPE at its default action,
+    /// which would kill the child if the client wrote without
+    /// MSG_NOSIGNAL.
+    #[test]
+    fn closed_peer_is_an_error_not_sigpipe() {
+        if std::env::var_os(SIGPIPE_CHILD).is_some() {
+            // SAFETY: restoring the default action of SIGPIPE in this
+            // single-purpose child process.
+            unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+            let path = temp_socket("sigpipe");
+            let listener = UnixListener::bind(&path).unwrap();
+            let mut client = Client::connect(&path, Duration::from_secs(5)).unwrap();
+            drop(listener.accept().unwrap()); // the daemon closes at once
+            drop(listener);
+            let big = Request::UserByName("x".repeat(200_000));
+            let err = client.call(&big).unwrap_err();
+            println!("client error: {err}");
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "client::tests::closed_peer_is_an_error_not_sigpipe",
+                "--nocapture",
+            ])
+            .env(SIGPIPE_CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "child died ({:?}): {stdout}",
+            std::os::unix::process::ExitStatusExt::signal(&out.status)
+        );
+        assert!(stdout.contains("client error: I/O error"), "{stdout}");
     }
 
     #[test]

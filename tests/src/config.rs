@@ -118,6 +118,11 @@ pub fn domain_table(slapd: &Slapd, dir: &Path, o: &DomainOptions) -> String {
             "bind_password_file = {}",
             toml_str(&pw.display().to_string())
         );
+        // The fixture's service password over plain ldap:// is a test's
+        // choice: say so, as the configuration requires.
+        if o.transport == Transport::Plain && !overridden("allow_insecure_bind") {
+            let _ = writeln!(t, "allow_insecure_bind = true");
+        }
     }
     for l in &o.extra {
         let _ = writeln!(t, "{l}");

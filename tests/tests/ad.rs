@@ -564,7 +564,7 @@ fn a_plain_ldap_bind_refused_for_strong_auth_says_so() {
     let dir = tempfile::tempdir().expect("temp dir");
     // kind = "ldap" does not force StartTLS: the DC refuses the simple bind.
     let table = dc
-        .domain_table(dir.path(), "plain", "")
+        .domain_table(dir.path(), "plain", "allow_insecure_bind = true")
         .replace("kind = \"ad\"", "kind = \"ldap\"")
         .replace(&dc.ldaps_uri(), &dc.ldap_uri());
     let rd = Rosterd::start(&table);

@@ -13,7 +13,7 @@ use std::time::Duration;
 fn domain(slapd: &Slapd) -> String {
     let pw = slapd.write_bind_password_file(slapd.dir());
     format!(
-        "[[domain]]\nname = \"example\"\nuris = [\"{}\"]\nbase_dn = \"{}\"\nbind_dn = \"{}\"\nbind_password_file = \"{}\"\n",
+        "[[domain]]\nname = \"example\"\nuris = [\"{}\"]\nbase_dn = \"{}\"\nbind_dn = \"{}\"\nbind_password_file = \"{}\"\nallow_insecure_bind = true\n",
         slapd.ldap_uri(),
         dataset::BASE_DN,
         slapd.service_dn(),

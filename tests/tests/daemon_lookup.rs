@@ -21,6 +21,7 @@ uris = ["{uri}"]
 base_dn = "{base}"
 bind_dn = "{svc}"
 bind_password_file = "{pw}"
+allow_insecure_bind = true
 connect_timeout = 2
 op_timeout = 5
 "#,
@@ -122,7 +123,7 @@ fn status_nss_conf_admin_and_socket_split() {
     let rd = Rosterd::start(&config(&slapd));
     user(rd.nss(&Request::UserByName(ALICE.name.into())));
     user(rd.nss(&Request::UserByName(ALICE.name.into())));
-    let Response::Json(st) = rd.nss(&Request::Status) else {
+    let Response::Json(st) = rd.pam(&Request::Status) else {
         panic!("status is JSON")
     };
     let st: serde_json::Value = serde_json::from_str(&st).unwrap();
@@ -162,4 +163,44 @@ fn status_nss_conf_admin_and_socket_split() {
     };
     assert_eq!(mode(&rd.nss_socket()), 0o666);
     assert_eq!(mode(&rd.pam_socket()), 0o600);
+}
+
+#[test]
+fn status_on_nss_sock_holds_no_uri_or_dn() {
+    let mut slapd = Slapd::start();
+    let rd = Rosterd::start(&config(&slapd));
+    user(rd.nss(&Request::UserByName(ALICE.name.into())));
+    let json = |r: Response| match r {
+        Response::Json(t) => t,
+        other => panic!("status is JSON: {other:?}"),
+    };
+    // The whole document, on the root-only socket, names the server.
+    let full = json(rd.pam(&Request::Status));
+    assert!(full.contains(&slapd.ldap_uri()), "{full}");
+    // The world-accessible socket says up, and online or offline.
+    let public = json(rd.nss(&Request::Status));
+    let v: serde_json::Value = serde_json::from_str(&public).unwrap();
+    assert_eq!(v["state"], "up", "{public}");
+    assert_eq!(v["domains"][0]["state"], "online", "{public}");
+    for secret in ["ldap://", "ldaps://", "dc=", "cn=", "127.0.0.1", "error"] {
+        assert!(
+            !public.to_lowercase().contains(secret),
+            "{secret}: {public}"
+        );
+    }
+    // Stopped directory: still only "offline" (the full document has the
+    // error).
+    slapd.stop();
+    let _ = rd.nss(&Request::UserByName("someone-new".into()));
+    let public = json(rd.nss(&Request::Status));
+    let v: serde_json::Value = serde_json::from_str(&public).unwrap();
+    assert_eq!(v["domains"][0]["state"], "offline", "{public}");
+    for secret in ["ldap://", "dc=", "cn=", "127.0.0.1", "error"] {
+        assert!(
+            !public.to_lowercase().contains(secret),
+            "{secret}: {public}"
+        );
+    }
+    let full = json(rd.pam(&Request::Status));
+    assert!(full.contains("last_error"), "{full}");
 }

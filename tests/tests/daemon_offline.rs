@@ -26,6 +26,7 @@ uris = ["{uri}"]
 base_dn = "{base}"
 bind_dn = "{svc}"
 bind_password_file = "{pw}"
+allow_insecure_bind = true
 connect_timeout = 1
 op_timeout = 2
 "#,

@@ -20,6 +20,7 @@ uris = ["{uri}"]
 base_dn = "{base}"
 bind_dn = "{svc}"
 bind_password_file = "{pw}"
+allow_insecure_bind = true
 op_timeout = {op_timeout}
 "#,
         uri = slapd.ldap_uri(),

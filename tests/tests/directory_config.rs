@@ -136,3 +136,61 @@ fn overlapping_idmap_ranges() {
     );
     assert!(e.contains("overlap") && e.contains("19000-20000"), "{e}");
 }
+
+#[test]
+fn password_bind_over_plain_ldap_is_refused_unless_allowed() {
+    let t = tempfile::tempdir().unwrap();
+    let refused = DomainOptions {
+        extra: vec!["allow_insecure_bind = false".into()],
+        ..DomainOptions::default()
+    };
+    let path = write_roster_toml(slapd(), t.path(), &refused);
+    let e = check(&path).unwrap_err().to_string();
+    let line = line_of(&path, "bind_dn");
+    assert!(
+        e.starts_with(&format!(
+            "{}:{line}: domain \"example\" key `bind_dn`",
+            path.display()
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(&slapd().ldap_uri()) && e.contains("allow_insecure_bind"),
+        "{e}"
+    );
+    // StartTLS, or the explicit opt-in: accepted.
+    for o in [
+        DomainOptions {
+            transport: roster_e2e::config::Transport::StartTls,
+            ..DomainOptions::default()
+        },
+        DomainOptions {
+            extra: vec!["allow_insecure_bind = true".into()],
+            ..DomainOptions::default()
+        },
+    ] {
+        let t = tempfile::tempdir().unwrap();
+        let path = write_roster_toml(slapd(), t.path(), &o);
+        check(&path).unwrap_or_else(|e| panic!("{o:?}: {e}"));
+    }
+}
+
+#[test]
+fn password_file_owned_by_another_user_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let path = write_roster_toml(slapd(), t.path(), &DomainOptions::default());
+    let pw = t.path().join("bind_password");
+    // The tests run as root: give the file to an ordinary UID.
+    std::os::unix::fs::chown(&pw, Some(64014), None).unwrap();
+    let e = check(&path).unwrap_err().to_string();
+    let line = line_of(&path, "bind_password_file");
+    assert!(
+        e.starts_with(&format!(
+            "{}:{line}: domain \"example\" key `bind_password_file`",
+            path.display()
+        )),
+        "{e}"
+    );
+    assert!(e.contains("owned by uid 64014"), "{e}");
+    assert!(!e.contains(slapd().service_password()), "{e}");
+}

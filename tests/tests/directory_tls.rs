@@ -167,3 +167,61 @@ fn group_readable_client_key_is_refused_by_the_configuration() {
     assert!(e.starts_with(&format!("{}:", path.display())), "{e}");
     assert!(e.contains("key `client_key`") && e.contains("0640"), "{e}");
 }
+
+/// Set in the child run of [`ca_file_alone_does_not_trust_the_system_store`].
+const SYSTEM_CA_CHILD: &str = "ROSTER_TEST_SYSTEM_CA_CHILD";
+
+/// The fixture CA stands in for the system's CA store (`SSL_CERT_FILE`,
+/// which OpenSSL reads once per process: hence a child process running
+/// only this test). `ca_file` naming another CA replaces that store, so
+/// the server is refused; `ca_system = true` trusts both.
+#[tokio::test]
+async fn ca_file_alone_does_not_trust_the_system_store() {
+    if std::env::var_os(SYSTEM_CA_CHILD).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "ca_file_alone_does_not_trust_the_system_store",
+                "--nocapture",
+            ])
+            .env(SYSTEM_CA_CHILD, "1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("system-ca-child: checked"), "{text}");
+        return;
+    }
+    // Before any TLS is set up in this process.
+    std::env::set_var("SSL_CERT_FILE", slapd().ca_file());
+    for transport in [Transport::Ldaps, Transport::StartTls] {
+        let mut o = opts(Transport::Plain, vec![wrong_ca()]);
+        if transport == Transport::StartTls {
+            o.extra.push("start_tls = true".into());
+        }
+        o.uris = Some(vec![roster_e2e::config::uri_for(slapd(), transport)]);
+        let t = tempfile::tempdir().unwrap();
+        let d = directory(slapd(), t.path(), &o);
+        match d.user_by_name("alice").await {
+            Err(DirectoryError::Unavailable(m)) => {
+                assert!(
+                    m.to_lowercase().contains("certificate"),
+                    "{transport:?}: {m}"
+                )
+            }
+            other => panic!("{transport:?}: expected Unavailable, got {other:?}"),
+        }
+        o.extra.push("ca_system = true".into());
+        let t = tempfile::tempdir().unwrap();
+        let d = directory(slapd(), t.path(), &o);
+        assert!(
+            d.user_by_name("alice").await.unwrap().is_some(),
+            "{transport:?} with ca_system = true"
+        );
+    }
+    println!("system-ca-child: checked");
+}

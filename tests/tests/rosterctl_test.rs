@@ -443,3 +443,40 @@ fn rfc2307bis_counts_both_kinds_of_groups() {
     );
     assert_eq!(dom["rejected_groups"], serde_json::json!([]), "{dom}");
 }
+
+/// `rosterctl test` with the fixture CA standing in for the system's CA
+/// store (`SSL_CERT_FILE`, honoured by OpenSSL) and `ca_file` naming
+/// another CA.
+fn test_with_system_ca(extra: &str) -> Output {
+    let s = slapd();
+    let mut d = Domain::good(s);
+    d.ca_file = s.wrong_ca_file();
+    d.extra = extra;
+    let (_dir, cfg) = config(&d);
+    std::process::Command::new(rosterctl_common::rosterctl_bin())
+        .arg("--config")
+        .arg(&cfg)
+        .args(["test", "--json"])
+        .env("SSL_CERT_FILE", s.ca_file())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run rosterctl")
+}
+
+#[test]
+fn ca_file_replaces_the_system_cas_unless_ca_system() {
+    // The server's CA is only in the "system" store: ca_file alone (the
+    // wrong CA) does not trust it.
+    let out = test_with_system_ca("");
+    let (step, message) = failed_step(&out);
+    assert_eq!(step, "tls", "{message}");
+    assert!(message.contains("only (ca_system = false)"), "{message}");
+    // With ca_system = true the system store is trusted too.
+    let out = test_with_system_ca("ca_system = true");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = json(&out);
+    assert!(
+        steps(&v).iter().any(|(n, st, _)| n == "bind" && st == "ok"),
+        "{v}"
+    );
+}

@@ -289,7 +289,11 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
         memcache,
     });
     ctx.pam.install(&generation, &ctx.resolver);
-    let server = Server::start(&socket_dir, ctx.clone(), Limits::default())?;
+    let server = Server::start(
+        &socket_dir,
+        ctx.clone(),
+        Limits::default().fit_descriptor_limit(),
+    )?;
     let mut daemon = Daemon {
         config_path,
         set_log_level,

@@ -132,9 +132,13 @@ pub struct DomainConfig {
     /// Verify the server certificate (true). `false` logs a warning at start.
     #[serde(default = "yes")]
     pub tls_verify: bool,
-    /// PEM file of the CA certificate(s) trusted for this domain.
+    /// PEM file of the CA certificate(s) trusted for this domain: the only
+    /// ones trusted, unless `ca_system` is set.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// With `ca_file` set, also trust the system's CA store (false).
+    #[serde(default)]
+    pub ca_system: bool,
     /// PEM client certificate (TLS client authentication); needs `client_key`.
     #[serde(default)]
     pub client_cert: Option<PathBuf>,
@@ -194,6 +198,10 @@ pub struct DomainConfig {
     /// Allow password checks over unencrypted connections (false).
     #[serde(default)]
     pub allow_insecure_auth: bool,
+    /// Allow the service account's password bind over a plain `ldap://`
+    /// URI without StartTLS (false: refused when the configuration loads).
+    #[serde(default)]
+    pub allow_insecure_bind: bool,
     /// Keep a salted slow hash (argon2id) of each password that logged in
     /// online, to allow logins while no server answers (false).
     #[serde(default)]

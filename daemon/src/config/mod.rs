@@ -34,10 +34,12 @@
 //! failback_after = 300
 //! start_tls = true
 //! tls_verify = true
-//! ## ca_file = "/etc/roster/ca.pem"
+//! ## ca_file = "/etc/roster/ca.pem"          # the only CA trusted...
+//! ## ca_system = false                        # ...unless this is true
 //! ## client_cert = "/etc/roster/client.pem"   # with client_key (mode 0600)
 //! ## bind_dn = "cn=roster,ou=services,dc=example,dc=test"
-//! ## bind_password_file = "/etc/roster/bind_password"   # mode 0600
+//! ## bind_password_file = "/etc/roster/bind_password"   # mode 0600, owned by root
+//! ## allow_insecure_bind = false   # true: password bind over plain ldap:// allowed
 //! base_dn = "dc=example,dc=test"
 //! user_search_base = "ou=people,dc=example,dc=test"
 //! scope = "sub"

@@ -37,9 +37,17 @@ pub(crate) fn read_password_file(path: &Path) -> Result<Secret, String> {
     Ok(Secret::new(buf))
 }
 
-/// Checks that `path` is a regular file without any group or other
-/// permission bits (`what` names the kind of file in the error).
+/// Checks that `path` is a regular file owned by root or by the daemon's
+/// own user, without any group or other permission bits (`what` names the
+/// kind of file in the error).
 pub(crate) fn check_private_file(path: &Path, what: &str) -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let daemon_uid = unsafe { libc::geteuid() };
+    check_private_file_of(path, what, daemon_uid)
+}
+
+/// [`check_private_file`] for a daemon running as `daemon_uid`.
+fn check_private_file_of(path: &Path, what: &str, daemon_uid: u32) -> Result<(), String> {
     let meta =
         std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if !meta.is_file() {
@@ -49,6 +57,13 @@ pub(crate) fn check_private_file(path: &Path, what: &str) -> Result<(), String> 
     if mode & 0o077 != 0 {
         return Err(format!(
             "{} has mode {mode:04o}: {what} must not be readable or writable by group or others (chmod 600)",
+            path.display()
+        ));
+    }
+    let owner = meta.uid();
+    if owner != 0 && owner != daemon_uid {
+        return Err(format!(
+            "{} is owned by uid {owner}: {what} must be owned by root or by the daemon's user (uid {daemon_uid}), or its owner could change it",
             path.display()
         ));
     }
@@ -84,6 +99,34 @@ mod tests {
             let e = read_password_file(&p).unwrap_err();
             assert!(e.contains("mode"), "{e}");
             assert!(!e.contains("s3cret"), "{e}");
+        }
+    }
+
+    #[test]
+    fn refuses_files_owned_by_another_user() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "pw", b"s3cret", 0o600);
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        // The owner must be neither root nor the daemon's user: as root,
+        // give the file away; otherwise the file is ours and the daemon is
+        // someone else.
+        let daemon_uid = if me == 0 {
+            std::os::unix::fs::chown(&p, Some(65534), None).unwrap();
+            0
+        } else {
+            me + 1
+        };
+        let e = check_private_file_of(&p, "a password file", daemon_uid).unwrap_err();
+        assert!(e.contains("owned by uid"), "{e}");
+        assert!(e.contains(&p.display().to_string()), "{e}");
+        // Owned by the daemon's user, or by root: accepted.
+        let owner = std::fs::metadata(&p).unwrap().uid();
+        assert!(check_private_file_of(&p, "a password file", owner).is_ok());
+        if me == 0 {
+            std::os::unix::fs::chown(&p, Some(0), None).unwrap();
+            assert!(check_private_file_of(&p, "a password file", 4242).is_ok());
+            assert!(read_password_file(&p).is_ok());
         }
     }
 

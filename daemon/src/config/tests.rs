@@ -101,6 +101,7 @@ tls_verify = false
 ca_file = "{ca}"
 bind_dn = "cn=svc,dc=corp,dc=test"
 bind_password_file = "{pw}"
+allow_insecure_bind = true
 base_dn = "dc=corp,dc=test"
 user_search_base = "ou=People,dc=corp,dc=test"
 scope = "one"
@@ -307,7 +308,7 @@ fn password_file_permissions() {
     ] {
         let pw = password_file(dir.path(), mode);
         let text = format!(
-            "{MINIMAL}bind_dn = \"cn=svc,dc=example,dc=test\"\nbind_password_file = \"{}\"\n",
+            "{MINIMAL}bind_dn = \"cn=svc,dc=example,dc=test\"\nbind_password_file = \"{}\"\nallow_insecure_bind = true\n",
             pw.display()
         );
         match parse(&text) {
@@ -608,4 +609,48 @@ fn tls_files_are_checked() {
         e.contains("key `client_key`") && e.contains("PKCS#8"),
         "{e}"
     );
+}
+
+#[test]
+fn password_bind_over_plain_ldap_needs_allow_insecure_bind() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = password_file(dir.path(), 0o600);
+    let bind = format!(
+        "bind_dn = \"cn=svc,dc=example,dc=test\"\nbind_password_file = \"{}\"\n",
+        pw.display()
+    );
+    // Plain ldap:// without StartTLS: refused, naming file, line and key.
+    let e = err(&format!("{MINIMAL}{bind}"));
+    assert!(
+        e.starts_with("/etc/roster/roster.toml:6: domain \"example\" key `bind_dn`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("ldap://127.0.0.1:389") && e.contains("allow_insecure_bind"),
+        "{e}"
+    );
+    // One plain URI among TLS ones is enough to refuse.
+    let mixed = format!(
+        "[[domain]]\nname = \"example\"\nuris = [\"ldaps://a\", \"ldap://b\"]\nbase_dn = \"dc=example,dc=test\"\n{bind}"
+    );
+    assert!(err(&mixed).contains("\"ldap://b\""));
+    // Accepted: StartTLS, ldaps only, the explicit opt-in, or no password.
+    for ok in [
+        format!("{MINIMAL}{bind}start_tls = true\n"),
+        format!("[[domain]]\nname = \"example\"\nuris = [\"ldaps://a\"]\nbase_dn = \"dc=example,dc=test\"\n{bind}"),
+        format!("{MINIMAL}{bind}allow_insecure_bind = true\n"),
+        MINIMAL.to_string(),
+    ] {
+        let c = parse(&ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert_eq!(c.domains.len(), 1);
+    }
+}
+
+#[test]
+fn ca_system_defaults_to_off() {
+    let c = parse(MINIMAL).unwrap();
+    assert!(!c.domains[0].ca_system);
+    assert!(!c.domains[0].allow_insecure_bind);
+    let c = parse(&format!("{MINIMAL}ca_system = true\n")).unwrap();
+    assert!(c.domains[0].ca_system);
 }

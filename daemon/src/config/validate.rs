@@ -205,20 +205,36 @@ fn connection(d: &DomainConfig) -> Result<(), Fault> {
     Ok(())
 }
 
-/// The service account: both keys or neither.
+/// The service account: both keys or neither, and its password never over
+/// a plain `ldap://` URI without StartTLS unless `allow_insecure_bind`.
 fn service_bind(d: &DomainConfig) -> Result<(), Fault> {
     match (&d.bind_dn, &d.bind_password_file) {
-        (Some(dn), Some(_)) if dn.trim().is_empty() => Err(fault("bind_dn", "is empty")),
-        (Some(_), None) => Err(fault(
-            "bind_dn",
-            "bind_dn needs bind_password_file (remove both for an anonymous bind)",
-        )),
-        (None, Some(_)) => Err(fault(
-            "bind_password_file",
-            "bind_password_file without bind_dn",
-        )),
-        _ => Ok(()),
+        (Some(dn), Some(_)) if dn.trim().is_empty() => return Err(fault("bind_dn", "is empty")),
+        (Some(_), None) => {
+            return Err(fault(
+                "bind_dn",
+                "bind_dn needs bind_password_file (remove both for an anonymous bind)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(fault(
+                "bind_password_file",
+                "bind_password_file without bind_dn",
+            ))
+        }
+        _ => {}
     }
+    if d.bind_dn.is_some() && !d.allow_insecure_bind {
+        if let Some(uri) = d.uris.iter().find(|u| !d.uses_tls(u)) {
+            return Err(fault(
+                "bind_dn",
+                format!(
+                    "the service account's password would cross \"{uri}\" in clear text: set start_tls = true, use ldaps://, or set allow_insecure_bind = true"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Bases, filters, group lists, page size.

@@ -29,9 +29,16 @@ pub enum DaemonError {
     Failed(String),
 }
 
-/// Sends `Status` on nss.sock and returns the daemon's JSON document.
+/// Sends `Status` and returns the daemon's JSON document: the whole one
+/// on pam.sock when run as root, else the public summary of nss.sock (up,
+/// and each domain online or offline).
 pub fn status(ctx: &Ctx) -> Result<Value, DaemonError> {
-    call(&ctx.nss_socket(), &Request::Status)
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        call(&ctx.pam_socket(), &Request::Status)
+    } else {
+        call(&ctx.nss_socket(), &Request::Status)
+    }
 }
 
 /// Sends an admin command (a JSON object) on pam.sock.

@@ -10,7 +10,8 @@ use zeroize::Zeroizing;
 
 /// Builds the TLS connector of a domain, or `None` when no URI uses TLS.
 ///
-/// `ca_file` certificates are added to the system roots; a client
+/// `ca_file` certificates replace the system roots (added to them with
+/// `ca_system = true`); a client
 /// certificate and PKCS#8 key give TLS client authentication; with
 /// `tls_verify = false` any certificate and host name are accepted.
 pub(crate) fn connector(cfg: &DomainConfig) -> Result<Option<TlsConnector>, DirectoryError> {
@@ -32,6 +33,7 @@ pub(crate) fn connector(cfg: &DomainConfig) -> Result<Option<TlsConnector>, Dire
                 format!("ca_file {}: no certificate in the file", ca.display()),
             ));
         }
+        builder.disable_built_in_roots(!cfg.ca_system);
         for c in certs {
             builder.add_root_certificate(c);
         }

@@ -2,23 +2,44 @@
 //!
 //! A frame whose header or body is bad gets an `Error` reply naming the
 //! fault, then the connection is closed; a connection that sends nothing
-//! for `idle` (or stops in the middle of a frame) is closed.
+//! for the idle timeout is closed, and one that starts a frame and does
+//! not finish it within the frame timeout is told so and closed. Every
+//! wait is a timer on this connection's own task: a stalled client costs
+//! its connection slot, nothing else.
 
 use super::dispatch::dispatch_timed;
-use super::Context;
-use roster_proto::{decode_request, encode_response, parse_header, Response, MAX_FRAME_LEN};
+use super::{Context, Limits};
+use roster_proto::{
+    decode_request, encode_response, parse_header, Request, Response, MAX_FRAME_LEN,
+};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at, Instant};
 
 /// Serves requests on `stream` until the peer closes it or misbehaves.
-pub async fn serve(mut stream: UnixStream, ctx: &Context, privileged: bool, idle: Duration) {
+pub async fn serve(mut stream: UnixStream, ctx: &Context, privileged: bool, limits: &Limits) {
+    let idle = limits.idle_timeout;
     loop {
+        // The first byte may take up to the idle timeout; the rest of the
+        // frame must follow within the frame timeout.
         let mut prefix = [0u8; 4];
-        match timeout(idle, stream.read_exact(&mut prefix)).await {
+        let first = match timeout(idle, stream.read(&mut prefix)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            Ok(_) | Err(_) => return, // closed, or idle too long
+        };
+        let frame_deadline = Instant::now() + limits.frame_timeout;
+        match timeout_at(frame_deadline, stream.read_exact(&mut prefix[first..])).await {
             Ok(Ok(_)) => {}
-            Ok(Err(_)) | Err(_) => return, // closed, or idle too long
+            Ok(Err(_)) => return, // closed in the middle of the prefix
+            Err(_) => {
+                let msg = format!(
+                    "bad frame: length prefix incomplete ({first} of 4 bytes) after {:?}",
+                    limits.frame_timeout
+                );
+                let _ = reply(&mut stream, &Response::Error(msg), idle).await;
+                return;
+            }
         }
         let header = match parse_header(prefix) {
             Ok(h) => h,
@@ -36,14 +57,15 @@ pub async fn serve(mut stream: UnixStream, ctx: &Context, privileged: bool, idle
         // nothing costs nothing.
         let mut payload = Vec::with_capacity(header.len.min(4096));
         let mut body = (&mut stream).take(header.len as u64);
-        match timeout(idle, body.read_to_end(&mut payload)).await {
+        match timeout_at(frame_deadline, body.read_to_end(&mut payload)).await {
             Ok(Ok(n)) if n == header.len => {}
             Ok(_) => return, // peer closed in the middle of the frame
             Err(_) => {
                 let msg = format!(
-                    "bad frame: body incomplete ({} of {} bytes) after {idle:?}",
+                    "bad frame: body incomplete ({} of {} bytes) after {:?}",
                     payload.len(),
-                    header.len
+                    header.len,
+                    limits.frame_timeout
                 );
                 let _ = reply(&mut stream, &Response::Error(msg), idle).await;
                 return;
@@ -71,6 +93,8 @@ pub async fn serve(mut stream: UnixStream, ctx: &Context, privileged: bool, idle
         let (response, fresh_until) = if request.is_privileged() && !privileged {
             let msg = format!("request code {} is served only on pam.sock", request.code());
             (Response::Error(msg), 0)
+        } else if matches!(request, Request::Status) && !privileged {
+            (public_status(ctx), 0)
         } else {
             dispatch_timed(ctx, request).await
         };
@@ -99,16 +123,44 @@ async fn reply(stream: &mut UnixStream, resp: &Response, idle: Duration) -> std:
     }
 }
 
-/// Tells a refused peer why (`msg`), then closes.
-pub async fn refuse(mut stream: UnixStream, msg: String) {
-    // Read the peer's request first (briefly), so that it is not writing
-    // into a closed socket and sees the reason.
-    let drain = async {
-        let mut prefix = [0u8; 4];
-        stream.read_exact(&mut prefix).await?;
-        let len = parse_header(prefix).map_or(0, |h| h.len) as u64;
-        tokio::io::copy(&mut (&mut stream).take(len), &mut tokio::io::sink()).await
-    };
-    let _ = timeout(Duration::from_secs(1), drain).await;
-    let _ = reply(&mut stream, &Response::Error(msg), Duration::from_secs(1)).await;
+/// Tells a refused peer why (`msg`) if its socket takes the reply without
+/// waiting, and closes the connection at once: a refused connection never
+/// holds a descriptor. (The peer reads the reply before it sees the close,
+/// even when its request was left unread.)
+pub fn refuse(stream: UnixStream, msg: &str) {
+    let frame = encode_response(&Response::Error(msg.to_string()));
+    // Out of the reactor, as a plain non-blocking socket: one write(2)
+    // that cannot wait, then close.
+    if let Ok(stream) = stream.into_std() {
+        let _ = std::io::Write::write(&mut &stream, &frame);
+    }
+}
+
+/// The `Status` answer on the world-accessible `nss.sock`: whether the
+/// daemon is up and each domain online or offline, nothing more (server
+/// URIs and recent errors, which may name bind DNs or filters, are only
+/// in the full document on `pam.sock`).
+fn public_status(ctx: &Context) -> Response {
+    let full = ctx.resolver.status();
+    let domains: Vec<serde_json::Value> = full["domains"]
+        .as_array()
+        .map(|ds| {
+            ds.iter()
+                .map(|d| {
+                    let online = d["online"].as_bool().unwrap_or(false);
+                    serde_json::json!({
+                        "name": d["name"],
+                        "online": online,
+                        "state": if online { "online" } else { "offline" },
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let doc = serde_json::json!({
+        "state": "up",
+        "domains": domains,
+        "details": "on pam.sock (root only)",
+    });
+    Response::Json(doc.to_string())
 }

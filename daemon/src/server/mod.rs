@@ -2,9 +2,19 @@
 //! `pam.sock` (mode 0600, peers checked with `SO_PEERCRED`: PAM and admin
 //! requests), both speaking the framing of [`roster_proto`].
 //!
-//! Each accepted connection runs in its own task ([`conn`]); the number of
-//! connections served at once is capped (further ones wait in the listen
-//! backlog), and an idle connection is closed after a timeout.
+//! Each accepted connection runs in its own task ([`conn`]), so one slow
+//! or stalled client never holds up another. Connections are limited, and
+//! a connection over a limit is refused at once (told why if its socket
+//! takes the reply without waiting, then closed), never held: per peer UID
+//! on `nss.sock`, and in total over both sockets, with a few extra slots
+//! kept for root (logins) when the total is reached. The limits are fitted
+//! to the process's descriptor limit at start ([`Limits::fit_descriptor_limit`]).
+//! An idle connection is closed after a timeout; a frame once begun must
+//! arrive whole within a shorter one.
+//!
+//! `Status` on `nss.sock` (world-accessible) says only whether the daemon
+//! is up and each domain online or offline; the whole document (servers,
+//! errors, counters) is served on the root-only `pam.sock`.
 
 pub mod admin;
 mod admin_sid;
@@ -22,10 +32,10 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use thiserror::Error;
-use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 /// A request to reload the configuration; the answer says how it went.
@@ -65,10 +75,17 @@ impl Context {
 /// Limits of the socket service.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Connections served at once (per socket).
+    /// Connections open at once over both sockets; further ones are
+    /// refused at once (except root's, see `root_reserve`).
     pub max_connections: usize,
-    /// A connection with no complete request for this long is closed.
+    /// Extra connections root (`unlimited_uid`) may open when
+    /// `max_connections` is reached, so that logins still get through.
+    pub root_reserve: usize,
+    /// A connection with no request for this long is closed.
     pub idle_timeout: Duration,
+    /// A frame whose first byte arrived must be complete within this
+    /// (a client that sends half a frame and stalls is dropped).
+    pub frame_timeout: Duration,
     /// The only peer UID accepted on `pam.sock` (0 = root).
     pub pam_peer_uid: u32,
     /// Connections one peer UID may have open at once on `nss.sock`.
@@ -80,12 +97,69 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_connections: 256,
+            max_connections: 1024,
+            root_reserve: 64,
             idle_timeout: Duration::from_secs(10),
+            frame_timeout: Duration::from_secs(2),
             pam_peer_uid: 0,
             max_connections_per_uid: 32,
             unlimited_uid: Some(0),
         }
+    }
+}
+
+/// Descriptors kept for everything but client connections (directory
+/// connections, the store, the memory cache, logs).
+pub const RESERVED_DESCRIPTORS: usize = 256;
+
+impl Limits {
+    /// Raises the soft `RLIMIT_NOFILE` to the hard limit, and lowers the
+    /// connection limits if they would not fit in it next to
+    /// [`RESERVED_DESCRIPTORS`] (logged), so that clients can never make
+    /// the daemon run out of descriptors.
+    pub fn fit_descriptor_limit(mut self) -> Limits {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one rlimit into the valid `lim`.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+            return self;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            // SAFETY: setrlimit reads one valid rlimit.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+        let soft = usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX);
+        self.fit(soft);
+        self
+    }
+
+    /// Lowers the limits so that connections fit in `descriptors` next to
+    /// [`RESERVED_DESCRIPTORS`] (at least 16 and 4 remain).
+    fn fit(&mut self, descriptors: usize) {
+        let room = descriptors.saturating_sub(RESERVED_DESCRIPTORS);
+        let wanted = self.max_connections + self.root_reserve;
+        if wanted <= room {
+            return;
+        }
+        let reserve = (room / 16).clamp(4, self.root_reserve.max(4));
+        let max = room.saturating_sub(reserve).max(16);
+        tracing::warn!(
+            descriptors,
+            max_connections = max,
+            root_reserve = reserve,
+            "the descriptor limit (LimitNOFILE) is low: connection limits lowered to fit"
+        );
+        self.max_connections = max.min(self.max_connections);
+        self.root_reserve = reserve.min(self.root_reserve);
+        self.max_connections_per_uid = self.max_connections_per_uid.min(self.max_connections);
     }
 }
 
@@ -144,16 +218,21 @@ impl Server {
             let _ = std::fs::remove_file(&nss_path);
         })?;
         let (stop, stop_rx) = watch::channel(false);
-        let limits = Arc::new(limits);
+        let slots = Slots {
+            shared: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            root: Arc::new(Semaphore::new(limits.root_reserve)),
+            peers: Arc::new(peers::PeerCounts::default()),
+            limits: Arc::new(limits),
+        };
         let tasks = vec![
             tokio::spawn(accept_loop(
                 nss,
                 ctx.clone(),
                 false,
-                limits.clone(),
+                slots.clone(),
                 stop_rx.clone(),
             )),
-            tokio::spawn(accept_loop(pam, ctx, true, limits, stop_rx)),
+            tokio::spawn(accept_loop(pam, ctx, true, slots, stop_rx)),
         ];
         Ok(Server {
             paths: vec![nss_path, pam_path],
@@ -174,20 +253,98 @@ impl Server {
     }
 }
 
+/// The connection slots both sockets share.
+#[derive(Clone)]
+struct Slots {
+    /// `max_connections`.
+    shared: Arc<Semaphore>,
+    /// `root_reserve`, used by root once `shared` is taken.
+    root: Arc<Semaphore>,
+    /// Open connections per peer UID (on `nss.sock`).
+    peers: Arc<peers::PeerCounts>,
+    limits: Arc<Limits>,
+}
+
+/// What holds a connection's place; released when the connection ends.
+struct Admitted {
+    _slot: OwnedSemaphorePermit,
+    _peer: Option<peers::PeerGuard>,
+}
+
+impl Slots {
+    /// Admits a connection of `uid` or says why not (no waiting).
+    fn admit(&self, uid: u32, privileged: bool) -> Result<Admitted, String> {
+        let root = Some(uid) == self.limits.unlimited_uid;
+        let peer =
+            if root || privileged {
+                None
+            } else {
+                let max = self.limits.max_connections_per_uid;
+                Some(self.peers.try_acquire(uid, max).ok_or_else(|| {
+                    format!("too many open connections from uid {uid} (limit {max})")
+                })?)
+            };
+        let slot = match self.shared.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) if root => self.root.clone().try_acquire_owned().map_err(|_| {
+                "rosterd is at its connection limit (root's reserve included)".to_string()
+            })?,
+            Err(_) => {
+                return Err(format!(
+                    "rosterd is at its connection limit ({})",
+                    self.limits.max_connections
+                ))
+            }
+        };
+        Ok(Admitted {
+            _slot: slot,
+            _peer: peer,
+        })
+    }
+}
+
+/// Logs refused connections at most once per interval, with a count, so
+/// that a flood of them cannot flood the log.
+struct RefusalLog {
+    socket: &'static str,
+    last: Option<Instant>,
+    since: u64,
+}
+
+impl RefusalLog {
+    const INTERVAL: Duration = Duration::from_secs(10);
+
+    fn note(&mut self, uid: Option<u32>, reason: &str) {
+        self.since += 1;
+        if self.last.is_some_and(|t| t.elapsed() < Self::INTERVAL) {
+            return;
+        }
+        tracing::warn!(
+            socket = self.socket,
+            peer_uid = ?uid,
+            refused = self.since,
+            reason,
+            "connections refused (counted since the last such message)"
+        );
+        self.last = Some(Instant::now());
+        self.since = 0;
+    }
+}
+
 async fn accept_loop(
     listener: UnixListener,
     ctx: Arc<Context>,
     privileged: bool,
-    limits: Arc<Limits>,
+    slots: Slots,
     mut stop: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let peers = Arc::new(peers::PeerCounts::default());
+    let limits = slots.limits.clone();
+    let mut refusals = RefusalLog {
+        socket: if privileged { "pam.sock" } else { "nss.sock" },
+        last: None,
+        since: 0,
+    };
     loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("semaphore never closed"),
-            _ = stop.changed() => return,
-        };
         let stream = tokio::select! {
             r = listener.accept() => r,
             _ = stop.changed() => return,
@@ -201,48 +358,33 @@ async fn accept_loop(
                 continue;
             }
         };
-        if privileged && !peer_allowed(&stream, limits.pam_peer_uid) {
+        let uid = match stream.peer_cred() {
+            Ok(c) => c.uid(),
+            Err(e) => {
+                refusals.note(None, &format!("cannot read the peer's credentials: {e}"));
+                continue;
+            }
+        };
+        if privileged && uid != limits.pam_peer_uid {
             let msg = format!("pam.sock accepts uid {} only", limits.pam_peer_uid);
-            tokio::spawn(conn::refuse(stream, msg));
+            refusals.note(Some(uid), &msg);
+            conn::refuse(stream, &msg);
             continue;
         }
-        let counted = match stream.peer_cred().map(|c| c.uid()) {
-            Ok(uid) if Some(uid) == limits.unlimited_uid => None,
-            Ok(uid) => match peers.try_acquire(uid, limits.max_connections_per_uid) {
-                Some(guard) => Some(guard),
-                None => {
-                    tracing::warn!(peer_uid = uid, "too many connections from one uid; refused");
-                    let msg = format!("too many open connections from uid {uid}");
-                    tokio::spawn(conn::refuse(stream, msg));
-                    continue;
-                }
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the credentials of a peer; refused");
+        let admitted = match slots.admit(uid, privileged) {
+            Ok(a) => a,
+            Err(msg) => {
+                refusals.note(Some(uid), &msg);
+                conn::refuse(stream, &msg);
                 continue;
             }
         };
         let ctx = ctx.clone();
         let limits = limits.clone();
         tokio::spawn(async move {
-            conn::serve(stream, &ctx, privileged, limits.idle_timeout).await;
-            drop(counted);
-            drop(permit);
+            conn::serve(stream, &ctx, privileged, &limits).await;
+            drop(admitted);
         });
-    }
-}
-
-fn peer_allowed(stream: &UnixStream, uid: u32) -> bool {
-    match stream.peer_cred() {
-        Ok(cred) if cred.uid() == uid => true,
-        Ok(cred) => {
-            tracing::warn!(peer_uid = cred.uid(), peer_pid = ?cred.pid(), "refused a connection to pam.sock");
-            false
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the credentials of a pam.sock peer");
-            false
-        }
     }
 }
 

@@ -121,8 +121,38 @@ impl PamState {
     }
 }
 
+/// The login name of a PAM request.
+fn user_of(req: &Request) -> Option<&str> {
+    match req {
+        Request::PamAuthenticate { user, .. }
+        | Request::PamAccount { user, .. }
+        | Request::PamChangePassword { user, .. }
+        | Request::PamOpenSession { user, .. } => Some(user),
+        _ => None,
+    }
+}
+
+/// Refuses a login name holding a control character (a newline could
+/// forge log lines; no directory account has one): `PAM_USER_UNKNOWN`,
+/// logged once with the name escaped.
+fn refuse_bad_user(req: &Request) -> Option<Response> {
+    let user = user_of(req)?;
+    if !user.chars().any(char::is_control) {
+        return None;
+    }
+    let shown = user.escape_debug().to_string();
+    tracing::warn!(op = req.code(), user = %shown, "PAM request refused: the user name holds a control character");
+    Some(Response::Pam(roster_proto::PamReply {
+        code: roster_proto::PamCode::UserUnknown,
+        message: String::new(),
+    }))
+}
+
 /// Answers one PAM request.
 pub async fn handle(ctx: &Context, req: Request) -> Response {
+    if let Some(refused) = refuse_bad_user(&req) {
+        return refused;
+    }
     match req {
         Request::PamAuthenticate { .. }
         | Request::PamAccount { .. }
@@ -132,5 +162,33 @@ pub async fn handle(ctx: &Context, req: Request) -> Response {
             "request code {} is not a PAM request",
             other.code()
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roster_proto::{PamCode, Secret};
+
+    #[test]
+    fn user_names_with_control_characters_are_refused_at_the_edge() {
+        for user in ["eve\nroot", "eve\u{1b}[31m", "eve\r", "eve\u{0}"] {
+            let req = Request::PamAuthenticate {
+                user: user.into(),
+                service: "sshd".into(),
+                rhost: String::new(),
+                password: Secret::from("pw"),
+            };
+            match refuse_bad_user(&req) {
+                Some(Response::Pam(r)) => assert_eq!(r.code, PamCode::UserUnknown, "{user:?}"),
+                other => panic!("{user:?}: {other:?}"),
+            }
+        }
+        let ok = Request::PamAccount {
+            user: "eve".into(),
+            service: "sshd".into(),
+            rhost: String::new(),
+        };
+        assert!(refuse_bad_user(&ok).is_none());
     }
 }

@@ -70,7 +70,11 @@ async fn call(path: PathBuf, req: Request) -> Response {
 /// closed the connection without replying.
 async fn raw(path: &Path, bytes: &[u8], then_close_write: bool) -> Option<Response> {
     let mut s = tokio::net::UnixStream::connect(path).await.unwrap();
-    s.write_all(bytes).await.unwrap();
+    // A refused connection may be closed before the bytes are written: its
+    // reply is still there to read.
+    if s.write_all(bytes).await.is_err() {
+        return read_reply(&mut s).await;
+    }
     if then_close_write {
         s.shutdown().await.unwrap();
     }
@@ -136,7 +140,7 @@ async fn lookups_over_nss_sock() {
             more: false
         }
     );
-    let Response::Json(st) = call(rd.nss(), Request::Status).await else {
+    let Response::Json(st) = call(rd.pam(), Request::Status).await else {
         panic!()
     };
     let st: serde_json::Value = serde_json::from_str(&st).unwrap();
@@ -258,10 +262,70 @@ async fn pam_sock_refuses_other_uids() {
     assert!(m.contains("pam.sock accepts uid"), "{m}");
 }
 
+/// The keys of a JSON object, sorted.
+fn keys(v: &serde_json::Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_on_nss_sock_says_only_up_online_offline() {
+    let rd = start();
+    let public = |r: Response| -> serde_json::Value {
+        let Response::Json(st) = r else {
+            panic!("{r:?}")
+        };
+        serde_json::from_str(&st).unwrap()
+    };
+    let st = public(call(rd.nss(), Request::Status).await);
+    assert_eq!(keys(&st), ["details", "domains", "state"], "{st}");
+    assert_eq!(st["state"], "up");
+    assert_eq!(keys(&st["domains"][0]), ["name", "online", "state"], "{st}");
+    assert_eq!(st["domains"][0]["state"], "online");
+    rd.directory.set_online(false);
+    let _ = call(rd.nss(), Request::UserByName("nobody-here".into())).await;
+    let st = public(call(rd.nss(), Request::Status).await);
+    assert_eq!(st["domains"][0]["state"], "offline", "{st}");
+    // The whole document (cache counters, pid, ...) on pam.sock.
+    let full = public(call(rd.pam(), Request::Status).await);
+    assert!(full["cache"].is_object() && full["pid"].is_u64(), "{full}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_frame_costs_only_its_own_connection() {
+    let rd = start_with(Limits {
+        frame_timeout: Duration::from_millis(200),
+        idle_timeout: Duration::from_secs(60),
+        pam_peer_uid: my_uid(),
+        ..Limits::default()
+    });
+    // Two bytes of a length prefix, and half a body, then silence.
+    let mut half_prefix = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
+    half_prefix.write_all(&[0, 0]).await.unwrap();
+    let mut half_body = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
+    half_body.write_all(&[0, 0, 0, 50, 0, 1]).await.unwrap();
+    // Others are answered meanwhile, on a connection of their own.
+    assert!(matches!(
+        call(rd.nss(), Request::UserByUid(10001)).await,
+        Response::User(_)
+    ));
+    // The stalled ones are told and closed after the frame timeout, long
+    // before the idle timeout.
+    let m = error_text(read_reply(&mut half_prefix).await);
+    assert!(m.contains("length prefix incomplete (2 of 4 bytes)"), "{m}");
+    let m = error_text(read_reply(&mut half_body).await);
+    assert!(m.contains("body incomplete (2 of 50 bytes)"), "{m}");
+    let mut rest = Vec::new();
+    half_body.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_frames_get_an_error_and_others_are_still_served() {
     let rd = start_with(Limits {
         idle_timeout: Duration::from_millis(300),
+        frame_timeout: Duration::from_millis(300),
         pam_peer_uid: my_uid(),
         ..Limits::default()
     });
@@ -306,21 +370,17 @@ async fn garbage_frames_get_an_error_and_others_are_still_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connection_cap_queues_extra_clients() {
+async fn connections_over_the_cap_are_refused_at_once() {
     let rd = start_with(Limits {
         max_connections: 1,
-        idle_timeout: Duration::from_secs(30),
+        root_reserve: 0,
+        unlimited_uid: None,
+        idle_timeout: Duration::from_secs(60),
         pam_peer_uid: my_uid(),
         ..Limits::default()
     });
-    // One idle connection holds the only slot.
+    // One idle connection holds the only slot (accepted: it is answered).
     let mut first = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
-    let path = rd.nss();
-    let waiting = tokio::task::spawn_blocking(move || {
-        Client::request_once(&path, &Request::UserByUid(10001), Duration::from_secs(30))
-    });
-    // The first connection is still served, and when it ends the queued
-    // client gets its answer.
     first
         .write_all(&encode_request(&Request::Status))
         .await
@@ -329,8 +389,69 @@ async fn connection_cap_queues_extra_clients() {
         read_reply(&mut first).await,
         Some(Response::Json(_))
     ));
+    // The next one is told why and closed at once, without even sending a
+    // request (nothing waits for it): the reply, then end of stream.
+    let mut second = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
+    let m = error_text(read_reply(&mut second).await);
+    assert!(m.contains("connection limit (1)"), "{m}");
+    let mut rest = Vec::new();
+    second.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+    // pam.sock shares the cap.
+    let m = error_text(raw(&rd.pam(), &encode_request(&Request::Status), false).await);
+    assert!(m.contains("connection limit"), "{m}");
+    // Once the first one is gone, clients are served again.
     drop(first);
-    assert!(matches!(waiting.await.unwrap().unwrap(), Response::User(_)));
+    let give_up = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match raw(&rd.nss(), &encode_request(&Request::Status), false).await {
+            Some(Response::Json(_)) => break,
+            Some(Response::Error(m))
+                if m.contains("connection limit") && std::time::Instant::now() < give_up =>
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_keeps_a_reserve_when_the_cap_is_reached() {
+    // This test process's UID plays root (the exempt UID).
+    let rd = start_with(Limits {
+        max_connections: 1,
+        root_reserve: 1,
+        unlimited_uid: Some(my_uid()),
+        pam_peer_uid: my_uid(),
+        ..Limits::default()
+    });
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
+        s.write_all(&encode_request(&Request::Status))
+            .await
+            .unwrap();
+        assert!(matches!(read_reply(&mut s).await, Some(Response::Json(_))));
+        held.push(s);
+    }
+    let m = error_text(raw(&rd.nss(), &encode_request(&Request::Status), false).await);
+    assert!(m.contains("root's reserve"), "{m}");
+}
+
+#[test]
+fn limits_fit_the_descriptor_limit() {
+    let mut l = Limits::default();
+    l.fit(1_000_000);
+    assert_eq!(l.max_connections, Limits::default().max_connections);
+    let mut l = Limits::default();
+    l.fit(1024);
+    assert!(
+        l.max_connections + l.root_reserve + RESERVED_DESCRIPTORS <= 1024,
+        "{l:?}"
+    );
+    assert!(l.root_reserve >= 4 && l.max_connections >= 16, "{l:?}");
+    assert!(l.max_connections_per_uid <= l.max_connections);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,6 +559,10 @@ async fn one_uid_cannot_take_every_connection() {
         .unwrap();
     assert!(matches!(read_reply(&mut b).await, Some(Response::Json(_))));
     let m = error_text(raw(&rd.nss(), &encode_request(&Request::Status), false).await);
+    assert!(m.contains("too many open connections"), "{m}");
+    // Refused without reading the request: told at once, then closed.
+    let mut silent = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
+    let m = error_text(read_reply(&mut silent).await);
     assert!(m.contains("too many open connections"), "{m}");
     drop(b);
     // Closing one frees its slot (once the server has seen the close).

@@ -29,7 +29,8 @@ pub struct TlsInfo {
     /// Days until it expires (negative: expired).
     pub days_left: i32,
     /// `Ok` when the chain and the host name verify against the trusted
-    /// CAs (`ca_file` plus the system's), else why not.
+    /// CAs (`ca_file` only, plus the system's with `ca_system = true`; the
+    /// system's without `ca_file`), else why not.
     pub verified: Result<(), String>,
 }
 
@@ -138,6 +139,13 @@ pub fn handshake(stream: TcpStream, host: &str, cfg: &DomainConfig) -> Result<Tl
     let mut b = SslConnector::builder(SslMethod::tls_client())
         .map_err(|e| format!("OpenSSL setup failed: {e}"))?;
     if let Some(ca) = &cfg.ca_file {
+        // As the daemon does: ca_file replaces the system CAs unless
+        // ca_system = true.
+        if !cfg.ca_system {
+            let empty = openssl::x509::store::X509StoreBuilder::new()
+                .map_err(|e| format!("OpenSSL setup failed: {e}"))?;
+            b.set_cert_store(empty.build());
+        }
         b.set_ca_file(ca)
             .map_err(|e| format!("ca_file {} cannot be loaded: {e}", ca.display()))?;
     }
@@ -181,7 +189,8 @@ pub fn handshake(stream: TcpStream, host: &str, cfg: &DomainConfig) -> Result<Tl
     }
     problems.dedup();
     let trusted = match &cfg.ca_file {
-        Some(ca) => format!("ca_file {} and the system CAs", ca.display()),
+        Some(ca) if cfg.ca_system => format!("ca_file {} and the system CAs", ca.display()),
+        Some(ca) => format!("ca_file {} only (ca_system = false)", ca.display()),
         None => "the system CAs (no ca_file)".to_string(),
     };
     let verified = if problems.is_empty() {
