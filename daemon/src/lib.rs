@@ -5,6 +5,7 @@ pub mod config;
 pub mod directory;
 pub mod filter;
 pub mod memcache_publish;
+pub mod registry;
 pub mod resolver;
 pub mod server;
 pub mod store;

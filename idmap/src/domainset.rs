@@ -2,7 +2,7 @@
 //! together, answering SID → ID and ID → SID.
 
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::backend::autorid::{AutoridPool, StoreMode};
 use crate::backend::rfc2307::PosixBounds;
@@ -10,8 +10,26 @@ use crate::backend::rid::RidRange;
 use crate::backend::sss::{SharedSss, SssContext};
 use crate::blockcache::{BlockCache, SlotCache, CACHED_BLOCKS};
 use crate::error::IdmapError;
-use crate::settings::{AutoridParams, IdmapSettings, ResolvedBackend, SssParams};
+use crate::export::ExportLine;
+use crate::settings::{AutoridParams, IdmapSettings, ResolvedBackend, SssParams, StoreKind};
 use crate::sid::Sid;
+use crate::store::{SharedStore, SssRecord, SssStore};
+
+/// What the daemon needs to build the shared store of an autorid pool
+/// with `idmap_store = "ldap"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedSpec {
+    /// The domain of the pool that sets `idmap_store = "ldap"` (whose
+    /// directory holds the entries).
+    pub domain: String,
+    /// `idmap_store_dn`.
+    pub dn: String,
+    /// The pool.
+    pub params: AutoridParams,
+}
+
+/// Builds the shared store of a pool (see [`DomainSet::open_with`]).
+pub type SharedFactory<'a> = dyn Fn(&SharedSpec) -> Result<Arc<dyn SharedStore>, IdmapError> + 'a;
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {
@@ -42,6 +60,8 @@ pub struct DomainSet {
     domains: Vec<Domain>,
     sss: Vec<SssPool>,
     pools: Vec<AutoridEntry>,
+    /// Where sss slices are recorded.
+    sss_rec: Option<SssRecorder>,
     /// Serializes domain SID registration.
     register: Mutex<()>,
 }
@@ -56,6 +76,13 @@ struct SssPool {
     ctx: SharedSss,
     /// ID → SID cache by slice number.
     rev: SlotCache,
+}
+
+/// The recorded sss slices (`sss.map`), when there is a state directory.
+#[derive(Debug)]
+struct SssRecorder {
+    store: SssStore,
+    writable: bool,
 }
 
 /// One autorid pool, shared by the autorid domains with identical pools.
@@ -117,9 +144,27 @@ impl DomainSet {
         domains: &[(N, IdmapSettings, u32, u32)],
         mode: StoreMode<'_>,
     ) -> Result<DomainSet, IdmapError> {
+        DomainSet::open_with(domains, mode, None)
+    }
+
+    /// Like [`DomainSet::open`]; autorid pools with `idmap_store = "ldap"`
+    /// get their shared store from `shared` (without it they keep their
+    /// allocations locally, as for configuration checks). The sss slices
+    /// and autorid allocations recorded in the state directory are reused
+    /// (whatever order domains answer in); a record that disagrees with
+    /// the configuration is an [`IdmapError::Recorded`] naming the domain.
+    pub fn open_with<N: AsRef<str>>(
+        domains: &[(N, IdmapSettings, u32, u32)],
+        mode: StoreMode<'_>,
+        shared: Option<&SharedFactory<'_>>,
+    ) -> Result<DomainSet, IdmapError> {
         let mut out: Vec<Domain> = Vec::with_capacity(domains.len());
         let mut sss: Vec<(String, SssParams)> = Vec::new();
         let mut pools: Vec<(String, AutoridParams)> = Vec::new();
+        // Per pool: the domain that sets idmap_store = "ldap" and its
+        // idmap_store_dn, and the configured (SID, name).
+        let mut pool_store: Vec<Option<(String, String)>> = Vec::new();
+        let mut pool_sids: Vec<Vec<(Sid, String)>> = Vec::new();
         let mut claims: Vec<Claim> = Vec::new();
         for (name, settings, min_id, max_id) in domains {
             let name = name.as_ref();
@@ -156,28 +201,69 @@ impl DomainSet {
                     }
                 },
                 ResolvedBackend::Autorid(p) => {
-                    match pools.iter().position(|(_, q)| {
+                    let i = match pools.iter().position(|(_, q)| {
                         (q.low, q.high, q.rangesize) == (p.low, p.high, p.rangesize)
                     }) {
-                        Some(i) if pools[i].1.deterministic != p.deterministic => {
+                        Some(i) if pools[i].1 != p => {
                             return Err(IdmapError::Settings {
                                 domain: name.to_string(),
                                 reason: format!(
                                     "shares the autorid pool {}-{} with domain {:?} but not its \
-                                     deterministic setting",
+                                     deterministic and deterministic_blocks settings",
                                     p.low, p.high, pools[i].0
                                 ),
                             })
                         }
                         Some(i) => {
                             shared_claim = true;
-                            Kind::Autorid(i)
+                            i
                         }
                         None => {
                             pools.push((name.to_string(), p));
-                            Kind::Autorid(pools.len() - 1)
+                            pool_store.push(None);
+                            pool_sids.push(Vec::new());
+                            pools.len() - 1
                         }
+                    };
+                    // One domain of the pool says where allocations are
+                    // shared (its directory); the others may leave it out.
+                    let explicit_local = settings.idmap_store == Some(StoreKind::Local);
+                    match (&pool_store[i], &settings.idmap_store_dn) {
+                        (Some((other, _)), Some(_)) | (Some((other, _)), None)
+                            if explicit_local || settings.idmap_store_dn.is_some() =>
+                        {
+                            return Err(IdmapError::Settings {
+                                domain: name.to_string(),
+                                reason: format!(
+                                    "the autorid pool {}-{} keeps its allocations in the \
+                                     directory of domain {other:?} (idmap_store = \"ldap\"); \
+                                     set idmap_store and idmap_store_dn on that domain only",
+                                    p.low, p.high
+                                ),
+                            });
+                        }
+                        (None, Some(dn)) => {
+                            if let Some(j) = (0..out.len()).find(|j| {
+                                matches!(out[*j].kind, Kind::Autorid(k) if k == i)
+                                    && domains[*j].1.idmap_store == Some(StoreKind::Local)
+                            }) {
+                                return Err(IdmapError::Settings {
+                                    domain: name.to_string(),
+                                    reason: format!(
+                                        "idmap_store = \"ldap\" for the autorid pool {}-{}, \
+                                         which domain {:?} sets to idmap_store = \"local\"",
+                                        p.low, p.high, out[j].name
+                                    ),
+                                });
+                            }
+                            pool_store[i] = Some((name.to_string(), dn.clone()));
+                        }
+                        _ => {}
                     }
+                    if let Some(sid) = settings.domain_sid {
+                        pool_sids[i].push((sid, name.to_string()));
+                    }
+                    Kind::Autorid(i)
                 }
             };
             if let (Some(span), false) = (backend.span(), shared_claim) {
@@ -194,13 +280,34 @@ impl DomainSet {
             });
         }
         let mut opened = Vec::with_capacity(pools.len());
-        for (_, params) in pools {
+        for (i, (first, params)) in pools.into_iter().enumerate() {
+            let _ = first;
+            let store = match (&pool_store[i], shared) {
+                (Some((domain, dn)), Some(make)) => Some(make(&SharedSpec {
+                    domain: domain.clone(),
+                    dn: dn.clone(),
+                    params,
+                })?),
+                _ => None,
+            };
             opened.push(AutoridEntry {
                 params,
-                pool: AutoridPool::open(params, mode)?,
+                pool: AutoridPool::open_with(params, mode, store, &pool_sids[i])?,
                 rev: SlotCache::new(params.slots()),
             });
         }
+        let sss_rec = match mode {
+            _ if sss.is_empty() => None,
+            StoreMode::Memory => None,
+            StoreMode::Durable(d) => Some(SssRecorder {
+                store: SssStore::new(d, true)?,
+                writable: true,
+            }),
+            StoreMode::ReadOnly(d) => Some(SssRecorder {
+                store: SssStore::new(d, false)?,
+                writable: false,
+            }),
+        };
         let set = DomainSet {
             sss: sss
                 .into_iter()
@@ -213,8 +320,13 @@ impl DomainSet {
                 .collect(),
             pools: opened,
             domains: out,
+            sss_rec,
             register: Mutex::new(()),
         };
+        if let StoreMode::Durable(d) | StoreMode::ReadOnly(d) = mode {
+            set.check_autorid_records(d, domains)?;
+        }
+        set.restore_recorded(domains)?;
         // Configured SIDs: config order, except that deterministic autorid
         // pools see their domains sorted by SID so that the order of the
         // configuration file does not matter.
@@ -270,21 +382,252 @@ impl DomainSet {
         match dom.kind {
             Kind::Rfc2307 | Kind::Rid(_) => {}
             Kind::Sss(c) => {
-                self.sss[c]
-                    .ctx
-                    .add_domain(&dom.name, &sid)
-                    .map_err(|source| IdmapError::Sss {
-                        domain: dom.name.clone(),
-                        source,
-                    })?;
+                let ctx = &self.sss[c].ctx;
+                if !ctx.has_domain(&sid) {
+                    ctx.add_domain(&dom.name, &sid)
+                        .map_err(|source| IdmapError::Sss {
+                            domain: dom.name.clone(),
+                            source,
+                        })?;
+                    self.record_sss(c, &dom.name, &sid)?;
+                }
             }
             Kind::Autorid(p) => {
-                self.pools[p].pool.allocate(&sid, 0)?;
+                let pool = &self.pools[p].pool;
+                let new_name = pool.name_domain(&sid, &dom.name);
+                pool.allocate(&sid, 0)?;
+                if new_name {
+                    pool.save_names()?;
+                }
             }
         }
         // Cannot fail: set only here, under the registration lock.
         let _ = dom.sid.set(sid);
         Ok(())
+    }
+
+    /// Reuses what the state directory recorded: the sss slices of every
+    /// recorded domain are put back in their context (so a domain that
+    /// answers first cannot take another's slice), and a configured
+    /// domain recorded earlier gets its SID back (so it maps while its
+    /// server is down). A record that disagrees with the configuration is
+    /// refused, naming the domain.
+    fn restore_recorded<N: AsRef<str>>(
+        &self,
+        cfg: &[(N, IdmapSettings, u32, u32)],
+    ) -> Result<(), IdmapError> {
+        if let Some(rec) = &self.sss_rec {
+            let path = rec.store.path().to_path_buf();
+            let recorded = |domain: &str, reason: String| IdmapError::Recorded {
+                domain: domain.to_string(),
+                path: path.clone(),
+                reason,
+            };
+            for r in rec.store.load()? {
+                let idx = self
+                    .domains
+                    .iter()
+                    .position(|d| d.name.eq_ignore_ascii_case(&r.name));
+                let ctx_index = match idx.map(|i| (i, self.domains[i].kind)) {
+                    Some((i, Kind::Sss(c))) => {
+                        let p = self.sss[c].params;
+                        if p != r.params {
+                            return Err(recorded(
+                                &r.name,
+                                format!(
+                                    "its sss slices were computed with range_min {} range_max {} \
+                                     range_size {} autorid_compat {} helper_table_size {}; the \
+                                     configuration now says range_min {} range_max {} range_size \
+                                     {} autorid_compat {} helper_table_size {}, which would move \
+                                     its IDs",
+                                    r.params.range_min,
+                                    r.params.range_max,
+                                    r.params.range_size,
+                                    r.params.autorid_compat,
+                                    r.params.helper_table_size,
+                                    p.range_min,
+                                    p.range_max,
+                                    p.range_size,
+                                    p.autorid_compat,
+                                    p.helper_table_size
+                                ),
+                            ));
+                        }
+                        if let Some(s) = cfg[i].1.domain_sid {
+                            if s != r.sid {
+                                return Err(recorded(
+                                    &r.name,
+                                    format!(
+                                        "its slices are recorded for SID {}, the configuration \
+                                         says domain_sid {s}",
+                                        r.sid
+                                    ),
+                                ));
+                            }
+                        }
+                        Some(c)
+                    }
+                    Some((i, _)) => {
+                        return Err(recorded(
+                            &r.name,
+                            format!(
+                                "sss slices are recorded for it, but it now uses backend {:?}",
+                                cfg[i].1.backend.name()
+                            ),
+                        ))
+                    }
+                    // A domain no longer configured keeps its slices
+                    // reserved until it is reset.
+                    None => self.sss.iter().position(|sp| sp.params == r.params),
+                };
+                let Some(c) = ctx_index else { continue };
+                self.sss[c]
+                    .ctx
+                    .add_recorded_domain(&r.name, &r.sid, r.primary, &r.helpers)
+                    .map_err(|e| {
+                        recorded(
+                            &r.name,
+                            format!("its recorded slices cannot be put back: {e}"),
+                        )
+                    })?;
+                if let Some(i) = idx {
+                    let _ = self.domains[i].sid.set(r.sid);
+                }
+            }
+        }
+        for (i, d) in self.domains.iter().enumerate() {
+            let Kind::Autorid(p) = d.kind else { continue };
+            let pool = &self.pools[p].pool;
+            let known: Vec<Sid> = pool
+                .names()
+                .into_iter()
+                .filter(|(_, n)| n.eq_ignore_ascii_case(&d.name))
+                .map(|(s, _)| s)
+                .collect();
+            let Some(sid) = known.first() else { continue };
+            if let Some(c) = cfg[i].1.domain_sid {
+                if !known.contains(&c) {
+                    return Err(IdmapError::Recorded {
+                        domain: d.name.clone(),
+                        path: Default::default(),
+                        reason: format!(
+                            "its autorid ranges are recorded for SID {sid}, the configuration \
+                             says domain_sid {c}"
+                        ),
+                    });
+                }
+                continue;
+            }
+            if pool.slot(sid, 0).is_some() && known.len() == 1 {
+                let _ = d.sid.set(*sid);
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses autorid allocations recorded for a configured domain in a
+    /// pool it is no longer in (`autorid_low` changed, or another backend).
+    fn check_autorid_records<N: AsRef<str>>(
+        &self,
+        dir: &Path,
+        cfg: &[(N, IdmapSettings, u32, u32)],
+    ) -> Result<(), IdmapError> {
+        for r in crate::store::recorded_autorid_domains(dir)? {
+            let (path, low, sid, name) = (r.path, r.low, r.sid, r.name);
+            let idx = self.domains.iter().enumerate().position(|(i, d)| {
+                name.as_deref()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&d.name))
+                    || cfg[i].1.domain_sid == Some(sid)
+            });
+            let Some(i) = idx else { continue };
+            let d = &self.domains[i];
+            let now = match d.kind {
+                Kind::Autorid(p) if self.pools[p].params.low == low => continue,
+                Kind::Autorid(p) => format!("autorid_low {}", self.pools[p].params.low),
+                _ => format!("backend {:?}", d.backend_name()),
+            };
+            return Err(IdmapError::Recorded {
+                domain: d.name.clone(),
+                path,
+                reason: format!(
+                    "autorid ranges of {sid} are recorded in the pool starting at {low}, the \
+                     configuration now says {now}, which would move its IDs"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records the slices domain `name` just got in sss context `c`.
+    fn record_sss(&self, c: usize, name: &str, sid: &Sid) -> Result<(), IdmapError> {
+        let Some(rec) = self.sss_rec.as_ref().filter(|r| r.writable) else {
+            return Ok(());
+        };
+        let ctx = &self.sss[c].ctx;
+        let Some((primary, helpers)) = ctx.domain_slices(sid) else {
+            return Ok(());
+        };
+        let _lock = rec.store.lock()?;
+        let mut all = rec.store.load()?;
+        if all
+            .iter()
+            .any(|r| r.name.eq_ignore_ascii_case(name) || r.sid == *sid)
+        {
+            return Ok(());
+        }
+        all.push(SssRecord {
+            name: name.to_string(),
+            sid: *sid,
+            params: self.sss[c].params,
+            primary,
+            helpers,
+        });
+        rec.store.commit(&all)
+    }
+
+    /// The complete allocation table of this host (sss slices and autorid
+    /// ranges), for `rosterctl idmap export`.
+    pub fn export(&self) -> Vec<ExportLine> {
+        let mut v = Vec::new();
+        for sp in &self.sss {
+            for (domain, first_rid, first, last) in sp.ctx.all_slices() {
+                v.push(ExportLine {
+                    domain,
+                    block: first_rid / sp.params.range_size,
+                    first,
+                    last,
+                });
+            }
+        }
+        for ap in &self.pools {
+            let rs = ap.params.rangesize;
+            for r in ap.pool.records() {
+                let first = ap.params.low + r.slot * rs;
+                v.push(ExportLine {
+                    domain: r.domain,
+                    block: r.index,
+                    first,
+                    last: first + (rs - 1),
+                });
+            }
+        }
+        v.sort();
+        v
+    }
+
+    /// Shared autorid stores that could not be read when the set was
+    /// built (their pools use the local copy meanwhile).
+    pub fn shared_offline(&self) -> Vec<String> {
+        self.pools
+            .iter()
+            .filter_map(|p| p.pool.shared_offline())
+            .collect()
+    }
+
+    /// Domains not mapped because this host's autorid allocations and the
+    /// shared store disagree: (domain, reason).
+    pub fn disputes(&self) -> Vec<(String, String)> {
+        self.pools.iter().flat_map(|p| p.pool.disputes()).collect()
     }
 
     /// The SID of domain `name`, if known.
@@ -508,6 +851,17 @@ impl DomainSet {
             }
         }
         Ok(id)
+    }
+}
+
+impl Domain {
+    fn backend_name(&self) -> &'static str {
+        match self.backend {
+            ResolvedBackend::Rfc2307 { .. } => "rfc2307",
+            ResolvedBackend::Rid { .. } => "rid",
+            ResolvedBackend::Sss(_) => "sss",
+            ResolvedBackend::Autorid(_) => "autorid",
+        }
     }
 }
 

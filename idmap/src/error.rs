@@ -163,4 +163,57 @@ pub enum IdmapError {
         /// What is wrong.
         reason: String,
     },
+    /// What the state directory recorded for a domain disagrees with the
+    /// configuration.
+    #[error(
+        "domain {domain:?}: {reason} (recorded in {path}); if the change is intended, run \
+         `rosterctl idmap reset {domain}` with rosterd stopped to forget the recorded mapping \
+         (that domain's IDs will change)"
+    )]
+    Recorded {
+        /// The domain (configured name, or its SID when no name is known).
+        domain: String,
+        /// The state file.
+        path: PathBuf,
+        /// What disagrees.
+        reason: String,
+    },
+    /// The host's copy of the autorid allocations and the shared store
+    /// disagree about a domain: it is not mapped until an administrator
+    /// settles it.
+    #[error("domain {domain}: not mapped: the local autorid allocations disagree with {store}: {reason}")]
+    Disputed {
+        /// The domain (name, or SID).
+        domain: String,
+        /// The shared store.
+        store: String,
+        /// The disagreement.
+        reason: String,
+    },
+    /// A block met at run time cannot have its deterministic slot.
+    #[error(
+        "block {index} of domain {domain} refused: its deterministic slot {slot} is held by block \
+         {holder_index} of {holder}; it is not moved elsewhere, which would make its IDs depend \
+         on the order domains are met (configure its domain_sid, or raise deterministic_blocks)"
+    )]
+    BlockRefused {
+        /// The domain SID.
+        domain: String,
+        /// The block.
+        index: u32,
+        /// Its hash slot.
+        slot: u32,
+        /// The SID of the domain holding the slot.
+        holder: String,
+        /// The block holding the slot.
+        holder_index: u32,
+    },
+    /// The shared allocation store failed.
+    #[error("autorid store {store}: {source}")]
+    Shared {
+        /// The store.
+        store: String,
+        /// What failed.
+        source: crate::store::SharedStoreError,
+    },
 }

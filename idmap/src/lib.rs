@@ -40,20 +40,33 @@
 //!
 //! By default (as Samba's idmap_autorid) a domain gets the lowest free
 //! range the first time it is seen: two hosts that meet domains in a
-//! different order give them different IDs. With `deterministic = true`
-//! the range is chosen by the MurmurHash3 of the domain SID string modulo
-//! the number of ranges (SSSD's method), probing the next free range on a
-//! collision: every host computes the same ranges whatever the order,
-//! *as long as no two of the domains hash to the same range*; when two do,
-//! the one seen first keeps it, so order matters again for those two
-//! (domains configured with a `domain_sid` are registered in SID order, so
-//! the configuration file's order never matters). Allocations are recorded
-//! either way, so a host's IDs never move once handed out.
+//! different order give them different IDs, unless they share the
+//! allocations through the directory (`idmap_store = "ldap"`, see
+//! [`store::SharedStore`]). With `deterministic = true` the slot of every
+//! block is a function of the domain SID, the block index and the
+//! configuration only: the first `deterministic_blocks` blocks of every
+//! domain with a configured `domain_sid` are placed together at load, in
+//! (SID, block) order, each at the MurmurHash3 slot of its key (SSSD's
+//! key) or, when a lower key holds it, the next free one; a block met at
+//! run time only ever takes its hash slot and is refused when that slot is
+//! held (see [`backend::autorid`]). Allocations are recorded either way,
+//! so a host's IDs never move once handed out; a recorded allocation that
+//! disagrees with the deterministic placement is refused at load
+//! ([`IdmapError::Recorded`], reset with `rosterctl idmap reset DOMAIN`).
+//!
+//! # sss: recorded slices
+//!
+//! The primary and precomputed secondary slices each sss domain gets are
+//! recorded in `<state_dir>/sss.map` (same atomic-replace and `flock`
+//! machinery, [`store::StateFile`]) at first assignment and put back at
+//! load, so a restart or reload gives the same slices whatever order the
+//! domains answer in, and a domain whose server is down keeps mapping.
 
 pub mod backend;
 mod blockcache;
 mod domainset;
 mod error;
+pub mod export;
 mod fxhash;
 mod maplines;
 pub mod murmur;
@@ -62,10 +75,10 @@ mod sid;
 pub mod store;
 
 pub use backend::autorid::StoreMode;
-pub use domainset::DomainSet;
+pub use domainset::{DomainSet, SharedFactory, SharedSpec};
 pub use error::IdmapError;
 pub use maplines::{map_lines, MapSummary};
 pub use settings::{
-    AutoridParams, Backend, IdmapSettings, ResolvedBackend, SssParams, DEFAULT_MIN_ID,
+    AutoridParams, Backend, IdmapSettings, ResolvedBackend, SssParams, StoreKind, DEFAULT_MIN_ID,
 };
 pub use sid::{Sid, SidError, MAX_SUB_AUTHORITIES};

@@ -71,6 +71,27 @@ pub struct IdmapSettings {
     /// autorid: choose a domain's range by hash of its SID instead of
     /// first-seen order (default false).
     pub deterministic: Option<bool>,
+    /// autorid, deterministic: how many blocks of `rangesize` RIDs of
+    /// each domain with a configured `domain_sid` are placed together
+    /// when the configuration is loaded (default 1: the primary block).
+    pub deterministic_blocks: Option<u32>,
+    /// autorid: where allocations are kept, `"local"` (the state
+    /// directory, default) or `"ldap"` (entries under `idmap_store_dn`).
+    pub idmap_store: Option<StoreKind>,
+    /// autorid with `idmap_store = "ldap"`: the DN allocation entries are
+    /// kept under.
+    pub idmap_store_dn: Option<String>,
+}
+
+/// Where autorid allocations are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The state directory only.
+    #[default]
+    Local,
+    /// Entries in the directory, with the state directory as offline copy.
+    Ldap,
 }
 
 impl Default for IdmapSettings {
@@ -90,6 +111,9 @@ impl Default for IdmapSettings {
             autorid_low: None,
             autorid_high: None,
             deterministic: None,
+            deterministic_blocks: None,
+            idmap_store: None,
+            idmap_store_dn: None,
         }
     }
 }
@@ -147,6 +171,8 @@ pub struct AutoridParams {
     pub rangesize: u32,
     /// Hash-chosen slots instead of first-free.
     pub deterministic: bool,
+    /// Deterministic: blocks of each configured domain placed at load.
+    pub blocks: u32,
 }
 
 impl AutoridParams {
@@ -247,6 +273,9 @@ impl IdmapSettings {
             ("autorid_low", self.autorid_low.is_some()),
             ("autorid_high", self.autorid_high.is_some()),
             ("deterministic", self.deterministic.is_some()),
+            ("deterministic_blocks", self.deterministic_blocks.is_some()),
+            ("idmap_store", self.idmap_store.is_some()),
+            ("idmap_store_dn", self.idmap_store_dn.is_some()),
         ];
         if max_id != 0 && max_id < min_id {
             return Err(err(format!("max_id {max_id} is below min_id {min_id}")));
@@ -334,7 +363,26 @@ impl IdmapSettings {
                     high,
                     rangesize: self.rangesize.unwrap_or(100_000),
                     deterministic: self.deterministic.unwrap_or(false),
+                    blocks: self.deterministic_blocks.unwrap_or(1),
                 };
+                if self.deterministic_blocks.is_some() && !p.deterministic {
+                    return Err(err("deterministic_blocks needs deterministic = true".into()));
+                }
+                if p.blocks == 0 {
+                    return Err(err("deterministic_blocks must be at least 1".into()));
+                }
+                match (self.idmap_store.unwrap_or_default(), &self.idmap_store_dn) {
+                    (StoreKind::Ldap, None) => {
+                        return Err(err("idmap_store = \"ldap\" needs idmap_store_dn".into()))
+                    }
+                    (StoreKind::Ldap, Some(dn)) if dn.trim().is_empty() => {
+                        return Err(err("idmap_store_dn is empty".into()))
+                    }
+                    (StoreKind::Local, Some(_)) => {
+                        return Err(err("idmap_store_dn needs idmap_store = \"ldap\"".into()))
+                    }
+                    _ => {}
+                }
                 if p.rangesize == 0 {
                     return Err(err("rangesize must not be 0".into()));
                 }
@@ -472,7 +520,8 @@ mod tests {
                 low: 1_000_000,
                 high: 2_999_999,
                 rangesize: 100_000,
-                deterministic: true
+                deterministic: true,
+                blocks: 1,
             })
         );
     }

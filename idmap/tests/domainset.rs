@@ -330,11 +330,14 @@ fn autorid_set(det: bool, order: &[Sid], dir: Option<&std::path::Path>) -> (Doma
         })
         .collect();
     let set = DomainSet::new(&cfg, dir).unwrap();
-    for (i, s) in order.iter().enumerate() {
-        set.set_domain_sid(&names[i], *s).unwrap();
-    }
+    // Each domain keeps its SID (its name follows from the SID); only
+    // the order they are met in changes.
     let mut sorted = order.to_vec();
     sorted.sort();
+    for s in order {
+        let i = sorted.iter().position(|x| x == s).unwrap();
+        set.set_domain_sid(&names[i], *s).unwrap();
+    }
     let ids = sorted
         .iter()
         .flat_map(|s| [s.with_rid(500).unwrap(), s.with_rid(250_000).unwrap()])

@@ -7,7 +7,9 @@
 //! by PID. Listeners: `ldap://` (StartTLS available) and `ldaps://`, with
 //! certificates from [`crate::tls::TestPki`]. Anonymous binds with a DN and
 //! an empty password succeed (`allow bind_anon_dn`), so clients must refuse
-//! empty passwords themselves. The ppolicy overlay is loaded.
+//! empty passwords themselves. The ppolicy overlay is loaded. The service
+//! account may write under `ou=idmap` (the autorid allocation store of
+//! `idmap_store = "ldap"`; tests add that OU when they need it).
 
 use crate::dataset::{self, ADMIN_DN, ADMIN_PASSWORD, BASE_DN, SERVICE_DN, SERVICE_PASSWORD};
 use crate::ports::free_port;
@@ -58,6 +60,9 @@ access to attrs=userPassword
   by self write
   by anonymous auth
   by * none
+access to dn.subtree="ou=idmap,{BASE_DN}"
+  by dn.exact="{SERVICE_DN}" write
+  by * read
 access to *
   by * read
 "#,

@@ -392,10 +392,18 @@ fn ldap_and_ad_domains_side_by_side() {
     let dc = dc();
     let slapd = Slapd::start_with_ldif(&pam_common::small_ldif());
     let dir = tempfile::tempdir().expect("temp dir");
+    // Two domains: each needs its own ID range (the LDAP one below the rid
+    // range).
     let ldap = roster_e2e::config::domain_table(
         &slapd,
         dir.path(),
-        &roster_e2e::config::DomainOptions::default(),
+        &roster_e2e::config::DomainOptions {
+            extra: vec![format!(
+                "[domain.idmap]\nrange_low = 10000\nrange_high = {}",
+                RID_LOW - 1
+            )],
+            ..roster_e2e::config::DomainOptions::default()
+        },
     );
     let ad = dc.domain_table(dir.path(), "ad", &rid_backend());
     let rd = Rosterd::start(&format!("{ldap}\n{ad}"));
@@ -628,4 +636,88 @@ fn limit_to_groups_restricts_ad_users_to_members() {
     assert_eq!(code, 2, "dave is not in inner: {out}");
     let (code, out) = sh(&ns, &format!("getent passwd {}", bulk_user(1)));
     assert_eq!(code, 2, "{out}");
+}
+
+#[test]
+fn pam_allow_groups_use_the_groups_of_the_qualified_users_domain() {
+    // alice and bob exist in both domains. `staff` (alice, bob) exists in
+    // the LDAP domain only, `inner` (alice, bob) in the AD domain only.
+    let dc = dc();
+    let slapd = Slapd::start_with_ldif(&pam_common::small_ldif());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = |ldap_allow: &str, ad_allow: &str| {
+        let ldap = roster_e2e::config::domain_table(
+            &slapd,
+            dir.path(),
+            &roster_e2e::config::DomainOptions {
+                transport: roster_e2e::config::Transport::StartTls,
+                extra: vec![
+                    format!("allow_groups = [\"{ldap_allow}\"]"),
+                    format!(
+                        "[domain.idmap]\nrange_low = 10000\nrange_high = {}",
+                        RID_LOW - 1
+                    ),
+                ],
+                ..roster_e2e::config::DomainOptions::default()
+            },
+        );
+        let ad = dc.domain_table(
+            dir.path(),
+            "ad",
+            &format!("allow_groups = [\"{ad_allow}\"]\n{}", rid_backend()),
+        );
+        format!("{ldap}\n{ad}")
+    };
+    // Each domain allows a group it does not have: nobody may log in,
+    // whatever the other domain's account of the same name belongs to.
+    let mut rd = Rosterd::start(&config("inner", "staff"));
+    let ns = Namespace::new()
+        .socket_dir(&rd.socket_dir())
+        .pam_service(SERVICE, &service_file(""));
+    for user in ["alice", "alice@ad", "bob@ad", "bob@example"] {
+        let p = account(&ns, user);
+        assert!(
+            !p.ok && p.text.contains(says::PERM_DENIED),
+            "{user} must be refused:\n{}\n{}",
+            p.text,
+            tail(&rd.log())
+        );
+    }
+    let log = rd.log();
+    assert!(
+        log.contains("not a member of allow_groups [\"staff\"]"),
+        "the AD account is judged by the AD domain's allow_groups:\n{}",
+        tail(&log)
+    );
+
+    // Each domain allows its own group: both accounts may log in, right
+    // after the reload, each checked in its own domain.
+    rd.write_config(&config("staff", "inner"));
+    assert!(rd.reload(), "{}", tail(&rd.log()));
+    for user in ["alice", "alice@ad", "bob@ad", "bob@example"] {
+        let p = account(&ns, user);
+        assert!(
+            p.ok,
+            "{user} must be allowed:\n{}\n{}",
+            p.text,
+            tail(&rd.log())
+        );
+    }
+    // The password is checked in the domain the name resolves to.
+    let p = pamtester(&ns, "bob@ad", "authenticate acct_mgmt", &[AD_BOB.password]);
+    assert!(p.ok, "{}\n{}", p.text, tail(&rd.log()));
+    let p = pamtester(
+        &ns,
+        "bob@ad",
+        "authenticate",
+        &[roster_e2e::dataset::BOB.password],
+    );
+    assert!(!p.ok, "the LDAP bob's password opened the AD bob's account");
+    let p = pamtester(
+        &ns,
+        "bob",
+        "authenticate acct_mgmt",
+        &[roster_e2e::dataset::BOB.password],
+    );
+    assert!(p.ok, "{}\n{}", p.text, tail(&rd.log()));
 }

@@ -66,6 +66,82 @@ fn check_config_exit_codes_name_the_fault() {
 }
 
 #[test]
+fn check_config_refuses_overlapping_id_ranges_and_warns_about_reserved_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let domain = |name: &str, port: u16, idmap: &str| {
+        format!(
+            "[[domain]]\nname = \"{name}\"\nuris = [\"ldap://127.0.0.1:{port}\"]\n\
+             base_dn = \"dc={name},dc=test\"\n[domain.idmap]\n{idmap}\n\n"
+        )
+    };
+    let check = |text: &str| {
+        let path = dir.path().join("roster.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(rosterd_bin())
+            .args(["--check-config", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // An LDAP domain and an AD-like rid domain whose ranges overlap.
+    let text = format!(
+        "{}{}",
+        domain("ldap", 1, "range_low = 10000\nrange_high = 99999"),
+        domain(
+            "ad",
+            2,
+            "backend = \"rid\"\nrange_low = 90000\nrange_high = 199999"
+        )
+    );
+    let (ok, err) = check(&text);
+    let line = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("range_low"))
+        .nth(1)
+        .unwrap()
+        .0
+        + 1;
+    assert!(!ok, "overlapping ranges were accepted");
+    assert!(
+        err.contains(&format!(
+            "roster.toml:{line}: domain \"ad\" key `idmap.range_low`"
+        )) && err.contains("overlaps"),
+        "{err}"
+    );
+    // Two domains, one rfc2307 without a range.
+    let (ok, err) = check(&format!(
+        "{}{}",
+        domain("ldap", 1, "backend = \"rfc2307\""),
+        domain(
+            "ad",
+            2,
+            "backend = \"rid\"\nrange_low = 100000\nrange_high = 199999"
+        )
+    ));
+    assert!(
+        !ok && err.contains("domain \"ldap\" key `idmap.range_low`"),
+        "{err}"
+    );
+    // Apart: valid; the range holding 65534 is reported, not refused.
+    let (ok, err) = check(&format!(
+        "{}{}",
+        domain("ldap", 1, "range_low = 10000\nrange_high = 99999"),
+        domain(
+            "ad",
+            2,
+            "backend = \"rid\"\nrange_low = 100000\nrange_high = 199999"
+        )
+    ));
+    assert!(ok, "{err}");
+    assert!(err.contains("warning:") && err.contains("65534"), "{err}");
+}
+
+#[test]
 fn readiness_is_reported_to_systemd_and_sockets_answer() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().unwrap();

@@ -118,18 +118,18 @@ fn overlapping_idmap_ranges() {
     let path = t.path().join("roster.toml");
     std::fs::write(&path, &text).unwrap();
     let e = check(&path).unwrap_err().to_string();
-    // The second domain's [domain.idmap] header.
-    let idmap_line = text
+    // The second domain's range_low.
+    let line = text
         .lines()
         .enumerate()
-        .filter(|(_, l)| l.trim() == "[domain.idmap]")
+        .filter(|(_, l)| l.trim().starts_with("range_low"))
         .nth(1)
         .unwrap()
         .0
         + 1;
     assert!(
         e.starts_with(&format!(
-            "{}:{idmap_line}: domain \"two\" key `idmap`",
+            "{}:{line}: domain \"two\" key `idmap.range_low`",
             path.display()
         )),
         "{e}"

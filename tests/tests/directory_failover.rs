@@ -151,3 +151,89 @@ async fn hung_server_times_out_and_is_marked_down() {
     }
     drop(listener);
 }
+
+#[tokio::test]
+async fn user_bind_sessions_fail_over_are_bounded_and_mark_dead_servers_down() {
+    use roster_e2e::dataset::{SERVICE_DN, SERVICE_PASSWORD};
+    let s = Slapd::start_with_ldif(&tiny_ldif());
+    let dead = format!("ldap://127.0.0.1:{}", closed_port());
+    let t = tempfile::tempdir().unwrap();
+    // No lookup first: the user bind's own connection meets the dead
+    // server, marks it down and goes on to the next.
+    let d = directory(
+        &s,
+        t.path(),
+        &with_uris(
+            vec![dead.clone(), s.ldap_uri()],
+            &["allow_insecure_auth = true"],
+        ),
+    );
+    let session = d
+        .user_session()
+        .await
+        .unwrap()
+        .expect("insecure binds allowed");
+    assert_eq!(session.uri(), s.ldap_uri());
+    let st = d.status();
+    assert_eq!(st.servers[0].failures, 1, "{st:?}");
+    assert!(st.servers[0].down_for_secs > 0, "{st:?}");
+    let bind = |pw: &'static str| {
+        let d = &d;
+        let session = &session;
+        async move {
+            d.on_session(session, "user bind", move |mut l| async move {
+                l.simple_bind(SERVICE_DN, pw).await
+            })
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(bind(SERVICE_PASSWORD).await.unwrap().rc, 0);
+    let refused = match bind("wrong").await {
+        Ok(r) | Err(r) => r,
+    };
+    assert_eq!(refused.rc, 49);
+    d.close_session(session).await;
+    // The dead server stays skipped: the next session needs no new try.
+    let again = d.user_session().await.unwrap().unwrap();
+    assert_eq!(d.status().servers[0].failures, 1);
+    d.close_session(again).await;
+
+    // Without allow_insecure_auth a plain connection is refused before
+    // any bind.
+    let t2 = tempfile::tempdir().unwrap();
+    let d = directory(&s, t2.path(), &with_uris(vec![s.ldap_uri()], &[]));
+    assert!(d.user_session().await.unwrap().is_none());
+
+    // A server that accepts the connection and never answers the bind:
+    // bounded by op_timeout, Unavailable, and marked down.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung = format!("ldap://{}", listener.local_addr().unwrap());
+    let t3 = tempfile::tempdir().unwrap();
+    let d = directory(
+        &s,
+        t3.path(),
+        &with_uris(
+            vec![hung],
+            &[
+                "allow_insecure_auth = true",
+                "op_timeout = 0.3",
+                "connect_timeout = 0.3",
+            ],
+        ),
+    );
+    let session = d.user_session().await.unwrap().unwrap();
+    match d
+        .on_session(&session, "user bind", |mut l| async move {
+            l.simple_bind(SERVICE_DN, SERVICE_PASSWORD).await
+        })
+        .await
+    {
+        Err(DirectoryError::Unavailable(m)) => {
+            assert!(m.contains("user bind") && m.contains("op_timeout"), "{m}")
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert_eq!(d.status().servers[0].failures, 1);
+    drop(listener);
+}

@@ -310,3 +310,132 @@ fn a_reload_changes_who_may_log_in_and_a_restart_keeps_cached_credentials() {
     assert_ok(&p);
     assert!(p.text.contains("cached credentials"), "{}", p.text);
 }
+
+#[test]
+fn a_reload_switches_pam_to_the_new_domain_set_at_once() {
+    use roster_e2e::config::{domain_table, DomainOptions};
+    let slapd = slapd();
+    let table = |name: &str| {
+        domain_table(
+            &slapd,
+            slapd.dir(),
+            &DomainOptions {
+                name: name.into(),
+                transport: Transport::StartTls,
+                ..DomainOptions::default()
+            },
+        )
+    };
+    let mut rd = roster_e2e::rosterd::Rosterd::start(&table("example"));
+    let ns = namespace(&rd, "");
+    assert_ok(&pamtester(
+        &ns,
+        "alice@example",
+        "authenticate acct_mgmt",
+        &[ALICE.password],
+    ));
+
+    // The same directory under another domain name: right after SIGHUP,
+    // PAM resolves, binds and checks the account in the new domain set
+    // only (the old PAM state would not know domain "renamed").
+    rd.write_config(&table("renamed"));
+    assert!(rd.reload(), "{}", rd.log());
+    let p = pamtester(
+        &ns,
+        "alice@renamed",
+        "authenticate acct_mgmt",
+        &[ALICE.password],
+    );
+    assert_ok(&p);
+    assert!(
+        rd.log()
+            .contains("password accepted by the directory (domain renamed)"),
+        "{}",
+        rd.log()
+    );
+    assert_refused(
+        &authenticate(&ns, "alice@example", ALICE.password),
+        says::USER_UNKNOWN,
+    );
+    assert!(
+        rd.log().contains("generation=2"),
+        "the reload installed generation 2:\n{}",
+        rd.log()
+    );
+}
+
+#[test]
+fn pam_binds_fail_over_past_a_dead_first_server_and_remember_it() {
+    use roster_e2e::config::{domain_table, DomainOptions};
+    let slapd = slapd();
+    // A server that accepts TCP connections and never answers: StartTLS
+    // waits for connect_timeout, then the next server is used.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a hung server");
+    let hung_uri = format!("ldap://127.0.0.1:{}", hung.local_addr().unwrap().port());
+    let rd = roster_e2e::rosterd::Rosterd::start(&domain_table(
+        &slapd,
+        slapd.dir(),
+        &DomainOptions {
+            transport: Transport::StartTls,
+            uris: Some(vec![hung_uri.clone(), slapd.ldap_uri()]),
+            extra: vec!["connect_timeout = 2".into()],
+            ..DomainOptions::default()
+        },
+    ));
+    let ns = namespace(&rd, "");
+    assert_ok(&pamtester(
+        &ns,
+        ALICE.name,
+        "authenticate acct_mgmt",
+        &[ALICE.password],
+    ));
+    assert_refused(&authenticate(&ns, ALICE.name, "wrong"), says::AUTH_ERR);
+    assert_ok(&pamtester(
+        &ns,
+        BOB.name,
+        "authenticate acct_mgmt",
+        &[BOB.password],
+    ));
+    // One timeout in all: the dead server failed once and was then
+    // skipped by the lookups and by every user bind alike.
+    let status: serde_json::Value = serde_json::from_str(&rd.admin(r#"{"cmd":"status"}"#)).unwrap();
+    let dom = &status["status"]["domains"][0];
+    assert_eq!(dom["servers"][0]["uri"], hung_uri.as_str(), "{status}");
+    assert_eq!(dom["servers"][0]["failures"], 1, "{status}");
+    assert!(
+        dom["servers"][0]["down_for_secs"].as_u64().unwrap() > 0,
+        "{status}"
+    );
+    assert_eq!(dom["servers"][1]["failures"], 0, "{status}");
+    assert_eq!(dom["server"], slapd.ldap_uri().as_str(), "{status}");
+    drop(hung);
+}
+
+#[test]
+fn directory_users_shadowed_by_local_accounts_are_refused() {
+    // `backup` is a local account of every Debian system (uid 34).
+    let slapd = slapd();
+    let backup = TestUser {
+        name: "backup",
+        uid: 10777,
+        extra: "",
+    };
+    pam_common::add_users(&slapd, &[&backup]);
+    let rd = rosterd(&slapd, Transport::StartTls, &[]);
+    let ns = namespace(&rd, "");
+    // The module leaves `backup` to pam_unix itself; a qualified name
+    // reaches the daemon, which refuses the directory account.
+    let p = pamtester(
+        &ns,
+        "backup@example",
+        "authenticate acct_mgmt",
+        &[&backup.password()],
+    );
+    assert_refused(&p, says::USER_UNKNOWN);
+    assert!(
+        rd.log().contains("is a local user (/etc/passwd)"),
+        "{}",
+        rd.log()
+    );
+    assert_refused(&account(&ns, "backup@example"), says::USER_UNKNOWN);
+}

@@ -36,12 +36,20 @@ base_dn = "dc=corp,dc=test"
 [domain.attributes]
 username = "uid"
 
+[domain.idmap]
+range_low = 300000
+range_high = 399999
+
 # Second directory.
 [[domain]]
 name = "lab"
 enabled = true  # switched by rosterctl
 uris = ["ldap://127.0.0.1:2"]
 base_dn = "dc=lab,dc=test"
+
+[domain.idmap]
+range_low = 100000
+range_high = 199999
 "#,
         d = dir.path().display()
     );

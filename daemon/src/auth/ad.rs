@@ -5,11 +5,11 @@
 //! which AD accepts over an encrypted connection only.
 
 use super::backend::{AccountInfo, AuthError, BindResult, ChangeResult};
+use super::ldap::from_directory;
 use crate::directory::ad::mapping::account_state;
-use crate::directory::Directory;
-use ldap3::{Ldap, LdapError, Mod, SearchEntry};
+use crate::directory::{Answered, Directory, UserSession};
+use ldap3::{Ldap, LdapResult, Mod, SearchEntry};
 use std::collections::HashSet;
-use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// Attributes read for the account decision of an AD user.
@@ -89,20 +89,6 @@ pub fn bind_outcome(rc: u32, text: &str) -> BindResult {
     }
 }
 
-/// A simple bind as `dn` classified by [`bind_outcome`].
-pub async fn bind(
-    ldap: &mut Ldap,
-    dn: &str,
-    password: &str,
-    timeout: Duration,
-) -> Result<BindResult, AuthError> {
-    match ldap.with_timeout(timeout).simple_bind(dn, password).await {
-        Ok(res) => Ok(bind_outcome(res.rc, &res.text)),
-        Err(LdapError::LdapResult { result }) => Ok(bind_outcome(result.rc, &result.text)),
-        Err(e) => Err(AuthError::Unavailable(e.to_string())),
-    }
-}
-
 /// The account decision input of an AD user entry: a disabled or locked
 /// out account is locked; `accountExpires` becomes the day it falls on
 /// (refused from the start of that day, UTC); `pwdLastSet = 0` asks for
@@ -133,32 +119,51 @@ pub fn unicode_pwd(password: &str) -> Zeroizing<Vec<u8>> {
     out
 }
 
-/// Changes the password of `dn` on `ldap` (an encrypted connection) by
-/// deleting the old `unicodePwd` value and adding the new one in one
-/// modify, as AD requires for a user changing its own password.
-pub async fn change_password(
-    ldap: &mut Ldap,
-    dn: &str,
-    old: &str,
-    new: &str,
-    timeout: Duration,
-) -> Result<ChangeResult, AuthError> {
+/// The modifications of a user changing its own AD password: delete the
+/// old `unicodePwd` value and add the new one in one modify, as AD
+/// requires.
+fn change_mods(old: &str, new: &str) -> Vec<Mod<Wiped>> {
     let attr = || Wiped(Zeroizing::new(b"unicodePwd".to_vec()));
-    let mods = vec![
+    vec![
         Mod::Delete(attr(), HashSet::from([Wiped(unicode_pwd(old))])),
         Mod::Add(attr(), HashSet::from([Wiped(unicode_pwd(new))])),
-    ];
-    let res = ldap.with_timeout(timeout).modify(dn, mods).await;
-    match res {
-        Ok(r) if r.rc == 0 => Ok(ChangeResult::Changed),
-        Ok(r) => Ok(change_refusal(r.rc, &r.text)),
-        Err(LdapError::LdapResult { result }) => Ok(change_refusal(result.rc, &result.text)),
-        Err(e) => Err(AuthError::Unavailable(e.to_string())),
+    ]
+}
+
+/// The outcome of the `unicodePwd` modify.
+fn modify_outcome(answered: Answered<LdapResult>) -> ChangeResult {
+    match answered {
+        Ok(r) | Err(r) if r.rc != 0 => change_refusal(r.rc, &r.text),
+        _ => ChangeResult::Changed,
     }
 }
 
-/// The whole AD password change of `dn`: a new encrypted connection (never
-/// plain LDAP), a bind with the old password, then the `unicodePwd`
+/// Runs the `unicodePwd` modify of `dn` on the user's session, or on the
+/// domain's service connection (`on_service`).
+async fn modify_password(
+    dir: &Directory,
+    session: &UserSession,
+    on_service: bool,
+    dn: &str,
+    old: &str,
+    new: &str,
+) -> Result<ChangeResult, AuthError> {
+    let mods = change_mods(old, new);
+    let dn = dn.to_string();
+    let op = move |mut ldap: Ldap| async move { ldap.modify(&dn, mods).await };
+    let answered = if on_service {
+        dir.on_service_connection("password change (unicodePwd)", op)
+            .await
+    } else {
+        dir.on_session(session, "password change (unicodePwd)", op)
+            .await
+    };
+    Ok(modify_outcome(answered.map_err(from_directory)?))
+}
+
+/// The whole AD password change of `dn`: a user session (failover-aware,
+/// bounded; never plain LDAP: AD accepts `unicodePwd` over an encrypted
+/// connection only), a bind with the old password, then the `unicodePwd`
 /// modify on it. When AD says the password must be changed first (773,
 /// the old password being right), the modify runs on the domain's service
 /// connection: AD grants "Change Password" to everyone, and checks the old
@@ -172,28 +177,32 @@ pub async fn change_password_on(
     if old.is_empty() {
         return Ok(ChangeResult::WrongOldPassword);
     }
-    let timeout = dir.config().op_timeout;
-    let (mut ldap, uri) = dir
-        .connect_unbound_any()
-        .await
-        .map_err(|e| AuthError::Unavailable(e.to_string()))?;
-    if !dir.config().uses_tls(&uri) {
-        let _ = ldap.unbind().await;
+    let Some(session) = dir.user_session().await.map_err(from_directory)? else {
+        return Ok(ChangeResult::Insecure);
+    };
+    if !dir.config().uses_tls(session.uri()) {
+        dir.close_session(session).await;
         return Ok(ChangeResult::Insecure);
     }
-    let bound = ldap.with_timeout(timeout).simple_bind(dn, old).await;
-    let (rc, text) = match bound {
-        Ok(r) => (r.rc, r.text),
-        Err(LdapError::LdapResult { result }) => (result.rc, result.text),
-        Err(e) => return Err(AuthError::Unavailable(e.to_string())),
+    let outcome = change_on_session(dir, &session, dn, old, new).await;
+    dir.close_session(session).await;
+    outcome
+}
+
+async fn change_on_session(
+    dir: &Directory,
+    session: &UserSession,
+    dn: &str,
+    old: &str,
+    new: &str,
+) -> Result<ChangeResult, AuthError> {
+    let (rc, text) = match bind(dir, session, dn, old).await? {
+        Ok(r) | Err(r) => (r.rc, r.text),
     };
-    let outcome = match (rc, bind_code(&text)) {
-        (0, _) => change_password(&mut ldap, dn, old, new, timeout).await,
+    match (rc, bind_code(&text)) {
+        (0, _) => modify_password(dir, session, false, dn, old, new).await,
         (RC_INVALID_CREDENTIALS, Some(AdBindCode::MustChange | AdBindCode::PasswordExpired)) => {
-            match dir.connection().await {
-                Ok(mut svc) => change_password(&mut svc, dn, old, new, timeout).await,
-                Err(e) => Err(AuthError::Unavailable(e.to_string())),
-            }
+            modify_password(dir, session, true, dn, old, new).await
         }
         _ => Ok(match bind_outcome(rc, &text) {
             BindResult::InvalidCredentials => ChangeResult::WrongOldPassword,
@@ -201,9 +210,34 @@ pub async fn change_password_on(
             BindResult::Locked => ChangeResult::Refused("the account is locked out".into()),
             other => ChangeResult::Refused(format!("bind refused: {other:?}")),
         }),
-    };
-    let _ = ldap.unbind().await;
-    outcome
+    }
+}
+
+/// A simple bind as `dn` on `session` (bounded, failover bookkeeping).
+async fn bind(
+    dir: &Directory,
+    session: &UserSession,
+    dn: &str,
+    password: &str,
+) -> Result<Answered<LdapResult>, AuthError> {
+    let (dn, pw) = (dn.to_string(), Zeroizing::new(password.to_string()));
+    dir.on_session(session, "user bind", move |mut ldap| async move {
+        ldap.simple_bind(&dn, &pw).await
+    })
+    .await
+    .map_err(from_directory)
+}
+
+/// A simple bind as `dn` on `session`, classified by [`bind_outcome`].
+pub async fn verify(
+    dir: &Directory,
+    session: &UserSession,
+    dn: &str,
+    password: &str,
+) -> Result<BindResult, AuthError> {
+    Ok(match bind(dir, session, dn, password).await? {
+        Ok(r) | Err(r) => bind_outcome(r.rc, &r.text),
+    })
 }
 
 /// A modify value wiped when dropped (the password values of a change;

@@ -99,10 +99,17 @@ pub struct AccountInfo {
 pub trait AuthBackend: Send + Sync + 'static {
     /// The user called `name` (plain or `name@domain`).
     fn find_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<AuthUser>>;
-    /// GIDs of every group `name` belongs to, primary group included.
-    fn user_gids<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<Vec<u32>>>;
-    /// The GID of the group called `name`.
-    fn group_gid<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<u32>>;
+    /// GIDs of every group of the resolved account `user` in its own
+    /// domain, primary group included (never those of another domain's
+    /// account of the same name).
+    fn user_gids<'a>(&'a self, user: &'a AuthUser) -> BoxFuture<'a, Lookup<Vec<u32>>>;
+    /// The GID of the group called `name` in `domain` (a name qualified
+    /// with a configured domain is looked up there).
+    fn group_gid<'a>(&'a self, domain: &'a str, name: &'a str) -> BoxFuture<'a, Lookup<u32>>;
+    /// Why the resolved account `user` is shadowed by a local account
+    /// (same name or UID in `/etc/passwd`, or a reserved UID), if it is:
+    /// such users are refused, the login belongs to the local account.
+    fn shadowed_by_local(&self, user: &AuthUser) -> Option<String>;
     /// Checks `password` with a simple bind as `user` on a separate connection.
     fn verify_password<'a>(
         &'a self,

@@ -1,18 +1,23 @@
 //! [`AuthBackend`] over the daemon's resolver (user and group lookups, with
-//! the cache and offline data) and its directories (binds as the user on a
-//! separate connection, account attributes, password modify).
+//! the cache and offline data) and one configuration generation's
+//! directories (binds as the user on a separate connection, account
+//! attributes, password modify), every directory operation through the
+//! directory layer's bounded, failover-aware calls.
 
 use super::backend::{
     AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, BoxFuture, ChangeResult, Lookup,
 };
+use super::local::LocalAccounts;
 use super::ppolicy::{self, PolicyError};
-use crate::directory::{Directory, DirectoryError};
+use crate::config::DomainKind;
+use crate::directory::{Directory, DirectoryError, UserSession};
 use crate::resolver::{Answer, Resolver};
 use ldap3::exop::PasswordModify;
-use ldap3::{Ldap, LdapError, Scope, SearchEntry};
+use ldap3::{LdapResult, SearchEntry};
 use roster_proto::Secret;
 use std::collections::HashMap;
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// LDAP result code invalidCredentials.
 const RC_INVALID_CREDENTIALS: u32 = 49;
@@ -25,21 +30,34 @@ const ACCOUNT_ATTRS: [&str; 5] = [
     "pwdReset",
 ];
 
-/// The production backend.
+/// The production backend, for one configuration generation.
 pub struct DirectoryBackend {
     resolver: Resolver,
     directories: Directories,
+    local: LocalAccounts,
 }
 
 /// The enabled domains' directories, by domain name.
 pub type Directories = Arc<HashMap<String, Arc<Directory>>>;
 
 impl DirectoryBackend {
-    /// A backend over `resolver` and the enabled domains' `directories`.
+    /// A backend over `resolver` and the enabled domains' `directories`
+    /// (those the resolver's domains use), checking shadowing against the
+    /// system's `/etc/passwd`.
     pub fn new(resolver: Resolver, directories: Directories) -> DirectoryBackend {
+        DirectoryBackend::with_local(resolver, directories, LocalAccounts::system())
+    }
+
+    /// Like [`DirectoryBackend::new`] with another local account file.
+    pub fn with_local(
+        resolver: Resolver,
+        directories: Directories,
+        local: LocalAccounts,
+    ) -> DirectoryBackend {
         DirectoryBackend {
             resolver,
             directories,
+            local,
         }
     }
 
@@ -49,24 +67,26 @@ impl DirectoryBackend {
             .ok_or_else(|| AuthError::Failed(format!("domain {domain} is not configured")))
     }
 
-    /// A new connection for a user bind, refused when it would carry the
-    /// password unencrypted (unless the domain allows it).
-    async fn user_connection(&self, domain: &str) -> Result<Option<(Ldap, String)>, AuthError> {
-        let dir = self.directory(domain)?;
-        let cfg = dir.config();
-        let (ldap, uri) = dir.connect_unbound_any().await.map_err(from_directory)?;
-        if !cfg.uses_tls(&uri) && !cfg.allow_insecure_auth {
-            tracing::warn!(domain, %uri, "refusing a password bind over an unencrypted connection (allow_insecure_auth = false)");
-            let mut ldap = ldap;
-            let _ = ldap.unbind().await;
-            return Ok(None);
+    /// `name` qualified with `domain` (unless it already names a domain of
+    /// this generation): the resolver then asks that domain only.
+    fn qualified(&self, name: &str, domain: &str) -> String {
+        match name.rsplit_once('@') {
+            Some((base, d))
+                if !base.is_empty()
+                    && self.directories.keys().any(|k| k.eq_ignore_ascii_case(d)) =>
+            {
+                name.to_string()
+            }
+            _ => format!("{name}@{domain}"),
         }
-        Ok(Some((ldap, uri)))
     }
 
-    async fn bind_as(
+    /// A bind as `user` on `session`: ppolicy controls for LDAP domains, AD
+    /// bind codes for AD domains.
+    async fn bind_on(
         &self,
-        ldap: &mut Ldap,
+        dir: &Directory,
+        session: &UserSession,
         user: &AuthUser,
         password: &Secret,
     ) -> Result<BindResult, AuthError> {
@@ -76,41 +96,42 @@ impl DirectoryBackend {
         let Ok(pw) = std::str::from_utf8(password.expose()) else {
             return Ok(BindResult::InvalidCredentials);
         };
-        let timeout = self.directory(&user.domain)?.config().op_timeout;
-        if self.directory(&user.domain)?.is_ad() {
-            return super::ad::bind(ldap, &user.dn, pw, timeout).await;
+        if dir.config().kind == DomainKind::Ad {
+            return super::ad::verify(dir, session, &user.dn, pw).await;
         }
-        let res = ldap
-            .with_controls(ppolicy::request())
-            .with_timeout(timeout)
-            .simple_bind(&user.dn, pw)
+        let (dn, pw) = (user.dn.clone(), Zeroizing::new(pw.to_string()));
+        let answered = dir
+            .on_session(session, "user bind", move |mut ldap| async move {
+                ldap.with_controls(ppolicy::request())
+                    .simple_bind(&dn, &pw)
+                    .await
+            })
             .await
-            .map_err(from_ldap)?;
-        let policy = ppolicy::from_controls(&res.ctrls).unwrap_or_default();
-        Ok(match (res.rc, policy.error) {
-            (0, _) => BindResult::Accepted(policy.warning()),
-            (_, Some(PolicyError::AccountLocked)) => BindResult::Locked,
-            (_, Some(PolicyError::PasswordExpired)) => BindResult::PasswordExpired,
-            (RC_INVALID_CREDENTIALS, _) => BindResult::InvalidCredentials,
-            (rc, _) => BindResult::Refused(format!("rc={rc} {}", res.text)),
-        })
+            .map_err(from_directory)?;
+        let res = match answered {
+            Ok(r) | Err(r) => r,
+        };
+        Ok(bind_result(&res))
     }
 }
 
-fn from_directory(e: DirectoryError) -> AuthError {
+/// The outcome of an LDAP bind result (with its ppolicy response).
+fn bind_result(res: &LdapResult) -> BindResult {
+    let policy = ppolicy::from_controls(&res.ctrls).unwrap_or_default();
+    match (res.rc, policy.error) {
+        (0, _) => BindResult::Accepted(policy.warning()),
+        (_, Some(PolicyError::AccountLocked)) => BindResult::Locked,
+        (_, Some(PolicyError::PasswordExpired)) => BindResult::PasswordExpired,
+        (RC_INVALID_CREDENTIALS, _) => BindResult::InvalidCredentials,
+        (rc, _) => BindResult::Refused(format!("rc={rc} {}", res.text)),
+    }
+}
+
+/// A directory failure as the PAM decisions see it.
+pub(crate) fn from_directory(e: DirectoryError) -> AuthError {
     match e {
         DirectoryError::Unavailable(m) => AuthError::Unavailable(m),
         other => AuthError::Failed(other.to_string()),
-    }
-}
-
-fn from_ldap(e: LdapError) -> AuthError {
-    match e {
-        LdapError::LdapResult { result } => {
-            AuthError::Failed(format!("rc={} {}", result.rc, result.text))
-        }
-        LdapError::FilterParsing => AuthError::Failed("invalid LDAP filter".into()),
-        other => AuthError::Unavailable(other.to_string()),
     }
 }
 
@@ -153,21 +174,63 @@ pub fn account_from_entry(e: &SearchEntry) -> AccountInfo {
 impl AuthBackend for DirectoryBackend {
     fn find_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<AuthUser>> {
         Box::pin(async move {
-            lookup(self.resolver.user_by_name(name).await, |u| AuthUser {
+            let found = lookup(self.resolver.user_by_name(name).await, |u| AuthUser {
                 name: u.user.name.clone(),
                 uid: u.user.uid,
                 dn: u.dn.clone(),
                 domain: u.domain.to_string(),
-            })
+            });
+            match found {
+                // Resolved by a newer configuration generation than this
+                // one (a reload in between): the caller asks again.
+                Lookup::Found(u) if !self.directories.contains_key(&u.domain) => {
+                    Lookup::Unavailable(format!(
+                        "domain {} changed by a configuration reload; try again",
+                        u.domain
+                    ))
+                }
+                other => other,
+            }
         })
     }
 
-    fn user_gids<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<Vec<u32>>> {
-        Box::pin(async move { lookup(self.resolver.groups_of_user(name).await, |g| g) })
+    fn user_gids<'a>(&'a self, user: &'a AuthUser) -> BoxFuture<'a, Lookup<Vec<u32>>> {
+        Box::pin(async move {
+            let name = self.qualified(&user.name, &user.domain);
+            // The groups of this account, in its domain: asked by its
+            // qualified name, and checked to be the same entry.
+            match self.resolver.user_by_name(&name).await {
+                Answer::Found(u, _) if u.dn != user.dn || *u.domain != *user.domain => {
+                    return Lookup::Unavailable(format!(
+                        "{name} now resolves to {} in domain {}, not {}",
+                        u.dn, u.domain, user.dn
+                    ))
+                }
+                Answer::Found(..) => {}
+                Answer::NotFound => return Lookup::NotFound,
+                Answer::Unavailable(r) => return Lookup::Unavailable(r),
+            }
+            lookup(self.resolver.groups_of_user(&name).await, |g| g)
+        })
     }
 
-    fn group_gid<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<u32>> {
-        Box::pin(async move { lookup(self.resolver.group_by_name(name).await, |g| g.group.gid) })
+    fn group_gid<'a>(&'a self, domain: &'a str, name: &'a str) -> BoxFuture<'a, Lookup<u32>> {
+        Box::pin(async move {
+            let name = self.qualified(name, domain);
+            lookup(self.resolver.group_by_name(&name).await, |g| g.group.gid)
+        })
+    }
+
+    fn shadowed_by_local(&self, user: &AuthUser) -> Option<String> {
+        let any_case = self
+            .directories
+            .get(&user.domain)
+            .is_some_and(|d| d.config().kind == DomainKind::Ad);
+        let short = match user.name.rsplit_once('@') {
+            Some((base, d)) if d.eq_ignore_ascii_case(&user.domain) => base,
+            _ => user.name.as_str(),
+        };
+        self.local.user_refusal(short, user.uid, any_case)
     }
 
     fn verify_password<'a>(
@@ -179,11 +242,12 @@ impl AuthBackend for DirectoryBackend {
             if password.is_empty() {
                 return Ok(BindResult::InvalidCredentials);
             }
-            let Some((mut ldap, _uri)) = self.user_connection(&user.domain).await? else {
+            let dir = self.directory(&user.domain)?;
+            let Some(session) = dir.user_session().await.map_err(from_directory)? else {
                 return Ok(BindResult::Insecure);
             };
-            let result = self.bind_as(&mut ldap, user, password).await;
-            let _ = ldap.unbind().await;
+            let result = self.bind_on(dir, &session, user, password).await;
+            dir.close_session(session).await;
             result
         })
     }
@@ -195,43 +259,28 @@ impl AuthBackend for DirectoryBackend {
     ) -> BoxFuture<'a, Result<AccountInfo, AuthError>> {
         Box::pin(async move {
             let dir = self.directory(&user.domain)?;
-            let timeout = dir.config().op_timeout;
-            let mut ldap = dir.connection().await.map_err(from_directory)?;
-            let (entries, _) = ldap
-                .with_timeout(timeout)
-                .search(
-                    &user.dn,
-                    Scope::Base,
-                    "(objectClass=*)",
-                    if dir.is_ad() {
-                        super::ad::AD_ACCOUNT_ATTRS.to_vec()
-                    } else {
-                        ACCOUNT_ATTRS.to_vec()
-                    },
-                )
+            let is_ad = dir.config().kind == DomainKind::Ad;
+            let attrs: &[&str] = if is_ad {
+                &super::ad::AD_ACCOUNT_ATTRS
+            } else {
+                &ACCOUNT_ATTRS
+            };
+            let entry = dir
+                .read_entry(&user.dn, "(objectClass=*)", attrs)
                 .await
-                .map_err(from_ldap)?
-                .success()
-                .map_err(from_ldap)?;
-            let entry = entries
-                .into_iter()
-                .next()
-                .map(SearchEntry::construct)
+                .map_err(from_directory)?
                 .ok_or_else(|| AuthError::Failed(format!("entry {} not found", user.dn)))?;
-            let mut info = if dir.is_ad() {
+            let mut info = if is_ad {
                 super::ad::account_info(&entry)
             } else {
                 account_from_entry(&entry)
             };
             if let Some(filter) = access_filter {
-                let (matched, _) = ldap
-                    .with_timeout(timeout)
-                    .search(&user.dn, Scope::Base, filter, vec!["1.1"])
+                let matched = dir
+                    .read_entry(&user.dn, filter, &["1.1"])
                     .await
-                    .map_err(from_ldap)?
-                    .success()
-                    .map_err(from_ldap)?;
-                info.filter_matches = Some(!matched.is_empty());
+                    .map_err(from_directory)?;
+                info.filter_matches = Some(matched.is_some());
             }
             Ok(info)
         })
@@ -253,25 +302,36 @@ impl AuthBackend for DirectoryBackend {
             ) else {
                 return Ok(ChangeResult::Refused("passwords must be UTF-8".into()));
             };
-            if self.directory(&user.domain)?.is_ad() {
-                let dir = self.directory(&user.domain)?;
+            let dir = self.directory(&user.domain)?;
+            if dir.config().kind == DomainKind::Ad {
                 return super::ad::change_password_on(dir, &user.dn, old_str, new_str).await;
             }
-            let Some((mut ldap, _uri)) = self.user_connection(&user.domain).await? else {
+            let Some(session) = dir.user_session().await.map_err(from_directory)? else {
                 return Ok(ChangeResult::Insecure);
             };
-            let outcome = match self.bind_as(&mut ldap, user, old).await {
+            let outcome = match self.bind_on(dir, &session, user, old).await {
                 Ok(BindResult::Accepted(_)) => {
-                    let timeout = self.directory(&user.domain)?.config().op_timeout;
-                    let exop = PasswordModify {
-                        user_id: Some(&user.dn),
-                        old_pass: Some(old_str),
-                        new_pass: Some(new_str),
-                    };
-                    match ldap.with_timeout(timeout).extended(exop).await {
-                        Ok(res) if res.1.rc == 0 => Ok(ChangeResult::Changed),
-                        Ok(res) => Ok(ChangeResult::Refused(res.1.text.clone())),
-                        Err(e) => Err(from_ldap(e)),
+                    let dn = user.dn.clone();
+                    let (o, n) = (
+                        Zeroizing::new(old_str.to_string()),
+                        Zeroizing::new(new_str.to_string()),
+                    );
+                    let answered = dir
+                        .on_session(&session, "password modify", move |mut ldap| async move {
+                            let exop = PasswordModify {
+                                user_id: Some(&dn),
+                                old_pass: Some(&o),
+                                new_pass: Some(&n),
+                            };
+                            ldap.extended(exop).await
+                        })
+                        .await
+                        .map_err(from_directory);
+                    match answered {
+                        Ok(Ok(res)) if res.1.rc == 0 => Ok(ChangeResult::Changed),
+                        Ok(Ok(res)) => Ok(ChangeResult::Refused(res.1.text.clone())),
+                        Ok(Err(res)) => Ok(ChangeResult::Refused(res.text)),
+                        Err(e) => Err(e),
                     }
                 }
                 Ok(BindResult::InvalidCredentials) => Ok(ChangeResult::WrongOldPassword),
@@ -283,7 +343,7 @@ impl AuthBackend for DirectoryBackend {
                 Ok(BindResult::Refused(m)) => Ok(ChangeResult::Refused(m)),
                 Err(e) => Err(e),
             };
-            let _ = ldap.unbind().await;
+            dir.close_session(session).await;
             outcome
         })
     }
@@ -328,15 +388,7 @@ mod tests {
     }
 
     #[test]
-    fn ldap_errors_split_into_unavailable_and_failed() {
-        assert!(matches!(
-            from_ldap(LdapError::EndOfStream),
-            AuthError::Unavailable(_)
-        ));
-        assert!(matches!(
-            from_ldap(LdapError::FilterParsing),
-            AuthError::Failed(_)
-        ));
+    fn directory_errors_split_into_unavailable_and_failed() {
         assert!(matches!(
             from_directory(DirectoryError::Unavailable("down".into())),
             AuthError::Unavailable(_)

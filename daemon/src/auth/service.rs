@@ -169,6 +169,9 @@ impl PamAuth {
                 return self.offline_without_entry(name, password, &why).await
             }
         };
+        if let Some(d) = self.shadowed(&user) {
+            return d;
+        }
         let dom = self.domain(&user.domain);
         match self.backend.verify_password(&user, password).await {
             Ok(BindResult::Accepted(warning)) => {
@@ -427,6 +430,11 @@ impl PamAuth {
                 )
             }
         };
+        if let Some(d) = self.shadowed(&user) {
+            return d;
+        }
+        // Every decision below uses the resolved account's domain: its
+        // allow_groups (groups of that domain), access_filter and state.
         let dom = self.domain(&user.domain);
         if !dom.allow_groups.is_empty() {
             match self.in_allowed_group(&user, &dom.allow_groups).await {
@@ -435,7 +443,10 @@ impl PamAuth {
                     return Decision::new(
                         PamCode::PermDenied,
                         "Access denied: you are not a member of a group allowed to log in here",
-                        format!("not a member of allow_groups {:?}", dom.allow_groups),
+                        format!(
+                            "not a member of allow_groups {:?} (groups of domain {}, account {})",
+                            dom.allow_groups, user.domain, user.dn
+                        ),
                     )
                 }
                 Err(why) => return Decision::new(PamCode::AuthInfoUnavail, "", why),
@@ -475,21 +486,36 @@ impl PamAuth {
         let today = policy::days_since_epoch((self.now)());
         let (code, text) = policy::evaluate(&info, today);
         let reason = if code == PamCode::Success {
-            format!("account allowed ({source})")
+            format!("account allowed (domain {}, {source})", user.domain)
         } else {
-            format!("{text} ({source})")
+            format!("{text} (domain {}, {source})", user.domain)
         };
         Decision::new(code, text, reason)
     }
 
+    /// The refusal of a directory user shadowed by a local account.
+    fn shadowed(&self, user: &AuthUser) -> Option<Decision> {
+        let why = self.backend.shadowed_by_local(user)?;
+        Some(Decision::new(
+            PamCode::UserUnknown,
+            "",
+            format!(
+                "directory user {} (domain {}, {}) refused: {why}; the local account owns this login",
+                user.name, user.domain, user.dn
+            ),
+        ))
+    }
+
+    /// Whether the resolved account `user` is a member of one of its
+    /// domain's `allowed` groups (both looked up in that domain).
     async fn in_allowed_group(&self, user: &AuthUser, allowed: &[String]) -> Result<bool, String> {
-        let gids = match self.backend.user_gids(&user.name).await {
+        let gids = match self.backend.user_gids(user).await {
             Lookup::Found(g) => g,
             Lookup::NotFound => return Ok(false),
             Lookup::Unavailable(why) => return Err(format!("groups unknown: {why}")),
         };
         for group in allowed {
-            match self.backend.group_gid(group).await {
+            match self.backend.group_gid(&user.domain, group).await {
                 Lookup::Found(gid) if gids.contains(&gid) => return Ok(true),
                 Lookup::Found(_) | Lookup::NotFound => {}
                 Lookup::Unavailable(why) => return Err(format!("group {group} unknown: {why}")),
@@ -538,6 +564,9 @@ impl PamAuth {
                 )
             }
         };
+        if let Some(d) = self.shadowed(&user) {
+            return d;
+        }
         match self.backend.change_password(&user, old, new).await {
             Ok(ChangeResult::Changed) => {
                 if self.domain(&user.domain).cache_credentials {

@@ -22,6 +22,7 @@ struct Fake {
     binds: AtomicUsize,
     gids: Mutex<HashMap<String, Vec<u32>>>,
     bind_override: Mutex<Option<BindResult>>,
+    shadowed: Mutex<Option<String>>,
 }
 
 fn alice() -> AuthUser {
@@ -38,26 +39,39 @@ impl AuthBackend for Fake {
         Box::pin(async move {
             match name {
                 "alice" | "alice@example" => Lookup::Found(alice()),
+                // Another domain's account of the same name.
+                "alice@other" => Lookup::Found(AuthUser {
+                    name: "alice".into(),
+                    uid: 20001,
+                    dn: "uid=alice,dc=other,dc=test".into(),
+                    domain: "other".into(),
+                }),
                 _ => Lookup::NotFound,
             }
         })
     }
-    fn user_gids<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<Vec<u32>>> {
+    fn user_gids<'a>(&'a self, user: &'a AuthUser) -> BoxFuture<'a, Lookup<Vec<u32>>> {
         Box::pin(async move {
-            match self.gids.lock().unwrap().get(name) {
+            let key = format!("{}@{}", user.name, user.domain);
+            match self.gids.lock().unwrap().get(&key) {
                 Some(g) => Lookup::Found(g.clone()),
                 None => Lookup::NotFound,
             }
         })
     }
-    fn group_gid<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<u32>> {
+    fn group_gid<'a>(&'a self, domain: &'a str, name: &'a str) -> BoxFuture<'a, Lookup<u32>> {
         Box::pin(async move {
-            match name {
-                "staff" => Lookup::Found(10010),
-                "admins" => Lookup::Found(10020),
+            match (domain, name) {
+                ("example", "staff") => Lookup::Found(10010),
+                ("example", "admins") => Lookup::Found(10020),
+                ("other", "staff") => Lookup::Found(20010),
+                ("other", "ops") => Lookup::Found(20000),
                 _ => Lookup::NotFound,
             }
         })
+    }
+    fn shadowed_by_local(&self, _user: &AuthUser) -> Option<String> {
+        self.shadowed.lock().unwrap().clone()
     }
     fn verify_password<'a>(
         &'a self,
@@ -148,7 +162,11 @@ fn setup(dom: DomainAuth) -> Setup {
     fake.gids
         .lock()
         .unwrap()
-        .insert("alice".into(), vec![10000, 10010]);
+        .insert("alice@example".into(), vec![10000, 10010]);
+    fake.gids
+        .lock()
+        .unwrap()
+        .insert("alice@other".into(), vec![20000]);
     let mut settings = AuthSettings::default();
     settings.domains.insert("example".into(), dom);
     let clock = Arc::new(AtomicU64::new(NOW));
@@ -333,6 +351,56 @@ async fn account_policy() {
         s.auth.account("nobody", "sshd", "").await.code,
         PamCode::UserUnknown
     );
+}
+
+#[tokio::test]
+async fn allow_groups_use_the_groups_of_the_resolved_accounts_domain() {
+    // example's alice is in example's staff; other's alice is not in
+    // other's staff: each account is judged by its own domain's groups.
+    let s = setup(DomainAuth {
+        allow_groups: vec!["staff".into()],
+        ..Default::default()
+    });
+    let other = |groups: &[&str]| DomainAuth {
+        allow_groups: groups.iter().map(|g| g.to_string()).collect(),
+        ..Default::default()
+    };
+    let mut settings = AuthSettings::default();
+    settings.domains.insert(
+        "example".into(),
+        DomainAuth {
+            allow_groups: vec!["staff".into()],
+            ..Default::default()
+        },
+    );
+    settings.domains.insert("other".into(), other(&["staff"]));
+    s.auth.reconfigure(settings.clone());
+    let code = |user: &'static str| {
+        let a = &s.auth;
+        async move { a.account(user, "sshd", "").await.code }
+    };
+    assert_eq!(code("alice").await, PamCode::Success);
+    assert_eq!(code("alice@example").await, PamCode::Success);
+    assert_eq!(code("alice@other").await, PamCode::PermDenied);
+    settings.domains.insert("other".into(), other(&["ops"]));
+    s.auth.reconfigure(settings);
+    assert_eq!(code("alice@other").await, PamCode::Success);
+}
+
+#[tokio::test]
+async fn users_shadowed_by_local_accounts_are_refused() {
+    let s = setup(DomainAuth::default());
+    *s.fake.shadowed.lock().unwrap() = Some("name \"alice\" is a local user".into());
+    let binds = s.fake.binds.load(Ordering::SeqCst);
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::UserUnknown);
+    assert_eq!(acct(&s).await, PamCode::UserUnknown);
+    assert_eq!(
+        s.fake.binds.load(Ordering::SeqCst),
+        binds,
+        "a shadowed user's password reached a bind"
+    );
+    *s.fake.shadowed.lock().unwrap() = None;
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
 }
 
 #[tokio::test]

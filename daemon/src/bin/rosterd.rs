@@ -19,14 +19,12 @@
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use roster_daemon::cache::SystemClock;
-use roster_daemon::config::{Config, DomainConfig, DomainSet};
-use roster_daemon::directory::Directory;
+use roster_daemon::config::Config;
 use roster_daemon::memcache_publish::MemcachePublisher;
-use roster_daemon::resolver::ldap::DirectoryProvider;
-use roster_daemon::resolver::{Provider, Resolver, Settings};
+use roster_daemon::registry::Generation;
+use roster_daemon::resolver::{Resolver, Settings};
 use roster_daemon::server::{notify, nss_conf, pam, Context, Limits, ReloadRequest, Server};
 use roster_daemon::store::Store;
-use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -57,7 +55,10 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if args.check_config {
         return match roster_daemon::config::check(&args.config) {
-            Ok(_) => {
+            Ok(c) => {
+                for w in &c.warnings {
+                    eprintln!("rosterd: warning: {w}");
+                }
                 println!("{}: configuration is valid", args.config.display());
                 ExitCode::SUCCESS
             }
@@ -75,6 +76,7 @@ fn main() -> ExitCode {
         }
     };
     let set_log_level = init_logging(&config.daemon.log_level);
+    log_warnings(&config);
     // One thread: a lookup is a few hand-offs between tasks (connection,
     // ldap3's connection driver, timers); on one thread they cost a queue
     // push, across worker threads a futex wake and a scheduler round each
@@ -99,6 +101,13 @@ fn main() -> ExitCode {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs what loading the configuration accepted with a warning.
+fn log_warnings(config: &Config) {
+    for w in &config.warnings {
+        tracing::warn!("configuration: {w}");
     }
 }
 
@@ -174,41 +183,12 @@ fn ensure_dir(dir: &Path, mode: u32, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// The live domains: their configuration and provider, by name.
-type Domains = HashMap<String, (DomainConfig, Arc<dyn Provider>)>;
-
-/// Providers in order, the same by name, and the names of reused ones.
-type BuiltDomains = (Vec<Arc<dyn Provider>>, Domains, HashSet<String>);
-
-/// Builds the providers for `config`, reusing those of `old` whose domain
-/// configuration did not change.
-fn build_domains(config: &Config, idmap: &Arc<DomainSet>, old: &Domains) -> Result<BuiltDomains> {
-    let mut list = Vec::new();
-    let mut map = Domains::new();
-    let mut kept = HashSet::new();
-    for d in config.enabled_domains() {
-        let provider = match old.get(&d.name) {
-            Some((old_cfg, p)) if old_cfg == d => {
-                kept.insert(d.name.clone());
-                p.clone()
-            }
-            _ => {
-                let dir = Directory::new(d.clone(), idmap.clone())
-                    .with_context(|| format!("domain {}", d.name))?;
-                Arc::new(DirectoryProvider::new(Arc::new(dir))) as Arc<dyn Provider>
-            }
-        };
-        list.push(provider.clone());
-        map.insert(d.name.clone(), (d.clone(), provider));
-    }
-    Ok((list, map, kept))
-}
-
 struct Daemon {
     config_path: PathBuf,
     set_log_level: SetLogLevel,
     config: Config,
-    domains: Domains,
+    /// The domain registry in service (see [`roster_daemon::registry`]).
+    generation: Generation,
     ctx: Arc<Context>,
 }
 
@@ -217,6 +197,7 @@ impl Daemon {
     /// running configuration stays.
     fn reload(&mut self) -> Result<()> {
         let new = Config::load(&self.config_path)?;
+        log_warnings(&new);
         // Checked before anything changes, applied last.
         tracing_subscriber::EnvFilter::try_new(&new.daemon.log_level)
             .map_err(|e| anyhow::anyhow!("log_level {:?}: {e}", new.daemon.log_level))?;
@@ -224,30 +205,33 @@ impl Daemon {
         if old_d.socket_dir != new_d.socket_dir || old_d.state_dir != new_d.state_dir {
             tracing::warn!("socket_dir and state_dir changes take effect at the next restart");
         }
-        let idmap = Arc::new(
-            new.build_idmap(Some(&self.config.daemon.state_dir))
-                .context("ID mapping")?,
-        );
-        let (list, map, kept) = build_domains(&new, &idmap, &self.domains)?;
+        // The whole next generation (ID mapping, directories, PAM
+        // settings), built before anything changes.
+        let generation = Generation::build(
+            &new,
+            Some(&self.config.daemon.state_dir),
+            Some(&self.generation),
+        )?;
         // The last step that can fail; everything after it cannot, so a
         // refused reload leaves the running configuration whole.
         nss_conf::write(&self.config.daemon.socket_dir, &new.nss)
             .context("cannot publish nss.conf")?;
-        let settings = Settings::from_config(&new.cache, &new.nss);
-        self.ctx.resolver.reconfigure(list, settings, &kept);
-        self.ctx.pam.reconfigure(&new);
+        // Resolver and PAM switch together.
+        self.ctx
+            .install(&generation, Settings::from_config(&new.cache, &new.nss));
         if let Some(mc) = &self.ctx.memcache {
             mc.flush();
         }
         tracing::info!(
-            domains = map.len(),
-            kept_cache = kept.len(),
+            generation = generation.id(),
+            domains = generation.len(),
+            kept_cache = generation.kept().len(),
             "configuration reloaded"
         );
         if let Err(e) = (self.set_log_level)(&new.daemon.log_level) {
             tracing::warn!(error = %e, "log level unchanged");
         }
-        self.domains = map;
+        self.generation = generation;
         self.config = new;
         Ok(())
     }
@@ -279,13 +263,12 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
             None
         }
     };
-    let idmap = Arc::new(config.build_idmap(Some(&state_dir)).context("ID mapping")?);
-    let (list, domains, _) = build_domains(&config, &idmap, &Domains::new())?;
-    if list.is_empty() {
+    let generation = Generation::build(&config, Some(&state_dir), None)?;
+    if generation.is_empty() {
         tracing::warn!("no enabled domain: every lookup will answer \"not found\"");
     }
     let resolver = Resolver::new(
-        list,
+        generation.providers(),
         Settings::from_config(&config.cache, &config.nss),
         store.clone(),
         Arc::new(SystemClock),
@@ -305,17 +288,18 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
         reload: Some(reload_tx),
         memcache,
     });
+    ctx.pam.install(&generation, &ctx.resolver);
     let server = Server::start(&socket_dir, ctx.clone(), Limits::default())?;
     let mut daemon = Daemon {
         config_path,
         set_log_level,
         config,
-        domains,
+        generation,
         ctx,
     };
     tracing::info!(
         socket_dir = %socket_dir.display(),
-        domains = daemon.domains.len(),
+        domains = daemon.generation.len(),
         persistent_entries = store.as_ref().map_or(0, |s| s.len()),
         startup_ms = started.elapsed().as_millis() as u64,
         "rosterd ready"

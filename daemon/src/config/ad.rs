@@ -1,8 +1,10 @@
-//! Defaults of `kind = "ad"` domains: keys left at their LDAP defaults take
-//! the Active Directory ones (sAMAccountName, AD object classes, AD's
-//! MaxPageSize, TLS).
+//! Defaults of `kind = "ad"` domains: keys the file leaves unset take the
+//! Active Directory ones (sAMAccountName, AD object classes, AD's
+//! MaxPageSize, TLS). A key the administrator wrote is kept, even when its
+//! value equals the LDAP default.
 
-use super::domain::{AttributeMap, DomainConfig};
+use super::defaults::ExplicitKeys;
+use super::domain::DomainConfig;
 
 /// The default user filter of AD domains.
 pub const AD_USER_FILTER: &str = "(&(objectClass=user)(objectCategory=person))";
@@ -10,35 +12,30 @@ pub const AD_USER_FILTER: &str = "(&(objectClass=user)(objectCategory=person))";
 pub const AD_GROUP_FILTER: &str = "(objectClass=group)";
 /// AD's MaxPageSize: the page size of AD domains unless configured.
 pub const AD_PAGE_SIZE: u32 = 1000;
-/// The LDAP defaults that AD domains replace.
-const LDAP_USER_FILTER: &str = "(objectClass=posixAccount)";
-const LDAP_PAGE_SIZE: u32 = 500;
-
-/// Applies the AD defaults to `d` (a `kind = "ad"` domain): filters and
-/// attribute names still at their LDAP defaults, the page size, and TLS
-/// (StartTLS on `ldap://` URIs: AD refuses simple binds on plain LDAP when
-/// it requires strong authentication, and passwords must not travel in
-/// clear text).
-pub(crate) fn apply_defaults(d: &mut DomainConfig) {
-    if d.user_filter == LDAP_USER_FILTER {
+/// Applies the AD defaults to `d` (a `kind = "ad"` domain) for the keys
+/// `explicit` does not list: filters, attribute names, the page size, and
+/// TLS (StartTLS on `ldap://` URIs: AD refuses simple binds on plain LDAP
+/// when it requires strong authentication, and passwords must not travel
+/// in clear text).
+pub(crate) fn apply_defaults(d: &mut DomainConfig, explicit: &ExplicitKeys) {
+    if !explicit.has("user_filter") {
         d.user_filter = AD_USER_FILTER.to_string();
     }
     if d.group_filter.is_none() {
         d.group_filter = Some(AD_GROUP_FILTER.to_string());
     }
-    if d.page_size == LDAP_PAGE_SIZE {
+    if !explicit.has("page_size") {
         d.page_size = AD_PAGE_SIZE;
     }
-    let ldap = AttributeMap::default();
     let a = &mut d.attributes;
-    if a.username == ldap.username {
-        a.username = "sAMAccountName".into();
-    }
-    if a.group_name == ldap.group_name {
-        a.group_name = "sAMAccountName".into();
-    }
-    if a.home_directory == ldap.home_directory {
-        a.home_directory = "unixHomeDirectory".into();
+    for (key, attr, ad) in [
+        ("username", &mut a.username, "sAMAccountName"),
+        ("group_name", &mut a.group_name, "sAMAccountName"),
+        ("home_directory", &mut a.home_directory, "unixHomeDirectory"),
+    ] {
+        if !explicit.has_attribute(key) {
+            *attr = ad.to_string();
+        }
     }
     // Group names are compared with the served names (lower case, `_` for
     // spaces, `@domain` when qualified).
@@ -47,9 +44,10 @@ pub(crate) fn apply_defaults(d: &mut DomainConfig) {
         let short = g.split('@').next().unwrap_or(g).to_string();
         *g = crate::directory::ad::mapping::output_name(&short, qualified, &domain);
     }
-    if d.uris
-        .iter()
-        .any(|u| u.to_ascii_lowercase().starts_with("ldap://"))
+    if !explicit.has("start_tls")
+        && d.uris
+            .iter()
+            .any(|u| u.to_ascii_lowercase().starts_with("ldap://"))
     {
         d.start_tls = true;
     }
@@ -91,6 +89,28 @@ mod tests {
         assert_eq!(d.page_size, 200);
         assert_eq!(d.attributes.username, "userPrincipalName");
         assert!(d.qualified_names);
+    }
+
+    #[test]
+    fn explicit_values_equal_to_the_ldap_defaults_are_kept() {
+        // The LDAP defaults written out: an AD default must not replace
+        // them (it used to, as the values looked "unset").
+        let c = parse(
+            "user_filter = \"(objectClass=posixAccount)\"\npage_size = 500\n[domain.attributes]\nusername = \"uid\"\nhome_directory = \"homeDirectory\"\n",
+        );
+        let d = &c.domains[0];
+        assert_eq!(d.page_size, 500);
+        assert_eq!(d.user_filter, "(objectClass=posixAccount)");
+        assert_eq!(d.attributes.username, "uid");
+        assert_eq!(d.attributes.home_directory, "homeDirectory");
+        // Keys left unset still get the AD defaults.
+        assert_eq!(d.attributes.group_name, "sAMAccountName");
+        assert_eq!(d.group_filter(), super::AD_GROUP_FILTER);
+        let tls = parse("start_tls = false\nallow_insecure_auth = true\n");
+        assert!(
+            !tls.domains[0].start_tls,
+            "an explicit start_tls = false is kept"
+        );
     }
 
     #[test]

@@ -66,9 +66,12 @@
 //! ```
 
 mod ad;
+mod defaults;
 mod domain;
 mod error;
+mod files;
 mod idmap;
+mod idspace;
 mod secret;
 mod settings;
 mod validate;
@@ -77,6 +80,7 @@ pub use domain::{
     default_group_filter, AttributeMap, DomainConfig, DomainKind, Schema, SearchScope,
 };
 pub use error::ConfigError;
+pub use idmap::{agreement_warnings, build as build_idmap_with};
 pub use roster_idmap::{DomainSet, IdmapSettings};
 pub use settings::{CacheSettings, DaemonSettings, NssSettings};
 pub(crate) use validate::{dn_is_under, split_dn};
@@ -100,6 +104,11 @@ pub struct Config {
     /// The `[[domain]]` tables, in the order they are tried.
     #[serde(default, rename = "domain")]
     pub domains: Vec<DomainConfig>,
+    /// What loading accepted but an administrator should look at
+    /// (`file:line: key: message`), e.g. an ID range holding a reserved
+    /// ID. rosterd logs them; the configuration checks print them.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -115,12 +124,24 @@ impl Config {
 
     /// Parses and validates configuration `text`; `origin` names it in
     /// errors (usually the file path).
+    ///
+    /// The steps: parse; check the top-level tables and domain names; per
+    /// domain fill in the defaults that depend on other keys (AD defaults
+    /// only for keys the text leaves unset), check, and read its files;
+    /// then check the domains' ID spaces together.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         let mut cfg: Config =
             toml::from_str(text).map_err(|e| error::from_toml(origin, text, &e))?;
         let reporter = validate::Reporter { origin, text };
-        validate::validate(&mut cfg, &reporter)?;
+        validate::top(&cfg, &reporter)?;
+        let explicit = defaults::ExplicitKeys::of_domains(text);
+        for (i, d) in cfg.domains.iter_mut().enumerate() {
+            defaults::fill(d, explicit.get(i).unwrap_or(&Default::default()));
+            validate::domain(i, d, &reporter)?;
+            files::read(i, d, &reporter)?;
+        }
+        cfg.warnings = idspace::check(&cfg, &reporter)?;
         idmap::validate(&cfg, &reporter)?;
         Ok(cfg)
     }
@@ -131,13 +152,20 @@ impl Config {
     }
 
     /// The ID mapping of all configured domains, validated together. With
-    /// `state_dir`, autorid allocations are kept there (the daemon); without,
-    /// in memory (checks and tests).
+    /// `state_dir`, autorid allocations and sss slices are kept there (the
+    /// daemon; autorid pools with `idmap_store = "ldap"` in the directory
+    /// too); without, in memory (checks and tests).
     pub fn build_idmap(
         &self,
         state_dir: Option<&Path>,
     ) -> Result<DomainSet, roster_idmap::IdmapError> {
-        DomainSet::new(&idmap::domain_table(self), state_dir)
+        idmap::build(
+            self,
+            state_dir.map_or(
+                roster_idmap::StoreMode::Memory,
+                roster_idmap::StoreMode::Durable,
+            ),
+        )
     }
 
     /// The domain called `name` (case-insensitive).

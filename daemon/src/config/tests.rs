@@ -396,36 +396,172 @@ fn load_reads_files_and_reports_missing() {
     assert!(e.contains("nope.toml") && e.contains("cannot read"), "{e}");
 }
 
-#[test]
-fn overlapping_idmap_ranges_are_refused_by_roster_idmap() {
-    let text = r#"
-[[domain]]
-name = "one"
-uris = ["ldap://a"]
-base_dn = "dc=one"
-[domain.idmap]
-range_low = 10000
-range_high = 20000
+/// Two domains, `one` and `two`, with `idmap` tables `a` and `b`.
+fn two_domains(a: &str, b: &str) -> String {
+    format!(
+        "[[domain]]\nname = \"one\"\nuris = [\"ldap://a\"]\nbase_dn = \"dc=one\"\n[domain.idmap]\n{a}\n\n\
+         [[domain]]\nname = \"two\"\nuris = [\"ldap://b\"]\nbase_dn = \"dc=two\"\n[domain.idmap]\n{b}\n"
+    )
+}
 
-[[domain]]
-name = "two"
-uris = ["ldap://b"]
-base_dn = "dc=two"
-[domain.idmap]
-range_low = 15000
-range_high = 30000
-"#;
-    let e = err(text);
+/// The 1-based line of the `n`-th (0-based) line of `text` starting with `prefix`.
+fn line_of(text: &str, prefix: &str, n: usize) -> usize {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with(prefix))
+        .nth(n)
+        .map(|(i, _)| i + 1)
+        .unwrap()
+}
+
+#[test]
+fn overlapping_idmap_ranges_are_refused_with_the_key() {
+    let text = two_domains(
+        "range_low = 10000\nrange_high = 20000",
+        "range_low = 15000\nrange_high = 30000",
+    );
+    let e = err(&text);
+    let line = line_of(&text, "range_low", 1);
     assert!(
-        e.starts_with("/etc/roster/roster.toml:14: domain \"two\" key `idmap`"),
+        e.starts_with(&format!(
+            "/etc/roster/roster.toml:{line}: domain \"two\" key `idmap.range_low`"
+        )),
         "{e}"
     );
-    assert!(e.contains("overlap"), "{e}");
+    assert!(
+        e.contains("overlaps the range 10000-20000 of domain \"one\"") && e.contains("15000-20000"),
+        "{e}"
+    );
     let ok = text.replace("range_low = 15000", "range_low = 20001");
     let c = parse(&ok).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     let set = c.build_idmap(None).unwrap();
     assert!(set.check_posix_id("one", 12000).is_ok());
     assert!(set.check_posix_id("two", 12000).is_err());
+}
+
+#[test]
+fn every_backend_range_takes_part_in_the_overlap_check() {
+    // rid inside an sss slice pool (default 200000-2000199999).
+    let text = two_domains(
+        "backend = \"sss\"",
+        "backend = \"rid\"\nrange_low = 300000\nrange_high = 399999",
+    );
+    let e = err(&text);
+    assert!(
+        e.starts_with(&format!(
+            "/etc/roster/roster.toml:{}: domain \"two\" key `idmap.range_low`",
+            line_of(&text, "range_low", 0)
+        )) && e.contains("domain \"one\"")
+            && e.contains("idmap.range_min"),
+        "{e}"
+    );
+    // An autorid pool over an rfc2307 range: named by autorid_low.
+    let text = two_domains(
+        "range_low = 10000\nrange_high = 99999",
+        "backend = \"autorid\"\nautorid_low = 50000\nautorid_high = 1049999",
+    );
+    let e = err(&text);
+    assert!(
+        e.starts_with(&format!(
+            "/etc/roster/roster.toml:{}: domain \"two\" key `idmap.autorid_low`",
+            line_of(&text, "autorid_low", 0)
+        )),
+        "{e}"
+    );
+    // Two sss domains with the same parameters share one slice pool, two
+    // autorid domains one pool: not an overlap.
+    assert!(parse(&two_domains("backend = \"sss\"", "backend = \"sss\"")).is_ok());
+    let pool = "backend = \"autorid\"\nautorid_low = 1000000\nautorid_high = 2999999";
+    assert!(parse(&two_domains(pool, pool)).is_ok());
+    // Different sss parameters over the same IDs are two pools.
+    let e = err(&two_domains(
+        "backend = \"sss\"",
+        "backend = \"sss\"\nrange_size = 100000",
+    ));
+    assert!(
+        e.contains("key `idmap.range_min`") && e.contains("overlaps"),
+        "{e}"
+    );
+}
+
+#[test]
+fn several_domains_need_rfc2307_ranges() {
+    let text = two_domains(
+        "backend = \"rfc2307\"",
+        "range_low = 20000\nrange_high = 30000",
+    );
+    let e = err(&text);
+    assert!(
+        e.starts_with(&format!(
+            "/etc/roster/roster.toml:{}: domain \"one\" key `idmap.range_low`",
+            line_of(&text, "name = \"one\"", 0)
+        )) && e.contains("more than one domain"),
+        "{e}"
+    );
+    let e = err(&two_domains(
+        "range_low = 10000",
+        "range_low = 20000\nrange_high = 30000",
+    ));
+    assert!(e.contains("domain \"one\" key `idmap.range_high`"), "{e}");
+    // One enabled domain needs no range; a disabled second one does not
+    // count.
+    assert!(parse(MINIMAL).is_ok());
+    let text = two_domains(
+        "backend = \"rfc2307\"",
+        "range_low = 20000\nrange_high = 30000",
+    )
+    .replace("name = \"two\"", "name = \"two\"\nenabled = false");
+    assert!(parse(&text).is_ok());
+}
+
+#[test]
+fn ranges_reaching_below_min_id_are_refused_with_the_key() {
+    let text =
+        format!("{MINIMAL}min_id = 5000\n[domain.idmap]\nrange_low = 4000\nrange_high = 9000\n");
+    let e = err(&text);
+    assert!(
+        e.starts_with(&format!(
+            "/etc/roster/roster.toml:{}: domain \"example\" key `idmap.range_low`",
+            line_of(&text, "range_low", 0)
+        )) && e.contains("below min_id 5000"),
+        "{e}"
+    );
+    // [nss] min_id counts too: the NSS module never asks about lower IDs.
+    let text = format!(
+        "[nss]\nmin_id = 20000\n{MINIMAL}[domain.idmap]\nbackend = \"rid\"\nrange_low = 10000\nrange_high = 90000\n"
+    );
+    let e = err(&text);
+    assert!(
+        e.contains("key `idmap.range_low`") && e.contains("below [nss] min_id 20000"),
+        "{e}"
+    );
+}
+
+#[test]
+fn ranges_holding_reserved_ids_load_with_a_warning() {
+    // Samba's own example range: accepted (as winbind does), with a
+    // warning naming the key and the reserved IDs.
+    let text = format!(
+        "{MINIMAL}[domain.idmap]\nbackend = \"rid\"\nrange_low = 10000\nrange_high = 999999\n"
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    let w = &c.warnings[0];
+    assert!(
+        w.starts_with(&format!(
+            "/etc/roster/roster.toml:{}: domain \"example\" key `idmap.range_low`",
+            line_of(&text, "range_low", 0)
+        )) && w.contains("65534, 65535")
+            && !w.contains("4294967295"),
+        "{w}"
+    );
+    let c = parse(&format!(
+        "{MINIMAL}[domain.idmap]\nrange_low = 4294900000\nrange_high = 4294967295\n"
+    ))
+    .unwrap();
+    assert!(c.warnings[0].contains("4294967295"), "{:?}", c.warnings);
+    assert!(parse(MINIMAL).unwrap().warnings.is_empty());
 }
 
 #[test]

@@ -1,8 +1,9 @@
-//! Semantic checks run after parsing: what serde cannot see.
+//! Semantic checks run after parsing and filling in the defaults: what
+//! serde cannot see. Reading files (TLS material, bind passwords) is
+//! [`super::files`]; defaults are [`super::defaults`].
 
-use super::domain::{DomainConfig, DomainKind};
+use super::domain::DomainConfig;
 use super::error::{find_key_line, ConfigError};
-use super::secret::read_password_file;
 use super::Config;
 use crate::filter;
 use std::collections::HashSet;
@@ -22,7 +23,14 @@ pub(crate) struct Reporter<'a> {
 impl Reporter<'_> {
     /// An error about `key` of the `index`-th domain (in `table`, e.g.
     /// `domain` or `domain.attributes`).
-    fn domain(&self, index: usize, name: &str, table: &str, key: &str, msg: String) -> ConfigError {
+    pub(crate) fn domain(
+        &self,
+        index: usize,
+        name: &str,
+        table: &str,
+        key: &str,
+        msg: String,
+    ) -> ConfigError {
         let line = find_key_line(self.text, Some(index), table, key)
             .or_else(|| find_key_line(self.text, Some(index), "domain", "name"));
         let shown_key = if table == "domain" {
@@ -39,7 +47,7 @@ impl Reporter<'_> {
     }
 
     /// An error about `key` of a top-level `table`.
-    fn top(&self, table: &str, key: &str, msg: String) -> ConfigError {
+    pub(crate) fn top(&self, table: &str, key: &str, msg: String) -> ConfigError {
         ConfigError::Invalid {
             origin: self.origin.to_string(),
             line: find_key_line(self.text, None, table, key),
@@ -49,9 +57,9 @@ impl Reporter<'_> {
     }
 }
 
-/// Checks the whole configuration, reads the bind password files and fills
-/// in the defaults that depend on other keys.
-pub(crate) fn validate(cfg: &mut Config, r: &Reporter<'_>) -> Result<(), ConfigError> {
+/// Checks the `[daemon]`, `[nss]` and `[cache]` tables and that domain
+/// names are valid and unique. Domains themselves: [`domain`].
+pub(crate) fn top(cfg: &Config, r: &Reporter<'_>) -> Result<(), ConfigError> {
     if cfg.daemon.log_level.trim().is_empty()
         || tracing_subscriber::EnvFilter::try_new(&cfg.daemon.log_level).is_err()
     {
@@ -102,8 +110,8 @@ pub(crate) fn validate(cfg: &mut Config, r: &Reporter<'_>) -> Result<(), ConfigE
         ));
     }
     let mut names = HashSet::new();
-    for (i, d) in cfg.domains.iter_mut().enumerate() {
-        validate_domain(i, d, r)?;
+    for (i, d) in cfg.domains.iter().enumerate() {
+        check_name(i, d, r)?;
         if !names.insert(d.name.to_ascii_lowercase()) {
             return Err(r.domain(
                 i,
@@ -117,30 +125,50 @@ pub(crate) fn validate(cfg: &mut Config, r: &Reporter<'_>) -> Result<(), ConfigE
     Ok(())
 }
 
-fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(), ConfigError> {
-    let name = d.name.clone();
-    let err = |table: &str, key: &str, msg: String| r.domain(i, &name, table, key, msg);
+fn check_name(i: usize, d: &DomainConfig, r: &Reporter<'_>) -> Result<(), ConfigError> {
     if d.name.is_empty()
         || d.name.contains('@')
         || d.name
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == ':')
     {
-        return Err(err(
+        return Err(r.domain(
+            i,
+            &d.name,
             "domain",
             "name",
             "must be non-empty, without '@', ':' or whitespace".into(),
         ));
     }
-    if d.kind == DomainKind::Ad {
-        super::ad::apply_defaults(d);
-    }
+    Ok(())
+}
+
+/// A fault of one domain: the table (`domain`, `domain.attributes`), the
+/// key and what is wrong; [`domain`] adds the file, line and domain name.
+type Fault = (&'static str, &'static str, String);
+
+/// One group of checks of a domain.
+type Check = fn(&DomainConfig) -> Result<(), Fault>;
+
+/// A fault of a key of the `[[domain]]` table itself.
+fn fault(key: &'static str, message: impl Into<String>) -> Fault {
+    ("domain", key, message.into())
+}
+
+/// Checks the `i`-th domain, its defaults filled in
+/// ([`super::defaults::fill`]); reads no file.
+pub(crate) fn domain(i: usize, d: &DomainConfig, r: &Reporter<'_>) -> Result<(), ConfigError> {
+    let checks: [Check; 5] = [connection, service_bind, searches, ids, presentation];
+    checks
+        .iter()
+        .try_for_each(|check| check(d))
+        .map_err(|(table, key, message)| r.domain(i, &d.name, table, key, message))
+}
+
+/// URIs, TLS keys that go together, timeouts.
+fn connection(d: &DomainConfig) -> Result<(), Fault> {
     if d.enabled && d.uris.is_empty() {
-        return Err(err(
-            "domain",
-            "uris",
-            "an enabled domain needs at least one URI".into(),
-        ));
+        return Err(fault("uris", "an enabled domain needs at least one URI"));
     }
     for uri in &d.uris {
         let lower = uri.to_ascii_lowercase();
@@ -148,184 +176,117 @@ fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(
             .strip_prefix("ldap://")
             .or_else(|| lower.strip_prefix("ldaps://"))
             .ok_or_else(|| {
-                err(
-                    "domain",
+                fault(
                     "uris",
                     format!("\"{uri}\": the scheme must be ldap:// or ldaps://"),
                 )
             })?;
-        let host = rest.split('/').next().unwrap_or("");
-        if host.is_empty() {
-            return Err(err("domain", "uris", format!("\"{uri}\": no host")));
+        if rest.split('/').next().unwrap_or("").is_empty() {
+            return Err(fault("uris", format!("\"{uri}\": no host")));
         }
         if d.start_tls && lower.starts_with("ldaps://") {
-            return Err(err(
-                "domain",
+            return Err(fault(
                 "start_tls",
                 format!("\"{uri}\" is already ldaps://: StartTLS applies to ldap:// URIs only"),
             ));
         }
     }
     match (&d.client_cert, &d.client_key) {
-        (Some(_), None) => {
-            return Err(err(
-                "domain",
-                "client_cert",
-                "client_cert needs client_key".into(),
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(err(
-                "domain",
-                "client_key",
-                "client_key needs client_cert".into(),
-            ))
-        }
+        (Some(_), None) => return Err(fault("client_cert", "client_cert needs client_key")),
+        (None, Some(_)) => return Err(fault("client_key", "client_key needs client_cert")),
         _ => {}
     }
-    for (key, path) in [
-        ("ca_file", &d.ca_file),
-        ("client_cert", &d.client_cert),
-        ("client_key", &d.client_key),
+    if d.connect_timeout.is_zero() {
+        return Err(fault("connect_timeout", "must be greater than 0"));
+    }
+    if d.op_timeout.is_zero() {
+        return Err(fault("op_timeout", "must be greater than 0"));
+    }
+    Ok(())
+}
+
+/// The service account: both keys or neither.
+fn service_bind(d: &DomainConfig) -> Result<(), Fault> {
+    match (&d.bind_dn, &d.bind_password_file) {
+        (Some(dn), Some(_)) if dn.trim().is_empty() => Err(fault("bind_dn", "is empty")),
+        (Some(_), None) => Err(fault(
+            "bind_dn",
+            "bind_dn needs bind_password_file (remove both for an anonymous bind)",
+        )),
+        (None, Some(_)) => Err(fault(
+            "bind_password_file",
+            "bind_password_file without bind_dn",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Bases, filters, group lists, page size.
+fn searches(d: &DomainConfig) -> Result<(), Fault> {
+    if !is_dn(&d.base_dn) {
+        return Err(fault("base_dn", format!("\"{}\" is not a DN", d.base_dn)));
+    }
+    for (key, base) in [
+        ("user_search_base", &d.user_search_base),
+        ("group_search_base", &d.group_search_base),
     ] {
-        if let Some(p) = path {
-            if let Err(e) = std::fs::File::open(p) {
-                return Err(err(
-                    "domain",
+        if let Some(b) = base {
+            if !is_dn(b) {
+                return Err(fault(key, format!("\"{b}\" is not a DN")));
+            }
+            if !dn_is_under(b, &d.base_dn) {
+                return Err(fault(
                     key,
-                    format!("cannot read {}: {e}", p.display()),
+                    format!("\"{b}\" is not under base_dn \"{}\"", d.base_dn),
                 ));
             }
         }
     }
-    check_tls_files(d).map_err(|(key, m)| err("domain", key, m))?;
-    match (&d.bind_dn, &d.bind_password_file) {
-        (Some(dn), Some(file)) => {
-            if dn.trim().is_empty() {
-                return Err(err("domain", "bind_dn", "is empty".into()));
-            }
-            let secret =
-                read_password_file(file).map_err(|m| err("domain", "bind_password_file", m))?;
-            d.bind_password = Some(secret);
-        }
-        (Some(_), None) => {
-            return Err(err(
-                "domain",
-                "bind_dn",
-                "bind_dn needs bind_password_file (remove both for an anonymous bind)".into(),
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(err(
-                "domain",
-                "bind_password_file",
-                "bind_password_file without bind_dn".into(),
-            ))
-        }
-        (None, None) => {}
-    }
-    if !is_dn(&d.base_dn) {
-        return Err(err(
-            "domain",
-            "base_dn",
-            format!("\"{}\" is not a DN", d.base_dn),
-        ));
-    }
-    for (key, base) in [
-        ("user_search_base", &mut d.user_search_base),
-        ("group_search_base", &mut d.group_search_base),
+    for (key, f) in [
+        ("user_filter", Some(&d.user_filter)),
+        ("group_filter", d.group_filter.as_ref()),
+        ("access_filter", d.access_filter.as_ref()),
     ] {
-        match base {
-            None => *base = Some(d.base_dn.clone()),
-            Some(b) => {
-                if !is_dn(b) {
-                    return Err(err("domain", key, format!("\"{b}\" is not a DN")));
-                }
-                if !dn_is_under(b, &d.base_dn) {
-                    return Err(err(
-                        "domain",
-                        key,
-                        format!("\"{b}\" is not under base_dn \"{}\"", d.base_dn),
-                    ));
-                }
-            }
+        if let Some(f) = f.filter(|f| !filter::is_valid(f)) {
+            return Err(fault(key, format!("\"{f}\" is not a valid LDAP filter")));
         }
     }
-    if !filter::is_valid(&d.user_filter) {
-        return Err(err(
-            "domain",
-            "user_filter",
-            format!("\"{}\" is not a valid LDAP filter", d.user_filter),
-        ));
-    }
-    match &d.group_filter {
-        Some(f) if !filter::is_valid(f) => {
-            return Err(err(
-                "domain",
-                "group_filter",
-                format!("\"{f}\" is not a valid LDAP filter"),
-            ))
-        }
-        Some(_) => {}
-        None => d.group_filter = Some(super::domain::default_group_filter(d.schema).to_string()),
-    }
-    if let Some(f) = d.access_filter.as_deref().filter(|f| !filter::is_valid(f)) {
-        return Err(err(
-            "domain",
-            "access_filter",
-            format!("\"{f}\" is not a valid LDAP filter"),
-        ));
-    }
-    if d.allow_groups.iter().any(|g| g.is_empty()) {
-        return Err(err(
-            "domain",
-            "allow_groups",
-            "contains an empty name".into(),
-        ));
-    }
-    for g in &d.limit_to_groups {
-        if g.is_empty() {
-            return Err(err(
-                "domain",
-                "limit_to_groups",
-                "contains an empty name".into(),
-            ));
+    for (key, groups) in [
+        ("allow_groups", &d.allow_groups),
+        ("limit_to_groups", &d.limit_to_groups),
+    ] {
+        if groups.iter().any(|g| g.is_empty()) {
+            return Err(fault(key, "contains an empty name"));
         }
     }
-    if d.connect_timeout.is_zero() {
-        return Err(err(
-            "domain",
-            "connect_timeout",
-            "must be greater than 0".into(),
-        ));
+    if d.page_size == 0 || d.page_size > i32::MAX as u32 {
+        return Err(fault("page_size", "must be between 1 and 2147483647"));
     }
-    if d.op_timeout.is_zero() {
-        return Err(err("domain", "op_timeout", "must be greater than 0".into()));
-    }
+    Ok(())
+}
+
+/// `min_id` and `max_id` (the ranges themselves: [`super::idspace`]).
+fn ids(d: &DomainConfig) -> Result<(), Fault> {
     if d.min_id == 0 {
-        return Err(err(
-            "domain",
+        return Err(fault(
             "min_id",
-            "must be at least 1: ID 0 is root's and is never served".into(),
+            "must be at least 1: ID 0 is root's and is never served",
         ));
     }
     if d.max_id != 0 && d.max_id < d.min_id {
-        return Err(err(
-            "domain",
+        return Err(fault(
             "max_id",
             format!("{} is below min_id {}", d.max_id, d.min_id),
         ));
     }
-    if d.page_size == 0 || d.page_size > i32::MAX as u32 {
-        return Err(err(
-            "domain",
-            "page_size",
-            "must be between 1 and 2147483647".into(),
-        ));
-    }
+    Ok(())
+}
+
+/// Attribute names, home directory template, shells.
+fn presentation(d: &DomainConfig) -> Result<(), Fault> {
     for (key, attr) in d.attributes.named() {
         if !is_attribute_name(attr) {
-            return Err(err(
+            return Err((
                 "domain.attributes",
                 key,
                 format!("\"{attr}\" is not an LDAP attribute name"),
@@ -333,7 +294,7 @@ fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(
         }
     }
     if let Some(t) = &d.home_directory_template {
-        check_template(t).map_err(|m| err("domain", "home_directory_template", m))?;
+        check_template(t).map_err(|m| fault("home_directory_template", m))?;
     }
     for (key, shell) in [
         ("default_shell", Some(&d.default_shell)),
@@ -341,62 +302,12 @@ fn validate_domain(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(
     ] {
         if let Some(s) = shell {
             if !s.starts_with('/') || s.contains([':', '\n']) {
-                return Err(err(
-                    "domain",
+                return Err(fault(
                     key,
                     format!("\"{s}\" is not an absolute path usable as a shell"),
                 ));
             }
         }
-    }
-    Ok(())
-}
-
-/// Parses the CA and client certificate files so that a wrong file is
-/// reported by the configuration check; the client key must be private.
-fn check_tls_files(d: &DomainConfig) -> Result<(), (&'static str, String)> {
-    if let Some(ca) = &d.ca_file {
-        let pem = std::fs::read(ca)
-            .map_err(|e| ("ca_file", format!("cannot read {}: {e}", ca.display())))?;
-        match native_tls::Certificate::stack_from_pem(&pem) {
-            Ok(certs) if !certs.is_empty() => {}
-            Ok(_) => {
-                return Err((
-                    "ca_file",
-                    format!("{}: no PEM certificate in the file", ca.display()),
-                ))
-            }
-            Err(e) => {
-                return Err((
-                    "ca_file",
-                    format!("{}: not a PEM certificate: {e}", ca.display()),
-                ))
-            }
-        }
-    }
-    if let (Some(cert), Some(key)) = (&d.client_cert, &d.client_key) {
-        super::secret::check_private_file(key, "a private key file")
-            .map_err(|m| ("client_key", m))?;
-        let cert_pem = std::fs::read(cert).map_err(|e| {
-            (
-                "client_cert",
-                format!("cannot read {}: {e}", cert.display()),
-            )
-        })?;
-        let key_pem = zeroize::Zeroizing::new(
-            std::fs::read(key)
-                .map_err(|e| ("client_key", format!("cannot read {}: {e}", key.display())))?,
-        );
-        native_tls::Identity::from_pkcs8(&cert_pem, &key_pem).map_err(|e| {
-            (
-                "client_key",
-                format!(
-                    "{} / {}: not a usable certificate and PEM PKCS#8 key (\"BEGIN PRIVATE KEY\"): {e}",
-                    cert.display(),
-                    key.display()
-                ),
-            )
-        })?;
     }
     Ok(())
 }

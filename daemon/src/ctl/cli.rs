@@ -181,6 +181,25 @@ pub enum IdmapCmd {
     /// Read SIDs or numeric IDs on stdin, print `input<TAB>result` or
     /// `input<TAB>-<TAB>reason` per line.
     Map,
+    /// Print this host's complete allocation table (sss slices and
+    /// autorid ranges): `DOMAIN-SID BLOCK FIRST-LAST` per line, sorted.
+    Export,
+    /// Compare this host's allocation table with another host's export
+    /// and name every disagreement (exit 1 when there is one).
+    Diff {
+        /// The other host's `rosterctl idmap export` output (`-` for stdin).
+        file: std::path::PathBuf,
+    },
+    /// Forget the sss slices and autorid ranges recorded for a domain in
+    /// the state directory (stop rosterd first): its IDs are assigned
+    /// anew at the next start.
+    Reset {
+        /// The domain's name.
+        domain: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
 }
 
 /// `rosterctl config ...`.

@@ -17,8 +17,13 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 .map(|d| json!({"name": d.name, "enabled": d.enabled}))
                 .collect();
             if ctx.json {
-                print_json(&json!({"ok": true, "file": path, "domains": domains}));
+                print_json(&json!({
+                    "ok": true, "file": path, "domains": domains, "warnings": cfg.warnings,
+                }));
             } else {
+                for w in &cfg.warnings {
+                    println!("warning: {w}");
+                }
                 let names: Vec<String> = cfg
                     .domains
                     .iter()

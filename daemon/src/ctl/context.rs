@@ -63,14 +63,10 @@ fn socket_dir_from_file(path: &Path) -> Option<PathBuf> {
 }
 
 /// The ID mapping of every configured domain as rosterd sees it: autorid
-/// allocations are read from the state directory, never written.
+/// allocations and sss slices are read from the state directory (and the
+/// directory store), never written.
 pub fn idmap_of(cfg: &Config) -> anyhow::Result<DomainSet> {
-    let table: Vec<_> = cfg
-        .domains
-        .iter()
-        .map(|d| (d.name.clone(), d.idmap.clone(), d.min_id, d.max_id))
-        .collect();
-    DomainSet::open(&table, StoreMode::ReadOnly(&cfg.daemon.state_dir))
+    roster_daemon::config::build_idmap_with(cfg, StoreMode::ReadOnly(&cfg.daemon.state_dir))
         .map_err(|e| anyhow::anyhow!("ID mapping: {e}"))
 }
 

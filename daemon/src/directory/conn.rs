@@ -351,7 +351,8 @@ impl Pool {
         }
     }
 
-    fn mark_down(&self, i: usize, error: &str) {
+    /// Marks server `i` down after `error` (backoff doubles per failure).
+    pub(crate) fn mark_down(&self, i: usize, error: &str) {
         let mut h = self.health();
         let s = &mut h.servers[i];
         s.failures = s.failures.saturating_add(1);

@@ -11,8 +11,10 @@ pub mod ad;
 mod conn;
 mod entry;
 mod groups;
+pub mod idmap_store;
 mod records;
 mod search;
+mod session;
 mod tls;
 
 pub use entry::{
@@ -22,6 +24,7 @@ pub use entry::{
 pub use records::{
     DirectoryError, DirectoryStatus, GroupRecord, GroupRef, ServerStatus, UserRecord,
 };
+pub use session::{Answered, UserSession};
 
 use crate::config::{DomainConfig, DomainSet, Schema, SearchScope};
 use crate::filter;
@@ -36,8 +39,11 @@ use std::sync::Arc;
 pub struct Directory {
     cfg: DomainConfig,
     idmap: Arc<DomainSet>,
-    pool: Pool,
-    searches: AtomicU64,
+    /// Connections and server state; shared with the same domain's
+    /// directory in the next configuration generation when its
+    /// configuration did not change.
+    pool: Arc<Pool>,
+    searches: Arc<AtomicU64>,
     ad: ad::AdState,
 }
 
@@ -66,10 +72,30 @@ impl Directory {
         Ok(Directory {
             cfg,
             idmap,
-            pool,
-            searches: AtomicU64::new(0),
+            pool: Arc::new(pool),
+            searches: Arc::new(AtomicU64::new(0)),
             ad: ad::AdState::default(),
         })
+    }
+
+    /// This domain in the next configuration generation, whose ID mapping
+    /// is `idmap` (its configuration unchanged): shares the connections,
+    /// the servers' state and the search counter, and registers the domain
+    /// SID already learnt with the new mapping.
+    pub fn for_generation(&self, idmap: Arc<DomainSet>) -> Directory {
+        let ad = self.ad.carried_to(&idmap, &self.cfg.name);
+        Directory {
+            cfg: self.cfg.clone(),
+            idmap,
+            pool: self.pool.clone(),
+            searches: self.searches.clone(),
+            ad,
+        }
+    }
+
+    /// The ID mapping of this directory's configuration generation.
+    pub fn idmap(&self) -> &Arc<DomainSet> {
+        &self.idmap
     }
 
     /// The domain name.
@@ -104,29 +130,6 @@ impl Directory {
     /// connect timeout (for user binds on a separate connection).
     pub async fn connect_unbound(&self, uri: &str) -> Result<Ldap, DirectoryError> {
         self.pool.connect_unbound(uri).await
-    }
-
-    /// A new, unbound connection to the first server not marked down (the
-    /// one in use first), with its URI.
-    pub async fn connect_unbound_any(&self) -> Result<(Ldap, String), DirectoryError> {
-        let mut uris = self.pool.usable_uris();
-        if let Some(cur) = self.pool.current_uri() {
-            uris.retain(|u| *u != cur);
-            uris.insert(0, cur);
-        }
-        let mut errors = Vec::new();
-        for uri in uris {
-            match self.pool.connect_unbound(&uri).await {
-                Ok(l) => return Ok((l, uri)),
-                Err(DirectoryError::Unavailable(m)) => errors.push(format!("{uri}: {m}")),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(DirectoryError::Unavailable(format!(
-            "no server of domain \"{}\" answers ({})",
-            self.cfg.name,
-            errors.join("; ")
-        )))
     }
 
     fn scope(&self) -> Scope {
@@ -183,7 +186,7 @@ impl Directory {
     /// [`Directory::search`] for a lookup of one name or ID (bounded):
     /// without the paging control, unless the server's size limit says
     /// otherwise.
-    async fn search_one(&self, q: &Query) -> Result<Vec<SearchEntry>, DirectoryError> {
+    pub(crate) async fn search_one(&self, q: &Query) -> Result<Vec<SearchEntry>, DirectoryError> {
         self.search_paged(q, true, false).await
     }
 

@@ -45,6 +45,23 @@ pub struct Context {
     pub memcache: Option<MemcachePublisher>,
 }
 
+impl Context {
+    /// Makes `generation` the one the resolver and PAM serve, with the
+    /// resolver `settings`: both switch in one synchronous step (no await
+    /// in between, so on the daemon's single-threaded runtime no request
+    /// sees one side switched and not the other). Cached answers of the
+    /// domains the generation did not carry over unchanged are dropped.
+    pub fn install(
+        &self,
+        generation: &crate::registry::Generation,
+        settings: crate::resolver::Settings,
+    ) {
+        self.resolver
+            .reconfigure(generation.providers(), settings, generation.kept());
+        self.pam.install(generation, &self.resolver);
+    }
+}
+
 /// Limits of the socket service.
 #[derive(Clone, Debug)]
 pub struct Limits {

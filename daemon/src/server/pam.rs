@@ -1,23 +1,22 @@
 //! Handling of the PAM requests (codes 20..=23), received on `pam.sock`
 //! only. The decisions themselves are in [`crate::auth`]; this file keeps
-//! their state (the domains' directories as the PAM side uses them, the
-//! per-domain PAM settings and the cached credentials) across requests and
-//! configuration reloads.
+//! the PAM service of the current configuration generation (built once
+//! per generation over its directories and settings, see
+//! [`crate::registry`]) and the cached credentials, which outlive reloads.
 
 use super::Context;
-use crate::auth::{
-    AuthSettings, CredentialError, CredentialStore, Directories, DirectoryBackend, PamAuth,
-};
+use crate::auth::{AuthSettings, CredentialError, CredentialStore, DirectoryBackend, PamAuth};
 use crate::config::Config;
-use crate::directory::Directory;
+use crate::registry::Generation;
+use crate::resolver::Resolver;
 use roster_proto::{Request, Response};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-/// State kept for PAM between requests. Built from the configuration at
-/// start, updated on reload.
+/// State kept for PAM between requests.
 pub struct PamState {
-    live: RwLock<(Directories, AuthSettings)>,
+    /// The service of the current generation, and that generation's number.
+    live: RwLock<(Arc<PamAuth>, u64)>,
     creds: Arc<CredentialStore>,
 }
 
@@ -25,50 +24,32 @@ impl std::fmt::Debug for PamState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PamState")
             .field("credentials", &self.creds.path())
+            .field("generation", &self.generation())
             .finish()
     }
+}
+
+/// A service over no domain (before the first generation is installed).
+fn empty_service(resolver: Resolver, creds: Arc<CredentialStore>) -> Arc<PamAuth> {
+    let backend = DirectoryBackend::new(resolver, Arc::new(HashMap::new()));
+    Arc::new(PamAuth::new(
+        Arc::new(backend),
+        AuthSettings::default(),
+        creds,
+    ))
 }
 
 impl Default for PamState {
     /// No domains; credentials kept in memory only.
     fn default() -> Self {
-        PamState {
-            live: RwLock::new((Arc::new(HashMap::new()), AuthSettings::default())),
-            creds: Arc::new(CredentialStore::in_memory()),
-        }
+        PamState::with_credentials(CredentialStore::in_memory())
     }
-}
-
-/// Directories for `config`'s enabled domains (reusing those of `old`
-/// whose configuration did not change). The PAM side has its own
-/// connections: a login never waits behind an enumeration.
-fn directories(config: &Config, old: Option<&Directories>) -> Directories {
-    let idmap = match config.build_idmap(None) {
-        Ok(i) => Arc::new(i),
-        Err(e) => {
-            tracing::error!(error = %e, "PAM: cannot build the ID mapping; directory logins are unavailable");
-            return Arc::new(HashMap::new());
-        }
-    };
-    let mut map = HashMap::new();
-    for d in config.enabled_domains() {
-        if let Some(dir) = old.and_then(|o| o.get(&d.name)).filter(|x| x.config() == d) {
-            map.insert(d.name.clone(), dir.clone());
-            continue;
-        }
-        match Directory::new(d.clone(), idmap.clone()) {
-            Ok(dir) => {
-                map.insert(d.name.clone(), Arc::new(dir));
-            }
-            Err(e) => tracing::error!(domain = %d.name, error = %e, "PAM: domain unusable"),
-        }
-    }
-    Arc::new(map)
 }
 
 impl PamState {
     /// The state for a freshly loaded configuration: opens the credential
-    /// cache in `state_dir` (in memory only if it cannot be read).
+    /// cache in `state_dir` (in memory only if it cannot be read). PAM
+    /// serves no domain until a generation is installed.
     pub fn new(config: &Config) -> PamState {
         let creds = match CredentialStore::open(&config.daemon.state_dir) {
             Ok(c) => c,
@@ -77,17 +58,36 @@ impl PamState {
                 CredentialStore::in_memory()
             }
         };
+        PamState::with_credentials(creds)
+    }
+
+    fn with_credentials(creds: CredentialStore) -> PamState {
+        let creds = Arc::new(creds);
+        let resolver = Resolver::new(
+            Vec::new(),
+            crate::resolver::Settings::default(),
+            None,
+            Arc::new(crate::cache::SystemClock),
+        );
         PamState {
-            live: RwLock::new((directories(config, None), AuthSettings::from_config(config))),
-            creds: Arc::new(creds),
+            live: RwLock::new((empty_service(resolver, creds.clone()), 0)),
+            creds,
         }
     }
 
-    /// Takes a reloaded configuration into account.
-    pub fn reconfigure(&self, config: &Config) {
-        let mut live = self.live.write().unwrap_or_else(|e| e.into_inner());
-        let dirs = directories(config, Some(&live.0));
-        *live = (dirs, AuthSettings::from_config(config));
+    /// Serves `generation` from now on: its directories and PAM settings,
+    /// with users and groups looked up through `resolver` (which serves the
+    /// same generation). Requests already running finish on the previous
+    /// one.
+    pub fn install(&self, generation: &Generation, resolver: &Resolver) {
+        let backend = DirectoryBackend::new(resolver.clone(), generation.directories());
+        let service = PamAuth::new(
+            Arc::new(backend),
+            generation.auth().clone(),
+            self.creds.clone(),
+        );
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) =
+            (Arc::new(service), generation.id());
     }
 
     /// `rosterctl cache forget-credentials`: deletes the cached passwords
@@ -107,10 +107,17 @@ impl PamState {
         Ok(forgotten)
     }
 
-    fn service(&self, ctx: &Context) -> PamAuth {
-        let (dirs, settings) = self.live.read().unwrap_or_else(|e| e.into_inner()).clone();
-        let backend = DirectoryBackend::new(ctx.resolver.clone(), dirs);
-        PamAuth::new(Arc::new(backend), settings, self.creds.clone())
+    /// The number of the generation PAM serves (0: none installed yet).
+    pub fn generation(&self) -> u64 {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).1
+    }
+
+    fn service(&self) -> Arc<PamAuth> {
+        self.live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone()
     }
 }
 
@@ -120,7 +127,7 @@ pub async fn handle(ctx: &Context, req: Request) -> Response {
         Request::PamAuthenticate { .. }
         | Request::PamAccount { .. }
         | Request::PamChangePassword { .. }
-        | Request::PamOpenSession { .. } => ctx.pam.service(ctx).handle(&req).await,
+        | Request::PamOpenSession { .. } => ctx.pam.service().handle(&req).await,
         other => Response::Error(format!(
             "request code {} is not a PAM request",
             other.code()

@@ -1,22 +1,41 @@
 //! autorid: ranges of `rangesize` IDs handed to domains on first sight
 //! (Samba idmap_autorid style), or at a slot chosen by hash of the SID
-//! (`deterministic`, probing on collision as SSSD does).
+//! (`deterministic`).
 //!
 //! A domain's RIDs are cut in blocks of `rangesize`; each block (domain
 //! SID, index = rid / rangesize) gets its own slot when first needed, so
 //! large RIDs work as in Samba. `id = low + slot*rangesize + rid %
 //! rangesize`, and back.
+//!
+//! Deterministic placement is a function of the configuration only: the
+//! first `deterministic_blocks` blocks of every domain with a configured
+//! `domain_sid` are placed all together when the pool opens, in key order
+//! (domain SID, then block): each takes its hash slot, or, when a lower
+//! key already holds it, probes on to the next free one. A block met at
+//! run time (a domain whose SID is learnt from its DC, or a block beyond
+//! `deterministic_blocks`) only ever takes its hash slot: when that slot
+//! is held it is refused ([`IdmapError::BlockRefused`]) rather than
+//! probed on, because where it would land would depend on what this host
+//! met before.
+//!
+//! With a [`SharedStore`] (`idmap_store = "ldap"`), every allocation is
+//! first claimed in the shared store (an add that fails when the slot is
+//! taken); the local file is the offline copy. A block met while the
+//! shared store is unreachable is not allocated. When the local copy and
+//! the shared store disagree about a domain, that domain is not mapped
+//! ([`IdmapError::Disputed`]) until an administrator settles it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::error::IdmapError;
 use crate::fxhash::FxBuild;
 use crate::murmur::{murmurhash3_x86_32, SSS_SEED};
 use crate::settings::AutoridParams;
 use crate::sid::Sid;
-use crate::store::{AutoridStore, Record};
+use crate::store::{AutoridStore, Record, SharedStore};
 
 /// Where allocations are kept.
 #[derive(Debug, Clone, Copy)]
@@ -65,20 +84,43 @@ impl AutoridTable {
         self.by_slot.get(&slot).copied()
     }
 
-    /// The slot a new allocation of (domain, index) would get.
-    pub fn choose(&self, domain: &Sid, index: u32) -> Result<u32, IdmapError> {
+    /// The hash slot of block `index` of `domain` (SSSD's key: the SID
+    /// string, then `SID-firstRID` for further blocks).
+    pub fn home(params: &AutoridParams, domain: &Sid, index: u32) -> u32 {
+        let key = if index == 0 {
+            domain.to_string()
+        } else {
+            format!(
+                "{domain}-{}",
+                u64::from(index) * u64::from(params.rangesize)
+            )
+        };
+        murmurhash3_x86_32(key.as_bytes(), SSS_SEED) % params.slots()
+    }
+
+    /// The deterministic placement of the first `params.blocks` blocks of
+    /// `domains`, a function of the set only: keys in (SID, block) order,
+    /// each at its hash slot or the next free one after it.
+    pub fn plan(params: &AutoridParams, domains: &[Sid]) -> Result<Vec<Record>, IdmapError> {
+        let mut keys: Vec<(Sid, u32)> = domains
+            .iter()
+            .flat_map(|d| (0..params.blocks).map(move |i| (*d, i)))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut t = AutoridTable::new(*params);
+        for (d, i) in keys {
+            let slot = t.probe(AutoridTable::home(params, &d, i))?;
+            t.by_key.insert((d, i), slot);
+            t.by_slot.insert(slot, (d, i));
+        }
+        Ok(t.records())
+    }
+
+    /// The first free slot from `start` on, wrapping.
+    fn probe(&self, start: u32) -> Result<u32, IdmapError> {
         let p = &self.params;
         let slots = p.slots();
-        let start = if p.deterministic {
-            let key = if index == 0 {
-                domain.to_string()
-            } else {
-                format!("{domain}-{}", u64::from(index) * u64::from(p.rangesize))
-            };
-            murmurhash3_x86_32(key.as_bytes(), SSS_SEED) % slots
-        } else {
-            0
-        };
         let mut s = start;
         loop {
             if !self.by_slot.contains_key(&s) {
@@ -93,6 +135,26 @@ impl AutoridTable {
                     rangesize: p.rangesize,
                 });
             }
+        }
+    }
+
+    /// The slot a new allocation of (domain, index) met at run time
+    /// would get: first-seen, the lowest free slot; deterministic, its hash
+    /// slot only (refused when held).
+    pub fn choose(&self, domain: &Sid, index: u32) -> Result<u32, IdmapError> {
+        if !self.params.deterministic {
+            return self.probe(0);
+        }
+        let home = AutoridTable::home(&self.params, domain, index);
+        match self.by_slot.get(&home) {
+            None => Ok(home),
+            Some((holder, holder_index)) => Err(IdmapError::BlockRefused {
+                domain: domain.to_string(),
+                index,
+                slot: home,
+                holder: holder.to_string(),
+                holder_index: *holder_index,
+            }),
         }
     }
 
@@ -170,40 +232,95 @@ impl AutoridTable {
     }
 }
 
+/// How often at most an ID of an unallocated slot makes the pool read
+/// the shared store again.
+const SHARED_REFRESH: Duration = Duration::from_secs(5);
+
+/// How many times an allocation is tried again when another host claims
+/// the chosen slot first.
+const CLAIM_ATTEMPTS: usize = 8;
+
 /// A pool shared by the autorid domains with the same parameters: the
-/// in-memory table plus its store.
+/// in-memory table plus its stores.
 #[derive(Debug)]
 pub struct AutoridPool {
     table: RwLock<AutoridTable>,
     store: Option<AutoridStore>,
     writable: bool,
+    shared: Option<Arc<dyn SharedStore>>,
+    /// Configured names of domain SIDs (written to the local file).
+    names: RwLock<BTreeMap<Sid, String>>,
+    /// Domains not mapped because the local copy and the shared store
+    /// disagree, with the reason.
+    disputed: RwLock<BTreeMap<Sid, String>>,
+    /// Why the shared store could not be read when the pool opened (the
+    /// local copy is used meanwhile).
+    offline: Mutex<Option<String>>,
+    /// Last time the shared store was read for an unknown slot.
+    refreshed: Mutex<Option<Instant>>,
     alloc: Mutex<()>,
 }
 
 impl AutoridPool {
     /// Opens the pool, loading existing allocations from the store.
     pub fn open(params: AutoridParams, mode: StoreMode<'_>) -> Result<AutoridPool, IdmapError> {
+        AutoridPool::open_with(params, mode, None, &[])
+    }
+
+    /// Opens the pool: loads the local allocations, places the configured
+    /// domains (`(SID, name)`) deterministically when the pool is
+    /// deterministic (a recorded allocation that disagrees with that
+    /// placement is refused, naming the domain), and reconciles with the
+    /// shared store when there is one (unreachable: the local copy is used).
+    pub fn open_with(
+        params: AutoridParams,
+        mode: StoreMode<'_>,
+        shared: Option<Arc<dyn SharedStore>>,
+        configured: &[(Sid, String)],
+    ) -> Result<AutoridPool, IdmapError> {
         let (store, writable) = match mode {
             StoreMode::Memory => (None, true),
             StoreMode::Durable(dir) => (Some(AutoridStore::new(dir, &params, true)?), true),
             StoreMode::ReadOnly(dir) => (Some(AutoridStore::new(dir, &params, false)?), false),
         };
-        let mut table = AutoridTable::new(params);
-        if let Some(s) = &store {
-            for r in s.load(&params)? {
-                table.insert(r).map_err(|reason| IdmapError::StoreCorrupt {
-                    path: s.path().to_path_buf(),
-                    line: 0,
-                    reason,
-                })?;
-            }
-        }
-        Ok(AutoridPool {
-            table: RwLock::new(table),
+        let pool = AutoridPool {
+            table: RwLock::new(AutoridTable::new(params)),
             store,
             writable,
+            shared,
+            names: RwLock::new(configured.iter().map(|(s, n)| (*s, n.clone())).collect()),
+            disputed: RwLock::new(BTreeMap::new()),
+            offline: Mutex::new(None),
+            refreshed: Mutex::new(None),
             alloc: Mutex::new(()),
-        })
+        };
+        let _lock = match (&pool.store, writable) {
+            (Some(s), true) => Some(s.lock()?),
+            _ => None,
+        };
+        let mut dirty = pool.merge_local()?;
+        if params.deterministic {
+            let sids: Vec<Sid> = configured.iter().map(|(s, _)| *s).collect();
+            for r in AutoridTable::plan(&params, &sids)? {
+                dirty |= pool.place_planned(r)?;
+            }
+        }
+        if let Some(sh) = pool.shared.clone() {
+            match sh.load() {
+                Ok(recs) => {
+                    dirty |= pool.merge_shared(&recs);
+                    pool.publish_local(sh.as_ref(), &recs);
+                }
+                Err(e) => {
+                    *pool.offline.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(format!("{}: {e}", sh.describe()))
+                }
+            }
+        }
+        if dirty {
+            pool.commit_local()?;
+        }
+        Ok(pool)
     }
 
     /// The pool parameters.
@@ -219,12 +336,249 @@ impl AutoridPool {
         self.table.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn store_name(&self) -> String {
+        match (&self.shared, &self.store) {
+            (Some(s), _) => s.describe(),
+            (None, Some(s)) => s.path().display().to_string(),
+            (None, None) => "memory".into(),
+        }
+    }
+
+    fn name_of(&self, sid: &Sid) -> String {
+        self.names
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sid)
+            .cloned()
+            .unwrap_or_else(|| sid.to_string())
+    }
+
+    /// Remembers the configured name of a domain SID (written with its
+    /// allocations, so that `rosterctl idmap reset NAME` finds them).
+    /// Returns true when the name is new (see [`AutoridPool::save_names`]).
+    pub fn name_domain(&self, sid: &Sid, name: &str) -> bool {
+        self.names
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(*sid, name.to_string())
+            .as_deref()
+            != Some(name)
+    }
+
+    /// Writes the local file again so that it holds the names learnt
+    /// since it was last written (durable mode only).
+    pub fn save_names(&self) -> Result<(), IdmapError> {
+        let Some(s) = self.store.as_ref().filter(|_| self.writable) else {
+            return Ok(());
+        };
+        let _guard = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        let _lock = s.lock()?;
+        self.merge_local()?;
+        self.commit_local()
+    }
+
+    /// The configured names known for domain SIDs (local file and
+    /// configuration).
+    pub fn names(&self) -> BTreeMap<Sid, String> {
+        self.names.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Merges the local file into the table; true when the table has
+    /// allocations the file lacks.
+    fn merge_local(&self) -> Result<bool, IdmapError> {
+        let Some(s) = &self.store else {
+            return Ok(false);
+        };
+        let params = self.params();
+        let file = s.load(&params)?;
+        {
+            let mut names = self.names.write().unwrap_or_else(|e| e.into_inner());
+            for (sid, n) in file.names {
+                names.entry(sid).or_insert(n);
+            }
+        }
+        let mut t = self.write();
+        for r in &file.records {
+            t.insert(*r).map_err(|reason| IdmapError::StoreCorrupt {
+                path: s.path().to_path_buf(),
+                line: 0,
+                reason,
+            })?;
+        }
+        Ok(t.by_key.len() > file.records.len())
+    }
+
+    /// Puts a planned (deterministic) allocation in the table; a recorded
+    /// one that disagrees is refused. True when it was new.
+    fn place_planned(&self, r: Record) -> Result<bool, IdmapError> {
+        let mut t = self.write();
+        let path = self
+            .store
+            .as_ref()
+            .map(|s| s.path().to_path_buf())
+            .unwrap_or_default();
+        if let Some(s) = t.slot(&r.domain, r.index) {
+            if s == r.slot {
+                return Ok(false);
+            }
+            return Err(IdmapError::Recorded {
+                domain: self.name_of(&r.domain),
+                path,
+                reason: format!(
+                    "block {} of {} is recorded in slot {s}, but deterministic placement of the \
+                     configured domains puts it in slot {}",
+                    r.index, r.domain, r.slot
+                ),
+            });
+        }
+        if let Some((d, i)) = t.owner(r.slot) {
+            return Err(IdmapError::Recorded {
+                domain: self.name_of(&r.domain),
+                path,
+                reason: format!(
+                    "deterministic placement of the configured domains puts block {} of {} in \
+                     slot {}, which is recorded for block {i} of {} (\"{}\")",
+                    r.index,
+                    r.domain,
+                    r.slot,
+                    d,
+                    self.name_of(&d)
+                ),
+            });
+        }
+        t.insert(r).map_err(|_| unreachable_alloc())?;
+        Ok(true)
+    }
+
+    fn dispute(&self, sid: &Sid, reason: String) {
+        self.disputed
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(*sid)
+            .or_insert(reason);
+    }
+
+    /// The domains not mapped because the local copy and the shared store
+    /// disagree: (domain name or SID, reason).
+    pub fn disputes(&self) -> Vec<(String, String)> {
+        self.disputed
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(s, r)| (self.name_of(s), r.clone()))
+            .collect()
+    }
+
+    fn disputed_error(&self, sid: &Sid) -> Option<IdmapError> {
+        let d = self.disputed.read().unwrap_or_else(|e| e.into_inner());
+        d.get(sid).map(|reason| IdmapError::Disputed {
+            domain: format!("\"{}\" ({sid})", self.name_of(sid)),
+            store: self.store_name(),
+            reason: reason.clone(),
+        })
+    }
+
+    /// Why the shared store could not be read when the pool opened, if it
+    /// could not (the local copy is used; new blocks are not allocated
+    /// until it answers).
+    pub fn shared_offline(&self) -> Option<String> {
+        self.offline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Merges the shared store's allocations into the table; disagreements
+    /// mark both domains disputed. True when the table gained allocations.
+    fn merge_shared(&self, recs: &[Record]) -> bool {
+        // A key claimed twice (two servers replicating late): its lowest
+        // slot wins, everywhere.
+        let mut best: BTreeMap<(Sid, u32), u32> = BTreeMap::new();
+        for r in recs {
+            let e = best.entry((r.domain, r.index)).or_insert(r.slot);
+            *e = (*e).min(r.slot);
+        }
+        let mut changed = false;
+        let mut t = self.write();
+        for ((domain, index), slot) in best {
+            match (t.slot(&domain, index), t.owner(slot)) {
+                (Some(s), _) if s == slot => {}
+                (Some(s), _) => self.dispute(
+                    &domain,
+                    format!("block {index} is in slot {s} here and in slot {slot} in the store"),
+                ),
+                (None, Some((d, i))) => {
+                    let msg = format!(
+                        "slot {slot} holds block {i} of {d} here and block {index} of {domain} in \
+                         the store"
+                    );
+                    self.dispute(&domain, msg.clone());
+                    self.dispute(&d, msg);
+                }
+                (None, None) => {
+                    let _ = t.insert(Record {
+                        slot,
+                        domain,
+                        index,
+                    });
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// Claims in the shared store the local allocations it lacks (made
+    /// before the store was configured); a slot taken there by another
+    /// block disputes the domain.
+    fn publish_local(&self, sh: &dyn SharedStore, recs: &[Record]) {
+        if !self.writable {
+            return;
+        }
+        let local = self.records();
+        for r in local {
+            if recs
+                .iter()
+                .any(|x| x.domain == r.domain && x.index == r.index)
+            {
+                continue;
+            }
+            if self.disputed_error(&r.domain).is_some() {
+                continue;
+            }
+            match sh.claim(&r) {
+                Ok(true) => {}
+                Ok(false) => self.dispute(
+                    &r.domain,
+                    format!(
+                        "block {} is in slot {} here, and the store gives that slot to another block",
+                        r.index, r.slot
+                    ),
+                ),
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn commit_local(&self) -> Result<(), IdmapError> {
+        match &self.store {
+            Some(s) if self.writable => s.commit(&self.params(), &self.records(), &self.names()),
+            _ => Ok(()),
+        }
+    }
+
     /// The ID of `rid` of `domain`, allocating (durably) the slot of its
     /// block on first sight.
     #[inline]
     pub fn id_for(&self, domain: &Sid, rid: u32) -> Result<u32, IdmapError> {
         if let Ok(id) = self.read().id_for(domain, rid) {
-            return Ok(id);
+            if self.shared.is_none() {
+                return Ok(id);
+            }
+            return match self.disputed_error(domain) {
+                Some(e) => Err(e),
+                None => Ok(id),
+            };
         }
         let rs = self.params().rangesize;
         self.allocate(domain, rid / rs)?;
@@ -234,59 +588,104 @@ impl AutoridPool {
     }
 
     /// Makes sure block `index` of `domain` has a slot; returns it. The
-    /// slot is on disk before this returns (durable mode).
+    /// slot is on disk (and in the shared store) before this returns.
     pub fn allocate(&self, domain: &Sid, index: u32) -> Result<u32, IdmapError> {
         let _guard = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = self.disputed_error(domain) {
+            return Err(e);
+        }
         if let Some(s) = self.read().slot(domain, index) {
             return Ok(s);
         }
         let store = match &self.store {
-            Some(s) if self.writable => s,
-            _ => {
-                let slot = self.read().choose(domain, index)?;
-                let rec = Record {
-                    slot,
-                    domain: *domain,
-                    index,
-                };
-                self.write().insert(rec).map_err(|_| unreachable_alloc())?;
-                return Ok(slot);
-            }
+            Some(s) if self.writable => Some(s),
+            Some(_) => None,
+            None => None,
         };
-        let params = self.params();
-        let _lock = store.lock()?;
+        let _lock = match store {
+            Some(s) => Some(s.lock()?),
+            None => None,
+        };
         // Another process may have allocated since we loaded: merge first.
-        let on_disk = store.load(&params)?;
-        {
-            let mut t = self.write();
-            for r in on_disk {
-                t.insert(r).map_err(|reason| IdmapError::StoreCorrupt {
-                    path: store.path().to_path_buf(),
-                    line: 0,
-                    reason,
-                })?;
+        let mut dirty = if store.is_some() {
+            self.merge_local()?
+        } else {
+            false
+        };
+        let result = match self.shared.clone() {
+            None => self.allocate_here(domain, index),
+            Some(sh) => self.allocate_shared(sh.as_ref(), domain, index, &mut dirty),
+        };
+        if let Ok(s) = result {
+            if self.read().slot(domain, index) != Some(s) {
+                return Err(unreachable_alloc());
             }
+            dirty = true;
         }
-        if let Some(s) = self.read().slot(domain, index) {
+        if dirty && store.is_some() {
+            self.commit_local()?;
+        }
+        result
+    }
+
+    fn allocate_here(&self, domain: &Sid, index: u32) -> Result<u32, IdmapError> {
+        let mut t = self.write();
+        if let Some(s) = t.slot(domain, index) {
             return Ok(s);
         }
-        let (rec, mut records) = {
-            let t = self.read();
-            let slot = t.choose(domain, index)?;
-            (
-                Record {
-                    slot,
-                    domain: *domain,
-                    index,
-                },
-                t.records(),
-            )
+        let slot = t.choose(domain, index)?;
+        t.insert(Record {
+            slot,
+            domain: *domain,
+            index,
+        })
+        .map_err(|_| unreachable_alloc())?;
+        Ok(slot)
+    }
+
+    fn allocate_shared(
+        &self,
+        sh: &dyn SharedStore,
+        domain: &Sid,
+        index: u32,
+        dirty: &mut bool,
+    ) -> Result<u32, IdmapError> {
+        let shared_err = |source| IdmapError::Shared {
+            store: sh.describe(),
+            source,
         };
-        records.push(rec);
-        records.sort_by_key(|r| r.slot);
-        store.commit(&params, &records)?;
-        self.write().insert(rec).map_err(|_| unreachable_alloc())?;
-        Ok(rec.slot)
+        for _ in 0..CLAIM_ATTEMPTS {
+            let recs = sh.load().map_err(shared_err)?;
+            *dirty |= self.merge_shared(&recs);
+            if let Some(e) = self.disputed_error(domain) {
+                return Err(e);
+            }
+            if let Some(s) = self.read().slot(domain, index) {
+                return Ok(s);
+            }
+            let rec = Record {
+                slot: self.read().choose(domain, index)?,
+                domain: *domain,
+                index,
+            };
+            if !self.writable {
+                // Offline answer: what this host would claim.
+                self.write().insert(rec).map_err(|_| unreachable_alloc())?;
+                return Ok(rec.slot);
+            }
+            if sh.claim(&rec).map_err(shared_err)? {
+                self.write().insert(rec).map_err(|_| unreachable_alloc())?;
+                return Ok(rec.slot);
+            }
+            // Another host took the slot first: read again.
+        }
+        Err(shared_err(crate::store::SharedStoreError {
+            unavailable: true,
+            message: format!(
+                "block {index} of {domain}: the chosen slot was taken by another host \
+                 {CLAIM_ATTEMPTS} times in a row"
+            ),
+        }))
     }
 
     /// The slot of block `index` of `domain`, if allocated (no allocation).
@@ -294,12 +693,52 @@ impl AutoridPool {
         self.read().slot(domain, index)
     }
 
-    /// The SID of `id`: `None` outside the pool.
+    /// The SID of `id`: `None` outside the pool. With a shared store, an
+    /// ID of a slot unknown here makes the pool read the store again (at
+    /// most every few seconds).
     pub fn sid_for(&self, id: u32) -> Option<Result<Sid, IdmapError>> {
-        self.read().rid_for(id).map(|r| match r {
-            Ok((d, rid)) => d.with_rid(rid).map_err(IdmapError::from),
+        let first = self.read().rid_for(id)?;
+        let found = match first {
+            Err(slot) if self.shared.is_some() && self.refresh_due() => {
+                self.refresh();
+                self.read().rid_for(id).unwrap_or(Err(slot))
+            }
+            other => other,
+        };
+        Some(match found {
+            Ok((d, rid)) => match self.disputed_error(&d) {
+                Some(e) => Err(e),
+                None => d.with_rid(rid).map_err(IdmapError::from),
+            },
             Err(slot) => Err(IdmapError::SlotUnallocated { id, slot }),
         })
+    }
+
+    fn refresh_due(&self) -> bool {
+        let mut last = self.refreshed.lock().unwrap_or_else(|e| e.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= SHARED_REFRESH);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+
+    /// Reads the shared store again, merging what other hosts allocated.
+    pub fn refresh(&self) {
+        let Some(sh) = self.shared.clone() else {
+            return;
+        };
+        let _guard = self.alloc.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(recs) = sh.load() {
+            if self.merge_shared(&recs) && self.writable && self.store.is_some() {
+                if let Some(s) = &self.store {
+                    if let Ok(_lock) = s.lock() {
+                        let _ = self.merge_local();
+                        let _ = self.commit_local();
+                    }
+                }
+            }
+        }
     }
 
     /// A copy of every allocation.
@@ -326,6 +765,7 @@ mod tests {
             high: 1_999_999,
             rangesize: 100_000,
             deterministic: det,
+            blocks: 1,
         }
     }
 
@@ -364,7 +804,8 @@ mod tests {
                 low: 10_000,
                 high: 10_199,
                 rangesize: 100,
-                deterministic: true,
+                deterministic: false,
+                blocks: 1,
             },
             StoreMode::Memory,
         )

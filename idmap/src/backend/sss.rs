@@ -36,12 +36,13 @@
 //! instead.) sss domains with different parameters must have disjoint
 //! pools: [`crate::DomainSet`] refuses overlapping ones.
 //!
-//! Nothing is persisted for sss (SSSD keeps the slices it chose in its
-//! cache). Primary and precomputed secondary slices depend only on the
-//! domain SIDs and the order domains are added (configuration order, then
-//! the order [`crate::DomainSet::set_domain_sid`] is called); they differ
-//! between two runs only when two domains' hashes collide and are added
-//! in a different order. Slices made on demand (RIDs beyond
+//! Primary and precomputed secondary slices depend only on the domain
+//! SIDs and the order domains are added (configuration order, then the
+//! order [`crate::DomainSet::set_domain_sid`] is called); they could differ
+//! between two runs when two domains' hashes collide and are added in a
+//! different order, so [`crate::DomainSet`] records them in the state
+//! directory at first assignment (as SSSD keeps them in its cache) and
+//! restores them with [`SssContext::add_recorded_domain`]. Slices made on demand (RIDs beyond
 //! `(helper_table_size + 1) * range_size`, 2.2 million by default) also
 //! depend on lookup order, as in libsss_idmap itself. Not supported:
 //! SSSD's `ldap_idmap_default_domain_sid` (a domain pinned to slice 0)
@@ -328,6 +329,88 @@ impl SssContext {
         Ok((min, max))
     }
 
+    /// The slices domain `sid` got when it was added: the first ID of its
+    /// primary slice and of each precomputed secondary slice (what
+    /// `state_dir` records so that a restart gives the same ones).
+    pub fn domain_slices(&self, sid: &Sid) -> Option<(u32, Vec<u32>)> {
+        let d = &self.doms[*self.by_sid.get(sid)?];
+        let primary = d.slices.iter().find(|s| s.first_rid == 0)?.min;
+        Some((primary, d.helpers.iter().map(|(_, h)| h.min).collect()))
+    }
+
+    /// Adds a domain with the slices recorded for it earlier (see
+    /// [`SssContext::domain_slices`]) instead of computing them: the
+    /// primary slice starting at `primary` and the precomputed secondary
+    /// slices starting at `helpers` (first RIDs `range_size`,
+    /// `2*range_size`, ...). Refuses slices outside the pool, not aligned
+    /// on a slice, or colliding with a range already in the context.
+    pub fn add_recorded_domain(
+        &mut self,
+        name: &str,
+        sid: &Sid,
+        primary: u32,
+        helpers: &[u32],
+    ) -> Result<(), SssError> {
+        if !sid.is_nt_domain_sid() {
+            return Err(SssError::SidInvalid);
+        }
+        let p = self.params;
+        let (low, high) = p.span();
+        let slice_at = |min: u32, first_rid: u32| -> Result<Slice, SssError> {
+            if min < low || min > high || !(min - p.range_min).is_multiple_of(p.range_size) {
+                return Err(SssError::Collision);
+            }
+            Ok(Slice {
+                min,
+                max: min + (p.range_size - 1),
+                first_rid,
+            })
+        };
+        let sid_str = sid.to_string();
+        let prim = slice_at(primary, 0)?;
+        self.check_collision(None, name, &sid_str, &prim)?;
+        let mut hs = Vec::with_capacity(helpers.len());
+        let mut first_rid = p.range_size;
+        for h in helpers {
+            hs.push((format!("{sid_str}-{first_rid}"), slice_at(*h, first_rid)?));
+            first_rid = first_rid.wrapping_add(p.range_size);
+        }
+        self.doms.push(Dom {
+            name: name.to_string(),
+            sid: *sid,
+            sid_str,
+            slices: Vec::new(),
+            helpers: Vec::new(),
+            auto_add: false,
+        });
+        let dom = self.doms.len() - 1;
+        self.by_sid.insert(*sid, dom);
+        self.push_slice(dom, prim);
+        for (i, (_, h)) in hs.iter().enumerate() {
+            self.helper_at.entry(h.min).or_default().push((dom, i));
+        }
+        let d = &mut self.doms[dom];
+        d.auto_add = !hs.is_empty();
+        d.helpers = hs;
+        Ok(())
+    }
+
+    /// Every slice of every domain, in the list or precomputed:
+    /// (domain SID, first RID, first ID, last ID), sorted.
+    pub fn all_slices(&self) -> Vec<(Sid, u32, u32, u32)> {
+        let mut v: Vec<(Sid, u32, u32, u32)> = Vec::new();
+        for d in &self.doms {
+            for s in d.slices.iter().chain(d.helpers.iter().map(|(_, h)| h)) {
+                let row = (d.sid, s.first_rid, s.min, s.max);
+                if !v.contains(&row) {
+                    v.push(row);
+                }
+            }
+        }
+        v.sort();
+        v
+    }
+
     /// The domains of the context, in the order they were added:
     /// (name, SID).
     pub fn domains(&self) -> impl Iterator<Item = (&str, &Sid)> {
@@ -553,6 +636,45 @@ impl SharedSss {
     /// The context's parameters.
     pub fn params(&self) -> SssParams {
         *self.0.read().unwrap_or_else(|e| e.into_inner()).params()
+    }
+
+    /// See [`SssContext::add_recorded_domain`].
+    pub fn add_recorded_domain(
+        &self,
+        name: &str,
+        sid: &Sid,
+        primary: u32,
+        helpers: &[u32],
+    ) -> Result<(), SssError> {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .add_recorded_domain(name, sid, primary, helpers)
+    }
+
+    /// See [`SssContext::all_slices`].
+    pub fn all_slices(&self) -> Vec<(Sid, u32, u32, u32)> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .all_slices()
+    }
+
+    /// See [`SssContext::domain_slices`].
+    pub fn domain_slices(&self, sid: &Sid) -> Option<(u32, Vec<u32>)> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .domain_slices(sid)
+    }
+
+    /// Whether domain `sid` is in the context.
+    pub fn has_domain(&self, sid: &Sid) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_sid
+            .contains_key(sid)
     }
 
     /// See [`SssContext::add_domain`].

@@ -17,7 +17,7 @@ use super::context::{idmap_of, select_domains, Ctx};
 use super::output::print_json;
 use super::progress::Progress;
 use report::{DomainReport, Status};
-use roster_daemon::config::{DomainConfig, DomainSet};
+use roster_daemon::config::{agreement_warnings, Config, DomainConfig, DomainSet};
 use roster_daemon::directory::Directory;
 use serde_json::json;
 use std::process::ExitCode;
@@ -47,7 +47,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> anyhow::Result<ExitCode> {
     let reports: Vec<DomainReport> = domains
         .iter()
         .map(|d| {
-            let r = test_domain(d, &idmap, args.sample);
+            let r = test_domain(&cfg, d, &idmap, args.sample);
             if !ctx.json {
                 print!("{}", r.render());
             }
@@ -66,7 +66,12 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs every step for one domain.
-fn test_domain(d: &DomainConfig, idmap: &Arc<DomainSet>, sample: usize) -> DomainReport {
+fn test_domain(
+    cfg: &Config,
+    d: &DomainConfig,
+    idmap: &Arc<DomainSet>,
+    sample: usize,
+) -> DomainReport {
     let mut r = DomainReport::new(&d.name);
     if !d.enabled {
         r.push(
@@ -75,6 +80,12 @@ fn test_domain(d: &DomainConfig, idmap: &Arc<DomainSet>, sample: usize) -> Domai
             Status::Warn,
             "the domain is disabled (enabled = false): rosterd does not serve it",
         );
+    }
+    for (_, message) in agreement_warnings(cfg)
+        .into_iter()
+        .filter(|(n, _)| *n == d.name)
+    {
+        r.push("idmap", "backend autorid", Status::Warn, message);
     }
     let mut usable_uri = None;
     for u in &d.uris {

@@ -18,7 +18,7 @@ use super::groups::{expand_offline, norm_dn};
 use super::records::{DirectoryError, GroupRecord, GroupRef, UserRecord};
 use super::search::Query;
 use super::Directory;
-use crate::config::DomainKind;
+use crate::config::{DomainKind, DomainSet};
 use crate::filter;
 pub use entry::{ad_group, ad_user, group_attrs, user_attrs};
 use ldap3::{Scope, SearchEntry};
@@ -44,6 +44,29 @@ pub(crate) struct AdState {
     sid: OnceLock<Sid>,
     /// The NetBIOS domain name (from the partitions container), if found.
     netbios: OnceLock<Option<String>>,
+}
+
+impl AdState {
+    /// The state of the same domain in a new configuration generation: the
+    /// NetBIOS name is kept, the domain SID registered with `idmap` (when
+    /// that fails it is discovered again at first use).
+    pub(crate) fn carried_to(&self, idmap: &DomainSet, domain: &str) -> AdState {
+        let next = AdState::default();
+        if let Some(n) = self.netbios.get() {
+            let _ = next.netbios.set(n.clone());
+        }
+        if let Some(sid) = self.sid.get() {
+            match idmap.set_domain_sid(domain, *sid) {
+                Ok(()) => {
+                    let _ = next.sid.set(*sid);
+                }
+                Err(e) => {
+                    tracing::warn!(%domain, %sid, error = %e, "domain SID not carried to the reloaded ID mapping")
+                }
+            }
+        }
+        next
+    }
 }
 
 impl Directory {
