@@ -47,6 +47,9 @@ impl Provider for DirectoryProvider {
     fn name(&self) -> &str {
         &self.name
     }
+    fn case_insensitive(&self) -> bool {
+        self.dir.is_ad()
+    }
     fn user_by_name<'a>(
         &'a self,
         name: &'a str,
