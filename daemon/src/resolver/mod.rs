@@ -380,7 +380,7 @@ impl Resolver {
         };
         let r = match self.walk_domains(&mut cx, only, Key::GroupName(base)).await {
             Ok(Some((i, Value::Group(raw), src))) => {
-                let served = self.serve_group(&mut cx, i, raw, via).await;
+                let served = self.serve_group(&mut cx, i, raw, via, true).await;
                 self.remember_negatives(&mut cx);
                 served.map(|o| o.map(|g| (g, src)))
             }
@@ -403,7 +403,9 @@ impl Resolver {
         }
         let r = match self.walk_domains(&mut cx, None, Key::GroupId(gid)).await {
             Ok(Some((i, Value::Group(raw), src))) => {
-                let served = self.serve_group(&mut cx, i, raw, owner::Via::Id).await;
+                let served = self
+                    .serve_group(&mut cx, i, raw, owner::Via::Id, true)
+                    .await;
                 self.remember_negatives(&mut cx);
                 served.map(|o| o.map(|g| (g, src)))
             }
@@ -537,10 +539,9 @@ impl Resolver {
         if &*raw.domain != domain {
             return Ok(false);
         }
-        Ok(self
-            .serve_group(cx, i, raw, owner::Via::Id)
-            .await?
-            .is_some())
+        // Whether it is served does not depend on its members.
+        let served = self.serve_group(cx, i, raw, owner::Via::Id, false).await?;
+        Ok(served.is_some())
     }
 
     /// Now, by the resolver's clock (ms since the epoch).

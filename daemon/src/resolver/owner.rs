@@ -7,8 +7,10 @@
 //!   `name@domain`, everywhere (by name, by ID, in member lists).
 //! * An ID belongs to the first domain that holds it; within a domain, to
 //!   the entry the directory answers for that ID, and only when the same
-//!   entry is the one the directory answers for its name. Any other entry
-//!   claiming it is refused.
+//!   entry is the one the directory answers for its name (the directory
+//!   refuses a name or ID several entries claim, so such entries are all
+//!   refused). Any other entry claiming it is refused. (Active Directory
+//!   keeps account names unique itself: there the name is not asked again.)
 //! * Local accounts win ([`super::local`]): directory entries whose name or
 //!   ID is local, or whose ID is reserved, are refused.
 //!
@@ -56,6 +58,9 @@ pub(super) enum Via {
     Id,
 }
 
+/// Member names asked of one domain at a time.
+const PARALLEL: usize = 32;
+
 /// A lookup's outcome: `Err` is "unavailable", `Ok(None)` not found.
 pub(super) type Served<T> = Result<Option<T>, String>;
 
@@ -99,7 +104,39 @@ impl Resolver {
     /// Asks domain `i` (through the cache) and notes what the answer rests on.
     pub(super) async fn probe(&self, cx: &mut Ctx, i: usize, key: Key) -> Probe {
         let d = cx.domain(i).clone();
-        match self.in_domain(&d, key.clone(), None).await {
+        let answer = self.in_domain(&d, key.clone(), None).await;
+        Self::note(cx, &d, key, answer)
+    }
+
+    /// [`Resolver::probe`] for many keys of domain `i`, [`PARALLEL`] at a
+    /// time (a large group's members), in the order of `keys`.
+    async fn probe_many(&self, cx: &mut Ctx, i: usize, keys: Vec<Key>) -> Vec<Probe> {
+        let d = cx.domain(i).clone();
+        let mut answers: Vec<Option<InDomain>> = (0..keys.len()).map(|_| None).collect();
+        for start in (0..keys.len()).step_by(PARALLEL) {
+            let mut set = tokio::task::JoinSet::new();
+            for (idx, k) in keys.iter().enumerate().skip(start).take(PARALLEL) {
+                let (this, d, k) = (self.clone(), d.clone(), k.clone());
+                set.spawn(async move { (idx, this.in_domain(&d, k, None).await) });
+            }
+            while let Some(joined) = set.join_next().await {
+                if let Ok((idx, a)) = joined {
+                    answers[idx] = Some(a);
+                }
+            }
+        }
+        keys.into_iter()
+            .zip(answers)
+            .map(|(k, a)| {
+                let a = a.unwrap_or_else(|| InDomain::Failed("lookup task failed".into()));
+                Self::note(cx, &d, k, a)
+            })
+            .collect()
+    }
+
+    /// Notes what `answer` (domain `d`'s to `key`) means for the lookup.
+    fn note(cx: &mut Ctx, d: &Arc<dyn Provider>, key: Key, answer: InDomain) -> Probe {
+        match answer {
             InDomain::Found(v, src, until) => {
                 cx.until = cx.until.min(until);
                 cx.offline |= src == Source::Offline;
@@ -253,7 +290,8 @@ impl Resolver {
                 }
                 Probe::Failed(r) => return Err(r),
             }
-        } else {
+        } else if !d.case_insensitive() {
+            // (Active Directory keeps account names unique: no check.)
             match self
                 .probe(cx, i, Key::UserName(raw.user.name.clone()))
                 .await
@@ -291,6 +329,7 @@ impl Resolver {
         i: usize,
         raw: Arc<GroupEntry>,
         via: Via,
+        with_members: bool,
     ) -> Served<Arc<GroupEntry>> {
         let s = cx.settings.clone();
         if raw.group.gid < s.min_id || s.ignore_groups.contains(&raw.group.name) {
@@ -327,7 +366,8 @@ impl Resolver {
                 }
                 Probe::Failed(r) => return Err(r),
             }
-        } else {
+        } else if !d.case_insensitive() {
+            // (Active Directory keeps account names unique: no check.)
             match self
                 .probe(cx, i, Key::GroupName(raw.group.name.clone()))
                 .await
@@ -349,12 +389,11 @@ impl Resolver {
             None if via == (Via::Name { qualified: false }) => return Ok(None),
             None => format!("{}@{}", raw.group.name, d.name()),
         };
-        let mut members = Vec::with_capacity(raw.group.members.len());
-        for m in &raw.group.members {
-            if let Some(served) = self.served_member(cx, i, m).await? {
-                members.push(served);
-            }
-        }
+        let members = if with_members {
+            self.served_members(cx, i, &raw.group.members).await?
+        } else {
+            raw.group.members.clone()
+        };
         if name == raw.group.name && members == raw.group.members {
             return Ok(Some(raw));
         }
@@ -388,27 +427,51 @@ impl Resolver {
         })
     }
 
-    /// The name under which member `m` (a user name of domain `i`) is
-    /// served: qualified when an earlier domain owns the short name,
-    /// `None` when a local user has it (a local account must never become
-    /// a directory group's member).
-    async fn served_member(
+    /// The names under which members (user names of domain `i`) are
+    /// served: qualified when an earlier domain holds the short name; left
+    /// out when a local user has it (a local account must never become a
+    /// directory group's member).
+    async fn served_members(
         &self,
         cx: &mut Ctx,
         i: usize,
-        m: &str,
-    ) -> Result<Option<String>, String> {
+        members: &[String],
+    ) -> Result<Vec<String>, String> {
         let d = cx.domain(i).clone();
-        if is_qualified(m, d.name()) {
-            return Ok(Some(m.to_string()));
+        let local = self.inner.local.users();
+        let mut out: Vec<Option<String>> = Vec::with_capacity(members.len());
+        // Indices of short names still to check against earlier domains.
+        let mut open = Vec::new();
+        for m in members {
+            if is_qualified(m, d.name()) {
+                out.push(Some(m.clone()));
+            } else if local.has_name(m, d.case_insensitive()) {
+                out.push(None);
+            } else {
+                open.push(out.len());
+                out.push(Some(m.clone()));
+            }
         }
-        if self.inner.local.users().has_name(m, d.case_insensitive()) {
-            return Ok(None);
+        for j in 0..i {
+            if open.is_empty() {
+                break;
+            }
+            let keys = open
+                .iter()
+                .map(|&k| Key::UserName(members[k].clone()))
+                .collect();
+            let answers = self.probe_many(cx, j, keys).await;
+            let mut still = Vec::new();
+            for (k, a) in open.into_iter().zip(answers) {
+                match a {
+                    Probe::Holds(..) => out[k] = Some(format!("{}@{}", members[k], d.name())),
+                    Probe::Free => still.push(k),
+                    Probe::Failed(r) => return Err(r),
+                }
+            }
+            open = still;
         }
-        Ok(Some(match self.served_name(cx, i, m, true).await? {
-            Some(n) => n,
-            None => format!("{m}@{}", d.name()),
-        }))
+        Ok(out.into_iter().flatten().collect())
     }
 }
 
