@@ -432,9 +432,16 @@ impl Resolver {
                 return (Answer::NotFound, 0);
             }
             let r = self.local_user_groups(&mut cx, name, uid, gid).await;
+            if matches!(r, Ok(Some(_))) {
+                self.remember_negatives(&mut cx);
+            }
             return self.timed(&mut cx, r);
         }
         let r = self.directory_user_groups(&mut cx, name).await;
+        if matches!(r, Ok(Some(_))) {
+            // The GIDs' owners rest on other domains' "no such group".
+            self.remember_negatives(&mut cx);
+        }
         self.timed(&mut cx, r)
     }
 

@@ -473,3 +473,29 @@ async fn a_restart_with_the_first_domain_down_keeps_the_owners() {
     let served = before.iter().filter(|l| !l.ends_with("NotFound")).count();
     assert!(served > 20, "{before:#?}");
 }
+
+#[tokio::test]
+async fn initgroups_alone_keeps_its_answers_across_an_offline_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let locals = Locals::new();
+    let (ldap, ad) = domains();
+    let users = ["aduser02", "aduser01@ad", "mixed", "aduser01", "shared@ad"];
+    let mut before = Vec::new();
+    {
+        let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
+        let r = resolver(&[&ldap, &ad], &locals, Some(store.clone()), settings());
+        for u in users {
+            before.push(ask(&r, &Q::Init(u.into())).await);
+        }
+        store.close();
+    }
+    ldap.set_online(false);
+    let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
+    let r = resolver(&[&ldap, &ad], &locals, Some(store), settings());
+    let mut after = Vec::new();
+    for u in users {
+        after.push(ask(&r, &Q::Init(u.into())).await);
+    }
+    assert_eq!(after, before);
+    assert!(before.iter().all(|a| a.starts_with('[')), "{before:?}");
+}
