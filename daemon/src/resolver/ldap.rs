@@ -50,6 +50,9 @@ impl Provider for DirectoryProvider {
     fn case_insensitive(&self) -> bool {
         self.dir.is_ad()
     }
+    fn unique_ids(&self) -> bool {
+        self.dir.ids_from_sids()
+    }
     fn user_by_name<'a>(
         &'a self,
         name: &'a str,

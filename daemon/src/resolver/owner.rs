@@ -10,7 +10,8 @@
 //!   entry is the one the directory answers for its name (the directory
 //!   refuses a name or ID several entries claim, so such entries are all
 //!   refused). Any other entry claiming it is refused. (Active Directory
-//!   keeps account names unique itself: there the name is not asked again.)
+//!   keeps account names unique itself: there the name is not asked again;
+//!   nor is the ID when it is derived from the SID.)
 //! * Local accounts win ([`super::local`]): directory entries whose name or
 //!   ID is local, or whose ID is reserved, are refused.
 //!
@@ -276,7 +277,12 @@ impl Resolver {
                 self.refuse(d.name(), &raw.dn, format!("uid {uid} is already {other}"));
                 return Ok(None);
             }
-            match self.probe(cx, i, Key::UserId(uid)).await {
+            let own = if d.unique_ids() {
+                Probe::Holds(Value::User(raw.clone()), Source::Cache)
+            } else {
+                self.probe(cx, i, Key::UserId(uid)).await
+            };
+            match own {
                 Probe::Holds(Value::User(o), _) if same_entry(&o.dn, &raw.dn) => {}
                 Probe::Holds(v, _) => {
                     let other = owner_desc(&v);
@@ -352,7 +358,12 @@ impl Resolver {
                 self.refuse(d.name(), &raw.dn, format!("gid {gid} is already {other}"));
                 return Ok(None);
             }
-            match self.probe(cx, i, Key::GroupId(gid)).await {
+            let own = if d.unique_ids() {
+                Probe::Holds(Value::Group(raw.clone()), Source::Cache)
+            } else {
+                self.probe(cx, i, Key::GroupId(gid)).await
+            };
+            match own {
                 Probe::Holds(Value::Group(o), _) if same_entry(&o.dn, &raw.dn) => {}
                 Probe::Holds(v, _) => {
                     let other = owner_desc(&v);

@@ -33,6 +33,12 @@ pub trait Provider: Send + Sync + 'static {
     fn case_insensitive(&self) -> bool {
         false
     }
+    /// True when no two entries of the domain can have one ID (IDs
+    /// derived from SIDs): the resolver then does not ask the ID again to
+    /// check that it leads back to the entry found by name.
+    fn unique_ids(&self) -> bool {
+        false
+    }
     /// A user by login name (without `@domain`).
     fn user_by_name<'a>(
         &'a self,

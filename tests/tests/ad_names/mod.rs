@@ -441,3 +441,33 @@ fn a_restart_with_the_first_domain_down_keeps_every_owner() {
     let served = before.iter().filter(|a| *a != "-" && !a.is_empty()).count();
     assert!(served > 30, "{before:?}");
 }
+
+#[test]
+fn rosterctl_test_lists_entries_local_accounts_shadow() {
+    let s = shared();
+    let bin = roster_e2e::rosterd::rosterd_bin().with_file_name("rosterctl");
+    let out = std::process::Command::new(&bin)
+        .arg("--config")
+        .arg(s.rd.config_path())
+        .args(["test", "example", "--json"])
+        .output()
+        .expect("run rosterctl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let d = &v["domains"][0];
+    let reason_of = |list: &str, dn: &str| {
+        d[list]
+            .as_array()
+            .unwrap_or_else(|| panic!("{list}: {text}"))
+            .iter()
+            .find(|r| r["dn"].as_str().unwrap_or("").starts_with(dn))
+            .map(|r| r["reason"].as_str().unwrap_or("").to_string())
+            .unwrap_or_else(|| panic!("{dn} not listed: {text}"))
+    };
+    assert!(reason_of("rejected_users", "uid=backup,").contains("local user"));
+    assert!(reason_of("rejected_users", "uid=lid,").contains("uid 34"));
+    assert!(reason_of("rejected_users", "uid=nob,").contains("reserved"));
+    assert!(reason_of("rejected_groups", "cn=sudo,").contains("local group"));
+    assert!(reason_of("rejected_groups", "cn=lgid,").contains("gid 27"));
+}
