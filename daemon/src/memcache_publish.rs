@@ -16,6 +16,12 @@
 //! - on shutdown calls [`MemcachePublisher::retire`] (dropping it does the
 //!   same), so that a stopped daemon's entries are no longer served.
 //!
+//! A user or group record is filed under its own name and ID only, never
+//! under the key that was asked (a case variant, a qualified name): the
+//! daemon answers with the entry as served (see `resolver::owner`), whose
+//! name and ID lead back to that same entry, so no answer can replace
+//! what another name means.
+//!
 //! Everything here is synchronous and quick (a copy into a mapped file); a
 //! failure is logged and never fails the request.
 

@@ -41,7 +41,7 @@ pub struct SampleUser {
     pub dn: &'static str,
 }
 
-/// alice: a plain user in `ou=people`, member of `staff` and `bis-child`.
+/// alice: a plain user in `ou=people`, member of `engineers` and `bis-child`.
 pub const ALICE: SampleUser = SampleUser {
     name: "alice",
     uid: 10001,
@@ -50,7 +50,7 @@ pub const ALICE: SampleUser = SampleUser {
     cn: "Alice Liddell",
     dn: "uid=alice,ou=people,dc=example,dc=test",
 };
-/// bob: in the nested OU `ou=eng,ou=people`, member of `staff`.
+/// bob: in the nested OU `ou=eng,ou=people`, member of `engineers`.
 pub const BOB: SampleUser = SampleUser {
     name: "bob",
     uid: 10002,
@@ -90,9 +90,10 @@ pub const MANYGROUPS: SampleUser = SampleUser {
 /// Users with passwords, in directory order.
 pub const NAMED_USERS: [SampleUser; 5] = [ALICE, BOB, CAROL, DAVE, MANYGROUPS];
 
-/// gidNumber of `users`, every named user's primary group.
+/// gidNumber of `members`, every named user's primary group.
 pub const USERS_GID: u32 = 10000;
-/// gidNumber of `staff` (memberUid alice, bob).
+/// gidNumber of `engineers` (memberUid alice, bob). (Not `staff` nor
+/// `users`: Debian has local groups of those names, and local accounts win.)
 pub const STAFF_GID: u32 = 10010;
 /// gidNumber of `biggroup` (every bulk user).
 pub const BIGGROUP_GID: u32 = 10050;
@@ -285,10 +286,10 @@ pub fn sample_ldif() -> String {
         );
     }
     let named: Vec<String> = NAMED_USERS.iter().map(|u| u.name.to_string()).collect();
-    posix_group(&mut out, "users", USERS_GID, &named);
+    posix_group(&mut out, "members", USERS_GID, &named);
     posix_group(
         &mut out,
-        "staff",
+        "engineers",
         STAFF_GID,
         &[ALICE.name.to_string(), BOB.name.to_string()],
     );

@@ -4,6 +4,7 @@
 //! namespace, pamtester for account state, and an LDAP domain (slapd)
 //! served next to the AD one.
 
+mod ad_names;
 mod pam_common;
 
 use pam_common::{account, pamtester, says, service_file, SERVICE};
@@ -414,8 +415,9 @@ fn ldap_and_ad_domains_side_by_side() {
     let alice_uid = RID_LOW + dc.rid_of("alice");
     let pw = fields(&ok(&ns, "getent passwd alice@ad", &rd));
     assert_eq!(pw[2], alice_uid.to_string());
+    // LDAP owns the short name: AD's alice is served as alice@ad, by UID too.
     let pw = fields(&ok(&ns, &format!("getent passwd {alice_uid}"), &rd));
-    assert_eq!(pw[0], "alice");
+    assert_eq!(pw[0], "alice@ad");
     assert_eq!(pw[3], (RID_LOW + DOMAIN_USERS_RID).to_string());
     let pw = fields(&ok(&ns, &format!("getent passwd {}", bulk_user(7)), &rd));
     assert_eq!(pw[2], (RID_LOW + dc.rid_of(&bulk_user(7))).to_string());

@@ -260,5 +260,5 @@ fn enumeration_pages_through_every_user_and_group_when_enabled() {
         "{} groups",
         groups.len()
     );
-    assert!(groups.contains("staff") && groups.contains(&dataset::many_group(0)));
+    assert!(groups.contains("engineers") && groups.contains(&dataset::many_group(0)));
 }

@@ -78,7 +78,7 @@ fn lookups_by_name_id_and_qualified_name() {
 fn groups_and_initgroups() {
     let slapd = Slapd::start();
     let rd = Rosterd::start(&config(&slapd));
-    match rd.nss(&Request::GroupByName("staff".into())) {
+    match rd.nss(&Request::GroupByName("engineers".into())) {
         Response::Group(g) => {
             assert_eq!(g.gid, STAFF_GID);
             let mut m = g.members.clone();
@@ -88,7 +88,7 @@ fn groups_and_initgroups() {
         other => panic!("{other:?}"),
     }
     assert!(
-        matches!(rd.nss(&Request::GroupByGid(USERS_GID)), Response::Group(g) if g.name == "users")
+        matches!(rd.nss(&Request::GroupByGid(USERS_GID)), Response::Group(g) if g.name == "members")
     );
     match rd.nss(&Request::GroupsOfUser(ALICE.name.into())) {
         Response::Gids(g) => {
@@ -145,7 +145,7 @@ fn status_nss_conf_admin_and_socket_split() {
         serde_json::from_str(&rd.admin(r#"{"cmd":"lookup","kind":"group","key":"10010"}"#))
             .unwrap();
     assert_eq!(j["source"], "directory");
-    assert_eq!(j["entry"]["name"], "staff");
+    assert_eq!(j["entry"]["name"], "engineers");
     let j: serde_json::Value =
         serde_json::from_str(&rd.admin(r#"{"cmd":"cache_flush","user":"alice"}"#)).unwrap();
     assert_eq!(j["ok"], true);

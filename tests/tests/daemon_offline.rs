@@ -79,7 +79,7 @@ fn cached_entries_survive_directory_outage_and_daemon_crash() {
         rd.nss(&Request::GroupByGid(STAFF_GID)),
         Response::Group(_)
     ));
-    // alice and bob by name and uid, alice's groups, staff by name and gid.
+    // alice and bob by name and uid, alice's groups, engineers by name and gid.
     wait_persisted(&rd, 7);
 
     slapd.stop();
@@ -121,7 +121,7 @@ fn cached_entries_survive_directory_outage_and_daemon_crash() {
         Response::Gids(alice_groups)
     );
     match rd.nss(&Request::GroupByGid(STAFF_GID)) {
-        Response::Group(g) => assert_eq!(g.name, "staff"),
+        Response::Group(g) => assert_eq!(g.name, "engineers"),
         other => panic!("{other:?}"),
     }
     assert!(matches!(

@@ -110,11 +110,11 @@ async fn overrides() {
 async fn groups_by_name_and_gid() {
     let t = dir();
     let d = default_directory(t.path());
-    let staff = d.group_by_name("staff").await.unwrap().unwrap();
+    let staff = d.group_by_name("engineers").await.unwrap().unwrap();
     assert_eq!(staff.group.gid, STAFF_GID);
     assert_eq!(staff.group.members, vec!["alice", "bob"]);
     let users = d.group_by_gid(USERS_GID).await.unwrap().unwrap();
-    assert_eq!(users.group.name, "users");
+    assert_eq!(users.group.name, "members");
     let big = d.group_by_gid(BIGGROUP_GID).await.unwrap().unwrap();
     assert_eq!(big.group.members.len(), BULK_USERS as usize);
     let mg = d
@@ -156,7 +156,7 @@ async fn initgroups_of_alice_bob_carol() {
     assert_eq!(
         groups[0],
         GroupRef {
-            name: "users".into(),
+            name: "members".into(),
             gid: USERS_GID
         },
         "primary first"
@@ -307,7 +307,7 @@ async fn enumeration_is_paged_and_validated() {
         assert!(!names.contains(name), "{name} served");
     }
     let groups = d.all_groups().await.unwrap();
-    // users, staff, biggroup, 1000 mg groups, 4 bis groups.
+    // members, engineers, biggroup, 1000 mg groups, 4 bis groups.
     assert_eq!(groups.len(), 3 + MANY_GROUPS_COUNT as usize + 4);
     let parent = groups
         .iter()
@@ -328,7 +328,7 @@ async fn limit_to_groups_hides_everyone_else() {
     let d = directory_with(
         slapd(),
         t.path(),
-        &["limit_to_groups = [\"staff\", \"bis-parent\"]"],
+        &["limit_to_groups = [\"engineers\", \"bis-parent\"]"],
     );
     for name in ["alice", "bob", "carol"] {
         assert!(

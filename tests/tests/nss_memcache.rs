@@ -56,7 +56,7 @@ fn cached_answers_need_no_daemon_and_a_flush_withdraws_them() {
     assert_eq!(alice, 0, "alice by name from the memory cache");
     assert_eq!(bob, 0, "bob by UID from the memory cache");
     assert!(
-        stdout(&id).contains("10010(staff)"),
+        stdout(&id).contains("10010(engineers)"),
         "initgroups from the cache: {}",
         stdout(&id)
     );

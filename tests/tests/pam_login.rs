@@ -148,13 +148,13 @@ fn plain_ldap_refuses_password_binds_unless_allowed() {
 #[test]
 fn allow_groups_and_access_filter() {
     let slapd = slapd();
-    // staff = alice, bob; the filter admits alice and carol: only alice is
+    // engineers = alice, bob; the filter admits alice and carol: only alice is
     // in both.
     let rd = rosterd(
         &slapd,
         Transport::Ldaps,
         &[
-            "allow_groups = [\"staff\"]",
+            "allow_groups = [\"engineers\"]",
             "access_filter = \"(|(uid=alice)(uid=carol))\"",
         ],
     );

@@ -22,7 +22,11 @@ fn pam_auth_update_profile_drives_every_phase() {
         extra: "",
     };
     pam_common::add_users(&slapd, &[&user]);
-    let rd = rosterd(&slapd, Transport::StartTls, &["allow_groups = [\"users\"]"]);
+    let rd = rosterd(
+        &slapd,
+        Transport::StartTls,
+        &["allow_groups = [\"members\"]"],
+    );
     let ns = Namespace::new()
         .socket_dir(&rd.socket_dir())
         .pam_service("roster-stack", STACK);

@@ -73,7 +73,7 @@ fn rosterctl_drives_a_running_daemon() {
         t.contains("source: cache") && t.contains(&format!("dn: {}", ALICE.dn)),
         "{t}"
     );
-    let staff = ok_json(&cfg, &["lookup", "group", "staff"]);
+    let staff = ok_json(&cfg, &["lookup", "group", "engineers"]);
     assert_eq!(staff["entry"]["gid"], STAFF_GID, "{staff}");
     let out = rosterctl(&cfg, &["lookup", "user", "nosuchuser"], "");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -92,7 +92,7 @@ fn rosterctl_drives_a_running_daemon() {
     assert!(text(&out).contains("flushed user alice"), "{}", text(&out));
     let after = ok_json(&cfg, &["lookup", "user", "alice"]);
     assert_eq!(after["source"], "directory", "{after}");
-    ok_json(&cfg, &["cache", "flush", "--group", "staff"]);
+    ok_json(&cfg, &["cache", "flush", "--group", "engineers"]);
     let all = ok_json(&cfg, &["cache", "flush", "--all"]);
     assert!(all["flushed"].is_u64(), "{all}");
     assert_eq!(ok_json(&cfg, &["cache", "stats"])["stats"]["entries"], 0);

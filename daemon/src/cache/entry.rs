@@ -124,6 +124,7 @@ impl Value {
                 domain,
             })),
             StoredValue::Gids(g) => Value::Gids(g.into()),
+            StoredValue::Missing => Value::Missing,
         }
     }
 }

@@ -73,6 +73,9 @@ pub struct NssSettings {
     pub ignore_groups: Vec<String>,
     /// UIDs/GIDs below this are never asked about (1000).
     pub min_id: u32,
+    /// initgroups of a user in `/etc/passwd` adds the directory groups
+    /// that list the name as a member (false: it adds none).
+    pub initgroups_for_local_users: bool,
 }
 
 impl Default for NssSettings {
@@ -82,6 +85,7 @@ impl Default for NssSettings {
             ignore_users: vec!["root".to_string()],
             ignore_groups: vec!["root".to_string()],
             min_id: 1000,
+            initgroups_for_local_users: false,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! later pages are served from it while a snapshot older than
 //! `entry_ttl` (or invalidated by a flush) is rebuilt in the background.
 
+use super::owner::is_qualified;
 use super::{Resolver, MAX_PAGE};
 use roster_proto::{Group, User};
 use std::collections::HashSet;
@@ -15,9 +16,11 @@ use std::sync::Arc;
 /// Every user and group of the enabled domains at one moment.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// Users, first domain first, names unique.
+    /// Users, first domain first, served as lookups serve them (names
+    /// qualified when an earlier domain holds them; local, reserved and
+    /// already claimed IDs left out).
     pub users: Vec<User>,
-    /// Groups, first domain first, names unique.
+    /// Groups, first domain first, served as lookups serve them.
     pub groups: Vec<Group>,
     /// When it was taken (ms since the epoch).
     pub taken_ms: u64,
@@ -35,6 +38,47 @@ impl Enumeration {
     /// Marks the snapshot as outdated (rebuilt at the next request).
     pub fn invalidate(&self) {
         self.stale.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The names one domain holds (in lower case too when it compares names
+/// case-insensitively).
+struct Held {
+    any_case: bool,
+    names: HashSet<String>,
+}
+
+impl Held {
+    fn new(any_case: bool) -> Self {
+        Held {
+            any_case,
+            names: HashSet::new(),
+        }
+    }
+
+    fn insert(&mut self, name: &str) {
+        if self.any_case {
+            self.names.insert(name.to_lowercase());
+        } else {
+            self.names.insert(name.to_string());
+        }
+    }
+
+    fn holds(&self, name: &str) -> bool {
+        if self.any_case {
+            self.names.contains(&name.to_lowercase())
+        } else {
+            self.names.contains(name)
+        }
+    }
+}
+
+/// `name`, or `name@domain` when an earlier domain holds it.
+fn served_name(name: &str, domain: &str, earlier: &[Held]) -> String {
+    if !is_qualified(name, domain) && earlier.iter().any(|h| h.holds(name)) {
+        format!("{name}@{domain}")
+    } else {
+        name.to_string()
     }
 }
 
@@ -98,41 +142,102 @@ impl Resolver {
             ..Default::default()
         };
         let mut errors = Vec::new();
-        let (mut names, mut ids) = (HashSet::new(), HashSet::new());
+        // The names and IDs each domain holds, valid for this host or not:
+        // a later domain's entry is judged against them as lookups judge it
+        // (see `owner`).
+        let mut user_names: Vec<Held> = Vec::new();
+        let mut uids = HashSet::new();
+        let local = self.inner.local.users();
+        let mut users_of = Vec::new();
         for d in domains.iter() {
             match d.all_users().await {
-                Ok(list) => {
-                    for u in list {
-                        let u = u.user;
-                        if u.uid >= settings.min_id
-                            && !settings.ignore_users.contains(&u.name)
-                            && ids.insert(u.uid)
-                            && names.insert(u.name.clone())
-                        {
-                            snap.users.push(u);
-                        }
-                    }
+                Ok(list) => users_of.push(list),
+                Err(err) => {
+                    errors.push(format!("domain {}: {err}", d.name()));
+                    users_of.push(Vec::new());
                 }
-                Err(err) => errors.push(format!("domain {}: {err}", d.name())),
             }
         }
-        let (mut names, mut ids) = (HashSet::new(), HashSet::new());
-        for d in domains.iter() {
-            match d.all_groups().await {
-                Ok(list) => {
-                    for g in list {
-                        let g = g.group;
-                        if g.gid >= settings.min_id
-                            && !settings.ignore_groups.contains(&g.name)
-                            && ids.insert(g.gid)
-                            && names.insert(g.name.clone())
-                        {
-                            snap.groups.push(g);
-                        }
-                    }
+        for (i, d) in domains.iter().enumerate() {
+            let mut held = Held::new(d.case_insensitive());
+            let mut ids = HashSet::new();
+            for u in &users_of[i] {
+                held.insert(&u.user.name);
+                ids.insert(u.user.uid);
+                let name = &u.user.name;
+                if u.user.uid < settings.min_id || settings.ignore_users.contains(name) {
+                    continue;
                 }
-                Err(err) => errors.push(format!("domain {}: {err}", d.name())),
+                let refusal = self
+                    .inner
+                    .local
+                    .user_refusal(name, u.user.uid, d.case_insensitive())
+                    .or_else(|| {
+                        uids.contains(&u.user.uid).then(|| {
+                            format!("uid {} is already claimed by an earlier domain", u.user.uid)
+                        })
+                    });
+                if let Some(reason) = refusal {
+                    self.refuse(d.name(), &u.dn, reason);
+                    continue;
+                }
+                let mut user = u.user.clone();
+                user.name = served_name(name, d.name(), &user_names);
+                snap.users.push(user);
             }
+            user_names.push(held);
+            uids.extend(ids);
+        }
+        let mut group_names: Vec<Held> = Vec::new();
+        let mut gids = HashSet::new();
+        for (i, d) in domains.iter().enumerate() {
+            let list = match d.all_groups().await {
+                Ok(list) => list,
+                Err(err) => {
+                    errors.push(format!("domain {}: {err}", d.name()));
+                    Vec::new()
+                }
+            };
+            let mut held = Held::new(d.case_insensitive());
+            let mut ids = HashSet::new();
+            for g in &list {
+                held.insert(&g.group.name);
+                ids.insert(g.group.gid);
+                let name = &g.group.name;
+                if g.group.gid < settings.min_id || settings.ignore_groups.contains(name) {
+                    continue;
+                }
+                let refusal = self
+                    .inner
+                    .local
+                    .group_refusal(name, g.group.gid, d.case_insensitive())
+                    .or_else(|| {
+                        gids.contains(&g.group.gid).then(|| {
+                            format!(
+                                "gid {} is already claimed by an earlier domain",
+                                g.group.gid
+                            )
+                        })
+                    });
+                if let Some(reason) = refusal {
+                    self.refuse(d.name(), &g.dn, reason);
+                    continue;
+                }
+                let mut group = g.group.clone();
+                group.name = served_name(name, d.name(), &group_names);
+                group.members = g
+                    .group
+                    .members
+                    .iter()
+                    .filter(|m| {
+                        is_qualified(m, d.name()) || !local.has_name(m, d.case_insensitive())
+                    })
+                    .map(|m| served_name(m, d.name(), &user_names[..i]))
+                    .collect();
+                snap.groups.push(group);
+            }
+            group_names.push(held);
+            gids.extend(ids);
         }
         if !errors.is_empty() {
             tracing::warn!(errors = %errors.join("; "), "enumeration incomplete");

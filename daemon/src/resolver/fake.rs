@@ -19,12 +19,25 @@ pub struct FakeDirectory {
     pub calls: AtomicUsize,
     gated: AtomicBool,
     gate: tokio::sync::Semaphore,
+    /// Names match case-insensitively (like Active Directory); entries
+    /// are then named in lower case.
+    any_case: bool,
 }
 
 impl FakeDirectory {
     /// An empty, online domain.
     pub fn new(name: &str) -> Arc<Self> {
+        Self::build(name, false)
+    }
+
+    /// An empty, online domain matching names case-insensitively.
+    pub fn new_any_case(name: &str) -> Arc<Self> {
+        Self::build(name, true)
+    }
+
+    fn build(name: &str, any_case: bool) -> Arc<Self> {
         Arc::new(FakeDirectory {
+            any_case,
             name: Arc::from(name),
             users: Mutex::default(),
             groups: Mutex::default(),
@@ -38,6 +51,7 @@ impl FakeDirectory {
 
     /// Adds a user `name` with `uid` (primary group `gid`).
     pub fn add_user(&self, name: &str, uid: u32, gid: u32) {
+        let name = &self.canonical(name);
         self.users.lock().unwrap().push(UserEntry {
             user: User {
                 name: name.into(),
@@ -55,6 +69,7 @@ impl FakeDirectory {
 
     /// Adds a group with members; each member gets the GID in its list.
     pub fn add_group(&self, name: &str, gid: u32, members: &[&str]) {
+        let name = &self.canonical(name);
         self.groups.lock().unwrap().push(GroupEntry {
             group: Group {
                 name: name.into(),
@@ -67,6 +82,22 @@ impl FakeDirectory {
         let mut ms = self.memberships.lock().unwrap();
         for m in members {
             ms.entry(m.to_string()).or_default().push(gid);
+        }
+    }
+
+    fn canonical(&self, name: &str) -> String {
+        if self.any_case {
+            name.to_lowercase()
+        } else {
+            name.to_string()
+        }
+    }
+
+    fn same_name(&self, stored: &str, asked: &str) -> bool {
+        if self.any_case {
+            stored.eq_ignore_ascii_case(asked)
+        } else {
+            stored == asked
         }
     }
 
@@ -120,19 +151,28 @@ impl Provider for FakeDirectory {
     fn name(&self) -> &str {
         &self.name
     }
+    fn case_insensitive(&self) -> bool {
+        self.any_case
+    }
     fn user_by_name<'a>(
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, ProviderResult<Option<UserEntry>>> {
         Box::pin(async move {
             self.enter().await?;
-            Ok(self.find_user(|u| u.user.name == name))
+            Ok(self.find_user(|u| self.same_name(&u.user.name, name)))
         })
     }
     fn user_by_uid(&self, uid: u32) -> BoxFuture<'_, ProviderResult<Option<UserEntry>>> {
         Box::pin(async move {
             self.enter().await?;
-            Ok(self.find_user(|u| u.user.uid == uid))
+            // Like the directory: a UID held by several entries is refused.
+            let users = self.users.lock().unwrap();
+            let mut found = users.iter().filter(|u| u.user.uid == uid);
+            match (found.next(), found.next()) {
+                (Some(u), None) => Ok(Some(u.clone())),
+                _ => Ok(None),
+            }
         })
     }
     fn group_by_name<'a>(
@@ -141,7 +181,7 @@ impl Provider for FakeDirectory {
     ) -> BoxFuture<'a, ProviderResult<Option<GroupEntry>>> {
         Box::pin(async move {
             self.enter().await?;
-            Ok(self.find_group(|g| g.group.name == name))
+            Ok(self.find_group(|g| self.same_name(&g.group.name, name)))
         })
     }
     fn group_by_gid(&self, gid: u32) -> BoxFuture<'_, ProviderResult<Option<GroupEntry>>> {
@@ -163,7 +203,10 @@ impl Provider for FakeDirectory {
     fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>> {
         Box::pin(async move {
             self.enter().await?;
-            Ok(self.users.lock().unwrap().clone())
+            // Like the directory: UIDs held by several entries are left out.
+            let users = self.users.lock().unwrap();
+            let once = |uid: u32| users.iter().filter(|u| u.user.uid == uid).count() == 1;
+            Ok(users.iter().filter(|u| once(u.user.uid)).cloned().collect())
         })
     }
     fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Vec<GroupEntry>>> {

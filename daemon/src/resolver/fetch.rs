@@ -3,6 +3,7 @@
 
 use super::{Fetched, Provider, ProviderError, Resolver, Settings};
 use crate::cache::{CacheKey, GroupEntry, Key, Slot, UserEntry, Value};
+use crate::store::StoredValue;
 use std::sync::Arc;
 
 impl Resolver {
@@ -26,6 +27,9 @@ impl Resolver {
             return None;
         }
         let value = Value::from_stored(stored, ck.domain.clone());
+        if value == Value::Missing {
+            return Some(value);
+        }
         // Keep it in memory, already expired, so the next question is cheap.
         self.inner.cache.insert(
             ck.clone(),
@@ -97,36 +101,35 @@ impl Resolver {
         }
     }
 
-    /// Stores a directory answer in memory and on disk, under its key and
-    /// under the other key of the same object (name <-> ID).
+    /// Stores a directory answer in memory and on disk under its key (and,
+    /// for a case variant of a name, under the name the directory gave it:
+    /// the domain answers that name with the same entry). Never under the
+    /// other key of the object (name <-> ID): the directory may answer that
+    /// question otherwise (two entries claiming one ID), and the resolver
+    /// checks that both questions lead to the same entry.
     pub(super) fn record(&self, ck: &CacheKey, result: &Fetched) {
         let settings = self.settings();
         let now = self.inner.clock.now_ms();
         match result {
             Ok(Some(value)) => {
                 let mut keys = vec![ck.clone()];
-                match value {
-                    Value::User(u) => {
+                match (&ck.key, value) {
+                    (Key::UserName(asked), Value::User(u)) if *asked != u.user.name => {
                         keys.push(CacheKey::new(
                             ck.domain.clone(),
                             Key::UserName(u.user.name.clone()),
                         ));
-                        keys.push(CacheKey::new(ck.domain.clone(), Key::UserId(u.user.uid)));
                     }
-                    Value::Group(g) => {
+                    (Key::GroupName(asked), Value::Group(g)) if *asked != g.group.name => {
                         keys.push(CacheKey::new(
                             ck.domain.clone(),
                             Key::GroupName(g.group.name.clone()),
                         ));
-                        keys.push(CacheKey::new(ck.domain.clone(), Key::GroupId(g.group.gid)));
                     }
                     _ => {}
                 }
                 let stored = value.to_stored();
-                for (i, k) in keys.iter().enumerate() {
-                    if keys[..i].contains(k) {
-                        continue;
-                    }
+                for k in &keys {
                     let slot = Slot {
                         value: value.clone(),
                         fetched_ms: now,
@@ -173,7 +176,11 @@ impl Resolver {
                 };
                 self.inner.cache.insert(ck.clone(), slot);
                 if let Some(store) = &self.inner.store {
-                    store.delete(ck.store_key());
+                    // A kept negative answer stays (see `remember_negatives`).
+                    let sk = ck.store_key();
+                    if !matches!(store.get(&sk), Some((_, StoredValue::Missing))) {
+                        store.delete(sk);
+                    }
                 }
             }
             Err(e) => tracing::debug!(domain = %ck.domain, error = %e, "lookup failed"),

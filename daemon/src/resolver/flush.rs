@@ -27,9 +27,13 @@ impl Resolver {
     /// Forgets a user (by name and by UID) and its group list, everywhere.
     /// Returns the number of memory entries dropped.
     pub fn flush_user(&self, name: &str) -> usize {
-        let (base, only) = self.split_qualified(name);
+        let cx = self.ctx();
+        let (base, only) = Self::split_qualified(&cx, name);
         let before = self.inner.cache.len();
-        let domains = only.map_or_else(|| self.domains(), |d| Arc::new(vec![d]));
+        let domains = only.map_or_else(
+            || cx.domains.clone(),
+            |i| Arc::new(vec![cx.domains[i].clone()]),
+        );
         for d in domains.iter() {
             let dom: Arc<str> = Arc::from(d.name());
             let by_name = CacheKey::new(dom.clone(), Key::UserName(base.clone()));
@@ -58,9 +62,13 @@ impl Resolver {
     /// Forgets a group (by name and by GID) and every cached group list
     /// (memberships may have changed). Returns the memory entries dropped.
     pub fn flush_group(&self, name: &str) -> usize {
-        let (base, only) = self.split_qualified(name);
+        let cx = self.ctx();
+        let (base, only) = Self::split_qualified(&cx, name);
         let before = self.inner.cache.len();
-        let domains = only.map_or_else(|| self.domains(), |d| Arc::new(vec![d]));
+        let domains = only.map_or_else(
+            || cx.domains.clone(),
+            |i| Arc::new(vec![cx.domains[i].clone()]),
+        );
         for d in domains.iter() {
             let dom: Arc<str> = Arc::from(d.name());
             let by_name = CacheKey::new(dom.clone(), Key::GroupName(base.clone()));

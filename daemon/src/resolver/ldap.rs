@@ -47,6 +47,12 @@ impl Provider for DirectoryProvider {
     fn name(&self) -> &str {
         &self.name
     }
+    fn case_insensitive(&self) -> bool {
+        self.dir.is_ad()
+    }
+    fn unique_ids(&self) -> bool {
+        self.dir.ids_from_sids()
+    }
     fn user_by_name<'a>(
         &'a self,
         name: &'a str,

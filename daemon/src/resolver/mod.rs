@@ -10,6 +10,12 @@
 //!   walk with `Unavailable`: answering from a later domain could map the
 //!   name to another object than the one the failed domain would have
 //!   given. `NotFound` only when every domain said "no such entry".
+//! * What is found is then judged by the ownership rules of [`owner`]
+//!   (names and IDs owned once, local accounts win); the answer is the
+//!   entry as served (qualified name when an earlier domain holds the
+//!   short name, members renamed the same way). The caches hold each
+//!   domain's raw answers per question, so an answer never depends on
+//!   which questions came before.
 //!
 //! ## Per domain
 //!
@@ -28,6 +34,8 @@ pub mod fake;
 mod fetch;
 mod flush;
 pub mod ldap;
+pub mod local;
+mod owner;
 pub mod provider;
 mod status;
 
@@ -37,9 +45,10 @@ use crate::cache::flight::Flights;
 use crate::cache::{CacheKey, Clock, GroupEntry, Key, MemCache, UserEntry, Value};
 use crate::config::{CacheSettings, NssSettings};
 use crate::store::Store;
-use std::collections::HashSet;
+use local::LocalAccounts;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 /// Resolver settings, from the `[cache]` and `[nss]` tables.
@@ -65,6 +74,8 @@ pub struct Settings {
     /// entry exists; past that the expired entry is answered (0: wait for
     /// the domain's own timeout). Half the NSS module's time budget.
     pub stale_grace_ms: u64,
+    /// initgroups of a user in `/etc/passwd` adds directory groups.
+    pub initgroups_for_local_users: bool,
 }
 
 impl Settings {
@@ -83,6 +94,7 @@ impl Settings {
             ignore_users: nss.ignore_users.iter().cloned().collect(),
             ignore_groups: nss.ignore_groups.iter().cloned().collect(),
             stale_grace_ms: nss.timeout_ms / 2,
+            initgroups_for_local_users: nss.initgroups_for_local_users,
         }
     }
 }
@@ -134,7 +146,8 @@ pub type Timed<T> = (Answer<T>, u64);
 /// Outcome in one domain.
 enum InDomain {
     Found(Value, Source, u64),
-    Missing,
+    /// The domain has no such object; fresh until (0: offline answer).
+    Missing(u64),
     Failed(String),
 }
 
@@ -157,6 +170,9 @@ struct Inner {
     stats: Stats,
     started: Instant,
     enumeration: enumerate::Enumeration,
+    local: LocalAccounts,
+    /// Refused entries: (domain, DN in lower case) -> reason.
+    refused: Mutex<BTreeMap<(String, String), String>>,
 }
 
 /// The cache layer over the domains. Cheap to clone (shared state).
@@ -177,6 +193,18 @@ impl Resolver {
         store: Option<Arc<Store>>,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        Self::with_local_accounts(domains, settings, store, clock, LocalAccounts::system())
+    }
+
+    /// [`Resolver::new`] with other local account files than
+    /// `/etc/passwd` and `/etc/group` (tests).
+    pub fn with_local_accounts(
+        domains: Vec<Arc<dyn Provider>>,
+        settings: Settings,
+        store: Option<Arc<Store>>,
+        clock: Arc<dyn Clock>,
+        local: LocalAccounts,
+    ) -> Self {
         Resolver {
             inner: Arc::new(Inner {
                 domains: RwLock::new(Arc::new(domains)),
@@ -188,6 +216,8 @@ impl Resolver {
                 stats: Stats::default(),
                 started: Instant::now(),
                 enumeration: enumerate::Enumeration::default(),
+                local,
+                refused: Mutex::default(),
             }),
         }
     }
@@ -244,23 +274,34 @@ impl Resolver {
         self.inner.enumeration.invalidate();
     }
 
-    fn find_domain(&self, name: &str) -> Option<Arc<dyn Provider>> {
-        self.domains()
-            .iter()
-            .find(|d| d.name().eq_ignore_ascii_case(name))
-            .cloned()
-    }
-
-    /// Splits `name@domain` when `domain` is an enabled domain.
-    fn split_qualified(&self, name: &str) -> (String, Option<Arc<dyn Provider>>) {
+    /// Splits `name@domain` when `domain` is an enabled domain: the base
+    /// name and the domain's index.
+    fn split_qualified(cx: &owner::Ctx, name: &str) -> (String, Option<usize>) {
         if let Some((base, dom)) = name.rsplit_once('@') {
             if !base.is_empty() {
-                if let Some(d) = self.find_domain(dom) {
-                    return (base.to_string(), Some(d));
+                if let Some(i) = cx
+                    .domains
+                    .iter()
+                    .position(|d| d.name().eq_ignore_ascii_case(dom))
+                {
+                    return (base.to_string(), Some(i));
                 }
             }
         }
         (name.to_string(), None)
+    }
+
+    /// The answer of a decided lookup, with its freshness.
+    fn timed<T>(&self, cx: &mut owner::Ctx, r: owner::Served<(T, Source)>) -> Timed<T> {
+        match r {
+            Ok(Some((v, src))) => {
+                let src = Self::source_of(cx, src);
+                let until = if src == Source::Offline { 0 } else { cx.until };
+                (Answer::Found(v, src), until)
+            }
+            Ok(None) => (Answer::NotFound, 0),
+            Err(reason) => (Answer::Unavailable(reason), 0),
+        }
     }
 
     /// A user by login name (plain or `name@domain`).
@@ -271,13 +312,32 @@ impl Resolver {
     /// [`Resolver::user_by_name`], with the time (ms since the epoch) until
     /// which the answer is fresh (0 when it is not: negative or offline).
     pub async fn user_by_name_timed(&self, name: &str) -> Timed<Arc<UserEntry>> {
-        let settings = self.settings();
-        if name.is_empty() || settings.ignore_users.contains(name) {
-            return (Answer::NotFound, 0);
+        let mut cx = self.ctx();
+        let r = self.resolve_user_by_name(&mut cx, name).await;
+        let r = r.map(|o| o.map(|(_, served, src)| (served, src)));
+        self.timed(&mut cx, r)
+    }
+
+    /// The user `name` resolves to: (raw entry, served entry, source).
+    async fn resolve_user_by_name(
+        &self,
+        cx: &mut owner::Ctx,
+        name: &str,
+    ) -> owner::Served<(Arc<UserEntry>, Arc<UserEntry>, Source)> {
+        if name.is_empty() || cx.settings.ignore_users.contains(name) {
+            return Ok(None);
         }
-        let (base, domain) = self.split_qualified(name);
-        let (ans, until) = self.walk(domain, Key::UserName(base)).await;
-        (self.user_answer(ans, &settings), until)
+        let (base, only) = Self::split_qualified(cx, name);
+        let via = owner::Via::Name {
+            qualified: only.is_some(),
+        };
+        let Some((i, v, src)) = self.walk_domains(cx, only, Key::UserName(base)).await? else {
+            return Ok(None);
+        };
+        let Value::User(raw) = v else { return Ok(None) };
+        let served = self.serve_user(cx, i, raw.clone(), via).await;
+        self.remember_negatives(cx);
+        Ok(served?.map(|s| (raw, s, src)))
     }
 
     /// A user by UID.
@@ -287,12 +347,20 @@ impl Resolver {
 
     /// [`Resolver::user_by_uid`] with its freshness (see [`Timed`]).
     pub async fn user_by_uid_timed(&self, uid: u32) -> Timed<Arc<UserEntry>> {
-        let settings = self.settings();
-        if uid < settings.min_id {
+        let mut cx = self.ctx();
+        if uid < cx.settings.min_id {
             return (Answer::NotFound, 0);
         }
-        let (ans, until) = self.walk(None, Key::UserId(uid)).await;
-        (self.user_answer(ans, &settings), until)
+        let r = match self.walk_domains(&mut cx, None, Key::UserId(uid)).await {
+            Ok(Some((i, Value::User(raw), src))) => {
+                let served = self.serve_user(&mut cx, i, raw, owner::Via::Id).await;
+                self.remember_negatives(&mut cx);
+                served.map(|o| o.map(|u| (u, src)))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(e),
+        };
+        self.timed(&mut cx, r)
     }
 
     /// A group by name (plain or `name@domain`).
@@ -302,13 +370,24 @@ impl Resolver {
 
     /// [`Resolver::group_by_name`] with its freshness (see [`Timed`]).
     pub async fn group_by_name_timed(&self, name: &str) -> Timed<Arc<GroupEntry>> {
-        let settings = self.settings();
-        if name.is_empty() || settings.ignore_groups.contains(name) {
+        let mut cx = self.ctx();
+        if name.is_empty() || cx.settings.ignore_groups.contains(name) {
             return (Answer::NotFound, 0);
         }
-        let (base, domain) = self.split_qualified(name);
-        let (ans, until) = self.walk(domain, Key::GroupName(base)).await;
-        (self.group_answer(ans, &settings), until)
+        let (base, only) = Self::split_qualified(&cx, name);
+        let via = owner::Via::Name {
+            qualified: only.is_some(),
+        };
+        let r = match self.walk_domains(&mut cx, only, Key::GroupName(base)).await {
+            Ok(Some((i, Value::Group(raw), src))) => {
+                let served = self.serve_group(&mut cx, i, raw, via, true).await;
+                self.remember_negatives(&mut cx);
+                served.map(|o| o.map(|g| (g, src)))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(e),
+        };
+        self.timed(&mut cx, r)
     }
 
     /// A group by GID.
@@ -318,105 +397,158 @@ impl Resolver {
 
     /// [`Resolver::group_by_gid`] with its freshness (see [`Timed`]).
     pub async fn group_by_gid_timed(&self, gid: u32) -> Timed<Arc<GroupEntry>> {
-        let settings = self.settings();
-        if gid < settings.min_id {
+        let mut cx = self.ctx();
+        if gid < cx.settings.min_id {
             return (Answer::NotFound, 0);
         }
-        let (ans, until) = self.walk(None, Key::GroupId(gid)).await;
-        (self.group_answer(ans, &settings), until)
+        let r = match self.walk_domains(&mut cx, None, Key::GroupId(gid)).await {
+            Ok(Some((i, Value::Group(raw), src))) => {
+                let served = self
+                    .serve_group(&mut cx, i, raw, owner::Via::Id, true)
+                    .await;
+                self.remember_negatives(&mut cx);
+                served.map(|o| o.map(|g| (g, src)))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(e),
+        };
+        self.timed(&mut cx, r)
     }
 
-    /// The GIDs of a user's groups (initgroups), primary group first;
-    /// secondary groups below `min_id` are left out.
+    /// The GIDs of a user's groups (initgroups), primary group first.
+    /// Only groups served under the rules of [`owner`] (same domain as the
+    /// user, not local, not reserved, ID not owned elsewhere) are listed.
+    /// A user of `/etc/passwd` gets no directory groups unless
+    /// `initgroups_for_local_users` is set.
     pub async fn groups_of_user(&self, name: &str) -> Answer<Vec<u32>> {
         self.groups_of_user_timed(name).await.0
     }
 
     /// [`Resolver::groups_of_user`] with its freshness (see [`Timed`]).
     pub async fn groups_of_user_timed(&self, name: &str) -> Timed<Vec<u32>> {
-        let (user, user_src, user_until) = match self.user_by_name_timed(name).await {
-            (Answer::Found(u, s), until) => (u, s, until),
-            (Answer::NotFound, _) => return (Answer::NotFound, 0),
-            (Answer::Unavailable(r), _) => return (Answer::Unavailable(r), 0),
+        let mut cx = self.ctx();
+        if let Some((uid, gid)) = self.inner.local.users().get(name) {
+            if !cx.settings.initgroups_for_local_users {
+                return (Answer::NotFound, 0);
+            }
+            let r = self.local_user_groups(&mut cx, name, uid, gid).await;
+            if matches!(r, Ok(Some(_))) {
+                self.remember_negatives(&mut cx);
+            }
+            return self.timed(&mut cx, r);
+        }
+        let r = self.directory_user_groups(&mut cx, name).await;
+        if matches!(r, Ok(Some(_))) {
+            // The GIDs' owners rest on other domains' "no such group".
+            self.remember_negatives(&mut cx);
+        }
+        self.timed(&mut cx, r)
+    }
+
+    async fn directory_user_groups(
+        &self,
+        cx: &mut owner::Ctx,
+        name: &str,
+    ) -> owner::Served<(Vec<u32>, Source)> {
+        let Some((raw, _served, user_src)) = self.resolve_user_by_name(cx, name).await? else {
+            return Ok(None);
         };
-        let Some(domain) = self.find_domain(&user.domain) else {
-            let reason = format!("domain {} is no longer configured", user.domain);
-            return (Answer::Unavailable(reason), 0);
+        let Some(i) = cx.domains.iter().position(|d| d.name() == &*raw.domain) else {
+            return Err(format!("domain {} is no longer configured", raw.domain));
         };
-        let key = Key::GroupsOf(user.user.name.clone());
-        let primary = user.user.gid;
-        match self.in_domain(&domain, key, Some(user)).await {
+        let domain = cx.domains[i].clone();
+        let key = Key::GroupsOf(raw.user.name.clone());
+        let primary = raw.user.gid;
+        let (gids, src) = match self.in_domain(&domain, key, Some(raw.clone())).await {
             InDomain::Found(Value::Gids(gids), src, until) => {
-                let mut out = Vec::with_capacity(gids.len() + 1);
-                out.push(primary);
-                // A directory group with a low GID (a second "wheel") must
-                // never become a local group membership.
-                let min_id = self.settings().min_id;
-                out.extend(
-                    gids.iter()
-                        .copied()
-                        .filter(|g| *g != primary && *g >= min_id),
-                );
-                let src = if user_src == Source::Offline {
-                    user_src
-                } else {
-                    src
-                };
-                (Answer::Found(out, src), until.min(user_until))
+                cx.until = cx.until.min(until);
+                (gids, src)
             }
-            InDomain::Found(..) | InDomain::Missing => (Answer::Found(vec![primary], user_src), 0),
-            InDomain::Failed(reason) => {
-                let reason = format!("domain {}: {reason}", domain.name());
-                (Answer::Unavailable(reason), 0)
+            InDomain::Found(..) | InDomain::Missing(_) => {
+                cx.until = 0;
+                (Arc::from(Vec::new()), user_src)
             }
-        }
-    }
-
-    fn user_answer(&self, ans: Answer<Value>, s: &Settings) -> Answer<Arc<UserEntry>> {
-        match ans {
-            Answer::Found(Value::User(u), src) => {
-                if u.user.uid < s.min_id || s.ignore_users.contains(&u.user.name) {
-                    Answer::NotFound
-                } else {
-                    Answer::Found(u, src)
-                }
-            }
-            Answer::Found(..) | Answer::NotFound => Answer::NotFound,
-            Answer::Unavailable(r) => Answer::Unavailable(r),
-        }
-    }
-
-    fn group_answer(&self, ans: Answer<Value>, s: &Settings) -> Answer<Arc<GroupEntry>> {
-        match ans {
-            Answer::Found(Value::Group(g), src) => {
-                if g.group.gid < s.min_id || s.ignore_groups.contains(&g.group.name) {
-                    Answer::NotFound
-                } else {
-                    Answer::Found(g, src)
-                }
-            }
-            Answer::Found(..) | Answer::NotFound => Answer::NotFound,
-            Answer::Unavailable(r) => Answer::Unavailable(r),
-        }
-    }
-
-    /// Asks `only` (or every domain in order) until one has the object.
-    async fn walk(&self, only: Option<Arc<dyn Provider>>, key: Key) -> Timed<Value> {
-        let domains = match only {
-            Some(d) => Arc::new(vec![d]),
-            None => self.domains(),
+            InDomain::Failed(reason) => return Err(format!("domain {}: {reason}", domain.name())),
         };
-        for d in domains.iter() {
-            match self.in_domain(d, key.clone(), None).await {
-                InDomain::Found(v, src, until) => return (Answer::Found(v, src), until),
-                InDomain::Missing => continue,
-                InDomain::Failed(reason) => {
-                    let reason = format!("domain {}: {reason}", d.name());
-                    return (Answer::Unavailable(reason), 0);
+        let mut out = vec![primary];
+        for &g in gids.iter() {
+            if g != primary && !out.contains(&g) && self.gid_served_by(cx, g, &raw.domain).await? {
+                out.push(g);
+            }
+        }
+        let src = if user_src == Source::Offline {
+            user_src
+        } else {
+            src
+        };
+        Ok(Some((out, src)))
+    }
+
+    /// initgroups of a local user (`initgroups_for_local_users`): the
+    /// served directory groups of every domain that list `name` as a member.
+    async fn local_user_groups(
+        &self,
+        cx: &mut owner::Ctx,
+        name: &str,
+        uid: u32,
+        gid: u32,
+    ) -> owner::Served<(Vec<u32>, Source)> {
+        let mut out = vec![gid];
+        for d in cx.domains.clone().iter() {
+            let probe = Arc::new(UserEntry {
+                user: roster_proto::User {
+                    name: name.to_string(),
+                    uid,
+                    gid,
+                    gecos: String::new(),
+                    home: String::new(),
+                    shell: String::new(),
+                },
+                dn: String::new(),
+                domain: Arc::from(d.name()),
+                unique_id: None,
+            });
+            let key = Key::GroupsOf(name.to_string());
+            let gids = match self.in_domain(d, key, Some(probe)).await {
+                InDomain::Found(Value::Gids(gids), src, until) => {
+                    cx.until = cx.until.min(until);
+                    cx.offline |= src == Source::Offline;
+                    gids
+                }
+                InDomain::Found(..) | InDomain::Missing(_) => continue,
+                InDomain::Failed(reason) => return Err(format!("domain {}: {reason}", d.name())),
+            };
+            for &g in gids.iter() {
+                if !out.contains(&g) && self.gid_served_by(cx, g, d.name()).await? {
+                    out.push(g);
                 }
             }
         }
-        (Answer::NotFound, 0)
+        Ok(Some((out, Source::Directory)))
+    }
+
+    /// True when `getgrgid(gid)` answers a group of `domain`.
+    async fn gid_served_by(
+        &self,
+        cx: &mut owner::Ctx,
+        gid: u32,
+        domain: &str,
+    ) -> Result<bool, String> {
+        if gid < cx.settings.min_id {
+            return Ok(false);
+        }
+        let Some((i, v, _)) = self.walk_domains(cx, None, Key::GroupId(gid)).await? else {
+            return Ok(false);
+        };
+        let Value::Group(raw) = v else {
+            return Ok(false);
+        };
+        if &*raw.domain != domain {
+            return Ok(false);
+        }
+        // Whether it is served does not depend on its members.
+        let served = self.serve_group(cx, i, raw, owner::Via::Id, false).await?;
+        Ok(served.is_some())
     }
 
     /// Now, by the resolver's clock (ms since the epoch).
@@ -438,7 +570,7 @@ impl Resolver {
             Some(slot) if slot.is_fresh(now) => {
                 inner.stats.hits.fetch_add(1, Ordering::Relaxed);
                 if slot.value == Value::Missing {
-                    return InDomain::Missing;
+                    return InDomain::Missing(slot.expires_ms);
                 }
                 let refresh_at = slot.fetched_ms + settings.entry_ttl_ms / 4 * 3;
                 if now >= refresh_at {
@@ -467,6 +599,9 @@ impl Resolver {
                     _ = tokio::time::sleep(grace) => {
                         tracing::debug!(domain = %ck.domain, "domain slow; answering from the expired entry");
                         inner.stats.offline.fetch_add(1, Ordering::Relaxed);
+                        if *v == Value::Missing {
+                            return InDomain::Missing(0);
+                        }
                         return InDomain::Found(v.clone(), Source::Offline, 0);
                     }
                 }
@@ -478,8 +613,12 @@ impl Resolver {
                 let until = now.saturating_add(settings.entry_ttl_ms);
                 InDomain::Found(v, Source::Directory, until)
             }
-            Ok(None) => InDomain::Missing,
+            Ok(None) => InDomain::Missing(now.saturating_add(settings.negative_ttl_ms)),
             Err(err) => match fallback {
+                Some(Value::Missing) => {
+                    inner.stats.offline.fetch_add(1, Ordering::Relaxed);
+                    InDomain::Missing(0)
+                }
                 Some(v) => {
                     inner.stats.offline.fetch_add(1, Ordering::Relaxed);
                     InDomain::Found(v, Source::Offline, 0)
@@ -492,3 +631,6 @@ impl Resolver {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod owner_tests;

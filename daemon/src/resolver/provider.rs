@@ -28,6 +28,17 @@ pub type ProviderResult<T> = Result<T, ProviderError>;
 pub trait Provider: Send + Sync + 'static {
     /// The domain's name, as in the configuration.
     fn name(&self) -> &str;
+    /// True when the domain matches names case-insensitively (Active
+    /// Directory): every spelling of a name is the same entry.
+    fn case_insensitive(&self) -> bool {
+        false
+    }
+    /// True when no two entries of the domain can have one ID (IDs
+    /// derived from SIDs): the resolver then does not ask the ID again to
+    /// check that it leads back to the entry found by name.
+    fn unique_ids(&self) -> bool {
+        false
+    }
     /// A user by login name (without `@domain`).
     fn user_by_name<'a>(
         &'a self,

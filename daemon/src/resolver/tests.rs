@@ -20,7 +20,14 @@ fn settings() -> Settings {
         ignore_users: ["root".to_string()].into(),
         ignore_groups: ["root".to_string()].into(),
         stale_grace_ms: 0,
+        initgroups_for_local_users: false,
     }
+}
+
+/// Local accounts that hide nothing the tests use.
+fn no_locals() -> local::LocalAccounts {
+    let p = std::path::Path::new("/nonexistent/roster-test");
+    local::LocalAccounts::from_paths(&p.join("passwd"), &p.join("group"))
 }
 
 fn setup_with(domains: &[&Arc<FakeDirectory>], s: Settings, store: Option<Arc<Store>>) -> Setup {
@@ -30,7 +37,7 @@ fn setup_with(domains: &[&Arc<FakeDirectory>], s: Settings, store: Option<Arc<St
         .map(|d| (*d).clone() as Arc<dyn Provider>)
         .collect();
     Setup {
-        resolver: Resolver::new(domains, s, store, clock.clone()),
+        resolver: Resolver::with_local_accounts(domains, s, store, clock.clone(), no_locals()),
         clock,
     }
 }
@@ -65,18 +72,19 @@ async fn positive_entries_live_entry_ttl() {
         uid(s.resolver.user_by_name("alice").await),
         (10001, Source::Cache)
     );
-    // Found by name, also cached by UID.
+    // Found by name, and checked by UID (the directory's answer for the
+    // UID must be the same entry): cached by UID too.
     assert_eq!(
         uid(s.resolver.user_by_uid(10001).await),
         (10001, Source::Cache)
     );
-    assert_eq!(d.call_count(), 1);
+    assert_eq!(d.call_count(), 2);
     s.clock.advance(300_000);
     assert_eq!(
         uid(s.resolver.user_by_name("alice").await),
         (10001, Source::Directory)
     );
-    assert_eq!(d.call_count(), 2);
+    assert_eq!(d.call_count(), 4);
 }
 
 #[tokio::test]
@@ -95,7 +103,7 @@ async fn negative_entries_live_negative_ttl() {
         uid(s.resolver.user_by_name("ghost").await),
         (10099, Source::Directory)
     );
-    assert_eq!(d.call_count(), 2);
+    assert_eq!(d.call_count(), 3);
 }
 
 #[tokio::test]
@@ -106,12 +114,12 @@ async fn lru_eviction_sends_the_question_again() {
     let s = setup_with(&[&d], st, None);
     uid(s.resolver.user_by_name("alice").await);
     uid(s.resolver.user_by_name("bob").await); // evicts alice
-    assert_eq!(d.call_count(), 2);
+    assert_eq!(d.call_count(), 4);
     assert_eq!(
         uid(s.resolver.user_by_name("alice").await),
         (10001, Source::Directory)
     );
-    assert_eq!(d.call_count(), 3);
+    assert_eq!(d.call_count(), 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,8 +186,9 @@ async fn persistent_store_answers_after_restart_while_offline() {
             s.resolver.groups_of_user("alice").await,
             Answer::Found(vec![10000, 10010, 30001], Source::Directory)
         );
+        // (checked by name when alice's group list was built)
         let g = s.resolver.group_by_name("staff").await;
-        assert!(matches!(g, Answer::Found(_, Source::Directory)));
+        assert!(matches!(g, Answer::Found(_, Source::Cache)));
         store.close();
     }
     d.set_online(false);
@@ -311,7 +320,8 @@ async fn entries_near_expiry_are_refreshed_in_the_background() {
         uid(s.resolver.user_by_name("alice").await),
         (10001, Source::Cache)
     );
-    while d.call_count() < 2 {
+    // Both questions the answer rests on (name and UID) are refreshed.
+    while d.call_count() < 4 {
         tokio::task::yield_now().await;
     }
     let ck = CacheKey::new(Arc::from("example"), Key::UserName("alice".into()));
@@ -323,12 +333,16 @@ async fn entries_near_expiry_are_refreshed_in_the_background() {
         }
         tokio::task::yield_now().await;
     }
+    let by_uid = CacheKey::new(Arc::from("example"), Key::UserId(10001));
+    while s.resolver.inner.cache.peek(&by_uid).unwrap().fetched_ms != T0 + 250_000 {
+        tokio::task::yield_now().await;
+    }
     s.clock.advance(100_000); // past the first TTL, within the refreshed one
     assert_eq!(
         uid(s.resolver.user_by_name("alice").await),
         (10001, Source::Cache)
     );
-    assert_eq!(d.call_count(), 2);
+    assert_eq!(d.call_count(), 4);
 }
 
 #[tokio::test]
@@ -368,7 +382,8 @@ async fn reconfigure_keeps_the_cache_of_unchanged_domains_only() {
     uid(s.resolver.user_by_name("alice").await);
     uid(s.resolver.user_by_name("zed@other").await);
     assert_eq!(d1.call_count(), calls.0);
-    assert_eq!(d2.call_count(), calls.1 + 1);
+    // zed by name and by UID (the check that both lead to one entry).
+    assert_eq!(d2.call_count(), calls.1 + 2);
 }
 
 #[tokio::test]
@@ -381,7 +396,15 @@ async fn flush_forgets_users_groups_and_everything() {
     s.resolver.groups_of_user("alice").await;
     assert!(s.resolver.flush_user("alice") >= 3);
     store.flush();
-    assert_eq!(store.len(), 0);
+    // The groups checked for alice's group list stay; alice is gone.
+    let dom: Arc<str> = Arc::from("example");
+    for k in [
+        Key::UserName("alice".into()),
+        Key::UserId(10001),
+        Key::GroupsOf("alice".into()),
+    ] {
+        assert_eq!(store.get(&CacheKey::new(dom.clone(), k).store_key()), None);
+    }
     assert_eq!(
         uid(s.resolver.user_by_uid(10001).await).1,
         Source::Directory
@@ -412,15 +435,18 @@ async fn a_slow_domain_gets_the_expired_entry_after_a_grace() {
         uid(s.resolver.user_by_name("alice").await),
         (10001, Source::Offline)
     );
-    // The search went on; once it ends the cache is fresh again.
-    d.release(1);
-    let ck = CacheKey::new(Arc::from("example"), Key::UserName("alice".into()));
-    while s.resolver.inner.cache.peek(&ck).unwrap().fetched_ms != T0 + 300_000 {
-        tokio::task::yield_now().await;
+    // The searches (by name, and by UID for the check) went on; once they
+    // end the cache is fresh again.
+    d.release(2);
+    for key in [Key::UserName("alice".into()), Key::UserId(10001)] {
+        let ck = CacheKey::new(Arc::from("example"), key);
+        while s.resolver.inner.cache.peek(&ck).unwrap().fetched_ms != T0 + 300_000 {
+            tokio::task::yield_now().await;
+        }
     }
     assert_eq!(
         uid(s.resolver.user_by_name("alice").await),
         (10001, Source::Cache)
     );
-    assert_eq!(d.call_count(), 2);
+    assert_eq!(d.call_count(), 4);
 }

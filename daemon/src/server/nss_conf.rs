@@ -74,6 +74,7 @@ mod tests {
             ignore_users: vec!["root".into(), "daemon".into(), "bad,name".into()],
             ignore_groups: vec![],
             min_id: 2000,
+            ..NssSettings::default()
         };
         let path = write(dir.path(), &nss).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

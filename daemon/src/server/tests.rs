@@ -23,6 +23,13 @@ impl Running {
     }
 }
 
+/// Local accounts that hide nothing (the host's /etc/group may have a
+/// "staff").
+fn no_locals() -> crate::resolver::local::LocalAccounts {
+    let p = std::path::Path::new("/nonexistent/roster-test");
+    crate::resolver::local::LocalAccounts::from_paths(&p.join("passwd"), &p.join("group"))
+}
+
 fn my_uid() -> u32 {
     // SAFETY: getuid(2) cannot fail and has no preconditions.
     unsafe { libc::getuid() }
@@ -35,7 +42,13 @@ fn start_with(limits: Limits) -> Running {
     directory.add_group("users", 10000, &[]);
     directory.add_group("staff", 10010, &["alice"]);
     let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
-    let resolver = Resolver::new(domains, Settings::default(), None, Arc::new(SystemClock));
+    let resolver = Resolver::with_local_accounts(
+        domains,
+        Settings::default(),
+        None,
+        Arc::new(SystemClock),
+        no_locals(),
+    );
     let ctx = Arc::new(Context {
         resolver,
         pam: pam::PamState::default(),

@@ -57,6 +57,10 @@ pub enum StoredValue {
     Group(StoredGroup),
     /// The GIDs of a user's groups (initgroups).
     Gids(Vec<u32>),
+    /// The domain has no such object: kept when another domain's answer
+    /// rests on it (a name or ID it does not hold), so that offline
+    /// answers keep the same owners.
+    Missing,
 }
 
 /// One operation in the log.

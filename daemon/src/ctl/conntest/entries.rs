@@ -7,6 +7,7 @@
 use ldap3::SearchEntry;
 use roster_daemon::config::{DomainConfig, DomainKind, DomainSet, Schema};
 use roster_daemon::directory::{entry_to_group, entry_to_user, GroupRecord, UserRecord};
+use roster_daemon::resolver::local::LocalAccounts;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -136,6 +137,29 @@ pub fn groups(
     })
 }
 
+/// Moves entries that local accounts shadow (name or ID in `/etc/passwd`
+/// or `/etc/group`, or a reserved ID) to the refused list, with the
+/// daemon's own reason ([`LocalAccounts`]): the daemon never serves them.
+pub fn drop_local(
+    items: Vec<Usable>,
+    refused: &mut Vec<Rejected>,
+    local: &LocalAccounts,
+    any_case: bool,
+) -> Vec<Usable> {
+    let mut keep = Vec::with_capacity(items.len());
+    for u in items {
+        let why = match u.uid {
+            Some(uid) => local.user_refusal(&u.name, uid, any_case),
+            None => local.group_refusal(&u.name, u.gid, any_case),
+        };
+        match why {
+            Some(reason) => refused.push(Rejected { dn: u.dn, reason }),
+            None => keep.push(u),
+        }
+    }
+    keep
+}
+
 /// Moves entries whose name or ID another entry also holds to the refused
 /// list: the daemon serves neither of them (a lookup would be ambiguous).
 pub fn drop_duplicates(
@@ -200,6 +224,45 @@ mod tests {
             gid: 100,
             dn: dn.into(),
         }
+    }
+
+    #[test]
+    fn local_names_and_ids_are_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, g) = (dir.path().join("passwd"), dir.path().join("group"));
+        std::fs::write(
+            &p,
+            "backup:x:34:34::/:/bin/sh
+",
+        )
+        .unwrap();
+        std::fs::write(
+            &g,
+            "sudo:x:27:
+",
+        )
+        .unwrap();
+        let local = LocalAccounts::from_paths(&p, &g);
+        let mut refused = Vec::new();
+        let users = vec![
+            usable("backup", 20034, "uid=backup"),
+            usable("x", 34, "uid=x"),
+            usable("y", 65534, "uid=y"),
+            usable("z", 20001, "uid=z"),
+        ];
+        let keep = drop_local(users, &mut refused, &local, false);
+        assert_eq!(keep.len(), 1);
+        assert_eq!(keep[0].dn, "uid=z");
+        assert!(refused[0].reason.contains("local user"), "{:?}", refused[0]);
+        assert!(refused[1].reason.contains("uid 34"), "{:?}", refused[1]);
+        assert!(refused[2].reason.contains("reserved"), "{:?}", refused[2]);
+        let group = Usable {
+            name: "SUDO".into(),
+            uid: None,
+            gid: 20027,
+            dn: "cn=sudo".into(),
+        };
+        assert!(drop_local(vec![group], &mut refused, &local, true).is_empty());
     }
 
     #[test]

@@ -286,6 +286,11 @@ fn directory_steps(
     let good_users = entries::drop_duplicates(good_users, &mut refused_users, &a.uid_number);
     let (good_groups, mut refused_groups) = entries::groups(d, idmap, &groups);
     let good_groups = entries::drop_duplicates(good_groups, &mut refused_groups, &a.gid_number);
+    // Local accounts win: read as the daemon reads them.
+    let local = roster_daemon::resolver::local::LocalAccounts::system();
+    let any_case = d.kind == roster_daemon::config::DomainKind::Ad;
+    let good_users = entries::drop_local(good_users, &mut refused_users, &local, any_case);
+    let good_groups = entries::drop_local(good_groups, &mut refused_groups, &local, any_case);
     let good_group_names: Vec<String> = good_groups.iter().map(|g| g.name.clone()).collect();
     let good_groups = good_groups.len();
     r.rejected_users = refused_users;

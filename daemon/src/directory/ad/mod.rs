@@ -75,6 +75,13 @@ impl Directory {
         self.cfg.kind == DomainKind::Ad
     }
 
+    /// True when every ID is derived from the object's SID (an AD domain
+    /// with the rid, sss or autorid backend): two entries can never share
+    /// an ID.
+    pub(crate) fn ids_from_sids(&self) -> bool {
+        self.is_ad() && self.cfg.idmap.backend != Backend::Rfc2307
+    }
+
     fn ad_user_query(&self, extra: &str) -> Query {
         Query {
             base: self.cfg.user_base().to_string(),

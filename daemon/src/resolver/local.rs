@@ -1,0 +1,215 @@
+//! Local accounts: `/etc/passwd` and `/etc/group`, read by the daemon
+//! itself (never through NSS, which would ask the daemon back) and read
+//! again whenever a file changes (modification time, size or inode).
+//!
+//! Local accounts win: a directory user or group whose name or ID is
+//! local, or whose ID is reserved ([`RESERVED_IDS`]), is never served.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// IDs never served for a directory object: root, `nobody`/`nogroup`,
+/// the 16-bit "no ID" value and `(uid_t)-1`.
+pub const RESERVED_IDS: [u32; 4] = [0, 65534, 65535, u32::MAX];
+
+/// True for an ID no directory object may have.
+pub fn is_reserved_id(id: u32) -> bool {
+    RESERVED_IDS.contains(&id)
+}
+
+/// One parsed account file: names (exact and lower case) and IDs.
+#[derive(Debug, Default)]
+pub struct Table {
+    /// Name -> (ID, primary GID; the GID again for groups).
+    entries: HashMap<String, (u32, u32)>,
+    /// Names in lower case (case-insensitive domains compare with these).
+    lower: HashSet<String>,
+    /// IDs in use.
+    ids: HashSet<u32>,
+}
+
+impl Table {
+    /// Parses passwd (`name:pw:uid:gid:...`) or group (`name:pw:gid:...`)
+    /// lines; comments, blank and malformed lines are skipped, as glibc's
+    /// files module skips them.
+    pub fn parse(text: &str, is_passwd: bool) -> Table {
+        let mut t = Table::default();
+        for line in text.lines() {
+            let line = line.trim_end();
+            if line.is_empty() || line.starts_with('#') || line.starts_with(['+', '-']) {
+                continue;
+            }
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() < 3 || f[0].is_empty() {
+                continue;
+            }
+            let Ok(id) = f[2].parse::<u32>() else {
+                continue;
+            };
+            let gid = if is_passwd {
+                f.get(3).and_then(|g| g.parse().ok()).unwrap_or(id)
+            } else {
+                id
+            };
+            t.entries.entry(f[0].to_string()).or_insert((id, gid));
+            t.lower.insert(f[0].to_lowercase());
+            t.ids.insert(id);
+        }
+        t
+    }
+
+    /// True when `name` is local (any spelling when `any_case`).
+    pub fn has_name(&self, name: &str, any_case: bool) -> bool {
+        self.entries.contains_key(name) || (any_case && self.lower.contains(&name.to_lowercase()))
+    }
+
+    /// True when `id` is local.
+    pub fn has_id(&self, id: u32) -> bool {
+        self.ids.contains(&id)
+    }
+
+    /// (ID, primary GID) of the local entry `name`.
+    pub fn get(&self, name: &str) -> Option<(u32, u32)> {
+        self.entries.get(name).copied()
+    }
+}
+
+/// What identifies a version of a file.
+type Stamp = (SystemTime, u64, u64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
+}
+
+/// A file and its table, parsed again when the file changes.
+struct Watched {
+    path: PathBuf,
+    is_passwd: bool,
+    state: Mutex<(Option<Stamp>, Arc<Table>)>,
+}
+
+impl Watched {
+    fn new(path: PathBuf, is_passwd: bool) -> Self {
+        Watched {
+            path,
+            is_passwd,
+            state: Mutex::new((None, Arc::new(Table::default()))),
+        }
+    }
+
+    fn table(&self) -> Arc<Table> {
+        let now = stamp(&self.path);
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if now.is_some() && st.0 == now {
+            return st.1.clone();
+        }
+        let table = match std::fs::read_to_string(&self.path) {
+            Ok(text) => Table::parse(&text, self.is_passwd),
+            Err(e) => {
+                if st.0.is_some() || now.is_some() {
+                    tracing::warn!(path = %self.path.display(), error = %e, "cannot read local accounts");
+                }
+                Table::default()
+            }
+        };
+        *st = (now, Arc::new(table));
+        st.1.clone()
+    }
+}
+
+/// The local users and groups.
+pub struct LocalAccounts {
+    passwd: Watched,
+    group: Watched,
+}
+
+impl LocalAccounts {
+    /// `/etc/passwd` and `/etc/group`.
+    pub fn system() -> Self {
+        Self::from_paths(Path::new("/etc/passwd"), Path::new("/etc/group"))
+    }
+
+    /// Other files (tests).
+    pub fn from_paths(passwd: &Path, group: &Path) -> Self {
+        LocalAccounts {
+            passwd: Watched::new(passwd.to_path_buf(), true),
+            group: Watched::new(group.to_path_buf(), false),
+        }
+    }
+
+    /// The local users, current.
+    pub fn users(&self) -> Arc<Table> {
+        self.passwd.table()
+    }
+
+    /// The local groups, current.
+    pub fn groups(&self) -> Arc<Table> {
+        self.group.table()
+    }
+
+    /// Why a directory user named `name` with `uid` must not be served
+    /// (`any_case`: the directory compares names case-insensitively).
+    pub fn user_refusal(&self, name: &str, uid: u32, any_case: bool) -> Option<String> {
+        let t = self.users();
+        id_refusal("uid", uid, &t, "/etc/passwd").or_else(|| {
+            t.has_name(name, any_case)
+                .then(|| format!("name {name:?} is a local user (/etc/passwd)"))
+        })
+    }
+
+    /// Why a directory group named `name` with `gid` must not be served.
+    pub fn group_refusal(&self, name: &str, gid: u32, any_case: bool) -> Option<String> {
+        let t = self.groups();
+        id_refusal("gid", gid, &t, "/etc/group").or_else(|| {
+            t.has_name(name, any_case)
+                .then(|| format!("name {name:?} is a local group (/etc/group)"))
+        })
+    }
+}
+
+fn id_refusal(what: &str, id: u32, t: &Table, file: &str) -> Option<String> {
+    if is_reserved_id(id) {
+        return Some(format!("{what} {id} is reserved"));
+    }
+    t.has_id(id)
+        .then(|| format!("{what} {id} is a local ID ({file})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_ids_and_reserved_ids_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, g) = (dir.path().join("passwd"), dir.path().join("group"));
+        std::fs::write(
+            &p,
+            "root:x:0:0::/root:/bin/sh\n# c\nbackup:x:34:34::/:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(&g, "sudo:x:27:\nbad line\n").unwrap();
+        let l = LocalAccounts::from_paths(&p, &g);
+        assert!(l.user_refusal("backup", 20000, false).is_some());
+        assert!(l.user_refusal("BACKUP", 20000, false).is_none());
+        assert!(l.user_refusal("BACKUP", 20000, true).is_some());
+        assert!(l.user_refusal("x", 34, false).unwrap().contains("uid 34"));
+        assert!(l
+            .user_refusal("x", 65534, false)
+            .unwrap()
+            .contains("reserved"));
+        assert!(l.user_refusal("x", 20000, false).is_none());
+        assert!(l.group_refusal("sudo", 20000, false).is_some());
+        assert!(l.group_refusal("x", 27, false).is_some());
+        assert!(l.group_refusal("x", u32::MAX, false).is_some());
+        assert_eq!(l.users().get("backup"), Some((34, 34)));
+        // A change of the file is seen at the next question.
+        std::fs::write(&p, "alice:x:20000:20000::/:/bin/sh\n").unwrap();
+        assert!(l.user_refusal("backup", 20001, false).is_none());
+        assert!(l.user_refusal("y", 20000, false).is_some());
+    }
+}

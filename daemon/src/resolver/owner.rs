@@ -1,0 +1,496 @@
+//! Who owns a name and an ID: the rules that make every answer a function
+//! of the configuration and the directory, never of earlier lookups.
+//!
+//! * A short name belongs to the first enabled domain, in configuration
+//!   order, that holds it (any spelling, for a case-insensitive domain).
+//!   An entry of a later domain whose name is taken is served only as
+//!   `name@domain`, everywhere (by name, by ID, in member lists).
+//! * An ID belongs to the first domain that holds it; within a domain, to
+//!   the entry the directory answers for that ID, and only when the same
+//!   entry is the one the directory answers for its name (the directory
+//!   refuses a name or ID several entries claim, so such entries are all
+//!   refused). Any other entry claiming it is refused. (Active Directory
+//!   keeps account names unique itself: there the name is not asked again;
+//!   nor is the ID when it is derived from the SID.)
+//! * Local accounts win ([`super::local`]): directory entries whose name or
+//!   ID is local, or whose ID is reserved, are refused.
+//!
+//! "Holds" is decided on the domains' raw answers (cached per domain and
+//! question); a refused entry still holds its name and ID, so refusing it
+//! never hands them to a later domain.
+//!
+//! Refused entries are logged once (domain, DN, reason) and listed by
+//! [`Resolver::refused_entries`].
+
+use super::{InDomain, Provider, Resolver, Settings, Source};
+use crate::cache::{CacheKey, GroupEntry, Key, UserEntry, Value};
+use crate::store::StoredValue;
+use std::sync::Arc;
+
+/// One lookup's view: the domains and settings it started with, and what
+/// its answer depends on.
+pub(super) struct Ctx {
+    /// The enabled domains, in configuration order.
+    pub domains: Arc<Vec<Arc<dyn Provider>>>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+    /// Freshness of the answer: the earliest expiry of what it rests on.
+    pub until: u64,
+    /// Some part of the answer came from offline data.
+    pub offline: bool,
+    /// Fresh "no such object" answers the result depends on; persisted
+    /// so that a restart with that domain down answers the same.
+    negatives: Vec<CacheKey>,
+}
+
+/// A domain's raw answer to one question.
+pub(super) enum Probe {
+    Holds(Value, Source),
+    Free,
+    Failed(String),
+}
+
+/// How an entry was asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Via {
+    /// By its name; `qualified` when asked as `name@domain`.
+    Name { qualified: bool },
+    /// By its ID.
+    Id,
+}
+
+/// Member names asked of one domain at a time.
+const PARALLEL: usize = 32;
+
+/// A lookup's outcome: `Err` is "unavailable", `Ok(None)` not found.
+pub(super) type Served<T> = Result<Option<T>, String>;
+
+fn same_entry(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// True when `name` already carries this domain (`x@domain`).
+pub(super) fn is_qualified(name: &str, domain: &str) -> bool {
+    name.rsplit_once('@')
+        .is_some_and(|(base, d)| !base.is_empty() && d.eq_ignore_ascii_case(domain))
+}
+
+impl Ctx {
+    fn domain(&self, i: usize) -> &Arc<dyn Provider> {
+        &self.domains[i]
+    }
+}
+
+impl Resolver {
+    /// A context over the current domains and settings.
+    pub(super) fn ctx(&self) -> Ctx {
+        Ctx {
+            domains: self.domains(),
+            settings: self.settings(),
+            until: u64::MAX,
+            offline: false,
+            negatives: Vec::new(),
+        }
+    }
+
+    /// The answer's source, given where the entry itself came from.
+    pub(super) fn source_of(cx: &Ctx, src: Source) -> Source {
+        if cx.offline {
+            Source::Offline
+        } else {
+            src
+        }
+    }
+
+    /// Asks domain `i` (through the cache) and notes what the answer rests on.
+    pub(super) async fn probe(&self, cx: &mut Ctx, i: usize, key: Key) -> Probe {
+        let d = cx.domain(i).clone();
+        let answer = self.in_domain(&d, key.clone(), None).await;
+        Self::note(cx, &d, key, answer)
+    }
+
+    /// [`Resolver::probe`] for many keys of domain `i`, [`PARALLEL`] at a
+    /// time (a large group's members), in the order of `keys`.
+    async fn probe_many(&self, cx: &mut Ctx, i: usize, keys: Vec<Key>) -> Vec<Probe> {
+        let d = cx.domain(i).clone();
+        let mut answers: Vec<Option<InDomain>> = (0..keys.len()).map(|_| None).collect();
+        for start in (0..keys.len()).step_by(PARALLEL) {
+            let mut set = tokio::task::JoinSet::new();
+            for (idx, k) in keys.iter().enumerate().skip(start).take(PARALLEL) {
+                let (this, d, k) = (self.clone(), d.clone(), k.clone());
+                set.spawn(async move { (idx, this.in_domain(&d, k, None).await) });
+            }
+            while let Some(joined) = set.join_next().await {
+                if let Ok((idx, a)) = joined {
+                    answers[idx] = Some(a);
+                }
+            }
+        }
+        keys.into_iter()
+            .zip(answers)
+            .map(|(k, a)| {
+                let a = a.unwrap_or_else(|| InDomain::Failed("lookup task failed".into()));
+                Self::note(cx, &d, k, a)
+            })
+            .collect()
+    }
+
+    /// Notes what `answer` (domain `d`'s to `key`) means for the lookup.
+    fn note(cx: &mut Ctx, d: &Arc<dyn Provider>, key: Key, answer: InDomain) -> Probe {
+        match answer {
+            InDomain::Found(v, src, until) => {
+                cx.until = cx.until.min(until);
+                cx.offline |= src == Source::Offline;
+                Probe::Holds(v, src)
+            }
+            InDomain::Missing(until) => {
+                cx.until = cx.until.min(until);
+                if until > 0 {
+                    cx.negatives.push(CacheKey::new(Arc::from(d.name()), key));
+                } else {
+                    cx.offline = true;
+                }
+                Probe::Free
+            }
+            InDomain::Failed(reason) => Probe::Failed(format!("domain {}: {reason}", d.name())),
+        }
+    }
+
+    /// Asks domain `only` (or every domain in order) until one holds the
+    /// object: its index and raw value.
+    pub(super) async fn walk_domains(
+        &self,
+        cx: &mut Ctx,
+        only: Option<usize>,
+        key: Key,
+    ) -> Served<(usize, Value, Source)> {
+        let range = match only {
+            Some(i) => i..i + 1,
+            None => 0..cx.domains.len(),
+        };
+        for i in range {
+            match self.probe(cx, i, key.clone()).await {
+                Probe::Holds(v, src) => return Ok(Some((i, v, src))),
+                Probe::Free => continue,
+                Probe::Failed(r) => return Err(r),
+            }
+        }
+        Ok(None)
+    }
+
+    /// True when one of the domains before `i` holds `key`.
+    async fn held_before(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        key: &Key,
+    ) -> Result<Option<Value>, String> {
+        for j in 0..i {
+            match self.probe(cx, j, key.clone()).await {
+                Probe::Holds(v, _) => return Ok(Some(v)),
+                Probe::Free => {}
+                Probe::Failed(r) => return Err(r),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Persists the negative answers a decided answer rests on (see [`Ctx`]).
+    pub(super) fn remember_negatives(&self, cx: &mut Ctx) {
+        let Some(store) = &self.inner.store else {
+            return;
+        };
+        let now = self.inner.clock.now_ms();
+        let ttl = cx.settings.negative_ttl_ms;
+        for k in cx.negatives.drain(..) {
+            let sk = k.store_key();
+            match store.get(&sk) {
+                Some((at, StoredValue::Missing)) if now.saturating_sub(at) < ttl => {}
+                _ => store.put(sk, now, StoredValue::Missing),
+            }
+        }
+    }
+
+    /// Logs a refused entry (once per DN and reason) and lists it.
+    pub(super) fn refuse(&self, domain: &str, dn: &str, reason: String) {
+        let mut refused = self.inner.refused.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (domain.to_string(), dn.to_ascii_lowercase());
+        if refused.get(&key) != Some(&reason) {
+            tracing::warn!(%domain, %dn, %reason, "directory entry not served");
+            refused.insert(key, reason);
+        }
+    }
+
+    /// Entries refused so far: (domain, DN in lower case, reason).
+    pub fn refused_entries(&self) -> Vec<(String, String, String)> {
+        let refused = self.inner.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused
+            .iter()
+            .map(|((d, dn), r)| (d.clone(), dn.clone(), r.clone()))
+            .collect()
+    }
+
+    /// Why the directory user `u` is never served because of local
+    /// accounts or reserved IDs (for PAM: a user shadowed by a local one
+    /// is refused), `None` when local accounts leave it alone.
+    pub fn local_refusal_of_user(&self, u: &UserEntry) -> Option<String> {
+        let ci = self
+            .domains()
+            .iter()
+            .find(|d| d.name() == &*u.domain)
+            .is_some_and(|d| d.case_insensitive());
+        self.inner.local.user_refusal(&u.user.name, u.user.uid, ci)
+    }
+
+    /// True when `name` is a user in `/etc/passwd`.
+    pub fn is_local_user(&self, name: &str) -> bool {
+        self.inner.local.users().get(name).is_some()
+    }
+
+    /// The served form of domain `i`'s user `raw`, or `None` when it is
+    /// not served (see the module docs).
+    pub(super) async fn serve_user(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        raw: Arc<UserEntry>,
+        via: Via,
+    ) -> Served<Arc<UserEntry>> {
+        let s = cx.settings.clone();
+        if raw.user.uid < s.min_id || s.ignore_users.contains(&raw.user.name) {
+            return Ok(None);
+        }
+        let d = cx.domain(i).clone();
+        let ci = d.case_insensitive();
+        if let Some(reason) = self
+            .inner
+            .local
+            .user_refusal(&raw.user.name, raw.user.uid, ci)
+        {
+            self.refuse(d.name(), &raw.dn, reason);
+            return Ok(None);
+        }
+        let uid = raw.user.uid;
+        if via != Via::Id {
+            if let Some(v) = self.held_before(cx, i, &Key::UserId(uid)).await? {
+                let other = owner_desc(&v);
+                self.refuse(d.name(), &raw.dn, format!("uid {uid} is already {other}"));
+                return Ok(None);
+            }
+            let own = if d.unique_ids() {
+                Probe::Holds(Value::User(raw.clone()), Source::Cache)
+            } else {
+                self.probe(cx, i, Key::UserId(uid)).await
+            };
+            match own {
+                Probe::Holds(Value::User(o), _) if same_entry(&o.dn, &raw.dn) => {}
+                Probe::Holds(v, _) => {
+                    let other = owner_desc(&v);
+                    self.refuse(d.name(), &raw.dn, format!("uid {uid} is already {other}"));
+                    return Ok(None);
+                }
+                Probe::Free => {
+                    let reason = format!("the directory answers no single entry for uid {uid}");
+                    self.refuse(d.name(), &raw.dn, reason);
+                    return Ok(None);
+                }
+                Probe::Failed(r) => return Err(r),
+            }
+        } else if !d.case_insensitive() {
+            // (Active Directory keeps account names unique: no check.)
+            match self
+                .probe(cx, i, Key::UserName(raw.user.name.clone()))
+                .await
+            {
+                Probe::Holds(Value::User(o), _) if same_entry(&o.dn, &raw.dn) => {}
+                Probe::Holds(..) | Probe::Free => {
+                    let reason = format!(
+                        "the directory answers another or no entry for its name {:?}",
+                        raw.user.name
+                    );
+                    self.refuse(d.name(), &raw.dn, reason);
+                    return Ok(None);
+                }
+                Probe::Failed(r) => return Err(r),
+            }
+        }
+        let name = match self.served_name(cx, i, &raw.user.name, true).await? {
+            Some(n) => n,
+            None if via == (Via::Name { qualified: false }) => return Ok(None),
+            None => format!("{}@{}", raw.user.name, d.name()),
+        };
+        if name == raw.user.name {
+            return Ok(Some(raw));
+        }
+        let mut u = (*raw).clone();
+        u.user.name = name;
+        Ok(Some(Arc::new(u)))
+    }
+
+    /// The served form of domain `i`'s group `raw` (members included), or
+    /// `None` when it is not served.
+    pub(super) async fn serve_group(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        raw: Arc<GroupEntry>,
+        via: Via,
+        with_members: bool,
+    ) -> Served<Arc<GroupEntry>> {
+        let s = cx.settings.clone();
+        if raw.group.gid < s.min_id || s.ignore_groups.contains(&raw.group.name) {
+            return Ok(None);
+        }
+        let d = cx.domain(i).clone();
+        let ci = d.case_insensitive();
+        if let Some(reason) = self
+            .inner
+            .local
+            .group_refusal(&raw.group.name, raw.group.gid, ci)
+        {
+            self.refuse(d.name(), &raw.dn, reason);
+            return Ok(None);
+        }
+        let gid = raw.group.gid;
+        if via != Via::Id {
+            if let Some(v) = self.held_before(cx, i, &Key::GroupId(gid)).await? {
+                let other = owner_desc(&v);
+                self.refuse(d.name(), &raw.dn, format!("gid {gid} is already {other}"));
+                return Ok(None);
+            }
+            let own = if d.unique_ids() {
+                Probe::Holds(Value::Group(raw.clone()), Source::Cache)
+            } else {
+                self.probe(cx, i, Key::GroupId(gid)).await
+            };
+            match own {
+                Probe::Holds(Value::Group(o), _) if same_entry(&o.dn, &raw.dn) => {}
+                Probe::Holds(v, _) => {
+                    let other = owner_desc(&v);
+                    self.refuse(d.name(), &raw.dn, format!("gid {gid} is already {other}"));
+                    return Ok(None);
+                }
+                Probe::Free => {
+                    let reason = format!("the directory answers no single entry for gid {gid}");
+                    self.refuse(d.name(), &raw.dn, reason);
+                    return Ok(None);
+                }
+                Probe::Failed(r) => return Err(r),
+            }
+        } else if !d.case_insensitive() {
+            // (Active Directory keeps account names unique: no check.)
+            match self
+                .probe(cx, i, Key::GroupName(raw.group.name.clone()))
+                .await
+            {
+                Probe::Holds(Value::Group(o), _) if same_entry(&o.dn, &raw.dn) => {}
+                Probe::Holds(..) | Probe::Free => {
+                    let reason = format!(
+                        "the directory answers another or no entry for its name {:?}",
+                        raw.group.name
+                    );
+                    self.refuse(d.name(), &raw.dn, reason);
+                    return Ok(None);
+                }
+                Probe::Failed(r) => return Err(r),
+            }
+        }
+        let name = match self.served_name(cx, i, &raw.group.name, false).await? {
+            Some(n) => n,
+            None if via == (Via::Name { qualified: false }) => return Ok(None),
+            None => format!("{}@{}", raw.group.name, d.name()),
+        };
+        let members = if with_members {
+            self.served_members(cx, i, &raw.group.members).await?
+        } else {
+            raw.group.members.clone()
+        };
+        if name == raw.group.name && members == raw.group.members {
+            return Ok(Some(raw));
+        }
+        let mut g = (*raw).clone();
+        g.group.name = name;
+        g.group.members = members;
+        Ok(Some(Arc::new(g)))
+    }
+
+    /// `Some(name)` when domain `i` owns the short `name` (no earlier
+    /// domain holds it), `None` when it is taken; names that already
+    /// carry the domain are their own.
+    async fn served_name(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        name: &str,
+        user: bool,
+    ) -> Result<Option<String>, String> {
+        if is_qualified(name, cx.domain(i).name()) {
+            return Ok(Some(name.to_string()));
+        }
+        let key = if user {
+            Key::UserName(name.to_string())
+        } else {
+            Key::GroupName(name.to_string())
+        };
+        Ok(match self.held_before(cx, i, &key).await? {
+            Some(_) => None,
+            None => Some(name.to_string()),
+        })
+    }
+
+    /// The names under which members (user names of domain `i`) are
+    /// served: qualified when an earlier domain holds the short name; left
+    /// out when a local user has it (a local account must never become a
+    /// directory group's member).
+    async fn served_members(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        members: &[String],
+    ) -> Result<Vec<String>, String> {
+        let d = cx.domain(i).clone();
+        let local = self.inner.local.users();
+        let mut out: Vec<Option<String>> = Vec::with_capacity(members.len());
+        // Indices of short names still to check against earlier domains.
+        let mut open = Vec::new();
+        for m in members {
+            if is_qualified(m, d.name()) {
+                out.push(Some(m.clone()));
+            } else if local.has_name(m, d.case_insensitive()) {
+                out.push(None);
+            } else {
+                open.push(out.len());
+                out.push(Some(m.clone()));
+            }
+        }
+        for j in 0..i {
+            if open.is_empty() {
+                break;
+            }
+            let keys = open
+                .iter()
+                .map(|&k| Key::UserName(members[k].clone()))
+                .collect();
+            let answers = self.probe_many(cx, j, keys).await;
+            let mut still = Vec::new();
+            for (k, a) in open.into_iter().zip(answers) {
+                match a {
+                    Probe::Holds(..) => out[k] = Some(format!("{}@{}", members[k], d.name())),
+                    Probe::Free => still.push(k),
+                    Probe::Failed(r) => return Err(r),
+                }
+            }
+            open = still;
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+}
+
+/// "claimed by DN (domain D)" for a raw value holding an ID.
+fn owner_desc(v: &Value) -> String {
+    match v {
+        Value::User(u) => format!("claimed by {} (domain {})", u.dn, u.domain),
+        Value::Group(g) => format!("claimed by {} (domain {})", g.dn, g.domain),
+        _ => "claimed by another entry".to_string(),
+    }
+}
