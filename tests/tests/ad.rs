@@ -642,7 +642,7 @@ fn limit_to_groups_restricts_ad_users_to_members() {
 
 #[test]
 fn pam_allow_groups_use_the_groups_of_the_qualified_users_domain() {
-    // alice and bob exist in both domains. `staff` (alice, bob) exists in
+    // alice and bob exist in both domains. `engineers` (alice, bob) exists in
     // the LDAP domain only, `inner` (alice, bob) in the AD domain only.
     let dc = dc();
     let slapd = Slapd::start_with_ldif(&pam_common::small_ldif());
@@ -672,7 +672,7 @@ fn pam_allow_groups_use_the_groups_of_the_qualified_users_domain() {
     };
     // Each domain allows a group it does not have: nobody may log in,
     // whatever the other domain's account of the same name belongs to.
-    let mut rd = Rosterd::start(&config("inner", "staff"));
+    let mut rd = Rosterd::start(&config("inner", "engineers"));
     let ns = Namespace::new()
         .socket_dir(&rd.socket_dir())
         .pam_service(SERVICE, &service_file(""));
@@ -687,14 +687,14 @@ fn pam_allow_groups_use_the_groups_of_the_qualified_users_domain() {
     }
     let log = rd.log();
     assert!(
-        log.contains("not a member of allow_groups [\"staff\"]"),
+        log.contains("not a member of allow_groups [\"engineers\"]"),
         "the AD account is judged by the AD domain's allow_groups:\n{}",
         tail(&log)
     );
 
     // Each domain allows its own group: both accounts may log in, right
     // after the reload, each checked in its own domain.
-    rd.write_config(&config("staff", "inner"));
+    rd.write_config(&config("engineers", "inner"));
     assert!(rd.reload(), "{}", tail(&rd.log()));
     for user in ["alice", "alice@ad", "bob@ad", "bob@example"] {
         let p = account(&ns, user);
