@@ -75,23 +75,23 @@ impl Directory {
         self.cfg.kind == DomainKind::Ad
     }
 
-    fn ad_user_query(&self, extra: &str) -> Query {
+    pub(super) fn ad_user_query(&self, extra: &str) -> Query {
         Query {
             base: self.cfg.user_base().to_string(),
-            scope: self.scope(),
+            scope: super::ldap_scope(self.cfg.scope),
             filter: filter::and(&self.cfg.user_filter, extra),
             attrs: user_attrs(&self.cfg),
         }
     }
 
-    fn ad_group_query(&self, extra: &str, with_members: bool) -> Query {
+    pub(super) fn ad_group_query(&self, extra: &str, with_members: bool) -> Query {
         let mut attrs = group_attrs(&self.cfg);
         if with_members {
             attrs.push(self.cfg.attributes.member.clone());
         }
         Query {
             base: self.cfg.group_base().to_string(),
-            scope: self.scope(),
+            scope: super::ldap_scope(self.cfg.scope),
             filter: filter::and(self.cfg.group_filter(), extra),
             attrs,
         }
