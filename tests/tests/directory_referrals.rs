@@ -124,7 +124,7 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-fn start() -> Env {
+fn start(extra: &[&str]) -> Env {
     let remote = Slapd::start_with_ldif(&remote_ldif());
     let main = Slapd::start_with_ldif(&main_ldif(remote.ldap_port()));
     // A referral back to the main server's referral (a loop), added the
@@ -171,7 +171,10 @@ fn start() -> Env {
             ),
             "connect_timeout = 1".into(),
             "op_timeout = 2".into(),
-        ],
+        ]
+        .into_iter()
+        .chain(extra.iter().map(|l| l.to_string()))
+        .collect(),
         ..DomainOptions::default()
     };
     let text = format!(
@@ -245,7 +248,7 @@ fn check_everything(ns: &Namespace) {
 
 #[test]
 fn referrals_bases_and_local_primary_groups() {
-    let mut env = start();
+    let mut env = start(&[]);
     let ns = Namespace::new().socket_dir(&env.rd.socket_dir());
     check_everything(&ns);
     let group = ok(&ns, "getent group remotegroup");
@@ -269,7 +272,7 @@ fn referrals_bases_and_local_primary_groups() {
     let text = rosterctl_common::text(&out);
     let line = text
         .lines()
-        .find(|l| l.contains("referrals"))
+        .find(|l| l.contains("referrals") && l.contains("followed up to 5 deep"))
         .unwrap_or_else(|| panic!("no referrals step: {text}"));
     // "... : 8 seen, 4 followed, 4 skipped"
     let counts = line.rsplit(": ").next().unwrap();
@@ -293,4 +296,20 @@ fn referrals_bases_and_local_primary_groups() {
     // And the main server too.
     env.main.stop();
     check_everything(&ns);
+}
+
+#[test]
+fn referrals_false_leaves_the_delegated_subtree_out() {
+    let env = start(&["referrals = false"]);
+    let ns = Namespace::new().socket_dir(&env.rd.socket_dir());
+    assert!(ok(&ns, "getent passwd stud1").starts_with("stud1:*:42011:"));
+    for name in ["rremote1", "rremote2", "forbid1"] {
+        let out = ns.run(&format!("getent passwd {name}"));
+        assert_eq!(out.status.code(), Some(2), "{name} must not exist");
+    }
+    assert_eq!(ours(&ok(&ns, "getent passwd")), ["rstaff1", "stud1"]);
+    assert!(
+        !env.rd.log().contains("referral not followed"),
+        "turned off: nothing to warn about"
+    );
 }

@@ -39,10 +39,11 @@ pub struct ReferralCounts {
     pub seen: u64,
     /// Referrals searched.
     pub followed: u64,
-    /// Referrals not followed (host not allowed, too deep, a loop, bad URL,
-    /// or following turned off).
+    /// Referrals not followed (host not allowed, too deep, a loop, a bad
+    /// URL, or following turned off).
     pub skipped: u64,
-    /// The skipped URLs, each with the reason.
+    /// The skipped URLs, each with the reason (not those skipped because
+    /// following is off).
     pub skipped_urls: Vec<String>,
 }
 
@@ -195,6 +196,15 @@ impl Directory {
     ) -> (Vec<SearchEntry>, Option<DirectoryError>) {
         let name = &self.cfg.name;
         let stats = &self.referrals;
+        if !self.cfg.follows_referrals() {
+            // Counted, not logged: the administrator turned following off
+            // (an AD DC gives references to its DNS partitions every time).
+            let n = refs.len() as u64;
+            stats.seen.fetch_add(n, Ordering::Relaxed);
+            stats.skipped.fetch_add(n, Ordering::Relaxed);
+            tracing::debug!(domain = %name, refs = ?refs, "referrals not followed (referrals = false)");
+            return (Vec::new(), None);
+        }
         let mut visited: HashSet<(String, String, &'static str)> = HashSet::new();
         if let Some((h, p)) = host_port(origin) {
             visited.insert((format!("{h}:{p}"), norm_dn(&q.base), scope_name(q.scope)));
@@ -205,10 +215,6 @@ impl Directory {
         let mut failure = None;
         while let Some((url, hop, parent)) = pending.pop_front() {
             stats.seen.fetch_add(1, Ordering::Relaxed);
-            if !self.cfg.follows_referrals() {
-                stats.skip(name, &url, "referrals = false");
-                continue;
-            }
             if hop > self.cfg.referral_hops {
                 let why = format!("more than referral_hops = {}", self.cfg.referral_hops);
                 stats.skip(name, &url, &why);

@@ -334,28 +334,31 @@ fn directory_steps(
         ),
     );
     let refs = dir.referral_counts();
-    let follow = if d.follows_referrals() {
-        format!("followed up to {} deep", d.referral_hops)
+    let (target, status, message) = if d.follows_referrals() {
+        (
+            format!("followed up to {} deep", d.referral_hops),
+            if refs.skipped > 0 {
+                Status::Warn
+            } else {
+                Status::Ok
+            },
+            format!(
+                "{} seen, {} followed, {} skipped",
+                refs.seen, refs.followed, refs.skipped
+            ),
+        )
     } else {
-        "referrals = false".to_string()
+        (
+            "referrals = false".to_string(),
+            Status::Ok,
+            format!("{} seen, 0 followed, {} skipped", refs.seen, refs.skipped),
+        )
     };
-    let mut message = format!(
-        "{} seen, {} followed, {} skipped",
-        refs.seen, refs.followed, refs.skipped
-    );
-    for u in &refs.skipped_urls {
-        message.push_str(&format!("\n  skipped: {u}"));
-    }
-    r.push(
-        "referrals",
-        follow,
-        if refs.skipped > 0 {
-            Status::Warn
-        } else {
-            Status::Ok
-        },
-        message,
-    );
+    r.push("referrals", target, status, message).details = refs
+        .skipped_urls
+        .iter()
+        .map(|u| format!("skipped: {u}"))
+        .collect();
     let refused = r.rejected_users.len() + r.rejected_groups.len();
     let details: Vec<String> = r
         .rejected_users
