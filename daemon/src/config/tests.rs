@@ -686,4 +686,12 @@ fn ad_domains_do_not_follow_referrals_unless_asked() {
         .domains
         .remove(0);
     assert!(d.follows_referrals());
+    let two = format!(
+        "{ad}user_search_base = [{{ base = \"ou=a,dc=example,dc=test\" }}, {{ base = \"ou=b,dc=example,dc=test\" }}]\n"
+    );
+    let e = err(&two);
+    assert!(
+        e.contains("key `user_search_base`") && e.contains("one search base"),
+        "{e}"
+    );
 }

@@ -2,7 +2,7 @@
 //! serde cannot see. Reading files (TLS material, bind passwords) is
 //! [`super::files`]; defaults are [`super::defaults`].
 
-use super::domain::{DomainConfig, SearchBases, SearchScope};
+use super::domain::{DomainConfig, DomainKind, SearchBases, SearchScope};
 use super::error::{find_key_line, ConfigError};
 use super::Config;
 use crate::filter;
@@ -238,6 +238,12 @@ fn searches(d: &DomainConfig) -> Result<(), Fault> {
     ] {
         if matches!(bases, Some(SearchBases::List(l)) if l.is_empty()) {
             return Err(fault(key, "an empty list: give at least one base"));
+        }
+        if d.kind == DomainKind::Ad && matches!(bases, Some(SearchBases::List(l)) if l.len() > 1) {
+            return Err(fault(
+                key,
+                "kind = \"ad\" takes one search base (several are for kind = \"ldap\")",
+            ));
         }
         let list = match bases {
             Some(_) if key == "user_search_base" => d.user_bases(),

@@ -75,13 +75,11 @@ impl Directory {
         self.cfg.kind == DomainKind::Ad
     }
 
+    /// A user search of an AD domain: its one search base (validation
+    /// refuses several), with that base's scope and filter.
     pub(super) fn ad_user_query(&self, extra: &str) -> Query {
-        Query {
-            base: self.cfg.user_base().to_string(),
-            scope: super::ldap_scope(self.cfg.scope),
-            filter: filter::and(&self.cfg.user_filter, extra),
-            attrs: user_attrs(&self.cfg),
-        }
+        let bases = self.cfg.user_bases();
+        super::queries(bases, &self.cfg.user_filter, extra, user_attrs(&self.cfg)).swap_remove(0)
     }
 
     pub(super) fn ad_group_query(&self, extra: &str, with_members: bool) -> Query {
@@ -89,12 +87,13 @@ impl Directory {
         if with_members {
             attrs.push(self.cfg.attributes.member.clone());
         }
-        Query {
-            base: self.cfg.group_base().to_string(),
-            scope: super::ldap_scope(self.cfg.scope),
-            filter: filter::and(self.cfg.group_filter(), extra),
+        super::queries(
+            self.cfg.group_bases(),
+            self.cfg.group_filter(),
+            extra,
             attrs,
-        }
+        )
+        .swap_remove(0)
     }
 
     /// The domain SID: discovered from the base DN's `objectSid` on first
