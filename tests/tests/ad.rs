@@ -466,6 +466,20 @@ fn rosterctl_test_lists_ad_users_without_uid_number() {
         "bulk users have no uidNumber either"
     );
     assert!(reason_of("alice").is_none(), "alice is served: {text}");
+    // AD's referral default: off, the DC's references counted, not
+    // followed, not a warning.
+    let refs = d["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "referrals")
+        .unwrap_or_else(|| panic!("no referrals step: {text}"));
+    assert_eq!(refs["target"], "referrals = false", "{text}");
+    assert_eq!(refs["status"], "ok", "{text}");
+    assert!(
+        refs["message"].as_str().unwrap().contains(" 0 followed"),
+        "{text}"
+    );
     // Every user entry is counted: 3,000 bulk users and the named ones.
     assert!(
         d["users_found"].as_u64().unwrap() > u64::from(AD_BULK_USERS),

@@ -60,8 +60,11 @@ pub(crate) fn fill(d: &mut DomainConfig, explicit: &ExplicitKeys) {
     }
     for base in [&mut d.user_search_base, &mut d.group_search_base] {
         if base.is_none() {
-            *base = Some(d.base_dn.clone());
+            *base = Some(super::domain::SearchBases::One(d.base_dn.clone()));
         }
+    }
+    if d.referrals.is_none() {
+        d.referrals = Some(d.kind != DomainKind::Ad);
     }
     if d.group_filter.is_none() {
         d.group_filter = Some(super::domain::default_group_filter(d.schema).to_string());

@@ -26,6 +26,45 @@ pub enum SearchScope {
     Sub,
     /// Direct children of the base only.
     One,
+    /// The base entry itself (a search base entry only, never the domain's
+    /// `scope`).
+    Base,
+}
+
+/// One entry of a `user_search_base` / `group_search_base` list.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchBaseEntry {
+    /// The base DN.
+    pub base: String,
+    /// Scope below it (the domain's `scope` when absent).
+    #[serde(default)]
+    pub scope: Option<SearchScope>,
+    /// A filter ANDed with the user or group filter (none when absent).
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+/// `user_search_base` / `group_search_base`: one DN, or a list of bases
+/// searched in order.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum SearchBases {
+    /// One DN, searched with the domain's `scope`.
+    One(String),
+    /// Several bases, each with its scope and filter.
+    List(Vec<SearchBaseEntry>),
+}
+
+/// One search base in force: DN, scope and extra filter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchBase {
+    /// The base DN.
+    pub base: String,
+    /// Scope below it.
+    pub scope: SearchScope,
+    /// A filter ANDed with the user or group filter.
+    pub filter: Option<String>,
 }
 
 /// How group membership is stored.
@@ -156,12 +195,14 @@ pub struct DomainConfig {
     pub bind_password: Option<Secret>,
     /// Base DN of the directory.
     pub base_dn: String,
-    /// Where users are searched (`base_dn` when absent; filled in by validation).
+    /// Where users are searched: one DN or a list of `{ base, scope,
+    /// filter }` tables searched in order (`base_dn` when absent; filled in
+    /// by validation).
     #[serde(default)]
-    pub user_search_base: Option<String>,
-    /// Where groups are searched (`base_dn` when absent; filled in by validation).
+    pub user_search_base: Option<SearchBases>,
+    /// Where groups are searched, like `user_search_base`.
     #[serde(default)]
-    pub group_search_base: Option<String>,
+    pub group_search_base: Option<SearchBases>,
     /// Search scope (`"sub"`).
     #[serde(default = "default_scope")]
     pub scope: SearchScope,
@@ -237,16 +278,66 @@ pub struct DomainConfig {
     /// kind = "ad": serve names as `name@domain` instead of `name` (false).
     #[serde(default)]
     pub qualified_names: bool,
+    /// Follow referrals and search continuation references (true for
+    /// kind = "ldap", false for kind = "ad"; filled in by validation).
+    #[serde(default)]
+    pub referrals: Option<bool>,
+    /// How many referrals deep a search is followed (5).
+    #[serde(default = "default_referral_hops")]
+    pub referral_hops: u32,
+    /// Hosts referrals may lead to besides those of `uris`: host names or
+    /// `*.example.com` patterns.
+    #[serde(default)]
+    pub referral_hosts: Vec<String>,
+    /// Primary GIDs of local groups (from /etc/group) that users may have
+    /// although they are below `min_id` (`[100]`, Debian's `users`).
+    #[serde(default = "default_local_primary_gids")]
+    pub local_primary_gids: Vec<u32>,
 }
 
 impl DomainConfig {
-    /// Base of user searches.
+    /// The first base of user searches.
     pub fn user_base(&self) -> &str {
-        self.user_search_base.as_deref().unwrap_or(&self.base_dn)
+        first_base(&self.user_search_base, &self.base_dn)
     }
-    /// Base of group searches.
+    /// The first base of group searches.
     pub fn group_base(&self) -> &str {
-        self.group_search_base.as_deref().unwrap_or(&self.base_dn)
+        first_base(&self.group_search_base, &self.base_dn)
+    }
+    /// Every base of user searches, in order.
+    pub fn user_bases(&self) -> Vec<SearchBase> {
+        self.bases(&self.user_search_base)
+    }
+    /// Every base of group searches, in order.
+    pub fn group_bases(&self) -> Vec<SearchBase> {
+        self.bases(&self.group_search_base)
+    }
+    fn bases(&self, b: &Option<SearchBases>) -> Vec<SearchBase> {
+        match b {
+            None => vec![SearchBase {
+                base: self.base_dn.clone(),
+                scope: self.scope,
+                filter: None,
+            }],
+            Some(SearchBases::One(dn)) => vec![SearchBase {
+                base: dn.clone(),
+                scope: self.scope,
+                filter: None,
+            }],
+            Some(SearchBases::List(list)) => list
+                .iter()
+                .map(|e| SearchBase {
+                    base: e.base.clone(),
+                    scope: e.scope.unwrap_or(self.scope),
+                    filter: e.filter.clone(),
+                })
+                .collect(),
+        }
+    }
+    /// True when searches follow referrals (`referrals`, or the kind's
+    /// default: on for LDAP, off for AD).
+    pub fn follows_referrals(&self) -> bool {
+        self.referrals.unwrap_or(self.kind != DomainKind::Ad)
     }
     /// The group filter in force (configured, or the schema's default).
     pub fn group_filter(&self) -> &str {
@@ -271,6 +362,20 @@ pub fn default_group_filter(schema: Schema) -> &'static str {
     }
 }
 
+fn first_base<'a>(b: &'a Option<SearchBases>, base_dn: &'a str) -> &'a str {
+    match b {
+        Some(SearchBases::One(dn)) => dn,
+        Some(SearchBases::List(list)) => list.first().map(|e| e.base.as_str()).unwrap_or(base_dn),
+        None => base_dn,
+    }
+}
+
+fn default_referral_hops() -> u32 {
+    5
+}
+fn default_local_primary_gids() -> Vec<u32> {
+    vec![100]
+}
 fn yes() -> bool {
     true
 }

@@ -79,7 +79,8 @@ mod settings;
 mod validate;
 
 pub use domain::{
-    default_group_filter, AttributeMap, DomainConfig, DomainKind, Schema, SearchScope,
+    default_group_filter, AttributeMap, DomainConfig, DomainKind, Schema, SearchBase,
+    SearchBaseEntry, SearchBases, SearchScope,
 };
 pub use error::ConfigError;
 pub use idmap::{agreement_warnings, build as build_idmap_with};

@@ -243,6 +243,26 @@ fn semantic_errors_name_line_and_key() {
             "placeholder",
         ),
         ("default_shell = \"bash\"", "default_shell", "absolute"),
+        ("user_search_base = []", "user_search_base", "empty list"),
+        (
+            "user_search_base = [{ base = \"ou=a,dc=example,dc=test\" }, { base = \"ou=b,dc=other\" }]",
+            "user_search_base",
+            "entry 2: \"ou=b,dc=other\" is not under base_dn",
+        ),
+        (
+            "group_search_base = [{ base = \"dc=example,dc=test\", filter = \"x=y\" }]",
+            "group_search_base",
+            "filter \"x=y\" is not a valid",
+        ),
+        ("scope = \"base\"", "scope", "search base list"),
+        ("referral_hops = 0", "referral_hops", "between 1 and 32"),
+        (
+            "referral_hosts = [\"ldap://x\"]",
+            "referral_hosts",
+            "not a host name",
+        ),
+        ("referral_hosts = [\"*.\"]", "referral_hosts", "pattern"),
+        ("local_primary_gids = [100, 0]", "local_primary_gids", "root"),
     ];
     for (extra, key, what) in cases {
         // `uris` given twice would be a TOML error: rebuild the domain.
@@ -653,4 +673,70 @@ fn ca_system_defaults_to_off() {
     assert!(!c.domains[0].allow_insecure_bind);
     let c = parse(&format!("{MINIMAL}ca_system = true\n")).unwrap();
     assert!(c.domains[0].ca_system);
+}
+
+#[test]
+fn search_base_lists_referrals_and_local_primary_gids() {
+    let d = parse(MINIMAL).unwrap().domains.remove(0);
+    assert!(d.follows_referrals());
+    assert_eq!(d.referral_hops, 5);
+    assert!(d.referral_hosts.is_empty());
+    assert_eq!(d.local_primary_gids, vec![100]);
+    assert_eq!(
+        d.user_bases(),
+        vec![SearchBase {
+            base: "dc=example,dc=test".into(),
+            scope: SearchScope::Sub,
+            filter: None,
+        }]
+    );
+    let text = format!(
+        "{MINIMAL}scope = \"one\"\nreferrals = false\nreferral_hosts = [\"*.example.test\", \"ldap2\"]\n\
+         local_primary_gids = [100, 500]\nuser_search_base = [\n  \
+         {{ base = \"ou=staff,dc=example,dc=test\" }},\n  \
+         {{ base = \"ou=students,dc=example,dc=test\", scope = \"sub\", filter = \"(description=enrolled)\" }},\n  \
+         {{ base = \"uid=svc,dc=example,dc=test\", scope = \"base\" }},\n]\n\
+         group_search_base = \"ou=groups,dc=example,dc=test\"\n"
+    );
+    let d = parse(&text).unwrap().domains.remove(0);
+    assert!(!d.follows_referrals());
+    assert_eq!(d.local_primary_gids, vec![100, 500]);
+    let bases = d.user_bases();
+    assert_eq!(bases.len(), 3);
+    assert_eq!(
+        (bases[0].base.as_str(), bases[0].scope, &bases[0].filter),
+        ("ou=staff,dc=example,dc=test", SearchScope::One, &None)
+    );
+    assert_eq!(bases[1].scope, SearchScope::Sub);
+    assert_eq!(bases[1].filter.as_deref(), Some("(description=enrolled)"));
+    assert_eq!(bases[2].scope, SearchScope::Base);
+    assert_eq!(d.user_base(), "ou=staff,dc=example,dc=test");
+    assert_eq!(
+        d.group_bases(),
+        vec![SearchBase {
+            base: "ou=groups,dc=example,dc=test".into(),
+            scope: SearchScope::One,
+            filter: None,
+        }]
+    );
+}
+
+#[test]
+fn ad_domains_do_not_follow_referrals_unless_asked() {
+    let ad = MINIMAL.replace("[[domain]]", "[[domain]]\nkind = \"ad\"");
+    let d = parse(&ad).unwrap().domains.remove(0);
+    assert_eq!((d.referrals, d.follows_referrals()), (Some(false), false));
+    let d = parse(&format!("{ad}referrals = true\n"))
+        .unwrap()
+        .domains
+        .remove(0);
+    assert!(d.follows_referrals());
+    let two = format!(
+        "{ad}user_search_base = [{{ base = \"ou=a,dc=example,dc=test\" }}, {{ base = \"ou=b,dc=example,dc=test\" }}]\n"
+    );
+    let e = err(&two);
+    assert!(
+        e.contains("key `user_search_base`") && e.contains("one search base"),
+        "{e}"
+    );
 }

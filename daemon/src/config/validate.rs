@@ -2,7 +2,7 @@
 //! serde cannot see. Reading files (TLS material, bind passwords) is
 //! [`super::files`]; defaults are [`super::defaults`].
 
-use super::domain::DomainConfig;
+use super::domain::{DomainConfig, DomainKind, SearchBases, SearchScope};
 use super::error::{find_key_line, ConfigError};
 use super::Config;
 use crate::filter;
@@ -242,18 +242,50 @@ fn searches(d: &DomainConfig) -> Result<(), Fault> {
     if !is_dn(&d.base_dn) {
         return Err(fault("base_dn", format!("\"{}\" is not a DN", d.base_dn)));
     }
-    for (key, base) in [
+    if d.scope == SearchScope::Base {
+        return Err(fault(
+            "scope",
+            "\"base\" is for one entry of a search base list; use \"sub\" or \"one\"",
+        ));
+    }
+    for (key, bases) in [
         ("user_search_base", &d.user_search_base),
         ("group_search_base", &d.group_search_base),
     ] {
-        if let Some(b) = base {
+        if matches!(bases, Some(SearchBases::List(l)) if l.is_empty()) {
+            return Err(fault(key, "an empty list: give at least one base"));
+        }
+        if d.kind == DomainKind::Ad && matches!(bases, Some(SearchBases::List(l)) if l.len() > 1) {
+            return Err(fault(
+                key,
+                "kind = \"ad\" takes one search base (several are for kind = \"ldap\")",
+            ));
+        }
+        let list = match bases {
+            Some(_) if key == "user_search_base" => d.user_bases(),
+            Some(_) => d.group_bases(),
+            None => continue,
+        };
+        for (i, sb) in list.iter().enumerate() {
+            let b = &sb.base;
+            let at = if list.len() > 1 {
+                format!("entry {}: ", i + 1)
+            } else {
+                String::new()
+            };
             if !is_dn(b) {
-                return Err(fault(key, format!("\"{b}\" is not a DN")));
+                return Err(fault(key, format!("{at}\"{b}\" is not a DN")));
             }
             if !dn_is_under(b, &d.base_dn) {
                 return Err(fault(
                     key,
-                    format!("\"{b}\" is not under base_dn \"{}\"", d.base_dn),
+                    format!("{at}\"{b}\" is not under base_dn \"{}\"", d.base_dn),
+                ));
+            }
+            if let Some(f) = sb.filter.as_ref().filter(|f| !filter::is_valid(f)) {
+                return Err(fault(
+                    key,
+                    format!("{at}filter \"{f}\" is not a valid LDAP filter"),
                 ));
             }
         }
@@ -278,6 +310,33 @@ fn searches(d: &DomainConfig) -> Result<(), Fault> {
     if d.page_size == 0 || d.page_size > i32::MAX as u32 {
         return Err(fault("page_size", "must be between 1 and 2147483647"));
     }
+    referrals(d)
+}
+
+/// `referral_hops` and the `referral_hosts` patterns.
+fn referrals(d: &DomainConfig) -> Result<(), Fault> {
+    if d.referral_hops == 0 || d.referral_hops > 32 {
+        return Err(fault(
+            "referral_hops",
+            "must be between 1 and 32 (referrals = false turns following off)",
+        ));
+    }
+    for h in &d.referral_hosts {
+        let name = h.strip_prefix("*.").unwrap_or(h);
+        let ok = !name.is_empty()
+            && !name.starts_with('.')
+            && !name.ends_with('.')
+            && !name.contains("..")
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':'));
+        if !ok {
+            return Err(fault(
+                "referral_hosts",
+                format!("\"{h}\" is not a host name or a \"*.example.com\" pattern"),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -293,6 +352,12 @@ fn ids(d: &DomainConfig) -> Result<(), Fault> {
         return Err(fault(
             "max_id",
             format!("{} is below min_id {}", d.max_id, d.min_id),
+        ));
+    }
+    if d.local_primary_gids.contains(&0) {
+        return Err(fault(
+            "local_primary_gids",
+            "contains 0: root's group is never a directory user's primary group",
         ));
     }
     Ok(())

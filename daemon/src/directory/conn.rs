@@ -266,7 +266,7 @@ impl Pool {
 
     /// Connects to `uri` and binds as the service account (or stays
     /// anonymous).
-    async fn connect_and_bind(&self, uri: &str) -> Result<Ldap, DirectoryError> {
+    pub(crate) async fn connect_and_bind(&self, uri: &str) -> Result<Ldap, DirectoryError> {
         let mut ldap = self.connect_unbound(uri).await?;
         let (Some(dn), Some(pw)) = (&self.cfg.bind_dn, &self.cfg.bind_password) else {
             return Ok(ldap);
@@ -471,7 +471,7 @@ async fn nodelay_stream(uri: &str) -> Option<ldap3::StdStream> {
 }
 
 /// Host and port of an `ldap://` or `ldaps://` URI (IPv6 in brackets).
-fn host_port(uri: &str) -> Option<(String, u16)> {
+pub(crate) fn host_port(uri: &str) -> Option<(String, u16)> {
     let lower = uri.to_ascii_lowercase();
     let (rest, default_port) = if lower.starts_with("ldaps://") {
         (&uri[8..], 636)

@@ -121,9 +121,13 @@ fn user_fields(
     idmap
         .check_posix_id(&cfg.name, uid)
         .map_err(|err| format!("{} {uid} refused: {err}", a.uid_number))?;
-    idmap
-        .check_posix_id(&cfg.name, gid)
-        .map_err(|err| format!("{} {gid} refused: {err}", a.gid_number))?;
+    // A local primary group (`local_primary_gids`, e.g. Debian's `users`)
+    // is not the domain's: /etc/group serves it.
+    if !cfg.local_primary_gids.contains(&gid) {
+        idmap
+            .check_posix_id(&cfg.name, gid)
+            .map_err(|err| format!("{} {gid} refused: {err}", a.gid_number))?;
+    }
     let gecos = match optional(e, &a.gecos)? {
         Some(g) => g,
         None => optional(e, "cn")?.unwrap_or(""),
@@ -275,7 +279,11 @@ pub fn user_name_from_dn(cfg: &DomainConfig, dn: &str) -> Option<String> {
     if !attr.trim().eq_ignore_ascii_case(&cfg.attributes.username) || has_unescaped_plus(first) {
         return None;
     }
-    if !crate::config::dn_is_under(dn, cfg.user_base()) {
+    if !cfg
+        .user_bases()
+        .iter()
+        .any(|b| crate::config::dn_is_under(dn, &b.base))
+    {
         return None;
     }
     let name = unescape_dn_value(value.trim())?;

@@ -60,7 +60,7 @@ impl Directory {
             }
         }
         let entries = self
-            .search(&self.group_ref_query(&filter::or(&terms)), true)
+            .search_all(&self.group_ref_queries(&filter::or(&terms)), true)
             .await?;
         let mut out: Vec<GroupRef> = Vec::new();
         let mut gids = HashSet::new();
@@ -79,7 +79,7 @@ impl Directory {
                     }
                 }
                 let entries = self
-                    .search(&self.group_ref_query(&filter::or(&terms)), true)
+                    .search_all(&self.group_ref_queries(&filter::or(&terms)), true)
                     .await?;
                 self.collect(&entries, &mut out, &mut gids, &mut visited, &mut next);
             }

@@ -227,6 +227,7 @@ impl SharedStore for LdapIdmapStore {
             async move {
                 search::run(ldap, &q, None, op_timeout)
                     .await
+                    .map(|found| found.entries)
                     .map_err(|f| match f {
                         SearchFail::Connection(m) => OpFail::Connection(m),
                         SearchFail::Timeout => OpFail::Connection("search timed out".into()),

@@ -13,6 +13,7 @@ mod entry;
 mod groups;
 pub mod idmap_store;
 mod records;
+mod referral;
 mod search;
 mod session;
 mod tls;
@@ -24,9 +25,10 @@ pub use entry::{
 pub use records::{
     DirectoryError, DirectoryStatus, GroupRecord, GroupRef, ServerStatus, UserRecord,
 };
+pub use referral::ReferralCounts;
 pub use session::{Answered, UserSession};
 
-use crate::config::{DomainConfig, DomainSet, Schema, SearchScope};
+use crate::config::{DomainConfig, DomainSet, Schema, SearchBase, SearchScope};
 use crate::filter;
 use conn::{Lease, Pool};
 use ldap3::{Ldap, Scope, SearchEntry};
@@ -44,6 +46,7 @@ pub struct Directory {
     /// configuration did not change.
     pool: Arc<Pool>,
     searches: Arc<AtomicU64>,
+    referrals: Arc<referral::Referrals>,
     ad: ad::AdState,
 }
 
@@ -74,6 +77,7 @@ impl Directory {
             idmap,
             pool: Arc::new(pool),
             searches: Arc::new(AtomicU64::new(0)),
+            referrals: Arc::default(),
             ad: ad::AdState::default(),
         })
     }
@@ -89,6 +93,7 @@ impl Directory {
             idmap,
             pool: self.pool.clone(),
             searches: self.searches.clone(),
+            referrals: self.referrals.clone(),
             ad,
         }
     }
@@ -132,13 +137,6 @@ impl Directory {
         self.pool.connect_unbound(uri).await
     }
 
-    fn scope(&self) -> Scope {
-        match self.cfg.scope {
-            SearchScope::Sub => Scope::Subtree,
-            SearchScope::One => Scope::OneLevel,
-        }
-    }
-
     fn user_attrs(&self) -> Vec<String> {
         user_attrs(&self.cfg)
     }
@@ -147,32 +145,80 @@ impl Directory {
         group_attrs(&self.cfg)
     }
 
-    fn user_query(&self, extra: &str) -> Query {
-        Query {
-            base: self.cfg.user_base().to_string(),
-            scope: self.scope(),
-            filter: filter::and(&self.cfg.user_filter, extra),
-            attrs: self.user_attrs(),
-        }
+    /// One user search per user search base, in order.
+    fn user_queries(&self, extra: &str) -> Vec<Query> {
+        queries(
+            self.cfg.user_bases(),
+            &self.cfg.user_filter,
+            extra,
+            self.user_attrs(),
+        )
     }
 
-    /// A group search for a user's groups: names and GIDs only (the
+    /// Group searches for a user's groups: names and GIDs only (the
     /// member lists, often the bulk of a group entry, are not needed).
-    fn group_ref_query(&self, extra: &str) -> Query {
+    fn group_ref_queries(&self, extra: &str) -> Vec<Query> {
         let a = &self.cfg.attributes;
-        Query {
-            attrs: vec![a.group_name.clone(), a.gid_number.clone()],
-            ..self.group_query(extra)
-        }
+        let attrs = vec![a.group_name.clone(), a.gid_number.clone()];
+        queries(
+            self.cfg.group_bases(),
+            self.cfg.group_filter(),
+            extra,
+            attrs,
+        )
     }
 
-    fn group_query(&self, extra: &str) -> Query {
-        Query {
-            base: self.cfg.group_base().to_string(),
-            scope: self.scope(),
-            filter: filter::and(self.cfg.group_filter(), extra),
-            attrs: self.group_attrs(),
+    /// One group search per group search base, in order.
+    fn group_queries(&self, extra: &str) -> Vec<Query> {
+        queries(
+            self.cfg.group_bases(),
+            self.cfg.group_filter(),
+            extra,
+            self.group_attrs(),
+        )
+    }
+
+    /// Runs every query of `qs` ([`Directory::search`]); an entry found
+    /// under several bases is kept once.
+    async fn search_all(
+        &self,
+        qs: &[Query],
+        bounded: bool,
+    ) -> Result<Vec<SearchEntry>, DirectoryError> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for q in qs {
+            for e in self.search(q, bounded).await? {
+                if seen.insert(groups::norm_dn(&e.dn)) {
+                    out.push(e);
+                }
+            }
         }
+        Ok(out)
+    }
+
+    /// A lookup of one name or ID over the search bases `qs`, in order:
+    /// stops at the first base that answers with an entry.
+    async fn search_first(&self, qs: &[Query]) -> Result<Vec<SearchEntry>, DirectoryError> {
+        for q in qs {
+            let found = self.search_one(q).await?;
+            if !found.is_empty() {
+                return Ok(found);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// Every user entry (`users`) or group entry of the search bases, with
+    /// referrals followed (for `rosterctl test`; not validated).
+    pub async fn scan(&self, users: bool) -> Result<Vec<SearchEntry>, DirectoryError> {
+        let qs = match (users, self.is_ad()) {
+            (true, false) => self.user_queries(""),
+            (false, false) => self.group_queries(""),
+            (true, true) => vec![self.ad_user_query("")],
+            (false, true) => vec![self.ad_group_query("", true)],
+        };
+        self.search_all(&qs, false).await
     }
 
     /// Runs a search with the domain's connection: a broken reused
@@ -197,6 +243,8 @@ impl Directory {
         mut paged: bool,
     ) -> Result<Vec<SearchEntry>, DirectoryError> {
         let op = self.cfg.op_timeout;
+        // A lookup of one name or ID (asked unpaged).
+        let lookup = !paged;
         let mut attempt = 0;
         while attempt < 2 {
             let Lease { ldap, index, fresh } = self.pool.get().await?;
@@ -211,9 +259,28 @@ impl Directory {
                 fut.await
             };
             match res {
-                Ok(v) => {
+                Ok(found) => {
                     self.pool.note_success(index);
-                    return Ok(v);
+                    let mut entries = found.entries;
+                    if found.refs.is_empty() {
+                        return Ok(entries);
+                    }
+                    let origin = self.cfg.uris[index].clone();
+                    let (more, failure) = self.chase(q, found.refs, page, &origin).await;
+                    let mut seen: HashSet<String> =
+                        entries.iter().map(|e| groups::norm_dn(&e.dn)).collect();
+                    entries.extend(
+                        more.into_iter()
+                            .filter(|e| seen.insert(groups::norm_dn(&e.dn))),
+                    );
+                    return match failure {
+                        // A lookup of one name or ID that found its entry
+                        // does without the part of the directory that
+                        // cannot be reached; an empty answer, a list of
+                        // groups or an enumeration would be wrong.
+                        Some(e) if !lookup || entries.is_empty() => Err(e),
+                        _ => Ok(entries),
+                    };
                 }
                 Err(SearchFail::Timeout) => {
                     let msg = format!("no answer within op_timeout {op:?}");
@@ -288,7 +355,7 @@ impl Directory {
         }
         let attr = &self.cfg.attributes.username;
         let entries = self
-            .search_one(&self.user_query(&filter::eq(attr, name)))
+            .search_first(&self.user_queries(&filter::eq(attr, name)))
             .await?;
         // Every entry carrying the name counts, valid or not: two entries
         // with one name are refused even when one of them is broken.
@@ -325,7 +392,7 @@ impl Directory {
             return Ok(None);
         }
         let f = filter::eq(&self.cfg.attributes.uid_number, &uid.to_string());
-        let entries = self.search_one(&self.user_query(&f)).await?;
+        let entries = self.search_first(&self.user_queries(&f)).await?;
         let users: Vec<UserRecord> = self
             .users_from(&entries)
             .into_iter()
@@ -346,7 +413,7 @@ impl Directory {
             return Ok(None);
         }
         let f = filter::eq(&self.cfg.attributes.group_name, name);
-        let entries = self.search_one(&self.group_query(&f)).await?;
+        let entries = self.search_first(&self.group_queries(&f)).await?;
         self.single_group(&format!("group name {name:?}"), entries, |g| {
             g.group.name == name
         })
@@ -362,7 +429,7 @@ impl Directory {
             return Ok(None);
         }
         let f = filter::eq(&self.cfg.attributes.gid_number, &gid.to_string());
-        let entries = self.search_one(&self.group_query(&f)).await?;
+        let entries = self.search_first(&self.group_queries(&f)).await?;
         self.single_group(&format!("gid {gid}"), entries, |g| g.group.gid == gid)
             .await
     }
@@ -423,7 +490,7 @@ impl Directory {
         if self.is_ad() {
             return self.ad_all_users().await;
         }
-        let entries = self.search(&self.user_query(""), false).await?;
+        let entries = self.search_all(&self.user_queries(""), false).await?;
         self.unique_allowed_users(self.users_from(&entries)).await
     }
 
@@ -456,7 +523,7 @@ impl Directory {
         if self.is_ad() {
             return self.ad_all_groups().await;
         }
-        let entries = self.search(&self.group_query(""), false).await?;
+        let entries = self.search_all(&self.group_queries(""), false).await?;
         let mut groups = Vec::new();
         for e in &entries {
             match entry_to_group(&self.cfg, &self.idmap, e) {
@@ -532,6 +599,37 @@ impl Directory {
         }
         Ok((names, gids))
     }
+}
+
+/// The search scope of ldap3 for a configured scope.
+pub(crate) fn ldap_scope(s: SearchScope) -> Scope {
+    match s {
+        SearchScope::Sub => Scope::Subtree,
+        SearchScope::One => Scope::OneLevel,
+        SearchScope::Base => Scope::Base,
+    }
+}
+
+/// One query per search base: the base's scope, `kind_filter` ANDed with
+/// the base's filter and `extra`.
+fn queries(
+    bases: Vec<SearchBase>,
+    kind_filter: &str,
+    extra: &str,
+    attrs: Vec<String>,
+) -> Vec<Query> {
+    bases
+        .into_iter()
+        .map(|b| Query {
+            filter: match &b.filter {
+                Some(f) => filter::and(kind_filter, &format!("{f}{extra}")),
+                None => filter::and(kind_filter, extra),
+            },
+            base: b.base,
+            scope: ldap_scope(b.scope),
+            attrs: attrs.clone(),
+        })
+        .collect()
 }
 
 /// The attributes the daemon reads for a user of an LDAP (RFC 2307) domain

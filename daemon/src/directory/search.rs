@@ -1,5 +1,7 @@
-//! One search on a lent connection: paged (RFC 2696), referrals skipped,
-//! each reply bounded by the operation timeout, result codes classified.
+//! One search on a lent connection: paged (RFC 2696), each reply bounded by
+//! the operation timeout, result codes classified; referrals and search
+//! continuation references are handed back (followed by
+//! [`super::referral`]).
 
 use super::conn::is_connection_error;
 use super::records::DirectoryError;
@@ -33,6 +35,16 @@ pub(crate) struct Query {
     pub attrs: Vec<String>,
 }
 
+/// What one server answered: its entries and the referral URLs it gave
+/// (continuation references and a referral result).
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    /// The entries.
+    pub entries: Vec<SearchEntry>,
+    /// Referral URLs, not followed yet.
+    pub refs: Vec<String>,
+}
+
 /// Runs `q` on `ldap`, with paged results of `page_size` when given (a
 /// lookup of one name or ID asks without the paging control: one request,
 /// less work for the server); `op_timeout` bounds the wait for each reply.
@@ -41,7 +53,7 @@ pub(crate) async fn run(
     q: &Query,
     page_size: Option<u32>,
     op_timeout: Duration,
-) -> Result<Vec<SearchEntry>, SearchFail> {
+) -> Result<Found, SearchFail> {
     let mut adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
         vec![Box::new(EntriesOnly::new())];
     if let Some(size) = page_size {
@@ -75,7 +87,11 @@ pub(crate) async fn run(
     }
     let res = stream.finish().await;
     match res.rc {
-        0 => Ok(out),
+        // 10: a referral result (RFC 4511 §4.1.10), its URLs in `refs`.
+        0 | 10 => Ok(Found {
+            entries: out,
+            refs: res.refs,
+        }),
         // No such object: the base does not exist.
         32 => Err(SearchFail::Server(DirectoryError::Protocol(format!(
             "search base {} does not exist (rc=32 {})",

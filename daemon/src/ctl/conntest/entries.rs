@@ -77,22 +77,6 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// The attributes the daemon reads for a user.
-pub fn user_attrs(d: &DomainConfig) -> Vec<String> {
-    if d.kind == DomainKind::Ad {
-        return roster_daemon::directory::ad::user_attrs(d);
-    }
-    roster_daemon::directory::user_attrs(d)
-}
-
-/// The attributes the daemon reads for a group.
-pub fn group_attrs(d: &DomainConfig) -> Vec<String> {
-    if d.kind == DomainKind::Ad {
-        return roster_daemon::directory::ad::group_attrs(d);
-    }
-    roster_daemon::directory::group_attrs(d)
-}
-
 /// Splits user entries into usable and refused ones.
 pub fn users(
     d: &DomainConfig,

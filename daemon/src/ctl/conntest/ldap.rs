@@ -3,9 +3,8 @@
 //! connection is opened by the daemon's own [`Directory::connect_unbound`]
 //! (same TLS settings, CA, client certificate and timeouts as rosterd).
 
-use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{Ldap, LdapError, Scope, SearchEntry};
-use roster_daemon::config::{DomainConfig, SearchScope};
+use roster_daemon::config::DomainConfig;
 use roster_daemon::directory::Directory;
 use tokio::runtime::Runtime;
 
@@ -134,53 +133,10 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Reads every entry under `base` matching `filter` (paged) with the
-    /// attributes `attrs`. `progress` is called with the running count.
-    pub fn fetch(
-        &mut self,
-        base: &str,
-        filter: &str,
-        attrs: Vec<String>,
-        mut progress: impl FnMut(usize),
-    ) -> Result<Vec<SearchEntry>, String> {
-        let cfg = self.cfg;
-        let scope = match cfg.scope {
-            SearchScope::Sub => Scope::Subtree,
-            SearchScope::One => Scope::OneLevel,
-        };
-        let page = i32::try_from(cfg.page_size.max(1)).unwrap_or(500);
-        let failed =
-            |e: &LdapError| format!("search of {filter} under {base} failed: {}", describe(e));
-        let ldap = &mut self.ldap;
-        self.rt.block_on(async {
-            let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
-                Box::new(EntriesOnly::new()),
-                Box::new(PagedResults::new(page)),
-            ];
-            let mut stream = ldap
-                .with_timeout(cfg.op_timeout)
-                .streaming_search_with(adapters, base, scope, filter, attrs)
-                .await
-                .map_err(|e| failed(&e))?;
-            let mut out = Vec::new();
-            while let Some(e) = stream.next().await.map_err(|e| failed(&e))? {
-                out.push(SearchEntry::construct(e));
-                progress(out.len());
-            }
-            let res = stream.finish().await;
-            if res.rc != 0 {
-                return Err(format!(
-                    "search of {filter} under {base} ended with {} ({}){}",
-                    rc_name(res.rc),
-                    res.rc,
-                    if res.text.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", res.text)
-                    }
-                ));
-            }
-            Ok(out)
-        })
+    /// Reads every user (`users`) or group entry of the domain's search
+    /// bases through the daemon's directory layer (paged, every base in
+    /// order, referrals followed as rosterd follows them).
+    pub fn scan(&mut self, dir: &Directory, users: bool) -> Result<Vec<SearchEntry>, String> {
+        self.rt.block_on(dir.scan(users)).map_err(|e| e.to_string())
     }
 }

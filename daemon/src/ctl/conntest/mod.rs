@@ -207,6 +207,15 @@ fn connection_steps(r: &mut DomainReport, d: &DomainConfig, uri_text: &str) -> b
     }
 }
 
+/// The search bases as text: `base` or `base (scope, filter)`, `; `-separated.
+fn bases_text(bases: &[roster_daemon::config::SearchBase]) -> String {
+    let one = |b: &roster_daemon::config::SearchBase| match &b.filter {
+        Some(f) => format!("{} ({:?}, {f})", b.base, b.scope),
+        None => b.base.clone(),
+    };
+    bases.iter().map(one).collect::<Vec<_>>().join("; ")
+}
+
 /// Bind, bases, filters, entries and mapping over the first working URI.
 fn directory_steps(
     r: &mut DomainReport,
@@ -237,28 +246,35 @@ fn directory_steps(
             return;
         }
     };
-    let bases = [
-        ("base_dn", d.base_dn.as_str()),
-        ("user_search_base", d.user_base()),
-        ("group_search_base", d.group_base()),
-    ];
+    let mut bases = vec![("base_dn", d.base_dn.clone())];
+    bases.extend(
+        d.user_bases()
+            .into_iter()
+            .map(|b| ("user_search_base", b.base)),
+    );
+    bases.extend(
+        d.group_bases()
+            .into_iter()
+            .map(|b| ("group_search_base", b.base)),
+    );
     for (i, (step, dn)) in bases.iter().enumerate() {
-        if i > 0 && *dn == d.base_dn {
+        if i > 0 && bases[..i].iter().any(|(_, seen)| seen == dn) {
             continue;
         }
         match conn.base_exists(dn) {
-            Ok(()) => r.push(step, *dn, Status::Ok, "exists"),
+            Ok(()) => r.push(step, dn.as_str(), Status::Ok, "exists"),
             Err(e) => {
-                r.push(step, *dn, Status::Fail, e);
+                r.push(step, dn.as_str(), Status::Fail, e);
                 return;
             }
         };
     }
     let a = &d.attributes;
     let mut progress = Progress::new(format!("{}: reading users", d.name));
-    let users = conn.fetch(d.user_base(), &d.user_filter, entries::user_attrs(d), |n| {
-        progress.tick(n)
-    });
+    let users = conn.scan(&dir, true);
+    if let Ok(u) = &users {
+        progress.tick(u.len());
+    }
     progress.finish();
     let users = match users {
         Ok(u) => u,
@@ -268,12 +284,10 @@ fn directory_steps(
         }
     };
     let mut progress = Progress::new(format!("{}: reading groups", d.name));
-    let groups = conn.fetch(
-        d.group_base(),
-        d.group_filter(),
-        entries::group_attrs(d),
-        |n| progress.tick(n),
-    );
+    let groups = conn.scan(&dir, false);
+    if let Ok(g) = &groups {
+        progress.tick(g.len());
+    }
     progress.finish();
     let groups = match groups {
         Ok(g) => g,
@@ -300,7 +314,7 @@ fn directory_steps(
     let count_status = |n: usize| if n == 0 { Status::Warn } else { Status::Ok };
     r.push(
         "users",
-        format!("{} under {}", d.user_filter, d.user_base()),
+        format!("{} under {}", d.user_filter, bases_text(&d.user_bases())),
         count_status(good_users.len()),
         format!(
             "{} entries found, {} usable, {} refused",
@@ -311,7 +325,11 @@ fn directory_steps(
     );
     r.push(
         "groups",
-        format!("{} under {}", d.group_filter(), d.group_base()),
+        format!(
+            "{} under {}",
+            d.group_filter(),
+            bases_text(&d.group_bases())
+        ),
         count_status(good_groups),
         format!(
             "{} entries found, {} usable, {} refused",
@@ -320,6 +338,32 @@ fn directory_steps(
             r.rejected_groups.len()
         ),
     );
+    let refs = dir.referral_counts();
+    let (target, status, message) = if d.follows_referrals() {
+        (
+            format!("followed up to {} deep", d.referral_hops),
+            if refs.skipped > 0 {
+                Status::Warn
+            } else {
+                Status::Ok
+            },
+            format!(
+                "{} seen, {} followed, {} skipped",
+                refs.seen, refs.followed, refs.skipped
+            ),
+        )
+    } else {
+        (
+            "referrals = false".to_string(),
+            Status::Ok,
+            format!("{} seen, 0 followed, {} skipped", refs.seen, refs.skipped),
+        )
+    };
+    r.push("referrals", target, status, message).details = refs
+        .skipped_urls
+        .iter()
+        .map(|u| format!("skipped: {u}"))
+        .collect();
     let refused = r.rejected_users.len() + r.rejected_groups.len();
     let details: Vec<String> = r
         .rejected_users

@@ -82,26 +82,25 @@ impl Directory {
         self.is_ad() && self.cfg.idmap.backend != Backend::Rfc2307
     }
 
-    fn ad_user_query(&self, extra: &str) -> Query {
-        Query {
-            base: self.cfg.user_base().to_string(),
-            scope: self.scope(),
-            filter: filter::and(&self.cfg.user_filter, extra),
-            attrs: user_attrs(&self.cfg),
-        }
+    /// A user search of an AD domain: its one search base (validation
+    /// refuses several), with that base's scope and filter.
+    pub(super) fn ad_user_query(&self, extra: &str) -> Query {
+        let bases = self.cfg.user_bases();
+        super::queries(bases, &self.cfg.user_filter, extra, user_attrs(&self.cfg)).swap_remove(0)
     }
 
-    fn ad_group_query(&self, extra: &str, with_members: bool) -> Query {
+    pub(super) fn ad_group_query(&self, extra: &str, with_members: bool) -> Query {
         let mut attrs = group_attrs(&self.cfg);
         if with_members {
             attrs.push(self.cfg.attributes.member.clone());
         }
-        Query {
-            base: self.cfg.group_base().to_string(),
-            scope: self.scope(),
-            filter: filter::and(self.cfg.group_filter(), extra),
+        super::queries(
+            self.cfg.group_bases(),
+            self.cfg.group_filter(),
+            extra,
             attrs,
-        }
+        )
+        .swap_remove(0)
     }
 
     /// The domain SID: discovered from the base DN's `objectSid` on first

@@ -295,3 +295,29 @@ fn rdn_assertions() {
     assert_eq!(rdn_assertion("(cn)=a,dc=x"), None);
     assert_eq!(rdn_assertion("nonsense"), None);
 }
+
+#[test]
+fn local_primary_groups_are_served_below_min_id() {
+    let with_gid = |gid: &str| {
+        let mut e = alice();
+        e.attrs.insert("gidNumber".into(), vec![gid.to_string()]);
+        e
+    };
+    // Default [100]: Debian's `users`.
+    let c = cfg("");
+    let u = entry_to_user(&c, &idmap(&c), &with_gid("100")).unwrap();
+    assert_eq!(u.user.gid, 100);
+    assert!(reason(&c, &with_gid("50")).contains("gidNumber 50 refused"));
+    assert!(reason(&c, &with_gid("0")).contains("gidNumber 0 refused"));
+    // Configured: only the listed GIDs, also outside an rfc2307 range.
+    let c = cfg("local_primary_gids = [50]\n[domain.idmap]\nrange_low = 10000\nrange_high = 20000");
+    let ranged = DomainSet::new(
+        &[(c.name.clone(), c.idmap.clone(), c.min_id, c.max_id)],
+        None,
+    )
+    .unwrap();
+    let u = entry_to_user(&c, &ranged, &with_gid("50")).unwrap();
+    assert_eq!((u.user.uid, u.user.gid), (10001, 50));
+    let r = entry_to_user(&c, &ranged, &with_gid("100")).unwrap_err();
+    assert!(r.reason.contains("gidNumber 100 refused"), "{}", r.reason);
+}
