@@ -7,7 +7,6 @@
 use super::backend::{
     AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, BoxFuture, ChangeResult, Lookup,
 };
-use super::local::LocalAccounts;
 use super::ppolicy::{self, PolicyError};
 use crate::config::DomainKind;
 use crate::directory::{Directory, DirectoryError, UserSession};
@@ -34,7 +33,6 @@ const ACCOUNT_ATTRS: [&str; 5] = [
 pub struct DirectoryBackend {
     resolver: Resolver,
     directories: Directories,
-    local: LocalAccounts,
 }
 
 /// The enabled domains' directories, by domain name.
@@ -43,21 +41,11 @@ pub type Directories = Arc<HashMap<String, Arc<Directory>>>;
 impl DirectoryBackend {
     /// A backend over `resolver` and the enabled domains' `directories`
     /// (those the resolver's domains use), checking shadowing against the
-    /// system's `/etc/passwd`.
+    /// resolver's view of the local accounts.
     pub fn new(resolver: Resolver, directories: Directories) -> DirectoryBackend {
-        DirectoryBackend::with_local(resolver, directories, LocalAccounts::system())
-    }
-
-    /// Like [`DirectoryBackend::new`] with another local account file.
-    pub fn with_local(
-        resolver: Resolver,
-        directories: Directories,
-        local: LocalAccounts,
-    ) -> DirectoryBackend {
         DirectoryBackend {
             resolver,
             directories,
-            local,
         }
     }
 
@@ -222,15 +210,12 @@ impl AuthBackend for DirectoryBackend {
     }
 
     fn shadowed_by_local(&self, user: &AuthUser) -> Option<String> {
-        let any_case = self
-            .directories
-            .get(&user.domain)
-            .is_some_and(|d| d.config().kind == DomainKind::Ad);
         let short = match user.name.rsplit_once('@') {
             Some((base, d)) if d.eq_ignore_ascii_case(&user.domain) => base,
             _ => user.name.as_str(),
         };
-        self.local.user_refusal(short, user.uid, any_case)
+        self.resolver
+            .local_user_refusal(&user.domain, short, user.uid)
     }
 
     fn verify_password<'a>(

@@ -12,7 +12,6 @@ pub mod backend;
 pub mod credentials;
 pub mod hasher;
 pub mod ldap;
-pub mod local;
 pub mod policy;
 pub mod ppolicy;
 pub mod service;
@@ -27,6 +26,5 @@ pub use backend::{
 pub use credentials::{CredentialError, CredentialStore, OfflineRules};
 pub use hasher::HashCost;
 pub use ldap::{Directories, DirectoryBackend};
-pub use local::LocalAccounts;
 pub use service::PamAuth;
 pub use settings::{AuthSettings, DomainAuth};

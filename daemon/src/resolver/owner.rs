@@ -234,12 +234,19 @@ impl Resolver {
     /// accounts or reserved IDs (for PAM: a user shadowed by a local one
     /// is refused), `None` when local accounts leave it alone.
     pub fn local_refusal_of_user(&self, u: &UserEntry) -> Option<String> {
+        self.local_user_refusal(&u.domain, &u.user.name, u.user.uid)
+    }
+
+    /// Why user `name` (short name) with `uid` of `domain` is never served
+    /// because of local accounts or reserved IDs; names compare the way
+    /// that domain compares them.
+    pub fn local_user_refusal(&self, domain: &str, name: &str, uid: u32) -> Option<String> {
         let ci = self
             .domains()
             .iter()
-            .find(|d| d.name() == &*u.domain)
+            .find(|d| d.name() == domain)
             .is_some_and(|d| d.case_insensitive());
-        self.inner.local.user_refusal(&u.user.name, u.user.uid, ci)
+        self.inner.local.user_refusal(name, uid, ci)
     }
 
     /// True when `name` is a user in `/etc/passwd`.
