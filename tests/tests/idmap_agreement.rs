@@ -234,6 +234,8 @@ fn ldap_store_hosts_meeting_domains_at_once_in_different_orders_agree() {
                     idmap.push("idmap_store = \"ldap\"".into());
                     idmap.push(format!("idmap_store_dn = \"ou=idmap,{BASE_DN}\""));
                     extra.push(format!("bind_dn = {}", toml_str(slapd.service_dn())));
+                    // The test slapd listens on loopback without TLS.
+                    extra.push("allow_insecure_bind = true".into());
                     extra.push(format!(
                         "bind_password_file = {}",
                         toml_str(&pw.display().to_string())
@@ -333,6 +335,7 @@ fn ldap_store_hosts_meeting_domains_at_once_in_different_orders_agree() {
                 "bind_password_file = {}",
                 toml_str(&pw.display().to_string())
             ),
+            "allow_insecure_bind = true".into(),
         ],
         &rd_store,
     ) + &domain(
