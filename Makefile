@@ -23,7 +23,8 @@ AD_TEST_PACKAGES := samba samba-ad-dc samba-ad-provision winbind krb5-user
 BENCH_PACKAGES := sssd-ldap libnss-sss libpam-sss nslcd libnss-ldapd libpam-ldapd
 DEMO_PACKAGES := slapd ldap-utils pamtester libpam0g-dev libssl-dev pkg-config gcc util-linux mount openssl
 
-.PHONY: all build release test test-unit test-e2e lint demo deps-test deps-demo deps-bench bench soak clean install uninstall install-files
+.PHONY: all build release test test-unit test-e2e lint demo deps-test deps-demo deps-bench bench soak clean install uninstall install-files \
+	deps-fuzz fuzz-build fuzz fuzz-smoke fuzz-seeds deps-deb deb
 
 # Installation layout (Debian 12, merged /usr). `make install DESTDIR=/scratch`
 # installs into a scratch root; `make uninstall` with the same DESTDIR removes
@@ -48,6 +49,28 @@ INSTALLED_FILES := $(SBINDIR)/rosterd $(SBINDIR)/rosterctl $(LIBDIR)/libnss_rost
 	$(BASHCOMPDIR)/rosterctl $(ZSHCOMPDIR)/_rosterctl $(FISHCOMPDIR)/rosterctl.fish
 
 all: build
+
+# The Debian package (packaging/debian/): dpkg-deb over a `make install`
+# tree. DEB_DIR is where roster_VERSION_ARCH.deb is written.
+DEB_VERSION := $(shell sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_DIR ?= target
+DEB_PACKAGES := dpkg-dev file binutils adduser libpam-runtime init-system-helpers lintian
+
+# Fuzzing (fuzz/, libFuzzer through libfuzzer-sys, cargo-fuzz layout). Built
+# with plain stable cargo: the coverage instrumentation cargo-fuzz would add
+# is given here as stable -C flags, for the target triple only (so build
+# scripts and proc macros stay uninstrumented), into fuzz/target.
+FUZZ_TARGETS := codec_decode codec_roundtrip memcache_file config_parse ldap_entry ad_entry sid dn_range
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 4
+FUZZ_HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+FUZZ_BIN := fuzz/target/$(FUZZ_HOST)/release
+FUZZ_RUSTFLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+	-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+	-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing
+# libfuzzer-sys compiles libFuzzer (C++).
+FUZZ_PACKAGES := g++
 
 # Install missing Debian packages ($(1)) with extra apt-get options ($(2));
 # a no-op when all are present. slapd's
@@ -81,11 +104,43 @@ deps-bench:
 build:
 	$(CARGO) build --workspace
 
+deps-fuzz:
+	$(call apt_install,$(FUZZ_PACKAGES))
+
+fuzz-build: deps-fuzz
+	cd fuzz && RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build --release --locked --target $(FUZZ_HOST) --bins
+
+# Every target for FUZZ_SECONDS (default 60) each; the corpus grows in
+# fuzz/target/corpus/<target>.
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do fuzz/run.sh $(FUZZ_BIN) $$t $(FUZZ_SECONDS) fuzz/target/corpus/$$t || exit 1; done
+
+# make test: each target for a few seconds over the seeds and regressions.
+fuzz-smoke: fuzz-build
+	@rm -rf fuzz/target/smoke; for t in $(FUZZ_TARGETS); do \
+	  fuzz/run.sh $(FUZZ_BIN) $$t $(FUZZ_SMOKE_SECONDS) fuzz/target/smoke/$$t || exit 1; done; \
+	rm -rf fuzz/target/smoke
+
+deps-deb:
+	$(call apt_install,$(DEB_PACKAGES))
+
+# Builds $(DEB_DIR)/roster_$(DEB_VERSION)_$(DEB_ARCH).deb from what
+# `make install` installs (PROFILE/BUILD_DIR as for install).
+deb: deps-deb
+	@staging=$$(mktemp -d) && trap 'rm -rf "$$staging"' EXIT && \
+	$(MAKE) -s install DESTDIR=$$staging/root >/dev/null && \
+	packaging/debian/build-deb.sh $$staging/root $(DEB_VERSION) $(DEB_ARCH) $(DEB_DIR)
+
+# Rewrites the seed corpus of the byte-level targets (fuzz/src/seeds.rs).
+fuzz-seeds:
+	cd fuzz && $(CARGO) test --locked --lib -- --ignored write_seeds
+
 release:
 	$(CARGO) build --workspace --release
 
 lint:
 	$(CARGO) fmt --all -- --check
+	cd fuzz && $(CARGO) fmt -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test-unit: build
@@ -94,7 +149,7 @@ test-unit: build
 test-e2e: build
 	$(CARGO) test -p roster-e2e -- --test-threads=1
 
-test: deps-test lint test-unit test-e2e
+test: deps-test deps-deb lint test-unit test-e2e fuzz-smoke
 
 demo: deps-demo build
 	$(CARGO) run -q -p roster-e2e --bin roster-demo

@@ -4,6 +4,7 @@ use std::fmt;
 use zeroize::Zeroize;
 
 /// A passwd entry as served to NSS (the NSS module serves `*` as the password field).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct User {
     /// Login name.
@@ -21,6 +22,7 @@ pub struct User {
 }
 
 /// A group entry as served to NSS.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Group {
     /// Group name.
@@ -32,6 +34,7 @@ pub struct Group {
 }
 
 /// Bytes that must not leak: zeroized on drop, never printed by `Debug`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(Vec<u8>);
 
@@ -69,6 +72,7 @@ impl fmt::Debug for Secret {
 }
 
 /// A request from a client to the daemon.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// passwd entry by login name (plain or `user@domain`).
@@ -169,6 +173,7 @@ impl Request {
 
 /// Outcome of a PAM request, mapped one-to-one onto PAM return codes by the
 /// PAM module.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum PamCode {
@@ -218,6 +223,7 @@ impl PamCode {
 }
 
 /// Reply to a PAM request: a code and a message for the user (may be empty).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PamReply {
     /// The decision.
@@ -227,6 +233,7 @@ pub struct PamReply {
 }
 
 /// A reply from the daemon.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Response {
     /// One passwd entry.

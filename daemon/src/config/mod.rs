@@ -86,7 +86,9 @@ pub use error::ConfigError;
 pub use idmap::{agreement_warnings, build as build_idmap_with};
 pub use roster_idmap::{DomainSet, IdmapSettings};
 pub use settings::{CacheSettings, DaemonSettings, NssSettings};
-pub(crate) use validate::{dn_is_under, split_dn};
+/// DN comparison, public for the fuzz targets (fuzz/).
+pub use validate::dn_is_under;
+pub(crate) use validate::split_dn;
 
 use serde::Deserialize;
 use std::path::Path;

@@ -468,7 +468,7 @@ fn normalize_rdn(rdn: &str) -> String {
 }
 
 /// True when `dn` equals `base` or lies below it (case-insensitive).
-pub(crate) fn dn_is_under(dn: &str, base: &str) -> bool {
+pub fn dn_is_under(dn: &str, base: &str) -> bool {
     let d = split_dn(dn);
     let b = split_dn(base);
     d.len() >= b.len() && d[d.len() - b.len()..] == b[..]

@@ -293,7 +293,7 @@ pub fn user_name_from_dn(cfg: &DomainConfig, dn: &str) -> Option<String> {
 
 /// The attribute and (unescaped) value of a DN's first RDN, when it is a
 /// single `attr=value` with a plain attribute name: what a search can match.
-pub(crate) fn rdn_assertion(dn: &str) -> Option<(String, String)> {
+pub fn rdn_assertion(dn: &str) -> Option<(String, String)> {
     let first = first_rdn(dn)?;
     if has_unescaped_plus(first) {
         return None;
@@ -338,7 +338,7 @@ fn has_unescaped_plus(rdn: &str) -> bool {
 }
 
 /// Undoes RFC 4514 escapes (`\,` and `\2c`) in an attribute value.
-pub(crate) fn unescape_dn_value(v: &str) -> Option<String> {
+pub fn unescape_dn_value(v: &str) -> Option<String> {
     let bytes = v.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -22,6 +22,8 @@ pub use entry::{
     check_name, entry_to_group, entry_to_user, expand_template, member_dns, member_names,
     EntryRejected,
 };
+/// DN parsing, public for the fuzz targets (fuzz/).
+pub use entry::{rdn_assertion, unescape_dn_value, user_name_from_dn};
 pub use records::{
     DirectoryError, DirectoryStatus, GroupRecord, GroupRef, ServerStatus, UserRecord,
 };

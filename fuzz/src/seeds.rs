@@ -1,0 +1,195 @@
+//! The seed corpus of the byte-level targets, made from the same values the
+//! unit tests use: `make fuzz-seeds` (an ignored test) writes it under
+//! `fuzz/corpus/<target>/`. The structured targets (codec_roundtrip,
+//! ldap_entry, ad_entry, dn_range) start from the merged corpus of earlier
+//! runs instead: their input is arbitrary's encoding, not a file format.
+
+use roster_proto::memcache::{MemcacheWriter, Record};
+use roster_proto::{
+    encode_request, encode_response, Group, PamCode, PamReply, Request, Response, Secret, User,
+};
+use std::path::{Path, PathBuf};
+
+fn corpus(target: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
+    std::fs::create_dir_all(&dir).expect("corpus directory");
+    dir
+}
+
+fn put(target: &str, name: &str, bytes: &[u8]) {
+    std::fs::write(corpus(target).join(name), bytes).expect("write seed");
+}
+
+fn alice() -> User {
+    User {
+        name: "alice".into(),
+        uid: 10001,
+        gid: 10000,
+        gecos: "Alice Liddell".into(),
+        home: "/home/alice".into(),
+        shell: "/bin/bash".into(),
+    }
+}
+
+fn staff() -> Group {
+    Group {
+        name: "staff".into(),
+        gid: 10010,
+        members: vec!["alice".into(), "bob".into()],
+    }
+}
+
+fn codec() {
+    let s = String::from;
+    let requests = [
+        Request::UserByName(s("alice")),
+        Request::UserByUid(10001),
+        Request::GroupByName(s("staff")),
+        Request::GroupByGid(10010),
+        Request::GroupsOfUser(s("alice@example")),
+        Request::ListUsers {
+            offset: 0,
+            limit: 100,
+        },
+        Request::ListGroups {
+            offset: 100,
+            limit: 100,
+        },
+        Request::Status,
+        Request::PamAuthenticate {
+            user: s("alice"),
+            service: s("sshd"),
+            rhost: s("::1"),
+            password: Secret::from("secret"),
+        },
+        Request::PamAccount {
+            user: s("alice"),
+            service: s("login"),
+            rhost: s(""),
+        },
+        Request::PamChangePassword {
+            user: s("alice"),
+            service: s("passwd"),
+            old_password: Secret::from("old"),
+            new_password: Secret::from("new"),
+        },
+        Request::PamOpenSession {
+            user: s("alice"),
+            service: s("sshd"),
+            rhost: s("h"),
+        },
+        Request::Admin(s("{\"command\":\"status\"}")),
+    ];
+    for (i, r) in requests.iter().enumerate() {
+        put(
+            "codec_decode",
+            &format!("request-{i:02}"),
+            &encode_request(r)[4..],
+        );
+    }
+    let responses = [
+        Response::User(alice()),
+        Response::Group(staff()),
+        Response::Gids(vec![10000, 10010]),
+        Response::Users {
+            entries: vec![alice(), alice()],
+            more: true,
+        },
+        Response::Groups {
+            entries: vec![staff()],
+            more: false,
+        },
+        Response::Json(s("{}")),
+        Response::Pam(PamReply {
+            code: PamCode::NewAuthtokReqd,
+            message: s("expired"),
+        }),
+        Response::NotFound,
+        Response::Unavailable(s("no server")),
+        Response::Error(s("bad frame")),
+    ];
+    for (i, r) in responses.iter().enumerate() {
+        put(
+            "codec_decode",
+            &format!("response-{i:02}"),
+            &encode_response(r)[4..],
+        );
+    }
+}
+
+fn memcache() {
+    let dir = std::env::temp_dir().join(format!("roster-seeds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nss.mc");
+    let mut w = MemcacheWriter::create(&path, 4, 512).expect("memory cache");
+    let records = [
+        Record::User(alice()),
+        Record::Group(staff()),
+        Record::Initgroups {
+            user: "alice".into(),
+            gids: vec![10000, 10010],
+        },
+    ];
+    for r in &records {
+        w.put(r, u64::MAX).expect("record");
+    }
+    let file = std::fs::read(&path).unwrap();
+    drop(w);
+    let _ = std::fs::remove_dir_all(&dir);
+    // The selector byte: key length << 3 | key kind (see the target).
+    let keys: [(u8, &[u8]); 5] = [
+        (0, b"alice"),
+        (1, &10001u32.to_be_bytes()),
+        (2, b"staff"),
+        (3, &10010u32.to_be_bytes()),
+        (4, b"alice"),
+    ];
+    for (kind, key) in keys {
+        let mut seed = vec![(key.len() as u8) << 3 | kind];
+        seed.extend_from_slice(key);
+        seed.extend_from_slice(&file);
+        put("memcache_file", &format!("kind-{kind}"), &seed);
+    }
+    for (i, r) in records.iter().enumerate() {
+        put("memcache_file", &format!("record-{i}"), &r.encode(u64::MAX));
+    }
+}
+
+fn config() {
+    let example = include_str!("../../packaging/roster.toml.example");
+    put("config_parse", "example", example.as_bytes());
+    put(
+        "config_parse",
+        "ad-rid",
+        b"[[domain]]\nname = \"ad\"\nkind = \"ad\"\nuris = [\"ldaps://dc\"]\nbase_dn = \"DC=ad,DC=test\"\n[domain.idmap]\nbackend = \"rid\"\nrange_low = 100000\nrange_high = 199999\n",
+    );
+    put(
+        "config_parse",
+        "two-ldap",
+        b"[cache]\nentry_ttl = 60\n[[domain]]\nname = \"one\"\nuris = [\"ldap://a\"]\nbase_dn = \"dc=a\"\nmin_id = 10000\nmax_id = 19999\n[[domain]]\nname = \"two\"\nuris = [\"ldap://b\"]\nbase_dn = \"dc=b\"\nschema = \"rfc2307bis\"\nmin_id = 20000\n[domain.attributes]\nusername = \"cn\"\n",
+    );
+}
+
+fn sids() {
+    for s in [
+        "S-1-5-21-389706576-2714730196-1825585166-1104",
+        "S-1-5-32-544",
+        "S-1-0x123456789ABC-1",
+        "S-1-5-21-1-2-3-4-5-6-7-8-9-10-11-12-13-14",
+    ] {
+        put("sid", &format!("text-{}", s.len()), s.as_bytes());
+        let sid: roster_idmap::Sid = s.parse().expect("seed SID");
+        put("sid", &format!("binary-{}", s.len()), &sid.to_bytes());
+    }
+}
+
+#[test]
+#[ignore = "writes the seed corpus: make fuzz-seeds"]
+fn write_seeds() {
+    codec();
+    memcache();
+    config();
+    sids();
+}

@@ -1,0 +1,6 @@
+//! The NSS module's SONAME is the name glibc loads it by
+//! (`libnss_roster.so.2`), as for every `libnss_*` module.
+
+fn main() {
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libnss_roster.so.2");
+}
