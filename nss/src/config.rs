@@ -8,6 +8,7 @@
 //! | key             | meaning                                          | default |
 //! |-----------------|--------------------------------------------------|---------|
 //! | `timeout_ms`    | total time bound of one call to the daemon       | 3000    |
+//! | `enumerate_timeout_ms` | time bound of one page of `getent passwd`/`group` | 30000 |
 //! | `ignore_users`  | comma-separated names never asked about          | `root`  |
 //! | `ignore_groups` | comma-separated group names never asked about    | `root`  |
 //! | `min_id`        | UIDs/GIDs below this are never asked about nor returned | 1000 |
@@ -24,6 +25,10 @@ use std::time::{Duration, Instant};
 
 /// Default total time bound of one call to the daemon.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(3000);
+/// Default time bound of one enumeration page: the first page of a large
+/// directory waits for the daemon to read every entry, and enumeration is
+/// never on a login's path.
+pub const DEFAULT_ENUMERATE_TIMEOUT: Duration = Duration::from_millis(30_000);
 /// Default lowest UID/GID the module asks about.
 pub const DEFAULT_MIN_ID: u32 = 1000;
 /// Longest accepted `timeout_ms` (a login must never hang for long).
@@ -38,6 +43,8 @@ pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 pub struct NssConfig {
     /// Total time bound of one daemon call (connect + request + reply).
     pub timeout: Duration,
+    /// Time bound of one enumeration page (`setpwent`/`getpwent`...).
+    pub enumerate_timeout: Duration,
     /// User names the module answers NOTFOUND for without asking.
     pub ignore_users: Vec<String>,
     /// Group names the module answers NOTFOUND for without asking.
@@ -50,6 +57,7 @@ impl Default for NssConfig {
     fn default() -> Self {
         NssConfig {
             timeout: DEFAULT_TIMEOUT,
+            enumerate_timeout: DEFAULT_ENUMERATE_TIMEOUT,
             ignore_users: vec!["root".to_owned()],
             ignore_groups: vec!["root".to_owned()],
             min_id: DEFAULT_MIN_ID,
@@ -71,6 +79,12 @@ impl NssConfig {
                 "timeout_ms" => {
                     if let Ok(ms) = value.parse::<u64>() {
                         config.timeout = Duration::from_millis(ms.max(1)).min(MAX_TIMEOUT);
+                    }
+                }
+                "enumerate_timeout_ms" => {
+                    if let Ok(ms) = value.parse::<u64>() {
+                        config.enumerate_timeout =
+                            Duration::from_millis(ms.max(1)).min(MAX_TIMEOUT);
                     }
                 }
                 "min_id" => {
@@ -217,6 +231,7 @@ mod tests {
         let c = NssConfig::parse("");
         assert_eq!(c, NssConfig::default());
         assert_eq!(c.timeout, Duration::from_millis(3000));
+        assert_eq!(c.enumerate_timeout, Duration::from_millis(30_000));
         assert!(c.ignores_user("root"));
         assert!(!c.ignores_user("alice"));
         assert!(!c.serves_id(999));
@@ -227,9 +242,10 @@ mod tests {
     fn parses_all_keys_and_ignores_junk() {
         let c = NssConfig::parse(
             "# published by rosterd\n timeout_ms = 250 \nignore_users=daemon, sshd,,\n\
-             ignore_groups=adm\nmin_id=500\nbogus\nunknown=1\n",
+             ignore_groups=adm\nmin_id=500\nbogus\nunknown=1\nenumerate_timeout_ms=45000\n",
         );
         assert_eq!(c.timeout, Duration::from_millis(250));
+        assert_eq!(c.enumerate_timeout, Duration::from_millis(45_000));
         assert_eq!(c.ignore_users, vec!["daemon", "sshd"]);
         assert_eq!(c.ignore_groups, vec!["adm"]);
         assert_eq!(c.min_id, 500);

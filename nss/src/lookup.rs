@@ -8,6 +8,7 @@ use crate::config::NssConfig;
 use roster_proto::memcache::{GroupView, Key, MemcacheReader, Record, RecordView, UserView};
 use roster_proto::{Client, ClientError, Group, Request, Response, User};
 use std::path::Path;
+use std::time::Duration;
 
 /// Entries per enumeration page requested from the daemon.
 pub const PAGE_SIZE: u32 = 256;
@@ -236,7 +237,7 @@ impl<'a> Lookup<'a> {
             offset,
             limit: PAGE_SIZE,
         };
-        match self.ask(&req) {
+        match self.ask_within(&req, self.config.enumerate_timeout) {
             Answer::Found(Response::Users { entries, more }) => Answer::Found(Page {
                 received: entries.len() as u32,
                 entries: entries.into_iter().filter(|u| self.valid_user(u)).collect(),
@@ -253,7 +254,7 @@ impl<'a> Lookup<'a> {
             offset,
             limit: PAGE_SIZE,
         };
-        match self.ask(&req) {
+        match self.ask_within(&req, self.config.enumerate_timeout) {
             Answer::Found(Response::Groups { entries, more }) => Answer::Found(Page {
                 received: entries.len() as u32,
                 entries: entries
@@ -287,10 +288,15 @@ impl<'a> Lookup<'a> {
     /// `Unavailable`, "no such object" is `NotFound`. Within a back-off
     /// window (a call timed out a moment ago) nothing is sent.
     fn ask(&self, req: &Request) -> Answer<Response> {
+        self.ask_within(req, self.config.timeout)
+    }
+
+    /// [`Self::ask`] with another time bound than `timeout_ms`.
+    fn ask_within(&self, req: &Request, timeout: Duration) -> Answer<Response> {
         if self.backoff.is_some_and(Backoff::active) {
             return Answer::Unavailable;
         }
-        let reply = Client::request_once(self.socket, req, self.config.timeout);
+        let reply = Client::request_once(self.socket, req, timeout);
         if let Some(b) = self.backoff {
             match &reply {
                 Err(ClientError::Timeout(_)) => b.timed_out(),

@@ -209,6 +209,30 @@ fn silent_daemon_is_unavailable_after_the_timeout() {
 }
 
 #[test]
+fn an_enumeration_page_may_take_longer_than_a_lookup() {
+    // The daemon takes 300 ms for every answer: over timeout_ms, within
+    // enumerate_timeout_ms. Lookups give up, enumeration pages wait.
+    let d = FakeDaemon::start(|req| {
+        std::thread::sleep(Duration::from_millis(300));
+        match req {
+            Request::ListUsers { .. } => Some(Response::Users {
+                entries: vec![alice()],
+                more: false,
+            }),
+            other => directory(other),
+        }
+    });
+    let config = NssConfig::parse("timeout_ms=100\nenumerate_timeout_ms=5000");
+    let page = d.lookup(&config).list_users(0);
+    let Answer::Found(page) = page else {
+        panic!("enumeration page not answered: {page:?}")
+    };
+    assert_eq!(page.entries.len(), 1);
+    let slow = NssConfig::parse("timeout_ms=100\nenumerate_timeout_ms=100");
+    assert_eq!(d.lookup(&slow).list_users(0), Answer::Unavailable);
+}
+
+#[test]
 fn ignored_names_and_low_ids_never_reach_the_daemon() {
     let d = FakeDaemon::start(directory);
     let config = NssConfig::parse("ignore_users=daemon,sshd\nignore_groups=adm\nmin_id=1000");

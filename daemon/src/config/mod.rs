@@ -24,6 +24,7 @@
 //!
 //! [nss]
 //! timeout_ms = 3000
+//! enumerate_timeout_ms = 30000
 //! ignore_users = ["root"]
 //! ignore_groups = ["root"]
 //! min_id = 1000

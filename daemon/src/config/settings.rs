@@ -67,6 +67,9 @@ impl Default for DaemonSettings {
 pub struct NssSettings {
     /// Total time bound of one NSS call, in milliseconds (3000).
     pub timeout_ms: u64,
+    /// Time bound of one enumeration page (`getent passwd`), in
+    /// milliseconds (30000): the first page waits for the whole directory.
+    pub enumerate_timeout_ms: u64,
     /// User names the module never asks the daemon about (`["root"]`).
     pub ignore_users: Vec<String>,
     /// Group names the module never asks the daemon about (`["root"]`).
@@ -82,6 +85,7 @@ impl Default for NssSettings {
     fn default() -> Self {
         NssSettings {
             timeout_ms: 3000,
+            enumerate_timeout_ms: 30_000,
             ignore_users: vec!["root".to_string()],
             ignore_groups: vec!["root".to_string()],
             min_id: 1000,

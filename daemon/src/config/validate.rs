@@ -87,6 +87,13 @@ pub(crate) fn top(cfg: &Config, r: &Reporter<'_>) -> Result<(), ConfigError> {
     if cfg.nss.timeout_ms == 0 {
         return Err(r.top("nss", "timeout_ms", "must be greater than 0".into()));
     }
+    if cfg.nss.enumerate_timeout_ms == 0 {
+        return Err(r.top(
+            "nss",
+            "enumerate_timeout_ms",
+            "must be greater than 0".into(),
+        ));
+    }
     if cfg.cache.max_entries == 0 {
         return Err(r.top("cache", "max_entries", "must be greater than 0".into()));
     }

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! timeout_ms=3000
+//! enumerate_timeout_ms=30000
 //! ignore_users=root,daemon
 //! ignore_groups=root
 //! min_id=1000
@@ -35,8 +36,9 @@ pub fn render(nss: &NssSettings) -> String {
     };
     format!(
         "# Written by rosterd from the [nss] table of its configuration; do not edit.\n\
-         timeout_ms={}\nignore_users={}\nignore_groups={}\nmin_id={}\n",
+         timeout_ms={}\nenumerate_timeout_ms={}\nignore_users={}\nignore_groups={}\nmin_id={}\n",
         nss.timeout_ms,
+        nss.enumerate_timeout_ms,
         clean(&nss.ignore_users),
         clean(&nss.ignore_groups),
         nss.min_id
@@ -71,6 +73,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let nss = NssSettings {
             timeout_ms: 1500,
+            enumerate_timeout_ms: 45_000,
             ignore_users: vec!["root".into(), "daemon".into(), "bad,name".into()],
             ignore_groups: vec![],
             min_id: 2000,
@@ -83,6 +86,7 @@ mod tests {
             lines,
             [
                 "timeout_ms=1500",
+                "enumerate_timeout_ms=45000",
                 "ignore_users=root,daemon",
                 "ignore_groups=",
                 "min_id=2000"
