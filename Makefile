@@ -108,7 +108,7 @@ deps-fuzz:
 	$(call apt_install,$(FUZZ_PACKAGES))
 
 fuzz-build: deps-fuzz
-	cd fuzz && RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build --release --locked --target $(FUZZ_HOST) --bins
+	cd fuzz && RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build --release --target $(FUZZ_HOST) --bins
 
 # Every target for FUZZ_SECONDS (default 60) each; the corpus grows in
 # fuzz/target/corpus/<target>.
@@ -133,7 +133,7 @@ deb: deps-deb
 
 # Rewrites the seed corpus of the byte-level targets (fuzz/src/seeds.rs).
 fuzz-seeds:
-	cd fuzz && $(CARGO) test --locked --lib -- --ignored write_seeds
+	cd fuzz && $(CARGO) test --lib -- --ignored write_seeds
 
 release:
 	$(CARGO) build --workspace --release
