@@ -318,15 +318,6 @@ pub mod peer {
             }
         }
 
-        /// The NSS source of this peer alone (`roster`, `sss`, `ldap`).
-        pub fn own_source(self) -> &'static str {
-            match self {
-                Peer::Roster => "roster",
-                Peer::Sssd => "sss",
-                Peer::Nslcd => "ldap",
-            }
-        }
-
         /// The daemon's executable, when it is installed (rosterd always is:
         /// it is this workspace's build).
         pub fn installed(self) -> bool {
@@ -398,8 +389,8 @@ pub mod peer {
 
     /// Writes the peer's files under `dir` and returns the bash lines that
     /// bind-mount them inside the namespace (`/etc/nsswitch.conf` starts as
-    /// `files`; the sources of [`Peer::sources`] and the peer's own source
-    /// are written for [`use_nsswitch`]).
+    /// `files`; the sources of [`Peer::sources`] are written for
+    /// [`use_nsswitch`]).
     pub fn prepare(peer: Peer, dir: &Path, s: &Setup) -> String {
         mkdir_mode(dir, 0o755);
         let d = dir.display();
@@ -410,7 +401,6 @@ pub mod peer {
         for (_, sources) in peer.sources() {
             write_nsswitch(dir, sources);
         }
-        write_nsswitch(dir, peer.own_source());
         write_nsswitch(dir, "files");
         mounts += &format!("mount --bind {d}/nsswitch.files /etc/nsswitch.conf\n");
 

@@ -30,9 +30,9 @@
 //! about three times `SOAK_SECONDS`). Each runs inside its own private
 //! mount namespace ([`roster_bench::peer`], as in the `peers` benchmark),
 //! under the same mix through its own client side: the same warm and cold
-//! lookups through glibc with only the peer's NSS source (`sss` with
-//! `SSS_NSS_USE_MEMCACHE=NO`, so that every lookup reaches sssd as every
-//! lookup of the roster part reaches rosterd; `ldap`), a `getpwent` walk
+//! lookups through glibc with `files sss` (with `SSS_NSS_USE_MEMCACHE=NO`,
+//! so that every lookup reaches sssd as every lookup of the roster part
+//! reaches rosterd) and `files ldap`, a `getpwent` walk
 //! each report interval (SSSD with `enumerate = true`), logins through
 //! `pamtester` with `pam_sss`/`pam_ldap` (SSSD with `cache_credentials =
 //! true`), and at each flush point `sss_cache -E` for SSSD (nslcd keeps no
@@ -468,7 +468,8 @@ fn peers(slapd: &Slapd, timing: Timing, skip: &str) -> Vec<(String, Option<Outco
     let setup = Setup {
         slapd,
         ca,
-        pam_roster: roster_e2e::paths::module("libpam_roster.so"),
+        // Only the peers run in a namespace here (rosterd runs as above).
+        pam_roster: PathBuf::new(),
         roster_domain: String::new(),
         sssd_enumerate: true,
     };
@@ -844,13 +845,15 @@ mod peer_soak {
         // files first unless told not to), as every lookup of the roster
         // part reaches rosterd. Set before any thread exists.
         std::env::set_var("SSS_NSS_USE_MEMCACHE", "NO");
-        use_nsswitch(dir, peer.own_source());
+        // `files` first, as on a real host: the daemons look up their own
+        // service users (sssd, nslcd) by name and must not ask themselves.
+        use_nsswitch(dir, peer.sources()[0].1);
         let daemon = Daemon::start(peer, dir);
         let Some(pid) = daemon.pid() else {
             return 1;
         };
         // SSSD with enumerate = true enumerates the directory at start.
-        if !daemon.wait_ready(Duration::from_secs(180)) {
+        if !daemon.wait_ready(Duration::from_secs(120)) {
             eprintln!("{}: getent passwd alice never answered", peer.name());
             return 1;
         }
