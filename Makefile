@@ -161,9 +161,11 @@ bench: deps-test deps-bench release
 
 # rosterd under a long mixed load (lookups, cold refills, logins with
 # cache_credentials, flushes, reloads): RSS, descriptors, threads and
-# failures every 30 s and the RSS slope (bench/src/bin/soak.rs).
+# failures every 30 s and the RSS slope (bench/src/bin/soak.rs); then SSSD
+# and nslcd (BENCH_PACKAGES, installed by deps-bench) under the same load,
+# SOAK_SECONDS each (SOAK_PEERS= leaves them out), RSS beside rosterd's.
 SOAK_SECONDS ?= 1800
-soak: deps-test release
+soak: deps-test deps-bench release
 	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) run --release -p roster-bench --bin soak
 
 clean:

@@ -1,7 +1,8 @@
 //! What the benchmark binaries in `src/bin` share: the libc lookups as
 //! closures ([`lookup`]), medians and timed batches ([`stats`]), the
-//! measurements the inner processes run ([`inner`]) and the set-up both
-//! outer processes do ([`setup`]).
+//! measurements the inner processes run ([`inner`]), the set-up both
+//! outer processes do ([`setup`]) and the peers' namespaces, daemons and
+//! memory ([`peer`]).
 
 /// The libc lookups a benchmark measures, each as a closure.
 pub mod lookup {
@@ -10,9 +11,9 @@ pub mod lookup {
     /// One lookup, called again and again; returns "found".
     pub type Lookup = Box<dyn FnMut() -> bool>;
 
-    /// Turns `kind` (`pwnam`, `pwuid`, `grnam`, `grouplist`) and its `key`
-    /// (`name:gid` for `grouplist`) into a closure calling
-    /// getpwnam_r/getpwuid_r/getgrnam_r/getgrouplist; None for an unknown
+    /// Turns `kind` (`pwnam`, `pwuid`, `grnam`, `grgid`, `grouplist`) and
+    /// its `key` (`name:gid` for `grouplist`) into a closure calling
+    /// getpwnam_r/getpwuid_r/getgrnam_r/getgrgid_r/getgrouplist; None for an unknown
     /// kind or a key that does not parse.
     pub fn parse_op(kind: &str, key: &str) -> Option<Lookup> {
         Some(match kind {
@@ -66,6 +67,20 @@ pub mod lookup {
                             buf.len(),
                             &mut res,
                         )
+                    };
+                    rc == 0 && !res.is_null()
+                })
+            }
+            "grgid" => {
+                let gid: u32 = key.parse().ok()?;
+                let mut buf = vec![0u8; 1 << 20];
+                Box::new(move || {
+                    // SAFETY: zeroed group is valid; buf outlives the call.
+                    let mut gr: libc::group = unsafe { std::mem::zeroed() };
+                    let mut res = std::ptr::null_mut();
+                    // SAFETY: valid struct, buffer and result pointers.
+                    let rc = unsafe {
+                        libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr().cast(), buf.len(), &mut res)
                     };
                     rc == 0 && !res.is_null()
                 })
@@ -239,5 +254,427 @@ pub mod setup {
             .take(3)
             .collect::<Vec<_>>()
             .join(" ")
+    }
+}
+
+/// SSSD (`sssd-ldap`, `libnss-sss`, `pam_sss`), nslcd (`nslcd`,
+/// `libnss-ldapd`, `pam_ldap`) and rosterd, each inside its own private
+/// mount namespace against the same slapd: the scratch files bind-mounted
+/// over `/etc/sssd`, `/etc/nslcd.conf`, `/etc/nsswitch.conf`, `/etc/pam.d`,
+/// `/var/lib/sss`, `/var/log/sssd` and a tmpfs `/run` (used by the `peers`
+/// and `soak` binaries). Nothing on the host's `/etc` is touched.
+pub mod peer {
+    use roster_e2e::config::toml_str;
+    use roster_e2e::dataset::ALICE;
+    use roster_e2e::slapd::Slapd;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// The PAM service that authenticates with the peer's own module.
+    pub const PAM_SERVICE: &str = "roster-bench";
+    /// The PAM service that permits everything (pamtester's own cost).
+    pub const PAM_FLOOR_SERVICE: &str = "roster-bench-permit";
+
+    /// The systems compared.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub enum Peer {
+        /// rosterd with `libnss_roster` and `pam_roster`.
+        Roster,
+        /// sssd (sssd-ldap) with `libnss_sss` and `pam_sss`.
+        Sssd,
+        /// nslcd with `libnss_ldap` and `pam_ldap`.
+        Nslcd,
+    }
+
+    impl Peer {
+        /// The name used on command lines and in result keys.
+        pub fn name(self) -> &'static str {
+            match self {
+                Peer::Roster => "roster",
+                Peer::Sssd => "sssd",
+                Peer::Nslcd => "nslcd",
+            }
+        }
+
+        /// The peer called `s` ([`Peer::name`]).
+        pub fn parse(s: &str) -> Option<Peer> {
+            [Peer::Roster, Peer::Sssd, Peer::Nslcd]
+                .into_iter()
+                .find(|p| p.name() == s)
+        }
+
+        /// NSS source lists measured: (label, `nsswitch.conf` sources).
+        pub fn sources(self) -> Vec<(&'static str, &'static str)> {
+            match self {
+                Peer::Roster => vec![
+                    ("files", "files"),
+                    ("files roster", "files roster"),
+                    ("roster", "roster"),
+                ],
+                Peer::Sssd => vec![("files sss", "files sss"), ("sss", "sss")],
+                Peer::Nslcd => vec![("files ldap", "files ldap")],
+            }
+        }
+
+        /// The daemon's executable, when it is installed (rosterd always is:
+        /// it is this workspace's build).
+        pub fn installed(self) -> bool {
+            match self {
+                Peer::Roster => true,
+                Peer::Sssd => Path::new("/usr/sbin/sssd").exists(),
+                Peer::Nslcd => Path::new("/usr/sbin/nslcd").exists(),
+            }
+        }
+    }
+
+    /// An `nsswitch.conf` with `sources` for passwd and group.
+    pub fn nsswitch(sources: &str) -> String {
+        format!(
+            "passwd: {sources}\ngroup: {sources}\nshadow: files\nhosts: files\nnetworks: files\n\
+             protocols: files\nservices: files\nethers: files\nrpc: files\nnetgroup: files\n"
+        )
+    }
+
+    /// Writes `text` to `path` with `mode`; panics naming the file.
+    pub fn write_mode(path: &Path, text: &str, mode: u32) {
+        std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// Creates `path` (and its parents) and gives it `mode`.
+    pub fn mkdir_mode(path: &Path, mode: u32) {
+        std::fs::create_dir_all(path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// The scratch `nsswitch.conf` of `sources` in `dir`.
+    fn nsswitch_file(dir: &Path, sources: &str) -> PathBuf {
+        dir.join(format!("nsswitch.{}", sources.replace(' ', "-")))
+    }
+
+    /// Writes the scratch `nsswitch.conf` of `sources` into `dir`, for
+    /// [`use_nsswitch`].
+    pub fn write_nsswitch(dir: &Path, sources: &str) {
+        write_mode(&nsswitch_file(dir, sources), &nsswitch(sources), 0o644);
+    }
+
+    /// Inside the namespace: bind-mounts the scratch file of `sources`
+    /// (see [`write_nsswitch`]) over `/etc/nsswitch.conf`.
+    pub fn use_nsswitch(dir: &Path, sources: &str) {
+        let file = nsswitch_file(dir, sources);
+        let ok = Command::new("mount")
+            .arg("--bind")
+            .arg(&file)
+            .arg("/etc/nsswitch.conf")
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "bind-mount {}", file.display());
+    }
+
+    /// What the outer process knows that a peer's namespace needs.
+    pub struct Setup<'a> {
+        /// The slapd every peer asks.
+        pub slapd: &'a Slapd,
+        /// The CA file, readable by nslcd's user.
+        pub ca: PathBuf,
+        /// The `pam_roster.so` to load.
+        pub pam_roster: PathBuf,
+        /// rosterd's `[[domain]]` table.
+        pub roster_domain: String,
+        /// SSSD's `enumerate` (roster's is in `roster_domain`'s config).
+        pub sssd_enumerate: bool,
+    }
+
+    /// Writes the peer's files under `dir` and returns the bash lines that
+    /// bind-mount them inside the namespace (`/etc/nsswitch.conf` starts as
+    /// `files`; the sources of [`Peer::sources`] are written for
+    /// [`use_nsswitch`]).
+    pub fn prepare(peer: Peer, dir: &Path, s: &Setup) -> String {
+        mkdir_mode(dir, 0o755);
+        let d = dir.display();
+        let mut mounts = String::from("set -e\n");
+        // /run: a private tmpfs (pid files, nslcd's socket, roster's socket
+        // directory mount point).
+        mounts += "mount -t tmpfs -o mode=0755 roster-bench-run /run\n";
+        for (_, sources) in peer.sources() {
+            write_nsswitch(dir, sources);
+        }
+        write_nsswitch(dir, "files");
+        mounts += &format!("mount --bind {d}/nsswitch.files /etc/nsswitch.conf\n");
+
+        // PAM: a copy of the host's /etc/pam.d plus our two services.
+        let pam_dir = dir.join("pam.d");
+        mkdir_mode(&pam_dir, 0o755);
+        for e in std::fs::read_dir("/etc/pam.d")
+            .expect("read /etc/pam.d")
+            .flatten()
+        {
+            if e.path().is_file() {
+                let _ = std::fs::copy(e.path(), pam_dir.join(e.file_name()));
+            }
+        }
+        let module = match peer {
+            Peer::Roster => s.pam_roster.display().to_string(),
+            Peer::Sssd => "pam_sss.so".into(),
+            Peer::Nslcd => "pam_ldap.so".into(),
+        };
+        write_mode(
+            &pam_dir.join(PAM_SERVICE),
+            &format!("auth required {module}\naccount required pam_permit.so\n"),
+            0o644,
+        );
+        write_mode(
+            &pam_dir.join(PAM_FLOOR_SERVICE),
+            "auth required pam_permit.so\naccount required pam_permit.so\n",
+            0o644,
+        );
+        mounts += &format!("mount --bind {d}/pam.d /etc/pam.d\n");
+
+        let uri = s.slapd.ldap_uri();
+        let base = s.slapd.base_dn();
+        let bind_dn = s.slapd.service_dn();
+        let bind_pw = s.slapd.service_password();
+        let ca = s.ca.display();
+        match peer {
+            Peer::Roster => {
+                // rosterd's sockets and nss.mc go to /run/roster (the tmpfs),
+                // its persistent cache to the scratch directory.
+                mkdir_mode(&dir.join("state"), 0o700);
+                write_mode(
+                    &dir.join("roster.toml"),
+                    &format!(
+                        "[daemon]\nsocket_dir = \"/run/roster\"\nstate_dir = {}\nlog_level = \"info\"\n\n\
+                         [cache]\nentry_ttl = 3600\n\n{}",
+                        toml_str(&dir.join("state").display().to_string()),
+                        s.roster_domain
+                    ),
+                    0o600,
+                );
+                mounts += "mkdir -p -m 0755 /run/roster\n";
+            }
+            Peer::Sssd => {
+                let etc = dir.join("etc-sssd");
+                mkdir_mode(&etc.join("conf.d"), 0o711);
+                mkdir_mode(&etc, 0o711);
+                let enumerate = s.sssd_enumerate;
+                write_mode(
+                    &etc.join("sssd.conf"),
+                    &format!(
+                        "[sssd]\nservices = nss, pam\ndomains = bench\n\n\
+                         [nss]\n\n[pam]\n\n\
+                         [domain/bench]\nid_provider = ldap\nauth_provider = ldap\n\
+                         access_provider = permit\nldap_uri = {uri}\nldap_search_base = {base}\n\
+                         ldap_schema = rfc2307\nldap_default_bind_dn = {bind_dn}\n\
+                         ldap_default_authtok_type = password\nldap_default_authtok = {bind_pw}\n\
+                         ldap_id_use_start_tls = true\nldap_tls_reqcert = demand\n\
+                         ldap_tls_cacert = {ca}\ncache_credentials = true\nenumerate = {enumerate}\n"
+                    ),
+                    0o600,
+                );
+                let state = dir.join("var-lib-sss");
+                for (sub, mode) in [
+                    ("", 0o755),
+                    ("db", 0o700),
+                    ("pipes", 0o755),
+                    ("pipes/private", 0o700),
+                    ("mc", 0o775),
+                    ("pubconf", 0o755),
+                    ("pubconf/krb5.include.d", 0o755),
+                    ("gpo_cache", 0o755),
+                    ("secrets", 0o700),
+                    ("deskprofile", 0o711),
+                ] {
+                    mkdir_mode(&state.join(sub), mode);
+                }
+                mkdir_mode(&dir.join("var-log-sssd"), 0o750);
+                mounts += &format!(
+                    "mount --bind {d}/etc-sssd /etc/sssd\nmount --bind {d}/var-lib-sss /var/lib/sss\n\
+                     mkdir -p /var/log/sssd\nmount --bind {d}/var-log-sssd /var/log/sssd\n"
+                );
+            }
+            Peer::Nslcd => {
+                write_mode(
+                    &dir.join("nslcd.conf"),
+                    &format!(
+                        "uid nslcd\ngid nslcd\nuri {uri}\nbase {base}\nbinddn {bind_dn}\n\
+                         bindpw {bind_pw}\npagesize 500\nssl start_tls\ntls_reqcert demand\ntls_cacertfile {ca}\n"
+                    ),
+                    0o640,
+                );
+                let _ = Command::new("chgrp")
+                    .args(["nslcd"])
+                    .arg(dir.join("nslcd.conf"))
+                    .status();
+                mounts += &format!(
+                    "mount --bind {d}/nslcd.conf /etc/nslcd.conf\n\
+                     mkdir -p /run/nslcd && chown nslcd:nslcd /run/nslcd\n"
+                );
+            }
+        }
+        mounts += "set +e\n";
+        mounts
+    }
+
+    /// The peer's daemon, started inside this namespace (stopped by PID
+    /// when dropped: SIGTERM, SIGKILL after 10 s).
+    pub struct Daemon {
+        child: Option<std::process::Child>,
+    }
+
+    impl Daemon {
+        /// Starts the peer's daemon in the foreground (rosterd with
+        /// `dir/roster.toml`).
+        pub fn start(peer: Peer, dir: &Path) -> Daemon {
+            let child = match peer {
+                Peer::Roster => Command::new(roster_e2e::rosterd::rosterd_bin())
+                    .arg("--foreground")
+                    .arg("--config")
+                    .arg(dir.join("roster.toml"))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .expect("start rosterd"),
+                Peer::Sssd => Command::new("sssd")
+                    .args(["-i", "--logger=stderr", "-d", "0"])
+                    .env("DEBUG_LOGGER", "stderr")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .expect("start sssd"),
+                Peer::Nslcd => Command::new("nslcd")
+                    .arg("-n")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .expect("start nslcd"),
+            };
+            Daemon { child: Some(child) }
+        }
+
+        /// The daemon's PID (sssd's monitor; its responders and back end
+        /// are its children).
+        pub fn pid(&self) -> Option<u32> {
+            self.child.as_ref().map(std::process::Child::id)
+        }
+
+        /// Waits until `getent passwd alice` answers (at most `limit`);
+        /// false when it never did.
+        pub fn wait_ready(&self, limit: Duration) -> bool {
+            let deadline = Instant::now() + limit;
+            loop {
+                let ok = Command::new("getent")
+                    .args(["passwd", ALICE.name])
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if ok {
+                    return true;
+                }
+                if Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    impl Drop for Daemon {
+        fn drop(&mut self) {
+            if let Some(mut c) = self.child.take() {
+                // SAFETY: signalling our own child by its PID.
+                unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    match c.try_wait() {
+                        Ok(Some(_)) | Err(_) => break,
+                        Ok(None) if Instant::now() > deadline => {
+                            let _ = c.kill();
+                            let _ = c.wait();
+                            break;
+                        }
+                        Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The PIDs of `pid` and all its descendants.
+    pub fn process_tree(pid: u32) -> Vec<u32> {
+        let mut parent_of: Vec<(u32, u32)> = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            // Field 4, after the parenthesised command name, is the parent.
+            if let Some(pp) = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split(' ').nth(1))
+                .and_then(|v| v.parse().ok())
+            {
+                parent_of.push((p, pp));
+            }
+        }
+        let mut tree = vec![pid];
+        let mut i = 0;
+        while i < tree.len() {
+            let p = tree[i];
+            tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+            i += 1;
+        }
+        tree
+    }
+
+    /// Resident memory of `pid` and all its descendants, in kB, and how
+    /// many processes that is.
+    pub fn rss_tree_kb(pid: u32) -> (u64, usize) {
+        let rss: Vec<u64> = process_tree(pid)
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
+            .filter_map(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+            .collect();
+        (rss.iter().sum(), rss.len())
+    }
+
+    /// One `pamtester SERVICE USER authenticate` with `password` on stdin:
+    /// whether it succeeded, how long it took in µs and what pamtester
+    /// printed; Err when pamtester could not run.
+    pub fn pamtester(
+        service: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<(bool, f64, String), String> {
+        let start = Instant::now();
+        let mut child = Command::new("pamtester")
+            .args([service, user, "authenticate"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("pamtester: {e}"))?;
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().ok_or("stdin")?;
+            let _ = writeln!(stdin, "{password}");
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        let us = start.elapsed().as_nanos() as f64 / 1000.0;
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok((out.status.success(), us, printed))
     }
 }

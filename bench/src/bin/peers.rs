@@ -22,9 +22,12 @@
 //! service account and the same schema (RFC 2307: posixGroup/memberUid).
 
 use roster_bench::lookup::{last_entry_fields, parse_op};
+use roster_bench::peer::{
+    mkdir_mode, pamtester, prepare, rss_tree_kb, use_nsswitch, Daemon, Peer, Setup,
+    PAM_FLOOR_SERVICE, PAM_SERVICE,
+};
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::{batch_ns, mean, median, BATCH};
-use roster_e2e::config::toml_str;
 use roster_e2e::config::{domain_table, DomainOptions, Transport};
 use roster_e2e::dataset::{self, ALICE, MANYGROUPS};
 use roster_e2e::slapd::Slapd;
@@ -32,7 +35,7 @@ use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -51,9 +54,6 @@ const COLD_USERS: u32 = 200;
 const PASSES: usize = 2;
 /// pamtester runs per PAM measurement.
 const PAM_RUNS: usize = 30;
-/// The PAM service file names inside the namespaces.
-const PAM_SERVICE: &str = "roster-bench";
-const PAM_FLOOR_SERVICE: &str = "roster-bench-permit";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -61,197 +61,6 @@ fn main() {
         std::process::exit(inner::run(&args[2..]));
     }
     outer();
-}
-
-/// The systems compared.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Peer {
-    Roster,
-    Sssd,
-    Nslcd,
-}
-
-impl Peer {
-    fn name(self) -> &'static str {
-        match self {
-            Peer::Roster => "roster",
-            Peer::Sssd => "sssd",
-            Peer::Nslcd => "nslcd",
-        }
-    }
-    fn parse(s: &str) -> Option<Peer> {
-        [Peer::Roster, Peer::Sssd, Peer::Nslcd]
-            .into_iter()
-            .find(|p| p.name() == s)
-    }
-    /// NSS source names: (`files X`, `X` alone if measured).
-    fn sources(self) -> Vec<(&'static str, &'static str)> {
-        match self {
-            Peer::Roster => vec![
-                ("files", "files"),
-                ("files roster", "files roster"),
-                ("roster", "roster"),
-            ],
-            Peer::Sssd => vec![("files sss", "files sss"), ("sss", "sss")],
-            Peer::Nslcd => vec![("files ldap", "files ldap")],
-        }
-    }
-}
-
-fn nsswitch(sources: &str) -> String {
-    format!(
-        "passwd: {sources}\ngroup: {sources}\nshadow: files\nhosts: files\nnetworks: files\n\
-         protocols: files\nservices: files\nethers: files\nrpc: files\nnetgroup: files\n"
-    )
-}
-
-fn write_mode(path: &Path, text: &str, mode: u32) {
-    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-fn mkdir_mode(path: &Path, mode: u32) {
-    std::fs::create_dir_all(path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-}
-
-/// Everything the outer process knows that a driver needs.
-struct Setup<'a> {
-    slapd: &'a Slapd,
-    ca: PathBuf,
-    pam_roster: PathBuf,
-    roster_domain: String,
-}
-
-/// Writes the peer's files under `dir` and returns the bash lines that
-/// bind-mount them inside the namespace.
-fn prepare_peer(peer: Peer, dir: &Path, s: &Setup) -> String {
-    mkdir_mode(dir, 0o755);
-    let d = dir.display();
-    let mut mounts = String::from("set -e\n");
-    // /run: a private tmpfs (pid files, nslcd's socket, roster's socket
-    // directory mount point).
-    mounts += "mount -t tmpfs -o mode=0755 roster-bench-run /run\n";
-    for (_, sources) in peer.sources() {
-        write_mode(
-            &dir.join(format!("nsswitch.{}", sources.replace(' ', "-"))),
-            &nsswitch(sources),
-            0o644,
-        );
-    }
-    write_mode(&dir.join("nsswitch.files"), &nsswitch("files"), 0o644);
-    mounts += &format!("mount --bind {d}/nsswitch.files /etc/nsswitch.conf\n");
-
-    // PAM: a copy of the host's /etc/pam.d plus our two services.
-    let pam_dir = dir.join("pam.d");
-    mkdir_mode(&pam_dir, 0o755);
-    for e in std::fs::read_dir("/etc/pam.d")
-        .expect("read /etc/pam.d")
-        .flatten()
-    {
-        if e.path().is_file() {
-            let _ = std::fs::copy(e.path(), pam_dir.join(e.file_name()));
-        }
-    }
-    let module = match peer {
-        Peer::Roster => s.pam_roster.display().to_string(),
-        Peer::Sssd => "pam_sss.so".into(),
-        Peer::Nslcd => "pam_ldap.so".into(),
-    };
-    write_mode(
-        &pam_dir.join(PAM_SERVICE),
-        &format!("auth required {module}\naccount required pam_permit.so\n"),
-        0o644,
-    );
-    write_mode(
-        &pam_dir.join(PAM_FLOOR_SERVICE),
-        "auth required pam_permit.so\naccount required pam_permit.so\n",
-        0o644,
-    );
-    mounts += &format!("mount --bind {d}/pam.d /etc/pam.d\n");
-
-    let uri = s.slapd.ldap_uri();
-    let base = s.slapd.base_dn();
-    let bind_dn = s.slapd.service_dn();
-    let bind_pw = s.slapd.service_password();
-    let ca = s.ca.display();
-    match peer {
-        Peer::Roster => {
-            // rosterd's sockets and nss.mc go to /run/roster (the tmpfs),
-            // its persistent cache to the scratch directory.
-            mkdir_mode(&dir.join("state"), 0o700);
-            write_mode(
-                &dir.join("roster.toml"),
-                &format!(
-                    "[daemon]\nsocket_dir = \"/run/roster\"\nstate_dir = {}\nlog_level = \"info\"\n\n\
-                     [cache]\nentry_ttl = 3600\n\n{}",
-                    toml_str(&dir.join("state").display().to_string()),
-                    s.roster_domain
-                ),
-                0o600,
-            );
-            mounts += "mkdir -p -m 0755 /run/roster\n";
-        }
-        Peer::Sssd => {
-            let etc = dir.join("etc-sssd");
-            mkdir_mode(&etc.join("conf.d"), 0o711);
-            mkdir_mode(&etc, 0o711);
-            write_mode(
-                &etc.join("sssd.conf"),
-                &format!(
-                    "[sssd]\nservices = nss, pam\ndomains = bench\n\n\
-                     [nss]\n\n[pam]\n\n\
-                     [domain/bench]\nid_provider = ldap\nauth_provider = ldap\n\
-                     access_provider = permit\nldap_uri = {uri}\nldap_search_base = {base}\n\
-                     ldap_schema = rfc2307\nldap_default_bind_dn = {bind_dn}\n\
-                     ldap_default_authtok_type = password\nldap_default_authtok = {bind_pw}\n\
-                     ldap_id_use_start_tls = true\nldap_tls_reqcert = demand\n\
-                     ldap_tls_cacert = {ca}\ncache_credentials = true\nenumerate = false\n"
-                ),
-                0o600,
-            );
-            let state = dir.join("var-lib-sss");
-            for (sub, mode) in [
-                ("", 0o755),
-                ("db", 0o700),
-                ("pipes", 0o755),
-                ("pipes/private", 0o700),
-                ("mc", 0o775),
-                ("pubconf", 0o755),
-                ("pubconf/krb5.include.d", 0o755),
-                ("gpo_cache", 0o755),
-                ("secrets", 0o700),
-                ("deskprofile", 0o711),
-            ] {
-                mkdir_mode(&state.join(sub), mode);
-            }
-            mkdir_mode(&dir.join("var-log-sssd"), 0o750);
-            mounts += &format!(
-                "mount --bind {d}/etc-sssd /etc/sssd\nmount --bind {d}/var-lib-sss /var/lib/sss\n\
-                 mkdir -p /var/log/sssd\nmount --bind {d}/var-log-sssd /var/log/sssd\n"
-            );
-        }
-        Peer::Nslcd => {
-            write_mode(
-                &dir.join("nslcd.conf"),
-                &format!(
-                    "uid nslcd\ngid nslcd\nuri {uri}\nbase {base}\nbinddn {bind_dn}\n\
-                     bindpw {bind_pw}\npagesize 500\nssl start_tls\ntls_reqcert demand\ntls_cacertfile {ca}\n"
-                ),
-                0o640,
-            );
-            let _ = Command::new("chgrp")
-                .args(["nslcd"])
-                .arg(dir.join("nslcd.conf"))
-                .status();
-            mounts += &format!(
-                "mount --bind {d}/nslcd.conf /etc/nslcd.conf\n\
-                 mkdir -p /run/nslcd && chown nslcd:nslcd /run/nslcd\n"
-            );
-        }
-    }
-    mounts += "set +e\n";
-    mounts
 }
 
 fn outer() {
@@ -284,6 +93,7 @@ fn outer() {
         ca,
         roster_domain,
         pam_roster: roster_e2e::paths::module("libpam_roster.so"),
+        sssd_enumerate: false,
     };
 
     println!(
@@ -309,7 +119,7 @@ fn outer() {
         // having just served the same entries.
         let cold_first = 1 + (pass * peers.len() + k) as u32 * COLD_USERS;
         let dir = scratch.path().join(format!("{}-{pass}", peer.name()));
-        let mut script = prepare_peer(peer, &dir, &setup);
+        let mut script = prepare(peer, &dir, &setup);
         if peer == Peer::Roster {
             // This build's module over the shared /lib copy, privately.
             let _ = writeln!(
@@ -633,143 +443,13 @@ mod inner {
         }
     }
 
-    fn use_nsswitch(dir: &Path, sources: &str) {
-        let file = dir.join(format!("nsswitch.{}", sources.replace(' ', "-")));
-        let ok = Command::new("mount")
-            .arg("--bind")
-            .arg(&file)
-            .arg("/etc/nsswitch.conf")
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "bind-mount {}", file.display());
-    }
-
-    /// The peer daemon, started inside this namespace.
-    struct Daemon {
-        child: Option<std::process::Child>,
-    }
-
-    impl Daemon {
-        fn start(peer: Peer, dir: &Path) -> Daemon {
-            let child = match peer {
-                Peer::Roster => Some(
-                    Command::new(roster_e2e::rosterd::rosterd_bin())
-                        .arg("--foreground")
-                        .arg("--config")
-                        .arg(dir.join("roster.toml"))
-                        .stdin(Stdio::null())
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::inherit())
-                        .spawn()
-                        .expect("start rosterd"),
-                ),
-                Peer::Sssd => Some(
-                    Command::new("sssd")
-                        .args(["-i", "--logger=stderr", "-d", "0"])
-                        .env("DEBUG_LOGGER", "stderr")
-                        .stdin(Stdio::null())
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::inherit())
-                        .spawn()
-                        .expect("start sssd"),
-                ),
-                Peer::Nslcd => Some(
-                    Command::new("nslcd")
-                        .arg("-n")
-                        .stdin(Stdio::null())
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::inherit())
-                        .spawn()
-                        .expect("start nslcd"),
-                ),
-            };
-            Daemon { child }
-        }
-    }
-
-    impl Drop for Daemon {
-        fn drop(&mut self) {
-            if let Some(mut c) = self.child.take() {
-                // SAFETY: signalling our own child by its PID.
-                unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
-                let deadline = Instant::now() + Duration::from_secs(10);
-                loop {
-                    match c.try_wait() {
-                        Ok(Some(_)) | Err(_) => break,
-                        Ok(None) if Instant::now() > deadline => {
-                            let _ = c.kill();
-                            let _ = c.wait();
-                            break;
-                        }
-                        Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                    }
-                }
-            }
-        }
-    }
-
-    /// Resident memory of `pid` and all its descendants, in kB.
-    fn rss_tree_kb(pid: u32) -> u64 {
-        let mut parent_of: Vec<(u32, u32)> = Vec::new();
-        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-                continue;
-            };
-            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-            // Field 4, after the parenthesised command name, is the parent.
-            if let Some(pp) = stat
-                .rsplit_once(") ")
-                .and_then(|(_, rest)| rest.split(' ').nth(1))
-                .and_then(|v| v.parse().ok())
-            {
-                parent_of.push((p, pp));
-            }
-        }
-        let mut tree = vec![pid];
-        let mut i = 0;
-        while i < tree.len() {
-            let p = tree[i];
-            tree.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
-            i += 1;
-        }
-        tree.iter()
-            .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
-            .filter_map(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|v| v.parse::<u64>().ok())
-            })
-            .sum()
-    }
-
     /// `pamtester SERVICE alice authenticate`, `n` timed runs after one
     /// unmeasured run: (median µs, min µs, first µs).
     fn pam(service: &str, n: usize) -> Result<(f64, f64, f64), String> {
         let once = || -> Result<f64, String> {
-            let start = Instant::now();
-            let mut child = Command::new("pamtester")
-                .args([service, ALICE.name, "authenticate"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| format!("pamtester: {e}"))?;
-            {
-                use std::io::Write;
-                let mut stdin = child.stdin.take().ok_or("stdin")?;
-                let _ = writeln!(stdin, "{}", ALICE.password);
-            }
-            let out = child.wait_with_output().map_err(|e| e.to_string())?;
-            let us = start.elapsed().as_nanos() as f64 / 1000.0;
-            if out.status.success() {
-                Ok(us)
-            } else {
-                Err(format!(
-                    "pamtester {service}: {}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ))
+            match pamtester(service, ALICE.name, ALICE.password)? {
+                (true, us, _) => Ok(us),
+                (false, _, printed) => Err(format!("pamtester {service}: {printed}")),
             }
         };
         let first = once()?;
@@ -789,21 +469,9 @@ mod inner {
         use_nsswitch(dir, main_source);
         let start = Instant::now();
         let daemon = Daemon::start(peer, dir);
-        let deadline = start + Duration::from_secs(60);
-        loop {
-            let ok = Command::new("getent")
-                .args(["passwd", ALICE.name])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                break;
-            }
-            if Instant::now() > deadline {
-                eprintln!("{}: getent passwd alice never answered", peer.name());
-                return 1;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if !daemon.wait_ready(Duration::from_secs(60)) {
+            eprintln!("{}: getent passwd alice never answered", peer.name());
+            return 1;
         }
         println!("startup_ms={:.1}", start.elapsed().as_secs_f64() * 1000.0);
         let mut failures = 0;
@@ -887,8 +555,8 @@ mod inner {
             );
         }
 
-        if let Some(pid) = daemon.child.as_ref().map(std::process::Child::id) {
-            println!("rss_kb={}", rss_tree_kb(pid));
+        if let Some(pid) = daemon.pid() {
+            println!("rss_kb={}", rss_tree_kb(pid).0);
         }
 
         // PAM, with the main nsswitch.conf.

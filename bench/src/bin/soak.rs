@@ -21,16 +21,40 @@
 //! the end the RSS slope over the last half of the run (a least-squares fit
 //! of one sample a second) and the ranges. `SOAK_SKIP=lookups,logins,
 //! enumeration,flush` leaves parts of the load out (to see what costs
-//! memory). SSSD and nslcd are reported as
-//! not measured (see the README).
+//! memory).
+//!
+//! Then, in the same run and against the same slapd, SSSD and nslcd when
+//! they are installed (`make deps-bench`; `SOAK_PEERS=sssd,nslcd` is the
+//! default, `SOAK_PEERS=` leaves them out), one after another, each for
+//! the same length as rosterd (`SOAK_SECONDS` each, so the whole run takes
+//! about three times `SOAK_SECONDS`). Each runs inside its own private
+//! mount namespace ([`roster_bench::peer`], as in the `peers` benchmark),
+//! under the same mix through its own client side: the same warm and cold
+//! lookups through glibc with `files sss` (with `SSS_NSS_USE_MEMCACHE=NO`,
+//! so that every lookup reaches sssd as every lookup of the roster part
+//! reaches rosterd) and `files ldap`, a `getpwent` walk
+//! each report interval (SSSD with `enumerate = true`), logins through
+//! `pamtester` with `pam_sss`/`pam_ldap` (SSSD with `cache_credentials =
+//! true`), and at each flush point `sss_cache -E` for SSSD (nslcd keeps no
+//! cache). The RSS of all the daemon's processes (sssd's monitor,
+//! back end and responders summed; nslcd's one) is sampled every second,
+//! and the end shows start, peak, end, slope over the last half and
+//! failures beside rosterd's.
 
+use roster_bench::lookup::parse_op;
+use roster_bench::peer::{
+    mkdir_mode, pamtester, prepare, rss_tree_kb, use_nsswitch, Daemon, Peer, Setup, PAM_SERVICE,
+};
 use roster_bench::setup::{build_release, load_average};
 use roster_e2e::config::{domain_table, DomainOptions, Transport};
 use roster_e2e::dataset::{self, ALICE, BOB, CAROL, DAVE, MANYGROUPS, STAFF_GID};
 use roster_e2e::rosterd::Rosterd;
 use roster_e2e::slapd::Slapd;
 use roster_proto::{Client, PamCode, Request, Response, Secret};
-use std::path::PathBuf;
+use std::io::BufRead;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,16 +89,104 @@ struct Sample {
     threads: u64,
 }
 
+/// The run's timing, derived from `SOAK_SECONDS`.
+#[derive(Clone, Copy)]
+struct Timing {
+    seconds: u64,
+    interval: Duration,
+    flush_every: Duration,
+}
+
+impl Timing {
+    fn new(seconds: u64) -> Timing {
+        Timing {
+            seconds,
+            interval: Duration::from_secs((seconds / 10).clamp(5, 30)),
+            flush_every: Duration::from_secs((seconds / 6).clamp(5, 300)),
+        }
+    }
+}
+
+/// What the end table shows of one system.
+struct Outcome {
+    start_kib: u64,
+    peak_kib: u64,
+    end_kib: u64,
+    slope_mb_per_hour: f64,
+    samples: usize,
+    processes: u64,
+    lookups: u64,
+    logins: u64,
+    failures: u64,
+}
+
+impl Outcome {
+    /// `processes`: how many processes the daemon had at the end.
+    fn of(samples: &[Sample], c: &Counters, processes: u64) -> Option<Outcome> {
+        let half = &samples[samples.len() / 2..];
+        Some(Outcome {
+            start_kib: samples.first()?.rss_kib,
+            peak_kib: samples.iter().map(|s| s.rss_kib).max()?,
+            end_kib: samples.last()?.rss_kib,
+            slope_mb_per_hour: slope_kib_per_s(half, |s| s.rss_kib) * 3600.0 / 1024.0,
+            samples: half.len(),
+            processes,
+            lookups: c.lookups.load(Ordering::Relaxed),
+            logins: c.good_logins.load(Ordering::Relaxed) + c.wrong_logins.load(Ordering::Relaxed),
+            failures: c.lookup_failures.load(Ordering::Relaxed)
+                + c.login_failures.load(Ordering::Relaxed)
+                + c.other_failures.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The `result …` line a peer's driver prints.
+    fn line(&self) -> String {
+        format!(
+            "result {} {} {} {} {} {} {} {} {}",
+            self.start_kib,
+            self.peak_kib,
+            self.end_kib,
+            self.slope_mb_per_hour,
+            self.samples,
+            self.processes,
+            self.lookups,
+            self.logins,
+            self.failures
+        )
+    }
+
+    fn parse(line: &str) -> Option<Outcome> {
+        let v: Vec<&str> = line.strip_prefix("result ")?.split(' ').collect();
+        let n = |i: usize| v.get(i).and_then(|x| x.parse::<u64>().ok());
+        Some(Outcome {
+            start_kib: n(0)?,
+            peak_kib: n(1)?,
+            end_kib: n(2)?,
+            slope_mb_per_hour: v.get(3)?.parse().ok()?,
+            samples: n(4)? as usize,
+            processes: n(5)?,
+            lookups: n(6)?,
+            logins: n(7)?,
+            failures: n(8)?,
+        })
+    }
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--inner") {
+        std::process::exit(peer_soak::run(&args[2..]));
+    }
     let seconds: u64 = std::env::var("SOAK_SECONDS")
         .ok()
         .map(|s| s.parse().expect("SOAK_SECONDS: a number of seconds"))
         .unwrap_or(1800);
     assert!(seconds >= 10, "SOAK_SECONDS: at least 10");
-    let interval = Duration::from_secs((seconds / 10).clamp(5, 30));
+    let timing = Timing::new(seconds);
+    let interval = timing.interval;
     let skip = std::env::var("SOAK_SKIP").unwrap_or_default();
     let skipped = |part: &str| skip.split(',').any(|s| s.trim() == part);
-    let flush_every = Duration::from_secs((seconds / 6).clamp(5, 300));
+    let flush_every = timing.flush_every;
 
     build_release(&["roster-daemon"], "building the release rosterd failed");
     let slapd = Slapd::start();
@@ -186,8 +298,10 @@ fn main() {
     }
     summary(seconds, &samples, &counts);
     cycle_peaks(&samples, &cycle_starts);
-    peers();
     rd.stop();
+    let mut outcomes = vec![("rosterd".to_string(), Outcome::of(&samples, &counts, 1))];
+    outcomes.extend(peers(&slapd, timing, &skip));
+    peer_table(seconds, &outcomes);
 }
 
 fn status_field(text: &str, field: &str) -> Option<u64> {
@@ -336,16 +450,110 @@ fn cycle_peaks(samples: &[Sample], starts: &[usize]) {
     );
 }
 
-/// SSSD's and nslcd's RSS under the same load are not measured by this
-/// version of the soak; say whether they are installed.
-fn peers() {
-    for (name, bin) in [("sssd", "/usr/sbin/sssd"), ("nslcd", "/usr/sbin/nslcd")] {
-        let state = if std::path::Path::new(bin).exists() {
-            "installed, not measured by this soak yet (see `make bench` for its memory after lookups)"
-        } else {
-            "not installed (`make deps-bench`)"
-        };
-        println!("  {name}: {state}");
+/// SSSD and nslcd (those of `SOAK_PEERS` that are installed), one after
+/// another, each in its own namespace for `timing.seconds`; their outcome
+/// (None: not installed or the driver failed, said on stderr).
+fn peers(slapd: &Slapd, timing: Timing, skip: &str) -> Vec<(String, Option<Outcome>)> {
+    let wanted = std::env::var("SOAK_PEERS").unwrap_or_else(|_| "sssd,nslcd".into());
+    let mut out = Vec::new();
+    let scratch = tempfile::Builder::new()
+        .prefix("roster-soak-peers-")
+        .tempdir()
+        .expect("temp dir");
+    // nslcd drops to its own user: it must be able to read the CA.
+    mkdir_mode(scratch.path(), 0o755);
+    let ca = scratch.path().join("ca.pem");
+    std::fs::copy(slapd.ca_file(), &ca).expect("copy CA");
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).expect("chmod CA");
+    let setup = Setup {
+        slapd,
+        ca,
+        // Only the peers run in a namespace here (rosterd runs as above).
+        pam_roster: PathBuf::new(),
+        roster_domain: String::new(),
+        sssd_enumerate: true,
+    };
+    let exe = std::env::current_exe().expect("own path");
+    for peer in [Peer::Sssd, Peer::Nslcd] {
+        if !wanted.split(',').any(|w| w.trim() == peer.name()) {
+            continue;
+        }
+        if !peer.installed() {
+            println!("\n{}: not installed (`make deps-bench`)", peer.name());
+            out.push((peer.name().to_string(), None));
+            continue;
+        }
+        let dir = scratch.path().join(peer.name());
+        let mut script = prepare(peer, &dir, &setup);
+        script += &format!(
+            "exec {} --inner {} {} {} {}",
+            exe.display(),
+            peer.name(),
+            dir.display(),
+            timing.seconds,
+            if skip.is_empty() { "-" } else { skip }
+        );
+        println!(
+            "\n{}: the same load for {} s in its own mount namespace (load average {})",
+            peer.name(),
+            timing.seconds,
+            load_average()
+        );
+        let mut child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "bash", "-c"])
+            .arg(&script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run unshare");
+        let mut outcome = None;
+        let stdout = child.stdout.take().expect("piped stdout");
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            match Outcome::parse(&line) {
+                Some(o) => outcome = Some(o),
+                None => println!("{line}"),
+            }
+        }
+        let status = child.wait().expect("wait for the peer's driver");
+        if !status.success() {
+            eprintln!("{}: driver ended with {status}", peer.name());
+        }
+        out.push((peer.name().to_string(), outcome));
+    }
+    out
+}
+
+/// The side by side table at the end of the run.
+fn peer_table(seconds: u64, outcomes: &[(String, Option<Outcome>)]) {
+    println!();
+    println!(
+        "RSS of each daemon (all its processes) under the same load, {seconds} s each, one after \
+         another:"
+    );
+    println!(
+        "| | start | peak | end | slope over the last half | lookups | logins | failures |\n\
+         |---|---|---|---|---|---|---|---|"
+    );
+    for (name, o) in outcomes {
+        match o {
+            Some(o) => println!(
+                "| {name} ({} process{}) | {:.1} MB | {:.1} MB | {:.1} MB | {:+.1} MB/hour ({} samples) | {} | {} | {} |",
+                o.processes,
+                if o.processes == 1 { "" } else { "es" },
+                mb(o.start_kib),
+                mb(o.peak_kib),
+                mb(o.end_kib),
+                o.slope_mb_per_hour,
+                o.samples,
+                o.lookups,
+                o.logins,
+                o.failures
+            ),
+            None => println!("| {name} | not measured (see above) | | | | | | |"),
+        }
     }
 }
 
@@ -478,6 +686,268 @@ fn enumerate(nss: &std::path::Path) -> bool {
                 eprintln!("enumeration at {offset}: {other:?}");
                 return false;
             }
+        }
+    }
+}
+
+/// The peer's side, run inside its namespace: `--inner PEER DIR SECONDS
+/// SKIP` starts the daemon, runs the load, prints a row every interval and
+/// the `result …` line at the end.
+mod peer_soak {
+    use super::*;
+
+    /// Prints the first few failures of each kind, counts all.
+    fn failed(c: &AtomicU64, what: &str) {
+        if c.fetch_add(1, Ordering::Relaxed) < 10 {
+            eprintln!("{what}");
+        }
+    }
+
+    /// Warm and cold lookups through glibc until `stop`.
+    fn lookups(thread: usize, stop: &AtomicBool, c: &Counters) {
+        let op = |kind: &str, key: &str| parse_op(kind, key).expect("known lookup");
+        let mut warm = [
+            (op("pwnam", ALICE.name), "getpwnam alice"),
+            (op("pwuid", &ALICE.uid.to_string()), "getpwuid alice"),
+            (op("grgid", &STAFF_GID.to_string()), "getgrgid staff"),
+            (
+                op("grouplist", &format!("{}:{}", ALICE.name, ALICE.gid)),
+                "getgrouplist alice",
+            ),
+        ];
+        let mut missing = op("pwnam", "no-such-user-soak");
+        let mut big = op("grnam", "biggroup");
+        let mut bulk = 1 + (thread as u32) * dataset::BULK_USERS / 2;
+        let mut i: u64 = 0;
+        while !stop.load(Ordering::Relaxed) {
+            i += 1;
+            let name = dataset::bulk_user(bulk);
+            let uid = dataset::BULK_UID_BASE + bulk;
+            bulk = bulk % dataset::BULK_USERS + 1;
+            let check = |ok: bool, what: &dyn Fn() -> String| {
+                c.lookups.fetch_add(1, Ordering::Relaxed);
+                if !ok {
+                    failed(&c.lookup_failures, &format!("lookup {} failed", what()));
+                }
+            };
+            for (f, what) in warm.iter_mut() {
+                check(f(), &|| what.to_string());
+            }
+            check(op("pwnam", &name)(), &|| format!("getpwnam {name}"));
+            check(op("pwuid", &uid.to_string())(), &|| {
+                format!("getpwuid {uid}")
+            });
+            check(!missing(), &|| "getpwnam no-such-user-soak (found)".into());
+            if i.is_multiple_of(64) {
+                check(big(), &|| "getgrnam biggroup".into());
+            }
+        }
+    }
+
+    /// Right- and wrong-password logins through pamtester until `stop`.
+    fn logins(thread: usize, stop: &AtomicBool, c: &Counters) {
+        let good = [ALICE, BOB, CAROL];
+        let wrong = [DAVE, MANYGROUPS];
+        let mut i = thread;
+        while !stop.load(Ordering::Relaxed) {
+            i += 1;
+            let right = i.is_multiple_of(2);
+            let (user, password) = if right {
+                let u = &good[i / 2 % good.len()];
+                (u.name, u.password.to_string())
+            } else {
+                let u = &wrong[i / 2 % wrong.len()];
+                (u.name, format!("{}-wrong", u.password))
+            };
+            match pamtester(PAM_SERVICE, user, &password) {
+                Ok((ok, _, _)) if ok == right => {}
+                Ok((_, _, printed)) => failed(
+                    &c.login_failures,
+                    &format!("login {user} (right password: {right}): {}", printed.trim()),
+                ),
+                Err(e) => failed(&c.login_failures, &e),
+            }
+            if right {
+                c.good_logins.fetch_add(1, Ordering::Relaxed);
+            } else {
+                c.wrong_logins.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// One `getpwent` walk; the number of users it returned.
+    fn enumerate() -> usize {
+        let mut n = 0;
+        // SAFETY: only this thread uses the getpwent iterator; each
+        // returned pointer is only tested for NULL.
+        unsafe {
+            libc::setpwent();
+            while !libc::getpwent().is_null() {
+                n += 1;
+            }
+            libc::endpwent();
+        }
+        n
+    }
+
+    /// The cache flush of the roster part: `sss_cache -E` for SSSD;
+    /// nslcd has no cache (Ok without doing anything).
+    fn flush(peer: Peer) -> Result<(), String> {
+        if peer != Peer::Sssd {
+            return Ok(());
+        }
+        let out = Command::new("sss_cache")
+            .arg("-E")
+            .output()
+            .map_err(|e| format!("sss_cache: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "sss_cache -E: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    fn sample(pid: u32, start: Instant) -> Sample {
+        let (rss_kib, processes) = rss_tree_kb(pid);
+        Sample {
+            secs: start.elapsed().as_secs_f64(),
+            rss_kib,
+            anon_kib: 0,
+            fds: 0,
+            threads: processes as u64,
+        }
+    }
+
+    fn row(s: &Sample, c: &Counters) {
+        let failures = c.lookup_failures.load(Ordering::Relaxed)
+            + c.login_failures.load(Ordering::Relaxed)
+            + c.other_failures.load(Ordering::Relaxed);
+        println!(
+            "{:>6.0} {:>9.1} {:>9} {:>11} {:>9} {:>9} {:>8}",
+            s.secs,
+            mb(s.rss_kib),
+            s.threads,
+            c.lookups.load(Ordering::Relaxed),
+            c.good_logins.load(Ordering::Relaxed),
+            c.wrong_logins.load(Ordering::Relaxed),
+            failures
+        );
+    }
+
+    fn driver(peer: Peer, dir: &Path, seconds: u64, skip: &str) -> i32 {
+        let skipped = |part: &str| skip.split(',').any(|s| s.trim() == part);
+        let timing = Timing::new(seconds);
+        // Every lookup reaches sssd (libnss_sss reads SSSD's memory cache
+        // files first unless told not to), as every lookup of the roster
+        // part reaches rosterd. Set before any thread exists.
+        std::env::set_var("SSS_NSS_USE_MEMCACHE", "NO");
+        // `files` first, as on a real host: the daemons look up their own
+        // service users (sssd, nslcd) by name and must not ask themselves.
+        use_nsswitch(dir, peer.sources()[0].1);
+        let daemon = Daemon::start(peer, dir);
+        let Some(pid) = daemon.pid() else {
+            return 1;
+        };
+        // SSSD with enumerate = true enumerates the directory at start.
+        if !daemon.wait_ready(Duration::from_secs(120)) {
+            eprintln!("{}: getent passwd alice never answered", peer.name());
+            return 1;
+        }
+        println!(
+            "{:>6} {:>9} {:>9} {:>11} {:>9} {:>9} {:>8}",
+            "t(s)", "RSS(MB)", "processes", "lookups", "good", "wrong", "failures"
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let counts = Arc::new(Counters::default());
+        let mut workers = Vec::new();
+        if !skipped("lookups") {
+            for t in 0..LOOKUP_THREADS {
+                let (stop, counts) = (stop.clone(), counts.clone());
+                workers.push(std::thread::spawn(move || lookups(t, &stop, &counts)));
+            }
+        }
+        if !skipped("logins") {
+            for t in 0..LOGIN_THREADS {
+                let (stop, counts) = (stop.clone(), counts.clone());
+                workers.push(std::thread::spawn(move || logins(t, &stop, &counts)));
+            }
+        }
+        let start = Instant::now();
+        let end = start + Duration::from_secs(seconds);
+        let mut samples = vec![sample(pid, start)];
+        let mut next_report = start + timing.interval;
+        let mut next_flush = start + timing.flush_every;
+        let mut next_enum = start + timing.interval / 2;
+        while Instant::now() < end {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = Instant::now();
+            let s = sample(pid, start);
+            if s.threads == 0 {
+                stop.store(true, Ordering::SeqCst);
+                eprintln!("{}: the daemon is gone", peer.name());
+                return 1;
+            }
+            samples.push(s);
+            if now >= next_flush && now + timing.interval < end && !skipped("flush") {
+                next_flush += timing.flush_every;
+                match flush(peer) {
+                    Ok(()) => {
+                        counts.flushes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => failed(&counts.other_failures, &e),
+                }
+            }
+            if now >= next_enum && !skipped("enumeration") {
+                next_enum += timing.interval;
+                if enumerate() > 0 {
+                    counts.enumerations.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    failed(&counts.other_failures, "enumeration returned nobody");
+                }
+            }
+            if now >= next_report {
+                next_report += timing.interval;
+                row(&s, &counts);
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        for w in workers {
+            let _ = w.join();
+        }
+        let last = sample(pid, start);
+        let last_processes = last.threads;
+        row(&last, &counts);
+        samples.push(last);
+        println!(
+            "  {} enumerations, {} cache flushes",
+            counts.enumerations.load(Ordering::Relaxed),
+            counts.flushes.load(Ordering::Relaxed)
+        );
+        match Outcome::of(&samples, &counts, last_processes) {
+            Some(o) => {
+                println!("{}", o.line());
+                0
+            }
+            None => 1,
+        }
+    }
+
+    /// Entry point of `--inner PEER DIR SECONDS SKIP`; the exit code.
+    pub fn run(args: &[String]) -> i32 {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        match a.as_slice() {
+            [peer, dir, seconds, skip] => match (Peer::parse(peer), seconds.parse()) {
+                (Some(p), Ok(secs)) => {
+                    let skip = if *skip == "-" { "" } else { skip };
+                    driver(p, Path::new(dir), secs, skip)
+                }
+                _ => 2,
+            },
+            _ => 2,
         }
     }
 }
