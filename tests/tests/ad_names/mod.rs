@@ -7,6 +7,8 @@
 //! group `sudo` gid 27, `nobody` 65534): the daemon reads `/etc/passwd`
 //! and `/etc/group` itself, and the tests never change them.
 
+mod reload;
+
 use super::{dc, pam_common, rid_backend, tail, DOMAIN_USERS_RID, RID_LOW};
 use proptest::prelude::*;
 use roster_e2e::config::{domain_table, DomainOptions};
@@ -51,6 +53,11 @@ fn colliding_ldif() -> String {
 /// `[nss]` and the two domains: `example` (slapd, rfc2307 IDs 20-99999)
 /// first, `ad` (the DC, rid backend) second.
 fn config(slapd: &Slapd, dir: &std::path::Path) -> String {
+    config_after(slapd, dir, "")
+}
+
+/// [`config`] with the `[[domain]]` tables `first` listed before both.
+fn config_after(slapd: &Slapd, dir: &std::path::Path, first: &str) -> String {
     let o = DomainOptions {
         extra: vec![
             "min_id = 20".into(),
@@ -66,7 +73,7 @@ fn config(slapd: &Slapd, dir: &std::path::Path) -> String {
     // A generous NSS time budget: a cold lookup of a user in AD's
     // 3,000-member group must not turn into "unavailable" on a loaded
     // test machine (answers are compared, not timed).
-    format!("[nss]\nmin_id = 20\ntimeout_ms = 30000\n\n{ldap}\n{ad}")
+    format!("[nss]\nmin_id = 20\ntimeout_ms = 30000\n\n{first}{ldap}\n{ad}")
 }
 
 /// A slapd with the small sample data plus [`colliding_ldif`].
