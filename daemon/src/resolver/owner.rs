@@ -498,6 +498,12 @@ impl Resolver {
     /// holds it, or the directory answers another or no single entry for
     /// it (the rules [`Resolver::serve_user`] applies). A name the domain
     /// does not hold is left as it is.
+    ///
+    /// Domains whose IDs come from SIDs ([`Provider::unique_ids`]) are not
+    /// checked: their IDs are unique within the domain and lie in its own
+    /// range, which the configuration keeps apart from every other
+    /// domain's; asking each member's entry of a group of thousands would
+    /// not fit a lookup's time budget.
     async fn drop_refused_members(
         &self,
         cx: &mut Ctx,
@@ -506,6 +512,9 @@ impl Resolver {
         out: &mut [Option<String>],
     ) -> Result<(), String> {
         let d = cx.domain(i).clone();
+        if d.unique_ids() {
+            return Ok(());
+        }
         let ci = d.case_insensitive();
         let kept: Vec<usize> = (0..out.len()).filter(|&k| out[k].is_some()).collect();
         let keys = kept
@@ -560,7 +569,7 @@ impl Resolver {
             }
             open = still;
         }
-        if d.unique_ids() || open.is_empty() {
+        if open.is_empty() {
             return Ok(());
         }
         let answers = self.probe_many(cx, i, uid_keys(&open)).await;
