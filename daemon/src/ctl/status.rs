@@ -124,7 +124,17 @@ fn human(doc: &Value, now: u64) -> String {
             opt("fds")
         );
     }
-    let known = ["version", "uptime_s", "domains", "cache", "process"];
+    if let Some(refused) = doc["refused_entries"].as_array() {
+        refused_text(&mut out, refused);
+    }
+    let known = [
+        "version",
+        "uptime_s",
+        "domains",
+        "cache",
+        "process",
+        "refused_entries",
+    ];
     let rest: serde_json::Map<String, Value> = doc
         .as_object()
         .into_iter()
@@ -136,6 +146,31 @@ fn human(doc: &Value, now: u64) -> String {
         out.push_str(&render_text(&Value::Object(rest)));
     }
     out
+}
+
+/// Refused entries shown in the text form; `--json` lists them all.
+const REFUSED_SHOWN: usize = 10;
+
+/// "refused entries: N" and the first [`REFUSED_SHOWN`] (domain, DN, reason).
+fn refused_text(out: &mut String, refused: &[Value]) {
+    let _ = writeln!(out, "refused entries: {}", refused.len());
+    for e in refused.iter().take(REFUSED_SHOWN) {
+        let s = |k: &str| e[k].as_str().unwrap_or("?").to_string();
+        let _ = writeln!(
+            out,
+            "  domain {}: {}: {}",
+            s("domain"),
+            s("dn"),
+            s("reason")
+        );
+    }
+    if refused.len() > REFUSED_SHOWN {
+        let _ = writeln!(
+            out,
+            "  ... and {} more (rosterctl status --json lists them all)",
+            refused.len() - REFUSED_SHOWN
+        );
+    }
 }
 
 /// KiB as `12.3 MiB`.
@@ -226,5 +261,28 @@ mod tests {
             "{t}"
         );
         assert!(!t.contains("process"), "{t}");
+        assert!(!t.contains("refused entries"), "{t}");
+    }
+
+    #[test]
+    fn the_text_form_counts_refused_entries_and_shows_the_first() {
+        let entry = |i: usize| {
+            json!({"domain": "corp", "dn": format!("uid=u{i:02},dc=corp"),
+                   "reason": "uid 34 is a local user's (backup)"})
+        };
+        let doc = json!({"version": "0.1.0",
+                         "refused_entries": (0..12).map(entry).collect::<Vec<_>>()});
+        let t = human(&doc, 0);
+        assert!(t.contains("refused entries: 12\n"), "{t}");
+        assert!(
+            t.contains("  domain corp: uid=u00,dc=corp: uid 34 is a local user's (backup)\n"),
+            "{t}"
+        );
+        assert!(t.contains("uid=u09,dc=corp"), "{t}");
+        assert!(!t.contains("uid=u10,dc=corp"), "{t}");
+        assert!(t.contains("  ... and 2 more"), "{t}");
+        let none = human(&json!({"version": "0.1.0", "refused_entries": []}), 0);
+        assert!(none.contains("refused entries: 0\n"), "{none}");
+        assert!(!none.contains("  domain"), "{none}");
     }
 }

@@ -489,7 +489,102 @@ impl Resolver {
             }
             open = still;
         }
+        self.drop_refused_members(cx, i, members, &mut out).await?;
         Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Leaves out (`out[k] = None`) the members of domain `i` whose own
+    /// entry is refused: its UID is local or reserved, an earlier domain
+    /// holds it, or the directory answers another or no single entry for
+    /// it (the rules [`Resolver::serve_user`] applies). A name the domain
+    /// does not hold is left as it is.
+    ///
+    /// Domains whose IDs come from SIDs ([`Provider::unique_ids`]) are not
+    /// checked: their IDs are unique within the domain and lie in its own
+    /// range, which the configuration keeps apart from every other
+    /// domain's; asking each member's entry of a group of thousands would
+    /// not fit a lookup's time budget.
+    async fn drop_refused_members(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        members: &[String],
+        out: &mut [Option<String>],
+    ) -> Result<(), String> {
+        let d = cx.domain(i).clone();
+        if d.unique_ids() {
+            return Ok(());
+        }
+        let ci = d.case_insensitive();
+        let kept: Vec<usize> = (0..out.len()).filter(|&k| out[k].is_some()).collect();
+        let keys = kept
+            .iter()
+            .map(|&k| {
+                let m = &members[k];
+                let base = match m.rsplit_once('@') {
+                    Some((base, _)) if is_qualified(m, d.name()) => base,
+                    _ => m.as_str(),
+                };
+                Key::UserName(base.to_string())
+            })
+            .collect();
+        // (member index, its raw entry) still to check.
+        let mut open = Vec::new();
+        for (k, a) in kept.into_iter().zip(self.probe_many(cx, i, keys).await) {
+            match a {
+                Probe::Holds(Value::User(u), _) => {
+                    match self.inner.local.user_refusal(&u.user.name, u.user.uid, ci) {
+                        Some(reason) => {
+                            self.refuse(d.name(), &u.dn, reason);
+                            out[k] = None;
+                        }
+                        None => open.push((k, u)),
+                    }
+                }
+                Probe::Holds(..) | Probe::Free => {}
+                Probe::Failed(r) => return Err(r),
+            }
+        }
+        let uid_keys = |open: &[(usize, Arc<UserEntry>)]| {
+            open.iter()
+                .map(|(_, u)| Key::UserId(u.user.uid))
+                .collect::<Vec<_>>()
+        };
+        for j in 0..i {
+            if open.is_empty() {
+                return Ok(());
+            }
+            let answers = self.probe_many(cx, j, uid_keys(&open)).await;
+            let mut still = Vec::new();
+            for ((k, u), a) in open.into_iter().zip(answers) {
+                match a {
+                    Probe::Holds(v, _) => {
+                        let reason = format!("uid {} is already {}", u.user.uid, owner_desc(&v));
+                        self.refuse(d.name(), &u.dn, reason);
+                        out[k] = None;
+                    }
+                    Probe::Free => still.push((k, u)),
+                    Probe::Failed(r) => return Err(r),
+                }
+            }
+            open = still;
+        }
+        if open.is_empty() {
+            return Ok(());
+        }
+        let answers = self.probe_many(cx, i, uid_keys(&open)).await;
+        for ((k, u), a) in open.into_iter().zip(answers) {
+            let uid = u.user.uid;
+            let reason = match a {
+                Probe::Holds(Value::User(o), _) if same_entry(&o.dn, &u.dn) => continue,
+                Probe::Holds(v, _) => format!("uid {uid} is already {}", owner_desc(&v)),
+                Probe::Free => format!("the directory answers no single entry for uid {uid}"),
+                Probe::Failed(r) => return Err(r),
+            };
+            self.refuse(d.name(), &u.dn, reason);
+            out[k] = None;
+        }
+        Ok(())
     }
 }
 

@@ -304,6 +304,45 @@ async fn members_and_group_lists_follow_the_owners() {
     assert_eq!(g, [5000, 15000]);
 }
 
+#[tokio::test]
+async fn members_whose_entry_is_refused_are_left_out() {
+    let locals = Locals::new();
+    let (ldap, ad) = domains();
+    // Members whose entries are never served: AD's "thief" (ldap's UID),
+    // ldap's "dupa"/"dupb" (one UID, two entries), "localid" (a local
+    // UID) and "nobodyid" (a reserved UID).
+    ad.add_group("thieves", 924000520, &["thief", "aduser02"]);
+    ldap.add_group(
+        "refusedmembers",
+        15020,
+        &["dupa", "shared", "dupb", "localid", "nobodyid"],
+    );
+    let r = resolver(&[&ldap, &ad], &locals, None, settings());
+    for q in [Q::Group("thieves".into()), Q::Gid(924000520)] {
+        assert_eq!(ask(&r, &q).await, "thieves:924000520:aduser02", "{q:?}");
+    }
+    for q in [Q::Group("refusedmembers".into()), Q::Gid(15020)] {
+        assert_eq!(ask(&r, &q).await, "refusedmembers:15020:shared", "{q:?}");
+    }
+    // Refused whichever question met them first, and listed.
+    let refused = r.refused_entries();
+    for dn in [
+        "uid=thief,",
+        "uid=dupa,",
+        "uid=dupb,",
+        "uid=localid,",
+        "uid=nobodyid,",
+    ] {
+        assert!(
+            refused.iter().any(|(_, d, _)| d.starts_with(dn)),
+            "{dn}: {refused:?}"
+        );
+    }
+    // The same answer in a fresh resolver asked by ID first.
+    let r = resolver(&[&ldap, &ad], &locals, None, settings());
+    assert_eq!(ask(&r, &Q::Gid(15020)).await, "refusedmembers:15020:shared");
+}
+
 /// Every key the data set can be asked with.
 fn all_keys() -> Vec<Q> {
     let mut q = Vec::new();

@@ -77,6 +77,10 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
             let mut st = r.status();
             st["pid"] = std::process::id().into();
             st["process"] = super::procstat::snapshot();
+            // Entries never served (ID collisions, local accounts, reserved
+            // IDs): for the administrator only (this is pam.sock's document;
+            // nss.sock answers a redacted one).
+            st["refused_entries"] = refused_entries(r);
             st["memory_cache"] = ctx.memcache.as_ref().map_or(serde_json::Value::Null, |m| {
                 m.path().display().to_string().into()
             });
@@ -91,4 +95,13 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
         | Request::PamChangePassword { .. }
         | Request::PamOpenSession { .. }) => (pam::handle(ctx, req).await, 0),
     }
+}
+
+/// The resolver's refused entries as `[{domain, dn, reason}]`, sorted.
+fn refused_entries(r: &crate::resolver::Resolver) -> serde_json::Value {
+    let mut list = r.refused_entries();
+    list.sort();
+    list.into_iter()
+        .map(|(domain, dn, reason)| serde_json::json!({"domain": domain, "dn": dn, "reason": reason}))
+        .collect()
 }

@@ -7,6 +7,8 @@
 //! group `sudo` gid 27, `nobody` 65534): the daemon reads `/etc/passwd`
 //! and `/etc/group` itself, and the tests never change them.
 
+mod reload;
+
 use super::{dc, pam_common, rid_backend, tail, DOMAIN_USERS_RID, RID_LOW};
 use proptest::prelude::*;
 use roster_e2e::config::{domain_table, DomainOptions};
@@ -51,6 +53,11 @@ fn colliding_ldif() -> String {
 /// `[nss]` and the two domains: `example` (slapd, rfc2307 IDs 20-99999)
 /// first, `ad` (the DC, rid backend) second.
 fn config(slapd: &Slapd, dir: &std::path::Path) -> String {
+    config_after(slapd, dir, "")
+}
+
+/// [`config`] with the `[[domain]]` tables `first` listed before both.
+fn config_after(slapd: &Slapd, dir: &std::path::Path, first: &str) -> String {
     let o = DomainOptions {
         extra: vec![
             "min_id = 20".into(),
@@ -66,7 +73,7 @@ fn config(slapd: &Slapd, dir: &std::path::Path) -> String {
     // A generous NSS time budget: a cold lookup of a user in AD's
     // 3,000-member group must not turn into "unavailable" on a loaded
     // test machine (answers are compared, not timed).
-    format!("[nss]\nmin_id = 20\ntimeout_ms = 30000\n\n{ldap}\n{ad}")
+    format!("[nss]\nmin_id = 20\ntimeout_ms = 30000\n\n{first}{ldap}\n{ad}")
 }
 
 /// A slapd with the small sample data plus [`colliding_ldif`].
@@ -470,4 +477,64 @@ fn rosterctl_test_lists_entries_local_accounts_shadow() {
     assert!(reason_of("rejected_users", "uid=nob,").contains("reserved"));
     assert!(reason_of("rejected_groups", "cn=sudo,").contains("local group"));
     assert!(reason_of("rejected_groups", "cn=lgid,").contains("gid 27"));
+}
+
+#[test]
+fn rosterctl_status_shows_refused_entries_to_root_only() {
+    let s = shared();
+    let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+    // Lookups that meet refused entries: a local user's name, a local UID,
+    // a reserved UID, a local group's name.
+    let ns = roster_only(&s.rd);
+    let refusing = ["pwnam backup", "pwuid 34", "pwuid 65534", "grnam sudo"].map(String::from);
+    assert!(probe(&ns, &refusing).iter().all(|a| a == "-"));
+    let bin = roster_e2e::rosterd::rosterd_bin().with_file_name("rosterctl");
+    let status = |json: bool| {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.arg("--config").arg(s.rd.config_path()).arg("status");
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().expect("run rosterctl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = status(true);
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let list = v["refused_entries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no refused_entries: {text}"));
+    let reason_of = |dn: &str| {
+        list.iter()
+            .find(|e| e["dn"].as_str().unwrap_or("").starts_with(dn))
+            .map(|e| {
+                assert_eq!(e["domain"], "example", "{e}");
+                e["reason"].as_str().unwrap_or("").to_string()
+            })
+            .unwrap_or_else(|| panic!("{dn} not listed: {text}"))
+    };
+    assert!(reason_of("uid=backup,").contains("local user"), "{text}");
+    assert!(reason_of("uid=lid,").contains("uid 34"), "{text}");
+    assert!(reason_of("uid=nob,").contains("reserved"), "{text}");
+    assert!(reason_of("cn=sudo,").contains("local group"), "{text}");
+
+    let human = status(false);
+    let count = format!("refused entries: {}\n", list.len());
+    assert!(human.contains(&count), "{human}");
+    // The short list starts with the first entry (sorted by domain, DN).
+    let first = format!(
+        "  domain {}: {}: {}\n",
+        list[0]["domain"].as_str().unwrap_or("?"),
+        list[0]["dn"].as_str().unwrap_or("?"),
+        list[0]["reason"].as_str().unwrap_or("?")
+    );
+    assert!(human.contains(&first), "{first}\n{human}");
+
+    // nss.sock (world-accessible) answers the redacted document.
+    let public = match s.rd.nss(&roster_proto::Request::Status) {
+        roster_proto::Response::Json(j) => j,
+        other => panic!("{other:?}"),
+    };
+    assert!(!public.contains("refused"), "{public}");
+    assert!(!public.contains("uid=backup"), "{public}");
 }
