@@ -85,7 +85,7 @@ pub use domain::{
 pub use error::ConfigError;
 pub use idmap::{agreement_warnings, build as build_idmap_with};
 pub use roster_idmap::{DomainSet, IdmapSettings};
-pub use settings::{CacheSettings, DaemonSettings, NssSettings};
+pub use settings::{CacheSettings, DaemonSettings, NssSettings, MEMCACHE_SIZE_RANGE};
 /// DN comparison, public for the fuzz targets (fuzz/).
 pub use validate::dn_is_under;
 pub(crate) use validate::split_dn;

@@ -494,7 +494,13 @@ async fn fresh_lookups_are_published_to_the_memory_cache() {
         resolver,
         pam: pam::PamState::default(),
         reload: None,
-        memcache: Some(crate::memcache_publish::MemcachePublisher::start(dir.path()).unwrap()),
+        memcache: Some(
+            crate::memcache_publish::MemcachePublisher::start(
+                dir.path(),
+                crate::memcache_publish::DEFAULT_SIZE_LIMIT,
+            )
+            .unwrap(),
+        ),
     });
     let server = Server::start(dir.path(), ctx.clone(), Limits::default()).unwrap();
     let nss = dir.path().join("nss.sock");
