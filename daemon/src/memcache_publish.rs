@@ -79,6 +79,16 @@ impl MemcachePublisher {
         self.limit.load(Ordering::Relaxed)
     }
 
+    /// Size of the published file and bytes of its record area in use
+    /// (`None` once withdrawn).
+    pub fn usage(&self) -> Option<(usize, usize)> {
+        let guard = match self.writer.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        guard.as_ref().map(|w| (w.file_len(), w.data_used()))
+    }
+
     /// Changes the size bound (configuration reload); it applies at the
     /// next [`MemcachePublisher::flush`] or rebuild.
     pub fn set_limit(&self, limit: usize) {

@@ -27,6 +27,7 @@
 //! ignore_users = ["root"]
 //! ignore_groups = ["root"]
 //! min_id = 1000
+//! memcache_size = 33554432
 //!
 //! [[domain]]
 //! name = "example"
@@ -49,6 +50,7 @@
 //! connect_timeout = 1.5
 //! op_timeout = 5
 //! min_id = 1000
+//! memcache_size = 33554432
 //! max_id = 0
 //! page_size = 500
 //! home_directory_template = "/home/{username}"
