@@ -26,37 +26,45 @@
 //! failure is logged and never fails the request.
 
 use roster_proto::memcache::{
-    monotonic_ms, Key, MemcacheWriter, Record, WriteError, MEMCACHE_FILE_NAME,
+    file_len, monotonic_ms, Key, MemcacheWriter, Record, WriteError, MEMCACHE_FILE_NAME,
 };
 use roster_proto::{Request, Response};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Initial number of slots (two per user or group, one per initgroups list).
+/// Initial number of slots (two per user or group, one per initgroups
+/// list), fewer when the size bound leaves less room.
 pub const DEFAULT_SLOTS: u32 = 1 << 16;
 /// Initial size of the record area (a sparse file: only used pages cost,
 /// but records are appended until it is full, so all of it ends up used:
 /// on tmpfs in RAM, and in rosterd's RSS through its mapping, twice during
-/// a rebuild). A rebuild doubles it whenever the live records need more.
+/// a rebuild). A rebuild doubles it whenever the live records need more,
+/// up to the size bound (`[nss] memcache_size`).
 pub const DEFAULT_DATA_LEN: usize = 8 << 20;
-/// Largest record area a rebuild grows to.
-pub const MAX_DATA_LEN: usize = 1 << 30;
+/// Default bound of the whole file (`[nss] memcache_size`).
+pub const DEFAULT_SIZE_LIMIT: usize = 32 << 20;
 
 /// The publisher: one memory-cache file and its writer.
 pub struct MemcachePublisher {
     path: PathBuf,
+    /// Largest size of the file in bytes.
+    limit: AtomicUsize,
     writer: Mutex<Option<MemcacheWriter>>,
 }
 
 impl MemcachePublisher {
-    /// Creates (or replaces, retiring the old one) `socket_dir/nss.mc`.
-    pub fn start(socket_dir: &Path) -> io::Result<MemcachePublisher> {
+    /// Creates (or replaces, retiring the old one) `socket_dir/nss.mc`,
+    /// never to grow past `limit` bytes.
+    pub fn start(socket_dir: &Path, limit: usize) -> io::Result<MemcachePublisher> {
         let path = socket_dir.join(MEMCACHE_FILE_NAME);
-        let writer = MemcacheWriter::create(&path, DEFAULT_SLOTS, DEFAULT_DATA_LEN)?;
+        let (slots, data_len) = initial_layout(limit);
+        let writer = MemcacheWriter::create(&path, slots, data_len)?;
         Ok(MemcachePublisher {
             path,
+            limit: AtomicUsize::new(limit),
             writer: Mutex::new(Some(writer)),
         })
     }
@@ -64,6 +72,27 @@ impl MemcachePublisher {
     /// The published file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The size bound in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Size of the published file and bytes of its record area in use
+    /// (`None` once withdrawn).
+    pub fn usage(&self) -> Option<(usize, usize)> {
+        let guard = match self.writer.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        guard.as_ref().map(|w| (w.file_len(), w.data_used()))
+    }
+
+    /// Changes the size bound (configuration reload); it applies at the
+    /// next [`MemcachePublisher::flush`] or rebuild.
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
     }
 
     /// Records the answer to one `nss.sock` request (see the module docs).
@@ -75,7 +104,8 @@ impl MemcachePublisher {
         let Some(writer) = guard.as_mut() else {
             return;
         };
-        let expires = monotonic_ms().saturating_add(fresh_for.as_millis() as u64);
+        let fresh_ms = fresh_for.as_millis() as u64;
+        let expires = monotonic_ms().saturating_add(fresh_ms);
         let records: Vec<Record> = match (request, response) {
             (Request::UserByName(_) | Request::UserByUid(_), Response::User(u)) => {
                 vec![Record::User(u.clone())]
@@ -83,6 +113,8 @@ impl MemcachePublisher {
             (Request::GroupByName(_) | Request::GroupByGid(_), Response::Group(g)) => {
                 vec![Record::Group(g.clone())]
             }
+            // The dispatcher publishes (non-zero `fresh_for`) only answers
+            // asked under the user's served name.
             (Request::GroupsOfUser(name), Response::Gids(gids)) => vec![Record::Initgroups {
                 user: name.clone(),
                 gids: gids.clone(),
@@ -93,6 +125,7 @@ impl MemcachePublisher {
             (Request::ListGroups { .. }, Response::Groups { entries, .. }) => {
                 entries.iter().cloned().map(Record::Group).collect()
             }
+            // Negative answers are never stored: removing the key is all.
             (req, Response::NotFound) => {
                 if let Some(key) = key_of(req) {
                     writer.remove(&key);
@@ -104,8 +137,16 @@ impl MemcachePublisher {
         if fresh_for.is_zero() {
             return;
         }
+        let limit = self.limit();
         for record in &records {
-            if let Err(e) = put_or_grow(writer, record, expires) {
+            // The same answer asked again (under another spelling, or
+            // before half its freshness is used up) adds nothing.
+            if let Some((old, old_expires)) = record.keys().first().and_then(|k| writer.get(k)) {
+                if old == *record && old_expires >= expires.saturating_sub(fresh_ms / 2) {
+                    continue;
+                }
+            }
+            if let Err(e) = put_or_grow(writer, record, expires, limit) {
                 tracing::warn!(error = %e, path = %self.path.display(), "memory cache update failed");
                 return;
             }
@@ -118,11 +159,11 @@ impl MemcachePublisher {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        let (slots, len) = guard
-            .as_ref()
-            .map_or((DEFAULT_SLOTS, DEFAULT_DATA_LEN), |w| {
-                (w.slot_count(), w.data_len())
-            });
+        let limit = self.limit();
+        let (slots, len) = guard.as_ref().map_or(initial_layout(limit), |w| {
+            let slots = w.slot_count().min(max_slots(limit));
+            (slots, w.data_len().min(max_data_len(limit, slots)))
+        });
         match MemcacheWriter::create(&self.path, slots, len) {
             Ok(w) => *guard = Some(w),
             Err(e) => {
@@ -164,32 +205,88 @@ fn key_of(req: &Request) -> Option<Key<'_>> {
     })
 }
 
-/// Stores `record`; when the file is full, rewrites it with the live
-/// entries (twice as large when they fill more than half of it) and retries.
+/// Largest slot table of a file bounded by `limit` bytes: at most a
+/// sixteenth of it.
+fn max_slots(limit: usize) -> u32 {
+    let n = (limit / 64).clamp(16, 1 << 30);
+    1u32 << (usize::BITS - 1 - n.leading_zeros())
+}
+
+/// Largest record area next to `slots` slots in a file of `limit` bytes.
+fn max_data_len(limit: usize, slots: u32) -> usize {
+    let data_off = file_len(slots, 4096) - 4096;
+    (limit.saturating_sub(data_off) / 4096 * 4096).max(4096)
+}
+
+/// Slots and record area of a new file bounded by `limit` bytes.
+fn initial_layout(limit: usize) -> (u32, usize) {
+    let slots = DEFAULT_SLOTS.min(max_slots(limit));
+    (slots, DEFAULT_DATA_LEN.min(max_data_len(limit, slots)))
+}
+
+/// Stores `record`; when the file is full, writes a new one with the live
+/// entries (twice as large when they fill more than half of it, never past
+/// `limit`; at the bound, the newest live entries that fill half of it,
+/// dropping the oldest) and the record. A record too large to share the
+/// bounded file is not published (readers ask the daemon).
 fn put_or_grow(
     writer: &mut MemcacheWriter,
     record: &Record,
     expires: u64,
+    limit: usize,
 ) -> Result<(), WriteError> {
+    let len = record.encode(expires).len();
+    let largest = max_data_len(limit, max_slots(limit));
+    if len * 4 > largest {
+        return Ok(());
+    }
     match writer.put(record, expires) {
         Err(WriteError::Full) => {}
         other => return other,
     }
     let now = monotonic_ms();
-    let live = writer.live_records(now);
-    let live_bytes: usize = live.iter().map(|(r, e)| r.encode(*e).len()).sum();
-    let live_keys: usize = live.iter().map(|(r, _)| r.keys().len()).sum();
-    let mut data_len = writer.data_len();
-    let need = live_bytes + record.encode(expires).len();
-    while need * 2 > data_len && data_len < MAX_DATA_LEN {
-        data_len *= 2;
-    }
-    let mut slots = writer.slot_count();
-    while (live_keys + 2) * 3 > slots as usize && slots < (1 << 30) {
+    let mut live = writer.live_records(now);
+    live.push((record.clone(), expires));
+    // Newest first (latest expiry: the entries published last).
+    live.sort_by_key(|r| std::cmp::Reverse(r.1));
+    let sizes: Vec<(usize, usize)> = live
+        .iter()
+        .map(|(r, e)| (r.encode(*e).len(), r.keys().len()))
+        .collect();
+    let live_bytes: usize = sizes.iter().map(|s| s.0).sum();
+    let live_keys: usize = sizes.iter().map(|s| s.1).sum();
+    let slot_cap = max_slots(limit);
+    let mut slots = writer.slot_count().min(slot_cap);
+    while (live_keys + 2) * 3 > slots as usize && slots < slot_cap {
         slots *= 2;
     }
-    writer.rebuild(now, slots, data_len)?;
-    writer.put(record, expires)
+    let data_cap = max_data_len(limit, slots);
+    let mut data_len = writer.data_len().min(data_cap);
+    while live_bytes * 2 > data_len && data_len < data_cap {
+        data_len = (data_len * 2).min(data_cap);
+    }
+    let (mut kept, mut bytes, mut keys) = (0, 0, 0);
+    for (b, k) in &sizes {
+        if (bytes + b) * 2 > data_len || (keys + k) * 3 > slots as usize {
+            break;
+        }
+        bytes += b;
+        keys += k;
+        kept += 1;
+    }
+    if kept < live.len() {
+        tracing::info!(
+            kept,
+            dropped = live.len() - kept,
+            limit,
+            "memory cache at its size bound: the oldest entries are dropped"
+        );
+    }
+    live.truncate(kept);
+    // Oldest first, so that a newer version of a key replaces an older one.
+    live.reverse();
+    writer.rebuild_with(&live, slots, data_len)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -214,7 +311,7 @@ mod tests {
     #[test]
     fn answers_are_published_and_notfound_removes_them() {
         let dir = tempfile::tempdir().unwrap();
-        let p = MemcachePublisher::start(dir.path()).unwrap();
+        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT).unwrap();
         p.publish(
             &Request::UserByName("alice".into()),
             &Response::User(alice()),
@@ -266,7 +363,7 @@ mod tests {
     #[test]
     fn flush_and_retire_withdraw_everything() {
         let dir = tempfile::tempdir().unwrap();
-        let p = MemcachePublisher::start(dir.path()).unwrap();
+        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT).unwrap();
         p.publish(
             &Request::UserByName("alice".into()),
             &Response::User(alice()),
@@ -294,6 +391,7 @@ mod tests {
         let path = dir.path().join(MEMCACHE_FILE_NAME);
         let p = MemcachePublisher {
             path: path.clone(),
+            limit: AtomicUsize::new(DEFAULT_SIZE_LIMIT),
             writer: Mutex::new(Some(MemcacheWriter::create(&path, 16, 4096).unwrap())),
         };
         let users: Vec<User> = (0..500)
@@ -312,6 +410,144 @@ mod tests {
             assert_eq!(
                 m.get(&Key::UserName(&u.name), now),
                 Some(Record::User(u.clone()))
+            );
+        }
+    }
+
+    fn file_size(path: &Path) -> u64 {
+        std::fs::metadata(path).unwrap().len()
+    }
+
+    #[test]
+    fn the_file_never_grows_past_its_bound_and_drops_the_oldest() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = 2 << 20;
+        let p = MemcachePublisher::start(dir.path(), limit).unwrap();
+        assert!(file_size(p.path()) <= limit as u64);
+        let first = Mapping::open(p.path()).unwrap();
+        let users: Vec<User> = (0..20_000)
+            .map(|i| User {
+                name: format!("user{i:06}"),
+                uid: 100_000 + i,
+                gecos: "x".repeat(40),
+                ..alice()
+            })
+            .collect();
+        for (i, u) in users.iter().enumerate() {
+            p.publish(&Request::UserByUid(u.uid), &Response::User(u.clone()), TTL);
+            if i % 1000 == 0 {
+                assert!(file_size(p.path()) <= limit as u64, "after {i} users");
+            }
+        }
+        assert!(file_size(p.path()) <= limit as u64);
+        // The file was rebuilt (a new one, the old retired, never rewritten
+        // in place): a reader of the first one still reads it, retired.
+        assert!(first.retired());
+        let m = Mapping::open(p.path()).unwrap();
+        let now = monotonic_ms();
+        let last = users.last().unwrap();
+        assert_eq!(
+            m.get(&Key::UserName(&last.name), now),
+            Some(Record::User(last.clone()))
+        );
+        assert_eq!(m.get(&Key::UserName(&users[0].name), now), None);
+        // A lower bound (configuration reload) applies at the flush.
+        p.set_limit(1 << 20);
+        p.flush();
+        assert!(file_size(p.path()) <= 1 << 20);
+    }
+
+    #[test]
+    fn the_same_answer_asked_again_adds_no_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MEMCACHE_FILE_NAME);
+        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT).unwrap();
+        let used = |p: &MemcachePublisher| p.writer.lock().unwrap().as_ref().unwrap().data_used();
+        p.publish(
+            &Request::UserByName("alice".into()),
+            &Response::User(alice()),
+            TTL,
+        );
+        let one = used(&p);
+        assert!(one > 0);
+        // Case variants and garbage: the served entry is already there,
+        // negative answers are never stored.
+        for i in 0..10_000 {
+            let variant: String = "alice"
+                .chars()
+                .enumerate()
+                .map(|(b, c)| {
+                    if (i >> b) & 1 == 1 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            p.publish(&Request::UserByName(variant), &Response::User(alice()), TTL);
+            p.publish(
+                &Request::UserByName(format!("zz{i}")),
+                &Response::NotFound,
+                TTL,
+            );
+            p.publish(
+                &Request::GroupsOfUser(format!("zz{i}")),
+                &Response::NotFound,
+                TTL,
+            );
+        }
+        assert_eq!(used(&p), one);
+        // A changed entry is republished.
+        let renamed = User {
+            gecos: "Alice Liddell".into(),
+            ..alice()
+        };
+        p.publish(
+            &Request::UserByUid(10001),
+            &Response::User(renamed.clone()),
+            TTL,
+        );
+        assert!(used(&p) > one);
+        let m = Mapping::open(&path).unwrap();
+        assert_eq!(
+            m.get(&Key::UserName("alice"), monotonic_ms()),
+            Some(Record::User(renamed))
+        );
+    }
+
+    #[test]
+    fn a_record_too_large_for_the_bound_is_not_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        p.publish(
+            &Request::UserByName("alice".into()),
+            &Response::User(alice()),
+            TTL,
+        );
+        let huge = Group {
+            name: "huge".into(),
+            gid: 5000,
+            members: (0..40_000).map(|i| format!("member{i:06}")).collect(),
+        };
+        p.publish(&Request::GroupByGid(5000), &Response::Group(huge), TTL);
+        let m = Mapping::open(p.path()).unwrap();
+        let now = monotonic_ms();
+        assert_eq!(m.get(&Key::Gid(5000), now), None);
+        assert!(
+            m.get(&Key::UserName("alice"), now).is_some(),
+            "nothing evicted for it"
+        );
+    }
+
+    #[test]
+    fn layouts_fit_their_bound() {
+        for limit in [1 << 20, 3 << 20, 32 << 20, 1 << 30] {
+            let (slots, data) = initial_layout(limit);
+            assert!(file_len(slots, data) <= limit, "{limit}");
+            let slots = max_slots(limit);
+            assert!(
+                file_len(slots, max_data_len(limit, slots)) <= limit,
+                "{limit}"
             );
         }
     }

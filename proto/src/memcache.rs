@@ -51,7 +51,7 @@ mod writer;
 
 pub use reader::{Mapping, MemcacheReader};
 pub use view::{GroupView, RecordView, UserView};
-pub use writer::{MemcacheWriter, WriteError};
+pub use writer::{file_len, MemcacheWriter, WriteError};
 
 use crate::types::{Group, User};
 

@@ -176,6 +176,37 @@ fn a_full_file_says_so_and_a_rebuild_keeps_live_entries() {
 }
 
 #[test]
+fn a_rebuild_never_touches_the_published_file() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TempDir::new();
+    let mut w = MemcacheWriter::create(&dir.file(), 64, 4096).unwrap();
+    w.put(&Record::User(user("alice", 10001)), later()).unwrap();
+    w.put(&Record::User(user("bob", 10002)), later()).unwrap();
+    let held = std::fs::File::open(dir.file()).unwrap();
+    let len = held.metadata().unwrap().len();
+    assert_eq!(len as usize, w.file_len());
+    assert_eq!(w.file_len(), file_len(64, 4096));
+    let old = Mapping::open(&dir.file()).unwrap();
+    // Only bob is carried over, into a larger file.
+    let bob = w.get(&Key::UserName("bob")).unwrap();
+    w.rebuild_with(&[bob], 128, 8192).unwrap();
+    // The old file: retired, unlinked (its blocks are freed when the last
+    // mapping goes), its length and records untouched for readers that
+    // still map it, so none of them can fault on a truncated page.
+    assert!(old.retired());
+    let meta = held.metadata().unwrap();
+    assert_eq!(meta.nlink(), 0, "the replaced file is unlinked");
+    assert_eq!(meta.len(), len, "never truncated");
+    let now = monotonic_ms();
+    assert!(old.get(&Key::UserName("alice"), now).is_some());
+    let new = Mapping::open(&dir.file()).unwrap();
+    assert!(!new.retired());
+    assert_eq!(new.get(&Key::UserName("alice"), now), None);
+    assert!(new.get(&Key::Uid(10002), now).is_some());
+    assert_eq!(w.file_len(), file_len(128, 8192));
+}
+
+#[test]
 fn retire_withdraws_the_file() {
     let dir = TempDir::new();
     let mut w = MemcacheWriter::create(&dir.file(), 64, 4096).unwrap();

@@ -56,6 +56,14 @@ const RESERVE_STEP: usize = 1 << 20;
 // serialise access (&mut self for every write).
 unsafe impl Send for MemcacheWriter {}
 
+/// Size of a file with `slot_count` slots (rounded as [`MemcacheWriter::create`]
+/// rounds them) and `data_len` bytes of records: what it costs on disk.
+pub fn file_len(slot_count: u32, data_len: usize) -> usize {
+    let slot_count = slot_count.clamp(16, 1 << 30).next_power_of_two();
+    let data_off = (HEADER_LEN + slot_count as usize * 4).next_multiple_of(4096);
+    data_off + data_len.max(4096).next_multiple_of(4096)
+}
+
 impl MemcacheWriter {
     /// Creates a new, empty file at `path` (replacing and retiring any
     /// previous one) with room for `slot_count` slots (rounded up to a power
@@ -155,6 +163,18 @@ impl MemcacheWriter {
     /// Bytes of the record area in use.
     pub fn data_used(&self) -> usize {
         self.used
+    }
+
+    /// Size of the file (header, slots and record area).
+    pub fn file_len(&self) -> usize {
+        self.map_len
+    }
+
+    /// The record published under `key` and its expiry, if any (expired
+    /// or not).
+    pub fn get(&self, key: &Key<'_>) -> Option<(Record, u64)> {
+        let idx = self.find(key).ok()?;
+        self.record_at(self.slot(idx).load(Ordering::Relaxed))
     }
 
     fn slot(&self, idx: u32) -> &AtomicU32 {
@@ -335,8 +355,21 @@ impl MemcacheWriter {
     /// then ask the daemon).
     pub fn rebuild(&mut self, now_ms: u64, slot_count: u32, data_len: usize) -> io::Result<()> {
         let live = self.live_records(now_ms);
+        self.rebuild_with(&live, slot_count, data_len)
+    }
+
+    /// Writes a new file at the same path holding `records` (in order, as
+    /// many as fit), `slot_count` slots and `data_len` bytes, and retires
+    /// this one. The published file is never truncated or written over:
+    /// a reader still mapping it keeps reading the old, complete records.
+    pub fn rebuild_with(
+        &mut self,
+        records: &[(Record, u64)],
+        slot_count: u32,
+        data_len: usize,
+    ) -> io::Result<()> {
         let mut next = MemcacheWriter::create(&self.path, slot_count, data_len)?;
-        for (record, expires) in &live {
+        for (record, expires) in records {
             if next.put(record, *expires).is_err() {
                 break;
             }

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod dataset;
+pub mod memcache_file;
 pub mod namespace;
 pub mod paths;
 pub mod ports;

@@ -7,6 +7,7 @@
 mod nss_common;
 
 use nss_common::{stdout, Env};
+use roster_e2e::memcache_file::{case_variants, records_in};
 use roster_e2e::namespace::Namespace;
 use roster_proto::memcache::MEMCACHE_FILE_NAME;
 
@@ -134,4 +135,142 @@ fn every_lookup_kind_is_published() {
         }
         other => panic!("initgroups of {} not published: {other:?}", MANYGROUPS.name),
     }
+}
+
+#[test]
+fn case_variants_and_garbage_names_do_not_grow_the_file() {
+    use roster_e2e::dataset::{bulk_user, many_group, NAMED_USERS};
+    use roster_proto::memcache::Record;
+    use std::collections::BTreeSet;
+    const LOOKUPS: usize = 100_000;
+    const BOUND: u64 = 2 << 20;
+    const BULK_ASKED: u32 = 1000;
+    let env = Env::start(&format!("[nss]\nmemcache_size = {BOUND}\n"));
+    let ns = env.ns();
+    let mc = env.rd.socket_dir().join(MEMCACHE_FILE_NAME);
+
+    // Spellings the directory matches (case-insensitive attributes) but
+    // that are not the served names, then names nobody has.
+    let mut lookups = Vec::new();
+    let mut existing: BTreeSet<String> = BTreeSet::new();
+    let users: Vec<String> = NAMED_USERS
+        .iter()
+        .map(|u| u.name.to_string())
+        .chain((1..=BULK_ASKED).map(bulk_user))
+        .collect();
+    for u in &users {
+        existing.insert(u.clone());
+        for v in case_variants(u) {
+            lookups.push(format!("pwnam {v}"));
+            lookups.push(format!("initgroups {v}"));
+        }
+    }
+    for i in 0..1000 {
+        let g = many_group(i);
+        existing.insert(g.clone());
+        lookups.extend(case_variants(&g).into_iter().map(|v| format!("grnam {v}")));
+    }
+    let variants = lookups.len();
+    // The served names themselves, asked last: their records must be there.
+    let canonical = [
+        format!("pwnam {}", NAMED_USERS[0].name),
+        format!("initgroups {}", NAMED_USERS[0].name),
+        format!("grnam {}", many_group(1)),
+    ];
+    let ops = ["pwnam", "grnam", "initgroups"];
+    let mut i = 0usize;
+    while lookups.len() < LOOKUPS - canonical.len() {
+        let garbage = match i % 4 {
+            0 => format!("nosuch{i}"),
+            1 => format!("Zz{i:x}Qq"),
+            2 => format!("x.{i}-y_"),
+            _ => format!("{i}garbage"),
+        };
+        lookups.push(format!("{} {garbage}", ops[i % 3]));
+        i += 1;
+    }
+    lookups.extend(canonical);
+    let distinct: BTreeSet<&String> = lookups.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        LOOKUPS,
+        "{variants} case variants, the rest garbage"
+    );
+
+    let input = ns.scratch().join("lookups");
+    std::fs::write(&input, lookups.join("\n") + "\n").expect("write lookups");
+    let bin = env!("CARGO_BIN_EXE_nss_probe");
+    // One unprivileged process asks everything (as nobody).
+    let out = ns.run_ok(&format!(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups {bin} < {}",
+        input.display()
+    ));
+    let answers: Vec<&str> = out.lines().collect();
+    assert_eq!(answers.len(), LOOKUPS);
+    let found = answers
+        .iter()
+        .filter(|a| **a != "-" && !a.is_empty())
+        .count();
+    eprintln!(
+        "{found} lookups found; first variant answers: {:?}",
+        &answers[..4]
+    );
+    assert!(
+        !answers.iter().any(|a| a.starts_with("error")),
+        "every lookup answered: {:?}",
+        answers.iter().find(|a| a.starts_with("error"))
+    );
+
+    let meta = std::fs::metadata(&mc).expect("nss.mc");
+    {
+        use std::os::unix::fs::MetadataExt;
+        assert!(meta.len() <= BOUND, "nss.mc is {} bytes", meta.len());
+        assert!(meta.blocks() * 512 <= BOUND, "{} blocks", meta.blocks());
+    }
+    // Only the served names have records: not one per spelling asked, none
+    // for a name nobody has; each entry at most twice (republished once
+    // half its TTL has passed).
+    let records = records_in(&mc);
+    let mut names = BTreeSet::new();
+    for r in &records {
+        let name = match r {
+            Record::User(u) => &u.name,
+            Record::Group(g) => &g.name,
+            Record::Initgroups { user, .. } => user,
+        };
+        assert!(
+            existing.contains(name),
+            "record for {name:?} (asked spelling?)"
+        );
+        names.insert(name.clone());
+    }
+    for name in [NAMED_USERS[0].name.to_string(), many_group(1)] {
+        assert!(names.contains(&name), "{name} published");
+    }
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(r, Record::Initgroups { user, .. } if user == NAMED_USERS[0].name)),
+        "initgroups under the served name published"
+    );
+    assert!(
+        records.len() <= 2 * existing.len(),
+        "{} records for {} existing names",
+        records.len(),
+        existing.len()
+    );
+    // Replaced files are unlinked; nothing else is left in the directory.
+    let files: Vec<String> = std::fs::read_dir(env.rd.socket_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".mc") || n.contains("tmp"))
+        .collect();
+    assert_eq!(files, [MEMCACHE_FILE_NAME], "{files:?}");
+    eprintln!(
+        "{LOOKUPS} lookups ({variants} case variants): nss.mc {} bytes, {} records for {} names",
+        meta.len(),
+        records.len(),
+        names.len()
+    );
 }

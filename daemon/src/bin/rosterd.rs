@@ -220,6 +220,7 @@ impl Daemon {
         self.ctx
             .install(&generation, Settings::from_config(&new.cache, &new.nss));
         if let Some(mc) = &self.ctx.memcache {
+            mc.set_limit(new.nss.memcache_size as usize);
             mc.flush();
         }
         tracing::info!(
@@ -274,7 +275,7 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
         Arc::new(SystemClock),
     );
     nss_conf::write(&socket_dir, &config.nss).context("cannot publish nss.conf")?;
-    let memcache = match MemcachePublisher::start(&socket_dir) {
+    let memcache = match MemcachePublisher::start(&socket_dir, config.nss.memcache_size as usize) {
         Ok(m) => Some(m),
         Err(e) => {
             tracing::warn!(error = %e, "no NSS memory cache: every lookup uses nss.sock");

@@ -28,6 +28,7 @@
 //! ignore_users = ["root"]
 //! ignore_groups = ["root"]
 //! min_id = 1000
+//! memcache_size = 33554432
 //!
 //! [[domain]]
 //! name = "example"
@@ -50,6 +51,7 @@
 //! connect_timeout = 1.5
 //! op_timeout = 5
 //! min_id = 1000
+//! memcache_size = 33554432
 //! max_id = 0
 //! page_size = 500
 //! home_directory_template = "/home/{username}"
@@ -86,7 +88,7 @@ pub use domain::{
 pub use error::ConfigError;
 pub use idmap::{agreement_warnings, build as build_idmap_with};
 pub use roster_idmap::{DomainSet, IdmapSettings};
-pub use settings::{CacheSettings, DaemonSettings, NssSettings};
+pub use settings::{CacheSettings, DaemonSettings, NssSettings, MEMCACHE_SIZE_RANGE};
 /// DN comparison, public for the fuzz targets (fuzz/).
 pub use validate::dn_is_under;
 pub(crate) use validate::split_dn;

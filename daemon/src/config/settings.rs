@@ -79,7 +79,14 @@ pub struct NssSettings {
     /// initgroups of a user in `/etc/passwd` adds the directory groups
     /// that list the name as a member (false: it adds none).
     pub initgroups_for_local_users: bool,
+    /// Largest size of the memory cache file `nss.mc`, in bytes (32 MiB):
+    /// when full, it is rebuilt with the live records and the oldest are
+    /// dropped; it never grows past this.
+    pub memcache_size: u64,
 }
+
+/// Smallest and largest `[nss] memcache_size` accepted (1 MiB, 1 GiB).
+pub const MEMCACHE_SIZE_RANGE: (u64, u64) = (1 << 20, 1 << 30);
 
 impl Default for NssSettings {
     fn default() -> Self {
@@ -90,6 +97,7 @@ impl Default for NssSettings {
             ignore_groups: vec!["root".to_string()],
             min_id: 1000,
             initgroups_for_local_users: false,
+            memcache_size: 32 << 20,
         }
     }
 }

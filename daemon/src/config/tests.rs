@@ -44,6 +44,7 @@ fn defaults() {
     assert_eq!(c.nss.ignore_users, vec!["root"]);
     assert_eq!(c.nss.ignore_groups, vec!["root"]);
     assert_eq!(c.nss.min_id, 1000);
+    assert_eq!(c.nss.memcache_size, 32 << 20);
     let d = &c.domains[0];
     assert!(d.enabled);
     assert_eq!(d.kind, DomainKind::Ldap);
@@ -147,6 +148,22 @@ base_dn = "dc=off"
 
 fn err(text: &str) -> String {
     parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn memcache_size_is_bounded_with_file_line_and_key() {
+    let c = parse(&format!("[nss]\nmemcache_size = 4194304\n{MINIMAL}")).unwrap();
+    assert_eq!(c.nss.memcache_size, 4 << 20);
+    for bad in ["1000", "0", "2147483648"] {
+        let e = err(&format!(
+            "[nss]\ntimeout_ms = 100\nmemcache_size = {bad}\n{MINIMAL}"
+        ));
+        assert!(e.starts_with("/etc/roster/roster.toml:3:"), "{e}");
+        assert!(
+            e.contains("nss.memcache_size") && e.contains("out of range"),
+            "{e}"
+        );
+    }
 }
 
 #[test]

@@ -94,6 +94,17 @@ pub(crate) fn top(cfg: &Config, r: &Reporter<'_>) -> Result<(), ConfigError> {
             "must be greater than 0".into(),
         ));
     }
+    let (mc_min, mc_max) = super::settings::MEMCACHE_SIZE_RANGE;
+    if !(mc_min..=mc_max).contains(&cfg.nss.memcache_size) {
+        return Err(r.top(
+            "nss",
+            "memcache_size",
+            format!(
+                "{} is out of range: from {mc_min} (1 MiB) to {mc_max} (1 GiB) bytes",
+                cfg.nss.memcache_size
+            ),
+        ));
+    }
     if cfg.cache.max_entries == 0 {
         return Err(r.top("cache", "max_entries", "must be greater than 0".into()));
     }

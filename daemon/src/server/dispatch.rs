@@ -62,7 +62,15 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
             Response::Group(g.group.clone())
         }),
         Request::GroupsOfUser(name) => match check_name("user name", &name) {
-            Ok(()) => reply(r.groups_of_user_timed(&name).await, Response::Gids),
+            Ok(()) => {
+                let (resp, until) = reply(r.groups_of_user_timed(&name).await, Response::Gids);
+                // Only an answer asked under the user's served name is
+                // republished to the memory cache: a case variant or alias
+                // is answered but adds no record.
+                let served = until != 0
+                    && matches!(r.user_by_name(&name).await, Answer::Found(u, _) if u.user.name == name);
+                (resp, if served { until } else { 0 })
+            }
             Err(e) => (e, 0),
         },
         Request::ListUsers { offset, limit } => match r.list_users(offset, limit).await {

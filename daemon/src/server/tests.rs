@@ -494,7 +494,13 @@ async fn fresh_lookups_are_published_to_the_memory_cache() {
         resolver,
         pam: pam::PamState::default(),
         reload: None,
-        memcache: Some(crate::memcache_publish::MemcachePublisher::start(dir.path()).unwrap()),
+        memcache: Some(
+            crate::memcache_publish::MemcachePublisher::start(
+                dir.path(),
+                crate::memcache_publish::DEFAULT_SIZE_LIMIT,
+            )
+            .unwrap(),
+        ),
     });
     let server = Server::start(dir.path(), ctx.clone(), Limits::default()).unwrap();
     let nss = dir.path().join("nss.sock");
@@ -591,4 +597,91 @@ async fn one_uid_cannot_take_every_connection() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_variants_publish_only_the_served_entry() {
+    use roster_proto::memcache::{monotonic_ms, Key as McKey, Mapping};
+    let dir = tempfile::tempdir().unwrap();
+    // Names match in any case, as in Active Directory: every spelling is
+    // answered with the one entry, named in lower case.
+    let directory = FakeDirectory::new_any_case("ad");
+    directory.add_user("alice", 10001, 10000);
+    directory.add_group("staff", 10010, &["alice"]);
+    let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
+    let resolver = Resolver::new(domains, Settings::default(), None, Arc::new(SystemClock));
+    let ctx = Arc::new(Context {
+        resolver,
+        pam: pam::PamState::default(),
+        reload: None,
+        memcache: Some(
+            crate::memcache_publish::MemcachePublisher::start(dir.path(), 1 << 20).unwrap(),
+        ),
+    });
+    let server = Server::start(dir.path(), ctx.clone(), Limits::default()).unwrap();
+    let nss = dir.path().join("nss.sock");
+    let mc_path = dir.path().join("nss.mc");
+    let usage_ctx = ctx.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(&nss, Duration::from_secs(5)).unwrap();
+        let mut call = |r: Request| c.call(&r).unwrap();
+        assert!(matches!(
+            call(Request::UserByName("alice".into())),
+            Response::User(_)
+        ));
+        call(Request::Status);
+        let usage = || usage_ctx.memcache.as_ref().unwrap().usage().unwrap();
+        let (_, one_user) = usage();
+        for i in 1..32u32 {
+            let variant: String = "alice"
+                .chars()
+                .enumerate()
+                .map(|(b, ch)| {
+                    if i >> b & 1 == 1 {
+                        ch.to_ascii_uppercase()
+                    } else {
+                        ch
+                    }
+                })
+                .collect();
+            match call(Request::UserByName(variant.clone())) {
+                Response::User(u) => assert_eq!(u.name, "alice"),
+                other => panic!("{variant}: {other:?}"),
+            }
+            assert!(matches!(
+                call(Request::GroupsOfUser(variant.clone())),
+                Response::Gids(_)
+            ));
+            assert!(matches!(
+                call(Request::GroupByName(format!("StAfF{i}"))),
+                Response::NotFound
+            ));
+            assert!(matches!(
+                call(Request::UserByName(format!("nobody{i}"))),
+                Response::NotFound
+            ));
+        }
+        call(Request::Status);
+        assert_eq!(
+            usage().1,
+            one_user,
+            "variants and unknown names add no record"
+        );
+        let map = Mapping::open(&mc_path).unwrap();
+        let now = monotonic_ms();
+        assert!(map.get(&McKey::UserName("alice"), now).is_some());
+        assert!(map.get(&McKey::GroupsOf("ALICE"), now).is_none());
+        assert!(map.get(&McKey::GroupsOf("alice"), now).is_none());
+        // Asked under the served name, initgroups is published.
+        assert!(matches!(
+            call(Request::GroupsOfUser("alice".into())),
+            Response::Gids(_)
+        ));
+        call(Request::Status);
+        assert!(map.get(&McKey::GroupsOf("alice"), now).is_some());
+        assert!(usage().0 <= 1 << 20);
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
 }

@@ -538,3 +538,73 @@ fn rosterctl_status_shows_refused_entries_to_root_only() {
     assert!(!public.contains("refused"), "{public}");
     assert!(!public.contains("uid=backup"), "{public}");
 }
+
+/// Case variants of AD names (each answered with the one entry, in AD's
+/// canonical lower case) asked by an unprivileged user add records only
+/// under the served names: none per spelling (issue 15).
+#[test]
+fn case_variants_publish_only_served_names_in_the_memory_cache() {
+    use roster_e2e::memcache_file::{case_variants, records_in};
+    use roster_proto::memcache::{Record, MEMCACHE_FILE_NAME};
+    let s = shared();
+    let _serial = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+    let ns = roster_only(&s.rd);
+    let mut lookups = Vec::new();
+    let mut served = std::collections::BTreeSet::new();
+    for name in std::iter::once("erin".to_string()).chain((1..=200).map(|i| format!("bulk{i:04}")))
+    {
+        for v in case_variants(&name) {
+            lookups.push(format!("pwnam {v}"));
+            lookups.push(format!("initgroups {v}"));
+        }
+        served.insert(name);
+    }
+    lookups.push("pwnam erin".into());
+    lookups.push("initgroups erin".into());
+    let input = ns.scratch().join("variants");
+    std::fs::write(&input, lookups.join("\n") + "\n").expect("write lookups");
+    let bin = env!("CARGO_BIN_EXE_nss_probe");
+    let out = ns.run_ok(&format!(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups {bin} < {}",
+        input.display()
+    ));
+    let answers: Vec<&str> = out.lines().collect();
+    assert_eq!(answers.len(), lookups.len());
+    for (lookup, answer) in lookups.iter().zip(&answers) {
+        if let Some(name) = lookup.strip_prefix("pwnam ") {
+            let lower = name.to_ascii_lowercase();
+            assert!(
+                answer.starts_with(&format!("{lower}:")),
+                "{lookup}: {answer} (the served entry)"
+            );
+        }
+    }
+    let records = records_in(&s.rd.socket_dir().join(MEMCACHE_FILE_NAME));
+    let mut per_name = BTreeMap::<String, usize>::new();
+    for r in &records {
+        let name = match r {
+            Record::User(u) => &u.name,
+            Record::Group(g) => &g.name,
+            Record::Initgroups { user, .. } => user,
+        };
+        assert!(
+            !name.chars().any(|c| c.is_ascii_uppercase()),
+            "a record under an asked spelling: {name}"
+        );
+        *per_name.entry(name.clone()).or_default() += 1;
+    }
+    for name in &served {
+        let n = per_name.get(name).copied().unwrap_or(0);
+        assert!(
+            n <= 4,
+            "{name}: {n} records for {} spellings asked",
+            2 * case_variants(name).len()
+        );
+    }
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(r, Record::Initgroups { user, .. } if user == "erin")),
+        "initgroups asked under the served name is published"
+    );
+}
