@@ -1,57 +1,26 @@
-//! Replacing a file atomically: a temporary file in the same directory,
-//! written, synced and given the original's mode (and owner, when we may),
-//! then renamed over the original.
+//! Editing an administrator's file in place: [`roster_proto::atomic_file`]
+//! through a symbolic link, keeping the mode and owner of the file it
+//! replaces.
 
 use anyhow::Context as _;
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use roster_proto::atomic_file::{self, Options};
 use std::path::Path;
 
-/// Writes `contents` to `path` atomically, keeping the mode and owner of the
-/// file it replaces.
+/// Writes `contents` to `path` atomically and durably, keeping the mode and
+/// owner of the file it replaces.
 pub fn replace(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     // A symlinked file (e.g. /etc/nsswitch.conf -> elsewhere) is replaced at
     // its target, keeping the link.
     let real =
         std::fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let path = real.as_path();
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    tmp.write_all(contents)
-        .and_then(|_| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", tmp.path().display()))?;
-    std::fs::set_permissions(
-        tmp.path(),
-        std::fs::Permissions::from_mode(meta.mode() & 0o7777),
-    )
-    .with_context(|| format!("cannot set the mode of {}", tmp.path().display()))?;
-    // Keep the owner when we are allowed to (root); otherwise the file
-    // becomes ours, which is what an unprivileged edit means anyway.
-    let _ = std::os::unix::fs::chown(tmp.path(), Some(meta.uid()), Some(meta.gid()));
-    tmp.persist(path)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    atomic_file::replace(&real, contents, Options::mode(0o644).keep_existing())?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
     fn keeps_the_mode() {

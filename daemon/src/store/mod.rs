@@ -23,9 +23,10 @@
 //! with one `pwrite` and one `fdatasync` (a crash loses at most those last
 //! milliseconds of a cache, never its consistency). When the file grows past twice its live
 //! size it is compacted: live records (younger than the offline age limit)
-//! are copied to `cache.log.tmp`, which is fsynced and renamed over
-//! `cache.log` (then the directory is fsynced): the old or the new file is
-//! there at every instant.
+//! are copied to a temporary file next to `cache.log`, which is fsynced and
+//! renamed over it (then the directory is fsynced:
+//! [`roster_proto::atomic_file`]): the old or the new file is there at
+//! every instant.
 
 mod crc32;
 mod index;
