@@ -28,7 +28,6 @@
 //! [`roster_proto::atomic_file`]): the old or the new file is there at
 //! every instant.
 
-mod crc32;
 mod index;
 pub mod record;
 mod writer;
