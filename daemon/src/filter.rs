@@ -11,19 +11,10 @@ use std::fmt::Write;
 ///
 /// `*`, `(`, `)`, `\` and NUL are replaced by `\2a`, `\28`, `\29`, `\5c` and
 /// `\00`; every other byte is kept (UTF-8 is valid in filter values).
+/// This is `ldap3::ldap_escape`, the escaper of the LDAP library the
+/// daemon already uses.
 pub fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '*' => out.push_str("\\2a"),
-            '(' => out.push_str("\\28"),
-            ')' => out.push_str("\\29"),
-            '\\' => out.push_str("\\5c"),
-            '\0' => out.push_str("\\00"),
-            c => out.push(c),
-        }
-    }
-    out
+    ldap3::ldap_escape(value).into_owned()
 }
 
 /// Escapes raw bytes for a filter: every byte outside printable ASCII, and

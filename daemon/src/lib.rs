@@ -1,6 +1,7 @@
 //! rosterd internals: configuration, directory access, cache and socket service.
 pub mod auth;
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod filter;

@@ -17,9 +17,9 @@
 //!
 //! autorid allocations are kept in one text file per pool,
 //! `<state_dir>/autorid-<autorid_low>.map`, one `SLOT DOMAIN-SID INDEX`
-//! line per range. Each allocation rewrites it whole: write
-//! `autorid-<low>.map.tmp`, fsync it, rename it over the old file, fsync
-//! the directory; only then is the new ID handed out. A kill (or power
+//! line per range. Each allocation rewrites it whole: write a temporary
+//! file next to it, fsync it, rename it over the old file, fsync the
+//! directory (`roster_proto::atomic_file`); only then is the new ID handed out. A kill (or power
 //! loss) at any point leaves either the old or the new file, never a
 //! mixture, so no allocation that was answered is lost. Allocations are
 //! serialized across processes by an exclusive `flock` on

@@ -9,9 +9,11 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+
+use roster_proto::atomic_file::{self, Options};
 
 use crate::error::IdmapError;
 use crate::settings::{AutoridParams, SssParams};
@@ -62,9 +64,7 @@ pub trait SharedStore: Send + Sync + std::fmt::Debug {
 /// guarded by an exclusive `flock` on `<name>.lock`.
 #[derive(Debug, Clone)]
 pub struct StateFile {
-    dir: PathBuf,
     path: PathBuf,
-    tmp: PathBuf,
     lock_path: PathBuf,
 }
 
@@ -75,6 +75,13 @@ pub struct StoreLock {
     _file: File,
 }
 
+fn store_io(e: atomic_file::ReplaceError) -> IdmapError {
+    IdmapError::StoreIo {
+        path: e.path,
+        source: e.source,
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> IdmapError + '_ {
     move |source| IdmapError::StoreIo {
         path: path.to_path_buf(),
@@ -83,16 +90,13 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> IdmapError + '_ {
 }
 
 impl StateFile {
-    /// The file `<base>.map` in `dir` (with `<base>.map.tmp` and
-    /// `<base>.lock`); with `create`, the directory is created if missing.
+    /// The file `<base>.map` in `dir` (with `<base>.lock`); with `create`, the directory is created if missing.
     pub fn new(dir: &Path, base: &str, create: bool) -> Result<StateFile, IdmapError> {
         if create {
             fs::create_dir_all(dir).map_err(io_err(dir))?;
         }
         Ok(StateFile {
-            dir: dir.to_path_buf(),
             path: dir.join(format!("{base}.map")),
-            tmp: dir.join(format!("{base}.map.tmp")),
             lock_path: dir.join(format!("{base}.lock")),
         })
     }
@@ -134,30 +138,16 @@ impl StateFile {
         }
     }
 
-    /// Replaces the file with `text`, durably: temp file, fsync, rename,
-    /// fsync of the directory. Call with the lock held.
+    /// Replaces the file (mode 0644) with `text`, durably: temp file,
+    /// fsync, rename, fsync of the directory
+    /// ([`roster_proto::atomic_file`]). Call with the lock held.
     pub fn replace(&self, text: &str) -> Result<(), IdmapError> {
-        let mut f = File::create(&self.tmp).map_err(io_err(&self.tmp))?;
-        f.write_all(text.as_bytes()).map_err(io_err(&self.tmp))?;
-        f.sync_all().map_err(io_err(&self.tmp))?;
-        drop(f);
-        fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(&self.dir))?;
-        Ok(())
+        atomic_file::replace(&self.path, text.as_bytes(), Options::mode(0o644)).map_err(store_io)
     }
 
     /// Removes the file (under the lock), durably.
     pub fn remove(&self) -> Result<(), IdmapError> {
-        match fs::remove_file(&self.path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_err(&self.path)(e)),
-        }
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(&self.dir))
+        atomic_file::remove(&self.path).map(drop).map_err(store_io)
     }
 }
 

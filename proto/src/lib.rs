@@ -67,6 +67,7 @@
 //! that is not Ok (including a daemon that cannot be reached) to
 //! `NSS_STATUS_UNAVAIL`, so that the next source in nsswitch.conf is tried.
 
+pub mod atomic_file;
 mod client;
 mod codec;
 pub mod memcache;

@@ -7,6 +7,7 @@ use super::{
     OFF_GENERATION, OFF_HEADER_LEN, OFF_MAGIC, OFF_RETIRED, OFF_SLOTS, OFF_SLOT_COUNT, OFF_VERSION,
     RECORD_ALIGN, SLOT_DELETED, SLOT_EMPTY, VERSION,
 };
+use crate::atomic_file::{Options, Replacement};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -73,30 +74,17 @@ impl MemcacheWriter {
         let data_off = (HEADER_LEN + slot_count as usize * 4).next_multiple_of(4096);
         let data_len = data_len.max(4096).next_multiple_of(4096);
         let map_len = data_off + data_len;
-        let tmp = path.with_file_name(format!(
-            ".{}.tmp{}",
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("nss.mc"),
-            std::process::id()
-        ));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&tmp)?;
-        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+        // Readers map the file read-only, whatever their uid: mode 0644.
+        let mut tmp = Replacement::create(path, Options::mode(0o644))?;
+        let file = tmp.file();
         // A sparse file whose blocks are allocated (fallocate) before they
         // are written: on a full tmpfs the writer gets ENOSPC instead of a
         // SIGBUS when it touches the mapping. Header and slots now, records
         // as they come.
         file.set_len(map_len as u64)?;
-        fallocate(&file, 0, data_off)?;
+        fallocate(file, 0, data_off)?;
         let meta = file.metadata()?;
-        let map = map_shared(&file, map_len)?;
+        let map = map_shared(file, map_len)?;
         let mut w = MemcacheWriter {
             path: path.to_path_buf(),
             map,
@@ -108,7 +96,9 @@ impl MemcacheWriter {
             occupied: 0,
             dev: meta.dev(),
             ino: meta.ino(),
-            file,
+            // The same open file as the temporary file, which becomes the
+            // published one at the commit below.
+            file: file.try_clone()?,
             reserved: 0,
         };
         w.write_header();
@@ -118,10 +108,8 @@ impl MemcacheWriter {
             .custom_flags(libc::O_CLOEXEC)
             .open(path)
             .ok();
-        if let Err(e) = std::fs::rename(&tmp, path) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+        // Published whole: the header is in place before the rename.
+        tmp.commit()?;
         if let Some(old) = old {
             retire_file(&old);
         }

@@ -5,10 +5,10 @@
 
 use super::backend::AccountInfo;
 use super::hasher::{HashWorker, Verified};
+use roster_proto::atomic_file::{self, Options};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
@@ -328,27 +328,15 @@ impl CredentialStore {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let io = |source| CredentialError::Io {
-            path: path.clone(),
-            source,
-        };
         let data = FileData {
             version: 1,
             users: users.clone(),
         };
         let bytes = serde_json::to_vec(&data).map_err(|e| CredentialError::Hash(e.to_string()))?;
-        let tmp = path.with_extension("json.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io)?;
-        f.write_all(&bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(io)
+        atomic_file::replace(path, &bytes, Options::mode(0o600)).map_err(|e| CredentialError::Io {
+            path: e.path,
+            source: e.source,
+        })
     }
 }
 

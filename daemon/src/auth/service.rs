@@ -7,7 +7,6 @@ use super::policy;
 use super::settings::{AuthSettings, DomainAuth};
 use roster_proto::{PamCode, PamReply, Request, Response, Secret};
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The current time in Unix seconds (replaceable in tests).
 pub type Now = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -38,13 +37,6 @@ pub struct PamAuth {
     now: Now,
 }
 
-fn system_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn cred_key(domain: &str, name: &str) -> String {
     format!("{domain}/{name}")
 }
@@ -57,7 +49,7 @@ impl PamAuth {
         settings: AuthSettings,
         creds: Arc<CredentialStore>,
     ) -> PamAuth {
-        PamAuth::with_clock(backend, settings, creds, Arc::new(system_now))
+        PamAuth::with_clock(backend, settings, creds, Arc::new(crate::clock::unix_secs))
     }
 
     /// Like [`PamAuth::new`] with a given clock (tests).

@@ -12,12 +12,11 @@
 //! strings, two LRU nodes and the hash table); the persistent store's index
 //! adds about 13 MB for their 200,000 entries.
 
-pub mod clock;
 pub mod entry;
 pub mod flight;
 pub mod key;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use entry::{GroupEntry, UserEntry, Value};
 pub use key::{CacheKey, Key};
 

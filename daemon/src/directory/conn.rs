@@ -4,11 +4,12 @@
 
 use super::records::{DirectoryError, DirectoryStatus, ServerStatus};
 use super::tls;
+use crate::clock::secs_since_epoch as unix;
 use crate::config::DomainConfig;
 use ldap3::{Ldap, LdapConnAsync, LdapError};
 use native_tls::TlsConnector;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 /// First backoff after a server failed; doubled at each further failure.
 const BACKOFF_BASE: Duration = Duration::from_secs(2);
@@ -68,12 +69,6 @@ pub(crate) struct Pool {
     connector: Option<TlsConnector>,
     health: Mutex<Health>,
     live: tokio::sync::Mutex<Option<Live>>,
-}
-
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Is this ldap3 error about the connection (server gone, TLS, timeout)

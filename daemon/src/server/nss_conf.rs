@@ -1,7 +1,7 @@
 //! Publication of the `[nss]` settings for the NSS module.
 //!
-//! `socket_dir/nss.conf`, mode 0644, replaced atomically (written to a
-//! temporary file, fsynced, renamed) at start and on every reload.
+//! `socket_dir/nss.conf`, mode 0644, replaced atomically
+//! ([`roster_proto::atomic_file`]) at start and on every reload.
 //! Format: `#` comment lines, then one `key=value` per line:
 //!
 //! ```text
@@ -16,9 +16,8 @@
 //! or a newline (the configuration refuses them).
 
 use crate::config::NssSettings;
-use std::fs::OpenOptions;
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use roster_proto::atomic_file::{self, Options};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// File name of the published settings in the socket directory.
@@ -48,18 +47,7 @@ pub fn render(nss: &NssSettings) -> String {
 /// Writes `socket_dir/nss.conf` atomically; returns its path.
 pub fn write(socket_dir: &Path, nss: &NssSettings) -> io::Result<PathBuf> {
     let path = socket_dir.join(NSS_CONF_NAME);
-    let tmp = socket_dir.join(format!(".{NSS_CONF_NAME}.tmp"));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)?;
-    f.write_all(render(nss).as_bytes())?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    std::fs::rename(&tmp, &path)?;
+    atomic_file::replace(&path, render(nss).as_bytes(), Options::mode(0o644))?;
     Ok(path)
 }
 
@@ -94,6 +82,10 @@ mod tests {
         );
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644);
-        assert!(!dir.path().join(".nss.conf.tmp").exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["nss.conf"], "no temporary file is left behind");
     }
 }

@@ -23,11 +23,11 @@
 //! with one `pwrite` and one `fdatasync` (a crash loses at most those last
 //! milliseconds of a cache, never its consistency). When the file grows past twice its live
 //! size it is compacted: live records (younger than the offline age limit)
-//! are copied to `cache.log.tmp`, which is fsynced and renamed over
-//! `cache.log` (then the directory is fsynced): the old or the new file is
-//! there at every instant.
+//! are copied to a temporary file next to `cache.log`, which is fsynced and
+//! renamed over it (then the directory is fsynced:
+//! [`roster_proto::atomic_file`]): the old or the new file is there at
+//! every instant.
 
-mod crc32;
 mod index;
 pub mod record;
 mod writer;
@@ -43,7 +43,6 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
 use thiserror::Error;
 
 /// File header: format name and version.
@@ -114,10 +113,7 @@ pub struct Store {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::clock::unix_ms()
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {

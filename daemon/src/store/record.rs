@@ -4,7 +4,7 @@
 //! `u32 crc32(payload)`, then `len` bytes of JSON payload. A record is
 //! accepted only when the whole frame is present and the checksum matches.
 
-use super::crc32::crc32;
+use crc32fast::hash as crc32;
 use serde::{Deserialize, Serialize};
 
 /// First byte of every record frame.
@@ -147,6 +147,18 @@ pub fn parse(buf: &[u8]) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The checksum stays the IEEE CRC-32 (zlib/PNG) the log was written
+    /// with, so files written before crc32fast still read.
+    #[test]
+    fn checksum_is_ieee_crc32() {
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(
+            crc32(b"The quick brown fox jumps over the lazy dog"),
+            0x414F_A339
+        );
+    }
 
     fn sample() -> Record {
         Record::Put {

@@ -9,10 +9,11 @@
 use super::index::{apply, Loc};
 use super::record::{self, Frame, Record};
 use super::{now_ms, Inner, Op, COALESCE, COMPACT_MIN_BYTES, FILE_MAGIC, MAX_BATCH};
+use roster_proto::atomic_file::{Options, Replacement};
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
@@ -122,8 +123,9 @@ fn compact_live(inner: &Mutex<Inner>) -> std::io::Result<()> {
 }
 
 /// Writes the live records of `index` that are younger than `max_age_ms`
-/// from `file` into a new log that replaces the one at `path` (temporary
-/// file, fsync, rename, directory fsync). Returns the new file, its index
+/// from `file` into a new log that replaces the one at `path`
+/// ([`roster_proto::atomic_file`]: temporary file, fsync, rename, directory
+/// fsync). Returns the new file, its index
 /// and its length.
 pub(super) fn rewrite(
     path: &Path,
@@ -131,13 +133,7 @@ pub(super) fn rewrite(
     index: &HashMap<u64, Loc>,
     max_age_ms: u64,
 ) -> std::io::Result<(File, HashMap<u64, Loc>, u64)> {
-    let tmp = path.with_extension("log.tmp");
-    let mut out = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let mut out = Replacement::create(path, Options::mode(0o600))?;
     let live: u64 = index.values().map(|l| l.len as u64).sum();
     let mut data = Vec::with_capacity(FILE_MAGIC.len() + live as usize);
     data.extend_from_slice(FILE_MAGIC);
@@ -156,14 +152,8 @@ pub(super) fn rewrite(
         new_index.insert(*key, Loc { offset, ..*loc });
         data.extend_from_slice(&buf);
     }
-    out.write_all(&data)?;
-    out.sync_all()?;
-    drop(out);
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
-    }
-    let file = OpenOptions::new().read(true).write(true).open(path)?;
+    out.file().write_all(&data)?;
+    let file = out.commit()?;
     Ok((file, new_index, data.len() as u64))
 }
 

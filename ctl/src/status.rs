@@ -5,10 +5,10 @@
 use super::context::Ctx;
 use super::daemon::{self, DaemonError};
 use super::output::{print_json, render_text};
+use roster_daemon::clock::unix_secs as now;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Runs `rosterctl status`.
 pub fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -35,13 +35,6 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
         }
         Err(e) => Err(e.into()),
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The text form of the status document.

@@ -1,5 +1,7 @@
-//! rosterctl's commands, one module per command group; [`main`] parses the
-//! command line and dispatches.
+//! rosterctl's commands, one module per command group; [`run`] parses the
+//! command line and dispatches. A crate of its own on top of the public API
+//! of `roster-daemon` (configuration, directory, resolver) and
+//! `roster-proto` (the sockets' protocol).
 
 mod atomic;
 mod cache;
@@ -25,7 +27,7 @@ use std::process::ExitCode;
 
 /// Parses the command line, runs the command and returns its exit status
 /// (0 on success, 1 on failure, 2 on a usage error).
-pub fn main() -> ExitCode {
+pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let ctx = Ctx::from_cli(&cli);
     let result = match &cli.command {

@@ -1,10 +1,8 @@
 //! `rosterctl`: the administration tool of roster (connection test, daemon
 //! status, lookups, cache control, domain and nsswitch.conf editing, shell
-//! completions and man pages). The commands live in `daemon/src/ctl/`.
-
-#[path = "../ctl/mod.rs"]
-mod ctl;
+//! completions and man pages). The commands live in the `roster_ctl`
+//! library of this crate (`ctl/src/`).
 
 fn main() -> std::process::ExitCode {
-    ctl::main()
+    roster_ctl::run()
 }
