@@ -51,7 +51,6 @@
 //! connect_timeout = 1.5
 //! op_timeout = 5
 //! min_id = 1000
-//! memcache_size = 33554432
 //! max_id = 0
 //! page_size = 500
 //! home_directory_template = "/home/{username}"
