@@ -263,68 +263,14 @@ impl Resolver {
         raw: Arc<UserEntry>,
         via: Via,
     ) -> Served<Arc<UserEntry>> {
-        let s = cx.settings.clone();
-        if raw.user.uid < s.min_id || s.ignore_users.contains(&raw.user.name) {
+        let entry = Owned {
+            kind: EntryKind::User,
+            dn: &raw.dn,
+            name: &raw.user.name,
+            id: raw.user.uid,
+        };
+        let Some(name) = self.served_as(cx, i, entry, via).await? else {
             return Ok(None);
-        }
-        let d = cx.domain(i).clone();
-        let ci = d.case_insensitive();
-        if let Some(reason) = self
-            .inner
-            .local
-            .user_refusal(&raw.user.name, raw.user.uid, ci)
-        {
-            self.refuse(d.name(), &raw.dn, reason);
-            return Ok(None);
-        }
-        let uid = raw.user.uid;
-        if via != Via::Id {
-            if let Some(v) = self.held_before(cx, i, &Key::UserId(uid)).await? {
-                let other = owner_desc(&v);
-                self.refuse(d.name(), &raw.dn, format!("uid {uid} is already {other}"));
-                return Ok(None);
-            }
-            let own = if d.unique_ids() {
-                Probe::Holds(Value::User(raw.clone()), Source::Cache)
-            } else {
-                self.probe(cx, i, Key::UserId(uid)).await
-            };
-            match own {
-                Probe::Holds(Value::User(o), _) if same_entry(&o.dn, &raw.dn) => {}
-                Probe::Holds(v, _) => {
-                    let other = owner_desc(&v);
-                    self.refuse(d.name(), &raw.dn, format!("uid {uid} is already {other}"));
-                    return Ok(None);
-                }
-                Probe::Free => {
-                    let reason = format!("the directory answers no single entry for uid {uid}");
-                    self.refuse(d.name(), &raw.dn, reason);
-                    return Ok(None);
-                }
-                Probe::Failed(r) => return Err(r),
-            }
-        } else if !d.case_insensitive() {
-            // (Active Directory keeps account names unique: no check.)
-            match self
-                .probe(cx, i, Key::UserName(raw.user.name.clone()))
-                .await
-            {
-                Probe::Holds(Value::User(o), _) if same_entry(&o.dn, &raw.dn) => {}
-                Probe::Holds(..) | Probe::Free => {
-                    let reason = format!(
-                        "the directory answers another or no entry for its name {:?}",
-                        raw.user.name
-                    );
-                    self.refuse(d.name(), &raw.dn, reason);
-                    return Ok(None);
-                }
-                Probe::Failed(r) => return Err(r),
-            }
-        }
-        let name = match self.served_name(cx, i, &raw.user.name, true).await? {
-            Some(n) => n,
-            None if via == (Via::Name { qualified: false }) => return Ok(None),
-            None => format!("{}@{}", raw.user.name, d.name()),
         };
         if name == raw.user.name {
             return Ok(Some(raw));
@@ -332,6 +278,87 @@ impl Resolver {
         let mut u = (*raw).clone();
         u.user.name = name;
         Ok(Some(Arc::new(u)))
+    }
+
+    /// The name under which domain `i`'s `entry` is served, or `None` when
+    /// it is not served: below `min_id` or ignored, shadowed by a local
+    /// account or a reserved ID, its ID held by an earlier domain or by
+    /// another entry, or (asked by ID) its name answering another entry.
+    /// Refusals are logged once with the entry's DN.
+    async fn served_as(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        entry: Owned<'_>,
+        via: Via,
+    ) -> Served<String> {
+        let Owned { kind, dn, name, id } = entry;
+        let s = cx.settings.clone();
+        let ignored = match kind {
+            EntryKind::User => s.ignore_users.contains(name),
+            EntryKind::Group => s.ignore_groups.contains(name),
+        };
+        if id < s.min_id || ignored {
+            return Ok(None);
+        }
+        let d = cx.domain(i).clone();
+        let ci = d.case_insensitive();
+        let local = match kind {
+            EntryKind::User => self.inner.local.user_refusal(name, id, ci),
+            EntryKind::Group => self.inner.local.group_refusal(name, id, ci),
+        };
+        if let Some(reason) = local {
+            self.refuse(d.name(), dn, reason);
+            return Ok(None);
+        }
+        let word = kind.id_word();
+        if via != Via::Id {
+            if let Some(v) = self.held_before(cx, i, &kind.id_key(id)).await? {
+                let other = owner_desc(&v);
+                self.refuse(d.name(), dn, format!("{word} {id} is already {other}"));
+                return Ok(None);
+            }
+            // (IDs derived from SIDs are unique by construction: no search.)
+            if !d.unique_ids() {
+                match self.probe(cx, i, kind.id_key(id)).await {
+                    Probe::Holds(v, _) if kind.is_entry(&v, dn) => {}
+                    Probe::Holds(v, _) => {
+                        let other = owner_desc(&v);
+                        self.refuse(d.name(), dn, format!("{word} {id} is already {other}"));
+                        return Ok(None);
+                    }
+                    Probe::Free => {
+                        let reason =
+                            format!("the directory answers no single entry for {word} {id}");
+                        self.refuse(d.name(), dn, reason);
+                        return Ok(None);
+                    }
+                    Probe::Failed(r) => return Err(r),
+                }
+            }
+        } else if !ci {
+            // (Active Directory keeps account names unique: no check.)
+            match self.probe(cx, i, kind.name_key(name)).await {
+                Probe::Holds(v, _) if kind.is_entry(&v, dn) => {}
+                Probe::Holds(..) | Probe::Free => {
+                    let reason =
+                        format!("the directory answers another or no entry for its name {name:?}");
+                    self.refuse(d.name(), dn, reason);
+                    return Ok(None);
+                }
+                Probe::Failed(r) => return Err(r),
+            }
+        }
+        Ok(
+            match self
+                .served_name(cx, i, name, kind == EntryKind::User)
+                .await?
+            {
+                Some(n) => Some(n),
+                None if via == (Via::Name { qualified: false }) => None,
+                None => Some(format!("{name}@{}", d.name())),
+            },
+        )
     }
 
     /// The served form of domain `i`'s group `raw` (members included), or
@@ -344,68 +371,14 @@ impl Resolver {
         via: Via,
         with_members: bool,
     ) -> Served<Arc<GroupEntry>> {
-        let s = cx.settings.clone();
-        if raw.group.gid < s.min_id || s.ignore_groups.contains(&raw.group.name) {
+        let entry = Owned {
+            kind: EntryKind::Group,
+            dn: &raw.dn,
+            name: &raw.group.name,
+            id: raw.group.gid,
+        };
+        let Some(name) = self.served_as(cx, i, entry, via).await? else {
             return Ok(None);
-        }
-        let d = cx.domain(i).clone();
-        let ci = d.case_insensitive();
-        if let Some(reason) = self
-            .inner
-            .local
-            .group_refusal(&raw.group.name, raw.group.gid, ci)
-        {
-            self.refuse(d.name(), &raw.dn, reason);
-            return Ok(None);
-        }
-        let gid = raw.group.gid;
-        if via != Via::Id {
-            if let Some(v) = self.held_before(cx, i, &Key::GroupId(gid)).await? {
-                let other = owner_desc(&v);
-                self.refuse(d.name(), &raw.dn, format!("gid {gid} is already {other}"));
-                return Ok(None);
-            }
-            let own = if d.unique_ids() {
-                Probe::Holds(Value::Group(raw.clone()), Source::Cache)
-            } else {
-                self.probe(cx, i, Key::GroupId(gid)).await
-            };
-            match own {
-                Probe::Holds(Value::Group(o), _) if same_entry(&o.dn, &raw.dn) => {}
-                Probe::Holds(v, _) => {
-                    let other = owner_desc(&v);
-                    self.refuse(d.name(), &raw.dn, format!("gid {gid} is already {other}"));
-                    return Ok(None);
-                }
-                Probe::Free => {
-                    let reason = format!("the directory answers no single entry for gid {gid}");
-                    self.refuse(d.name(), &raw.dn, reason);
-                    return Ok(None);
-                }
-                Probe::Failed(r) => return Err(r),
-            }
-        } else if !d.case_insensitive() {
-            // (Active Directory keeps account names unique: no check.)
-            match self
-                .probe(cx, i, Key::GroupName(raw.group.name.clone()))
-                .await
-            {
-                Probe::Holds(Value::Group(o), _) if same_entry(&o.dn, &raw.dn) => {}
-                Probe::Holds(..) | Probe::Free => {
-                    let reason = format!(
-                        "the directory answers another or no entry for its name {:?}",
-                        raw.group.name
-                    );
-                    self.refuse(d.name(), &raw.dn, reason);
-                    return Ok(None);
-                }
-                Probe::Failed(r) => return Err(r),
-            }
-        }
-        let name = match self.served_name(cx, i, &raw.group.name, false).await? {
-            Some(n) => n,
-            None if via == (Via::Name { qualified: false }) => return Ok(None),
-            None => format!("{}@{}", raw.group.name, d.name()),
         };
         let members = if with_members {
             self.served_members(cx, i, &raw.group.members).await?
@@ -589,6 +562,57 @@ impl Resolver {
 }
 
 /// "claimed by DN (domain D)" for a raw value holding an ID.
+/// Users or groups, for the ownership checks both share.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum EntryKind {
+    User,
+    Group,
+}
+
+impl EntryKind {
+    /// "uid" or "gid", as refusal reasons say it.
+    fn id_word(self) -> &'static str {
+        match self {
+            EntryKind::User => "uid",
+            EntryKind::Group => "gid",
+        }
+    }
+
+    /// The cache key of an ID of this kind.
+    fn id_key(self, id: u32) -> Key {
+        match self {
+            EntryKind::User => Key::UserId(id),
+            EntryKind::Group => Key::GroupId(id),
+        }
+    }
+
+    /// The cache key of a name of this kind.
+    fn name_key(self, name: &str) -> Key {
+        match self {
+            EntryKind::User => Key::UserName(name.to_string()),
+            EntryKind::Group => Key::GroupName(name.to_string()),
+        }
+    }
+
+    /// True when `v` is the entry of this kind at `dn`.
+    fn is_entry(self, v: &Value, dn: &str) -> bool {
+        match (self, v) {
+            (EntryKind::User, Value::User(o)) => same_entry(&o.dn, dn),
+            (EntryKind::Group, Value::Group(o)) => same_entry(&o.dn, dn),
+            _ => false,
+        }
+    }
+}
+
+/// What the ownership checks look at in one directory entry.
+#[derive(Clone, Copy)]
+struct Owned<'a> {
+    kind: EntryKind,
+    dn: &'a str,
+    name: &'a str,
+    id: u32,
+}
+
 fn owner_desc(v: &Value) -> String {
     match v {
         Value::User(u) => format!("claimed by {} (domain {})", u.dn, u.domain),
