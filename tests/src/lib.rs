@@ -6,6 +6,7 @@
 //! dropped (or when the test process dies: the watchdog shell sees its
 //! stdin close). Nothing here writes to the host's `/etc`.
 
+pub mod cc;
 pub mod config;
 pub mod dataset;
 pub mod memcache_file;

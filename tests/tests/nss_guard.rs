@@ -50,21 +50,7 @@ int main(int argc, char **argv) {
 const USER_UID: u32 = 64013;
 
 fn build(dir: &Path) -> std::path::PathBuf {
-    let src = dir.join("guard-probe.c");
-    let bin = dir.join("guard-probe");
-    std::fs::write(&src, GUARD_PROBE_C).unwrap();
-    let out = Command::new("gcc")
-        .args(["-O2", "-Wall", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .expect("run gcc");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
+    roster_e2e::cc::compile(dir, "guard-probe", GUARD_PROBE_C, &[])
 }
 
 fn gids(text: &str) -> Vec<u32> {

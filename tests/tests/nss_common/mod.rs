@@ -9,7 +9,7 @@ use roster_e2e::namespace::Namespace;
 use roster_e2e::rosterd::Rosterd;
 use roster_e2e::slapd::Slapd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// A directory and a daemon serving it.
 pub struct Env {
@@ -195,19 +195,5 @@ int main(int argc, char **argv) {
 
 /// Compiles [`PROBE_C`] into `dir` and returns the binary's path.
 pub fn build_probe(dir: &Path) -> PathBuf {
-    let src = dir.join("probe.c");
-    let bin = dir.join("probe");
-    std::fs::write(&src, PROBE_C).expect("write probe.c");
-    let out = Command::new("gcc")
-        .args(["-O2", "-Wall", "-pthread", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .expect("run gcc");
-    assert!(
-        out.status.success(),
-        "gcc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    bin
+    roster_e2e::cc::compile(dir, "probe", PROBE_C, &["-pthread"])
 }
