@@ -6,7 +6,8 @@
 
 use roster_proto::memcache::{MemcacheWriter, Record};
 use roster_proto::{
-    encode_request, encode_response, Group, PamCode, PamReply, Request, Response, Secret, User,
+    encode_request, encode_response, Group, Netgroup, PamCode, PamReply, Request, Response, Secret,
+    Triple, User,
 };
 use std::path::{Path, PathBuf};
 
@@ -81,6 +82,7 @@ fn codec() {
             rhost: s("h"),
         },
         Request::Admin(s("{\"command\":\"status\"}")),
+        Request::NetgroupByName(s("admins")),
     ];
     for (i, r) in requests.iter().enumerate() {
         put(
@@ -109,6 +111,21 @@ fn codec() {
         Response::NotFound,
         Response::Unavailable(s("no server")),
         Response::Error(s("bad frame")),
+        Response::Netgroup(Netgroup {
+            name: s("admins"),
+            triples: vec![
+                Triple {
+                    host: s("host1"),
+                    user: s("alice"),
+                    domain: s(""),
+                },
+                Triple {
+                    host: s("-"),
+                    user: s(""),
+                    domain: s("example"),
+                },
+            ],
+        }),
     ];
     for (i, r) in responses.iter().enumerate() {
         put(

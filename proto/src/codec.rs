@@ -1,6 +1,6 @@
 //! Encoding and decoding of frames (see the crate docs for the layout).
 
-use crate::types::{Group, PamCode, PamReply, Request, Response, Secret, User};
+use crate::types::{Group, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User};
 use crate::{MAX_FRAME_LEN, MAX_LIST_LEN, MAX_STRING_LEN, PROTOCOL_VERSION};
 use thiserror::Error;
 
@@ -172,6 +172,19 @@ impl<'a> Reader<'a> {
         }
         Ok(Group { name, gid, members })
     }
+    fn netgroup(&mut self) -> Result<Netgroup, DecodeError> {
+        let name = self.str("netgroup.name")?;
+        let n = self.count("netgroup.triples", 12)?;
+        let mut triples = Vec::with_capacity(n);
+        for _ in 0..n {
+            triples.push(Triple {
+                host: self.str("triple.host")?,
+                user: self.str("triple.user")?,
+                domain: self.str("triple.domain")?,
+            });
+        }
+        Ok(Netgroup { name, triples })
+    }
     fn end(&self) -> Result<(), DecodeError> {
         if self.buf.is_empty() {
             Ok(())
@@ -185,7 +198,10 @@ impl<'a> Reader<'a> {
 pub fn encode_request(req: &Request) -> Vec<u8> {
     let mut w = Writer::new(req.code());
     match req {
-        Request::UserByName(n) | Request::GroupByName(n) | Request::GroupsOfUser(n) => w.str(n),
+        Request::UserByName(n)
+        | Request::GroupByName(n)
+        | Request::GroupsOfUser(n)
+        | Request::NetgroupByName(n) => w.str(n),
         Request::UserByUid(id) | Request::GroupByGid(id) => w.u32(*id),
         Request::ListUsers { offset, limit } | Request::ListGroups { offset, limit } => {
             w.u32(*offset);
@@ -261,6 +277,7 @@ pub fn decode_request(payload: &[u8]) -> Result<Request, DecodeError> {
             limit: r.u32("limit")?,
         },
         8 => Request::Status,
+        9 => Request::NetgroupByName(r.str("name")?),
         20 => Request::PamAuthenticate {
             user: r.str("user")?,
             service: r.str("service")?,
@@ -340,6 +357,16 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
             w.u8(p.code as u8);
             w.str(&p.message);
         }
+        Response::Netgroup(n) => {
+            w.u8(8);
+            w.str(&n.name);
+            w.u32(n.triples.len() as u32);
+            for t in &n.triples {
+                w.str(&t.host);
+                w.str(&t.user);
+                w.str(&t.domain);
+            }
+        }
         Response::NotFound => {}
         Response::Unavailable(m) | Response::Error(m) => w.str(m),
     }
@@ -394,6 +421,7 @@ pub fn decode_response(payload: &[u8]) -> Result<Response, DecodeError> {
                     message: r.str("pam.message")?,
                 })
             }
+            8 => Response::Netgroup(r.netgroup()?),
             k => return Err(DecodeError::UnknownKind(k)),
         },
         1 => Response::NotFound,
@@ -432,6 +460,7 @@ mod tests {
                 limit: 1,
             },
             Request::Status,
+            Request::NetgroupByName("hosts@example".into()),
             Request::PamAuthenticate {
                 user: "alice".into(),
                 service: "sshd".into(),
@@ -493,6 +522,17 @@ mod tests {
                 entries: vec![group],
                 more: false,
             },
+            Response::Netgroup(Netgroup {
+                name: "admins".into(),
+                triples: vec![
+                    Triple {
+                        host: "h1".into(),
+                        user: String::new(),
+                        domain: "-".into(),
+                    },
+                    Triple::default(),
+                ],
+            }),
             Response::Json("{}".into()),
             Response::Pam(PamReply {
                 code: PamCode::NewAuthtokReqd,

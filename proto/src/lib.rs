@@ -40,6 +40,7 @@
 //! | 6    | list users         | `u32 offset, u32 limit`                | `Users`       |
 //! | 7    | list groups        | `u32 offset, u32 limit`                | `Groups`      |
 //! | 8    | status             | (empty)                                | `Json`        |
+//! | 9    | netgroup by name   | `str name`                             | `Netgroup`    |
 //! | 20   | PAM authenticate   | `str user, str service, str rhost, bytes password` | `Pam` |
 //! | 21   | PAM account        | `str user, str service, str rhost`     | `Pam`         |
 //! | 22   | PAM change password| `str user, str service, bytes old, bytes new` | `Pam`  |
@@ -61,7 +62,8 @@
 //! str shell`), 2 `Group` (`str name, u32 gid, list<str> members`), 3 `Gids`
 //! (`list<u32>`), 4 `Users` (`list<User>, u8 more`), 5 `Groups`
 //! (`list<Group>, u8 more`), 6 `Json` (`str`), 7 `Pam` (`u8 code, str
-//! message`).
+//! message`), 8 `Netgroup` (`str name, list<Triple>`; a `Triple` is `str
+//! host, str user, str domain`, an empty field matching anything).
 //!
 //! The NSS module maps NotFound to `NSS_STATUS_NOTFOUND` and everything else
 //! that is not Ok (including a daemon that cannot be reached) to
@@ -83,7 +85,7 @@ pub use paths::{
     DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_DIR, DEFAULT_STATE_DIR, LOOP_GUARD_ENV, NSS_SOCKET_NAME,
     PAM_SOCKET_NAME,
 };
-pub use types::{Group, PamCode, PamReply, Request, Response, Secret, User};
+pub use types::{Group, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User};
 
 /// Version carried in every frame; a daemon refuses frames of another version.
 pub const PROTOCOL_VERSION: u16 = 1;

@@ -33,6 +33,31 @@ pub struct Group {
     pub members: Vec<String>,
 }
 
+/// One `(host,user,domain)` triple of a netgroup (RFC 2307
+/// `nisNetgroupTriple`). An empty field matches anything (glibc's NULL);
+/// `-` is kept as is and matches nothing.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Hash, PartialOrd, Ord)]
+pub struct Triple {
+    /// Host name, or empty for any host.
+    pub host: String,
+    /// User name, or empty for any user.
+    pub user: String,
+    /// NIS domain, or empty for any domain.
+    pub domain: String,
+}
+
+/// A netgroup as served to NSS: its triples, those of nested netgroups
+/// included (the daemon resolves `memberNisNetgroup`).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Netgroup {
+    /// Netgroup name.
+    pub name: String,
+    /// Every triple, nested netgroups' included, each once.
+    pub triples: Vec<Triple>,
+}
+
 /// Bytes that must not leak: zeroized on drop, never printed by `Debug`.
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -101,6 +126,9 @@ pub enum Request {
     },
     /// Daemon status as JSON.
     Status,
+    /// A netgroup by name (plain or `name@domain`), nested netgroups
+    /// resolved into triples.
+    NetgroupByName(String),
     /// PAM `pam_sm_authenticate`: verify a password.
     PamAuthenticate {
         /// Login name.
@@ -157,6 +185,7 @@ impl Request {
             Request::ListUsers { .. } => 6,
             Request::ListGroups { .. } => 7,
             Request::Status => 8,
+            Request::NetgroupByName(_) => 9,
             Request::PamAuthenticate { .. } => 20,
             Request::PamAccount { .. } => 21,
             Request::PamChangePassword { .. } => 22,
@@ -256,6 +285,8 @@ pub enum Response {
         /// True when another page follows.
         more: bool,
     },
+    /// One netgroup with its triples.
+    Netgroup(Netgroup),
     /// A JSON document (status, admin replies).
     Json(String),
     /// A PAM decision.
