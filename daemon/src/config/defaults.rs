@@ -58,7 +58,11 @@ pub(crate) fn fill(d: &mut DomainConfig, explicit: &ExplicitKeys) {
     if d.kind == DomainKind::Ad {
         super::ad::apply_defaults(d, explicit);
     }
-    for base in [&mut d.user_search_base, &mut d.group_search_base] {
+    for base in [
+        &mut d.user_search_base,
+        &mut d.group_search_base,
+        &mut d.netgroup_search_base,
+    ] {
         if base.is_none() {
             *base = Some(super::domain::SearchBases::One(d.base_dn.clone()));
         }

@@ -103,6 +103,12 @@ pub struct AttributeMap {
     pub member_of: String,
     /// A stable unique ID of the entry (e.g. `entryUUID`); none by default.
     pub unique_id: Option<String>,
+    /// Netgroup name (`cn`).
+    pub netgroup_name: String,
+    /// Netgroup `(host,user,domain)` triples (`nisNetgroupTriple`).
+    pub netgroup_triple: String,
+    /// Names of nested netgroups (`memberNisNetgroup`).
+    pub member_netgroup: String,
 }
 
 impl Default for AttributeMap {
@@ -119,6 +125,9 @@ impl Default for AttributeMap {
             member: "member".into(),
             member_of: "memberOf".into(),
             unique_id: None,
+            netgroup_name: "cn".into(),
+            netgroup_triple: "nisNetgroupTriple".into(),
+            member_netgroup: "memberNisNetgroup".into(),
         }
     }
 }
@@ -137,6 +146,9 @@ impl AttributeMap {
             ("member_uid", self.member_uid.as_str()),
             ("member", self.member.as_str()),
             ("member_of", self.member_of.as_str()),
+            ("netgroup_name", self.netgroup_name.as_str()),
+            ("netgroup_triple", self.netgroup_triple.as_str()),
+            ("member_netgroup", self.member_netgroup.as_str()),
         ];
         if let Some(u) = &self.unique_id {
             v.push(("unique_id", u.as_str()));
@@ -203,6 +215,13 @@ pub struct DomainConfig {
     /// Where groups are searched, like `user_search_base`.
     #[serde(default)]
     pub group_search_base: Option<SearchBases>,
+    /// Where netgroups are searched, like `user_search_base` (`base_dn`
+    /// when absent).
+    #[serde(default)]
+    pub netgroup_search_base: Option<SearchBases>,
+    /// Filter selecting netgroup entries (`(objectClass=nisNetgroup)`).
+    #[serde(default = "default_netgroup_filter")]
+    pub netgroup_filter: String,
     /// Search scope (`"sub"`).
     #[serde(default = "default_scope")]
     pub scope: SearchScope,
@@ -312,6 +331,10 @@ impl DomainConfig {
     pub fn group_bases(&self) -> Vec<SearchBase> {
         self.bases(&self.group_search_base)
     }
+    /// Every base of netgroup searches, in order.
+    pub fn netgroup_bases(&self) -> Vec<SearchBase> {
+        self.bases(&self.netgroup_search_base)
+    }
     fn bases(&self, b: &Option<SearchBases>) -> Vec<SearchBase> {
         match b {
             None => vec![SearchBase {
@@ -387,6 +410,9 @@ fn default_failback() -> Duration {
 }
 fn default_scope() -> SearchScope {
     SearchScope::Sub
+}
+fn default_netgroup_filter() -> String {
+    "(objectClass=nisNetgroup)".into()
 }
 fn default_user_filter() -> String {
     "(objectClass=posixAccount)".into()

@@ -67,6 +67,48 @@ fn defaults() {
     assert_eq!(d.attributes.gecos, "gecos");
     assert_eq!(d.default_shell, "/bin/sh");
     assert!(d.bind_password.is_none());
+    assert_eq!(d.netgroup_bases()[0].base, "dc=example,dc=test");
+    assert_eq!(d.netgroup_filter, "(objectClass=nisNetgroup)");
+    let a = &d.attributes;
+    assert_eq!(
+        (&*a.netgroup_name, &*a.netgroup_triple, &*a.member_netgroup),
+        ("cn", "nisNetgroupTriple", "memberNisNetgroup")
+    );
+}
+
+#[test]
+fn netgroup_keys_are_read_and_checked() {
+    let c = parse(&format!(
+        "{MINIMAL}netgroup_search_base = \"ou=netgroup,dc=example,dc=test\"\n\
+         netgroup_filter = \"(objectClass=nisNetgroup)\"\n\
+         [domain.attributes]\nnetgroup_triple = \"triple\"\n"
+    ))
+    .unwrap();
+    let d = &c.domains[0];
+    assert_eq!(d.netgroup_bases()[0].base, "ou=netgroup,dc=example,dc=test");
+    assert_eq!(d.attributes.netgroup_triple, "triple");
+    for (extra, key, what) in [
+        (
+            "netgroup_search_base = \"ou=x,dc=other\"",
+            "netgroup_search_base",
+            "not under",
+        ),
+        (
+            "netgroup_filter = \"nisNetgroup\"",
+            "netgroup_filter",
+            "filter",
+        ),
+    ] {
+        let e = err(&format!("{MINIMAL}{extra}\n"));
+        assert!(
+            e.contains(&format!("key `{key}`")) && e.contains(what),
+            "{extra}: {e}"
+        );
+    }
+    let e = err(&format!(
+        "{MINIMAL}[domain.attributes]\nmember_netgroup = \"a b\"\n"
+    ));
+    assert!(e.contains("key `attributes.member_netgroup`"), "{e}");
 }
 
 #[test]

@@ -269,6 +269,7 @@ fn searches(d: &DomainConfig) -> Result<(), Fault> {
     for (key, bases) in [
         ("user_search_base", &d.user_search_base),
         ("group_search_base", &d.group_search_base),
+        ("netgroup_search_base", &d.netgroup_search_base),
     ] {
         if matches!(bases, Some(SearchBases::List(l)) if l.is_empty()) {
             return Err(fault(key, "an empty list: give at least one base"));
@@ -281,6 +282,7 @@ fn searches(d: &DomainConfig) -> Result<(), Fault> {
         }
         let list = match bases {
             Some(_) if key == "user_search_base" => d.user_bases(),
+            Some(_) if key == "netgroup_search_base" => d.netgroup_bases(),
             Some(_) => d.group_bases(),
             None => continue,
         };
@@ -311,6 +313,7 @@ fn searches(d: &DomainConfig) -> Result<(), Fault> {
     for (key, f) in [
         ("user_filter", Some(&d.user_filter)),
         ("group_filter", d.group_filter.as_ref()),
+        ("netgroup_filter", Some(&d.netgroup_filter)),
         ("access_filter", d.access_filter.as_ref()),
     ] {
         if let Some(f) = f.filter(|f| !filter::is_valid(f)) {
