@@ -12,6 +12,7 @@ mod conn;
 mod entry;
 mod groups;
 pub mod idmap_store;
+mod netgroup;
 mod records;
 mod referral;
 mod search;
@@ -24,6 +25,7 @@ pub use entry::{
 };
 /// DN parsing, public for the fuzz targets (fuzz/).
 pub use entry::{rdn_assertion, unescape_dn_value, user_name_from_dn};
+pub use netgroup::{parse_triple, NetgroupRecord, TripleError};
 pub use records::{
     DirectoryError, DirectoryStatus, GroupRecord, GroupRef, ServerStatus, UserRecord,
 };
