@@ -7,7 +7,7 @@
 //! again (warm), and prints the resident memory growth and the time per
 //! lookup. `NO_STORE=1` leaves the persistent store out.
 
-use roster_daemon::cache::{GroupEntry, SystemClock, UserEntry};
+use roster_daemon::cache::{GroupEntry, NetgroupEntry, SystemClock, UserEntry};
 use roster_daemon::resolver::{Answer, BoxFuture, Provider, ProviderResult, Resolver, Settings};
 use roster_daemon::store::Store;
 use roster_proto::User;
@@ -64,6 +64,12 @@ impl Provider for Synthetic {
     }
     fn groups_of_user<'a>(&'a self, _: &'a UserEntry) -> BoxFuture<'a, ProviderResult<Vec<u32>>> {
         Box::pin(async { Ok(Vec::new()) })
+    }
+    fn netgroup_by_name<'a>(
+        &'a self,
+        _name: &'a str,
+    ) -> BoxFuture<'a, ProviderResult<Option<NetgroupEntry>>> {
+        Box::pin(async { Ok(None) })
     }
     fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>> {
         Box::pin(async { Ok(Vec::new()) })

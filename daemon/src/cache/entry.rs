@@ -1,7 +1,7 @@
 //! Directory objects as the cache holds them, and their on-disk form.
 
-use crate::store::{StoredGroup, StoredUser, StoredValue};
-use roster_proto::{Group, User};
+use crate::store::{StoredGroup, StoredNetgroup, StoredUser, StoredValue};
+use roster_proto::{Group, Netgroup, Triple, User};
 use std::sync::Arc;
 
 /// A user found in a domain.
@@ -22,6 +22,17 @@ pub struct UserEntry {
 pub struct GroupEntry {
     /// The group entry.
     pub group: Group,
+    /// Distinguished name of the directory entry.
+    pub dn: String,
+    /// Name of the domain that has it.
+    pub domain: Arc<str>,
+}
+
+/// A netgroup found in a domain, nested netgroups already resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetgroupEntry {
+    /// The netgroup (name as the domain holds it, every triple).
+    pub netgroup: Netgroup,
     /// Distinguished name of the directory entry.
     pub dn: String,
     /// Name of the domain that has it.
@@ -69,6 +80,8 @@ pub enum Value {
     Group(Arc<GroupEntry>),
     /// The GIDs of a user's groups.
     Gids(Arc<[u32]>),
+    /// A netgroup.
+    Netgroup(Arc<NetgroupEntry>),
     /// The domain said there is no such object (negative entry).
     Missing,
 }
@@ -94,6 +107,16 @@ impl Value {
                 dn: g.dn.clone(),
             }),
             Value::Gids(g) => StoredValue::Gids(g.to_vec()),
+            Value::Netgroup(n) => StoredValue::Netgroup(StoredNetgroup {
+                name: n.netgroup.name.clone(),
+                triples: n
+                    .netgroup
+                    .triples
+                    .iter()
+                    .map(|t| [t.host.clone(), t.user.clone(), t.domain.clone()])
+                    .collect(),
+                dn: n.dn.clone(),
+            }),
             Value::Missing => return None,
         })
     }
@@ -124,6 +147,18 @@ impl Value {
                 domain,
             })),
             StoredValue::Gids(g) => Value::Gids(g.into()),
+            StoredValue::Netgroup(n) => Value::Netgroup(Arc::new(NetgroupEntry {
+                netgroup: Netgroup {
+                    name: n.name,
+                    triples: n
+                        .triples
+                        .into_iter()
+                        .map(|[host, user, domain]| Triple { host, user, domain })
+                        .collect(),
+                },
+                dn: n.dn,
+                domain,
+            })),
             StoredValue::Missing => Value::Missing,
         }
     }

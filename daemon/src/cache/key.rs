@@ -16,6 +16,8 @@ pub enum Key {
     GroupId(u32),
     /// The groups of the user with this login name (initgroups).
     GroupsOf(String),
+    /// Netgroup by name.
+    NetgroupName(String),
 }
 
 /// A question asked of one domain.
@@ -51,6 +53,7 @@ impl fmt::Display for Key {
             Key::GroupName(n) => write!(f, "group-name{STORE_KEY_SEP}{n}"),
             Key::GroupId(n) => write!(f, "group-id{STORE_KEY_SEP}{n}"),
             Key::GroupsOf(n) => write!(f, "groups-of{STORE_KEY_SEP}{n}"),
+            Key::NetgroupName(n) => write!(f, "netgroup-name{STORE_KEY_SEP}{n}"),
         }
     }
 }

@@ -17,7 +17,7 @@ pub mod flight;
 pub mod key;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
-pub use entry::{GroupEntry, UserEntry, Value};
+pub use entry::{GroupEntry, NetgroupEntry, UserEntry, Value};
 pub use key::{CacheKey, Key};
 
 use lru::LruCache;

@@ -2,8 +2,8 @@
 //! switched off, counts its calls and can hold calls at a gate.
 
 use super::{BoxFuture, Provider, ProviderError, ProviderResult};
-use crate::cache::{GroupEntry, UserEntry};
-use roster_proto::{Group, User};
+use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
+use roster_proto::{Group, Netgroup, Triple, User};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +14,7 @@ pub struct FakeDirectory {
     users: Mutex<Vec<UserEntry>>,
     groups: Mutex<Vec<GroupEntry>>,
     memberships: Mutex<HashMap<String, Vec<u32>>>,
+    netgroups: Mutex<Vec<NetgroupEntry>>,
     online: AtomicBool,
     /// Number of calls made to this domain.
     pub calls: AtomicUsize,
@@ -42,6 +43,7 @@ impl FakeDirectory {
             users: Mutex::default(),
             groups: Mutex::default(),
             memberships: Mutex::default(),
+            netgroups: Mutex::default(),
             online: AtomicBool::new(true),
             calls: AtomicUsize::new(0),
             gated: AtomicBool::new(false),
@@ -83,6 +85,33 @@ impl FakeDirectory {
         for m in members {
             ms.entry(m.to_string()).or_default().push(gid);
         }
+    }
+
+    /// Adds a netgroup (already expanded) with `(host,user,domain)` triples.
+    pub fn add_netgroup(&self, name: &str, triples: &[(&str, &str, &str)]) {
+        self.netgroups.lock().unwrap().push(NetgroupEntry {
+            netgroup: Netgroup {
+                name: name.into(),
+                triples: triples
+                    .iter()
+                    .map(|(h, u, d)| Triple {
+                        host: h.to_string(),
+                        user: u.to_string(),
+                        domain: d.to_string(),
+                    })
+                    .collect(),
+            },
+            dn: format!("cn={name},ou=netgroup,dc={}", self.name),
+            domain: self.name.clone(),
+        });
+    }
+
+    /// Removes the netgroup `name`.
+    pub fn remove_netgroup(&self, name: &str) {
+        self.netgroups
+            .lock()
+            .unwrap()
+            .retain(|n| n.netgroup.name != name);
     }
 
     fn canonical(&self, name: &str) -> String {
@@ -198,6 +227,16 @@ impl Provider for FakeDirectory {
             self.enter().await?;
             let ms = self.memberships.lock().unwrap();
             Ok(ms.get(&user.user.name).cloned().unwrap_or_default())
+        })
+    }
+    fn netgroup_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, ProviderResult<Option<NetgroupEntry>>> {
+        Box::pin(async move {
+            self.enter().await?;
+            let all = self.netgroups.lock().unwrap();
+            Ok(all.iter().find(|n| n.netgroup.name == name).cloned())
         })
     }
     fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>> {

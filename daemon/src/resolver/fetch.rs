@@ -89,6 +89,10 @@ impl Resolver {
             Key::UserId(id) => d.user_by_uid(*id).await.map(user_value),
             Key::GroupName(n) => d.group_by_name(n).await.map(group_value),
             Key::GroupId(id) => d.group_by_gid(*id).await.map(group_value),
+            Key::NetgroupName(n) => d
+                .netgroup_by_name(n)
+                .await
+                .map(|n| n.map(|n| Value::Netgroup(Arc::new(n)))),
             Key::GroupsOf(name) => match user {
                 Some(u) => d
                     .groups_of_user(u)

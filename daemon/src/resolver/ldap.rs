@@ -1,7 +1,7 @@
 //! [`Provider`] over an LDAP domain ([`Directory`]).
 
 use super::{BoxFuture, Provider, ProviderError, ProviderResult};
-use crate::cache::{GroupEntry, UserEntry};
+use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
 use crate::directory::{Directory, DirectoryError, GroupRecord, UserRecord};
 use std::sync::Arc;
 
@@ -112,6 +112,23 @@ impl Provider for DirectoryProvider {
             };
             let groups = self.dir.groups_of_user(&record).await.map_err(err)?;
             Ok(groups.into_iter().map(|g| g.gid).collect())
+        })
+    }
+    fn netgroup_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, ProviderResult<Option<NetgroupEntry>>> {
+        Box::pin(async move {
+            Ok(self
+                .dir
+                .netgroup_by_name(name)
+                .await
+                .map_err(err)?
+                .map(|r| NetgroupEntry {
+                    netgroup: r.netgroup,
+                    dn: r.dn,
+                    domain: self.name.clone(),
+                }))
         })
     }
     fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>> {

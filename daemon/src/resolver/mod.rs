@@ -35,6 +35,7 @@ mod fetch;
 mod flush;
 pub mod ldap;
 pub mod local;
+mod netgroup;
 mod owner;
 pub mod provider;
 mod status;

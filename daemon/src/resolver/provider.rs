@@ -2,7 +2,7 @@
 //! per configured domain (the LDAP [`crate::directory::Directory`] in the
 //! daemon, a fake in tests).
 
-use crate::cache::{GroupEntry, UserEntry};
+use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
 use std::future::Future;
 use std::pin::Pin;
 use thiserror::Error;
@@ -57,6 +57,11 @@ pub trait Provider: Send + Sync + 'static {
     /// missing: the resolver adds it).
     fn groups_of_user<'a>(&'a self, user: &'a UserEntry)
         -> BoxFuture<'a, ProviderResult<Vec<u32>>>;
+    /// A netgroup by name (without `@domain`), nested netgroups resolved.
+    fn netgroup_by_name<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, ProviderResult<Option<NetgroupEntry>>>;
     /// Every user (enumeration).
     fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>>;
     /// Every group (enumeration).

@@ -4,11 +4,13 @@
 //! |---------|------------------------------|
 //! | `{"cmd":"cache_flush","user":"NAME"}` | `flushed`: memory entries dropped |
 //! | `{"cmd":"cache_flush","group":"NAME"}` | `flushed` |
+//! | `{"cmd":"cache_flush","netgroup":"NAME"}` | `flushed` (that netgroup, and every netgroup in memory: any may include it) |
 //! | `{"cmd":"cache_flush","all":true}` | `flushed` |
 //! | `{"cmd":"forget_credentials","user":"NAME[@DOMAIN]"}` | `forgotten`: cached passwords deleted |
 //! | `{"cmd":"forget_credentials","all":true}` | `forgotten` |
 //! | `{"cmd":"cache_stats"}` | `stats`: entries, max_entries, persistent_entries, hits, misses, hit_rate, offline_answers |
 //! | `{"cmd":"lookup","kind":"user"\|"group","key":"NAME\|ID"}` | `found`; when found: `source` (`cache`, `directory`, `offline`), `domain`, `dn`, `entry` |
+//! | `{"cmd":"lookup","kind":"netgroup","key":"NAME"}` | the same; `entry` holds `name` and `triples` (`[host, user, domain]`) |
 //! | `{"cmd":"lookup","kind":"sid","key":"S-1-5-21-…"}` | the same, from the AD domains (uncached); `entry.type` is `user` or `group` |
 //! | `{"cmd":"reload"}` | nothing more (`ok: false` and `error` if the new configuration was refused) |
 //! | `{"cmd":"status"}` | `status`: the `Status` document |
@@ -26,6 +28,7 @@ use tokio::sync::oneshot;
 enum Kind {
     User,
     Group,
+    Netgroup,
     Sid,
 }
 
@@ -35,6 +38,7 @@ enum Command {
     CacheFlush {
         user: Option<String>,
         group: Option<String>,
+        netgroup: Option<String>,
         #[serde(default)]
         all: bool,
     },
@@ -64,14 +68,20 @@ pub async fn handle(ctx: &Context, text: &str) -> Value {
     };
     let r = &ctx.resolver;
     match cmd {
-        Command::CacheFlush { user, group, all } => {
-            let flushed = match (user, group, all) {
-                (Some(u), None, false) => r.flush_user(&u),
-                (None, Some(g), false) => r.flush_group(&g),
-                (None, None, true) => r.flush_all(),
+        Command::CacheFlush {
+            user,
+            group,
+            netgroup,
+            all,
+        } => {
+            let flushed = match (user, group, netgroup, all) {
+                (Some(u), None, None, false) => r.flush_user(&u),
+                (None, Some(g), None, false) => r.flush_group(&g),
+                (None, None, Some(n), false) => r.flush_netgroup(&n),
+                (None, None, None, true) => r.flush_all(),
                 _ => {
                     return fail(
-                        "cache_flush takes exactly one of \"user\", \"group\", \"all\": true",
+                        "cache_flush takes exactly one of \"user\", \"group\", \"netgroup\", \"all\": true",
                     )
                 }
             };
@@ -153,6 +163,21 @@ async fn lookup(ctx: &Context, kind: Kind, key: &str) -> Value {
             }
         }
         Kind::Sid => super::admin_sid::lookup(ctx, key).await,
+        Kind::Netgroup => match r.netgroup_by_name(key).await {
+            Answer::Found(n, src) => Ok((
+                src,
+                n.domain.to_string(),
+                n.dn.clone(),
+                json!({
+                    "name": n.netgroup.name,
+                    "triples": n.netgroup.triples.iter()
+                        .map(|t| [&t.host, &t.user, &t.domain])
+                        .collect::<Vec<_>>(),
+                }),
+            )),
+            Answer::NotFound => Err(None),
+            Answer::Unavailable(e) => Err(Some(e)),
+        },
         Kind::Group => {
             let ans = match id {
                 Some(gid) => r.group_by_gid(gid).await,

@@ -73,6 +73,12 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
             }
             Err(e) => (e, 0),
         },
+        Request::NetgroupByName(name) => match check_name("netgroup name", &name) {
+            Ok(()) => reply(r.netgroup_by_name_timed(&name).await, |n| {
+                Response::Netgroup(n.netgroup.clone())
+            }),
+            Err(e) => (e, 0),
+        },
         Request::ListUsers { offset, limit } => match r.list_users(offset, limit).await {
             Ok((entries, more)) => (Response::Users { entries, more }, 0),
             Err(e) => (Response::Unavailable(e), 0),

@@ -32,7 +32,9 @@ mod index;
 pub mod record;
 mod writer;
 
-pub use record::{namespace_of, Record, StoredGroup, StoredUser, StoredValue, NS_SEP};
+pub use record::{
+    namespace_of, Record, StoredGroup, StoredNetgroup, StoredUser, StoredValue, NS_SEP,
+};
 
 use index::{apply, hash_key, Loc, Namespaces};
 use record::Frame;

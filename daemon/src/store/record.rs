@@ -48,6 +48,18 @@ pub struct StoredGroup {
     pub dn: String,
 }
 
+/// A cached netgroup as stored on disk: its triples (nested netgroups'
+/// included) as `[host, user, domain]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredNetgroup {
+    /// Netgroup name.
+    pub name: String,
+    /// The triples, nested netgroups' included.
+    pub triples: Vec<[String; 3]>,
+    /// Distinguished name of the directory entry.
+    pub dn: String,
+}
+
 /// The value of one persistent cache entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StoredValue {
@@ -57,6 +69,8 @@ pub enum StoredValue {
     Group(StoredGroup),
     /// The GIDs of a user's groups (initgroups).
     Gids(Vec<u32>),
+    /// A netgroup.
+    Netgroup(StoredNetgroup),
     /// The domain has no such object: kept when another domain's answer
     /// rests on it (a name or ID it does not hold), so that offline
     /// answers keep the same owners.
