@@ -65,7 +65,7 @@ fn loop_guard_set() -> bool {
 
 /// Runs `f` with a lookup context for the system daemon, or answers
 /// UNAVAIL at once under the loop guard.
-fn with_lookup<T>(f: impl FnOnce(&Lookup<'_>) -> Answer<T>) -> Answer<T> {
+pub(crate) fn with_lookup<T>(f: impl FnOnce(&Lookup<'_>) -> Answer<T>) -> Answer<T> {
     if loop_guard_set() {
         return Answer::Unavailable;
     }
@@ -76,18 +76,18 @@ fn with_lookup<T>(f: impl FnOnce(&Lookup<'_>) -> Answer<T>) -> Answer<T> {
 }
 
 /// A status and the errno value that goes with it.
-type Outcome = (NssStatus, c_int);
+pub(crate) type Outcome = (NssStatus, c_int);
 
-const NOT_FOUND: Outcome = (NssStatus::NotFound, libc::ENOENT);
-const UNAVAILABLE: Outcome = (NssStatus::Unavail, libc::ENOENT);
-const SUCCESS: Outcome = (NssStatus::Success, 0);
+pub(crate) const NOT_FOUND: Outcome = (NssStatus::NotFound, libc::ENOENT);
+pub(crate) const UNAVAILABLE: Outcome = (NssStatus::Unavail, libc::ENOENT);
+pub(crate) const SUCCESS: Outcome = (NssStatus::Success, 0);
 
 /// Runs a hook body; a panic becomes UNAVAIL, never an unwind into C.
 /// `errnop` is written only when the status is not SUCCESS.
 ///
 /// # Safety
 /// `errnop` is NULL or valid for writes.
-unsafe fn guarded(errnop: *mut c_int, body: impl FnOnce() -> Outcome) -> c_int {
+pub(crate) unsafe fn guarded(errnop: *mut c_int, body: impl FnOnce() -> Outcome) -> c_int {
     let (status, errno) = catch_unwind(AssertUnwindSafe(body)).unwrap_or(UNAVAILABLE);
     if status != NssStatus::Success && !errnop.is_null() {
         // SAFETY: non-NULL errnop is valid for writes (caller).
@@ -100,7 +100,7 @@ unsafe fn guarded(errnop: *mut c_int, body: impl FnOnce() -> Outcome) -> c_int {
 ///
 /// # Safety
 /// `name` is NULL or a valid NUL-terminated string.
-unsafe fn name_arg<'a>(name: *const c_char) -> Option<&'a str> {
+pub(crate) unsafe fn name_arg<'a>(name: *const c_char) -> Option<&'a str> {
     if name.is_null() {
         return None;
     }
@@ -112,7 +112,7 @@ unsafe fn name_arg<'a>(name: *const c_char) -> Option<&'a str> {
 ///
 /// # Safety
 /// `buf` is valid for writes of `buflen` bytes (or `buflen` is 0).
-unsafe fn buffer<'a>(buf: *mut c_char, buflen: size_t) -> &'a mut [MaybeUninit<u8>] {
+pub(crate) unsafe fn buffer<'a>(buf: *mut c_char, buflen: size_t) -> &'a mut [MaybeUninit<u8>] {
     if buf.is_null() || buflen == 0 {
         return &mut [];
     }

@@ -1,6 +1,7 @@
 //! libnss_roster.so.2: NSS passwd/group/initgroups hooks backed by rosterd.
 //!
-//! With `passwd: files roster` and `group: files roster` in
+//! With `passwd: files roster` and `group: files roster` (and optionally
+//! `netgroup: files roster`) in
 //! `/etc/nsswitch.conf`, glibc loads this library into every process that
 //! looks up a name. A warm lookup is answered from rosterd's memory cache
 //! (`/run/roster/nss.mc`, a read-only shared mapping: hash, probe, copy, no
@@ -22,7 +23,8 @@
 //!
 //! Modules: [`config`] (`nss.conf` and its cache), [`lookup`] (the testable
 //! core talking to the daemon), [`pack`] (filling C buffers), [`initgroups`],
-//! [`enumerate`], and [`hooks`] (the exported `_nss_roster_*` functions).
+//! [`enumerate`], [`netgroup`] (the netgroup map's hooks), and [`hooks`]
+//! (the other exported `_nss_roster_*` functions).
 
 pub mod answer;
 pub mod backoff;
@@ -31,6 +33,7 @@ pub mod enumerate;
 pub mod hooks;
 pub mod initgroups;
 pub mod lookup;
+pub mod netgroup;
 pub mod pack;
 
 pub use answer::Answer;

@@ -6,7 +6,7 @@ use crate::answer::Answer;
 use crate::backoff::Backoff;
 use crate::config::NssConfig;
 use roster_proto::memcache::{GroupView, Key, MemcacheReader, Record, RecordView, UserView};
-use roster_proto::{Client, ClientError, Group, Request, Response, User};
+use roster_proto::{Client, ClientError, Group, Netgroup, Request, Response, User};
 use std::path::Path;
 use std::time::Duration;
 
@@ -228,6 +228,29 @@ impl<'a> Lookup<'a> {
             }
             Answer::Found(_) => Answer::Unavailable,
             other => other.map(|_| Vec::new()),
+        }
+    }
+
+    /// A netgroup by name: every triple, nested netgroups resolved by the
+    /// daemon. Not in the memory cache (the daemon's cache answers).
+    pub fn netgroup(&self, name: &str) -> Answer<Netgroup> {
+        if name.is_empty() {
+            return Answer::NotFound;
+        }
+        match self.ask(&Request::NetgroupByName(name.to_owned())) {
+            Answer::Found(Response::Netgroup(n)) => {
+                let fields_ok = n
+                    .triples
+                    .iter()
+                    .all(|t| c_safe(&t.host) && c_safe(&t.user) && c_safe(&t.domain));
+                if fields_ok {
+                    Answer::Found(n)
+                } else {
+                    Answer::Unavailable
+                }
+            }
+            Answer::Found(_) => Answer::Unavailable,
+            other => other.map(|_| Netgroup::default()),
         }
     }
 

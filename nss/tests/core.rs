@@ -608,3 +608,42 @@ fn back_off_ends_with_its_window_and_only_timeouts_open_one() {
     assert!(matches!(l.user_by_name("alice"), Answer::Found(_)));
     assert!(!backoff.active());
 }
+
+#[test]
+fn netgroups_come_back_with_their_triples_and_nul_bytes_are_refused() {
+    use roster_proto::{Netgroup, Triple};
+    let admins = Netgroup {
+        name: "admins".into(),
+        triples: vec![
+            Triple {
+                host: "h1".into(),
+                user: String::new(),
+                domain: "-".into(),
+            },
+            Triple::default(),
+        ],
+    };
+    let reply = admins.clone();
+    let d = FakeDaemon::start(move |req| {
+        Some(match req {
+            Request::NetgroupByName(n) if n == "admins" => Response::Netgroup(reply.clone()),
+            Request::NetgroupByName(n) if n == "nul" => Response::Netgroup(Netgroup {
+                name: "nul".into(),
+                triples: vec![Triple {
+                    host: "a\0b".into(),
+                    ..Triple::default()
+                }],
+            }),
+            Request::NetgroupByName(n) if n == "down" => Response::Unavailable("x".into()),
+            _ => Response::NotFound,
+        })
+    });
+    let config = NssConfig::default();
+    let l = d.lookup(&config);
+    assert_eq!(l.netgroup("admins"), Answer::Found(admins));
+    assert_eq!(l.netgroup("ghost"), Answer::NotFound);
+    assert_eq!(l.netgroup("nul"), Answer::Unavailable);
+    assert_eq!(l.netgroup("down"), Answer::Unavailable);
+    assert_eq!(l.netgroup(""), Answer::NotFound);
+    assert_eq!(d.requests().len(), 4, "an empty name is never sent");
+}
