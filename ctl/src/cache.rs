@@ -39,6 +39,11 @@ fn flush_request(args: &FlushArgs) -> (Value, String) {
             json!({"cmd": "cache_flush", "group": g}),
             format!("flushed group {g}"),
         )
+    } else if let Some(n) = &args.netgroup {
+        (
+            json!({"cmd": "cache_flush", "netgroup": n}),
+            format!("flushed netgroup {n}"),
+        )
     } else {
         (
             json!({"cmd": "cache_flush", "all": true}),
@@ -70,6 +75,7 @@ mod tests {
         let a = |user: Option<&str>, group: Option<&str>, all| FlushArgs {
             user: user.map(String::from),
             group: group.map(String::from),
+            netgroup: None,
             all,
         };
         assert_eq!(
@@ -83,6 +89,14 @@ mod tests {
         assert_eq!(
             flush_request(&a(None, None, true)).0,
             json!({"cmd": "cache_flush", "all": true})
+        );
+        let ng = FlushArgs {
+            netgroup: Some("admins".into()),
+            ..a(None, None, false)
+        };
+        assert_eq!(
+            flush_request(&ng).0,
+            json!({"cmd": "cache_flush", "netgroup": "admins"})
         );
     }
 

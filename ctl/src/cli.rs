@@ -103,6 +103,11 @@ pub enum LookupCmd {
         /// Group name or numeric GID.
         key: String,
     },
+    /// A netgroup by name: its triples, nested netgroups resolved.
+    Netgroup {
+        /// Netgroup name.
+        name: String,
+    },
     /// An object by Windows SID (Active Directory domains).
     Sid {
         /// The SID, e.g. S-1-5-21-1-2-3-1104.
@@ -147,6 +152,10 @@ pub struct FlushArgs {
     /// Drop this group.
     #[arg(long, value_name = "NAME")]
     pub group: Option<String>,
+    /// Drop this netgroup (and every netgroup held in memory: any may
+    /// include it).
+    #[arg(long, value_name = "NAME")]
+    pub netgroup: Option<String>,
     /// Drop every entry.
     #[arg(long)]
     pub all: bool,
@@ -213,9 +222,10 @@ pub enum ConfigCmd {
 /// `rosterctl nsswitch ...`.
 #[derive(Debug, Subcommand)]
 pub enum NsswitchCmd {
-    /// Add `roster` after `files` on the passwd and group lines.
+    /// Add `roster` after `files` on the passwd and group lines (and the
+    /// netgroup line with --netgroup).
     Enable(NsswitchArgs),
-    /// Remove `roster` from the passwd and group lines.
+    /// Remove `roster` from the passwd, group and netgroup lines.
     Disable(NsswitchArgs),
 }
 
@@ -225,6 +235,10 @@ pub struct NsswitchArgs {
     /// The nsswitch.conf to edit.
     #[arg(long, value_name = "FILE", default_value = "/etc/nsswitch.conf")]
     pub file: PathBuf,
+    /// enable: also serve netgroups (`netgroup: files roster` is added
+    /// when the file has no netgroup line).
+    #[arg(long)]
+    pub netgroup: bool,
 }
 
 /// Shells `rosterctl completions` knows.

@@ -13,6 +13,7 @@ pub fn run(ctx: &Ctx, cmd: &LookupCmd) -> anyhow::Result<ExitCode> {
     let (kind, key) = match cmd {
         LookupCmd::User { key } => ("user", key),
         LookupCmd::Group { key } => ("group", key),
+        LookupCmd::Netgroup { name } => ("netgroup", name),
         LookupCmd::Sid { sid } => ("sid", sid),
     };
     let request = json!({"cmd": "lookup", "kind": kind, "key": key});
