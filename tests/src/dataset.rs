@@ -9,6 +9,8 @@
 //! - `ou=groups`: posixGroups with `memberUid` (RFC 2307).
 //! - `ou=bisgroups`: groupOfNames + gidNumber with `member` DNs (RFC 2307bis),
 //!   nested, with a cycle.
+//! - `ou=netgroup`: nisNetgroups (RFC 2307): flat, nested, cyclic, empty,
+//!   with empty fields and a malformed triple.
 //! - `ou=services`: the service account roster binds as.
 
 use std::fmt::Write;
@@ -116,6 +118,29 @@ pub const BIS_CYCLE_B: (&str, u32) = ("bis-cycle-b", 11004);
 /// `uid=dup` in ou=eng (uidNumber 10201) and ou=sales (10202).
 pub const DUP_UIDS: (u32, u32) = (10201, 10202);
 
+/// nisNetgroup `ng-flat`: triples with empty and `-` fields, and one
+/// malformed value ([`NETGROUP_MALFORMED`]) that is never served.
+pub const NG_FLAT: (&str, &[&str]) = (
+    "ng-flat",
+    &[
+        "(host1,alice,example)",
+        "(host2,,)",
+        "(,bob,)",
+        "(-,carol,)",
+    ],
+);
+/// The malformed `nisNetgroupTriple` value of `ng-flat`.
+pub const NETGROUP_MALFORMED: &str = "(host9,dave)";
+/// nisNetgroup `ng-parent`: one triple; includes `ng-flat` and a netgroup
+/// that does not exist (`ng-missing`).
+pub const NG_PARENT: (&str, &[&str]) = ("ng-parent", &["(host3,dave,)"]);
+/// nisNetgroup `ng-cycle-a`: includes `ng-cycle-b`, which includes it.
+pub const NG_CYCLE_A: (&str, &[&str]) = ("ng-cycle-a", &["(cyc-a,alice,)"]);
+/// nisNetgroup `ng-cycle-b`: includes `ng-cycle-a`.
+pub const NG_CYCLE_B: (&str, &[&str]) = ("ng-cycle-b", &["(cyc-b,bob,)"]);
+/// nisNetgroup `ng-empty`: no triple, no member.
+pub const NG_EMPTY: &str = "ng-empty";
+
 /// Entries that must be rejected, with why: (uid value, reason keyword).
 pub const BROKEN_USERS: [(&str, &str); 5] = [
     ("nouid", "uidNumber"),
@@ -187,6 +212,20 @@ fn posix_group(out: &mut String, name: &str, gid: u32, members: &[String]) {
     out.push('\n');
 }
 
+fn netgroup(out: &mut String, name: &str, triples: &[&str], members: &[&str]) {
+    let _ = write!(
+        out,
+        "dn: cn={name},ou=netgroup,{BASE_DN}\nobjectClass: nisNetgroup\ncn: {name}\n"
+    );
+    for t in triples {
+        let _ = writeln!(out, "nisNetgroupTriple: {t}");
+    }
+    for m in members {
+        let _ = writeln!(out, "memberNisNetgroup: {m}");
+    }
+    out.push('\n');
+}
+
 fn bis_group(out: &mut String, name: &str, gid: u32, member_dns: &[String]) {
     let _ = write!(
         out,
@@ -214,6 +253,7 @@ pub fn sample_ldif() -> String {
         ("ou=broken,ou=people", "broken"),
         ("ou=groups", "groups"),
         ("ou=bisgroups", "bisgroups"),
+        ("ou=netgroup", "netgroup"),
         ("ou=services", "services"),
     ] {
         ou(&mut out, &format!("{dn},{BASE_DN}"), name);
@@ -323,5 +363,21 @@ pub fn sample_ldif() -> String {
         BIS_CYCLE_B.1,
         &[bis_dn(BIS_CYCLE_A.0), BOB.dn.to_string()],
     );
+    let flat: Vec<&str> = NG_FLAT
+        .1
+        .iter()
+        .copied()
+        .chain([NETGROUP_MALFORMED])
+        .collect();
+    netgroup(&mut out, NG_FLAT.0, &flat, &[]);
+    netgroup(
+        &mut out,
+        NG_PARENT.0,
+        NG_PARENT.1,
+        &[NG_FLAT.0, "ng-missing"],
+    );
+    netgroup(&mut out, NG_CYCLE_A.0, NG_CYCLE_A.1, &[NG_CYCLE_B.0]);
+    netgroup(&mut out, NG_CYCLE_B.0, NG_CYCLE_B.1, &[NG_CYCLE_A.0]);
+    netgroup(&mut out, NG_EMPTY, &[], &[]);
     out
 }
