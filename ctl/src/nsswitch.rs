@@ -114,7 +114,8 @@ fn edit_line(line: &str, enable: bool, netgroup: bool) -> Option<(String, String
     };
     let (db, rest) = content.split_once(':')?;
     let db_name = db.trim();
-    if !DATABASES.contains(&db_name) && !(netgroup && db_name == NETGROUP) {
+    let wanted = DATABASES.contains(&db_name) || (netgroup && db_name == NETGROUP);
+    if !wanted {
         return None;
     }
     let lead = rest.len() - rest.trim_start().len();

@@ -478,8 +478,11 @@ mod tests {
         let a = t("h1", "alice", "");
         let b = t("h2", "bob", "");
         let dir: HashMap<&str, NetgroupEntry> = [
-            ("top", ng("top", &[a.clone()], &["mid", "leaf"])),
-            ("mid", ng("mid", &[b.clone()], &["leaf", "ghost"])),
+            ("top", ng("top", std::slice::from_ref(&a), &["mid", "leaf"])),
+            (
+                "mid",
+                ng("mid", std::slice::from_ref(&b), &["leaf", "ghost"]),
+            ),
             ("leaf", ng("leaf", &[a.clone(), t("", "carol", "")], &[])),
         ]
         .into_iter()

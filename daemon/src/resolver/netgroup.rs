@@ -138,7 +138,7 @@ mod tests {
         a.add_netgroup("ops", &[("h1", "alice", ""), ("h2", "", "-")]);
         {
             let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
-            let r = resolver(&[a.clone()], Some(store.clone()), clock.clone());
+            let r = resolver(std::slice::from_ref(&a), Some(store.clone()), clock.clone());
             let first = r.netgroup_by_name("ops").await;
             assert!(matches!(first, Answer::Found(_, Source::Directory)));
             let calls = a.call_count();
@@ -153,7 +153,7 @@ mod tests {
         a.set_online(false);
         clock.advance(Settings::default().entry_ttl_ms + 1);
         let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
-        let r = resolver(&[a.clone()], Some(store), clock.clone());
+        let r = resolver(std::slice::from_ref(&a), Some(store), clock.clone());
         let off = r.netgroup_by_name("ops").await;
         assert!(matches!(off, Answer::Found(_, Source::Offline)), "{off:?}");
         let Answer::Found(n, _) = off else {
