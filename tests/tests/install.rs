@@ -78,6 +78,9 @@ fn install_then_uninstall_leaves_nothing_behind() {
         "_nss_roster_getgrnam_r",
         "_nss_roster_getgrgid_r",
         "_nss_roster_initgroups_dyn",
+        "_nss_roster_setnetgrent",
+        "_nss_roster_getnetgrent_r",
+        "_nss_roster_endnetgrent",
     ] {
         assert!(syms.contains(sym), "{sym} missing from the NSS module");
     }
