@@ -68,7 +68,7 @@ async fn server_of_another_ca_is_refused() {
         o.uris = Some(vec![roster_e2e::config::uri_for(slapd(), transport)]);
         let d = directory(slapd(), t.path(), &o);
         match d.user_by_name("alice").await {
-            Err(DirectoryError::Unavailable(m)) => {
+            Err(DirectoryError::Unavailable { context: m, .. }) => {
                 assert!(
                     m.to_lowercase().contains("certificate"),
                     "{transport:?}: {m}"
@@ -207,7 +207,7 @@ async fn ca_file_alone_does_not_trust_the_system_store() {
         let t = tempfile::tempdir().unwrap();
         let d = directory(slapd(), t.path(), &o);
         match d.user_by_name("alice").await {
-            Err(DirectoryError::Unavailable(m)) => {
+            Err(DirectoryError::Unavailable { context: m, .. }) => {
                 assert!(
                     m.to_lowercase().contains("certificate"),
                     "{transport:?}: {m}"

@@ -7,13 +7,11 @@
 //! Every decision is logged (user, service, rhost, result, reason), never a
 //! password.
 
-pub mod ad;
 pub mod backend;
 pub mod credentials;
 pub mod hasher;
 pub mod ldap;
 pub mod policy;
-pub mod ppolicy;
 pub mod service;
 pub mod settings;
 

@@ -182,7 +182,7 @@ impl Pool {
                     self.mark_up(i);
                     return Ok((ldap, i));
                 }
-                Err(DirectoryError::Unavailable(msg)) => {
+                Err(DirectoryError::Unavailable { context: msg, .. }) => {
                     tracing::warn!(domain = %self.cfg.name, %uri, error = %msg, "server unreachable, trying the next");
                     self.mark_down(i, &msg);
                     failed.push(format!("{uri}: {msg}"));
@@ -212,7 +212,7 @@ impl Pool {
         if range.len() == self.cfg.uris.len() {
             self.mark_offline(&msg);
         }
-        Err(DirectoryError::Unavailable(msg))
+        Err(DirectoryError::unavailable(msg))
     }
 
     /// A new connection to `uri` with the domain's TLS settings, not bound.
@@ -229,24 +229,27 @@ impl Pool {
         };
         let (conn, ldap) = match tokio::time::timeout(self.cfg.connect_timeout, fut).await {
             Err(_) => {
-                return Err(DirectoryError::Unavailable(format!(
+                return Err(DirectoryError::unavailable(format!(
                     "connect timeout after {:?}",
                     self.cfg.connect_timeout
                 )))
             }
             Ok(Err(LdapError::UrlParsing { source })) => {
-                return Err(DirectoryError::Config(format!("bad URI {uri}: {source}")))
+                return Err(DirectoryError::invalid(format!("bad URI {uri}: {source}")))
             }
             Ok(Err(LdapError::Timeout { .. })) => {
-                return Err(DirectoryError::Unavailable(format!(
+                return Err(DirectoryError::unavailable(format!(
                     "connect timeout after {:?}",
                     self.cfg.connect_timeout
                 )))
             }
             Ok(Err(e)) if is_connection_error(&e) => {
-                return Err(DirectoryError::Unavailable(e.to_string()))
+                return Err(DirectoryError::unavailable_from(
+                    format!("connect to {uri}"),
+                    e,
+                ))
             }
-            Ok(Err(e)) => return Err(DirectoryError::Protocol(e.to_string())),
+            Ok(Err(e)) => return Err(DirectoryError::refused_from(format!("connect to {uri}"), e)),
             Ok(Ok(pair)) => pair,
         };
         let domain = self.cfg.name.clone();
@@ -267,13 +270,13 @@ impl Pool {
             return Ok(ldap);
         };
         if pw.is_empty() {
-            return Err(DirectoryError::Config(format!(
+            return Err(DirectoryError::invalid(format!(
                 "domain \"{}\": empty bind password refused",
                 self.cfg.name
             )));
         }
         let pw = std::str::from_utf8(pw.expose()).map_err(|_| {
-            DirectoryError::Config(format!(
+            DirectoryError::invalid(format!(
                 "domain \"{}\": bind password is not UTF-8",
                 self.cfg.name
             ))
@@ -281,32 +284,32 @@ impl Pool {
         let op = self.cfg.op_timeout;
         let res = tokio::time::timeout(op, ldap.with_timeout(op).simple_bind(dn, pw)).await;
         match res {
-            Err(_) | Ok(Err(LdapError::Timeout { .. })) => Err(DirectoryError::Unavailable(
+            Err(_) | Ok(Err(LdapError::Timeout { .. })) => Err(DirectoryError::unavailable(
                 format!("bind timeout after {op:?}"),
             )),
             Ok(Err(e)) if is_connection_error(&e) => {
-                Err(DirectoryError::Unavailable(format!("bind failed: {e}")))
+                Err(DirectoryError::unavailable_from("bind failed", e))
             }
-            Ok(Err(e)) => Err(DirectoryError::Protocol(format!("bind as {dn}: {e}"))),
+            Ok(Err(e)) => Err(DirectoryError::refused_from(format!("bind as {dn}"), e)),
             Ok(Ok(r)) if r.rc == 0 => Ok(ldap),
-            Ok(Ok(r)) if r.rc == 49 => Err(DirectoryError::Config(format!(
+            Ok(Ok(r)) if r.rc == 49 => Err(DirectoryError::invalid(format!(
                 "domain \"{}\": bind as {dn} refused by {uri}: invalid credentials",
                 self.cfg.name
             ))),
             // strongerAuthRequired: e.g. AD refusing simple binds on plain
             // LDAP ("ldap server require strong auth").
-            Ok(Ok(r)) if r.rc == 8 => Err(DirectoryError::Config(format!(
+            Ok(Ok(r)) if r.rc == 8 => Err(DirectoryError::invalid(format!(
                 "domain \"{}\": bind as {dn} refused by {uri}: the server requires strong authentication (rc=8 {}): use ldaps:// or start_tls = true",
                 self.cfg.name, r.text
             ))),
-            Ok(Ok(r)) if matches!(r.rc, 51 | 52) => Err(DirectoryError::Unavailable(format!(
+            Ok(Ok(r)) if matches!(r.rc, 51 | 52) => Err(DirectoryError::unavailable(format!(
                 "bind as {dn}: server busy or unavailable (rc={})",
                 r.rc
             ))),
-            Ok(Ok(r)) => Err(DirectoryError::Protocol(format!(
-                "bind as {dn} refused by {uri}: rc={} {}",
-                r.rc, r.text
-            ))),
+            Ok(Ok(r)) => Err(DirectoryError::refused(
+                r.rc,
+                format!("bind as {dn} refused by {uri}: rc={} {}", r.rc, r.text),
+            )),
         }
     }
 
