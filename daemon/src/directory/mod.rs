@@ -77,7 +77,7 @@ impl Directory {
         Ok(Directory {
             cfg,
             idmap,
-            pool: Arc::new(pool),
+            pool,
             searches: Arc::new(AtomicU64::new(0)),
             referrals: Arc::default(),
             ad: ad::AdState::default(),
