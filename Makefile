@@ -158,6 +158,7 @@ bench: deps-test deps-bench release
 	$(CARGO) run --release -p roster-bench --bin idmap
 	$(CARGO) run --release -p roster-bench --bin nss
 	$(CARGO) run --release -p roster-bench --bin peers
+	$(CARGO) run --release -p roster-bench --bin offline
 
 # rosterd under a long mixed load (lookups, cold refills, logins with
 # cache_credentials, flushes, reloads): RSS, descriptors, threads and

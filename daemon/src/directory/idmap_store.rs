@@ -95,7 +95,7 @@ impl LdapIdmapStore {
             params,
             op_timeout: cfg.op_timeout,
             bound: (cfg.connect_timeout + cfg.op_timeout * 2) * tries + Duration::from_secs(1),
-            pool: Arc::new(Pool::new(cfg.clone())?),
+            pool: Pool::new(cfg.clone())?,
             rt: Some(rt),
         })
     }

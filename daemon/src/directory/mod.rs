@@ -91,7 +91,7 @@ impl Directory {
         let pool = Pool::new(cfg.clone())?;
         Ok(Directory {
             idmap,
-            pool: Arc::new(pool),
+            pool,
             searches: Arc::new(AtomicU64::new(0)),
             referrals: Arc::default(),
             flavour: Flavour::of(&cfg),

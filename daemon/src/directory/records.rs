@@ -210,6 +210,14 @@ pub struct DirectoryStatus {
     /// LDAP searches sent since start (a page of a paged search counts once
     /// per search).
     pub searches: u64,
+    /// Connections opened for lookups and logins since start (the
+    /// background probe's are not counted).
+    pub connects: u64,
+    /// Attempts of the background probe to reach a server since start
+    /// (it runs only while the domain is offline).
+    pub probes: u64,
+    /// Milliseconds until the next probe while the domain is offline.
+    pub next_probe_in_ms: Option<u64>,
 }
 
 #[cfg(test)]

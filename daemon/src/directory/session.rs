@@ -65,8 +65,9 @@ impl Directory {
     /// reached is marked down and the next is tried. `Ok(None)` when the
     /// connection would carry the password unencrypted and the domain does
     /// not set `allow_insecure_auth` (the connection is closed, nothing was
-    /// sent).
+    /// sent). `Unavailable` at once while the domain is offline.
     pub async fn user_session(&self) -> Result<Option<UserSession>, DirectoryError> {
+        self.pool.check_online()?;
         let mut uris = self.pool.usable_uris();
         if let Some(cur) = self.pool.current_uri() {
             uris.retain(|u| *u != cur);
