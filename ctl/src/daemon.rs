@@ -2,7 +2,7 @@
 //! root-only pam.sock; typed messages of [`roster_proto::admin`].
 
 use super::context::Ctx;
-use roster_proto::admin::{AdminAnswer, AdminReply, AdminRequest, StatusReport};
+use roster_proto::admin::{AdminReply, AdminRequest, StatusReport};
 use roster_proto::{Client, ClientError, Failure, Request, Response};
 use std::io::ErrorKind;
 use std::path::Path;

@@ -277,7 +277,7 @@ pub struct GroupInfo {
 #[serde(rename_all = "snake_case")]
 pub enum StatusReport {
     /// Everything: servers, errors, counters, memory.
-    Full(FullStatus),
+    Full(Box<FullStatus>),
     /// What any local user may see.
     Public(PublicStatus),
 }

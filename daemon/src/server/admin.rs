@@ -67,7 +67,7 @@ pub async fn handle(ctx: &Context, cmd: AdminRequest) -> AdminAnswer {
             Ok(AdminReply::Forgotten(forgotten as u64))
         }
         AdminRequest::Status => {
-            status_report::full(ctx).map(|s| AdminReply::Status(StatusReport::Full(s)))
+            status_report::full(ctx).map(|s| AdminReply::Status(StatusReport::Full(Box::new(s))))
         }
         AdminRequest::Lookup { kind, key } => lookup(ctx, kind, &key).await.map(AdminReply::Lookup),
         AdminRequest::Reload => reload(ctx).await,

@@ -115,7 +115,8 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
         // before it gets here).
         Request::Status => (
             Response::Admin(
-                status_report::full(ctx).map(|s| AdminReply::Status(StatusReport::Full(s))),
+                status_report::full(ctx)
+                    .map(|s| AdminReply::Status(StatusReport::Full(Box::new(s)))),
             ),
             0,
         ),

@@ -81,7 +81,9 @@ fn answers() -> Vec<AdminAnswer> {
             }),
         })),
         Ok(AdminReply::Reloaded),
-        Ok(AdminReply::Status(StatusReport::Full(sample_status()))),
+        Ok(AdminReply::Status(StatusReport::Full(Box::new(
+            sample_status(),
+        )))),
         Ok(AdminReply::Status(StatusReport::Public(PublicStatus {
             state: "up".into(),
             domains: vec![PublicDomain {
