@@ -308,7 +308,8 @@ pub struct FullStatus {
     pub memory_cache: Option<String>,
 }
 
-/// One domain's connection state.
+/// One domain's connection state. A field the daemon's directory layer
+/// reports reaches `rosterctl` once it is added here.
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -331,6 +332,14 @@ pub struct DomainStatus {
     pub servers: Vec<ServerStatus>,
     /// LDAP searches sent since start.
     pub searches: Option<u64>,
+    /// While offline: milliseconds until the background probe tries the
+    /// directory again (absent when online).
+    pub next_probe_in_ms: Option<u64>,
+    /// Probe attempts since start.
+    pub probes: Option<u64>,
+    /// Connections opened for lookups and logins since start (the probe's
+    /// not counted).
+    pub connects: Option<u64>,
 }
 
 /// One configured server of a domain.

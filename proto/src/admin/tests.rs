@@ -22,6 +22,9 @@ fn sample_status() -> FullStatus {
                 last_error: Some("connection refused".into()),
             }],
             searches: Some(7),
+            next_probe_in_ms: Some(1500),
+            probes: Some(3),
+            connects: Some(1),
         }],
         cache: CacheStats {
             entries: 3,
