@@ -1,6 +1,7 @@
 //! `rosterctl status`: is rosterd up, each domain online or offline with the
 //! server in use, the last error and when, since when it is offline, and the
-//! cache's entries and hit rate (`Request::Status` on nss.sock).
+//! cache's entries and hit rate (`Request::Status`: the whole report on
+//! pam.sock as root, the public one on nss.sock otherwise).
 
 use super::context::Ctx;
 use super::daemon::{self, DaemonError};
@@ -13,7 +14,8 @@ use std::process::ExitCode;
 /// Runs `rosterctl status`.
 pub fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match daemon::status(ctx) {
-        Ok(doc) => {
+        Ok(report) => {
+            let doc = report.document();
             if ctx.json {
                 let mut doc = doc;
                 if let Some(map) = doc.as_object_mut() {

@@ -181,7 +181,7 @@ impl Rosterd {
         loop {
             let answer =
                 Client::request_once(&self.nss_socket(), &Request::Status, Duration::from_secs(2));
-            if let Ok(Response::Json(_)) = answer {
+            if let Ok(Response::Admin(Ok(_))) = answer {
                 return;
             }
             if !alive(pid) {
@@ -266,11 +266,25 @@ impl Rosterd {
             .unwrap_or_else(|e| panic!("pam.sock call failed: {e}"))
     }
 
-    /// An admin command (JSON) on `pam.sock`; returns the JSON reply text.
+    /// An admin command (its JSON, e.g. `{"cmd":"cache_stats"}`) on
+    /// `pam.sock`; returns the answer as `rosterctl --json` prints it.
     pub fn admin(&self, json: &str) -> String {
-        match self.pam(&Request::Admin(json.to_string())) {
-            Response::Json(j) => j,
+        let cmd: roster_proto::AdminRequest = serde_json::from_str(json)
+            .unwrap_or_else(|e| panic!("{json} is not an admin command: {e}"));
+        match self.pam(&Request::Admin(cmd)) {
+            Response::Admin(answer) => roster_proto::admin::document(&answer).to_string(),
             other => panic!("admin command {json} got {other:?}"),
+        }
+    }
+
+    /// `Status` on `socket` (nss.sock or pam.sock): the report as
+    /// `rosterctl status --json` prints it.
+    pub fn status(&self, socket: &Path) -> serde_json::Value {
+        let reply = Client::request_once(socket, &Request::Status, CALL_TIMEOUT)
+            .unwrap_or_else(|e| panic!("Status on {} failed: {e}", socket.display()));
+        match reply {
+            Response::Admin(Ok(roster_proto::AdminReply::Status(report))) => report.document(),
+            other => panic!("Status on {} got {other:?}", socket.display()),
         }
     }
 }
