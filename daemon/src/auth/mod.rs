@@ -10,8 +10,10 @@
 pub mod ad;
 pub mod backend;
 pub mod credentials;
+pub mod fingerprint;
 pub mod hasher;
 pub mod ldap;
+pub mod pending;
 pub mod policy;
 pub mod ppolicy;
 pub mod service;
