@@ -201,6 +201,18 @@ impl CredentialStore {
         self.pending.settled(key).await
     }
 
+    /// True while an update of `key` named `what` (as given to
+    /// [`CredentialStore::begin_update`]) is in flight.
+    pub fn updating(&self, key: &str, what: &str) -> bool {
+        self.pending.has(key, what)
+    }
+
+    /// Waits until the updates of every user decided before this call are
+    /// written (or failed and logged).
+    pub async fn settled_all(&self) {
+        self.pending.settled_all().await
+    }
+
     /// Waits up to `bound` for every update in flight (shutdown); returns
     /// those still in flight then (key, what).
     pub async fn drain(&self, bound: std::time::Duration) -> Vec<(String, &'static str)> {

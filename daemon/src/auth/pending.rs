@@ -85,14 +85,27 @@ impl Pending {
 
     /// Waits until every update of `key` begun before this call has ended.
     pub async fn settled(&self, key: &str) {
+        self.settled_where(Some(key)).await
+    }
+
+    /// Waits until every update (of any key) begun before this call has
+    /// ended.
+    pub async fn settled_all(&self) {
+        self.settled_where(None).await
+    }
+
+    async fn settled_where(&self, key: Option<&str>) {
         let before = self.next.load(Ordering::SeqCst);
         let mut ended = self.ended.subscribe();
         loop {
-            let waiting = self
-                .lock()
-                .get(key)
-                .and_then(|t| t.keys().next().copied())
-                .is_some_and(|first| first <= before);
+            let first = {
+                let map = self.lock();
+                match key {
+                    Some(k) => map.get(k).and_then(|t| t.keys().next().copied()),
+                    None => map.values().filter_map(|t| t.keys().next().copied()).min(),
+                }
+            };
+            let waiting = first.is_some_and(|first| first <= before);
             if !waiting || ended.changed().await.is_err() {
                 return;
             }
@@ -118,6 +131,13 @@ impl Pending {
             .collect();
         left.sort();
         left
+    }
+
+    /// True while an update of `key` named `what` is in flight.
+    pub fn has(&self, key: &str, what: &str) -> bool {
+        self.lock()
+            .get(key)
+            .is_some_and(|t| t.values().any(|w| *w == what))
     }
 
     /// Updates in flight.
@@ -200,17 +220,25 @@ mod tests {
         let bob = p.begin("d/bob", "verifier");
         // Nothing of carol's in flight: at once.
         p.settled("d/carol").await;
+        assert!(p.has("d/alice", "verifier") && !p.has("d/alice", "account state"));
+        assert!(!p.has("d/carol", "verifier"));
         let waiter = {
             let p = p.clone();
             tokio::spawn(async move { p.settled("d/alice").await })
         };
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished(), "alice's update is still in flight");
+        let all = {
+            let p = p.clone();
+            tokio::spawn(async move { p.settled_all().await })
+        };
         bob.finish();
         tokio::task::yield_now().await;
         assert!(!waiter.is_finished(), "bob's update is not alice's");
+        assert!(!all.is_finished(), "alice's update is still in flight");
         alice.finish();
         waiter.await.unwrap();
+        all.await.unwrap();
         assert_eq!(p.count(), 0);
     }
 

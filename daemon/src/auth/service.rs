@@ -37,6 +37,12 @@ pub struct PamAuth {
     now: Now,
 }
 
+/// How the background update of a password verifier is named (log, and
+/// [`CredentialStore::updating`]).
+const VERIFIER: &str = "password verifier";
+/// How the background update of the account state is named.
+const ACCOUNT_STATE: &str = "account state";
+
 fn cred_key(domain: &str, name: &str) -> String {
     format!("{domain}/{name}")
 }
@@ -218,8 +224,8 @@ impl PamAuth {
     /// kept. An offline check of the user waits for both.
     fn remember(&self, user: &AuthUser, password: &Secret) {
         let key = cred_key(&user.domain, &user.name);
-        let verifier = self.creds.begin_update(&key, "password verifier");
-        let account = self.creds.begin_update(&key, "account state");
+        let verifier = self.creds.begin_update(&key, VERIFIER);
+        let account = self.creds.begin_update(&key, ACCOUNT_STATE);
         let creds = self.creds.clone();
         let backend = self.backend.clone();
         let pw = password.clone();
@@ -272,12 +278,19 @@ impl PamAuth {
 
     /// The directory refused the password: the cached hash of the account
     /// (if any) is deleted, and a verifier still being computed for an
-    /// earlier login is not stored, so an old password never keeps working
-    /// offline.
+    /// earlier login will not be stored (the refusal's ticket is later), so
+    /// an old password never keeps working offline. Waits for no hash.
     async fn forget(&self, user: &AuthUser) {
         let key = cred_key(&user.domain, &user.name);
         let refused = self.creds.refuse(&key);
         if self.creds.get(&key).is_none_or(|r| r.hash.is_none()) {
+            if self.creds.updating(&key, VERIFIER) {
+                tracing::info!(
+                    user = %user.name,
+                    domain = %user.domain,
+                    "cached password deleted: the directory refused the password (the verifier still being computed will not be stored)"
+                );
+            }
             return;
         }
         let creds = self.creds.clone();

@@ -92,9 +92,10 @@ impl PamState {
 
     /// `rosterctl cache forget-credentials`: deletes the cached passwords
     /// of user `name` (`NAME` in every domain, `NAME@DOMAIN` in one), or
-    /// all of them with `None` (a verifier still being computed for one of
-    /// them is not stored). Returns how many were deleted.
+    /// all of them with `None`, each after a verifier still being computed
+    /// for it. Returns how many were deleted.
     pub async fn forget_credentials(&self, name: Option<&str>) -> Result<usize, CredentialError> {
+        self.creds.settled_all().await;
         let mut forgotten = 0;
         for key in self.creds.keys_with_hash(name) {
             let creds = self.creds.clone();
