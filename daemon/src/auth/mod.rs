@@ -9,8 +9,10 @@
 
 pub mod backend;
 pub mod credentials;
+pub mod fingerprint;
 pub mod hasher;
 pub mod ldap;
+pub mod pending;
 pub mod policy;
 pub mod service;
 pub mod settings;

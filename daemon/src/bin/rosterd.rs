@@ -334,6 +334,12 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
     }
     let _ = notify::sd_notify("STOPPING=1");
     server.shutdown().await;
+    // Verifiers of logins already answered are written before the exit.
+    daemon
+        .ctx
+        .pam
+        .drain_credentials(std::time::Duration::from_secs(5))
+        .await;
     if let Some(mc) = &daemon.ctx.memcache {
         mc.retire();
     }
