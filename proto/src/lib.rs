@@ -72,6 +72,7 @@ mod client;
 mod codec;
 pub mod memcache;
 mod paths;
+pub mod trust;
 mod types;
 
 pub use client::{Client, ClientError};
