@@ -43,6 +43,8 @@ MANDIR := $(PREFIX)/share/man/man1
 BASHCOMPDIR := $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR := $(PREFIX)/share/zsh/vendor-completions
 FISHCOMPDIR := $(PREFIX)/share/fish/vendor_completions.d
+# The system user rosterd runs as (rosterd.service's User=).
+ROSTER_USER := _roster
 INSTALLED_FILES := $(SBINDIR)/rosterd $(SBINDIR)/rosterctl $(LIBDIR)/libnss_roster.so.2 \
 	$(PAMDIR)/pam_roster.so $(UNITDIR)/rosterd.service $(TMPFILESDIR)/roster.conf \
 	$(PAMCONFIGDIR)/roster $(DOCDIR)/README.md $(DOCDIR)/roster.toml.example \
@@ -194,7 +196,18 @@ install-files:
 	@if [ -e $(DESTDIR)$(CONFDIR)/roster.toml ]; then \
 	  echo "keeping existing $(DESTDIR)$(CONFDIR)/roster.toml"; \
 	else \
-	  install -D -m 0600 packaging/roster.toml.example $(DESTDIR)$(CONFDIR)/roster.toml; \
+	  install -D -m 0640 packaging/roster.toml.example $(DESTDIR)$(CONFDIR)/roster.toml; \
+	fi
+	@# Into the running system (no DESTDIR): the system user, and the
+	@# configuration readable by it (root:_roster 0640; the Debian package
+	@# does both in its postinst). A configuration still root's group (from
+	@# a root-run rosterd) is given the group; secret files are left alone.
+	@if [ -z "$(DESTDIR)" ]; then \
+	  getent passwd $(ROSTER_USER) >/dev/null || adduser --system --group --quiet --home /var/lib/roster \
+	    --no-create-home --shell /usr/sbin/nologin --gecos "roster identity cache daemon" $(ROSTER_USER); \
+	  if [ "$$(stat -c %G $(CONFDIR)/roster.toml)" = root ]; then \
+	    chgrp $(ROSTER_USER) $(CONFDIR)/roster.toml && chmod g+r,g-wx,o-rwx $(CONFDIR)/roster.toml; \
+	  fi; \
 	fi
 	@echo
 	@echo "roster is installed. nsswitch.conf was NOT changed. To use roster, add it to"
@@ -202,6 +215,8 @@ install-files:
 	@echo "    passwd: files roster"
 	@echo "    group:  files roster"
 	@echo "and enable logins with: pam-auth-update --enable roster"
+	@echo "rosterd runs as $(ROSTER_USER): make the bind password file readable by it:"
+	@echo "    chown root:$(ROSTER_USER) /etc/roster/bind_password; chmod 0640 /etc/roster/bind_password"
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES)) $(DESTDIR)$(MANDIR)/rosterctl.1 $(DESTDIR)$(MANDIR)/rosterctl-*.1

@@ -80,6 +80,7 @@ mod codec;
 mod failure;
 pub mod memcache;
 mod paths;
+pub mod trust;
 mod types;
 
 pub use admin::{

@@ -282,20 +282,29 @@ grep -qx roster /var/lib/pam/seen && echo pam-seen=yes
 [ -L /etc/systemd/system/multi-user.target.wants/rosterd.service ] && echo unit-enabled=yes
 cmp -s /etc/nsswitch.conf /tmp/nsswitch.host && echo nsswitch-unchanged=yes
 echo "conf-mode=$(stat -c %a /etc/roster/roster.toml)"
+echo "conf-owner=$(stat -c %U:%G /etc/roster/roster.toml)"
 # The administrator's edit of the conffile survives a reinstall.
+# ... naming a root-only password file, as a root-run rosterd wanted it:
+# the upgrade makes it readable by _roster through its group.
+install -m 0600 /dev/null /etc/roster/bind_password
+echo 'bind_password_file = "/etc/roster/bind_password"' >> /etc/roster/roster.toml
 echo '# edited by the admin' >> /etc/roster/roster.toml
 mkdir -p /var/lib/roster && echo state > /var/lib/roster/cache.db
 dpkg -i /tmp/roster.deb
 tail -n1 /etc/roster/roster.toml | grep -q 'edited by the admin' && echo conffile-kept=yes
+echo "conf-after-upgrade=$(stat -c %U:%G:%a /etc/roster/roster.toml)"
+echo "secret-after-upgrade=$(stat -c %U:%G:%a /etc/roster/bind_password)"
 dpkg --remove roster
 echo "after-remove=$(dpkg-query -W -f='${Status}' roster)"
 grep -q pam_roster.so /etc/pam.d/common-auth || echo pam-removed=yes
 [ -e /etc/roster/roster.toml ] && echo conf-after-remove=yes
 [ -e /var/lib/roster/cache.db ] && echo state-after-remove=yes
+rm -f /etc/roster/bind_password  # the admin's own file: purge keeps it
 dpkg --purge roster
 dpkg-query -W roster 2>/dev/null || echo after-purge=gone
 [ -e /var/lib/roster ] || echo state-purged=yes
 [ -e /etc/roster ] || echo conf-purged=yes
+dpkg-statoverride --list /etc/roster/roster.toml >/dev/null || echo statoverride-gone=yes
 ls /etc/systemd/system/multi-user.target.wants/rosterd.service /etc/systemd/system/rosterd.service 2>/dev/null || echo unit-links-gone=yes
 cmp -s /etc/nsswitch.conf /tmp/nsswitch.host && echo nsswitch-still-unchanged=yes
 "#,
@@ -309,7 +318,10 @@ cmp -s /etc/nsswitch.conf /tmp/nsswitch.host && echo nsswitch-still-unchanged=ye
         "pam-seen=yes",
         "unit-enabled=yes",
         "nsswitch-unchanged=yes",
-        "conf-mode=600",
+        "conf-mode=640",
+        "conf-owner=root:_roster",
+        "conf-after-upgrade=root:_roster:640",
+        "secret-after-upgrade=root:_roster:640",
         "conffile-kept=yes",
         "after-remove=deinstall ok config-files",
         "pam-removed=yes",
@@ -318,6 +330,7 @@ cmp -s /etc/nsswitch.conf /tmp/nsswitch.host && echo nsswitch-still-unchanged=ye
         "after-purge=gone",
         "state-purged=yes",
         "conf-purged=yes",
+        "statoverride-gone=yes",
         "unit-links-gone=yes",
         "nsswitch-still-unchanged=yes",
     ] {

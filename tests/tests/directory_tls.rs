@@ -151,6 +151,8 @@ fn group_readable_client_key_is_refused_by_the_configuration() {
     let key = t.path().join("client.key");
     std::fs::copy(s.client_key(), &key).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // Readable through a group that is not rosterd's (nogroup).
+    std::os::unix::fs::chown(&key, None, Some(65534)).unwrap();
     let o = DomainOptions {
         transport: Transport::Ldaps,
         extra: vec![

@@ -355,7 +355,10 @@ fn password_file_permissions() {
     for (mode, ok) in [
         (0o600, true),
         (0o400, true),
-        (0o640, false),
+        // Group-readable through the daemon's own group (the file's
+        // group is this process's): readable by rosterd, nobody else.
+        (0o640, true),
+        (0o660, false),
         (0o644, false),
         (0o602, false),
     ] {
