@@ -23,6 +23,9 @@ fn make(args: &[String]) -> Output {
     let name = profile.file_name().unwrap().to_string_lossy().into_owned();
     let out = Command::new("make")
         .arg("-s")
+        // Under an outer make (make test), inherited MAKEFLAGS would print
+        // "Leaving directory" after the package's path.
+        .arg("--no-print-directory")
         .arg("-C")
         .arg(repo())
         .args(args)
