@@ -148,10 +148,35 @@ lint:
 test-unit: build
 	$(CARGO) test --workspace --exclude roster-e2e
 
+# The end-to-end tests. With cargo-nextest installed (`cargo nextest`),
+# every test runs in its own process, E2E_JOBS at a time
+# (.config/nextest.toml); meanwhile the `ad` binary runs as one `cargo test`
+# process, one test after another, because its tests share one Samba AD DC
+# (a minute to provision, fixed ports). Without nextest: one binary after
+# another, one test at a time. Either way the slapd databases, the test
+# certificates and the Debian package are built once per run and shared
+# (tests/src/fixture_cache.rs, under target/e2e-fixtures).
+E2E_JOBS ?= 4
 test-e2e: build
-	$(CARGO) test -p roster-e2e -- --test-threads=1
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) test -q -p roster-e2e --no-run || exit 1; \
+	  adlog=$$(mktemp); \
+	  $(CARGO) test -q -p roster-e2e --test ad -- --test-threads=1 >$$adlog 2>&1 & ad=$$!; \
+	  $(CARGO) nextest run -p roster-e2e -E 'not binary(ad)' -j $(E2E_JOBS); rc=$$?; \
+	  wait $$ad; adrc=$$?; echo "--- the ad binary (cargo test), exit $$adrc:"; cat $$adlog; rm -f $$adlog; \
+	  [ $$rc -eq 0 ] && [ $$adrc -eq 0 ]; \
+	else \
+	  $(CARGO) test -p roster-e2e -- --test-threads=1; \
+	fi
 
-test: deps-test deps-deb lint test-unit test-e2e fuzz-smoke
+# fuzz-smoke builds into fuzz/target, not target/: it runs beside lint and
+# the tests (at a lower CPU priority), its output in fuzz/target/smoke.log,
+# printed at the end.
+test: deps-test deps-deb
+	@mkdir -p fuzz/target; nice -n 10 $(MAKE) -s fuzz-smoke >fuzz/target/smoke.log 2>&1 & fuzz=$$!; \
+	$(MAKE) lint test-unit test-e2e; rc=$$?; \
+	wait $$fuzz; fuzzrc=$$?; echo "--- fuzz-smoke, exit $$fuzzrc:"; cat fuzz/target/smoke.log; \
+	[ $$rc -eq 0 ] && [ $$fuzzrc -eq 0 ]
 
 demo: deps-demo build
 	$(CARGO) run -q -p roster-e2e --bin roster-demo
