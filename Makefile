@@ -43,6 +43,8 @@ MANDIR := $(PREFIX)/share/man/man1
 BASHCOMPDIR := $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR := $(PREFIX)/share/zsh/vendor-completions
 FISHCOMPDIR := $(PREFIX)/share/fish/vendor_completions.d
+# The system user rosterd runs as (rosterd.service's User=).
+ROSTER_USER := _roster
 INSTALLED_FILES := $(SBINDIR)/rosterd $(SBINDIR)/rosterctl $(LIBDIR)/libnss_roster.so.2 \
 	$(PAMDIR)/pam_roster.so $(UNITDIR)/rosterd.service $(TMPFILESDIR)/roster.conf \
 	$(PAMCONFIGDIR)/roster $(DOCDIR)/README.md $(DOCDIR)/roster.toml.example \
@@ -146,10 +148,35 @@ lint:
 test-unit: build
 	$(CARGO) test --workspace --exclude roster-e2e
 
+# The end-to-end tests. With cargo-nextest installed (`cargo nextest`),
+# every test runs in its own process, E2E_JOBS at a time
+# (.config/nextest.toml); meanwhile the `ad` binary runs as one `cargo test`
+# process, one test after another, because its tests share one Samba AD DC
+# (a minute to provision, fixed ports). Without nextest: one binary after
+# another, one test at a time. Either way the slapd databases, the test
+# certificates and the Debian package are built once per run and shared
+# (tests/src/fixture_cache.rs, under target/e2e-fixtures).
+E2E_JOBS ?= 4
 test-e2e: build
-	$(CARGO) test -p roster-e2e -- --test-threads=1
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) test -q -p roster-e2e --no-run || exit 1; \
+	  adlog=$$(mktemp); \
+	  $(CARGO) test -q -p roster-e2e --test ad -- --test-threads=1 >$$adlog 2>&1 & ad=$$!; \
+	  $(CARGO) nextest run -p roster-e2e -E 'not binary(ad)' -j $(E2E_JOBS); rc=$$?; \
+	  wait $$ad; adrc=$$?; echo "--- the ad binary (cargo test), exit $$adrc:"; cat $$adlog; rm -f $$adlog; \
+	  [ $$rc -eq 0 ] && [ $$adrc -eq 0 ]; \
+	else \
+	  $(CARGO) test -p roster-e2e -- --test-threads=1; \
+	fi
 
-test: deps-test deps-deb lint test-unit test-e2e fuzz-smoke
+# fuzz-smoke builds into fuzz/target, not target/: it runs beside lint and
+# the tests (at a lower CPU priority), its output in fuzz/target/smoke.log,
+# printed at the end.
+test: deps-test deps-deb
+	@mkdir -p fuzz/target; nice -n 10 $(MAKE) -s fuzz-smoke >fuzz/target/smoke.log 2>&1 & fuzz=$$!; \
+	$(MAKE) lint test-unit test-e2e; rc=$$?; \
+	wait $$fuzz; fuzzrc=$$?; echo "--- fuzz-smoke, exit $$fuzzrc:"; cat fuzz/target/smoke.log; \
+	[ $$rc -eq 0 ] && [ $$fuzzrc -eq 0 ]
 
 demo: deps-demo build
 	$(CARGO) run -q -p roster-e2e --bin roster-demo
@@ -158,6 +185,7 @@ bench: deps-test deps-bench release
 	$(CARGO) run --release -p roster-bench --bin idmap
 	$(CARGO) run --release -p roster-bench --bin nss
 	$(CARGO) run --release -p roster-bench --bin peers
+	$(CARGO) run --release -p roster-bench --bin offline
 
 # rosterd under a long mixed load (lookups, cold refills, logins with
 # cache_credentials, flushes, reloads): RSS, descriptors, threads and
@@ -193,7 +221,18 @@ install-files:
 	@if [ -e $(DESTDIR)$(CONFDIR)/roster.toml ]; then \
 	  echo "keeping existing $(DESTDIR)$(CONFDIR)/roster.toml"; \
 	else \
-	  install -D -m 0600 packaging/roster.toml.example $(DESTDIR)$(CONFDIR)/roster.toml; \
+	  install -D -m 0640 packaging/roster.toml.example $(DESTDIR)$(CONFDIR)/roster.toml; \
+	fi
+	@# Into the running system (no DESTDIR): the system user, and the
+	@# configuration readable by it (root:_roster 0640; the Debian package
+	@# does both in its postinst). A configuration still root's group (from
+	@# a root-run rosterd) is given the group; secret files are left alone.
+	@if [ -z "$(DESTDIR)" ]; then \
+	  getent passwd $(ROSTER_USER) >/dev/null || adduser --system --group --quiet --home /var/lib/roster \
+	    --no-create-home --shell /usr/sbin/nologin --gecos "roster identity cache daemon" $(ROSTER_USER); \
+	  if [ "$$(stat -c %G $(CONFDIR)/roster.toml)" = root ]; then \
+	    chgrp $(ROSTER_USER) $(CONFDIR)/roster.toml && chmod g+r,g-wx,o-rwx $(CONFDIR)/roster.toml; \
+	  fi; \
 	fi
 	@echo
 	@echo "roster is installed. nsswitch.conf was NOT changed. To use roster, add it to"
@@ -201,6 +240,8 @@ install-files:
 	@echo "    passwd: files roster"
 	@echo "    group:  files roster"
 	@echo "and enable logins with: pam-auth-update --enable roster"
+	@echo "rosterd runs as $(ROSTER_USER): make the bind password file readable by it:"
+	@echo "    chown root:$(ROSTER_USER) /etc/roster/bind_password; chmod 0640 /etc/roster/bind_password"
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES)) $(DESTDIR)$(MANDIR)/rosterctl.1 $(DESTDIR)$(MANDIR)/rosterctl-*.1

@@ -5,17 +5,17 @@ use super::cli::{CacheCmd, FlushArgs, ForgetArgs};
 use super::context::Ctx;
 use super::daemon;
 use super::output::{print_json, render_text, without_ok};
-use serde_json::{json, Value};
+use roster_proto::admin::{document, AdminRequest, FlushTarget, ForgetTarget};
 use std::process::ExitCode;
 
 /// Runs `rosterctl cache ...`.
 pub fn run(ctx: &Ctx, cmd: &CacheCmd) -> anyhow::Result<ExitCode> {
     let (request, headline) = match cmd {
         CacheCmd::Flush(args) => flush_request(args),
-        CacheCmd::Stats => (json!({"cmd": "cache_stats"}), String::new()),
+        CacheCmd::Stats => (AdminRequest::CacheStats, String::new()),
         CacheCmd::ForgetCredentials(args) => forget_request(args),
     };
-    let reply = daemon::admin(ctx, &request)?;
+    let reply = document(&Ok(daemon::admin(ctx, &request)?));
     if ctx.json {
         print_json(&reply);
     } else {
@@ -28,47 +28,43 @@ pub fn run(ctx: &Ctx, cmd: &CacheCmd) -> anyhow::Result<ExitCode> {
 }
 
 /// The admin command for a flush and the line that reports it.
-fn flush_request(args: &FlushArgs) -> (Value, String) {
-    if let Some(u) = &args.user {
-        (
-            json!({"cmd": "cache_flush", "user": u}),
-            format!("flushed user {u}"),
-        )
+fn flush_request(args: &FlushArgs) -> (AdminRequest, String) {
+    let (target, headline) = if let Some(u) = &args.user {
+        (FlushTarget::User(u.clone()), format!("flushed user {u}"))
     } else if let Some(g) = &args.group {
-        (
-            json!({"cmd": "cache_flush", "group": g}),
-            format!("flushed group {g}"),
-        )
+        (FlushTarget::Group(g.clone()), format!("flushed group {g}"))
     } else if let Some(n) = &args.netgroup {
         (
-            json!({"cmd": "cache_flush", "netgroup": n}),
+            FlushTarget::Netgroup(n.clone()),
             format!("flushed netgroup {n}"),
         )
     } else {
-        (
-            json!({"cmd": "cache_flush", "all": true}),
-            "flushed the whole cache".into(),
-        )
-    }
+        (FlushTarget::All, "flushed the whole cache".into())
+    };
+    (AdminRequest::CacheFlush(target), headline)
 }
 
 /// The admin command for `forget-credentials` and the line that reports it.
-fn forget_request(args: &ForgetArgs) -> (Value, String) {
-    match &args.user {
+fn forget_request(args: &ForgetArgs) -> (AdminRequest, String) {
+    let (target, headline) = match &args.user {
         Some(u) => (
-            json!({"cmd": "forget_credentials", "user": u}),
+            ForgetTarget::User(u.clone()),
             format!("deleted the cached passwords of {u}"),
         ),
-        None => (
-            json!({"cmd": "forget_credentials", "all": true}),
-            "deleted every cached password".into(),
-        ),
-    }
+        None => (ForgetTarget::All, "deleted every cached password".into()),
+    };
+    (AdminRequest::ForgetCredentials(target), headline)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// The request as it goes over the wire (JSON inside the frame).
+    fn wire(r: (AdminRequest, String)) -> serde_json::Value {
+        serde_json::to_value(r.0).unwrap()
+    }
 
     #[test]
     fn flush_requests_match_the_admin_protocol() {
@@ -79,15 +75,15 @@ mod tests {
             all,
         };
         assert_eq!(
-            flush_request(&a(Some("bob"), None, false)).0,
+            wire(flush_request(&a(Some("bob"), None, false))),
             json!({"cmd": "cache_flush", "user": "bob"})
         );
         assert_eq!(
-            flush_request(&a(None, Some("staff"), false)).0,
+            wire(flush_request(&a(None, Some("staff"), false))),
             json!({"cmd": "cache_flush", "group": "staff"})
         );
         assert_eq!(
-            flush_request(&a(None, None, true)).0,
+            wire(flush_request(&a(None, None, true))),
             json!({"cmd": "cache_flush", "all": true})
         );
         let ng = FlushArgs {
@@ -95,7 +91,7 @@ mod tests {
             ..a(None, None, false)
         };
         assert_eq!(
-            flush_request(&ng).0,
+            wire(flush_request(&ng)),
             json!({"cmd": "cache_flush", "netgroup": "admins"})
         );
     }
@@ -107,11 +103,11 @@ mod tests {
             all,
         };
         assert_eq!(
-            forget_request(&f(Some("bob@corp"), false)).0,
+            wire(forget_request(&f(Some("bob@corp"), false))),
             json!({"cmd": "forget_credentials", "user": "bob@corp"})
         );
         assert_eq!(
-            forget_request(&f(None, true)).0,
+            wire(forget_request(&f(None, true))),
             json!({"cmd": "forget_credentials", "all": true})
         );
     }

@@ -1,9 +1,9 @@
 //! Talking to a running rosterd: `Status` on nss.sock, admin commands on the
-//! root-only pam.sock.
+//! root-only pam.sock; typed messages of [`roster_proto::admin`].
 
 use super::context::Ctx;
-use roster_proto::{Client, ClientError, Request, Response};
-use serde_json::Value;
+use roster_proto::admin::{AdminReply, AdminRequest, StatusReport};
+use roster_proto::{Client, ClientError, Failure, Request, Response};
 use std::io::ErrorKind;
 use std::path::Path;
 use std::time::Duration;
@@ -21,32 +21,41 @@ pub enum DaemonError {
     /// The socket exists but this user may not use it.
     #[error("permission denied on {0}: this command needs root")]
     PermissionDenied(String),
-    /// The daemon answered "not found".
-    #[error("not found")]
-    NotFound,
-    /// The daemon answered with an error, or the exchange failed.
+    /// The daemon answered with a failure (its kind says which).
+    #[error("{0}")]
+    Answered(Failure),
+    /// The exchange failed, or the daemon's reply was not an answer to it.
     #[error("{0}")]
     Failed(String),
 }
 
-/// Sends `Status` and returns the daemon's JSON document: the whole one
-/// on pam.sock when run as root, else the public summary of nss.sock (up,
-/// and each domain online or offline).
-pub fn status(ctx: &Ctx) -> Result<Value, DaemonError> {
+/// Sends `Status` and returns the daemon's report: the whole one on
+/// pam.sock when run as root, else the public summary of nss.sock (up, and
+/// each domain online or offline).
+pub fn status(ctx: &Ctx) -> Result<StatusReport, DaemonError> {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        call(&ctx.pam_socket(), &Request::Status)
+    let path = if unsafe { libc::geteuid() } == 0 {
+        ctx.pam_socket()
     } else {
-        call(&ctx.nss_socket(), &Request::Status)
+        ctx.nss_socket()
+    };
+    match call(&path, &Request::Status)? {
+        AdminReply::Status(report) => Ok(report),
+        other => Err(unexpected(&other)),
     }
 }
 
-/// Sends an admin command (a JSON object) on pam.sock.
-pub fn admin(ctx: &Ctx, command: &Value) -> Result<Value, DaemonError> {
-    call(&ctx.pam_socket(), &Request::Admin(command.to_string()))
+/// Sends an admin command on pam.sock and returns its reply.
+pub fn admin(ctx: &Ctx, command: &AdminRequest) -> Result<AdminReply, DaemonError> {
+    call(&ctx.pam_socket(), &Request::Admin(command.clone()))
 }
 
-fn call(path: &Path, req: &Request) -> Result<Value, DaemonError> {
+/// The error for a reply of the wrong kind.
+pub fn unexpected(reply: &AdminReply) -> DaemonError {
+    DaemonError::Failed(format!("unexpected reply from rosterd: {reply:?}"))
+}
+
+fn call(path: &Path, req: &Request) -> Result<AdminReply, DaemonError> {
     let shown = path.display().to_string();
     let resp = Client::request_once(path, req, TIMEOUT).map_err(|e| match e {
         ClientError::Unreachable { source, .. } => match source.kind() {
@@ -68,21 +77,8 @@ fn call(path: &Path, req: &Request) -> Result<Value, DaemonError> {
         other => DaemonError::Failed(other.to_string()),
     })?;
     match resp {
-        Response::Json(text) => {
-            let v: Value = serde_json::from_str(&text)
-                .map_err(|e| DaemonError::Failed(format!("rosterd sent malformed JSON: {e}")))?;
-            // Admin replies say `"ok": false` with an `error` when they fail.
-            if v.get("ok") == Some(&Value::Bool(false)) {
-                let msg = v
-                    .get("error")
-                    .and_then(Value::as_str)
-                    .unwrap_or("the command failed");
-                return Err(DaemonError::Failed(msg.to_string()));
-            }
-            Ok(v)
-        }
-        Response::NotFound => Err(DaemonError::NotFound),
-        Response::Unavailable(r) => Err(DaemonError::Failed(format!("unavailable: {r}"))),
+        Response::Admin(answer) => answer.map_err(DaemonError::Answered),
+        // The daemon could not read the request (the text names the fault).
         Response::Error(m) => Err(DaemonError::Failed(m)),
         other => Err(DaemonError::Failed(format!(
             "unexpected reply from rosterd: {other:?}"

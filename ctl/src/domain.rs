@@ -10,6 +10,7 @@ use super::daemon::{self, DaemonError};
 use super::output::print_json;
 use anyhow::{bail, Context as _};
 use roster_daemon::config::Config;
+use roster_proto::AdminRequest;
 use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -83,7 +84,7 @@ pub fn run(ctx: &Ctx, cmd: &DomainCmd) -> anyhow::Result<ExitCode> {
 
 /// Asks rosterd to reload; a daemon that is not running is fine.
 fn reload(ctx: &Ctx) -> (String, bool) {
-    match daemon::admin(ctx, &json!({"cmd": "reload"})) {
+    match daemon::admin(ctx, &AdminRequest::Reload) {
         Ok(_) => ("rosterd reloaded its configuration".into(), true),
         Err(DaemonError::NotRunning(_)) => (
             "rosterd is not running; the change applies when it starts".into(),

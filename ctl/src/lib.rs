@@ -52,7 +52,14 @@ pub fn run() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             if ctx.json {
-                output::print_json(&serde_json::json!({"ok": false, "error": format!("{e:#}")}));
+                // A failure rosterd answered keeps its kind (and fields).
+                let doc = match e.downcast_ref::<daemon::DaemonError>() {
+                    Some(daemon::DaemonError::Answered(f)) => {
+                        roster_proto::admin::document(&Err(f.clone()))
+                    }
+                    _ => serde_json::json!({"ok": false, "error": format!("{e:#}")}),
+                };
+                output::print_json(&doc);
             } else {
                 eprintln!("rosterctl: {e:#}");
             }

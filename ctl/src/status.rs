@@ -1,6 +1,7 @@
 //! `rosterctl status`: is rosterd up, each domain online or offline with the
 //! server in use, the last error and when, since when it is offline, and the
-//! cache's entries and hit rate (`Request::Status` on nss.sock).
+//! cache's entries and hit rate (`Request::Status`: the whole report on
+//! pam.sock as root, the public one on nss.sock otherwise).
 
 use super::context::Ctx;
 use super::daemon::{self, DaemonError};
@@ -13,7 +14,8 @@ use std::process::ExitCode;
 /// Runs `rosterctl status`.
 pub fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     match daemon::status(ctx) {
-        Ok(doc) => {
+        Ok(report) => {
+            let doc = report.document();
             if ctx.json {
                 let mut doc = doc;
                 if let Some(map) = doc.as_object_mut() {
@@ -60,7 +62,11 @@ fn human(doc: &Value, now: u64) -> String {
             .unwrap_or_else(|| ", no server in use".into());
         let _ = writeln!(out, "domain {name}: {state}{server}");
         if let Some(since) = d["offline_since"].as_u64() {
-            let _ = writeln!(out, "  offline since: {}", when(since, now));
+            let retry = d["next_probe_in_ms"]
+                .as_u64()
+                .map(|ms| format!("; next retry in {}", span(ms.div_ceil(1000))))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  offline since: {}{retry}", when(since, now));
         }
         if let Some(err) = d["last_error"].as_str() {
             let at = d["last_error_at"]
@@ -231,7 +237,8 @@ mod tests {
         let doc = json!({
             "version": "0.1.0", "uptime_s": 65,
             "domains": [{"name": "corp", "online": false, "server": null,
-                          "last_error": "connection refused", "last_error_at": 1000, "offline_since": 940}],
+                          "last_error": "connection refused", "last_error_at": 1000, "offline_since": 940,
+                          "next_probe_in_ms": 1500}],
             "cache": {"entries": 3, "max_entries": 100, "persistent_entries": 2, "hits": 9, "misses": 1, "offline_answers": 4},
             "process": {"rss_kib": 18022, "rss_anon_kib": 10240, "rss_file_kib": 7782, "rss_peak_kib": 25600, "threads": 5, "fds": 17},
         });
@@ -242,7 +249,7 @@ mod tests {
             "{t}"
         );
         assert!(
-            t.contains("  offline since: 1970-01-01 00:15:40 UTC (2m 0s ago)\n"),
+            t.contains("  offline since: 1970-01-01 00:15:40 UTC (2m 0s ago); next retry in 2s\n"),
             "{t}"
         );
         assert!(

@@ -6,6 +6,7 @@ pub mod config;
 pub mod directory;
 pub mod filter;
 pub mod memcache_publish;
+pub mod privileges;
 pub mod registry;
 pub mod resolver;
 pub mod server;

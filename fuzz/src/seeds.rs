@@ -81,8 +81,14 @@ fn codec() {
             service: s("sshd"),
             rhost: s("h"),
         },
-        Request::Admin(s("{\"command\":\"status\"}")),
+        Request::Admin(roster_proto::AdminRequest::Status),
+        Request::Admin(roster_proto::AdminRequest::CacheFlush(
+            roster_proto::FlushTarget::User(s("alice")),
+        )),
         Request::NetgroupByName(s("admins")),
+        Request::Admin(roster_proto::AdminRequest::CacheFlush(
+            roster_proto::FlushTarget::Netgroup(s("admins")),
+        )),
     ];
     for (i, r) in requests.iter().enumerate() {
         put(
@@ -103,7 +109,8 @@ fn codec() {
             entries: vec![staff()],
             more: false,
         },
-        Response::Json(s("{}")),
+        Response::Admin(Ok(roster_proto::AdminReply::Flushed(3))),
+        Response::Admin(Err(roster_proto::Failure::refused("no reload channel"))),
         Response::Pam(PamReply {
             code: PamCode::NewAuthtokReqd,
             message: s("expired"),

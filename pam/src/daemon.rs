@@ -40,14 +40,14 @@ impl Daemon for SocketDaemon {
     }
 }
 
-/// Refuses a socket that someone other than root (or the calling user, for
-/// tests) could have put there: passwords only go to the real rosterd. The
-/// socket must be owned by root or the caller and not writable by group or
-/// others, and its directory must not be writable by others.
+/// Refuses a socket that someone other than root, rosterd's user (or the
+/// calling user, for tests) could have put there: passwords only go to the
+/// real rosterd. The socket must be owned by root, the caller or rosterd's
+/// system user (see [`roster_proto::trust::trusted_owner`]) and not
+/// writable by group or others, and its directory must not be writable by
+/// others.
 pub fn check_socket(path: &Path) -> io::Result<()> {
-    // SAFETY: geteuid(2) cannot fail and has no preconditions.
-    let me = unsafe { libc::geteuid() };
-    let trusted = |uid: u32| uid == 0 || uid == me;
+    let trusted = |uid: u32| roster_proto::trust::trusted_owner(path, uid);
     let bad = |what: String| io::Error::new(io::ErrorKind::PermissionDenied, what);
     let meta = std::fs::symlink_metadata(path)?;
     if !meta.file_type().is_socket() {

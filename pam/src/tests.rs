@@ -382,7 +382,10 @@ fn daemon_messages_reach_the_user() {
             PamResultCode::PAM_SYSTEM_ERR,
         ),
         (Response::NotFound, PamResultCode::PAM_USER_UNKNOWN),
-        (Response::Json("{}".into()), PamResultCode::PAM_SYSTEM_ERR),
+        (
+            Response::Admin(Ok(roster_proto::AdminReply::Reloaded)),
+            PamResultCode::PAM_SYSTEM_ERR,
+        ),
     ] {
         let d = FakeDaemon::start(move |_| resp.clone());
         let mut env = FakeEnv::new("alice", &[]);

@@ -1,5 +1,6 @@
 //! Encoding and decoding of frames (see the crate docs for the layout).
 
+use crate::admin::{self, ADMIN_VERSION};
 use crate::types::{Group, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User};
 use crate::{MAX_FRAME_LEN, MAX_LIST_LEN, MAX_STRING_LEN, PROTOCOL_VERSION};
 use thiserror::Error;
@@ -37,6 +38,26 @@ pub enum DecodeError {
     /// Bytes remained after the last field.
     #[error("{0} unexpected trailing bytes after the last field")]
     Trailing(usize),
+    /// An admin message of another admin protocol version.
+    #[error(
+        "admin message has version {0}, this side speaks version {ADMIN_VERSION} \
+         (rosterctl and rosterd are from different releases)"
+    )]
+    AdminVersion(u16),
+    /// The JSON body of an admin message is not a message of this version.
+    #[error("{what} is malformed: {message}")]
+    AdminBody {
+        /// `admin request` or `admin answer`.
+        what: &'static str,
+        /// What the JSON parser says (with line and column).
+        message: String,
+    },
+    /// A request code of an older release that is no longer served.
+    #[error(
+        "request code {0} (untyped JSON admin command of an older rosterctl) is no longer \
+         served: use the rosterctl of rosterd's release"
+    )]
+    RetiredRequest(u16),
 }
 
 /// The fixed part of a frame after the length prefix.
@@ -69,6 +90,9 @@ impl Writer {
     }
     fn u8(&mut self, v: u8) {
         self.buf.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.buf.extend_from_slice(&v.to_be_bytes());
     }
     fn u32(&mut self, v: u32) {
         self.buf.extend_from_slice(&v.to_be_bytes());
@@ -244,7 +268,10 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
             w.bytes(old_password.expose());
             w.bytes(new_password.expose());
         }
-        Request::Admin(json) => w.str(json),
+        Request::Admin(cmd) => {
+            w.u16(ADMIN_VERSION);
+            w.str(&admin::request_json(cmd));
+        }
     }
     w.finish()
 }
@@ -300,7 +327,11 @@ pub fn decode_request(payload: &[u8]) -> Result<Request, DecodeError> {
             service: r.str("service")?,
             rhost: r.str("rhost")?,
         },
-        30 => Request::Admin(r.str("json")?),
+        30 => return Err(DecodeError::RetiredRequest(30)),
+        31 => {
+            let version = r.u16("admin.version")?;
+            Request::Admin(admin::parse_request(version, &r.str("admin.json")?)?)
+        }
         other => return Err(DecodeError::UnknownRequest(other)),
     };
     r.end()?;
@@ -348,9 +379,10 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
             }
             w.u8(*more as u8);
         }
-        Response::Json(s) => {
-            w.u8(6);
-            w.str(s);
+        Response::Admin(answer) => {
+            w.u8(8);
+            w.u16(ADMIN_VERSION);
+            w.str(&admin::answer_json(answer));
         }
         Response::Pam(p) => {
             w.u8(7);
@@ -358,7 +390,7 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
             w.str(&p.message);
         }
         Response::Netgroup(n) => {
-            w.u8(8);
+            w.u8(9);
             w.str(&n.name);
             w.u32(n.triples.len() as u32);
             for t in &n.triples {
@@ -412,7 +444,10 @@ pub fn decode_response(payload: &[u8]) -> Result<Response, DecodeError> {
                     more: r.u8("more")? != 0,
                 }
             }
-            6 => Response::Json(r.str("json")?),
+            8 => {
+                let version = r.u16("admin.version")?;
+                Response::Admin(admin::parse_answer(version, &r.str("admin.json")?)?)
+            }
             7 => {
                 let code = r.u8("pam.code")?;
                 let code = PamCode::from_u8(code).ok_or(DecodeError::UnknownPamCode(code))?;
@@ -421,7 +456,7 @@ pub fn decode_response(payload: &[u8]) -> Result<Response, DecodeError> {
                     message: r.str("pam.message")?,
                 })
             }
-            8 => Response::Netgroup(r.netgroup()?),
+            9 => Response::Netgroup(r.netgroup()?),
             k => return Err(DecodeError::UnknownKind(k)),
         },
         1 => Response::NotFound,
@@ -483,7 +518,7 @@ mod tests {
                 service: "sshd".into(),
                 rhost: "h".into(),
             },
-            Request::Admin("{\"cmd\":\"flush\"}".into()),
+            Request::Admin(crate::AdminRequest::CacheFlush(crate::FlushTarget::All)),
         ]
     }
 
@@ -533,7 +568,8 @@ mod tests {
                     Triple::default(),
                 ],
             }),
-            Response::Json("{}".into()),
+            Response::Admin(Ok(crate::AdminReply::Flushed(3))),
+            Response::Admin(Err(crate::Failure::refused("no reload channel"))),
             Response::Pam(PamReply {
                 code: PamCode::NewAuthtokReqd,
                 message: "Password expired".into(),

@@ -39,15 +39,16 @@
 //! | 5    | groups of a user   | `str name`                             | `Gids`        |
 //! | 6    | list users         | `u32 offset, u32 limit`                | `Users`       |
 //! | 7    | list groups        | `u32 offset, u32 limit`                | `Groups`      |
-//! | 8    | status             | (empty)                                | `Json`        |
+//! | 8    | status             | (empty)                                | `Admin`       |
 //! | 9    | netgroup by name   | `str name`                             | `Netgroup`    |
 //! | 20   | PAM authenticate   | `str user, str service, str rhost, bytes password` | `Pam` |
 //! | 21   | PAM account        | `str user, str service, str rhost`     | `Pam`         |
 //! | 22   | PAM change password| `str user, str service, bytes old, bytes new` | `Pam`  |
 //! | 23   | PAM open session   | `str user, str service, str rhost`     | `Pam`         |
-//! | 30   | admin command      | `str json`                             | `Json`        |
+//! | 31   | admin command      | `u16 admin_version, str json` ([`admin`]) | `Admin`    |
 //!
-//! Codes 20 and up are served on `pam.sock` only.
+//! Codes 20 and up are served on `pam.sock` only. Code 30 (the untyped JSON
+//! admin command of older releases) is refused with an error naming it.
 //!
 //! ## Replies (`code` is the status)
 //!
@@ -61,26 +62,40 @@
 //! Ok kinds: 1 `User` (`str name, u32 uid, u32 gid, str gecos, str home,
 //! str shell`), 2 `Group` (`str name, u32 gid, list<str> members`), 3 `Gids`
 //! (`list<u32>`), 4 `Users` (`list<User>, u8 more`), 5 `Groups`
-//! (`list<Group>, u8 more`), 6 `Json` (`str`), 7 `Pam` (`u8 code, str
-//! message`), 8 `Netgroup` (`str name, list<Triple>`; a `Triple` is `str
-//! host, str user, str domain`, an empty field matching anything).
+//! (`list<Group>, u8 more`), 7 `Pam` (`u8 code, str message`), 8 `Admin`
+//! (`u16 admin_version, str json`: an [`AdminAnswer`], see [`admin`]; kind 6,
+//! untyped JSON, belonged to older releases), 9 `Netgroup` (`str name,
+//! list<Triple>`; a `Triple` is `str host, str user, str domain`, an empty
+//! field matching anything).
+//!
+//! The daemon's handlers carry a [`Failure`] (not found, unavailable,
+//! refused with a reason, invalid) up to the encoder: admin and status
+//! answers carry it whole; a lookup's is mapped onto the statuses above.
 //!
 //! The NSS module maps NotFound to `NSS_STATUS_NOTFOUND` and everything else
 //! that is not Ok (including a daemon that cannot be reached) to
 //! `NSS_STATUS_UNAVAIL`, so that the next source in nsswitch.conf is tried.
 
+pub mod admin;
 pub mod atomic_file;
 mod client;
 mod codec;
+mod failure;
 pub mod memcache;
 mod paths;
+pub mod trust;
 mod types;
 
+pub use admin::{
+    AdminAnswer, AdminReply, AdminRequest, FlushTarget, ForgetTarget, LookupKind, StatusReport,
+    ADMIN_VERSION,
+};
 pub use client::{Client, ClientError};
 pub use codec::{
     decode_request, decode_response, encode_request, encode_response, parse_header, DecodeError,
     FrameHeader,
 };
+pub use failure::Failure;
 pub use paths::{
     DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_DIR, DEFAULT_STATE_DIR, LOOP_GUARD_ENV, NSS_SOCKET_NAME,
     PAM_SOCKET_NAME,

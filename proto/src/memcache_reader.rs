@@ -46,17 +46,19 @@ fn invalid(msg: &str) -> io::Error {
 }
 
 impl Mapping {
-    /// Opens and maps `path`, refusing files that are not owned by root (or
-    /// by the caller), are writable by group/others, or have a bad header.
+    /// Opens and maps `path`, refusing files that are writable by
+    /// group/others, have a bad header, or are owned by anyone but root,
+    /// the caller, or the daemon (see [`crate::trust::trusted_owner`]).
     pub fn open(path: &Path) -> io::Result<Mapping> {
         let file = File::options()
             .read(true)
             .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(path)?;
         let meta = file.metadata()?;
-        // SAFETY: geteuid has no preconditions.
-        let euid = unsafe { libc::geteuid() };
-        if !meta.is_file() || (meta.uid() != 0 && meta.uid() != euid) || meta.mode() & 0o022 != 0 {
+        if !meta.is_file()
+            || !crate::trust::trusted_owner(path, meta.uid())
+            || meta.mode() & 0o022 != 0
+        {
             return Err(invalid("memory cache file has unsafe ownership or mode"));
         }
         let len = usize::try_from(meta.len()).map_err(|_| invalid("file too large"))?;

@@ -250,6 +250,32 @@ fn unsafe_or_garbage_files_are_refused() {
 }
 
 #[test]
+fn a_file_of_the_daemons_user_is_trusted_only_in_its_own_directory() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return; // chown needs root (CI runs as root)
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let daemon = 64902;
+    let top = TempDir::new();
+    std::fs::set_permissions(&top.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = top.0.join("run");
+    std::fs::create_dir(&run).unwrap();
+    let file = run.join(MEMCACHE_FILE_NAME);
+    drop(MemcacheWriter::create(&file, 64, 4096).unwrap());
+    std::os::unix::fs::chown(&file, Some(daemon), Some(daemon)).unwrap();
+    // The directory is still root's: someone else's file, refused.
+    assert!(Mapping::open(&file).is_err(), "foreign owner");
+    // The daemon's directory (/run/roster given to _roster): trusted.
+    std::os::unix::fs::chown(&run, Some(daemon), Some(daemon)).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(Mapping::open(&file).is_ok(), "daemon's file");
+    // ... unless others may write to that directory.
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o775)).unwrap();
+    assert!(Mapping::open(&file).is_err(), "group-writable dir");
+}
+
+#[test]
 fn readers_never_see_a_torn_entry_while_the_writer_updates() {
     let dir = TempDir::new();
     let path = dir.file();

@@ -1,5 +1,6 @@
 //! Message types: requests, replies and the entries they carry.
 
+use crate::admin::{AdminAnswer, AdminRequest};
 use std::fmt;
 use zeroize::Zeroize;
 
@@ -124,7 +125,8 @@ pub enum Request {
         /// Maximum number of entries in the reply.
         limit: u32,
     },
-    /// Daemon status as JSON.
+    /// Daemon status: the whole report on `pam.sock`, the public one on
+    /// `nss.sock` (answered with [`Response::Admin`]).
     Status,
     /// A netgroup by name (plain or `name@domain`), nested netgroups
     /// resolved into triples.
@@ -169,8 +171,8 @@ pub enum Request {
         /// Remote host, empty when local.
         rhost: String,
     },
-    /// An admin command (rosterctl) as a JSON document; `pam.sock` only.
-    Admin(String),
+    /// An admin command (rosterctl); `pam.sock` only.
+    Admin(AdminRequest),
 }
 
 impl Request {
@@ -190,7 +192,7 @@ impl Request {
             Request::PamAccount { .. } => 21,
             Request::PamChangePassword { .. } => 22,
             Request::PamOpenSession { .. } => 23,
-            Request::Admin(_) => 30,
+            Request::Admin(_) => 31,
         }
     }
 
@@ -287,8 +289,8 @@ pub enum Response {
     },
     /// One netgroup with its triples.
     Netgroup(Netgroup),
-    /// A JSON document (status, admin replies).
-    Json(String),
+    /// The answer to an admin or status request.
+    Admin(AdminAnswer),
     /// A PAM decision.
     Pam(PamReply),
     /// The object does not exist.

@@ -9,6 +9,7 @@
 pub mod cc;
 pub mod config;
 pub mod dataset;
+pub mod fixture_cache;
 pub mod memcache_file;
 pub mod namespace;
 pub mod paths;

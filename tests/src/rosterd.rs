@@ -29,6 +29,18 @@ pub struct Rosterd {
     dir: tempfile::TempDir,
     watchdog: Option<Child>,
     pid: Option<i32>,
+    launch: Launch,
+}
+
+/// How rosterd is started (default: directly, as the test's user).
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    /// A command rosterd runs under, given rosterd's command line as its
+    /// last arguments; it must `exec` it (the PID stays rosterd's), e.g.
+    /// `unshare --mount ... sh -c '...; exec "$@"' sh`.
+    pub wrapper: Vec<String>,
+    /// Extra arguments of rosterd (e.g. `--user _roster`).
+    pub args: Vec<String>,
 }
 
 /// Substitutes the fixture's directories into a configuration text.
@@ -89,14 +101,27 @@ impl Rosterd {
     /// Writes `config_text` (see the module docs) and starts rosterd,
     /// returning once `nss.sock` answers `Status`.
     pub fn start(config_text: &str) -> Rosterd {
+        Rosterd::start_with(config_text, Launch::default())
+    }
+
+    /// [`Rosterd::start`] under `launch`. With a wrapper or arguments
+    /// (e.g. a daemon dropping to its own user) the fixture's directory is
+    /// made 0711, so that another user reaches the files in it.
+    pub fn start_with(config_text: &str, launch: Launch) -> Rosterd {
         let dir = tempfile::Builder::new()
             .prefix("roster-rosterd-")
             .tempdir()
             .expect("temp dir");
+        if !launch.wrapper.is_empty() || !launch.args.is_empty() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))
+                .expect("chmod the rosterd fixture directory");
+        }
         let mut rd = Rosterd {
             dir,
             watchdog: None,
             pid: None,
+            launch,
         };
         rd.write_config(config_text);
         rd.launch();
@@ -160,11 +185,15 @@ impl Rosterd {
         let log = self.dir.path().join("rosterd.log");
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(r#""$1" --foreground --config "$2" 2>>"$3" & pid=$!; echo $pid; read _ ; kill $pid 2>/dev/null; wait $pid"#)
+            .arg(r#"log=$1; shift; "$@" 2>>"$log" & pid=$!; echo $pid; read _ ; kill $pid 2>/dev/null; wait $pid"#)
             .arg("roster-rosterd-watchdog")
-            .arg(rosterd_bin())
-            .arg(self.config_path())
             .arg(&log)
+            .args(&self.launch.wrapper)
+            .arg(rosterd_bin())
+            .arg("--foreground")
+            .arg("--config")
+            .arg(self.config_path())
+            .args(&self.launch.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null()) // the shell's own "Killed" notices
@@ -181,7 +210,7 @@ impl Rosterd {
         loop {
             let answer =
                 Client::request_once(&self.nss_socket(), &Request::Status, Duration::from_secs(2));
-            if let Ok(Response::Json(_)) = answer {
+            if let Ok(Response::Admin(Ok(_))) = answer {
                 return;
             }
             if !alive(pid) {
@@ -266,11 +295,25 @@ impl Rosterd {
             .unwrap_or_else(|e| panic!("pam.sock call failed: {e}"))
     }
 
-    /// An admin command (JSON) on `pam.sock`; returns the JSON reply text.
+    /// An admin command (its JSON, e.g. `{"cmd":"cache_stats"}`) on
+    /// `pam.sock`; returns the answer as `rosterctl --json` prints it.
     pub fn admin(&self, json: &str) -> String {
-        match self.pam(&Request::Admin(json.to_string())) {
-            Response::Json(j) => j,
+        let cmd: roster_proto::AdminRequest = serde_json::from_str(json)
+            .unwrap_or_else(|e| panic!("{json} is not an admin command: {e}"));
+        match self.pam(&Request::Admin(cmd)) {
+            Response::Admin(answer) => roster_proto::admin::document(&answer).to_string(),
             other => panic!("admin command {json} got {other:?}"),
+        }
+    }
+
+    /// `Status` on `socket` (nss.sock or pam.sock): the report as
+    /// `rosterctl status --json` prints it.
+    pub fn status(&self, socket: &Path) -> serde_json::Value {
+        let reply = Client::request_once(socket, &Request::Status, CALL_TIMEOUT)
+            .unwrap_or_else(|e| panic!("Status on {} failed: {e}", socket.display()));
+        match reply {
+            Response::Admin(Ok(roster_proto::AdminReply::Status(report))) => report.document(),
+            other => panic!("Status on {} got {other:?}", socket.display()),
         }
     }
 }

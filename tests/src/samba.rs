@@ -7,7 +7,7 @@
 //! foreground with only its LDAP service, under a watchdog shell that kills
 //! it by PID when the test process goes away. Samba's LDAP answers on
 //! 127.0.0.1:389 (StartTLS) and 636 (ldaps) with the certificate of a
-//! [`TestPki`] (issued to 127.0.0.1 and localhost), so clients verify TLS
+//! [`TestPki::shared`] (issued to 127.0.0.1 and localhost), so clients verify TLS
 //! without any name resolution. Those two ports must be free.
 
 use crate::tls::TestPki;
@@ -337,9 +337,8 @@ impl SambaDc {
                 .arg(&ldif),
             "adding the sample AD data",
         );
-        let pki = TestPki::generate(&dir.path().join("pki"));
-        std::fs::set_permissions(&pki.server_key, std::fs::Permissions::from_mode(0o600))
-            .expect("chmod key");
+        // Its server key is mode 0600, as samba requires.
+        let pki = TestPki::shared();
         let mut dc = SambaDc {
             dir,
             pki,

@@ -1,17 +1,21 @@
-//! A private OpenLDAP slapd on 127.0.0.1 for one test binary.
+//! A private OpenLDAP slapd on 127.0.0.1 for one test.
 //!
 //! The database is built offline with `slapadd -q -s` (schema checks off, so
-//! the broken edge-case entries of [`crate::dataset`] exist), then slapd runs
+//! the broken edge-case entries of [`crate::dataset`] exist) once per data
+//! set: the loaded database is a shared artifact of
+//! [`crate::fixture_cache`], and each slapd starts on its own copy of it
+//! (a file copy instead of a load of thousands of entries). Then slapd runs
 //! in the foreground (`-d 0`) under a tiny watchdog shell: when the test
 //! process exits for any reason the shell's stdin closes and it kills slapd
 //! by PID. Listeners: `ldap://` (StartTLS available) and `ldaps://`, with
-//! certificates from [`crate::tls::TestPki`]. Anonymous binds with a DN and
+//! the certificates of [`crate::tls::TestPki::shared`]. Anonymous binds with a DN and
 //! an empty password succeed (`allow bind_anon_dn`), so clients must refuse
 //! empty passwords themselves. The ppolicy overlay is loaded. The service
 //! account may write under `ou=idmap` (the autorid allocation store of
 //! `idmap_store = "ldap"`; tests add that OU when they need it).
 
 use crate::dataset::{self, ADMIN_DN, ADMIN_PASSWORD, BASE_DN, SERVICE_DN, SERVICE_PASSWORD};
+use crate::fixture_cache;
 use crate::ports::free_port;
 use crate::tls::TestPki;
 use std::io::Write;
@@ -30,6 +34,10 @@ pub struct Slapd {
     watchdog: Option<Child>,
 }
 
+/// The database file slapd's back_mdb keeps in its `directory`.
+const MDB_FILE: &str = "data.mdb";
+
+/// slapd.conf for a slapd whose pid file and database live in `dir`.
 fn slapd_conf(dir: &Path, pki: &TestPki) -> String {
     let d = dir.display();
     format!(
@@ -84,24 +92,15 @@ impl Slapd {
             .prefix("roster-slapd-")
             .tempdir()
             .expect("temp dir");
-        let pki = TestPki::generate(&dir.path().join("pki"));
+        let pki = TestPki::shared();
+        let loaded = loaded_database(ldif, &pki);
         std::fs::create_dir_all(dir.path().join("db")).expect("db dir");
+        copy_sparse(
+            &loaded.join(MDB_FILE),
+            &dir.path().join("db").join(MDB_FILE),
+        );
         let conf = dir.path().join("slapd.conf");
         std::fs::write(&conf, slapd_conf(dir.path(), &pki)).expect("write slapd.conf");
-        let ldif_path = dir.path().join("data.ldif");
-        std::fs::write(&ldif_path, ldif).expect("write ldif");
-        let out = Command::new("slapadd")
-            .args(["-q", "-s", "-f"])
-            .arg(&conf)
-            .arg("-l")
-            .arg(&ldif_path)
-            .output()
-            .expect("run slapadd (is the slapd package installed?)");
-        assert!(
-            out.status.success(),
-            "slapadd failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         let mut slapd = Slapd {
             dir,
             pki,
@@ -134,6 +133,9 @@ impl Slapd {
             .arg(&log)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
+            // Not the test's stderr: the test runner waits for whoever
+            // holds it open (slapd's own output goes to slapd.log).
+            .stderr(Stdio::null())
             .spawn()
             .expect("spawn slapd watchdog");
         self.watchdog = Some(child);
@@ -285,6 +287,64 @@ impl Slapd {
     pub fn ldapadd(&self, ldif: &str) {
         self.ldap_tool("ldapmodify", &["-a"], ldif);
     }
+}
+
+/// Copies a database file keeping its holes: `data.mdb` is a sparse file
+/// of `maxsize` (1 GiB) holding a few MiB; a plain copy would write it all.
+fn copy_sparse(from: &Path, to: &Path) {
+    let out = Command::new("cp")
+        .arg("--sparse=always")
+        .arg(from)
+        .arg(to)
+        .output()
+        .expect("run cp");
+    assert!(
+        out.status.success(),
+        "cp {} {}: {}",
+        from.display(),
+        to.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The directory holding `data.mdb` loaded with `ldif` by `slapadd`: made
+/// once per data set (and slapd build) and shared by every test process.
+fn loaded_database(ldif: &str, pki: &TestPki) -> PathBuf {
+    let slapd_build = ["/usr/sbin/slapd", "/usr/sbin/slapadd"].map(|p| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.len(), m.modified().ok()))
+    });
+    let key = fixture_cache::digest(&(
+        ldif,
+        slapd_conf(Path::new("/dir"), &TestPki::in_dir(Path::new("/pki"))),
+        slapd_build,
+    ));
+    fixture_cache::shared_dir(&format!("slapd-db-{key}"), |build| {
+        std::fs::create_dir_all(build.join("db")).expect("db dir");
+        let conf = build.join("slapd.conf");
+        std::fs::write(&conf, slapd_conf(build, pki)).expect("write slapd.conf");
+        let ldif_path = build.join("data.ldif");
+        std::fs::write(&ldif_path, ldif).expect("write ldif");
+        let out = Command::new("slapadd")
+            .args(["-q", "-s", "-f"])
+            .arg(&conf)
+            .arg("-l")
+            .arg(&ldif_path)
+            .output()
+            .expect("run slapadd (is the slapd package installed?)");
+        assert!(
+            out.status.success(),
+            "slapadd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::rename(build.join("db").join(MDB_FILE), build.join(MDB_FILE))
+            .expect("keep the loaded database");
+        for leftover in ["db", "slapd.conf", "data.ldif"] {
+            let p = build.join(leftover);
+            let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
+        }
+    })
 }
 
 impl Drop for Slapd {

@@ -180,7 +180,7 @@ fn readiness_is_reported_to_systemd_and_sockets_answer() {
     let _ = child.wait();
     let n = got.expect("READY=1 datagram");
     assert_eq!(&buf[..n], b"READY=1");
-    assert!(matches!(status, Ok(Response::Json(_))), "{status:?}");
+    assert!(matches!(status, Ok(Response::Admin(Ok(_)))), "{status:?}");
     // State and socket directories were created with safe modes.
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &str| {

@@ -123,10 +123,7 @@ fn status_nss_conf_admin_and_socket_split() {
     let rd = Rosterd::start(&config(&slapd));
     user(rd.nss(&Request::UserByName(ALICE.name.into())));
     user(rd.nss(&Request::UserByName(ALICE.name.into())));
-    let Response::Json(st) = rd.pam(&Request::Status) else {
-        panic!("status is JSON")
-    };
-    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    let st = rd.status(&rd.pam_socket());
     assert_eq!(st["domains"][0]["name"], "example");
     assert_eq!(st["domains"][0]["online"], true);
     assert!(st["cache"]["hits"].as_u64().unwrap() >= 1, "{st}");
@@ -153,8 +150,10 @@ fn status_nss_conf_admin_and_socket_split() {
         serde_json::from_str(&rd.admin(r#"{"cmd":"lookup","kind":"user","key":"alice"}"#)).unwrap();
     assert_eq!(j["source"], "directory", "flush really flushed");
 
-    match rd.nss(&Request::Admin(r#"{"cmd":"cache_stats"}"#.into())) {
-        Response::Error(m) => assert!(m.contains("pam.sock"), "{m}"),
+    match rd.nss(&Request::Admin(roster_proto::AdminRequest::CacheStats)) {
+        Response::Admin(Err(roster_proto::Failure::Refused { reason })) => {
+            assert!(reason.contains("pam.sock"), "{reason}")
+        }
         other => panic!("admin on nss.sock: {other:?}"),
     }
     let mode = |p: &std::path::Path| {
@@ -170,15 +169,12 @@ fn status_on_nss_sock_holds_no_uri_or_dn() {
     let mut slapd = Slapd::start();
     let rd = Rosterd::start(&config(&slapd));
     user(rd.nss(&Request::UserByName(ALICE.name.into())));
-    let json = |r: Response| match r {
-        Response::Json(t) => t,
-        other => panic!("status is JSON: {other:?}"),
-    };
+    let json = |socket: &std::path::Path| rd.status(socket).to_string();
     // The whole document, on the root-only socket, names the server.
-    let full = json(rd.pam(&Request::Status));
+    let full = json(&rd.pam_socket());
     assert!(full.contains(&slapd.ldap_uri()), "{full}");
     // The world-accessible socket says up, and online or offline.
-    let public = json(rd.nss(&Request::Status));
+    let public = json(&rd.nss_socket());
     let v: serde_json::Value = serde_json::from_str(&public).unwrap();
     assert_eq!(v["state"], "up", "{public}");
     assert_eq!(v["domains"][0]["state"], "online", "{public}");
@@ -192,7 +188,7 @@ fn status_on_nss_sock_holds_no_uri_or_dn() {
     // error).
     slapd.stop();
     let _ = rd.nss(&Request::UserByName("someone-new".into()));
-    let public = json(rd.nss(&Request::Status));
+    let public = json(&rd.nss_socket());
     let v: serde_json::Value = serde_json::from_str(&public).unwrap();
     assert_eq!(v["domains"][0]["state"], "offline", "{public}");
     for secret in ["ldap://", "dc=", "cn=", "127.0.0.1", "error"] {
@@ -201,6 +197,6 @@ fn status_on_nss_sock_holds_no_uri_or_dn() {
             "{secret}: {public}"
         );
     }
-    let full = json(rd.pam(&Request::Status));
+    let full = json(&rd.pam_socket());
     assert!(full.contains("last_error"), "{full}");
 }

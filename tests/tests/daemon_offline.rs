@@ -102,10 +102,7 @@ fn cached_entries_survive_directory_outage_and_daemon_crash() {
     let j: serde_json::Value =
         serde_json::from_str(&rd.admin(r#"{"cmd":"lookup","kind":"user","key":"alice"}"#)).unwrap();
     assert_eq!(j["source"], "offline");
-    let Response::Json(st) = rd.nss(&Request::Status) else {
-        panic!()
-    };
-    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    let st = rd.status(&rd.nss_socket());
     assert_eq!(st["domains"][0]["online"], false, "{st}");
 
     // A crash, and a restart with the directory still down.

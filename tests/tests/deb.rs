@@ -23,6 +23,9 @@ fn make(args: &[String]) -> Output {
     let name = profile.file_name().unwrap().to_string_lossy().into_owned();
     let out = Command::new("make")
         .arg("-s")
+        // Under an outer make (make test), inherited MAKEFLAGS would print
+        // "Leaving directory" after the package's path.
+        .arg("--no-print-directory")
         .arg("-C")
         .arg(repo())
         .args(args)
@@ -59,34 +62,72 @@ fn workspace_version() -> String {
         .to_string()
 }
 
-/// The package, built once per test process, and the `make install` tree
-/// it is compared with.
+/// The package and the `make install` tree it is compared with: built once
+/// for every test process of a run (a shared, read-only fixture; the tests
+/// of this binary run in processes of their own under nextest).
 struct Built {
-    _dir: tempfile::TempDir,
     deb: PathBuf,
     installed: PathBuf,
+}
+
+/// What the package is made from: the built files `make install` copies
+/// (size and modification time) and the text of the packaging files, the
+/// Makefile, the README and the workspace manifest.
+fn package_inputs() -> String {
+    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let profile = roster_e2e::paths::profile_dir();
+    let built: Vec<_> = [
+        "rosterd",
+        "rosterctl",
+        "libnss_roster.so",
+        "libpam_roster.so",
+    ]
+    .iter()
+    .map(|f| {
+        let m = std::fs::metadata(profile.join(f)).unwrap();
+        (f.to_string(), m.len(), m.modified().ok())
+    })
+    .collect();
+    let mut sources = vec![
+        repo().join("Makefile"),
+        repo().join("README.md"),
+        repo().join("Cargo.toml"),
+    ];
+    files(&repo().join("packaging"), &mut sources);
+    sources.sort();
+    let texts: Vec<_> = sources
+        .iter()
+        .map(|p| (p.display().to_string(), std::fs::read(p).unwrap()))
+        .collect();
+    roster_e2e::fixture_cache::digest(&(profile, built, texts))
 }
 
 fn built() -> &'static Built {
     static B: OnceLock<Built> = OnceLock::new();
     B.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let out = make(&["deb".into(), format!("DEB_DIR={}", dir.path().display())]);
-        let printed = String::from_utf8_lossy(&out.stdout);
-        let deb = PathBuf::from(printed.lines().last().expect("make deb prints the file"));
         let arch = run(Command::new("dpkg").arg("--print-architecture"));
-        let want = dir.path().join(format!(
-            "roster_{}_{}.deb",
-            workspace_version(),
-            arch.trim()
-        ));
-        assert_eq!(deb, want, "package file name");
-        let installed = dir.path().join("installed");
-        make(&["install".into(), format!("DESTDIR={}", installed.display())]);
+        let file = format!("roster_{}_{}.deb", workspace_version(), arch.trim());
+        let name = format!("deb-{}", package_inputs());
+        let dir = roster_e2e::fixture_cache::shared_dir(&name, |dir| {
+            let out = make(&["deb".into(), format!("DEB_DIR={}", dir.display())]);
+            let printed = String::from_utf8_lossy(&out.stdout);
+            let deb = PathBuf::from(printed.lines().last().expect("make deb prints the file"));
+            assert_eq!(deb, dir.join(&file), "package file name");
+            let installed = dir.join("installed");
+            make(&["install".into(), format!("DESTDIR={}", installed.display())]);
+        });
         Built {
-            _dir: dir,
-            deb,
-            installed,
+            deb: dir.join(file),
+            installed: dir.join("installed"),
         }
     })
 }
@@ -282,20 +323,29 @@ grep -qx roster /var/lib/pam/seen && echo pam-seen=yes
 [ -L /etc/systemd/system/multi-user.target.wants/rosterd.service ] && echo unit-enabled=yes
 cmp -s /etc/nsswitch.conf /tmp/nsswitch.host && echo nsswitch-unchanged=yes
 echo "conf-mode=$(stat -c %a /etc/roster/roster.toml)"
+echo "conf-owner=$(stat -c %U:%G /etc/roster/roster.toml)"
 # The administrator's edit of the conffile survives a reinstall.
+# ... naming a root-only password file, as a root-run rosterd wanted it:
+# the upgrade makes it readable by _roster through its group.
+install -m 0600 /dev/null /etc/roster/bind_password
+echo 'bind_password_file = "/etc/roster/bind_password"' >> /etc/roster/roster.toml
 echo '# edited by the admin' >> /etc/roster/roster.toml
 mkdir -p /var/lib/roster && echo state > /var/lib/roster/cache.db
 dpkg -i /tmp/roster.deb
 tail -n1 /etc/roster/roster.toml | grep -q 'edited by the admin' && echo conffile-kept=yes
+echo "conf-after-upgrade=$(stat -c %U:%G:%a /etc/roster/roster.toml)"
+echo "secret-after-upgrade=$(stat -c %U:%G:%a /etc/roster/bind_password)"
 dpkg --remove roster
 echo "after-remove=$(dpkg-query -W -f='${Status}' roster)"
 grep -q pam_roster.so /etc/pam.d/common-auth || echo pam-removed=yes
 [ -e /etc/roster/roster.toml ] && echo conf-after-remove=yes
 [ -e /var/lib/roster/cache.db ] && echo state-after-remove=yes
+rm -f /etc/roster/bind_password  # the admin's own file: purge keeps it
 dpkg --purge roster
 dpkg-query -W roster 2>/dev/null || echo after-purge=gone
 [ -e /var/lib/roster ] || echo state-purged=yes
 [ -e /etc/roster ] || echo conf-purged=yes
+dpkg-statoverride --list /etc/roster/roster.toml >/dev/null || echo statoverride-gone=yes
 ls /etc/systemd/system/multi-user.target.wants/rosterd.service /etc/systemd/system/rosterd.service 2>/dev/null || echo unit-links-gone=yes
 cmp -s /etc/nsswitch.conf /tmp/nsswitch.host && echo nsswitch-still-unchanged=yes
 "#,
@@ -309,7 +359,10 @@ cmp -s /etc/nsswitch.conf /tmp/nsswitch.host && echo nsswitch-still-unchanged=ye
         "pam-seen=yes",
         "unit-enabled=yes",
         "nsswitch-unchanged=yes",
-        "conf-mode=600",
+        "conf-mode=640",
+        "conf-owner=root:_roster",
+        "conf-after-upgrade=root:_roster:640",
+        "secret-after-upgrade=root:_roster:640",
         "conffile-kept=yes",
         "after-remove=deinstall ok config-files",
         "pam-removed=yes",
@@ -318,6 +371,7 @@ cmp -s /etc/nsswitch.conf /tmp/nsswitch.host && echo nsswitch-still-unchanged=ye
         "after-purge=gone",
         "state-purged=yes",
         "conf-purged=yes",
+        "statoverride-gone=yes",
         "unit-links-gone=yes",
         "nsswitch-still-unchanged=yes",
     ] {

@@ -45,6 +45,8 @@ fn group_readable_password_file() {
     let path = write_roster_toml(slapd(), t.path(), &DomainOptions::default());
     let pw = t.path().join("bind_password");
     std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // Readable through a group that is not rosterd's (nogroup).
+    std::os::unix::fs::chown(&pw, None, Some(65534)).unwrap();
     let e = check(&path).unwrap_err().to_string();
     let line = line_of(&path, "bind_password_file");
     assert!(

@@ -56,7 +56,9 @@ async fn stopped_directory_is_unavailable_at_once_and_comes_back() {
     assert!(d.user_by_name("alice").await.unwrap().is_some());
     s.stop();
     match d.user_by_name("alice").await {
-        Err(DirectoryError::Unavailable(m)) => assert!(m.contains(&s.ldap_uri()), "{m}"),
+        Err(DirectoryError::Unavailable { context: m, .. }) => {
+            assert!(m.contains(&s.ldap_uri()), "{m}")
+        }
         other => panic!("expected Unavailable, got {other:?}"),
     }
     let st = d.status();
@@ -66,12 +68,14 @@ async fn stopped_directory_is_unavailable_at_once_and_comes_back() {
     assert_eq!(st.servers[0].failures, 1);
     // Remembered as down: answered without trying the server again.
     match d.group_by_gid(10000).await {
-        Err(DirectoryError::Unavailable(m)) => assert!(m.contains("down, retried in"), "{m}"),
+        Err(DirectoryError::Unavailable { context: m, .. }) => {
+            assert!(m.contains("down, retried in"), "{m}")
+        }
         other => panic!("expected Unavailable, got {other:?}"),
     }
     assert!(matches!(
         d.connection().await,
-        Err(DirectoryError::Unavailable(_))
+        Err(DirectoryError::Unavailable { .. })
     ));
     assert_eq!(d.status().servers[0].failures, 1);
     s.start_again();
@@ -135,7 +139,9 @@ async fn hung_server_times_out_and_is_marked_down() {
     };
     let d = directory(&s, t.path(), &o);
     match d.user_by_name("alice").await {
-        Err(DirectoryError::Unavailable(m)) => assert!(m.contains("op_timeout"), "{m}"),
+        Err(DirectoryError::Unavailable { context: m, .. }) => {
+            assert!(m.contains("op_timeout"), "{m}")
+        }
         other => panic!("expected Unavailable, got {other:?}"),
     }
     let st = d.status();
@@ -146,7 +152,9 @@ async fn hung_server_times_out_and_is_marked_down() {
     let o = DomainOptions { bind: true, ..o };
     let d = directory(&s, t2.path(), &o);
     match d.user_by_name("alice").await {
-        Err(DirectoryError::Unavailable(m)) => assert!(m.contains("timeout"), "{m}"),
+        Err(DirectoryError::Unavailable { context: m, .. }) => {
+            assert!(m.contains("timeout"), "{m}")
+        }
         other => panic!("expected Unavailable, got {other:?}"),
     }
     drop(listener);
@@ -229,7 +237,7 @@ async fn user_bind_sessions_fail_over_are_bounded_and_mark_dead_servers_down() {
         })
         .await
     {
-        Err(DirectoryError::Unavailable(m)) => {
+        Err(DirectoryError::Unavailable { context: m, .. }) => {
             assert!(m.contains("user bind") && m.contains("op_timeout"), "{m}")
         }
         other => panic!("expected Unavailable, got {other:?}"),

@@ -373,7 +373,7 @@ async fn wrong_service_password_is_a_config_error() {
     let idmap = std::sync::Arc::new(cfg.build_idmap(None).unwrap());
     let d = Directory::new(cfg.domains[0].clone(), idmap).unwrap();
     match d.user_by_name("alice").await {
-        Err(roster_daemon::directory::DirectoryError::Config(m)) => {
+        Err(roster_daemon::directory::DirectoryError::Invalid { reason: m }) => {
             assert!(m.contains("invalid credentials"), "{m}");
             assert!(!m.contains("wrong-password"), "password leaked: {m}");
         }
@@ -383,7 +383,7 @@ async fn wrong_service_password_is_a_config_error() {
     // reachable) and without binding again (no account lockout).
     assert!(matches!(
         d.user_by_uid(10001).await,
-        Err(roster_daemon::directory::DirectoryError::Config(_))
+        Err(roster_daemon::directory::DirectoryError::Invalid { .. })
     ));
     let st = d.status();
     assert_eq!(st.servers[0].failures, 0);
@@ -403,7 +403,7 @@ async fn empty_service_password_is_refused_before_any_bind() {
     let idmap = std::sync::Arc::new(cfg.build_idmap(None).unwrap());
     let d = Directory::new(domain, idmap).unwrap();
     match d.user_by_name("alice").await {
-        Err(roster_daemon::directory::DirectoryError::Config(m)) => {
+        Err(roster_daemon::directory::DirectoryError::Invalid { reason: m }) => {
             assert!(m.contains("empty bind password"), "{m}")
         }
         other => panic!("expected a Config error, got {other:?}"),

@@ -68,7 +68,7 @@ async fn server_of_another_ca_is_refused() {
         o.uris = Some(vec![roster_e2e::config::uri_for(slapd(), transport)]);
         let d = directory(slapd(), t.path(), &o);
         match d.user_by_name("alice").await {
-            Err(DirectoryError::Unavailable(m)) => {
+            Err(DirectoryError::Unavailable { context: m, .. }) => {
                 assert!(
                     m.to_lowercase().contains("certificate"),
                     "{transport:?}: {m}"
@@ -151,6 +151,8 @@ fn group_readable_client_key_is_refused_by_the_configuration() {
     let key = t.path().join("client.key");
     std::fs::copy(s.client_key(), &key).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // Readable through a group that is not rosterd's (nogroup).
+    std::os::unix::fs::chown(&key, None, Some(65534)).unwrap();
     let o = DomainOptions {
         transport: Transport::Ldaps,
         extra: vec![
@@ -207,7 +209,7 @@ async fn ca_file_alone_does_not_trust_the_system_store() {
         let t = tempfile::tempdir().unwrap();
         let d = directory(slapd(), t.path(), &o);
         match d.user_by_name("alice").await {
-            Err(DirectoryError::Unavailable(m)) => {
+            Err(DirectoryError::Unavailable { context: m, .. }) => {
                 assert!(
                     m.to_lowercase().contains("certificate"),
                     "{transport:?}: {m}"

@@ -58,7 +58,7 @@ fn install_then_uninstall_leaves_nothing_behind() {
         ("usr/lib/systemd/system/rosterd.service", 0o644),
         ("usr/lib/tmpfiles.d/roster.conf", 0o644),
         ("usr/share/pam-configs/roster", 0o644),
-        ("etc/roster/roster.toml", 0o600),
+        ("etc/roster/roster.toml", 0o640),
         ("usr/share/man/man1/rosterctl.1", 0o644),
         ("usr/share/bash-completion/completions/rosterctl", 0o644),
     ];

@@ -22,6 +22,26 @@ fn frozen<T>(env: &Env, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// Waits (bounded) until rosterd has published `key`: it publishes an
+/// answer just after sending it, so a record may land a moment after the
+/// lookup's program exited.
+fn wait_until_published(env: &Env, key: roster_proto::memcache::Key) {
+    use roster_proto::memcache::{monotonic_ms, Mapping};
+    let path = env.rd.socket_dir().join(MEMCACHE_FILE_NAME);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let m = Mapping::open(&path).expect("nss.mc");
+        if m.get(&key, monotonic_ms()).is_some() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{key:?} never published"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Exit code of `getent ARGS` under a generous outer bound.
 fn getent(ns: &Namespace, args: &str) -> i32 {
     let out = ns.run(&format!("timeout 20 getent {args}; echo rc=$?"));
@@ -44,6 +64,17 @@ fn cached_answers_need_no_daemon_and_a_flush_withdraws_them() {
     let mc = env.rd.socket_dir().join(MEMCACHE_FILE_NAME);
     assert!(mc.exists(), "rosterd publishes {}", mc.display());
     ns.run_ok("getent passwd alice && getent passwd 10002 && id alice && getent group mg0002");
+    {
+        use roster_proto::memcache::Key;
+        for key in [
+            Key::UserName("alice"),
+            Key::Uid(10002),
+            Key::GroupsOf("alice"),
+            Key::GroupName("mg0002"),
+        ] {
+            wait_until_published(&env, key);
+        }
+    }
 
     let (alice, bob, id, group, carol) = frozen(&env, || {
         (
@@ -96,16 +127,33 @@ fn stop_crash_and_restart_invalidate_the_file() {
 
 #[test]
 fn entries_expire_with_the_cache_ttl() {
-    let env = Env::start("[nss]\ntimeout_ms = 200\n\n[cache]\nentry_ttl = 3\n");
+    let env = Env::start("[nss]\ntimeout_ms = 200\n\n[cache]\nentry_ttl = 5\n");
     let ns = env.ns();
     ns.run_ok("getent passwd alice");
-    let (fresh, expired) = frozen(&env, || {
+    wait_until_published(&env, roster_proto::memcache::Key::UserName("alice"));
+    // The daemon stays frozen: the module answers from the file until the
+    // entry's TTL has passed, then it must stop serving it (and, with no
+    // daemon to ask, fail). Polled, with a bound far above the TTL.
+    let (fresh, later) = frozen(&env, || {
         let fresh = getent(&ns, "passwd alice");
-        std::thread::sleep(std::time::Duration::from_millis(3500));
-        (fresh, getent(&ns, "passwd alice"))
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut later = Vec::new();
+        loop {
+            let rc = getent(&ns, "passwd alice");
+            later.push(rc);
+            if rc != 0 || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        (fresh, later)
     });
     assert_eq!(fresh, 0);
-    assert_eq!(expired, 2, "an expired entry is never served from the file");
+    assert_eq!(
+        later.last(),
+        Some(&2),
+        "an expired entry is never served from the file: {later:?}"
+    );
 }
 
 #[test]
@@ -119,16 +167,17 @@ fn every_lookup_kind_is_published() {
          getent initgroups {}",
         ALICE.name, ALICE.uid, MANYGROUPS.name
     ));
-    let m = Mapping::open(&env.rd.socket_dir().join(MEMCACHE_FILE_NAME)).expect("nss.mc");
-    let now = monotonic_ms();
     for key in [
         Key::UserName(ALICE.name),
         Key::Uid(ALICE.uid),
         Key::GroupName("mg0005"),
         Key::Gid(30006),
+        Key::GroupsOf(MANYGROUPS.name),
     ] {
-        assert!(m.get(&key, now).is_some(), "{key:?} not published");
+        wait_until_published(&env, key);
     }
+    let m = Mapping::open(&env.rd.socket_dir().join(MEMCACHE_FILE_NAME)).expect("nss.mc");
+    let now = monotonic_ms();
     match m.get(&Key::GroupsOf(MANYGROUPS.name), now) {
         Some(Record::Initgroups { gids, .. }) => {
             assert!(gids.len() >= MANY_GROUPS_COUNT as usize, "{}", gids.len())

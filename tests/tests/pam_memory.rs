@@ -1,6 +1,6 @@
 //! rosterd's memory stays bounded under concurrent logins with
-//! `cache_credentials = true`: every online login stores an argon2id hash,
-//! and those run on one bounded worker reusing one memory block, so 200
+//! `cache_credentials = true`: online logins store argon2id hashes, and
+//! those run on one bounded worker reusing one memory block, so 200
 //! logins, 8 at a time, grow the daemon's RSS by less than two argon2
 //! blocks (before, each concurrent hash had a block of its own on another
 //! thread, and the threads' malloc arenas kept them). A memory bound, not
@@ -86,9 +86,10 @@ fn two_hundred_logins_eight_at_a_time_grow_rss_by_less_than_two_argon2_blocks() 
     let before = proc_status_kib(pid, "VmRSS");
 
     logins(&rd, LOGINS, true);
-    // Each hash is computed after its login was answered, under the user's
-    // lock; a refused login waits for that lock (to delete the user's hash),
-    // so after one per user every queued hash has been computed.
+    // Each verifier is computed after its login was answered (a user's
+    // later logins with the same password find it current and compute
+    // none); a refused login deletes the user's hash, or keeps one still
+    // queued from being stored.
     logins(&rd, NAMED_USERS.len(), false);
     let after = proc_status_kib(pid, "VmRSS");
     let peak = proc_status_kib(pid, "VmHWM");

@@ -1,12 +1,12 @@
 //! Which entries a host would refuse, and why, decided by the daemon's own
-//! entry validation ([`roster_daemon::directory::entry_to_user`] and
-//! [`entry_to_group`]): missing uidNumber, root clones, IDs below `min_id`,
-//! above `max_id` or outside the idmap range, names passwd cannot hold. Also
+//! judgement of the domain's flavour ([`Directory::judge_users`] and
+//! [`Directory::judge_groups`]): missing uidNumber, root clones, IDs below
+//! `min_id`, above `max_id` or outside the idmap range, names passwd cannot
+//! hold, AD users without a `uidNumber` under the rfc2307 backend. Also
 //! names and UIDs held by several entries (ambiguous lookups).
 
 use ldap3::SearchEntry;
-use roster_daemon::config::{DomainConfig, DomainKind, DomainSet, Schema};
-use roster_daemon::directory::{entry_to_group, entry_to_user, GroupRecord, UserRecord};
+use roster_daemon::directory::{Directory, GroupRecord, UserRecord, Verdict};
 use roster_daemon::resolver::local::LocalAccounts;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -47,22 +47,23 @@ impl Usable {
     }
 }
 
-/// Judges every entry with `judge`: `Ok` is usable, `Err(Some(reason))` is
-/// refused, `Err(None)` is neither (an entry the daemon ignores silently).
-pub fn split(
+/// Splits `entries` by their `verdicts` (one per entry, in order) into
+/// usable and refused ones; ignored entries are in neither list.
+fn split<T>(
     entries: &[SearchEntry],
-    mut judge: impl FnMut(&SearchEntry) -> Result<Usable, Option<String>>,
+    verdicts: Vec<Verdict<T>>,
+    usable: impl Fn(T) -> Usable,
 ) -> (Vec<Usable>, Vec<Rejected>) {
     let mut good = Vec::new();
     let mut bad = Vec::new();
-    for e in entries {
-        match judge(e) {
-            Ok(u) => good.push(u),
-            Err(Some(reason)) => bad.push(Rejected {
+    for (e, v) in entries.iter().zip(verdicts) {
+        match v {
+            Verdict::Served(x) => good.push(usable(x)),
+            Verdict::Refused(reason) => bad.push(Rejected {
                 dn: e.dn.clone(),
                 reason,
             }),
-            Err(None) => {}
+            Verdict::Ignored => {}
         }
     }
     (good, bad)
@@ -78,47 +79,14 @@ pub struct Rejected {
 }
 
 /// Splits user entries into usable and refused ones.
-pub fn users(
-    d: &DomainConfig,
-    idmap: &DomainSet,
-    entries: &[SearchEntry],
-) -> (Vec<Usable>, Vec<Rejected>) {
-    if d.kind == DomainKind::Ad {
-        return super::ad_entries::users(d, idmap, entries);
-    }
-    split(entries, |e| {
-        entry_to_user(d, idmap, e)
-            .map(Usable::from_user)
-            .map_err(|r| Some(r.reason))
-    })
-}
-
-/// True when the entry has a value of `attr`.
-fn has_attr(e: &SearchEntry, attr: &str) -> bool {
-    e.attrs
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case(attr) && !v.is_empty())
+pub fn users(dir: &Directory, entries: &[SearchEntry]) -> (Vec<Usable>, Vec<Rejected>) {
+    split(entries, dir.judge_users(entries), Usable::from_user)
 }
 
 /// Splits group entries into usable and refused ones. In rfc2307bis,
 /// groups without a GID only carry members of nested groups: not refused.
-pub fn groups(
-    d: &DomainConfig,
-    idmap: &DomainSet,
-    entries: &[SearchEntry],
-) -> (Vec<Usable>, Vec<Rejected>) {
-    if d.kind == DomainKind::Ad {
-        return super::ad_entries::groups(d, idmap, entries);
-    }
-    split(entries, |e| match entry_to_group(d, idmap, e) {
-        Ok(g) => Ok(Usable::from_group(g)),
-        // In rfc2307bis a group without a GID only links nested groups
-        // (the daemon reads its members and serves nothing for it).
-        Err(_) if d.schema == Schema::Rfc2307bis && !has_attr(e, &d.attributes.gid_number) => {
-            Err(None)
-        }
-        Err(r) => Err(Some(r.reason)),
-    })
+pub fn groups(dir: &Directory, entries: &[SearchEntry]) -> (Vec<Usable>, Vec<Rejected>) {
+    split(entries, dir.judge_groups(entries), Usable::from_group)
 }
 
 /// Moves entries that local accounts shadow (name or ID in `/etc/passwd`

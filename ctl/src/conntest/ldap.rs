@@ -1,11 +1,11 @@
-//! The LDAP steps with ldap3: bind with the service account, check that the
-//! bases exist, and read the entries the filters select (paged). The
-//! connection is opened by the daemon's own [`Directory::connect_unbound`]
-//! (same TLS settings, CA, client certificate and timeouts as rosterd).
+//! The LDAP steps: bind with the service account, check that the bases
+//! exist, and read the entries the filters select (paged). The connection
+//! is the daemon's own session to one server ([`Directory::session_to`]:
+//! same TLS settings, CA, client certificate and timeouts as rosterd), and
+//! every operation runs through the directory layer's bounded calls.
 
-use ldap3::{Ldap, LdapError, Scope, SearchEntry};
-use roster_daemon::config::DomainConfig;
-use roster_daemon::directory::Directory;
+use ldap3::{LdapError, Scope, SearchEntry, SearchResult};
+use roster_daemon::directory::{Directory, UserSession};
 use tokio::runtime::Runtime;
 
 /// The name of an LDAP result code (RFC 4511 Appendix A).
@@ -52,11 +52,13 @@ pub fn describe(e: &LdapError) -> String {
 }
 
 /// One connection to one server of a domain, driven by a private
-/// single-threaded runtime.
+/// single-threaded runtime; every operation goes through the daemon's
+/// directory layer (bounded by `op_timeout`, guarded against panics of the
+/// LDAP library).
 pub struct Session<'a> {
     rt: Runtime,
-    ldap: Ldap,
-    cfg: &'a DomainConfig,
+    session: UserSession,
+    dir: &'a Directory,
 }
 
 impl<'a> Session<'a> {
@@ -67,59 +69,59 @@ impl<'a> Session<'a> {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-        let ldap = rt
-            .block_on(dir.connect_unbound(uri))
+        let session = rt
+            .block_on(dir.session_to(uri))
             .map_err(|e| format!("cannot connect to {uri}: {e}"))?;
-        Ok(Session {
-            rt,
-            ldap,
-            cfg: dir.config(),
-        })
+        Ok(Session { rt, session, dir })
     }
 
     /// Binds with the service account (anonymous without `bind_dn`). The
     /// password is never part of any message.
     pub fn bind(&mut self) -> Result<String, String> {
-        let cfg = self.cfg;
+        let cfg = self.dir.config();
         let Some(dn) = &cfg.bind_dn else {
             return Ok("anonymous (no bind_dn configured)".into());
         };
         let Some(pw) = &cfg.bind_password else {
             return Err(format!("bind_dn {dn} is set but no bind_password_file is"));
         };
-        let pw = std::str::from_utf8(pw.expose())
-            .map_err(|_| "the bind password is not UTF-8".to_string())?;
+        if std::str::from_utf8(pw.expose()).is_err() {
+            return Err("the bind password is not UTF-8".into());
+        }
         if pw.is_empty() {
             return Err("the bind password is empty (that would be an anonymous bind)".into());
         }
-        let ldap = &mut self.ldap;
-        let res = self
-            .rt
-            .block_on(async { ldap.with_timeout(cfg.op_timeout).simple_bind(dn, pw).await })
-            .and_then(|r| r.success());
-        match res {
-            Ok(_) => Ok(format!("bound as {dn}")),
-            Err(e) => Err(format!(
+        match self.rt.block_on(self.dir.service_bind(&self.session)) {
+            Ok(Ok(())) => Ok(format!("bound as {dn}")),
+            Ok(Err(result)) => Err(format!(
                 "the server refused the bind as {dn}: {}",
-                describe(&e)
+                describe(&LdapError::LdapResult { result })
             )),
+            Err(e) => Err(format!("the bind as {dn} failed: {e}")),
         }
     }
 
     /// Checks that `dn` exists (a base-scope search).
     pub fn base_exists(&mut self, dn: &str) -> Result<(), String> {
-        let timeout = self.cfg.op_timeout;
-        let ldap = &mut self.ldap;
-        let res = self.rt.block_on(async {
-            ldap.with_timeout(timeout)
-                .search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])
-                .await
-        });
+        let base = dn.to_string();
+        let res = self.rt.block_on(self.dir.on_session(
+            &self.session,
+            "base search",
+            move |mut ldap| async move {
+                ldap.search(&base, Scope::Base, "(objectClass=*)", vec!["1.1"])
+                    .await
+            },
+        ));
         let failed = |e: &LdapError| format!("searching {dn} failed: {}", describe(e));
-        match res.map(|r| r.success()) {
-            Ok(Ok((entries, _))) if !entries.is_empty() => Ok(()),
-            Ok(Ok(_)) => Err(format!("{dn} is not visible to this account")),
-            Ok(Err(LdapError::LdapResult { result })) if result.rc == 32 => {
+        match res {
+            Ok(Ok(SearchResult(entries, result))) if result.rc == 0 => {
+                if entries.is_empty() {
+                    Err(format!("{dn} is not visible to this account"))
+                } else {
+                    Ok(())
+                }
+            }
+            Ok(Ok(SearchResult(_, result)) | Err(result)) if result.rc == 32 => {
                 let matched = if result.matched.is_empty() {
                     String::new()
                 } else {
@@ -129,14 +131,19 @@ impl<'a> Session<'a> {
                     "{dn} does not exist on the server: noSuchObject (32){matched}"
                 ))
             }
-            Ok(Err(e)) | Err(e) => Err(failed(&e)),
+            Ok(Ok(SearchResult(_, result)) | Err(result)) => {
+                Err(failed(&LdapError::LdapResult { result }))
+            }
+            Err(e) => Err(format!("searching {dn} failed: {e}")),
         }
     }
 
     /// Reads every user (`users`) or group entry of the domain's search
     /// bases through the daemon's directory layer (paged, every base in
     /// order, referrals followed as rosterd follows them).
-    pub fn scan(&mut self, dir: &Directory, users: bool) -> Result<Vec<SearchEntry>, String> {
-        self.rt.block_on(dir.scan(users)).map_err(|e| e.to_string())
+    pub fn scan(&mut self, users: bool) -> Result<Vec<SearchEntry>, String> {
+        self.rt
+            .block_on(self.dir.scan(users))
+            .map_err(|e| e.to_string())
     }
 }

@@ -4,7 +4,6 @@
 //! subject, issuer, expiry, verification), bind, search bases, what the
 //! filters find, the entries the host would refuse, and a sample mapping.
 
-mod ad_entries;
 mod entries;
 mod ldap;
 mod net;
@@ -271,7 +270,7 @@ fn directory_steps(
     }
     let a = &d.attributes;
     let mut progress = Progress::new(format!("{}: reading users", d.name));
-    let users = conn.scan(&dir, true);
+    let users = conn.scan(true);
     if let Ok(u) = &users {
         progress.tick(u.len());
     }
@@ -284,7 +283,7 @@ fn directory_steps(
         }
     };
     let mut progress = Progress::new(format!("{}: reading groups", d.name));
-    let groups = conn.scan(&dir, false);
+    let groups = conn.scan(false);
     if let Ok(g) = &groups {
         progress.tick(g.len());
     }
@@ -296,13 +295,13 @@ fn directory_steps(
             return;
         }
     };
-    let (good_users, mut refused_users) = entries::users(d, idmap, &users);
+    let (good_users, mut refused_users) = entries::users(&dir, &users);
     let good_users = entries::drop_duplicates(good_users, &mut refused_users, &a.uid_number);
-    let (good_groups, mut refused_groups) = entries::groups(d, idmap, &groups);
+    let (good_groups, mut refused_groups) = entries::groups(&dir, &groups);
     let good_groups = entries::drop_duplicates(good_groups, &mut refused_groups, &a.gid_number);
     // Local accounts win: read as the daemon reads them.
     let local = roster_daemon::resolver::local::LocalAccounts::system();
-    let any_case = d.kind == roster_daemon::config::DomainKind::Ad;
+    let any_case = dir.case_insensitive_names();
     let good_users = entries::drop_local(good_users, &mut refused_users, &local, any_case);
     let good_groups = entries::drop_local(good_groups, &mut refused_groups, &local, any_case);
     let good_group_names: Vec<String> = good_groups.iter().map(|g| g.name.clone()).collect();

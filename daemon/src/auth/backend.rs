@@ -1,8 +1,10 @@
 //! What the PAM decisions need from the directory, as a trait: the LDAP
 //! implementation is [`super::ldap::DirectoryBackend`], tests use a fake.
+//! The outcomes of binds, password changes and account reads are the
+//! directory layer's ([`crate::directory::account`]), re-exported here.
 
+pub use crate::directory::{AccountInfo, BindResult, ChangeResult};
 use roster_proto::Secret;
-use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
 use thiserror::Error;
@@ -43,56 +45,6 @@ pub enum AuthError {
     /// Anything else (configuration, protocol, unexpected server error).
     #[error("{0}")]
     Failed(String),
-}
-
-/// Outcome of a password check (a simple bind as the user).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BindResult {
-    /// The server accepted the password; with a warning for the user when
-    /// the password policy says it expires soon or is in its grace logins.
-    Accepted(Option<String>),
-    /// Wrong password (LDAP invalidCredentials).
-    InvalidCredentials,
-    /// Refused by the password policy: the account is locked.
-    Locked,
-    /// Refused by the password policy: the password has expired.
-    PasswordExpired,
-    /// Refused before binding: the connection is not encrypted and the
-    /// domain does not set `allow_insecure_auth`.
-    Insecure,
-    /// The server refused the bind for another reason (its message).
-    Refused(String),
-}
-
-/// Outcome of a password change.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ChangeResult {
-    /// The password was changed.
-    Changed,
-    /// The current password is wrong.
-    WrongOldPassword,
-    /// Refused before binding: unencrypted connection.
-    Insecure,
-    /// The server refused the new password (its policy message).
-    Refused(String),
-}
-
-/// Account attributes read from the user's entry (and what the account
-/// filter said), kept with cached credentials for offline checks.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountInfo {
-    /// `shadowExpire`: days since 1970-01-01 at which the account expires.
-    pub shadow_expire: Option<i64>,
-    /// `shadowLastChange`: day of the last password change (0: must change).
-    pub shadow_last_change: Option<i64>,
-    /// `shadowMax`: days a password is valid.
-    pub shadow_max: Option<i64>,
-    /// ppolicy `pwdAccountLockedTime` is present.
-    pub locked: bool,
-    /// ppolicy `pwdReset: TRUE` (an administrator set the password).
-    pub pwd_reset: bool,
-    /// Whether the entry matches the domain's `access_filter` (None: no filter).
-    pub filter_matches: Option<bool>,
 }
 
 /// The directory operations behind the PAM decisions.

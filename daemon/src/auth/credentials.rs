@@ -4,8 +4,11 @@
 //! (mode 0600, replaced atomically). Never the password itself.
 
 use super::backend::AccountInfo;
-use super::hasher::{HashWorker, Verified};
+use super::fingerprint::{Fingerprint, FingerprintKey};
+use super::hasher::{HashCost, HashWorker, Verified};
+use super::pending::{Pending, Work};
 use roster_proto::atomic_file::{self, Options};
+use roster_proto::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::PermissionsExt;
@@ -16,8 +19,9 @@ use thiserror::Error;
 /// File name of the credential cache inside the state directory.
 pub const FILE_NAME: &str = "credentials.json";
 
-/// Per-user locks kept before idle ones are dropped.
-const IDLE_LOCKS: usize = 256;
+/// A verifier found current again within this many seconds of its last
+/// write is not written again (`stored_at` moves at most this late).
+const CONFIRM_WRITE_SECS: u64 = 60;
 
 /// Why the credential cache could not be read, written or hashed.
 #[derive(Debug, Error)]
@@ -92,6 +96,32 @@ pub enum OfflineCheck {
     },
 }
 
+/// What [`CredentialStore::refresh_hash`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refreshed {
+    /// The stored verifier was made from this password at the configured
+    /// cost: kept, its age and failure count reset, no hash computed.
+    Current,
+    /// A new verifier was computed and stored.
+    Hashed,
+    /// A later decision about this user (a refusal by the directory, a
+    /// forget, or a later accepted password) was applied already: nothing
+    /// stored.
+    Stale,
+}
+
+/// What is known in memory only about a key's stored verifier.
+#[derive(Debug, Default)]
+struct KeyState {
+    /// Ticket of the last refusal or forget (see [`super::pending`]).
+    refused: u64,
+    /// Ticket of the decision whose verifier is stored.
+    written: u64,
+    /// The fingerprint of the password behind the stored verifier, the
+    /// verifier (PHC string) and its cost.
+    current: Option<(Fingerprint, String, HashCost)>,
+}
+
 #[derive(Default, Serialize, Deserialize)]
 struct FileData {
     version: u32,
@@ -102,10 +132,13 @@ struct FileData {
 pub struct CredentialStore {
     path: Option<PathBuf>,
     users: Mutex<BTreeMap<String, Record>>,
-    /// Per-user locks: held while a new hash is computed (in the background,
-    /// after an online login was answered) and while an offline check runs,
-    /// so a check always sees the last accepted password.
-    user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per key, in memory only (locked after `users` when both are).
+    state: Mutex<HashMap<String, KeyState>>,
+    /// Updates decided but not yet written (verifiers computed and account
+    /// state read in the background, after the login was answered).
+    pending: Arc<Pending>,
+    /// Key of the in-memory password fingerprints.
+    fingerprints: FingerprintKey,
     /// The bounded argon2id worker all hashing and verification runs on.
     worker: HashWorker,
 }
@@ -132,20 +165,21 @@ impl CredentialStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(io(e)),
         };
-        Ok(CredentialStore {
-            path: Some(path),
-            users: Mutex::new(users),
-            user_locks: Mutex::new(HashMap::new()),
-            worker: HashWorker::start(),
-        })
+        Ok(CredentialStore::with(Some(path), users))
     }
 
     /// A cache that is never written to disk (tests, no state directory).
     pub fn in_memory() -> CredentialStore {
+        CredentialStore::with(None, BTreeMap::new())
+    }
+
+    fn with(path: Option<PathBuf>, users: BTreeMap<String, Record>) -> CredentialStore {
         CredentialStore {
-            path: None,
-            users: Mutex::new(BTreeMap::new()),
-            user_locks: Mutex::new(HashMap::new()),
+            path,
+            users: Mutex::new(users),
+            state: Mutex::new(HashMap::new()),
+            pending: Arc::new(Pending::default()),
+            fingerprints: FingerprintKey::random(),
             worker: HashWorker::start(),
         }
     }
@@ -155,15 +189,110 @@ impl CredentialStore {
         &self.worker
     }
 
-    /// The lock of `key` (see the field's documentation).
-    /// Locks nobody holds or waits for are dropped once there are more than
-    /// [`IDLE_LOCKS`], so the map stays as small as the logins in flight.
-    pub fn user_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.user_locks.lock().unwrap_or_else(|e| e.into_inner());
-        if locks.len() > IDLE_LOCKS {
-            locks.retain(|_, l| Arc::strong_count(l) > 1);
+    /// Starts a background update of `key` decided now (see
+    /// [`super::pending`]); `what` names it in the log.
+    pub fn begin_update(&self, key: &str, what: &'static str) -> Work {
+        self.pending.begin(key, what)
+    }
+
+    /// Waits until the updates of `key` decided before this call are
+    /// written (or failed and logged).
+    pub async fn settled(&self, key: &str) {
+        self.pending.settled(key).await
+    }
+
+    /// True while an update of `key` named `what` (as given to
+    /// [`CredentialStore::begin_update`]) is in flight.
+    pub fn updating(&self, key: &str, what: &str) -> bool {
+        self.pending.has(key, what)
+    }
+
+    /// Waits until the updates of every user decided before this call are
+    /// written (or failed and logged).
+    pub async fn settled_all(&self) {
+        self.pending.settled_all().await
+    }
+
+    /// Waits up to `bound` for every update in flight (shutdown); returns
+    /// those still in flight then (key, what).
+    pub async fn drain(&self, bound: std::time::Duration) -> Vec<(String, &'static str)> {
+        self.pending.drain(bound).await
+    }
+
+    /// The directory refused a password of `key` (or the cached one is
+    /// being forgotten): from now on no verifier decided earlier is
+    /// stored. Returns the refusal's ticket, for
+    /// [`CredentialStore::forget_hash_before`].
+    pub fn refuse(&self, key: &str) -> u64 {
+        let ticket = self.pending.ticket();
+        let mut state = self.state();
+        let s = state.entry(key.to_string()).or_default();
+        s.refused = ticket;
+        s.current = None;
+        ticket
+    }
+
+    /// Brings the verifier of `key` up to date with `password`, just
+    /// accepted by the directory in the decision of `ticket` (see
+    /// [`super::pending`]): nothing when a later decision about `key` was
+    /// applied already; the stored verifier kept when it was made from the
+    /// same password (in-memory fingerprint) at `cost`; else a new one from
+    /// `hash` (argon2id: run this on the [`HashWorker`]). Clears the
+    /// failure count and lockout, as [`CredentialStore::store_hash`].
+    pub fn refresh_hash(
+        &self,
+        key: &str,
+        password: &Secret,
+        cost: HashCost,
+        now: u64,
+        ticket: u64,
+        hash: impl FnOnce(&Secret) -> Result<String, CredentialError>,
+    ) -> Result<Refreshed, CredentialError> {
+        let fingerprint = self.fingerprints.of(password);
+        {
+            let mut users = self.lock();
+            let mut state = self.state();
+            let s = state.entry(key.to_string()).or_default();
+            if ticket <= s.refused || ticket <= s.written {
+                return Ok(Refreshed::Stale);
+            }
+            let record = users.get_mut(key);
+            let stored = record.as_ref().and_then(|r| r.hash.as_deref());
+            let current = s.current.as_ref().is_some_and(|(f, phc, c)| {
+                *f == fingerprint && *c == cost && stored == Some(phc.as_str())
+            });
+            if let (true, Some(r)) = (current, record) {
+                s.written = ticket;
+                let changed = r.failures != 0
+                    || r.locked_until != 0
+                    || now.saturating_sub(r.stored_at) >= CONFIRM_WRITE_SECS;
+                if changed {
+                    r.stored_at = now;
+                    r.failures = 0;
+                    r.locked_until = 0;
+                    drop(state);
+                    self.persist(&users)?;
+                }
+                return Ok(Refreshed::Current);
+            }
         }
-        locks.entry(key.to_string()).or_default().clone()
+        let phc = hash(password)?;
+        let mut users = self.lock();
+        let mut state = self.state();
+        let s = state.entry(key.to_string()).or_default();
+        if ticket <= s.refused || ticket <= s.written {
+            return Ok(Refreshed::Stale);
+        }
+        s.written = ticket;
+        s.current = Some((fingerprint, phc.clone(), cost));
+        drop(state);
+        let r = users.entry(key.to_string()).or_default();
+        r.hash = Some(phc);
+        r.stored_at = now;
+        r.failures = 0;
+        r.locked_until = 0;
+        self.persist(&users)?;
+        Ok(Refreshed::Hashed)
     }
 
     /// The file, when persisted.
@@ -188,10 +317,22 @@ impl CredentialStore {
     }
 
     /// Forgets the cached password of `key` (kept account data stays) and
-    /// its failure count and lockout. True when there was one (the file is
-    /// rewritten only then).
+    /// its failure count and lockout; a verifier still being computed for
+    /// it is not stored. True when there was one (the file is rewritten
+    /// only then).
     pub fn forget_hash(&self, key: &str) -> Result<bool, CredentialError> {
+        let ticket = self.refuse(key);
+        self.forget_hash_before(key, ticket)
+    }
+
+    /// [`CredentialStore::forget_hash`] for the refusal of `ticket` (from
+    /// [`CredentialStore::refuse`]): a verifier of a password accepted
+    /// after that refusal stays.
+    pub fn forget_hash_before(&self, key: &str, ticket: u64) -> Result<bool, CredentialError> {
         let mut users = self.lock();
+        if self.state().get(key).is_some_and(|s| s.written > ticket) {
+            return Ok(false);
+        }
         match users.get_mut(key) {
             Some(r) if r.hash.is_some() => {
                 r.hash = None;
@@ -316,6 +457,10 @@ impl CredentialStore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Record>> {
         self.users.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeyState>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn update(&self, key: &str, f: impl FnOnce(&mut Record)) -> Result<(), CredentialError> {
@@ -459,16 +604,107 @@ mod tests {
         );
     }
 
+    fn refresh(
+        s: &CredentialStore,
+        pw: &str,
+        now: u64,
+        ticket: u64,
+        hashes: &std::cell::Cell<u32>,
+    ) -> Refreshed {
+        s.refresh_hash("d/alice", &Secret::from(pw), COST, now, ticket, |p| {
+            hashes.set(hashes.get() + 1);
+            hash_password(p)
+        })
+        .unwrap()
+    }
+
     #[test]
-    fn idle_user_locks_are_dropped() {
+    fn a_current_verifier_is_kept_and_a_new_password_hashed() {
         let s = CredentialStore::in_memory();
-        let held = s.user_lock("d/held");
-        for i in 0..=IDLE_LOCKS {
-            s.user_lock(&format!("d/u{i}"));
-        }
-        let again = s.user_lock("d/held");
-        assert!(Arc::ptr_eq(&held, &again), "a held lock is kept");
-        assert!(s.user_locks.lock().unwrap().len() <= 3);
+        let hashes = std::cell::Cell::new(0);
+        let t = s.pending.ticket();
+        assert_eq!(refresh(&s, "pw1", 100, t, &hashes), Refreshed::Hashed);
+        let first = s.get("d/alice").unwrap().hash.unwrap();
+        // The same password again: no hash computed, the verifier kept,
+        // its age reset once a minute has passed.
+        let t = s.pending.ticket();
+        assert_eq!(refresh(&s, "pw1", 130, t, &hashes), Refreshed::Current);
+        assert_eq!(s.get("d/alice").unwrap().stored_at, 100);
+        let t = s.pending.ticket();
+        assert_eq!(refresh(&s, "pw1", 200, t, &hashes), Refreshed::Current);
+        let r = s.get("d/alice").unwrap();
+        assert_eq!(
+            (r.hash.as_deref(), r.stored_at),
+            (Some(first.as_str()), 200)
+        );
+        assert_eq!(hashes.get(), 1);
+        // Offline failures are cleared by an accepted password, hash or not.
+        let bad = check(&s, "d/alice", &Secret::from("x"), 210, RULES).unwrap();
+        assert!(matches!(bad, OfflineCheck::Rejected { .. }));
+        let t = s.pending.ticket();
+        assert_eq!(refresh(&s, "pw1", 220, t, &hashes), Refreshed::Current);
+        assert_eq!(s.get("d/alice").unwrap().failures, 0);
+        // Another password (changed in the directory): a new verifier.
+        let t = s.pending.ticket();
+        assert_eq!(refresh(&s, "pw2", 230, t, &hashes), Refreshed::Hashed);
+        assert_ne!(s.get("d/alice").unwrap().hash.unwrap(), first);
+        assert_eq!(
+            check(&s, "d/alice", &Secret::from("pw2"), 240, RULES).unwrap(),
+            OfflineCheck::Accepted
+        );
+        // A verifier stored by other means is not taken for current.
+        s.store_hash("d/alice", hash_password(&Secret::from("pw2")).unwrap(), 250)
+            .unwrap();
+        let t = s.pending.ticket();
+        assert_eq!(refresh(&s, "pw2", 260, t, &hashes), Refreshed::Hashed);
+        assert_eq!(hashes.get(), 3);
+    }
+
+    #[test]
+    fn a_verifier_decided_before_a_refusal_is_never_stored() {
+        let s = CredentialStore::in_memory();
+        let hashes = std::cell::Cell::new(0);
+        let accepted = s.pending.ticket();
+        let refused = s.refuse("d/alice");
+        assert!(!s.forget_hash_before("d/alice", refused).unwrap());
+        assert_eq!(refresh(&s, "old", 100, accepted, &hashes), Refreshed::Stale);
+        assert!(s.get("d/alice").is_none_or(|r| r.hash.is_none()));
+        // A password accepted after the refusal is cached ...
+        let later = s.pending.ticket();
+        assert_eq!(refresh(&s, "new", 110, later, &hashes), Refreshed::Hashed);
+        // ... and an older decision arriving late changes nothing.
+        assert_eq!(refresh(&s, "old", 120, accepted, &hashes), Refreshed::Stale);
+        // A refusal decided before that acceptance does not delete it.
+        assert!(!s.forget_hash_before("d/alice", refused).unwrap());
+        assert_eq!(
+            check(&s, "d/alice", &Secret::from("new"), 130, RULES).unwrap(),
+            OfflineCheck::Accepted
+        );
+        // A forget now deletes it, and the fingerprint with it.
+        assert!(s.forget_hash("d/alice").unwrap());
+        let t = s.pending.ticket();
+        assert_eq!(refresh(&s, "new", 140, t, &hashes), Refreshed::Hashed);
+    }
+
+    #[test]
+    fn a_changed_cost_computes_a_new_verifier() {
+        let s = CredentialStore::in_memory();
+        let pw = Secret::from("pw");
+        let t = s.pending.ticket();
+        s.refresh_hash("d/a", &pw, COST, 100, t, hash_password)
+            .unwrap();
+        let higher = HashCost {
+            memory_kib: 128,
+            iterations: 1,
+        };
+        let t = s.pending.ticket();
+        let got = s
+            .refresh_hash("d/a", &pw, higher, 200, t, |p| {
+                Scratch::new().hash(p, higher)
+            })
+            .unwrap();
+        assert_eq!(got, Refreshed::Hashed);
+        assert!(s.get("d/a").unwrap().hash.unwrap().contains("m=128"));
     }
 
     #[test]

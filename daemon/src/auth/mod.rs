@@ -7,13 +7,13 @@
 //! Every decision is logged (user, service, rhost, result, reason), never a
 //! password.
 
-pub mod ad;
 pub mod backend;
 pub mod credentials;
+pub mod fingerprint;
 pub mod hasher;
 pub mod ldap;
+pub mod pending;
 pub mod policy;
-pub mod ppolicy;
 pub mod service;
 pub mod settings;
 

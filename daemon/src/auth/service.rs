@@ -1,7 +1,7 @@
 //! The PAM decisions: one method per PAM request, each logged.
 
 use super::backend::{AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, Lookup};
-use super::credentials::{CredentialStore, OfflineCheck};
+use super::credentials::{CredentialStore, OfflineCheck, Refreshed};
 use super::hasher::HashCost;
 use super::policy;
 use super::settings::{AuthSettings, DomainAuth};
@@ -36,6 +36,12 @@ pub struct PamAuth {
     creds: Arc<CredentialStore>,
     now: Now,
 }
+
+/// How the background update of a password verifier is named (log, and
+/// [`CredentialStore::updating`]).
+const VERIFIER: &str = "password verifier";
+/// How the background update of the account state is named.
+const ACCOUNT_STATE: &str = "account state";
 
 fn cred_key(domain: &str, name: &str) -> String {
     format!("{domain}/{name}")
@@ -168,7 +174,7 @@ impl PamAuth {
         match self.backend.verify_password(&user, password).await {
             Ok(BindResult::Accepted(warning)) => {
                 if dom.cache_credentials {
-                    self.remember(&user, password).await;
+                    self.remember(&user, password);
                 }
                 let warning = warning.unwrap_or_default();
                 Decision::new(
@@ -208,53 +214,89 @@ impl PamAuth {
         }
     }
 
-    /// Stores the hash of a password that was accepted online, and the
-    /// account state, for later offline logins. The slow hash is computed
-    /// after the reply (the login waits only for room in the argon2
-    /// worker's queue) under the user's lock, which an offline check of the
-    /// same user waits for.
-    async fn remember(&self, user: &AuthUser, password: &Secret) {
+    /// Brings the offline credential of a password the directory just
+    /// accepted up to date, after the reply: this only registers the
+    /// update (its ticket orders it after every earlier decision about the
+    /// user, see [`super::pending`]) and spawns it. In the background the
+    /// verifier is refreshed on the argon2 worker (kept without hashing
+    /// when it was made from the same password, see
+    /// [`CredentialStore::refresh_hash`]) and the account state read and
+    /// kept. An offline check of the user waits for both.
+    fn remember(&self, user: &AuthUser, password: &Secret) {
         let key = cred_key(&user.domain, &user.name);
-        let guard = self.creds.user_lock(&key).lock_owned().await;
+        let verifier = self.creds.begin_update(&key, VERIFIER);
+        let account = self.creds.begin_update(&key, ACCOUNT_STATE);
         let creds = self.creds.clone();
+        let backend = self.backend.clone();
         let pw = password.clone();
         let now = (self.now)();
         let cost = self.hash_cost();
-        let name = user.name.clone();
-        let queued = self
-            .creds
-            .worker()
-            .submit(move |scratch| {
-                let _held = guard;
-                let stored = scratch
-                    .hash(&pw, cost)
-                    .and_then(|hash| creds.store_hash(&key, hash, now));
-                drop(pw);
-                if let Err(e) = stored {
-                    tracing::error!(user = %name, error = %e, "cannot cache credentials");
-                }
-            })
-            .await;
-        if let Err(e) = queued {
-            tracing::error!(user = %user.name, error = %e, "cannot cache credentials");
-        }
         let filter = self.domain(&user.domain).access_filter;
-        if let Ok(info) = self.backend.account_info(user, filter.as_deref()).await {
-            self.keep_account(user, info).await;
-        }
+        let user = user.clone();
+        tokio::spawn(async move {
+            let job_creds = creds.clone();
+            let name = user.name.clone();
+            let queued = creds
+                .worker()
+                .submit(move |scratch| {
+                    let refreshed = job_creds.refresh_hash(
+                        verifier.key(),
+                        &pw,
+                        cost,
+                        now,
+                        verifier.ticket(),
+                        |pw| scratch.hash(pw, cost),
+                    );
+                    drop(pw);
+                    match refreshed {
+                        Ok(Refreshed::Hashed) => {
+                            tracing::debug!(user = %name, "cached credential: new verifier stored")
+                        }
+                        Ok(Refreshed::Current) => {
+                            tracing::debug!(user = %name, "cached credential: stored verifier is current")
+                        }
+                        Ok(Refreshed::Stale) => tracing::info!(
+                            user = %name,
+                            "cached credential not stored: a later decision (refusal or forget) came first"
+                        ),
+                        Err(e) => {
+                            tracing::error!(user = %name, error = %e, "cannot cache credentials")
+                        }
+                    }
+                    verifier.finish();
+                })
+                .await;
+            if let Err(e) = queued {
+                tracing::error!(user = %user.name, error = %e, "cannot cache credentials");
+            }
+            if let Ok(info) = backend.account_info(&user, filter.as_deref()).await {
+                keep_account(&creds, &user, info, now).await;
+            }
+            account.finish();
+        });
     }
 
     /// The directory refused the password: the cached hash of the account
-    /// (if any) is deleted, after a hash still being computed for it, so
-    /// an old password never keeps working offline.
+    /// (if any) is deleted, and a verifier still being computed for an
+    /// earlier login will not be stored (the refusal's ticket is later), so
+    /// an old password never keeps working offline. Waits for no hash.
     async fn forget(&self, user: &AuthUser) {
         let key = cred_key(&user.domain, &user.name);
-        let _held = self.creds.user_lock(&key).lock_owned().await;
+        let refused = self.creds.refuse(&key);
         if self.creds.get(&key).is_none_or(|r| r.hash.is_none()) {
+            if self.creds.updating(&key, VERIFIER) {
+                tracing::info!(
+                    user = %user.name,
+                    domain = %user.domain,
+                    "cached password deleted: the directory refused the password (the verifier still being computed will not be stored)"
+                );
+            }
             return;
         }
         let creds = self.creds.clone();
-        match tokio::task::spawn_blocking(move || creds.forget_hash(&key)).await {
+        let deleted =
+            tokio::task::spawn_blocking(move || creds.forget_hash_before(&key, refused)).await;
+        match deleted {
             Ok(Ok(true)) => tracing::info!(
                 user = %user.name,
                 domain = %user.domain,
@@ -265,23 +307,6 @@ impl PamAuth {
                 tracing::error!(user = %user.name, error = %e, "cannot delete the cached password")
             }
             Err(e) => tracing::error!(user = %user.name, error = %e, "credential task failed"),
-        }
-    }
-
-    /// Keeps the account state for offline checks (the file write and
-    /// fsync run off the async threads).
-    async fn keep_account(&self, user: &AuthUser, info: super::AccountInfo) {
-        let key = cred_key(&user.domain, &user.name);
-        let creds = self.creds.clone();
-        let now = (self.now)();
-        let stored =
-            tokio::task::spawn_blocking(move || creds.store_account(&key, info, now)).await;
-        match stored {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(user = %user.name, error = %e, "cannot keep account state")
-            }
-            Err(e) => tracing::error!(user = %user.name, error = %e, "account state task failed"),
         }
     }
 
@@ -326,7 +351,9 @@ impl PamAuth {
             .collect();
         domains.sort_by(|a, b| a.0.cmp(b.0));
         for (domain, dom) in domains {
-            if self.creds.get(&cred_key(domain, base)).is_some() {
+            let key = cred_key(domain, base);
+            self.creds.settled(&key).await;
+            if self.creds.get(&key).is_some() {
                 return self.check_cached(domain, base, dom, password, why).await;
             }
         }
@@ -346,8 +373,8 @@ impl PamAuth {
         why: &str,
     ) -> Decision {
         let key = cred_key(domain, name);
-        // Waits for a hash still being computed for this user.
-        let _held = self.creds.user_lock(&key).lock_owned().await;
+        // Waits for a verifier of an earlier login still being computed.
+        self.creds.settled(&key).await;
         let creds = self.creds.clone();
         let pw = password.clone();
         let now = (self.now)();
@@ -451,10 +478,13 @@ impl PamAuth {
             .await
         {
             Ok(info) => {
-                self.keep_account(&user, info.clone()).await;
+                keep_account(&self.creds, &user, info.clone(), (self.now)()).await;
                 (info, "directory")
             }
             Err(AuthError::Unavailable(why)) => {
+                // The state read after an earlier login may still be on
+                // its way.
+                self.creds.settled(&key).await;
                 let now = (self.now)();
                 match self.creds.account(&key, now, dom.offline.max_age_secs) {
                     Some(info) => (info, "offline copy"),
@@ -562,7 +592,7 @@ impl PamAuth {
         match self.backend.change_password(&user, old, new).await {
             Ok(ChangeResult::Changed) => {
                 if self.domain(&user.domain).cache_credentials {
-                    self.remember(&user, new).await;
+                    self.remember(&user, new);
                 }
                 Decision::new(
                     PamCode::Success,
@@ -610,5 +640,25 @@ impl PamAuth {
             rhost,
             Decision::new(PamCode::Success, "", "session opened"),
         )
+    }
+}
+
+/// Keeps the account state of `user` for offline checks (the file write
+/// and fsync run off the async threads).
+async fn keep_account(
+    creds: &Arc<CredentialStore>,
+    user: &AuthUser,
+    info: super::AccountInfo,
+    now: u64,
+) {
+    let key = cred_key(&user.domain, &user.name);
+    let creds = creds.clone();
+    let stored = tokio::task::spawn_blocking(move || creds.store_account(&key, info, now)).await;
+    match stored {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(user = %user.name, error = %e, "cannot keep account state")
+        }
+        Err(e) => tracing::error!(user = %user.name, error = %e, "account state task failed"),
     }
 }

@@ -441,6 +441,9 @@ async fn offline_account_uses_the_last_known_state() {
     let s = setup(caching());
     s.fake.account.lock().unwrap().shadow_expire = Some(20_005);
     assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+    // The account state is read after the reply; the directory goes away
+    // once it was.
+    s.creds.settled("example/alice").await;
     s.fake.offline.store(true, Ordering::SeqCst);
     assert_eq!(
         s.auth.account("alice", "sshd", "").await.code,
@@ -536,4 +539,161 @@ async fn password_policy_answers_reach_the_user() {
     s.fake.offline.store(true, Ordering::SeqCst);
     *s.fake.bind_override.lock().unwrap() = None;
     assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+}
+
+/// Holds the argon2 worker busy until the returned sender is dropped or
+/// sent to, so that no verifier can be computed meanwhile.
+async fn hold_worker(s: &Setup) -> std::sync::mpsc::Sender<()> {
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    s.creds
+        .worker()
+        .submit(move |_| {
+            let _ = gate.recv();
+        })
+        .await
+        .unwrap();
+    release
+}
+
+/// Polls (bounded) until the cached verifier of alice satisfies `want`.
+async fn wait_for_verifier(s: &Setup, want: impl Fn(Option<&str>) -> bool) {
+    for _ in 0..6000 {
+        let rec = s.creds.get("example/alice");
+        if want(rec.as_ref().and_then(|r| r.hash.as_deref())) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the cached verifier never reached the expected state");
+}
+
+/// `authenticate`, failing (rather than hanging) if it waits for a
+/// worker held by the test.
+async fn auth_unblocked(s: &Setup, pw: &str) -> PamCode {
+    let bound = std::time::Duration::from_secs(60);
+    tokio::time::timeout(bound, auth(s, "alice", pw))
+        .await
+        .expect("the login waited for the verifier")
+}
+
+#[tokio::test]
+async fn the_login_is_answered_before_its_verifier_is_written() {
+    let s = setup(caching());
+    let release = hold_worker(&s).await;
+    assert_eq!(auth_unblocked(&s, "alice-pw").await, PamCode::Success);
+    assert!(
+        s.creds
+            .get("example/alice")
+            .is_none_or(|r| r.hash.is_none()),
+        "the verifier was written before the answer"
+    );
+    release.send(()).unwrap();
+    wait_for_verifier(&s, |h| h.is_some()).await;
+    s.fake.offline.store(true, Ordering::SeqCst);
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+}
+
+#[tokio::test]
+async fn an_offline_check_waits_for_the_verifier_of_an_earlier_login() {
+    let s = setup(caching());
+    let release = hold_worker(&s).await;
+    assert_eq!(auth_unblocked(&s, "alice-pw").await, PamCode::Success);
+    s.fake.offline.store(true, Ordering::SeqCst);
+    let pw = Secret::from("alice-pw");
+    let offline = s.auth.authenticate("alice", "sshd", "", &pw);
+    tokio::pin!(offline);
+    // Not answered while the earlier login's verifier is not written.
+    assert!(futures_poll_once(offline.as_mut()).await.is_none());
+    release.send(()).unwrap();
+    assert_eq!(offline.await.code, PamCode::Success);
+}
+
+/// Polls `fut` once (then lets other tasks run once); its output if ready.
+async fn futures_poll_once<F: std::future::Future + Unpin>(fut: F) -> Option<F::Output> {
+    let mut fut = fut;
+    let polled = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut fut).poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await;
+    tokio::task::yield_now().await;
+    polled
+}
+
+#[tokio::test]
+async fn the_same_password_again_does_not_compute_a_new_verifier() {
+    let s = setup(caching());
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+    s.creds.settled("example/alice").await;
+    let first = s.creds.get("example/alice").unwrap().hash.unwrap();
+    for _ in 0..3 {
+        s.clock.fetch_add(120, Ordering::SeqCst);
+        assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+        s.creds.settled("example/alice").await;
+    }
+    let rec = s.creds.get("example/alice").unwrap();
+    assert_eq!(rec.hash.as_deref(), Some(first.as_str()), "recomputed");
+    assert_eq!(rec.stored_at, NOW + 360, "its age follows the last login");
+    // A new password accepted by the directory replaces it.
+    s.fake
+        .passwords
+        .lock()
+        .unwrap()
+        .insert("alice".into(), "new-pw".into());
+    assert_eq!(auth(&s, "alice", "new-pw").await, PamCode::Success);
+    s.creds.settled("example/alice").await;
+    assert_ne!(s.creds.get("example/alice").unwrap().hash.unwrap(), first);
+    s.fake.offline.store(true, Ordering::SeqCst);
+    assert_eq!(auth(&s, "alice", "new-pw").await, PamCode::Success);
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::AuthErr);
+}
+
+#[tokio::test]
+async fn a_refusal_after_an_accepted_login_wins_over_its_late_verifier() {
+    let s = setup(caching());
+    let release = hold_worker(&s).await;
+    assert_eq!(auth_unblocked(&s, "alice-pw").await, PamCode::Success);
+    // The password is reset in the directory before the verifier of the
+    // accepted login could be computed; the old one is refused online.
+    s.fake
+        .passwords
+        .lock()
+        .unwrap()
+        .insert("alice".into(), "reset-pw".into());
+    assert_eq!(auth_unblocked(&s, "alice-pw").await, PamCode::AuthErr);
+    release.send(()).unwrap();
+    s.creds.settled("example/alice").await;
+    assert!(
+        s.creds
+            .get("example/alice")
+            .is_none_or(|r| r.hash.is_none()),
+        "a verifier of a refused password was stored"
+    );
+    s.fake.offline.store(true, Ordering::SeqCst);
+    assert_eq!(
+        auth(&s, "alice", "alice-pw").await,
+        PamCode::AuthInfoUnavail
+    );
+}
+
+#[tokio::test]
+async fn updates_in_flight_are_drained_or_reported() {
+    let s = setup(caching());
+    let release = hold_worker(&s).await;
+    assert_eq!(auth_unblocked(&s, "alice-pw").await, PamCode::Success);
+    let left = s.creds.drain(std::time::Duration::from_millis(1)).await;
+    assert!(
+        left.iter()
+            .any(|(k, w)| k == "example/alice" && *w == "password verifier"),
+        "{left:?}"
+    );
+    release.send(()).unwrap();
+    assert!(s
+        .creds
+        .drain(std::time::Duration::from_secs(60))
+        .await
+        .is_empty());
+    assert!(s.creds.get("example/alice").unwrap().hash.is_some());
 }

@@ -1,6 +1,6 @@
 //! `rosterd`: the roster cache daemon.
 //!
-//! `rosterd [--config FILE] [--foreground] [--check-config]`
+//! `rosterd [--config FILE] [--foreground] [--check-config] [--user NAME]`
 //!
 //! Serves `nss.sock` and `pam.sock` in `[daemon] socket_dir`, keeps its
 //! persistent cache in `state_dir`, publishes `nss.conf` for the NSS module,
@@ -15,12 +15,22 @@
 //! `state_dir/cache.log` (the persistent cache used in offline mode; see
 //! [`roster_daemon::store`]). `socket_dir` is created 0755 and `state_dir`
 //! 0700 when missing.
+//!
+//! Unprivileged: with `--user _roster`, rosterd started as root creates
+//! `socket_dir` and `state_dir`, gives them (and, the first time, what a
+//! root-run rosterd left in them) to that user, and becomes it — before it
+//! reads its configuration, opens its store or binds a socket (see
+//! [`roster_daemon::privileges`]). Started as that user already (the
+//! unit's `User=_roster`), it has nothing to drop. Either way the
+//! configuration and secret files are read as `_roster`, at start and at
+//! every SIGHUP alike; `pam.sock` keeps checking that its peer is root.
 
 use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use roster_daemon::cache::SystemClock;
-use roster_daemon::config::Config;
+use roster_daemon::config::{Config, ConfigError, DaemonSettings};
 use roster_daemon::memcache_publish::MemcachePublisher;
+use roster_daemon::privileges::{self, DaemonUser};
 use roster_daemon::registry::Generation;
 use roster_daemon::resolver::{Resolver, Settings};
 use roster_daemon::server::{notify, nss_conf, pam, Context, Limits, ReloadRequest, Server};
@@ -46,6 +56,11 @@ struct Args {
     /// Validate the configuration and exit (0 when valid).
     #[arg(long)]
     check_config: bool,
+    /// Run as this system user (`_roster`). Started as root, rosterd
+    /// hands `socket_dir` and `state_dir` to it and becomes it before
+    /// reading the configuration; started as that user, nothing changes.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -53,6 +68,14 @@ fn main() -> ExitCode {
     // through libnss_roster (it would ask this very daemon).
     std::env::set_var(roster_proto::LOOP_GUARD_ENV, "1");
     let args = Args::parse();
+    let started_as_root = nix::unistd::geteuid().is_root();
+    let user = match become_daemon_user(&args) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("rosterd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     if args.check_config {
         return match roster_daemon::config::check(&args.config) {
             Ok(c) => {
@@ -72,11 +95,33 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rosterd: {e}");
+            if let (Some(u), ConfigError::Read { source, .. }) = (&user, &e) {
+                if source.kind() == std::io::ErrorKind::PermissionDenied {
+                    eprintln!(
+                        "rosterd: the configuration is read as {0} (at start and at every reload): \
+                         make it readable by {0} (chgrp {0} FILE; chmod 0640 FILE)",
+                        u.name
+                    );
+                }
+            }
             return ExitCode::FAILURE;
         }
     };
     let set_log_level = init_logging(&config.daemon.log_level);
     log_warnings(&config);
+    match &user {
+        Some(u) => tracing::info!(
+            user = %u.name,
+            uid = u.uid.as_raw(),
+            dropped_from_root = started_as_root,
+            "running unprivileged"
+        ),
+        None if started_as_root => tracing::warn!(
+            "rosterd runs as root: start it with --user {} (or the unit's User=) to run unprivileged",
+            privileges::DAEMON_USER
+        ),
+        None => {}
+    }
     // One thread: a lookup is a few hand-offs between tasks (connection,
     // ldap3's connection driver, timers); on one thread they cost a queue
     // push, across worker threads a futex wake and a scheduler round each
@@ -181,6 +226,43 @@ fn ensure_dir(dir: &Path, mode: u32, what: &str) -> Result<()> {
         tracing::warn!(dir = %dir.display(), "{what} is writable by everyone");
     }
     Ok(())
+}
+
+/// With `--user`: looks the user up and, when started as root, prepares
+/// the directories of the configuration's `[daemon]` table for it (not for
+/// `--check-config`) and becomes it. Returns the user rosterd now runs as.
+fn become_daemon_user(args: &Args) -> Result<Option<DaemonUser>> {
+    let Some(name) = &args.user else {
+        return Ok(None);
+    };
+    let user = DaemonUser::lookup(name)?;
+    if !user.must_drop_from(nix::unistd::geteuid())? {
+        return Ok(Some(user));
+    }
+    if !args.check_config {
+        // Only where the directories are: the rest of the file (and the
+        // secrets it names) is read after the drop, as at a reload. An
+        // unreadable or broken file is reported by that load.
+        if let Some(dirs) = daemon_dirs(&args.config) {
+            ensure_dir(&dirs.socket_dir, 0o755, "socket directory")?;
+            ensure_dir(&dirs.state_dir, 0o700, "state directory")?;
+            privileges::hand_over_dir(&dirs.socket_dir, &user)?;
+            privileges::hand_over_dir(&dirs.state_dir, &user)?;
+        }
+    }
+    privileges::drop_to(&user)?;
+    Ok(Some(user))
+}
+
+/// The `[daemon]` table of the configuration file (defaults when absent);
+/// `None` when the file cannot be read or parsed.
+fn daemon_dirs(config: &Path) -> Option<DaemonSettings> {
+    let text = std::fs::read_to_string(config).ok()?;
+    let mut table: toml::Table = toml::from_str(&text).ok()?;
+    match table.remove("daemon") {
+        Some(daemon) => daemon.try_into().ok(),
+        None => Some(DaemonSettings::default()),
+    }
 }
 
 struct Daemon {
@@ -334,6 +416,12 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
     }
     let _ = notify::sd_notify("STOPPING=1");
     server.shutdown().await;
+    // Verifiers of logins already answered are written before the exit.
+    daemon
+        .ctx
+        .pam
+        .drain_credentials(std::time::Duration::from_secs(5))
+        .await;
     if let Some(mc) = &daemon.ctx.memcache {
         mc.retire();
     }

@@ -246,6 +246,15 @@ pub struct DomainConfig {
     /// Bound on each operation, in seconds (5).
     #[serde(default = "default_op_timeout", with = "seconds")]
     pub op_timeout: Duration,
+    /// Seconds from a server's failure to its first retry (2): while the
+    /// domain is offline the background probe's first attempt, and the
+    /// backoff of a dead server while another one serves. Doubled after
+    /// each further failure, up to `offline_retry_max`.
+    #[serde(default = "default_offline_retry_initial", with = "seconds")]
+    pub offline_retry_initial: Duration,
+    /// Longest wait between two retries of a dead server, in seconds (30).
+    #[serde(default = "default_offline_retry_max", with = "seconds")]
+    pub offline_retry_max: Duration,
     /// Lowest UID/GID served (1000).
     #[serde(default = "default_min_id")]
     pub min_id: u32,
@@ -428,6 +437,12 @@ fn default_connect_timeout() -> Duration {
 }
 fn default_op_timeout() -> Duration {
     Duration::from_secs(5)
+}
+fn default_offline_retry_initial() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_offline_retry_max() -> Duration {
+    Duration::from_secs(30)
 }
 fn default_min_id() -> u32 {
     1000

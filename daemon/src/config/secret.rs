@@ -1,4 +1,6 @@
-//! Reading the bind password file.
+//! Reading the bind password file, and the rule every secret file
+//! (password file, TLS client key) must meet: trusted by owner and mode,
+//! and readable by the user rosterd runs as.
 
 use roster_proto::Secret;
 use std::io::Read;
@@ -6,9 +8,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use zeroize::Zeroize;
 
-/// Reads a password file: it must be a regular file, neither group- nor
-/// world-readable, and hold a non-empty password (one trailing newline is
-/// removed). The returned error text never contains the password.
+/// Reads a password file: it must pass [`check_private_file`] and hold a
+/// non-empty password (one trailing newline is removed). The returned
+/// error text never contains the password.
 pub(crate) fn read_password_file(path: &Path) -> Result<Secret, String> {
     check_private_file(path, "a password file")?;
     let mut file =
@@ -37,34 +39,73 @@ pub(crate) fn read_password_file(path: &Path) -> Result<Secret, String> {
     Ok(Secret::new(buf))
 }
 
-/// Checks that `path` is a regular file owned by root or by the daemon's
-/// own user, without any group or other permission bits (`what` names the
-/// kind of file in the error).
-pub(crate) fn check_private_file(path: &Path, what: &str) -> Result<(), String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let daemon_uid = unsafe { libc::geteuid() };
-    check_private_file_of(path, what, daemon_uid)
+/// Who reads the secret files: the daemon's effective user and group,
+/// and the group of rosterd's system user (`_roster`), through which
+/// secrets may be group-readable even while the reader is root (a root
+/// `rosterctl config check`, a rosterd not yet unprivileged).
+#[derive(Clone, Copy, Debug)]
+struct Reader {
+    uid: u32,
+    gid: u32,
+    daemon_gid: Option<u32>,
 }
 
-/// [`check_private_file`] for a daemon running as `daemon_uid`.
-fn check_private_file_of(path: &Path, what: &str, daemon_uid: u32) -> Result<(), String> {
+/// Checks that `path` is a secret file the daemon may trust and read, as
+/// the user it runs as (`_roster` when unprivileged, at start and at every
+/// reload alike): a regular file, nothing for others, no group write;
+/// owned by root or by the daemon's user; and readable by the daemon —
+/// either owned by its user (mode 0600 or 0400), or owned by root with the
+/// daemon's group and mode 0640 (or 0440), or anything of root's when the
+/// daemon is root. Group read is accepted only through the daemon's own
+/// group or `_roster`'s. `what` names the kind of file in the error.
+pub(crate) fn check_private_file(path: &Path, what: &str) -> Result<(), String> {
+    let reader = Reader {
+        uid: nix::unistd::geteuid().as_raw(),
+        gid: nix::unistd::getegid().as_raw(),
+        daemon_gid: nix::unistd::Group::from_name(crate::privileges::DAEMON_USER)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw()),
+    };
+    check_private_file_of(path, what, reader)
+}
+
+/// [`check_private_file`] for a daemon reading as `reader`.
+fn check_private_file_of(path: &Path, what: &str, reader: Reader) -> Result<(), String> {
     let meta =
         std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if !meta.is_file() {
         return Err(format!("{} is not a regular file", path.display()));
     }
+    let shown = path.display();
     let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
+    let (owner, group) = (meta.uid(), meta.gid());
+    if mode & 0o037 != 0 {
         return Err(format!(
-            "{} has mode {mode:04o}: {what} must not be readable or writable by group or others (chmod 600)",
-            path.display()
+            "{shown} has mode {mode:04o}: {what} must be neither writable by group or others nor readable by others (chmod 600, or 640 with rosterd's group)"
         ));
     }
-    let owner = meta.uid();
-    if owner != 0 && owner != daemon_uid {
+    if owner != 0 && owner != reader.uid {
         return Err(format!(
-            "{} is owned by uid {owner}: {what} must be owned by root or by the daemon's user (uid {daemon_uid}), or its owner could change it",
-            path.display()
+            "{shown} is owned by uid {owner}: {what} must be owned by root or by the daemon's user (uid {}), or its owner could change it",
+            reader.uid
+        ));
+    }
+    if mode & 0o040 != 0 && group != reader.gid && Some(group) != reader.daemon_gid {
+        return Err(format!(
+            "{shown} has mode {mode:04o} and group gid {group}: {what} may be group-readable only through the daemon's group (gid {}) or {}'s (chgrp {} FILE, or chmod 600)",
+            reader.gid,
+            crate::privileges::DAEMON_USER,
+            crate::privileges::DAEMON_USER,
+        ));
+    }
+    let readable = reader.uid == 0
+        || (owner == reader.uid && mode & 0o400 != 0)
+        || (group == reader.gid && mode & 0o040 != 0);
+    if !readable {
+        return Err(format!(
+            "{shown} (owner uid {owner}, group gid {group}, mode {mode:04o}) is not readable by the daemon's user (uid {}, gid {}): {what} must be owned by root with the daemon's group and mode 0640, or owned by the daemon's user with mode 0600",
+            reader.uid, reader.gid
         ));
     }
     Ok(())
@@ -91,41 +132,107 @@ mod tests {
         assert_eq!(read_password_file(&p).unwrap().expose(), b"a b ");
     }
 
-    #[test]
-    fn refuses_group_or_world_access() {
-        let d = tempfile::tempdir().unwrap();
-        for mode in [0o640, 0o604, 0o620, 0o644] {
-            let p = write(d.path(), "pw", b"s3cret", mode);
-            let e = read_password_file(&p).unwrap_err();
-            assert!(e.contains("mode"), "{e}");
-            assert!(!e.contains("s3cret"), "{e}");
+    fn me() -> Reader {
+        Reader {
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+            daemon_gid: None,
         }
+    }
+
+    #[test]
+    fn refuses_group_write_and_any_access_for_others() {
+        let d = tempfile::tempdir().unwrap();
+        for mode in [0o604, 0o620, 0o644, 0o660, 0o610, 0o601] {
+            let p = write(d.path(), "pw", b"s3cret", mode);
+            let e = check_private_file_of(&p, "a password file", me()).unwrap_err();
+            assert!(e.contains("mode"), "{mode:o}: {e}");
+            assert!(!e.contains("s3cret"), "{e}");
+            let e = read_password_file(&p).unwrap_err();
+            assert!(e.contains("mode"), "{mode:o}: {e}");
+        }
+    }
+
+    #[test]
+    fn group_read_only_through_the_daemons_group() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "pw", b"s3cret", 0o640);
+        let group = std::fs::metadata(&p).unwrap().gid();
+        // The file's group is the reader's: readable through it.
+        assert!(check_private_file_of(&p, "a password file", me()).is_ok());
+        // Another group: refused, naming the gid.
+        let other = Reader {
+            gid: group + 1,
+            ..me()
+        };
+        let e = check_private_file_of(&p, "a password file", other).unwrap_err();
+        assert!(e.contains(&format!("group gid {group}")), "{e}");
+        // ... unless it is _roster's group (root reading for rosterd).
+        let via_daemon_group = Reader {
+            daemon_gid: Some(group),
+            ..other
+        };
+        assert!(check_private_file_of(&p, "a password file", via_daemon_group).is_ok());
+    }
+
+    #[test]
+    fn refuses_files_the_daemons_user_cannot_read() {
+        if !nix::unistd::geteuid().is_root() {
+            return; // needs a root-owned file (CI runs as root)
+        }
+        let d = tempfile::tempdir().unwrap();
+        // root:root 0600 is fine for a root daemon, not for _roster's.
+        let p = write(d.path(), "pw", b"s3cret", 0o600);
+        assert!(check_private_file_of(&p, "a password file", me()).is_ok());
+        let unprivileged = Reader {
+            uid: 64901,
+            gid: 64901,
+            daemon_gid: Some(64901),
+        };
+        let e = check_private_file_of(&p, "a password file", unprivileged).unwrap_err();
+        assert!(e.contains("not readable by the daemon's user"), "{e}");
+        assert!(e.contains("0640"), "{e}");
+        // root:_roster 0640 and _roster:any 0600 are.
+        std::os::unix::fs::chown(&p, None, Some(64901)).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(check_private_file_of(&p, "a password file", unprivileged).is_ok());
+        std::os::unix::fs::chown(&p, Some(64901), Some(0)).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(check_private_file_of(&p, "a password file", unprivileged).is_ok());
+        // Owned by the user without its read bit: not readable.
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o200)).unwrap();
+        let e = check_private_file_of(&p, "a password file", unprivileged).unwrap_err();
+        assert!(e.contains("not readable"), "{e}");
     }
 
     #[test]
     fn refuses_files_owned_by_another_user() {
         let d = tempfile::tempdir().unwrap();
         let p = write(d.path(), "pw", b"s3cret", 0o600);
-        // SAFETY: geteuid has no preconditions.
-        let me = unsafe { libc::geteuid() };
+        let me = me();
         // The owner must be neither root nor the daemon's user: as root,
         // give the file away; otherwise the file is ours and the daemon is
         // someone else.
-        let daemon_uid = if me == 0 {
+        let daemon = if me.uid == 0 {
             std::os::unix::fs::chown(&p, Some(65534), None).unwrap();
-            0
+            me
         } else {
-            me + 1
+            Reader {
+                uid: me.uid + 1,
+                ..me
+            }
         };
-        let e = check_private_file_of(&p, "a password file", daemon_uid).unwrap_err();
+        let e = check_private_file_of(&p, "a password file", daemon).unwrap_err();
         assert!(e.contains("owned by uid"), "{e}");
         assert!(e.contains(&p.display().to_string()), "{e}");
         // Owned by the daemon's user, or by root: accepted.
         let owner = std::fs::metadata(&p).unwrap().uid();
-        assert!(check_private_file_of(&p, "a password file", owner).is_ok());
-        if me == 0 {
+        let as_owner = Reader { uid: owner, ..me };
+        assert!(check_private_file_of(&p, "a password file", as_owner).is_ok());
+        if me.uid == 0 {
             std::os::unix::fs::chown(&p, Some(0), None).unwrap();
-            assert!(check_private_file_of(&p, "a password file", 4242).is_ok());
+            let root_daemon = Reader { uid: 0, ..me };
+            assert!(check_private_file_of(&p, "a password file", root_daemon).is_ok());
             assert!(read_password_file(&p).is_ok());
         }
     }

@@ -60,6 +60,8 @@ fn defaults() {
     assert_eq!(d.nesting_depth, 8);
     assert_eq!(d.connect_timeout, Duration::from_secs(3));
     assert_eq!(d.op_timeout, Duration::from_secs(5));
+    assert_eq!(d.offline_retry_initial, Duration::from_secs(2));
+    assert_eq!(d.offline_retry_max, Duration::from_secs(30));
     assert_eq!((d.min_id, d.max_id, d.page_size), (1000, 0, 500));
     assert!(!d.allow_insecure_auth);
     assert_eq!(d.attributes, AttributeMap::default());
@@ -151,6 +153,8 @@ scope = "one"
 limit_to_groups = ["admins"]
 connect_timeout = 0.25
 op_timeout = 2
+offline_retry_initial = 0.1
+offline_retry_max = 1.5
 max_id = 99999
 home_directory_template = "/home/{{domain}}/{{username}}"
 shell_override = "/bin/zsh"
@@ -176,6 +180,8 @@ base_dn = "dc=off"
     assert_eq!(d.failback_after, Duration::from_millis(1500));
     assert_eq!(d.connect_timeout, Duration::from_millis(250));
     assert_eq!(d.op_timeout, Duration::from_secs(2));
+    assert_eq!(d.offline_retry_initial, Duration::from_millis(100));
+    assert_eq!(d.offline_retry_max, Duration::from_millis(1500));
     assert_eq!(d.bind_password.as_ref().unwrap().expose(), b"secret-pw");
     assert_eq!(d.user_base(), "ou=People,dc=corp,dc=test");
     assert_eq!(d.group_base(), "dc=corp,dc=test");
@@ -297,6 +303,16 @@ fn semantic_errors_name_line_and_key() {
         ("page_size = 0", "page_size", "between"),
         ("connect_timeout = 0", "connect_timeout", "greater than 0"),
         (
+            "offline_retry_initial = 0",
+            "offline_retry_initial",
+            "greater than 0",
+        ),
+        (
+            "offline_retry_initial = 10\noffline_retry_max = 5",
+            "offline_retry_max",
+            "at least offline_retry_initial",
+        ),
+        (
             "home_directory_template = \"/home/{user}\"",
             "home_directory_template",
             "placeholder",
@@ -381,7 +397,10 @@ fn password_file_permissions() {
     for (mode, ok) in [
         (0o600, true),
         (0o400, true),
-        (0o640, false),
+        // Group-readable through the daemon's own group (the file's
+        // group is this process's): readable by rosterd, nobody else.
+        (0o640, true),
+        (0o660, false),
         (0o644, false),
         (0o602, false),
     ] {

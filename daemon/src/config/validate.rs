@@ -220,6 +220,15 @@ fn connection(d: &DomainConfig) -> Result<(), Fault> {
     if d.op_timeout.is_zero() {
         return Err(fault("op_timeout", "must be greater than 0"));
     }
+    if d.offline_retry_initial.is_zero() {
+        return Err(fault("offline_retry_initial", "must be greater than 0"));
+    }
+    if d.offline_retry_max < d.offline_retry_initial {
+        return Err(fault(
+            "offline_retry_max",
+            "must be at least offline_retry_initial",
+        ));
+    }
     Ok(())
 }
 

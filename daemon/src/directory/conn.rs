@@ -1,6 +1,16 @@
 //! Connections to a domain's servers: failover in URI order, a remembered
 //! dead server (backoff), failback to the first URI, one reused bound
 //! connection, and every step bounded in time.
+//!
+//! When no server is usable any more (each refused, timed out or is marked
+//! down) the domain is *offline*: from then on no lookup or login connects
+//! or waits; each is answered `Unavailable` at once (the resolver and PAM
+//! then answer from the cache and cached credentials) while a background
+//! probe ([`probe`]) retries the servers with backoff
+//! (`offline_retry_initial`, doubling up to `offline_retry_max`) and brings
+//! the domain back online when one of them binds. One timeout per outage.
+
+mod probe;
 
 use super::records::{DirectoryError, DirectoryStatus, ServerStatus};
 use super::tls;
@@ -8,21 +18,18 @@ use crate::clock::secs_since_epoch as unix;
 use crate::config::DomainConfig;
 use ldap3::{Ldap, LdapConnAsync, LdapError};
 use native_tls::TlsConnector;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-/// First backoff after a server failed; doubled at each further failure.
-const BACKOFF_BASE: Duration = Duration::from_secs(2);
-/// Longest backoff.
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// How long a refused service bind (wrong password) is answered from memory
 /// instead of binding again: repeated failing binds could lock the account.
 const BIND_REFUSED_FOR: Duration = Duration::from_secs(30);
 
-/// Backoff after `failures` consecutive failures (1 or more).
-pub(crate) fn backoff(failures: u32) -> Duration {
-    let exp = failures.saturating_sub(1).min(10);
-    (BACKOFF_BASE * 2u32.pow(exp)).min(BACKOFF_MAX)
+/// Backoff after `failures` consecutive failures (1 or more): `initial`,
+/// doubled at each further failure, at most `max`.
+pub(crate) fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(20);
+    initial.saturating_mul(1u32 << exp).min(max)
 }
 
 #[derive(Debug, Default)]
@@ -32,17 +39,34 @@ struct Server {
     last_error: Option<String>,
 }
 
+/// An outage of the whole domain: no server usable.
+#[derive(Debug)]
+struct Outage {
+    /// When it began.
+    since: SystemTime,
+    /// Probes that failed during it.
+    failed_probes: u32,
+    /// When the background probe tries the servers next.
+    next_probe: Instant,
+}
+
 #[derive(Debug, Default)]
 struct Health {
     servers: Vec<Server>,
-    online: bool,
     current: Option<usize>,
     last_error: Option<String>,
     last_error_at: Option<SystemTime>,
-    offline_since: Option<SystemTime>,
+    /// Set while the domain is offline: no lookup or login connects then.
+    outage: Option<Outage>,
+    /// True while a probe task exists (it ends once no outage is left).
+    probing: bool,
     /// A configuration error (bind refused, bad URI) and until when it is
     /// answered without trying again.
     config_error: Option<(DirectoryError, Instant)>,
+    /// Connections opened for lookups and logins (the probe's not counted).
+    connects: u64,
+    /// Attempts of the background probe to reach a server.
+    probes: u64,
 }
 
 /// The connection in use.
@@ -65,6 +89,9 @@ pub(crate) struct Lease {
 
 /// Connection management of one domain.
 pub(crate) struct Pool {
+    /// This pool, for the probe task it starts (which ends when the pool
+    /// is dropped).
+    me: Weak<Pool>,
     cfg: DomainConfig,
     connector: Option<TlsConnector>,
     health: Mutex<Health>,
@@ -87,19 +114,19 @@ pub(crate) fn is_connection_error(e: &LdapError) -> bool {
 impl Pool {
     /// A pool for `cfg`; builds the TLS connector (reads CA and client
     /// certificate files).
-    pub(crate) fn new(cfg: DomainConfig) -> Result<Pool, DirectoryError> {
+    pub(crate) fn new(cfg: DomainConfig) -> Result<Arc<Pool>, DirectoryError> {
         let connector = tls::connector(&cfg)?;
         let servers = cfg.uris.iter().map(|_| Server::default()).collect();
-        Ok(Pool {
+        Ok(Arc::new_cyclic(|me| Pool {
+            me: me.clone(),
             cfg,
             connector,
             health: Mutex::new(Health {
                 servers,
-                online: true,
                 ..Health::default()
             }),
             live: tokio::sync::Mutex::new(None),
-        })
+        }))
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {
@@ -108,9 +135,14 @@ impl Pool {
     }
 
     /// A bound connection: the live one, or a new one to the first server
-    /// that is not marked down. When all are down, `Unavailable` at once.
+    /// that is not marked down. When all are down, or the domain is
+    /// offline, `Unavailable` at once.
     pub(crate) async fn get(&self) -> Result<Lease, DirectoryError> {
+        self.check_online()?;
         let mut live = self.live.lock().await;
+        // The domain may have gone offline while this waited for the lock
+        // (another operation's connection attempt failed).
+        self.check_online()?;
         if let Some(l) = live.as_mut() {
             if l.ldap.is_closed() {
                 tracing::debug!(domain = %self.cfg.name, uri = %self.cfg.uris[l.index], "connection closed, reconnecting");
@@ -182,7 +214,7 @@ impl Pool {
                     self.mark_up(i);
                     return Ok((ldap, i));
                 }
-                Err(DirectoryError::Unavailable(msg)) => {
+                Err(DirectoryError::Unavailable { context: msg, .. }) => {
                     tracing::warn!(domain = %self.cfg.name, %uri, error = %msg, "server unreachable, trying the next");
                     self.mark_down(i, &msg);
                     failed.push(format!("{uri}: {msg}"));
@@ -212,11 +244,46 @@ impl Pool {
         if range.len() == self.cfg.uris.len() {
             self.mark_offline(&msg);
         }
-        Err(DirectoryError::Unavailable(msg))
+        Err(DirectoryError::unavailable(msg))
+    }
+
+    /// `Unavailable` at once while the domain is offline: no lookup or
+    /// login waits on a directory that did not answer; the background
+    /// probe alone tries the servers until one of them binds.
+    pub(crate) fn check_online(&self) -> Result<(), DirectoryError> {
+        let h = self.health();
+        let Some(o) = &h.outage else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let retry = o.next_probe.saturating_duration_since(now).as_secs() + 1;
+        let servers: Vec<String> = self
+            .cfg
+            .uris
+            .iter()
+            .map(|u| format!("{u}: down, retried in {retry}s"))
+            .collect();
+        let since = SystemTime::now()
+            .duration_since(o.since)
+            .unwrap_or_default()
+            .as_secs();
+        Err(DirectoryError::unavailable(format!(
+            "domain \"{}\" offline for {since}s: no server answers ({}), a background probe reconnects; last error: {}",
+            self.cfg.name,
+            servers.join("; "),
+            h.last_error.as_deref().unwrap_or("none"),
+        )))
+    }
+
+    /// A new connection to `uri` with the domain's TLS settings, not bound
+    /// (for a lookup or a login: counted in the status).
+    pub(crate) async fn connect_unbound(&self, uri: &str) -> Result<Ldap, DirectoryError> {
+        self.health().connects += 1;
+        self.dial(uri).await
     }
 
     /// A new connection to `uri` with the domain's TLS settings, not bound.
-    pub(crate) async fn connect_unbound(&self, uri: &str) -> Result<Ldap, DirectoryError> {
+    async fn dial(&self, uri: &str) -> Result<Ldap, DirectoryError> {
         let settings = tls::settings(&self.cfg, self.connector.as_ref(), uri);
         // ldap3 bounds TCP connect, StartTLS and the TLS handshake by the
         // settings' timeout; the outer bound is a second guard.
@@ -229,24 +296,27 @@ impl Pool {
         };
         let (conn, ldap) = match tokio::time::timeout(self.cfg.connect_timeout, fut).await {
             Err(_) => {
-                return Err(DirectoryError::Unavailable(format!(
+                return Err(DirectoryError::unavailable(format!(
                     "connect timeout after {:?}",
                     self.cfg.connect_timeout
                 )))
             }
             Ok(Err(LdapError::UrlParsing { source })) => {
-                return Err(DirectoryError::Config(format!("bad URI {uri}: {source}")))
+                return Err(DirectoryError::invalid(format!("bad URI {uri}: {source}")))
             }
             Ok(Err(LdapError::Timeout { .. })) => {
-                return Err(DirectoryError::Unavailable(format!(
+                return Err(DirectoryError::unavailable(format!(
                     "connect timeout after {:?}",
                     self.cfg.connect_timeout
                 )))
             }
             Ok(Err(e)) if is_connection_error(&e) => {
-                return Err(DirectoryError::Unavailable(e.to_string()))
+                return Err(DirectoryError::unavailable_from(
+                    format!("connect to {uri}"),
+                    e,
+                ))
             }
-            Ok(Err(e)) => return Err(DirectoryError::Protocol(e.to_string())),
+            Ok(Err(e)) => return Err(DirectoryError::refused_from(format!("connect to {uri}"), e)),
             Ok(Ok(pair)) => pair,
         };
         let domain = self.cfg.name.clone();
@@ -262,18 +332,24 @@ impl Pool {
     /// Connects to `uri` and binds as the service account (or stays
     /// anonymous).
     pub(crate) async fn connect_and_bind(&self, uri: &str) -> Result<Ldap, DirectoryError> {
-        let mut ldap = self.connect_unbound(uri).await?;
+        let ldap = self.connect_unbound(uri).await?;
+        self.bind_service(ldap, uri).await
+    }
+
+    /// Binds `ldap`, connected to `uri`, as the service account (or leaves
+    /// it anonymous).
+    async fn bind_service(&self, mut ldap: Ldap, uri: &str) -> Result<Ldap, DirectoryError> {
         let (Some(dn), Some(pw)) = (&self.cfg.bind_dn, &self.cfg.bind_password) else {
             return Ok(ldap);
         };
         if pw.is_empty() {
-            return Err(DirectoryError::Config(format!(
+            return Err(DirectoryError::invalid(format!(
                 "domain \"{}\": empty bind password refused",
                 self.cfg.name
             )));
         }
         let pw = std::str::from_utf8(pw.expose()).map_err(|_| {
-            DirectoryError::Config(format!(
+            DirectoryError::invalid(format!(
                 "domain \"{}\": bind password is not UTF-8",
                 self.cfg.name
             ))
@@ -281,32 +357,32 @@ impl Pool {
         let op = self.cfg.op_timeout;
         let res = tokio::time::timeout(op, ldap.with_timeout(op).simple_bind(dn, pw)).await;
         match res {
-            Err(_) | Ok(Err(LdapError::Timeout { .. })) => Err(DirectoryError::Unavailable(
+            Err(_) | Ok(Err(LdapError::Timeout { .. })) => Err(DirectoryError::unavailable(
                 format!("bind timeout after {op:?}"),
             )),
             Ok(Err(e)) if is_connection_error(&e) => {
-                Err(DirectoryError::Unavailable(format!("bind failed: {e}")))
+                Err(DirectoryError::unavailable_from("bind failed", e))
             }
-            Ok(Err(e)) => Err(DirectoryError::Protocol(format!("bind as {dn}: {e}"))),
+            Ok(Err(e)) => Err(DirectoryError::refused_from(format!("bind as {dn}"), e)),
             Ok(Ok(r)) if r.rc == 0 => Ok(ldap),
-            Ok(Ok(r)) if r.rc == 49 => Err(DirectoryError::Config(format!(
+            Ok(Ok(r)) if r.rc == 49 => Err(DirectoryError::invalid(format!(
                 "domain \"{}\": bind as {dn} refused by {uri}: invalid credentials",
                 self.cfg.name
             ))),
             // strongerAuthRequired: e.g. AD refusing simple binds on plain
             // LDAP ("ldap server require strong auth").
-            Ok(Ok(r)) if r.rc == 8 => Err(DirectoryError::Config(format!(
+            Ok(Ok(r)) if r.rc == 8 => Err(DirectoryError::invalid(format!(
                 "domain \"{}\": bind as {dn} refused by {uri}: the server requires strong authentication (rc=8 {}): use ldaps:// or start_tls = true",
                 self.cfg.name, r.text
             ))),
-            Ok(Ok(r)) if matches!(r.rc, 51 | 52) => Err(DirectoryError::Unavailable(format!(
+            Ok(Ok(r)) if matches!(r.rc, 51 | 52) => Err(DirectoryError::unavailable(format!(
                 "bind as {dn}: server busy or unavailable (rc={})",
                 r.rc
             ))),
-            Ok(Ok(r)) => Err(DirectoryError::Protocol(format!(
-                "bind as {dn} refused by {uri}: rc={} {}",
-                r.rc, r.text
-            ))),
+            Ok(Ok(r)) => Err(DirectoryError::refused(
+                r.rc,
+                format!("bind as {dn} refused by {uri}: rc={} {}", r.rc, r.text),
+            )),
         }
     }
 
@@ -330,34 +406,83 @@ impl Pool {
         let s = &mut h.servers[i];
         s.down_until = None;
         s.failures = 0;
-        h.online = true;
         h.current = Some(i);
-        h.offline_since = None;
+        h.outage = None;
         h.config_error = None;
     }
 
     /// Records a successful operation on server `i`.
     pub(crate) fn note_success(&self, i: usize) {
         let mut h = self.health();
-        if !h.online || h.current != Some(i) {
-            h.online = true;
+        if h.outage.is_some() || h.current != Some(i) {
             h.current = Some(i);
-            h.offline_since = None;
+            h.outage = None;
         }
     }
 
+    /// The backoff after `failures` consecutive failures, by the domain's
+    /// `offline_retry_initial` and `offline_retry_max`.
+    fn retry_delay(&self, failures: u32) -> Duration {
+        backoff(
+            self.cfg.offline_retry_initial,
+            self.cfg.offline_retry_max,
+            failures,
+        )
+    }
+
     /// Marks server `i` down after `error` (backoff doubles per failure).
+    /// When no server is usable any more, the domain goes offline.
     pub(crate) fn mark_down(&self, i: usize, error: &str) {
         let mut h = self.health();
+        let now = Instant::now();
+        let failures = h.servers[i].failures.saturating_add(1);
+        let delay = self.retry_delay(failures);
         let s = &mut h.servers[i];
-        s.failures = s.failures.saturating_add(1);
-        s.down_until = Some(Instant::now() + backoff(s.failures));
+        s.failures = failures;
+        s.down_until = Some(now + delay);
         s.last_error = Some(error.to_string());
         if h.current == Some(i) {
             h.current = None;
         }
         h.last_error = Some(error.to_string());
         h.last_error_at = Some(SystemTime::now());
+        if h.servers
+            .iter()
+            .all(|s| s.down_until.is_some_and(|t| t > now))
+        {
+            self.go_offline(&mut h);
+        }
+    }
+
+    /// Starts an outage (when none is under way): lookups and logins are
+    /// answered `Unavailable` at once from now on, and a probe task retries
+    /// the servers in the background.
+    fn go_offline(&self, h: &mut Health) {
+        // The probe needs a runtime; every caller runs on one.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let next = match &h.outage {
+            Some(o) => o.next_probe,
+            None => {
+                let next = Instant::now() + self.retry_delay(1);
+                h.outage = Some(Outage {
+                    since: SystemTime::now(),
+                    failed_probes: 0,
+                    next_probe: next,
+                });
+                tracing::warn!(domain = %self.cfg.name, error = h.last_error.as_deref().unwrap_or(""), retry_in = ?self.retry_delay(1), "domain offline: lookups and logins are answered from the cache until a background probe reaches a server");
+                next
+            }
+        };
+        h.current = None;
+        for s in &mut h.servers {
+            s.down_until = Some(next);
+        }
+        if !h.probing {
+            h.probing = true;
+            runtime.spawn(probe::run(self.me.clone()));
+        }
     }
 
     fn record_error(&self, error: &str) {
@@ -368,23 +493,20 @@ impl Pool {
 
     fn mark_offline(&self, msg: &str) {
         let mut h = self.health();
-        if h.online || h.offline_since.is_none() {
-            h.offline_since = Some(SystemTime::now());
-        }
-        h.online = false;
-        h.current = None;
         h.last_error = Some(msg.to_string());
         h.last_error_at = Some(SystemTime::now());
+        self.go_offline(&mut h);
     }
 
-    /// Clears every backoff so that the next operation tries all servers
-    /// again (used after a reload, by `rosterctl`, and by tests).
+    /// Clears every backoff and ends the outage, if any, so that the next
+    /// operation tries all servers again (used by tests).
     pub(crate) fn retry_now(&self) {
         let mut h = self.health();
         for s in &mut h.servers {
             s.down_until = None;
         }
         h.config_error = None;
+        h.outage = None;
     }
 
     /// URI of the server in use, if any.
@@ -393,9 +515,13 @@ impl Pool {
         h.current.map(|i| self.cfg.uris[i].clone())
     }
 
-    /// The URIs of servers not marked down, in order.
+    /// The URIs of servers not marked down, in order (none while the
+    /// domain is offline).
     pub(crate) fn usable_uris(&self) -> Vec<String> {
         let h = self.health();
+        if h.outage.is_some() {
+            return Vec::new();
+        }
         let now = Instant::now();
         self.cfg
             .uris
@@ -412,11 +538,17 @@ impl Pool {
         let now = Instant::now();
         DirectoryStatus {
             domain: self.cfg.name.clone(),
-            online: h.online,
+            online: h.outage.is_none(),
             server: h.current.map(|i| self.cfg.uris[i].clone()),
             last_error: h.last_error.clone(),
             last_error_at: h.last_error_at.map(unix),
-            offline_since: h.offline_since.map(unix),
+            offline_since: h.outage.as_ref().map(|o| unix(o.since)),
+            next_probe_in_ms: h.outage.as_ref().map(|o| {
+                let wait = o.next_probe.saturating_duration_since(now);
+                u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
+            }),
+            connects: h.connects,
+            probes: h.probes,
             servers: self
                 .cfg
                 .uris
@@ -444,11 +576,18 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_maximum() {
-        assert_eq!(backoff(1), Duration::from_secs(2));
-        assert_eq!(backoff(2), Duration::from_secs(4));
-        assert_eq!(backoff(3), Duration::from_secs(8));
-        assert_eq!(backoff(6), Duration::from_secs(60));
-        assert_eq!(backoff(1000), Duration::from_secs(60));
+        let (two, thirty) = (Duration::from_secs(2), Duration::from_secs(30));
+        assert_eq!(backoff(two, thirty, 1), Duration::from_secs(2));
+        assert_eq!(backoff(two, thirty, 2), Duration::from_secs(4));
+        assert_eq!(backoff(two, thirty, 3), Duration::from_secs(8));
+        assert_eq!(backoff(two, thirty, 4), Duration::from_secs(16));
+        assert_eq!(backoff(two, thirty, 5), Duration::from_secs(30));
+        assert_eq!(backoff(two, thirty, 1000), Duration::from_secs(30));
+        let tenth = Duration::from_millis(100);
+        assert_eq!(backoff(tenth, thirty, 3), Duration::from_millis(400));
+        // Huge settings saturate instead of overflowing.
+        let big = Duration::from_secs(1_000_000_000);
+        assert_eq!(backoff(big, big, 1000), big);
     }
 }
 

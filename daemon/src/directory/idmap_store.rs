@@ -87,7 +87,7 @@ impl LdapIdmapStore {
             .thread_name("roster-idmap-store")
             .enable_all()
             .build()
-            .map_err(|e| DirectoryError::Config(format!("idmap store runtime: {e}")))?;
+            .map_err(|e| DirectoryError::invalid(format!("idmap store runtime: {e}")))?;
         let tries = u32::try_from(cfg.uris.len()).unwrap_or(u32::MAX).max(1) + 1;
         Ok(LdapIdmapStore {
             domain: cfg.name.clone(),
@@ -95,7 +95,7 @@ impl LdapIdmapStore {
             params,
             op_timeout: cfg.op_timeout,
             bound: (cfg.connect_timeout + cfg.op_timeout * 2) * tries + Duration::from_secs(1),
-            pool: Arc::new(Pool::new(cfg.clone())?),
+            pool: Pool::new(cfg.clone())?,
             rt: Some(rt),
         })
     }

@@ -1,30 +1,42 @@
 //! Directory access: one [`Directory`] per enabled `[[domain]]`.
 //!
 //! Lookups of users and groups by name and ID, the groups of a user (nested
-//! groups included, in a few searches), and paged enumeration. Entries are
-//! validated before they are served ([`entry_to_user`], [`entry_to_group`]);
+//! groups included, in a few searches), paged enumeration, and the
+//! operations of a login (password binds, account state, password
+//! changes). What differs between an RFC 2307 directory and Active
+//! Directory is a type of its own, the domain's flavour ([`flavour`]:
+//! [`rfc2307::Rfc2307`], [`ad::Ad`]); [`Directory`] holds what both share
+//! and hands each operation to its flavour. Entries are validated before
+//! they are served ([`entry_to_user`], [`entry_to_group`], [`ad::ad_user`]);
 //! rejected ones are logged once per sighting with their DN and the reason.
 //! Connections fail over between the domain's URIs and never wait longer
 //! than `connect_timeout` / `op_timeout`; a dead server is remembered.
 
+pub mod account;
 pub mod ad;
 mod conn;
 mod entry;
-mod groups;
+mod flavour;
 pub mod idmap_store;
+mod login;
+mod nesting;
 mod netgroup;
+pub mod ppolicy;
 mod records;
 mod referral;
+pub mod rfc2307;
 mod search;
 mod session;
 mod tls;
 
+pub use account::{AccountInfo, BindResult, ChangeResult};
 pub use entry::{
     check_name, entry_to_group, entry_to_user, expand_template, member_dns, member_names,
     EntryRejected,
 };
 /// DN parsing, public for the fuzz targets (fuzz/).
 pub use entry::{rdn_assertion, unescape_dn_value, user_name_from_dn};
+pub use flavour::Verdict;
 pub use netgroup::{parse_triple, NetgroupRecord, TripleError};
 pub use records::{
     DirectoryError, DirectoryStatus, GroupRecord, GroupRef, ServerStatus, UserRecord,
@@ -32,10 +44,12 @@ pub use records::{
 pub use referral::ReferralCounts;
 pub use session::{Answered, UserSession};
 
-use crate::config::{DomainConfig, DomainSet, Schema, SearchBase, SearchScope};
+use crate::config::{DomainConfig, DomainSet, SearchBase, SearchScope};
 use crate::filter;
 use conn::{Lease, Pool};
+use flavour::{by_flavour, Flavour};
 use ldap3::{Ldap, Scope, SearchEntry};
+use nesting::norm_dn;
 use search::{Query, SearchFail};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,7 +65,8 @@ pub struct Directory {
     pool: Arc<Pool>,
     searches: Arc<AtomicU64>,
     referrals: Arc<referral::Referrals>,
-    ad: ad::AdState,
+    /// What kind of directory it is: its lookup flows and account rules.
+    flavour: Flavour,
 }
 
 impl std::fmt::Debug for Directory {
@@ -67,7 +82,7 @@ impl Directory {
     /// lazily at the first lookup). Logs a warning when `tls_verify` is off.
     pub fn new(cfg: DomainConfig, idmap: Arc<DomainSet>) -> Result<Directory, DirectoryError> {
         if cfg.uris.is_empty() {
-            return Err(DirectoryError::Config(format!(
+            return Err(DirectoryError::invalid(format!(
                 "domain \"{}\" has no URI",
                 cfg.name
             )));
@@ -77,12 +92,12 @@ impl Directory {
         }
         let pool = Pool::new(cfg.clone())?;
         Ok(Directory {
-            cfg,
             idmap,
-            pool: Arc::new(pool),
+            pool,
             searches: Arc::new(AtomicU64::new(0)),
             referrals: Arc::default(),
-            ad: ad::AdState::default(),
+            flavour: Flavour::of(&cfg),
+            cfg,
         })
     }
 
@@ -91,14 +106,14 @@ impl Directory {
     /// the servers' state and the search counter, and registers the domain
     /// SID already learnt with the new mapping.
     pub fn for_generation(&self, idmap: Arc<DomainSet>) -> Directory {
-        let ad = self.ad.carried_to(&idmap, &self.cfg.name);
+        let flavour = self.flavour.for_generation(&idmap, &self.cfg.name);
         Directory {
             cfg: self.cfg.clone(),
             idmap,
             pool: self.pool.clone(),
             searches: self.searches.clone(),
             referrals: self.referrals.clone(),
-            ad,
+            flavour,
         }
     }
 
@@ -115,6 +130,19 @@ impl Directory {
     /// The domain configuration.
     pub fn config(&self) -> &DomainConfig {
         &self.cfg
+    }
+
+    /// True when names are matched case-insensitively (Active Directory):
+    /// `Alice` and `alice` are one account.
+    pub fn case_insensitive_names(&self) -> bool {
+        by_flavour!(self, f => f.case_insensitive_names())
+    }
+
+    /// True when every ID is derived from the object's SID (an AD domain
+    /// with the rid, sss or autorid backend): two entries can never share
+    /// an ID.
+    pub fn ids_from_sids(&self) -> bool {
+        by_flavour!(self, f => f.ids_from_sids(&self.cfg))
     }
 
     /// Connection state: online/offline, server in use, last error.
@@ -141,47 +169,6 @@ impl Directory {
         self.pool.connect_unbound(uri).await
     }
 
-    fn user_attrs(&self) -> Vec<String> {
-        user_attrs(&self.cfg)
-    }
-
-    fn group_attrs(&self) -> Vec<String> {
-        group_attrs(&self.cfg)
-    }
-
-    /// One user search per user search base, in order.
-    fn user_queries(&self, extra: &str) -> Vec<Query> {
-        queries(
-            self.cfg.user_bases(),
-            &self.cfg.user_filter,
-            extra,
-            self.user_attrs(),
-        )
-    }
-
-    /// Group searches for a user's groups: names and GIDs only (the
-    /// member lists, often the bulk of a group entry, are not needed).
-    fn group_ref_queries(&self, extra: &str) -> Vec<Query> {
-        let a = &self.cfg.attributes;
-        let attrs = vec![a.group_name.clone(), a.gid_number.clone()];
-        queries(
-            self.cfg.group_bases(),
-            self.cfg.group_filter(),
-            extra,
-            attrs,
-        )
-    }
-
-    /// One group search per group search base, in order.
-    fn group_queries(&self, extra: &str) -> Vec<Query> {
-        queries(
-            self.cfg.group_bases(),
-            self.cfg.group_filter(),
-            extra,
-            self.group_attrs(),
-        )
-    }
-
     /// Runs every query of `qs` ([`Directory::search`]); an entry found
     /// under several bases is kept once.
     async fn search_all(
@@ -193,7 +180,7 @@ impl Directory {
         let mut out = Vec::new();
         for q in qs {
             for e in self.search(q, bounded).await? {
-                if seen.insert(groups::norm_dn(&e.dn)) {
+                if seen.insert(norm_dn(&e.dn)) {
                     out.push(e);
                 }
             }
@@ -216,12 +203,7 @@ impl Directory {
     /// Every user entry (`users`) or group entry of the search bases, with
     /// referrals followed (for `rosterctl test`; not validated).
     pub async fn scan(&self, users: bool) -> Result<Vec<SearchEntry>, DirectoryError> {
-        let qs = match (users, self.is_ad()) {
-            (true, false) => self.user_queries(""),
-            (false, false) => self.group_queries(""),
-            (true, true) => vec![self.ad_user_query("")],
-            (false, true) => vec![self.ad_group_query("", true)],
-        };
+        let qs = by_flavour!(self, f => f.scan_queries(self, users));
         self.search_all(&qs, false).await
     }
 
@@ -272,11 +254,8 @@ impl Directory {
                     let origin = self.cfg.uris[index].clone();
                     let (more, failure) = self.chase(q, found.refs, page, &origin).await;
                     let mut seen: HashSet<String> =
-                        entries.iter().map(|e| groups::norm_dn(&e.dn)).collect();
-                    entries.extend(
-                        more.into_iter()
-                            .filter(|e| seen.insert(groups::norm_dn(&e.dn))),
-                    );
+                        entries.iter().map(|e| norm_dn(&e.dn)).collect();
+                    entries.extend(more.into_iter().filter(|e| seen.insert(norm_dn(&e.dn))));
                     return match failure {
                         // A lookup of one name or ID that found its entry
                         // does without the part of the directory that
@@ -289,7 +268,7 @@ impl Directory {
                 Err(SearchFail::Timeout) => {
                     let msg = format!("no answer within op_timeout {op:?}");
                     self.pool.discard(index, &msg, true).await;
-                    return Err(DirectoryError::Unavailable(format!(
+                    return Err(DirectoryError::unavailable(format!(
                         "domain \"{}\": {msg}",
                         self.cfg.name
                     )));
@@ -298,7 +277,7 @@ impl Directory {
                     tracing::debug!(domain = %self.cfg.name, error = %msg, fresh, "search failed on the connection");
                     self.pool.discard(index, &msg, fresh).await;
                     if fresh {
-                        return Err(DirectoryError::Unavailable(format!(
+                        return Err(DirectoryError::unavailable(format!(
                             "domain \"{}\": {msg}",
                             self.cfg.name
                         )));
@@ -313,7 +292,7 @@ impl Directory {
             }
             attempt += 1;
         }
-        Err(DirectoryError::Unavailable(format!(
+        Err(DirectoryError::unavailable(format!(
             "domain \"{}\": connection lost twice",
             self.cfg.name
         )))
@@ -321,20 +300,6 @@ impl Directory {
 
     fn reject(&self, r: &EntryRejected) {
         tracing::warn!(domain = %self.cfg.name, dn = %r.dn, reason = %r.reason, "directory entry not served");
-    }
-
-    /// Validates user entries; rejected ones are logged and left out.
-    fn users_from(&self, entries: &[SearchEntry]) -> Vec<UserRecord> {
-        entries
-            .iter()
-            .filter_map(|e| match entry_to_user(&self.cfg, &self.idmap, e) {
-                Ok(u) => Some(u),
-                Err(r) => {
-                    self.reject(&r);
-                    None
-                }
-            })
-            .collect()
     }
 
     /// Picks the one user of a lookup; several are refused (logged with
@@ -348,127 +313,65 @@ impl Directory {
         users.into_iter().next()
     }
 
-    /// The user called `name` (exact, case-sensitive match), if it exists
-    /// for this host.
+    /// The user called `name`, if it exists for this host (an RFC 2307
+    /// directory matches the name exactly; AD also takes `name@realm` and
+    /// `DOMAIN\\name`, case-insensitively).
     pub async fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>, DirectoryError> {
-        if self.is_ad() {
-            return self.ad_user_by_name(name).await;
-        }
-        if check_name(name).is_err() {
-            return Ok(None);
-        }
-        let attr = &self.cfg.attributes.username;
-        let entries = self
-            .search_first(&self.user_queries(&filter::eq(attr, name)))
-            .await?;
-        // Every entry carrying the name counts, valid or not: two entries
-        // with one name are refused even when one of them is broken.
-        let same: Vec<&SearchEntry> = entries
-            .iter()
-            .filter(|e| {
-                e.attrs
-                    .iter()
-                    .any(|(k, v)| k.eq_ignore_ascii_case(attr) && v.iter().any(|x| x == name))
-            })
-            .collect();
-        if same.len() > 1 {
-            let dns: Vec<&str> = same.iter().map(|e| e.dn.as_str()).collect();
-            tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "user name {name:?} matches several entries: refused");
-            return Ok(None);
-        }
-        let users: Vec<UserRecord> = self
-            .users_from(&entries)
-            .into_iter()
-            .filter(|u| u.user.name == name)
-            .collect();
-        let Some(u) = self.single_user(&format!("user name {name:?}"), users) else {
-            return Ok(None);
-        };
-        self.allowed(u).await
+        by_flavour!(self, f => f.user_by_name(self, name).await)
     }
 
     /// The user with UID `uid`, if it exists for this host.
     pub async fn user_by_uid(&self, uid: u32) -> Result<Option<UserRecord>, DirectoryError> {
-        if self.is_ad() {
-            return self.ad_user_by_uid(uid).await;
-        }
-        if self.idmap.check_posix_id(&self.cfg.name, uid).is_err() {
-            return Ok(None);
-        }
-        let f = filter::eq(&self.cfg.attributes.uid_number, &uid.to_string());
-        let entries = self.search_first(&self.user_queries(&f)).await?;
-        let users: Vec<UserRecord> = self
-            .users_from(&entries)
-            .into_iter()
-            .filter(|u| u.user.uid == uid)
-            .collect();
-        let Some(u) = self.single_user(&format!("uid {uid}"), users) else {
-            return Ok(None);
-        };
-        self.allowed(u).await
+        by_flavour!(self, f => f.user_by_uid(self, uid).await)
     }
 
     /// The group called `name`, members of nested groups included.
     pub async fn group_by_name(&self, name: &str) -> Result<Option<GroupRecord>, DirectoryError> {
-        if self.is_ad() {
-            return self.ad_group_by_name(name).await;
-        }
-        if check_name(name).is_err() {
-            return Ok(None);
-        }
-        let f = filter::eq(&self.cfg.attributes.group_name, name);
-        let entries = self.search_first(&self.group_queries(&f)).await?;
-        self.single_group(&format!("group name {name:?}"), entries, |g| {
-            g.group.name == name
-        })
-        .await
+        by_flavour!(self, f => f.group_by_name(self, name).await)
     }
 
     /// The group with GID `gid`, members of nested groups included.
     pub async fn group_by_gid(&self, gid: u32) -> Result<Option<GroupRecord>, DirectoryError> {
-        if self.is_ad() {
-            return self.ad_group_by_gid(gid).await;
-        }
-        if self.idmap.check_posix_id(&self.cfg.name, gid).is_err() {
-            return Ok(None);
-        }
-        let f = filter::eq(&self.cfg.attributes.gid_number, &gid.to_string());
-        let entries = self.search_first(&self.group_queries(&f)).await?;
-        self.single_group(&format!("gid {gid}"), entries, |g| g.group.gid == gid)
-            .await
+        by_flavour!(self, f => f.group_by_gid(self, gid).await)
     }
 
-    async fn single_group(
+    /// Every group of `user`, its primary group first (even when the
+    /// directory has no group entry for it: then the name is empty),
+    /// nested groups included; a few searches, never one per group.
+    pub async fn groups_of_user(&self, user: &UserRecord) -> Result<Vec<GroupRef>, DirectoryError> {
+        by_flavour!(self, f => f.groups_of_user(self, user).await)
+    }
+
+    /// Every user of the domain (paged), validated, without names or UIDs
+    /// that occur twice, restricted by `limit_to_groups`.
+    pub async fn all_users(&self) -> Result<Vec<UserRecord>, DirectoryError> {
+        by_flavour!(self, f => f.all_users(self).await)
+    }
+
+    /// Every group of the domain (paged), validated, without names or GIDs
+    /// that occur twice; members of nested groups included.
+    pub async fn all_groups(&self) -> Result<Vec<GroupRecord>, DirectoryError> {
+        by_flavour!(self, f => f.all_groups(self).await)
+    }
+
+    /// How this domain judges user entries read by [`Directory::scan`]
+    /// (for `rosterctl test`): served, refused with the reason, or ignored.
+    pub fn judge_users(&self, entries: &[SearchEntry]) -> Vec<Verdict<UserRecord>> {
+        by_flavour!(self, f => f.judge_users(self, entries))
+    }
+
+    /// How this domain judges group entries read by [`Directory::scan`].
+    pub fn judge_groups(&self, entries: &[SearchEntry]) -> Vec<Verdict<GroupRecord>> {
+        by_flavour!(self, f => f.judge_groups(self, entries))
+    }
+
+    /// The user or group whose SID is `sid`, or `None` when `sid` is not an
+    /// object of this domain (an RFC 2307 directory has no SIDs).
+    pub async fn ad_lookup_sid(
         &self,
-        what: &str,
-        entries: Vec<SearchEntry>,
-        keep: impl Fn(&GroupRecord) -> bool,
-    ) -> Result<Option<GroupRecord>, DirectoryError> {
-        let mut found: Vec<(GroupRecord, &SearchEntry)> = Vec::new();
-        for e in &entries {
-            match entry_to_group(&self.cfg, &self.idmap, e) {
-                Ok(g) if keep(&g) => found.push((g, e)),
-                Ok(_) => {}
-                Err(r) => self.reject(&r),
-            }
-        }
-        if found.len() > 1 {
-            let dns: Vec<&str> = found.iter().map(|(g, _)| g.dn.as_str()).collect();
-            tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{what} matches several entries: refused");
-            return Ok(None);
-        }
-        let Some((mut g, e)) = found.pop() else {
-            return Ok(None);
-        };
-        if self.cfg.schema == Schema::Rfc2307bis {
-            let extra = self.nested_members(&g.dn, member_dns(&self.cfg, e)).await?;
-            for m in extra {
-                if !g.group.members.contains(&m) {
-                    g.group.members.push(m);
-                }
-            }
-        }
-        Ok(Some(g))
+        sid: &roster_idmap::Sid,
+    ) -> Result<Option<ad::SidObject>, DirectoryError> {
+        by_flavour!(self, f => f.lookup_sid(self, sid).await)
     }
 
     /// Keeps `u` only when `limit_to_groups` allows it on this host.
@@ -486,16 +389,6 @@ impl Directory {
             tracing::debug!(domain = %self.cfg.name, user = %u.user.name, "not a member of limit_to_groups: hidden");
             Ok(None)
         }
-    }
-
-    /// Every user of the domain (paged), validated, without names or UIDs
-    /// that occur twice, restricted by `limit_to_groups`.
-    pub async fn all_users(&self) -> Result<Vec<UserRecord>, DirectoryError> {
-        if self.is_ad() {
-            return self.ad_all_users().await;
-        }
-        let entries = self.search_all(&self.user_queries(""), false).await?;
-        self.unique_allowed_users(self.users_from(&entries)).await
     }
 
     /// `users` without names or UIDs that occur twice, restricted by
@@ -519,28 +412,6 @@ impl Directory {
             .into_iter()
             .filter(|u| names.contains(&u.user.name) || gids.contains(&u.user.gid))
             .collect())
-    }
-
-    /// Every group of the domain (paged), validated, without names or GIDs
-    /// that occur twice; members of nested groups included.
-    pub async fn all_groups(&self) -> Result<Vec<GroupRecord>, DirectoryError> {
-        if self.is_ad() {
-            return self.ad_all_groups().await;
-        }
-        let entries = self.search_all(&self.group_queries(""), false).await?;
-        let mut groups = Vec::new();
-        for e in &entries {
-            match entry_to_group(&self.cfg, &self.idmap, e) {
-                Ok(g) => groups.push(g),
-                Err(r) if self.is_link_only(&r) => {}
-                Err(r) => self.reject(&r),
-            }
-        }
-        let groups = self.unique_groups(groups);
-        if self.cfg.schema != Schema::Rfc2307bis {
-            return Ok(groups);
-        }
-        self.expand_all(&entries, groups).await
     }
 
     /// `groups` without names or GIDs that occur twice.
@@ -634,41 +505,6 @@ fn queries(
             attrs: attrs.clone(),
         })
         .collect()
-}
-
-/// The attributes the daemon reads for a user of an LDAP (RFC 2307) domain
-/// (an AD domain's are [`ad::user_attrs`]).
-pub fn user_attrs(cfg: &DomainConfig) -> Vec<String> {
-    let a = &cfg.attributes;
-    let mut v = vec![
-        a.username.clone(),
-        a.uid_number.clone(),
-        a.gid_number.clone(),
-        a.gecos.clone(),
-        "cn".to_string(),
-        a.home_directory.clone(),
-        a.login_shell.clone(),
-    ];
-    if let Some(u) = &a.unique_id {
-        v.push(u.clone());
-    }
-    v
-}
-
-/// The attributes the daemon reads for a group of an LDAP (RFC 2307) domain
-/// (an AD domain's are [`ad::group_attrs`]).
-pub fn group_attrs(cfg: &DomainConfig) -> Vec<String> {
-    let a = &cfg.attributes;
-    let mut v = vec![
-        a.group_name.clone(),
-        a.gid_number.clone(),
-        a.member_uid.clone(),
-    ];
-    if cfg.schema == Schema::Rfc2307bis {
-        v.push(a.member.clone());
-        v.push("uniqueMember".to_string());
-    }
-    v
 }
 
 #[cfg(test)]

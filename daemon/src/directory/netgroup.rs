@@ -234,7 +234,7 @@ impl Directory {
         any_case: bool,
     ) -> Vec<NetgroupEntry> {
         let attrs = self.netgroup_attrs();
-        let any_case = any_case || self.is_ad();
+        let any_case = any_case || self.case_insensitive_names();
         let domain = &self.cfg.name;
         let mut out = Vec::new();
         for e in found {

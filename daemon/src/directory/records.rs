@@ -1,6 +1,8 @@
 //! What a directory lookup returns, and how it fails.
 
+use ldap3::LdapError;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// A user read from a directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,18 +38,143 @@ pub struct GroupRef {
     pub gid: u32,
 }
 
-/// Why a directory could not answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a directory could not answer, by kind: the caller decides on the
+/// kind (serve offline data, say "no such entry", report a refusal, fix
+/// the configuration), the message and the source say what happened.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DirectoryError {
-    /// No server reachable, or a timeout: the cache falls back to offline data.
-    #[error("directory unavailable: {0}")]
-    Unavailable(String),
-    /// The domain's configuration cannot work (TLS files, bind credentials).
-    #[error("directory configuration: {0}")]
-    Config(String),
-    /// The server answered with an error.
-    #[error("directory error: {0}")]
-    Protocol(String),
+    /// The entry or search base asked for does not exist.
+    #[error("directory error: {what}")]
+    NotFound {
+        /// What does not exist (a DN, with the server's message).
+        what: String,
+    },
+    /// No server reachable, or no answer in time: the cache falls back to
+    /// offline data.
+    #[error("directory unavailable: {context}")]
+    Unavailable {
+        /// Which domain, server and operation, and why.
+        context: String,
+        /// The LDAP library's error, when there is one.
+        #[source]
+        source: Option<Arc<LdapError>>,
+    },
+    /// The server answered with a refusal or an error.
+    #[error("directory error: {reason}")]
+    Refused {
+        /// The LDAP result code, when the server sent one.
+        rc: Option<u32>,
+        /// What was refused and the server's message.
+        reason: String,
+        /// The LDAP library's error, when there is one.
+        #[source]
+        source: Option<Arc<LdapError>>,
+    },
+    /// The domain's configuration cannot work (TLS files, bind
+    /// credentials, URIs).
+    #[error("directory configuration: {reason}")]
+    Invalid {
+        /// What is wrong, naming the domain and the setting.
+        reason: String,
+    },
+}
+
+/// Two errors are equal when their kind, result code and message are (the
+/// library error behind them is not compared).
+impl PartialEq for DirectoryError {
+    fn eq(&self, other: &DirectoryError) -> bool {
+        use DirectoryError::*;
+        match (self, other) {
+            (NotFound { what: a }, NotFound { what: b }) => a == b,
+            (Unavailable { context: a, .. }, Unavailable { context: b, .. }) => a == b,
+            (
+                Refused {
+                    rc: r1, reason: a, ..
+                },
+                Refused {
+                    rc: r2, reason: b, ..
+                },
+            ) => r1 == r2 && a == b,
+            (Invalid { reason: a }, Invalid { reason: b }) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for DirectoryError {}
+
+/// LDAP result codes by which a server says it does not offer something
+/// (an attribute, a matching rule, a control, the right to read it), as
+/// opposed to a failure of the server or of the connection.
+const UNSUPPORTED_RCS: [u32; 6] = [
+    12, // unavailableCriticalExtension
+    16, // noSuchAttribute
+    17, // undefinedAttributeType
+    18, // inappropriateMatching
+    50, // insufficientAccessRights
+    53, // unwillingToPerform
+];
+
+impl DirectoryError {
+    /// [`DirectoryError::Unavailable`] without a library error.
+    pub fn unavailable(context: impl Into<String>) -> DirectoryError {
+        DirectoryError::Unavailable {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// [`DirectoryError::Unavailable`] caused by `source` (whose message
+    /// ends the context: logs and status lines show the cause).
+    pub fn unavailable_from(context: impl Into<String>, source: LdapError) -> DirectoryError {
+        DirectoryError::Unavailable {
+            context: format!("{}: {source}", context.into()),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// [`DirectoryError::Refused`] with the server's result code.
+    pub fn refused(rc: u32, reason: impl Into<String>) -> DirectoryError {
+        DirectoryError::Refused {
+            rc: Some(rc),
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// [`DirectoryError::Refused`] caused by `source` (its result code
+    /// kept when it is a server's answer).
+    pub fn refused_from(context: impl Into<String>, source: LdapError) -> DirectoryError {
+        let rc = match &source {
+            LdapError::LdapResult { result } => Some(result.rc),
+            _ => None,
+        };
+        DirectoryError::Refused {
+            rc,
+            reason: format!("{}: {source}", context.into()),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// [`DirectoryError::Invalid`].
+    pub fn invalid(reason: impl Into<String>) -> DirectoryError {
+        DirectoryError::Invalid {
+            reason: reason.into(),
+        }
+    }
+
+    /// True when no server could answer (offline rules apply).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, DirectoryError::Unavailable { .. })
+    }
+
+    /// True when the server said it does not offer what was asked (an
+    /// attribute, a matching rule, a control, or the right to read it):
+    /// the one case where another way to the same answer is worth trying.
+    /// Timeouts, lost connections and other errors are not.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, DirectoryError::Refused { rc: Some(rc), .. } if UNSUPPORTED_RCS.contains(rc))
+    }
 }
 
 /// State of one server URI.
@@ -83,4 +210,57 @@ pub struct DirectoryStatus {
     /// LDAP searches sent since start (a page of a paged search counts once
     /// per search).
     pub searches: u64,
+    /// Connections opened for lookups and logins since start (the
+    /// background probe's are not counted).
+    pub connects: u64,
+    /// Attempts of the background probe to reach a server since start
+    /// (it runs only while the domain is offline).
+    pub probes: u64,
+    /// Milliseconds until the next probe while the domain is offline.
+    pub next_probe_in_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_refusals_meaning_not_offered_are_unsupported() {
+        for rc in [12, 16, 17, 18, 50, 53] {
+            assert!(DirectoryError::refused(rc, "x").is_unsupported(), "rc={rc}");
+        }
+        // Other refusals, a missing entry, an outage, a configuration
+        // mistake or a library error without a result code are not.
+        assert!(!DirectoryError::refused(1, "operationsError").is_unsupported());
+        assert!(!DirectoryError::refused(3, "timeLimitExceeded").is_unsupported());
+        assert!(!DirectoryError::NotFound { what: "x".into() }.is_unsupported());
+        assert!(!DirectoryError::unavailable("no answer within op_timeout").is_unsupported());
+        assert!(!DirectoryError::invalid("bad URI").is_unsupported());
+        let decode = LdapError::FilterParsing;
+        assert!(!DirectoryError::refused_from("search", decode).is_unsupported());
+    }
+
+    #[test]
+    fn a_server_refusal_keeps_its_result_code_and_source() {
+        let e = DirectoryError::refused_from(
+            "bind as cn=x",
+            LdapError::LdapResult {
+                result: ldap3::LdapResult {
+                    rc: 50,
+                    matched: String::new(),
+                    text: "no rights".into(),
+                    refs: Vec::new(),
+                    ctrls: Vec::new(),
+                },
+            },
+        );
+        assert!(matches!(e, DirectoryError::Refused { rc: Some(50), .. }));
+        assert!(e.is_unsupported());
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(e.to_string().contains("bind as cn=x"), "{e}");
+        let u = DirectoryError::unavailable_from("connect to ldap://h", LdapError::FilterParsing);
+        assert!(u.is_unavailable());
+        assert!(std::error::Error::source(&u).is_some());
+        assert!(u.to_string().contains("connect to ldap://h: "), "{u}");
+    }
 }

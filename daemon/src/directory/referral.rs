@@ -8,7 +8,7 @@
 //! bounded like the domain's own.
 
 use super::conn::host_port;
-use super::groups::norm_dn;
+use super::nesting::norm_dn;
 use super::search::{self, Found, Query, SearchFail};
 use super::{Directory, DirectoryError};
 use crate::config::DomainConfig;
@@ -276,7 +276,7 @@ impl Directory {
     ) -> Result<Found, DirectoryError> {
         let op = self.cfg.op_timeout;
         let unavailable = |m: String| {
-            DirectoryError::Unavailable(format!(
+            DirectoryError::unavailable(format!(
                 "domain \"{}\": referral target {server}: {m}",
                 self.cfg.name
             ))

@@ -93,20 +93,22 @@ pub(crate) async fn run(
             refs: res.refs,
         }),
         // No such object: the base does not exist.
-        32 => Err(SearchFail::Server(DirectoryError::Protocol(format!(
-            "search base {} does not exist (rc=32 {})",
-            q.base, res.text
-        )))),
+        32 => Err(SearchFail::Server(DirectoryError::NotFound {
+            what: format!("search base {} does not exist (rc=32 {})", q.base, res.text),
+        })),
         3 => Err(SearchFail::Timeout),
         4 if page_size.is_none() => Err(SearchFail::SizeLimit),
         51 | 52 => Err(SearchFail::Connection(format!(
             "server busy or unavailable (rc={} {})",
             res.rc, res.text
         ))),
-        rc => Err(SearchFail::Server(DirectoryError::Protocol(format!(
-            "search under {} with {} failed: rc={rc} {}",
-            q.base, q.filter, res.text
-        )))),
+        rc => Err(SearchFail::Server(DirectoryError::refused(
+            rc,
+            format!(
+                "search under {} with {} failed: rc={rc} {}",
+                q.base, q.filter, res.text
+            ),
+        ))),
     }
 }
 
@@ -117,6 +119,6 @@ fn classify(e: LdapError) -> SearchFail {
         LdapError::LdapResult { result } if matches!(result.rc, 51 | 52 | 80) => {
             SearchFail::Connection(format!("rc={} {}", result.rc, result.text))
         }
-        e => SearchFail::Server(DirectoryError::Protocol(e.to_string())),
+        e => SearchFail::Server(DirectoryError::refused_from("search", e)),
     }
 }

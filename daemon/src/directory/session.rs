@@ -12,6 +12,7 @@ use super::search::Query;
 use super::{Directory, DirectoryError};
 use ldap3::{Ldap, LdapError, LdapResult, Scope, SearchEntry};
 use std::future::Future;
+use zeroize::Zeroizing;
 
 /// A connection opened for one user's bind (never the shared service
 /// connection, whose identity must not change). Close it with
@@ -64,8 +65,9 @@ impl Directory {
     /// reached is marked down and the next is tried. `Ok(None)` when the
     /// connection would carry the password unencrypted and the domain does
     /// not set `allow_insecure_auth` (the connection is closed, nothing was
-    /// sent).
+    /// sent). `Unavailable` at once while the domain is offline.
     pub async fn user_session(&self) -> Result<Option<UserSession>, DirectoryError> {
+        self.pool.check_online()?;
         let mut uris = self.pool.usable_uris();
         if let Some(cur) = self.pool.current_uri() {
             uris.retain(|u| *u != cur);
@@ -85,7 +87,7 @@ impl Directory {
                     }
                     return Ok(Some(UserSession { ldap, index, uri }));
                 }
-                Err(DirectoryError::Unavailable(m)) => {
+                Err(DirectoryError::Unavailable { context: m, .. }) => {
                     tracing::warn!(domain = %self.cfg.name, %uri, error = %m, "server unreachable for a user bind, trying the next");
                     self.pool.mark_down(index, &m);
                     errors.push(format!("{uri}: {m}"));
@@ -93,7 +95,7 @@ impl Directory {
                 Err(e) => return Err(e),
             }
         }
-        Err(DirectoryError::Unavailable(format!(
+        Err(DirectoryError::unavailable(format!(
             "no server of domain \"{}\" answers ({})",
             self.cfg.name,
             if errors.is_empty() {
@@ -102,6 +104,58 @@ impl Directory {
                 errors.join("; ")
             }
         )))
+    }
+
+    /// A session to the server `uri` of this domain whatever its state
+    /// (`rosterctl test` checks each server in turn): connected with the
+    /// domain's TLS settings within `connect_timeout`, not bound.
+    pub async fn session_to(&self, uri: &str) -> Result<UserSession, DirectoryError> {
+        let Some(index) = self.cfg.uris.iter().position(|u| u == uri) else {
+            return Err(DirectoryError::invalid(format!(
+                "{uri} is not a URI of domain \"{}\"",
+                self.cfg.name
+            )));
+        };
+        let ldap = self.pool.connect_unbound(uri).await?;
+        Ok(UserSession {
+            ldap,
+            index,
+            uri: uri.to_string(),
+        })
+    }
+
+    /// Binds `session` as the domain's service account (`bind_dn` with the
+    /// password of `bind_password_file`), bounded and guarded like
+    /// [`Directory::on_session`]; the server's refusal is `Ok(Err(result))`.
+    /// Without `bind_dn` nothing is sent (the session stays anonymous). An
+    /// empty or non-UTF-8 password is refused before any bind.
+    pub async fn service_bind(
+        &self,
+        session: &UserSession,
+    ) -> Result<Answered<()>, DirectoryError> {
+        let Some(dn) = self.cfg.bind_dn.clone() else {
+            return Ok(Ok(()));
+        };
+        let name = &self.cfg.name;
+        let pw = match &self.cfg.bind_password {
+            Some(p) if !p.is_empty() => p,
+            _ => {
+                return Err(DirectoryError::invalid(format!(
+                    "domain \"{name}\": bind_dn {dn} without a bind password"
+                )))
+            }
+        };
+        let pw = std::str::from_utf8(pw.expose()).map_err(|_| {
+            DirectoryError::invalid(format!("domain \"{name}\": bind password is not UTF-8"))
+        })?;
+        let pw = Zeroizing::new(pw.to_string());
+        self.on_session(session, "service bind", move |mut ldap| async move {
+            ldap.simple_bind(&dn, &pw)
+                .await
+                .and_then(|r| r.success())
+                .map(|_| ())
+        })
+        .await
     }
 
     /// Runs one operation on `session`, bounded by `op_timeout` and guarded
@@ -167,25 +221,32 @@ impl Directory {
                     self.cfg.op_timeout
                 );
                 self.pool.discard(index, &msg, true).await;
-                Err(DirectoryError::Unavailable(format!(
+                Err(DirectoryError::unavailable(format!(
                     "domain \"{name}\" ({uri}): {msg}"
                 )))
             }
             Ok(Err(e)) if is_connection_error(&e) => {
-                let msg = format!("{what}: {e}");
-                self.pool.discard(index, &msg, true).await;
-                Err(DirectoryError::Unavailable(format!(
-                    "domain \"{name}\" ({uri}): {msg}"
-                )))
+                self.pool
+                    .discard(index, &format!("{what}: {e}"), true)
+                    .await;
+                Err(DirectoryError::unavailable_from(
+                    format!("domain \"{name}\" ({uri}): {what}"),
+                    e,
+                ))
             }
-            Ok(Err(e)) => Err(DirectoryError::Protocol(format!(
-                "domain \"{name}\": {what}: {e}"
-            ))),
+            Ok(Err(e)) => Err(DirectoryError::refused_from(
+                format!("domain \"{name}\": {what}"),
+                e,
+            )),
             Err(Guard::Panic) => {
                 tracing::error!(domain = %name, %uri, "{what}: the LDAP library panicked; operation abandoned");
-                Err(DirectoryError::Protocol(format!(
-                    "domain \"{name}\": {what}: internal error in the LDAP library"
-                )))
+                Err(DirectoryError::Refused {
+                    rc: None,
+                    reason: format!(
+                        "domain \"{name}\": {what}: internal error in the LDAP library"
+                    ),
+                    source: None,
+                })
             }
         }
     }
@@ -208,7 +269,7 @@ impl Directory {
         match self.search_one(&q).await {
             Ok(entries) => Ok(entries.into_iter().next()),
             // The entry vanished since it was resolved.
-            Err(DirectoryError::Protocol(m)) if m.contains("rc=32") => Ok(None),
+            Err(DirectoryError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }

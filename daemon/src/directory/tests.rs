@@ -10,10 +10,17 @@ fn closed_port() -> u16 {
     // dropped: nothing listens there any more
 }
 
+/// A directory for `uris` whose background probe waits 30 s: it does not
+/// run during these tests.
 fn directory(uris: &[String]) -> Directory {
+    directory_with(uris, "offline_retry_initial = 30\n")
+}
+
+/// A directory for `uris` with `extra` lines in its table.
+fn directory_with(uris: &[String], extra: &str) -> Directory {
     let list: Vec<String> = uris.iter().map(|u| format!("\"{u}\"")).collect();
     let text = format!(
-        "[[domain]]\nname = \"ex\"\nuris = [{}]\nbase_dn = \"dc=example,dc=test\"\nconnect_timeout = 2\n",
+        "[[domain]]\nname = \"ex\"\nuris = [{}]\nbase_dn = \"dc=example,dc=test\"\nconnect_timeout = 2\n{extra}",
         list.join(", ")
     );
     let c = Config::from_str(&text, "t.toml").unwrap().domains.remove(0);
@@ -34,7 +41,7 @@ async fn dead_servers_are_unavailable_and_remembered() {
     let d = directory(&uris);
     assert!(d.status().online);
     match d.user_by_name("alice").await {
-        Err(DirectoryError::Unavailable(m)) => {
+        Err(DirectoryError::Unavailable { context: m, .. }) => {
             assert!(m.contains(&uris[0]) && m.contains(&uris[1]), "{m}")
         }
         other => panic!("expected Unavailable, got {other:?}"),
@@ -48,7 +55,9 @@ async fn dead_servers_are_unavailable_and_remembered() {
         .all(|s| s.failures == 1 && s.down_for_secs > 0));
     // Both are remembered as down: the next lookup does not try them again.
     match d.group_by_gid(10000).await {
-        Err(DirectoryError::Unavailable(m)) => assert!(m.contains("down, retried in"), "{m}"),
+        Err(DirectoryError::Unavailable { context: m, .. }) => {
+            assert!(m.contains("down, retried in"), "{m}")
+        }
         other => panic!("expected Unavailable, got {other:?}"),
     }
     assert!(d.status().servers.iter().all(|s| s.failures == 1));
@@ -56,7 +65,7 @@ async fn dead_servers_are_unavailable_and_remembered() {
     d.retry_now();
     assert!(matches!(
         d.all_users().await,
-        Err(DirectoryError::Unavailable(_))
+        Err(DirectoryError::Unavailable { .. })
     ));
     assert!(d.status().servers.iter().all(|s| s.failures == 2));
 }
@@ -65,9 +74,78 @@ async fn dead_servers_are_unavailable_and_remembered() {
 async fn invalid_names_and_ids_are_not_looked_up() {
     let d = directory(&[format!("ldap://127.0.0.1:{}", closed_port())]);
     // Answered without any server: no such user can be served.
-    assert_eq!(d.user_by_name("bad:name").await, Ok(None));
-    assert_eq!(d.user_by_uid(0).await, Ok(None));
-    assert_eq!(d.group_by_gid(500).await, Ok(None));
-    assert_eq!(d.group_by_name("-x").await, Ok(None));
+    assert_eq!(d.user_by_name("bad:name").await.unwrap(), None);
+    assert_eq!(d.user_by_uid(0).await.unwrap(), None);
+    assert_eq!(d.group_by_gid(500).await.unwrap(), None);
+    assert_eq!(d.group_by_name("-x").await.unwrap(), None);
     assert_eq!(d.status().servers[0].failures, 0);
+}
+
+/// Polls (bounded) until `done` holds for the directory's status.
+async fn wait_for(d: &Directory, what: &str, done: impl Fn(&DirectoryStatus) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done(&d.status()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never {what}: {:?}",
+            d.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn offline_domain_answers_at_once_and_the_probe_brings_it_back() {
+    let port = closed_port();
+    let uri = format!("ldap://127.0.0.1:{port}");
+    // Anonymous: a TCP connection is all a probe needs to succeed.
+    let d = directory_with(
+        std::slice::from_ref(&uri),
+        "offline_retry_initial = 0.05\noffline_retry_max = 0.1\n",
+    );
+    assert!(matches!(
+        d.user_by_name("alice").await,
+        Err(DirectoryError::Unavailable { .. })
+    ));
+    let st = d.status();
+    assert!(!st.online && st.offline_since.is_some(), "{st:?}");
+    assert_eq!(st.connects, 1);
+    // Offline: every lookup and user bind is refused without connecting.
+    for _ in 0..5 {
+        match d.user_by_uid(10001).await {
+            Err(DirectoryError::Unavailable { context: m, .. }) => {
+                assert!(m.contains("offline") && m.contains(&uri), "{m}")
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+        assert!(matches!(
+            d.user_session().await,
+            Err(DirectoryError::Unavailable { .. })
+        ));
+        assert!(matches!(
+            d.connection().await,
+            Err(DirectoryError::Unavailable { .. })
+        ));
+    }
+    assert_eq!(d.status().connects, 1);
+    // The probe retries in the background...
+    wait_for(&d, "probed twice", |s| s.probes >= 2).await;
+    let st = d.status();
+    assert!(!st.online, "{st:?}");
+    assert!(st.next_probe_in_ms.is_some(), "{st:?}");
+    assert!(st.servers[0].failures >= 3, "{st:?}");
+    assert_eq!(st.connects, 1);
+    // ... and brings the domain back once the server accepts connections,
+    // without any lookup asking.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    wait_for(&d, "back online", |s| s.online).await;
+    let st = d.status();
+    assert_eq!(st.offline_since, None);
+    assert_eq!(st.next_probe_in_ms, None);
+    assert_eq!(st.server.as_deref(), Some(uri.as_str()));
+    assert_eq!(st.servers[0].failures, 0);
+    // The probe's connection is the domain's now: no new one is made.
+    assert!(d.connection().await.is_ok());
+    assert_eq!(d.status().connects, 1);
+    drop(listener);
 }

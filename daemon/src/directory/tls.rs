@@ -82,9 +82,9 @@ pub(crate) fn settings(
 
 fn read(path: &Path, key: &str) -> Result<Vec<u8>, DirectoryError> {
     std::fs::read(path)
-        .map_err(|e| DirectoryError::Config(format!("{key} {}: {e}", path.display())))
+        .map_err(|e| DirectoryError::invalid(format!("{key} {}: {e}", path.display())))
 }
 
 fn config_err(cfg: &DomainConfig, msg: String) -> DirectoryError {
-    DirectoryError::Config(format!("domain \"{}\": {msg}", cfg.name))
+    DirectoryError::invalid(format!("domain \"{}\": {msg}", cfg.name))
 }

@@ -1,11 +1,11 @@
-//! [`Provider`] over an LDAP domain ([`Directory`]).
+//! [`Provider`] over a directory domain ([`Directory`], either flavour).
 
 use super::{BoxFuture, Provider, ProviderError, ProviderResult};
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
 use crate::directory::{Directory, DirectoryError, GroupRecord, UserRecord};
 use std::sync::Arc;
 
-/// An LDAP domain as a resolver provider.
+/// A directory domain as a resolver provider.
 pub struct DirectoryProvider {
     dir: Arc<Directory>,
     name: Arc<str>,
@@ -38,7 +38,7 @@ impl DirectoryProvider {
 
 fn err(e: DirectoryError) -> ProviderError {
     match e {
-        DirectoryError::Unavailable(m) => ProviderError::Unavailable(m),
+        DirectoryError::Unavailable { context, .. } => ProviderError::Unavailable(context),
         other => ProviderError::Failed(other.to_string()),
     }
 }
@@ -48,7 +48,7 @@ impl Provider for DirectoryProvider {
         &self.name
     }
     fn case_insensitive(&self) -> bool {
-        self.dir.is_ad()
+        self.dir.case_insensitive_names()
     }
     fn unique_ids(&self) -> bool {
         self.dir.ids_from_sids()

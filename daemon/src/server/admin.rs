@@ -1,208 +1,185 @@
-//! Admin commands (`rosterctl`), JSON in and out, on `pam.sock` only.
+//! Admin commands (`rosterctl`) on `pam.sock` only: a typed
+//! [`AdminRequest`] in, an [`AdminAnswer`] out (see
+//! [`roster_proto::admin`] for the messages and their JSON).
 //!
-//! | command | reply (besides `"ok": true`) |
-//! |---------|------------------------------|
-//! | `{"cmd":"cache_flush","user":"NAME"}` | `flushed`: memory entries dropped |
-//! | `{"cmd":"cache_flush","group":"NAME"}` | `flushed` |
-//! | `{"cmd":"cache_flush","netgroup":"NAME"}` | `flushed` (that netgroup, and every netgroup in memory: any may include it) |
-//! | `{"cmd":"cache_flush","all":true}` | `flushed` |
-//! | `{"cmd":"forget_credentials","user":"NAME[@DOMAIN]"}` | `forgotten`: cached passwords deleted |
-//! | `{"cmd":"forget_credentials","all":true}` | `forgotten` |
-//! | `{"cmd":"cache_stats"}` | `stats`: entries, max_entries, persistent_entries, hits, misses, hit_rate, offline_answers |
-//! | `{"cmd":"lookup","kind":"user"\|"group","key":"NAME\|ID"}` | `found`; when found: `source` (`cache`, `directory`, `offline`), `domain`, `dn`, `entry` |
-//! | `{"cmd":"lookup","kind":"netgroup","key":"NAME"}` | the same; `entry` holds `name` and `triples` (`[host, user, domain]`) |
-//! | `{"cmd":"lookup","kind":"sid","key":"S-1-5-21-…"}` | the same, from the AD domains (uncached); `entry.type` is `user` or `group` |
-//! | `{"cmd":"reload"}` | nothing more (`ok: false` and `error` if the new configuration was refused) |
-//! | `{"cmd":"status"}` | `status`: the `Status` document |
+//! | command | answer |
+//! |---------|--------|
+//! | `cache_flush` (user, group, netgroup or all) | `Flushed`: memory entries dropped (a netgroup's flush drops every netgroup in memory: any may include it) |
+//! | `forget_credentials` (user or all) | `Forgotten`: cached passwords deleted |
+//! | `cache_stats` | `CacheStats` |
+//! | `lookup` user or group (name or ID) | `Lookup`: source (`cache`, `directory`, `offline`), domain, DN, entry |
+//! | `lookup` netgroup (name) | the same; the entry holds the triples, nested netgroups resolved |
+//! | `lookup` SID | the same, from the AD domains (uncached) |
+//! | `reload` | `Reloaded`, or refused with the reason the new configuration was not taken |
+//! | `status` | `Status`: the whole report |
 //!
-//! Any failure is `{"ok": false, "error": "..."}`.
+//! A failure has a kind: not found (a lookup of nothing), unavailable (no
+//! directory answered, the credential store failed, the daemon is stopping),
+//! refused (a reload that was not taken) or invalid (an empty user name).
 
-use super::Context;
-use crate::resolver::Answer;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use super::dispatch::check_name;
+use super::{status_report, Context};
+use crate::resolver::{Answer, Source as ResolverSource};
+use roster_proto::admin::{
+    AdminAnswer, AdminReply, AdminRequest, Entry, FlushTarget, ForgetTarget, GroupInfo,
+    LookupFound, LookupKind, NetgroupInfo, Source, StatusReport, UserInfo,
+};
+use roster_proto::Failure;
 use tokio::sync::oneshot;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Kind {
-    User,
-    Group,
-    Netgroup,
-    Sid,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
-enum Command {
-    CacheFlush {
-        user: Option<String>,
-        group: Option<String>,
-        netgroup: Option<String>,
-        #[serde(default)]
-        all: bool,
-    },
-    CacheStats,
-    ForgetCredentials {
-        user: Option<String>,
-        #[serde(default)]
-        all: bool,
-    },
-    Lookup {
-        kind: Kind,
-        key: String,
-    },
-    Reload,
-    Status,
-}
-
-fn fail(msg: impl std::fmt::Display) -> Value {
-    json!({ "ok": false, "error": msg.to_string() })
-}
-
-/// Runs one admin command and returns its JSON reply.
-pub async fn handle(ctx: &Context, text: &str) -> Value {
-    let cmd: Command = match serde_json::from_str(text) {
-        Ok(c) => c,
-        Err(e) => return fail(format!("bad admin command: {e}")),
-    };
+/// Runs one admin command.
+pub async fn handle(ctx: &Context, cmd: AdminRequest) -> AdminAnswer {
     let r = &ctx.resolver;
     match cmd {
-        Command::CacheFlush {
-            user,
-            group,
-            netgroup,
-            all,
-        } => {
-            let flushed = match (user, group, netgroup, all) {
-                (Some(u), None, None, false) => r.flush_user(&u),
-                (None, Some(g), None, false) => r.flush_group(&g),
-                (None, None, Some(n), false) => r.flush_netgroup(&n),
-                (None, None, None, true) => r.flush_all(),
-                _ => {
-                    return fail(
-                        "cache_flush takes exactly one of \"user\", \"group\", \"netgroup\", \"all\": true",
-                    )
-                }
+        AdminRequest::CacheFlush(target) => {
+            let flushed = match &target {
+                FlushTarget::User(u) => r.flush_user(u),
+                FlushTarget::Group(g) => r.flush_group(g),
+                FlushTarget::Netgroup(n) => r.flush_netgroup(n),
+                FlushTarget::All => r.flush_all(),
             };
             if let Some(mc) = &ctx.memcache {
                 mc.flush();
             }
             super::procstat::trim_heap();
             tracing::info!(flushed, "cache flushed by admin command");
-            json!({ "ok": true, "flushed": flushed })
+            Ok(AdminReply::Flushed(flushed as u64))
         }
-        Command::CacheStats => json!({ "ok": true, "stats": r.cache_stats() }),
-        Command::ForgetCredentials { user, all } => {
-            let name = match (user, all) {
-                (Some(u), false) if !u.trim().is_empty() => Some(u),
-                (None, true) => None,
-                _ => {
-                    return fail(
-                        "forget_credentials takes exactly one of \"user\" (a non-empty name) or \"all\": true",
-                    )
+        AdminRequest::CacheStats => status_report::cache_stats(r).map(AdminReply::CacheStats),
+        AdminRequest::ForgetCredentials(target) => {
+            let name = match target {
+                ForgetTarget::User(u) if u.trim().is_empty() => {
+                    return Err(Failure::invalid(
+                        "forget_credentials: the user name is empty",
+                    ))
                 }
+                ForgetTarget::User(u) => Some(u),
+                ForgetTarget::All => None,
             };
-            match ctx.pam.forget_credentials(name.as_deref()).await {
-                Ok(forgotten) => {
-                    tracing::info!(
-                        forgotten,
-                        user = name.as_deref().unwrap_or("(all)"),
-                        "cached passwords deleted by admin command"
-                    );
-                    json!({ "ok": true, "forgotten": forgotten })
-                }
-                Err(e) => fail(e),
-            }
+            let forgotten = ctx
+                .pam
+                .forget_credentials(name.as_deref())
+                .await
+                .map_err(|e| Failure::unavailable(format!("the credential store: {e}")))?;
+            tracing::info!(
+                forgotten,
+                user = name.as_deref().unwrap_or("(all)"),
+                "cached passwords deleted by admin command"
+            );
+            Ok(AdminReply::Forgotten(forgotten as u64))
         }
-        Command::Status => {
-            let mut st = r.status();
-            st["process"] = super::procstat::snapshot();
-            json!({ "ok": true, "status": st })
+        AdminRequest::Status => {
+            status_report::full(ctx).map(|s| AdminReply::Status(StatusReport::Full(Box::new(s))))
         }
-        Command::Lookup { kind, key } => lookup(ctx, kind, &key).await,
-        Command::Reload => {
-            let Some(tx) = &ctx.reload else {
-                return fail("this daemon cannot reload");
-            };
-            let (done, wait) = oneshot::channel();
-            if tx.send(done).await.is_err() {
-                return fail("the daemon is shutting down");
-            }
-            match wait.await {
-                Ok(Ok(())) => json!({ "ok": true }),
-                Ok(Err(e)) => fail(e),
-                Err(_) => fail("reload did not complete"),
-            }
-        }
+        AdminRequest::Lookup { kind, key } => lookup(ctx, kind, &key).await.map(AdminReply::Lookup),
+        AdminRequest::Reload => reload(ctx).await,
     }
 }
 
-async fn lookup(ctx: &Context, kind: Kind, key: &str) -> Value {
+/// Asks the daemon's main loop to reload and waits for the outcome.
+async fn reload(ctx: &Context) -> AdminAnswer {
+    let Some(tx) = &ctx.reload else {
+        return Err(Failure::refused("this daemon cannot reload"));
+    };
+    let (done, wait) = oneshot::channel();
+    if tx.send(done).await.is_err() {
+        return Err(Failure::unavailable("the daemon is shutting down"));
+    }
+    match wait.await {
+        Ok(Ok(())) => Ok(AdminReply::Reloaded),
+        Ok(Err(e)) => Err(Failure::refused(e)),
+        Err(_) => Err(Failure::unavailable("the reload did not complete")),
+    }
+}
+
+/// The protocol's name of where an answer came from.
+pub(super) fn source(s: ResolverSource) -> Source {
+    match s {
+        ResolverSource::Cache => Source::Cache,
+        ResolverSource::Directory => Source::Directory,
+        ResolverSource::Offline => Source::Offline,
+    }
+}
+
+async fn lookup(ctx: &Context, kind: LookupKind, key: &str) -> Result<LookupFound, Failure> {
     let r = &ctx.resolver;
-    let id = key.parse::<u32>().ok();
-    let found = match kind {
-        Kind::User => {
+    // Netgroups have no numeric ID: a key of digits is a name.
+    let id = match kind {
+        LookupKind::Netgroup => None,
+        _ => key.parse::<u32>().ok(),
+    };
+    let what = || format!("{} {key}", kind.as_str());
+    if kind != LookupKind::Sid && id.is_none() {
+        check_name(&format!("{} name", kind.as_str()), key)?;
+    }
+    match kind {
+        LookupKind::User => {
             let ans = match id {
                 Some(uid) => r.user_by_uid(uid).await,
                 None => r.user_by_name(key).await,
             };
-            match ans {
-                Answer::Found(u, src) => Ok((
-                    src,
-                    u.domain.to_string(),
-                    u.dn.clone(),
-                    json!({
-                        "name": u.user.name, "uid": u.user.uid, "gid": u.user.gid,
-                        "gecos": u.user.gecos, "home": u.user.home, "shell": u.user.shell,
-                        "unique_id": u.unique_id,
-                    }),
-                )),
-                Answer::NotFound => Err(None),
-                Answer::Unavailable(e) => Err(Some(e)),
-            }
-        }
-        Kind::Sid => super::admin_sid::lookup(ctx, key).await,
-        Kind::Netgroup => match r.netgroup_by_name(key).await {
-            Answer::Found(n, src) => Ok((
-                src,
-                n.domain.to_string(),
-                n.dn.clone(),
-                json!({
-                    "name": n.netgroup.name,
-                    "triples": n.netgroup.triples.iter()
-                        .map(|t| [&t.host, &t.user, &t.domain])
-                        .collect::<Vec<_>>(),
+            found(ans, what, |u| LookupFound {
+                source: Source::Cache,
+                domain: u.domain.to_string(),
+                dn: u.dn.clone(),
+                entry: Entry::User(UserInfo {
+                    name: u.user.name.clone(),
+                    uid: u.user.uid,
+                    gid: u.user.gid,
+                    gecos: u.user.gecos.clone(),
+                    home: u.user.home.clone(),
+                    shell: u.user.shell.clone(),
+                    unique_id: u.unique_id.clone(),
                 }),
-            )),
-            Answer::NotFound => Err(None),
-            Answer::Unavailable(e) => Err(Some(e)),
-        },
-        Kind::Group => {
+            })
+        }
+        LookupKind::Group => {
             let ans = match id {
                 Some(gid) => r.group_by_gid(gid).await,
                 None => r.group_by_name(key).await,
             };
-            match ans {
-                Answer::Found(g, src) => Ok((
-                    src,
-                    g.domain.to_string(),
-                    g.dn.clone(),
-                    json!({ "name": g.group.name, "gid": g.group.gid, "members": g.group.members }),
-                )),
-                Answer::NotFound => Err(None),
-                Answer::Unavailable(e) => Err(Some(e)),
-            }
+            found(ans, what, |g| LookupFound {
+                source: Source::Cache,
+                domain: g.domain.to_string(),
+                dn: g.dn.clone(),
+                entry: Entry::Group(GroupInfo {
+                    name: g.group.name.clone(),
+                    gid: g.group.gid,
+                    members: g.group.members.clone(),
+                }),
+            })
         }
-    };
-    match found {
-        Ok((src, domain, dn, entry)) => json!({
-            "ok": true, "found": true, "source": src.as_str(),
-            "domain": domain, "dn": dn, "entry": entry,
+        LookupKind::Netgroup => found(r.netgroup_by_name(key).await, what, |n| LookupFound {
+            source: Source::Cache,
+            domain: n.domain.to_string(),
+            dn: n.dn.clone(),
+            entry: Entry::Netgroup(NetgroupInfo {
+                name: n.netgroup.name.clone(),
+                triples: n
+                    .netgroup
+                    .triples
+                    .iter()
+                    .map(|t| [t.host.clone(), t.user.clone(), t.domain.clone()])
+                    .collect(),
+            }),
         }),
-        Err(None) => json!({ "ok": true, "found": false }),
-        Err(Some(e)) => {
-            json!({ "ok": false, "found": false, "error": format!("unavailable: {e}") })
-        }
+        LookupKind::Sid => super::admin_sid::lookup(ctx, key).await,
+    }
+}
+
+/// A resolver answer as a lookup result: the entry with its source, or a
+/// failure of the answer's kind.
+fn found<T>(
+    ans: Answer<T>,
+    what: impl FnOnce() -> String,
+    describe: impl FnOnce(&T) -> LookupFound,
+) -> Result<LookupFound, Failure> {
+    match ans {
+        Answer::Found(v, src) => Ok(LookupFound {
+            source: source(src),
+            ..describe(&v)
+        }),
+        Answer::NotFound => Err(Failure::not_found(what())),
+        Answer::Unavailable(reason) => Err(Failure::Unavailable { reason }),
     }
 }

@@ -3,43 +3,53 @@
 
 use super::Context;
 use crate::directory::ad::SidObject;
-use crate::resolver::Source;
 use roster_idmap::Sid;
-use serde_json::{json, Value};
+use roster_proto::admin::{Entry, GroupInfo, LookupFound, Source, UserInfo};
+use roster_proto::Failure;
 
-/// What the `lookup` command reports: (source, domain, DN, entry), or
-/// `Err(None)` for "not found", `Err(Some(reason))` when a domain failed.
-pub(super) type Found = Result<(Source, String, String, Value), Option<String>>;
-
-/// Looks up the object whose SID is `key` in the AD domains.
-pub(super) async fn lookup(ctx: &Context, key: &str) -> Found {
+/// Looks up the object whose SID is `key` in the AD domains: found, not
+/// found, an invalid SID, or a domain that could not be asked.
+pub(super) async fn lookup(ctx: &Context, key: &str) -> Result<LookupFound, Failure> {
     let sid: Sid = key
         .trim()
         .parse()
-        .map_err(|e| Some(format!("{key:?} is not a SID: {e}")))?;
+        .map_err(|e| Failure::invalid(format!("{key:?} is not a SID: {e}")))?;
     for p in ctx.resolver.domains().iter() {
         let Some(dir) = p.directory() else {
             continue;
         };
         match dir.ad_lookup_sid(&sid).await {
             Ok(Some(SidObject::User(u))) => {
-                let entry = json!({
-                    "type": "user", "name": u.user.name, "uid": u.user.uid,
-                    "gid": u.user.gid, "gecos": u.user.gecos, "home": u.user.home,
-                    "shell": u.user.shell, "unique_id": u.unique_id,
+                return Ok(LookupFound {
+                    source: Source::Directory,
+                    domain: u.domain,
+                    dn: u.dn,
+                    entry: Entry::User(UserInfo {
+                        name: u.user.name,
+                        uid: u.user.uid,
+                        gid: u.user.gid,
+                        gecos: u.user.gecos,
+                        home: u.user.home,
+                        shell: u.user.shell,
+                        unique_id: u.unique_id,
+                    }),
                 });
-                return Ok((Source::Directory, u.domain, u.dn, entry));
             }
             Ok(Some(SidObject::Group(g))) => {
-                let entry = json!({
-                    "type": "group", "name": g.group.name, "gid": g.group.gid,
-                    "members": g.group.members,
+                return Ok(LookupFound {
+                    source: Source::Directory,
+                    domain: g.domain,
+                    dn: g.dn,
+                    entry: Entry::Group(GroupInfo {
+                        name: g.group.name,
+                        gid: g.group.gid,
+                        members: g.group.members,
+                    }),
                 });
-                return Ok((Source::Directory, g.domain, g.dn, entry));
             }
             Ok(None) => {}
-            Err(e) => return Err(Some(e.to_string())),
+            Err(e) => return Err(Failure::unavailable(format!("domain {}: {e}", p.name()))),
         }
     }
-    Err(None)
+    Err(Failure::not_found(format!("SID {sid}")))
 }

@@ -7,10 +7,11 @@
 //! wait is a timer on this connection's own task: a stalled client costs
 //! its connection slot, nothing else.
 
-use super::dispatch::dispatch_timed;
-use super::{Context, Limits};
+use super::dispatch::{dispatch_timed, failed};
+use super::{status_report, Context, Limits};
+use roster_proto::admin::{AdminReply, StatusReport};
 use roster_proto::{
-    decode_request, encode_response, parse_header, Request, Response, MAX_FRAME_LEN,
+    decode_request, encode_response, parse_header, Failure, Request, Response, MAX_FRAME_LEN,
 };
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,9 +93,10 @@ pub async fn serve(mut stream: UnixStream, ctx: &Context, privileged: bool, limi
         let lookup = (!privileged && (1..=5).contains(&request.code())).then(|| request.clone());
         let (response, fresh_until) = if request.is_privileged() && !privileged {
             let msg = format!("request code {} is served only on pam.sock", request.code());
-            (Response::Error(msg), 0)
+            (failed(&request, Failure::refused(msg)), 0)
         } else if matches!(request, Request::Status) && !privileged {
-            (public_status(ctx), 0)
+            let report = StatusReport::Public(status_report::public(&ctx.resolver));
+            (Response::Admin(Ok(AdminReply::Status(report))), 0)
         } else {
             dispatch_timed(ctx, request).await
         };
@@ -134,33 +136,4 @@ pub fn refuse(stream: UnixStream, msg: &str) {
     if let Ok(stream) = stream.into_std() {
         let _ = std::io::Write::write(&mut &stream, &frame);
     }
-}
-
-/// The `Status` answer on the world-accessible `nss.sock`: whether the
-/// daemon is up and each domain online or offline, nothing more (server
-/// URIs and recent errors, which may name bind DNs or filters, are only
-/// in the full document on `pam.sock`).
-fn public_status(ctx: &Context) -> Response {
-    let full = ctx.resolver.status();
-    let domains: Vec<serde_json::Value> = full["domains"]
-        .as_array()
-        .map(|ds| {
-            ds.iter()
-                .map(|d| {
-                    let online = d["online"].as_bool().unwrap_or(false);
-                    serde_json::json!({
-                        "name": d["name"],
-                        "online": online,
-                        "state": if online { "online" } else { "offline" },
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let doc = serde_json::json!({
-        "state": "up",
-        "domains": domains,
-        "details": "on pam.sock (root only)",
-    });
-    Response::Json(doc.to_string())
 }

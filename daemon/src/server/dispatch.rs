@@ -1,36 +1,66 @@
 //! Request -> reply: lookups go to the resolver, PAM requests to
-//! [`super::pam`], admin commands to [`super::admin`].
+//! [`super::pam`], admin commands to [`super::admin`], `Status` to
+//! [`super::status_report`].
+//!
+//! A failed request is a [`Failure`] (with its kind) until the reply is
+//! built: admin and status requests answer it whole, lookups with the
+//! lookup protocol's NotFound, Unavailable or Error
+//! ([`Failure::into_lookup_response`]).
 
-use super::{admin, pam, Context};
+use super::{admin, pam, status_report, Context};
 use crate::resolver::Answer;
-use roster_proto::{Request, Response};
+use roster_proto::admin::{AdminReply, StatusReport};
+use roster_proto::{Failure, Request, Response};
 
 /// Longest name accepted in a lookup (longer ones are a client error).
 pub const MAX_NAME_LEN: usize = 256;
 
-fn check_name(what: &str, name: &str) -> Result<(), Response> {
+/// Refuses a name that is too long or holds a control character.
+pub fn check_name(what: &str, name: &str) -> Result<(), Failure> {
     if name.len() > MAX_NAME_LEN {
-        return Err(Response::Error(format!(
+        return Err(Failure::invalid(format!(
             "{what} is {} bytes long, more than {MAX_NAME_LEN}",
             name.len()
         )));
     }
     if name.chars().any(char::is_control) {
-        return Err(Response::Error(format!(
+        return Err(Failure::invalid(format!(
             "{what} contains a control character"
         )));
     }
     Ok(())
 }
 
+/// The reply to `request` when it failed with `failure`: an admin answer
+/// for admin and status requests, a lookup status for the others.
+pub fn failed(request: &Request, failure: Failure) -> Response {
+    match request {
+        Request::Admin(_) | Request::Status => Response::Admin(Err(failure)),
+        _ => failure.into_lookup_response(),
+    }
+}
+
+/// A resolver answer as a failure of its kind (`what` names the object).
+fn answer_failure<T>(ans: Answer<T>, what: impl FnOnce() -> String) -> Result<T, Failure> {
+    match ans {
+        Answer::Found(v, _) => Ok(v),
+        Answer::NotFound => Err(Failure::not_found(what())),
+        Answer::Unavailable(reason) => Err(Failure::Unavailable { reason }),
+    }
+}
+
 fn reply<T>(timed: (Answer<T>, u64), ok: impl FnOnce(T) -> Response) -> (Response, u64) {
     let (ans, until) = timed;
-    let resp = match ans {
-        Answer::Found(v, _) => ok(v),
-        Answer::NotFound => Response::NotFound,
-        Answer::Unavailable(r) => Response::Unavailable(r),
+    let resp = match answer_failure(ans, String::new) {
+        Ok(v) => ok(v),
+        Err(failure) => failure.into_lookup_response(),
     };
     (resp, until)
+}
+
+/// A lookup refused before it reached the resolver.
+fn refused(failure: Failure) -> (Response, u64) {
+    (failure.into_lookup_response(), 0)
 }
 
 /// Answers one well-formed request (privilege already checked).
@@ -47,7 +77,7 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
             Ok(()) => reply(r.user_by_name_timed(&name).await, |u| {
                 Response::User(u.user.clone())
             }),
-            Err(e) => (e, 0),
+            Err(e) => refused(e),
         },
         Request::UserByUid(uid) => reply(r.user_by_uid_timed(uid).await, |u| {
             Response::User(u.user.clone())
@@ -56,7 +86,7 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
             Ok(()) => reply(r.group_by_name_timed(&name).await, |g| {
                 Response::Group(g.group.clone())
             }),
-            Err(e) => (e, 0),
+            Err(e) => refused(e),
         },
         Request::GroupByGid(gid) => reply(r.group_by_gid_timed(gid).await, |g| {
             Response::Group(g.group.clone())
@@ -71,51 +101,35 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
                     && matches!(r.user_by_name(&name).await, Answer::Found(u, _) if u.user.name == name);
                 (resp, if served { until } else { 0 })
             }
-            Err(e) => (e, 0),
+            Err(e) => refused(e),
         },
         Request::NetgroupByName(name) => match check_name("netgroup name", &name) {
             Ok(()) => reply(r.netgroup_by_name_timed(&name).await, |n| {
                 Response::Netgroup(n.netgroup.clone())
             }),
-            Err(e) => (e, 0),
+            Err(e) => refused(e),
         },
         Request::ListUsers { offset, limit } => match r.list_users(offset, limit).await {
             Ok((entries, more)) => (Response::Users { entries, more }, 0),
-            Err(e) => (Response::Unavailable(e), 0),
+            Err(e) => refused(Failure::Unavailable { reason: e }),
         },
         Request::ListGroups { offset, limit } => match r.list_groups(offset, limit).await {
             Ok((entries, more)) => (Response::Groups { entries, more }, 0),
-            Err(e) => (Response::Unavailable(e), 0),
+            Err(e) => refused(Failure::Unavailable { reason: e }),
         },
-        Request::Status => {
-            let mut st = r.status();
-            st["pid"] = std::process::id().into();
-            st["process"] = super::procstat::snapshot();
-            // Entries never served (ID collisions, local accounts, reserved
-            // IDs): for the administrator only (this is pam.sock's document;
-            // nss.sock answers a redacted one).
-            st["refused_entries"] = refused_entries(r);
-            st["memory_cache"] = ctx.memcache.as_ref().map_or(serde_json::Value::Null, |m| {
-                m.path().display().to_string().into()
-            });
-            (Response::Json(st.to_string()), 0)
-        }
-        Request::Admin(json) => (
-            Response::Json(admin::handle(ctx, &json).await.to_string()),
+        // The whole report (pam.sock's; nss.sock answers the public one
+        // before it gets here).
+        Request::Status => (
+            Response::Admin(
+                status_report::full(ctx)
+                    .map(|s| AdminReply::Status(StatusReport::Full(Box::new(s)))),
+            ),
             0,
         ),
+        Request::Admin(cmd) => (Response::Admin(admin::handle(ctx, cmd).await), 0),
         req @ (Request::PamAuthenticate { .. }
         | Request::PamAccount { .. }
         | Request::PamChangePassword { .. }
         | Request::PamOpenSession { .. }) => (pam::handle(ctx, req).await, 0),
     }
-}
-
-/// The resolver's refused entries as `[{domain, dn, reason}]`, sorted.
-fn refused_entries(r: &crate::resolver::Resolver) -> serde_json::Value {
-    let mut list = r.refused_entries();
-    list.sort();
-    list.into_iter()
-        .map(|(domain, dn, reason)| serde_json::json!({"domain": domain, "dn": dn, "reason": reason}))
-        .collect()
 }

@@ -25,6 +25,7 @@ pub mod nss_conf;
 pub mod pam;
 pub mod peers;
 pub mod procstat;
+pub mod status_report;
 
 use crate::memcache_publish::MemcachePublisher;
 use crate::resolver::Resolver;

@@ -92,12 +92,12 @@ impl PamState {
 
     /// `rosterctl cache forget-credentials`: deletes the cached passwords
     /// of user `name` (`NAME` in every domain, `NAME@DOMAIN` in one), or
-    /// all of them with `None`, each after a hash still being computed for
-    /// it. Returns how many were deleted.
+    /// all of them with `None`, each after a verifier still being computed
+    /// for it. Returns how many were deleted.
     pub async fn forget_credentials(&self, name: Option<&str>) -> Result<usize, CredentialError> {
+        self.creds.settled_all().await;
         let mut forgotten = 0;
         for key in self.creds.keys_with_hash(name) {
-            let _held = self.creds.user_lock(&key).lock_owned().await;
             let creds = self.creds.clone();
             let gone = tokio::task::spawn_blocking(move || creds.forget_hash(&key))
                 .await
@@ -105,6 +105,29 @@ impl PamState {
             forgotten += usize::from(gone);
         }
         Ok(forgotten)
+    }
+
+    /// Waits up to `bound` for the cached-credential updates still in
+    /// flight (verifiers and account state written after the logins were
+    /// answered), at shutdown; those still unwritten then are logged.
+    pub async fn drain_credentials(&self, bound: std::time::Duration) {
+        let waiting = self.creds.drain(std::time::Duration::ZERO).await;
+        if waiting.is_empty() {
+            return;
+        }
+        tracing::info!(
+            updates = waiting.len(),
+            "waiting for cached-credential updates before stopping"
+        );
+        let left = self.creds.drain(bound).await;
+        if !left.is_empty() {
+            tracing::error!(
+                updates = left.len(),
+                users = ?crate::auth::pending::keys_of(&left),
+                bound_ms = bound.as_millis() as u64,
+                "cached-credential updates lost at shutdown: not written in time"
+            );
+        }
     }
 
     /// The number of the generation PAM serves (0: none installed yet).

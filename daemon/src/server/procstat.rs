@@ -4,23 +4,23 @@
 //! high-water mark `VmHWM`, from `/proc/self/status`), threads and open
 //! descriptors.
 
-use serde_json::{json, Value};
+use roster_proto::admin::ProcessStats;
 
-/// `{"rss_kib", "rss_anon_kib", "rss_file_kib", "rss_peak_kib", "threads",
-/// "fds"}`; a value that cannot be read is `null`.
-pub fn snapshot() -> Value {
+/// This process's memory, threads and descriptors; a value that cannot be
+/// read is `None`.
+pub fn snapshot() -> ProcessStats {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let fds = std::fs::read_dir("/proc/self/fd")
         .ok()
-        .map(|d| d.count().saturating_sub(1)); // the directory being read
-    json!({
-        "rss_kib": status_field(&status, "VmRSS"),
-        "rss_anon_kib": status_field(&status, "RssAnon"),
-        "rss_file_kib": status_field(&status, "RssFile"),
-        "rss_peak_kib": status_field(&status, "VmHWM"),
-        "threads": status_field(&status, "Threads"),
-        "fds": fds,
-    })
+        .map(|d| d.count().saturating_sub(1) as u64); // the directory being read
+    ProcessStats {
+        rss_kib: status_field(&status, "VmRSS"),
+        rss_anon_kib: status_field(&status, "RssAnon"),
+        rss_file_kib: status_field(&status, "RssFile"),
+        rss_peak_kib: status_field(&status, "VmHWM"),
+        threads: status_field(&status, "Threads"),
+        fds,
+    }
 }
 
 /// Hands the heap's free pages back to the system (glibc `malloc_trim`):
@@ -48,11 +48,12 @@ mod tests {
     #[test]
     fn reads_this_process() {
         let s = snapshot();
-        assert!(s["rss_kib"].as_u64().unwrap() > 0, "{s}");
-        assert!(s["rss_peak_kib"].as_u64().unwrap() >= s["rss_kib"].as_u64().unwrap());
-        assert!(s["rss_anon_kib"].as_u64().unwrap() <= s["rss_kib"].as_u64().unwrap());
-        assert!(s["threads"].as_u64().unwrap() >= 1);
-        assert!(s["fds"].as_u64().unwrap() >= 3);
+        let rss = s.rss_kib.unwrap();
+        assert!(rss > 0, "{s:?}");
+        assert!(s.rss_peak_kib.unwrap() >= rss, "{s:?}");
+        assert!(s.rss_anon_kib.unwrap() <= rss, "{s:?}");
+        assert!(s.threads.unwrap() >= 1, "{s:?}");
+        assert!(s.fds.unwrap() >= 3, "{s:?}");
         assert_eq!(
             status_field("Name:\tx\nVmRSS:\t  1234 kB\nThreads:\t7\n", "VmRSS"),
             Some(1234)

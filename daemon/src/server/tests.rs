@@ -2,8 +2,9 @@ use super::*;
 use crate::cache::SystemClock;
 use crate::resolver::fake::FakeDirectory;
 use crate::resolver::{Provider, Settings};
+use roster_proto::admin::{document, AdminReply, AdminRequest, FlushTarget, LookupKind};
 use roster_proto::{
-    decode_response, encode_request, parse_header, Client, PamCode, Request, Response,
+    decode_response, encode_request, parse_header, Client, Failure, PamCode, Request, Response,
 };
 use std::os::unix::fs::PermissionsExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -153,10 +154,7 @@ async fn lookups_over_nss_sock() {
             more: false
         }
     );
-    let Response::Json(st) = call(rd.pam(), Request::Status).await else {
-        panic!()
-    };
-    let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+    let st = status_document(call(rd.pam(), Request::Status).await);
     assert_eq!(st["domains"][0]["name"], "example");
     assert_eq!(st["domains"][0]["online"], true);
     assert!(st["cache"]["hits"].as_u64().is_some());
@@ -210,11 +208,19 @@ async fn nss_sock_refuses_pam_and_admin_requests() {
         service: "sshd".into(),
         rhost: String::new(),
     };
-    for req in [pam_req, Request::Admin("{\"cmd\":\"cache_stats\"}".into())] {
-        match call(rd.nss(), req).await {
-            Response::Error(m) => assert!(m.contains("only on pam.sock"), "{m}"),
-            other => panic!("{other:?}"),
+    match call(rd.nss(), pam_req).await {
+        Response::Error(m) => assert!(
+            m.contains("refused: request code 21 is served only on pam.sock"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // An admin request gets an admin answer: refused, with the reason.
+    match call(rd.nss(), Request::Admin(AdminRequest::CacheStats)).await {
+        Response::Admin(Err(Failure::Refused { reason })) => {
+            assert!(reason.contains("only on pam.sock"), "{reason}")
         }
+        other => panic!("{other:?}"),
     }
 }
 
@@ -222,35 +228,59 @@ async fn nss_sock_refuses_pam_and_admin_requests() {
 async fn pam_sock_serves_admin_and_pam_requests() {
     let rd = start();
     call(rd.pam(), Request::UserByName("alice".into())).await;
-    let Response::Json(j) =
-        call(rd.pam(), Request::Admin("{\"cmd\":\"cache_stats\"}".into())).await
-    else {
-        panic!()
-    };
-    let j: serde_json::Value = serde_json::from_str(&j).unwrap();
+    let j = admin(&rd, AdminRequest::CacheStats).await;
     assert_eq!(j["ok"], true);
     assert!(j["stats"]["entries"].as_u64().unwrap() >= 2);
-    let lookup = r#"{"cmd":"lookup","kind":"user","key":"10001"}"#;
-    let Response::Json(j) = call(rd.pam(), Request::Admin(lookup.into())).await else {
-        panic!()
+    let lookup = AdminRequest::Lookup {
+        kind: LookupKind::User,
+        key: "10001".into(),
     };
-    let j: serde_json::Value = serde_json::from_str(&j).unwrap();
+    let j = admin(&rd, lookup).await;
     assert_eq!(j["source"], "cache");
     assert_eq!(j["dn"], "uid=alice,ou=people,dc=example");
-    let flush = r#"{"cmd":"cache_flush","all":true}"#;
-    let Response::Json(j) = call(rd.pam(), Request::Admin(flush.into())).await else {
-        panic!()
+    assert_eq!(j["entry"]["name"], "alice");
+    // Each failure has its kind.
+    let missing = AdminRequest::Lookup {
+        kind: LookupKind::Group,
+        key: "nogroup".into(),
     };
-    assert!(j.contains("\"ok\":true"), "{j}");
-    let bad = r#"{"cmd":"cache_flush"}"#;
-    let Response::Json(j) = call(rd.pam(), Request::Admin(bad.into())).await else {
-        panic!()
+    let j = admin(&rd, missing).await;
+    assert_eq!(
+        (&j["ok"], &j["kind"]),
+        (&false.into(), &"not_found".into()),
+        "{j}"
+    );
+    assert_eq!(j["what"], "group nogroup", "{j}");
+    let bad_sid = AdminRequest::Lookup {
+        kind: LookupKind::Sid,
+        key: "S-1-x".into(),
     };
-    assert!(j.contains("exactly one"), "{j}");
-    let Response::Json(j) = call(rd.pam(), Request::Admin("nonsense".into())).await else {
-        panic!()
+    assert_eq!(admin(&rd, bad_sid).await["kind"], "invalid");
+    let control = AdminRequest::Lookup {
+        kind: LookupKind::User,
+        key: "al\nice".into(),
     };
-    assert!(j.contains("bad admin command"), "{j}");
+    let j = admin(&rd, control).await;
+    assert_eq!(j["kind"], "invalid", "{j}");
+    assert!(
+        j["error"].as_str().unwrap().contains("control character"),
+        "{j}"
+    );
+    let j = admin(&rd, AdminRequest::Reload).await;
+    assert_eq!(j["kind"], "refused", "{j}");
+    assert_eq!(j["reason"], "this daemon cannot reload", "{j}");
+    let j = admin(&rd, AdminRequest::CacheFlush(FlushTarget::All)).await;
+    assert_eq!(j["ok"], true, "{j}");
+    assert!(j["flushed"].as_u64().unwrap() >= 1, "{j}");
+    // A malformed admin body is a bad frame, named, and the connection closed.
+    let mut frame = encode_request(&Request::Admin(AdminRequest::Reload));
+    let at = frame.len() - "{\"cmd\":\"reload\"}".len();
+    frame[at..].copy_from_slice(b"{\"cmd\":\"rel0ad\"}");
+    let m = error_text(raw(&rd.pam(), &frame, false).await);
+    assert!(
+        m.contains("admin request is malformed") && m.contains("rel0ad"),
+        "{m}"
+    );
     let auth = Request::PamAuthenticate {
         user: "alice".into(),
         service: "login".into(),
@@ -275,6 +305,23 @@ async fn pam_sock_refuses_other_uids() {
     assert!(m.contains("pam.sock accepts uid"), "{m}");
 }
 
+/// The JSON document of a status answer (as `rosterctl status --json`
+/// prints it).
+fn status_document(r: Response) -> serde_json::Value {
+    match r {
+        Response::Admin(Ok(AdminReply::Status(report))) => report.document(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// One admin command on pam.sock; the answer as `rosterctl --json` prints it.
+async fn admin(rd: &Running, cmd: AdminRequest) -> serde_json::Value {
+    match call(rd.pam(), Request::Admin(cmd)).await {
+        Response::Admin(answer) => document(&answer),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// The keys of a JSON object, sorted.
 fn keys(v: &serde_json::Value) -> Vec<String> {
     let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
@@ -285,12 +332,7 @@ fn keys(v: &serde_json::Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_on_nss_sock_says_only_up_online_offline() {
     let rd = start();
-    let public = |r: Response| -> serde_json::Value {
-        let Response::Json(st) = r else {
-            panic!("{r:?}")
-        };
-        serde_json::from_str(&st).unwrap()
-    };
+    let public = status_document;
     let st = public(call(rd.nss(), Request::Status).await);
     assert_eq!(keys(&st), ["details", "domains", "state"], "{st}");
     assert_eq!(st["state"], "up");
@@ -303,6 +345,8 @@ async fn status_on_nss_sock_says_only_up_online_offline() {
     // The whole document (cache counters, pid, ...) on pam.sock.
     let full = public(call(rd.pam(), Request::Status).await);
     assert!(full["cache"].is_object() && full["pid"].is_u64(), "{full}");
+    assert!(full["process"]["rss_kib"].is_u64(), "{full}");
+    assert_eq!(full["refused_entries"], serde_json::json!([]), "{full}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,7 +422,7 @@ async fn garbage_frames_get_an_error_and_others_are_still_served() {
     assert!(m.contains("incomplete"), "{m}");
     assert!(matches!(
         call(rd.nss(), Request::Status).await,
-        Response::Json(_)
+        Response::Admin(Ok(_))
     ));
 }
 
@@ -400,7 +444,7 @@ async fn connections_over_the_cap_are_refused_at_once() {
         .unwrap();
     assert!(matches!(
         read_reply(&mut first).await,
-        Some(Response::Json(_))
+        Some(Response::Admin(Ok(_)))
     ));
     // The next one is told why and closed at once, without even sending a
     // request (nothing waits for it): the reply, then end of stream.
@@ -418,7 +462,7 @@ async fn connections_over_the_cap_are_refused_at_once() {
     let give_up = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         match raw(&rd.nss(), &encode_request(&Request::Status), false).await {
-            Some(Response::Json(_)) => break,
+            Some(Response::Admin(Ok(_))) => break,
             Some(Response::Error(m))
                 if m.contains("connection limit") && std::time::Instant::now() < give_up =>
             {
@@ -445,7 +489,10 @@ async fn root_keeps_a_reserve_when_the_cap_is_reached() {
         s.write_all(&encode_request(&Request::Status))
             .await
             .unwrap();
-        assert!(matches!(read_reply(&mut s).await, Some(Response::Json(_))));
+        assert!(matches!(
+            read_reply(&mut s).await,
+            Some(Response::Admin(Ok(_)))
+        ));
         held.push(s);
     }
     let m = error_text(raw(&rd.nss(), &encode_request(&Request::Status), false).await);
@@ -551,9 +598,9 @@ async fn fresh_lookups_are_published_to_the_memory_cache() {
         // An admin flush empties the memory cache too.
         let reply = rt.block_on(admin::handle(
             &flush_ctx,
-            r#"{"cmd":"cache_flush","all":true}"#,
+            AdminRequest::CacheFlush(FlushTarget::All),
         ));
-        assert_eq!(reply["ok"], true);
+        assert!(matches!(reply, Ok(AdminReply::Flushed(_))), "{reply:?}");
         let map = Mapping::open(&mc_path).unwrap();
         assert!(map.get(&McKey::UserName("alice"), monotonic_ms()).is_none());
     })
@@ -576,7 +623,10 @@ async fn one_uid_cannot_take_every_connection() {
     b.write_all(&encode_request(&Request::Status))
         .await
         .unwrap();
-    assert!(matches!(read_reply(&mut b).await, Some(Response::Json(_))));
+    assert!(matches!(
+        read_reply(&mut b).await,
+        Some(Response::Admin(Ok(_)))
+    ));
     let m = error_text(raw(&rd.nss(), &encode_request(&Request::Status), false).await);
     assert!(m.contains("too many open connections"), "{m}");
     // Refused without reading the request: told at once, then closed.
@@ -588,7 +638,7 @@ async fn one_uid_cannot_take_every_connection() {
     let give_up = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         match raw(&rd.nss(), &encode_request(&Request::Status), false).await {
-            Some(Response::Json(_)) => break,
+            Some(Response::Admin(Ok(_))) => break,
             Some(Response::Error(m))
                 if m.contains("too many") && std::time::Instant::now() < give_up =>
             {

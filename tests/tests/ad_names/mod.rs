@@ -531,10 +531,7 @@ fn rosterctl_status_shows_refused_entries_to_root_only() {
     assert!(human.contains(&first), "{first}\n{human}");
 
     // nss.sock (world-accessible) answers the redacted document.
-    let public = match s.rd.nss(&roster_proto::Request::Status) {
-        roster_proto::Response::Json(j) => j,
-        other => panic!("{other:?}"),
-    };
+    let public = s.rd.status(&s.rd.nss_socket()).to_string();
     assert!(!public.contains("refused"), "{public}");
     assert!(!public.contains("uid=backup"), "{public}");
 }

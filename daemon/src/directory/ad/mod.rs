@@ -9,16 +9,21 @@
 //! `memberOf` search per group, nested groups level by level (an in-chain
 //! search for a group's users, or reading member DNs in OR batches, is far
 //! slower on Samba: seconds for a few thousand users). Lookups by UID/GID go through the
-//! reverse idmap and a search by the escaped binary `objectSid`.
+//! reverse idmap and a search by the escaped binary `objectSid`. Names are
+//! matched case-insensitively. Account state comes from
+//! `userAccountControl`, `accountExpires` and `pwdLastSet`; password
+//! changes replace `unicodePwd` ([`password`]).
 
 mod entry;
 pub mod mapping;
+pub mod password;
 
-use super::groups::{expand_offline, norm_dn};
+use super::flavour::Verdict;
+use super::nesting::{expand_offline, norm_dn};
 use super::records::{DirectoryError, GroupRecord, GroupRef, UserRecord};
 use super::search::Query;
 use super::Directory;
-use crate::config::{DomainKind, DomainSet};
+use crate::config::{DomainConfig, DomainSet};
 use crate::filter;
 pub use entry::{ad_group, ad_user, group_attrs, user_attrs};
 use ldap3::{Scope, SearchEntry};
@@ -37,21 +42,37 @@ pub const RANGE_STEP: u32 = 1500;
 /// SIDs per OR filter.
 const VALUES_PER_SEARCH: usize = 500;
 
-/// What an AD directory learns at run time.
+/// An Active Directory domain, with what it learns at run time.
 #[derive(Debug, Default)]
-pub(crate) struct AdState {
+pub struct Ad {
     /// The domain SID (from the base DN's objectSid).
     sid: OnceLock<Sid>,
     /// The NetBIOS domain name (from the partitions container), if found.
     netbios: OnceLock<Option<String>>,
 }
 
-impl AdState {
-    /// The state of the same domain in a new configuration generation: the
-    /// NetBIOS name is kept, the domain SID registered with `idmap` (when
-    /// that fails it is discovered again at first use).
-    pub(crate) fn carried_to(&self, idmap: &DomainSet, domain: &str) -> AdState {
-        let next = AdState::default();
+/// A user search of an AD domain: its one search base (validation refuses
+/// several), with that base's scope and filter.
+fn user_query(cfg: &DomainConfig, extra: &str) -> Query {
+    super::queries(cfg.user_bases(), &cfg.user_filter, extra, user_attrs(cfg)).swap_remove(0)
+}
+
+/// A group search of an AD domain (its one search base); with
+/// `with_members`, the first window of `member` is read too.
+fn group_query(cfg: &DomainConfig, extra: &str, with_members: bool) -> Query {
+    let mut attrs = group_attrs(cfg);
+    if with_members {
+        attrs.push(cfg.attributes.member.clone());
+    }
+    super::queries(cfg.group_bases(), cfg.group_filter(), extra, attrs).swap_remove(0)
+}
+
+impl Ad {
+    /// The same domain in a new configuration generation: the NetBIOS name
+    /// is kept, the domain SID registered with `idmap` (when that fails it
+    /// is discovered again at first use).
+    pub(crate) fn carried_to(&self, idmap: &DomainSet, domain: &str) -> Ad {
+        let next = Ad::default();
         if let Some(n) = self.netbios.get() {
             let _ = next.netbios.set(n.clone());
         }
@@ -69,92 +90,80 @@ impl AdState {
     }
 }
 
-impl Directory {
-    /// True for a `kind = "ad"` domain.
-    pub(crate) fn is_ad(&self) -> bool {
-        self.cfg.kind == DomainKind::Ad
+impl Ad {
+    /// Names are matched case-insensitively (`Alice` is `alice`).
+    pub(crate) fn case_insensitive_names(&self) -> bool {
+        true
     }
 
-    /// True when every ID is derived from the object's SID (an AD domain
-    /// with the rid, sss or autorid backend): two entries can never share
-    /// an ID.
-    pub(crate) fn ids_from_sids(&self) -> bool {
-        self.is_ad() && self.cfg.idmap.backend != Backend::Rfc2307
+    /// True when every ID is derived from the object's SID (the rid, sss
+    /// or autorid backend): two entries can never share an ID.
+    pub(crate) fn ids_from_sids(&self, cfg: &DomainConfig) -> bool {
+        cfg.idmap.backend != Backend::Rfc2307
     }
 
-    /// A user search of an AD domain: its one search base (validation
-    /// refuses several), with that base's scope and filter.
-    pub(super) fn ad_user_query(&self, extra: &str) -> Query {
-        let bases = self.cfg.user_bases();
-        super::queries(bases, &self.cfg.user_filter, extra, user_attrs(&self.cfg)).swap_remove(0)
-    }
-
-    pub(super) fn ad_group_query(&self, extra: &str, with_members: bool) -> Query {
-        let mut attrs = group_attrs(&self.cfg);
-        if with_members {
-            attrs.push(self.cfg.attributes.member.clone());
+    /// The user (`users`) or group search of the search base, unfiltered
+    /// (groups with the first window of their members).
+    pub(crate) fn scan_queries(&self, dir: &Directory, users: bool) -> Vec<Query> {
+        if users {
+            vec![user_query(&dir.cfg, "")]
+        } else {
+            vec![group_query(&dir.cfg, "", true)]
         }
-        super::queries(
-            self.cfg.group_bases(),
-            self.cfg.group_filter(),
-            extra,
-            attrs,
-        )
-        .swap_remove(0)
     }
 
     /// The domain SID: discovered from the base DN's `objectSid` on first
     /// use and registered with the idmap domain set.
-    pub async fn ad_domain_sid(&self) -> Result<Sid, DirectoryError> {
-        if let Some(s) = self.ad.sid.get() {
+    pub(crate) async fn domain_sid(&self, dir: &Directory) -> Result<Sid, DirectoryError> {
+        if let Some(s) = self.sid.get() {
             return Ok(*s);
         }
         let q = Query {
-            base: self.cfg.base_dn.clone(),
+            base: dir.cfg.base_dn.clone(),
             scope: Scope::Base,
             filter: "(objectClass=*)".into(),
             attrs: vec!["objectSid".into()],
         };
-        let entries = self.search(&q, true).await?;
+        let entries = dir.search(&q, true).await?;
         let sid = entries
             .first()
-            .ok_or_else(|| format!("base DN {} not found", self.cfg.base_dn))
-            .and_then(|e| object_sid(e).map_err(|m| format!("base DN {}: {m}", self.cfg.base_dn)))
+            .ok_or_else(|| format!("base DN {} not found", dir.cfg.base_dn))
+            .and_then(|e| object_sid(e).map_err(|m| format!("base DN {}: {m}", dir.cfg.base_dn)))
             .map_err(|m| {
-                DirectoryError::Protocol(format!(
+                DirectoryError::invalid(format!(
                     "domain \"{}\": {m} (is it an Active Directory domain?)",
-                    self.cfg.name
+                    dir.cfg.name
                 ))
             })?;
-        self.idmap
-            .set_domain_sid(&self.cfg.name, sid)
-            .map_err(|e| DirectoryError::Config(format!("domain \"{}\": {e}", self.cfg.name)))?;
-        tracing::info!(domain = %self.cfg.name, %sid, "Active Directory domain SID registered");
-        let _ = self.ad.sid.set(sid);
+        dir.idmap
+            .set_domain_sid(&dir.cfg.name, sid)
+            .map_err(|e| DirectoryError::invalid(format!("domain \"{}\": {e}", dir.cfg.name)))?;
+        tracing::info!(domain = %dir.cfg.name, %sid, "Active Directory domain SID registered");
+        let _ = self.sid.set(sid);
         Ok(sid)
     }
 
     /// The NetBIOS name of the domain (for `DOMAIN\user` input), read once
     /// from the partitions container; `None` when it cannot be read.
-    async fn ad_netbios(&self) -> Option<String> {
-        if let Some(n) = self.ad.netbios.get() {
+    async fn netbios_name(&self, dir: &Directory) -> Option<String> {
+        if let Some(n) = self.netbios.get() {
             return n.clone();
         }
-        let found = self.read_netbios().await;
+        let found = self.read_netbios(dir).await;
         match &found {
             Ok(n) => {
-                let _ = self.ad.netbios.set(n.clone());
+                let _ = self.netbios.set(n.clone());
                 n.clone()
             }
             Err(e) => {
-                tracing::debug!(domain = %self.cfg.name, error = %e, "NetBIOS name not read (retried later)");
+                tracing::debug!(domain = %dir.cfg.name, error = %e, "NetBIOS name not read (retried later)");
                 None
             }
         }
     }
 
-    async fn read_netbios(&self) -> Result<Option<String>, DirectoryError> {
-        let root = self
+    async fn read_netbios(&self, dir: &Directory) -> Result<Option<String>, DirectoryError> {
+        let root = dir
             .search(
                 &Query {
                     base: String::new(),
@@ -176,197 +185,206 @@ impl Directory {
             scope: Scope::OneLevel,
             filter: format!(
                 "(&(objectClass=crossRef){})",
-                filter::eq("nCName", &self.cfg.base_dn)
+                filter::eq("nCName", &dir.cfg.base_dn)
             ),
             attrs: vec!["nETBIOSName".into()],
         };
-        let found = self.search(&q, true).await?;
+        let found = dir.search(&q, true).await?;
         Ok(found
             .first()
             .and_then(|e| text(e, "nETBIOSName"))
             .map(str::to_string))
     }
 
-    fn ad_users_from(&self, sid: &Sid, entries: &[SearchEntry]) -> Vec<UserRecord> {
+    fn users_from(&self, dir: &Directory, sid: &Sid, entries: &[SearchEntry]) -> Vec<UserRecord> {
         entries
             .iter()
-            .filter_map(|e| match ad_user(&self.cfg, &self.idmap, sid, e) {
+            .filter_map(|e| match ad_user(&dir.cfg, &dir.idmap, sid, e) {
                 Ok(u) => Some(u),
                 Err(reason) => {
                     // Debug: enumerations and member lists meet many such
                     // entries (e.g. no uidNumber under rfc2307).
-                    tracing::debug!(domain = %self.cfg.name, dn = %e.dn, %reason, "AD user not served");
+                    tracing::debug!(domain = %dir.cfg.name, dn = %e.dn, %reason, "AD user not served");
                     None
                 }
             })
             .collect()
     }
 
-    /// AD: a user by `name`, `name@realm` or `DOMAIN\name`, matched
+    /// A user by `name`, `name@realm` or `DOMAIN\name`, matched
     /// case-insensitively.
-    pub(crate) async fn ad_user_by_name(
+    pub(crate) async fn user_by_name(
         &self,
+        dir: &Directory,
         name: &str,
     ) -> Result<Option<UserRecord>, DirectoryError> {
-        let sid = self.ad_domain_sid().await?;
+        let sid = self.domain_sid(dir).await?;
         let netbios = if name.contains('\\') {
-            self.ad_netbios().await
+            self.netbios_name(dir).await
         } else {
             None
         };
-        let realm = realm_of_base_dn(&self.cfg.base_dn);
-        let Some(short) = short_input_name(name, &realm, &self.cfg.name, netbios.as_deref()) else {
+        let realm = realm_of_base_dn(&dir.cfg.base_dn);
+        let Some(short) = short_input_name(name, &realm, &dir.cfg.name, netbios.as_deref()) else {
             return Ok(None);
         };
         if crate::directory::check_name(short).is_err() || short.contains(['\\', '@']) {
             return Ok(None);
         }
-        let attr = &self.cfg.attributes.username;
+        let attr = &dir.cfg.attributes.username;
         let f = filter::or(
             account_name_candidates(short)
                 .iter()
                 .map(|c| filter::eq(attr, c)),
         );
-        let entries = self.search(&self.ad_user_query(&f), true).await?;
-        let want = output_name(short, self.cfg.qualified_names, &self.cfg.name);
+        let entries = dir.search(&user_query(&dir.cfg, &f), true).await?;
+        let want = output_name(short, dir.cfg.qualified_names, &dir.cfg.name);
         let users: Vec<UserRecord> = self
-            .ad_users_from(&sid, &entries)
+            .users_from(dir, &sid, &entries)
             .into_iter()
             .filter(|u| u.user.name == want)
             .collect();
         if users.is_empty() {
             for e in &entries {
-                if let Err(reason) = ad_user(&self.cfg, &self.idmap, &sid, e) {
-                    tracing::info!(domain = %self.cfg.name, dn = %e.dn, %reason, "AD user not served");
+                if let Err(reason) = ad_user(&dir.cfg, &dir.idmap, &sid, e) {
+                    tracing::info!(domain = %dir.cfg.name, dn = %e.dn, %reason, "AD user not served");
                 }
             }
         }
-        let Some(u) = self.single_user(&format!("user name {name:?}"), users) else {
+        let Some(u) = dir.single_user(&format!("user name {name:?}"), users) else {
             return Ok(None);
         };
-        self.allowed(u).await
+        dir.allowed(u).await
     }
 
     /// The filter term selecting the object whose ID is `id`: `uidNumber`
     /// or `gidNumber` (rfc2307) or the binary objectSid from the reverse
     /// idmap; `None` when the ID belongs to no object of this domain.
-    fn ad_id_term(&self, id: u32, posix_attr: &str) -> Option<String> {
-        if self.idmap.check_posix_id(&self.cfg.name, id).is_err() {
+    fn id_term(&self, dir: &Directory, id: u32, posix_attr: &str) -> Option<String> {
+        if dir.idmap.check_posix_id(&dir.cfg.name, id).is_err() {
             return None;
         }
-        if self.cfg.idmap.backend == Backend::Rfc2307 {
+        if dir.cfg.idmap.backend == Backend::Rfc2307 {
             return Some(filter::eq(posix_attr, &id.to_string()));
         }
-        let sid = self.idmap.resolve_id(id).ok()?;
-        let ours = self
+        let sid = dir.idmap.resolve_id(id).ok()?;
+        let ours = dir
             .idmap
             .domain_of_sid(&sid)
-            .is_some_and(|d| d.eq_ignore_ascii_case(&self.cfg.name));
+            .is_some_and(|d| d.eq_ignore_ascii_case(&dir.cfg.name));
         ours.then(|| format!("(objectSid={})", sid.to_ldap_filter_value()))
     }
 
-    /// AD: the user with UID `uid`.
-    pub(crate) async fn ad_user_by_uid(
+    /// The user with UID `uid`.
+    pub(crate) async fn user_by_uid(
         &self,
+        dir: &Directory,
         uid: u32,
     ) -> Result<Option<UserRecord>, DirectoryError> {
-        let sid = self.ad_domain_sid().await?;
-        let Some(term) = self.ad_id_term(uid, &self.cfg.attributes.uid_number) else {
+        let sid = self.domain_sid(dir).await?;
+        let Some(term) = self.id_term(dir, uid, &dir.cfg.attributes.uid_number) else {
             return Ok(None);
         };
-        let entries = self.search(&self.ad_user_query(&term), true).await?;
+        let entries = dir.search(&user_query(&dir.cfg, &term), true).await?;
         let users: Vec<UserRecord> = self
-            .ad_users_from(&sid, &entries)
+            .users_from(dir, &sid, &entries)
             .into_iter()
             .filter(|u| u.user.uid == uid)
             .collect();
-        let Some(u) = self.single_user(&format!("uid {uid}"), users) else {
+        let Some(u) = dir.single_user(&format!("uid {uid}"), users) else {
             return Ok(None);
         };
-        self.allowed(u).await
+        dir.allowed(u).await
     }
 
-    /// AD: the group called `name` (case-insensitive), with its members.
-    pub(crate) async fn ad_group_by_name(
+    /// The group called `name` (case-insensitive), with its members.
+    pub(crate) async fn group_by_name(
         &self,
+        dir: &Directory,
         name: &str,
     ) -> Result<Option<GroupRecord>, DirectoryError> {
-        self.ad_domain_sid().await?;
-        let realm = realm_of_base_dn(&self.cfg.base_dn);
+        self.domain_sid(dir).await?;
+        let realm = realm_of_base_dn(&dir.cfg.base_dn);
         let netbios = if name.contains('\\') {
-            self.ad_netbios().await
+            self.netbios_name(dir).await
         } else {
             None
         };
-        let Some(short) = short_input_name(name, &realm, &self.cfg.name, netbios.as_deref()) else {
+        let Some(short) = short_input_name(name, &realm, &dir.cfg.name, netbios.as_deref()) else {
             return Ok(None);
         };
         if crate::directory::check_name(short).is_err() || short.contains(['\\', '@']) {
             return Ok(None);
         }
-        let attr = &self.cfg.attributes.group_name;
+        let attr = &dir.cfg.attributes.group_name;
         let f = filter::or(
             account_name_candidates(short)
                 .iter()
                 .map(|c| filter::eq(attr, c)),
         );
-        let want = output_name(short, self.cfg.qualified_names, &self.cfg.name);
-        let entries = self.search(&self.ad_group_query(&f, false), true).await?;
-        self.ad_single_group(&format!("group name {name:?}"), &entries, |g| {
+        let want = output_name(short, dir.cfg.qualified_names, &dir.cfg.name);
+        let entries = dir.search(&group_query(&dir.cfg, &f, false), true).await?;
+        self.single_group(dir, &format!("group name {name:?}"), &entries, |g| {
             g.group.name == want
         })
         .await
     }
 
-    /// AD: the group with GID `gid`, with its members.
-    pub(crate) async fn ad_group_by_gid(
+    /// The group with GID `gid`, with its members.
+    pub(crate) async fn group_by_gid(
         &self,
+        dir: &Directory,
         gid: u32,
     ) -> Result<Option<GroupRecord>, DirectoryError> {
-        self.ad_domain_sid().await?;
-        let Some(term) = self.ad_id_term(gid, &self.cfg.attributes.gid_number) else {
+        self.domain_sid(dir).await?;
+        let Some(term) = self.id_term(dir, gid, &dir.cfg.attributes.gid_number) else {
             return Ok(None);
         };
-        let entries = self
-            .search(&self.ad_group_query(&term, false), true)
+        let entries = dir
+            .search(&group_query(&dir.cfg, &term, false), true)
             .await?;
-        self.ad_single_group(&format!("gid {gid}"), &entries, |g| g.group.gid == gid)
+        self.single_group(dir, &format!("gid {gid}"), &entries, |g| g.group.gid == gid)
             .await
     }
 
-    async fn ad_single_group(
+    async fn single_group(
         &self,
+        dir: &Directory,
         what: &str,
         entries: &[SearchEntry],
         keep: impl Fn(&GroupRecord) -> bool,
     ) -> Result<Option<GroupRecord>, DirectoryError> {
         let mut found = Vec::new();
         for e in entries {
-            match ad_group(&self.cfg, &self.idmap, e) {
+            match ad_group(&dir.cfg, &dir.idmap, e) {
                 Ok(g) if keep(&g) => found.push(g),
                 Ok(_) => {}
                 Err(reason) => {
-                    tracing::info!(domain = %self.cfg.name, dn = %e.dn, %reason, "AD group not served")
+                    tracing::info!(domain = %dir.cfg.name, dn = %e.dn, %reason, "AD group not served")
                 }
             }
         }
         if found.len() > 1 {
             let dns: Vec<&str> = found.iter().map(|g| g.dn.as_str()).collect();
-            tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{what} matches several entries: refused");
+            tracing::warn!(domain = %dir.cfg.name, dns = %dns.join(" | "), "{what} matches several entries: refused");
             return Ok(None);
         }
         let Some(mut g) = found.pop() else {
             return Ok(None);
         };
-        g.group.members = self.ad_members(&g.dn).await?;
+        g.group.members = self.members(dir, &g.dn).await?;
         Ok(Some(g))
     }
 
     /// Every value of `member` of the group `dn`, read in windows of
     /// [`RANGE_STEP`] values (`member;range=0-1499`, …) until the server
     /// marks the last one (`…-*`).
-    pub async fn ad_member_dns(&self, dn: &str) -> Result<Vec<String>, DirectoryError> {
-        let member = &self.cfg.attributes.member;
+    pub(crate) async fn member_dns(
+        &self,
+        dir: &Directory,
+        dn: &str,
+    ) -> Result<Vec<String>, DirectoryError> {
+        let member = &dir.cfg.attributes.member;
         let mut out = Vec::new();
         let mut low: u32 = 0;
         loop {
@@ -379,7 +397,7 @@ impl Directory {
                     low.saturating_add(RANGE_STEP - 1)
                 )],
             };
-            let entries = self.search(&q, true).await?;
+            let entries = dir.search(&q, true).await?;
             let Some(e) = entries.first() else {
                 break;
             };
@@ -399,16 +417,17 @@ impl Directory {
     /// users whose `memberOf` is `dn`: much faster on AD than reading the
     /// DNs), and, when some member is not such a user, the DNs of the
     /// groups among them (one search).
-    async fn ad_direct_members(
+    async fn direct_members(
         &self,
+        dir: &Directory,
         sid: &Sid,
         dn: &str,
         dns: &[String],
     ) -> Result<(Vec<String>, Vec<String>), DirectoryError> {
         let f = filter::eq("memberOf", dn);
-        let entries = self.search(&self.ad_user_query(&f), true).await?;
+        let entries = dir.search(&user_query(&dir.cfg, &f), true).await?;
         let user_at: HashMap<String, String> = self
-            .ad_users_from(sid, &entries)
+            .users_from(dir, sid, &entries)
             .into_iter()
             .map(|u| (norm_dn(&u.dn), u.user.name))
             .collect();
@@ -420,8 +439,8 @@ impl Directory {
         if dns.iter().all(|d| users.contains(&norm_dn(d))) {
             return Ok((names, Vec::new()));
         }
-        let groups = self
-            .search(&self.ad_group_query(&f, false), true)
+        let groups = dir
+            .search(&group_query(&dir.cfg, &f, false), true)
             .await?
             .into_iter()
             .map(|e| e.dn)
@@ -432,20 +451,20 @@ impl Directory {
     /// Members of the group `dn`: the served users among its members
     /// (ranged retrieval of `member`), and those of its nested groups, level
     /// by level up to `nesting_depth`, each group once.
-    async fn ad_members(&self, dn: &str) -> Result<Vec<String>, DirectoryError> {
-        let sid = self.ad_domain_sid().await?;
+    async fn members(&self, dir: &Directory, dn: &str) -> Result<Vec<String>, DirectoryError> {
+        let sid = self.domain_sid(dir).await?;
         let mut visited = HashSet::from([norm_dn(dn)]);
         let mut frontier = vec![dn.to_string()];
         let mut names = Vec::new();
         let mut depth = 0;
-        while !frontier.is_empty() && depth <= self.cfg.nesting_depth {
+        while !frontier.is_empty() && depth <= dir.cfg.nesting_depth {
             let mut next = Vec::new();
             for g in &frontier {
-                let dns = self.ad_member_dns(g).await?;
+                let dns = self.member_dns(dir, g).await?;
                 if dns.is_empty() {
                     continue;
                 }
-                let (users, groups) = self.ad_direct_members(&sid, g, &dns).await?;
+                let (users, groups) = self.direct_members(dir, &sid, g, &dns).await?;
                 names.extend(users);
                 next.extend(groups.into_iter().filter(|g| visited.insert(norm_dn(g))));
             }
@@ -457,26 +476,29 @@ impl Directory {
         Ok(names)
     }
 
-    /// AD: the groups of `user`, primary group first: the user's
+    /// The groups of `user`, primary group first: the user's
     /// `tokenGroups` (every group, transitively, in one base search) read
     /// by SID in one search; without tokenGroups, the in-chain rule.
-    pub(crate) async fn ad_groups_of_user(
+    pub(crate) async fn groups_of_user(
         &self,
+        dir: &Directory,
         user: &UserRecord,
     ) -> Result<Vec<GroupRef>, DirectoryError> {
-        let dsid = self.ad_domain_sid().await?;
+        let dsid = self.domain_sid(dir).await?;
         let q = Query {
             base: user.dn.clone(),
             scope: Scope::Base,
             filter: "(objectClass=*)".into(),
             attrs: vec!["tokenGroups".into()],
         };
-        // A DC that refuses tokenGroups (rights, old servers) gets the
-        // in-chain search instead; an unavailable one is an error.
-        let token = match self.search(&q, true).await {
+        // A DC that does not offer tokenGroups (rights, old servers: no
+        // value, or a refusal saying so) gets the in-chain search instead;
+        // any other failure (timeout, lost connection, missing entry) is an
+        // error, not a reason to ask again another way.
+        let token = match dir.search(&q, true).await {
             Ok(t) => t,
-            Err(DirectoryError::Protocol(m)) => {
-                tracing::debug!(domain = %self.cfg.name, dn = %user.dn, error = %m, "tokenGroups not readable");
+            Err(e) if e.is_unsupported() => {
+                tracing::debug!(domain = %dir.cfg.name, dn = %user.dn, error = %e, "tokenGroups not readable");
                 Vec::new()
             }
             Err(e) => return Err(e),
@@ -490,9 +512,9 @@ impl Directory {
             .collect();
         let mut entries = Vec::new();
         if sids.is_empty() {
-            tracing::debug!(domain = %self.cfg.name, dn = %user.dn, "no tokenGroups: in-chain search");
+            tracing::debug!(domain = %dir.cfg.name, dn = %user.dn, "no tokenGroups: in-chain search");
             let f = format!("(member:{IN_CHAIN}:={})", filter::escape(&user.dn));
-            entries = self.search(&self.ad_group_query(&f, false), true).await?;
+            entries = dir.search(&group_query(&dir.cfg, &f, false), true).await?;
         } else {
             for chunk in sids.chunks(VALUES_PER_SEARCH) {
                 let f = filter::or(
@@ -500,7 +522,7 @@ impl Directory {
                         .iter()
                         .map(|s| format!("(objectSid={})", s.to_ldap_filter_value())),
                 );
-                entries.extend(self.search(&self.ad_group_query(&f, false), true).await?);
+                entries.extend(dir.search(&group_query(&dir.cfg, &f, false), true).await?);
             }
         }
         let primary = user.user.gid;
@@ -510,7 +532,7 @@ impl Directory {
         }];
         let mut gids = HashSet::from([primary]);
         for e in &entries {
-            match ad_group(&self.cfg, &self.idmap, e) {
+            match ad_group(&dir.cfg, &dir.idmap, e) {
                 Ok(g) if g.group.gid == primary => out[0].name = g.group.name,
                 Ok(g) => {
                     if gids.insert(g.group.gid) {
@@ -521,32 +543,38 @@ impl Directory {
                     }
                 }
                 Err(reason) => {
-                    tracing::debug!(domain = %self.cfg.name, dn = %e.dn, %reason, "group of a user not served")
+                    tracing::debug!(domain = %dir.cfg.name, dn = %e.dn, %reason, "group of a user not served")
                 }
             }
         }
         Ok(out)
     }
 
-    /// AD: every user (paged at the domain's page size), without names or
+    /// Every user (paged at the domain's page size), without names or
     /// UIDs used twice, restricted by `limit_to_groups`.
-    pub(crate) async fn ad_all_users(&self) -> Result<Vec<UserRecord>, DirectoryError> {
-        let sid = self.ad_domain_sid().await?;
-        let entries = self.search(&self.ad_user_query(""), false).await?;
-        self.unique_allowed_users(self.ad_users_from(&sid, &entries))
+    pub(crate) async fn all_users(
+        &self,
+        dir: &Directory,
+    ) -> Result<Vec<UserRecord>, DirectoryError> {
+        let sid = self.domain_sid(dir).await?;
+        let entries = dir.search(&user_query(&dir.cfg, ""), false).await?;
+        dir.unique_allowed_users(self.users_from(dir, &sid, &entries))
             .await
     }
 
-    /// AD: every group with its members (nested ones included), from one
+    /// Every group with its members (nested ones included), from one
     /// paged group search and one paged user search; groups whose `member`
     /// came back ranged are read to the end.
-    pub(crate) async fn ad_all_groups(&self) -> Result<Vec<GroupRecord>, DirectoryError> {
-        let sid = self.ad_domain_sid().await?;
-        let member = self.cfg.attributes.member.clone();
-        let entries = self.search(&self.ad_group_query("", true), false).await?;
-        let user_entries = self.search(&self.ad_user_query(""), false).await?;
+    pub(crate) async fn all_groups(
+        &self,
+        dir: &Directory,
+    ) -> Result<Vec<GroupRecord>, DirectoryError> {
+        let sid = self.domain_sid(dir).await?;
+        let member = dir.cfg.attributes.member.clone();
+        let entries = dir.search(&group_query(&dir.cfg, "", true), false).await?;
+        let user_entries = dir.search(&user_query(&dir.cfg, ""), false).await?;
         let user_at: HashMap<String, String> = self
-            .ad_users_from(&sid, &user_entries)
+            .users_from(dir, &sid, &user_entries)
             .into_iter()
             .map(|u| (norm_dn(&u.dn), u.user.name))
             .collect();
@@ -554,7 +582,7 @@ impl Directory {
         for e in &entries {
             let (mut values, next) = range_window(e, &member);
             if next.is_some() {
-                values = self.ad_member_dns(&e.dn).await?;
+                values = self.member_dns(dir, &e.dn).await?;
             }
             dns_of.insert(norm_dn(&e.dn), values);
         }
@@ -570,10 +598,10 @@ impl Directory {
             .collect();
         let mut groups = Vec::new();
         for e in &entries {
-            match ad_group(&self.cfg, &self.idmap, e) {
+            match ad_group(&dir.cfg, &dir.idmap, e) {
                 Ok(mut g) => {
                     let key = norm_dn(&g.dn);
-                    let nested = expand_offline(&g.dn, &dns_of, &direct, self.cfg.nesting_depth);
+                    let nested = expand_offline(&g.dn, &dns_of, &direct, dir.cfg.nesting_depth);
                     let mut seen = HashSet::new();
                     g.group.members = direct
                         .get(&key)
@@ -586,11 +614,68 @@ impl Directory {
                     groups.push(g);
                 }
                 Err(reason) => {
-                    tracing::debug!(domain = %self.cfg.name, dn = %e.dn, %reason, "AD group not served")
+                    tracing::debug!(domain = %dir.cfg.name, dn = %e.dn, %reason, "AD group not served")
                 }
             }
         }
-        Ok(self.unique_groups(groups))
+        Ok(dir.unique_groups(groups))
+    }
+}
+
+impl Ad {
+    /// The domain SID for judging entries without asking the server: the
+    /// one learnt or registered, else the domain part of the first entry's
+    /// objectSid (registered, as the base DN's would be).
+    fn sid_of_entries(&self, dir: &Directory, entries: &[SearchEntry]) -> Option<Sid> {
+        if let Some(s) = self.sid.get() {
+            return Some(*s);
+        }
+        if let Ok(Some(s)) = dir.idmap.domain_sid(&dir.cfg.name) {
+            return Some(s);
+        }
+        let sid = entries
+            .iter()
+            .find_map(|e| object_sid(e).ok().and_then(|s| s.domain()))?;
+        dir.idmap.set_domain_sid(&dir.cfg.name, sid).ok()?;
+        Some(sid)
+    }
+
+    /// Users as `rosterctl test` shows them: the daemon's AD mapping (e.g.
+    /// a user without `uidNumber` under the rfc2307 idmap backend is
+    /// refused).
+    pub(crate) fn judge_users(
+        &self,
+        dir: &Directory,
+        entries: &[SearchEntry],
+    ) -> Vec<Verdict<UserRecord>> {
+        let sid = self.sid_of_entries(dir, entries);
+        entries
+            .iter()
+            .map(|e| match &sid {
+                Some(s) => match ad_user(&dir.cfg, &dir.idmap, s, e) {
+                    Ok(u) => Verdict::Served(u),
+                    Err(reason) => Verdict::Refused(reason),
+                },
+                None => Verdict::Refused(
+                    "the domain SID is unknown (no user has an objectSid)".to_string(),
+                ),
+            })
+            .collect()
+    }
+
+    /// Groups as `rosterctl test` shows them.
+    pub(crate) fn judge_groups(
+        &self,
+        dir: &Directory,
+        entries: &[SearchEntry],
+    ) -> Vec<Verdict<GroupRecord>> {
+        entries
+            .iter()
+            .map(|e| match ad_group(&dir.cfg, &dir.idmap, e) {
+                Ok(g) => Verdict::Served(g),
+                Err(reason) => Verdict::Refused(reason),
+            })
+            .collect()
     }
 }
 
@@ -603,29 +688,30 @@ pub enum SidObject {
     Group(GroupRecord),
 }
 
-impl Directory {
-    /// AD: the user or group whose `objectSid` is `sid` (searched in its
+impl Ad {
+    /// The user or group whose `objectSid` is `sid` (searched in its
     /// escaped binary form), or `None` when `sid` is not an object of this
-    /// domain (or this is no AD domain).
-    pub async fn ad_lookup_sid(&self, sid: &Sid) -> Result<Option<SidObject>, DirectoryError> {
-        if !self.is_ad() {
-            return Ok(None);
-        }
-        let dsid = self.ad_domain_sid().await?;
+    /// domain.
+    pub(crate) async fn lookup_sid(
+        &self,
+        dir: &Directory,
+        sid: &Sid,
+    ) -> Result<Option<SidObject>, DirectoryError> {
+        let dsid = self.domain_sid(dir).await?;
         if sid.rid_in(&dsid).is_none() {
             return Ok(None);
         }
         let term = format!("(objectSid={})", sid.to_ldap_filter_value());
-        let entries = self.search(&self.ad_user_query(&term), true).await?;
-        let users = self.ad_users_from(&dsid, &entries);
-        if let Some(u) = self.single_user(&format!("SID {sid}"), users) {
-            return Ok(self.allowed(u).await?.map(SidObject::User));
+        let entries = dir.search(&user_query(&dir.cfg, &term), true).await?;
+        let users = self.users_from(dir, &dsid, &entries);
+        if let Some(u) = dir.single_user(&format!("SID {sid}"), users) {
+            return Ok(dir.allowed(u).await?.map(SidObject::User));
         }
-        let entries = self
-            .search(&self.ad_group_query(&term, false), true)
+        let entries = dir
+            .search(&group_query(&dir.cfg, &term, false), true)
             .await?;
         Ok(self
-            .ad_single_group(&format!("SID {sid}"), &entries, |_| true)
+            .single_group(dir, &format!("SID {sid}"), &entries, |_| true)
             .await?
             .map(SidObject::Group))
     }

@@ -1,19 +1,19 @@
-//! Active Directory specifics of the PAM decisions: the bind result codes
-//! AD puts in its diagnostic message (`data 773`), the account state from
+//! Logins against Active Directory: the bind result codes AD puts in its
+//! diagnostic message (`data 773`), the account state from
 //! `userAccountControl` / `accountExpires` / `pwdLastSet`, and password
 //! changes through `unicodePwd` (delete the old value, add the new one),
 //! which AD accepts over an encrypted connection only.
 
-use super::backend::{AccountInfo, AuthError, BindResult, ChangeResult};
-use super::ldap::from_directory;
-use crate::directory::ad::mapping::account_state;
-use crate::directory::{Answered, Directory, UserSession};
+use super::mapping::account_state;
+use super::Ad;
+use crate::directory::account::{AccountInfo, BindResult, ChangeResult};
+use crate::directory::{Answered, Directory, DirectoryError, UserSession};
 use ldap3::{Ldap, LdapResult, Mod, SearchEntry};
 use std::collections::HashSet;
 use zeroize::Zeroizing;
 
 /// Attributes read for the account decision of an AD user.
-pub const AD_ACCOUNT_ATTRS: [&str; 3] = ["userAccountControl", "accountExpires", "pwdLastSet"];
+const AD_ACCOUNT_ATTRS: [&str; 3] = ["userAccountControl", "accountExpires", "pwdLastSet"];
 
 /// LDAP result code invalidCredentials.
 const RC_INVALID_CREDENTIALS: u32 = 49;
@@ -89,6 +89,42 @@ pub fn bind_outcome(rc: u32, text: &str) -> BindResult {
     }
 }
 
+impl Ad {
+    /// The attributes of a user's entry the account decision reads.
+    pub(crate) fn account_attrs(&self) -> &'static [&'static str] {
+        &AD_ACCOUNT_ATTRS
+    }
+
+    /// The account state of a user's entry ([`account_info`]).
+    pub(crate) fn account_info(&self, e: &SearchEntry) -> AccountInfo {
+        account_info(e)
+    }
+
+    /// A simple bind as `dn` on `session`, classified by [`bind_outcome`].
+    pub(crate) async fn bind(
+        &self,
+        dir: &Directory,
+        session: &UserSession,
+        dn: &str,
+        password: &str,
+    ) -> Result<BindResult, DirectoryError> {
+        Ok(match bind(dir, session, dn, password).await? {
+            Ok(r) | Err(r) => bind_outcome(r.rc, &r.text),
+        })
+    }
+
+    /// The whole AD password change of `dn` ([`change_password_on`]).
+    pub(crate) async fn change_password(
+        &self,
+        dir: &Directory,
+        dn: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<ChangeResult, DirectoryError> {
+        change_password_on(dir, dn, old, new).await
+    }
+}
+
 /// The account decision input of an AD user entry: a disabled or locked
 /// out account is locked; `accountExpires` becomes the day it falls on
 /// (refused from the start of that day, UTC); `pwdLastSet = 0` asks for
@@ -147,7 +183,7 @@ async fn modify_password(
     dn: &str,
     old: &str,
     new: &str,
-) -> Result<ChangeResult, AuthError> {
+) -> Result<ChangeResult, DirectoryError> {
     let mods = change_mods(old, new);
     let dn = dn.to_string();
     let op = move |mut ldap: Ldap| async move { ldap.modify(&dn, mods).await };
@@ -158,7 +194,7 @@ async fn modify_password(
         dir.on_session(session, "password change (unicodePwd)", op)
             .await
     };
-    Ok(modify_outcome(answered.map_err(from_directory)?))
+    Ok(modify_outcome(answered?))
 }
 
 /// The whole AD password change of `dn`: a user session (failover-aware,
@@ -168,16 +204,16 @@ async fn modify_password(
 /// the old password being right), the modify runs on the domain's service
 /// connection: AD grants "Change Password" to everyone, and checks the old
 /// value itself.
-pub async fn change_password_on(
+async fn change_password_on(
     dir: &Directory,
     dn: &str,
     old: &str,
     new: &str,
-) -> Result<ChangeResult, AuthError> {
+) -> Result<ChangeResult, DirectoryError> {
     if old.is_empty() {
         return Ok(ChangeResult::WrongOldPassword);
     }
-    let Some(session) = dir.user_session().await.map_err(from_directory)? else {
+    let Some(session) = dir.user_session().await? else {
         return Ok(ChangeResult::Insecure);
     };
     if !dir.config().uses_tls(session.uri()) {
@@ -195,7 +231,7 @@ async fn change_on_session(
     dn: &str,
     old: &str,
     new: &str,
-) -> Result<ChangeResult, AuthError> {
+) -> Result<ChangeResult, DirectoryError> {
     let (rc, text) = match bind(dir, session, dn, old).await? {
         Ok(r) | Err(r) => (r.rc, r.text),
     };
@@ -219,25 +255,12 @@ async fn bind(
     session: &UserSession,
     dn: &str,
     password: &str,
-) -> Result<Answered<LdapResult>, AuthError> {
+) -> Result<Answered<LdapResult>, DirectoryError> {
     let (dn, pw) = (dn.to_string(), Zeroizing::new(password.to_string()));
     dir.on_session(session, "user bind", move |mut ldap| async move {
         ldap.simple_bind(&dn, &pw).await
     })
     .await
-    .map_err(from_directory)
-}
-
-/// A simple bind as `dn` on `session`, classified by [`bind_outcome`].
-pub async fn verify(
-    dir: &Directory,
-    session: &UserSession,
-    dn: &str,
-    password: &str,
-) -> Result<BindResult, AuthError> {
-    Ok(match bind(dir, session, dn, password).await? {
-        Ok(r) | Err(r) => bind_outcome(r.rc, &r.text),
-    })
 }
 
 /// A modify value wiped when dropped (the password values of a change;

@@ -2,13 +2,16 @@
 //! groups walked upwards level by level with cycle detection) and the
 //! members of nested groups.
 
-use super::entry::{
-    check_name, entry_to_group, member_dns, rdn_assertion, unescape_dn_value, user_name_from_dn,
+use super::{group_attrs, group_ref_queries, Rfc2307};
+use crate::config::{dn_is_under, DomainConfig, Schema};
+use crate::directory::entry::{
+    check_name, entry_to_group, member_dns, member_names, rdn_assertion, user_name_from_dn,
+    EntryRejected,
 };
-use super::records::{DirectoryError, GroupRef, UserRecord};
-use super::search::Query;
-use super::Directory;
-use crate::config::{dn_is_under, split_dn, Schema};
+use crate::directory::nesting::{expand_offline, norm_dn};
+use crate::directory::records::{DirectoryError, GroupRecord, GroupRef, UserRecord};
+use crate::directory::search::Query;
+use crate::directory::Directory;
 use crate::filter;
 use ldap3::Scope;
 use std::collections::{HashMap, HashSet};
@@ -17,23 +20,7 @@ use std::collections::{HashMap, HashSet};
 /// terms: `member` and `uniqueMember`).
 const DNS_PER_SEARCH: usize = 500;
 
-/// A DN in a canonical form for comparisons (case, spaces and the form of
-/// escapes ignored).
-pub(crate) fn norm_dn(dn: &str) -> String {
-    split_dn(dn)
-        .into_iter()
-        .map(|rdn| match rdn.split_once('=') {
-            Some((a, v)) => match unescape_dn_value(v) {
-                Some(v) => format!("{a}={}", v.to_lowercase()),
-                None => rdn,
-            },
-            None => rdn,
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-impl Directory {
+impl Rfc2307 {
     /// Every group of `user`: its primary group (even when the directory has
     /// no group entry for it: then the name is empty), the groups listing it
     /// by `memberUid` or by DN, and for rfc2307bis the groups containing
@@ -42,12 +29,13 @@ impl Directory {
     /// (A `uniqueMember` value carrying a UID suffix, `DN#'0101'B`, does not
     /// match a DN assertion on the server, so such a membership is only seen
     /// when the group itself is read.)
-    pub async fn groups_of_user(&self, user: &UserRecord) -> Result<Vec<GroupRef>, DirectoryError> {
-        if self.is_ad() {
-            return self.ad_groups_of_user(user).await;
-        }
-        let a = &self.cfg.attributes;
-        let bis = self.cfg.schema == Schema::Rfc2307bis;
+    pub(crate) async fn groups_of_user(
+        &self,
+        dir: &Directory,
+        user: &UserRecord,
+    ) -> Result<Vec<GroupRef>, DirectoryError> {
+        let a = &dir.cfg.attributes;
+        let bis = dir.cfg.schema == Schema::Rfc2307bis;
         let primary = user.user.gid;
         let mut terms = vec![
             filter::eq(&a.member_uid, &user.user.name),
@@ -59,16 +47,23 @@ impl Directory {
                 terms.push(filter::eq("uniqueMember", &user.dn));
             }
         }
-        let entries = self
-            .search_all(&self.group_ref_queries(&filter::or(&terms)), true)
+        let entries = dir
+            .search_all(&group_ref_queries(&dir.cfg, &filter::or(&terms)), true)
             .await?;
         let mut out: Vec<GroupRef> = Vec::new();
         let mut gids = HashSet::new();
         let mut visited = HashSet::new();
         let mut frontier = Vec::new();
-        self.collect(&entries, &mut out, &mut gids, &mut visited, &mut frontier);
+        self.collect(
+            dir,
+            &entries,
+            &mut out,
+            &mut gids,
+            &mut visited,
+            &mut frontier,
+        );
         let mut depth = 0;
-        while bis && !frontier.is_empty() && depth < self.cfg.nesting_depth {
+        while bis && !frontier.is_empty() && depth < dir.cfg.nesting_depth {
             let mut next = Vec::new();
             for chunk in frontier.chunks(DNS_PER_SEARCH) {
                 let mut terms = Vec::with_capacity(chunk.len() * 2);
@@ -78,10 +73,10 @@ impl Directory {
                         terms.push(filter::eq("uniqueMember", dn));
                     }
                 }
-                let entries = self
-                    .search_all(&self.group_ref_queries(&filter::or(&terms)), true)
+                let entries = dir
+                    .search_all(&group_ref_queries(&dir.cfg, &filter::or(&terms)), true)
                     .await?;
-                self.collect(&entries, &mut out, &mut gids, &mut visited, &mut next);
+                self.collect(dir, &entries, &mut out, &mut gids, &mut visited, &mut next);
             }
             frontier = next;
             depth += 1;
@@ -105,19 +100,15 @@ impl Directory {
 
     /// True for an rfc2307bis group refused only for its missing gidNumber:
     /// such a group is not served but links nested groups (not logged).
-    pub(super) fn is_link_only(&self, r: &super::EntryRejected) -> bool {
-        self.cfg.schema == Schema::Rfc2307bis
-            && r.reason
-                == format!(
-                    "missing required attribute {}",
-                    self.cfg.attributes.gid_number
-                )
+    pub(super) fn is_link_only(&self, cfg: &DomainConfig, r: &EntryRejected) -> bool {
+        cfg.schema == Schema::Rfc2307bis
+            && r.reason == format!("missing required attribute {}", cfg.attributes.gid_number)
     }
 
     /// The login name of a user entry read as a member (it has the
     /// username and uidNumber attributes), if valid.
-    fn member_user_name(&self, e: &ldap3::SearchEntry) -> Option<String> {
-        let a = &self.cfg.attributes;
+    fn member_user_name(&self, cfg: &DomainConfig, e: &ldap3::SearchEntry) -> Option<String> {
+        let a = &cfg.attributes;
         if !e
             .attrs
             .keys()
@@ -138,12 +129,13 @@ impl Directory {
     /// groups nor named by a login name are read in one batch.
     pub(super) async fn expand_all(
         &self,
+        dir: &Directory,
         entries: &[ldap3::SearchEntry],
-        groups: Vec<super::GroupRecord>,
-    ) -> Result<Vec<super::GroupRecord>, DirectoryError> {
+        groups: Vec<GroupRecord>,
+    ) -> Result<Vec<GroupRecord>, DirectoryError> {
         let dns_of: HashMap<String, Vec<String>> = entries
             .iter()
-            .map(|e| (norm_dn(&e.dn), member_dns(&self.cfg, e)))
+            .map(|e| (norm_dn(&e.dn), member_dns(&dir.cfg, e)))
             .collect();
         let mut seen = HashSet::new();
         let unresolved: Vec<String> = dns_of
@@ -152,17 +144,17 @@ impl Directory {
             .filter(|d| {
                 let n = norm_dn(d);
                 !dns_of.contains_key(&n)
-                    && user_name_from_dn(&self.cfg, d).is_none()
+                    && user_name_from_dn(&dir.cfg, d).is_none()
                     && seen.insert(n)
             })
             .cloned()
             .collect();
         let mut user_at: HashMap<String, String> = HashMap::new();
         if !unresolved.is_empty() {
-            let a = &self.cfg.attributes;
+            let a = &dir.cfg.attributes;
             let attrs = vec![a.username.clone(), a.uid_number.clone()];
-            for e in self.read_dns(&unresolved, &attrs).await? {
-                if let Some(n) = self.member_user_name(&e) {
+            for e in self.read_dns(dir, &unresolved, &attrs).await? {
+                if let Some(n) = self.member_user_name(&dir.cfg, &e) {
                     user_at.insert(norm_dn(&e.dn), n);
                 }
             }
@@ -170,8 +162,8 @@ impl Directory {
         let direct: HashMap<String, Vec<String>> = entries
             .iter()
             .map(|e| {
-                let mut names = super::member_names(&self.cfg, e);
-                for d in member_dns(&self.cfg, e) {
+                let mut names = member_names(&dir.cfg, e);
+                for d in member_dns(&dir.cfg, e) {
                     if let Some(n) = user_at.get(&norm_dn(&d)) {
                         names.push(n.clone());
                     }
@@ -183,7 +175,7 @@ impl Directory {
             .into_iter()
             .map(|mut g| {
                 let own = direct.get(&norm_dn(&g.dn)).cloned().unwrap_or_default();
-                let nested = expand_offline(&g.dn, &dns_of, &direct, self.cfg.nesting_depth);
+                let nested = expand_offline(&g.dn, &dns_of, &direct, dir.cfg.nesting_depth);
                 for m in own.into_iter().chain(nested) {
                     if !g.group.members.contains(&m) {
                         g.group.members.push(m);
@@ -198,6 +190,7 @@ impl Directory {
     /// `frontier` (all of them, for the next nesting level).
     fn collect(
         &self,
+        dir: &Directory,
         entries: &[ldap3::SearchEntry],
         out: &mut Vec<GroupRef>,
         gids: &mut HashSet<u32>,
@@ -209,7 +202,7 @@ impl Directory {
                 continue;
             }
             frontier.push(e.dn.clone());
-            match entry_to_group(&self.cfg, &self.idmap, e) {
+            match entry_to_group(&dir.cfg, &dir.idmap, e) {
                 Ok(g) => {
                     if gids.insert(g.group.gid) {
                         out.push(GroupRef {
@@ -218,10 +211,10 @@ impl Directory {
                         });
                     }
                 }
-                Err(r) if self.is_link_only(&r) => {
+                Err(r) if self.is_link_only(&dir.cfg, &r) => {
                     tracing::debug!(dn = %r.dn, "group without a GID: followed for nesting only");
                 }
-                Err(r) => self.reject(&r),
+                Err(r) => dir.reject(&r),
             }
         }
     }
@@ -229,38 +222,39 @@ impl Directory {
     /// Login names of the members of nested groups below `group_dn`, whose
     /// direct member DNs are `dns` (user DNs named by their login name are
     /// already members: only the other DNs are read, one level at a time).
-    pub(crate) async fn nested_members(
+    pub(super) async fn nested_members(
         &self,
+        dir: &Directory,
         group_dn: &str,
         dns: Vec<String>,
     ) -> Result<Vec<String>, DirectoryError> {
-        let a = &self.cfg.attributes;
+        let a = &dir.cfg.attributes;
         let mut visited = HashSet::from([norm_dn(group_dn)]);
         let mut names = Vec::new();
         let mut frontier: Vec<String> = dns
             .into_iter()
-            .filter(|d| user_name_from_dn(&self.cfg, d).is_none())
+            .filter(|d| user_name_from_dn(&dir.cfg, d).is_none())
             .collect();
-        let mut attrs = self.group_attrs();
+        let mut attrs = group_attrs(&dir.cfg);
         attrs.push(a.username.clone());
         attrs.push(a.uid_number.clone());
         let mut depth = 0;
         // Depth 0 reads the direct non-user members; each further round
         // is one nesting level.
-        while !frontier.is_empty() && depth <= self.cfg.nesting_depth {
+        while !frontier.is_empty() && depth <= dir.cfg.nesting_depth {
             let mut next = Vec::new();
             let pending: Vec<String> = frontier
                 .into_iter()
                 .filter(|dn| visited.insert(norm_dn(dn)))
                 .collect();
-            let entries = self.read_dns(&pending, &attrs).await?;
+            let entries = self.read_dns(dir, &pending, &attrs).await?;
             for e in &entries {
-                if let Some(n) = self.member_user_name(e) {
+                if let Some(n) = self.member_user_name(&dir.cfg, e) {
                     // A user whose DN is not named by its login name.
                     names.push(n);
                     continue;
                 }
-                if depth == self.cfg.nesting_depth {
+                if depth == dir.cfg.nesting_depth {
                     continue;
                 }
                 for m in e
@@ -273,8 +267,8 @@ impl Directory {
                         names.push(m.clone());
                     }
                 }
-                for d in member_dns(&self.cfg, e) {
-                    match user_name_from_dn(&self.cfg, &d) {
+                for d in member_dns(&dir.cfg, e) {
+                    match user_name_from_dn(&dir.cfg, &d) {
                         Some(n) => names.push(n),
                         None => next.push(d),
                     }
@@ -295,6 +289,7 @@ impl Directory {
     /// read alone. DNs that do not exist are left out.
     async fn read_dns(
         &self,
+        dir: &Directory,
         dns: &[String],
         attrs: &[String],
     ) -> Result<Vec<ldap3::SearchEntry>, DirectoryError> {
@@ -303,7 +298,7 @@ impl Directory {
         let mut alone = Vec::new();
         for dn in dns {
             match rdn_assertion(dn) {
-                Some((attr, value)) if dn_is_under(dn, &self.cfg.base_dn) => {
+                Some((attr, value)) if dn_is_under(dn, &dir.cfg.base_dn) => {
                     match by_attr
                         .iter_mut()
                         .find(|(a, _)| a.eq_ignore_ascii_case(&attr))
@@ -319,12 +314,12 @@ impl Directory {
         for (attr, values) in &by_attr {
             for chunk in values.chunks(DNS_PER_SEARCH) {
                 let q = Query {
-                    base: self.cfg.base_dn.clone(),
+                    base: dir.cfg.base_dn.clone(),
                     scope: Scope::Subtree,
                     filter: filter::or(chunk.iter().map(|v| filter::eq(attr, v))),
                     attrs: attrs.to_vec(),
                 };
-                let found = self.search(&q, true).await?;
+                let found = dir.search(&q, true).await?;
                 out.extend(
                     found
                         .into_iter()
@@ -339,77 +334,14 @@ impl Directory {
                 filter: "(objectClass=*)".into(),
                 attrs: attrs.to_vec(),
             };
-            match self.search(&q, true).await {
+            match dir.search(&q, true).await {
                 Ok(e) => out.extend(e),
-                Err(DirectoryError::Protocol(m)) => {
-                    tracing::debug!(%dn, error = %m, "member DN not readable: skipped");
+                Err(e @ (DirectoryError::NotFound { .. } | DirectoryError::Refused { .. })) => {
+                    tracing::debug!(%dn, error = %e, "member DN not readable: skipped");
                 }
                 Err(e) => return Err(e),
             }
         }
         Ok(out)
-    }
-}
-
-/// Members of nested groups of `group_dn` computed from entries already read
-/// (enumeration): `dns_of` maps a group DN (normalized) to its member DNs,
-/// `direct` to its direct member names.
-pub(crate) fn expand_offline(
-    group_dn: &str,
-    dns_of: &HashMap<String, Vec<String>>,
-    direct: &HashMap<String, Vec<String>>,
-    depth_limit: u32,
-) -> Vec<String> {
-    let mut visited = HashSet::from([norm_dn(group_dn)]);
-    let mut frontier: Vec<String> = dns_of.get(&norm_dn(group_dn)).cloned().unwrap_or_default();
-    let mut names = Vec::new();
-    let mut depth = 0;
-    while !frontier.is_empty() && depth < depth_limit {
-        let mut next = Vec::new();
-        for dn in frontier {
-            let n = norm_dn(&dn);
-            if !dns_of.contains_key(&n) || !visited.insert(n.clone()) {
-                continue;
-            }
-            names.extend(direct.get(&n).cloned().unwrap_or_default());
-            next.extend(dns_of.get(&n).cloned().unwrap_or_default());
-        }
-        frontier = next;
-        depth += 1;
-    }
-    names
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dn_normal_form_ignores_case_spaces_and_escape_form() {
-        assert_eq!(norm_dn("CN=A\\2cB , DC=x"), norm_dn("cn=a\\,b,dc=X"));
-        assert_ne!(norm_dn("cn=a,dc=x"), norm_dn("cn=a,dc=y"));
-    }
-
-    #[test]
-    fn offline_expansion_follows_nesting_and_stops_at_cycles() {
-        let mut dns_of = HashMap::new();
-        let mut direct = HashMap::new();
-        dns_of.insert(norm_dn("cn=a,dc=t"), vec!["cn=b,dc=t".to_string()]);
-        dns_of.insert(
-            norm_dn("cn=b,dc=t"),
-            vec!["CN=a, dc=t".to_string(), "cn=c,dc=t".to_string()],
-        );
-        dns_of.insert(norm_dn("cn=c,dc=t"), vec![]);
-        direct.insert(norm_dn("cn=a,dc=t"), vec!["alice".to_string()]);
-        direct.insert(norm_dn("cn=b,dc=t"), vec!["bob".to_string()]);
-        direct.insert(norm_dn("cn=c,dc=t"), vec!["carol".to_string()]);
-        let mut got = expand_offline("cn=a,dc=t", &dns_of, &direct, 8);
-        got.sort();
-        assert_eq!(got, vec!["bob", "carol"]);
-        assert_eq!(
-            expand_offline("cn=a,dc=t", &dns_of, &direct, 1),
-            vec!["bob"]
-        );
-        assert!(expand_offline("cn=a,dc=t", &dns_of, &direct, 0).is_empty());
     }
 }

@@ -1,0 +1,57 @@
+//! What a login asks of a directory and what it answers: a password check
+//! (a bind as the user), a password change, and the account state read from
+//! the user's entry. Each flavour fills these in its own way (ppolicy and
+//! shadow attributes for RFC 2307, AD's bind codes and
+//! `userAccountControl`); the PAM decisions read only these types.
+
+use serde::{Deserialize, Serialize};
+
+/// Outcome of a password check (a simple bind as the user).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BindResult {
+    /// The server accepted the password; with a warning for the user when
+    /// the password policy says it expires soon or is in its grace logins.
+    Accepted(Option<String>),
+    /// Wrong password (LDAP invalidCredentials).
+    InvalidCredentials,
+    /// Refused by the password policy: the account is locked.
+    Locked,
+    /// Refused by the password policy: the password has expired.
+    PasswordExpired,
+    /// Refused before binding: the connection is not encrypted and the
+    /// domain does not set `allow_insecure_auth`.
+    Insecure,
+    /// The server refused the bind for another reason (its message).
+    Refused(String),
+}
+
+/// Outcome of a password change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeResult {
+    /// The password was changed.
+    Changed,
+    /// The current password is wrong.
+    WrongOldPassword,
+    /// Refused before binding: unencrypted connection.
+    Insecure,
+    /// The server refused the new password (its policy message).
+    Refused(String),
+}
+
+/// Account attributes read from the user's entry (and what the account
+/// filter said), kept with cached credentials for offline checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    /// `shadowExpire`: days since 1970-01-01 at which the account expires.
+    pub shadow_expire: Option<i64>,
+    /// `shadowLastChange`: day of the last password change (0: must change).
+    pub shadow_last_change: Option<i64>,
+    /// `shadowMax`: days a password is valid.
+    pub shadow_max: Option<i64>,
+    /// ppolicy `pwdAccountLockedTime` is present.
+    pub locked: bool,
+    /// ppolicy `pwdReset: TRUE` (an administrator set the password).
+    pub pwd_reset: bool,
+    /// Whether the entry matches the domain's `access_filter` (None: no filter).
+    pub filter_matches: Option<bool>,
+}

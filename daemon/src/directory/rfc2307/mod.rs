@@ -1,0 +1,329 @@
+//! The RFC 2307 flavour (`kind = "ldap"`): OpenLDAP and other directories
+//! with `posixAccount` / `posixGroup` entries. Names match exactly, IDs are
+//! the entries' `uidNumber` / `gidNumber`, a user's groups are found by
+//! `memberUid` and (rfc2307bis) member DNs, nested groups level by level;
+//! several search bases are searched in order. Password checks bind with
+//! the ppolicy control, changes use the Password Modify operation
+//! ([`password`]).
+
+mod groups;
+mod password;
+
+use super::ad::SidObject;
+use super::entry::{check_name, entry_to_group, entry_to_user, member_dns};
+use super::flavour::Verdict;
+use super::records::{DirectoryError, GroupRecord, UserRecord};
+use super::search::Query;
+use super::{queries, Directory};
+use crate::config::{DomainConfig, Schema};
+use crate::filter;
+use ldap3::SearchEntry;
+
+/// An RFC 2307 (or rfc2307bis) directory. It learns nothing at run time.
+#[derive(Debug, Default)]
+pub struct Rfc2307;
+
+/// The attributes the daemon reads for a user of an RFC 2307 domain (an AD
+/// domain's are [`super::ad::user_attrs`]).
+pub fn user_attrs(cfg: &DomainConfig) -> Vec<String> {
+    let a = &cfg.attributes;
+    let mut v = vec![
+        a.username.clone(),
+        a.uid_number.clone(),
+        a.gid_number.clone(),
+        a.gecos.clone(),
+        "cn".to_string(),
+        a.home_directory.clone(),
+        a.login_shell.clone(),
+    ];
+    if let Some(u) = &a.unique_id {
+        v.push(u.clone());
+    }
+    v
+}
+
+/// The attributes the daemon reads for a group of an RFC 2307 domain (an AD
+/// domain's are [`super::ad::group_attrs`]).
+pub fn group_attrs(cfg: &DomainConfig) -> Vec<String> {
+    let a = &cfg.attributes;
+    let mut v = vec![
+        a.group_name.clone(),
+        a.gid_number.clone(),
+        a.member_uid.clone(),
+    ];
+    if cfg.schema == Schema::Rfc2307bis {
+        v.push(a.member.clone());
+        v.push("uniqueMember".to_string());
+    }
+    v
+}
+
+/// One user search per user search base, in order.
+fn user_queries(cfg: &DomainConfig, extra: &str) -> Vec<Query> {
+    queries(cfg.user_bases(), &cfg.user_filter, extra, user_attrs(cfg))
+}
+
+/// One group search per group search base, in order.
+fn group_queries(cfg: &DomainConfig, extra: &str) -> Vec<Query> {
+    queries(
+        cfg.group_bases(),
+        cfg.group_filter(),
+        extra,
+        group_attrs(cfg),
+    )
+}
+
+/// Group searches for a user's groups: names and GIDs only (the member
+/// lists, often the bulk of a group entry, are not needed).
+fn group_ref_queries(cfg: &DomainConfig, extra: &str) -> Vec<Query> {
+    let a = &cfg.attributes;
+    let attrs = vec![a.group_name.clone(), a.gid_number.clone()];
+    queries(cfg.group_bases(), cfg.group_filter(), extra, attrs)
+}
+
+impl Rfc2307 {
+    /// Names are matched exactly.
+    pub(crate) fn case_insensitive_names(&self) -> bool {
+        false
+    }
+
+    /// IDs are attributes of the entries: two entries can share one.
+    pub(crate) fn ids_from_sids(&self, _cfg: &DomainConfig) -> bool {
+        false
+    }
+
+    /// Every search base's user (`users`) or group search, unfiltered.
+    pub(crate) fn scan_queries(&self, dir: &Directory, users: bool) -> Vec<Query> {
+        if users {
+            user_queries(&dir.cfg, "")
+        } else {
+            group_queries(&dir.cfg, "")
+        }
+    }
+
+    /// Validates user entries; rejected ones are logged and left out.
+    fn users_from(&self, dir: &Directory, entries: &[SearchEntry]) -> Vec<UserRecord> {
+        entries
+            .iter()
+            .filter_map(|e| match entry_to_user(&dir.cfg, &dir.idmap, e) {
+                Ok(u) => Some(u),
+                Err(r) => {
+                    dir.reject(&r);
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// The user called `name` (exact, case-sensitive match), if it exists
+    /// for this host.
+    pub(crate) async fn user_by_name(
+        &self,
+        dir: &Directory,
+        name: &str,
+    ) -> Result<Option<UserRecord>, DirectoryError> {
+        if check_name(name).is_err() {
+            return Ok(None);
+        }
+        let attr = &dir.cfg.attributes.username;
+        let entries = dir
+            .search_first(&user_queries(&dir.cfg, &filter::eq(attr, name)))
+            .await?;
+        // Every entry carrying the name counts, valid or not: two entries
+        // with one name are refused even when one of them is broken.
+        let same: Vec<&SearchEntry> = entries
+            .iter()
+            .filter(|e| {
+                e.attrs
+                    .iter()
+                    .any(|(k, v)| k.eq_ignore_ascii_case(attr) && v.iter().any(|x| x == name))
+            })
+            .collect();
+        if same.len() > 1 {
+            let dns: Vec<&str> = same.iter().map(|e| e.dn.as_str()).collect();
+            tracing::warn!(domain = %dir.cfg.name, dns = %dns.join(" | "), "user name {name:?} matches several entries: refused");
+            return Ok(None);
+        }
+        let users: Vec<UserRecord> = self
+            .users_from(dir, &entries)
+            .into_iter()
+            .filter(|u| u.user.name == name)
+            .collect();
+        let Some(u) = dir.single_user(&format!("user name {name:?}"), users) else {
+            return Ok(None);
+        };
+        dir.allowed(u).await
+    }
+
+    /// The user with UID `uid`, if it exists for this host.
+    pub(crate) async fn user_by_uid(
+        &self,
+        dir: &Directory,
+        uid: u32,
+    ) -> Result<Option<UserRecord>, DirectoryError> {
+        if dir.idmap.check_posix_id(&dir.cfg.name, uid).is_err() {
+            return Ok(None);
+        }
+        let f = filter::eq(&dir.cfg.attributes.uid_number, &uid.to_string());
+        let entries = dir.search_first(&user_queries(&dir.cfg, &f)).await?;
+        let users: Vec<UserRecord> = self
+            .users_from(dir, &entries)
+            .into_iter()
+            .filter(|u| u.user.uid == uid)
+            .collect();
+        let Some(u) = dir.single_user(&format!("uid {uid}"), users) else {
+            return Ok(None);
+        };
+        dir.allowed(u).await
+    }
+
+    /// The group called `name`, members of nested groups included.
+    pub(crate) async fn group_by_name(
+        &self,
+        dir: &Directory,
+        name: &str,
+    ) -> Result<Option<GroupRecord>, DirectoryError> {
+        if check_name(name).is_err() {
+            return Ok(None);
+        }
+        let f = filter::eq(&dir.cfg.attributes.group_name, name);
+        let entries = dir.search_first(&group_queries(&dir.cfg, &f)).await?;
+        self.single_group(dir, &format!("group name {name:?}"), entries, |g| {
+            g.group.name == name
+        })
+        .await
+    }
+
+    /// The group with GID `gid`, members of nested groups included.
+    pub(crate) async fn group_by_gid(
+        &self,
+        dir: &Directory,
+        gid: u32,
+    ) -> Result<Option<GroupRecord>, DirectoryError> {
+        if dir.idmap.check_posix_id(&dir.cfg.name, gid).is_err() {
+            return Ok(None);
+        }
+        let f = filter::eq(&dir.cfg.attributes.gid_number, &gid.to_string());
+        let entries = dir.search_first(&group_queries(&dir.cfg, &f)).await?;
+        self.single_group(dir, &format!("gid {gid}"), entries, |g| g.group.gid == gid)
+            .await
+    }
+
+    async fn single_group(
+        &self,
+        dir: &Directory,
+        what: &str,
+        entries: Vec<SearchEntry>,
+        keep: impl Fn(&GroupRecord) -> bool,
+    ) -> Result<Option<GroupRecord>, DirectoryError> {
+        let mut found: Vec<(GroupRecord, &SearchEntry)> = Vec::new();
+        for e in &entries {
+            match entry_to_group(&dir.cfg, &dir.idmap, e) {
+                Ok(g) if keep(&g) => found.push((g, e)),
+                Ok(_) => {}
+                Err(r) => dir.reject(&r),
+            }
+        }
+        if found.len() > 1 {
+            let dns: Vec<&str> = found.iter().map(|(g, _)| g.dn.as_str()).collect();
+            tracing::warn!(domain = %dir.cfg.name, dns = %dns.join(" | "), "{what} matches several entries: refused");
+            return Ok(None);
+        }
+        let Some((mut g, e)) = found.pop() else {
+            return Ok(None);
+        };
+        if dir.cfg.schema == Schema::Rfc2307bis {
+            let extra = self
+                .nested_members(dir, &g.dn, member_dns(&dir.cfg, e))
+                .await?;
+            for m in extra {
+                if !g.group.members.contains(&m) {
+                    g.group.members.push(m);
+                }
+            }
+        }
+        Ok(Some(g))
+    }
+
+    /// Every user of the domain (paged), validated, without names or UIDs
+    /// that occur twice, restricted by `limit_to_groups`.
+    pub(crate) async fn all_users(
+        &self,
+        dir: &Directory,
+    ) -> Result<Vec<UserRecord>, DirectoryError> {
+        let entries = dir.search_all(&user_queries(&dir.cfg, ""), false).await?;
+        dir.unique_allowed_users(self.users_from(dir, &entries))
+            .await
+    }
+
+    /// Every group of the domain (paged), validated, without names or GIDs
+    /// that occur twice; members of nested groups included.
+    pub(crate) async fn all_groups(
+        &self,
+        dir: &Directory,
+    ) -> Result<Vec<GroupRecord>, DirectoryError> {
+        let entries = dir.search_all(&group_queries(&dir.cfg, ""), false).await?;
+        let mut groups = Vec::new();
+        for e in &entries {
+            match entry_to_group(&dir.cfg, &dir.idmap, e) {
+                Ok(g) => groups.push(g),
+                Err(r) if self.is_link_only(&dir.cfg, &r) => {}
+                Err(r) => dir.reject(&r),
+            }
+        }
+        let groups = dir.unique_groups(groups);
+        if dir.cfg.schema != Schema::Rfc2307bis {
+            return Ok(groups);
+        }
+        self.expand_all(dir, &entries, groups).await
+    }
+
+    /// An RFC 2307 directory has no SIDs.
+    pub(crate) async fn lookup_sid(
+        &self,
+        _dir: &Directory,
+        _sid: &roster_idmap::Sid,
+    ) -> Result<Option<SidObject>, DirectoryError> {
+        Ok(None)
+    }
+
+    /// Users as `rosterctl test` shows them: the daemon's validation.
+    pub(crate) fn judge_users(
+        &self,
+        dir: &Directory,
+        entries: &[SearchEntry],
+    ) -> Vec<Verdict<UserRecord>> {
+        entries
+            .iter()
+            .map(|e| match entry_to_user(&dir.cfg, &dir.idmap, e) {
+                Ok(u) => Verdict::Served(u),
+                Err(r) => Verdict::Refused(r.reason),
+            })
+            .collect()
+    }
+
+    /// Groups as `rosterctl test` shows them; an rfc2307bis group without a
+    /// GID only links nested groups (the daemon reads its members and
+    /// serves nothing for it): ignored, not refused.
+    pub(crate) fn judge_groups(
+        &self,
+        dir: &Directory,
+        entries: &[SearchEntry],
+    ) -> Vec<Verdict<GroupRecord>> {
+        let cfg = &dir.cfg;
+        let bis = cfg.schema == Schema::Rfc2307bis;
+        let has_gid = |e: &SearchEntry| {
+            e.attrs
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case(&cfg.attributes.gid_number) && !v.is_empty())
+        };
+        entries
+            .iter()
+            .map(|e| match entry_to_group(cfg, &dir.idmap, e) {
+                Ok(g) => Verdict::Served(g),
+                Err(_) if bis && !has_gid(e) => Verdict::Ignored,
+                Err(r) => Verdict::Refused(r.reason),
+            })
+            .collect()
+    }
+}

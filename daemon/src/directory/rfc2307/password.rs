@@ -1,0 +1,215 @@
+//! Logins against an RFC 2307 directory: a password check is a simple bind
+//! with the password policy control (OpenLDAP's ppolicy says why a bind
+//! failed, or that the password expires soon), the account state comes
+//! from the shadow attributes and ppolicy's `pwdAccountLockedTime` /
+//! `pwdReset`, and a password change is the Password Modify operation
+//! (RFC 3062) on a session bound with the old password.
+
+use super::Rfc2307;
+use crate::directory::account::{AccountInfo, BindResult, ChangeResult};
+use crate::directory::ppolicy::{self, PolicyError};
+use crate::directory::{Directory, DirectoryError, UserSession};
+use ldap3::exop::PasswordModify;
+use ldap3::{LdapResult, SearchEntry};
+use zeroize::Zeroizing;
+
+/// LDAP result code invalidCredentials.
+const RC_INVALID_CREDENTIALS: u32 = 49;
+/// Attributes read for the account decision.
+const ACCOUNT_ATTRS: [&str; 5] = [
+    "shadowExpire",
+    "shadowLastChange",
+    "shadowMax",
+    "pwdAccountLockedTime",
+    "pwdReset",
+];
+
+/// The outcome of an LDAP bind result (with its ppolicy response).
+fn bind_result(res: &LdapResult) -> BindResult {
+    let policy = ppolicy::from_controls(&res.ctrls).unwrap_or_default();
+    match (res.rc, policy.error) {
+        (0, _) => BindResult::Accepted(policy.warning()),
+        (_, Some(PolicyError::AccountLocked)) => BindResult::Locked,
+        (_, Some(PolicyError::PasswordExpired)) => BindResult::PasswordExpired,
+        (RC_INVALID_CREDENTIALS, _) => BindResult::InvalidCredentials,
+        (rc, _) => BindResult::Refused(format!("rc={rc} {}", res.text)),
+    }
+}
+
+fn first_int(e: &SearchEntry, attr: &str) -> Option<i64> {
+    e.attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+        .and_then(|(_, v)| v.first())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn has_attr(e: &SearchEntry, attr: &str) -> bool {
+    e.attrs
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case(attr) && !v.is_empty())
+}
+
+impl Rfc2307 {
+    /// The attributes of a user's entry the account decision reads.
+    pub(crate) fn account_attrs(&self) -> &'static [&'static str] {
+        &ACCOUNT_ATTRS
+    }
+
+    /// The account state of a user's entry: shadow expiry and age, ppolicy
+    /// lock and reset.
+    pub(crate) fn account_info(&self, e: &SearchEntry) -> AccountInfo {
+        AccountInfo {
+            shadow_expire: first_int(e, "shadowExpire"),
+            shadow_last_change: first_int(e, "shadowLastChange"),
+            shadow_max: first_int(e, "shadowMax"),
+            locked: has_attr(e, "pwdAccountLockedTime"),
+            pwd_reset: e.attrs.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("pwdReset")
+                    && v.iter().any(|x| x.eq_ignore_ascii_case("TRUE"))
+            }),
+            filter_matches: None,
+        }
+    }
+
+    /// A bind as `dn` with `password` on `session`, with the ppolicy
+    /// control.
+    pub(crate) async fn bind(
+        &self,
+        dir: &Directory,
+        session: &UserSession,
+        dn: &str,
+        password: &str,
+    ) -> Result<BindResult, DirectoryError> {
+        let (dn, pw) = (dn.to_string(), Zeroizing::new(password.to_string()));
+        let answered = dir
+            .on_session(session, "user bind", move |mut ldap| async move {
+                ldap.with_controls(ppolicy::request())
+                    .simple_bind(&dn, &pw)
+                    .await
+            })
+            .await?;
+        let res = match answered {
+            Ok(r) | Err(r) => r,
+        };
+        Ok(bind_result(&res))
+    }
+
+    /// Changes the password of `dn`: a session bound with `old`, then the
+    /// Password Modify operation on it.
+    pub(crate) async fn change_password(
+        &self,
+        dir: &Directory,
+        dn: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<ChangeResult, DirectoryError> {
+        let Some(session) = dir.user_session().await? else {
+            return Ok(ChangeResult::Insecure);
+        };
+        let outcome = self.change_on_session(dir, &session, dn, old, new).await;
+        dir.close_session(session).await;
+        outcome
+    }
+
+    async fn change_on_session(
+        &self,
+        dir: &Directory,
+        session: &UserSession,
+        dn: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<ChangeResult, DirectoryError> {
+        Ok(match self.bind(dir, session, dn, old).await? {
+            BindResult::Accepted(_) => {
+                let dn = dn.to_string();
+                let (o, n) = (
+                    Zeroizing::new(old.to_string()),
+                    Zeroizing::new(new.to_string()),
+                );
+                let answered = dir
+                    .on_session(session, "password modify", move |mut ldap| async move {
+                        let exop = PasswordModify {
+                            user_id: Some(&dn),
+                            old_pass: Some(&o),
+                            new_pass: Some(&n),
+                        };
+                        ldap.extended(exop).await
+                    })
+                    .await?;
+                match answered {
+                    Ok(res) if res.1.rc == 0 => ChangeResult::Changed,
+                    Ok(res) => ChangeResult::Refused(res.1.text.clone()),
+                    Err(res) => ChangeResult::Refused(res.text),
+                }
+            }
+            BindResult::InvalidCredentials => ChangeResult::WrongOldPassword,
+            BindResult::Locked => ChangeResult::Refused("the account is locked".into()),
+            BindResult::PasswordExpired => ChangeResult::Refused(
+                "the password has expired; an administrator must reset it".into(),
+            ),
+            BindResult::Insecure => ChangeResult::Insecure,
+            BindResult::Refused(m) => ChangeResult::Refused(m),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn entry(attrs: &[(&str, &[&str])]) -> SearchEntry {
+        SearchEntry {
+            dn: "uid=alice,dc=example,dc=test".into(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+            bin_attrs: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn account_attributes_are_read_case_insensitively() {
+        let e = entry(&[
+            ("shadowexpire", &["19000"]),
+            ("shadowLastChange", &[" 18000 "]),
+            ("SHADOWMAX", &["90"]),
+            ("pwdAccountLockedTime", &["000001010000Z"]),
+            ("pwdReset", &["TRUE"]),
+        ]);
+        let i = Rfc2307.account_info(&e);
+        assert_eq!(i.shadow_expire, Some(19000));
+        assert_eq!(i.shadow_last_change, Some(18000));
+        assert_eq!(i.shadow_max, Some(90));
+        assert!(i.locked && i.pwd_reset);
+        assert_eq!(i.filter_matches, None);
+    }
+
+    #[test]
+    fn absent_or_false_attributes_allow() {
+        let i = Rfc2307.account_info(&entry(&[("pwdReset", &["FALSE"]), ("shadowMax", &["x"])]));
+        assert_eq!(i, AccountInfo::default());
+    }
+
+    fn result(rc: u32, text: &str) -> LdapResult {
+        LdapResult {
+            rc,
+            matched: String::new(),
+            text: text.into(),
+            refs: Vec::new(),
+            ctrls: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn bind_results_without_a_policy_response() {
+        assert_eq!(bind_result(&result(0, "")), BindResult::Accepted(None));
+        assert_eq!(bind_result(&result(49, "")), BindResult::InvalidCredentials);
+        assert_eq!(
+            bind_result(&result(53, "unwilling")),
+            BindResult::Refused("rc=53 unwilling".into())
+        );
+    }
+}
