@@ -48,11 +48,11 @@ fn config(slapd: &Slapd) -> String {
 /// The status of the one domain (pam.sock's full document; nss.sock
 /// answers a redacted one).
 fn domain_status(rd: &Rosterd) -> Value {
-    let Response::Json(text) = rd.pam(&Request::Status) else {
-        panic!("Status is not JSON");
+    let Response::Admin(Ok(roster_proto::AdminReply::Status(report))) = rd.pam(&Request::Status)
+    else {
+        panic!("Status is not a status report");
     };
-    let st: Value = serde_json::from_str(&text).expect("status JSON");
-    st["domains"][0].clone()
+    report.document()["domains"][0].clone()
 }
 
 /// Polls the domain's status until `done` holds (at most 60 s).

@@ -96,10 +96,11 @@ impl Bench {
 }
 
 fn domain_online(rd: &Rosterd) -> bool {
-    let Response::Json(text) = rd.nss(&Request::Status) else {
+    let Response::Admin(Ok(roster_proto::AdminReply::Status(report))) = rd.nss(&Request::Status)
+    else {
         return false;
     };
-    text.contains("\"online\":true")
+    report.document().to_string().contains("\"online\":true")
 }
 
 fn slapd_pid(slapd: &Slapd) -> i32 {

@@ -267,7 +267,7 @@ impl Pool {
             .duration_since(o.since)
             .unwrap_or_default()
             .as_secs();
-        Err(DirectoryError::Unavailable(format!(
+        Err(DirectoryError::unavailable(format!(
             "domain \"{}\" offline for {since}s: no server answers ({}), a background probe reconnects; last error: {}",
             self.cfg.name,
             servers.join("; "),

@@ -105,7 +105,7 @@ async fn offline_domain_answers_at_once_and_the_probe_brings_it_back() {
     );
     assert!(matches!(
         d.user_by_name("alice").await,
-        Err(DirectoryError::Unavailable(_))
+        Err(DirectoryError::Unavailable { .. })
     ));
     let st = d.status();
     assert!(!st.online && st.offline_since.is_some(), "{st:?}");
@@ -113,18 +113,18 @@ async fn offline_domain_answers_at_once_and_the_probe_brings_it_back() {
     // Offline: every lookup and user bind is refused without connecting.
     for _ in 0..5 {
         match d.user_by_uid(10001).await {
-            Err(DirectoryError::Unavailable(m)) => {
+            Err(DirectoryError::Unavailable { context: m, .. }) => {
                 assert!(m.contains("offline") && m.contains(&uri), "{m}")
             }
             other => panic!("expected Unavailable, got {other:?}"),
         }
         assert!(matches!(
             d.user_session().await,
-            Err(DirectoryError::Unavailable(_))
+            Err(DirectoryError::Unavailable { .. })
         ));
         assert!(matches!(
             d.connection().await,
-            Err(DirectoryError::Unavailable(_))
+            Err(DirectoryError::Unavailable { .. })
         ));
     }
     assert_eq!(d.status().connects, 1);

@@ -66,7 +66,7 @@ impl Pool {
                     tracing::info!(domain = %self.cfg.name, %uri, "domain back online");
                     return;
                 }
-                Err(DirectoryError::Unavailable(msg)) => {
+                Err(DirectoryError::Unavailable { context: msg, .. }) => {
                     tracing::debug!(domain = %self.cfg.name, %uri, error = %msg, "probe: server still unreachable");
                     let mut h = self.health();
                     let s = &mut h.servers[i];
