@@ -29,6 +29,8 @@ bind_password_file = "{pw}"
 allow_insecure_bind = true
 connect_timeout = 1
 op_timeout = 2
+offline_retry_initial = 0.2
+offline_retry_max = 0.5
 "#,
         uri = slapd.ldap_uri(),
         base = dataset::BASE_DN,

@@ -28,6 +28,8 @@ fn offline_login_with_cached_credentials_and_lockout() {
             "offline_failed_login_attempts = 2",
             "offline_failed_login_delay = 5",
             "connect_timeout = 1",
+            "offline_retry_initial = 0.2",
+            "offline_retry_max = 0.5",
         ],
     );
     let ns = namespace(&rd, "");
@@ -69,8 +71,8 @@ fn offline_login_with_cached_credentials_and_lockout() {
     );
     assert!(rd.log().contains("locked until"), "{}", rd.log());
 
-    // The directory is back: once rosterd's backoff for the dead server
-    // has passed, online logins work again (and clear the lockout).
+    // The directory is back: once rosterd's probe (short backoff here)
+    // has reconnected, online logins work again (and clear the lockout).
     slapd.start_again();
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
