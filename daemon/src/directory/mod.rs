@@ -323,6 +323,45 @@ impl Directory {
         by_flavour!(self, f => f.user_by_uid(self, uid).await)
     }
 
+    /// The users called `names`, each as [`Directory::user_by_name`]
+    /// answers it, in the order asked: an RFC 2307 domain asks one search
+    /// per search base for all of them (keep `names` to a few hundred);
+    /// Active Directory asks each name on its own.
+    pub async fn users_by_names(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<Option<UserRecord>>, DirectoryError> {
+        match &self.flavour {
+            Flavour::Rfc2307(f) => f.users_by_names(self, names).await,
+            Flavour::Ad(f) => {
+                let mut out = Vec::with_capacity(names.len());
+                for n in names {
+                    out.push(f.user_by_name(self, n).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// The users with UIDs `uids`, each as [`Directory::user_by_uid`]
+    /// answers it, in the order asked (batched like
+    /// [`Directory::users_by_names`]).
+    pub async fn users_by_uids(
+        &self,
+        uids: &[u32],
+    ) -> Result<Vec<Option<UserRecord>>, DirectoryError> {
+        match &self.flavour {
+            Flavour::Rfc2307(f) => f.users_by_uids(self, uids).await,
+            Flavour::Ad(f) => {
+                let mut out = Vec::with_capacity(uids.len());
+                for &u in uids {
+                    out.push(f.user_by_uid(self, u).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
     /// The group called `name`, members of nested groups included.
     pub async fn group_by_name(&self, name: &str) -> Result<Option<GroupRecord>, DirectoryError> {
         by_flavour!(self, f => f.group_by_name(self, name).await)
