@@ -420,7 +420,7 @@ async fn empty_service_password_is_refused_before_any_bind() {
 #[tokio::test]
 async fn batched_user_lookups_answer_like_single_ones() {
     let t = dir();
-    let d = default_directory(t.path());
+    let d = std::sync::Arc::new(default_directory(t.path()));
     let mut names: Vec<String> = ["alice", "ALICE", "dup", "nosuchuser", "", "a*)(uid=*"]
         .iter()
         .map(|s| s.to_string())

@@ -53,6 +53,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// Lookups of a batch asked at once where the flavour has no batch search.
+const PER_KEY_PARALLEL: usize = 32;
+
 /// Access to one domain's directory. `Send + Sync`; share it in an `Arc`.
 pub struct Directory {
     cfg: DomainConfig,
@@ -326,40 +329,71 @@ impl Directory {
     /// The users called `names`, each as [`Directory::user_by_name`]
     /// answers it, in the order asked: an RFC 2307 domain asks one search
     /// per search base for all of them (keep `names` to a few hundred);
-    /// Active Directory asks each name on its own.
+    /// Active Directory asks each name on its own, [`PER_KEY_PARALLEL`]
+    /// at a time.
     pub async fn users_by_names(
-        &self,
+        self: &Arc<Self>,
         names: &[String],
     ) -> Result<Vec<Option<UserRecord>>, DirectoryError> {
-        match &self.flavour {
-            Flavour::Rfc2307(f) => f.users_by_names(self, names).await,
-            Flavour::Ad(f) => {
-                let mut out = Vec::with_capacity(names.len());
-                for n in names {
-                    out.push(f.user_by_name(self, n).await?);
-                }
-                Ok(out)
-            }
+        if let Flavour::Rfc2307(f) = &self.flavour {
+            return f.users_by_names(self, names).await;
         }
+        self.each_key(names.to_vec(), |dir, n| async move {
+            dir.user_by_name(&n).await
+        })
+        .await
     }
 
     /// The users with UIDs `uids`, each as [`Directory::user_by_uid`]
     /// answers it, in the order asked (batched like
     /// [`Directory::users_by_names`]).
     pub async fn users_by_uids(
-        &self,
+        self: &Arc<Self>,
         uids: &[u32],
     ) -> Result<Vec<Option<UserRecord>>, DirectoryError> {
-        match &self.flavour {
-            Flavour::Rfc2307(f) => f.users_by_uids(self, uids).await,
-            Flavour::Ad(f) => {
-                let mut out = Vec::with_capacity(uids.len());
-                for &u in uids {
-                    out.push(f.user_by_uid(self, u).await?);
-                }
-                Ok(out)
+        if let Flavour::Rfc2307(f) = &self.flavour {
+            return f.users_by_uids(self, uids).await;
+        }
+        self.each_key(
+            uids.to_vec(),
+            |dir, u| async move { dir.user_by_uid(u).await },
+        )
+        .await
+    }
+
+    /// `lookup` for every key, [`PER_KEY_PARALLEL`] at a time, answers in
+    /// the order of `keys`; the first error fails them all.
+    async fn each_key<K, F, Fut>(
+        self: &Arc<Self>,
+        keys: Vec<K>,
+        lookup: F,
+    ) -> Result<Vec<Option<UserRecord>>, DirectoryError>
+    where
+        K: Send + 'static,
+        F: Fn(Arc<Directory>, K) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<UserRecord>, DirectoryError>>
+            + Send
+            + 'static,
+    {
+        let mut out: Vec<Option<UserRecord>> = (0..keys.len()).map(|_| None).collect();
+        let mut keys = keys.into_iter().enumerate().peekable();
+        while keys.peek().is_some() {
+            let mut set = tokio::task::JoinSet::new();
+            for (idx, k) in keys.by_ref().take(PER_KEY_PARALLEL) {
+                let fut = lookup(self.clone(), k);
+                set.spawn(async move { (idx, fut.await) });
+            }
+            while let Some(joined) = set.join_next().await {
+                let (idx, found) = joined.map_err(|e| {
+                    DirectoryError::unavailable(format!(
+                        "domain \"{}\": lookup task failed: {e}",
+                        self.cfg.name
+                    ))
+                })?;
+                out[idx] = found?;
             }
         }
+        Ok(out)
     }
 
     /// The group called `name`, members of nested groups included.
