@@ -213,14 +213,21 @@ impl Directory {
     /// `bounded` applies `op_timeout` to the whole search (lookups); without
     /// it each reply is bounded (enumeration).
     async fn search(&self, q: &Query, bounded: bool) -> Result<Vec<SearchEntry>, DirectoryError> {
-        self.search_paged(q, bounded, true).await
+        self.search_paged(q, bounded, true, false).await
     }
 
     /// [`Directory::search`] for a lookup of one name or ID (bounded):
     /// without the paging control, unless the server's size limit says
     /// otherwise.
     pub(crate) async fn search_one(&self, q: &Query) -> Result<Vec<SearchEntry>, DirectoryError> {
-        self.search_paged(q, true, false).await
+        self.search_paged(q, true, false, true).await
+    }
+
+    /// [`Directory::search_one`] for a lookup of many names or IDs at
+    /// once: a referral that cannot be followed fails the search even when
+    /// entries were found (another key's entry may lie behind it).
+    pub(crate) async fn search_many(&self, q: &Query) -> Result<Vec<SearchEntry>, DirectoryError> {
+        self.search_paged(q, true, false, false).await
     }
 
     async fn search_paged(
@@ -228,10 +235,10 @@ impl Directory {
         q: &Query,
         bounded: bool,
         mut paged: bool,
+        lookup: bool,
     ) -> Result<Vec<SearchEntry>, DirectoryError> {
         let op = self.cfg.op_timeout;
-        // A lookup of one name or ID (asked unpaged).
-        let lookup = !paged;
+        // (`lookup`: a lookup of one name or ID.)
         let mut attempt = 0;
         while attempt < 2 {
             let Lease { ldap, index, fresh } = self.pool.get().await?;

@@ -44,7 +44,12 @@ impl Rfc2307 {
             }
             let any = filter::or(open.iter().map(|&k| filter::eq(attr, &names[k])));
             let q = &user_queries(&dir.cfg, &any)[base];
-            let entries = dir.search_one(q).await?;
+            let entries = match dir.search_many(q).await {
+                Ok(entries) => entries,
+                // (Perhaps a referral that could not be followed: each
+                // key's own lookup decides whether that matters.)
+                Err(_) => return self.each_of_names(dir, names).await,
+            };
             let mut by_value: HashMap<String, Vec<&SearchEntry>> = HashMap::new();
             for e in &entries {
                 let mut vs: Vec<String> = values(e, attr).map(|v| v.to_lowercase()).collect();
@@ -92,7 +97,12 @@ impl Rfc2307 {
             }
             let any = filter::or(open.iter().map(|&k| filter::eq(attr, &uids[k].to_string())));
             let q = &user_queries(&dir.cfg, &any)[base];
-            let entries = dir.search_one(q).await?;
+            let entries = match dir.search_many(q).await {
+                Ok(entries) => entries,
+                // (Perhaps a referral that could not be followed: each
+                // key's own lookup decides whether that matters.)
+                Err(_) => return self.each_of_uids(dir, uids).await,
+            };
             let mut by_value: HashMap<u32, Vec<&SearchEntry>> = HashMap::new();
             for e in &entries {
                 let mut vs: Vec<u32> = values(e, attr)
@@ -114,6 +124,32 @@ impl Rfc2307 {
         for (&uid, entries) in uids.iter().zip(found) {
             let entries = entries.unwrap_or_default();
             out.push(self.user_numbered(dir, uid, &entries).await?);
+        }
+        Ok(out)
+    }
+
+    /// Every name of `names` asked on its own.
+    async fn each_of_names(
+        &self,
+        dir: &Directory,
+        names: &[String],
+    ) -> Result<Vec<Option<UserRecord>>, DirectoryError> {
+        let mut out = Vec::with_capacity(names.len());
+        for n in names {
+            out.push(self.user_by_name(dir, n).await?);
+        }
+        Ok(out)
+    }
+
+    /// Every UID of `uids` asked on its own.
+    async fn each_of_uids(
+        &self,
+        dir: &Directory,
+        uids: &[u32],
+    ) -> Result<Vec<Option<UserRecord>>, DirectoryError> {
+        let mut out = Vec::with_capacity(uids.len());
+        for &u in uids {
+            out.push(self.user_by_uid(dir, u).await?);
         }
         Ok(out)
     }
