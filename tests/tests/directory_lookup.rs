@@ -416,3 +416,32 @@ async fn empty_service_password_is_refused_before_any_bind() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn batched_user_lookups_answer_like_single_ones() {
+    let t = dir();
+    let d = std::sync::Arc::new(default_directory(t.path()));
+    let mut names: Vec<String> = ["alice", "ALICE", "dup", "nosuchuser", "", "a*)(uid=*"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    names.extend(BROKEN_USERS.iter().map(|(n, _)| n.to_string()));
+    names.extend((1..=300).map(bulk_user));
+    let mut uids: Vec<u32> = vec![ALICE.uid, DUP_UIDS.0, DUP_UIDS.1, 19999, 0, 10302];
+    uids.extend((1..=300).map(|i| BULK_UID_BASE + i));
+    let before = d.status().searches;
+    let batched = d.users_by_names(&names).await.unwrap();
+    let by_uid = d.users_by_uids(&uids).await.unwrap();
+    let cost = d.status().searches - before;
+    // One search per search base and question, not one per key.
+    assert!(cost <= 2 * d.config().user_bases().len() as u64, "{cost}");
+    for (n, got) in names.iter().zip(&batched) {
+        assert_eq!(got, &d.user_by_name(n).await.unwrap(), "{n:?}");
+    }
+    for (u, got) in uids.iter().zip(&by_uid) {
+        assert_eq!(got, &d.user_by_uid(*u).await.unwrap(), "{u}");
+    }
+    assert!(batched[0].is_some() && batched[1].is_none() && batched[2].is_none());
+    assert_eq!(batched.iter().flatten().count(), 1 + 300);
+    assert_eq!(by_uid.iter().flatten().count(), 3 + 300);
+}

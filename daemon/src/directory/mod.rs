@@ -55,6 +55,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// Lookups of a batch asked at once where the flavour has no batch search.
+const PER_KEY_PARALLEL: usize = 32;
+
 /// Access to one domain's directory. `Send + Sync`; share it in an `Arc`.
 pub struct Directory {
     cfg: DomainConfig,
@@ -212,14 +215,21 @@ impl Directory {
     /// `bounded` applies `op_timeout` to the whole search (lookups); without
     /// it each reply is bounded (enumeration).
     async fn search(&self, q: &Query, bounded: bool) -> Result<Vec<SearchEntry>, DirectoryError> {
-        self.search_paged(q, bounded, true).await
+        self.search_paged(q, bounded, true, false).await
     }
 
     /// [`Directory::search`] for a lookup of one name or ID (bounded):
     /// without the paging control, unless the server's size limit says
     /// otherwise.
     pub(crate) async fn search_one(&self, q: &Query) -> Result<Vec<SearchEntry>, DirectoryError> {
-        self.search_paged(q, true, false).await
+        self.search_paged(q, true, false, true).await
+    }
+
+    /// [`Directory::search_one`] for a lookup of many names or IDs at
+    /// once: a referral that cannot be followed fails the search even when
+    /// entries were found (another key's entry may lie behind it).
+    pub(crate) async fn search_many(&self, q: &Query) -> Result<Vec<SearchEntry>, DirectoryError> {
+        self.search_paged(q, true, false, false).await
     }
 
     async fn search_paged(
@@ -227,10 +237,10 @@ impl Directory {
         q: &Query,
         bounded: bool,
         mut paged: bool,
+        lookup: bool,
     ) -> Result<Vec<SearchEntry>, DirectoryError> {
         let op = self.cfg.op_timeout;
-        // A lookup of one name or ID (asked unpaged).
-        let lookup = !paged;
+        // (`lookup`: a lookup of one name or ID.)
         let mut attempt = 0;
         while attempt < 2 {
             let Lease { ldap, index, fresh } = self.pool.get().await?;
@@ -323,6 +333,76 @@ impl Directory {
     /// The user with UID `uid`, if it exists for this host.
     pub async fn user_by_uid(&self, uid: u32) -> Result<Option<UserRecord>, DirectoryError> {
         by_flavour!(self, f => f.user_by_uid(self, uid).await)
+    }
+
+    /// The users called `names`, each as [`Directory::user_by_name`]
+    /// answers it, in the order asked: an RFC 2307 domain asks one search
+    /// per search base for all of them (keep `names` to a few hundred);
+    /// Active Directory asks each name on its own, [`PER_KEY_PARALLEL`]
+    /// at a time.
+    pub async fn users_by_names(
+        self: &Arc<Self>,
+        names: &[String],
+    ) -> Result<Vec<Option<UserRecord>>, DirectoryError> {
+        if let Flavour::Rfc2307(f) = &self.flavour {
+            return f.users_by_names(self, names).await;
+        }
+        self.each_key(names.to_vec(), |dir, n| async move {
+            dir.user_by_name(&n).await
+        })
+        .await
+    }
+
+    /// The users with UIDs `uids`, each as [`Directory::user_by_uid`]
+    /// answers it, in the order asked (batched like
+    /// [`Directory::users_by_names`]).
+    pub async fn users_by_uids(
+        self: &Arc<Self>,
+        uids: &[u32],
+    ) -> Result<Vec<Option<UserRecord>>, DirectoryError> {
+        if let Flavour::Rfc2307(f) = &self.flavour {
+            return f.users_by_uids(self, uids).await;
+        }
+        self.each_key(
+            uids.to_vec(),
+            |dir, u| async move { dir.user_by_uid(u).await },
+        )
+        .await
+    }
+
+    /// `lookup` for every key, [`PER_KEY_PARALLEL`] at a time, answers in
+    /// the order of `keys`; the first error fails them all.
+    async fn each_key<K, F, Fut>(
+        self: &Arc<Self>,
+        keys: Vec<K>,
+        lookup: F,
+    ) -> Result<Vec<Option<UserRecord>>, DirectoryError>
+    where
+        K: Send + 'static,
+        F: Fn(Arc<Directory>, K) -> Fut,
+        Fut: std::future::Future<Output = Result<Option<UserRecord>, DirectoryError>>
+            + Send
+            + 'static,
+    {
+        let mut out: Vec<Option<UserRecord>> = (0..keys.len()).map(|_| None).collect();
+        let mut keys = keys.into_iter().enumerate().peekable();
+        while keys.peek().is_some() {
+            let mut set = tokio::task::JoinSet::new();
+            for (idx, k) in keys.by_ref().take(PER_KEY_PARALLEL) {
+                let fut = lookup(self.clone(), k);
+                set.spawn(async move { (idx, fut.await) });
+            }
+            while let Some(joined) = set.join_next().await {
+                let (idx, found) = joined.map_err(|e| {
+                    DirectoryError::unavailable(format!(
+                        "domain \"{}\": lookup task failed: {e}",
+                        self.cfg.name
+                    ))
+                })?;
+                out[idx] = found?;
+            }
+        }
+        Ok(out)
     }
 
     /// The group called `name`, members of nested groups included.

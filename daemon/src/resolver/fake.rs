@@ -19,6 +19,8 @@ pub struct FakeDirectory {
     /// Number of calls made to this domain.
     pub calls: AtomicUsize,
     gated: AtomicBool,
+    /// Batch calls ask one key at a time (as a provider without batches).
+    per_key: AtomicBool,
     gate: tokio::sync::Semaphore,
     /// Names match case-insensitively (like Active Directory); entries
     /// are then named in lower case.
@@ -47,6 +49,7 @@ impl FakeDirectory {
             online: AtomicBool::new(true),
             calls: AtomicUsize::new(0),
             gated: AtomicBool::new(false),
+            per_key: AtomicBool::new(false),
             gate: tokio::sync::Semaphore::new(0),
         })
     }
@@ -140,6 +143,22 @@ impl FakeDirectory {
         self.online.store(on, Ordering::SeqCst);
     }
 
+    /// Batch calls ([`Provider::users_by_names`], [`Provider::users_by_uids`])
+    /// ask each key on its own (`true`) or answer all in one call.
+    pub fn set_per_key(&self, on: bool) {
+        self.per_key.store(on, Ordering::SeqCst);
+    }
+
+    fn uid_answer(&self, uid: u32) -> Option<UserEntry> {
+        // Like the directory: a UID held by several entries is refused.
+        let users = self.users.lock().unwrap();
+        let mut found = users.iter().filter(|u| u.user.uid == uid);
+        match (found.next(), found.next()) {
+            (Some(u), None) => Some(u.clone()),
+            _ => None,
+        }
+    }
+
     /// From now on, calls wait until [`FakeDirectory::release`].
     pub fn hold(&self) {
         self.gated.store(true, Ordering::SeqCst);
@@ -195,13 +214,42 @@ impl Provider for FakeDirectory {
     fn user_by_uid(&self, uid: u32) -> BoxFuture<'_, ProviderResult<Option<UserEntry>>> {
         Box::pin(async move {
             self.enter().await?;
-            // Like the directory: a UID held by several entries is refused.
-            let users = self.users.lock().unwrap();
-            let mut found = users.iter().filter(|u| u.user.uid == uid);
-            match (found.next(), found.next()) {
-                (Some(u), None) => Ok(Some(u.clone())),
-                _ => Ok(None),
+            Ok(self.uid_answer(uid))
+        })
+    }
+    fn users_by_names<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, ProviderResult<Vec<Option<UserEntry>>>> {
+        Box::pin(async move {
+            if self.per_key.load(Ordering::SeqCst) {
+                let mut out = Vec::new();
+                for n in names {
+                    out.push(self.user_by_name(n).await?);
+                }
+                return Ok(out);
             }
+            self.enter().await?;
+            Ok(names
+                .iter()
+                .map(|n| self.find_user(|u| self.same_name(&u.user.name, n)))
+                .collect())
+        })
+    }
+    fn users_by_uids<'a>(
+        &'a self,
+        uids: &'a [u32],
+    ) -> BoxFuture<'a, ProviderResult<Vec<Option<UserEntry>>>> {
+        Box::pin(async move {
+            if self.per_key.load(Ordering::SeqCst) {
+                let mut out = Vec::new();
+                for &u in uids {
+                    out.push(self.user_by_uid(u).await?);
+                }
+                return Ok(out);
+            }
+            self.enter().await?;
+            Ok(uids.iter().map(|&u| self.uid_answer(u)).collect())
         })
     }
     fn group_by_name<'a>(

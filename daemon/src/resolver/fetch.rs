@@ -1,9 +1,10 @@
 //! Asking a domain: single-flight searches, recording answers in memory and
 //! on disk, background refreshes, and the offline fallback.
 
-use super::{Fetched, Provider, ProviderError, Resolver, Settings};
+use super::{Fetched, InDomain, Provider, ProviderError, Resolver, Settings, Source};
 use crate::cache::{CacheKey, GroupEntry, Key, Slot, UserEntry, Value};
 use crate::store::StoredValue;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 impl Resolver {
@@ -189,5 +190,138 @@ impl Resolver {
             }
             Err(e) => tracing::debug!(domain = %ck.domain, error = %e, "lookup failed"),
         }
+    }
+}
+
+/// Keys asked of a domain in one batch call (one search per search base):
+/// a few hundred keep the filter and the answer small.
+pub(super) const BATCH: usize = 200;
+
+impl Resolver {
+    /// Domain `d`'s answers to `keys` (none of them fresh in the cache;
+    /// `stale` holds their expired slots), asked in one batch call where
+    /// the domain has one ([`Provider::users_by_names`],
+    /// [`Provider::users_by_uids`]), and recorded as single lookups record
+    /// them: each answer is what [`Resolver::in_domain`] gives for its key,
+    /// offline fallback and stale grace included.
+    pub(super) async fn in_domain_batch(
+        &self,
+        d: &Arc<dyn Provider>,
+        keys: Vec<Key>,
+        stale: Vec<Option<Slot>>,
+    ) -> Vec<InDomain> {
+        let settings = self.settings();
+        let now = self.inner.clock.now_ms();
+        let domain: Arc<str> = Arc::from(d.name());
+        let cks: Vec<CacheKey> = keys
+            .into_iter()
+            .map(|k| CacheKey::new(domain.clone(), k))
+            .collect();
+        let fallbacks: Vec<Option<Value>> = cks
+            .iter()
+            .zip(stale)
+            .map(|(ck, s)| self.offline_value(ck, s, now, &settings))
+            .collect();
+        let this = self.clone();
+        let (dd, asked) = (d.clone(), cks.clone());
+        let mut task = tokio::spawn(async move {
+            let result = this.fetch_batch(&*dd, &asked).await;
+            if let Ok(values) = &result {
+                for (ck, v) in asked.iter().zip(values) {
+                    this.record(ck, &Ok(v.clone()));
+                }
+            }
+            result
+        });
+        let joined = |j: Result<_, tokio::task::JoinError>| {
+            j.unwrap_or_else(|e| Err(ProviderError::Failed(format!("lookup task failed: {e}"))))
+        };
+        let fetched = if settings.stale_grace_ms > 0 && fallbacks.iter().all(Option::is_some) {
+            // As for one key: past the grace, answer from the expired
+            // entries and let the search finish in the background.
+            let grace = std::time::Duration::from_millis(settings.stale_grace_ms);
+            tokio::select! {
+                j = &mut task => joined(j),
+                _ = tokio::time::sleep(grace) => {
+                    tracing::debug!(domain = %domain, "domain slow; answering from the expired entries");
+                    return fallbacks.into_iter().flatten().map(|v| self.offline_answer(v)).collect();
+                }
+            }
+        } else {
+            joined(task.await)
+        };
+        match fetched {
+            Ok(values) => values
+                .into_iter()
+                .map(|v| match v {
+                    Some(v) => InDomain::Found(
+                        v,
+                        Source::Directory,
+                        now.saturating_add(settings.entry_ttl_ms),
+                    ),
+                    None => InDomain::Missing(now.saturating_add(settings.negative_ttl_ms)),
+                })
+                .collect(),
+            Err(err) => fallbacks
+                .into_iter()
+                .map(|f| match f {
+                    Some(v) => self.offline_answer(v),
+                    None => InDomain::Failed(err.to_string()),
+                })
+                .collect(),
+        }
+    }
+
+    /// An answer from offline data (counted).
+    fn offline_answer(&self, v: Value) -> InDomain {
+        self.inner.stats.offline.fetch_add(1, Ordering::Relaxed);
+        if v == Value::Missing {
+            InDomain::Missing(0)
+        } else {
+            InDomain::Found(v, Source::Offline, 0)
+        }
+    }
+
+    /// Asks `d` for every key of `cks`: user names and UIDs in one batch
+    /// call each, other keys one at a time. One answer per key, in order.
+    async fn fetch_batch(
+        &self,
+        d: &dyn Provider,
+        cks: &[CacheKey],
+    ) -> Result<Vec<Option<Value>>, ProviderError> {
+        let user_value = |u: Option<UserEntry>| u.map(|u| Value::User(Arc::new(u.compacted())));
+        let names: Option<Vec<String>> = cks
+            .iter()
+            .map(|ck| match &ck.key {
+                Key::UserName(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        let uids: Option<Vec<u32>> = cks
+            .iter()
+            .map(|ck| match &ck.key {
+                Key::UserId(u) => Some(*u),
+                _ => None,
+            })
+            .collect();
+        let found = match (names, uids) {
+            (Some(names), _) => d.users_by_names(&names).await?,
+            (_, Some(uids)) => d.users_by_uids(&uids).await?,
+            _ => {
+                let mut out = Vec::with_capacity(cks.len());
+                for ck in cks {
+                    out.push(self.fetch(d, ck, None).await?);
+                }
+                return Ok(out);
+            }
+        };
+        if found.len() != cks.len() {
+            return Err(ProviderError::Failed(format!(
+                "{} answers to {} questions",
+                found.len(),
+                cks.len()
+            )));
+        }
+        Ok(found.into_iter().map(user_value).collect())
     }
 }

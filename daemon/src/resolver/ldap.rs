@@ -76,6 +76,24 @@ impl Provider for DirectoryProvider {
                 .map(|r| self.user(r)))
         })
     }
+    fn users_by_names<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, ProviderResult<Vec<Option<UserEntry>>>> {
+        Box::pin(async move {
+            let found = self.dir.users_by_names(names).await.map_err(err)?;
+            Ok(found.into_iter().map(|r| r.map(|r| self.user(r))).collect())
+        })
+    }
+    fn users_by_uids<'a>(
+        &'a self,
+        uids: &'a [u32],
+    ) -> BoxFuture<'a, ProviderResult<Vec<Option<UserEntry>>>> {
+        Box::pin(async move {
+            let found = self.dir.users_by_uids(uids).await.map_err(err)?;
+            Ok(found.into_iter().map(|r| r.map(|r| self.user(r))).collect())
+        })
+    }
     fn group_by_name<'a>(
         &'a self,
         name: &'a str,

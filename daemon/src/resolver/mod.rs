@@ -43,7 +43,7 @@ mod status;
 pub use provider::{BoxFuture, Provider, ProviderError, ProviderResult};
 
 use crate::cache::flight::Flights;
-use crate::cache::{CacheKey, Clock, GroupEntry, Key, MemCache, UserEntry, Value};
+use crate::cache::{CacheKey, Clock, GroupEntry, Key, MemCache, Slot, UserEntry, Value};
 use crate::config::{CacheSettings, NssSettings};
 use crate::store::Store;
 use local::LocalAccounts;
@@ -557,6 +557,37 @@ impl Resolver {
         self.inner.clock.now_ms()
     }
 
+    /// The fresh cached answer for `ck` (a refresh started in the
+    /// background when it nears its expiry), or, on a miss, the expired
+    /// slot if there is one.
+    fn cached(
+        &self,
+        domain: &Arc<dyn Provider>,
+        ck: &CacheKey,
+        now: u64,
+        settings: &Settings,
+        user: Option<Arc<UserEntry>>,
+    ) -> Result<InDomain, Option<Slot>> {
+        let inner = &self.inner;
+        match inner.cache.get(ck) {
+            Some(slot) if slot.is_fresh(now) => {
+                inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+                if slot.value == Value::Missing {
+                    return Ok(InDomain::Missing(slot.expires_ms));
+                }
+                let refresh_at = slot.fetched_ms + settings.entry_ttl_ms / 4 * 3;
+                if now >= refresh_at {
+                    self.refresh_in_background(domain.clone(), ck.clone(), user);
+                }
+                Ok(InDomain::Found(slot.value, Source::Cache, slot.expires_ms))
+            }
+            other => {
+                inner.stats.misses.fetch_add(1, Ordering::Relaxed);
+                Err(other)
+            }
+        }
+    }
+
     async fn in_domain(
         &self,
         domain: &Arc<dyn Provider>,
@@ -567,21 +598,10 @@ impl Resolver {
         let settings = self.settings();
         let ck = CacheKey::new(Arc::from(domain.name()), key);
         let now = inner.clock.now_ms();
-        let stale = match inner.cache.get(&ck) {
-            Some(slot) if slot.is_fresh(now) => {
-                inner.stats.hits.fetch_add(1, Ordering::Relaxed);
-                if slot.value == Value::Missing {
-                    return InDomain::Missing(slot.expires_ms);
-                }
-                let refresh_at = slot.fetched_ms + settings.entry_ttl_ms / 4 * 3;
-                if now >= refresh_at {
-                    self.refresh_in_background(domain.clone(), ck, user);
-                }
-                return InDomain::Found(slot.value, Source::Cache, slot.expires_ms);
-            }
-            other => other,
+        let stale = match self.cached(domain, &ck, now, &settings, user.clone()) {
+            Ok(answer) => return answer,
+            Err(stale) => stale,
         };
-        inner.stats.misses.fetch_add(1, Ordering::Relaxed);
         // What offline mode would answer, should the domain fail or be slow.
         let fallback = self.offline_value(&ck, stale, now, &settings);
         let fetched = match &fallback {

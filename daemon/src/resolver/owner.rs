@@ -22,8 +22,9 @@
 //! Refused entries are logged once (domain, DN, reason) and listed by
 //! [`Resolver::refused_entries`].
 
+use super::fetch::BATCH;
 use super::{InDomain, Provider, Resolver, Settings, Source};
-use crate::cache::{CacheKey, GroupEntry, Key, UserEntry, Value};
+use crate::cache::{CacheKey, GroupEntry, Key, Slot, UserEntry, Value};
 use crate::store::StoredValue;
 use std::sync::Arc;
 
@@ -59,8 +60,8 @@ pub(super) enum Via {
     Id,
 }
 
-/// Member names asked of one domain at a time.
-const PARALLEL: usize = 32;
+/// Batches of member keys asked of one domain at a time.
+const PARALLEL_BATCHES: usize = 4;
 
 /// A lookup's outcome: `Err` is "unavailable", `Ok(None)` not found.
 pub(super) type Served<T> = Result<Option<T>, String>;
@@ -109,20 +110,50 @@ impl Resolver {
         Self::note(cx, &d, key, answer)
     }
 
-    /// [`Resolver::probe`] for many keys of domain `i`, [`PARALLEL`] at a
-    /// time (a large group's members), in the order of `keys`.
+    /// [`Resolver::probe`] for many keys of domain `i` (a large group's
+    /// members), in the order of `keys`: the answers each key would get on
+    /// its own, but the keys not fresh in the cache are asked [`BATCH`] at
+    /// a time in one provider call ([`Resolver::in_domain_batch`]), a few
+    /// batches at once.
     async fn probe_many(&self, cx: &mut Ctx, i: usize, keys: Vec<Key>) -> Vec<Probe> {
         let d = cx.domain(i).clone();
-        let mut answers: Vec<Option<InDomain>> = (0..keys.len()).map(|_| None).collect();
-        for start in (0..keys.len()).step_by(PARALLEL) {
+        let settings = self.settings();
+        let now = self.inner.clock.now_ms();
+        let mut answers: Vec<Option<InDomain>> = Vec::with_capacity(keys.len());
+        // (index, key, expired slot) of the keys to ask the domain.
+        let mut open = Vec::new();
+        for (idx, k) in keys.iter().enumerate() {
+            let ck = CacheKey::new(Arc::from(d.name()), k.clone());
+            match self.cached(&d, &ck, now, &settings, None) {
+                Ok(a) => answers.push(Some(a)),
+                Err(stale) => {
+                    answers.push(None);
+                    open.push((idx, k.clone(), stale));
+                }
+            }
+        }
+        let batches: Vec<Vec<(usize, Key, Option<Slot>)>> = {
+            let mut v = Vec::new();
+            let mut it = open.into_iter().peekable();
+            while it.peek().is_some() {
+                v.push(it.by_ref().take(BATCH).collect());
+            }
+            v
+        };
+        for group in batches.chunks(PARALLEL_BATCHES) {
             let mut set = tokio::task::JoinSet::new();
-            for (idx, k) in keys.iter().enumerate().skip(start).take(PARALLEL) {
-                let (this, d, k) = (self.clone(), d.clone(), k.clone());
-                set.spawn(async move { (idx, this.in_domain(&d, k, None).await) });
+            for batch in group {
+                let (this, d) = (self.clone(), d.clone());
+                let idxs: Vec<usize> = batch.iter().map(|(idx, ..)| *idx).collect();
+                let ks = batch.iter().map(|(_, k, _)| k.clone()).collect();
+                let stale = batch.iter().map(|(.., s)| s.clone()).collect();
+                set.spawn(async move { (idxs, this.in_domain_batch(&d, ks, stale).await) });
             }
             while let Some(joined) = set.join_next().await {
-                if let Ok((idx, a)) = joined {
-                    answers[idx] = Some(a);
+                if let Ok((idxs, got)) = joined {
+                    for (idx, a) in idxs.into_iter().zip(got) {
+                        answers[idx] = Some(a);
+                    }
                 }
             }
         }

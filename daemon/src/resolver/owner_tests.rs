@@ -538,3 +538,136 @@ async fn initgroups_alone_keeps_its_answers_across_an_offline_restart() {
     assert_eq!(after, before);
     assert!(before.iter().all(|a| a.starts_with('[')), "{before:?}");
 }
+
+/// [`domains`] with groups whose members' own entries are refused for
+/// every reason, and names no domain holds; batch calls asked per key
+/// when `per_key`.
+fn member_domains(per_key: bool) -> (Arc<FakeDirectory>, Arc<FakeDirectory>) {
+    let (ldap, ad) = domains();
+    ad.add_group(
+        "thieves",
+        924000520,
+        &["thief", "aduser02", "ghost", "Shared", "aduser01@ad"],
+    );
+    ldap.add_group(
+        "refusedmembers",
+        15020,
+        &[
+            "dupa", "shared", "dupb", "localid", "nobodyid", "ghost", "Mixed",
+        ],
+    );
+    ldap.set_per_key(per_key);
+    ad.set_per_key(per_key);
+    (ldap, ad)
+}
+
+#[tokio::test]
+async fn batched_member_checks_answer_like_single_lookups() {
+    let locals = Locals::new();
+    let groups = [
+        Q::Group("thieves".into()),
+        Q::Gid(924000520),
+        Q::Group("refusedmembers".into()),
+        Q::Gid(15020),
+        Q::Group("domain_users".into()),
+        Q::Group("ldapgroup".into()),
+    ];
+    let mut seen = Vec::new();
+    for per_key in [false, true] {
+        let (ldap, ad) = member_domains(per_key);
+        let r = resolver(&[&ldap, &ad], &locals, None, settings());
+        let mut answers = Vec::new();
+        // Cold, then with some members' answers already cached.
+        for q in &groups {
+            answers.push(ask(&r, q).await);
+        }
+        let r2 = resolver(&[&ldap, &ad], &locals, None, settings());
+        for q in [
+            Q::User("dupa".into()),
+            Q::Uid(12345),
+            Q::User("shared".into()),
+        ] {
+            ask(&r2, &q).await;
+        }
+        for q in &groups {
+            answers.push(ask(&r2, q).await);
+        }
+        // A domain that cannot answer makes the lookup unavailable.
+        ldap.set_online(false);
+        let r3 = resolver(&[&ldap, &ad], &locals, None, settings());
+        answers.push(ask(&r3, &Q::Group("thieves".into())).await);
+        let mut refused = r.refused_entries();
+        refused.sort();
+        seen.push((answers, refused));
+    }
+    let (batched, per_key) = (&seen[0], &seen[1]);
+    assert_eq!(batched, per_key);
+    let answers = &batched.0;
+    // (A name the domain does not hold, or holds only in another
+    // spelling, is left as it is.)
+    assert_eq!(
+        answers[0],
+        "thieves:924000520:aduser02,ghost,Shared,aduser01@ad"
+    );
+    assert_eq!(answers[2], "refusedmembers:15020:shared,ghost,Mixed");
+    assert!(
+        answers.last().unwrap().contains("Unavailable"),
+        "{answers:?}"
+    );
+    for dn in [
+        "uid=thief,",
+        "uid=dupa,",
+        "uid=dupb,",
+        "uid=localid,",
+        "uid=nobodyid,",
+    ] {
+        assert!(
+            batched.1.iter().any(|(_, d, _)| d.starts_with(dn)),
+            "{dn}: {:?}",
+            batched.1
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_big_group_costs_a_bounded_number_of_searches() {
+    let locals = Locals::new();
+    let build = |per_key: bool| {
+        // An earlier domain holding a few of the names and UIDs.
+        let first = FakeDirectory::new("first");
+        first.add_user("m00007", 600_000, 5000); // name taken: qualified
+        first.add_user("early", 20_011, 5000); // m00011's UID: refused
+        let ldap = FakeDirectory::new("ldap");
+        let names: Vec<String> = (0..5000).map(|k| format!("m{k:05}")).collect();
+        for (k, n) in names.iter().enumerate() {
+            ldap.add_user(n, 20_000 + k as u32, 5000);
+        }
+        ldap.add_user("twin", 20_013, 5000); // shares m00013's UID
+        ldap.add_user("m05000", 5000, 5000); // a local UID
+        let mut members: Vec<&str> = names.iter().map(String::as_str).collect();
+        members.extend(["m05000", "nosuchuser"]);
+        ldap.add_group("biggroup", 30_000, &members);
+        first.set_per_key(per_key);
+        ldap.set_per_key(per_key);
+        (first, ldap)
+    };
+    let (first, ldap) = build(false);
+    let r = resolver(&[&first, &ldap], &locals, None, settings());
+    let batched = ask(&r, &Q::Group("biggroup".into())).await;
+    // A batch call per BATCH keys and question, not one per member.
+    let bound = 2 * 5002usize.div_ceil(super::fetch::BATCH) + 5;
+    assert!(first.call_count() <= bound, "{}", first.call_count());
+    assert!(ldap.call_count() <= bound, "{}", ldap.call_count());
+    let members: Vec<&str> = batched.rsplit(':').next().unwrap().split(',').collect();
+    // m00011 and m00013 refused, m05000 too, "nosuchuser" left as it is.
+    assert_eq!(members.len(), 5000 - 2 + 1, "{}", &batched[..80]);
+    assert!(members.contains(&"m00007@ldap") && members.contains(&"nosuchuser"));
+    for gone in ["m00011", "m00013", "m05000", "m00007"] {
+        assert!(!members.contains(&gone), "{gone}");
+    }
+    // The same answer, asked one key at a time.
+    let (first, ldap) = build(true);
+    let r = resolver(&[&first, &ldap], &locals, None, settings());
+    assert_eq!(ask(&r, &Q::Group("biggroup".into())).await, batched);
+    assert!(ldap.call_count() > 5000);
+}

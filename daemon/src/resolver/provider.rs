@@ -46,6 +46,36 @@ pub trait Provider: Send + Sync + 'static {
     ) -> BoxFuture<'a, ProviderResult<Option<UserEntry>>>;
     /// A user by UID.
     fn user_by_uid(&self, uid: u32) -> BoxFuture<'_, ProviderResult<Option<UserEntry>>>;
+    /// The users called `names`, each as [`Provider::user_by_name`]
+    /// answers it, in the order asked. A directory answers them in a few
+    /// searches; this default asks one name at a time.
+    fn users_by_names<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, ProviderResult<Vec<Option<UserEntry>>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(names.len());
+            for n in names {
+                out.push(self.user_by_name(n).await?);
+            }
+            Ok(out)
+        })
+    }
+    /// The users with UIDs `uids`, each as [`Provider::user_by_uid`]
+    /// answers it, in the order asked (batched like
+    /// [`Provider::users_by_names`]).
+    fn users_by_uids<'a>(
+        &'a self,
+        uids: &'a [u32],
+    ) -> BoxFuture<'a, ProviderResult<Vec<Option<UserEntry>>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(uids.len());
+            for &u in uids {
+                out.push(self.user_by_uid(u).await?);
+            }
+            Ok(out)
+        })
+    }
     /// A group by name (without `@domain`).
     fn group_by_name<'a>(
         &'a self,

@@ -6,6 +6,7 @@
 //! the ppolicy control, changes use the Password Modify operation
 //! ([`password`]).
 
+mod batch;
 mod groups;
 mod password;
 
@@ -129,6 +130,18 @@ impl Rfc2307 {
         let entries = dir
             .search_first(&user_queries(&dir.cfg, &filter::eq(attr, name)))
             .await?;
+        self.user_named(dir, name, &entries).await
+    }
+
+    /// The user called `name` among `entries`, the directory's answer to
+    /// a search for that name.
+    async fn user_named(
+        &self,
+        dir: &Directory,
+        name: &str,
+        entries: &[SearchEntry],
+    ) -> Result<Option<UserRecord>, DirectoryError> {
+        let attr = &dir.cfg.attributes.username;
         // Every entry carrying the name counts, valid or not: two entries
         // with one name are refused even when one of them is broken.
         let same: Vec<&SearchEntry> = entries
@@ -145,7 +158,7 @@ impl Rfc2307 {
             return Ok(None);
         }
         let users: Vec<UserRecord> = self
-            .users_from(dir, &entries)
+            .users_from(dir, entries)
             .into_iter()
             .filter(|u| u.user.name == name)
             .collect();
@@ -166,8 +179,19 @@ impl Rfc2307 {
         }
         let f = filter::eq(&dir.cfg.attributes.uid_number, &uid.to_string());
         let entries = dir.search_first(&user_queries(&dir.cfg, &f)).await?;
+        self.user_numbered(dir, uid, &entries).await
+    }
+
+    /// The user with UID `uid` among `entries`, the directory's answer to
+    /// a search for that UID.
+    async fn user_numbered(
+        &self,
+        dir: &Directory,
+        uid: u32,
+        entries: &[SearchEntry],
+    ) -> Result<Option<UserRecord>, DirectoryError> {
         let users: Vec<UserRecord> = self
-            .users_from(dir, &entries)
+            .users_from(dir, entries)
             .into_iter()
             .filter(|u| u.user.uid == uid)
             .collect();
