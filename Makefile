@@ -67,7 +67,11 @@ FUZZ_TARGETS := codec_decode codec_roundtrip memcache_file config_parse ldap_ent
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 4
 FUZZ_HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
-FUZZ_BIN := fuzz/target/$(FUZZ_HOST)/release
+# `make fuzz` uses the release profile; `make fuzz-smoke` (part of make test,
+# a few seconds per target) the cheaper `smoke` profile of fuzz/Cargo.toml,
+# which builds in a fraction of the time.
+FUZZ_PROFILE ?= release
+FUZZ_BIN = fuzz/target/$(FUZZ_HOST)/$(FUZZ_PROFILE)
 FUZZ_RUSTFLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 	-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 	-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing
@@ -110,7 +114,7 @@ deps-fuzz:
 	$(call apt_install,$(FUZZ_PACKAGES))
 
 fuzz-build: deps-fuzz
-	cd fuzz && RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build --release --target $(FUZZ_HOST) --bins
+	cd fuzz && RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build --profile $(FUZZ_PROFILE) --target $(FUZZ_HOST) --bins
 
 # Every target for FUZZ_SECONDS (default 60) each; the corpus grows in
 # fuzz/target/corpus/<target>.
@@ -118,6 +122,7 @@ fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do fuzz/run.sh $(FUZZ_BIN) $$t $(FUZZ_SECONDS) fuzz/target/corpus/$$t || exit 1; done
 
 # make test: each target for a few seconds over the seeds and regressions.
+fuzz-smoke: FUZZ_PROFILE = smoke
 fuzz-smoke: fuzz-build
 	@rm -rf fuzz/target/smoke; for t in $(FUZZ_TARGETS); do \
 	  fuzz/run.sh $(FUZZ_BIN) $$t $(FUZZ_SMOKE_SECONDS) fuzz/target/smoke/$$t || exit 1; done; \
