@@ -185,6 +185,10 @@ pub struct Resolver {
 /// Users and groups answered from the enumeration snapshot per page, at most.
 pub const MAX_PAGE: usize = 500;
 
+/// Lookups [`Resolver::prefetch_groups`] runs at once (one connection
+/// multiplexes them).
+const PREFETCH: usize = 32;
+
 impl Resolver {
     /// A resolver over `domains` (enabled ones, in order), persisting
     /// answers to `store` when given.
@@ -472,6 +476,7 @@ impl Resolver {
             InDomain::Failed(reason) => return Err(format!("domain {}: {reason}", domain.name())),
         };
         let mut out = vec![primary];
+        self.prefetch_groups(cx, i, &gids).await;
         for &g in gids.iter() {
             if g != primary && !out.contains(&g) && self.gid_served_by(cx, g, &raw.domain).await? {
                 out.push(g);
@@ -495,7 +500,7 @@ impl Resolver {
         gid: u32,
     ) -> owner::Served<(Vec<u32>, Source)> {
         let mut out = vec![gid];
-        for d in cx.domains.clone().iter() {
+        for (i, d) in cx.domains.clone().iter().enumerate() {
             let probe = Arc::new(UserEntry {
                 user: roster_proto::User {
                     name: name.to_string(),
@@ -519,6 +524,7 @@ impl Resolver {
                 InDomain::Found(..) | InDomain::Missing(_) => continue,
                 InDomain::Failed(reason) => return Err(format!("domain {}: {reason}", d.name())),
             };
+            self.prefetch_groups(cx, i, &gids).await;
             for &g in gids.iter() {
                 if !out.contains(&g) && self.gid_served_by(cx, g, d.name()).await? {
                     out.push(g);
@@ -526,6 +532,54 @@ impl Resolver {
             }
         }
         Ok(Some((out, Source::Directory)))
+    }
+
+    /// Asks domains `0..=i` for the groups `gids` by GID, then by the
+    /// names domain `i` answers, [`PREFETCH`] lookups at a time, so that
+    /// the ownership checks of [`Resolver::gid_served_by`], which follow one
+    /// group after another, find their answers cached: a user in 1,000
+    /// groups costs one round of concurrent searches instead of some
+    /// thousands in a row. Answers are recorded as single lookups record
+    /// them; a failure is left for the checks to meet and report.
+    async fn prefetch_groups(&self, cx: &owner::Ctx, i: usize, gids: &[u32]) {
+        let wanted: Vec<Key> = gids
+            .iter()
+            .filter(|&&g| g >= cx.settings.min_id)
+            .map(|&g| Key::GroupId(g))
+            .collect();
+        if wanted.len() < 2 {
+            return;
+        }
+        let mut names = Vec::new();
+        for (j, d) in cx.domains.iter().enumerate().take(i + 1) {
+            for answer in self.ask_concurrently(d, wanted.clone()).await {
+                if let (true, InDomain::Found(Value::Group(g), ..)) = (j == i, answer) {
+                    names.push(Key::GroupName(g.group.name.clone()));
+                }
+            }
+        }
+        for d in cx.domains.iter().take(i + 1) {
+            self.ask_concurrently(d, names.clone()).await;
+        }
+    }
+
+    /// [`Resolver::in_domain`] for every key of `keys` in domain `d`,
+    /// [`PREFETCH`] at a time; the answers in no particular order.
+    async fn ask_concurrently(&self, d: &Arc<dyn Provider>, keys: Vec<Key>) -> Vec<InDomain> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(PREFETCH) {
+            let mut set = tokio::task::JoinSet::new();
+            for k in chunk {
+                let (this, d, k) = (self.clone(), d.clone(), k.clone());
+                set.spawn(async move { this.in_domain(&d, k, None).await });
+            }
+            while let Some(joined) = set.join_next().await {
+                if let Ok(answer) = joined {
+                    out.push(answer);
+                }
+            }
+        }
+        out
     }
 
     /// True when `getgrgid(gid)` answers a group of `domain`.
