@@ -128,8 +128,12 @@ async fn offline_domain_answers_at_once_and_the_probe_brings_it_back() {
         ));
     }
     assert_eq!(d.status().connects, 1);
-    // The probe retries in the background...
-    wait_for(&d, "probed twice", |s| s.probes >= 2).await;
+    // The probe retries in the background... (a probe is counted when it
+    // starts, its failure when it ends: wait for both.)
+    wait_for(&d, "probed twice", |s| {
+        s.probes >= 2 && s.servers[0].failures >= 3
+    })
+    .await;
     let st = d.status();
     assert!(!st.online, "{st:?}");
     assert!(st.next_probe_in_ms.is_some(), "{st:?}");
