@@ -326,7 +326,14 @@ fn rosterd_as_roster_serves_lookups_logins_offline_reload_and_status() {
     );
     let refused = peer_lookup(user.uid, &rd.pam_socket());
     let said = text(&refused);
-    assert!(said.contains("pam.sock accepts uid 0 only"), "{said}");
+    // rosterd answers the refusal at accept and closes; a client whose
+    // request is written after that close meets a broken pipe instead of
+    // reading the answer (a race under load). Either way it is refused,
+    // and the daemon's log below names the reason.
+    assert!(
+        said.contains("pam.sock accepts uid 0 only") || said.contains("Broken pipe"),
+        "{said}"
+    );
     assert!(!said.contains("User("), "{said}");
     assert!(
         rd.log().contains("pam.sock accepts uid 0 only"),
