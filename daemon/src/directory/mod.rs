@@ -314,6 +314,22 @@ impl Directory {
 
     /// Picks the one user of a lookup; several are refused (logged with
     /// their DNs), so that a name or ID never maps to two objects.
+    /// The user with UID `uid` among `users` (a flavour's reading of the
+    /// directory's answer to a search for that UID): none when several
+    /// entries claim it ([`Directory::single_user`]), then
+    /// `limit_to_groups` applied ([`Directory::allowed`]).
+    async fn user_with_uid(
+        &self,
+        uid: u32,
+        users: Vec<UserRecord>,
+    ) -> Result<Option<UserRecord>, DirectoryError> {
+        let users = users.into_iter().filter(|u| u.user.uid == uid).collect();
+        let Some(u) = self.single_user(&format!("uid {uid}"), users) else {
+            return Ok(None);
+        };
+        self.allowed(u).await
+    }
+
     fn single_user(&self, what: &str, users: Vec<UserRecord>) -> Option<UserRecord> {
         if users.len() > 1 {
             let dns: Vec<&str> = users.iter().map(|u| u.dn.as_str()).collect();

@@ -286,15 +286,8 @@ impl Ad {
             return Ok(None);
         };
         let entries = dir.search(&user_query(&dir.cfg, &term), true).await?;
-        let users: Vec<UserRecord> = self
-            .users_from(dir, &sid, &entries)
-            .into_iter()
-            .filter(|u| u.user.uid == uid)
-            .collect();
-        let Some(u) = dir.single_user(&format!("uid {uid}"), users) else {
-            return Ok(None);
-        };
-        dir.allowed(u).await
+        dir.user_with_uid(uid, self.users_from(dir, &sid, &entries))
+            .await
     }
 
     /// The group called `name` (case-insensitive), with its members.

@@ -190,15 +190,7 @@ impl Rfc2307 {
         uid: u32,
         entries: &[SearchEntry],
     ) -> Result<Option<UserRecord>, DirectoryError> {
-        let users: Vec<UserRecord> = self
-            .users_from(dir, entries)
-            .into_iter()
-            .filter(|u| u.user.uid == uid)
-            .collect();
-        let Some(u) = dir.single_user(&format!("uid {uid}"), users) else {
-            return Ok(None);
-        };
-        dir.allowed(u).await
+        dir.user_with_uid(uid, self.users_from(dir, entries)).await
     }
 
     /// The group called `name`, members of nested groups included.
