@@ -5,6 +5,7 @@
 //! served next to the AD one.
 
 mod ad_names;
+mod ad_nfs;
 mod pam_common;
 
 use pam_common::{account, pamtester, says, service_file, SERVICE};

@@ -11,9 +11,9 @@ mod nss_common;
 
 use nss_common::Env;
 use roster_e2e::dataset::{
-    self, BIGGROUP_GID, BIS_CHILD, BIS_CYCLE_A, BIS_CYCLE_B, BIS_PARENT, BROKEN_USERS, BULK_USERS,
-    BULK_UID_BASE, MANYGROUPS, MANY_GROUPS_COUNT, MANY_GROUPS_GID_BASE, NAMED_USERS, STAFF_GID,
-    USERS_GID,
+    self, BIGGROUP_GID, BIS_CHILD, BIS_CYCLE_A, BIS_CYCLE_B, BIS_PARENT, BROKEN_USERS,
+    BULK_UID_BASE, BULK_USERS, MANYGROUPS, MANY_GROUPS_COUNT, MANY_GROUPS_GID_BASE, NAMED_USERS,
+    STAFF_GID, USERS_GID,
 };
 use roster_e2e::nfsidmap::{self, Expect, IdmapdConf};
 use std::collections::HashMap;
@@ -87,7 +87,12 @@ fn every_user_and_group_maps_both_ways_through_libnfsidmap() {
         both_ways(&mut e, false, name, gid);
     }
     for i in 0..MANY_GROUPS_COUNT {
-        both_ways(&mut e, false, &dataset::many_group(i), MANY_GROUPS_GID_BASE + i);
+        both_ways(
+            &mut e,
+            false,
+            &dataset::many_group(i),
+            MANY_GROUPS_GID_BASE + i,
+        );
     }
     let directory = e.len();
 
@@ -147,11 +152,18 @@ fn every_user_and_group_maps_both_ways_through_libnfsidmap() {
     // The principal's groups, as a server with `manage-gids` asks them.
     let mut many: Vec<String> = vec![USERS_GID.to_string()];
     many.extend((0..MANY_GROUPS_COUNT).map(|i| (MANY_GROUPS_GID_BASE + i).to_string()));
-    e.add("p2g", format!("{}@EXAMPLE.TEST", MANYGROUPS.name), many.join(" "));
+    e.add(
+        "p2g",
+        format!("{}@EXAMPLE.TEST", MANYGROUPS.name),
+        many.join(" "),
+    );
     e.add(
         "p2g",
         "bob@EXAMPLE.TEST",
-        format!("{USERS_GID} {STAFF_GID} {} {}", BIS_CYCLE_A.1, BIS_CYCLE_B.1),
+        format!(
+            "{USERS_GID} {STAFF_GID} {} {}",
+            BIS_CYCLE_A.1, BIS_CYCLE_B.1
+        ),
     );
 
     e.check(&ns, &harness, &conf);
