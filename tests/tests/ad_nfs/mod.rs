@@ -15,9 +15,12 @@ const DOMAIN: &str = "ad.example.test";
 /// nobody and nogroup (Debian's /etc/passwd and /etc/group).
 const NOBODY: u32 = 65534;
 
+/// Names with their IDs.
+type Named = Vec<(String, u32)>;
+
 /// The sample data's users (every one served by NSS, whatever its account
 /// state) and groups, with the IDs of the rid backend.
-fn accounts() -> (Vec<(String, u32)>, Vec<(String, u32)>) {
+fn accounts() -> (Named, Named) {
     let rids = dc().rids();
     let id = |sam: &str| {
         RID_LOW
