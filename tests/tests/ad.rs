@@ -7,6 +7,7 @@
 
 mod ad_hosts;
 mod ad_names;
+mod ad_nfs;
 mod hosts_common;
 mod pam_common;
 
