@@ -7,6 +7,7 @@
 //! look a domain's key up in the same document.
 
 use super::error::ConfigError;
+use std::cell::OnceCell;
 use std::ops::Range;
 use toml_edit::{ImDocument, Item, Table, Value};
 
@@ -16,7 +17,8 @@ pub(crate) struct Source<'a> {
     pub origin: &'a str,
     /// The text.
     pub text: &'a str,
-    doc: Option<ImDocument<&'a str>>,
+    /// The text's document, parsed when an error needs a key's place.
+    doc: OnceCell<Option<ImDocument<&'a str>>>,
 }
 
 /// A fault of one key, found while resolving: the key (relative to its
@@ -61,13 +63,20 @@ pub(crate) enum Place<'n> {
 }
 
 impl<'a> Source<'a> {
-    /// Wraps `text` named `origin`; the document is parsed for key lookups.
+    /// Wraps `text` named `origin`.
     pub(crate) fn new(origin: &'a str, text: &'a str) -> Source<'a> {
         Source {
             origin,
             text,
-            doc: ImDocument::parse(text).ok(),
+            doc: OnceCell::new(),
         }
+    }
+
+    /// The document of the text (`None`: not TOML), parsed on first use.
+    fn doc(&self) -> Option<&ImDocument<&'a str>> {
+        self.doc
+            .get_or_init(|| ImDocument::parse(self.text).ok())
+            .as_ref()
     }
 
     /// 1-based line of byte offset `at`.
@@ -139,7 +148,7 @@ impl<'a> Source<'a> {
     }
 
     fn table_item(&self, place: Place<'_>) -> Option<&Item> {
-        let root = self.doc.as_ref()?.as_item();
+        let root = self.doc()?.as_item();
         match place {
             Place::Top(table) => root.get(table),
             Place::Domain { index, .. } => root.get("domain")?.get(index),
@@ -159,7 +168,7 @@ impl<'a> Source<'a> {
                 message,
             };
         };
-        let Some(doc) = &self.doc else {
+        let Some(doc) = self.doc() else {
             // Not TOML at all: a syntax error, with its column.
             let line = self.line(span.start);
             let start = self.text[..floor_char_boundary(self.text, span.start)]
@@ -331,7 +340,7 @@ mod tests {
         let s = Source::new("x.toml", text);
         let mut path = Vec::new();
         path_at(
-            s.doc.as_ref().unwrap().as_table(),
+            s.doc().unwrap().as_table(),
             text.find(at).unwrap(),
             &mut path,
         );

@@ -950,3 +950,29 @@ fn ad_domains_do_not_follow_referrals_unless_asked() {
         "{e}"
     );
 }
+
+#[test]
+fn the_packaged_example_loads() {
+    let text = include_str!("../../../packaging/roster.toml.example");
+    let c = Config::from_str(text, "roster.toml.example").unwrap();
+    assert_eq!(c.domains[0].name, "example");
+    assert!(c.domains[0].start_tls);
+}
+
+#[test]
+fn daemon_table_alone() {
+    let d = DaemonSettings::of_text(&format!(
+        "[daemon]\nsocket_dir = \"/run/r\"\n{MINIMAL}colour = 1\n"
+    ))
+    .unwrap();
+    assert_eq!(d.socket_dir, PathBuf::from("/run/r"));
+    assert_eq!(d.state_dir, PathBuf::from("/var/lib/roster"));
+    assert_eq!(
+        DaemonSettings::of_text("").unwrap(),
+        DaemonSettings::default()
+    );
+    let e = DaemonSettings::of_text("[daemon]\nstate_dir = \"rel\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(":2: key `daemon.state_dir`"), "{e}");
+}
