@@ -220,6 +220,38 @@ pub struct DirectoryStatus {
     pub next_probe_in_ms: Option<u64>,
 }
 
+/// The directory's state as the status report shows it: `name` and
+/// `domain` are the domain's name, the counters always present.
+impl From<DirectoryStatus> for roster_proto::admin::DomainStatus {
+    fn from(s: DirectoryStatus) -> roster_proto::admin::DomainStatus {
+        roster_proto::admin::DomainStatus {
+            name: s.domain.clone(),
+            domain: Some(s.domain),
+            online: s.online,
+            server: s.server,
+            last_error: s.last_error,
+            last_error_at: s.last_error_at,
+            offline_since: s.offline_since,
+            servers: s.servers.into_iter().map(Into::into).collect(),
+            searches: Some(s.searches),
+            next_probe_in_ms: s.next_probe_in_ms,
+            probes: Some(s.probes),
+            connects: Some(s.connects),
+        }
+    }
+}
+
+impl From<ServerStatus> for roster_proto::admin::ServerStatus {
+    fn from(s: ServerStatus) -> roster_proto::admin::ServerStatus {
+        roster_proto::admin::ServerStatus {
+            uri: s.uri,
+            down_for_secs: s.down_for_secs,
+            failures: s.failures,
+            last_error: s.last_error,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
