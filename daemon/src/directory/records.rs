@@ -295,4 +295,39 @@ mod tests {
         assert!(std::error::Error::source(&u).is_some());
         assert!(u.to_string().contains("connect to ldap://h: "), "{u}");
     }
+
+    #[test]
+    fn a_directory_status_becomes_the_reports_domain_status_field_by_field() {
+        let s = DirectoryStatus {
+            domain: "ex".into(),
+            online: false,
+            server: Some("ldap://a".into()),
+            last_error: Some("no answer".into()),
+            last_error_at: Some(7),
+            offline_since: Some(5),
+            servers: vec![ServerStatus {
+                uri: "ldap://a".into(),
+                down_for_secs: 30,
+                failures: 2,
+                last_error: Some("no answer".into()),
+            }],
+            searches: 11,
+            connects: 3,
+            probes: 4,
+            next_probe_in_ms: Some(900),
+        };
+        let d = roster_proto::admin::DomainStatus::from(s);
+        assert_eq!((d.name.as_str(), d.domain.as_deref()), ("ex", Some("ex")));
+        assert!(!d.online);
+        assert_eq!(d.server.as_deref(), Some("ldap://a"));
+        assert_eq!((d.last_error_at, d.offline_since), (Some(7), Some(5)));
+        assert_eq!(
+            (d.searches, d.connects, d.probes),
+            (Some(11), Some(3), Some(4))
+        );
+        assert_eq!(d.next_probe_in_ms, Some(900));
+        assert_eq!(d.servers[0].uri, "ldap://a");
+        assert_eq!((d.servers[0].down_for_secs, d.servers[0].failures), (30, 2));
+        assert_eq!(d.servers[0].last_error.as_deref(), Some("no answer"));
+    }
 }

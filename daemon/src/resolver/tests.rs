@@ -465,3 +465,33 @@ async fn a_slow_domain_gets_the_expired_entry_after_a_grace() {
     );
     assert_eq!(d.call_count(), 4);
 }
+
+#[tokio::test]
+async fn the_status_is_typed_and_reaches_the_full_report_as_is() {
+    let d = example();
+    let other = FakeDirectory::new("other");
+    let s = setup_with(&[&d, &other], settings(), None);
+    other.set_online(false);
+    uid(s.resolver.user_by_name("alice").await);
+    uid(s.resolver.user_by_name("alice").await);
+    let st = s.resolver.status();
+    let states: Vec<(&str, bool)> = st
+        .domains
+        .iter()
+        .map(|d| (d.name.as_str(), d.online))
+        .collect();
+    assert_eq!(states, [("example", true), ("other", false)]);
+    // The first lookup missed, the second was a hit.
+    assert!(st.cache.hits > 0 && st.cache.misses > 0, "{:?}", st.cache);
+    let rate = roster_proto::admin::HitRate::of(st.cache.hits, st.cache.misses);
+    assert_eq!(st.cache.hit_rate, rate);
+    // `--json` prints it as the protocol's types serialize.
+    let v = serde_json::to_value(&st).unwrap();
+    assert_eq!(v["domains"][1]["name"], "other");
+    assert_eq!(v["domains"][1]["online"], false);
+    assert_eq!(v["cache"]["hit_rate"], rate.ratio());
+    let full = roster_proto::admin::FullStatus::from(st.clone());
+    assert_eq!(full.domains, st.domains);
+    assert_eq!(full.cache, st.cache);
+    assert_eq!(full.version, env!("CARGO_PKG_VERSION"));
+}
