@@ -49,6 +49,7 @@ use crate::cache::{CacheKey, Clock, GroupEntry, Key, MemCache, Slot, UserEntry, 
 use crate::config::{CacheSettings, NssSettings};
 use crate::store::Store;
 use local::LocalAccounts;
+use roster_proto::Failure;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -150,6 +151,16 @@ impl<T> Answer<T> {
             Answer::Found(v, src) => Answer::Found(f(v), src),
             Answer::NotFound => Answer::NotFound,
             Answer::Unavailable(e) => Answer::Unavailable(e),
+        }
+    }
+
+    /// The value found and where it came from, or the failure of the
+    /// answer's kind for a reply (`what` names the object not found).
+    pub fn found(self, what: impl FnOnce() -> String) -> Result<(T, Source), Failure> {
+        match self {
+            Answer::Found(v, src) => Ok((v, src)),
+            Answer::NotFound => Err(Failure::not_found(what())),
+            Answer::Unavailable(e) => Err(e.into()),
         }
     }
 }

@@ -495,3 +495,24 @@ async fn the_status_is_typed_and_reaches_the_full_report_as_is() {
     assert_eq!(full.cache, st.cache);
     assert_eq!(full.version, env!("CARGO_PKG_VERSION"));
 }
+
+#[tokio::test]
+async fn an_answer_becomes_a_reply_or_a_failure_of_its_kind() {
+    let d = example();
+    let s = setup_with(&[&d], settings(), None);
+    let found = s.resolver.user_by_name("alice").await.found(String::new);
+    assert!(matches!(found, Ok((ref u, Source::Directory)) if u.user.uid == 10001));
+    let missing = s.resolver.user_by_name("nobody").await;
+    assert_eq!(
+        missing.found(|| "user nobody".into()).unwrap_err(),
+        roster_proto::Failure::not_found("user nobody")
+    );
+    d.set_online(false);
+    let down = s.resolver.user_by_name("bob").await.found(String::new);
+    let f = down.unwrap_err();
+    assert_eq!(f.kind(), "unavailable");
+    assert_eq!(
+        f.to_string(),
+        "unavailable: domain example: directory unavailable: fake server down"
+    );
+}

@@ -174,12 +174,9 @@ fn found<T>(
     what: impl FnOnce() -> String,
     describe: impl FnOnce(&T) -> LookupFound,
 ) -> Result<LookupFound, Failure> {
-    match ans {
-        Answer::Found(v, src) => Ok(LookupFound {
-            source: source(src),
-            ..describe(&v)
-        }),
-        Answer::NotFound => Err(Failure::not_found(what())),
-        Answer::Unavailable(e) => Err(e.into()),
-    }
+    let (v, src) = ans.found(what)?;
+    Ok(LookupFound {
+        source: source(src),
+        ..describe(&v)
+    })
 }

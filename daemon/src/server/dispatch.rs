@@ -40,19 +40,10 @@ pub fn failed(request: &Request, failure: Failure) -> Response {
     }
 }
 
-/// A resolver answer as a failure of its kind (`what` names the object).
-fn answer_failure<T>(ans: Answer<T>, what: impl FnOnce() -> String) -> Result<T, Failure> {
-    match ans {
-        Answer::Found(v, _) => Ok(v),
-        Answer::NotFound => Err(Failure::not_found(what())),
-        Answer::Unavailable(e) => Err(e.into()),
-    }
-}
-
 fn reply<T>(timed: (Answer<T>, u64), ok: impl FnOnce(T) -> Response) -> (Response, u64) {
     let (ans, until) = timed;
-    let resp = match answer_failure(ans, String::new) {
-        Ok(v) => ok(v),
+    let resp = match ans.found(String::new) {
+        Ok((v, _)) => ok(v),
         Err(failure) => failure.into_lookup_response(),
     };
     (resp, until)
