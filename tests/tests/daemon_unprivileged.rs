@@ -202,26 +202,41 @@ fn check_config_as_the_daemons_user_refuses_a_secret_it_cannot_read() {
             ],
         )
     };
+    // `rosterctl config check` run as root (while _roster exists) checks
+    // the secrets as _roster reads them: it agrees with rosterd's check.
+    let ctl = rosterctl_common::rosterctl_bin();
+    let ctl_check = || {
+        user.run(
+            &ctl,
+            &["--config", &cfg.display().to_string(), "config", "check"],
+        )
+    };
     // root:root 0600, as root-run rosterd wanted it: _roster cannot read
     // it, and would fail at the first reload if not at start.
     secrets.set_password_file(0, 0, 0o600);
-    let out = check();
-    assert!(!out.status.success(), "{}", text(&out));
-    let t = text(&out);
-    assert!(t.contains("bind_password_file"), "{t}");
-    assert!(t.contains("not readable by the daemon's user"), "{t}");
-    assert!(t.contains(&format!("uid {}", user.uid)), "{t}");
+    for out in [check(), ctl_check()] {
+        assert!(!out.status.success(), "{}", text(&out));
+        let t = text(&out);
+        assert!(t.contains("bind_password_file"), "{t}");
+        assert!(t.contains("not readable by the daemon's user"), "{t}");
+        assert!(t.contains(&format!("uid {}", user.uid)), "{t}");
+    }
     // Group-readable through another group: refused by name of the gid.
     secrets.set_password_file(0, NOBODY, 0o640);
-    let t = text(&check());
-    assert!(t.contains(&format!("0640 and group gid {NOBODY}")), "{t}");
+    for out in [check(), ctl_check()] {
+        assert!(!out.status.success(), "{}", text(&out));
+        let t = text(&out);
+        assert!(t.contains(&format!("0640 and group gid {NOBODY}")), "{t}");
+    }
     // root:_roster 0640 and _roster 0600: valid.
     secrets.set_password_file(0, user.gid, 0o640);
-    let out = check();
-    assert!(out.status.success(), "{}", text(&out));
+    for out in [check(), ctl_check()] {
+        assert!(out.status.success(), "{}", text(&out));
+    }
     secrets.set_password_file(user.uid, 0, 0o600);
-    let out = check();
-    assert!(out.status.success(), "{}", text(&out));
+    for out in [check(), ctl_check()] {
+        assert!(out.status.success(), "{}", text(&out));
+    }
     // An unknown user is named.
     let out = user.run(
         &rosterd_bin(),

@@ -87,6 +87,7 @@ pub use domain::{
 pub use error::ConfigError;
 pub use idmap::{agreement_warnings, build as build_idmap_with};
 pub use roster_idmap::{DomainSet, IdmapSettings};
+pub use secret::SecretReader;
 pub use settings::{CacheSettings, DaemonSettings, NssSettings, MEMCACHE_SIZE_RANGE};
 /// DN comparison, public for the fuzz targets (fuzz/).
 pub use validate::dn_is_under;
@@ -121,12 +122,18 @@ pub struct Config {
 impl Config {
     /// Reads, parses and validates the configuration file at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        Config::load_as(path, SecretReader::current())
+    }
+
+    /// [`Config::load`] with the secret files checked as `reader` would
+    /// read them.
+    pub fn load_as(path: impl AsRef<Path>, reader: SecretReader) -> Result<Config, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::from_str(&text, &path.display().to_string())
+        Config::from_str_as(&text, &path.display().to_string(), reader)
     }
 
     /// Parses and validates configuration `text`; `origin` names it in
@@ -138,6 +145,16 @@ impl Config {
     /// then check the domains' ID spaces together.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::from_str_as(text, origin, SecretReader::current())
+    }
+
+    /// [`Config::from_str`] with the secret files checked as `reader`
+    /// would read them.
+    pub fn from_str_as(
+        text: &str,
+        origin: &str,
+        reader: SecretReader,
+    ) -> Result<Config, ConfigError> {
         let mut cfg: Config =
             toml::from_str(text).map_err(|e| error::from_toml(origin, text, &e))?;
         let reporter = validate::Reporter { origin, text };
@@ -146,7 +163,7 @@ impl Config {
         for (i, d) in cfg.domains.iter_mut().enumerate() {
             defaults::fill(d, explicit.get(i).unwrap_or(&Default::default()));
             validate::domain(i, d, &reporter)?;
-            files::read(i, d, &reporter)?;
+            files::read(i, d, &reporter, reader)?;
         }
         cfg.warnings = idspace::check(&cfg, &reporter)?;
         idmap::validate(&cfg, &reporter)?;
@@ -183,10 +200,20 @@ impl Config {
     }
 }
 
-/// `rosterd --check-config` / `rosterctl config check`: loads and validates
-/// the file, returning the configuration or the first error.
+/// `rosterd --check-config`: loads and validates the file as this process
+/// (rosterd has dropped to its user by then), returning the configuration
+/// or the first error.
 pub fn check(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
     Config::load(path)
+}
+
+/// `rosterctl config check`: [`check`] with the secret files checked as
+/// the daemon reads them ([`SecretReader::daemon`]: `_roster` when run as
+/// root and that user exists), so that it agrees with
+/// `rosterd --check-config --user _roster`.
+pub fn check_for_daemon(path: impl AsRef<Path>) -> Result<(Config, SecretReader), ConfigError> {
+    let reader = SecretReader::daemon();
+    Config::load_as(path, reader).map(|c| (c, reader))
 }
 
 #[cfg(test)]
