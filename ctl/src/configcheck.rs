@@ -7,11 +7,13 @@ use serde_json::json;
 use std::process::ExitCode;
 
 /// Runs `rosterctl config check`: prints OK (and any warnings) or the
-/// error, `FILE:LINE: KEY: what is wrong`.
+/// error, `FILE:LINE: KEY: what is wrong`. Secret files are checked as the
+/// daemon reads them (run as root while `_roster` exists: as `_roster`,
+/// like `rosterd --check-config --user _roster`).
 pub fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let path = &ctx.config_path;
-    match config::check(path) {
-        Ok(cfg) => {
+    match config::check_for_daemon(path) {
+        Ok((cfg, reader)) => {
             let domains: Vec<_> = cfg
                 .domains
                 .iter()
@@ -20,6 +22,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
             if ctx.json {
                 print_json(&json!({
                     "ok": true, "file": path, "domains": domains, "warnings": cfg.warnings,
+                    "secrets_checked_as_uid": reader.uid(),
                 }));
             } else {
                 for w in &cfg.warnings {

@@ -10,6 +10,7 @@ pub mod cc;
 pub mod config;
 pub mod dataset;
 pub mod fixture_cache;
+pub mod freeze;
 pub mod memcache_file;
 pub mod namespace;
 pub mod nfsidmap;

@@ -15,6 +15,7 @@ mod rosterctl_common;
 use pam_common::{assert_ok, authenticate, namespace, pamtester};
 use roster_e2e::config::{domain_table, DomainOptions, Transport};
 use roster_e2e::dataset::{ALICE, BOB, CAROL};
+use roster_e2e::freeze::{running_threads, Frozen};
 use roster_e2e::rosterd::Rosterd;
 use roster_e2e::slapd::Slapd;
 use roster_proto::{Request, Response};
@@ -96,28 +97,12 @@ fn signal(pid: i32, sig: libc::c_int) {
     assert_eq!(rc, 0, "kill({pid}, {sig})");
 }
 
-/// slapd frozen with SIGSTOP until dropped (SIGCONT), so that a failing
-/// test never leaves it stopped (its watchdog could not end it).
-struct Frozen(i32);
-
-impl Frozen {
-    fn new(pid: i32) -> Frozen {
-        signal(pid, libc::SIGSTOP);
-        Frozen(pid)
-    }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        signal(self.0, libc::SIGCONT);
-    }
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Outage {
     /// SIGKILL: connections refused at once.
     Killed,
-    /// SIGSTOP: connections accepted by the kernel, never answered.
+    /// SIGSTOP (every thread checked stopped, see [`Frozen`]): connections
+    /// accepted by the kernel, never answered.
     Hung,
 }
 
@@ -159,6 +144,11 @@ fn one_timeout_per_outage(outage: Outage) {
         uid_of(rd.nss(&Request::UserByName(ALICE.name.into()))),
         ALICE.uid
     );
+    // A slapd that runs again would answer, and nothing would fail.
+    if let Some(f) = &frozen {
+        let running = running_threads(f.pid());
+        assert!(running.is_empty(), "slapd runs again: threads {running:?}");
+    }
     let st = wait_for(&rd, "went offline", |d| d["online"] == false);
     assert!(st["offline_since"].is_u64(), "{st}");
     let searches = counter(&st, "searches");

@@ -5,6 +5,7 @@
 mod nss_common;
 
 use nss_common::{stdout, Env};
+use roster_e2e::freeze::Frozen;
 
 /// Runs `script` under `timeout 20` and returns its exit code: 124 means the
 /// module hung far past its configured bound.
@@ -47,12 +48,11 @@ fn hung_daemon_is_abandoned_after_the_configured_timeout() {
     let env = Env::start("[nss]\ntimeout_ms = 300\n");
     let ns = env.ns();
     let pid = env.rd.pid().expect("rosterd runs");
-    // SAFETY: kill(2) on the PID of the daemon this test started.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let frozen = Frozen::new(pid);
     let (rc_user, text_user) = bounded(&ns, "getent passwd dave");
     let (rc_root, text_root) = bounded(&ns, "getent passwd root");
-    // SAFETY: as above; resume it so the fixture can stop it cleanly.
-    unsafe { libc::kill(pid, libc::SIGCONT) };
+    // Resumed so the fixture can stop it cleanly.
+    drop(frozen);
     assert_eq!(rc_user, 2, "{text_user}");
     assert_eq!(rc_root, 0, "{text_root}");
     assert!(ns.run_ok("getent passwd dave").starts_with("dave:"));

@@ -6,6 +6,7 @@ mod nss_common;
 
 use nss_common::{stdout, Env};
 use roster_e2e::dataset::{ALICE, STAFF_GID};
+use roster_e2e::freeze::Frozen;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -139,8 +140,7 @@ fn a_hung_daemon_costs_one_timeout_then_unavailable_at_once() {
     let probe = build(ns.scratch());
     let socket = env.rd.nss_socket();
     let pid = env.rd.pid().expect("rosterd runs");
-    // SAFETY: kill(2) on the PID of the daemon this test started.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let frozen = Frozen::new(pid);
     let before = pending_connections(&socket);
     // Five names never asked before (so not in the memory cache), in one
     // process: the first call times out, the others are skipped.
@@ -152,8 +152,7 @@ fn a_hung_daemon_costs_one_timeout_then_unavailable_at_once() {
         ns.run(&format!("{} lookups {n}", probe.display()));
     }
     let after_five = pending_connections(&socket);
-    // SAFETY: as above; resume it so the fixture can stop it cleanly.
-    unsafe { libc::kill(pid, libc::SIGCONT) };
+    drop(frozen);
 
     for n in names {
         assert!(

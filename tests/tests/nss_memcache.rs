@@ -7,6 +7,7 @@
 mod nss_common;
 
 use nss_common::{stdout, Env};
+use roster_e2e::freeze::Frozen;
 use roster_e2e::memcache_file::{case_variants, records_in};
 use roster_e2e::namespace::Namespace;
 use roster_proto::memcache::MEMCACHE_FILE_NAME;
@@ -14,12 +15,8 @@ use roster_proto::memcache::MEMCACHE_FILE_NAME;
 /// Freezes rosterd for the duration of `f` (SIGSTOP, then SIGCONT).
 fn frozen<T>(env: &Env, f: impl FnOnce() -> T) -> T {
     let pid = env.rd.pid().expect("rosterd runs");
-    // SAFETY: kill(2) on the PID of the daemon this test started.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
-    let out = f();
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGCONT) };
-    out
+    let _frozen = Frozen::new(pid);
+    f()
 }
 
 /// Waits (bounded) until rosterd has published `key`: it publishes an

@@ -4,13 +4,18 @@
 
 use super::domain::DomainConfig;
 use super::error::ConfigError;
-use super::secret::read_password_file;
+use super::secret::{read_password_file, SecretReader};
 use super::source::{Place, Source};
 
 /// Reads the files of the `i`-th domain (resolved): TLS files must be
-/// readable and parse, the bind password file must be private; the
-/// password is kept in `d.bind_password`.
-pub(crate) fn read(i: usize, d: &mut DomainConfig, src: &Source<'_>) -> Result<(), ConfigError> {
+/// readable (by `reader`, the daemon's user) and parse, the bind password
+/// file must be private; the password is kept in `d.bind_password`.
+pub(crate) fn read(
+    i: usize,
+    d: &mut DomainConfig,
+    src: &Source<'_>,
+    reader: SecretReader,
+) -> Result<(), ConfigError> {
     let name = d.name.clone();
     let place = Place::Domain {
         index: i,
@@ -23,14 +28,25 @@ pub(crate) fn read(i: usize, d: &mut DomainConfig, src: &Source<'_>) -> Result<(
         ("client_key", &d.client_key),
     ] {
         if let Some(p) = path {
-            if let Err(e) = std::fs::File::open(p) {
-                return Err(err(key, format!("cannot read {}: {e}", p.display())));
+            match std::fs::File::open(p).and_then(|f| f.metadata()) {
+                Err(e) => return Err(err(key, format!("cannot read {}: {e}", p.display()))),
+                Ok(meta) if !reader.may_read(&meta) => {
+                    return Err(err(
+                        key,
+                        format!(
+                            "{} is not readable by the daemon's user (uid {})",
+                            p.display(),
+                            reader.uid()
+                        ),
+                    ))
+                }
+                Ok(_) => {}
             }
         }
     }
-    check_tls_files(d).map_err(|(key, m)| err(key, m))?;
+    check_tls_files(d, reader).map_err(|(key, m)| err(key, m))?;
     if let (Some(_), Some(file)) = (&d.bind_dn, &d.bind_password_file) {
-        let secret = read_password_file(file).map_err(|m| err("bind_password_file", m))?;
+        let secret = read_password_file(file, reader).map_err(|m| err("bind_password_file", m))?;
         d.bind_password = Some(secret);
     }
     Ok(())
@@ -38,7 +54,7 @@ pub(crate) fn read(i: usize, d: &mut DomainConfig, src: &Source<'_>) -> Result<(
 
 /// Parses the CA and client certificate files so that a wrong file is
 /// reported by the configuration check; the client key must be private.
-fn check_tls_files(d: &DomainConfig) -> Result<(), (&'static str, String)> {
+fn check_tls_files(d: &DomainConfig, reader: SecretReader) -> Result<(), (&'static str, String)> {
     if let Some(ca) = &d.ca_file {
         let pem = std::fs::read(ca)
             .map_err(|e| ("ca_file", format!("cannot read {}: {e}", ca.display())))?;
@@ -59,7 +75,7 @@ fn check_tls_files(d: &DomainConfig) -> Result<(), (&'static str, String)> {
         }
     }
     if let (Some(cert), Some(key)) = (&d.client_cert, &d.client_key) {
-        super::secret::check_private_file(key, "a private key file")
+        super::secret::check_private_file(key, "a private key file", reader)
             .map_err(|m| ("client_key", m))?;
         let cert_pem = std::fs::read(cert).map_err(|e| {
             (

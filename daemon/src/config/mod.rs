@@ -98,6 +98,7 @@ pub use idmap::{
     agreement_warnings, build as build_idmap_with, AutoridOrder, AutoridStore, IdmapConfig,
 };
 pub use roster_idmap::{DomainSet, IdmapSettings};
+pub use secret::SecretReader;
 pub use settings::{CacheSettings, DaemonSettings, NssSettings, MEMCACHE_SIZE_RANGE};
 
 use source::{Place, Source};
@@ -125,12 +126,18 @@ pub struct Config {
 impl Config {
     /// Reads, parses and validates the configuration file at `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        Config::load_as(path, SecretReader::current())
+    }
+
+    /// [`Config::load`] with the secret files checked as `reader` would
+    /// read them.
+    pub fn load_as(path: impl AsRef<Path>, reader: SecretReader) -> Result<Config, ConfigError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::from_str(&text, &path.display().to_string())
+        Config::from_str_as(&text, &path.display().to_string(), reader)
     }
 
     /// Parses and resolves configuration `text`; `origin` names it in
@@ -144,6 +151,16 @@ impl Config {
     /// check the domains' ID spaces together.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::from_str_as(text, origin, SecretReader::current())
+    }
+
+    /// [`Config::from_str`] with the secret files checked as `reader`
+    /// would read them.
+    pub fn from_str_as(
+        text: &str,
+        origin: &str,
+        reader: SecretReader,
+    ) -> Result<Config, ConfigError> {
         let src = Source::new(origin, text);
         let raw: raw::RawConfig = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
         let top = |table, fault| src.error(Place::Top(table), fault);
@@ -166,7 +183,7 @@ impl Config {
         }
         unique_names(&cfg, &raw, &src)?;
         for (index, d) in cfg.domains.iter_mut().enumerate() {
-            files::read(index, d, &src)?;
+            files::read(index, d, &src, reader)?;
         }
         cfg.warnings = idspace::check(&cfg, &src)?;
         idmap::validate(&cfg, &src)?;
@@ -242,10 +259,20 @@ fn unique_names(cfg: &Config, raw: &raw::RawConfig, src: &Source<'_>) -> Result<
     Ok(())
 }
 
-/// `rosterd --check-config` / `rosterctl config check`: loads and validates
-/// the file, returning the configuration or the first error.
+/// `rosterd --check-config`: loads and validates the file as this process
+/// (rosterd has dropped to its user by then), returning the configuration
+/// or the first error.
 pub fn check(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
     Config::load(path)
+}
+
+/// `rosterctl config check`: [`check`] with the secret files checked as
+/// the daemon reads them ([`SecretReader::daemon`]: `_roster` when run as
+/// root and that user exists), so that it agrees with
+/// `rosterd --check-config --user _roster`.
+pub fn check_for_daemon(path: impl AsRef<Path>) -> Result<(Config, SecretReader), ConfigError> {
+    let reader = SecretReader::daemon();
+    Config::load_as(path, reader).map(|c| (c, reader))
 }
 
 #[cfg(test)]

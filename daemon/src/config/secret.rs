@@ -8,11 +8,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use zeroize::Zeroize;
 
-/// Reads a password file: it must pass [`check_private_file`] and hold a
-/// non-empty password (one trailing newline is removed). The returned
-/// error text never contains the password.
-pub(crate) fn read_password_file(path: &Path) -> Result<Secret, String> {
-    check_private_file(path, "a password file")?;
+/// Reads a password file: it must pass [`check_private_file`] for
+/// `reader` and hold a non-empty password (one trailing newline is
+/// removed). The returned error text never contains the password.
+pub(crate) fn read_password_file(path: &Path, reader: SecretReader) -> Result<Secret, String> {
+    check_private_file(path, "a password file", reader)?;
     let mut file =
         std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let mut buf = Vec::new();
@@ -43,35 +43,77 @@ pub(crate) fn read_password_file(path: &Path) -> Result<Secret, String> {
 /// and the group of rosterd's system user (`_roster`), through which
 /// secrets may be group-readable even while the reader is root (a root
 /// `rosterctl config check`, a rosterd not yet unprivileged).
-#[derive(Clone, Copy, Debug)]
-struct Reader {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecretReader {
     uid: u32,
     gid: u32,
     daemon_gid: Option<u32>,
 }
 
-/// Checks that `path` is a secret file the daemon may trust and read, as
-/// the user it runs as (`_roster` when unprivileged, at start and at every
-/// reload alike): a regular file, nothing for others, no group write;
-/// owned by root or by the daemon's user; and readable by the daemon —
-/// either owned by its user (mode 0600 or 0400), or owned by root with the
-/// daemon's group and mode 0640 (or 0440), or anything of root's when the
-/// daemon is root. Group read is accepted only through the daemon's own
-/// group or `_roster`'s. `what` names the kind of file in the error.
-pub(crate) fn check_private_file(path: &Path, what: &str) -> Result<(), String> {
-    let reader = Reader {
-        uid: nix::unistd::geteuid().as_raw(),
-        gid: nix::unistd::getegid().as_raw(),
-        daemon_gid: nix::unistd::Group::from_name(crate::privileges::DAEMON_USER)
-            .ok()
-            .flatten()
-            .map(|g| g.gid.as_raw()),
-    };
-    check_private_file_of(path, what, reader)
+impl SecretReader {
+    /// This process's effective user and group: rosterd's (after it
+    /// dropped to its user, the files are read as that user).
+    pub fn current() -> SecretReader {
+        SecretReader {
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+            daemon_gid: nix::unistd::Group::from_name(crate::privileges::DAEMON_USER)
+                .ok()
+                .flatten()
+                .map(|g| g.gid.as_raw()),
+        }
+    }
+
+    /// The user the daemon reads the files as, seen from a configuration
+    /// check: run as root while rosterd's system user (`_roster`) exists,
+    /// that user (the daemon runs as it: `rosterd --user _roster`, the
+    /// package's unit), so that `rosterctl config check` agrees with
+    /// `rosterd --check-config --user _roster`; otherwise this process.
+    pub fn daemon() -> SecretReader {
+        let me = SecretReader::current();
+        if me.uid != 0 {
+            return me;
+        }
+        match crate::privileges::DaemonUser::lookup(crate::privileges::DAEMON_USER) {
+            Ok(u) => SecretReader {
+                uid: u.uid.as_raw(),
+                gid: u.gid.as_raw(),
+                daemon_gid: Some(u.gid.as_raw()),
+            },
+            Err(_) => me,
+        }
+    }
+
+    /// Its user ID.
+    pub fn uid(&self) -> u32 {
+        self.uid
+    }
+
+    /// Whether it may read a file with `meta` (by owner, group and mode;
+    /// root reads everything).
+    pub(crate) fn may_read(&self, meta: &std::fs::Metadata) -> bool {
+        let mode = meta.mode();
+        self.uid == 0
+            || (meta.uid() == self.uid && mode & 0o400 != 0)
+            || (meta.gid() == self.gid && mode & 0o040 != 0)
+            || mode & 0o004 != 0
+    }
 }
 
-/// [`check_private_file`] for a daemon reading as `reader`.
-fn check_private_file_of(path: &Path, what: &str, reader: Reader) -> Result<(), String> {
+/// Checks that `path` is a secret file the daemon may trust and read, as
+/// `reader` (the user it runs as: `_roster` when unprivileged, at start
+/// and at every reload alike): a regular file, nothing for others, no
+/// group write; owned by root or by the daemon's user; and readable by the
+/// daemon — either owned by its user (mode 0600 or 0400), or owned by root
+/// with the daemon's group and mode 0640 (or 0440), or anything of root's
+/// when the daemon is root. Group read is accepted only through the
+/// daemon's own group or `_roster`'s. `what` names the kind of file in the
+/// error.
+pub(crate) fn check_private_file(
+    path: &Path,
+    what: &str,
+    reader: SecretReader,
+) -> Result<(), String> {
     let meta =
         std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if !meta.is_file() {
@@ -115,6 +157,7 @@ fn check_private_file_of(path: &Path, what: &str, reader: Reader) -> Result<(), 
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use SecretReader as Reader;
 
     fn write(dir: &Path, name: &str, body: &[u8], mode: u32) -> std::path::PathBuf {
         let p = dir.join(name);
@@ -127,9 +170,19 @@ mod tests {
     fn reads_and_trims_one_newline() {
         let d = tempfile::tempdir().unwrap();
         let p = write(d.path(), "pw", b"s3cret\n", 0o600);
-        assert_eq!(read_password_file(&p).unwrap().expose(), b"s3cret");
+        assert_eq!(
+            read_password_file(&p, SecretReader::current())
+                .unwrap()
+                .expose(),
+            b"s3cret"
+        );
         let p = write(d.path(), "pw2", b"a b \r\n", 0o400);
-        assert_eq!(read_password_file(&p).unwrap().expose(), b"a b ");
+        assert_eq!(
+            read_password_file(&p, SecretReader::current())
+                .unwrap()
+                .expose(),
+            b"a b "
+        );
     }
 
     fn me() -> Reader {
@@ -145,10 +198,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         for mode in [0o604, 0o620, 0o644, 0o660, 0o610, 0o601] {
             let p = write(d.path(), "pw", b"s3cret", mode);
-            let e = check_private_file_of(&p, "a password file", me()).unwrap_err();
+            let e = check_private_file(&p, "a password file", me()).unwrap_err();
             assert!(e.contains("mode"), "{mode:o}: {e}");
             assert!(!e.contains("s3cret"), "{e}");
-            let e = read_password_file(&p).unwrap_err();
+            let e = read_password_file(&p, SecretReader::current()).unwrap_err();
             assert!(e.contains("mode"), "{mode:o}: {e}");
         }
     }
@@ -159,20 +212,20 @@ mod tests {
         let p = write(d.path(), "pw", b"s3cret", 0o640);
         let group = std::fs::metadata(&p).unwrap().gid();
         // The file's group is the reader's: readable through it.
-        assert!(check_private_file_of(&p, "a password file", me()).is_ok());
+        assert!(check_private_file(&p, "a password file", me()).is_ok());
         // Another group: refused, naming the gid.
         let other = Reader {
             gid: group + 1,
             ..me()
         };
-        let e = check_private_file_of(&p, "a password file", other).unwrap_err();
+        let e = check_private_file(&p, "a password file", other).unwrap_err();
         assert!(e.contains(&format!("group gid {group}")), "{e}");
         // ... unless it is _roster's group (root reading for rosterd).
         let via_daemon_group = Reader {
             daemon_gid: Some(group),
             ..other
         };
-        assert!(check_private_file_of(&p, "a password file", via_daemon_group).is_ok());
+        assert!(check_private_file(&p, "a password file", via_daemon_group).is_ok());
     }
 
     #[test]
@@ -183,25 +236,25 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         // root:root 0600 is fine for a root daemon, not for _roster's.
         let p = write(d.path(), "pw", b"s3cret", 0o600);
-        assert!(check_private_file_of(&p, "a password file", me()).is_ok());
+        assert!(check_private_file(&p, "a password file", me()).is_ok());
         let unprivileged = Reader {
             uid: 64901,
             gid: 64901,
             daemon_gid: Some(64901),
         };
-        let e = check_private_file_of(&p, "a password file", unprivileged).unwrap_err();
+        let e = check_private_file(&p, "a password file", unprivileged).unwrap_err();
         assert!(e.contains("not readable by the daemon's user"), "{e}");
         assert!(e.contains("0640"), "{e}");
         // root:_roster 0640 and _roster:any 0600 are.
         std::os::unix::fs::chown(&p, None, Some(64901)).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
-        assert!(check_private_file_of(&p, "a password file", unprivileged).is_ok());
+        assert!(check_private_file(&p, "a password file", unprivileged).is_ok());
         std::os::unix::fs::chown(&p, Some(64901), Some(0)).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(check_private_file_of(&p, "a password file", unprivileged).is_ok());
+        assert!(check_private_file(&p, "a password file", unprivileged).is_ok());
         // Owned by the user without its read bit: not readable.
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o200)).unwrap();
-        let e = check_private_file_of(&p, "a password file", unprivileged).unwrap_err();
+        let e = check_private_file(&p, "a password file", unprivileged).unwrap_err();
         assert!(e.contains("not readable"), "{e}");
     }
 
@@ -222,18 +275,18 @@ mod tests {
                 ..me
             }
         };
-        let e = check_private_file_of(&p, "a password file", daemon).unwrap_err();
+        let e = check_private_file(&p, "a password file", daemon).unwrap_err();
         assert!(e.contains("owned by uid"), "{e}");
         assert!(e.contains(&p.display().to_string()), "{e}");
         // Owned by the daemon's user, or by root: accepted.
         let owner = std::fs::metadata(&p).unwrap().uid();
         let as_owner = Reader { uid: owner, ..me };
-        assert!(check_private_file_of(&p, "a password file", as_owner).is_ok());
+        assert!(check_private_file(&p, "a password file", as_owner).is_ok());
         if me.uid == 0 {
             std::os::unix::fs::chown(&p, Some(0), None).unwrap();
             let root_daemon = Reader { uid: 0, ..me };
-            assert!(check_private_file_of(&p, "a password file", root_daemon).is_ok());
-            assert!(read_password_file(&p).is_ok());
+            assert!(check_private_file(&p, "a password file", root_daemon).is_ok());
+            assert!(read_password_file(&p, SecretReader::current()).is_ok());
         }
     }
 
@@ -241,11 +294,15 @@ mod tests {
     fn refuses_empty_missing_and_directories() {
         let d = tempfile::tempdir().unwrap();
         let p = write(d.path(), "pw", b"\n", 0o600);
-        assert!(read_password_file(&p).unwrap_err().contains("empty"));
-        assert!(read_password_file(&d.path().join("nope"))
+        assert!(read_password_file(&p, SecretReader::current())
             .unwrap_err()
-            .contains("cannot read"));
-        assert!(read_password_file(d.path())
+            .contains("empty"));
+        assert!(
+            read_password_file(&d.path().join("nope"), SecretReader::current())
+                .unwrap_err()
+                .contains("cannot read")
+        );
+        assert!(read_password_file(d.path(), SecretReader::current())
             .unwrap_err()
             .contains("not a regular file"));
     }

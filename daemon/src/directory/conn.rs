@@ -95,7 +95,10 @@ pub(crate) struct Pool {
     cfg: DomainConfig,
     connector: Option<TlsConnector>,
     health: Mutex<Health>,
-    live: tokio::sync::Mutex<Option<Live>>,
+    /// The connection in use; never locked across an await.
+    live: Mutex<Option<Live>>,
+    /// Held while a new connection is made (one attempt at a time).
+    connecting: tokio::sync::Mutex<()>,
 }
 
 /// Is this ldap3 error about the connection (server gone, TLS, timeout)
@@ -125,7 +128,8 @@ impl Pool {
                 servers,
                 ..Health::default()
             }),
-            live: tokio::sync::Mutex::new(None),
+            live: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -134,37 +138,30 @@ impl Pool {
         self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn live(&self) -> std::sync::MutexGuard<'_, Option<Live>> {
+        // Never held across an await: plain data, kept on a panic.
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// A bound connection: the live one, or a new one to the first server
     /// that is not marked down. When all are down, or the domain is
     /// offline, `Unavailable` at once.
+    ///
+    /// Only the making of a new connection is serialized (one attempt at a
+    /// time, each bounded by `connect_timeout` and `op_timeout` per
+    /// server); handing out or forgetting the live connection never waits
+    /// on the network.
     pub(crate) async fn get(&self) -> Result<Lease, DirectoryError> {
         self.check_online()?;
-        let mut live = self.live.lock().await;
-        // The domain may have gone offline while this waited for the lock
-        // (another operation's connection attempt failed).
+        if let Some(lease) = self.reuse().await {
+            return Ok(lease);
+        }
+        let _turn = self.connecting.lock().await;
+        // The domain may have gone offline, or another operation may have
+        // connected, while this waited for its turn.
         self.check_online()?;
-        if let Some(l) = live.as_mut() {
-            if l.ldap.is_closed() {
-                tracing::debug!(domain = %self.cfg.name, uri = %self.cfg.uris[l.index], "connection closed, reconnecting");
-                *live = None;
-            } else {
-                if l.index > 0 && l.since.elapsed() >= self.cfg.failback_after {
-                    l.since = Instant::now();
-                    if let Ok((ldap, index)) = self.connect_bound(0..l.index).await {
-                        tracing::info!(domain = %self.cfg.name, uri = %self.cfg.uris[index], "failed back to a preferred server");
-                        *l = Live {
-                            ldap,
-                            index,
-                            since: Instant::now(),
-                        };
-                    }
-                }
-                return Ok(Lease {
-                    ldap: l.ldap.clone(),
-                    index: l.index,
-                    fresh: false,
-                });
-            }
+        if let Some(lease) = self.current_lease() {
+            return Ok(lease);
         }
         let remembered = {
             let h = self.health();
@@ -177,7 +174,7 @@ impl Pool {
             return Err(e);
         }
         let (ldap, index) = self.connect_bound(0..self.cfg.uris.len()).await?;
-        *live = Some(Live {
+        *self.live() = Some(Live {
             ldap: ldap.clone(),
             index,
             since: Instant::now(),
@@ -187,6 +184,65 @@ impl Pool {
             index,
             fresh: true,
         })
+    }
+
+    /// The live connection, if open (a closed one is forgotten).
+    fn current_lease(&self) -> Option<Lease> {
+        let mut live = self.live();
+        let l = live.as_mut()?;
+        if l.ldap.is_closed() {
+            tracing::debug!(domain = %self.cfg.name, uri = %self.cfg.uris[l.index], "connection closed, reconnecting");
+            *live = None;
+            return None;
+        }
+        Some(Lease {
+            ldap: l.ldap.clone(),
+            index: l.index,
+            fresh: false,
+        })
+    }
+
+    /// The live connection, after a failback attempt when it is due: a
+    /// connection to a later server tries the preferred ones again every
+    /// `failback_after` (skipped while another connection attempt runs;
+    /// other operations keep using the live connection meanwhile).
+    async fn reuse(&self) -> Option<Lease> {
+        let lease = self.current_lease()?;
+        let due = {
+            let mut live = self.live();
+            match live.as_mut() {
+                Some(l) if l.index == lease.index && l.index > 0 => {
+                    let due = l.since.elapsed() >= self.cfg.failback_after;
+                    if due {
+                        l.since = Instant::now();
+                    }
+                    due
+                }
+                _ => false,
+            }
+        };
+        if !due {
+            return Some(lease);
+        }
+        let Ok(_turn) = self.connecting.try_lock() else {
+            return Some(lease);
+        };
+        match self.connect_bound(0..lease.index).await {
+            Ok((ldap, index)) => {
+                tracing::info!(domain = %self.cfg.name, uri = %self.cfg.uris[index], "failed back to a preferred server");
+                *self.live() = Some(Live {
+                    ldap: ldap.clone(),
+                    index,
+                    since: Instant::now(),
+                });
+                Some(Lease {
+                    ldap,
+                    index,
+                    fresh: false,
+                })
+            }
+            Err(_) => Some(lease),
+        }
     }
 
     /// Tries the servers in `range` in order, skipping those marked down.
@@ -387,13 +443,16 @@ impl Pool {
     }
 
     /// Forgets the live connection of server `index` after it failed; with
-    /// `mark_down` the server is also avoided for a backoff period.
-    pub(crate) async fn discard(&self, index: usize, error: &str, mark_down: bool) {
-        let mut live = self.live.lock().await;
-        if live.as_ref().is_some_and(|l| l.index == index) {
-            *live = None;
+    /// `mark_down` the server is also avoided for a backoff period. Never
+    /// waits: the connection is dropped, not closed gracefully (no unbind
+    /// or TLS close_notify exchange with a server that stopped answering).
+    pub(crate) fn discard(&self, index: usize, error: &str, mark_down: bool) {
+        {
+            let mut live = self.live();
+            if live.as_ref().is_some_and(|l| l.index == index) {
+                *live = None;
+            }
         }
-        drop(live);
         if mark_down {
             self.mark_down(index, error);
         } else {

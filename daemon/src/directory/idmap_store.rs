@@ -158,7 +158,7 @@ impl LdapIdmapStore {
                         break;
                     }
                     Ok(Err(OpFail::Connection(m))) => {
-                        pool.discard(index, &m, fresh).await;
+                        pool.discard(index, &m, fresh);
                         result = Err(unavailable(format!("domain \"{domain}\": {m}")));
                         if fresh {
                             break;
@@ -166,7 +166,7 @@ impl LdapIdmapStore {
                     }
                     Err(_) => {
                         let m = format!("no answer within op_timeout {op_timeout:?}");
-                        pool.discard(index, &m, true).await;
+                        pool.discard(index, &m, true);
                         result = Err(unavailable(format!("domain \"{domain}\": {m}")));
                         break;
                     }

@@ -277,7 +277,7 @@ impl Directory {
                 }
                 Err(SearchFail::Timeout) => {
                     let msg = format!("no answer within op_timeout {op:?}");
-                    self.pool.discard(index, &msg, true).await;
+                    self.pool.discard(index, &msg, true);
                     return Err(DirectoryError::unavailable(format!(
                         "domain \"{}\": {msg}",
                         self.cfg.name
@@ -285,7 +285,7 @@ impl Directory {
                 }
                 Err(SearchFail::Connection(msg)) => {
                     tracing::debug!(domain = %self.cfg.name, error = %msg, fresh, "search failed on the connection");
-                    self.pool.discard(index, &msg, fresh).await;
+                    self.pool.discard(index, &msg, fresh);
                     if fresh {
                         return Err(DirectoryError::unavailable(format!(
                             "domain \"{}\": {msg}",
@@ -605,3 +605,6 @@ fn queries(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod silent_tests;

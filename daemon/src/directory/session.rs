@@ -79,10 +79,12 @@ impl Directory {
                 continue;
             };
             match self.pool.connect_unbound(&uri).await {
-                Ok(mut ldap) => {
+                Ok(ldap) => {
                     if !self.cfg.uses_tls(&uri) && !self.cfg.allow_insecure_auth {
                         tracing::warn!(domain = %self.cfg.name, %uri, "refusing a password bind over an unencrypted connection (allow_insecure_auth = false)");
-                        let _ = ldap.unbind().await;
+                        // Dropped, not unbound: nothing was sent on it, and
+                        // no goodbye is awaited from a server.
+                        drop(ldap);
                         return Ok(None);
                     }
                     return Ok(Some(UserSession { ldap, index, uri }));
@@ -176,13 +178,18 @@ impl Directory {
         let limit = self.cfg.op_timeout;
         let outcome = guarded(limit, op(session.ldap.clone())).await;
         self.classify(session.index, &session.uri, what, outcome)
-            .await
     }
 
-    /// Closes a session (unbind, bounded).
+    /// Closes a session: the unbind (bounded by `op_timeout`) is sent in the
+    /// background, so the caller (a login being answered) never waits on
+    /// the goodbye of a server that may have stopped answering; at the
+    /// bound the connection is dropped without a graceful TLS close.
     pub async fn close_session(&self, session: UserSession) {
         let mut ldap = session.ldap;
-        let _ = guarded(self.cfg.op_timeout, async move { ldap.unbind().await }).await;
+        let limit = self.cfg.op_timeout;
+        tokio::spawn(async move {
+            let _ = guarded(limit, async move { ldap.unbind().await }).await;
+        });
     }
 
     /// Runs one operation on the domain's shared service connection (bound
@@ -201,10 +208,10 @@ impl Directory {
         let lease = self.pool.get().await?;
         let uri = self.cfg.uris[lease.index].clone();
         let outcome = guarded(self.cfg.op_timeout, op(lease.ldap)).await;
-        self.classify(lease.index, &uri, what, outcome).await
+        self.classify(lease.index, &uri, what, outcome)
     }
 
-    async fn classify<T>(
+    fn classify<T>(
         &self,
         index: usize,
         uri: &str,
@@ -220,15 +227,13 @@ impl Directory {
                     "{what}: no answer within op_timeout {:?}",
                     self.cfg.op_timeout
                 );
-                self.pool.discard(index, &msg, true).await;
+                self.pool.discard(index, &msg, true);
                 Err(DirectoryError::unavailable(format!(
                     "domain \"{name}\" ({uri}): {msg}"
                 )))
             }
             Ok(Err(e)) if is_connection_error(&e) => {
-                self.pool
-                    .discard(index, &format!("{what}: {e}"), true)
-                    .await;
+                self.pool.discard(index, &format!("{what}: {e}"), true);
                 Err(DirectoryError::unavailable_from(
                     format!("domain \"{name}\" ({uri}): {what}"),
                     e,

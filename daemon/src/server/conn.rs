@@ -22,72 +22,15 @@ use tokio::time::{timeout, timeout_at, Instant};
 pub async fn serve(mut stream: UnixStream, ctx: &Context, privileged: bool, limits: &Limits) {
     let idle = limits.idle_timeout;
     loop {
-        // The first byte may take up to the idle timeout; the rest of the
-        // frame must follow within the frame timeout.
-        let mut prefix = [0u8; 4];
-        let first = match timeout(idle, stream.read(&mut prefix)).await {
-            Ok(Ok(n)) if n > 0 => n,
-            Ok(_) | Err(_) => return, // closed, or idle too long
-        };
-        let frame_deadline = Instant::now() + limits.frame_timeout;
-        match timeout_at(frame_deadline, stream.read_exact(&mut prefix[first..])).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(_)) => return, // closed in the middle of the prefix
-            Err(_) => {
-                let msg = format!(
-                    "bad frame: length prefix incomplete ({first} of 4 bytes) after {:?}",
-                    limits.frame_timeout
-                );
-                let _ = reply(&mut stream, &Response::Error(msg), idle).await;
-                return;
-            }
-        }
-        let header = match parse_header(prefix) {
-            Ok(h) => h,
-            Err(e) => {
-                let _ = reply(
-                    &mut stream,
-                    &Response::Error(format!("bad frame: {e}")),
-                    idle,
-                )
-                .await;
-                return;
-            }
-        };
-        // Grows only as bytes arrive: a peer announcing 4 MiB and sending
-        // nothing costs nothing.
-        let mut payload = Vec::with_capacity(header.len.min(4096));
-        let mut body = (&mut stream).take(header.len as u64);
-        match timeout_at(frame_deadline, body.read_to_end(&mut payload)).await {
-            Ok(Ok(n)) if n == header.len => {}
-            Ok(_) => return, // peer closed in the middle of the frame
-            Err(_) => {
-                let msg = format!(
-                    "bad frame: body incomplete ({} of {} bytes) after {:?}",
-                    payload.len(),
-                    header.len,
-                    limits.frame_timeout
-                );
-                let _ = reply(&mut stream, &Response::Error(msg), idle).await;
-                return;
-            }
-        }
-        let decoded = decode_request(&payload);
-        // A PAM frame holds a password: wipe the buffer (the decoded
-        // `Secret` zeroizes itself).
-        zeroize::Zeroize::zeroize(&mut payload);
-        let request = match decoded {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = reply(
-                    &mut stream,
-                    &Response::Error(format!("bad request frame: {e}")),
-                    idle,
-                )
-                .await;
-                return;
-            }
-        };
+        let request =
+            match read_request(&mut stream, idle, limits.frame_timeout, MAX_FRAME_LEN).await {
+                Incoming::Request(r) => r,
+                Incoming::Closed => return,
+                Incoming::Fault(msg) => {
+                    let _ = reply(&mut stream, &Response::Error(msg), idle).await;
+                    return;
+                }
+            };
         // Lookups answered on nss.sock are also published to the memory
         // cache (after the reply is sent).
         let lookup = (!privileged && (1..=5).contains(&request.code())).then(|| request.clone());
@@ -111,6 +54,74 @@ pub async fn serve(mut stream: UnixStream, ctx: &Context, privileged: bool, limi
     }
 }
 
+/// What a connection sent: a request, nothing more (closed, or idle too
+/// long), or a bad or incomplete frame (the reply names the fault).
+enum Incoming {
+    Request(Request),
+    Closed,
+    Fault(String),
+}
+
+/// Reads one request frame: the first byte may take up to `first_byte`,
+/// the rest of the frame must follow within `frame_timeout`; a body over
+/// `max_len` bytes is refused unread.
+async fn read_request(
+    stream: &mut UnixStream,
+    first_byte: Duration,
+    frame_timeout: Duration,
+    max_len: usize,
+) -> Incoming {
+    let mut prefix = [0u8; 4];
+    let first = match timeout(first_byte, stream.read(&mut prefix)).await {
+        Ok(Ok(n)) if n > 0 => n,
+        Ok(_) | Err(_) => return Incoming::Closed, // closed, or idle too long
+    };
+    let frame_deadline = Instant::now() + frame_timeout;
+    match timeout_at(frame_deadline, stream.read_exact(&mut prefix[first..])).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) => return Incoming::Closed, // closed in the middle of the prefix
+        Err(_) => {
+            return Incoming::Fault(format!(
+                "bad frame: length prefix incomplete ({first} of 4 bytes) after {frame_timeout:?}"
+            ))
+        }
+    }
+    let header = match parse_header(prefix) {
+        Ok(h) => h,
+        Err(e) => return Incoming::Fault(format!("bad frame: {e}")),
+    };
+    if header.len > max_len {
+        return Incoming::Fault(format!(
+            "bad frame: length {} over the {max_len} bytes accepted here",
+            header.len
+        ));
+    }
+    // Grows only as bytes arrive: a peer announcing 4 MiB and sending
+    // nothing costs nothing.
+    let mut payload = Vec::with_capacity(header.len.min(4096));
+    let mut body = (&mut *stream).take(header.len as u64);
+    match timeout_at(frame_deadline, body.read_to_end(&mut payload)).await {
+        Ok(Ok(n)) if n == header.len => {}
+        Ok(_) => return Incoming::Closed, // peer closed in the middle of the frame
+        Err(_) => {
+            let got = payload.len();
+            zeroize::Zeroize::zeroize(&mut payload);
+            return Incoming::Fault(format!(
+                "bad frame: body incomplete ({got} of {} bytes) after {frame_timeout:?}",
+                header.len
+            ));
+        }
+    }
+    let decoded = decode_request(&payload);
+    // A PAM frame holds a password: wipe the buffer (the decoded `Secret`
+    // zeroizes itself).
+    zeroize::Zeroize::zeroize(&mut payload);
+    match decoded {
+        Ok(r) => Incoming::Request(r),
+        Err(e) => Incoming::Fault(format!("bad request frame: {e}")),
+    }
+}
+
 async fn reply(stream: &mut UnixStream, resp: &Response, idle: Duration) -> std::io::Result<()> {
     let mut frame = encode_response(resp);
     if frame.len() - 4 > MAX_FRAME_LEN {
@@ -123,6 +134,30 @@ async fn reply(stream: &mut UnixStream, resp: &Response, idle: Duration) -> std:
         Ok(r) => r,
         Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
     }
+}
+
+/// The largest request a peer refused on `pam.sock` may send for its
+/// answer: a PAM or admin request is far smaller.
+pub const REFUSED_FRAME_MAX: usize = 64 * 1024;
+
+/// Answers a peer that may not use this socket: reads its first request
+/// (at most [`REFUSED_FRAME_MAX`] bytes, the whole exchange within the
+/// frame timeout) and answers it with a refusal naming `reason`, in the
+/// request's own terms (an admin or status request gets
+/// `Failure::Refused`, any other an error reply), then closes. Reading
+/// the request first means the client's write never meets a closed
+/// socket (EPIPE) before it can read why.
+pub async fn refuse_request(mut stream: UnixStream, reason: &str, limits: &Limits) {
+    let bound = limits.frame_timeout;
+    let _ = timeout(bound, async {
+        let answer = match read_request(&mut stream, bound, bound, REFUSED_FRAME_MAX).await {
+            Incoming::Request(req) => failed(&req, Failure::refused(reason)),
+            Incoming::Fault(_) => Response::Error(Failure::refused(reason).to_string()),
+            Incoming::Closed => return,
+        };
+        let _ = reply(&mut stream, &answer, bound).await;
+    })
+    .await;
 }
 
 /// Tells a refused peer why (`msg`) if its socket takes the reply without

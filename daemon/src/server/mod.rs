@@ -9,6 +9,9 @@
 //! on `nss.sock`, and in total over both sockets, with a few extra slots
 //! kept for root (logins) when the total is reached. The limits are fitted
 //! to the process's descriptor limit at start ([`Limits::fit_descriptor_limit`]).
+//! A peer `pam.sock` does not serve (another UID) has its request read
+//! (bounded in size and time) and answered with a refusal naming the
+//! reason, then is closed.
 //! An idle connection is closed after a timeout; a frame once begun must
 //! arrive whole within a shorter one.
 //!
@@ -332,6 +335,10 @@ impl RefusalLog {
     }
 }
 
+/// Refused peers of `pam.sock` whose requests are read and answered at
+/// the same time; more are refused at accept.
+const REFUSALS_ANSWERED_AT_ONCE: usize = 8;
+
 async fn accept_loop(
     listener: UnixListener,
     ctx: Arc<Context>,
@@ -340,6 +347,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let limits = slots.limits.clone();
+    let refusing = Arc::new(Semaphore::new(REFUSALS_ANSWERED_AT_ONCE));
     let mut refusals = RefusalLog {
         socket: if privileged { "pam.sock" } else { "nss.sock" },
         last: None,
@@ -369,7 +377,18 @@ async fn accept_loop(
         if privileged && uid != limits.pam_peer_uid {
             let msg = format!("pam.sock accepts uid {} only", limits.pam_peer_uid);
             refusals.note(Some(uid), &msg);
-            conn::refuse(stream, &msg);
+            // Its request is read and answered (bounded), a few at a time;
+            // past that, refused at accept like any connection over a limit.
+            match refusing.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let limits = limits.clone();
+                    tokio::spawn(async move {
+                        conn::refuse_request(stream, &msg, &limits).await;
+                        drop(permit);
+                    });
+                }
+                Err(_) => conn::refuse(stream, &msg),
+            }
             continue;
         }
         let admitted = match slots.admit(uid, privileged) {

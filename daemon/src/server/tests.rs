@@ -299,10 +299,39 @@ async fn pam_sock_serves_admin_and_pam_requests() {
 async fn pam_sock_refuses_other_uids() {
     let rd = start_with(Limits {
         pam_peer_uid: my_uid().wrapping_add(1),
+        frame_timeout: Duration::from_millis(300),
         ..Limits::default()
     });
-    let m = error_text(raw(&rd.pam(), &encode_request(&Request::Status), false).await);
-    assert!(m.contains("pam.sock accepts uid"), "{m}");
+    let why = format!("pam.sock accepts uid {} only", my_uid().wrapping_add(1));
+    // The request is read, then answered with a refusal in its own terms:
+    // the client's write never meets a closed socket.
+    let ask = |req: Request| {
+        let path = rd.pam();
+        async move {
+            let mut s = tokio::net::UnixStream::connect(path).await.unwrap();
+            s.write_all(&encode_request(&req))
+                .await
+                .expect("the request is read, not cut off");
+            let answer = read_reply(&mut s).await;
+            let mut rest = Vec::new();
+            s.read_to_end(&mut rest).await.unwrap();
+            assert!(rest.is_empty(), "closed after the answer");
+            answer
+        }
+    };
+    match ask(Request::Status).await {
+        Some(Response::Admin(Err(Failure::Refused { reason }))) => assert_eq!(reason, why),
+        other => panic!("expected a typed refusal, got {other:?}"),
+    }
+    let m = error_text(ask(Request::UserByName("alice".into())).await);
+    assert_eq!(m, format!("refused: {why}"));
+    // An oversized frame is refused unread, with the same reason.
+    let m = error_text(raw(&rd.pam(), &[0, 2, 0, 0], false).await);
+    assert_eq!(m, format!("refused: {why}"));
+    // A peer that sends nothing is closed after the frame timeout, far
+    // before the idle timeout, without an answer.
+    let mut silent = tokio::net::UnixStream::connect(rd.pam()).await.unwrap();
+    assert_eq!(read_reply(&mut silent).await, None);
 }
 
 /// The JSON document of a status answer (as `rosterctl status --json`

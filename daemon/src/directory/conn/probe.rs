@@ -57,7 +57,7 @@ impl Pool {
             };
             match attempt.await {
                 Ok(ldap) => {
-                    *self.live.lock().await = Some(Live {
+                    *self.live() = Some(Live {
                         ldap,
                         index: i,
                         since: Instant::now(),
