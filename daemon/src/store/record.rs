@@ -129,6 +129,10 @@ pub fn encode(record: &Record) -> Vec<u8> {
 }
 
 /// What was found at some offset of the log.
+// A value of the moment (one per record read, its record moved out at
+// once), never stored in bulk: boxing the record would cost an allocation
+// per record at every replay for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame {
     /// A valid record occupying `len` bytes (frame included).
