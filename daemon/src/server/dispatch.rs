@@ -1,6 +1,6 @@
-//! Request -> reply: lookups (SSH keys included) go to the resolver, PAM requests to
-//! [`super::pam`], admin commands to [`super::admin`], `Status` to
-//! [`super::status_report`].
+//! Request -> reply: lookups (SSH keys included) go to the resolver, PAM
+//! requests to [`super::pam`], admin commands to [`super::admin`], `Status`
+//! to [`super::status_report`].
 //!
 //! A failed request is a [`Failure`] (with its kind) until the reply is
 //! built: admin and status requests answer it whole, lookups with the
@@ -63,16 +63,18 @@ fn refused(failure: Failure) -> (Response, u64) {
     (failure.into_lookup_response(), 0)
 }
 
-/// The SSH public keys of user `name` as NSS serves the user: the keys of
-/// the served entry; none for a name `/etc/passwd` holds (sshd asks for
-/// every user, and a local account shadows a directory one); not found for
-/// a name no one serves (refused by the ID rules included). Never
-/// republished to the memory cache.
+/// The SSH public keys of user `name` as NSS serves the user: none for a
+/// name `/etc/passwd` holds, without asking the directory (sshd asks for
+/// every user, and a local account shadows a directory one); the keys of
+/// the served entry; not found for a name no one serves (refused by the ID
+/// rules included). Never republished to the memory cache.
 async fn ssh_keys(ctx: &Context, name: &str) -> Response {
     let r = &ctx.resolver;
+    if r.is_local_user(name) {
+        return Response::SshKeys(Vec::new());
+    }
     match r.user_by_name(name).await {
         Answer::Found(u, _) => Response::SshKeys(u.ssh_keys.clone()),
-        Answer::NotFound if r.is_local_user(name) => Response::SshKeys(Vec::new()),
         Answer::NotFound => Response::NotFound,
         Answer::Unavailable(reason) => Response::Unavailable(reason),
     }

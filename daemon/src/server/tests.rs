@@ -806,6 +806,10 @@ async fn ssh_keys_follow_the_nss_rules_and_stay_out_of_the_memory_cache() {
         // The directory is gone: the cached keys are still served.
         fake.set_online(false);
         assert_eq!(call(keys("alice")), Response::SshKeys(vec![key.into()]));
+        // A local user is answered without the directory.
+        let before = fake.call_count();
+        assert_eq!(call(keys("operator")), Response::SshKeys(Vec::new()));
+        assert_eq!(fake.call_count(), before);
         call(Request::Status);
         // Nothing of the above went into the memory cache.
         let map = Mapping::open(&mc_path).unwrap();
