@@ -1,5 +1,5 @@
-//! `rosterctl cache flush|stats|forget-credentials`: admin commands on
-//! pam.sock.
+//! `rosterctl cache flush|stats|forget-credentials|unlock`: admin commands
+//! on pam.sock.
 
 use super::cli::{CacheCmd, FlushArgs, ForgetArgs};
 use super::context::Ctx;
@@ -14,6 +14,7 @@ pub fn run(ctx: &Ctx, cmd: &CacheCmd) -> anyhow::Result<ExitCode> {
         CacheCmd::Flush(args) => flush_request(args),
         CacheCmd::Stats => (AdminRequest::CacheStats, String::new()),
         CacheCmd::ForgetCredentials(args) => forget_request(args),
+        CacheCmd::Unlock { user } => unlock_request(user),
     };
     let reply = document(&Ok(daemon::admin(ctx, &request)?));
     if ctx.json {
@@ -56,6 +57,16 @@ fn forget_request(args: &ForgetArgs) -> (AdminRequest, String) {
     (AdminRequest::ForgetCredentials(target), headline)
 }
 
+/// The admin command for `unlock` and the line that reports it.
+fn unlock_request(user: &str) -> (AdminRequest, String) {
+    (
+        AdminRequest::CacheUnlock {
+            user: user.to_string(),
+        },
+        format!("cleared the offline lockout of {user}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +104,14 @@ mod tests {
         assert_eq!(
             wire(flush_request(&ng)),
             json!({"cmd": "cache_flush", "netgroup": "admins"})
+        );
+    }
+
+    #[test]
+    fn unlock_requests_match_the_admin_protocol() {
+        assert_eq!(
+            wire(unlock_request("bob@corp")),
+            json!({"cmd": "cache_unlock", "user": "bob@corp"})
         );
     }
 

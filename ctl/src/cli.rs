@@ -44,6 +44,15 @@ pub enum Command {
     /// Ask rosterd about a user, group or SID, with the answer's source (root).
     #[command(subcommand)]
     Lookup(LookupCmd),
+    /// Print a user's SSH public keys for sshd's AuthorizedKeysCommand.
+    ///
+    /// Asks rosterd on the unprivileged nss.sock, so it works as the
+    /// AuthorizedKeysCommandUser (e.g. nobody); keys are served from the
+    /// cache when the directory is unreachable. One `type base64 [comment]`
+    /// line per key. Exit status 0 with the keys, 0 with no output when the
+    /// user has none or is a local (/etc/passwd) user, 1 when the user is
+    /// unknown or rosterd cannot answer (the reason on stderr).
+    SshKeys(SshKeysArgs),
     /// List the users the directory yields for this host (no daemon needed).
     Users(ListArgs),
     /// List the groups the directory yields for this host (no daemon needed).
@@ -85,6 +94,13 @@ pub struct TestArgs {
     /// DNS domain (default: /etc/idmapd.conf).
     #[arg(long, value_name = "PATH")]
     pub idmapd_conf: Option<std::path::PathBuf>,
+}
+
+/// Arguments of `rosterctl ssh-keys`.
+#[derive(Debug, Args)]
+pub struct SshKeysArgs {
+    /// Login name (NAME or NAME@DOMAIN), as sshd's `%u` gives it.
+    pub user: String,
 }
 
 /// Arguments of `rosterctl users` and `rosterctl groups`.
@@ -132,6 +148,14 @@ pub enum CacheCmd {
     /// NAME@DOMAIN; the user's next offline login fails until an online
     /// login caches the password again.
     ForgetCredentials(ForgetArgs),
+    /// Clear a user's offline lockout (too many wrong passwords while the
+    /// directory was unreachable), keeping the cached password.
+    ///
+    /// USER is a name (in every domain) or NAME@DOMAIN.
+    Unlock {
+        /// The user (NAME or NAME@DOMAIN).
+        user: String,
+    },
 }
 
 /// Whose cached passwords `rosterctl cache forget-credentials` deletes.
@@ -289,6 +313,18 @@ mod tests {
             Cli::try_parse_from(["rosterctl", "cache", "flush", "--all", "--user", "a"]).is_err()
         );
         assert!(Cli::try_parse_from(["rosterctl", "cache", "flush", "--user", "a"]).is_ok());
+    }
+
+    #[test]
+    fn ssh_keys_and_unlock_take_one_user() {
+        let cli = Cli::try_parse_from(["rosterctl", "ssh-keys", "alice"]).unwrap();
+        assert!(matches!(cli.command, Command::SshKeys(a) if a.user == "alice"));
+        assert!(Cli::try_parse_from(["rosterctl", "ssh-keys"]).is_err());
+        let cli = Cli::try_parse_from(["rosterctl", "cache", "unlock", "bob@corp"]).unwrap();
+        assert!(
+            matches!(cli.command, Command::Cache(CacheCmd::Unlock { user }) if user == "bob@corp")
+        );
+        assert!(Cli::try_parse_from(["rosterctl", "cache", "unlock"]).is_err());
     }
 
     #[test]

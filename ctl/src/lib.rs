@@ -18,6 +18,7 @@ mod lookup;
 mod nsswitch;
 mod output;
 mod progress;
+mod sshkeys;
 mod status;
 
 use clap::Parser;
@@ -34,6 +35,7 @@ pub fn run() -> ExitCode {
         Command::Test(a) => conntest::run(&ctx, a),
         Command::Status => status::run(&ctx),
         Command::Lookup(c) => lookup::run(&ctx, c),
+        Command::SshKeys(a) => sshkeys::run(&ctx, a),
         Command::Users(a) => listing::run(&ctx, a, listing::Kind::Users),
         Command::Groups(a) => listing::run(&ctx, a, listing::Kind::Groups),
         Command::Cache(c) => cache::run(&ctx, c),

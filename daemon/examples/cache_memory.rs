@@ -35,6 +35,7 @@ impl Synthetic {
             dn: format!("uid={name},ou=people,dc=example,dc=test"),
             domain: self.name.clone(),
             unique_id: None,
+            ssh_keys: Vec::new(),
         }
     }
 }

@@ -89,6 +89,8 @@ fn codec() {
         Request::Admin(roster_proto::AdminRequest::CacheFlush(
             roster_proto::FlushTarget::Netgroup(s("admins")),
         )),
+        Request::SshKeys(s("alice")),
+        Request::Admin(roster_proto::AdminRequest::CacheUnlock { user: s("alice") }),
     ];
     for (i, r) in requests.iter().enumerate() {
         put(
@@ -133,6 +135,12 @@ fn codec() {
                 },
             ],
         }),
+        Response::SshKeys(vec![
+            s("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE9dC1tqd5cQ7j0vCdfJZtNQOqzGJ5zHcOtt4jYbD8Wq alice@laptop"),
+            s("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY="),
+        ]),
+        Response::SshKeys(Vec::new()),
+        Response::Admin(Ok(roster_proto::AdminReply::Unlocked(1))),
     ];
     for (i, r) in responses.iter().enumerate() {
         put(

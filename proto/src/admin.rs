@@ -26,6 +26,7 @@
 //! |---------|------|
 //! | [`AdminRequest::CacheFlush`] | `{"cmd":"cache_flush","user":"NAME"}`, `"group":"NAME"`, `"netgroup":"NAME"` or `"all":true` |
 //! | [`AdminRequest::ForgetCredentials`] | `{"cmd":"forget_credentials","user":"NAME[@DOMAIN]"}` or `"all":true` |
+//! | [`AdminRequest::CacheUnlock`] | `{"cmd":"cache_unlock","user":"NAME[@DOMAIN]"}` |
 //! | [`AdminRequest::CacheStats`] | `{"cmd":"cache_stats"}` |
 //! | [`AdminRequest::Lookup`] | `{"cmd":"lookup","kind":"user"\|"group"\|"netgroup"\|"sid","key":"NAME\|ID\|SID"}` |
 //! | [`AdminRequest::Reload`] | `{"cmd":"reload"}` |
@@ -56,6 +57,12 @@ pub enum AdminRequest {
     CacheStats,
     /// Delete cached password hashes (offline logins).
     ForgetCredentials(ForgetTarget),
+    /// Clear the offline lockout (and failure count) of a user's cached
+    /// credentials, keeping the cached password.
+    CacheUnlock {
+        /// `NAME` (in every domain) or `NAME@DOMAIN`.
+        user: String,
+    },
     /// What rosterd answers for a user, group, netgroup or SID, and where
     /// from.
     Lookup {
@@ -209,6 +216,9 @@ pub enum AdminReply {
     Flushed(u64),
     /// `forget_credentials`: the number of cached passwords deleted.
     Forgotten(u64),
+    /// `cache_unlock`: the number of cached credentials whose lockout or
+    /// failure count was cleared.
+    Unlocked(u64),
     /// `cache_stats`.
     CacheStats(CacheStats),
     /// `lookup` of an object that exists.
@@ -530,13 +540,14 @@ impl StatusReport {
 
 /// The JSON document `rosterctl --json` prints for an admin answer (and
 /// the tests read): `{"ok": true, ...}` with the reply's fields (`flushed`,
-/// `forgotten`, `stats`, `found` and the lookup's fields, `status`), or
+/// `forgotten`, `unlocked`, `stats`, `found` and the lookup's fields, `status`), or
 /// `{"ok": false, "error": TEXT, "kind": KIND, ...}` with the failure's
 /// fields.
 pub fn document(answer: &AdminAnswer) -> Value {
     let mut doc = match answer {
         Ok(AdminReply::Flushed(n)) => json!({ "flushed": n }),
         Ok(AdminReply::Forgotten(n)) => json!({ "forgotten": n }),
+        Ok(AdminReply::Unlocked(n)) => json!({ "unlocked": n }),
         Ok(AdminReply::CacheStats(s)) => json!({ "stats": s }),
         Ok(AdminReply::Lookup(found)) => {
             let mut v = serde_json::to_value(found).unwrap_or_else(|_| json!({}));

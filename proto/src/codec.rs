@@ -225,7 +225,8 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
         Request::UserByName(n)
         | Request::GroupByName(n)
         | Request::GroupsOfUser(n)
-        | Request::NetgroupByName(n) => w.str(n),
+        | Request::NetgroupByName(n)
+        | Request::SshKeys(n) => w.str(n),
         Request::UserByUid(id) | Request::GroupByGid(id) => w.u32(*id),
         Request::ListUsers { offset, limit } | Request::ListGroups { offset, limit } => {
             w.u32(*offset);
@@ -305,6 +306,7 @@ pub fn decode_request(payload: &[u8]) -> Result<Request, DecodeError> {
         },
         8 => Request::Status,
         9 => Request::NetgroupByName(r.str("name")?),
+        10 => Request::SshKeys(r.str("name")?),
         20 => Request::PamAuthenticate {
             user: r.str("user")?,
             service: r.str("service")?,
@@ -399,6 +401,13 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
                 w.str(&t.domain);
             }
         }
+        Response::SshKeys(keys) => {
+            w.u8(10);
+            w.u32(keys.len() as u32);
+            for k in keys {
+                w.str(k);
+            }
+        }
         Response::NotFound => {}
         Response::Unavailable(m) | Response::Error(m) => w.str(m),
     }
@@ -457,6 +466,14 @@ pub fn decode_response(payload: &[u8]) -> Result<Response, DecodeError> {
                 })
             }
             9 => Response::Netgroup(r.netgroup()?),
+            10 => {
+                let n = r.count("ssh_keys", 4)?;
+                let mut keys = Vec::with_capacity(n);
+                for _ in 0..n {
+                    keys.push(r.str("ssh_keys")?);
+                }
+                Response::SshKeys(keys)
+            }
             k => return Err(DecodeError::UnknownKind(k)),
         },
         1 => Response::NotFound,
@@ -496,6 +513,7 @@ mod tests {
             },
             Request::Status,
             Request::NetgroupByName("hosts@example".into()),
+            Request::SshKeys("alice@example".into()),
             Request::PamAuthenticate {
                 user: "alice".into(),
                 service: "sshd".into(),
@@ -568,6 +586,11 @@ mod tests {
                     Triple::default(),
                 ],
             }),
+            Response::SshKeys(vec![
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE9d alice@laptop".into(),
+                "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ".into(),
+            ]),
+            Response::SshKeys(Vec::new()),
             Response::Admin(Ok(crate::AdminReply::Flushed(3))),
             Response::Admin(Err(crate::Failure::refused("no reload channel"))),
             Response::Pam(PamReply {

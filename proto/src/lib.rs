@@ -41,6 +41,7 @@
 //! | 7    | list groups        | `u32 offset, u32 limit`                | `Groups`      |
 //! | 8    | status             | (empty)                                | `Admin`       |
 //! | 9    | netgroup by name   | `str name`                             | `Netgroup`    |
+//! | 10   | SSH keys of a user | `str name`                             | `SshKeys`     |
 //! | 20   | PAM authenticate   | `str user, str service, str rhost, bytes password` | `Pam` |
 //! | 21   | PAM account        | `str user, str service, str rhost`     | `Pam`         |
 //! | 22   | PAM change password| `str user, str service, bytes old, bytes new` | `Pam`  |
@@ -66,7 +67,8 @@
 //! (`u16 admin_version, str json`: an [`AdminAnswer`], see [`admin`]; kind 6,
 //! untyped JSON, belonged to older releases), 9 `Netgroup` (`str name,
 //! list<Triple>`; a `Triple` is `str host, str user, str domain`, an empty
-//! field matching anything).
+//! field matching anything), 10 `SshKeys` (`list<str>`: one
+//! `type base64 [comment]` line per key; empty when the user has none).
 //!
 //! The daemon's handlers carry a [`Failure`] (not found, unavailable,
 //! refused with a reason, invalid) up to the encoder: admin and status

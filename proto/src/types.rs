@@ -131,6 +131,10 @@ pub enum Request {
     /// A netgroup by name (plain or `name@domain`), nested netgroups
     /// resolved into triples.
     NetgroupByName(String),
+    /// The SSH public keys of a user (plain or `name@domain`), for sshd's
+    /// `AuthorizedKeysCommand`: served on `nss.sock`, never published to
+    /// the memory cache.
+    SshKeys(String),
     /// PAM `pam_sm_authenticate`: verify a password.
     PamAuthenticate {
         /// Login name.
@@ -188,6 +192,7 @@ impl Request {
             Request::ListGroups { .. } => 7,
             Request::Status => 8,
             Request::NetgroupByName(_) => 9,
+            Request::SshKeys(_) => 10,
             Request::PamAuthenticate { .. } => 20,
             Request::PamAccount { .. } => 21,
             Request::PamChangePassword { .. } => 22,
@@ -289,6 +294,9 @@ pub enum Response {
     },
     /// One netgroup with its triples.
     Netgroup(Netgroup),
+    /// A user's SSH public keys, one `type base64 [comment]` line each
+    /// (empty: the user has none).
+    SshKeys(Vec<String>),
     /// The answer to an admin or status request.
     Admin(AdminAnswer),
     /// A PAM decision.

@@ -10,7 +10,8 @@
 //! by PID. Listeners: `ldap://` (StartTLS available) and `ldaps://`, with
 //! the certificates of [`crate::tls::TestPki::shared`]. Anonymous binds with a DN and
 //! an empty password succeed (`allow bind_anon_dn`), so clients must refuse
-//! empty passwords themselves. The ppolicy overlay is loaded. The service
+//! empty passwords themselves. The ppolicy overlay and the openssh-lpk schema
+//! (`sshPublicKey`) are loaded. The service
 //! account may write under `ou=idmap` (the autorid allocation store of
 //! `idmap_store = "ldap"`; tests add that OU when they need it).
 
@@ -37,7 +38,14 @@ pub struct Slapd {
 /// The database file slapd's back_mdb keeps in its `directory`.
 const MDB_FILE: &str = "data.mdb";
 
-/// slapd.conf for a slapd whose pid file and database live in `dir`.
+/// The openssh-lpk schema (`sshPublicKey`, `ldapPublicKey`), which
+/// Debian's slapd does not ship: written next to slapd.conf.
+pub const OPENSSH_LPK_SCHEMA: &str = include_str!("../fixtures/openssh-lpk.schema");
+/// Its file name in the slapd's directory.
+const OPENSSH_LPK_FILE: &str = "openssh-lpk.schema";
+
+/// slapd.conf for a slapd whose pid file and database live in `dir` (the
+/// openssh-lpk schema is included from there: [`write_schemas`]).
 fn slapd_conf(dir: &Path, pki: &TestPki) -> String {
     let d = dir.display();
     format!(
@@ -45,6 +53,7 @@ fn slapd_conf(dir: &Path, pki: &TestPki) -> String {
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/nis.schema
 include /etc/ldap/schema/inetorgperson.schema
+include {d}/{OPENSSH_LPK_FILE}
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload ppolicy
@@ -80,6 +89,11 @@ access to *
     )
 }
 
+/// Writes the schema files slapd.conf includes from `dir`.
+fn write_schemas(dir: &Path) {
+    std::fs::write(dir.join(OPENSSH_LPK_FILE), OPENSSH_LPK_SCHEMA).expect("write schema");
+}
+
 impl Slapd {
     /// Starts a slapd loaded with [`dataset::sample_ldif`].
     pub fn start() -> Slapd {
@@ -101,6 +115,7 @@ impl Slapd {
         );
         let conf = dir.path().join("slapd.conf");
         std::fs::write(&conf, slapd_conf(dir.path(), &pki)).expect("write slapd.conf");
+        write_schemas(dir.path());
         let mut slapd = Slapd {
             dir,
             pki,
@@ -318,12 +333,14 @@ fn loaded_database(ldif: &str, pki: &TestPki) -> PathBuf {
     let key = fixture_cache::digest(&(
         ldif,
         slapd_conf(Path::new("/dir"), &TestPki::in_dir(Path::new("/pki"))),
+        OPENSSH_LPK_SCHEMA,
         slapd_build,
     ));
     fixture_cache::shared_dir(&format!("slapd-db-{key}"), |build| {
         std::fs::create_dir_all(build.join("db")).expect("db dir");
         let conf = build.join("slapd.conf");
         std::fs::write(&conf, slapd_conf(build, pki)).expect("write slapd.conf");
+        write_schemas(build);
         let ldif_path = build.join("data.ldif");
         std::fs::write(&ldif_path, ldif).expect("write ldif");
         let out = Command::new("slapadd")
@@ -340,7 +357,7 @@ fn loaded_database(ldif: &str, pki: &TestPki) -> PathBuf {
         );
         std::fs::rename(build.join("db").join(MDB_FILE), build.join(MDB_FILE))
             .expect("keep the loaded database");
-        for leftover in ["db", "slapd.conf", "data.ldif"] {
+        for leftover in ["db", "slapd.conf", "data.ldif", OPENSSH_LPK_FILE] {
             let p = build.join(leftover);
             let _ = std::fs::remove_dir_all(&p).or_else(|_| std::fs::remove_file(&p));
         }

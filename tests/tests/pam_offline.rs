@@ -3,8 +3,9 @@
 //! file, never the password), a user without a cached credential gets
 //! PAM_AUTHINFO_UNAVAIL, and repeated failures lock offline logins.
 //! Cached passwords follow the directory: after a password reset and one
-//! login the directory refused, the old password fails offline too; and
-//! `rosterctl cache forget-credentials` deletes them.
+//! login the directory refused, the old password fails offline too;
+//! `rosterctl cache forget-credentials` deletes them, and `rosterctl cache
+//! unlock` clears an offline lockout.
 
 mod pam_common;
 mod rosterctl_common;
@@ -181,5 +182,69 @@ fn rosterctl_cache_forget_credentials_deletes_cached_passwords() {
     assert_refused(
         &authenticate(&ns, BOB.name, BOB.password),
         says::AUTHINFO_UNAVAIL,
+    );
+}
+
+#[test]
+fn rosterctl_cache_unlock_clears_an_offline_lockout() {
+    let mut slapd = slapd();
+    let rd = rosterd(
+        &slapd,
+        Transport::StartTls,
+        &[
+            "cache_credentials = true",
+            "offline_failed_login_attempts = 2",
+            // Long enough that only the unlock can end it in this test.
+            "offline_failed_login_delay = 3600",
+            "connect_timeout = 1",
+        ],
+    );
+    let ns = namespace(&rd, "");
+    assert_ok(&authenticate(&ns, ALICE.name, ALICE.password));
+    slapd.stop();
+    assert_refused(&authenticate(&ns, ALICE.name, "wrong-1"), says::AUTH_ERR);
+    assert_refused(&authenticate(&ns, ALICE.name, "wrong-2"), says::AUTH_ERR);
+    assert_refused(
+        &authenticate(&ns, ALICE.name, ALICE.password),
+        says::MAXTRIES,
+    );
+    let unlock = |user: &str| {
+        let out = rosterctl_common::run(Some(&rd.config_path()), &["cache", "unlock", user]);
+        let t = rosterctl_common::text(&out);
+        assert_eq!(out.status.code(), Some(0), "{t}");
+        t
+    };
+    // Another domain's alice: nothing to clear.
+    assert!(unlock("alice@elsewhere").contains("unlocked: 0"));
+    let t = unlock("alice");
+    assert!(
+        t.contains("cleared the offline lockout of alice") && t.contains("unlocked: 1"),
+        "{t}"
+    );
+    assert!(
+        rd.log()
+            .contains("offline lockout cleared by admin command"),
+        "{}",
+        rd.log()
+    );
+    // The cached password was kept: alice logs in offline again.
+    let p = authenticate(&ns, ALICE.name, ALICE.password);
+    assert_ok(&p);
+    assert!(p.text.contains("cached credentials"), "{}", p.text);
+    assert!(unlock("alice").contains("unlocked: 0"), "nothing left");
+    // Not for anyone but root: pam.sock is out of reach of nobody.
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(rosterctl_common::rosterctl_bin())
+        .arg("--socket-dir")
+        .arg(rd.socket_dir())
+        .args(["cache", "unlock", "alice"])
+        .output()
+        .expect("run setpriv");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        rosterctl_common::text(&out)
     );
 }

@@ -1,6 +1,7 @@
 //! `rosterctl test`, `users` and `groups` against a real slapd: every
 //! failure names its step (bind, tls, tcp, base_dn), the broken entries are
-//! listed with their reasons, and `--json` parses.
+//! listed with their reasons, users with SSH keys are counted, and
+//! `--json` parses.
 
 mod rosterctl_common;
 
@@ -595,4 +596,41 @@ fn without_a_domain_in_idmapd_conf_the_nfs_domain_is_the_host_names() {
     assert_eq!(status, "warn", "{message}");
     assert_eq!(v["nfs"]["domain"], "localdomain");
     assert!(message.contains("files owned by nobody"), "{message}");
+}
+
+#[test]
+fn users_with_ssh_keys_are_counted_and_malformed_keys_named() {
+    // A slapd of its own: the shared one's users are counted elsewhere.
+    let s = Slapd::start();
+    let dn = format!("uid=keyed,ou=people,{}", dataset::BASE_DN);
+    s.ldapadd(&format!(
+        "dn: {dn}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
+         objectClass: ldapPublicKey\nuid: keyed\ncn: keyed\nsn: keyed\n\
+         uidNumber: 10610\ngidNumber: 10000\nhomeDirectory: /home/keyed\n\
+         sshPublicKey: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILRIa+vFP2j+a/LVLtIGdmVPcDOsV7lmR3FT7aR3D4TB test@roster\nsshPublicKey: ssh-rsa not-a-key\n"
+    ));
+    let (_dir, cfg) = config(&Domain::good(&s));
+    let out = rosterctl(&cfg, &["test", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v = json(&out);
+    let step = v["domains"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "ssh keys")
+        .unwrap_or_else(|| panic!("no ssh keys step: {v}"))
+        .clone();
+    assert_eq!(step["status"], "warn", "{step}");
+    assert_eq!(step["target"], "attribute sshPublicKey", "{step}");
+    let message = step["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("1 of ") && message.contains("(1 keys), 1 malformed values not served"),
+        "{message}"
+    );
+    let details = step["details"].as_array().unwrap();
+    assert_eq!(details.len(), 1, "{step}");
+    assert!(
+        details[0].as_str().unwrap().starts_with(&format!("{dn}: ")),
+        "{step}"
+    );
 }

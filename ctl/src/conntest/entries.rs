@@ -6,10 +6,10 @@
 //! names and UIDs held by several entries (ambiguous lookups).
 
 use ldap3::SearchEntry;
-use roster_daemon::directory::{Directory, GroupRecord, UserRecord, Verdict};
+use roster_daemon::directory::{sshkey, Directory, GroupRecord, UserRecord, Verdict};
 use roster_daemon::resolver::local::LocalAccounts;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// A usable user or group: name, IDs and DN.
 #[derive(Clone, Debug, Serialize)]
@@ -23,6 +23,13 @@ pub struct Usable {
     pub gid: u32,
     /// DN of the entry.
     pub dn: String,
+    /// Number of SSH public keys served for a user (0 for groups).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ssh_keys: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Usable {
@@ -33,6 +40,7 @@ impl Usable {
             uid: Some(u.user.uid),
             gid: u.user.gid,
             dn: u.dn,
+            ssh_keys: u.ssh_keys.len(),
         }
     }
 
@@ -43,6 +51,7 @@ impl Usable {
             uid: None,
             gid: g.group.gid,
             dn: g.dn,
+            ssh_keys: 0,
         }
     }
 }
@@ -165,6 +174,43 @@ pub fn drop_duplicates(
     keep
 }
 
+/// What `rosterctl test` says of SSH keys: how many usable users have
+/// keys (and how many keys), and each value of attribute `attr` of a usable
+/// user's entry that is not served, as `DN: reason` (the daemon's own check,
+/// [`sshkey::parse_key`]).
+pub fn ssh_keys(attr: &str, entries: &[SearchEntry], good: &[Usable]) -> (String, Vec<String>) {
+    let with_keys = good.iter().filter(|u| u.ssh_keys > 0).count();
+    let keys: usize = good.iter().map(|u| u.ssh_keys).sum();
+    let served: HashSet<&str> = good.iter().map(|u| u.dn.as_str()).collect();
+    let mut bad = Vec::new();
+    for e in entries.iter().filter(|e| served.contains(e.dn.as_str())) {
+        for (_, values) in e.attrs.iter().filter(|(k, _)| k.eq_ignore_ascii_case(attr)) {
+            for v in values {
+                if let Err(why) = sshkey::parse_key(v) {
+                    bad.push(format!("{}: {why}", e.dn));
+                }
+            }
+        }
+        for (_, values) in e
+            .bin_attrs
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(attr))
+        {
+            for _ in values {
+                bad.push(format!("{}: {}", e.dn, sshkey::KeyError::NotUtf8));
+            }
+        }
+    }
+    let mut message = format!(
+        "{with_keys} of {} usable users have keys ({keys} keys)",
+        good.len()
+    );
+    if !bad.is_empty() {
+        message += &format!(", {} malformed values not served", bad.len());
+    }
+    (message, bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +221,7 @@ mod tests {
             uid: Some(uid),
             gid: 100,
             dn: dn.into(),
+            ssh_keys: 0,
         }
     }
 
@@ -213,6 +260,7 @@ mod tests {
             uid: None,
             gid: 20027,
             dn: "cn=sudo".into(),
+            ssh_keys: 0,
         };
         assert!(drop_local(vec![group], &mut refused, &local, true).is_empty());
     }
@@ -242,5 +290,33 @@ mod tests {
             reasons[2].starts_with("c: uidNumber 2 is also used by b"),
             "{reasons:?}"
         );
+    }
+
+    #[test]
+    fn ssh_keys_are_counted_and_malformed_values_named() {
+        let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILRIa+vFP2j+a/LVLtIGdmVPcDOsV7lmR3FT7aR3D4TB test@roster";
+        let e = |dn: &str, values: &[&str]| SearchEntry {
+            dn: dn.into(),
+            attrs: std::collections::HashMap::from([(
+                "sshPublicKey".to_string(),
+                values.iter().map(|v| v.to_string()).collect(),
+            )]),
+            bin_attrs: std::collections::HashMap::new(),
+        };
+        let entries = [
+            e("uid=a", &[key, "ssh-rsa nope"]),
+            e("uid=b", &[]),
+            e("uid=refused", &["garbage"]),
+        ];
+        let mut a = usable("a", 1, "uid=a");
+        a.ssh_keys = 1;
+        let good = [a, usable("b", 2, "uid=b")];
+        let (message, bad) = ssh_keys("sshPublicKey", &entries, &good);
+        assert_eq!(
+            message,
+            "1 of 2 usable users have keys (1 keys), 1 malformed values not served"
+        );
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(bad[0].starts_with("uid=a: "), "{bad:?}");
     }
 }

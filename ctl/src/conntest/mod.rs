@@ -349,6 +349,19 @@ fn directory_steps(
             r.rejected_groups.len()
         ),
     );
+    let (message, bad_keys) = entries::ssh_keys(&a.ssh_public_key, &users, &good_users);
+    let keys_status = if bad_keys.is_empty() {
+        Status::Ok
+    } else {
+        Status::Warn
+    };
+    r.push(
+        "ssh keys",
+        format!("attribute {}", a.ssh_public_key),
+        keys_status,
+        message,
+    )
+    .details = bad_keys;
     let refs = dir.referral_counts();
     let (target, status, message) = if d.follows_referrals() {
         (

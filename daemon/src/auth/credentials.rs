@@ -368,13 +368,44 @@ impl CredentialStore {
     /// those of user `name` (`NAME` in any domain, `NAME@DOMAIN` in one;
     /// case-insensitive).
     pub fn keys_with_hash(&self, name: Option<&str>) -> Vec<String> {
+        Self::matching(&self.lock(), name, |r| r.hash.is_some())
+    }
+
+    /// Clears the offline lockout and failure count of user `name` (`NAME`
+    /// in every domain, `NAME@DOMAIN` in one; case-insensitive), keeping
+    /// the cached password. Returns how many records had a lockout or
+    /// failures (the file is rewritten only then).
+    pub fn unlock(&self, name: &str) -> Result<usize, CredentialError> {
+        let mut users = self.lock();
+        let keys = Self::matching(&users, Some(name), |r| {
+            r.failures != 0 || r.locked_until != 0
+        });
+        for key in &keys {
+            if let Some(r) = users.get_mut(key) {
+                r.failures = 0;
+                r.locked_until = 0;
+            }
+        }
+        if !keys.is_empty() {
+            self.persist(&users)?;
+        }
+        Ok(keys.len())
+    }
+
+    /// The keys of `users` whose record passes `keep`: all of them, or
+    /// those of user `name` (see [`CredentialStore::keys_with_hash`]).
+    fn matching(
+        users: &BTreeMap<String, Record>,
+        name: Option<&str>,
+        keep: impl Fn(&Record) -> bool,
+    ) -> Vec<String> {
         let wanted = name.map(|n| match n.split_once('@') {
             Some((base, domain)) => (base, Some(domain)),
             None => (n, None),
         });
-        self.lock()
+        users
             .iter()
-            .filter(|(_, r)| r.hash.is_some())
+            .filter(|(_, r)| keep(r))
             .filter(|(key, _)| {
                 let Some((base, domain)) = wanted else {
                     return true;
@@ -623,6 +654,47 @@ mod tests {
         assert_eq!(
             check(&s, "corp/bob", &pw, 200, RULES).unwrap(),
             OfflineCheck::Accepted
+        );
+    }
+
+    #[test]
+    fn unlocking_clears_the_lockout_and_keeps_the_password() {
+        let s = CredentialStore::in_memory();
+        let pw = Secret::from("pw");
+        let bad = Secret::from("bad");
+        for key in ["corp/alice", "ad/Alice", "corp/bob"] {
+            s.store_hash(key, hash_password(&pw).unwrap(), 100).unwrap();
+            for _ in 0..RULES.attempts {
+                check(&s, key, &bad, 200, RULES).unwrap();
+            }
+            assert_eq!(
+                check(&s, key, &pw, 201, RULES).unwrap(),
+                OfflineCheck::Locked(500)
+            );
+        }
+        // One failure short of a lockout counts too.
+        s.store_hash("corp/carol", hash_password(&pw).unwrap(), 100)
+            .unwrap();
+        check(&s, "corp/carol", &bad, 200, RULES).unwrap();
+        assert_eq!(s.unlock("alice@corp").unwrap(), 1);
+        assert_eq!(
+            check(&s, "corp/alice", &pw, 201, RULES).unwrap(),
+            OfflineCheck::Accepted
+        );
+        assert_eq!(
+            check(&s, "ad/Alice", &pw, 201, RULES).unwrap(),
+            OfflineCheck::Locked(500),
+            "another domain's alice stays locked"
+        );
+        assert_eq!(s.unlock("ALICE").unwrap(), 1, "ad/Alice");
+        assert_eq!(s.unlock("alice").unwrap(), 0, "nothing left to clear");
+        assert_eq!(s.unlock("carol").unwrap(), 1);
+        assert_eq!(s.get("corp/carol").unwrap().failures, 0);
+        assert_eq!(s.unlock("nobody").unwrap(), 0);
+        assert_eq!(
+            check(&s, "corp/bob", &pw, 201, RULES).unwrap(),
+            OfflineCheck::Locked(500),
+            "bob was not unlocked"
         );
     }
 

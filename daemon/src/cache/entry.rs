@@ -15,6 +15,9 @@ pub struct UserEntry {
     pub domain: Arc<str>,
     /// Stable unique identifier (entryUUID, objectGUID), when known.
     pub unique_id: Option<String>,
+    /// SSH public keys, one `type base64 [comment]` line each (served on
+    /// request only: never published to the memory cache).
+    pub ssh_keys: Vec<String>,
 }
 
 /// A group found in a domain.
@@ -54,6 +57,10 @@ impl UserEntry {
         if let Some(id) = self.unique_id.as_mut() {
             id.shrink_to_fit();
         }
+        for k in &mut self.ssh_keys {
+            k.shrink_to_fit();
+        }
+        self.ssh_keys.shrink_to_fit();
         self
     }
 }
@@ -99,6 +106,7 @@ impl Value {
                 shell: u.user.shell.clone(),
                 dn: u.dn.clone(),
                 unique_id: u.unique_id.clone(),
+                ssh_keys: u.ssh_keys.clone(),
             }),
             Value::Group(g) => StoredValue::Group(StoredGroup {
                 name: g.group.name.clone(),
@@ -136,6 +144,7 @@ impl Value {
                 dn: u.dn,
                 domain,
                 unique_id: u.unique_id,
+                ssh_keys: u.ssh_keys,
             })),
             StoredValue::Group(g) => Value::Group(Arc::new(GroupEntry {
                 group: Group {

@@ -108,6 +108,8 @@ pub struct AttributeMap {
     pub netgroup_triple: String,
     /// Names of nested netgroups (`memberNisNetgroup`).
     pub member_netgroup: String,
+    /// A user's SSH public keys (`sshPublicKey`, the openssh-lpk schema).
+    pub ssh_public_key: String,
 }
 
 impl Default for AttributeMap {
@@ -127,6 +129,7 @@ impl Default for AttributeMap {
             netgroup_name: "cn".into(),
             netgroup_triple: "nisNetgroupTriple".into(),
             member_netgroup: "memberNisNetgroup".into(),
+            ssh_public_key: "sshPublicKey".into(),
         }
     }
 }
@@ -148,6 +151,7 @@ impl AttributeMap {
             ("netgroup_name", self.netgroup_name.as_str()),
             ("netgroup_triple", self.netgroup_triple.as_str()),
             ("member_netgroup", self.member_netgroup.as_str()),
+            ("ssh_public_key", self.ssh_public_key.as_str()),
         ];
         if let Some(u) = &self.unique_id {
             v.push(("unique_id", u.as_str()));

@@ -130,6 +130,7 @@ pub(crate) struct RawAttributes {
     pub netgroup_name: Opt<String>,
     pub netgroup_triple: Opt<String>,
     pub member_netgroup: Opt<String>,
+    pub ssh_public_key: Opt<String>,
 }
 
 /// `[domain.idmap]`: the keys of every backend; [`super::idmap::resolve`]

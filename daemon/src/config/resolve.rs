@@ -158,6 +158,7 @@ fn attribute_map(a: &RawAttributes, k: &KindDefaults) -> AttributeMap {
         netgroup_name: or(&a.netgroup_name, d.netgroup_name),
         netgroup_triple: or(&a.netgroup_triple, d.netgroup_triple),
         member_netgroup: or(&a.member_netgroup, d.member_netgroup),
+        ssh_public_key: or(&a.ssh_public_key, d.ssh_public_key),
     }
 }
 

@@ -114,6 +114,24 @@ fn netgroup_keys_are_read_and_checked() {
 }
 
 #[test]
+fn the_ssh_key_attribute_is_read_and_checked() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.domains[0].attributes.ssh_public_key, "sshPublicKey");
+    let c = parse(&format!(
+        "{MINIMAL}[domain.attributes]\nssh_public_key = \"altSecurityIdentities\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.domains[0].attributes.ssh_public_key,
+        "altSecurityIdentities"
+    );
+    let e = err(&format!(
+        "{MINIMAL}[domain.attributes]\nssh_public_key = \"ssh key\"\n"
+    ));
+    assert!(e.contains("key `attributes.ssh_public_key`"), "{e}");
+}
+
+#[test]
 fn rfc2307bis_group_filter_default() {
     let c = parse(&format!("{MINIMAL}schema = \"rfc2307bis\"\n")).unwrap();
     assert_eq!(

@@ -169,6 +169,7 @@ fn user_fields(
         dn: e.dn.clone(),
         domain: cfg.name.clone(),
         unique_id,
+        ssh_keys: super::sshkey::keys_of(&cfg.name, e, &a.ssh_public_key),
     })
 }
 

@@ -27,6 +27,7 @@ mod referral;
 pub mod rfc2307;
 mod search;
 mod session;
+pub mod sshkey;
 mod tls;
 
 pub use account::{AccountInfo, BindResult, ChangeResult};

@@ -15,6 +15,9 @@ pub struct UserRecord {
     pub domain: String,
     /// Value of the configured `unique_id` attribute, if any.
     pub unique_id: Option<String>,
+    /// SSH public keys (`ssh_public_key` attribute), well-formed ones only
+    /// ([`super::sshkey`]).
+    pub ssh_keys: Vec<String>,
 }
 
 /// A group read from a directory.

@@ -69,6 +69,7 @@ impl FakeDirectory {
             dn: format!("uid={name},ou=people,dc={}", self.name),
             domain: self.name.clone(),
             unique_id: None,
+            ssh_keys: Vec::new(),
         });
     }
 
@@ -130,6 +131,15 @@ impl FakeDirectory {
             stored.eq_ignore_ascii_case(asked)
         } else {
             stored == asked
+        }
+    }
+
+    /// Replaces the SSH keys of the user `name`.
+    pub fn set_ssh_keys(&self, name: &str, keys: &[&str]) {
+        for u in self.users.lock().unwrap().iter_mut() {
+            if u.user.name == name {
+                u.ssh_keys = keys.iter().map(|k| k.to_string()).collect();
+            }
         }
     }
 

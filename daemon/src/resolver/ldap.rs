@@ -25,6 +25,7 @@ impl DirectoryProvider {
             dn: r.dn,
             domain: self.name.clone(),
             unique_id: r.unique_id,
+            ssh_keys: r.ssh_keys,
         }
     }
 
@@ -93,6 +94,7 @@ impl Provider for DirectoryProvider {
                 dn: user.dn.clone(),
                 domain: user.domain.to_string(),
                 unique_id: user.unique_id.clone(),
+                ssh_keys: Vec::new(),
             };
             let groups = self.dir.groups_of_user(&record).await?;
             Ok(groups.into_iter().map(|g| g.gid).collect())

@@ -541,6 +541,7 @@ impl Resolver {
                 dn: String::new(),
                 domain: Arc::from(d.name()),
                 unique_id: None,
+                ssh_keys: Vec::new(),
             });
             let key = Key::GroupsOf(name.to_string());
             let gids = match self.in_domain(d, key, Some(probe)).await {

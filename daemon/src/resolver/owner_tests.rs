@@ -266,6 +266,7 @@ async fn local_accounts_and_reserved_ids_win() {
         dn: "uid=backup".into(),
         domain: Arc::from("ldap"),
         unique_id: None,
+        ssh_keys: Vec::new(),
     };
     assert!(r.local_refusal_of_user(&shadowed).is_some());
     assert!(r.is_local_user("backup"));

@@ -6,6 +6,7 @@
 //! |---------|--------|
 //! | `cache_flush` (user, group, netgroup or all) | `Flushed`: memory entries dropped (a netgroup's flush drops every netgroup in memory: any may include it) |
 //! | `forget_credentials` (user or all) | `Forgotten`: cached passwords deleted |
+//! | `cache_unlock` (user) | `Unlocked`: cached credentials whose offline lockout or failure count was cleared |
 //! | `cache_stats` | `CacheStats` |
 //! | `lookup` user or group (name or ID) | `Lookup`: source (`cache`, `directory`, `offline`), domain, DN, entry |
 //! | `lookup` netgroup (name) | the same; the entry holds the triples, nested netgroups resolved |
@@ -67,6 +68,23 @@ pub async fn handle(ctx: &Context, cmd: AdminRequest) -> AdminAnswer {
                 "cached passwords deleted by admin command"
             );
             Ok(AdminReply::Forgotten(forgotten as u64))
+        }
+        AdminRequest::CacheUnlock { user } => {
+            if user.trim().is_empty() {
+                return Err(Failure::invalid("cache_unlock: the user name is empty"));
+            }
+            check_name("user name", &user)?;
+            let unlocked = ctx
+                .pam
+                .unlock(&user)
+                .await
+                .map_err(|e| Failure::unavailable(format!("the credential store: {e}")))?;
+            tracing::info!(
+                unlocked,
+                user = %user,
+                "offline lockout cleared by admin command"
+            );
+            Ok(AdminReply::Unlocked(unlocked as u64))
         }
         AdminRequest::Status => Ok(AdminReply::Status(StatusReport::Full(Box::new(
             status_report::full(ctx),

@@ -1,6 +1,6 @@
-//! Request -> reply: lookups go to the resolver, PAM requests to
-//! [`super::pam`], admin commands to [`super::admin`], `Status` to
-//! [`super::status_report`].
+//! Request -> reply: lookups (SSH keys included) go to the resolver, PAM
+//! requests to [`super::pam`], admin commands to [`super::admin`], `Status`
+//! to [`super::status_report`].
 //!
 //! A failed request is a [`Failure`] (with its kind) until the reply is
 //! built: admin and status requests answer it whole, lookups with the
@@ -54,6 +54,22 @@ fn refused(failure: Failure) -> (Response, u64) {
     (failure.into_lookup_response(), 0)
 }
 
+/// The SSH public keys of user `name` as NSS serves the user: none for a
+/// name `/etc/passwd` holds, without asking the directory (sshd asks for
+/// every user, and a local account shadows a directory one); the keys of
+/// the served entry; not found for a name no one serves (refused by the ID
+/// rules included). Never republished to the memory cache.
+async fn ssh_keys(ctx: &Context, name: &str) -> Response {
+    let r = &ctx.resolver;
+    if r.is_local_user(name) {
+        return Response::SshKeys(Vec::new());
+    }
+    match r.user_by_name(name).await.found(String::new) {
+        Ok((u, _)) => Response::SshKeys(u.ssh_keys.clone()),
+        Err(failure) => failure.into_lookup_response(),
+    }
+}
+
 /// Answers one well-formed request (privilege already checked).
 pub async fn dispatch(ctx: &Context, req: Request) -> Response {
     dispatch_timed(ctx, req).await.0
@@ -98,6 +114,10 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
             Ok(()) => reply(r.netgroup_by_name_timed(&name).await, |n| {
                 Response::Netgroup(n.netgroup.clone())
             }),
+            Err(e) => refused(e),
+        },
+        Request::SshKeys(name) => match check_name("user name", &name) {
+            Ok(()) => (ssh_keys(ctx, &name).await, 0),
             Err(e) => refused(e),
         },
         Request::ListUsers { offset, limit } => match r.list_users(offset, limit).await {

@@ -107,6 +107,17 @@ impl PamState {
         Ok(forgotten)
     }
 
+    /// `rosterctl cache unlock`: clears the offline lockout and failure
+    /// count of user `name` (`NAME` in every domain, `NAME@DOMAIN` in one),
+    /// keeping the cached password. Returns how many records it cleared.
+    pub async fn unlock(&self, name: &str) -> Result<usize, CredentialError> {
+        let creds = self.creds.clone();
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || creds.unlock(&name))
+            .await
+            .map_err(CredentialError::Task)?
+    }
+
     /// Waits up to `bound` for the cached-credential updates still in
     /// flight (verifiers and account state written after the logins were
     /// answered), at shutdown; those still unwritten then are logged.

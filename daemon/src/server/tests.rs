@@ -764,3 +764,117 @@ async fn case_variants_publish_only_the_served_entry() {
     .unwrap();
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_keys_follow_the_nss_rules_and_stay_out_of_the_memory_cache() {
+    use roster_proto::memcache::{monotonic_ms, Key as McKey, Mapping};
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    std::fs::create_dir(&etc).unwrap();
+    // carol is also a local account: the local one wins, and has no keys
+    // here; "operator" is local only.
+    std::fs::write(
+        etc.join("passwd"),
+        "carol:x:500:500::/home/carol:/bin/sh\noperator:x:501:501::/:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(etc.join("group"), "").unwrap();
+    let locals =
+        crate::resolver::local::LocalAccounts::from_paths(&etc.join("passwd"), &etc.join("group"));
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBmW4rGq0oH7Z4Y2mB0y7e0P2qVZ5y8sF0cXQ2o6m2vN alice@laptop";
+    let directory = FakeDirectory::new("example");
+    directory.add_user("alice", 10001, 10000);
+    directory.add_user("bob", 10002, 10000);
+    directory.add_user("carol", 10003, 10000);
+    directory.add_user("low", 50, 10000);
+    directory.set_ssh_keys("alice", &[key]);
+    directory.set_ssh_keys("carol", &[key]);
+    directory.set_ssh_keys("low", &[key]);
+    let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
+    // Every answer expires at once: the offline answer below comes from
+    // the expired entry.
+    let settings = Settings {
+        entry_ttl_ms: 0,
+        ..Settings::default()
+    };
+    let resolver =
+        Resolver::with_local_accounts(domains, settings, None, Arc::new(SystemClock), locals);
+    let ctx = Arc::new(Context {
+        resolver,
+        pam: pam::PamState::default(),
+        reload: None,
+        memcache: Some(
+            crate::memcache_publish::MemcachePublisher::start(
+                dir.path(),
+                crate::memcache_publish::DEFAULT_SIZE_LIMIT,
+            )
+            .unwrap(),
+        ),
+    });
+    let server = Server::start(dir.path(), ctx, Limits::default()).unwrap();
+    let nss = dir.path().join("nss.sock");
+    let mc_path = dir.path().join("nss.mc");
+    let fake = directory.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(&nss, Duration::from_secs(5)).unwrap();
+        let mut call = |r: Request| c.call(&r).unwrap();
+        let keys = |name: &str| Request::SshKeys(name.into());
+        assert_eq!(call(keys("alice")), Response::SshKeys(vec![key.into()]));
+        assert_eq!(
+            call(keys("alice@example")),
+            Response::SshKeys(vec![key.into()])
+        );
+        assert_eq!(call(keys("bob")), Response::SshKeys(Vec::new()));
+        // Shadowed by /etc/passwd, or local only: no keys, no failure.
+        assert_eq!(call(keys("carol")), Response::SshKeys(Vec::new()));
+        assert_eq!(call(keys("operator")), Response::SshKeys(Vec::new()));
+        // Below min_id (the ID rules), or unknown: not found.
+        assert_eq!(call(keys("low")), Response::NotFound);
+        assert_eq!(call(keys("ghost")), Response::NotFound);
+        assert!(matches!(call(keys(&"x".repeat(300))), Response::Error(_)));
+        // The directory is gone: the cached keys are still served.
+        fake.set_online(false);
+        assert_eq!(call(keys("alice")), Response::SshKeys(vec![key.into()]));
+        // A local user is answered without the directory.
+        let before = fake.call_count();
+        assert_eq!(call(keys("operator")), Response::SshKeys(Vec::new()));
+        assert_eq!(fake.call_count(), before);
+        call(Request::Status);
+        // Nothing of the above went into the memory cache.
+        let map = Mapping::open(&mc_path).unwrap();
+        for name in ["alice", "bob", "carol"] {
+            assert!(map.get(&McKey::UserName(name), monotonic_ms()).is_none());
+        }
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_unlock_is_an_admin_command() {
+    let rd = start();
+    let ok = admin(
+        &rd,
+        AdminRequest::CacheUnlock {
+            user: "alice".into(),
+        },
+    )
+    .await;
+    assert_eq!(ok, serde_json::json!({"ok": true, "unlocked": 0}));
+    let empty = admin(&rd, AdminRequest::CacheUnlock { user: " ".into() }).await;
+    assert_eq!(empty["kind"], "invalid", "{empty}");
+    // Not on nss.sock.
+    let r = call(
+        rd.nss(),
+        Request::Admin(AdminRequest::CacheUnlock {
+            user: "alice".into(),
+        }),
+    )
+    .await;
+    assert!(
+        matches!(&r, Response::Admin(Err(Failure::Refused { .. }))),
+        "{r:?}"
+    );
+    rd.server.shutdown().await;
+}

@@ -33,6 +33,9 @@ pub struct StoredUser {
     pub dn: String,
     /// Stable unique identifier (entryUUID, objectGUID), when known.
     pub unique_id: Option<String>,
+    /// SSH public keys (absent in records written before they were kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ssh_keys: Vec<String>,
 }
 
 /// A cached group as stored on disk.
@@ -126,6 +129,10 @@ pub fn encode(record: &Record) -> Vec<u8> {
 }
 
 /// What was found at some offset of the log.
+// A value of the moment (one per record read, its record moved out at
+// once), never stored in bulk: boxing the record would cost an allocation
+// per record at every replay for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq, Eq)]
 pub enum Frame {
     /// A valid record occupying `len` bytes (frame included).
@@ -186,6 +193,34 @@ mod tests {
     fn round_trip() {
         let f = encode(&sample());
         assert_eq!(parse(&f), Frame::Valid(sample(), f.len()));
+    }
+
+    #[test]
+    fn ssh_keys_are_kept_and_older_records_still_read() {
+        let mut user = StoredUser {
+            name: "alice".into(),
+            uid: 10001,
+            gid: 10000,
+            gecos: String::new(),
+            home: "/home/alice".into(),
+            shell: "/bin/sh".into(),
+            dn: "uid=alice,dc=example,dc=test".into(),
+            unique_id: None,
+            ssh_keys: Vec::new(),
+        };
+        // Without keys the record is written as before they were kept.
+        let json = serde_json::to_string(&user).unwrap();
+        assert!(!json.contains("ssh_keys"), "{json}");
+        let old: StoredUser = serde_json::from_str(&json).unwrap();
+        assert_eq!(old, user);
+        user.ssh_keys = vec!["ssh-ed25519 AAAA a".into()];
+        let r = Record::Put {
+            key: "k".into(),
+            at_ms: 1,
+            value: StoredValue::User(user),
+        };
+        let f = encode(&r);
+        assert_eq!(parse(&f), Frame::Valid(r, f.len()));
     }
 
     #[test]

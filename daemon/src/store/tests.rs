@@ -13,6 +13,7 @@ fn user(name: &str, uid: u32) -> StoredValue {
         shell: "/bin/sh".into(),
         dn: format!("uid={name},ou=people,dc=example,dc=test"),
         unique_id: None,
+        ssh_keys: Vec::new(),
     })
 }
 

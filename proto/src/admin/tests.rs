@@ -56,6 +56,9 @@ fn requests() -> Vec<AdminRequest> {
         AdminRequest::CacheStats,
         AdminRequest::ForgetCredentials(ForgetTarget::User("bob@corp".into())),
         AdminRequest::ForgetCredentials(ForgetTarget::All),
+        AdminRequest::CacheUnlock {
+            user: "bob@corp".into(),
+        },
         AdminRequest::Lookup {
             kind: LookupKind::Sid,
             key: "S-1-5-21-1-2-3-500".into(),
@@ -101,6 +104,7 @@ fn answers() -> Vec<AdminAnswer> {
             }],
             details: "on pam.sock (root only)".into(),
         }))),
+        Ok(AdminReply::Unlocked(2)),
         Err(Failure::not_found("user nobody")),
         Err(Failure::unavailable("no server of domain corp answered")),
         Err(Failure::refused("this daemon cannot reload")),
@@ -142,6 +146,10 @@ fn commands_keep_their_documented_json() {
     assert_eq!(
         text(&AdminRequest::ForgetCredentials(ForgetTarget::All)),
         json!({"cmd": "forget_credentials", "all": true})
+    );
+    assert_eq!(
+        text(&AdminRequest::CacheUnlock { user: "bob".into() }),
+        json!({"cmd": "cache_unlock", "user": "bob"})
     );
     assert_eq!(
         text(&AdminRequest::Lookup {
@@ -255,6 +263,10 @@ fn documents_keep_rosterctls_json_shape() {
         json!({"ok": true, "flushed": 3})
     );
     assert_eq!(document(&Ok(AdminReply::Reloaded)), json!({"ok": true}));
+    assert_eq!(
+        document(&Ok(AdminReply::Unlocked(1))),
+        json!({"ok": true, "unlocked": 1})
+    );
     let stats = document(&Ok(AdminReply::CacheStats(sample_status().cache)));
     assert_eq!(stats["stats"]["entries"], 3);
     assert_eq!(stats["stats"]["hit_rate"], 0.666666);

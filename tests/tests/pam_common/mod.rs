@@ -193,9 +193,10 @@ pub fn add_users(slapd: &Slapd, users: &[&TestUser]) {
 
 /// Shell lines (for a namespace script) that build the host's PAM stack
 /// with `pam-auth-update --enable roster` from `packaging/pam-configs/roster`
-/// on private copies of `/usr/share/pam-configs`, `/var/lib/pam` (and the
-/// namespace's `/etc/pam.d` copy), point `pam_roster.so` at the built module,
-/// give `/home` a private directory (`scratch/home`, for pam_mkhomedir), and
+/// on private copies of `/usr/share/pam-configs`, `/var/lib/pam`,
+/// `/var/cache/debconf` (and the namespace's `/etc/pam.d` copy), point
+/// `pam_roster.so` at the built module, give `/home` a private directory
+/// (`scratch/home`, for pam_mkhomedir), and
 /// save the resulting common-* files to `scratch/pam-stack.txt`.
 pub fn pam_auth_update_script(scratch: &std::path::Path) -> String {
     let s = scratch.display();
@@ -211,8 +212,13 @@ mkdir -p {s}/pam-configs {s}/varlibpam {s}/home
 cp /usr/share/pam-configs/unix {s}/pam-configs/
 cp {profile} {s}/pam-configs/roster
 cp -a /var/lib/pam/. {s}/varlibpam/
+# debconf's database too: pam-auth-update writes it, and two tests running
+# at once would wait on each other's lock (or one would fail).
+mkdir -p {s}/debconf
+cp -a /var/cache/debconf/. {s}/debconf/
 mount --bind {s}/pam-configs /usr/share/pam-configs
 mount --bind {s}/varlibpam /var/lib/pam
+mount --bind {s}/debconf /var/cache/debconf
 mount --bind {s}/home /home
 DEBIAN_FRONTEND=noninteractive pam-auth-update --force --enable roster
 for f in auth account session password; do

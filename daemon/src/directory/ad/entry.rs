@@ -18,6 +18,7 @@ pub fn user_attrs(cfg: &DomainConfig) -> Vec<String> {
         a.gecos.as_str(),
         a.home_directory.as_str(),
         a.login_shell.as_str(),
+        a.ssh_public_key.as_str(),
         "objectSid",
         "primaryGroupID",
         "displayName",
@@ -131,6 +132,7 @@ pub fn ad_user(
         dn: e.dn.clone(),
         domain: cfg.name.clone(),
         unique_id: Some(sid.to_string()),
+        ssh_keys: crate::directory::sshkey::keys_of(&cfg.name, e, &a.ssh_public_key),
     })
 }
 

@@ -321,3 +321,34 @@ fn local_primary_groups_are_served_below_min_id() {
     let r = entry_to_user(&c, &ranged, &with_gid("100")).unwrap_err();
     assert!(r.reason.contains("gidNumber 100 refused"), "{}", r.reason);
 }
+
+#[test]
+fn ssh_keys_are_read_from_the_configured_attribute() {
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILRIa+vFP2j+a/LVLtIGdmVPcDOsV7lmR3FT7aR3D4TB test@roster";
+    let mut e = alice();
+    e.attrs.insert(
+        "sshPublicKey".into(),
+        vec![key.into(), "ssh-rsa broken".into()],
+    );
+    let c = cfg("");
+    let u = entry_to_user(&c, &idmap(&c), &e).unwrap();
+    assert_eq!(
+        u.ssh_keys,
+        vec![key.to_string()],
+        "the malformed one is left out"
+    );
+    // Another attribute: sshPublicKey is no longer read.
+    let other = cfg("[domain.attributes]\nssh_public_key = \"altSecurityIdentities\"");
+    assert!(entry_to_user(&other, &idmap(&other), &e)
+        .unwrap()
+        .ssh_keys
+        .is_empty());
+    e.attrs
+        .insert("altSecurityIdentities".into(), vec![key.into()]);
+    assert_eq!(
+        entry_to_user(&other, &idmap(&other), &e).unwrap().ssh_keys,
+        vec![key.to_string()]
+    );
+    assert!(crate::directory::rfc2307::user_attrs(&other)
+        .contains(&"altSecurityIdentities".to_string()));
+}

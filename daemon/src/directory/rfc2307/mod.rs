@@ -36,6 +36,7 @@ pub fn user_attrs(cfg: &DomainConfig) -> Vec<String> {
         "cn".to_string(),
         a.home_directory.clone(),
         a.login_shell.clone(),
+        a.ssh_public_key.clone(),
     ];
     if let Some(u) = &a.unique_id {
         v.push(u.clone());

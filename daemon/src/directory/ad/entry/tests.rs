@@ -146,3 +146,22 @@ fn qualified_names_and_templates() {
     assert_eq!(u.user.name, "alice@ad");
     assert_eq!(u.user.home, "/home/ad/alice-101103");
 }
+
+#[test]
+fn ssh_keys_of_an_ad_user() {
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILRIa+vFP2j+a/LVLtIGdmVPcDOsV7lmR3FT7aR3D4TB test@roster";
+    let (d, set, sid) = setup(RID);
+    let e = entry(
+        1104,
+        &[
+            ("sAMAccountName", "Kim"),
+            ("primaryGroupID", "513"),
+            ("sshPublicKey", key),
+        ],
+    );
+    assert_eq!(
+        ad_user(&d, &set, &sid, &e).unwrap().ssh_keys,
+        vec![key.to_string()]
+    );
+    assert!(user_attrs(&d).contains(&"sshPublicKey".to_string()));
+}
