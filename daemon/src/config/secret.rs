@@ -62,7 +62,7 @@ pub(crate) fn check_private_file(path: &Path, what: &str) -> Result<(), String> 
     let reader = Reader {
         uid: nix::unistd::geteuid().as_raw(),
         gid: nix::unistd::getegid().as_raw(),
-        daemon_gid: nix::unistd::Group::from_name(crate::privileges::DAEMON_USER)
+        daemon_gid: nix::unistd::Group::from_name(roster_proto::DAEMON_USER)
             .ok()
             .flatten()
             .map(|g| g.gid.as_raw()),
@@ -95,8 +95,8 @@ fn check_private_file_of(path: &Path, what: &str, reader: Reader) -> Result<(), 
         return Err(format!(
             "{shown} has mode {mode:04o} and group gid {group}: {what} may be group-readable only through the daemon's group (gid {}) or {}'s (chgrp {} FILE, or chmod 600)",
             reader.gid,
-            crate::privileges::DAEMON_USER,
-            crate::privileges::DAEMON_USER,
+            roster_proto::DAEMON_USER,
+            roster_proto::DAEMON_USER,
         ));
     }
     let readable = reader.uid == 0

@@ -29,7 +29,7 @@
 //! directory never makes a known user's login wait.
 
 pub mod enumerate;
-#[cfg(test)]
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 mod fetch;
 mod flush;

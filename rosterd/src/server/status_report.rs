@@ -3,12 +3,12 @@
 //! (`Status` on `nss.sock`: up, and each domain online or offline).
 //!
 //! The resolver describes its domains and cache as JSON
-//! ([`crate::resolver::Resolver::status`]); this module reads that into the
+//! ([`roster_daemon::resolver::Resolver::status`]); this module reads that into the
 //! protocol's types, so a field the resolver adds reaches `rosterctl` once
 //! it is added to [`FullStatus`] (or [`DomainStatus`]) in `proto`.
 
 use super::Context;
-use crate::resolver::Resolver;
+use roster_daemon::resolver::Resolver;
 use roster_proto::admin::{
     CacheStats, DomainStatus, FullStatus, HitRate, PublicDomain, PublicStatus, RefusedEntry,
 };

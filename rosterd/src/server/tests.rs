@@ -1,7 +1,7 @@
 use super::*;
-use crate::cache::SystemClock;
-use crate::resolver::fake::FakeDirectory;
-use crate::resolver::{Provider, Settings};
+use roster_daemon::cache::SystemClock;
+use roster_daemon::resolver::fake::FakeDirectory;
+use roster_daemon::resolver::{Provider, Settings};
 use roster_proto::admin::{document, AdminReply, AdminRequest, FlushTarget, LookupKind};
 use roster_proto::{
     decode_response, encode_request, parse_header, Client, Failure, PamCode, Request, Response,
@@ -26,9 +26,9 @@ impl Running {
 
 /// Local accounts that hide nothing (the host's /etc/group may have a
 /// "staff").
-fn no_locals() -> crate::resolver::local::LocalAccounts {
+fn no_locals() -> roster_daemon::resolver::local::LocalAccounts {
     let p = std::path::Path::new("/nonexistent/roster-test");
-    crate::resolver::local::LocalAccounts::from_paths(&p.join("passwd"), &p.join("group"))
+    roster_daemon::resolver::local::LocalAccounts::from_paths(&p.join("passwd"), &p.join("group"))
 }
 
 fn my_uid() -> u32 {
