@@ -6,7 +6,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod directory;
-pub mod filter;
+pub(crate) mod filter;
 pub mod registry;
 pub mod resolver;
 pub mod store;
