@@ -10,8 +10,8 @@ DESTDIR ?=
 MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 
 # Debian packages the tests and the demo use.
-TEST_PACKAGES := slapd ldap-utils pamtester openssh-server sshpass libpam0g-dev \
-                 libsss-idmap-dev libssl-dev pkg-config gcc util-linux mount procps openssl
+TEST_PACKAGES := slapd ldap-utils pamtester openssh-server sshpass rsync tar libpam0g-dev \
+                 libsss-idmap-dev libnfsidmap-dev libssl-dev pkg-config gcc util-linux mount procps openssl
 # The Samba AD DC of the AD tests. Without Recommends: samba-ad-dc recommends
 # libnss-winbind and libpam-winbind, whose installation edits the host's
 # /etc/nsswitch.conf and PAM stack.

@@ -81,6 +81,10 @@ pub struct TestArgs {
     /// How many users to show with their ID mapping.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub sample: usize,
+    /// The idmapd.conf whose NFSv4 Domain is compared with the directory's
+    /// DNS domain (default: /etc/idmapd.conf).
+    #[arg(long, value_name = "PATH")]
+    pub idmapd_conf: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `rosterctl users` and `rosterctl groups`.

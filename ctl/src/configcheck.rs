@@ -6,7 +6,8 @@ use roster_daemon::config;
 use serde_json::json;
 use std::process::ExitCode;
 
-/// Runs `rosterctl config check`: prints OK or the error (file:line: key).
+/// Runs `rosterctl config check`: prints OK (and any warnings) or the
+/// error, `FILE:LINE: KEY: what is wrong`.
 pub fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let path = &ctx.config_path;
     match config::check(path) {

@@ -22,9 +22,24 @@ pub enum DaemonError {
     #[error("permission denied on {0}: this command needs root")]
     PermissionDenied(String),
     /// The daemon answered with a failure (its kind says which).
-    #[error("{0}")]
+    #[error(transparent)]
     Answered(Failure),
-    /// The exchange failed, or the daemon's reply was not an answer to it.
+    /// The daemon closed the connection without an answer (pam.sock
+    /// refuses a peer that is not root that way). The client's error is
+    /// kept whole, not chained as a source: its text is already part of
+    /// this one's, which `{:#}` would print twice.
+    #[error("rosterd closed the connection on {socket} (not root?): {error}")]
+    Closed {
+        /// The socket.
+        socket: String,
+        /// The client's error.
+        error: ClientError,
+    },
+    /// The exchange failed (sending, receiving, decoding).
+    #[error("{0}")]
+    Exchange(ClientError),
+    /// The daemon's reply was not an answer to the request, or it could
+    /// not read the request (its text names the fault).
     #[error("{0}")]
     Failed(String),
 }
@@ -70,11 +85,12 @@ fn call(path: &Path, req: &Request) -> Result<AdminReply, DaemonError> {
                 ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
             ) =>
         {
-            DaemonError::Failed(format!(
-                "rosterd closed the connection on {shown} (not root?): {e}"
-            ))
+            DaemonError::Closed {
+                socket: shown.clone(),
+                error: e,
+            }
         }
-        other => DaemonError::Failed(other.to_string()),
+        other => DaemonError::Exchange(other),
     })?;
     match resp {
         Response::Admin(answer) => answer.map_err(DaemonError::Answered),

@@ -52,18 +52,78 @@ pub fn run() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             if ctx.json {
-                // A failure rosterd answered keeps its kind (and fields).
-                let doc = match e.downcast_ref::<daemon::DaemonError>() {
-                    Some(daemon::DaemonError::Answered(f)) => {
-                        roster_proto::admin::document(&Err(f.clone()))
-                    }
-                    _ => serde_json::json!({"ok": false, "error": format!("{e:#}")}),
-                };
-                output::print_json(&doc);
+                output::print_json(&failure_document(&e));
             } else {
-                eprintln!("rosterctl: {e:#}");
+                eprintln!("{}", failure_text(&e));
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What `--json` prints for a failed command: a failure rosterd answered
+/// keeps its kind (and fields), anything else is `{"ok": false, "error"}`.
+fn failure_document(e: &anyhow::Error) -> serde_json::Value {
+    match e.downcast_ref::<daemon::DaemonError>() {
+        Some(daemon::DaemonError::Answered(f)) => roster_proto::admin::document(&Err(f.clone())),
+        _ => serde_json::json!({"ok": false, "error": format!("{e:#}")}),
+    }
+}
+
+/// The line printed on stderr for a failed command (a failure rosterd
+/// answered starts with its kind: `unavailable: ...`, `refused: ...`).
+fn failure_text(e: &anyhow::Error) -> String {
+    format!("rosterctl: {e:#}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roster_daemon::directory::DirectoryError;
+    use roster_daemon::resolver::{DomainError, ProviderError};
+    use roster_proto::Failure;
+
+    #[test]
+    fn a_failure_rosterd_answered_is_shown_with_its_kind() {
+        // A directory timeout, as rosterd's resolver reports it.
+        let timeout = DirectoryError::unavailable(
+            "domain \"ex\" (ldap://dc1): search: no answer within op_timeout 5s",
+        );
+        let failure = Failure::from(DomainError::new("ex", ProviderError::from(timeout)));
+        let e = anyhow::Error::new(daemon::DaemonError::Answered(failure));
+        assert_eq!(
+            failure_text(&e),
+            "rosterctl: unavailable: domain ex: directory unavailable: domain \"ex\" (ldap://dc1): search: no answer within op_timeout 5s"
+        );
+        let doc = failure_document(&e);
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["kind"], "unavailable");
+        assert!(
+            doc["reason"].as_str().unwrap().contains("op_timeout"),
+            "{doc}"
+        );
+
+        let refused = Failure::refused("no reload channel");
+        let e = anyhow::Error::new(daemon::DaemonError::Answered(refused));
+        assert_eq!(failure_text(&e), "rosterctl: refused: no reload channel");
+        let doc = failure_document(&e);
+        assert_eq!(
+            (&doc["kind"], &doc["reason"]),
+            (&"refused".into(), &"no reload channel".into())
+        );
+    }
+
+    #[test]
+    fn other_failures_have_no_kind() {
+        let e = anyhow::Error::new(daemon::DaemonError::NotRunning(
+            "/run/roster/nss.sock".into(),
+        ));
+        let doc = failure_document(&e);
+        assert_eq!(doc["ok"], false);
+        assert!(doc.get("kind").is_none(), "{doc}");
+        assert_eq!(
+            failure_text(&e),
+            "rosterctl: rosterd is not running (no answer at /run/roster/nss.sock)"
+        );
     }
 }

@@ -77,8 +77,12 @@ impl Provider for Synthetic {
     fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Vec<GroupEntry>>> {
         Box::pin(async { Ok(Vec::new()) })
     }
-    fn status(&self) -> serde_json::Value {
-        serde_json::json!({ "online": true })
+    fn status(&self) -> roster_proto::admin::DomainStatus {
+        roster_proto::admin::DomainStatus {
+            name: self.name().to_string(),
+            online: true,
+            ..Default::default()
+        }
     }
 }
 
@@ -137,8 +141,8 @@ async fn main() -> anyhow::Result<()> {
     let stats = resolver.cache_stats();
     println!(
         "{users} users: cache entries {}, persistent entries {}, resident memory +{:.1} MB ({} bytes per user)",
-        stats["entries"],
-        stats["persistent_entries"],
+        stats.entries,
+        stats.persistent_entries,
         (after.saturating_sub(before)) as f64 / 1024.0,
         after.saturating_sub(before) * 1024 / users.max(1) as u64
     );

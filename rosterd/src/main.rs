@@ -258,11 +258,7 @@ fn become_daemon_user(args: &Args) -> Result<Option<DaemonUser>> {
 /// `None` when the file cannot be read or parsed.
 fn daemon_dirs(config: &Path) -> Option<DaemonSettings> {
     let text = std::fs::read_to_string(config).ok()?;
-    let mut table: toml::Table = toml::from_str(&text).ok()?;
-    match table.remove("daemon") {
-        Some(daemon) => daemon.try_into().ok(),
-        None => Some(DaemonSettings::default()),
-    }
+    DaemonSettings::of_text(&text).ok()
 }
 
 struct Daemon {

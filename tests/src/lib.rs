@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod fixture_cache;
 pub mod memcache_file;
 pub mod namespace;
+pub mod nfsidmap;
 pub mod paths;
 pub mod ports;
 pub mod rosterd;

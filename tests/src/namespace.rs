@@ -6,7 +6,9 @@
 //!   `passwd`/`group`/`initgroups`... `files roster`);
 //! - `/etc/pam.d` is a bind-mounted copy of the host's directory plus our
 //!   service files, when any are given;
-//! - `/etc/hosts` optionally ours;
+//! - `/etc/hosts` optionally ours, and any other `/etc` file a test
+//!   gives ([`Namespace::etc_file`], e.g. a host's own `passwd`);
+//! - optionally its own host name (`unshare --uts`, [`Namespace::hostname`]);
 //! - a rosterd socket directory is bind-mounted onto `/run/roster`, where
 //!   the NSS module looks by default.
 //!
@@ -33,6 +35,8 @@ pub struct Namespace {
     pam_services: Vec<String>,
     hosts: bool,
     socket_dir: Option<PathBuf>,
+    etc_files: Vec<String>,
+    hostname: Option<String>,
 }
 
 static INSTALL: Once = Once::new();
@@ -70,6 +74,8 @@ impl Namespace {
             pam_services: Vec::new(),
             hosts: false,
             socket_dir: None,
+            etc_files: Vec::new(),
+            hostname: None,
         }
     }
 
@@ -98,6 +104,28 @@ impl Namespace {
         self
     }
 
+    /// Replaces `/etc/NAME` inside (e.g. `passwd`, `group`): a simulated
+    /// host's own local accounts. The file must exist on the host.
+    pub fn etc_file(mut self, name: &str, text: &str) -> Namespace {
+        assert!(
+            !name.contains('/') && Path::new("/etc").join(name).is_file(),
+            "/etc/{name} must be an existing file of /etc"
+        );
+        let dir = self.dir.path().join("etc");
+        std::fs::create_dir_all(&dir).expect("etc copy dir");
+        std::fs::write(dir.join(name), text).expect("etc file");
+        if !self.etc_files.iter().any(|n| n == name) {
+            self.etc_files.push(name.to_string());
+        }
+        self
+    }
+
+    /// Gives the namespace its own host name (a private UTS namespace).
+    pub fn hostname(mut self, name: &str) -> Namespace {
+        self.hostname = Some(name.to_string());
+        self
+    }
+
     /// Bind-mounts a rosterd socket directory onto `/run/roster` inside.
     pub fn socket_dir(mut self, dir: &Path) -> Namespace {
         self.socket_dir = Some(dir.to_path_buf());
@@ -109,7 +137,8 @@ impl Namespace {
         self.dir.path()
     }
 
-    fn command(&self, script: &str) -> Command {
+    /// The mount (and host name) set-up, as a bash prologue.
+    fn setup(&self) -> String {
         let installed = install_nss_module();
         let d = self.dir.path().display();
         let mut setup = String::from("set -e\n");
@@ -125,15 +154,55 @@ impl Namespace {
         if self.hosts {
             setup += &format!("mount --bind {d}/hosts /etc/hosts\n");
         }
+        for name in &self.etc_files {
+            setup += &format!("mount --bind {d}/etc/{name} /etc/{name}\n");
+        }
         if let Some(sock) = &self.socket_dir {
             std::fs::create_dir_all("/run/roster").expect("mkdir /run/roster mount point");
             setup += &format!("mount --bind {} /run/roster\n", sock.display());
         }
+        if let Some(name) = &self.hostname {
+            setup += &format!("hostname {name}\n");
+        }
         setup += "set +e\n";
-        let mut cmd = Command::new("unshare");
-        cmd.args(["--mount", "--propagation", "private", "bash", "-c"])
-            .arg(format!("{setup}{script}"));
+        setup
+    }
+
+    /// `unshare` and its options, before the program it runs.
+    fn unshare(&self) -> Vec<String> {
+        let mut args = vec!["unshare".to_string(), "--mount".into()];
+        if self.hostname.is_some() {
+            args.push("--uts".into());
+        }
+        args.extend(["--propagation".into(), "private".into()]);
+        args
+    }
+
+    /// The command that runs `script` in a fresh namespace, not yet
+    /// started: for a caller that wires its stdin or stdout (a pipe between
+    /// two namespaces).
+    pub fn command(&self, script: &str) -> Command {
+        let args = self.unshare();
+        let mut cmd = Command::new(&args[0]);
+        cmd.args(&args[1..])
+            .args(["bash", "-c"])
+            .arg(format!("{}{script}", self.setup()));
         cmd
+    }
+
+    /// A command prefix that runs its arguments in a fresh namespace of
+    /// this set-up, by `exec` (same PID): e.g.
+    /// [`crate::rosterd::Launch::wrapper`], so a daemon sees the
+    /// namespace's `/etc` files.
+    pub fn wrapper(&self) -> Vec<String> {
+        let mut args = self.unshare();
+        args.extend([
+            "bash".into(),
+            "-c".into(),
+            format!("{}exec \"$@\"", self.setup()),
+            "roster-ns".into(),
+        ]);
+        args
     }
 
     /// Runs a bash script inside a fresh namespace and returns its output.

@@ -433,6 +433,20 @@ impl SambaDc {
     /// The RID of the object called `sam` (its objectSid's last
     /// sub-authority), read with ldapsearch as Administrator.
     pub fn rid_of(&self, sam: &str) -> u32 {
+        let rids = self.search_rids(&format!("(sAMAccountName={sam})"));
+        *rids
+            .get(sam)
+            .unwrap_or_else(|| panic!("no objectSid for {sam}: {rids:?}"))
+    }
+
+    /// The RID of every user and group (by `sAMAccountName`), in one paged
+    /// search as Administrator.
+    pub fn rids(&self) -> std::collections::HashMap<String, u32> {
+        self.search_rids("(|(objectClass=user)(objectClass=group))")
+    }
+
+    /// `sAMAccountName` -> RID of the entries `filter` finds.
+    fn search_rids(&self, filter: &str) -> std::collections::HashMap<String, u32> {
         let out = run(
             Command::new("ldapsearch")
                 .env("LDAPTLS_CACERT", self.ca_file())
@@ -441,6 +455,8 @@ impl SambaDc {
                     "-LLL",
                     "-o",
                     "ldif-wrap=no",
+                    "-E",
+                    "pr=500/noprompt",
                     "-H",
                     &self.ldaps_uri(),
                     "-D",
@@ -449,18 +465,24 @@ impl SambaDc {
                     AD_ADMIN_PASSWORD,
                     "-b",
                     AD_BASE_DN,
-                    &format!("(sAMAccountName={sam})"),
+                    filter,
+                    "sAMAccountName",
                     "objectSid",
                 ]),
             "ldapsearch objectSid",
         );
-        let line = out
-            .lines()
-            .find_map(|l| l.strip_prefix("objectSid:: "))
-            .unwrap_or_else(|| panic!("no objectSid for {sam}: {out}"));
-        let bytes = b64_decode(line.trim());
-        let n = bytes.len();
-        u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]])
+        let mut rids = std::collections::HashMap::new();
+        for entry in out.split("\n\n") {
+            let value = |key: &str| entry.lines().find_map(|l| l.strip_prefix(key));
+            if let (Some(name), Some(sid)) = (value("sAMAccountName: "), value("objectSid:: ")) {
+                let bytes = b64_decode(sid.trim());
+                let n = bytes.len();
+                let rid =
+                    u32::from_le_bytes([bytes[n - 4], bytes[n - 3], bytes[n - 2], bytes[n - 1]]);
+                rids.insert(name.trim().to_string(), rid);
+            }
+        }
+        rids
     }
 
     /// A `[[domain]]` table of `kind = "ad"` named `name` for this DC over

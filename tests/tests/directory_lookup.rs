@@ -273,7 +273,7 @@ async fn broken_entries_are_rejected_with_their_reason() {
 fn slapd_idmap(d: &Directory) -> roster_daemon::config::DomainSet {
     let c = d.config();
     roster_daemon::config::DomainSet::new(
-        &[(c.name.clone(), c.idmap.clone(), c.min_id, c.max_id)],
+        &[(c.name.clone(), c.idmap.settings(), c.min_id, c.max_id)],
         None,
     )
     .unwrap()

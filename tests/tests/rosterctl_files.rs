@@ -246,11 +246,8 @@ fn config_check_names_the_line_of_a_bad_key() {
     let out = rosterctl(&["--config", c, "config", "check"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        t.contains(&format!("{c}:{line}:")),
-        "expected {c}:{line}: in {t}"
-    );
-    assert!(t.contains("page_size"), "{t}");
+    let expected = format!("{c}:{line}: domain \"lab\" key `page_size`: invalid type");
+    assert!(t.starts_with(&expected), "expected {expected} in {t}");
     let out = rosterctl(&["--config", c, "--json", "config", "check"]);
     assert_eq!(out.status.code(), Some(1));
     let v = json(&out);
@@ -259,6 +256,29 @@ fn config_check_names_the_line_of_a_bad_key() {
         v["error"].as_str().unwrap().contains(&format!(":{line}:")),
         "{v}"
     );
+}
+
+#[test]
+fn config_check_names_the_backend_of_a_misplaced_idmap_key() {
+    let (_dir, cfg) = config_dir();
+    let c = cfg.to_str().unwrap();
+    let bad = std::fs::read_to_string(&cfg).unwrap().replace(
+        "range_low = 100000",
+        "range_low = 100000\nautorid_low = 5000000",
+    );
+    std::fs::write(&cfg, &bad).unwrap();
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("autorid_low"))
+        .unwrap()
+        + 1;
+    let out = rosterctl(&["--config", c, "config", "check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout);
+    let expected = format!(
+        "{c}:{line}: domain \"lab\" key `idmap.autorid_low`: does not apply to backend \"rfc2307\": it is a key of backend \"autorid\""
+    );
+    assert!(t.starts_with(&expected), "expected {expected} in {t}");
 }
 
 #[test]

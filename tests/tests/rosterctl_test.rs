@@ -483,3 +483,116 @@ fn ca_file_replaces_the_system_cas_unless_ca_system() {
         "{v}"
     );
 }
+
+/// The `nfs` step of a `test --json` report, and the report.
+fn nfs_step(o: &Output) -> ((String, String, String), Value) {
+    let v = json(o);
+    let step = steps(&v)
+        .into_iter()
+        .find(|(n, _, _)| n == "nfs")
+        .unwrap_or_else(|| panic!("no nfs step: {}", text(o)));
+    (step, v)
+}
+
+#[test]
+fn the_nfs_domain_of_idmapd_conf_is_compared_with_the_directorys() {
+    let (dir, cfg) = config(&Domain::good(slapd()));
+    let conf = dir.path().join("idmapd.conf");
+    let conf_arg = conf.display().to_string();
+    let args = ["test", "--json", "--idmapd-conf", &conf_arg];
+
+    std::fs::write(
+        &conf,
+        "[General]\nVerbosity = 0\nDomain = Example.Test\n[Translation]\nMethod = nsswitch\n",
+    )
+    .unwrap();
+    let out = rosterctl(&cfg, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let ((_, status, message), v) = nfs_step(&out);
+    assert_eq!(status, "ok", "{message}");
+    assert!(
+        message.contains("is the directory's DNS domain"),
+        "{message}"
+    );
+    assert_eq!(v["nfs"]["domain"], "Example.Test");
+    assert!(
+        v["nfs"]["source"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{conf_arg} [General] Domain")),
+        "{v}"
+    );
+
+    // Another domain: a warning naming both and the cure; the test passes.
+    std::fs::write(&conf, "[General]\nDomain = other.test\n").unwrap();
+    let out = rosterctl(&cfg, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let ((_, status, message), _) = nfs_step(&out);
+    assert_eq!(status, "warn", "{message}");
+    assert!(
+        message.contains("\"other.test\"")
+            && message.contains("\"example.test\"")
+            && message.contains("the most common cause of files owned by nobody"),
+        "{message}"
+    );
+    let human = rosterctl(&cfg, &["test", "--idmapd-conf", &conf_arg]);
+    let t = text(&human);
+    assert!(t.contains("[WARN] nfs"), "{t}");
+    assert!(
+        t.contains(&format!(
+            "set Domain = example.test in [General] of {conf_arg}"
+        )),
+        "{t}"
+    );
+
+    // A method that does not ask NSS never reaches roster.
+    std::fs::write(
+        &conf,
+        "[General]\nDomain = example.test\n[Translation]\nMethod = static\n",
+    )
+    .unwrap();
+    let ((_, status, message), v) = nfs_step(&rosterctl(&cfg, &args));
+    assert_eq!(status, "warn", "{message}");
+    assert!(v.to_string().contains("has no nsswitch"), "{v}");
+}
+
+/// `rosterctl test --json --idmapd-conf CONF` on a host called `hostname`
+/// whose /etc/hosts is `hosts` (a UTS and mount namespace of its own).
+fn test_on_host(cfg: &Path, conf: &Path, hostname: &str, hosts: &str) -> Output {
+    let ns = roster_e2e::namespace::Namespace::new().hosts(hosts);
+    ns.run(&format!(
+        "unshare --uts sh -c 'hostname {hostname} && exec {} --config {} test --json --idmapd-conf {}'",
+        rosterctl_common::rosterctl_bin().display(),
+        cfg.display(),
+        conf.display()
+    ))
+}
+
+#[test]
+fn without_a_domain_in_idmapd_conf_the_nfs_domain_is_the_host_names() {
+    let (dir, cfg) = config(&Domain::good(slapd()));
+    let conf = dir.path().join("idmapd.conf");
+    std::fs::write(&conf, "[General]\nVerbosity = 0\n").unwrap();
+
+    // The canonical name of the short host name, from /etc/hosts.
+    let hosts = "127.0.0.1 localhost\n127.0.1.1 nfs1.example.test nfs1\n";
+    let out = test_on_host(&cfg, &conf, "nfs1", hosts);
+    let ((_, status, message), v) = nfs_step(&out);
+    assert_eq!(status, "ok", "{message}");
+    assert_eq!(v["nfs"]["domain"], "example.test");
+    assert!(
+        v["nfs"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("nfs1.example.test"),
+        "{v}"
+    );
+
+    // No DNS domain at all: libnfsidmap's "localdomain", and a warning.
+    let hosts = "127.0.0.1 localhost\n127.0.1.1 nfs2\n";
+    let out = test_on_host(&cfg, &conf, "nfs2", hosts);
+    let ((_, status, message), v) = nfs_step(&out);
+    assert_eq!(status, "warn", "{message}");
+    assert_eq!(v["nfs"]["domain"], "localdomain");
+    assert!(message.contains("files owned by nobody"), "{message}");
+}

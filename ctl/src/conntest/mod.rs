@@ -2,11 +2,14 @@
 //! Each step reports OK or the precise failure, and the steps that depend
 //! on a failed one are not run: DNS, TCP, StartTLS, TLS (certificate
 //! subject, issuer, expiry, verification), bind, search bases, what the
-//! filters find, the entries the host would refuse, and a sample mapping.
+//! filters find, the entries the host would refuse, and a sample mapping;
+//! and, for NFSv4, this host's ID-mapping domain against the directory's.
 
 mod entries;
+mod idmapd;
 mod ldap;
 mod net;
+mod nfs;
 mod report;
 mod tls;
 mod uri;
@@ -43,10 +46,16 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> anyhow::Result<ExitCode> {
     };
     let domains = select_domains(&cfg, args.domain.as_deref())?;
     let idmap = Arc::new(idmap_of(&cfg)?);
+    let conf_path = args
+        .idmapd_conf
+        .clone()
+        .unwrap_or_else(|| idmapd::DEFAULT_PATH.into());
+    let host = idmapd::host(&conf_path);
+    let conf_path = conf_path.display().to_string();
     let reports: Vec<DomainReport> = domains
         .iter()
         .map(|d| {
-            let r = test_domain(&cfg, d, &idmap, args.sample);
+            let r = test_domain(&cfg, d, &idmap, args.sample, (&host, &conf_path));
             if !ctx.json {
                 print!("{}", r.render());
             }
@@ -55,7 +64,7 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let ok = reports.iter().all(|r| r.ok);
     if ctx.json {
-        print_json(&json!({"ok": ok, "domains": reports}));
+        print_json(&json!({"ok": ok, "nfs": host, "domains": reports}));
     }
     Ok(if ok {
         ExitCode::SUCCESS
@@ -64,14 +73,17 @@ pub fn run(ctx: &Ctx, args: &TestArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Runs every step for one domain.
+/// Runs every step for one domain (the `nfs` step, which needs no
+/// server, first): `nfs` is this host's ID mapping and idmapd.conf's path.
 fn test_domain(
     cfg: &Config,
     d: &DomainConfig,
     idmap: &Arc<DomainSet>,
     sample: usize,
+    nfs: (&idmapd::HostIdmap, &str),
 ) -> DomainReport {
     let mut r = DomainReport::new(&d.name);
+    nfs::step(&mut r, d, nfs.0, nfs.1);
     if !d.enabled {
         r.push(
             "config",

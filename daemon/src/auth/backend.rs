@@ -1,9 +1,12 @@
 //! What the PAM decisions need from the directory, as a trait: the LDAP
 //! implementation is [`super::ldap::DirectoryBackend`], tests use a fake.
 //! The outcomes of binds, password changes and account reads are the
-//! directory layer's ([`crate::directory::account`]), re-exported here.
+//! directory layer's ([`crate::directory::account`]), re-exported here;
+//! user and group lookups answer as the resolver does ([`Answer`]).
 
+use crate::directory::DirectoryError;
 pub use crate::directory::{AccountInfo, BindResult, ChangeResult};
+use crate::resolver::Answer;
 use roster_proto::Secret;
 use std::future::Future;
 use std::pin::Pin;
@@ -25,39 +28,118 @@ pub struct AuthUser {
     pub domain: String,
 }
 
-/// Outcome of a user lookup.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Lookup<T> {
-    /// Found (from the directory or the cache).
-    Found(T),
-    /// No domain has it.
-    NotFound,
-    /// No directory answered and nothing is cached.
-    Unavailable(String),
-}
-
-/// Why the directory could not answer.
+/// Why the directory could not carry out a password check, account read
+/// or password change, by kind (those of [`DirectoryError`], from which it
+/// is made without losing the kind, the result code or the source).
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum AuthError {
+    /// The user's entry (or the domain asked for) does not exist.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What does not exist.
+        what: String,
+        /// The directory's error, when there is one.
+        #[source]
+        source: Option<DirectoryError>,
+    },
     /// No server answered (or a timeout): offline rules apply.
-    #[error("directory unavailable: {0}")]
-    Unavailable(String),
-    /// Anything else (configuration, protocol, unexpected server error).
-    #[error("{0}")]
-    Failed(String),
+    #[error("directory unavailable: {context}")]
+    Unavailable {
+        /// Which server and operation, and why.
+        context: String,
+        /// The directory's error, when there is one.
+        #[source]
+        source: Option<DirectoryError>,
+    },
+    /// The server refused the operation or answered with an error.
+    #[error("refused by the directory: {reason}")]
+    Refused {
+        /// The LDAP result code, when the server sent one.
+        rc: Option<u32>,
+        /// What was refused, with the server's message.
+        reason: String,
+        /// The directory's error, when there is one.
+        #[source]
+        source: Option<DirectoryError>,
+    },
+    /// The domain's configuration cannot work (TLS files, URIs, a domain
+    /// that is not configured).
+    #[error("directory configuration: {reason}")]
+    Invalid {
+        /// What is wrong, naming the domain and the setting.
+        reason: String,
+        /// The directory's error, when there is one.
+        #[source]
+        source: Option<DirectoryError>,
+    },
+}
+
+impl AuthError {
+    /// [`AuthError::Unavailable`] without a directory error.
+    pub fn unavailable(context: impl Into<String>) -> AuthError {
+        AuthError::Unavailable {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// [`AuthError::Invalid`] without a directory error.
+    pub fn invalid(reason: impl Into<String>) -> AuthError {
+        AuthError::Invalid {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// The kind's name: `not_found`, `unavailable`, `refused`, `invalid`
+    /// (as [`roster_proto::Failure::kind`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuthError::NotFound { .. } => "not_found",
+            AuthError::Unavailable { .. } => "unavailable",
+            AuthError::Refused { .. } => "refused",
+            AuthError::Invalid { .. } => "invalid",
+        }
+    }
+}
+
+/// The directory's error as the same kind, its message kept and the
+/// directory's error as the source.
+impl From<DirectoryError> for AuthError {
+    fn from(e: DirectoryError) -> AuthError {
+        match &e {
+            DirectoryError::NotFound { what } => AuthError::NotFound {
+                what: what.clone(),
+                source: Some(e),
+            },
+            DirectoryError::Unavailable { context, .. } => AuthError::Unavailable {
+                context: context.clone(),
+                source: Some(e),
+            },
+            DirectoryError::Refused { rc, reason, .. } => AuthError::Refused {
+                rc: *rc,
+                reason: reason.clone(),
+                source: Some(e),
+            },
+            DirectoryError::Invalid { reason } => AuthError::Invalid {
+                reason: reason.clone(),
+                source: Some(e),
+            },
+        }
+    }
 }
 
 /// The directory operations behind the PAM decisions.
 pub trait AuthBackend: Send + Sync + 'static {
     /// The user called `name` (plain or `name@domain`).
-    fn find_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<AuthUser>>;
+    fn find_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Answer<AuthUser>>;
     /// GIDs of every group of the resolved account `user` in its own
     /// domain, primary group included (never those of another domain's
     /// account of the same name).
-    fn user_gids<'a>(&'a self, user: &'a AuthUser) -> BoxFuture<'a, Lookup<Vec<u32>>>;
+    fn user_gids<'a>(&'a self, user: &'a AuthUser) -> BoxFuture<'a, Answer<Vec<u32>>>;
     /// The GID of the group called `name` in `domain` (a name qualified
     /// with a configured domain is looked up there).
-    fn group_gid<'a>(&'a self, domain: &'a str, name: &'a str) -> BoxFuture<'a, Lookup<u32>>;
+    fn group_gid<'a>(&'a self, domain: &'a str, name: &'a str) -> BoxFuture<'a, Answer<u32>>;
     /// Why the resolved account `user` is shadowed by a local account
     /// (same name or UID in `/etc/passwd`, or a reserved UID), if it is:
     /// such users are refused, the login belongs to the local account.
@@ -83,4 +165,44 @@ pub trait AuthBackend: Send + Sync + 'static {
         old: &'a Secret,
         new: &'a Secret,
     ) -> BoxFuture<'a, Result<ChangeResult, AuthError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directory_errors_keep_their_kind_and_source() {
+        let cases = [
+            (
+                DirectoryError::unavailable("no answer within op_timeout"),
+                "unavailable",
+            ),
+            (
+                DirectoryError::refused(53, "unwilling to perform"),
+                "refused",
+            ),
+            (DirectoryError::invalid("bad CA file"), "invalid"),
+            (
+                DirectoryError::NotFound {
+                    what: "entry uid=x".into(),
+                },
+                "not_found",
+            ),
+        ];
+        for (d, kind) in cases {
+            let e = AuthError::from(d.clone());
+            assert_eq!(e.kind(), kind, "{e:?}");
+            let source = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<DirectoryError>())
+                .cloned();
+            assert_eq!(source, Some(d));
+        }
+        let e = AuthError::from(DirectoryError::refused(53, "unwilling to perform"));
+        assert!(matches!(&e, AuthError::Refused { rc: Some(53), .. }));
+        assert_eq!(
+            e.to_string(),
+            "refused by the directory: unwilling to perform"
+        );
+    }
 }

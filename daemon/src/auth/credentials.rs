@@ -42,9 +42,28 @@ pub enum CredentialError {
         /// What is wrong.
         message: String,
     },
-    /// Hashing failed.
+    /// Hashing failed (argon2's error: its parameters or the computation).
     #[error("password hashing failed: {0}")]
-    Hash(String),
+    Hash(#[source] argon2::Error),
+    /// The hash could not be written as a PHC string (salt, output or
+    /// parameters out of the format's range).
+    #[error("password hashing failed: PHC string: {0}")]
+    Phc(#[source] argon2::password_hash::Error),
+    /// The argon2 worker thread is gone (stopped, or the job lost).
+    #[error("password hashing failed: {0}")]
+    Worker(&'static str),
+    /// The cache could not be encoded for its file.
+    #[error("credential cache {path}: cannot encode it: {source}")]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// The encoder's error.
+        source: serde_json::Error,
+    },
+    /// A background task on the credentials failed (panicked or was
+    /// cancelled at shutdown).
+    #[error("credential task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
 }
 
 /// What is kept per user.
@@ -477,7 +496,10 @@ impl CredentialStore {
             version: 1,
             users: users.clone(),
         };
-        let bytes = serde_json::to_vec(&data).map_err(|e| CredentialError::Hash(e.to_string()))?;
+        let bytes = serde_json::to_vec(&data).map_err(|source| CredentialError::Encode {
+            path: path.clone(),
+            source,
+        })?;
         atomic_file::replace(path, &bytes, Options::mode(0o600)).map_err(|e| CredentialError::Io {
             path: e.path,
             source: e.source,

@@ -77,7 +77,7 @@ impl HashCost {
 
     fn params(self) -> Result<Params, CredentialError> {
         Params::new(self.memory_kib, self.iterations, 1, Some(OUTPUT_LEN))
-            .map_err(|e| CredentialError::Hash(format!("argon2 parameters: {e}")))
+            .map_err(CredentialError::Hash)
     }
 }
 
@@ -137,11 +137,10 @@ impl Scratch {
 
     /// A salted argon2id hash (PHC string) of `password` at `cost`.
     pub fn hash(&mut self, password: &Secret, cost: HashCost) -> Result<String, CredentialError> {
-        let err = |e: &dyn std::fmt::Display| CredentialError::Hash(e.to_string());
         let params = cost.params()?;
         let mut salt = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut salt);
-        let salt_string = SaltString::encode_b64(&salt).map_err(|e| err(&e))?;
+        let salt_string = SaltString::encode_b64(&salt).map_err(CredentialError::Phc)?;
         let mut out = [0u8; OUTPUT_LEN];
         self.compute(
             Algorithm::Argon2id,
@@ -151,13 +150,13 @@ impl Scratch {
             &salt,
             &mut out,
         )
-        .map_err(|e| err(&e))?;
+        .map_err(CredentialError::Hash)?;
         let phc = PasswordHash {
             algorithm: Algorithm::Argon2id.ident(),
             version: Some(Version::V0x13.into()),
-            params: (&params).try_into().map_err(|e| err(&e))?,
+            params: (&params).try_into().map_err(CredentialError::Phc)?,
             salt: Some(salt_string.as_salt()),
-            hash: Some(Output::new(&out).map_err(|e| err(&e))?),
+            hash: Some(Output::new(&out).map_err(CredentialError::Phc)?),
         };
         Ok(phc.to_string())
     }
@@ -272,7 +271,7 @@ impl HashWorker {
         self.queue
             .send(Box::new(job))
             .await
-            .map_err(|_| CredentialError::Hash("the argon2 worker has stopped".into()))
+            .map_err(|_| CredentialError::Worker("the argon2 worker has stopped"))
     }
 
     /// Runs `job` on the worker and returns its result.
@@ -286,7 +285,7 @@ impl HashWorker {
         })
         .await?;
         rx.await
-            .map_err(|_| CredentialError::Hash("the argon2 job was lost".into()))
+            .map_err(|_| CredentialError::Worker("the argon2 job was lost"))
     }
 }
 

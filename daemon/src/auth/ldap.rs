@@ -6,10 +6,10 @@
 //! routes a user to its domain's directory.
 
 use super::backend::{
-    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, BoxFuture, ChangeResult, Lookup,
+    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, BoxFuture, ChangeResult,
 };
-use crate::directory::{Directory, DirectoryError};
-use crate::resolver::{Answer, Resolver};
+use crate::directory::Directory;
+use crate::resolver::{Answer, DomainError, ProviderError, Resolver};
 use roster_proto::Secret;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ impl DirectoryBackend {
     fn directory(&self, domain: &str) -> Result<&Arc<Directory>, AuthError> {
         self.directories
             .get(domain)
-            .ok_or_else(|| AuthError::Failed(format!("domain {domain} is not configured")))
+            .ok_or_else(|| AuthError::invalid(format!("domain {domain} is not configured")))
     }
 
     /// `name` qualified with `domain` (unless it already names a domain of
@@ -55,26 +55,16 @@ impl DirectoryBackend {
     }
 }
 
-/// A directory failure as the PAM decisions see it.
-pub(crate) fn from_directory(e: DirectoryError) -> AuthError {
-    match e {
-        DirectoryError::Unavailable { context, .. } => AuthError::Unavailable(context),
-        other => AuthError::Failed(other.to_string()),
-    }
-}
-
-fn lookup<T, U>(a: Answer<T>, f: impl FnOnce(T) -> U) -> Lookup<U> {
-    match a {
-        Answer::Found(v, _) => Lookup::Found(f(v)),
-        Answer::NotFound => Lookup::NotFound,
-        Answer::Unavailable(r) => Lookup::Unavailable(r),
-    }
+/// The domain of a lookup answered by another configuration generation
+/// than this one's: not an answer for these directories.
+fn reloaded(domain: &str, why: String) -> DomainError {
+    DomainError::new(domain, ProviderError::unavailable(why))
 }
 
 impl AuthBackend for DirectoryBackend {
-    fn find_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<AuthUser>> {
+    fn find_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Answer<AuthUser>> {
         Box::pin(async move {
-            let found = lookup(self.resolver.user_by_name(name).await, |u| AuthUser {
+            let found = self.resolver.user_by_name(name).await.map(|u| AuthUser {
                 name: u.user.name.clone(),
                 uid: u.user.uid,
                 dn: u.dn.clone(),
@@ -83,10 +73,10 @@ impl AuthBackend for DirectoryBackend {
             match found {
                 // Resolved by a newer configuration generation than this
                 // one (a reload in between): the caller asks again.
-                Lookup::Found(u) if !self.directories.contains_key(&u.domain) => {
-                    Lookup::Unavailable(format!(
-                        "domain {} changed by a configuration reload; try again",
-                        u.domain
+                Answer::Found(u, _) if !self.directories.contains_key(&u.domain) => {
+                    Answer::Unavailable(reloaded(
+                        &u.domain,
+                        "changed by a configuration reload; try again".into(),
                     ))
                 }
                 other => other,
@@ -94,30 +84,36 @@ impl AuthBackend for DirectoryBackend {
         })
     }
 
-    fn user_gids<'a>(&'a self, user: &'a AuthUser) -> BoxFuture<'a, Lookup<Vec<u32>>> {
+    fn user_gids<'a>(&'a self, user: &'a AuthUser) -> BoxFuture<'a, Answer<Vec<u32>>> {
         Box::pin(async move {
             let name = self.qualified(&user.name, &user.domain);
             // The groups of this account, in its domain: asked by its
             // qualified name, and checked to be the same entry.
             match self.resolver.user_by_name(&name).await {
                 Answer::Found(u, _) if u.dn != user.dn || *u.domain != *user.domain => {
-                    return Lookup::Unavailable(format!(
-                        "{name} now resolves to {} in domain {}, not {}",
-                        u.dn, u.domain, user.dn
+                    return Answer::Unavailable(reloaded(
+                        &user.domain,
+                        format!(
+                            "{name} now resolves to {} in domain {}, not {}",
+                            u.dn, u.domain, user.dn
+                        ),
                     ))
                 }
                 Answer::Found(..) => {}
-                Answer::NotFound => return Lookup::NotFound,
-                Answer::Unavailable(r) => return Lookup::Unavailable(r),
+                Answer::NotFound => return Answer::NotFound,
+                Answer::Unavailable(e) => return Answer::Unavailable(e),
             }
-            lookup(self.resolver.groups_of_user(&name).await, |g| g)
+            self.resolver.groups_of_user(&name).await
         })
     }
 
-    fn group_gid<'a>(&'a self, domain: &'a str, name: &'a str) -> BoxFuture<'a, Lookup<u32>> {
+    fn group_gid<'a>(&'a self, domain: &'a str, name: &'a str) -> BoxFuture<'a, Answer<u32>> {
         Box::pin(async move {
             let name = self.qualified(name, domain);
-            lookup(self.resolver.group_by_name(&name).await, |g| g.group.gid)
+            self.resolver
+                .group_by_name(&name)
+                .await
+                .map(|g| g.group.gid)
         })
     }
 
@@ -142,7 +138,7 @@ impl AuthBackend for DirectoryBackend {
             self.directory(&user.domain)?
                 .verify_password(&user.dn, password)
                 .await
-                .map_err(from_directory)
+                .map_err(AuthError::from)
         })
     }
 
@@ -155,7 +151,7 @@ impl AuthBackend for DirectoryBackend {
             self.directory(&user.domain)?
                 .account_info(&user.dn, access_filter)
                 .await
-                .map_err(from_directory)
+                .map_err(AuthError::from)
         })
     }
 
@@ -172,7 +168,7 @@ impl AuthBackend for DirectoryBackend {
             self.directory(&user.domain)?
                 .change_password(&user.dn, old, new)
                 .await
-                .map_err(from_directory)
+                .map_err(AuthError::from)
         })
     }
 }
@@ -180,20 +176,120 @@ impl AuthBackend for DirectoryBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::{AuthSettings, CredentialStore, PamAuth};
+    use crate::clock::SystemClock;
+    use crate::config::{Config, DomainSet, IdmapSettings};
+    use crate::directory::DirectoryError;
+    use crate::resolver::ldap::DirectoryProvider;
+    use crate::resolver::{Provider, Settings};
+    use roster_proto::PamCode;
+    use std::net::TcpListener;
 
-    #[test]
-    fn directory_errors_split_into_unavailable_and_failed() {
-        assert!(matches!(
-            from_directory(DirectoryError::unavailable("down")),
-            AuthError::Unavailable(m) if m == "down"
-        ));
-        assert!(matches!(
-            from_directory(DirectoryError::invalid("bad")),
-            AuthError::Failed(m) if m.contains("bad")
-        ));
-        assert!(matches!(
-            from_directory(DirectoryError::refused(50, "no rights")),
-            AuthError::Failed(m) if m.contains("no rights")
-        ));
+    /// A server that accepts connections and never answers: every
+    /// operation runs into `op_timeout`. The accepted sockets are kept
+    /// open until the listener's thread ends with the test process.
+    fn silent_server() -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for s in l.incoming().flatten() {
+                held.push(s);
+            }
+        });
+        port
+    }
+
+    fn silent_directory() -> Arc<Directory> {
+        let text = format!(
+            "[[domain]]\nname = \"ex\"\nuris = [\"ldap://127.0.0.1:{}\"]\nbase_dn = \"dc=example,dc=test\"\n\
+             connect_timeout = 2\nop_timeout = 0.3\nallow_insecure_auth = true\noffline_retry_initial = 30\n",
+            silent_server()
+        );
+        let c = Config::from_str(&text, "t.toml").unwrap().domains.remove(0);
+        let idmap = DomainSet::new(
+            &[(c.name.clone(), IdmapSettings::default(), c.min_id, c.max_id)],
+            None,
+        )
+        .unwrap();
+        Arc::new(Directory::new(c, Arc::new(idmap)).unwrap())
+    }
+
+    fn backend(dir: &Arc<Directory>) -> DirectoryBackend {
+        let provider: Arc<dyn Provider> = Arc::new(DirectoryProvider::new(dir.clone()));
+        let resolver = Resolver::new(
+            vec![provider],
+            Settings::default(),
+            None,
+            Arc::new(SystemClock),
+        );
+        let dirs: Directories = Arc::new(HashMap::from([("ex".to_string(), dir.clone())]));
+        DirectoryBackend::new(resolver, dirs)
+    }
+
+    #[tokio::test]
+    async fn a_bind_timeout_is_unavailable_with_the_directory_error_as_source() {
+        let dir = silent_directory();
+        let b = backend(&dir);
+        let user = AuthUser {
+            name: "alice".into(),
+            uid: 10001,
+            dn: "uid=alice,dc=example,dc=test".into(),
+            domain: "ex".into(),
+        };
+        let e = b
+            .verify_password(&user, &Secret::from("pw"))
+            .await
+            .unwrap_err();
+        match &e {
+            AuthError::Unavailable { context, source } => {
+                assert!(context.contains("no answer within op_timeout"), "{context}");
+                assert!(
+                    matches!(source, Some(DirectoryError::Unavailable { .. })),
+                    "{source:?}"
+                );
+            }
+            other => panic!("expected unavailable, got {other:?}"),
+        }
+        assert!(std::error::Error::source(&e).is_some());
+        assert_eq!(e.kind(), "unavailable");
+    }
+
+    #[tokio::test]
+    async fn a_lookup_timeout_reaches_pam_as_offline() {
+        let dir = silent_directory();
+        let pam = PamAuth::new(
+            Arc::new(backend(&dir)),
+            AuthSettings::default(),
+            Arc::new(CredentialStore::in_memory()),
+        );
+        let d = pam.decide_authenticate("alice", &Secret::from("pw")).await;
+        // The offline path: no cached credential, so "unavailable", and
+        // the reason names the domain and the timeout.
+        assert_eq!(d.code, PamCode::AuthInfoUnavail);
+        assert!(
+            d.reason.contains("no directory server answers")
+                && d.reason.contains("domain ex: directory unavailable")
+                && d.reason.contains("no answer within op_timeout"),
+            "{}",
+            d.reason
+        );
+    }
+
+    #[tokio::test]
+    async fn a_domain_of_another_generation_is_invalid_not_unavailable() {
+        let dir = silent_directory();
+        let b = backend(&dir);
+        let user = AuthUser {
+            name: "alice".into(),
+            uid: 10001,
+            dn: "uid=alice,dc=example,dc=test".into(),
+            domain: "gone".into(),
+        };
+        let e = b.account_info(&user, None).await.unwrap_err();
+        assert!(
+            matches!(&e, AuthError::Invalid { reason, source: None } if reason == "domain gone is not configured"),
+            "{e:?}"
+        );
     }
 }

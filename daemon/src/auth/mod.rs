@@ -20,9 +20,7 @@ pub(crate) mod settings;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{
-    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, Lookup,
-};
+pub use backend::{AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, ChangeResult};
 pub use credentials::{CredentialError, CredentialStore, OfflineRules};
 pub use hasher::HashCost;
 pub use ldap::{Directories, DirectoryBackend};

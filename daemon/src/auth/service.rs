@@ -1,10 +1,11 @@
 //! The PAM decisions: one method per PAM request, each logged.
 
-use super::backend::{AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, Lookup};
+use super::backend::{AuthBackend, AuthError, AuthUser, BindResult, ChangeResult};
 use super::credentials::{CredentialStore, OfflineCheck, Refreshed};
 use super::hasher::HashCost;
 use super::policy;
 use super::settings::{AuthSettings, DomainAuth};
+use crate::resolver::Answer;
 use roster_proto::{PamCode, PamReply, Request, Response, Secret};
 use std::sync::{Arc, RwLock};
 
@@ -12,10 +13,10 @@ use std::sync::{Arc, RwLock};
 pub type Now = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// A decision: the code, the message for the user, and the reason logged.
-struct Decision {
-    code: PamCode,
-    message: String,
-    reason: String,
+pub(super) struct Decision {
+    pub(super) code: PamCode,
+    pub(super) message: String,
+    pub(super) reason: String,
 }
 
 impl Decision {
@@ -149,7 +150,8 @@ impl PamAuth {
         Self::finish("authenticate", user, service, rhost, d)
     }
 
-    async fn decide_authenticate(&self, name: &str, password: &Secret) -> Decision {
+    /// The decision of [`PamAuth::authenticate`], before it is logged.
+    pub(super) async fn decide_authenticate(&self, name: &str, password: &Secret) -> Decision {
         if password.is_empty() {
             // RFC 4513 §5.1.2: an empty password is an unauthenticated bind.
             return Decision::new(
@@ -159,12 +161,14 @@ impl PamAuth {
             );
         }
         let user = match self.backend.find_user(name).await {
-            Lookup::Found(u) => u,
-            Lookup::NotFound => {
+            Answer::Found(u, _) => u,
+            Answer::NotFound => {
                 return Decision::new(PamCode::UserUnknown, "", "not a directory user")
             }
-            Lookup::Unavailable(why) => {
-                return self.offline_without_entry(name, password, &why).await
+            Answer::Unavailable(why) => {
+                return self
+                    .offline_without_entry(name, password, &why.to_string())
+                    .await
             }
         };
         if let Some(d) = self.shadowed(&user) {
@@ -209,8 +213,10 @@ impl PamAuth {
             Ok(BindResult::Refused(msg)) => {
                 Decision::new(PamCode::AuthErr, "", format!("bind refused by the server: {msg}"))
             }
-            Err(AuthError::Unavailable(why)) => self.offline(&user, &dom, password, &why).await,
-            Err(AuthError::Failed(why)) => Decision::new(PamCode::SystemErr, "", why),
+            Err(AuthError::Unavailable { context, .. }) => {
+                self.offline(&user, &dom, password, &context).await
+            }
+            Err(e) => Decision::new(PamCode::SystemErr, "", format!("password check: {e}")),
         }
     }
 
@@ -437,11 +443,11 @@ impl PamAuth {
 
     async fn decide_account(&self, name: &str) -> Decision {
         let user = match self.backend.find_user(name).await {
-            Lookup::Found(u) => u,
-            Lookup::NotFound => {
+            Answer::Found(u, _) => u,
+            Answer::NotFound => {
                 return Decision::new(PamCode::UserUnknown, "", "not a directory user")
             }
-            Lookup::Unavailable(why) => {
+            Answer::Unavailable(why) => {
                 return Decision::new(
                     PamCode::AuthInfoUnavail,
                     "",
@@ -481,7 +487,7 @@ impl PamAuth {
                 keep_account(&self.creds, &user, info.clone(), (self.now)()).await;
                 (info, "directory")
             }
-            Err(AuthError::Unavailable(why)) => {
+            Err(AuthError::Unavailable { context: why, .. }) => {
                 // The state read after an earlier login may still be on
                 // its way.
                 self.creds.settled(&key).await;
@@ -497,13 +503,7 @@ impl PamAuth {
                     }
                 }
             }
-            Err(AuthError::Failed(why)) => {
-                return Decision::new(
-                    PamCode::SystemErr,
-                    "",
-                    format!("account check failed: {why}"),
-                )
-            }
+            Err(e) => return Decision::new(PamCode::SystemErr, "", format!("account check: {e}")),
         };
         let today = policy::days_since_epoch((self.now)());
         let (code, text) = policy::evaluate(&info, today);
@@ -532,15 +532,15 @@ impl PamAuth {
     /// domain's `allowed` groups (both looked up in that domain).
     async fn in_allowed_group(&self, user: &AuthUser, allowed: &[String]) -> Result<bool, String> {
         let gids = match self.backend.user_gids(user).await {
-            Lookup::Found(g) => g,
-            Lookup::NotFound => return Ok(false),
-            Lookup::Unavailable(why) => return Err(format!("groups unknown: {why}")),
+            Answer::Found(g, _) => g,
+            Answer::NotFound => return Ok(false),
+            Answer::Unavailable(why) => return Err(format!("groups unknown: {why}")),
         };
         for group in allowed {
             match self.backend.group_gid(&user.domain, group).await {
-                Lookup::Found(gid) if gids.contains(&gid) => return Ok(true),
-                Lookup::Found(_) | Lookup::NotFound => {}
-                Lookup::Unavailable(why) => return Err(format!("group {group} unknown: {why}")),
+                Answer::Found(gid, _) if gids.contains(&gid) => return Ok(true),
+                Answer::Found(..) | Answer::NotFound => {}
+                Answer::Unavailable(why) => return Err(format!("group {group} unknown: {why}")),
             }
         }
         Ok(false)
@@ -574,15 +574,15 @@ impl PamAuth {
             );
         }
         let user = match self.backend.find_user(name).await {
-            Lookup::Found(u) => u,
-            Lookup::NotFound => {
+            Answer::Found(u, _) => u,
+            Answer::NotFound => {
                 return Decision::new(PamCode::UserUnknown, "", "not a directory user")
             }
-            Lookup::Unavailable(why) => {
+            Answer::Unavailable(why) => {
                 return Decision::new(
                     PamCode::AuthtokErr,
                     "The directory is unreachable: password not changed",
-                    why,
+                    why.to_string(),
                 )
             }
         };
@@ -622,12 +622,12 @@ impl PamAuth {
                     reason: format!("refused by the server: {msg}"),
                 }
             }
-            Err(AuthError::Unavailable(why)) => Decision::new(
+            Err(AuthError::Unavailable { context, .. }) => Decision::new(
                 PamCode::AuthtokErr,
                 "The directory is unreachable: password not changed",
-                why,
+                context,
             ),
-            Err(AuthError::Failed(why)) => Decision::new(PamCode::SystemErr, "", why),
+            Err(e) => Decision::new(PamCode::SystemErr, "", format!("password change: {e}")),
         }
     }
 

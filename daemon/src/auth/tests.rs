@@ -4,6 +4,8 @@ use super::backend::*;
 use super::credentials::{CredentialStore, OfflineRules};
 use super::service::PamAuth;
 use super::settings::{AuthSettings, DomainAuth};
+use crate::directory::DirectoryError;
+use crate::resolver::{Answer, Source};
 use roster_proto::{PamCode, Secret};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -23,6 +25,20 @@ struct Fake {
     gids: Mutex<HashMap<String, Vec<u32>>>,
     bind_override: Mutex<Option<BindResult>>,
     shadowed: Mutex<Option<String>>,
+    /// The directory's error while `offline` (a refused connection unless set).
+    error: Mutex<Option<DirectoryError>>,
+}
+
+impl Fake {
+    /// What the directory answers while `offline`, as the backend passes it on.
+    fn failure(&self) -> AuthError {
+        self.error
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| DirectoryError::unavailable("connection refused"))
+            .into()
+    }
 }
 
 fn alice() -> AuthUser {
@@ -35,38 +51,41 @@ fn alice() -> AuthUser {
 }
 
 impl AuthBackend for Fake {
-    fn find_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Lookup<AuthUser>> {
+    fn find_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Answer<AuthUser>> {
         Box::pin(async move {
             match name {
-                "alice" | "alice@example" => Lookup::Found(alice()),
+                "alice" | "alice@example" => Answer::Found(alice(), Source::Directory),
                 // Another domain's account of the same name.
-                "alice@other" => Lookup::Found(AuthUser {
-                    name: "alice".into(),
-                    uid: 20001,
-                    dn: "uid=alice,dc=other,dc=test".into(),
-                    domain: "other".into(),
-                }),
-                _ => Lookup::NotFound,
+                "alice@other" => Answer::Found(
+                    AuthUser {
+                        name: "alice".into(),
+                        uid: 20001,
+                        dn: "uid=alice,dc=other,dc=test".into(),
+                        domain: "other".into(),
+                    },
+                    Source::Directory,
+                ),
+                _ => Answer::NotFound,
             }
         })
     }
-    fn user_gids<'a>(&'a self, user: &'a AuthUser) -> BoxFuture<'a, Lookup<Vec<u32>>> {
+    fn user_gids<'a>(&'a self, user: &'a AuthUser) -> BoxFuture<'a, Answer<Vec<u32>>> {
         Box::pin(async move {
             let key = format!("{}@{}", user.name, user.domain);
             match self.gids.lock().unwrap().get(&key) {
-                Some(g) => Lookup::Found(g.clone()),
-                None => Lookup::NotFound,
+                Some(g) => Answer::Found(g.clone(), Source::Directory),
+                None => Answer::NotFound,
             }
         })
     }
-    fn group_gid<'a>(&'a self, domain: &'a str, name: &'a str) -> BoxFuture<'a, Lookup<u32>> {
+    fn group_gid<'a>(&'a self, domain: &'a str, name: &'a str) -> BoxFuture<'a, Answer<u32>> {
         Box::pin(async move {
             match (domain, name) {
-                ("example", "staff") => Lookup::Found(10010),
-                ("example", "admins") => Lookup::Found(10020),
-                ("other", "staff") => Lookup::Found(20010),
-                ("other", "ops") => Lookup::Found(20000),
-                _ => Lookup::NotFound,
+                ("example", "staff") => Answer::Found(10010, Source::Directory),
+                ("example", "admins") => Answer::Found(10020, Source::Directory),
+                ("other", "staff") => Answer::Found(20010, Source::Directory),
+                ("other", "ops") => Answer::Found(20000, Source::Directory),
+                _ => Answer::NotFound,
             }
         })
     }
@@ -80,7 +99,7 @@ impl AuthBackend for Fake {
     ) -> BoxFuture<'a, Result<BindResult, AuthError>> {
         Box::pin(async move {
             if self.offline.load(Ordering::SeqCst) {
-                return Err(AuthError::Unavailable("connection refused".into()));
+                return Err(self.failure());
             }
             if self.insecure.load(Ordering::SeqCst) {
                 return Ok(BindResult::Insecure);
@@ -110,7 +129,7 @@ impl AuthBackend for Fake {
     ) -> BoxFuture<'a, Result<AccountInfo, AuthError>> {
         Box::pin(async move {
             if self.offline.load(Ordering::SeqCst) {
-                return Err(AuthError::Unavailable("connection refused".into()));
+                return Err(self.failure());
             }
             let mut info = self.account.lock().unwrap().clone();
             info.filter_matches = access_filter.map(|_| self.filter_matches.load(Ordering::SeqCst));
@@ -125,7 +144,7 @@ impl AuthBackend for Fake {
     ) -> BoxFuture<'a, Result<ChangeResult, AuthError>> {
         Box::pin(async move {
             if self.offline.load(Ordering::SeqCst) {
-                return Err(AuthError::Unavailable("connection refused".into()));
+                return Err(self.failure());
             }
             let mut pws = self.passwords.lock().unwrap();
             let cur = pws.get(&user.name).cloned().unwrap_or_default();
@@ -696,4 +715,69 @@ async fn updates_in_flight_are_drained_or_reported() {
         .await
         .is_empty());
     assert!(s.creds.get("example/alice").unwrap().hash.is_some());
+}
+
+/// A refused bind whose error is not a bind result (a StartTLS refused, an
+/// operations error): `refused` with the server's reason, a system error,
+/// no offline check.
+#[tokio::test]
+async fn a_refused_directory_operation_reaches_pam_as_refused_with_its_reason() {
+    let s = setup(caching());
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+    s.creds.settled("example/alice").await;
+    s.fake.offline.store(true, Ordering::SeqCst);
+    *s.fake.error.lock().unwrap() = Some(DirectoryError::refused(
+        53,
+        "domain \"example\": StartTLS: unwilling to perform",
+    ));
+    let e = s.fake.failure();
+    assert_eq!(e.kind(), "refused");
+    assert!(
+        matches!(&e, AuthError::Refused { rc: Some(53), reason, source: Some(_) } if reason.contains("unwilling")),
+        "{e:?}"
+    );
+    let d = s
+        .auth
+        .decide_authenticate("alice", &Secret::from("alice-pw"))
+        .await;
+    assert_eq!(d.code, PamCode::SystemErr);
+    assert!(
+        d.reason.contains("refused") && d.reason.contains("StartTLS: unwilling to perform"),
+        "{}",
+        d.reason
+    );
+    assert!(!d.reason.contains("offline"), "{}", d.reason);
+}
+
+/// A timeout is `unavailable`: the cached credential answers.
+#[tokio::test]
+async fn a_directory_timeout_reaches_pam_as_unavailable_and_takes_the_offline_path() {
+    let s = setup(caching());
+    assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
+    s.creds.settled("example/alice").await;
+    s.fake.offline.store(true, Ordering::SeqCst);
+    *s.fake.error.lock().unwrap() = Some(DirectoryError::unavailable(
+        "domain \"example\" (ldap://dc1): simple bind: no answer within op_timeout 5s",
+    ));
+    assert_eq!(s.fake.failure().kind(), "unavailable");
+    let reply = s
+        .auth
+        .authenticate("alice", "sshd", "", &Secret::from("alice-pw"))
+        .await;
+    assert_eq!(reply.code, PamCode::Success);
+    assert!(
+        reply.message.contains("cached credentials"),
+        "{}",
+        reply.message
+    );
+    let d = s
+        .auth
+        .decide_authenticate("alice", &Secret::from("wrong"))
+        .await;
+    assert_eq!(d.code, PamCode::AuthErr);
+    assert!(
+        d.reason.starts_with("offline: wrong password"),
+        "{}",
+        d.reason
+    );
 }

@@ -1,10 +1,6 @@
-//! Defaults of `kind = "ad"` domains: keys the file leaves unset take the
-//! Active Directory ones (sAMAccountName, AD object classes, AD's
-//! MaxPageSize, TLS). A key the administrator wrote is kept, even when its
-//! value equals the LDAP default.
-
-use super::defaults::ExplicitKeys;
-use super::domain::DomainConfig;
+//! Active Directory's defaults (sAMAccountName, AD object classes, AD's
+//! MaxPageSize, StartTLS; see [`super::defaults`]): keys an AD domain
+//! leaves unset take them, keys the administrator wrote are kept.
 
 /// The default user filter of AD domains.
 pub const AD_USER_FILTER: &str = "(&(objectClass=user)(objectCategory=person))";
@@ -12,45 +8,18 @@ pub const AD_USER_FILTER: &str = "(&(objectClass=user)(objectCategory=person))";
 pub const AD_GROUP_FILTER: &str = "(objectClass=group)";
 /// AD's MaxPageSize: the page size of AD domains unless configured.
 pub const AD_PAGE_SIZE: u32 = 1000;
-/// Applies the AD defaults to `d` (a `kind = "ad"` domain) for the keys
-/// `explicit` does not list: filters, attribute names, the page size, and
-/// TLS (StartTLS on `ldap://` URIs: AD refuses simple binds on plain LDAP
-/// when it requires strong authentication, and passwords must not travel
-/// in clear text).
-pub(crate) fn apply_defaults(d: &mut DomainConfig, explicit: &ExplicitKeys) {
-    if !explicit.has("user_filter") {
-        d.user_filter = AD_USER_FILTER.to_string();
-    }
-    if d.group_filter.is_none() {
-        d.group_filter = Some(AD_GROUP_FILTER.to_string());
-    }
-    if !explicit.has("page_size") {
-        d.page_size = AD_PAGE_SIZE;
-    }
-    let a = &mut d.attributes;
-    for (key, attr, ad) in [
-        ("username", &mut a.username, "sAMAccountName"),
-        ("group_name", &mut a.group_name, "sAMAccountName"),
-        ("home_directory", &mut a.home_directory, "unixHomeDirectory"),
-    ] {
-        if !explicit.has_attribute(key) {
-            *attr = ad.to_string();
-        }
-    }
-    // Group names are compared with the served names (lower case, `_` for
-    // spaces, `@domain` when qualified).
-    let (qualified, domain) = (d.qualified_names, d.name.clone());
-    for g in &mut d.limit_to_groups {
-        let short = g.split('@').next().unwrap_or(g).to_string();
-        *g = crate::directory::ad::mapping::output_name(&short, qualified, &domain);
-    }
-    if !explicit.has("start_tls")
-        && d.uris
-            .iter()
-            .any(|u| u.to_ascii_lowercase().starts_with("ldap://"))
-    {
-        d.start_tls = true;
-    }
+
+/// `limit_to_groups` names of an AD domain as they are served (lower case,
+/// `_` for spaces, `@domain` when qualified), so that they compare with
+/// the names the directory layer produces.
+pub(crate) fn served_group_names(groups: &[String], qualified: bool, domain: &str) -> Vec<String> {
+    groups
+        .iter()
+        .map(|g| {
+            let short = g.split('@').next().unwrap_or(g);
+            crate::directory::ad::mapping::output_name(short, qualified, domain)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -77,6 +46,7 @@ mod tests {
         assert_eq!(d.page_size, super::AD_PAGE_SIZE);
         assert!(d.start_tls, "ldap:// URIs of AD domains use StartTLS");
         assert!(!d.qualified_names);
+        assert!(!d.follows_referrals());
     }
 
     #[test]
@@ -89,6 +59,16 @@ mod tests {
         assert_eq!(d.page_size, 200);
         assert_eq!(d.attributes.username, "userPrincipalName");
         assert!(d.qualified_names);
+    }
+
+    #[test]
+    fn explicit_page_size_on_an_ad_domain_is_kept() {
+        // Issue 16: the AD default (1000) used to replace an explicit
+        // page_size equal to the LDAP default.
+        for size in [500, 1000, 1500] {
+            let c = parse(&format!("page_size = {size}"));
+            assert_eq!(c.domains[0].page_size, size);
+        }
     }
 
     #[test]
@@ -111,6 +91,8 @@ mod tests {
             !tls.domains[0].start_tls,
             "an explicit start_tls = false is kept"
         );
+        let referrals = parse("referrals = true");
+        assert!(referrals.domains[0].follows_referrals());
     }
 
     #[test]

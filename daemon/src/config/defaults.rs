@@ -1,76 +1,65 @@
-//! Defaults that depend on other keys, filled in after parsing and before
-//! validation: the AD defaults of `kind = "ad"` domains (only for keys the
-//! file leaves unset), the search bases and the schema's group filter.
+//! The defaults of keys a `[[domain]]` leaves unset that depend on its
+//! kind: a plain LDAP directory's (RFC 2307 object classes and attributes)
+//! or Active Directory's ([`super::ad`]). They are used only for keys the
+//! file does not set: a value the administrator wrote is kept, even when it
+//! equals the other kind's default.
 
-use super::domain::{DomainConfig, DomainKind};
+use super::ad;
+use super::domain::{default_group_filter, DomainKind, Schema};
 
-/// The keys one `[[domain]]` table sets explicitly (its own and those of
-/// its `[domain.attributes]` sub-table), read from the file's text: a
-/// default never replaces a value the administrator wrote, even one equal
-/// to the LDAP default.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct ExplicitKeys {
-    domain: Vec<String>,
-    attributes: Vec<String>,
+/// The defaults of one kind of directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KindDefaults {
+    /// `user_filter`.
+    pub user_filter: &'static str,
+    /// `group_filter`; `None`: the schema's ([`default_group_filter`]).
+    pub group_filter: Option<&'static str>,
+    /// `page_size`.
+    pub page_size: u32,
+    /// `attributes.username`.
+    pub username: &'static str,
+    /// `attributes.group_name`.
+    pub group_name: &'static str,
+    /// `attributes.home_directory`.
+    pub home_directory: &'static str,
+    /// `referrals`.
+    pub referrals: bool,
+    /// `start_tls` when a URI is `ldap://` (AD refuses simple binds on
+    /// plain LDAP when it requires strong authentication, and passwords
+    /// must not travel in clear text).
+    pub start_tls_on_plain_ldap: bool,
 }
 
-impl ExplicitKeys {
-    /// The explicit keys of every `[[domain]]` of `text` (valid TOML), in
-    /// order.
-    pub(crate) fn of_domains(text: &str) -> Vec<ExplicitKeys> {
-        let Ok(table) = text.parse::<toml::Table>() else {
-            return Vec::new();
-        };
-        let Some(domains) = table.get("domain").and_then(|d| d.as_array()) else {
-            return Vec::new();
-        };
-        domains
-            .iter()
-            .map(|d| {
-                let keys = |t: Option<&toml::Table>| -> Vec<String> {
-                    t.map(|t| t.keys().cloned().collect()).unwrap_or_default()
-                };
-                let own = d.as_table();
-                ExplicitKeys {
-                    domain: keys(own),
-                    attributes: keys(
-                        own.and_then(|t| t.get("attributes"))
-                            .and_then(|a| a.as_table()),
-                    ),
-                }
-            })
-            .collect()
-    }
-
-    /// True when the domain table sets `key`.
-    pub(crate) fn has(&self, key: &str) -> bool {
-        self.domain.iter().any(|k| k == key)
-    }
-
-    /// True when `[domain.attributes]` sets `key`.
-    pub(crate) fn has_attribute(&self, key: &str) -> bool {
-        self.attributes.iter().any(|k| k == key)
-    }
-}
-
-/// Fills in the defaults of `d` that depend on its other keys.
-pub(crate) fn fill(d: &mut DomainConfig, explicit: &ExplicitKeys) {
-    if d.kind == DomainKind::Ad {
-        super::ad::apply_defaults(d, explicit);
-    }
-    for base in [
-        &mut d.user_search_base,
-        &mut d.group_search_base,
-        &mut d.netgroup_search_base,
-    ] {
-        if base.is_none() {
-            *base = Some(super::domain::SearchBases::One(d.base_dn.clone()));
+impl KindDefaults {
+    /// The defaults of `kind`.
+    pub(crate) fn of(kind: DomainKind) -> KindDefaults {
+        match kind {
+            DomainKind::Ldap => KindDefaults {
+                user_filter: "(objectClass=posixAccount)",
+                group_filter: None,
+                page_size: 500,
+                username: "uid",
+                group_name: "cn",
+                home_directory: "homeDirectory",
+                referrals: true,
+                start_tls_on_plain_ldap: false,
+            },
+            DomainKind::Ad => KindDefaults {
+                user_filter: ad::AD_USER_FILTER,
+                group_filter: Some(ad::AD_GROUP_FILTER),
+                page_size: ad::AD_PAGE_SIZE,
+                username: "sAMAccountName",
+                group_name: "sAMAccountName",
+                home_directory: "unixHomeDirectory",
+                referrals: false,
+                start_tls_on_plain_ldap: true,
+            },
         }
     }
-    if d.referrals.is_none() {
-        d.referrals = Some(d.kind != DomainKind::Ad);
-    }
-    if d.group_filter.is_none() {
-        d.group_filter = Some(super::domain::default_group_filter(d.schema).to_string());
+
+    /// The group filter of a domain of this kind and `schema` that sets none.
+    pub(crate) fn group_filter(&self, schema: Schema) -> &'static str {
+        self.group_filter
+            .unwrap_or_else(|| default_group_filter(schema))
     }
 }

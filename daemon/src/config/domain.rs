@@ -1,7 +1,6 @@
 //! One `[[domain]]` table: a directory to resolve users and groups from.
 
-use super::settings::seconds;
-use super::IdmapSettings;
+use super::idmap::IdmapConfig;
 use roster_proto::Secret;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -77,9 +76,9 @@ pub enum Schema {
     Rfc2307bis,
 }
 
-/// `[domain.attributes]`: which LDAP attribute holds each field.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// `[domain.attributes]`: which LDAP attribute holds each field (the
+/// defaults are a plain LDAP directory's; AD's: [`super::defaults`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttributeMap {
     /// Login name (`uid`).
     pub username: String,
@@ -133,7 +132,7 @@ impl Default for AttributeMap {
 }
 
 impl AttributeMap {
-    /// Every configured attribute name with its key, for validation.
+    /// Every configured attribute name with its key, for the checks.
     pub(crate) fn named(&self) -> Vec<(&'static str, &str)> {
         let mut v = vec![
             ("username", self.username.as_str()),
@@ -161,165 +160,117 @@ impl AttributeMap {
 ///
 /// `PartialEq` compares everything, the bind password included, so that a
 /// reload can tell which domains changed.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DomainConfig {
     /// Domain name, unique, without `@` (users can be asked as `name@domain`).
     pub name: String,
     /// `false` keeps the configuration but serves nothing (true).
-    #[serde(default = "yes")]
     pub enabled: bool,
     /// Directory kind (`"ldap"`).
-    #[serde(default = "default_kind")]
     pub kind: DomainKind,
     /// Server URIs (`ldap://` or `ldaps://`), tried in order.
     pub uris: Vec<String>,
     /// Seconds after which a failed-over domain goes back to the first URI (300).
-    #[serde(default = "default_failback", with = "seconds")]
     pub failback_after: Duration,
     /// Use StartTLS on `ldap://` URIs (false).
-    #[serde(default)]
     pub start_tls: bool,
     /// Verify the server certificate (true). `false` logs a warning at start.
-    #[serde(default = "yes")]
     pub tls_verify: bool,
     /// PEM file of the CA certificate(s) trusted for this domain: the only
     /// ones trusted, unless `ca_system` is set.
-    #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// With `ca_file` set, also trust the system's CA store (false).
-    #[serde(default)]
     pub ca_system: bool,
     /// PEM client certificate (TLS client authentication); needs `client_key`.
-    #[serde(default)]
     pub client_cert: Option<PathBuf>,
     /// PEM (PKCS#8) private key of `client_cert`.
-    #[serde(default)]
     pub client_key: Option<PathBuf>,
     /// Service account (a DN or a UPN); anonymous when absent.
-    #[serde(default)]
     pub bind_dn: Option<String>,
     /// File holding the service account's password (mode 0600 or stricter).
-    #[serde(default)]
     pub bind_password_file: Option<PathBuf>,
-    /// The password read from `bind_password_file` during validation.
-    #[serde(skip)]
+    /// The password read from `bind_password_file` while loading.
     pub bind_password: Option<Secret>,
     /// Base DN of the directory.
     pub base_dn: String,
     /// Where users are searched: one DN or a list of `{ base, scope,
-    /// filter }` tables searched in order (`base_dn` when absent; filled in
-    /// by validation).
-    #[serde(default)]
+    /// filter }` tables searched in order (`base_dn` when absent; always set when loaded).
     pub user_search_base: Option<SearchBases>,
     /// Where groups are searched, like `user_search_base`.
-    #[serde(default)]
     pub group_search_base: Option<SearchBases>,
     /// Where netgroups are searched, like `user_search_base` (`base_dn`
     /// when absent).
-    #[serde(default)]
     pub netgroup_search_base: Option<SearchBases>,
     /// Filter selecting netgroup entries (`(objectClass=nisNetgroup)`).
-    #[serde(default = "default_netgroup_filter")]
     pub netgroup_filter: String,
     /// Search scope (`"sub"`).
-    #[serde(default = "default_scope")]
     pub scope: SearchScope,
     /// Filter selecting user entries (`(objectClass=posixAccount)`).
-    #[serde(default = "default_user_filter")]
     pub user_filter: String,
-    /// Filter selecting group entries (schema dependent; filled in by validation).
-    #[serde(default)]
+    /// Filter selecting group entries (the kind's or schema's default when unset; always set when loaded).
     pub group_filter: Option<String>,
     /// Only members of these groups exist for this host (empty: everyone).
-    #[serde(default)]
     pub limit_to_groups: Vec<String>,
     /// Membership schema (`"rfc2307"`).
-    #[serde(default = "default_schema")]
     pub schema: Schema,
     /// How deep nested groups are followed (8).
-    #[serde(default = "default_nesting")]
     pub nesting_depth: u32,
     /// Bound on establishing a connection, TLS included, in seconds (3).
-    #[serde(default = "default_connect_timeout", with = "seconds")]
     pub connect_timeout: Duration,
     /// Bound on each operation, in seconds (5).
-    #[serde(default = "default_op_timeout", with = "seconds")]
     pub op_timeout: Duration,
     /// Seconds from a server's failure to its first retry (2): while the
     /// domain is offline the background probe's first attempt, and the
     /// backoff of a dead server while another one serves. Doubled after
     /// each further failure, up to `offline_retry_max`.
-    #[serde(default = "default_offline_retry_initial", with = "seconds")]
     pub offline_retry_initial: Duration,
     /// Longest wait between two retries of a dead server, in seconds (30).
-    #[serde(default = "default_offline_retry_max", with = "seconds")]
     pub offline_retry_max: Duration,
     /// Lowest UID/GID served (1000).
-    #[serde(default = "default_min_id")]
     pub min_id: u32,
     /// Highest UID/GID served (0 = no limit).
-    #[serde(default)]
     pub max_id: u32,
     /// Page size of paged searches (500).
-    #[serde(default = "default_page_size")]
     pub page_size: u32,
     /// Allow password checks over unencrypted connections (false).
-    #[serde(default)]
     pub allow_insecure_auth: bool,
     /// Allow the service account's password bind over a plain `ldap://`
     /// URI without StartTLS (false: refused when the configuration loads).
-    #[serde(default)]
     pub allow_insecure_bind: bool,
     /// Keep a salted slow hash (argon2id) of each password that logged in
     /// online, to allow logins while no server answers (false).
-    #[serde(default)]
     pub cache_credentials: bool,
     /// Failed offline logins before a lockout (3; 0 = no lockout).
-    #[serde(default = "default_offline_failed_login_attempts")]
     pub offline_failed_login_attempts: u32,
     /// Minutes an offline lockout lasts (5).
-    #[serde(default = "default_offline_failed_login_delay")]
     pub offline_failed_login_delay: u64,
     /// Only members of these groups may log in (empty: everyone).
-    #[serde(default)]
     pub allow_groups: Vec<String>,
     /// An LDAP filter the user's entry must match to log in.
-    #[serde(default)]
     pub access_filter: Option<String>,
-    /// ID mapping settings of this domain.
-    #[serde(default)]
-    pub idmap: IdmapSettings,
+    /// ID mapping of this domain: the backend and its keys.
+    pub idmap: IdmapConfig,
     /// Attribute names.
-    #[serde(default)]
     pub attributes: AttributeMap,
     /// Home directory template (`{username}`, `{uid}`, `{domain}`); overrides
     /// the directory's value when set.
-    #[serde(default)]
     pub home_directory_template: Option<String>,
     /// Shell used when the entry has none (`/bin/sh`).
-    #[serde(default = "default_shell")]
     pub default_shell: String,
     /// Shell forced for every user of this domain.
-    #[serde(default)]
     pub shell_override: Option<String>,
     /// kind = "ad": serve names as `name@domain` instead of `name` (false).
-    #[serde(default)]
     pub qualified_names: bool,
     /// Follow referrals and search continuation references (true for
-    /// kind = "ldap", false for kind = "ad"; filled in by validation).
-    #[serde(default)]
+    /// kind = "ldap", false for kind = "ad"; always set when loaded).
     pub referrals: Option<bool>,
     /// How many referrals deep a search is followed (5).
-    #[serde(default = "default_referral_hops")]
     pub referral_hops: u32,
     /// Hosts referrals may lead to besides those of `uris`: host names or
     /// `*.example.com` patterns.
-    #[serde(default)]
     pub referral_hosts: Vec<String>,
     /// Primary GIDs of local groups (from /etc/group) that users may have
     /// although they are below `min_id` (`[100]`, Debian's `users`).
-    #[serde(default = "default_local_primary_gids")]
     pub local_primary_gids: Vec<u32>,
 }
 
@@ -400,62 +351,4 @@ fn first_base<'a>(b: &'a Option<SearchBases>, base_dn: &'a str) -> &'a str {
         Some(SearchBases::List(list)) => list.first().map(|e| e.base.as_str()).unwrap_or(base_dn),
         None => base_dn,
     }
-}
-
-fn default_referral_hops() -> u32 {
-    5
-}
-fn default_local_primary_gids() -> Vec<u32> {
-    vec![100]
-}
-fn yes() -> bool {
-    true
-}
-fn default_kind() -> DomainKind {
-    DomainKind::Ldap
-}
-fn default_failback() -> Duration {
-    Duration::from_secs(300)
-}
-fn default_scope() -> SearchScope {
-    SearchScope::Sub
-}
-fn default_netgroup_filter() -> String {
-    "(objectClass=nisNetgroup)".into()
-}
-fn default_user_filter() -> String {
-    "(objectClass=posixAccount)".into()
-}
-fn default_schema() -> Schema {
-    Schema::Rfc2307
-}
-fn default_nesting() -> u32 {
-    8
-}
-fn default_connect_timeout() -> Duration {
-    Duration::from_secs(3)
-}
-fn default_op_timeout() -> Duration {
-    Duration::from_secs(5)
-}
-fn default_offline_retry_initial() -> Duration {
-    Duration::from_secs(2)
-}
-fn default_offline_retry_max() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_min_id() -> u32 {
-    1000
-}
-fn default_page_size() -> u32 {
-    500
-}
-fn default_offline_failed_login_attempts() -> u32 {
-    3
-}
-fn default_offline_failed_login_delay() -> u64 {
-    5
-}
-fn default_shell() -> String {
-    "/bin/sh".into()
 }

@@ -5,14 +5,18 @@
 use super::domain::DomainConfig;
 use super::error::ConfigError;
 use super::secret::read_password_file;
-use super::validate::Reporter;
+use super::source::{Place, Source};
 
-/// Reads the files of the `i`-th domain (validated): TLS files must be
+/// Reads the files of the `i`-th domain (resolved): TLS files must be
 /// readable and parse, the bind password file must be private; the
 /// password is kept in `d.bind_password`.
-pub(crate) fn read(i: usize, d: &mut DomainConfig, r: &Reporter<'_>) -> Result<(), ConfigError> {
+pub(crate) fn read(i: usize, d: &mut DomainConfig, src: &Source<'_>) -> Result<(), ConfigError> {
     let name = d.name.clone();
-    let err = |key: &str, msg: String| r.domain(i, &name, "domain", key, msg);
+    let place = Place::Domain {
+        index: i,
+        name: &name,
+    };
+    let err = |key: &str, msg: String| src.key_error(place, key, msg);
     for (key, path) in [
         ("ca_file", &d.ca_file),
         ("client_cert", &d.client_cert),

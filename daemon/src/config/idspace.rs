@@ -17,7 +17,8 @@
 //!   an object mapped to one is refused and logged when it is looked up.
 
 use super::error::ConfigError;
-use super::validate::Reporter;
+use super::idmap::IdmapConfig;
+use super::source::{Place, Source};
 use super::Config;
 use roster_idmap::{Backend, ResolvedBackend};
 
@@ -57,23 +58,33 @@ fn shared(a: &ResolvedBackend, b: &ResolvedBackend) -> bool {
 
 /// Checks the ID spaces of all domains together. Returns the warnings
 /// (file:line: key: message) about ranges holding reserved IDs.
-pub(crate) fn check(cfg: &Config, r: &Reporter<'_>) -> Result<Vec<String>, ConfigError> {
+pub(crate) fn check(cfg: &Config, src: &Source<'_>) -> Result<Vec<String>, ConfigError> {
     let several = cfg.enabled_domains().count() > 1;
     let nss_min = cfg.nss.min_id;
     let mut claims: Vec<Claim<'_>> = Vec::new();
     let mut warnings = Vec::new();
     for (i, d) in cfg.domains.iter().enumerate() {
-        let err = |key: &str, msg: String| r.domain(i, &d.name, "domain.idmap", key, msg);
+        let place = Place::Domain {
+            index: i,
+            name: &d.name,
+        };
+        let err = |key: &str, msg: String| src.key_error(place, &format!("idmap.{key}"), msg);
         // The range without the min_id/max_id bounds (checked here, with
         // the key); other settings errors are reported by the idmap check
         // that follows, with the idmap crate's message.
-        let Ok(backend) = d.idmap.validate(&d.name, 1, 0) else {
+        let Ok(backend) = d.idmap.settings().validate(&d.name, 1, 0) else {
             continue;
         };
-        let (low_key, high_key) = range_keys(d.idmap.backend);
+        let (low_key, high_key) = range_keys(d.idmap.backend());
         let Some((low, high)) = backend.span() else {
             if several && d.enabled {
-                let missing = if d.idmap.range_low.is_none() {
+                let missing = if matches!(
+                    d.idmap,
+                    IdmapConfig::Rfc2307 {
+                        range_low: None,
+                        ..
+                    }
+                ) {
                     low_key
                 } else {
                     high_key
@@ -107,7 +118,7 @@ pub(crate) fn check(cfg: &Config, r: &Reporter<'_>) -> Result<Vec<String>, Confi
             .iter()
             .find(|c| low <= c.high && c.low <= high && !shared(&c.backend, &backend))
         {
-            let (first_low, _) = range_keys(cfg.domains[c.index].idmap.backend);
+            let (first_low, _) = range_keys(cfg.domains[c.index].idmap.backend());
             return Err(err(
                 low_key,
                 format!(

@@ -1,8 +1,11 @@
 //! rosterd configuration: one TOML file (`/etc/roster/roster.toml`).
 //!
-//! [`Config::load`] reads, parses and validates it; every error names the
-//! file, the line and the key at fault. Bind passwords are read from their
-//! files during validation into zeroizing [`roster_proto::Secret`]s.
+//! [`Config::load`] reads it, deserializes it into raw tables whose values
+//! carry their spans ([`raw`]), and resolves those into the settings below,
+//! section by section; every error names the file, the line and the key at
+//! fault (`roster.toml:12: domain "corp" key `page_size`: must be between
+//! 1 and 2147483647`). Bind passwords are read from their files, after the
+//! domains are resolved, into zeroizing [`roster_proto::Secret`]s.
 //!
 //! An example with most keys (defaults shown where a key is optional):
 //!
@@ -71,50 +74,51 @@
 
 mod ad;
 mod defaults;
+mod dn;
 mod domain;
 mod error;
 mod files;
 mod idmap;
 mod idspace;
+mod raw;
+mod resolve;
 mod secret;
 mod settings;
-mod validate;
+mod source;
 
+/// DN comparison, public for the fuzz targets (fuzz/).
+pub use dn::dn_is_under;
+pub(crate) use dn::split_dn;
 pub use domain::{
     default_group_filter, AttributeMap, DomainConfig, DomainKind, Schema, SearchBase,
     SearchBaseEntry, SearchBases, SearchScope,
 };
 pub use error::ConfigError;
-pub use idmap::{agreement_warnings, build as build_idmap_with};
+pub use idmap::{
+    agreement_warnings, build as build_idmap_with, AutoridOrder, AutoridStore, IdmapConfig,
+};
 pub use roster_idmap::{DomainSet, IdmapSettings};
 pub use settings::{CacheSettings, DaemonSettings, NssSettings, MEMCACHE_SIZE_RANGE};
-/// DN comparison, public for the fuzz targets (fuzz/).
-pub use validate::dn_is_under;
-pub(crate) use validate::split_dn;
 
-use serde::Deserialize;
+use source::{Place, Source};
+use std::collections::HashSet;
 use std::path::Path;
 
-/// The whole configuration file.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole configuration file, resolved: defaults filled in, values
+/// checked, bind passwords read.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// `[cache]`.
-    #[serde(default)]
     pub cache: CacheSettings,
     /// `[daemon]`.
-    #[serde(default)]
     pub daemon: DaemonSettings,
     /// `[nss]`.
-    #[serde(default)]
     pub nss: NssSettings,
     /// The `[[domain]]` tables, in the order they are tried.
-    #[serde(default, rename = "domain")]
     pub domains: Vec<DomainConfig>,
     /// What loading accepted but an administrator should look at
     /// (`file:line: key: message`), e.g. an ID range holding a reserved
     /// ID. rosterd logs them; the configuration checks print them.
-    #[serde(skip)]
     pub warnings: Vec<String>,
 }
 
@@ -129,27 +133,43 @@ impl Config {
         Config::from_str(&text, &path.display().to_string())
     }
 
-    /// Parses and validates configuration `text`; `origin` names it in
+    /// Parses and resolves configuration `text`; `origin` names it in
     /// errors (usually the file path).
     ///
-    /// The steps: parse; check the top-level tables and domain names; per
-    /// domain fill in the defaults that depend on other keys (AD defaults
-    /// only for keys the text leaves unset), check, and read its files;
-    /// then check the domains' ID spaces together.
+    /// The steps: deserialize into the raw tables (unknown keys, missing
+    /// keys and wrong types are refused there); resolve `[cache]`,
+    /// `[daemon]`, `[nss]` and each domain (defaults for unset keys, the
+    /// kind's only for keys the text leaves unset; then the checks of each
+    /// section); check names are unique; read each domain's files; then
+    /// check the domains' ID spaces together.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let mut cfg: Config =
-            toml::from_str(text).map_err(|e| error::from_toml(origin, text, &e))?;
-        let reporter = validate::Reporter { origin, text };
-        validate::top(&cfg, &reporter)?;
-        let explicit = defaults::ExplicitKeys::of_domains(text);
-        for (i, d) in cfg.domains.iter_mut().enumerate() {
-            defaults::fill(d, explicit.get(i).unwrap_or(&Default::default()));
-            validate::domain(i, d, &reporter)?;
-            files::read(i, d, &reporter)?;
+        let src = Source::new(origin, text);
+        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
+        let top = |table, fault| src.error(Place::Top(table), fault);
+        let mut cfg = Config {
+            cache: settings::cache(raw.cache.as_ref().map(|t| t.get_ref()))
+                .map_err(|f| top("cache", f))?,
+            daemon: settings::daemon(raw.daemon.as_ref().map(|t| t.get_ref()))
+                .map_err(|f| top("daemon", f))?,
+            nss: settings::nss(raw.nss.as_ref().map(|t| t.get_ref())).map_err(|f| top("nss", f))?,
+            domains: Vec::with_capacity(raw.domain.len()),
+            warnings: Vec::new(),
+        };
+        for (index, d) in raw.domain.iter().enumerate() {
+            let d = d.get_ref();
+            let resolved = resolve::domain(d).map_err(|f| {
+                let name = d.name.get_ref();
+                src.error(Place::Domain { index, name }, f)
+            })?;
+            cfg.domains.push(resolved);
         }
-        cfg.warnings = idspace::check(&cfg, &reporter)?;
-        idmap::validate(&cfg, &reporter)?;
+        unique_names(&cfg, &raw, &src)?;
+        for (index, d) in cfg.domains.iter_mut().enumerate() {
+            files::read(index, d, &src)?;
+        }
+        cfg.warnings = idspace::check(&cfg, &src)?;
+        idmap::validate(&cfg, &src)?;
         Ok(cfg)
     }
 
@@ -181,6 +201,45 @@ impl Config {
             .iter()
             .find(|d| d.name.eq_ignore_ascii_case(name))
     }
+}
+
+impl DaemonSettings {
+    /// The `[daemon]` table of configuration `text` alone (defaults when
+    /// absent), the rest of the file unread: rosterd creates its
+    /// directories from it before the whole file, secrets included, is
+    /// loaded.
+    pub fn of_text(text: &str) -> Result<DaemonSettings, ConfigError> {
+        #[derive(serde::Deserialize)]
+        struct OnlyDaemon {
+            daemon: raw::Opt<raw::RawDaemon>,
+        }
+        let src = Source::new("configuration", text);
+        let raw: OnlyDaemon = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
+        settings::daemon(raw.daemon.as_ref().map(|t| t.get_ref()))
+            .map_err(|f| src.error(Place::Top("daemon"), f))
+    }
+}
+
+/// Refuses a domain whose name (case-insensitive) an earlier one has.
+fn unique_names(cfg: &Config, raw: &raw::RawConfig, src: &Source<'_>) -> Result<(), ConfigError> {
+    let mut names = HashSet::new();
+    for (index, d) in cfg.domains.iter().enumerate() {
+        if !names.insert(d.name.to_ascii_lowercase()) {
+            let at = raw.domain[index].get_ref().name.span();
+            return Err(src.error(
+                Place::Domain {
+                    index,
+                    name: &d.name,
+                },
+                source::Fault::at(
+                    "name",
+                    at,
+                    "a domain of this name is already defined above: names must be unique",
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `rosterd --check-config` / `rosterctl config check`: loads and validates

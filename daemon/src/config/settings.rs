@@ -1,11 +1,14 @@
-//! The `[cache]`, `[daemon]` and `[nss]` tables.
+//! The `[cache]`, `[daemon]` and `[nss]` tables, resolved from the file's
+//! [`super::raw`] tables: defaults for keys left out, each value checked
+//! where it is read.
 
-use serde::Deserialize;
+use super::raw::{Opt, RawCache, RawDaemon, RawNss};
+use super::source::Fault;
 use std::path::PathBuf;
+use toml::Spanned;
 
 /// `[cache]`: how long answers are kept.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CacheSettings {
     /// Seconds an entry is served without asking the directory again (300).
     pub entry_ttl: u64,
@@ -39,8 +42,7 @@ impl Default for CacheSettings {
 }
 
 /// `[daemon]`: where rosterd keeps its sockets and state.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DaemonSettings {
     /// Directory of `nss.sock` and `pam.sock` (`/run/roster`).
     pub socket_dir: PathBuf,
@@ -62,8 +64,7 @@ impl Default for DaemonSettings {
 }
 
 /// `[nss]`: settings the daemon publishes for the NSS module.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NssSettings {
     /// Total time bound of one NSS call, in milliseconds (3000).
     pub timeout_ms: u64,
@@ -102,31 +103,167 @@ impl Default for NssSettings {
     }
 }
 
-/// Serde helpers for durations written as seconds (integer or float).
-pub(crate) mod seconds {
-    use serde::{de, Deserialize, Deserializer};
-    use std::time::Duration;
+/// Accepted `[cache] credential_hash_memory_kib` (KiB): one argon2 block per
+/// hashing thread is kept this large.
+const CREDENTIAL_HASH_MEMORY_KIB: (u32, u32) = (1024, 262_144);
+/// Largest accepted `[cache] credential_hash_iterations`.
+const CREDENTIAL_HASH_MAX_ITERATIONS: u32 = 64;
 
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Num {
-        Int(i64),
-        Float(f64),
+/// The value of a key, or `default` when the file leaves it out.
+pub(crate) fn or<T: Clone>(v: &Opt<T>, default: T) -> T {
+    v.as_ref().map_or(default, |s| s.get_ref().clone())
+}
+
+/// The value of `key` checked by `ok` (default `default`, which is not
+/// checked); `why` says what is wrong with a refused value.
+pub(crate) fn checked<T: Clone>(
+    key: &str,
+    v: &Opt<T>,
+    default: T,
+    ok: impl Fn(&T) -> bool,
+    why: impl Fn(&T) -> String,
+) -> Result<T, Fault> {
+    match v {
+        None => Ok(default),
+        Some(s) if ok(s.get_ref()) => Ok(s.get_ref().clone()),
+        Some(s) => Err(Fault::at(key, s.span(), why(s.get_ref()))),
     }
+}
 
-    /// Deserializes a non-negative, finite number of seconds.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let secs = match Num::deserialize(d)
-            .map_err(|_| de::Error::custom("expected a number of seconds (integer or float)"))?
-        {
-            Num::Int(i) => i as f64,
-            Num::Float(f) => f,
-        };
-        if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-            return Err(de::Error::custom(format!(
-                "{secs} is not a valid number of seconds (0 to 1e9)"
-            )));
+/// [`checked`] with a fixed reason.
+pub(crate) fn greater_than_0<T: Clone + PartialOrd + Default>(
+    key: &str,
+    v: &Opt<T>,
+    default: T,
+) -> Result<T, Fault> {
+    checked(
+        key,
+        v,
+        default,
+        |n| *n > T::default(),
+        |_| "must be greater than 0".to_string(),
+    )
+}
+
+/// Resolves `[cache]` (absent: all defaults).
+pub(crate) fn cache(raw: Option<&RawCache>) -> Result<CacheSettings, Fault> {
+    let d = CacheSettings::default();
+    let Some(r) = raw else { return Ok(d) };
+    let (mem_min, mem_max) = CREDENTIAL_HASH_MEMORY_KIB;
+    Ok(CacheSettings {
+        entry_ttl: or(&r.entry_ttl, d.entry_ttl),
+        negative_ttl: or(&r.negative_ttl, d.negative_ttl),
+        offline_max_age: or(&r.offline_max_age, d.offline_max_age),
+        max_entries: greater_than_0("max_entries", &r.max_entries, d.max_entries)?,
+        enumerate: or(&r.enumerate, d.enumerate),
+        credential_hash_memory_kib: checked(
+            "credential_hash_memory_kib",
+            &r.credential_hash_memory_kib,
+            d.credential_hash_memory_kib,
+            |m| (mem_min..=mem_max).contains(m),
+            |m| {
+                format!(
+                    "{m} is out of range: from {mem_min} to {mem_max} KiB (OWASP's minimum for argon2id is 7168)"
+                )
+            },
+        )?,
+        credential_hash_iterations: checked(
+            "credential_hash_iterations",
+            &r.credential_hash_iterations,
+            d.credential_hash_iterations,
+            |i| (1..=CREDENTIAL_HASH_MAX_ITERATIONS).contains(i),
+            |i| format!("{i} is out of range: from 1 to {CREDENTIAL_HASH_MAX_ITERATIONS}"),
+        )?,
+    })
+}
+
+/// Resolves `[daemon]` (absent: all defaults).
+pub(crate) fn daemon(raw: Option<&RawDaemon>) -> Result<DaemonSettings, Fault> {
+    let d = DaemonSettings::default();
+    let Some(r) = raw else { return Ok(d) };
+    let log_level = match &r.log_level {
+        None => d.log_level,
+        Some(l) => {
+            let level = l.get_ref();
+            if level.trim().is_empty() || tracing_subscriber::EnvFilter::try_new(level).is_err() {
+                return Err(Fault::at(
+                    "log_level",
+                    l.span(),
+                    format!("\"{level}\" is not a log level (error, warn, info, debug, trace) or filter directive"),
+                ));
+            }
+            level.clone()
         }
-        Ok(Duration::from_secs_f64(secs))
+    };
+    Ok(DaemonSettings {
+        socket_dir: absolute("socket_dir", &r.socket_dir, d.socket_dir)?,
+        state_dir: absolute("state_dir", &r.state_dir, d.state_dir)?,
+        log_level,
+    })
+}
+
+fn absolute(key: &str, v: &Opt<PathBuf>, default: PathBuf) -> Result<PathBuf, Fault> {
+    match v {
+        None => Ok(default),
+        Some(p) if p.get_ref().is_absolute() => Ok(p.get_ref().clone()),
+        Some(p) => Err(Fault::at(
+            key,
+            p.span(),
+            format!("{} is not an absolute path", p.get_ref().display()),
+        )),
     }
+}
+
+/// Resolves `[nss]` (absent: all defaults).
+pub(crate) fn nss(raw: Option<&RawNss>) -> Result<NssSettings, Fault> {
+    let d = NssSettings::default();
+    let Some(r) = raw else { return Ok(d) };
+    let (mc_min, mc_max) = MEMCACHE_SIZE_RANGE;
+    Ok(NssSettings {
+        timeout_ms: greater_than_0("timeout_ms", &r.timeout_ms, d.timeout_ms)?,
+        enumerate_timeout_ms: greater_than_0(
+            "enumerate_timeout_ms",
+            &r.enumerate_timeout_ms,
+            d.enumerate_timeout_ms,
+        )?,
+        ignore_users: or(&r.ignore_users, d.ignore_users),
+        ignore_groups: or(&r.ignore_groups, d.ignore_groups),
+        min_id: or(&r.min_id, d.min_id),
+        initgroups_for_local_users: or(&r.initgroups_for_local_users, d.initgroups_for_local_users),
+        memcache_size: checked(
+            "memcache_size",
+            &r.memcache_size,
+            d.memcache_size,
+            |n| (mc_min..=mc_max).contains(n),
+            |n| format!("{n} is out of range: from {mc_min} (1 MiB) to {mc_max} (1 GiB) bytes"),
+        )?,
+    })
+}
+
+/// A number of seconds (integer or float, 0 to 1e9) as a duration; with
+/// `positive`, 0 is refused.
+pub(crate) fn seconds(
+    key: &str,
+    v: &Opt<f64>,
+    default: std::time::Duration,
+    positive: bool,
+) -> Result<std::time::Duration, Fault> {
+    let Some(s) = v else { return Ok(default) };
+    let secs = *s.get_ref();
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(Fault::at(
+            key,
+            s.span(),
+            format!("{secs} is not a valid number of seconds (0 to 1e9)"),
+        ));
+    }
+    if positive && secs == 0.0 {
+        return Err(Fault::at(key, s.span(), "must be greater than 0"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// The span of a key the file sets, for faults found across keys.
+pub(crate) fn span<T>(v: &Opt<T>) -> Option<std::ops::Range<usize>> {
+    v.as_ref().map(Spanned::span)
 }

@@ -214,34 +214,58 @@ fn memcache_size_is_bounded_with_file_line_and_key() {
     }
 }
 
+/// Asserts that `text`'s error starts with `roster.toml:LINE: KEY:`.
+fn assert_at(text: &str, line: usize, key: &str) -> String {
+    let e = err(text);
+    assert!(
+        e.starts_with(&format!("/etc/roster/roster.toml:{line}: {key}: ")),
+        "expected line {line}, {key}: {e}"
+    );
+    e
+}
+
 #[test]
 fn unknown_key_names_file_line_and_key() {
-    let e = err(&format!("{MINIMAL}colour = \"blue\"\n"));
-    assert!(e.starts_with("/etc/roster/roster.toml:6:"), "{e}");
-    assert!(e.contains("colour"), "{e}");
-    let e = err("[cache]\nentry_ttl = 5\nttl = 3\n");
-    assert!(e.starts_with("/etc/roster/roster.toml:3:"), "{e}");
-    assert!(e.contains("ttl"), "{e}");
-    let e = err(&format!(
-        "{MINIMAL}[domain.attributes]\nusername = \"uid\"\nuidnumber = \"x\"\n"
-    ));
-    assert!(e.starts_with("/etc/roster/roster.toml:8:"), "{e}");
-    assert!(e.contains("uidnumber"), "{e}");
+    let e = assert_at(
+        &format!("{MINIMAL}colour = \"blue\"\n"),
+        6,
+        "domain \"example\" key `colour`",
+    );
+    assert!(e.contains("unknown field `colour`"), "{e}");
+    assert_at("[cache]\nentry_ttl = 5\nttl = 3\n", 3, "key `cache.ttl`");
+    assert_at(
+        &format!("{MINIMAL}[domain.attributes]\nusername = \"uid\"\nuidnumber = \"x\"\n"),
+        8,
+        "domain \"example\" key `attributes.uidnumber`",
+    );
+    assert_at("[cachee]\nentry_ttl = 5\n", 1, "key `cachee`");
 }
 
 #[test]
 fn bad_type_names_file_line_and_key() {
-    let e = err("[cache]\nentry_ttl = \"five\"\n");
-    assert!(e.starts_with("/etc/roster/roster.toml:2:"), "{e}");
-    assert!(e.contains("cache.entry_ttl"), "{e}");
-    let e = err(&format!("{MINIMAL}connect_timeout = \"3s\"\n"));
-    assert!(e.starts_with("/etc/roster/roster.toml:6:"), "{e}");
-    assert!(e.contains("connect_timeout"), "{e}");
-    let e = err(&format!("{MINIMAL}scope = \"subtree\"\n"));
-    assert!(e.starts_with("/etc/roster/roster.toml:6:"), "{e}");
-    assert!(e.contains("scope"), "{e}");
-    let e = err(&format!("{MINIMAL}op_timeout = -1\n"));
-    assert!(e.contains(":6:") && e.contains("op_timeout"), "{e}");
+    assert_at(
+        "[cache]\nentry_ttl = \"five\"\n",
+        2,
+        "key `cache.entry_ttl`",
+    );
+    let domain = "domain \"example\" key";
+    for (extra, key) in [
+        ("connect_timeout = \"3s\"", "connect_timeout"),
+        ("scope = \"subtree\"", "scope"),
+        ("op_timeout = -1", "op_timeout"),
+        ("page_size = \"many\"", "page_size"),
+        ("limit_to_groups = [\"a\", 3]", "limit_to_groups[1]"),
+        (
+            "idmap = { backend = \"rid\", range_low = \"q\" }",
+            "idmap.range_low",
+        ),
+    ] {
+        assert_at(
+            &format!("{MINIMAL}{extra}\n"),
+            6,
+            &format!("{domain} `{key}`"),
+        );
+    }
 }
 
 #[test]
@@ -251,9 +275,117 @@ fn syntax_error_has_position() {
 }
 
 #[test]
-fn missing_required_key() {
-    let e = err("[[domain]]\nname = \"x\"\nuris = [\"ldap://h\"]\n");
-    assert!(e.contains("base_dn"), "{e}");
+fn missing_required_key_points_at_the_table_header() {
+    let e = assert_at(
+        "[cache]\nentry_ttl = 1\n\n[[domain]]\nname = \"x\"\nuris = [\"ldap://h\"]\n",
+        4,
+        "domain \"x\" key `base_dn`",
+    );
+    assert!(e.ends_with("is required but missing"), "{e}");
+    // Without a name, the domain is named by its position.
+    assert_at(
+        &format!("{MINIMAL}\n[[domain]]\nuris = [\"ldap://h\"]\nbase_dn = \"dc=x\"\n"),
+        7,
+        "domain #2 key `name`",
+    );
+    // rid without its range: at the [domain.idmap] header.
+    assert_at(
+        &format!("{MINIMAL}[domain.idmap]\nbackend = \"rid\"\nrange_low = 5000\n"),
+        6,
+        "domain \"example\" key `idmap.range_high`",
+    );
+}
+
+#[test]
+fn idmap_keys_of_another_backend_are_refused_with_the_backend() {
+    let e = assert_at(
+        &format!("{MINIMAL}[domain.idmap]\nbackend = \"rid\"\nrange_low = 5000\nrange_high = 9000\nrange_size = 100\n"),
+        10,
+        "domain \"example\" key `idmap.range_size`",
+    );
+    assert!(
+        e.contains("does not apply to backend \"rid\"") && e.contains("backend \"sss\""),
+        "{e}"
+    );
+    // The backend defaults to rfc2307: autorid keys are refused.
+    let e = assert_at(
+        &format!("{MINIMAL}[domain.idmap]\ndeterministic = true\n"),
+        7,
+        "domain \"example\" key `idmap.deterministic`",
+    );
+    assert!(
+        e.contains("backend \"rfc2307\"") && e.contains("\"autorid\""),
+        "{e}"
+    );
+    let e = assert_at(
+        &format!("{MINIMAL}[domain.idmap]\ndomain_sid = \"S-1-5-21-1-2-3\"\n"),
+        7,
+        "domain \"example\" key `idmap.domain_sid`",
+    );
+    assert!(e.contains("\"rid\" or \"sss\" or \"autorid\""), "{e}");
+    let e = assert_at(
+        &format!("{MINIMAL}[domain.idmap]\nbackend = \"autorid\"\nautorid_low = 100000\nautorid_high = 999999\ndeterministic_blocks = 2\n"),
+        10,
+        "domain \"example\" key `idmap.deterministic_blocks`",
+    );
+    assert!(e.contains("needs deterministic = true"), "{e}");
+}
+
+#[test]
+fn idmap_settings_are_one_variant_per_backend() {
+    let idmap = |t: &str| {
+        parse(&format!("{MINIMAL}[domain.idmap]\n{t}\n"))
+            .unwrap()
+            .domains[0]
+            .idmap
+            .clone()
+    };
+    assert_eq!(
+        parse(MINIMAL).unwrap().domains[0].idmap,
+        IdmapConfig::Rfc2307 {
+            range_low: None,
+            range_high: None
+        }
+    );
+    assert_eq!(
+        idmap("backend = \"rid\"\nrange_low = 5000\nrange_high = 9000"),
+        IdmapConfig::Rid {
+            domain_sid: None,
+            range_low: 5000,
+            range_high: 9000,
+            base_rid: 0
+        }
+    );
+    let a = idmap(
+        "backend = \"autorid\"\nautorid_low = 100000\nautorid_high = 999999\n\
+         deterministic = true\nidmap_store = \"ldap\"\nidmap_store_dn = \"ou=idmap,dc=example,dc=test\"",
+    );
+    assert_eq!(
+        a,
+        IdmapConfig::Autorid {
+            domain_sid: None,
+            low: 100_000,
+            high: 999_999,
+            rangesize: None,
+            order: AutoridOrder::Deterministic { blocks: None },
+            store: Some(AutoridStore::Ldap {
+                dn: "ou=idmap,dc=example,dc=test".into()
+            }),
+        }
+    );
+    let s = a.settings();
+    assert_eq!(
+        (s.backend, s.deterministic, s.idmap_store),
+        (
+            roster_idmap::Backend::Autorid,
+            Some(true),
+            Some(roster_idmap::StoreKind::Ldap)
+        )
+    );
+    assert_eq!(
+        idmap("backend = \"sss\"").backend(),
+        roster_idmap::Backend::Sss
+    );
 }
 
 #[test]
@@ -594,7 +726,7 @@ fn several_domains_need_rfc2307_ranges() {
     assert!(
         e.starts_with(&format!(
             "/etc/roster/roster.toml:{}: domain \"one\" key `idmap.range_low`",
-            line_of(&text, "name = \"one\"", 0)
+            line_of(&text, "[domain.idmap]", 0)
         )) && e.contains("more than one domain"),
         "{e}"
     );
@@ -817,4 +949,30 @@ fn ad_domains_do_not_follow_referrals_unless_asked() {
         e.contains("key `user_search_base`") && e.contains("one search base"),
         "{e}"
     );
+}
+
+#[test]
+fn the_packaged_example_loads() {
+    let text = include_str!("../../../packaging/roster.toml.example");
+    let c = Config::from_str(text, "roster.toml.example").unwrap();
+    assert_eq!(c.domains[0].name, "example");
+    assert!(c.domains[0].start_tls);
+}
+
+#[test]
+fn daemon_table_alone() {
+    let d = DaemonSettings::of_text(&format!(
+        "[daemon]\nsocket_dir = \"/run/r\"\n{MINIMAL}colour = 1\n"
+    ))
+    .unwrap();
+    assert_eq!(d.socket_dir, PathBuf::from("/run/r"));
+    assert_eq!(d.state_dir, PathBuf::from("/var/lib/roster"));
+    assert_eq!(
+        DaemonSettings::of_text("").unwrap(),
+        DaemonSettings::default()
+    );
+    let e = DaemonSettings::of_text("[daemon]\nstate_dir = \"rel\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(":2: key `daemon.state_dir`"), "{e}");
 }

@@ -220,6 +220,38 @@ pub struct DirectoryStatus {
     pub next_probe_in_ms: Option<u64>,
 }
 
+/// The directory's state as the status report shows it: `name` and
+/// `domain` are the domain's name, the counters always present.
+impl From<DirectoryStatus> for roster_proto::admin::DomainStatus {
+    fn from(s: DirectoryStatus) -> roster_proto::admin::DomainStatus {
+        roster_proto::admin::DomainStatus {
+            name: s.domain.clone(),
+            domain: Some(s.domain),
+            online: s.online,
+            server: s.server,
+            last_error: s.last_error,
+            last_error_at: s.last_error_at,
+            offline_since: s.offline_since,
+            servers: s.servers.into_iter().map(Into::into).collect(),
+            searches: Some(s.searches),
+            next_probe_in_ms: s.next_probe_in_ms,
+            probes: Some(s.probes),
+            connects: Some(s.connects),
+        }
+    }
+}
+
+impl From<ServerStatus> for roster_proto::admin::ServerStatus {
+    fn from(s: ServerStatus) -> roster_proto::admin::ServerStatus {
+        roster_proto::admin::ServerStatus {
+            uri: s.uri,
+            down_for_secs: s.down_for_secs,
+            failures: s.failures,
+            last_error: s.last_error,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +294,40 @@ mod tests {
         assert!(u.is_unavailable());
         assert!(std::error::Error::source(&u).is_some());
         assert!(u.to_string().contains("connect to ldap://h: "), "{u}");
+    }
+
+    #[test]
+    fn a_directory_status_becomes_the_reports_domain_status_field_by_field() {
+        let s = DirectoryStatus {
+            domain: "ex".into(),
+            online: false,
+            server: Some("ldap://a".into()),
+            last_error: Some("no answer".into()),
+            last_error_at: Some(7),
+            offline_since: Some(5),
+            servers: vec![ServerStatus {
+                uri: "ldap://a".into(),
+                down_for_secs: 30,
+                failures: 2,
+                last_error: Some("no answer".into()),
+            }],
+            searches: 11,
+            connects: 3,
+            probes: 4,
+            next_probe_in_ms: Some(900),
+        };
+        let d = roster_proto::admin::DomainStatus::from(s);
+        assert_eq!((d.name.as_str(), d.domain.as_deref()), ("ex", Some("ex")));
+        assert!(!d.online);
+        assert_eq!(d.server.as_deref(), Some("ldap://a"));
+        assert_eq!((d.last_error_at, d.offline_since), (Some(7), Some(5)));
+        assert_eq!(
+            (d.searches, d.connects, d.probes),
+            (Some(11), Some(3), Some(4))
+        );
+        assert_eq!(d.next_probe_in_ms, Some(900));
+        assert_eq!(d.servers[0].uri, "ldap://a");
+        assert_eq!((d.servers[0].down_for_secs, d.servers[0].failures), (30, 2));
+        assert_eq!(d.servers[0].last_error.as_deref(), Some("no answer"));
     }
 }

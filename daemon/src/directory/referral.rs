@@ -347,11 +347,10 @@ mod tests {
         let text = format!(
             "[[domain]]\nname = \"t\"\nuris = {uris:?}\nbase_dn = \"dc=x\"\nreferral_hosts = {hosts:?}\n"
         );
-        #[derive(serde::Deserialize)]
-        struct F {
-            domain: Vec<DomainConfig>,
-        }
-        toml::from_str::<F>(&text).unwrap().domain.remove(0)
+        crate::config::Config::from_str(&text, "t.toml")
+            .unwrap()
+            .domains
+            .remove(0)
     }
 
     #[test]

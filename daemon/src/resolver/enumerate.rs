@@ -7,7 +7,7 @@
 //! `entry_ttl` (or invalidated by a flush) is rebuilt in the background.
 
 use super::owner::is_qualified;
-use super::{Resolver, MAX_PAGE};
+use super::{DomainError, Resolver, MAX_PAGE};
 use roster_proto::{Group, User};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +24,39 @@ pub struct Snapshot {
     pub groups: Vec<Group>,
     /// When it was taken (ms since the epoch).
     pub taken_ms: u64,
+}
+
+/// Why no enumeration could be served: every domain asked failed (each
+/// one's error, in domain order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnumerationError {
+    /// The domains that failed, and why.
+    pub failed: Vec<DomainError>,
+}
+
+impl std::fmt::Display for EnumerationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, e) in self.failed.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for EnumerationError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.failed.first().map(|e| e as _)
+    }
+}
+
+/// An enumeration no domain could serve is unavailable.
+impl From<EnumerationError> for roster_proto::Failure {
+    fn from(e: EnumerationError) -> roster_proto::Failure {
+        roster_proto::Failure::unavailable(e)
+    }
 }
 
 /// The snapshot and its refresh state.
@@ -91,7 +124,11 @@ fn page<T: Clone>(all: &[T], offset: u32, limit: u32) -> (Vec<T>, bool) {
 
 impl Resolver {
     /// A page of the user enumeration: entries and whether more follow.
-    pub async fn list_users(&self, offset: u32, limit: u32) -> Result<(Vec<User>, bool), String> {
+    pub async fn list_users(
+        &self,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<User>, bool), EnumerationError> {
         if !self.settings().enumerate {
             return Ok((Vec::new(), false));
         }
@@ -100,7 +137,11 @@ impl Resolver {
     }
 
     /// A page of the group enumeration: entries and whether more follow.
-    pub async fn list_groups(&self, offset: u32, limit: u32) -> Result<(Vec<Group>, bool), String> {
+    pub async fn list_groups(
+        &self,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<Group>, bool), EnumerationError> {
         if !self.settings().enumerate {
             return Ok((Vec::new(), false));
         }
@@ -108,7 +149,7 @@ impl Resolver {
         Ok(page(&snap.groups, offset, limit))
     }
 
-    async fn snapshot(&self) -> Result<Arc<Snapshot>, String> {
+    async fn snapshot(&self) -> Result<Arc<Snapshot>, EnumerationError> {
         let e = &self.inner.enumeration;
         let mut current = e.current.lock().await;
         let now = self.inner.clock.now_ms();
@@ -133,7 +174,7 @@ impl Resolver {
         Ok(snap)
     }
 
-    async fn build_snapshot(&self) -> Result<Snapshot, String> {
+    async fn build_snapshot(&self) -> Result<Snapshot, EnumerationError> {
         self.inner.enumeration.stale.store(false, Ordering::SeqCst);
         let settings = self.settings();
         let domains = self.domains();
@@ -153,7 +194,7 @@ impl Resolver {
             match d.all_users().await {
                 Ok(list) => users_of.push(list),
                 Err(err) => {
-                    errors.push(format!("domain {}: {err}", d.name()));
+                    errors.push(DomainError::new(d.name(), err));
                     users_of.push(Vec::new());
                 }
             }
@@ -194,7 +235,7 @@ impl Resolver {
             let list = match d.all_groups().await {
                 Ok(list) => list,
                 Err(err) => {
-                    errors.push(format!("domain {}: {err}", d.name()));
+                    errors.push(DomainError::new(d.name(), err));
                     Vec::new()
                 }
             };
@@ -240,9 +281,10 @@ impl Resolver {
             gids.extend(ids);
         }
         if !errors.is_empty() {
-            tracing::warn!(errors = %errors.join("; "), "enumeration incomplete");
+            let failed = EnumerationError { failed: errors };
+            tracing::warn!(errors = %failed, "enumeration incomplete");
             if snap.users.is_empty() && snap.groups.is_empty() {
-                return Err(errors.join("; "));
+                return Err(failed);
             }
         }
         Ok(snap)

@@ -182,7 +182,7 @@ impl FakeDirectory {
         if self.online.load(Ordering::SeqCst) {
             Ok(())
         } else {
-            Err(ProviderError::Unavailable("fake server down".into()))
+            Err(ProviderError::unavailable("fake server down"))
         }
     }
 
@@ -302,7 +302,11 @@ impl Provider for FakeDirectory {
             Ok(self.groups.lock().unwrap().clone())
         })
     }
-    fn status(&self) -> serde_json::Value {
-        serde_json::json!({ "online": self.online.load(Ordering::SeqCst) })
+    fn status(&self) -> roster_proto::admin::DomainStatus {
+        roster_proto::admin::DomainStatus {
+            name: self.name().to_string(),
+            online: self.online.load(Ordering::SeqCst),
+            ..Default::default()
+        }
     }
 }

@@ -99,7 +99,7 @@ impl Resolver {
                     .groups_of_user(u)
                     .await
                     .map(|g| Some(Value::Gids(g.into()))),
-                None => Err(ProviderError::Failed(format!(
+                None => Err(ProviderError::invalid(format!(
                     "groups of {name} asked without the user"
                 ))),
             },
@@ -234,7 +234,11 @@ impl Resolver {
             result
         });
         let joined = |j: Result<_, tokio::task::JoinError>| {
-            j.unwrap_or_else(|e| Err(ProviderError::Failed(format!("lookup task failed: {e}"))))
+            j.unwrap_or_else(|e| {
+                Err(ProviderError::unavailable(format!(
+                    "lookup task failed: {e}"
+                )))
+            })
         };
         let fetched = if settings.stale_grace_ms > 0 && fallbacks.iter().all(Option::is_some) {
             // As for one key: past the grace, answer from the expired
@@ -266,7 +270,7 @@ impl Resolver {
                 .into_iter()
                 .map(|f| match f {
                     Some(v) => self.offline_answer(v),
-                    None => InDomain::Failed(err.to_string()),
+                    None => InDomain::Failed(err.clone()),
                 })
                 .collect(),
         }
@@ -316,7 +320,7 @@ impl Resolver {
             }
         };
         if found.len() != cks.len() {
-            return Err(ProviderError::Failed(format!(
+            return Err(ProviderError::refused(format!(
                 "{} answers to {} questions",
                 found.len(),
                 cks.len()

@@ -1,8 +1,9 @@
 //! [`Provider`] over a directory domain ([`Directory`], either flavour).
 
-use super::{BoxFuture, Provider, ProviderError, ProviderResult};
+use super::{BoxFuture, Provider, ProviderResult};
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
-use crate::directory::{Directory, DirectoryError, GroupRecord, UserRecord};
+use crate::directory::{Directory, GroupRecord, UserRecord};
+use roster_proto::admin::DomainStatus;
 use std::sync::Arc;
 
 /// A directory domain as a resolver provider.
@@ -36,13 +37,6 @@ impl DirectoryProvider {
     }
 }
 
-fn err(e: DirectoryError) -> ProviderError {
-    match e {
-        DirectoryError::Unavailable { context, .. } => ProviderError::Unavailable(context),
-        other => ProviderError::Failed(other.to_string()),
-    }
-}
-
 impl Provider for DirectoryProvider {
     fn name(&self) -> &str {
         &self.name
@@ -57,31 +51,17 @@ impl Provider for DirectoryProvider {
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, ProviderResult<Option<UserEntry>>> {
-        Box::pin(async move {
-            Ok(self
-                .dir
-                .user_by_name(name)
-                .await
-                .map_err(err)?
-                .map(|r| self.user(r)))
-        })
+        Box::pin(async move { Ok(self.dir.user_by_name(name).await?.map(|r| self.user(r))) })
     }
     fn user_by_uid(&self, uid: u32) -> BoxFuture<'_, ProviderResult<Option<UserEntry>>> {
-        Box::pin(async move {
-            Ok(self
-                .dir
-                .user_by_uid(uid)
-                .await
-                .map_err(err)?
-                .map(|r| self.user(r)))
-        })
+        Box::pin(async move { Ok(self.dir.user_by_uid(uid).await?.map(|r| self.user(r))) })
     }
     fn users_by_names<'a>(
         &'a self,
         names: &'a [String],
     ) -> BoxFuture<'a, ProviderResult<Vec<Option<UserEntry>>>> {
         Box::pin(async move {
-            let found = self.dir.users_by_names(names).await.map_err(err)?;
+            let found = self.dir.users_by_names(names).await?;
             Ok(found.into_iter().map(|r| r.map(|r| self.user(r))).collect())
         })
     }
@@ -90,7 +70,7 @@ impl Provider for DirectoryProvider {
         uids: &'a [u32],
     ) -> BoxFuture<'a, ProviderResult<Vec<Option<UserEntry>>>> {
         Box::pin(async move {
-            let found = self.dir.users_by_uids(uids).await.map_err(err)?;
+            let found = self.dir.users_by_uids(uids).await?;
             Ok(found.into_iter().map(|r| r.map(|r| self.user(r))).collect())
         })
     }
@@ -98,24 +78,10 @@ impl Provider for DirectoryProvider {
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, ProviderResult<Option<GroupEntry>>> {
-        Box::pin(async move {
-            Ok(self
-                .dir
-                .group_by_name(name)
-                .await
-                .map_err(err)?
-                .map(|r| self.group(r)))
-        })
+        Box::pin(async move { Ok(self.dir.group_by_name(name).await?.map(|r| self.group(r))) })
     }
     fn group_by_gid(&self, gid: u32) -> BoxFuture<'_, ProviderResult<Option<GroupEntry>>> {
-        Box::pin(async move {
-            Ok(self
-                .dir
-                .group_by_gid(gid)
-                .await
-                .map_err(err)?
-                .map(|r| self.group(r)))
-        })
+        Box::pin(async move { Ok(self.dir.group_by_gid(gid).await?.map(|r| self.group(r))) })
     }
     fn groups_of_user<'a>(
         &'a self,
@@ -128,7 +94,7 @@ impl Provider for DirectoryProvider {
                 domain: user.domain.to_string(),
                 unique_id: user.unique_id.clone(),
             };
-            let groups = self.dir.groups_of_user(&record).await.map_err(err)?;
+            let groups = self.dir.groups_of_user(&record).await?;
             Ok(groups.into_iter().map(|g| g.gid).collect())
         })
     }
@@ -140,8 +106,7 @@ impl Provider for DirectoryProvider {
             Ok(self
                 .dir
                 .netgroup_by_name(name)
-                .await
-                .map_err(err)?
+                .await?
                 .map(|r| NetgroupEntry {
                     netgroup: r.netgroup,
                     dn: r.dn,
@@ -151,19 +116,18 @@ impl Provider for DirectoryProvider {
     }
     fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>> {
         Box::pin(async move {
-            let all = self.dir.all_users().await.map_err(err)?;
+            let all = self.dir.all_users().await?;
             Ok(all.into_iter().map(|r| self.user(r)).collect())
         })
     }
     fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Vec<GroupEntry>>> {
         Box::pin(async move {
-            let all = self.dir.all_groups().await.map_err(err)?;
+            let all = self.dir.all_groups().await?;
             Ok(all.into_iter().map(|r| self.group(r)).collect())
         })
     }
-    fn status(&self) -> serde_json::Value {
-        serde_json::to_value(self.dir.status())
-            .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+    fn status(&self) -> DomainStatus {
+        self.dir.status().into()
     }
     fn directory(&self) -> Option<&Arc<Directory>> {
         Some(&self.dir)

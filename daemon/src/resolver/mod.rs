@@ -40,13 +40,16 @@ mod owner;
 pub(crate) mod provider;
 mod status;
 
-pub use provider::{BoxFuture, Provider, ProviderError, ProviderResult};
+pub use enumerate::EnumerationError;
+pub use provider::{BoxFuture, DomainError, Provider, ProviderError, ProviderResult};
+pub use status::ResolverStatus;
 
 use crate::cache::flight::Flights;
 use crate::cache::{CacheKey, Clock, GroupEntry, Key, MemCache, Slot, UserEntry, Value};
 use crate::config::{CacheSettings, NssSettings};
 use crate::store::Store;
 use local::LocalAccounts;
+use roster_proto::Failure;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -136,8 +139,30 @@ pub enum Answer<T> {
     Found(T, Source),
     /// Every domain said there is no such object.
     NotFound,
-    /// Some domain could not answer and nothing usable was cached.
-    Unavailable(String),
+    /// Some domain could not answer and nothing usable was cached: which
+    /// one, and its error.
+    Unavailable(DomainError),
+}
+
+impl<T> Answer<T> {
+    /// The same answer with the value found turned by `f`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Answer<U> {
+        match self {
+            Answer::Found(v, src) => Answer::Found(f(v), src),
+            Answer::NotFound => Answer::NotFound,
+            Answer::Unavailable(e) => Answer::Unavailable(e),
+        }
+    }
+
+    /// The value found and where it came from, or the failure of the
+    /// answer's kind for a reply (`what` names the object not found).
+    pub fn found(self, what: impl FnOnce() -> String) -> Result<(T, Source), Failure> {
+        match self {
+            Answer::Found(v, src) => Ok((v, src)),
+            Answer::NotFound => Err(Failure::not_found(what())),
+            Answer::Unavailable(e) => Err(e.into()),
+        }
+    }
 }
 
 /// An answer and the time (ms since the epoch) until which it is fresh;
@@ -149,7 +174,7 @@ enum InDomain {
     Found(Value, Source, u64),
     /// The domain has no such object; fresh until (0: offline answer).
     Missing(u64),
-    Failed(String),
+    Failed(ProviderError),
 }
 
 type Fetched = Result<Option<Value>, ProviderError>;
@@ -459,7 +484,10 @@ impl Resolver {
             return Ok(None);
         };
         let Some(i) = cx.domains.iter().position(|d| d.name() == &*raw.domain) else {
-            return Err(format!("domain {} is no longer configured", raw.domain));
+            return Err(DomainError::new(
+                &*raw.domain,
+                ProviderError::unavailable("no longer configured (a configuration reload)"),
+            ));
         };
         let domain = cx.domains[i].clone();
         let key = Key::GroupsOf(raw.user.name.clone());
@@ -473,7 +501,7 @@ impl Resolver {
                 cx.until = 0;
                 (Arc::from(Vec::new()), user_src)
             }
-            InDomain::Failed(reason) => return Err(format!("domain {}: {reason}", domain.name())),
+            InDomain::Failed(e) => return Err(DomainError::new(domain.name(), e)),
         };
         let mut out = vec![primary];
         self.prefetch_groups(cx, i, &gids).await;
@@ -522,7 +550,7 @@ impl Resolver {
                     gids
                 }
                 InDomain::Found(..) | InDomain::Missing(_) => continue,
-                InDomain::Failed(reason) => return Err(format!("domain {}: {reason}", d.name())),
+                InDomain::Failed(e) => return Err(DomainError::new(d.name(), e)),
             };
             self.prefetch_groups(cx, i, &gids).await;
             for &g in gids.iter() {
@@ -588,7 +616,7 @@ impl Resolver {
         cx: &mut owner::Ctx,
         gid: u32,
         domain: &str,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, DomainError> {
         if gid < cx.settings.min_id {
             return Ok(false);
         }
@@ -669,7 +697,7 @@ impl Resolver {
                 let grace = std::time::Duration::from_millis(settings.stale_grace_ms);
                 tokio::select! {
                     joined = &mut task => joined.unwrap_or_else(|e| {
-                        Err(ProviderError::Failed(format!("lookup task failed: {e}")))
+                        Err(ProviderError::unavailable(format!("lookup task failed: {e}")))
                     }),
                     _ = tokio::time::sleep(grace) => {
                         tracing::debug!(domain = %ck.domain, "domain slow; answering from the expired entry");
@@ -698,7 +726,7 @@ impl Resolver {
                     inner.stats.offline.fetch_add(1, Ordering::Relaxed);
                     InDomain::Found(v, Source::Offline, 0)
                 }
-                None => InDomain::Failed(err.to_string()),
+                None => InDomain::Failed(err),
             },
         }
     }

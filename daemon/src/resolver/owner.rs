@@ -23,7 +23,7 @@
 //! [`Resolver::refused_entries`].
 
 use super::fetch::BATCH;
-use super::{InDomain, Provider, Resolver, Settings, Source};
+use super::{DomainError, InDomain, Provider, ProviderError, Resolver, Settings, Source};
 use crate::cache::{CacheKey, GroupEntry, Key, Slot, UserEntry, Value};
 use crate::store::StoredValue;
 use std::sync::Arc;
@@ -48,7 +48,7 @@ pub(super) struct Ctx {
 pub(super) enum Probe {
     Holds(Value, Source),
     Free,
-    Failed(String),
+    Failed(DomainError),
 }
 
 /// How an entry was asked for.
@@ -64,7 +64,7 @@ pub(super) enum Via {
 const PARALLEL_BATCHES: usize = 4;
 
 /// A lookup's outcome: `Err` is "unavailable", `Ok(None)` not found.
-pub(super) type Served<T> = Result<Option<T>, String>;
+pub(super) type Served<T> = Result<Option<T>, DomainError>;
 
 fn same_entry(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
@@ -160,7 +160,9 @@ impl Resolver {
         keys.into_iter()
             .zip(answers)
             .map(|(k, a)| {
-                let a = a.unwrap_or_else(|| InDomain::Failed("lookup task failed".into()));
+                let a = a.unwrap_or_else(|| {
+                    InDomain::Failed(ProviderError::unavailable("lookup task failed"))
+                });
                 Self::note(cx, &d, k, a)
             })
             .collect()
@@ -183,7 +185,7 @@ impl Resolver {
                 }
                 Probe::Free
             }
-            InDomain::Failed(reason) => Probe::Failed(format!("domain {}: {reason}", d.name())),
+            InDomain::Failed(e) => Probe::Failed(DomainError::new(d.name(), e)),
         }
     }
 
@@ -215,7 +217,7 @@ impl Resolver {
         cx: &mut Ctx,
         i: usize,
         key: &Key,
-    ) -> Result<Option<Value>, String> {
+    ) -> Result<Option<Value>, DomainError> {
         for j in 0..i {
             match self.probe(cx, j, key.clone()).await {
                 Probe::Holds(v, _) => return Ok(Some(v)),
@@ -434,7 +436,7 @@ impl Resolver {
         i: usize,
         name: &str,
         user: bool,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, DomainError> {
         if is_qualified(name, cx.domain(i).name()) {
             return Ok(Some(name.to_string()));
         }
@@ -458,7 +460,7 @@ impl Resolver {
         cx: &mut Ctx,
         i: usize,
         members: &[String],
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, DomainError> {
         let d = cx.domain(i).clone();
         let local = self.inner.local.users();
         let mut out: Vec<Option<String>> = Vec::with_capacity(members.len());
@@ -514,7 +516,7 @@ impl Resolver {
         i: usize,
         members: &[String],
         out: &mut [Option<String>],
-    ) -> Result<(), String> {
+    ) -> Result<(), DomainError> {
         let d = cx.domain(i).clone();
         if d.unique_ids() {
             return Ok(());

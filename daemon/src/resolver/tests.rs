@@ -159,7 +159,15 @@ async fn offline_serves_expired_entries_up_to_offline_max_age() {
         (10001, Source::Offline)
     );
     match s.resolver.user_by_name("bob").await {
-        Answer::Unavailable(r) => assert!(r.contains("example"), "{r}"),
+        Answer::Unavailable(e) => {
+            // The failed domain and its provider's error, kind kept.
+            assert_eq!(e.domain, "example");
+            assert!(e.is_unavailable(), "{e:?}");
+            assert_eq!(
+                e.to_string(),
+                "domain example: directory unavailable: fake server down"
+            );
+        }
         other => panic!("uncached user while offline: {other:?}"),
     }
     s.clock.advance(3_600_000); // past offline_max_age
@@ -423,7 +431,7 @@ async fn flush_forgets_users_groups_and_everything() {
         Answer::Found(_, Source::Directory)
     ));
     assert!(s.resolver.flush_all() > 0);
-    assert_eq!(s.resolver.cache_stats()["entries"], 0);
+    assert_eq!(s.resolver.cache_stats().entries, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -456,4 +464,55 @@ async fn a_slow_domain_gets_the_expired_entry_after_a_grace() {
         (10001, Source::Cache)
     );
     assert_eq!(d.call_count(), 4);
+}
+
+#[tokio::test]
+async fn the_status_is_typed_and_reaches_the_full_report_as_is() {
+    let d = example();
+    let other = FakeDirectory::new("other");
+    let s = setup_with(&[&d, &other], settings(), None);
+    other.set_online(false);
+    uid(s.resolver.user_by_name("alice").await);
+    uid(s.resolver.user_by_name("alice").await);
+    let st = s.resolver.status();
+    let states: Vec<(&str, bool)> = st
+        .domains
+        .iter()
+        .map(|d| (d.name.as_str(), d.online))
+        .collect();
+    assert_eq!(states, [("example", true), ("other", false)]);
+    // The first lookup missed, the second was a hit.
+    assert!(st.cache.hits > 0 && st.cache.misses > 0, "{:?}", st.cache);
+    let rate = roster_proto::admin::HitRate::of(st.cache.hits, st.cache.misses);
+    assert_eq!(st.cache.hit_rate, rate);
+    // `--json` prints it as the protocol's types serialize.
+    let v = serde_json::to_value(&st).unwrap();
+    assert_eq!(v["domains"][1]["name"], "other");
+    assert_eq!(v["domains"][1]["online"], false);
+    assert_eq!(v["cache"]["hit_rate"], rate.ratio());
+    let full = roster_proto::admin::FullStatus::from(st.clone());
+    assert_eq!(full.domains, st.domains);
+    assert_eq!(full.cache, st.cache);
+    assert_eq!(full.version, env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn an_answer_becomes_a_reply_or_a_failure_of_its_kind() {
+    let d = example();
+    let s = setup_with(&[&d], settings(), None);
+    let found = s.resolver.user_by_name("alice").await.found(String::new);
+    assert!(matches!(found, Ok((ref u, Source::Directory)) if u.user.uid == 10001));
+    let missing = s.resolver.user_by_name("nobody").await;
+    assert_eq!(
+        missing.found(|| "user nobody".into()).unwrap_err(),
+        roster_proto::Failure::not_found("user nobody")
+    );
+    d.set_online(false);
+    let down = s.resolver.user_by_name("bob").await.found(String::new);
+    let f = down.unwrap_err();
+    assert_eq!(f.kind(), "unavailable");
+    assert_eq!(
+        f.to_string(),
+        "unavailable: domain example: directory unavailable: fake server down"
+    );
 }

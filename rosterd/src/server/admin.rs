@@ -45,7 +45,7 @@ pub async fn handle(ctx: &Context, cmd: AdminRequest) -> AdminAnswer {
             tracing::info!(flushed, "cache flushed by admin command");
             Ok(AdminReply::Flushed(flushed as u64))
         }
-        AdminRequest::CacheStats => status_report::cache_stats(r).map(AdminReply::CacheStats),
+        AdminRequest::CacheStats => Ok(AdminReply::CacheStats(r.cache_stats())),
         AdminRequest::ForgetCredentials(target) => {
             let name = match target {
                 ForgetTarget::User(u) if u.trim().is_empty() => {
@@ -68,9 +68,9 @@ pub async fn handle(ctx: &Context, cmd: AdminRequest) -> AdminAnswer {
             );
             Ok(AdminReply::Forgotten(forgotten as u64))
         }
-        AdminRequest::Status => {
-            status_report::full(ctx).map(|s| AdminReply::Status(StatusReport::Full(Box::new(s))))
-        }
+        AdminRequest::Status => Ok(AdminReply::Status(StatusReport::Full(Box::new(
+            status_report::full(ctx),
+        )))),
         AdminRequest::Lookup { kind, key } => lookup(ctx, kind, &key).await.map(AdminReply::Lookup),
         AdminRequest::Reload => reload(ctx).await,
     }
@@ -174,12 +174,9 @@ fn found<T>(
     what: impl FnOnce() -> String,
     describe: impl FnOnce(&T) -> LookupFound,
 ) -> Result<LookupFound, Failure> {
-    match ans {
-        Answer::Found(v, src) => Ok(LookupFound {
-            source: source(src),
-            ..describe(&v)
-        }),
-        Answer::NotFound => Err(Failure::not_found(what())),
-        Answer::Unavailable(reason) => Err(Failure::Unavailable { reason }),
-    }
+    let (v, src) = ans.found(what)?;
+    Ok(LookupFound {
+        source: source(src),
+        ..describe(&v)
+    })
 }

@@ -3,6 +3,7 @@
 
 use super::Context;
 use roster_daemon::directory::ad::SidObject;
+use roster_daemon::resolver::DomainError;
 use roster_idmap::Sid;
 use roster_proto::admin::{Entry, GroupInfo, LookupFound, Source, UserInfo};
 use roster_proto::Failure;
@@ -48,7 +49,7 @@ pub(super) async fn lookup(ctx: &Context, key: &str) -> Result<LookupFound, Fail
                 });
             }
             Ok(None) => {}
-            Err(e) => return Err(Failure::unavailable(format!("domain {}: {e}", p.name()))),
+            Err(e) => return Err(DomainError::new(p.name(), e.into()).into()),
         }
     }
     Err(Failure::not_found(format!("SID {sid}")))

@@ -40,19 +40,10 @@ pub fn failed(request: &Request, failure: Failure) -> Response {
     }
 }
 
-/// A resolver answer as a failure of its kind (`what` names the object).
-fn answer_failure<T>(ans: Answer<T>, what: impl FnOnce() -> String) -> Result<T, Failure> {
-    match ans {
-        Answer::Found(v, _) => Ok(v),
-        Answer::NotFound => Err(Failure::not_found(what())),
-        Answer::Unavailable(reason) => Err(Failure::Unavailable { reason }),
-    }
-}
-
 fn reply<T>(timed: (Answer<T>, u64), ok: impl FnOnce(T) -> Response) -> (Response, u64) {
     let (ans, until) = timed;
-    let resp = match answer_failure(ans, String::new) {
-        Ok(v) => ok(v),
+    let resp = match ans.found(String::new) {
+        Ok((v, _)) => ok(v),
         Err(failure) => failure.into_lookup_response(),
     };
     (resp, until)
@@ -111,19 +102,18 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
         },
         Request::ListUsers { offset, limit } => match r.list_users(offset, limit).await {
             Ok((entries, more)) => (Response::Users { entries, more }, 0),
-            Err(e) => refused(Failure::Unavailable { reason: e }),
+            Err(e) => refused(e.into()),
         },
         Request::ListGroups { offset, limit } => match r.list_groups(offset, limit).await {
             Ok((entries, more)) => (Response::Groups { entries, more }, 0),
-            Err(e) => refused(Failure::Unavailable { reason: e }),
+            Err(e) => refused(e.into()),
         },
         // The whole report (pam.sock's; nss.sock answers the public one
         // before it gets here).
         Request::Status => (
-            Response::Admin(
-                status_report::full(ctx)
-                    .map(|s| AdminReply::Status(StatusReport::Full(Box::new(s)))),
-            ),
+            Response::Admin(Ok(AdminReply::Status(StatusReport::Full(Box::new(
+                status_report::full(ctx),
+            ))))),
             0,
         ),
         Request::Admin(cmd) => (Response::Admin(admin::handle(ctx, cmd).await), 0),

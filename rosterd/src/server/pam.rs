@@ -103,7 +103,7 @@ impl PamState {
             let creds = self.creds.clone();
             let gone = tokio::task::spawn_blocking(move || creds.forget_hash(&key))
                 .await
-                .map_err(|e| CredentialError::Hash(e.to_string()))??;
+                .map_err(CredentialError::Task)??;
             forgotten += usize::from(gone);
         }
         Ok(forgotten)

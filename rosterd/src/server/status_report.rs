@@ -2,25 +2,19 @@
 //! (`Status` on `pam.sock`, the admin `status` command) and the public one
 //! (`Status` on `nss.sock`: up, and each domain online or offline).
 //!
-//! The resolver describes its domains and cache as JSON
-//! ([`roster_daemon::resolver::Resolver::status`]); this module reads that into the
-//! protocol's types, so a field the resolver adds reaches `rosterctl` once
-//! it is added to [`FullStatus`] (or [`DomainStatus`]) in `proto`.
+//! The resolver reports its domains and cache in the protocol's types
+//! ([`roster_daemon::resolver::Resolver::status`]); this module adds rosterd's
+//! process, the refused entries and the memory cache.
 
 use super::Context;
 use roster_daemon::resolver::Resolver;
-use roster_proto::admin::{
-    CacheStats, DomainStatus, FullStatus, HitRate, PublicDomain, PublicStatus, RefusedEntry,
-};
-use roster_proto::Failure;
+use roster_proto::admin::{FullStatus, PublicDomain, PublicStatus, RefusedEntry};
 
 /// The whole status report: the resolver's domains and cache, rosterd's
 /// process, the refused entries and the memory cache's path.
-pub fn full(ctx: &Context) -> Result<FullStatus, Failure> {
+pub fn full(ctx: &Context) -> FullStatus {
     let r = &ctx.resolver;
-    let mut report: FullStatus = serde_json::from_value(r.status())
-        .map_err(|e| Failure::unavailable(format!("the resolver's status document: {e}")))?;
-    report.cache = cache_stats(r)?;
+    let mut report = FullStatus::from(r.status());
     report.pid = std::process::id();
     report.process = super::procstat::snapshot();
     // Entries never served (ID collisions, local accounts, reserved IDs):
@@ -30,15 +24,7 @@ pub fn full(ctx: &Context) -> Result<FullStatus, Failure> {
         .memcache
         .as_ref()
         .map(|m| m.path().display().to_string());
-    Ok(report)
-}
-
-/// The cache counters, with the hit rate computed from them.
-pub fn cache_stats(r: &Resolver) -> Result<CacheStats, Failure> {
-    let mut stats: CacheStats = serde_json::from_value(r.cache_stats())
-        .map_err(|e| Failure::unavailable(format!("the cache counters: {e}")))?;
-    stats.hit_rate = HitRate::of(stats.hits, stats.misses);
-    Ok(stats)
+    report
 }
 
 /// The public report of the world-accessible `nss.sock`: whether the
@@ -46,17 +32,11 @@ pub fn cache_stats(r: &Resolver) -> Result<CacheStats, Failure> {
 /// URIs and recent errors, which may name bind DNs or filters, are only
 /// in the whole report on `pam.sock`).
 pub fn public(r: &Resolver) -> PublicStatus {
-    let domains: Vec<DomainStatus> = r.status()["domains"]
-        .as_array()
-        .map(|ds| {
-            ds.iter()
-                .filter_map(|d| serde_json::from_value(d.clone()).ok())
-                .collect()
-        })
-        .unwrap_or_default();
     PublicStatus {
         state: "up".into(),
-        domains: domains
+        domains: r
+            .status()
+            .domains
             .into_iter()
             .map(|d| PublicDomain {
                 name: d.name,

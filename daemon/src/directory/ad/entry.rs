@@ -80,7 +80,7 @@ pub fn ad_user(
     let a = &cfg.attributes;
     let name = served_name(cfg, e, &a.username)?;
     let sid = object_sid(e)?;
-    let (uid, gid) = if cfg.idmap.backend == Backend::Rfc2307 {
+    let (uid, gid) = if cfg.idmap.backend() == Backend::Rfc2307 {
         (posix_id(e, &a.uid_number)?, posix_id(e, &a.gid_number)?)
     } else {
         let uid = idmap
@@ -143,7 +143,7 @@ pub fn ad_group(
 ) -> Result<GroupRecord, String> {
     let a = &cfg.attributes;
     let name = served_name(cfg, e, &a.group_name)?;
-    let gid = if cfg.idmap.backend == Backend::Rfc2307 {
+    let gid = if cfg.idmap.backend() == Backend::Rfc2307 {
         posix_id(e, &a.gid_number)?
     } else {
         let sid = object_sid(e)?;

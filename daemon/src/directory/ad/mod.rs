@@ -99,7 +99,7 @@ impl Ad {
     /// True when every ID is derived from the object's SID (the rid, sss
     /// or autorid backend): two entries can never share an ID.
     pub(crate) fn ids_from_sids(&self, cfg: &DomainConfig) -> bool {
-        cfg.idmap.backend != Backend::Rfc2307
+        cfg.idmap.backend() != Backend::Rfc2307
     }
 
     /// The user (`users`) or group search of the search base, unfiltered
@@ -264,7 +264,7 @@ impl Ad {
         if dir.idmap.check_posix_id(&dir.cfg.name, id).is_err() {
             return None;
         }
-        if dir.cfg.idmap.backend == Backend::Rfc2307 {
+        if dir.cfg.idmap.backend() == Backend::Rfc2307 {
             return Some(filter::eq(posix_attr, &id.to_string()));
         }
         let sid = dir.idmap.resolve_id(id).ok()?;

@@ -312,7 +312,7 @@ fn local_primary_groups_are_served_below_min_id() {
     // Configured: only the listed GIDs, also outside an rfc2307 range.
     let c = cfg("local_primary_gids = [50]\n[domain.idmap]\nrange_low = 10000\nrange_high = 20000");
     let ranged = DomainSet::new(
-        &[(c.name.clone(), c.idmap.clone(), c.min_id, c.max_id)],
+        &[(c.name.clone(), c.idmap.settings(), c.min_id, c.max_id)],
         None,
     )
     .unwrap();

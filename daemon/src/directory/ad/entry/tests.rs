@@ -11,7 +11,7 @@ fn setup(idmap: &str) -> (DomainConfig, DomainSet, Sid) {
     let cfg = Config::from_str(&text, "roster.toml").unwrap();
     let d = cfg.domains[0].clone();
     let set = DomainSet::new(
-        &[(d.name.clone(), d.idmap.clone(), d.min_id, d.max_id)],
+        &[(d.name.clone(), d.idmap.settings(), d.min_id, d.max_id)],
         None,
     )
     .unwrap();
