@@ -5,8 +5,6 @@
 //! a filter, so that `*`, `(`, `)`, `\` and NUL can never change the meaning of
 //! the filter.
 
-use std::fmt::Write;
-
 /// Escapes a value for use inside an LDAP filter assertion (RFC 4515 §3).
 ///
 /// `*`, `(`, `)`, `\` and NUL are replaced by `\2a`, `\28`, `\29`, `\5c` and
@@ -15,21 +13,6 @@ use std::fmt::Write;
 /// daemon already uses.
 pub fn escape(value: &str) -> String {
     ldap3::ldap_escape(value).into_owned()
-}
-
-/// Escapes raw bytes for a filter: every byte outside printable ASCII, and
-/// every special character, becomes `\XX` (used for binary values such as SIDs).
-pub fn escape_bytes(value: &[u8]) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for &b in value {
-        if b.is_ascii_graphic() && !matches!(b, b'*' | b'(' | b')' | b'\\') || b == b' ' {
-            out.push(b as char);
-        } else {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "\\{b:02x}");
-        }
-    }
-    out
 }
 
 /// `(attr=value)` with `value` escaped. `attr` comes from the configuration
@@ -110,12 +93,6 @@ mod tests {
         // or a conjunction: its value is the literal input.
         let unescaped = ldap3::ldap_unescape(&f[5..f.len() - 1]).expect("valid escapes");
         assert_eq!(unescaped, "*)(objectClass=*");
-    }
-
-    #[test]
-    fn escape_bytes_hex_encodes_binary() {
-        assert_eq!(escape_bytes(&[0x01, 0x05, b'a', b'*']), "\\01\\05a\\2a");
-        assert_eq!(escape_bytes(b"a b"), "a b");
     }
 
     #[test]

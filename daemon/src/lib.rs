@@ -1,13 +1,12 @@
-//! rosterd internals: configuration, directory access, cache and socket service.
+//! The roster core library: configuration, directory access, resolver,
+//! cache, persistent store and authentication decisions. `rosterd` (the
+//! socket service) and `rosterctl` are built on it.
 pub mod auth;
 pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod directory;
-pub mod filter;
-pub mod memcache_publish;
-pub mod privileges;
+pub(crate) mod filter;
 pub mod registry;
 pub mod resolver;
-pub mod server;
 pub mod store;

@@ -2,7 +2,7 @@
 //! enabled domains' directories (connections and server state), their ID
 //! mapping and their PAM settings, built once and shared by the resolver,
 //! PAM and the admin commands. A reload builds the next generation and the
-//! daemon swaps it in whole ([`crate::server::Context::install`]).
+//! daemon swaps it in whole (rosterd's `server::Context::install`).
 //!
 //! A domain whose configuration did not change keeps its connections,
 //! server state and cached answers across a reload, but joins the new

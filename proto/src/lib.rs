@@ -99,8 +99,8 @@ pub use codec::{
 };
 pub use failure::Failure;
 pub use paths::{
-    DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_DIR, DEFAULT_STATE_DIR, LOOP_GUARD_ENV, NSS_SOCKET_NAME,
-    PAM_SOCKET_NAME,
+    DAEMON_USER, DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_DIR, DEFAULT_STATE_DIR, LOOP_GUARD_ENV,
+    NSS_SOCKET_NAME, PAM_SOCKET_NAME,
 };
 pub use types::{Group, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User};
 

@@ -42,11 +42,8 @@
 //! the flag on every lookup and re-map the new file. Stopping the daemon
 //! retires the file and removes it.
 
-#[path = "memcache_reader.rs"]
 mod reader;
-#[path = "memcache_view.rs"]
 mod view;
-#[path = "memcache_writer.rs"]
 mod writer;
 
 pub use reader::{Mapping, MemcacheReader};
@@ -358,5 +355,4 @@ mod tests {
 }
 
 #[cfg(test)]
-#[path = "memcache_tests.rs"]
 mod file_tests;

@@ -1,4 +1,4 @@
-//! Default locations shared by the daemon and its clients.
+//! Default locations and names shared by the daemon and its clients.
 
 /// Default configuration file read by `rosterd` and `rosterctl`.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/roster/roster.toml";
@@ -14,3 +14,7 @@ pub const PAM_SOCKET_NAME: &str = "pam.sock";
 /// NSS module answers "unavailable" at once, so the daemon never resolves a
 /// name through its own module (no deadlock, no recursion).
 pub const LOOP_GUARD_ENV: &str = "_ROSTER_NSS_LOOP_GUARD";
+/// The system user rosterd is meant to run as (created by the Debian
+/// package and by `make install`); a secret file may be group-readable
+/// through its group.
+pub const DAEMON_USER: &str = "_roster";

@@ -88,7 +88,7 @@ fn ten_thousand_connections_from_one_user_cost_others_nothing() {
     let _ = flooder.wait();
 
     assert!(during.starts_with("User("), "{during}\n{}", rd.log());
-    let per_uid = roster_daemon::server::Limits::default().max_connections_per_uid;
+    let per_uid = rosterd::server::Limits::default().max_connections_per_uid;
     assert!(
         held <= baseline + per_uid + 4,
         "rosterd holds {held} descriptors during the flood (before: {baseline}, per-UID limit {per_uid})"

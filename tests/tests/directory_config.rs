@@ -2,8 +2,8 @@
 //! roster.toml with one fault, checked like `rosterd --check-config`; the
 //! error names the file, the line and the key.
 
-#[path = "directory_common/mod.rs"]
-mod common;
+mod directory_common;
+use directory_common as common;
 
 use common::tiny_ldif;
 use roster_daemon::config::check;

@@ -1,8 +1,8 @@
 //! Failover, dead-server memory, failback, a stopped or hung directory.
 //! Assertions are on outcomes and error kinds, never on elapsed time.
 
-#[path = "directory_common/mod.rs"]
-mod common;
+mod directory_common;
+use directory_common as common;
 
 use common::{directory, tiny_ldif};
 use roster_daemon::directory::DirectoryError;

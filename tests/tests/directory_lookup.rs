@@ -2,8 +2,8 @@
 //! (memberUid, member DNs, nesting, cycles), broken entries, duplicates,
 //! overrides, limit_to_groups, enumeration.
 
-#[path = "directory_common/mod.rs"]
-mod common;
+mod directory_common;
+use directory_common as common;
 
 use common::{directory, directory_with};
 use ldap3::{Scope, SearchEntry};

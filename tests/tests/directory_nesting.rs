@@ -3,8 +3,8 @@
 //! `uniqueMember`, a primary group that
 //! is not in the directory, and the depth limit.
 
-#[path = "directory_common/mod.rs"]
-mod common;
+mod directory_common;
+use directory_common as common;
 
 use common::{directory, directory_with, tiny_ldif};
 use roster_daemon::directory::GroupRef;

@@ -2,8 +2,8 @@
 //! server signed by another CA refused (and accepted with tls_verify off),
 //! and a TLS client certificate presented.
 
-#[path = "directory_common/mod.rs"]
-mod common;
+mod directory_common;
+use directory_common as common;
 
 use common::directory;
 use ldap3::exop::{WhoAmI, WhoAmIResp};

@@ -354,7 +354,7 @@ fn last_local_entries() -> [Op; 4] {
 /// Builds the release rosterd and module this benchmark loads.
 fn build_release_parts() {
     build_release(
-        &["roster-daemon", "nss_roster"],
+        &["rosterd", "nss_roster"],
         "building rosterd and the NSS module failed",
     );
 }

@@ -120,7 +120,7 @@ fn signal(pid: i32, sig: libc::c_int) {
 
 fn outer() {
     build_release(
-        &["roster-daemon", "nss_roster", "pam_roster"],
+        &["rosterd", "nss_roster", "pam_roster"],
         "building rosterd and the modules failed",
     );
     let exe = std::env::current_exe().expect("own path");

@@ -375,7 +375,7 @@ fn report(r: &BTreeMap<String, String>) {
 /// Builds the release rosterd and modules this benchmark loads.
 fn build_release_parts() {
     build_release(
-        &["roster-daemon", "nss_roster", "pam_roster"],
+        &["rosterd", "nss_roster", "pam_roster"],
         "building rosterd and the modules failed",
     );
 }

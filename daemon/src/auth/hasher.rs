@@ -22,14 +22,14 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 /// Threads computing argon2id hashes (each with its own reused block).
-pub const HASH_THREADS: usize = 1;
+pub(crate) const HASH_THREADS: usize = 1;
 /// Jobs that may wait for a hashing thread; a caller beyond that waits
 /// for room.
-pub const QUEUE_LEN: usize = 32;
+pub(crate) const QUEUE_LEN: usize = 32;
 /// Memory cost of the hashes roster stored before the cost was
 /// configurable (the argon2 crate's default, m=19456 KiB, t=2): such
 /// hashes keep verifying whatever the configured cost.
-pub const LEGACY_COST: HashCost = HashCost {
+pub(crate) const LEGACY_COST: HashCost = HashCost {
     memory_kib: 19 * 1024,
     iterations: 2,
 };

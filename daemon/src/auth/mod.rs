@@ -7,15 +7,15 @@
 //! Every decision is logged (user, service, rhost, result, reason), never a
 //! password.
 
-pub mod backend;
-pub mod credentials;
-pub mod fingerprint;
+pub(crate) mod backend;
+pub(crate) mod credentials;
+pub(crate) mod fingerprint;
 pub mod hasher;
-pub mod ldap;
+pub(crate) mod ldap;
 pub mod pending;
-pub mod policy;
-pub mod service;
-pub mod settings;
+pub(crate) mod policy;
+pub(crate) mod service;
+pub(crate) mod settings;
 
 #[cfg(test)]
 mod tests;

@@ -12,9 +12,9 @@
 //! strings, two LRU nodes and the hash table); the persistent store's index
 //! adds about 13 MB for their 200,000 entries.
 
-pub mod entry;
-pub mod flight;
-pub mod key;
+pub(crate) mod entry;
+pub(crate) mod flight;
+pub(crate) mod key;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use entry::{GroupEntry, NetgroupEntry, UserEntry, Value};

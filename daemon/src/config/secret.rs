@@ -57,7 +57,7 @@ impl SecretReader {
         SecretReader {
             uid: nix::unistd::geteuid().as_raw(),
             gid: nix::unistd::getegid().as_raw(),
-            daemon_gid: nix::unistd::Group::from_name(crate::privileges::DAEMON_USER)
+            daemon_gid: nix::unistd::Group::from_name(roster_proto::DAEMON_USER)
                 .ok()
                 .flatten()
                 .map(|g| g.gid.as_raw()),
@@ -74,13 +74,13 @@ impl SecretReader {
         if me.uid != 0 {
             return me;
         }
-        match crate::privileges::DaemonUser::lookup(crate::privileges::DAEMON_USER) {
-            Ok(u) => SecretReader {
+        match nix::unistd::User::from_name(roster_proto::DAEMON_USER) {
+            Ok(Some(u)) if !u.uid.is_root() => SecretReader {
                 uid: u.uid.as_raw(),
                 gid: u.gid.as_raw(),
                 daemon_gid: Some(u.gid.as_raw()),
             },
-            Err(_) => me,
+            _ => me,
         }
     }
 
@@ -137,8 +137,8 @@ pub(crate) fn check_private_file(
         return Err(format!(
             "{shown} has mode {mode:04o} and group gid {group}: {what} may be group-readable only through the daemon's group (gid {}) or {}'s (chgrp {} FILE, or chmod 600)",
             reader.gid,
-            crate::privileges::DAEMON_USER,
-            crate::privileges::DAEMON_USER,
+            roster_proto::DAEMON_USER,
+            roster_proto::DAEMON_USER,
         ));
     }
     let readable = reader.uid == 0

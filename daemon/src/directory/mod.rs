@@ -12,19 +12,19 @@
 //! Connections fail over between the domain's URIs and never wait longer
 //! than `connect_timeout` / `op_timeout`; a dead server is remembered.
 
-pub mod account;
+pub(crate) mod account;
 pub mod ad;
 mod conn;
 mod entry;
 mod flavour;
-pub mod idmap_store;
+pub(crate) mod idmap_store;
 mod login;
 mod nesting;
 mod netgroup;
-pub mod ppolicy;
+pub(crate) mod ppolicy;
 mod records;
 mod referral;
-pub mod rfc2307;
+pub(crate) mod rfc2307;
 mod search;
 mod session;
 pub mod sshkey;

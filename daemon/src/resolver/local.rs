@@ -12,10 +12,10 @@ use std::time::SystemTime;
 
 /// IDs never served for a directory object: root, `nobody`/`nogroup`,
 /// the 16-bit "no ID" value and `(uid_t)-1`.
-pub const RESERVED_IDS: [u32; 4] = [0, 65534, 65535, u32::MAX];
+pub(crate) const RESERVED_IDS: [u32; 4] = [0, 65534, 65535, u32::MAX];
 
 /// True for an ID no directory object may have.
-pub fn is_reserved_id(id: u32) -> bool {
+pub(crate) fn is_reserved_id(id: u32) -> bool {
     RESERVED_IDS.contains(&id)
 }
 

@@ -28,16 +28,16 @@
 //! NSS time budget) while the search goes on in the background, so a slow
 //! directory never makes a known user's login wait.
 
-pub mod enumerate;
-#[cfg(test)]
+pub(crate) mod enumerate;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 mod fetch;
 mod flush;
-pub mod ldap;
+pub(crate) mod ldap;
 pub mod local;
 mod netgroup;
 mod owner;
-pub mod provider;
+pub(crate) mod provider;
 mod status;
 
 pub use enumerate::EnumerationError;
@@ -208,7 +208,7 @@ pub struct Resolver {
 }
 
 /// Users and groups answered from the enumeration snapshot per page, at most.
-pub const MAX_PAGE: usize = 500;
+pub(crate) const MAX_PAGE: usize = 500;
 
 /// Lookups [`Resolver::prefetch_groups`] runs at once (one connection
 /// multiplexes them).

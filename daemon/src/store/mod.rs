@@ -29,7 +29,7 @@
 //! every instant.
 
 mod index;
-pub mod record;
+pub(crate) mod record;
 mod writer;
 
 pub use record::{
@@ -50,7 +50,7 @@ use thiserror::Error;
 /// File header: format name and version.
 const FILE_MAGIC: &[u8; 8] = b"ROSTERC1";
 /// Name of the log inside the state directory.
-pub const STORE_FILE_NAME: &str = "cache.log";
+pub(crate) const STORE_FILE_NAME: &str = "cache.log";
 /// Do not compact logs smaller than this.
 const COMPACT_MIN_BYTES: u64 = 1024 * 1024;
 /// Largest number of queued operations written in one batch.

@@ -6,21 +6,21 @@ use ldap3::SearchEntry;
 use roster_idmap::Sid;
 
 /// `userAccountControl` flag: the account is disabled.
-pub const UF_ACCOUNTDISABLE: u32 = 0x2;
+pub(crate) const UF_ACCOUNTDISABLE: u32 = 0x2;
 /// `userAccountControl` flag: the account is locked out.
-pub const UF_LOCKOUT: u32 = 0x10;
+pub(crate) const UF_LOCKOUT: u32 = 0x10;
 /// Seconds between 1601-01-01 (FILETIME epoch) and 1970-01-01.
 const FILETIME_EPOCH_OFFSET: i64 = 11_644_473_600;
 
 /// The raw bytes of the first value of `attr` (case-insensitive): binary
 /// values, or text values that happened to be valid UTF-8.
-pub fn first_bytes<'a>(e: &'a SearchEntry, attr: &str) -> Option<&'a [u8]> {
+pub(crate) fn first_bytes<'a>(e: &'a SearchEntry, attr: &str) -> Option<&'a [u8]> {
     all_bytes(e, attr).into_iter().next()
 }
 
 /// The raw bytes of every value of `attr` (case-insensitive), binary or
 /// text (ldap3 files a binary value that is valid UTF-8 under `attrs`).
-pub fn all_bytes<'a>(e: &'a SearchEntry, attr: &str) -> Vec<&'a [u8]> {
+pub(crate) fn all_bytes<'a>(e: &'a SearchEntry, attr: &str) -> Vec<&'a [u8]> {
     let mut out: Vec<&[u8]> = Vec::new();
     for (k, v) in &e.bin_attrs {
         if k.eq_ignore_ascii_case(attr) {
@@ -45,7 +45,7 @@ pub fn text<'a>(e: &'a SearchEntry, attr: &str) -> Option<&'a str> {
 }
 
 /// The entry's `objectSid`.
-pub fn object_sid(e: &SearchEntry) -> Result<Sid, String> {
+pub(crate) fn object_sid(e: &SearchEntry) -> Result<Sid, String> {
     let raw = first_bytes(e, "objectSid").ok_or("missing required attribute objectSid")?;
     Sid::from_bytes(raw).map_err(|err| format!("objectSid is not a valid SID: {err}"))
 }
@@ -60,7 +60,7 @@ pub fn token_group_sids(e: &SearchEntry) -> Vec<Sid> {
 
 /// The SID of a user's primary group: the domain SID with the RID from
 /// `primaryGroupID`.
-pub fn primary_group_sid(domain_sid: &Sid, primary_group_id: &str) -> Result<Sid, String> {
+pub(crate) fn primary_group_sid(domain_sid: &Sid, primary_group_id: &str) -> Result<Sid, String> {
     let rid: u32 = primary_group_id
         .trim()
         .parse()
@@ -71,13 +71,13 @@ pub fn primary_group_sid(domain_sid: &Sid, primary_group_id: &str) -> Result<Sid
 }
 
 /// `userAccountControl` as flags (AD writes it as a signed 32-bit number).
-pub fn uac_flags(v: &str) -> Option<u32> {
+pub(crate) fn uac_flags(v: &str) -> Option<u32> {
     v.trim().parse::<i64>().ok().map(|n| n as u32)
 }
 
 /// A FILETIME (100 ns since 1601-01-01) as Unix seconds; `None` for 0 and
 /// 0x7FFFFFFFFFFFFFFF, which mean "never" in `accountExpires`.
-pub fn filetime_to_unix(ft: i64) -> Option<i64> {
+pub(crate) fn filetime_to_unix(ft: i64) -> Option<i64> {
     if ft <= 0 || ft == i64::MAX {
         return None;
     }

@@ -16,7 +16,7 @@
 
 mod entry;
 pub mod mapping;
-pub mod password;
+pub(crate) mod password;
 
 use super::flavour::Verdict;
 use super::nesting::{expand_offline, norm_dn};
@@ -36,9 +36,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 /// LDAP_MATCHING_RULE_IN_CHAIN: transitive membership in one search.
-pub const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
+pub(crate) const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
 /// Values of `member` asked for per ranged read (AD's MaxValRange).
-pub const RANGE_STEP: u32 = 1500;
+pub(crate) const RANGE_STEP: u32 = 1500;
 /// SIDs per OR filter.
 const VALUES_PER_SEARCH: usize = 500;
 

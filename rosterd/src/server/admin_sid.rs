@@ -2,8 +2,8 @@
 //! object's SID extends (a search by binary objectSid), uncached.
 
 use super::Context;
-use crate::directory::ad::SidObject;
-use crate::resolver::DomainError;
+use roster_daemon::directory::ad::SidObject;
+use roster_daemon::resolver::DomainError;
 use roster_idmap::Sid;
 use roster_proto::admin::{Entry, GroupInfo, LookupFound, Source, UserInfo};
 use roster_proto::Failure;

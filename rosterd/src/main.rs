@@ -20,7 +20,7 @@
 //! `socket_dir` and `state_dir`, gives them (and, the first time, what a
 //! root-run rosterd left in them) to that user, and becomes it — before it
 //! reads its configuration, opens its store or binds a socket (see
-//! [`roster_daemon::privileges`]). Started as that user already (the
+//! [`rosterd::privileges`]). Started as that user already (the
 //! unit's `User=_roster`), it has nothing to drop. Either way the
 //! configuration and secret files are read as `_roster`, at start and at
 //! every SIGHUP alike; `pam.sock` keeps checking that its peer is root.
@@ -29,12 +29,12 @@ use anyhow::{bail, Context as _, Result};
 use clap::Parser;
 use roster_daemon::cache::SystemClock;
 use roster_daemon::config::{Config, ConfigError, DaemonSettings};
-use roster_daemon::memcache_publish::MemcachePublisher;
-use roster_daemon::privileges::{self, DaemonUser};
 use roster_daemon::registry::Generation;
 use roster_daemon::resolver::{Resolver, Settings};
-use roster_daemon::server::{notify, nss_conf, pam, Context, Limits, ReloadRequest, Server};
 use roster_daemon::store::Store;
+use rosterd::memcache_publish::MemcachePublisher;
+use rosterd::privileges::{self, DaemonUser};
+use rosterd::server::{notify, nss_conf, pam, Context, Limits, ReloadRequest, Server};
 use std::io::IsTerminal;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -20,7 +20,7 @@
 
 use super::dispatch::check_name;
 use super::{status_report, Context};
-use crate::resolver::{Answer, Source as ResolverSource};
+use roster_daemon::resolver::{Answer, Source as ResolverSource};
 use roster_proto::admin::{
     AdminAnswer, AdminReply, AdminRequest, Entry, FlushTarget, ForgetTarget, GroupInfo,
     LookupFound, LookupKind, NetgroupInfo, Source, StatusReport, UserInfo,

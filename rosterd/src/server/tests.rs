@@ -1,7 +1,7 @@
 use super::*;
-use crate::cache::SystemClock;
-use crate::resolver::fake::FakeDirectory;
-use crate::resolver::{Provider, Settings};
+use roster_daemon::cache::SystemClock;
+use roster_daemon::resolver::fake::FakeDirectory;
+use roster_daemon::resolver::{Provider, Settings};
 use roster_proto::admin::{document, AdminReply, AdminRequest, FlushTarget, LookupKind};
 use roster_proto::{
     decode_response, encode_request, parse_header, Client, Failure, PamCode, Request, Response,
@@ -26,9 +26,9 @@ impl Running {
 
 /// Local accounts that hide nothing (the host's /etc/group may have a
 /// "staff").
-fn no_locals() -> crate::resolver::local::LocalAccounts {
+fn no_locals() -> roster_daemon::resolver::local::LocalAccounts {
     let p = std::path::Path::new("/nonexistent/roster-test");
-    crate::resolver::local::LocalAccounts::from_paths(&p.join("passwd"), &p.join("group"))
+    roster_daemon::resolver::local::LocalAccounts::from_paths(&p.join("passwd"), &p.join("group"))
 }
 
 fn my_uid() -> u32 {
@@ -780,7 +780,7 @@ async fn ssh_keys_follow_the_nss_rules_and_stay_out_of_the_memory_cache() {
     .unwrap();
     std::fs::write(etc.join("group"), "").unwrap();
     let locals =
-        crate::resolver::local::LocalAccounts::from_paths(&etc.join("passwd"), &etc.join("group"));
+        roster_daemon::resolver::local::LocalAccounts::from_paths(&etc.join("passwd"), &etc.join("group"));
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBmW4rGq0oH7Z4Y2mB0y7e0P2qVZ5y8sF0cXQ2o6m2vN alice@laptop";
     let directory = FakeDirectory::new("example");
     directory.add_user("alice", 10001, 10000);

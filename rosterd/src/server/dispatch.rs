@@ -8,7 +8,7 @@
 //! ([`Failure::into_lookup_response`]).
 
 use super::{admin, pam, status_report, Context};
-use crate::resolver::Answer;
+use roster_daemon::resolver::Answer;
 use roster_proto::admin::{AdminReply, StatusReport};
 use roster_proto::{Failure, Request, Response};
 

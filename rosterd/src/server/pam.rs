@@ -1,14 +1,16 @@
 //! Handling of the PAM requests (codes 20..=23), received on `pam.sock`
-//! only. The decisions themselves are in [`crate::auth`]; this file keeps
+//! only. The decisions themselves are in [`roster_daemon::auth`]; this file keeps
 //! the PAM service of the current configuration generation (built once
 //! per generation over its directories and settings, see
-//! [`crate::registry`]) and the cached credentials, which outlive reloads.
+//! [`roster_daemon::registry`]) and the cached credentials, which outlive reloads.
 
 use super::Context;
-use crate::auth::{AuthSettings, CredentialError, CredentialStore, DirectoryBackend, PamAuth};
-use crate::config::Config;
-use crate::registry::Generation;
-use crate::resolver::Resolver;
+use roster_daemon::auth::{
+    AuthSettings, CredentialError, CredentialStore, DirectoryBackend, PamAuth,
+};
+use roster_daemon::config::Config;
+use roster_daemon::registry::Generation;
+use roster_daemon::resolver::Resolver;
 use roster_proto::{Request, Response};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -65,9 +67,9 @@ impl PamState {
         let creds = Arc::new(creds);
         let resolver = Resolver::new(
             Vec::new(),
-            crate::resolver::Settings::default(),
+            roster_daemon::resolver::Settings::default(),
             None,
-            Arc::new(crate::cache::SystemClock),
+            Arc::new(roster_daemon::cache::SystemClock),
         );
         PamState {
             live: RwLock::new((empty_service(resolver, creds.clone()), 0)),
@@ -134,7 +136,7 @@ impl PamState {
         if !left.is_empty() {
             tracing::error!(
                 updates = left.len(),
-                users = ?crate::auth::pending::keys_of(&left),
+                users = ?roster_daemon::auth::pending::keys_of(&left),
                 bound_ms = bound.as_millis() as u64,
                 "cached-credential updates lost at shutdown: not written in time"
             );

@@ -3,11 +3,11 @@
 //! (`Status` on `nss.sock`: up, and each domain online or offline).
 //!
 //! The resolver reports its domains and cache in the protocol's types
-//! ([`crate::resolver::Resolver::status`]); this module adds rosterd's
+//! ([`roster_daemon::resolver::Resolver::status`]); this module adds rosterd's
 //! process, the refused entries and the memory cache.
 
 use super::Context;
-use crate::resolver::Resolver;
+use roster_daemon::resolver::Resolver;
 use roster_proto::admin::{FullStatus, PublicDomain, PublicStatus, RefusedEntry};
 
 /// The whole status report: the resolver's domains and cache, rosterd's

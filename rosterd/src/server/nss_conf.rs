@@ -15,7 +15,7 @@
 //! Lists are comma-separated, without spaces. Names cannot contain `,`
 //! or a newline (the configuration refuses them).
 
-use crate::config::NssSettings;
+use roster_daemon::config::NssSettings;
 use roster_proto::atomic_file::{self, Options};
 use std::io;
 use std::path::{Path, PathBuf};

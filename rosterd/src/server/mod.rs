@@ -31,7 +31,7 @@ pub mod procstat;
 pub mod status_report;
 
 use crate::memcache_publish::MemcachePublisher;
-use crate::resolver::Resolver;
+use roster_daemon::resolver::Resolver;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -67,8 +67,8 @@ impl Context {
     /// domains the generation did not carry over unchanged are dropped.
     pub fn install(
         &self,
-        generation: &crate::registry::Generation,
-        settings: crate::resolver::Settings,
+        generation: &roster_daemon::registry::Generation,
+        settings: roster_daemon::resolver::Settings,
     ) {
         self.resolver
             .reconfigure(generation.providers(), settings, generation.kept());

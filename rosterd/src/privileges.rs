@@ -16,7 +16,7 @@ use thiserror::Error;
 
 /// The system user rosterd is meant to run as (created by the Debian
 /// package and by `make install`).
-pub const DAEMON_USER: &str = "_roster";
+pub use roster_proto::DAEMON_USER;
 
 /// Why rosterd could not become its user.
 #[derive(Debug, Error)]
