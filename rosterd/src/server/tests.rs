@@ -779,8 +779,10 @@ async fn ssh_keys_follow_the_nss_rules_and_stay_out_of_the_memory_cache() {
     )
     .unwrap();
     std::fs::write(etc.join("group"), "").unwrap();
-    let locals =
-        roster_daemon::resolver::local::LocalAccounts::from_paths(&etc.join("passwd"), &etc.join("group"));
+    let locals = roster_daemon::resolver::local::LocalAccounts::from_paths(
+        &etc.join("passwd"),
+        &etc.join("group"),
+    );
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBmW4rGq0oH7Z4Y2mB0y7e0P2qVZ5y8sF0cXQ2o6m2vN alice@laptop";
     let directory = FakeDirectory::new("example");
     directory.add_user("alice", 10001, 10000);
