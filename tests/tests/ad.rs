@@ -11,7 +11,7 @@ mod ad_nfs;
 mod hosts_common;
 mod pam_common;
 
-use pam_common::{account, pamtester, says, service_file, SERVICE};
+use pam_common::{account, as_setuid_from, pamtester, pamtester_via, says, service_file, SERVICE};
 use roster_e2e::namespace::Namespace;
 use roster_e2e::rosterd::Rosterd;
 use roster_e2e::samba::{
@@ -347,16 +347,20 @@ fn pam_refuses_disabled_and_expired_accounts_and_asks_for_a_new_password() {
 
     // The change that follows goes through unicodePwd (delete old, add
     // new) over TLS; then the new password logs in and the old one not.
+    // Run as a user's setuid passwd runs (root's own is a reset).
+    let users_passwd = as_setuid_from(65534);
     let new = "Frank!N3w-passw0rd";
-    let wrong = pamtester(
+    let wrong = pamtester_via(
         &ns,
+        &users_passwd,
         AD_FRANK.name,
         "chauthtok",
         &["wrong-current", new, new],
     );
     assert!(!wrong.ok, "{}", wrong.text);
-    let c = pamtester(
+    let c = pamtester_via(
         &ns,
+        &users_passwd,
         AD_FRANK.name,
         "chauthtok",
         &[AD_FRANK.password, new, new],
@@ -374,16 +378,18 @@ fn pam_refuses_disabled_and_expired_accounts_and_asks_for_a_new_password() {
 
     // A user changing a valid password (bound as itself); AD's policy
     // refuses a too short one.
-    let short = pamtester(
+    let short = pamtester_via(
         &ns,
+        &users_passwd,
         AD_ALICE.name,
         "chauthtok",
         &[AD_ALICE.password, "x", "x"],
     );
     assert!(!short.ok, "{}", short.text);
     let new = "Alice!N3w-passw0rd";
-    let c = pamtester(
+    let c = pamtester_via(
         &ns,
+        &users_passwd,
         AD_ALICE.name,
         "chauthtok",
         &[AD_ALICE.password, new, new],
