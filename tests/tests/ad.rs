@@ -396,6 +396,48 @@ fn pam_refuses_disabled_and_expired_accounts_and_asks_for_a_new_password() {
     );
     assert!(c.ok, "alice's change:\n{}\n{}", c.text, tail(&rd.log()));
     assert!(pamtester(&ns, AD_ALICE.name, "authenticate", &[new]).ok);
+
+    // Root's `passwd frank` (pamtester as root: no current password):
+    // refused without a password admin, naming the keys; with the
+    // Administrator as password admin, unicodePwd is replaced and frank
+    // logs in with the new password.
+    let reset = "Frank!R3set-by-root";
+    let refused = pamtester(&ns, AD_FRANK.name, "chauthtok", &[reset, reset]);
+    assert!(
+        !refused.ok
+            && refused.text.contains(
+                "domain ad has no password_admin_dn / password_admin_password_file: root cannot reset passwords"
+            ),
+        "{}",
+        refused.text
+    );
+    let secrets = tempfile::tempdir().expect("temp dir");
+    let admin_pw = secrets.path().join("password_admin");
+    std::fs::write(&admin_pw, roster_e2e::samba::AD_ADMIN_PASSWORD).expect("write");
+    std::fs::set_permissions(
+        &admin_pw,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
+    let (rd2, _dir2) = rosterd(&format!(
+        "password_admin_dn = \"Administrator@{}\"\npassword_admin_password_file = \"{}\"\n",
+        roster_e2e::samba::AD_REALM.to_ascii_lowercase(),
+        admin_pw.display()
+    ));
+    let ns2 = Namespace::new()
+        .socket_dir(&rd2.socket_dir())
+        .pam_service(SERVICE, &service_file(""));
+    let r = pamtester(&ns2, AD_FRANK.name, "chauthtok", &[reset, reset]);
+    assert!(r.ok, "root's reset:\n{}\n{}", r.text, tail(&rd2.log()));
+    assert!(!r.text.contains("Current password:"), "{}", r.text);
+    let f = pamtester(&ns2, AD_FRANK.name, "authenticate acct_mgmt", &[reset]);
+    assert!(
+        f.ok,
+        "frank after the reset:\n{}\n{}",
+        f.text,
+        tail(&rd2.log())
+    );
+    assert!(!rd2.log().contains(roster_e2e::samba::AD_ADMIN_PASSWORD));
 }
 
 #[test]
