@@ -8,7 +8,7 @@
 //! or stalled client never holds up another. Connections are limited, and
 //! a connection over a limit is refused at once (told why if its socket
 //! takes the reply without waiting, then closed), never held: per peer UID
-//! on `nss.sock`, and in total over both sockets, with a few extra slots
+//! on `nss.sock` and `pam-user.sock`, and in total over the sockets, with a few extra slots
 //! kept for root (logins) when the total is reached. The limits are fitted
 //! to the process's descriptor limit at start ([`Limits::fit_descriptor_limit`]).
 //! A peer `pam.sock` does not serve (another UID) has its request read
@@ -81,7 +81,7 @@ impl Context {
 /// Limits of the socket service.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Connections open at once over both sockets; further ones are
+    /// Connections open at once over all sockets; further ones are
     /// refused at once (except root's, see `root_reserve`).
     pub max_connections: usize,
     /// Extra connections root (`unlimited_uid`) may open when
@@ -300,7 +300,7 @@ impl Server {
     }
 }
 
-/// The connection slots both sockets share.
+/// The connection slots the sockets share.
 #[derive(Clone)]
 struct Slots {
     /// `max_connections`.
