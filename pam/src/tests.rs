@@ -138,8 +138,10 @@ impl FakeDaemon {
         o
     }
 
+    /// The module's client on the fake's socket, as root's (the fake
+    /// stands for `pam.sock` whoever runs the tests).
     fn client(&self) -> SocketDaemon {
-        SocketDaemon::new(&self.options())
+        SocketDaemon::for_caller(&self.options(), true)
     }
 
     fn requests(&self) -> Vec<Request> {
