@@ -802,9 +802,10 @@ async fn grace_logins_succeed_and_are_reported() {
         vec!["Your password has expired; grace logins remaining: 2. Change it now."]
     );
     // Reported even with expiry warnings off.
-    let mut dom = DomainAuth::default();
-    dom.pwd_expiration_warning = 0;
-    let s = setup(dom);
+    let s = setup(DomainAuth {
+        pwd_expiration_warning: 0,
+        ..DomainAuth::default()
+    });
     *s.fake.bind_override.lock().unwrap() =
         Some(BindResult::Accepted(Some(PolicyNotice::GraceLogins(0))));
     let r = login(&s).await;
@@ -842,9 +843,10 @@ async fn expiry_warnings_from_the_account_state_within_the_window() {
     };
     assert!(login(&s).await.notices.is_empty());
     // pwd_expiration_warning = 0: never.
-    let mut dom = DomainAuth::default();
-    dom.pwd_expiration_warning = 0;
-    let s = setup(dom);
+    let s = setup(DomainAuth {
+        pwd_expiration_warning: 0,
+        ..DomainAuth::default()
+    });
     *s.fake.account.lock().unwrap() = AccountInfo {
         password_expires_at: Some(NOW as i64 + 60),
         ..AccountInfo::default()

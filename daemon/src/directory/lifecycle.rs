@@ -23,15 +23,19 @@ pub const ADMIN_LOCK: &str = "000001010000Z";
 /// AD's FILETIME ticks (100 ns) per second.
 const TICKS_PER_SEC: i64 = 10_000_000;
 
+/// A policy value's key: the policy entry's DN and the attribute, both
+/// lowercased.
+type PolicyKey = (String, String);
+
 /// Policy values read from the directory, by (DN, attribute), with the
 /// time they were read (`None`: the entry or the value does not exist).
 #[derive(Debug, Default)]
 pub(crate) struct PolicyCache {
-    values: Mutex<HashMap<(String, String), (Option<i64>, Instant)>>,
+    values: Mutex<HashMap<PolicyKey, (Option<i64>, Instant)>>,
 }
 
 impl PolicyCache {
-    fn get(&self, key: &(String, String)) -> Option<Option<i64>> {
+    fn get(&self, key: &PolicyKey) -> Option<Option<i64>> {
         let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         values
             .get(key)
@@ -39,7 +43,7 @@ impl PolicyCache {
             .map(|(v, _)| *v)
     }
 
-    fn put(&self, key: (String, String), value: Option<i64>) {
+    fn put(&self, key: PolicyKey, value: Option<i64>) {
         let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         if values.len() >= POLICY_CACHE_MAX && !values.contains_key(&key) {
             values.clear();
