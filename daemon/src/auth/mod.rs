@@ -2,7 +2,10 @@
 //! user, never with an empty password, never over an unencrypted connection
 //! unless `allow_insecure_auth`), cached credentials for offline logins
 //! (argon2id, lockout), account policy (`allow_groups`, `access_filter`,
-//! expiry, ppolicy lock, password age) and password change (RFC 3062).
+//! expiry, ppolicy lock until its lockout duration ends, password age),
+//! password lifecycle notices at login (expiry warnings within
+//! `pwd_expiration_warning` days, grace logins left) and password change
+//! (RFC 3062).
 //!
 //! Every decision is logged (user, service, rhost, result, reason), never a
 //! password.
