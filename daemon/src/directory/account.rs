@@ -81,3 +81,33 @@ pub struct AccountInfo {
     /// Whether the entry matches the domain's `access_filter` (None: no filter).
     pub filter_matches: Option<bool>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_offline_copy_written_before_the_lifecycle_fields_still_reads() {
+        let old = r#"{"shadow_expire":null,"shadow_last_change":19000,"shadow_max":90,"locked":true,"pwd_reset":false,"filter_matches":null}"#;
+        let info: AccountInfo = serde_json::from_str(old).unwrap();
+        assert!(info.locked);
+        assert_eq!(info.shadow_max, Some(90));
+        assert_eq!(
+            (
+                info.shadow_warning,
+                info.password_expires_at,
+                info.locked_until
+            ),
+            (None, None, None)
+        );
+        let new = AccountInfo {
+            locked_until: Some(1_796_285_100),
+            password_expires_at: Some(1_796_284_800),
+            shadow_warning: Some(7),
+            ..AccountInfo::default()
+        };
+        let back: AccountInfo =
+            serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert_eq!(back, new);
+    }
+}
