@@ -3,10 +3,12 @@
 //! socket service) and `rosterctl` are built on it.
 pub mod auth;
 pub mod cache;
-pub mod clock;
 pub mod config;
 pub mod directory;
 pub(crate) mod filter;
 pub mod registry;
 pub mod resolver;
 pub mod store;
+
+/// Time: [`roster_proto::clock`], the one clock module of every roster crate.
+pub use roster_proto::clock;
