@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod directory;
+pub mod dn;
 pub(crate) mod filter;
 pub mod registry;
 pub mod resolver;

@@ -6,11 +6,11 @@
 //! the files the domain names is a later step ([`super::files`]).
 
 use super::defaults::KindDefaults;
-use super::dn::{dn_is_under, is_dn};
 use super::domain::{AttributeMap, DomainConfig, DomainKind, SearchBases, SearchScope};
 use super::raw::{Opt, RawAttributes, RawDomain};
 use super::settings::{checked, or, seconds, span};
 use super::source::Fault;
+use crate::dn;
 use crate::filter;
 use std::time::Duration;
 
@@ -303,7 +303,7 @@ fn service_bind(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
 /// `base_dn`, `scope` and the search base lists: DNs under `base_dn`, one
 /// base for AD, valid filters.
 fn search_bases(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
-    if !is_dn(&d.base_dn) {
+    if !dn::is_dn(&d.base_dn) {
         return Err(Fault::at(
             "base_dn",
             r.base_dn.span(),
@@ -343,10 +343,10 @@ fn search_bases(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
             } else {
                 String::new()
             };
-            if !is_dn(b) {
+            if !dn::is_dn(b) {
                 return Err(fault(key, raw, format!("{at}\"{b}\" is not a DN")));
             }
-            if !dn_is_under(b, &d.base_dn) {
+            if !dn::is_under(b, &d.base_dn) {
                 return Err(fault(
                     key,
                     raw,

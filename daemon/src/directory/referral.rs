@@ -8,10 +8,10 @@
 //! bounded like the domain's own.
 
 use super::conn::host_port;
-use super::nesting::norm_dn;
 use super::search::{self, Found, Query, SearchFail};
 use super::{Directory, DirectoryError};
 use crate::config::DomainConfig;
+use crate::dn;
 use crate::filter;
 use ldap3::{Ldap, Scope, SearchEntry};
 use percent_encoding::percent_decode_str;
@@ -207,7 +207,11 @@ impl Directory {
         }
         let mut visited: HashSet<(String, String, &'static str)> = HashSet::new();
         if let Some((h, p)) = host_port(origin) {
-            visited.insert((format!("{h}:{p}"), norm_dn(&q.base), scope_name(q.scope)));
+            visited.insert((
+                format!("{h}:{p}"),
+                dn::normalize(&q.base),
+                scope_name(q.scope),
+            ));
         }
         let mut pending: VecDeque<(String, u32, Query)> =
             refs.into_iter().map(|r| (r, 1, q.clone())).collect();
@@ -243,7 +247,7 @@ impl Directory {
             let hostport = t.server.split_once("://").map_or("", |(_, r)| r);
             let key = (
                 hostport.to_string(),
-                norm_dn(&sub.base),
+                dn::normalize(&sub.base),
                 scope_name(sub.scope),
             );
             if !visited.insert(key) {
