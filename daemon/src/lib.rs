@@ -10,6 +10,7 @@ pub(crate) mod filter;
 pub mod registry;
 pub mod resolver;
 pub mod store;
+pub mod uri;
 
 /// Time: [`roster_proto::clock`], the one clock module of every roster crate.
 pub use roster_proto::clock;

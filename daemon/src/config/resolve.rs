@@ -12,6 +12,7 @@ use super::settings::{checked, or, seconds, span};
 use super::source::Fault;
 use crate::dn;
 use crate::filter;
+use crate::uri::{self, Scheme, UriError};
 use std::time::Duration;
 
 /// Resolves one domain table: defaults, then the section checks.
@@ -35,7 +36,7 @@ fn fill(r: &RawDomain) -> Result<DomainConfig, Fault> {
     let qualified_names = or(&r.qualified_names, false);
     let plain_ldap = uris
         .iter()
-        .any(|u| u.to_ascii_lowercase().starts_with("ldap://"));
+        .any(|u| uri::parse(u).is_ok_and(|u| u.scheme == Scheme::Ldap));
     let mut limit_to_groups = or(&r.limit_to_groups, Vec::new());
     if kind == DomainKind::Ad {
         limit_to_groups = super::ad::served_group_names(&limit_to_groups, qualified_names, &name);
@@ -213,26 +214,28 @@ fn connection(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
             "an enabled domain needs at least one URI",
         ));
     }
-    for uri in &d.uris {
-        let lower = uri.to_ascii_lowercase();
-        let rest = lower
-            .strip_prefix("ldap://")
-            .or_else(|| lower.strip_prefix("ldaps://"))
-            .ok_or_else(|| {
-                Fault::at(
-                    "uris",
-                    uris(),
-                    format!("\"{uri}\": the scheme must be ldap:// or ldaps://"),
-                )
-            })?;
-        if rest.split('/').next().unwrap_or("").is_empty() {
-            return Err(Fault::at("uris", uris(), format!("\"{uri}\": no host")));
+    for text in &d.uris {
+        let scheme = || {
+            Fault::at(
+                "uris",
+                uris(),
+                format!("\"{text}\": the scheme must be ldap:// or ldaps://"),
+            )
+        };
+        let u = match uri::parse(text) {
+            Ok(u) if u.scheme == Scheme::Ldapi => return Err(scheme()),
+            Ok(u) => u,
+            Err(UriError::Scheme { .. }) => return Err(scheme()),
+            Err(e) => return Err(Fault::at("uris", uris(), e.to_string())),
+        };
+        if u.host.is_empty() {
+            return Err(Fault::at("uris", uris(), format!("\"{text}\": no host")));
         }
-        if d.start_tls && lower.starts_with("ldaps://") {
+        if d.start_tls && u.is_ldaps() {
             return Err(fault(
                 "start_tls",
                 &r.start_tls,
-                format!("\"{uri}\" is already ldaps://: StartTLS applies to ldap:// URIs only"),
+                format!("\"{text}\" is already ldaps://: StartTLS applies to ldap:// URIs only"),
             ));
         }
     }
