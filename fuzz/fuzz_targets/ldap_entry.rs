@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use roster_daemon::directory::{
-    entry_to_group, entry_to_user, member_dns, member_names, rdn_assertion, user_name_from_dn,
+    entry_to_group, entry_to_user, member_dns, member_names, user_name_from_dn,
 };
 use roster_fuzz::{assert_field, assert_group, assert_user, ldap_domains, FuzzEntry};
 
@@ -31,6 +31,6 @@ fuzz_target!(|input: (u8, FuzzEntry)| {
         if let Some(n) = user_name_from_dn(&d.cfg, &dn) {
             assert_field("member name", &n);
         }
-        let _ = rdn_assertion(&dn);
+        let _ = roster_daemon::dn::rdn_assertion(&dn);
     }
 });

@@ -104,6 +104,7 @@
 pub mod admin;
 pub mod atomic_file;
 mod client;
+pub mod clock;
 mod codec;
 mod failure;
 pub mod memcache;

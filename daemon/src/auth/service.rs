@@ -5,12 +5,10 @@ use super::credentials::{CredentialStore, OfflineCheck, Refreshed};
 use super::hasher::HashCost;
 use super::policy;
 use super::settings::{AuthSettings, DomainAuth};
+use crate::clock::{Clock, SystemClock};
 use crate::resolver::Answer;
 use roster_proto::{PamCode, PamReply, Request, Response, Secret};
 use std::sync::{Arc, RwLock};
-
-/// The current time in Unix seconds (replaceable in tests).
-pub type Now = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 /// A decision: the code, the message for the user, and the reason logged;
 /// with notices for the user (password expiry, grace logins).
@@ -39,7 +37,7 @@ pub struct PamAuth {
     pub(super) backend: Arc<dyn AuthBackend>,
     settings: RwLock<Arc<AuthSettings>>,
     creds: Arc<CredentialStore>,
-    now: Now,
+    clock: Arc<dyn Clock>,
 }
 
 /// How the background update of a password verifier is named (log, and
@@ -60,7 +58,7 @@ impl PamAuth {
         settings: AuthSettings,
         creds: Arc<CredentialStore>,
     ) -> PamAuth {
-        PamAuth::with_clock(backend, settings, creds, Arc::new(crate::clock::unix_secs))
+        PamAuth::with_clock(backend, settings, creds, Arc::new(SystemClock))
     }
 
     /// Like [`PamAuth::new`] with a given clock (tests).
@@ -68,13 +66,13 @@ impl PamAuth {
         backend: Arc<dyn AuthBackend>,
         settings: AuthSettings,
         creds: Arc<CredentialStore>,
-        now: Now,
+        clock: Arc<dyn Clock>,
     ) -> PamAuth {
         PamAuth {
             backend,
             settings: RwLock::new(Arc::new(settings)),
             creds,
-            now,
+            clock,
         }
     }
 
@@ -260,7 +258,7 @@ impl PamAuth {
             return Vec::new();
         }
         match self.backend.account_info(user, None).await {
-            Ok(info) => policy::expiry_notice(&info, (self.now)(), window)
+            Ok(info) => policy::expiry_notice(&info, self.clock.now_secs(), window)
                 .into_iter()
                 .collect(),
             Err(e) => {
@@ -285,7 +283,7 @@ impl PamAuth {
         let creds = self.creds.clone();
         let backend = self.backend.clone();
         let pw = password.clone();
-        let now = (self.now)();
+        let now = self.clock.now_secs();
         let cost = self.hash_cost();
         let filter = self.domain(&user.domain).access_filter;
         let user = user.clone();
@@ -433,7 +431,7 @@ impl PamAuth {
         self.creds.settled(&key).await;
         let creds = self.creds.clone();
         let pw = password.clone();
-        let now = (self.now)();
+        let now = self.clock.now_secs();
         let rules = dom.offline;
         let accepted = self.hash_cost().accepted();
         let checked = self
@@ -534,14 +532,14 @@ impl PamAuth {
             .await
         {
             Ok(info) => {
-                keep_account(&self.creds, &user, info.clone(), (self.now)()).await;
+                keep_account(&self.creds, &user, info.clone(), self.clock.now_secs()).await;
                 (info, "directory")
             }
             Err(AuthError::Unavailable { context: why, .. }) => {
                 // The state read after an earlier login may still be on
                 // its way.
                 self.creds.settled(&key).await;
-                let now = (self.now)();
+                let now = self.clock.now_secs();
                 match self.creds.account(&key, now, dom.offline.max_age_secs) {
                     Some(info) => (info, "offline copy"),
                     _ => {
@@ -555,7 +553,7 @@ impl PamAuth {
             }
             Err(e) => return Decision::new(PamCode::SystemErr, "", format!("account check: {e}")),
         };
-        let (code, text) = policy::evaluate(&info, (self.now)());
+        let (code, text) = policy::evaluate(&info, self.clock.now_secs());
         let reason = if code == PamCode::Success {
             format!("account allowed (domain {}, {source})", user.domain)
         } else {

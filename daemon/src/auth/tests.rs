@@ -4,11 +4,12 @@ use super::backend::*;
 use super::credentials::{CredentialStore, OfflineRules};
 use super::service::PamAuth;
 use super::settings::{AuthSettings, DomainAuth};
+use crate::clock::ManualClock;
 use crate::directory::DirectoryError;
 use crate::resolver::{Answer, Source};
 use roster_proto::{PamCode, Secret};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 const DAY: u64 = 86_400;
@@ -167,7 +168,7 @@ impl AuthBackend for Fake {
 
 struct Setup {
     fake: Arc<Fake>,
-    clock: Arc<AtomicU64>,
+    clock: Arc<ManualClock>,
     auth: PamAuth,
     creds: Arc<CredentialStore>,
 }
@@ -188,15 +189,9 @@ fn setup(dom: DomainAuth) -> Setup {
         .insert("alice@other".into(), vec![20000]);
     let mut settings = AuthSettings::default();
     settings.domains.insert("example".into(), dom);
-    let clock = Arc::new(AtomicU64::new(NOW));
-    let c = clock.clone();
+    let clock = Arc::new(ManualClock::new(NOW * 1000));
     let creds = Arc::new(CredentialStore::in_memory());
-    let auth = PamAuth::with_clock(
-        fake.clone(),
-        settings,
-        creds.clone(),
-        Arc::new(move || c.load(Ordering::SeqCst)),
-    );
+    let auth = PamAuth::with_clock(fake.clone(), settings, creds.clone(), clock.clone());
     Setup {
         fake,
         clock,
@@ -281,10 +276,10 @@ async fn offline_login_with_cached_credential_and_lockout() {
         assert_eq!(auth(&s, "alice", "wrong").await, PamCode::AuthErr);
     }
     assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::MaxTries);
-    s.clock.fetch_add(301, Ordering::SeqCst);
+    s.clock.advance(301 * 1000);
     assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
     // Older than offline_max_age.
-    s.clock.fetch_add(8 * DAY, Ordering::SeqCst);
+    s.clock.advance(8 * DAY * 1000);
     assert_eq!(
         auth(&s, "alice", "alice-pw").await,
         PamCode::AuthInfoUnavail
@@ -469,13 +464,13 @@ async fn offline_account_uses_the_last_known_state() {
         PamCode::Success
     );
     // The cached expiry date still applies as time passes.
-    s.clock.fetch_add(5 * DAY, Ordering::SeqCst);
+    s.clock.advance(5 * DAY * 1000);
     assert_eq!(
         s.auth.account("alice", "sshd", "").await.code,
         PamCode::AcctExpired
     );
     // Older than offline_max_age: unknown.
-    s.clock.fetch_add(8 * DAY, Ordering::SeqCst);
+    s.clock.advance(8 * DAY * 1000);
     assert_eq!(
         s.auth.account("alice", "sshd", "").await.code,
         PamCode::AuthInfoUnavail
@@ -649,7 +644,7 @@ async fn the_same_password_again_does_not_compute_a_new_verifier() {
     s.creds.settled("example/alice").await;
     let first = s.creds.get("example/alice").unwrap().hash.unwrap();
     for _ in 0..3 {
-        s.clock.fetch_add(120, Ordering::SeqCst);
+        s.clock.advance(120 * 1000);
         assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
         s.creds.settled("example/alice").await;
     }
@@ -872,7 +867,7 @@ async fn a_timed_lock_refuses_until_it_ends() {
     let r = s.auth.account("alice", "sshd", "").await;
     assert_eq!(r.code, PamCode::PermDenied);
     assert!(r.message.contains("try again later"), "{}", r.message);
-    s.clock.store(NOW + 30, Ordering::SeqCst);
+    s.clock.advance(30 * 1000);
     assert_eq!(
         s.auth.account("alice", "sshd", "").await.code,
         PamCode::Success

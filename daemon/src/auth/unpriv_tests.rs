@@ -135,7 +135,7 @@ fn setup() -> Setup {
         dir.clone(),
         AuthSettings::default(),
         Arc::new(CredentialStore::in_memory()),
-        Arc::new(|| 20_000 * 86_400),
+        Arc::new(ManualClock::new(20_000 * 86_400 * 1000)),
     );
     let clock = Arc::new(ManualClock::new(5_000_000));
     let throttle = Arc::new(Throttle::new(ThrottleSettings::default(), clock.clone()));

@@ -349,7 +349,7 @@ impl DomainConfig {
     }
     /// True when connections use TLS (ldaps or StartTLS).
     pub fn uses_tls(&self, uri: &str) -> bool {
-        self.start_tls || uri.to_ascii_lowercase().starts_with("ldaps://")
+        self.start_tls || crate::uri::parse(uri).is_ok_and(|u| u.is_ldaps())
     }
 }
 

@@ -6,12 +6,13 @@
 //! the files the domain names is a later step ([`super::files`]).
 
 use super::defaults::KindDefaults;
-use super::dn::{dn_is_under, is_dn};
 use super::domain::{AttributeMap, DomainConfig, DomainKind, SearchBases, SearchScope};
 use super::raw::{Opt, RawAttributes, RawDomain};
 use super::settings::{checked, or, seconds, span};
 use super::source::Fault;
+use crate::dn;
 use crate::filter;
+use crate::uri::{self, Scheme, UriError};
 use std::time::Duration;
 
 /// Resolves one domain table: defaults, then the section checks.
@@ -35,7 +36,7 @@ fn fill(r: &RawDomain) -> Result<DomainConfig, Fault> {
     let qualified_names = or(&r.qualified_names, false);
     let plain_ldap = uris
         .iter()
-        .any(|u| u.to_ascii_lowercase().starts_with("ldap://"));
+        .any(|u| uri::parse(u).is_ok_and(|u| u.scheme == Scheme::Ldap));
     let mut limit_to_groups = or(&r.limit_to_groups, Vec::new());
     if kind == DomainKind::Ad {
         limit_to_groups = super::ad::served_group_names(&limit_to_groups, qualified_names, &name);
@@ -228,26 +229,28 @@ fn connection(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
             "an enabled domain needs at least one URI",
         ));
     }
-    for uri in &d.uris {
-        let lower = uri.to_ascii_lowercase();
-        let rest = lower
-            .strip_prefix("ldap://")
-            .or_else(|| lower.strip_prefix("ldaps://"))
-            .ok_or_else(|| {
-                Fault::at(
-                    "uris",
-                    uris(),
-                    format!("\"{uri}\": the scheme must be ldap:// or ldaps://"),
-                )
-            })?;
-        if rest.split('/').next().unwrap_or("").is_empty() {
-            return Err(Fault::at("uris", uris(), format!("\"{uri}\": no host")));
+    for text in &d.uris {
+        let scheme = || {
+            Fault::at(
+                "uris",
+                uris(),
+                format!("\"{text}\": the scheme must be ldap:// or ldaps://"),
+            )
+        };
+        let u = match uri::parse(text) {
+            Ok(u) if u.scheme == Scheme::Ldapi => return Err(scheme()),
+            Ok(u) => u,
+            Err(UriError::Scheme { .. }) => return Err(scheme()),
+            Err(e) => return Err(Fault::at("uris", uris(), e.to_string())),
+        };
+        if u.host.is_empty() {
+            return Err(Fault::at("uris", uris(), format!("\"{text}\": no host")));
         }
-        if d.start_tls && lower.starts_with("ldaps://") {
+        if d.start_tls && u.is_ldaps() {
             return Err(fault(
                 "start_tls",
                 &r.start_tls,
-                format!("\"{uri}\" is already ldaps://: StartTLS applies to ldap:// URIs only"),
+                format!("\"{text}\" is already ldaps://: StartTLS applies to ldap:// URIs only"),
             ));
         }
     }
@@ -356,7 +359,7 @@ fn password_admin(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
 /// `base_dn`, `scope` and the search base lists: DNs under `base_dn`, one
 /// base for AD, valid filters.
 fn search_bases(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
-    if !is_dn(&d.base_dn) {
+    if !dn::is_dn(&d.base_dn) {
         return Err(Fault::at(
             "base_dn",
             r.base_dn.span(),
@@ -396,10 +399,10 @@ fn search_bases(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
             } else {
                 String::new()
             };
-            if !is_dn(b) {
+            if !dn::is_dn(b) {
                 return Err(fault(key, raw, format!("{at}\"{b}\" is not a DN")));
             }
-            if !dn_is_under(b, &d.base_dn) {
+            if !dn::is_under(b, &d.base_dn) {
                 return Err(fault(
                     key,
                     raw,
@@ -439,7 +442,7 @@ fn filters_and_groups(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
             ));
         }
     }
-    if let Some(dn) = d.ppolicy_default_dn.as_ref().filter(|dn| !is_dn(dn)) {
+    if let Some(dn) = d.ppolicy_default_dn.as_ref().filter(|dn| !crate::dn::is_dn(dn)) {
         return Err(fault(
             "ppolicy_default_dn",
             &r.ppolicy_default_dn,

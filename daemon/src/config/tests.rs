@@ -410,6 +410,9 @@ fn idmap_settings_are_one_variant_per_backend() {
 fn semantic_errors_name_line_and_key() {
     let cases: &[(&str, &str, &str)] = &[
         ("uris = [\"http://h\"]", "uris", "scheme"),
+        ("uris = [\"ldapi://%2Frun%2Fldapi\"]", "uris", "scheme"),
+        ("uris = [\"ldap://h:notaport\"]", "uris", "port"),
+        ("uris = [\"ldap:///dc=x\"]", "uris", "no host"),
         (
             "start_tls = true\nuris = [\"ldaps://h\"]",
             "start_tls",

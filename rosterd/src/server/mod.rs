@@ -146,25 +146,14 @@ impl Limits {
     /// [`RESERVED_DESCRIPTORS`] (logged), so that clients can never make
     /// the daemon run out of descriptors.
     pub fn fit_descriptor_limit(mut self) -> Limits {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes one rlimit into the valid `lim`.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        let Ok((mut cur, max)) = getrlimit(Resource::RLIMIT_NOFILE) else {
             return self;
+        };
+        if cur < max && setrlimit(Resource::RLIMIT_NOFILE, max, max).is_ok() {
+            cur = max;
         }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            // SAFETY: setrlimit reads one valid rlimit.
-            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
-        let soft = usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX);
+        let soft = usize::try_from(cur).unwrap_or(usize::MAX);
         self.fit(soft);
         self
     }

@@ -35,8 +35,7 @@ fn no_locals() -> roster_daemon::resolver::local::LocalAccounts {
 }
 
 fn my_uid() -> u32 {
-    // SAFETY: getuid(2) cannot fail and has no preconditions.
-    unsafe { libc::getuid() }
+    nix::unistd::getuid().as_raw()
 }
 
 fn start_with(limits: Limits) -> Running {

@@ -164,17 +164,6 @@ pub fn range_window(e: &SearchEntry, base: &str) -> (Vec<String>, Option<u32>) {
     (Vec::new(), None)
 }
 
-/// The DNS domain of a base DN: its `DC=` components joined by dots.
-pub fn realm_of_base_dn(base_dn: &str) -> String {
-    base_dn
-        .split(',')
-        .filter_map(|rdn| rdn.split_once('='))
-        .filter(|(a, _)| a.trim().eq_ignore_ascii_case("dc"))
-        .map(|(_, v)| v.trim().to_ascii_lowercase())
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
 /// The account name in an input name: `name`, `name@realm` (UPN style,
 /// `realm` or the domain's name) or `NETBIOS\name`. `None` when the input
 /// is qualified with another domain.
