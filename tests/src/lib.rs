@@ -8,6 +8,7 @@
 
 pub mod cc;
 pub mod config;
+pub mod daemon_user;
 pub mod dataset;
 pub mod fixture_cache;
 pub mod freeze;

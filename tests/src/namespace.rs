@@ -105,7 +105,10 @@ impl Namespace {
     }
 
     /// Replaces `/etc/NAME` inside (e.g. `passwd`, `group`): a simulated
-    /// host's own local accounts. The file must exist on the host.
+    /// host's own local accounts. The file must exist on the host. A
+    /// `passwd` or `group` without rosterd's system user gets its line
+    /// added (a host with roster installed has `_roster`, and a rosterd
+    /// started in the namespace drops to it).
     pub fn etc_file(mut self, name: &str, text: &str) -> Namespace {
         assert!(
             !name.contains('/') && Path::new("/etc").join(name).is_file(),
@@ -113,6 +116,7 @@ impl Namespace {
         );
         let dir = self.dir.path().join("etc");
         std::fs::create_dir_all(&dir).expect("etc copy dir");
+        let text = crate::daemon_user::with_daemon_user(name, text);
         std::fs::write(dir.join(name), text).expect("etc file");
         if !self.etc_files.iter().any(|n| n == name) {
             self.etc_files.push(name.to_string());
