@@ -260,6 +260,7 @@ impl Rosterd {
             let answer =
                 Client::request_once(&self.nss_socket(), &Request::Status, Duration::from_secs(2));
             if let Ok(Response::Admin(Ok(_))) = answer {
+                self.assert_user(pid);
                 return;
             }
             if !alive(pid) {
@@ -275,6 +276,28 @@ impl Rosterd {
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Checks that the serving daemon runs as [`Rosterd::user`]: real,
+    /// effective, saved and file-system UID (it binds its sockets after
+    /// the drop, so a daemon that answers has dropped).
+    fn assert_user(&mut self, pid: i32) {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let uids: Vec<u32> = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .map(|v| {
+                v.split_whitespace()
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let want = self.user().0;
+        if uids != [want; 4] {
+            let log = self.log();
+            self.kill9();
+            panic!("rosterd runs with UIDs {uids:?}, not {want}; its log:\n{log}");
         }
     }
 
