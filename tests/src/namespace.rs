@@ -1,5 +1,6 @@
 //! Runs commands in a private mount namespace with roster's NSS/PAM set-up,
-//! so that the host's own `/etc` is never touched.
+//! so that the host's own `/etc` is never touched (rosterd's system user
+//! `_roster` aside: [`crate::daemon_user`]).
 //!
 //! Inside the namespace (`unshare --mount --propagation private`):
 //! - `/etc/nsswitch.conf` is a bind-mounted file of ours (default:
