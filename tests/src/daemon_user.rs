@@ -10,8 +10,9 @@
 //! host with roster installed has that user, and with it every
 //! configuration check in the tests sees what it sees on such a host (a
 //! root `rosterctl config check` checks the secret files as `_roster`).
-//! Creation is serialised between test processes by a lock in the fixture
-//! cache; each process looks the account up once.
+//! Creation is serialised between test processes by an `flock` on
+//! `$TMPDIR/roster-e2e-daemon-user.lock`; each process looks the account up
+//! once.
 //!
 //! The files rosterd reads in a test are made for that user the way the
 //! README asks of an installed system: the configuration root:`_roster`
@@ -72,8 +73,9 @@ fn read_account() -> Option<DaemonUser> {
     })
 }
 
-/// Creates the account as `make install` does.
-fn create() {
+/// Creates the account as `make install` does; the error says what
+/// failed (the caller looks again: someone else may have made it).
+fn create() -> Result<(), String> {
     let have = |tool: &str| {
         ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
             .iter()
@@ -113,13 +115,15 @@ fn create() {
     };
     let out = cmd
         .output()
-        .unwrap_or_else(|e| panic!("create the system user {NAME} ({cmd:?}): {e}"));
-    assert!(
-        out.status.success(),
-        "create the system user {NAME} ({cmd:?}) failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .map_err(|e| format!("create the system user {NAME} ({cmd:?}): {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "create the system user {NAME} ({cmd:?}) failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
 }
 
 /// The `_roster` account, created first if this machine has none.
@@ -129,16 +133,19 @@ pub fn daemon_user() -> &'static DaemonUser {
         if let Some(u) = read_account() {
             return u;
         }
-        // One creator at a time: another test process may be at it.
-        let root = crate::fixture_cache::cache_root();
-        std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("create {}: {e}", root.display()));
-        let _lock = crate::fixture_cache::Lock::acquire(&root.join("daemon-user.lock"));
+        // One creator at a time on this machine: another test process (of
+        // this checkout or another) may be at it.
+        let _lock = crate::fixture_cache::Lock::acquire(
+            &std::env::temp_dir().join("roster-e2e-daemon-user.lock"),
+        );
         if let Some(u) = read_account() {
             return u;
         }
-        create();
-        read_account()
-            .unwrap_or_else(|| panic!("{NAME} was created but /etc/passwd or /etc/group lacks it"))
+        let failed = create().err();
+        read_account().unwrap_or_else(|| match failed {
+            Some(e) => panic!("{e}"),
+            None => panic!("{NAME} was created but /etc/passwd or /etc/group lacks it"),
+        })
     })
 }
 
