@@ -33,13 +33,12 @@ pub fn digest<T: Hash + ?Sized>(parts: &T) -> String {
 }
 
 /// An exclusive `flock` on a file, held until dropped.
-pub(crate) struct Lock {
+struct Lock {
     _file: File,
 }
 
 impl Lock {
-    /// Opens (creating) `path` and waits for the lock on it.
-    pub(crate) fn acquire(path: &Path) -> Lock {
+    fn acquire(path: &Path) -> Lock {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)

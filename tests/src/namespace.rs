@@ -1,7 +1,9 @@
 //! Runs commands in a private mount namespace with roster's NSS/PAM set-up,
-//! so that the host's own `/etc` is never touched (rosterd's system user
-//! `_roster` aside: [`crate::daemon_user`]).
+//! so that the host's own `/etc` is never touched.
 //!
+//! Each namespace is made from the calling thread's, which holds rosterd's
+//! system user `_roster` ([`crate::daemon_user::enter`], called by
+//! [`Namespace::new`], [`Namespace::command`] and [`Namespace::wrapper`]).
 //! Inside the namespace (`unshare --mount --propagation private`):
 //! - `/etc/nsswitch.conf` is a bind-mounted file of ours (default:
 //!   `passwd`/`group`/`initgroups`... `files roster`);
@@ -65,6 +67,7 @@ impl Default for Namespace {
 impl Namespace {
     /// A namespace with [`DEFAULT_NSSWITCH`] and no PAM services.
     pub fn new() -> Namespace {
+        crate::daemon_user::enter();
         let dir = tempfile::Builder::new()
             .prefix("roster-ns-")
             .tempdir()
@@ -187,6 +190,7 @@ impl Namespace {
     /// started: for a caller that wires its stdin or stdout (a pipe between
     /// two namespaces).
     pub fn command(&self, script: &str) -> Command {
+        crate::daemon_user::enter();
         let args = self.unshare();
         let mut cmd = Command::new(&args[0]);
         cmd.args(&args[1..])
@@ -200,6 +204,7 @@ impl Namespace {
     /// [`crate::rosterd::Launch::wrapper`], so a daemon sees the
     /// namespace's `/etc` files.
     pub fn wrapper(&self) -> Vec<String> {
+        crate::daemon_user::enter();
         let mut args = self.unshare();
         args.extend([
             "bash".into(),

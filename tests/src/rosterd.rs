@@ -11,7 +11,8 @@
 //! rosterd runs as its system user `_roster`, as installed systems run it:
 //! started as root with `--user _roster`, it hands its socket and state
 //! directories to that user and drops root before it reads anything (the
-//! account is created on first need: [`crate::daemon_user`]). So the
+//! test thread sees the account in its own mount namespace if the machine
+//! has none: [`crate::daemon_user`]). So the
 //! fixture's directory is 0711 (traversable, not listable), the
 //! configuration root:`_roster` 0640, and the secret files the fixtures
 //! write root:`_roster` 0640. A test that needs rosterd to stay root says
@@ -100,7 +101,10 @@ fn render(text: &str, socket_dir: &Path, state_dir: &Path) -> String {
 
 /// The built `rosterd`: next to the test executable's profile directory
 /// (`target/<profile>/rosterd`), else where [`crate::paths::bin`] says.
+/// The calling thread enters its namespace with `_roster` first
+/// ([`daemon_user::enter`]): the rosterd it runs may drop to that user.
 pub fn rosterd_bin() -> PathBuf {
+    daemon_user::enter();
     if let Ok(exe) = std::env::current_exe() {
         for dir in exe.ancestors().skip(1) {
             let candidate = dir.join("rosterd");
@@ -143,6 +147,7 @@ impl Rosterd {
     /// NSS module trusts the socket directory `_roster` gets inside it:
     /// its parent is root's and not writable by others).
     pub fn start_with(config_text: &str, launch: Launch) -> Rosterd {
+        daemon_user::enter();
         let dir = tempfile::Builder::new()
             .prefix("roster-rosterd-")
             .tempdir()
