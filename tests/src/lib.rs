@@ -4,9 +4,9 @@
 //!
 //! Every process a fixture starts is stopped by PID when the fixture is
 //! dropped (or when the test process dies: the watchdog shell sees its
-//! stdin close). Nothing here writes to the host's `/etc` but the `_roster`
-//! system user rosterd runs as, created if missing as `make install` does
-//! ([`daemon_user`]).
+//! stdin close). Nothing here writes to the host's `/etc`: the `_roster`
+//! system user rosterd runs as is, if the machine has none, seen in each
+//! test thread's own mount namespace ([`daemon_user`]).
 
 pub mod cc;
 pub mod config;

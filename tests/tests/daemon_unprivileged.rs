@@ -10,8 +10,10 @@
 //!
 //! Every e2e test's rosterd runs as `_roster` (see `roster_e2e::rosterd`);
 //! this one names `--user` itself and looks at the details. The account is
-//! the machine's own, created by the harness if missing as `make install`
-//! creates it.
+//! the machine's own if it has one; otherwise the test thread sees it in a
+//! mount namespace of its own, through bind-mounted copies of `/etc/passwd`
+//! and `/etc/group` (`roster_e2e::daemon_user`): the host's `/etc` is never
+//! touched.
 
 mod pam_common;
 mod rosterctl_common;
@@ -33,8 +35,8 @@ const USER: &str = roster_e2e::daemon_user::NAME;
 /// An ordinary local user with no account.
 const NOBODY: u32 = 65534;
 
-/// The `_roster` account rosterd runs as (the harness creates it on the
-/// machine if missing, as `make install` does).
+/// The `_roster` account rosterd runs as (the machine's, or the test
+/// thread's own: `roster_e2e::daemon_user`).
 struct DaemonUser {
     uid: u32,
     gid: u32,
