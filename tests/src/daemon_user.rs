@@ -14,7 +14,8 @@
 //! `--user _roster`, `rosterctl config check`, in-process configuration
 //! checks, the nested `unshare --mount` namespaces of [`crate::namespace`]
 //! — sees `_roster`, and the host's `/etc` is never written. The copies
-//! are unlinked right after the bind mounts (the mounts keep them).
+//! are a shared fixture of the run (`target/e2e-fixtures/etc-with_roster-*`,
+//! [`crate::fixture_cache`]), written once per content.
 //!
 //! [`enter`] is idempotent per thread (a thread-local guard) and is called
 //! by the fixtures' entry points: [`daemon_user`] (and so the secret files
@@ -189,16 +190,25 @@ fn enter_namespace(acc: &Account) -> Result<(), String> {
         None::<&str>,
     )
     .map_err(|e| format!("mount --make-rprivate /: {e}"))?;
-    let dir = tempfile::Builder::new()
-        .prefix("roster-e2e-etc-")
-        .tempdir()
-        .map_err(|e| format!("temporary directory: {e}"))?;
-    for (name, text) in [("passwd", &acc.passwd), ("group", &acc.group)] {
-        let copy = dir.path().join(name);
-        std::fs::write(&copy, text).map_err(|e| format!("write {}: {e}", copy.display()))?;
-        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| format!("chmod 0644 {}: {e}", copy.display()))?;
-        let target = Path::new("/etc").join(name);
+    // The copies stay on disk: a mount stacked later on /etc/passwd (a
+    // simulated host's own, by `crate::namespace`) needs its mount point,
+    // the top of this bind mount, not to be an unlinked file. They are a
+    // shared fixture (target/e2e-fixtures), written once per content.
+    let name = format!(
+        "etc-with{NAME}-{}",
+        crate::fixture_cache::digest(&(&acc.passwd, &acc.group))
+    );
+    let dir = crate::fixture_cache::shared_dir(&name, |d| {
+        for (file, text) in [("passwd", &acc.passwd), ("group", &acc.group)] {
+            let copy = d.join(file);
+            std::fs::write(&copy, text).unwrap_or_else(|e| panic!("write {}: {e}", copy.display()));
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644))
+                .unwrap_or_else(|e| panic!("chmod 0644 {}: {e}", copy.display()));
+        }
+    });
+    for file in ["passwd", "group"] {
+        let copy = dir.join(file);
+        let target = Path::new("/etc").join(file);
         mount(
             Some(&copy),
             &target,
@@ -208,9 +218,7 @@ fn enter_namespace(acc: &Account) -> Result<(), String> {
         )
         .map_err(|e| format!("mount --bind {} {}: {e}", copy.display(), target.display()))?;
     }
-    // The bind mounts keep the copies; their names go.
-    dir.close()
-        .map_err(|e| format!("remove the copies' directory: {e}"))
+    Ok(())
 }
 
 /// The `_roster` account the tests see; enters the calling thread's
@@ -341,6 +349,26 @@ mod tests {
                 .unwrap()
                 .expect("in-process lookup");
             assert_eq!((pw.uid.as_raw(), pw.gid.as_raw()), (u.uid, u.gid));
+            // A nested namespace inherits the view and may mount over it
+            // (a simulated host's own passwd).
+            let own = tempfile::tempdir().unwrap();
+            let file = own.path().join("passwd");
+            std::fs::write(&file, "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+            let out = std::process::Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "sh", "-c"])
+                .arg(r#"getent passwd _roster && mount --bind "$0" /etc/passwd && cat /etc/passwd"#)
+                .arg(&file)
+                .output()
+                .expect("run unshare");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                format!("{}\nroot:x:0:0:root:/root:/bin/sh\n", u.passwd_line)
+            );
             u
         })
         .join()
