@@ -2,7 +2,7 @@
 //! server signed by another CA refused (and accepted with tls_verify off),
 //! and a TLS client certificate presented.
 
-mod directory_common;
+use crate::directory_common;
 use directory_common as common;
 
 use common::directory;

@@ -8,8 +8,8 @@
 mod ad_hosts;
 mod ad_names;
 mod ad_nfs;
-mod hosts_common;
-mod pam_common;
+use crate::hosts_common;
+use crate::pam_common;
 
 use pam_common::{account, pamtester, says, service_file, SERVICE};
 use roster_e2e::namespace::Namespace;

@@ -3,7 +3,7 @@
 //! new password logs in and the old one does not. The server's policy
 //! message reaches the user.
 
-mod pam_common;
+use crate::pam_common;
 
 use pam_common::{
     assert_ok, assert_refused, authenticate, namespace, pamtester, rosterd, says, slapd, TestUser,

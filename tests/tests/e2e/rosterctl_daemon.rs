@@ -2,7 +2,7 @@
 //! answer's source and DN), `cache stats|flush`, `domain disable|enable`
 //! with the daemon reloading, `idmap map`, and `status` once it stopped.
 
-mod rosterctl_common;
+use crate::rosterctl_common;
 
 use roster_e2e::config::{domain_table, DomainOptions, Transport};
 use roster_e2e::dataset::{ALICE, STAFF_GID};

@@ -3,7 +3,7 @@
 //! listed with their reasons, users with SSH keys are counted, and
 //! `--json` parses.
 
-mod rosterctl_common;
+use crate::rosterctl_common;
 
 use roster_e2e::dataset::{self, BROKEN_USERS};
 use roster_e2e::ports::closed_port;

@@ -12,8 +12,8 @@
 //! private mount namespace whose `/etc/passwd` and `/etc/group` are copies
 //! with a `_roster` entry added (the host's own, if it has one).
 
-mod pam_common;
-mod rosterctl_common;
+use crate::pam_common;
+use crate::rosterctl_common;
 
 use rosterctl_common::text;
 
