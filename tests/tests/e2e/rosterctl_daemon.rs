@@ -78,7 +78,7 @@ fn rosterctl_drives_a_running_daemon() {
     let out = rosterctl(&cfg, &["lookup", "user", "nosuchuser"], "");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("not found"), "{}", text(&out));
-    // SIDs are looked up in AD domains (tests/tests/ad.rs): none here.
+    // SIDs are looked up in AD domains (tests/tests/e2e/ad.rs): none here.
     let out = rosterctl(&cfg, &["lookup", "sid", "S-1-5-21-1-2-3-1104"], "");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("not found"), "{}", text(&out));
