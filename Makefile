@@ -23,7 +23,7 @@ AD_TEST_PACKAGES := samba samba-ad-dc samba-ad-provision winbind krb5-user
 BENCH_PACKAGES := sssd-ldap libnss-sss libpam-sss nslcd libnss-ldapd libpam-ldapd
 DEMO_PACKAGES := slapd ldap-utils pamtester libpam0g-dev libssl-dev pkg-config gcc util-linux mount openssl
 
-.PHONY: all build build-linted release test test-unit test-e2e e2e-ad e2e-nextest e2e-fixtures lint lint-fmt demo deps-test deps-demo deps-bench bench soak clean install uninstall install-files \
+.PHONY: all build build-linted release test test-unit test-e2e e2e-ad e2e-nextest e2e-fixtures test-nextest lint lint-fmt demo deps-test deps-demo deps-bench bench soak clean install uninstall install-files \
 	deps-fuzz fuzz-build fuzz fuzz-smoke fuzz-seeds deps-deb deb
 
 # Installation layout (Debian 12, merged /usr). `make install DESTDIR=/scratch`
@@ -181,9 +181,11 @@ test-unit: build
 E2E_JOBS ?= 4
 # The e2e test binary (built by cargo if needed) and, since libtest filters
 # by substring ("ad::" would match "daemon_reload::"), the exact names of
-# its AD tests. The binary is run directly, in tests/ as cargo test would:
-# a `cargo test` would hold cargo's build lock while its tests run.
-E2E_BIN = $$($(CARGO) test -q -p roster-e2e --test e2e --no-run --message-format=json 2>/dev/null | grep '"name":"e2e"' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+# its AD tests. The binary is run directly, in tests/ as cargo test would.
+# Asked of cargo with build-linted's selection (--workspace --all-targets):
+# another selection can unify dependency features differently, and cargo
+# would then compile a second copy of them and of our crates.
+E2E_BIN = $$($(CARGO) test -q --workspace --all-targets --no-run --message-format=json 2>/dev/null | grep '"name":"e2e"' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 test-e2e: build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) test -q -p roster-e2e --no-run || exit 1; \
@@ -207,6 +209,13 @@ e2e-ad:
 e2e-nextest:
 	$(CARGO) nextest run -p roster-e2e -E 'not (binary(e2e) & test(/^ad::/))' -j $(E2E_JOBS)
 
+# make test's test run: the unit tests and every end-to-end test but the
+# AD ones, all under one nextest run (E2E_JOBS processes at a time), then
+# the doc tests. --workspace, as build-linted: nothing is compiled again.
+test-nextest:
+	$(CARGO) nextest run --workspace -E 'not (binary(e2e) & test(/^ad::/))' -j $(E2E_JOBS)
+	$(CARGO) test --workspace --doc
+
 # The end-to-end tests' shared fixtures, built ahead of the tests: the
 # certificates, the sample slapd database and the provisioned Samba AD DC
 # (tests/src/bin/fixtures.rs). The tests build any that are missing
@@ -220,8 +229,9 @@ e2e-fixtures:
 # fuzz/target/smoke.log, printed at the end; e2e-fixtures runs beside the
 # build. The rest: the format check, one linted build of everything
 # (build-linted), then the AD tests start in the background (the longest
-# single path: a DC, then its tests one at a time) while the unit tests
-# and then the other end-to-end tests run.
+# single path: a DC, then its tests one at a time) while nextest runs the
+# unit tests and the other end-to-end tests (test-nextest). Without
+# nextest: cargo test, one test at a time.
 test: deps-test deps-deb
 	@mkdir -p fuzz/target; nice -n 10 $(MAKE) -s fuzz-smoke >fuzz/target/smoke.log 2>&1 & fuzz=$$!; \
 	export $(LINTED); \
@@ -230,11 +240,11 @@ test: deps-test deps-deb
 	if [ $$rc -eq 0 ]; then \
 	  if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	    adlog=$$(mktemp); $(MAKE) -s e2e-ad >$$adlog 2>&1 & ad=$$!; \
-	    $(MAKE) test-unit e2e-nextest; rc=$$?; \
+	    $(MAKE) test-nextest; rc=$$?; \
 	    wait $$ad; adrc=$$?; echo "--- the AD tests (cargo test), exit $$adrc:"; cat $$adlog; rm -f $$adlog; \
 	    [ $$adrc -eq 0 ] || rc=1; \
 	  else \
-	    $(MAKE) test-unit test-e2e; rc=$$?; \
+	    $(CARGO) test --workspace -- --test-threads=1; rc=$$?; \
 	  fi; \
 	fi; \
 	wait $$fix; fixrc=$$?; echo "--- e2e-fixtures, exit $$fixrc:"; cat $$fixlog; rm -f $$fixlog; \
