@@ -91,6 +91,11 @@ fn codec() {
         )),
         Request::SshKeys(s("alice")),
         Request::Admin(roster_proto::AdminRequest::CacheUnlock { user: s("alice") }),
+        Request::PamResetPassword {
+            user: s("alice"),
+            service: s("passwd"),
+            new_password: Secret::from("new"),
+        },
     ];
     for (i, r) in requests.iter().enumerate() {
         put(

@@ -269,6 +269,15 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
             w.bytes(old_password.expose());
             w.bytes(new_password.expose());
         }
+        Request::PamResetPassword {
+            user,
+            service,
+            new_password,
+        } => {
+            w.str(user);
+            w.str(service);
+            w.bytes(new_password.expose());
+        }
         Request::Admin(cmd) => {
             w.u16(ADMIN_VERSION);
             w.str(&admin::request_json(cmd));
@@ -328,6 +337,11 @@ pub fn decode_request(payload: &[u8]) -> Result<Request, DecodeError> {
             user: r.str("user")?,
             service: r.str("service")?,
             rhost: r.str("rhost")?,
+        },
+        24 => Request::PamResetPassword {
+            user: r.str("user")?,
+            service: r.str("service")?,
+            new_password: r.secret("new_password")?,
         },
         30 => return Err(DecodeError::RetiredRequest(30)),
         31 => {
@@ -535,6 +549,11 @@ mod tests {
                 user: "alice".into(),
                 service: "sshd".into(),
                 rhost: "h".into(),
+            },
+            Request::PamResetPassword {
+                user: "alice".into(),
+                service: "passwd".into(),
+                new_password: Secret::from("n3w"),
             },
             Request::Admin(crate::AdminRequest::CacheFlush(crate::FlushTarget::All)),
         ]

@@ -1,9 +1,11 @@
 //! # roster wire protocol
 //!
 //! The NSS module, the PAM module and `rosterctl` talk to `rosterd` over a
-//! Unix stream socket: `nss.sock` (mode 0666, lookups and status) and
+//! Unix stream socket: `nss.sock` (mode 0666, lookups and status),
 //! `pam.sock` (root only, checked with `SO_PEERCRED`: authentication,
-//! account checks, password changes and admin commands).
+//! account checks, password changes and resets, admin commands) and
+//! `pam-user.sock` (mode 0666: a program running as a user authenticates
+//! that user only, e.g. a screen locker).
 //!
 //! One connection carries any number of request/reply pairs, strictly in
 //! turn; the modules open one connection per call (fork-safe by design).
@@ -46,10 +48,27 @@
 //! | 21   | PAM account        | `str user, str service, str rhost`     | `Pam`         |
 //! | 22   | PAM change password| `str user, str service, bytes old, bytes new` | `Pam`  |
 //! | 23   | PAM open session   | `str user, str service, str rhost`     | `Pam`         |
+//! | 24   | PAM reset password | `str user, str service, bytes new`     | `Pam`         |
 //! | 31   | admin command      | `u16 admin_version, str json` ([`admin`]) | `Admin`    |
 //!
-//! Codes 20 and up are served on `pam.sock` only. Code 30 (the untyped JSON
-//! admin command of older releases) is refused with an error naming it.
+//! Codes 20 and up are served on `pam.sock` only, except that code 20 is
+//! also served on `pam-user.sock` (mode 0666) for unprivileged callers:
+//! there a caller whose peer UID (`SO_PEERCRED`) is U may authenticate the
+//! account whose UID is U and no other (any other name gets `Pam`
+//! `UserUnknown`, the same answer as a name no domain knows), and failed
+//! attempts are throttled per UID (`Pam` `AuthErr` with a "try again
+//! later" message, the password not checked); every other code there is
+//! answered with an error naming the socket that serves it. Code 30 (the
+//! untyped JSON admin command of older releases) is refused with an error
+//! naming it.
+//!
+//! Code 24 (root's `passwd USER`) sets a new password without the old one,
+//! bound as the domain's `password_admin_dn`. Its failures are `Pam`
+//! replies: `UserUnknown` (not a directory user, or shadowed by a local
+//! account), `AuthtokErr` with a message for root (the domain has no
+//! `password_admin_dn` / `password_admin_password_file`, the directory
+//! refused the new password or the admin's bind, an unencrypted
+//! connection, no server answers), `SystemErr` (the daemon failed).
 //!
 //! ## Replies (`code` is the status)
 //!
@@ -100,7 +119,7 @@ pub use codec::{
 pub use failure::Failure;
 pub use paths::{
     DAEMON_USER, DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_DIR, DEFAULT_STATE_DIR, LOOP_GUARD_ENV,
-    NSS_SOCKET_NAME, PAM_SOCKET_NAME,
+    NSS_SOCKET_NAME, PAM_SOCKET_NAME, PAM_USER_SOCKET_NAME,
 };
 pub use types::{Group, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User};
 

@@ -166,6 +166,18 @@ pub enum Request {
         /// New password.
         new_password: Secret,
     },
+    /// PAM `pam_sm_chauthtok` run by root (`passwd USER`): sets a new
+    /// password without the old one, bound as the domain's
+    /// `password_admin_dn`. Refused (`AuthtokErr`, the message naming the
+    /// missing keys) when the domain has no password admin.
+    PamResetPassword {
+        /// Login name.
+        user: String,
+        /// PAM service name.
+        service: String,
+        /// New password.
+        new_password: Secret,
+    },
     /// PAM `pam_sm_open_session`: recorded by the daemon.
     PamOpenSession {
         /// Login name.
@@ -197,6 +209,7 @@ impl Request {
             Request::PamAccount { .. } => 21,
             Request::PamChangePassword { .. } => 22,
             Request::PamOpenSession { .. } => 23,
+            Request::PamResetPassword { .. } => 24,
             Request::Admin(_) => 31,
         }
     }

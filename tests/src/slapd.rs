@@ -11,11 +11,16 @@
 //! the certificates of [`crate::tls::TestPki::shared`]. Anonymous binds with a DN and
 //! an empty password succeed (`allow bind_anon_dn`), so clients must refuse
 //! empty passwords themselves. The ppolicy overlay and the openssh-lpk schema
-//! (`sshPublicKey`) are loaded. The service
+//! (`sshPublicKey`) are loaded. The password admin
+//! ([`dataset::PASSWORD_ADMIN_DN`], once [`Slapd::add_password_admin`] added
+//! it) may write every `userPassword`. The service
 //! account may write under `ou=idmap` (the autorid allocation store of
 //! `idmap_store = "ldap"`; tests add that OU when they need it).
 
-use crate::dataset::{self, ADMIN_DN, ADMIN_PASSWORD, BASE_DN, SERVICE_DN, SERVICE_PASSWORD};
+use crate::dataset::{
+    self, ADMIN_DN, ADMIN_PASSWORD, BASE_DN, PASSWORD_ADMIN_DN, PASSWORD_ADMIN_PASSWORD,
+    SERVICE_DN, SERVICE_PASSWORD,
+};
 use crate::fixture_cache;
 use crate::ports::free_port;
 use crate::tls::TestPki;
@@ -75,6 +80,7 @@ index objectClass,uid,uidNumber,gidNumber,memberUid,member,cn,uniqueMember eq
 overlay ppolicy
 access to attrs=userPassword
   by self write
+  by dn.exact="{PASSWORD_ADMIN_DN}" write
   by anonymous auth
   by * none
 access to dn.subtree="ou=idmap,{BASE_DN}"
@@ -291,6 +297,16 @@ impl Slapd {
             "{tool} failed: {}\n{ldif}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Adds the password admin entry ([`dataset::PASSWORD_ADMIN_DN`], whose
+    /// password is [`dataset::PASSWORD_ADMIN_PASSWORD`]): the slapd's ACLs
+    /// let it write every `userPassword`.
+    pub fn add_password_admin(&self) {
+        self.ldapadd(&format!(
+            "dn: {PASSWORD_ADMIN_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n\
+             cn: pwadmin\nuserPassword: {PASSWORD_ADMIN_PASSWORD}\n"
+        ));
     }
 
     /// Applies an LDIF change set as the rootdn (`ldapmodify`).

@@ -20,7 +20,7 @@ pub(super) struct Decision {
 }
 
 impl Decision {
-    fn new(code: PamCode, message: &str, reason: impl Into<String>) -> Decision {
+    pub(super) fn new(code: PamCode, message: &str, reason: impl Into<String>) -> Decision {
         Decision {
             code,
             message: message.to_string(),
@@ -30,9 +30,10 @@ impl Decision {
 }
 
 /// rosterd's PAM service: answers `PamAuthenticate`, `PamAccount`,
-/// `PamChangePassword` and `PamOpenSession`.
+/// `PamChangePassword`, `PamOpenSession` and `PamResetPassword`; an
+/// unprivileged caller's authentication is [`PamAuth::authenticate_caller`].
 pub struct PamAuth {
-    backend: Arc<dyn AuthBackend>,
+    pub(super) backend: Arc<dyn AuthBackend>,
     settings: RwLock<Arc<AuthSettings>>,
     creds: Arc<CredentialStore>,
     now: Now,
@@ -86,14 +87,14 @@ impl PamAuth {
             .hash_cost
     }
 
-    fn domain(&self, domain: &str) -> DomainAuth {
+    pub(super) fn domain(&self, domain: &str) -> DomainAuth {
         self.settings
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .domain(domain)
     }
 
-    /// Answers one PAM request (codes 20..=23); anything else is an error.
+    /// Answers one PAM request (codes 20..=24); anything else is an error.
     pub async fn handle(&self, req: &Request) -> Response {
         let reply = match req {
             Request::PamAuthenticate {
@@ -121,12 +122,24 @@ impl PamAuth {
                 service,
                 rhost,
             } => self.open_session(user, service, rhost),
+            // Root's `passwd USER` (auth/reset.rs).
+            Request::PamResetPassword {
+                user,
+                service,
+                new_password,
+            } => self.reset_password(user, service, new_password).await,
             _ => return Response::Error("not a PAM request".into()),
         };
         Response::Pam(reply)
     }
 
-    fn finish(op: &str, user: &str, service: &str, rhost: &str, d: Decision) -> PamReply {
+    pub(super) fn finish(
+        op: &str,
+        user: &str,
+        service: &str,
+        rhost: &str,
+        d: Decision,
+    ) -> PamReply {
         if d.code == PamCode::Success {
             tracing::info!(op, user, service, rhost, result = ?d.code, reason = %d.reason, "pam decision");
         } else {
@@ -228,7 +241,7 @@ impl PamAuth {
     /// when it was made from the same password, see
     /// [`CredentialStore::refresh_hash`]) and the account state read and
     /// kept. An offline check of the user waits for both.
-    fn remember(&self, user: &AuthUser, password: &Secret) {
+    pub(super) fn remember(&self, user: &AuthUser, password: &Secret) {
         let key = cred_key(&user.domain, &user.name);
         let verifier = self.creds.begin_update(&key, VERIFIER);
         let account = self.creds.begin_update(&key, ACCOUNT_STATE);
@@ -286,7 +299,7 @@ impl PamAuth {
     /// (if any) is deleted, and a verifier still being computed for an
     /// earlier login will not be stored (the refusal's ticket is later), so
     /// an old password never keeps working offline. Waits for no hash.
-    async fn forget(&self, user: &AuthUser) {
+    pub(super) async fn forget(&self, user: &AuthUser) {
         let key = cred_key(&user.domain, &user.name);
         let refused = self.creds.refuse(&key);
         if self.creds.get(&key).is_none_or(|r| r.hash.is_none()) {
@@ -516,7 +529,7 @@ impl PamAuth {
     }
 
     /// The refusal of a directory user shadowed by a local account.
-    fn shadowed(&self, user: &AuthUser) -> Option<Decision> {
+    pub(super) fn shadowed(&self, user: &AuthUser) -> Option<Decision> {
         let why = self.backend.shadowed_by_local(user)?;
         Some(Decision::new(
             PamCode::UserUnknown,

@@ -195,6 +195,14 @@ pub struct DomainConfig {
     pub bind_password_file: Option<PathBuf>,
     /// The password read from `bind_password_file` while loading.
     pub bind_password: Option<Secret>,
+    /// An account allowed to set users' passwords (root's `passwd USER`);
+    /// none: root cannot reset passwords.
+    pub password_admin_dn: Option<String>,
+    /// File holding `password_admin_dn`'s password (checked like
+    /// `bind_password_file`).
+    pub password_admin_password_file: Option<PathBuf>,
+    /// The password read from `password_admin_password_file` while loading.
+    pub password_admin_password: Option<Secret>,
     /// Base DN of the directory.
     pub base_dn: String,
     /// Where users are searched: one DN or a list of `{ base, scope,

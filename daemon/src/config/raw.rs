@@ -75,6 +75,8 @@ pub(crate) struct RawDomain {
     pub client_key: Opt<PathBuf>,
     pub bind_dn: Opt<String>,
     pub bind_password_file: Opt<PathBuf>,
+    pub password_admin_dn: Opt<String>,
+    pub password_admin_password_file: Opt<PathBuf>,
     pub base_dn: Spanned<String>,
     pub user_search_base: Opt<SearchBases>,
     pub group_search_base: Opt<SearchBases>,

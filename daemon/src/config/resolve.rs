@@ -64,6 +64,12 @@ fn fill(r: &RawDomain) -> Result<DomainConfig, Fault> {
         bind_dn: r.bind_dn.as_ref().map(|v| v.get_ref().clone()),
         bind_password_file: r.bind_password_file.as_ref().map(|v| v.get_ref().clone()),
         bind_password: None,
+        password_admin_dn: r.password_admin_dn.as_ref().map(|v| v.get_ref().clone()),
+        password_admin_password_file: r
+            .password_admin_password_file
+            .as_ref()
+            .map(|v| v.get_ref().clone()),
+        password_admin_password: None,
         user_search_base: bases(&r.user_search_base),
         group_search_base: bases(&r.group_search_base),
         netgroup_search_base: bases(&r.netgroup_search_base),
@@ -166,10 +172,11 @@ fn attribute_map(a: &RawAttributes, k: &KindDefaults) -> AttributeMap {
 type Check = fn(&RawDomain, &DomainConfig) -> Result<(), Fault>;
 
 /// The section checks, in order.
-const CHECKS: [Check; 7] = [
+const CHECKS: [Check; 8] = [
     name,
     connection,
     service_bind,
+    password_admin,
     search_bases,
     filters_and_groups,
     ids,
@@ -293,6 +300,44 @@ fn service_bind(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
                 &r.bind_dn,
                 format!(
                     "the service account's password would cross \"{uri}\" in clear text: set start_tls = true, use ldaps://, or set allow_insecure_bind = true"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The password admin (root's `passwd USER`): both keys or neither, a DN,
+/// and its password never over a plain `ldap://` URI without StartTLS
+/// unless `allow_insecure_bind`.
+fn password_admin(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
+    match (&d.password_admin_dn, &d.password_admin_password_file) {
+        (Some(dn), Some(_)) if dn.trim().is_empty() => {
+            return Err(fault("password_admin_dn", &r.password_admin_dn, "is empty"))
+        }
+        (Some(_), None) => {
+            return Err(fault(
+                "password_admin_dn",
+                &r.password_admin_dn,
+                "password_admin_dn needs password_admin_password_file",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(fault(
+                "password_admin_password_file",
+                &r.password_admin_password_file,
+                "password_admin_password_file without password_admin_dn",
+            ))
+        }
+        _ => {}
+    }
+    if d.password_admin_dn.is_some() && !d.allow_insecure_bind {
+        if let Some(uri) = d.uris.iter().find(|u| !d.uses_tls(u)) {
+            return Err(fault(
+                "password_admin_dn",
+                &r.password_admin_dn,
+                format!(
+                    "the password admin's password would cross \"{uri}\" in clear text: set start_tls = true, use ldaps://, or set allow_insecure_bind = true"
                 ),
             ));
         }

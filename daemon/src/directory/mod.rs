@@ -24,6 +24,7 @@ mod netgroup;
 pub(crate) mod ppolicy;
 mod records;
 mod referral;
+mod reset;
 pub(crate) mod rfc2307;
 mod search;
 mod session;

@@ -317,6 +317,7 @@ fn rosterd_as_roster_serves_lookups_logins_offline_reload_and_status() {
         run.clone(),
         run.join("nss.sock"),
         run.join("pam.sock"),
+        run.join("pam-user.sock"),
         run.join("nss.conf"),
         run.join("nss.mc"),
     ] {
@@ -327,6 +328,7 @@ fn rosterd_as_roster_serves_lookups_logins_offline_reload_and_status() {
     assert_eq!(mode(&state), 0o700);
     assert_eq!(mode(&state.join("credentials.json")), 0o600);
     assert_eq!(mode(&run.join("pam.sock")), 0o600);
+    assert_eq!(mode(&run.join("pam-user.sock")), 0o666);
 
     // pam.sock serves root only: an ordinary user is stopped by the
     // socket's mode, _roster itself (whom the mode lets in) by the

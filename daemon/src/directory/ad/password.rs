@@ -125,6 +125,42 @@ impl Ad {
     }
 }
 
+impl Ad {
+    /// Sets the password of `dn` to `new` on `session`, already bound as
+    /// the domain's password admin: `unicodePwd` replaced (AD's "Reset
+    /// Password" right), over an encrypted connection only.
+    pub(crate) async fn reset_on_session(
+        &self,
+        dir: &Directory,
+        session: &UserSession,
+        dn: &str,
+        new: &str,
+    ) -> Result<ChangeResult, DirectoryError> {
+        if !dir.config().uses_tls(session.uri()) {
+            return Ok(ChangeResult::Insecure);
+        }
+        let mods = vec![Mod::Replace(
+            Wiped(Zeroizing::new(b"unicodePwd".to_vec())),
+            HashSet::from([Wiped(unicode_pwd(new))]),
+        )];
+        let dn = dn.to_string();
+        let answered = dir
+            .on_session(
+                session,
+                "password reset (unicodePwd)",
+                move |mut ldap| async move { ldap.modify(&dn, mods).await },
+            )
+            .await?;
+        Ok(match answered {
+            Ok(r) | Err(r) if r.rc != 0 => ChangeResult::Refused(format!(
+                "the domain controller refused the new password (rc={} {})",
+                r.rc, r.text
+            )),
+            _ => ChangeResult::Changed,
+        })
+    }
+}
+
 /// The account decision input of an AD user entry: a disabled or locked
 /// out account is locked; `accountExpires` becomes the day it falls on
 /// (refused from the start of that day, UTC); `pwdLastSet = 0` asks for

@@ -112,6 +112,39 @@ impl Rfc2307 {
         outcome
     }
 
+    /// Sets the password of `dn` to `new` on `session`, already bound as
+    /// the domain's password admin: the Password Modify operation without
+    /// the old password (RFC 3062 §2: an administrator's reset).
+    pub(crate) async fn reset_on_session(
+        &self,
+        dir: &Directory,
+        session: &UserSession,
+        dn: &str,
+        new: &str,
+    ) -> Result<ChangeResult, DirectoryError> {
+        let dn = dn.to_string();
+        let n = Zeroizing::new(new.to_string());
+        let answered = dir
+            .on_session(
+                session,
+                "password modify (reset)",
+                move |mut ldap| async move {
+                    let exop = PasswordModify {
+                        user_id: Some(&dn),
+                        old_pass: None,
+                        new_pass: Some(&n),
+                    };
+                    ldap.extended(exop).await
+                },
+            )
+            .await?;
+        Ok(match answered {
+            Ok(res) if res.1.rc == 0 => ChangeResult::Changed,
+            Ok(res) => ChangeResult::Refused(format!("rc={} {}", res.1.rc, res.1.text)),
+            Err(res) => ChangeResult::Refused(format!("rc={} {}", res.rc, res.text)),
+        })
+    }
+
     async fn change_on_session(
         &self,
         dir: &Directory,
