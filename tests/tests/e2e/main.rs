@@ -42,6 +42,7 @@ mod nss_memcache;
 mod nss_netgroup;
 mod nss_nfsidmap;
 mod nss_programs;
+mod pam_caller;
 mod pam_login;
 mod pam_memory;
 mod pam_offline;
