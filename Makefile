@@ -192,7 +192,7 @@ test-e2e: build
 	  adlog=$$(mktemp); \
 	  $(MAKE) -s e2e-ad >$$adlog 2>&1 & ad=$$!; \
 	  $(MAKE) -s e2e-nextest; rc=$$?; \
-	  wait $$ad; adrc=$$?; echo "--- the AD tests (cargo test), exit $$adrc:"; cat $$adlog; rm -f $$adlog; \
+	  wait $$ad; adrc=$$?; echo "--- the AD tests (e2e-ad), exit $$adrc:"; cat $$adlog; rm -f $$adlog; \
 	  [ $$rc -eq 0 ] && [ $$adrc -eq 0 ]; \
 	else \
 	  $(CARGO) test -p roster-e2e -- --test-threads=1; \
@@ -213,8 +213,8 @@ e2e-nextest:
 # AD ones, all under one nextest run (E2E_JOBS processes at a time), then
 # the doc tests. --workspace, as build-linted: nothing is compiled again.
 test-nextest:
-	$(CARGO) nextest run --workspace -E 'not (binary(e2e) & test(/^ad::/))' -j $(E2E_JOBS)
-	$(CARGO) test --workspace --doc
+	@rc=0; $(CARGO) nextest run --workspace -E 'not (binary(e2e) & test(/^ad::/))' -j $(E2E_JOBS) || rc=1; \
+	$(CARGO) test --workspace --doc || rc=1; exit $$rc
 
 # The end-to-end tests' shared fixtures, built ahead of the tests: the
 # certificates, the sample slapd database and the provisioned Samba AD DC
@@ -226,8 +226,8 @@ e2e-fixtures:
 
 # make test: fuzz-smoke (built into fuzz/target, not target/) runs beside
 # everything else at a lower CPU priority, its output in
-# fuzz/target/smoke.log, printed at the end; e2e-fixtures runs beside the
-# build. The rest: the format check, one linted build of everything
+# fuzz/target/smoke.log, printed at the end; the e2e-fixtures binary is
+# built first (a small build) and runs beside the big one. The rest: the format check, one linted build of everything
 # (build-linted), then the AD tests start in the background (the longest
 # single path: a DC, then its tests one at a time) while nextest runs the
 # unit tests and the other end-to-end tests (test-nextest). Without
@@ -235,13 +235,14 @@ e2e-fixtures:
 test: deps-test deps-deb
 	@mkdir -p fuzz/target; nice -n 10 $(MAKE) -s fuzz-smoke >fuzz/target/smoke.log 2>&1 & fuzz=$$!; \
 	export $(LINTED); \
-	fixlog=$$(mktemp); $(MAKE) -s e2e-fixtures >$$fixlog 2>&1 & fix=$$!; \
+	fixlog=$$(mktemp); $(CARGO) build -q -p roster-e2e --bin roster-e2e-fixtures; \
+	$${CARGO_TARGET_DIR:-target}/debug/roster-e2e-fixtures >$$fixlog 2>&1 & fix=$$!; \
 	$(MAKE) lint-fmt build-linted; rc=$$?; \
 	if [ $$rc -eq 0 ]; then \
 	  if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	    adlog=$$(mktemp); $(MAKE) -s e2e-ad >$$adlog 2>&1 & ad=$$!; \
 	    $(MAKE) test-nextest; rc=$$?; \
-	    wait $$ad; adrc=$$?; echo "--- the AD tests (cargo test), exit $$adrc:"; cat $$adlog; rm -f $$adlog; \
+	    wait $$ad; adrc=$$?; echo "--- the AD tests (e2e-ad), exit $$adrc:"; cat $$adlog; rm -f $$adlog; \
 	    [ $$adrc -eq 0 ] || rc=1; \
 	  else \
 	    $(CARGO) test --workspace -- --test-threads=1; rc=$$?; \
