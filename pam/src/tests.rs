@@ -122,12 +122,7 @@ impl FakeDaemon {
     /// A daemon that answers every request with one PAM decision.
     fn answering(code: PamCode, message: &str) -> FakeDaemon {
         let message = message.to_string();
-        FakeDaemon::start(move |_| {
-            Response::Pam(PamReply {
-                code,
-                message: message.clone(),
-            })
-        })
+        FakeDaemon::start(move |_| Response::Pam(PamReply::new(code, message.clone())))
     }
 
     fn options(&self) -> Options {
@@ -402,19 +397,12 @@ fn daemon_messages_reach_the_user() {
 fn password_change_verifies_the_old_then_sends_both() {
     let d = FakeDaemon::start(|req| match req {
         Request::PamAuthenticate { password, .. } if password.expose() == b"old-pw" => {
-            Response::Pam(PamReply {
-                code: PamCode::Success,
-                message: String::new(),
-            })
+            Response::Pam(PamReply::new(PamCode::Success, ""))
         }
-        Request::PamAuthenticate { .. } => Response::Pam(PamReply {
-            code: PamCode::AuthErr,
-            message: String::new(),
-        }),
-        Request::PamChangePassword { .. } => Response::Pam(PamReply {
-            code: PamCode::Success,
-            message: "Password changed".into(),
-        }),
+        Request::PamAuthenticate { .. } => Response::Pam(PamReply::new(PamCode::AuthErr, "")),
+        Request::PamChangePassword { .. } => {
+            Response::Pam(PamReply::new(PamCode::Success, "Password changed"))
+        }
         _ => Response::Error("unexpected".into()),
     });
     let (daemon, o) = (d.client(), d.options());
@@ -571,4 +559,47 @@ fn only_root_outside_an_expired_password_change_resets() {
         Changer::User
     );
     assert_eq!(Changer::of(false, PAM_UPDATE_AUTHTOK), Changer::User);
+}
+
+#[test]
+fn notices_are_shown_as_text_info_before_the_message() {
+    let d = FakeDaemon::start(|_| {
+        Response::Pam(PamReply {
+            code: PamCode::Success,
+            message: "Welcome".into(),
+            notices: vec![
+                "Your password will expire in 3 days.".into(),
+                "Your password has expired; grace logins remaining: 2.".into(),
+            ],
+        })
+    });
+    let mut env = FakeEnv::new("alice", &["pw"]);
+    assert_eq!(
+        authenticate(&mut env, &d.client(), &d.options()),
+        PamResultCode::PAM_SUCCESS
+    );
+    assert_eq!(
+        *env.infos.borrow(),
+        vec![
+            "Your password will expire in 3 days.",
+            "Your password has expired; grace logins remaining: 2.",
+            "Welcome"
+        ]
+    );
+    assert!(env.errors.borrow().is_empty());
+    // Notices are information even when the decision is a refusal.
+    let d = FakeDaemon::start(|_| {
+        Response::Pam(PamReply {
+            code: PamCode::AuthErr,
+            message: "Refused".into(),
+            notices: vec!["A notice".into()],
+        })
+    });
+    let mut env = FakeEnv::new("alice", &["pw"]);
+    assert_eq!(
+        authenticate(&mut env, &d.client(), &d.options()),
+        PamResultCode::PAM_AUTH_ERR
+    );
+    assert_eq!(*env.infos.borrow(), vec!["A notice"]);
+    assert_eq!(*env.errors.borrow(), vec!["Refused"]);
 }

@@ -82,7 +82,11 @@
 //! Ok kinds: 1 `User` (`str name, u32 uid, u32 gid, str gecos, str home,
 //! str shell`), 2 `Group` (`str name, u32 gid, list<str> members`), 3 `Gids`
 //! (`list<u32>`), 4 `Users` (`list<User>, u8 more`), 5 `Groups`
-//! (`list<Group>, u8 more`), 7 `Pam` (`u8 code, str message`), 8 `Admin`
+//! (`list<Group>, u8 more`), 7 `Pam` (`u8 code, str message`), 11 `Pam`
+//! with notices (`u8 code, str message, list<str> notices`: password expiry
+//! warnings and grace logins left, each shown as a `PAM_TEXT_INFO` message
+//! before `message`; the daemon sends kind 7 when there are none, so a reply
+//! without notices is the same bytes as before kind 11 existed), 8 `Admin`
 //! (`u16 admin_version, str json`: an [`AdminAnswer`], see [`admin`]; kind 6,
 //! untyped JSON, belonged to older releases), 9 `Netgroup` (`str name,
 //! list<Triple>`; a `Triple` is `str host, str user, str domain`, an empty

@@ -271,7 +271,9 @@ impl PamCode {
     }
 }
 
-/// Reply to a PAM request: a code and a message for the user (may be empty).
+/// Reply to a PAM request: a code, a message for the user (may be empty)
+/// and notices (password expiry warnings, grace logins left), each shown
+/// as a `PAM_TEXT_INFO` message before the message.
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PamReply {
@@ -279,6 +281,20 @@ pub struct PamReply {
     pub code: PamCode,
     /// Text shown to the user through the PAM conversation, if not empty.
     pub message: String,
+    /// Informational notices, shown in order before `message` (empty: the
+    /// reply is encoded as kind 7, otherwise as kind 11).
+    pub notices: Vec<String>,
+}
+
+impl PamReply {
+    /// A reply with `code` and `message` and no notices.
+    pub fn new(code: PamCode, message: impl Into<String>) -> PamReply {
+        PamReply {
+            code,
+            message: message.into(),
+            notices: Vec::new(),
+        }
+    }
 }
 
 /// A reply from the daemon.

@@ -5,7 +5,7 @@
 //! user and group lookups answer as the resolver does ([`Answer`]).
 
 use crate::directory::DirectoryError;
-pub use crate::directory::{AccountInfo, BindResult, ChangeResult};
+pub use crate::directory::{AccountInfo, BindResult, ChangeResult, PolicyNotice};
 use crate::resolver::Answer;
 use roster_proto::Secret;
 use std::future::Future;

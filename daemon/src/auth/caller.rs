@@ -47,10 +47,7 @@ impl PamAuth {
                     reason = %refusal.reason(),
                     "unprivileged authentication throttled: password not checked"
                 );
-                return PamReply {
-                    code: PamCode::AuthErr,
-                    message: THROTTLED.into(),
-                };
+                return PamReply::new(PamCode::AuthErr, THROTTLED);
             }
         };
         if let Some(d) = self.caller_owns(peer_uid, user).await {

@@ -2,10 +2,12 @@
 //! user, never with an empty password, never over an unencrypted connection
 //! unless `allow_insecure_auth`), cached credentials for offline logins
 //! (argon2id, lockout), account policy (`allow_groups`, `access_filter`,
-//! expiry, ppolicy lock, password age), password change (RFC 3062), root's
-//! password reset by the domain's password admin (`reset`), and the
-//! authentication of unprivileged callers: their own account only, failures
-//! throttled per UID (`caller`, [`throttle`]).
+//! expiry, ppolicy lock until its lockout duration ends, password age),
+//! password lifecycle notices at login (expiry warnings within
+//! `pwd_expiration_warning` days, grace logins left), password change
+//! (RFC 3062), root's password reset by the domain's password admin
+//! (`reset`), and the authentication of unprivileged callers: their own
+//! account only, failures throttled per UID (`caller`, [`throttle`]).
 //!
 //! Every decision is logged (user, service, rhost, result, reason), never a
 //! password.
@@ -28,7 +30,9 @@ mod tests;
 #[cfg(test)]
 mod unpriv_tests;
 
-pub use backend::{AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, ChangeResult};
+pub use backend::{
+    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, PolicyNotice,
+};
 pub use credentials::{CredentialError, CredentialStore, OfflineRules};
 pub use hasher::HashCost;
 pub use ldap::{Directories, DirectoryBackend};

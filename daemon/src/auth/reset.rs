@@ -45,6 +45,7 @@ impl PamAuth {
             code: PamCode::AuthtokErr,
             message,
             reason,
+            notices: Vec::new(),
         };
         match self.backend.reset_password(&user, new).await {
             Ok(ChangeResult::Changed) => {

@@ -1,6 +1,6 @@
 //! The PAM decisions: one method per PAM request, each logged.
 
-use super::backend::{AuthBackend, AuthError, AuthUser, BindResult, ChangeResult};
+use super::backend::{AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, PolicyNotice};
 use super::credentials::{CredentialStore, OfflineCheck, Refreshed};
 use super::hasher::HashCost;
 use super::policy;
@@ -12,11 +12,13 @@ use std::sync::{Arc, RwLock};
 /// The current time in Unix seconds (replaceable in tests).
 pub type Now = Arc<dyn Fn() -> u64 + Send + Sync>;
 
-/// A decision: the code, the message for the user, and the reason logged.
+/// A decision: the code, the message for the user, and the reason logged;
+/// with notices for the user (password expiry, grace logins).
 pub(super) struct Decision {
     pub(super) code: PamCode,
     pub(super) message: String,
     pub(super) reason: String,
+    pub(super) notices: Vec<String>,
 }
 
 impl Decision {
@@ -25,6 +27,7 @@ impl Decision {
             code,
             message: message.to_string(),
             reason: reason.into(),
+            notices: Vec::new(),
         }
     }
 }
@@ -148,6 +151,7 @@ impl PamAuth {
         PamReply {
             code: d.code,
             message: d.message,
+            notices: d.notices,
         }
     }
 
@@ -189,20 +193,23 @@ impl PamAuth {
         }
         let dom = self.domain(&user.domain);
         match self.backend.verify_password(&user, password).await {
-            Ok(BindResult::Accepted(warning)) => {
+            Ok(BindResult::Accepted(policy)) => {
                 if dom.cache_credentials {
                     self.remember(&user, password);
                 }
-                let warning = warning.unwrap_or_default();
-                Decision::new(
+                let notices = self.lifecycle_notices(&user, &dom, policy).await;
+                let mut d = Decision::new(
                     PamCode::Success,
-                    &warning,
+                    "",
                     format!(
-                        "password accepted by the directory (domain {}){}{warning}",
+                        "password accepted by the directory (domain {}){}{}",
                         user.domain,
-                        if warning.is_empty() { "" } else { ": " }
+                        if notices.is_empty() { "" } else { ": " },
+                        notices.join(" ")
                     ),
-                )
+                );
+                d.notices = notices;
+                d
             }
             Ok(BindResult::Locked) => Decision::new(
                 PamCode::AuthErr,
@@ -230,6 +237,36 @@ impl PamAuth {
                 self.offline(&user, &dom, password, &context).await
             }
             Err(e) => Decision::new(PamCode::SystemErr, "", format!("password check: {e}")),
+        }
+    }
+
+    /// The password lifecycle notices of a login the directory accepted:
+    /// what its password policy said on the bind (grace logins left, or an
+    /// expiry within `pwd_expiration_warning` days), else an expiry within
+    /// that window from the account state (shadow attributes, AD's
+    /// `pwdLastSet` + `maxPwdAge`), read with one base search when
+    /// warnings are on. A state that cannot be read gives no notice.
+    async fn lifecycle_notices(
+        &self,
+        user: &AuthUser,
+        dom: &DomainAuth,
+        policy: Option<PolicyNotice>,
+    ) -> Vec<String> {
+        let window = dom.pwd_expiration_warning;
+        if let Some(n) = policy {
+            return policy::policy_notice(n, window).into_iter().collect();
+        }
+        if window == 0 {
+            return Vec::new();
+        }
+        match self.backend.account_info(user, None).await {
+            Ok(info) => policy::expiry_notice(&info, (self.now)(), window)
+                .into_iter()
+                .collect(),
+            Err(e) => {
+                tracing::debug!(user = %user.name, domain = %user.domain, error = %e, "password expiry unknown: account state not read");
+                Vec::new()
+            }
         }
     }
 
@@ -518,8 +555,7 @@ impl PamAuth {
             }
             Err(e) => return Decision::new(PamCode::SystemErr, "", format!("account check: {e}")),
         };
-        let today = policy::days_since_epoch((self.now)());
-        let (code, text) = policy::evaluate(&info, today);
+        let (code, text) = policy::evaluate(&info, (self.now)());
         let reason = if code == PamCode::Success {
             format!("account allowed (domain {}, {source})", user.domain)
         } else {
@@ -629,11 +665,11 @@ impl PamAuth {
                 } else {
                     format!("Password change refused: {msg}")
                 };
-                Decision {
-                    code: PamCode::AuthtokErr,
-                    message: shown,
-                    reason: format!("refused by the server: {msg}"),
-                }
+                Decision::new(
+                    PamCode::AuthtokErr,
+                    &shown,
+                    format!("refused by the server: {msg}"),
+                )
             }
             Err(AuthError::Unavailable { context, .. }) => Decision::new(
                 PamCode::AuthtokErr,

@@ -546,14 +546,15 @@ async fn password_policy_answers_reach_the_user() {
     assert_eq!(r.code, PamCode::AuthErr);
     assert!(r.message.contains("expired"), "{}", r.message);
     *s.fake.bind_override.lock().unwrap() = Some(BindResult::Accepted(Some(
-        "Your password will expire in 3 day(s)".into(),
+        PolicyNotice::ExpiresIn(3 * DAY + 60),
     )));
     let r = s
         .auth
         .authenticate("alice", "sshd", "", &Secret::from("alice-pw"))
         .await;
     assert_eq!(r.code, PamCode::Success);
-    assert_eq!(r.message, "Your password will expire in 3 day(s)");
+    assert_eq!(r.message, "");
+    assert_eq!(r.notices, vec!["Your password will expire in 3 days."]);
     // The password accepted with a warning was cached like any other.
     s.fake.offline.store(true, Ordering::SeqCst);
     *s.fake.bind_override.lock().unwrap() = None;
@@ -779,5 +780,101 @@ async fn a_directory_timeout_reaches_pam_as_unavailable_and_takes_the_offline_pa
         d.reason.starts_with("offline: wrong password"),
         "{}",
         d.reason
+    );
+}
+
+/// `authenticate` of alice with her password: the reply.
+async fn login(s: &Setup) -> roster_proto::PamReply {
+    s.auth
+        .authenticate("alice", "sshd", "", &Secret::from("alice-pw"))
+        .await
+}
+
+#[tokio::test]
+async fn grace_logins_succeed_and_are_reported() {
+    let s = setup(DomainAuth::default());
+    *s.fake.bind_override.lock().unwrap() =
+        Some(BindResult::Accepted(Some(PolicyNotice::GraceLogins(2))));
+    let r = login(&s).await;
+    assert_eq!(r.code, PamCode::Success);
+    assert_eq!(
+        r.notices,
+        vec!["Your password has expired; grace logins remaining: 2. Change it now."]
+    );
+    // Reported even with expiry warnings off.
+    let s = setup(DomainAuth {
+        pwd_expiration_warning: 0,
+        ..DomainAuth::default()
+    });
+    *s.fake.bind_override.lock().unwrap() =
+        Some(BindResult::Accepted(Some(PolicyNotice::GraceLogins(0))));
+    let r = login(&s).await;
+    assert_eq!(r.code, PamCode::Success);
+    assert_eq!(r.notices.len(), 1);
+    assert!(r.notices[0].contains("grace logins remaining: 0"));
+}
+
+#[tokio::test]
+async fn expiry_warnings_from_the_account_state_within_the_window() {
+    let s = setup(DomainAuth::default());
+    let today = (NOW / DAY) as i64;
+    // shadowLastChange + shadowMax: expires in 3 days.
+    *s.fake.account.lock().unwrap() = AccountInfo {
+        shadow_last_change: Some(today - 87),
+        shadow_max: Some(90),
+        ..AccountInfo::default()
+    };
+    let r = login(&s).await;
+    assert_eq!(r.code, PamCode::Success);
+    assert_eq!(r.notices, vec!["Your password will expire in 3 days."]);
+    // AD: the expiry time the directory computed.
+    *s.fake.account.lock().unwrap() = AccountInfo {
+        password_expires_at: Some(NOW as i64 + 2 * DAY as i64 + 100),
+        ..AccountInfo::default()
+    };
+    assert_eq!(
+        login(&s).await.notices,
+        vec!["Your password will expire in 2 days."]
+    );
+    // Outside the window: nothing.
+    *s.fake.account.lock().unwrap() = AccountInfo {
+        password_expires_at: Some(NOW as i64 + 30 * DAY as i64),
+        ..AccountInfo::default()
+    };
+    assert!(login(&s).await.notices.is_empty());
+    // pwd_expiration_warning = 0: never.
+    let s = setup(DomainAuth {
+        pwd_expiration_warning: 0,
+        ..DomainAuth::default()
+    });
+    *s.fake.account.lock().unwrap() = AccountInfo {
+        password_expires_at: Some(NOW as i64 + 60),
+        ..AccountInfo::default()
+    };
+    let r = login(&s).await;
+    assert_eq!(r.code, PamCode::Success);
+    assert!(r.notices.is_empty(), "{:?}", r.notices);
+    // A ppolicy expiry beyond the window is not shown either.
+    let s = setup(DomainAuth::default());
+    *s.fake.bind_override.lock().unwrap() = Some(BindResult::Accepted(Some(
+        PolicyNotice::ExpiresIn(30 * DAY),
+    )));
+    assert!(login(&s).await.notices.is_empty());
+}
+
+#[tokio::test]
+async fn a_timed_lock_refuses_until_it_ends() {
+    let s = setup(DomainAuth::default());
+    *s.fake.account.lock().unwrap() = AccountInfo {
+        locked_until: Some(NOW as i64 + 30),
+        ..AccountInfo::default()
+    };
+    let r = s.auth.account("alice", "sshd", "").await;
+    assert_eq!(r.code, PamCode::PermDenied);
+    assert!(r.message.contains("try again later"), "{}", r.message);
+    s.clock.store(NOW + 30, Ordering::SeqCst);
+    assert_eq!(
+        s.auth.account("alice", "sshd", "").await.code,
+        PamCode::Success
     );
 }

@@ -260,6 +260,12 @@ pub struct DomainConfig {
     pub allow_groups: Vec<String>,
     /// An LDAP filter the user's entry must match to log in.
     pub access_filter: Option<String>,
+    /// Days before a password expires from which each login warns about
+    /// it (7; 0 = never warn).
+    pub pwd_expiration_warning: u32,
+    /// DN of the ppolicy default policy (the overlay's `olcPPolicyDefault`),
+    /// read for `pwdLockoutDuration` of users without `pwdPolicySubentry`.
+    pub ppolicy_default_dn: Option<String>,
     /// ID mapping of this domain: the backend and its keys.
     pub idmap: IdmapConfig,
     /// Attribute names.

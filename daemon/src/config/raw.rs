@@ -102,6 +102,8 @@ pub(crate) struct RawDomain {
     pub offline_failed_login_delay: Opt<u64>,
     pub allow_groups: Opt<Vec<String>>,
     pub access_filter: Opt<String>,
+    pub pwd_expiration_warning: Opt<u32>,
+    pub ppolicy_default_dn: Opt<String>,
     pub idmap: Opt<RawIdmap>,
     pub attributes: Opt<RawAttributes>,
     pub home_directory_template: Opt<String>,

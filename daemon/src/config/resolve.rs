@@ -121,6 +121,14 @@ fn fill(r: &RawDomain) -> Result<DomainConfig, Fault> {
         offline_failed_login_delay: or(&r.offline_failed_login_delay, 5),
         allow_groups: or(&r.allow_groups, Vec::new()),
         access_filter: r.access_filter.as_ref().map(|v| v.get_ref().clone()),
+        pwd_expiration_warning: checked(
+            "pwd_expiration_warning",
+            &r.pwd_expiration_warning,
+            7,
+            |d| *d <= 3650,
+            |_| "must be between 0 (never warn) and 3650 days".into(),
+        )?,
+        ppolicy_default_dn: r.ppolicy_default_dn.as_ref().map(|v| v.get_ref().clone()),
         idmap: super::idmap::resolve(r.idmap.as_ref())?,
         attributes: attribute_map(attributes, &k),
         home_directory_template: r
@@ -410,7 +418,8 @@ fn search_bases(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
     Ok(())
 }
 
-/// The filters, group lists and referral hosts.
+/// The filters, the default password policy's DN, group lists and
+/// referral hosts.
 fn filters_and_groups(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
     for (key, raw, f) in [
         ("user_filter", &r.user_filter, Some(&d.user_filter)),
@@ -429,6 +438,13 @@ fn filters_and_groups(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
                 format!("\"{f}\" is not a valid LDAP filter"),
             ));
         }
+    }
+    if let Some(dn) = d.ppolicy_default_dn.as_ref().filter(|dn| !is_dn(dn)) {
+        return Err(fault(
+            "ppolicy_default_dn",
+            &r.ppolicy_default_dn,
+            format!("\"{dn}\" is not a DN"),
+        ));
     }
     for (key, raw, groups) in [
         ("allow_groups", &r.allow_groups, &d.allow_groups),

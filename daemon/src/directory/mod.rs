@@ -18,6 +18,7 @@ mod conn;
 mod entry;
 mod flavour;
 pub(crate) mod idmap_store;
+pub(crate) mod lifecycle;
 mod login;
 mod nesting;
 mod netgroup;
@@ -31,7 +32,7 @@ mod session;
 pub mod sshkey;
 mod tls;
 
-pub use account::{AccountInfo, BindResult, ChangeResult};
+pub use account::{AccountInfo, BindResult, ChangeResult, PolicyNotice};
 pub use entry::{
     check_name, entry_to_group, entry_to_user, expand_template, member_dns, member_names,
     EntryRejected,
@@ -72,6 +73,9 @@ pub struct Directory {
     referrals: Arc<referral::Referrals>,
     /// What kind of directory it is: its lookup flows and account rules.
     flavour: Flavour,
+    /// Password policy values read for logins (lockout durations, AD's
+    /// `maxPwdAge`), kept for [`lifecycle::POLICY_TTL`].
+    policies: Arc<lifecycle::PolicyCache>,
 }
 
 impl std::fmt::Debug for Directory {
@@ -102,6 +106,7 @@ impl Directory {
             searches: Arc::new(AtomicU64::new(0)),
             referrals: Arc::default(),
             flavour: Flavour::of(&cfg),
+            policies: Arc::default(),
             cfg,
         })
     }
@@ -119,6 +124,7 @@ impl Directory {
             searches: self.searches.clone(),
             referrals: self.referrals.clone(),
             flavour,
+            policies: self.policies.clone(),
         }
     }
 

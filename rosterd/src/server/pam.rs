@@ -189,10 +189,10 @@ fn refuse_bad_user(req: &Request) -> Option<Response> {
     }
     let shown = user.escape_debug().to_string();
     tracing::warn!(op = req.code(), user = %shown, "PAM request refused: the user name holds a control character");
-    Some(Response::Pam(roster_proto::PamReply {
-        code: roster_proto::PamCode::UserUnknown,
-        message: String::new(),
-    }))
+    Some(Response::Pam(roster_proto::PamReply::new(
+        roster_proto::PamCode::UserUnknown,
+        "",
+    )))
 }
 
 /// Answers one PAM request.

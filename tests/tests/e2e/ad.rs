@@ -2,10 +2,12 @@
 //! process, on a copy of the provisioned one: `roster_e2e::samba`), rosterd
 //! with `kind = "ad"` domains using the rid, sss and rfc2307 idmap
 //! backends, the NSS module (getent, id) in a private mount namespace,
-//! pamtester for account state, an LDAP domain (slapd) served next to the
-//! AD one, and files copied between two simulated hosts (`ad_hosts`).
+//! pamtester for account state and password expiry warnings
+//! (`ad_lifecycle`), an LDAP domain (slapd) served next to the AD one, and
+//! files copied between two simulated hosts (`ad_hosts`).
 
 mod ad_hosts;
+mod ad_lifecycle;
 mod ad_names;
 mod ad_nfs;
 use crate::hosts_common;

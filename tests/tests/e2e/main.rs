@@ -43,6 +43,7 @@ mod nss_netgroup;
 mod nss_nfsidmap;
 mod nss_programs;
 mod pam_caller;
+mod pam_lifecycle;
 mod pam_login;
 mod pam_memory;
 mod pam_offline;

@@ -9,6 +9,8 @@ use roster_idmap::Sid;
 pub(crate) const UF_ACCOUNTDISABLE: u32 = 0x2;
 /// `userAccountControl` flag: the account is locked out.
 pub(crate) const UF_LOCKOUT: u32 = 0x10;
+/// `userAccountControl` flag: the password never expires.
+pub(crate) const UF_DONT_EXPIRE_PASSWD: u32 = 0x10000;
 /// Seconds between 1601-01-01 (FILETIME epoch) and 1970-01-01.
 const FILETIME_EPOCH_OFFSET: i64 = 11_644_473_600;
 
