@@ -23,7 +23,7 @@ AD_TEST_PACKAGES := samba samba-ad-dc samba-ad-provision winbind krb5-user
 BENCH_PACKAGES := sssd-ldap libnss-sss libpam-sss nslcd libnss-ldapd libpam-ldapd
 DEMO_PACKAGES := slapd ldap-utils pamtester libpam0g-dev libssl-dev pkg-config gcc util-linux mount openssl
 
-.PHONY: all build release test test-unit test-e2e lint demo deps-test deps-demo deps-bench bench soak clean install uninstall install-files \
+.PHONY: all build build-linted release test test-unit test-e2e e2e-ad e2e-nextest e2e-fixtures test-nextest lint lint-fmt demo deps-test deps-demo deps-bench bench soak clean install uninstall install-files \
 	deps-fuzz fuzz-build fuzz fuzz-smoke fuzz-seeds deps-deb deb
 
 # Installation layout (Debian 12, merged /usr). `make install DESTDIR=/scratch`
@@ -145,43 +145,112 @@ fuzz-seeds:
 release:
 	$(CARGO) build --workspace --release
 
-lint:
+lint: lint-fmt
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+lint-fmt:
 	$(CARGO) fmt --all -- --check
 	cd fuzz && $(CARGO) fmt -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# `make test`'s build: lint and build in ONE pass. clippy-driver stands in
+# for rustc on the workspace's own crates (RUSTC_WORKSPACE_WRAPPER): it
+# compiles them as rustc does and lints them on the way, so a clippy
+# warning fails the build as `make lint` does (`-D warnings`), while every
+# dependency is compiled once, not once for clippy's check pass and again
+# for the build. --all-targets builds the unit and end-to-end test binaries
+# too. The later cargo commands of make test run with the same wrapper
+# (LINTED), or cargo would rebuild the workspace crates without it.
+CLIPPY_DRIVER := $(shell rustup which clippy-driver 2>/dev/null || command -v clippy-driver)
+LINTED := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+build-linted:
+	@[ -n "$(CLIPPY_DRIVER)" ] || { echo "clippy-driver not found: rustup component add clippy"; exit 1; }
+	$(LINTED) $(CARGO) build --workspace --all-targets
 
 test-unit: build
 	$(CARGO) test --workspace --exclude roster-e2e
 
-# The end-to-end tests. With cargo-nextest installed (`cargo nextest`),
-# every test runs in its own process, E2E_JOBS at a time
-# (.config/nextest.toml); meanwhile the `ad` binary runs as one `cargo test`
-# process, one test after another, because its tests share one Samba AD DC
-# (a minute to provision, fixed ports). Without nextest: one binary after
-# another, one test at a time. Either way the slapd databases, the test
-# certificates and the Debian package are built once per run and shared
-# (tests/src/fixture_cache.rs, under target/e2e-fixtures).
+# The end-to-end tests (one test binary, tests/tests/e2e/main.rs). With
+# cargo-nextest installed (`cargo nextest`), every test runs in its own
+# process, E2E_JOBS at a time (.config/nextest.toml); meanwhile the AD
+# tests (module `ad::`) run in one `cargo test` process, one test after
+# another, because they share one Samba AD DC (a minute to provision,
+# fixed ports): e2e-ad. Without nextest: one process, one test at a time.
+# Either way the slapd databases, the test certificates and the Debian
+# package are built once per run and shared (tests/src/fixture_cache.rs,
+# under target/e2e-fixtures).
 E2E_JOBS ?= 4
+# The e2e test binary (built by cargo if needed) and, since libtest filters
+# by substring ("ad::" would match "daemon_reload::"), the exact names of
+# its AD tests. The binary is run directly, in tests/ as cargo test would.
+# Asked of cargo with build-linted's selection (--workspace --all-targets):
+# another selection can unify dependency features differently, and cargo
+# would then compile a second copy of them and of our crates.
+E2E_BIN = $$($(CARGO) test -q --workspace --all-targets --no-run --message-format=json 2>/dev/null | grep '"name":"e2e"' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 test-e2e: build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) test -q -p roster-e2e --no-run || exit 1; \
 	  adlog=$$(mktemp); \
-	  $(CARGO) test -q -p roster-e2e --test ad -- --test-threads=1 >$$adlog 2>&1 & ad=$$!; \
-	  $(CARGO) nextest run -p roster-e2e -E 'not binary(ad)' -j $(E2E_JOBS); rc=$$?; \
-	  wait $$ad; adrc=$$?; echo "--- the ad binary (cargo test), exit $$adrc:"; cat $$adlog; rm -f $$adlog; \
+	  $(MAKE) -s e2e-ad >$$adlog 2>&1 & ad=$$!; \
+	  $(MAKE) -s e2e-nextest; rc=$$?; \
+	  wait $$ad; adrc=$$?; echo "--- the AD tests (e2e-ad), exit $$adrc:"; cat $$adlog; rm -f $$adlog; \
 	  [ $$rc -eq 0 ] && [ $$adrc -eq 0 ]; \
 	else \
 	  $(CARGO) test -p roster-e2e -- --test-threads=1; \
 	fi
 
-# fuzz-smoke builds into fuzz/target, not target/: it runs beside lint and
-# the tests (at a lower CPU priority), its output in fuzz/target/smoke.log,
-# printed at the end.
+# The AD tests alone, in one process (one DC for all).
+e2e-ad:
+	@bin="$(E2E_BIN)"; [ -x "$$bin" ] || { echo "the e2e test binary did not build"; exit 1; }; \
+	tests=$$("$$bin" --list --format terse | sed -n 's/^\(ad::.*\): test$$/\1/p'); \
+	[ -n "$$tests" ] || { echo "no ad:: tests in $$bin"; exit 1; }; \
+	cd tests && "$$bin" --exact --test-threads=1 $$tests
+
+# Every other end-to-end test, under nextest.
+e2e-nextest:
+	$(CARGO) nextest run -p roster-e2e -E 'not (binary(e2e) & test(/^ad::/))' -j $(E2E_JOBS)
+
+# make test's test run: the unit tests and every end-to-end test but the
+# AD ones, all under one nextest run (E2E_JOBS processes at a time), then
+# the doc tests. --workspace, as build-linted: nothing is compiled again.
+test-nextest:
+	@rc=0; $(CARGO) nextest run --workspace -E 'not (binary(e2e) & test(/^ad::/))' -j $(E2E_JOBS) || rc=1; \
+	$(CARGO) test --workspace --doc || rc=1; exit $$rc
+
+# The end-to-end tests' shared fixtures, built ahead of the tests: the
+# certificates, the sample slapd database and the provisioned Samba AD DC
+# (tests/src/bin/fixtures.rs). The tests build any that are missing
+# themselves; make test runs this beside the build.
+e2e-fixtures:
+	$(CARGO) build -q -p roster-e2e --bin roster-e2e-fixtures
+	$${CARGO_TARGET_DIR:-target}/debug/roster-e2e-fixtures
+
+# make test: fuzz-smoke (built into fuzz/target, not target/) runs beside
+# everything else at a lower CPU priority, its output in
+# fuzz/target/smoke.log, printed at the end; the e2e-fixtures binary is
+# built first (a small build) and runs beside the big one. The rest: the format check, one linted build of everything
+# (build-linted), then the AD tests start in the background (the longest
+# single path: a DC, then its tests one at a time) while nextest runs the
+# unit tests and the other end-to-end tests (test-nextest). Without
+# nextest: cargo test, one test at a time.
 test: deps-test deps-deb
 	@mkdir -p fuzz/target; nice -n 10 $(MAKE) -s fuzz-smoke >fuzz/target/smoke.log 2>&1 & fuzz=$$!; \
-	$(MAKE) lint test-unit test-e2e; rc=$$?; \
+	export $(LINTED); \
+	fixlog=$$(mktemp); $(CARGO) build -q -p roster-e2e --bin roster-e2e-fixtures; \
+	$${CARGO_TARGET_DIR:-target}/debug/roster-e2e-fixtures >$$fixlog 2>&1 & fix=$$!; \
+	$(MAKE) lint-fmt build-linted; rc=$$?; \
+	if [ $$rc -eq 0 ]; then \
+	  if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	    adlog=$$(mktemp); $(MAKE) -s e2e-ad >$$adlog 2>&1 & ad=$$!; \
+	    $(MAKE) test-nextest; rc=$$?; \
+	    wait $$ad; adrc=$$?; echo "--- the AD tests (e2e-ad), exit $$adrc:"; cat $$adlog; rm -f $$adlog; \
+	    [ $$adrc -eq 0 ] || rc=1; \
+	  else \
+	    $(CARGO) test --workspace -- --test-threads=1; rc=$$?; \
+	  fi; \
+	fi; \
+	wait $$fix; fixrc=$$?; echo "--- e2e-fixtures, exit $$fixrc:"; cat $$fixlog; rm -f $$fixlog; \
 	wait $$fuzz; fuzzrc=$$?; echo "--- fuzz-smoke, exit $$fuzzrc:"; cat fuzz/target/smoke.log; \
-	[ $$rc -eq 0 ] && [ $$fuzzrc -eq 0 ]
+	[ $$rc -eq 0 ] && [ $$fixrc -eq 0 ] && [ $$fuzzrc -eq 0 ]
 
 demo: deps-demo build
 	$(CARGO) run -q -p roster-e2e --bin roster-demo

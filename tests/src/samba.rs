@@ -1,15 +1,20 @@
-//! A private Samba Active Directory domain controller for one test binary.
+//! A private Samba Active Directory domain controller for one test process.
 //!
 //! `samba-tool domain provision --use-rfc2307` into a scratch
 //! `--targetdir` (nothing under the host's `/etc` is touched), then the
 //! sample AD data of [`ad_ldif`] is added offline in ONE transaction (Samba's
-//! own python bindings, as the system account), then `samba -i` runs in the
+//! own python bindings, as the system account): that provisioned DC is
+//! built once and shared read-only ([`provisioned`], under
+//! `target/e2e-fixtures`, see [`crate::fixture_cache`]); each [`SambaDc`]
+//! runs on a copy of it (only its `smb.conf` names absolute paths, which
+//! the copy rewrites). `samba -i` runs in the
 //! foreground with only its LDAP service, under a watchdog shell that kills
 //! it by PID when the test process goes away. Samba's LDAP answers on
 //! 127.0.0.1:389 (StartTLS) and 636 (ldaps) with the certificate of a
 //! [`TestPki::shared`] (issued to 127.0.0.1 and localhost), so clients verify TLS
 //! without any name resolution. Those two ports must be free.
 
+use crate::fixture_cache;
 use crate::tls::TestPki;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -282,12 +287,85 @@ fn port_busy(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
+/// What [`provisioned`] passes to `samba-tool domain provision` besides
+/// `--targetdir`.
+fn provision_args() -> Vec<String> {
+    vec![
+        "domain".into(),
+        "provision".into(),
+        "--use-rfc2307".into(),
+        format!("--realm={AD_REALM}"),
+        format!("--domain={AD_NETBIOS}"),
+        "--server-role=dc".into(),
+        "--dns-backend=SAMBA_INTERNAL".into(),
+        format!("--adminpass={AD_ADMIN_PASSWORD}"),
+        "--option=interfaces=lo".into(),
+        "--option=bind interfaces only=yes".into(),
+        "--option=dns forwarder=127.0.0.1".into(),
+    ]
+}
+
+/// In a [`provisioned`] directory: the DC (`samba-tool`'s `--targetdir`).
+const PROVISIONED_DC: &str = "dc";
+/// In a [`provisioned`] directory: the absolute path the DC was provisioned
+/// at, which its `etc/smb.conf` names.
+const PROVISIONED_AT: &str = "provisioned-at";
+/// In a [`provisioned`] directory: the domain SID.
+const PROVISIONED_SID: &str = "domain-sid";
+
+/// The provisioned DC, filled with [`ad_ldif`], that every [`SambaDc`]
+/// starts a copy of: built once (about a minute and a half) by the first
+/// process that needs it, under `target/e2e-fixtures`, named by a digest of
+/// the provisioning arguments, the data, the loader and Samba's version.
+/// `make test` builds it ahead of the tests, beside the build
+/// (`roster-e2e-fixtures`).
+pub fn provisioned() -> PathBuf {
+    let version = run(Command::new("samba").arg("-V"), "samba -V");
+    let ldif = ad_ldif();
+    let key = fixture_cache::digest(&(provision_args(), &ldif, ADD_SCRIPT, version.trim()));
+    fixture_cache::shared_dir(&format!("samba-dc-{key}"), |build| {
+        let target = build.join(PROVISIONED_DC);
+        let out = run(
+            Command::new("samba-tool")
+                .args(provision_args())
+                .arg(format!("--targetdir={}", target.display())),
+            "samba-tool domain provision",
+        );
+        let domain_sid = out
+            .lines()
+            .find_map(|l| l.split("DOMAIN SID:").nth(1))
+            .map(|s| s.trim().to_string())
+            .expect("provision prints the domain SID");
+        let data = build.join("data.ldif");
+        std::fs::write(&data, &ldif).expect("write ldif");
+        let script = build.join("add.py");
+        std::fs::write(&script, ADD_SCRIPT).expect("write add.py");
+        run(
+            Command::new("/usr/bin/python3")
+                .arg(&script)
+                .arg(target.join("etc/smb.conf"))
+                .arg(target.join("private/sam.ldb"))
+                .arg(&data),
+            "adding the sample AD data",
+        );
+        for leftover in [data, script] {
+            std::fs::remove_file(&leftover)
+                .unwrap_or_else(|e| panic!("remove {}: {e}", leftover.display()));
+        }
+        let at = target.to_str().expect("a UTF-8 fixture path");
+        std::fs::write(build.join(PROVISIONED_AT), at).expect("write provisioned-at");
+        std::fs::write(build.join(PROVISIONED_SID), domain_sid).expect("write domain-sid");
+    })
+}
+
 impl SambaDc {
-    /// Provisions, populates and starts the DC (about a minute and a half).
+    /// Starts a DC on a copy of the [`provisioned`] one (provisioning it
+    /// first when no process has yet: about a minute and a half).
     pub fn start() -> SambaDc {
-        // Ports 389/636 are fixed: test binaries that start a DC take turns
-        // (the lock is released when the holder exits), and a DC of a
-        // binary that is just exiting is waited for.
+        let provisioned = provisioned();
+        // Ports 389/636 are fixed: test processes that start a DC take
+        // turns (the lock is released when the holder exits), and a DC of a
+        // process that is just exiting is waited for.
         let lock = DcLock::acquire();
         let deadline = Instant::now() + PORT_WAIT;
         while port_busy(389) || port_busy(636) {
@@ -301,41 +379,31 @@ impl SambaDc {
             .prefix("roster-samba-")
             .tempdir()
             .expect("temp dir");
-        let target = dir.path().join("dc");
-        let out = run(
-            Command::new("samba-tool").args([
-                "domain",
-                "provision",
-                "--use-rfc2307",
-                &format!("--realm={AD_REALM}"),
-                &format!("--domain={AD_NETBIOS}"),
-                "--server-role=dc",
-                "--dns-backend=SAMBA_INTERNAL",
-                &format!("--adminpass={AD_ADMIN_PASSWORD}"),
-                &format!("--targetdir={}", target.display()),
-                "--option=interfaces=lo",
-                "--option=bind interfaces only=yes",
-                "--option=dns forwarder=127.0.0.1",
-            ]),
-            "samba-tool domain provision",
-        );
-        let domain_sid = out
-            .lines()
-            .find_map(|l| l.split("DOMAIN SID:").nth(1))
-            .map(|s| s.trim().to_string())
-            .expect("provision prints the domain SID");
-        let ldif = dir.path().join("data.ldif");
-        std::fs::write(&ldif, ad_ldif()).expect("write ldif");
-        let script = dir.path().join("add.py");
-        std::fs::write(&script, ADD_SCRIPT).expect("write add.py");
+        let target = dir.path().join(PROVISIONED_DC);
         run(
-            Command::new("/usr/bin/python3")
-                .arg(&script)
-                .arg(target.join("etc/smb.conf"))
-                .arg(target.join("private/sam.ldb"))
-                .arg(&ldif),
-            "adding the sample AD data",
+            Command::new("cp")
+                .args(["-a", "--sparse=always"])
+                .arg(provisioned.join(PROVISIONED_DC))
+                .arg(&target),
+            "copying the provisioned DC",
         );
+        let read = |name: &str| {
+            let path = provisioned.join(name);
+            std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        };
+        let (at, domain_sid) = (read(PROVISIONED_AT), read(PROVISIONED_SID));
+        let conf = target.join("etc/smb.conf");
+        let text = std::fs::read_to_string(&conf)
+            .unwrap_or_else(|e| panic!("read {}: {e}", conf.display()));
+        assert!(
+            text.contains(&at),
+            "{} does not name {at}, where the DC was provisioned",
+            conf.display()
+        );
+        let here = target.to_str().expect("a UTF-8 temp path");
+        std::fs::write(&conf, text.replace(&at, here))
+            .unwrap_or_else(|e| panic!("write {}: {e}", conf.display()));
         // Its server key is mode 0600, as samba requires.
         let pki = TestPki::shared();
         let mut dc = SambaDc {

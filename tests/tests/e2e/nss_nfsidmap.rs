@@ -7,7 +7,7 @@
 //! IDs; Kerberos principals of the `Local-Realms` map to a user's IDs and
 //! groups.
 
-mod nss_common;
+use crate::nss_common;
 
 use nss_common::Env;
 use roster_e2e::dataset::{

@@ -2,7 +2,7 @@
 //! environment of a setuid program changes nothing there, and a hung
 //! daemon costs a process one timeout, not one per lookup.
 
-mod nss_common;
+use crate::nss_common;
 
 use nss_common::{stdout, Env};
 use roster_e2e::dataset::{ALICE, STAFF_GID};

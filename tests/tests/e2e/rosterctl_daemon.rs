@@ -2,7 +2,7 @@
 //! answer's source and DN), `cache stats|flush`, `domain disable|enable`
 //! with the daemon reloading, `idmap map`, and `status` once it stopped.
 
-mod rosterctl_common;
+use crate::rosterctl_common;
 
 use roster_e2e::config::{domain_table, DomainOptions, Transport};
 use roster_e2e::dataset::{ALICE, STAFF_GID};
@@ -78,7 +78,7 @@ fn rosterctl_drives_a_running_daemon() {
     let out = rosterctl(&cfg, &["lookup", "user", "nosuchuser"], "");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("not found"), "{}", text(&out));
-    // SIDs are looked up in AD domains (tests/tests/ad.rs): none here.
+    // SIDs are looked up in AD domains (tests/tests/e2e/ad.rs): none here.
     let out = rosterctl(&cfg, &["lookup", "sid", "S-1-5-21-1-2-3-1104"], "");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("not found"), "{}", text(&out));

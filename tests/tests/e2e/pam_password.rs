@@ -5,7 +5,7 @@
 //! then the new password logs in and the old one does not. The server's
 //! policy message reaches the user.
 
-mod pam_common;
+use crate::pam_common;
 
 use pam_common::{
     assert_ok, assert_refused, authenticate, namespace, pamtester, passwd_by_user, rosterd, says,

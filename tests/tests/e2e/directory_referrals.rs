@@ -7,8 +7,8 @@
 //! allowed account exactly once, offline too after the referral target
 //! stops; `rosterctl test` reports the referral counts.
 
-mod nss_common;
-mod rosterctl_common;
+use crate::nss_common;
+use crate::rosterctl_common;
 
 use nss_common::ok;
 use roster_e2e::config::{domain_table, DomainOptions};

@@ -2,7 +2,7 @@
 //! its time bound, so `files` keeps working (root can log in) and directory
 //! names are simply "not found".
 
-mod nss_common;
+use crate::nss_common;
 
 use nss_common::{stdout, Env};
 use roster_e2e::freeze::Frozen;

@@ -3,7 +3,7 @@
 //! directory users log in, are checked, change their password and get a
 //! home directory (pam_mkhomedir); local users are still pam_unix's.
 
-mod pam_common;
+use crate::pam_common;
 
 use pam_common::{pam_auth_update_script, rosterd, slapd, TestUser};
 use roster_e2e::config::Transport;

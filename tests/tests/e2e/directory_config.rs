@@ -2,7 +2,7 @@
 //! roster.toml with one fault, checked like `rosterd --check-config`; the
 //! error names the file, the line and the key.
 
-mod directory_common;
+use crate::directory_common;
 use directory_common as common;
 
 use common::tiny_ldif;

@@ -2,7 +2,7 @@
 //! once, forked children (which must not reuse the parent's connection),
 //! and callers whose buffer is too small (ERANGE, then a retry).
 
-mod nss_common;
+use crate::nss_common;
 
 use nss_common::{build_probe, Env};
 use roster_e2e::dataset::{self, ALICE, BIGGROUP_GID, BULK_USERS, MANY_GROUPS_GID_BASE};

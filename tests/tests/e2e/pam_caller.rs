@@ -5,7 +5,7 @@
 //! `passwd USER` resets a password without the old one, as the domain's
 //! password admin, after which the user logs in with the new password.
 
-mod pam_common;
+use crate::pam_common;
 
 use pam_common::{
     as_user, assert_ok, assert_refused, authenticate, namespace, pamtester, pamtester_via, rosterd,

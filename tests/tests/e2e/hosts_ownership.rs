@@ -10,8 +10,8 @@
 //! domains, the transport to slapd (StartTLS on A, ldaps on B), the cache
 //! lifetime, and the cache state (A warm from making the tree, B cold).
 
-mod hosts_common;
-mod pam_common;
+use crate::hosts_common;
+use crate::pam_common;
 
 use hosts_common::{
     copy_and_compare, other_ldif, Host, TreeSpec, HOST_A_LOCALS, HOST_B_LOCALS, OTHER_GROUP,

@@ -5,7 +5,7 @@
 //! lock released after the policy's `pwdLockoutDuration` (from the user's
 //! `pwdPolicySubentry` or `ppolicy_default_dn`).
 
-mod pam_common;
+use crate::pam_common;
 
 use pam_common::{
     account, assert_ok, assert_refused, authenticate, namespace, rosterd, says, slapd, Pam,

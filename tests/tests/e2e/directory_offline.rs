@@ -9,8 +9,8 @@
 //! `rosterctl status` shows the outage. No assertion on elapsed time: the
 //! counters show that nothing waited on the directory.
 
-mod pam_common;
-mod rosterctl_common;
+use crate::pam_common;
+use crate::rosterctl_common;
 
 use pam_common::{assert_ok, authenticate, namespace, pamtester};
 use roster_e2e::config::{domain_table, DomainOptions, Transport};

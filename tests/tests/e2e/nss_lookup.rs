@@ -2,7 +2,7 @@
 //! stat) in a private mount namespace whose nsswitch.conf says
 //! `files roster`, against the real rosterd and slapd.
 
-mod nss_common;
+use crate::nss_common;
 
 use nss_common::{code, ok, stdout, Env};
 use roster_e2e::dataset::{

@@ -1,7 +1,7 @@
 //! Failover, dead-server memory, failback, a stopped or hung directory.
 //! Assertions are on outcomes and error kinds, never on elapsed time.
 
-mod directory_common;
+use crate::directory_common;
 use directory_common as common;
 
 use common::{directory, tiny_ldif};

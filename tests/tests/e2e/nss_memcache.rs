@@ -4,7 +4,7 @@
 //! not), and every way of invalidating it works: a flush, a clean stop, a
 //! restart after a crash, and the TTL.
 
-mod nss_common;
+use crate::nss_common;
 
 use nss_common::{stdout, Env};
 use roster_e2e::freeze::Frozen;

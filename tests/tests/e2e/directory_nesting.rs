@@ -3,7 +3,7 @@
 //! `uniqueMember`, a primary group that
 //! is not in the directory, and the depth limit.
 
-mod directory_common;
+use crate::directory_common;
 use directory_common as common;
 
 use common::{directory, directory_with, tiny_ldif};

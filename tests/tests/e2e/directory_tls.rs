@@ -2,7 +2,7 @@
 //! server signed by another CA refused (and accepted with tls_verify off),
 //! and a TLS client certificate presented.
 
-mod directory_common;
+use crate::directory_common;
 use directory_common as common;
 
 use common::directory;
@@ -180,12 +180,12 @@ const SYSTEM_CA_CHILD: &str = "ROSTER_TEST_SYSTEM_CA_CHILD";
 #[tokio::test]
 async fn ca_file_alone_does_not_trust_the_system_store() {
     if std::env::var_os(SYSTEM_CA_CHILD).is_none() {
+        // The test's full name in the e2e binary: its module path without
+        // the crate (`directory_tls::…`).
+        let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+        let name = format!("{module}::ca_file_alone_does_not_trust_the_system_store");
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "ca_file_alone_does_not_trust_the_system_store",
-                "--nocapture",
-            ])
+            .args(["--exact", &name, "--nocapture"])
             .env(SYSTEM_CA_CHILD, "1")
             .output()
             .unwrap();

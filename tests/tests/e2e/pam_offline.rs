@@ -7,8 +7,8 @@
 //! `rosterctl cache forget-credentials` deletes them, and `rosterctl cache
 //! unlock` clears an offline lockout.
 
-mod pam_common;
-mod rosterctl_common;
+use crate::pam_common;
+use crate::rosterctl_common;
 
 use pam_common::{
     assert_ok, assert_refused, authenticate, namespace, pamtester, rosterd, says, slapd, TestUser,

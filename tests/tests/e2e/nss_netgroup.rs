@@ -4,7 +4,7 @@
 //! whose nsswitch.conf says `netgroup: files roster`; then again with
 //! slapd stopped and rosterd restarted (answers from the persistent cache).
 
-mod nss_common;
+use crate::nss_common;
 
 use nss_common::{stdout, Env};
 use roster_e2e::dataset::{

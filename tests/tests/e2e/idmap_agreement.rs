@@ -13,7 +13,7 @@
 //!   refuse to start naming the domain and `rosterctl idmap reset`, which
 //!   asks for confirmation and, once done, lets rosterd start.
 
-mod rosterctl_common;
+use crate::rosterctl_common;
 
 use roster_e2e::config::toml_str;
 use roster_e2e::dataset::{ADMIN_DN, ADMIN_PASSWORD, BASE_DN};

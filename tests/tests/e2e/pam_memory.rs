@@ -6,7 +6,7 @@
 //! thread, and the threads' malloc arenas kept them). A memory bound, not
 //! a timing assertion.
 
-mod pam_common;
+use crate::pam_common;
 
 use roster_e2e::config::{domain_table, DomainOptions, Transport};
 use roster_e2e::dataset::NAMED_USERS;

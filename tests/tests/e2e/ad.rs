@@ -1,17 +1,17 @@
-//! Active Directory end to end: a real Samba AD DC (provisioned once for
-//! this binary), rosterd with `kind = "ad"` domains using the rid, sss and
-//! rfc2307 idmap backends, the NSS module (getent, id) in a private mount
-//! namespace, pamtester for account state and password expiry warnings
-//! (`ad_lifecycle`), an LDAP domain (slapd)
-//! served next to the AD one, and files copied between two simulated hosts
-//! (`ad_hosts`).
+//! Active Directory end to end: a real Samba AD DC (started once per
+//! process, on a copy of the provisioned one: `roster_e2e::samba`), rosterd
+//! with `kind = "ad"` domains using the rid, sss and rfc2307 idmap
+//! backends, the NSS module (getent, id) in a private mount namespace,
+//! pamtester for account state and password expiry warnings
+//! (`ad_lifecycle`), an LDAP domain (slapd) served next to the AD one, and
+//! files copied between two simulated hosts (`ad_hosts`).
 
 mod ad_hosts;
 mod ad_lifecycle;
 mod ad_names;
 mod ad_nfs;
-mod hosts_common;
-mod pam_common;
+use crate::hosts_common;
+use crate::pam_common;
 
 use pam_common::{account, as_setuid_from, pamtester, pamtester_via, says, service_file, SERVICE};
 use roster_e2e::namespace::Namespace;
@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-/// The DC, started once for every test of this binary.
+/// The DC, started once for every AD test of this process.
 fn dc() -> &'static SambaDc {
     static DC: OnceLock<SambaDc> = OnceLock::new();
     DC.get_or_init(SambaDc::start)

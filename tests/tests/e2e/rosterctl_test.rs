@@ -3,7 +3,7 @@
 //! listed with their reasons, users with SSH keys are counted, and
 //! `--json` parses.
 
-mod rosterctl_common;
+use crate::rosterctl_common;
 
 use roster_e2e::dataset::{self, BROKEN_USERS};
 use roster_e2e::ports::closed_port;
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::OnceLock;
 
-/// One slapd for the whole test binary (its watchdog stops it when the
+/// One slapd for the whole test process (its watchdog stops it when the
 /// process exits).
 fn slapd() -> &'static Slapd {
     static SLAPD: OnceLock<Slapd> = OnceLock::new();

@@ -15,8 +15,8 @@
 //! and `/etc/group` (`roster_e2e::daemon_user`): the host's `/etc` is never
 //! touched.
 
-mod pam_common;
-mod rosterctl_common;
+use crate::pam_common;
+use crate::rosterctl_common;
 
 use rosterctl_common::text;
 

@@ -11,8 +11,8 @@
 //! password, not after the key was removed and the cache flushed, and
 //! again with slapd stopped (the key cached, rosterd restarted).
 
-mod pam_common;
-mod rosterctl_common;
+use crate::pam_common;
+use crate::rosterctl_common;
 
 use pam_common::{rosterd, TestUser};
 use roster_e2e::config::Transport;

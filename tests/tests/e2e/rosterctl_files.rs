@@ -4,7 +4,7 @@
 //! idempotent), `config check`, completions, man pages, and the answers
 //! when rosterd is not running.
 
-mod rosterctl_common;
+use crate::rosterctl_common;
 
 use rosterctl_common::{feed, json, rosterctl_bin, text};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! expired / locked / password expired, `allow_groups`, `access_filter`,
 //! and stacking after pam_unix with `use_first_pass`.
 
-mod pam_common;
+use crate::pam_common;
 
 use pam_common::{
     account, assert_ok, assert_refused, authenticate, namespace, pamtester, rosterd, says, slapd,

@@ -2,7 +2,7 @@
 //! (memberUid, member DNs, nesting, cycles), broken entries, duplicates,
 //! overrides, limit_to_groups, enumeration.
 
-mod directory_common;
+use crate::directory_common;
 use directory_common as common;
 
 use common::{directory, directory_with};
