@@ -6,6 +6,7 @@
 //! (`ad_hosts`).
 
 mod ad_hosts;
+mod ad_join;
 mod ad_names;
 mod ad_nfs;
 mod hosts_common;

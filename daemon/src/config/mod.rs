@@ -90,8 +90,8 @@ mod source;
 pub use dn::dn_is_under;
 pub(crate) use dn::split_dn;
 pub use domain::{
-    default_group_filter, AttributeMap, DomainConfig, DomainKind, Schema, SearchBase,
-    SearchBaseEntry, SearchBases, SearchScope,
+    default_group_filter, dns_domain_of, AttributeMap, DomainConfig, DomainKind, Schema,
+    SearchBase, SearchBaseEntry, SearchBases, SearchScope, DEFAULT_KEYTAB,
 };
 pub use error::ConfigError;
 pub use idmap::{
