@@ -32,7 +32,12 @@ pub struct JoinArgs {
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
     /// The account that may create (or delete) computer accounts.
-    #[arg(long, short = 'U', value_name = "ADMIN", default_value = "Administrator")]
+    #[arg(
+        long,
+        short = 'U',
+        value_name = "ADMIN",
+        default_value = "Administrator"
+    )]
     pub user: String,
     /// The computer account's name (default: this host's short name).
     #[arg(long, value_name = "NAME")]
@@ -137,7 +142,10 @@ pub fn leave(ctx: &Ctx, a: &JoinArgs) -> anyhow::Result<ExitCode> {
         ),
         Err(_) => "no keytab to remove".to_string(),
     };
-    println!("left {} (realm {}) through {}: {note}", t.dns, t.realm, t.dc);
+    println!(
+        "left {} (realm {}) through {}: {note}",
+        t.dns, t.realm, t.dc
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -172,8 +180,8 @@ fn target(ctx: &Ctx, a: &JoinArgs) -> anyhow::Result<Target> {
 /// found in DNS (SRV) when it has none.
 fn domain_controller(cfg: &Config, d: &DomainConfig) -> anyhow::Result<String> {
     let idmap = Arc::new(idmap_of(cfg)?);
-    let dir = Directory::new(d.clone(), idmap)
-        .map_err(|e| anyhow!("domain \"{}\": {e}", d.name))?;
+    let dir =
+        Directory::new(d.clone(), idmap).map_err(|e| anyhow!("domain \"{}\": {e}", d.name))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -184,8 +192,7 @@ fn domain_controller(cfg: &Config, d: &DomainConfig) -> anyhow::Result<String> {
     let first = uris
         .first()
         .ok_or_else(|| anyhow!("domain \"{}\": no domain controller known", d.name))?;
-    let u = crate::conntest::parse_uri(first)
-        .map_err(|e| anyhow!("domain \"{}\": {e}", d.name))?;
+    let u = crate::conntest::parse_uri(first).map_err(|e| anyhow!("domain \"{}\": {e}", d.name))?;
     Ok(u.host)
 }
 

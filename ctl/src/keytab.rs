@@ -93,8 +93,8 @@ struct Reader<'a> {
     big_endian: bool,
 }
 
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], (String, usize)> {
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], (String, usize)> {
         let end = self
             .pos
             .checked_add(n)
@@ -209,7 +209,13 @@ pub(crate) mod tests {
     use super::*;
 
     /// One version-2 record for `parts@realm`.
-    pub(crate) fn record(parts: &[&str], realm: &str, kvno8: u8, kvno32: Option<u32>, enctype: u16) -> Vec<u8> {
+    pub(crate) fn record(
+        parts: &[&str],
+        realm: &str,
+        kvno8: u8,
+        kvno32: Option<u32>,
+        enctype: u16,
+    ) -> Vec<u8> {
         let mut e = Vec::new();
         let s = |e: &mut Vec<u8>, t: &str| {
             e.extend_from_slice(&(t.len() as u16).to_be_bytes());
@@ -241,7 +247,13 @@ pub(crate) mod tests {
         // A hole of 8 bytes.
         k.extend((-8i32).to_be_bytes());
         k.extend([0u8; 8]);
-        k.extend(record(&["host", "host1.ad.example.test"], "AD.EXAMPLE.TEST", 7, Some(300), 17));
+        k.extend(record(
+            &["host", "host1.ad.example.test"],
+            "AD.EXAMPLE.TEST",
+            7,
+            Some(300),
+            17,
+        ));
         let e = parse(&k).unwrap();
         assert_eq!(e.len(), 2);
         assert_eq!(e[0].principal, "HOST1$@AD.EXAMPLE.TEST");

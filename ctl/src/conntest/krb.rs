@@ -34,7 +34,12 @@ pub fn discovery_steps(r: &mut DomainReport, d: &DomainConfig) -> Vec<String> {
     {
         Ok(rt) => rt,
         Err(e) => {
-            r.push("discovery", domain, Status::Fail, format!("no runtime: {e}"));
+            r.push(
+                "discovery",
+                domain,
+                Status::Fail,
+                format!("no runtime: {e}"),
+            );
             return Vec::new();
         }
     };
@@ -57,7 +62,12 @@ pub fn discovery_steps(r: &mut DomainReport, d: &DomainConfig) -> Vec<String> {
             let shown: Vec<String> = found
                 .servers
                 .iter()
-                .map(|s| format!("{}:{} (priority {}, weight {})", s.host, s.port, s.priority, s.weight))
+                .map(|s| {
+                    format!(
+                        "{}:{} (priority {}, weight {})",
+                        s.host, s.port, s.priority, s.weight
+                    )
+                })
                 .collect();
             r.push(
                 "discovery",
@@ -73,11 +83,21 @@ pub fn discovery_steps(r: &mut DomainReport, d: &DomainConfig) -> Vec<String> {
             found.servers.iter().map(|s| s.ldap_uri()).collect()
         }
         Ok(Err(e)) => {
-            r.push("discovery", names, Status::Fail, format!("no domain controller in DNS: {e}"));
+            r.push(
+                "discovery",
+                names,
+                Status::Fail,
+                format!("no domain controller in DNS: {e}"),
+            );
             Vec::new()
         }
         Err(_) => {
-            r.push("discovery", names, Status::Fail, format!("DNS gave no answer within {bound:?}"));
+            r.push(
+                "discovery",
+                names,
+                Status::Fail,
+                format!("DNS gave no answer within {bound:?}"),
+            );
             Vec::new()
         }
     };
@@ -96,7 +116,12 @@ pub fn discovery_steps(r: &mut DomainReport, d: &DomainConfig) -> Vec<String> {
                 .iter()
                 .map(|s| format!("{}:{}", s.host, s.port))
                 .collect();
-            r.push("kdc", target, Status::Ok, format!("KDCs: {}", shown.join(", ")))
+            r.push(
+                "kdc",
+                target,
+                Status::Ok,
+                format!("KDCs: {}", shown.join(", ")),
+            )
         }
         Ok(Err(e)) => r.push("kdc", target, Status::Warn, format!("no KDC in DNS: {e}")),
         Err(_) => r.push("kdc", target, Status::Warn, "DNS gave no answer"),
@@ -111,7 +136,12 @@ pub fn keytab_steps(r: &mut DomainReport, d: &DomainConfig, path: &Path, conn: &
     let keys = match keytab::read(path) {
         Ok(k) => k,
         Err(e) => {
-            r.push("keytab", target, Status::Fail, format!("{e} (run rosterctl join {})", d.name));
+            r.push(
+                "keytab",
+                target,
+                Status::Fail,
+                format!("{e} (run rosterctl join {})", d.name),
+            );
             return;
         }
     };
@@ -129,7 +159,14 @@ pub fn keytab_steps(r: &mut DomainReport, d: &DomainConfig, path: &Path, conn: &
     )
     .details = keys
         .iter()
-        .map(|k| format!("kvno {} {} {}", k.kvno, keytab::enctype_name(k.enctype), k.principal))
+        .map(|k| {
+            format!(
+                "kvno {} {} {}",
+                k.kvno,
+                keytab::enctype_name(k.enctype),
+                k.principal
+            )
+        })
         .collect();
     let mut enctypes: Vec<u16> = keys.iter().map(|k| k.enctype).collect();
     enctypes.sort_unstable();
@@ -142,7 +179,10 @@ pub fn keytab_steps(r: &mut DomainReport, d: &DomainConfig, path: &Path, conn: &
             "enctypes",
             target.clone(),
             Status::Warn,
-            format!("no AES key ({}): current DCs refuse DES and may refuse RC4", names.join(", ")),
+            format!(
+                "no AES key ({}): current DCs refuse DES and may refuse RC4",
+                names.join(", ")
+            ),
         );
     }
     kvno_step(r, d, &keys, conn);
@@ -174,7 +214,12 @@ fn kvno_step(r: &mut DomainReport, d: &DomainConfig, keys: &[KeytabEntry], conn:
         "(&(objectClass=computer)(sAMAccountName={}))",
         ldap3::ldap_escape(account)
     );
-    let found = conn.read(&d.base_dn, Scope::Subtree, &filter, &["msDS-KeyVersionNumber"]);
+    let found = conn.read(
+        &d.base_dn,
+        Scope::Subtree,
+        &filter,
+        &["msDS-KeyVersionNumber"],
+    );
     let target = format!("{account} under {}", d.base_dn);
     match found {
         Err(e) => r.push("kvno", target, Status::Fail, e),
@@ -219,20 +264,24 @@ fn kvno_step(r: &mut DomainReport, d: &DomainConfig, keys: &[KeytabEntry], conn:
 /// The DC's `currentTime` (rootDSE) against this host's clock.
 fn clock_step(r: &mut DomainReport, conn: &mut Session) {
     let found = conn.read("", Scope::Base, "(objectClass=*)", &["currentTime"]);
-    let time = found.as_ref().ok().and_then(|e| {
-        e.first()?
-            .attrs
-            .get("currentTime")?
-            .first()
-            .cloned()
-    });
+    let time = found
+        .as_ref()
+        .ok()
+        .and_then(|e| e.first()?.attrs.get("currentTime")?.first().cloned());
     let Some(text) = time else {
-        let why = found.err().unwrap_or_else(|| "the rootDSE has no currentTime".into());
+        let why = found
+            .err()
+            .unwrap_or_else(|| "the rootDSE has no currentTime".into());
         r.push("clock", "rootDSE currentTime", Status::Warn, why);
         return;
     };
     let Some(dc) = generalized_time(&text) else {
-        r.push("clock", "rootDSE currentTime", Status::Warn, format!("cannot read currentTime {text:?}"));
+        r.push(
+            "clock",
+            "rootDSE currentTime",
+            Status::Warn,
+            format!("cannot read currentTime {text:?}"),
+        );
         return;
     };
     let now = SystemTime::now()
@@ -240,7 +289,11 @@ fn clock_step(r: &mut DomainReport, conn: &mut Session) {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let skew = now - dc;
-    let message = format!("this host's clock is {} s {} the DC's ({text})", skew.abs(), if skew >= 0 { "ahead of" } else { "behind" });
+    let message = format!(
+        "this host's clock is {} s {} the DC's ({text})",
+        skew.abs(),
+        if skew >= 0 { "ahead of" } else { "behind" }
+    );
     let status = if skew.abs() > MAX_SKEW_SECS {
         Status::Warn
     } else {

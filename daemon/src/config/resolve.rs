@@ -497,7 +497,8 @@ fn join_and_discovery(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
                     && l.len() <= 63
                     && !l.starts_with('-')
                     && !l.ends_with('-')
-                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    && l.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             })
             && (dots || !s.contains('.'))
     };

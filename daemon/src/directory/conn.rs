@@ -236,10 +236,7 @@ impl Pool {
         let Some(resolver) = &self.discovery else {
             return Ok(());
         };
-        let due = self
-            .health()
-            .dns_due
-            .is_none_or(|t| t <= Instant::now());
+        let due = self.health().dns_due.is_none_or(|t| t <= Instant::now());
         if !due {
             return Ok(());
         }
@@ -355,7 +352,7 @@ impl Pool {
     /// `failback_after` (skipped while another connection attempt runs;
     /// other operations keep using the live connection meanwhile).
     async fn reuse(&self) -> Option<Lease> {
-        let lease = self.current_lease()?;
+        self.current_lease()?;
         if self.discovery.is_some() && self.health().dns_due.is_some_and(|t| t <= Instant::now()) {
             // The discovered list expired: resolve again (one operation
             // does it, the others keep the live connection meanwhile); a
@@ -814,6 +811,128 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::discovery::{DiscoveryError, SrvAnswer, SrvFuture, SrvTarget};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Answers every SRV query with `hosts` (port 1, priority = position),
+    /// or fails when `hosts` is empty; counts the queries.
+    struct CountingResolver {
+        hosts: Mutex<Vec<&'static str>>,
+        asked: AtomicUsize,
+    }
+
+    impl SrvResolver for CountingResolver {
+        fn srv<'a>(&'a self, name: &'a str) -> SrvFuture<'a> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            let hosts = self.hosts.lock().unwrap().clone();
+            Box::pin(async move {
+                if hosts.is_empty() {
+                    return Err(DiscoveryError::Failed {
+                        name: name.to_string(),
+                        reason: "SERVFAIL".into(),
+                    });
+                }
+                Ok(SrvAnswer {
+                    targets: hosts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, h)| SrvTarget {
+                            priority: i as u16,
+                            weight: 0,
+                            port: 1,
+                            host: h.to_string(),
+                        })
+                        .collect(),
+                    ttl: Duration::from_secs(3600),
+                })
+            })
+        }
+    }
+
+    fn discovering_pool(hosts: Vec<&'static str>) -> (Arc<Pool>, Arc<CountingResolver>) {
+        let cfg = crate::config::Config::from_str(
+            "[[domain]]\nname = \"ad\"\nkind = \"ad\"\nbase_dn = \"DC=ad,DC=example,DC=test\"\n",
+            "roster.toml",
+        )
+        .unwrap()
+        .domains
+        .remove(0);
+        let resolver = Arc::new(CountingResolver {
+            hosts: Mutex::new(hosts),
+            asked: AtomicUsize::new(0),
+        });
+        let pool = Pool::with_resolver(cfg, resolver.clone()).unwrap();
+        (pool, resolver)
+    }
+
+    #[tokio::test]
+    async fn discovered_servers_are_kept_for_their_ttl_and_resolved_again_after_failures() {
+        let (pool, dns) = discovering_pool(vec!["dc1.ad.example.test", "dc2.ad.example.test"]);
+        assert!(
+            pool.uris().is_empty(),
+            "nothing resolved before it is needed"
+        );
+        let uris = pool.servers().await.unwrap();
+        assert_eq!(
+            uris,
+            [
+                "ldap://dc1.ad.example.test:1",
+                "ldap://dc2.ad.example.test:1"
+            ]
+        );
+        let asked = dns.asked.load(Ordering::SeqCst);
+        assert!(asked >= 1);
+        // Within the TTL: no new query.
+        pool.servers().await.unwrap();
+        assert_eq!(dns.asked.load(Ordering::SeqCst), asked);
+        // dc1 fails: still no query; the other DC is usable.
+        pool.mark_down("ldap://dc1.ad.example.test:1", "refused");
+        assert_eq!(pool.usable_uris(), ["ldap://dc2.ad.example.test:1"]);
+        // Every DC failed: the next resolution asks DNS again, and a DC
+        // that stays keeps its state (dc2 is still down).
+        pool.mark_down("ldap://dc2.ad.example.test:1", "refused");
+        *dns.hosts.lock().unwrap() = vec!["dc2.ad.example.test", "dc3.ad.example.test"];
+        let uris = pool.servers().await.unwrap();
+        assert!(dns.asked.load(Ordering::SeqCst) > asked, "asked again");
+        assert_eq!(
+            uris,
+            [
+                "ldap://dc2.ad.example.test:1",
+                "ldap://dc3.ad.example.test:1"
+            ]
+        );
+        let status = pool.status();
+        assert_eq!(status.servers[0].failures, 1, "dc2 kept its failure count");
+        assert_eq!(status.servers[1].failures, 0, "dc3 is new");
+    }
+
+    #[tokio::test]
+    async fn a_dns_failure_keeps_the_known_dcs_and_without_any_is_unavailable() {
+        let (pool, dns) = discovering_pool(Vec::new());
+        let e = pool.servers().await.unwrap_err();
+        assert!(
+            e.to_string().contains("no domain controller found in DNS")
+                && e.to_string().contains("SERVFAIL"),
+            "{e}"
+        );
+        // A lookup gets the same answer, and the domain goes offline.
+        let e = match pool.get().await {
+            Err(e) => e,
+            Ok(_) => panic!("a lease without any server"),
+        };
+        assert!(matches!(e, DirectoryError::Unavailable { .. }), "{e}");
+        assert!(!pool.status().online);
+        // Once found, a later DNS failure keeps them.
+        pool.retry_now();
+        *dns.hosts.lock().unwrap() = vec!["dc1.ad.example.test"];
+        assert_eq!(pool.servers().await.unwrap().len(), 1);
+        dns.hosts.lock().unwrap().clear();
+        pool.health().dns_due = Some(Instant::now());
+        assert_eq!(
+            pool.servers().await.unwrap(),
+            ["ldap://dc1.ad.example.test:1"]
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_maximum() {

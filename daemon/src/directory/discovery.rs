@@ -82,7 +82,8 @@ pub enum DiscoveryError {
 }
 
 /// A future of one SRV query.
-pub type SrvFuture<'a> = Pin<Box<dyn Future<Output = Result<SrvAnswer, DiscoveryError>> + Send + 'a>>;
+pub type SrvFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<SrvAnswer, DiscoveryError>> + Send + 'a>>;
 
 /// Something that answers SRV queries.
 pub trait SrvResolver: Send + Sync {
@@ -117,6 +118,7 @@ impl SrvResolver for SystemResolver {
                 Err(e) => return Err(failed(e.to_string())),
             };
             let ttl = lookup
+                .as_lookup()
                 .valid_until()
                 .saturating_duration_since(std::time::Instant::now());
             let targets = lookup
@@ -429,7 +431,10 @@ mod tests {
     fn domain_dcs_then_fallback_name() {
         let r = FakeResolver::default().with(
             "_ldap._tcp.dc._msdcs.ad.example.test",
-            &[(10, 0, "dc2.ad.example.test"), (0, 0, "dc1.ad.example.test")],
+            &[
+                (10, 0, "dc2.ad.example.test"),
+                (0, 0, "dc1.ad.example.test"),
+            ],
             600,
         );
         let d = block_on(domain_controllers(&r, "ad.example.test", None, |_| 0)).unwrap();
@@ -478,8 +483,13 @@ mod tests {
         assert_eq!(hosts(&d.servers), ["near", "far"]);
         assert_eq!(d.ttl, Duration::from_secs(300), "the smallest TTL");
         // A site without records: the domain's DCs.
-        let d = block_on(domain_controllers(&r, "ad.example.test", Some("Nowhere"), |_| 0))
-            .unwrap();
+        let d = block_on(domain_controllers(
+            &r,
+            "ad.example.test",
+            Some("Nowhere"),
+            |_| 0,
+        ))
+        .unwrap();
         assert_eq!(hosts(&d.servers), ["far", "near"]);
     }
 

@@ -57,7 +57,10 @@ fn computer_dn(sam: &str) -> Option<String> {
     let out = Command::new("ldapsearch")
         .env("LDAPTLS_CACERT", dc().ca_file())
         .args(["-x", "-LLL", "-o", "ldif-wrap=no", "-H", &dc().ldaps_uri()])
-        .args(["-D", &format!("Administrator@{}", AD_REALM.to_ascii_lowercase())])
+        .args([
+            "-D",
+            &format!("Administrator@{}", AD_REALM.to_ascii_lowercase()),
+        ])
         .args(["-w", AD_ADMIN_PASSWORD, "-b", AD_BASE_DN])
         .arg(format!("(&(objectClass=computer)(sAMAccountName={sam}))"))
         .arg("dn")
@@ -124,7 +127,10 @@ fn join_writes_a_keytab_test_checks_it_and_leave_deletes_the_computer() {
 
     // A wrong password: the error names the domain, the DC and adcli's
     // reason, never the password.
-    let (code, out, err) = run(&ns, &ctl(&format!("join ad --password-file {}", wrong_pw.display())));
+    let (code, out, err) = run(
+        &ns,
+        &ctl(&format!("join ad --password-file {}", wrong_pw.display())),
+    );
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("domain \"ad\": join through domain controller")
@@ -136,12 +142,18 @@ fn join_writes_a_keytab_test_checks_it_and_leave_deletes_the_computer() {
     assert_eq!(computer_dn("RJOIN1$"), None);
 
     // The join: computer object, keytab 0600 that klist reads.
-    let (code, out, err) = run(&ns, &ctl(&format!("join ad --password-file {}", admin_pw.display())));
+    let (code, out, err) = run(
+        &ns,
+        &ctl(&format!("join ad --password-file {}", admin_pw.display())),
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("joined ad.example.test"), "{out}");
     let dn = computer_dn("RJOIN1$").expect("the computer object exists after the join");
     assert!(dn.starts_with("CN=RJOIN1,"), "{dn}");
-    let mode = std::fs::metadata(&keytab).expect("keytab").permissions().mode();
+    let mode = std::fs::metadata(&keytab)
+        .expect("keytab")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let klist = Command::new("klist")
         .env("KRB5_CONFIG", &krb5)
@@ -181,7 +193,10 @@ fn join_writes_a_keytab_test_checks_it_and_leave_deletes_the_computer() {
     // changed by a second join): the kvno step fails and says so.
     let old = dir.path().join("old.keytab");
     std::fs::copy(&keytab, &old).expect("copy keytab");
-    let (code, out, err) = run(&ns, &ctl(&format!("join ad --password-file {}", admin_pw.display())));
+    let (code, out, err) = run(
+        &ns,
+        &ctl(&format!("join ad --password-file {}", admin_pw.display())),
+    );
     assert_eq!(code, 0, "second join: {out}{err}");
     std::fs::copy(&old, &keytab).expect("restore the old keytab");
     let (code, out, _) = run(&ns, &ctl("--json test ad"));
@@ -195,7 +210,10 @@ fn join_writes_a_keytab_test_checks_it_and_leave_deletes_the_computer() {
 
     // leave: the object is gone, and so is the keytab (only this realm's
     // keys in it).
-    let (code, out, err) = run(&ns, &ctl(&format!("leave ad --password-file {}", admin_pw.display())));
+    let (code, out, err) = run(
+        &ns,
+        &ctl(&format!("leave ad --password-file {}", admin_pw.display())),
+    );
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(computer_dn("RJOIN1$"), None, "deleted by leave");
     assert!(!keytab.exists(), "{out}");
@@ -226,7 +244,10 @@ fn rosterd_without_uris_finds_the_dc_in_dns() {
     let uri = format!("ldap://{}:389", dc.dc_fqdn());
     let status = rd.status(&rd.nss_socket());
     let text = status.to_string();
-    assert!(text.contains(&uri), "status names the discovered DC: {text}");
+    assert!(
+        text.contains(&uri),
+        "status names the discovered DC: {text}"
+    );
     assert!(
         rd.log().contains("domain controllers found in DNS"),
         "{}",
