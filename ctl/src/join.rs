@@ -116,9 +116,6 @@ pub fn leave(ctx: &Ctx, a: &JoinArgs) -> anyhow::Result<ExitCode> {
         format!("--login-user={}", a.user),
         "--stdin-password".into(),
     ];
-    if t.keytab.exists() {
-        args.push(format!("--host-keytab={}", t.keytab.display()));
-    }
     if let Some(n) = &a.computer_name {
         args.push(n.clone());
     }

@@ -242,7 +242,7 @@ fn rosterd_without_uris_finds_the_dc_in_dns() {
     let uid = RID_LOW + dc.rid_of("alice");
     assert!(line.starts_with(&format!("alice:*:{uid}:")), "{line}");
     let uri = format!("ldap://{}:389", dc.dc_fqdn());
-    let status = rd.status(&rd.nss_socket());
+    let status = rd.status(&rd.pam_socket());
     let text = status.to_string();
     assert!(
         text.contains(&uri),
