@@ -15,7 +15,7 @@ TEST_PACKAGES := slapd ldap-utils pamtester openssh-server sshpass rsync tar lib
 # The Samba AD DC of the AD tests. Without Recommends: samba-ad-dc recommends
 # libnss-winbind and libpam-winbind, whose installation edits the host's
 # /etc/nsswitch.conf and PAM stack.
-AD_TEST_PACKAGES := samba samba-ad-dc samba-ad-provision winbind krb5-user
+AD_TEST_PACKAGES := samba samba-ad-dc samba-ad-provision winbind krb5-user adcli
 # The peers `make bench` compares roster with (bench/src/bin/peers.rs), for
 # the bench target only. Without Recommends; their postinst scripts edit
 # nsswitch.conf and the PAM stack (apt_install restores both) and would

@@ -76,6 +76,19 @@ pub enum Command {
     /// Add or remove roster in the passwd and group lines of nsswitch.conf.
     #[command(subcommand)]
     Nsswitch(NsswitchCmd),
+    /// Join an Active Directory domain: create this host's computer
+    /// account and write the host keytab (runs `adcli join`).
+    ///
+    /// The realm and DNS domain come from the domain's ad_domain (else its
+    /// base_dn), the DC from its uris or DNS SRV records; the keytab is
+    /// the domain's `keytab` (default /etc/krb5.keytab), mode 0600. The
+    /// password is read from --password-file or a prompt without echo, and
+    /// passed to adcli on its standard input. Exit status 0 when joined.
+    Join(crate::join::JoinArgs),
+    /// Leave an Active Directory domain: delete this host's computer
+    /// account (runs `adcli delete-computer`) and remove the keytab when
+    /// it holds only that realm's keys.
+    Leave(crate::join::JoinArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Write man pages (one per command) or print rosterctl(1).
@@ -325,6 +338,25 @@ mod tests {
             matches!(cli.command, Command::Cache(CacheCmd::Unlock { user }) if user == "bob@corp")
         );
         assert!(Cli::try_parse_from(["rosterctl", "cache", "unlock"]).is_err());
+    }
+
+    #[test]
+    fn join_and_leave_take_a_domain() {
+        let cli = Cli::try_parse_from([
+            "rosterctl",
+            "join",
+            "ad",
+            "--password-file",
+            "/p",
+            "--user",
+            "admin",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Join(a)
+            if a.domain == "ad" && a.user == "admin" && a.password_file.as_deref() == Some(std::path::Path::new("/p"))));
+        let cli = Cli::try_parse_from(["rosterctl", "leave", "ad"]).unwrap();
+        assert!(matches!(cli.command, Command::Leave(a) if a.user == "Administrator"));
+        assert!(Cli::try_parse_from(["rosterctl", "join"]).is_err());
     }
 
     #[test]

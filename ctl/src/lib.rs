@@ -13,6 +13,8 @@ mod daemon;
 mod docs;
 mod domain;
 mod idmap;
+mod join;
+mod keytab;
 mod listing;
 mod lookup;
 mod nsswitch;
@@ -47,6 +49,8 @@ pub fn run() -> ExitCode {
         Command::ConfigFile(ConfigCmd::Check) => configcheck::run(&ctx),
         Command::Nsswitch(NsswitchCmd::Enable(a)) => nsswitch::run(&ctx, a, true),
         Command::Nsswitch(NsswitchCmd::Disable(a)) => nsswitch::run(&ctx, a, false),
+        Command::Join(a) => join::join(&ctx, a),
+        Command::Leave(a) => join::leave(&ctx, a),
         Command::Completions(a) => docs::completions(a),
         Command::Manpage(a) => docs::manpage(a),
     };

@@ -8,11 +8,16 @@
 //! `target/e2e-fixtures`, see [`crate::fixture_cache`]); each [`SambaDc`]
 //! runs on a copy of it (only its `smb.conf` names absolute paths, which
 //! the copy rewrites). `samba -i` runs in the
-//! foreground with only its LDAP service, under a watchdog shell that kills
+//! foreground with its LDAP, CLDAP, KDC and DNS services, under a watchdog shell that kills
 //! it by PID when the test process goes away. Samba's LDAP answers on
 //! 127.0.0.1:389 (StartTLS) and 636 (ldaps) with the certificate of a
 //! [`TestPki::shared`] (issued to 127.0.0.1 and localhost), so clients verify TLS
 //! without any name resolution. Those two ports must be free.
+//! Its KDC answers on 127.0.0.1:88 (and kpasswd on 464), its CLDAP
+//! (NetLogon ping, for adcli) on UDP 389, its DNS on 127.0.0.1:53: the zone
+//! `ad.example.test` with the SRV records of the DC and an A record
+//! `<host>.ad.example.test` -> 127.0.0.1 (the DC is named after this
+//! machine, [`SambaDc::dc_fqdn`]). Those ports must be free.
 
 use crate::fixture_cache;
 use crate::tls::TestPki;
@@ -213,7 +218,9 @@ pub fn ad_ldif() -> String {
 
 /// Adds an LDIF to a stopped DC's sam.ldb in one transaction.
 const ADD_SCRIPT: &str = r#"
+import socket
 import sys
+from samba.provision.sambadns import add_host_record
 from samba.samdb import SamDB
 from samba.auth import system_session
 from samba.param import LoadParm
@@ -225,6 +232,18 @@ try:
     db.add_ldif(open(sys.argv[3]).read())
     # Passwords may be changed right after they are set (tests change them).
     db.modify_ldif("dn: %s\nchangetype: modify\nreplace: minPwdAge\nminPwdAge: 0\n" % db.domain_dn())
+    # The DC's host name in its DNS zone (provisioning leaves 127.0.0.1
+    # out), and the ldap/ SPNs samba_spnupdate would add (Kerberos clients
+    # of LDAP: adcli, GSSAPI binds).
+    host = socket.gethostname().split('.')[0].lower()
+    dns = lp.get("realm").lower()
+    zone = "DC=%s,CN=MicrosoftDNS,DC=DomainDnsZones,%s" % (dns, db.domain_dn())
+    add_host_record(db, zone, "DC=%s" % host, "127.0.0.1", None)
+    fqdn = "%s.%s" % (host, dns)
+    spns = ["ldap/%s" % fqdn, "ldap/%s" % host.upper(), "ldap/%s/%s" % (fqdn, dns),
+            "ldap/%s/%s" % (fqdn, lp.get("workgroup"))]
+    db.modify_ldif("dn: CN=%s,OU=Domain Controllers,%s\nchangetype: modify\nadd: servicePrincipalName\n%s"
+                   % (host.upper(), db.domain_dn(), "".join("servicePrincipalName: %s\n" % s for s in spns)))
 except Exception:
     db.transaction_cancel()
     raise
@@ -423,7 +442,9 @@ impl SambaDc {
         let opts = [
             format!("--option=log file={d}/samba.log"),
             format!("--option=pid directory={d}"),
-            "--option=server services=ldap".to_string(),
+            // cldap: adcli's NetLogon ping; kdc: Kerberos and kpasswd;
+            // dns: SRV discovery of the DC.
+            "--option=server services=ldap cldap kdc dns".to_string(),
             // A changed password stops working at once (Samba accepts the
             // previous one for 60 minutes by default).
             "--option=old password allowed period=0".to_string(),
@@ -570,10 +591,43 @@ impl SambaDc {
         )
     }
 
+    /// The DC's DNS name, `<this host's short name>.ad.example.test` (SRV
+    /// records point to it; its A record is 127.0.0.1).
+    pub fn dc_fqdn(&self) -> String {
+        dc_fqdn()
+    }
+
+    /// A krb5.conf for the realm with the KDC on 127.0.0.1 (no DNS
+    /// lookups, no reverse DNS), written to `dir/krb5.conf`; its path.
+    pub fn write_krb5_conf(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("krb5.conf");
+        std::fs::write(
+            &path,
+            format!(
+                "[libdefaults]\n default_realm = {AD_REALM}\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n\n\
+                 [realms]\n {AD_REALM} = {{\n  kdc = 127.0.0.1\n  admin_server = 127.0.0.1\n  kpasswd_server = 127.0.0.1\n }}\n"
+            ),
+        )
+        .expect("write krb5.conf");
+        path
+    }
+
     /// The DC's scratch directory (removed on drop).
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// `<this host's short name>.ad.example.test`, lower case.
+pub fn dc_fqdn() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!(rc, 0, "gethostname");
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let host = String::from_utf8_lossy(&buf[..end]).to_string();
+    let short = host.split('.').next().unwrap_or("").to_ascii_lowercase();
+    format!("{short}.{}", AD_REALM.to_ascii_lowercase())
 }
 
 fn b64_decode(s: &str) -> Vec<u8> {

@@ -15,7 +15,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// first needed and must outlast any run that starts that day.
 const VALID_DAYS: &str = "3";
 /// Extensions of the server certificate.
-const SERVER_EXT: &str = "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+/// (`*.ad.example.test`: the test Samba DC's name as DNS SRV records give it.)
+const SERVER_EXT: &str = "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:*.ad.example.test\n\
+                          basicConstraints=CA:FALSE\n\
                           keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n";
 /// Extensions of the client certificate.
 const CLIENT_EXT: &str =
@@ -26,7 +28,8 @@ const CLIENT_EXT: &str =
 pub struct TestPki {
     /// CA certificate that signed the server and client certificates.
     pub ca_cert: PathBuf,
-    /// Server certificate (SAN: IP 127.0.0.1, DNS localhost).
+    /// Server certificate (SAN: IP 127.0.0.1, DNS localhost and
+    /// *.ad.example.test).
     pub server_cert: PathBuf,
     /// Server private key.
     pub server_key: PathBuf,

@@ -138,6 +138,34 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The entries a search finds (one page, for small reads: the rootDSE,
+    /// one object), through the directory layer's bounded session calls.
+    pub fn read(
+        &mut self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, String> {
+        let (b, f) = (base.to_string(), filter.to_string());
+        let attrs: Vec<String> = attrs.iter().map(|a| a.to_string()).collect();
+        let res = self.rt.block_on(self.dir.on_session(
+            &self.session,
+            "search",
+            move |mut ldap| async move { ldap.search(&b, scope, &f, attrs).await },
+        ));
+        match res {
+            Ok(Ok(SearchResult(entries, result))) if result.rc == 0 => {
+                Ok(entries.into_iter().map(SearchEntry::construct).collect())
+            }
+            Ok(Ok(SearchResult(_, result)) | Err(result)) => Err(format!(
+                "searching {base} for {filter} failed: {}",
+                describe(&LdapError::LdapResult { result })
+            )),
+            Err(e) => Err(format!("searching {base} for {filter} failed: {e}")),
+        }
+    }
+
     /// Reads every user (`users`) or group entry of the domain's search
     /// bases through the daemon's directory layer (paged, every base in
     /// order, referrals followed as rosterd follows them).

@@ -7,11 +7,13 @@
 
 mod entries;
 mod idmapd;
+mod krb;
 mod ldap;
 mod net;
 mod nfs;
 mod report;
 mod tls;
+
 
 use super::cli::TestArgs;
 use super::context::{idmap_of, select_domains, Ctx};
@@ -98,8 +100,13 @@ fn test_domain(
     {
         r.push("idmap", "backend autorid", Status::Warn, message);
     }
+    let uris = if d.discovers_servers() {
+        krb::discovery_steps(&mut r, d)
+    } else {
+        d.uris.clone()
+    };
     let mut usable_uri = None;
-    for u in &d.uris {
+    for u in &uris {
         if connection_steps(&mut r, d, u) && usable_uri.is_none() {
             usable_uri = Some(u.as_str());
         }
@@ -262,6 +269,9 @@ fn directory_steps(
             return;
         }
     };
+    if let Some(keytab) = crate::join::keytab_to_check(d) {
+        krb::keytab_steps(r, d, &keytab, &mut conn);
+    }
     let mut bases = vec![("base_dn", d.base_dn.clone())];
     bases.extend(
         d.user_bases()

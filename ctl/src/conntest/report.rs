@@ -20,7 +20,8 @@ pub enum Status {
 /// One step: what was tested, on what, and what happened.
 #[derive(Clone, Debug, Serialize)]
 pub struct Step {
-    /// Step name: config, nfs, dns, tcp, starttls, tls, connect, bind, base_dn,
+    /// Step name: config, nfs, discovery, kdc, dns, tcp, starttls, tls,
+    /// connect, bind, clock, keytab, enctypes, kvno, base_dn,
     /// user_search_base, group_search_base, users, groups, entries, mapping.
     pub step: &'static str,
     /// What it ran against (a URI, a DN, a filter).

@@ -95,6 +95,68 @@ mod tests {
         assert!(referrals.domains[0].follows_referrals());
     }
 
+    fn parse_err(text: &str) -> String {
+        Config::from_str(text, "roster.toml")
+            .unwrap_err()
+            .to_string()
+    }
+
+    const NO_URIS: &str =
+        "[[domain]]\nname = \"ad\"\nkind = \"ad\"\nbase_dn = \"DC=Ad,DC=Example,DC=test\"\n";
+
+    #[test]
+    fn ad_domains_without_uris_discover_their_dcs() {
+        let c = Config::from_str(NO_URIS, "roster.toml").unwrap();
+        let d = &c.domains[0];
+        assert!(d.uris.is_empty() && d.discovers_servers());
+        assert_eq!(d.dns_domain().as_deref(), Some("ad.example.test"));
+        assert_eq!(d.realm().as_deref(), Some("AD.EXAMPLE.TEST"));
+        assert!(d.start_tls, "discovered ldap:// DCs use StartTLS");
+        assert!(d.any_tls());
+        assert_eq!(d.keytab_path(), std::path::Path::new("/etc/krb5.keytab"));
+        let c = Config::from_str(
+            &format!("{NO_URIS}ad_domain = \"Corp.Example.COM.\"\nad_site = \"Branch-1\"\nkeytab = \"/etc/roster/host.keytab\"\n"),
+            "roster.toml",
+        )
+        .unwrap();
+        let d = &c.domains[0];
+        assert_eq!(d.dns_domain().as_deref(), Some("corp.example.com"));
+        assert_eq!(d.ad_site.as_deref(), Some("Branch-1"));
+        assert_eq!(
+            d.keytab_path(),
+            std::path::Path::new("/etc/roster/host.keytab")
+        );
+        // Configured URIs: no discovery.
+        assert!(!parse("").domains[0].discovers_servers());
+    }
+
+    #[test]
+    fn join_and_discovery_keys_are_checked() {
+        let e = parse_err(&format!("{NO_URIS}ad_site = \"a.b\"\n"));
+        assert!(
+            e.contains("key `ad_site`") && e.contains("one DNS label"),
+            "{e}"
+        );
+        let e = parse_err(&format!("{NO_URIS}ad_domain = \"bad domain\"\n"));
+        assert!(e.contains("key `ad_domain`"), "{e}");
+        let e = parse_err(&format!("{NO_URIS}keytab = \"krb5.keytab\"\n"));
+        assert!(e.contains("key `keytab`") && e.contains("absolute"), "{e}");
+        // No DC= component and no ad_domain: nowhere to look.
+        let e = parse_err(&NO_URIS.replace("DC=Ad,DC=Example,DC=test", "O=corp"));
+        assert!(e.contains("key `uris`") && e.contains("ad_domain"), "{e}");
+        // LDAP domains still need uris, and take no AD key.
+        let ldap = "[[domain]]\nname = \"l\"\nbase_dn = \"dc=l\"\n";
+        assert!(parse_err(ldap).contains("at least one URI"));
+        let e = parse_err(&format!("{ldap}uris = [\"ldap://h\"]\nad_site = \"x\"\n"));
+        assert!(e.contains("kind = \"ad\" domains only"), "{e}");
+        // A service account's password never crosses discovered DCs in
+        // clear text.
+        let e = parse_err(&format!(
+            "{NO_URIS}start_tls = false\nbind_dn = \"svc@ad\"\nbind_password_file = \"/nonexistent\"\n"
+        ));
+        assert!(e.contains("clear text"), "{e}");
+    }
+
     #[test]
     fn limit_to_groups_names_are_the_served_names() {
         let c = parse("limit_to_groups = [\"Linux Users\", \"Admins@ad\"]");

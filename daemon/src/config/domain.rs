@@ -290,7 +290,20 @@ pub struct DomainConfig {
     /// Primary GIDs of local groups (from /etc/group) that users may have
     /// although they are below `min_id` (`[100]`, Debian's `users`).
     pub local_primary_gids: Vec<u32>,
+    // --- Joining AD and finding its DCs (join/discovery keys).
+    /// The host keytab `rosterctl join` writes and `rosterctl test` checks
+    /// (`keytab`; `None`: [`DEFAULT_KEYTAB`]).
+    pub keytab: Option<PathBuf>,
+    /// DNS name of an AD domain (`ad_domain`; `None`: the `DC=` components
+    /// of `base_dn`, see [`DomainConfig::dns_domain`]).
+    pub ad_domain: Option<String>,
+    /// AD site whose DCs are tried first when the DCs come from DNS
+    /// (`ad_site`).
+    pub ad_site: Option<String>,
 }
+
+/// The host keytab when a domain sets no `keytab`.
+pub const DEFAULT_KEYTAB: &str = "/etc/krb5.keytab";
 
 impl DomainConfig {
     /// The first base of user searches.
@@ -351,6 +364,59 @@ impl DomainConfig {
     pub fn uses_tls(&self, uri: &str) -> bool {
         self.start_tls || crate::uri::parse(uri).is_ok_and(|u| u.is_ldaps())
     }
+
+    /// True when the domain's servers come from DNS SRV records: an AD
+    /// domain without `uris`.
+    pub fn discovers_servers(&self) -> bool {
+        self.kind == DomainKind::Ad && self.uris.is_empty()
+    }
+
+    /// True when some connection of the domain uses TLS: a configured URI,
+    /// or (discovered `ldap://` servers) StartTLS.
+    pub fn any_tls(&self) -> bool {
+        if self.discovers_servers() {
+            return self.start_tls;
+        }
+        self.uris.iter().any(|u| self.uses_tls(u))
+    }
+
+    /// The host keytab: `keytab`, else [`DEFAULT_KEYTAB`].
+    pub fn keytab_path(&self) -> PathBuf {
+        self.keytab
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_KEYTAB))
+    }
+
+    /// The DNS name of the domain (lower case): `ad_domain`, else the `DC=`
+    /// components of `base_dn` (`DC=ad,DC=example,DC=test` gives
+    /// `ad.example.test`); `None` when `base_dn` has none.
+    pub fn dns_domain(&self) -> Option<String> {
+        if let Some(d) = &self.ad_domain {
+            return Some(d.trim_end_matches('.').to_ascii_lowercase());
+        }
+        dns_domain_of(&self.base_dn)
+    }
+
+    /// The Kerberos realm of an AD domain: its DNS name in upper case.
+    pub fn realm(&self) -> Option<String> {
+        self.dns_domain().map(|d| d.to_ascii_uppercase())
+    }
+}
+
+/// The DNS domain named by the `DC=` components of `dn`, in order
+/// (lower case); `None` when it has none.
+pub fn dns_domain_of(dn: &str) -> Option<String> {
+    let labels: Vec<String> = dn
+        .split(',')
+        .filter_map(|rdn| {
+            let (attr, value) = rdn.trim().split_once('=')?;
+            attr.trim()
+                .eq_ignore_ascii_case("dc")
+                .then(|| value.trim().to_ascii_lowercase())
+        })
+        .filter(|v| !v.is_empty())
+        .collect();
+    (!labels.is_empty()).then(|| labels.join("."))
 }
 
 /// The default group filter of a schema.

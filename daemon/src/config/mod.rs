@@ -87,8 +87,8 @@ mod source;
 
 /// DN comparison, public for the fuzz targets (fuzz/).
 pub use domain::{
-    default_group_filter, AttributeMap, DomainConfig, DomainKind, Schema, SearchBase,
-    SearchBaseEntry, SearchBases, SearchScope,
+    default_group_filter, dns_domain_of, AttributeMap, DomainConfig, DomainKind, Schema,
+    SearchBase, SearchBaseEntry, SearchBases, SearchScope, DEFAULT_KEYTAB,
 };
 pub use error::ConfigError;
 pub use idmap::{

@@ -58,14 +58,16 @@ pub(crate) struct RawNss {
     pub memcache_size: Opt<u64>,
 }
 
-/// One `[[domain]]` table. `name`, `uris` and `base_dn` are required.
+/// One `[[domain]]` table. `name` and `base_dn` are required; `uris` too,
+/// except for `kind = "ad"` (DNS SRV discovery).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDomain {
     pub name: Spanned<String>,
     pub enabled: Opt<bool>,
     pub kind: Opt<DomainKind>,
-    pub uris: Spanned<Vec<String>>,
+    /// Optional for `kind = "ad"`: without it the DCs come from DNS SRV.
+    pub uris: Opt<Vec<String>>,
     pub failback_after: Opt<f64>,
     pub start_tls: Opt<bool>,
     pub tls_verify: Opt<bool>,
@@ -114,6 +116,12 @@ pub(crate) struct RawDomain {
     pub referral_hops: Opt<u32>,
     pub referral_hosts: Opt<Vec<String>>,
     pub local_primary_gids: Opt<Vec<u32>>,
+    // --- Joining AD and finding its DCs (rosterctl join/leave, DNS SRV
+    // discovery): keytab, ad_domain, ad_site.
+    pub keytab: Opt<PathBuf>,
+    pub ad_domain: Opt<String>,
+    pub ad_site: Opt<String>,
+    // --- end of join/discovery keys.
 }
 
 /// `[domain.attributes]`.

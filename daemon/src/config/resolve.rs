@@ -30,13 +30,15 @@ fn fill(r: &RawDomain) -> Result<DomainConfig, Fault> {
     let kind = or(&r.kind, DomainKind::Ldap);
     let k = KindDefaults::of(kind);
     let name = r.name.get_ref().clone();
-    let uris = r.uris.get_ref().clone();
+    let uris = or(&r.uris, Vec::new());
     let base_dn = r.base_dn.get_ref().clone();
     let schema = or(&r.schema, super::domain::Schema::Rfc2307);
     let qualified_names = or(&r.qualified_names, false);
+    // Discovered AD servers are `ldap://` URIs.
     let plain_ldap = uris
         .iter()
-        .any(|u| uri::parse(u).is_ok_and(|u| u.scheme == Scheme::Ldap));
+        .any(|u| uri::parse(u).is_ok_and(|u| u.scheme == Scheme::Ldap))
+        || (kind == DomainKind::Ad && uris.is_empty());
     let mut limit_to_groups = or(&r.limit_to_groups, Vec::new());
     if kind == DomainKind::Ad {
         limit_to_groups = super::ad::served_group_names(&limit_to_groups, qualified_names, &name);
@@ -149,6 +151,10 @@ fn fill(r: &RawDomain) -> Result<DomainConfig, Fault> {
         )?,
         referral_hosts: or(&r.referral_hosts, Vec::new()),
         local_primary_gids: or(&r.local_primary_gids, vec![100]),
+        // --- join/discovery keys.
+        keytab: r.keytab.as_ref().map(|v| v.get_ref().clone()),
+        ad_domain: r.ad_domain.as_ref().map(|v| v.get_ref().clone()),
+        ad_site: r.ad_site.as_ref().map(|v| v.get_ref().clone()),
         name,
         uris,
         base_dn,
@@ -181,7 +187,7 @@ fn attribute_map(a: &RawAttributes, k: &KindDefaults) -> AttributeMap {
 type Check = fn(&RawDomain, &DomainConfig) -> Result<(), Fault>;
 
 /// The section checks, in order.
-const CHECKS: [Check; 8] = [
+const CHECKS: [Check; 9] = [
     name,
     connection,
     service_bind,
@@ -190,6 +196,7 @@ const CHECKS: [Check; 8] = [
     filters_and_groups,
     ids,
     presentation,
+    join_and_discovery,
 ];
 
 /// A fault of `key`, at its value when the file sets it.
@@ -221,19 +228,14 @@ fn name(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
 
 /// URIs, TLS keys that go together, retry timing.
 fn connection(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
-    let uris = || r.uris.span();
-    if d.enabled && d.uris.is_empty() {
-        return Err(Fault::at(
-            "uris",
-            uris(),
-            "an enabled domain needs at least one URI",
+    if d.enabled && d.uris.is_empty() && d.kind != DomainKind::Ad {
+        return Err(fault("uris", &r.uris,
+            "an enabled domain needs at least one URI (only kind = \"ad\" finds its servers in DNS)",
         ));
     }
     for text in &d.uris {
         let scheme = || {
-            Fault::at(
-                "uris",
-                uris(),
+            fault("uris", &r.uris,
                 format!("\"{text}\": the scheme must be ldap:// or ldaps://"),
             )
         };
@@ -241,10 +243,10 @@ fn connection(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
             Ok(u) if u.scheme == Scheme::Ldapi => return Err(scheme()),
             Ok(u) => u,
             Err(UriError::Scheme { .. }) => return Err(scheme()),
-            Err(e) => return Err(Fault::at("uris", uris(), e.to_string())),
+            Err(e) => return Err(fault("uris", &r.uris, e.to_string())),
         };
         if u.host.is_empty() {
-            return Err(Fault::at("uris", uris(), format!("\"{text}\": no host")));
+            return Err(fault("uris", &r.uris, format!("\"{text}\": no host")));
         }
         if d.start_tls && u.is_ldaps() {
             return Err(fault(
@@ -305,6 +307,13 @@ fn service_bind(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
         _ => {}
     }
     if d.bind_dn.is_some() && !d.allow_insecure_bind {
+        if d.discovers_servers() && !d.start_tls {
+            return Err(fault(
+                "bind_dn",
+                &r.bind_dn,
+                "the service account's password would cross the discovered ldap:// servers in clear text: leave start_tls on, or set allow_insecure_bind = true",
+            ));
+        }
         if let Some(uri) = d.uris.iter().find(|u| !d.uses_tls(u)) {
             return Err(fault(
                 "bind_dn",
@@ -532,6 +541,67 @@ fn presentation(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// The join and discovery keys: `ad_domain`, `ad_site` (DNS labels),
+/// `keytab` (an absolute path); servers from DNS need a DNS domain.
+fn join_and_discovery(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
+    let is_dns_name = |s: &str, dots: bool| {
+        !s.is_empty()
+            && s.len() <= 253
+            && s.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            })
+            && (dots || !s.contains('.'))
+    };
+    if let Some(a) = &d.ad_domain {
+        if !is_dns_name(a.trim_end_matches('.'), true) {
+            return Err(fault(
+                "ad_domain",
+                &r.ad_domain,
+                format!("\"{a}\" is not a DNS domain name"),
+            ));
+        }
+    }
+    if let Some(s) = &d.ad_site {
+        if !is_dns_name(s, false) {
+            return Err(fault(
+                "ad_site",
+                &r.ad_site,
+                format!("\"{s}\" is not an AD site name (one DNS label)"),
+            ));
+        }
+    }
+    for (key, raw) in [("ad_domain", &r.ad_domain), ("ad_site", &r.ad_site)] {
+        if raw.is_some() && d.kind != DomainKind::Ad {
+            return Err(fault(key, raw, "applies to kind = \"ad\" domains only"));
+        }
+    }
+    if let Some(k) = &d.keytab {
+        if !k.is_absolute() {
+            return Err(fault(
+                "keytab",
+                &r.keytab,
+                format!("\"{}\" is not an absolute path", k.display()),
+            ));
+        }
+    }
+    if d.enabled && d.discovers_servers() && d.dns_domain().is_none() {
+        return Err(fault(
+            "uris",
+            &r.uris,
+            format!(
+                "no uris and no DNS domain to find the DCs in: base_dn \"{}\" has no DC= components; set ad_domain or uris",
+                d.base_dn
+            ),
+        ));
     }
     Ok(())
 }

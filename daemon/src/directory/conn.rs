@@ -2,6 +2,13 @@
 //! dead server (backoff), failback to the first URI, one reused bound
 //! connection, and every step bounded in time.
 //!
+//! The servers are the domain's `uris`, or, for an AD domain without them,
+//! the DCs found in DNS ([`super::discovery`]): that list is resolved
+//! before the first connection, again once its TTL has expired (at the
+//! next connection or failback check) and after every server failed (by
+//! the background probe); a server keeps its state (backoff) across
+//! resolutions while it stays in the list.
+//!
 //! When no server is usable any more (each refused, timed out or is marked
 //! down) the domain is *offline*: from then on no lookup or login connects
 //! or waits; each is answered `Unavailable` at once (the resolver and PAM
@@ -12,6 +19,7 @@
 
 mod probe;
 
+use super::discovery::{self, SrvResolver, SystemResolver};
 use super::records::{DirectoryError, DirectoryStatus, ServerStatus};
 use super::tls;
 use crate::clock::secs_since_epoch as unix;
@@ -32,8 +40,9 @@ pub(crate) fn backoff(initial: Duration, max: Duration, failures: u32) -> Durati
     initial.saturating_mul(1u32 << exp).min(max)
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Server {
+    uri: String,
     down_until: Option<Instant>,
     failures: u32,
     last_error: Option<String>,
@@ -52,7 +61,11 @@ struct Outage {
 
 #[derive(Debug, Default)]
 struct Health {
+    /// The servers in failover order (configured, or discovered).
     servers: Vec<Server>,
+    /// Discovered servers: when the list must be resolved again (`None`
+    /// for configured `uris`).
+    dns_due: Option<Instant>,
     current: Option<usize>,
     last_error: Option<String>,
     last_error_at: Option<SystemTime>,
@@ -72,7 +85,10 @@ struct Health {
 /// The connection in use.
 struct Live {
     ldap: Ldap,
+    /// Index of its server in `Health::servers`.
     index: usize,
+    /// Its server's URI.
+    uri: String,
     /// When this connection was made, or failback last tried.
     since: Instant,
 }
@@ -81,8 +97,8 @@ struct Live {
 pub(crate) struct Lease {
     /// The handle (a clone sharing the connection).
     pub ldap: Ldap,
-    /// Index of the server URI.
-    pub index: usize,
+    /// The server's URI.
+    pub uri: String,
     /// True when the connection was made for this operation.
     pub fresh: bool,
 }
@@ -94,6 +110,8 @@ pub(crate) struct Pool {
     me: Weak<Pool>,
     cfg: DomainConfig,
     connector: Option<TlsConnector>,
+    /// Where the servers of a domain without `uris` come from.
+    discovery: Option<Arc<dyn SrvResolver>>,
     health: Mutex<Health>,
     /// The connection in use; never locked across an await.
     live: Mutex<Option<Live>>,
@@ -118,16 +136,35 @@ impl Pool {
     /// A pool for `cfg`; builds the TLS connector (reads CA and client
     /// certificate files).
     pub(crate) fn new(cfg: DomainConfig) -> Result<Arc<Pool>, DirectoryError> {
+        Pool::with_resolver(cfg, Arc::new(SystemResolver))
+    }
+
+    /// [`Pool::new`] with the DNS resolver a domain without `uris` finds
+    /// its DCs with.
+    pub(crate) fn with_resolver(
+        cfg: DomainConfig,
+        resolver: Arc<dyn SrvResolver>,
+    ) -> Result<Arc<Pool>, DirectoryError> {
         let connector = tls::connector(&cfg)?;
-        let servers = cfg.uris.iter().map(|_| Server::default()).collect();
+        let servers = cfg
+            .uris
+            .iter()
+            .map(|u| Server {
+                uri: u.clone(),
+                ..Server::default()
+            })
+            .collect();
+        let discovery = cfg.discovers_servers().then_some(resolver);
         Ok(Arc::new_cyclic(|me| Pool {
             me: me.clone(),
             cfg,
             connector,
             health: Mutex::new(Health {
                 servers,
+                dns_due: discovery.as_ref().map(|_| Instant::now()),
                 ..Health::default()
             }),
+            discovery,
             live: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
         }))
@@ -173,17 +210,125 @@ impl Pool {
         if let Some(e) = remembered {
             return Err(e);
         }
-        let (ldap, index) = self.connect_bound(0..self.cfg.uris.len()).await?;
+        if let Err(e) = self.refresh_servers().await {
+            self.mark_offline(&e.to_string());
+            return Err(e);
+        }
+        let (ldap, index, uri) = self.connect_bound(None).await?;
         *self.live() = Some(Live {
             ldap: ldap.clone(),
             index,
+            uri: uri.clone(),
             since: Instant::now(),
         });
         Ok(Lease {
             ldap,
-            index,
+            uri,
             fresh: true,
         })
+    }
+
+    /// Resolves the discovered servers again when their TTL has expired
+    /// (or every server failed); nothing for configured `uris`. A failed
+    /// resolution keeps the servers found before (retried after
+    /// `offline_retry_initial`); with none known it is `Unavailable`.
+    async fn refresh_servers(&self) -> Result<(), DirectoryError> {
+        let Some(resolver) = &self.discovery else {
+            return Ok(());
+        };
+        let due = self.health().dns_due.is_none_or(|t| t <= Instant::now());
+        if !due {
+            return Ok(());
+        }
+        let name = &self.cfg.name;
+        let Some(domain) = self.cfg.dns_domain() else {
+            return Err(DirectoryError::invalid(format!(
+                "domain \"{name}\": no uris and no DNS domain to find the DCs in"
+            )));
+        };
+        let bound = self.cfg.connect_timeout + self.cfg.op_timeout;
+        let found = tokio::time::timeout(
+            bound,
+            discovery::domain_controllers(
+                resolver.as_ref(),
+                &domain,
+                self.cfg.ad_site.as_deref(),
+                discovery::random_pick,
+            ),
+        )
+        .await;
+        let error = match found {
+            Ok(Ok(found)) => {
+                let uris: Vec<String> = found.servers.iter().map(|s| s.ldap_uri()).collect();
+                tracing::info!(domain = %name, servers = ?uris, from = ?found.names, ttl = ?found.ttl, "domain controllers found in DNS");
+                self.set_servers(uris, Instant::now() + found.ttl);
+                return Ok(());
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {bound:?}"),
+        };
+        let msg = format!("domain \"{name}\": no domain controller found in DNS ({error})");
+        let mut h = self.health();
+        h.dns_due = Some(Instant::now() + self.cfg.offline_retry_initial);
+        if h.servers.is_empty() {
+            h.dns_due = Some(Instant::now());
+            return Err(DirectoryError::unavailable(msg));
+        }
+        tracing::warn!(domain = %name, error = %msg, "keeping the domain controllers found before");
+        Ok(())
+    }
+
+    /// Replaces the server list by `uris` (discovered), keeping the state
+    /// of servers that stay; the live connection stays when its server
+    /// does.
+    fn set_servers(&self, uris: Vec<String>, due: Instant) {
+        {
+            let mut h = self.health();
+            let old = std::mem::take(&mut h.servers);
+            let current = h.current.and_then(|i| old.get(i)).map(|s| s.uri.clone());
+            h.servers = uris
+                .iter()
+                .map(|u| {
+                    old.iter()
+                        .find(|s| s.uri == *u)
+                        .cloned()
+                        .unwrap_or_else(|| Server {
+                            uri: u.clone(),
+                            ..Server::default()
+                        })
+                })
+                .collect();
+            h.current = current.and_then(|c| uris.iter().position(|u| *u == c));
+            h.dns_due = Some(due);
+        }
+        let mut live = self.live();
+        if let Some(l) = live.as_mut() {
+            match uris.iter().position(|u| *u == l.uri) {
+                Some(i) => l.index = i,
+                None => *live = None,
+            }
+        }
+    }
+
+    /// The index of the server `uri`, if it is in the list.
+    fn index_of(h: &Health, uri: &str) -> Option<usize> {
+        h.servers.iter().position(|s| s.uri == uri)
+    }
+
+    /// The servers' URIs, in failover order (for a domain without `uris`:
+    /// resolved first when due).
+    pub(crate) async fn servers(&self) -> Result<Vec<String>, DirectoryError> {
+        self.refresh_servers().await?;
+        Ok(self.uris())
+    }
+
+    /// The servers' URIs as known now.
+    pub(crate) fn uris(&self) -> Vec<String> {
+        self.health()
+            .servers
+            .iter()
+            .map(|s| s.uri.clone())
+            .collect()
     }
 
     /// The live connection, if open (a closed one is forgotten).
@@ -191,13 +336,13 @@ impl Pool {
         let mut live = self.live();
         let l = live.as_mut()?;
         if l.ldap.is_closed() {
-            tracing::debug!(domain = %self.cfg.name, uri = %self.cfg.uris[l.index], "connection closed, reconnecting");
+            tracing::debug!(domain = %self.cfg.name, uri = %l.uri, "connection closed, reconnecting");
             *live = None;
             return None;
         }
         Some(Lease {
             ldap: l.ldap.clone(),
-            index: l.index,
+            uri: l.uri.clone(),
             fresh: false,
         })
     }
@@ -207,11 +352,20 @@ impl Pool {
     /// `failback_after` (skipped while another connection attempt runs;
     /// other operations keep using the live connection meanwhile).
     async fn reuse(&self) -> Option<Lease> {
+        self.current_lease()?;
+        if self.discovery.is_some() && self.health().dns_due.is_some_and(|t| t <= Instant::now()) {
+            // The discovered list expired: resolve again (one operation
+            // does it, the others keep the live connection meanwhile); a
+            // connection to a DC no longer listed is dropped.
+            if let Ok(_turn) = self.connecting.try_lock() {
+                let _ = self.refresh_servers().await;
+            }
+        }
         let lease = self.current_lease()?;
         let due = {
             let mut live = self.live();
             match live.as_mut() {
-                Some(l) if l.index == lease.index && l.index > 0 => {
+                Some(l) if l.uri == lease.uri && l.index > 0 => {
                     let due = l.since.elapsed() >= self.cfg.failback_after;
                     if due {
                         l.since = Instant::now();
@@ -227,17 +381,21 @@ impl Pool {
         let Ok(_turn) = self.connecting.try_lock() else {
             return Some(lease);
         };
-        match self.connect_bound(0..lease.index).await {
-            Ok((ldap, index)) => {
-                tracing::info!(domain = %self.cfg.name, uri = %self.cfg.uris[index], "failed back to a preferred server");
+        let Some(upto) = self.live().as_ref().map(|l| l.index) else {
+            return Some(lease);
+        };
+        match self.connect_bound(Some(upto)).await {
+            Ok((ldap, index, uri)) => {
+                tracing::info!(domain = %self.cfg.name, %uri, "failed back to a preferred server");
                 *self.live() = Some(Live {
                     ldap: ldap.clone(),
                     index,
+                    uri: uri.clone(),
                     since: Instant::now(),
                 });
                 Some(Lease {
                     ldap,
-                    index,
+                    uri,
                     fresh: false,
                 })
             }
@@ -245,19 +403,26 @@ impl Pool {
         }
     }
 
-    /// Tries the servers in `range` in order, skipping those marked down.
+    /// Tries the servers in order, skipping those marked down: every
+    /// server (`None`), or those before index `upto` (a failback attempt).
     async fn connect_bound(
         &self,
-        range: std::ops::Range<usize>,
-    ) -> Result<(Ldap, usize), DirectoryError> {
+        upto: Option<usize>,
+    ) -> Result<(Ldap, usize, String), DirectoryError> {
         let mut skipped = Vec::new();
         let mut failed = Vec::new();
-        for i in range.clone() {
-            let uri = &self.cfg.uris[i];
-            let down = {
-                let h = self.health();
-                h.servers[i].down_until.filter(|t| *t > Instant::now())
-            };
+        let all = upto.is_none();
+        let candidates: Vec<(String, Option<Instant>)> = {
+            let h = self.health();
+            let n = upto.unwrap_or(h.servers.len()).min(h.servers.len());
+            h.servers[..n]
+                .iter()
+                .map(|s| (s.uri.clone(), s.down_until))
+                .collect()
+        };
+        for (i, (uri, down_until)) in candidates.iter().enumerate() {
+            let uri = uri.as_str();
+            let down = down_until.filter(|t| *t > Instant::now());
             if let Some(t) = down {
                 skipped.push(format!(
                     "{uri}: down, retried in {}s",
@@ -267,12 +432,12 @@ impl Pool {
             }
             match self.connect_and_bind(uri).await {
                 Ok(ldap) => {
-                    self.mark_up(i);
-                    return Ok((ldap, i));
+                    self.mark_up(uri);
+                    return Ok((ldap, i, uri.to_string()));
                 }
                 Err(DirectoryError::Unavailable { context: msg, .. }) => {
                     tracing::warn!(domain = %self.cfg.name, %uri, error = %msg, "server unreachable, trying the next");
-                    self.mark_down(i, &msg);
+                    self.mark_down(uri, &msg);
                     failed.push(format!("{uri}: {msg}"));
                 }
                 Err(e) => {
@@ -280,7 +445,7 @@ impl Pool {
                     self.record_error(&e.to_string());
                     // Remembered only when no connection is in use (not
                     // during a failback attempt).
-                    if range.len() == self.cfg.uris.len() {
+                    if all {
                         self.health().config_error =
                             Some((e.clone(), Instant::now() + BIND_REFUSED_FOR));
                     }
@@ -297,7 +462,11 @@ impl Pool {
         );
         // A failed failback attempt (a subset of the servers) leaves the
         // domain online on its current connection.
-        if range.len() == self.cfg.uris.len() {
+        if all {
+            // Discovered servers are looked up again before the next try.
+            if self.discovery.is_some() {
+                self.health().dns_due = Some(Instant::now());
+            }
             self.mark_offline(&msg);
         }
         Err(DirectoryError::unavailable(msg))
@@ -313,11 +482,10 @@ impl Pool {
         };
         let now = Instant::now();
         let retry = o.next_probe.saturating_duration_since(now).as_secs() + 1;
-        let servers: Vec<String> = self
-            .cfg
-            .uris
+        let servers: Vec<String> = h
+            .servers
             .iter()
-            .map(|u| format!("{u}: down, retried in {retry}s"))
+            .map(|s| format!("{}: down, retried in {retry}s", s.uri))
             .collect();
         let since = SystemTime::now()
             .duration_since(o.since)
@@ -446,22 +614,25 @@ impl Pool {
     /// `mark_down` the server is also avoided for a backoff period. Never
     /// waits: the connection is dropped, not closed gracefully (no unbind
     /// or TLS close_notify exchange with a server that stopped answering).
-    pub(crate) fn discard(&self, index: usize, error: &str, mark_down: bool) {
+    pub(crate) fn discard(&self, uri: &str, error: &str, mark_down: bool) {
         {
             let mut live = self.live();
-            if live.as_ref().is_some_and(|l| l.index == index) {
+            if live.as_ref().is_some_and(|l| l.uri == uri) {
                 *live = None;
             }
         }
         if mark_down {
-            self.mark_down(index, error);
+            self.mark_down(uri, error);
         } else {
             self.record_error(error);
         }
     }
 
-    fn mark_up(&self, i: usize) {
+    fn mark_up(&self, uri: &str) {
         let mut h = self.health();
+        let Some(i) = Self::index_of(&h, uri) else {
+            return;
+        };
         let s = &mut h.servers[i];
         s.down_until = None;
         s.failures = 0;
@@ -470,9 +641,12 @@ impl Pool {
         h.config_error = None;
     }
 
-    /// Records a successful operation on server `i`.
-    pub(crate) fn note_success(&self, i: usize) {
+    /// Records a successful operation on server `uri`.
+    pub(crate) fn note_success(&self, uri: &str) {
         let mut h = self.health();
+        let Some(i) = Self::index_of(&h, uri) else {
+            return;
+        };
         if h.outage.is_some() || h.current != Some(i) {
             h.current = Some(i);
             h.outage = None;
@@ -489,10 +663,16 @@ impl Pool {
         )
     }
 
-    /// Marks server `i` down after `error` (backoff doubles per failure).
-    /// When no server is usable any more, the domain goes offline.
-    pub(crate) fn mark_down(&self, i: usize, error: &str) {
+    /// Marks server `uri` down after `error` (backoff doubles per
+    /// failure). When no server is usable any more, the domain goes
+    /// offline.
+    pub(crate) fn mark_down(&self, uri: &str, error: &str) {
         let mut h = self.health();
+        let Some(i) = Self::index_of(&h, uri) else {
+            h.last_error = Some(error.to_string());
+            h.last_error_at = Some(SystemTime::now());
+            return;
+        };
         let now = Instant::now();
         let failures = h.servers[i].failures.saturating_add(1);
         let delay = self.retry_delay(failures);
@@ -509,6 +689,9 @@ impl Pool {
             .iter()
             .all(|s| s.down_until.is_some_and(|t| t > now))
         {
+            if self.discovery.is_some() {
+                h.dns_due = Some(now);
+            }
             self.go_offline(&mut h);
         }
     }
@@ -571,7 +754,7 @@ impl Pool {
     /// URI of the server in use, if any.
     pub(crate) fn current_uri(&self) -> Option<String> {
         let h = self.health();
-        h.current.map(|i| self.cfg.uris[i].clone())
+        h.current.map(|i| h.servers[i].uri.clone())
     }
 
     /// The URIs of servers not marked down, in order (none while the
@@ -582,12 +765,10 @@ impl Pool {
             return Vec::new();
         }
         let now = Instant::now();
-        self.cfg
-            .uris
+        h.servers
             .iter()
-            .zip(&h.servers)
-            .filter(|(_, s)| s.down_until.is_none_or(|t| t <= now))
-            .map(|(u, _)| u.clone())
+            .filter(|s| s.down_until.is_none_or(|t| t <= now))
+            .map(|s| s.uri.clone())
             .collect()
     }
 
@@ -598,7 +779,7 @@ impl Pool {
         DirectoryStatus {
             domain: self.cfg.name.clone(),
             online: h.outage.is_none(),
-            server: h.current.map(|i| self.cfg.uris[i].clone()),
+            server: h.current.map(|i| h.servers[i].uri.clone()),
             last_error: h.last_error.clone(),
             last_error_at: h.last_error_at.map(unix),
             offline_since: h.outage.as_ref().map(|o| unix(o.since)),
@@ -608,13 +789,11 @@ impl Pool {
             }),
             connects: h.connects,
             probes: h.probes,
-            servers: self
-                .cfg
-                .uris
+            servers: h
+                .servers
                 .iter()
-                .zip(&h.servers)
-                .map(|(uri, s)| ServerStatus {
-                    uri: uri.clone(),
+                .map(|s| ServerStatus {
+                    uri: s.uri.clone(),
                     down_for_secs: match s.down_until {
                         // Rounded up: a server still down shows at least 1.
                         Some(t) if t > now => t.duration_since(now).as_secs() + 1,
@@ -645,6 +824,128 @@ async fn nodelay_stream(uri: &str) -> Option<ldap3::StdStream> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::directory::discovery::{DiscoveryError, SrvAnswer, SrvFuture, SrvTarget};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Answers every SRV query with `hosts` (port 1, priority = position),
+    /// or fails when `hosts` is empty; counts the queries.
+    struct CountingResolver {
+        hosts: Mutex<Vec<&'static str>>,
+        asked: AtomicUsize,
+    }
+
+    impl SrvResolver for CountingResolver {
+        fn srv<'a>(&'a self, name: &'a str) -> SrvFuture<'a> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            let hosts = self.hosts.lock().unwrap().clone();
+            Box::pin(async move {
+                if hosts.is_empty() {
+                    return Err(DiscoveryError::Failed {
+                        name: name.to_string(),
+                        reason: "SERVFAIL".into(),
+                    });
+                }
+                Ok(SrvAnswer {
+                    targets: hosts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, h)| SrvTarget {
+                            priority: i as u16,
+                            weight: 0,
+                            port: 1,
+                            host: h.to_string(),
+                        })
+                        .collect(),
+                    ttl: Duration::from_secs(3600),
+                })
+            })
+        }
+    }
+
+    fn discovering_pool(hosts: Vec<&'static str>) -> (Arc<Pool>, Arc<CountingResolver>) {
+        let cfg = crate::config::Config::from_str(
+            "[[domain]]\nname = \"ad\"\nkind = \"ad\"\nbase_dn = \"DC=ad,DC=example,DC=test\"\n",
+            "roster.toml",
+        )
+        .unwrap()
+        .domains
+        .remove(0);
+        let resolver = Arc::new(CountingResolver {
+            hosts: Mutex::new(hosts),
+            asked: AtomicUsize::new(0),
+        });
+        let pool = Pool::with_resolver(cfg, resolver.clone()).unwrap();
+        (pool, resolver)
+    }
+
+    #[tokio::test]
+    async fn discovered_servers_are_kept_for_their_ttl_and_resolved_again_after_failures() {
+        let (pool, dns) = discovering_pool(vec!["dc1.ad.example.test", "dc2.ad.example.test"]);
+        assert!(
+            pool.uris().is_empty(),
+            "nothing resolved before it is needed"
+        );
+        let uris = pool.servers().await.unwrap();
+        assert_eq!(
+            uris,
+            [
+                "ldap://dc1.ad.example.test:1",
+                "ldap://dc2.ad.example.test:1"
+            ]
+        );
+        let asked = dns.asked.load(Ordering::SeqCst);
+        assert!(asked >= 1);
+        // Within the TTL: no new query.
+        pool.servers().await.unwrap();
+        assert_eq!(dns.asked.load(Ordering::SeqCst), asked);
+        // dc1 fails: still no query; the other DC is usable.
+        pool.mark_down("ldap://dc1.ad.example.test:1", "refused");
+        assert_eq!(pool.usable_uris(), ["ldap://dc2.ad.example.test:1"]);
+        // Every DC failed: the next resolution asks DNS again, and a DC
+        // that stays keeps its state (dc2 is still down).
+        pool.mark_down("ldap://dc2.ad.example.test:1", "refused");
+        *dns.hosts.lock().unwrap() = vec!["dc2.ad.example.test", "dc3.ad.example.test"];
+        let uris = pool.servers().await.unwrap();
+        assert!(dns.asked.load(Ordering::SeqCst) > asked, "asked again");
+        assert_eq!(
+            uris,
+            [
+                "ldap://dc2.ad.example.test:1",
+                "ldap://dc3.ad.example.test:1"
+            ]
+        );
+        let status = pool.status();
+        assert_eq!(status.servers[0].failures, 1, "dc2 kept its failure count");
+        assert_eq!(status.servers[1].failures, 0, "dc3 is new");
+    }
+
+    #[tokio::test]
+    async fn a_dns_failure_keeps_the_known_dcs_and_without_any_is_unavailable() {
+        let (pool, dns) = discovering_pool(Vec::new());
+        let e = pool.servers().await.unwrap_err();
+        assert!(
+            e.to_string().contains("no domain controller found in DNS")
+                && e.to_string().contains("SERVFAIL"),
+            "{e}"
+        );
+        // A lookup gets the same answer, and the domain goes offline.
+        let e = match pool.get().await {
+            Err(e) => e,
+            Ok(_) => panic!("a lease without any server"),
+        };
+        assert!(matches!(e, DirectoryError::Unavailable { .. }), "{e}");
+        assert!(!pool.status().online);
+        // Once found, a later DNS failure keeps them.
+        pool.retry_now();
+        *dns.hosts.lock().unwrap() = vec!["dc1.ad.example.test"];
+        assert_eq!(pool.servers().await.unwrap().len(), 1);
+        dns.hosts.lock().unwrap().clear();
+        pool.health().dns_due = Some(Instant::now());
+        assert_eq!(
+            pool.servers().await.unwrap(),
+            ["ldap://dc1.ad.example.test:1"]
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_maximum() {

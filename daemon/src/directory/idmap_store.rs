@@ -136,7 +136,7 @@ impl LdapIdmapStore {
                 "domain \"{domain}\": connection lost twice"
             )));
             for _ in 0..2 {
-                let Lease { ldap, index, fresh } = match pool.get().await {
+                let Lease { ldap, uri, fresh } = match pool.get().await {
                     Ok(l) => l,
                     Err(e) => {
                         result = Err(unavailable(e.to_string()));
@@ -145,12 +145,12 @@ impl LdapIdmapStore {
                 };
                 match tokio::time::timeout(op_timeout, op(ldap)).await {
                     Ok(Ok(v)) => {
-                        pool.note_success(index);
+                        pool.note_success(&uri);
                         result = Ok(v);
                         break;
                     }
                     Ok(Err(OpFail::Server(m))) => {
-                        pool.note_success(index);
+                        pool.note_success(&uri);
                         result = Err(SharedStoreError {
                             unavailable: false,
                             message: m,
@@ -158,7 +158,7 @@ impl LdapIdmapStore {
                         break;
                     }
                     Ok(Err(OpFail::Connection(m))) => {
-                        pool.discard(index, &m, fresh);
+                        pool.discard(&uri, &m, fresh);
                         result = Err(unavailable(format!("domain \"{domain}\": {m}")));
                         if fresh {
                             break;
@@ -166,7 +166,7 @@ impl LdapIdmapStore {
                     }
                     Err(_) => {
                         let m = format!("no answer within op_timeout {op_timeout:?}");
-                        pool.discard(index, &m, true);
+                        pool.discard(&uri, &m, true);
                         result = Err(unavailable(format!("domain \"{domain}\": {m}")));
                         break;
                     }

@@ -15,6 +15,7 @@
 pub(crate) mod account;
 pub mod ad;
 mod conn;
+pub mod discovery;
 mod entry;
 mod flavour;
 pub(crate) mod idmap_store;
@@ -90,13 +91,13 @@ impl Directory {
     /// Prepares access to the domain `cfg` (reads its TLS files; connects
     /// lazily at the first lookup). Logs a warning when `tls_verify` is off.
     pub fn new(cfg: DomainConfig, idmap: Arc<DomainSet>) -> Result<Directory, DirectoryError> {
-        if cfg.uris.is_empty() {
+        if cfg.uris.is_empty() && !cfg.discovers_servers() {
             return Err(DirectoryError::invalid(format!(
                 "domain \"{}\" has no URI",
                 cfg.name
             )));
         }
-        if !cfg.tls_verify && cfg.uris.iter().any(|u| cfg.uses_tls(u)) {
+        if !cfg.tls_verify && cfg.any_tls() {
             tracing::warn!(domain = %cfg.name, "tls_verify = false: server certificates are NOT checked; anyone on the network path can impersonate the directory");
         }
         let pool = Pool::new(cfg.clone())?;
@@ -161,6 +162,12 @@ impl Directory {
         let mut s = self.pool.status();
         s.searches = self.searches.load(Ordering::Relaxed);
         s
+    }
+
+    /// The servers of the domain in failover order: its `uris`, or the DCs
+    /// found in DNS (an AD domain without `uris`; resolved when due).
+    pub async fn servers(&self) -> Result<Vec<String>, DirectoryError> {
+        self.pool.servers().await
     }
 
     /// Forgets every server's backoff: the next operation tries them all.
@@ -251,7 +258,7 @@ impl Directory {
         // (`lookup`: a lookup of one name or ID.)
         let mut attempt = 0;
         while attempt < 2 {
-            let Lease { ldap, index, fresh } = self.pool.get().await?;
+            let Lease { ldap, uri, fresh } = self.pool.get().await?;
             self.searches.fetch_add(1, Ordering::Relaxed);
             let page = paged.then_some(self.cfg.page_size);
             let fut = search::run(ldap, q, page, op);
@@ -264,13 +271,12 @@ impl Directory {
             };
             match res {
                 Ok(found) => {
-                    self.pool.note_success(index);
+                    self.pool.note_success(&uri);
                     let mut entries = found.entries;
                     if found.refs.is_empty() {
                         return Ok(entries);
                     }
-                    let origin = self.cfg.uris[index].clone();
-                    let (more, failure) = self.chase(q, found.refs, page, &origin).await;
+                    let (more, failure) = self.chase(q, found.refs, page, &uri).await;
                     let mut seen: HashSet<String> =
                         entries.iter().map(|e| dn::normalize(&e.dn)).collect();
                     entries.extend(
@@ -288,7 +294,7 @@ impl Directory {
                 }
                 Err(SearchFail::Timeout) => {
                     let msg = format!("no answer within op_timeout {op:?}");
-                    self.pool.discard(index, &msg, true);
+                    self.pool.discard(&uri, &msg, true);
                     return Err(DirectoryError::unavailable(format!(
                         "domain \"{}\": {msg}",
                         self.cfg.name
@@ -296,7 +302,7 @@ impl Directory {
                 }
                 Err(SearchFail::Connection(msg)) => {
                     tracing::debug!(domain = %self.cfg.name, error = %msg, fresh, "search failed on the connection");
-                    self.pool.discard(index, &msg, fresh);
+                    self.pool.discard(&uri, &msg, fresh);
                     if fresh {
                         return Err(DirectoryError::unavailable(format!(
                             "domain \"{}\": {msg}",
@@ -306,7 +312,7 @@ impl Directory {
                 }
                 Err(SearchFail::Server(e)) => return Err(e),
                 Err(SearchFail::SizeLimit) => {
-                    self.pool.note_success(index);
+                    self.pool.note_success(&uri);
                     paged = true;
                     continue;
                 }

@@ -19,7 +19,6 @@ use zeroize::Zeroizing;
 /// [`Directory::close_session`].
 pub struct UserSession {
     ldap: Ldap,
-    index: usize,
     uri: String,
 }
 
@@ -75,9 +74,6 @@ impl Directory {
         }
         let mut errors = Vec::new();
         for uri in uris {
-            let Some(index) = self.cfg.uris.iter().position(|u| *u == uri) else {
-                continue;
-            };
             match self.pool.connect_unbound(&uri).await {
                 Ok(ldap) => {
                     if !self.cfg.uses_tls(&uri) && !self.cfg.allow_insecure_auth {
@@ -87,11 +83,11 @@ impl Directory {
                         drop(ldap);
                         return Ok(None);
                     }
-                    return Ok(Some(UserSession { ldap, index, uri }));
+                    return Ok(Some(UserSession { ldap, uri }));
                 }
                 Err(DirectoryError::Unavailable { context: m, .. }) => {
                     tracing::warn!(domain = %self.cfg.name, %uri, error = %m, "server unreachable for a user bind, trying the next");
-                    self.pool.mark_down(index, &m);
+                    self.pool.mark_down(&uri, &m);
                     errors.push(format!("{uri}: {m}"));
                 }
                 Err(e) => return Err(e),
@@ -112,7 +108,7 @@ impl Directory {
     /// (`rosterctl test` checks each server in turn): connected with the
     /// domain's TLS settings within `connect_timeout`, not bound.
     pub async fn session_to(&self, uri: &str) -> Result<UserSession, DirectoryError> {
-        let Some(index) = self.cfg.uris.iter().position(|u| u == uri) else {
+        if !self.pool.servers().await?.iter().any(|u| u == uri) {
             return Err(DirectoryError::invalid(format!(
                 "{uri} is not a URI of domain \"{}\"",
                 self.cfg.name
@@ -121,7 +117,6 @@ impl Directory {
         let ldap = self.pool.connect_unbound(uri).await?;
         Ok(UserSession {
             ldap,
-            index,
             uri: uri.to_string(),
         })
     }
@@ -177,7 +172,7 @@ impl Directory {
     {
         let limit = self.cfg.op_timeout;
         let outcome = guarded(limit, op(session.ldap.clone())).await;
-        self.classify(session.index, &session.uri, what, outcome)
+        self.classify(&session.uri, what, outcome)
     }
 
     /// Closes a session: the unbind (bounded by `op_timeout`) is sent in the
@@ -206,14 +201,12 @@ impl Directory {
         Fut: Future<Output = Result<T, LdapError>> + Send + 'static,
     {
         let lease = self.pool.get().await?;
-        let uri = self.cfg.uris[lease.index].clone();
         let outcome = guarded(self.cfg.op_timeout, op(lease.ldap)).await;
-        self.classify(lease.index, &uri, what, outcome)
+        self.classify(&lease.uri, what, outcome)
     }
 
     fn classify<T>(
         &self,
-        index: usize,
         uri: &str,
         what: &str,
         outcome: Result<Result<T, LdapError>, Guard>,
@@ -227,13 +220,13 @@ impl Directory {
                     "{what}: no answer within op_timeout {:?}",
                     self.cfg.op_timeout
                 );
-                self.pool.discard(index, &msg, true);
+                self.pool.discard(uri, &msg, true);
                 Err(DirectoryError::unavailable(format!(
                     "domain \"{name}\" ({uri}): {msg}"
                 )))
             }
             Ok(Err(e)) if is_connection_error(&e) => {
-                self.pool.discard(index, &format!("{what}: {e}"), true);
+                self.pool.discard(uri, &format!("{what}: {e}"), true);
                 Err(DirectoryError::unavailable_from(
                     format!("domain \"{name}\" ({uri}): {what}"),
                     e,

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 /// certificate and PKCS#8 key give TLS client authentication; with
 /// `tls_verify = false` any certificate and host name are accepted.
 pub(crate) fn connector(cfg: &DomainConfig) -> Result<Option<TlsConnector>, DirectoryError> {
-    if !cfg.uris.iter().any(|u| cfg.uses_tls(u)) {
+    if !cfg.any_tls() {
         return Ok(None);
     }
     let mut builder = TlsConnector::builder();

@@ -8,6 +8,7 @@
 
 mod ad_hosts;
 mod ad_lifecycle;
+mod ad_join;
 mod ad_names;
 mod ad_nfs;
 use crate::hosts_common;

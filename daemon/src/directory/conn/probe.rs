@@ -50,7 +50,12 @@ impl Pool {
     async fn probe_once(&self) {
         self.health().probes += 1;
         let mut errors = Vec::new();
-        for (i, uri) in self.cfg.uris.iter().enumerate() {
+        // Discovered servers are looked up again first (due after every
+        // server failed).
+        if let Err(e) = self.refresh_servers().await {
+            errors.push(e.to_string());
+        }
+        for (i, uri) in self.uris().iter().enumerate() {
             let attempt = async {
                 let ldap = self.dial(uri).await?;
                 self.bind_service(ldap, uri).await
@@ -60,18 +65,20 @@ impl Pool {
                     *self.live() = Some(Live {
                         ldap,
                         index: i,
+                        uri: uri.clone(),
                         since: Instant::now(),
                     });
-                    self.mark_up(i);
+                    self.mark_up(uri);
                     tracing::info!(domain = %self.cfg.name, %uri, "domain back online");
                     return;
                 }
                 Err(DirectoryError::Unavailable { context: msg, .. }) => {
                     tracing::debug!(domain = %self.cfg.name, %uri, error = %msg, "probe: server still unreachable");
                     let mut h = self.health();
-                    let s = &mut h.servers[i];
-                    s.failures = s.failures.saturating_add(1);
-                    s.last_error = Some(msg.clone());
+                    if let Some(s) = h.servers.iter_mut().find(|s| s.uri == *uri) {
+                        s.failures = s.failures.saturating_add(1);
+                        s.last_error = Some(msg.clone());
+                    }
                     errors.push(format!("{uri}: {msg}"));
                 }
                 Err(e) => {
