@@ -48,8 +48,7 @@ pub enum DaemonError {
 /// pam.sock when run as root, else the public summary of nss.sock (up, and
 /// each domain online or offline).
 pub fn status(ctx: &Ctx) -> Result<StatusReport, DaemonError> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let path = if unsafe { libc::geteuid() } == 0 {
+    let path = if nix::unistd::geteuid().is_root() {
         ctx.pam_socket()
     } else {
         ctx.nss_socket()

@@ -3,10 +3,14 @@
 //! socket service) and `rosterctl` are built on it.
 pub mod auth;
 pub mod cache;
-pub mod clock;
 pub mod config;
 pub mod directory;
+pub mod dn;
 pub(crate) mod filter;
 pub mod registry;
 pub mod resolver;
 pub mod store;
+pub mod uri;
+
+/// Time: [`roster_proto::clock`], the one clock module of every roster crate.
+pub use roster_proto::clock;

@@ -4,11 +4,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use roster_daemon::config::dn_is_under;
 use roster_daemon::directory::ad::mapping::{
-    account_name_candidates, output_name, parse_range, realm_of_base_dn, short_input_name,
+    account_name_candidates, output_name, parse_range, short_input_name,
 };
-use roster_daemon::directory::{rdn_assertion, unescape_dn_value, user_name_from_dn};
+use roster_daemon::directory::user_name_from_dn;
+use roster_daemon::dn;
 use roster_fuzz::ldap_domains;
 
 fuzz_target!(|input: (&str, &str)| {
@@ -18,14 +18,14 @@ fuzz_target!(|input: (&str, &str)| {
             let _ = h.checked_add(1);
         }
     }
-    if let Some((attr, value)) = rdn_assertion(a) {
+    if let Some((attr, value)) = dn::rdn_assertion(a) {
         assert!(!attr.is_empty());
         let _ = value;
     }
-    let _ = unescape_dn_value(a);
-    assert!(dn_is_under(a, a), "{a:?} is not under itself");
-    let _ = dn_is_under(a, b);
-    let _ = realm_of_base_dn(a);
+    let _ = dn::unescape_value(a);
+    assert!(dn::is_under(a, a), "{a:?} is not under itself");
+    let _ = dn::is_under(a, b);
+    let _ = dn::dns_domain(a);
     for d in ldap_domains() {
         if let Some(n) = user_name_from_dn(&d.cfg, a) {
             roster_daemon::directory::check_name(&n).expect("name from a DN served");

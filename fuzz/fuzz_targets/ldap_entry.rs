@@ -6,8 +6,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use roster_daemon::directory::{
-    check_name, entry_to_group, entry_to_user, member_dns, member_names, rdn_assertion,
+    check_name, entry_to_group, entry_to_user, member_dns, member_names,
 };
+use roster_daemon::dn::rdn_assertion;
 use roster_fuzz::{assert_group, assert_user, ldap_domains, FuzzEntry};
 
 fuzz_target!(|input: (u8, FuzzEntry)| {

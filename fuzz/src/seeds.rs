@@ -91,6 +91,11 @@ fn codec() {
         )),
         Request::SshKeys(s("alice")),
         Request::Admin(roster_proto::AdminRequest::CacheUnlock { user: s("alice") }),
+        Request::PamResetPassword {
+            user: s("alice"),
+            service: s("passwd"),
+            new_password: Secret::from("new"),
+        },
     ];
     for (i, r) in requests.iter().enumerate() {
         put(
@@ -113,9 +118,11 @@ fn codec() {
         },
         Response::Admin(Ok(roster_proto::AdminReply::Flushed(3))),
         Response::Admin(Err(roster_proto::Failure::refused("no reload channel"))),
+        Response::Pam(PamReply::new(PamCode::NewAuthtokReqd, s("expired"))),
         Response::Pam(PamReply {
-            code: PamCode::NewAuthtokReqd,
-            message: s("expired"),
+            code: PamCode::Success,
+            message: String::new(),
+            notices: vec![s("Your password will expire in 3 days.")],
         }),
         Response::NotFound,
         Response::Unavailable(s("no server")),

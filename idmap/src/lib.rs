@@ -67,7 +67,6 @@ mod blockcache;
 mod domainset;
 mod error;
 pub mod export;
-mod fxhash;
 mod maplines;
 pub mod murmur;
 mod settings;

@@ -7,10 +7,11 @@
 //! file. [`SharedStore`] is the interface of a store shared between hosts
 //! (the daemon implements it on the directory).
 
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use roster_proto::atomic_file::{self, Options};
@@ -72,7 +73,7 @@ pub struct StateFile {
 /// file.
 #[derive(Debug)]
 pub struct StoreLock {
-    _file: File,
+    _lock: Flock<File>,
 }
 
 fn store_io(e: atomic_file::ReplaceError) -> IdmapError {
@@ -109,22 +110,18 @@ impl StateFile {
     /// Takes the exclusive inter-process lock (blocks while another
     /// process holds it).
     pub fn lock(&self) -> Result<StoreLock, IdmapError> {
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&self.lock_path)
             .map_err(io_err(&self.lock_path))?;
         loop {
-            // SAFETY: flock only reads the descriptor number, which stays
-            // open for the duration of the call because `file` is alive.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if rc == 0 {
-                return Ok(StoreLock { _file: file });
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(io_err(&self.lock_path)(e));
+            // Unlocked (and closed) when the StoreLock is dropped.
+            match Flock::lock(file, FlockArg::LockExclusive) {
+                Ok(lock) => return Ok(StoreLock { _lock: lock }),
+                Err((f, Errno::EINTR)) => file = f,
+                Err((_, e)) => return Err(io_err(&self.lock_path)(io::Error::from(e))),
             }
         }
     }

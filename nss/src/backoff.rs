@@ -6,6 +6,7 @@
 //! across `fork` (a child inherits the window, which is right: the daemon
 //! is the same hung one), and nothing shared with other processes.
 
+use roster_proto::clock::monotonic_ms;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -47,23 +48,6 @@ impl Backoff {
             self.until_ms.store(0, Ordering::Relaxed);
         }
     }
-}
-
-/// Milliseconds of `CLOCK_MONOTONIC` (never goes back, unaffected by
-/// settimeofday; shared by parent and forked child).
-fn monotonic_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec into the valid `ts`.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    if rc != 0 {
-        return 0;
-    }
-    (ts.tv_sec as u64)
-        .saturating_mul(1000)
-        .saturating_add(ts.tv_nsec as u64 / 1_000_000)
 }
 
 #[cfg(test)]

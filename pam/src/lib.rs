@@ -3,11 +3,19 @@
 //! The module is thin: it gets the user and password through libpam and asks
 //! `rosterd` over its root-only socket (`/run/roster/pam.sock`), one bounded
 //! request per call; every decision is made (and logged) by the daemon.
+//! A process that does not run as root (a screen locker) asks over
+//! `pam-user.sock` instead, where rosterd checks only the password of the
+//! caller's own account (and slows repeated failures); such a process's
+//! account, session and password hooks do not ask rosterd at all (account
+//! and session: `PAM_IGNORE`; password: `PAM_PERM_DENIED`). Root running
+//! `passwd USER` resets the password without the old one
+//! ([`password::Changer`]).
 //! Users listed in the local passwd file are left to `pam_unix` at once
 //! (`PAM_USER_UNKNOWN`), so local logins never wait for the daemon.
 //!
 //! Module arguments: `use_first_pass`, `try_first_pass`, `use_authtok`,
-//! `socket=PATH` (default `/run/roster/pam.sock`), `timeout=SECONDS`
+//! `socket=PATH` (default `/run/roster/pam.sock`; an unprivileged process
+//! uses `pam-user.sock` in the same directory), `timeout=SECONDS`
 //! (default 10), `debug` (syslog, never a password).
 //!
 //! Stacking (Debian's `common-*` files, as `pam-auth-update` writes them from
@@ -43,7 +51,7 @@ pub mod user;
 #[cfg(test)]
 mod tests;
 
-use daemon::SocketDaemon;
+use daemon::{privileged, SocketDaemon};
 use handle::HandleEnv;
 use options::Options;
 use pam::constants::{PamFlag, PamResultCode, PAM_SILENT};
@@ -88,16 +96,26 @@ impl PamHooks for PamRoster {
     }
 
     fn acct_mgmt(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        if !privileged() {
+            return PamResultCode::PAM_IGNORE;
+        }
         run(pamh, args, flags, |env, d, o| account::account(env, d, o))
     }
 
     fn sm_chauthtok(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        if !privileged() {
+            // Password changes are root's (passwd is setuid root).
+            return PamResultCode::PAM_PERM_DENIED;
+        }
         run(pamh, args, flags, |env, d, o| {
-            password::chauthtok(env, d, o, flags)
+            password::chauthtok_as(env, d, o, flags, password::Changer::of_process(flags))
         })
     }
 
     fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        if !privileged() {
+            return PamResultCode::PAM_IGNORE;
+        }
         run(pamh, args, flags, |env, d, o| {
             session::open_session(env, d, o)
         })

@@ -23,7 +23,8 @@ pub fn pam_code(code: PamCode) -> PamResultCode {
 }
 
 /// Maps the result of one exchange with the daemon: a decision is shown to
-/// the user (its message, if any) and returned; a daemon that cannot be
+/// the user (its notices as `PAM_TEXT_INFO`, then its message, if any) and
+/// returned; a daemon that cannot be
 /// reached or has no directory gives `PAM_AUTHINFO_UNAVAIL`.
 pub fn finish<E: PamEnv>(
     env: &E,
@@ -35,6 +36,9 @@ pub fn finish<E: PamEnv>(
     match result {
         Ok(Response::Pam(reply)) => {
             let code = pam_code(reply.code);
+            for notice in reply.notices.iter().filter(|n| !n.is_empty()) {
+                env.info(notice);
+            }
             if !reply.message.is_empty() {
                 if reply.code == PamCode::Success {
                     env.info(&reply.message);

@@ -6,7 +6,10 @@ use crate::authenticate::authenticate;
 use crate::daemon::SocketDaemon;
 use crate::env::PamEnv;
 use crate::options::Options;
-use crate::password::{chauthtok, PAM_PRELIM_CHECK, PAM_UPDATE_AUTHTOK};
+use crate::password::{
+    chauthtok, chauthtok_as, Changer, PAM_CHANGE_EXPIRED_AUTHTOK, PAM_PRELIM_CHECK,
+    PAM_UPDATE_AUTHTOK,
+};
 use crate::session::open_session;
 use pam::constants::PamResultCode;
 use roster_proto::{
@@ -119,12 +122,7 @@ impl FakeDaemon {
     /// A daemon that answers every request with one PAM decision.
     fn answering(code: PamCode, message: &str) -> FakeDaemon {
         let message = message.to_string();
-        FakeDaemon::start(move |_| {
-            Response::Pam(PamReply {
-                code,
-                message: message.clone(),
-            })
-        })
+        FakeDaemon::start(move |_| Response::Pam(PamReply::new(code, message.clone())))
     }
 
     fn options(&self) -> Options {
@@ -135,8 +133,10 @@ impl FakeDaemon {
         o
     }
 
+    /// The module's client on the fake's socket, as root's (the fake
+    /// stands for `pam.sock` whoever runs the tests).
     fn client(&self) -> SocketDaemon {
-        SocketDaemon::new(&self.options())
+        SocketDaemon::for_caller(&self.options(), true)
     }
 
     fn requests(&self) -> Vec<Request> {
@@ -397,19 +397,12 @@ fn daemon_messages_reach_the_user() {
 fn password_change_verifies_the_old_then_sends_both() {
     let d = FakeDaemon::start(|req| match req {
         Request::PamAuthenticate { password, .. } if password.expose() == b"old-pw" => {
-            Response::Pam(PamReply {
-                code: PamCode::Success,
-                message: String::new(),
-            })
+            Response::Pam(PamReply::new(PamCode::Success, ""))
         }
-        Request::PamAuthenticate { .. } => Response::Pam(PamReply {
-            code: PamCode::AuthErr,
-            message: String::new(),
-        }),
-        Request::PamChangePassword { .. } => Response::Pam(PamReply {
-            code: PamCode::Success,
-            message: "Password changed".into(),
-        }),
+        Request::PamAuthenticate { .. } => Response::Pam(PamReply::new(PamCode::AuthErr, "")),
+        Request::PamChangePassword { .. } => {
+            Response::Pam(PamReply::new(PamCode::Success, "Password changed"))
+        }
         _ => Response::Error("unexpected".into()),
     });
     let (daemon, o) = (d.client(), d.options());
@@ -509,4 +502,104 @@ fn secrets_never_show_in_debug_output() {
         password: Secret::from("alice-pw"),
     };
     assert!(!format!("{req:?}").contains("alice-pw"));
+}
+
+#[test]
+fn root_resets_a_password_without_the_current_one() {
+    let d = FakeDaemon::answering(PamCode::Success, "");
+    let (daemon, o) = (d.client(), d.options());
+    let mut env = FakeEnv::new("alice", &["new-pw", "new-pw"]);
+    assert_eq!(
+        chauthtok_as(&mut env, &daemon, &o, PAM_PRELIM_CHECK, Changer::Root),
+        PamResultCode::PAM_SUCCESS
+    );
+    assert!(env.prompts.borrow().is_empty(), "no current password asked");
+    assert_eq!(
+        chauthtok_as(&mut env, &daemon, &o, PAM_UPDATE_AUTHTOK, Changer::Root),
+        PamResultCode::PAM_SUCCESS
+    );
+    assert_eq!(
+        *env.prompts.borrow(),
+        vec!["New password: ", "Retype new password: "]
+    );
+    match &d.requests()[..] {
+        [Request::PamResetPassword {
+            user, new_password, ..
+        }] => {
+            assert_eq!(user, "alice");
+            assert_eq!(new_password.expose(), b"new-pw");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn root_is_refused_with_the_daemons_message() {
+    let msg = "domain example has no password_admin_dn / password_admin_password_file: root cannot reset passwords";
+    let d = FakeDaemon::answering(PamCode::AuthtokErr, msg);
+    let mut env = FakeEnv::new("alice", &["new-pw", "new-pw"]);
+    assert_eq!(
+        chauthtok_as(
+            &mut env,
+            &d.client(),
+            &d.options(),
+            PAM_UPDATE_AUTHTOK,
+            Changer::Root
+        ),
+        PamResultCode::PAM_AUTHTOK_ERR
+    );
+    assert_eq!(*env.errors.borrow(), vec![msg]);
+}
+
+#[test]
+fn only_root_outside_an_expired_password_change_resets() {
+    assert_eq!(Changer::of(true, PAM_UPDATE_AUTHTOK), Changer::Root);
+    assert_eq!(
+        Changer::of(true, PAM_UPDATE_AUTHTOK | PAM_CHANGE_EXPIRED_AUTHTOK),
+        Changer::User
+    );
+    assert_eq!(Changer::of(false, PAM_UPDATE_AUTHTOK), Changer::User);
+}
+
+#[test]
+fn notices_are_shown_as_text_info_before_the_message() {
+    let d = FakeDaemon::start(|_| {
+        Response::Pam(PamReply {
+            code: PamCode::Success,
+            message: "Welcome".into(),
+            notices: vec![
+                "Your password will expire in 3 days.".into(),
+                "Your password has expired; grace logins remaining: 2.".into(),
+            ],
+        })
+    });
+    let mut env = FakeEnv::new("alice", &["pw"]);
+    assert_eq!(
+        authenticate(&mut env, &d.client(), &d.options()),
+        PamResultCode::PAM_SUCCESS
+    );
+    assert_eq!(
+        *env.infos.borrow(),
+        vec![
+            "Your password will expire in 3 days.",
+            "Your password has expired; grace logins remaining: 2.",
+            "Welcome"
+        ]
+    );
+    assert!(env.errors.borrow().is_empty());
+    // Notices are information even when the decision is a refusal.
+    let d = FakeDaemon::start(|_| {
+        Response::Pam(PamReply {
+            code: PamCode::AuthErr,
+            message: "Refused".into(),
+            notices: vec!["A notice".into()],
+        })
+    });
+    let mut env = FakeEnv::new("alice", &["pw"]);
+    assert_eq!(
+        authenticate(&mut env, &d.client(), &d.options()),
+        PamResultCode::PAM_AUTH_ERR
+    );
+    assert_eq!(*env.infos.borrow(), vec!["A notice"]);
+    assert_eq!(*env.errors.borrow(), vec!["Refused"]);
 }

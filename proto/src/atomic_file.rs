@@ -347,8 +347,7 @@ mod tests {
             r.file().write_all(&b"new ".repeat(4096)).unwrap();
             let _ = r.commit_observed(&mut |step, _| {
                 if step == Step::Renamed {
-                    // SAFETY: kill and getpid take no pointers.
-                    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+                    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
                 }
             });
             unreachable!("the child must have been killed at the rename");
@@ -368,7 +367,11 @@ mod tests {
             .status()
             .unwrap();
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+        assert_eq!(
+            status.signal(),
+            Some(nix::sys::signal::Signal::SIGKILL as i32),
+            "{status:?}"
+        );
         assert_eq!(std::fs::read(&p).unwrap(), b"new ".repeat(4096));
         assert_eq!(entries(d.path()), ["state.map"]);
     }

@@ -269,6 +269,15 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
             w.bytes(old_password.expose());
             w.bytes(new_password.expose());
         }
+        Request::PamResetPassword {
+            user,
+            service,
+            new_password,
+        } => {
+            w.str(user);
+            w.str(service);
+            w.bytes(new_password.expose());
+        }
         Request::Admin(cmd) => {
             w.u16(ADMIN_VERSION);
             w.str(&admin::request_json(cmd));
@@ -329,6 +338,11 @@ pub fn decode_request(payload: &[u8]) -> Result<Request, DecodeError> {
             service: r.str("service")?,
             rhost: r.str("rhost")?,
         },
+        24 => Request::PamResetPassword {
+            user: r.str("user")?,
+            service: r.str("service")?,
+            new_password: r.secret("new_password")?,
+        },
         30 => return Err(DecodeError::RetiredRequest(30)),
         31 => {
             let version = r.u16("admin.version")?;
@@ -386,10 +400,19 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
             w.u16(ADMIN_VERSION);
             w.str(&admin::answer_json(answer));
         }
-        Response::Pam(p) => {
+        Response::Pam(p) if p.notices.is_empty() => {
             w.u8(7);
             w.u8(p.code as u8);
             w.str(&p.message);
+        }
+        Response::Pam(p) => {
+            w.u8(11);
+            w.u8(p.code as u8);
+            w.str(&p.message);
+            w.u32(p.notices.len() as u32);
+            for n in &p.notices {
+                w.str(n);
+            }
         }
         Response::Netgroup(n) => {
             w.u8(9);
@@ -460,9 +483,21 @@ pub fn decode_response(payload: &[u8]) -> Result<Response, DecodeError> {
             7 => {
                 let code = r.u8("pam.code")?;
                 let code = PamCode::from_u8(code).ok_or(DecodeError::UnknownPamCode(code))?;
+                Response::Pam(PamReply::new(code, r.str("pam.message")?))
+            }
+            11 => {
+                let code = r.u8("pam.code")?;
+                let code = PamCode::from_u8(code).ok_or(DecodeError::UnknownPamCode(code))?;
+                let message = r.str("pam.message")?;
+                let n = r.count("pam.notices", 4)?;
+                let mut notices = Vec::with_capacity(n);
+                for _ in 0..n {
+                    notices.push(r.str("pam.notices")?);
+                }
                 Response::Pam(PamReply {
                     code,
-                    message: r.str("pam.message")?,
+                    message,
+                    notices,
                 })
             }
             9 => Response::Netgroup(r.netgroup()?),
@@ -536,6 +571,11 @@ mod tests {
                 service: "sshd".into(),
                 rhost: "h".into(),
             },
+            Request::PamResetPassword {
+                user: "alice".into(),
+                service: "passwd".into(),
+                new_password: Secret::from("n3w"),
+            },
             Request::Admin(crate::AdminRequest::CacheFlush(crate::FlushTarget::All)),
         ]
     }
@@ -593,9 +633,14 @@ mod tests {
             Response::SshKeys(Vec::new()),
             Response::Admin(Ok(crate::AdminReply::Flushed(3))),
             Response::Admin(Err(crate::Failure::refused("no reload channel"))),
+            Response::Pam(PamReply::new(PamCode::NewAuthtokReqd, "Password expired")),
             Response::Pam(PamReply {
-                code: PamCode::NewAuthtokReqd,
-                message: "Password expired".into(),
+                code: PamCode::Success,
+                message: String::new(),
+                notices: vec![
+                    "Your password will expire in 3 days.".into(),
+                    "Your password has expired; grace logins remaining: 2.".into(),
+                ],
             }),
             Response::NotFound,
             Response::Unavailable("no server".into()),
@@ -605,6 +650,27 @@ mod tests {
             let frame = encode_response(&resp);
             assert_eq!(decode_response(payload(&frame)).unwrap(), resp);
         }
+    }
+
+    #[test]
+    fn a_pam_reply_without_notices_keeps_kind_7_and_with_notices_is_kind_11() {
+        let plain = encode_response(&Response::Pam(PamReply::new(PamCode::Success, "hi")));
+        // len, version, status 0, kind 7, code 0, str "hi": as before kind 11.
+        assert_eq!(&plain[4..], &[0, 1, 0, 0, 7, 0, 0, 0, 0, 2, b'h', b'i']);
+        let noticed = encode_response(&Response::Pam(PamReply {
+            code: PamCode::Success,
+            message: String::new(),
+            notices: vec!["n".into()],
+        }));
+        assert_eq!(
+            &noticed[4..],
+            &[0, 1, 0, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, b'n']
+        );
+        // A notice count beyond the body is refused before allocating.
+        assert_eq!(
+            decode_response(&[0, 1, 0, 0, 11, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]),
+            Err(DecodeError::TooLong("pam.notices", 0xffff_ffff))
+        );
     }
 
     #[test]

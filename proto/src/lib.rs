@@ -1,9 +1,11 @@
 //! # roster wire protocol
 //!
 //! The NSS module, the PAM module and `rosterctl` talk to `rosterd` over a
-//! Unix stream socket: `nss.sock` (mode 0666, lookups and status) and
+//! Unix stream socket: `nss.sock` (mode 0666, lookups and status),
 //! `pam.sock` (root only, checked with `SO_PEERCRED`: authentication,
-//! account checks, password changes and admin commands).
+//! account checks, password changes and resets, admin commands) and
+//! `pam-user.sock` (mode 0666: a program running as a user authenticates
+//! that user only, e.g. a screen locker).
 //!
 //! One connection carries any number of request/reply pairs, strictly in
 //! turn; the modules open one connection per call (fork-safe by design).
@@ -46,10 +48,27 @@
 //! | 21   | PAM account        | `str user, str service, str rhost`     | `Pam`         |
 //! | 22   | PAM change password| `str user, str service, bytes old, bytes new` | `Pam`  |
 //! | 23   | PAM open session   | `str user, str service, str rhost`     | `Pam`         |
+//! | 24   | PAM reset password | `str user, str service, bytes new`     | `Pam`         |
 //! | 31   | admin command      | `u16 admin_version, str json` ([`admin`]) | `Admin`    |
 //!
-//! Codes 20 and up are served on `pam.sock` only. Code 30 (the untyped JSON
-//! admin command of older releases) is refused with an error naming it.
+//! Codes 20 and up are served on `pam.sock` only, except that code 20 is
+//! also served on `pam-user.sock` (mode 0666) for unprivileged callers:
+//! there a caller whose peer UID (`SO_PEERCRED`) is U may authenticate the
+//! account whose UID is U and no other (any other name gets `Pam`
+//! `UserUnknown`, the same answer as a name no domain knows), and failed
+//! attempts are throttled per UID (`Pam` `AuthErr` with a "try again
+//! later" message, the password not checked); every other code there is
+//! answered with an error naming the socket that serves it. Code 30 (the
+//! untyped JSON admin command of older releases) is refused with an error
+//! naming it.
+//!
+//! Code 24 (root's `passwd USER`) sets a new password without the old one,
+//! bound as the domain's `password_admin_dn`. Its failures are `Pam`
+//! replies: `UserUnknown` (not a directory user, or shadowed by a local
+//! account), `AuthtokErr` with a message for root (the domain has no
+//! `password_admin_dn` / `password_admin_password_file`, the directory
+//! refused the new password or the admin's bind, an unencrypted
+//! connection, no server answers), `SystemErr` (the daemon failed).
 //!
 //! ## Replies (`code` is the status)
 //!
@@ -63,7 +82,11 @@
 //! Ok kinds: 1 `User` (`str name, u32 uid, u32 gid, str gecos, str home,
 //! str shell`), 2 `Group` (`str name, u32 gid, list<str> members`), 3 `Gids`
 //! (`list<u32>`), 4 `Users` (`list<User>, u8 more`), 5 `Groups`
-//! (`list<Group>, u8 more`), 7 `Pam` (`u8 code, str message`), 8 `Admin`
+//! (`list<Group>, u8 more`), 7 `Pam` (`u8 code, str message`), 11 `Pam`
+//! with notices (`u8 code, str message, list<str> notices`: password expiry
+//! warnings and grace logins left, each shown as a `PAM_TEXT_INFO` message
+//! before `message`; the daemon sends kind 7 when there are none, so a reply
+//! without notices is the same bytes as before kind 11 existed), 8 `Admin`
 //! (`u16 admin_version, str json`: an [`AdminAnswer`], see [`admin`]; kind 6,
 //! untyped JSON, belonged to older releases), 9 `Netgroup` (`str name,
 //! list<Triple>`; a `Triple` is `str host, str user, str domain`, an empty
@@ -81,6 +104,7 @@
 pub mod admin;
 pub mod atomic_file;
 mod client;
+pub mod clock;
 mod codec;
 mod failure;
 pub mod memcache;
@@ -100,7 +124,7 @@ pub use codec::{
 pub use failure::Failure;
 pub use paths::{
     DAEMON_USER, DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_DIR, DEFAULT_STATE_DIR, LOOP_GUARD_ENV,
-    NSS_SOCKET_NAME, PAM_SOCKET_NAME,
+    NSS_SOCKET_NAME, PAM_SOCKET_NAME, PAM_USER_SOCKET_NAME,
 };
 pub use types::{Group, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User};
 

@@ -239,17 +239,9 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// `CLOCK_MONOTONIC` in milliseconds: the clock record expiries use. It is
-/// the same for every process on the host and never jumps.
-pub fn monotonic_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes a timespec into the valid local `ts`.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    (ts.tv_sec as u64) * 1000 + (ts.tv_nsec as u64) / 1_000_000
-}
+/// The clock record expiries use (`CLOCK_MONOTONIC` in milliseconds): the
+/// same for every process on the host, never jumps.
+pub use crate::clock::monotonic_ms;
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,7 @@
 
 /// Default configuration file read by `rosterd` and `rosterctl`.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/roster/roster.toml";
-/// Default directory holding `nss.sock` and `pam.sock`.
+/// Default directory holding `nss.sock`, `pam.sock` and `pam-user.sock`.
 pub const DEFAULT_SOCKET_DIR: &str = "/run/roster";
 /// Default directory for persistent state (cache, idmap allocations).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/roster";
@@ -10,6 +10,10 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/roster";
 pub const NSS_SOCKET_NAME: &str = "nss.sock";
 /// File name of the root-only PAM/admin socket inside the socket directory.
 pub const PAM_SOCKET_NAME: &str = "pam.sock";
+/// File name of the PAM socket for unprivileged callers (mode 0666): a
+/// caller whose peer UID is U may only authenticate the account whose UID
+/// is U (screen lockers); every other request is refused there.
+pub const PAM_USER_SOCKET_NAME: &str = "pam-user.sock";
 /// Environment variable set by `rosterd` in its own process; when present the
 /// NSS module answers "unavailable" at once, so the daemon never resolves a
 /// name through its own module (no deadlock, no recursion).

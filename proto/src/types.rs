@@ -166,6 +166,18 @@ pub enum Request {
         /// New password.
         new_password: Secret,
     },
+    /// PAM `pam_sm_chauthtok` run by root (`passwd USER`): sets a new
+    /// password without the old one, bound as the domain's
+    /// `password_admin_dn`. Refused (`AuthtokErr`, the message naming the
+    /// missing keys) when the domain has no password admin.
+    PamResetPassword {
+        /// Login name.
+        user: String,
+        /// PAM service name.
+        service: String,
+        /// New password.
+        new_password: Secret,
+    },
     /// PAM `pam_sm_open_session`: recorded by the daemon.
     PamOpenSession {
         /// Login name.
@@ -197,6 +209,7 @@ impl Request {
             Request::PamAccount { .. } => 21,
             Request::PamChangePassword { .. } => 22,
             Request::PamOpenSession { .. } => 23,
+            Request::PamResetPassword { .. } => 24,
             Request::Admin(_) => 31,
         }
     }
@@ -258,7 +271,9 @@ impl PamCode {
     }
 }
 
-/// Reply to a PAM request: a code and a message for the user (may be empty).
+/// Reply to a PAM request: a code, a message for the user (may be empty)
+/// and notices (password expiry warnings, grace logins left), each shown
+/// as a `PAM_TEXT_INFO` message before the message.
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PamReply {
@@ -266,6 +281,20 @@ pub struct PamReply {
     pub code: PamCode,
     /// Text shown to the user through the PAM conversation, if not empty.
     pub message: String,
+    /// Informational notices, shown in order before `message` (empty: the
+    /// reply is encoded as kind 7, otherwise as kind 11).
+    pub notices: Vec<String>,
+}
+
+impl PamReply {
+    /// A reply with `code` and `message` and no notices.
+    pub fn new(code: PamCode, message: impl Into<String>) -> PamReply {
+        PamReply {
+            code,
+            message: message.into(),
+            notices: Vec::new(),
+        }
+    }
 }
 
 /// A reply from the daemon.

@@ -2,7 +2,7 @@
 //!
 //! `rosterd [--config FILE] [--foreground] [--check-config] [--user NAME]`
 //!
-//! Serves `nss.sock` and `pam.sock` in `[daemon] socket_dir`, keeps its
+//! Serves `nss.sock`, `pam.sock` and `pam-user.sock` in `[daemon] socket_dir`, keeps its
 //! persistent cache in `state_dir`, publishes `nss.conf` for the NSS module,
 //! reloads its configuration on SIGHUP (a bad new file is logged and the old
 //! configuration kept), stops cleanly on SIGTERM/SIGINT, and tells systemd
@@ -10,7 +10,8 @@
 //! never detaches: run it under systemd or in the foreground.
 //!
 //! Files: `socket_dir/nss.sock` (0666), `socket_dir/pam.sock` (0600, root
-//! peers only), `socket_dir/nss.conf` (the `[nss]` settings for the NSS
+//! peers only), `socket_dir/pam-user.sock` (0666, a peer authenticates its
+//! own account only), `socket_dir/nss.conf` (the `[nss]` settings for the NSS
 //! module), `socket_dir/nss.mc` (the NSS memory cache), and
 //! `state_dir/cache.log` (the persistent cache used in offline mode; see
 //! [`roster_daemon::store`]). `socket_dir` is created 0755 and `state_dir`

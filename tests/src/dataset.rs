@@ -25,6 +25,12 @@ pub const ADMIN_PASSWORD: &str = "admin-secret";
 pub const SERVICE_DN: &str = "cn=roster,ou=services,dc=example,dc=test";
 /// The service account's password.
 pub const SERVICE_PASSWORD: &str = "roster-service-secret";
+/// An account the test slapd lets write every `userPassword` (root's
+/// password resets, `password_admin_dn`); not in the sample data: added by
+/// the tests that use it ([`crate::slapd::Slapd::add_password_admin`]).
+pub const PASSWORD_ADMIN_DN: &str = "cn=pwadmin,ou=services,dc=example,dc=test";
+/// The password admin's password.
+pub const PASSWORD_ADMIN_PASSWORD: &str = "pwadmin-secret";
 
 /// A user of the sample directory with a password.
 #[derive(Clone, Copy, Debug)]

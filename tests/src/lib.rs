@@ -4,10 +4,13 @@
 //!
 //! Every process a fixture starts is stopped by PID when the fixture is
 //! dropped (or when the test process dies: the watchdog shell sees its
-//! stdin close). Nothing here writes to the host's `/etc`.
+//! stdin close). Nothing here writes to the host's `/etc`: the `_roster`
+//! system user rosterd runs as is, if the machine has none, seen in each
+//! test thread's own mount namespace ([`daemon_user`]).
 
 pub mod cc;
 pub mod config;
+pub mod daemon_user;
 pub mod dataset;
 pub mod fixture_cache;
 pub mod freeze;

@@ -1,6 +1,9 @@
 //! Runs commands in a private mount namespace with roster's NSS/PAM set-up,
 //! so that the host's own `/etc` is never touched.
 //!
+//! Each namespace is made from the calling thread's, which holds rosterd's
+//! system user `_roster` ([`crate::daemon_user::enter`], called by
+//! [`Namespace::new`], [`Namespace::command`] and [`Namespace::wrapper`]).
 //! Inside the namespace (`unshare --mount --propagation private`):
 //! - `/etc/nsswitch.conf` is a bind-mounted file of ours (default:
 //!   `passwd`/`group`/`initgroups`... `files roster`);
@@ -64,6 +67,7 @@ impl Default for Namespace {
 impl Namespace {
     /// A namespace with [`DEFAULT_NSSWITCH`] and no PAM services.
     pub fn new() -> Namespace {
+        crate::daemon_user::enter();
         let dir = tempfile::Builder::new()
             .prefix("roster-ns-")
             .tempdir()
@@ -105,7 +109,10 @@ impl Namespace {
     }
 
     /// Replaces `/etc/NAME` inside (e.g. `passwd`, `group`): a simulated
-    /// host's own local accounts. The file must exist on the host.
+    /// host's own local accounts. The file must exist on the host. A
+    /// `passwd` or `group` without rosterd's system user gets its line
+    /// added (a host with roster installed has `_roster`, and a rosterd
+    /// started in the namespace drops to it).
     pub fn etc_file(mut self, name: &str, text: &str) -> Namespace {
         assert!(
             !name.contains('/') && Path::new("/etc").join(name).is_file(),
@@ -113,6 +120,7 @@ impl Namespace {
         );
         let dir = self.dir.path().join("etc");
         std::fs::create_dir_all(&dir).expect("etc copy dir");
+        let text = crate::daemon_user::with_daemon_user(name, text);
         std::fs::write(dir.join(name), text).expect("etc file");
         if !self.etc_files.iter().any(|n| n == name) {
             self.etc_files.push(name.to_string());
@@ -182,6 +190,7 @@ impl Namespace {
     /// started: for a caller that wires its stdin or stdout (a pipe between
     /// two namespaces).
     pub fn command(&self, script: &str) -> Command {
+        crate::daemon_user::enter();
         let args = self.unshare();
         let mut cmd = Command::new(&args[0]);
         cmd.args(&args[1..])
@@ -195,6 +204,7 @@ impl Namespace {
     /// [`crate::rosterd::Launch::wrapper`], so a daemon sees the
     /// namespace's `/etc` files.
     pub fn wrapper(&self) -> Vec<String> {
+        crate::daemon_user::enter();
         let mut args = self.unshare();
         args.extend([
             "bash".into(),

@@ -8,13 +8,25 @@
 //! without those placeholders is refused: the daemon must never use the
 //! host's `/run/roster` or `/var/lib/roster` in a test.
 //!
+//! rosterd runs as its system user `_roster`, as installed systems run it:
+//! started as root with `--user _roster`, it hands its socket and state
+//! directories to that user and drops root before it reads anything (the
+//! test thread sees the account in its own mount namespace if the machine
+//! has none: [`crate::daemon_user`]). So the
+//! fixture's directory is 0711 (traversable, not listable), the
+//! configuration root:`_roster` 0640, and the secret files the fixtures
+//! write root:`_roster` 0640. A test that needs rosterd to stay root says
+//! why in [`Launch::as_root`].
+//!
 //! rosterd runs under a small watchdog shell (like slapd's): when the test
 //! process exits for any reason, the shell's stdin closes and it stops the
 //! daemon by PID. Its stderr (the log) goes to `rosterd.log` in the
 //! directory; [`Rosterd::log`] returns it and start failures print it.
 
+use crate::daemon_user;
 use roster_proto::{Client, Request, Response};
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,15 +44,38 @@ pub struct Rosterd {
     launch: Launch,
 }
 
-/// How rosterd is started (default: directly, as the test's user).
+/// How rosterd is started (default: directly, started as root and
+/// dropping to `_roster`).
 #[derive(Clone, Debug, Default)]
 pub struct Launch {
     /// A command rosterd runs under, given rosterd's command line as its
     /// last arguments; it must `exec` it (the PID stays rosterd's), e.g.
-    /// `unshare --mount ... sh -c '...; exec "$@"' sh`.
+    /// `unshare --mount ... sh -c '...; exec "$@"' sh`. If it replaces
+    /// `/etc/passwd` or `/etc/group`, those must hold `_roster` (a
+    /// [`crate::namespace::Namespace`]'s `etc_file` adds it).
     pub wrapper: Vec<String>,
-    /// Extra arguments of rosterd (e.g. `--user _roster`).
+    /// Extra arguments of rosterd. `--user _roster` is added unless they
+    /// name a `--user` already or [`Launch::as_root`] is set.
     pub args: Vec<String>,
+    /// Keep rosterd root (no `--user`): the test's reason, e.g. a test of
+    /// what a root-run daemon leaves behind. `None` (the default): rosterd
+    /// runs as `_roster`.
+    pub as_root: Option<&'static str>,
+}
+
+impl Launch {
+    /// rosterd's arguments: [`Launch::args`], then `--user _roster`
+    /// unless the daemon stays root or a user is named already.
+    fn rosterd_args(&self) -> Vec<String> {
+        let mut args = self.args.clone();
+        let named = args
+            .iter()
+            .any(|a| a == "--user" || a.starts_with("--user="));
+        if self.as_root.is_none() && !named {
+            args.extend(["--user".to_string(), daemon_user::NAME.to_string()]);
+        }
+        args
+    }
 }
 
 /// Substitutes the fixture's directories into a configuration text.
@@ -66,7 +101,10 @@ fn render(text: &str, socket_dir: &Path, state_dir: &Path) -> String {
 
 /// The built `rosterd`: next to the test executable's profile directory
 /// (`target/<profile>/rosterd`), else where [`crate::paths::bin`] says.
+/// The calling thread enters its namespace with `_roster` first
+/// ([`daemon_user::enter`]): the rosterd it runs may drop to that user.
 pub fn rosterd_bin() -> PathBuf {
+    daemon_user::enter();
     if let Ok(exe) = std::env::current_exe() {
         for dir in exe.ancestors().skip(1) {
             let candidate = dir.join("rosterd");
@@ -104,19 +142,18 @@ impl Rosterd {
         Rosterd::start_with(config_text, Launch::default())
     }
 
-    /// [`Rosterd::start`] under `launch`. With a wrapper or arguments
-    /// (e.g. a daemon dropping to its own user) the fixture's directory is
-    /// made 0711, so that another user reaches the files in it.
+    /// [`Rosterd::start`] under `launch`. The fixture's directory is made
+    /// 0711, so that the daemon's user reaches the files in it (and the
+    /// NSS module trusts the socket directory `_roster` gets inside it:
+    /// its parent is root's and not writable by others).
     pub fn start_with(config_text: &str, launch: Launch) -> Rosterd {
+        daemon_user::enter();
         let dir = tempfile::Builder::new()
             .prefix("roster-rosterd-")
             .tempdir()
             .expect("temp dir");
-        if !launch.wrapper.is_empty() || !launch.args.is_empty() {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))
-                .expect("chmod the rosterd fixture directory");
-        }
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))
+            .expect("chmod the rosterd fixture directory");
         let mut rd = Rosterd {
             dir,
             watchdog: None,
@@ -129,10 +166,27 @@ impl Rosterd {
     }
 
     /// Replaces the configuration file (same substitutions as `start`);
-    /// takes effect at the next [`Rosterd::reload`] or restart.
+    /// takes effect at the next [`Rosterd::reload`] or restart. The file
+    /// is root:`_roster` 0640, as an installed system keeps it.
     pub fn write_config(&self, config_text: &str) {
         let text = render(config_text, &self.socket_dir(), &self.state_dir());
-        std::fs::write(self.config_path(), text).expect("write roster.toml");
+        let path = self.config_path();
+        std::fs::write(&path, text).expect("write roster.toml");
+        std::os::unix::fs::chown(&path, Some(0), Some(daemon_user::daemon_user().gid))
+            .expect("chown root:_roster roster.toml");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640))
+            .expect("chmod 0640 roster.toml");
+    }
+
+    /// The user the daemon runs as: `_roster`'s UID and GID, or root's
+    /// (0, 0) under [`Launch::as_root`].
+    pub fn user(&self) -> (u32, u32) {
+        if self.launch.as_root.is_some() {
+            (0, 0)
+        } else {
+            let u = daemon_user::daemon_user();
+            (u.uid, u.gid)
+        }
     }
 
     /// The fixture's directory (config, log, sockets, state).
@@ -193,7 +247,7 @@ impl Rosterd {
             .arg("--foreground")
             .arg("--config")
             .arg(self.config_path())
-            .args(&self.launch.args)
+            .args(self.launch.rosterd_args())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null()) // the shell's own "Killed" notices
@@ -211,6 +265,7 @@ impl Rosterd {
             let answer =
                 Client::request_once(&self.nss_socket(), &Request::Status, Duration::from_secs(2));
             if let Ok(Response::Admin(Ok(_))) = answer {
+                self.assert_user(pid);
                 return;
             }
             if !alive(pid) {
@@ -226,6 +281,28 @@ impl Rosterd {
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Checks that the serving daemon runs as [`Rosterd::user`]: real,
+    /// effective, saved and file-system UID (it binds its sockets after
+    /// the drop, so a daemon that answers has dropped).
+    fn assert_user(&mut self, pid: i32) {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let uids: Vec<u32> = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .map(|v| {
+                v.split_whitespace()
+                    .filter_map(|n| n.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let want = self.user().0;
+        if uids != [want; 4] {
+            let log = self.log();
+            self.kill9();
+            panic!("rosterd runs with UIDs {uids:?}, not {want}; its log:\n{log}");
         }
     }
 

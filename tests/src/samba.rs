@@ -12,7 +12,6 @@
 
 use crate::tls::TestPki;
 use std::net::TcpStream;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -421,12 +420,13 @@ impl SambaDc {
     }
 
     /// Writes the service account's password to `dir/ad_bind_password`
-    /// (mode 0600) and returns its path.
+    /// and returns its path: root:`_roster` 0640, as an installed system
+    /// keeps it, with `dir` made traversable, so that rosterd running as
+    /// `_roster` reads it ([`crate::daemon_user::give_secret`]).
     pub fn write_bind_password_file(&self, dir: &Path) -> PathBuf {
         let path = dir.join("ad_bind_password");
         std::fs::write(&path, AD_SERVICE_PASSWORD).expect("write password file");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .expect("chmod password file");
+        crate::daemon_user::give_secret(&path);
         path
     }
 

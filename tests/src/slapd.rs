@@ -11,17 +11,21 @@
 //! the certificates of [`crate::tls::TestPki::shared`]. Anonymous binds with a DN and
 //! an empty password succeed (`allow bind_anon_dn`), so clients must refuse
 //! empty passwords themselves. The ppolicy overlay and the openssh-lpk schema
-//! (`sshPublicKey`) are loaded. The service
+//! (`sshPublicKey`) are loaded. The password admin
+//! ([`dataset::PASSWORD_ADMIN_DN`], once [`Slapd::add_password_admin`] added
+//! it) may write every `userPassword`. The service
 //! account may write under `ou=idmap` (the autorid allocation store of
 //! `idmap_store = "ldap"`; tests add that OU when they need it).
 
-use crate::dataset::{self, ADMIN_DN, ADMIN_PASSWORD, BASE_DN, SERVICE_DN, SERVICE_PASSWORD};
+use crate::dataset::{
+    self, ADMIN_DN, ADMIN_PASSWORD, BASE_DN, PASSWORD_ADMIN_DN, PASSWORD_ADMIN_PASSWORD,
+    SERVICE_DN, SERVICE_PASSWORD,
+};
 use crate::fixture_cache;
 use crate::ports::free_port;
 use crate::tls::TestPki;
 use std::io::Write;
 use std::net::TcpStream;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,6 +79,7 @@ index objectClass,uid,uidNumber,gidNumber,memberUid,member,cn,uniqueMember eq
 overlay ppolicy
 access to attrs=userPassword
   by self write
+  by dn.exact="{PASSWORD_ADMIN_DN}" write
   by anonymous auth
   by * none
 access to dn.subtree="ou=idmap,{BASE_DN}"
@@ -248,12 +253,13 @@ impl Slapd {
     }
 
     /// Writes the service account's password to `dir/bind_password`
-    /// (mode 0600) and returns its path.
+    /// and returns its path: root:`_roster` 0640, as an installed system
+    /// keeps it, with `dir` made traversable, so that rosterd running as
+    /// `_roster` reads it ([`crate::daemon_user::give_secret`]).
     pub fn write_bind_password_file(&self, dir: &Path) -> PathBuf {
         let path = dir.join("bind_password");
         std::fs::write(&path, SERVICE_PASSWORD).expect("write password file");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .expect("chmod password file");
+        crate::daemon_user::give_secret(&path);
         path
     }
 
@@ -291,6 +297,16 @@ impl Slapd {
             "{tool} failed: {}\n{ldif}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Adds the password admin entry ([`dataset::PASSWORD_ADMIN_DN`], whose
+    /// password is [`dataset::PASSWORD_ADMIN_PASSWORD`]): the slapd's ACLs
+    /// let it write every `userPassword`.
+    pub fn add_password_admin(&self) {
+        self.ldapadd(&format!(
+            "dn: {PASSWORD_ADMIN_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n\
+             cn: pwadmin\nuserPassword: {PASSWORD_ADMIN_PASSWORD}\n"
+        ));
     }
 
     /// Applies an LDIF change set as the rootdn (`ldapmodify`).

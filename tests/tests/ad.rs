@@ -1,17 +1,19 @@
 //! Active Directory end to end: a real Samba AD DC (provisioned once for
 //! this binary), rosterd with `kind = "ad"` domains using the rid, sss and
 //! rfc2307 idmap backends, the NSS module (getent, id) in a private mount
-//! namespace, pamtester for account state, an LDAP domain (slapd)
+//! namespace, pamtester for account state and password expiry warnings
+//! (`ad_lifecycle`), an LDAP domain (slapd)
 //! served next to the AD one, and files copied between two simulated hosts
 //! (`ad_hosts`).
 
 mod ad_hosts;
+mod ad_lifecycle;
 mod ad_names;
 mod ad_nfs;
 mod hosts_common;
 mod pam_common;
 
-use pam_common::{account, pamtester, says, service_file, SERVICE};
+use pam_common::{account, as_setuid_from, pamtester, pamtester_via, says, service_file, SERVICE};
 use roster_e2e::namespace::Namespace;
 use roster_e2e::rosterd::Rosterd;
 use roster_e2e::samba::{
@@ -347,16 +349,20 @@ fn pam_refuses_disabled_and_expired_accounts_and_asks_for_a_new_password() {
 
     // The change that follows goes through unicodePwd (delete old, add
     // new) over TLS; then the new password logs in and the old one not.
+    // Run as a user's setuid passwd runs (root's own is a reset).
+    let users_passwd = as_setuid_from(65534);
     let new = "Frank!N3w-passw0rd";
-    let wrong = pamtester(
+    let wrong = pamtester_via(
         &ns,
+        &users_passwd,
         AD_FRANK.name,
         "chauthtok",
         &["wrong-current", new, new],
     );
     assert!(!wrong.ok, "{}", wrong.text);
-    let c = pamtester(
+    let c = pamtester_via(
         &ns,
+        &users_passwd,
         AD_FRANK.name,
         "chauthtok",
         &[AD_FRANK.password, new, new],
@@ -374,22 +380,66 @@ fn pam_refuses_disabled_and_expired_accounts_and_asks_for_a_new_password() {
 
     // A user changing a valid password (bound as itself); AD's policy
     // refuses a too short one.
-    let short = pamtester(
+    let short = pamtester_via(
         &ns,
+        &users_passwd,
         AD_ALICE.name,
         "chauthtok",
         &[AD_ALICE.password, "x", "x"],
     );
     assert!(!short.ok, "{}", short.text);
     let new = "Alice!N3w-passw0rd";
-    let c = pamtester(
+    let c = pamtester_via(
         &ns,
+        &users_passwd,
         AD_ALICE.name,
         "chauthtok",
         &[AD_ALICE.password, new, new],
     );
     assert!(c.ok, "alice's change:\n{}\n{}", c.text, tail(&rd.log()));
     assert!(pamtester(&ns, AD_ALICE.name, "authenticate", &[new]).ok);
+
+    // Root's `passwd frank` (pamtester as root: no current password):
+    // refused without a password admin, naming the keys; with the
+    // Administrator as password admin, unicodePwd is replaced and frank
+    // logs in with the new password.
+    let reset = "Frank!R3set-by-root";
+    let refused = pamtester(&ns, AD_FRANK.name, "chauthtok", &[reset, reset]);
+    assert!(
+        !refused.ok
+            && refused.text.contains(
+                "domain ad has no password_admin_dn / password_admin_password_file: root cannot reset passwords"
+            ),
+        "{}",
+        refused.text
+    );
+    let secrets = tempfile::tempdir().expect("temp dir");
+    let admin_pw = secrets.path().join("password_admin");
+    std::fs::write(&admin_pw, roster_e2e::samba::AD_ADMIN_PASSWORD).expect("write");
+    std::fs::set_permissions(
+        &admin_pw,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
+    let (rd2, _dir2) = rosterd(&format!(
+        "password_admin_dn = \"Administrator@{}\"\npassword_admin_password_file = \"{}\"\n",
+        roster_e2e::samba::AD_REALM.to_ascii_lowercase(),
+        admin_pw.display()
+    ));
+    let ns2 = Namespace::new()
+        .socket_dir(&rd2.socket_dir())
+        .pam_service(SERVICE, &service_file(""));
+    let r = pamtester(&ns2, AD_FRANK.name, "chauthtok", &[reset, reset]);
+    assert!(r.ok, "root's reset:\n{}\n{}", r.text, tail(&rd2.log()));
+    assert!(!r.text.contains("Current password:"), "{}", r.text);
+    let f = pamtester(&ns2, AD_FRANK.name, "authenticate acct_mgmt", &[reset]);
+    assert!(
+        f.ok,
+        "frank after the reset:\n{}\n{}",
+        f.text,
+        tail(&rd2.log())
+    );
+    assert!(!rd2.log().contains(roster_e2e::samba::AD_ADMIN_PASSWORD));
 }
 
 #[test]

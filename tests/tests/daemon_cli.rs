@@ -145,8 +145,14 @@ fn check_config_refuses_overlapping_id_ranges_and_warns_about_reserved_ids() {
 fn readiness_is_reported_to_systemd_and_sockets_answer() {
     let slapd = Slapd::start();
     let dir = tempfile::tempdir().unwrap();
+    // rosterd runs as its user, as every test's does: it reaches its
+    // configuration and the notification socket (systemd's is writable
+    // by the service) through the directory.
+    let user = roster_e2e::daemon_user::daemon_user();
+    roster_e2e::daemon_user::share_dir(dir.path());
     let notify = dir.path().join("notify.sock");
     let listener = UnixDatagram::bind(&notify).unwrap();
+    std::os::unix::fs::chown(&notify, Some(user.uid), Some(user.gid)).unwrap();
     listener
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
@@ -164,6 +170,7 @@ fn readiness_is_reported_to_systemd_and_sockets_answer() {
     let mut child = Command::new(rosterd_bin())
         .arg("--config")
         .arg(&config)
+        .args(["--user", roster_e2e::daemon_user::NAME])
         .env("NOTIFY_SOCKET", &notify)
         .stderr(Stdio::null())
         .spawn()
@@ -192,6 +199,12 @@ fn readiness_is_reported_to_systemd_and_sockets_answer() {
     };
     assert_eq!(mode("run"), 0o755);
     assert_eq!(mode("state"), 0o700);
+    // ... and given to the daemon's user.
+    use std::os::unix::fs::MetadataExt;
+    for d in ["run", "state"] {
+        let m = std::fs::metadata(dir.path().join(d)).unwrap();
+        assert_eq!((m.uid(), m.gid()), (user.uid, user.gid), "{d}");
+    }
 }
 
 #[test]

@@ -8,9 +8,12 @@
 //! still serves root only — a local user is refused by the socket's mode,
 //! `_roster` itself by the `SO_PEERCRED` check.
 //!
-//! The host's `/etc` is never touched: rosterd (and rosterctl) run in a
-//! private mount namespace whose `/etc/passwd` and `/etc/group` are copies
-//! with a `_roster` entry added (the host's own, if it has one).
+//! Every e2e test's rosterd runs as `_roster` (see `roster_e2e::rosterd`);
+//! this one names `--user` itself and looks at the details. The account is
+//! the machine's own if it has one; otherwise the test thread sees it in a
+//! mount namespace of its own, through bind-mounted copies of `/etc/passwd`
+//! and `/etc/group` (`roster_e2e::daemon_user`): the host's `/etc` is never
+//! touched.
 
 mod pam_common;
 mod rosterctl_common;
@@ -28,80 +31,32 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The daemon's user, as the package creates it.
-const USER: &str = "_roster";
-/// UID/GID of the namespace's `_roster` when the host has none.
-const FALLBACK_ID: u32 = 64990;
+const USER: &str = roster_e2e::daemon_user::NAME;
 /// An ordinary local user with no account.
 const NOBODY: u32 = 65534;
 
-/// The `_roster` account rosterd runs as, and the namespace giving it one.
+/// The `_roster` account rosterd runs as (the machine's, or the test
+/// thread's own: `roster_e2e::daemon_user`).
 struct DaemonUser {
     uid: u32,
     gid: u32,
-    /// `passwd` and `group` bind-mounted inside.
-    etc: tempfile::TempDir,
 }
 
 impl DaemonUser {
-    /// The host's `_roster` if it exists, else a new entry with
-    /// [`FALLBACK_ID`] in copies of the host's files.
     fn new() -> DaemonUser {
-        let etc = tempfile::tempdir().unwrap();
-        let mut passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-        let mut group = std::fs::read_to_string("/etc/group").unwrap();
-        let field = |text: &str, name: &str, n: usize| {
-            text.lines()
-                .map(|l| l.split(':').collect::<Vec<_>>())
-                .find(|f| f[0] == name)
-                .map(|f| f[n].parse::<u32>().unwrap())
-        };
-        let (uid, gid) = match (field(&passwd, USER, 2), field(&passwd, USER, 3)) {
-            (Some(uid), Some(gid)) => (uid, gid),
-            _ => {
-                let taken = |text: &str| text.lines().any(|l| l.split(':').nth(2) == Some("64990"));
-                assert!(
-                    !taken(&passwd) && !taken(&group),
-                    "ID {FALLBACK_ID} is taken on this host"
-                );
-                passwd.push_str(&format!(
-                    "{USER}:x:{FALLBACK_ID}:{FALLBACK_ID}:roster test daemon:/nonexistent:/usr/sbin/nologin\n"
-                ));
-                group.push_str(&format!("{USER}:x:{FALLBACK_ID}:\n"));
-                (FALLBACK_ID, FALLBACK_ID)
-            }
-        };
-        std::fs::write(etc.path().join("passwd"), passwd).unwrap();
-        std::fs::write(etc.path().join("group"), group).unwrap();
-        DaemonUser { uid, gid, etc }
+        let u = roster_e2e::daemon_user::daemon_user();
+        DaemonUser {
+            uid: u.uid,
+            gid: u.gid,
+        }
     }
 
-    /// A command prefix running its arguments in a private mount namespace
-    /// with these `passwd` and `group` (it `exec`s them: same PID).
-    fn wrapper(&self) -> Vec<String> {
-        [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            r#"mount --bind "$0/passwd" /etc/passwd && mount --bind "$0/group" /etc/group && exec "$@""#,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([self.etc.path().display().to_string()])
-        .collect()
-    }
-
-    /// Runs `program args` under [`DaemonUser::wrapper`] (as root).
+    /// Runs `program args` (as root).
     fn run(&self, program: &Path, args: &[&str]) -> Output {
-        let w = self.wrapper();
-        Command::new(&w[0])
-            .args(&w[1..])
-            .arg(program)
+        Command::new(program)
             .args(args)
             .output()
-            .expect("run under the namespace wrapper")
+            .unwrap_or_else(|e| panic!("run {}: {e}", program.display()))
     }
 }
 
@@ -265,8 +220,8 @@ fn rosterd_as_roster_serves_lookups_logins_offline_reload_and_status() {
     let mut rd = Rosterd::start_with(
         &conf,
         Launch {
-            wrapper: user.wrapper(),
             args: vec!["--user".into(), USER.into()],
+            ..Launch::default()
         },
     );
     let pid = rd.pid().expect("rosterd runs");
@@ -317,6 +272,7 @@ fn rosterd_as_roster_serves_lookups_logins_offline_reload_and_status() {
         run.clone(),
         run.join("nss.sock"),
         run.join("pam.sock"),
+        run.join("pam-user.sock"),
         run.join("nss.conf"),
         run.join("nss.mc"),
     ] {
@@ -327,6 +283,7 @@ fn rosterd_as_roster_serves_lookups_logins_offline_reload_and_status() {
     assert_eq!(mode(&state), 0o700);
     assert_eq!(mode(&state.join("credentials.json")), 0o600);
     assert_eq!(mode(&run.join("pam.sock")), 0o600);
+    assert_eq!(mode(&run.join("pam-user.sock")), 0o666);
 
     // pam.sock serves root only: an ordinary user is stopped by the
     // socket's mode, _roster itself (whom the mode lets in) by the

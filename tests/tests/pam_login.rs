@@ -223,7 +223,7 @@ fn password_policy_lockout_and_expiry_warning_from_slapd() {
         "dn: {lockout}\nobjectClass: device\nobjectClass: pwdPolicy\ncn: lockout-policy\n\
          pwdAttribute: userPassword\npwdLockout: TRUE\npwdMaxFailure: 2\n\n\
          dn: {warn}\nobjectClass: device\nobjectClass: pwdPolicy\ncn: warn-policy\n\
-         pwdAttribute: userPassword\npwdMaxAge: 864000\npwdExpireWarning: 900000\n"
+         pwdAttribute: userPassword\npwdMaxAge: 432000\npwdExpireWarning: 900000\n"
     ));
     let locky = TestUser {
         name: "plockme",
@@ -259,8 +259,9 @@ fn password_policy_lockout_and_expiry_warning_from_slapd() {
     assert_refused(&p, says::PERM_DENIED);
     assert!(p.text.contains("Your account is locked"), "{}", p.text);
 
-    // The password expires in ten days (inside the warning window from the
-    // first second on): the login works and says so.
+    // The password expires in five days (inside the server's warning
+    // window from the first second on, and inside pwd_expiration_warning's
+    // default 7 days): the login works and says so.
     let p = authenticate(&ns, warned.name, &warned.password());
     assert_ok(&p);
     assert!(

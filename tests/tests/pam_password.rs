@@ -1,12 +1,15 @@
 //! Password change through pamtester `chauthtok` (current, new, retype on
-//! stdin): the LDAP Password Modify operation bound as the user; then the
-//! new password logs in and the old one does not. The server's policy
-//! message reaches the user.
+//! stdin), run as the user's setuid `passwd` runs (real UID the user's,
+//! effective UID 0; root's own `passwd USER` is a reset, see
+//! `pam_caller.rs`): the LDAP Password Modify operation bound as the user;
+//! then the new password logs in and the old one does not. The server's
+//! policy message reaches the user.
 
 mod pam_common;
 
 use pam_common::{
-    assert_ok, assert_refused, authenticate, namespace, pamtester, rosterd, says, slapd, TestUser,
+    assert_ok, assert_refused, authenticate, namespace, pamtester, passwd_by_user, rosterd, says,
+    slapd, TestUser,
 };
 use roster_e2e::config::Transport;
 use roster_e2e::dataset::BASE_DN;
@@ -37,14 +40,14 @@ fn password_change_then_login_with_the_new_password_only() {
     let new = "a-new-pchange-pw-1";
 
     // A wrong current password changes nothing.
-    let p = pamtester(&ns, user.name, "chauthtok", &["wrong-current", new, new]);
+    let p = passwd_by_user(&ns, &user, &["wrong-current", new, new]);
     assert_refused(&p, "Authentication failure");
     // Mismatched new passwords are refused before the directory is asked.
-    let p = pamtester(&ns, user.name, "chauthtok", &[&old, new, "something-else"]);
+    let p = passwd_by_user(&ns, &user, &[&old, new, "something-else"]);
     assert!(!p.ok && p.text.contains("do not match"), "{}", p.text);
     assert!(whoami(&slapd, &user.dn(), &old));
 
-    let p = pamtester(&ns, user.name, "chauthtok", &[&old, new, new]);
+    let p = passwd_by_user(&ns, &user, &[&old, new, new]);
     assert_ok(&p);
     assert!(
         p.text.contains("Current password:") && p.text.contains("Retype new password:"),
@@ -88,7 +91,7 @@ fn the_servers_password_policy_message_is_shown() {
     let rd = rosterd(&slapd, Transport::StartTls, &[]);
     let ns = namespace(&rd, "");
     let old = user.password();
-    let p = pamtester(&ns, user.name, "chauthtok", &[&old, "short", "short"]);
+    let p = passwd_by_user(&ns, &user, &[&old, "short", "short"]);
     assert!(!p.ok, "{}", p.text);
     // slapd's ppolicy text, passed through the conversation.
     assert!(
@@ -124,6 +127,6 @@ fn an_expired_password_must_be_changed_and_then_the_account_is_allowed() {
     let p = pamtester(&ns, user.name, "authenticate acct_mgmt", &[&old]);
     assert_refused(&p, says::NEW_AUTHTOK_REQD);
     // The usual flow after PAM_NEW_AUTHTOK_REQD: change it, then log in.
-    assert_ok(&pamtester(&ns, user.name, "chauthtok", &[&old, new, new]));
+    assert_ok(&passwd_by_user(&ns, &user, &[&old, new, new]));
     assert_ok(&pamtester(&ns, user.name, "authenticate acct_mgmt", &[new]));
 }

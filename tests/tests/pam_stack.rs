@@ -40,7 +40,7 @@ run() {{ echo "== $1"; shift; "$@" 2>&1; echo "rc=$?"; }}
 run login pamtester roster-stack {alice} authenticate acct_mgmt open_session close_session <<< '{alice_pw}'
 run wrong pamtester roster-stack {alice} authenticate <<< 'wrong-pw'
 run home test -d /home/{alice}
-run passwd pamtester roster-stack {u} chauthtok <<< $'{old}\n{new}\n{new}'
+run passwd setpriv --ruid {uid} pamtester roster-stack {u} chauthtok <<< $'{old}\n{new}\n{new}'
 run newpw pamtester roster-stack {u} authenticate <<< '{new}'
 run oldpw pamtester roster-stack {u} authenticate <<< '{old}'
 run root pamtester roster-stack root acct_mgmt
@@ -49,6 +49,7 @@ run root pamtester roster-stack root acct_mgmt
         alice = ALICE.name,
         alice_pw = ALICE.password,
         u = user.name,
+        uid = user.uid,
     );
     let out = ns.run(&script);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();

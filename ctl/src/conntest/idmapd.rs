@@ -131,14 +131,8 @@ fn dns_domain() -> (String, String) {
 
 /// gethostname(2).
 fn host_name() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is writable for its whole length, which is passed.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let name = nix::unistd::gethostname().ok()?;
+    let name = name.to_string_lossy().into_owned();
     (!name.is_empty()).then_some(name)
 }
 

@@ -12,7 +12,6 @@ mod net;
 mod nfs;
 mod report;
 mod tls;
-mod uri;
 
 use super::cli::TestArgs;
 use super::context::{idmap_of, select_domains, Ctx};
@@ -21,6 +20,7 @@ use super::progress::Progress;
 use report::{DomainReport, Status};
 use roster_daemon::config::{agreement_warnings, Config, DomainConfig, DomainSet};
 use roster_daemon::directory::Directory;
+use roster_daemon::uri::Scheme;
 use serde_json::json;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -112,10 +112,15 @@ fn test_domain(
 
 /// DNS, TCP, StartTLS and TLS for one URI; true when all passed.
 fn connection_steps(r: &mut DomainReport, d: &DomainConfig, uri_text: &str) -> bool {
-    let u = match uri::parse(uri_text) {
+    let u = match roster_daemon::uri::parse(uri_text) {
+        Ok(u) if u.host.is_empty() || u.scheme == Scheme::Ldapi => {
+            let e = format!("{uri_text}: no host to test (ldap:// or ldaps:// with a host)");
+            r.push("uri", uri_text, Status::Fail, e);
+            return false;
+        }
         Ok(u) => u,
         Err(e) => {
-            r.push("uri", uri_text, Status::Fail, e);
+            r.push("uri", uri_text, Status::Fail, e.to_string());
             return false;
         }
     };
@@ -155,7 +160,7 @@ fn connection_steps(r: &mut DomainReport, d: &DomainConfig, uri_text: &str) -> b
         );
         return true;
     }
-    if !u.ldaps {
+    if !u.is_ldaps() {
         if let Err(e) = tls::starttls(&mut stream) {
             r.push("starttls", uri_text, Status::Fail, e);
             return false;

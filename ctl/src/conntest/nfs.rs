@@ -5,7 +5,7 @@
 use super::idmapd::HostIdmap;
 use super::report::{DomainReport, Status};
 use roster_daemon::config::DomainConfig;
-use roster_daemon::directory::ad::mapping::realm_of_base_dn;
+use roster_daemon::dn;
 
 /// What the check found: a status, a message and details.
 pub struct Verdict {
@@ -20,7 +20,7 @@ pub struct Verdict {
 /// Compares `host` with domain `d`.
 pub fn verdict(d: &DomainConfig, host: &HostIdmap, conf_path: &str) -> Verdict {
     let nfs = &host.domain;
-    let dir = realm_of_base_dn(&d.base_dn);
+    let dir = dn::dns_domain(&d.base_dn);
     let mut details = Vec::new();
     let (mut status, message) = if dir.is_empty() {
         (

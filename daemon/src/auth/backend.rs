@@ -5,7 +5,7 @@
 //! user and group lookups answer as the resolver does ([`Answer`]).
 
 use crate::directory::DirectoryError;
-pub use crate::directory::{AccountInfo, BindResult, ChangeResult};
+pub use crate::directory::{AccountInfo, BindResult, ChangeResult, PolicyNotice};
 use crate::resolver::Answer;
 use roster_proto::Secret;
 use std::future::Future;
@@ -165,6 +165,22 @@ pub trait AuthBackend: Send + Sync + 'static {
         old: &'a Secret,
         new: &'a Secret,
     ) -> BoxFuture<'a, Result<ChangeResult, AuthError>>;
+    /// Sets `user`'s password to `new` without the old one (root's
+    /// `passwd USER`), bound as the domain's password admin. A backend
+    /// without one refuses (`Invalid`, naming what is missing).
+    fn reset_password<'a>(
+        &'a self,
+        user: &'a AuthUser,
+        new: &'a Secret,
+    ) -> BoxFuture<'a, Result<ChangeResult, AuthError>> {
+        let _ = new;
+        Box::pin(async move {
+            Err(AuthError::invalid(format!(
+                "domain {} has no password_admin_dn / password_admin_password_file: root cannot reset passwords",
+                user.domain
+            )))
+        })
+    }
 }
 
 #[cfg(test)]

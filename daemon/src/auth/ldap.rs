@@ -171,6 +171,19 @@ impl AuthBackend for DirectoryBackend {
                 .map_err(AuthError::from)
         })
     }
+
+    fn reset_password<'a>(
+        &'a self,
+        user: &'a AuthUser,
+        new: &'a Secret,
+    ) -> BoxFuture<'a, Result<ChangeResult, AuthError>> {
+        Box::pin(async move {
+            self.directory(&user.domain)?
+                .reset_password(&user.dn, new)
+                .await
+                .map_err(AuthError::from)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,41 +1,43 @@
 //! The PAM decisions: one method per PAM request, each logged.
 
-use super::backend::{AuthBackend, AuthError, AuthUser, BindResult, ChangeResult};
+use super::backend::{AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, PolicyNotice};
 use super::credentials::{CredentialStore, OfflineCheck, Refreshed};
 use super::hasher::HashCost;
 use super::policy;
 use super::settings::{AuthSettings, DomainAuth};
+use crate::clock::{Clock, SystemClock};
 use crate::resolver::Answer;
 use roster_proto::{PamCode, PamReply, Request, Response, Secret};
 use std::sync::{Arc, RwLock};
 
-/// The current time in Unix seconds (replaceable in tests).
-pub type Now = Arc<dyn Fn() -> u64 + Send + Sync>;
-
-/// A decision: the code, the message for the user, and the reason logged.
+/// A decision: the code, the message for the user, and the reason logged;
+/// with notices for the user (password expiry, grace logins).
 pub(super) struct Decision {
     pub(super) code: PamCode,
     pub(super) message: String,
     pub(super) reason: String,
+    pub(super) notices: Vec<String>,
 }
 
 impl Decision {
-    fn new(code: PamCode, message: &str, reason: impl Into<String>) -> Decision {
+    pub(super) fn new(code: PamCode, message: &str, reason: impl Into<String>) -> Decision {
         Decision {
             code,
             message: message.to_string(),
             reason: reason.into(),
+            notices: Vec::new(),
         }
     }
 }
 
 /// rosterd's PAM service: answers `PamAuthenticate`, `PamAccount`,
-/// `PamChangePassword` and `PamOpenSession`.
+/// `PamChangePassword`, `PamOpenSession` and `PamResetPassword`; an
+/// unprivileged caller's authentication is [`PamAuth::authenticate_caller`].
 pub struct PamAuth {
-    backend: Arc<dyn AuthBackend>,
+    pub(super) backend: Arc<dyn AuthBackend>,
     settings: RwLock<Arc<AuthSettings>>,
     creds: Arc<CredentialStore>,
-    now: Now,
+    clock: Arc<dyn Clock>,
 }
 
 /// How the background update of a password verifier is named (log, and
@@ -56,7 +58,7 @@ impl PamAuth {
         settings: AuthSettings,
         creds: Arc<CredentialStore>,
     ) -> PamAuth {
-        PamAuth::with_clock(backend, settings, creds, Arc::new(crate::clock::unix_secs))
+        PamAuth::with_clock(backend, settings, creds, Arc::new(SystemClock))
     }
 
     /// Like [`PamAuth::new`] with a given clock (tests).
@@ -64,13 +66,13 @@ impl PamAuth {
         backend: Arc<dyn AuthBackend>,
         settings: AuthSettings,
         creds: Arc<CredentialStore>,
-        now: Now,
+        clock: Arc<dyn Clock>,
     ) -> PamAuth {
         PamAuth {
             backend,
             settings: RwLock::new(Arc::new(settings)),
             creds,
-            now,
+            clock,
         }
     }
 
@@ -86,14 +88,14 @@ impl PamAuth {
             .hash_cost
     }
 
-    fn domain(&self, domain: &str) -> DomainAuth {
+    pub(super) fn domain(&self, domain: &str) -> DomainAuth {
         self.settings
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .domain(domain)
     }
 
-    /// Answers one PAM request (codes 20..=23); anything else is an error.
+    /// Answers one PAM request (codes 20..=24); anything else is an error.
     pub async fn handle(&self, req: &Request) -> Response {
         let reply = match req {
             Request::PamAuthenticate {
@@ -121,12 +123,24 @@ impl PamAuth {
                 service,
                 rhost,
             } => self.open_session(user, service, rhost),
+            // Root's `passwd USER` (auth/reset.rs).
+            Request::PamResetPassword {
+                user,
+                service,
+                new_password,
+            } => self.reset_password(user, service, new_password).await,
             _ => return Response::Error("not a PAM request".into()),
         };
         Response::Pam(reply)
     }
 
-    fn finish(op: &str, user: &str, service: &str, rhost: &str, d: Decision) -> PamReply {
+    pub(super) fn finish(
+        op: &str,
+        user: &str,
+        service: &str,
+        rhost: &str,
+        d: Decision,
+    ) -> PamReply {
         if d.code == PamCode::Success {
             tracing::info!(op, user, service, rhost, result = ?d.code, reason = %d.reason, "pam decision");
         } else {
@@ -135,6 +149,7 @@ impl PamAuth {
         PamReply {
             code: d.code,
             message: d.message,
+            notices: d.notices,
         }
     }
 
@@ -176,20 +191,23 @@ impl PamAuth {
         }
         let dom = self.domain(&user.domain);
         match self.backend.verify_password(&user, password).await {
-            Ok(BindResult::Accepted(warning)) => {
+            Ok(BindResult::Accepted(policy)) => {
                 if dom.cache_credentials {
                     self.remember(&user, password);
                 }
-                let warning = warning.unwrap_or_default();
-                Decision::new(
+                let notices = self.lifecycle_notices(&user, &dom, policy).await;
+                let mut d = Decision::new(
                     PamCode::Success,
-                    &warning,
+                    "",
                     format!(
-                        "password accepted by the directory (domain {}){}{warning}",
+                        "password accepted by the directory (domain {}){}{}",
                         user.domain,
-                        if warning.is_empty() { "" } else { ": " }
+                        if notices.is_empty() { "" } else { ": " },
+                        notices.join(" ")
                     ),
-                )
+                );
+                d.notices = notices;
+                d
             }
             Ok(BindResult::Locked) => Decision::new(
                 PamCode::AuthErr,
@@ -220,6 +238,36 @@ impl PamAuth {
         }
     }
 
+    /// The password lifecycle notices of a login the directory accepted:
+    /// what its password policy said on the bind (grace logins left, or an
+    /// expiry within `pwd_expiration_warning` days), else an expiry within
+    /// that window from the account state (shadow attributes, AD's
+    /// `pwdLastSet` + `maxPwdAge`), read with one base search when
+    /// warnings are on. A state that cannot be read gives no notice.
+    async fn lifecycle_notices(
+        &self,
+        user: &AuthUser,
+        dom: &DomainAuth,
+        policy: Option<PolicyNotice>,
+    ) -> Vec<String> {
+        let window = dom.pwd_expiration_warning;
+        if let Some(n) = policy {
+            return policy::policy_notice(n, window).into_iter().collect();
+        }
+        if window == 0 {
+            return Vec::new();
+        }
+        match self.backend.account_info(user, None).await {
+            Ok(info) => policy::expiry_notice(&info, self.clock.now_secs(), window)
+                .into_iter()
+                .collect(),
+            Err(e) => {
+                tracing::debug!(user = %user.name, domain = %user.domain, error = %e, "password expiry unknown: account state not read");
+                Vec::new()
+            }
+        }
+    }
+
     /// Brings the offline credential of a password the directory just
     /// accepted up to date, after the reply: this only registers the
     /// update (its ticket orders it after every earlier decision about the
@@ -228,14 +276,14 @@ impl PamAuth {
     /// when it was made from the same password, see
     /// [`CredentialStore::refresh_hash`]) and the account state read and
     /// kept. An offline check of the user waits for both.
-    fn remember(&self, user: &AuthUser, password: &Secret) {
+    pub(super) fn remember(&self, user: &AuthUser, password: &Secret) {
         let key = cred_key(&user.domain, &user.name);
         let verifier = self.creds.begin_update(&key, VERIFIER);
         let account = self.creds.begin_update(&key, ACCOUNT_STATE);
         let creds = self.creds.clone();
         let backend = self.backend.clone();
         let pw = password.clone();
-        let now = (self.now)();
+        let now = self.clock.now_secs();
         let cost = self.hash_cost();
         let filter = self.domain(&user.domain).access_filter;
         let user = user.clone();
@@ -286,7 +334,7 @@ impl PamAuth {
     /// (if any) is deleted, and a verifier still being computed for an
     /// earlier login will not be stored (the refusal's ticket is later), so
     /// an old password never keeps working offline. Waits for no hash.
-    async fn forget(&self, user: &AuthUser) {
+    pub(super) async fn forget(&self, user: &AuthUser) {
         let key = cred_key(&user.domain, &user.name);
         let refused = self.creds.refuse(&key);
         if self.creds.get(&key).is_none_or(|r| r.hash.is_none()) {
@@ -383,7 +431,7 @@ impl PamAuth {
         self.creds.settled(&key).await;
         let creds = self.creds.clone();
         let pw = password.clone();
-        let now = (self.now)();
+        let now = self.clock.now_secs();
         let rules = dom.offline;
         let accepted = self.hash_cost().accepted();
         let checked = self
@@ -484,14 +532,14 @@ impl PamAuth {
             .await
         {
             Ok(info) => {
-                keep_account(&self.creds, &user, info.clone(), (self.now)()).await;
+                keep_account(&self.creds, &user, info.clone(), self.clock.now_secs()).await;
                 (info, "directory")
             }
             Err(AuthError::Unavailable { context: why, .. }) => {
                 // The state read after an earlier login may still be on
                 // its way.
                 self.creds.settled(&key).await;
-                let now = (self.now)();
+                let now = self.clock.now_secs();
                 match self.creds.account(&key, now, dom.offline.max_age_secs) {
                     Some(info) => (info, "offline copy"),
                     _ => {
@@ -505,8 +553,7 @@ impl PamAuth {
             }
             Err(e) => return Decision::new(PamCode::SystemErr, "", format!("account check: {e}")),
         };
-        let today = policy::days_since_epoch((self.now)());
-        let (code, text) = policy::evaluate(&info, today);
+        let (code, text) = policy::evaluate(&info, self.clock.now_secs());
         let reason = if code == PamCode::Success {
             format!("account allowed (domain {}, {source})", user.domain)
         } else {
@@ -516,7 +563,7 @@ impl PamAuth {
     }
 
     /// The refusal of a directory user shadowed by a local account.
-    fn shadowed(&self, user: &AuthUser) -> Option<Decision> {
+    pub(super) fn shadowed(&self, user: &AuthUser) -> Option<Decision> {
         let why = self.backend.shadowed_by_local(user)?;
         Some(Decision::new(
             PamCode::UserUnknown,
@@ -616,11 +663,11 @@ impl PamAuth {
                 } else {
                     format!("Password change refused: {msg}")
                 };
-                Decision {
-                    code: PamCode::AuthtokErr,
-                    message: shown,
-                    reason: format!("refused by the server: {msg}"),
-                }
+                Decision::new(
+                    PamCode::AuthtokErr,
+                    &shown,
+                    format!("refused by the server: {msg}"),
+                )
             }
             Err(AuthError::Unavailable { context, .. }) => Decision::new(
                 PamCode::AuthtokErr,

@@ -17,6 +17,9 @@ pub struct DomainAuth {
     pub allow_groups: Vec<String>,
     /// `access_filter`: the user's entry must match it.
     pub access_filter: Option<String>,
+    /// `pwd_expiration_warning`: days before expiry from which a login
+    /// warns (0: never).
+    pub pwd_expiration_warning: u32,
 }
 
 impl Default for DomainAuth {
@@ -30,6 +33,7 @@ impl Default for DomainAuth {
             },
             allow_groups: Vec::new(),
             access_filter: None,
+            pwd_expiration_warning: 7,
         }
     }
 }
@@ -58,6 +62,7 @@ impl AuthSettings {
                     },
                     allow_groups: d.allow_groups.clone(),
                     access_filter: d.access_filter.clone().filter(|f| !f.trim().is_empty()),
+                    pwd_expiration_warning: d.pwd_expiration_warning,
                 };
                 (d.name.clone(), auth)
             })
@@ -102,11 +107,12 @@ mod tests {
             }
         );
         assert!(a.allow_groups.is_empty() && a.access_filter.is_none());
+        assert_eq!(a.pwd_expiration_warning, 7);
         let a = AuthSettings::from_config(
             &config(
                 "cache_credentials = true\noffline_failed_login_attempts = 5\n\
                  offline_failed_login_delay = 2\nallow_groups = [\"staff\"]\n\
-                 access_filter = \"(host=web1)\"\n",
+                 access_filter = \"(host=web1)\"\npwd_expiration_warning = 0\n",
             )
             .unwrap(),
         )
@@ -115,6 +121,29 @@ mod tests {
         assert_eq!((a.offline.attempts, a.offline.delay_secs), (5, 120));
         assert_eq!(a.allow_groups, vec!["staff"]);
         assert_eq!(a.access_filter.as_deref(), Some("(host=web1)"));
+        assert_eq!(a.pwd_expiration_warning, 0);
+    }
+
+    #[test]
+    fn lifecycle_keys_are_checked_at_load() {
+        let c =
+            config("ppolicy_default_dn = \"cn=default,ou=policies,dc=example,dc=test\"\n").unwrap();
+        assert_eq!(
+            c.domains[0].ppolicy_default_dn.as_deref(),
+            Some("cn=default,ou=policies,dc=example,dc=test")
+        );
+        assert_eq!(c.domains[0].pwd_expiration_warning, 7);
+        let e = config("ppolicy_default_dn = \"not a dn\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ppolicy_default_dn") && e.contains("not a DN"),
+            "{e}"
+        );
+        let e = config("pwd_expiration_warning = 5000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pwd_expiration_warning"), "{e}");
     }
 
     #[test]

@@ -4,11 +4,12 @@ use super::backend::*;
 use super::credentials::{CredentialStore, OfflineRules};
 use super::service::PamAuth;
 use super::settings::{AuthSettings, DomainAuth};
+use crate::clock::ManualClock;
 use crate::directory::DirectoryError;
 use crate::resolver::{Answer, Source};
 use roster_proto::{PamCode, Secret};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 const DAY: u64 = 86_400;
@@ -167,7 +168,7 @@ impl AuthBackend for Fake {
 
 struct Setup {
     fake: Arc<Fake>,
-    clock: Arc<AtomicU64>,
+    clock: Arc<ManualClock>,
     auth: PamAuth,
     creds: Arc<CredentialStore>,
 }
@@ -188,15 +189,9 @@ fn setup(dom: DomainAuth) -> Setup {
         .insert("alice@other".into(), vec![20000]);
     let mut settings = AuthSettings::default();
     settings.domains.insert("example".into(), dom);
-    let clock = Arc::new(AtomicU64::new(NOW));
-    let c = clock.clone();
+    let clock = Arc::new(ManualClock::new(NOW * 1000));
     let creds = Arc::new(CredentialStore::in_memory());
-    let auth = PamAuth::with_clock(
-        fake.clone(),
-        settings,
-        creds.clone(),
-        Arc::new(move || c.load(Ordering::SeqCst)),
-    );
+    let auth = PamAuth::with_clock(fake.clone(), settings, creds.clone(), clock.clone());
     Setup {
         fake,
         clock,
@@ -281,10 +276,10 @@ async fn offline_login_with_cached_credential_and_lockout() {
         assert_eq!(auth(&s, "alice", "wrong").await, PamCode::AuthErr);
     }
     assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::MaxTries);
-    s.clock.fetch_add(301, Ordering::SeqCst);
+    s.clock.advance(301 * 1000);
     assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
     // Older than offline_max_age.
-    s.clock.fetch_add(8 * DAY, Ordering::SeqCst);
+    s.clock.advance(8 * DAY * 1000);
     assert_eq!(
         auth(&s, "alice", "alice-pw").await,
         PamCode::AuthInfoUnavail
@@ -469,13 +464,13 @@ async fn offline_account_uses_the_last_known_state() {
         PamCode::Success
     );
     // The cached expiry date still applies as time passes.
-    s.clock.fetch_add(5 * DAY, Ordering::SeqCst);
+    s.clock.advance(5 * DAY * 1000);
     assert_eq!(
         s.auth.account("alice", "sshd", "").await.code,
         PamCode::AcctExpired
     );
     // Older than offline_max_age: unknown.
-    s.clock.fetch_add(8 * DAY, Ordering::SeqCst);
+    s.clock.advance(8 * DAY * 1000);
     assert_eq!(
         s.auth.account("alice", "sshd", "").await.code,
         PamCode::AuthInfoUnavail
@@ -546,14 +541,15 @@ async fn password_policy_answers_reach_the_user() {
     assert_eq!(r.code, PamCode::AuthErr);
     assert!(r.message.contains("expired"), "{}", r.message);
     *s.fake.bind_override.lock().unwrap() = Some(BindResult::Accepted(Some(
-        "Your password will expire in 3 day(s)".into(),
+        PolicyNotice::ExpiresIn(3 * DAY + 60),
     )));
     let r = s
         .auth
         .authenticate("alice", "sshd", "", &Secret::from("alice-pw"))
         .await;
     assert_eq!(r.code, PamCode::Success);
-    assert_eq!(r.message, "Your password will expire in 3 day(s)");
+    assert_eq!(r.message, "");
+    assert_eq!(r.notices, vec!["Your password will expire in 3 days."]);
     // The password accepted with a warning was cached like any other.
     s.fake.offline.store(true, Ordering::SeqCst);
     *s.fake.bind_override.lock().unwrap() = None;
@@ -648,7 +644,7 @@ async fn the_same_password_again_does_not_compute_a_new_verifier() {
     s.creds.settled("example/alice").await;
     let first = s.creds.get("example/alice").unwrap().hash.unwrap();
     for _ in 0..3 {
-        s.clock.fetch_add(120, Ordering::SeqCst);
+        s.clock.advance(120 * 1000);
         assert_eq!(auth(&s, "alice", "alice-pw").await, PamCode::Success);
         s.creds.settled("example/alice").await;
     }
@@ -779,5 +775,101 @@ async fn a_directory_timeout_reaches_pam_as_unavailable_and_takes_the_offline_pa
         d.reason.starts_with("offline: wrong password"),
         "{}",
         d.reason
+    );
+}
+
+/// `authenticate` of alice with her password: the reply.
+async fn login(s: &Setup) -> roster_proto::PamReply {
+    s.auth
+        .authenticate("alice", "sshd", "", &Secret::from("alice-pw"))
+        .await
+}
+
+#[tokio::test]
+async fn grace_logins_succeed_and_are_reported() {
+    let s = setup(DomainAuth::default());
+    *s.fake.bind_override.lock().unwrap() =
+        Some(BindResult::Accepted(Some(PolicyNotice::GraceLogins(2))));
+    let r = login(&s).await;
+    assert_eq!(r.code, PamCode::Success);
+    assert_eq!(
+        r.notices,
+        vec!["Your password has expired; grace logins remaining: 2. Change it now."]
+    );
+    // Reported even with expiry warnings off.
+    let s = setup(DomainAuth {
+        pwd_expiration_warning: 0,
+        ..DomainAuth::default()
+    });
+    *s.fake.bind_override.lock().unwrap() =
+        Some(BindResult::Accepted(Some(PolicyNotice::GraceLogins(0))));
+    let r = login(&s).await;
+    assert_eq!(r.code, PamCode::Success);
+    assert_eq!(r.notices.len(), 1);
+    assert!(r.notices[0].contains("grace logins remaining: 0"));
+}
+
+#[tokio::test]
+async fn expiry_warnings_from_the_account_state_within_the_window() {
+    let s = setup(DomainAuth::default());
+    let today = (NOW / DAY) as i64;
+    // shadowLastChange + shadowMax: expires in 3 days.
+    *s.fake.account.lock().unwrap() = AccountInfo {
+        shadow_last_change: Some(today - 87),
+        shadow_max: Some(90),
+        ..AccountInfo::default()
+    };
+    let r = login(&s).await;
+    assert_eq!(r.code, PamCode::Success);
+    assert_eq!(r.notices, vec!["Your password will expire in 3 days."]);
+    // AD: the expiry time the directory computed.
+    *s.fake.account.lock().unwrap() = AccountInfo {
+        password_expires_at: Some(NOW as i64 + 2 * DAY as i64 + 100),
+        ..AccountInfo::default()
+    };
+    assert_eq!(
+        login(&s).await.notices,
+        vec!["Your password will expire in 2 days."]
+    );
+    // Outside the window: nothing.
+    *s.fake.account.lock().unwrap() = AccountInfo {
+        password_expires_at: Some(NOW as i64 + 30 * DAY as i64),
+        ..AccountInfo::default()
+    };
+    assert!(login(&s).await.notices.is_empty());
+    // pwd_expiration_warning = 0: never.
+    let s = setup(DomainAuth {
+        pwd_expiration_warning: 0,
+        ..DomainAuth::default()
+    });
+    *s.fake.account.lock().unwrap() = AccountInfo {
+        password_expires_at: Some(NOW as i64 + 60),
+        ..AccountInfo::default()
+    };
+    let r = login(&s).await;
+    assert_eq!(r.code, PamCode::Success);
+    assert!(r.notices.is_empty(), "{:?}", r.notices);
+    // A ppolicy expiry beyond the window is not shown either.
+    let s = setup(DomainAuth::default());
+    *s.fake.bind_override.lock().unwrap() = Some(BindResult::Accepted(Some(
+        PolicyNotice::ExpiresIn(30 * DAY),
+    )));
+    assert!(login(&s).await.notices.is_empty());
+}
+
+#[tokio::test]
+async fn a_timed_lock_refuses_until_it_ends() {
+    let s = setup(DomainAuth::default());
+    *s.fake.account.lock().unwrap() = AccountInfo {
+        locked_until: Some(NOW as i64 + 30),
+        ..AccountInfo::default()
+    };
+    let r = s.auth.account("alice", "sshd", "").await;
+    assert_eq!(r.code, PamCode::PermDenied);
+    assert!(r.message.contains("try again later"), "{}", r.message);
+    s.clock.advance(30 * 1000);
+    assert_eq!(
+        s.auth.account("alice", "sshd", "").await.code,
+        PamCode::Success
     );
 }

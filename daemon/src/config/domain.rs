@@ -195,6 +195,14 @@ pub struct DomainConfig {
     pub bind_password_file: Option<PathBuf>,
     /// The password read from `bind_password_file` while loading.
     pub bind_password: Option<Secret>,
+    /// An account allowed to set users' passwords (root's `passwd USER`);
+    /// none: root cannot reset passwords.
+    pub password_admin_dn: Option<String>,
+    /// File holding `password_admin_dn`'s password (checked like
+    /// `bind_password_file`).
+    pub password_admin_password_file: Option<PathBuf>,
+    /// The password read from `password_admin_password_file` while loading.
+    pub password_admin_password: Option<Secret>,
     /// Base DN of the directory.
     pub base_dn: String,
     /// Where users are searched: one DN or a list of `{ base, scope,
@@ -252,6 +260,12 @@ pub struct DomainConfig {
     pub allow_groups: Vec<String>,
     /// An LDAP filter the user's entry must match to log in.
     pub access_filter: Option<String>,
+    /// Days before a password expires from which each login warns about
+    /// it (7; 0 = never warn).
+    pub pwd_expiration_warning: u32,
+    /// DN of the ppolicy default policy (the overlay's `olcPPolicyDefault`),
+    /// read for `pwdLockoutDuration` of users without `pwdPolicySubentry`.
+    pub ppolicy_default_dn: Option<String>,
     /// ID mapping of this domain: the backend and its keys.
     pub idmap: IdmapConfig,
     /// Attribute names.
@@ -335,7 +349,7 @@ impl DomainConfig {
     }
     /// True when connections use TLS (ldaps or StartTLS).
     pub fn uses_tls(&self, uri: &str) -> bool {
-        self.start_tls || uri.to_ascii_lowercase().starts_with("ldaps://")
+        self.start_tls || crate::uri::parse(uri).is_ok_and(|u| u.is_ldaps())
     }
 }
 

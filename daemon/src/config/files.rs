@@ -9,7 +9,9 @@ use super::source::{Place, Source};
 
 /// Reads the files of the `i`-th domain (resolved): TLS files must be
 /// readable (by `reader`, the daemon's user) and parse, the bind password
-/// file must be private; the password is kept in `d.bind_password`.
+/// file must be private; the password is kept in `d.bind_password` (and
+/// the password admin's, checked the same way, in
+/// `d.password_admin_password`).
 pub(crate) fn read(
     i: usize,
     d: &mut DomainConfig,
@@ -48,6 +50,11 @@ pub(crate) fn read(
     if let (Some(_), Some(file)) = (&d.bind_dn, &d.bind_password_file) {
         let secret = read_password_file(file, reader).map_err(|m| err("bind_password_file", m))?;
         d.bind_password = Some(secret);
+    }
+    if let (Some(_), Some(file)) = (&d.password_admin_dn, &d.password_admin_password_file) {
+        let secret =
+            read_password_file(file, reader).map_err(|m| err("password_admin_password_file", m))?;
+        d.password_admin_password = Some(secret);
     }
     Ok(())
 }

@@ -74,7 +74,6 @@
 
 mod ad;
 mod defaults;
-mod dn;
 mod domain;
 mod error;
 mod files;
@@ -87,8 +86,6 @@ mod settings;
 mod source;
 
 /// DN comparison, public for the fuzz targets (fuzz/).
-pub use dn::dn_is_under;
-pub(crate) use dn::split_dn;
 pub use domain::{
     default_group_filter, AttributeMap, DomainConfig, DomainKind, Schema, SearchBase,
     SearchBaseEntry, SearchBases, SearchScope,

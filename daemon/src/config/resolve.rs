@@ -6,12 +6,13 @@
 //! the files the domain names is a later step ([`super::files`]).
 
 use super::defaults::KindDefaults;
-use super::dn::{dn_is_under, is_dn};
 use super::domain::{AttributeMap, DomainConfig, DomainKind, SearchBases, SearchScope};
 use super::raw::{Opt, RawAttributes, RawDomain};
 use super::settings::{checked, or, seconds, span};
 use super::source::Fault;
+use crate::dn;
 use crate::filter;
+use crate::uri::{self, Scheme, UriError};
 use std::time::Duration;
 
 /// Resolves one domain table: defaults, then the section checks.
@@ -35,7 +36,7 @@ fn fill(r: &RawDomain) -> Result<DomainConfig, Fault> {
     let qualified_names = or(&r.qualified_names, false);
     let plain_ldap = uris
         .iter()
-        .any(|u| u.to_ascii_lowercase().starts_with("ldap://"));
+        .any(|u| uri::parse(u).is_ok_and(|u| u.scheme == Scheme::Ldap));
     let mut limit_to_groups = or(&r.limit_to_groups, Vec::new());
     if kind == DomainKind::Ad {
         limit_to_groups = super::ad::served_group_names(&limit_to_groups, qualified_names, &name);
@@ -64,6 +65,12 @@ fn fill(r: &RawDomain) -> Result<DomainConfig, Fault> {
         bind_dn: r.bind_dn.as_ref().map(|v| v.get_ref().clone()),
         bind_password_file: r.bind_password_file.as_ref().map(|v| v.get_ref().clone()),
         bind_password: None,
+        password_admin_dn: r.password_admin_dn.as_ref().map(|v| v.get_ref().clone()),
+        password_admin_password_file: r
+            .password_admin_password_file
+            .as_ref()
+            .map(|v| v.get_ref().clone()),
+        password_admin_password: None,
         user_search_base: bases(&r.user_search_base),
         group_search_base: bases(&r.group_search_base),
         netgroup_search_base: bases(&r.netgroup_search_base),
@@ -115,6 +122,14 @@ fn fill(r: &RawDomain) -> Result<DomainConfig, Fault> {
         offline_failed_login_delay: or(&r.offline_failed_login_delay, 5),
         allow_groups: or(&r.allow_groups, Vec::new()),
         access_filter: r.access_filter.as_ref().map(|v| v.get_ref().clone()),
+        pwd_expiration_warning: checked(
+            "pwd_expiration_warning",
+            &r.pwd_expiration_warning,
+            7,
+            |d| *d <= 3650,
+            |_| "must be between 0 (never warn) and 3650 days".into(),
+        )?,
+        ppolicy_default_dn: r.ppolicy_default_dn.as_ref().map(|v| v.get_ref().clone()),
         idmap: super::idmap::resolve(r.idmap.as_ref())?,
         attributes: attribute_map(attributes, &k),
         home_directory_template: r
@@ -166,10 +181,11 @@ fn attribute_map(a: &RawAttributes, k: &KindDefaults) -> AttributeMap {
 type Check = fn(&RawDomain, &DomainConfig) -> Result<(), Fault>;
 
 /// The section checks, in order.
-const CHECKS: [Check; 7] = [
+const CHECKS: [Check; 8] = [
     name,
     connection,
     service_bind,
+    password_admin,
     search_bases,
     filters_and_groups,
     ids,
@@ -213,26 +229,28 @@ fn connection(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
             "an enabled domain needs at least one URI",
         ));
     }
-    for uri in &d.uris {
-        let lower = uri.to_ascii_lowercase();
-        let rest = lower
-            .strip_prefix("ldap://")
-            .or_else(|| lower.strip_prefix("ldaps://"))
-            .ok_or_else(|| {
-                Fault::at(
-                    "uris",
-                    uris(),
-                    format!("\"{uri}\": the scheme must be ldap:// or ldaps://"),
-                )
-            })?;
-        if rest.split('/').next().unwrap_or("").is_empty() {
-            return Err(Fault::at("uris", uris(), format!("\"{uri}\": no host")));
+    for text in &d.uris {
+        let scheme = || {
+            Fault::at(
+                "uris",
+                uris(),
+                format!("\"{text}\": the scheme must be ldap:// or ldaps://"),
+            )
+        };
+        let u = match uri::parse(text) {
+            Ok(u) if u.scheme == Scheme::Ldapi => return Err(scheme()),
+            Ok(u) => u,
+            Err(UriError::Scheme { .. }) => return Err(scheme()),
+            Err(e) => return Err(Fault::at("uris", uris(), e.to_string())),
+        };
+        if u.host.is_empty() {
+            return Err(Fault::at("uris", uris(), format!("\"{text}\": no host")));
         }
-        if d.start_tls && lower.starts_with("ldaps://") {
+        if d.start_tls && u.is_ldaps() {
             return Err(fault(
                 "start_tls",
                 &r.start_tls,
-                format!("\"{uri}\" is already ldaps://: StartTLS applies to ldap:// URIs only"),
+                format!("\"{text}\" is already ldaps://: StartTLS applies to ldap:// URIs only"),
             ));
         }
     }
@@ -300,10 +318,48 @@ fn service_bind(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
     Ok(())
 }
 
+/// The password admin (root's `passwd USER`): both keys or neither, a DN,
+/// and its password never over a plain `ldap://` URI without StartTLS
+/// unless `allow_insecure_bind`.
+fn password_admin(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
+    match (&d.password_admin_dn, &d.password_admin_password_file) {
+        (Some(dn), Some(_)) if dn.trim().is_empty() => {
+            return Err(fault("password_admin_dn", &r.password_admin_dn, "is empty"))
+        }
+        (Some(_), None) => {
+            return Err(fault(
+                "password_admin_dn",
+                &r.password_admin_dn,
+                "password_admin_dn needs password_admin_password_file",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(fault(
+                "password_admin_password_file",
+                &r.password_admin_password_file,
+                "password_admin_password_file without password_admin_dn",
+            ))
+        }
+        _ => {}
+    }
+    if d.password_admin_dn.is_some() && !d.allow_insecure_bind {
+        if let Some(uri) = d.uris.iter().find(|u| !d.uses_tls(u)) {
+            return Err(fault(
+                "password_admin_dn",
+                &r.password_admin_dn,
+                format!(
+                    "the password admin's password would cross \"{uri}\" in clear text: set start_tls = true, use ldaps://, or set allow_insecure_bind = true"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `base_dn`, `scope` and the search base lists: DNs under `base_dn`, one
 /// base for AD, valid filters.
 fn search_bases(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
-    if !is_dn(&d.base_dn) {
+    if !dn::is_dn(&d.base_dn) {
         return Err(Fault::at(
             "base_dn",
             r.base_dn.span(),
@@ -343,10 +399,10 @@ fn search_bases(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
             } else {
                 String::new()
             };
-            if !is_dn(b) {
+            if !dn::is_dn(b) {
                 return Err(fault(key, raw, format!("{at}\"{b}\" is not a DN")));
             }
-            if !dn_is_under(b, &d.base_dn) {
+            if !dn::is_under(b, &d.base_dn) {
                 return Err(fault(
                     key,
                     raw,
@@ -365,7 +421,8 @@ fn search_bases(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
     Ok(())
 }
 
-/// The filters, group lists and referral hosts.
+/// The filters, the default password policy's DN, group lists and
+/// referral hosts.
 fn filters_and_groups(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
     for (key, raw, f) in [
         ("user_filter", &r.user_filter, Some(&d.user_filter)),
@@ -384,6 +441,13 @@ fn filters_and_groups(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
                 format!("\"{f}\" is not a valid LDAP filter"),
             ));
         }
+    }
+    if let Some(dn) = d.ppolicy_default_dn.as_ref().filter(|dn| !crate::dn::is_dn(dn)) {
+        return Err(fault(
+            "ppolicy_default_dn",
+            &r.ppolicy_default_dn,
+            format!("\"{dn}\" is not a DN"),
+        ));
     }
     for (key, raw, groups) in [
         ("allow_groups", &r.allow_groups, &d.allow_groups),

@@ -410,6 +410,9 @@ fn idmap_settings_are_one_variant_per_backend() {
 fn semantic_errors_name_line_and_key() {
     let cases: &[(&str, &str, &str)] = &[
         ("uris = [\"http://h\"]", "uris", "scheme"),
+        ("uris = [\"ldapi://%2Frun%2Fldapi\"]", "uris", "scheme"),
+        ("uris = [\"ldap://h:notaport\"]", "uris", "port"),
+        ("uris = [\"ldap:///dc=x\"]", "uris", "no host"),
         (
             "start_tls = true\nuris = [\"ldaps://h\"]",
             "start_tls",
@@ -993,4 +996,63 @@ fn daemon_table_alone() {
         .unwrap_err()
         .to_string();
     assert!(e.contains(":2: key `daemon.state_dir`"), "{e}");
+}
+
+#[test]
+fn password_admin_keys_go_together_and_the_file_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = "start_tls = true\n";
+    // Neither: no password admin.
+    let c = parse(&format!("{MINIMAL}{tls}")).unwrap();
+    assert!(c.domains[0].password_admin_dn.is_none());
+    assert!(c.domains[0].password_admin_password.is_none());
+    // One without the other, an empty DN: refused at the key.
+    for (extra, key, says) in [
+        (
+            "password_admin_dn = \"cn=pwadmin,dc=example,dc=test\"\n",
+            "password_admin_dn",
+            "needs password_admin_password_file",
+        ),
+        (
+            "password_admin_password_file = \"/nonexistent\"\n",
+            "password_admin_password_file",
+            "without password_admin_dn",
+        ),
+    ] {
+        let e = err(&format!("{MINIMAL}{tls}{extra}"));
+        assert!(
+            e.contains(&format!("key `{key}`")) && e.contains(says),
+            "{e}"
+        );
+    }
+    let pw = password_file(dir.path(), 0o600);
+    let both = format!(
+        "password_admin_dn = \"cn=pwadmin,dc=example,dc=test\"\npassword_admin_password_file = \"{}\"\n",
+        pw.display()
+    );
+    let c = parse(&format!("{MINIMAL}{tls}{both}")).unwrap();
+    let d = &c.domains[0];
+    assert_eq!(
+        d.password_admin_dn.as_deref(),
+        Some("cn=pwadmin,dc=example,dc=test")
+    );
+    assert_eq!(
+        d.password_admin_password.as_ref().unwrap().expose(),
+        b"secret-pw"
+    );
+    assert!(!format!("{d:?}").contains("secret-pw"), "never shown");
+    // Its password never crosses plain ldap:// unless allowed.
+    let e = err(&format!("{MINIMAL}{both}"));
+    assert!(
+        e.contains("key `password_admin_dn`") && e.contains("clear text"),
+        "{e}"
+    );
+    parse(&format!("{MINIMAL}{both}allow_insecure_bind = true\n")).unwrap();
+    // The file is checked like the bind password file.
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = err(&format!("{MINIMAL}{tls}{both}"));
+    assert!(
+        e.contains("key `password_admin_password_file`") && e.contains("group or others"),
+        "{e}"
+    );
 }

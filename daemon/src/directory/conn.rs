@@ -629,6 +629,19 @@ impl Pool {
     }
 }
 
+/// A TCP connection to `uri`'s host and port with `TCP_NODELAY` set: without
+/// it the first request after the TLS handshake (a bind) waits about 40 ms
+/// for a delayed ACK (Nagle). `None` lets ldap3 connect, and report any
+/// error, itself.
+async fn nodelay_stream(uri: &str) -> Option<ldap3::StdStream> {
+    let (host, port) = crate::uri::parse(uri).ok()?.tcp_addr()?;
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .ok()?;
+    tcp.set_nodelay(true).ok()?;
+    Some(ldap3::StdStream::Tcp(tcp.into_std().ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -647,71 +660,5 @@ mod tests {
         // Huge settings saturate instead of overflowing.
         let big = Duration::from_secs(1_000_000_000);
         assert_eq!(backoff(big, big, 1000), big);
-    }
-}
-
-/// A TCP connection to `uri`'s host and port with `TCP_NODELAY` set: without
-/// it the first request after the TLS handshake (a bind) waits about 40 ms
-/// for a delayed ACK (Nagle). `None` lets ldap3 connect, and report any
-/// error, itself.
-async fn nodelay_stream(uri: &str) -> Option<ldap3::StdStream> {
-    let (host, port) = host_port(uri)?;
-    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .ok()?;
-    tcp.set_nodelay(true).ok()?;
-    Some(ldap3::StdStream::Tcp(tcp.into_std().ok()?))
-}
-
-/// Host and port of an `ldap://` or `ldaps://` URI (IPv6 in brackets).
-pub(crate) fn host_port(uri: &str) -> Option<(String, u16)> {
-    let lower = uri.to_ascii_lowercase();
-    let (rest, default_port) = if lower.starts_with("ldaps://") {
-        (&uri[8..], 636)
-    } else if lower.starts_with("ldap://") {
-        (&uri[7..], 389)
-    } else {
-        return None;
-    };
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, after) = v6.split_once(']')?;
-        (h, after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    let port = match port {
-        Some(p) => p.parse().ok()?,
-        None => default_port,
-    };
-    let host = if host.is_empty() { "localhost" } else { host };
-    Some((host.to_string(), port))
-}
-
-#[cfg(test)]
-mod nodelay_tests {
-    use super::host_port;
-
-    #[test]
-    fn host_and_port_of_ldap_uris() {
-        assert_eq!(
-            host_port("ldap://127.0.0.1:3890"),
-            Some(("127.0.0.1".into(), 3890))
-        );
-        assert_eq!(
-            host_port("LDAPS://dc1.example.test/"),
-            Some(("dc1.example.test".into(), 636))
-        );
-        assert_eq!(
-            host_port("ldap://[::1]:1389/dc=x"),
-            Some(("::1".into(), 1389))
-        );
-        assert_eq!(host_port("ldap://[::1]"), Some(("::1".into(), 389)));
-        assert_eq!(host_port("ldap://"), Some(("localhost".into(), 389)));
-        assert_eq!(host_port("ldapi:///run/slapd.sock"), None);
-        assert_eq!(host_port("ldap://host:notaport"), None);
     }
 }

@@ -3,6 +3,7 @@
 
 use super::records::{GroupRecord, UserRecord};
 use crate::config::{DomainConfig, DomainSet, Schema};
+use crate::dn;
 use ldap3::SearchEntry;
 use std::fmt;
 
@@ -278,91 +279,17 @@ pub fn member_dns(cfg: &DomainConfig, e: &SearchEntry) -> Vec<String> {
 /// and which lies under the user search base; `None` otherwise (the DN may
 /// be a nested group).
 pub fn user_name_from_dn(cfg: &DomainConfig, dn: &str) -> Option<String> {
-    let first = first_rdn(dn)?;
+    let first = dn::first_rdn(dn)?;
     let (attr, value) = first.split_once('=')?;
-    if !attr.trim().eq_ignore_ascii_case(&cfg.attributes.username) || has_unescaped_plus(first) {
+    if !attr.trim().eq_ignore_ascii_case(&cfg.attributes.username) || dn::is_multi_valued(first) {
         return None;
     }
-    if !cfg
-        .user_bases()
-        .iter()
-        .any(|b| crate::config::dn_is_under(dn, &b.base))
-    {
+    if !cfg.user_bases().iter().any(|b| dn::is_under(dn, &b.base)) {
         return None;
     }
-    let name = unescape_dn_value(value.trim())?;
+    let name = dn::unescape_value(value.trim())?;
     check_name(&name).ok()?;
     Some(name)
-}
-
-/// The attribute and (unescaped) value of a DN's first RDN, when it is a
-/// single `attr=value` with a plain attribute name: what a search can match.
-pub fn rdn_assertion(dn: &str) -> Option<(String, String)> {
-    let first = first_rdn(dn)?;
-    if has_unescaped_plus(first) {
-        return None;
-    }
-    let (attr, value) = first.split_once('=')?;
-    let attr = attr.trim();
-    let plain = !attr.is_empty()
-        && attr.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-    if !plain {
-        return None;
-    }
-    Some((attr.to_string(), unescape_dn_value(value.trim())?))
-}
-
-/// The first RDN of a DN (up to the first unescaped comma).
-fn first_rdn(dn: &str) -> Option<&str> {
-    let mut escaped = false;
-    for (i, c) in dn.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            ',' => return Some(&dn[..i]),
-            _ => {}
-        }
-    }
-    (!dn.is_empty()).then_some(dn)
-}
-
-/// True when a multi-valued RDN (`uid=a+cn=b`) is given.
-fn has_unescaped_plus(rdn: &str) -> bool {
-    let mut escaped = false;
-    for c in rdn.chars() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '+' => return true,
-            _ => {}
-        }
-    }
-    false
-}
-
-/// Undoes RFC 4514 escapes (`\,` and `\2c`) in an attribute value.
-pub fn unescape_dn_value(v: &str) -> Option<String> {
-    let bytes = v.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            let next = *bytes.get(i + 1)?;
-            if next.is_ascii_hexdigit() {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            } else {
-                out.push(next);
-                i += 2;
-            }
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]

@@ -42,7 +42,9 @@ impl Directory {
 
     /// The account state of the user at `dn`; with `access_filter`, also
     /// whether the entry matches it (base searches on the service
-    /// connection).
+    /// connection). What the entry alone does not say is read too, once
+    /// per [`super::lifecycle::POLICY_TTL`]: the lockout duration of the
+    /// user's password policy, an AD domain's `maxPwdAge`.
     pub async fn account_info(
         &self,
         dn: &str,
@@ -56,6 +58,7 @@ impl Directory {
                 what: format!("entry {dn} not found"),
             })?;
         let mut info = by_flavour!(self, f => f.account_info(&entry));
+        by_flavour!(self, f => f.complete_account(self, &entry, &mut info).await)?;
         if let Some(filter) = access_filter {
             let matched = self.read_entry(dn, filter, &["1.1"]).await?;
             info.filter_matches = Some(matched.is_some());

@@ -18,25 +18,27 @@ mod conn;
 mod entry;
 mod flavour;
 pub(crate) mod idmap_store;
+pub(crate) mod lifecycle;
 mod login;
 mod nesting;
 mod netgroup;
 pub(crate) mod ppolicy;
 mod records;
 mod referral;
+mod reset;
 pub(crate) mod rfc2307;
 mod search;
 mod session;
 pub mod sshkey;
 mod tls;
 
-pub use account::{AccountInfo, BindResult, ChangeResult};
+pub use account::{AccountInfo, BindResult, ChangeResult, PolicyNotice};
+/// DN parsing, public for the fuzz targets (fuzz/).
+pub use entry::user_name_from_dn;
 pub use entry::{
     check_name, entry_to_group, entry_to_user, expand_template, member_dns, member_names,
     EntryRejected,
 };
-/// DN parsing, public for the fuzz targets (fuzz/).
-pub use entry::{rdn_assertion, unescape_dn_value, user_name_from_dn};
 pub use flavour::Verdict;
 pub use netgroup::{parse_triple, NetgroupRecord, TripleError};
 pub use records::{
@@ -46,11 +48,11 @@ pub use referral::ReferralCounts;
 pub use session::{Answered, UserSession};
 
 use crate::config::{DomainConfig, DomainSet, SearchBase, SearchScope};
+use crate::dn;
 use crate::filter;
 use conn::{Lease, Pool};
 use flavour::{by_flavour, Flavour};
 use ldap3::{Ldap, Scope, SearchEntry};
-use nesting::norm_dn;
 use search::{Query, SearchFail};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,6 +73,9 @@ pub struct Directory {
     referrals: Arc<referral::Referrals>,
     /// What kind of directory it is: its lookup flows and account rules.
     flavour: Flavour,
+    /// Password policy values read for logins (lockout durations, AD's
+    /// `maxPwdAge`), kept for [`lifecycle::POLICY_TTL`].
+    policies: Arc<lifecycle::PolicyCache>,
 }
 
 impl std::fmt::Debug for Directory {
@@ -101,6 +106,7 @@ impl Directory {
             searches: Arc::new(AtomicU64::new(0)),
             referrals: Arc::default(),
             flavour: Flavour::of(&cfg),
+            policies: Arc::default(),
             cfg,
         })
     }
@@ -118,6 +124,7 @@ impl Directory {
             searches: self.searches.clone(),
             referrals: self.referrals.clone(),
             flavour,
+            policies: self.policies.clone(),
         }
     }
 
@@ -184,7 +191,7 @@ impl Directory {
         let mut out = Vec::new();
         for q in qs {
             for e in self.search(q, bounded).await? {
-                if seen.insert(norm_dn(&e.dn)) {
+                if seen.insert(dn::normalize(&e.dn)) {
                     out.push(e);
                 }
             }
@@ -265,8 +272,11 @@ impl Directory {
                     let origin = self.cfg.uris[index].clone();
                     let (more, failure) = self.chase(q, found.refs, page, &origin).await;
                     let mut seen: HashSet<String> =
-                        entries.iter().map(|e| norm_dn(&e.dn)).collect();
-                    entries.extend(more.into_iter().filter(|e| seen.insert(norm_dn(&e.dn))));
+                        entries.iter().map(|e| dn::normalize(&e.dn)).collect();
+                    entries.extend(
+                        more.into_iter()
+                            .filter(|e| seen.insert(dn::normalize(&e.dn))),
+                    );
                     return match failure {
                         // A lookup of one name or ID that found its entry
                         // does without the part of the directory that

@@ -3,6 +3,7 @@
 //! answer says why a bind failed (account locked, password expired) or that
 //! the password expires soon or is in its grace logins.
 
+use super::account::PolicyNotice;
 use ldap3::asn1::{parse_tag, StructureTag, TagClass, PL};
 use ldap3::controls::{Control, RawControl};
 
@@ -43,24 +44,14 @@ pub struct PolicyResponse {
 }
 
 impl PolicyResponse {
-    /// A warning for the user after a successful bind, if any.
-    pub fn warning(&self) -> Option<String> {
+    /// What the response says about a password the server accepted: its
+    /// grace logins left (the password has expired), else the time until
+    /// it expires.
+    pub fn notice(&self) -> Option<PolicyNotice> {
         if let Some(n) = self.grace_left {
-            return Some(format!(
-                "Your password has expired: {n} grace login(s) left; change it now"
-            ));
+            return Some(PolicyNotice::GraceLogins(n));
         }
-        self.expires_in.map(|secs| {
-            let days = secs / 86_400;
-            if days >= 1 {
-                format!("Your password will expire in {days} day(s)")
-            } else {
-                format!(
-                    "Your password will expire in {} hour(s)",
-                    secs.div_ceil(3600)
-                )
-            }
-        })
+        self.expires_in.map(PolicyNotice::ExpiresIn)
     }
 }
 
@@ -132,18 +123,15 @@ mod tests {
         // SEQUENCE { [0] { [0] 3600 } }
         let r = parse_value(&[0x30, 0x06, 0xa0, 0x04, 0x80, 0x02, 0x0e, 0x10]).unwrap();
         assert_eq!(r.expires_in, Some(3600));
-        assert_eq!(
-            r.warning().unwrap(),
-            "Your password will expire in 1 hour(s)"
-        );
+        assert_eq!(r.notice(), Some(PolicyNotice::ExpiresIn(3600)));
         // SEQUENCE { [0] { [1] 2 } }
         let r = parse_value(&[0x30, 0x05, 0xa0, 0x03, 0x81, 0x01, 0x02]).unwrap();
         assert_eq!(r.grace_left, Some(2));
-        assert!(r.warning().unwrap().contains("2 grace login"));
+        assert_eq!(r.notice(), Some(PolicyNotice::GraceLogins(2)));
         // SEQUENCE { [1] accountLocked }
         let r = parse_value(&[0x30, 0x03, 0x81, 0x01, 0x01]).unwrap();
         assert_eq!(r.error, Some(PolicyError::AccountLocked));
-        assert_eq!(r.warning(), None);
+        assert_eq!(r.notice(), None);
         let r = parse_value(&[0x30, 0x03, 0x81, 0x01, 0x00]).unwrap();
         assert_eq!(r.error, Some(PolicyError::PasswordExpired));
         // Empty sequence, garbage.

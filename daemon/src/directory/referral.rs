@@ -7,14 +7,13 @@
 //! its URL. Connections to referral targets are kept for reuse and are
 //! bounded like the domain's own.
 
-use super::conn::host_port;
-use super::nesting::norm_dn;
 use super::search::{self, Found, Query, SearchFail};
 use super::{Directory, DirectoryError};
 use crate::config::DomainConfig;
+use crate::dn;
 use crate::filter;
+use crate::uri::{self, Scheme};
 use ldap3::{Ldap, Scope, SearchEntry};
-use percent_encoding::percent_decode_str;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -64,56 +63,25 @@ pub(crate) struct Target {
 
 /// Parses an LDAP URL (RFC 4516): `ldap[s]://host[:port]/dn?attrs?scope?filter?ext`.
 pub(crate) fn parse(url: &str) -> Result<Target, String> {
-    let lower = url.to_ascii_lowercase();
-    let (scheme, rest) = if lower.starts_with("ldaps://") {
-        ("ldaps", &url[8..])
-    } else if lower.starts_with("ldap://") {
-        ("ldap", &url[7..])
-    } else {
+    let u = uri::parse(url).map_err(|e| e.to_string())?;
+    if u.scheme == Scheme::Ldapi {
         return Err("not an ldap:// or ldaps:// URL".into());
-    };
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) => (&rest[..i], rest[i..].trim_start_matches('/')),
-        None => (rest, ""),
-    };
-    if authority.is_empty() {
+    }
+    if u.host.is_empty() {
         return Err("no host".into());
     }
-    let (host, port) = host_port(&format!("{scheme}://{authority}")).ok_or("bad host or port")?;
-    let decode = |s: &str| -> Result<Option<String>, String> {
-        let v = percent_decode_str(s)
-            .decode_utf8()
-            .map_err(|_| "a part is not UTF-8".to_string())?;
-        Ok((!v.is_empty()).then(|| v.into_owned()))
-    };
-    let mut parts = path.split('?');
-    let base = decode(parts.next().unwrap_or(""))?;
-    let _attrs = parts.next();
-    let scope = match parts.next().unwrap_or("").to_ascii_lowercase().as_str() {
-        "" => None,
-        "base" => Some(Scope::Base),
-        "one" => Some(Scope::OneLevel),
-        "sub" => Some(Scope::Subtree),
-        other => return Err(format!("unknown scope {other:?}")),
-    };
-    let filter = decode(parts.next().unwrap_or(""))?;
-    if let Some(f) = &filter {
+    if let Some(f) = &u.filter {
         if !filter::is_valid(f) {
             return Err(format!("bad filter {f:?}"));
         }
     }
-    let host = host.to_ascii_lowercase();
-    let server = if host.contains(':') {
-        format!("{scheme}://[{host}]:{port}")
-    } else {
-        format!("{scheme}://{host}:{port}")
-    };
+    let server = u.server().ok_or("no server")?;
     Ok(Target {
         server,
-        host,
-        base,
-        scope,
-        filter,
+        host: u.host.to_ascii_lowercase(),
+        base: u.base,
+        scope: u.scope,
+        filter: u.filter,
     })
 }
 
@@ -125,8 +93,8 @@ pub(crate) fn host_allowed(cfg: &DomainConfig, host: &str) -> bool {
     let own = cfg
         .uris
         .iter()
-        .filter_map(|u| host_port(u))
-        .any(|(h, _)| h.eq_ignore_ascii_case(&host));
+        .filter_map(|u| uri::parse(u).ok())
+        .any(|u| u.host.eq_ignore_ascii_case(&host));
     own || cfg.referral_hosts.iter().any(|p| {
         let p = p.to_ascii_lowercase();
         match p.strip_prefix("*.") {
@@ -206,8 +174,13 @@ impl Directory {
             return (Vec::new(), None);
         }
         let mut visited: HashSet<(String, String, &'static str)> = HashSet::new();
-        if let Some((h, p)) = host_port(origin) {
-            visited.insert((format!("{h}:{p}"), norm_dn(&q.base), scope_name(q.scope)));
+        if let Some(server) = uri::parse(origin).ok().and_then(|u| u.server()) {
+            let hostport = server.split_once("://").map_or("", |(_, r)| r);
+            visited.insert((
+                hostport.to_string(),
+                dn::normalize(&q.base),
+                scope_name(q.scope),
+            ));
         }
         let mut pending: VecDeque<(String, u32, Query)> =
             refs.into_iter().map(|r| (r, 1, q.clone())).collect();
@@ -243,7 +216,7 @@ impl Directory {
             let hostport = t.server.split_once("://").map_or("", |(_, r)| r);
             let key = (
                 hostport.to_string(),
-                norm_dn(&sub.base),
+                dn::normalize(&sub.base),
                 scope_name(sub.scope),
             );
             if !visited.insert(key) {

@@ -71,7 +71,7 @@ pub(crate) fn settings(
 ) -> LdapConnSettings {
     let mut s = LdapConnSettings::new().set_conn_timeout(cfg.connect_timeout);
     if cfg.uses_tls(uri) {
-        s = s.set_starttls(cfg.start_tls && !uri.to_ascii_lowercase().starts_with("ldaps://"));
+        s = s.set_starttls(cfg.start_tls && !crate::uri::parse(uri).is_ok_and(|u| u.is_ldaps()));
         if let Some(c) = connector {
             s = s.set_connector(c.clone());
         }

@@ -114,10 +114,6 @@ pub struct Store {
     recovery: Recovery,
 }
 
-fn now_ms() -> u64 {
-    crate::clock::unix_ms()
-}
-
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),

@@ -1,4 +1,5 @@
 use super::*;
+use crate::clock::unix_ms as now_ms;
 use std::fs;
 
 const DAY_MS: u64 = 86_400_000;

@@ -8,7 +8,7 @@
 
 use super::index::{apply, Loc};
 use super::record::{self, Frame, Record};
-use super::{now_ms, Inner, Op, COALESCE, COMPACT_MIN_BYTES, FILE_MAGIC, MAX_BATCH};
+use super::{Inner, Op, COALESCE, COMPACT_MIN_BYTES, FILE_MAGIC, MAX_BATCH};
 use roster_proto::atomic_file::{Options, Replacement};
 use std::collections::HashMap;
 use std::fs::File;
@@ -137,7 +137,7 @@ pub(super) fn rewrite(
     let live: u64 = index.values().map(|l| l.len as u64).sum();
     let mut data = Vec::with_capacity(FILE_MAGIC.len() + live as usize);
     data.extend_from_slice(FILE_MAGIC);
-    let oldest = now_ms().saturating_sub(max_age_ms);
+    let oldest = crate::clock::unix_ms().saturating_sub(max_age_ms);
     let mut new_index = HashMap::with_capacity(index.len());
     for (key, loc) in index {
         let mut buf = vec![0u8; loc.len as usize];

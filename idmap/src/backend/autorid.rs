@@ -31,11 +31,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::error::IdmapError;
-use crate::fxhash::FxBuild;
 use crate::murmur::{murmurhash3_x86_32, SSS_SEED};
 use crate::settings::AutoridParams;
 use crate::sid::Sid;
 use crate::store::{AutoridStore, Record, SharedStore};
+use rustc_hash::FxBuildHasher;
 
 /// Where allocations are kept.
 #[derive(Debug, Clone, Copy)]
@@ -54,8 +54,8 @@ pub enum StoreMode<'a> {
 #[derive(Debug, Clone)]
 pub struct AutoridTable {
     params: AutoridParams,
-    by_key: HashMap<(Sid, u32), u32, FxBuild>,
-    by_slot: HashMap<u32, (Sid, u32), FxBuild>,
+    by_key: HashMap<(Sid, u32), u32, FxBuildHasher>,
+    by_slot: HashMap<u32, (Sid, u32), FxBuildHasher>,
 }
 
 impl AutoridTable {

@@ -51,7 +51,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
-use crate::fxhash::FxBuild;
+use rustc_hash::FxBuildHasher;
 
 use crate::murmur::{murmurhash3_x86_32, SSS_SEED};
 use crate::settings::SssParams;
@@ -149,10 +149,10 @@ pub struct SssContext {
     /// Every slice in the list, by first ID: (min, (dom, slice)).
     by_min: BTreeMap<u32, (usize, Slice)>,
     /// Domain SID → index in `doms`.
-    by_sid: HashMap<Sid, usize, FxBuild>,
+    by_sid: HashMap<Sid, usize, FxBuildHasher>,
     /// First ID of a precomputed secondary slice → (dom, helper index), in
     /// the order they were computed.
-    helper_at: HashMap<u32, Vec<(usize, usize)>, FxBuild>,
+    helper_at: HashMap<u32, Vec<(usize, usize)>, FxBuildHasher>,
 }
 
 /// What a read-only lookup found.

@@ -8,7 +8,7 @@
 //! its connection slot, nothing else.
 
 use super::dispatch::{dispatch_timed, failed};
-use super::{status_report, Context, Limits};
+use super::{pam, status_report, Context, Limits, SocketKind};
 use roster_proto::admin::{AdminReply, StatusReport};
 use roster_proto::{
     decode_request, encode_response, parse_header, Failure, Request, Response, MAX_FRAME_LEN,
@@ -18,8 +18,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::time::{timeout, timeout_at, Instant};
 
-/// Serves requests on `stream` until the peer closes it or misbehaves.
-pub async fn serve(mut stream: UnixStream, ctx: &Context, privileged: bool, limits: &Limits) {
+/// Serves requests on `stream`, which came in on the `kind` socket from a
+/// peer of UID `uid`, until the peer closes it or misbehaves.
+pub async fn serve(
+    mut stream: UnixStream,
+    ctx: &Context,
+    kind: SocketKind,
+    uid: u32,
+    limits: &Limits,
+) {
+    let privileged = kind == SocketKind::Pam;
     let idle = limits.idle_timeout;
     loop {
         let request =
@@ -33,8 +41,11 @@ pub async fn serve(mut stream: UnixStream, ctx: &Context, privileged: bool, limi
             };
         // Lookups answered on nss.sock are also published to the memory
         // cache (after the reply is sent).
-        let lookup = (!privileged && (1..=5).contains(&request.code())).then(|| request.clone());
-        let (response, fresh_until) = if request.is_privileged() && !privileged {
+        let lookup =
+            (kind == SocketKind::Nss && (1..=5).contains(&request.code())).then(|| request.clone());
+        let (response, fresh_until) = if kind == SocketKind::PamUser {
+            (pam::handle_caller(ctx, request, uid).await, 0)
+        } else if request.is_privileged() && !privileged {
             let msg = format!("request code {} is served only on pam.sock", request.code());
             (failed(&request, Failure::refused(msg)), 0)
         } else if matches!(request, Request::Status) && !privileged {

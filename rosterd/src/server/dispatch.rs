@@ -140,6 +140,7 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
         req @ (Request::PamAuthenticate { .. }
         | Request::PamAccount { .. }
         | Request::PamChangePassword { .. }
-        | Request::PamOpenSession { .. }) => (pam::handle(ctx, req).await, 0),
+        | Request::PamOpenSession { .. }
+        | Request::PamResetPassword { .. }) => (pam::handle(ctx, req).await, 0),
     }
 }

@@ -1,12 +1,14 @@
-//! The socket service: `nss.sock` (mode 0666, lookups and status) and
+//! The socket service: `nss.sock` (mode 0666, lookups and status),
 //! `pam.sock` (mode 0600, peers checked with `SO_PEERCRED`: PAM and admin
-//! requests), both speaking the framing of [`roster_proto`].
+//! requests) and `pam-user.sock` (mode 0666: an unprivileged caller
+//! authenticates the account of its own peer UID, see [`pam::handle_caller`]),
+//! all speaking the framing of [`roster_proto`].
 //!
 //! Each accepted connection runs in its own task ([`conn`]), so one slow
 //! or stalled client never holds up another. Connections are limited, and
 //! a connection over a limit is refused at once (told why if its socket
 //! takes the reply without waiting, then closed), never held: per peer UID
-//! on `nss.sock`, and in total over both sockets, with a few extra slots
+//! on `nss.sock` and `pam-user.sock`, and in total over the sockets, with a few extra slots
 //! kept for root (logins) when the total is reached. The limits are fitted
 //! to the process's descriptor limit at start ([`Limits::fit_descriptor_limit`]).
 //! A peer `pam.sock` does not serve (another UID) has its request read
@@ -79,7 +81,7 @@ impl Context {
 /// Limits of the socket service.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Connections open at once over both sockets; further ones are
+    /// Connections open at once over all sockets; further ones are
     /// refused at once (except root's, see `root_reserve`).
     pub max_connections: usize,
     /// Extra connections root (`unlimited_uid`) may open when
@@ -112,6 +114,28 @@ impl Default for Limits {
     }
 }
 
+/// Which socket a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketKind {
+    /// `nss.sock`: lookups and the public status, for everyone.
+    Nss,
+    /// `pam.sock`: PAM and admin requests, root only.
+    Pam,
+    /// `pam-user.sock`: authentication of the caller's own account.
+    PamUser,
+}
+
+impl SocketKind {
+    /// The socket's file name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SocketKind::Nss => roster_proto::NSS_SOCKET_NAME,
+            SocketKind::Pam => roster_proto::PAM_SOCKET_NAME,
+            SocketKind::PamUser => roster_proto::PAM_USER_SOCKET_NAME,
+        }
+    }
+}
+
 /// Descriptors kept for everything but client connections (directory
 /// connections, the store, the memory cache, logs).
 pub const RESERVED_DESCRIPTORS: usize = 256;
@@ -122,25 +146,14 @@ impl Limits {
     /// [`RESERVED_DESCRIPTORS`] (logged), so that clients can never make
     /// the daemon run out of descriptors.
     pub fn fit_descriptor_limit(mut self) -> Limits {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes one rlimit into the valid `lim`.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        let Ok((mut cur, max)) = getrlimit(Resource::RLIMIT_NOFILE) else {
             return self;
+        };
+        if cur < max && setrlimit(Resource::RLIMIT_NOFILE, max, max).is_ok() {
+            cur = max;
         }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: lim.rlim_max,
-                rlim_max: lim.rlim_max,
-            };
-            // SAFETY: setrlimit reads one valid rlimit.
-            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-                lim.rlim_cur = lim.rlim_max;
-            }
-        }
-        let soft = usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX);
+        let soft = usize::try_from(cur).unwrap_or(usize::MAX);
         self.fit(soft);
         self
     }
@@ -183,7 +196,7 @@ pub enum ServerError {
     },
 }
 
-/// The two listening sockets and their accept loops.
+/// The listening sockets and their accept loops.
 pub struct Server {
     paths: Vec<PathBuf>,
     stop: watch::Sender<bool>,
@@ -208,8 +221,9 @@ fn bind(path: &Path, mode: u32) -> Result<UnixListener, ServerError> {
 }
 
 impl Server {
-    /// Binds `socket_dir/nss.sock` and `socket_dir/pam.sock` and starts
-    /// serving them. Must be called inside a tokio runtime.
+    /// Binds `socket_dir/nss.sock`, `socket_dir/pam.sock` and
+    /// `socket_dir/pam-user.sock` and starts serving them. Must be called
+    /// inside a tokio runtime.
     pub fn start(
         socket_dir: &Path,
         ctx: Arc<Context>,
@@ -220,6 +234,11 @@ impl Server {
         let nss = bind(&nss_path, 0o666)?;
         let pam = bind(&pam_path, 0o600).inspect_err(|_| {
             let _ = std::fs::remove_file(&nss_path);
+        })?;
+        let user_path = socket_dir.join(roster_proto::PAM_USER_SOCKET_NAME);
+        let pam_user = bind(&user_path, 0o666).inspect_err(|_| {
+            let _ = std::fs::remove_file(&nss_path);
+            let _ = std::fs::remove_file(&pam_path);
         })?;
         let (stop, stop_rx) = watch::channel(false);
         let slots = Slots {
@@ -232,14 +251,27 @@ impl Server {
             tokio::spawn(accept_loop(
                 nss,
                 ctx.clone(),
-                false,
+                SocketKind::Nss,
                 slots.clone(),
                 stop_rx.clone(),
             )),
-            tokio::spawn(accept_loop(pam, ctx, true, slots, stop_rx)),
+            tokio::spawn(accept_loop(
+                pam,
+                ctx.clone(),
+                SocketKind::Pam,
+                slots.clone(),
+                stop_rx.clone(),
+            )),
+            tokio::spawn(accept_loop(
+                pam_user,
+                ctx,
+                SocketKind::PamUser,
+                slots,
+                stop_rx,
+            )),
         ];
         Ok(Server {
-            paths: vec![nss_path, pam_path],
+            paths: vec![nss_path, pam_path, user_path],
             stop,
             tasks,
         })
@@ -257,14 +289,14 @@ impl Server {
     }
 }
 
-/// The connection slots both sockets share.
+/// The connection slots the sockets share.
 #[derive(Clone)]
 struct Slots {
     /// `max_connections`.
     shared: Arc<Semaphore>,
     /// `root_reserve`, used by root once `shared` is taken.
     root: Arc<Semaphore>,
-    /// Open connections per peer UID (on `nss.sock`).
+    /// Open connections per peer UID (on `nss.sock` and `pam-user.sock`).
     peers: Arc<peers::PeerCounts>,
     limits: Arc<Limits>,
 }
@@ -342,14 +374,15 @@ const REFUSALS_ANSWERED_AT_ONCE: usize = 8;
 async fn accept_loop(
     listener: UnixListener,
     ctx: Arc<Context>,
-    privileged: bool,
+    kind: SocketKind,
     slots: Slots,
     mut stop: watch::Receiver<bool>,
 ) {
+    let privileged = kind == SocketKind::Pam;
     let limits = slots.limits.clone();
     let refusing = Arc::new(Semaphore::new(REFUSALS_ANSWERED_AT_ONCE));
     let mut refusals = RefusalLog {
-        socket: if privileged { "pam.sock" } else { "nss.sock" },
+        socket: kind.name(),
         last: None,
         since: 0,
     };
@@ -402,7 +435,7 @@ async fn accept_loop(
         let ctx = ctx.clone();
         let limits = limits.clone();
         tokio::spawn(async move {
-            conn::serve(stream, &ctx, privileged, &limits).await;
+            conn::serve(stream, &ctx, kind, uid, &limits).await;
             drop(admitted);
         });
     }

@@ -1,12 +1,15 @@
-//! Handling of the PAM requests (codes 20..=23), received on `pam.sock`
-//! only. The decisions themselves are in [`roster_daemon::auth`]; this file keeps
+//! Handling of the PAM requests (codes 20..=24), received on `pam.sock`,
+//! and of an unprivileged caller's authentication on `pam-user.sock`
+//! ([`handle_caller`]: its own account only, failures throttled per UID).
+//! The decisions themselves are in [`roster_daemon::auth`]; this file keeps
 //! the PAM service of the current configuration generation (built once
 //! per generation over its directories and settings, see
 //! [`roster_daemon::registry`]) and the cached credentials, which outlive reloads.
 
 use super::Context;
 use roster_daemon::auth::{
-    AuthSettings, CredentialError, CredentialStore, DirectoryBackend, PamAuth,
+    AuthSettings, CredentialError, CredentialStore, DirectoryBackend, PamAuth, Throttle,
+    ThrottleSettings,
 };
 use roster_daemon::config::Config;
 use roster_daemon::registry::Generation;
@@ -20,6 +23,9 @@ pub struct PamState {
     /// The service of the current generation, and that generation's number.
     live: RwLock<(Arc<PamAuth>, u64)>,
     creds: Arc<CredentialStore>,
+    /// Failed authentications of unprivileged callers, per UID (outlives
+    /// reloads).
+    throttle: Arc<Throttle>,
 }
 
 impl std::fmt::Debug for PamState {
@@ -74,6 +80,10 @@ impl PamState {
         PamState {
             live: RwLock::new((empty_service(resolver, creds.clone()), 0)),
             creds,
+            throttle: Arc::new(Throttle::new(
+                ThrottleSettings::default(),
+                Arc::new(roster_daemon::cache::SystemClock),
+            )),
         }
     }
 
@@ -163,7 +173,8 @@ fn user_of(req: &Request) -> Option<&str> {
         Request::PamAuthenticate { user, .. }
         | Request::PamAccount { user, .. }
         | Request::PamChangePassword { user, .. }
-        | Request::PamOpenSession { user, .. } => Some(user),
+        | Request::PamOpenSession { user, .. }
+        | Request::PamResetPassword { user, .. } => Some(user),
         _ => None,
     }
 }
@@ -178,10 +189,10 @@ fn refuse_bad_user(req: &Request) -> Option<Response> {
     }
     let shown = user.escape_debug().to_string();
     tracing::warn!(op = req.code(), user = %shown, "PAM request refused: the user name holds a control character");
-    Some(Response::Pam(roster_proto::PamReply {
-        code: roster_proto::PamCode::UserUnknown,
-        message: String::new(),
-    }))
+    Some(Response::Pam(roster_proto::PamReply::new(
+        roster_proto::PamCode::UserUnknown,
+        "",
+    )))
 }
 
 /// Answers one PAM request.
@@ -193,11 +204,46 @@ pub async fn handle(ctx: &Context, req: Request) -> Response {
         Request::PamAuthenticate { .. }
         | Request::PamAccount { .. }
         | Request::PamChangePassword { .. }
-        | Request::PamOpenSession { .. } => ctx.pam.service().handle(&req).await,
+        | Request::PamOpenSession { .. }
+        | Request::PamResetPassword { .. } => ctx.pam.service().handle(&req).await,
         other => Response::Error(format!(
             "request code {} is not a PAM request",
             other.code()
         )),
+    }
+}
+
+/// Answers one request on `pam-user.sock` from a peer of UID `peer_uid`:
+/// only an authentication is served there, of the account whose UID is
+/// `peer_uid` ([`PamAuth::authenticate_caller`]); every other request is
+/// answered with an error naming the socket that serves it.
+pub async fn handle_caller(ctx: &Context, req: Request, peer_uid: u32) -> Response {
+    if let Some(refused) = refuse_bad_user(&req) {
+        return refused;
+    }
+    match &req {
+        Request::PamAuthenticate {
+            user,
+            service,
+            rhost,
+            password,
+        } => Response::Pam(
+            ctx.pam
+                .service()
+                .authenticate_caller(&ctx.pam.throttle, peer_uid, user, service, rhost, password)
+                .await,
+        ),
+        other => {
+            let code = other.code();
+            let served = if other.is_privileged() {
+                "pam.sock (root only)"
+            } else {
+                "nss.sock"
+            };
+            Response::Error(format!(
+                "request code {code} is not served on pam-user.sock (authentication of the caller's own account only): it is served on {served}"
+            ))
+        }
     }
 }
 

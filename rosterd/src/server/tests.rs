@@ -22,6 +22,9 @@ impl Running {
     fn pam(&self) -> PathBuf {
         self.dir.path().join("pam.sock")
     }
+    fn pam_user(&self) -> PathBuf {
+        self.dir.path().join("pam-user.sock")
+    }
 }
 
 /// Local accounts that hide nothing (the host's /etc/group may have a
@@ -32,8 +35,7 @@ fn no_locals() -> roster_daemon::resolver::local::LocalAccounts {
 }
 
 fn my_uid() -> u32 {
-    // SAFETY: getuid(2) cannot fail and has no preconditions.
-    unsafe { libc::getuid() }
+    nix::unistd::getuid().as_raw()
 }
 
 fn start_with(limits: Limits) -> Running {
@@ -195,9 +197,65 @@ async fn socket_modes_and_removal_on_shutdown() {
         Server::start(rd.dir.path(), ctx, Limits::default()),
         Err(ServerError::InUse(_))
     ));
-    let (nss, pam) = (rd.nss(), rd.pam());
+    let (nss, pam, user) = (rd.nss(), rd.pam(), rd.pam_user());
+    assert_eq!(mode(&user), 0o666);
     rd.server.shutdown().await;
-    assert!(!nss.exists() && !pam.exists());
+    assert!(!nss.exists() && !pam.exists() && !user.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pam_user_sock_serves_only_the_callers_own_authentication() {
+    let rd = start();
+    // Any other request is refused, naming the socket that serves it.
+    for (req, served) in [
+        (
+            Request::PamAccount {
+                user: "alice".into(),
+                service: "sshd".into(),
+                rhost: String::new(),
+            },
+            "pam.sock",
+        ),
+        (
+            Request::PamResetPassword {
+                user: "alice".into(),
+                service: "passwd".into(),
+                new_password: roster_proto::Secret::from("n3w-pw"),
+            },
+            "pam.sock",
+        ),
+        (Request::UserByName("alice".into()), "nss.sock"),
+        (Request::Admin(AdminRequest::CacheStats), "pam.sock"),
+    ] {
+        let code = req.code();
+        match call(rd.pam_user(), req).await {
+            Response::Error(m) => assert!(
+                m.contains(&format!(
+                    "request code {code} is not served on pam-user.sock"
+                )) && m.contains(served),
+                "{m}"
+            ),
+            other => panic!("code {code}: {other:?}"),
+        }
+    }
+    // alice (uid 10001) is not this process's account: the answer of an
+    // unknown user, with the same message.
+    let auth = Request::PamAuthenticate {
+        user: "alice".into(),
+        service: "swaylock".into(),
+        rhost: String::new(),
+        password: roster_proto::Secret::from("alice-pw"),
+    };
+    match call(rd.pam_user(), auth).await {
+        Response::Pam(r) => {
+            assert_eq!(r.code, PamCode::UserUnknown);
+            assert!(
+                r.message.contains("Only the password of the account"),
+                "{r:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,10 @@
 //! `make demo`: a sample directory on a private slapd, a real rosterd in
 //! front of it, and real `getent`, `id`, `ls`, `chown` and a PAM login
 //! through libnss_roster.so.2 and pam_roster.so — in a private mount
-//! namespace, so the host's own /etc is never touched. Everything it starts
-//! is stopped when it ends.
+//! namespace, so the host's own /etc is never touched (rosterd's system
+//! user `_roster`, if the machine has none, is seen through bind-mounted
+//! copies of passwd and group: `roster_e2e::daemon_user`). Everything it
+//! starts is stopped when it ends.
 
 use roster_e2e::config::{domain_table, DomainOptions, Transport};
 use roster_e2e::dataset::{ALICE, BIS_PARENT, MANYGROUPS, STAFF_GID};

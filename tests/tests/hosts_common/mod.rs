@@ -127,7 +127,7 @@ impl Host {
             config,
             Launch {
                 wrapper: daemon_ns.wrapper(),
-                args: Vec::new(),
+                ..Launch::default()
             },
         );
         let ns = host_namespace(name, &etc).socket_dir(&rd.socket_dir());

@@ -86,14 +86,42 @@ fn pam_result(out: Output) -> Pam {
 /// Runs `pamtester roster-test USER OPS` inside `ns`, feeding `lines` (one
 /// answer per prompt) on stdin.
 pub fn pamtester(ns: &Namespace, user: &str, ops: &str, lines: &[&str]) -> Pam {
+    pamtester_via(ns, "", user, ops, lines)
+}
+
+/// [`pamtester`] started through the command `prefix` (e.g. `setpriv ...`
+/// to run it as another user; empty: as root).
+pub fn pamtester_via(ns: &Namespace, prefix: &str, user: &str, ops: &str, lines: &[&str]) -> Pam {
     let input = ns.scratch().join("pamtester.in");
     let mut text = lines.join("\n");
     text.push('\n');
     std::fs::write(&input, text).expect("write pamtester input");
     pam_result(ns.run(&format!(
-        "pamtester {SERVICE} '{user}' {ops} < '{}'",
+        "{prefix}pamtester {SERVICE} '{user}' {ops} < '{}'",
         input.display()
     )))
+}
+
+/// The prefix that runs a program as the user of UID `uid` (a screen
+/// locker): real and effective UID and GID that user's, no other group.
+pub fn as_user(uid: u32) -> String {
+    format!(
+        "setpriv --reuid {uid} --regid {} --clear-groups ",
+        dataset::USERS_GID
+    )
+}
+
+/// The prefix that runs a program as a user's setuid-root `passwd` runs:
+/// real UID `uid`, effective UID 0. (Root's own `passwd USER`, real UID 0,
+/// resets a password without the current one.)
+pub fn as_setuid_from(uid: u32) -> String {
+    format!("setpriv --ruid {uid} ")
+}
+
+/// `pamtester chauthtok` for `user` as that user's `passwd` runs it
+/// ([`as_setuid_from`]): current password, new, retype from `lines`.
+pub fn passwd_by_user(ns: &Namespace, user: &TestUser, lines: &[&str]) -> Pam {
+    pamtester_via(ns, &as_setuid_from(user.uid), user.name, "chauthtok", lines)
 }
 
 /// `pamtester authenticate` with `password`.

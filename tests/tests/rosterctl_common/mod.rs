@@ -12,7 +12,10 @@ use std::process::{Command, Output, Stdio};
 
 /// The built rosterctl. `paths::bin` can stop at `target/debug/deps`
 /// (which holds `libnss_roster.so` too), so look one level up as well.
+/// The calling thread enters its namespace with `_roster` first: a root
+/// `rosterctl config check` checks secret files as that user.
 pub fn rosterctl_bin() -> PathBuf {
+    roster_e2e::daemon_user::enter();
     let dir = paths::profile_dir();
     [
         dir.join("rosterctl"),

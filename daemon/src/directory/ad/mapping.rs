@@ -9,6 +9,8 @@ use roster_idmap::Sid;
 pub(crate) const UF_ACCOUNTDISABLE: u32 = 0x2;
 /// `userAccountControl` flag: the account is locked out.
 pub(crate) const UF_LOCKOUT: u32 = 0x10;
+/// `userAccountControl` flag: the password never expires.
+pub(crate) const UF_DONT_EXPIRE_PASSWD: u32 = 0x10000;
 /// Seconds between 1601-01-01 (FILETIME epoch) and 1970-01-01.
 const FILETIME_EPOCH_OFFSET: i64 = 11_644_473_600;
 
@@ -160,17 +162,6 @@ pub fn range_window(e: &SearchEntry, base: &str) -> (Vec<String>, Option<u32>) {
         }
     }
     (Vec::new(), None)
-}
-
-/// The DNS domain of a base DN: its `DC=` components joined by dots.
-pub fn realm_of_base_dn(base_dn: &str) -> String {
-    base_dn
-        .split(',')
-        .filter_map(|rdn| rdn.split_once('='))
-        .filter(|(a, _)| a.trim().eq_ignore_ascii_case("dc"))
-        .map(|(_, v)| v.trim().to_ascii_lowercase())
-        .collect::<Vec<_>>()
-        .join(".")
 }
 
 /// The account name in an input name: `name`, `name@realm` (UPN style,

@@ -19,17 +19,18 @@ pub mod mapping;
 pub(crate) mod password;
 
 use super::flavour::Verdict;
-use super::nesting::{expand_offline, norm_dn};
+use super::nesting::expand_offline;
 use super::records::{DirectoryError, GroupRecord, GroupRef, UserRecord};
 use super::search::Query;
 use super::Directory;
 use crate::config::{DomainConfig, DomainSet};
+use crate::dn;
 use crate::filter;
 pub use entry::{ad_group, ad_user, group_attrs, user_attrs};
 use ldap3::{Scope, SearchEntry};
 use mapping::{
-    account_name_candidates, object_sid, output_name, range_window, realm_of_base_dn,
-    short_input_name, text, token_group_sids,
+    account_name_candidates, object_sid, output_name, range_window, short_input_name, text,
+    token_group_sids,
 };
 use roster_idmap::{Backend, Sid};
 use std::collections::{HashMap, HashSet};
@@ -224,7 +225,7 @@ impl Ad {
         } else {
             None
         };
-        let realm = realm_of_base_dn(&dir.cfg.base_dn);
+        let realm = dn::dns_domain(&dir.cfg.base_dn);
         let Some(short) = short_input_name(name, &realm, &dir.cfg.name, netbios.as_deref()) else {
             return Ok(None);
         };
@@ -297,7 +298,7 @@ impl Ad {
         name: &str,
     ) -> Result<Option<GroupRecord>, DirectoryError> {
         self.domain_sid(dir).await?;
-        let realm = realm_of_base_dn(&dir.cfg.base_dn);
+        let realm = dn::dns_domain(&dir.cfg.base_dn);
         let netbios = if name.contains('\\') {
             self.netbios_name(dir).await
         } else {
@@ -422,14 +423,14 @@ impl Ad {
         let user_at: HashMap<String, String> = self
             .users_from(dir, sid, &entries)
             .into_iter()
-            .map(|u| (norm_dn(&u.dn), u.user.name))
+            .map(|u| (dn::normalize(&u.dn), u.user.name))
             .collect();
         let names = dns
             .iter()
-            .filter_map(|d| user_at.get(&norm_dn(d)).cloned())
+            .filter_map(|d| user_at.get(&dn::normalize(d)).cloned())
             .collect();
-        let users: HashSet<String> = entries.iter().map(|e| norm_dn(&e.dn)).collect();
-        if dns.iter().all(|d| users.contains(&norm_dn(d))) {
+        let users: HashSet<String> = entries.iter().map(|e| dn::normalize(&e.dn)).collect();
+        if dns.iter().all(|d| users.contains(&dn::normalize(d))) {
             return Ok((names, Vec::new()));
         }
         let groups = dir
@@ -446,7 +447,7 @@ impl Ad {
     /// by level up to `nesting_depth`, each group once.
     async fn members(&self, dir: &Directory, dn: &str) -> Result<Vec<String>, DirectoryError> {
         let sid = self.domain_sid(dir).await?;
-        let mut visited = HashSet::from([norm_dn(dn)]);
+        let mut visited = HashSet::from([dn::normalize(dn)]);
         let mut frontier = vec![dn.to_string()];
         let mut names = Vec::new();
         let mut depth = 0;
@@ -459,7 +460,11 @@ impl Ad {
                 }
                 let (users, groups) = self.direct_members(dir, &sid, g, &dns).await?;
                 names.extend(users);
-                next.extend(groups.into_iter().filter(|g| visited.insert(norm_dn(g))));
+                next.extend(
+                    groups
+                        .into_iter()
+                        .filter(|g| visited.insert(dn::normalize(g))),
+                );
             }
             frontier = next;
             depth += 1;
@@ -569,7 +574,7 @@ impl Ad {
         let user_at: HashMap<String, String> = self
             .users_from(dir, &sid, &user_entries)
             .into_iter()
-            .map(|u| (norm_dn(&u.dn), u.user.name))
+            .map(|u| (dn::normalize(&u.dn), u.user.name))
             .collect();
         let mut dns_of: HashMap<String, Vec<String>> = HashMap::new();
         for e in &entries {
@@ -577,14 +582,14 @@ impl Ad {
             if next.is_some() {
                 values = self.member_dns(dir, &e.dn).await?;
             }
-            dns_of.insert(norm_dn(&e.dn), values);
+            dns_of.insert(dn::normalize(&e.dn), values);
         }
         let direct: HashMap<String, Vec<String>> = dns_of
             .iter()
             .map(|(g, dns)| {
                 let names = dns
                     .iter()
-                    .filter_map(|d| user_at.get(&norm_dn(d)).cloned())
+                    .filter_map(|d| user_at.get(&dn::normalize(d)).cloned())
                     .collect();
                 (g.clone(), names)
             })
@@ -593,7 +598,7 @@ impl Ad {
         for e in &entries {
             match ad_group(&dir.cfg, &dir.idmap, e) {
                 Ok(mut g) => {
-                    let key = norm_dn(&g.dn);
+                    let key = dn::normalize(&g.dn);
                     let nested = expand_offline(&g.dn, &dns_of, &direct, dir.cfg.nesting_depth);
                     let mut seen = HashSet::new();
                     g.group.members = direct

@@ -4,9 +4,10 @@
 //! changes through `unicodePwd` (delete the old value, add the new one),
 //! which AD accepts over an encrypted connection only.
 
-use super::mapping::account_state;
+use super::mapping::{account_state, filetime_to_unix, text, uac_flags, UF_DONT_EXPIRE_PASSWD};
 use super::Ad;
 use crate::directory::account::{AccountInfo, BindResult, ChangeResult};
+use crate::directory::lifecycle;
 use crate::directory::{Answered, Directory, DirectoryError, UserSession};
 use ldap3::{Ldap, LdapResult, Mod, SearchEntry};
 use std::collections::HashSet;
@@ -100,6 +101,25 @@ impl Ad {
         account_info(e)
     }
 
+    /// What the entry alone does not say: when the password expires, from
+    /// `pwdLastSet` and the domain's `maxPwdAge` (read from the domain
+    /// root object, cached; only for a password that can expire).
+    pub(crate) async fn complete_account(
+        &self,
+        dir: &Directory,
+        e: &SearchEntry,
+        info: &mut AccountInfo,
+    ) -> Result<(), DirectoryError> {
+        let Some(set_at) = expiring_password_set_at(e) else {
+            return Ok(());
+        };
+        let max_age = dir
+            .policy_value(&dir.cfg.base_dn, "maxPwdAge", lifecycle::max_pwd_age_secs)
+            .await?;
+        info.password_expires_at = password_expires_at(set_at, max_age);
+        Ok(())
+    }
+
     /// A simple bind as `dn` on `session`, classified by [`bind_outcome`].
     pub(crate) async fn bind(
         &self,
@@ -125,6 +145,42 @@ impl Ad {
     }
 }
 
+impl Ad {
+    /// Sets the password of `dn` to `new` on `session`, already bound as
+    /// the domain's password admin: `unicodePwd` replaced (AD's "Reset
+    /// Password" right), over an encrypted connection only.
+    pub(crate) async fn reset_on_session(
+        &self,
+        dir: &Directory,
+        session: &UserSession,
+        dn: &str,
+        new: &str,
+    ) -> Result<ChangeResult, DirectoryError> {
+        if !dir.config().uses_tls(session.uri()) {
+            return Ok(ChangeResult::Insecure);
+        }
+        let mods = vec![Mod::Replace(
+            Wiped(Zeroizing::new(b"unicodePwd".to_vec())),
+            HashSet::from([Wiped(unicode_pwd(new))]),
+        )];
+        let dn = dn.to_string();
+        let answered = dir
+            .on_session(
+                session,
+                "password reset (unicodePwd)",
+                move |mut ldap| async move { ldap.modify(&dn, mods).await },
+            )
+            .await?;
+        Ok(match answered {
+            Ok(r) | Err(r) if r.rc != 0 => ChangeResult::Refused(format!(
+                "the domain controller refused the new password (rc={} {})",
+                r.rc, r.text
+            )),
+            _ => ChangeResult::Changed,
+        })
+    }
+}
+
 /// The account decision input of an AD user entry: a disabled or locked
 /// out account is locked; `accountExpires` becomes the day it falls on
 /// (refused from the start of that day, UTC); `pwdLastSet = 0` asks for
@@ -138,7 +194,30 @@ pub fn account_info(e: &SearchEntry) -> AccountInfo {
         locked: s.disabled || s.locked,
         pwd_reset: s.must_change,
         filter_matches: None,
+        ..AccountInfo::default()
     }
+}
+
+/// When the password of the AD user entry `e` was set (Unix seconds), if
+/// it can expire: not with `DONT_EXPIRE_PASSWORD` in `userAccountControl`,
+/// nor when `pwdLastSet` is 0 (must be changed now: account management
+/// says so) or absent.
+pub fn expiring_password_set_at(e: &SearchEntry) -> Option<i64> {
+    let uac = text(e, "userAccountControl")
+        .and_then(uac_flags)
+        .unwrap_or(0);
+    if uac & UF_DONT_EXPIRE_PASSWD != 0 {
+        return None;
+    }
+    text(e, "pwdLastSet")
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .and_then(filetime_to_unix)
+}
+
+/// The Unix time a password set at `set_at` expires under a maximum age
+/// of `max_age_secs` (`None`: passwords of the domain never expire).
+pub fn password_expires_at(set_at: i64, max_age_secs: Option<i64>) -> Option<i64> {
+    max_age_secs.map(|a| set_at.saturating_add(a))
 }
 
 /// The `unicodePwd` value of a password: the password in double quotes,
@@ -342,7 +421,7 @@ mod tests {
     fn account_state_maps_to_policy_input() {
         use crate::auth::policy::evaluate;
         use roster_proto::PamCode;
-        let today = 20_000;
+        let today = 20_000 * 86_400;
         let ok = entry(&[
             ("userAccountControl", "512"),
             ("accountExpires", "9223372036854775807"),
@@ -370,6 +449,38 @@ mod tests {
         assert_eq!(
             evaluate(&account_info(&must), today).0,
             PamCode::NewAuthtokReqd
+        );
+    }
+
+    #[test]
+    fn password_expiry_from_pwd_last_set_and_max_pwd_age() {
+        // 2026-12-03 08:00:00 UTC as a FILETIME (100 ns since 1601).
+        let set = (1_796_284_800i64 + 11_644_473_600) * 10_000_000;
+        let e = entry(&[
+            ("userAccountControl", "512"),
+            ("pwdLastSet", &set.to_string()),
+        ]);
+        assert_eq!(expiring_password_set_at(&e), Some(1_796_284_800));
+        let age = lifecycle::max_pwd_age_secs("-36288000000000");
+        assert_eq!(
+            password_expires_at(1_796_284_800, age),
+            Some(1_796_284_800 + 42 * 86_400)
+        );
+        assert_eq!(password_expires_at(1_796_284_800, None), None);
+        // DONT_EXPIRE_PASSWORD (0x10000 | NORMAL_ACCOUNT 0x200 = 66048).
+        let never = entry(&[
+            ("userAccountControl", "66048"),
+            ("pwdLastSet", &set.to_string()),
+        ]);
+        assert_eq!(expiring_password_set_at(&never), None);
+        // Must change now, or never set.
+        assert_eq!(
+            expiring_password_set_at(&entry(&[("pwdLastSet", "0")])),
+            None
+        );
+        assert_eq!(
+            expiring_password_set_at(&entry(&[("userAccountControl", "512")])),
+            None
         );
     }
 

@@ -281,22 +281,6 @@ fn template_expansion() {
 }
 
 #[test]
-fn rdn_assertions() {
-    assert_eq!(
-        rdn_assertion("cn=Zed Person,ou=people,dc=x"),
-        Some(("cn".into(), "Zed Person".into()))
-    );
-    assert_eq!(
-        rdn_assertion("CN=a\\,b\\2a , dc=x"),
-        Some(("CN".into(), "a,b*".into()))
-    );
-    assert_eq!(rdn_assertion("cn=a+sn=b,dc=x"), None);
-    assert_eq!(rdn_assertion("1.2.3=a,dc=x"), None);
-    assert_eq!(rdn_assertion("(cn)=a,dc=x"), None);
-    assert_eq!(rdn_assertion("nonsense"), None);
-}
-
-#[test]
 fn local_primary_groups_are_served_below_min_id() {
     let with_gid = |gid: &str| {
         let mut e = alice();

@@ -3,15 +3,15 @@
 //! members of nested groups.
 
 use super::{group_attrs, group_ref_queries, Rfc2307};
-use crate::config::{dn_is_under, DomainConfig, Schema};
+use crate::config::{DomainConfig, Schema};
 use crate::directory::entry::{
-    check_name, entry_to_group, member_dns, member_names, rdn_assertion, user_name_from_dn,
-    EntryRejected,
+    check_name, entry_to_group, member_dns, member_names, user_name_from_dn, EntryRejected,
 };
-use crate::directory::nesting::{expand_offline, norm_dn};
+use crate::directory::nesting::expand_offline;
 use crate::directory::records::{DirectoryError, GroupRecord, GroupRef, UserRecord};
 use crate::directory::search::Query;
 use crate::directory::Directory;
+use crate::dn;
 use crate::filter;
 use ldap3::Scope;
 use std::collections::{HashMap, HashSet};
@@ -135,14 +135,14 @@ impl Rfc2307 {
     ) -> Result<Vec<GroupRecord>, DirectoryError> {
         let dns_of: HashMap<String, Vec<String>> = entries
             .iter()
-            .map(|e| (norm_dn(&e.dn), member_dns(&dir.cfg, e)))
+            .map(|e| (dn::normalize(&e.dn), member_dns(&dir.cfg, e)))
             .collect();
         let mut seen = HashSet::new();
         let unresolved: Vec<String> = dns_of
             .values()
             .flatten()
             .filter(|d| {
-                let n = norm_dn(d);
+                let n = dn::normalize(d);
                 !dns_of.contains_key(&n)
                     && user_name_from_dn(&dir.cfg, d).is_none()
                     && seen.insert(n)
@@ -155,7 +155,7 @@ impl Rfc2307 {
             let attrs = vec![a.username.clone(), a.uid_number.clone()];
             for e in self.read_dns(dir, &unresolved, &attrs).await? {
                 if let Some(n) = self.member_user_name(&dir.cfg, &e) {
-                    user_at.insert(norm_dn(&e.dn), n);
+                    user_at.insert(dn::normalize(&e.dn), n);
                 }
             }
         }
@@ -164,17 +164,20 @@ impl Rfc2307 {
             .map(|e| {
                 let mut names = member_names(&dir.cfg, e);
                 for d in member_dns(&dir.cfg, e) {
-                    if let Some(n) = user_at.get(&norm_dn(&d)) {
+                    if let Some(n) = user_at.get(&dn::normalize(&d)) {
                         names.push(n.clone());
                     }
                 }
-                (norm_dn(&e.dn), names)
+                (dn::normalize(&e.dn), names)
             })
             .collect();
         Ok(groups
             .into_iter()
             .map(|mut g| {
-                let own = direct.get(&norm_dn(&g.dn)).cloned().unwrap_or_default();
+                let own = direct
+                    .get(&dn::normalize(&g.dn))
+                    .cloned()
+                    .unwrap_or_default();
                 let nested = expand_offline(&g.dn, &dns_of, &direct, dir.cfg.nesting_depth);
                 for m in own.into_iter().chain(nested) {
                     if !g.group.members.contains(&m) {
@@ -198,7 +201,7 @@ impl Rfc2307 {
         frontier: &mut Vec<String>,
     ) {
         for e in entries {
-            if !visited.insert(norm_dn(&e.dn)) {
+            if !visited.insert(dn::normalize(&e.dn)) {
                 continue;
             }
             frontier.push(e.dn.clone());
@@ -229,7 +232,7 @@ impl Rfc2307 {
         dns: Vec<String>,
     ) -> Result<Vec<String>, DirectoryError> {
         let a = &dir.cfg.attributes;
-        let mut visited = HashSet::from([norm_dn(group_dn)]);
+        let mut visited = HashSet::from([dn::normalize(group_dn)]);
         let mut names = Vec::new();
         let mut frontier: Vec<String> = dns
             .into_iter()
@@ -245,7 +248,7 @@ impl Rfc2307 {
             let mut next = Vec::new();
             let pending: Vec<String> = frontier
                 .into_iter()
-                .filter(|dn| visited.insert(norm_dn(dn)))
+                .filter(|dn| visited.insert(dn::normalize(dn)))
                 .collect();
             let entries = self.read_dns(dir, &pending, &attrs).await?;
             for e in &entries {
@@ -293,12 +296,12 @@ impl Rfc2307 {
         dns: &[String],
         attrs: &[String],
     ) -> Result<Vec<ldap3::SearchEntry>, DirectoryError> {
-        let wanted: HashSet<String> = dns.iter().map(|d| norm_dn(d)).collect();
+        let wanted: HashSet<String> = dns.iter().map(|d| dn::normalize(d)).collect();
         let mut by_attr: Vec<(String, Vec<String>)> = Vec::new();
         let mut alone = Vec::new();
         for dn in dns {
-            match rdn_assertion(dn) {
-                Some((attr, value)) if dn_is_under(dn, &dir.cfg.base_dn) => {
+            match dn::rdn_assertion(dn) {
+                Some((attr, value)) if dn::is_under(dn, &dir.cfg.base_dn) => {
                     match by_attr
                         .iter_mut()
                         .find(|(a, _)| a.eq_ignore_ascii_case(&attr))
@@ -323,7 +326,7 @@ impl Rfc2307 {
                 out.extend(
                     found
                         .into_iter()
-                        .filter(|e| wanted.contains(&norm_dn(&e.dn))),
+                        .filter(|e| wanted.contains(&dn::normalize(&e.dn))),
                 );
             }
         }

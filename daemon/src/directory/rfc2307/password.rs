@@ -7,6 +7,7 @@
 
 use super::Rfc2307;
 use crate::directory::account::{AccountInfo, BindResult, ChangeResult};
+use crate::directory::lifecycle::{self, Lock};
 use crate::directory::ppolicy::{self, PolicyError};
 use crate::directory::{Directory, DirectoryError, UserSession};
 use ldap3::exop::PasswordModify;
@@ -16,19 +17,21 @@ use zeroize::Zeroizing;
 /// LDAP result code invalidCredentials.
 const RC_INVALID_CREDENTIALS: u32 = 49;
 /// Attributes read for the account decision.
-const ACCOUNT_ATTRS: [&str; 5] = [
+const ACCOUNT_ATTRS: [&str; 7] = [
     "shadowExpire",
     "shadowLastChange",
     "shadowMax",
+    "shadowWarning",
     "pwdAccountLockedTime",
     "pwdReset",
+    "pwdPolicySubentry",
 ];
 
 /// The outcome of an LDAP bind result (with its ppolicy response).
 fn bind_result(res: &LdapResult) -> BindResult {
     let policy = ppolicy::from_controls(&res.ctrls).unwrap_or_default();
     match (res.rc, policy.error) {
-        (0, _) => BindResult::Accepted(policy.warning()),
+        (0, _) => BindResult::Accepted(policy.notice()),
         (_, Some(PolicyError::AccountLocked)) => BindResult::Locked,
         (_, Some(PolicyError::PasswordExpired)) => BindResult::PasswordExpired,
         (RC_INVALID_CREDENTIALS, _) => BindResult::InvalidCredentials,
@@ -44,10 +47,29 @@ fn first_int(e: &SearchEntry, attr: &str) -> Option<i64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+fn first_text<'a>(e: &'a SearchEntry, attr: &str) -> Option<&'a str> {
+    e.attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+        .and_then(|(_, v)| v.first())
+        .map(String::as_str)
+}
+
 fn has_attr(e: &SearchEntry, attr: &str) -> bool {
     e.attrs
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case(attr) && !v.is_empty())
+}
+
+/// Records `lock` in `info`: a lock with an end is not locked forever.
+fn apply_lock(info: &mut AccountInfo, lock: Lock) {
+    match lock {
+        Lock::Forever => info.locked = true,
+        Lock::Until(t) => {
+            info.locked = false;
+            info.locked_until = Some(t);
+        }
+    }
 }
 
 impl Rfc2307 {
@@ -63,13 +85,46 @@ impl Rfc2307 {
             shadow_expire: first_int(e, "shadowExpire"),
             shadow_last_change: first_int(e, "shadowLastChange"),
             shadow_max: first_int(e, "shadowMax"),
+            shadow_warning: first_int(e, "shadowWarning"),
+            password_expires_at: None,
             locked: has_attr(e, "pwdAccountLockedTime"),
+            locked_until: None,
             pwd_reset: e.attrs.iter().any(|(k, v)| {
                 k.eq_ignore_ascii_case("pwdReset")
                     && v.iter().any(|x| x.eq_ignore_ascii_case("TRUE"))
             }),
             filter_matches: None,
         }
+    }
+
+    /// What the entry alone does not say: how long a ppolicy lock lasts.
+    /// `pwdAccountLockedTime` plus the `pwdLockoutDuration` of the user's
+    /// policy (`pwdPolicySubentry`, else the domain's
+    /// `ppolicy_default_dn`); locked forever for the administrative lock,
+    /// a policy without a duration (or 0), or no known policy.
+    pub(crate) async fn complete_account(
+        &self,
+        dir: &Directory,
+        e: &SearchEntry,
+        info: &mut AccountInfo,
+    ) -> Result<(), DirectoryError> {
+        let Some(locked_time) = first_text(e, "pwdAccountLockedTime") else {
+            return Ok(());
+        };
+        if locked_time.trim() == lifecycle::ADMIN_LOCK {
+            return Ok(());
+        }
+        let policy = first_text(e, "pwdPolicySubentry")
+            .map(str::to_string)
+            .or_else(|| dir.cfg.ppolicy_default_dn.clone());
+        let Some(policy) = policy else {
+            return Ok(());
+        };
+        let duration = dir
+            .policy_value(&policy, "pwdLockoutDuration", lifecycle::seconds)
+            .await?;
+        apply_lock(info, lifecycle::lock_of(locked_time, duration));
+        Ok(())
     }
 
     /// A bind as `dn` with `password` on `session`, with the ppolicy
@@ -110,6 +165,39 @@ impl Rfc2307 {
         let outcome = self.change_on_session(dir, &session, dn, old, new).await;
         dir.close_session(session).await;
         outcome
+    }
+
+    /// Sets the password of `dn` to `new` on `session`, already bound as
+    /// the domain's password admin: the Password Modify operation without
+    /// the old password (RFC 3062 §2: an administrator's reset).
+    pub(crate) async fn reset_on_session(
+        &self,
+        dir: &Directory,
+        session: &UserSession,
+        dn: &str,
+        new: &str,
+    ) -> Result<ChangeResult, DirectoryError> {
+        let dn = dn.to_string();
+        let n = Zeroizing::new(new.to_string());
+        let answered = dir
+            .on_session(
+                session,
+                "password modify (reset)",
+                move |mut ldap| async move {
+                    let exop = PasswordModify {
+                        user_id: Some(&dn),
+                        old_pass: None,
+                        new_pass: Some(&n),
+                    };
+                    ldap.extended(exop).await
+                },
+            )
+            .await?;
+        Ok(match answered {
+            Ok(res) if res.1.rc == 0 => ChangeResult::Changed,
+            Ok(res) => ChangeResult::Refused(format!("rc={} {}", res.1.rc, res.1.text)),
+            Err(res) => ChangeResult::Refused(format!("rc={} {}", res.rc, res.text)),
+        })
     }
 
     async fn change_on_session(
@@ -176,6 +264,7 @@ mod tests {
             ("shadowexpire", &["19000"]),
             ("shadowLastChange", &[" 18000 "]),
             ("SHADOWMAX", &["90"]),
+            ("shadowWarning", &["10"]),
             ("pwdAccountLockedTime", &["000001010000Z"]),
             ("pwdReset", &["TRUE"]),
         ]);
@@ -183,6 +272,7 @@ mod tests {
         assert_eq!(i.shadow_expire, Some(19000));
         assert_eq!(i.shadow_last_change, Some(18000));
         assert_eq!(i.shadow_max, Some(90));
+        assert_eq!(i.shadow_warning, Some(10));
         assert!(i.locked && i.pwd_reset);
         assert_eq!(i.filter_matches, None);
     }
@@ -191,6 +281,18 @@ mod tests {
     fn absent_or_false_attributes_allow() {
         let i = Rfc2307.account_info(&entry(&[("pwdReset", &["FALSE"]), ("shadowMax", &["x"])]));
         assert_eq!(i, AccountInfo::default());
+    }
+
+    #[test]
+    fn a_lock_with_an_end_is_not_locked_forever() {
+        let mut i = Rfc2307.account_info(&entry(&[("pwdAccountLockedTime", &["20261203080000Z"])]));
+        assert!(i.locked && i.locked_until.is_none());
+        apply_lock(&mut i, Lock::Until(1_796_285_100));
+        assert!(!i.locked);
+        assert_eq!(i.locked_until, Some(1_796_285_100));
+        let mut i = AccountInfo::default();
+        apply_lock(&mut i, Lock::Forever);
+        assert!(i.locked && i.locked_until.is_none());
     }
 
     fn result(rc: u32, text: &str) -> LdapResult {
