@@ -13,7 +13,7 @@ fuzz_target!(|input: (u8, FuzzEntry)| {
     let (which, entry) = input;
     let domains = ad_domains();
     let d = &domains[which as usize % domains.len()];
-    let e = entry.to_search_entry();
+    let e = entry.into_search_entry();
     if let Ok(u) = ad_user(&d.cfg, &d.idmap, &d.sid, &e) {
         assert_user(d, &u);
         assert!(u.unique_id.is_some(), "AD user without its SID");

@@ -7,33 +7,46 @@
 
 use libfuzzer_sys::fuzz_target;
 use roster_proto::memcache::{Key, Mapping, Record, RecordView};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-fn path() -> &'static PathBuf {
-    static P: OnceLock<PathBuf> = OnceLock::new();
+/// The scratch file (in /dev/shm when there is one), created once and
+/// rewritten in place for every input: the reader opens it by path as it
+/// would open `nss.mc`. Unlinking and creating a new file per input cost
+/// more than the lookups themselves. The mapping of the previous input is
+/// gone before the file is rewritten (it is dropped at the end of each
+/// run), so cutting the file cannot fault a live mapping.
+fn scratch() -> &'static (PathBuf, File) {
+    static P: OnceLock<(PathBuf, File)> = OnceLock::new();
     P.get_or_init(|| {
         let dir = if std::path::Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")
         } else {
             std::env::temp_dir()
         };
-        dir.join(format!("roster-fuzz-mc-{}", std::process::id()))
+        let p = dir.join(format!("roster-fuzz-mc-{}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        let f = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&p)
+            .expect("scratch memory-cache file");
+        (p, f)
     })
 }
 
-fn write(bytes: &[u8]) {
-    let p = path();
-    let _ = std::fs::remove_file(p);
-    let mut f = std::fs::File::options()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .open(p)
-        .expect("scratch memory-cache file");
-    f.write_all(bytes).expect("write scratch file");
+fn write(bytes: &[u8]) -> &'static PathBuf {
+    let (p, f) = scratch();
+    // Overwrite, then cut the tail: the file's pages are reused, not freed
+    // and cleared again for every input.
+    f.write_all_at(bytes, 0).expect("write scratch file");
+    f.set_len(bytes.len() as u64)
+        .expect("truncate scratch file");
+    p
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -61,8 +74,8 @@ fuzz_target!(|data: &[u8]| {
         3 => Key::Gid(id),
         _ => Key::GroupsOf(&name),
     };
-    write(file);
-    let Ok(map) = Mapping::open(path()) else {
+    let path = write(file);
+    let Ok(map) = Mapping::open(path) else {
         return;
     };
     let _ = map.retired();

@@ -147,18 +147,21 @@ pub struct FuzzEntry {
 
 impl FuzzEntry {
     /// The ldap3 entry (a later duplicate attribute name replaces an
-    /// earlier one, as in ldap3's map).
-    pub fn to_search_entry(&self) -> SearchEntry {
-        let mut attrs = HashMap::new();
-        for (k, v) in &self.attrs {
-            attrs.insert(k.0.clone(), v.iter().map(|v| v.0.clone()).collect());
-        }
-        let mut bin_attrs = HashMap::new();
-        for (k, v) in &self.bin_attrs {
-            bin_attrs.insert(k.0.clone(), v.iter().map(|v| v.0.clone()).collect());
-        }
+    /// earlier one, as in ldap3's map). Consumes the input: the values move
+    /// into the entry instead of being copied.
+    pub fn into_search_entry(self) -> SearchEntry {
+        let attrs = self
+            .attrs
+            .into_iter()
+            .map(|(k, v)| (k.0, v.into_iter().map(|v| v.0).collect()))
+            .collect::<HashMap<_, _>>();
+        let bin_attrs = self
+            .bin_attrs
+            .into_iter()
+            .map(|(k, v)| (k.0, v.into_iter().map(|v| v.0).collect()))
+            .collect::<HashMap<_, _>>();
         SearchEntry {
-            dn: self.dn.0.clone(),
+            dn: self.dn.0,
             attrs,
             bin_attrs,
         }

@@ -253,6 +253,9 @@ pub fn member_dns(cfg: &DomainConfig, e: &SearchEntry) -> Vec<String> {
         return Vec::new();
     }
     let mut out = Vec::new();
+    // Duplicates (ASCII case-insensitive) are found through a set: a group
+    // of many thousand members made the pairwise scan quadratic.
+    let mut seen = std::collections::HashSet::new();
     for attr in [cfg.attributes.member.as_str(), "uniqueMember"] {
         if let Ok(Some(vals)) = values(e, attr) {
             for v in vals {
@@ -260,7 +263,7 @@ pub fn member_dns(cfg: &DomainConfig, e: &SearchEntry) -> Vec<String> {
                     Some(i) if v.ends_with("'B") => &v[..i],
                     _ => v.as_str(),
                 };
-                if !dn.is_empty() && !out.iter().any(|d: &String| d.eq_ignore_ascii_case(dn)) {
+                if !dn.is_empty() && seen.insert(dn.to_ascii_lowercase()) {
                     out.push(dn.to_string());
                 }
             }

@@ -63,6 +63,16 @@ fn no_colon(what: &str, v: &str) -> Result<(), String> {
 /// The served name of an entry (`sAMAccountName` by default), checked.
 pub fn served_name(cfg: &DomainConfig, e: &SearchEntry, attr: &str) -> Result<String, String> {
     let sam = text(e, attr).ok_or_else(|| format!("missing required attribute {attr}"))?;
+    // Lower-casing or replacing whitespace shrinks a character at most
+    // threefold (U+212A KELVIN SIGN -> `k`, U+3000 -> `_`), so a value of
+    // more than 3 * 256 bytes cannot give a usable name: refused before a
+    // hostile, megabyte-long value is converted.
+    if sam.len() > 3 * 256 {
+        return Err(format!(
+            "{attr}: the value is {} bytes long (a name is at most 256)",
+            sam.len()
+        ));
+    }
     let name = output_name(sam, cfg.qualified_names, &cfg.name);
     check_name(&name).map_err(|m| format!("{attr}: {m}"))?;
     Ok(name)

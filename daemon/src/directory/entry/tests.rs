@@ -336,3 +336,28 @@ fn ssh_keys_are_read_from_the_configured_attribute() {
     assert!(crate::directory::rfc2307::user_attrs(&other)
         .contains(&"altSecurityIdentities".to_string()));
 }
+
+#[test]
+fn member_dns_of_a_large_group_drop_case_variants_in_order() {
+    // Found by the ldap_entry fuzz target: duplicates were found by a
+    // pairwise scan, quadratic in the number of members.
+    let c = cfg("schema = \"rfc2307bis\"\n");
+    let n = 20_000;
+    let dns: Vec<String> = (0..n)
+        .map(|i| format!("uid=u{i:05},ou=people,dc=example,dc=test"))
+        .collect();
+    let upper: Vec<String> = dns.iter().rev().map(|d| d.to_ascii_uppercase()).collect();
+    let mut member: Vec<&str> = dns.iter().map(String::as_str).collect();
+    member.extend(upper.iter().map(String::as_str));
+    let unique = [
+        "UID=u00007,ou=people,dc=example,dc=test#'0101'B",
+        "uid=extra,dc=x",
+    ];
+    let g = entry(
+        "cn=big,dc=example,dc=test",
+        &[("member", &member), ("uniqueMember", &unique)],
+    );
+    let mut want = dns.clone();
+    want.push("uid=extra,dc=x".to_string());
+    assert_eq!(member_dns(&c, &g), want);
+}

@@ -165,3 +165,30 @@ fn ssh_keys_of_an_ad_user() {
     );
     assert!(user_attrs(&d).contains(&"sshPublicKey".to_string()));
 }
+
+#[test]
+fn overlong_account_names_are_refused_before_conversion() {
+    let (d, _, _) = setup(RID);
+    let named = |sam: &str| {
+        served_name(
+            &d,
+            &entry(1103, &[("sAMAccountName", sam)]),
+            "sAMAccountName",
+        )
+    };
+    // 256 KELVIN SIGNs (3 bytes each, 768 bytes) lower-case to 256 `k`s:
+    // the longest value that can still give a name is converted and served.
+    assert_eq!(named(&"\u{212A}".repeat(256)).unwrap(), "k".repeat(256));
+    // One byte more cannot give a name of at most 256 bytes.
+    let err = named(&format!("{}a", "\u{212A}".repeat(256))).unwrap_err();
+    assert!(err.contains("769 bytes long"), "{err}");
+    // A huge value is refused with its length, not quoted.
+    let err = named(&"A".repeat(1 << 20)).unwrap_err();
+    assert!(
+        err.starts_with("sAMAccountName: ") && err.len() < 100,
+        "{err}"
+    );
+    // Below the bound, check_name decides as before.
+    let err = named(&"A".repeat(300)).unwrap_err();
+    assert!(err.contains("300 bytes long (at most 256)"), "{err}");
+}
