@@ -451,7 +451,11 @@ fn filters_and_groups(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
             ));
         }
     }
-    if let Some(dn) = d.ppolicy_default_dn.as_ref().filter(|dn| !crate::dn::is_dn(dn)) {
+    if let Some(dn) = d
+        .ppolicy_default_dn
+        .as_ref()
+        .filter(|dn| !crate::dn::is_dn(dn))
+    {
         return Err(fault(
             "ppolicy_default_dn",
             &r.ppolicy_default_dn,
