@@ -1,7 +1,9 @@
 //! Encoding and decoding of frames (see the crate docs for the layout).
 
 use crate::admin::{self, ADMIN_VERSION};
-use crate::types::{Group, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User};
+use crate::types::{
+    Group, KrbTicket, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User,
+};
 use crate::{MAX_FRAME_LEN, MAX_LIST_LEN, MAX_STRING_LEN, PROTOCOL_VERSION};
 use thiserror::Error;
 
@@ -391,6 +393,16 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
             w.u8(p.code as u8);
             w.str(&p.message);
         }
+        Response::PamTicket(p, t) => {
+            w.u8(12);
+            w.u8(p.code as u8);
+            w.str(&p.message);
+            w.str(&t.ccache);
+            w.u32(t.uid);
+            w.u32(t.gid);
+            w.u8(t.keep as u8);
+            w.bytes(t.data.expose());
+        }
         Response::Netgroup(n) => {
             w.u8(9);
             w.str(&n.name);
@@ -464,6 +476,22 @@ pub fn decode_response(payload: &[u8]) -> Result<Response, DecodeError> {
                     code,
                     message: r.str("pam.message")?,
                 })
+            }
+            12 => {
+                let code = r.u8("pam.code")?;
+                let code = PamCode::from_u8(code).ok_or(DecodeError::UnknownPamCode(code))?;
+                let reply = PamReply {
+                    code,
+                    message: r.str("pam.message")?,
+                };
+                let ticket = KrbTicket {
+                    ccache: r.str("ticket.ccache")?,
+                    uid: r.u32("ticket.uid")?,
+                    gid: r.u32("ticket.gid")?,
+                    keep: r.u8("ticket.keep")? != 0,
+                    data: r.secret("ticket.data")?,
+                };
+                Response::PamTicket(reply, ticket)
             }
             9 => Response::Netgroup(r.netgroup()?),
             10 => {
@@ -597,6 +625,19 @@ mod tests {
                 code: PamCode::NewAuthtokReqd,
                 message: "Password expired".into(),
             }),
+            Response::PamTicket(
+                PamReply {
+                    code: PamCode::Success,
+                    message: String::new(),
+                },
+                crate::KrbTicket {
+                    ccache: "/tmp/krb5cc_10001".into(),
+                    uid: 10001,
+                    gid: 10000,
+                    keep: false,
+                    data: Secret::new(vec![5, 4, 0, 12, 1, 2, 3]),
+                },
+            ),
             Response::NotFound,
             Response::Unavailable("no server".into()),
             Response::Error("bad".into()),

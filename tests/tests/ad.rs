@@ -5,6 +5,7 @@
 //! served next to the AD one, and files copied between two simulated hosts
 //! (`ad_hosts`).
 
+mod ad_gssapi;
 mod ad_hosts;
 mod ad_names;
 mod ad_nfs;

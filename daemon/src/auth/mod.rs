@@ -20,7 +20,9 @@ pub(crate) mod settings;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, ChangeResult};
+pub use backend::{
+    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, KrbChecked,
+};
 pub use credentials::{CredentialError, CredentialStore, OfflineRules};
 pub use hasher::HashCost;
 pub use ldap::{Directories, DirectoryBackend};

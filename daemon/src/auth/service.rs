@@ -6,7 +6,7 @@ use super::hasher::HashCost;
 use super::policy;
 use super::settings::{AuthSettings, DomainAuth};
 use crate::resolver::Answer;
-use roster_proto::{PamCode, PamReply, Request, Response, Secret};
+use roster_proto::{KrbTicket, PamCode, PamReply, Request, Response, Secret};
 use std::sync::{Arc, RwLock};
 
 /// The current time in Unix seconds (replaceable in tests).
@@ -17,6 +17,8 @@ pub(super) struct Decision {
     pub(super) code: PamCode,
     pub(super) message: String,
     pub(super) reason: String,
+    /// The user's Kerberos tickets of an accepted password (`krb5_auth`).
+    pub(super) ticket: Option<KrbTicket>,
 }
 
 impl Decision {
@@ -25,6 +27,7 @@ impl Decision {
             code,
             message: message.to_string(),
             reason: reason.into(),
+            ticket: None,
         }
     }
 }
@@ -101,7 +104,15 @@ impl PamAuth {
                 service,
                 rhost,
                 password,
-            } => self.authenticate(user, service, rhost, password).await,
+            } => {
+                let mut d = self.decide_authenticate(user, password).await;
+                let ticket = d.ticket.take();
+                let reply = Self::finish("authenticate", user, service, rhost, d);
+                return match ticket {
+                    Some(t) if reply.code == PamCode::Success => Response::PamTicket(reply, t),
+                    _ => Response::Pam(reply),
+                };
+            }
             Request::PamAccount {
                 user,
                 service,
@@ -175,21 +186,37 @@ impl PamAuth {
             return d;
         }
         let dom = self.domain(&user.domain);
-        match self.backend.verify_password(&user, password).await {
+        let (checked, ticket, by) = match self.backend.krb5_login(&user, password).await {
+            Some(Ok(k)) => (Ok(k.result), k.ticket, "the KDC"),
+            Some(Err(e)) => (Err(e), None, "the KDC"),
+            None => (
+                self.backend.verify_password(&user, password).await,
+                None,
+                "the directory",
+            ),
+        };
+        match checked {
             Ok(BindResult::Accepted(warning)) => {
                 if dom.cache_credentials {
                     self.remember(&user, password);
                 }
                 let warning = warning.unwrap_or_default();
-                Decision::new(
+                let mut d = Decision::new(
                     PamCode::Success,
                     &warning,
                     format!(
-                        "password accepted by the directory (domain {}){}{warning}",
+                        "password accepted by {by} (domain {}){}{}{warning}",
                         user.domain,
+                        if ticket.is_some() {
+                            ", tickets verified with the host keytab"
+                        } else {
+                            ""
+                        },
                         if warning.is_empty() { "" } else { ": " }
                     ),
-                )
+                );
+                d.ticket = ticket;
+                d
             }
             Ok(BindResult::Locked) => Decision::new(
                 PamCode::AuthErr,
@@ -616,11 +643,11 @@ impl PamAuth {
                 } else {
                     format!("Password change refused: {msg}")
                 };
-                Decision {
-                    code: PamCode::AuthtokErr,
-                    message: shown,
-                    reason: format!("refused by the server: {msg}"),
-                }
+                Decision::new(
+                    PamCode::AuthtokErr,
+                    &shown,
+                    format!("refused by the server: {msg}"),
+                )
             }
             Err(AuthError::Unavailable { context, .. }) => Decision::new(
                 PamCode::AuthtokErr,

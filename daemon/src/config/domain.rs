@@ -276,6 +276,10 @@ pub struct DomainConfig {
     /// Primary GIDs of local groups (from /etc/group) that users may have
     /// although they are below `min_id` (`[100]`, Debian's `users`).
     pub local_primary_gids: Vec<u32>,
+    /// The host keytab (`/etc/krb5.keytab`).
+    pub keytab: PathBuf,
+    /// Kerberos: how rosterd binds, and Kerberos logins.
+    pub krb5: super::kerberos::Krb5Config,
 }
 
 impl DomainConfig {

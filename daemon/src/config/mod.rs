@@ -80,6 +80,7 @@ mod error;
 mod files;
 mod idmap;
 mod idspace;
+pub mod kerberos;
 mod raw;
 mod resolve;
 mod secret;
@@ -94,6 +95,7 @@ pub use domain::{
     SearchBaseEntry, SearchBases, SearchScope,
 };
 pub use error::ConfigError;
+pub use kerberos::{expand_ccache, BindMethod, Krb5Config};
 pub use idmap::{
     agreement_warnings, build as build_idmap_with, AutoridOrder, AutoridStore, IdmapConfig,
 };

@@ -110,6 +110,15 @@ pub(crate) struct RawDomain {
     pub referral_hops: Opt<u32>,
     pub referral_hosts: Opt<Vec<String>>,
     pub local_primary_gids: Opt<Vec<u32>>,
+    // The host keytab (shared with `rosterctl join`).
+    pub keytab: Opt<PathBuf>,
+    // Kerberos: GSSAPI binds and Kerberos logins (config/kerberos.rs).
+    pub auth: Opt<super::kerberos::BindMethod>,
+    pub krb5_realm: Opt<String>,
+    pub krb5_principal: Opt<String>,
+    pub krb5_auth: Opt<bool>,
+    pub krb5_ccache_template: Opt<String>,
+    pub krb5_keep_ccache: Opt<bool>,
 }
 
 /// `[domain.attributes]`.

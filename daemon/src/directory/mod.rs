@@ -18,6 +18,7 @@ mod conn;
 mod entry;
 mod flavour;
 pub(crate) mod idmap_store;
+pub(crate) mod krb5;
 mod login;
 mod nesting;
 mod netgroup;
@@ -43,6 +44,9 @@ pub use records::{
     DirectoryError, DirectoryStatus, GroupRecord, GroupRef, ServerStatus, UserRecord,
 };
 pub use referral::ReferralCounts;
+pub use krb5::login::UserTickets;
+pub use krb5::{KrbError, KrbFailure};
+pub use login::KrbLogin;
 pub use session::{Answered, UserSession};
 
 use crate::config::{DomainConfig, DomainSet, SearchBase, SearchScope};
