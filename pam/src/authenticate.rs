@@ -1,12 +1,12 @@
 //! `pam_sm_authenticate`: obtain the password (honouring `use_first_pass`
 //! and `try_first_pass`) and let the daemon verify it.
 
+use crate::ccache::Kept;
 use crate::daemon::Daemon;
 use crate::env::PamEnv;
 use crate::options::Options;
 use crate::user::directory_user;
 use crate::{log, reply};
-use crate::ccache::Kept;
 use pam::constants::PamResultCode;
 use roster_proto::{PamCode, Request, Response, Secret};
 

@@ -36,7 +36,12 @@ pub struct Written {
 /// replacing any file there.
 pub fn write(t: &KrbTicket) -> std::io::Result<()> {
     let path = Path::new(&t.ccache);
-    let bad = |why: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: {why}", t.ccache));
+    let bad = |why: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{}: {why}", t.ccache),
+        )
+    };
     if !path.is_absolute() {
         return Err(bad("not an absolute path"));
     }

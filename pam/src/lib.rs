@@ -105,7 +105,9 @@ impl PamHooks for PamRoster {
     }
 
     fn sm_close_session(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        run(pamh, args, flags, |env, _, o| session::close_session(env, o))
+        run(pamh, args, flags, |env, _, o| {
+            session::close_session(env, o)
+        })
     }
 
     fn sm_setcred(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {

@@ -5,8 +5,8 @@
 
 use crate::ccache::{self, Written};
 use crate::daemon::Daemon;
-use crate::log;
 use crate::env::PamEnv;
+use crate::log;
 use crate::options::Options;
 use crate::reply;
 use crate::user::directory_user;
@@ -47,7 +47,10 @@ fn store_tickets<E: PamEnv>(env: &mut E, user: &str, opts: &Options) {
     if kept.user != user {
         log::syslog(
             libc::LOG_WARNING,
-            &format!("open_session user={user}: tickets were issued for {}, not stored", kept.user),
+            &format!(
+                "open_session user={user}: tickets were issued for {}, not stored",
+                kept.user
+            ),
         );
         return;
     }
@@ -55,7 +58,10 @@ fn store_tickets<E: PamEnv>(env: &mut E, user: &str, opts: &Options) {
     if let Err(e) = ccache::write(t) {
         log::syslog(
             libc::LOG_ERR,
-            &format!("open_session user={user}: cannot write the ticket cache {}: {e}", t.ccache),
+            &format!(
+                "open_session user={user}: cannot write the ticket cache {}: {e}",
+                t.ccache
+            ),
         );
         return;
     }
@@ -64,7 +70,10 @@ fn store_tickets<E: PamEnv>(env: &mut E, user: &str, opts: &Options) {
         path: t.ccache.clone(),
         keep: t.keep,
     });
-    if env.putenv(&format!("KRB5CCNAME=FILE:{}", t.ccache)).is_err() {
+    if env
+        .putenv(&format!("KRB5CCNAME=FILE:{}", t.ccache))
+        .is_err()
+    {
         log::syslog(
             libc::LOG_ERR,
             &format!("open_session user={user}: cannot set KRB5CCNAME"),
@@ -88,11 +97,17 @@ pub fn close_session<E: PamEnv>(env: &mut E, opts: &Options) -> PamResultCode {
     match ccache::remove(&w.path) {
         Ok(()) => log::debug(
             opts.debug,
-            &format!("close_session user={}: ticket cache {} removed", w.user, w.path),
+            &format!(
+                "close_session user={}: ticket cache {} removed",
+                w.user, w.path
+            ),
         ),
         Err(e) => log::syslog(
             libc::LOG_ERR,
-            &format!("close_session user={}: cannot remove {}: {e}", w.user, w.path),
+            &format!(
+                "close_session user={}: cannot remove {}: {e}",
+                w.user, w.path
+            ),
         ),
     }
     PamResultCode::PAM_SUCCESS

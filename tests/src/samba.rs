@@ -516,10 +516,7 @@ impl SambaDc {
     pub fn samba_tool(&self, args: &[&str]) -> String {
         let conf = self.smb_conf();
         run(
-            Command::new("samba-tool")
-                .args(args)
-                .arg("-s")
-                .arg(&conf),
+            Command::new("samba-tool").args(args).arg("-s").arg(&conf),
             &format!("samba-tool {}", args.join(" ")),
         )
     }

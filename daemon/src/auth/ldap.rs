@@ -6,8 +6,7 @@
 //! routes a user to its domain's directory.
 
 use super::backend::{
-    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, BoxFuture, ChangeResult,
-    KrbChecked,
+    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, BoxFuture, ChangeResult, KrbChecked,
 };
 use crate::directory::{Directory, KrbLogin};
 use crate::resolver::{Answer, DomainError, ProviderError, Resolver};

@@ -99,9 +99,7 @@ pub(crate) fn resolve(
         return Err(fault(
             "krb5_realm",
             &r.krb5_realm,
-            format!(
-                "\"{realm}\" is not a realm (base_dn has no DC= components: set krb5_realm)"
-            ),
+            format!("\"{realm}\" is not a realm (base_dn has no DC= components: set krb5_realm)"),
         ));
     }
     let principal = r.krb5_principal.as_ref().map(|v| v.get_ref().clone());
@@ -114,7 +112,10 @@ pub(crate) fn resolve(
             ));
         }
     }
-    let login = or(&r.krb5_auth, auth == BindMethod::Gssapi && kind == DomainKind::Ad);
+    let login = or(
+        &r.krb5_auth,
+        auth == BindMethod::Gssapi && kind == DomainKind::Ad,
+    );
     let ccache_template = or(&r.krb5_ccache_template, DEFAULT_CCACHE_TEMPLATE.into());
     if let Err(why) = check_template(&ccache_template) {
         return Err(fault("krb5_ccache_template", &r.krb5_ccache_template, why));
@@ -184,7 +185,9 @@ mod tests {
         assert!(check_template("KEYRING:persistent:%U")
             .unwrap_err()
             .contains("only FILE:"));
-        assert!(check_template("FILE:tmp/x").unwrap_err().contains("absolute"));
+        assert!(check_template("FILE:tmp/x")
+            .unwrap_err()
+            .contains("absolute"));
         assert!(check_template("FILE:/tmp/%x").unwrap_err().contains("%U"));
         assert_eq!(
             expand_ccache("FILE:/tmp/krb5cc_%U_%u%%", 1000, "alice"),

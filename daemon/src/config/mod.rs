@@ -95,10 +95,10 @@ pub use domain::{
     SearchBaseEntry, SearchBases, SearchScope,
 };
 pub use error::ConfigError;
-pub use kerberos::{expand_ccache, BindMethod, Krb5Config};
 pub use idmap::{
     agreement_warnings, build as build_idmap_with, AutoridOrder, AutoridStore, IdmapConfig,
 };
+pub use kerberos::{expand_ccache, BindMethod, Krb5Config};
 pub use roster_idmap::{DomainSet, IdmapSettings};
 pub use secret::SecretReader;
 pub use settings::{CacheSettings, DaemonSettings, NssSettings, MEMCACHE_SIZE_RANGE};

@@ -1040,7 +1040,12 @@ fn kerberos_keys_defaults_and_gssapi_when_the_keytab_exists() {
     .unwrap();
     let k = &c.domains[0].krb5;
     assert_eq!(
-        (k.realm.as_str(), k.principal.as_deref(), k.login, k.keep_ccache),
+        (
+            k.realm.as_str(),
+            k.principal.as_deref(),
+            k.login,
+            k.keep_ccache
+        ),
         ("CORP.TEST", Some("WEB1$"), false, true)
     );
     assert_eq!(k.ccache_template, "FILE:/run/user/%U/krb5cc");
@@ -1054,7 +1059,10 @@ fn kerberos_keys_refused_with_their_key() {
     ))
     .unwrap_err()
     .to_string();
-    assert!(e.contains("key `auth`") && e.contains("remove bind_dn"), "{e}");
+    assert!(
+        e.contains("key `auth`") && e.contains("remove bind_dn"),
+        "{e}"
+    );
     let e = parse(&format!(
         "{AD_DOMAIN}krb5_ccache_template = \"KEYRING:persistent:%U\"\n"
     ))

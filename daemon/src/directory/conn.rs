@@ -12,8 +12,8 @@
 
 mod probe;
 
-use super::records::{DirectoryError, DirectoryStatus, ServerStatus};
 use super::krb5::host::HostCreds;
+use super::records::{DirectoryError, DirectoryStatus, ServerStatus};
 use super::tls;
 use crate::clock::secs_since_epoch as unix;
 use crate::config::DomainConfig;

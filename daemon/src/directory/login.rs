@@ -217,7 +217,10 @@ impl Directory {
         Ok(match s {
             Some(s) if s.locked => BindResult::Locked,
             Some(s) if s.disabled => BindResult::Refused("the account is disabled".into()),
-            Some(s) if s.expires_at.is_some_and(|t| t <= crate::clock::unix_secs() as i64) => {
+            Some(s)
+                if s.expires_at
+                    .is_some_and(|t| t <= crate::clock::unix_secs() as i64) =>
+            {
                 BindResult::Refused("the account has expired".into())
             }
             _ => BindResult::Refused(

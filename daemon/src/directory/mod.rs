@@ -39,14 +39,14 @@ pub use entry::{
 /// DN parsing, public for the fuzz targets (fuzz/).
 pub use entry::{rdn_assertion, unescape_dn_value, user_name_from_dn};
 pub use flavour::Verdict;
+pub use krb5::login::UserTickets;
+pub use krb5::{KrbError, KrbFailure};
+pub use login::KrbLogin;
 pub use netgroup::{parse_triple, NetgroupRecord, TripleError};
 pub use records::{
     DirectoryError, DirectoryStatus, GroupRecord, GroupRef, ServerStatus, UserRecord,
 };
 pub use referral::ReferralCounts;
-pub use krb5::login::UserTickets;
-pub use krb5::{KrbError, KrbFailure};
-pub use login::KrbLogin;
 pub use session::{Answered, UserSession};
 
 use crate::config::{DomainConfig, DomainSet, SearchBase, SearchScope};

@@ -204,7 +204,11 @@ fn gssapi_bind_without_a_password_resolves_users_groups_and_initgroups() {
     // DC logged as a Kerberos authorization of a sealed connection.
     let log = rd.log();
     assert!(log.contains("bound with SASL GSSAPI"), "{}", tail(&log));
-    assert!(log.contains("host TGT acquired from the keytab"), "{}", tail(&log));
+    assert!(
+        log.contains("host TGT acquired from the keytab"),
+        "{}",
+        tail(&log)
+    );
     let seen = samba_log_of(&host.principal(), log_start);
     assert!(
         seen.iter()
@@ -234,13 +238,23 @@ fn kerberos_login_leaves_a_ticket_cache_of_the_user_until_close_session() {
 
     // authenticate + open_session: the cache exists, is alice's, mode
     // 0600, and holds her TGT; KRB5CCNAME names it in the session.
-    let p = pamtester(&ns, "alice", "authenticate open_session", &[AD_ALICE.password]);
+    let p = pamtester(
+        &ns,
+        "alice",
+        "authenticate open_session",
+        &[AD_ALICE.password],
+    );
     assert!(p.ok, "{}\nrosterd log:\n{}", p.text, tail(&rd.log()));
     let meta = std::fs::metadata(&cache)
         .unwrap_or_else(|e| panic!("{}: {e}\n{}", cache.display(), tail(&rd.log())));
     assert_eq!(meta.uid(), alice_uid);
     assert_eq!(meta.mode() & 0o777, 0o600);
-    let list = ok(&host, &ns, &format!("klist -c FILE:{}", cache.display()), &rd);
+    let list = ok(
+        &host,
+        &ns,
+        &format!("klist -c FILE:{}", cache.display()),
+        &rd,
+    );
     assert!(
         list.contains(&format!("Default principal: alice@{AD_REALM}"))
             && list.contains(&format!("krbtgt/{AD_REALM}@{AD_REALM}")),
@@ -268,7 +282,12 @@ fn kerberos_login_leaves_a_ticket_cache_of_the_user_until_close_session() {
 
     // A wrong password and a disabled account keep their codes, and get
     // no cache.
-    let p = pamtester(&ns, "alice", "authenticate open_session", &["wrong-Passw0rd"]);
+    let p = pamtester(
+        &ns,
+        "alice",
+        "authenticate open_session",
+        &["wrong-Passw0rd"],
+    );
     assert!(!p.ok && p.text.contains(says::AUTH_ERR), "{}", p.text);
     assert!(!cache.exists());
     let p = pamtester(&ns, AD_DAVE.name, "authenticate", &[AD_DAVE.password]);
@@ -322,7 +341,12 @@ fn a_keytab_whose_key_changed_on_the_dc_is_refused() {
         .namespace()
         .socket_dir(&rd.socket_dir())
         .pam_service(SERVICE, &service_file(""));
-    let p = pamtester(&ns, "alice", "authenticate open_session", &[AD_ALICE.password]);
+    let p = pamtester(
+        &ns,
+        "alice",
+        "authenticate open_session",
+        &[AD_ALICE.password],
+    );
     assert!(!p.ok, "{}", p.text);
     let log = rd.log();
     assert!(

@@ -369,11 +369,16 @@ pub(crate) struct Ccache<'c> {
 impl Ccache<'_> {
     /// Empties the cache and makes `client` its principal, then stores
     /// `creds` in it.
-    pub(crate) fn store(&self, client: &Principal<'_>, creds: &mut Creds<'_>) -> Result<(), KrbError> {
+    pub(crate) fn store(
+        &self,
+        client: &Principal<'_>,
+        creds: &mut Creds<'_>,
+    ) -> Result<(), KrbError> {
         // SAFETY: handles alive and of this context; the library copies
         // `creds` into the cache.
         let code = unsafe { sys::krb5_cc_initialize(self.ctx.ctx, self.cc, client.p) };
-        self.ctx.check(code, || "initializing a credential cache".into())?;
+        self.ctx
+            .check(code, || "initializing a credential cache".into())?;
         // SAFETY: as above.
         let code = unsafe { sys::krb5_cc_store_cred(self.ctx.ctx, self.cc, &mut *creds.c) };
         self.ctx.check(code, || "storing tickets".into())
