@@ -26,6 +26,8 @@ struct Host {
     dir: tempfile::TempDir,
     /// The computer account's name (`NAME`, principal `NAME$`).
     name: String,
+    /// The namespaces rosterd runs in (their files must outlive it).
+    daemon_namespaces: std::cell::RefCell<Vec<Namespace>>,
 }
 
 impl Host {
@@ -40,17 +42,29 @@ impl Host {
         let host = Host {
             dir,
             name: name.to_string(),
+            daemon_namespaces: Default::default(),
         };
         dc().samba_tool(&["computer", "create", name]);
+        host.set_password("Kr6!Host-Passw0rd-one");
         host.export_keytab();
         std::fs::write(host.krb5_conf(), krb5_conf()).expect("write krb5.conf");
         std::fs::create_dir_all(host.caches()).expect("ccache dir");
         host
     }
 
+    /// Sets the computer account's password (its keys), as a join does.
+    fn set_password(&self, password: &str) {
+        dc().samba_tool(&[
+            "user",
+            "setpassword",
+            &self.principal(),
+            &format!("--newpassword={password}"),
+        ]);
+    }
+
     fn export_keytab(&self) {
         let _ = std::fs::remove_file(self.keytab());
-        let principal = format!("--principal={}$", self.name.to_ascii_uppercase());
+        let principal = format!("--principal={}", self.principal());
         dc().samba_tool(&[
             "domain",
             "exportkeytab",
@@ -74,8 +88,10 @@ impl Host {
         self.dir.path().join("caches")
     }
 
+    /// The computer account's principal name as the keytab holds it
+    /// (Samba exports `name$`, lower case; adcli writes `NAME$`).
     fn principal(&self) -> String {
-        format!("{}$", self.name.to_ascii_uppercase())
+        format!("{}$", self.name)
     }
 
     /// A namespace with the DC's name in `/etc/hosts`.
@@ -110,7 +126,9 @@ impl Host {
             "env".to_string(),
             format!("KRB5_CONFIG={}", self.krb5_conf().display()),
         ];
-        wrapper.extend(self.namespace().wrapper());
+        let ns = self.namespace();
+        wrapper.extend(ns.wrapper());
+        self.daemon_namespaces.borrow_mut().push(ns);
         Rosterd::start_with(
             config,
             Launch {
@@ -303,10 +321,9 @@ fn kerberos_login_leaves_a_ticket_cache_of_the_user_until_close_session() {
 fn a_keytab_whose_key_changed_on_the_dc_is_refused() {
     let dc = dc();
     let host = Host::join("krbstale");
-    // The DC gets a new computer account of that name: another key than
-    // the exported one (what a spoofed KDC, or a stale keytab, amounts to).
-    dc.samba_tool(&["computer", "delete", "krbstale"]);
-    dc.samba_tool(&["computer", "create", "krbstale"]);
+    // The account's password changes on the DC: the exported key is not
+    // the DC's any more (what a spoofed KDC, or a stale keytab, amounts to).
+    host.set_password("Kr6!Host-Passw0rd-two");
 
     // The GSSAPI bind is refused, naming the keytab.
     let rd = host.rosterd(&host.gssapi_domain(""));
@@ -315,7 +332,7 @@ fn a_keytab_whose_key_changed_on_the_dc_is_refused() {
     assert_ne!(code, 0, "{out}");
     let log = rd.log();
     assert!(
-        log.contains("the KDC refuses the key of KRBSTALE$"),
+        log.contains("the KDC refuses the key of krbstale$"),
         "{}",
         tail(&log)
     );
