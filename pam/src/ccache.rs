@@ -88,3 +88,48 @@ pub fn remove(path: &str) -> std::io::Result<()> {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roster_proto::Secret;
+    use std::os::unix::fs::MetadataExt;
+
+    fn ticket(path: &Path, uid: u32) -> KrbTicket {
+        KrbTicket {
+            ccache: path.display().to_string(),
+            uid,
+            gid: uid,
+            keep: false,
+            data: Secret::new(b"\x05\x04ccache".to_vec()),
+        }
+    }
+
+    #[test]
+    fn written_private_to_the_user_replacing_a_link_without_following_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = nix_uid();
+        let path = dir.path().join("krb5cc_1000");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "untouched").unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        write(&ticket(&path, me)).unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.is_file(), "the link is replaced by a file");
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        assert_eq!(meta.uid(), me);
+        assert_eq!(std::fs::read(&path).unwrap(), b"\x05\x04ccache");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+        // No temporary file is left next to it.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        remove(&path.display().to_string()).unwrap();
+        assert!(!path.exists());
+        remove(&path.display().to_string()).unwrap();
+        assert!(write(&ticket(Path::new("relative/cc"), me)).is_err());
+    }
+
+    fn nix_uid() -> u32 {
+        // SAFETY: getuid(2) has no preconditions.
+        unsafe { libc::getuid() }
+    }
+}

@@ -166,7 +166,7 @@ impl Directory {
                     BindResult::PasswordExpired
                 }
             }
-            KrbFailure::NotVerified => {
+            KrbFailure::NotVerified | KrbFailure::UnknownService => {
                 return Err(DirectoryError::invalid(format!(
                     "domain \"{}\": the tickets of {user} do not pass verification with the keytab (a KDC that does not hold the host's key, or a keytab out of date): {e}",
                     self.cfg.name

@@ -159,6 +159,10 @@ impl HostCreds {
                 "domain \"{}\": no KDC of realm {} answers: {e}",
                 self.domain, self.realm
             )),
+            KrbFailure::UnknownService => DirectoryError::invalid(format!(
+                "domain \"{}\": the KDC has no such LDAP service principal (the URI must name the DC by a host name it has an ldap/ principal for): {e}",
+                self.domain
+            )),
             KrbFailure::WrongKey | KrbFailure::NotVerified => {
                 DirectoryError::invalid(format!(
                     "domain \"{}\": the KDC refuses the key of {} in {} (the computer account's password changed? join again): {e}",

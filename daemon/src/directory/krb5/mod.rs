@@ -45,8 +45,10 @@ pub enum KrbFailure {
     Revoked,
     /// The password has expired, or must be changed.
     KeyExpired,
-    /// The KDC does not know the principal.
+    /// The KDC does not know the (client) principal.
     UnknownPrincipal,
+    /// The KDC does not know the service principal asked for.
+    UnknownService,
     /// The tickets could not be verified with the keytab: the KDC does not
     /// hold the host's key (spoofed KDC, or a keytab out of date).
     NotVerified,
@@ -71,8 +73,8 @@ impl KrbError {
             KRB5KRB_AP_ERR_MODIFIED
             | KRB5KRB_AP_ERR_BADKEYVER
             | KRB5_KT_NOTFOUND
-            | KRB5_KT_KVNONOTFOUND
-            | KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN => KrbFailure::NotVerified,
+            | KRB5_KT_KVNONOTFOUND => KrbFailure::NotVerified,
+            KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN => KrbFailure::UnknownService,
             KRB5KRB_AP_ERR_SKEW => KrbFailure::Skew,
             _ => KrbFailure::Other,
         }
