@@ -358,9 +358,9 @@ impl SambaDc {
             format!("--option=pid directory={d}"),
             // LDAP, and the KDC on 127.0.0.1:88 for the Kerberos tests.
             "--option=server services=ldap kdc".to_string(),
-            // Authorization audit lines (the bind's authentication type and
-            // transport protection: GSSAPI, SEAL) in samba.log.
-            "--option=log level=1 auth_audit:3".to_string(),
+            // Authorization audit lines in samba.log (the JSON ones carry
+            // a bind's transport protection: SEAL, SIGN, TLS, NONE).
+            "--option=log level=1 auth_audit:3 auth_json_audit:3".to_string(),
             // A changed password stops working at once (Samba accepts the
             // previous one for 60 minutes by default).
             "--option=old password allowed period=0".to_string(),
