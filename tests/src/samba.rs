@@ -358,9 +358,9 @@ impl SambaDc {
             format!("--option=pid directory={d}"),
             // LDAP, and the KDC on 127.0.0.1:88 for the Kerberos tests.
             "--option=server services=ldap kdc".to_string(),
-            // Authorization audit lines in samba.log (the JSON ones carry
+            // Authorization audit lines in its output (the JSON ones carry
             // a bind's transport protection: SEAL, SIGN, TLS, NONE).
-            "--option=log level=1 auth_audit:3 auth_json_audit:3".to_string(),
+            "--option=log level=1 auth_audit:5 auth_json_audit:5".to_string(),
             // A changed password stops working at once (Samba accepts the
             // previous one for 60 minutes by default).
             "--option=old password allowed period=0".to_string(),
@@ -539,9 +539,10 @@ impl SambaDc {
         )
     }
 
-    /// Samba's own log (`samba.log` in the scratch directory).
+    /// Samba's own log: what `samba -i` writes to its output
+    /// (`samba.out` in the scratch directory).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.target().join("samba.log")).unwrap_or_default()
+        std::fs::read_to_string(self.target().join("samba.out")).unwrap_or_default()
     }
 
     /// The DC's scratch directory (removed on drop).

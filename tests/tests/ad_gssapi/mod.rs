@@ -237,7 +237,7 @@ fn gssapi_bind_without_a_password_resolves_users_groups_and_initgroups() {
     assert!(
         seen.iter()
             .any(|l| l.contains("Authorization") && l.contains("\"SEAL\"")),
-        "no sealed authorization of {} in samba.log: {seen:#?}",
+        "no sealed authorization of {} in the DC's log: {seen:#?}",
         host.principal()
     );
 }
