@@ -408,5 +408,4 @@ fn gssapi_bind_initgroups() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-
 }
