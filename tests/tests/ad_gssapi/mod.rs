@@ -204,7 +204,7 @@ fn samba_log_of(account: &str, from: usize) -> Vec<String> {
 }
 
 #[test]
-fn gssapi_bind_without_a_password_resolves_users_groups_and_initgroups() {
+fn gssapi_bind_without_a_password_resolves_users_and_groups() {
     let dc = dc();
     let host = Host::join("krbbind");
     let log_start = dc.log().len();
