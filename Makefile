@@ -9,9 +9,13 @@ PREFIX ?= /usr
 DESTDIR ?=
 MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 
+# Building rosterd needs MIT krb5's headers (GSSAPI binds, Kerberos logins)
+# and libclang for libgssapi-sys's bindgen.
+KRB5_BUILD_PACKAGES := libkrb5-dev libclang-dev
 # Debian packages the tests and the demo use.
 TEST_PACKAGES := slapd ldap-utils pamtester openssh-server sshpass rsync tar libpam0g-dev \
-                 libsss-idmap-dev libnfsidmap-dev libssl-dev pkg-config gcc util-linux mount procps openssl
+                 libsss-idmap-dev libnfsidmap-dev libssl-dev pkg-config gcc util-linux mount procps openssl \
+                 $(KRB5_BUILD_PACKAGES)
 # The Samba AD DC of the AD tests. Without Recommends: samba-ad-dc recommends
 # libnss-winbind and libpam-winbind, whose installation edits the host's
 # /etc/nsswitch.conf and PAM stack.
@@ -21,7 +25,8 @@ AD_TEST_PACKAGES := samba samba-ad-dc samba-ad-provision winbind krb5-user adcli
 # nsswitch.conf and the PAM stack (apt_install restores both) and would
 # start sssd/nslcd (apt_install's policy-rc.d keeps them stopped).
 BENCH_PACKAGES := sssd-ldap libnss-sss libpam-sss nslcd libnss-ldapd libpam-ldapd
-DEMO_PACKAGES := slapd ldap-utils pamtester libpam0g-dev libssl-dev pkg-config gcc util-linux mount openssl
+DEMO_PACKAGES := slapd ldap-utils pamtester libpam0g-dev libssl-dev pkg-config gcc util-linux mount openssl \
+                 $(KRB5_BUILD_PACKAGES)
 
 .PHONY: all build build-linted release test test-unit test-e2e e2e-ad e2e-nextest e2e-fixtures test-nextest lint lint-fmt demo deps-test deps-demo deps-bench bench soak clean install uninstall install-files \
 	deps-fuzz fuzz-build fuzz fuzz-smoke fuzz-seeds deps-deb deb

@@ -1,13 +1,14 @@
 //! `pam_sm_authenticate`: obtain the password (honouring `use_first_pass`
 //! and `try_first_pass`) and let the daemon verify it.
 
+use crate::ccache::Kept;
 use crate::daemon::Daemon;
 use crate::env::PamEnv;
 use crate::options::Options;
 use crate::user::directory_user;
 use crate::{log, reply};
 use pam::constants::PamResultCode;
-use roster_proto::{Request, Secret};
+use roster_proto::{PamCode, Request, Response, Secret};
 
 /// Authenticates the PAM user against the daemon.
 pub fn authenticate<E: PamEnv, D: Daemon>(
@@ -40,6 +41,19 @@ pub fn authenticate<E: PamEnv, D: Daemon>(
     };
     let result = daemon.call(&req);
     drop(req);
+    let result = match result {
+        // The tickets of a Kerberos login wait for open_session.
+        Ok(Response::PamTicket(reply, ticket)) => {
+            if reply.code == PamCode::Success {
+                env.keep_ticket(Kept {
+                    user: user.clone(),
+                    ticket,
+                });
+            }
+            Ok(Response::Pam(reply))
+        }
+        other => other,
+    };
     reply::finish(env, "authenticate", &user, opts.debug, result)
 }
 

@@ -1,6 +1,7 @@
 //! What the module needs from libpam, as a trait, so the decision flow can be
 //! tested without a PAM handle.
 
+use crate::ccache::{Kept, Written};
 use pam::constants::PamResultCode;
 use roster_proto::Secret;
 
@@ -26,4 +27,21 @@ pub trait PamEnv {
     fn info(&self, message: &str);
     /// Shows an error message.
     fn error(&self, message: &str);
+    /// Keeps the tickets of an authentication with the PAM handle until
+    /// open_session (`pam_set_data`).
+    fn keep_ticket(&mut self, _kept: Kept) {}
+    /// The tickets authenticate kept, if it ran in this process.
+    fn kept_ticket(&self) -> Option<Kept> {
+        None
+    }
+    /// Remembers the cache written at open_session, for close_session.
+    fn keep_written(&mut self, _written: Written) {}
+    /// The cache open_session wrote, if it ran in this process.
+    fn written(&self) -> Option<Written> {
+        None
+    }
+    /// Sets `NAME=value` in the PAM environment (`pam_putenv`).
+    fn putenv(&mut self, _entry: &str) -> Result<(), PamResultCode> {
+        Ok(())
+    }
 }

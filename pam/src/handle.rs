@@ -1,5 +1,6 @@
 //! [`PamEnv`] over a real libpam handle: the FFI edge of the module.
 
+use crate::ccache::{Kept, Written};
 use crate::env::PamEnv;
 use pam::constants::{PamResultCode, PAM_ERROR_MSG, PAM_PROMPT_ECHO_OFF, PAM_TEXT_INFO};
 use pam::conv::Conv;
@@ -21,7 +22,15 @@ extern "C" {
         item_type: libc::c_int,
         item: *const libc::c_void,
     ) -> libc::c_int;
+    fn pam_putenv(pamh: *mut PamHandle, name_value: *const libc::c_char) -> libc::c_int;
 }
+
+/// The `pam_set_data` key of the tickets kept by authenticate (always a
+/// [`Kept`]).
+const TICKET_KEY: &str = "roster_krb5_ticket";
+/// The `pam_set_data` key of the cache written at open_session (always a
+/// [`Written`]).
+const WRITTEN_KEY: &str = "roster_krb5_ccache";
 
 /// The PAM handle of the running hook.
 pub struct HandleEnv<'a> {
@@ -123,5 +132,40 @@ impl PamEnv for HandleEnv<'_> {
 
     fn error(&self, message: &str) {
         self.say(PAM_ERROR_MSG, message);
+    }
+
+    fn keep_ticket(&mut self, kept: Kept) {
+        // Dropped (its bytes wiped) by libpam's cleanup at pam_end.
+        let _ = self.pamh.set_data(TICKET_KEY, Box::new(kept));
+    }
+
+    fn kept_ticket(&self) -> Option<Kept> {
+        // SAFETY: only this module sets TICKET_KEY, always to a Kept.
+        unsafe { self.pamh.get_data::<Kept>(TICKET_KEY) }
+            .ok()
+            .cloned()
+    }
+
+    fn keep_written(&mut self, written: Written) {
+        let _ = self.pamh.set_data(WRITTEN_KEY, Box::new(written));
+    }
+
+    fn written(&self) -> Option<Written> {
+        // SAFETY: only this module sets WRITTEN_KEY, always to a Written.
+        unsafe { self.pamh.get_data::<Written>(WRITTEN_KEY) }
+            .ok()
+            .cloned()
+    }
+
+    fn putenv(&mut self, entry: &str) -> Result<(), PamResultCode> {
+        let c = std::ffi::CString::new(entry).map_err(|_| PamResultCode::PAM_BUF_ERR)?;
+        // SAFETY: `self.pamh` is the live handle of this hook call and `c`
+        // is a NUL-terminated string that outlives the call; libpam copies it.
+        let rc = unsafe { pam_putenv(self.pamh, c.as_ptr()) };
+        if rc == PamResultCode::PAM_SUCCESS as libc::c_int {
+            Ok(())
+        } else {
+            Err(PamResultCode::PAM_SYSTEM_ERR)
+        }
     }
 }

@@ -37,6 +37,7 @@
 
 pub mod account;
 pub mod authenticate;
+pub mod ccache;
 pub mod daemon;
 pub mod env;
 pub mod handle;
@@ -121,8 +122,10 @@ impl PamHooks for PamRoster {
         })
     }
 
-    fn sm_close_session(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
-        PamResultCode::PAM_SUCCESS
+    fn sm_close_session(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        run(pamh, args, flags, |env, _, o| {
+            session::close_session(env, o)
+        })
     }
 
     fn sm_setcred(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {

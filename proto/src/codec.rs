@@ -1,7 +1,9 @@
 //! Encoding and decoding of frames (see the crate docs for the layout).
 
 use crate::admin::{self, ADMIN_VERSION};
-use crate::types::{Group, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User};
+use crate::types::{
+    Group, KrbTicket, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User,
+};
 use crate::{MAX_FRAME_LEN, MAX_LIST_LEN, MAX_STRING_LEN, PROTOCOL_VERSION};
 use thiserror::Error;
 
@@ -414,6 +416,20 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
                 w.str(n);
             }
         }
+        Response::PamTicket(p, t) => {
+            w.u8(12);
+            w.u8(p.code as u8);
+            w.str(&p.message);
+            w.u32(p.notices.len() as u32);
+            for n in &p.notices {
+                w.str(n);
+            }
+            w.str(&t.ccache);
+            w.u32(t.uid);
+            w.u32(t.gid);
+            w.u8(t.keep as u8);
+            w.bytes(t.data.expose());
+        }
         Response::Netgroup(n) => {
             w.u8(9);
             w.str(&n.name);
@@ -499,6 +515,29 @@ pub fn decode_response(payload: &[u8]) -> Result<Response, DecodeError> {
                     message,
                     notices,
                 })
+            }
+            12 => {
+                let code = r.u8("pam.code")?;
+                let code = PamCode::from_u8(code).ok_or(DecodeError::UnknownPamCode(code))?;
+                let message = r.str("pam.message")?;
+                let n = r.count("pam.notices", 4)?;
+                let mut notices = Vec::with_capacity(n);
+                for _ in 0..n {
+                    notices.push(r.str("pam.notices")?);
+                }
+                let reply = PamReply {
+                    code,
+                    message,
+                    notices,
+                };
+                let ticket = KrbTicket {
+                    ccache: r.str("ticket.ccache")?,
+                    uid: r.u32("ticket.uid")?,
+                    gid: r.u32("ticket.gid")?,
+                    keep: r.u8("ticket.keep")? != 0,
+                    data: r.secret("ticket.data")?,
+                };
+                Response::PamTicket(reply, ticket)
             }
             9 => Response::Netgroup(r.netgroup()?),
             10 => {
@@ -642,6 +681,20 @@ mod tests {
                     "Your password has expired; grace logins remaining: 2.".into(),
                 ],
             }),
+            Response::PamTicket(
+                PamReply {
+                    code: PamCode::Success,
+                    message: String::new(),
+                    notices: vec!["Your password will expire in 3 days.".into()],
+                },
+                crate::KrbTicket {
+                    ccache: "/tmp/krb5cc_10001".into(),
+                    uid: 10001,
+                    gid: 10000,
+                    keep: false,
+                    data: Secret::new(vec![5, 4, 0, 12, 1, 2, 3]),
+                },
+            ),
             Response::NotFound,
             Response::Unavailable("no server".into()),
             Response::Error("bad".into()),

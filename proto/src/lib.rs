@@ -91,7 +91,11 @@
 //! untyped JSON, belonged to older releases), 9 `Netgroup` (`str name,
 //! list<Triple>`; a `Triple` is `str host, str user, str domain`, an empty
 //! field matching anything), 10 `SshKeys` (`list<str>`: one
-//! `type base64 [comment]` line per key; empty when the user has none).
+//! `type base64 [comment]` line per key; empty when the user has none),
+//! 12 `PamTicket` (`u8 code, str message, list<str> notices, str ccache, u32 uid, u32 gid,
+//! u8 keep, bytes data`: a successful authentication with the user's
+//! Kerberos tickets as a credential cache file, [`KrbTicket`]; answers
+//! request 20 of a domain with `krb5_auth`).
 //!
 //! The daemon's handlers carry a [`Failure`] (not found, unavailable,
 //! refused with a reason, invalid) up to the encoder: admin and status
@@ -126,7 +130,9 @@ pub use paths::{
     DAEMON_USER, DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_DIR, DEFAULT_STATE_DIR, LOOP_GUARD_ENV,
     NSS_SOCKET_NAME, PAM_SOCKET_NAME, PAM_USER_SOCKET_NAME,
 };
-pub use types::{Group, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User};
+pub use types::{
+    Group, KrbTicket, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User,
+};
 
 /// Version carried in every frame; a daemon refuses frames of another version.
 pub const PROTOCOL_VERSION: u16 = 1;

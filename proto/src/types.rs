@@ -297,6 +297,26 @@ impl PamReply {
     }
 }
 
+/// The Kerberos tickets of a login (a domain with `krb5_auth`): a TGT
+/// the KDC issued for the password, already verified with the host keytab,
+/// as the bytes of a `FILE:` credential cache. The PAM module writes them
+/// to `ccache` at open_session, owned by `uid`:`gid` (mode 0600), exports
+/// `KRB5CCNAME`, and removes the file at close_session unless `keep`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KrbTicket {
+    /// Absolute path of the user's credential cache file.
+    pub ccache: String,
+    /// Owner of the file.
+    pub uid: u32,
+    /// Group of the file.
+    pub gid: u32,
+    /// Leave the file at close_session (`krb5_keep_ccache`).
+    pub keep: bool,
+    /// The credential cache file's contents (holds a session key).
+    pub data: Secret,
+}
+
 /// A reply from the daemon.
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -330,6 +350,8 @@ pub enum Response {
     Admin(AdminAnswer),
     /// A PAM decision.
     Pam(PamReply),
+    /// A successful PAM authentication with the user's Kerberos tickets.
+    PamTicket(PamReply, KrbTicket),
     /// The object does not exist.
     NotFound,
     /// No directory answered and nothing usable is cached.

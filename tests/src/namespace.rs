@@ -45,11 +45,22 @@ pub struct Namespace {
 static INSTALL: Once = Once::new();
 
 /// Copies `libnss_roster.so` from the build into `/lib/<multiarch>/` as
-/// `libnss_roster.so.2` (once per test process; atomic replace).
+/// `libnss_roster.so.2` (once per test process; atomic replace, and only
+/// when the installed copy differs: a rename replaces the file's inode, and
+/// a parallel test bind-mounting over that path at that moment would fail
+/// with ENOENT).
 pub fn install_nss_module() -> PathBuf {
     let target = PathBuf::from(format!("/lib/{}/libnss_roster.so.2", paths::multiarch()));
     INSTALL.call_once(|| {
         let built = paths::module("libnss_roster.so");
+        let same =
+            |a: &std::path::Path, b: &std::path::Path| match (std::fs::read(a), std::fs::read(b)) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => false,
+            };
+        if same(&built, &target) {
+            return;
+        }
         let tmp = target.with_extension(format!("2.tmp{}", std::process::id()));
         std::fs::copy(&built, &tmp)
             .unwrap_or_else(|e| panic!("copy {} to {}: {e}", built.display(), tmp.display()));

@@ -445,6 +445,9 @@ impl SambaDc {
             // cldap: adcli's NetLogon ping; kdc: Kerberos and kpasswd;
             // dns: SRV discovery of the DC.
             "--option=server services=ldap cldap kdc dns".to_string(),
+            // Authorization audit lines in its output (the JSON ones carry
+            // a bind's transport protection: SEAL, SIGN, TLS, NONE).
+            "--option=log level=1 auth_audit:5 auth_json_audit:5".to_string(),
             // A changed password stops working at once (Samba accepts the
             // previous one for 60 minutes by default).
             "--option=old password allowed period=0".to_string(),
@@ -610,6 +613,45 @@ impl SambaDc {
         )
         .expect("write krb5.conf");
         path
+    }
+
+    /// The DC's smb.conf (for `samba-tool -s`).
+    pub fn smb_conf(&self) -> PathBuf {
+        self.target().join("etc/smb.conf")
+    }
+
+    /// Runs `samba-tool ARGS -s <the DC's smb.conf>` on the DC's own
+    /// database; panics with its output when it fails.
+    pub fn samba_tool(&self, args: &[&str]) -> String {
+        let conf = self.smb_conf();
+        run(
+            Command::new("samba-tool").args(args).arg("-s").arg(&conf),
+            &format!("samba-tool {}", args.join(" ")),
+        )
+    }
+
+    /// The DC's host name in the domain (`<host>.ad.example.test`: it is
+    /// named after this machine), the name its `ldap/` service principal has.
+    pub fn dc_host(&self) -> String {
+        let conf = std::fs::read_to_string(self.smb_conf()).unwrap_or_default();
+        let netbios = conf
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once('=')?;
+                (k.trim().eq_ignore_ascii_case("netbios name")).then(|| v.trim().to_string())
+            })
+            .expect("netbios name in smb.conf");
+        format!(
+            "{}.{}",
+            netbios.to_ascii_lowercase(),
+            AD_REALM.to_ascii_lowercase()
+        )
+    }
+
+    /// Samba's own log: what `samba -i` writes to its output
+    /// (`samba.out` in the scratch directory).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.target().join("samba.out")).unwrap_or_default()
     }
 
     /// The DC's scratch directory (removed on drop).

@@ -14,7 +14,6 @@ mod nfs;
 mod report;
 mod tls;
 
-
 use super::cli::TestArgs;
 use super::context::{idmap_of, select_domains, Ctx};
 use super::output::print_json;

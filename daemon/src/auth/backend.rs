@@ -7,7 +7,7 @@
 use crate::directory::DirectoryError;
 pub use crate::directory::{AccountInfo, BindResult, ChangeResult, PolicyNotice};
 use crate::resolver::Answer;
-use roster_proto::Secret;
+use roster_proto::{KrbTicket, Secret};
 use std::future::Future;
 use std::pin::Pin;
 use thiserror::Error;
@@ -129,6 +129,17 @@ impl From<DirectoryError> for AuthError {
     }
 }
 
+/// A password checked with the KDC (`krb5_auth`): the outcome, as a bind
+/// would give it, and the user's verified tickets when it was accepted.
+#[derive(Debug)]
+pub struct KrbChecked {
+    /// The outcome of the password check.
+    pub result: BindResult,
+    /// The tickets for the PAM module to store (none when the password was
+    /// refused, or accepted without tickets).
+    pub ticket: Option<KrbTicket>,
+}
+
 /// The directory operations behind the PAM decisions.
 pub trait AuthBackend: Send + Sync + 'static {
     /// The user called `name` (plain or `name@domain`).
@@ -145,6 +156,16 @@ pub trait AuthBackend: Send + Sync + 'static {
     /// such users are refused, the login belongs to the local account.
     fn shadowed_by_local(&self, user: &AuthUser) -> Option<String>;
     /// Checks `password` with a simple bind as `user` on a separate connection.
+    /// With `krb5_auth` on the user's domain: checks `password` with the
+    /// KDC (a TGT verified with the host keytab) instead of a bind. `None`
+    /// when the domain does not use Kerberos logins (the default).
+    fn krb5_login<'a>(
+        &'a self,
+        _user: &'a AuthUser,
+        _password: &'a Secret,
+    ) -> BoxFuture<'a, Option<Result<KrbChecked, AuthError>>> {
+        Box::pin(async { None })
+    }
     fn verify_password<'a>(
         &'a self,
         user: &'a AuthUser,

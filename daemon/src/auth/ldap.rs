@@ -6,11 +6,11 @@
 //! routes a user to its domain's directory.
 
 use super::backend::{
-    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, BoxFuture, ChangeResult,
+    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, BoxFuture, ChangeResult, KrbChecked,
 };
-use crate::directory::Directory;
+use crate::directory::{Directory, KrbLogin};
 use crate::resolver::{Answer, DomainError, ProviderError, Resolver};
-use roster_proto::Secret;
+use roster_proto::{KrbTicket, Secret};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -139,6 +139,56 @@ impl AuthBackend for DirectoryBackend {
                 .verify_password(&user.dn, password)
                 .await
                 .map_err(AuthError::from)
+        })
+    }
+
+    fn krb5_login<'a>(
+        &'a self,
+        user: &'a AuthUser,
+        password: &'a Secret,
+    ) -> BoxFuture<'a, Option<Result<KrbChecked, AuthError>>> {
+        Box::pin(async move {
+            let dir = match self.directory(&user.domain) {
+                Ok(d) => d,
+                Err(e) => return Some(Err(e)),
+            };
+            if !dir.config().krb5.login {
+                return None;
+            }
+            let checked = match dir.krb5_login(&user.name, &user.dn, password).await {
+                Err(e) => Err(AuthError::from(e)),
+                Ok(KrbLogin::Checked(result)) => Ok(KrbChecked {
+                    result,
+                    ticket: None,
+                }),
+                Ok(KrbLogin::Tickets(mut t)) => {
+                    let name = self.qualified(&user.name, &user.domain);
+                    let gid = match self.resolver.user_by_name(&name).await {
+                        Answer::Found(u, _) if u.dn == user.dn => Some(u.user.gid),
+                        _ => None,
+                    };
+                    let k = &dir.config().krb5;
+                    let ticket = gid.map(|gid| KrbTicket {
+                        ccache: crate::config::expand_ccache(
+                            &k.ccache_template,
+                            user.uid,
+                            &user.name,
+                        ),
+                        uid: user.uid,
+                        gid,
+                        keep: k.keep_ccache,
+                        data: Secret::new(std::mem::take(&mut *t.ccache)),
+                    });
+                    if ticket.is_none() {
+                        tracing::warn!(user = %user.name, domain = %user.domain, "password accepted by the KDC, but the user's group is not known now: no ticket cache");
+                    }
+                    Ok(KrbChecked {
+                        result: BindResult::Accepted(None),
+                        ticket,
+                    })
+                }
+            };
+            Some(checked)
         })
     }
 

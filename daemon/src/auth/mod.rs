@@ -31,7 +31,8 @@ mod tests;
 mod unpriv_tests;
 
 pub use backend::{
-    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, PolicyNotice,
+    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, KrbChecked,
+    PolicyNotice,
 };
 pub use credentials::{CredentialError, CredentialStore, OfflineRules};
 pub use hasher::HashCost;

@@ -46,6 +46,7 @@ impl PamAuth {
             message,
             reason,
             notices: Vec::new(),
+            ticket: None,
         };
         match self.backend.reset_password(&user, new).await {
             Ok(ChangeResult::Changed) => {

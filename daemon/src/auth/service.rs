@@ -7,7 +7,7 @@ use super::policy;
 use super::settings::{AuthSettings, DomainAuth};
 use crate::clock::{Clock, SystemClock};
 use crate::resolver::Answer;
-use roster_proto::{PamCode, PamReply, Request, Response, Secret};
+use roster_proto::{KrbTicket, PamCode, PamReply, Request, Response, Secret};
 use std::sync::{Arc, RwLock};
 
 /// A decision: the code, the message for the user, and the reason logged;
@@ -17,6 +17,8 @@ pub(super) struct Decision {
     pub(super) message: String,
     pub(super) reason: String,
     pub(super) notices: Vec<String>,
+    /// The user's Kerberos tickets of an accepted password (`krb5_auth`).
+    pub(super) ticket: Option<KrbTicket>,
 }
 
 impl Decision {
@@ -26,6 +28,7 @@ impl Decision {
             message: message.to_string(),
             reason: reason.into(),
             notices: Vec::new(),
+            ticket: None,
         }
     }
 }
@@ -103,7 +106,15 @@ impl PamAuth {
                 service,
                 rhost,
                 password,
-            } => self.authenticate(user, service, rhost, password).await,
+            } => {
+                let mut d = self.decide_authenticate(user, password).await;
+                let ticket = d.ticket.take();
+                let reply = Self::finish("authenticate", user, service, rhost, d);
+                return match ticket {
+                    Some(t) if reply.code == PamCode::Success => Response::PamTicket(reply, t),
+                    _ => Response::Pam(reply),
+                };
+            }
             Request::PamAccount {
                 user,
                 service,
@@ -190,7 +201,16 @@ impl PamAuth {
             return d;
         }
         let dom = self.domain(&user.domain);
-        match self.backend.verify_password(&user, password).await {
+        let (checked, ticket, by) = match self.backend.krb5_login(&user, password).await {
+            Some(Ok(k)) => (Ok(k.result), k.ticket, "the KDC"),
+            Some(Err(e)) => (Err(e), None, "the KDC"),
+            None => (
+                self.backend.verify_password(&user, password).await,
+                None,
+                "the directory",
+            ),
+        };
+        match checked {
             Ok(BindResult::Accepted(policy)) => {
                 if dom.cache_credentials {
                     self.remember(&user, password);
@@ -200,13 +220,19 @@ impl PamAuth {
                     PamCode::Success,
                     "",
                     format!(
-                        "password accepted by the directory (domain {}){}{}",
+                        "password accepted by {by} (domain {}){}{}{}",
                         user.domain,
+                        if ticket.is_some() {
+                            ", tickets verified with the host keytab"
+                        } else {
+                            ""
+                        },
                         if notices.is_empty() { "" } else { ": " },
                         notices.join(" ")
                     ),
                 );
                 d.notices = notices;
+                d.ticket = ticket;
                 d
             }
             Ok(BindResult::Locked) => Decision::new(

@@ -300,6 +300,8 @@ pub struct DomainConfig {
     /// AD site whose DCs are tried first when the DCs come from DNS
     /// (`ad_site`).
     pub ad_site: Option<String>,
+    /// Kerberos: how rosterd binds, and Kerberos logins.
+    pub krb5: super::kerberos::Krb5Config,
 }
 
 /// The host keytab when a domain sets no `keytab`.

@@ -79,6 +79,7 @@ mod error;
 mod files;
 mod idmap;
 mod idspace;
+pub mod kerberos;
 mod raw;
 mod resolve;
 mod secret;
@@ -94,6 +95,7 @@ pub use error::ConfigError;
 pub use idmap::{
     agreement_warnings, build as build_idmap_with, AutoridOrder, AutoridStore, IdmapConfig,
 };
+pub use kerberos::{expand_ccache, BindMethod, Krb5Config};
 pub use roster_idmap::{DomainSet, IdmapSettings};
 pub use secret::SecretReader;
 pub use settings::{CacheSettings, DaemonSettings, NssSettings, MEMCACHE_SIZE_RANGE};

@@ -122,6 +122,13 @@ pub(crate) struct RawDomain {
     pub ad_domain: Opt<String>,
     pub ad_site: Opt<String>,
     // --- end of join/discovery keys.
+    // Kerberos: GSSAPI binds and Kerberos logins (config/kerberos.rs).
+    pub auth: Opt<super::kerberos::BindMethod>,
+    pub krb5_realm: Opt<String>,
+    pub krb5_principal: Opt<String>,
+    pub krb5_auth: Opt<bool>,
+    pub krb5_ccache_template: Opt<String>,
+    pub krb5_keep_ccache: Opt<bool>,
 }
 
 /// `[domain.attributes]`.

@@ -44,6 +44,11 @@ fn fill(r: &RawDomain) -> Result<DomainConfig, Fault> {
         limit_to_groups = super::ad::served_group_names(&limit_to_groups, qualified_names, &name);
     }
     let bases = |b: &Opt<SearchBases>| Some(or(b, SearchBases::One(base_dn.clone())));
+    let keytab = r.keytab.as_ref().map_or_else(
+        || std::path::PathBuf::from(super::kerberos::DEFAULT_KEYTAB),
+        |v| v.get_ref().clone(),
+    );
+    let krb5 = super::kerberos::resolve(r, kind, &base_dn, &keytab)?;
     let default_attributes = RawAttributes::default();
     let attributes = r
         .attributes
@@ -58,7 +63,11 @@ fn fill(r: &RawDomain) -> Result<DomainConfig, Fault> {
             Duration::from_secs(300),
             false,
         )?,
-        start_tls: or(&r.start_tls, k.start_tls_on_plain_ldap && plain_ldap),
+        // A GSSAPI bind seals plain ldap:// itself.
+        start_tls: or(
+            &r.start_tls,
+            k.start_tls_on_plain_ldap && plain_ldap && !krb5.gssapi(),
+        ),
         tls_verify: or(&r.tls_verify, true),
         ca_file: r.ca_file.as_ref().map(|v| v.get_ref().clone()),
         ca_system: or(&r.ca_system, false),
@@ -155,6 +164,7 @@ fn fill(r: &RawDomain) -> Result<DomainConfig, Fault> {
         keytab: r.keytab.as_ref().map(|v| v.get_ref().clone()),
         ad_domain: r.ad_domain.as_ref().map(|v| v.get_ref().clone()),
         ad_site: r.ad_site.as_ref().map(|v| v.get_ref().clone()),
+        krb5,
         name,
         uris,
         base_dn,
@@ -235,7 +245,9 @@ fn connection(r: &RawDomain, d: &DomainConfig) -> Result<(), Fault> {
     }
     for text in &d.uris {
         let scheme = || {
-            fault("uris", &r.uris,
+            fault(
+                "uris",
+                &r.uris,
                 format!("\"{text}\": the scheme must be ldap:// or ldaps://"),
             )
         };

@@ -1056,3 +1056,86 @@ fn password_admin_keys_go_together_and_the_file_is_checked() {
         "{e}"
     );
 }
+
+const AD_DOMAIN: &str = r#"
+[[domain]]
+name = "ad"
+kind = "ad"
+uris = ["ldap://dc1.ad.example.test"]
+base_dn = "DC=ad,DC=example,DC=test"
+"#;
+
+#[test]
+fn kerberos_keys_defaults_and_gssapi_when_the_keytab_exists() {
+    // No keytab at the default path on a test host: simple binds.
+    let c = parse(AD_DOMAIN).unwrap();
+    let d = &c.domains[0];
+    assert_eq!(d.keytab_path(), PathBuf::from("/etc/krb5.keytab"));
+    assert_eq!(d.krb5.realm, "AD.EXAMPLE.TEST");
+    if !std::path::Path::new("/etc/krb5.keytab").exists() {
+        assert_eq!(d.krb5.auth, BindMethod::Simple);
+        assert!(!d.krb5.login);
+        assert!(d.start_tls, "a simple-bind AD domain gets StartTLS");
+    }
+    assert_eq!(d.krb5.ccache_template, "FILE:/tmp/krb5cc_%U");
+    assert!(!d.krb5.keep_ccache);
+
+    // A keytab that exists, no bind_dn: GSSAPI, Kerberos logins, and
+    // no StartTLS (the SASL layer seals plain ldap://).
+    let dir = tempfile::tempdir().unwrap();
+    let kt = dir.path().join("krb5.keytab");
+    std::fs::write(&kt, [5u8, 2]).unwrap();
+    let c = parse(&format!("{AD_DOMAIN}keytab = \"{}\"\n", kt.display())).unwrap();
+    let d = &c.domains[0];
+    assert_eq!(d.krb5.auth, BindMethod::Gssapi);
+    assert!(d.krb5.login);
+    assert!(!d.start_tls);
+    assert_eq!(d.krb5.principal, None);
+
+    // Every key set.
+    let c = parse(&format!(
+        "{AD_DOMAIN}keytab = \"{}\"\nauth = \"gssapi\"\nkrb5_realm = \"CORP.TEST\"\n\
+         krb5_principal = \"WEB1$\"\nkrb5_auth = false\n\
+         krb5_ccache_template = \"FILE:/run/user/%U/krb5cc\"\nkrb5_keep_ccache = true\n",
+        kt.display()
+    ))
+    .unwrap();
+    let k = &c.domains[0].krb5;
+    assert_eq!(
+        (
+            k.realm.as_str(),
+            k.principal.as_deref(),
+            k.login,
+            k.keep_ccache
+        ),
+        ("CORP.TEST", Some("WEB1$"), false, true)
+    );
+    assert_eq!(k.ccache_template, "FILE:/run/user/%U/krb5cc");
+}
+
+#[test]
+fn kerberos_keys_refused_with_their_key() {
+    let e = parse(&format!(
+        "{AD_DOMAIN}auth = \"gssapi\"\nbind_dn = \"svc@ad.example.test\"\n\
+         bind_password_file = \"/nonexistent\"\nallow_insecure_bind = true\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("key `auth`") && e.contains("remove bind_dn"),
+        "{e}"
+    );
+    let e = parse(&format!(
+        "{AD_DOMAIN}krb5_ccache_template = \"KEYRING:persistent:%U\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("krb5_ccache_template") && e.contains("only FILE:"),
+        "{e}"
+    );
+    let e = parse(&format!("{AD_DOMAIN}auth = \"kerberos\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("auth"), "{e}");
+}

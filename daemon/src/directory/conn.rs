@@ -20,6 +20,7 @@
 mod probe;
 
 use super::discovery::{self, SrvResolver, SystemResolver};
+use super::krb5::host::HostCreds;
 use super::records::{DirectoryError, DirectoryStatus, ServerStatus};
 use super::tls;
 use crate::clock::secs_since_epoch as unix;
@@ -117,6 +118,8 @@ pub(crate) struct Pool {
     live: Mutex<Option<Live>>,
     /// Held while a new connection is made (one attempt at a time).
     connecting: tokio::sync::Mutex<()>,
+    /// The host's Kerberos credentials (`auth = "gssapi"`).
+    host: Option<Arc<HostCreds>>,
 }
 
 /// Is this ldap3 error about the connection (server gone, TLS, timeout)
@@ -155,7 +158,9 @@ impl Pool {
             })
             .collect();
         let discovery = cfg.discovers_servers().then_some(resolver);
+        let host = cfg.krb5.gssapi().then(|| Arc::new(HostCreds::new(&cfg)));
         Ok(Arc::new_cyclic(|me| Pool {
+            host,
             me: me.clone(),
             cfg,
             connector,
@@ -563,6 +568,9 @@ impl Pool {
     /// Binds `ldap`, connected to `uri`, as the service account (or leaves
     /// it anonymous).
     async fn bind_service(&self, mut ldap: Ldap, uri: &str) -> Result<Ldap, DirectoryError> {
+        if let Some(host) = &self.host {
+            return self.bind_gssapi(ldap, uri, host.clone()).await;
+        }
         let (Some(dn), Some(pw)) = (&self.cfg.bind_dn, &self.cfg.bind_password) else {
             return Ok(ldap);
         };
@@ -608,6 +616,89 @@ impl Pool {
                 format!("bind as {dn} refused by {uri}: rc={} {}", r.rc, r.text),
             )),
         }
+    }
+
+    /// Binds `ldap`, connected to `uri`, with SASL GSSAPI as the host
+    /// principal: the host's TGT and a ticket for `ldap/HOST@REALM` are
+    /// made ready on a blocking thread (the KDC's answers bounded by
+    /// `op_timeout`), then ldap3 runs the SASL exchange, which on a plain
+    /// `ldap://` connection installs Kerberos sealing (confidentiality and
+    /// integrity) of every later message.
+    async fn bind_gssapi(
+        &self,
+        mut ldap: Ldap,
+        uri: &str,
+        host: Arc<HostCreds>,
+    ) -> Result<Ldap, DirectoryError> {
+        let Some((server, _)) = crate::uri::parse(uri).ok().and_then(|u| u.tcp_addr()) else {
+            return Err(DirectoryError::invalid(format!(
+                "domain \"{}\": no host name in {uri} for the GSSAPI bind",
+                self.cfg.name
+            )));
+        };
+        let service = host.ldap_service(&server);
+        let op = self.cfg.op_timeout;
+        let (h, svc) = (host.clone(), service.clone());
+        let prepared =
+            tokio::time::timeout(op, tokio::task::spawn_blocking(move || h.prepare(&svc))).await;
+        let ccache = match prepared {
+            Err(_) => {
+                return Err(DirectoryError::unavailable(format!(
+                    "Kerberos: no ticket for {service} within op_timeout {op:?}"
+                )))
+            }
+            Ok(Err(e)) => {
+                return Err(DirectoryError::unavailable(format!(
+                    "Kerberos task failed: {e}"
+                )))
+            }
+            Ok(Ok(Err(e))) => return Err(host.error(e)),
+            Ok(Ok(Ok(cc))) => cc,
+        };
+        let cred = host.credential(&ccache)?;
+        // ldap3 asks for "ldap/" + this: the service principal with its realm.
+        let target = service.trim_start_matches("ldap/").to_string();
+        let who = host.principal();
+        let res = tokio::time::timeout(
+            op,
+            ldap.with_timeout(op).sasl_gssapi_cred_bind(cred, &target),
+        )
+        .await;
+        match res {
+            Err(_) | Ok(Err(LdapError::Timeout { .. })) => Err(DirectoryError::unavailable(
+                format!("GSSAPI bind timeout after {op:?}"),
+            )),
+            Ok(Err(e @ (LdapError::GssapiOperationError(_) | LdapError::NoGssapiToken))) => {
+                Err(DirectoryError::invalid(format!(
+                    "domain \"{}\": GSSAPI bind as {who} to {uri} ({service}) failed: {e}",
+                    self.cfg.name
+                )))
+            }
+            Ok(Err(e)) if is_connection_error(&e) => {
+                Err(DirectoryError::unavailable_from("GSSAPI bind failed", e))
+            }
+            Ok(Err(e)) => Err(DirectoryError::refused_from(
+                format!("GSSAPI bind as {who}"),
+                e,
+            )),
+            Ok(Ok(r)) if r.rc == 0 => {
+                tracing::debug!(domain = %self.cfg.name, %uri, principal = %who, "bound with SASL GSSAPI");
+                Ok(ldap)
+            }
+            Ok(Ok(r)) if matches!(r.rc, 51 | 52) => Err(DirectoryError::unavailable(format!(
+                "GSSAPI bind as {who}: server busy or unavailable (rc={})",
+                r.rc
+            ))),
+            Ok(Ok(r)) => Err(DirectoryError::invalid(format!(
+                "domain \"{}\": GSSAPI bind as {who} refused by {uri}: rc={} {}",
+                self.cfg.name, r.rc, r.text
+            ))),
+        }
+    }
+
+    /// The host's Kerberos credentials, when the domain binds with GSSAPI.
+    pub(crate) fn host_creds(&self) -> Option<&Arc<HostCreds>> {
+        self.host.as_ref()
     }
 
     /// Forgets the live connection of server `index` after it failed; with

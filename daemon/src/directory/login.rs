@@ -7,8 +7,12 @@
 
 use super::account::{AccountInfo, BindResult, ChangeResult};
 use super::flavour::by_flavour;
-use super::{Directory, DirectoryError};
+use super::krb5::host::HostCreds;
+use super::krb5::login::UserTickets;
+use super::krb5::{self, KrbError, KrbFailure};
+use super::{ad, Directory, DirectoryError};
 use roster_proto::Secret;
+use zeroize::Zeroizing;
 
 /// The password as text, or `None` when it is empty or not UTF-8 (neither
 /// can be right: no bind is made with it).
@@ -87,3 +91,163 @@ impl Directory {
         by_flavour!(self, f => f.change_password(self, dn, old, new).await)
     }
 }
+
+/// The outcome of a Kerberos login ([`Directory::krb5_login`]).
+#[derive(Debug)]
+pub enum KrbLogin {
+    /// The KDC accepted the password; the tickets passed verification
+    /// with the host keytab.
+    Tickets(UserTickets),
+    /// No tickets: the password check's outcome as a bind would give it
+    /// (refused, or accepted when the password is right but must be
+    /// changed).
+    Checked(BindResult),
+}
+
+impl Directory {
+    /// The host principal whose key in the keytab verifies users' tickets.
+    fn host_principal(&self) -> String {
+        match self.pool.host_creds() {
+            Some(h) => h.principal().to_string(),
+            None => HostCreds::new(&self.cfg).principal().to_string(),
+        }
+    }
+
+    /// Checks `password` of the user `name` (at `dn`) with the KDC of the
+    /// domain's realm (`krb5_auth`): a TGT verified with the host keytab.
+    /// Bounded by `op_timeout`; `Unavailable` at once while the domain is
+    /// offline, and when no KDC answers. A KDC whose tickets do not pass
+    /// verification is a configuration error (`Invalid`), never a login.
+    pub async fn krb5_login(
+        &self,
+        name: &str,
+        dn: &str,
+        password: &Secret,
+    ) -> Result<KrbLogin, DirectoryError> {
+        let Some(pw) = usable(password) else {
+            return Ok(KrbLogin::Checked(BindResult::InvalidCredentials));
+        };
+        self.pool.check_online()?;
+        let short = name.split('@').next().unwrap_or(name);
+        let user = format!("{short}@{}", self.cfg.krb5.realm);
+        let host = self.host_principal();
+        let keytab = self.cfg.keytab_path();
+        let secret = Zeroizing::new(pw.as_bytes().to_vec());
+        let principal = user.clone();
+        let done = self
+            .blocking(move || krb5::login::login(&principal, &secret, &host, &keytab))
+            .await?;
+        let e = match done {
+            Ok(t) => return Ok(KrbLogin::Tickets(t)),
+            Err(e) => e,
+        };
+        let checked = match e.failure() {
+            KrbFailure::Unreachable => {
+                return Err(DirectoryError::unavailable(format!(
+                    "domain \"{}\": no KDC of realm {} answers: {e}",
+                    self.cfg.name, self.cfg.krb5.realm
+                )))
+            }
+            KrbFailure::WrongKey | KrbFailure::UnknownPrincipal => BindResult::InvalidCredentials,
+            KrbFailure::Revoked => self.revoked(dn).await?,
+            KrbFailure::KeyExpired => {
+                let secret = Zeroizing::new(pw.as_bytes().to_vec());
+                let principal = user.clone();
+                let right = self
+                    .blocking(move || {
+                        krb5::login::expired_password_is_right(&principal, &secret)
+                    })
+                    .await?
+                    .map_err(|e| self.krb5_error(e))?;
+                if !right {
+                    BindResult::InvalidCredentials
+                } else if self.must_change(dn).await? {
+                    // As AD's bind answers it (773): right, and account
+                    // management asks for a new password.
+                    BindResult::Accepted(None)
+                } else {
+                    BindResult::PasswordExpired
+                }
+            }
+            KrbFailure::NotVerified | KrbFailure::UnknownService => {
+                return Err(DirectoryError::invalid(format!(
+                    "domain \"{}\": the tickets of {user} do not pass verification with the keytab (a KDC that does not hold the host's key, or a keytab out of date): {e}",
+                    self.cfg.name
+                )))
+            }
+            _ => return Err(self.krb5_error(e)),
+        };
+        Ok(KrbLogin::Checked(checked))
+    }
+
+    fn krb5_error(&self, e: KrbError) -> DirectoryError {
+        match e.failure() {
+            KrbFailure::Unreachable => DirectoryError::unavailable(format!(
+                "domain \"{}\": no KDC answers: {e}",
+                self.cfg.name
+            )),
+            _ => DirectoryError::invalid(format!("domain \"{}\": Kerberos: {e}", self.cfg.name)),
+        }
+    }
+
+    /// Runs a blocking Kerberos call on a blocking thread, bounded by
+    /// `op_timeout` (a call still waiting on a KDC then finishes unseen).
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, DirectoryError> {
+        let op = self.cfg.op_timeout;
+        match tokio::time::timeout(op, tokio::task::spawn_blocking(f)).await {
+            Err(_) => Err(DirectoryError::unavailable(format!(
+                "domain \"{}\": no answer from the KDC within op_timeout {op:?}",
+                self.cfg.name
+            ))),
+            Ok(Err(e)) => Err(DirectoryError::unavailable(format!(
+                "domain \"{}\": Kerberos task failed: {e}",
+                self.cfg.name
+            ))),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+
+    /// The KDC refused the account ("client revoked"): why, from its
+    /// entry (disabled, locked out, expired).
+    async fn revoked(&self, dn: &str) -> Result<BindResult, DirectoryError> {
+        let entry = self
+            .read_entry(dn, "(objectClass=*)", &AD_STATE_ATTRS)
+            .await?;
+        let s = entry.as_ref().map(ad::mapping::account_state);
+        Ok(match s {
+            Some(s) if s.locked => BindResult::Locked,
+            Some(s) if s.disabled => BindResult::Refused("the account is disabled".into()),
+            Some(s)
+                if s.expires_at
+                    .is_some_and(|t| t <= crate::clock::unix_secs() as i64) =>
+            {
+                BindResult::Refused("the account has expired".into())
+            }
+            _ => BindResult::Refused(
+                "the KDC refuses the account (disabled, locked out or expired)".into(),
+            ),
+        })
+    }
+
+    /// Whether the user at `dn` must change the password (`pwdLastSet` 0).
+    async fn must_change(&self, dn: &str) -> Result<bool, DirectoryError> {
+        let entry = self
+            .read_entry(dn, "(objectClass=*)", &AD_STATE_ATTRS)
+            .await?;
+        Ok(entry
+            .as_ref()
+            .map(ad::mapping::account_state)
+            .is_some_and(|s| s.must_change))
+    }
+}
+
+/// The attributes of an AD account's state.
+const AD_STATE_ATTRS: [&str; 4] = [
+    "userAccountControl",
+    "accountExpires",
+    "pwdLastSet",
+    "lockoutTime",
+];

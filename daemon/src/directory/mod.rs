@@ -19,6 +19,7 @@ pub mod discovery;
 mod entry;
 mod flavour;
 pub(crate) mod idmap_store;
+pub(crate) mod krb5;
 pub(crate) mod lifecycle;
 mod login;
 mod nesting;
@@ -41,6 +42,9 @@ pub use entry::{
     EntryRejected,
 };
 pub use flavour::Verdict;
+pub use krb5::login::UserTickets;
+pub use krb5::{KrbError, KrbFailure};
+pub use login::KrbLogin;
 pub use netgroup::{parse_triple, NetgroupRecord, TripleError};
 pub use records::{
     DirectoryError, DirectoryStatus, GroupRecord, GroupRef, ServerStatus, UserRecord,

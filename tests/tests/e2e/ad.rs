@@ -6,9 +6,10 @@
 //! (`ad_lifecycle`), an LDAP domain (slapd) served next to the AD one, and
 //! files copied between two simulated hosts (`ad_hosts`).
 
+mod ad_gssapi;
 mod ad_hosts;
-mod ad_lifecycle;
 mod ad_join;
+mod ad_lifecycle;
 mod ad_names;
 mod ad_nfs;
 use crate::hosts_common;
@@ -417,11 +418,7 @@ fn pam_refuses_disabled_and_expired_accounts_and_asks_for_a_new_password() {
     let secrets = tempfile::tempdir().expect("temp dir");
     let admin_pw = secrets.path().join("password_admin");
     std::fs::write(&admin_pw, roster_e2e::samba::AD_ADMIN_PASSWORD).expect("write");
-    std::fs::set_permissions(
-        &admin_pw,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .expect("chmod");
+    roster_e2e::daemon_user::give_secret(&admin_pw);
     let (rd2, _dir2) = rosterd(&format!(
         "password_admin_dn = \"Administrator@{}\"\npassword_admin_password_file = \"{}\"\n",
         roster_e2e::samba::AD_REALM.to_ascii_lowercase(),

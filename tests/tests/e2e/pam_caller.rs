@@ -14,7 +14,6 @@ use pam_common::{
 use roster_e2e::config::Transport;
 use roster_e2e::dataset::{PASSWORD_ADMIN_DN, PASSWORD_ADMIN_PASSWORD};
 use roster_e2e::slapd::Slapd;
-use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -121,11 +120,11 @@ fn a_user_authenticates_itself_only_and_failures_are_slowed() {
     );
 }
 
-/// Writes the password admin's password file (root, 0600) in `dir`.
+/// Writes the password admin's password file (root:_roster, 0640) in `dir`.
 fn admin_password_file(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("password_admin");
     std::fs::write(&path, PASSWORD_ADMIN_PASSWORD).expect("write password file");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    roster_e2e::daemon_user::give_secret(&path);
     path
 }
 
