@@ -34,8 +34,8 @@ pub struct Krb5Config {
     /// `auth`: `"gssapi"` by default for `kind = "ad"` when the keytab
     /// exists and no `bind_dn` is set; `"simple"` otherwise.
     pub auth: BindMethod,
-    /// `krb5_realm`: the Kerberos realm (default: the `DC=` components of
-    /// `base_dn`, upper case).
+    /// `krb5_realm`: the Kerberos realm (default: `ad_domain`, else the
+    /// `DC=` components of `base_dn`, upper case).
     pub realm: String,
     /// `krb5_principal`: the principal rosterd authenticates as with the
     /// keytab (default: `SHORTHOSTNAME$@REALM`, the computer account
@@ -94,14 +94,6 @@ pub(crate) fn resolve(
             "auth = \"gssapi\" binds as the host principal from the keytab: remove bind_dn and bind_password_file",
         ));
     }
-    let realm = or(&r.krb5_realm, realm_of(base_dn));
-    if realm.is_empty() || realm.chars().any(|c| c.is_whitespace() || c == '@') {
-        return Err(fault(
-            "krb5_realm",
-            &r.krb5_realm,
-            format!("\"{realm}\" is not a realm (base_dn has no DC= components: set krb5_realm)"),
-        ));
-    }
     let principal = r.krb5_principal.as_ref().map(|v| v.get_ref().clone());
     if let Some(p) = &principal {
         if p.trim().is_empty() || p.chars().any(char::is_whitespace) {
@@ -116,6 +108,25 @@ pub(crate) fn resolve(
         &r.krb5_auth,
         auth == BindMethod::Gssapi && kind == DomainKind::Ad,
     );
+    // The realm: `krb5_realm`, else the AD domain's DNS name (`ad_domain`),
+    // else the `DC=` components of `base_dn`; checked only where Kerberos
+    // is used (a simple-bind domain without DC= components needs none).
+    let realm = r.krb5_realm.as_ref().map_or_else(
+        || {
+            r.ad_domain
+                .as_ref()
+                .map_or_else(|| realm_of(base_dn), |d| d.get_ref().to_ascii_uppercase())
+        },
+        |v| v.get_ref().clone(),
+    );
+    let uses_kerberos = auth == BindMethod::Gssapi || login || r.krb5_realm.is_some();
+    if uses_kerberos && (realm.is_empty() || realm.chars().any(|c| c.is_whitespace() || c == '@')) {
+        return Err(fault(
+            "krb5_realm",
+            &r.krb5_realm,
+            format!("\"{realm}\" is not a realm (base_dn has no DC= components: set krb5_realm)"),
+        ));
+    }
     let ccache_template = or(&r.krb5_ccache_template, DEFAULT_CCACHE_TEMPLATE.into());
     if let Err(why) = check_template(&ccache_template) {
         return Err(fault("krb5_ccache_template", &r.krb5_ccache_template, why));
