@@ -169,6 +169,24 @@ impl<'a> Reader<'a> {
     fn secret(&mut self, field: &'static str) -> Result<Secret, DecodeError> {
         Ok(Secret::new(self.bytes(field)?.to_vec()))
     }
+    /// A PAM reply with notices (reply kinds 11 and 12): `u8 code,
+    /// str message, list<str> notices`.
+    fn pam_reply_with_notices(&mut self) -> Result<PamReply, DecodeError> {
+        let code = self.u8("pam.code")?;
+        let code = PamCode::from_u8(code).ok_or(DecodeError::UnknownPamCode(code))?;
+        let message = self.str("pam.message")?;
+        let n = self.count("pam.notices", 4)?;
+        let mut notices = Vec::with_capacity(n);
+        for _ in 0..n {
+            notices.push(self.str("pam.notices")?);
+        }
+        Ok(PamReply {
+            code,
+            message,
+            notices,
+        })
+    }
+
     fn count(&mut self, field: &'static str, min_item: usize) -> Result<usize, DecodeError> {
         let n = self.u32(field)? as usize;
         // Each item needs at least `min_item` bytes: refuse counts the body
@@ -501,35 +519,9 @@ pub fn decode_response(payload: &[u8]) -> Result<Response, DecodeError> {
                 let code = PamCode::from_u8(code).ok_or(DecodeError::UnknownPamCode(code))?;
                 Response::Pam(PamReply::new(code, r.str("pam.message")?))
             }
-            11 => {
-                let code = r.u8("pam.code")?;
-                let code = PamCode::from_u8(code).ok_or(DecodeError::UnknownPamCode(code))?;
-                let message = r.str("pam.message")?;
-                let n = r.count("pam.notices", 4)?;
-                let mut notices = Vec::with_capacity(n);
-                for _ in 0..n {
-                    notices.push(r.str("pam.notices")?);
-                }
-                Response::Pam(PamReply {
-                    code,
-                    message,
-                    notices,
-                })
-            }
+            11 => Response::Pam(r.pam_reply_with_notices()?),
             12 => {
-                let code = r.u8("pam.code")?;
-                let code = PamCode::from_u8(code).ok_or(DecodeError::UnknownPamCode(code))?;
-                let message = r.str("pam.message")?;
-                let n = r.count("pam.notices", 4)?;
-                let mut notices = Vec::with_capacity(n);
-                for _ in 0..n {
-                    notices.push(r.str("pam.notices")?);
-                }
-                let reply = PamReply {
-                    code,
-                    message,
-                    notices,
-                };
+                let reply = r.pam_reply_with_notices()?;
                 let ticket = KrbTicket {
                     ccache: r.str("ticket.ccache")?,
                     uid: r.u32("ticket.uid")?,

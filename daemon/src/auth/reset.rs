@@ -18,29 +18,10 @@ impl PamAuth {
     }
 
     pub(super) async fn decide_reset(&self, name: &str, new: &Secret) -> Decision {
-        if new.is_empty() {
-            return Decision::new(
-                PamCode::AuthtokErr,
-                "No password has been supplied.",
-                "empty new password",
-            );
-        }
-        let user = match self.backend.find_user(name).await {
-            Answer::Found(u, _) => u,
-            Answer::NotFound => {
-                return Decision::new(PamCode::UserUnknown, "", "not a directory user")
-            }
-            Answer::Unavailable(why) => {
-                return Decision::new(
-                    PamCode::AuthtokErr,
-                    "The directory is unreachable: password not changed",
-                    why.to_string(),
-                )
-            }
+        let user = match self.password_target(name, new).await {
+            Ok(u) => u,
+            Err(d) => return d,
         };
-        if let Some(d) = self.shadowed(&user) {
-            return d;
-        }
         let unchanged = |message: String, reason: String| Decision {
             code: PamCode::AuthtokErr,
             message,

@@ -54,6 +54,44 @@ fn cred_key(domain: &str, name: &str) -> String {
 }
 
 impl PamAuth {
+    /// The directory account whose password is set to `new` (a change or
+    /// a root reset): refused when `new` is empty, unknown, unreachable or
+    /// shadowed by a local account.
+    pub(super) async fn password_target(
+        &self,
+        name: &str,
+        new: &Secret,
+    ) -> Result<AuthUser, Decision> {
+        if new.is_empty() {
+            return Err(Decision::new(
+                PamCode::AuthtokErr,
+                "No password has been supplied.",
+                "empty new password",
+            ));
+        }
+        let user = match self.backend.find_user(name).await {
+            Answer::Found(u, _) => u,
+            Answer::NotFound => {
+                return Err(Decision::new(
+                    PamCode::UserUnknown,
+                    "",
+                    "not a directory user",
+                ))
+            }
+            Answer::Unavailable(why) => {
+                return Err(Decision::new(
+                    PamCode::AuthtokErr,
+                    "The directory is unreachable: password not changed",
+                    why.to_string(),
+                ))
+            }
+        };
+        match self.shadowed(&user) {
+            Some(d) => Err(d),
+            None => Ok(user),
+        }
+    }
+
     /// The service over `backend`, with per-domain `settings` and the
     /// credential cache `creds`.
     pub fn new(
@@ -639,29 +677,10 @@ impl PamAuth {
                 "empty current password refused before any bind",
             );
         }
-        if new.is_empty() {
-            return Decision::new(
-                PamCode::AuthtokErr,
-                "No password has been supplied.",
-                "empty new password",
-            );
-        }
-        let user = match self.backend.find_user(name).await {
-            Answer::Found(u, _) => u,
-            Answer::NotFound => {
-                return Decision::new(PamCode::UserUnknown, "", "not a directory user")
-            }
-            Answer::Unavailable(why) => {
-                return Decision::new(
-                    PamCode::AuthtokErr,
-                    "The directory is unreachable: password not changed",
-                    why.to_string(),
-                )
-            }
+        let user = match self.password_target(name, new).await {
+            Ok(u) => u,
+            Err(d) => return d,
         };
-        if let Some(d) = self.shadowed(&user) {
-            return d;
-        }
         match self.backend.change_password(&user, old, new).await {
             Ok(ChangeResult::Changed) => {
                 if self.domain(&user.domain).cache_credentials {
