@@ -7,7 +7,6 @@
 
 use super::backend::{AuthError, ChangeResult};
 use super::service::{Decision, PamAuth};
-use crate::resolver::Answer;
 use roster_proto::{PamCode, PamReply, Secret};
 
 impl PamAuth {
