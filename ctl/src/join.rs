@@ -58,20 +58,26 @@ struct Target {
     keytab: PathBuf,
 }
 
-/// Runs `rosterctl join`.
-pub fn join(ctx: &Ctx, a: &JoinArgs) -> anyhow::Result<ExitCode> {
-    let t = target(ctx, a)?;
-    let password = password(a)?;
-    let mut args = vec![
-        "join".to_string(),
+/// The arguments `join` and `delete-computer` share: the domain, its
+/// realm and DC, the admin account, the password on standard input.
+fn adcli_args(command: &str, t: &Target, a: &JoinArgs) -> Vec<String> {
+    vec![
+        command.to_string(),
         "--verbose".into(),
         format!("--domain={}", t.dns),
         format!("--domain-realm={}", t.realm),
         format!("--domain-controller={}", t.dc),
         format!("--login-user={}", a.user),
         "--stdin-password".into(),
-        format!("--host-keytab={}", t.keytab.display()),
-    ];
+    ]
+}
+
+/// Runs `rosterctl join`.
+pub fn join(ctx: &Ctx, a: &JoinArgs) -> anyhow::Result<ExitCode> {
+    let t = target(ctx, a)?;
+    let password = password(a)?;
+    let mut args = adcli_args("join", &t, a);
+    args.push(format!("--host-keytab={}", t.keytab.display()));
     if let Some(n) = &a.computer_name {
         args.push(format!("--computer-name={n}"));
     }
@@ -107,15 +113,7 @@ pub fn join(ctx: &Ctx, a: &JoinArgs) -> anyhow::Result<ExitCode> {
 pub fn leave(ctx: &Ctx, a: &JoinArgs) -> anyhow::Result<ExitCode> {
     let t = target(ctx, a)?;
     let password = password(a)?;
-    let mut args = vec![
-        "delete-computer".to_string(),
-        "--verbose".into(),
-        format!("--domain={}", t.dns),
-        format!("--domain-realm={}", t.realm),
-        format!("--domain-controller={}", t.dc),
-        format!("--login-user={}", a.user),
-        "--stdin-password".into(),
-    ];
+    let mut args = adcli_args("delete-computer", &t, a);
     if let Some(n) = &a.computer_name {
         args.push(n.clone());
     }
