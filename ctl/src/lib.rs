@@ -85,8 +85,9 @@ fn failure_text(e: &anyhow::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use roster_daemon::backend_error::BackendError;
     use roster_daemon::directory::DirectoryError;
-    use roster_daemon::resolver::{DomainError, ProviderError};
+    use roster_daemon::resolver::DomainError;
     use roster_proto::Failure;
 
     #[test]
@@ -95,7 +96,7 @@ mod tests {
         let timeout = DirectoryError::unavailable(
             "domain \"ex\" (ldap://dc1): search: no answer within op_timeout 5s",
         );
-        let failure = Failure::from(DomainError::new("ex", ProviderError::from(timeout)));
+        let failure = Failure::from(DomainError::new("ex", BackendError::from(timeout)));
         let e = anyhow::Error::new(daemon::DaemonError::Answered(failure));
         assert_eq!(
             failure_text(&e),

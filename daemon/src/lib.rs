@@ -2,6 +2,7 @@
 //! cache, persistent store and authentication decisions. `rosterd` (the
 //! socket service) and `rosterctl` are built on it.
 pub mod auth;
+pub mod backend_error;
 pub mod cache;
 pub mod config;
 pub mod directory;

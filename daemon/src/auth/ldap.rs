@@ -6,10 +6,11 @@
 //! routes a user to its domain's directory.
 
 use super::backend::{
-    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, BoxFuture, ChangeResult, KrbChecked,
+    AccountInfo, AuthBackend, AuthUser, BindResult, BoxFuture, ChangeResult, KrbChecked,
 };
+use crate::backend_error::BackendError;
 use crate::directory::{Directory, KrbLogin};
-use crate::resolver::{Answer, DomainError, ProviderError, Resolver};
+use crate::resolver::{Answer, DomainError, Resolver};
 use roster_proto::{KrbTicket, Secret};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,10 +35,10 @@ impl DirectoryBackend {
         }
     }
 
-    fn directory(&self, domain: &str) -> Result<&Arc<Directory>, AuthError> {
+    fn directory(&self, domain: &str) -> Result<&Arc<Directory>, BackendError> {
         self.directories
             .get(domain)
-            .ok_or_else(|| AuthError::invalid(format!("domain {domain} is not configured")))
+            .ok_or_else(|| BackendError::invalid(format!("domain {domain} is not configured")))
     }
 
     /// `name` qualified with `domain` (unless it already names a domain of
@@ -58,7 +59,7 @@ impl DirectoryBackend {
 /// The domain of a lookup answered by another configuration generation
 /// than this one's: not an answer for these directories.
 fn reloaded(domain: &str, why: String) -> DomainError {
-    DomainError::new(domain, ProviderError::unavailable(why))
+    DomainError::new(domain, BackendError::unavailable(why))
 }
 
 impl AuthBackend for DirectoryBackend {
@@ -130,7 +131,7 @@ impl AuthBackend for DirectoryBackend {
         &'a self,
         user: &'a AuthUser,
         password: &'a Secret,
-    ) -> BoxFuture<'a, Result<BindResult, AuthError>> {
+    ) -> BoxFuture<'a, Result<BindResult, BackendError>> {
         Box::pin(async move {
             if password.is_empty() {
                 return Ok(BindResult::InvalidCredentials);
@@ -138,7 +139,7 @@ impl AuthBackend for DirectoryBackend {
             self.directory(&user.domain)?
                 .verify_password(&user.dn, password)
                 .await
-                .map_err(AuthError::from)
+                .map_err(BackendError::from)
         })
     }
 
@@ -146,7 +147,7 @@ impl AuthBackend for DirectoryBackend {
         &'a self,
         user: &'a AuthUser,
         password: &'a Secret,
-    ) -> BoxFuture<'a, Option<Result<KrbChecked, AuthError>>> {
+    ) -> BoxFuture<'a, Option<Result<KrbChecked, BackendError>>> {
         Box::pin(async move {
             let dir = match self.directory(&user.domain) {
                 Ok(d) => d,
@@ -156,7 +157,7 @@ impl AuthBackend for DirectoryBackend {
                 return None;
             }
             let checked = match dir.krb5_login(&user.name, &user.dn, password).await {
-                Err(e) => Err(AuthError::from(e)),
+                Err(e) => Err(BackendError::from(e)),
                 Ok(KrbLogin::Checked(result)) => Ok(KrbChecked {
                     result,
                     ticket: None,
@@ -196,12 +197,12 @@ impl AuthBackend for DirectoryBackend {
         &'a self,
         user: &'a AuthUser,
         access_filter: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<AccountInfo, AuthError>> {
+    ) -> BoxFuture<'a, Result<AccountInfo, BackendError>> {
         Box::pin(async move {
             self.directory(&user.domain)?
                 .account_info(&user.dn, access_filter)
                 .await
-                .map_err(AuthError::from)
+                .map_err(BackendError::from)
         })
     }
 
@@ -210,7 +211,7 @@ impl AuthBackend for DirectoryBackend {
         user: &'a AuthUser,
         old: &'a Secret,
         new: &'a Secret,
-    ) -> BoxFuture<'a, Result<ChangeResult, AuthError>> {
+    ) -> BoxFuture<'a, Result<ChangeResult, BackendError>> {
         Box::pin(async move {
             if old.is_empty() {
                 return Ok(ChangeResult::WrongOldPassword);
@@ -218,7 +219,7 @@ impl AuthBackend for DirectoryBackend {
             self.directory(&user.domain)?
                 .change_password(&user.dn, old, new)
                 .await
-                .map_err(AuthError::from)
+                .map_err(BackendError::from)
         })
     }
 
@@ -226,12 +227,12 @@ impl AuthBackend for DirectoryBackend {
         &'a self,
         user: &'a AuthUser,
         new: &'a Secret,
-    ) -> BoxFuture<'a, Result<ChangeResult, AuthError>> {
+    ) -> BoxFuture<'a, Result<ChangeResult, BackendError>> {
         Box::pin(async move {
             self.directory(&user.domain)?
                 .reset_password(&user.dn, new)
                 .await
-                .map_err(AuthError::from)
+                .map_err(BackendError::from)
         })
     }
 }
@@ -305,7 +306,7 @@ mod tests {
             .await
             .unwrap_err();
         match &e {
-            AuthError::Unavailable { context, source } => {
+            BackendError::Unavailable { context, source } => {
                 assert!(context.contains("no answer within op_timeout"), "{context}");
                 assert!(
                     matches!(source, Some(DirectoryError::Unavailable { .. })),
@@ -351,7 +352,7 @@ mod tests {
         };
         let e = b.account_info(&user, None).await.unwrap_err();
         assert!(
-            matches!(&e, AuthError::Invalid { reason, source: None } if reason == "domain gone is not configured"),
+            matches!(&e, BackendError::Invalid { reason, source: None } if reason == "domain gone is not configured"),
             "{e:?}"
         );
     }

@@ -31,8 +31,7 @@ mod tests;
 mod unpriv_tests;
 
 pub use backend::{
-    AccountInfo, AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, KrbChecked,
-    PolicyNotice,
+    AccountInfo, AuthBackend, AuthUser, BindResult, ChangeResult, KrbChecked, PolicyNotice,
 };
 pub use credentials::{CredentialError, CredentialStore, OfflineRules};
 pub use hasher::HashCost;

@@ -5,8 +5,9 @@
 //! shown to root. The offline credential of the old password is dropped
 //! (the new one is kept instead when the domain caches credentials).
 
-use super::backend::{AuthError, ChangeResult};
+use super::backend::ChangeResult;
 use super::service::{Decision, PamAuth};
+use crate::backend_error::BackendError;
 use roster_proto::{PamCode, PamReply, Secret};
 
 impl PamAuth {
@@ -55,8 +56,8 @@ impl PamAuth {
                 format!("Password reset refused: {msg}"),
                 format!("refused by the server: {msg}"),
             ),
-            Err(AuthError::Invalid { reason, .. }) => unchanged(reason.clone(), reason),
-            Err(AuthError::Unavailable { context, .. }) => unchanged(
+            Err(BackendError::Invalid { reason, .. }) => unchanged(reason.clone(), reason),
+            Err(BackendError::Unavailable { context, .. }) => unchanged(
                 "The directory is unreachable: password not changed".into(),
                 context,
             ),

@@ -1,10 +1,11 @@
 //! The PAM decisions: one method per PAM request, each logged.
 
-use super::backend::{AuthBackend, AuthError, AuthUser, BindResult, ChangeResult, PolicyNotice};
+use super::backend::{AuthBackend, AuthUser, BindResult, ChangeResult, PolicyNotice};
 use super::credentials::{CredentialStore, OfflineCheck, Refreshed};
 use super::hasher::HashCost;
 use super::policy;
 use super::settings::{AuthSettings, DomainAuth};
+use crate::backend_error::BackendError;
 use crate::clock::{Clock, SystemClock};
 use crate::resolver::Answer;
 use roster_proto::{KrbTicket, PamCode, PamReply, Request, Response, Secret};
@@ -295,7 +296,7 @@ impl PamAuth {
             Ok(BindResult::Refused(msg)) => {
                 Decision::new(PamCode::AuthErr, "", format!("bind refused by the server: {msg}"))
             }
-            Err(AuthError::Unavailable { context, .. }) => {
+            Err(BackendError::Unavailable { context, .. }) => {
                 self.offline(&user, &dom, password, &context).await
             }
             Err(e) => Decision::new(PamCode::SystemErr, "", format!("password check: {e}")),
@@ -599,7 +600,7 @@ impl PamAuth {
                 keep_account(&self.creds, &user, info.clone(), self.clock.now_secs()).await;
                 (info, "directory")
             }
-            Err(AuthError::Unavailable { context: why, .. }) => {
+            Err(BackendError::Unavailable { context: why, .. }) => {
                 // The state read after an earlier login may still be on
                 // its way.
                 self.creds.settled(&key).await;
@@ -714,7 +715,7 @@ impl PamAuth {
                     format!("refused by the server: {msg}"),
                 )
             }
-            Err(AuthError::Unavailable { context, .. }) => Decision::new(
+            Err(BackendError::Unavailable { context, .. }) => Decision::new(
                 PamCode::AuthtokErr,
                 "The directory is unreachable: password not changed",
                 context,

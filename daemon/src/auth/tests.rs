@@ -4,6 +4,7 @@ use super::backend::*;
 use super::credentials::{CredentialStore, OfflineRules};
 use super::service::PamAuth;
 use super::settings::{AuthSettings, DomainAuth};
+use crate::backend_error::BackendError;
 use crate::clock::ManualClock;
 use crate::directory::DirectoryError;
 use crate::resolver::{Answer, Source};
@@ -32,7 +33,7 @@ struct Fake {
 
 impl Fake {
     /// What the directory answers while `offline`, as the backend passes it on.
-    fn failure(&self) -> AuthError {
+    fn failure(&self) -> BackendError {
         self.error
             .lock()
             .unwrap()
@@ -97,7 +98,7 @@ impl AuthBackend for Fake {
         &'a self,
         user: &'a AuthUser,
         password: &'a Secret,
-    ) -> BoxFuture<'a, Result<BindResult, AuthError>> {
+    ) -> BoxFuture<'a, Result<BindResult, BackendError>> {
         Box::pin(async move {
             if self.offline.load(Ordering::SeqCst) {
                 return Err(self.failure());
@@ -127,7 +128,7 @@ impl AuthBackend for Fake {
         &'a self,
         _user: &'a AuthUser,
         access_filter: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<AccountInfo, AuthError>> {
+    ) -> BoxFuture<'a, Result<AccountInfo, BackendError>> {
         Box::pin(async move {
             if self.offline.load(Ordering::SeqCst) {
                 return Err(self.failure());
@@ -142,7 +143,7 @@ impl AuthBackend for Fake {
         user: &'a AuthUser,
         old: &'a Secret,
         new: &'a Secret,
-    ) -> BoxFuture<'a, Result<ChangeResult, AuthError>> {
+    ) -> BoxFuture<'a, Result<ChangeResult, BackendError>> {
         Box::pin(async move {
             if self.offline.load(Ordering::SeqCst) {
                 return Err(self.failure());
@@ -729,7 +730,7 @@ async fn a_refused_directory_operation_reaches_pam_as_refused_with_its_reason() 
     let e = s.fake.failure();
     assert_eq!(e.kind(), "refused");
     assert!(
-        matches!(&e, AuthError::Refused { rc: Some(53), reason, source: Some(_) } if reason.contains("unwilling")),
+        matches!(&e, BackendError::Refused { rc: Some(53), reason, source: Some(_) } if reason.contains("unwilling")),
         "{e:?}"
     );
     let d = s

@@ -7,8 +7,9 @@ use super::credentials::CredentialStore;
 use super::service::PamAuth;
 use super::settings::AuthSettings;
 use super::throttle::{Throttle, ThrottleSettings};
+use crate::backend_error::BackendError;
 use crate::clock::ManualClock;
-use crate::resolver::{Answer, DomainError, ProviderError, Source};
+use crate::resolver::{Answer, DomainError, Source};
 use roster_proto::{PamCode, Secret};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,7 +43,7 @@ impl AuthBackend for Dir {
             if self.offline.load(Ordering::SeqCst) {
                 return Answer::Unavailable(DomainError::new(
                     "example",
-                    ProviderError::unavailable("connection refused"),
+                    BackendError::unavailable("connection refused"),
                 ));
             }
             match name {
@@ -65,7 +66,7 @@ impl AuthBackend for Dir {
         &'a self,
         user: &'a AuthUser,
         password: &'a Secret,
-    ) -> BoxFuture<'a, Result<BindResult, AuthError>> {
+    ) -> BoxFuture<'a, Result<BindResult, BackendError>> {
         Box::pin(async move {
             self.binds.fetch_add(1, Ordering::SeqCst);
             let pws = self.passwords.lock().unwrap();
@@ -82,7 +83,7 @@ impl AuthBackend for Dir {
         &'a self,
         _user: &'a AuthUser,
         _access_filter: Option<&'a str>,
-    ) -> BoxFuture<'a, Result<AccountInfo, AuthError>> {
+    ) -> BoxFuture<'a, Result<AccountInfo, BackendError>> {
         Box::pin(async move { Ok(AccountInfo::default()) })
     }
     fn change_password<'a>(
@@ -90,17 +91,17 @@ impl AuthBackend for Dir {
         _user: &'a AuthUser,
         _old: &'a Secret,
         _new: &'a Secret,
-    ) -> BoxFuture<'a, Result<ChangeResult, AuthError>> {
+    ) -> BoxFuture<'a, Result<ChangeResult, BackendError>> {
         Box::pin(async move { Ok(ChangeResult::WrongOldPassword) })
     }
     fn reset_password<'a>(
         &'a self,
         user: &'a AuthUser,
         new: &'a Secret,
-    ) -> BoxFuture<'a, Result<ChangeResult, AuthError>> {
+    ) -> BoxFuture<'a, Result<ChangeResult, BackendError>> {
         Box::pin(async move {
             if !self.admin.load(Ordering::SeqCst) {
-                return Err(AuthError::invalid(
+                return Err(BackendError::invalid(
                     "domain example has no password_admin_dn / password_admin_password_file: root cannot reset passwords",
                 ));
             }

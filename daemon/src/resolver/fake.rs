@@ -1,7 +1,8 @@
 //! An in-memory [`Provider`] for unit tests: a directory that can be
 //! switched off, counts its calls and can hold calls at a gate.
 
-use super::{BoxFuture, Provider, ProviderError, ProviderResult};
+use super::{BoxFuture, Provider, ProviderResult};
+use crate::backend_error::BackendError;
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
 use roster_proto::{Group, Netgroup, Triple, User};
 use std::collections::HashMap;
@@ -192,7 +193,7 @@ impl FakeDirectory {
         if self.online.load(Ordering::SeqCst) {
             Ok(())
         } else {
-            Err(ProviderError::unavailable("fake server down"))
+            Err(BackendError::unavailable("fake server down"))
         }
     }
 

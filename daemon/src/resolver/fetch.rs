@@ -1,7 +1,8 @@
 //! Asking a domain: single-flight searches, recording answers in memory and
 //! on disk, background refreshes, and the offline fallback.
 
-use super::{Fetched, InDomain, Provider, ProviderError, Resolver, Settings, Source};
+use super::{Fetched, InDomain, Provider, Resolver, Settings, Source};
+use crate::backend_error::BackendError;
 use crate::cache::{CacheKey, GroupEntry, Key, Slot, UserEntry, Value};
 use crate::store::StoredValue;
 use std::sync::atomic::Ordering;
@@ -99,7 +100,7 @@ impl Resolver {
                     .groups_of_user(u)
                     .await
                     .map(|g| Some(Value::Gids(g.into()))),
-                None => Err(ProviderError::invalid(format!(
+                None => Err(BackendError::invalid(format!(
                     "groups of {name} asked without the user"
                 ))),
             },
@@ -235,7 +236,7 @@ impl Resolver {
         });
         let joined = |j: Result<_, tokio::task::JoinError>| {
             j.unwrap_or_else(|e| {
-                Err(ProviderError::unavailable(format!(
+                Err(BackendError::unavailable(format!(
                     "lookup task failed: {e}"
                 )))
             })
@@ -292,7 +293,7 @@ impl Resolver {
         &self,
         d: &dyn Provider,
         cks: &[CacheKey],
-    ) -> Result<Vec<Option<Value>>, ProviderError> {
+    ) -> Result<Vec<Option<Value>>, BackendError> {
         let user_value = |u: Option<UserEntry>| u.map(|u| Value::User(Arc::new(u.compacted())));
         let names: Option<Vec<String>> = cks
             .iter()
@@ -320,7 +321,7 @@ impl Resolver {
             }
         };
         if found.len() != cks.len() {
-            return Err(ProviderError::refused(format!(
+            return Err(BackendError::refused(format!(
                 "{} answers to {} questions",
                 found.len(),
                 cks.len()

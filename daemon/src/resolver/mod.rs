@@ -40,8 +40,9 @@ mod owner;
 pub(crate) mod provider;
 mod status;
 
+use crate::backend_error::BackendError;
 pub use enumerate::EnumerationError;
-pub use provider::{BoxFuture, DomainError, Provider, ProviderError, ProviderResult};
+pub use provider::{BoxFuture, DomainError, Provider, ProviderResult};
 pub use status::ResolverStatus;
 
 use crate::cache::flight::Flights;
@@ -174,10 +175,10 @@ enum InDomain {
     Found(Value, Source, u64),
     /// The domain has no such object; fresh until (0: offline answer).
     Missing(u64),
-    Failed(ProviderError),
+    Failed(BackendError),
 }
 
-type Fetched = Result<Option<Value>, ProviderError>;
+type Fetched = Result<Option<Value>, BackendError>;
 
 #[derive(Default)]
 struct Stats {
@@ -486,7 +487,7 @@ impl Resolver {
         let Some(i) = cx.domains.iter().position(|d| d.name() == &*raw.domain) else {
             return Err(DomainError::new(
                 &*raw.domain,
-                ProviderError::unavailable("no longer configured (a configuration reload)"),
+                BackendError::unavailable("no longer configured (a configuration reload)"),
             ));
         };
         let domain = cx.domains[i].clone();
@@ -698,7 +699,7 @@ impl Resolver {
                 let grace = std::time::Duration::from_millis(settings.stale_grace_ms);
                 tokio::select! {
                     joined = &mut task => joined.unwrap_or_else(|e| {
-                        Err(ProviderError::unavailable(format!("lookup task failed: {e}")))
+                        Err(BackendError::unavailable(format!("lookup task failed: {e}")))
                     }),
                     _ = tokio::time::sleep(grace) => {
                         tracing::debug!(domain = %ck.domain, "domain slow; answering from the expired entry");

@@ -23,7 +23,8 @@
 //! [`Resolver::refused_entries`].
 
 use super::fetch::BATCH;
-use super::{DomainError, InDomain, Provider, ProviderError, Resolver, Settings, Source};
+use super::{DomainError, InDomain, Provider, Resolver, Settings, Source};
+use crate::backend_error::BackendError;
 use crate::cache::{CacheKey, GroupEntry, Key, Slot, UserEntry, Value};
 use crate::store::StoredValue;
 use std::sync::Arc;
@@ -161,7 +162,7 @@ impl Resolver {
             .zip(answers)
             .map(|(k, a)| {
                 let a = a.unwrap_or_else(|| {
-                    InDomain::Failed(ProviderError::unavailable("lookup task failed"))
+                    InDomain::Failed(BackendError::unavailable("lookup task failed"))
                 });
                 Self::note(cx, &d, k, a)
             })

@@ -2,8 +2,8 @@
 //! per configured domain (the LDAP [`crate::directory::Directory`] in the
 //! daemon, a fake in tests).
 
+use crate::backend_error::BackendError;
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
-use crate::directory::DirectoryError;
 use roster_proto::admin::DomainStatus;
 use roster_proto::Failure;
 use std::future::Future;
@@ -12,110 +12,6 @@ use thiserror::Error;
 
 /// A boxed, sendable future (keeps [`Provider`] object-safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Why a domain could not answer, by kind (the same kinds as
-/// [`DirectoryError`], from which it is made without losing the kind, the
-/// result code or the source: [`From<DirectoryError>`]).
-#[derive(Clone, Debug, Error, PartialEq, Eq)]
-pub enum ProviderError {
-    /// A search base or entry the lookup needs does not exist.
-    #[error("directory error: {what}")]
-    NotFound {
-        /// What does not exist.
-        what: String,
-        /// The directory's error.
-        #[source]
-        source: Option<DirectoryError>,
-    },
-    /// No server of the domain answered: offline data may be used.
-    #[error("directory unavailable: {context}")]
-    Unavailable {
-        /// Which server and operation, and why.
-        context: String,
-        /// The directory's error, when there is one.
-        #[source]
-        source: Option<DirectoryError>,
-    },
-    /// The domain answered with a refusal or an error.
-    #[error("directory error: {reason}")]
-    Refused {
-        /// The LDAP result code, when the server sent one.
-        rc: Option<u32>,
-        /// What was refused, and why.
-        reason: String,
-        /// The directory's error, when there is one.
-        #[source]
-        source: Option<DirectoryError>,
-    },
-    /// The domain cannot work as configured, or was asked something it
-    /// cannot answer.
-    #[error("directory configuration: {reason}")]
-    Invalid {
-        /// What is wrong.
-        reason: String,
-        /// The directory's error, when there is one.
-        #[source]
-        source: Option<DirectoryError>,
-    },
-}
-
-impl ProviderError {
-    /// [`ProviderError::Unavailable`] without a directory error.
-    pub fn unavailable(context: impl Into<String>) -> ProviderError {
-        ProviderError::Unavailable {
-            context: context.into(),
-            source: None,
-        }
-    }
-
-    /// [`ProviderError::Refused`] without a directory error.
-    pub fn refused(reason: impl Into<String>) -> ProviderError {
-        ProviderError::Refused {
-            rc: None,
-            reason: reason.into(),
-            source: None,
-        }
-    }
-
-    /// [`ProviderError::Invalid`] without a directory error.
-    pub fn invalid(reason: impl Into<String>) -> ProviderError {
-        ProviderError::Invalid {
-            reason: reason.into(),
-            source: None,
-        }
-    }
-
-    /// True when no server could answer (offline rules apply).
-    pub fn is_unavailable(&self) -> bool {
-        matches!(self, ProviderError::Unavailable { .. })
-    }
-}
-
-/// The directory's error as the same kind, its message kept and the
-/// directory's error as the source.
-impl From<DirectoryError> for ProviderError {
-    fn from(e: DirectoryError) -> ProviderError {
-        match &e {
-            DirectoryError::NotFound { what } => ProviderError::NotFound {
-                what: what.clone(),
-                source: Some(e),
-            },
-            DirectoryError::Unavailable { context, .. } => ProviderError::Unavailable {
-                context: context.clone(),
-                source: Some(e),
-            },
-            DirectoryError::Refused { rc, reason, .. } => ProviderError::Refused {
-                rc: *rc,
-                reason: reason.clone(),
-                source: Some(e),
-            },
-            DirectoryError::Invalid { reason } => ProviderError::Invalid {
-                reason: reason.clone(),
-                source: Some(e),
-            },
-        }
-    }
-}
 
 /// A domain that could not answer a lookup, and why: what the resolver's
 /// [`super::Answer::Unavailable`] carries.
@@ -126,12 +22,12 @@ pub struct DomainError {
     pub domain: String,
     /// Its provider's error.
     #[source]
-    pub error: ProviderError,
+    pub error: BackendError,
 }
 
 impl DomainError {
     /// `error` of the domain called `domain`.
-    pub fn new(domain: impl Into<String>, error: ProviderError) -> DomainError {
+    pub fn new(domain: impl Into<String>, error: BackendError) -> DomainError {
         DomainError {
             domain: domain.into(),
             error,
@@ -156,7 +52,7 @@ impl From<DomainError> for Failure {
 }
 
 /// Answers of one provider call.
-pub type ProviderResult<T> = Result<T, ProviderError>;
+pub type ProviderResult<T> = Result<T, BackendError>;
 
 /// One identity domain, as the resolver sees it.
 pub trait Provider: Send + Sync + 'static {
@@ -244,37 +140,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_directory_error_keeps_its_kind_code_and_source() {
-        let e = ProviderError::from(DirectoryError::unavailable("ldap://h: no answer"));
-        assert!(
-            matches!(&e, ProviderError::Unavailable { context, source: Some(_) } if context == "ldap://h: no answer")
-        );
-        assert_eq!(e.to_string(), "directory unavailable: ldap://h: no answer");
-        let e = ProviderError::from(DirectoryError::refused(50, "search: no rights"));
-        assert!(matches!(
-            &e,
-            ProviderError::Refused { rc: Some(50), reason, source: Some(DirectoryError::Refused { .. }) }
-                if reason == "search: no rights"
-        ));
-        assert_eq!(e.to_string(), "directory error: search: no rights");
-        let e = ProviderError::from(DirectoryError::NotFound {
-            what: "base ou=x".into(),
-        });
-        assert!(matches!(e, ProviderError::NotFound { .. }));
-        let e = ProviderError::from(DirectoryError::invalid("bad CA file"));
-        assert!(matches!(e, ProviderError::Invalid { .. }));
-        assert!(std::error::Error::source(&e).is_some());
-    }
-
-    #[test]
     fn a_domain_that_failed_is_an_unavailable_lookup_naming_it() {
-        let e = DomainError::new("ex", ProviderError::refused("search: no rights"));
+        let e = DomainError::new("ex", BackendError::refused("search: no rights"));
         assert!(!e.is_unavailable());
         let f = Failure::from(e);
         assert_eq!(f.kind(), "unavailable");
         assert_eq!(
             f.to_string(),
-            "unavailable: domain ex: directory error: search: no rights"
+            "unavailable: domain ex: refused by the directory: search: no rights"
         );
     }
 }
