@@ -255,7 +255,8 @@ fn ssh_gssapi_login_with_a_kinit_tgt_lands_with_the_delegated_ticket() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    // No TGT (an empty cache): refused, no password asked (BatchMode).
+    // No TGT (KRB5CCNAME names a cache that does not exist): refused, no
+    // password asked (BatchMode).
     let none = host.caches().join("none");
     let (code, out, err) = ssh(
         host,
