@@ -12,6 +12,8 @@ mod ad_join;
 mod ad_lifecycle;
 mod ad_names;
 mod ad_nfs;
+mod ad_ssh;
+mod krb_common;
 use crate::hosts_common;
 use crate::pam_common;
 

@@ -15,6 +15,7 @@ mod hosts_common;
 mod nss_common;
 mod pam_common;
 mod rosterctl_common;
+mod ssh_common;
 
 mod ad;
 mod daemon_cli;

@@ -13,33 +13,17 @@
 
 use crate::pam_common;
 use crate::rosterctl_common;
+use crate::ssh_common::{read, start_sshd, SSHD_PAM};
 
 use pam_common::{rosterd, TestUser};
 use roster_e2e::config::Transport;
 use roster_e2e::dataset::{ALICE, STAFF_GID};
 use roster_e2e::namespace::Namespace;
-use roster_e2e::ports::free_port;
 use roster_proto::{Request, Response};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
-/// The sshd PAM service: Debian's includes, nothing that needs a real login
-/// session (loginuid, selinux).
-const SSHD_PAM: &str = "@include common-auth\naccount required pam_nologin.so\n\
-@include common-account\n@include common-session\n@include common-password\n";
-
-/// Stops the namespaced sshd by PID when the test ends.
-struct Sshd(Child);
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// `ssh alice@127.0.0.1 COMMAND` with `password` (sshpass).
 fn ssh(port: u16, password: &str, command: &str) -> Output {
     Command::new("timeout")
         .args(["60", "sshpass", "-p", password, "ssh", "-F", "/dev/null"])
@@ -64,45 +48,6 @@ fn ssh(port: u16, password: &str, command: &str) -> Output {
 
 /// sshd's options for password logins.
 const PASSWORD_LOGINS: &str = "-o KbdInteractiveAuthentication=yes -o PasswordAuthentication=yes";
-
-/// The script that prepares the PAM stack with pam-auth-update (see
-/// [`pam_common::pam_auth_update_script`]), and runs sshd in the
-/// foreground with the extra `options`.
-fn sshd_script(scratch: &Path, port: u16, options: &str) -> String {
-    let s = scratch.display();
-    format!(
-        r#"{setup}
-ssh-keygen -q -t ed25519 -N '' -f {s}/hostkey
-mkdir -p /run/sshd
-exec /usr/sbin/sshd -D -e -f /dev/null -p {port} -o ListenAddress=127.0.0.1 -h {s}/hostkey \
-  -o UsePAM=yes {options} \
-  -o PidFile={s}/sshd.pid 2> {s}/sshd.log
-"#,
-        setup = pam_common::pam_auth_update_script(scratch),
-    )
-}
-
-/// Starts sshd in `ns` on a free port and waits until it listens.
-fn start_sshd(ns: &Namespace, options: &str) -> (Sshd, u16) {
-    let port = free_port();
-    let scratch = ns.scratch().to_path_buf();
-    let sshd = Sshd(ns.spawn(&sshd_script(&scratch, port, options)));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "sshd did not start:\n{}\n{}",
-            read(&scratch.join("sshd.log")),
-            read(&scratch.join("pam-stack.txt"))
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (sshd, port)
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
 
 #[test]
 fn ssh_login_with_the_directory_password() {

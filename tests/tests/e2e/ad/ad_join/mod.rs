@@ -10,46 +10,13 @@
 //! DNS; the joining host has its own name (`unshare --uts`: the DC is
 //! named after this machine) and its own krb5.conf (`KRB5_CONFIG`).
 
+use super::krb_common::{discovery_table, dns_namespace, rosterctl, run};
 use super::{dc, rid_backend, tail, RID_LOW};
-use roster_e2e::namespace::{Namespace, DEFAULT_NSSWITCH};
-use roster_e2e::rosterd::{rosterd_bin, Launch, Rosterd};
+use roster_e2e::namespace::Namespace;
+use roster_e2e::rosterd::{Launch, Rosterd};
 use roster_e2e::samba::{AD_ADMIN_PASSWORD, AD_BASE_DN, AD_REALM};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// A `[[domain]]` table like [`roster_e2e::samba::SambaDc::domain_table`]
-/// but without `uris` (the DCs come from DNS), with `extra` lines.
-fn discovery_table(dir: &Path, extra: &str) -> String {
-    let table = dc().domain_table(dir, "ad", extra);
-    let without: Vec<&str> = table
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("uris"))
-        .collect();
-    assert_eq!(without.len() + 1, table.lines().count(), "{table}");
-    without.join("\n") + "\n"
-}
-
-/// A namespace resolving names through the DC's DNS server.
-fn dns_namespace() -> Namespace {
-    Namespace::new()
-        .nsswitch(&DEFAULT_NSSWITCH.replace("hosts: files", "hosts: files dns"))
-        .etc_file("resolv.conf", "nameserver 127.0.0.1\n")
-}
-
-fn rosterctl() -> PathBuf {
-    rosterd_bin().with_file_name("rosterctl")
-}
-
-/// Runs `script` in `ns`: (exit code, stdout, stderr).
-fn run(ns: &Namespace, script: &str) -> (i32, String, String) {
-    let out = ns.run(script);
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// The DN of the computer account `sam` (e.g. `RJOIN1$`) as the DC's
 /// Administrator sees it, if it exists.
