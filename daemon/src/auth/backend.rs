@@ -76,8 +76,9 @@ pub trait AuthBackend: Send + Sync + 'static {
         user: &'a AuthUser,
         access_filter: Option<&'a str>,
     ) -> BoxFuture<'a, Result<AccountInfo, BackendError>>;
-    /// Changes the password with the Password Modify operation (RFC 3062),
-    /// bound as the user with the old password.
+    /// Changes the user's password from `old` to `new`: with the Password
+    /// Modify operation (RFC 3062) or AD's `unicodePwd`, bound as the user
+    /// with the old password; through kpasswd with `krb5_auth`.
     fn change_password<'a>(
         &'a self,
         user: &'a AuthUser,

@@ -217,7 +217,7 @@ impl AuthBackend for DirectoryBackend {
                 return Ok(ChangeResult::WrongOldPassword);
             }
             self.directory(&user.domain)?
-                .change_password(&user.dn, old, new)
+                .change_password(&user.name, &user.dn, old, new)
                 .await
                 .map_err(BackendError::from)
         })

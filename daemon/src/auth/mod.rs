@@ -5,9 +5,10 @@
 //! expiry, ppolicy lock until its lockout duration ends, password age),
 //! password lifecycle notices at login (expiry warnings within
 //! `pwd_expiration_warning` days, grace logins left), password change
-//! (RFC 3062), root's password reset by the domain's password admin
-//! (`reset`), and the authentication of unprivileged callers: their own
-//! account only, failures throttled per UID (`caller`, [`throttle`]).
+//! (RFC 3062, AD's `unicodePwd`, or kpasswd with `krb5_auth`), root's
+//! password reset by the domain's password admin (`reset`), and the
+//! authentication of unprivileged callers: their own account only,
+//! failures throttled per UID (`caller`, [`throttle`]).
 //!
 //! Every decision is logged (user, service, rhost, result, reason), never a
 //! password.

@@ -687,11 +687,7 @@ impl PamAuth {
                 if self.domain(&user.domain).cache_credentials {
                     self.remember(&user, new);
                 }
-                Decision::new(
-                    PamCode::Success,
-                    "",
-                    "password changed (RFC 3062 password modify)",
-                )
+                Decision::new(PamCode::Success, "", "password changed")
             }
             Ok(ChangeResult::WrongOldPassword) => Decision::new(
                 PamCode::AuthtokErr,

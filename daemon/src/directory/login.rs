@@ -70,11 +70,14 @@ impl Directory {
         Ok(info)
     }
 
-    /// Changes the password of the user at `dn` from `old` to `new`, bound
-    /// as the user with `old` (the flavour's method: Password Modify, or
-    /// AD's `unicodePwd` replacement over TLS).
+    /// Changes the password of the user `name` (at `dn`) from `old` to
+    /// `new`. With `krb5_auth` on, through the realm's kpasswd server
+    /// ([`Directory::kpasswd_change`]); otherwise bound as the user with
+    /// `old` (the flavour's method: Password Modify, or AD's `unicodePwd`
+    /// replacement over TLS).
     pub async fn change_password(
         &self,
+        name: &str,
         dn: &str,
         old: &Secret,
         new: &Secret,
@@ -88,6 +91,9 @@ impl Directory {
         ) else {
             return Ok(ChangeResult::Refused("passwords must be UTF-8".into()));
         };
+        if self.cfg.krb5.login {
+            return self.kpasswd_change(name, dn, old, new).await;
+        }
         by_flavour!(self, f => f.change_password(self, dn, old, new).await)
     }
 }
@@ -128,8 +134,7 @@ impl Directory {
             return Ok(KrbLogin::Checked(BindResult::InvalidCredentials));
         };
         self.pool.check_online()?;
-        let short = name.split('@').next().unwrap_or(name);
-        let user = format!("{short}@{}", self.cfg.krb5.realm);
+        let user = self.user_principal(name);
         let host = self.host_principal();
         let keytab = self.cfg.keytab_path();
         let secret = Zeroizing::new(pw.as_bytes().to_vec());
@@ -178,6 +183,83 @@ impl Directory {
             _ => return Err(self.krb5_error(e)),
         };
         Ok(KrbLogin::Checked(checked))
+    }
+
+    /// The principal of the user `name` in the domain's realm.
+    fn user_principal(&self, name: &str) -> String {
+        let short = name.split('@').next().unwrap_or(name);
+        format!("{short}@{}", self.cfg.krb5.realm)
+    }
+
+    /// A user's own password change with the kpasswd protocol
+    /// (`krb5_auth`): a ticket for `kadmin/changepw` with `old` (issued
+    /// even when `old` has expired), then the change to `new`. The KDC's
+    /// policy refusals come back with its message; a wrong `old` is
+    /// [`ChangeResult::WrongOldPassword`]. Bounded by `op_timeout`;
+    /// `Unavailable` at once while the domain is offline, and when neither
+    /// the KDC nor the kpasswd server answers.
+    async fn kpasswd_change(
+        &self,
+        name: &str,
+        dn: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<ChangeResult, DirectoryError> {
+        use krb5::kpasswd::{code_name, Kpasswd};
+        self.pool.check_online()?;
+        let user = self.user_principal(name);
+        let principal = user.clone();
+        let old = Zeroizing::new(old.as_bytes().to_vec());
+        let new = Zeroizing::new(new.as_bytes().to_vec());
+        let done = self
+            .blocking(move || krb5::kpasswd::change_password(&principal, &old, &new))
+            .await?;
+        let domain = &self.cfg.name;
+        let reply = match done {
+            Ok(r) => r,
+            Err(e) => {
+                return match e.failure() {
+                    KrbFailure::WrongKey | KrbFailure::UnknownPrincipal => {
+                        Ok(ChangeResult::WrongOldPassword)
+                    }
+                    KrbFailure::Revoked => Ok(match self.revoked(dn).await? {
+                        BindResult::Locked => {
+                            ChangeResult::Refused("the account is locked out".into())
+                        }
+                        BindResult::Refused(m) => ChangeResult::Refused(m),
+                        other => ChangeResult::Refused(format!("{other:?}")),
+                    }),
+                    KrbFailure::Unreachable => Err(DirectoryError::unavailable(format!(
+                        "domain \"{domain}\": no KDC or kpasswd server of realm {} answers: {e}",
+                        self.cfg.krb5.realm
+                    ))),
+                    _ => Err(self.krb5_error(e)),
+                };
+            }
+        };
+        Ok(match reply {
+            Kpasswd::Changed => {
+                tracing::info!(domain = %domain, user = %user, "password changed through kpasswd");
+                ChangeResult::Changed
+            }
+            Kpasswd::Policy(m) if m.is_empty() => {
+                ChangeResult::Refused("the KDC refused the new password (password policy)".into())
+            }
+            Kpasswd::Policy(m) => ChangeResult::Refused(m),
+            Kpasswd::AuthError(m) => {
+                tracing::warn!(domain = %domain, user = %user, message = %m, "kpasswd: authentication error");
+                ChangeResult::WrongOldPassword
+            }
+            Kpasswd::Refused(code, m) => ChangeResult::Refused(format!(
+                "the kpasswd server refused the change ({}, code {code}){}",
+                code_name(code),
+                if m.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {m}")
+                }
+            )),
+        })
     }
 
     fn krb5_error(&self, e: KrbError) -> DirectoryError {

@@ -1,7 +1,8 @@
 //! Kerberos for the directory layer, over MIT krb5 (libkrb5 and
 //! libgssapi_krb5): the host's ticket-granting ticket from the keytab for
 //! SASL GSSAPI binds ([`host`]), and a user's TGT from a login password,
-//! verified against the keytab ([`login`]).
+//! verified against the keytab ([`login`]), and a user's own password
+//! change with the kpasswd protocol ([`kpasswd`]).
 //!
 //! Every call into the C libraries is in this file, on handles owned by
 //! small types that free them when dropped ([`Context`], [`Principal`],
@@ -10,6 +11,7 @@
 //! a blocking thread, bounded by the domain's `op_timeout`.
 
 pub(crate) mod host;
+pub(crate) mod kpasswd;
 pub(crate) mod login;
 mod sys;
 
@@ -319,6 +321,130 @@ impl Context {
             unsafe { sys::krb5_free_creds(self.ctx, out) };
         }
         self.check(code, || what.to_string())
+    }
+}
+
+/// The kpasswd server's answer to a password change (RFC 3244): its
+/// result code (one of `KRB5_KPASSWD_*`, 0 when changed) and its message,
+/// made readable (an AD policy blob becomes text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KpasswdReply {
+    /// `KRB5_KPASSWD_*`.
+    pub code: i32,
+    /// The server's message, else the text of its result code (may be
+    /// empty).
+    pub message: String,
+}
+
+impl Context {
+    /// Changes the password of the client of `creds` (a ticket for
+    /// `kadmin/changepw`) to `new` with the kpasswd protocol. `Err` when
+    /// no kpasswd server answered (or the exchange failed); the server's
+    /// refusals are in the reply.
+    pub(crate) fn change_password(
+        &self,
+        creds: &mut Creds<'_>,
+        new: &[u8],
+        what: &str,
+    ) -> Result<KpasswdReply, KrbError> {
+        if new.contains(&0) {
+            return Err(KrbError::plain(
+                what,
+                "the new password contains a NUL byte",
+            ));
+        }
+        let mut pw = Zeroizing::new(Vec::with_capacity(new.len() + 1));
+        pw.extend_from_slice(new);
+        pw.push(0);
+        let mut result_code: std::os::raw::c_int = 0;
+        let mut code_string = Data::empty(self);
+        let mut result_string = Data::empty(self);
+        // SAFETY: `creds` was filled by the library with this context and
+        // is alive; `pw` is NUL-terminated, without interior NUL, and
+        // outlives the call (wiped when dropped); the out locations are
+        // valid, the two krb5_data zeroed, and freed by Data's drop.
+        let code = unsafe {
+            sys::krb5_change_password(
+                self.ctx,
+                &mut *creds.c,
+                pw.as_ptr() as *const c_char,
+                &mut result_code,
+                &mut code_string.d,
+                &mut result_string.d,
+            )
+        };
+        self.check(code, || what.to_string())?;
+        let mut message = self.chpw_message(&result_string);
+        if message.is_empty() {
+            message = code_string.text();
+        }
+        Ok(KpasswdReply {
+            code: result_code,
+            message: message.trim().to_string(),
+        })
+    }
+
+    /// The readable text of a kpasswd server's result string
+    /// (krb5_chpw_message turns AD's policy blob into sentences); empty
+    /// when there is none.
+    fn chpw_message(&self, server: &Data<'_>) -> String {
+        if server.d.length == 0 {
+            return String::new();
+        }
+        let mut out: *mut c_char = ptr::null_mut();
+        // SAFETY: `server.d` is a krb5_data the library filled (or zero);
+        // `out` is a valid out location, freed with krb5_free_string after
+        // the copy.
+        unsafe {
+            let code = sys::krb5_chpw_message(self.ctx, &server.d, &mut out);
+            if code != 0 || out.is_null() {
+                return server.text();
+            }
+            let s = CStr::from_ptr(out).to_string_lossy().into_owned();
+            sys::krb5_free_string(self.ctx, out);
+            s
+        }
+    }
+}
+
+/// A `krb5_data` the library fills, freed when dropped.
+struct Data<'c> {
+    ctx: &'c Context,
+    d: sys::krb5_data,
+}
+
+impl<'c> Data<'c> {
+    fn empty(ctx: &'c Context) -> Data<'c> {
+        Data {
+            ctx,
+            d: sys::krb5_data {
+                magic: 0,
+                length: 0,
+                data: ptr::null_mut(),
+            },
+        }
+    }
+
+    /// The bytes as text (lossy), empty when there are none.
+    fn text(&self) -> String {
+        if self.d.data.is_null() || self.d.length == 0 {
+            return String::new();
+        }
+        // SAFETY: `data` points at `length` bytes owned by the library
+        // until Data's drop.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(self.d.data as *const u8, self.d.length as usize) };
+        String::from_utf8_lossy(bytes)
+            .trim_end_matches('\0')
+            .to_string()
+    }
+}
+
+impl Drop for Data<'_> {
+    fn drop(&mut self) {
+        // SAFETY: zero or filled by the library with this context;
+        // krb5_free_data_contents accepts both.
+        unsafe { sys::krb5_free_data_contents(self.ctx.ctx, &mut self.d) }
     }
 }
 

@@ -95,6 +95,16 @@ pub const KRB5_KT_NOTFOUND: i32 = -1765328203;
 pub const KRB5_KT_KVNONOTFOUND: i32 = -1765328154;
 pub const KRB5_REALM_CANT_RESOLVE: i32 = -1765328164;
 
+// Result codes of a password change (krb5.h, RFC 3244).
+pub const KRB5_KPASSWD_SUCCESS: c_int = 0;
+pub const KRB5_KPASSWD_MALFORMED: c_int = 1;
+pub const KRB5_KPASSWD_HARDERROR: c_int = 2;
+pub const KRB5_KPASSWD_AUTHERROR: c_int = 3;
+pub const KRB5_KPASSWD_SOFTERROR: c_int = 4;
+pub const KRB5_KPASSWD_ACCESSDENIED: c_int = 5;
+pub const KRB5_KPASSWD_BAD_VERSION: c_int = 6;
+pub const KRB5_KPASSWD_INITIAL_FLAG_NEEDED: c_int = 7;
+
 #[link(name = "krb5")]
 extern "C" {
     pub fn krb5_init_context(context: *mut krb5_context) -> krb5_error_code;
@@ -181,4 +191,20 @@ extern "C" {
     ) -> krb5_error_code;
     pub fn krb5_free_creds(context: krb5_context, creds: *mut krb5_creds);
     pub fn krb5_free_cred_contents(context: krb5_context, creds: *mut krb5_creds);
+
+    pub fn krb5_change_password(
+        context: krb5_context,
+        creds: *mut krb5_creds,
+        newpw: *const c_char,
+        result_code: *mut c_int,
+        result_code_string: *mut krb5_data,
+        result_string: *mut krb5_data,
+    ) -> krb5_error_code;
+    pub fn krb5_chpw_message(
+        context: krb5_context,
+        server_string: *const krb5_data,
+        message_out: *mut *mut c_char,
+    ) -> krb5_error_code;
+    pub fn krb5_free_string(context: krb5_context, val: *mut c_char);
+    pub fn krb5_free_data_contents(context: krb5_context, val: *mut krb5_data);
 }

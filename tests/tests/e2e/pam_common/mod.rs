@@ -148,6 +148,8 @@ pub mod says {
     pub const PERM_DENIED: &str = "Permission denied";
     /// PAM_NEW_AUTHTOK_REQD.
     pub const NEW_AUTHTOK_REQD: &str = "Authentication token is no longer valid; new one required";
+    /// PAM_AUTHTOK_ERR.
+    pub const AUTHTOK_ERR: &str = "Authentication token manipulation error";
     /// PAM_MAXTRIES.
     pub const MAXTRIES: &str = "Have exhausted maximum number of retries for service";
 }

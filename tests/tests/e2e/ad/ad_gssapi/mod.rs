@@ -3,7 +3,8 @@
 //! file) and resolves users, groups and initgroups; a login gets the
 //! user's TGT, verified with the keytab, into a cache owned by the user
 //! that close_session removes; a keytab whose key the DC no longer holds
-//! is refused, for binds and for logins.
+//! is refused, for binds and for logins; a user's own password change,
+//! an expired one too, goes through kpasswd.
 //!
 //! Each test makes its own computer account on the DC (`samba-tool
 //! computer create`) and exports its key (`samba-tool domain
@@ -13,7 +14,7 @@
 //! principal is `ldap/<dc host>.ad.example.test`).
 
 use super::krb_common::Host;
-use super::pam_common::{pamtester, says, service_file, SERVICE};
+use super::pam_common::{as_setuid_from, pamtester, pamtester_via, says, service_file, SERVICE};
 use super::{dc, rid_backend, tail, RID_LOW};
 use roster_e2e::namespace::Namespace;
 use roster_e2e::rosterd::Rosterd;
@@ -223,6 +224,94 @@ fn a_keytab_whose_key_changed_on_the_dc_is_refused() {
         .map(|d| d.count() == 0)
         .unwrap_or(true);
     assert!(no_cache, "a ticket cache was written");
+}
+
+#[test]
+fn an_expired_password_is_changed_through_kpasswd() {
+    let host = Host::join("krbpasswd");
+    // A user of this test whose password must be changed (pwdLastSet 0).
+    let (user, old, new) = ("kpuser", "Kp!Passw0rd-old", "Kp!N3w-passw0rd");
+    dc().samba_tool(&["user", "create", user, old, "--must-change-at-next-login"]);
+    let rd = host.rosterd(&host.gssapi_domain(""));
+    let ns = host
+        .namespace()
+        .socket_dir(&rd.socket_dir())
+        .pam_service(SERVICE, &service_file(""));
+
+    // The KDC says the key has expired; the password is right: a new one
+    // is required.
+    let p = pamtester(&ns, user, "authenticate acct_mgmt", &[old]);
+    assert!(
+        !p.ok && p.text.contains(says::NEW_AUTHTOK_REQD),
+        "{}\n{}",
+        p.text,
+        tail(&rd.log())
+    );
+
+    // As the user's setuid passwd runs it. A wrong current password is
+    // refused before the new one is asked for.
+    let users_passwd = as_setuid_from(65534);
+    let p = pamtester_via(
+        &ns,
+        &users_passwd,
+        user,
+        "chauthtok",
+        &["Wrong!Passw0rd", new, new],
+    );
+    assert!(!p.ok && p.text.contains(says::AUTH_ERR), "{}", p.text);
+    // A new password the policy refuses: the KDC's message, AUTHTOK_ERR.
+    let p = pamtester_via(&ns, &users_passwd, user, "chauthtok", &[old, "x1!", "x1!"]);
+    assert!(
+        !p.ok && p.text.contains(says::AUTHTOK_ERR),
+        "{}\n{}",
+        p.text,
+        tail(&rd.log())
+    );
+    assert!(
+        p.text.to_ascii_lowercase().contains("too short"),
+        "the KDC's message is shown: {}",
+        p.text
+    );
+    assert!(!rd.log().contains("password changed through kpasswd"));
+
+    let log_start = dc().log().len();
+    let p = pamtester_via(&ns, &users_passwd, user, "chauthtok", &[old, new, new]);
+    assert!(p.ok, "{}\n{}", p.text, tail(&rd.log()));
+    let log = rd.log();
+    assert!(
+        log.contains("password changed through kpasswd")
+            && log.contains(&format!("{user}@{AD_REALM}")),
+        "{}",
+        tail(&log)
+    );
+    assert!(
+        !log.contains(old) && !log.contains(new),
+        "a password in the log"
+    );
+    // The DC saw the change on its kpasswd service (port 464).
+    let seen = samba_log_of(user, log_start);
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("\"serviceDescription\": \"kpasswd\"") && l.contains(":464")),
+        "no kpasswd authorization of {user} in the DC's log: {seen:#?}"
+    );
+
+    // The new password logs in (a verified TGT), the old one not.
+    let p = pamtester(&ns, user, "authenticate acct_mgmt", &[new]);
+    assert!(p.ok, "{}\n{}", p.text, tail(&rd.log()));
+    let p = pamtester(&ns, user, "authenticate", &[old]);
+    assert!(!p.ok && p.text.contains(says::AUTH_ERR), "{}", p.text);
+    // kinit agrees.
+    let kinit = |pw: &str| {
+        host.sh(
+            &ns,
+            &format!("echo '{pw}' | kinit -c MEMORY:kp {user}@{AD_REALM}"),
+        )
+    };
+    let (code, out) = kinit(new);
+    assert_eq!(code, 0, "kinit with the new password: {out}");
+    let (code, out) = kinit(old);
+    assert_ne!(code, 0, "kinit with the old password: {out}");
 }
 
 #[test]
