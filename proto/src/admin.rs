@@ -404,8 +404,8 @@ pub struct KerberosStatus {
     /// TGTs acquired from the keytab since start (by the background
     /// renewal, or by a bind that found none valid).
     pub renewals: u64,
-    /// The last failure of the background renewal (cleared by the next
-    /// success).
+    /// The last failure of the background renewal, kept after a later
+    /// success (compare its time with `last_renewal`).
     pub last_renewal_error: Option<String>,
     /// When it happened (Unix seconds).
     pub last_renewal_error_at: Option<u64>,
