@@ -75,6 +75,9 @@ fn human(doc: &Value, now: u64) -> String {
                 .unwrap_or_default();
             let _ = writeln!(out, "  last error: {err}{at}");
         }
+        if d["kerberos"].is_object() {
+            kerberos_text(&mut out, &d["kerberos"], now);
+        }
     }
     let c = &doc["cache"];
     if c.is_object() {
@@ -145,6 +148,36 @@ fn human(doc: &Value, now: u64) -> String {
         out.push_str(&render_text(&Value::Object(rest)));
     }
     out
+}
+
+/// A GSSAPI domain's host TGT: its principal, when the TGT ends, its last
+/// renewal, the next one and the last renewal error.
+fn kerberos_text(out: &mut String, k: &Value, now: u64) {
+    let principal = k["principal"].as_str().unwrap_or("?");
+    let tgt = match k["tgt_end"].as_u64() {
+        Some(end) if end > now => format!("TGT ends {} (in {})", utc(end), span(end - now)),
+        Some(end) => format!("TGT ENDED {}", when(end, now)),
+        None => "no TGT yet".to_string(),
+    };
+    let mut parts = vec![format!("host principal {principal}"), tgt];
+    if let Some(last) = k["last_renewal"].as_u64() {
+        let n = k["renewals"].as_u64().unwrap_or(0);
+        parts.push(format!("acquired {} ({n} since start)", when(last, now)));
+    }
+    if let Some(next) = k["next_renewal"].as_u64() {
+        parts.push(format!(
+            "next renewal in {}",
+            span(next.saturating_sub(now))
+        ));
+    }
+    let _ = writeln!(out, "  kerberos: {}", parts.join("; "));
+    if let Some(err) = k["last_renewal_error"].as_str() {
+        let at = k["last_renewal_error_at"]
+            .as_u64()
+            .map(|t| format!(" ({})", when(t, now)))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  last renewal error: {err}{at}");
+    }
 }
 
 /// Refused entries shown in the text form; `--json` lists them all.
@@ -262,6 +295,32 @@ mod tests {
         );
         assert!(!t.contains("process"), "{t}");
         assert!(!t.contains("refused entries"), "{t}");
+    }
+
+    #[test]
+    fn the_text_form_shows_the_host_tgt_of_a_gssapi_domain() {
+        let doc = json!({
+            "version": "0.1.0",
+            "domains": [{"name": "ad", "online": true, "server": "ldap://dc1",
+                          "kerberos": {"principal": "HOST$@AD.TEST", "tgt_end": 1100,
+                                       "last_renewal": 1000, "renewals": 2, "next_renewal": 1075,
+                                       "last_renewal_error": "no KDC answers", "last_renewal_error_at": 940}},
+                         {"name": "new", "online": true, "kerberos": {"principal": "NEW$@AD.TEST"}},
+                         {"name": "old", "online": true, "kerberos": {"principal": "OLD$@AD.TEST", "tgt_end": 1000}}],
+        });
+        let t = human(&doc, 1060);
+        assert!(
+            t.contains("domain ad: online, server ldap://dc1\n  kerberos: host principal HOST$@AD.TEST; TGT ends 1970-01-01 00:18:20 UTC (in 40s); acquired 1970-01-01 00:16:40 UTC (1m 0s ago) (2 since start); next renewal in 15s\n  last renewal error: no KDC answers (1970-01-01 00:15:40 UTC (2m 0s ago))\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("  kerberos: host principal NEW$@AD.TEST; no TGT yet\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("  kerberos: host principal OLD$@AD.TEST; TGT ENDED 1970-01-01 00:16:40 UTC (1m 0s ago)\n"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -383,6 +383,34 @@ pub struct DomainStatus {
     /// Connections opened for lookups and logins since start (the probe's
     /// not counted).
     pub connects: Option<u64>,
+    /// The host's Kerberos ticket, for a domain that binds with SASL
+    /// GSSAPI (`auth = "gssapi"`).
+    pub kerberos: Option<KerberosStatus>,
+}
+
+/// The host's ticket-granting ticket of a GSSAPI domain, which rosterd
+/// acquires from the keytab and renews in the background.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KerberosStatus {
+    /// The host principal (`NAME$@REALM`).
+    pub principal: String,
+    /// When the TGT held now ends (Unix seconds); absent before the first
+    /// one is acquired.
+    pub tgt_end: Option<u64>,
+    /// When the TGT was last acquired from the keytab (Unix seconds).
+    pub last_renewal: Option<u64>,
+    /// TGTs acquired from the keytab since start (by the background
+    /// renewal, or by a bind that found none valid).
+    pub renewals: u64,
+    /// The last failure of the background renewal, kept after a later
+    /// success (compare its time with `last_renewal`).
+    pub last_renewal_error: Option<String>,
+    /// When it happened (Unix seconds).
+    pub last_renewal_error_at: Option<u64>,
+    /// When the background renewal tries next (Unix seconds).
+    pub next_renewal: Option<u64>,
 }
 
 /// One configured server of a domain.

@@ -120,6 +120,9 @@ pub(crate) struct Pool {
     connecting: tokio::sync::Mutex<()>,
     /// The host's Kerberos credentials (`auth = "gssapi"`).
     host: Option<Arc<HostCreds>>,
+    /// Stops the background renewal of the host's TGT when sent, or
+    /// dropped with the pool ([`Pool::start_renewal`]).
+    renewal: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 /// Is this ldap3 error about the connection (server gone, TLS, timeout)
@@ -172,7 +175,35 @@ impl Pool {
             discovery,
             live: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
+            renewal: Mutex::new(None),
         }))
+    }
+
+    /// Starts the background renewal of the host's TGT of a GSSAPI
+    /// domain ([`krb5::host::renew_in_background`]), which ends when the
+    /// pool is dropped (a reload that changed or removed the domain).
+    /// Nothing without GSSAPI, outside a Tokio runtime, or when it runs
+    /// already.
+    ///
+    /// [`krb5::host::renew_in_background`]: super::krb5::host::renew_in_background
+    pub(crate) fn start_renewal(&self) {
+        let Some(host) = &self.host else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let mut slot = self.renewal.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_some() {
+            return;
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        *slot = Some(stop);
+        runtime.spawn(super::krb5::host::renew_in_background(
+            host.clone(),
+            self.cfg.op_timeout,
+            stopped,
+        ));
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {
@@ -895,6 +926,7 @@ impl Pool {
                 })
                 .collect(),
             searches: 0,
+            kerberos: self.host.as_ref().map(|h| h.status()),
         }
     }
 }

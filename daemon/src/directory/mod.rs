@@ -93,7 +93,9 @@ impl std::fmt::Debug for Directory {
 
 impl Directory {
     /// Prepares access to the domain `cfg` (reads its TLS files; connects
-    /// lazily at the first lookup). Logs a warning when `tls_verify` is off.
+    /// lazily at the first lookup; a GSSAPI domain acquires its host TGT
+    /// in the background from now on). Logs a warning when `tls_verify` is
+    /// off.
     pub fn new(cfg: DomainConfig, idmap: Arc<DomainSet>) -> Result<Directory, DirectoryError> {
         if cfg.uris.is_empty() && !cfg.discovers_servers() {
             return Err(DirectoryError::invalid(format!(
@@ -105,6 +107,9 @@ impl Directory {
             tracing::warn!(domain = %cfg.name, "tls_verify = false: server certificates are NOT checked; anyone on the network path can impersonate the directory");
         }
         let pool = Pool::new(cfg.clone())?;
+        // A GSSAPI domain's host TGT is acquired, and renewed, in the
+        // background from now on.
+        pool.start_renewal();
         Ok(Directory {
             idmap,
             pool,

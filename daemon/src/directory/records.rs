@@ -221,6 +221,8 @@ pub struct DirectoryStatus {
     pub probes: u64,
     /// Milliseconds until the next probe while the domain is offline.
     pub next_probe_in_ms: Option<u64>,
+    /// The host's TGT, for a domain that binds with SASL GSSAPI.
+    pub kerberos: Option<roster_proto::admin::KerberosStatus>,
 }
 
 /// The directory's state as the status report shows it: `name` and
@@ -240,6 +242,7 @@ impl From<DirectoryStatus> for roster_proto::admin::DomainStatus {
             next_probe_in_ms: s.next_probe_in_ms,
             probes: Some(s.probes),
             connects: Some(s.connects),
+            kerberos: s.kerberos,
         }
     }
 }
@@ -318,6 +321,12 @@ mod tests {
             connects: 3,
             probes: 4,
             next_probe_in_ms: Some(900),
+            kerberos: Some(roster_proto::admin::KerberosStatus {
+                principal: "HOST$@EX.TEST".into(),
+                tgt_end: Some(40),
+                renewals: 1,
+                ..Default::default()
+            }),
         };
         let d = roster_proto::admin::DomainStatus::from(s);
         assert_eq!((d.name.as_str(), d.domain.as_deref()), ("ex", Some("ex")));
@@ -332,5 +341,10 @@ mod tests {
         assert_eq!(d.servers[0].uri, "ldap://a");
         assert_eq!((d.servers[0].down_for_secs, d.servers[0].failures), (30, 2));
         assert_eq!(d.servers[0].last_error.as_deref(), Some("no answer"));
+        let k = d.kerberos.expect("the TGT's state");
+        assert_eq!(
+            (k.principal.as_str(), k.tgt_end, k.renewals),
+            ("HOST$@EX.TEST", Some(40), 1)
+        );
     }
 }

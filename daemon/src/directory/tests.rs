@@ -153,3 +153,52 @@ async fn offline_domain_answers_at_once_and_the_probe_brings_it_back() {
     assert_eq!(d.status().connects, 1);
     drop(listener);
 }
+
+/// A GSSAPI domain's host TGT renewal runs from the directory's start,
+/// records a failure with its retry (the status shows both), and ends
+/// when the directory is dropped (a reload that changed the domain).
+#[tokio::test]
+async fn the_host_tgt_renewal_starts_with_the_directory_and_ends_with_it() {
+    let text = "[[domain]]\nname = \"ex\"\nuris = [\"ldap://dc1.example.test\"]\n\
+                base_dn = \"dc=example,dc=test\"\nauth = \"gssapi\"\n\
+                keytab = \"/nonexistent/krb5.keytab\"\n";
+    let mut c = Config::from_str(text, "t.toml").unwrap().domains.remove(0);
+    // A principal the library refuses before asking any KDC.
+    c.krb5.principal = Some("HOST\0$".into());
+    let idmap = DomainSet::new(
+        &[(c.name.clone(), IdmapSettings::default(), c.min_id, c.max_id)],
+        None,
+    )
+    .unwrap();
+    let d = Directory::new(c, Arc::new(idmap)).unwrap();
+    wait_for(&d, "a failed renewal", |s| {
+        s.kerberos
+            .as_ref()
+            .is_some_and(|k| k.last_renewal_error.is_some())
+    })
+    .await;
+    let k = d.status().kerberos.unwrap();
+    assert_eq!(k.principal, "HOST\0$@EXAMPLE.TEST");
+    assert!(
+        k.last_renewal_error.as_deref().unwrap().contains("NUL"),
+        "{k:?}"
+    );
+    assert_eq!((k.renewals, k.tgt_end, k.last_renewal), (0, None, None));
+    // Retried after 5 s.
+    let (at, next) = (k.last_renewal_error_at.unwrap(), k.next_renewal.unwrap());
+    assert_eq!(next - at, 5, "{k:?}");
+    // No lookup connected for it.
+    assert_eq!(d.status().connects, 0);
+
+    // Dropped with the directory: the task lets go of the credentials.
+    let creds = Arc::downgrade(d.pool.host_creds().unwrap());
+    drop(d);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while creds.upgrade().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewal task outlived its directory"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}

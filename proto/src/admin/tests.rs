@@ -25,6 +25,15 @@ fn sample_status() -> FullStatus {
             next_probe_in_ms: Some(1500),
             probes: Some(3),
             connects: Some(1),
+            kerberos: Some(KerberosStatus {
+                principal: "HOST$@CORP.TEST".into(),
+                tgt_end: Some(37_000),
+                last_renewal: Some(1000),
+                renewals: 2,
+                last_renewal_error: Some("no KDC answers".into()),
+                last_renewal_error_at: Some(990),
+                next_renewal: Some(28_000),
+            }),
         }],
         cache: CacheStats {
             entries: 3,

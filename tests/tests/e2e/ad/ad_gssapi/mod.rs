@@ -4,7 +4,8 @@
 //! user's TGT, verified with the keytab, into a cache owned by the user
 //! that close_session removes; a keytab whose key the DC no longer holds
 //! is refused, for binds and for logins; a user's own password change,
-//! an expired one too, goes through kpasswd.
+//! an expired one too, goes through kpasswd; the host TGT is renewed in
+//! the background, before it ends, without a lookup asking for it.
 //!
 //! Each test makes its own computer account on the DC (`samba-tool
 //! computer create`) and exports its key (`samba-tool domain
@@ -13,13 +14,14 @@
 //! namespaces whose `/etc/hosts` names the DC (its `ldap/` service
 //! principal is `ldap/<dc host>.ad.example.test`).
 
-use super::krb_common::Host;
+use super::krb_common::{krb5_conf, Host};
 use super::pam_common::{as_setuid_from, pamtester, pamtester_via, says, service_file, SERVICE};
 use super::{dc, rid_backend, tail, RID_LOW};
 use roster_e2e::namespace::Namespace;
 use roster_e2e::rosterd::Rosterd;
 use roster_e2e::samba::{AD_ALICE, AD_DAVE, AD_REALM};
 use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
 
 #[track_caller]
 fn ok(host: &Host, ns: &Namespace, script: &str, rd: &Rosterd) -> String {
@@ -337,5 +339,132 @@ fn gssapi_bind_initgroups() {
             .filter(|l| !l.contains("referrals not followed"))
             .collect::<Vec<_>>()
             .join("\n")
+    );
+}
+
+/// The host TGT's lifetime in the renewal test (`ticket_lifetime` of its
+/// krb5.conf, which the DC grants): renewed after three quarters of it.
+/// Samba's KDC gives no service ticket with a TGT of two minutes or less
+/// ("Ticket expired": 120 s is refused, 121 s served).
+const SHORT_TICKET_LIFETIME_S: u64 = 150;
+
+/// The status of rosterd's only domain (`rosterctl status
+/// --json`, from pam.sock).
+fn domain_status(rd: &Rosterd) -> serde_json::Value {
+    let st = rd.status(&rd.pam_socket());
+    st["domains"][0].clone()
+}
+
+/// Polls the domain's status until `done` holds, for at most `within`;
+/// returns the domain's status.
+fn wait_for_domain(
+    rd: &Rosterd,
+    what: &str,
+    within: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let d = domain_status(rd);
+        if done(&d) {
+            return d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {within:?}: {d}\nrosterd log:\n{}",
+            tail(&rd.log())
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_host_tgt_is_renewed_in_the_background_before_it_ends() {
+    let dc = dc();
+    let host = Host::join("krbrenew");
+    std::fs::write(
+        host.krb5_conf(),
+        krb5_conf().replace(
+            "[libdefaults]\n",
+            &format!("[libdefaults]\n ticket_lifetime = {SHORT_TICKET_LIFETIME_S}s\n"),
+        ),
+    )
+    .expect("write krb5.conf");
+    let rd = host.rosterd(&host.gssapi_domain(""));
+    let life = Duration::from_secs(SHORT_TICKET_LIFETIME_S);
+    let u = |d: &serde_json::Value, k: &str| d["kerberos"][k].as_u64();
+
+    // The first TGT comes at start, without a lookup.
+    let first = wait_for_domain(&rd, "first host TGT", Duration::from_secs(60), |d| {
+        u(d, "renewals").unwrap_or(0) >= 1
+    });
+    let k = &first["kerberos"];
+    assert_eq!(
+        k["principal"],
+        format!("{}@{AD_REALM}", host.principal()),
+        "{first}"
+    );
+    let (end, last) = (
+        u(&first, "tgt_end").unwrap(),
+        u(&first, "last_renewal").unwrap(),
+    );
+    assert!(
+        end > last && end <= last + SHORT_TICKET_LIFETIME_S + 5,
+        "the DC did not grant the short lifetime: {first}"
+    );
+    assert!(u(&first, "next_renewal").is_some(), "{first}");
+    assert_eq!(first["connects"], 0, "no lookup connected: {first}");
+
+    // It is renewed before it ends, still without a lookup.
+    let renewed = wait_for_domain(
+        &rd,
+        "host TGT renewed",
+        life * 2 + Duration::from_secs(30),
+        |d| u(d, "renewals").unwrap_or(0) >= 2,
+    );
+    let new_end = u(&renewed, "tgt_end").unwrap();
+    let at = u(&renewed, "last_renewal").unwrap();
+    assert!(new_end > end, "{renewed}");
+    assert!(at <= end, "renewed after the TGT ended: {first}\n{renewed}");
+    assert!(
+        renewed["kerberos"]["last_renewal_error"].is_null(),
+        "{renewed}"
+    );
+    assert_eq!(renewed["connects"], 0, "no lookup connected: {renewed}");
+    assert!(
+        rd.log()
+            .matches("host TGT acquired from the keytab")
+            .count()
+            >= 2,
+        "{}",
+        tail(&rd.log())
+    );
+
+    // A lookup binds with the renewed TGT: no new one is acquired for it.
+    let before = u(&renewed, "renewals").unwrap();
+    let ns = host.namespace().socket_dir(&rd.socket_dir());
+    let alice_uid = RID_LOW + dc.rid_of(AD_ALICE.name);
+    let pw = ok(&host, &ns, "getent passwd alice", &rd);
+    assert!(pw.starts_with(&format!("alice:*:{alice_uid}:")), "{pw}");
+    let gr = ok(&host, &ns, "getent group unixgroup", &rd);
+    assert!(gr.starts_with("unixgroup:*:"), "{gr}");
+    assert!(
+        rd.log().contains("bound with SASL GSSAPI"),
+        "{}",
+        tail(&rd.log())
+    );
+    let after = domain_status(&rd);
+    assert_eq!(u(&after, "renewals"), Some(before), "{renewed}\n{after}");
+    assert!(after["kerberos"]["last_renewal_error"].is_null(), "{after}");
+
+    // rosterctl status shows it.
+    let out = crate::rosterctl_common::run(Some(&rd.config_path()), &["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "  kerberos: host principal {}@{AD_REALM}; TGT ends ",
+            host.principal()
+        )) && text.contains("(2 since start); next renewal in "),
+        "{text}"
     );
 }
