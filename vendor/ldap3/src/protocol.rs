@@ -23,8 +23,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{Decoder, Encoder};
 
 pub(crate) struct LdapCodec {
+    /// Unwrapped octets of the SASL security layer not decoded yet.
     #[cfg(feature = "gssapi")]
-    pub(crate) has_decoded_data: bool,
+    pub(crate) sasl_plain: BytesMut,
     #[cfg(feature = "gssapi")]
     pub(crate) sasl_param: Arc<RwLock<(bool, u32)>>, // sasl_wrap, sasl_max_send
     #[cfg(feature = "gssapi")]
@@ -126,38 +127,61 @@ impl Decoder for LdapCodec {
 
     #[cfg(feature = "gssapi")]
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
-        const U32_SIZE: usize = std::mem::size_of::<u32>();
-
         let sasl_wrap = { self.sasl_param.read().expect("sasl param").0 };
-        if !sasl_wrap || buf.is_empty() {
+        if !sasl_wrap {
             return decode_inner(buf);
         }
-        if self.has_decoded_data {
-            let res = decode_inner(buf);
-            if res.is_ok() && buf.is_empty() {
-                self.has_decoded_data = false;
+        let client_ctx = &self.client_ctx;
+        decode_sasl(&mut self.sasl_plain, buf, |len, buf| {
+            let client_opt = &mut *client_ctx.lock().expect("client ctx lock");
+            let client_ctx = client_opt.as_mut().expect("client Option mut ref");
+            client_ctx.unwrap_iov(len, buf).map_err(|e| {
+                io::Error::new(io::ErrorKind::Other, format!("gss_unwrap error: {:#}", e))
+            })
+        })
+    }
+}
+
+/// Decodes the next LDAP message of a connection with a SASL security
+/// layer (RFC 4422 §3.7): `buf` holds what was read from the socket, a
+/// sequence of wrapped buffers, each a four-octet big-endian length and
+/// that many octets; `plain` holds unwrapped octets not decoded yet.
+///
+/// A wrapped buffer may carry several LDAP messages, and a message may
+/// span buffers (the server wraps a stream of octets, e.g. Samba packs
+/// a search entry and its result into one buffer): messages are decoded
+/// from `plain` first, and the next buffer is unwrapped (`unwrap` is
+/// given its length and `buf` starting at it, and splits it off) only
+/// when `plain` holds no complete message. Nothing unwrapped is ever
+/// dropped, whatever else the same read brought.
+#[cfg(feature = "gssapi")]
+#[allow(clippy::type_complexity)]
+fn decode_sasl<F>(
+    plain: &mut BytesMut,
+    buf: &mut BytesMut,
+    mut unwrap: F,
+) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error>
+where
+    F: FnMut(usize, &mut BytesMut) -> Result<BytesMut, io::Error>,
+{
+    const U32_SIZE: usize = std::mem::size_of::<u32>();
+
+    loop {
+        if !plain.is_empty() {
+            if let Some(item) = decode_inner(plain)? {
+                return Ok(Some(item));
             }
-            return res;
         }
         if buf.len() < U32_SIZE {
-            return Err(io::Error::new(io::ErrorKind::Other, "invalid SASL buffer"));
+            return Ok(None);
         }
-        let sasl_len = u32::from_be_bytes(buf[0..U32_SIZE].try_into().unwrap());
-        if buf.len() - U32_SIZE < sasl_len as usize {
+        let sasl_len = u32::from_be_bytes(buf[0..U32_SIZE].try_into().unwrap()) as usize;
+        if buf.len() - U32_SIZE < sasl_len {
             return Ok(None);
         }
         buf.advance(U32_SIZE);
-        let client_opt = &mut *self.client_ctx.lock().expect("client ctx lock");
-        let client_ctx = client_opt.as_mut().expect("client Option mut ref");
-        let mut decoded = client_ctx.unwrap_iov(sasl_len as usize, buf).map_err(|e| {
-            io::Error::new(io::ErrorKind::Other, format!("gss_unwrap error: {:#}", e))
-        })?;
-        let res = decode_inner(&mut decoded);
-        if res.is_ok() && !decoded.is_empty() && buf.is_empty() {
-            buf.extend(decoded);
-            self.has_decoded_data = true;
-        }
-        res
+        let decoded = unwrap(sasl_len, buf)?;
+        plain.extend_from_slice(&decoded);
     }
 }
 
@@ -241,5 +265,95 @@ impl Encoder<(RequestId, Tag, MaybeControls)> for LdapCodec {
         };
         maybe_wrap(self, outstruct, into)?;
         Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "gssapi"))]
+mod sasl_tests {
+    use super::*;
+
+    /// A SearchResultEntry of message `id` (DN `c=x`, no attributes).
+    fn entry(id: u8) -> Vec<u8> {
+        vec![
+            0x30, 0x0c, 0x02, 0x01, id, 0x64, 0x07, 0x04, 0x03, b'c', b'=', b'x', 0x30, 0x00,
+        ]
+    }
+
+    /// A SearchResultDone (success) of message `id`.
+    fn done(id: u8) -> Vec<u8> {
+        vec![
+            0x30, 0x0c, 0x02, 0x01, id, 0x65, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00,
+        ]
+    }
+
+    /// `payload` as one wrapped buffer of an identity security layer.
+    fn wrapped(payload: &[u8]) -> Vec<u8> {
+        let mut out = (payload.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// The identity security layer: the buffer's octets as they are.
+    fn identity(len: usize, buf: &mut BytesMut) -> Result<BytesMut, io::Error> {
+        Ok(buf.split_to(len))
+    }
+
+    /// Every message decodable from `plain` and `buf`: (message ID, op tag).
+    fn drain(plain: &mut BytesMut, buf: &mut BytesMut) -> Vec<(i32, u64)> {
+        let mut out = Vec::new();
+        while let Some((id, (tag, _))) = decode_sasl(plain, buf, identity).expect("decodes") {
+            match tag {
+                Tag::StructureTag(t) => out.push((id, t.id)),
+                _ => panic!("not a structure"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn several_messages_in_a_buffer_followed_by_another_buffer_are_all_decoded() {
+        // One read: a buffer with an entry and the result of search 2 (as
+        // Samba sends them), then a buffer with search 3's entry and result.
+        let mut first = entry(2);
+        first.extend(done(2));
+        let mut second = entry(3);
+        second.extend(done(3));
+        let mut buf = BytesMut::from(&wrapped(&first)[..]);
+        buf.extend_from_slice(&wrapped(&second));
+        let mut plain = BytesMut::new();
+        assert_eq!(
+            drain(&mut plain, &mut buf),
+            vec![(2, 4), (2, 5), (3, 4), (3, 5)]
+        );
+        assert!(buf.is_empty() && plain.is_empty());
+    }
+
+    #[test]
+    fn a_message_split_across_buffers_and_reads_is_decoded_once_complete() {
+        let mut stream = entry(4);
+        stream.extend(done(4));
+        let (a, b) = stream.split_at(20);
+        let (wa, wb) = (wrapped(a), wrapped(b));
+        let mut plain = BytesMut::new();
+        // The first buffer and half of the second's length: the entry only.
+        let mut buf = BytesMut::from(&wa[..]);
+        buf.extend_from_slice(&wb[..2]);
+        assert_eq!(drain(&mut plain, &mut buf), vec![(4, 4)]);
+        // The rest of the second buffer but its last octet: nothing yet.
+        buf.extend_from_slice(&wb[2..wb.len() - 1]);
+        assert_eq!(drain(&mut plain, &mut buf), vec![]);
+        buf.extend_from_slice(&wb[wb.len() - 1..]);
+        assert_eq!(drain(&mut plain, &mut buf), vec![(4, 5)]);
+        assert!(buf.is_empty() && plain.is_empty());
+    }
+
+    #[test]
+    fn an_unwrap_failure_is_an_error() {
+        let mut buf = BytesMut::from(&wrapped(&done(5))[..]);
+        let mut plain = BytesMut::new();
+        let res = decode_sasl(&mut plain, &mut buf, |_, _| {
+            Err(io::Error::new(io::ErrorKind::Other, "bad token"))
+        });
+        assert!(res.is_err());
     }
 }
