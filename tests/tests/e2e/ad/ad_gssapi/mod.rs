@@ -372,8 +372,11 @@ fn a_keytab_whose_key_changed_on_the_dc_is_refused() {
     assert!(no_cache, "a ticket cache was written");
 }
 
+/// initgroups over the sealed connection: the user's groups are looked up
+/// by GID concurrently on one connection, and the DC's replies come several
+/// to a wrapped buffer, several buffers to a read (issue 12: ldap3 dropped
+/// the messages after the first of such a buffer; vendor/ldap3).
 #[test]
-#[ignore = "known gap: over the GSSAPI-bound connection `getent initgroups` of an AD user comes back empty (tokenGroups path); to investigate"]
 fn gssapi_bind_initgroups() {
     let dc = dc();
     let host = Host::join("krbinit");
