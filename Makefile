@@ -173,6 +173,7 @@ build-linted:
 
 test-unit: build
 	$(CARGO) test --workspace --exclude roster-e2e
+	$(CARGO) test -p ldap3 --lib sasl_tests
 
 # The end-to-end tests (one test binary, tests/tests/e2e/main.rs). With
 # cargo-nextest installed (`cargo nextest`), every test runs in its own
@@ -216,10 +217,12 @@ e2e-nextest:
 
 # make test's test run: the unit tests and every end-to-end test but the
 # AD ones, all under one nextest run (E2E_JOBS processes at a time), then
-# the doc tests. --workspace, as build-linted: nothing is compiled again.
+# the doc tests, and the unit tests of the patched ldap3 (vendor/ldap3, not a
+# workspace member). --workspace, as build-linted: nothing is compiled again.
 test-nextest:
 	@rc=0; $(CARGO) nextest run --workspace -E 'not (binary(e2e) & test(/^ad::/))' -j $(E2E_JOBS) || rc=1; \
-	$(CARGO) test --workspace --doc || rc=1; exit $$rc
+	$(CARGO) test --workspace --doc || rc=1; \
+	$(CARGO) test -q -p ldap3 --lib sasl_tests || rc=1; exit $$rc
 
 # The end-to-end tests' shared fixtures, built ahead of the tests: the
 # certificates, the sample slapd database and the provisioned Samba AD DC

@@ -316,8 +316,11 @@ fn an_expired_password_is_changed_through_kpasswd() {
     assert_ne!(code, 0, "kinit with the old password: {out}");
 }
 
+/// initgroups over the sealed connection: the user's groups are looked up
+/// by GID concurrently on one connection, and the DC's replies come several
+/// to a wrapped buffer, several buffers to a read (issue 12: ldap3 dropped
+/// the messages after the first of such a buffer; vendor/ldap3).
 #[test]
-#[ignore = "known gap: over the GSSAPI-bound connection `getent initgroups` of an AD user comes back empty (tokenGroups path); to investigate"]
 fn gssapi_bind_initgroups() {
     let dc = dc();
     let host = Host::join("krbinit");
