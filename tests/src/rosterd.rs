@@ -395,10 +395,26 @@ impl Rosterd {
     }
 }
 
+/// How many of the log's last lines a failing test shows.
+const LOG_LINES_ON_FAILURE: usize = 60;
+
 impl Drop for Rosterd {
     fn drop(&mut self) {
         if let Some(pid) = self.pid {
             send_signal(pid, libc::SIGKILL);
+        }
+        // A test that failed (is unwinding) shows the daemon's side of it:
+        // the test harness prints stderr of failed tests only.
+        if std::thread::panicking() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(LOG_LINES_ON_FAILURE)..];
+            eprintln!(
+                "--- the last {} lines of rosterd's log ({}):\n{}",
+                tail.len(),
+                self.dir.path().join("rosterd.log").display(),
+                tail.join("\n")
+            );
         }
         self.stop();
     }
