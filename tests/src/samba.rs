@@ -262,16 +262,31 @@ pub struct SambaDc {
 /// How long a DC waits for another one to release ports 389/636.
 const PORT_WAIT: Duration = Duration::from_secs(600);
 
-/// An exclusive lock on `$TMPDIR/roster-samba-dc.lock`, held while a DC
-/// of this process runs (released by the kernel when the process exits).
+/// An exclusive lock on `$TMPDIR/roster-samba-dc-NETNS.lock`, held while a
+/// DC of this process runs (released by the kernel when the process
+/// exits). One per network namespace (NETNS: the inode of
+/// `/proc/self/ns/net`): the fixed ports are a namespace's, so test
+/// processes in namespaces of their own (`make e2e-ad`'s shards) each run
+/// a DC at the same time.
 struct DcLock {
     _file: std::fs::File,
+}
+
+/// The inode number of this process's network namespace (`net:[N]`).
+fn network_namespace() -> String {
+    let link = std::fs::read_link("/proc/self/ns/net")
+        .unwrap_or_else(|e| panic!("read /proc/self/ns/net: {e}"));
+    link.to_string_lossy()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
 }
 
 impl DcLock {
     fn acquire() -> DcLock {
         use std::os::fd::AsRawFd;
-        let path = std::env::temp_dir().join("roster-samba-dc.lock");
+        let path =
+            std::env::temp_dir().join(format!("roster-samba-dc-{}.lock", network_namespace()));
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)

@@ -4,7 +4,7 @@
 
 use crate::nss_common;
 
-use nss_common::{code, ok, stdout, Env};
+use nss_common::{code, ok, stdout, Env, PATIENT_NSS};
 use roster_e2e::dataset::{
     self, ALICE, BIGGROUP_GID, BOB, BULK_USERS, MANYGROUPS, MANY_GROUPS_COUNT,
     MANY_GROUPS_GID_BASE, STAFF_GID, USERS_GID,
@@ -17,7 +17,7 @@ fn fields(line: &str) -> Vec<String> {
 
 #[test]
 fn getent_id_ls_chown_and_stat_see_directory_entries() {
-    let env = Env::start("");
+    let env = Env::start(PATIENT_NSS);
     let ns = env.ns();
 
     let pw = fields(&ok(&ns, "getent passwd alice"));

@@ -4,12 +4,12 @@
 
 use crate::nss_common;
 
-use nss_common::{build_probe, Env};
+use nss_common::{build_probe, Env, PATIENT_NSS};
 use roster_e2e::dataset::{self, ALICE, BIGGROUP_GID, BULK_USERS, MANY_GROUPS_GID_BASE};
 
 #[test]
 fn threads_forks_and_small_buffers_get_correct_answers() {
-    let env = Env::start("");
+    let env = Env::start(PATIENT_NSS);
     let probe = build_probe(env.dir.path()).display().to_string();
     let ns = env.ns();
     let group = dataset::many_group(3);

@@ -45,6 +45,13 @@ impl Env {
     }
 }
 
+/// An `[nss]` table for tests whose first lookups are large (a cold
+/// `getent group biggroup`: 5,000 members, each checked against the local
+/// accounts, by a debug build): the module's 3 s default bounds a login's
+/// wait, not a correctness test's, which a loaded machine would otherwise
+/// turn into a timing assertion.
+pub const PATIENT_NSS: &str = "[nss]\ntimeout_ms = 30000\n";
+
 /// stdout of a successful run, for assertions.
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
