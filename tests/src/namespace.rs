@@ -16,8 +16,8 @@
 //!   the NSS module looks by default.
 //!
 //! The NSS module must be findable by `dlopen("libnss_roster.so.2")`, so
-//! [`install_nss_module`] copies the built one (atomically, by rename) into
-//! `/lib/<multiarch>/`: a file that is inert unless an nsswitch.conf names
+//! [`install_nss_module`] puts a copy of the built one into
+//! `/lib/<multiarch>/` when none is there: a file that is inert unless an nsswitch.conf names
 //! `roster`, which only our namespaced copies do. Inside each namespace the
 //! module of this build is bind-mounted over that copy, so test runs of
 //! several checkouts at once never load each other's module.
@@ -44,27 +44,32 @@ pub struct Namespace {
 
 static INSTALL: Once = Once::new();
 
-/// Copies `libnss_roster.so` from the build into `/lib/<multiarch>/` as
-/// `libnss_roster.so.2` (once per test process; atomic replace, and only
-/// when the installed copy differs: a rename replaces the file's inode, and
-/// a parallel test bind-mounting over that path at that moment would fail
-/// with ENOENT).
+/// Makes sure `/lib/<multiarch>/libnss_roster.so.2` exists (a copy of
+/// this build's `libnss_roster.so`) and returns its path. Only its
+/// existence matters: every namespace bind-mounts its own build's module
+/// over it. So it is created once, when missing, and never replaced — a
+/// replacement (a rename gives the path a new inode) would make any test
+/// bind-mounting over the path at that moment fail with ENOENT, and test
+/// runs of several checkouts at once would replace each other's copy all
+/// the time. Created by a hard link from a private temporary copy, which
+/// fails, harmlessly, when another process made the file first.
 pub fn install_nss_module() -> PathBuf {
     let target = PathBuf::from(format!("/lib/{}/libnss_roster.so.2", paths::multiarch()));
     INSTALL.call_once(|| {
-        let built = paths::module("libnss_roster.so");
-        let same =
-            |a: &std::path::Path, b: &std::path::Path| match (std::fs::read(a), std::fs::read(b)) {
-                (Ok(x), Ok(y)) => x == y,
-                _ => false,
-            };
-        if same(&built, &target) {
+        if target.exists() {
             return;
         }
+        let built = paths::module("libnss_roster.so");
         let tmp = target.with_extension(format!("2.tmp{}", std::process::id()));
         std::fs::copy(&built, &tmp)
             .unwrap_or_else(|e| panic!("copy {} to {}: {e}", built.display(), tmp.display()));
-        std::fs::rename(&tmp, &target).expect("rename NSS module into place");
+        let linked = std::fs::hard_link(&tmp, &target);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => panic!("link {} to {}: {e}", tmp.display(), target.display()),
+        }
     });
     target
 }
