@@ -64,19 +64,20 @@ DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEB_DIR ?= target
 DEB_PACKAGES := dpkg-dev file binutils adduser libpam-runtime init-system-helpers lintian
 
-# Fuzzing (fuzz/, libFuzzer through libfuzzer-sys, cargo-fuzz layout). Built
-# with plain stable cargo: the coverage instrumentation cargo-fuzz would add
-# is given here as stable -C flags, for the target triple only (so build
-# scripts and proc macros stay uninstrumented), into fuzz/target.
+# Fuzzing (fuzz/, the workspace member roster-fuzz; libFuzzer through
+# libfuzzer-sys, cargo-fuzz layout). The libFuzzer binaries need the crate's
+# `libfuzzer` feature. Built with plain stable cargo: the coverage
+# instrumentation cargo-fuzz would add is given here as stable -C flags, for
+# the target triple only (so build scripts and proc macros stay
+# uninstrumented), in the `fuzz` profile (root Cargo.toml: release with
+# debug assertions and overflow checks) into fuzz/target, their own target
+# directory, so that the flags never invalidate the main build in target/.
 FUZZ_TARGETS := codec_decode codec_roundtrip memcache_file config_parse ldap_entry ad_entry sid dn_range
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 4
 FUZZ_HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
-# `make fuzz` uses the release profile; `make fuzz-smoke` (part of make test,
-# a few seconds per target) the cheaper `smoke` profile of fuzz/Cargo.toml,
-# which builds in a fraction of the time.
-FUZZ_PROFILE ?= release
-FUZZ_BIN = fuzz/target/$(FUZZ_HOST)/$(FUZZ_PROFILE)
+FUZZ_PROFILE ?= fuzz
+FUZZ_TARGET_DIR := fuzz/target
+FUZZ_BIN = $(FUZZ_TARGET_DIR)/$(FUZZ_HOST)/$(FUZZ_PROFILE)
 FUZZ_RUSTFLAGS := -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 	-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 	-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing
@@ -119,19 +120,24 @@ deps-fuzz:
 	$(call apt_install,$(FUZZ_PACKAGES))
 
 fuzz-build: deps-fuzz
-	cd fuzz && RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build --profile $(FUZZ_PROFILE) --target $(FUZZ_HOST) --bins
+	RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build -p roster-fuzz --features libfuzzer --bins \
+	  --profile $(FUZZ_PROFILE) --target $(FUZZ_HOST) --target-dir $(FUZZ_TARGET_DIR)
 
 # Every target for FUZZ_SECONDS (default 60) each; the corpus grows in
 # fuzz/target/corpus/<target>.
 fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do fuzz/run.sh $(FUZZ_BIN) $$t $(FUZZ_SECONDS) fuzz/target/corpus/$$t || exit 1; done
 
-# make test: each target for a few seconds over the seeds and regressions.
-fuzz-smoke: FUZZ_PROFILE = smoke
-fuzz-smoke: fuzz-build
-	@rm -rf fuzz/target/smoke; for t in $(FUZZ_TARGETS); do \
-	  fuzz/run.sh $(FUZZ_BIN) $$t $(FUZZ_SMOKE_SECONDS) fuzz/target/smoke/$$t || exit 1; done; \
-	rm -rf fuzz/target/smoke
+# The fuzz smoke check alone (make test runs it with the other tests):
+# every target over its seeds and regression inputs, then seeded random
+# inputs (fuzz/src/smoke.rs), uninstrumented, in the workspace's debug
+# build as build-linted makes it (its --workspace selection and wrapper, so
+# that nothing is compiled again). FUZZ_SMOKE_INPUTS=N random inputs per
+# target instead of the default 5000.
+FUZZ_SMOKE_INPUTS ?=
+fuzz-smoke:
+	$(LINTED) $(if $(FUZZ_SMOKE_INPUTS),ROSTER_FUZZ_SMOKE_INPUTS=$(FUZZ_SMOKE_INPUTS)) \
+	  $(CARGO) test --workspace --lib -- --exact $(addprefix smoke::,$(FUZZ_TARGETS))
 
 deps-deb:
 	$(call apt_install,$(DEB_PACKAGES))
@@ -145,17 +151,18 @@ deb: deps-deb
 
 # Rewrites the seed corpus of the byte-level targets (fuzz/src/seeds.rs).
 fuzz-seeds:
-	cd fuzz && $(CARGO) test --lib -- --ignored write_seeds
+	$(CARGO) test -p roster-fuzz --lib -- --ignored write_seeds
 
+# Without roster-fuzz: its `arbitrary` feature of roster-proto stays out of
+# the installed programs.
 release:
-	$(CARGO) build --workspace --release
+	$(CARGO) build --workspace --exclude roster-fuzz --release
 
 lint: lint-fmt
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 lint-fmt:
 	$(CARGO) fmt --all -- --check
-	cd fuzz && $(CARGO) fmt -- --check
 
 # `make test`'s build: lint and build in ONE pass. clippy-driver stands in
 # for rustc on the workspace's own crates (RUSTC_WORKSPACE_WRAPPER): it
@@ -243,23 +250,24 @@ test-nextest:
 # The end-to-end tests' shared fixtures, built ahead of the tests: the
 # certificates, the sample slapd database and the provisioned Samba AD DC
 # (tests/src/bin/fixtures.rs). The tests build any that are missing
-# themselves; make test runs this beside the build.
+# themselves; make test runs this beside the build. --workspace (features
+# resolved for every member, as build-linted does: roster-fuzz turns on
+# roster-proto's `arbitrary`), so that what this small build compiles is
+# what build-linted uses, not a second copy.
 e2e-fixtures:
-	$(CARGO) build -q -p roster-e2e --bin roster-e2e-fixtures
+	$(CARGO) build -q --workspace --bin roster-e2e-fixtures
 	$${CARGO_TARGET_DIR:-target}/debug/roster-e2e-fixtures
 
-# make test: fuzz-smoke (built into fuzz/target, not target/) runs beside
-# everything else at a lower CPU priority, its output in
-# fuzz/target/smoke.log, printed at the end; the e2e-fixtures binary is
-# built first (a small build) and runs beside the big one. The rest: the format check, one linted build of everything
+# make test: the e2e-fixtures binary is built first (a small build) and
+# runs beside the big one. The rest: the format check, one linted build of everything
 # (build-linted), then the AD tests start in the background (the longest
 # single path: a DC, then its tests one at a time) while nextest runs the
-# unit tests and the other end-to-end tests (test-nextest). Without
-# nextest: cargo test, one test at a time.
+# unit tests (the fuzz smoke check among them: fuzz/src/smoke.rs) and the
+# other end-to-end tests (test-nextest). Without nextest: cargo test, one
+# test at a time.
 test: deps-test deps-deb
-	@mkdir -p fuzz/target; nice -n 10 $(MAKE) -s fuzz-smoke >fuzz/target/smoke.log 2>&1 & fuzz=$$!; \
-	export $(LINTED); \
-	fixlog=$$(mktemp); $(CARGO) build -q -p roster-e2e --bin roster-e2e-fixtures; \
+	@export $(LINTED); \
+	fixlog=$$(mktemp); $(CARGO) build -q --workspace --bin roster-e2e-fixtures; \
 	$${CARGO_TARGET_DIR:-target}/debug/roster-e2e-fixtures >$$fixlog 2>&1 & fix=$$!; \
 	$(MAKE) lint-fmt build-linted; rc=$$?; \
 	if [ $$rc -eq 0 ]; then \
@@ -273,8 +281,7 @@ test: deps-test deps-deb
 	  fi; \
 	fi; \
 	wait $$fix; fixrc=$$?; echo "--- e2e-fixtures, exit $$fixrc:"; cat $$fixlog; rm -f $$fixlog; \
-	wait $$fuzz; fuzzrc=$$?; echo "--- fuzz-smoke, exit $$fuzzrc:"; cat fuzz/target/smoke.log; \
-	[ $$rc -eq 0 ] && [ $$fixrc -eq 0 ] && [ $$fuzzrc -eq 0 ]
+	[ $$rc -eq 0 ] && [ $$fixrc -eq 0 ]
 
 demo: deps-demo build
 	$(CARGO) run -q -p roster-e2e --bin roster-demo

@@ -1,6 +1,10 @@
-//! Shared pieces of the fuzz targets: directory entries built from fuzzer
-//! input, the domain configurations they are converted with, and the
-//! properties every served passwd/group entry must have.
+//! The fuzz targets of roster's parsers ([`targets`], one function each)
+//! and their shared pieces: directory entries built from fuzzer input, the
+//! domain configurations they are converted with, and the properties every
+//! served passwd/group entry must have. The library needs no libFuzzer: the
+//! libFuzzer binaries (fuzz_targets/, feature `libfuzzer`, `make fuzz`)
+//! and the smoke test of the workspace's test run (src/smoke.rs) both call
+//! [`targets`].
 
 use arbitrary::{Arbitrary, Unstructured};
 use ldap3::SearchEntry;
@@ -260,5 +264,10 @@ pub fn assert_group(d: &Domain, r: &GroupRecord) {
         g.gid
     );
 }
+
+pub mod targets;
+
 #[cfg(test)]
 mod seeds;
+#[cfg(test)]
+mod smoke;
