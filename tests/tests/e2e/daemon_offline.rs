@@ -51,18 +51,35 @@ fn stats(rd: &Rosterd) -> serde_json::Value {
     j["stats"].clone()
 }
 
-/// Waits until the write-behind persistent cache holds `n` entries.
+/// Waits until the write-behind persistent cache holds at least `n`
+/// entries and has stopped growing: no lookup in flight and the same count
+/// for [`SETTLED_POLLS`] polls in a row. The lookups of a test also store
+/// entries it does not name (the ownership checks' lookups of a user by
+/// UID, of each group by GID and by name), so reaching `n` alone does not
+/// mean the entries a later offline answer needs are on disk.
 fn wait_persisted(rd: &Rosterd, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while stats(rd)["persistent_entries"].as_u64().unwrap() < n {
+    let (mut last, mut same) = (u64::MAX, 0);
+    loop {
+        let st = stats(rd);
+        let count = st["persistent_entries"].as_u64().unwrap();
+        let idle = st["lookups_in_flight"].as_u64() == Some(0);
+        same = if count == last && idle { same + 1 } else { 0 };
+        last = count;
+        if count >= n && same >= SETTLED_POLLS {
+            return;
+        }
         assert!(
             Instant::now() < deadline,
-            "persistent cache stays below {n}: {}",
-            stats(rd)
+            "persistent cache below {n} or still growing: {st}"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(25));
     }
 }
+
+/// Polls (25 ms apart) without a change that make the persistent cache
+/// settled: well past the store writer's 20 ms gathering window.
+const SETTLED_POLLS: u32 = 10;
 
 #[test]
 fn cached_entries_survive_directory_outage_and_daemon_crash() {
