@@ -91,6 +91,18 @@ impl KrbError {
     }
 }
 
+/// A NUL-terminated copy of the secret `bytes` (named `name` in the error
+/// when it holds a NUL), wiped when dropped; `what` is the operation.
+fn secret_c_string(bytes: &[u8], name: &str, what: &str) -> Result<Zeroizing<Vec<u8>>, KrbError> {
+    if bytes.contains(&0) {
+        return Err(KrbError::plain(what, format!("{name} contains a NUL byte")));
+    }
+    let mut c = Zeroizing::new(Vec::with_capacity(bytes.len() + 1));
+    c.extend_from_slice(bytes);
+    c.push(0);
+    Ok(c)
+}
+
 /// A C string of `s`, or an error naming `what` when it holds a NUL.
 fn c_string(s: &str, what: &str) -> Result<CString, KrbError> {
     CString::new(s).map_err(|_| KrbError::plain(what, "contains a NUL byte"))
@@ -229,12 +241,7 @@ impl Context {
         what: &str,
     ) -> Result<Creds<'_>, KrbError> {
         let service = service.map(|s| c_string(s, "service name")).transpose()?;
-        if password.contains(&0) {
-            return Err(KrbError::plain(what, "the password contains a NUL byte"));
-        }
-        let mut pw = Zeroizing::new(Vec::with_capacity(password.len() + 1));
-        pw.extend_from_slice(password);
-        pw.push(0);
+        let pw = secret_c_string(password, "the password", what)?;
         let opts = self.init_creds_opts()?;
         let mut creds = Creds::empty(self);
         // SAFETY: `pw` is NUL-terminated, without interior NUL, and
@@ -347,15 +354,7 @@ impl Context {
         new: &[u8],
         what: &str,
     ) -> Result<KpasswdReply, KrbError> {
-        if new.contains(&0) {
-            return Err(KrbError::plain(
-                what,
-                "the new password contains a NUL byte",
-            ));
-        }
-        let mut pw = Zeroizing::new(Vec::with_capacity(new.len() + 1));
-        pw.extend_from_slice(new);
-        pw.push(0);
+        let pw = secret_c_string(new, "the new password", what)?;
         let mut result_code: std::os::raw::c_int = 0;
         let mut code_string = Data::empty(self);
         let mut result_string = Data::empty(self);
