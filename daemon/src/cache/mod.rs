@@ -21,6 +21,7 @@ pub use entry::{GroupEntry, NetgroupEntry, UserEntry, Value};
 pub use key::{CacheKey, Key};
 
 use lru::LruCache;
+use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard};
 
 /// One cached answer and its timing (milliseconds since the epoch).
@@ -41,20 +42,22 @@ impl Slot {
     }
 }
 
-/// A bounded LRU map from questions to answers.
-pub struct MemCache {
-    lru: Mutex<Bounded>,
+/// A bounded LRU map from questions to answers: by default a domain's raw
+/// answers ([`CacheKey`] to [`Slot`]); the resolver also keeps its decided
+/// answers in one.
+pub struct MemCache<K = CacheKey, V = Slot> {
+    lru: Mutex<Bounded<K, V>>,
 }
 
 /// The LRU and its bound. The map grows with use (no table is reserved
 /// for `max_entries` up front) and the least recently used answers are
 /// evicted beyond the bound.
-struct Bounded {
-    lru: LruCache<CacheKey, Slot>,
+struct Bounded<K, V> {
+    lru: LruCache<K, V>,
     max: usize,
 }
 
-impl Bounded {
+impl<K: Hash + Eq, V> Bounded<K, V> {
     fn evict(&mut self) {
         while self.lru.len() > self.max {
             self.lru.pop_lru();
@@ -62,7 +65,7 @@ impl Bounded {
     }
 }
 
-impl MemCache {
+impl<K: Hash + Eq + Clone, V: Clone> MemCache<K, V> {
     /// A cache holding at most `max_entries` answers (at least one).
     pub fn new(max_entries: usize) -> Self {
         MemCache {
@@ -73,51 +76,37 @@ impl MemCache {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Bounded> {
+    fn lock(&self) -> MutexGuard<'_, Bounded<K, V>> {
         self.lru.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The answer for `key`, fresh or not; marks it recently used.
-    pub fn get(&self, key: &CacheKey) -> Option<Slot> {
+    pub fn get(&self, key: &K) -> Option<V> {
         self.lock().lru.get(key).cloned()
     }
 
     /// The answer for `key` without touching the LRU order.
-    pub fn peek(&self, key: &CacheKey) -> Option<Slot> {
+    pub fn peek(&self, key: &K) -> Option<V> {
         self.lock().lru.peek(key).cloned()
     }
 
     /// Stores an answer, evicting the least recently used one when full.
-    pub fn insert(&self, key: CacheKey, slot: Slot) {
+    pub fn insert(&self, key: K, value: V) {
         let mut b = self.lock();
-        b.lru.put(key, slot);
+        b.lru.put(key, value);
         b.evict();
     }
 
     /// Removes one answer.
-    pub fn remove(&self, key: &CacheKey) -> Option<Slot> {
+    pub fn remove(&self, key: &K) -> Option<V> {
         self.lock().lru.pop(key)
     }
 
-    /// Removes every answer of `domain`.
-    pub fn remove_domain(&self, domain: &str) {
-        let mut guard = self.lock();
-        let lru = &mut guard.lru;
-        let keys: Vec<CacheKey> = lru
-            .iter()
-            .filter(|(k, _)| &*k.domain == domain)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in keys {
-            lru.pop(&k);
-        }
-    }
-
     /// Removes every answer for which `pred` is true.
-    pub fn remove_where(&self, pred: impl Fn(&CacheKey, &Slot) -> bool) -> usize {
+    pub fn remove_where(&self, pred: impl Fn(&K, &V) -> bool) -> usize {
         let mut guard = self.lock();
         let lru = &mut guard.lru;
-        let keys: Vec<CacheKey> = lru
+        let keys: Vec<K> = lru
             .iter()
             .filter(|(k, s)| pred(k, s))
             .map(|(k, _)| k.clone())
@@ -148,6 +137,13 @@ impl MemCache {
         let mut b = self.lock();
         b.max = max_entries.max(1);
         b.evict();
+    }
+}
+
+impl MemCache {
+    /// Removes every answer of `domain`.
+    pub fn remove_domain(&self, domain: &str) {
+        self.remove_where(|k, _| &*k.domain == domain);
     }
 }
 

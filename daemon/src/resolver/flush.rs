@@ -6,6 +6,11 @@ use std::sync::Arc;
 
 impl Resolver {
     pub(super) fn flush_keys(&self, keys: &[CacheKey]) {
+        if keys.is_empty() {
+            return;
+        }
+        // Decisions may rest on any of them.
+        self.inner.decided.clear();
         for k in keys {
             self.inner.cache.remove(k);
             if let Some(store) = &self.inner.store {
@@ -92,6 +97,7 @@ impl Resolver {
 
     /// Forgets everything cached for `domain`.
     pub fn flush_domain(&self, domain: &str) {
+        self.inner.decided.clear();
         self.inner.cache.remove_domain(domain);
         if let Some(store) = &self.inner.store {
             store.delete_namespace(domain);
@@ -102,6 +108,7 @@ impl Resolver {
     pub fn flush_all(&self) -> usize {
         let n = self.inner.cache.len();
         self.inner.cache.clear();
+        self.inner.decided.clear();
         if let Some(store) = &self.inner.store {
             store.clear();
         }

@@ -89,7 +89,15 @@ fn stamp(path: &Path) -> Option<Stamp> {
 struct Watched {
     path: PathBuf,
     is_passwd: bool,
-    state: Mutex<(Option<Stamp>, Arc<Table>)>,
+    state: Mutex<Parsed>,
+}
+
+/// The table of one version of a file.
+struct Parsed {
+    stamp: Option<Stamp>,
+    table: Arc<Table>,
+    /// Counts the times the file was parsed (a version number).
+    version: u64,
 }
 
 impl Watched {
@@ -97,27 +105,40 @@ impl Watched {
         Watched {
             path,
             is_passwd,
-            state: Mutex::new((None, Arc::new(Table::default()))),
+            state: Mutex::new(Parsed {
+                stamp: None,
+                table: Arc::new(Table::default()),
+                version: 0,
+            }),
         }
     }
 
     fn table(&self) -> Arc<Table> {
+        self.current().0
+    }
+
+    /// The current table and its version.
+    fn current(&self) -> (Arc<Table>, u64) {
         let now = stamp(&self.path);
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if now.is_some() && st.0 == now {
-            return st.1.clone();
+        // (A file missing now and at the last read gives the same empty
+        // table.)
+        if st.version > 0 && st.stamp == now {
+            return (st.table.clone(), st.version);
         }
         let table = match std::fs::read_to_string(&self.path) {
             Ok(text) => Table::parse(&text, self.is_passwd),
             Err(e) => {
-                if st.0.is_some() || now.is_some() {
+                if st.stamp.is_some() || now.is_some() {
                     tracing::warn!(path = %self.path.display(), error = %e, "cannot read local accounts");
                 }
                 Table::default()
             }
         };
-        *st = (now, Arc::new(table));
-        st.1.clone()
+        st.stamp = now;
+        st.table = Arc::new(table);
+        st.version += 1;
+        (st.table.clone(), st.version)
     }
 }
 
@@ -149,6 +170,13 @@ impl LocalAccounts {
     /// The local groups, current.
     pub fn groups(&self) -> Arc<Table> {
         self.group.table()
+    }
+
+    /// Which versions of the two files are current: changes whenever
+    /// either file is read again (an answer decided under other versions
+    /// may be wrong now).
+    pub fn version(&self) -> (u64, u64) {
+        (self.passwd.current().1, self.group.current().1)
     }
 
     /// Why a directory user named `name` with `uid` must not be served

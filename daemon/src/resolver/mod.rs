@@ -28,6 +28,7 @@
 //! NSS time budget) while the search goes on in the background, so a slow
 //! directory never makes a known user's login wait.
 
+mod decided;
 pub(crate) mod enumerate;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;
@@ -191,6 +192,7 @@ struct Inner {
     domains: RwLock<Arc<Vec<Arc<dyn Provider>>>>,
     settings: RwLock<Arc<Settings>>,
     cache: MemCache,
+    decided: decided::Decisions,
     store: Option<Arc<Store>>,
     flights: Flights<CacheKey, Fetched>,
     clock: Arc<dyn Clock>,
@@ -240,6 +242,7 @@ impl Resolver {
             inner: Arc::new(Inner {
                 domains: RwLock::new(Arc::new(domains)),
                 cache: MemCache::new(settings.max_entries),
+                decided: decided::Decisions::new(settings.max_entries),
                 settings: RwLock::new(Arc::new(settings)),
                 store,
                 flights: Flights::default(),
@@ -292,6 +295,8 @@ impl Resolver {
             }
         }
         self.inner.cache.resize(settings.max_entries);
+        self.inner.decided.clear();
+        self.inner.decided.resize(settings.max_entries);
         *self
             .inner
             .settings
@@ -401,6 +406,11 @@ impl Resolver {
 
     /// [`Resolver::group_by_name`] with its freshness (see [`Timed`]).
     pub async fn group_by_name_timed(&self, name: &str) -> Timed<Arc<GroupEntry>> {
+        let question = Key::GroupName(name.to_string());
+        let local = self.inner.local.version();
+        if let Some((Value::Group(g), until)) = self.reuse_decided(&question, local) {
+            return (Answer::Found(g, Source::Cache), until);
+        }
         let mut cx = self.ctx();
         if name.is_empty() || cx.settings.ignore_groups.contains(name) {
             return (Answer::NotFound, 0);
@@ -418,7 +428,11 @@ impl Resolver {
             Ok(_) => Ok(None),
             Err(e) => Err(e),
         };
-        self.timed(&mut cx, r)
+        let answer = self.timed(&mut cx, r);
+        if let Answer::Found(g, _) = &answer.0 {
+            self.keep_decided(question, Value::Group(g.clone()), &cx, local);
+        }
+        answer
     }
 
     /// A group by GID.
@@ -428,6 +442,11 @@ impl Resolver {
 
     /// [`Resolver::group_by_gid`] with its freshness (see [`Timed`]).
     pub async fn group_by_gid_timed(&self, gid: u32) -> Timed<Arc<GroupEntry>> {
+        let question = Key::GroupId(gid);
+        let local = self.inner.local.version();
+        if let Some((Value::Group(g), until)) = self.reuse_decided(&question, local) {
+            return (Answer::Found(g, Source::Cache), until);
+        }
         let mut cx = self.ctx();
         if gid < cx.settings.min_id {
             return (Answer::NotFound, 0);
@@ -443,7 +462,11 @@ impl Resolver {
             Ok(_) => Ok(None),
             Err(e) => Err(e),
         };
-        self.timed(&mut cx, r)
+        let answer = self.timed(&mut cx, r);
+        if let Answer::Found(g, _) = &answer.0 {
+            self.keep_decided(question, Value::Group(g.clone()), &cx, local);
+        }
+        answer
     }
 
     /// The GIDs of a user's groups (initgroups), primary group first.
@@ -457,23 +480,48 @@ impl Resolver {
 
     /// [`Resolver::groups_of_user`] with its freshness (see [`Timed`]).
     pub async fn groups_of_user_timed(&self, name: &str) -> Timed<Vec<u32>> {
+        let question = Key::GroupsOf(name.to_string());
+        let local = self.inner.local.version();
+        if let Some((Value::Gids(gids), until)) = self.reuse_decided(&question, local) {
+            return (Answer::Found(gids.to_vec(), Source::Cache), until);
+        }
         let mut cx = self.ctx();
-        if let Some((uid, gid)) = self.inner.local.users().get(name) {
+        let r = if let Some((uid, gid)) = self.inner.local.users().get(name) {
             if !cx.settings.initgroups_for_local_users {
                 return (Answer::NotFound, 0);
             }
-            let r = self.local_user_groups(&mut cx, name, uid, gid).await;
-            if matches!(r, Ok(Some(_))) {
-                self.remember_negatives(&mut cx);
-            }
-            return self.timed(&mut cx, r);
-        }
-        let r = self.directory_user_groups(&mut cx, name).await;
+            self.local_user_groups(&mut cx, name, uid, gid).await
+        } else {
+            self.directory_user_groups(&mut cx, name).await
+        };
         if matches!(r, Ok(Some(_))) {
             // The GIDs' owners rest on other domains' "no such group".
             self.remember_negatives(&mut cx);
         }
-        self.timed(&mut cx, r)
+        let answer = self.timed(&mut cx, r);
+        if let Answer::Found(gids, _) = &answer.0 {
+            let value = Value::Gids(Arc::from(gids.as_slice()));
+            self.keep_decided(question, value, &cx, local);
+        }
+        answer
+    }
+
+    /// The decided answer to `question` when it may be reused now under
+    /// the local account versions `local` (see [`decided`]).
+    fn reuse_decided(&self, question: &Key, local: (u64, u64)) -> Option<(Value, u64)> {
+        let now = self.inner.clock.now_ms();
+        let hit = self.inner.decided.get(question, now, local);
+        if hit.is_some() {
+            self.inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
+    }
+
+    /// Keeps the answer `value` of lookup `cx` to `question`, decided
+    /// under the local account versions `local`, for reuse.
+    fn keep_decided(&self, question: Key, value: Value, cx: &owner::Ctx, local: (u64, u64)) {
+        let now = self.inner.clock.now_ms();
+        self.inner.decided.keep(question, value, cx, now, local);
     }
 
     async fn directory_user_groups(
@@ -495,11 +543,11 @@ impl Resolver {
         let primary = raw.user.gid;
         let (gids, src) = match self.in_domain(&domain, key, Some(raw.clone())).await {
             InDomain::Found(Value::Gids(gids), src, until) => {
-                cx.until = cx.until.min(until);
+                cx.rests_on(until, true);
                 (gids, src)
             }
             InDomain::Found(..) | InDomain::Missing(_) => {
-                cx.until = 0;
+                cx.rests_on(0, false);
                 (Arc::from(Vec::new()), user_src)
             }
             InDomain::Failed(e) => return Err(DomainError::new(domain.name(), e)),
@@ -547,7 +595,7 @@ impl Resolver {
             let key = Key::GroupsOf(name.to_string());
             let gids = match self.in_domain(d, key, Some(probe)).await {
                 InDomain::Found(Value::Gids(gids), src, until) => {
-                    cx.until = cx.until.min(until);
+                    cx.rests_on(until, true);
                     cx.offline |= src == Source::Offline;
                     gids
                 }

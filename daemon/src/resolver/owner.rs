@@ -38,6 +38,9 @@ pub(super) struct Ctx {
     pub settings: Arc<Settings>,
     /// Freshness of the answer: the earliest expiry of what it rests on.
     pub until: u64,
+    /// Until when the decided answer may be reused as it is: the earliest
+    /// moment one of the answers it rests on is refreshed or expires.
+    pub reuse_until: u64,
     /// Some part of the answer came from offline data.
     pub offline: bool,
     /// Fresh "no such object" answers the result depends on; persisted
@@ -81,6 +84,21 @@ impl Ctx {
     fn domain(&self, i: usize) -> &Arc<dyn Provider> {
         &self.domains[i]
     }
+
+    /// Notes that the answer rests on a domain's answer fresh until
+    /// `until`: a positive one (`found`) is refreshed in the background
+    /// from the last quarter of its life ([`Resolver::cached`]), a
+    /// negative one when it expires.
+    pub(super) fn rests_on(&mut self, until: u64, found: bool) {
+        self.until = self.until.min(until);
+        let ttl = self.settings.entry_ttl_ms;
+        let changes = if found {
+            until.saturating_sub(ttl - ttl / 4 * 3)
+        } else {
+            until
+        };
+        self.reuse_until = self.reuse_until.min(changes);
+    }
 }
 
 impl Resolver {
@@ -90,6 +108,7 @@ impl Resolver {
             domains: self.domains(),
             settings: self.settings(),
             until: u64::MAX,
+            reuse_until: u64::MAX,
             offline: false,
             negatives: Vec::new(),
         }
@@ -173,12 +192,12 @@ impl Resolver {
     fn note(cx: &mut Ctx, d: &Arc<dyn Provider>, key: Key, answer: InDomain) -> Probe {
         match answer {
             InDomain::Found(v, src, until) => {
-                cx.until = cx.until.min(until);
+                cx.rests_on(until, true);
                 cx.offline |= src == Source::Offline;
                 Probe::Holds(v, src)
             }
             InDomain::Missing(until) => {
-                cx.until = cx.until.min(until);
+                cx.rests_on(until, false);
                 if until > 0 {
                     cx.negatives.push(CacheKey::new(Arc::from(d.name()), key));
                 } else {

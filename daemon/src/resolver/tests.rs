@@ -516,3 +516,96 @@ async fn an_answer_becomes_a_reply_or_a_failure_of_its_kind() {
         "unavailable: domain example: directory unavailable: fake server down"
     );
 }
+
+/// The hit counter of the answers cache (decided answers count one hit).
+fn hits(s: &Setup) -> u64 {
+    s.resolver.cache_stats().hits
+}
+
+#[tokio::test]
+async fn a_decided_group_list_is_reused_until_what_it_rests_on_is_refreshed() {
+    let d = example();
+    for k in 0..50 {
+        d.add_group(&format!("g{k}"), 40000 + k, &["alice"]);
+    }
+    let s = setup_with(&[&d], settings(), None);
+    let Answer::Found(first, Source::Directory) = s.resolver.groups_of_user("alice").await else {
+        panic!()
+    };
+    assert_eq!(first.len(), 53);
+    // Asked again: one decided answer, not the ownership checks of its
+    // 52 groups against the cache again.
+    let (h, calls) = (hits(&s), d.call_count());
+    let (again, until) = s.resolver.groups_of_user_timed("alice").await;
+    assert_eq!(again, Answer::Found(first.clone(), Source::Cache));
+    assert_eq!(until, T0 + 300_000);
+    assert_eq!(hits(&s), h + 1);
+    assert_eq!(d.call_count(), calls);
+    // In the last quarter of the answers' life the decision is made again
+    // (which starts their refresh in the background); a group added in
+    // the meantime shows once the refreshed answers are in.
+    s.clock.advance(250_000);
+    d.add_group("late", 49999, &["alice"]);
+    let Answer::Found(g, Source::Cache) = s.resolver.groups_of_user("alice").await else {
+        panic!()
+    };
+    assert_eq!(g, first);
+    assert!(hits(&s) > h + 2, "decided again from the cached answers");
+    loop {
+        tokio::task::yield_now().await;
+        let Answer::Found(g, _) = s.resolver.groups_of_user("alice").await else {
+            panic!()
+        };
+        if g.contains(&49999) {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn decided_answers_follow_the_local_files_and_flushes_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, g) = (dir.path().join("passwd"), dir.path().join("group"));
+    std::fs::write(&p, "root:x:0:0::/root:/bin/sh\n").unwrap();
+    std::fs::write(&g, "root:x:0:\n").unwrap();
+    let d = example();
+    let clock = Arc::new(ManualClock::new(T0));
+    let resolver = Resolver::with_local_accounts(
+        vec![d.clone() as Arc<dyn Provider>],
+        settings(),
+        None,
+        clock,
+        local::LocalAccounts::from_paths(&p, &g),
+    );
+    let gids = |a: Answer<Vec<u32>>| match a {
+        Answer::Found(g, _) => g,
+        other => panic!("expected groups, got {other:?}"),
+    };
+    assert_eq!(
+        gids(resolver.groups_of_user("alice").await),
+        vec![10000, 10010, 30001]
+    );
+    assert!(matches!(
+        resolver.group_by_gid(30001).await,
+        Answer::Found(..)
+    ));
+    // A local group takes GID 30001: neither decided answer holds it any
+    // more, though the directory's answers are still fresh in the cache.
+    std::fs::write(&g, "root:x:0:\nlocalmg:x:30001:\n").unwrap();
+    assert_eq!(
+        gids(resolver.groups_of_user("alice").await),
+        vec![10000, 10010]
+    );
+    assert_eq!(resolver.group_by_gid(30001).await, Answer::NotFound);
+    // A flushed group is asked again, not answered from a decision.
+    assert!(matches!(
+        resolver.group_by_name("staff").await,
+        Answer::Found(..)
+    ));
+    d.add_group("staff2", 10011, &[]);
+    resolver.flush_group("staff");
+    assert!(matches!(
+        resolver.group_by_name("staff").await,
+        Answer::Found(_, Source::Directory)
+    ));
+}

@@ -1,0 +1,75 @@
+//! Decided answers: what a group lookup or an initgroups answered once the
+//! ownership rules of [`super::owner`] were applied, kept so that the same
+//! question asked again costs one map probe instead of all the checks
+//! again (a user in 1,000 groups: some 3,000 cache probes; a group of
+//! 5,000 members: some 10,000). Users are not kept: deciding one takes a
+//! few probes, and the map would double what a large cache holds.
+//!
+//! A decision is reused only while what it rests on is unchanged: until
+//! the first of the domains' answers it used is refreshed or expires
+//! ([`Ctx::rests_on`]), while the local account files are the versions it
+//! was decided under, and until a flush or a reload drops every decision.
+//! Answers from offline data and "not found" are not kept.
+
+use super::owner::Ctx;
+use crate::cache::{Key, MemCache, Value};
+
+/// One decided answer.
+#[derive(Clone)]
+struct Decision {
+    value: Value,
+    /// Fresh until (ms since the epoch), as the lookup answered it.
+    until: u64,
+    /// Reused until (ms since the epoch).
+    reuse_until: u64,
+    /// The versions of the local account files it was decided under.
+    local: (u64, u64),
+}
+
+/// The decided answers, per question, bounded like the answers cache.
+pub(super) struct Decisions {
+    map: MemCache<Key, Decision>,
+}
+
+impl Decisions {
+    /// At most `max_entries` decisions.
+    pub(super) fn new(max_entries: usize) -> Self {
+        Decisions {
+            map: MemCache::new(max_entries),
+        }
+    }
+
+    /// The decided answer to `question` and until when it is fresh, when
+    /// it may still be reused at `now` under local account versions
+    /// `local`.
+    pub(super) fn get(&self, question: &Key, now: u64, local: (u64, u64)) -> Option<(Value, u64)> {
+        let d = self.map.get(question)?;
+        (now < d.reuse_until && d.local == local).then_some((d.value, d.until))
+    }
+
+    /// Keeps `value`, the answer of the lookup `cx` to `question`, when it
+    /// may be reused after `now`.
+    pub(super) fn keep(&self, question: Key, value: Value, cx: &Ctx, now: u64, local: (u64, u64)) {
+        if cx.offline || cx.until == 0 || cx.reuse_until <= now {
+            self.map.remove(&question);
+            return;
+        }
+        let d = Decision {
+            value,
+            until: cx.until,
+            reuse_until: cx.reuse_until.min(cx.until),
+            local,
+        };
+        self.map.insert(question, d);
+    }
+
+    /// Drops every decision (a flush, a reload, a changed answer).
+    pub(super) fn clear(&self) {
+        self.map.clear();
+    }
+
+    /// Changes the bound.
+    pub(super) fn resize(&self, max_entries: usize) {
+        self.map.resize(max_entries);
+    }
+}
