@@ -412,21 +412,53 @@ impl Directory {
         .await
     }
 
+    /// The groups called `names`, each as [`Directory::group_by_name`]
+    /// answers it (members of nested groups included), in the order asked
+    /// (batched like [`Directory::users_by_names`]).
+    pub async fn groups_by_names(
+        self: &Arc<Self>,
+        names: &[String],
+    ) -> Result<Vec<Option<GroupRecord>>, DirectoryError> {
+        if let Flavour::Rfc2307(f) = &self.flavour {
+            return f.groups_by_names(self, names).await;
+        }
+        self.each_key(names.to_vec(), |dir, n| async move {
+            dir.group_by_name(&n).await
+        })
+        .await
+    }
+
+    /// The groups with GIDs `gids`, each as [`Directory::group_by_gid`]
+    /// answers it, in the order asked (batched like
+    /// [`Directory::users_by_names`]).
+    pub async fn groups_by_gids(
+        self: &Arc<Self>,
+        gids: &[u32],
+    ) -> Result<Vec<Option<GroupRecord>>, DirectoryError> {
+        if let Flavour::Rfc2307(f) = &self.flavour {
+            return f.groups_by_gids(self, gids).await;
+        }
+        self.each_key(
+            gids.to_vec(),
+            |dir, g| async move { dir.group_by_gid(g).await },
+        )
+        .await
+    }
+
     /// `lookup` for every key, [`PER_KEY_PARALLEL`] at a time, answers in
     /// the order of `keys`; the first error fails them all.
-    async fn each_key<K, F, Fut>(
+    async fn each_key<K, T, F, Fut>(
         self: &Arc<Self>,
         keys: Vec<K>,
         lookup: F,
-    ) -> Result<Vec<Option<UserRecord>>, DirectoryError>
+    ) -> Result<Vec<Option<T>>, DirectoryError>
     where
         K: Send + 'static,
+        T: Send + 'static,
         F: Fn(Arc<Directory>, K) -> Fut,
-        Fut: std::future::Future<Output = Result<Option<UserRecord>, DirectoryError>>
-            + Send
-            + 'static,
+        Fut: std::future::Future<Output = Result<Option<T>, DirectoryError>> + Send + 'static,
     {
-        let mut out: Vec<Option<UserRecord>> = (0..keys.len()).map(|_| None).collect();
+        let mut out: Vec<Option<T>> = (0..keys.len()).map(|_| None).collect();
         let mut keys = keys.into_iter().enumerate().peekable();
         while keys.peek().is_some() {
             let mut set = tokio::task::JoinSet::new();

@@ -19,6 +19,8 @@ pub struct FakeDirectory {
     online: AtomicBool,
     /// Number of calls made to this domain.
     pub calls: AtomicUsize,
+    /// Number of batch calls answered in one call (users or groups).
+    batch_calls: AtomicUsize,
     gated: AtomicBool,
     /// Batch calls ask one key at a time (as a provider without batches).
     per_key: AtomicBool,
@@ -49,6 +51,7 @@ impl FakeDirectory {
             netgroups: Mutex::default(),
             online: AtomicBool::new(true),
             calls: AtomicUsize::new(0),
+            batch_calls: AtomicUsize::new(0),
             gated: AtomicBool::new(false),
             per_key: AtomicBool::new(false),
             gate: tokio::sync::Semaphore::new(0),
@@ -154,8 +157,9 @@ impl FakeDirectory {
         self.online.store(on, Ordering::SeqCst);
     }
 
-    /// Batch calls ([`Provider::users_by_names`], [`Provider::users_by_uids`])
-    /// ask each key on its own (`true`) or answer all in one call.
+    /// Batch calls ([`Provider::users_by_names`], [`Provider::users_by_uids`],
+    /// [`Provider::groups_by_names`], [`Provider::groups_by_gids`]) ask
+    /// each key on its own (`true`) or answer all in one call.
     pub fn set_per_key(&self, on: bool) {
         self.per_key.store(on, Ordering::SeqCst);
     }
@@ -166,6 +170,16 @@ impl FakeDirectory {
         let mut found = users.iter().filter(|u| u.user.uid == uid);
         match (found.next(), found.next()) {
             (Some(u), None) => Some(u.clone()),
+            _ => None,
+        }
+    }
+
+    fn gid_answer(&self, gid: u32) -> Option<GroupEntry> {
+        // Like the directory: a GID held by several entries is refused.
+        let groups = self.groups.lock().unwrap();
+        let mut found = groups.iter().filter(|g| g.group.gid == gid);
+        match (found.next(), found.next()) {
+            (Some(g), None) => Some(g.clone()),
             _ => None,
         }
     }
@@ -183,6 +197,12 @@ impl FakeDirectory {
     /// Number of calls so far.
     pub fn call_count(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Number of batch calls answered in one call so far (each also
+    /// counts as one call in [`FakeDirectory::call_count`]).
+    pub fn batch_call_count(&self) -> usize {
+        self.batch_calls.load(Ordering::SeqCst)
     }
 
     async fn enter(&self) -> ProviderResult<()> {
@@ -241,6 +261,7 @@ impl Provider for FakeDirectory {
                 return Ok(out);
             }
             self.enter().await?;
+            self.batch_calls.fetch_add(1, Ordering::SeqCst);
             Ok(names
                 .iter()
                 .map(|n| self.find_user(|u| self.same_name(&u.user.name, n)))
@@ -260,6 +281,7 @@ impl Provider for FakeDirectory {
                 return Ok(out);
             }
             self.enter().await?;
+            self.batch_calls.fetch_add(1, Ordering::SeqCst);
             Ok(uids.iter().map(|&u| self.uid_answer(u)).collect())
         })
     }
@@ -275,7 +297,44 @@ impl Provider for FakeDirectory {
     fn group_by_gid(&self, gid: u32) -> BoxFuture<'_, ProviderResult<Option<GroupEntry>>> {
         Box::pin(async move {
             self.enter().await?;
-            Ok(self.find_group(|g| g.group.gid == gid))
+            Ok(self.gid_answer(gid))
+        })
+    }
+    fn groups_by_names<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, ProviderResult<Vec<Option<GroupEntry>>>> {
+        Box::pin(async move {
+            if self.per_key.load(Ordering::SeqCst) {
+                let mut out = Vec::new();
+                for n in names {
+                    out.push(self.group_by_name(n).await?);
+                }
+                return Ok(out);
+            }
+            self.enter().await?;
+            self.batch_calls.fetch_add(1, Ordering::SeqCst);
+            Ok(names
+                .iter()
+                .map(|n| self.find_group(|g| self.same_name(&g.group.name, n)))
+                .collect())
+        })
+    }
+    fn groups_by_gids<'a>(
+        &'a self,
+        gids: &'a [u32],
+    ) -> BoxFuture<'a, ProviderResult<Vec<Option<GroupEntry>>>> {
+        Box::pin(async move {
+            if self.per_key.load(Ordering::SeqCst) {
+                let mut out = Vec::new();
+                for &g in gids {
+                    out.push(self.group_by_gid(g).await?);
+                }
+                return Ok(out);
+            }
+            self.enter().await?;
+            self.batch_calls.fetch_add(1, Ordering::SeqCst);
+            Ok(gids.iter().map(|&g| self.gid_answer(g)).collect())
         })
     }
     fn groups_of_user<'a>(

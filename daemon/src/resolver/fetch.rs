@@ -198,11 +198,15 @@ impl Resolver {
 /// a few hundred keep the filter and the answer small.
 pub(super) const BATCH: usize = 200;
 
+/// Batches of keys asked of one domain at a time.
+const PARALLEL_BATCHES: usize = 4;
+
 impl Resolver {
     /// Domain `d`'s answers to `keys` (none of them fresh in the cache;
     /// `stale` holds their expired slots), asked in one batch call where
     /// the domain has one ([`Provider::users_by_names`],
-    /// [`Provider::users_by_uids`]), and recorded as single lookups record
+    /// [`Provider::users_by_uids`], [`Provider::groups_by_names`],
+    /// [`Provider::groups_by_gids`]), and recorded as single lookups record
     /// them: each answer is what [`Resolver::in_domain`] gives for its key,
     /// offline fallback and stale grace included.
     pub(super) async fn in_domain_batch(
@@ -287,46 +291,122 @@ impl Resolver {
         }
     }
 
-    /// Asks `d` for every key of `cks`: user names and UIDs in one batch
-    /// call each, other keys one at a time. One answer per key, in order.
+    /// Asks `d` for every key of `cks`: user names, UIDs, group names and
+    /// GIDs in one batch call when all keys are of one kind, other keys
+    /// one at a time. One answer per key, in order.
     async fn fetch_batch(
         &self,
         d: &dyn Provider,
         cks: &[CacheKey],
     ) -> Result<Vec<Option<Value>>, BackendError> {
         let user_value = |u: Option<UserEntry>| u.map(|u| Value::User(Arc::new(u.compacted())));
-        let names: Option<Vec<String>> = cks
-            .iter()
-            .map(|ck| match &ck.key {
-                Key::UserName(n) => Some(n.clone()),
-                _ => None,
-            })
-            .collect();
-        let uids: Option<Vec<u32>> = cks
-            .iter()
-            .map(|ck| match &ck.key {
-                Key::UserId(u) => Some(*u),
-                _ => None,
-            })
-            .collect();
-        let found = match (names, uids) {
-            (Some(names), _) => d.users_by_names(&names).await?,
-            (_, Some(uids)) => d.users_by_uids(&uids).await?,
-            _ => {
-                let mut out = Vec::with_capacity(cks.len());
-                for ck in cks {
-                    out.push(self.fetch(d, ck, None).await?);
-                }
-                return Ok(out);
-            }
-        };
-        if found.len() != cks.len() {
-            return Err(BackendError::refused(format!(
-                "{} answers to {} questions",
-                found.len(),
-                cks.len()
-            )));
+        let group_value = |g: Option<GroupEntry>| g.map(|g| Value::Group(Arc::new(g.compacted())));
+        // The keys, when every one is of the kind `pick` takes.
+        fn all<T>(cks: &[CacheKey], pick: impl Fn(&Key) -> Option<T>) -> Option<Vec<T>> {
+            cks.iter().map(|ck| pick(&ck.key)).collect()
         }
-        Ok(found.into_iter().map(user_value).collect())
+        let found: Vec<Option<Value>> = if let Some(names) = all(cks, |k| match k {
+            Key::UserName(n) => Some(n.clone()),
+            _ => None,
+        }) {
+            let found = d.users_by_names(&names).await?;
+            Self::same_count(found.len(), cks.len())?;
+            found.into_iter().map(user_value).collect()
+        } else if let Some(uids) = all(cks, |k| match k {
+            Key::UserId(u) => Some(*u),
+            _ => None,
+        }) {
+            let found = d.users_by_uids(&uids).await?;
+            Self::same_count(found.len(), cks.len())?;
+            found.into_iter().map(user_value).collect()
+        } else if let Some(names) = all(cks, |k| match k {
+            Key::GroupName(n) => Some(n.clone()),
+            _ => None,
+        }) {
+            let found = d.groups_by_names(&names).await?;
+            Self::same_count(found.len(), cks.len())?;
+            found.into_iter().map(group_value).collect()
+        } else if let Some(gids) = all(cks, |k| match k {
+            Key::GroupId(g) => Some(*g),
+            _ => None,
+        }) {
+            let found = d.groups_by_gids(&gids).await?;
+            Self::same_count(found.len(), cks.len())?;
+            found.into_iter().map(group_value).collect()
+        } else {
+            let mut out = Vec::with_capacity(cks.len());
+            for ck in cks {
+                out.push(self.fetch(d, ck, None).await?);
+            }
+            out
+        };
+        Ok(found)
+    }
+
+    /// A batch call's answers must be one per question.
+    fn same_count(answers: usize, questions: usize) -> Result<(), BackendError> {
+        if answers == questions {
+            Ok(())
+        } else {
+            Err(BackendError::refused(format!(
+                "{answers} answers to {questions} questions"
+            )))
+        }
+    }
+
+    /// Domain `d`'s answers to `keys`, in their order: each what
+    /// [`Resolver::in_domain`] gives for its key, but the keys not fresh in
+    /// the cache are asked [`BATCH`] at a time in one provider call
+    /// ([`Resolver::in_domain_batch`]), [`PARALLEL_BATCHES`] batches at once.
+    pub(super) async fn answers_many(&self, d: &Arc<dyn Provider>, keys: &[Key]) -> Vec<InDomain> {
+        let settings = self.settings();
+        let now = self.inner.clock.now_ms();
+        let domain: Arc<str> = Arc::from(d.name());
+        let mut answers: Vec<Option<InDomain>> = Vec::with_capacity(keys.len());
+        // (index, key, expired slot) of the keys to ask the domain.
+        let mut open = Vec::new();
+        for (idx, k) in keys.iter().enumerate() {
+            let ck = CacheKey::new(domain.clone(), k.clone());
+            match self.cached(d, &ck, now, &settings, None) {
+                Ok(a) => answers.push(Some(a)),
+                Err(stale) => {
+                    answers.push(None);
+                    open.push((idx, ck.key, stale));
+                }
+            }
+        }
+        let batches: Vec<Vec<(usize, Key, Option<Slot>)>> = {
+            let mut v = Vec::new();
+            let mut it = open.into_iter().peekable();
+            while it.peek().is_some() {
+                v.push(it.by_ref().take(BATCH).collect());
+            }
+            v
+        };
+        for group in batches.chunks(PARALLEL_BATCHES) {
+            let mut set = tokio::task::JoinSet::new();
+            for batch in group {
+                let (this, d) = (self.clone(), d.clone());
+                let idxs: Vec<usize> = batch.iter().map(|(idx, ..)| *idx).collect();
+                let ks = batch.iter().map(|(_, k, _)| k.clone()).collect();
+                let stale = batch.iter().map(|(.., s)| s.clone()).collect();
+                set.spawn(async move { (idxs, this.in_domain_batch(&d, ks, stale).await) });
+            }
+            while let Some(joined) = set.join_next().await {
+                if let Ok((idxs, got)) = joined {
+                    for (idx, a) in idxs.into_iter().zip(got) {
+                        answers[idx] = Some(a);
+                    }
+                }
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| {
+                a.unwrap_or_else(|| {
+                    InDomain::Failed(BackendError::unavailable("lookup task failed"))
+                })
+            })
+            .collect()
     }
 }

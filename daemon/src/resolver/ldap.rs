@@ -84,6 +84,30 @@ impl Provider for DirectoryProvider {
     fn group_by_gid(&self, gid: u32) -> BoxFuture<'_, ProviderResult<Option<GroupEntry>>> {
         Box::pin(async move { Ok(self.dir.group_by_gid(gid).await?.map(|r| self.group(r))) })
     }
+    fn groups_by_names<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, ProviderResult<Vec<Option<GroupEntry>>>> {
+        Box::pin(async move {
+            let found = self.dir.groups_by_names(names).await?;
+            Ok(found
+                .into_iter()
+                .map(|r| r.map(|r| self.group(r)))
+                .collect())
+        })
+    }
+    fn groups_by_gids<'a>(
+        &'a self,
+        gids: &'a [u32],
+    ) -> BoxFuture<'a, ProviderResult<Vec<Option<GroupEntry>>>> {
+        Box::pin(async move {
+            let found = self.dir.groups_by_gids(gids).await?;
+            Ok(found
+                .into_iter()
+                .map(|r| r.map(|r| self.group(r)))
+                .collect())
+        })
+    }
     fn groups_of_user<'a>(
         &'a self,
         user: &'a UserEntry,

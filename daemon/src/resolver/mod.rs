@@ -213,10 +213,6 @@ pub struct Resolver {
 /// Users and groups answered from the enumeration snapshot per page, at most.
 pub(crate) const MAX_PAGE: usize = 500;
 
-/// Lookups [`Resolver::prefetch_groups`] runs at once (one connection
-/// multiplexes them).
-const PREFETCH: usize = 32;
-
 impl Resolver {
     /// A resolver over `domains` (enabled ones, in order), persisting
     /// answers to `store` when given.
@@ -613,51 +609,41 @@ impl Resolver {
     }
 
     /// Asks domains `0..=i` for the groups `gids` by GID, then by the
-    /// names domain `i` answers, [`PREFETCH`] lookups at a time, so that
-    /// the ownership checks of [`Resolver::gid_served_by`], which follow one
+    /// names domain `i` answers, in batch calls ([`Resolver::answers_many`]:
+    /// one search per search base for a few hundred keys), so that the
+    /// ownership checks of [`Resolver::gid_served_by`], which follow one
     /// group after another, find their answers cached: a user in 1,000
-    /// groups costs one round of concurrent searches instead of some
-    /// thousands in a row. Answers are recorded as single lookups record
-    /// them; a failure is left for the checks to meet and report.
+    /// groups costs a few searches per domain instead of some thousands.
+    /// Answers are recorded as single lookups record them; a failure is
+    /// left for the checks to meet and report.
     async fn prefetch_groups(&self, cx: &owner::Ctx, i: usize, gids: &[u32]) {
+        let mut seen = HashSet::new();
         let wanted: Vec<Key> = gids
             .iter()
-            .filter(|&&g| g >= cx.settings.min_id)
+            .filter(|&&g| g >= cx.settings.min_id && seen.insert(g))
             .map(|&g| Key::GroupId(g))
             .collect();
         if wanted.len() < 2 {
             return;
         }
         let mut names = Vec::new();
+        let mut named = HashSet::new();
         for (j, d) in cx.domains.iter().enumerate().take(i + 1) {
-            for answer in self.ask_concurrently(d, wanted.clone()).await {
-                if let (true, InDomain::Found(Value::Group(g), ..)) = (j == i, answer) {
-                    names.push(Key::GroupName(g.group.name.clone()));
+            let answers = self.answers_many(d, &wanted).await;
+            if j != i {
+                continue;
+            }
+            for answer in answers {
+                if let InDomain::Found(Value::Group(g), ..) = answer {
+                    if named.insert(g.group.name.clone()) {
+                        names.push(Key::GroupName(g.group.name.clone()));
+                    }
                 }
             }
         }
         for d in cx.domains.iter().take(i + 1) {
-            self.ask_concurrently(d, names.clone()).await;
+            self.answers_many(d, &names).await;
         }
-    }
-
-    /// [`Resolver::in_domain`] for every key of `keys` in domain `d`,
-    /// [`PREFETCH`] at a time; the answers in no particular order.
-    async fn ask_concurrently(&self, d: &Arc<dyn Provider>, keys: Vec<Key>) -> Vec<InDomain> {
-        let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(PREFETCH) {
-            let mut set = tokio::task::JoinSet::new();
-            for k in chunk {
-                let (this, d, k) = (self.clone(), d.clone(), k.clone());
-                set.spawn(async move { this.in_domain(&d, k, None).await });
-            }
-            while let Some(joined) = set.join_next().await {
-                if let Ok(answer) = joined {
-                    out.push(answer);
-                }
-            }
-        }
-        out
     }
 
     /// True when `getgrgid(gid)` answers a group of `domain`.

@@ -22,10 +22,8 @@
 //! Refused entries are logged once (domain, DN, reason) and listed by
 //! [`Resolver::refused_entries`].
 
-use super::fetch::BATCH;
 use super::{DomainError, InDomain, Provider, Resolver, Settings, Source};
-use crate::backend_error::BackendError;
-use crate::cache::{CacheKey, GroupEntry, Key, Slot, UserEntry, Value};
+use crate::cache::{CacheKey, GroupEntry, Key, UserEntry, Value};
 use crate::store::StoredValue;
 use std::sync::Arc;
 
@@ -63,9 +61,6 @@ pub(super) enum Via {
     /// By its ID.
     Id,
 }
-
-/// Batches of member keys asked of one domain at a time.
-const PARALLEL_BATCHES: usize = 4;
 
 /// A lookup's outcome: `Err` is "unavailable", `Ok(None)` not found.
 pub(super) type Served<T> = Result<Option<T>, DomainError>;
@@ -132,59 +127,15 @@ impl Resolver {
 
     /// [`Resolver::probe`] for many keys of domain `i` (a large group's
     /// members), in the order of `keys`: the answers each key would get on
-    /// its own, but the keys not fresh in the cache are asked [`BATCH`] at
-    /// a time in one provider call ([`Resolver::in_domain_batch`]), a few
-    /// batches at once.
+    /// its own, but the keys not fresh in the cache are asked
+    /// [`super::fetch::BATCH`] at a time in one provider call
+    /// ([`Resolver::answers_many`]).
     async fn probe_many(&self, cx: &mut Ctx, i: usize, keys: Vec<Key>) -> Vec<Probe> {
         let d = cx.domain(i).clone();
-        let settings = self.settings();
-        let now = self.inner.clock.now_ms();
-        let mut answers: Vec<Option<InDomain>> = Vec::with_capacity(keys.len());
-        // (index, key, expired slot) of the keys to ask the domain.
-        let mut open = Vec::new();
-        for (idx, k) in keys.iter().enumerate() {
-            let ck = CacheKey::new(Arc::from(d.name()), k.clone());
-            match self.cached(&d, &ck, now, &settings, None) {
-                Ok(a) => answers.push(Some(a)),
-                Err(stale) => {
-                    answers.push(None);
-                    open.push((idx, k.clone(), stale));
-                }
-            }
-        }
-        let batches: Vec<Vec<(usize, Key, Option<Slot>)>> = {
-            let mut v = Vec::new();
-            let mut it = open.into_iter().peekable();
-            while it.peek().is_some() {
-                v.push(it.by_ref().take(BATCH).collect());
-            }
-            v
-        };
-        for group in batches.chunks(PARALLEL_BATCHES) {
-            let mut set = tokio::task::JoinSet::new();
-            for batch in group {
-                let (this, d) = (self.clone(), d.clone());
-                let idxs: Vec<usize> = batch.iter().map(|(idx, ..)| *idx).collect();
-                let ks = batch.iter().map(|(_, k, _)| k.clone()).collect();
-                let stale = batch.iter().map(|(.., s)| s.clone()).collect();
-                set.spawn(async move { (idxs, this.in_domain_batch(&d, ks, stale).await) });
-            }
-            while let Some(joined) = set.join_next().await {
-                if let Ok((idxs, got)) = joined {
-                    for (idx, a) in idxs.into_iter().zip(got) {
-                        answers[idx] = Some(a);
-                    }
-                }
-            }
-        }
+        let answers = self.answers_many(&d, &keys).await;
         keys.into_iter()
             .zip(answers)
-            .map(|(k, a)| {
-                let a = a.unwrap_or_else(|| {
-                    InDomain::Failed(BackendError::unavailable("lookup task failed"))
-                });
-                Self::note(cx, &d, k, a)
-            })
+            .map(|(k, a)| Self::note(cx, &d, k, a))
             .collect()
     }
 

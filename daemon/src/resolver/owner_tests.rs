@@ -672,3 +672,66 @@ async fn a_big_group_costs_a_bounded_number_of_searches() {
     assert_eq!(ask(&r, &Q::Group("biggroup".into())).await, batched);
     assert!(ldap.call_count() > 5000);
 }
+
+#[tokio::test]
+async fn initgroups_of_a_user_in_many_groups_asks_in_batches() {
+    let locals = Locals::new();
+    let build = |per_key: bool| {
+        // An earlier domain holding one of the GIDs and one of the names.
+        let first = FakeDirectory::new("first");
+        first.add_group("taker", 40_007, &[]); // mg0007's GID: not listed
+        first.add_group("mg0003", 600_003, &[]); // name taken: still listed
+        let ldap = FakeDirectory::new("ldap");
+        ldap.add_user("many", 20_000, 10_000);
+        ldap.add_group("primary", 10_000, &[]);
+        for k in 0..1000u32 {
+            ldap.add_group(&format!("mg{k:04}"), 40_000 + k, &["many"]);
+        }
+        // Two entries claiming one GID: the directory answers neither.
+        ldap.add_group("twin-a", 41_000, &["many"]);
+        ldap.add_group("twin-b", 41_000, &[]);
+        first.set_per_key(per_key);
+        ldap.set_per_key(per_key);
+        (first, ldap)
+    };
+    let (first, ldap) = build(false);
+    let r = resolver(&[&first, &ldap], &locals, None, settings());
+    let batched = ask(&r, &Q::Init("many".into())).await;
+    // A batch call per BATCH keys, question and domain (GIDs, then
+    // names), not one call per group.
+    // (1,001 GIDs, 1,000 names: the twins' GID answers no group.)
+    let batches = 1001usize.div_ceil(super::fetch::BATCH);
+    assert!(first.batch_call_count() >= 2 * batches - 1);
+    assert!(ldap.batch_call_count() >= 2 * batches - 1);
+    let (f, l) = (first.call_count(), ldap.call_count());
+    assert!(f <= 2 * batches + 5 && l <= 2 * batches + 5, "{f} {l}");
+    let gids: Vec<u32> = batched
+        .trim_matches(['[', ']'])
+        .split(", ")
+        .map(|g| g.parse().unwrap())
+        .collect();
+    assert_eq!(gids[0], 10_000, "primary first");
+    assert_eq!(gids.len(), 1 + 1000 - 1, "{batched}");
+    assert!(gids.contains(&40_003));
+    for gone in [40_007, 41_000] {
+        assert!(!gids.contains(&gone), "{gone}");
+    }
+    // The same answer, asked one key at a time; the groups themselves
+    // answer as before the prefetch.
+    let (first, ldap) = build(true);
+    let r2 = resolver(&[&first, &ldap], &locals, None, settings());
+    assert_eq!(ask(&r2, &Q::Init("many".into())).await, batched);
+    assert!(ldap.call_count() > 1000);
+    assert_eq!(first.batch_call_count() + ldap.batch_call_count(), 0);
+    for q in [
+        Q::Gid(41_000),
+        Q::Group("twin-a".into()),
+        Q::Gid(40_007),
+        Q::Group("mg0007".into()),
+        Q::Gid(40_003),
+    ] {
+        assert_eq!(ask(&r, &q).await, ask(&r2, &q).await, "{q:?}");
+    }
+    assert_eq!(ask(&r, &Q::Gid(41_000)).await, "NotFound");
+    assert!(ask(&r, &Q::Gid(40_003)).await.starts_with("mg0003@ldap:"));
+}

@@ -113,6 +113,36 @@ pub trait Provider: Send + Sync + 'static {
     ) -> BoxFuture<'a, ProviderResult<Option<GroupEntry>>>;
     /// A group by GID.
     fn group_by_gid(&self, gid: u32) -> BoxFuture<'_, ProviderResult<Option<GroupEntry>>>;
+    /// The groups called `names`, each as [`Provider::group_by_name`]
+    /// answers it, in the order asked (batched like
+    /// [`Provider::users_by_names`]; this default asks one name at a time).
+    fn groups_by_names<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, ProviderResult<Vec<Option<GroupEntry>>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(names.len());
+            for n in names {
+                out.push(self.group_by_name(n).await?);
+            }
+            Ok(out)
+        })
+    }
+    /// The groups with GIDs `gids`, each as [`Provider::group_by_gid`]
+    /// answers it, in the order asked (batched like
+    /// [`Provider::users_by_names`]; this default asks one GID at a time).
+    fn groups_by_gids<'a>(
+        &'a self,
+        gids: &'a [u32],
+    ) -> BoxFuture<'a, ProviderResult<Vec<Option<GroupEntry>>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(gids.len());
+            for &g in gids {
+                out.push(self.group_by_gid(g).await?);
+            }
+            Ok(out)
+        })
+    }
     /// GIDs of the groups `user` is a member of (primary group may be
     /// missing: the resolver adds it).
     fn groups_of_user<'a>(&'a self, user: &'a UserEntry)

@@ -97,8 +97,13 @@ fn groups_and_initgroups() {
         }
         other => panic!("{other:?}"),
     }
+    let before = searches(&rd);
     match rd.nss(&Request::GroupsOfUser(MANYGROUPS.name.into())) {
         Response::Gids(g) => {
+            // The ownership checks' lookups of the 1,000 groups (by GID,
+            // then by name) are asked 200 per search, not one by one.
+            let cost = searches(&rd) - before;
+            assert!(cost <= 20, "{cost} searches");
             assert_eq!(g[0], MANYGROUPS.gid);
             let many = g
                 .iter()
@@ -115,6 +120,18 @@ fn groups_and_initgroups() {
         rd.nss(&Request::GroupsOfUser("nosuchuser".into())),
         Response::NotFound
     );
+}
+
+/// The domain's search counter, from the status report.
+fn searches(rd: &Rosterd) -> u64 {
+    let Response::Admin(Ok(roster_proto::AdminReply::Status(report))) = rd.pam(&Request::Status)
+    else {
+        panic!("Status is not a status report");
+    };
+    let st = &report.document()["domains"][0];
+    st["searches"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("searches in {st}"))
 }
 
 #[test]

@@ -445,3 +445,62 @@ async fn batched_user_lookups_answer_like_single_ones() {
     assert_eq!(batched.iter().flatten().count(), 1 + 300);
     assert_eq!(by_uid.iter().flatten().count(), 3 + 300);
 }
+
+#[tokio::test]
+async fn batched_group_lookups_answer_like_single_ones() {
+    let t = dir();
+    let d = std::sync::Arc::new(default_directory(t.path()));
+    let mut names: Vec<String> = [
+        "engineers",
+        "ENGINEERS",
+        "members",
+        "biggroup",
+        BIS_CHILD.0,
+        BIS_PARENT.0,
+        BIS_CYCLE_A.0,
+        BIS_CYCLE_B.0,
+        "nosuchgroup",
+        "",
+        "*",
+        "a*)(cn=*",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    names.extend((0..300).map(many_group));
+    let mut gids: Vec<u32> = vec![
+        USERS_GID,
+        STAFF_GID,
+        BIGGROUP_GID,
+        BIS_CHILD.1,
+        BIS_PARENT.1,
+        BIS_CYCLE_A.1,
+        BIS_CYCLE_B.1,
+        4242,
+        0,
+        USERS_GID,
+    ];
+    gids.extend((0..300).map(|i| MANY_GROUPS_GID_BASE + i));
+    let before = d.status().searches;
+    let by_name = d.groups_by_names(&names).await.unwrap();
+    let by_gid = d.groups_by_gids(&gids).await.unwrap();
+    let cost = d.status().searches - before;
+    // One search per search base and question, plus the nested groups'
+    // reads (rfc2307bis: a few per bis group), not one per key.
+    assert!(
+        cost <= 2 * d.config().group_bases().len() as u64 + 20,
+        "{cost}"
+    );
+    for (n, got) in names.iter().zip(&by_name) {
+        assert_eq!(got, &d.group_by_name(n).await.unwrap(), "{n:?}");
+    }
+    for (g, got) in gids.iter().zip(&by_gid) {
+        assert_eq!(got, &d.group_by_gid(*g).await.unwrap(), "{g}");
+    }
+    // "ENGINEERS" is another name (matched exactly), the others not found.
+    assert_eq!(by_name.iter().flatten().count(), 7 + 300);
+    assert_eq!(by_gid.iter().flatten().count(), 8 + 300);
+    let parent = by_gid[4].as_ref().unwrap();
+    let members: BTreeSet<&str> = parent.group.members.iter().map(|s| s.as_str()).collect();
+    assert_eq!(members, BTreeSet::from(["alice", "carol"]));
+}

@@ -1,13 +1,17 @@
-//! Many users of an RFC 2307 domain in one search per search base (a large
-//! group's members, checked by the resolver): `(|(uid=a)(uid=b)…)` or
-//! `(|(uidNumber=1)…)` and-ed with the user filter. Each asked name or UID
-//! gets the answer its own lookup ([`Rfc2307::user_by_name`],
-//! [`Rfc2307::user_by_uid`]) gives: the first search base that returns an
-//! entry for it decides, several entries for one name or UID refuse it.
+//! Many users or groups of an RFC 2307 domain in one search per search base
+//! (a large group's members, the groups of an initgroups, checked by the
+//! resolver): `(|(uid=a)(uid=b)…)`, `(|(gidNumber=1)…)` and so on, and-ed
+//! with the user or group filter. Each asked name or ID gets the answer its
+//! own lookup ([`Rfc2307::user_by_name`], [`Rfc2307::user_by_uid`],
+//! [`Rfc2307::group_by_name`], [`Rfc2307::group_by_gid`]) gives: the first
+//! search base that returns an entry for it decides, several entries for
+//! one name or ID refuse it.
 
-use super::{user_queries, Rfc2307};
+use super::{group_queries, user_queries, Rfc2307};
+use crate::config::DomainConfig;
 use crate::directory::entry::check_name;
-use crate::directory::records::{DirectoryError, UserRecord};
+use crate::directory::records::{DirectoryError, GroupRecord, UserRecord};
+use crate::directory::search::Query;
 use crate::directory::Directory;
 use crate::filter;
 use ldap3::SearchEntry;
@@ -22,6 +26,68 @@ fn values<'e>(e: &'e SearchEntry, attr: &'e str) -> impl Iterator<Item = &'e Str
         .flat_map(|(_, v)| v.iter())
 }
 
+/// How a batch asks for its keys: the attribute, how the server compares
+/// its values, and the searches of the entry kind.
+struct Asked<'a> {
+    /// The attribute the keys are values of.
+    attr: &'a str,
+    /// A value as the server matches it (`None`: matches no key): names
+    /// in lower case (the server matches them case-insensitively), numbers
+    /// parsed.
+    norm: fn(&str) -> Option<String>,
+    /// One search per search base, in order, for a filter.
+    queries: fn(&DomainConfig, &str) -> Vec<Query>,
+}
+
+/// A name as the server matches it.
+fn name_norm(v: &str) -> Option<String> {
+    Some(v.to_lowercase())
+}
+
+/// A number as the server matches it.
+fn number_norm(v: &str) -> Option<String> {
+    v.trim().parse::<u32>().ok().map(|n| n.to_string())
+}
+
+/// The entries the directory answers for each of `keys` on its own (the
+/// first search base with an entry for it decides), in one search per
+/// search base for all of them; keys marked in `skip` get none. `None`
+/// when a search failed (perhaps a referral that could not be followed:
+/// each key's own lookup then decides whether that matters).
+async fn entries_per_key(
+    dir: &Directory,
+    how: &Asked<'_>,
+    keys: &[String],
+    skip: &[bool],
+) -> Option<Vec<Vec<SearchEntry>>> {
+    let mut found: Vec<Option<Vec<SearchEntry>>> = skip.iter().map(|&s| s.then(Vec::new)).collect();
+    let wanted: Vec<Option<String>> = keys.iter().map(|k| (how.norm)(k)).collect();
+    for base in 0..(how.queries)(&dir.cfg, "").len() {
+        let open: Vec<usize> = (0..keys.len()).filter(|&k| found[k].is_none()).collect();
+        if open.is_empty() {
+            break;
+        }
+        let any = filter::or(open.iter().map(|&k| filter::eq(how.attr, &keys[k])));
+        let q = &(how.queries)(&dir.cfg, &any)[base];
+        let entries = dir.search_many(q).await.ok()?;
+        let mut by_value: HashMap<String, Vec<&SearchEntry>> = HashMap::new();
+        for e in &entries {
+            let mut vs: Vec<String> = values(e, how.attr).filter_map(|v| (how.norm)(v)).collect();
+            vs.sort_unstable();
+            vs.dedup();
+            for v in vs {
+                by_value.entry(v).or_default().push(e);
+            }
+        }
+        for &k in &open {
+            if let Some(mine) = wanted[k].as_ref().and_then(|w| by_value.get(w)) {
+                found[k] = Some(mine.iter().map(|e| (*e).clone()).collect());
+            }
+        }
+    }
+    Some(found.into_iter().map(Option::unwrap_or_default).collect())
+}
+
 impl Rfc2307 {
     /// The users called `names` (each exactly as
     /// [`Rfc2307::user_by_name`] answers it), in the order asked.
@@ -30,44 +96,17 @@ impl Rfc2307 {
         dir: &Directory,
         names: &[String],
     ) -> Result<Vec<Option<UserRecord>>, DirectoryError> {
-        let attr = &dir.cfg.attributes.username;
-        // The entries the directory returned for each name (the server
-        // matches the user name attribute case-insensitively).
-        let mut found: Vec<Option<Vec<SearchEntry>>> = names
-            .iter()
-            .map(|n| check_name(n).is_err().then(Vec::new))
-            .collect();
-        for base in 0..user_queries(&dir.cfg, "").len() {
-            let open: Vec<usize> = (0..names.len()).filter(|&k| found[k].is_none()).collect();
-            if open.is_empty() {
-                break;
-            }
-            let any = filter::or(open.iter().map(|&k| filter::eq(attr, &names[k])));
-            let q = &user_queries(&dir.cfg, &any)[base];
-            let entries = match dir.search_many(q).await {
-                Ok(entries) => entries,
-                // (Perhaps a referral that could not be followed: each
-                // key's own lookup decides whether that matters.)
-                Err(_) => return self.each_of_names(dir, names).await,
-            };
-            let mut by_value: HashMap<String, Vec<&SearchEntry>> = HashMap::new();
-            for e in &entries {
-                let mut vs: Vec<String> = values(e, attr).map(|v| v.to_lowercase()).collect();
-                vs.sort_unstable();
-                vs.dedup();
-                for v in vs {
-                    by_value.entry(v).or_default().push(e);
-                }
-            }
-            for &k in &open {
-                if let Some(mine) = by_value.get(&names[k].to_lowercase()) {
-                    found[k] = Some(mine.iter().map(|e| (*e).clone()).collect());
-                }
-            }
-        }
+        let how = Asked {
+            attr: &dir.cfg.attributes.username,
+            norm: name_norm,
+            queries: user_queries,
+        };
+        let skip: Vec<bool> = names.iter().map(|n| check_name(n).is_err()).collect();
+        let Some(found) = entries_per_key(dir, &how, names, &skip).await else {
+            return self.each_of_names(dir, names).await;
+        };
         let mut out = Vec::with_capacity(names.len());
         for (name, entries) in names.iter().zip(found) {
-            let entries = entries.unwrap_or_default();
             out.push(self.user_named(dir, name, &entries).await?);
         }
         Ok(out)
@@ -80,52 +119,86 @@ impl Rfc2307 {
         dir: &Directory,
         uids: &[u32],
     ) -> Result<Vec<Option<UserRecord>>, DirectoryError> {
-        let attr = &dir.cfg.attributes.uid_number;
-        let mut found: Vec<Option<Vec<SearchEntry>>> = uids
-            .iter()
-            .map(|&u| {
-                dir.idmap
-                    .check_posix_id(&dir.cfg.name, u)
-                    .is_err()
-                    .then(Vec::new)
-            })
-            .collect();
-        for base in 0..user_queries(&dir.cfg, "").len() {
-            let open: Vec<usize> = (0..uids.len()).filter(|&k| found[k].is_none()).collect();
-            if open.is_empty() {
-                break;
-            }
-            let any = filter::or(open.iter().map(|&k| filter::eq(attr, &uids[k].to_string())));
-            let q = &user_queries(&dir.cfg, &any)[base];
-            let entries = match dir.search_many(q).await {
-                Ok(entries) => entries,
-                // (Perhaps a referral that could not be followed: each
-                // key's own lookup decides whether that matters.)
-                Err(_) => return self.each_of_uids(dir, uids).await,
-            };
-            let mut by_value: HashMap<u32, Vec<&SearchEntry>> = HashMap::new();
-            for e in &entries {
-                let mut vs: Vec<u32> = values(e, attr)
-                    .filter_map(|v| v.trim().parse().ok())
-                    .collect();
-                vs.sort_unstable();
-                vs.dedup();
-                for v in vs {
-                    by_value.entry(v).or_default().push(e);
-                }
-            }
-            for &k in &open {
-                if let Some(mine) = by_value.get(&uids[k]) {
-                    found[k] = Some(mine.iter().map(|e| (*e).clone()).collect());
-                }
-            }
-        }
+        let how = Asked {
+            attr: &dir.cfg.attributes.uid_number,
+            norm: number_norm,
+            queries: user_queries,
+        };
+        let keys: Vec<String> = uids.iter().map(u32::to_string).collect();
+        let skip = self.bad_ids(dir, uids);
+        let Some(found) = entries_per_key(dir, &how, &keys, &skip).await else {
+            return self.each_of_uids(dir, uids).await;
+        };
         let mut out = Vec::with_capacity(uids.len());
         for (&uid, entries) in uids.iter().zip(found) {
-            let entries = entries.unwrap_or_default();
             out.push(self.user_numbered(dir, uid, &entries).await?);
         }
         Ok(out)
+    }
+
+    /// The groups called `names` (each exactly as
+    /// [`Rfc2307::group_by_name`] answers it, members of nested groups
+    /// included), in the order asked.
+    pub(crate) async fn groups_by_names(
+        &self,
+        dir: &Directory,
+        names: &[String],
+    ) -> Result<Vec<Option<GroupRecord>>, DirectoryError> {
+        let how = Asked {
+            attr: &dir.cfg.attributes.group_name,
+            norm: name_norm,
+            queries: group_queries,
+        };
+        let skip: Vec<bool> = names.iter().map(|n| check_name(n).is_err()).collect();
+        let Some(found) = entries_per_key(dir, &how, names, &skip).await else {
+            let mut out = Vec::with_capacity(names.len());
+            for n in names {
+                out.push(self.group_by_name(dir, n).await?);
+            }
+            return Ok(out);
+        };
+        let mut out = Vec::with_capacity(names.len());
+        for (name, entries) in names.iter().zip(found) {
+            out.push(self.group_named(dir, name, entries).await?);
+        }
+        Ok(out)
+    }
+
+    /// The groups with GIDs `gids` (each exactly as
+    /// [`Rfc2307::group_by_gid`] answers it, members of nested groups
+    /// included), in the order asked.
+    pub(crate) async fn groups_by_gids(
+        &self,
+        dir: &Directory,
+        gids: &[u32],
+    ) -> Result<Vec<Option<GroupRecord>>, DirectoryError> {
+        let how = Asked {
+            attr: &dir.cfg.attributes.gid_number,
+            norm: number_norm,
+            queries: group_queries,
+        };
+        let keys: Vec<String> = gids.iter().map(u32::to_string).collect();
+        let skip = self.bad_ids(dir, gids);
+        let Some(found) = entries_per_key(dir, &how, &keys, &skip).await else {
+            let mut out = Vec::with_capacity(gids.len());
+            for &g in gids {
+                out.push(self.group_by_gid(dir, g).await?);
+            }
+            return Ok(out);
+        };
+        let mut out = Vec::with_capacity(gids.len());
+        for (&gid, entries) in gids.iter().zip(found) {
+            out.push(self.group_numbered(dir, gid, entries).await?);
+        }
+        Ok(out)
+    }
+
+    /// For each of `ids`: true when this domain serves no object with it
+    /// (outside its ID range), so that it is not searched.
+    fn bad_ids(&self, dir: &Directory, ids: &[u32]) -> Vec<bool> {
+        ids.iter()
+            .map(|&id| dir.idmap.check_posix_id(&dir.cfg.name, id).is_err())
+            .collect()
     }
 
     /// Every name of `names` asked on its own.

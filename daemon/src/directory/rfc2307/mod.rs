@@ -205,6 +205,17 @@ impl Rfc2307 {
         }
         let f = filter::eq(&dir.cfg.attributes.group_name, name);
         let entries = dir.search_first(&group_queries(&dir.cfg, &f)).await?;
+        self.group_named(dir, name, entries).await
+    }
+
+    /// The group called `name` among `entries`, the directory's answer to
+    /// a search for that name.
+    async fn group_named(
+        &self,
+        dir: &Directory,
+        name: &str,
+        entries: Vec<SearchEntry>,
+    ) -> Result<Option<GroupRecord>, DirectoryError> {
         self.single_group(dir, &format!("group name {name:?}"), entries, |g| {
             g.group.name == name
         })
@@ -222,6 +233,17 @@ impl Rfc2307 {
         }
         let f = filter::eq(&dir.cfg.attributes.gid_number, &gid.to_string());
         let entries = dir.search_first(&group_queries(&dir.cfg, &f)).await?;
+        self.group_numbered(dir, gid, entries).await
+    }
+
+    /// The group with GID `gid` among `entries`, the directory's answer to
+    /// a search for that GID.
+    async fn group_numbered(
+        &self,
+        dir: &Directory,
+        gid: u32,
+        entries: Vec<SearchEntry>,
+    ) -> Result<Option<GroupRecord>, DirectoryError> {
         self.single_group(dir, &format!("gid {gid}"), entries, |g| g.group.gid == gid)
             .await
     }
