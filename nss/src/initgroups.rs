@@ -6,11 +6,27 @@ use libc::{c_long, gid_t};
 /// The GIDs to append: `found` without duplicates, without `skip` (the
 /// primary group glibc adds itself), without GIDs already in `existing`, and
 /// at most `limit - existing.len()` of them when `limit > 0`.
+///
+/// rosterd sends the primary group, then the others in increasing order:
+/// those are taken in one pass; any other list is sorted first.
 pub fn gids_to_add(existing: &[gid_t], found: &[u32], skip: gid_t, limit: c_long) -> Vec<gid_t> {
-    let mut add: Vec<gid_t> = found.to_vec();
-    add.sort_unstable();
-    add.dedup();
-    add.retain(|g| *g != skip && !existing.contains(g));
+    let wanted = |g: &gid_t| *g != skip && !existing.contains(g);
+    let mut add: Vec<gid_t> = Vec::with_capacity(found.len());
+    let mut increasing = true;
+    for g in found.iter().filter(|g| wanted(g)) {
+        if add.last().is_some_and(|last| last >= g) {
+            increasing = false;
+            break;
+        }
+        add.push(*g);
+    }
+    if !increasing {
+        add.clear();
+        add.extend_from_slice(found);
+        add.sort_unstable();
+        add.dedup();
+        add.retain(wanted);
+    }
     if limit > 0 {
         let room = (limit as usize).saturating_sub(existing.len());
         add.truncate(room);
@@ -83,6 +99,18 @@ mod tests {
     fn skips_primary_duplicates_and_existing() {
         let add = gids_to_add(&[10000, 27], &[10010, 10000, 27, 10010, 30000], 10000, -1);
         assert_eq!(add, vec![10010, 30000]);
+    }
+
+    #[test]
+    fn an_increasing_list_is_kept_and_any_other_sorted_once() {
+        // What rosterd sends: the primary group, then increasing.
+        let add = gids_to_add(&[10000], &[10000, 27, 10010, 30000], 10000, -1);
+        assert_eq!(add, vec![27, 10010, 30000]);
+        // Out of order, or a duplicate after the first pass started.
+        let add = gids_to_add(&[10000], &[10000, 30000, 27, 10010, 27], 10000, -1);
+        assert_eq!(add, vec![27, 10010, 30000]);
+        let add = gids_to_add(&[], &[5, 6, 6, 7], 1, -1);
+        assert_eq!(add, vec![5, 6, 7]);
     }
 
     #[test]

@@ -548,10 +548,16 @@ impl Resolver {
             }
             InDomain::Failed(e) => return Err(DomainError::new(domain.name(), e)),
         };
-        let mut out = vec![primary];
         self.prefetch_groups(cx, i, &gids).await;
-        for &g in gids.iter() {
-            if g != primary && !out.contains(&g) && self.gid_served_by(cx, g, &raw.domain).await? {
+        // The primary group first, then the others in increasing order,
+        // each once (the NSS module then appends them without sorting).
+        let mut others: Vec<u32> = gids.iter().copied().filter(|&g| g != primary).collect();
+        others.sort_unstable();
+        others.dedup();
+        let mut out = Vec::with_capacity(others.len() + 1);
+        out.push(primary);
+        for g in others {
+            if self.gid_served_by(cx, g, &raw.domain).await? {
                 out.push(g);
             }
         }
@@ -605,6 +611,8 @@ impl Resolver {
                 }
             }
         }
+        // As for a directory user: the primary group, then increasing.
+        out[1..].sort_unstable();
         Ok(Some((out, Source::Directory)))
     }
 

@@ -609,3 +609,16 @@ async fn decided_answers_follow_the_local_files_and_flushes_at_once() {
         Answer::Found(_, Source::Directory)
     ));
 }
+
+#[tokio::test]
+async fn initgroups_gives_the_primary_group_then_increasing_gids() {
+    let d = example();
+    d.add_group("late-low", 20005, &["alice"]);
+    d.add_group("late-high", 40005, &["alice"]);
+    d.add_group("late-lower", 10005, &["alice"]);
+    let s = setup_with(&[&d], settings(), None);
+    let Answer::Found(g, _) = s.resolver.groups_of_user("alice").await else {
+        panic!()
+    };
+    assert_eq!(g, vec![10000, 10005, 10010, 20005, 30001, 40005]);
+}
