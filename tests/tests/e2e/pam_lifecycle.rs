@@ -63,12 +63,14 @@ fn with_policy(user: &TestUser, policy: &str) -> String {
 #[test]
 fn expiry_warnings_within_the_window_from_ppolicy_and_shadow() {
     let slapd = slapd();
-    // The server warns from 900000 s before expiry on: every login of a
-    // password valid for ten days gets timeBeforeExpiration.
+    // The server warns from 950000 s before expiry on: every login of a
+    // password valid for ten and a half days gets timeBeforeExpiration
+    // (half a day off a whole count of days, so that the days shown do not
+    // depend on how many seconds the test took).
     let ten_days = add_policy(
         &slapd,
         "ten-days",
-        "pwdMaxAge: 864000\npwdExpireWarning: 900000\n",
+        "pwdMaxAge: 907200\npwdExpireWarning: 950000\n",
     );
     let ppolicy_user = TestUser {
         name: "lcppolicy",
@@ -112,7 +114,7 @@ fn expiry_warnings_within_the_window_from_ppolicy_and_shadow() {
         "{}",
         p.text
     );
-    // Ten days left: outside the window, the server's warning is not shown.
+    // Ten and a half days left: outside the window, the server's warning is not shown.
     let p = authenticate(&ns, ppolicy_user.name, &ppolicy_user.password());
     assert_ok(&p);
     assert!(expiry_lines(&p).is_empty(), "{}", p.text);
@@ -127,7 +129,7 @@ fn expiry_warnings_within_the_window_from_ppolicy_and_shadow() {
     assert_ok(&account(&ns, shadow3.name));
     drop(rd);
 
-    // A 14-day window shows the server's warning (9 days and some hours
+    // A 14-day window shows the server's warning (10 days and some hours
     // left), with pamtester printing the PAM text message.
     let rd = rosterd(
         &slapd,
@@ -139,7 +141,7 @@ fn expiry_warnings_within_the_window_from_ppolicy_and_shadow() {
     assert_ok(&p);
     assert_eq!(
         expiry_lines(&p),
-        ["Your password will expire in 9 days."],
+        ["Your password will expire in 10 days."],
         "{}\n{}",
         p.text,
         rd.log()
