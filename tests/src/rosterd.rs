@@ -393,6 +393,40 @@ impl Rosterd {
             other => panic!("Status on {} got {other:?}", socket.display()),
         }
     }
+
+    /// The status of the first (or only) domain, from pam.sock's full
+    /// report (nss.sock answers a redacted one).
+    pub fn domain_status(&self) -> serde_json::Value {
+        self.status(&self.pam_socket())["domains"][0].clone()
+    }
+
+    /// Polls [`Rosterd::domain_status`] every 20 ms until `done` holds,
+    /// for at most `within` (then panics with `what`, the status and the
+    /// tail of the log); returns the status that satisfied it.
+    pub fn wait_for_domain(
+        &self,
+        what: &str,
+        within: std::time::Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let st = self.domain_status();
+            if done(&st) {
+                return st;
+            }
+            if std::time::Instant::now() >= deadline {
+                let log = self.log();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(LOG_LINES_ON_FAILURE)..];
+                panic!(
+                    "{what}: not within {within:?}: {st}\nrosterd log (tail):\n{}",
+                    tail.join("\n")
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
 
 /// How many of the log's last lines a failing test shows.

@@ -20,7 +20,7 @@ use roster_e2e::rosterd::Rosterd;
 use roster_e2e::slapd::Slapd;
 use roster_proto::{Request, Response};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `entry_ttl = 0`: every lookup is a cache miss that would ask the
 /// directory, so each one while offline shows whether it waits on it.
@@ -46,32 +46,8 @@ fn config(slapd: &Slapd) -> String {
     )
 }
 
-/// The status of the one domain (pam.sock's full document; nss.sock
-/// answers a redacted one).
-fn domain_status(rd: &Rosterd) -> Value {
-    let Response::Admin(Ok(roster_proto::AdminReply::Status(report))) = rd.pam(&Request::Status)
-    else {
-        panic!("Status is not a status report");
-    };
-    report.document()["domains"][0].clone()
-}
-
-/// Polls the domain's status until `done` holds (at most 60 s).
-fn wait_for(rd: &Rosterd, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let st = domain_status(rd);
-        if done(&st) {
-            return st;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "domain never {what}: {st}\n{}",
-            rd.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+/// How long a test waits for the domain's state to change.
+const DOMAIN_WAIT: Duration = Duration::from_secs(60);
 
 fn counter(st: &Value, key: &str) -> u64 {
     st[key].as_u64().unwrap_or_else(|| panic!("{key} in {st}"))
@@ -128,7 +104,7 @@ fn one_timeout_per_outage(outage: Outage) {
         matches!(alice_groups, Response::Gids(_)),
         "{alice_groups:?}"
     );
-    assert_eq!(domain_status(&rd)["online"], true);
+    assert_eq!(rd.domain_status()["online"], true);
 
     let frozen = match outage {
         Outage::Killed => {
@@ -149,7 +125,7 @@ fn one_timeout_per_outage(outage: Outage) {
         let running = running_threads(f.pid());
         assert!(running.is_empty(), "slapd runs again: threads {running:?}");
     }
-    let st = wait_for(&rd, "went offline", |d| d["online"] == false);
+    let st = rd.wait_for_domain("went offline", DOMAIN_WAIT, |d| d["online"] == false);
     assert!(st["offline_since"].is_u64(), "{st}");
     let searches = counter(&st, "searches");
     let connects = counter(&st, "connects");
@@ -179,7 +155,7 @@ fn one_timeout_per_outage(outage: Outage) {
     let j: Value =
         serde_json::from_str(&rd.admin(r#"{"cmd":"lookup","kind":"user","key":"alice"}"#)).unwrap();
     assert_eq!(j["source"], "offline", "{j}");
-    let st = domain_status(&rd);
+    let st = rd.domain_status();
     assert_eq!(st["online"], false, "{st}");
     assert_eq!(
         counter(&st, "searches"),
@@ -194,7 +170,7 @@ fn one_timeout_per_outage(outage: Outage) {
 
     // Meanwhile the background probe retries, again and again.
     let probes = counter(&st, "probes");
-    let st = wait_for(&rd, "probed twice more", |d| {
+    let st = rd.wait_for_domain("probed twice more", DOMAIN_WAIT, |d| {
         d["probes"].as_u64().unwrap_or(0) >= probes + 2
     });
     assert_eq!(st["online"], false, "{st}");
@@ -217,7 +193,7 @@ fn one_timeout_per_outage(outage: Outage) {
         }
         Outage::Hung => drop(frozen),
     }
-    let st = wait_for(&rd, "came back online", |d| d["online"] == true);
+    let st = rd.wait_for_domain("came back online", DOMAIN_WAIT, |d| d["online"] == true);
     assert!(st["offline_since"].is_null(), "{st}");
     assert!(st["next_probe_in_ms"].is_null(), "{st}");
     // New names resolve again, and logins are checked by the directory.
@@ -225,7 +201,7 @@ fn one_timeout_per_outage(outage: Outage) {
         uid_of(rd.nss(&Request::UserByName(CAROL.name.into()))),
         CAROL.uid
     );
-    assert!(counter(&domain_status(&rd), "searches") > searches);
+    assert!(counter(&rd.domain_status(), "searches") > searches);
     let before = rd
         .log()
         .matches("password accepted by the directory")

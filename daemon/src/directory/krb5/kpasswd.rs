@@ -36,16 +36,16 @@ pub(crate) fn change_password(user: &str, old: &[u8], new: &[u8]) -> Result<Kpas
         Some("kadmin/changepw"),
         &format!("password change ticket of {user}"),
     )?;
-    let reply = ctx.change_password(
+    ctx.change_password(
         &mut creds,
         new,
         &format!("password change of {user} (kpasswd)"),
-    )?;
-    Ok(outcome(reply.code, reply.message))
+    )
 }
 
-/// The meaning of a kpasswd result code.
-fn outcome(code: i32, message: String) -> Kpasswd {
+/// The meaning of a kpasswd result code (`KRB5_KPASSWD_*`) and the
+/// server's message.
+pub(super) fn outcome(code: i32, message: String) -> Kpasswd {
     match code {
         sys::KRB5_KPASSWD_SUCCESS => Kpasswd::Changed,
         sys::KRB5_KPASSWD_SOFTERROR => Kpasswd::Policy(message),

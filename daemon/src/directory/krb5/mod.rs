@@ -331,29 +331,18 @@ impl Context {
     }
 }
 
-/// The kpasswd server's answer to a password change (RFC 3244): its
-/// result code (one of `KRB5_KPASSWD_*`, 0 when changed) and its message,
-/// made readable (an AD policy blob becomes text).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct KpasswdReply {
-    /// `KRB5_KPASSWD_*`.
-    pub code: i32,
-    /// The server's message, else the text of its result code (may be
-    /// empty).
-    pub message: String,
-}
-
 impl Context {
     /// Changes the password of the client of `creds` (a ticket for
     /// `kadmin/changepw`) to `new` with the kpasswd protocol. `Err` when
     /// no kpasswd server answered (or the exchange failed); the server's
-    /// refusals are in the reply.
+    /// refusals are in the answer (its message made readable: an AD
+    /// policy blob becomes text).
     pub(crate) fn change_password(
         &self,
         creds: &mut Creds<'_>,
         new: &[u8],
         what: &str,
-    ) -> Result<KpasswdReply, KrbError> {
+    ) -> Result<kpasswd::Kpasswd, KrbError> {
         let pw = secret_c_string(new, "the new password", what)?;
         let mut result_code: std::os::raw::c_int = 0;
         let mut code_string = Data::empty(self);
@@ -377,10 +366,7 @@ impl Context {
         if message.is_empty() {
             message = code_string.text();
         }
-        Ok(KpasswdReply {
-            code: result_code,
-            message: message.trim().to_string(),
-        })
+        Ok(kpasswd::outcome(result_code, message.trim().to_string()))
     }
 
     /// The readable text of a kpasswd server's result string

@@ -21,7 +21,7 @@ use roster_e2e::namespace::Namespace;
 use roster_e2e::rosterd::Rosterd;
 use roster_e2e::samba::{AD_ALICE, AD_DAVE, AD_REALM};
 use std::os::unix::fs::MetadataExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[track_caller]
 fn ok(host: &Host, ns: &Namespace, script: &str, rd: &Rosterd) -> String {
@@ -351,36 +351,6 @@ fn gssapi_bind_initgroups() {
 /// ("Ticket expired": 120 s is refused, 121 s served).
 const SHORT_TICKET_LIFETIME_S: u64 = 150;
 
-/// The status of rosterd's only domain (`rosterctl status
-/// --json`, from pam.sock).
-fn domain_status(rd: &Rosterd) -> serde_json::Value {
-    let st = rd.status(&rd.pam_socket());
-    st["domains"][0].clone()
-}
-
-/// Polls the domain's status until `done` holds, for at most `within`;
-/// returns the domain's status.
-fn wait_for_domain(
-    rd: &Rosterd,
-    what: &str,
-    within: Duration,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let d = domain_status(rd);
-        if done(&d) {
-            return d;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {within:?}: {d}\nrosterd log:\n{}",
-            tail(&rd.log())
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn the_host_tgt_is_renewed_in_the_background_before_it_ends() {
     let dc = dc();
@@ -398,7 +368,7 @@ fn the_host_tgt_is_renewed_in_the_background_before_it_ends() {
     let u = |d: &serde_json::Value, k: &str| d["kerberos"][k].as_u64();
 
     // The first TGT comes at start, without a lookup.
-    let first = wait_for_domain(&rd, "first host TGT", Duration::from_secs(60), |d| {
+    let first = rd.wait_for_domain("first host TGT", Duration::from_secs(60), |d| {
         u(d, "renewals").unwrap_or(0) >= 1
     });
     let k = &first["kerberos"];
@@ -419,8 +389,7 @@ fn the_host_tgt_is_renewed_in_the_background_before_it_ends() {
     assert_eq!(first["connects"], 0, "no lookup connected: {first}");
 
     // It is renewed before it ends, still without a lookup.
-    let renewed = wait_for_domain(
-        &rd,
+    let renewed = rd.wait_for_domain(
         "host TGT renewed",
         life * 2 + Duration::from_secs(30),
         |d| u(d, "renewals").unwrap_or(0) >= 2,
@@ -456,7 +425,7 @@ fn the_host_tgt_is_renewed_in_the_background_before_it_ends() {
         "{}",
         tail(&rd.log())
     );
-    let after = domain_status(&rd);
+    let after = rd.domain_status();
     assert_eq!(u(&after, "renewals"), Some(before), "{renewed}\n{after}");
     assert!(after["kerberos"]["last_renewal_error"].is_null(), "{after}");
 
