@@ -2,8 +2,10 @@
 //! ownership rules of [`super::owner`] were applied, kept so that the same
 //! question asked again costs one map probe instead of all the checks
 //! again (a user in 1,000 groups: some 3,000 cache probes; a group of
-//! 5,000 members: some 10,000). Users are not kept: deciding one takes a
-//! few probes, and the map would double what a large cache holds.
+//! 5,000 members: some 10,000). Only decisions that looked at
+//! [`MIN_PROBES`] answers or more are kept, and no user: deciding those
+//! again takes a few probes, and keeping them would add to every cached
+//! user and small group what the answers cache already holds.
 //!
 //! A decision is reused only while what it rests on is unchanged: until
 //! the first of the domains' answers it used is refreshed or expires
@@ -13,6 +15,9 @@
 
 use super::owner::Ctx;
 use crate::cache::{Key, MemCache, Value};
+
+/// The fewest domain answers a decision must rest on to be kept.
+pub(super) const MIN_PROBES: usize = 16;
 
 /// One decided answer.
 #[derive(Clone)]
@@ -48,9 +53,9 @@ impl Decisions {
     }
 
     /// Keeps `value`, the answer of the lookup `cx` to `question`, when it
-    /// may be reused after `now`.
+    /// may be reused after `now` and cost [`MIN_PROBES`] or more.
     pub(super) fn keep(&self, question: Key, value: Value, cx: &Ctx, now: u64, local: (u64, u64)) {
-        if cx.offline || cx.until == 0 || cx.reuse_until <= now {
+        if cx.probes < MIN_PROBES || cx.offline || cx.until == 0 || cx.reuse_until <= now {
             self.map.remove(&question);
             return;
         }

@@ -41,6 +41,9 @@ pub(super) struct Ctx {
     pub reuse_until: u64,
     /// Some part of the answer came from offline data.
     pub offline: bool,
+    /// How many domain answers the lookup looked at (what deciding it
+    /// again would cost).
+    pub probes: usize,
     /// Fresh "no such object" answers the result depends on; persisted
     /// so that a restart with that domain down answers the same.
     negatives: Vec<CacheKey>,
@@ -105,6 +108,7 @@ impl Resolver {
             until: u64::MAX,
             reuse_until: u64::MAX,
             offline: false,
+            probes: 0,
             negatives: Vec::new(),
         }
     }
@@ -141,6 +145,7 @@ impl Resolver {
 
     /// Notes what `answer` (domain `d`'s to `key`) means for the lookup.
     fn note(cx: &mut Ctx, d: &Arc<dyn Provider>, key: Key, answer: InDomain) -> Probe {
+        cx.probes += 1;
         match answer {
             InDomain::Found(v, src, until) => {
                 cx.rests_on(until, true);

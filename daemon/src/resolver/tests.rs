@@ -569,6 +569,16 @@ async fn decided_answers_follow_the_local_files_and_flushes_at_once() {
     std::fs::write(&p, "root:x:0:0::/root:/bin/sh\n").unwrap();
     std::fs::write(&g, "root:x:0:\n").unwrap();
     let d = example();
+    // Enough groups and members that the decisions are kept
+    // (decided::MIN_PROBES).
+    let many: Vec<String> = (0..20).map(|k| format!("m{k}")).collect();
+    for (k, m) in many.iter().enumerate() {
+        d.add_user(m, 50000 + k as u32, 10000);
+        d.add_group(&format!("ag{k}"), 41000 + k as u32, &["alice"]);
+    }
+    let mut members: Vec<&str> = many.iter().map(String::as_str).collect();
+    members.push("alice");
+    d.add_group("big", 30002, &members);
     let clock = Arc::new(ManualClock::new(T0));
     let resolver = Resolver::with_local_accounts(
         vec![d.clone() as Arc<dyn Provider>],
@@ -581,22 +591,30 @@ async fn decided_answers_follow_the_local_files_and_flushes_at_once() {
         Answer::Found(g, _) => g,
         other => panic!("expected groups, got {other:?}"),
     };
-    assert_eq!(
-        gids(resolver.groups_of_user("alice").await),
-        vec![10000, 10010, 30001]
-    );
+    let all: Vec<u32> = [10000, 10010, 30001, 30002]
+        .into_iter()
+        .chain(41000..41020)
+        .collect();
+    assert_eq!(gids(resolver.groups_of_user("alice").await), all);
+    let hits = resolver.cache_stats().hits;
+    assert_eq!(gids(resolver.groups_of_user("alice").await), all);
+    assert_eq!(resolver.cache_stats().hits, hits + 1, "a decided answer");
     assert!(matches!(
-        resolver.group_by_gid(30001).await,
+        resolver.group_by_gid(30002).await,
         Answer::Found(..)
     ));
-    // A local group takes GID 30001: neither decided answer holds it any
+    let hits = resolver.cache_stats().hits;
+    assert!(matches!(
+        resolver.group_by_gid(30002).await,
+        Answer::Found(..)
+    ));
+    assert_eq!(resolver.cache_stats().hits, hits + 1, "a decided answer");
+    // A local group takes GID 30002: neither decided answer holds it any
     // more, though the directory's answers are still fresh in the cache.
-    std::fs::write(&g, "root:x:0:\nlocalmg:x:30001:\n").unwrap();
-    assert_eq!(
-        gids(resolver.groups_of_user("alice").await),
-        vec![10000, 10010]
-    );
-    assert_eq!(resolver.group_by_gid(30001).await, Answer::NotFound);
+    std::fs::write(&g, "root:x:0:\nlocalbig:x:30002:\n").unwrap();
+    let without: Vec<u32> = all.iter().copied().filter(|&g| g != 30002).collect();
+    assert_eq!(gids(resolver.groups_of_user("alice").await), without);
+    assert_eq!(resolver.group_by_gid(30002).await, Answer::NotFound);
     // A flushed group is asked again, not answered from a decision.
     assert!(matches!(
         resolver.group_by_name("staff").await,
