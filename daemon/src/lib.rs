@@ -8,6 +8,7 @@ pub mod config;
 pub mod directory;
 pub mod dn;
 pub(crate) mod filter;
+pub(crate) mod in_turn;
 pub mod registry;
 pub mod resolver;
 pub mod store;

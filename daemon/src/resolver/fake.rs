@@ -4,6 +4,7 @@
 use super::{BoxFuture, Provider, ProviderResult};
 use crate::backend_error::BackendError;
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
+use crate::in_turn::in_turn;
 use roster_proto::{Group, Netgroup, Triple, User};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -217,6 +218,13 @@ impl FakeDirectory {
         }
     }
 
+    /// [`FakeDirectory::enter`] for a batch call (counted as one).
+    async fn enter_batch(&self) -> ProviderResult<()> {
+        self.enter().await?;
+        self.batch_calls.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
     fn find_user(&self, f: impl Fn(&UserEntry) -> bool) -> Option<UserEntry> {
         self.users.lock().unwrap().iter().find(|u| f(u)).cloned()
     }
@@ -254,14 +262,9 @@ impl Provider for FakeDirectory {
     ) -> BoxFuture<'a, ProviderResult<Vec<Option<UserEntry>>>> {
         Box::pin(async move {
             if self.per_key.load(Ordering::SeqCst) {
-                let mut out = Vec::new();
-                for n in names {
-                    out.push(self.user_by_name(n).await?);
-                }
-                return Ok(out);
+                return in_turn(names, |n| self.user_by_name(n)).await;
             }
-            self.enter().await?;
-            self.batch_calls.fetch_add(1, Ordering::SeqCst);
+            self.enter_batch().await?;
             Ok(names
                 .iter()
                 .map(|n| self.find_user(|u| self.same_name(&u.user.name, n)))
@@ -274,14 +277,9 @@ impl Provider for FakeDirectory {
     ) -> BoxFuture<'a, ProviderResult<Vec<Option<UserEntry>>>> {
         Box::pin(async move {
             if self.per_key.load(Ordering::SeqCst) {
-                let mut out = Vec::new();
-                for &u in uids {
-                    out.push(self.user_by_uid(u).await?);
-                }
-                return Ok(out);
+                return in_turn(uids, |&u| self.user_by_uid(u)).await;
             }
-            self.enter().await?;
-            self.batch_calls.fetch_add(1, Ordering::SeqCst);
+            self.enter_batch().await?;
             Ok(uids.iter().map(|&u| self.uid_answer(u)).collect())
         })
     }
@@ -306,14 +304,9 @@ impl Provider for FakeDirectory {
     ) -> BoxFuture<'a, ProviderResult<Vec<Option<GroupEntry>>>> {
         Box::pin(async move {
             if self.per_key.load(Ordering::SeqCst) {
-                let mut out = Vec::new();
-                for n in names {
-                    out.push(self.group_by_name(n).await?);
-                }
-                return Ok(out);
+                return in_turn(names, |n| self.group_by_name(n)).await;
             }
-            self.enter().await?;
-            self.batch_calls.fetch_add(1, Ordering::SeqCst);
+            self.enter_batch().await?;
             Ok(names
                 .iter()
                 .map(|n| self.find_group(|g| self.same_name(&g.group.name, n)))
@@ -326,14 +319,9 @@ impl Provider for FakeDirectory {
     ) -> BoxFuture<'a, ProviderResult<Vec<Option<GroupEntry>>>> {
         Box::pin(async move {
             if self.per_key.load(Ordering::SeqCst) {
-                let mut out = Vec::new();
-                for &g in gids {
-                    out.push(self.group_by_gid(g).await?);
-                }
-                return Ok(out);
+                return in_turn(gids, |&g| self.group_by_gid(g)).await;
             }
-            self.enter().await?;
-            self.batch_calls.fetch_add(1, Ordering::SeqCst);
+            self.enter_batch().await?;
             Ok(gids.iter().map(|&g| self.gid_answer(g)).collect())
         })
     }

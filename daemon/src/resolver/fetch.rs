@@ -4,6 +4,7 @@
 use super::{Fetched, InDomain, Provider, Resolver, Settings, Source};
 use crate::backend_error::BackendError;
 use crate::cache::{CacheKey, GroupEntry, Key, Slot, UserEntry, Value};
+use crate::in_turn::in_turn;
 use crate::store::StoredValue;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -84,8 +85,6 @@ impl Resolver {
         ck: &CacheKey,
         user: Option<&UserEntry>,
     ) -> Fetched {
-        let user_value = |u: Option<UserEntry>| u.map(|u| Value::User(Arc::new(u.compacted())));
-        let group_value = |g: Option<GroupEntry>| g.map(|g| Value::Group(Arc::new(g.compacted())));
         match &ck.key {
             Key::UserName(n) => d.user_by_name(n).await.map(user_value),
             Key::UserId(id) => d.user_by_uid(*id).await.map(user_value),
@@ -299,8 +298,6 @@ impl Resolver {
         d: &dyn Provider,
         cks: &[CacheKey],
     ) -> Result<Vec<Option<Value>>, BackendError> {
-        let user_value = |u: Option<UserEntry>| u.map(|u| Value::User(Arc::new(u.compacted())));
-        let group_value = |g: Option<GroupEntry>| g.map(|g| Value::Group(Arc::new(g.compacted())));
         // The keys, when every one is of the kind `pick` takes.
         fn all<T>(cks: &[CacheKey], pick: impl Fn(&Key) -> Option<T>) -> Option<Vec<T>> {
             cks.iter().map(|ck| pick(&ck.key)).collect()
@@ -334,11 +331,7 @@ impl Resolver {
             Self::same_count(found.len(), cks.len())?;
             found.into_iter().map(group_value).collect()
         } else {
-            let mut out = Vec::with_capacity(cks.len());
-            for ck in cks {
-                out.push(self.fetch(d, ck, None).await?);
-            }
-            out
+            in_turn(cks, |ck| self.fetch(d, ck, None)).await?
         };
         Ok(found)
     }
@@ -409,4 +402,14 @@ impl Resolver {
             })
             .collect()
     }
+}
+
+/// A provider's user answer as a cached value (compacted).
+fn user_value(u: Option<UserEntry>) -> Option<Value> {
+    u.map(|u| Value::User(Arc::new(u.compacted())))
+}
+
+/// A provider's group answer as a cached value (compacted).
+fn group_value(g: Option<GroupEntry>) -> Option<Value> {
+    g.map(|g| Value::Group(Arc::new(g.compacted())))
 }

@@ -210,6 +210,12 @@ pub struct Resolver {
     inner: Arc<Inner>,
 }
 
+/// How long after it was fetched a positive answer living `ttl_ms` is
+/// refreshed in the background when asked (the last quarter of its life).
+fn refresh_after_ms(ttl_ms: u64) -> u64 {
+    ttl_ms / 4 * 3
+}
+
 /// Users and groups answered from the enumeration snapshot per page, at most.
 pub(crate) const MAX_PAGE: usize = 500;
 
@@ -701,7 +707,7 @@ impl Resolver {
                 if slot.value == Value::Missing {
                     return Ok(InDomain::Missing(slot.expires_ms));
                 }
-                let refresh_at = slot.fetched_ms + settings.entry_ttl_ms / 4 * 3;
+                let refresh_at = slot.fetched_ms + refresh_after_ms(settings.entry_ttl_ms);
                 if now >= refresh_at {
                     self.refresh_in_background(domain.clone(), ck.clone(), user);
                 }

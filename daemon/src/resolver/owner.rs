@@ -91,7 +91,7 @@ impl Ctx {
         self.until = self.until.min(until);
         let ttl = self.settings.entry_ttl_ms;
         let changes = if found {
-            until.saturating_sub(ttl - ttl / 4 * 3)
+            until.saturating_sub(ttl - super::refresh_after_ms(ttl))
         } else {
             until
         };

@@ -4,6 +4,7 @@
 
 use crate::backend_error::BackendError;
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
+use crate::in_turn::in_turn;
 use roster_proto::admin::DomainStatus;
 use roster_proto::Failure;
 use std::future::Future;
@@ -83,13 +84,7 @@ pub trait Provider: Send + Sync + 'static {
         &'a self,
         names: &'a [String],
     ) -> BoxFuture<'a, ProviderResult<Vec<Option<UserEntry>>>> {
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(names.len());
-            for n in names {
-                out.push(self.user_by_name(n).await?);
-            }
-            Ok(out)
-        })
+        Box::pin(in_turn(names, |n| self.user_by_name(n)))
     }
     /// The users with UIDs `uids`, each as [`Provider::user_by_uid`]
     /// answers it, in the order asked (batched like
@@ -98,13 +93,7 @@ pub trait Provider: Send + Sync + 'static {
         &'a self,
         uids: &'a [u32],
     ) -> BoxFuture<'a, ProviderResult<Vec<Option<UserEntry>>>> {
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(uids.len());
-            for &u in uids {
-                out.push(self.user_by_uid(u).await?);
-            }
-            Ok(out)
-        })
+        Box::pin(in_turn(uids, |&u| self.user_by_uid(u)))
     }
     /// A group by name (without `@domain`).
     fn group_by_name<'a>(
@@ -120,13 +109,7 @@ pub trait Provider: Send + Sync + 'static {
         &'a self,
         names: &'a [String],
     ) -> BoxFuture<'a, ProviderResult<Vec<Option<GroupEntry>>>> {
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(names.len());
-            for n in names {
-                out.push(self.group_by_name(n).await?);
-            }
-            Ok(out)
-        })
+        Box::pin(in_turn(names, |n| self.group_by_name(n)))
     }
     /// The groups with GIDs `gids`, each as [`Provider::group_by_gid`]
     /// answers it, in the order asked (batched like
@@ -135,13 +118,7 @@ pub trait Provider: Send + Sync + 'static {
         &'a self,
         gids: &'a [u32],
     ) -> BoxFuture<'a, ProviderResult<Vec<Option<GroupEntry>>>> {
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(gids.len());
-            for &g in gids {
-                out.push(self.group_by_gid(g).await?);
-            }
-            Ok(out)
-        })
+        Box::pin(in_turn(gids, |&g| self.group_by_gid(g)))
     }
     /// GIDs of the groups `user` is a member of (primary group may be
     /// missing: the resolver adds it).

@@ -14,6 +14,7 @@ use crate::directory::records::{DirectoryError, GroupRecord, UserRecord};
 use crate::directory::search::Query;
 use crate::directory::Directory;
 use crate::filter;
+use crate::in_turn::in_turn;
 use ldap3::SearchEntry;
 use std::collections::HashMap;
 
@@ -103,13 +104,12 @@ impl Rfc2307 {
         };
         let skip: Vec<bool> = names.iter().map(|n| check_name(n).is_err()).collect();
         let Some(found) = entries_per_key(dir, &how, names, &skip).await else {
-            return self.each_of_names(dir, names).await;
+            return in_turn(names, |n| self.user_by_name(dir, n)).await;
         };
-        let mut out = Vec::with_capacity(names.len());
-        for (name, entries) in names.iter().zip(found) {
-            out.push(self.user_named(dir, name, &entries).await?);
-        }
-        Ok(out)
+        in_turn(names.iter().zip(found), |(name, entries)| async move {
+            self.user_named(dir, name, &entries).await
+        })
+        .await
     }
 
     /// The users with UIDs `uids` (each exactly as
@@ -127,13 +127,12 @@ impl Rfc2307 {
         let keys: Vec<String> = uids.iter().map(u32::to_string).collect();
         let skip = self.bad_ids(dir, uids);
         let Some(found) = entries_per_key(dir, &how, &keys, &skip).await else {
-            return self.each_of_uids(dir, uids).await;
+            return in_turn(uids, |&u| self.user_by_uid(dir, u)).await;
         };
-        let mut out = Vec::with_capacity(uids.len());
-        for (&uid, entries) in uids.iter().zip(found) {
-            out.push(self.user_numbered(dir, uid, &entries).await?);
-        }
-        Ok(out)
+        in_turn(uids.iter().zip(found), |(&uid, entries)| async move {
+            self.user_numbered(dir, uid, &entries).await
+        })
+        .await
     }
 
     /// The groups called `names` (each exactly as
@@ -151,17 +150,12 @@ impl Rfc2307 {
         };
         let skip: Vec<bool> = names.iter().map(|n| check_name(n).is_err()).collect();
         let Some(found) = entries_per_key(dir, &how, names, &skip).await else {
-            let mut out = Vec::with_capacity(names.len());
-            for n in names {
-                out.push(self.group_by_name(dir, n).await?);
-            }
-            return Ok(out);
+            return in_turn(names, |n| self.group_by_name(dir, n)).await;
         };
-        let mut out = Vec::with_capacity(names.len());
-        for (name, entries) in names.iter().zip(found) {
-            out.push(self.group_named(dir, name, entries).await?);
-        }
-        Ok(out)
+        in_turn(names.iter().zip(found), |(name, entries)| {
+            self.group_named(dir, name, entries)
+        })
+        .await
     }
 
     /// The groups with GIDs `gids` (each exactly as
@@ -180,17 +174,12 @@ impl Rfc2307 {
         let keys: Vec<String> = gids.iter().map(u32::to_string).collect();
         let skip = self.bad_ids(dir, gids);
         let Some(found) = entries_per_key(dir, &how, &keys, &skip).await else {
-            let mut out = Vec::with_capacity(gids.len());
-            for &g in gids {
-                out.push(self.group_by_gid(dir, g).await?);
-            }
-            return Ok(out);
+            return in_turn(gids, |&g| self.group_by_gid(dir, g)).await;
         };
-        let mut out = Vec::with_capacity(gids.len());
-        for (&gid, entries) in gids.iter().zip(found) {
-            out.push(self.group_numbered(dir, gid, entries).await?);
-        }
-        Ok(out)
+        in_turn(gids.iter().zip(found), |(&gid, entries)| {
+            self.group_numbered(dir, gid, entries)
+        })
+        .await
     }
 
     /// For each of `ids`: true when this domain serves no object with it
@@ -199,31 +188,5 @@ impl Rfc2307 {
         ids.iter()
             .map(|&id| dir.idmap.check_posix_id(&dir.cfg.name, id).is_err())
             .collect()
-    }
-
-    /// Every name of `names` asked on its own.
-    async fn each_of_names(
-        &self,
-        dir: &Directory,
-        names: &[String],
-    ) -> Result<Vec<Option<UserRecord>>, DirectoryError> {
-        let mut out = Vec::with_capacity(names.len());
-        for n in names {
-            out.push(self.user_by_name(dir, n).await?);
-        }
-        Ok(out)
-    }
-
-    /// Every UID of `uids` asked on its own.
-    async fn each_of_uids(
-        &self,
-        dir: &Directory,
-        uids: &[u32],
-    ) -> Result<Vec<Option<UserRecord>>, DirectoryError> {
-        let mut out = Vec::with_capacity(uids.len());
-        for &u in uids {
-            out.push(self.user_by_uid(dir, u).await?);
-        }
-        Ok(out)
     }
 }
