@@ -78,6 +78,9 @@ fn human(doc: &Value, now: u64) -> String {
         if d["kerberos"].is_object() {
             kerberos_text(&mut out, &d["kerberos"], now);
         }
+        if d["census"].is_object() {
+            census_text(&mut out, &d["census"], now);
+        }
     }
     let c = &doc["cache"];
     if c.is_object() {
@@ -148,6 +151,20 @@ fn human(doc: &Value, now: u64) -> String {
         out.push_str(&render_text(&Value::Object(rest)));
     }
     out
+}
+
+/// A domain's census of names and IDs: entries counted and when, or why
+/// the last listing failed.
+fn census_text(out: &mut String, c: &Value, now: u64) {
+    let part = |kind: &str| match (c[kind].as_u64(), c[format!("{kind}_taken_at")].as_u64()) {
+        (Some(n), Some(at)) => format!("{n} {kind} ({})", when(at, now)),
+        _ => format!("no {kind} yet"),
+    };
+    let mut line = format!("  census: {}, {}", part("users"), part("groups"));
+    if let Some(err) = c["last_error"].as_str() {
+        line.push_str(&format!("; last failure: {err}"));
+    }
+    let _ = writeln!(out, "{line}");
 }
 
 /// A GSSAPI domain's host TGT: its principal, when the TGT ends, its last
@@ -295,6 +312,27 @@ mod tests {
         );
         assert!(!t.contains("process"), "{t}");
         assert!(!t.contains("refused entries"), "{t}");
+    }
+
+    #[test]
+    fn the_text_form_shows_each_domains_census() {
+        let doc = json!({
+            "version": "0.1.0",
+            "domains": [{"name": "corp", "online": true, "server": "ldap://l1",
+                          "census": {"users": 10000, "users_taken_at": 1000, "groups": 2000,
+                                     "groups_taken_at": 1030}},
+                         {"name": "down", "online": false,
+                          "census": {"last_error": "users: domain down: no server answers"}}],
+        });
+        let t = human(&doc, 1060);
+        assert!(
+            t.contains("domain corp: online, server ldap://l1\n  census: 10000 users (1970-01-01 00:16:40 UTC (1m 0s ago)), 2000 groups (1970-01-01 00:17:10 UTC (30s ago))\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("  census: no users yet, no groups yet; last failure: users: domain down: no server answers\n"),
+            "{t}"
+        );
     }
 
     #[test]

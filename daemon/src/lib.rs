@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod backend_error;
 pub mod cache;
+pub mod census;
 pub mod config;
 pub mod directory;
 pub mod dn;

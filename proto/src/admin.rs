@@ -386,6 +386,27 @@ pub struct DomainStatus {
     /// The host's Kerberos ticket, for a domain that binds with SASL
     /// GSSAPI (`auth = "gssapi"`).
     pub kerberos: Option<KerberosStatus>,
+    /// The census of names and IDs the ownership checks use (`[cache]
+    /// census`), once one was tried.
+    pub census: Option<CensusStatus>,
+}
+
+/// A domain's census of user and group names and IDs (rosterd lists them
+/// once per `entry_ttl`, so that a cold lookup needs one search).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CensusStatus {
+    /// User entries counted by the census in use.
+    pub users: Option<u64>,
+    /// When its listing began (Unix seconds).
+    pub users_taken_at: Option<u64>,
+    /// Group entries counted by the census in use.
+    pub groups: Option<u64>,
+    /// When its listing began (Unix seconds).
+    pub groups_taken_at: Option<u64>,
+    /// Why the last listing failed, if it did (no secrets in it).
+    pub last_error: Option<String>,
 }
 
 /// The host's ticket-granting ticket of a GSSAPI domain, which rosterd

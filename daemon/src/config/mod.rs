@@ -17,6 +17,7 @@
 //! offline_max_age = 604800 # 0 = serve offline data forever
 //! max_entries = 100000
 //! enumerate = false
+//! census = true           # list names and IDs once per entry_ttl
 //! credential_hash_memory_kib = 7168  # argon2id of cached passwords
 //! credential_hash_iterations = 5
 //!

@@ -32,6 +32,7 @@ pub(crate) struct RawCache {
     pub offline_max_age: Opt<u64>,
     pub max_entries: Opt<usize>,
     pub enumerate: Opt<bool>,
+    pub census: Opt<bool>,
     pub credential_hash_memory_kib: Opt<u32>,
     pub credential_hash_iterations: Opt<u32>,
 }

@@ -21,6 +21,10 @@ pub struct CacheSettings {
     pub max_entries: usize,
     /// Serve enumeration (`getent passwd` without a key) (false).
     pub enumerate: bool,
+    /// List every RFC 2307 domain's user and group names and IDs once per
+    /// `entry_ttl`, in the background, so that a cold lookup needs one
+    /// search instead of two ([`crate::census`]) (true).
+    pub census: bool,
     /// Memory of the argon2id hash of cached credentials, in KiB (7168).
     pub credential_hash_memory_kib: u32,
     /// Iterations of that hash (5).
@@ -35,6 +39,7 @@ impl Default for CacheSettings {
             offline_max_age: 604_800,
             max_entries: 100_000,
             enumerate: false,
+            census: true,
             credential_hash_memory_kib: 7 * 1024,
             credential_hash_iterations: 5,
         }
@@ -156,6 +161,7 @@ pub(crate) fn cache(raw: Option<&RawCache>) -> Result<CacheSettings, Fault> {
         offline_max_age: or(&r.offline_max_age, d.offline_max_age),
         max_entries: greater_than_0("max_entries", &r.max_entries, d.max_entries)?,
         enumerate: or(&r.enumerate, d.enumerate),
+        census: or(&r.census, d.census),
         credential_hash_memory_kib: checked(
             "credential_hash_memory_kib",
             &r.credential_hash_memory_kib,

@@ -26,7 +26,7 @@ impl std::error::Error for EntryRejected {}
 
 /// The values of `attr` (case-insensitive), `Ok(None)` when absent, an error
 /// when a value is not UTF-8.
-fn values<'a>(e: &'a SearchEntry, attr: &str) -> Result<Option<&'a [String]>, String> {
+pub(crate) fn values<'a>(e: &'a SearchEntry, attr: &str) -> Result<Option<&'a [String]>, String> {
     if e.bin_attrs.keys().any(|k| k.eq_ignore_ascii_case(attr)) {
         return Err(format!("attribute {attr} has a value that is not UTF-8"));
     }

@@ -52,6 +52,7 @@ pub use records::{
 pub use referral::ReferralCounts;
 pub use session::{Answered, UserSession};
 
+use crate::census::Census;
 use crate::config::{DomainConfig, DomainSet, SearchBase, SearchScope};
 use crate::dn;
 use crate::filter;
@@ -256,6 +257,49 @@ impl Directory {
         self.search_paged(q, true, false, false).await
     }
 
+    /// Every entry `q` finds, handed to `each` as it arrives (paged, each
+    /// reply bounded by `op_timeout`): a listing too large to hold at once
+    /// (the census). It is not retried and follows no referral: a search
+    /// that meets one fails, since entries behind it would be missing.
+    pub(crate) async fn search_each(
+        &self,
+        q: &Query,
+        each: &mut (dyn FnMut(SearchEntry) + Send),
+    ) -> Result<(), DirectoryError> {
+        let op = self.cfg.op_timeout;
+        let Lease { ldap, uri, fresh } = self.pool.get().await?;
+        self.searches.fetch_add(1, Ordering::Relaxed);
+        let page = Some(self.cfg.page_size);
+        let unavailable =
+            |msg: &str| DirectoryError::unavailable(format!("domain \"{}\": {msg}", self.cfg.name));
+        match search::run_each(ldap, q, page, op, each).await {
+            Ok(refs) => {
+                self.pool.note_success(&uri);
+                match refs.first() {
+                    None => Ok(()),
+                    Some(r) => Err(DirectoryError::refused(
+                        10,
+                        format!(
+                            "search under {} with {} refers to {r}: not followed for a listing",
+                            q.base, q.filter
+                        ),
+                    )),
+                }
+            }
+            Err(SearchFail::Timeout) => {
+                let msg = format!("no answer within op_timeout {op:?}");
+                self.pool.discard(&uri, &msg, true);
+                Err(unavailable(&msg))
+            }
+            Err(SearchFail::Connection(msg)) => {
+                self.pool.discard(&uri, &msg, fresh);
+                Err(unavailable(&msg))
+            }
+            Err(SearchFail::Server(e)) => Err(e),
+            Err(SearchFail::SizeLimit) => Err(unavailable("size limit of a paged search")),
+        }
+    }
+
     async fn search_paged(
         &self,
         q: &Query,
@@ -443,6 +487,16 @@ impl Directory {
             |dir, g| async move { dir.group_by_gid(g).await },
         )
         .await
+    }
+
+    /// The census of the domain's users (`users`) or groups
+    /// ([`crate::census`]); `None` for a flavour that takes none (Active
+    /// Directory: its names are unique, and so are IDs from SIDs).
+    pub async fn census(&self, users: bool) -> Result<Option<Census>, DirectoryError> {
+        match &self.flavour {
+            Flavour::Rfc2307(f) => Ok(Some(f.census(self, users).await?)),
+            Flavour::Ad(_) => Ok(None),
+        }
     }
 
     /// `lookup` for every key, [`PER_KEY_PARALLEL`] at a time, answers in

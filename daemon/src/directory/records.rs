@@ -243,6 +243,7 @@ impl From<DirectoryStatus> for roster_proto::admin::DomainStatus {
             probes: Some(s.probes),
             connects: Some(s.connects),
             kerberos: s.kerberos,
+            census: None,
         }
     }
 }

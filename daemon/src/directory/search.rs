@@ -49,11 +49,25 @@ pub(crate) struct Found {
 /// lookup of one name or ID asks without the paging control: one request,
 /// less work for the server); `op_timeout` bounds the wait for each reply.
 pub(crate) async fn run(
-    mut ldap: Ldap,
+    ldap: Ldap,
     q: &Query,
     page_size: Option<u32>,
     op_timeout: Duration,
 ) -> Result<Found, SearchFail> {
+    let mut entries = Vec::new();
+    let refs = run_each(ldap, q, page_size, op_timeout, &mut |e| entries.push(e)).await?;
+    Ok(Found { entries, refs })
+}
+
+/// [`run`] handing each entry to `each` as it arrives instead of keeping
+/// them (a listing too large to hold at once); the referral URLs found.
+pub(crate) async fn run_each(
+    mut ldap: Ldap,
+    q: &Query,
+    page_size: Option<u32>,
+    op_timeout: Duration,
+    each: &mut (dyn FnMut(SearchEntry) + Send),
+) -> Result<Vec<String>, SearchFail> {
     let mut adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
         vec![Box::new(EntriesOnly::new())];
     if let Some(size) = page_size {
@@ -66,7 +80,6 @@ pub(crate) async fn run(
         .streaming_search_with(adapters, &q.base, q.scope, &q.filter, q.attrs.clone())
         .await
         .map_err(classify)?;
-    let mut out = Vec::new();
     loop {
         match stream.next().await {
             Ok(Some(re)) => {
@@ -75,7 +88,7 @@ pub(crate) async fn run(
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     SearchEntry::construct(re)
                 })) {
-                    Ok(e) => out.push(e),
+                    Ok(e) => each(e),
                     Err(_) => {
                         tracing::warn!(base = %q.base, filter = %q.filter, "undecodable entry skipped (DN is not UTF-8?)")
                     }
@@ -88,10 +101,7 @@ pub(crate) async fn run(
     let res = stream.finish().await;
     match res.rc {
         // 10: a referral result (RFC 4511 §4.1.10), its URLs in `refs`.
-        0 | 10 => Ok(Found {
-            entries: out,
-            refs: res.refs,
-        }),
+        0 | 10 => Ok(res.refs),
         // No such object: the base does not exist.
         32 => Err(SearchFail::Server(DirectoryError::NotFound {
             what: format!("search base {} does not exist (rc=32 {})", q.base, res.text),

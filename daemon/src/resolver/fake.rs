@@ -4,6 +4,7 @@
 use super::{BoxFuture, Provider, ProviderResult};
 use crate::backend_error::BackendError;
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
+use crate::census::Census;
 use crate::in_turn::in_turn;
 use roster_proto::{Group, Netgroup, Triple, User};
 use std::collections::HashMap;
@@ -29,6 +30,10 @@ pub struct FakeDirectory {
     /// Names match case-insensitively (like Active Directory); entries
     /// are then named in lower case.
     any_case: bool,
+    /// Takes censuses ([`Provider::census`]).
+    census: AtomicBool,
+    /// Number of censuses taken.
+    census_calls: AtomicUsize,
 }
 
 impl FakeDirectory {
@@ -56,6 +61,8 @@ impl FakeDirectory {
             gated: AtomicBool::new(false),
             per_key: AtomicBool::new(false),
             gate: tokio::sync::Semaphore::new(0),
+            census: AtomicBool::new(false),
+            census_calls: AtomicUsize::new(0),
         })
     }
 
@@ -183,6 +190,16 @@ impl FakeDirectory {
             (Some(g), None) => Some(g.clone()),
             _ => None,
         }
+    }
+
+    /// The domain takes censuses ([`Provider::census`]; off by default).
+    pub fn set_census(&self, on: bool) {
+        self.census.store(on, Ordering::SeqCst);
+    }
+
+    /// Number of censuses taken so far (not counted as calls).
+    pub fn census_count(&self) -> usize {
+        self.census_calls.load(Ordering::SeqCst)
     }
 
     /// From now on, calls wait until [`FakeDirectory::release`].
@@ -358,6 +375,36 @@ impl Provider for FakeDirectory {
         Box::pin(async move {
             self.enter().await?;
             Ok(self.groups.lock().unwrap().clone())
+        })
+    }
+    fn census(&self, users: bool) -> BoxFuture<'_, ProviderResult<Option<Census>>> {
+        Box::pin(async move {
+            if !self.census.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            if !self.online.load(Ordering::SeqCst) {
+                return Err(BackendError::unavailable("fake server down"));
+            }
+            self.census_calls.fetch_add(1, Ordering::SeqCst);
+            let mut c = Census::builder();
+            if users {
+                for u in self.users.lock().unwrap().iter() {
+                    c.add(
+                        &u.dn,
+                        [u.user.name.as_str()],
+                        [u.user.uid.to_string().as_str()],
+                    );
+                }
+            } else {
+                for g in self.groups.lock().unwrap().iter() {
+                    c.add(
+                        &g.dn,
+                        [g.group.name.as_str()],
+                        [g.group.gid.to_string().as_str()],
+                    );
+                }
+            }
+            Ok(Some(c.finish()))
         })
     }
     fn status(&self) -> roster_proto::admin::DomainStatus {

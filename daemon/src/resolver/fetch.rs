@@ -106,6 +106,34 @@ impl Resolver {
         }
     }
 
+    /// True when the memory cache holds a fresh answer for `ck`.
+    pub(super) fn is_fresh(&self, ck: &CacheKey) -> bool {
+        let now = self.inner.clock.now_ms();
+        self.inner
+            .cache
+            .peek(ck)
+            .is_some_and(|s| s.expires_ms > now)
+    }
+
+    /// Records `value` as the domain's answer for `ck`, in memory and on
+    /// disk, fresh until `until` at most: an entry a census shows as the
+    /// only holder of the name or ID `ck` asks (the answer the search
+    /// would have given; see [`Resolver::record`] for why other keys are
+    /// otherwise never filled).
+    pub(super) fn record_vouched(&self, ck: &CacheKey, value: Value, until: u64) {
+        let now = self.inner.clock.now_ms();
+        let ttl = self.settings().entry_ttl_ms;
+        if let (Some(store), Some(s)) = (&self.inner.store, value.to_stored()) {
+            store.put(ck.store_key(), now, s);
+        }
+        let slot = Slot {
+            value,
+            fetched_ms: now,
+            expires_ms: now.saturating_add(ttl).min(until),
+        };
+        self.inner.cache.insert(ck.clone(), slot);
+    }
+
     /// Stores a directory answer in memory and on disk under its key (and,
     /// for a case variant of a name, under the name the directory gave it:
     /// the domain answers that name with the same entry). Never under the

@@ -1,4 +1,6 @@
-//! Forgetting cached answers: one user, one group, a domain, everything.
+//! Forgetting cached answers: one user, one group, a domain, everything
+//! (and with any of them the censuses, which may list what changed; an
+//! object found gone is forgotten alone).
 
 use super::Resolver;
 use crate::cache::{CacheKey, Key, Value};
@@ -60,6 +62,7 @@ impl Resolver {
             }
             self.flush_keys(&keys);
         }
+        self.inner.censuses.clear();
         self.inner.enumeration.invalidate();
         before.saturating_sub(self.inner.cache.len())
     }
@@ -91,6 +94,7 @@ impl Resolver {
         self.inner
             .cache
             .remove_where(|k, _| matches!(k.key, Key::GroupsOf(_)));
+        self.inner.censuses.clear();
         self.inner.enumeration.invalidate();
         before.saturating_sub(self.inner.cache.len())
     }
@@ -98,6 +102,7 @@ impl Resolver {
     /// Forgets everything cached for `domain`.
     pub fn flush_domain(&self, domain: &str) {
         self.inner.decided.clear();
+        self.inner.censuses.clear();
         self.inner.cache.remove_domain(domain);
         if let Some(store) = &self.inner.store {
             store.delete_namespace(domain);
@@ -109,6 +114,7 @@ impl Resolver {
         let n = self.inner.cache.len();
         self.inner.cache.clear();
         self.inner.decided.clear();
+        self.inner.censuses.clear();
         if let Some(store) = &self.inner.store {
             store.clear();
         }

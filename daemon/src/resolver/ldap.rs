@@ -2,6 +2,7 @@
 
 use super::{BoxFuture, Provider, ProviderResult};
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
+use crate::census::Census;
 use crate::directory::{Directory, GroupRecord, UserRecord};
 use roster_proto::admin::DomainStatus;
 use std::sync::Arc;
@@ -151,6 +152,9 @@ impl Provider for DirectoryProvider {
             let all = self.dir.all_groups().await?;
             Ok(all.into_iter().map(|r| self.group(r)).collect())
         })
+    }
+    fn census(&self, users: bool) -> BoxFuture<'_, ProviderResult<Option<Census>>> {
+        Box::pin(async move { Ok(self.dir.census(users).await?) })
     }
     fn status(&self) -> DomainStatus {
         self.dir.status().into()

@@ -28,6 +28,7 @@
 //! NSS time budget) while the search goes on in the background, so a slow
 //! directory never makes a known user's login wait.
 
+mod census;
 mod decided;
 pub(crate) mod enumerate;
 #[cfg(any(test, feature = "test-support"))]
@@ -70,6 +71,8 @@ pub struct Settings {
     pub max_entries: usize,
     /// Serve enumeration.
     pub enumerate: bool,
+    /// Take the domains' censuses for the ownership checks.
+    pub census: bool,
     /// Users and groups with an ID below this are hidden.
     pub min_id: u32,
     /// User names never resolved.
@@ -96,6 +99,7 @@ impl Settings {
             },
             max_entries: cache.max_entries,
             enumerate: cache.enumerate,
+            census: cache.census,
             min_id: nss.min_id,
             ignore_users: nss.ignore_users.iter().cloned().collect(),
             ignore_groups: nss.ignore_groups.iter().cloned().collect(),
@@ -193,6 +197,7 @@ struct Inner {
     settings: RwLock<Arc<Settings>>,
     cache: MemCache,
     decided: decided::Decisions,
+    censuses: census::Censuses,
     store: Option<Arc<Store>>,
     flights: Flights<CacheKey, Fetched>,
     clock: Arc<dyn Clock>,
@@ -245,6 +250,7 @@ impl Resolver {
                 domains: RwLock::new(Arc::new(domains)),
                 cache: MemCache::new(settings.max_entries),
                 decided: decided::Decisions::new(settings.max_entries),
+                censuses: census::Censuses::default(),
                 settings: RwLock::new(Arc::new(settings)),
                 store,
                 flights: Flights::default(),
@@ -299,6 +305,7 @@ impl Resolver {
         self.inner.cache.resize(settings.max_entries);
         self.inner.decided.clear();
         self.inner.decided.resize(settings.max_entries);
+        self.inner.censuses.clear();
         *self
             .inner
             .settings
@@ -640,8 +647,12 @@ impl Resolver {
         if wanted.len() < 2 {
             return;
         }
+        // Names domain `i` has to be asked (those its census does not
+        // vouch for) and the names earlier domains have to be asked.
+        let mut own = Vec::new();
         let mut names = Vec::new();
         let mut named = HashSet::new();
+        let census = self.census_for(cx, i, owner::EntryKind::Group);
         for (j, d) in cx.domains.iter().enumerate().take(i + 1) {
             let answers = self.answers_many(d, &wanted).await;
             if j != i {
@@ -650,14 +661,22 @@ impl Resolver {
             for answer in answers {
                 if let InDomain::Found(Value::Group(g), ..) = answer {
                     if named.insert(g.group.name.clone()) {
-                        names.push(Key::GroupName(g.group.name.clone()));
+                        let key = Key::GroupName(g.group.name.clone());
+                        let vouched = census
+                            .as_ref()
+                            .is_some_and(|(c, _)| c.sole_holder_of_name(&g.group.name, &g.dn));
+                        if !vouched {
+                            own.push(key.clone());
+                        }
+                        names.push(key);
                     }
                 }
             }
         }
-        for d in cx.domains.iter().take(i + 1) {
+        for d in cx.domains.iter().take(i) {
             self.answers_many(d, &names).await;
         }
+        self.answers_many(&cx.domains[i], &own).await;
     }
 
     /// True when `getgrgid(gid)` answers a group of `domain`.

@@ -24,6 +24,7 @@
 
 use super::{DomainError, InDomain, Provider, Resolver, Settings, Source};
 use crate::cache::{CacheKey, GroupEntry, Key, UserEntry, Value};
+use crate::census::Census;
 use crate::store::StoredValue;
 use std::sync::Arc;
 
@@ -278,7 +279,8 @@ impl Resolver {
             name: &raw.user.name,
             id: raw.user.uid,
         };
-        let Some(name) = self.served_as(cx, i, entry, via).await? else {
+        let value = Value::User(raw.clone());
+        let Some(name) = self.served_as(cx, i, entry, &value, via).await? else {
             return Ok(None);
         };
         if name == raw.user.name {
@@ -290,7 +292,8 @@ impl Resolver {
     }
 
     /// The name under which domain `i`'s `entry` is served, or `None` when
-    /// it is not served: below `min_id` or ignored, shadowed by a local
+    /// it is not served (`raw`: the entry as the domain answered it): below
+    /// `min_id` or ignored, shadowed by a local
     /// account or a reserved ID, its ID held by an earlier domain or by
     /// another entry, or (asked by ID) its name answering another entry.
     /// Refusals are logged once with the entry's DN.
@@ -299,6 +302,7 @@ impl Resolver {
         cx: &mut Ctx,
         i: usize,
         entry: Owned<'_>,
+        raw: &Value,
         via: Via,
     ) -> Served<String> {
         let Owned { kind, dn, name, id } = entry;
@@ -327,8 +331,9 @@ impl Resolver {
                 self.refuse(d.name(), dn, format!("{word} {id} is already {other}"));
                 return Ok(None);
             }
-            // (IDs derived from SIDs are unique by construction: no search.)
-            if !d.unique_ids() {
+            // (IDs derived from SIDs are unique by construction: no search;
+            // nor when the census shows the entry as the ID's only holder.)
+            if !d.unique_ids() && !self.census_vouches(cx, i, raw, Claim::Id(id)) {
                 match self.probe(cx, i, kind.id_key(id)).await {
                     Probe::Holds(v, _) if kind.is_entry(&v, dn) => {}
                     Probe::Holds(v, _) => {
@@ -345,7 +350,7 @@ impl Resolver {
                     Probe::Failed(r) => return Err(r),
                 }
             }
-        } else if !ci {
+        } else if !ci && !self.census_vouches(cx, i, raw, Claim::Name(name)) {
             // (Active Directory keeps account names unique: no check.)
             match self.probe(cx, i, kind.name_key(name)).await {
                 Probe::Holds(v, _) if kind.is_entry(&v, dn) => {}
@@ -370,6 +375,67 @@ impl Resolver {
         )
     }
 
+    /// True when domain `i`'s census ([`crate::census`]) shows `raw` (the
+    /// entry found) as the only holder of `claim`: the search that would
+    /// check it is not needed, and the answer rests on the census until it
+    /// expires. The entry is then recorded as the domain's answer to that
+    /// other question too, as the search would have recorded it, so that
+    /// asking it next gives the same entry. A fresh cached answer to that
+    /// question is used instead of the census (the check then costs a
+    /// cache hit).
+    fn census_vouches(&self, cx: &mut Ctx, i: usize, raw: &Value, claim: Claim<'_>) -> bool {
+        let (kind, dn) = match raw {
+            Value::User(u) => (EntryKind::User, u.dn.as_str()),
+            Value::Group(g) => (EntryKind::Group, g.dn.as_str()),
+            _ => return false,
+        };
+        let other = match claim {
+            Claim::Id(id) => kind.id_key(id),
+            Claim::Name(name) => kind.name_key(name),
+        };
+        let d = cx.domain(i).clone();
+        let ck = CacheKey::new(Arc::from(d.name()), other);
+        if self.is_fresh(&ck) {
+            return false;
+        }
+        let census = self.census_for(cx, i, kind);
+        let Some(until) = Self::vouched(cx, census.as_ref(), claim, dn) else {
+            return false;
+        };
+        self.record_vouched(&ck, raw.clone(), until);
+        true
+    }
+
+    /// Domain `i`'s census of `kind`, when one is usable now (see
+    /// [`Resolver::census_of`]), and until when.
+    pub(super) fn census_for(
+        &self,
+        cx: &Ctx,
+        i: usize,
+        kind: EntryKind,
+    ) -> Option<(Arc<Census>, u64)> {
+        self.census_of(cx.domain(i), kind == EntryKind::User)
+    }
+
+    /// When `census` shows the entry at `dn` as the only holder of
+    /// `claim`: until when (the answer then rests on it).
+    pub(super) fn vouched(
+        cx: &mut Ctx,
+        census: Option<&(Arc<Census>, u64)>,
+        claim: Claim<'_>,
+        dn: &str,
+    ) -> Option<u64> {
+        let (census, until) = census?;
+        let sole = match claim {
+            Claim::Id(id) => census.sole_holder_of_id(id, dn),
+            Claim::Name(name) => census.sole_holder_of_name(name, dn),
+        };
+        sole.then(|| {
+            cx.rests_on(*until, true);
+            *until
+        })
+    }
+
     /// The served form of domain `i`'s group `raw` (members included), or
     /// `None` when it is not served.
     pub(super) async fn serve_group(
@@ -386,7 +452,8 @@ impl Resolver {
             name: &raw.group.name,
             id: raw.group.gid,
         };
-        let Some(name) = self.served_as(cx, i, entry, via).await? else {
+        let value = Value::Group(raw.clone());
+        let Some(name) = self.served_as(cx, i, entry, &value, via).await? else {
             return Ok(None);
         };
         let members = if with_members {
@@ -551,6 +618,11 @@ impl Resolver {
             }
             open = still;
         }
+        // (Members the census shows as their UID's only holder are served.)
+        let census = self.census_for(cx, i, EntryKind::User);
+        open.retain(|(_, u)| {
+            Self::vouched(cx, census.as_ref(), Claim::Id(u.user.uid), &u.dn).is_none()
+        });
         if open.is_empty() {
             return Ok(());
         }
@@ -573,7 +645,7 @@ impl Resolver {
 /// "claimed by DN (domain D)" for a raw value holding an ID.
 /// Users or groups, for the ownership checks both share.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum EntryKind {
+pub(super) enum EntryKind {
     User,
     Group,
 }
@@ -611,6 +683,15 @@ impl EntryKind {
             _ => false,
         }
     }
+}
+
+/// What an entry claims, as a census is asked about it.
+#[derive(Clone, Copy)]
+pub(super) enum Claim<'a> {
+    /// Its ID.
+    Id(u32),
+    /// Its name.
+    Name(&'a str),
 }
 
 /// What the ownership checks look at in one directory entry.

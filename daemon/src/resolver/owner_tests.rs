@@ -16,6 +16,7 @@ fn settings() -> Settings {
         offline_max_age_ms: 3_600_000,
         max_entries: 10_000,
         enumerate: true,
+        census: true,
         min_id: 1000,
         ignore_users: ["root".to_string()].into(),
         ignore_groups: ["root".to_string()].into(),
@@ -734,4 +735,197 @@ async fn initgroups_of_a_user_in_many_groups_asks_in_batches() {
     }
     assert_eq!(ask(&r, &Q::Gid(41_000)).await, "NotFound");
     assert!(ask(&r, &Q::Gid(40_003)).await.starts_with("mg0003@ldap:"));
+}
+
+// The census ([`crate::census`]): the same answers with one search fewer.
+
+/// Lets the censuses begun in the background be taken.
+async fn settle() {
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// With the censuses taken, any sequence of lookups gets, for every
+    /// key, the answer a fresh resolver without a census gives.
+    #[test]
+    fn a_census_changes_no_answer(seq in proptest::collection::vec(0..all_keys().len(), 1..30)) {
+        let keys = all_keys();
+        let locals = Locals::new();
+        let (ldap, ad) = domains();
+        let (cl, ca) = domains();
+        cl.set_census(true);
+        ca.set_census(true);
+        let rt = runtime();
+        rt.block_on(async {
+            let with = resolver(&[&cl, &ca], &locals, None, settings());
+            ask(&with, &Q::User("aduser01".into())).await;
+            ask(&with, &Q::Group("ldapgroup".into())).await;
+            settle().await;
+            prop_assert_eq!(cl.census_count(), 2);
+            for &i in &seq {
+                let fresh = resolver(&[&ldap, &ad], &locals, None, settings());
+                let expected = ask(&fresh, &keys[i]).await;
+                let got = ask(&with, &keys[i]).await;
+                prop_assert_eq!(got, expected, "key {:?} after {:?}", keys[i], seq);
+            }
+            Ok(())
+        })?;
+    }
+}
+
+#[tokio::test]
+async fn a_cold_lookup_the_census_vouches_for_asks_once() {
+    let locals = Locals::new();
+    let ldap = FakeDirectory::new("ldap");
+    for (k, n) in ["alice", "bob", "carol", "dave"].iter().enumerate() {
+        ldap.add_user(n, 10_000 + k as u32, 5000);
+    }
+    ldap.add_user("twin", 10_003, 5000); // shares dave's UID
+    ldap.add_group("staff", 20_000, &["alice", "bob"]);
+    ldap.add_group("ops", 20_001, &["alice"]);
+    ldap.set_census(true);
+    let clock = Arc::new(ManualClock::new(T0));
+    let r = Resolver::with_local_accounts(
+        vec![ldap.clone() as Arc<dyn Provider>],
+        settings(),
+        None,
+        clock.clone(),
+        locals.accounts(),
+    );
+    // Before the census: the name, then the UID.
+    let calls = |before: usize| ldap.call_count() - before;
+    let n = ldap.call_count();
+    assert_eq!(user_of(r.user_by_name("alice").await).unwrap().1, 10_000);
+    assert_eq!(calls(n), 2);
+    settle().await;
+    assert_eq!(ldap.census_count(), 1);
+    // With it: one search by name, one by UID.
+    let n = ldap.call_count();
+    assert_eq!(user_of(r.user_by_name("bob").await).unwrap().1, 10_001);
+    assert_eq!(calls(n), 1);
+    // ... and bob is then the recorded answer for his UID.
+    assert_eq!(user_of(r.user_by_uid(10_001).await).unwrap().0, "bob");
+    assert_eq!(calls(n), 1);
+    let n = ldap.call_count();
+    assert_eq!(user_of(r.user_by_uid(10_002).await).unwrap().0, "carol");
+    assert_eq!(calls(n), 1);
+    // A shared UID is still refused, both ways, after the search the
+    // census could not spare.
+    let n = ldap.call_count();
+    assert_eq!(r.user_by_name("dave").await, Answer::NotFound);
+    assert_eq!(r.user_by_name("twin").await, Answer::NotFound);
+    assert_eq!(calls(n), 3, "dave, the UID, twin");
+    // A group: once the groups' census is taken, its GID needs no search,
+    // nor do its members' UIDs.
+    let n = ldap.call_count();
+    assert_eq!(
+        ask(&r, &Q::Group("staff".into())).await,
+        "staff:20000:alice,bob"
+    );
+    assert_eq!(calls(n), 2, "the group, its GID; its members are cached");
+    settle().await;
+    assert_eq!(ldap.census_count(), 2, "groups too");
+    let n = ldap.call_count();
+    assert_eq!(ask(&r, &Q::Gid(20_001)).await, "ops:20001:alice");
+    assert_eq!(calls(n), 1);
+
+    // Past the last quarter of entry_ttl a new census is taken in the
+    // background while the old one serves; past entry_ttl it serves no
+    // more.
+    let ttl = settings().entry_ttl_ms;
+    clock.advance(ttl / 4 * 3 + 1);
+    ldap.add_user("erin", 10_004, 5000);
+    let n = ldap.call_count();
+    assert_eq!(user_of(r.user_by_name("erin").await).unwrap().1, 10_004);
+    assert_eq!(calls(n), 2, "erin is new to the old census");
+    settle().await;
+    assert_eq!(ldap.census_count(), 3);
+    ldap.add_user("fred", 10_005, 5000);
+    clock.advance(ttl / 4 + 1);
+    let n = ldap.call_count();
+    assert_eq!(user_of(r.user_by_name("fred").await).unwrap().1, 10_005);
+    assert_eq!(calls(n), 2, "the census expired");
+
+    // A flush drops it: the next one lists what changed.
+    settle().await;
+    let before = ldap.census_count();
+    r.flush_all();
+    ldap.add_user("gina", 10_000, 5000); // alice's UID now
+    assert_eq!(r.user_by_name("alice").await, Answer::NotFound);
+    settle().await;
+    assert_eq!(ldap.census_count(), before + 1);
+    assert_eq!(r.user_by_name("alice").await, Answer::NotFound);
+}
+
+#[tokio::test]
+async fn a_census_that_cannot_be_taken_leaves_the_searches() {
+    let locals = Locals::new();
+    let ldap = FakeDirectory::new("ldap");
+    ldap.add_user("alice", 10_000, 5000);
+    ldap.add_user("bob", 10_001, 5000);
+    let clock = Arc::new(ManualClock::new(T0));
+    let r = Resolver::with_local_accounts(
+        vec![ldap.clone() as Arc<dyn Provider>],
+        settings(),
+        None,
+        clock.clone(),
+        locals.accounts(),
+    );
+    // A domain without censuses: asked again only after a reload.
+    user_of(r.user_by_name("alice").await).unwrap();
+    settle().await;
+    ldap.set_census(true);
+    let n = ldap.call_count();
+    user_of(r.user_by_name("bob").await).unwrap();
+    assert_eq!(ldap.call_count() - n, 2);
+    settle().await;
+    assert_eq!(ldap.census_count(), 0);
+    // Censuses switched off: none is taken.
+    let mut off = settings();
+    off.census = false;
+    let r = Resolver::with_local_accounts(
+        vec![ldap.clone() as Arc<dyn Provider>],
+        off,
+        None,
+        clock.clone(),
+        locals.accounts(),
+    );
+    user_of(r.user_by_name("alice").await).unwrap();
+    settle().await;
+    assert_eq!(ldap.census_count(), 0);
+}
+
+#[tokio::test]
+async fn a_big_group_with_a_census_asks_no_member_uid() {
+    let locals = Locals::new();
+    let ldap = FakeDirectory::new("ldap");
+    let names: Vec<String> = (0..2000).map(|k| format!("m{k:05}")).collect();
+    for (k, n) in names.iter().enumerate() {
+        ldap.add_user(n, 20_000 + k as u32, 5000);
+    }
+    ldap.add_user("twin", 20_013, 5000); // shares m00013's UID
+    let members: Vec<&str> = names.iter().map(String::as_str).collect();
+    ldap.add_group("biggroup", 30_000, &members);
+    ldap.add_group("other", 30_001, &[]);
+    ldap.set_census(true);
+    let r = resolver(&[&ldap], &locals, None, settings());
+    ask(&r, &Q::Group("other".into())).await;
+    settle().await;
+    let n = ldap.call_count();
+    let answer = ask(&r, &Q::Group("biggroup".into())).await;
+    // The group, its members by name in batches, m00013's UID.
+    let batches = 2000usize.div_ceil(super::fetch::BATCH);
+    assert_eq!(
+        ldap.call_count() - n,
+        1 + batches + 1,
+        "{}",
+        ldap.call_count() - n
+    );
+    let served: Vec<&str> = answer.rsplit(':').next().unwrap().split(',').collect();
+    assert_eq!(served.len(), 1999);
+    assert!(!served.contains(&"m00013"));
 }

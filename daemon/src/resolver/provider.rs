@@ -4,6 +4,7 @@
 
 use crate::backend_error::BackendError;
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
+use crate::census::Census;
 use crate::in_turn::in_turn;
 use roster_proto::admin::DomainStatus;
 use roster_proto::Failure;
@@ -133,6 +134,12 @@ pub trait Provider: Send + Sync + 'static {
     fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>>;
     /// Every group (enumeration).
     fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Vec<GroupEntry>>>;
+    /// The census of the domain's users (`users`) or groups: who holds
+    /// each name and ID ([`crate::census`]); `None` when the domain takes
+    /// none (the default).
+    fn census(&self, _users: bool) -> BoxFuture<'_, ProviderResult<Option<Census>>> {
+        Box::pin(async { Ok(None) })
+    }
     /// Connection state for `Status` (online, server, last error, ...),
     /// `name` filled with [`Provider::name`].
     fn status(&self) -> DomainStatus;

@@ -64,6 +64,7 @@ impl Resolver {
             .iter()
             .map(|d| DomainStatus {
                 name: d.name().to_string(),
+                census: self.census_status(d.name()),
                 ..d.status()
             })
             .collect();

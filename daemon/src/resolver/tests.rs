@@ -16,6 +16,7 @@ fn settings() -> Settings {
         offline_max_age_ms: 3_600_000,
         max_entries: 1000,
         enumerate: false,
+        census: true,
         min_id: 1000,
         ignore_users: ["root".to_string()].into(),
         ignore_groups: ["root".to_string()].into(),

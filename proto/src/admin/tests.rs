@@ -34,6 +34,12 @@ fn sample_status() -> FullStatus {
                 last_renewal_error_at: Some(990),
                 next_renewal: Some(28_000),
             }),
+            census: Some(CensusStatus {
+                users: Some(10_000),
+                users_taken_at: Some(1000),
+                last_error: Some("groups: size limit".into()),
+                ..Default::default()
+            }),
         }],
         cache: CacheStats {
             entries: 3,

@@ -2,10 +2,11 @@
 //! names, initgroups (also for a user in 1,000 groups), hidden entries,
 //! status, nss.conf, admin commands, and the nss.sock/pam.sock split.
 
-use roster_e2e::dataset::{self, ALICE, BOB, MANYGROUPS, STAFF_GID, USERS_GID};
+use roster_e2e::dataset::{self, ALICE, BOB, CAROL, DAVE, MANYGROUPS, STAFF_GID, USERS_GID};
 use roster_e2e::rosterd::Rosterd;
 use roster_e2e::slapd::Slapd;
 use roster_proto::{Request, Response};
+use std::time::Duration;
 
 fn config(slapd: &Slapd) -> String {
     let pw = slapd.write_bind_password_file(slapd.dir());
@@ -120,6 +121,69 @@ fn groups_and_initgroups() {
         rd.nss(&Request::GroupsOfUser("nosuchuser".into())),
         Response::NotFound
     );
+}
+
+/// The census of names and IDs: once it is taken, a cold lookup by name
+/// or by ID asks the directory once; an entry added afterwards that shares
+/// an ID changes nothing that was served, and is itself refused.
+#[test]
+fn a_census_spares_the_second_search_of_a_cold_lookup() {
+    let slapd = Slapd::start();
+    let rd = Rosterd::start(&config(&slapd));
+    user(rd.nss(&Request::UserByName(ALICE.name.into())));
+    let st = rd.wait_for_domain("the users' census", Duration::from_secs(60), |d| {
+        d["census"]["users"].as_u64().is_some()
+    });
+    let counted = st["census"]["users"].as_u64().unwrap();
+    assert!(counted > u64::from(dataset::BULK_USERS), "{st}");
+    let before = searches(&rd);
+    assert_eq!(
+        user(rd.nss(&Request::UserByName(BOB.name.into()))).uid,
+        BOB.uid
+    );
+    assert_eq!(searches(&rd) - before, 1);
+    // The census's answer is kept for the UID too.
+    assert_eq!(user(rd.nss(&Request::UserByUid(BOB.uid))).name, BOB.name);
+    assert_eq!(searches(&rd) - before, 1);
+    let before = searches(&rd);
+    assert_eq!(
+        user(rd.nss(&Request::UserByUid(CAROL.uid))).name,
+        CAROL.name
+    );
+    assert_eq!(searches(&rd) - before, 1);
+    // The directory's two entries called "dup" are refused as before.
+    assert_eq!(
+        rd.nss(&Request::UserByName("dup".into())),
+        Response::NotFound
+    );
+
+    // A newcomer claiming dave's UID after the census: dave is served as
+    // the census saw him, by name and by UID; the newcomer is refused.
+    slapd.ldapadd(&format!(
+        "dn: uid=davetwin,ou=people,{base}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n\
+         uid: davetwin\ncn: davetwin\nsn: davetwin\nuidNumber: {uid}\ngidNumber: {gid}\n\
+         homeDirectory: /home/davetwin\n",
+        base = dataset::BASE_DN,
+        uid = DAVE.uid,
+        gid = USERS_GID,
+    ));
+    assert_eq!(
+        user(rd.nss(&Request::UserByName(DAVE.name.into()))).uid,
+        DAVE.uid
+    );
+    assert_eq!(
+        rd.nss(&Request::UserByName("davetwin".into())),
+        Response::NotFound
+    );
+    assert_eq!(user(rd.nss(&Request::UserByUid(DAVE.uid))).name, DAVE.name);
+    // A flush forgets the census with the rest: the UID both claim is
+    // nobody's now.
+    rd.admin(r#"{"cmd":"cache_flush","all":true}"#);
+    assert_eq!(
+        rd.nss(&Request::UserByName(DAVE.name.into())),
+        Response::NotFound
+    );
+    assert_eq!(rd.nss(&Request::UserByUid(DAVE.uid)), Response::NotFound);
 }
 
 /// The domain's search counter, from the status report.

@@ -11,11 +11,12 @@ mod groups;
 mod password;
 
 use super::ad::SidObject;
-use super::entry::{check_name, entry_to_group, entry_to_user, member_dns};
+use super::entry::{check_name, entry_to_group, entry_to_user, member_dns, values};
 use super::flavour::Verdict;
 use super::records::{DirectoryError, GroupRecord, UserRecord};
 use super::search::Query;
 use super::{queries, Directory};
+use crate::census::Census;
 use crate::config::{DomainConfig, Schema};
 use crate::filter;
 use ldap3::SearchEntry;
@@ -315,6 +316,48 @@ impl Rfc2307 {
             return Ok(groups);
         }
         self.expand_all(dir, &entries, groups).await
+    }
+
+    /// The census of the domain's users (`users`) or groups: the name and
+    /// ID values of every entry under every search base, listed paged and
+    /// counted as they arrive ([`Census`]).
+    pub(crate) async fn census(
+        &self,
+        dir: &Directory,
+        users: bool,
+    ) -> Result<Census, DirectoryError> {
+        let cfg = &dir.cfg;
+        let a = &cfg.attributes;
+        let (name, id) = if users {
+            (&a.username, &a.uid_number)
+        } else {
+            (&a.group_name, &a.gid_number)
+        };
+        let attrs = vec![name.clone(), id.clone()];
+        let qs = if users {
+            queries(cfg.user_bases(), &cfg.user_filter, "", attrs)
+        } else {
+            queries(cfg.group_bases(), cfg.group_filter(), "", attrs)
+        };
+        let mut census = Census::builder();
+        for q in &qs {
+            dir.search_each(q, &mut |e| {
+                let names = values(&e, name).ok().flatten().unwrap_or_default();
+                // An ID that is not text cannot be read: no ID is vouched for.
+                let unreadable = [String::from("(not UTF-8)")];
+                let ids = match values(&e, id) {
+                    Ok(v) => v.unwrap_or_default(),
+                    Err(_) => &unreadable,
+                };
+                census.add(
+                    &e.dn,
+                    names.iter().map(String::as_str),
+                    ids.iter().map(String::as_str),
+                );
+            })
+            .await?;
+        }
+        Ok(census.finish())
     }
 
     /// An RFC 2307 directory has no SIDs.

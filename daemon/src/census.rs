@@ -1,0 +1,241 @@
+//! Who holds each name and ID among a domain's user (or group) entries at
+//! one moment: a census taken from one listing of the entries, names and
+//! IDs only.
+//!
+//! The ownership rules ([`crate::resolver`]) serve an entry found by name
+//! only once the directory answers the same entry for its ID, and an entry
+//! found by ID only once it answers the same entry for its name: a second
+//! search per cold lookup. A census that shows the entry as the only holder
+//! of that ID (or name) gives the same answer without the search, as the
+//! cache gives a search's answer without asking again: both are the
+//! directory as it was at most `entry_ttl` ago.
+//!
+//! The census errs one way only: it may fail to vouch for an entry the
+//! search would have confirmed (the lookup then searches), never the other
+//! way round. So it counts every entry carrying a name or ID, valid or not,
+//! under every search base; names are compared folded (a directory's
+//! matching may ignore case and spaces); and an ID value that is not a
+//! plain decimal number, which the directory's integer matching might read
+//! as some ID, makes the census vouch for no ID at all.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+/// Who holds one name or ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Holders {
+    /// Exactly one entry: the hash of its DN ([`Census::dn_hash`]).
+    One(u64),
+    /// Two entries or more.
+    Several,
+}
+
+impl Holders {
+    /// Counts the entry at (the DN hash) `dn` too.
+    fn add(&mut self, dn: u64) {
+        if *self != Holders::One(dn) {
+            *self = Holders::Several;
+        }
+    }
+}
+
+/// The holders of every name and ID among one kind of entry of a domain.
+///
+/// DNs and names are kept as keyed 64-bit hashes (a few megabytes for
+/// 100,000 entries): two names that collide only make the census vouch
+/// for neither; two DNs of one ID would have to collide under a key chosen
+/// at random when the daemon starts (odds of 2^-64 per pair).
+#[derive(Debug)]
+pub struct Census {
+    hasher: RandomState,
+    ids: HashMap<u32, Holders>,
+    names: HashMap<u64, Holders>,
+    ids_readable: bool,
+    entries: usize,
+}
+
+/// Adds entries to a [`Census`].
+#[derive(Debug)]
+pub struct CensusBuilder {
+    census: Census,
+}
+
+impl CensusBuilder {
+    /// Notes the entry at `dn` with the values of its name attribute
+    /// (`names`) and of its ID attribute (`ids`, as the directory sent
+    /// them).
+    pub fn add<'a>(
+        &mut self,
+        dn: &str,
+        names: impl IntoIterator<Item = &'a str>,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) {
+        let c = &mut self.census;
+        let dn = c.dn_hash(dn);
+        c.entries += 1;
+        for n in names {
+            let key = c.name_hash(n);
+            c.names
+                .entry(key)
+                .and_modify(|h| h.add(dn))
+                .or_insert(Holders::One(dn));
+        }
+        for v in ids {
+            let Some(id) = plain_id(v) else {
+                c.ids_readable = false;
+                continue;
+            };
+            c.ids
+                .entry(id)
+                .and_modify(|h| h.add(dn))
+                .or_insert(Holders::One(dn));
+        }
+    }
+
+    /// The census of the entries added.
+    pub fn finish(mut self) -> Census {
+        self.census.ids.shrink_to_fit();
+        self.census.names.shrink_to_fit();
+        self.census
+    }
+}
+
+/// `v` as an ID when it is a plain decimal number that fits.
+fn plain_id(v: &str) -> Option<u32> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
+impl Census {
+    /// An empty census to fill.
+    pub fn builder() -> CensusBuilder {
+        CensusBuilder {
+            census: Census {
+                hasher: RandomState::new(),
+                ids: HashMap::new(),
+                names: HashMap::new(),
+                ids_readable: true,
+                entries: 0,
+            },
+        }
+    }
+
+    /// The entries counted.
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// False when some ID value could not be read (then no ID is vouched
+    /// for).
+    pub fn ids_readable(&self) -> bool {
+        self.ids_readable
+    }
+
+    /// True when the entry at `dn` is the only one holding `id`.
+    pub fn sole_holder_of_id(&self, id: u32, dn: &str) -> bool {
+        self.ids_readable && self.ids.get(&id) == Some(&Holders::One(self.dn_hash(dn)))
+    }
+
+    /// True when the entry at `dn` is the only one holding `name` (in any
+    /// spelling the directory's matching could confuse with it).
+    pub fn sole_holder_of_name(&self, name: &str, dn: &str) -> bool {
+        self.names.get(&self.name_hash(name)) == Some(&Holders::One(self.dn_hash(dn)))
+    }
+
+    /// DNs are compared as the ownership checks compare them: ignoring
+    /// ASCII case.
+    fn dn_hash(&self, dn: &str) -> u64 {
+        self.hasher.hash_one(dn.to_ascii_lowercase())
+    }
+
+    /// Names are folded: lower case, spaces at the ends dropped and runs
+    /// of inner spaces made one.
+    fn name_hash(&self, name: &str) -> u64 {
+        let folded: Vec<String> = name.split_whitespace().map(str::to_lowercase).collect();
+        self.hasher.hash_one(folded.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn census(entries: &[(&str, &[&str], &[&str])]) -> Census {
+        let mut b = Census::builder();
+        for (dn, names, ids) in entries {
+            b.add(dn, names.iter().copied(), ids.iter().copied());
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn an_entry_alone_with_its_name_and_id_is_vouched_for() {
+        let c = census(&[
+            ("uid=alice,ou=people,dc=ex", &["alice"], &["1000"]),
+            ("uid=bob,ou=people,dc=ex", &["bob"], &["1001"]),
+        ]);
+        assert_eq!(c.entries(), 2);
+        assert!(c.sole_holder_of_id(1000, "UID=Alice,ou=people,dc=ex"));
+        assert!(c.sole_holder_of_name("alice", "uid=alice,ou=people,dc=ex"));
+        assert!(!c.sole_holder_of_id(1000, "uid=bob,ou=people,dc=ex"));
+        assert!(!c.sole_holder_of_name("alice", "uid=bob,ou=people,dc=ex"));
+        assert!(!c.sole_holder_of_id(1002, "uid=alice,ou=people,dc=ex"));
+        assert!(!c.sole_holder_of_name("carol", "uid=alice,ou=people,dc=ex"));
+    }
+
+    #[test]
+    fn a_shared_id_or_name_is_vouched_for_nobody() {
+        let c = census(&[
+            ("uid=alice,ou=people,dc=ex", &["alice"], &["1000"]),
+            ("uid=eve,ou=people,dc=ex", &["eve", "alice"], &["1000"]),
+        ]);
+        assert!(!c.sole_holder_of_id(1000, "uid=alice,ou=people,dc=ex"));
+        assert!(!c.sole_holder_of_id(1000, "uid=eve,ou=people,dc=ex"));
+        assert!(!c.sole_holder_of_name("alice", "uid=alice,ou=people,dc=ex"));
+        assert!(c.sole_holder_of_name("eve", "uid=eve,ou=people,dc=ex"));
+    }
+
+    #[test]
+    fn names_the_directory_may_match_alike_count_as_one() {
+        let c = census(&[
+            ("uid=alice,ou=people,dc=ex", &["alice"], &["1000"]),
+            ("uid=alice2,ou=people,dc=ex", &["  ALICE "], &["1001"]),
+            ("uid=ab,ou=people,dc=ex", &["a b"], &["1002"]),
+            ("uid=ab2,ou=people,dc=ex", &["A   b"], &["1003"]),
+        ]);
+        assert!(!c.sole_holder_of_name("alice", "uid=alice,ou=people,dc=ex"));
+        assert!(!c.sole_holder_of_name("a b", "uid=ab,ou=people,dc=ex"));
+    }
+
+    #[test]
+    fn one_entry_listed_twice_or_with_a_value_twice_is_still_alone() {
+        let c = census(&[
+            ("uid=alice,ou=people,dc=ex", &["alice", "alice"], &["1000"]),
+            ("UID=alice,ou=people,dc=ex", &["alice"], &["1000", "1000"]),
+        ]);
+        assert!(c.sole_holder_of_id(1000, "uid=alice,ou=people,dc=ex"));
+        assert!(c.sole_holder_of_name("alice", "uid=alice,ou=people,dc=ex"));
+    }
+
+    #[test]
+    fn an_id_value_that_is_not_a_plain_number_stops_every_id_vouching() {
+        for odd in ["+1001", " 1001", "1e3", "", "4294967296", "-1"] {
+            let c = census(&[
+                ("uid=alice,ou=people,dc=ex", &["alice"], &["1000"]),
+                ("uid=odd,ou=people,dc=ex", &["odd"], &[odd]),
+            ]);
+            assert!(!c.ids_readable(), "{odd:?}");
+            assert!(!c.sole_holder_of_id(1000, "uid=alice,ou=people,dc=ex"));
+            assert!(c.sole_holder_of_name("alice", "uid=alice,ou=people,dc=ex"));
+        }
+        // Leading zeros are a number the integer matching reads alike.
+        let c = census(&[
+            ("uid=alice,ou=people,dc=ex", &["alice"], &["1000"]),
+            ("uid=z,ou=people,dc=ex", &["z"], &["01000"]),
+        ]);
+        assert!(!c.sole_holder_of_id(1000, "uid=alice,ou=people,dc=ex"));
+    }
+}

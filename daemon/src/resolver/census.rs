@@ -1,0 +1,155 @@
+//! The domains' censuses ([`crate::census`]) as the ownership checks use
+//! them.
+//!
+//! A census is taken in the background when a check first wants one
+//! (`[cache] census = true`), used while younger than `entry_ttl` (counted
+//! from when its listing began), and taken again from the last quarter of
+//! its life; one that failed is tried again after a quarter of `entry_ttl`
+//! (at most 30 s). A flush or reload drops every census and forgets any
+//! listing under way. The checks rest on a census as on a cached answer:
+//! until it expires.
+
+use super::{refresh_after_ms, Provider, Resolver};
+use crate::census::Census;
+use roster_proto::admin::CensusStatus;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Longest wait before a failed census is tried again.
+const RETRY_MAX_MS: u64 = 30_000;
+
+/// One domain's census of one kind, and its listing state.
+#[derive(Default)]
+struct Taken {
+    census: Option<Arc<Census>>,
+    /// When the listing of `census` began.
+    taken_ms: u64,
+    /// When a listing last began.
+    tried_ms: Option<u64>,
+    /// A listing is under way.
+    taking: bool,
+    /// The domain takes no census (its flavour has none).
+    none: bool,
+    /// Why the last listing failed, if it did.
+    last_error: Option<String>,
+}
+
+/// Every domain's censuses: of groups (`[0]`) and users (`[1]`), by
+/// domain name.
+#[derive(Default)]
+pub(super) struct Censuses {
+    taken: Mutex<[HashMap<String, Taken>; 2]>,
+    /// Bumped by every flush: a listing begun before is not kept.
+    generation: AtomicU64,
+}
+
+impl Censuses {
+    /// Drops every census; listings under way are not kept.
+    pub(super) fn clear(&self) {
+        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        *taken = Default::default();
+    }
+}
+
+impl Resolver {
+    /// Domain `d`'s census of users (`users`) or groups and the moment it
+    /// expires, when one is usable now; starts a listing when none is or
+    /// it is due for renewal.
+    pub(super) fn census_of(
+        &self,
+        d: &Arc<dyn Provider>,
+        users: bool,
+    ) -> Option<(Arc<Census>, u64)> {
+        let settings = self.settings();
+        if !settings.census {
+            return None;
+        }
+        let ttl = settings.entry_ttl_ms;
+        let now = self.inner.clock.now_ms();
+        let censuses = &self.inner.censuses;
+        let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+        let of_kind = &mut taken[usize::from(users)];
+        if !of_kind.contains_key(d.name()) {
+            of_kind.insert(d.name().to_string(), Taken::default());
+        }
+        let t = of_kind.get_mut(d.name())?;
+        if t.none {
+            return None;
+        }
+        let until = t.taken_ms.saturating_add(ttl);
+        let usable = t.census.clone().filter(|_| now < until);
+        let renew = usable.is_none() || now >= t.taken_ms.saturating_add(refresh_after_ms(ttl));
+        let retry = (ttl / 4).min(RETRY_MAX_MS);
+        let may_try = t.tried_ms.is_none_or(|at| now >= at.saturating_add(retry));
+        if renew && may_try && !t.taking {
+            t.taking = true;
+            t.tried_ms = Some(now);
+            let generation = censuses.generation.load(Ordering::SeqCst);
+            let this = self.clone();
+            let d = d.clone();
+            tokio::spawn(async move { this.take_census(d, users, now, generation).await });
+        }
+        usable.map(|c| (c, until))
+    }
+
+    /// Lists domain `d`'s users or groups into a census begun at `began`.
+    async fn take_census(&self, d: Arc<dyn Provider>, users: bool, began: u64, generation: u64) {
+        let what = if users { "users" } else { "groups" };
+        let listed = d.census(users).await;
+        let censuses = &self.inner.censuses;
+        let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+        if censuses.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        let t = taken[usize::from(users)]
+            .entry(d.name().to_string())
+            .or_default();
+        t.taking = false;
+        match listed {
+            Ok(Some(c)) => {
+                t.last_error = None;
+                tracing::debug!(domain = %d.name(), entries = c.entries(), ids_readable = c.ids_readable(), "census of {what} taken");
+                t.census = Some(Arc::new(c));
+                t.taken_ms = began;
+            }
+            Ok(None) => t.none = true,
+            Err(e) => {
+                tracing::info!(domain = %d.name(), error = %e, "census of {what} not taken: lookups search twice until it is");
+                t.last_error = Some(format!("{what}: {e}"));
+            }
+        }
+    }
+
+    /// Domain `domain`'s censuses for the status report; `None` before
+    /// any was tried or when the domain takes none.
+    pub(super) fn census_status(&self, domain: &str) -> Option<CensusStatus> {
+        let taken = self
+            .inner
+            .censuses
+            .taken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (groups, users) = (taken[0].get(domain), taken[1].get(domain));
+        if [groups, users].iter().all(|t| t.is_none_or(|t| t.none)) {
+            return None;
+        }
+        let count = |t: Option<&Taken>| {
+            t.and_then(|t| t.census.as_ref())
+                .map(|c| c.entries() as u64)
+        };
+        let at = |t: Option<&Taken>| t.filter(|t| t.census.is_some()).map(|t| t.taken_ms / 1000);
+        let status = CensusStatus {
+            users: count(users),
+            users_taken_at: at(users),
+            groups: count(groups),
+            groups_taken_at: at(groups),
+            last_error: [users, groups]
+                .into_iter()
+                .flatten()
+                .find_map(|t| t.last_error.clone()),
+        };
+        Some(status)
+    }
+}
