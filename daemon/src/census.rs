@@ -52,6 +52,7 @@ pub struct Census {
     ids: HashMap<u32, Holders>,
     names: HashMap<u64, Holders>,
     ids_readable: bool,
+    names_comparable: bool,
     entries: usize,
 }
 
@@ -93,6 +94,14 @@ impl CensusBuilder {
         }
     }
 
+    /// Vouches for no name: the entries come from several search bases,
+    /// and a lookup stops at the first base that answers, which a name
+    /// the directory's matching finds alike (beyond the census's folding:
+    /// Unicode forms, say) could hide the entry in.
+    pub fn names_not_comparable(&mut self) {
+        self.census.names_comparable = false;
+    }
+
     /// The census of the entries added.
     pub fn finish(mut self) -> Census {
         self.census.ids.shrink_to_fit();
@@ -118,6 +127,7 @@ impl Census {
                 ids: HashMap::new(),
                 names: HashMap::new(),
                 ids_readable: true,
+                names_comparable: true,
                 entries: 0,
             },
         }
@@ -142,7 +152,8 @@ impl Census {
     /// True when the entry at `dn` is the only one holding `name` (in any
     /// spelling the directory's matching could confuse with it).
     pub fn sole_holder_of_name(&self, name: &str, dn: &str) -> bool {
-        self.names.get(&self.name_hash(name)) == Some(&Holders::One(self.dn_hash(dn)))
+        self.names_comparable
+            && self.names.get(&self.name_hash(name)) == Some(&Holders::One(self.dn_hash(dn)))
     }
 
     /// DNs are compared as the ownership checks compare them: ignoring
@@ -218,6 +229,16 @@ mod tests {
         ]);
         assert!(c.sole_holder_of_id(1000, "uid=alice,ou=people,dc=ex"));
         assert!(c.sole_holder_of_name("alice", "uid=alice,ou=people,dc=ex"));
+    }
+
+    #[test]
+    fn names_of_several_search_bases_are_vouched_for_by_none() {
+        let mut b = Census::builder();
+        b.add("uid=alice,ou=people,dc=ex", ["alice"], ["1000"]);
+        b.names_not_comparable();
+        let c = b.finish();
+        assert!(!c.sole_holder_of_name("alice", "uid=alice,ou=people,dc=ex"));
+        assert!(c.sole_holder_of_id(1000, "uid=alice,ou=people,dc=ex"));
     }
 
     #[test]

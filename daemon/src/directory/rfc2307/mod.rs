@@ -340,6 +340,9 @@ impl Rfc2307 {
             queries(cfg.group_bases(), cfg.group_filter(), "", attrs)
         };
         let mut census = Census::builder();
+        if qs.len() > 1 {
+            census.names_not_comparable();
+        }
         for q in &qs {
             dir.search_each(q, &mut |e| {
                 let names = values(&e, name).ok().flatten().unwrap_or_default();
