@@ -2,7 +2,7 @@
 //! them.
 //!
 //! A census is taken in the background when a check first wants one
-//! (`[cache] census = true`), used while younger than `entry_ttl` (counted
+//! (`[cache] census = true`; the domain's other census with it), used while younger than `entry_ttl` (counted
 //! from when its listing began), and taken again from the last quarter of
 //! its life; one that failed is tried again after a quarter of `entry_ttl`
 //! (at most 30 s). A flush or reload drops every census and forgets any
@@ -70,28 +70,45 @@ impl Resolver {
         let now = self.inner.clock.now_ms();
         let censuses = &self.inner.censuses;
         let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
-        let of_kind = &mut taken[usize::from(users)];
-        if !of_kind.contains_key(d.name()) {
-            of_kind.insert(d.name().to_string(), Taken::default());
+        let mut start = Vec::new();
+        let mut usable = None;
+        // This kind's census, and the other kind's first one with it (a
+        // domain asked about users is soon asked about groups).
+        for kind in [users, !users] {
+            let of_kind = &mut taken[usize::from(kind)];
+            if !of_kind.contains_key(d.name()) {
+                of_kind.insert(d.name().to_string(), Taken::default());
+            }
+            let t = of_kind.get_mut(d.name())?;
+            if t.none {
+                continue;
+            }
+            let until = t.taken_ms.saturating_add(ttl);
+            let fresh = t.census.clone().filter(|_| now < until);
+            let renew = fresh.is_none() || now >= t.taken_ms.saturating_add(refresh_after_ms(ttl));
+            let retry = (ttl / 4).min(RETRY_MAX_MS);
+            let may_try = t.tried_ms.is_none_or(|at| now >= at.saturating_add(retry));
+            let due = if kind == users {
+                renew && may_try
+            } else {
+                t.tried_ms.is_none()
+            };
+            if due && !t.taking {
+                t.taking = true;
+                t.tried_ms = Some(now);
+                start.push(kind);
+            }
+            if kind == users {
+                usable = fresh.map(|c| (c, until));
+            }
         }
-        let t = of_kind.get_mut(d.name())?;
-        if t.none {
-            return None;
-        }
-        let until = t.taken_ms.saturating_add(ttl);
-        let usable = t.census.clone().filter(|_| now < until);
-        let renew = usable.is_none() || now >= t.taken_ms.saturating_add(refresh_after_ms(ttl));
-        let retry = (ttl / 4).min(RETRY_MAX_MS);
-        let may_try = t.tried_ms.is_none_or(|at| now >= at.saturating_add(retry));
-        if renew && may_try && !t.taking {
-            t.taking = true;
-            t.tried_ms = Some(now);
-            let generation = censuses.generation.load(Ordering::SeqCst);
+        let generation = censuses.generation.load(Ordering::SeqCst);
+        for kind in start {
             let this = self.clone();
             let d = d.clone();
-            tokio::spawn(async move { this.take_census(d, users, now, generation).await });
+            tokio::spawn(async move { this.take_census(d, kind, now, generation).await });
         }
-        usable.map(|c| (c, until))
+        usable
     }
 
     /// Lists domain `d`'s users or groups into a census begun at `began`.
