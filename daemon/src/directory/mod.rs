@@ -259,42 +259,42 @@ impl Directory {
 
     /// Every entry `q` finds, handed to `each` as it arrives (paged, each
     /// reply bounded by `op_timeout`): a listing too large to hold at once
-    /// (the census). It is not retried and follows no referral: a search
-    /// that meets one fails, since entries behind it would be missing.
+    /// (the census). It runs on a connection of its own to the server in
+    /// use, bound as the service account, so that its pages never meet a
+    /// lookup's paged search on the shared connection (a server keeps one
+    /// paged search per connection); it is not retried and follows no
+    /// referral: a search that meets one fails, since entries behind it
+    /// would be missing.
     pub(crate) async fn search_each(
         &self,
         q: &Query,
         each: &mut (dyn FnMut(SearchEntry) + Send),
     ) -> Result<(), DirectoryError> {
         let op = self.cfg.op_timeout;
-        let Lease { ldap, uri, fresh } = self.pool.get().await?;
+        let uri = self.pool.get().await?.uri;
+        let ldap = self.pool.connect_and_bind(&uri).await?;
         self.searches.fetch_add(1, Ordering::Relaxed);
         let page = Some(self.cfg.page_size);
         let unavailable =
             |msg: &str| DirectoryError::unavailable(format!("domain \"{}\": {msg}", self.cfg.name));
-        match search::run_each(ldap, q, page, op, each).await {
-            Ok(refs) => {
-                self.pool.note_success(&uri);
-                match refs.first() {
-                    None => Ok(()),
-                    Some(r) => Err(DirectoryError::refused(
-                        10,
-                        format!(
-                            "search under {} with {} refers to {r}: not followed for a listing",
-                            q.base, q.filter
-                        ),
-                    )),
-                }
-            }
-            Err(SearchFail::Timeout) => {
-                let msg = format!("no answer within op_timeout {op:?}");
-                self.pool.discard(&uri, &msg, true);
-                Err(unavailable(&msg))
-            }
-            Err(SearchFail::Connection(msg)) => {
-                self.pool.discard(&uri, &msg, fresh);
-                Err(unavailable(&msg))
-            }
+        let mut closer = ldap.clone();
+        let listed = search::run_each(ldap, q, page, op, each).await;
+        let _ = closer.unbind().await;
+        match listed {
+            Ok(refs) => match refs.first() {
+                None => Ok(()),
+                Some(r) => Err(DirectoryError::refused(
+                    10,
+                    format!(
+                        "search under {} with {} refers to {r}: not followed for a listing",
+                        q.base, q.filter
+                    ),
+                )),
+            },
+            Err(SearchFail::Timeout) => Err(unavailable(&format!(
+                "{uri}: no answer within op_timeout {op:?}"
+            ))),
+            Err(SearchFail::Connection(msg)) => Err(unavailable(&format!("{uri}: {msg}"))),
             Err(SearchFail::Server(e)) => Err(e),
             Err(SearchFail::SizeLimit) => Err(unavailable("size limit of a paged search")),
         }

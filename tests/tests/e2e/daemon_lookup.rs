@@ -131,8 +131,8 @@ fn a_census_spares_the_second_search_of_a_cold_lookup() {
     let slapd = Slapd::start();
     let rd = Rosterd::start(&config(&slapd));
     user(rd.nss(&Request::UserByName(ALICE.name.into())));
-    let st = rd.wait_for_domain("the users' census", Duration::from_secs(60), |d| {
-        d["census"]["users"].as_u64().is_some()
+    let st = rd.wait_for_domain("the censuses", Duration::from_secs(60), |d| {
+        d["census"]["users"].is_u64() && d["census"]["groups"].is_u64()
     });
     let counted = st["census"]["users"].as_u64().unwrap();
     assert!(counted > u64::from(dataset::BULK_USERS), "{st}");
