@@ -384,22 +384,41 @@ impl Resolver {
     /// question is used instead of the census (the check then costs a
     /// cache hit).
     fn census_vouches(&self, cx: &mut Ctx, i: usize, raw: &Value, claim: Claim<'_>) -> bool {
+        let kind = match raw {
+            Value::Group(_) => EntryKind::Group,
+            _ => EntryKind::User,
+        };
+        let census = self.census_for(cx, i, kind);
+        self.census_vouches_in(cx, i, census.as_ref(), raw, claim)
+    }
+
+    /// [`Resolver::census_vouches`] with domain `i`'s census of the
+    /// entry's kind already at hand (many entries checked at once).
+    fn census_vouches_in(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        census: Option<&(Arc<Census>, u64)>,
+        raw: &Value,
+        claim: Claim<'_>,
+    ) -> bool {
         let (kind, dn) = match raw {
             Value::User(u) => (EntryKind::User, u.dn.as_str()),
             Value::Group(g) => (EntryKind::Group, g.dn.as_str()),
             _ => return false,
         };
+        if census.is_none() {
+            return false;
+        }
         let other = match claim {
             Claim::Id(id) => kind.id_key(id),
             Claim::Name(name) => kind.name_key(name),
         };
-        let d = cx.domain(i).clone();
-        let ck = CacheKey::new(Arc::from(d.name()), other);
+        let ck = CacheKey::new(Arc::from(cx.domain(i).name()), other);
         if self.is_fresh(&ck) {
             return false;
         }
-        let census = self.census_for(cx, i, kind);
-        let Some(until) = Self::vouched(cx, census.as_ref(), claim, dn) else {
+        let Some(until) = Self::vouched(cx, census, claim, dn) else {
             return false;
         };
         self.record_vouched(&ck, raw.clone(), until);
@@ -618,10 +637,12 @@ impl Resolver {
             }
             open = still;
         }
-        // (Members the census shows as their UID's only holder are served.)
+        // (Members the census shows as their UID's only holder are served,
+        // and recorded as their UID's answer, as the search would have.)
         let census = self.census_for(cx, i, EntryKind::User);
         open.retain(|(_, u)| {
-            Self::vouched(cx, census.as_ref(), Claim::Id(u.user.uid), &u.dn).is_none()
+            let raw = Value::User(u.clone());
+            !self.census_vouches_in(cx, i, census.as_ref(), &raw, Claim::Id(u.user.uid))
         });
         if open.is_empty() {
             return Ok(());
