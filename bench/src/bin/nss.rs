@@ -6,6 +6,9 @@
 //! (as root: it starts slapd and rosterd, and runs each measurement in a
 //! private mount namespace whose nsswitch.conf it controls).
 //!
+//! `ROSTER_BENCH_PERF=FILE` records rosterd's cold lookups with `perf
+//! record -g` into FILE.
+//!
 //! Every measured process is this binary started again with `--inner`
 //! inside the namespace, so glibc loads the module exactly as any program
 //! would.
@@ -132,12 +135,34 @@ fn outer() {
         load_average()
     );
 
-    // Cold first: nothing has asked the daemon about these yet.
+    // Cold first: nothing has asked the daemon about these yet; rosterd's
+    // census of names and IDs (begun by a first lookup) is taken, as in a
+    // daemon that has been running.
+    rd.nss(&Request::UserByName(ALICE.name.into()));
+    rd.wait_for_domain("rosterd's census", Duration::from_secs(60), |d| {
+        d["census"]["users"].is_u64() && d["census"]["groups"].is_u64()
+    });
+    // ROSTER_BENCH_PERF=FILE: rosterd's cold lookups under `perf record`.
+    let perf = std::env::var_os("ROSTER_BENCH_PERF").map(|file| {
+        let pid = rd.pid().expect("rosterd runs").to_string();
+        let child = std::process::Command::new("perf")
+            .args(["record", "-g", "-F", "20000", "-p", &pid, "-o"])
+            .arg(file)
+            .spawn()
+            .expect("perf record");
+        std::thread::sleep(Duration::from_millis(500)); // perf attaches
+        child
+    });
     let cold = run(
         FILES_ROSTER,
         Some(&socket_only),
         &format!("cold u {} {COLD_USERS}", 1),
     );
+    if let Some(mut p) = perf {
+        // SAFETY: signalling our own child by its PID.
+        unsafe { libc::kill(p.id() as libc::pid_t, libc::SIGINT) };
+        let _ = p.wait();
+    }
     let cold_initgroups = run(
         FILES_ROSTER,
         Some(&socket_only),
