@@ -233,6 +233,7 @@ impl SharedStore for LdapIdmapStore {
                         SearchFail::Timeout => OpFail::Connection("search timed out".into()),
                         SearchFail::SizeLimit => OpFail::Server("size limit exceeded".into()),
                         SearchFail::Server(e) => OpFail::Server(e.to_string()),
+                        SearchFail::PagedCookie(m) => OpFail::Server(m),
                     })
             }
         })?;

@@ -297,6 +297,10 @@ impl Directory {
             Err(SearchFail::Connection(msg)) => Err(unavailable(&format!("{uri}: {msg}"))),
             Err(SearchFail::Server(e)) => Err(e),
             Err(SearchFail::SizeLimit) => Err(unavailable("size limit of a paged search")),
+            Err(SearchFail::PagedCookie(msg)) => Err(DirectoryError::refused(
+                53,
+                format!("search under {} with {}: {msg}", q.base, q.filter),
+            )),
         }
     }
 
@@ -310,10 +314,25 @@ impl Directory {
         let op = self.cfg.op_timeout;
         // (`lookup`: a lookup of one name or ID.)
         let mut attempt = 0;
+        // A listing (unbounded) runs on a connection of its own, and so
+        // does a paged search another paged search broke on the shared
+        // one (a server keeps one per connection).
+        let mut dedicated = !bounded;
         while attempt < 2 {
-            let Lease { ldap, uri, fresh } = self.pool.get().await?;
+            let Lease { ldap, uri, fresh } = if dedicated {
+                let uri = self.pool.get().await?.uri;
+                let ldap = self.pool.connect_and_bind(&uri).await?;
+                Lease {
+                    ldap,
+                    uri,
+                    fresh: true,
+                }
+            } else {
+                self.pool.get().await?
+            };
             self.searches.fetch_add(1, Ordering::Relaxed);
             let page = paged.then_some(self.cfg.page_size);
+            let mut own = dedicated.then(|| ldap.clone());
             let fut = search::run(ldap, q, page, op);
             let res = if bounded {
                 tokio::time::timeout(op, fut)
@@ -322,6 +341,9 @@ impl Directory {
             } else {
                 fut.await
             };
+            if let Some(l) = own.as_mut() {
+                let _ = l.unbind().await;
+            }
             match res {
                 Ok(found) => {
                     self.pool.note_success(&uri);
@@ -368,6 +390,18 @@ impl Directory {
                     self.pool.note_success(&uri);
                     paged = true;
                     continue;
+                }
+                Err(SearchFail::PagedCookie(msg)) if !dedicated => {
+                    tracing::debug!(domain = %self.cfg.name, error = %msg, "paged search broken by another one on the shared connection: asked again on a connection of its own");
+                    self.pool.note_success(&uri);
+                    dedicated = true;
+                    continue;
+                }
+                Err(SearchFail::PagedCookie(msg)) => {
+                    return Err(DirectoryError::refused(
+                        53,
+                        format!("search under {} with {}: {msg}", q.base, q.filter),
+                    ))
                 }
             }
             attempt += 1;

@@ -280,7 +280,9 @@ impl Directory {
                 Err(SearchFail::SizeLimit) => "size limit exceeded".to_string(),
                 Err(SearchFail::Server(e)) => return Err(e),
                 Err(SearchFail::Timeout) => format!("no answer within op_timeout {op:?}"),
-                Err(SearchFail::Connection(m)) => m,
+                // (Another paged search on this shared connection: a new
+                // connection is made below.)
+                Err(SearchFail::Connection(m) | SearchFail::PagedCookie(m)) => m,
             };
             self.referrals.conns.lock().await.remove(server);
             if fresh {

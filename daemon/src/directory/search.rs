@@ -20,6 +20,9 @@ pub(crate) enum SearchFail {
     Server(DirectoryError),
     /// An unpaged search hit the server's size limit: ask again paged.
     SizeLimit,
+    /// The server dropped a paged search's state ("paged results cookie
+    /// is invalid"): another paged search began on the same connection.
+    PagedCookie(String),
 }
 
 /// What to search.
@@ -107,6 +110,11 @@ pub(crate) async fn run_each(
             what: format!("search base {} does not exist (rc=32 {})", q.base, res.text),
         })),
         3 => Err(SearchFail::Timeout),
+        // OpenLDAP keeps one paged search per connection; the text is
+        // the only sign (rc 2 or 53).
+        2 | 53 if page_size.is_some() && res.text.to_ascii_lowercase().contains("cookie") => Err(
+            SearchFail::PagedCookie(format!("rc={} {}", res.rc, res.text)),
+        ),
         4 if page_size.is_none() => Err(SearchFail::SizeLimit),
         51 | 52 => Err(SearchFail::Connection(format!(
             "server busy or unavailable (rc={} {})",

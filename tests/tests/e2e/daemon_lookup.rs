@@ -186,6 +186,44 @@ fn a_census_spares_the_second_search_of_a_cold_lookup() {
     assert_eq!(rd.nss(&Request::UserByUid(DAVE.uid)), Response::NotFound);
 }
 
+/// A server keeps one paged search per connection: paged searches that
+/// span several pages (an enumeration; the groups of a user, with a
+/// `page_size` of 2) all succeed however the requests meet.
+#[test]
+fn paged_searches_at_once_do_not_break_each_other() {
+    let slapd = Slapd::start();
+    let text = config(&slapd).replace("[cache]\n", "[cache]\nenumerate = true\ncensus = false\n");
+    let rd = &Rosterd::start(&format!("{text}page_size = 2\n"));
+    for round in 0..3 {
+        rd.admin(r#"{"cmd":"cache_flush","all":true}"#);
+        std::thread::scope(|s| {
+            let lists = s.spawn(|| {
+                rd.nss(&Request::ListUsers {
+                    offset: 0,
+                    limit: 10,
+                })
+            });
+            let groups: Vec<_> = [MANYGROUPS.name, ALICE.name, BOB.name, CAROL.name]
+                .map(|n| (n, s.spawn(move || rd.nss(&Request::GroupsOfUser(n.into())))))
+                .into_iter()
+                .collect();
+            for (n, g) in groups {
+                match g.join().unwrap() {
+                    Response::Gids(g) if n == MANYGROUPS.name => {
+                        assert!(g.len() > 1000, "round {round}: {}", g.len())
+                    }
+                    Response::Gids(g) => assert_eq!(g[0], USERS_GID, "round {round}: {n}: {g:?}"),
+                    other => panic!("round {round}: initgroups of {n}: {other:?}"),
+                }
+            }
+            match lists.join().unwrap() {
+                Response::Users { entries, .. } => assert_eq!(entries.len(), 10, "round {round}"),
+                other => panic!("round {round}: enumeration: {other:?}"),
+            }
+        });
+    }
+}
+
 /// The domain's search counter, from the status report.
 fn searches(rd: &Rosterd) -> u64 {
     let Response::Admin(Ok(roster_proto::AdminReply::Status(report))) = rd.pam(&Request::Status)
