@@ -47,7 +47,7 @@ mod view;
 mod writer;
 
 pub use reader::{Mapping, MemcacheReader};
-pub use view::{GroupView, RecordView, UserView};
+pub use view::{GroupView, MemberBytes, RecordView, UserView};
 pub use writer::{file_len, MemcacheWriter, WriteError};
 
 use crate::types::{Group, User};
@@ -327,6 +327,53 @@ mod tests {
         assert_eq!(uv, u.view());
         assert!(Key::UserName("alice").matches_view(&RecordView::User(uv)));
         assert!(!Key::GroupName("alice").matches_view(&RecordView::User(uv)));
+    }
+
+    #[test]
+    fn group_views_know_their_members_bytes_and_nuls() {
+        let long = "x".repeat(300); // length prefix with 2 zero bytes
+        let long256 = "y".repeat(256); // 3 zero bytes, one of them low
+        let cases: [(Vec<String>, bool); 6] = [
+            (vec![], false),
+            (vec!["alice".into(), "".into(), "bob".into()], false),
+            (vec!["zoë".into(), "jürgen".into()], false),
+            (vec![long.clone(), long256.clone(), "c".into()], false),
+            (vec!["a".into(), "b\0c".into()], true),
+            (vec![long, "\0".into(), "é\0".into()], true),
+        ];
+        for (members, nul) in cases {
+            let g = Group {
+                name: "g".into(),
+                gid: 10020,
+                members: members.clone(),
+            };
+            let bytes = Record::Group(g.clone()).encode(1);
+            let Some((RecordView::Group(v), _)) = RecordView::parse(&bytes) else {
+                panic!("not a group view: {members:?}")
+            };
+            for view in [v, g.view()] {
+                assert_eq!(view.has_nul_member(), nul, "{members:?}");
+                assert_eq!(
+                    view.member_bytes().collect::<Vec<_>>(),
+                    members.iter().map(String::as_bytes).collect::<Vec<_>>()
+                );
+                assert_eq!(
+                    view.members_len(),
+                    members.iter().map(String::len).sum::<usize>()
+                );
+                assert_eq!(view.to_owned(), g);
+            }
+        }
+        // A member that is not UTF-8 makes the record malformed.
+        let mut bad = Record::Group(Group {
+            name: "g".into(),
+            gid: 1,
+            members: vec!["ab".into(), "é".into()],
+        })
+        .encode(1);
+        let lead = bad.iter().rposition(|&b| b == 0xc3).unwrap();
+        bad[lead] = 0xff;
+        assert!(RecordView::parse(&bad).is_none());
     }
 
     #[test]

@@ -34,10 +34,12 @@ pub struct GroupView<'a> {
 
 #[derive(Clone, Copy, Debug)]
 enum Members<'a> {
-    /// `count` length-prefixed strings, already validated.
+    /// `count` length-prefixed strings, already validated (bounds, UTF-8).
     Encoded {
         bytes: &'a [u8],
         count: u32,
+        /// Some member holds a NUL byte (found once, when parsed).
+        nul: bool,
     },
     Owned(&'a [String]),
 }
@@ -110,7 +112,9 @@ impl<'a> GroupView<'a> {
     pub fn members(&self) -> impl Iterator<Item = &'a str> + 'a {
         let (encoded, owned): (Option<StrList<'a>>, Option<std::slice::Iter<'a, String>>) =
             match self.members {
-                Members::Encoded { bytes, count } => (Some(StrList { bytes, left: count }), None),
+                Members::Encoded { bytes, count, .. } => {
+                    (Some(StrList { bytes, left: count }), None)
+                }
                 Members::Owned(m) => (None, Some(m.iter())),
             };
         encoded
@@ -119,12 +123,74 @@ impl<'a> GroupView<'a> {
             .chain(owned.into_iter().flatten().map(String::as_str))
     }
 
+    /// The members' names as bytes, in order: what C gets, without
+    /// converting each to `&str` again (they were validated when parsed).
+    pub fn member_bytes(&self) -> MemberBytes<'a> {
+        match self.members {
+            Members::Encoded { bytes, count, .. } => {
+                MemberBytes(MemberIter::Encoded { bytes, left: count })
+            }
+            Members::Owned(m) => MemberBytes(MemberIter::Owned(m.iter())),
+        }
+    }
+
+    /// Total length in bytes of the members' names (no terminators).
+    pub fn members_len(&self) -> usize {
+        match self.members {
+            // Each name is preceded by its 4-byte length.
+            Members::Encoded { bytes, count, .. } => bytes.len() - count as usize * 4,
+            Members::Owned(m) => m.iter().map(String::len).sum(),
+        }
+    }
+
+    /// True when some member's name holds a NUL byte (C cannot carry it).
+    /// Known in O(1) for a parsed record.
+    pub fn has_nul_member(&self) -> bool {
+        match self.members {
+            Members::Encoded { nul, .. } => nul,
+            Members::Owned(m) => m.iter().any(|n| n.as_bytes().contains(&0)),
+        }
+    }
+
     /// An owned copy.
     pub fn to_owned(&self) -> Group {
         Group {
             name: self.name.to_owned(),
             gid: self.gid,
             members: self.members().map(str::to_owned).collect(),
+        }
+    }
+}
+
+/// The members' names as bytes ([`GroupView::member_bytes`]).
+#[derive(Clone, Debug)]
+pub struct MemberBytes<'a>(MemberIter<'a>);
+
+#[derive(Clone, Debug)]
+enum MemberIter<'a> {
+    /// `left` length-prefixed names of a parsed record (bounds validated).
+    Encoded {
+        bytes: &'a [u8],
+        left: u32,
+    },
+    Owned(std::slice::Iter<'a, String>),
+}
+
+impl<'a> Iterator for MemberBytes<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match &mut self.0 {
+            MemberIter::Encoded { bytes, left } => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                let (head, rest) = bytes.split_first_chunk::<4>()?;
+                let (s, rest) = rest.split_at_checked(u32::from_ne_bytes(*head) as usize)?;
+                *bytes = rest;
+                Some(s)
+            }
+            MemberIter::Owned(it) => it.next().map(String::as_bytes),
         }
     }
 }
@@ -172,16 +238,30 @@ impl<'a> RecordView<'a> {
             k if k == Kind::Group as u8 => {
                 let name = r.str()?;
                 let start = r.0;
+                // Bounds first (lengths only), counting the NUL bytes the
+                // length prefixes hold...
+                let mut prefix_nuls = 0;
                 for _ in 0..gid {
-                    r.str()?;
+                    prefix_nuls += r.skip()?;
                 }
-                let used = start.len() - r.0.len();
+                let bytes = &start[..start.len() - r.0.len()];
+                // ...then the names, in one sweep each over the block: all
+                // ASCII means every name is UTF-8 (else each is checked),
+                // and a NUL beyond the prefixes' is in a name.
+                if !bytes.is_ascii() {
+                    let mut c = Cursor(bytes);
+                    for _ in 0..gid {
+                        c.str()?;
+                    }
+                }
+                let nul = zero_bytes(bytes) != prefix_nuls;
                 RecordView::Group(GroupView {
                     name,
                     gid: id,
                     members: Members::Encoded {
-                        bytes: &start[..used],
+                        bytes,
                         count: gid,
+                        nul,
                     },
                 })
             }
@@ -220,9 +300,26 @@ impl<'a> RecordView<'a> {
     }
 }
 
+/// How many bytes of `bytes` are 0 (byte-wide counters, which the
+/// compiler turns into vector compares and adds).
+fn zero_bytes(bytes: &[u8]) -> usize {
+    bytes
+        .chunks(255)
+        .map(|c| usize::from(c.iter().fold(0u8, |n, &b| n + u8::from(b == 0))))
+        .sum()
+}
+
 struct Cursor<'a>(&'a [u8]);
 
 impl<'a> Cursor<'a> {
+    /// Steps over one length-prefixed string without looking at it;
+    /// returns how many of the prefix's 4 bytes are 0.
+    fn skip(&mut self) -> Option<usize> {
+        let (head, rest) = self.0.split_first_chunk::<4>()?;
+        self.0 = rest.get(u32::from_ne_bytes(*head) as usize..)?;
+        Some(head.iter().filter(|&&b| b == 0).count())
+    }
+
     fn str(&mut self) -> Option<&'a str> {
         let (head, rest) = self.0.split_first_chunk::<4>()?;
         let n = u32::from_ne_bytes(*head) as usize;
