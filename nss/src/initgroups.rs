@@ -418,6 +418,13 @@ mod tests {
         assert_eq!(all, vec![10000, 27, 10010, 30000]);
         let (all, _) = appended(&[], 8, &[5, 6, 6, 7], 1, -1);
         assert_eq!(all, vec![5, 6, 7]);
+        // `skip` within an increasing list; a first GID above the rest.
+        let (all, _) = appended(&[1], 8, &[2, 3, 4, 5, 6], 4, -1);
+        assert_eq!(all, vec![1, 2, 3, 5, 6]);
+        let (all, _) = appended(&[1], 8, &[9, 3, 7, 9, 11], 4, -1);
+        assert_eq!(all, vec![1, 3, 7, 9, 11]);
+        let (all, _) = appended(&[1], 8, &[2, 3, 7, 9, 11], 11, -1);
+        assert_eq!(all, vec![1, 2, 3, 7, 9]);
         // A GID between existing ones is looked for among them.
         let (all, _) = appended(&[10, 20, 15], 8, &[12, 15, 18, 20, 25], 1, -1);
         assert_eq!(all, vec![10, 20, 15, 12, 18, 25]);

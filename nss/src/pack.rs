@@ -93,6 +93,31 @@ impl<'a> CBuf<'a> {
             .and_then(|n| n.checked_add(count))
             .filter(|&e| e <= self.mem.len())
             .ok_or(PackError::Range)?;
+        if let Some((block, ends)) = group.member_block() {
+            // A parsed record: its NUL-terminated names in one copy; the
+            // first starts the block, each other where the one before ends.
+            let names_addr = self.addr(end);
+            let (head, tail) = self.mem.split_at_mut(end);
+            let dst = tail.get_mut(..block.len()).ok_or(PackError::Range)?;
+            for (d, s) in dst.iter_mut().zip(block) {
+                d.write(*s);
+            }
+            let mut slots = head[start..].chunks_exact_mut(size_of::<usize>());
+            let mut at = 0;
+            if let Some(first) = slots.next() {
+                put_ptr(first, names_addr);
+            }
+            // The last name's end lands in the slot after it, which then
+            // becomes the NULL.
+            for (e, slot) in ends.take(count).zip(&mut slots) {
+                put_ptr(slot, names_addr + e);
+                at += 1;
+            }
+            let null = start + at * size_of::<usize>();
+            put_ptr(&mut head[null..null + size_of::<usize>()], 0);
+            self.used = end + block.len();
+            return Ok(self.addr(start) as *mut *mut c_char);
+        }
         self.used = end;
         let mut slot = start;
         for name in group.member_bytes().take(count) {
@@ -108,13 +133,14 @@ impl<'a> CBuf<'a> {
     /// Stores the pointer `value` at `offset` (in bounds: checked by the
     /// caller).
     fn put_ptr(&mut self, offset: usize, value: usize) {
-        let bytes = value.to_ne_bytes();
-        for (d, s) in self.mem[offset..offset + bytes.len()]
-            .iter_mut()
-            .zip(&bytes)
-        {
-            d.write(*s);
-        }
+        put_ptr(&mut self.mem[offset..offset + size_of::<usize>()], value);
+    }
+}
+
+/// Stores the pointer `value` in `slot` (pointer-sized).
+fn put_ptr(slot: &mut [MaybeUninit<u8>], value: usize) {
+    for (d, s) in slot.iter_mut().zip(&value.to_ne_bytes()) {
+        d.write(*s);
     }
 }
 
@@ -290,6 +316,23 @@ mod tests {
             );
             assert!(out.gr_name.is_null() && out.gr_mem.is_null());
         }
+        // A parsed record without members: the array is the NULL alone.
+        let empty = roster_proto::memcache::Record::Group(Group {
+            members: vec![],
+            ..g.clone()
+        })
+        .encode(1);
+        let Some((roster_proto::memcache::RecordView::Group(v), _)) =
+            roster_proto::memcache::RecordView::parse(&empty)
+        else {
+            panic!("not a group")
+        };
+        let mut mem = [MaybeUninit::<u8>::uninit(); 64];
+        let mut out = zeroed_group();
+        group(&v, &mut out, &mut CBuf::new(&mut mem)).unwrap();
+        // SAFETY: gr_mem points to at least one (NULL) slot.
+        assert!(unsafe { *out.gr_mem }.is_null());
+        assert_eq!(cstr(out.gr_name), "staff");
         let evil = Group {
             members: vec!["a".into(), "b\0".into()],
             ..g

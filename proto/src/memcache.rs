@@ -31,7 +31,12 @@
 //! can only ever see a complete record (old or new), never a torn one. A
 //! record is `u32 length, u8 kind, 3 pad bytes, u64 expiry (CLOCK_MONOTONIC
 //! milliseconds), u32 id, u32 gid`, then the kind's strings (`u32 length +
-//! bytes`) and lists; every field is bounds-checked by the reader.
+//! bytes`) and lists; every field is bounds-checked by the reader. A group
+//! (`id` its GID, `gid` its member count) holds its name, then one `u32`
+//! per member (where that member's name ends in the block that follows,
+//! past its NUL), then the block: every member's name NUL-terminated, one
+//! after another — what glibc's buffer gets, copied in one piece. A user's
+//! groups (`gid` the count) hold the user's name, then the GIDs.
 //!
 //! **Expiry**: a reader ignores a record whose expiry has passed (and asks
 //! the daemon instead), so no entry outlives the TTL it was published with.
@@ -56,8 +61,9 @@ use crate::types::{Group, User};
 pub const MEMCACHE_FILE_NAME: &str = "nss.mc";
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"ROSTRMC\0";
-/// Layout version; a reader ignores files of another version.
-pub const VERSION: u32 = 1;
+/// Layout version; a reader ignores files of another version (2: group
+/// members as a block of NUL-terminated names after their end offsets).
+pub const VERSION: u32 = 2;
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 64;
 /// Slot value of an empty slot.
@@ -198,8 +204,16 @@ impl Record {
             }
             Record::Group(g) => {
                 put_str(&mut out, &g.name);
+                // A name holding a NUL makes the record one readers refuse
+                // (they ask the daemon, whose answer C cannot carry either).
+                let mut end = 0u32;
                 for m in &g.members {
-                    put_str(&mut out, m);
+                    end = end.wrapping_add(m.len() as u32 + 1);
+                    out.extend_from_slice(&end.to_ne_bytes());
+                }
+                for m in &g.members {
+                    out.extend_from_slice(m.as_bytes());
+                    out.push(0);
                 }
                 (Kind::Group, g.gid, g.members.len() as u32)
             }
@@ -348,10 +362,31 @@ mod tests {
                 members: members.clone(),
             };
             let bytes = Record::Group(g.clone()).encode(1);
-            let Some((RecordView::Group(v), _)) = RecordView::parse(&bytes) else {
-                panic!("not a group view: {members:?}")
-            };
-            for view in [v, g.view()] {
+            let parsed = RecordView::parse(&bytes);
+            let mut views = vec![g.view()];
+            match parsed {
+                // A NUL in a name: a record readers refuse.
+                None => assert!(nul, "{members:?}"),
+                Some((RecordView::Group(v), _)) => {
+                    assert!(!nul, "{members:?}");
+                    let (block, ends) = v.member_block().unwrap();
+                    let c: Vec<u8> = members.iter().flat_map(|m| m.bytes().chain([0])).collect();
+                    assert_eq!(block, &c[..]);
+                    let mut at = 0;
+                    let want: Vec<usize> = members
+                        .iter()
+                        .map(|m| {
+                            at += m.len() + 1;
+                            at
+                        })
+                        .collect();
+                    assert_eq!(ends.collect::<Vec<_>>(), want);
+                    views.push(v);
+                }
+                Some(_) => panic!("not a group view"),
+            }
+            assert!(g.view().member_block().is_none());
+            for view in views {
                 assert_eq!(view.has_nul_member(), nul, "{members:?}");
                 assert_eq!(
                     view.member_bytes().collect::<Vec<_>>(),
@@ -364,6 +399,27 @@ mod tests {
                 assert_eq!(view.to_owned(), g);
             }
         }
+        // A name without its NUL, ends out of order, a NUL inside a name,
+        // a name that is not UTF-8: malformed.
+        let g = Record::Group(Group {
+            name: "g".into(),
+            gid: 1,
+            members: vec!["ab".into(), "cd".into()],
+        })
+        .encode(1);
+        let ends = RECORD_HEADER_LEN + 4 + 1; // after the name "g"
+        let block = ends + 8;
+        assert_eq!(&g[block..block + 6], b"ab\0cd\0");
+        assert!(RecordView::parse(&g).is_some());
+        for (at, byte) in [(block + 2, b'x'), (block + 1, 0), (ends, 4)] {
+            let mut bad = g.clone();
+            bad[at] = byte;
+            assert!(RecordView::parse(&bad).is_none(), "byte {at} = {byte}");
+        }
+        let mut swapped = g.clone();
+        swapped[ends..ends + 4].copy_from_slice(&6u32.to_ne_bytes());
+        swapped[ends + 4..ends + 8].copy_from_slice(&3u32.to_ne_bytes());
+        assert!(RecordView::parse(&swapped).is_none());
         // A member that is not UTF-8 makes the record malformed.
         let mut bad = Record::Group(Group {
             name: "g".into(),

@@ -34,14 +34,20 @@ pub struct GroupView<'a> {
 
 #[derive(Clone, Copy, Debug)]
 enum Members<'a> {
-    /// `count` length-prefixed strings, already validated (bounds, UTF-8).
+    /// A parsed record's members, validated: `count` native-endian `u32`
+    /// end offsets into `block`, each name in `block` ending with its only
+    /// NUL, every name UTF-8.
     Encoded {
-        bytes: &'a [u8],
+        ends: &'a [u8],
+        block: &'a [u8],
         count: u32,
-        /// Some member holds a NUL byte (found once, when parsed).
-        nul: bool,
     },
     Owned(&'a [String]),
+}
+
+/// One native-endian `u32` of a 4-byte chunk, as a `usize`.
+fn ne_usize(c: &[u8]) -> usize {
+    u32::from_ne_bytes([c[0], c[1], c[2], c[3]]) as usize
 }
 
 /// A whole record, borrowed.
@@ -110,44 +116,51 @@ impl<'a> GroupView<'a> {
 
     /// The members' names, in order.
     pub fn members(&self) -> impl Iterator<Item = &'a str> + 'a {
-        let (encoded, owned): (Option<StrList<'a>>, Option<std::slice::Iter<'a, String>>) =
-            match self.members {
-                Members::Encoded { bytes, count, .. } => {
-                    (Some(StrList { bytes, left: count }), None)
-                }
-                Members::Owned(m) => (None, Some(m.iter())),
-            };
-        encoded
-            .into_iter()
-            .flatten()
-            .chain(owned.into_iter().flatten().map(String::as_str))
+        // Validated as UTF-8 when parsed: the conversion cannot fail.
+        self.member_bytes()
+            .map_while(|b| std::str::from_utf8(b).ok())
     }
 
     /// The members' names as bytes, in order: what C gets, without
     /// converting each to `&str` again (they were validated when parsed).
     pub fn member_bytes(&self) -> MemberBytes<'a> {
         match self.members {
-            Members::Encoded { bytes, count, .. } => {
-                MemberBytes(MemberIter::Encoded { bytes, left: count })
-            }
+            Members::Encoded { ends, block, .. } => MemberBytes(MemberIter::Encoded {
+                ends: ends.chunks_exact(4),
+                block,
+                start: 0,
+            }),
             Members::Owned(m) => MemberBytes(MemberIter::Owned(m.iter())),
+        }
+    }
+
+    /// A parsed record's members as C wants them: the block of
+    /// NUL-terminated names, one after another, and where each ends in it
+    /// (past its NUL: where the next one starts; the last is the block's
+    /// length). None for an owned entry.
+    pub fn member_block(&self) -> Option<(&'a [u8], impl Iterator<Item = usize> + 'a)> {
+        match self.members {
+            Members::Encoded { ends, block, .. } => {
+                Some((block, ends.chunks_exact(4).map(ne_usize)))
+            }
+            Members::Owned(_) => None,
         }
     }
 
     /// Total length in bytes of the members' names (no terminators).
     pub fn members_len(&self) -> usize {
         match self.members {
-            // Each name is preceded by its 4-byte length.
-            Members::Encoded { bytes, count, .. } => bytes.len() - count as usize * 4,
+            // Each name in the block is followed by its NUL.
+            Members::Encoded { block, count, .. } => block.len() - count as usize,
             Members::Owned(m) => m.iter().map(String::len).sum(),
         }
     }
 
-    /// True when some member's name holds a NUL byte (C cannot carry it).
-    /// Known in O(1) for a parsed record.
+    /// True when some member's name holds a NUL byte (C cannot carry it;
+    /// a parsed record never does: it would be refused).
     pub fn has_nul_member(&self) -> bool {
         match self.members {
-            Members::Encoded { nul, .. } => nul,
+            Members::Encoded { .. } => false,
             Members::Owned(m) => m.iter().any(|n| n.as_bytes().contains(&0)),
         }
     }
@@ -168,10 +181,12 @@ pub struct MemberBytes<'a>(MemberIter<'a>);
 
 #[derive(Clone, Debug)]
 enum MemberIter<'a> {
-    /// `left` length-prefixed names of a parsed record (bounds validated).
+    /// Names of a parsed record: the end offsets left, the block, where
+    /// the next name starts.
     Encoded {
-        bytes: &'a [u8],
-        left: u32,
+        ends: std::slice::ChunksExact<'a, u8>,
+        block: &'a [u8],
+        start: usize,
     },
     Owned(std::slice::Iter<'a, String>),
 }
@@ -180,38 +195,15 @@ impl<'a> Iterator for MemberBytes<'a> {
     type Item = &'a [u8];
     fn next(&mut self) -> Option<&'a [u8]> {
         match &mut self.0 {
-            MemberIter::Encoded { bytes, left } => {
-                if *left == 0 {
-                    return None;
-                }
-                *left -= 1;
-                let (head, rest) = bytes.split_first_chunk::<4>()?;
-                let (s, rest) = rest.split_at_checked(u32::from_ne_bytes(*head) as usize)?;
-                *bytes = rest;
-                Some(s)
+            MemberIter::Encoded { ends, block, start } => {
+                let end = ne_usize(ends.next()?);
+                // Without its NUL.
+                let name = block.get(*start..end.checked_sub(1)?)?;
+                *start = end;
+                Some(name)
             }
             MemberIter::Owned(it) => it.next().map(String::as_bytes),
         }
-    }
-}
-
-/// Iterator over validated length-prefixed strings.
-struct StrList<'a> {
-    bytes: &'a [u8],
-    left: u32,
-}
-
-impl<'a> Iterator for StrList<'a> {
-    type Item = &'a str;
-    fn next(&mut self) -> Option<&'a str> {
-        if self.left == 0 {
-            return None;
-        }
-        self.left -= 1;
-        let mut c = Cursor(self.bytes);
-        let s = c.str();
-        self.bytes = c.0;
-        s
     }
 }
 
@@ -237,31 +229,32 @@ impl<'a> RecordView<'a> {
             }),
             k if k == Kind::Group as u8 => {
                 let name = r.str()?;
-                let start = r.0;
-                // Bounds first (lengths only), counting the NUL bytes the
-                // length prefixes hold...
-                let mut prefix_nuls = 0;
-                for _ in 0..gid {
-                    prefix_nuls += r.skip()?;
+                let count = gid as usize;
+                let ends_len = count.checked_mul(4)?;
+                if ends_len > r.0.len() {
+                    return None;
                 }
-                let bytes = &start[..start.len() - r.0.len()];
-                // ...then the names, in one sweep each over the block: all
-                // ASCII means every name is UTF-8 (else each is checked),
-                // and a NUL beyond the prefixes' is in a name.
-                if !bytes.is_ascii() {
-                    let mut c = Cursor(bytes);
-                    for _ in 0..gid {
-                        c.str()?;
-                    }
+                let (ends, rest) = r.0.split_at(ends_len);
+                // The last end is the block's length.
+                let block_len = match ends_len.checked_sub(4) {
+                    Some(last) => ne_usize(&ends[last..]),
+                    None => 0,
+                };
+                if block_len > rest.len() {
+                    return None;
                 }
-                let nul = zero_bytes(bytes) != prefix_nuls;
+                let (block, rest) = rest.split_at(block_len);
+                r.0 = rest;
+                if !members_valid(ends, block) {
+                    return None;
+                }
                 RecordView::Group(GroupView {
                     name,
                     gid: id,
                     members: Members::Encoded {
-                        bytes,
+                        ends,
+                        block,
                         count: gid,
-                        nul,
                     },
                 })
             }
@@ -300,6 +293,39 @@ impl<'a> RecordView<'a> {
     }
 }
 
+/// True when the end offsets `ends` (native-endian `u32`s) cut `block`
+/// into names that each end with the only NUL they hold, and every name is
+/// UTF-8. Sweeps without early exits, which the compiler turns into vector
+/// code: the ends increase (every name has its NUL), a NUL at each end, as
+/// many NULs in the block as names, and the block all ASCII (else each name
+/// is checked on its own).
+fn members_valid(ends: &[u8], block: &[u8]) -> bool {
+    let count = ends.len() / 4;
+    let first = ends.get(..4).map_or(1, ne_usize);
+    let next = ends.get(4..).unwrap_or_default();
+    let increasing = first >= 1
+        && ends
+            .chunks_exact(4)
+            .zip(next.chunks_exact(4))
+            .fold(true, |ok, (a, b)| ok & (ne_usize(a) < ne_usize(b)));
+    if !increasing || count > 0 && ne_usize(&ends[ends.len() - 4..]) != block.len() {
+        return false;
+    }
+    let nul_at_ends = ends.chunks_exact(4).fold(true, |ok, c| {
+        ok & (block.get(ne_usize(c).wrapping_sub(1)) == Some(&0))
+    });
+    if !nul_at_ends || zero_bytes(block) != count {
+        return false;
+    }
+    block.is_ascii()
+        || MemberBytes(MemberIter::Encoded {
+            ends: ends.chunks_exact(4),
+            block,
+            start: 0,
+        })
+        .all(|name| std::str::from_utf8(name).is_ok())
+}
+
 /// How many bytes of `bytes` are 0 (byte-wide counters, which the
 /// compiler turns into vector compares and adds).
 fn zero_bytes(bytes: &[u8]) -> usize {
@@ -312,14 +338,6 @@ fn zero_bytes(bytes: &[u8]) -> usize {
 struct Cursor<'a>(&'a [u8]);
 
 impl<'a> Cursor<'a> {
-    /// Steps over one length-prefixed string without looking at it;
-    /// returns how many of the prefix's 4 bytes are 0.
-    fn skip(&mut self) -> Option<usize> {
-        let (head, rest) = self.0.split_first_chunk::<4>()?;
-        self.0 = rest.get(u32::from_ne_bytes(*head) as usize..)?;
-        Some(head.iter().filter(|&&b| b == 0).count())
-    }
-
     fn str(&mut self) -> Option<&'a str> {
         let (head, rest) = self.0.split_first_chunk::<4>()?;
         let n = u32::from_ne_bytes(*head) as usize;
