@@ -7,8 +7,7 @@
 //! `pamtester SERVICE alice authenticate`. Run with
 //! `cargo run --release -p roster-bench --bin peers` (as root, with the
 //! packages of the Makefile's `BENCH_PACKAGES`); `ROSTER_BENCH_PEERS=sssd,nslcd`
-//! measures only some; `ROSTER_BENCH_MODULE=PATH` loads another build's
-//! `libnss_roster.so` instead of this one's.
+//! measures only some.
 //!
 //! Each daemon (rosterd, sssd, nslcd) gets its own private mount namespace
 //! (`unshare --mount --propagation private`): its configuration
@@ -22,6 +21,10 @@
 //! Nothing on the host's `/etc` is touched. All three use the same transport
 //! (StartTLS, certificate verified against the fixture's CA), the same
 //! service account and the same schema (RFC 2307: posixGroup/memberUid).
+//!
+//! `ROSTER_BENCH_MODULE=PATH` loads another build's `libnss_roster.so`
+//! instead of this one's (of the same memory-cache layout: one of another
+//! layout asks the socket).
 
 use roster_bench::lookup::{last_entry_fields, parse_op};
 use roster_bench::peer::{
