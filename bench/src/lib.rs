@@ -137,11 +137,18 @@ pub mod stats {
 
     /// Runs `f` [`BATCH`] times and returns the time per call in ns.
     pub fn batch_ns<R>(f: &mut impl FnMut() -> R) -> f64 {
+        batch_ns_of(f, BATCH)
+    }
+
+    /// Runs `f` `calls` times (at least once) and returns the time per
+    /// call in ns.
+    pub fn batch_ns_of<R>(f: &mut impl FnMut() -> R, calls: usize) -> f64 {
+        let calls = calls.max(1);
         let start = Instant::now();
-        for _ in 0..BATCH {
+        for _ in 0..calls {
             black_box(f());
         }
-        start.elapsed().as_nanos() as f64 / BATCH as f64
+        start.elapsed().as_nanos() as f64 / calls as f64
     }
 }
 

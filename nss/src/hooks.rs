@@ -15,7 +15,7 @@ use crate::answer::Answer;
 use crate::backoff::{Backoff, DEFAULT_WINDOW};
 use crate::config::ConfigCache;
 use crate::enumerate::Cursor;
-use crate::initgroups::{append, gids_to_add};
+use crate::initgroups::append_gids;
 use crate::lookup::Lookup;
 use crate::pack::{self, CBuf, PackError};
 use libc::{c_char, c_int, c_long, gid_t, size_t, uid_t};
@@ -304,21 +304,16 @@ pub unsafe extern "C" fn _nss_roster_initgroups_dyn(
             if start.is_null() || size.is_null() || groupsp.is_null() {
                 return UNAVAILABLE;
             }
-            let gids = match with_lookup(|l| l.groups_of_user(name)) {
-                Answer::Found(gids) => gids,
-                Answer::NotFound => return NOT_FOUND,
-                Answer::Unavailable => return UNAVAILABLE,
-            };
-            let used = usize::try_from(*start).unwrap_or(0);
-            let existing: &[gid_t] = if used == 0 || (*groupsp).is_null() {
-                &[]
-            } else {
-                std::slice::from_raw_parts(*groupsp, used)
-            };
-            let add = gids_to_add(existing, &gids, skipgroup, limit);
-            match append(&add, start, size, groupsp) {
-                Ok(()) => SUCCESS,
-                Err(_) => (NssStatus::TryAgain, libc::ENOMEM),
+            let appended = with_lookup(|l| {
+                l.groups_of_user_with(name, |gids| {
+                    append_gids(&gids, skipgroup, start, size, groupsp, limit)
+                })
+            });
+            match appended {
+                Answer::Found(Ok(())) => SUCCESS,
+                Answer::Found(Err(_)) => (NssStatus::TryAgain, libc::ENOMEM),
+                Answer::NotFound => NOT_FOUND,
+                Answer::Unavailable => UNAVAILABLE,
             }
         })
     }

@@ -5,7 +5,8 @@
 use crate::answer::Answer;
 use crate::backoff::Backoff;
 use crate::config::NssConfig;
-use roster_proto::memcache::{GroupView, Key, MemcacheReader, Record, RecordView, UserView};
+use crate::initgroups::Gids;
+use roster_proto::memcache::{GroupView, Key, MemcacheReader, RecordView, UserView};
 use roster_proto::{Client, ClientError, Group, Netgroup, Request, Response, User};
 use std::path::Path;
 use std::time::Duration;
@@ -57,11 +58,6 @@ impl<'a> Lookup<'a> {
     pub fn with_memcache(mut self, reader: &'a MemcacheReader, path: &'a Path) -> Self {
         self.memcache = Some((reader, path));
         self
-    }
-
-    fn cached(&self, key: Key<'_>) -> Option<Record> {
-        let (reader, path) = self.memcache?;
-        reader.get(path, &key)
     }
 
     /// passwd entry by login name.
@@ -203,7 +199,7 @@ impl<'a> Lookup<'a> {
     }
 
     fn check_group<R>(&self, g: &GroupView<'_>, f: impl FnOnce(&GroupView<'_>) -> R) -> Answer<R> {
-        if !c_safe(g.name) || !g.members().all(c_safe) {
+        if !c_safe(g.name) || g.has_nul_member() {
             Answer::Unavailable
         } else if !self.group_allowed(g.gid, g.name) {
             Answer::NotFound
@@ -214,20 +210,40 @@ impl<'a> Lookup<'a> {
 
     /// GIDs of the groups `name` belongs to (IDs below `min_id` dropped).
     pub fn groups_of_user(&self, name: &str) -> Answer<Vec<u32>> {
+        self.groups_of_user_with(name, |gids| gids.to_vec())
+    }
+
+    /// The GIDs of the groups `name` belongs to, handed to `f` as [`Gids`]
+    /// (IDs below `min_id` left out): a memory-cache hit is read in place,
+    /// without copying the list.
+    pub fn groups_of_user_with<R>(&self, name: &str, f: impl FnOnce(Gids<'_>) -> R) -> Answer<R> {
         if name.is_empty() || self.config.ignores_user(name) {
             return Answer::NotFound;
         }
-        let reply = match self.cached(Key::GroupsOf(name)) {
-            Some(Record::Initgroups { gids, .. }) => Answer::Found(Response::Gids(gids)),
-            _ => self.ask(&Request::GroupsOfUser(name.to_owned())),
+        let mut f = Some(f);
+        if let Some((reader, path)) = self.memcache {
+            let hit = reader.get_with(path, &Key::GroupsOf(name), |record| {
+                match (record, f.take()) {
+                    (RecordView::Initgroups { gids, .. }, Some(f)) => {
+                        Some(f(Gids::encoded(gids, self.config)))
+                    }
+                    _ => None,
+                }
+            });
+            if let Some(Some(r)) = hit {
+                return Answer::Found(r);
+            }
+        }
+        let Some(f) = f else {
+            return Answer::Unavailable;
         };
-        match reply {
-            Answer::Found(Response::Gids(mut gids)) => {
-                gids.retain(|&g| self.config.serves_id(g));
-                Answer::Found(gids)
+        match self.ask(&Request::GroupsOfUser(name.to_owned())) {
+            Answer::Found(Response::Gids(gids)) => {
+                Answer::Found(f(Gids::slice(&gids, self.config)))
             }
             Answer::Found(_) => Answer::Unavailable,
-            other => other.map(|_| Vec::new()),
+            Answer::NotFound => Answer::NotFound,
+            Answer::Unavailable => Answer::Unavailable,
         }
     }
 

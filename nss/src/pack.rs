@@ -44,29 +44,40 @@ impl<'a> CBuf<'a> {
         if bytes.contains(&0) {
             return Err(PackError::Nul);
         }
+        self.cstr(bytes)
+    }
+
+    /// Copies `bytes`, which hold no NUL, and a terminating NUL; returns the
+    /// C string's address.
+    fn cstr(&mut self, bytes: &[u8]) -> Result<*mut c_char, PackError> {
         let start = self.used;
-        let end = start
-            .checked_add(bytes.len() + 1)
-            .filter(|&e| e <= self.mem.len())
+        let dst = self
+            .mem
+            .get_mut(start..)
+            .and_then(|m| m.get_mut(..=bytes.len()))
             .ok_or(PackError::Range)?;
-        for (dst, src) in self.mem[start..end]
-            .iter_mut()
-            .zip(bytes.iter().chain([&0]))
-        {
-            dst.write(*src);
+        let (body, nul) = dst.split_at_mut(bytes.len());
+        // Slices of one length: a plain copy.
+        for (d, s) in body.iter_mut().zip(bytes) {
+            d.write(*s);
         }
-        self.used = end;
+        if let [nul] = nul {
+            nul.write(0);
+        }
+        self.used = start + bytes.len() + 1;
         Ok(self.addr(start) as *mut c_char)
     }
 
-    /// Writes a NULL-terminated array of pointers to copies of the `count`
-    /// strings of `items`; returns the array's address (aligned for
-    /// pointers).
-    pub fn str_array<'s>(
-        &mut self,
-        count: usize,
-        items: impl Iterator<Item = &'s str>,
-    ) -> Result<*mut *mut c_char, PackError> {
+    /// Writes a NULL-terminated array of pointers to copies of `group`'s
+    /// members; returns the array's address (aligned for pointers). Whether
+    /// the array and every name fit is known before anything is copied
+    /// (glibc retries with a larger buffer after ERANGE: a miss costs no
+    /// copying).
+    pub fn member_array(&mut self, group: &GroupView<'_>) -> Result<*mut *mut c_char, PackError> {
+        if group.has_nul_member() {
+            return Err(PackError::Nul);
+        }
+        let count = group.member_count();
         let pad = self
             .addr(self.used)
             .next_multiple_of(align_of::<*mut c_char>())
@@ -76,25 +87,60 @@ impl<'a> CBuf<'a> {
         let end = slots
             .checked_mul(size_of::<*mut c_char>())
             .and_then(|n| n.checked_add(start))
+            .ok_or(PackError::Range)?;
+        // The names and their NULs follow the array.
+        end.checked_add(group.members_len())
+            .and_then(|n| n.checked_add(count))
             .filter(|&e| e <= self.mem.len())
             .ok_or(PackError::Range)?;
+        if let Some((block, ends)) = group.member_block() {
+            // A parsed record: its NUL-terminated names in one copy; the
+            // first starts the block, each other where the one before ends.
+            let names_addr = self.addr(end);
+            let (head, tail) = self.mem.split_at_mut(end);
+            let dst = tail.get_mut(..block.len()).ok_or(PackError::Range)?;
+            for (d, s) in dst.iter_mut().zip(block) {
+                d.write(*s);
+            }
+            let mut slots = head[start..].chunks_exact_mut(size_of::<usize>());
+            let mut at = 0;
+            if let Some(first) = slots.next() {
+                put_ptr(first, names_addr);
+            }
+            // The last name's end lands in the slot after it, which then
+            // becomes the NULL.
+            for (e, slot) in ends.take(count).zip(&mut slots) {
+                put_ptr(slot, names_addr + e);
+                at += 1;
+            }
+            let null = start + at * size_of::<usize>();
+            put_ptr(&mut head[null..null + size_of::<usize>()], 0);
+            self.used = end + block.len();
+            return Ok(self.addr(start) as *mut *mut c_char);
+        }
         self.used = end;
         let mut slot = start;
-        // Should `items` yield fewer than `count`, the NULL follows the last.
-        for item in items.take(count).map(Some).chain([None]) {
-            let ptr = match item {
-                Some(s) => self.str(s)? as usize,
-                None => 0,
-            };
-            for (dst, src) in self.mem[slot..slot + size_of::<usize>()]
-                .iter_mut()
-                .zip(ptr.to_ne_bytes())
-            {
-                dst.write(src);
-            }
+        for name in group.member_bytes().take(count) {
+            let ptr = self.cstr(name)? as usize;
+            self.put_ptr(slot, ptr);
             slot += size_of::<usize>();
         }
+        // Should there be fewer than `count`, the NULL follows the last.
+        self.put_ptr(slot, 0);
         Ok(self.addr(start) as *mut *mut c_char)
+    }
+
+    /// Stores the pointer `value` at `offset` (in bounds: checked by the
+    /// caller).
+    fn put_ptr(&mut self, offset: usize, value: usize) {
+        put_ptr(&mut self.mem[offset..offset + size_of::<usize>()], value);
+    }
+}
+
+/// Stores the pointer `value` in `slot` (pointer-sized).
+fn put_ptr(slot: &mut [MaybeUninit<u8>], value: usize) {
+    for (d, s) in slot.iter_mut().zip(&value.to_ne_bytes()) {
+        d.write(*s);
     }
 }
 
@@ -124,7 +170,7 @@ pub fn group(
     buf: &mut CBuf<'_>,
 ) -> Result<(), PackError> {
     let entry = libc::group {
-        gr_mem: buf.str_array(group.member_count(), group.members())?,
+        gr_mem: buf.member_array(group)?,
         gr_name: buf.str(group.name)?,
         gr_passwd: buf.str(NO_PASSWORD)?,
         gr_gid: group.gid,
@@ -237,6 +283,66 @@ mod tests {
             members.push(cstr(p).to_owned());
         }
         assert_eq!(members, ["alice", "bob"]);
+    }
+
+    #[test]
+    fn group_exact_fit_and_nul_members() {
+        let g = Group {
+            name: "staff".into(),
+            gid: 10010,
+            members: vec!["alice".into(), "".into(), "bob".into()],
+        };
+        let encoded = roster_proto::memcache::Record::Group(g.clone()).encode(1);
+        let Some((roster_proto::memcache::RecordView::Group(v), _)) =
+            roster_proto::memcache::RecordView::parse(&encoded)
+        else {
+            panic!("not a group")
+        };
+        // Array of 4 pointers, then "alice\0" "\0" "bob\0", "staff\0" "*\0".
+        let need = 4 * size_of::<usize>() + 6 + 1 + 4 + 6 + 2;
+        for view in [v, g.view()] {
+            let mut mem = vec![MaybeUninit::<u8>::uninit(); need + size_of::<usize>()];
+            // Aligned start: no padding.
+            let skip = mem.as_ptr().align_offset(align_of::<usize>());
+            let mut out = zeroed_group();
+            let exact = &mut mem[skip..skip + need];
+            group(&view, &mut out, &mut CBuf::new(exact)).unwrap();
+            assert_eq!(cstr(out.gr_name), "staff");
+            let mut out = zeroed_group();
+            let short = &mut mem[skip..skip + need - 1];
+            assert_eq!(
+                group(&view, &mut out, &mut CBuf::new(short)),
+                Err(PackError::Range)
+            );
+            assert!(out.gr_name.is_null() && out.gr_mem.is_null());
+        }
+        // A parsed record without members: the array is the NULL alone.
+        let empty = roster_proto::memcache::Record::Group(Group {
+            members: vec![],
+            ..g.clone()
+        })
+        .encode(1);
+        let Some((roster_proto::memcache::RecordView::Group(v), _)) =
+            roster_proto::memcache::RecordView::parse(&empty)
+        else {
+            panic!("not a group")
+        };
+        let mut mem = [MaybeUninit::<u8>::uninit(); 64];
+        let mut out = zeroed_group();
+        group(&v, &mut out, &mut CBuf::new(&mut mem)).unwrap();
+        // SAFETY: gr_mem points to at least one (NULL) slot.
+        assert!(unsafe { *out.gr_mem }.is_null());
+        assert_eq!(cstr(out.gr_name), "staff");
+        let evil = Group {
+            members: vec!["a".into(), "b\0".into()],
+            ..g
+        };
+        let mut mem = [MaybeUninit::<u8>::uninit(); 256];
+        let mut out = zeroed_group();
+        assert_eq!(
+            group(&evil.view(), &mut out, &mut CBuf::new(&mut mem)),
+            Err(PackError::Nul)
+        );
     }
 
     #[test]

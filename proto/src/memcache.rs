@@ -31,7 +31,12 @@
 //! can only ever see a complete record (old or new), never a torn one. A
 //! record is `u32 length, u8 kind, 3 pad bytes, u64 expiry (CLOCK_MONOTONIC
 //! milliseconds), u32 id, u32 gid`, then the kind's strings (`u32 length +
-//! bytes`) and lists; every field is bounds-checked by the reader.
+//! bytes`) and lists; every field is bounds-checked by the reader. A group
+//! (`id` its GID, `gid` its member count) holds its name, then one `u32`
+//! per member (where that member's name ends in the block that follows,
+//! past its NUL), then the block: every member's name NUL-terminated, one
+//! after another — what glibc's buffer gets, copied in one piece. A user's
+//! groups (`gid` the count) hold the user's name, then the GIDs.
 //!
 //! **Expiry**: a reader ignores a record whose expiry has passed (and asks
 //! the daemon instead), so no entry outlives the TTL it was published with.
@@ -47,7 +52,7 @@ mod view;
 mod writer;
 
 pub use reader::{Mapping, MemcacheReader};
-pub use view::{GroupView, RecordView, UserView};
+pub use view::{GroupView, MemberBytes, RecordView, UserView};
 pub use writer::{file_len, MemcacheWriter, WriteError};
 
 use crate::types::{Group, User};
@@ -56,8 +61,9 @@ use crate::types::{Group, User};
 pub const MEMCACHE_FILE_NAME: &str = "nss.mc";
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"ROSTRMC\0";
-/// Layout version; a reader ignores files of another version.
-pub const VERSION: u32 = 1;
+/// Layout version; a reader ignores files of another version (2: group
+/// members as a block of NUL-terminated names after their end offsets).
+pub const VERSION: u32 = 2;
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 64;
 /// Slot value of an empty slot.
@@ -198,8 +204,16 @@ impl Record {
             }
             Record::Group(g) => {
                 put_str(&mut out, &g.name);
+                // A name holding a NUL makes the record one readers refuse
+                // (they ask the daemon, whose answer C cannot carry either).
+                let mut end = 0u32;
                 for m in &g.members {
-                    put_str(&mut out, m);
+                    end = end.wrapping_add(m.len() as u32 + 1);
+                    out.extend_from_slice(&end.to_ne_bytes());
+                }
+                for m in &g.members {
+                    out.extend_from_slice(m.as_bytes());
+                    out.push(0);
                 }
                 (Kind::Group, g.gid, g.members.len() as u32)
             }
@@ -327,6 +341,95 @@ mod tests {
         assert_eq!(uv, u.view());
         assert!(Key::UserName("alice").matches_view(&RecordView::User(uv)));
         assert!(!Key::GroupName("alice").matches_view(&RecordView::User(uv)));
+    }
+
+    #[test]
+    fn group_views_know_their_members_bytes_and_nuls() {
+        let long = "x".repeat(300); // length prefix with 2 zero bytes
+        let long256 = "y".repeat(256); // 3 zero bytes, one of them low
+        let cases: [(Vec<String>, bool); 6] = [
+            (vec![], false),
+            (vec!["alice".into(), "".into(), "bob".into()], false),
+            (vec!["zoë".into(), "jürgen".into()], false),
+            (vec![long.clone(), long256.clone(), "c".into()], false),
+            (vec!["a".into(), "b\0c".into()], true),
+            (vec![long, "\0".into(), "é\0".into()], true),
+        ];
+        for (members, nul) in cases {
+            let g = Group {
+                name: "g".into(),
+                gid: 10020,
+                members: members.clone(),
+            };
+            let bytes = Record::Group(g.clone()).encode(1);
+            let parsed = RecordView::parse(&bytes);
+            let mut views = vec![g.view()];
+            match parsed {
+                // A NUL in a name: a record readers refuse.
+                None => assert!(nul, "{members:?}"),
+                Some((RecordView::Group(v), _)) => {
+                    assert!(!nul, "{members:?}");
+                    let (block, ends) = v.member_block().unwrap();
+                    let c: Vec<u8> = members.iter().flat_map(|m| m.bytes().chain([0])).collect();
+                    assert_eq!(block, &c[..]);
+                    let mut at = 0;
+                    let want: Vec<usize> = members
+                        .iter()
+                        .map(|m| {
+                            at += m.len() + 1;
+                            at
+                        })
+                        .collect();
+                    assert_eq!(ends.collect::<Vec<_>>(), want);
+                    views.push(v);
+                }
+                Some(_) => panic!("not a group view"),
+            }
+            assert!(g.view().member_block().is_none());
+            for view in views {
+                assert_eq!(view.has_nul_member(), nul, "{members:?}");
+                assert_eq!(
+                    view.member_bytes().collect::<Vec<_>>(),
+                    members.iter().map(String::as_bytes).collect::<Vec<_>>()
+                );
+                assert_eq!(
+                    view.members_len(),
+                    members.iter().map(String::len).sum::<usize>()
+                );
+                assert_eq!(view.to_owned(), g);
+            }
+        }
+        // A name without its NUL, ends out of order, a NUL inside a name,
+        // a name that is not UTF-8: malformed.
+        let g = Record::Group(Group {
+            name: "g".into(),
+            gid: 1,
+            members: vec!["ab".into(), "cd".into()],
+        })
+        .encode(1);
+        let ends = RECORD_HEADER_LEN + 4 + 1; // after the name "g"
+        let block = ends + 8;
+        assert_eq!(&g[block..block + 6], b"ab\0cd\0");
+        assert!(RecordView::parse(&g).is_some());
+        for (at, byte) in [(block + 2, b'x'), (block + 1, 0), (ends, 4)] {
+            let mut bad = g.clone();
+            bad[at] = byte;
+            assert!(RecordView::parse(&bad).is_none(), "byte {at} = {byte}");
+        }
+        let mut swapped = g.clone();
+        swapped[ends..ends + 4].copy_from_slice(&6u32.to_ne_bytes());
+        swapped[ends + 4..ends + 8].copy_from_slice(&3u32.to_ne_bytes());
+        assert!(RecordView::parse(&swapped).is_none());
+        // A member that is not UTF-8 makes the record malformed.
+        let mut bad = Record::Group(Group {
+            name: "g".into(),
+            gid: 1,
+            members: vec!["ab".into(), "é".into()],
+        })
+        .encode(1);
+        let lead = bad.iter().rposition(|&b| b == 0xc3).unwrap();
+        bad[lead] = 0xff;
+        assert!(RecordView::parse(&bad).is_none());
     }
 
     #[test]

@@ -103,6 +103,8 @@ pub const USERS_GID: u32 = 10000;
 /// gidNumber of `engineers` (memberUid alice, bob). (Not `staff` nor
 /// `users`: Debian has local groups of those names, and local accounts win.)
 pub const STAFF_GID: u32 = 10010;
+/// The group of every bulk user ([`BULK_USERS`] members).
+pub const BIGGROUP: &str = "biggroup";
 /// gidNumber of `biggroup` (every bulk user).
 pub const BIGGROUP_GID: u32 = 10050;
 /// Number of bulk users `u00001`..; uidNumber of `uNNNNN` is 20000 + NNNNN.
@@ -340,7 +342,7 @@ pub fn sample_ldif() -> String {
         &[ALICE.name.to_string(), BOB.name.to_string()],
     );
     let bulk: Vec<String> = (1..=BULK_USERS).map(bulk_user).collect();
-    posix_group(&mut out, "biggroup", BIGGROUP_GID, &bulk);
+    posix_group(&mut out, BIGGROUP, BIGGROUP_GID, &bulk);
     for i in 0..MANY_GROUPS_COUNT {
         posix_group(
             &mut out,

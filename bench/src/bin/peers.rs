@@ -1,7 +1,8 @@
 //! roster side by side with SSSD (`sssd-ldap`, `libnss-sss`, `pam_sss`) and
 //! nslcd (`nslcd`, `libnss-ldapd`, `pam_ldap`), in one run, against the same
 //! private slapd (StartTLS, the sample directory) and the same data: warm
-//! getpwnam/getpwuid/getgrnam/getgrouplist, cold first lookups, 16
+//! getpwnam/getpwuid/getgrnam/getgrouplist, the user in 1,000 groups and
+//! the 5,000-member group (first and warm), cold first lookups, 16
 //! processes in parallel, daemon memory and start-up, and one
 //! `pamtester SERVICE alice authenticate`. Run with
 //! `cargo run --release -p roster-bench --bin peers` (as root, with the
@@ -21,6 +22,10 @@
 //! Nothing on the host's `/etc` is touched. All three use the same transport
 //! (StartTLS, certificate verified against the fixture's CA), the same
 //! service account and the same schema (RFC 2307: posixGroup/memberUid).
+//!
+//! `ROSTER_BENCH_MODULE=PATH` loads another build's `libnss_roster.so`
+//! instead of this one's (of the same memory-cache layout: one of another
+//! layout asks the socket).
 
 use roster_bench::lookup::{last_entry_fields, parse_op};
 use roster_bench::peer::{
@@ -28,9 +33,9 @@ use roster_bench::peer::{
     PAM_FLOOR_SERVICE, PAM_SERVICE,
 };
 use roster_bench::setup::{build_release, load_average};
-use roster_bench::stats::{batch_ns, mean, median, BATCH};
+use roster_bench::stats::{batch_ns_of, mean, median, BATCH};
 use roster_e2e::config::{domain_table, DomainOptions, Transport};
-use roster_e2e::dataset::{self, ALICE, MANYGROUPS};
+use roster_e2e::dataset::{self, ALICE, BIGGROUP, MANYGROUPS};
 use roster_e2e::slapd::Slapd;
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -44,6 +49,9 @@ use std::time::{Duration, Instant};
 const MAX_BATCHES: usize = 200;
 /// ...and at most this long (slow peers get fewer batches).
 const WARM_BUDGET: Duration = Duration::from_millis(600);
+/// Calls per timed batch of the 5,000-member group (nslcd asks slapd for
+/// all its members on every call).
+const BIG_BATCH: usize = 10;
 /// Processes per warm measurement (the best one is reported).
 const ROUNDS: usize = 3;
 /// Processes in the parallel measurement.
@@ -88,7 +96,10 @@ fn outer() {
     };
     let roster_domain = domain_table(&slapd, &rd_dir, &o);
     let installed = roster_e2e::namespace::install_nss_module();
-    let module = roster_e2e::paths::module("libnss_roster.so");
+    // ROSTER_BENCH_MODULE=PATH: another build's module (before/after).
+    let module = std::env::var_os("ROSTER_BENCH_MODULE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| roster_e2e::paths::module("libnss_roster.so"));
     let setup = Setup {
         slapd: &slapd,
         ca,
@@ -307,6 +318,13 @@ fn report(r: &BTreeMap<String, String>) {
     );
     line("same, warm (median)", "initgroups.warm_ns", 1000.0, "µs");
     line(
+        "getgrnam of the 5,000-member group, first",
+        "biggroup.first_us",
+        1000.0,
+        "ms",
+    );
+    line("same, warm (median)", "biggroup.warm_ns", 1000.0, "µs");
+    line(
         "daemon memory (RSS of all its processes) after these lookups",
         "rss_kb",
         1024.0,
@@ -413,8 +431,9 @@ fn directory_ops() -> [String; 4] {
 mod inner {
     use super::*;
 
-    /// Median ns per call and calls per second of one lookup, repeated.
-    fn warm(kind: &str, key: &str) -> Result<(f64, f64), String> {
+    /// Median ns per call and calls per second of one lookup, repeated in
+    /// batches of `batch` calls.
+    fn warm(kind: &str, key: &str, batch: usize) -> Result<(f64, f64), String> {
         let mut f = parse_op(kind, key).ok_or("bad op")?;
         for _ in 0..10 {
             if !f() {
@@ -424,9 +443,9 @@ mod inner {
         let total = Instant::now();
         let mut batches = Vec::new();
         while batches.len() < MAX_BATCHES && (batches.len() < 5 || total.elapsed() < WARM_BUDGET) {
-            batches.push(batch_ns(&mut f));
+            batches.push(batch_ns_of(&mut f, batch));
         }
-        let per_sec = (BATCH * batches.len()) as f64 / total.elapsed().as_secs_f64();
+        let per_sec = (batch * batches.len()) as f64 / total.elapsed().as_secs_f64();
         Ok((median(&mut batches), per_sec))
     }
 
@@ -574,6 +593,17 @@ mod inner {
             println!("rss_kb={}", rss_tree_kb(pid).0);
         }
 
+        // The 5,000-member group after the memory figure, which stays
+        // comparable with runs that did not ask for it.
+        use_nsswitch(dir, main_source);
+        let big = format!("grnam {BIGGROUP}");
+        failures += report("biggroup.first_us", again(&format!("once {big}")));
+        failures += report(
+            "biggroup.warm_ns",
+            again(&format!("warm {big} {BIG_BATCH}"))
+                .map(|v| v.split(' ').next().unwrap_or("").into()),
+        );
+
         // PAM, with the main nsswitch.conf.
         use_nsswitch(dir, main_source);
         // The same answers from every system: the groups it finds.
@@ -639,16 +669,24 @@ mod inner {
                 (Some(p), Ok(first)) => driver(p, Path::new(dir), first),
                 _ => 2,
             },
-            ["warm", kind, key] => match warm(kind, key) {
-                Ok((m, p)) => {
-                    println!("{m} {p}");
-                    0
+            ["warm", kind, key, batch @ ..] => {
+                let batch = match batch {
+                    [] => Ok(BATCH),
+                    [b] => b.parse(),
+                    _ => return 2,
+                };
+                match batch.map(|b| warm(kind, key, b)) {
+                    Ok(Ok((m, p))) => {
+                        println!("{m} {p}");
+                        0
+                    }
+                    Ok(Err(e)) => {
+                        eprintln!("{e}");
+                        1
+                    }
+                    Err(_) => 2,
                 }
-                Err(e) => {
-                    eprintln!("{e}");
-                    1
-                }
-            },
+            }
             ["count", user, gid] => {
                 let (Ok(name), Ok(gid)) = (CString::new(*user), gid.parse::<u32>()) else {
                     return 2;

@@ -34,12 +34,20 @@ pub struct GroupView<'a> {
 
 #[derive(Clone, Copy, Debug)]
 enum Members<'a> {
-    /// `count` length-prefixed strings, already validated.
+    /// A parsed record's members, validated: `count` native-endian `u32`
+    /// end offsets into `block`, each name in `block` ending with its only
+    /// NUL, every name UTF-8.
     Encoded {
-        bytes: &'a [u8],
+        ends: &'a [u8],
+        block: &'a [u8],
         count: u32,
     },
     Owned(&'a [String]),
+}
+
+/// One native-endian `u32` of a 4-byte chunk, as a `usize`.
+fn ne_usize(c: &[u8]) -> usize {
+    u32::from_ne_bytes([c[0], c[1], c[2], c[3]]) as usize
 }
 
 /// A whole record, borrowed.
@@ -108,15 +116,53 @@ impl<'a> GroupView<'a> {
 
     /// The members' names, in order.
     pub fn members(&self) -> impl Iterator<Item = &'a str> + 'a {
-        let (encoded, owned): (Option<StrList<'a>>, Option<std::slice::Iter<'a, String>>) =
-            match self.members {
-                Members::Encoded { bytes, count } => (Some(StrList { bytes, left: count }), None),
-                Members::Owned(m) => (None, Some(m.iter())),
-            };
-        encoded
-            .into_iter()
-            .flatten()
-            .chain(owned.into_iter().flatten().map(String::as_str))
+        // Validated as UTF-8 when parsed: the conversion cannot fail.
+        self.member_bytes()
+            .map_while(|b| std::str::from_utf8(b).ok())
+    }
+
+    /// The members' names as bytes, in order: what C gets, without
+    /// converting each to `&str` again (they were validated when parsed).
+    pub fn member_bytes(&self) -> MemberBytes<'a> {
+        match self.members {
+            Members::Encoded { ends, block, .. } => MemberBytes(MemberIter::Encoded {
+                ends: ends.chunks_exact(4),
+                block,
+                start: 0,
+            }),
+            Members::Owned(m) => MemberBytes(MemberIter::Owned(m.iter())),
+        }
+    }
+
+    /// A parsed record's members as C wants them: the block of
+    /// NUL-terminated names, one after another, and where each ends in it
+    /// (past its NUL: where the next one starts; the last is the block's
+    /// length). None for an owned entry.
+    pub fn member_block(&self) -> Option<(&'a [u8], impl Iterator<Item = usize> + 'a)> {
+        match self.members {
+            Members::Encoded { ends, block, .. } => {
+                Some((block, ends.chunks_exact(4).map(ne_usize)))
+            }
+            Members::Owned(_) => None,
+        }
+    }
+
+    /// Total length in bytes of the members' names (no terminators).
+    pub fn members_len(&self) -> usize {
+        match self.members {
+            // Each name in the block is followed by its NUL.
+            Members::Encoded { block, count, .. } => block.len() - count as usize,
+            Members::Owned(m) => m.iter().map(String::len).sum(),
+        }
+    }
+
+    /// True when some member's name holds a NUL byte (C cannot carry it;
+    /// a parsed record never does: it would be refused).
+    pub fn has_nul_member(&self) -> bool {
+        match self.members {
+            Members::Encoded { .. } => false,
+            Members::Owned(m) => m.iter().any(|n| n.as_bytes().contains(&0)),
+        }
     }
 
     /// An owned copy.
@@ -129,23 +175,35 @@ impl<'a> GroupView<'a> {
     }
 }
 
-/// Iterator over validated length-prefixed strings.
-struct StrList<'a> {
-    bytes: &'a [u8],
-    left: u32,
+/// The members' names as bytes ([`GroupView::member_bytes`]).
+#[derive(Clone, Debug)]
+pub struct MemberBytes<'a>(MemberIter<'a>);
+
+#[derive(Clone, Debug)]
+enum MemberIter<'a> {
+    /// Names of a parsed record: the end offsets left, the block, where
+    /// the next name starts.
+    Encoded {
+        ends: std::slice::ChunksExact<'a, u8>,
+        block: &'a [u8],
+        start: usize,
+    },
+    Owned(std::slice::Iter<'a, String>),
 }
 
-impl<'a> Iterator for StrList<'a> {
-    type Item = &'a str;
-    fn next(&mut self) -> Option<&'a str> {
-        if self.left == 0 {
-            return None;
+impl<'a> Iterator for MemberBytes<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match &mut self.0 {
+            MemberIter::Encoded { ends, block, start } => {
+                let end = ne_usize(ends.next()?);
+                // Without its NUL.
+                let name = block.get(*start..end.checked_sub(1)?)?;
+                *start = end;
+                Some(name)
+            }
+            MemberIter::Owned(it) => it.next().map(String::as_bytes),
         }
-        self.left -= 1;
-        let mut c = Cursor(self.bytes);
-        let s = c.str();
-        self.bytes = c.0;
-        s
     }
 }
 
@@ -171,16 +229,31 @@ impl<'a> RecordView<'a> {
             }),
             k if k == Kind::Group as u8 => {
                 let name = r.str()?;
-                let start = r.0;
-                for _ in 0..gid {
-                    r.str()?;
+                let count = gid as usize;
+                let ends_len = count.checked_mul(4)?;
+                if ends_len > r.0.len() {
+                    return None;
                 }
-                let used = start.len() - r.0.len();
+                let (ends, rest) = r.0.split_at(ends_len);
+                // The last end is the block's length.
+                let block_len = match ends_len.checked_sub(4) {
+                    Some(last) => ne_usize(&ends[last..]),
+                    None => 0,
+                };
+                if block_len > rest.len() {
+                    return None;
+                }
+                let (block, rest) = rest.split_at(block_len);
+                r.0 = rest;
+                if !members_valid(ends, block) {
+                    return None;
+                }
                 RecordView::Group(GroupView {
                     name,
                     gid: id,
                     members: Members::Encoded {
-                        bytes: &start[..used],
+                        ends,
+                        block,
                         count: gid,
                     },
                 })
@@ -218,6 +291,48 @@ impl<'a> RecordView<'a> {
             },
         }
     }
+}
+
+/// True when the end offsets `ends` (native-endian `u32`s) cut `block`
+/// into names that each end with the only NUL they hold, and every name is
+/// UTF-8. Sweeps without early exits, which the compiler turns into vector
+/// code: the ends increase (every name has its NUL), a NUL at each end, as
+/// many NULs in the block as names, and the block all ASCII (else each name
+/// is checked on its own).
+fn members_valid(ends: &[u8], block: &[u8]) -> bool {
+    let count = ends.len() / 4;
+    let first = ends.get(..4).map_or(1, ne_usize);
+    let next = ends.get(4..).unwrap_or_default();
+    let increasing = first >= 1
+        && ends
+            .chunks_exact(4)
+            .zip(next.chunks_exact(4))
+            .fold(true, |ok, (a, b)| ok & (ne_usize(a) < ne_usize(b)));
+    if !increasing || count > 0 && ne_usize(&ends[ends.len() - 4..]) != block.len() {
+        return false;
+    }
+    let nul_at_ends = ends.chunks_exact(4).fold(true, |ok, c| {
+        ok & (block.get(ne_usize(c).wrapping_sub(1)) == Some(&0))
+    });
+    if !nul_at_ends || zero_bytes(block) != count {
+        return false;
+    }
+    block.is_ascii()
+        || MemberBytes(MemberIter::Encoded {
+            ends: ends.chunks_exact(4),
+            block,
+            start: 0,
+        })
+        .all(|name| std::str::from_utf8(name).is_ok())
+}
+
+/// How many bytes of `bytes` are 0 (byte-wide counters, which the
+/// compiler turns into vector compares and adds).
+fn zero_bytes(bytes: &[u8]) -> usize {
+    bytes
+        .chunks(255)
+        .map(|c| usize::from(c.iter().fold(0u8, |n, &b| n + u8::from(b == 0))))
+        .sum()
 }
 
 struct Cursor<'a>(&'a [u8]);
