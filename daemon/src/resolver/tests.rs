@@ -641,3 +641,32 @@ async fn initgroups_gives_the_primary_group_then_increasing_gids() {
     };
     assert_eq!(g, vec![10000, 10005, 10010, 20005, 30001, 40005]);
 }
+
+#[tokio::test]
+async fn a_decision_the_census_took_part_in_is_reused_too() {
+    let d = example();
+    for k in 0..50 {
+        d.add_group(&format!("g{k}"), 40000 + k, &["alice"]);
+    }
+    d.set_census(true);
+    let s = setup_with(&[&d], settings(), None);
+    let Answer::Found(first, _) = s.resolver.groups_of_user("alice").await else {
+        panic!()
+    };
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(d.census_count(), 2);
+    // Decided once more with the censuses (the first decision rested on
+    // searches made without them), then reused: one cache hit, no call.
+    s.resolver.flush_group("g0");
+    let Answer::Found(again, _) = s.resolver.groups_of_user("alice").await else {
+        panic!()
+    };
+    assert_eq!(again, first);
+    let (h, calls) = (hits(&s), d.call_count());
+    let (third, _) = s.resolver.groups_of_user_timed("alice").await;
+    assert_eq!(third, Answer::Found(first, Source::Cache));
+    assert_eq!(hits(&s), h + 1);
+    assert_eq!(d.call_count(), calls);
+}
