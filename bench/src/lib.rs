@@ -182,15 +182,37 @@ pub mod inner {
         let (Ok(first), Ok(count)) = (first.parse::<u32>(), count.parse::<u32>()) else {
             return Err(2);
         };
+        let names = (first..first + count).map(|i| format!("{prefix}{i:05}"));
+        cold_keys(parse_op, "pwnam", names)
+    }
+
+    /// `coldid FIRST COUNT`: getpwuid of the UIDs FIRST.. once each, the
+    /// sorted times in µs.
+    pub fn cold_ids(parse_op: ParseOp, first: &str, count: &str) -> Result<Vec<f64>, i32> {
+        let (Ok(first), Ok(count)) = (first.parse::<u32>(), count.parse::<u32>()) else {
+            return Err(2);
+        };
+        cold_keys(
+            parse_op,
+            "pwuid",
+            (first..first + count).map(|u| u.to_string()),
+        )
+    }
+
+    /// One `kind` lookup of each key, the sorted times in µs.
+    fn cold_keys(
+        parse_op: ParseOp,
+        kind: &str,
+        keys: impl Iterator<Item = String>,
+    ) -> Result<Vec<f64>, i32> {
         let mut times: Vec<f64> = Vec::new();
-        for i in first..first + count {
-            let name = format!("{prefix}{i:05}");
-            let Some(mut f) = parse_op("pwnam", &name) else {
+        for key in keys {
+            let Some(mut f) = parse_op(kind, &key) else {
                 return Err(2);
             };
             let start = Instant::now();
             if !f() {
-                eprintln!("{name}: lookup failed");
+                eprintln!("{kind} {key}: lookup failed");
                 return Err(1);
             }
             times.push(start.elapsed().as_nanos() as f64 / 1000.0);

@@ -35,7 +35,7 @@ use roster_bench::peer::{
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::{batch_ns_of, mean, median, BATCH};
 use roster_e2e::config::{domain_table, DomainOptions, Transport};
-use roster_e2e::dataset::{self, ALICE, BIGGROUP, MANYGROUPS};
+use roster_e2e::dataset::{self, ALICE, BIGGROUP, BULK_UID_BASE, MANYGROUPS};
 use roster_e2e::slapd::Slapd;
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -311,6 +311,13 @@ fn report(r: &BTreeMap<String, String>) {
     );
     line("same, mean", "cold.mean_us", 1.0, "µs");
     line(
+        &format!("getpwuid, first lookup of {COLD_USERS} other users, median"),
+        "cold_uid.median_us",
+        1.0,
+        "µs",
+    );
+    line("same, mean", "cold_uid.mean_us", 1.0, "µs");
+    line(
         "getgrouplist of a user in 1,000 groups, first",
         "initgroups.first_us",
         1000.0,
@@ -531,6 +538,16 @@ mod inner {
             }
             Err(e) => failures += report("cold.median_us", Err(e)),
         }
+        // Cold by UID: other users (u02001 on), again new to every peer.
+        let first_uid = BULK_UID_BASE + 2000 + cold_first;
+        match again(&format!("coldid {first_uid} {COLD_USERS}")) {
+            Ok(v) => {
+                let mut it = v.split_whitespace();
+                report("cold_uid.median_us", Ok(it.next().unwrap_or("").into()));
+                report("cold_uid.mean_us", Ok(it.next().unwrap_or("").into()));
+            }
+            Err(e) => failures += report("cold_uid.median_us", Err(e)),
+        }
         let many = format!("grouplist {}:{}", MANYGROUPS.name, MANYGROUPS.gid);
         failures += report("initgroups.first_us", again(&format!("once {many}")));
         failures += report(
@@ -661,6 +678,17 @@ mod inner {
         }
     }
 
+    /// Prints the median and mean of sorted `times`; the exit code.
+    fn median_and_mean(times: Result<Vec<f64>, i32>) -> i32 {
+        match times {
+            Ok(times) => {
+                println!("{:.0} {:.0}", times[times.len() / 2], mean(&times));
+                0
+            }
+            Err(code) => code,
+        }
+    }
+
     /// Entry point of `--inner ARGS`; returns the exit code.
     pub fn run(args: &[String]) -> i32 {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -701,14 +729,10 @@ mod inner {
             }
             ["once", kind, key] => roster_bench::inner::once(parse_op, kind, key),
             ["cold", prefix, first, count] => {
-                match roster_bench::inner::cold(parse_op, prefix, first, count) {
-                    Ok(times) => {
-                        let mean = mean(&times);
-                        println!("{:.0} {:.0}", times[times.len() / 2], mean);
-                        0
-                    }
-                    Err(code) => code,
-                }
+                median_and_mean(roster_bench::inner::cold(parse_op, prefix, first, count))
+            }
+            ["coldid", first, count] => {
+                median_and_mean(roster_bench::inner::cold_ids(parse_op, first, count))
             }
             ["parallel", procs, calls, kind, key] => {
                 roster_bench::inner::parallel(parse_op, procs, calls, kind, key)
