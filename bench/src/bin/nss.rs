@@ -6,8 +6,8 @@
 //! (as root: it starts slapd and rosterd, and runs each measurement in a
 //! private mount namespace whose nsswitch.conf it controls).
 //!
-//! `ROSTER_BENCH_PERF=FILE` records rosterd's cold lookups with `perf
-//! record -g` into FILE.
+//! `ROSTER_BENCH_PERF=FILE` records rosterd's cold lookups and first
+//! initgroups with `perf record -g` into FILE.
 //!
 //! Every measured process is this binary started again with `--inner`
 //! inside the namespace, so glibc loads the module exactly as any program
@@ -158,11 +158,6 @@ fn outer() {
         Some(&socket_only),
         &format!("cold u {} {COLD_USERS}", 1),
     );
-    if let Some(mut p) = perf {
-        // SAFETY: signalling our own child by its PID.
-        unsafe { libc::kill(p.id() as libc::pid_t, libc::SIGINT) };
-        let _ = p.wait();
-    }
     let cold_initgroups = run(
         FILES_ROSTER,
         Some(&socket_only),
@@ -171,6 +166,11 @@ fn outer() {
             Op::GroupList(MANYGROUPS.name, MANYGROUPS.gid).args()
         ),
     );
+    if let Some(mut p) = perf {
+        // SAFETY: signalling our own child by its PID.
+        unsafe { libc::kill(p.id() as libc::pid_t, libc::SIGINT) };
+        let _ = p.wait();
+    }
     let warm_initgroups = run(
         FILES_ROSTER,
         Some(&socket_only),
