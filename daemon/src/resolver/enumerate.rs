@@ -24,6 +24,10 @@ pub struct Snapshot {
     pub groups: Vec<Group>,
     /// When it was taken (ms since the epoch).
     pub taken_ms: u64,
+    /// The domains whose users could not be listed.
+    pub users_failed: Vec<DomainError>,
+    /// The domains whose groups could not be listed.
+    pub groups_failed: Vec<DomainError>,
 }
 
 /// Why no enumeration could be served: every domain asked failed (each
@@ -115,6 +119,17 @@ fn served_name(name: &str, domain: &str, earlier: &[Held]) -> String {
     }
 }
 
+/// An enumeration with nothing listed because domains failed is
+/// unavailable, not empty.
+fn unavailable_when_none<T>(listed: &[T], failed: &[DomainError]) -> Result<(), EnumerationError> {
+    if listed.is_empty() && !failed.is_empty() {
+        return Err(EnumerationError {
+            failed: failed.to_vec(),
+        });
+    }
+    Ok(())
+}
+
 fn page<T: Clone>(all: &[T], offset: u32, limit: u32) -> (Vec<T>, bool) {
     let start = (offset as usize).min(all.len());
     let n = (limit as usize).min(MAX_PAGE);
@@ -133,6 +148,7 @@ impl Resolver {
             return Ok((Vec::new(), false));
         }
         let snap = self.snapshot().await?;
+        unavailable_when_none(&snap.users, &snap.users_failed)?;
         Ok(page(&snap.users, offset, limit))
     }
 
@@ -146,6 +162,7 @@ impl Resolver {
             return Ok((Vec::new(), false));
         }
         let snap = self.snapshot().await?;
+        unavailable_when_none(&snap.groups, &snap.groups_failed)?;
         Ok(page(&snap.groups, offset, limit))
     }
 
@@ -194,7 +211,9 @@ impl Resolver {
             match d.all_users().await {
                 Ok(list) => users_of.push(list),
                 Err(err) => {
-                    errors.push(DomainError::new(d.name(), err));
+                    let e = DomainError::new(d.name(), err);
+                    snap.users_failed.push(e.clone());
+                    errors.push(e);
                     users_of.push(Vec::new());
                 }
             }
@@ -235,7 +254,9 @@ impl Resolver {
             let list = match d.all_groups().await {
                 Ok(list) => list,
                 Err(err) => {
-                    errors.push(DomainError::new(d.name(), err));
+                    let e = DomainError::new(d.name(), err);
+                    snap.groups_failed.push(e.clone());
+                    errors.push(e);
                     Vec::new()
                 }
             };

@@ -34,6 +34,8 @@ pub struct FakeDirectory {
     census: AtomicBool,
     /// Number of censuses taken.
     census_calls: AtomicUsize,
+    /// Listing every user fails ([`Provider::all_users`]).
+    user_listing_fails: AtomicBool,
 }
 
 impl FakeDirectory {
@@ -63,6 +65,7 @@ impl FakeDirectory {
             gate: tokio::sync::Semaphore::new(0),
             census: AtomicBool::new(false),
             census_calls: AtomicUsize::new(0),
+            user_listing_fails: AtomicBool::new(false),
         })
     }
 
@@ -195,6 +198,11 @@ impl FakeDirectory {
     /// The domain takes censuses ([`Provider::census`]; off by default).
     pub fn set_census(&self, on: bool) {
         self.census.store(on, Ordering::SeqCst);
+    }
+
+    /// Listing every user fails (`true`) while lookups still answer.
+    pub fn set_user_listing_fails(&self, on: bool) {
+        self.user_listing_fails.store(on, Ordering::SeqCst);
     }
 
     /// Number of censuses taken so far (not counted as calls).
@@ -365,6 +373,9 @@ impl Provider for FakeDirectory {
     fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>> {
         Box::pin(async move {
             self.enter().await?;
+            if self.user_listing_fails.load(Ordering::SeqCst) {
+                return Err(BackendError::unavailable("fake listing failed"));
+            }
             // Like the directory: UIDs held by several entries are left out.
             let users = self.users.lock().unwrap();
             let once = |uid: u32| users.iter().filter(|u| u.user.uid == uid).count() == 1;

@@ -670,3 +670,18 @@ async fn a_decision_the_census_took_part_in_is_reused_too() {
     assert_eq!(hits(&s), h + 1);
     assert_eq!(d.call_count(), calls);
 }
+
+#[tokio::test]
+async fn an_enumeration_whose_listing_failed_is_unavailable_not_empty() {
+    let d = example();
+    d.set_user_listing_fails(true);
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[&d], on, None);
+    let err = s.resolver.list_users(0, 100).await.unwrap_err();
+    assert_eq!(err.failed.len(), 1);
+    assert!(err.to_string().contains("fake listing failed"), "{err}");
+    // The groups were listed: served as they are.
+    let (groups, _) = s.resolver.list_groups(0, 100).await.unwrap();
+    assert!(groups.iter().any(|g| g.name == "staff"));
+}
