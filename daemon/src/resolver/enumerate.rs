@@ -205,7 +205,9 @@ impl Resolver {
         // (see `owner`).
         let mut user_names: Vec<Held> = Vec::new();
         let mut uids = HashSet::new();
-        let local = self.inner.local.users();
+        // One version of the local files for the whole snapshot.
+        let view = self.inner.local.view();
+        let local = view.users.clone();
         let mut users_of = Vec::new();
         for d in domains.iter() {
             match d.all_users().await {
@@ -228,9 +230,7 @@ impl Resolver {
                 if u.user.uid < settings.min_id || settings.ignore_users.contains(name) {
                     continue;
                 }
-                let refusal = self
-                    .inner
-                    .local
+                let refusal = view
                     .user_refusal(name, u.user.uid, d.case_insensitive())
                     .or_else(|| {
                         uids.contains(&u.user.uid).then(|| {
@@ -269,9 +269,7 @@ impl Resolver {
                 if g.group.gid < settings.min_id || settings.ignore_groups.contains(name) {
                     continue;
                 }
-                let refusal = self
-                    .inner
-                    .local
+                let refusal = view
                     .group_refusal(name, g.group.gid, d.case_insensitive())
                     .or_else(|| {
                         gids.contains(&g.group.gid).then(|| {

@@ -172,31 +172,72 @@ impl LocalAccounts {
         self.group.table()
     }
 
+    /// Both files as they are now (one `stat` each): what one lookup
+    /// judges by, whatever changes while it runs.
+    pub fn view(&self) -> LocalView {
+        let (users, passwd) = self.passwd.current();
+        let (groups, group) = self.group.current();
+        LocalView {
+            users,
+            groups,
+            version: (passwd, group),
+        }
+    }
+
     /// Which versions of the two files are current: changes whenever
     /// either file is read again (an answer decided under other versions
     /// may be wrong now).
     pub fn version(&self) -> (u64, u64) {
-        (self.passwd.current().1, self.group.current().1)
+        self.view().version
     }
 
     /// Why a directory user named `name` with `uid` must not be served
     /// (`any_case`: the directory compares names case-insensitively).
     pub fn user_refusal(&self, name: &str, uid: u32, any_case: bool) -> Option<String> {
-        let t = self.users();
-        id_refusal("uid", uid, &t, "/etc/passwd").or_else(|| {
-            t.has_name(name, any_case)
-                .then(|| format!("name {name:?} is a local user (/etc/passwd)"))
-        })
+        user_refusal(&self.users(), name, uid, any_case)
     }
 
     /// Why a directory group named `name` with `gid` must not be served.
     pub fn group_refusal(&self, name: &str, gid: u32, any_case: bool) -> Option<String> {
-        let t = self.groups();
-        id_refusal("gid", gid, &t, "/etc/group").or_else(|| {
-            t.has_name(name, any_case)
-                .then(|| format!("name {name:?} is a local group (/etc/group)"))
-        })
+        group_refusal(&self.groups(), name, gid, any_case)
     }
+}
+
+/// One version of the local users and groups ([`LocalAccounts::view`]).
+#[derive(Clone)]
+pub struct LocalView {
+    /// `/etc/passwd`.
+    pub users: Arc<Table>,
+    /// `/etc/group`.
+    pub groups: Arc<Table>,
+    /// The versions of the two files ([`LocalAccounts::version`]).
+    pub version: (u64, u64),
+}
+
+impl LocalView {
+    /// [`LocalAccounts::user_refusal`] in this version.
+    pub fn user_refusal(&self, name: &str, uid: u32, any_case: bool) -> Option<String> {
+        user_refusal(&self.users, name, uid, any_case)
+    }
+
+    /// [`LocalAccounts::group_refusal`] in this version.
+    pub fn group_refusal(&self, name: &str, gid: u32, any_case: bool) -> Option<String> {
+        group_refusal(&self.groups, name, gid, any_case)
+    }
+}
+
+fn user_refusal(t: &Table, name: &str, uid: u32, any_case: bool) -> Option<String> {
+    id_refusal("uid", uid, t, "/etc/passwd").or_else(|| {
+        t.has_name(name, any_case)
+            .then(|| format!("name {name:?} is a local user (/etc/passwd)"))
+    })
+}
+
+fn group_refusal(t: &Table, name: &str, gid: u32, any_case: bool) -> Option<String> {
+    id_refusal("gid", gid, t, "/etc/group").or_else(|| {
+        t.has_name(name, any_case)
+            .then(|| format!("name {name:?} is a local group (/etc/group)"))
+    })
 }
 
 fn id_refusal(what: &str, id: u32, t: &Table, file: &str) -> Option<String> {

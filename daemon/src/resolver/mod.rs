@@ -416,11 +416,12 @@ impl Resolver {
     /// [`Resolver::group_by_name`] with its freshness (see [`Timed`]).
     pub async fn group_by_name_timed(&self, name: &str) -> Timed<Arc<GroupEntry>> {
         let question = Key::GroupName(name.to_string());
-        let local = self.inner.local.version();
+        let view = self.inner.local.view();
+        let local = view.version;
         if let Some((Value::Group(g), until)) = self.reuse_decided(&question, local) {
             return (Answer::Found(g, Source::Cache), until);
         }
-        let mut cx = self.ctx();
+        let mut cx = self.ctx_with(view);
         if name.is_empty() || cx.settings.ignore_groups.contains(name) {
             return (Answer::NotFound, 0);
         }
@@ -452,11 +453,12 @@ impl Resolver {
     /// [`Resolver::group_by_gid`] with its freshness (see [`Timed`]).
     pub async fn group_by_gid_timed(&self, gid: u32) -> Timed<Arc<GroupEntry>> {
         let question = Key::GroupId(gid);
-        let local = self.inner.local.version();
+        let view = self.inner.local.view();
+        let local = view.version;
         if let Some((Value::Group(g), until)) = self.reuse_decided(&question, local) {
             return (Answer::Found(g, Source::Cache), until);
         }
-        let mut cx = self.ctx();
+        let mut cx = self.ctx_with(view);
         if gid < cx.settings.min_id {
             return (Answer::NotFound, 0);
         }
@@ -490,12 +492,13 @@ impl Resolver {
     /// [`Resolver::groups_of_user`] with its freshness (see [`Timed`]).
     pub async fn groups_of_user_timed(&self, name: &str) -> Timed<Vec<u32>> {
         let question = Key::GroupsOf(name.to_string());
-        let local = self.inner.local.version();
+        let view = self.inner.local.view();
+        let local = view.version;
         if let Some((Value::Gids(gids), until)) = self.reuse_decided(&question, local) {
             return (Answer::Found(gids.to_vec(), Source::Cache), until);
         }
-        let mut cx = self.ctx();
-        let r = if let Some((uid, gid)) = self.inner.local.users().get(name) {
+        let mut cx = self.ctx_with(view);
+        let r = if let Some((uid, gid)) = cx.local.users.get(name) {
             if !cx.settings.initgroups_for_local_users {
                 return (Answer::NotFound, 0);
             }

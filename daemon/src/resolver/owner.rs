@@ -22,6 +22,7 @@
 //! Refused entries are logged once (domain, DN, reason) and listed by
 //! [`Resolver::refused_entries`].
 
+use super::local::LocalView;
 use super::{DomainError, InDomain, Provider, Resolver, Settings, Source};
 use crate::cache::{CacheKey, GroupEntry, Key, UserEntry, Value};
 use crate::census::Census;
@@ -48,6 +49,9 @@ pub(super) struct Ctx {
     /// Fresh "no such object" answers the result depends on; persisted
     /// so that a restart with that domain down answers the same.
     negatives: Vec<CacheKey>,
+    /// The local accounts the lookup judges by (one version of the files
+    /// for the whole lookup).
+    pub local: LocalView,
 }
 
 /// A domain's raw answer to one question.
@@ -101,9 +105,15 @@ impl Ctx {
 }
 
 impl Resolver {
-    /// A context over the current domains and settings.
+    /// A context over the current domains, settings and local accounts.
     pub(super) fn ctx(&self) -> Ctx {
+        self.ctx_with(self.inner.local.view())
+    }
+
+    /// [`Resolver::ctx`] judging by the local accounts of `local`.
+    pub(super) fn ctx_with(&self, local: LocalView) -> Ctx {
         Ctx {
+            local,
             domains: self.domains(),
             settings: self.settings(),
             until: u64::MAX,
@@ -317,8 +327,8 @@ impl Resolver {
         let d = cx.domain(i).clone();
         let ci = d.case_insensitive();
         let local = match kind {
-            EntryKind::User => self.inner.local.user_refusal(name, id, ci),
-            EntryKind::Group => self.inner.local.group_refusal(name, id, ci),
+            EntryKind::User => cx.local.user_refusal(name, id, ci),
+            EntryKind::Group => cx.local.group_refusal(name, id, ci),
         };
         if let Some(reason) = local {
             self.refuse(d.name(), dn, reason);
@@ -524,7 +534,7 @@ impl Resolver {
         members: &[String],
     ) -> Result<Vec<String>, DomainError> {
         let d = cx.domain(i).clone();
-        let local = self.inner.local.users();
+        let local = cx.local.users.clone();
         let mut out: Vec<Option<String>> = Vec::with_capacity(members.len());
         // Indices of short names still to check against earlier domains.
         let mut open = Vec::new();
@@ -601,7 +611,7 @@ impl Resolver {
         for (k, a) in kept.into_iter().zip(self.probe_many(cx, i, keys).await) {
             match a {
                 Probe::Holds(Value::User(u), _) => {
-                    match self.inner.local.user_refusal(&u.user.name, u.user.uid, ci) {
+                    match cx.local.user_refusal(&u.user.name, u.user.uid, ci) {
                         Some(reason) => {
                             self.refuse(d.name(), &u.dn, reason);
                             out[k] = None;

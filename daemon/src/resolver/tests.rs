@@ -685,3 +685,40 @@ async fn an_enumeration_whose_listing_failed_is_unavailable_not_empty() {
     let (groups, _) = s.resolver.list_groups(0, 100).await.unwrap();
     assert!(groups.iter().any(|g| g.name == "staff"));
 }
+
+#[tokio::test]
+async fn a_lookup_judges_by_one_version_of_the_local_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, g) = (dir.path().join("passwd"), dir.path().join("group"));
+    std::fs::write(&p, "root:x:0:0::/root:/bin/sh\n").unwrap();
+    std::fs::write(&g, "root:x:0:\n").unwrap();
+    let d = example();
+    let resolver = Resolver::with_local_accounts(
+        vec![d.clone() as Arc<dyn Provider>],
+        settings(),
+        None,
+        Arc::new(ManualClock::new(T0)),
+        local::LocalAccounts::from_paths(&p, &g),
+    );
+    let members = |a: Answer<Arc<GroupEntry>>| match a {
+        Answer::Found(g, _) => g.group.members.clone(),
+        other => panic!("expected a group, got {other:?}"),
+    };
+    // bob becomes a local user while the lookup waits for the directory:
+    // the lookup still judges by the files as they were when it began.
+    d.hold();
+    let r = resolver.clone();
+    let asked = tokio::spawn(async move { r.group_by_name("staff").await });
+    while d.call_count() == 0 {
+        tokio::task::yield_now().await;
+    }
+    std::fs::write(
+        &p,
+        "root:x:0:0::/root:/bin/sh\nbob:x:5000:5000::/:/bin/sh\n",
+    )
+    .unwrap();
+    d.release(100);
+    assert_eq!(members(asked.await.unwrap()), ["alice", "bob"]);
+    // The next lookup reads the new version: a local bob is no member.
+    assert_eq!(members(resolver.group_by_name("staff").await), ["alice"]);
+}
