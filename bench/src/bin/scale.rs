@@ -56,6 +56,9 @@ const GID_BASE: u32 = 300_000;
 const GROUP_RUNS: usize = 3;
 /// Warm `getent` runs after each first one.
 const WARM: usize = 5;
+/// The `getpwnam` sweep stops after this long (a peer that asks the
+/// directory for each user would take many minutes).
+const SWEEP_LIMIT: Duration = Duration::from_secs(90);
 
 /// The bulk user `i` (1-based): `su00001`.
 fn bulk_user(i: u32) -> String {
@@ -268,9 +271,17 @@ fn outer() {
                 // sees it when it is there.
                 let conf = dir.join("etc-sssd").join("sssd.conf");
                 let text = std::fs::read_to_string(&conf).expect("read sssd.conf");
-                let mut text = text.replacen("[nss]\n", "[nss]\nenum_cache_timeout = 5\n", 1);
+                // Its watchdog restarts a responder or back end that misses
+                // three 10 s heartbeats, which the first enumeration's
+                // cache writes do: 120 s.
+                let mut text = text.replacen(
+                    "[nss]\n",
+                    "[nss]\nenum_cache_timeout = 5\ntimeout = 120\n",
+                    1,
+                );
                 text.push_str(
-                    "ldap_enumeration_search_timeout = 1200\nldap_enumeration_refresh_timeout = 7200\n",
+                    "ldap_enumeration_search_timeout = 1200\nldap_enumeration_refresh_timeout = 7200\n\
+                     timeout = 120\n",
                 );
                 std::fs::write(&conf, text).expect("write sssd.conf");
             }
@@ -385,14 +396,30 @@ fn report(r: &BTreeMap<String, Vec<f64>>) {
         "s",
     );
     line(
-        &format!("`getpwnam` of each of the {USERS} users, one process"),
+        &format!(
+            "`getpwnam` of each of the {USERS} users, one process (stopped after {} s)",
+            SWEEP_LIMIT.as_secs()
+        ),
         "sweep_ms",
         1000.0,
         "s",
     );
+    line("users those lookups reached", "sweep.users", 1.0, "");
     line(
         "daemon RSS (all its processes) after those lookups",
         "rss_kb.sweep",
+        1024.0,
+        "MB",
+    );
+    line(
+        "of which anonymous (heap)",
+        "rss_anon_kb.sweep",
+        1024.0,
+        "MB",
+    );
+    line(
+        "and mapped files and shared memory",
+        "rss_file_kb.sweep",
         1024.0,
         "MB",
     );
@@ -427,6 +454,18 @@ fn report(r: &BTreeMap<String, Vec<f64>>) {
     line(
         "daemon RSS after the enumerations too",
         "rss_kb.enum",
+        1024.0,
+        "MB",
+    );
+    line(
+        "of which anonymous (heap)",
+        "rss_anon_kb.enum",
+        1024.0,
+        "MB",
+    );
+    line(
+        "and mapped files and shared memory",
+        "rss_file_kb.enum",
         1024.0,
         "MB",
     );
@@ -528,6 +567,37 @@ mod inner {
                 Some((len, alloc, None))
             }
             Peer::Nslcd => None,
+        }
+    }
+
+    /// Anonymous and file-backed (with shared memory) resident memory of
+    /// `pid` and its descendants, in kB: what the daemon allocated and
+    /// what it maps (memory-cache files, libraries).
+    fn rss_split_kb(pid: u32) -> (u64, u64) {
+        let (mut anon, mut file) = (0, 0);
+        for p in roster_bench::peer::process_tree(pid) {
+            let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            anon += field("RssAnon:");
+            file += field("RssFile:") + field("RssShmem:");
+        }
+        (anon, file)
+    }
+
+    /// Prints the daemon's RSS (all, anonymous, mapped) under `suffix`.
+    fn print_rss(daemon: &Daemon, suffix: &str) {
+        if let Some(pid) = daemon.pid() {
+            println!("rss_kb.{suffix}={}", rss_tree_kb(pid).0);
+            let (anon, file) = rss_split_kb(pid);
+            println!("rss_anon_kb.{suffix}={anon}");
+            println!("rss_file_kb.{suffix}={file}");
         }
     }
 
@@ -639,7 +709,25 @@ mod inner {
         }
         match mode {
             Mode::Group => {
+                // ROSTER_BENCH_PERF=FILE: rosterd's first lookup of the big
+                // group under `perf record -g`.
+                let mut perf = match (peer, std::env::var("ROSTER_BENCH_PERF"), daemon.pid()) {
+                    (Peer::Roster, Ok(file), Some(pid)) => Command::new("perf")
+                        .args(["record", "-g", "-o", &file, "-p", &pid.to_string()])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .ok(),
+                    _ => None,
+                };
                 for i in 0..=WARM {
+                    if i == 1 {
+                        if let Some(mut p) = perf.take() {
+                            // SAFETY: signalling our own child by its PID.
+                            unsafe { libc::kill(p.id() as libc::pid_t, libc::SIGINT) };
+                            let _ = p.wait();
+                        }
+                    }
                     match getent(&["group", BIG.0]) {
                         Ok((ms, out)) => {
                             let key = if i == 0 { "first" } else { "warm" };
@@ -660,7 +748,7 @@ mod inner {
                     let limit = std::env::var("ROSTER_BENCH_SSSD_WAIT")
                         .ok()
                         .and_then(|v| v.parse().ok())
-                        .unwrap_or(420);
+                        .unwrap_or(300);
                     match wait_for_enumeration(start, Duration::from_secs(limit)) {
                         Some(ms) => println!("enum.ready_ms={ms:.0}"),
                         None => {
@@ -671,16 +759,18 @@ mod inner {
                 }
                 if peer != Peer::Nslcd {
                     let count = (USERS - 1).to_string();
-                    match again(&["sweep", "1", &count]) {
-                        Ok(v) => println!("sweep_ms={v}"),
+                    match again(&["sweep", "1", &count, &SWEEP_LIMIT.as_secs().to_string()]) {
+                        Ok(v) => {
+                            let (ms, n) = v.split_once(' ').unwrap_or((&v, "0"));
+                            println!("sweep_ms={ms}");
+                            println!("sweep.users={n}");
+                        }
                         Err(e) => {
                             eprintln!("{}: sweep: {e}", peer.name());
                             failures += 1;
                         }
                     }
-                    if let Some(pid) = daemon.pid() {
-                        println!("rss_kb.sweep={}", rss_tree_kb(pid).0);
-                    }
+                    print_rss(&daemon, "sweep");
                     print_memory_cache(peer, "sweep");
                 }
                 for (db, key) in [("passwd", "passwd"), ("group", "groups")] {
@@ -705,25 +795,41 @@ mod inner {
                         }
                     }
                 }
-                if let Some(pid) = daemon.pid() {
-                    println!("rss_kb.enum={}", rss_tree_kb(pid).0);
-                }
+                print_rss(&daemon, "enum");
                 print_memory_cache(peer, "enum");
             }
         }
         i32::from(failures > 0)
     }
 
-    /// `sweep FIRST COUNT`: getpwnam of the bulk users FIRST… once each,
-    /// in one process; the total milliseconds.
-    fn sweep(first: &str, count: &str) -> i32 {
-        match roster_bench::inner::cold(parse_op, "su", first, count) {
-            Ok(times) => {
-                println!("{:.1}", times.iter().sum::<f64>() / 1000.0);
-                0
+    /// `sweep FIRST COUNT SECONDS`: getpwnam of the bulk users FIRST…
+    /// once each, in one process, for at most SECONDS; prints the
+    /// milliseconds and the users looked up.
+    fn sweep(first: &str, count: &str, secs: &str) -> i32 {
+        let (Ok(first), Ok(count), Ok(secs)) = (
+            first.parse::<u32>(),
+            count.parse::<u32>(),
+            secs.parse::<u64>(),
+        ) else {
+            return 2;
+        };
+        let start = Instant::now();
+        let mut done = 0;
+        for i in first..first + count {
+            let Some(mut f) = parse_op("pwnam", &bulk_user(i)) else {
+                return 2;
+            };
+            if !f() {
+                eprintln!("{}: lookup failed", bulk_user(i));
+                return 1;
             }
-            Err(code) => code,
+            done += 1;
+            if start.elapsed() > Duration::from_secs(secs) {
+                break;
+            }
         }
+        println!("{:.1} {done}", start.elapsed().as_secs_f64() * 1000.0);
+        0
     }
 
     /// Entry point of `--inner ARGS`; returns the exit code.
@@ -741,7 +847,7 @@ mod inner {
                     None => 2,
                 }
             }
-            ["sweep", first, count] => sweep(first, count),
+            ["sweep", first, count, secs] => sweep(first, count, secs),
             _ => 2,
         }
     }
