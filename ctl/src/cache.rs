@@ -69,11 +69,10 @@ pub(crate) fn memory_cache_text(mc: &Value) -> Option<String> {
         return None;
     }
     let (used, capacity) = (n("records_bytes"), n("records_capacity"));
-    let full = if capacity > 0 {
-        format!(" ({}% full)", used * 100 / capacity)
-    } else {
-        String::new()
-    };
+    let full = (used.saturating_mul(100))
+        .checked_div(capacity)
+        .map(|pct| format!(" ({pct}% full)"))
+        .unwrap_or_default();
     Some(format!(
         "memory cache: {}\n  file: {} ({} allocated), at most {} ([nss] memcache_size)\n  records: {} of {}{full}, {} slots\n",
         mc["path"].as_str().unwrap_or("-"),
