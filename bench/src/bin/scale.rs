@@ -686,13 +686,24 @@ mod inner {
     }
 
     /// Waits until SSSD's background enumeration lists every user and
-    /// group (polled every 10 s; its responder keeps a listing for
+    /// group (polled every 10 s, each poll at most 30 s; its responder keeps a listing for
     /// `enum_cache_timeout`, set to 5 s in this run); the milliseconds
     /// since `start`.
     fn wait_for_enumeration(start: Instant, limit: Duration) -> Option<f64> {
         loop {
-            let users = getent(&["passwd"]).map_or(0, |(_, o)| directory_users(&o));
-            let groups = getent(&["group"]).map_or(0, |(_, o)| directory_groups(&o));
+            // (A listing asked while the back end is busy waits minutes:
+            // each poll is cut at 30 s by coreutils' timeout.)
+            let listed = |db: &str| {
+                let out = Command::new("timeout")
+                    .args(["30", "getent", db])
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .output()
+                    .ok()?;
+                Some(String::from_utf8_lossy(&out.stdout).into_owned())
+            };
+            let users = listed("passwd").map_or(0, |o| directory_users(&o));
+            let groups = listed("group").map_or(0, |o| directory_groups(&o));
             eprintln!(
                 "sssd: {users} users, {groups} groups listed after {:.0} s",
                 start.elapsed().as_secs_f64()
@@ -782,6 +793,15 @@ mod inner {
                             eprintln!("sssd: enumeration not listed within {limit} s");
                             println!("enum.unfinished_s={limit}");
                             print_rss(&daemon, "unfinished");
+                            // Its busy back end ignores the monitor's
+                            // SIGTERM and would outlive it: stop SSSD's
+                            // processes (this run's) by PID.
+                            if let Some(pid) = daemon.pid() {
+                                for p in roster_bench::peer::process_tree(pid).into_iter().skip(1) {
+                                    // SAFETY: signalling a process this run started.
+                                    unsafe { libc::kill(p as libc::pid_t, libc::SIGKILL) };
+                                }
+                            }
                             return 1;
                         }
                     }
