@@ -291,6 +291,7 @@ bench: deps-test deps-bench release
 	$(CARGO) run --release -p roster-bench --bin nss
 	$(CARGO) run --release -p roster-bench --bin peers
 	$(CARGO) run --release -p roster-bench --bin offline
+	$(CARGO) run --release -p roster-bench --bin scale
 
 # rosterd under a long mixed load (lookups, cold refills, logins with
 # cache_credentials, flushes, reloads): RSS, descriptors, threads and

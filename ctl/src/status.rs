@@ -83,6 +83,9 @@ fn human(doc: &Value, now: u64) -> String {
         }
     }
     let c = &doc["cache"];
+    // The memory cache's lines name its path: the report's own
+    // `memory_cache` (the path) is then not repeated below.
+    let mut mc_shown = false;
     if c.is_object() {
         let n = |k: &str| c[k].as_u64().unwrap_or(0);
         let (hits, misses) = (n("hits"), n("misses"));
@@ -99,6 +102,10 @@ fn human(doc: &Value, now: u64) -> String {
             n("persistent_entries"),
             n("offline_answers")
         );
+        if let Some(mc) = super::cache::memory_cache_text(&c["memory_cache"]) {
+            out.push_str(&mc);
+            mc_shown = true;
+        }
     }
     let p = &doc["process"];
     if let Some(rss) = p["rss_kib"].as_u64() {
@@ -139,6 +146,7 @@ fn human(doc: &Value, now: u64) -> String {
         "cache",
         "process",
         "refused_entries",
+        if mc_shown { "memory_cache" } else { "" },
     ];
     let rest: serde_json::Map<String, Value> = doc
         .as_object()
@@ -312,6 +320,28 @@ mod tests {
         );
         assert!(!t.contains("process"), "{t}");
         assert!(!t.contains("refused entries"), "{t}");
+    }
+
+    #[test]
+    fn the_text_form_shows_the_memory_cache_once() {
+        let mc = json!({"path": "/run/roster/nss.mc", "file_bytes": 8u64 << 20,
+                        "allocated_bytes": 1u64 << 20, "size_limit": 32u64 << 20,
+                        "records_bytes": 1u64 << 19, "records_capacity": 7u64 << 20, "slots": 65536});
+        let doc = json!({
+            "version": "0.1.0",
+            "cache": {"entries": 3, "memory_cache": mc},
+            "memory_cache": "/run/roster/nss.mc",
+        });
+        let t = human(&doc, 1060);
+        assert!(
+            t.contains("offline answers\nmemory cache: /run/roster/nss.mc\n  file: 8.0 MiB (1.0 MiB allocated), at most 32.0 MiB ([nss] memcache_size)\n  records: 512.0 KiB of 7.0 MiB (7% full), 65536 slots\n"),
+            "{t}"
+        );
+        assert_eq!(t.matches("nss.mc").count(), 1, "{t}");
+        // An older report: the path alone, as before.
+        let doc = json!({"version": "0.1.0", "cache": {"entries": 3},
+                         "memory_cache": "/run/roster/nss.mc"});
+        assert!(human(&doc, 1060).contains("memory cache: /run/roster/nss.mc\n"));
     }
 
     #[test]

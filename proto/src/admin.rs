@@ -472,6 +472,34 @@ pub struct CacheStats {
     pub offline_answers: u64,
     /// Directory lookups running now.
     pub lookups_in_flight: u64,
+    /// The NSS memory cache (`nss.mc`), when rosterd publishes one.
+    pub memory_cache: Option<MemoryCacheStats>,
+}
+
+/// Size and fill of the NSS memory-cache file (`<socket_dir>/nss.mc`).
+/// The file holds a slot table and a record area that records are
+/// appended to; when the area is full rosterd writes a new file with the
+/// live records, doubling the area up to `size_limit`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MemoryCacheStats {
+    /// Path of the file.
+    pub path: String,
+    /// Size of the file in bytes (slot table and record area).
+    pub file_bytes: u64,
+    /// Bytes of the file backed by storage (the record area is allocated
+    /// as it fills; on tmpfs this is RAM).
+    pub allocated_bytes: u64,
+    /// `[nss] memcache_size`: the file never grows past it.
+    pub size_limit: u64,
+    /// Bytes of the record area in use (live and replaced records).
+    pub records_bytes: u64,
+    /// Capacity of the record area in bytes.
+    pub records_capacity: u64,
+    /// Slots in the table (each user or group takes two, each initgroups
+    /// list one; the table counts as full at 70 %).
+    pub slots: u64,
 }
 
 /// A ratio in 0..=1 kept in millionths, so that it compares and

@@ -25,11 +25,13 @@
 //! Everything here is synchronous and quick (a copy into a mapped file); a
 //! failure is logged and never fails the request.
 
+use roster_proto::admin::MemoryCacheStats;
 use roster_proto::memcache::{
     file_len, monotonic_ms, Key, MemcacheWriter, Record, WriteError, MEMCACHE_FILE_NAME,
 };
 use roster_proto::{Request, Response};
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -87,6 +89,28 @@ impl MemcachePublisher {
             Err(p) => p.into_inner(),
         };
         guard.as_ref().map(|w| (w.file_len(), w.data_used()))
+    }
+
+    /// Size, bound and fill of the published file, for `rosterctl cache
+    /// stats` (`None` once withdrawn).
+    pub fn stats(&self) -> Option<MemoryCacheStats> {
+        let guard = match self.writer.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let w = guard.as_ref()?;
+        // Blocks of the file (st_blocks counts 512-byte units): the record
+        // area is allocated as it fills.
+        let allocated = std::fs::metadata(&self.path).map_or(0, |m| m.blocks() * 512);
+        Some(MemoryCacheStats {
+            path: self.path.display().to_string(),
+            file_bytes: w.file_len() as u64,
+            allocated_bytes: allocated,
+            size_limit: self.limit() as u64,
+            records_bytes: w.data_used() as u64,
+            records_capacity: w.data_len() as u64,
+            slots: u64::from(w.slot_count()),
+        })
     }
 
     /// Changes the size bound (configuration reload); it applies at the
@@ -455,6 +479,47 @@ mod tests {
         p.set_limit(1 << 20);
         p.flush();
         assert!(file_size(p.path()) <= 1 << 20);
+    }
+
+    #[test]
+    fn stats_report_size_bound_and_fill() {
+        let dir = tempfile::tempdir().unwrap();
+        let limit = 2 << 20;
+        let p = MemcachePublisher::start(dir.path(), limit).unwrap();
+        let empty = p.stats().unwrap();
+        assert_eq!(empty.path, p.path().display().to_string());
+        assert_eq!(empty.size_limit, limit as u64);
+        assert_eq!(empty.file_bytes, file_size(p.path()));
+        assert!(empty.file_bytes <= empty.size_limit);
+        assert_eq!(empty.records_bytes, 0);
+        assert!(empty.records_capacity > 0 && empty.records_capacity < empty.file_bytes);
+        assert!(empty.slots >= 16);
+        // Header and slot table are allocated up front, records as they come.
+        assert!(empty.allocated_bytes > 0 && empty.allocated_bytes <= empty.file_bytes);
+        p.publish(
+            &Request::UserByName("alice".into()),
+            &Response::User(alice()),
+            TTL,
+        );
+        let one = p.stats().unwrap();
+        assert!(one.records_bytes > 0 && one.records_bytes <= one.records_capacity);
+        assert!(one.allocated_bytes >= empty.allocated_bytes);
+        // Full enough to grow: still within the bound.
+        for i in 0..20_000 {
+            let u = User {
+                name: format!("user{i:06}"),
+                uid: 100_000 + i,
+                ..alice()
+            };
+            p.publish(&Request::UserByUid(u.uid), &Response::User(u), TTL);
+        }
+        let full = p.stats().unwrap();
+        assert!(full.file_bytes <= limit as u64, "{full:?}");
+        assert_eq!(full.file_bytes, file_size(p.path()));
+        p.flush();
+        assert_eq!(p.stats().unwrap().records_bytes, 0);
+        p.retire();
+        assert_eq!(p.stats(), None);
     }
 
     #[test]

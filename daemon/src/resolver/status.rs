@@ -53,6 +53,8 @@ impl Resolver {
             hit_rate: HitRate::of(hits, misses),
             offline_answers: s.offline.load(Ordering::Relaxed),
             lookups_in_flight: self.inner.flights.in_flight() as u64,
+            // rosterd's publisher adds it (the resolver does not own nss.mc).
+            memory_cache: None,
         }
     }
 

@@ -46,6 +46,15 @@ fn sample_status() -> FullStatus {
             hits: 2,
             misses: 1,
             hit_rate: HitRate::of(2, 1),
+            memory_cache: Some(MemoryCacheStats {
+                path: "/run/roster/nss.mc".into(),
+                file_bytes: 8 << 20,
+                allocated_bytes: 2 << 20,
+                size_limit: 32 << 20,
+                records_bytes: 1 << 20,
+                records_capacity: 7 << 20,
+                slots: 1 << 16,
+            }),
             ..Default::default()
         },
         pid: 42,
@@ -285,6 +294,11 @@ fn documents_keep_rosterctls_json_shape() {
     let stats = document(&Ok(AdminReply::CacheStats(sample_status().cache)));
     assert_eq!(stats["stats"]["entries"], 3);
     assert_eq!(stats["stats"]["hit_rate"], 0.666666);
+    assert_eq!(stats["stats"]["memory_cache"]["size_limit"], 32 << 20);
+    assert_eq!(stats["stats"]["memory_cache"]["file_bytes"], 8 << 20);
+    // A daemon without a memory cache (or of a release before it) says so.
+    let none = document(&Ok(AdminReply::CacheStats(CacheStats::default())));
+    assert_eq!(none["stats"]["memory_cache"], Value::Null);
     let found = document(&answers()[3]);
     assert_eq!(found["ok"], true);
     assert_eq!(found["found"], true);
@@ -328,4 +342,17 @@ fn hit_rates_are_kept_in_millionths() {
     let back: HitRate = serde_json::from_str("0.25").unwrap();
     assert_eq!(back, HitRate::of(1, 3));
     assert!(serde_json::from_str::<HitRate>("1.5").is_err());
+}
+
+#[test]
+fn cache_stats_without_a_memory_cache_still_decode() {
+    // The counters of a daemon without nss.mc (or of an older release).
+    let s: CacheStats = serde_json::from_str(r#"{"entries": 4, "hits": 1}"#).unwrap();
+    assert_eq!(s.entries, 4);
+    assert_eq!(s.memory_cache, None);
+    let s: CacheStats =
+        serde_json::from_str(r#"{"memory_cache": {"file_bytes": 4096, "size_limit": 1048576}}"#)
+            .unwrap();
+    let mc = s.memory_cache.unwrap();
+    assert_eq!((mc.file_bytes, mc.size_limit, mc.slots), (4096, 1 << 20, 0));
 }

@@ -7,7 +7,7 @@
 //! | `cache_flush` (user, group, netgroup or all) | `Flushed`: memory entries dropped (a netgroup's flush drops every netgroup in memory: any may include it) |
 //! | `forget_credentials` (user or all) | `Forgotten`: cached passwords deleted |
 //! | `cache_unlock` (user) | `Unlocked`: cached credentials whose offline lockout or failure count was cleared |
-//! | `cache_stats` | `CacheStats` |
+//! | `cache_stats` | `CacheStats`: the resolver's counters and the memory cache's size, bound and fill |
 //! | `lookup` user or group (name or ID) | `Lookup`: source (`cache`, `directory`, `offline`), domain, DN, entry |
 //! | `lookup` netgroup (name) | the same; the entry holds the triples, nested netgroups resolved |
 //! | `lookup` SID | the same, from the AD domains (uncached) |
@@ -46,7 +46,11 @@ pub async fn handle(ctx: &Context, cmd: AdminRequest) -> AdminAnswer {
             tracing::info!(flushed, "cache flushed by admin command");
             Ok(AdminReply::Flushed(flushed as u64))
         }
-        AdminRequest::CacheStats => Ok(AdminReply::CacheStats(r.cache_stats())),
+        AdminRequest::CacheStats => {
+            let mut stats = r.cache_stats();
+            stats.memory_cache = ctx.memcache.as_ref().and_then(|mc| mc.stats());
+            Ok(AdminReply::CacheStats(stats))
+        }
         AdminRequest::ForgetCredentials(target) => {
             let name = match target {
                 ForgetTarget::User(u) if u.trim().is_empty() => {

@@ -20,6 +20,7 @@ pub fn full(ctx: &Context) -> FullStatus {
     // Entries never served (ID collisions, local accounts, reserved IDs):
     // for the administrator only (this is pam.sock's report).
     report.refused_entries = refused_entries(r);
+    report.cache.memory_cache = ctx.memcache.as_ref().and_then(|m| m.stats());
     report.memory_cache = ctx
         .memcache
         .as_ref()

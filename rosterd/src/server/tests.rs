@@ -289,6 +289,8 @@ async fn pam_sock_serves_admin_and_pam_requests() {
     let j = admin(&rd, AdminRequest::CacheStats).await;
     assert_eq!(j["ok"], true);
     assert!(j["stats"]["entries"].as_u64().unwrap() >= 2);
+    // This daemon publishes no memory cache.
+    assert!(j["stats"]["memory_cache"].is_null(), "{j}");
     let lookup = AdminRequest::Lookup {
         kind: LookupKind::User,
         key: "10001".into(),
@@ -681,6 +683,20 @@ async fn fresh_lookups_are_published_to_the_memory_cache() {
         assert!(map.get(&McKey::UserName("bob"), monotonic_ms()).is_none());
         assert!(map.get(&McKey::UserName("alice"), monotonic_ms()).is_some());
         drop(map);
+
+        // cache stats report the memory cache: its size, bound and fill.
+        let stats = match rt.block_on(admin::handle(&flush_ctx, AdminRequest::CacheStats)) {
+            Ok(AdminReply::CacheStats(s)) => s,
+            other => panic!("{other:?}"),
+        };
+        let mc = stats.memory_cache.expect("the memory cache's stats");
+        assert_eq!(mc.path, mc_path.display().to_string());
+        assert_eq!(
+            mc.size_limit,
+            crate::memcache_publish::DEFAULT_SIZE_LIMIT as u64
+        );
+        assert_eq!(mc.file_bytes, std::fs::metadata(&mc_path).unwrap().len());
+        assert!(mc.records_bytes > 0 && mc.records_bytes <= mc.records_capacity);
 
         // An admin flush empties the memory cache too.
         let reply = rt.block_on(admin::handle(

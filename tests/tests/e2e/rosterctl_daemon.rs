@@ -84,9 +84,42 @@ fn rosterctl_drives_a_running_daemon() {
     assert!(text(&out).contains("not found"), "{}", text(&out));
 
     // cache stats and flush: a flushed user comes from the directory again.
+    // (An answer on nss.sock is published to the memory cache.)
+    assert!(matches!(
+        rd.nss(&roster_proto::Request::UserByName("alice".into())),
+        roster_proto::Response::User(_)
+    ));
     let stats = ok_json(&cfg, &["cache", "stats"]);
     assert!(stats["stats"]["entries"].as_u64().unwrap() >= 1, "{stats}");
     assert!(stats["stats"]["hits"].as_u64().unwrap() >= 1, "{stats}");
+    // The memory cache: its file, size within the configured bound, fill.
+    let mc = &stats["stats"]["memory_cache"];
+    assert_eq!(
+        mc["path"],
+        rd.socket_dir().join("nss.mc").display().to_string(),
+        "{stats}"
+    );
+    let file_bytes = mc["file_bytes"].as_u64().unwrap();
+    assert_eq!(
+        file_bytes,
+        std::fs::metadata(rd.socket_dir().join("nss.mc"))
+            .unwrap()
+            .len(),
+        "{stats}"
+    );
+    assert!(file_bytes <= mc["size_limit"].as_u64().unwrap(), "{stats}");
+    assert!(mc["records_bytes"].as_u64().unwrap() > 0, "{stats}");
+    assert!(
+        mc["records_bytes"].as_u64() <= mc["records_capacity"].as_u64(),
+        "{stats}"
+    );
+    let out = rosterctl(&cfg, &["cache", "stats"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        t.contains("  memory cache: ") && t.contains("([nss] memcache_size)"),
+        "{t}"
+    );
     let out = rosterctl(&cfg, &["cache", "flush", "--user", "alice"], "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("flushed user alice"), "{}", text(&out));
@@ -95,7 +128,9 @@ fn rosterctl_drives_a_running_daemon() {
     ok_json(&cfg, &["cache", "flush", "--group", "engineers"]);
     let all = ok_json(&cfg, &["cache", "flush", "--all"]);
     assert!(all["flushed"].is_u64(), "{all}");
-    assert_eq!(ok_json(&cfg, &["cache", "stats"])["stats"]["entries"], 0);
+    let flushed = ok_json(&cfg, &["cache", "stats"]);
+    assert_eq!(flushed["stats"]["entries"], 0);
+    assert_eq!(flushed["stats"]["memory_cache"]["records_bytes"], 0);
 
     // domain disable: the daemon reloads and stops serving it; enable again.
     let out = rosterctl(&cfg, &["domain", "disable", "example"], "");

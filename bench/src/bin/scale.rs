@@ -1,0 +1,948 @@
+//! roster, SSSD and nslcd against one large directory (issue 11, "Scale"):
+//! 100,000 users, 10,000 groups, one of them with 50,000 members, in a
+//! private slapd of its own (the LDIF is generated here and loaded with
+//! `slapadd` before slapd starts, as the e2e fixtures do; the loaded
+//! database is cached in `target/e2e-fixtures`). Run with
+//! `cargo run --release -p roster-bench --bin scale` (as root, with the
+//! packages of the Makefile's `BENCH_PACKAGES`); `ROSTER_BENCH_PEERS=roster,nslcd`
+//! measures only some, `ROSTER_BENCH_STDERR=1` shows what each driver and
+//! daemon wrote to stderr even when it succeeded.
+//!
+//! Each peer runs in its own private mount namespace with its own
+//! configuration and state, exactly as in `peers` ([`roster_bench::peer`]);
+//! the same transport (StartTLS), service account and schema (RFC 2307).
+//! Measured, each in a fresh namespace with a freshly started daemon and an
+//! empty cache:
+//!
+//! - **group runs** ([`GROUP_RUNS`] per peer, peers in turn): the first
+//!   `getent group biggroup` (50,000 members) and then [`WARM`] more, each
+//!   the whole `getent` process. SSSD has `enumerate = false` here (its
+//!   default; with `true` its background enumeration would fetch the group
+//!   first). rosterd waits for its census first, as in `peers`.
+//! - **one enumeration run** per peer, `enumerate = true` for rosterd
+//!   (`[cache]`) and SSSD (whose first, background enumeration is waited
+//!   for, at most 240 s or `ROSTER_BENCH_SSSD_WAIT` seconds, else the run
+//!   ends there; nslcd always enumerates): `getpwnam` of every one of the 100,000
+//!   users in one process (rosterd and SSSD; nslcd caches nothing), the
+//!   daemon's RSS and memory-cache files after it; then `getent passwd` and
+//!   `getent group` (first and warm), and the RSS after those.
+
+use roster_bench::lookup::parse_op;
+use roster_bench::peer::{mkdir_mode, prepare, rss_tree_kb, use_nsswitch, Daemon, Peer, Setup};
+use roster_bench::setup::{build_release, load_average};
+use roster_bench::stats::median;
+use roster_e2e::config::{domain_table, DomainOptions, Transport};
+use roster_e2e::dataset::{ALICE, BASE_DN, SERVICE_DN, SERVICE_PASSWORD};
+use roster_e2e::slapd::Slapd;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Users in the directory (alice and the bulk users).
+const USERS: u32 = 100_000;
+/// Groups in the directory (the big one and the small ones).
+const GROUPS: u32 = 10_000;
+/// Members of the big group.
+const BIG_MEMBERS: u32 = 50_000;
+/// The big group's name and GID.
+const BIG: (&str, u32) = ("biggroup", 299_999);
+/// First UID of the bulk users (`su00001`…) and first GID of the small
+/// groups (`sg0001`…).
+const UID_BASE: u32 = 200_000;
+const GID_BASE: u32 = 300_000;
+/// Fresh daemons per peer for the first `getent group biggroup`.
+const GROUP_RUNS: usize = 3;
+/// Warm `getent` runs after each first one.
+const WARM: usize = 5;
+/// The `getpwnam` sweep stops after this long (a peer that asks the
+/// directory for each user would take many minutes).
+const SWEEP_LIMIT: Duration = Duration::from_secs(90);
+
+/// The bulk user `i` (1-based): `su00001`.
+fn bulk_user(i: u32) -> String {
+    format!("su{i:05}")
+}
+
+/// The small group `j` (1-based): `sg0001`.
+fn small_group(j: u32) -> String {
+    format!("sg{j:04}")
+}
+
+/// The small group of bulk user `i` (each has about ten members).
+fn group_of(i: u32) -> u32 {
+    (i - 1) % (GROUPS - 1) + 1
+}
+
+/// The directory: base, OUs, the service account, alice (the readiness
+/// probe), `USERS - 1` bulk users, `GROUPS - 1` small groups and the big
+/// one.
+fn scale_ldif() -> String {
+    let mut out = String::with_capacity(40 << 20);
+    let _ = write!(
+        out,
+        "dn: {BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n"
+    );
+    for ou in ["people", "groups", "services"] {
+        let _ = write!(
+            out,
+            "dn: ou={ou},{BASE_DN}\nobjectClass: organizationalUnit\nou: {ou}\n\n"
+        );
+    }
+    let _ = write!(
+        out,
+        "dn: {SERVICE_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n\
+         cn: roster\nuserPassword: {SERVICE_PASSWORD}\n\n"
+    );
+    let user = |out: &mut String, name: &str, uid: u32, gid: u32, extra: &str| {
+        let _ = write!(
+            out,
+            "dn: uid={name},ou=people,{BASE_DN}\nobjectClass: inetOrgPerson\n\
+             objectClass: posixAccount\nuid: {name}\ncn: {name}\nsn: {name}\n\
+             uidNumber: {uid}\ngidNumber: {gid}\nhomeDirectory: /home/{name}\n\
+             loginShell: /bin/bash\n{extra}\n"
+        );
+    };
+    user(
+        &mut out,
+        ALICE.name,
+        ALICE.uid,
+        ALICE.gid,
+        &format!("userPassword: {}\n", ALICE.password),
+    );
+    for i in 1..USERS {
+        user(
+            &mut out,
+            &bulk_user(i),
+            UID_BASE + i,
+            GID_BASE + group_of(i),
+            "",
+        );
+    }
+    let group_head = |out: &mut String, name: &str, gid: u32| {
+        let _ = write!(
+            out,
+            "dn: cn={name},ou=groups,{BASE_DN}\nobjectClass: posixGroup\ncn: {name}\ngidNumber: {gid}\n"
+        );
+    };
+    let mut members: Vec<Vec<u32>> = vec![Vec::new(); GROUPS as usize];
+    for i in 1..USERS {
+        members[group_of(i) as usize].push(i);
+    }
+    for (j, list) in members.iter().enumerate().skip(1) {
+        group_head(&mut out, &small_group(j as u32), GID_BASE + j as u32);
+        for &i in list {
+            let _ = writeln!(out, "memberUid: {}", bulk_user(i));
+        }
+        out.push('\n');
+    }
+    group_head(&mut out, BIG.0, BIG.1);
+    for i in 1..=BIG_MEMBERS {
+        let _ = writeln!(out, "memberUid: {}", bulk_user(i));
+    }
+    out.push('\n');
+    out
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--inner") {
+        std::process::exit(inner::run(&args[2..]));
+    }
+    outer();
+}
+
+/// One namespace's measurements: `group` or `enum`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Group,
+    Enum,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Group => "group",
+            Mode::Enum => "enum",
+        }
+    }
+}
+
+fn outer() {
+    build_release(
+        &["rosterd", "nss_roster", "pam_roster"],
+        "building rosterd and the modules failed",
+    );
+    let exe = std::env::current_exe().expect("own path");
+    let started = Instant::now();
+    let t = Instant::now();
+    let ldif = scale_ldif();
+    let ldif_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let slapd = Slapd::start_with_ldif(&ldif);
+    drop(ldif);
+    eprintln!(
+        "LDIF generated in {ldif_s:.1} s; slapd loaded (slapadd, or its cached database) and started in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let scratch = tempfile::Builder::new()
+        .prefix("roster-bench-scale-")
+        .tempdir()
+        .expect("temp dir");
+    mkdir_mode(scratch.path(), 0o755);
+    let ca = scratch.path().join("ca.pem");
+    std::fs::copy(slapd.ca_file(), &ca).expect("copy CA");
+    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).expect("chmod CA");
+    let rd_dir = scratch.path().join("roster-secrets");
+    mkdir_mode(&rd_dir, 0o700);
+    let o = DomainOptions {
+        transport: Transport::StartTls,
+        schema: "rfc2307".into(),
+        ..DomainOptions::default()
+    };
+    let roster_domain = domain_table(&slapd, &rd_dir, &o);
+    let installed = roster_e2e::namespace::install_nss_module();
+    let module = roster_e2e::paths::module("libnss_roster.so");
+    let load = load_average();
+    println!(
+        "roster, SSSD and nslcd against one directory of {USERS} users and {GROUPS} groups, one \
+         with {BIG_MEMBERS} members (release build of roster, one run, StartTLS; load average \
+         {load} at the start)\n"
+    );
+
+    let only = std::env::var("ROSTER_BENCH_PEERS").ok();
+    let peers: Vec<Peer> = [Peer::Roster, Peer::Sssd, Peer::Nslcd]
+        .into_iter()
+        .filter(|p| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|n| n == p.name()))
+        })
+        .filter(|p| {
+            let ok = p.installed();
+            if !ok {
+                eprintln!("{}: not installed, left out", p.name());
+            }
+            ok
+        })
+        .collect();
+    let mut plan: Vec<(Mode, usize, Peer)> = Vec::new();
+    for run in 0..GROUP_RUNS {
+        plan.extend(peers.iter().map(|&p| (Mode::Group, run, p)));
+    }
+    plan.extend(peers.iter().map(|&p| (Mode::Enum, 0, p)));
+
+    let mut runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (mode, run, peer) in plan {
+        let setup = Setup {
+            slapd: &slapd,
+            ca: ca.clone(),
+            roster_domain: roster_domain.clone(),
+            pam_roster: roster_e2e::paths::module("libpam_roster.so"),
+            sssd_enumerate: mode == Mode::Enum,
+        };
+        let dir = scratch
+            .path()
+            .join(format!("{}-{}-{run}", peer.name(), mode.name()));
+        let mut script = prepare(peer, &dir, &setup);
+        match peer {
+            Peer::Roster => {
+                // enumerate = true in every roster run (it starts no
+                // background work: the first `getent passwd` reads the
+                // directory).
+                let toml = dir.join("roster.toml");
+                let text = std::fs::read_to_string(&toml).expect("read roster.toml");
+                let patched = text.replacen("[cache]\n", "[cache]\nenumerate = true\n", 1);
+                assert_ne!(text, patched, "roster.toml has no [cache] table");
+                std::fs::write(&toml, patched).expect("write roster.toml");
+                let _ = writeln!(
+                    script,
+                    "mount --bind {} {}",
+                    module.display(),
+                    installed.display()
+                );
+            }
+            Peer::Sssd if mode == Mode::Enum => {
+                // The first enumeration reads 100,000 users: more than the
+                // default 60 s search timeout allows on this machine; no
+                // second one during the measurements.
+                // Its responder keeps a listing for `enum_cache_timeout`
+                // (120 s): 5 s, so that waiting for the first enumeration
+                // sees it when it is there.
+                let conf = dir.join("etc-sssd").join("sssd.conf");
+                let text = std::fs::read_to_string(&conf).expect("read sssd.conf");
+                // Pages of 500 entries, as nslcd's `pagesize 500`: slapd's
+                // soft size limit is 500 (SSSD asks for 1,000 by default).
+                // Its watchdog restarts a responder or back end that misses
+                // three 10 s heartbeats, which the first enumeration's
+                // cache writes do: 120 s.
+                let mut text = text.replacen(
+                    "[nss]\n",
+                    "[nss]\nenum_cache_timeout = 5\ntimeout = 120\n",
+                    1,
+                );
+                text.push_str(
+                    "ldap_enumeration_search_timeout = 1200\nldap_enumeration_refresh_timeout = 7200\n\
+                     timeout = 120\nldap_page_size = 500\n",
+                );
+                std::fs::write(&conf, text).expect("write sssd.conf");
+            }
+            _ => {}
+        }
+        let _ = write!(
+            script,
+            "exec {} --inner driver {} {} {}",
+            exe.display(),
+            mode.name(),
+            peer.name(),
+            dir.display()
+        );
+        let t = Instant::now();
+        let out = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "bash", "-c"])
+            .arg(&script)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run unshare");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut n = 0;
+        for line in stdout.lines() {
+            if let Some((key, v)) = line.split_once('=') {
+                if let Ok(v) = v.trim().parse::<f64>() {
+                    runs.entry(format!("{}.{key}", peer.name()))
+                        .or_default()
+                        .push(v);
+                    n += 1;
+                }
+            }
+        }
+        eprintln!(
+            "{} ({} run {}): {n} results in {:.1} s{}",
+            peer.name(),
+            mode.name(),
+            run + 1,
+            t.elapsed().as_secs_f64(),
+            if out.status.success() && std::env::var_os("ROSTER_BENCH_STDERR").is_none() {
+                String::new()
+            } else {
+                format!(
+                    " (driver: {}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            }
+        );
+    }
+    report(&runs);
+    println!(
+        "\n(load average {load} at the start, {} at the end; whole benchmark: {:.0} s)",
+        load_average(),
+        started.elapsed().as_secs_f64()
+    );
+    drop(slapd);
+}
+
+/// Prints the table: each key's median over its values (runs, warm
+/// repetitions), roster next to SSSD and nslcd.
+fn report(r: &BTreeMap<String, Vec<f64>>) {
+    let med = |k: &str| -> Option<f64> {
+        let mut v = r.get(k)?.clone();
+        (!v.is_empty()).then(|| median(&mut v))
+    };
+    let peers = ["roster", "sssd", "nslcd"];
+    println!("| | roster | SSSD | nslcd |\n|---|---|---|---|");
+    let line = |label: &str, key: &str, scale: f64, unit: &str| {
+        let cells: Vec<String> = peers
+            .iter()
+            .map(|p| match med(&format!("{p}.{key}")) {
+                Some(v) if unit.is_empty() => format!("{v:.0}"),
+                Some(v) => format!("{:.1} {unit}", v / scale),
+                None => "-".into(),
+            })
+            .collect();
+        println!("| {label} | {} |", cells.join(" | "));
+    };
+    line(
+        &format!(
+            "first `getent group {}` ({BIG_MEMBERS} members), median of {GROUP_RUNS} fresh daemons",
+            BIG.0
+        ),
+        "group.first_ms",
+        1.0,
+        "ms",
+    );
+    line(
+        &format!("same, warm (median of {} runs)", GROUP_RUNS * WARM),
+        "group.warm_ms",
+        1.0,
+        "ms",
+    );
+    line("members `getent` printed", "group.members", 1.0, "");
+    let failed: Vec<String> = peers
+        .iter()
+        .map(|p| {
+            let n: f64 = r
+                .get(&format!("{p}.group.failed"))
+                .map_or(0.0, |v| v.iter().sum());
+            format!("{n:.0}")
+        })
+        .collect();
+    println!(
+        "| `getent group {}` runs that failed (left out above) | {} |",
+        BIG.0,
+        failed.join(" | ")
+    );
+    line(
+        "daemon start to first `getent passwd alice` (group runs)",
+        "startup_ms",
+        1.0,
+        "ms",
+    );
+    line(
+        "then until rosterd's census is taken",
+        "census_ms",
+        1000.0,
+        "s",
+    );
+    line(
+        "SSSD (`enumerate = true`): start to its first enumeration listed",
+        "enum.ready_ms",
+        1000.0,
+        "s",
+    );
+    line(
+        "SSSD: its first enumeration not listed after (then left out)",
+        "enum.unfinished_s",
+        1.0,
+        "s",
+    );
+    line("daemon RSS then", "rss_kb.unfinished", 1024.0, "MB");
+    line(
+        &format!(
+            "`getpwnam` of each of the {USERS} users, one process (stopped after {} s)",
+            SWEEP_LIMIT.as_secs()
+        ),
+        "sweep_ms",
+        1000.0,
+        "s",
+    );
+    line("users those lookups reached", "sweep.users", 1.0, "");
+    line(
+        "daemon RSS (all its processes) after those lookups",
+        "rss_kb.sweep",
+        1024.0,
+        "MB",
+    );
+    line(
+        "of which anonymous (heap)",
+        "rss_anon_kb.sweep",
+        1024.0,
+        "MB",
+    );
+    line(
+        "and mapped files and shared memory",
+        "rss_file_kb.sweep",
+        1024.0,
+        "MB",
+    );
+    line(
+        "memory-cache file(s) after those lookups",
+        "mc.bytes.sweep",
+        1048576.0,
+        "MiB",
+    );
+    line("of which allocated", "mc.allocated.sweep", 1048576.0, "MiB");
+    line(
+        "`getent passwd` (enumerate = true), first",
+        "passwd.first_ms",
+        1.0,
+        "ms",
+    );
+    line(
+        &format!("same, warm (median of {WARM})"),
+        "passwd.warm_ms",
+        1.0,
+        "ms",
+    );
+    line("directory users it listed", "passwd.count", 1.0, "");
+    line("`getent group`, first", "groups.first_ms", 1.0, "ms");
+    line(
+        &format!("same, warm (median of {WARM})"),
+        "groups.warm_ms",
+        1.0,
+        "ms",
+    );
+    line("directory groups it listed", "groups.count", 1.0, "");
+    line(
+        "daemon RSS after the enumerations too",
+        "rss_kb.enum",
+        1024.0,
+        "MB",
+    );
+    line(
+        "of which anonymous (heap)",
+        "rss_anon_kb.enum",
+        1024.0,
+        "MB",
+    );
+    line(
+        "and mapped files and shared memory",
+        "rss_file_kb.enum",
+        1024.0,
+        "MB",
+    );
+    line(
+        "memory-cache file(s) at the end",
+        "mc.bytes.enum",
+        1048576.0,
+        "MiB",
+    );
+    line("of which allocated", "mc.allocated.enum", 1048576.0, "MiB");
+    line(
+        "roster's bound (`[nss] memcache_size`)",
+        "mc.limit",
+        1048576.0,
+        "MiB",
+    );
+}
+
+/// The measuring side, run inside the namespace.
+mod inner {
+    use super::*;
+
+    /// `getent ARGS` as a whole process: milliseconds and the lines it
+    /// printed; Err when it failed.
+    fn getent(args: &[&str]) -> Result<(f64, String), String> {
+        let t = Instant::now();
+        let out = Command::new("getent")
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| format!("getent: {e}"))?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        if !out.status.success() {
+            return Err(format!("getent {}: {}", args.join(" "), out.status));
+        }
+        Ok((ms, String::from_utf8_lossy(&out.stdout).into_owned()))
+    }
+
+    /// Members in a `getent group` line.
+    fn members(line: &str) -> usize {
+        match line.trim_end().rsplit_once(':') {
+            Some((_, "")) | None => 0,
+            Some((_, m)) => m.split(',').count(),
+        }
+    }
+
+    /// Runs this binary again (`--inner ARGS`) and returns its stdout.
+    fn again(args: &[&str]) -> Result<String, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let out = Command::new(exe)
+            .arg("--inner")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(format!(
+                "{args:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// The memory-cache file(s) now: (size, allocated bytes, bound).
+    /// rosterd: `rosterctl cache stats`'s figures (admin `cache_stats`
+    /// on pam.sock); SSSD: its fixed-size files in /var/lib/sss/mc.
+    fn memory_cache(peer: Peer) -> Option<(u64, u64, Option<u64>)> {
+        match peer {
+            Peer::Roster => {
+                let reply = roster_proto::Client::request_once(
+                    Path::new("/run/roster/pam.sock"),
+                    &roster_proto::Request::Admin(roster_proto::AdminRequest::CacheStats),
+                    Duration::from_secs(5),
+                );
+                match reply {
+                    Ok(roster_proto::Response::Admin(Ok(
+                        roster_proto::AdminReply::CacheStats(s),
+                    ))) => s
+                        .memory_cache
+                        .map(|m| (m.file_bytes, m.allocated_bytes, Some(m.size_limit))),
+                    other => {
+                        eprintln!("roster: cache_stats: {other:?}");
+                        None
+                    }
+                }
+            }
+            Peer::Sssd => {
+                let (mut len, mut alloc) = (0, 0);
+                for e in std::fs::read_dir("/var/lib/sss/mc").ok()?.flatten() {
+                    if let Ok(m) = e.metadata() {
+                        len += m.len();
+                        alloc += m.blocks() * 512;
+                    }
+                }
+                Some((len, alloc, None))
+            }
+            Peer::Nslcd => None,
+        }
+    }
+
+    /// Anonymous and file-backed (with shared memory) resident memory of
+    /// `pid` and its descendants, in kB: what the daemon allocated and
+    /// what it maps (memory-cache files, libraries).
+    fn rss_split_kb(pid: u32) -> (u64, u64) {
+        let (mut anon, mut file) = (0, 0);
+        for p in roster_bench::peer::process_tree(pid) {
+            let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+            let field = |name: &str| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            anon += field("RssAnon:");
+            file += field("RssFile:") + field("RssShmem:");
+        }
+        (anon, file)
+    }
+
+    /// Prints the daemon's RSS (all, anonymous, mapped) under `suffix`.
+    fn print_rss(daemon: &Daemon, suffix: &str) {
+        if let Some(pid) = daemon.pid() {
+            println!("rss_kb.{suffix}={}", rss_tree_kb(pid).0);
+            let (anon, file) = rss_split_kb(pid);
+            println!("rss_anon_kb.{suffix}={anon}");
+            println!("rss_file_kb.{suffix}={file}");
+        }
+    }
+
+    /// Prints the memory-cache figures under `suffix`.
+    fn print_memory_cache(peer: Peer, suffix: &str) {
+        if let Some((len, alloc, limit)) = memory_cache(peer) {
+            println!("mc.bytes.{suffix}={len}");
+            println!("mc.allocated.{suffix}={alloc}");
+            if let Some(l) = limit {
+                println!("mc.limit={l}");
+            }
+        }
+    }
+
+    /// Waits until rosterd's status shows its census of users and groups;
+    /// the milliseconds waited, `None` past `limit`.
+    fn wait_for_census(limit: Duration) -> Option<f64> {
+        let start = Instant::now();
+        let socket = Path::new("/run/roster/pam.sock");
+        loop {
+            let reply = roster_proto::Client::request_once(
+                socket,
+                &roster_proto::Request::Status,
+                Duration::from_secs(2),
+            );
+            if let Ok(roster_proto::Response::Admin(Ok(roster_proto::AdminReply::Status(r)))) =
+                reply
+            {
+                let c = &r.document()["domains"][0]["census"];
+                if c["users"].is_u64() && c["groups"].is_u64() {
+                    return Some(start.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether a listing's line names a bulk entry: `prefix` and digits.
+    fn is_bulk(line: &str, prefix: &str) -> bool {
+        line.split_once(':')
+            .and_then(|(name, _)| name.strip_prefix(prefix))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    }
+
+    /// Directory users (`alice`, `su…`) in a `getent passwd` listing.
+    fn directory_users(listing: &str) -> usize {
+        listing
+            .lines()
+            .filter(|l| is_bulk(l, "su") || l.starts_with("alice:"))
+            .count()
+    }
+
+    /// Directory groups (`sg…`, the big one) in a `getent group` listing.
+    fn directory_groups(listing: &str) -> usize {
+        listing
+            .lines()
+            .filter(|l| is_bulk(l, "sg") || l.starts_with(&format!("{}:", BIG.0)))
+            .count()
+    }
+
+    /// Waits until SSSD's background enumeration lists every user and
+    /// group (polled every 10 s, each poll at most 30 s; its responder keeps a listing for
+    /// `enum_cache_timeout`, set to 5 s in this run); the milliseconds
+    /// since `start`.
+    fn wait_for_enumeration(start: Instant, limit: Duration) -> Option<f64> {
+        loop {
+            // (A listing asked while the back end is busy waits minutes:
+            // each poll is cut at 30 s by coreutils' timeout.)
+            let listed = |db: &str| {
+                let out = Command::new("timeout")
+                    .args(["30", "getent", db])
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::null())
+                    .output()
+                    .ok()?;
+                Some(String::from_utf8_lossy(&out.stdout).into_owned())
+            };
+            let users = listed("passwd").map_or(0, |o| directory_users(&o));
+            let groups = listed("group").map_or(0, |o| directory_groups(&o));
+            eprintln!(
+                "sssd: {users} users, {groups} groups listed after {:.0} s",
+                start.elapsed().as_secs_f64()
+            );
+            if users >= USERS as usize && groups >= GROUPS as usize {
+                return Some(start.elapsed().as_secs_f64() * 1000.0);
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_secs(10));
+        }
+    }
+
+    /// Everything measured in one namespace; prints `key=value` lines.
+    fn driver(mode: Mode, peer: Peer, dir: &Path) -> i32 {
+        let main_source = match peer {
+            Peer::Roster => "files roster",
+            Peer::Sssd => "files sss",
+            Peer::Nslcd => "files ldap",
+        };
+        use_nsswitch(dir, main_source);
+        let start = Instant::now();
+        let daemon = Daemon::start(peer, dir);
+        if !daemon.wait_ready(Duration::from_secs(120)) {
+            eprintln!("{}: getent passwd alice never answered", peer.name());
+            return 1;
+        }
+        let mut failures = 0;
+        if mode == Mode::Group {
+            println!("startup_ms={:.1}", start.elapsed().as_secs_f64() * 1000.0);
+        }
+        if peer == Peer::Roster {
+            match wait_for_census(Duration::from_secs(300)) {
+                Some(ms) => println!("census_ms={ms:.1}"),
+                None => eprintln!("roster: no census within 300 s"),
+            }
+        }
+        match mode {
+            Mode::Group => {
+                // ROSTER_BENCH_PERF=FILE: rosterd's first lookup of the big
+                // group under `perf record -g`.
+                let mut perf = match (peer, std::env::var("ROSTER_BENCH_PERF"), daemon.pid()) {
+                    (Peer::Roster, Ok(file), Some(pid)) => Command::new("perf")
+                        .args(["record", "-g", "-o", &file, "-p", &pid.to_string()])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .ok(),
+                    _ => None,
+                };
+                for i in 0..=WARM {
+                    if i == 1 {
+                        if let Some(mut p) = perf.take() {
+                            // SAFETY: signalling our own child by its PID.
+                            unsafe { libc::kill(p.id() as libc::pid_t, libc::SIGINT) };
+                            let _ = p.wait();
+                        }
+                    }
+                    match getent(&["group", BIG.0]) {
+                        Ok((ms, out)) => {
+                            let key = if i == 0 { "first" } else { "warm" };
+                            println!("group.{key}_ms={ms}");
+                            if i == 0 {
+                                println!("group.members={}", members(&out));
+                            }
+                        }
+                        Err(e) => {
+                            eprintln!("{}: {e}", peer.name());
+                            println!("group.failed=1");
+                            failures += 1;
+                        }
+                    }
+                }
+            }
+            Mode::Enum => {
+                if peer == Peer::Sssd {
+                    let limit = std::env::var("ROSTER_BENCH_SSSD_WAIT")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(240);
+                    match wait_for_enumeration(start, Duration::from_secs(limit)) {
+                        Some(ms) => println!("enum.ready_ms={ms:.0}"),
+                        None => {
+                            // Its lookups now wait for the busy back end
+                            // (minutes each): nothing more to measure.
+                            eprintln!("sssd: enumeration not listed within {limit} s");
+                            println!("enum.unfinished_s={limit}");
+                            print_rss(&daemon, "unfinished");
+                            // Its busy back end ignores the monitor's
+                            // SIGTERM and would outlive it: stop SSSD's
+                            // processes (this run's) by PID.
+                            if let Some(pid) = daemon.pid() {
+                                for p in roster_bench::peer::process_tree(pid).into_iter().skip(1) {
+                                    // SAFETY: signalling a process this run started.
+                                    unsafe { libc::kill(p as libc::pid_t, libc::SIGKILL) };
+                                }
+                            }
+                            return 1;
+                        }
+                    }
+                }
+                if peer != Peer::Nslcd {
+                    let count = (USERS - 1).to_string();
+                    match again(&["sweep", "1", &count, &SWEEP_LIMIT.as_secs().to_string()]) {
+                        Ok(v) => {
+                            let (ms, n) = v.split_once(' ').unwrap_or((&v, "0"));
+                            println!("sweep_ms={ms}");
+                            println!("sweep.users={n}");
+                        }
+                        Err(e) => {
+                            eprintln!("{}: sweep: {e}", peer.name());
+                            failures += 1;
+                        }
+                    }
+                    print_rss(&daemon, "sweep");
+                    print_memory_cache(peer, "sweep");
+                }
+                for (db, key) in [("passwd", "passwd"), ("group", "groups")] {
+                    for i in 0..=WARM {
+                        match getent(&[db]) {
+                            Ok((ms, out)) => {
+                                let k = if i == 0 { "first" } else { "warm" };
+                                println!("{key}.{k}_ms={ms}");
+                                if i == 0 {
+                                    let n = if db == "passwd" {
+                                        directory_users(&out)
+                                    } else {
+                                        directory_groups(&out)
+                                    };
+                                    println!("{key}.count={n}");
+                                }
+                            }
+                            Err(e) => {
+                                eprintln!("{}: {e}", peer.name());
+                                failures += 1;
+                            }
+                        }
+                    }
+                }
+                print_rss(&daemon, "enum");
+                print_memory_cache(peer, "enum");
+            }
+        }
+        i32::from(failures > 0)
+    }
+
+    /// `sweep FIRST COUNT SECONDS`: getpwnam of the bulk users FIRST…
+    /// once each, in one process, for at most SECONDS; prints the
+    /// milliseconds and the users looked up.
+    fn sweep(first: &str, count: &str, secs: &str) -> i32 {
+        let (Ok(first), Ok(count), Ok(secs)) = (
+            first.parse::<u32>(),
+            count.parse::<u32>(),
+            secs.parse::<u64>(),
+        ) else {
+            return 2;
+        };
+        let start = Instant::now();
+        let mut done = 0;
+        for i in first..first + count {
+            let Some(mut f) = parse_op("pwnam", &bulk_user(i)) else {
+                return 2;
+            };
+            if !f() {
+                eprintln!("{}: lookup failed", bulk_user(i));
+                return 1;
+            }
+            done += 1;
+            if start.elapsed() > Duration::from_secs(secs) {
+                break;
+            }
+        }
+        println!("{:.1} {done}", start.elapsed().as_secs_f64() * 1000.0);
+        0
+    }
+
+    /// Entry point of `--inner ARGS`; returns the exit code.
+    pub fn run(args: &[String]) -> i32 {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        match a.as_slice() {
+            ["driver", mode, peer, dir] => {
+                let mode = match *mode {
+                    "group" => Mode::Group,
+                    "enum" => Mode::Enum,
+                    _ => return 2,
+                };
+                match Peer::parse(peer) {
+                    Some(p) => driver(mode, p, Path::new(dir)),
+                    None => 2,
+                }
+            }
+            ["sweep", first, count, secs] => sweep(first, count, secs),
+            _ => 2,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn members_are_counted_from_a_group_line() {
+            assert_eq!(members("g:*:10:a,b,c\n"), 3);
+            assert_eq!(members("g:*:10:\n"), 0);
+        }
+
+        #[test]
+        fn listings_count_directory_entries_only() {
+            let pw = "root:x:0:0::/root:/bin/sh\nsudoer:x:5:5::/:/bin/sh\nalice:*:10001:10000::/home/alice:/bin/bash\nsu00001:*:200001:300001::/home/su00001:/bin/bash\n";
+            assert_eq!(directory_users(pw), 2);
+            let gr = "sudo:x:27:\nsg0001:*:300001:su00001\nbiggroup:*:299999:su00001\n";
+            assert_eq!(directory_groups(gr), 2);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_directory_has_the_promised_shape() {
+        let ldif = scale_ldif();
+        let entries = ldif.split("\n\n").filter(|e| !e.trim().is_empty());
+        let (mut users, mut groups, mut big) = (0, 0, 0);
+        for e in entries {
+            if e.contains("objectClass: posixAccount") {
+                users += 1;
+            } else if e.contains("objectClass: posixGroup") {
+                groups += 1;
+                if e.starts_with(&format!("dn: cn={},", BIG.0)) {
+                    big = e.matches("memberUid: ").count();
+                }
+            }
+        }
+        assert_eq!(users, USERS);
+        assert_eq!(groups, GROUPS);
+        assert_eq!(big, BIG_MEMBERS as usize);
+        assert_eq!(bulk_user(USERS - 1), "su99999");
+    }
+}
