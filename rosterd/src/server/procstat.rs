@@ -25,10 +25,18 @@ pub fn snapshot() -> ProcessStats {
 
 /// Hands the heap's free pages back to the system (glibc `malloc_trim`):
 /// after a cache flush the freed entries would otherwise stay resident.
+/// It walks the whole heap (milliseconds for a large one), so it runs on a
+/// blocking thread, never on the runtime's.
 pub fn trim_heap() {
-    // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
+    let trim = || {
+        // SAFETY: malloc_trim only walks the allocator's own free lists.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => drop(rt.spawn_blocking(trim)),
+        Err(_) => trim(),
     }
 }
 
