@@ -358,6 +358,105 @@ pub mod peer {
         }
     }
 
+    /// A run's scratch directory (readable by the peers' users), the CA
+    /// copied into it for nslcd (which drops to its own user), and
+    /// rosterd's `[[domain]]` table for `slapd` (StartTLS, RFC 2307: the
+    /// peers' default schema, posixGroup/memberUid), its secrets under
+    /// the scratch directory.
+    pub fn scratch(slapd: &Slapd, prefix: &str) -> (tempfile::TempDir, PathBuf, String) {
+        use roster_e2e::config::{domain_table, DomainOptions, Transport};
+        let scratch = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .expect("temp dir");
+        mkdir_mode(scratch.path(), 0o755);
+        let ca = scratch.path().join("ca.pem");
+        std::fs::copy(slapd.ca_file(), &ca).expect("copy CA");
+        std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).expect("chmod CA");
+        let secrets = scratch.path().join("roster-secrets");
+        mkdir_mode(&secrets, 0o700);
+        let o = DomainOptions {
+            transport: Transport::StartTls,
+            schema: "rfc2307".into(),
+            ..DomainOptions::default()
+        };
+        let roster_domain = domain_table(slapd, &secrets, &o);
+        (scratch, ca, roster_domain)
+    }
+
+    /// Waits until rosterd's status (on `/run/roster/pam.sock`) shows the
+    /// first domain's census of users and of groups; the milliseconds
+    /// waited, `None` past `limit`.
+    pub fn wait_for_census(limit: Duration) -> Option<f64> {
+        let start = Instant::now();
+        let socket = Path::new("/run/roster/pam.sock");
+        loop {
+            let reply = roster_proto::Client::request_once(
+                socket,
+                &roster_proto::Request::Status,
+                Duration::from_secs(2),
+            );
+            if let Ok(roster_proto::Response::Admin(Ok(roster_proto::AdminReply::Status(r)))) =
+                reply
+            {
+                let c = &r.document()["domains"][0]["census"];
+                if c["users"].is_u64() && c["groups"].is_u64() {
+                    return Some(start.elapsed().as_secs_f64() * 1000.0);
+                }
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Runs a driver's `script` in a private mount namespace and adds the
+    /// numbers it prints (`key=value` lines) to `runs` under
+    /// `prefix.key`; prints `label`, how many results and how long it
+    /// took, and the driver's stderr when it failed (or always, with
+    /// `ROSTER_BENCH_STDERR=1`).
+    pub fn run_driver(
+        script: &str,
+        prefix: &str,
+        label: &str,
+        runs: &mut std::collections::BTreeMap<String, Vec<f64>>,
+    ) {
+        let t = Instant::now();
+        let out = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "bash", "-c"])
+            .arg(script)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run unshare");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut n = 0;
+        for line in stdout.lines() {
+            if let Some((key, v)) = line.split_once('=') {
+                if let Ok(v) = v.trim().parse::<f64>() {
+                    runs.entry(format!("{prefix}.{key}")).or_default().push(v);
+                    n += 1;
+                }
+            }
+        }
+        let failed = !out.status.success();
+        eprintln!(
+            "{label}: {n} results in {:.1} s{}",
+            t.elapsed().as_secs_f64(),
+            if failed || std::env::var_os("ROSTER_BENCH_STDERR").is_some() {
+                format!(
+                    " (driver {}: {}): {}",
+                    if failed { "failed" } else { "ended" },
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+
     /// An `nsswitch.conf` with `sources` for passwd and group.
     pub fn nsswitch(sources: &str) -> String {
         format!(

@@ -29,18 +29,16 @@
 
 use roster_bench::lookup::{last_entry_fields, parse_op};
 use roster_bench::peer::{
-    mkdir_mode, pamtester, prepare, rss_tree_kb, use_nsswitch, Daemon, Peer, Setup,
+    pamtester, prepare, rss_tree_kb, run_driver, use_nsswitch, Daemon, Peer, Setup,
     PAM_FLOOR_SERVICE, PAM_SERVICE,
 };
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::{batch_ns_of, mean, median, BATCH};
-use roster_e2e::config::{domain_table, DomainOptions, Transport};
 use roster_e2e::dataset::{self, ALICE, BIGGROUP, BULK_UID_BASE, MANYGROUPS};
 use roster_e2e::slapd::Slapd;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fmt::Write as _;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -77,24 +75,7 @@ fn outer() {
     let exe = std::env::current_exe().expect("own path");
     let started = Instant::now();
     let slapd = Slapd::start();
-    let scratch = tempfile::Builder::new()
-        .prefix("roster-bench-peers-")
-        .tempdir()
-        .expect("temp dir");
-    // nslcd drops to its own user: it must be able to read the CA.
-    mkdir_mode(scratch.path(), 0o755);
-    let ca = scratch.path().join("ca.pem");
-    std::fs::copy(slapd.ca_file(), &ca).expect("copy CA");
-    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).expect("chmod CA");
-    let rd_dir = scratch.path().join("roster-secrets");
-    mkdir_mode(&rd_dir, 0o700);
-    let o = DomainOptions {
-        transport: Transport::StartTls,
-        // The same groups as the peers' default schema (posixGroup/memberUid).
-        schema: "rfc2307".into(),
-        ..DomainOptions::default()
-    };
-    let roster_domain = domain_table(&slapd, &rd_dir, &o);
+    let (scratch, ca, roster_domain) = roster_bench::peer::scratch(&slapd, "roster-bench-peers-");
     let installed = roster_e2e::namespace::install_nss_module();
     // ROSTER_BENCH_MODULE=PATH: another build's module (before/after).
     let module = std::env::var_os("ROSTER_BENCH_MODULE")
@@ -148,40 +129,11 @@ fn outer() {
             peer.name(),
             dir.display()
         );
-        let t = Instant::now();
-        let out = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "bash", "-c"])
-            .arg(&script)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .expect("run unshare");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let mut n = 0;
-        for line in stdout.lines() {
-            if let Some((key, v)) = line.split_once('=') {
-                if let Ok(v) = v.trim().parse::<f64>() {
-                    runs.entry(format!("{}.{key}", peer.name()))
-                        .or_default()
-                        .push(v);
-                    n += 1;
-                }
-            }
-        }
-        eprintln!(
-            "{} (pass {}): {n} results in {:.1} s{}",
+        run_driver(
+            &script,
             peer.name(),
-            pass + 1,
-            t.elapsed().as_secs_f64(),
-            if out.status.success() && std::env::var_os("ROSTER_BENCH_STDERR").is_none() {
-                String::new()
-            } else {
-                format!(
-                    " (driver failed: {}): {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr)
-                )
-            }
+            &format!("{} (pass {})", peer.name(), pass + 1),
+            &mut runs,
         );
     }
     // Best of the passes: the least disturbed run (the machine is shared).
@@ -512,7 +464,7 @@ mod inner {
         if peer == Peer::Roster {
             // The cold rows measure the steady state: rosterd's census of
             // names and IDs (begun by the first lookup) taken.
-            match wait_for_census(Duration::from_secs(60)) {
+            match roster_bench::peer::wait_for_census(Duration::from_secs(60)) {
                 Some(ms) => println!("census_ms={ms:.1}"),
                 None => eprintln!("roster: no census within 60 s"),
             }
@@ -653,33 +605,6 @@ mod inner {
             }
         }
         i32::from(failures > 0)
-    }
-
-    /// Waits until rosterd's status (on `/run/roster/pam.sock`) shows the
-    /// first domain's census of users and of groups; the milliseconds
-    /// waited, `None` past `limit`.
-    fn wait_for_census(limit: Duration) -> Option<f64> {
-        let start = Instant::now();
-        let socket = Path::new("/run/roster/pam.sock");
-        loop {
-            let reply = roster_proto::Client::request_once(
-                socket,
-                &roster_proto::Request::Status,
-                Duration::from_secs(2),
-            );
-            if let Ok(roster_proto::Response::Admin(Ok(roster_proto::AdminReply::Status(r)))) =
-                reply
-            {
-                let c = &r.document()["domains"][0]["census"];
-                if c["users"].is_u64() && c["groups"].is_u64() {
-                    return Some(start.elapsed().as_secs_f64() * 1000.0);
-                }
-            }
-            if start.elapsed() > limit {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
     }
 
     /// Prints the median, mean and 99th percentile of sorted `times`; the

@@ -28,15 +28,14 @@
 //!   `getent group` (first and warm), and the RSS after those.
 
 use roster_bench::lookup::parse_op;
-use roster_bench::peer::{mkdir_mode, prepare, rss_tree_kb, use_nsswitch, Daemon, Peer, Setup};
+use roster_bench::peer::{prepare, rss_tree_kb, run_driver, use_nsswitch, Daemon, Peer, Setup};
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::median;
-use roster_e2e::config::{domain_table, DomainOptions, Transport};
 use roster_e2e::dataset::{ALICE, BASE_DN, SERVICE_DN, SERVICE_PASSWORD};
 use roster_e2e::slapd::Slapd;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -187,22 +186,7 @@ fn outer() {
         "LDIF generated in {ldif_s:.1} s; slapd loaded (slapadd, or its cached database) and started in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let scratch = tempfile::Builder::new()
-        .prefix("roster-bench-scale-")
-        .tempdir()
-        .expect("temp dir");
-    mkdir_mode(scratch.path(), 0o755);
-    let ca = scratch.path().join("ca.pem");
-    std::fs::copy(slapd.ca_file(), &ca).expect("copy CA");
-    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).expect("chmod CA");
-    let rd_dir = scratch.path().join("roster-secrets");
-    mkdir_mode(&rd_dir, 0o700);
-    let o = DomainOptions {
-        transport: Transport::StartTls,
-        schema: "rfc2307".into(),
-        ..DomainOptions::default()
-    };
-    let roster_domain = domain_table(&slapd, &rd_dir, &o);
+    let (scratch, ca, roster_domain) = roster_bench::peer::scratch(&slapd, "roster-bench-scale-");
     let installed = roster_e2e::namespace::install_nss_module();
     let module = roster_e2e::paths::module("libnss_roster.so");
     let load = load_average();
@@ -298,41 +282,11 @@ fn outer() {
             peer.name(),
             dir.display()
         );
-        let t = Instant::now();
-        let out = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "bash", "-c"])
-            .arg(&script)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .expect("run unshare");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let mut n = 0;
-        for line in stdout.lines() {
-            if let Some((key, v)) = line.split_once('=') {
-                if let Ok(v) = v.trim().parse::<f64>() {
-                    runs.entry(format!("{}.{key}", peer.name()))
-                        .or_default()
-                        .push(v);
-                    n += 1;
-                }
-            }
-        }
-        eprintln!(
-            "{} ({} run {}): {n} results in {:.1} s{}",
+        run_driver(
+            &script,
             peer.name(),
-            mode.name(),
-            run + 1,
-            t.elapsed().as_secs_f64(),
-            if out.status.success() && std::env::var_os("ROSTER_BENCH_STDERR").is_none() {
-                String::new()
-            } else {
-                format!(
-                    " (driver: {}): {}",
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr)
-                )
-            }
+            &format!("{} ({} run {})", peer.name(), mode.name(), run + 1),
+            &mut runs,
         );
     }
     report(&runs);
@@ -636,32 +590,6 @@ mod inner {
         }
     }
 
-    /// Waits until rosterd's status shows its census of users and groups;
-    /// the milliseconds waited, `None` past `limit`.
-    fn wait_for_census(limit: Duration) -> Option<f64> {
-        let start = Instant::now();
-        let socket = Path::new("/run/roster/pam.sock");
-        loop {
-            let reply = roster_proto::Client::request_once(
-                socket,
-                &roster_proto::Request::Status,
-                Duration::from_secs(2),
-            );
-            if let Ok(roster_proto::Response::Admin(Ok(roster_proto::AdminReply::Status(r)))) =
-                reply
-            {
-                let c = &r.document()["domains"][0]["census"];
-                if c["users"].is_u64() && c["groups"].is_u64() {
-                    return Some(start.elapsed().as_secs_f64() * 1000.0);
-                }
-            }
-            if start.elapsed() > limit {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
     /// Whether a listing's line names a bulk entry: `prefix` and digits.
     fn is_bulk(line: &str, prefix: &str) -> bool {
         line.split_once(':')
@@ -737,7 +665,7 @@ mod inner {
             println!("startup_ms={:.1}", start.elapsed().as_secs_f64() * 1000.0);
         }
         if peer == Peer::Roster {
-            match wait_for_census(Duration::from_secs(300)) {
+            match roster_bench::peer::wait_for_census(Duration::from_secs(300)) {
                 Some(ms) => println!("census_ms={ms:.1}"),
                 None => eprintln!("roster: no census within 300 s"),
             }

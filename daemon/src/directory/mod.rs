@@ -257,6 +257,19 @@ impl Directory {
         self.search_paged(q, true, false, false).await
     }
 
+    /// A new connection of its own to the server in use, bound as the
+    /// service account (for a listing, or a paged search that must not
+    /// share the connection); unbind it when done.
+    async fn own_connection(&self) -> Result<Lease, DirectoryError> {
+        let uri = self.pool.get().await?.uri;
+        let ldap = self.pool.connect_and_bind(&uri).await?;
+        Ok(Lease {
+            ldap,
+            uri,
+            fresh: true,
+        })
+    }
+
     /// Every entry `q` finds, handed to `each` as it arrives (paged, each
     /// reply bounded by `op_timeout`): a listing too large to hold at once
     /// (the census). It runs on a connection of its own to the server in
@@ -271,8 +284,7 @@ impl Directory {
         each: &mut (dyn FnMut(SearchEntry) + Send),
     ) -> Result<(), DirectoryError> {
         let op = self.cfg.op_timeout;
-        let uri = self.pool.get().await?.uri;
-        let ldap = self.pool.connect_and_bind(&uri).await?;
+        let Lease { ldap, uri, .. } = self.own_connection().await?;
         self.searches.fetch_add(1, Ordering::Relaxed);
         let page = Some(self.cfg.page_size);
         let unavailable =
@@ -320,13 +332,7 @@ impl Directory {
         let mut dedicated = !bounded;
         while attempt < 2 {
             let Lease { ldap, uri, fresh } = if dedicated {
-                let uri = self.pool.get().await?.uri;
-                let ldap = self.pool.connect_and_bind(&uri).await?;
-                Lease {
-                    ldap,
-                    uri,
-                    fresh: true,
-                }
+                self.own_connection().await?
             } else {
                 self.pool.get().await?
             };
