@@ -169,6 +169,9 @@ fn census_text(out: &mut String, c: &Value, now: u64) {
         _ => format!("no {kind} yet"),
     };
     let mut line = format!("  census: {}, {}", part("users"), part("groups"));
+    if let Some(n) = c["checks_answered"].as_u64().filter(|&n| n > 0) {
+        line.push_str(&format!(", {n} checks answered"));
+    }
     if let Some(err) = c["last_error"].as_str() {
         line.push_str(&format!("; last failure: {err}"));
     }
@@ -350,13 +353,13 @@ mod tests {
             "version": "0.1.0",
             "domains": [{"name": "corp", "online": true, "server": "ldap://l1",
                           "census": {"users": 10000, "users_taken_at": 1000, "groups": 2000,
-                                     "groups_taken_at": 1030}},
+                                     "groups_taken_at": 1030, "checks_answered": 12}},
                          {"name": "down", "online": false,
                           "census": {"last_error": "users: domain down: no server answers"}}],
         });
         let t = human(&doc, 1060);
         assert!(
-            t.contains("domain corp: online, server ldap://l1\n  census: 10000 users (1970-01-01 00:16:40 UTC (1m 0s ago)), 2000 groups (1970-01-01 00:17:10 UTC (30s ago))\n"),
+            t.contains("domain corp: online, server ldap://l1\n  census: 10000 users (1970-01-01 00:16:40 UTC (1m 0s ago)), 2000 groups (1970-01-01 00:17:10 UTC (30s ago)), 12 checks answered\n"),
             "{t}"
         );
         assert!(

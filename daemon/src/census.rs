@@ -51,9 +51,20 @@ pub struct Census {
     hasher: RandomState,
     ids: HashMap<u32, Holders>,
     names: HashMap<u64, Holders>,
+    /// The entries valid as served accounts, by DN hash: their ID and
+    /// the hash of the exact name they are served under ([`Served`]).
+    served: HashMap<u64, Served>,
     ids_readable: bool,
     names_comparable: bool,
     entries: usize,
+}
+
+/// What an entry valid for this host is served as: its ID and the hash
+/// of its exact name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Served {
+    id: u32,
+    exact_name: u64,
 }
 
 /// Adds entries to a [`Census`].
@@ -94,6 +105,17 @@ impl CensusBuilder {
         }
     }
 
+    /// Notes that the entry at `dn` (added with [`CensusBuilder::add`])
+    /// is valid for this host and served as `name` with ID `id`: the
+    /// answer a lookup of that exact name would give
+    /// ([`Census::sole_served_holder`]).
+    pub fn served(&mut self, dn: &str, name: &str, id: u32) {
+        let c = &mut self.census;
+        let dn = c.dn_hash(dn);
+        let exact_name = c.hasher.hash_one(name);
+        c.served.insert(dn, Served { id, exact_name });
+    }
+
     /// Vouches for no name: the entries come from several search bases,
     /// and a lookup stops at the first base that answers, which a name
     /// the directory's matching finds alike (beyond the census's folding:
@@ -106,6 +128,7 @@ impl CensusBuilder {
     pub fn finish(mut self) -> Census {
         self.census.ids.shrink_to_fit();
         self.census.names.shrink_to_fit();
+        self.census.served.shrink_to_fit();
         self.census
     }
 }
@@ -126,6 +149,7 @@ impl Census {
                 hasher: RandomState::new(),
                 ids: HashMap::new(),
                 names: HashMap::new(),
+                served: HashMap::new(),
                 ids_readable: true,
                 names_comparable: true,
                 entries: 0,
@@ -154,6 +178,26 @@ impl Census {
     pub fn sole_holder_of_name(&self, name: &str, dn: &str) -> bool {
         self.names_comparable
             && self.names.get(&self.name_hash(name)) == Some(&Holders::One(self.dn_hash(dn)))
+    }
+
+    /// The ID of the account a lookup of the exact `name` is answered
+    /// with, when the census decides it alone: one entry holds `name` (in
+    /// any spelling the directory could confuse with it), it is valid for
+    /// this host and served under exactly `name` (noted with
+    /// [`CensusBuilder::served`]), and it is the only holder of its ID.
+    /// The lookup by name and the check of its ID would then both answer
+    /// that entry.
+    pub fn sole_served_holder(&self, name: &str) -> Option<u32> {
+        if !self.names_comparable || !self.ids_readable {
+            return None;
+        }
+        let Some(Holders::One(dn)) = self.names.get(&self.name_hash(name)) else {
+            return None;
+        };
+        let s = self.served.get(dn)?;
+        let sole = s.exact_name == self.hasher.hash_one(name)
+            && self.ids.get(&s.id) == Some(&Holders::One(*dn));
+        sole.then_some(s.id)
     }
 
     /// DNs are compared as the ownership checks compare them: ignoring
@@ -258,5 +302,48 @@ mod tests {
             ("uid=z,ou=people,dc=ex", &["z"], &["01000"]),
         ]);
         assert!(!c.sole_holder_of_id(1000, "uid=alice,ou=people,dc=ex"));
+    }
+
+    #[test]
+    fn a_served_entry_alone_with_its_name_and_id_decides_a_lookup_of_its_name() {
+        let mut b = Census::builder();
+        b.add("uid=alice,ou=people,dc=ex", ["alice"], ["1000"]);
+        b.served("uid=alice,ou=people,dc=ex", "alice", 1000);
+        // Valid, but shares its UID with a broken entry.
+        b.add("uid=bob,ou=people,dc=ex", ["bob"], ["1001"]);
+        b.served("uid=bob,ou=people,dc=ex", "bob", 1001);
+        b.add("uid=broken,ou=people,dc=ex", ["broken"], ["1001"]);
+        // Served under its first name only.
+        b.add("uid=carol,ou=people,dc=ex", ["carol", "caro"], ["1002"]);
+        b.served("uid=carol,ou=people,dc=ex", "carol", 1002);
+        // Not valid for this host.
+        b.add("uid=dave,ou=people,dc=ex", ["dave"], ["1003"]);
+        // Shares a name (in another spelling) with another entry.
+        b.add("uid=erin,ou=people,dc=ex", ["erin"], ["1004"]);
+        b.served("uid=erin,ou=people,dc=ex", "erin", 1004);
+        b.add("uid=erin2,ou=people,dc=ex", ["Erin"], ["1005"]);
+        let c = b.finish();
+        assert_eq!(c.sole_served_holder("alice"), Some(1000));
+        assert_eq!(c.sole_served_holder("Alice"), None);
+        assert_eq!(c.sole_served_holder("bob"), None);
+        assert_eq!(c.sole_served_holder("carol"), Some(1002));
+        assert_eq!(c.sole_served_holder("caro"), None);
+        assert_eq!(c.sole_served_holder("dave"), None);
+        assert_eq!(c.sole_served_holder("erin"), None);
+        assert_eq!(c.sole_served_holder("nobody"), None);
+    }
+
+    #[test]
+    fn no_lookup_is_decided_when_names_or_ids_cannot_be_compared() {
+        let mut b = Census::builder();
+        b.add("uid=alice,ou=people,dc=ex", ["alice"], ["1000"]);
+        b.served("uid=alice,ou=people,dc=ex", "alice", 1000);
+        b.names_not_comparable();
+        assert_eq!(b.finish().sole_served_holder("alice"), None);
+        let mut b = Census::builder();
+        b.add("uid=alice,ou=people,dc=ex", ["alice"], ["1000"]);
+        b.served("uid=alice,ou=people,dc=ex", "alice", 1000);
+        b.add("uid=odd,ou=people,dc=ex", ["odd"], ["+7"]);
+        assert_eq!(b.finish().sole_served_holder("alice"), None);
     }
 }

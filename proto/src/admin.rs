@@ -407,6 +407,11 @@ pub struct CensusStatus {
     pub groups_taken_at: Option<u64>,
     /// Why the last listing failed, if it did (no secrets in it).
     pub last_error: Option<String>,
+    /// Questions the censuses answered without a search before the reply
+    /// (since the last flush): ownership checks and group members. (A
+    /// group's members are still asked after its answer, to be kept for
+    /// offline use.)
+    pub checks_answered: u64,
 }
 
 /// The host's ticket-granting ticket of a GSSAPI domain, which rosterd

@@ -33,6 +33,8 @@ struct Taken {
     none: bool,
     /// Why the last listing failed, if it did.
     last_error: Option<String>,
+    /// Questions this census answered ([`Resolver::note_census_answered`]).
+    answered: u64,
 }
 
 /// Every domain's censuses: of groups (`[0]`) and users (`[1]`), by
@@ -139,6 +141,16 @@ impl Resolver {
         }
     }
 
+    /// Counts `n` questions domain `d`'s census of users (`users`) or
+    /// groups answered without a search.
+    pub(super) fn note_census_answered(&self, d: &str, users: bool, n: u64) {
+        let censuses = &self.inner.censuses;
+        let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = taken[usize::from(users)].get_mut(d) {
+            t.answered += n;
+        }
+    }
+
     /// Domain `domain`'s censuses for the status report; `None` before
     /// any was tried or when the domain takes none.
     pub(super) fn census_status(&self, domain: &str) -> Option<CensusStatus> {
@@ -166,6 +178,11 @@ impl Resolver {
                 .into_iter()
                 .flatten()
                 .find_map(|t| t.last_error.clone()),
+            checks_answered: [users, groups]
+                .into_iter()
+                .flatten()
+                .map(|t| t.answered)
+                .sum(),
         };
         Some(status)
     }

@@ -405,6 +405,8 @@ impl Provider for FakeDirectory {
                         [u.user.name.as_str()],
                         [u.user.uid.to_string().as_str()],
                     );
+                    // (Every fake entry is valid.)
+                    c.served(&u.dn, &u.user.name, u.user.uid);
                 }
             } else {
                 for g in self.groups.lock().unwrap().iter() {

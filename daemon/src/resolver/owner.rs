@@ -432,6 +432,7 @@ impl Resolver {
             return false;
         };
         self.record_vouched(&ck, raw.clone(), until);
+        self.note_census_answered(cx.domain(i).name(), kind == EntryKind::User, 1);
         true
     }
 
@@ -577,6 +578,13 @@ impl Resolver {
     /// it (the rules [`Resolver::serve_user`] applies). A name the domain
     /// does not hold is left as it is.
     ///
+    /// A member the domain's census decides ([`Census::sole_served_holder`]:
+    /// one valid entry holds the name and its UID) needs no search. Its
+    /// entry is still asked after the answer, in the background
+    /// ([`Resolver::record_members_later`]), so that the answers the check
+    /// rests on are kept for an offline restart as a search would keep
+    /// them.
+    ///
     /// Domains whose IDs come from SIDs ([`Provider::unique_ids`]) are not
     /// checked: their IDs are unique within the domain and lie in its own
     /// range, which the configuration keeps apart from every other
@@ -593,22 +601,125 @@ impl Resolver {
         if d.unique_ids() {
             return Ok(());
         }
+        let census = self.census_for(cx, i, EntryKind::User);
+        // (member index, UID) decided by the census; member indices to ask.
+        let mut decided = Vec::new();
+        let mut asked = Vec::new();
+        for k in (0..out.len()).filter(|&k| out[k].is_some()) {
+            let name = member_base(&members[k], d.name());
+            match self.census_decides(cx, i, census.as_ref(), name) {
+                Some(uid) => decided.push((k, uid)),
+                None => asked.push(k),
+            }
+        }
+        // An earlier domain must not hold a decided member's UID; a member
+        // whose UID it holds is asked like the others (and refused, with
+        // its DN, by that check).
+        for j in 0..i {
+            if decided.is_empty() {
+                break;
+            }
+            let keys = decided.iter().map(|&(_, uid)| Key::UserId(uid)).collect();
+            let answers = self.probe_many(cx, j, keys).await;
+            let mut still = Vec::new();
+            for ((k, uid), a) in decided.into_iter().zip(answers) {
+                match a {
+                    Probe::Free => still.push((k, uid)),
+                    Probe::Holds(..) => asked.push(k),
+                    Probe::Failed(r) => return Err(r),
+                }
+            }
+            decided = still;
+        }
+        asked.sort_unstable();
+        self.check_members(cx, i, members, asked, out).await?;
+        if !decided.is_empty() {
+            self.note_census_answered(d.name(), true, decided.len() as u64);
+            let names = decided.iter().map(|&(k, _)| members[k].clone()).collect();
+            self.record_members_later(cx, i, names);
+        }
+        Ok(())
+    }
+
+    /// The UID of member `name` of domain `i` when `census` decides it
+    /// ([`Census::sole_served_holder`]), neither its name nor that UID has
+    /// a fresh cached answer (which the check would use instead: a cache
+    /// hit), and no local account has either. The answer then rests on
+    /// the census.
+    fn census_decides(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        census: Option<&(Arc<Census>, u64)>,
+        name: &str,
+    ) -> Option<u32> {
+        let (c, until) = census?;
+        let uid = c.sole_served_holder(name)?;
+        let domain: Arc<str> = Arc::from(cx.domain(i).name());
+        for key in [Key::UserName(name.to_string()), Key::UserId(uid)] {
+            if self.is_fresh(&CacheKey::new(domain.clone(), key)) {
+                return None;
+            }
+        }
+        let ci = cx.domain(i).case_insensitive();
+        if cx.local.user_refusal(name, uid, ci).is_some() {
+            return None;
+        }
+        cx.probes += 1;
+        cx.rests_on(*until, true);
+        Some(uid)
+    }
+
+    /// Checks members `members` (all served by the census's decision) of
+    /// domain `i` again after the answer, on their entries, as
+    /// [`Resolver::check_members`] does: their answers are then cached and
+    /// stored as the search would have left them. What this finds
+    /// refused (the directory changed since the census) is logged; the
+    /// next decision sees it.
+    fn record_members_later(&self, cx: &Ctx, i: usize, members: Vec<String>) {
+        let mut later = Ctx {
+            domains: cx.domains.clone(),
+            settings: cx.settings.clone(),
+            until: u64::MAX,
+            reuse_until: u64::MAX,
+            offline: false,
+            probes: 0,
+            negatives: Vec::new(),
+            local: cx.local.clone(),
+        };
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut out: Vec<Option<String>> = members.iter().cloned().map(Some).collect();
+            let all = (0..members.len()).collect();
+            match this
+                .check_members(&mut later, i, &members, all, &mut out)
+                .await
+            {
+                Ok(()) => this.remember_negatives(&mut later),
+                Err(e) => tracing::debug!(error = %e, "members not recorded"),
+            }
+        });
+    }
+
+    /// [`Resolver::drop_refused_members`] for members `asked` (indices
+    /// into `members`), each asked of the domains.
+    async fn check_members(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        members: &[String],
+        asked: Vec<usize>,
+        out: &mut [Option<String>],
+    ) -> Result<(), DomainError> {
+        let d = cx.domain(i).clone();
         let ci = d.case_insensitive();
-        let kept: Vec<usize> = (0..out.len()).filter(|&k| out[k].is_some()).collect();
-        let keys = kept
+        let keys = asked
             .iter()
-            .map(|&k| {
-                let m = &members[k];
-                let base = match m.rsplit_once('@') {
-                    Some((base, _)) if is_qualified(m, d.name()) => base,
-                    _ => m.as_str(),
-                };
-                Key::UserName(base.to_string())
-            })
+            .map(|&k| Key::UserName(member_base(&members[k], d.name()).to_string()))
             .collect();
         // (member index, its raw entry) still to check.
         let mut open = Vec::new();
-        for (k, a) in kept.into_iter().zip(self.probe_many(cx, i, keys).await) {
+        for (k, a) in asked.into_iter().zip(self.probe_many(cx, i, keys).await) {
             match a {
                 Probe::Holds(Value::User(u), _) => {
                     match cx.local.user_refusal(&u.user.name, u.user.uid, ci) {
@@ -670,6 +781,14 @@ impl Resolver {
             out[k] = None;
         }
         Ok(())
+    }
+}
+
+/// The short name of member `m` of `domain` (`m` without `@domain`).
+fn member_base<'a>(m: &'a str, domain: &str) -> &'a str {
+    match m.rsplit_once('@') {
+        Some((base, _)) if is_qualified(m, domain) => base,
+        _ => m,
     }
 }
 

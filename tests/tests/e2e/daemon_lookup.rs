@@ -156,6 +156,20 @@ fn a_census_spares_the_second_search_of_a_cold_lookup() {
         rd.nss(&Request::UserByName("dup".into())),
         Response::NotFound
     );
+    // The big group's members are decided by the census, before the
+    // answer. (Their entries are asked after it, to be kept for an
+    // offline restart: the searches may have begun already.)
+    let answered = |rd: &Rosterd| {
+        let st = rd.domain_status();
+        st["census"]["checks_answered"].as_u64().unwrap()
+    };
+    let before = answered(&rd);
+    match rd.nss(&Request::GroupByName(dataset::BIGGROUP.into())) {
+        Response::Group(g) => assert_eq!(g.members.len(), dataset::BULK_USERS as usize),
+        other => panic!("{other:?}"),
+    }
+    // Every member and the group's GID.
+    assert_eq!(answered(&rd) - before, u64::from(dataset::BULK_USERS) + 1);
 
     // A newcomer claiming dave's UID after the census: dave is served as
     // the census saw him, by name and by UID; the newcomer is refused.

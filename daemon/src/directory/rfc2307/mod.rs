@@ -333,10 +333,21 @@ impl Rfc2307 {
         } else {
             (&a.group_name, &a.gid_number)
         };
-        let attrs = vec![name.clone(), id.clone()];
-        let qs = if users {
+        // Users are listed with what decides their validity too (all a
+        // lookup reads but SSH keys, which never refuse an entry), so
+        // that the census can tell the account a lookup of a name gets
+        // ([`Census::sole_served_holder`]); not under `limit_to_groups`,
+        // whose verdict takes group searches.
+        let judge = users && cfg.limit_to_groups.is_empty();
+        let qs = if judge {
+            let mut attrs = user_attrs(cfg);
+            attrs.retain(|x| *x != a.ssh_public_key);
+            queries(cfg.user_bases(), &cfg.user_filter, "", attrs)
+        } else if users {
+            let attrs = vec![name.clone(), id.clone()];
             queries(cfg.user_bases(), &cfg.user_filter, "", attrs)
         } else {
+            let attrs = vec![name.clone(), id.clone()];
             queries(cfg.group_bases(), cfg.group_filter(), "", attrs)
         };
         let mut census = Census::builder();
@@ -357,6 +368,12 @@ impl Rfc2307 {
                     names.iter().map(String::as_str),
                     ids.iter().map(String::as_str),
                 );
+                // (A refused entry is logged when a lookup meets it.)
+                if judge {
+                    if let Ok(u) = entry_to_user(cfg, &dir.idmap, &e) {
+                        census.served(&e.dn, &u.user.name, u.user.uid);
+                    }
+                }
             })
             .await?;
         }
