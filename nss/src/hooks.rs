@@ -18,6 +18,7 @@ use crate::enumerate::Cursor;
 use crate::initgroups::append_gids;
 use crate::lookup::Lookup;
 use crate::pack::{self, CBuf, PackError};
+use crate::retry::RetryStash;
 use libc::{c_char, c_int, c_long, gid_t, size_t, uid_t};
 use libnss::interop::NssStatus;
 use roster_proto::memcache::{GroupView, MemcacheReader, UserView};
@@ -31,6 +32,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 static CONFIG: ConfigCache = ConfigCache::new();
 static MEMCACHE: MemcacheReader = MemcacheReader::new();
 static BACKOFF: Backoff = Backoff::new(DEFAULT_WINDOW);
+static RETRY: RetryStash = RetryStash::new();
 static USERS: Mutex<Cursor<User>> = Mutex::new(Cursor::new());
 static GROUPS: Mutex<Cursor<Group>> = Mutex::new(Cursor::new());
 
@@ -72,7 +74,8 @@ pub(crate) fn with_lookup<T>(f: impl FnOnce(&Lookup<'_>) -> Answer<T>) -> Answer
     let config = CONFIG.get(Path::new(CONFIG_PATH));
     f(&Lookup::new(&config, Path::new(SOCKET_PATH))
         .with_memcache(&MEMCACHE, Path::new(MEMCACHE_PATH))
-        .with_backoff(&BACKOFF))
+        .with_backoff(&BACKOFF)
+        .with_retry_stash(&RETRY))
 }
 
 /// A status and the errno value that goes with it.
@@ -167,6 +170,12 @@ unsafe fn fill_group(
     pack_outcome(pack::group(group, out, &mut cbuf))
 }
 
+/// True when the entry did not fit the caller's buffer (glibc retries
+/// with a larger one).
+fn too_small(o: &Outcome) -> bool {
+    *o == (NssStatus::TryAgain, libc::ERANGE)
+}
+
 /// The outcome of a lookup whose found entry was already packed.
 fn outcome(answer: Answer<Outcome>) -> Outcome {
     match answer {
@@ -251,7 +260,7 @@ pub unsafe extern "C" fn _nss_roster_getgrnam_r(
                 return NOT_FOUND;
             };
             outcome(with_lookup(|l| {
-                l.group_by_name_with(name, |g| fill_group(g, result, buf, buflen))
+                l.group_by_name_with(name, |g| fill_group(g, result, buf, buflen), too_small)
             }))
         })
     }
@@ -273,7 +282,7 @@ pub unsafe extern "C" fn _nss_roster_getgrgid_r(
     unsafe {
         guarded(errnop, || {
             outcome(with_lookup(|l| {
-                l.group_by_gid_with(gid, |g| fill_group(g, result, buf, buflen))
+                l.group_by_gid_with(gid, |g| fill_group(g, result, buf, buflen), too_small)
             }))
         })
     }

@@ -35,6 +35,7 @@ pub mod initgroups;
 pub mod lookup;
 pub mod netgroup;
 pub mod pack;
+pub mod retry;
 
 pub use answer::Answer;
 pub use backoff::Backoff;

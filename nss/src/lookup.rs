@@ -6,6 +6,7 @@ use crate::answer::Answer;
 use crate::backoff::Backoff;
 use crate::config::NssConfig;
 use crate::initgroups::Gids;
+use crate::retry::RetryStash;
 use roster_proto::memcache::{GroupView, Key, MemcacheReader, RecordView, UserView};
 use roster_proto::{Client, ClientError, Group, Netgroup, Request, Response, User};
 use std::path::Path;
@@ -33,6 +34,7 @@ pub struct Lookup<'a> {
     socket: &'a Path,
     memcache: Option<(&'a MemcacheReader, &'a Path)>,
     backoff: Option<&'a Backoff>,
+    retry: Option<&'a RetryStash>,
 }
 
 impl<'a> Lookup<'a> {
@@ -43,7 +45,15 @@ impl<'a> Lookup<'a> {
             socket,
             memcache: None,
             backoff: None,
+            retry: None,
         }
+    }
+
+    /// Keeps a group answer that did not fit the caller's buffer in
+    /// `stash` for the caller's retry ([`crate::retry`]).
+    pub fn with_retry_stash(mut self, stash: &'a RetryStash) -> Self {
+        self.retry = Some(stash);
+        self
     }
 
     /// Skips the daemon while `backoff` has a window open, and opens one
@@ -72,12 +82,12 @@ impl<'a> Lookup<'a> {
 
     /// group entry by name.
     pub fn group_by_name(&self, name: &str) -> Answer<Group> {
-        self.group_by_name_with(name, |g| g.to_owned())
+        self.group_by_name_with(name, |g| g.to_owned(), |_| false)
     }
 
     /// group entry by GID.
     pub fn group_by_gid(&self, gid: u32) -> Answer<Group> {
-        self.group_by_gid_with(gid, |g| g.to_owned())
+        self.group_by_gid_with(gid, |g| g.to_owned(), |_| false)
     }
 
     /// passwd entry by login name, handed to `f` as a view: a memory-cache
@@ -101,24 +111,33 @@ impl<'a> Lookup<'a> {
         self.user_with(Key::Uid(uid), f)
     }
 
-    /// group entry by name, handed to `f` as a view.
+    /// group entry by name, handed to `f` as a view; `too_small` tells
+    /// from `f`'s result that the caller's buffer could not hold it (the
+    /// daemon's answer is then kept for the retry, [`crate::retry`]).
     pub fn group_by_name_with<R>(
         &self,
         name: &str,
         f: impl FnOnce(&GroupView<'_>) -> R,
+        too_small: impl Fn(&R) -> bool,
     ) -> Answer<R> {
         if name.is_empty() || self.config.ignores_group(name) {
             return Answer::NotFound;
         }
-        self.group_with(Key::GroupName(name), f)
+        self.group_with(Key::GroupName(name), f, too_small)
     }
 
-    /// group entry by GID, handed to `f` as a view.
-    pub fn group_by_gid_with<R>(&self, gid: u32, f: impl FnOnce(&GroupView<'_>) -> R) -> Answer<R> {
+    /// group entry by GID, handed to `f` as a view (`too_small` as for
+    /// [`Lookup::group_by_name_with`]).
+    pub fn group_by_gid_with<R>(
+        &self,
+        gid: u32,
+        f: impl FnOnce(&GroupView<'_>) -> R,
+        too_small: impl Fn(&R) -> bool,
+    ) -> Answer<R> {
         if !self.config.serves_id(gid) {
             return Answer::NotFound;
         }
-        self.group_with(Key::Gid(gid), f)
+        self.group_with(Key::Gid(gid), f, too_small)
     }
 
     /// A user from the memory cache, else from the daemon.
@@ -153,8 +172,14 @@ impl<'a> Lookup<'a> {
         }
     }
 
-    /// A group from the memory cache, else from the daemon.
-    fn group_with<R>(&self, key: Key<'_>, f: impl FnOnce(&GroupView<'_>) -> R) -> Answer<R> {
+    /// A group from the memory cache, else from the answer kept for a
+    /// retry, else from the daemon.
+    fn group_with<R>(
+        &self,
+        key: Key<'_>,
+        f: impl FnOnce(&GroupView<'_>) -> R,
+        too_small: impl Fn(&R) -> bool,
+    ) -> Answer<R> {
         let mut f = Some(f);
         if let Some((reader, path)) = self.memcache {
             let hit = reader.get_with(path, &key, |record| match (record, f.take()) {
@@ -173,15 +198,29 @@ impl<'a> Lookup<'a> {
             Key::Gid(id) => Request::GroupByGid(id),
             _ => return Answer::Unavailable,
         };
-        match self.ask(&req) {
-            Answer::Found(Response::Group(g)) => match key {
-                // An answer for another GID is a daemon fault.
-                Key::Gid(id) if g.gid != id => Answer::Unavailable,
-                _ => self.check_group(&g.view(), f),
+        let now = roster_proto::clock::monotonic_ms();
+        let kept = self.retry.and_then(|s| s.take(&req, now));
+        let g = match kept {
+            Some(g) => g,
+            None => match self.ask(&req) {
+                Answer::Found(Response::Group(g)) => g,
+                Answer::Found(_) => return Answer::Unavailable,
+                Answer::NotFound => return Answer::NotFound,
+                Answer::Unavailable => return Answer::Unavailable,
             },
-            Answer::Found(_) => Answer::Unavailable,
-            Answer::NotFound => Answer::NotFound,
-            Answer::Unavailable => Answer::Unavailable,
+        };
+        match key {
+            // An answer for another GID is a daemon fault.
+            Key::Gid(id) if g.gid != id => Answer::Unavailable,
+            _ => {
+                let answer = self.check_group(&g.view(), f);
+                if let (Some(s), Answer::Found(r)) = (self.retry, &answer) {
+                    if too_small(r) {
+                        s.keep(req, g, now);
+                    }
+                }
+                answer
+            }
         }
     }
 

@@ -2,6 +2,7 @@
 //! Unix socket with roster_proto's codec.
 
 use nss_roster::pack::{self, CBuf, PackError};
+use nss_roster::retry::RetryStash;
 use nss_roster::{Answer, Backoff, Lookup, NssConfig, Page};
 use roster_proto::{decode_request, encode_response, parse_header, Group, Request, Response, User};
 use std::io::{Read, Write};
@@ -518,20 +519,76 @@ mod in_place {
         // SAFETY: all-zero is a valid struct group.
         let mut out: libc::group = unsafe { std::mem::zeroed() };
         let mut small = vec![MaybeUninit::<u8>::uninit(); 4096];
-        let r = l.group_by_gid_with(10050, |g| {
-            pack::group(g, &mut out, &mut CBuf::new(&mut small))
-        });
+        let r = l.group_by_gid_with(
+            10050,
+            |g| pack::group(g, &mut out, &mut CBuf::new(&mut small)),
+            Result::is_err,
+        );
         assert_eq!(r, Answer::Found(Err(PackError::Range)));
         assert!(out.gr_name.is_null());
         let mut large = vec![MaybeUninit::<u8>::uninit(); 1 << 20];
-        let r = l.group_by_name_with("biggroup", |g| {
-            pack::group(g, &mut out, &mut CBuf::new(&mut large))
-        });
+        let r = l.group_by_name_with(
+            "biggroup",
+            |g| pack::group(g, &mut out, &mut CBuf::new(&mut large)),
+            Result::is_err,
+        );
         assert_eq!(r, Answer::Found(Ok(())));
         assert_eq!(out.gr_gid, 10050);
         assert_eq!(members(&out), big.members);
         assert!(d.requests().is_empty(), "served from the mapping");
         assert_eq!(l.group_by_gid(10050), Answer::Found(big));
+    }
+
+    /// glibc's retries with a doubled buffer after ERANGE (from 1 KiB):
+    /// the daemon is asked once, the retries are served from its answer.
+    #[test]
+    fn a_group_too_big_for_the_buffer_is_asked_of_the_daemon_once() {
+        let big = Group {
+            name: "biggroup".into(),
+            gid: 10050,
+            members: (1..=5000).map(|i| format!("u{i:05}")).collect(),
+        };
+        let answer = big.clone();
+        let d = FakeDaemon::start(move |_| Some(Response::Group(answer.clone())));
+        let config = NssConfig::default();
+        let stash = RetryStash::new();
+        let l = d.lookup(&config).with_retry_stash(&stash);
+        // SAFETY: all-zero is a valid struct group.
+        let mut out: libc::group = unsafe { std::mem::zeroed() };
+        // (The filled entry points into the last buffer: it outlives the loop.)
+        let mut buf = vec![MaybeUninit::<u8>::uninit(); 1024];
+        loop {
+            let r = l.group_by_name_with(
+                "biggroup",
+                |g| pack::group(g, &mut out, &mut CBuf::new(&mut buf)),
+                Result::is_err,
+            );
+            match r {
+                Answer::Found(Ok(())) => break,
+                Answer::Found(Err(PackError::Range)) => {
+                    buf = vec![MaybeUninit::<u8>::uninit(); buf.len() * 2];
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(buf.len() >= 64 * 1024, "{}", buf.len());
+        assert_eq!(members(&out), big.members);
+        assert_eq!(d.requests(), [Request::GroupByName("biggroup".into())]);
+        // Once it fitted, the next call asks again.
+        assert_eq!(l.group_by_name("biggroup"), Answer::Found(big.clone()));
+        assert_eq!(d.requests().len(), 2);
+        // Without a stash every retry asks.
+        let plain = d.lookup(&config);
+        let mut small = vec![MaybeUninit::<u8>::uninit(); 1024];
+        for _ in 0..2 {
+            let r = plain.group_by_gid_with(
+                10050,
+                |g| pack::group(g, &mut out, &mut CBuf::new(&mut small)),
+                Result::is_err,
+            );
+            assert_eq!(r, Answer::Found(Err(PackError::Range)));
+        }
+        assert_eq!(d.requests().len(), 4);
     }
 }
 
