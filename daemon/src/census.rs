@@ -20,7 +20,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 
 /// Who holds one name or ID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +54,9 @@ pub struct Census {
     /// The entries valid as served accounts, by DN hash: their ID and
     /// the hash of the exact name they are served under ([`Served`]).
     served: HashMap<u64, Served>,
+    /// The names of the served entries noted with
+    /// [`CensusBuilder::served_named`], by DN hash.
+    served_names: HashMap<u64, Box<str>>,
     ids_readable: bool,
     names_comparable: bool,
     entries: usize,
@@ -116,6 +119,15 @@ impl CensusBuilder {
         c.served.insert(dn, Served { id, exact_name });
     }
 
+    /// [`CensusBuilder::served`], keeping the name too (groups: few, and
+    /// their names are wanted, [`Census::sole_served_holder_of_id`]).
+    pub fn served_named(&mut self, dn: &str, name: &str, id: u32) {
+        self.served(dn, name, id);
+        let c = &mut self.census;
+        let dn = c.dn_hash(dn);
+        c.served_names.insert(dn, name.into());
+    }
+
     /// Vouches for no name: the entries come from several search bases,
     /// and a lookup stops at the first base that answers, which a name
     /// the directory's matching finds alike (beyond the census's folding:
@@ -129,6 +141,7 @@ impl CensusBuilder {
         self.census.ids.shrink_to_fit();
         self.census.names.shrink_to_fit();
         self.census.served.shrink_to_fit();
+        self.census.served_names.shrink_to_fit();
         self.census
     }
 }
@@ -150,6 +163,7 @@ impl Census {
                 ids: HashMap::new(),
                 names: HashMap::new(),
                 served: HashMap::new(),
+                served_names: HashMap::new(),
                 ids_readable: true,
                 names_comparable: true,
                 entries: 0,
@@ -200,17 +214,45 @@ impl Census {
         sole.then_some(s.id)
     }
 
+    /// The name of the entry a lookup of `id` is answered with, when the
+    /// census decides it alone: one entry holds `id`, it is valid for this
+    /// host and served with that ID under a name (noted with
+    /// [`CensusBuilder::served_named`]) no other entry holds. The lookup by
+    /// ID and the check of its name would then both answer that entry.
+    pub fn sole_served_holder_of_id(&self, id: u32) -> Option<&str> {
+        if !self.names_comparable || !self.ids_readable {
+            return None;
+        }
+        let Some(Holders::One(dn)) = self.ids.get(&id) else {
+            return None;
+        };
+        let name = self.served_names.get(dn)?;
+        let sole = self.served.get(dn).is_some_and(|s| s.id == id)
+            && self.names.get(&self.name_hash(name)) == Some(&Holders::One(*dn));
+        sole.then_some(name)
+    }
+
     /// DNs are compared as the ownership checks compare them: ignoring
     /// ASCII case.
     fn dn_hash(&self, dn: &str) -> u64 {
         self.hasher.hash_one(dn.to_ascii_lowercase())
     }
 
-    /// Names are folded: lower case, spaces at the ends dropped and runs
-    /// of inner spaces made one.
+    /// Names are folded: lower case (a final sigma as any sigma), spaces
+    /// at the ends dropped and runs of inner spaces made one. Hashed as
+    /// folded, without building the folded name.
     fn name_hash(&self, name: &str) -> u64 {
-        let folded: Vec<String> = name.split_whitespace().map(str::to_lowercase).collect();
-        self.hasher.hash_one(folded.join(" "))
+        let mut h = self.hasher.build_hasher();
+        for (k, word) in name.split_whitespace().enumerate() {
+            if k > 0 {
+                h.write_u32(u32::from(' '));
+            }
+            for c in word.chars().flat_map(char::to_lowercase) {
+                let c = if c == 'ς' { 'σ' } else { c };
+                h.write_u32(u32::from(c));
+            }
+        }
+        h.finish()
     }
 }
 
@@ -345,5 +387,42 @@ mod tests {
         b.served("uid=alice,ou=people,dc=ex", "alice", 1000);
         b.add("uid=odd,ou=people,dc=ex", ["odd"], ["+7"]);
         assert_eq!(b.finish().sole_served_holder("alice"), None);
+    }
+
+    #[test]
+    fn a_served_group_alone_with_its_id_and_name_decides_a_lookup_of_its_id() {
+        let mut b = Census::builder();
+        b.add("cn=staff,ou=groups,dc=ex", ["staff"], ["2000"]);
+        b.served_named("cn=staff,ou=groups,dc=ex", "staff", 2000);
+        // Served with its first GID only.
+        b.add("cn=two,ou=groups,dc=ex", ["two"], ["2001", "2002"]);
+        b.served_named("cn=two,ou=groups,dc=ex", "two", 2001);
+        // Its name is another entry's too (in another spelling).
+        b.add("cn=ops,ou=groups,dc=ex", ["ops"], ["2003"]);
+        b.served_named("cn=ops,ou=groups,dc=ex", "ops", 2003);
+        b.add("cn=ops2,ou=groups,dc=ex", ["OPS "], ["2004"]);
+        // Its GID is a broken entry's too.
+        b.add("cn=dev,ou=groups,dc=ex", ["dev"], ["2005"]);
+        b.served_named("cn=dev,ou=groups,dc=ex", "dev", 2005);
+        b.add("cn=broken,ou=groups,dc=ex", ["broken"], ["2005"]);
+        // Not valid for this host.
+        b.add("cn=bad,ou=groups,dc=ex", ["bad"], ["2006"]);
+        let c = b.finish();
+        assert_eq!(c.sole_served_holder_of_id(2000), Some("staff"));
+        assert_eq!(c.sole_served_holder_of_id(2001), Some("two"));
+        assert_eq!(c.sole_served_holder_of_id(2002), None);
+        assert_eq!(c.sole_served_holder_of_id(2003), None);
+        assert_eq!(c.sole_served_holder_of_id(2005), None);
+        assert_eq!(c.sole_served_holder_of_id(2006), None);
+        assert_eq!(c.sole_served_holder_of_id(2007), None);
+    }
+
+    #[test]
+    fn a_final_sigma_folds_as_any_sigma() {
+        let c = census(&[
+            ("uid=a,ou=people,dc=ex", &["ΑΣ"], &["1000"]),
+            ("uid=b,ou=people,dc=ex", &["ας"], &["1001"]),
+        ]);
+        assert!(!c.sole_holder_of_name("ασ", "uid=a,ou=people,dc=ex"));
     }
 }

@@ -415,6 +415,7 @@ impl Provider for FakeDirectory {
                         [g.group.name.as_str()],
                         [g.group.gid.to_string().as_str()],
                     );
+                    c.served_named(&g.dn, &g.group.name, g.group.gid);
                 }
             }
             Ok(Some(c.finish()))

@@ -564,18 +564,37 @@ impl Resolver {
             }
             InDomain::Failed(e) => return Err(DomainError::new(domain.name(), e)),
         };
-        self.prefetch_groups(cx, i, &gids).await;
         // The primary group first, then the others in increasing order,
         // each once (the NSS module then appends them without sorting).
         let mut others: Vec<u32> = gids.iter().copied().filter(|&g| g != primary).collect();
         others.sort_unstable();
         others.dedup();
+        // The GIDs domain `i`'s census decides need no search before the
+        // answer (they are asked after it, to be kept for offline use).
+        let (decided, taken) = self.census_decided_gids(cx, i, &others).await?;
+        let mut asked: Vec<u32> = others
+            .iter()
+            .copied()
+            .filter(|g| !decided.contains(g) && !taken.contains(g))
+            .collect();
+        asked.push(primary);
+        self.prefetch_groups(cx, i, &asked).await;
         let mut out = Vec::with_capacity(others.len() + 1);
         out.push(primary);
         for g in others {
-            if self.gid_served_by(cx, g, &raw.domain).await? {
+            let served = if decided.contains(&g) {
+                true
+            } else if taken.contains(&g) {
+                false
+            } else {
+                self.gid_served_by(cx, g, &raw.domain).await?
+            };
+            if served {
                 out.push(g);
             }
+        }
+        if !decided.is_empty() {
+            self.record_gids_later(cx, i, decided.into_iter().collect());
         }
         let src = if user_src == Source::Offline {
             user_src

@@ -27,6 +27,7 @@ use super::{DomainError, InDomain, Provider, Resolver, Settings, Source};
 use crate::cache::{CacheKey, GroupEntry, Key, UserEntry, Value};
 use crate::census::Census;
 use crate::store::StoredValue;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// One lookup's view: the domains and settings it started with, and what
@@ -86,6 +87,21 @@ pub(super) fn is_qualified(name: &str, domain: &str) -> bool {
 impl Ctx {
     fn domain(&self, i: usize) -> &Arc<dyn Provider> {
         &self.domains[i]
+    }
+
+    /// A context for work done after this lookup's answer: the same
+    /// domains, settings and local accounts, nothing noted yet.
+    fn later(&self) -> Ctx {
+        Ctx {
+            domains: self.domains.clone(),
+            settings: self.settings.clone(),
+            until: u64::MAX,
+            reuse_until: u64::MAX,
+            offline: false,
+            probes: 0,
+            negatives: Vec::new(),
+            local: self.local.clone(),
+        }
     }
 
     /// Notes that the answer rests on a domain's answer fresh until
@@ -670,6 +686,85 @@ impl Resolver {
         Some(uid)
     }
 
+    /// Of `gids` (a user's groups in domain `i`), those domain `i`'s census
+    /// decides are served for the domain
+    /// ([`Census::sole_served_holder_of_id`]; no fresh cached answer to
+    /// the GID or the group's name, no local group with either, and no
+    /// earlier domain holding the GID), and those an earlier domain holds
+    /// (not served). The others are left to [`Resolver::gid_served_by`].
+    pub(super) async fn census_decided_gids(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        gids: &[u32],
+    ) -> Result<(HashSet<u32>, HashSet<u32>), DomainError> {
+        let mut decided = Vec::new();
+        let census = self.census_for(cx, i, EntryKind::Group);
+        if let Some((c, until)) = &census {
+            let d = cx.domain(i).clone();
+            let domain: Arc<str> = Arc::from(d.name());
+            let min_id = cx.settings.min_id;
+            for &gid in gids.iter().filter(|&&g| g >= min_id) {
+                let Some(name) = c.sole_served_holder_of_id(gid) else {
+                    continue;
+                };
+                let fresh = [Key::GroupId(gid), Key::GroupName(name.to_string())]
+                    .into_iter()
+                    .any(|k| self.is_fresh(&CacheKey::new(domain.clone(), k)));
+                let ci = d.case_insensitive();
+                if fresh || cx.local.group_refusal(name, gid, ci).is_some() {
+                    continue;
+                }
+                cx.probes += 1;
+                cx.rests_on(*until, true);
+                decided.push(gid);
+            }
+        }
+        let mut taken = HashSet::new();
+        for j in 0..i {
+            if decided.is_empty() {
+                break;
+            }
+            let keys = decided.iter().map(|&g| Key::GroupId(g)).collect();
+            let answers = self.probe_many(cx, j, keys).await;
+            let mut still = Vec::new();
+            for (g, a) in decided.into_iter().zip(answers) {
+                match a {
+                    Probe::Free => still.push(g),
+                    Probe::Holds(..) => {
+                        taken.insert(g);
+                    }
+                    Probe::Failed(r) => return Err(r),
+                }
+            }
+            decided = still;
+        }
+        if !decided.is_empty() {
+            self.note_census_answered(cx.domain(i).name(), false, decided.len() as u64);
+        }
+        Ok((decided.into_iter().collect(), taken))
+    }
+
+    /// Checks GIDs `gids` of domain `i` (served by the census's decision)
+    /// again after the answer, as [`Resolver::gid_served_by`] does, so that
+    /// the answers they rest on are cached and stored as the searches
+    /// would have left them (see [`Resolver::record_members_later`]).
+    pub(super) fn record_gids_later(&self, cx: &Ctx, i: usize, gids: Vec<u32>) {
+        let mut later = cx.later();
+        let this = self.clone();
+        let domain = cx.domain(i).name().to_string();
+        tokio::spawn(async move {
+            this.prefetch_groups(&later, i, &gids).await;
+            for g in gids {
+                if let Err(e) = this.gid_served_by(&mut later, g, &domain).await {
+                    tracing::debug!(error = %e, "groups not recorded");
+                    return;
+                }
+            }
+            this.remember_negatives(&mut later);
+        });
+    }
+
     /// Checks members `members` (all served by the census's decision) of
     /// domain `i` again after the answer, on their entries, as
     /// [`Resolver::check_members`] does: their answers are then cached and
@@ -677,16 +772,7 @@ impl Resolver {
     /// refused (the directory changed since the census) is logged; the
     /// next decision sees it.
     fn record_members_later(&self, cx: &Ctx, i: usize, members: Vec<String>) {
-        let mut later = Ctx {
-            domains: cx.domains.clone(),
-            settings: cx.settings.clone(),
-            until: u64::MAX,
-            reuse_until: u64::MAX,
-            offline: false,
-            probes: 0,
-            negatives: Vec::new(),
-            local: cx.local.clone(),
-        };
+        let mut later = cx.later();
         let this = self.clone();
         tokio::spawn(async move {
             let mut out: Vec<Option<String>> = members.iter().cloned().map(Some).collect();

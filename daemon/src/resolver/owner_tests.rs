@@ -555,17 +555,45 @@ async fn restart_with_the_first_domain_down(census: bool) {
 
 #[tokio::test]
 async fn initgroups_alone_keeps_its_answers_across_an_offline_restart() {
+    initgroups_alone_across_an_offline_restart(false).await;
+}
+
+#[tokio::test]
+async fn initgroups_the_census_decided_keeps_its_answers_across_an_offline_restart() {
+    initgroups_alone_across_an_offline_restart(true).await;
+}
+
+/// initgroups asked alone (the censuses, `census`, taken first), then
+/// asked again after a restart with `ldap` down: the same answers.
+async fn initgroups_alone_across_an_offline_restart(census: bool) {
     let dir = tempfile::tempdir().unwrap();
     let locals = Locals::new();
     let (ldap, ad) = domains();
-    let users = ["aduser02", "aduser01@ad", "mixed", "aduser01", "shared@ad"];
+    add_edge_group(&ldap);
+    ldap.set_census(census);
+    ad.set_census(census);
+    let users = ["aduser01", "aduser02", "aduser01@ad", "mixed", "shared@ad"];
     let mut before = Vec::new();
     {
         let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
         let r = resolver(&[&ldap, &ad], &locals, Some(store.clone()), settings());
+        if census {
+            ask(&r, &Q::Uid(12_346)).await;
+            settle().await;
+            assert_eq!(ldap.census_count(), 2);
+        }
+        let n = ldap.call_count();
         for u in users {
             before.push(ask(&r, &Q::Init(u.into())).await);
+            if u == "aduser01" && census {
+                // The user, its groups, and the entries of those the
+                // census does not decide (its primary group and "sudo",
+                // a local group's name) in one batch.
+                assert_eq!(ldap.call_count() - n, 3);
+            }
         }
+        // (What the census decided is asked after the answers.)
+        settle().await;
         store.close();
     }
     ldap.set_online(false);

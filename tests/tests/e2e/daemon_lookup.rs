@@ -170,6 +170,17 @@ fn a_census_spares_the_second_search_of_a_cold_lookup() {
     }
     // Every member and the group's GID.
     assert_eq!(answered(&rd) - before, u64::from(dataset::BULK_USERS) + 1);
+    // The groups of a user in 1,000 groups are decided by the census too.
+    let before = answered(&rd);
+    match rd.nss(&Request::GroupsOfUser(MANYGROUPS.name.into())) {
+        Response::Gids(g) => assert_eq!(g.len(), dataset::MANY_GROUPS_COUNT as usize + 1),
+        other => panic!("{other:?}"),
+    }
+    let decided = answered(&rd) - before;
+    assert!(
+        decided >= u64::from(dataset::MANY_GROUPS_COUNT),
+        "{decided}"
+    );
 
     // A newcomer claiming dave's UID after the census: dave is served as
     // the census saw him, by name and by UID; the newcomer is refused.

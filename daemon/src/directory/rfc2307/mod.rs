@@ -368,10 +368,15 @@ impl Rfc2307 {
                     names.iter().map(String::as_str),
                     ids.iter().map(String::as_str),
                 );
-                // (A refused entry is logged when a lookup meets it.)
+                // (A refused entry is logged when a lookup meets it. A
+                // group's validity does not depend on its members.)
                 if judge {
                     if let Ok(u) = entry_to_user(cfg, &dir.idmap, &e) {
                         census.served(&e.dn, &u.user.name, u.user.uid);
+                    }
+                } else if !users {
+                    if let Ok(g) = entry_to_group(cfg, &dir.idmap, &e) {
+                        census.served_named(&e.dn, &g.group.name, g.group.gid);
                     }
                 }
             })
