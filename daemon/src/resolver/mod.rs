@@ -28,6 +28,7 @@
 //! NSS time budget) while the search goes on in the background, so a slow
 //! directory never makes a known user's login wait.
 
+mod after;
 mod census;
 mod decided;
 pub(crate) mod enumerate;
@@ -207,6 +208,8 @@ struct Inner {
     local: LocalAccounts,
     /// Refused entries: (domain, DN in lower case) -> reason.
     refused: Mutex<BTreeMap<(String, String), String>>,
+    /// Work left for after the answers ([`after`]).
+    after: after::AfterAnswers,
 }
 
 /// The cache layer over the domains. Cheap to clone (shared state).
@@ -258,6 +261,7 @@ impl Resolver {
                 stats: Stats::default(),
                 started: Instant::now(),
                 enumeration: enumerate::Enumeration::default(),
+                after: after::AfterAnswers::default(),
                 local,
                 refused: Mutex::default(),
             }),

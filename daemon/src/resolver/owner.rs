@@ -746,14 +746,14 @@ impl Resolver {
     }
 
     /// Checks GIDs `gids` of domain `i` (served by the census's decision)
-    /// again after the answer, as [`Resolver::gid_served_by`] does, so that
+    /// again after the answer ([`Resolver::answers_sent`]), as [`Resolver::gid_served_by`] does, so that
     /// the answers they rest on are cached and stored as the searches
     /// would have left them (see [`Resolver::record_members_later`]).
     pub(super) fn record_gids_later(&self, cx: &Ctx, i: usize, gids: Vec<u32>) {
         let mut later = cx.later();
         let this = self.clone();
         let domain = cx.domain(i).name().to_string();
-        tokio::spawn(async move {
+        self.after_answer(Box::pin(async move {
             this.prefetch_groups(&later, i, &gids).await;
             for g in gids {
                 if let Err(e) = this.gid_served_by(&mut later, g, &domain).await {
@@ -762,11 +762,12 @@ impl Resolver {
                 }
             }
             this.remember_negatives(&mut later);
-        });
+        }));
     }
 
     /// Checks members `members` (all served by the census's decision) of
-    /// domain `i` again after the answer, on their entries, as
+    /// domain `i` again after the answer ([`Resolver::answers_sent`]), on
+    /// their entries, as
     /// [`Resolver::check_members`] does: their answers are then cached and
     /// stored as the search would have left them. What this finds
     /// refused (the directory changed since the census) is logged; the
@@ -774,7 +775,7 @@ impl Resolver {
     fn record_members_later(&self, cx: &Ctx, i: usize, members: Vec<String>) {
         let mut later = cx.later();
         let this = self.clone();
-        tokio::spawn(async move {
+        self.after_answer(Box::pin(async move {
             let mut out: Vec<Option<String>> = members.iter().cloned().map(Some).collect();
             let all = (0..members.len()).collect();
             match this
@@ -784,7 +785,7 @@ impl Resolver {
                 Ok(()) => this.remember_negatives(&mut later),
                 Err(e) => tracing::debug!(error = %e, "members not recorded"),
             }
-        });
+        }));
     }
 
     /// [`Resolver::drop_refused_members`] for members `asked` (indices

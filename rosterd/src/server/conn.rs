@@ -55,6 +55,8 @@ pub async fn serve(
             dispatch_timed(ctx, request).await
         };
         let sent = reply(&mut stream, &response, idle).await;
+        // What the lookup left for after its answer starts now.
+        ctx.resolver.answers_sent();
         if let (Some(req), Some(mc)) = (lookup, &ctx.memcache) {
             let ms = fresh_until.saturating_sub(ctx.resolver.now_ms());
             mc.publish(&req, &response, Duration::from_millis(ms));
