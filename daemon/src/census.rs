@@ -20,7 +20,32 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+
+/// A map keyed by the census's own keyed hashes (of names and DNs): they
+/// are used as they are, not hashed again.
+type Hashed<V> = HashMap<u64, V, BuildHasherDefault<KeyedHash>>;
+
+/// The [`Hasher`] of [`Hashed`]: the key is already a hash under a key
+/// chosen at random when the daemon starts, so no one can aim entries at
+/// one bucket.
+#[derive(Default)]
+struct KeyedHash(u64);
+
+impl Hasher for KeyedHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // (Only `u64` keys are hashed; this folds anything else.)
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 /// Who holds one name or ID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,13 +75,13 @@ impl Holders {
 pub struct Census {
     hasher: RandomState,
     ids: HashMap<u32, Holders>,
-    names: HashMap<u64, Holders>,
+    names: Hashed<Holders>,
     /// The entries valid as served accounts, by DN hash: their ID and
     /// the hash of the exact name they are served under ([`Served`]).
-    served: HashMap<u64, Served>,
+    served: Hashed<Served>,
     /// The names of the served entries noted with
     /// [`CensusBuilder::served_named`], by DN hash.
-    served_names: HashMap<u64, Box<str>>,
+    served_names: Hashed<Box<str>>,
     ids_readable: bool,
     names_comparable: bool,
     entries: usize,
@@ -161,9 +186,9 @@ impl Census {
             census: Census {
                 hasher: RandomState::new(),
                 ids: HashMap::new(),
-                names: HashMap::new(),
-                served: HashMap::new(),
-                served_names: HashMap::new(),
+                names: Hashed::default(),
+                served: Hashed::default(),
+                served_names: Hashed::default(),
                 ids_readable: true,
                 names_comparable: true,
                 entries: 0,

@@ -107,7 +107,21 @@ fn canonical_rdns(dn: &str) -> Vec<String> {
 /// spaces around `=` and `,`, and the form of escapes (`\,` or `\2c`) do
 /// not matter.
 pub fn normalize(dn: &str) -> String {
+    if is_plain(dn) {
+        // (Nothing to unescape, trim or escape: what the parse would give.)
+        return dn.to_ascii_lowercase();
+    }
     canonical_rdns(dn).join(",")
+}
+
+/// True for a DN of `attr=value` RDNs of letters, digits, `.`, `-` and
+/// `_` only (most DNs): its canonical form is its lower case.
+fn is_plain(dn: &str) -> bool {
+    dn.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b',' | b'.' | b'-' | b'_'))
+        && dn
+            .split(',')
+            .all(|rdn| rdn.bytes().filter(|&b| b == b'=').count() == 1)
 }
 
 /// True when `dn` equals `base` or lies below it (compared in canonical
@@ -154,6 +168,21 @@ pub fn dns_domain(base_dn: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The plain DNs' shortcut gives what the parse gives.
+        #[test]
+        fn a_plain_dn_normalizes_as_parsed(
+            dn in "([a-zA-Z]{1,3}=[a-zA-Z0-9._-]{0,6},){0,3}[a-zA-Z]{1,3}=[a-zA-Z0-9._-]{0,6}",
+            any in "[a-zA-Z0-9=,._ -]{0,40}",
+        ) {
+            prop_assert!(is_plain(&dn));
+            prop_assert_eq!(normalize(&dn), canonical_rdns(&dn).join(","));
+            prop_assert_eq!(normalize(&any), canonical_rdns(&any).join(","));
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -108,7 +108,11 @@ impl Resolver {
 
     /// True when the memory cache holds a fresh answer for `ck`.
     pub(super) fn is_fresh(&self, ck: &CacheKey) -> bool {
-        let now = self.inner.clock.now_ms();
+        self.is_fresh_at(ck, self.inner.clock.now_ms())
+    }
+
+    /// [`Resolver::is_fresh`] at `now` (many keys checked at once).
+    pub(super) fn is_fresh_at(&self, ck: &CacheKey, now: u64) -> bool {
         self.inner
             .cache
             .peek(ck)

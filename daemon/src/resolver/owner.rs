@@ -618,12 +618,14 @@ impl Resolver {
             return Ok(());
         }
         let census = self.census_for(cx, i, EntryKind::User);
+        let domain: Arc<str> = Arc::from(d.name());
+        let now = self.inner.clock.now_ms();
         // (member index, UID) decided by the census; member indices to ask.
         let mut decided = Vec::new();
         let mut asked = Vec::new();
         for k in (0..out.len()).filter(|&k| out[k].is_some()) {
             let name = member_base(&members[k], d.name());
-            match self.census_decides(cx, i, census.as_ref(), name) {
+            match self.census_decides(cx, (i, &domain, now), census.as_ref(), name) {
                 Some(uid) => decided.push((k, uid)),
                 None => asked.push(k),
             }
@@ -657,7 +659,8 @@ impl Resolver {
         Ok(())
     }
 
-    /// The UID of member `name` of domain `i` when `census` decides it
+    /// The UID of member `name` of domain `i` (named `domain`; `now` the
+    /// lookup's clock) when `census` decides it
     /// ([`Census::sole_served_holder`]), neither its name nor that UID has
     /// a fresh cached answer (which the check would use instead: a cache
     /// hit), and no local account has either. The answer then rests on
@@ -665,17 +668,15 @@ impl Resolver {
     fn census_decides(
         &self,
         cx: &mut Ctx,
-        i: usize,
+        (i, domain, now): (usize, &Arc<str>, u64),
         census: Option<&(Arc<Census>, u64)>,
         name: &str,
     ) -> Option<u32> {
         let (c, until) = census?;
         let uid = c.sole_served_holder(name)?;
-        let domain: Arc<str> = Arc::from(cx.domain(i).name());
-        for key in [Key::UserName(name.to_string()), Key::UserId(uid)] {
-            if self.is_fresh(&CacheKey::new(domain.clone(), key)) {
-                return None;
-            }
+        let fresh = |k| self.is_fresh_at(&CacheKey::new(domain.clone(), k), now);
+        if fresh(Key::UserId(uid)) || fresh(Key::UserName(name.to_string())) {
+            return None;
         }
         let ci = cx.domain(i).case_insensitive();
         if cx.local.user_refusal(name, uid, ci).is_some() {
@@ -703,6 +704,7 @@ impl Resolver {
         if let Some((c, until)) = &census {
             let d = cx.domain(i).clone();
             let domain: Arc<str> = Arc::from(d.name());
+            let now = self.inner.clock.now_ms();
             let min_id = cx.settings.min_id;
             for &gid in gids.iter().filter(|&&g| g >= min_id) {
                 let Some(name) = c.sole_served_holder_of_id(gid) else {
@@ -710,7 +712,7 @@ impl Resolver {
                 };
                 let fresh = [Key::GroupId(gid), Key::GroupName(name.to_string())]
                     .into_iter()
-                    .any(|k| self.is_fresh(&CacheKey::new(domain.clone(), k)));
+                    .any(|k| self.is_fresh_at(&CacheKey::new(domain.clone(), k), now));
                 let ci = d.case_insensitive();
                 if fresh || cx.local.group_refusal(name, gid, ci).is_some() {
                     continue;
