@@ -240,8 +240,10 @@ pub fn member_names(cfg: &DomainConfig, e: &SearchEntry) -> Vec<String> {
             members.push(n);
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    members.retain(|m| seen.insert(m.clone()));
+    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    let keep: Vec<bool> = members.iter().map(|m| seen.insert(m.as_str())).collect();
+    let mut keep = keep.into_iter();
+    members.retain(|_| keep.next().unwrap_or(false));
     members
 }
 

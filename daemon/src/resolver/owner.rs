@@ -27,7 +27,7 @@ use super::{DomainError, InDomain, Provider, Resolver, Settings, Source};
 use crate::cache::{CacheKey, GroupEntry, Key, UserEntry, Value};
 use crate::census::Census;
 use crate::store::StoredValue;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// One lookup's view: the domains and settings it started with, and what
@@ -552,17 +552,20 @@ impl Resolver {
     ) -> Result<Vec<String>, DomainError> {
         let d = cx.domain(i).clone();
         let local = cx.local.users.clone();
-        let mut out: Vec<Option<String>> = Vec::with_capacity(members.len());
+        // Which members are kept, and those served under another name
+        // (qualified), by index.
+        let mut out: Vec<bool> = Vec::with_capacity(members.len());
+        let mut renamed = HashMap::new();
         // Indices of short names still to check against earlier domains.
         let mut open = Vec::new();
         for m in members {
             if is_qualified(m, d.name()) {
-                out.push(Some(m.clone()));
+                out.push(true);
             } else if local.has_name(m, d.case_insensitive()) {
-                out.push(None);
+                out.push(false);
             } else {
                 open.push(out.len());
-                out.push(Some(m.clone()));
+                out.push(true);
             }
         }
         for j in 0..i {
@@ -577,7 +580,9 @@ impl Resolver {
             let mut still = Vec::new();
             for (k, a) in open.into_iter().zip(answers) {
                 match a {
-                    Probe::Holds(..) => out[k] = Some(format!("{}@{}", members[k], d.name())),
+                    Probe::Holds(..) => {
+                        renamed.insert(k, format!("{}@{}", members[k], d.name()));
+                    }
                     Probe::Free => still.push(k),
                     Probe::Failed(r) => return Err(r),
                 }
@@ -585,10 +590,13 @@ impl Resolver {
             open = still;
         }
         self.drop_refused_members(cx, i, members, &mut out).await?;
-        Ok(out.into_iter().flatten().collect())
+        let served = members.iter().enumerate().filter(|&(k, _)| out[k]);
+        Ok(served
+            .map(|(k, m)| renamed.remove(&k).unwrap_or_else(|| m.clone()))
+            .collect())
     }
 
-    /// Leaves out (`out[k] = None`) the members of domain `i` whose own
+    /// Leaves out (`out[k] = false`) the members of domain `i` whose own
     /// entry is refused: its UID is local or reserved, an earlier domain
     /// holds it, or the directory answers another or no single entry for
     /// it (the rules [`Resolver::serve_user`] applies). A name the domain
@@ -611,7 +619,7 @@ impl Resolver {
         cx: &mut Ctx,
         i: usize,
         members: &[String],
-        out: &mut [Option<String>],
+        out: &mut [bool],
     ) -> Result<(), DomainError> {
         let d = cx.domain(i).clone();
         if d.unique_ids() {
@@ -623,7 +631,7 @@ impl Resolver {
         // (member index, UID) decided by the census; member indices to ask.
         let mut decided = Vec::new();
         let mut asked = Vec::new();
-        for k in (0..out.len()).filter(|&k| out[k].is_some()) {
+        for k in (0..out.len()).filter(|&k| out[k]) {
             let name = member_base(&members[k], d.name());
             match self.census_decides(cx, (i, &domain, now), census.as_ref(), name) {
                 Some(uid) => decided.push((k, uid)),
@@ -778,7 +786,7 @@ impl Resolver {
         let mut later = cx.later();
         let this = self.clone();
         self.after_answer(Box::pin(async move {
-            let mut out: Vec<Option<String>> = members.iter().cloned().map(Some).collect();
+            let mut out = vec![true; members.len()];
             let all = (0..members.len()).collect();
             match this
                 .check_members(&mut later, i, &members, all, &mut out)
@@ -798,7 +806,7 @@ impl Resolver {
         i: usize,
         members: &[String],
         asked: Vec<usize>,
-        out: &mut [Option<String>],
+        out: &mut [bool],
     ) -> Result<(), DomainError> {
         let d = cx.domain(i).clone();
         let ci = d.case_insensitive();
@@ -814,7 +822,7 @@ impl Resolver {
                     match cx.local.user_refusal(&u.user.name, u.user.uid, ci) {
                         Some(reason) => {
                             self.refuse(d.name(), &u.dn, reason);
-                            out[k] = None;
+                            out[k] = false;
                         }
                         None => open.push((k, u)),
                     }
@@ -839,7 +847,7 @@ impl Resolver {
                     Probe::Holds(v, _) => {
                         let reason = format!("uid {} is already {}", u.user.uid, owner_desc(&v));
                         self.refuse(d.name(), &u.dn, reason);
-                        out[k] = None;
+                        out[k] = false;
                     }
                     Probe::Free => still.push((k, u)),
                     Probe::Failed(r) => return Err(r),
@@ -867,7 +875,7 @@ impl Resolver {
                 Probe::Failed(r) => return Err(r),
             };
             self.refuse(d.name(), &u.dn, reason);
-            out[k] = None;
+            out[k] = false;
         }
         Ok(())
     }
