@@ -706,7 +706,9 @@ pub mod peer {
                 if Instant::now() > deadline {
                     return false;
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                // (Polled often: the start-up row would otherwise be
+                // counted in steps of the wait.)
+                std::thread::sleep(Duration::from_millis(2));
             }
         }
     }
