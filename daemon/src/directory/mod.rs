@@ -670,7 +670,8 @@ impl Directory {
     }
 
     /// Every user of the domain (paged), validated, without names or UIDs
-    /// that occur twice, restricted by `limit_to_groups`.
+    /// that occur twice, restricted by `limit_to_groups` (an enumeration:
+    /// an RFC 2307 domain reads no SSH keys for it).
     pub async fn all_users(&self) -> Result<Vec<UserRecord>, DirectoryError> {
         by_flavour!(self, f => f.all_users(self).await)
     }
@@ -861,3 +862,6 @@ mod tests;
 
 #[cfg(test)]
 mod silent_tests;
+
+#[cfg(test)]
+mod listing_tests;

@@ -12,21 +12,28 @@ use crate::directory::{once_per_dn, Directory};
 
 impl Rfc2307 {
     /// Every valid user entry of the search bases (rejected ones logged),
-    /// each entry once; names and UIDs not checked for repeats yet.
+    /// each entry once, without SSH keys; names and UIDs not checked for
+    /// repeats yet.
     pub(super) async fn list_users(
         &self,
         dir: &Directory,
     ) -> Result<Vec<UserRecord>, DirectoryError> {
         let (cfg, idmap) = (&dir.cfg, &*dir.idmap);
+        // SSH keys are not read: an enumeration serves none, and a key
+        // never decides whether an entry is served.
+        let ssh = &cfg.attributes.ssh_public_key;
+        let mut qs = user_queries(cfg, "");
+        for q in &mut qs {
+            if q.attrs.iter().filter(|a| *a == ssh).count() == 1 {
+                q.attrs.retain(|a| a != ssh);
+            }
+        }
         let mut users = Vec::new();
         let repeats = dir
-            .list_each(
-                &user_queries(cfg, ""),
-                &mut |e| match entry_to_user(cfg, idmap, &e) {
-                    Ok(u) => users.push(u),
-                    Err(r) => dir.reject(&r),
-                },
-            )
+            .list_each(&qs, &mut |e| match entry_to_user(cfg, idmap, &e) {
+                Ok(u) => users.push(u),
+                Err(r) => dir.reject(&r),
+            })
             .await?;
         if repeats {
             once_per_dn(&mut users, |u| &u.dn);

@@ -287,7 +287,8 @@ impl Rfc2307 {
     }
 
     /// Every user of the domain (paged), validated, without names or UIDs
-    /// that occur twice, restricted by `limit_to_groups`.
+    /// that occur twice, restricted by `limit_to_groups`; SSH keys are
+    /// not read.
     pub(crate) async fn all_users(
         &self,
         dir: &Directory,
