@@ -750,9 +750,39 @@ mod inner {
                     print_rss(&daemon, "sweep");
                     print_memory_cache(peer, "sweep");
                 }
+                // ROSTER_BENCH_PERF_ENUM=FILE: rosterd's first `getent
+                // passwd` and `getent group` under `perf record -g`
+                // (FILE.passwd, FILE.group).
+                let perf_enum = std::env::var("ROSTER_BENCH_PERF_ENUM").ok();
                 for (db, key) in [("passwd", "passwd"), ("group", "groups")] {
                     for i in 0..=WARM {
-                        match getent(&[db]) {
+                        let perf = match (peer, &perf_enum, daemon.pid(), i) {
+                            (Peer::Roster, Some(file), Some(pid), 0) => Command::new("perf")
+                                .args([
+                                    "record",
+                                    "--call-graph",
+                                    "dwarf",
+                                    "-o",
+                                    &format!("{file}.{db}"),
+                                ])
+                                .args(["-p", &pid.to_string()])
+                                .stdout(Stdio::null())
+                                .stderr(Stdio::null())
+                                .spawn()
+                                .ok(),
+                            _ => None,
+                        };
+                        if perf.is_some() {
+                            // (perf needs a moment to attach.)
+                            std::thread::sleep(Duration::from_millis(500));
+                        }
+                        let got = getent(&[db]);
+                        if let Some(mut p) = perf {
+                            // SAFETY: signalling our own child by its PID.
+                            unsafe { libc::kill(p.id() as libc::pid_t, libc::SIGINT) };
+                            let _ = p.wait();
+                        }
+                        match got {
                             Ok((ms, out)) => {
                                 let k = if i == 0 { "first" } else { "warm" };
                                 println!("{key}.{k}_ms={ms}");
