@@ -225,24 +225,23 @@ fn group_fields(
 /// and for rfc2307bis the names in user DNs of `member`/`uniqueMember`
 /// (see [`user_name_from_dn`]); without duplicates.
 pub fn member_names(cfg: &DomainConfig, e: &SearchEntry) -> Vec<String> {
-    let mut members: Vec<String> = Vec::new();
-    for m in values(e, &cfg.attributes.member_uid)
+    let uids = values(e, &cfg.attributes.member_uid)
         .ok()
         .flatten()
-        .unwrap_or(&[])
-    {
-        if check_name(m).is_ok() {
-            members.push(m.clone());
-        }
-    }
-    for dn in member_dns(cfg, e) {
-        if let Some(n) = user_name_from_dn(cfg, &dn) {
-            members.push(n);
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    members.retain(|m| seen.insert(m.clone()));
-    members
+        .unwrap_or(&[]);
+    let from_dns: Vec<String> = member_dns(cfg, e)
+        .iter()
+        .filter_map(|dn| user_name_from_dn(cfg, dn))
+        .collect();
+    // Duplicates are found through borrowed names: each member is copied
+    // once (a group can have many thousand).
+    let mut seen = std::collections::HashSet::with_capacity(uids.len() + from_dns.len());
+    uids.iter()
+        .filter(|m| check_name(m).is_ok())
+        .chain(&from_dns)
+        .filter(|m| seen.insert(m.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// The member DNs of a group entry (`member` and `uniqueMember`) for
