@@ -96,6 +96,8 @@ impl Enumeration {
 
 /// What is enumerated: users or groups.
 trait Kind: Clone + Send + Sync + Sized + 'static {
+    /// What is listed, for the logs.
+    const WHAT: &'static str;
     /// This kind's snapshot.
     fn slot(e: &Enumeration) -> &Slot<Self>;
     /// Lists every entry of this kind.
@@ -103,6 +105,7 @@ trait Kind: Clone + Send + Sync + Sized + 'static {
 }
 
 impl Kind for User {
+    const WHAT: &'static str = "users";
     fn slot(e: &Enumeration) -> &Slot<User> {
         &e.users
     }
@@ -112,6 +115,7 @@ impl Kind for User {
 }
 
 impl Kind for Group {
+    const WHAT: &'static str = "groups";
     fn slot(e: &Enumeration) -> &Slot<Group> {
         &e.groups
     }
@@ -238,12 +242,19 @@ impl Resolver {
         T::slot(&self.inner.enumeration)
             .stale
             .store(false, Ordering::SeqCst);
+        let started = std::time::Instant::now();
         let snap = T::build(self).await;
+        tracing::debug!(
+            what = T::WHAT,
+            entries = snap.entries.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "enumeration listed"
+        );
         if !snap.failed.is_empty() {
             let failed = EnumerationError {
                 failed: snap.failed.clone(),
             };
-            tracing::warn!(errors = %failed, "enumeration incomplete");
+            tracing::warn!(what = T::WHAT, errors = %failed, "enumeration incomplete");
             if snap.entries.is_empty() {
                 return Err(failed);
             }
