@@ -1,8 +1,12 @@
 //! Enumeration (`getent passwd` / `getent group` without a key), served
-//! from a snapshot of every domain's users and groups.
+//! from a snapshot of every domain's users, and one of every domain's
+//! groups, each taken on its own: a user page never waits for the group
+//! listing, nor a group page for the user listing (but for the user names
+//! of earlier domains, which qualify a later domain's members, when there
+//! are several domains).
 //!
 //! Off unless `[cache] enumerate = true` (then every page is empty, as
-//! SSSD's `enumerate = false`). The first page waits for the snapshot;
+//! SSSD's `enumerate = false`). The first page waits for its snapshot;
 //! later pages are served from it while a snapshot older than
 //! `entry_ttl` (or invalidated by a flush) is rebuilt in the background.
 
