@@ -6,7 +6,7 @@
 use super::groups::Links;
 use super::{group_queries, user_queries, Rfc2307};
 use crate::config::Schema;
-use crate::directory::entry::{entry_to_group, entry_to_user};
+use crate::directory::entry::{entry_into_group, entry_to_user};
 use crate::directory::records::{DirectoryError, GroupRecord, UserRecord};
 use crate::directory::{once_per_dn, Directory};
 
@@ -59,7 +59,7 @@ impl Rfc2307 {
                 if bis {
                     links.add(cfg, &e);
                 }
-                match entry_to_group(cfg, idmap, &e) {
+                match entry_into_group(cfg, idmap, e) {
                     Ok(g) => groups.push(g),
                     Err(r) if self.is_link_only(cfg, &r) => {}
                     Err(r) => dir.reject(&r),
