@@ -12,8 +12,14 @@ use roster_proto::{Client, ClientError, Group, Netgroup, Request, Response, User
 use std::path::Path;
 use std::time::Duration;
 
-/// Entries per enumeration page requested from the daemon.
+/// Groups per enumeration page requested from the daemon (a group can
+/// carry many thousand members: pages stay well below the frame limit).
 pub const PAGE_SIZE: u32 = 256;
+
+/// Users per enumeration page requested from the daemon: the most it
+/// sends in one page (each page is a connection of its own: 100,000 users
+/// take 200 instead of 391).
+pub const USER_PAGE_SIZE: u32 = 500;
 
 /// A page of an enumeration: the usable entries, how many entries the daemon
 /// sent (to advance the offset), and whether more pages follow.
@@ -313,7 +319,7 @@ impl<'a> Lookup<'a> {
     pub fn list_users(&self, offset: u32) -> Answer<Page<User>> {
         let req = Request::ListUsers {
             offset,
-            limit: PAGE_SIZE,
+            limit: USER_PAGE_SIZE,
         };
         match self.ask_within(&req, self.config.enumerate_timeout) {
             Answer::Found(Response::Users { entries, more }) => Answer::Found(Page {

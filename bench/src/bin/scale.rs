@@ -6,7 +6,9 @@
 //! `cargo run --release -p roster-bench --bin scale` (as root, with the
 //! packages of the Makefile's `BENCH_PACKAGES`); `ROSTER_BENCH_PEERS=roster,nslcd`
 //! measures only some, `ROSTER_BENCH_STDERR=1` shows what each driver and
-//! daemon wrote to stderr even when it succeeded.
+//! daemon wrote to stderr even when it succeeded, `ROSTER_BENCH_PERF=FILE`
+//! profiles rosterd's first big-group lookup and `ROSTER_BENCH_PERF_ENUM=FILE`
+//! its first enumerations (`perf record`).
 //!
 //! Each peer runs in its own private mount namespace with its own
 //! configuration and state, exactly as in `peers` ([`roster_bench::peer`]);
@@ -750,9 +752,40 @@ mod inner {
                     print_rss(&daemon, "sweep");
                     print_memory_cache(peer, "sweep");
                 }
+                // ROSTER_BENCH_PERF_ENUM=FILE: rosterd's first `getent
+                // passwd` and `getent group` under `perf record` with DWARF
+                // call graphs (FILE.passwd, FILE.group; a release build
+                // has no frame pointers).
+                let perf_enum = std::env::var("ROSTER_BENCH_PERF_ENUM").ok();
                 for (db, key) in [("passwd", "passwd"), ("group", "groups")] {
                     for i in 0..=WARM {
-                        match getent(&[db]) {
+                        let perf = match (peer, &perf_enum, daemon.pid(), i) {
+                            (Peer::Roster, Some(file), Some(pid), 0) => Command::new("perf")
+                                .args([
+                                    "record",
+                                    "--call-graph",
+                                    "dwarf",
+                                    "-o",
+                                    &format!("{file}.{db}"),
+                                ])
+                                .args(["-p", &pid.to_string()])
+                                .stdout(Stdio::null())
+                                .stderr(Stdio::null())
+                                .spawn()
+                                .ok(),
+                            _ => None,
+                        };
+                        if perf.is_some() {
+                            // (perf needs a moment to attach.)
+                            std::thread::sleep(Duration::from_millis(500));
+                        }
+                        let got = getent(&[db]);
+                        if let Some(mut p) = perf {
+                            // SAFETY: signalling our own child by its PID.
+                            unsafe { libc::kill(p.id() as libc::pid_t, libc::SIGINT) };
+                            let _ = p.wait();
+                        }
+                        match got {
                             Ok((ms, out)) => {
                                 let k = if i == 0 { "first" } else { "warm" };
                                 println!("{key}.{k}_ms={ms}");

@@ -202,13 +202,7 @@ fn group_fields(
     idmap: &DomainSet,
     e: &SearchEntry,
 ) -> Result<GroupRecord, String> {
-    let a = &cfg.attributes;
-    let name = required(e, &a.group_name)?;
-    check_name(name).map_err(|m| format!("{}: {m}", a.group_name))?;
-    let gid = parse_id(&a.gid_number, required(e, &a.gid_number)?)?;
-    idmap
-        .check_posix_id(&cfg.name, gid)
-        .map_err(|err| format!("{} {gid} refused: {err}", a.gid_number))?;
+    let (name, gid) = group_head(cfg, idmap, e)?;
     let members = member_names(cfg, e);
     Ok(GroupRecord {
         group: roster_proto::Group {
@@ -221,30 +215,96 @@ fn group_fields(
     })
 }
 
+/// The name and GID of a group entry, checked.
+fn group_head<'a>(
+    cfg: &DomainConfig,
+    idmap: &DomainSet,
+    e: &'a SearchEntry,
+) -> Result<(&'a str, u32), String> {
+    let a = &cfg.attributes;
+    let name = required(e, &a.group_name)?;
+    check_name(name).map_err(|m| format!("{}: {m}", a.group_name))?;
+    let gid = parse_id(&a.gid_number, required(e, &a.gid_number)?)?;
+    idmap
+        .check_posix_id(&cfg.name, gid)
+        .map_err(|err| format!("{} {gid} refused: {err}", a.gid_number))?;
+    Ok((name, gid))
+}
+
+/// [`entry_to_group`] of an entry no longer needed: the member names are
+/// moved out of it, not copied (an enumeration; a group can have many
+/// thousand members).
+pub(crate) fn entry_into_group(
+    cfg: &DomainConfig,
+    idmap: &DomainSet,
+    mut e: SearchEntry,
+) -> Result<GroupRecord, EntryRejected> {
+    let (name, gid) = match group_head(cfg, idmap, &e) {
+        Ok((name, gid)) => (name.to_string(), gid),
+        Err(reason) => return Err(EntryRejected { dn: e.dn, reason }),
+    };
+    let members = member_names_into(cfg, &mut e);
+    Ok(GroupRecord {
+        group: roster_proto::Group { name, gid, members },
+        dn: e.dn,
+        domain: cfg.name.clone(),
+    })
+}
+
+/// [`member_names`], the `memberUid` values moved out of `e`.
+fn member_names_into(cfg: &DomainConfig, e: &mut SearchEntry) -> Vec<String> {
+    let attr = &cfg.attributes.member_uid;
+    let from_dns: Vec<String> = member_dns(cfg, e)
+        .iter()
+        .filter_map(|dn| user_name_from_dn(cfg, dn))
+        .collect();
+    // As `values`: no value is read when one of them is not UTF-8.
+    let mut uids = if e.bin_attrs.keys().any(|k| k.eq_ignore_ascii_case(attr)) {
+        Vec::new()
+    } else {
+        let key = e
+            .attrs
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(attr))
+            .cloned();
+        key.and_then(|k| e.attrs.remove(&k)).unwrap_or_default()
+    };
+    uids.retain(|m| check_name(m).is_ok());
+    let keep: Vec<bool> = {
+        let mut seen = std::collections::HashSet::with_capacity(uids.len() + from_dns.len());
+        uids.iter()
+            .chain(&from_dns)
+            .map(|m| seen.insert(m.as_str()))
+            .collect()
+    };
+    let mut keep = keep.into_iter();
+    uids.into_iter()
+        .chain(from_dns)
+        .filter(|_| keep.next().unwrap_or(false))
+        .collect()
+}
+
 /// The login names a group entry lists directly: valid `memberUid` values,
 /// and for rfc2307bis the names in user DNs of `member`/`uniqueMember`
 /// (see [`user_name_from_dn`]); without duplicates.
 pub fn member_names(cfg: &DomainConfig, e: &SearchEntry) -> Vec<String> {
-    let mut members: Vec<String> = Vec::new();
-    for m in values(e, &cfg.attributes.member_uid)
+    let uids = values(e, &cfg.attributes.member_uid)
         .ok()
         .flatten()
-        .unwrap_or(&[])
-    {
-        if check_name(m).is_ok() {
-            members.push(m.clone());
-        }
-    }
-    for dn in member_dns(cfg, e) {
-        if let Some(n) = user_name_from_dn(cfg, &dn) {
-            members.push(n);
-        }
-    }
-    let mut seen = std::collections::HashSet::with_capacity(members.len());
-    let keep: Vec<bool> = members.iter().map(|m| seen.insert(m.as_str())).collect();
-    let mut keep = keep.into_iter();
-    members.retain(|_| keep.next().unwrap_or(false));
-    members
+        .unwrap_or(&[]);
+    let from_dns: Vec<String> = member_dns(cfg, e)
+        .iter()
+        .filter_map(|dn| user_name_from_dn(cfg, dn))
+        .collect();
+    // Duplicates are found through borrowed names: each member is copied
+    // once (a group can have many thousand).
+    let mut seen = std::collections::HashSet::with_capacity(uids.len() + from_dns.len());
+    uids.iter()
+        .filter(|m| check_name(m).is_ok())
+        .chain(&from_dns)
+        .filter(|m| seen.insert(m.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// The member DNs of a group entry (`member` and `uniqueMember`) for

@@ -316,6 +316,85 @@ impl Directory {
         }
     }
 
+    /// Every entry the queries `qs` find, handed to `each` as it arrives
+    /// (an enumeration: nothing but what `each` keeps is held). Each query
+    /// runs as [`Directory::search`] runs a listing: paged, each reply
+    /// bounded by `op_timeout`, on a connection of its own to the server
+    /// in use (a timeout or a broken connection marks the server down), the
+    /// referrals it meets followed; an entry found under several bases is
+    /// handed over once. True when entries behind referrals of a single
+    /// query were handed over: they may repeat one of the query's own
+    /// entries (the caller drops an entry whose DN came already).
+    async fn list_each(
+        &self,
+        qs: &[Query],
+        each: &mut (dyn FnMut(SearchEntry) + Send),
+    ) -> Result<bool, DirectoryError> {
+        // Several bases can overlap: the DNs seen are kept (as
+        // `search_all` does); a single base lists each entry once.
+        let mut seen: Option<HashSet<String>> = (qs.len() > 1).then(HashSet::new);
+        let single = seen.is_none();
+        let mut repeats = false;
+        for q in qs {
+            let mut keep = |e: SearchEntry| {
+                if seen.as_mut().is_none_or(|s| s.insert(dn::normalize(&e.dn))) {
+                    each(e)
+                }
+            };
+            let (refs, uri) = self.list_one(q, &mut keep).await?;
+            if refs.is_empty() {
+                continue;
+            }
+            let page = Some(self.cfg.page_size);
+            let (more, failure) = self.chase(q, refs, page, &uri).await;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            repeats |= single && !more.is_empty();
+            more.into_iter().for_each(&mut keep);
+        }
+        Ok(repeats)
+    }
+
+    /// One query of [`Directory::list_each`]: its entries to `each`; the
+    /// referral URLs it met and the server that answered.
+    async fn list_one(
+        &self,
+        q: &Query,
+        each: &mut (dyn FnMut(SearchEntry) + Send),
+    ) -> Result<(Vec<String>, String), DirectoryError> {
+        let op = self.cfg.op_timeout;
+        let Lease { ldap, uri, .. } = self.own_connection().await?;
+        self.searches.fetch_add(1, Ordering::Relaxed);
+        let mut closer = ldap.clone();
+        let res = search::run_each(ldap, q, Some(self.cfg.page_size), op, each).await;
+        let _ = closer.unbind().await;
+        let unavailable =
+            |msg: &str| DirectoryError::unavailable(format!("domain \"{}\": {msg}", self.cfg.name));
+        match res {
+            Ok(refs) => {
+                self.pool.note_success(&uri);
+                Ok((refs, uri))
+            }
+            Err(SearchFail::Timeout) => {
+                let msg = format!("no answer within op_timeout {op:?}");
+                self.pool.discard(&uri, &msg, true);
+                Err(unavailable(&msg))
+            }
+            Err(SearchFail::Connection(msg)) => {
+                tracing::debug!(domain = %self.cfg.name, error = %msg, "listing failed on the connection");
+                self.pool.discard(&uri, &msg, true);
+                Err(unavailable(&msg))
+            }
+            Err(SearchFail::Server(e)) => Err(e),
+            Err(SearchFail::SizeLimit) => Err(unavailable("size limit of a paged search")),
+            Err(SearchFail::PagedCookie(msg)) => Err(DirectoryError::refused(
+                53,
+                format!("search under {} with {}: {msg}", q.base, q.filter),
+            )),
+        }
+    }
+
     async fn search_paged(
         &self,
         q: &Query,
@@ -591,7 +670,8 @@ impl Directory {
     }
 
     /// Every user of the domain (paged), validated, without names or UIDs
-    /// that occur twice, restricted by `limit_to_groups`.
+    /// that occur twice, restricted by `limit_to_groups` (an enumeration:
+    /// an RFC 2307 domain reads no SSH keys for it).
     pub async fn all_users(&self) -> Result<Vec<UserRecord>, DirectoryError> {
         by_flavour!(self, f => f.all_users(self).await)
     }
@@ -645,13 +725,7 @@ impl Directory {
         &self,
         users: Vec<UserRecord>,
     ) -> Result<Vec<UserRecord>, DirectoryError> {
-        let users = self.unique(
-            users,
-            |u| u.user.name.clone(),
-            |u| u.user.uid,
-            |u| &u.dn,
-            "user",
-        );
+        let users = self.unique(users, |u| &u.user.name, |u| u.user.uid, |u| &u.dn, "user");
         if self.cfg.limit_to_groups.is_empty() {
             return Ok(users);
         }
@@ -666,46 +740,67 @@ impl Directory {
     fn unique_groups(&self, groups: Vec<GroupRecord>) -> Vec<GroupRecord> {
         self.unique(
             groups,
-            |g| g.group.name.clone(),
+            |g| &g.group.name,
             |g| g.group.gid,
             |g| &g.dn,
             "group",
         )
     }
 
-    /// Drops every item whose name or ID occurs more than once (logged with
-    /// the DNs).
+    /// Drops every item whose name or ID occurs more than once (logged
+    /// once per name or ID, with the DNs of its entries). Names and DNs
+    /// are borrowed from the items, never copied (a listing has 100,000s).
     fn unique<T>(
         &self,
         items: Vec<T>,
-        name: impl Fn(&T) -> String,
+        name: impl Fn(&T) -> &str,
         id: impl Fn(&T) -> u32,
-        dn: impl Fn(&T) -> &String,
+        dn: impl Fn(&T) -> &str,
         kind: &str,
     ) -> Vec<T> {
-        let mut by_name: HashMap<String, Vec<String>> = HashMap::new();
-        let mut by_id: HashMap<u32, Vec<String>> = HashMap::new();
-        for i in &items {
-            by_name.entry(name(i)).or_default().push(dn(i).clone());
-            by_id.entry(id(i)).or_default().push(dn(i).clone());
-        }
-        let mut bad_names = HashSet::new();
-        let mut bad_ids = HashSet::new();
-        for (n, dns) in &by_name {
-            if dns.len() > 1 {
-                tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{kind} name {n:?} used by several entries: refused");
-                bad_names.insert(n.clone());
+        let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(items.len());
+        let mut by_id: HashMap<u32, usize> = HashMap::with_capacity(items.len());
+        // The names and IDs used more than once, with their DNs.
+        let mut twice_names: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut twice_ids: HashMap<u32, Vec<&str>> = HashMap::new();
+        for (k, i) in items.iter().enumerate() {
+            let (n, d) = (name(i), dn(i));
+            if let Some(&first) = by_name.get(n) {
+                twice_names
+                    .entry(n)
+                    .or_insert_with(|| vec![dn(&items[first])])
+                    .push(d);
+            } else {
+                by_name.insert(n, k);
+            }
+            if let Some(&first) = by_id.get(&id(i)) {
+                twice_ids
+                    .entry(id(i))
+                    .or_insert_with(|| vec![dn(&items[first])])
+                    .push(d);
+            } else {
+                by_id.insert(id(i), k);
             }
         }
-        for (n, dns) in &by_id {
-            if dns.len() > 1 {
-                tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{kind} ID {n} used by several entries: refused");
-                bad_ids.insert(*n);
-            }
+        drop((by_name, by_id));
+        if twice_names.is_empty() && twice_ids.is_empty() {
+            return items;
         }
+        for (n, dns) in &twice_names {
+            tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{kind} name {n:?} used by several entries: refused");
+        }
+        for (n, dns) in &twice_ids {
+            tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{kind} ID {n} used by several entries: refused");
+        }
+        let keep: Vec<bool> = items
+            .iter()
+            .map(|i| !twice_names.contains_key(name(i)) && !twice_ids.contains_key(&id(i)))
+            .collect();
+        drop((twice_names, twice_ids));
         items
             .into_iter()
-            .filter(|i| !bad_names.contains(&name(i)) && !bad_ids.contains(&id(i)))
+            .zip(keep)
+            .filter_map(|(i, keep)| keep.then_some(i))
             .collect()
     }
 
@@ -722,6 +817,13 @@ impl Directory {
         }
         Ok((names, gids))
     }
+}
+
+/// Keeps the first of the items with one DN (compared normalized): a
+/// listing's entries behind a referral may repeat its own.
+fn once_per_dn<T>(items: &mut Vec<T>, dn_of: impl Fn(&T) -> &str) {
+    let mut seen = HashSet::new();
+    items.retain(|i| seen.insert(dn::normalize(dn_of(i))));
 }
 
 /// The search scope of ldap3 for a configured scope.
@@ -760,3 +862,6 @@ mod tests;
 
 #[cfg(test)]
 mod silent_tests;
+
+#[cfg(test)]
+mod listing_tests;

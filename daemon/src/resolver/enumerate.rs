@@ -1,8 +1,12 @@
 //! Enumeration (`getent passwd` / `getent group` without a key), served
-//! from a snapshot of every domain's users and groups.
+//! from a snapshot of every domain's users, and one of every domain's
+//! groups, each taken on its own: a user page never waits for the group
+//! listing, nor a group page for the user listing (but for the user names
+//! of earlier domains, which qualify a later domain's members, when there
+//! are several domains).
 //!
 //! Off unless `[cache] enumerate = true` (then every page is empty, as
-//! SSSD's `enumerate = false`). The first page waits for the snapshot;
+//! SSSD's `enumerate = false`). The first page waits for its snapshot;
 //! later pages are served from it while a snapshot older than
 //! `entry_ttl` (or invalidated by a flush) is rebuilt in the background.
 
@@ -10,24 +14,21 @@ use super::owner::is_qualified;
 use super::{DomainError, Resolver, MAX_PAGE};
 use roster_proto::{Group, User};
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// Every user and group of the enabled domains at one moment.
-#[derive(Debug, Default)]
-pub struct Snapshot {
-    /// Users, first domain first, served as lookups serve them (names
-    /// qualified when an earlier domain holds them; local, reserved and
-    /// already claimed IDs left out).
-    pub users: Vec<User>,
-    /// Groups, first domain first, served as lookups serve them.
-    pub groups: Vec<Group>,
+/// Every user, or every group, of the enabled domains at one moment.
+#[derive(Debug)]
+struct Snapshot<T> {
+    /// The entries, first domain first, served as lookups serve them
+    /// (names qualified when an earlier domain holds them; local, reserved
+    /// and already claimed IDs left out).
+    entries: Vec<T>,
     /// When it was taken (ms since the epoch).
-    pub taken_ms: u64,
-    /// The domains whose users could not be listed.
-    pub users_failed: Vec<DomainError>,
-    /// The domains whose groups could not be listed.
-    pub groups_failed: Vec<DomainError>,
+    taken_ms: u64,
+    /// The domains whose entries could not be listed.
+    failed: Vec<DomainError>,
 }
 
 /// Why no enumeration could be served: every domain asked failed (each
@@ -63,18 +64,67 @@ impl From<EnumerationError> for roster_proto::Failure {
     }
 }
 
-/// The snapshot and its refresh state.
-#[derive(Default)]
-pub struct Enumeration {
-    current: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+/// One kind's snapshot (users or groups) and its refresh state: a page
+/// of one kind never waits for the listing of the other.
+struct Slot<T> {
+    current: tokio::sync::Mutex<Option<Arc<Snapshot<T>>>>,
     refreshing: AtomicBool,
     stale: AtomicBool,
 }
 
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Slot {
+            current: tokio::sync::Mutex::new(None),
+            refreshing: AtomicBool::new(false),
+            stale: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The snapshots of the users and of the groups, taken and refreshed
+/// each on its own.
+#[derive(Default)]
+pub struct Enumeration {
+    users: Slot<User>,
+    groups: Slot<Group>,
+}
+
 impl Enumeration {
-    /// Marks the snapshot as outdated (rebuilt at the next request).
+    /// Marks the snapshots as outdated (each rebuilt at its next request).
     pub fn invalidate(&self) {
-        self.stale.store(true, Ordering::SeqCst);
+        self.users.stale.store(true, Ordering::SeqCst);
+        self.groups.stale.store(true, Ordering::SeqCst);
+    }
+}
+
+/// What is enumerated: users or groups.
+trait Kind: Clone + Send + Sync + Sized + 'static {
+    /// What is listed, for the logs.
+    const WHAT: &'static str;
+    /// This kind's snapshot.
+    fn slot(e: &Enumeration) -> &Slot<Self>;
+    /// Lists every entry of this kind.
+    fn build(r: &Resolver) -> impl Future<Output = Snapshot<Self>> + Send;
+}
+
+impl Kind for User {
+    const WHAT: &'static str = "users";
+    fn slot(e: &Enumeration) -> &Slot<User> {
+        &e.users
+    }
+    fn build(r: &Resolver) -> impl Future<Output = Snapshot<User>> + Send {
+        r.build_users()
+    }
+}
+
+impl Kind for Group {
+    const WHAT: &'static str = "groups";
+    fn slot(e: &Enumeration) -> &Slot<Group> {
+        &e.groups
+    }
+    fn build(r: &Resolver) -> impl Future<Output = Snapshot<Group>> + Send {
+        r.build_groups()
     }
 }
 
@@ -110,26 +160,19 @@ impl Held {
     }
 }
 
-/// `name`, or `name@domain` when an earlier domain holds it.
-fn served_name(name: &str, domain: &str, earlier: &[Held]) -> String {
-    if !is_qualified(name, domain) && earlier.iter().any(|h| h.holds(name)) {
-        format!("{name}@{domain}")
-    } else {
-        name.to_string()
+/// Turns `name` into `name@domain` when an earlier domain holds it.
+fn qualify(name: &mut String, domain: &str, earlier: &[Held]) {
+    if earlier.is_empty() || is_qualified(name, domain) {
+        return;
+    }
+    if earlier.iter().any(|h| h.holds(name)) {
+        name.push('@');
+        name.push_str(domain);
     }
 }
 
-/// An enumeration with nothing listed because domains failed is
-/// unavailable, not empty.
-fn unavailable_when_none<T>(listed: &[T], failed: &[DomainError]) -> Result<(), EnumerationError> {
-    if listed.is_empty() && !failed.is_empty() {
-        return Err(EnumerationError {
-            failed: failed.to_vec(),
-        });
-    }
-    Ok(())
-}
-
+/// The page of `all` from `offset`, at most `limit` (and [`MAX_PAGE`])
+/// entries, and whether more follow.
 fn page<T: Clone>(all: &[T], offset: u32, limit: u32) -> (Vec<T>, bool) {
     let start = (offset as usize).min(all.len());
     let n = (limit as usize).min(MAX_PAGE);
@@ -144,12 +187,7 @@ impl Resolver {
         offset: u32,
         limit: u32,
     ) -> Result<(Vec<User>, bool), EnumerationError> {
-        if !self.settings().enumerate {
-            return Ok((Vec::new(), false));
-        }
-        let snap = self.snapshot().await?;
-        unavailable_when_none(&snap.users, &snap.users_failed)?;
-        Ok(page(&snap.users, offset, limit))
+        self.list(offset, limit).await
     }
 
     /// A page of the group enumeration: entries and whether more follow.
@@ -158,154 +196,213 @@ impl Resolver {
         offset: u32,
         limit: u32,
     ) -> Result<(Vec<Group>, bool), EnumerationError> {
+        self.list(offset, limit).await
+    }
+
+    async fn list<T: Kind>(
+        &self,
+        offset: u32,
+        limit: u32,
+    ) -> Result<(Vec<T>, bool), EnumerationError> {
         if !self.settings().enumerate {
             return Ok((Vec::new(), false));
         }
-        let snap = self.snapshot().await?;
-        unavailable_when_none(&snap.groups, &snap.groups_failed)?;
-        Ok(page(&snap.groups, offset, limit))
+        let snap = self.snapshot::<T>().await?;
+        Ok(page(&snap.entries, offset, limit))
     }
 
-    async fn snapshot(&self) -> Result<Arc<Snapshot>, EnumerationError> {
-        let e = &self.inner.enumeration;
-        let mut current = e.current.lock().await;
+    /// The current snapshot of `T`; the first request waits for it, and
+    /// one older than `entry_ttl` (or invalidated) is served while a new
+    /// one is taken in the background. A listing with nothing because
+    /// domains failed is not kept: the next request lists again.
+    async fn snapshot<T: Kind>(&self) -> Result<Arc<Snapshot<T>>, EnumerationError> {
+        let slot = T::slot(&self.inner.enumeration);
+        let mut current = slot.current.lock().await;
         let now = self.inner.clock.now_ms();
         let ttl = self.settings().entry_ttl_ms;
         if let Some(snap) = current.as_ref() {
-            let old = now.saturating_sub(snap.taken_ms) >= ttl || e.stale.load(Ordering::SeqCst);
-            if old && !e.refreshing.swap(true, Ordering::SeqCst) {
+            let old = now.saturating_sub(snap.taken_ms) >= ttl || slot.stale.load(Ordering::SeqCst);
+            if old && !slot.refreshing.swap(true, Ordering::SeqCst) {
                 let this = self.clone();
                 tokio::spawn(async move {
-                    let built = this.build_snapshot().await;
-                    let en = &this.inner.enumeration;
+                    let built = this.take::<T>().await;
+                    let slot = T::slot(&this.inner.enumeration);
                     if let Ok(s) = built {
-                        *en.current.lock().await = Some(Arc::new(s));
+                        *slot.current.lock().await = Some(Arc::new(s));
                     }
-                    en.refreshing.store(false, Ordering::SeqCst);
+                    slot.refreshing.store(false, Ordering::SeqCst);
                 });
             }
             return Ok(snap.clone());
         }
-        let snap = Arc::new(self.build_snapshot().await?);
+        let snap = Arc::new(self.take::<T>().await?);
         *current = Some(snap.clone());
         Ok(snap)
     }
 
-    async fn build_snapshot(&self) -> Result<Snapshot, EnumerationError> {
-        self.inner.enumeration.stale.store(false, Ordering::SeqCst);
+    /// A new snapshot of `T`; unavailable when nothing was listed because
+    /// domains failed.
+    async fn take<T: Kind>(&self) -> Result<Snapshot<T>, EnumerationError> {
+        T::slot(&self.inner.enumeration)
+            .stale
+            .store(false, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        let snap = T::build(self).await;
+        tracing::debug!(
+            what = T::WHAT,
+            entries = snap.entries.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "enumeration listed"
+        );
+        if !snap.failed.is_empty() {
+            let failed = EnumerationError {
+                failed: snap.failed.clone(),
+            };
+            tracing::warn!(what = T::WHAT, errors = %failed, "enumeration incomplete");
+            if snap.entries.is_empty() {
+                return Err(failed);
+            }
+        }
+        Ok(snap)
+    }
+
+    /// Every user of every domain, as lookups serve them.
+    async fn build_users(&self) -> Snapshot<User> {
         let settings = self.settings();
         let domains = self.domains();
         let mut snap = Snapshot {
+            entries: Vec::new(),
             taken_ms: self.inner.clock.now_ms(),
-            ..Default::default()
+            failed: Vec::new(),
         };
-        let mut errors = Vec::new();
         // The names and IDs each domain holds, valid for this host or not:
         // a later domain's entry is judged against them as lookups judge it
-        // (see `owner`).
-        let mut user_names: Vec<Held> = Vec::new();
+        // (see `owner`); the last domain's are never needed.
+        let mut earlier: Vec<Held> = Vec::new();
         let mut uids = HashSet::new();
         // One version of the local files for the whole snapshot.
         let view = self.inner.local.view();
-        let local = view.users.clone();
-        let mut users_of = Vec::new();
-        for d in domains.iter() {
-            match d.all_users().await {
-                Ok(list) => users_of.push(list),
-                Err(err) => {
-                    let e = DomainError::new(d.name(), err);
-                    snap.users_failed.push(e.clone());
-                    errors.push(e);
-                    users_of.push(Vec::new());
-                }
-            }
-        }
         for (i, d) in domains.iter().enumerate() {
-            let mut held = Held::new(d.case_insensitive());
+            let list = match d.all_users().await {
+                Ok(list) => list,
+                Err(err) => {
+                    snap.failed.push(DomainError::new(d.name(), err));
+                    Vec::new()
+                }
+            };
+            let later = i + 1 < domains.len();
+            let ci = d.case_insensitive();
+            let mut held = Held::new(ci);
             let mut ids = HashSet::new();
-            for u in &users_of[i] {
-                held.insert(&u.user.name);
-                ids.insert(u.user.uid);
+            snap.entries.reserve(list.len());
+            for u in list {
+                if later {
+                    held.insert(&u.user.name);
+                    ids.insert(u.user.uid);
+                }
                 let name = &u.user.name;
                 if u.user.uid < settings.min_id || settings.ignore_users.contains(name) {
                     continue;
                 }
-                let refusal = view
-                    .user_refusal(name, u.user.uid, d.case_insensitive())
-                    .or_else(|| {
-                        uids.contains(&u.user.uid).then(|| {
-                            format!("uid {} is already claimed by an earlier domain", u.user.uid)
-                        })
-                    });
+                let refusal = view.user_refusal(name, u.user.uid, ci).or_else(|| {
+                    uids.contains(&u.user.uid).then(|| {
+                        format!("uid {} is already claimed by an earlier domain", u.user.uid)
+                    })
+                });
                 if let Some(reason) = refusal {
                     self.refuse(d.name(), &u.dn, reason);
                     continue;
                 }
-                let mut user = u.user.clone();
-                user.name = served_name(name, d.name(), &user_names);
-                snap.users.push(user);
+                let mut user = u.user;
+                qualify(&mut user.name, d.name(), &earlier);
+                snap.entries.push(user);
+            }
+            if later {
+                earlier.push(held);
+                uids.extend(ids);
+            }
+        }
+        snap
+    }
+
+    /// Every group of every domain, as lookups serve them (a later
+    /// domain's members qualified by the user names of earlier domains:
+    /// those are listed too when there are several domains).
+    async fn build_groups(&self) -> Snapshot<Group> {
+        let settings = self.settings();
+        let domains = self.domains();
+        let mut snap = Snapshot {
+            entries: Vec::new(),
+            taken_ms: self.inner.clock.now_ms(),
+            failed: Vec::new(),
+        };
+        let mut user_names: Vec<Held> = Vec::new();
+        for d in domains.iter().take(domains.len().saturating_sub(1)) {
+            let mut held = Held::new(d.case_insensitive());
+            match d.all_users().await {
+                Ok(list) => list.iter().for_each(|u| held.insert(&u.user.name)),
+                // (Members are then served as the domain names them.)
+                Err(err) => {
+                    let e = DomainError::new(d.name(), err);
+                    tracing::warn!(error = %e, "enumeration of groups: users not listed");
+                }
             }
             user_names.push(held);
-            uids.extend(ids);
         }
+        // One version of the local files for the whole snapshot.
+        let view = self.inner.local.view();
+        let local = &view.users;
         let mut group_names: Vec<Held> = Vec::new();
         let mut gids = HashSet::new();
         for (i, d) in domains.iter().enumerate() {
             let list = match d.all_groups().await {
                 Ok(list) => list,
                 Err(err) => {
-                    let e = DomainError::new(d.name(), err);
-                    snap.groups_failed.push(e.clone());
-                    errors.push(e);
+                    snap.failed.push(DomainError::new(d.name(), err));
                     Vec::new()
                 }
             };
-            let mut held = Held::new(d.case_insensitive());
+            let later = i + 1 < domains.len();
+            let ci = d.case_insensitive();
+            let mut held = Held::new(ci);
             let mut ids = HashSet::new();
-            for g in &list {
-                held.insert(&g.group.name);
-                ids.insert(g.group.gid);
+            snap.entries.reserve(list.len());
+            for g in list {
+                if later {
+                    held.insert(&g.group.name);
+                    ids.insert(g.group.gid);
+                }
                 let name = &g.group.name;
                 if g.group.gid < settings.min_id || settings.ignore_groups.contains(name) {
                     continue;
                 }
-                let refusal = view
-                    .group_refusal(name, g.group.gid, d.case_insensitive())
-                    .or_else(|| {
-                        gids.contains(&g.group.gid).then(|| {
-                            format!(
-                                "gid {} is already claimed by an earlier domain",
-                                g.group.gid
-                            )
-                        })
-                    });
+                let refusal = view.group_refusal(name, g.group.gid, ci).or_else(|| {
+                    gids.contains(&g.group.gid).then(|| {
+                        format!(
+                            "gid {} is already claimed by an earlier domain",
+                            g.group.gid
+                        )
+                    })
+                });
                 if let Some(reason) = refusal {
                     self.refuse(d.name(), &g.dn, reason);
                     continue;
                 }
-                let mut group = g.group.clone();
-                group.name = served_name(name, d.name(), &group_names);
-                group.members = g
-                    .group
+                let mut group = g.group;
+                qualify(&mut group.name, d.name(), &group_names);
+                group
                     .members
-                    .iter()
-                    .filter(|m| {
-                        is_qualified(m, d.name()) || !local.has_name(m, d.case_insensitive())
-                    })
-                    .map(|m| served_name(m, d.name(), &user_names[..i]))
-                    .collect();
-                snap.groups.push(group);
+                    .retain(|m| is_qualified(m, d.name()) || !local.has_name(m, ci));
+                for m in &mut group.members {
+                    qualify(m, d.name(), &user_names[..i]);
+                }
+                snap.entries.push(group);
             }
-            group_names.push(held);
-            gids.extend(ids);
-        }
-        if !errors.is_empty() {
-            let failed = EnumerationError { failed: errors };
-            tracing::warn!(errors = %failed, "enumeration incomplete");
-            if snap.users.is_empty() && snap.groups.is_empty() {
-                return Err(failed);
+            if later {
+                group_names.push(held);
+                gids.extend(ids);
             }
         }
-        Ok(snap)
+        snap
     }
 }

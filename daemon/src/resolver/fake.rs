@@ -36,6 +36,11 @@ pub struct FakeDirectory {
     census_calls: AtomicUsize,
     /// Listing every user fails ([`Provider::all_users`]).
     user_listing_fails: AtomicBool,
+    /// Listing every group fails ([`Provider::all_groups`]).
+    group_listing_fails: AtomicBool,
+    /// Listing every group waits at `group_gate` until released.
+    group_listing_held: AtomicBool,
+    group_gate: tokio::sync::Semaphore,
 }
 
 impl FakeDirectory {
@@ -66,6 +71,9 @@ impl FakeDirectory {
             census: AtomicBool::new(false),
             census_calls: AtomicUsize::new(0),
             user_listing_fails: AtomicBool::new(false),
+            group_listing_fails: AtomicBool::new(false),
+            group_listing_held: AtomicBool::new(false),
+            group_gate: tokio::sync::Semaphore::new(0),
         })
     }
 
@@ -203,6 +211,22 @@ impl FakeDirectory {
     /// Listing every user fails (`true`) while lookups still answer.
     pub fn set_user_listing_fails(&self, on: bool) {
         self.user_listing_fails.store(on, Ordering::SeqCst);
+    }
+
+    /// Listing every group fails (`true`) while lookups still answer.
+    pub fn set_group_listing_fails(&self, on: bool) {
+        self.group_listing_fails.store(on, Ordering::SeqCst);
+    }
+
+    /// From now on, listings of every group wait until
+    /// [`FakeDirectory::release_group_listing`] (other calls answer).
+    pub fn hold_group_listing(&self) {
+        self.group_listing_held.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets one held group listing proceed.
+    pub fn release_group_listing(&self) {
+        self.group_gate.add_permits(1);
     }
 
     /// Number of censuses taken so far (not counted as calls).
@@ -385,6 +409,12 @@ impl Provider for FakeDirectory {
     fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Vec<GroupEntry>>> {
         Box::pin(async move {
             self.enter().await?;
+            if self.group_listing_held.load(Ordering::SeqCst) {
+                self.group_gate.acquire().await.expect("gate open").forget();
+            }
+            if self.group_listing_fails.load(Ordering::SeqCst) {
+                return Err(BackendError::unavailable("fake group listing failed"));
+            }
             Ok(self.groups.lock().unwrap().clone())
         })
     }

@@ -130,7 +130,8 @@ pub trait Provider: Send + Sync + 'static {
         &'a self,
         name: &'a str,
     ) -> BoxFuture<'a, ProviderResult<Option<NetgroupEntry>>>;
-    /// Every user (enumeration).
+    /// Every user (enumeration; SSH keys may be left out: an enumeration
+    /// serves none).
     fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>>;
     /// Every group (enumeration).
     fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Vec<GroupEntry>>>;

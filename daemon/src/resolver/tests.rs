@@ -687,6 +687,57 @@ async fn an_enumeration_whose_listing_failed_is_unavailable_not_empty() {
 }
 
 #[tokio::test]
+async fn a_user_page_does_not_wait_for_the_group_listing() {
+    let d = example();
+    d.hold_group_listing();
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[&d], on, None);
+    // A group page waits for the group listing, held at the gate...
+    let r = s.resolver.clone();
+    let groups = tokio::spawn(async move { r.list_groups(0, 100).await });
+    while d.call_count() == 0 {
+        tokio::task::yield_now().await;
+    }
+    // ...while user pages are answered from a listing of the users alone.
+    let users = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        s.resolver.list_users(0, 100),
+    )
+    .await
+    .expect("a user page waited for the group listing")
+    .unwrap();
+    let names: Vec<&str> = users.0.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!((names, users.1), (vec!["alice", "bob"], false));
+    assert!(!groups.is_finished());
+    d.release_group_listing();
+    let (groups, more) = groups.await.unwrap().unwrap();
+    assert_eq!((groups.len(), more), (3, false));
+}
+
+#[tokio::test]
+async fn a_failing_group_listing_leaves_the_user_enumeration_alone() {
+    let d = example();
+    d.set_group_listing_fails(true);
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[&d], on, None);
+    let err = s.resolver.list_groups(0, 100).await.unwrap_err();
+    assert_eq!(err.failed.len(), 1);
+    assert!(
+        err.to_string().contains("fake group listing failed"),
+        "{err}"
+    );
+    let (users, _) = s.resolver.list_users(0, 100).await.unwrap();
+    assert_eq!(users.len(), 2);
+    // Nothing listed is kept: the next group page lists again, and serves
+    // the groups once the directory lists them.
+    d.set_group_listing_fails(false);
+    let (groups, _) = s.resolver.list_groups(0, 100).await.unwrap();
+    assert!(groups.iter().any(|g| g.name == "staff"));
+}
+
+#[tokio::test]
 async fn a_lookup_judges_by_one_version_of_the_local_files() {
     let dir = tempfile::tempdir().unwrap();
     let (p, g) = (dir.path().join("passwd"), dir.path().join("group"));

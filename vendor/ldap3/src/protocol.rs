@@ -54,14 +54,14 @@ pub enum LdapOp {
 fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error> {
     let decoding_error = io::Error::new(io::ErrorKind::Other, "decoding error");
     let mut parser = lber::Parser::new();
-    let binding = parser.parse(buf);
-    let (i, tag) = match binding {
+    // (roster: the parsed tag is owned; only the rest of the input borrows
+    // `buf`. It is moved out, not deep-copied.)
+    let (consumed, tag) = match parser.parse(buf) {
         Err(e) if e.is_incomplete() => return Ok(None),
         Err(_e) => return Err(decoding_error),
-        Ok((i, ref tag)) => (i, tag),
+        Ok((i, tag)) => (buf.len() - i.len(), tag),
     };
-    buf.advance(buf.len() - i.len());
-    let tag = tag.clone();
+    buf.advance(consumed);
     let mut tags = match tag
         .match_id(Types::Sequence as u64)
         .and_then(|t| t.expect_constructed())

@@ -192,9 +192,12 @@ impl SearchEntry {
                 .into_iter()
                 .map(|t| t.expect_primitive().expect("octet string"))
                 .filter_map(|s| {
-                    if let Ok(s) = std::str::from_utf8(s.as_ref()) {
-                        return Some(s.to_owned());
-                    }
+                    // (roster: the value's octets become the String, not
+                    // a copy of them.)
+                    let s = match String::from_utf8(s) {
+                        Ok(s) => return Some(s),
+                        Err(e) => e.into_bytes(),
+                    };
                     bin_attr_vals
                         .entry(a_type.clone())
                         .or_insert_with(Vec::new)

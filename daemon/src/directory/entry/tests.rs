@@ -361,3 +361,62 @@ fn member_dns_of_a_large_group_drop_case_variants_in_order() {
     want.push("uid=extra,dc=x".to_string());
     assert_eq!(member_dns(&c, &g), want);
 }
+
+#[test]
+fn a_group_converted_by_value_is_the_group_converted_by_reference() {
+    let plain = cfg("");
+    let bis = cfg("schema = \"rfc2307bis\"\n");
+    let people = "ou=people,dc=example,dc=test";
+    let member = format!("uid=carol,{people}");
+    let twice = format!("uid=alice,{people}");
+    let mut binary = entry(
+        "cn=bin,ou=groups,dc=example,dc=test",
+        &[("cn", &["bin"]), ("gidNumber", &["20005"])],
+    );
+    binary
+        .bin_attrs
+        .insert("memberUid".into(), vec![b"alice".to_vec(), vec![0xff]]);
+    let cases = [
+        entry(
+            "cn=staff,ou=groups,dc=example,dc=test",
+            &[
+                ("cn", &["staff"]),
+                ("gidNumber", &["20001"]),
+                (
+                    "MemberUid",
+                    &["bob", "alice", "bob", "bad name", "-x", "carol"],
+                ),
+                (
+                    "member",
+                    &[&member, &twice, "cn=sub,ou=groups,dc=example,dc=test"],
+                ),
+            ],
+        ),
+        entry(
+            "cn=empty,ou=groups,dc=example,dc=test",
+            &[
+                ("cn", &["empty"]),
+                ("gidNumber", &["20002"]),
+                ("memberUid", &[]),
+            ],
+        ),
+        entry(
+            "cn=nogid,ou=groups,dc=example,dc=test",
+            &[("cn", &["nogid"]), ("memberUid", &["alice"])],
+        ),
+        entry(
+            "cn=bad,ou=groups,dc=example,dc=test",
+            &[("cn", &["bad:name"]), ("gidNumber", &["20003"])],
+        ),
+        binary,
+    ];
+    for c in [&plain, &bis] {
+        let map = idmap(c);
+        for e in &cases {
+            let by_ref = entry_to_group(c, &map, e);
+            assert_eq!(entry_into_group(c, &map, e.clone()), by_ref, "{}", e.dn);
+        }
+    }
+    let staff = entry_into_group(&bis, &idmap(&bis), cases[0].clone()).unwrap();
+    assert_eq!(staff.group.members, ["bob", "alice", "carol"]);
+}

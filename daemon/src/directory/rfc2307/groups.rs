@@ -20,6 +20,26 @@ use std::collections::{HashMap, HashSet};
 /// terms: `member` and `uniqueMember`).
 const DNS_PER_SEARCH: usize = 500;
 
+/// What the group entries of an rfc2307bis listing hold for nesting, by
+/// normalized DN (valid groups and the others alike): kept as the entries
+/// arrive instead of the entries themselves.
+#[derive(Default)]
+pub(super) struct Links {
+    /// The member DNs of each entry ([`member_dns`]).
+    dns_of: HashMap<String, Vec<String>>,
+    /// The login names each entry lists directly ([`member_names`]).
+    names_of: HashMap<String, Vec<String>>,
+}
+
+impl Links {
+    /// Notes what the group entry `e` holds.
+    pub(super) fn add(&mut self, cfg: &DomainConfig, e: &ldap3::SearchEntry) {
+        let key = dn::normalize(&e.dn);
+        self.names_of.insert(key.clone(), member_names(cfg, e));
+        self.dns_of.insert(key, member_dns(cfg, e));
+    }
+}
+
 impl Rfc2307 {
     /// Every group of `user`: its primary group (even when the directory has
     /// no group entry for it: then the name is empty), the groups listing it
@@ -125,18 +145,19 @@ impl Rfc2307 {
     }
 
     /// Adds the members of nested groups to every group of an enumeration,
-    /// from the group entries already read; member DNs that are neither
-    /// groups nor named by a login name are read in one batch.
+    /// from what the group entries listed held ([`Links`]); member DNs
+    /// that are neither groups nor named by a login name are read in one
+    /// batch.
     pub(super) async fn expand_all(
         &self,
         dir: &Directory,
-        entries: &[ldap3::SearchEntry],
+        links: Links,
         groups: Vec<GroupRecord>,
     ) -> Result<Vec<GroupRecord>, DirectoryError> {
-        let dns_of: HashMap<String, Vec<String>> = entries
-            .iter()
-            .map(|e| (dn::normalize(&e.dn), member_dns(&dir.cfg, e)))
-            .collect();
+        let Links {
+            dns_of,
+            names_of: mut direct,
+        } = links;
         let mut seen = HashSet::new();
         let unresolved: Vec<String> = dns_of
             .values()
@@ -149,41 +170,39 @@ impl Rfc2307 {
             })
             .cloned()
             .collect();
-        let mut user_at: HashMap<String, String> = HashMap::new();
         if !unresolved.is_empty() {
             let a = &dir.cfg.attributes;
             let attrs = vec![a.username.clone(), a.uid_number.clone()];
+            let mut user_at: HashMap<String, String> = HashMap::new();
             for e in self.read_dns(dir, &unresolved, &attrs).await? {
                 if let Some(n) = self.member_user_name(&dir.cfg, &e) {
                     user_at.insert(dn::normalize(&e.dn), n);
                 }
             }
-        }
-        let direct: HashMap<String, Vec<String>> = entries
-            .iter()
-            .map(|e| {
-                let mut names = member_names(&dir.cfg, e);
-                for d in member_dns(&dir.cfg, e) {
-                    if let Some(n) = user_at.get(&dn::normalize(&d)) {
+            for (group, names) in direct.iter_mut() {
+                for d in dns_of.get(group).into_iter().flatten() {
+                    if let Some(n) = user_at.get(&dn::normalize(d)) {
                         names.push(n.clone());
                     }
                 }
-                (dn::normalize(&e.dn), names)
-            })
-            .collect();
+            }
+        }
         Ok(groups
             .into_iter()
             .map(|mut g| {
-                let own = direct
-                    .get(&dn::normalize(&g.dn))
-                    .cloned()
-                    .unwrap_or_default();
+                let own = direct.get(&dn::normalize(&g.dn));
                 let nested = expand_offline(&g.dn, &dns_of, &direct, dir.cfg.nesting_depth);
-                for m in own.into_iter().chain(nested) {
-                    if !g.group.members.contains(&m) {
-                        g.group.members.push(m);
-                    }
-                }
+                // Through a set: a group of many thousand members made
+                // the scan of its member list for each name quadratic.
+                let mut have: HashSet<&str> = g.group.members.iter().map(String::as_str).collect();
+                let added: Vec<String> = own
+                    .into_iter()
+                    .flatten()
+                    .chain(&nested)
+                    .filter(|m| have.insert(m.as_str()))
+                    .cloned()
+                    .collect();
+                g.group.members.extend(added);
                 g
             })
             .collect())

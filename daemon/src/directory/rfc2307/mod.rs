@@ -8,6 +8,7 @@
 
 mod batch;
 mod groups;
+mod listing;
 mod password;
 
 use super::ad::SidObject;
@@ -286,14 +287,14 @@ impl Rfc2307 {
     }
 
     /// Every user of the domain (paged), validated, without names or UIDs
-    /// that occur twice, restricted by `limit_to_groups`.
+    /// that occur twice, restricted by `limit_to_groups`; SSH keys are
+    /// not read.
     pub(crate) async fn all_users(
         &self,
         dir: &Directory,
     ) -> Result<Vec<UserRecord>, DirectoryError> {
-        let entries = dir.search_all(&user_queries(&dir.cfg, ""), false).await?;
-        dir.unique_allowed_users(self.users_from(dir, &entries))
-            .await
+        let users = self.list_users(dir).await?;
+        dir.unique_allowed_users(users).await
     }
 
     /// Every group of the domain (paged), validated, without names or GIDs
@@ -302,20 +303,12 @@ impl Rfc2307 {
         &self,
         dir: &Directory,
     ) -> Result<Vec<GroupRecord>, DirectoryError> {
-        let entries = dir.search_all(&group_queries(&dir.cfg, ""), false).await?;
-        let mut groups = Vec::new();
-        for e in &entries {
-            match entry_to_group(&dir.cfg, &dir.idmap, e) {
-                Ok(g) => groups.push(g),
-                Err(r) if self.is_link_only(&dir.cfg, &r) => {}
-                Err(r) => dir.reject(&r),
-            }
-        }
+        let (groups, links) = self.list_groups(dir).await?;
         let groups = dir.unique_groups(groups);
         if dir.cfg.schema != Schema::Rfc2307bis {
             return Ok(groups);
         }
-        self.expand_all(dir, &entries, groups).await
+        self.expand_all(dir, links, groups).await
     }
 
     /// The census of the domain's users (`users`) or groups: the name and
