@@ -47,21 +47,36 @@ impl Hasher for KeyedHash {
     }
 }
 
-/// Who holds one name or ID.
+/// Who holds one name or ID: the hash of the one entry's DN
+/// ([`Census::dn_hash`], never [`SEVERAL`]), or [`SEVERAL`] (8 bytes, not
+/// an enum's 16: there are as many as entries).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Holders {
-    /// Exactly one entry: the hash of its DN ([`Census::dn_hash`]).
-    One(u64),
-    /// Two entries or more.
-    Several,
-}
+struct Holders(u64);
+
+/// Two entries or more hold it.
+const SEVERAL: u64 = u64::MAX;
 
 impl Holders {
-    /// Counts the entry at (the DN hash) `dn` too.
+    /// Held by the entry at (the DN hash) `dn` alone.
+    fn one(dn: u64) -> Holders {
+        Holders(dn)
+    }
+
+    /// Counts the entry at `dn` too.
     fn add(&mut self, dn: u64) {
-        if *self != Holders::One(dn) {
-            *self = Holders::Several;
+        if self.0 != dn {
+            self.0 = SEVERAL;
         }
+    }
+
+    /// The one holder's DN hash, if one entry holds it.
+    fn sole(self) -> Option<u64> {
+        (self.0 != SEVERAL).then_some(self.0)
+    }
+
+    /// True when the entry at `dn` holds it alone.
+    fn is(self, dn: u64) -> bool {
+        self.sole() == Some(dn)
     }
 }
 
@@ -92,7 +107,7 @@ pub struct Census {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Served {
     id: u32,
-    exact_name: u64,
+    exact_name: u32,
 }
 
 /// Adds entries to a [`Census`].
@@ -119,7 +134,7 @@ impl CensusBuilder {
             c.names
                 .entry(key)
                 .and_modify(|h| h.add(dn))
-                .or_insert(Holders::One(dn));
+                .or_insert(Holders::one(dn));
         }
         for v in ids {
             let Some(id) = plain_id(v) else {
@@ -129,7 +144,7 @@ impl CensusBuilder {
             c.ids
                 .entry(id)
                 .and_modify(|h| h.add(dn))
-                .or_insert(Holders::One(dn));
+                .or_insert(Holders::one(dn));
         }
     }
 
@@ -140,7 +155,7 @@ impl CensusBuilder {
     pub fn served(&mut self, dn: &str, name: &str, id: u32) {
         let c = &mut self.census;
         let dn = c.dn_hash(dn);
-        let exact_name = c.hasher.hash_one(name);
+        let exact_name = c.exact_hash(name);
         c.served.insert(dn, Served { id, exact_name });
     }
 
@@ -209,14 +224,17 @@ impl Census {
 
     /// True when the entry at `dn` is the only one holding `id`.
     pub fn sole_holder_of_id(&self, id: u32, dn: &str) -> bool {
-        self.ids_readable && self.ids.get(&id) == Some(&Holders::One(self.dn_hash(dn)))
+        self.ids_readable && self.ids.get(&id).is_some_and(|h| h.is(self.dn_hash(dn)))
     }
 
     /// True when the entry at `dn` is the only one holding `name` (in any
     /// spelling the directory's matching could confuse with it).
     pub fn sole_holder_of_name(&self, name: &str, dn: &str) -> bool {
         self.names_comparable
-            && self.names.get(&self.name_hash(name)) == Some(&Holders::One(self.dn_hash(dn)))
+            && self
+                .names
+                .get(&self.name_hash(name))
+                .is_some_and(|h| h.is(self.dn_hash(dn)))
     }
 
     /// The ID of the account a lookup of the exact `name` is answered
@@ -230,12 +248,10 @@ impl Census {
         if !self.names_comparable || !self.ids_readable {
             return None;
         }
-        let Some(Holders::One(dn)) = self.names.get(&self.name_hash(name)) else {
-            return None;
-        };
-        let s = self.served.get(dn)?;
-        let sole = s.exact_name == self.hasher.hash_one(name)
-            && self.ids.get(&s.id) == Some(&Holders::One(*dn));
+        let dn = self.names.get(&self.name_hash(name))?.sole()?;
+        let s = self.served.get(&dn)?;
+        let sole =
+            s.exact_name == self.exact_hash(name) && self.ids.get(&s.id).is_some_and(|h| h.is(dn));
         sole.then_some(s.id)
     }
 
@@ -248,19 +264,30 @@ impl Census {
         if !self.names_comparable || !self.ids_readable {
             return None;
         }
-        let Some(Holders::One(dn)) = self.ids.get(&id) else {
-            return None;
-        };
-        let name = self.served_names.get(dn)?;
-        let sole = self.served.get(dn).is_some_and(|s| s.id == id)
-            && self.names.get(&self.name_hash(name)) == Some(&Holders::One(*dn));
+        let dn = self.ids.get(&id)?.sole()?;
+        let name = self.served_names.get(&dn)?;
+        let sole = self.served.get(&dn).is_some_and(|s| s.id == id)
+            && self
+                .names
+                .get(&self.name_hash(name))
+                .is_some_and(|h| h.is(dn));
         sole.then_some(name)
     }
 
     /// DNs are compared as the ownership checks compare them: ignoring
-    /// ASCII case.
+    /// ASCII case. (Never [`SEVERAL`]: that one hash is moved next to it.)
     fn dn_hash(&self, dn: &str) -> u64 {
-        self.hasher.hash_one(dn.to_ascii_lowercase())
+        self.hasher
+            .hash_one(dn.to_ascii_lowercase())
+            .min(SEVERAL - 1)
+    }
+
+    /// The exact name an entry is served under, as kept in [`Served`]: 32
+    /// bits of its hash. (A collision could only make a member spelled
+    /// otherwise than the entry's name look served; a lookup of that
+    /// spelling finds no entry, and such a member is kept as it is too.)
+    fn exact_hash(&self, name: &str) -> u32 {
+        self.hasher.hash_one(name) as u32
     }
 
     /// Names are folded: lower case (a final sigma as any sigma), spaces
