@@ -26,7 +26,7 @@ use super::tls;
 use crate::clock::secs_since_epoch as unix;
 use crate::config::DomainConfig;
 use ldap3::{Ldap, LdapConnAsync, LdapError};
-use native_tls::TlsConnector;
+use native_tls::{TlsConnector, TlsConnectorBuilder};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -110,7 +110,12 @@ pub(crate) struct Pool {
     /// is dropped).
     me: Weak<Pool>,
     cfg: DomainConfig,
-    connector: Option<TlsConnector>,
+    /// The TLS settings, checked when the pool is made; the connector is
+    /// built from them off the runtime thread, begun when the pool is
+    /// made, so that rosterd answers its sockets meanwhile
+    /// ([`Pool::connector`]).
+    tls: Option<Arc<TlsConnectorBuilder>>,
+    connector: tokio::sync::OnceCell<Result<Option<TlsConnector>, DirectoryError>>,
     /// Where the servers of a domain without `uris` come from.
     discovery: Option<Arc<dyn SrvResolver>>,
     health: Mutex<Health>,
@@ -139,8 +144,9 @@ pub(crate) fn is_connection_error(e: &LdapError) -> bool {
 }
 
 impl Pool {
-    /// A pool for `cfg`; builds the TLS connector (reads CA and client
-    /// certificate files).
+    /// A pool for `cfg`; reads and checks the CA and client certificate
+    /// files, and begins building the TLS connector in the background
+    /// ([`Pool::prepare_tls`]).
     pub(crate) fn new(cfg: DomainConfig) -> Result<Arc<Pool>, DirectoryError> {
         Pool::with_resolver(cfg, Arc::new(SystemResolver))
     }
@@ -151,7 +157,7 @@ impl Pool {
         cfg: DomainConfig,
         resolver: Arc<dyn SrvResolver>,
     ) -> Result<Arc<Pool>, DirectoryError> {
-        let connector = tls::connector(&cfg)?;
+        let tls = tls::prepare(&cfg)?.map(Arc::new);
         let servers = cfg
             .uris
             .iter()
@@ -162,11 +168,12 @@ impl Pool {
             .collect();
         let discovery = cfg.discovers_servers().then_some(resolver);
         let host = cfg.krb5.gssapi().then(|| Arc::new(HostCreds::new(&cfg)));
-        Ok(Arc::new_cyclic(|me| Pool {
+        let pool = Arc::new_cyclic(|me| Pool {
             host,
             me: me.clone(),
             cfg,
-            connector,
+            tls,
+            connector: tokio::sync::OnceCell::new(),
             health: Mutex::new(Health {
                 servers,
                 dns_due: discovery.as_ref().map(|_| Instant::now()),
@@ -176,7 +183,9 @@ impl Pool {
             live: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             renewal: Mutex::new(None),
-        }))
+        });
+        pool.prepare_tls();
+        Ok(pool)
     }
 
     /// Starts the background renewal of the host's TGT of a GSSAPI
@@ -542,9 +551,46 @@ impl Pool {
         self.dial(uri).await
     }
 
+    /// The domain's TLS connector (`None` without TLS), built once, on a
+    /// blocking thread.
+    async fn connector(&self) -> Result<Option<TlsConnector>, DirectoryError> {
+        self.connector
+            .get_or_init(|| async {
+                let Some(b) = self.tls.clone() else {
+                    return Ok(None);
+                };
+                let cfg = self.cfg.clone();
+                tokio::task::spawn_blocking(move || tls::build(&cfg, &b).map(Some))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(DirectoryError::unavailable(format!(
+                            "domain \"{}\": TLS setup task failed: {e}",
+                            self.cfg.name
+                        )))
+                    })
+            })
+            .await
+            .clone()
+    }
+
+    /// Begins building the TLS connector in the background (the first
+    /// connection then finds it ready, or waits for it, not longer).
+    pub(crate) fn prepare_tls(self: &Arc<Self>) {
+        if self.tls.is_none() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let me = self.clone();
+            rt.spawn(async move {
+                let _ = me.connector().await;
+            });
+        }
+    }
+
     /// A new connection to `uri` with the domain's TLS settings, not bound.
     async fn dial(&self, uri: &str) -> Result<Ldap, DirectoryError> {
-        let settings = tls::settings(&self.cfg, self.connector.as_ref(), uri);
+        let connector = self.connector().await?;
+        let settings = tls::settings(&self.cfg, connector.as_ref(), uri);
         // ldap3 bounds TCP connect, StartTLS and the TLS handshake by the
         // settings' timeout; the outer bound is a second guard.
         let fut = async {

@@ -4,17 +4,18 @@
 use super::DirectoryError;
 use crate::config::DomainConfig;
 use ldap3::LdapConnSettings;
-use native_tls::{Certificate, Identity, TlsConnector};
+use native_tls::{Certificate, Identity, TlsConnector, TlsConnectorBuilder};
 use std::path::Path;
 use zeroize::Zeroizing;
 
-/// Builds the TLS connector of a domain, or `None` when no URI uses TLS.
+/// The TLS settings of a domain, read and checked (its files named in the
+/// errors), ready for [`build`]; `None` when no URI uses TLS.
 ///
 /// `ca_file` certificates replace the system roots (added to them with
 /// `ca_system = true`); a client
 /// certificate and PKCS#8 key give TLS client authentication; with
 /// `tls_verify = false` any certificate and host name are accepted.
-pub(crate) fn connector(cfg: &DomainConfig) -> Result<Option<TlsConnector>, DirectoryError> {
+pub(crate) fn prepare(cfg: &DomainConfig) -> Result<Option<TlsConnectorBuilder>, DirectoryError> {
     if !cfg.any_tls() {
         return Ok(None);
     }
@@ -57,9 +58,18 @@ pub(crate) fn connector(cfg: &DomainConfig) -> Result<Option<TlsConnector>, Dire
         builder.danger_accept_invalid_certs(true);
         builder.danger_accept_invalid_hostnames(true);
     }
+    Ok(Some(builder))
+}
+
+/// The connector of settings [`prepare`]d. This is the slow part: the TLS
+/// library reads the system's CA bundle (tens of milliseconds), even when
+/// `ca_file` replaces it.
+pub(crate) fn build(
+    cfg: &DomainConfig,
+    builder: &TlsConnectorBuilder,
+) -> Result<TlsConnector, DirectoryError> {
     builder
         .build()
-        .map(Some)
         .map_err(|e| config_err(cfg, format!("TLS setup failed: {e}")))
 }
 
