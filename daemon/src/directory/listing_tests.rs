@@ -8,8 +8,9 @@
 //! by the filter) and a SearchResultDone; it takes no bind (the domain has
 //! no service account).
 
+use super::test_support::{bounded, directory_of};
 use super::*;
-use crate::config::{Config, IdmapSettings};
+use crate::config::Config;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -196,20 +197,7 @@ fn directory(port: u16, extra: &str) -> Directory {
          offline_retry_initial = 30\n{extra}"
     );
     let c = Config::from_str(&text, "t.toml").unwrap().domains.remove(0);
-    let idmap = DomainSet::new(
-        &[(c.name.clone(), IdmapSettings::default(), c.min_id, c.max_id)],
-        None,
-    )
-    .unwrap();
-    Directory::new(c, Arc::new(idmap)).unwrap()
-}
-
-/// `fut`, or a panic naming `what` when it has not ended after 30 s (far
-/// beyond the timeouts configured here: only a hang gets there).
-async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} hung"))
+    directory_of(c)
 }
 
 #[tokio::test]

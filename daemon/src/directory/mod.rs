@@ -865,3 +865,6 @@ mod silent_tests;
 
 #[cfg(test)]
 mod listing_tests;
+
+#[cfg(test)]
+mod test_support;

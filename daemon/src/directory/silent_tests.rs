@@ -10,8 +10,9 @@
 //! StartTLS and a bind; nothing here asserts on elapsed time: a missing
 //! bound shows as the guard's "hung" panic.
 
+use super::test_support::{bounded, directory_of};
 use super::*;
-use crate::config::{Config, IdmapSettings};
+use crate::config::Config;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -187,20 +188,7 @@ fn directory(uri: &str, extra: &str, bind: bool) -> Directory {
         c.bind_dn = Some("cn=svc,dc=example,dc=test".into());
         c.bind_password = Some(roster_proto::Secret::from("svc-password"));
     }
-    let idmap = DomainSet::new(
-        &[(c.name.clone(), IdmapSettings::default(), c.min_id, c.max_id)],
-        None,
-    )
-    .unwrap();
-    Directory::new(c, Arc::new(idmap)).unwrap()
-}
-
-/// `fut`, or a panic naming `what` when it has not ended after 30 s (far
-/// beyond every timeout configured here: only a missing bound gets there).
-async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(30), fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: hung (no timeout applied)"))
+    directory_of(c)
 }
 
 /// A lookup ends `Unavailable` with a message containing

@@ -1,6 +1,7 @@
 //! Directory behaviour that needs no server: a dead server answers
 //! Unavailable, is remembered, and the status says so.
 
+use super::test_support::directory_of;
 use super::*;
 use crate::config::{Config, IdmapSettings};
 
@@ -24,12 +25,7 @@ fn directory_with(uris: &[String], extra: &str) -> Directory {
         list.join(", ")
     );
     let c = Config::from_str(&text, "t.toml").unwrap().domains.remove(0);
-    let idmap = DomainSet::new(
-        &[(c.name.clone(), IdmapSettings::default(), c.min_id, c.max_id)],
-        None,
-    )
-    .unwrap();
-    Directory::new(c, Arc::new(idmap)).unwrap()
+    directory_of(c)
 }
 
 #[tokio::test]

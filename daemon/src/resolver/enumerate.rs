@@ -31,6 +31,17 @@ struct Snapshot<T> {
     failed: Vec<DomainError>,
 }
 
+impl<T> Snapshot<T> {
+    /// An empty snapshot taken at `taken_ms`.
+    fn begun(taken_ms: u64) -> Self {
+        Snapshot {
+            entries: Vec::new(),
+            taken_ms,
+            failed: Vec::new(),
+        }
+    }
+}
+
 /// Why no enumeration could be served: every domain asked failed (each
 /// one's error, in domain order).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -270,11 +281,7 @@ impl Resolver {
     async fn build_users(&self) -> Snapshot<User> {
         let settings = self.settings();
         let domains = self.domains();
-        let mut snap = Snapshot {
-            entries: Vec::new(),
-            taken_ms: self.inner.clock.now_ms(),
-            failed: Vec::new(),
-        };
+        let mut snap = Snapshot::begun(self.inner.clock.now_ms());
         // The names and IDs each domain holds, valid for this host or not:
         // a later domain's entry is judged against them as lookups judge it
         // (see `owner`); the last domain's are never needed.
@@ -331,11 +338,7 @@ impl Resolver {
     async fn build_groups(&self) -> Snapshot<Group> {
         let settings = self.settings();
         let domains = self.domains();
-        let mut snap = Snapshot {
-            entries: Vec::new(),
-            taken_ms: self.inner.clock.now_ms(),
-            failed: Vec::new(),
-        };
+        let mut snap = Snapshot::begun(self.inner.clock.now_ms());
         let mut user_names: Vec<Held> = Vec::new();
         for d in domains.iter().take(domains.len().saturating_sub(1)) {
             let mut held = Held::new(d.case_insensitive());
