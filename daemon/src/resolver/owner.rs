@@ -89,19 +89,29 @@ impl Ctx {
         &self.domains[i]
     }
 
-    /// A context for work done after this lookup's answer: the same
-    /// domains, settings and local accounts, nothing noted yet.
-    fn later(&self) -> Ctx {
+    /// A context over `domains`, `settings` and the local accounts of
+    /// `local`, nothing noted yet.
+    fn new(domains: Arc<Vec<Arc<dyn Provider>>>, settings: Arc<Settings>, local: LocalView) -> Ctx {
         Ctx {
-            domains: self.domains.clone(),
-            settings: self.settings.clone(),
+            domains,
+            settings,
             until: u64::MAX,
             reuse_until: u64::MAX,
             offline: false,
             probes: 0,
             negatives: Vec::new(),
-            local: self.local.clone(),
+            local,
         }
+    }
+
+    /// A context for work done after this lookup's answer: the same
+    /// domains, settings and local accounts, nothing noted yet.
+    fn later(&self) -> Ctx {
+        Ctx::new(
+            self.domains.clone(),
+            self.settings.clone(),
+            self.local.clone(),
+        )
     }
 
     /// Notes that the answer rests on a domain's answer fresh until
@@ -128,16 +138,7 @@ impl Resolver {
 
     /// [`Resolver::ctx`] judging by the local accounts of `local`.
     pub(super) fn ctx_with(&self, local: LocalView) -> Ctx {
-        Ctx {
-            local,
-            domains: self.domains(),
-            settings: self.settings(),
-            until: u64::MAX,
-            reuse_until: u64::MAX,
-            offline: false,
-            probes: 0,
-            negatives: Vec::new(),
-        }
+        Ctx::new(self.domains(), self.settings(), local)
     }
 
     /// The answer's source, given where the entry itself came from.
@@ -229,6 +230,38 @@ impl Resolver {
             }
         }
         Ok(None)
+    }
+
+    /// [`Resolver::held_before`] for many items at once (asked in batches,
+    /// [`Resolver::probe_many`]): `items` split into those no domain
+    /// before `i` holds the key of (`key_of`), in their order, and those
+    /// one holds, with that domain's answer.
+    async fn held_before_many<T>(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        items: Vec<T>,
+        key_of: impl Fn(&T) -> Key,
+    ) -> Result<(Vec<T>, Vec<(T, Value)>), DomainError> {
+        let mut free = items;
+        let mut held = Vec::new();
+        for j in 0..i {
+            if free.is_empty() {
+                break;
+            }
+            let keys = free.iter().map(&key_of).collect();
+            let answers = self.probe_many(cx, j, keys).await;
+            let mut still = Vec::with_capacity(free.len());
+            for (t, a) in free.into_iter().zip(answers) {
+                match a {
+                    Probe::Free => still.push(t),
+                    Probe::Holds(v, _) => held.push((t, v)),
+                    Probe::Failed(r) => return Err(r),
+                }
+            }
+            free = still;
+        }
+        Ok((free, held))
     }
 
     /// Persists the negative answers a decided answer rests on (see [`Ctx`]).
@@ -568,26 +601,11 @@ impl Resolver {
                 out.push(true);
             }
         }
-        for j in 0..i {
-            if open.is_empty() {
-                break;
-            }
-            let keys = open
-                .iter()
-                .map(|&k| Key::UserName(members[k].clone()))
-                .collect();
-            let answers = self.probe_many(cx, j, keys).await;
-            let mut still = Vec::new();
-            for (k, a) in open.into_iter().zip(answers) {
-                match a {
-                    Probe::Holds(..) => {
-                        renamed.insert(k, format!("{}@{}", members[k], d.name()));
-                    }
-                    Probe::Free => still.push(k),
-                    Probe::Failed(r) => return Err(r),
-                }
-            }
-            open = still;
+        let (_, held) = self
+            .held_before_many(cx, i, open, |&k| Key::UserName(members[k].clone()))
+            .await?;
+        for (k, _) in held {
+            renamed.insert(k, format!("{}@{}", members[k], d.name()));
         }
         self.drop_refused_members(cx, i, members, &mut out).await?;
         let served = members.iter().enumerate().filter(|&(k, _)| out[k]);
@@ -641,22 +659,10 @@ impl Resolver {
         // An earlier domain must not hold a decided member's UID; a member
         // whose UID it holds is asked like the others (and refused, with
         // its DN, by that check).
-        for j in 0..i {
-            if decided.is_empty() {
-                break;
-            }
-            let keys = decided.iter().map(|&(_, uid)| Key::UserId(uid)).collect();
-            let answers = self.probe_many(cx, j, keys).await;
-            let mut still = Vec::new();
-            for ((k, uid), a) in decided.into_iter().zip(answers) {
-                match a {
-                    Probe::Free => still.push((k, uid)),
-                    Probe::Holds(..) => asked.push(k),
-                    Probe::Failed(r) => return Err(r),
-                }
-            }
-            decided = still;
-        }
+        let (decided, held) = self
+            .held_before_many(cx, i, decided, |&(_, uid)| Key::UserId(uid))
+            .await?;
+        asked.extend(held.into_iter().map(|((k, _), _)| k));
         asked.sort_unstable();
         self.check_members(cx, i, members, asked, out).await?;
         if !decided.is_empty() {
@@ -730,25 +736,10 @@ impl Resolver {
                 decided.push(gid);
             }
         }
-        let mut taken = HashSet::new();
-        for j in 0..i {
-            if decided.is_empty() {
-                break;
-            }
-            let keys = decided.iter().map(|&g| Key::GroupId(g)).collect();
-            let answers = self.probe_many(cx, j, keys).await;
-            let mut still = Vec::new();
-            for (g, a) in decided.into_iter().zip(answers) {
-                match a {
-                    Probe::Free => still.push(g),
-                    Probe::Holds(..) => {
-                        taken.insert(g);
-                    }
-                    Probe::Failed(r) => return Err(r),
-                }
-            }
-            decided = still;
-        }
+        let (decided, held) = self
+            .held_before_many(cx, i, decided, |&g| Key::GroupId(g))
+            .await?;
+        let taken = held.into_iter().map(|(g, _)| g).collect();
         if !decided.is_empty() {
             self.note_census_answered(cx.domain(i).name(), false, decided.len() as u64);
         }
@@ -836,24 +827,16 @@ impl Resolver {
                 .map(|(_, u)| Key::UserId(u.user.uid))
                 .collect::<Vec<_>>()
         };
-        for j in 0..i {
-            if open.is_empty() {
-                return Ok(());
-            }
-            let answers = self.probe_many(cx, j, uid_keys(&open)).await;
-            let mut still = Vec::new();
-            for ((k, u), a) in open.into_iter().zip(answers) {
-                match a {
-                    Probe::Holds(v, _) => {
-                        let reason = format!("uid {} is already {}", u.user.uid, owner_desc(&v));
-                        self.refuse(d.name(), &u.dn, reason);
-                        out[k] = false;
-                    }
-                    Probe::Free => still.push((k, u)),
-                    Probe::Failed(r) => return Err(r),
-                }
-            }
-            open = still;
+        let (mut open, held) = self
+            .held_before_many(cx, i, open, |(_, u)| Key::UserId(u.user.uid))
+            .await?;
+        for ((k, u), v) in held {
+            let reason = format!("uid {} is already {}", u.user.uid, owner_desc(&v));
+            self.refuse(d.name(), &u.dn, reason);
+            out[k] = false;
+        }
+        if open.is_empty() {
+            return Ok(());
         }
         // (Members the census shows as their UID's only holder are served,
         // and recorded as their UID's answer, as the search would have.)
