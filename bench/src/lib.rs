@@ -384,6 +384,28 @@ pub mod peer {
         (scratch, ca, roster_domain)
     }
 
+    /// Prints a row of a roster / SSSD / nslcd table: `label`, then each
+    /// peer's figure for `key` (`figure("roster.KEY")`, …) divided by
+    /// `scale` and followed by `unit` (a whole number without one), or
+    /// `missing` where the peer has none.
+    pub fn table_row(
+        label: &str,
+        key: &str,
+        (scale, unit): (f64, &str),
+        missing: &str,
+        figure: impl Fn(&str) -> Option<f64>,
+    ) {
+        let cells: Vec<String> = ["roster", "sssd", "nslcd"]
+            .iter()
+            .map(|p| match figure(&format!("{p}.{key}")) {
+                Some(v) if unit.is_empty() => format!("{v:.0}"),
+                Some(v) => format!("{:.1} {unit}", v / scale),
+                None => missing.to_string(),
+            })
+            .collect();
+        println!("| {label} | {} |", cells.join(" | "));
+    }
+
     /// Waits until rosterd's status (on `/run/roster/pam.sock`) shows the
     /// first domain's census of users and of groups; the milliseconds
     /// waited, `None` past `limit`.

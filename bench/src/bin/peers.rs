@@ -243,17 +243,8 @@ fn report(r: &BTreeMap<String, String>) {
          passes):"
     );
     println!("| | roster | SSSD | nslcd |\n|---|---|---|---|");
-    let peers = ["roster", "sssd", "nslcd"];
     let line = |label: &str, key: &str, scale: f64, unit: &str| {
-        let cells: Vec<String> = peers
-            .iter()
-            .map(|p| match num(&format!("{p}.{key}")) {
-                Some(v) if unit.is_empty() => format!("{v:.0}"),
-                Some(v) => format!("{:.1} {unit}", v / scale),
-                None => "failed".into(),
-            })
-            .collect();
-        println!("| {label} | {} |", cells.join(" | "));
+        roster_bench::peer::table_row(label, key, (scale, unit), "failed", num)
     };
     line(
         &format!("getpwnam, first lookup of {COLD_USERS} users, median"),

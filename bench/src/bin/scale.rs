@@ -307,18 +307,9 @@ fn report(r: &BTreeMap<String, Vec<f64>>) {
         let mut v = r.get(k)?.clone();
         (!v.is_empty()).then(|| median(&mut v))
     };
-    let peers = ["roster", "sssd", "nslcd"];
     println!("| | roster | SSSD | nslcd |\n|---|---|---|---|");
     let line = |label: &str, key: &str, scale: f64, unit: &str| {
-        let cells: Vec<String> = peers
-            .iter()
-            .map(|p| match med(&format!("{p}.{key}")) {
-                Some(v) if unit.is_empty() => format!("{v:.0}"),
-                Some(v) => format!("{:.1} {unit}", v / scale),
-                None => "-".into(),
-            })
-            .collect();
-        println!("| {label} | {} |", cells.join(" | "));
+        roster_bench::peer::table_row(label, key, (scale, unit), "-", med)
     };
     line(
         &format!(
@@ -336,7 +327,7 @@ fn report(r: &BTreeMap<String, Vec<f64>>) {
         "ms",
     );
     line("members `getent` printed", "group.members", 1.0, "");
-    let failed: Vec<String> = peers
+    let failed: Vec<String> = ["roster", "sssd", "nslcd"]
         .iter()
         .map(|p| {
             let n: f64 = r

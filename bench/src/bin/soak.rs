@@ -43,7 +43,7 @@
 
 use roster_bench::lookup::parse_op;
 use roster_bench::peer::{
-    mkdir_mode, pamtester, prepare, rss_tree_kb, use_nsswitch, Daemon, Peer, Setup, PAM_SERVICE,
+    pamtester, prepare, rss_tree_kb, use_nsswitch, Daemon, Peer, Setup, PAM_SERVICE,
 };
 use roster_bench::setup::{build_release, load_average};
 use roster_e2e::config::{domain_table, DomainOptions, Transport};
@@ -52,7 +52,6 @@ use roster_e2e::rosterd::Rosterd;
 use roster_e2e::slapd::Slapd;
 use roster_proto::{Client, PamCode, Request, Response, Secret};
 use std::io::BufRead;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -456,15 +455,8 @@ fn cycle_peaks(samples: &[Sample], starts: &[usize]) {
 fn peers(slapd: &Slapd, timing: Timing, skip: &str) -> Vec<(String, Option<Outcome>)> {
     let wanted = std::env::var("SOAK_PEERS").unwrap_or_else(|_| "sssd,nslcd".into());
     let mut out = Vec::new();
-    let scratch = tempfile::Builder::new()
-        .prefix("roster-soak-peers-")
-        .tempdir()
-        .expect("temp dir");
-    // nslcd drops to its own user: it must be able to read the CA.
-    mkdir_mode(scratch.path(), 0o755);
-    let ca = scratch.path().join("ca.pem");
-    std::fs::copy(slapd.ca_file(), &ca).expect("copy CA");
-    std::fs::set_permissions(&ca, std::fs::Permissions::from_mode(0o644)).expect("chmod CA");
+    // (nslcd drops to its own user: the CA is copied where it can read it.)
+    let (scratch, ca, _) = roster_bench::peer::scratch(slapd, "roster-soak-peers-");
     let setup = Setup {
         slapd,
         ca,
