@@ -164,12 +164,25 @@ fn a_census_spares_the_second_search_of_a_cold_lookup() {
         st["census"]["checks_answered"].as_u64().unwrap()
     };
     let before = answered(&rd);
+    let searched = searches(&rd);
     match rd.nss(&Request::GroupByName(dataset::BIGGROUP.into())) {
         Response::Group(g) => assert_eq!(g.members.len(), dataset::BULK_USERS as usize),
         other => panic!("{other:?}"),
     }
     // Every member and the group's GID.
     assert_eq!(answered(&rd) - before, u64::from(dataset::BULK_USERS) + 1);
+    // Once the reply is sent, rosterd asks the members' entries, 200 names
+    // per search, for the cache and the offline store.
+    let batches = u64::from(dataset::BULK_USERS).div_ceil(200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while searches(&rd) - searched < 1 + batches {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the members were not asked after the reply: {} searches",
+            searches(&rd) - searched
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // The groups of a user in 1,000 groups are decided by the census too.
     let before = answered(&rd);
     match rd.nss(&Request::GroupsOfUser(MANYGROUPS.name.into())) {
