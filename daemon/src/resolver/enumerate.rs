@@ -10,8 +10,9 @@
 //! later pages are served from it while a snapshot older than
 //! `entry_ttl` (or invalidated by a flush) is rebuilt in the background.
 
-use super::owner::is_qualified;
-use super::{DomainError, Resolver, MAX_PAGE};
+use super::local::LocalView;
+use super::owner::{is_qualified, member_base, Ctx};
+use super::{DomainError, Provider, Resolver, MAX_PAGE};
 use roster_proto::{Group, User};
 use std::collections::HashSet;
 use std::future::Future;
@@ -163,7 +164,9 @@ impl Held {
     }
 
     fn holds(&self, name: &str) -> bool {
-        if self.any_case {
+        // (A name already in lower case, most of them, is not copied.)
+        let lower = |n: &str| n.is_ascii() && !n.bytes().any(|b| b.is_ascii_uppercase());
+        if self.any_case && !lower(name) {
             self.names.contains(&name.to_lowercase())
         } else {
             self.names.contains(name)
@@ -171,12 +174,59 @@ impl Held {
     }
 }
 
+/// The rule lookups judge a user entry by ([`super::owner`]), as far as
+/// the user listings tell it: local accounts' names and UIDs, reserved
+/// IDs, and the UIDs of earlier domains' entries are refused. One rule
+/// for the user listing and the group listing's member lists. (A UID two
+/// entries of one domain hold leaves both out of the domain's listing.)
+struct UserRule {
+    view: LocalView,
+    /// The UIDs the domains before the one judged hold.
+    uids_before: HashSet<u32>,
+}
+
+impl UserRule {
+    /// The rule of the first domain, judged by the local accounts `view`.
+    fn new(view: LocalView) -> Self {
+        UserRule {
+            view,
+            uids_before: HashSet::new(),
+        }
+    }
+
+    /// Why the listed user `name` with `uid` of the domain judged (its
+    /// names compared case-insensitively when `ci`) is refused, `None`
+    /// when it is served (`min_id` and `ignore_users` aside).
+    fn refusal(&self, name: &str, uid: u32, ci: bool) -> Option<String> {
+        self.view.user_refusal(name, uid, ci).or_else(|| {
+            self.uids_before
+                .contains(&uid)
+                .then(|| format!("uid {uid} is already claimed by an earlier domain"))
+        })
+    }
+
+    /// Moves on to the next domain, `ids` the UIDs of the one judged.
+    fn done(&mut self, ids: HashSet<u32>) {
+        self.uids_before.extend(ids);
+    }
+}
+
+/// One domain's users as the group listing needs them
+/// ([`Resolver::listed_users`]).
+struct ListedUsers {
+    /// The names of its listed users.
+    names: Held,
+    /// The names of those lookups refuse; `None` when its members are not
+    /// checked.
+    refused: Option<Held>,
+}
+
 /// Turns `name` into `name@domain` when an earlier domain holds it.
-fn qualify(name: &mut String, domain: &str, earlier: &[Held]) {
+fn qualify<H: std::borrow::Borrow<Held>>(name: &mut String, domain: &str, earlier: &[H]) {
     if earlier.is_empty() || is_qualified(name, domain) {
         return;
     }
-    if earlier.iter().any(|h| h.holds(name)) {
+    if earlier.iter().any(|h| h.borrow().holds(name)) {
         name.push('@');
         name.push_str(domain);
     }
@@ -282,13 +332,13 @@ impl Resolver {
         let settings = self.settings();
         let domains = self.domains();
         let mut snap = Snapshot::begun(self.inner.clock.now_ms());
-        // The names and IDs each domain holds, valid for this host or not:
-        // a later domain's entry is judged against them as lookups judge it
-        // (see `owner`); the last domain's are never needed.
+        // The names each domain holds, valid for this host or not: a later
+        // domain's entry is judged against them (and their UIDs, `rule`)
+        // as lookups judge it (see `owner`); the last domain's are never
+        // needed.
         let mut earlier: Vec<Held> = Vec::new();
-        let mut uids = HashSet::new();
         // One version of the local files for the whole snapshot.
-        let view = self.inner.local.view();
+        let mut rule = UserRule::new(self.inner.local.view());
         for (i, d) in domains.iter().enumerate() {
             let list = match d.all_users().await {
                 Ok(list) => list,
@@ -311,12 +361,7 @@ impl Resolver {
                 if u.user.uid < settings.min_id || settings.ignore_users.contains(name) {
                     continue;
                 }
-                let refusal = view.user_refusal(name, u.user.uid, ci).or_else(|| {
-                    uids.contains(&u.user.uid).then(|| {
-                        format!("uid {} is already claimed by an earlier domain", u.user.uid)
-                    })
-                });
-                if let Some(reason) = refusal {
+                if let Some(reason) = rule.refusal(name, u.user.uid, ci) {
                     self.refuse(d.name(), &u.dn, reason);
                     continue;
                 }
@@ -326,34 +371,140 @@ impl Resolver {
             }
             if later {
                 earlier.push(held);
-                uids.extend(ids);
+                rule.done(ids);
             }
         }
         snap
     }
 
-    /// Every group of every domain, as lookups serve them (a later
-    /// domain's members qualified by the user names of earlier domains:
-    /// those are listed too when there are several domains).
+    /// What the member lists of the group listing need from the user
+    /// listings of `domains` (in order; `view` the local accounts): each
+    /// domain's user names (empty when its listing failed: its members are
+    /// then served as the domain names them), and the names of those
+    /// users lookups refuse ([`UserRule`]), for the domains whose members
+    /// lookups check (`None` for the others: IDs from SIDs, see
+    /// [`Resolver::drop_refused_members`], or users not listed).
+    async fn listed_users(
+        &self,
+        domains: &[Arc<dyn Provider>],
+        view: &LocalView,
+    ) -> Vec<ListedUsers> {
+        let mut rule = UserRule::new(view.clone());
+        let mut out = Vec::with_capacity(domains.len());
+        for (i, d) in domains.iter().enumerate() {
+            let later = i + 1 < domains.len();
+            let ci = d.case_insensitive();
+            let checked = !d.unique_ids();
+            let mut listed = ListedUsers {
+                names: Held::new(ci),
+                refused: None,
+            };
+            if !later && !checked {
+                // (Neither a later domain's names nor these members need it.)
+                out.push(listed);
+                continue;
+            }
+            let list = match d.all_users().await {
+                Ok(list) => list,
+                Err(err) => {
+                    let e = DomainError::new(d.name(), err);
+                    tracing::warn!(error = %e, "enumeration of groups: users not listed, members served as the domain names them");
+                    out.push(listed);
+                    continue;
+                }
+            };
+            let mut refused = Held::new(ci);
+            let mut ids = HashSet::new();
+            for u in &list {
+                let (name, uid) = (&u.user.name, u.user.uid);
+                listed.names.insert(name);
+                if later {
+                    ids.insert(uid);
+                }
+                if checked {
+                    if let Some(reason) = rule.refusal(name, uid, ci) {
+                        self.refuse(d.name(), &u.dn, reason);
+                        refused.insert(name);
+                    }
+                }
+            }
+            listed.refused = checked.then_some(refused);
+            out.push(listed);
+            rule.done(ids);
+        }
+        out
+    }
+
+    /// Leaves out of `groups` (domain `i`'s, members of local users' names
+    /// already left out) the members lookups leave out because their own
+    /// entry is refused: those `users` (of [`Resolver::listed_users`])
+    /// shows refused, and those it does not list whose entry the domains
+    /// refuse when asked (a UID two entries hold: the listing leaves both
+    /// out). When those cannot be asked, they are kept (logged).
+    async fn drop_refused_listed_members(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        users: &ListedUsers,
+        groups: &mut [Group],
+    ) {
+        let Some(refused) = &users.refused else {
+            return;
+        };
+        let domain = cx.domains[i].name().to_string();
+        // The short names of members the listing does not show.
+        let mut unlisted: HashSet<String> = HashSet::new();
+        for g in groups.iter_mut() {
+            g.members.retain(|m| {
+                let base = member_base(m, &domain);
+                if refused.holds(base) {
+                    return false;
+                }
+                if !users.names.holds(base) && !unlisted.contains(base) {
+                    unlisted.insert(base.to_string());
+                }
+                true
+            });
+        }
+        if unlisted.is_empty() {
+            return;
+        }
+        let names: Vec<String> = unlisted.into_iter().collect();
+        let kept = match self.members_kept(cx, i, &names).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                tracing::warn!(error = %e, "enumeration of groups: members not listed as users could not be checked, served as the domain names them");
+                return;
+            }
+        };
+        let dropped: HashSet<&str> = names
+            .iter()
+            .zip(kept)
+            .filter(|(_, k)| !k)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if dropped.is_empty() {
+            return;
+        }
+        for g in groups.iter_mut() {
+            g.members
+                .retain(|m| !dropped.contains(member_base(m, &domain)));
+        }
+    }
+
+    /// Every group of every domain, as lookups serve them: a domain's
+    /// members left out when a lookup leaves them out (a local user's
+    /// name, or their own entry refused), qualified by the user names of
+    /// earlier domains; the users of every domain are listed for it.
     async fn build_groups(&self) -> Snapshot<Group> {
         let settings = self.settings();
         let domains = self.domains();
         let mut snap = Snapshot::begun(self.inner.clock.now_ms());
-        let mut user_names: Vec<Held> = Vec::new();
-        for d in domains.iter().take(domains.len().saturating_sub(1)) {
-            let mut held = Held::new(d.case_insensitive());
-            match d.all_users().await {
-                Ok(list) => list.iter().for_each(|u| held.insert(&u.user.name)),
-                // (Members are then served as the domain names them.)
-                Err(err) => {
-                    let e = DomainError::new(d.name(), err);
-                    tracing::warn!(error = %e, "enumeration of groups: users not listed");
-                }
-            }
-            user_names.push(held);
-        }
         // One version of the local files for the whole snapshot.
         let view = self.inner.local.view();
+        let users = self.listed_users(&domains, &view).await;
+        let user_names: Vec<&Held> = users.iter().map(|u| &u.names).collect();
+        let mut cx = Ctx::new(domains.clone(), settings.clone(), view.clone());
         let local = &view.users;
         let mut group_names: Vec<Held> = Vec::new();
         let mut gids = HashSet::new();
@@ -369,6 +520,7 @@ impl Resolver {
             let ci = d.case_insensitive();
             let mut held = Held::new(ci);
             let mut ids = HashSet::new();
+            let first = snap.entries.len();
             snap.entries.reserve(list.len());
             for g in list {
                 if later {
@@ -396,10 +548,15 @@ impl Resolver {
                 group
                     .members
                     .retain(|m| is_qualified(m, d.name()) || !local.has_name(m, ci));
+                snap.entries.push(group);
+            }
+            let served = &mut snap.entries[first..];
+            self.drop_refused_listed_members(&mut cx, i, &users[i], served)
+                .await;
+            for group in served.iter_mut() {
                 for m in &mut group.members {
                     qualify(m, d.name(), &user_names[..i]);
                 }
-                snap.entries.push(group);
             }
             if later {
                 group_names.push(held);

@@ -91,7 +91,11 @@ impl Ctx {
 
     /// A context over `domains`, `settings` and the local accounts of
     /// `local`, nothing noted yet.
-    fn new(domains: Arc<Vec<Arc<dyn Provider>>>, settings: Arc<Settings>, local: LocalView) -> Ctx {
+    pub(super) fn new(
+        domains: Arc<Vec<Arc<dyn Provider>>>,
+        settings: Arc<Settings>,
+        local: LocalView,
+    ) -> Ctx {
         Ctx {
             domains,
             settings,
@@ -673,6 +677,22 @@ impl Resolver {
         Ok(())
     }
 
+    /// Which of `names` (members of domain `i`, none a local user's name)
+    /// a lookup keeps in a member list (`true`) and which it leaves out
+    /// because their own entry is refused ([`Resolver::drop_refused_members`]):
+    /// the enumeration asks this of the members no user listing decides.
+    pub(super) async fn members_kept(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        names: &[String],
+    ) -> Result<Vec<bool>, DomainError> {
+        let mut out = vec![true; names.len()];
+        self.drop_refused_members(cx, i, names, &mut out).await?;
+        self.remember_negatives(cx);
+        Ok(out)
+    }
+
     /// The UID of member `name` of domain `i` (named `domain`; `now` the
     /// lookup's clock) when `census` decides it
     /// ([`Census::sole_served_holder`]), neither its name nor that UID has
@@ -865,7 +885,7 @@ impl Resolver {
 }
 
 /// The short name of member `m` of `domain` (`m` without `@domain`).
-fn member_base<'a>(m: &'a str, domain: &str) -> &'a str {
+pub(super) fn member_base<'a>(m: &'a str, domain: &str) -> &'a str {
     match m.rsplit_once('@') {
         Some((base, _)) if is_qualified(m, domain) => base,
         _ => m,

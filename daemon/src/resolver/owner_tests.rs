@@ -57,7 +57,8 @@ impl Locals {
 }
 
 /// An OpenLDAP-like domain (case-sensitive) listed first and an AD-like
-/// one (case-insensitive) second, with colliding names and IDs.
+/// one (case-insensitive) second, with colliding names and IDs (and the
+/// group of [`add_edge_group`]).
 fn domains() -> (Arc<FakeDirectory>, Arc<FakeDirectory>) {
     let ldap = FakeDirectory::new("ldap");
     ldap.add_user("aduser01", 12345, 5000);
@@ -84,7 +85,18 @@ fn domains() -> (Arc<FakeDirectory>, Arc<FakeDirectory>) {
     );
     ad.add_group("COMMON", 924000514, &["aduser02"]); // "common" is taken
     ad.add_group("grabber", 15000, &["aduser02"]); // ldap's GID
+    add_edge_group(&ldap);
     (ldap, ad)
+}
+
+/// Adds to `ldap` a group whose members are refused
+/// for every reason a member can be (a local or reserved UID, a UID two
+/// entries hold, a name only a case variant holds) or hold no entry.
+fn add_edge_group(ldap: &FakeDirectory) {
+    let members = [
+        "localid", "nobodyid", "dupa", "Mixed", "mixed", "nosuch", "aduser01",
+    ];
+    ldap.add_group("edge", 15003, &members);
 }
 
 fn resolver(
@@ -303,7 +315,7 @@ async fn members_and_group_lists_follow_the_owners() {
     let Answer::Found(g, _) = r.groups_of_user("aduser01").await else {
         panic!()
     };
-    assert_eq!(g, [5000, 15000]);
+    assert_eq!(g, [5000, 15000, 15003]);
 }
 
 #[tokio::test]
@@ -396,11 +408,14 @@ fn all_keys() -> Vec<Q> {
         "Domain_Users",
         "grabber",
         "grabber@ad",
+        "edge",
         "nogroup",
     ] {
         q.push(Q::Group(n.into()));
     }
-    for g in [15000, 15001, 15002, 924000513, 924000514, 27, 5000, 424242] {
+    for g in [
+        15000, 15001, 15002, 15003, 924000513, 924000514, 27, 5000, 424242,
+    ] {
         q.push(Q::Gid(g));
     }
     q
@@ -490,6 +505,60 @@ async fn every_served_entry_passes_the_round_trip() {
 }
 
 #[tokio::test]
+async fn enumerated_member_lists_leave_out_the_members_lookups_refuse() {
+    let locals = Locals::new();
+    let (ldap, ad) = domains();
+    // ldap's members: a local UID, a UID two entries hold (by either
+    // name, one qualified), a reserved UID, a name without entry (kept)
+    // and a served user.
+    let reasons = [
+        "localid",
+        "dupa",
+        "dupb@ldap",
+        "nobodyid",
+        "nosuch",
+        "shared",
+    ];
+    ldap.add_group("reasons", 15030, &reasons);
+    // AD's: ldap's UID (in two spellings, one qualified), a served user,
+    // a name ldap holds (qualified) and a name without entry (kept).
+    let ad_reasons = ["THIEF", "thief@ad", "aduser02", "aduser01", "ghost"];
+    ad.add_group("adreasons", 924000530, &ad_reasons);
+    let r = resolver(&[&ldap, &ad], &locals, None, settings());
+    let (groups, _) = r.list_groups(0, 1000).await.unwrap();
+    let members = |groups: &[roster_proto::Group], name: &str| {
+        let g = groups.iter().find(|g| g.name == name);
+        g.unwrap_or_else(|| panic!("{name}: {groups:?}"))
+            .members
+            .clone()
+    };
+    assert_eq!(members(&groups, "reasons"), ["nosuch", "shared"]);
+    assert_eq!(
+        members(&groups, "adreasons"),
+        ["aduser02", "aduser01@ad", "ghost"]
+    );
+    // What lookups answer, in a resolver that listed nothing.
+    let fresh = resolver(&[&ldap, &ad], &locals, None, settings());
+    for (listed, gid) in [("reasons", 15030), ("adreasons", 924000530)] {
+        let expected = format!("{listed}:{gid}:{}", members(&groups, listed).join(","));
+        assert_eq!(ask(&fresh, &Q::Group(listed.into())).await, expected);
+    }
+    let refused = r.refused_entries();
+    for dn in ["uid=localid,", "uid=nobodyid,", "uid=thief,"] {
+        assert!(
+            refused.iter().any(|(_, d, _)| d.starts_with(dn)),
+            "{dn}: {refused:?}"
+        );
+    }
+    // A domain whose users cannot be listed: its members are served as it
+    // names them (as before the users were listed for them).
+    ldap.set_user_listing_fails(true);
+    let r = resolver(&[&ldap, &ad], &locals, None, settings());
+    let (groups, _) = r.list_groups(0, 1000).await.unwrap();
+    assert_eq!(members(&groups, "reasons"), reasons);
+}
+
+#[tokio::test]
 async fn a_restart_with_the_first_domain_down_keeps_the_owners() {
     restart_with_the_first_domain_down(false).await;
 }
@@ -570,7 +639,6 @@ async fn initgroups_alone_across_an_offline_restart(census: bool) {
     let dir = tempfile::tempdir().unwrap();
     let locals = Locals::new();
     let (ldap, ad) = domains();
-    add_edge_group(&ldap);
     ldap.set_census(census);
     ad.set_census(census);
     let users = ["aduser01", "aduser02", "aduser01@ad", "mixed", "shared@ad"];
@@ -807,24 +875,6 @@ async fn initgroups_of_a_user_in_many_groups_asks_in_batches() {
 
 // The census ([`crate::census`]): the same answers with one search fewer.
 
-/// Adds to `ldap` (of [`domains`]) a group whose members are refused
-/// for every reason a member can be (a local or reserved UID, a UID two
-/// entries hold, a name only a case variant holds) or hold no entry.
-fn add_edge_group(ldap: &FakeDirectory) {
-    let members = [
-        "localid", "nobodyid", "dupa", "Mixed", "mixed", "nosuch", "aduser01",
-    ];
-    ldap.add_group("edge", 15003, &members);
-}
-
-/// [`all_keys`] and the group of [`add_edge_group`].
-fn census_keys() -> Vec<Q> {
-    let mut q = all_keys();
-    q.push(Q::Group("edge".into()));
-    q.push(Q::Gid(15003));
-    q
-}
-
 /// Lets the censuses begun in the background be taken.
 async fn settle() {
     for _ in 0..8 {
@@ -838,13 +888,11 @@ proptest! {
     /// With the censuses taken, any sequence of lookups gets, for every
     /// key, the answer a fresh resolver without a census gives.
     #[test]
-    fn a_census_changes_no_answer(seq in proptest::collection::vec(0..census_keys().len(), 1..30)) {
-        let keys = census_keys();
+    fn a_census_changes_no_answer(seq in proptest::collection::vec(0..all_keys().len(), 1..30)) {
+        let keys = all_keys();
         let locals = Locals::new();
         let (ldap, ad) = domains();
         let (cl, ca) = domains();
-        add_edge_group(&ldap);
-        add_edge_group(&cl);
         cl.set_census(true);
         ca.set_census(true);
         let rt = runtime();
