@@ -222,6 +222,19 @@ impl Census {
         self.ids_readable
     }
 
+    /// True when [`Census::sole_served_holder`] can decide names: every
+    /// ID was read and names are comparable.
+    pub fn decides_names(&self) -> bool {
+        self.ids_readable && self.names_comparable
+    }
+
+    /// False only when no entry holds `name` in any spelling the
+    /// directory's matching could confuse with it (a lookup of it finds
+    /// nothing); true when one may.
+    pub fn may_hold_name(&self, name: &str) -> bool {
+        !self.names_comparable || self.names.contains_key(&self.name_hash(name))
+    }
+
     /// True when the entry at `dn` is the only one holding `id`.
     pub fn sole_holder_of_id(&self, id: u32, dn: &str) -> bool {
         self.ids_readable && self.ids.get(&id).is_some_and(|h| h.is(self.dn_hash(dn)))

@@ -13,6 +13,7 @@
 use super::local::LocalView;
 use super::owner::{is_qualified, member_base, Ctx};
 use super::{DomainError, Provider, Resolver, MAX_PAGE};
+use crate::census::Census;
 use roster_proto::{Group, User};
 use std::collections::HashSet;
 use std::future::Future;
@@ -214,11 +215,29 @@ impl UserRule {
 /// One domain's users as the group listing needs them
 /// ([`Resolver::listed_users`]).
 struct ListedUsers {
-    /// The names of its listed users.
+    /// The names of its listed users (for a later domain's members).
     names: Held,
-    /// The names of those lookups refuse; `None` when its members are not
-    /// checked.
-    refused: Option<Held>,
+    /// How its members are checked.
+    members: MemberCheck,
+}
+
+/// How the group listing checks a domain's members against their own
+/// entries ([`Resolver::drop_refused_listed_members`]).
+enum MemberCheck {
+    /// Not checked: IDs from SIDs (as lookups), or the users could not be
+    /// listed.
+    Unchecked,
+    /// By the domain's user listing: the names of the users lookups refuse
+    /// (those `names` does not list are asked).
+    Listed(Held),
+    /// By the domain's users census, without listing (the last domain):
+    /// a member it decides ([`Census::sole_served_holder`]) whose UID no
+    /// local account and no earlier domain (`uids_before`) has, or a name
+    /// no entry holds, is kept; the others are asked.
+    Census {
+        census: Arc<Census>,
+        uids_before: HashSet<u32>,
+    },
 }
 
 /// Turns `name` into `name@domain` when an earlier domain holds it.
@@ -382,8 +401,11 @@ impl Resolver {
     /// domain's user names (empty when its listing failed: its members are
     /// then served as the domain names them), and the names of those
     /// users lookups refuse ([`UserRule`]), for the domains whose members
-    /// lookups check (`None` for the others: IDs from SIDs, see
-    /// [`Resolver::drop_refused_members`], or users not listed).
+    /// lookups check (not for the others: IDs from SIDs, see
+    /// [`Resolver::drop_refused_members`], or users not listed). The last
+    /// domain's users are not listed when its census decides names
+    /// ([`MemberCheck::Census`]): only its members are needed, and the
+    /// census has them.
     async fn listed_users(
         &self,
         domains: &[Arc<dyn Provider>],
@@ -397,12 +419,26 @@ impl Resolver {
             let checked = !d.unique_ids();
             let mut listed = ListedUsers {
                 names: Held::new(ci),
-                refused: None,
+                members: MemberCheck::Unchecked,
             };
             if !later && !checked {
                 // (Neither a later domain's names nor these members need it.)
                 out.push(listed);
                 continue;
+            }
+            if !later {
+                // The last domain's names are not needed: its census, when
+                // it decides names, spares listing its users.
+                if let Some((census, _)) =
+                    self.census_of(d, true).filter(|(c, _)| c.decides_names())
+                {
+                    listed.members = MemberCheck::Census {
+                        census,
+                        uids_before: rule.uids_before.clone(),
+                    };
+                    out.push(listed);
+                    continue;
+                }
             }
             let list = match d.all_users().await {
                 Ok(list) => list,
@@ -428,7 +464,9 @@ impl Resolver {
                     }
                 }
             }
-            listed.refused = checked.then_some(refused);
+            if checked {
+                listed.members = MemberCheck::Listed(refused);
+            }
             out.push(listed);
             rule.done(ids);
         }
@@ -448,23 +486,47 @@ impl Resolver {
         users: &ListedUsers,
         groups: &mut [Group],
     ) {
-        let Some(refused) = &users.refused else {
-            return;
-        };
         let domain = cx.domains[i].name().to_string();
-        // The short names of members the listing does not show.
+        // The short names of members neither the listing nor the census
+        // decides.
         let mut unlisted: HashSet<String> = HashSet::new();
-        for g in groups.iter_mut() {
-            g.members.retain(|m| {
-                let base = member_base(m, &domain);
-                if refused.holds(base) {
-                    return false;
+        match &users.members {
+            MemberCheck::Unchecked => return,
+            MemberCheck::Listed(refused) => {
+                for g in groups.iter_mut() {
+                    g.members.retain(|m| {
+                        let base = member_base(m, &domain);
+                        if refused.holds(base) {
+                            return false;
+                        }
+                        if !users.names.holds(base) && !unlisted.contains(base) {
+                            unlisted.insert(base.to_string());
+                        }
+                        true
+                    });
                 }
-                if !users.names.holds(base) && !unlisted.contains(base) {
-                    unlisted.insert(base.to_string());
+            }
+            MemberCheck::Census {
+                census,
+                uids_before,
+            } => {
+                let ci = cx.domains[i].case_insensitive();
+                let decided = |base: &str| match census.sole_served_holder(base) {
+                    Some(uid) => {
+                        !uids_before.contains(&uid)
+                            && cx.local.user_refusal(base, uid, ci).is_none()
+                    }
+                    None => !census.may_hold_name(base),
+                };
+                for g in groups.iter() {
+                    for m in &g.members {
+                        let base = member_base(m, &domain);
+                        if !unlisted.contains(base) && !decided(base) {
+                            unlisted.insert(base.to_string());
+                        }
+                    }
                 }
-                true
-            });
+            }
         }
         if unlisted.is_empty() {
             return;

@@ -506,8 +506,23 @@ async fn every_served_entry_passes_the_round_trip() {
 
 #[tokio::test]
 async fn enumerated_member_lists_leave_out_the_members_lookups_refuse() {
+    enumerated_member_lists(false).await;
+}
+
+#[tokio::test]
+async fn enumerated_member_lists_rest_on_the_last_domains_census() {
+    enumerated_member_lists(true).await;
+}
+
+/// The group listing's member lists are those lookups serve; with
+/// `census`, the last domain's members are checked by its users census
+/// (taken first), without listing its users: they are checked even when
+/// that listing fails.
+async fn enumerated_member_lists(census: bool) {
     let locals = Locals::new();
     let (ldap, ad) = domains();
+    ldap.set_census(census);
+    ad.set_census(census);
     // ldap's members: a local UID, a UID two entries hold (by either
     // name, one qualified), a reserved UID, a name without entry (kept)
     // and a served user.
@@ -525,6 +540,12 @@ async fn enumerated_member_lists_leave_out_the_members_lookups_refuse() {
     let ad_reasons = ["THIEF", "thief@ad", "aduser02", "aduser01", "ghost"];
     ad.add_group("adreasons", 924000530, &ad_reasons);
     let r = resolver(&[&ldap, &ad], &locals, None, settings());
+    if census {
+        ask(&r, &Q::User("aduser02".into())).await;
+        settle().await;
+        assert_eq!(ad.census_count(), 2);
+        ad.set_user_listing_fails(true);
+    }
     let (groups, _) = r.list_groups(0, 1000).await.unwrap();
     let members = |groups: &[roster_proto::Group], name: &str| {
         let g = groups.iter().find(|g| g.name == name);
@@ -538,6 +559,7 @@ async fn enumerated_member_lists_leave_out_the_members_lookups_refuse() {
         ["aduser02", "aduser01@ad", "ghost"]
     );
     // What lookups answer, in a resolver that listed nothing.
+    ad.set_user_listing_fails(false);
     let fresh = resolver(&[&ldap, &ad], &locals, None, settings());
     for (listed, gid) in [("reasons", 15030), ("adreasons", 924000530)] {
         let expected = format!("{listed}:{gid}:{}", members(&groups, listed).join(","));
