@@ -215,6 +215,19 @@ fn group_fields(
     })
 }
 
+/// The name and GID of group entry `e`, checked as [`entry_to_group`]
+/// checks them, without reading its members (a user's groups).
+pub(crate) fn entry_to_group_head<'a>(
+    cfg: &DomainConfig,
+    idmap: &DomainSet,
+    e: &'a SearchEntry,
+) -> Result<(&'a str, u32), EntryRejected> {
+    group_head(cfg, idmap, e).map_err(|reason| EntryRejected {
+        dn: e.dn.clone(),
+        reason,
+    })
+}
+
 /// The name and GID of a group entry, checked.
 fn group_head<'a>(
     cfg: &DomainConfig,

@@ -5,7 +5,7 @@
 use super::{group_attrs, group_ref_queries, Rfc2307};
 use crate::config::{DomainConfig, Schema};
 use crate::directory::entry::{
-    check_name, entry_to_group, member_dns, member_names, user_name_from_dn, EntryRejected,
+    check_name, entry_to_group_head, member_dns, member_names, user_name_from_dn, EntryRejected,
 };
 use crate::directory::nesting::expand_offline;
 use crate::directory::records::{DirectoryError, GroupRecord, GroupRef, UserRecord};
@@ -208,8 +208,9 @@ impl Rfc2307 {
             .collect())
     }
 
-    /// Adds the not yet visited group entries to `out` (valid ones) and to
-    /// `frontier` (all of them, for the next nesting level).
+    /// Adds the not yet visited group entries to `out` (valid ones) and,
+    /// for rfc2307bis, to `frontier` (all of them, for the next nesting
+    /// level).
     fn collect(
         &self,
         dir: &Directory,
@@ -219,17 +220,21 @@ impl Rfc2307 {
         visited: &mut HashSet<String>,
         frontier: &mut Vec<String>,
     ) {
+        // (Only nesting, rfc2307bis, follows the groups found.)
+        let nested = dir.cfg.schema == Schema::Rfc2307bis;
         for e in entries {
-            if !visited.insert(dn::normalize(&e.dn)) {
-                continue;
+            if nested {
+                if !visited.insert(dn::normalize(&e.dn)) {
+                    continue;
+                }
+                frontier.push(e.dn.clone());
             }
-            frontier.push(e.dn.clone());
-            match entry_to_group(&dir.cfg, &dir.idmap, e) {
-                Ok(g) => {
-                    if gids.insert(g.group.gid) {
+            match entry_to_group_head(&dir.cfg, &dir.idmap, e) {
+                Ok((name, gid)) => {
+                    if gids.insert(gid) {
                         out.push(GroupRef {
-                            name: g.group.name,
-                            gid: g.group.gid,
+                            name: name.to_string(),
+                            gid,
                         });
                     }
                 }
