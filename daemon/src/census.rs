@@ -307,16 +307,29 @@ impl Census {
     /// at the ends dropped and runs of inner spaces made one. Hashed as
     /// folded, without building the folded name.
     fn name_hash(&self, name: &str) -> u64 {
+        // The folded characters go to the hasher as 4-byte units, a
+        // buffer at a time (the hash of the concatenation: the same as one
+        // `write_u32` per character, in far fewer calls).
         let mut h = self.hasher.build_hasher();
+        let mut buf = [0u8; 256];
+        let mut len = 0;
+        let mut put = |h: &mut std::hash::DefaultHasher, c: char| {
+            if len == buf.len() {
+                h.write(&buf);
+                len = 0;
+            }
+            buf[len..len + 4].copy_from_slice(&u32::from(c).to_ne_bytes());
+            len += 4;
+        };
         for (k, word) in name.split_whitespace().enumerate() {
             if k > 0 {
-                h.write_u32(u32::from(' '));
+                put(&mut h, ' ');
             }
             for c in word.chars().flat_map(char::to_lowercase) {
-                let c = if c == 'ς' { 'σ' } else { c };
-                h.write_u32(u32::from(c));
+                put(&mut h, if c == 'ς' { 'σ' } else { c });
             }
         }
+        h.write(&buf[..len]);
         h.finish()
     }
 }

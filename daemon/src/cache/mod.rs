@@ -24,6 +24,16 @@ use lru::LruCache;
 use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard};
 
+/// A [`MemCache`] locked for several lookups ([`MemCache::locked`]).
+pub struct Locked<'a, K, V>(MutexGuard<'a, Bounded<K, V>>);
+
+impl<K: Hash + Eq, V> Locked<'_, K, V> {
+    /// The answer for `key` without touching the LRU order.
+    pub fn peek(&self, key: &K) -> Option<&V> {
+        self.0.lru.peek(key)
+    }
+}
+
 /// One cached answer and its timing (milliseconds since the epoch).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Slot {
@@ -83,6 +93,12 @@ impl<K: Hash + Eq + Clone, V: Clone> MemCache<K, V> {
     /// The answer for `key`, fresh or not; marks it recently used.
     pub fn get(&self, key: &K) -> Option<V> {
         self.lock().lru.get(key).cloned()
+    }
+
+    /// The cache locked for many [`Locked::peek`]s in a row (one lock
+    /// instead of one per key). Not to be held across an `.await`.
+    pub fn locked(&self) -> Locked<'_, K, V> {
+        Locked(self.lock())
     }
 
     /// The answer for `key` without touching the LRU order.

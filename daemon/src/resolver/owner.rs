@@ -542,14 +542,16 @@ impl Resolver {
         let members = if with_members {
             self.served_members(cx, i, &raw.group.members).await?
         } else {
-            raw.group.members.clone()
+            None
         };
-        if name == raw.group.name && members == raw.group.members {
+        if name == raw.group.name && members.is_none() {
             return Ok(Some(raw));
         }
         let mut g = (*raw).clone();
         g.group.name = name;
-        g.group.members = members;
+        if let Some(members) = members {
+            g.group.members = members;
+        }
         Ok(Some(Arc::new(g)))
     }
 
@@ -580,13 +582,14 @@ impl Resolver {
     /// The names under which members (user names of domain `i`) are
     /// served: qualified when an earlier domain holds the short name; left
     /// out when a local user has it (a local account must never become a
-    /// directory group's member).
+    /// directory group's member). `None` when they are `members` as they
+    /// are (nothing copied).
     async fn served_members(
         &self,
         cx: &mut Ctx,
         i: usize,
         members: &[String],
-    ) -> Result<Vec<String>, DomainError> {
+    ) -> Result<Option<Vec<String>>, DomainError> {
         let d = cx.domain(i).clone();
         let local = cx.local.users.clone();
         // Which members are kept, and those served under another name
@@ -612,10 +615,15 @@ impl Resolver {
             renamed.insert(k, format!("{}@{}", members[k], d.name()));
         }
         self.drop_refused_members(cx, i, members, &mut out).await?;
+        if renamed.is_empty() && out.iter().all(|&kept| kept) {
+            return Ok(None);
+        }
         let served = members.iter().enumerate().filter(|&(k, _)| out[k]);
-        Ok(served
-            .map(|(k, m)| renamed.remove(&k).unwrap_or_else(|| m.clone()))
-            .collect())
+        Ok(Some(
+            served
+                .map(|(k, m)| renamed.remove(&k).unwrap_or_else(|| m.clone()))
+                .collect(),
+        ))
     }
 
     /// Leaves out (`out[k] = false`) the members of domain `i` whose own
@@ -653,12 +661,18 @@ impl Resolver {
         // (member index, UID) decided by the census; member indices to ask.
         let mut decided = Vec::new();
         let mut asked = Vec::new();
-        for k in (0..out.len()).filter(|&k| out[k]) {
-            let name = member_base(&members[k], d.name());
-            match self.census_decides(cx, (i, &domain, now), census.as_ref(), name) {
-                Some(uid) => decided.push((k, uid)),
-                None => asked.push(k),
+        {
+            let mut decides = CensusDecides::new(self, cx, i, &domain, now, census.as_ref());
+            for k in (0..out.len()).filter(|&k| out[k]) {
+                match decides.uid_of(member_base(&members[k], d.name())) {
+                    Some(uid) => decided.push((k, uid)),
+                    None => asked.push(k),
+                }
             }
+        }
+        if let (Some((_, until)), false) = (&census, decided.is_empty()) {
+            cx.probes += decided.len();
+            cx.rests_on(*until, true);
         }
         // An earlier domain must not hold a decided member's UID; a member
         // whose UID it holds is asked like the others (and refused, with
@@ -691,34 +705,6 @@ impl Resolver {
         self.drop_refused_members(cx, i, names, &mut out).await?;
         self.remember_negatives(cx);
         Ok(out)
-    }
-
-    /// The UID of member `name` of domain `i` (named `domain`; `now` the
-    /// lookup's clock) when `census` decides it
-    /// ([`Census::sole_served_holder`]), neither its name nor that UID has
-    /// a fresh cached answer (which the check would use instead: a cache
-    /// hit), and no local account has either. The answer then rests on
-    /// the census.
-    fn census_decides(
-        &self,
-        cx: &mut Ctx,
-        (i, domain, now): (usize, &Arc<str>, u64),
-        census: Option<&(Arc<Census>, u64)>,
-        name: &str,
-    ) -> Option<u32> {
-        let (c, until) = census?;
-        let uid = c.sole_served_holder(name)?;
-        let fresh = |k| self.is_fresh_at(&CacheKey::new(domain.clone(), k), now);
-        if fresh(Key::UserId(uid)) || fresh(Key::UserName(name.to_string())) {
-            return None;
-        }
-        let ci = cx.domain(i).case_insensitive();
-        if cx.local.user_refusal(name, uid, ci).is_some() {
-            return None;
-        }
-        cx.probes += 1;
-        cx.rests_on(*until, true);
-        Some(uid)
     }
 
     /// Of `gids` (a user's groups in domain `i`), those domain `i`'s census
@@ -958,5 +944,67 @@ fn owner_desc(v: &Value) -> String {
         Value::User(u) => format!("claimed by {} (domain {})", u.dn, u.domain),
         Value::Group(g) => format!("claimed by {} (domain {})", g.dn, g.domain),
         _ => "claimed by another entry".to_string(),
+    }
+}
+
+/// Which members of domain `i` its users census decides, for
+/// [`Resolver::drop_refused_members`]: [`CensusDecides::uid_of`]. The cache
+/// is locked once for all of them and the name key reused (a big group's
+/// thousands of members cost no allocation each).
+struct CensusDecides<'a> {
+    census: Option<&'a Census>,
+    cache: crate::cache::Locked<'a, CacheKey, crate::cache::Slot>,
+    local: &'a LocalView,
+    case_insensitive: bool,
+    now: u64,
+    name_key: CacheKey,
+    id_key: CacheKey,
+}
+
+impl<'a> CensusDecides<'a> {
+    fn new(
+        r: &'a Resolver,
+        cx: &'a Ctx,
+        i: usize,
+        domain: &Arc<str>,
+        now: u64,
+        census: Option<&'a (Arc<Census>, u64)>,
+    ) -> Self {
+        CensusDecides {
+            census: census.map(|(c, _)| &**c),
+            cache: r.inner.cache.locked(),
+            local: &cx.local,
+            case_insensitive: cx.domain(i).case_insensitive(),
+            now,
+            name_key: CacheKey::new(domain.clone(), Key::UserName(String::new())),
+            id_key: CacheKey::new(domain.clone(), Key::UserId(0)),
+        }
+    }
+
+    /// The UID of member `name` when the census decides it
+    /// ([`Census::sole_served_holder`]), neither its name nor that UID has
+    /// a fresh cached answer (which the check would use instead: a cache
+    /// hit), and no local account has either. The answer then rests on
+    /// the census.
+    fn uid_of(&mut self, name: &str) -> Option<u32> {
+        let uid = self.census?.sole_served_holder(name)?;
+        if let Key::UserName(n) = &mut self.name_key.key {
+            n.clear();
+            n.push_str(name);
+        }
+        self.id_key.key = Key::UserId(uid);
+        let now = self.now;
+        let fresh = |ck: &CacheKey| self.cache.peek(ck).is_some_and(|s| s.expires_ms > now);
+        if fresh(&self.id_key) || fresh(&self.name_key) {
+            return None;
+        }
+        if self
+            .local
+            .user_refusal(name, uid, self.case_insensitive)
+            .is_some()
+        {
+            return None;
+        }
+        Some(uid)
     }
 }
