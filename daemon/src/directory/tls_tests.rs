@@ -193,4 +193,6 @@ fn without_a_ca_file_the_system_roots_do_not_trust_a_private_ca() {
         t.path().join("ca.pem")
     )));
     handshake(&both, port, "localhost").unwrap();
+    let e = handshake(&both, port, "other.example.test").unwrap_err();
+    assert!(e.contains("certificate verify failed"), "{e}");
 }

@@ -230,14 +230,11 @@ enum MemberCheck {
     /// By the domain's user listing: the names of the users lookups refuse
     /// (those `names` does not list are asked).
     Listed(Held),
-    /// By the domain's users census, without listing (the last domain):
-    /// a member it decides ([`Census::sole_served_holder`]) whose UID no
-    /// local account and no earlier domain (`uids_before`) has, or a name
-    /// no entry holds, is kept; the others are asked.
-    Census {
-        census: Arc<Census>,
-        uids_before: HashSet<u32>,
-    },
+    /// By the domain's users census (and until when it holds), without
+    /// listing (the last domain): the members it decides as a lookup's
+    /// check would ([`Resolver::census_keeps_members`]) are kept, the
+    /// others asked.
+    Census((Arc<Census>, u64)),
 }
 
 /// Turns `name` into `name@domain` when an earlier domain holds it.
@@ -429,13 +426,8 @@ impl Resolver {
             if !later {
                 // The last domain's names are not needed: its census, when
                 // it decides names, spares listing its users.
-                if let Some((census, _)) =
-                    self.census_of(d, true).filter(|(c, _)| c.decides_names())
-                {
-                    listed.members = MemberCheck::Census {
-                        census,
-                        uids_before: rule.uids_before.clone(),
-                    };
+                if let Some(census) = self.census_of(d, true).filter(|(c, _)| c.decides_names()) {
+                    listed.members = MemberCheck::Census(census);
                     out.push(listed);
                     continue;
                 }
@@ -506,24 +498,29 @@ impl Resolver {
                     });
                 }
             }
-            MemberCheck::Census {
-                census,
-                uids_before,
-            } => {
-                let ci = cx.domains[i].case_insensitive();
-                let decided = |base: &str| match census.sole_served_holder(base) {
-                    Some(uid) => {
-                        !uids_before.contains(&uid)
-                            && cx.local.user_refusal(base, uid, ci).is_none()
-                    }
-                    None => !census.may_hold_name(base),
-                };
+            MemberCheck::Census(census) => {
+                // Each member once, however many groups list it.
+                let mut seen: HashSet<&str> = HashSet::new();
+                let mut names: Vec<&str> = Vec::new();
                 for g in groups.iter() {
                     for m in &g.members {
                         let base = member_base(m, &domain);
-                        if !unlisted.contains(base) && !decided(base) {
-                            unlisted.insert(base.to_string());
+                        if seen.insert(base) {
+                            names.push(base);
                         }
+                    }
+                }
+                match self.census_keeps_members(cx, i, census, &names).await {
+                    Ok(kept) => {
+                        for (name, kept) in names.iter().zip(kept) {
+                            if !kept {
+                                unlisted.insert(name.to_string());
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "enumeration of groups: members could not be checked, served as the domain names them");
+                        return;
                     }
                 }
             }

@@ -691,6 +691,43 @@ impl Resolver {
         Ok(())
     }
 
+    /// Which of `names` (distinct short member names of domain `i`) the
+    /// domain's users census `census` decides as served members, as the
+    /// check of a lookup's member list would ([`CensusDecides::uid_of`],
+    /// then no earlier domain holding the UID, asked as lookups ask it),
+    /// or finds held by no entry (kept as lookups keep them): `true`. The
+    /// others (`false`) are for [`Resolver::members_kept`]. For the group
+    /// listing, which asks this instead of listing the domain's users.
+    pub(super) async fn census_keeps_members(
+        &self,
+        cx: &mut Ctx,
+        i: usize,
+        census: &(Arc<Census>, u64),
+        names: &[&str],
+    ) -> Result<Vec<bool>, DomainError> {
+        let domain: Arc<str> = Arc::from(cx.domain(i).name());
+        let now = self.inner.clock.now_ms();
+        let mut out = vec![false; names.len()];
+        // (name index, UID) decided by the census.
+        let mut decided = Vec::new();
+        {
+            let mut decides = CensusDecides::new(self, cx, i, &domain, now, Some(census));
+            for (k, name) in names.iter().enumerate() {
+                match decides.uid_of(name) {
+                    Some(uid) => decided.push((k, uid)),
+                    None => out[k] = !census.0.may_hold_name(name),
+                }
+            }
+        }
+        let (free, _) = self
+            .held_before_many(cx, i, decided, |&(_, uid)| Key::UserId(uid))
+            .await?;
+        for (k, _) in free {
+            out[k] = true;
+        }
+        Ok(out)
+    }
+
     /// Which of `names` (members of domain `i`, none a local user's name)
     /// a lookup keeps in a member list (`true`) and which it leaves out
     /// because their own entry is refused ([`Resolver::drop_refused_members`]):
