@@ -662,7 +662,7 @@ impl Resolver {
         let mut decided = Vec::new();
         let mut asked = Vec::new();
         {
-            let mut decides = CensusDecides::new(self, cx, i, &domain, now, census.as_ref());
+            let mut decides = CensusDecides::new(self, cx, i, &domain, now, census.as_ref(), true);
             for k in (0..out.len()).filter(|&k| out[k]) {
                 match decides.uid_of(member_base(&members[k], d.name())) {
                     Some(uid) => decided.push((k, uid)),
@@ -698,6 +698,11 @@ impl Resolver {
     /// or finds held by no entry (kept as lookups keep them): `true`. The
     /// others (`false`) are for [`Resolver::members_kept`]. For the group
     /// listing, which asks this instead of listing the domain's users.
+    /// Fresh cached answers are not consulted: the listing is a snapshot
+    /// of the directory (served up to `entry_ttl` old), and the census is
+    /// no older than that; after an enumeration and the lookups of most
+    /// users, consulting them would send nearly every member to the
+    /// slower per-member check.
     pub(super) async fn census_keeps_members(
         &self,
         cx: &mut Ctx,
@@ -711,7 +716,7 @@ impl Resolver {
         // (name index, UID) decided by the census.
         let mut decided = Vec::new();
         {
-            let mut decides = CensusDecides::new(self, cx, i, &domain, now, Some(census));
+            let mut decides = CensusDecides::new(self, cx, i, &domain, now, Some(census), false);
             for (k, name) in names.iter().enumerate() {
                 match decides.uid_of(name) {
                     Some(uid) => decided.push((k, uid)),
@@ -990,7 +995,9 @@ fn owner_desc(v: &Value) -> String {
 /// thousands of members cost no allocation each).
 struct CensusDecides<'a> {
     census: Option<&'a Census>,
-    cache: crate::cache::Locked<'a, CacheKey, crate::cache::Slot>,
+    /// The cache, locked; `None` when fresh cached answers are not
+    /// consulted (the group listing, see [`Resolver::census_keeps_members`]).
+    cache: Option<crate::cache::Locked<'a, CacheKey, crate::cache::Slot>>,
     local: &'a LocalView,
     case_insensitive: bool,
     now: u64,
@@ -1006,10 +1013,11 @@ impl<'a> CensusDecides<'a> {
         domain: &Arc<str>,
         now: u64,
         census: Option<&'a (Arc<Census>, u64)>,
+        consult_cache: bool,
     ) -> Self {
         CensusDecides {
             census: census.map(|(c, _)| &**c),
-            cache: r.inner.cache.locked(),
+            cache: (consult_cache && census.is_some()).then(|| r.inner.cache.locked()),
             local: &cx.local,
             case_insensitive: cx.domain(i).case_insensitive(),
             now,
@@ -1021,19 +1029,21 @@ impl<'a> CensusDecides<'a> {
     /// The UID of member `name` when the census decides it
     /// ([`Census::sole_served_holder`]), neither its name nor that UID has
     /// a fresh cached answer (which the check would use instead: a cache
-    /// hit), and no local account has either. The answer then rests on
-    /// the census.
+    /// hit; when the cache is consulted), and no local account has either.
+    /// The answer then rests on the census.
     fn uid_of(&mut self, name: &str) -> Option<u32> {
         let uid = self.census?.sole_served_holder(name)?;
-        if let Key::UserName(n) = &mut self.name_key.key {
-            n.clear();
-            n.push_str(name);
-        }
-        self.id_key.key = Key::UserId(uid);
-        let now = self.now;
-        let fresh = |ck: &CacheKey| self.cache.peek(ck).is_some_and(|s| s.expires_ms > now);
-        if fresh(&self.id_key) || fresh(&self.name_key) {
-            return None;
+        if let Some(cache) = &self.cache {
+            if let Key::UserName(n) = &mut self.name_key.key {
+                n.clear();
+                n.push_str(name);
+            }
+            self.id_key.key = Key::UserId(uid);
+            let now = self.now;
+            let fresh = |ck: &CacheKey| cache.peek(ck).is_some_and(|s| s.expires_ms > now);
+            if fresh(&self.id_key) || fresh(&self.name_key) {
+                return None;
+            }
         }
         if self
             .local
