@@ -230,6 +230,10 @@ enum MemberCheck {
     /// By the domain's user listing: the names of the users lookups refuse
     /// (those `names` does not list are asked).
     Listed(Held),
+    /// Every member asked as lookups ask ([`Resolver::members_kept`]): an
+    /// earlier domain's users could not be listed, so the UIDs it holds
+    /// are not known from the listings.
+    Asked,
     /// By the domain's users census (and until when it holds), without
     /// listing (the last domain): the members it decides as a lookup's
     /// check would ([`Resolver::census_keeps_members`]) are kept, the
@@ -410,6 +414,8 @@ impl Resolver {
     ) -> Vec<ListedUsers> {
         let mut rule = UserRule::new(view.clone());
         let mut out = Vec::with_capacity(domains.len());
+        // True once a domain's users could not be listed.
+        let mut earlier_unlisted = false;
         for (i, d) in domains.iter().enumerate() {
             let later = i + 1 < domains.len();
             let ci = d.case_insensitive();
@@ -437,6 +443,7 @@ impl Resolver {
                 Err(err) => {
                     let e = DomainError::new(d.name(), err);
                     tracing::warn!(error = %e, "enumeration of groups: users not listed, members served as the domain names them");
+                    earlier_unlisted = true;
                     out.push(listed);
                     continue;
                 }
@@ -457,7 +464,11 @@ impl Resolver {
                 }
             }
             if checked {
-                listed.members = MemberCheck::Listed(refused);
+                listed.members = if earlier_unlisted {
+                    MemberCheck::Asked
+                } else {
+                    MemberCheck::Listed(refused)
+                };
             }
             out.push(listed);
             rule.done(ids);
@@ -496,6 +507,16 @@ impl Resolver {
                         }
                         true
                     });
+                }
+            }
+            MemberCheck::Asked => {
+                for g in groups.iter() {
+                    for m in &g.members {
+                        let base = member_base(m, &domain);
+                        if !unlisted.contains(base) {
+                            unlisted.insert(base.to_string());
+                        }
+                    }
                 }
             }
             MemberCheck::Census(census) => {
