@@ -486,6 +486,11 @@ fn building_blocks(rd: &Rosterd, mc_dir: &Path) {
         "  same to a minimal blocking server (the floor):        {:>8.3} µs",
         floor / 1000.0
     );
+    let event_loop = minimal_event_loop_round_trip(rd);
+    println!(
+        "  same to a minimal tokio current-thread server:        {:>8.3} µs",
+        event_loop / 1000.0
+    );
     if let Ok(m) = Mapping::open(&mc_dir.join(MEMCACHE_FILE_NAME)) {
         let read = time_per_call(|| {
             black_box(m.get(&Key::Uid(ALICE.uid), monotonic_ms()));
@@ -530,6 +535,67 @@ fn minimal_server_round_trip(rd: &Rosterd) -> f64 {
         black_box(r.ok());
     });
     drop(std::os::unix::net::UnixStream::connect(&path));
+    let _ = server.join();
+    t
+}
+
+/// Round trip through a minimal server built as rosterd's is (a tokio
+/// current-thread runtime, a task per connection, each reading requests
+/// until the peer closes) answering every request with rosterd's reply
+/// for alice: what the event-loop design costs before any daemon-side
+/// work, against [`minimal_server_round_trip`]'s blocking thread.
+fn minimal_event_loop_round_trip(rd: &Rosterd) -> f64 {
+    use roster_proto::{encode_response, parse_header};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let reply = encode_response(&rd.nss(&Request::UserByUid(ALICE.uid)));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("loop.sock");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = {
+        let _guard = runtime.enter();
+        tokio::net::UnixListener::bind(&path).expect("bind")
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let accept = async {
+                while let Ok((mut s, _)) = listener.accept().await {
+                    let reply = reply.clone();
+                    tokio::spawn(async move {
+                        loop {
+                            let mut prefix = [0u8; 4];
+                            if s.read_exact(&mut prefix).await.is_err() {
+                                return;
+                            }
+                            let Ok(h) = parse_header(prefix) else { return };
+                            let mut body = vec![0u8; h.len];
+                            if s.read_exact(&mut body).await.is_err()
+                                || s.write_all(&reply).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                    });
+                }
+            };
+            tokio::select! {
+                _ = accept => {}
+                _ = stopped => {}
+            }
+        })
+    });
+    let t = time_per_call(|| {
+        let r = Client::request_once(
+            &path,
+            &Request::UserByUid(ALICE.uid),
+            Duration::from_secs(3),
+        );
+        black_box(r.ok());
+    });
+    let _ = stop.send(());
     let _ = server.join();
     t
 }
