@@ -469,14 +469,7 @@ fn building_blocks(rd: &Rosterd, mc_dir: &Path) {
         fresh / 1000.0
     );
     let sock = rd.nss_socket();
-    let rt = time_per_call(|| {
-        let r = Client::request_once(
-            &sock,
-            &Request::UserByUid(ALICE.uid),
-            Duration::from_secs(3),
-        );
-        black_box(r.ok());
-    });
+    let rt = socket_round_trip(&sock);
     println!(
         "  socket round trip to rosterd (connect + UserByUid):   {:>8.3} µs",
         rt / 1000.0
@@ -526,14 +519,7 @@ fn minimal_server_round_trip(rd: &Rosterd) -> f64 {
             }
         }
     });
-    let t = time_per_call(|| {
-        let r = Client::request_once(
-            &path,
-            &Request::UserByUid(ALICE.uid),
-            Duration::from_secs(3),
-        );
-        black_box(r.ok());
-    });
+    let t = socket_round_trip(&path);
     drop(std::os::unix::net::UnixStream::connect(&path));
     let _ = server.join();
     t
@@ -587,17 +573,23 @@ fn minimal_event_loop_round_trip(rd: &Rosterd) -> f64 {
             }
         })
     });
-    let t = time_per_call(|| {
+    let t = socket_round_trip(&path);
+    let _ = stop.send(());
+    let _ = server.join();
+    t
+}
+
+/// Median time of a UserByUid question to the server at `socket`
+/// (connect, ask, read the answer).
+fn socket_round_trip(socket: &Path) -> f64 {
+    time_per_call(|| {
         let r = Client::request_once(
-            &path,
+            socket,
             &Request::UserByUid(ALICE.uid),
             Duration::from_secs(3),
         );
         black_box(r.ok());
-    });
-    let _ = stop.send(());
-    let _ = server.join();
-    t
+    })
 }
 
 /// Median over batches of the time per call of `f`.

@@ -6,98 +6,9 @@
 use super::{build, prepare};
 use crate::config::{Config, DomainConfig};
 use native_tls::{Identity, TlsAcceptor, TlsConnector};
+use roster_e2e::tls::TestPki;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::Command;
-
-/// Runs `openssl` with `args` in `dir`; panics with its output on failure.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A self-signed CA `NAME.pem` (key `NAME.key`) in `dir`.
-fn make_ca(dir: &Path, name: &str) {
-    let (key, cert) = (format!("{name}.key"), format!("{name}.pem"));
-    let subj = format!("/CN={name}");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &subj,
-            "-keyout",
-            &key,
-            "-out",
-            &cert,
-        ],
-    );
-}
-
-/// A server certificate for `localhost` and 127.0.0.1 signed by CA `ca`:
-/// `server.pem`, `server.key` (PKCS#8).
-fn make_server_cert(dir: &Path, ca: &str) {
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-        ],
-    );
-    let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            &ca_pem,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "server.pem",
-        ],
-    );
-}
 
 /// A domain configured with `extra` lines (TLS by `ldaps://`).
 fn domain(extra: &str) -> DomainConfig {
@@ -114,12 +25,13 @@ fn connector(cfg: &DomainConfig) -> TlsConnector {
     build(cfg, &builder).unwrap()
 }
 
-/// A TLS server on loopback with `dir`'s server certificate; every
-/// accepted connection is answered with "ok" once.
-fn serve(dir: &Path) -> u16 {
+/// A TLS server on loopback with the test PKI's server certificate (for
+/// `localhost` and 127.0.0.1); every accepted connection is answered with
+/// "ok" once.
+fn serve(pki: &TestPki) -> u16 {
     let identity = Identity::from_pkcs8(
-        &std::fs::read(dir.join("server.pem")).unwrap(),
-        &std::fs::read(dir.join("server.key")).unwrap(),
+        &std::fs::read(&pki.server_cert).unwrap(),
+        &std::fs::read(&pki.server_key).unwrap(),
     )
     .unwrap();
     let acceptor = TlsAcceptor::new(identity).unwrap();
@@ -149,13 +61,9 @@ fn handshake(c: &TlsConnector, port: u16, name: &str) -> Result<(), String> {
 
 #[test]
 fn a_ca_file_connector_trusts_its_ca_and_checks_the_host_name() {
-    let t = tempfile::tempdir().unwrap();
-    make_ca(t.path(), "ca");
-    make_ca(t.path(), "other");
-    make_server_cert(t.path(), "ca");
-    let port = serve(t.path());
-    let ca = t.path().join("ca.pem");
-    let other = t.path().join("other.pem");
+    let pki = TestPki::shared();
+    let port = serve(&pki);
+    let (ca, other) = (&pki.ca_cert, &pki.wrong_ca_cert);
 
     let trusting = connector(&domain(&format!("ca_file = {:?}\n", ca)));
     handshake(&trusting, port, "localhost").unwrap();
@@ -180,17 +88,15 @@ fn a_ca_file_connector_trusts_its_ca_and_checks_the_host_name() {
 
 #[test]
 fn without_a_ca_file_the_system_roots_do_not_trust_a_private_ca() {
-    let t = tempfile::tempdir().unwrap();
-    make_ca(t.path(), "ca");
-    make_server_cert(t.path(), "ca");
-    let port = serve(t.path());
+    let pki = TestPki::shared();
+    let port = serve(&pki);
     let system = connector(&domain(""));
     let e = handshake(&system, port, "localhost").unwrap_err();
     assert!(e.contains("certificate verify failed"), "{e}");
     // With ca_system = true the private CA is trusted beside them.
     let both = connector(&domain(&format!(
         "ca_file = {:?}\nca_system = true\n",
-        t.path().join("ca.pem")
+        pki.ca_cert
     )));
     handshake(&both, port, "localhost").unwrap();
     let e = handshake(&both, port, "other.example.test").unwrap_err();
