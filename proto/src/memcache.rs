@@ -181,6 +181,35 @@ pub enum Record {
     },
 }
 
+impl RecordView<'_> {
+    /// The keys under which this record is published.
+    pub fn keys(&self) -> Vec<Key<'_>> {
+        match self {
+            RecordView::User(u) => vec![Key::UserName(u.name), Key::Uid(u.uid)],
+            RecordView::Group(g) => vec![Key::GroupName(g.name), Key::Gid(g.gid)],
+            RecordView::Initgroups { user, .. } => vec![Key::GroupsOf(user)],
+        }
+    }
+
+    /// True when this record holds what `record` holds (compared in
+    /// place: a published group of thousands of members is not copied).
+    pub fn same_as(&self, record: &Record) -> bool {
+        match (self, record) {
+            (RecordView::User(v), Record::User(u)) => *v == u.view(),
+            (RecordView::Group(v), Record::Group(g)) => v.same_as(g),
+            (RecordView::Initgroups { user, gids }, Record::Initgroups { user: u, gids: g }) => {
+                *user == u
+                    && gids.len() == g.len() * 4
+                    && gids
+                        .chunks_exact(4)
+                        .zip(g)
+                        .all(|(c, id)| c == id.to_ne_bytes())
+            }
+            _ => false,
+        }
+    }
+}
+
 impl Record {
     /// The keys under which this record is published.
     pub fn keys(&self) -> Vec<Key<'_>> {
@@ -314,6 +343,53 @@ mod tests {
         let mut huge_count = Record::Group(Group::default()).encode(1);
         huge_count[20..24].copy_from_slice(&(u32::MAX).to_ne_bytes());
         assert_eq!(Record::decode(&huge_count), None);
+    }
+
+    #[test]
+    fn a_published_record_is_the_same_as_what_it_was_made_from_only() {
+        let g = Group {
+            name: "staff".into(),
+            gid: 10010,
+            members: vec!["alice".into(), "bob".into()],
+        };
+        let gids = Record::Initgroups {
+            user: "alice".into(),
+            gids: vec![10000, 10010, 70000],
+        };
+        let mut others = Vec::new();
+        let mut reordered = g.clone();
+        reordered.members.reverse();
+        let mut fewer = g.clone();
+        fewer.members.pop();
+        let mut renumbered = g.clone();
+        renumbered.gid += 1;
+        let mut shell = alice();
+        shell.shell = "/bin/zsh".into();
+        let Record::Initgroups { user, gids: ids } = &gids else {
+            unreachable!()
+        };
+        let mut more = ids.clone();
+        more.push(1);
+        others.extend([
+            (Record::Group(g.clone()), Record::Group(reordered)),
+            (Record::Group(g.clone()), Record::Group(fewer)),
+            (Record::Group(g.clone()), Record::Group(renumbered)),
+            (Record::User(alice()), Record::User(shell)),
+            (Record::User(alice()), Record::Group(g.clone())),
+            (
+                gids.clone(),
+                Record::Initgroups {
+                    user: user.clone(),
+                    gids: more,
+                },
+            ),
+        ]);
+        for (published, other) in others {
+            let bytes = published.encode(3);
+            let (view, _) = RecordView::parse(&bytes).expect("parsed");
+            assert!(view.same_as(&published), "{published:?}");
+            assert!(!view.same_as(&other), "{published:?} / {other:?}");
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@
 
 use roster_proto::admin::MemoryCacheStats;
 use roster_proto::memcache::{
-    file_len, monotonic_ms, Key, MemcacheWriter, Record, WriteError, MEMCACHE_FILE_NAME,
+    file_len, monotonic_ms, Key, MemcacheWriter, Record, RecordView, WriteError, MEMCACHE_FILE_NAME,
 };
 use roster_proto::{Request, Response};
 use std::io;
@@ -130,11 +130,38 @@ impl MemcachePublisher {
         };
         let fresh_ms = fresh_for.as_millis() as u64;
         let expires = monotonic_ms().saturating_add(fresh_ms);
+        // The same answer asked again (under another spelling, or before
+        // half its freshness is used up) adds nothing; compared with the
+        // published record in place.
+        let kept =
+            |writer: &MemcacheWriter, key: Key<'_>, same: &dyn Fn(&RecordView<'_>) -> bool| {
+                writer.get_view(&key).is_some_and(|(old, old_expires)| {
+                    same(&old) && old_expires >= expires.saturating_sub(fresh_ms / 2)
+                })
+            };
         let records: Vec<Record> = match (request, response) {
             (Request::UserByName(_) | Request::UserByUid(_), Response::User(u)) => {
+                if !fresh_for.is_zero()
+                    && kept(
+                        writer,
+                        Key::Uid(u.uid),
+                        &|old| matches!(old, RecordView::User(v) if v == &u.view()),
+                    )
+                {
+                    return;
+                }
                 vec![Record::User(u.clone())]
             }
             (Request::GroupByName(_) | Request::GroupByGid(_), Response::Group(g)) => {
+                if !fresh_for.is_zero()
+                    && kept(
+                        writer,
+                        Key::Gid(g.gid),
+                        &|old| matches!(old, RecordView::Group(v) if v.same_as(g)),
+                    )
+                {
+                    return;
+                }
                 vec![Record::Group(g.clone())]
             }
             // The dispatcher publishes (non-zero `fresh_for`) only answers
@@ -163,10 +190,8 @@ impl MemcachePublisher {
         }
         let limit = self.limit();
         for record in &records {
-            // The same answer asked again (under another spelling, or
-            // before half its freshness is used up) adds nothing.
-            if let Some((old, old_expires)) = record.keys().first().and_then(|k| writer.get(k)) {
-                if old == *record && old_expires >= expires.saturating_sub(fresh_ms / 2) {
+            if let Some(key) = record.keys().first() {
+                if kept(writer, *key, &|old| old.same_as(record)) {
                     continue;
                 }
             }

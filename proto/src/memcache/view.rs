@@ -106,6 +106,15 @@ impl Group {
 }
 
 impl<'a> GroupView<'a> {
+    /// True when this entry holds what `g` holds (name, GID, members in
+    /// order), compared in place.
+    pub fn same_as(&self, g: &Group) -> bool {
+        self.name == g.name
+            && self.gid == g.gid
+            && self.member_count() == g.members.len()
+            && self.members().eq(g.members.iter().map(String::as_str))
+    }
+
     /// Number of members.
     pub fn member_count(&self) -> usize {
         match self.members {

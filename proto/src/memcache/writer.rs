@@ -3,7 +3,7 @@
 //! between threads without a lock (the daemon wraps it in a `Mutex`).
 
 use super::{
-    record_len, Key, Record, HEADER_LEN, MAGIC, OFF_DATA, OFF_DATA_LEN, OFF_DATA_USED,
+    record_len, Key, Record, RecordView, HEADER_LEN, MAGIC, OFF_DATA, OFF_DATA_LEN, OFF_DATA_USED,
     OFF_GENERATION, OFF_HEADER_LEN, OFF_MAGIC, OFF_RETIRED, OFF_SLOTS, OFF_SLOT_COUNT, OFF_VERSION,
     RECORD_ALIGN, SLOT_DELETED, SLOT_EMPTY, VERSION,
 };
@@ -165,6 +165,13 @@ impl MemcacheWriter {
         self.record_at(self.slot(idx).load(Ordering::Relaxed))
     }
 
+    /// The record published under `key`, read in place (no copy), and its
+    /// expiry.
+    pub fn get_view(&self, key: &Key<'_>) -> Option<(RecordView<'_>, u64)> {
+        let idx = self.find(key).ok()?;
+        self.view_at(self.slot(idx).load(Ordering::Relaxed))
+    }
+
     fn slot(&self, idx: u32) -> &AtomicU32 {
         debug_assert!(idx < self.slot_count);
         // SAFETY: the slot array starts at HEADER_LEN (4-aligned, page-aligned
@@ -184,6 +191,14 @@ impl MemcacheWriter {
 
     /// Decodes the record a slot value points to.
     fn record_at(&self, value: u32) -> Option<(Record, u64)> {
+        self.view_at(value)
+            .map(|(v, expires)| (v.to_owned(), expires))
+    }
+
+    /// The record a slot value points to, read in place: key checks and
+    /// comparisons copy nothing (a group of thousands of members would
+    /// otherwise be decoded at every probe).
+    fn view_at(&self, value: u32) -> Option<(RecordView<'_>, u64)> {
         let off = (value as usize - 1) * RECORD_ALIGN;
         if off >= self.used {
             return None;
@@ -194,7 +209,14 @@ impl MemcacheWriter {
             std::slice::from_raw_parts(self.map.add(self.data_off + off), self.used - off)
         };
         let len = record_len(area)?;
-        Record::decode(area.get(..len)?)
+        RecordView::parse(area.get(..len)?)
+    }
+
+    /// The keys of the record a slot value points to, copied out of the
+    /// mapping (so that slots can be changed while they are used).
+    fn keys_at(&self, value: u32) -> Option<Vec<OwnedKey>> {
+        self.view_at(value)
+            .map(|(v, _)| v.keys().iter().map(OwnedKey::from).collect())
     }
 
     /// Finds the slot holding `key`: `Ok(index)` when present, otherwise
@@ -212,7 +234,7 @@ impl MemcacheWriter {
                     first_deleted.get_or_insert(idx);
                 }
                 v => {
-                    if self.record_at(v).is_some_and(|(r, _)| key.matches(&r)) {
+                    if self.view_at(v).is_some_and(|(r, _)| key.matches_view(&r)) {
                         return Ok(idx);
                     }
                 }
@@ -256,11 +278,10 @@ impl MemcacheWriter {
                 Ok(idx) => {
                     let old = self.slot(idx).load(Ordering::Relaxed);
                     self.slot(idx).store(value, Ordering::Release);
-                    if let Some((old_record, _)) = self.record_at(old) {
-                        for stale in old_record.keys() {
-                            if !keys.contains(&stale) {
-                                self.unlink(&stale, old);
-                            }
+                    for stale in self.keys_at(old).unwrap_or_default() {
+                        let stale = stale.as_key();
+                        if !keys.contains(&stale) {
+                            self.unlink(&stale, old);
                         }
                     }
                 }
@@ -301,10 +322,10 @@ impl MemcacheWriter {
             return false;
         };
         let value = self.slot(idx).load(Ordering::Relaxed);
-        match self.record_at(value) {
-            Some((record, _)) => {
-                for k in record.keys() {
-                    self.unlink(&k, value);
+        match self.keys_at(value) {
+            Some(keys) => {
+                for k in keys {
+                    self.unlink(&k.as_key(), value);
                 }
             }
             None => self.slot(idx).store(SLOT_DELETED, Ordering::Release),
@@ -457,4 +478,37 @@ fn nonce() -> u64 {
         v = super::monotonic_ms() ^ (u64::from(std::process::id()) << 32);
     }
     v
+}
+
+/// A [`Key`] copied out of the mapping.
+enum OwnedKey {
+    UserName(String),
+    Uid(u32),
+    GroupName(String),
+    Gid(u32),
+    GroupsOf(String),
+}
+
+impl OwnedKey {
+    fn as_key(&self) -> Key<'_> {
+        match self {
+            OwnedKey::UserName(n) => Key::UserName(n),
+            OwnedKey::Uid(id) => Key::Uid(*id),
+            OwnedKey::GroupName(n) => Key::GroupName(n),
+            OwnedKey::Gid(id) => Key::Gid(*id),
+            OwnedKey::GroupsOf(n) => Key::GroupsOf(n),
+        }
+    }
+}
+
+impl From<&Key<'_>> for OwnedKey {
+    fn from(k: &Key<'_>) -> Self {
+        match *k {
+            Key::UserName(n) => OwnedKey::UserName(n.to_string()),
+            Key::Uid(id) => OwnedKey::Uid(id),
+            Key::GroupName(n) => OwnedKey::GroupName(n.to_string()),
+            Key::Gid(id) => OwnedKey::Gid(id),
+            Key::GroupsOf(n) => OwnedKey::GroupsOf(n.to_string()),
+        }
+    }
 }
