@@ -374,6 +374,15 @@ pub fn decode_request(payload: &[u8]) -> Result<Request, DecodeError> {
     Ok(req)
 }
 
+/// The frame of `Response::Group(group.clone())`, encoded from the
+/// borrowed group (a group of thousands of members is not copied first).
+pub fn encode_group_response(group: &Group) -> Vec<u8> {
+    let mut w = Writer::new(0);
+    w.u8(2);
+    w.group(group);
+    w.finish()
+}
+
 /// Encodes a reply as a complete frame (length prefix included).
 pub fn encode_response(resp: &Response) -> Vec<u8> {
     let status = match resp {
@@ -388,10 +397,7 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
             w.u8(1);
             w.user(u);
         }
-        Response::Group(g) => {
-            w.u8(2);
-            w.group(g);
-        }
+        Response::Group(g) => return encode_group_response(g),
         Response::Gids(gids) => {
             w.u8(3);
             w.u32(gids.len() as u32);

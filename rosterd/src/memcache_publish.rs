@@ -29,7 +29,7 @@ use roster_proto::admin::MemoryCacheStats;
 use roster_proto::memcache::{
     file_len, monotonic_ms, Key, MemcacheWriter, Record, RecordView, WriteError, MEMCACHE_FILE_NAME,
 };
-use roster_proto::{Request, Response};
+use roster_proto::{Group, Request, Response};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -48,6 +48,23 @@ pub const DEFAULT_SLOTS: u32 = 1 << 16;
 pub const DEFAULT_DATA_LEN: usize = 8 << 20;
 /// Default bound of the whole file (`[nss] memcache_size`).
 pub const DEFAULT_SIZE_LIMIT: usize = 32 << 20;
+
+/// An answer to publish ([`MemcachePublisher::publish`]): a protocol
+/// response, or a group lookup's answer borrowed from the resolver's cache
+/// (a group of thousands of members is not copied to be compared).
+#[derive(Clone, Copy, Debug)]
+pub enum Answered<'a> {
+    /// Any response.
+    Response(&'a Response),
+    /// The group a group lookup answered.
+    Group(&'a Group),
+}
+
+impl<'a> From<&'a Response> for Answered<'a> {
+    fn from(r: &'a Response) -> Self {
+        Answered::Response(r)
+    }
+}
 
 /// The publisher: one memory-cache file and its writer.
 pub struct MemcachePublisher {
@@ -120,7 +137,13 @@ impl MemcachePublisher {
     }
 
     /// Records the answer to one `nss.sock` request (see the module docs).
-    pub fn publish(&self, request: &Request, response: &Response, fresh_for: Duration) {
+    pub fn publish<'a>(
+        &self,
+        request: &Request,
+        response: impl Into<Answered<'a>>,
+        fresh_for: Duration,
+    ) {
+        let response = response.into();
         let mut guard = match self.writer.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -140,7 +163,10 @@ impl MemcachePublisher {
                 })
             };
         let records: Vec<Record> = match (request, response) {
-            (Request::UserByName(_) | Request::UserByUid(_), Response::User(u)) => {
+            (
+                Request::UserByName(_) | Request::UserByUid(_),
+                Answered::Response(Response::User(u)),
+            ) => {
                 if !fresh_for.is_zero()
                     && kept(
                         writer,
@@ -152,7 +178,10 @@ impl MemcachePublisher {
                 }
                 vec![Record::User(u.clone())]
             }
-            (Request::GroupByName(_) | Request::GroupByGid(_), Response::Group(g)) => {
+            (
+                Request::GroupByName(_) | Request::GroupByGid(_),
+                Answered::Group(g) | Answered::Response(Response::Group(g)),
+            ) => {
                 if !fresh_for.is_zero()
                     && kept(
                         writer,
@@ -166,18 +195,20 @@ impl MemcachePublisher {
             }
             // The dispatcher publishes (non-zero `fresh_for`) only answers
             // asked under the user's served name.
-            (Request::GroupsOfUser(name), Response::Gids(gids)) => vec![Record::Initgroups {
-                user: name.clone(),
-                gids: gids.clone(),
-            }],
-            (Request::ListUsers { .. }, Response::Users { entries, .. }) => {
+            (Request::GroupsOfUser(name), Answered::Response(Response::Gids(gids))) => {
+                vec![Record::Initgroups {
+                    user: name.clone(),
+                    gids: gids.clone(),
+                }]
+            }
+            (Request::ListUsers { .. }, Answered::Response(Response::Users { entries, .. })) => {
                 entries.iter().cloned().map(Record::User).collect()
             }
-            (Request::ListGroups { .. }, Response::Groups { entries, .. }) => {
+            (Request::ListGroups { .. }, Answered::Response(Response::Groups { entries, .. })) => {
                 entries.iter().cloned().map(Record::Group).collect()
             }
             // Negative answers are never stored: removing the key is all.
-            (req, Response::NotFound) => {
+            (req, Answered::Response(Response::NotFound)) => {
                 if let Some(key) = key_of(req) {
                     writer.remove(&key);
                 }

@@ -7,8 +7,9 @@
 //! wait is a timer on this connection's own task: a stalled client costs
 //! its connection slot, nothing else.
 
-use super::dispatch::{dispatch_timed, failed};
+use super::dispatch::{dispatch_timed, failed, Reply};
 use super::{pam, status_report, Context, Limits, SocketKind};
+use crate::memcache_publish::Answered;
 use roster_proto::admin::{AdminReply, StatusReport};
 use roster_proto::{
     decode_request, encode_response, parse_header, Failure, Request, Response, MAX_FRAME_LEN,
@@ -35,7 +36,7 @@ pub async fn serve(
                 Incoming::Request(r) => r,
                 Incoming::Closed => return,
                 Incoming::Fault(msg) => {
-                    let _ = reply(&mut stream, &Response::Error(msg), idle).await;
+                    let _ = reply(&mut stream, &Response::Error(msg).into(), idle).await;
                     return;
                 }
             };
@@ -44,13 +45,13 @@ pub async fn serve(
         let lookup =
             (kind == SocketKind::Nss && (1..=5).contains(&request.code())).then(|| request.clone());
         let (response, fresh_until) = if kind == SocketKind::PamUser {
-            (pam::handle_caller(ctx, request, uid).await, 0)
+            (pam::handle_caller(ctx, request, uid).await.into(), 0)
         } else if request.is_privileged() && !privileged {
             let msg = format!("request code {} is served only on pam.sock", request.code());
-            (failed(&request, Failure::refused(msg)), 0)
+            (failed(&request, Failure::refused(msg)).into(), 0)
         } else if matches!(request, Request::Status) && !privileged {
             let report = StatusReport::Public(status_report::public(&ctx.resolver));
-            (Response::Admin(Ok(AdminReply::Status(report))), 0)
+            (Response::Admin(Ok(AdminReply::Status(report))).into(), 0)
         } else {
             dispatch_timed(ctx, request).await
         };
@@ -59,7 +60,11 @@ pub async fn serve(
         ctx.resolver.answers_sent();
         if let (Some(req), Some(mc)) = (lookup, &ctx.memcache) {
             let ms = fresh_until.saturating_sub(ctx.resolver.now_ms());
-            mc.publish(&req, &response, Duration::from_millis(ms));
+            let answered = match &response {
+                Reply::Response(r) => Answered::Response(r),
+                Reply::Group(g) => Answered::Group(&g.group),
+            };
+            mc.publish(&req, answered, Duration::from_millis(ms));
         }
         if sent.is_err() {
             return;
@@ -135,8 +140,8 @@ async fn read_request(
     }
 }
 
-async fn reply(stream: &mut UnixStream, resp: &Response, idle: Duration) -> std::io::Result<()> {
-    let mut frame = encode_response(resp);
+async fn reply(stream: &mut UnixStream, resp: &Reply, idle: Duration) -> std::io::Result<()> {
+    let mut frame = resp.encode();
     if frame.len() - 4 > MAX_FRAME_LEN {
         frame = encode_response(&Response::Error(format!(
             "reply of {} bytes exceeds the frame limit; ask for a smaller page",
@@ -168,7 +173,7 @@ pub async fn refuse_request(mut stream: UnixStream, reason: &str, limits: &Limit
             Incoming::Fault(_) => Response::Error(Failure::refused(reason).to_string()),
             Incoming::Closed => return,
         };
-        let _ = reply(&mut stream, &answer, bound).await;
+        let _ = reply(&mut stream, &answer.into(), bound).await;
     })
     .await;
 }

@@ -8,9 +8,11 @@
 //! ([`Failure::into_lookup_response`]).
 
 use super::{admin, pam, status_report, Context};
+use roster_daemon::cache::GroupEntry;
 use roster_daemon::resolver::Answer;
 use roster_proto::admin::{AdminReply, StatusReport};
-use roster_proto::{Failure, Request, Response};
+use roster_proto::{encode_group_response, encode_response, Failure, Request, Response};
+use std::sync::Arc;
 
 /// Longest name accepted in a lookup (longer ones are a client error).
 pub const MAX_NAME_LEN: usize = 256;
@@ -40,18 +42,53 @@ pub fn failed(request: &Request, failure: Failure) -> Response {
     }
 }
 
-fn reply<T>(timed: (Answer<T>, u64), ok: impl FnOnce(T) -> Response) -> (Response, u64) {
+fn reply<T, R: Into<Reply>>(timed: (Answer<T>, u64), ok: impl FnOnce(T) -> R) -> (Reply, u64) {
     let (ans, until) = timed;
     let resp = match ans.found(String::new) {
-        Ok((v, _)) => ok(v),
-        Err(failure) => failure.into_lookup_response(),
+        Ok((v, _)) => ok(v).into(),
+        Err(failure) => failure.into_lookup_response().into(),
     };
     (resp, until)
 }
 
 /// A lookup refused before it reached the resolver.
-fn refused(failure: Failure) -> (Response, u64) {
-    (failure.into_lookup_response(), 0)
+fn refused(failure: Failure) -> (Reply, u64) {
+    (failure.into_lookup_response().into(), 0)
+}
+
+/// What a request is answered with: a protocol response, or a served group
+/// still shared with the resolver's caches, encoded from there (a group of
+/// thousands of members is not copied for each answer).
+#[derive(Debug)]
+pub enum Reply {
+    /// Any answer.
+    Response(Response),
+    /// `Response::Group` of this entry's group.
+    Group(Arc<GroupEntry>),
+}
+
+impl Reply {
+    /// The reply's frame (length prefix included).
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Reply::Response(r) => encode_response(r),
+            Reply::Group(g) => encode_group_response(&g.group),
+        }
+    }
+
+    /// The reply as a protocol response (a group copied).
+    pub fn into_response(self) -> Response {
+        match self {
+            Reply::Response(r) => r,
+            Reply::Group(g) => Response::Group(g.group.clone()),
+        }
+    }
+}
+
+impl From<Response> for Reply {
+    fn from(r: Response) -> Self {
+        Reply::Response(r)
+    }
 }
 
 /// The SSH public keys of user `name` as NSS serves the user: none for a
@@ -72,12 +109,12 @@ async fn ssh_keys(ctx: &Context, name: &str) -> Response {
 
 /// Answers one well-formed request (privilege already checked).
 pub async fn dispatch(ctx: &Context, req: Request) -> Response {
-    dispatch_timed(ctx, req).await.0
+    dispatch_timed(ctx, req).await.0.into_response()
 }
 
 /// [`dispatch`], with the time (ms since the epoch, resolver clock) until
 /// which a lookup answer is fresh (0 for anything not to be republished).
-pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
+pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
     let r = &ctx.resolver;
     match req {
         Request::UserByName(name) => match check_name("user name", &name) {
@@ -90,14 +127,10 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
             Response::User(u.user.clone())
         }),
         Request::GroupByName(name) => match check_name("group name", &name) {
-            Ok(()) => reply(r.group_by_name_timed(&name).await, |g| {
-                Response::Group(g.group.clone())
-            }),
+            Ok(()) => reply(r.group_by_name_timed(&name).await, Reply::Group),
             Err(e) => refused(e),
         },
-        Request::GroupByGid(gid) => reply(r.group_by_gid_timed(gid).await, |g| {
-            Response::Group(g.group.clone())
-        }),
+        Request::GroupByGid(gid) => reply(r.group_by_gid_timed(gid).await, Reply::Group),
         Request::GroupsOfUser(name) => match check_name("user name", &name) {
             Ok(()) => {
                 let (resp, until) = reply(r.groups_of_user_timed(&name).await, Response::Gids);
@@ -117,7 +150,7 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
             Err(e) => refused(e),
         },
         Request::SshKeys(name) => match check_name("user name", &name) {
-            Ok(()) => (ssh_keys(ctx, &name).await, 0),
+            Ok(()) => (ssh_keys(ctx, &name).await.into(), 0),
             Err(e) => refused(e),
         },
         // The last page of a listing hands the heap's free pages back: the
@@ -129,7 +162,7 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
                 if !more {
                     super::procstat::trim_heap();
                 }
-                (Response::Users { entries, more }, 0)
+                (Response::Users { entries, more }.into(), 0)
             }
             Err(e) => refused(e.into()),
         },
@@ -138,7 +171,7 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
                 if !more {
                     super::procstat::trim_heap();
                 }
-                (Response::Groups { entries, more }, 0)
+                (Response::Groups { entries, more }.into(), 0)
             }
             Err(e) => refused(e.into()),
         },
@@ -147,14 +180,15 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Response, u64) {
         Request::Status => (
             Response::Admin(Ok(AdminReply::Status(StatusReport::Full(Box::new(
                 status_report::full(ctx),
-            ))))),
+            )))))
+            .into(),
             0,
         ),
-        Request::Admin(cmd) => (Response::Admin(admin::handle(ctx, cmd).await), 0),
+        Request::Admin(cmd) => (Response::Admin(admin::handle(ctx, cmd).await).into(), 0),
         req @ (Request::PamAuthenticate { .. }
         | Request::PamAccount { .. }
         | Request::PamChangePassword { .. }
         | Request::PamOpenSession { .. }
-        | Request::PamResetPassword { .. }) => (pam::handle(ctx, req).await, 0),
+        | Request::PamResetPassword { .. }) => (pam::handle(ctx, req).await.into(), 0),
     }
 }
