@@ -764,24 +764,38 @@ impl Resolver {
         let mut decided = Vec::new();
         let census = self.census_for(cx, i, EntryKind::Group);
         if let Some((c, until)) = &census {
-            let d = cx.domain(i).clone();
-            let domain: Arc<str> = Arc::from(d.name());
+            let domain: Arc<str> = Arc::from(cx.domain(i).name());
             let now = self.inner.clock.now_ms();
             let min_id = cx.settings.min_id;
-            for &gid in gids.iter().filter(|&&g| g >= min_id) {
-                let Some(name) = c.sole_served_holder_of_id(gid) else {
-                    continue;
-                };
-                let fresh = [Key::GroupId(gid), Key::GroupName(name.to_string())]
-                    .into_iter()
-                    .any(|k| self.is_fresh_at(&CacheKey::new(domain.clone(), k), now));
-                let ci = d.case_insensitive();
-                if fresh || cx.local.group_refusal(name, gid, ci).is_some() {
-                    continue;
+            let ci = cx.domain(i).case_insensitive();
+            {
+                // The cache locked once, its keys reused (a user in
+                // thousands of groups costs no allocation per group).
+                let cache = self.inner.cache.locked();
+                let fresh = |ck: &CacheKey| cache.peek(ck).is_some_and(|s| s.expires_ms > now);
+                let mut id_key = CacheKey::new(domain.clone(), Key::GroupId(0));
+                let mut name_key = CacheKey::new(domain.clone(), Key::GroupName(String::new()));
+                for &gid in gids.iter().filter(|&&g| g >= min_id) {
+                    let Some(name) = c.sole_served_holder_of_id(gid) else {
+                        continue;
+                    };
+                    id_key.key = Key::GroupId(gid);
+                    if let Key::GroupName(n) = &mut name_key.key {
+                        n.clear();
+                        n.push_str(name);
+                    }
+                    if fresh(&id_key)
+                        || fresh(&name_key)
+                        || cx.local.group_refusal(name, gid, ci).is_some()
+                    {
+                        continue;
+                    }
+                    decided.push(gid);
                 }
-                cx.probes += 1;
+            }
+            if !decided.is_empty() {
+                cx.probes += decided.len();
                 cx.rests_on(*until, true);
-                decided.push(gid);
             }
         }
         let (decided, held) = self
