@@ -80,6 +80,38 @@ fn published_entries_are_found_by_every_key() {
 }
 
 #[test]
+fn records_asked_again_are_served_alike() {
+    // (A record validated once is not validated again: the memo must
+    // hand back each record, whichever was asked before.)
+    let dir = TempDir::new();
+    let mut w = MemcacheWriter::create(&dir.file(), 1024, 1 << 20).unwrap();
+    let big = Record::Group(Group {
+        name: "big".into(),
+        gid: 1,
+        members: (0..5000).map(|i| format!("u{i:05}")).collect(),
+    });
+    let small = Record::Group(Group {
+        name: "small".into(),
+        gid: 2,
+        members: vec!["a".into()],
+    });
+    w.put(&big, later()).unwrap();
+    w.put(&small, later()).unwrap();
+    let m = Mapping::open(&dir.file()).unwrap();
+    let now = monotonic_ms();
+    for _ in 0..3 {
+        for (k, r) in [
+            (Key::Gid(1), &big),
+            (Key::GroupName("big"), &big),
+            (Key::Gid(2), &small),
+            (Key::GroupName("small"), &small),
+        ] {
+            assert_eq!(m.get(&k, now).as_ref(), Some(r), "{k:?}");
+        }
+    }
+}
+
+#[test]
 fn expired_entries_are_not_served() {
     let dir = TempDir::new();
     let mut w = MemcacheWriter::create(&dir.file(), 64, 4096).unwrap();

@@ -32,6 +32,11 @@ pub struct Mapping {
     data_len: usize,
     dev: u64,
     ino: u64,
+    /// The slot value of the last record that passed full validation here
+    /// ([`RecordView::parse`]): its bytes cannot change, so it is not
+    /// validated again (glibc asks again with a bigger buffer for a big
+    /// group). 0 ([`SLOT_EMPTY`]) for none.
+    validated: AtomicU32,
 }
 
 // SAFETY: the mapping is read-only for this process and only read through
@@ -75,6 +80,7 @@ impl Mapping {
             data_len: 0,
             dev: meta.dev(),
             ino: meta.ino(),
+            validated: AtomicU32::new(SLOT_EMPTY),
         };
         m.validate()?;
         Ok(m)
@@ -158,7 +164,14 @@ impl Mapping {
         }
         // SAFETY: off + len <= data_len, and immutable as above.
         let bytes = unsafe { std::slice::from_raw_parts(self.base.add(self.data_off + off), len) };
-        RecordView::parse(bytes)
+        if self.validated.load(Ordering::Relaxed) == value {
+            return RecordView::parse_known_valid(bytes);
+        }
+        let parsed = RecordView::parse(bytes);
+        if parsed.is_some() {
+            self.validated.store(value, Ordering::Relaxed);
+        }
+        parsed
     }
 
     /// Hands the record published under `key` to `f` in place (no copy),
