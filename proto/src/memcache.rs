@@ -193,11 +193,11 @@ impl RecordView<'_> {
 
     /// True when this record holds what `record` holds (compared in
     /// place: a published group of thousands of members is not copied).
-    pub fn same_as(&self, record: &Record) -> bool {
-        match (self, record) {
-            (RecordView::User(v), Record::User(u)) => *v == u.view(),
-            (RecordView::Group(v), Record::Group(g)) => v.same_as(g),
-            (RecordView::Initgroups { user, gids }, Record::Initgroups { user: u, gids: g }) => {
+    pub fn same_as<'r>(&self, record: impl Into<RecordRef<'r>>) -> bool {
+        match (self, record.into()) {
+            (RecordView::User(v), RecordRef::User(u)) => *v == u.view(),
+            (RecordView::Group(v), RecordRef::Group(g)) => v.same_as(g),
+            (RecordView::Initgroups { user, gids }, RecordRef::Initgroups { user: u, gids: g }) => {
                 *user == u
                     && gids.len() == g.len() * 4
                     && gids
@@ -210,28 +210,86 @@ impl RecordView<'_> {
     }
 }
 
-impl Record {
-    /// The keys under which this record is published.
-    pub fn keys(&self) -> Vec<Key<'_>> {
-        match self {
-            Record::User(u) => vec![Key::UserName(&u.name), Key::Uid(u.uid)],
-            Record::Group(g) => vec![Key::GroupName(&g.name), Key::Gid(g.gid)],
-            Record::Initgroups { user, .. } => vec![Key::GroupsOf(user)],
+/// A record's content, borrowed: what the daemon publishes, compares and
+/// encodes straight from its answers, without copying them into a
+/// [`Record`] first.
+#[derive(Clone, Copy, Debug)]
+pub enum RecordRef<'a> {
+    /// A passwd entry.
+    User(&'a User),
+    /// A group entry.
+    Group(&'a Group),
+    /// The GIDs of a user's groups.
+    Initgroups {
+        /// The user's name.
+        user: &'a str,
+        /// The GIDs.
+        gids: &'a [u32],
+    },
+}
+
+impl<'a> From<&'a Record> for RecordRef<'a> {
+    fn from(r: &'a Record) -> Self {
+        match r {
+            Record::User(u) => RecordRef::User(u),
+            Record::Group(g) => RecordRef::Group(g),
+            Record::Initgroups { user, gids } => RecordRef::Initgroups { user, gids },
         }
+    }
+}
+
+impl<'a> RecordRef<'a> {
+    /// The keys under which this record is published.
+    pub fn keys(&self) -> Vec<Key<'a>> {
+        match *self {
+            RecordRef::User(u) => vec![Key::UserName(&u.name), Key::Uid(u.uid)],
+            RecordRef::Group(g) => vec![Key::GroupName(&g.name), Key::Gid(g.gid)],
+            RecordRef::Initgroups { user, .. } => vec![Key::GroupsOf(user)],
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_owned(&self) -> Record {
+        match *self {
+            RecordRef::User(u) => Record::User(u.clone()),
+            RecordRef::Group(g) => Record::Group(g.clone()),
+            RecordRef::Initgroups { user, gids } => Record::Initgroups {
+                user: user.to_string(),
+                gids: gids.to_vec(),
+            },
+        }
+    }
+
+    /// The length of [`RecordRef::encode`]'s bytes, computed without
+    /// encoding.
+    pub fn encoded_len(&self) -> usize {
+        let str_len = |s: &str| 4 + s.len();
+        let body = match *self {
+            RecordRef::User(u) => [&u.name, &u.gecos, &u.home, &u.shell]
+                .iter()
+                .map(|s| str_len(s))
+                .sum(),
+            RecordRef::Group(g) => {
+                str_len(&g.name) + g.members.iter().map(|m| 4 + m.len() + 1).sum::<usize>()
+            }
+            RecordRef::Initgroups { user, gids } => str_len(user) + 4 * gids.len(),
+        };
+        (RECORD_HEADER_LEN + body).next_multiple_of(RECORD_ALIGN)
     }
 
     /// Encodes the record with its expiry; the length is a multiple of
     /// [`RECORD_ALIGN`].
     pub fn encode(&self, expires_ms: u64) -> Vec<u8> {
-        let mut out = vec![0u8; RECORD_HEADER_LEN];
-        let (kind, id, gid) = match self {
-            Record::User(u) => {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        out.resize(RECORD_HEADER_LEN, 0);
+        let (kind, id, gid) = match *self {
+            RecordRef::User(u) => {
                 for s in [&u.name, &u.gecos, &u.home, &u.shell] {
                     put_str(&mut out, s);
                 }
                 (Kind::User, u.uid, u.gid)
             }
-            Record::Group(g) => {
+            RecordRef::Group(g) => {
                 put_str(&mut out, &g.name);
                 // A name holding a NUL makes the record one readers refuse
                 // (they ask the daemon, whose answer C cannot carry either).
@@ -246,7 +304,7 @@ impl Record {
                 }
                 (Kind::Group, g.gid, g.members.len() as u32)
             }
-            Record::Initgroups { user, gids } => {
+            RecordRef::Initgroups { user, gids } => {
                 put_str(&mut out, user);
                 for g in gids {
                     out.extend_from_slice(&g.to_ne_bytes());
@@ -262,6 +320,18 @@ impl Record {
         out[16..20].copy_from_slice(&id.to_ne_bytes());
         out[20..24].copy_from_slice(&gid.to_ne_bytes());
         out
+    }
+}
+
+impl Record {
+    /// The keys under which this record is published.
+    pub fn keys(&self) -> Vec<Key<'_>> {
+        RecordRef::from(self).keys()
+    }
+
+    /// Encodes the record with its expiry ([`RecordRef::encode`]).
+    pub fn encode(&self, expires_ms: u64) -> Vec<u8> {
+        RecordRef::from(self).encode(expires_ms)
     }
 
     /// Decodes a whole record (as produced by [`Record::encode`]); returns
@@ -323,6 +393,7 @@ mod tests {
         for r in records {
             let bytes = r.encode(1234);
             assert_eq!(bytes.len() % RECORD_ALIGN, 0);
+            assert_eq!(RecordRef::from(&r).encoded_len(), bytes.len(), "{r:?}");
             assert_eq!(Record::decode(&bytes), Some((r, 1234)));
         }
     }

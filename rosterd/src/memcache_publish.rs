@@ -27,7 +27,7 @@
 
 use roster_proto::admin::MemoryCacheStats;
 use roster_proto::memcache::{
-    file_len, monotonic_ms, Key, MemcacheWriter, Record, RecordView, WriteError, MEMCACHE_FILE_NAME,
+    file_len, monotonic_ms, Key, MemcacheWriter, RecordRef, WriteError, MEMCACHE_FILE_NAME,
 };
 use roster_proto::{Group, Request, Response};
 use std::io;
@@ -153,59 +153,26 @@ impl MemcachePublisher {
         };
         let fresh_ms = fresh_for.as_millis() as u64;
         let expires = monotonic_ms().saturating_add(fresh_ms);
-        // The same answer asked again (under another spelling, or before
-        // half its freshness is used up) adds nothing; compared with the
-        // published record in place.
-        let kept =
-            |writer: &MemcacheWriter, key: Key<'_>, same: &dyn Fn(&RecordView<'_>) -> bool| {
-                writer.get_view(&key).is_some_and(|(old, old_expires)| {
-                    same(&old) && old_expires >= expires.saturating_sub(fresh_ms / 2)
-                })
-            };
-        let records: Vec<Record> = match (request, response) {
+        // The answer's records, borrowed from it (copied only when written).
+        let records: Vec<RecordRef<'_>> = match (request, response) {
             (
                 Request::UserByName(_) | Request::UserByUid(_),
                 Answered::Response(Response::User(u)),
-            ) => {
-                if !fresh_for.is_zero()
-                    && kept(
-                        writer,
-                        Key::Uid(u.uid),
-                        &|old| matches!(old, RecordView::User(v) if v == &u.view()),
-                    )
-                {
-                    return;
-                }
-                vec![Record::User(u.clone())]
-            }
+            ) => vec![RecordRef::User(u)],
             (
                 Request::GroupByName(_) | Request::GroupByGid(_),
                 Answered::Group(g) | Answered::Response(Response::Group(g)),
-            ) => {
-                if !fresh_for.is_zero()
-                    && kept(
-                        writer,
-                        Key::Gid(g.gid),
-                        &|old| matches!(old, RecordView::Group(v) if v.same_as(g)),
-                    )
-                {
-                    return;
-                }
-                vec![Record::Group(g.clone())]
-            }
+            ) => vec![RecordRef::Group(g)],
             // The dispatcher publishes (non-zero `fresh_for`) only answers
             // asked under the user's served name.
             (Request::GroupsOfUser(name), Answered::Response(Response::Gids(gids))) => {
-                vec![Record::Initgroups {
-                    user: name.clone(),
-                    gids: gids.clone(),
-                }]
+                vec![RecordRef::Initgroups { user: name, gids }]
             }
             (Request::ListUsers { .. }, Answered::Response(Response::Users { entries, .. })) => {
-                entries.iter().cloned().map(Record::User).collect()
+                entries.iter().map(RecordRef::User).collect()
             }
             (Request::ListGroups { .. }, Answered::Response(Response::Groups { entries, .. })) => {
-                entries.iter().cloned().map(Record::Group).collect()
+                entries.iter().map(RecordRef::Group).collect()
             }
             // Negative answers are never stored: removing the key is all.
             (req, Answered::Response(Response::NotFound)) => {
@@ -220,11 +187,19 @@ impl MemcachePublisher {
             return;
         }
         let limit = self.limit();
-        for record in &records {
-            if let Some(key) = record.keys().first() {
-                if kept(writer, *key, &|old| old.same_as(record)) {
-                    continue;
-                }
+        for record in records {
+            // The same answer asked again (under another spelling, or
+            // before half its freshness is used up) adds nothing; compared
+            // with the published record in place.
+            let kept = record
+                .keys()
+                .first()
+                .and_then(|k| writer.get_view(k))
+                .is_some_and(|(old, old_expires)| {
+                    old.same_as(record) && old_expires >= expires.saturating_sub(fresh_ms / 2)
+                });
+            if kept {
+                continue;
             }
             if let Err(e) = put_or_grow(writer, record, expires, limit) {
                 tracing::warn!(error = %e, path = %self.path.display(), "memory cache update failed");
@@ -311,11 +286,11 @@ fn initial_layout(limit: usize) -> (u32, usize) {
 /// bounded file is not published (readers ask the daemon).
 fn put_or_grow(
     writer: &mut MemcacheWriter,
-    record: &Record,
+    record: RecordRef<'_>,
     expires: u64,
     limit: usize,
 ) -> Result<(), WriteError> {
-    let len = record.encode(expires).len();
+    let len = record.encoded_len();
     let largest = max_data_len(limit, max_slots(limit));
     if len * 4 > largest {
         return Ok(());
@@ -326,12 +301,12 @@ fn put_or_grow(
     }
     let now = monotonic_ms();
     let mut live = writer.live_records(now);
-    live.push((record.clone(), expires));
+    live.push((record.to_owned(), expires));
     // Newest first (latest expiry: the entries published last).
     live.sort_by_key(|r| std::cmp::Reverse(r.1));
     let sizes: Vec<(usize, usize)> = live
         .iter()
-        .map(|(r, e)| (r.encode(*e).len(), r.keys().len()))
+        .map(|(r, _)| (RecordRef::from(r).encoded_len(), r.keys().len()))
         .collect();
     let live_bytes: usize = sizes.iter().map(|s| s.0).sum();
     let live_keys: usize = sizes.iter().map(|s| s.1).sum();
@@ -372,7 +347,7 @@ fn put_or_grow(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use roster_proto::memcache::Mapping;
+    use roster_proto::memcache::{Mapping, Record};
     use roster_proto::{Group, User};
 
     fn alice() -> User {

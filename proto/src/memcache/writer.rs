@@ -3,9 +3,9 @@
 //! between threads without a lock (the daemon wraps it in a `Mutex`).
 
 use super::{
-    record_len, Key, Record, RecordView, HEADER_LEN, MAGIC, OFF_DATA, OFF_DATA_LEN, OFF_DATA_USED,
-    OFF_GENERATION, OFF_HEADER_LEN, OFF_MAGIC, OFF_RETIRED, OFF_SLOTS, OFF_SLOT_COUNT, OFF_VERSION,
-    RECORD_ALIGN, SLOT_DELETED, SLOT_EMPTY, VERSION,
+    record_len, Key, Record, RecordRef, RecordView, HEADER_LEN, MAGIC, OFF_DATA, OFF_DATA_LEN,
+    OFF_DATA_USED, OFF_GENERATION, OFF_HEADER_LEN, OFF_MAGIC, OFF_RETIRED, OFF_SLOTS,
+    OFF_SLOT_COUNT, OFF_VERSION, RECORD_ALIGN, SLOT_DELETED, SLOT_EMPTY, VERSION,
 };
 use crate::atomic_file::{Options, Replacement};
 use std::fs::{File, OpenOptions};
@@ -248,7 +248,12 @@ impl MemcacheWriter {
     /// milliseconds, see [`super::monotonic_ms`]), under all its keys. Keys
     /// of a previous version that the new one no longer has (a renamed user,
     /// a changed UID) are deleted.
-    pub fn put(&mut self, record: &Record, expires_ms: u64) -> Result<(), WriteError> {
+    pub fn put<'r>(
+        &mut self,
+        record: impl Into<RecordRef<'r>>,
+        expires_ms: u64,
+    ) -> Result<(), WriteError> {
+        let record = record.into();
         let bytes = record.encode(expires_ms);
         let keys = record.keys();
         let max_occupied = u64::from(self.slot_count) * MAX_LOAD_TENTHS / 10;
