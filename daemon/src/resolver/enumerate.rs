@@ -241,6 +241,18 @@ enum MemberCheck {
     Census((Arc<Census>, u64)),
 }
 
+/// The short names of `groups`' members (of `domain`), each once however
+/// many groups list it.
+fn distinct_members<'g>(groups: &'g [Group], domain: &str) -> Vec<&'g str> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    groups
+        .iter()
+        .flat_map(|g| &g.members)
+        .map(|m| member_base(m, domain))
+        .filter(|base| seen.insert(base))
+        .collect()
+}
+
 /// Turns `name` into `name@domain` when an earlier domain holds it.
 fn qualify<H: std::borrow::Borrow<Held>>(name: &mut String, domain: &str, earlier: &[H]) {
     if earlier.is_empty() || is_qualified(name, domain) {
@@ -509,28 +521,13 @@ impl Resolver {
                     });
                 }
             }
-            MemberCheck::Asked => {
-                for g in groups.iter() {
-                    for m in &g.members {
-                        let base = member_base(m, &domain);
-                        if !unlisted.contains(base) {
-                            unlisted.insert(base.to_string());
-                        }
-                    }
-                }
-            }
+            MemberCheck::Asked => unlisted.extend(
+                distinct_members(groups, &domain)
+                    .into_iter()
+                    .map(str::to_string),
+            ),
             MemberCheck::Census(census) => {
-                // Each member once, however many groups list it.
-                let mut seen: HashSet<&str> = HashSet::new();
-                let mut names: Vec<&str> = Vec::new();
-                for g in groups.iter() {
-                    for m in &g.members {
-                        let base = member_base(m, &domain);
-                        if seen.insert(base) {
-                            names.push(base);
-                        }
-                    }
-                }
+                let names = distinct_members(groups, &domain);
                 match self.census_keeps_members(cx, i, census, &names).await {
                     Ok(kept) => {
                         for (name, kept) in names.iter().zip(kept) {
