@@ -769,25 +769,12 @@ impl Resolver {
             let min_id = cx.settings.min_id;
             let ci = cx.domain(i).case_insensitive();
             {
-                // The cache locked once, its keys reused (a user in
-                // thousands of groups costs no allocation per group).
-                let cache = self.inner.cache.locked();
-                let fresh = |ck: &CacheKey| cache.peek(ck).is_some_and(|s| s.expires_ms > now);
-                let mut id_key = CacheKey::new(domain.clone(), Key::GroupId(0));
-                let mut name_key = CacheKey::new(domain.clone(), Key::GroupName(String::new()));
+                let mut fresh = FreshAnswers::new(self, &domain, EntryKind::Group, now);
                 for &gid in gids.iter().filter(|&&g| g >= min_id) {
                     let Some(name) = c.sole_served_holder_of_id(gid) else {
                         continue;
                     };
-                    id_key.key = Key::GroupId(gid);
-                    if let Key::GroupName(n) = &mut name_key.key {
-                        n.clear();
-                        n.push_str(name);
-                    }
-                    if fresh(&id_key)
-                        || fresh(&name_key)
-                        || cx.local.group_refusal(name, gid, ci).is_some()
-                    {
+                    if fresh.either(name, gid) || cx.local.group_refusal(name, gid, ci).is_some() {
                         continue;
                     }
                     decided.push(gid);
@@ -1003,20 +990,56 @@ fn owner_desc(v: &Value) -> String {
     }
 }
 
-/// Which members of domain `i` its users census decides, for
-/// [`Resolver::drop_refused_members`]: [`CensusDecides::uid_of`]. The cache
-/// is locked once for all of them and the name key reused (a big group's
-/// thousands of members cost no allocation each).
-struct CensusDecides<'a> {
-    census: Option<&'a Census>,
-    /// The cache, locked; `None` when fresh cached answers are not
-    /// consulted (the group listing, see [`Resolver::census_keeps_members`]).
-    cache: Option<crate::cache::Locked<'a, CacheKey, crate::cache::Slot>>,
-    local: &'a LocalView,
-    case_insensitive: bool,
+/// Whether the cache holds a fresh answer to a name or ID of one domain and
+/// kind ([`FreshAnswers::either`]): the cache locked once for many
+/// questions, its two keys reused (a group of thousands of members, or a
+/// user in thousands of groups, costs no allocation per question).
+struct FreshAnswers<'a> {
+    cache: crate::cache::Locked<'a, CacheKey, crate::cache::Slot>,
     now: u64,
     name_key: CacheKey,
     id_key: CacheKey,
+}
+
+impl<'a> FreshAnswers<'a> {
+    /// For the users (`kind`) or groups of `domain`, at `now`.
+    fn new(r: &'a Resolver, domain: &Arc<str>, kind: EntryKind, now: u64) -> Self {
+        let (name, id) = match kind {
+            EntryKind::User => (Key::UserName(String::new()), Key::UserId(0)),
+            EntryKind::Group => (Key::GroupName(String::new()), Key::GroupId(0)),
+        };
+        FreshAnswers {
+            cache: r.inner.cache.locked(),
+            now,
+            name_key: CacheKey::new(domain.clone(), name),
+            id_key: CacheKey::new(domain.clone(), id),
+        }
+    }
+
+    /// True when the name `name` or the ID `id` has a fresh cached answer.
+    fn either(&mut self, name: &str, id: u32) -> bool {
+        if let Key::UserName(n) | Key::GroupName(n) = &mut self.name_key.key {
+            n.clear();
+            n.push_str(name);
+        }
+        if let Key::UserId(i) | Key::GroupId(i) = &mut self.id_key.key {
+            *i = id;
+        }
+        let now = self.now;
+        let fresh = |ck: &CacheKey| self.cache.peek(ck).is_some_and(|s| s.expires_ms > now);
+        fresh(&self.id_key) || fresh(&self.name_key)
+    }
+}
+
+/// Which members of domain `i` its users census decides, for
+/// [`Resolver::drop_refused_members`]: [`CensusDecides::uid_of`].
+struct CensusDecides<'a> {
+    census: Option<&'a Census>,
+    /// Fresh cached answers; `None` when they are not consulted (the
+    /// group listing, see [`Resolver::census_keeps_members`]).
+    fresh: Option<FreshAnswers<'a>>,
+    local: &'a LocalView,
+    case_insensitive: bool,
 }
 
 impl<'a> CensusDecides<'a> {
@@ -1031,12 +1054,10 @@ impl<'a> CensusDecides<'a> {
     ) -> Self {
         CensusDecides {
             census: census.map(|(c, _)| &**c),
-            cache: (consult_cache && census.is_some()).then(|| r.inner.cache.locked()),
+            fresh: (consult_cache && census.is_some())
+                .then(|| FreshAnswers::new(r, domain, EntryKind::User, now)),
             local: &cx.local,
             case_insensitive: cx.domain(i).case_insensitive(),
-            now,
-            name_key: CacheKey::new(domain.clone(), Key::UserName(String::new())),
-            id_key: CacheKey::new(domain.clone(), Key::UserId(0)),
         }
     }
 
@@ -1047,17 +1068,8 @@ impl<'a> CensusDecides<'a> {
     /// The answer then rests on the census.
     fn uid_of(&mut self, name: &str) -> Option<u32> {
         let uid = self.census?.sole_served_holder(name)?;
-        if let Some(cache) = &self.cache {
-            if let Key::UserName(n) = &mut self.name_key.key {
-                n.clear();
-                n.push_str(name);
-            }
-            self.id_key.key = Key::UserId(uid);
-            let now = self.now;
-            let fresh = |ck: &CacheKey| cache.peek(ck).is_some_and(|s| s.expires_ms > now);
-            if fresh(&self.id_key) || fresh(&self.name_key) {
-                return None;
-            }
+        if self.fresh.as_mut().is_some_and(|f| f.either(name, uid)) {
+            return None;
         }
         if self
             .local
