@@ -95,11 +95,21 @@ fn records_asked_again_are_served_alike() {
         gid: 2,
         members: vec!["a".into()],
     });
+    // A member name holding a NUL makes a record readers refuse.
+    let refused = Record::Group(Group {
+        name: "refused".into(),
+        gid: 3,
+        members: vec!["a\0b".into()],
+    });
     w.put(&big, later()).unwrap();
     w.put(&small, later()).unwrap();
+    w.put(&refused, later()).unwrap();
     let m = Mapping::open(&dir.file()).unwrap();
     let now = monotonic_ms();
     for _ in 0..3 {
+        // (Asked right after a record that passed: still refused.)
+        assert_eq!(m.get(&Key::Gid(1), now).as_ref(), Some(&big));
+        assert_eq!(m.get(&Key::Gid(3), now), None);
         for (k, r) in [
             (Key::Gid(1), &big),
             (Key::GroupName("big"), &big),
