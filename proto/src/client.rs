@@ -5,7 +5,11 @@
 //! written with `send(MSG_NOSIGNAL)`: a daemon that closed the connection
 //! is an error, never a `SIGPIPE` that kills the calling program (std's
 //! `write` only avoids it where the Rust runtime ignores SIGPIPE, which a C
-//! program loading the NSS or PAM module does not).
+//! program loading the NSS or PAM module does not). The socket stays
+//! non-blocking: the request goes out right after `connect` (no system
+//! call between them, so the daemon, woken by the connection, finds the
+//! request already there), and every wait is one `ppoll` bounded by the
+//! deadline instead of a socket timeout set before each read and write.
 
 use crate::codec::{decode_response, encode_request, parse_header, DecodeError};
 use crate::types::{Request, Response};
@@ -76,11 +80,25 @@ impl Client {
         let mut frame = WipeOnDrop(encode_request(req));
         self.write_all_before(&frame.0, deadline)?;
         frame.wipe();
-        let mut prefix = [0u8; 4];
-        self.read_exact_before(&mut prefix, deadline)?;
-        let header = parse_header(prefix)?;
+        // One read takes a small reply whole (prefix and body): most
+        // replies are a few hundred bytes.
+        let mut head = [0u8; FIRST_READ];
+        let mut got = 0;
+        while got < 4 {
+            got += self.read_before(&mut head[got..], deadline)?;
+        }
+        let header = parse_header([head[0], head[1], head[2], head[3]])?;
+        let had = got - 4;
+        if had > header.len {
+            // One reply per request: bytes past it are no reply at all.
+            return Err(DecodeError::PastFrame(had - header.len).into());
+        }
         let mut payload = vec![0u8; header.len];
-        self.read_exact_before(&mut payload, deadline)?;
+        payload[..had].copy_from_slice(&head[4..got]);
+        let mut filled = had;
+        while filled < header.len {
+            filled += self.read_before(&mut payload[filled..], deadline)?;
+        }
         Ok(decode_response(&payload)?)
     }
 
@@ -93,40 +111,71 @@ impl Client {
         }
     }
 
+    /// Waits (at most until `deadline`) until the socket is ready for
+    /// `events`; a hang-up or error counts as ready (the next call on the
+    /// socket reports it).
+    fn wait_before(&self, events: libc::c_short, deadline: Instant) -> Result<(), ClientError> {
+        let left = self.remaining(deadline)?;
+        let mut pfd = libc::pollfd {
+            fd: self.stream.as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        let ts = libc::timespec {
+            tv_sec: left.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+            tv_nsec: left.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: `pfd` is one valid pollfd, `ts` a valid timespec, and a
+        // null signal mask leaves the caller's mask as it is.
+        let n = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+        match n {
+            0 => Err(ClientError::Timeout(self.timeout)),
+            n if n > 0 => Ok(()),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    Ok(())
+                } else {
+                    Err(e.into())
+                }
+            }
+        }
+    }
+
     fn write_all_before(&mut self, mut buf: &[u8], deadline: Instant) -> Result<(), ClientError> {
         while !buf.is_empty() {
-            let left = self.remaining(deadline)?;
-            self.stream.set_write_timeout(Some(left))?;
             match send_nosignal(&self.stream, buf) {
                 Ok(0) => return Err(ClientError::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => buf = &buf[n..],
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_timeout(&e) => return Err(ClientError::Timeout(self.timeout)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait_before(libc::POLLOUT, deadline)?
+                }
                 Err(e) => return Err(e.into()),
             }
         }
         Ok(())
     }
 
-    fn read_exact_before(
-        &mut self,
-        mut buf: &mut [u8],
-        deadline: Instant,
-    ) -> Result<(), ClientError> {
-        while !buf.is_empty() {
-            let left = self.remaining(deadline)?;
-            self.stream.set_read_timeout(Some(left))?;
+    /// Reads what has arrived into `buf` (at least one byte), waiting at
+    /// most until `deadline`; the peer closing first is an error.
+    fn read_before(&mut self, buf: &mut [u8], deadline: Instant) -> Result<usize, ClientError> {
+        loop {
             match self.stream.read(buf) {
                 Ok(0) => return Err(ClientError::Io(io::ErrorKind::UnexpectedEof.into())),
-                Ok(n) => buf = &mut buf[n..],
+                Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if is_timeout(&e) => return Err(ClientError::Timeout(self.timeout)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait_before(libc::POLLIN, deadline)?
+                }
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
     }
 }
+
+/// Bytes asked of the first read of a reply.
+const FIRST_READ: usize = 1024;
 
 /// `send(2)` with `MSG_NOSIGNAL`: a closed peer gives `EPIPE`, no signal.
 fn send_nosignal(stream: &UnixStream, buf: &[u8]) -> io::Result<usize> {
@@ -145,13 +194,6 @@ fn send_nosignal(stream: &UnixStream, buf: &[u8]) -> io::Result<usize> {
     } else {
         Ok(n as usize)
     }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// A request frame may hold a password: wipe it once it is sent or dropped.
@@ -233,9 +275,8 @@ fn connect_before(
             _ => return Err(unreachable(err)),
         }
     }
-    let stream = UnixStream::from(owned);
-    stream.set_nonblocking(false)?;
-    Ok(stream)
+    // Left non-blocking: every wait is a `ppoll` bounded by the deadline.
+    Ok(UnixStream::from(owned))
 }
 
 #[cfg(test)]
@@ -344,5 +385,68 @@ mod tests {
             Response::User(u) => assert_eq!((u.name.as_str(), u.uid), ("alice", 4242)),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    /// A server that reads one request and writes `reply` (its chunks one
+    /// write each): the client's answer.
+    fn answered_with(name: &str, reply: Vec<Vec<u8>>) -> Result<Response, ClientError> {
+        let path = temp_socket(name);
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut prefix = [0u8; 4];
+            s.read_exact(&mut prefix).unwrap();
+            let mut body = vec![0; parse_header(prefix).unwrap().len];
+            s.read_exact(&mut body).unwrap();
+            for chunk in reply {
+                s.write_all(&chunk).unwrap();
+                s.flush().unwrap();
+            }
+        });
+        let resp = Client::request_once(&path, &Request::UserByUid(7), Duration::from_secs(5));
+        server.join().unwrap();
+        resp
+    }
+
+    /// A reply larger than the first read, and one split between writes
+    /// (inside the prefix, then inside the body), arrive whole.
+    #[test]
+    fn replies_are_read_whole_however_they_arrive() {
+        let big = Response::User(User {
+            name: "alice".into(),
+            uid: 7,
+            gecos: "g".repeat(3 * FIRST_READ),
+            ..Default::default()
+        });
+        let frame = encode_response(&big);
+        assert!(frame.len() > FIRST_READ);
+        let whole = answered_with("big", vec![frame.clone()]).unwrap();
+        let split = answered_with(
+            "split",
+            vec![
+                frame[..2].to_vec(),
+                frame[2..10].to_vec(),
+                frame[10..].to_vec(),
+            ],
+        )
+        .unwrap();
+        for resp in [whole, split] {
+            match resp {
+                Response::User(u) => assert_eq!(u.gecos.len(), 3 * FIRST_READ),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    /// Bytes after the reply frame are refused, not left for a next call.
+    #[test]
+    fn bytes_past_the_reply_frame_are_an_error() {
+        let mut frame = encode_response(&Response::NotFound);
+        frame.extend_from_slice(b"xyz");
+        let err = answered_with("past", vec![frame]).unwrap_err();
+        assert!(
+            matches!(err, ClientError::Protocol(DecodeError::PastFrame(3))),
+            "{err}"
+        );
     }
 }

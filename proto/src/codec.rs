@@ -40,6 +40,10 @@ pub enum DecodeError {
     /// Bytes remained after the last field.
     #[error("{0} unexpected trailing bytes after the last field")]
     Trailing(usize),
+    /// Bytes arrived past the end of a reply frame (one reply answers one
+    /// request: nothing may follow it).
+    #[error("{0} bytes arrived past the end of the reply frame")]
+    PastFrame(usize),
     /// An admin message of another admin protocol version.
     #[error(
         "admin message has version {0}, this side speaks version {ADMIN_VERSION} \
