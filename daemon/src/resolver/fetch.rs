@@ -127,8 +127,9 @@ impl Resolver {
     pub(super) fn record_vouched(&self, ck: &CacheKey, value: Value, until: u64) {
         let now = self.inner.clock.now_ms();
         let ttl = self.settings().entry_ttl_ms;
-        if let (Some(store), Some(s)) = (&self.inner.store, value.to_stored()) {
-            store.put(ck.store_key(), now, s);
+        if let Some(store) = &self.inner.store {
+            let v = value.clone();
+            store.put_made(ck.store_key(), now, Box::new(move || v.to_stored()));
         }
         let slot = Slot {
             value,
@@ -165,7 +166,6 @@ impl Resolver {
                     }
                     _ => {}
                 }
-                let stored = value.to_stored();
                 for k in &keys {
                     let slot = Slot {
                         value: value.clone(),
@@ -173,8 +173,11 @@ impl Resolver {
                         expires_ms: now.saturating_add(settings.entry_ttl_ms),
                     };
                     self.inner.cache.insert(k.clone(), slot);
-                    if let (Some(store), Some(s)) = (&self.inner.store, &stored) {
-                        store.put(k.store_key(), now, s.clone());
+                    // The stored form (a copy) is made by the store's
+                    // writer thread, after the answer.
+                    if let Some(store) = &self.inner.store {
+                        let v = value.clone();
+                        store.put_made(k.store_key(), now, Box::new(move || v.to_stored()));
                     }
                 }
             }

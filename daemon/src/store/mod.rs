@@ -102,8 +102,18 @@ enum Op {
     Write(Record),
     /// A removal already applied to the index: always written.
     Remove(Record),
+    /// A put whose value the writer thread makes ([`Store::put_made`]).
+    Make {
+        key: String,
+        at_ms: u64,
+        make: MakeStored,
+    },
     Barrier(mpsc::Sender<()>),
 }
+
+/// Makes the value a [`Store::put_made`] stores, on the writer thread;
+/// `None`: nothing is stored.
+pub type MakeStored = Box<dyn FnOnce() -> Option<StoredValue> + Send>;
 
 /// The persistent cache: an index in memory over a crash-safe log on disk.
 pub struct Store {
@@ -173,7 +183,7 @@ impl Store {
                 }
             }
         }
-        let mut inner = Inner {
+        let inner = Inner {
             path: path.clone(),
             file: Arc::new(file),
             index,
@@ -183,9 +193,10 @@ impl Store {
         };
         drop(bytes);
         let damaged = recovery.corrupt_records > 0 || recovery.truncated_bytes > 0;
-        if damaged || inner.end == FILE_MAGIC.len() as u64 || recovery.bad_header {
-            inner.compact().map_err(io_err(&path))?;
-        }
+        // A new, damaged or replaced log is rewritten (header and valid
+        // records) by the writer thread before its first append: the
+        // fsyncs stay off the path to the daemon's first answer.
+        let rewrite_first = damaged || inner.end == FILE_MAGIC.len() as u64 || recovery.bad_header;
         if damaged {
             tracing::warn!(
                 file = %path.display(),
@@ -199,7 +210,7 @@ impl Store {
         let writer_inner = inner.clone();
         let writer = std::thread::Builder::new()
             .name("roster-store".into())
-            .spawn(move || writer::writer_loop(writer_inner, rx))
+            .spawn(move || writer::writer_loop(writer_inner, rx, rewrite_first))
             .map_err(io_err(&path))?;
         Ok(Store {
             inner,
@@ -297,7 +308,19 @@ impl Store {
     /// queue is full the entry is not persisted (see
     /// [`Store::dropped_writes`]).
     pub fn put(&self, key: String, at_ms: u64, value: StoredValue) {
-        let op = Op::Write(Record::Put { key, at_ms, value });
+        self.queue(Op::Write(Record::Put { key, at_ms, value }));
+    }
+
+    /// [`Store::put`] of the value `make` returns, made on the writer
+    /// thread: a lookup hands over what it fetched (shared, not copied) and
+    /// answers at once; the copy into the stored form (thousands of member
+    /// names for a large group) is made off the runtime thread, behind.
+    pub fn put_made(&self, key: String, at_ms: u64, make: MakeStored) {
+        self.queue(Op::Make { key, at_ms, make });
+    }
+
+    /// Queues a write (dropped and counted when the queue is full).
+    fn queue(&self, op: Op) {
         let sender = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(tx) = sender {
             if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(op) {

@@ -22,6 +22,47 @@ fn open(dir: &Path) -> Store {
     Store::open(dir, DAY_MS).unwrap()
 }
 
+/// A new log gets its header from the writer thread (off the path to the
+/// first answer), before anything is appended to it.
+#[test]
+fn a_new_log_is_written_with_its_header_before_any_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(STORE_FILE_NAME);
+    let s = open(dir.path());
+    s.close();
+    assert_eq!(
+        fs::read(&file).unwrap(),
+        FILE_MAGIC,
+        "an unused log holds its header only"
+    );
+    let s = open(dir.path());
+    s.put("k".into(), now_ms(), user("u", 7));
+    s.close();
+    assert!(fs::read(&file).unwrap().starts_with(FILE_MAGIC));
+    let s = open(dir.path());
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.recovery().records, 1);
+}
+
+/// A value made on the writer thread is stored as a put would store it,
+/// in queue order with the other writes; `None` stores nothing.
+#[test]
+fn values_made_by_the_writer_are_stored_in_queue_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    let s = open(dir.path());
+    s.put("a".into(), now, user("old", 1));
+    s.put_made("a".into(), now, Box::new(|| Some(user("new", 2))));
+    s.put_made("b".into(), now, Box::new(|| None));
+    s.put_made("c".into(), now, Box::new(|| Some(user("c", 3))));
+    s.delete("c".into());
+    s.close();
+    let s = open(dir.path());
+    assert_eq!(s.get("a"), Some((now, user("new", 2))));
+    assert_eq!(s.get("b"), None);
+    assert_eq!(s.get("c"), None);
+}
+
 #[test]
 fn reopen_keeps_entries_and_deletions() {
     let dir = tempfile::tempdir().unwrap();

@@ -21,7 +21,23 @@ fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     inner.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-pub(super) fn writer_loop(inner: Arc<Mutex<Inner>>, rx: mpsc::Receiver<Op>) {
+/// Appends what `rx` brings; `rewrite_first`: the log is rewritten before
+/// the first append (it is new, damaged or was replaced at open). Should
+/// that fail, nothing more is written to it: puts are dropped (lookups keep
+/// their answers in the resolver's memory) and barriers answered at once.
+pub(super) fn writer_loop(inner: Arc<Mutex<Inner>>, rx: mpsc::Receiver<Op>, rewrite_first: bool) {
+    if rewrite_first {
+        if let Err(e) = compact_live(&inner) {
+            let path = lock(&inner).path.clone();
+            tracing::error!(file = %path.display(), error = %e, "cannot write the persistent cache; answers are kept in memory only");
+            for op in rx {
+                if let Op::Barrier(b) = op {
+                    let _ = b.send(());
+                }
+            }
+            return;
+        }
+    }
     while let Ok(first) = rx.recv() {
         // What is queued within COALESCE of a put shares its write and
         // fsync: a burst of cold lookups costs a few fsyncs, not one each
@@ -68,6 +84,10 @@ fn write_batch(
                 continue;
             }
             Op::Remove(rec) | Op::Write(rec) => rec,
+            Op::Make { key, at_ms, make } => match make() {
+                Some(value) => Record::Put { key, at_ms, value },
+                None => continue,
+            },
         };
         let frame = record::encode(&rec);
         let loc = Loc {
@@ -161,15 +181,5 @@ impl Inner {
     /// Bytes of the records the index points to, header included.
     pub(super) fn live_bytes(&self) -> u64 {
         self.index.values().map(|l| l.len as u64).sum::<u64>() + FILE_MAGIC.len() as u64
-    }
-
-    /// Rewrites the log with only the live, young enough records (at open,
-    /// before any reader exists).
-    pub(super) fn compact(&mut self) -> std::io::Result<()> {
-        let (file, index, end) = rewrite(&self.path, &self.file, &self.index, self.max_age_ms)?;
-        self.file = Arc::new(file);
-        self.index = index;
-        self.end = end;
-        Ok(())
     }
 }
