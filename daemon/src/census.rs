@@ -18,7 +18,6 @@
 //! plain decimal number, which the directory's integer matching might read
 //! as some ID, makes the census vouch for no ID at all.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
@@ -88,8 +87,8 @@ impl Holders {
 /// at random when the daemon starts (odds of 2^-64 per pair).
 #[derive(Debug)]
 pub struct Census {
-    hasher: RandomState,
-    ids: HashMap<u32, Holders>,
+    hasher: foldhash::quality::RandomState,
+    ids: HashMap<u32, Holders, foldhash::fast::RandomState>,
     names: Hashed<Holders>,
     /// The entries valid as served accounts, by DN hash: their ID and
     /// the hash of the exact name they are served under ([`Served`]).
@@ -199,8 +198,8 @@ impl Census {
     pub fn builder() -> CensusBuilder {
         CensusBuilder {
             census: Census {
-                hasher: RandomState::new(),
-                ids: HashMap::new(),
+                hasher: foldhash::quality::RandomState::default(),
+                ids: HashMap::default(),
                 names: Hashed::default(),
                 served: Hashed::default(),
                 served_names: Hashed::default(),
@@ -313,7 +312,7 @@ impl Census {
         let mut h = self.hasher.build_hasher();
         let mut buf = [0u8; 256];
         let mut len = 0;
-        let mut put = |h: &mut std::hash::DefaultHasher, c: char| {
+        let mut put = |h: &mut foldhash::quality::FoldHasher, c: char| {
             if len == buf.len() {
                 h.write(&buf);
                 len = 0;

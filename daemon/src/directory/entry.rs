@@ -284,7 +284,10 @@ fn member_names_into(cfg: &DomainConfig, e: &mut SearchEntry) -> Vec<String> {
     };
     uids.retain(|m| check_name(m).is_ok());
     let keep: Vec<bool> = {
-        let mut seen = std::collections::HashSet::with_capacity(uids.len() + from_dns.len());
+        let mut seen = std::collections::HashSet::with_capacity_and_hasher(
+            uids.len() + from_dns.len(),
+            foldhash::fast::RandomState::default(),
+        );
         uids.iter()
             .chain(&from_dns)
             .map(|m| seen.insert(m.as_str()))
@@ -311,7 +314,10 @@ pub fn member_names(cfg: &DomainConfig, e: &SearchEntry) -> Vec<String> {
         .collect();
     // Duplicates are found through borrowed names: each member is copied
     // once (a group can have many thousand).
-    let mut seen = std::collections::HashSet::with_capacity(uids.len() + from_dns.len());
+    let mut seen = std::collections::HashSet::with_capacity_and_hasher(
+        uids.len() + from_dns.len(),
+        foldhash::fast::RandomState::default(),
+    );
     uids.iter()
         .filter(|m| check_name(m).is_ok())
         .chain(&from_dns)

@@ -19,15 +19,18 @@ pub(crate) fn is_reserved_id(id: u32) -> bool {
     RESERVED_IDS.contains(&id)
 }
 
+/// The tables' hasher: every member of a group is looked up in them.
+type FastHash = foldhash::fast::RandomState;
+
 /// One parsed account file: names (exact and lower case) and IDs.
 #[derive(Debug, Default)]
 pub struct Table {
     /// Name -> (ID, primary GID; the GID again for groups).
-    entries: HashMap<String, (u32, u32)>,
+    entries: HashMap<String, (u32, u32), FastHash>,
     /// Names in lower case (case-insensitive domains compare with these).
-    lower: HashSet<String>,
+    lower: HashSet<String, FastHash>,
     /// IDs in use.
-    ids: HashSet<u32>,
+    ids: HashSet<u32, FastHash>,
 }
 
 impl Table {

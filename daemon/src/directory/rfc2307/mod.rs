@@ -12,7 +12,9 @@ mod listing;
 mod password;
 
 use super::ad::SidObject;
-use super::entry::{check_name, entry_to_group, entry_to_user, member_dns, values};
+use super::entry::{
+    check_name, entry_into_group, entry_to_group, entry_to_user, member_dns, values,
+};
 use super::flavour::Verdict;
 use super::records::{DirectoryError, GroupRecord, UserRecord};
 use super::search::Query;
@@ -257,10 +259,13 @@ impl Rfc2307 {
         entries: Vec<SearchEntry>,
         keep: impl Fn(&GroupRecord) -> bool,
     ) -> Result<Option<GroupRecord>, DirectoryError> {
-        let mut found: Vec<(GroupRecord, &SearchEntry)> = Vec::new();
-        for e in &entries {
-            match entry_to_group(&dir.cfg, &dir.idmap, e) {
-                Ok(g) if keep(&g) => found.push((g, e)),
+        // (group, its member DNs for rfc2307bis); the member names are
+        // moved out of the entries, not copied (thousands, for a big group).
+        let mut found: Vec<(GroupRecord, Vec<String>)> = Vec::new();
+        for e in entries {
+            let dns = member_dns(&dir.cfg, &e);
+            match entry_into_group(&dir.cfg, &dir.idmap, e) {
+                Ok(g) if keep(&g) => found.push((g, dns)),
                 Ok(_) => {}
                 Err(r) => dir.reject(&r),
             }
@@ -270,15 +275,17 @@ impl Rfc2307 {
             tracing::warn!(domain = %dir.cfg.name, dns = %dns.join(" | "), "{what} matches several entries: refused");
             return Ok(None);
         }
-        let Some((mut g, e)) = found.pop() else {
+        let Some((mut g, dns)) = found.pop() else {
             return Ok(None);
         };
         if dir.cfg.schema == Schema::Rfc2307bis {
-            let extra = self
-                .nested_members(dir, &g.dn, member_dns(&dir.cfg, e))
-                .await?;
+            let extra = self.nested_members(dir, &g.dn, dns).await?;
+            // Through a set: a member list of thousands scanned for each
+            // nested member would be quadratic.
+            let mut have: std::collections::HashSet<String, foldhash::fast::RandomState> =
+                g.group.members.iter().cloned().collect();
             for m in extra {
-                if !g.group.members.contains(&m) {
+                if have.insert(m.clone()) {
                     g.group.members.push(m);
                 }
             }
