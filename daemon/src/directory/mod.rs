@@ -290,7 +290,7 @@ impl Directory {
         let unavailable =
             |msg: &str| DirectoryError::unavailable(format!("domain \"{}\": {msg}", self.cfg.name));
         let mut closer = ldap.clone();
-        let listed = search::run_each(ldap, q, page, op, each).await;
+        let listed = search::run_each(ldap, q, page, Some(op), each).await;
         let _ = closer.unbind().await;
         match listed {
             Ok(refs) => match refs.first() {
@@ -367,7 +367,7 @@ impl Directory {
         let Lease { ldap, uri, .. } = self.own_connection().await?;
         self.searches.fetch_add(1, Ordering::Relaxed);
         let mut closer = ldap.clone();
-        let res = search::run_each(ldap, q, Some(self.cfg.page_size), op, each).await;
+        let res = search::run_each(ldap, q, Some(self.cfg.page_size), Some(op), each).await;
         let _ = closer.unbind().await;
         let unavailable =
             |msg: &str| DirectoryError::unavailable(format!("domain \"{}\": {msg}", self.cfg.name));
@@ -418,7 +418,8 @@ impl Directory {
             self.searches.fetch_add(1, Ordering::Relaxed);
             let page = paged.then_some(self.cfg.page_size);
             let mut own = dedicated.then(|| ldap.clone());
-            let fut = search::run(ldap, q, page, op);
+            // A bounded search has one timer, around it all.
+            let fut = search::run(ldap, q, page, (!bounded).then_some(op));
             let res = if bounded {
                 tokio::time::timeout(op, fut)
                     .await

@@ -269,7 +269,7 @@ impl Directory {
                     l
                 }
             };
-            let res = tokio::time::timeout(op, search::run(ldap, q, page, op))
+            let res = tokio::time::timeout(op, search::run(ldap, q, page, None))
                 .await
                 .unwrap_or(Err(SearchFail::Timeout));
             let msg = match res {

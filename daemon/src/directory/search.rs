@@ -50,15 +50,18 @@ pub(crate) struct Found {
 
 /// Runs `q` on `ldap`, with paged results of `page_size` when given (a
 /// lookup of one name or ID asks without the paging control: one request,
-/// less work for the server); `op_timeout` bounds the wait for each reply.
+/// less work for the server); `reply_timeout` bounds the wait for each
+/// reply. `None` when the caller bounds the whole search with a timer of
+/// its own: ldap3 would set two more per search, and each new timer
+/// earlier than the runtime's next one wakes its driver once more.
 pub(crate) async fn run(
     ldap: Ldap,
     q: &Query,
     page_size: Option<u32>,
-    op_timeout: Duration,
+    reply_timeout: Option<Duration>,
 ) -> Result<Found, SearchFail> {
     let mut entries = Vec::new();
-    let refs = run_each(ldap, q, page_size, op_timeout, &mut |e| entries.push(e)).await?;
+    let refs = run_each(ldap, q, page_size, reply_timeout, &mut |e| entries.push(e)).await?;
     Ok(Found { entries, refs })
 }
 
@@ -68,7 +71,7 @@ pub(crate) async fn run_each(
     mut ldap: Ldap,
     q: &Query,
     page_size: Option<u32>,
-    op_timeout: Duration,
+    reply_timeout: Option<Duration>,
     each: &mut (dyn FnMut(SearchEntry) + Send),
 ) -> Result<Vec<String>, SearchFail> {
     let mut adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
@@ -78,8 +81,10 @@ pub(crate) async fn run_each(
             PagedResults::new(size.min(i32::MAX as u32) as i32),
         ));
     }
+    if let Some(t) = reply_timeout {
+        ldap.with_timeout(t);
+    }
     let mut stream = ldap
-        .with_timeout(op_timeout)
         .streaming_search_with(adapters, &q.base, q.scope, &q.filter, q.attrs.clone())
         .await
         .map_err(classify)?;
