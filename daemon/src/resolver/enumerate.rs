@@ -373,7 +373,7 @@ impl Resolver {
         let mut rule = UserRule::new(self.inner.local.view());
         for (i, d) in domains.iter().enumerate() {
             let list = match d.all_users().await {
-                Ok(list) => list,
+                Ok(list) => list.entries,
                 Err(err) => {
                     snap.failed.push(DomainError::new(d.name(), err));
                     Vec::new()
@@ -451,7 +451,7 @@ impl Resolver {
                 }
             }
             let list = match d.all_users().await {
-                Ok(list) => list,
+                Ok(list) => list.entries,
                 Err(err) => {
                     let e = DomainError::new(d.name(), err);
                     tracing::warn!(error = %e, "enumeration of groups: users not listed, members served as the domain names them");
@@ -587,7 +587,7 @@ impl Resolver {
         let mut gids = HashSet::new();
         for (i, d) in domains.iter().enumerate() {
             let list = match d.all_groups().await {
-                Ok(list) => list,
+                Ok(list) => list.entries,
                 Err(err) => {
                     snap.failed.push(DomainError::new(d.name(), err));
                     Vec::new()
