@@ -8,7 +8,9 @@
 //! lookup. `NO_STORE=1` leaves the persistent store out.
 
 use roster_daemon::cache::{GroupEntry, NetgroupEntry, SystemClock, UserEntry};
-use roster_daemon::resolver::{Answer, BoxFuture, Provider, ProviderResult, Resolver, Settings};
+use roster_daemon::resolver::{
+    Answer, BoxFuture, Listing, Provider, ProviderResult, Resolver, Settings,
+};
 use roster_daemon::store::Store;
 use roster_proto::User;
 use std::sync::Arc;
@@ -72,11 +74,11 @@ impl Provider for Synthetic {
     ) -> BoxFuture<'a, ProviderResult<Option<NetgroupEntry>>> {
         Box::pin(async { Ok(None) })
     }
-    fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>> {
-        Box::pin(async { Ok(Vec::new()) })
+    fn all_users(&self) -> BoxFuture<'_, ProviderResult<Listing<UserEntry>>> {
+        Box::pin(async { Ok(Listing::of(Vec::new())) })
     }
-    fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Vec<GroupEntry>>> {
-        Box::pin(async { Ok(Vec::new()) })
+    fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Listing<GroupEntry>>> {
+        Box::pin(async { Ok(Listing::of(Vec::new())) })
     }
     fn status(&self) -> roster_proto::admin::DomainStatus {
         roster_proto::admin::DomainStatus {

@@ -230,13 +230,28 @@ async fn a_streamed_listing_leaves_out_every_entry_sharing_a_name_or_an_id() {
     ];
     let server = Lister::start(users, groups);
     let d = directory(server.port, "");
-    let listed = bounded("user listing", d.all_users()).await.unwrap();
+    let listing = bounded("user listing", d.user_listing()).await.unwrap();
+    let listed = &listing.entries;
     let names: Vec<&str> = listed.iter().map(|u| u.user.name.as_str()).collect();
     assert_eq!(names, ["dave", "frank"]);
     assert_eq!(listed[0].user.home, "/home/dave");
     assert_eq!(listed[0].dn, format!("uid=dave,{people}"));
-    let listed = bounded("group listing", d.all_groups()).await.unwrap();
-    let names: Vec<(&str, &[String])> = listed
+    // The entries left out still hold the key no other entry has, as a
+    // lookup of it finds them: each alice her UID, bob and carol their
+    // names.
+    let held = HeldKeys {
+        names: vec!["bob".into(), "carol".into()],
+        ids: vec![10001, 10003],
+    };
+    assert_eq!(listing.also_held, held);
+    let listing = bounded("group listing", d.group_listing()).await.unwrap();
+    let held = HeldKeys {
+        names: vec!["ops".into(), "dev".into()],
+        ids: vec![20001, 20002],
+    };
+    assert_eq!(listing.also_held, held);
+    let names: Vec<(&str, &[String])> = listing
+        .entries
         .iter()
         .map(|g| (g.group.name.as_str(), g.group.members.as_slice()))
         .collect();
@@ -250,6 +265,42 @@ async fn a_streamed_listing_leaves_out_every_entry_sharing_a_name_or_an_id() {
     let asks = |s: &[u8], what: &[u8]| s.windows(what.len()).any(|w| w == what);
     assert!(asks(&searches[0], b"uidNumber"));
     assert!(!asks(&searches[0], b"sshPublicKey"));
+}
+
+#[tokio::test]
+async fn keys_left_out_entries_hold_are_those_limit_to_groups_allows() {
+    // As a lookup by the key decides it: the entry found alone, then
+    // `limit_to_groups` applied to it.
+    let people = "ou=people,dc=example,dc=test";
+    let users = vec![
+        // alice's name twice (each UID alone), bob's and carol's UID.
+        user(&format!("uid=alice,{people}"), "alice", 10001),
+        user(&format!("uid=alice,ou=more,{people}"), "alice", 10003),
+        user(&format!("uid=bob,{people}"), "bob", 10002),
+        user(&format!("uid=carol,{people}"), "carol", 10002),
+        user(&format!("uid=dave,{people}"), "dave", 10004),
+    ];
+    let grp = "ou=groups,dc=example,dc=test";
+    let groups = vec![group(
+        &format!("cn=gate,{grp}"),
+        "gate",
+        20010,
+        &["carol", "dave"],
+    )];
+    let server = Lister::start(users, groups);
+    let d = directory(server.port, "limit_to_groups = [\"gate\"]\n");
+    let listing = bounded("user listing", d.user_listing()).await.unwrap();
+    let names: Vec<&str> = listing
+        .entries
+        .iter()
+        .map(|u| u.user.name.as_str())
+        .collect();
+    assert_eq!(names, ["dave"]);
+    let held = HeldKeys {
+        names: vec!["carol".into()],
+        ids: vec![],
+    };
+    assert_eq!(listing.also_held, held);
 }
 
 #[tokio::test]

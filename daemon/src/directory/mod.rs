@@ -47,7 +47,8 @@ pub use krb5::{KrbError, KrbFailure};
 pub use login::KrbLogin;
 pub use netgroup::{parse_triple, NetgroupRecord, TripleError};
 pub use records::{
-    DirectoryError, DirectoryStatus, GroupRecord, GroupRef, ServerStatus, UserRecord,
+    DirectoryError, DirectoryStatus, GroupRecord, GroupRef, HeldKeys, Listing, ServerStatus,
+    UserRecord,
 };
 pub use referral::ReferralCounts;
 pub use session::{Answered, UserSession};
@@ -674,12 +675,24 @@ impl Directory {
     /// that occur twice, restricted by `limit_to_groups` (an enumeration:
     /// an RFC 2307 domain reads no SSH keys for it).
     pub async fn all_users(&self) -> Result<Vec<UserRecord>, DirectoryError> {
+        Ok(self.user_listing().await?.entries)
+    }
+
+    /// [`Directory::all_users`], with the names and UIDs the users left
+    /// out still hold for lookups ([`HeldKeys`]).
+    pub async fn user_listing(&self) -> Result<Listing<UserRecord>, DirectoryError> {
         by_flavour!(self, f => f.all_users(self).await)
     }
 
     /// Every group of the domain (paged), validated, without names or GIDs
     /// that occur twice; members of nested groups included.
     pub async fn all_groups(&self) -> Result<Vec<GroupRecord>, DirectoryError> {
+        Ok(self.group_listing().await?.entries)
+    }
+
+    /// [`Directory::all_groups`], with the names and GIDs the groups left
+    /// out still hold for lookups ([`HeldKeys`]).
+    pub async fn group_listing(&self) -> Result<Listing<GroupRecord>, DirectoryError> {
         by_flavour!(self, f => f.all_groups(self).await)
     }
 
@@ -721,36 +734,68 @@ impl Directory {
     }
 
     /// `users` without names or UIDs that occur twice, restricted by
-    /// `limit_to_groups`.
+    /// `limit_to_groups`; with the keys the users left out still hold
+    /// (as [`Directory::single_user`] and [`Directory::allowed`] decide
+    /// a lookup: a name or UID of one valid entry, that entry allowed).
     async fn unique_allowed_users(
         &self,
         users: Vec<UserRecord>,
-    ) -> Result<Vec<UserRecord>, DirectoryError> {
-        let users = self.unique(users, |u| &u.user.name, |u| u.user.uid, |u| &u.dn, "user");
-        if self.cfg.limit_to_groups.is_empty() {
-            return Ok(users);
+    ) -> Result<Listing<UserRecord>, DirectoryError> {
+        let (users, left_out) =
+            self.unique(users, |u| &u.user.name, |u| u.user.uid, |u| &u.dn, "user");
+        let limit = if self.cfg.limit_to_groups.is_empty() {
+            None
+        } else {
+            Some(self.limit_members().await?)
+        };
+        let allowed = |u: &UserRecord| {
+            limit.as_ref().is_none_or(|(names, gids)| {
+                names.contains(&u.user.name) || gids.contains(&u.user.gid)
+            })
+        };
+        let mut also_held = HeldKeys::default();
+        for (u, key) in left_out {
+            if !allowed(&u) {
+                continue;
+            }
+            match key {
+                OneKey::Name => also_held.names.push(u.user.name),
+                OneKey::Id => also_held.ids.push(u.user.uid),
+            }
         }
-        let (names, gids) = self.limit_members().await?;
-        Ok(users
-            .into_iter()
-            .filter(|u| names.contains(&u.user.name) || gids.contains(&u.user.gid))
-            .collect())
+        let entries = match &limit {
+            None => users,
+            Some(_) => users.into_iter().filter(|u| allowed(u)).collect(),
+        };
+        Ok(Listing { entries, also_held })
     }
 
-    /// `groups` without names or GIDs that occur twice.
-    fn unique_groups(&self, groups: Vec<GroupRecord>) -> Vec<GroupRecord> {
-        self.unique(
+    /// `groups` without names or GIDs that occur twice; with the keys the
+    /// groups left out still hold (a name or GID of one valid entry).
+    fn unique_groups(&self, groups: Vec<GroupRecord>) -> Listing<GroupRecord> {
+        let (entries, left_out) = self.unique(
             groups,
             |g| &g.group.name,
             |g| g.group.gid,
             |g| &g.dn,
             "group",
-        )
+        );
+        let mut also_held = HeldKeys::default();
+        for (g, key) in left_out {
+            match key {
+                OneKey::Name => also_held.names.push(g.group.name),
+                OneKey::Id => also_held.ids.push(g.group.gid),
+            }
+        }
+        Listing { entries, also_held }
     }
 
     /// Drops every item whose name or ID occurs more than once (logged
     /// once per name or ID, with the DNs of its entries). Names and DNs
     /// are borrowed from the items, never copied (a listing has 100,000s).
+    /// Returns the items kept, and the items dropped whose other key (the
+    /// one [`OneKey`] names) no other item has: a lookup of that key finds
+    /// the item alone, so it still holds it.
     fn unique<T>(
         &self,
         items: Vec<T>,
@@ -758,7 +803,7 @@ impl Directory {
         id: impl Fn(&T) -> u32,
         dn: impl Fn(&T) -> &str,
         kind: &str,
-    ) -> Vec<T> {
+    ) -> (Vec<T>, Vec<(T, OneKey)>) {
         let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(items.len());
         let mut by_id: HashMap<u32, usize> = HashMap::with_capacity(items.len());
         // The names and IDs used more than once, with their DNs.
@@ -785,7 +830,7 @@ impl Directory {
         }
         drop((by_name, by_id));
         if twice_names.is_empty() && twice_ids.is_empty() {
-            return items;
+            return (items, Vec::new());
         }
         for (n, dns) in &twice_names {
             tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{kind} name {n:?} used by several entries: refused");
@@ -793,16 +838,38 @@ impl Directory {
         for (n, dns) in &twice_ids {
             tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{kind} ID {n} used by several entries: refused");
         }
-        let keep: Vec<bool> = items
+        // For each item: kept (`None`), or dropped and the key it alone
+        // still holds, if any.
+        let fate: Vec<Option<Option<OneKey>>> = items
             .iter()
-            .map(|i| !twice_names.contains_key(name(i)) && !twice_ids.contains_key(&id(i)))
+            .map(|i| {
+                match (
+                    twice_names.contains_key(name(i)),
+                    twice_ids.contains_key(&id(i)),
+                ) {
+                    (false, false) => None,
+                    (true, false) => Some(Some(OneKey::Id)),
+                    (false, true) => Some(Some(OneKey::Name)),
+                    (true, true) => Some(None),
+                }
+            })
             .collect();
         drop((twice_names, twice_ids));
-        items
+        let mut left_out = Vec::new();
+        // (Collected in place: the kept items reuse the listing's buffer.)
+        let kept = items
             .into_iter()
-            .zip(keep)
-            .filter_map(|(i, keep)| keep.then_some(i))
-            .collect()
+            .zip(fate)
+            .filter_map(|(i, fate)| match fate {
+                None => Some(i),
+                Some(Some(key)) => {
+                    left_out.push((i, key));
+                    None
+                }
+                Some(None) => None,
+            })
+            .collect();
+        (kept, left_out)
     }
 
     /// Names of the members of the `limit_to_groups` groups (nested
@@ -818,6 +885,16 @@ impl Directory {
         }
         Ok((names, gids))
     }
+}
+
+/// Which key an entry left out of a listing still holds alone
+/// ([`Directory::unique`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OneKey {
+    /// Its name (its ID is used by several entries).
+    Name,
+    /// Its ID (its name is used by several entries).
+    Id,
 }
 
 /// Keeps the first of the items with one DN (compared normalized): a

@@ -32,6 +32,48 @@ pub struct GroupRecord {
     pub domain: String,
 }
 
+/// The names and IDs that entries left out of a listing still hold for
+/// lookups: an entry whose name several entries use (or whose ID) is left
+/// out of the listing whole, but a lookup of its other key, which no other
+/// entry has, finds it alone (after `limit_to_groups`, for users). A
+/// later domain's entry is judged against these as against the listed
+/// entries' keys. Usually empty: only the few left-out entries count.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeldKeys {
+    /// Names held by left-out entries (their ID used by several entries).
+    pub names: Vec<String>,
+    /// IDs held by left-out entries (their name used by several entries).
+    pub ids: Vec<u32>,
+}
+
+/// Every user or group of a domain (an enumeration): the entries served,
+/// and the keys entries left out of it still hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listing<T> {
+    /// The entries, each name and ID used once among them.
+    pub entries: Vec<T>,
+    /// What the entries left out still hold ([`HeldKeys`]).
+    pub also_held: HeldKeys,
+}
+
+impl<T> Listing<T> {
+    /// `entries`, with nothing else held.
+    pub fn of(entries: Vec<T>) -> Self {
+        Listing {
+            entries,
+            also_held: HeldKeys::default(),
+        }
+    }
+
+    /// The same listing with each entry made by `f`.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Listing<U> {
+        Listing {
+            entries: self.entries.into_iter().map(f).collect(),
+            also_held: self.also_held,
+        }
+    }
+}
+
 /// One group of a user: name and GID.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupRef {

@@ -12,7 +12,7 @@
 
 use super::local::LocalView;
 use super::owner::{is_qualified, member_base, Ctx};
-use super::{DomainError, Provider, Resolver, MAX_PAGE};
+use super::{DomainError, Listing, Provider, Resolver, MAX_PAGE};
 use crate::census::Census;
 use roster_proto::{Group, User};
 use std::collections::HashSet;
@@ -164,6 +164,21 @@ impl Held {
         }
     }
 
+    fn insert_all(&mut self, names: &[String]) {
+        for n in names {
+            self.insert(n);
+        }
+    }
+}
+
+/// What holds names: a domain's [`Held`] names, or the names of a
+/// domain's [`ListedUsers`].
+trait Holds {
+    /// True when `name` is held.
+    fn holds(&self, name: &str) -> bool;
+}
+
+impl Holds for Held {
     fn holds(&self, name: &str) -> bool {
         // (A name already in lower case, most of them, is not copied.)
         let lower = |n: &str| n.is_ascii() && !n.bytes().any(|b| b.is_ascii_uppercase());
@@ -177,9 +192,11 @@ impl Held {
 
 /// The rule lookups judge a user entry by ([`super::owner`]), as far as
 /// the user listings tell it: local accounts' names and UIDs, reserved
-/// IDs, and the UIDs of earlier domains' entries are refused. One rule
-/// for the user listing and the group listing's member lists. (A UID two
-/// entries of one domain hold leaves both out of the domain's listing.)
+/// IDs, and the UIDs earlier domains hold are refused. One rule for the
+/// user listing and the group listing's member lists. (A UID two entries
+/// of one domain hold leaves both out of the domain's listing, and is
+/// held by neither; a UID one entry holds is held even when that entry
+/// is left out of the listing, its name used twice: [`Listing`].)
 struct UserRule {
     view: LocalView,
     /// The UIDs the domains before the one judged hold.
@@ -206,7 +223,7 @@ impl UserRule {
         })
     }
 
-    /// Moves on to the next domain, `ids` the UIDs of the one judged.
+    /// Moves on to the next domain, `ids` the UIDs the one judged holds.
     fn done(&mut self, ids: HashSet<u32>) {
         self.uids_before.extend(ids);
     }
@@ -215,8 +232,12 @@ impl UserRule {
 /// One domain's users as the group listing needs them
 /// ([`Resolver::listed_users`]).
 struct ListedUsers {
-    /// The names of its listed users (for a later domain's members).
+    /// The names of its listed users (for a later domain's members, and
+    /// for the members of its own groups that the listing has).
     names: Held,
+    /// The names it holds besides (users left out of the listing, their
+    /// UID used twice: [`Listing`]), for a later domain's members.
+    also_held: Held,
     /// How its members are checked.
     members: MemberCheck,
 }
@@ -253,12 +274,18 @@ fn distinct_members<'g>(groups: &'g [Group], domain: &str) -> Vec<&'g str> {
         .collect()
 }
 
+impl Holds for ListedUsers {
+    fn holds(&self, name: &str) -> bool {
+        self.names.holds(name) || self.also_held.holds(name)
+    }
+}
+
 /// Turns `name` into `name@domain` when an earlier domain holds it.
-fn qualify<H: std::borrow::Borrow<Held>>(name: &mut String, domain: &str, earlier: &[H]) {
+fn qualify<H: Holds>(name: &mut String, domain: &str, earlier: &[H]) {
     if earlier.is_empty() || is_qualified(name, domain) {
         return;
     }
-    if earlier.iter().any(|h| h.borrow().holds(name)) {
+    if earlier.iter().any(|h| h.holds(name)) {
         name.push('@');
         name.push_str(domain);
     }
@@ -366,23 +393,31 @@ impl Resolver {
         let mut snap = Snapshot::begun(self.inner.clock.now_ms());
         // The names each domain holds, valid for this host or not: a later
         // domain's entry is judged against them (and their UIDs, `rule`)
-        // as lookups judge it (see `owner`); the last domain's are never
-        // needed.
+        // as lookups judge it (see `owner`): its listed users' and those
+        // its listing leaves out still hold ([`Listing`]); the last
+        // domain's are never needed.
         let mut earlier: Vec<Held> = Vec::new();
         // One version of the local files for the whole snapshot.
         let mut rule = UserRule::new(self.inner.local.view());
         for (i, d) in domains.iter().enumerate() {
-            let list = match d.all_users().await {
+            let Listing {
+                entries: list,
+                also_held,
+            } = match d.all_users().await {
                 Ok(list) => list,
                 Err(err) => {
                     snap.failed.push(DomainError::new(d.name(), err));
-                    Vec::new()
+                    Listing::of(Vec::new())
                 }
             };
             let later = i + 1 < domains.len();
             let ci = d.case_insensitive();
             let mut held = Held::new(ci);
             let mut ids = HashSet::new();
+            if later {
+                held.insert_all(&also_held.names);
+                ids.extend(&also_held.ids);
+            }
             snap.entries.reserve(list.len());
             for u in list {
                 if later {
@@ -411,8 +446,9 @@ impl Resolver {
 
     /// What the member lists of the group listing need from the user
     /// listings of `domains` (in order; `view` the local accounts): each
-    /// domain's user names (empty when its listing failed: its members are
-    /// then served as the domain names them), and the names of those
+    /// domain's user names, and those it holds besides ([`Listing`]; both
+    /// empty when its listing failed: its members are then served as the
+    /// domain names them), and the names of those
     /// users lookups refuse ([`UserRule`]), for the domains whose members
     /// lookups check (not for the others: IDs from SIDs, see
     /// [`Resolver::drop_refused_members`], or users not listed). The last
@@ -434,6 +470,7 @@ impl Resolver {
             let checked = !d.unique_ids();
             let mut listed = ListedUsers {
                 names: Held::new(ci),
+                also_held: Held::new(ci),
                 members: MemberCheck::Unchecked,
             };
             if !later && !checked {
@@ -450,7 +487,10 @@ impl Resolver {
                     continue;
                 }
             }
-            let list = match d.all_users().await {
+            let Listing {
+                entries: list,
+                also_held,
+            } = match d.all_users().await {
                 Ok(list) => list,
                 Err(err) => {
                     let e = DomainError::new(d.name(), err);
@@ -462,6 +502,10 @@ impl Resolver {
             };
             let mut refused = Held::new(ci);
             let mut ids = HashSet::new();
+            if later {
+                listed.also_held.insert_all(&also_held.names);
+                ids.extend(&also_held.ids);
+            }
             for u in &list {
                 let (name, uid) = (&u.user.name, u.user.uid);
                 listed.names.insert(name);
@@ -580,23 +624,31 @@ impl Resolver {
         // One version of the local files for the whole snapshot.
         let view = self.inner.local.view();
         let users = self.listed_users(&domains, &view).await;
-        let user_names: Vec<&Held> = users.iter().map(|u| &u.names).collect();
         let mut cx = Ctx::new(domains.clone(), settings.clone(), view.clone());
         let local = &view.users;
         let mut group_names: Vec<Held> = Vec::new();
         let mut gids = HashSet::new();
         for (i, d) in domains.iter().enumerate() {
-            let list = match d.all_groups().await {
+            let Listing {
+                entries: list,
+                also_held,
+            } = match d.all_groups().await {
                 Ok(list) => list,
                 Err(err) => {
                     snap.failed.push(DomainError::new(d.name(), err));
-                    Vec::new()
+                    Listing::of(Vec::new())
                 }
             };
             let later = i + 1 < domains.len();
             let ci = d.case_insensitive();
+            // The names and GIDs this domain holds: its listed groups' and
+            // those the groups left out of its listing still hold.
             let mut held = Held::new(ci);
             let mut ids = HashSet::new();
+            if later {
+                held.insert_all(&also_held.names);
+                ids.extend(&also_held.ids);
+            }
             let first = snap.entries.len();
             snap.entries.reserve(list.len());
             for g in list {
@@ -632,7 +684,7 @@ impl Resolver {
                 .await;
             for group in served.iter_mut() {
                 for m in &mut group.members {
-                    qualify(m, d.name(), &user_names[..i]);
+                    qualify(m, d.name(), &users[..i]);
                 }
             }
             if later {

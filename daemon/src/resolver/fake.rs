@@ -1,7 +1,7 @@
 //! An in-memory [`Provider`] for unit tests: a directory that can be
 //! switched off, counts its calls and can hold calls at a gate.
 
-use super::{BoxFuture, Provider, ProviderResult};
+use super::{BoxFuture, Listing, Provider, ProviderResult};
 use crate::backend_error::BackendError;
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
 use crate::census::Census;
@@ -274,13 +274,49 @@ impl FakeDirectory {
         Ok(())
     }
 
-    fn find_user(&self, f: impl Fn(&UserEntry) -> bool) -> Option<UserEntry> {
-        self.users.lock().unwrap().iter().find(|u| f(u)).cloned()
+    fn name_answer(&self, name: &str) -> Option<UserEntry> {
+        // Like the directory: a name held by several entries is refused.
+        let users = self.users.lock().unwrap();
+        let mut found = users.iter().filter(|u| self.same_name(&u.user.name, name));
+        match (found.next(), found.next()) {
+            (Some(u), None) => Some(u.clone()),
+            _ => None,
+        }
     }
 
-    fn find_group(&self, f: impl Fn(&GroupEntry) -> bool) -> Option<GroupEntry> {
-        self.groups.lock().unwrap().iter().find(|g| f(g)).cloned()
+    fn group_name_answer(&self, name: &str) -> Option<GroupEntry> {
+        // Like the directory: a name held by several entries is refused.
+        let groups = self.groups.lock().unwrap();
+        let mut found = groups
+            .iter()
+            .filter(|g| self.same_name(&g.group.name, name));
+        match (found.next(), found.next()) {
+            (Some(g), None) => Some(g.clone()),
+            _ => None,
+        }
     }
+}
+
+/// Like the directory's listing: `items` without those whose name or ID
+/// several of them use, and the key such an item still holds alone (the
+/// one no other item uses), as lookups find it.
+fn listing<T: Clone>(items: &[T], name: impl Fn(&T) -> &str, id: impl Fn(&T) -> u32) -> Listing<T> {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut ids: HashMap<u32, usize> = HashMap::new();
+    for i in items {
+        *names.entry(name(i)).or_default() += 1;
+        *ids.entry(id(i)).or_default() += 1;
+    }
+    let mut out = Listing::of(Vec::new());
+    for i in items {
+        match (names[name(i)] == 1, ids[&id(i)] == 1) {
+            (true, true) => out.entries.push(i.clone()),
+            (true, false) => out.also_held.names.push(name(i).to_string()),
+            (false, true) => out.also_held.ids.push(id(i)),
+            (false, false) => {}
+        }
+    }
+    out
 }
 
 impl Provider for FakeDirectory {
@@ -296,7 +332,7 @@ impl Provider for FakeDirectory {
     ) -> BoxFuture<'a, ProviderResult<Option<UserEntry>>> {
         Box::pin(async move {
             self.enter().await?;
-            Ok(self.find_user(|u| self.same_name(&u.user.name, name)))
+            Ok(self.name_answer(name))
         })
     }
     fn user_by_uid(&self, uid: u32) -> BoxFuture<'_, ProviderResult<Option<UserEntry>>> {
@@ -314,10 +350,7 @@ impl Provider for FakeDirectory {
                 return in_turn(names, |n| self.user_by_name(n)).await;
             }
             self.enter_batch().await?;
-            Ok(names
-                .iter()
-                .map(|n| self.find_user(|u| self.same_name(&u.user.name, n)))
-                .collect())
+            Ok(names.iter().map(|n| self.name_answer(n)).collect())
         })
     }
     fn users_by_uids<'a>(
@@ -338,7 +371,7 @@ impl Provider for FakeDirectory {
     ) -> BoxFuture<'a, ProviderResult<Option<GroupEntry>>> {
         Box::pin(async move {
             self.enter().await?;
-            Ok(self.find_group(|g| self.same_name(&g.group.name, name)))
+            Ok(self.group_name_answer(name))
         })
     }
     fn group_by_gid(&self, gid: u32) -> BoxFuture<'_, ProviderResult<Option<GroupEntry>>> {
@@ -356,10 +389,7 @@ impl Provider for FakeDirectory {
                 return in_turn(names, |n| self.group_by_name(n)).await;
             }
             self.enter_batch().await?;
-            Ok(names
-                .iter()
-                .map(|n| self.find_group(|g| self.same_name(&g.group.name, n)))
-                .collect())
+            Ok(names.iter().map(|n| self.group_name_answer(n)).collect())
         })
     }
     fn groups_by_gids<'a>(
@@ -394,19 +424,17 @@ impl Provider for FakeDirectory {
             Ok(all.iter().find(|n| n.netgroup.name == name).cloned())
         })
     }
-    fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>> {
+    fn all_users(&self) -> BoxFuture<'_, ProviderResult<Listing<UserEntry>>> {
         Box::pin(async move {
             self.enter().await?;
             if self.user_listing_fails.load(Ordering::SeqCst) {
                 return Err(BackendError::unavailable("fake listing failed"));
             }
-            // Like the directory: UIDs held by several entries are left out.
             let users = self.users.lock().unwrap();
-            let once = |uid: u32| users.iter().filter(|u| u.user.uid == uid).count() == 1;
-            Ok(users.iter().filter(|u| once(u.user.uid)).cloned().collect())
+            Ok(listing(&users, |u| &u.user.name, |u| u.user.uid))
         })
     }
-    fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Vec<GroupEntry>>> {
+    fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Listing<GroupEntry>>> {
         Box::pin(async move {
             self.enter().await?;
             if self.group_listing_held.load(Ordering::SeqCst) {
@@ -415,7 +443,8 @@ impl Provider for FakeDirectory {
             if self.group_listing_fails.load(Ordering::SeqCst) {
                 return Err(BackendError::unavailable("fake group listing failed"));
             }
-            Ok(self.groups.lock().unwrap().clone())
+            let groups = self.groups.lock().unwrap();
+            Ok(listing(&groups, |g| &g.group.name, |g| g.group.gid))
         })
     }
     fn census(&self, users: bool) -> BoxFuture<'_, ProviderResult<Option<Census>>> {

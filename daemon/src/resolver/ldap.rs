@@ -3,7 +3,7 @@
 use super::{BoxFuture, Provider, ProviderResult};
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
 use crate::census::Census;
-use crate::directory::{Directory, GroupRecord, UserRecord};
+use crate::directory::{Directory, GroupRecord, Listing, UserRecord};
 use roster_proto::admin::DomainStatus;
 use std::sync::Arc;
 
@@ -141,16 +141,16 @@ impl Provider for DirectoryProvider {
                 }))
         })
     }
-    fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>> {
+    fn all_users(&self) -> BoxFuture<'_, ProviderResult<Listing<UserEntry>>> {
         Box::pin(async move {
-            let all = self.dir.all_users().await?;
-            Ok(all.into_iter().map(|r| self.user(r)).collect())
+            let all = self.dir.user_listing().await?;
+            Ok(all.map(|r| self.user(r)))
         })
     }
-    fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Vec<GroupEntry>>> {
+    fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Listing<GroupEntry>>> {
         Box::pin(async move {
-            let all = self.dir.all_groups().await?;
-            Ok(all.into_iter().map(|r| self.group(r)).collect())
+            let all = self.dir.group_listing().await?;
+            Ok(all.map(|r| self.group(r)))
         })
     }
     fn census(&self, users: bool) -> BoxFuture<'_, ProviderResult<Option<Census>>> {

@@ -45,7 +45,7 @@ mod status;
 
 use crate::backend_error::BackendError;
 pub use enumerate::EnumerationError;
-pub use provider::{BoxFuture, DomainError, Provider, ProviderResult};
+pub use provider::{BoxFuture, DomainError, HeldKeys, Listing, Provider, ProviderResult};
 pub use status::ResolverStatus;
 
 use crate::cache::flight::Flights;

@@ -504,6 +504,145 @@ async fn every_served_entry_passes_the_round_trip() {
     }
 }
 
+/// The users (name, UID) and groups (as [`ask`] shows them) lookups
+/// serve for the UIDs `uids` and GIDs `gids`, asked of a resolver that
+/// listed nothing.
+async fn served_by_lookups(
+    ds: &[&Arc<FakeDirectory>],
+    locals: &Locals,
+    uids: &[u32],
+    gids: &[u32],
+) -> (Vec<(String, u32)>, Vec<String>) {
+    let fresh = resolver(ds, locals, None, settings());
+    let mut users = Vec::new();
+    for &u in uids {
+        if let Some(found) = user_of(fresh.user_by_uid(u).await) {
+            // Its name leads back to it.
+            assert_eq!(
+                user_of(fresh.user_by_name(&found.0).await),
+                Some(found.clone())
+            );
+            users.push(found);
+        }
+    }
+    let mut groups = Vec::new();
+    for &g in gids {
+        let answer = ask(&fresh, &Q::Gid(g)).await;
+        if !answer.starts_with("NotFound") {
+            groups.push(answer);
+        }
+    }
+    (users, groups)
+}
+
+/// The enumeration of `ds` (users, groups as [`ask`] shows them), of the
+/// UIDs `uids` and GIDs `gids`.
+async fn enumerated(
+    ds: &[&Arc<FakeDirectory>],
+    locals: &Locals,
+    uids: &[u32],
+    gids: &[u32],
+) -> (Vec<(String, u32)>, Vec<String>) {
+    let r = resolver(ds, locals, None, settings());
+    let (users, _) = r.list_users(0, 1000).await.unwrap();
+    let (groups, _) = r.list_groups(0, 1000).await.unwrap();
+    let users = uids
+        .iter()
+        .filter_map(|&u| users.iter().find(|x| x.uid == u))
+        .map(|u| (u.name.clone(), u.uid))
+        .collect();
+    let groups = gids
+        .iter()
+        .filter_map(|&g| groups.iter().find(|x| x.gid == g))
+        .map(|g| format!("{}:{}:{}", g.name, g.gid, g.members.join(",")))
+        .collect();
+    (users, groups)
+}
+
+#[tokio::test]
+async fn a_uid_whose_entrys_name_is_used_twice_is_still_held_in_the_enumeration() {
+    // In "a", two entries are named "twin" (each refused by name, so left
+    // out of a's listing) but each holds its UID alone: a lookup by UID
+    // 20001 finds "twin" in "a", so b's "later" with that UID is refused
+    // by lookups, in its own entry and as a member.
+    let locals = Locals::new();
+    let a = FakeDirectory::new("a");
+    a.add_user("twin", 20001, 5000);
+    a.add_user("twin", 20002, 5000);
+    a.add_user("plain", 20003, 5000);
+    let b = FakeDirectory::new("b");
+    b.add_user("later", 20001, 5000);
+    b.add_user("fine", 20004, 5000);
+    b.add_group("bgroup", 25001, &["later", "fine"]);
+    let uids = [20001, 20002, 20003, 20004];
+    let ds = [&a, &b];
+    let lookups = served_by_lookups(&ds, &locals, &uids, &[25001]).await;
+    assert_eq!(
+        lookups,
+        (
+            vec![("plain".to_string(), 20003), ("fine".to_string(), 20004)],
+            vec!["bgroup:25001:fine".to_string()]
+        )
+    );
+    assert_eq!(enumerated(&ds, &locals, &uids, &[25001]).await, lookups);
+}
+
+#[tokio::test]
+async fn a_name_whose_entrys_uid_is_used_twice_is_still_held_in_the_enumeration() {
+    // In "a", two entries share UID 20010 (each refused, so left out of
+    // a's listing) but "solo" is one entry's name alone: a lookup of
+    // "solo" finds it in "a", so b's "solo" is served as "solo@b" by
+    // lookups, in its own entry and as a member.
+    let locals = Locals::new();
+    let a = FakeDirectory::new("a");
+    a.add_user("solo", 20010, 5000);
+    a.add_user("other", 20010, 5000);
+    let b = FakeDirectory::new("b");
+    b.add_user("solo", 20011, 5000);
+    b.add_group("bgroup", 25002, &["solo"]);
+    let uids = [20010, 20011];
+    let ds = [&a, &b];
+    let lookups = served_by_lookups(&ds, &locals, &uids, &[25002]).await;
+    assert_eq!(
+        lookups,
+        (
+            vec![("solo@b".to_string(), 20011)],
+            vec!["bgroup:25002:solo@b".to_string()]
+        )
+    );
+    assert_eq!(
+        user_of(
+            resolver(&ds, &locals, None, settings())
+                .user_by_name("solo")
+                .await
+        ),
+        None
+    );
+    assert_eq!(enumerated(&ds, &locals, &uids, &[25002]).await, lookups);
+}
+
+#[tokio::test]
+async fn group_keys_left_out_entries_hold_are_still_held_in_the_enumeration() {
+    // In "a", two groups are named "twins" (GIDs 26001 and 26002, each
+    // its own), and two groups share GID 26003 ("lone" and "mate"): b's
+    // group with GID 26001 is refused by lookups, and b's "lone" is
+    // served as "lone@b".
+    let locals = Locals::new();
+    let a = FakeDirectory::new("a");
+    a.add_group("twins", 26001, &[]);
+    a.add_group("twins", 26002, &[]);
+    a.add_group("lone", 26003, &[]);
+    a.add_group("mate", 26003, &[]);
+    let b = FakeDirectory::new("b");
+    b.add_group("taker", 26001, &[]);
+    b.add_group("lone", 26004, &[]);
+    let gids = [26001, 26002, 26003, 26004];
+    let ds = [&a, &b];
+    let lookups = served_by_lookups(&ds, &locals, &[], &gids).await;
+    assert_eq!(lookups, (vec![], vec!["lone@b:26004:".to_string()]));
+    assert_eq!(enumerated(&ds, &locals, &[], &gids).await, lookups);
+}
+
 #[tokio::test]
 async fn enumerated_member_lists_leave_out_the_members_lookups_refuse() {
     enumerated_member_lists(false).await;

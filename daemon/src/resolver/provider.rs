@@ -5,6 +5,7 @@
 use crate::backend_error::BackendError;
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
 use crate::census::Census;
+pub use crate::directory::{HeldKeys, Listing};
 use crate::in_turn::in_turn;
 use roster_proto::admin::DomainStatus;
 use roster_proto::Failure;
@@ -131,10 +132,14 @@ pub trait Provider: Send + Sync + 'static {
         name: &'a str,
     ) -> BoxFuture<'a, ProviderResult<Option<NetgroupEntry>>>;
     /// Every user (enumeration; SSH keys may be left out: an enumeration
-    /// serves none).
-    fn all_users(&self) -> BoxFuture<'_, ProviderResult<Vec<UserEntry>>>;
-    /// Every group (enumeration).
-    fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Vec<GroupEntry>>>;
+    /// serves none), each name and UID used once among them; with the
+    /// names and UIDs that users left out still hold for
+    /// [`Provider::user_by_name`] and [`Provider::user_by_uid`]
+    /// ([`HeldKeys`]).
+    fn all_users(&self) -> BoxFuture<'_, ProviderResult<Listing<UserEntry>>>;
+    /// Every group (enumeration), each name and GID used once among them;
+    /// with the names and GIDs that groups left out still hold.
+    fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Listing<GroupEntry>>>;
     /// The census of the domain's users (`users`) or groups: who holds
     /// each name and ID ([`crate::census`]); `None` when the domain takes
     /// none (the default).

@@ -331,7 +331,7 @@ async fn entries_near_expiry_are_refreshed_in_the_background() {
     let s = setup_with(&[&d], settings(), None);
     uid(s.resolver.user_by_name("alice").await);
     s.clock.advance(250_000); // past 3/4 of the 300 s TTL
-    d.add_user("alice", 1, 1); // (shadowed: first match wins in the fake)
+    d.add_user("newcomer", 1, 1); // (the directory changes; alice does not)
     assert_eq!(
         uid(s.resolver.user_by_name("alice").await),
         (10001, Source::Cache)

@@ -20,7 +20,7 @@ pub(crate) mod password;
 
 use super::flavour::Verdict;
 use super::nesting::expand_offline;
-use super::records::{DirectoryError, GroupRecord, GroupRef, UserRecord};
+use super::records::{DirectoryError, GroupRecord, GroupRef, Listing, UserRecord};
 use super::search::Query;
 use super::Directory;
 use crate::config::{DomainConfig, DomainSet};
@@ -549,11 +549,12 @@ impl Ad {
     }
 
     /// Every user (paged at the domain's page size), without names or
-    /// UIDs used twice, restricted by `limit_to_groups`.
+    /// UIDs used twice, restricted by `limit_to_groups`; with the keys the
+    /// users left out still hold.
     pub(crate) async fn all_users(
         &self,
         dir: &Directory,
-    ) -> Result<Vec<UserRecord>, DirectoryError> {
+    ) -> Result<Listing<UserRecord>, DirectoryError> {
         let sid = self.domain_sid(dir).await?;
         let entries = dir.search(&user_query(&dir.cfg, ""), false).await?;
         dir.unique_allowed_users(self.users_from(dir, &sid, &entries))
@@ -566,7 +567,7 @@ impl Ad {
     pub(crate) async fn all_groups(
         &self,
         dir: &Directory,
-    ) -> Result<Vec<GroupRecord>, DirectoryError> {
+    ) -> Result<Listing<GroupRecord>, DirectoryError> {
         let sid = self.domain_sid(dir).await?;
         let member = dir.cfg.attributes.member.clone();
         let entries = dir.search(&group_query(&dir.cfg, "", true), false).await?;

@@ -16,7 +16,7 @@ use super::entry::{
     check_name, entry_into_group, entry_to_group, entry_to_user, member_dns, values,
 };
 use super::flavour::Verdict;
-use super::records::{DirectoryError, GroupRecord, UserRecord};
+use super::records::{DirectoryError, GroupRecord, Listing, UserRecord};
 use super::search::Query;
 use super::{queries, Directory};
 use crate::census::Census;
@@ -295,27 +295,29 @@ impl Rfc2307 {
 
     /// Every user of the domain (paged), validated, without names or UIDs
     /// that occur twice, restricted by `limit_to_groups`; SSH keys are
-    /// not read.
+    /// not read. With the keys the users left out still hold.
     pub(crate) async fn all_users(
         &self,
         dir: &Directory,
-    ) -> Result<Vec<UserRecord>, DirectoryError> {
+    ) -> Result<Listing<UserRecord>, DirectoryError> {
         let users = self.list_users(dir).await?;
         dir.unique_allowed_users(users).await
     }
 
     /// Every group of the domain (paged), validated, without names or GIDs
-    /// that occur twice; members of nested groups included.
+    /// that occur twice; members of nested groups included. With the keys
+    /// the groups left out still hold.
     pub(crate) async fn all_groups(
         &self,
         dir: &Directory,
-    ) -> Result<Vec<GroupRecord>, DirectoryError> {
+    ) -> Result<Listing<GroupRecord>, DirectoryError> {
         let (groups, links) = self.list_groups(dir).await?;
-        let groups = dir.unique_groups(groups);
+        let Listing { entries, also_held } = dir.unique_groups(groups);
         if dir.cfg.schema != Schema::Rfc2307bis {
-            return Ok(groups);
+            return Ok(Listing { entries, also_held });
         }
-        self.expand_all(dir, links, groups).await
+        let entries = self.expand_all(dir, links, entries).await?;
+        Ok(Listing { entries, also_held })
     }
 
     /// The census of the domain's users (`users`) or groups: the name and
