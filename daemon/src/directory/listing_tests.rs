@@ -321,3 +321,146 @@ async fn an_entry_found_under_two_search_bases_is_listed_once() {
     assert_eq!(names, ["alice", "bob"]);
     assert_eq!(server.searches().len(), 2);
 }
+
+/// Checks that `listing` serves exactly what lookups serve: every name of
+/// `names` and ID of `ids` a lookup answers (`by_name`, `by_id`, the
+/// answer's DN) is listed under that key by that entry, or held by a
+/// left-out entry ([`HeldKeys`]), and nothing else is listed or held.
+fn assert_lookups_agree(
+    what: &str,
+    listed: &[(String, u32, String)],
+    held: &HeldKeys,
+    by_name: &[(&str, Option<String>)],
+    by_id: &[(u32, Option<String>)],
+) {
+    for (n, found) in by_name {
+        let entry = listed.iter().find(|(name, _, _)| name == n);
+        match found {
+            Some(dn) => assert!(
+                entry.is_some_and(|(_, _, d)| d == dn) || held.names.iter().any(|h| h == n),
+                "{what} {n:?}: a lookup serves {dn}, the listing neither lists nor holds it"
+            ),
+            None => assert!(
+                entry.is_none() && !held.names.iter().any(|h| h == n),
+                "{what} {n:?}: a lookup serves nothing, the listing has {entry:?} (held {held:?})"
+            ),
+        }
+    }
+    for (id, found) in by_id {
+        let entry = listed.iter().find(|(_, i, _)| i == id);
+        match found {
+            Some(dn) => assert!(
+                entry.is_some_and(|(_, _, d)| d == dn) || held.ids.contains(id),
+                "{what} ID {id}: a lookup serves {dn}, the listing neither lists nor holds it"
+            ),
+            None => assert!(
+                entry.is_none() && !held.ids.contains(id),
+                "{what} ID {id}: a lookup serves nothing, the listing has {entry:?} (held {held:?})"
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_user_listing_counts_names_as_a_lookup_of_them_does() {
+    // A lookup of a name counts every entry carrying it, valid or not, as
+    // any value of the name attribute; a lookup of a UID counts the valid
+    // entries. The listing leaves out what the lookups refuse.
+    let people = "ou=people,dc=example,dc=test";
+    // alice's name, also held by a broken entry (no uidNumber): refused by
+    // name; her UID, which no other valid entry has, still hers.
+    let mut broken = user(&format!("uid=alice,ou=old,{people}"), "alice", 10009);
+    broken.1.retain(|(a, _)| *a != "uidNumber");
+    // carol's name, also a second value of bob's: refused by name; bob,
+    // named bob alone, listed.
+    let mut bob = user(&format!("uid=bob,{people}"), "bob", 10002);
+    bob.1[0].1.push("carol".into());
+    // dave's name twice on his own entry counts once; a broken entry
+    // naming only erin (whose name is bad) claims nothing listed.
+    let mut dave = user(&format!("uid=dave,{people}"), "dave", 10004);
+    dave.1[0].1.push("dave".into());
+    let mut erin = user(&format!("uid=erin,{people}"), "-erin", 10005);
+    erin.1[0].1.push("zed".into());
+    let users = vec![
+        user(&format!("uid=alice,{people}"), "alice", 10001),
+        broken,
+        bob,
+        user(&format!("uid=carol,{people}"), "carol", 10003),
+        dave,
+        erin,
+    ];
+    let server = Lister::start(users, Vec::new());
+    let d = directory(server.port, "");
+    let listing = bounded("user listing", d.user_listing()).await.unwrap();
+    let listed: Vec<(String, u32, String)> = listing
+        .entries
+        .iter()
+        .map(|u| (u.user.name.clone(), u.user.uid, u.dn.clone()))
+        .collect();
+    let names: Vec<&str> = listed.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["bob", "dave"]);
+    let held = HeldKeys {
+        names: vec![],
+        ids: vec![10001, 10003],
+    };
+    assert_eq!(listing.also_held, held);
+    let mut by_name = Vec::new();
+    for n in ["alice", "bob", "carol", "dave", "zed"] {
+        let found = bounded("lookup", d.user_by_name(n)).await.unwrap();
+        by_name.push((n, found.map(|u| u.dn)));
+    }
+    let mut by_id = Vec::new();
+    for uid in 10001..=10009 {
+        let found = bounded("lookup", d.user_by_uid(uid)).await.unwrap();
+        by_id.push((uid, found.map(|u| u.dn)));
+    }
+    assert_lookups_agree("user", &listed, &listing.also_held, &by_name, &by_id);
+}
+
+#[tokio::test]
+async fn a_group_listing_counts_names_as_a_lookup_of_them_does() {
+    // A group lookup, by name as by GID, counts the valid entries under
+    // the name they are served as (their first value): a broken entry
+    // with a group's name, or a further value of another group's name
+    // attribute, takes nothing from it, in the listing as in lookups.
+    let grp = "ou=groups,dc=example,dc=test";
+    let mut broken = group(&format!("cn=staff,ou=old,{grp}"), "staff", 20009, &[]);
+    broken.1.retain(|(a, _)| *a != "gidNumber");
+    let mut ops = group(&format!("cn=ops,{grp}"), "ops", 20002, &[]);
+    ops.1[0].1.push("web".into());
+    let groups = vec![
+        group(&format!("cn=staff,{grp}"), "staff", 20001, &[]),
+        broken,
+        ops,
+        group(&format!("cn=web,{grp}"), "web", 20003, &[]),
+        // Two valid entries with one name: refused, each GID still held.
+        group(&format!("cn=dev,{grp}"), "dev", 20004, &[]),
+        group(&format!("cn=dev,ou=old,{grp}"), "dev", 20005, &[]),
+    ];
+    let server = Lister::start(Vec::new(), groups);
+    let d = directory(server.port, "");
+    let listing = bounded("group listing", d.group_listing()).await.unwrap();
+    let listed: Vec<(String, u32, String)> = listing
+        .entries
+        .iter()
+        .map(|g| (g.group.name.clone(), g.group.gid, g.dn.clone()))
+        .collect();
+    let names: Vec<&str> = listed.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["staff", "ops", "web"]);
+    let held = HeldKeys {
+        names: vec![],
+        ids: vec![20004, 20005],
+    };
+    assert_eq!(listing.also_held, held);
+    let mut by_name = Vec::new();
+    for n in ["staff", "ops", "web", "dev"] {
+        let found = bounded("lookup", d.group_by_name(n)).await.unwrap();
+        by_name.push((n, found.map(|g| g.dn)));
+    }
+    let mut by_id = Vec::new();
+    for gid in 20001..=20009 {
+        let found = bounded("lookup", d.group_by_gid(gid)).await.unwrap();
+        by_id.push((gid, found.map(|g| g.dn)));
+    }
+    assert_lookups_agree("group", &listed, &listing.also_held, &by_name, &by_id);
+}

@@ -737,12 +737,21 @@ impl Directory {
     /// `limit_to_groups`; with the keys the users left out still hold
     /// (as [`Directory::single_user`] and [`Directory::allowed`] decide
     /// a lookup: a name or UID of one valid entry, that entry allowed).
+    /// `claims` are the names other entries carry besides the users'
+    /// own (an RFC 2307 name lookup counts them: [`NameClaim`]).
     async fn unique_allowed_users(
         &self,
         users: Vec<UserRecord>,
+        claims: &[NameClaim],
     ) -> Result<Listing<UserRecord>, DirectoryError> {
-        let (users, left_out) =
-            self.unique(users, |u| &u.user.name, |u| u.user.uid, |u| &u.dn, "user");
+        let (users, left_out) = self.unique(
+            users,
+            claims,
+            |u| &u.user.name,
+            |u| u.user.uid,
+            |u| &u.dn,
+            "user",
+        );
         let limit = if self.cfg.limit_to_groups.is_empty() {
             None
         } else {
@@ -775,6 +784,7 @@ impl Directory {
     fn unique_groups(&self, groups: Vec<GroupRecord>) -> Listing<GroupRecord> {
         let (entries, left_out) = self.unique(
             groups,
+            &[],
             |g| &g.group.name,
             |g| g.group.gid,
             |g| &g.dn,
@@ -791,14 +801,17 @@ impl Directory {
     }
 
     /// Drops every item whose name or ID occurs more than once (logged
-    /// once per name or ID, with the DNs of its entries). Names and DNs
-    /// are borrowed from the items, never copied (a listing has 100,000s).
-    /// Returns the items kept, and the items dropped whose other key (the
-    /// one [`OneKey`] names) no other item has: a lookup of that key finds
-    /// the item alone, so it still holds it.
+    /// once per name or ID, with the DNs of its entries), a name of
+    /// `claims` counting as one more entry carrying it (an ID counts the
+    /// items only, as an ID lookup counts the valid entries). Names and
+    /// DNs are borrowed from the items, never copied (a listing has
+    /// 100,000s). Returns the items kept, and the items dropped whose
+    /// other key (the one [`OneKey`] names) no other item has: a lookup
+    /// of that key finds the item alone, so it still holds it.
     fn unique<T>(
         &self,
         items: Vec<T>,
+        claims: &[NameClaim],
         name: impl Fn(&T) -> &str,
         id: impl Fn(&T) -> u32,
         dn: impl Fn(&T) -> &str,
@@ -826,6 +839,16 @@ impl Directory {
                     .push(d);
             } else {
                 by_id.insert(id(i), k);
+            }
+        }
+        // A name another entry carries too (not valid, or as a further
+        // value) is used twice when an item is listed under it.
+        for c in claims {
+            if let Some(&first) = by_name.get(c.name.as_str()) {
+                twice_names
+                    .entry(c.name.as_str())
+                    .or_insert_with(|| vec![dn(&items[first])])
+                    .push(&c.dn);
             }
         }
         drop((by_name, by_id));
@@ -885,6 +908,21 @@ impl Directory {
         }
         Ok((names, gids))
     }
+}
+
+/// A user name an entry of a listing carries that it is not listed
+/// under: every value of the name attribute of an entry that is not valid,
+/// and the values of a valid entry's name attribute after its first (its
+/// name), each once per entry. An RFC 2307 lookup of a name counts every
+/// entry carrying it, valid or not, as any value: a listed user with that
+/// name is left out as that lookup refuses it. Few: entries are valid and
+/// their names single-valued, as a rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NameClaim {
+    /// DN of the entry carrying the name.
+    pub(crate) dn: String,
+    /// The name.
+    pub(crate) name: String,
 }
 
 /// Which key an entry left out of a listing still holds alone

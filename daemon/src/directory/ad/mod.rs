@@ -557,7 +557,9 @@ impl Ad {
     ) -> Result<Listing<UserRecord>, DirectoryError> {
         let sid = self.domain_sid(dir).await?;
         let entries = dir.search(&user_query(&dir.cfg, ""), false).await?;
-        dir.unique_allowed_users(self.users_from(dir, &sid, &entries))
+        // An AD lookup of a name counts the valid entries served under it
+        // only: no other entry claims a name.
+        dir.unique_allowed_users(self.users_from(dir, &sid, &entries), &[])
             .await
     }
 

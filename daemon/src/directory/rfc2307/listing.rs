@@ -8,16 +8,41 @@ use super::{group_queries, user_queries, Rfc2307};
 use crate::config::Schema;
 use crate::directory::entry::{entry_into_group, entry_to_user};
 use crate::directory::records::{DirectoryError, GroupRecord, UserRecord};
-use crate::directory::{once_per_dn, Directory};
+use crate::directory::{once_per_dn, Directory, NameClaim};
+use crate::dn;
+use ldap3::SearchEntry;
+use std::collections::HashSet;
+
+/// Adds to `claims` the values of `e`'s name attribute `attr` (compared as
+/// [`Rfc2307::user_named`] compares them) but `listed`, the name `e` is
+/// listed under when it is valid, each value once.
+fn claim_names(e: &SearchEntry, attr: &str, listed: Option<&str>, claims: &mut Vec<NameClaim>) {
+    let from = claims.len();
+    let values = e
+        .attrs
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(attr))
+        .flat_map(|(_, v)| v);
+    for v in values {
+        if Some(v.as_str()) != listed && !claims[from..].iter().any(|c| c.name == *v) {
+            claims.push(NameClaim {
+                dn: e.dn.clone(),
+                name: v.clone(),
+            });
+        }
+    }
+}
 
 impl Rfc2307 {
     /// Every valid user entry of the search bases (rejected ones logged),
     /// each entry once, without SSH keys; names and UIDs not checked for
-    /// repeats yet.
+    /// repeats yet. With the names entries carry besides the users' own
+    /// ([`NameClaim`]: every name of an invalid entry, a valid entry's
+    /// further values), which a lookup of such a name counts.
     pub(super) async fn list_users(
         &self,
         dir: &Directory,
-    ) -> Result<Vec<UserRecord>, DirectoryError> {
+    ) -> Result<(Vec<UserRecord>, Vec<NameClaim>), DirectoryError> {
         let (cfg, idmap) = (&dir.cfg, &*dir.idmap);
         // SSH keys are not read: an enumeration serves none, and a key
         // never decides whether an entry is served.
@@ -29,16 +54,24 @@ impl Rfc2307 {
             }
         }
         let mut users = Vec::new();
+        let mut claims = Vec::new();
         let repeats = dir
-            .list_each(&qs, &mut |e| match entry_to_user(cfg, idmap, &e) {
-                Ok(u) => users.push(u),
-                Err(r) => dir.reject(&r),
+            .list_each(&qs, &mut |e| {
+                let user = entry_to_user(cfg, idmap, &e);
+                let listed = user.as_ref().ok().map(|u| u.user.name.as_str());
+                claim_names(&e, &cfg.attributes.username, listed, &mut claims);
+                match user {
+                    Ok(u) => users.push(u),
+                    Err(r) => dir.reject(&r),
+                }
             })
             .await?;
         if repeats {
             once_per_dn(&mut users, |u| &u.dn);
+            let mut seen = HashSet::new();
+            claims.retain(|c| seen.insert((dn::normalize(&c.dn), c.name.clone())));
         }
-        Ok(users)
+        Ok((users, claims))
     }
 
     /// Every valid group entry of the search bases (rejected ones logged,

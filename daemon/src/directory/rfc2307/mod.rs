@@ -300,8 +300,8 @@ impl Rfc2307 {
         &self,
         dir: &Directory,
     ) -> Result<Listing<UserRecord>, DirectoryError> {
-        let users = self.list_users(dir).await?;
-        dir.unique_allowed_users(users).await
+        let (users, claims) = self.list_users(dir).await?;
+        dir.unique_allowed_users(users, &claims).await
     }
 
     /// Every group of the domain (paged), validated, without names or GIDs
