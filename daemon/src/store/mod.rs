@@ -119,7 +119,9 @@ pub type MakeStored = Box<dyn FnOnce() -> Option<StoredValue> + Send>;
 pub struct Store {
     inner: Arc<Mutex<Inner>>,
     tx: Mutex<Option<mpsc::SyncSender<Op>>>,
-    dropped: std::sync::atomic::AtomicU64,
+    /// Writes not persisted: the queue was full, or the log could not be
+    /// begun ([`writer::writer_loop`]).
+    dropped: Arc<std::sync::atomic::AtomicU64>,
     writer: Mutex<Option<JoinHandle<()>>>,
     recovery: Recovery,
 }
@@ -183,7 +185,7 @@ impl Store {
                 }
             }
         }
-        let inner = Inner {
+        let mut inner = Inner {
             path: path.clone(),
             file: Arc::new(file),
             index,
@@ -193,10 +195,14 @@ impl Store {
         };
         drop(bytes);
         let damaged = recovery.corrupt_records > 0 || recovery.truncated_bytes > 0;
-        // A new, damaged or replaced log is rewritten (header and valid
-        // records) by the writer thread before its first append: the
-        // fsyncs stay off the path to the daemon's first answer.
-        let rewrite_first = damaged || inner.end == FILE_MAGIC.len() as u64 || recovery.bad_header;
+        if damaged || recovery.bad_header {
+            inner.compact().map_err(io_err(&path))?;
+        }
+        // A log without records (new, or never written) gets its header
+        // from the writer thread before its first append: those fsyncs
+        // stay off the path to the daemon's first answer. (A damaged or
+        // replaced one was rewritten above: its index points into it.)
+        let new_log = inner.end == FILE_MAGIC.len() as u64 && inner.index.is_empty();
         if damaged {
             tracing::warn!(
                 file = %path.display(),
@@ -208,14 +214,16 @@ impl Store {
         let inner = Arc::new(Mutex::new(inner));
         let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
         let writer_inner = inner.clone();
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let writer_dropped = dropped.clone();
         let writer = std::thread::Builder::new()
             .name("roster-store".into())
-            .spawn(move || writer::writer_loop(writer_inner, rx, rewrite_first))
+            .spawn(move || writer::writer_loop(writer_inner, rx, new_log, writer_dropped))
             .map_err(io_err(&path))?;
         Ok(Store {
             inner,
             tx: Mutex::new(Some(tx)),
-            dropped: std::sync::atomic::AtomicU64::new(0),
+            dropped,
             writer: Mutex::new(Some(writer)),
             recovery,
         })

@@ -44,6 +44,45 @@ fn a_new_log_is_written_with_its_header_before_any_record() {
     assert_eq!(s.recovery().records, 1);
 }
 
+/// A new log whose header cannot be written (here: its directory is
+/// gone) keeps nothing: its puts are counted as dropped, and a flush
+/// still returns.
+#[test]
+fn a_log_that_cannot_be_begun_counts_its_puts_as_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fs::File::create(dir.path().join("placeholder")).unwrap();
+    let inner = Arc::new(Mutex::new(Inner {
+        path: dir.path().join("gone").join(STORE_FILE_NAME),
+        file: Arc::new(file),
+        index: HashMap::new(),
+        namespaces: Default::default(),
+        end: FILE_MAGIC.len() as u64,
+        max_age_ms: DAY_MS,
+    }));
+    let (tx, rx) = mpsc::sync_channel(8);
+    let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = dropped.clone();
+    let writer = std::thread::spawn(move || writer::writer_loop(inner, rx, true, counted));
+    let put = Record::Put {
+        key: "k".into(),
+        at_ms: now_ms(),
+        value: user("u", 7),
+    };
+    tx.send(Op::Write(put)).unwrap();
+    tx.send(Op::Make {
+        key: "m".into(),
+        at_ms: now_ms(),
+        make: Box::new(|| Some(user("m", 8))),
+    })
+    .unwrap();
+    let (done, flushed) = mpsc::channel();
+    tx.send(Op::Barrier(done)).unwrap();
+    flushed.recv().unwrap();
+    assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 2);
+    drop(tx);
+    writer.join().unwrap();
+}
+
 /// A value made on the writer thread is stored as a put would store it,
 /// in queue order with the other writes; `None` stores nothing.
 #[test]

@@ -15,24 +15,37 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     inner.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Appends what `rx` brings; `rewrite_first`: the log is rewritten before
-/// the first append (it is new, damaged or was replaced at open). Should
-/// that fail, nothing more is written to it: puts are dropped (lookups keep
-/// their answers in the resolver's memory) and barriers answered at once.
-pub(super) fn writer_loop(inner: Arc<Mutex<Inner>>, rx: mpsc::Receiver<Op>, rewrite_first: bool) {
-    if rewrite_first {
+/// Appends what `rx` brings; `new_log`: the log holds no record and gets
+/// its header first. Should that fail, nothing is ever written to it (it
+/// holds nothing a restart could serve, so nothing is lost that was kept):
+/// puts are counted in `dropped` (lookups keep their answers in the
+/// resolver's memory), barriers are answered at once.
+pub(super) fn writer_loop(
+    inner: Arc<Mutex<Inner>>,
+    rx: mpsc::Receiver<Op>,
+    new_log: bool,
+    dropped: Arc<AtomicU64>,
+) {
+    if new_log {
         if let Err(e) = compact_live(&inner) {
             let path = lock(&inner).path.clone();
-            tracing::error!(file = %path.display(), error = %e, "cannot write the persistent cache; answers are kept in memory only");
+            tracing::error!(file = %path.display(), error = %e, "cannot begin the persistent cache; answers are kept in memory only");
             for op in rx {
-                if let Op::Barrier(b) = op {
-                    let _ = b.send(());
+                match op {
+                    Op::Barrier(b) => {
+                        let _ = b.send(());
+                    }
+                    Op::Write(_) | Op::Make { .. } => {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Op::Remove(_) => {}
                 }
             }
             return;
@@ -181,5 +194,15 @@ impl Inner {
     /// Bytes of the records the index points to, header included.
     pub(super) fn live_bytes(&self) -> u64 {
         self.index.values().map(|l| l.len as u64).sum::<u64>() + FILE_MAGIC.len() as u64
+    }
+
+    /// Rewrites the log with only the live, young enough records (at open,
+    /// before any reader exists).
+    pub(super) fn compact(&mut self) -> std::io::Result<()> {
+        let (file, index, end) = rewrite(&self.path, &self.file, &self.index, self.max_age_ms)?;
+        self.file = Arc::new(file);
+        self.index = index;
+        self.end = end;
+        Ok(())
     }
 }
