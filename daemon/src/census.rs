@@ -18,6 +18,7 @@
 //! plain decimal number, which the directory's integer matching might read
 //! as some ID, makes the census vouch for no ID at all.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
@@ -87,7 +88,11 @@ impl Holders {
 /// at random when the daemon starts (odds of 2^-64 per pair).
 #[derive(Debug)]
 pub struct Census {
-    hasher: foldhash::quality::RandomState,
+    /// Keyed SipHash (std's): the name and DN hashes stand for the names
+    /// and DNs and so decide ownership; a collision must not be within an
+    /// attacker's reach, so not a fast hash without that claim.
+    hasher: RandomState,
+    /// (foldhash places the IDs in the table only: nothing rests on it.)
     ids: HashMap<u32, Holders, foldhash::fast::RandomState>,
     names: Hashed<Holders>,
     /// The entries valid as served accounts, by DN hash: their ID and
@@ -198,7 +203,7 @@ impl Census {
     pub fn builder() -> CensusBuilder {
         CensusBuilder {
             census: Census {
-                hasher: foldhash::quality::RandomState::default(),
+                hasher: RandomState::new(),
                 ids: HashMap::default(),
                 names: Hashed::default(),
                 served: Hashed::default(),
@@ -312,7 +317,7 @@ impl Census {
         let mut h = self.hasher.build_hasher();
         let mut buf = [0u8; 256];
         let mut len = 0;
-        let mut put = |h: &mut foldhash::quality::FoldHasher, c: char| {
+        let mut put = |h: &mut std::hash::DefaultHasher, c: char| {
             if len == buf.len() {
                 h.write(&buf);
                 len = 0;

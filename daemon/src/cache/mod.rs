@@ -63,7 +63,7 @@ pub struct MemCache<K = CacheKey, V = Slot> {
 /// for `max_entries` up front) and the least recently used answers are
 /// evicted beyond the bound.
 struct Bounded<K, V> {
-    lru: LruCache<K, V, foldhash::fast::RandomState>,
+    lru: LruCache<K, V>,
     max: usize,
 }
 
@@ -80,7 +80,7 @@ impl<K: Hash + Eq + Clone, V: Clone> MemCache<K, V> {
     pub fn new(max_entries: usize) -> Self {
         MemCache {
             lru: Mutex::new(Bounded {
-                lru: LruCache::unbounded_with_hasher(Default::default()),
+                lru: LruCache::unbounded(),
                 max: max_entries.max(1),
             }),
         }
