@@ -408,8 +408,9 @@ mod tests {
         resp
     }
 
-    /// A reply larger than the first read, and one split between writes
-    /// (inside the prefix, then inside the body), arrive whole.
+    /// A reply larger than the first read, and one written in pieces
+    /// (cut inside the prefix, then inside the body; the pieces may also
+    /// arrive together), are read whole.
     #[test]
     fn replies_are_read_whole_however_they_arrive() {
         let big = Response::User(User {
@@ -438,7 +439,8 @@ mod tests {
         }
     }
 
-    /// Bytes after the reply frame are refused, not left for a next call.
+    /// Bytes after the reply frame that arrive with it (in the first read)
+    /// are refused, not left for a next call.
     #[test]
     fn bytes_past_the_reply_frame_are_an_error() {
         let mut frame = encode_response(&Response::NotFound);
