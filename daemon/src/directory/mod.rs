@@ -61,6 +61,7 @@ use conn::{Lease, Pool};
 use flavour::{by_flavour, Flavour};
 use ldap3::{Ldap, Scope, SearchEntry};
 use search::{Query, SearchFail};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -325,21 +326,24 @@ impl Directory {
     /// referrals it meets followed; an entry found under several bases is
     /// handed over once. True when entries behind referrals of a single
     /// query were handed over: they may repeat one of the query's own
-    /// entries (the caller drops an entry whose DN came already).
+    /// entries (the caller drops an entry whose DN came already). Each
+    /// entry comes with the index of its query in `qs`, the search base
+    /// that returned it first.
     async fn list_each(
         &self,
         qs: &[Query],
-        each: &mut (dyn FnMut(SearchEntry) + Send),
+        each: &mut (dyn FnMut(SearchEntry, u16) + Send),
     ) -> Result<bool, DirectoryError> {
         // Several bases can overlap: the DNs seen are kept (as
         // `search_all` does); a single base lists each entry once.
         let mut seen: Option<HashSet<String>> = (qs.len() > 1).then(HashSet::new);
         let single = seen.is_none();
         let mut repeats = false;
-        for q in qs {
+        for (i, q) in qs.iter().enumerate() {
+            let base = u16::try_from(i).unwrap_or(u16::MAX);
             let mut keep = |e: SearchEntry| {
                 if seen.as_mut().is_none_or(|s| s.insert(dn::normalize(&e.dn))) {
-                    each(e)
+                    each(e, base)
                 }
             };
             let (refs, uri) = self.list_one(q, &mut keep).await?;
@@ -737,15 +741,16 @@ impl Directory {
     /// `limit_to_groups`; with the keys the users left out still hold
     /// (as [`Directory::single_user`] and [`Directory::allowed`] decide
     /// a lookup: a name or UID of one valid entry, that entry allowed).
-    /// `claims` are the names other entries carry besides the users'
-    /// own (an RFC 2307 name lookup counts them: [`NameClaim`]).
+    /// `bases` and `claims` as [`Directory::unique`] takes them.
     async fn unique_allowed_users(
         &self,
         users: Vec<UserRecord>,
-        claims: &[NameClaim],
+        bases: &[u16],
+        claims: &Claims,
     ) -> Result<Listing<UserRecord>, DirectoryError> {
         let (users, left_out) = self.unique(
             users,
+            bases,
             claims,
             |u| &u.user.name,
             |u| u.user.uid,
@@ -781,10 +786,17 @@ impl Directory {
 
     /// `groups` without names or GIDs that occur twice; with the keys the
     /// groups left out still hold (a name or GID of one valid entry).
-    fn unique_groups(&self, groups: Vec<GroupRecord>) -> Listing<GroupRecord> {
+    /// `bases` and `claims` as [`Directory::unique`] takes them.
+    fn unique_groups(
+        &self,
+        groups: Vec<GroupRecord>,
+        bases: &[u16],
+        claims: &Claims,
+    ) -> Listing<GroupRecord> {
         let (entries, left_out) = self.unique(
             groups,
-            &[],
+            bases,
+            claims,
             |g| &g.group.name,
             |g| g.group.gid,
             |g| &g.dn,
@@ -800,59 +812,126 @@ impl Directory {
         Listing { entries, also_held }
     }
 
-    /// Drops every item whose name or ID occurs more than once (logged
+    /// Drops every item a lookup of its name or of its ID does not find
+    /// alone, as the lookup counts: the items with that name or ID (logged
     /// once per name or ID, with the DNs of its entries), a name of
-    /// `claims` counting as one more entry carrying it (an ID counts the
-    /// items only, as an ID lookup counts the valid entries). Names and
-    /// DNs are borrowed from the items, never copied (a listing has
-    /// 100,000s). Returns the items kept, and the items dropped whose
-    /// other key (the one [`OneKey`] names) no other item has: a lookup
-    /// of that key finds the item alone, so it still holds it.
+    /// `claims.names` counting as one more entry carrying it (an ID counts
+    /// the items only, as an ID lookup counts the valid entries).
+    ///
+    /// With several search bases, `bases` holds each item's base (the
+    /// index of the query that listed it; items come in the order of
+    /// their bases), and the claims theirs: a lookup stops at the first
+    /// base where an entry carries the key (names compared as the server
+    /// matches them, in any case; any claim counts there), so only the
+    /// items and claims of that base count for it, and an item of a later
+    /// base is not found by it. With one base `bases` is empty.
+    ///
+    /// Names and DNs are borrowed from the items, never copied (a listing
+    /// has 100,000s). Returns the items kept, and the items dropped whose
+    /// other key (the one [`OneKey`] names) a lookup of it finds alone:
+    /// the item still holds it.
+    #[allow(clippy::too_many_arguments)]
     fn unique<T>(
         &self,
         items: Vec<T>,
-        claims: &[NameClaim],
+        bases: &[u16],
+        claims: &Claims,
         name: impl Fn(&T) -> &str,
         id: impl Fn(&T) -> u32,
         dn: impl Fn(&T) -> &str,
         kind: &str,
     ) -> (Vec<T>, Vec<(T, OneKey)>) {
+        let several = !bases.is_empty();
+        let base = |k: usize| bases.get(k).copied().unwrap_or(0);
+        // The first item under each name and ID a lookup of it reaches.
         let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(items.len());
         let mut by_id: HashMap<u32, usize> = HashMap::with_capacity(items.len());
         // The names and IDs used more than once, with their DNs.
         let mut twice_names: HashMap<&str, Vec<&str>> = HashMap::new();
         let mut twice_ids: HashMap<u32, Vec<&str>> = HashMap::new();
+        // Several bases: the first base where an entry carries each name
+        // (folded) and ID, and for each item whether a lookup of its name
+        // or of its ID stops at an earlier base than its own.
+        let mut first_name: HashMap<Cow<'_, str>, u16> = HashMap::new();
+        let mut first_id: HashMap<u32, u16> = HashMap::new();
+        let mut passed: Vec<(bool, bool)> = Vec::new();
+        if several {
+            passed.reserve_exact(items.len());
+            for c in claims.names.iter().chain(&claims.other_names) {
+                first_name
+                    .entry(fold(&c.name))
+                    .and_modify(|b| *b = (*b).min(c.base))
+                    .or_insert(c.base);
+            }
+            for c in &claims.ids {
+                first_id
+                    .entry(c.id)
+                    .and_modify(|b| *b = (*b).min(c.base))
+                    .or_insert(c.base);
+            }
+        }
         for (k, i) in items.iter().enumerate() {
             let (n, d) = (name(i), dn(i));
-            if let Some(&first) = by_name.get(n) {
-                twice_names
-                    .entry(n)
-                    .or_insert_with(|| vec![dn(&items[first])])
-                    .push(d);
-            } else {
-                by_name.insert(n, k);
+            let (mut name_passed, mut id_passed) = (false, false);
+            if several {
+                // (Items come in the order of their bases: an earlier
+                // item's base is at most this one's; a claim's may be
+                // later.)
+                let b = base(k);
+                let low = first_name.entry(fold(n)).or_insert(b);
+                *low = (*low).min(b);
+                name_passed = *low < b;
+                let low = first_id.entry(id(i)).or_insert(b);
+                *low = (*low).min(b);
+                id_passed = *low < b;
+                passed.push((name_passed, id_passed));
+                if name_passed {
+                    tracing::debug!(domain = %self.cfg.name, dn = %d, "{kind} name {n:?} is found under an earlier search base: not served from this entry");
+                }
+                if id_passed {
+                    tracing::debug!(domain = %self.cfg.name, dn = %d, "{kind} ID {} is found under an earlier search base: not served from this entry", id(i));
+                }
             }
-            if let Some(&first) = by_id.get(&id(i)) {
-                twice_ids
-                    .entry(id(i))
-                    .or_insert_with(|| vec![dn(&items[first])])
-                    .push(d);
-            } else {
-                by_id.insert(id(i), k);
+            if !name_passed {
+                if let Some(&first) = by_name.get(n) {
+                    twice_names
+                        .entry(n)
+                        .or_insert_with(|| vec![dn(&items[first])])
+                        .push(d);
+                } else {
+                    by_name.insert(n, k);
+                }
+            }
+            if !id_passed {
+                if let Some(&first) = by_id.get(&id(i)) {
+                    twice_ids
+                        .entry(id(i))
+                        .or_insert_with(|| vec![dn(&items[first])])
+                        .push(d);
+                } else {
+                    by_id.insert(id(i), k);
+                }
             }
         }
         // A name another entry carries too (not valid, or as a further
-        // value) is used twice when an item is listed under it.
-        for c in claims {
-            if let Some(&first) = by_name.get(c.name.as_str()) {
+        // value) is used twice when an item is listed under it, in the
+        // base a lookup of it stops at.
+        for c in &claims.names {
+            let Some(&first) = by_name.get(c.name.as_str()) else {
+                continue;
+            };
+            // (That item's base is the one a lookup of the name stops
+            // at: it was not passed.)
+            if c.base == base(first) {
                 twice_names
                     .entry(c.name.as_str())
                     .or_insert_with(|| vec![dn(&items[first])])
                     .push(&c.dn);
             }
         }
-        drop((by_name, by_id));
-        if twice_names.is_empty() && twice_ids.is_empty() {
+        drop((by_name, by_id, first_name, first_id));
+        let any_passed = passed.iter().any(|&(n, i)| n || i);
+        if twice_names.is_empty() && twice_ids.is_empty() && !any_passed {
             return (items, Vec::new());
         }
         for (n, dns) in &twice_names {
@@ -865,10 +944,12 @@ impl Directory {
         // still holds, if any.
         let fate: Vec<Option<Option<OneKey>>> = items
             .iter()
-            .map(|i| {
+            .enumerate()
+            .map(|(k, i)| {
+                let (name_passed, id_passed) = passed.get(k).copied().unwrap_or_default();
                 match (
-                    twice_names.contains_key(name(i)),
-                    twice_ids.contains_key(&id(i)),
+                    name_passed || twice_names.contains_key(name(i)),
+                    id_passed || twice_ids.contains_key(&id(i)),
                 ) {
                     (false, false) => None,
                     (true, false) => Some(Some(OneKey::Id)),
@@ -877,7 +958,7 @@ impl Directory {
                 }
             })
             .collect();
-        drop((twice_names, twice_ids));
+        drop((twice_names, twice_ids, passed));
         let mut left_out = Vec::new();
         // (Collected in place: the kept items reuse the listing's buffer.)
         let kept = items
@@ -910,19 +991,63 @@ impl Directory {
     }
 }
 
-/// A user name an entry of a listing carries that it is not listed
-/// under: every value of the name attribute of an entry that is not valid,
-/// and the values of a valid entry's name attribute after its first (its
-/// name), each once per entry. An RFC 2307 lookup of a name counts every
-/// entry carrying it, valid or not, as any value: a listed user with that
-/// name is left out as that lookup refuses it. Few: entries are valid and
-/// their names single-valued, as a rule.
+/// A name an entry of a listing carries that it is not listed under:
+/// every value of the name attribute of an entry that is not valid, and
+/// the values of a valid entry's name attribute after its first (its
+/// name), each once per entry. An RFC 2307 lookup of a user name counts
+/// every entry carrying it, valid or not, as any value: a listed user
+/// with that name is left out as that lookup refuses it. Few: entries are
+/// valid and their names single-valued, as a rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct NameClaim {
     /// DN of the entry carrying the name.
     pub(crate) dn: String,
     /// The name.
     pub(crate) name: String,
+    /// The search base the entry was listed under (the index of its
+    /// query; 0 with one base).
+    pub(crate) base: u16,
+}
+
+/// An ID an entry of a listing carries that it is not listed under (every
+/// parseable value of the ID attribute of an entry that is not valid, a
+/// valid entry's further values), read with several search bases only:
+/// a lookup of the ID stops at the first base where an entry carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IdClaim {
+    /// The ID.
+    pub(crate) id: u32,
+    /// The search base the entry was listed under.
+    pub(crate) base: u16,
+}
+
+/// The keys the entries of a listing carry besides the ones they are
+/// listed under, as lookups meet them ([`Directory::unique`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Claims {
+    /// Names a lookup of them counts as entries carrying them (RFC 2307
+    /// users).
+    pub(crate) names: Vec<NameClaim>,
+    /// Names that only decide the search base a lookup of them stops at
+    /// (RFC 2307 groups, several search bases only).
+    pub(crate) other_names: Vec<NameClaim>,
+    /// IDs that only decide the search base a lookup of them stops at
+    /// (several search bases only).
+    pub(crate) ids: Vec<IdClaim>,
+}
+
+/// A name as a directory server matches it in a lookup's filter (in any
+/// case), to tell which search base a lookup of it stops at.
+fn fold(name: &str) -> Cow<'_, str> {
+    if name.is_ascii() {
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        }
+    } else {
+        Cow::Owned(name.to_lowercase())
+    }
 }
 
 /// Which key an entry left out of a listing still holds alone

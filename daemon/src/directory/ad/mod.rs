@@ -22,7 +22,7 @@ use super::flavour::Verdict;
 use super::nesting::expand_offline;
 use super::records::{DirectoryError, GroupRecord, GroupRef, Listing, UserRecord};
 use super::search::Query;
-use super::Directory;
+use super::{Claims, Directory};
 use crate::config::{DomainConfig, DomainSet};
 use crate::dn;
 use crate::filter;
@@ -559,7 +559,8 @@ impl Ad {
         let entries = dir.search(&user_query(&dir.cfg, ""), false).await?;
         // An AD lookup of a name counts the valid entries served under it
         // only: no other entry claims a name.
-        dir.unique_allowed_users(self.users_from(dir, &sid, &entries), &[])
+        let users = self.users_from(dir, &sid, &entries);
+        dir.unique_allowed_users(users, &[], &Claims::default())
             .await
     }
 
@@ -619,7 +620,7 @@ impl Ad {
                 }
             }
         }
-        Ok(dir.unique_groups(groups))
+        Ok(dir.unique_groups(groups, &[], &Claims::default()))
     }
 }
 

@@ -304,8 +304,8 @@ impl Rfc2307 {
         &self,
         dir: &Directory,
     ) -> Result<Listing<UserRecord>, DirectoryError> {
-        let (users, claims) = self.list_users(dir).await?;
-        dir.unique_allowed_users(users, &claims).await
+        let l = self.list_users(dir).await?;
+        dir.unique_allowed_users(l.items, &l.bases, &l.claims).await
     }
 
     /// Every group of the domain (paged), validated, without names or GIDs
@@ -315,8 +315,8 @@ impl Rfc2307 {
         &self,
         dir: &Directory,
     ) -> Result<Listing<GroupRecord>, DirectoryError> {
-        let (groups, links) = self.list_groups(dir).await?;
-        let Listing { entries, also_held } = dir.unique_groups(groups);
+        let (l, links) = self.list_groups(dir).await?;
+        let Listing { entries, also_held } = dir.unique_groups(l.items, &l.bases, &l.claims);
         if dir.cfg.schema != Schema::Rfc2307bis {
             return Ok(Listing { entries, also_held });
         }
