@@ -5,8 +5,9 @@
 //!
 //! The fake server ([`Lister`]) speaks just enough LDAP (BER) to answer a
 //! search with fixed entries (a user search or a group search, told apart
-//! by the filter) and a SearchResultDone; it takes no bind (the domain has
-//! no service account).
+//! by the filter; those under the search base, carrying the key a lookup
+//! asks for) and a SearchResultDone; it takes no bind (the domain has no
+//! service account).
 
 use super::test_support::{bounded, directory_of};
 use super::*;
@@ -20,7 +21,9 @@ use std::time::Duration;
 /// An entry: DN and attributes.
 type Entry = (String, Vec<(&'static str, Vec<String>)>);
 
-/// A server on 127.0.0.1 answering every search with `users` or `groups`;
+/// A server on 127.0.0.1 answering every search with those of `users` or
+/// `groups` under its base that carry the value of a key term of its
+/// filter (all of them for a listing: [`key_terms`]);
 /// it keeps the search requests it got. Its threads end when it is dropped.
 struct Lister {
     port: u16,
@@ -138,11 +141,17 @@ fn serve(mut conn: TcpStream, answers: &(Vec<Entry>, Vec<Entry>), seen: &Mutex<V
         let op = msg[at + 2 + id_len];
         let mut out = Vec::new();
         match op {
-            // SearchRequest: the entries, then success.
+            // SearchRequest: the entries under its base its filter's
+            // key terms match, then success.
             0x63 => {
                 let groups = msg.windows(10).any(|w| w == b"posixGroup");
                 let list = if groups { &answers.1 } else { &answers.0 };
-                for e in list {
+                let base = dn::normalize(&search_base(&msg[at + 2 + id_len..]));
+                let terms = key_terms(&msg);
+                for e in list
+                    .iter()
+                    .filter(|e| under(&e.0, &base) && matches(e, &terms))
+                {
                     out.extend(message(&id, entry_op(e)));
                 }
                 let done = [tlv(0x0a, &[0]), tlv(0x04, b""), tlv(0x04, b"")].concat();
@@ -161,6 +170,66 @@ fn serve(mut conn: TcpStream, answers: &(Vec<Entry>, Vec<Entry>), seen: &Mutex<V
             return;
         }
     }
+}
+
+/// The start and length of the content of the BER element at `at`.
+fn content_of(b: &[u8], at: usize) -> (usize, usize) {
+    if b[at + 1] & 0x80 == 0 {
+        (at + 2, usize::from(b[at + 1]))
+    } else {
+        let n = usize::from(b[at + 1] & 0x7f);
+        let len = b[at + 2..at + 2 + n]
+            .iter()
+            .fold(0, |l, x| (l << 8) | usize::from(*x));
+        (at + 2 + n, len)
+    }
+}
+
+/// The base DN of the SearchRequest `op` (its first element).
+fn search_base(op: &[u8]) -> String {
+    let (inner, _) = content_of(op, 0);
+    let (start, len) = content_of(op, inner);
+    String::from_utf8_lossy(&op[start..start + len]).into_owned()
+}
+
+/// The equality terms of a search filter on the keys lookups ask by
+/// (`uid`, `uidNumber`, `cn`, `gidNumber`): found by their encoding,
+/// `[3] { attr, value }`, anywhere in the request.
+fn key_terms(msg: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for at in 0..msg.len().saturating_sub(6) {
+        if msg[at] != 0xa3 || msg[at + 2] != 0x04 {
+            continue;
+        }
+        let (len, alen) = (usize::from(msg[at + 1]), usize::from(msg[at + 3]));
+        let v = at + 4 + alen;
+        if v + 2 > msg.len() || msg[v] != 0x04 || len != 4 + alen + usize::from(msg[v + 1]) {
+            continue;
+        }
+        let attr = String::from_utf8_lossy(&msg[at + 4..v]).into_owned();
+        let value = String::from_utf8_lossy(&msg[v + 2..v + 2 + usize::from(msg[v + 1])]);
+        if ["uid", "uidNumber", "cn", "gidNumber"].contains(&attr.as_str()) {
+            out.push((attr, value.into_owned()));
+        }
+    }
+    out
+}
+
+/// True when DN `dn` is `base` or below it (`base` normalized).
+fn under(dn: &str, base: &str) -> bool {
+    let dn = dn::normalize(dn);
+    dn == base || dn.ends_with(&format!(",{base}"))
+}
+
+/// True when `e` carries the value of one of `terms` (values compared in
+/// any case, as a server compares names), or `terms` is empty (a listing).
+fn matches((_, attrs): &Entry, terms: &[(String, String)]) -> bool {
+    terms.is_empty()
+        || terms.iter().any(|(attr, value)| {
+            attrs.iter().any(|(a, vs)| {
+                a.eq_ignore_ascii_case(attr) && vs.iter().any(|v| v.eq_ignore_ascii_case(value))
+            })
+        })
 }
 
 fn user(dn: &str, name: &str, uid: u32) -> Entry {
@@ -311,7 +380,7 @@ async fn an_entry_found_under_two_search_bases_is_listed_once() {
         user(&format!("UID=Bob, {people}"), "bob", 10002),
     ];
     let server = Lister::start(users, Vec::new());
-    // Both bases hold both entries (the server answers each search alike).
+    // Both bases hold both entries (the second lies within the first).
     let bases = format!(
         "user_search_base = [{{ base = \"dc=example,dc=test\" }}, {{ base = \"{people}\" }}]\n"
     );
@@ -463,4 +532,205 @@ async fn a_group_listing_counts_names_as_a_lookup_of_them_does() {
         by_id.push((gid, found.map(|g| g.dn)));
     }
     assert_lookups_agree("group", &listed, &listing.also_held, &by_name, &by_id);
+}
+
+/// Two user and group search bases, `ou=a` first, then `ou=b`.
+const TWO_BASES: &str = "user_search_base = [{ base = \"ou=a,dc=example,dc=test\" }, \
+     { base = \"ou=b,dc=example,dc=test\" }]\n\
+     group_search_base = [{ base = \"ou=a,dc=example,dc=test\" }, \
+     { base = \"ou=b,dc=example,dc=test\" }]\n";
+
+/// The user listing of `users` under [`TWO_BASES`] (name, UID, DN of each
+/// listed user; the keys held), checked against the lookups of `names` and
+/// of the UIDs `ids` ([`assert_lookups_agree`]).
+async fn users_of_two_bases(
+    users: Vec<Entry>,
+    names: &[&str],
+    ids: std::ops::RangeInclusive<u32>,
+) -> (Vec<(String, u32, String)>, HeldKeys) {
+    let server = Lister::start(users, Vec::new());
+    let d = directory(server.port, TWO_BASES);
+    let listing = bounded("user listing", d.user_listing()).await.unwrap();
+    let listed: Vec<(String, u32, String)> = listing
+        .entries
+        .iter()
+        .map(|u| (u.user.name.clone(), u.user.uid, u.dn.clone()))
+        .collect();
+    let mut by_name = Vec::new();
+    for &n in names {
+        let found = bounded("lookup", d.user_by_name(n)).await.unwrap();
+        by_name.push((n, found.map(|u| u.dn)));
+    }
+    let mut by_id = Vec::new();
+    for uid in ids {
+        let found = bounded("lookup", d.user_by_uid(uid)).await.unwrap();
+        by_id.push((uid, found.map(|u| u.dn)));
+    }
+    assert_lookups_agree("user", &listed, &listing.also_held, &by_name, &by_id);
+    (listed, listing.also_held)
+}
+
+/// [`users_of_two_bases`] for groups.
+async fn groups_of_two_bases(
+    groups: Vec<Entry>,
+    names: &[&str],
+    ids: std::ops::RangeInclusive<u32>,
+) -> (Vec<(String, u32, String)>, HeldKeys) {
+    let server = Lister::start(Vec::new(), groups);
+    let d = directory(server.port, TWO_BASES);
+    let listing = bounded("group listing", d.group_listing()).await.unwrap();
+    let listed: Vec<(String, u32, String)> = listing
+        .entries
+        .iter()
+        .map(|g| (g.group.name.clone(), g.group.gid, g.dn.clone()))
+        .collect();
+    let mut by_name = Vec::new();
+    for &n in names {
+        let found = bounded("lookup", d.group_by_name(n)).await.unwrap();
+        by_name.push((n, found.map(|g| g.dn)));
+    }
+    let mut by_id = Vec::new();
+    for gid in ids {
+        let found = bounded("lookup", d.group_by_gid(gid)).await.unwrap();
+        by_id.push((gid, found.map(|g| g.dn)));
+    }
+    assert_lookups_agree("group", &listed, &listing.also_held, &by_name, &by_id);
+    (listed, listing.also_held)
+}
+
+/// The names of `listed`.
+fn names_of(listed: &[(String, u32, String)]) -> Vec<&str> {
+    listed.iter().map(|(n, _, _)| n.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_name_under_two_search_bases_is_served_from_the_first() {
+    // A lookup of alice stops at ou=a: its alice is served, ou=b's is
+    // never reached (its UID, found alone, still held).
+    let users = vec![
+        user("uid=alice,ou=a,dc=example,dc=test", "alice", 10001),
+        user("uid=alice,ou=b,dc=example,dc=test", "alice", 10011),
+    ];
+    let (listed, held) = users_of_two_bases(users, &["alice"], 10001..=10011).await;
+    assert_eq!(names_of(&listed), ["alice"]);
+    assert_eq!(listed[0].2, "uid=alice,ou=a,dc=example,dc=test");
+    assert_eq!(
+        held,
+        HeldKeys {
+            names: vec![],
+            ids: vec![10011]
+        }
+    );
+    let groups = vec![
+        group("cn=staff,ou=a,dc=example,dc=test", "staff", 20001, &[]),
+        group("cn=staff,ou=b,dc=example,dc=test", "staff", 20011, &[]),
+    ];
+    let (listed, held) = groups_of_two_bases(groups, &["staff"], 20001..=20011).await;
+    assert_eq!(names_of(&listed), ["staff"]);
+    assert_eq!(listed[0].2, "cn=staff,ou=a,dc=example,dc=test");
+    assert_eq!(
+        held,
+        HeldKeys {
+            names: vec![],
+            ids: vec![20011]
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_name_claimed_under_a_later_search_base_takes_nothing_from_the_first() {
+    // bob of ou=a is served: a lookup of bob never reaches ou=b's broken
+    // entry; nor carol of ou=a, ou=b's further value `carol` of dave.
+    let mut broken = user("uid=bob,ou=b,dc=example,dc=test", "bob", 10012);
+    broken.1.retain(|(a, _)| *a != "uidNumber");
+    let mut dave = user("uid=dave,ou=b,dc=example,dc=test", "dave", 10014);
+    dave.1[0].1.push("carol".into());
+    let users = vec![
+        user("uid=bob,ou=a,dc=example,dc=test", "bob", 10002),
+        user("uid=carol,ou=a,dc=example,dc=test", "carol", 10003),
+        broken,
+        dave,
+    ];
+    let names = ["bob", "carol", "dave"];
+    let (listed, held) = users_of_two_bases(users, &names, 10001..=10014).await;
+    assert_eq!(names_of(&listed), ["bob", "carol", "dave"]);
+    assert_eq!(held, HeldKeys::default());
+}
+
+#[tokio::test]
+async fn a_key_carried_under_an_earlier_search_base_stops_its_lookups_there() {
+    // Under ou=a: a broken entry named bob, a further value `carol` of
+    // erin, an entry `Dave` (a server matches names in any case), a broken
+    // entry with UID 10006 (its name is bad). Each stops the lookups of its
+    // key at ou=a, where no valid entry has it: ou=b's bob, carol and dave
+    // are not served by name (their UIDs are), nor frank by UID (his name
+    // is).
+    let mut broken = user("uid=bob,ou=a,dc=example,dc=test", "bob", 10009);
+    broken.1.retain(|(a, _)| *a != "uidNumber");
+    let mut erin = user("uid=erin,ou=a,dc=example,dc=test", "erin", 10005);
+    erin.1[0].1.push("carol".into());
+    let bad = user("uid=x,ou=a,dc=example,dc=test", "-x", 10006);
+    let users = vec![
+        broken,
+        erin,
+        user("uid=Dave,ou=a,dc=example,dc=test", "Dave", 10007),
+        bad,
+        user("uid=bob,ou=b,dc=example,dc=test", "bob", 10012),
+        user("uid=carol,ou=b,dc=example,dc=test", "carol", 10013),
+        user("uid=dave,ou=b,dc=example,dc=test", "dave", 10014),
+        user("uid=frank,ou=b,dc=example,dc=test", "frank", 10006),
+    ];
+    let names = ["bob", "carol", "dave", "Dave", "erin", "frank"];
+    let (listed, held) = users_of_two_bases(users, &names, 10001..=10014).await;
+    assert_eq!(names_of(&listed), ["erin", "Dave"]);
+    let held_keys = HeldKeys {
+        names: vec!["frank".into()],
+        ids: vec![10012, 10013, 10014],
+    };
+    assert_eq!(held, held_keys);
+    // Groups alike: a group entry without a GID named ops, a broken one
+    // with GID 20006, under ou=a.
+    let mut ops_a = group("cn=ops,ou=a,dc=example,dc=test", "ops", 20009, &[]);
+    ops_a.1.retain(|(a, _)| *a != "gidNumber");
+    let groups = vec![
+        ops_a,
+        group("cn=x,ou=a,dc=example,dc=test", "-x", 20006, &[]),
+        group("cn=ops,ou=b,dc=example,dc=test", "ops", 20012, &[]),
+        group("cn=web,ou=b,dc=example,dc=test", "web", 20006, &[]),
+    ];
+    let (listed, held) = groups_of_two_bases(groups, &["ops", "web"], 20001..=20012).await;
+    assert!(listed.is_empty(), "{listed:?}");
+    let held_keys = HeldKeys {
+        names: vec!["web".into()],
+        ids: vec![20012],
+    };
+    assert_eq!(held, held_keys);
+}
+
+#[tokio::test]
+async fn an_id_under_two_search_bases_is_served_from_the_first() {
+    // A lookup of UID 10006 stops at ou=a: frank is served; gina of ou=b
+    // keeps her name only. Groups alike.
+    let users = vec![
+        user("uid=frank,ou=a,dc=example,dc=test", "frank", 10006),
+        user("uid=gina,ou=b,dc=example,dc=test", "gina", 10006),
+    ];
+    let (listed, held) = users_of_two_bases(users, &["frank", "gina"], 10006..=10006).await;
+    assert_eq!(names_of(&listed), ["frank"]);
+    let held_keys = HeldKeys {
+        names: vec!["gina".into()],
+        ids: vec![],
+    };
+    assert_eq!(held, held_keys);
+    let groups = vec![
+        group("cn=dev,ou=a,dc=example,dc=test", "dev", 20006, &[]),
+        group("cn=qa,ou=b,dc=example,dc=test", "qa", 20006, &[]),
+    ];
+    let (listed, held) = groups_of_two_bases(groups, &["dev", "qa"], 20006..=20006).await;
+    assert_eq!(names_of(&listed), ["dev"]);
+    let held_keys = HeldKeys {
+        names: vec!["qa".into()],
+        ids: vec![],
+    };
+    assert_eq!(held, held_keys);
 }
