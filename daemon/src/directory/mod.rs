@@ -857,9 +857,11 @@ impl Directory {
         let mut passed: Vec<(bool, bool)> = Vec::new();
         if several {
             passed.reserve_exact(items.len());
+            first_name.reserve(items.len());
+            first_id.reserve(items.len());
             for c in claims.names.iter().chain(&claims.other_names) {
                 first_name
-                    .entry(fold(&c.name))
+                    .entry(match_form(&c.name))
                     .and_modify(|b| *b = (*b).min(c.base))
                     .or_insert(c.base);
             }
@@ -878,7 +880,7 @@ impl Directory {
                 // item's base is at most this one's; a claim's may be
                 // later.)
                 let b = base(k);
-                let low = first_name.entry(fold(n)).or_insert(b);
+                let low = first_name.entry(match_form(n)).or_insert(b);
                 *low = (*low).min(b);
                 name_passed = *low < b;
                 let low = first_id.entry(id(i)).or_insert(b);
@@ -1036,18 +1038,31 @@ pub(crate) struct Claims {
     pub(crate) ids: Vec<IdClaim>,
 }
 
-/// A name as a directory server matches it in a lookup's filter (in any
-/// case), to tell which search base a lookup of it stops at.
-fn fold(name: &str) -> Cow<'_, str> {
-    if name.is_ascii() {
-        if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(name.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(name)
-        }
-    } else {
-        Cow::Owned(name.to_lowercase())
+/// A name as a directory server compares it in a lookup's filter
+/// (caseIgnoreMatch with RFC 4518's insignificant space handling, as
+/// OpenLDAP and 389-ds apply it): lower case (a final sigma as any
+/// sigma, as the census folds it), whitespace at the ends dropped and
+/// inner runs made one space. To tell which search base a lookup of a
+/// name stops at, and which entries a batch lookup's answer holds for it.
+/// A plain lower-case ASCII name without whitespace is returned as it is.
+pub(crate) fn match_form(name: &str) -> Cow<'_, str> {
+    let plain = name.is_ascii()
+        && !name
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || b.is_ascii_whitespace());
+    if plain {
+        return Cow::Borrowed(name);
     }
+    let mut out = String::with_capacity(name.len());
+    for (k, word) in name.split_whitespace().enumerate() {
+        if k > 0 {
+            out.push(' ');
+        }
+        for c in word.chars().flat_map(char::to_lowercase) {
+            out.push(if c == 'ς' { 'σ' } else { c });
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Which key an entry left out of a listing still holds alone

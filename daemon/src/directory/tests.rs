@@ -198,3 +198,20 @@ async fn the_host_tgt_renewal_starts_with_the_directory_and_ends_with_it() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 }
+
+/// Names compare as the server's caseIgnoreMatch compares them: case,
+/// whitespace at the ends and inner runs of whitespace do not count.
+#[test]
+fn names_take_the_form_the_server_matches() {
+    use super::match_form;
+    assert!(matches!(
+        match_form("bob"),
+        std::borrow::Cow::Borrowed("bob")
+    ));
+    for same in ["bob ", " Bob", "BOB", "bob\t"] {
+        assert_eq!(match_form(same), "bob", "{same:?}");
+    }
+    assert_eq!(match_form("  John   Doe "), "john doe");
+    assert_eq!(match_form("ΟΔΥΣΣΕΥΣ"), match_form("οδυσσευς"));
+    assert_ne!(match_form("bo b"), match_form("bob"));
+}

@@ -40,9 +40,9 @@ struct Asked<'a> {
     queries: fn(&DomainConfig, &str) -> Vec<Query>,
 }
 
-/// A name as the server matches it.
+/// A name as the server matches it ([`crate::directory::match_form`]).
 fn name_norm(v: &str) -> Option<String> {
-    Some(v.to_lowercase())
+    Some(crate::directory::match_form(v).into_owned())
 }
 
 /// A number as the server matches it.
