@@ -548,26 +548,7 @@ async fn users_of_two_bases(
     names: &[&str],
     ids: std::ops::RangeInclusive<u32>,
 ) -> (Vec<(String, u32, String)>, HeldKeys) {
-    let server = Lister::start(users, Vec::new());
-    let d = directory(server.port, TWO_BASES);
-    let listing = bounded("user listing", d.user_listing()).await.unwrap();
-    let listed: Vec<(String, u32, String)> = listing
-        .entries
-        .iter()
-        .map(|u| (u.user.name.clone(), u.user.uid, u.dn.clone()))
-        .collect();
-    let mut by_name = Vec::new();
-    for &n in names {
-        let found = bounded("lookup", d.user_by_name(n)).await.unwrap();
-        by_name.push((n, found.map(|u| u.dn)));
-    }
-    let mut by_id = Vec::new();
-    for uid in ids {
-        let found = bounded("lookup", d.user_by_uid(uid)).await.unwrap();
-        by_id.push((uid, found.map(|u| u.dn)));
-    }
-    assert_lookups_agree("user", &listed, &listing.also_held, &by_name, &by_id);
-    (listed, listing.also_held)
+    of_two_bases(true, users, names, ids).await
 }
 
 /// [`users_of_two_bases`] for groups.
@@ -576,26 +557,70 @@ async fn groups_of_two_bases(
     names: &[&str],
     ids: std::ops::RangeInclusive<u32>,
 ) -> (Vec<(String, u32, String)>, HeldKeys) {
-    let server = Lister::start(Vec::new(), groups);
+    of_two_bases(false, groups, names, ids).await
+}
+
+/// [`users_of_two_bases`] (`users`) or [`groups_of_two_bases`].
+async fn of_two_bases(
+    users: bool,
+    entries: Vec<Entry>,
+    names: &[&str],
+    ids: std::ops::RangeInclusive<u32>,
+) -> (Vec<(String, u32, String)>, HeldKeys) {
+    let server = if users {
+        Lister::start(entries, Vec::new())
+    } else {
+        Lister::start(Vec::new(), entries)
+    };
     let d = directory(server.port, TWO_BASES);
-    let listing = bounded("group listing", d.group_listing()).await.unwrap();
-    let listed: Vec<(String, u32, String)> = listing
-        .entries
-        .iter()
-        .map(|g| (g.group.name.clone(), g.group.gid, g.dn.clone()))
-        .collect();
+    let (listed, held): (Vec<(String, u32, String)>, HeldKeys) = if users {
+        let l = bounded("user listing", d.user_listing()).await.unwrap();
+        let listed = l
+            .entries
+            .iter()
+            .map(|u| (u.user.name.clone(), u.user.uid, u.dn.clone()));
+        (listed.collect(), l.also_held)
+    } else {
+        let l = bounded("group listing", d.group_listing()).await.unwrap();
+        let listed = l
+            .entries
+            .iter()
+            .map(|g| (g.group.name.clone(), g.group.gid, g.dn.clone()));
+        (listed.collect(), l.also_held)
+    };
     let mut by_name = Vec::new();
     for &n in names {
-        let found = bounded("lookup", d.group_by_name(n)).await.unwrap();
-        by_name.push((n, found.map(|g| g.dn)));
+        let dn = if users {
+            bounded("lookup", d.user_by_name(n))
+                .await
+                .unwrap()
+                .map(|u| u.dn)
+        } else {
+            bounded("lookup", d.group_by_name(n))
+                .await
+                .unwrap()
+                .map(|g| g.dn)
+        };
+        by_name.push((n, dn));
     }
     let mut by_id = Vec::new();
-    for gid in ids {
-        let found = bounded("lookup", d.group_by_gid(gid)).await.unwrap();
-        by_id.push((gid, found.map(|g| g.dn)));
+    for id in ids {
+        let dn = if users {
+            bounded("lookup", d.user_by_uid(id))
+                .await
+                .unwrap()
+                .map(|u| u.dn)
+        } else {
+            bounded("lookup", d.group_by_gid(id))
+                .await
+                .unwrap()
+                .map(|g| g.dn)
+        };
+        by_id.push((id, dn));
     }
-    assert_lookups_agree("group", &listed, &listing.also_held, &by_name, &by_id);
-    (listed, listing.also_held)
+    let kind = if users { "user" } else { "group" };
+    assert_lookups_agree(kind, &listed, &held, &by_name, &by_id);
+    (listed, held)
 }
 
 /// The names of `listed`.

@@ -767,16 +767,9 @@ impl Directory {
                 names.contains(&u.user.name) || gids.contains(&u.user.gid)
             })
         };
-        let mut also_held = HeldKeys::default();
-        for (u, key) in left_out {
-            if !allowed(&u) {
-                continue;
-            }
-            match key {
-                OneKey::Name => also_held.names.push(u.user.name),
-                OneKey::Id => also_held.ids.push(u.user.uid),
-            }
-        }
+        let also_held = held_keys(left_out.into_iter().filter(|(u, _)| allowed(u)), |u| {
+            (u.user.name, u.user.uid)
+        });
         let entries = match &limit {
             None => users,
             Some(_) => users.into_iter().filter(|u| allowed(u)).collect(),
@@ -802,13 +795,7 @@ impl Directory {
             |g| &g.dn,
             "group",
         );
-        let mut also_held = HeldKeys::default();
-        for (g, key) in left_out {
-            match key {
-                OneKey::Name => also_held.names.push(g.group.name),
-                OneKey::Id => also_held.ids.push(g.group.gid),
-            }
-        }
+        let also_held = held_keys(left_out, |g| (g.group.name, g.group.gid));
         Listing { entries, also_held }
     }
 
@@ -1063,6 +1050,23 @@ pub(crate) fn match_form(name: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// The keys `left_out` (items [`Directory::unique`] left out, each with
+/// the key it still holds) hold: `keys` gives an item's name and ID.
+fn held_keys<T>(
+    left_out: impl IntoIterator<Item = (T, OneKey)>,
+    keys: impl Fn(T) -> (String, u32),
+) -> HeldKeys {
+    let mut held = HeldKeys::default();
+    for (item, key) in left_out {
+        let (name, id) = keys(item);
+        match key {
+            OneKey::Name => held.names.push(name),
+            OneKey::Id => held.ids.push(id),
+        }
+    }
+    held
 }
 
 /// Which key an entry left out of a listing still holds alone
