@@ -829,6 +829,10 @@ impl Directory {
         kind: &str,
     ) -> (Vec<T>, Vec<(T, OneKey)>) {
         let several = !bases.is_empty();
+        // One base per item, in the order of the bases (list_each hands
+        // the entries over base after base): what the passes below rest on.
+        debug_assert!(!several || bases.len() == items.len());
+        debug_assert!(bases.windows(2).all(|w| w[0] <= w[1]));
         let base = |k: usize| bases.get(k).copied().unwrap_or(0);
         // The first item under each name and ID a lookup of it reaches.
         let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(items.len());
