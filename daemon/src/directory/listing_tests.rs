@@ -394,7 +394,9 @@ async fn an_entry_found_under_two_search_bases_is_listed_once() {
 /// Checks that `listing` serves exactly what lookups serve: every name of
 /// `names` and ID of `ids` a lookup answers (`by_name`, `by_id`, the
 /// answer's DN) is listed under that key by that entry, or held by a
-/// left-out entry ([`HeldKeys`]), and nothing else is listed or held.
+/// left-out entry ([`HeldKeys`]), a key a lookup does not answer is
+/// neither, and every key listed or held is one of those asked (so none
+/// escapes the check).
 fn assert_lookups_agree(
     what: &str,
     listed: &[(String, u32, String)],
@@ -414,6 +416,20 @@ fn assert_lookups_agree(
                 "{what} {n:?}: a lookup serves nothing, the listing has {entry:?} (held {held:?})"
             ),
         }
+    }
+    let asked_name = |n: &str| by_name.iter().any(|(a, _)| *a == n);
+    let asked_id = |i: u32| by_id.iter().any(|(a, _)| *a == i);
+    for (name, id, dn) in listed {
+        assert!(
+            asked_name(name) && asked_id(*id),
+            "{what} {name:?} (ID {id}, {dn}) is listed but its name or ID was not asked"
+        );
+    }
+    for n in &held.names {
+        assert!(asked_name(n), "{what} name {n:?} is held but was not asked");
+    }
+    for i in &held.ids {
+        assert!(asked_id(*i), "{what} ID {i} is held but was not asked");
     }
     for (id, found) in by_id {
         let entry = listed.iter().find(|(_, i, _)| i == id);
