@@ -275,48 +275,57 @@ impl FakeDirectory {
     }
 
     fn name_answer(&self, name: &str) -> Option<UserEntry> {
-        // Like the directory: a name held by several entries is refused.
-        let users = self.users.lock().unwrap();
-        let mut found = users.iter().filter(|u| self.same_name(&u.user.name, name));
-        match (found.next(), found.next()) {
-            (Some(u), None) => Some(u.clone()),
-            _ => None,
-        }
+        self.sole_named(&self.users.lock().unwrap(), |u| &u.user.name, name)
     }
 
     fn group_name_answer(&self, name: &str) -> Option<GroupEntry> {
-        // Like the directory: a name held by several entries is refused.
-        let groups = self.groups.lock().unwrap();
-        let mut found = groups
-            .iter()
-            .filter(|g| self.same_name(&g.group.name, name));
+        self.sole_named(&self.groups.lock().unwrap(), |g| &g.group.name, name)
+    }
+
+    /// The one item of `items` named `name` ([`FakeDirectory::same_name`]):
+    /// like the directory, a name several items use is refused.
+    fn sole_named<T: Clone>(&self, items: &[T], of: impl Fn(&T) -> &str, name: &str) -> Option<T> {
+        let mut found = items.iter().filter(|i| self.same_name(of(i), name));
         match (found.next(), found.next()) {
-            (Some(g), None) => Some(g.clone()),
+            (Some(i), None) => Some(i.clone()),
             _ => None,
         }
     }
-}
 
-/// Like the directory's listing: `items` without those whose name or ID
-/// several of them use, and the key such an item still holds alone (the
-/// one no other item uses), as lookups find it.
-fn listing<T: Clone>(items: &[T], name: impl Fn(&T) -> &str, id: impl Fn(&T) -> u32) -> Listing<T> {
-    let mut names: HashMap<&str, usize> = HashMap::new();
-    let mut ids: HashMap<u32, usize> = HashMap::new();
-    for i in items {
-        *names.entry(name(i)).or_default() += 1;
-        *ids.entry(id(i)).or_default() += 1;
-    }
-    let mut out = Listing::of(Vec::new());
-    for i in items {
-        match (names[name(i)] == 1, ids[&id(i)] == 1) {
-            (true, true) => out.entries.push(i.clone()),
-            (true, false) => out.also_held.names.push(name(i).to_string()),
-            (false, true) => out.also_held.ids.push(id(i)),
-            (false, false) => {}
+    /// Like the directory's listing: `items` without those whose name or ID
+    /// several of them use (names compared as lookups compare them,
+    /// [`FakeDirectory::same_name`]), and the key such an item still holds
+    /// alone (the one no other item uses), as lookups find it.
+    fn listing<T: Clone>(
+        &self,
+        items: &[T],
+        name: impl Fn(&T) -> &str,
+        id: impl Fn(&T) -> u32,
+    ) -> Listing<T> {
+        let key = |i: &T| {
+            if self.any_case {
+                name(i).to_ascii_lowercase()
+            } else {
+                name(i).to_string()
+            }
+        };
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut ids: HashMap<u32, usize> = HashMap::new();
+        for i in items {
+            *names.entry(key(i)).or_default() += 1;
+            *ids.entry(id(i)).or_default() += 1;
         }
+        let mut out = Listing::of(Vec::new());
+        for i in items {
+            match (names[&key(i)] == 1, ids[&id(i)] == 1) {
+                (true, true) => out.entries.push(i.clone()),
+                (true, false) => out.also_held.names.push(name(i).to_string()),
+                (false, true) => out.also_held.ids.push(id(i)),
+                (false, false) => {}
+            }
+        }
+        out
     }
-    out
 }
 
 impl Provider for FakeDirectory {
@@ -431,7 +440,7 @@ impl Provider for FakeDirectory {
                 return Err(BackendError::unavailable("fake listing failed"));
             }
             let users = self.users.lock().unwrap();
-            Ok(listing(&users, |u| &u.user.name, |u| u.user.uid))
+            Ok(self.listing(&users, |u| &u.user.name, |u| u.user.uid))
         })
     }
     fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Listing<GroupEntry>>> {
@@ -444,7 +453,7 @@ impl Provider for FakeDirectory {
                 return Err(BackendError::unavailable("fake group listing failed"));
             }
             let groups = self.groups.lock().unwrap();
-            Ok(listing(&groups, |g| &g.group.name, |g| g.group.gid))
+            Ok(self.listing(&groups, |g| &g.group.name, |g| g.group.gid))
         })
     }
     fn census(&self, users: bool) -> BoxFuture<'_, ProviderResult<Option<Census>>> {
