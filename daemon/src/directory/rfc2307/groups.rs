@@ -40,6 +40,23 @@ impl Links {
     }
 }
 
+/// Appends to `members` the names of `more` it does not list yet, each
+/// once. Through a set: a group of many thousand members made the scan of
+/// its member list for each name quadratic.
+pub(super) fn add_members<'a>(
+    members: &mut Vec<String>,
+    more: impl IntoIterator<Item = &'a String>,
+) {
+    let mut have: HashSet<&str, foldhash::fast::RandomState> =
+        members.iter().map(String::as_str).collect();
+    let added: Vec<String> = more
+        .into_iter()
+        .filter(|m| have.insert(m.as_str()))
+        .cloned()
+        .collect();
+    members.extend(added);
+}
+
 impl Rfc2307 {
     /// Every group of `user`: its primary group (even when the directory has
     /// no group entry for it: then the name is empty), the groups listing it
@@ -192,17 +209,10 @@ impl Rfc2307 {
             .map(|mut g| {
                 let own = direct.get(&dn::normalize(&g.dn));
                 let nested = expand_offline(&g.dn, &dns_of, &direct, dir.cfg.nesting_depth);
-                // Through a set: a group of many thousand members made
-                // the scan of its member list for each name quadratic.
-                let mut have: HashSet<&str> = g.group.members.iter().map(String::as_str).collect();
-                let added: Vec<String> = own
-                    .into_iter()
-                    .flatten()
-                    .chain(&nested)
-                    .filter(|m| have.insert(m.as_str()))
-                    .cloned()
-                    .collect();
-                g.group.members.extend(added);
+                add_members(
+                    &mut g.group.members,
+                    own.into_iter().flatten().chain(&nested),
+                );
                 g
             })
             .collect())

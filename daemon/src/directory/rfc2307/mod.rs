@@ -281,17 +281,7 @@ impl Rfc2307 {
         if dir.cfg.schema == Schema::Rfc2307bis {
             let extra = self.nested_members(dir, &g.dn, dns).await?;
             if !extra.is_empty() {
-                // Through a set: a member list of thousands scanned for
-                // each nested member would be quadratic.
-                let keep: Vec<bool> = {
-                    let mut have: std::collections::HashSet<&str, foldhash::fast::RandomState> =
-                        g.group.members.iter().map(String::as_str).collect();
-                    extra.iter().map(|m| have.insert(m.as_str())).collect()
-                };
-                let mut keep = keep.into_iter();
-                g.group
-                    .members
-                    .extend(extra.into_iter().filter(|_| keep.next().unwrap_or(false)));
+                groups::add_members(&mut g.group.members, &extra);
             }
         }
         Ok(Some(g))
