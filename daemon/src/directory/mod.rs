@@ -809,7 +809,7 @@ impl Directory {
     /// index of the query that listed it; items come in the order of
     /// their bases), and the claims theirs: a lookup stops at the first
     /// base where an entry carries the key (names compared as the server
-    /// matches them, in any case; any claim counts there), so only the
+    /// matches them, [`match_form`]; any claim counts there), so only the
     /// items and claims of that base count for it, and an item of a later
     /// base is not found by it. With one base `bases` is empty.
     ///

@@ -195,14 +195,15 @@ impl Store {
         };
         drop(bytes);
         let damaged = recovery.corrupt_records > 0 || recovery.truncated_bytes > 0;
-        if damaged || recovery.bad_header {
+        // A damaged or replaced log is rewritten now (its index points
+        // into it). One without records (new, or never written) gets its
+        // header from the writer thread before its first append: those
+        // fsyncs stay off the path to the daemon's first answer.
+        let rewrite_now = damaged || recovery.bad_header;
+        if rewrite_now {
             inner.compact().map_err(io_err(&path))?;
         }
-        // A log without records (new, or never written) gets its header
-        // from the writer thread before its first append: those fsyncs
-        // stay off the path to the daemon's first answer. (A damaged or
-        // replaced one was rewritten above: its index points into it.)
-        let new_log = inner.end == FILE_MAGIC.len() as u64 && inner.index.is_empty();
+        let new_log = !rewrite_now && inner.end == FILE_MAGIC.len() as u64;
         if damaged {
             tracing::warn!(
                 file = %path.display(),
