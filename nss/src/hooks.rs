@@ -99,6 +99,21 @@ pub(crate) unsafe fn guarded(errnop: *mut c_int, body: impl FnOnce() -> Outcome)
     status as c_int
 }
 
+/// Unwinds once inside [`guarded`] and returns what the guard made of it
+/// (UNAVAIL, `*errnop` = ENOENT). Nothing in glibc calls it: it checks
+/// that the module's own unwinder, linked statically (`nss/static_unwind.rs`),
+/// catches a panic in a C program that never loaded `libgcc_s`
+/// (the end-to-end test `modules_unwind`). `resume_unwind` takes the
+/// panic's unwinding path without printing a panic message.
+///
+/// # Safety
+/// `errnop` is NULL or valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn _nss_roster_unwind_selftest(errnop: *mut c_int) -> c_int {
+    // SAFETY: errnop as the caller passes it (see above).
+    unsafe { guarded(errnop, || std::panic::resume_unwind(Box::new(()))) }
+}
+
 /// The caller's name argument as UTF-8; anything else names no roster entry.
 ///
 /// # Safety

@@ -36,6 +36,7 @@ mod fixtures;
 mod hosts_ownership;
 mod idmap_agreement;
 mod install;
+mod modules_unwind;
 mod nss_daemon_down;
 mod nss_guard;
 mod nss_lookup;
