@@ -95,9 +95,12 @@ pub struct Census {
     /// (foldhash places the IDs in the table only: nothing rests on it.)
     ids: HashMap<u32, Holders, foldhash::fast::RandomState>,
     names: Hashed<Holders>,
-    /// The entries valid as served accounts, by DN hash: their ID and
-    /// the hash of the exact name they are served under ([`Served`]).
-    served: Hashed<Served>,
+    /// The lookups by name the census decides alone, by name hash
+    /// ([`Census::name_hash`]): a served entry ([`CensusBuilder::served`])
+    /// holding its name and its ID alone. One probe answers
+    /// [`Census::sole_served_holder`] (a group's members are thousands of
+    /// them: three probes of three tables each was most of its time).
+    decided: Hashed<Decided>,
     /// The names of the served entries noted with
     /// [`CensusBuilder::served_named`], by DN hash.
     served_names: Hashed<Box<str>>,
@@ -106,10 +109,19 @@ pub struct Census {
     entries: usize,
 }
 
-/// What an entry valid for this host is served as: its ID and the hash
-/// of its exact name.
+/// What an entry valid for this host is served as (while the census is
+/// built): its ID, the hash of its exact name and its name's hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Served {
+    id: u32,
+    exact_name: u32,
+    name: u64,
+}
+
+/// A lookup of a name the census decides: the served entry's ID and the
+/// hash of the exact name it is served under ([`Census::exact_hash`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Decided {
     id: u32,
     exact_name: u32,
 }
@@ -118,6 +130,8 @@ struct Served {
 #[derive(Debug)]
 pub struct CensusBuilder {
     census: Census,
+    /// The entries valid as served accounts, by DN hash ([`Served`]).
+    served: Hashed<Served>,
 }
 
 impl CensusBuilder {
@@ -157,10 +171,13 @@ impl CensusBuilder {
     /// answer a lookup of that exact name would give
     /// ([`Census::sole_served_holder`]).
     pub fn served(&mut self, dn: &str, name: &str, id: u32) {
-        let c = &mut self.census;
-        let dn = c.dn_hash(dn);
-        let exact_name = c.exact_hash(name);
-        c.served.insert(dn, Served { id, exact_name });
+        let c = &self.census;
+        let served = Served {
+            id,
+            exact_name: c.exact_hash(name),
+            name: c.name_hash(name),
+        };
+        self.served.insert(c.dn_hash(dn), served);
     }
 
     /// [`CensusBuilder::served`], keeping the name too (groups: few, and
@@ -182,12 +199,33 @@ impl CensusBuilder {
 
     /// The census of the entries added.
     pub fn finish(mut self) -> Census {
-        self.census.ids.shrink_to_fit();
-        self.census.names.shrink_to_fit();
-        self.census.served.shrink_to_fit();
-        self.census.served_names.shrink_to_fit();
+        let c = &mut self.census;
+        for (&dn, s) in &self.served {
+            let alone = c.names.get(&s.name).is_some_and(|h| h.is(dn))
+                && c.ids.get(&s.id).is_some_and(|h| h.is(dn));
+            if alone {
+                let decided = Decided {
+                    id: s.id,
+                    exact_name: s.exact_name,
+                };
+                c.decided.insert(s.name, decided);
+            }
+        }
+        c.ids.shrink_to_fit();
+        c.names.shrink_to_fit();
+        c.decided.shrink_to_fit();
+        c.served_names.shrink_to_fit();
         self.census
     }
+}
+
+/// Bytes of a folded name hashed at once ([`Census::name_hash`]).
+const FOLD_BUFFER: usize = 256;
+
+/// True for the ASCII characters `str::split_whitespace` splits at
+/// (`char::is_whitespace`: tab to carriage return, and space).
+fn is_space(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | b' ')
 }
 
 /// `v` as an ID when it is a plain decimal number that fits.
@@ -206,12 +244,13 @@ impl Census {
                 hasher: RandomState::new(),
                 ids: HashMap::default(),
                 names: Hashed::default(),
-                served: Hashed::default(),
+                decided: Hashed::default(),
                 served_names: Hashed::default(),
                 ids_readable: true,
                 names_comparable: true,
                 entries: 0,
             },
+            served: Hashed::default(),
         }
     }
 
@@ -265,11 +304,8 @@ impl Census {
         if !self.names_comparable || !self.ids_readable {
             return None;
         }
-        let dn = self.names.get(&self.name_hash(name))?.sole()?;
-        let s = self.served.get(&dn)?;
-        let sole =
-            s.exact_name == self.exact_hash(name) && self.ids.get(&s.id).is_some_and(|h| h.is(dn));
-        sole.then_some(s.id)
+        let d = self.decided.get(&self.name_hash(name))?;
+        (d.exact_name == self.exact_hash(name)).then_some(d.id)
     }
 
     /// The name of the entry a lookup of `id` is answered with, when the
@@ -281,14 +317,12 @@ impl Census {
         if !self.names_comparable || !self.ids_readable {
             return None;
         }
+        // The one holder of `id` is served under `name`, and a lookup of
+        // `name` is decided as that entry (the only holder of `id`).
         let dn = self.ids.get(&id)?.sole()?;
         let name = self.served_names.get(&dn)?;
-        let sole = self.served.get(&dn).is_some_and(|s| s.id == id)
-            && self
-                .names
-                .get(&self.name_hash(name))
-                .is_some_and(|h| h.is(dn));
-        sole.then_some(name)
+        let d = self.decided.get(&self.name_hash(name))?;
+        (d.id == id).then_some(name)
     }
 
     /// DNs are compared as the ownership checks compare them: ignoring
@@ -299,7 +333,7 @@ impl Census {
             .min(SEVERAL - 1)
     }
 
-    /// The exact name an entry is served under, as kept in [`Served`]: 32
+    /// The exact name an entry is served under, as kept in [`Decided`]: 32
     /// bits of its hash. (A collision could only make a member spelled
     /// otherwise than the entry's name look served; a lookup of that
     /// spelling finds no entry, and such a member is kept as it is too.)
@@ -309,21 +343,32 @@ impl Census {
 
     /// Names are folded: lower case (a final sigma as any sigma), spaces
     /// at the ends dropped and runs of inner spaces made one. Hashed as
-    /// folded, without building the folded name.
+    /// folded (its UTF-8, a prefix-free code: one byte string per folded
+    /// name), without building the folded name.
     fn name_hash(&self, name: &str) -> u64 {
-        // The folded characters go to the hasher as 4-byte units, a
-        // buffer at a time (the hash of the concatenation: the same as one
-        // `write_u32` per character, in far fewer calls).
         let mut h = self.hasher.build_hasher();
-        let mut buf = [0u8; 256];
+        let mut buf = [0u8; FOLD_BUFFER];
+        let bytes = name.as_bytes();
+        // Nearly every name is ASCII without white space: folded, it is
+        // its bytes in lower case (what the general way below gives it,
+        // at a fraction of the cost).
+        if bytes.len() <= buf.len() && bytes.iter().all(|&b| b.is_ascii() && !is_space(b)) {
+            let folded = &mut buf[..bytes.len()];
+            for (f, b) in folded.iter_mut().zip(bytes) {
+                *f = b.to_ascii_lowercase();
+            }
+            h.write(folded);
+            return h.finish();
+        }
+        // The folded characters go to the hasher a buffer at a time (the
+        // hash of the concatenation, in far fewer calls).
         let mut len = 0;
         let mut put = |h: &mut std::hash::DefaultHasher, c: char| {
-            if len == buf.len() {
-                h.write(&buf);
+            if len + 4 > buf.len() {
+                h.write(&buf[..len]);
                 len = 0;
             }
-            buf[len..len + 4].copy_from_slice(&u32::from(c).to_ne_bytes());
-            len += 4;
+            len += c.encode_utf8(&mut buf[len..]).len();
         };
         for (k, word) in name.split_whitespace().enumerate() {
             if k > 0 {
@@ -387,6 +432,33 @@ mod tests {
         ]);
         assert!(!c.sole_holder_of_name("alice", "uid=alice,ou=people,dc=ex"));
         assert!(!c.sole_holder_of_name("a b", "uid=ab,ou=people,dc=ex"));
+    }
+
+    #[test]
+    fn plain_ascii_names_fold_as_the_general_way_folds_them() {
+        // The first of each pair is folded the quick way (ASCII, no white
+        // space), the second the general way.
+        for (quick, general) in [
+            ("alice", " ALICE"),
+            ("a", "A\u{0B}"),
+            ("x", "\tX\r\n"),
+            ("b\u{e9}", "B\u{c9}"),
+        ] {
+            let c = census(&[
+                ("uid=q,ou=people,dc=ex", &[quick], &["1000"]),
+                ("uid=g,ou=people,dc=ex", &[general], &["1001"]),
+            ]);
+            assert!(
+                !c.sole_holder_of_name(quick, "uid=q,ou=people,dc=ex"),
+                "{quick:?} {general:?}"
+            );
+            assert!(c.may_hold_name(&quick.to_uppercase()));
+        }
+        // A long name: the buffer is written in parts, the same hash.
+        let long = "x".repeat(3 * FOLD_BUFFER + 1);
+        let c = census(&[("uid=l,ou=people,dc=ex", &[long.as_str()], &["1"])]);
+        assert!(c.may_hold_name(&format!(" {}", long.to_uppercase())));
+        assert!(!c.may_hold_name(&long[1..]));
     }
 
     #[test]
