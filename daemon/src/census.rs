@@ -109,15 +109,6 @@ pub struct Census {
     entries: usize,
 }
 
-/// What an entry valid for this host is served as (while the census is
-/// built): its ID, the hash of its exact name and its name's hash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Served {
-    id: u32,
-    exact_name: u32,
-    name: u64,
-}
-
 /// A lookup of a name the census decides: the served entry's ID and the
 /// hash of the exact name it is served under ([`Census::exact_hash`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,8 +121,6 @@ struct Decided {
 #[derive(Debug)]
 pub struct CensusBuilder {
     census: Census,
-    /// The entries valid as served accounts, by DN hash ([`Served`]).
-    served: Hashed<Served>,
 }
 
 impl CensusBuilder {
@@ -170,14 +159,23 @@ impl CensusBuilder {
     /// is valid for this host and served as `name` with ID `id`: the
     /// answer a lookup of that exact name would give
     /// ([`Census::sole_served_holder`]).
+    ///
+    /// Only an entry holding that name and ID itself (added before) can
+    /// be decided: it is noted while it holds both alone, and
+    /// [`CensusBuilder::finish`] keeps it if it still does (a holder only
+    /// ever turns into several).
     pub fn served(&mut self, dn: &str, name: &str, id: u32) {
-        let c = &self.census;
-        let served = Served {
-            id,
-            exact_name: c.exact_hash(name),
-            name: c.name_hash(name),
-        };
-        self.served.insert(c.dn_hash(dn), served);
+        let c = &mut self.census;
+        let dn = c.dn_hash(dn);
+        let key = c.name_hash(name);
+        let holds_name = c.names.get(&key).is_some_and(|h| h.is(dn));
+        if holds_name && c.ids.get(&id).is_some_and(|h| h.is(dn)) {
+            let exact_name = c.exact_hash(name);
+            c.decided.insert(key, Decided { id, exact_name });
+        } else if holds_name {
+            // The same entry noted before with another ID: not decided.
+            c.decided.remove(&key);
+        }
     }
 
     /// [`CensusBuilder::served`], keeping the name too (groups: few, and
@@ -200,17 +198,11 @@ impl CensusBuilder {
     /// The census of the entries added.
     pub fn finish(mut self) -> Census {
         let c = &mut self.census;
-        for (&dn, s) in &self.served {
-            let alone = c.names.get(&s.name).is_some_and(|h| h.is(dn))
-                && c.ids.get(&s.id).is_some_and(|h| h.is(dn));
-            if alone {
-                let decided = Decided {
-                    id: s.id,
-                    exact_name: s.exact_name,
-                };
-                c.decided.insert(s.name, decided);
-            }
-        }
+        let (names, ids) = (&c.names, &c.ids);
+        c.decided.retain(|key, d| {
+            let holder = names.get(key).and_then(|h| h.sole());
+            holder.is_some() && ids.get(&d.id).and_then(|h| h.sole()) == holder
+        });
         c.ids.shrink_to_fit();
         c.names.shrink_to_fit();
         c.decided.shrink_to_fit();
@@ -250,7 +242,6 @@ impl Census {
                 names_comparable: true,
                 entries: 0,
             },
-            served: Hashed::default(),
         }
     }
 
@@ -518,6 +509,17 @@ mod tests {
         b.add("uid=erin,ou=people,dc=ex", ["erin"], ["1004"]);
         b.served("uid=erin,ou=people,dc=ex", "erin", 1004);
         b.add("uid=erin2,ou=people,dc=ex", ["Erin"], ["1005"]);
+        // Served under a name and ID it does not hold, which another
+        // entry holds alone (a lookup of the name finds that entry).
+        b.add("uid=frank,ou=people,dc=ex", ["frank"], ["1006"]);
+        b.add("uid=odd,ou=people,dc=ex", ["fred"], ["1007"]);
+        b.served("uid=frank,ou=people,dc=ex", "fred", 1007);
+        // Listed twice, and served the second time with an ID it does
+        // not hold.
+        b.add("uid=gus,ou=people,dc=ex", ["gus"], ["1008"]);
+        b.served("uid=gus,ou=people,dc=ex", "gus", 1008);
+        b.add("uid=gus,ou=people,dc=ex", ["gus"], ["1008"]);
+        b.served("uid=gus,ou=people,dc=ex", "gus", 1010);
         let c = b.finish();
         assert_eq!(c.sole_served_holder("alice"), Some(1000));
         assert_eq!(c.sole_served_holder("Alice"), None);
@@ -527,6 +529,9 @@ mod tests {
         assert_eq!(c.sole_served_holder("dave"), None);
         assert_eq!(c.sole_served_holder("erin"), None);
         assert_eq!(c.sole_served_holder("nobody"), None);
+        assert_eq!(c.sole_served_holder("fred"), None);
+        assert_eq!(c.sole_served_holder("frank"), None);
+        assert_eq!(c.sole_served_holder("gus"), None);
     }
 
     #[test]
