@@ -387,6 +387,32 @@ pub fn encode_group_response(group: &Group) -> Vec<u8> {
     w.finish()
 }
 
+/// The frame of `Response::Users` of `entries`, encoded from the borrowed
+/// page (the daemon's pages are ranges of its listing, not copies).
+pub fn encode_users_page(entries: &[User], more: bool) -> Vec<u8> {
+    let mut w = Writer::new(0);
+    w.u8(4);
+    w.u32(entries.len() as u32);
+    for u in entries {
+        w.user(u);
+    }
+    w.u8(more as u8);
+    w.finish()
+}
+
+/// The frame of `Response::Groups` of `entries`, encoded from the
+/// borrowed page.
+pub fn encode_groups_page(entries: &[Group], more: bool) -> Vec<u8> {
+    let mut w = Writer::new(0);
+    w.u8(5);
+    w.u32(entries.len() as u32);
+    for g in entries {
+        w.group(g);
+    }
+    w.u8(more as u8);
+    w.finish()
+}
+
 /// Encodes a reply as a complete frame (length prefix included).
 pub fn encode_response(resp: &Response) -> Vec<u8> {
     let status = match resp {
@@ -409,22 +435,8 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
                 w.u32(*g);
             }
         }
-        Response::Users { entries, more } => {
-            w.u8(4);
-            w.u32(entries.len() as u32);
-            for u in entries {
-                w.user(u);
-            }
-            w.u8(*more as u8);
-        }
-        Response::Groups { entries, more } => {
-            w.u8(5);
-            w.u32(entries.len() as u32);
-            for g in entries {
-                w.group(g);
-            }
-            w.u8(*more as u8);
-        }
+        Response::Users { entries, more } => return encode_users_page(entries, *more),
+        Response::Groups { entries, more } => return encode_groups_page(entries, *more),
         Response::Admin(answer) => {
             w.u8(8);
             w.u16(ADMIN_VERSION);

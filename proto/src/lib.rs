@@ -122,8 +122,8 @@ pub use admin::{
 };
 pub use client::{Client, ClientError};
 pub use codec::{
-    decode_request, decode_response, encode_group_response, encode_request, encode_response,
-    parse_header, DecodeError, FrameHeader,
+    decode_request, decode_response, encode_group_response, encode_groups_page, encode_request,
+    encode_response, encode_users_page, parse_header, DecodeError, FrameHeader,
 };
 pub use failure::Failure;
 pub use paths::{

@@ -291,44 +291,104 @@ fn qualify<H: Holds>(name: &mut String, domain: &str, earlier: &[H]) {
     }
 }
 
-/// The page of `all` from `offset`, at most `limit` (and [`MAX_PAGE`])
-/// entries, and whether more follow.
-fn page<T: Clone>(all: &[T], offset: u32, limit: u32) -> (Vec<T>, bool) {
-    let start = (offset as usize).min(all.len());
-    let n = (limit as usize).min(MAX_PAGE);
-    let end = start.saturating_add(n).min(all.len());
-    (all[start..end].to_vec(), end < all.len())
+/// A page of an enumeration: a range of the snapshot's entries, shared
+/// (the server encodes them from the snapshot; 100,000 users are not
+/// copied a page at a time), and whether more follow.
+#[derive(Debug)]
+pub struct ListedPage<T> {
+    snapshot: Option<Arc<Snapshot<T>>>,
+    range: std::ops::Range<usize>,
+    more: bool,
+}
+
+impl<T> ListedPage<T> {
+    /// The page of `snapshot` from `offset`, at most `limit` (and
+    /// [`MAX_PAGE`]) entries.
+    fn of(snapshot: Arc<Snapshot<T>>, offset: u32, limit: u32) -> Self {
+        let all = snapshot.entries.len();
+        let start = (offset as usize).min(all);
+        let n = (limit as usize).min(MAX_PAGE);
+        let end = start.saturating_add(n).min(all);
+        ListedPage {
+            snapshot: Some(snapshot),
+            range: start..end,
+            more: end < all,
+        }
+    }
+
+    /// The page of a listing that is off: nothing, and nothing more.
+    fn empty() -> Self {
+        ListedPage {
+            snapshot: None,
+            range: 0..0,
+            more: false,
+        }
+    }
+
+    /// The page's entries.
+    pub fn entries(&self) -> &[T] {
+        self.snapshot
+            .as_ref()
+            .map_or(&[], |s| &s.entries[self.range.clone()])
+    }
+
+    /// True when another page follows.
+    pub fn more(&self) -> bool {
+        self.more
+    }
 }
 
 impl Resolver {
-    /// A page of the user enumeration: entries and whether more follow.
+    /// A page of the user enumeration.
+    pub async fn users_page(
+        &self,
+        offset: u32,
+        limit: u32,
+    ) -> Result<ListedPage<User>, EnumerationError> {
+        self.page(offset, limit).await
+    }
+
+    /// A page of the group enumeration.
+    pub async fn groups_page(
+        &self,
+        offset: u32,
+        limit: u32,
+    ) -> Result<ListedPage<Group>, EnumerationError> {
+        self.page(offset, limit).await
+    }
+
+    /// A copy of a page of the user enumeration, and whether more follow.
+    #[cfg(test)]
     pub async fn list_users(
         &self,
         offset: u32,
         limit: u32,
     ) -> Result<(Vec<User>, bool), EnumerationError> {
-        self.list(offset, limit).await
+        let page = self.users_page(offset, limit).await?;
+        Ok((page.entries().to_vec(), page.more()))
     }
 
-    /// A page of the group enumeration: entries and whether more follow.
+    /// A copy of a page of the group enumeration, and whether more follow.
+    #[cfg(test)]
     pub async fn list_groups(
         &self,
         offset: u32,
         limit: u32,
     ) -> Result<(Vec<Group>, bool), EnumerationError> {
-        self.list(offset, limit).await
+        let page = self.groups_page(offset, limit).await?;
+        Ok((page.entries().to_vec(), page.more()))
     }
 
-    async fn list<T: Kind>(
+    async fn page<T: Kind>(
         &self,
         offset: u32,
         limit: u32,
-    ) -> Result<(Vec<T>, bool), EnumerationError> {
+    ) -> Result<ListedPage<T>, EnumerationError> {
         if !self.settings().enumerate {
-            return Ok((Vec::new(), false));
+            return Ok(ListedPage::empty());
         }
         let snap = self.snapshot::<T>().await?;
-        Ok(page(&snap.entries, offset, limit))
+        Ok(ListedPage::of(snap, offset, limit))
     }
 
     /// The current snapshot of `T`; the first request waits for it, and

@@ -44,7 +44,7 @@ pub(crate) mod provider;
 mod status;
 
 use crate::backend_error::BackendError;
-pub use enumerate::EnumerationError;
+pub use enumerate::{EnumerationError, ListedPage};
 pub use provider::{BoxFuture, DomainError, HeldKeys, Listing, Provider, ProviderResult};
 pub use status::ResolverStatus;
 

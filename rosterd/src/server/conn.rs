@@ -61,10 +61,14 @@ pub async fn serve(
         if let (Some(req), Some(mc)) = (lookup, &ctx.memcache) {
             let ms = fresh_until.saturating_sub(ctx.resolver.now_ms());
             let answered = match &response {
-                Reply::Response(r) => Answered::Response(r),
-                Reply::Group(g) => Answered::Group(&g.group),
+                Reply::Response(r) => Some(Answered::Response(r)),
+                Reply::Group(g) => Some(Answered::Group(&g.group)),
+                // (Listing pages answer no lookup.)
+                Reply::Users(_) | Reply::Groups(_) => None,
             };
-            mc.publish(&req, answered, Duration::from_millis(ms));
+            if let Some(answered) = answered {
+                mc.publish(&req, answered, Duration::from_millis(ms));
+            }
         }
         if sent.is_err() {
             return;

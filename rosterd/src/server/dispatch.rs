@@ -9,9 +9,12 @@
 
 use super::{admin, pam, status_report, Context};
 use roster_daemon::cache::GroupEntry;
-use roster_daemon::resolver::Answer;
+use roster_daemon::resolver::{Answer, ListedPage};
 use roster_proto::admin::{AdminReply, StatusReport};
-use roster_proto::{encode_group_response, encode_response, Failure, Request, Response};
+use roster_proto::{
+    encode_group_response, encode_groups_page, encode_response, encode_users_page, Failure, Group,
+    Request, Response, User,
+};
 use std::sync::Arc;
 
 /// Longest name accepted in a lookup (longer ones are a client error).
@@ -65,6 +68,10 @@ pub enum Reply {
     Response(Response),
     /// `Response::Group` of this entry's group.
     Group(Arc<GroupEntry>),
+    /// `Response::Users` of this page of the user listing.
+    Users(ListedPage<User>),
+    /// `Response::Groups` of this page of the group listing.
+    Groups(ListedPage<Group>),
 }
 
 impl Reply {
@@ -73,6 +80,8 @@ impl Reply {
         match self {
             Reply::Response(r) => encode_response(r),
             Reply::Group(g) => encode_group_response(&g.group),
+            Reply::Users(p) => encode_users_page(p.entries(), p.more()),
+            Reply::Groups(p) => encode_groups_page(p.entries(), p.more()),
         }
     }
 
@@ -81,6 +90,14 @@ impl Reply {
         match self {
             Reply::Response(r) => r,
             Reply::Group(g) => Response::Group(g.group.clone()),
+            Reply::Users(p) => Response::Users {
+                entries: p.entries().to_vec(),
+                more: p.more(),
+            },
+            Reply::Groups(p) => Response::Groups {
+                entries: p.entries().to_vec(),
+                more: p.more(),
+            },
         }
     }
 }
@@ -157,21 +174,21 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
         // listing of the whole directory behind a snapshot (and the pages
         // copied from it) leave hundreds of megabytes free in the heap
         // for 100,000 users.
-        Request::ListUsers { offset, limit } => match r.list_users(offset, limit).await {
-            Ok((entries, more)) => {
-                if !more {
+        Request::ListUsers { offset, limit } => match r.users_page(offset, limit).await {
+            Ok(page) => {
+                if !page.more() {
                     super::procstat::trim_heap();
                 }
-                (Response::Users { entries, more }.into(), 0)
+                (Reply::Users(page), 0)
             }
             Err(e) => refused(e.into()),
         },
-        Request::ListGroups { offset, limit } => match r.list_groups(offset, limit).await {
-            Ok((entries, more)) => {
-                if !more {
+        Request::ListGroups { offset, limit } => match r.groups_page(offset, limit).await {
+            Ok(page) => {
+                if !page.more() {
                     super::procstat::trim_heap();
                 }
-                (Response::Groups { entries, more }.into(), 0)
+                (Reply::Groups(page), 0)
             }
             Err(e) => refused(e.into()),
         },
