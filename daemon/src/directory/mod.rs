@@ -1125,6 +1125,9 @@ fn queries(
 mod tests;
 
 #[cfg(test)]
+mod ber_tests;
+
+#[cfg(test)]
 mod silent_tests;
 
 #[cfg(test)]

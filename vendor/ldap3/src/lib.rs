@@ -143,7 +143,10 @@ pub mod asn1 {
     };
     pub use lber::universal::Types;
     pub use lber::write;
+    /// (roster) The reader of the messages a server sends.
+    pub use crate::ber::{MAX_DEPTH, Parsed, parse_message};
 }
+mod ber;
 mod conn;
 pub mod controls {
     //! Control construction and parsing.

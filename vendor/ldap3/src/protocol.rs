@@ -53,13 +53,11 @@ pub enum LdapOp {
 #[allow(clippy::type_complexity)]
 fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error> {
     let decoding_error = io::Error::new(io::ErrorKind::Other, "decoding error");
-    let mut parser = lber::Parser::new();
-    // (roster: the parsed tag is owned; only the rest of the input borrows
-    // `buf`. It is moved out, not deep-copied.)
-    let (consumed, tag) = match parser.parse(buf) {
-        Err(e) if e.is_incomplete() => return Ok(None),
-        Err(_e) => return Err(decoding_error),
-        Ok((i, tag)) => (buf.len() - i.len(), tag),
+    // (roster: read by `crate::ber`, see there why not lber's parser.)
+    let (tag, consumed) = match crate::ber::parse_message(buf) {
+        crate::ber::Parsed::Complete(tag, consumed) => (tag, consumed),
+        crate::ber::Parsed::Incomplete => return Ok(None),
+        crate::ber::Parsed::Invalid => return Err(decoding_error),
     };
     buf.advance(consumed);
     let mut tags = match tag
