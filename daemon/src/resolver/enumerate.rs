@@ -265,7 +265,11 @@ enum MemberCheck {
 /// The short names of `groups`' members (of `domain`), each once however
 /// many groups list it.
 fn distinct_members<'g>(groups: &'g [Group], domain: &str) -> Vec<&'g str> {
-    let mut seen: HashSet<&str> = HashSet::new();
+    // (Names the directory chooses, placed with foldhash as the other
+    // member-name sets; sized once for every membership.)
+    let memberships = groups.iter().map(|g| g.members.len()).sum();
+    let mut seen: HashSet<&str, foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(memberships, Default::default());
     groups
         .iter()
         .flat_map(|g| &g.members)
