@@ -224,6 +224,71 @@ fn sids() {
     }
 }
 
+/// BER octets of one value: identifier octet `id`, then a definite
+/// length (short form below 128, else long form) and `contents`.
+fn tlv(id: u8, contents: &[u8]) -> Vec<u8> {
+    let mut out = vec![id];
+    if contents.len() < 0x80 {
+        out.push(contents.len() as u8);
+    } else {
+        let len = (contents.len() as u32).to_be_bytes();
+        let skip = len.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (4 - skip) as u8);
+        out.extend_from_slice(&len[skip..]);
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
+/// LDAP messages as a server sends them: a search entry, the result
+/// that ends a search, and a search entry with a value long enough for a
+/// long-form length.
+fn ber_messages() {
+    let attr = |name: &str, values: &[&str]| {
+        let vals: Vec<u8> = values
+            .iter()
+            .flat_map(|v| tlv(0x04, v.as_bytes()))
+            .collect();
+        tlv(
+            0x30,
+            &[tlv(0x04, name.as_bytes()), tlv(0x31, &vals)].concat(),
+        )
+    };
+    let entry = |dn: &str, attrs: &[Vec<u8>]| {
+        let body = [tlv(0x04, dn.as_bytes()), tlv(0x30, &attrs.concat())].concat();
+        tlv(0x30, &[tlv(0x02, &[2]), tlv(0x64, &body)].concat())
+    };
+    put(
+        "ber_message",
+        "entry",
+        &entry(
+            "uid=alice,ou=people,dc=example,dc=com",
+            &[attr("uid", &["alice"]), attr("uidNumber", &["10001"])],
+        ),
+    );
+    let done = [tlv(0x0a, &[0]), tlv(0x04, b""), tlv(0x04, b"")].concat();
+    put(
+        "ber_message",
+        "done",
+        &tlv(0x30, &[tlv(0x02, &[2]), tlv(0x65, &done)].concat()),
+    );
+    let members: Vec<String> = (1..=40).map(|i| format!("u{i:05}")).collect();
+    let members: Vec<&str> = members.iter().map(String::as_str).collect();
+    put(
+        "ber_message",
+        "group",
+        &entry(
+            "cn=biggroup,ou=groups,dc=example,dc=com",
+            &[attr("cn", &["biggroup"]), attr("memberUid", &members)],
+        ),
+    );
+    // Sequences nested as deep as the reader reads them, and one deeper.
+    for levels in [64, 65] {
+        let nested = (0..levels).fold(tlv(0x04, b"x"), |inner, _| tlv(0x30, &inner));
+        put("ber_message", &format!("nested-{levels}"), &nested);
+    }
+}
+
 #[test]
 #[ignore = "writes the seed corpus: make fuzz-seeds"]
 fn write_seeds() {
@@ -231,4 +296,5 @@ fn write_seeds() {
     memcache();
     config();
     sids();
+    ber_messages();
 }

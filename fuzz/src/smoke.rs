@@ -16,7 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 /// Random inputs per target, after the corpus: about 2 s of CPU for all
-/// eight targets in the debug build (`ROSTER_FUZZ_SMOKE_INPUTS=N` sets
+/// nine targets in the debug build (`ROSTER_FUZZ_SMOKE_INPUTS=N` sets
 /// another count, e.g. for a longer run by hand).
 const RANDOM_INPUTS: usize = 5000;
 
@@ -164,6 +164,11 @@ fn ldap_entry() {
 #[test]
 fn ad_entry() {
     smoke("ad_entry", |b| structured(b, targets::ad_entry));
+}
+
+#[test]
+fn ber_message() {
+    smoke("ber_message", targets::ber_message);
 }
 
 #[test]

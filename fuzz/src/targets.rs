@@ -302,6 +302,79 @@ fn check_sid(sid: &Sid) {
     }
 }
 
+/// A server's message octets read by the vendored ldap3's reader
+/// (`ldap3::asn1::parse_message`) and by lber's `parse_tag`, which it
+/// replaced: a whole value reads the same with both and takes the same
+/// octets; where lber wants more octets, the reader does too or calls the
+/// value invalid, and then more octets change nothing (they cannot mend
+/// it). A value nesting deeper than the reader's bound is invalid for it
+/// (lber reads it).
+pub fn ber_message(data: &[u8]) {
+    use ldap3::asn1::{parse_message, parse_tag, Parsed, MAX_DEPTH};
+    let ours = parse_message(data);
+    match parse_tag(data) {
+        Ok((rest, theirs)) if nesting(data) > MAX_DEPTH => {
+            let _ = (rest, theirs);
+            assert_eq!(ours, Parsed::Invalid);
+        }
+        Ok((rest, theirs)) => {
+            assert_eq!(ours, Parsed::Complete(theirs, data.len() - rest.len()));
+        }
+        Err(e) => {
+            assert!(e.is_incomplete(), "lber: {e:?}");
+            assert!(!matches!(ours, Parsed::Complete(..)), "{ours:?}");
+            if ours == Parsed::Invalid {
+                let mut more = data.to_vec();
+                more.extend([0u8; 64]);
+                assert_eq!(parse_message(&more), Parsed::Invalid);
+            }
+        }
+    }
+}
+
+/// How deep constructed values nest in the value at the start of `data`
+/// (read as lber reads headers: one identifier octet, then a short or
+/// long-form length), without recursion.
+fn nesting(data: &[u8]) -> usize {
+    // The ends of the constructed values the position is inside.
+    let mut open: Vec<usize> = Vec::new();
+    let (mut at, mut deepest) = (0usize, 0usize);
+    loop {
+        while open.last() == Some(&at) {
+            open.pop();
+        }
+        if at > 0 && open.is_empty() {
+            return deepest;
+        }
+        let (Some(&id), Some(&first)) = (data.get(at), data.get(at + 1)) else {
+            return deepest;
+        };
+        let (len, start) = if first < 0x80 {
+            (usize::from(first), at + 2)
+        } else {
+            let n = usize::from(first - 0x80);
+            let Some(octets) = data.get(at + 2..at + 2 + n) else {
+                return deepest;
+            };
+            let len = octets.iter().fold(0u64, |l, &o| (l << 8) | u64::from(o));
+            (usize::try_from(len).unwrap_or(usize::MAX), at + 2 + n)
+        };
+        let Some(end) = start.checked_add(len).filter(|&e| e <= data.len()) else {
+            return deepest;
+        };
+        if id & 0x20 != 0 && len > 0 {
+            open.push(end);
+            deepest = deepest.max(open.len());
+            at = start;
+        } else {
+            if id & 0x20 != 0 {
+                deepest = deepest.max(open.len() + 1);
+            }
+            at = end;
+        }
+    }
+}
+
 /// DN and attribute-description parsing: ranged attributes
 /// (`member;range=L-H`), RDN assertions and escapes, DN containment, the
 /// realm of a base DN, and AD input names.
