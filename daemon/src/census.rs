@@ -121,6 +121,34 @@ struct Decided {
 #[derive(Debug)]
 pub struct CensusBuilder {
     census: Census,
+    /// Some entry was added twice (see [`CensusBuilder::finish`]).
+    listed_again: bool,
+}
+
+/// The values one [`CensusBuilder::add`] call has met so far, to tell a
+/// value the entry lists twice from one an earlier listing of the entry
+/// holds (up to [`Seen::KEPT`] values; past those, none counts as met).
+#[derive(Default)]
+struct Seen {
+    values: [u64; Seen::KEPT],
+    len: usize,
+}
+
+impl Seen {
+    /// Values remembered per call: an entry has one or two names and IDs.
+    const KEPT: usize = 8;
+
+    /// True the first time `v` is met in this call.
+    fn first(&mut self, v: u64) -> bool {
+        if self.values[..self.len].contains(&v) {
+            return false;
+        }
+        if self.len < Self::KEPT {
+            self.values[self.len] = v;
+            self.len += 1;
+        }
+        true
+    }
 }
 
 impl CensusBuilder {
@@ -136,21 +164,33 @@ impl CensusBuilder {
         let c = &mut self.census;
         let dn = c.dn_hash(dn);
         c.entries += 1;
+        // A name or ID this DN already held before this call: the entry
+        // (or one whose DN differs only in case) was listed before.
+        let mut seen = Seen::default();
         for n in names {
             let key = c.name_hash(n);
+            let first = seen.first(key);
             c.names
                 .entry(key)
-                .and_modify(|h| h.add(dn))
+                .and_modify(|h| {
+                    self.listed_again |= first && h.is(dn);
+                    h.add(dn)
+                })
                 .or_insert(Holders::one(dn));
         }
+        let mut seen = Seen::default();
         for v in ids {
             let Some(id) = plain_id(v) else {
                 c.ids_readable = false;
                 continue;
             };
+            let first = seen.first(u64::from(id));
             c.ids
                 .entry(id)
-                .and_modify(|h| h.add(dn))
+                .and_modify(|h| {
+                    self.listed_again |= first && h.is(dn);
+                    h.add(dn)
+                })
                 .or_insert(Holders::one(dn));
         }
     }
@@ -195,10 +235,16 @@ impl CensusBuilder {
         self.census.names_comparable = false;
     }
 
-    /// The census of the entries added.
+    /// The census of the entries added. When an entry was listed twice
+    /// (a server that repeats an entry, or two DNs that differ only in
+    /// case), no lookup of a name is decided: which of its listings a
+    /// lookup would meet, and the name it would serve, is not known.
     pub fn finish(mut self) -> Census {
         let c = &mut self.census;
         let (names, ids) = (&c.names, &c.ids);
+        if self.listed_again {
+            c.decided.clear();
+        }
         c.decided.retain(|key, d| {
             let holder = names.get(key).and_then(|h| h.sole());
             holder.is_some() && ids.get(&d.id).and_then(|h| h.sole()) == holder
@@ -242,6 +288,7 @@ impl Census {
                 names_comparable: true,
                 entries: 0,
             },
+            listed_again: false,
         }
     }
 
@@ -428,12 +475,13 @@ mod tests {
     #[test]
     fn plain_ascii_names_fold_as_the_general_way_folds_them() {
         // The first of each pair is folded the quick way (ASCII, no white
-        // space), the second the general way.
+        // space), the second the general way (white space, or not ASCII:
+        // the Kelvin sign folds to an ASCII k).
         for (quick, general) in [
             ("alice", " ALICE"),
             ("a", "A\u{0B}"),
             ("x", "\tX\r\n"),
-            ("b\u{e9}", "B\u{c9}"),
+            ("kelvin", "\u{212A}ELVIN"),
         ] {
             let c = census(&[
                 ("uid=q,ou=people,dc=ex", &[quick], &["1000"]),
@@ -514,11 +562,9 @@ mod tests {
         b.add("uid=frank,ou=people,dc=ex", ["frank"], ["1006"]);
         b.add("uid=odd,ou=people,dc=ex", ["fred"], ["1007"]);
         b.served("uid=frank,ou=people,dc=ex", "fred", 1007);
-        // Listed twice, and served the second time with an ID it does
-        // not hold.
+        // Noted a second time with an ID it does not hold.
         b.add("uid=gus,ou=people,dc=ex", ["gus"], ["1008"]);
         b.served("uid=gus,ou=people,dc=ex", "gus", 1008);
-        b.add("uid=gus,ou=people,dc=ex", ["gus"], ["1008"]);
         b.served("uid=gus,ou=people,dc=ex", "gus", 1010);
         let c = b.finish();
         assert_eq!(c.sole_served_holder("alice"), Some(1000));
@@ -532,6 +578,39 @@ mod tests {
         assert_eq!(c.sole_served_holder("fred"), None);
         assert_eq!(c.sole_served_holder("frank"), None);
         assert_eq!(c.sole_served_holder("gus"), None);
+    }
+
+    #[test]
+    fn an_entry_listed_twice_decides_no_lookup_of_a_name() {
+        // Listed twice with its names in another order, served under the
+        // first each time.
+        let mut b = Census::builder();
+        b.add("uid=c,dc=ex", ["carol", "caro"], ["1002"]);
+        b.served("uid=c,dc=ex", "carol", 1002);
+        b.add("uid=c,dc=ex", ["caro", "carol"], ["1002"]);
+        b.served("uid=c,dc=ex", "caro", 1002);
+        b.add("uid=d,dc=ex", ["dave"], ["1003"]);
+        b.served("uid=d,dc=ex", "dave", 1003);
+        let c = b.finish();
+        assert_eq!(c.sole_served_holder("carol"), None);
+        assert_eq!(c.sole_served_holder("caro"), None);
+        assert_eq!(c.sole_served_holder("dave"), None);
+        // Renamed between its two listings (its UID the same), the second
+        // DN differing in case only.
+        let mut b = Census::builder();
+        b.add("uid=c,dc=ex", ["alice"], ["1000"]);
+        b.served("uid=c,dc=ex", "alice", 1000);
+        b.add("uid=x,dc=ex", ["al"], ["1001"]);
+        b.add("UID=C,dc=ex", ["al"], ["1000"]);
+        b.served("UID=C,dc=ex", "al", 1000);
+        let c = b.finish();
+        assert_eq!(c.sole_served_holder("alice"), None);
+        assert_eq!(c.sole_served_holder("al"), None);
+        // A value an entry lists twice is not a second listing.
+        let mut b = Census::builder();
+        b.add("uid=e,dc=ex", ["erin", "erin"], ["1004", "1004"]);
+        b.served("uid=e,dc=ex", "erin", 1004);
+        assert_eq!(b.finish().sole_served_holder("erin"), Some(1004));
     }
 
     #[test]
