@@ -11,7 +11,8 @@
 //! and the connection then waits for octets that can never mend it), and
 //! values nest at most [`MAX_DEPTH`] deep (`parse_tag` recurses as deep
 //! as the input nests: two octets a level, a stack overflow for a
-//! hostile server's message of a few hundred kilobytes).
+//! hostile server's message of a few hundred kilobytes). Control and
+//! extended-operation values are read by it too ([`parse_tag`]).
 
 use lber::common::TagClass;
 use lber::structure::{PL, StructureTag};
@@ -29,6 +30,19 @@ pub enum Parsed {
     Incomplete,
     /// A value whose octets are all there but do not parse.
     Invalid,
+}
+
+/// `lber::parse::parse_tag` for the value of a control or an extended
+/// operation's response (`controls_impl`, `exop_impl`), read by
+/// [`parse_message`]: nesting is bounded, and a value that is incomplete
+/// or does not parse is an error (the callers panic on it, as on any
+/// other malformed value: a task's panic, where a deeply nested value
+/// overflowed the stack and aborted the process).
+pub(crate) fn parse_tag(input: &[u8]) -> Result<(&[u8], StructureTag), Parsed> {
+    match parse_message(input) {
+        Parsed::Complete(tag, used) => Ok((&input[used..], tag)),
+        other => Err(other),
+    }
 }
 
 /// Reads the BER value at the start of `input`.

@@ -6,11 +6,12 @@ use crate::controls::{ControlParser, MakeCritical, RawControl};
 use bytes::BytesMut;
 
 use lber::common::TagClass;
-use lber::parse::{parse_tag, parse_uint};
+use crate::ber::parse_tag;
+use lber::parse::parse_uint;
 use lber::structure::{PL, StructureTag};
 use lber::structures::{ASNTag, Boolean, Enumerated, OctetString, Sequence, Tag};
 use lber::universal::Types;
-use lber::{IResult, write};
+use lber::write;
 
 pub const SYNC_REQUEST_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
 pub const SYNC_STATE_OID: &str = "1.3.6.1.4.1.4203.1.9.1.2";
@@ -102,7 +103,7 @@ pub enum EntryState {
 impl ControlParser for SyncState {
     fn parse(val: &[u8]) -> Self {
         let mut tags = match parse_tag(val) {
-            IResult::Ok((_, tag)) => tag,
+            Ok((_, tag)) => tag,
             _ => panic!("syncstate: failed to parse tag"),
         }
         .expect_constructed()

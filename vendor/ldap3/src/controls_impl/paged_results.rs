@@ -3,7 +3,8 @@ use super::{ControlParser, MakeCritical, RawControl};
 use bytes::BytesMut;
 
 use lber::common::TagClass;
-use lber::parse::{parse_tag, parse_uint};
+use crate::ber::parse_tag;
+use lber::parse::parse_uint;
 use lber::structures::{ASNTag, Integer, OctetString, Sequence, Tag};
 use lber::universal::Types;
 use lber::write;

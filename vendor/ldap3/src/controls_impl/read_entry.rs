@@ -4,7 +4,7 @@ use bytes::BytesMut;
 
 use super::{ControlParser, MakeCritical, RawControl};
 use crate::search::{ResultEntry, SearchEntry};
-use lber::parse::parse_tag;
+use crate::ber::parse_tag;
 use lber::structures::{ASNTag, OctetString, Sequence, Tag};
 use lber::write;
 

@@ -3,7 +3,7 @@ use super::{Exop, ExopParser};
 use bytes::BytesMut;
 
 use lber::common::TagClass;
-use lber::parse::parse_tag;
+use crate::ber::parse_tag;
 use lber::structures::{ASNTag, OctetString, Sequence, Tag};
 use lber::write;
 

@@ -1,7 +1,7 @@
 use bytes::BytesMut;
 use lber::{
     common::TagClass,
-    parse::{parse_tag, parse_uint},
+    parse::parse_uint,
     structure::{PL, StructureTag},
     structures::{ASNTag, Boolean, Sequence, Tag},
     universal::Types,
@@ -9,7 +9,7 @@ use lber::{
 };
 use std::str;
 
-use crate::{controls::Control, controls_impl::parse_controls};
+use crate::{ber::parse_tag, controls::Control, controls_impl::parse_controls};
 
 use super::{Exop, ExopParser};
 
