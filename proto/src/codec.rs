@@ -387,6 +387,18 @@ pub fn encode_group_response(group: &Group) -> Vec<u8> {
     w.finish()
 }
 
+/// The octets `user` takes in a page of users ([`encode_users_page`]).
+pub fn user_encoded_len(user: &User) -> usize {
+    // Four length-prefixed strings, the UID and the GID.
+    24 + user.name.len() + user.gecos.len() + user.home.len() + user.shell.len()
+}
+
+/// The octets `group` takes in a page of groups ([`encode_groups_page`]).
+pub fn group_encoded_len(group: &Group) -> usize {
+    // The name, the GID, the member count, each member length-prefixed.
+    12 + group.name.len() + group.members.iter().map(|m| 4 + m.len()).sum::<usize>()
+}
+
 /// The frame of `Response::Users` of `entries`, encoded from the borrowed
 /// page (the daemon's pages are ranges of its listing, not copies).
 pub fn encode_users_page(entries: &[User], more: bool) -> Vec<u8> {

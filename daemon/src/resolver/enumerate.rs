@@ -119,6 +119,8 @@ trait Kind: Clone + Send + Sync + Sized + 'static {
     fn slot(e: &Enumeration) -> &Slot<Self>;
     /// Lists every entry of this kind.
     fn build(r: &Resolver) -> impl Future<Output = Snapshot<Self>> + Send;
+    /// The octets the entry takes in a page.
+    fn encoded_len(&self) -> usize;
 }
 
 impl Kind for User {
@@ -129,6 +131,9 @@ impl Kind for User {
     fn build(r: &Resolver) -> impl Future<Output = Snapshot<User>> + Send {
         r.build_users()
     }
+    fn encoded_len(&self) -> usize {
+        roster_proto::user_encoded_len(self)
+    }
 }
 
 impl Kind for Group {
@@ -138,6 +143,9 @@ impl Kind for Group {
     }
     fn build(r: &Resolver) -> impl Future<Output = Snapshot<Group>> + Send {
         r.build_groups()
+    }
+    fn encoded_len(&self) -> usize {
+        roster_proto::group_encoded_len(self)
     }
 }
 
@@ -266,10 +274,9 @@ enum MemberCheck {
 /// many groups list it.
 fn distinct_members<'g>(groups: &'g [Group], domain: &str) -> Vec<&'g str> {
     // (Names the directory chooses, placed with foldhash as the other
-    // member-name sets; sized once for every membership.)
-    let memberships = groups.iter().map(|g| g.members.len()).sum();
-    let mut seen: HashSet<&str, foldhash::fast::RandomState> =
-        HashSet::with_capacity_and_hasher(memberships, Default::default());
+    // member-name sets. Not sized for every membership: 100,000 users in
+    // ten groups each are a million memberships of 100,000 names.)
+    let mut seen: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
     groups
         .iter()
         .flat_map(|g| &g.members)
@@ -305,21 +312,35 @@ pub struct ListedPage<T> {
     more: bool,
 }
 
-impl<T> ListedPage<T> {
-    /// The page of `snapshot` from `offset`, at most `limit` (and
-    /// [`MAX_PAGE`]) entries.
-    fn of(snapshot: Arc<Snapshot<T>>, offset: u32, limit: u32) -> Self {
-        let all = snapshot.entries.len();
-        let start = (offset as usize).min(all);
-        let n = (limit as usize).min(MAX_PAGE);
-        let end = start.saturating_add(n).min(all);
-        ListedPage {
-            snapshot: Some(snapshot),
-            range: start..end,
-            more: end < all,
-        }
-    }
+/// The octets of entries a page holds at most (it always holds one): half
+/// the frame limit, whatever the entries' size (a page of 2,000 users with
+/// long fields, or 256 groups of thousands of members, would not fit in
+/// one frame).
+const PAGE_BYTES: usize = roster_proto::MAX_FRAME_LEN / 2;
 
+/// The page of `snapshot` from `offset`: at most `limit` (and
+/// [`MAX_PAGE`]) entries and [`PAGE_BYTES`] octets of them.
+fn page_of<T: Kind>(snapshot: Arc<Snapshot<T>>, offset: u32, limit: u32) -> ListedPage<T> {
+    let all = snapshot.entries.len();
+    let start = (offset as usize).min(all);
+    let n = (limit as usize).min(MAX_PAGE);
+    let mut end = start;
+    let mut bytes = 0usize;
+    for e in snapshot.entries[start..].iter().take(n) {
+        bytes = bytes.saturating_add(e.encoded_len());
+        if bytes > PAGE_BYTES && end > start {
+            break;
+        }
+        end += 1;
+    }
+    ListedPage {
+        snapshot: Some(snapshot),
+        range: start..end,
+        more: end < all,
+    }
+}
+
+impl<T> ListedPage<T> {
     /// The page of a listing that is off: nothing, and nothing more.
     fn empty() -> Self {
         ListedPage {
@@ -392,7 +413,7 @@ impl Resolver {
             return Ok(ListedPage::empty());
         }
         let snap = self.snapshot::<T>().await?;
-        Ok(ListedPage::of(snap, offset, limit))
+        Ok(page_of(snap, offset, limit))
     }
 
     /// The current snapshot of `T`; the first request waits for it, and
@@ -757,5 +778,65 @@ impl Resolver {
             }
         }
         snap
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(gecos_len: usize) -> User {
+        User {
+            name: "u".into(),
+            uid: 20000,
+            gid: 20000,
+            gecos: "g".repeat(gecos_len),
+            home: "/home/u".into(),
+            shell: "/bin/sh".into(),
+        }
+    }
+
+    #[test]
+    fn a_page_holds_at_most_half_a_frame_of_entries_and_always_one() {
+        let mut snap = Snapshot::begun(0);
+        // 700 KiB each: two fit in half a frame, a third does not; then
+        // one entry larger than that on its own.
+        snap.entries = vec![user(700 << 10); 5];
+        snap.entries.push(user(3 << 20));
+        let snap = Arc::new(snap);
+        let mut ranges = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = page_of(snap.clone(), offset, 2000);
+            let frame = roster_proto::encode_users_page(page.entries(), page.more());
+            assert!(frame.len() - 4 <= roster_proto::MAX_FRAME_LEN);
+            ranges.push(page.entries().len());
+            offset += page.entries().len() as u32;
+            if !page.more() {
+                break;
+            }
+        }
+        assert_eq!(ranges, [2, 2, 1, 1]);
+        // Small entries: as many as asked.
+        let mut small = Snapshot::begun(0);
+        small.entries = vec![user(10); 3000];
+        let page = page_of(Arc::new(small), 0, 2000);
+        assert_eq!((page.entries().len(), page.more()), (2000, true));
+    }
+
+    #[test]
+    fn encoded_lengths_are_the_octets_a_page_takes() {
+        let u = user(33);
+        let one = roster_proto::encode_users_page(std::slice::from_ref(&u), false);
+        let none = roster_proto::encode_users_page(&[], false);
+        assert_eq!(one.len() - none.len(), u.encoded_len());
+        let g = Group {
+            name: "staff".into(),
+            gid: 5000,
+            members: vec!["alice".into(), "bob".into()],
+        };
+        let one = roster_proto::encode_groups_page(std::slice::from_ref(&g), false);
+        let none = roster_proto::encode_groups_page(&[], false);
+        assert_eq!(one.len() - none.len(), g.encoded_len());
     }
 }

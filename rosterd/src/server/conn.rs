@@ -55,15 +55,19 @@ pub async fn serve(
         } else {
             dispatch_timed(ctx, request).await
         };
-        let sent = reply(&mut stream, &response, idle).await;
+        let frame = frame_of(&response);
+        // A listing page holds its snapshot: it goes before a slow reader
+        // takes the reply (a page answers no lookup to publish).
+        let response =
+            (!matches!(response, Reply::Users(_) | Reply::Groups(_))).then_some(response);
+        let sent = send(&mut stream, &frame, idle).await;
         // What the lookup left for after its answer starts now.
         ctx.resolver.answers_sent();
-        if let (Some(req), Some(mc)) = (lookup, &ctx.memcache) {
+        if let (Some(req), Some(mc), Some(response)) = (lookup, &ctx.memcache, &response) {
             let ms = fresh_until.saturating_sub(ctx.resolver.now_ms());
-            let answered = match &response {
+            let answered = match response {
                 Reply::Response(r) => Some(Answered::Response(r)),
                 Reply::Group(g) => Some(Answered::Group(&g.group)),
-                // (Listing pages answer no lookup.)
                 Reply::Users(_) | Reply::Groups(_) => None,
             };
             if let Some(answered) = answered {
@@ -144,15 +148,27 @@ async fn read_request(
     }
 }
 
+/// Sends `resp` ([`frame_of`]), waiting at most `idle` for the peer to
+/// take it.
 async fn reply(stream: &mut UnixStream, resp: &Reply, idle: Duration) -> std::io::Result<()> {
-    let mut frame = resp.encode();
+    send(stream, &frame_of(resp), idle).await
+}
+
+/// The frame of `resp`, or of an error saying it is over the frame limit.
+fn frame_of(resp: &Reply) -> Vec<u8> {
+    let frame = resp.encode();
     if frame.len() - 4 > MAX_FRAME_LEN {
-        frame = encode_response(&Response::Error(format!(
+        return encode_response(&Response::Error(format!(
             "reply of {} bytes exceeds the frame limit; ask for a smaller page",
             frame.len()
         )));
     }
-    match timeout(idle, stream.write_all(&frame)).await {
+    frame
+}
+
+/// Writes `frame`, waiting at most `idle` for the peer to take it.
+async fn send(stream: &mut UnixStream, frame: &[u8], idle: Duration) -> std::io::Result<()> {
+    match timeout(idle, stream.write_all(frame)).await {
         Ok(r) => r,
         Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
     }

@@ -171,9 +171,8 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
             Err(e) => refused(e),
         },
         // The last page of a listing hands the heap's free pages back: the
-        // listing of the whole directory behind a snapshot (and the pages
-        // copied from it) leave hundreds of megabytes free in the heap
-        // for 100,000 users.
+        // listing of the whole directory behind a snapshot leaves hundreds
+        // of megabytes free in the heap for 100,000 users.
         Request::ListUsers { offset, limit } => match r.users_page(offset, limit).await {
             Ok(page) => {
                 if !page.more() {
