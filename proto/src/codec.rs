@@ -402,24 +402,22 @@ pub fn group_encoded_len(group: &Group) -> usize {
 /// The frame of `Response::Users` of `entries`, encoded from the borrowed
 /// page (the daemon's pages are ranges of its listing, not copies).
 pub fn encode_users_page(entries: &[User], more: bool) -> Vec<u8> {
-    let mut w = Writer::new(0);
-    w.u8(4);
-    w.u32(entries.len() as u32);
-    for u in entries {
-        w.user(u);
-    }
-    w.u8(more as u8);
-    w.finish()
+    encode_page(4, entries, more, Writer::user)
 }
 
 /// The frame of `Response::Groups` of `entries`, encoded from the
 /// borrowed page.
 pub fn encode_groups_page(entries: &[Group], more: bool) -> Vec<u8> {
+    encode_page(5, entries, more, Writer::group)
+}
+
+/// A page's frame: reply `kind`, the count, each entry (`put`), `more`.
+fn encode_page<T>(kind: u8, entries: &[T], more: bool, put: fn(&mut Writer, &T)) -> Vec<u8> {
     let mut w = Writer::new(0);
-    w.u8(5);
+    w.u8(kind);
     w.u32(entries.len() as u32);
-    for g in entries {
-        w.group(g);
+    for e in entries {
+        put(&mut w, e);
     }
     w.u8(more as u8);
     w.finish()
