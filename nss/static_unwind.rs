@@ -69,12 +69,14 @@ fn gcc_eh_archive() -> Option<PathBuf> {
     (path.is_absolute() && Path::new(&path).is_file()).then_some(path)
 }
 
-/// The C compiler for the target being built, named as the `cc` crate
-/// looks for it: `CC_<target>` (dashes as underscores too), `TARGET_CC`,
-/// `CC`, else `cc`.
+/// The C compiler that links the module: the linker cargo was given for
+/// the target (`RUSTC_LINKER`), else the target's C compiler as the `cc`
+/// crate looks for it (`CC_<target>`, dashes as underscores too,
+/// `TARGET_CC`, `CC`), else `cc`.
 fn target_cc() -> String {
     let target = std::env::var("TARGET").unwrap_or_default();
     let names = [
+        "RUSTC_LINKER".to_string(),
         format!("CC_{target}"),
         format!("CC_{}", target.replace('-', "_")),
         "TARGET_CC".to_string(),

@@ -127,7 +127,8 @@ pub struct CensusBuilder {
 
 /// The values one [`CensusBuilder::add`] call has met so far, to tell a
 /// value the entry lists twice from one an earlier listing of the entry
-/// holds (up to [`Seen::KEPT`] values; past those, none counts as met).
+/// holds (up to [`Seen::KEPT`] values; past those, a value not among them
+/// is taken as met: it never counts as a second listing).
 #[derive(Default)]
 struct Seen {
     values: [u64; Seen::KEPT],
@@ -138,15 +139,14 @@ impl Seen {
     /// Values remembered per call: an entry has one or two names and IDs.
     const KEPT: usize = 8;
 
-    /// True the first time `v` is met in this call.
+    /// True the first time `v` is met in this call (false once more than
+    /// [`Seen::KEPT`] values were met: it cannot tell).
     fn first(&mut self, v: u64) -> bool {
-        if self.values[..self.len].contains(&v) {
+        if self.values[..self.len].contains(&v) || self.len == Self::KEPT {
             return false;
         }
-        if self.len < Self::KEPT {
-            self.values[self.len] = v;
-            self.len += 1;
-        }
+        self.values[self.len] = v;
+        self.len += 1;
         true
     }
 }
@@ -249,6 +249,23 @@ impl CensusBuilder {
             let holder = names.get(key).and_then(|h| h.sole());
             holder.is_some() && ids.get(&d.id).and_then(|h| h.sole()) == holder
         });
+        // An entry decided under two names was listed twice (its names in
+        // another order, or renamed with new IDs between the listings):
+        // neither is decided. (A list sorted once, not a table by DN kept
+        // while building: the census is held for 100,000 users.)
+        let holder = |key: &u64| names.get(key).and_then(|h| h.sole());
+        let mut dns: Vec<u64> = c.decided.keys().filter_map(holder).collect();
+        dns.sort_unstable();
+        let twice: Vec<u64> = dns
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        drop(dns);
+        if !twice.is_empty() {
+            c.decided
+                .retain(|key, _| holder(key).is_some_and(|dn| twice.binary_search(&dn).is_err()));
+        }
         c.ids.shrink_to_fit();
         c.names.shrink_to_fit();
         c.decided.shrink_to_fit();
@@ -606,11 +623,32 @@ mod tests {
         let c = b.finish();
         assert_eq!(c.sole_served_holder("alice"), None);
         assert_eq!(c.sole_served_holder("al"), None);
-        // A value an entry lists twice is not a second listing.
+        // Renamed with a new UID between its two listings: no value of the
+        // second was held before, yet it is served under two names.
+        let mut b = Census::builder();
+        b.add("uid=c,dc=ex", ["alice"], ["1000"]);
+        b.served("uid=c,dc=ex", "alice", 1000);
+        b.add("uid=c,dc=ex", ["alicia"], ["1001"]);
+        b.served("uid=c,dc=ex", "alicia", 1001);
+        b.add("uid=d,dc=ex", ["dave"], ["1003"]);
+        b.served("uid=d,dc=ex", "dave", 1003);
+        let c = b.finish();
+        assert_eq!(c.sole_served_holder("alice"), None);
+        assert_eq!(c.sole_served_holder("alicia"), None);
+        assert_eq!(c.sole_served_holder("dave"), Some(1003));
+        // A value an entry lists twice is not a second listing, past the
+        // values the check remembers too.
         let mut b = Census::builder();
         b.add("uid=e,dc=ex", ["erin", "erin"], ["1004", "1004"]);
         b.served("uid=e,dc=ex", "erin", 1004);
-        assert_eq!(b.finish().sole_served_holder("erin"), Some(1004));
+        let many: Vec<String> = (0..10).map(|k| format!("alias{k}")).collect();
+        let mut names: Vec<&str> = many.iter().map(String::as_str).collect();
+        names.extend(["ALIAS9", "zed"]);
+        b.add("uid=z,dc=ex", names, ["1005"]);
+        b.served("uid=z,dc=ex", "zed", 1005);
+        let c = b.finish();
+        assert_eq!(c.sole_served_holder("erin"), Some(1004));
+        assert_eq!(c.sole_served_holder("zed"), Some(1005));
     }
 
     #[test]

@@ -158,12 +158,9 @@ fn long_form_lengths_and_the_indefinite_form_read_as_lber_reads_them() {
     }
 }
 
-#[test]
-fn a_deeply_nested_control_value_is_a_panic_of_its_task_not_a_stack_overflow() {
-    use ldap3::controls::{PagedResults, RawControl};
-    // 100,000 nested sequences: lber's recursive reader overflowed the
-    // stack of a 2 MiB test thread (and of rosterd) on far fewer.
-    let levels = 100_000u32;
+/// `levels` sequences nested in one another around an empty octet string,
+/// each with a five-octet length (as a hostile server could send them).
+fn deeply_nested(levels: u32) -> Vec<u8> {
     let mut value = Vec::with_capacity(levels as usize * 6 + 2);
     for level in 0..levels {
         // The contents of this level: the levels inside it, and the leaf.
@@ -172,11 +169,25 @@ fn a_deeply_nested_control_value_is_a_panic_of_its_task_not_a_stack_overflow() {
         value.extend(len.to_be_bytes());
     }
     value.extend(b"\x04\x00");
+    value
+}
+
+#[test]
+fn a_deeply_nested_control_value_is_a_panic_of_its_task_not_a_stack_overflow() {
+    use ldap3::controls::{PagedResults, RawControl};
+    // 100,000 levels: lber's recursive reader overflowed the stack of a
+    // 2 MiB test thread (and of rosterd) on far fewer.
     let raw = RawControl {
         ctype: "1.2.840.113556.1.4.319".into(),
         crit: false,
-        val: Some(value),
+        val: Some(deeply_nested(100_000)),
     };
     let parsed = std::thread::spawn(move || raw.parse::<PagedResults>()).join();
     assert!(parsed.is_err(), "a malformed value is refused");
+    // The password policy control of a bind answer is read the same way.
+    let value = deeply_nested(100_000);
+    let policy = std::thread::spawn(move || super::ppolicy::parse_value(&value).is_none())
+        .join()
+        .expect("no stack overflow");
+    assert!(policy);
 }

@@ -4,7 +4,7 @@
 //! the password expires soon or is in its grace logins.
 
 use super::account::PolicyNotice;
-use ldap3::asn1::{parse_tag, StructureTag, TagClass, PL};
+use ldap3::asn1::{parse_message, Parsed, StructureTag, TagClass, PL};
 use ldap3::controls::{Control, RawControl};
 
 /// OID of the password policy control.
@@ -78,9 +78,13 @@ fn primitive(tag: &StructureTag) -> Option<&[u8]> {
     }
 }
 
-/// Parses the BER value of a password policy response control.
+/// Parses the BER value of a password policy response control (read by
+/// the vendored ldap3's bounded reader: a value nested too deep is refused,
+/// not a stack overflow).
 pub fn parse_value(val: &[u8]) -> Option<PolicyResponse> {
-    let (_, seq) = parse_tag(val).ok()?;
+    let Parsed::Complete(seq, _) = parse_message(val) else {
+        return None;
+    };
     let PL::C(items) = seq.payload else {
         return None;
     };

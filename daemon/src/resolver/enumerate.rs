@@ -318,6 +318,15 @@ pub struct ListedPage<T> {
 /// one frame).
 const PAGE_BYTES: usize = roster_proto::MAX_FRAME_LEN / 2;
 
+/// Clears a slot's "refreshing" flag when dropped.
+struct Refreshing<'a>(&'a AtomicBool);
+
+impl Drop for Refreshing<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 /// The page of `snapshot` from `offset`: at most `limit` (and
 /// [`MAX_PAGE`]) entries and [`PAGE_BYTES`] octets of them.
 fn page_of<T: Kind>(snapshot: Arc<Snapshot<T>>, offset: u32, limit: u32) -> ListedPage<T> {
@@ -430,12 +439,14 @@ impl Resolver {
             if old && !slot.refreshing.swap(true, Ordering::SeqCst) {
                 let this = self.clone();
                 tokio::spawn(async move {
+                    // Cleared however the task ends (a panic in the
+                    // listing too): otherwise no refresh would start again.
+                    let _refreshing = Refreshing(&T::slot(&this.inner.enumeration).refreshing);
                     let built = this.take::<T>().await;
                     let slot = T::slot(&this.inner.enumeration);
                     if let Ok(s) = built {
                         *slot.current.lock().await = Some(Arc::new(s));
                     }
-                    slot.refreshing.store(false, Ordering::SeqCst);
                 });
             }
             return Ok(snap.clone());
