@@ -7,7 +7,7 @@ use ldap3::asn1::{parse_message, parse_tag, Parsed, StructureTag, TagClass, MAX_
 use proptest::prelude::*;
 
 /// BER octets of `tag` (definite lengths, short form below 128).
-fn encode(tag: &StructureTag) -> Vec<u8> {
+pub(super) fn encode(tag: &StructureTag) -> Vec<u8> {
     let class = match tag.class {
         TagClass::Universal => 0u8,
         TagClass::Application => 1,

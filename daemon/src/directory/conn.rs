@@ -629,7 +629,15 @@ impl Pool {
         let uri_owned = uri.to_string();
         tokio::spawn(async move {
             if let Err(e) = conn.drive().await {
-                tracing::debug!(%domain, uri = %uri_owned, error = %e, "LDAP connection ended");
+                // A message the server sent that cannot be read is the
+                // server's fault, worth a warning (`ldap3`'s `shape`); a
+                // closed or reset connection is routine.
+                let text = e.to_string();
+                if text.contains("decoding error") {
+                    tracing::warn!(%domain, uri = %uri_owned, error = %text, "LDAP connection ended: the server sent a message that cannot be read");
+                } else {
+                    tracing::debug!(%domain, uri = %uri_owned, error = %text, "LDAP connection ended");
+                }
             }
         });
         Ok(ldap)

@@ -1131,6 +1131,9 @@ mod ber_tests;
 mod silent_tests;
 
 #[cfg(test)]
+mod malformed_tests;
+
+#[cfg(test)]
 mod listing_tests;
 
 #[cfg(test)]

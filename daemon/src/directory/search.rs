@@ -90,18 +90,14 @@ pub(crate) async fn run_each(
         .map_err(classify)?;
     loop {
         match stream.next().await {
-            Ok(Some(re)) => {
-                // ldap3 panics on an entry it cannot decode (e.g. a DN that
-                // is not UTF-8): such an entry is skipped, never a crash.
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    SearchEntry::construct(re)
-                })) {
-                    Ok(e) => each(e),
-                    Err(_) => {
-                        tracing::warn!(base = %q.base, filter = %q.filter, "undecodable entry skipped (DN is not UTF-8?)")
-                    }
+            // An entry that cannot be read (a DN that is not UTF-8, a part
+            // missing) is skipped, the reason and its DN logged.
+            Ok(Some(re)) => match SearchEntry::read(re) {
+                Ok(e) => each(e),
+                Err(wrong) => {
+                    tracing::warn!(base = %q.base, filter = %q.filter, "search result entry skipped: {wrong}")
                 }
-            }
+            },
             Ok(None) => break,
             Err(e) => return Err(classify(e)),
         }

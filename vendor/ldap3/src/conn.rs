@@ -856,7 +856,16 @@ impl LdapConnAsync {
                             4 | 25 => (SearchItem::Entry(protoop), false),
                             5 => (SearchItem::Done(Tag::StructureTag(protoop).into()), true),
                             19 => (SearchItem::Referral(protoop), false),
-                            _ => panic!("unrecognized op id: {}", protoop.id),
+                            // (roster: a response of another kind
+                            // ends the connection as an unreadable
+                            // message does, instead of its task.)
+                            other => {
+                                let kind = crate::shape::response_name(other).unwrap_or("response");
+                                return Err(LdapError::from(io::Error::new(
+                                    io::ErrorKind::InvalidData,
+                                    format!("decoding error: LDAP message {id} from the server: a {kind} answers a search"),
+                                )));
+                            }
                         };
                         if let Err(e) = tx.send((item, controls)) {
                             warn!("ldap search item send error, op={}: {:?}", id, e);

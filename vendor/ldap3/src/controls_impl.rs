@@ -29,7 +29,7 @@ mod content_sync;
 pub use self::content_sync::parse_syncinfo;
 pub use self::content_sync::{EntryState, RefreshMode, SyncDone, SyncInfo, SyncRequest, SyncState};
 
-mod paged_results;
+pub(crate) mod paged_results;
 pub use self::paged_results::PagedResults;
 
 mod proxy_auth;

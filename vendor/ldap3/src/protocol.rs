@@ -52,12 +52,24 @@ pub enum LdapOp {
 
 #[allow(clippy::type_complexity)]
 fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error> {
-    let decoding_error = io::Error::new(io::ErrorKind::Other, "decoding error");
+    // (roster) What is wrong with a message, and its ID once it is read.
+    let malformed = |msgid: Option<i32>, wrong: String| {
+        let msg = match msgid {
+            Some(id) => format!("decoding error: LDAP message {id} from the server: {wrong}"),
+            None => format!("decoding error: an LDAP message from the server: {wrong}"),
+        };
+        io::Error::new(io::ErrorKind::InvalidData, msg)
+    };
     // (roster: read by `crate::ber`, see there why not lber's parser.)
     let (tag, consumed) = match crate::ber::parse_message(buf) {
         crate::ber::Parsed::Complete(tag, consumed) => (tag, consumed),
         crate::ber::Parsed::Incomplete => return Ok(None),
-        crate::ber::Parsed::Invalid => return Err(decoding_error),
+        crate::ber::Parsed::Invalid => {
+            return Err(malformed(
+                None,
+                "it is not valid BER, or nests too deep".into(),
+            ));
+        }
     };
     buf.advance(consumed);
     let mut tags = match tag
@@ -65,9 +77,27 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
         .and_then(|t| t.expect_constructed())
     {
         Some(tags) => tags,
-        None => return Err(decoding_error),
+        None => return Err(malformed(None, "it is not a SEQUENCE".into())),
     };
-    let mut maybe_controls = tags.pop().expect("element");
+    // (roster: every element is checked before it is taken: a message the
+    // readers below or the result and entry readers could not read is a
+    // decoding error saying what is wrong, not a panic; see `shape`.)
+    if tags.len() < 2 {
+        return Err(malformed(None, "it has no protocol operation".into()));
+    }
+    let msgid = match tags[0]
+        .clone()
+        .match_class(TagClass::Universal)
+        .and_then(|t| t.match_id(Types::Integer as u64))
+        .and_then(|t| t.expect_primitive())
+    {
+        Some(id) => match parse_uint(id.as_slice()) {
+            Ok((_, id)) => id as i32,
+            _ => return Err(malformed(None, "its message ID cannot be read".into())),
+        },
+        None => return Err(malformed(None, "its message ID is not an INTEGER".into())),
+    };
+    let mut maybe_controls = tags.pop().expect("two elements");
     let has_controls = match maybe_controls {
         StructureTag {
             id,
@@ -75,7 +105,12 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
             ref payload,
         } if class == TagClass::Context && id == 0 => match *payload {
             PL::C(_) => true,
-            PL::P(_) => return Err(decoding_error),
+            PL::P(_) => {
+                return Err(malformed(
+                    Some(msgid),
+                    "its controls are not constructed".into(),
+                ));
+            }
         },
         StructureTag { id, class, .. } if class == TagClass::Context && id == 10 => {
             // Active Directory bug workaround
@@ -85,31 +120,39 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
             // but AD puts it outside, where the optional controls belong. This confuses
             // our parser, which doesn't expect the extra sequence element at the end
             // and crashes. This match arm thus ignores the element.
-            maybe_controls = tags.pop().expect("element");
+            if tags.len() < 2 {
+                return Err(malformed(
+                    Some(msgid),
+                    "it has no protocol operation".into(),
+                ));
+            }
+            maybe_controls = tags.pop().expect("two elements");
             false
         }
         _ => false,
     };
     let (protoop, controls) = if has_controls {
-        (tags.pop().expect("element"), Some(maybe_controls))
+        if tags.len() < 2 {
+            return Err(malformed(
+                Some(msgid),
+                "it has no protocol operation".into(),
+            ));
+        }
+        (tags.pop().expect("two elements"), Some(maybe_controls))
     } else {
         (maybe_controls, None)
     };
+    if let Err(wrong) = crate::shape::check_op(&protoop) {
+        return Err(malformed(Some(msgid), wrong));
+    }
     let controls = match controls {
-        Some(controls) => parse_controls(controls),
+        Some(controls) => {
+            if let Err(wrong) = crate::shape::check_controls(&controls) {
+                return Err(malformed(Some(msgid), wrong));
+            }
+            parse_controls(controls)
+        }
         None => vec![],
-    };
-    let msgid = match parse_uint(
-        tags.pop()
-            .expect("element")
-            .match_class(TagClass::Universal)
-            .and_then(|t| t.match_id(Types::Integer as u64))
-            .and_then(|t| t.expect_primitive())
-            .expect("message id")
-            .as_slice(),
-    ) {
-        Ok((_, id)) => id as i32,
-        _ => return Err(decoding_error),
     };
     Ok(Some((msgid, (Tag::StructureTag(protoop), controls))))
 }

@@ -150,64 +150,72 @@ impl SearchEntry {
     ///
     /// __Note__: this function will panic on parsing error.
     pub fn construct(re: ResultEntry) -> SearchEntry {
+        SearchEntry::read(re).unwrap_or_else(|wrong| panic!("search result entry: {wrong}"))
+    }
+
+    /// (roster) [`SearchEntry::construct`] that says what is wrong with an
+    /// entry it cannot read (a DN or attribute type that is not UTF-8, a
+    /// part missing or of the wrong kind), naming the DN when it can be
+    /// read, instead of panicking.
+    pub fn read(re: ResultEntry) -> std::result::Result<SearchEntry, String> {
         let mut tags =
             re.0.match_id(4)
                 .and_then(|t| t.expect_constructed())
-                .expect("entry")
+                .ok_or("it is not a search result entry")?
                 .into_iter();
-        let dn = String::from_utf8(
-            tags.next()
-                .expect("element")
-                .expect_primitive()
-                .expect("octet string"),
-        )
-        .expect("dn");
+        let dn = tags
+            .next()
+            .and_then(|t| t.expect_primitive())
+            .ok_or("its object name is missing or constructed")?;
+        let dn = String::from_utf8(dn).map_err(|e| {
+            format!(
+                "its object name is not UTF-8 ({})",
+                String::from_utf8_lossy(e.as_bytes())
+            )
+        })?;
+        let wrong = |what: &str| format!("{dn}: {what}");
         let mut attr_vals = HashMap::new();
         let mut bin_attr_vals = HashMap::new();
         let attrs = tags
             .next()
-            .expect("element")
-            .expect_constructed()
-            .expect("attrs")
-            .into_iter();
+            .and_then(|t| t.expect_constructed())
+            .ok_or_else(|| wrong("its attributes are missing or not a sequence"))?;
         for a_v in attrs {
             let mut part_attr = a_v
                 .expect_constructed()
-                .expect("partial attribute")
+                .ok_or_else(|| wrong("an attribute is not a sequence"))?
                 .into_iter();
-            let a_type = String::from_utf8(
-                part_attr
-                    .next()
-                    .expect("element")
-                    .expect_primitive()
-                    .expect("octet string"),
-            )
-            .expect("attribute type");
-            let mut any_binary = false;
-            let values = part_attr
+            let a_type = part_attr
                 .next()
-                .expect("element")
-                .expect_constructed()
-                .expect("values")
-                .into_iter()
-                .map(|t| t.expect_primitive().expect("octet string"))
-                .filter_map(|s| {
-                    // (roster: the value's octets become the String, not
-                    // a copy of them.)
-                    let s = match String::from_utf8(s) {
-                        Ok(s) => return Some(s),
-                        Err(e) => e.into_bytes(),
-                    };
-                    bin_attr_vals
-                        .entry(a_type.clone())
-                        .or_insert_with(Vec::new)
-                        .push(s);
-                    any_binary = true;
-                    None
-                })
-                .collect::<Vec<String>>();
+                .and_then(|t| t.expect_primitive())
+                .ok_or_else(|| wrong("an attribute type is missing or constructed"))?;
+            let a_type =
+                String::from_utf8(a_type).map_err(|_| wrong("an attribute type is not UTF-8"))?;
+            let vals = part_attr
+                .next()
+                .and_then(|t| t.expect_constructed())
+                .ok_or_else(|| wrong(&format!("attribute {a_type} has no set of values")))?;
+            let mut any_binary = false;
+            let mut values = Vec::with_capacity(vals.len());
+            for t in vals {
+                let s = t.expect_primitive().ok_or_else(|| {
+                    wrong(&format!("a value of attribute {a_type} is constructed"))
+                })?;
+                // (roster: the value's octets become the String, not
+                // a copy of them.)
+                match String::from_utf8(s) {
+                    Ok(s) => values.push(s),
+                    Err(e) => {
+                        bin_attr_vals
+                            .entry(a_type.clone())
+                            .or_insert_with(Vec::new)
+                            .push(e.into_bytes());
+                        any_binary = true;
+                    }
+                }
+            }
             if any_binary {
-                bin_attr_vals.get_mut(&a_type).expect("bin vector").extend(
+                bin_attr_vals.entry(a_type).or_insert_with(Vec::new).extend(
                     values
                         .into_iter()
                         .map(String::into_bytes)
@@ -217,11 +225,11 @@ impl SearchEntry {
                 attr_vals.insert(a_type, values);
             }
         }
-        SearchEntry {
+        Ok(SearchEntry {
             dn,
             attrs: attr_vals,
             bin_attrs: bin_attr_vals,
-        }
+        })
     }
 }
 

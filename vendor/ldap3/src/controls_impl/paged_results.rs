@@ -2,8 +2,8 @@ use super::{ControlParser, MakeCritical, RawControl};
 
 use bytes::BytesMut;
 
-use lber::common::TagClass;
 use crate::ber::parse_tag;
+use lber::common::TagClass;
 use lber::parse::parse_uint;
 use lber::structures::{ASNTag, Integer, OctetString, Sequence, Tag};
 use lber::universal::Types;
@@ -53,33 +53,31 @@ impl From<PagedResults> for RawControl {
     }
 }
 
+impl PagedResults {
+    /// (roster) The control's value, or `None` when it is not a sequence of
+    /// an INTEGER and an OCTET STRING (`shape::check_controls` turns that
+    /// into a decoding error of the message carrying it).
+    pub(crate) fn read(val: &[u8]) -> Option<PagedResults> {
+        let (_, tag) = parse_tag(val).ok()?;
+        let mut comps = tag.expect_constructed()?.into_iter();
+        let size = comps
+            .next()?
+            .match_class(TagClass::Universal)
+            .and_then(|t| t.match_id(Types::Integer as u64))
+            .and_then(|t| t.expect_primitive())?;
+        let (_, size) = parse_uint(size.as_slice()).ok()?;
+        let cookie = comps.next()?.expect_primitive()?;
+        Some(PagedResults {
+            size: size as i32,
+            cookie,
+        })
+    }
+}
+
 impl ControlParser for PagedResults {
+    /// Panics on a value [`PagedResults::read`] cannot read; a server's
+    /// messages are checked before they are handed over (`shape`).
     fn parse(val: &[u8]) -> PagedResults {
-        let mut pr_comps = match parse_tag(val) {
-            Ok((_, tag)) => tag,
-            _ => panic!("failed to parse paged results value components"),
-        }
-        .expect_constructed()
-        .expect("paged results components")
-        .into_iter();
-        let size = match parse_uint(
-            pr_comps
-                .next()
-                .expect("element")
-                .match_class(TagClass::Universal)
-                .and_then(|t| t.match_id(Types::Integer as u64))
-                .and_then(|t| t.expect_primitive())
-                .expect("paged results size")
-                .as_slice(),
-        ) {
-            Ok((_, size)) => size as i32,
-            _ => panic!("failed to parse size"),
-        };
-        let cookie = pr_comps
-            .next()
-            .expect("element")
-            .expect_primitive()
-            .expect("octet string");
-        PagedResults { size, cookie }
+        PagedResults::read(val).expect("paged results control value")
     }
 }
