@@ -121,6 +121,11 @@ trait Kind: Clone + Send + Sync + Sized + 'static {
     fn build(r: &Resolver) -> impl Future<Output = Snapshot<Self>> + Send;
     /// The octets the entry takes in a page.
     fn encoded_len(&self) -> usize;
+    /// The entry's name, for the logs.
+    fn name(&self) -> &str;
+    /// The octets of a page of no entries, its frame's length prefix
+    /// included.
+    fn empty_page_len() -> usize;
 }
 
 impl Kind for User {
@@ -134,6 +139,12 @@ impl Kind for User {
     fn encoded_len(&self) -> usize {
         roster_proto::user_encoded_len(self)
     }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn empty_page_len() -> usize {
+        roster_proto::encode_users_page(&[], true).len()
+    }
 }
 
 impl Kind for Group {
@@ -146,6 +157,12 @@ impl Kind for Group {
     }
     fn encoded_len(&self) -> usize {
         roster_proto::group_encoded_len(self)
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn empty_page_len() -> usize {
+        roster_proto::encode_groups_page(&[], true).len()
     }
 }
 
@@ -327,12 +344,35 @@ impl Drop for Refreshing<'_> {
     }
 }
 
+/// Leaves out of a listing each entry that does not fit in a frame even
+/// alone on its page (a group of some 400,000 members): it could never
+/// be sent, and the listing would stop at its page. Each is logged.
+fn drop_unsendable<T: Kind>(snap: &mut Snapshot<T>) {
+    let room = (roster_proto::MAX_FRAME_LEN + 4).saturating_sub(T::empty_page_len());
+    snap.entries.retain(|e| {
+        let len = e.encoded_len();
+        if len <= room {
+            return true;
+        }
+        tracing::warn!(
+            what = T::WHAT,
+            name = e.name(),
+            octets = len,
+            limit = room,
+            "left out of the enumeration: larger than a reply may be"
+        );
+        false
+    });
+}
+
 /// The page of `snapshot` from `offset`: at most `limit` (and
-/// [`MAX_PAGE`]) entries and [`PAGE_BYTES`] octets of them.
+/// [`MAX_PAGE`]) entries and [`PAGE_BYTES`] octets of them, and at least
+/// one entry while entries remain (a `limit` of 0 asks for one: a page
+/// of none that says more follow would have the reader ask forever).
 fn page_of<T: Kind>(snapshot: Arc<Snapshot<T>>, offset: u32, limit: u32) -> ListedPage<T> {
     let all = snapshot.entries.len();
     let start = (offset as usize).min(all);
-    let n = (limit as usize).min(MAX_PAGE);
+    let n = (limit as usize).clamp(1, MAX_PAGE);
     let mut end = start;
     let mut bytes = 0usize;
     for e in snapshot.entries[start..].iter().take(n) {
@@ -463,7 +503,8 @@ impl Resolver {
             .stale
             .store(false, Ordering::SeqCst);
         let started = std::time::Instant::now();
-        let snap = T::build(self).await;
+        let mut snap = T::build(self).await;
+        drop_unsendable(&mut snap);
         tracing::debug!(
             what = T::WHAT,
             entries = snap.entries.len(),
@@ -833,6 +874,50 @@ mod tests {
         small.entries = vec![user(10); 3000];
         let page = page_of(Arc::new(small), 0, 2000);
         assert_eq!((page.entries().len(), page.more()), (2000, true));
+    }
+
+    #[test]
+    fn an_entry_too_large_for_any_reply_is_left_out_and_the_listing_goes_on() {
+        let room = roster_proto::MAX_FRAME_LEN + 4 - User::empty_page_len();
+        // The gecos string's own length prefix: the entry is this much
+        // larger than its gecos.
+        let beside = user(0).encoded_len();
+        let mut snap = Snapshot::begun(0);
+        snap.entries = vec![
+            user(10),
+            user(room - beside),
+            user(room - beside + 1),
+            user(20),
+        ];
+        drop_unsendable(&mut snap);
+        let kept: Vec<usize> = snap.entries.iter().map(|u| u.gecos.len()).collect();
+        assert_eq!(kept, [10, room - beside, 20]);
+        // Every page of what is left can be sent, the largest alone.
+        let snap = Arc::new(snap);
+        let mut offset = 0;
+        let mut pages = 0;
+        loop {
+            let page = page_of(snap.clone(), offset, 2000);
+            let frame = roster_proto::encode_users_page(page.entries(), page.more());
+            assert!(frame.len() - 4 <= roster_proto::MAX_FRAME_LEN);
+            offset += page.entries().len() as u32;
+            pages += 1;
+            if !page.more() {
+                break;
+            }
+        }
+        assert_eq!((offset, pages), (3, 3));
+    }
+
+    #[test]
+    fn a_limit_of_zero_still_moves_the_listing_on() {
+        let mut snap = Snapshot::begun(0);
+        snap.entries = vec![user(10); 3];
+        let snap = Arc::new(snap);
+        let page = page_of(snap.clone(), 0, 0);
+        assert_eq!((page.entries().len(), page.more()), (1, true));
+        let page = page_of(snap, 3, 0);
+        assert_eq!((page.entries().len(), page.more()), (0, false));
     }
 
     #[test]
