@@ -206,6 +206,11 @@ impl Directory {
         qs: &[Query],
         bounded: bool,
     ) -> Result<Vec<SearchEntry>, DirectoryError> {
+        // One base needs no sorting out: a search answers an entry once
+        // (`search_paged` already drops referred entries it had).
+        if let [q] = qs {
+            return self.search(q, bounded).await;
+        }
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for q in qs {
