@@ -282,6 +282,61 @@ fn ber_messages() {
             &[attr("cn", &["biggroup"]), attr("memberUid", &members)],
         ),
     );
+    // A page's end: the result with a paged-results control (size 0, a
+    // cookie), a continuation reference, a referral result, and a result
+    // whose code is of the wrong type (refused at the frame).
+    let paged = tlv(
+        0xa0,
+        &tlv(
+            0x30,
+            &[
+                tlv(0x04, b"1.2.840.113556.1.4.319"),
+                tlv(
+                    0x04,
+                    &tlv(0x30, &[tlv(0x02, &[0]), tlv(0x04, b"cookie")].concat()),
+                ),
+            ]
+            .concat(),
+        ),
+    );
+    put(
+        "ber_message",
+        "done-paged",
+        &tlv(0x30, &[tlv(0x02, &[2]), tlv(0x65, &done), paged].concat()),
+    );
+    put(
+        "ber_message",
+        "reference",
+        &tlv(
+            0x30,
+            &[
+                tlv(0x02, &[2]),
+                tlv(
+                    0x73,
+                    &tlv(0x04, b"ldap://other.example.com/dc=example,dc=com"),
+                ),
+            ]
+            .concat(),
+        ),
+    );
+    let referral = [
+        tlv(0x0a, &[10]),
+        tlv(0x04, b""),
+        tlv(0x04, b""),
+        tlv(0xa3, &tlv(0x04, b"ldap://other.example.com/")),
+    ]
+    .concat();
+    put(
+        "ber_message",
+        "referral",
+        &tlv(0x30, &[tlv(0x02, &[2]), tlv(0x65, &referral)].concat()),
+    );
+    let wrong_code = [tlv(0x04, &[0]), tlv(0x04, b""), tlv(0x04, b"")].concat();
+    put(
+        "ber_message",
+        "done-wrong-code",
+        &tlv(0x30, &[tlv(0x02, &[2]), tlv(0x65, &wrong_code)].concat()),
+    );
     // Sequences nested as deep as the reader reads them, and one deeper.
     for levels in [64, 65] {
         let nested = (0..levels).fold(tlv(0x04, b"x"), |inner, _| tlv(0x30, &inner));

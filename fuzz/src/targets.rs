@@ -309,8 +309,17 @@ fn check_sid(sid: &Sid) {
 /// value invalid, and then more octets change nothing (they cannot mend
 /// it). A value nesting deeper than the reader's bound is never whole for
 /// it (and not given to lber).
+///
+/// The same octets then go through what a connection does with a
+/// server's message (`ldap3::asn1::read_server_message`): the checks at
+/// the frame, and every reader the message would meet (result, reference,
+/// entry, paged-results control). Whatever the octets, that is an answer
+/// or an error, never a panic.
 pub fn ber_message(data: &[u8]) {
-    use ldap3::asn1::{parse_message, parse_tag, Parsed, MAX_DEPTH};
+    use ldap3::asn1::{parse_message, parse_tag, read_server_message, Parsed, MAX_DEPTH};
+    if let Ok(Some(taken)) = read_server_message(data) {
+        assert!(taken <= data.len());
+    }
     let ours = parse_message(data);
     if nesting(data) > MAX_DEPTH {
         // (lber recurses once per level: not asked, its stack is not

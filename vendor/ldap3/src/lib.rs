@@ -134,6 +134,12 @@ pub mod asn1 {
     //! be extensively overhauled in the future. If you need examples of using the present interface
     //! for, e.g., implementing a new extended operation or a control, consult the source of existing
     //! exops/controls.
+    /// (roster) The reader of the messages a server sends.
+    pub use crate::ber::{MAX_DEPTH, Parsed, parse_message};
+    /// (roster) A server's message through the connection's checks and
+    /// every reader (for the fuzz target).
+    #[doc(hidden)]
+    pub use crate::protocol::read_server_message;
     pub use lber::IResult;
     pub use lber::common::TagClass;
     pub use lber::parse::{parse_tag, parse_uint};
@@ -143,8 +149,6 @@ pub mod asn1 {
     };
     pub use lber::universal::Types;
     pub use lber::write;
-    /// (roster) The reader of the messages a server sends.
-    pub use crate::ber::{MAX_DEPTH, Parsed, parse_message};
 }
 mod ber;
 mod conn;

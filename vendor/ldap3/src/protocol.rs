@@ -157,6 +157,43 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
     Ok(Some((msgid, (Tag::StructureTag(protoop), controls))))
 }
 
+/// (roster) Reads the message at the start of `octets` as a connection
+/// reads a server's message, then hands it to every reader the library
+/// would hand it to: the result reader for a result, `parse_refs` for a
+/// reference, `SearchEntry::read` for an entry, the paged-results
+/// parser for that control. `Ok(None)`: more octets are needed;
+/// `Ok(Some(octets taken))`: read, by every reader; `Err`: refused, with
+/// what is wrong. For the fuzz target that checks no reader panics on a
+/// message the frame's checks let through (`shape`).
+#[doc(hidden)]
+pub fn read_server_message(octets: &[u8]) -> Result<Option<usize>, String> {
+    let mut buf = BytesMut::from(octets);
+    let Some((_, (tag, controls))) = decode_inner(&mut buf).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let taken = octets.len() - buf.len();
+    for ctrl in &controls {
+        if let Control(Some(crate::controls::ControlType::PagedResults), raw) = ctrl {
+            let _: crate::controls::PagedResults = raw.parse();
+        }
+    }
+    let Tag::StructureTag(op) = tag else {
+        return Err("not a structure".into());
+    };
+    match op.id {
+        4 | 25 => {
+            let _ = crate::search::SearchEntry::read(crate::search::ResultEntry::new(op));
+        }
+        19 => {
+            let _ = crate::search::parse_refs(op);
+        }
+        _ => {
+            let _ = crate::result::LdapResultExt::from(Tag::StructureTag(op));
+        }
+    }
+    Ok(Some(taken))
+}
+
 impl Decoder for LdapCodec {
     type Item = (RequestId, (Tag, Vec<Control>));
     type Error = io::Error;
