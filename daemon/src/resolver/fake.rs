@@ -36,6 +36,7 @@ pub struct FakeDirectory {
     census_calls: AtomicUsize,
     /// Listing every user fails ([`Provider::all_users`]).
     user_listing_fails: AtomicBool,
+    user_listing_panics: AtomicBool,
     /// Listing every group fails ([`Provider::all_groups`]).
     group_listing_fails: AtomicBool,
     /// Listing every group waits at `group_gate` until released.
@@ -71,6 +72,7 @@ impl FakeDirectory {
             census: AtomicBool::new(false),
             census_calls: AtomicUsize::new(0),
             user_listing_fails: AtomicBool::new(false),
+            user_listing_panics: AtomicBool::new(false),
             group_listing_fails: AtomicBool::new(false),
             group_listing_held: AtomicBool::new(false),
             group_gate: tokio::sync::Semaphore::new(0),
@@ -211,6 +213,12 @@ impl FakeDirectory {
     /// Listing every user fails (`true`) while lookups still answer.
     pub fn set_user_listing_fails(&self, on: bool) {
         self.user_listing_fails.store(on, Ordering::SeqCst);
+    }
+
+    /// Listing every user panics (`true`): a fault in the listing's own
+    /// code, as a malformed value's parser could raise.
+    pub fn set_user_listing_panics(&self, on: bool) {
+        self.user_listing_panics.store(on, Ordering::SeqCst);
     }
 
     /// Listing every group fails (`true`) while lookups still answer.
@@ -438,6 +446,9 @@ impl Provider for FakeDirectory {
             self.enter().await?;
             if self.user_listing_fails.load(Ordering::SeqCst) {
                 return Err(BackendError::unavailable("fake listing failed"));
+            }
+            if self.user_listing_panics.load(Ordering::SeqCst) {
+                panic!("fake listing panicked");
             }
             let users = self.users.lock().unwrap();
             Ok(self.listing(&users, |u| &u.user.name, |u| u.user.uid))

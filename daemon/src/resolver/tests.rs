@@ -716,6 +716,48 @@ async fn a_user_page_does_not_wait_for_the_group_listing() {
 }
 
 #[tokio::test]
+async fn a_refresh_whose_listing_panicked_does_not_stop_later_refreshes() {
+    let d = example();
+    let mut on = settings();
+    on.enumerate = true;
+    let ttl = on.entry_ttl_ms;
+    let s = setup_with(&[&d], on, None);
+    let names = |users: Vec<roster_proto::User>| -> Vec<String> {
+        users.into_iter().map(|u| u.name).collect()
+    };
+    let (users, _) = s.resolver.list_users(0, 100).await.unwrap();
+    assert_eq!(names(users), ["alice", "bob"]);
+    // The snapshot grows old; the refresh it starts panics in the listing.
+    d.add_user("carol", 10003, 10000);
+    d.set_user_listing_panics(true);
+    s.clock.advance(ttl);
+    let calls = d.call_count();
+    let (users, _) = s.resolver.list_users(0, 100).await.unwrap();
+    assert_eq!(
+        names(users),
+        ["alice", "bob"],
+        "served from the old snapshot"
+    );
+    while d.call_count() == calls {
+        tokio::task::yield_now().await;
+    }
+    // Later refreshes still start: carol is listed once the listing works.
+    d.set_user_listing_panics(false);
+    let listed = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let (users, _) = s.resolver.list_users(0, 100).await.unwrap();
+            if users.len() == 3 {
+                return names(users);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("no refresh started after the one that panicked");
+    assert_eq!(listed, ["alice", "bob", "carol"]);
+}
+
+#[tokio::test]
 async fn a_failing_group_listing_leaves_the_user_enumeration_alone() {
     let d = example();
     d.set_group_listing_fails(true);
