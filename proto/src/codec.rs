@@ -399,6 +399,42 @@ pub fn group_encoded_len(group: &Group) -> usize {
     12 + group.name.len() + group.members.iter().map(|m| 4 + m.len()).sum::<usize>()
 }
 
+/// The octets of a page's frame beside its entries, past the length
+/// prefix: version, status, reply kind, count, `more`.
+const PAGE_FRAME_OVERHEAD: usize = 2 + 2 + 1 + 4 + 1;
+
+/// True when an entry of `encoded_len` octets whose longest string is
+/// `longest` octets can be sent: alone on a page its frame stays within
+/// [`MAX_FRAME_LEN`], and no string is longer than the reader takes
+/// ([`MAX_STRING_LEN`]).
+fn sendable(encoded_len: usize, longest: usize) -> bool {
+    longest <= MAX_STRING_LEN && PAGE_FRAME_OVERHEAD + encoded_len <= MAX_FRAME_LEN
+}
+
+/// True when `user` can be sent in a reply the reader decodes.
+pub fn user_sendable(user: &User) -> bool {
+    let longest = [&user.name, &user.gecos, &user.home, &user.shell]
+        .iter()
+        .map(|s| s.len())
+        .max()
+        .unwrap_or(0);
+    sendable(user_encoded_len(user), longest)
+}
+
+/// True when `group` can be sent in a reply the reader decodes (its
+/// member count is bounded by the frame: each member takes at least five
+/// octets).
+pub fn group_sendable(group: &Group) -> bool {
+    let longest = group
+        .members
+        .iter()
+        .map(String::len)
+        .chain([group.name.len()])
+        .max()
+        .unwrap_or(0);
+    sendable(group_encoded_len(group), longest)
+}
+
 /// The frame of `Response::Users` of `entries`, encoded from the borrowed
 /// page (the daemon's pages are ranges of its listing, not copies).
 pub fn encode_users_page(entries: &[User], more: bool) -> Vec<u8> {
@@ -585,6 +621,57 @@ pub fn decode_response(payload: &[u8]) -> Result<Response, DecodeError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_page_frame_is_its_entries_and_the_overhead() {
+        let u = User {
+            name: "u".into(),
+            uid: 1,
+            gid: 1,
+            gecos: String::new(),
+            home: "/".into(),
+            shell: "/bin/sh".into(),
+        };
+        let frame = super::encode_users_page(std::slice::from_ref(&u), true);
+        assert_eq!(
+            frame.len() - 4,
+            super::PAGE_FRAME_OVERHEAD + super::user_encoded_len(&u)
+        );
+    }
+
+    #[test]
+    fn what_is_sendable_is_what_the_reader_decodes() {
+        let page = |g: &Group| {
+            let frame = super::encode_groups_page(std::slice::from_ref(g), false);
+            frame.len() - 4 <= MAX_FRAME_LEN && super::decode_response(&frame[4..]).is_ok()
+        };
+        let group = |name: usize, members: Vec<String>| Group {
+            name: "g".repeat(name),
+            gid: 7,
+            members,
+        };
+        // A string at the reader's limit, and one octet more.
+        for g in [
+            group(MAX_STRING_LEN, vec![]),
+            group(MAX_STRING_LEN + 1, vec![]),
+        ] {
+            assert_eq!(super::group_sendable(&g), page(&g), "{}", g.name.len());
+        }
+        // Members filling a frame exactly, and one octet more.
+        let room = MAX_FRAME_LEN
+            - super::PAGE_FRAME_OVERHEAD
+            - super::group_encoded_len(&group(1, vec![]));
+        let member = 1000;
+        let n = room / (4 + member);
+        let rest = room - n * (4 + member) - 4;
+        let mut members = vec!["m".repeat(member); n];
+        members.push("r".repeat(rest));
+        let full = group(1, members);
+        assert!(super::group_sendable(&full) && page(&full));
+        let mut over = full.clone();
+        over.members[0].push('x');
+        assert!(!super::group_sendable(&over) && !page(&over));
+    }
+
     use super::*;
     use proptest::prelude::*;
 

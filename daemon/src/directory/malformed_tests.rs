@@ -119,13 +119,57 @@ fn search_against(reply: Vec<u8>) -> (String, String) {
             },
             Err(e) => e.to_string(),
         };
-        let ended = match driver.await {
-            Ok(Ok(_)) => panic!("the connection ended without an error"),
-            Ok(Err(e)) => e.to_string(),
-            Err(joined) => panic!("the connection's task failed: {joined}"),
-        };
-        (search_error, ended)
+        drop(ldap);
+        (search_error, ended(driver).await)
     })
+}
+
+/// How the connection's task `driver` ended: its error (it must end, and
+/// with an error, not a panic).
+async fn ended(driver: tokio::task::JoinHandle<ldap3::result::Result<()>>) -> String {
+    match tokio::time::timeout(std::time::Duration::from_secs(30), driver).await {
+        Err(_) => panic!("the connection did not end"),
+        Ok(Ok(Ok(_))) => panic!("the connection ended without an error"),
+        Ok(Ok(Err(e))) => e.to_string(),
+        Ok(Err(joined)) => panic!("the connection's task failed: {joined}"),
+    }
+}
+
+/// Binds against a server that answers the bind with `reply`: the bind's
+/// result code, or its error as text.
+fn bind_against(reply: Vec<u8>) -> Result<u32, String> {
+    let port = answer_search_with(reply);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let (conn, mut ldap) = ldap3::LdapConnAsync::new(&format!("ldap://127.0.0.1:{port}"))
+            .await
+            .expect("connect");
+        let driver = tokio::spawn(conn.drive());
+        ldap.timeout = Some(std::time::Duration::from_secs(30));
+        let bound = ldap
+            .simple_bind("cn=reader,dc=example,dc=test", "secret")
+            .await;
+        match bound {
+            Ok(r) => Ok(r.rc),
+            Err(e) => {
+                drop(ldap);
+                let end = ended(driver).await;
+                Err(format!("{e} / {end}"))
+            }
+        }
+    })
+}
+
+/// A successful bind response of message 1.
+fn bind_done() -> StructureTag {
+    cons(
+        TagClass::Application,
+        1,
+        vec![enumerated(0), octet_string(b""), octet_string(b"")],
+    )
 }
 
 /// The connection ends with a decoding error of message 1 that contains
@@ -336,6 +380,50 @@ fn another_response_answering_a_search_is_a_decoding_error() {
         vec![enumerated(0), octet_string(b""), octet_string(b"")],
     );
     assert_refused(message(bind, None), "a bind response answers a search");
+}
+
+#[test]
+fn an_entry_answering_a_bind_ends_the_connection_with_a_decoding_error() {
+    let answer = entry(b"c=x", vec![]);
+    let err = bind_against(message(answer, None)).unwrap_err();
+    assert!(
+        err.contains(
+            "LDAP message 1 from the server: a search result entry answers an operation that is not a search"
+        ),
+        "{err}"
+    );
+    let reference = cons(TagClass::Application, 19, vec![]);
+    let err = bind_against(message(reference, None)).unwrap_err();
+    assert!(err.contains("a search result reference answers"), "{err}");
+}
+
+#[test]
+fn an_intermediate_response_is_not_taken_for_the_result() {
+    let intermediate = cons(TagClass::Application, 25, vec![]);
+    let mut reply = message(intermediate, None);
+    reply.extend(message(bind_done(), None));
+    assert_eq!(bind_against(reply), Ok(0));
+}
+
+#[test]
+fn a_message_id_or_result_code_longer_than_four_octets_is_a_decoding_error() {
+    let long_id = encode(&cons(
+        TagClass::Universal,
+        16,
+        vec![prim(TagClass::Universal, 2, &[1, 0, 0, 0, 1]), done(vec![])],
+    ));
+    let (_, ended) = search_against(long_id);
+    assert!(ended.contains("its message ID is out of range"), "{ended}");
+    let op = cons(
+        TagClass::Application,
+        5,
+        vec![
+            prim(TagClass::Universal, 10, &[1, 0, 0, 0, 0]),
+            octet_string(b""),
+            octet_string(b""),
+        ],
+    );
+    assert_refused(message(op, None), "result code is out of range");
 }
 
 #[test]

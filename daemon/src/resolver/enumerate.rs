@@ -123,9 +123,9 @@ trait Kind: Clone + Send + Sync + Sized + 'static {
     fn encoded_len(&self) -> usize;
     /// The entry's name, for the logs.
     fn name(&self) -> &str;
-    /// The octets of a page of no entries, its frame's length prefix
-    /// included.
-    fn empty_page_len() -> usize;
+    /// True when the entry can be sent in a reply the reader decodes
+    /// (`roster_proto::user_sendable`).
+    fn sendable(&self) -> bool;
 }
 
 impl Kind for User {
@@ -142,8 +142,8 @@ impl Kind for User {
     fn name(&self) -> &str {
         &self.name
     }
-    fn empty_page_len() -> usize {
-        roster_proto::encode_users_page(&[], true).len()
+    fn sendable(&self) -> bool {
+        roster_proto::user_sendable(self)
     }
 }
 
@@ -161,8 +161,8 @@ impl Kind for Group {
     fn name(&self) -> &str {
         &self.name
     }
-    fn empty_page_len() -> usize {
-        roster_proto::encode_groups_page(&[], true).len()
+    fn sendable(&self) -> bool {
+        roster_proto::group_sendable(self)
     }
 }
 
@@ -344,21 +344,19 @@ impl Drop for Refreshing<'_> {
     }
 }
 
-/// Leaves out of a listing each entry that does not fit in a frame even
-/// alone on its page (a group of some 400,000 members): it could never
-/// be sent, and the listing would stop at its page. Each is logged.
+/// Leaves out of a listing each entry that cannot be sent (a string
+/// longer than the reader takes, or too large for a frame even alone on
+/// its page: a group of some 400,000 members): the listing would stop at
+/// its page. Each is logged (at every listing that meets it).
 fn drop_unsendable<T: Kind>(snap: &mut Snapshot<T>) {
-    let room = (roster_proto::MAX_FRAME_LEN + 4).saturating_sub(T::empty_page_len());
     snap.entries.retain(|e| {
-        let len = e.encoded_len();
-        if len <= room {
+        if e.sendable() {
             return true;
         }
         tracing::warn!(
             what = T::WHAT,
             name = e.name(),
-            octets = len,
-            limit = room,
+            octets = e.encoded_len(),
             "left out of the enumeration: larger than a reply may be"
         );
         false
@@ -878,35 +876,50 @@ mod tests {
 
     #[test]
     fn an_entry_too_large_for_any_reply_is_left_out_and_the_listing_goes_on() {
-        let room = roster_proto::MAX_FRAME_LEN + 4 - User::empty_page_len();
-        // The gecos string's own length prefix: the entry is this much
-        // larger than its gecos.
-        let beside = user(0).encoded_len();
+        use roster_proto::{MAX_FRAME_LEN, MAX_STRING_LEN};
+        let with = |gecos: usize, home: usize| User {
+            home: "h".repeat(home),
+            ..user(gecos)
+        };
         let mut snap = Snapshot::begun(0);
+        // The largest strings a reply may hold; one octet more; and an
+        // entry of strings each within the limit but too large for a
+        // frame together.
+        let big = MAX_STRING_LEN;
         snap.entries = vec![
             user(10),
-            user(room - beside),
-            user(room - beside + 1),
+            with(big, big),
+            user(big + 1),
+            User {
+                name: "n".repeat(big),
+                shell: "s".repeat(big),
+                ..with(big, big)
+            },
             user(20),
         ];
         drop_unsendable(&mut snap);
         let kept: Vec<usize> = snap.entries.iter().map(|u| u.gecos.len()).collect();
-        assert_eq!(kept, [10, room - beside, 20]);
-        // Every page of what is left can be sent, the largest alone.
+        assert_eq!(kept, [10, big, 20]);
+        // Every page of what is left is read back by the module's decoder.
         let snap = Arc::new(snap);
         let mut offset = 0;
-        let mut pages = 0;
+        let mut read = Vec::new();
         loop {
             let page = page_of(snap.clone(), offset, 2000);
             let frame = roster_proto::encode_users_page(page.entries(), page.more());
-            assert!(frame.len() - 4 <= roster_proto::MAX_FRAME_LEN);
+            assert!(frame.len() - 4 <= MAX_FRAME_LEN);
+            match roster_proto::decode_response(&frame[4..]) {
+                Ok(roster_proto::Response::Users { entries, .. }) => {
+                    read.extend(entries.into_iter().map(|u| u.gecos.len()))
+                }
+                other => panic!("page at {offset}: {other:?}"),
+            }
             offset += page.entries().len() as u32;
-            pages += 1;
             if !page.more() {
                 break;
             }
         }
-        assert_eq!((offset, pages), (3, 3));
+        assert_eq!(read, [10, big, 20]);
     }
 
     #[test]

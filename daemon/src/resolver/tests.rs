@@ -738,12 +738,13 @@ async fn a_refresh_whose_listing_panicked_does_not_stop_later_refreshes() {
         ["alice", "bob"],
         "served from the old snapshot"
     );
-    while d.call_count() == calls {
-        tokio::task::yield_now().await;
-    }
-    // Later refreshes still start: carol is listed once the listing works.
-    d.set_user_listing_panics(false);
     let listed = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while d.call_count() == calls {
+            tokio::task::yield_now().await;
+        }
+        // Later refreshes still start: carol is listed once the listing
+        // works.
+        d.set_user_listing_panics(false);
         loop {
             let (users, _) = s.resolver.list_users(0, 100).await.unwrap();
             if users.len() == 3 {

@@ -874,7 +874,29 @@ impl LdapConnAsync {
                         if remove {
                             self.searchmap.remove(&id);
                         }
-                    } else if let Some(tx) = self.resultmap.remove(&id) {
+                    } else if self.resultmap.contains_key(&id) {
+                        // (roster: an entry or a reference answering an
+                        // operation that is not a search ends the
+                        // connection as an unreadable message does; an
+                        // intermediate response (RFC 4511 4.13) is not
+                        // the operation's result, which is still to come.)
+                        if let Tag::StructureTag(ref op) = tag {
+                            match op.id {
+                                4 | 19 => {
+                                    let kind = crate::shape::response_name(op.id).unwrap_or("response");
+                                    return Err(LdapError::from(io::Error::new(
+                                        io::ErrorKind::InvalidData,
+                                        format!("decoding error: LDAP message {id} from the server: a {kind} answers an operation that is not a search"),
+                                    )));
+                                }
+                                25 => {
+                                    debug!("intermediate response to op={} ignored", id);
+                                    continue;
+                                }
+                                _ => (),
+                            }
+                        }
+                        let tx = self.resultmap.remove(&id).expect("checked above");
                         if let Err(e) = tx.send((tag, controls)) {
                             warn!("ldap result send error: {:?}", e);
                         }

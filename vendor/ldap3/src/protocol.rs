@@ -91,6 +91,10 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
         .and_then(|t| t.match_id(Types::Integer as u64))
         .and_then(|t| t.expect_primitive())
     {
+        // (At most four octets: a message ID is below 2^31.)
+        Some(id) if id.is_empty() || id.len() > 4 => {
+            return Err(malformed(None, "its message ID is out of range".into()));
+        }
         Some(id) => match parse_uint(id.as_slice()) {
             Ok((_, id)) => id as i32,
             _ => return Err(malformed(None, "its message ID cannot be read".into())),

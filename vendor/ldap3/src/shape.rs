@@ -113,11 +113,15 @@ pub(crate) fn check_op(op: &StructureTag) -> Result<(), Wrong> {
 fn check_result(op: &StructureTag, name: &str) -> Result<(), Wrong> {
     let at = |what: &str| format!("{name}: {what}");
     let c = children(op, name)?;
-    universal(
+    let code = universal(
         nth(c, 0, &at("result code"))?,
         Types::Enumerated,
         &at("result code"),
     )?;
+    // (The reader folds the octets into a number: no more than four.)
+    if code.is_empty() || code.len() > 4 {
+        return Err(at("result code is out of range"));
+    }
     text(nth(c, 1, &at("matched DN"))?, &at("matched DN"))?;
     text(
         nth(c, 2, &at("diagnostic message"))?,
