@@ -4,7 +4,8 @@
 //! results, entries, references and controls whose parts are missing or of
 //! the wrong kind, an operation that is no response, a response of another
 //! kind answering a search. Before, each of these was an `expect` or a
-//! `panic!` in the task that read the message.
+//! `panic!` in the task that read the message. A search entry that
+//! cannot be read fails its search with what is wrong with it.
 //!
 //! The fake server ([`answer_search_with`]) answers the first request it
 //! reads (the search) with the octets it is given and keeps the
@@ -244,8 +245,8 @@ fn attribute(name: &str, values: &[&[u8]]) -> StructureTag {
 }
 
 /// What `search::run` finds on a server answering `entries` then a
-/// successful result: the DNs, in order.
-fn dns_found(entries: Vec<StructureTag>) -> Vec<String> {
+/// successful result: the DNs, in order, or the search's error as text.
+fn dns_found(entries: Vec<StructureTag>) -> Result<Vec<String>, String> {
     let mut reply: Vec<u8> = entries.into_iter().flat_map(|e| message(e, None)).collect();
     reply.extend(message(done(vec![]), None));
     let port = answer_search_with(reply);
@@ -264,63 +265,79 @@ fn dns_found(entries: Vec<StructureTag>) -> Vec<String> {
             filter: "(uid=*)".into(),
             attrs: vec!["uid".into()],
         };
-        let found = super::search::run(ldap, &q, None, Some(std::time::Duration::from_secs(30)))
-            .await
-            .unwrap_or_else(|e| panic!("the search failed: {e:?}"));
-        found.entries.into_iter().map(|e| e.dn).collect()
+        match super::search::run(ldap, &q, None, Some(std::time::Duration::from_secs(30))).await {
+            Ok(found) => Ok(found.entries.into_iter().map(|e| e.dn).collect()),
+            Err(super::search::SearchFail::Server(e)) => Err(e.to_string()),
+            Err(other) => panic!("the search failed otherwise: {other:?}"),
+        }
     })
 }
 
 #[test]
-fn entries_that_cannot_be_read_are_skipped_and_the_search_goes_on() {
+fn an_entry_that_cannot_be_read_fails_the_search_naming_it() {
     let good = |n: &str| {
         entry(
             format!("uid={n},dc=example,dc=test").as_bytes(),
             vec![attribute("uid", &[n.as_bytes()])],
         )
     };
-    // A DN that is not UTF-8; attributes that are not a sequence; an
-    // attribute without its values; a constructed value.
-    let not_utf8 = entry(&[b'u', b'i', b'd', b'=', 0xff], vec![]);
-    let attrs_not_a_sequence = cons(
-        TagClass::Application,
-        4,
-        vec![octet_string(b"uid=b,dc=example,dc=test"), octet_string(b"")],
-    );
-    let no_values = entry(
-        b"uid=c,dc=example,dc=test",
-        vec![cons(TagClass::Universal, 16, vec![octet_string(b"uid")])],
-    );
-    let constructed_value = entry(
-        b"uid=d,dc=example,dc=test",
-        vec![cons(
-            TagClass::Universal,
-            16,
-            vec![
-                octet_string(b"uid"),
-                cons(
-                    TagClass::Universal,
-                    17,
-                    vec![cons(TagClass::Universal, 16, vec![])],
-                ),
-            ],
-        )],
-    );
-    let found = dns_found(vec![
-        good("first"),
-        not_utf8,
-        attrs_not_a_sequence,
-        no_values,
-        constructed_value,
-        good("last"),
-    ]);
     assert_eq!(
-        found,
-        vec![
+        dns_found(vec![good("first"), good("last")]),
+        Ok(vec![
             "uid=first,dc=example,dc=test".to_string(),
             "uid=last,dc=example,dc=test".to_string()
-        ]
+        ])
     );
+    // Each unreadable entry between two good ones: it could hold the name
+    // asked for, so the search fails (once it has ended) instead of
+    // answering with the others.
+    let cases = [
+        (
+            entry(&[b'u', b'i', b'd', b'=', 0xff], vec![]),
+            "its object name is not UTF-8",
+        ),
+        (
+            cons(
+                TagClass::Application,
+                4,
+                vec![octet_string(b"uid=b,dc=example,dc=test"), octet_string(b"")],
+            ),
+            "uid=b,dc=example,dc=test: its attributes are missing or not a sequence",
+        ),
+        (
+            entry(
+                b"uid=c,dc=example,dc=test",
+                vec![cons(TagClass::Universal, 16, vec![octet_string(b"uid")])],
+            ),
+            "uid=c,dc=example,dc=test: attribute uid has no set of values",
+        ),
+        (
+            entry(
+                b"uid=d,dc=example,dc=test",
+                vec![cons(
+                    TagClass::Universal,
+                    16,
+                    vec![
+                        octet_string(b"uid"),
+                        cons(
+                            TagClass::Universal,
+                            17,
+                            vec![cons(TagClass::Universal, 16, vec![])],
+                        ),
+                    ],
+                )],
+            ),
+            "uid=d,dc=example,dc=test: a value of attribute uid is constructed",
+        ),
+    ];
+    for (bad, wrong) in cases {
+        let err = dns_found(vec![good("first"), bad, good("last")]).unwrap_err();
+        assert!(
+            err.contains("search under dc=example,dc=test with (uid=*): an entry cannot be read: ")
+                && err.contains(wrong),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -88,14 +88,18 @@ pub(crate) async fn run_each(
         .streaming_search_with(adapters, &q.base, q.scope, &q.filter, q.attrs.clone())
         .await
         .map_err(classify)?;
+    // An entry that cannot be read (a DN that is not UTF-8, a part
+    // missing) fails the search once it has ended: it could hold the
+    // name or ID asked for, so answering from the other entries could
+    // give one name two accounts.
+    let mut unreadable: Option<String> = None;
     loop {
         match stream.next().await {
-            // An entry that cannot be read (a DN that is not UTF-8, a part
-            // missing) is skipped, the reason and its DN logged.
             Ok(Some(re)) => match SearchEntry::read(re) {
-                Ok(e) => each(e),
+                Ok(e) if unreadable.is_none() => each(e),
+                Ok(_) => {}
                 Err(wrong) => {
-                    tracing::warn!(base = %q.base, filter = %q.filter, "search result entry skipped: {wrong}")
+                    unreadable.get_or_insert(wrong);
                 }
             },
             Ok(None) => break,
@@ -103,6 +107,16 @@ pub(crate) async fn run_each(
         }
     }
     let res = stream.finish().await;
+    if let Some(wrong) = unreadable {
+        return Err(SearchFail::Server(DirectoryError::Refused {
+            rc: None,
+            reason: format!(
+                "search under {} with {}: an entry cannot be read: {wrong}",
+                q.base, q.filter
+            ),
+            source: None,
+        }));
+    }
     match res.rc {
         // 10: a referral result (RFC 4511 §4.1.10), its URLs in `refs`.
         0 | 10 => Ok(res.refs),

@@ -8,9 +8,9 @@
 //! panic. Checked here, such a message is a decoding error that says what
 //! is wrong with it; the connection ends as it ends for any other
 //! unreadable frame, and nothing that follows meets a shape it cannot
-//! read. Search entries are not checked here: one entry that cannot be
-//! read is skipped by its reader (`SearchEntry::read`), and the search
-//! goes on.
+//! read. Search entries are not checked here: their reader
+//! (`SearchEntry::read`) says what is wrong with one it cannot read, and
+//! the caller decides (roster fails that search).
 
 use lber::common::TagClass;
 use lber::structure::{PL, StructureTag};
@@ -94,8 +94,8 @@ pub(crate) fn check_op(op: &StructureTag) -> Result<(), Wrong> {
     let at = |what: &str| format!("{name}: {what}");
     match op.id {
         // An entry is read by `SearchEntry::read`, which says what is
-        // wrong with one it cannot read: the caller skips that entry and
-        // the search goes on. (An intermediate response arrives as an
+        // wrong with one it cannot read; the caller decides what that
+        // means for its search. (An intermediate response arrives as an
         // entry too.)
         4 | 25 => Ok(()),
         19 => {
