@@ -392,6 +392,14 @@ impl Ldap {
         let mut buf = client_ctx
             .unwrap(&token)
             .map_err(|e| LdapError::GssapiOperationError(format!("{:#}", e)))?;
+        // (roster: the server's offer is a layer mask and a maximum size,
+        // four octets (RFC 4752 3.1); another length was a panic below.)
+        if buf.len() != 4 {
+            return Err(LdapError::GssapiOperationError(format!(
+                "the server's security layer offer has {} octets, not 4",
+                buf.len()
+            )));
+        }
         let needed_layer = if self.has_tls {
             GSSAUTH_P_NONE
         } else {
