@@ -90,19 +90,31 @@ fn answer_search_with(reply: Vec<u8>) -> u16 {
     port
 }
 
-/// Searches a server that answers with `reply`: the search's error and
-/// the connection's end, both as text (the driver must end with an error,
-/// not a panic).
-fn search_against(reply: Vec<u8>) -> (String, String) {
-    let port = answer_search_with(reply);
+/// Runs `body` on a new runtime with a connection to 127.0.0.1:`port`
+/// (its task not started: `body` drives it).
+fn on_connection<F, Fut, T>(port: u16, body: F) -> T
+where
+    F: FnOnce(ldap3::LdapConnAsync, ldap3::Ldap) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async move {
-        let (conn, mut ldap) = ldap3::LdapConnAsync::new(&format!("ldap://127.0.0.1:{port}"))
+        let (conn, ldap) = ldap3::LdapConnAsync::new(&format!("ldap://127.0.0.1:{port}"))
             .await
             .expect("connect");
+        body(conn, ldap).await
+    })
+}
+
+/// Searches a server that answers with `reply`: the search's error and
+/// the connection's end, both as text (the driver must end with an error,
+/// not a panic).
+fn search_against(reply: Vec<u8>) -> (String, String) {
+    let port = answer_search_with(reply);
+    on_connection(port, |conn, mut ldap| async move {
         let driver = tokio::spawn(conn.drive());
         ldap.timeout = Some(std::time::Duration::from_secs(30));
         let searched = ldap
@@ -140,14 +152,7 @@ async fn ended(driver: tokio::task::JoinHandle<ldap3::result::Result<()>>) -> St
 /// result code, or its error as text.
 fn bind_against(reply: Vec<u8>) -> Result<u32, String> {
     let port = answer_search_with(reply);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let (conn, mut ldap) = ldap3::LdapConnAsync::new(&format!("ldap://127.0.0.1:{port}"))
-            .await
-            .expect("connect");
+    on_connection(port, |conn, mut ldap| async move {
         let driver = tokio::spawn(conn.drive());
         ldap.timeout = Some(std::time::Duration::from_secs(30));
         let bound = ldap
@@ -250,14 +255,7 @@ fn dns_found(entries: Vec<StructureTag>) -> Result<Vec<String>, String> {
     let mut reply: Vec<u8> = entries.into_iter().flat_map(|e| message(e, None)).collect();
     reply.extend(message(done(vec![]), None));
     let port = answer_search_with(reply);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let (conn, ldap) = ldap3::LdapConnAsync::new(&format!("ldap://127.0.0.1:{port}"))
-            .await
-            .expect("connect");
+    on_connection(port, |conn, ldap| async move {
         ldap3::drive!(conn);
         let q = super::search::Query {
             base: "dc=example,dc=test".into(),
@@ -484,14 +482,7 @@ fn a_well_formed_answer_with_an_unknown_control_is_read() {
         Some(one_control("1.2.3.4", b"anything")),
     );
     let port = answer_search_with(reply);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let (conn, mut ldap) = ldap3::LdapConnAsync::new(&format!("ldap://127.0.0.1:{port}"))
-            .await
-            .expect("connect");
+    on_connection(port, |conn, mut ldap| async move {
         ldap3::drive!(conn);
         let res = ldap
             .search(
