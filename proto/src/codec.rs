@@ -88,7 +88,12 @@ struct Writer {
 
 impl Writer {
     fn new(code: u16) -> Self {
-        let mut buf = Vec::with_capacity(64);
+        Self::with_capacity(code, 64)
+    }
+    /// A writer whose buffer holds `octets` (the whole frame) before it
+    /// grows.
+    fn with_capacity(code: u16, octets: usize) -> Self {
+        let mut buf = Vec::with_capacity(octets);
         buf.extend_from_slice(&[0, 0, 0, 0]);
         buf.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
         buf.extend_from_slice(&code.to_be_bytes());
@@ -438,18 +443,27 @@ pub fn group_sendable(group: &Group) -> bool {
 /// The frame of `Response::Users` of `entries`, encoded from the borrowed
 /// page (the daemon's pages are ranges of its listing, not copies).
 pub fn encode_users_page(entries: &[User], more: bool) -> Vec<u8> {
-    encode_page(4, entries, more, Writer::user)
+    encode_page(4, entries, more, Writer::user, user_encoded_len)
 }
 
 /// The frame of `Response::Groups` of `entries`, encoded from the
 /// borrowed page.
 pub fn encode_groups_page(entries: &[Group], more: bool) -> Vec<u8> {
-    encode_page(5, entries, more, Writer::group)
+    encode_page(5, entries, more, Writer::group, group_encoded_len)
 }
 
-/// A page's frame: reply `kind`, the count, each entry (`put`), `more`.
-fn encode_page<T>(kind: u8, entries: &[T], more: bool, put: fn(&mut Writer, &T)) -> Vec<u8> {
-    let mut w = Writer::new(0);
+/// A page's frame: reply `kind`, the count, each entry (`put`), `more`;
+/// its buffer sized once from the entries' lengths (`len`): a page of
+/// thousands of entries otherwise grows it a dozen times.
+fn encode_page<T>(
+    kind: u8,
+    entries: &[T],
+    more: bool,
+    put: fn(&mut Writer, &T),
+    len: fn(&T) -> usize,
+) -> Vec<u8> {
+    let octets = 4 + PAGE_FRAME_OVERHEAD + entries.iter().map(len).sum::<usize>();
+    let mut w = Writer::with_capacity(0, octets);
     w.u8(kind);
     w.u32(entries.len() as u32);
     for e in entries {
@@ -636,6 +650,17 @@ mod tests {
             frame.len() - 4,
             super::PAGE_FRAME_OVERHEAD + super::user_encoded_len(&u)
         );
+        // The buffer was sized once, exactly: it never grew.
+        let users = vec![u; 1000];
+        let frame = super::encode_users_page(&users, false);
+        assert_eq!(frame.capacity(), frame.len());
+        let g = Group {
+            name: "g".into(),
+            gid: 7,
+            members: (0..1000).map(|i| format!("m{i}")).collect(),
+        };
+        let frame = super::encode_groups_page(&[g.clone(), g], false);
+        assert_eq!(frame.capacity(), frame.len());
     }
 
     #[test]

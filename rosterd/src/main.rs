@@ -68,6 +68,7 @@ fn main() -> ExitCode {
     // Before any thread exists: nothing in this process may resolve names
     // through libnss_roster (it would ask this very daemon).
     std::env::set_var(roster_proto::LOOP_GUARD_ENV, "1");
+    rosterd::server::procstat::fix_mmap_threshold();
     let args = Args::parse();
     let started_as_root = nix::unistd::geteuid().is_root();
     let user = match become_daemon_user(&args) {
@@ -391,6 +392,13 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
     if let Err(e) = notify::sd_notify("READY=1") {
         tracing::warn!(error = %e, "cannot notify systemd");
     }
+    // With `enumerate = true`, the first listings are taken now, as SSSD
+    // enumerates at start-up, once the sockets answer; the heap they
+    // leave free is handed back, as after a listing's last page.
+    daemon
+        .ctx
+        .resolver
+        .enumerate_in_background(rosterd::server::procstat::trim_heap);
 
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;

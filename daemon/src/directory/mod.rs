@@ -66,6 +66,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// The hasher of tables that only place names and IDs the directory
+/// chooses (keys compared in full; see `unique`).
+type FastHash = foldhash::fast::RandomState;
+
 /// Lookups of a batch asked at once where the flavour has no batch search.
 const PER_KEY_PARALLEL: usize = 32;
 
@@ -840,16 +844,21 @@ impl Directory {
         debug_assert!(bases.windows(2).all(|w| w[0] <= w[1]));
         let base = |k: usize| bases.get(k).copied().unwrap_or(0);
         // The first item under each name and ID a lookup of it reaches.
-        let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(items.len());
-        let mut by_id: HashMap<u32, usize> = HashMap::with_capacity(items.len());
+        // (Names the directory chooses, placed with foldhash as the
+        // member checks' tables are: keys are compared in full, the hash
+        // only places them.)
+        let mut by_name: HashMap<&str, usize, FastHash> =
+            HashMap::with_capacity_and_hasher(items.len(), FastHash::default());
+        let mut by_id: HashMap<u32, usize, FastHash> =
+            HashMap::with_capacity_and_hasher(items.len(), FastHash::default());
         // The names and IDs used more than once, with their DNs.
         let mut twice_names: HashMap<&str, Vec<&str>> = HashMap::new();
         let mut twice_ids: HashMap<u32, Vec<&str>> = HashMap::new();
         // Several bases: the first base where an entry carries each name
         // (folded) and ID, and for each item whether a lookup of its name
         // or of its ID stops at an earlier base than its own.
-        let mut first_name: HashMap<Cow<'_, str>, u16> = HashMap::new();
-        let mut first_id: HashMap<u32, u16> = HashMap::new();
+        let mut first_name: HashMap<Cow<'_, str>, u16, FastHash> = HashMap::default();
+        let mut first_id: HashMap<u32, u16, FastHash> = HashMap::default();
         let mut passed: Vec<(bool, bool)> = Vec::new();
         if several {
             passed.reserve_exact(items.len());

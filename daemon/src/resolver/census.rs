@@ -44,6 +44,17 @@ pub(super) struct Censuses {
     taken: Mutex<[HashMap<String, Taken>; 2]>,
     /// Bumped by every flush: a listing begun before is not kept.
     generation: AtomicU64,
+    /// Woken whenever a census listing ends (taken or failed).
+    settled: tokio::sync::Notify,
+}
+
+/// Wakes the waiters of [`Resolver::censuses_settled`] when dropped.
+struct Settled<'a>(&'a tokio::sync::Notify);
+
+impl Drop for Settled<'_> {
+    fn drop(&mut self) {
+        self.0.notify_waiters();
+    }
 }
 
 impl Censuses {
@@ -118,6 +129,9 @@ impl Resolver {
         let what = if users { "users" } else { "groups" };
         let listed = d.census(users).await;
         let censuses = &self.inner.censuses;
+        // (Waiters woken once the lock below is released, whatever the
+        // outcome.)
+        let _settled = Settled(&censuses.settled);
         let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
         if censuses.generation.load(Ordering::SeqCst) != generation {
             return;
@@ -138,6 +152,38 @@ impl Resolver {
                 tracing::info!(domain = %d.name(), error = %e, "census of {what} not taken: lookups search twice until it is");
                 t.last_error = Some(format!("{what}: {e}"));
             }
+        }
+    }
+
+    /// Returns once the censuses of users and of groups of every domain
+    /// of `domains` that takes them are taken or have failed (each started
+    /// here when it has not been); at once when `[cache] census = false`.
+    pub(super) async fn censuses_settled(&self, domains: &[Arc<dyn Provider>]) {
+        if !self.settings().census {
+            return;
+        }
+        let censuses = &self.inner.censuses;
+        loop {
+            // (Registered before the check: a census ending between the
+            // check and the wait still wakes it.)
+            let woken = censuses.settled.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            for d in domains {
+                let _ = self.census_of(d, true);
+            }
+            let settled = {
+                let taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+                domains.iter().all(|d| {
+                    taken
+                        .iter()
+                        .all(|of_kind| of_kind.get(d.name()).is_some_and(|t| t.none || !t.taking))
+                })
+            };
+            if settled {
+                return;
+            }
+            woken.await;
         }
     }
 

@@ -6,9 +6,12 @@
 //! are several domains).
 //!
 //! Off unless `[cache] enumerate = true` (then every page is empty, as
-//! SSSD's `enumerate = false`). The first page waits for its snapshot;
-//! later pages are served from it while a snapshot older than
-//! `entry_ttl` (or invalidated by a flush) is rebuilt in the background.
+//! SSSD's `enumerate = false`). As SSSD enumerates at start-up, the
+//! daemon takes the first snapshots in the background when it starts
+//! ([`Resolver::enumerate_in_background`]); a page asked before its
+//! snapshot is taken waits for it; later pages are served from it while
+//! a snapshot older than `entry_ttl` (or invalidated by a flush) is
+//! rebuilt in the background.
 
 use super::local::LocalView;
 use super::owner::{is_qualified, member_base, Ctx};
@@ -410,7 +413,51 @@ impl<T> ListedPage<T> {
     }
 }
 
+/// Longest wait of the start-up listing for the domains' censuses.
+const CENSUS_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Resolver {
+    /// With `[cache] enumerate = true`, takes the snapshot of every user
+    /// and then that of every group in the background, as SSSD's back end
+    /// enumerates at start-up: the first `getent passwd` or `getent group`
+    /// is then answered from them instead of waiting for the directory
+    /// (a page asked meanwhile waits for the listing under way, never
+    /// starts another). The domains' censuses are waited for first (at
+    /// most [`CENSUS_WAIT_MAX`]): the group listing checks the last
+    /// domain's members against its census instead of listing every
+    /// user. A listing that fails is logged; the first page lists again.
+    /// `listed` runs once both are taken (rosterd hands the listing's
+    /// free heap back there, as after a listing's last page).
+    pub fn enumerate_in_background(&self, listed: impl FnOnce() + Send + 'static) {
+        if !self.settings().enumerate {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let domains = this.domains();
+            if tokio::time::timeout(CENSUS_WAIT_MAX, this.censuses_settled(&domains))
+                .await
+                .is_err()
+            {
+                tracing::info!(
+                    "start-up enumeration: censuses not taken yet, listing without them"
+                );
+            }
+            let started = std::time::Instant::now();
+            if let Err(e) = this.snapshot::<User>().await {
+                tracing::info!(error = %e, "start-up enumeration of users failed: the first page lists again");
+            }
+            if let Err(e) = this.snapshot::<Group>().await {
+                tracing::info!(error = %e, "start-up enumeration of groups failed: the first page lists again");
+            }
+            tracing::info!(
+                ms = started.elapsed().as_millis() as u64,
+                "start-up enumeration taken"
+            );
+            listed();
+        });
+    }
+
     /// A page of the user enumeration.
     pub async fn users_page(
         &self,

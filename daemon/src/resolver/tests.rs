@@ -687,6 +687,42 @@ async fn an_enumeration_whose_listing_failed_is_unavailable_not_empty() {
 }
 
 #[tokio::test]
+async fn with_enumerate_the_listings_are_taken_at_start_after_the_censuses() {
+    let d = example();
+    d.set_census(true);
+    // Off: nothing is listed in the background.
+    let s = setup_with(&[&d], settings(), None);
+    s.resolver.enumerate_in_background(|| ());
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!((d.call_count(), d.census_count()), (0, 0));
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[&d], on, None);
+    s.resolver.enumerate_in_background(|| ());
+    // One listing of the users and one of the groups, before any page is
+    // asked; the censuses first, so that the group listing checks the
+    // members against them instead of listing every user again.
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while d.call_count() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("no listing taken in the background");
+    assert_eq!(d.census_count(), 2);
+    // Pages are answered from those listings (asked while the last one
+    // is still being built, they wait for it): no further call.
+    let (users, more) = s.resolver.list_users(0, 100).await.unwrap();
+    let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!((names, more), (vec!["alice", "bob"], false));
+    let (groups, _) = s.resolver.list_groups(0, 100).await.unwrap();
+    assert_eq!(groups.len(), 3);
+    assert_eq!(d.call_count(), 2);
+}
+
+#[tokio::test]
 async fn a_user_page_does_not_wait_for_the_group_listing() {
     let d = example();
     d.hold_group_listing();

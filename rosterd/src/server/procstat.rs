@@ -40,6 +40,24 @@ pub fn trim_heap() {
     }
 }
 
+/// Blocks of at least [`MMAP_THRESHOLD`] octets are mapped on their own
+/// and unmapped when freed, for the daemon's whole life. glibc otherwise
+/// raises that threshold to the largest block freed so far (up to 32
+/// MiB): after a listing freed its buffers of megabytes, such blocks were
+/// carved from the heap instead, and the heap then held tens of
+/// megabytes free that only a trim handed back. Called first in `main`,
+/// before any thread exists.
+pub fn fix_mmap_threshold() {
+    // SAFETY: mallopt only sets the allocator's parameters; called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
+    }
+}
+
+/// glibc's own initial mmap threshold (128 KiB), kept fixed.
+pub const MMAP_THRESHOLD: usize = 128 * 1024;
+
 /// The number of `field` in a `/proc/PID/status` text (`VmRSS:  1234 kB`
 /// gives 1234).
 pub fn status_field(status: &str, field: &str) -> Option<u64> {
