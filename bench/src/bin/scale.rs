@@ -408,7 +408,7 @@ fn report(r: &BTreeMap<String, Vec<f64>>) {
     );
     line("of which allocated", "mc.allocated.sweep", 1048576.0, "MiB");
     line(
-        "`getent passwd` (enumerate = true) right after start: rosterd's waits for its start-up listing",
+        "`getent passwd` (enumerate = true) right after start (rosterd: once its census is taken; a first listing)",
         "passwd.at_start_ms",
         1.0,
         "ms",

@@ -57,6 +57,36 @@ impl Drop for Settled<'_> {
     }
 }
 
+/// Ends a census listing that did not return (it panicked, or its task
+/// was cancelled) when dropped still armed: no longer under way, with
+/// that as its error, and the waiters woken.
+struct Unfinished<'a> {
+    r: &'a Resolver,
+    domain: &'a str,
+    users: bool,
+    generation: u64,
+    armed: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let censuses = &self.r.inner.censuses;
+        let _settled = Settled(&censuses.settled);
+        let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+        if censuses.generation.load(Ordering::SeqCst) != self.generation {
+            return;
+        }
+        if let Some(t) = taken[usize::from(self.users)].get_mut(self.domain) {
+            let what = if self.users { "users" } else { "groups" };
+            t.taking = false;
+            t.last_error = Some(format!("{what}: the listing ended without a result"));
+        }
+    }
+}
+
 impl Censuses {
     /// Drops every census; listings under way are not kept.
     pub(super) fn clear(&self) {
@@ -127,7 +157,17 @@ impl Resolver {
     /// Lists domain `d`'s users or groups into a census begun at `began`.
     async fn take_census(&self, d: Arc<dyn Provider>, users: bool, began: u64, generation: u64) {
         let what = if users { "users" } else { "groups" };
+        // A listing that panics (or whose task is cancelled) still ends:
+        // otherwise the census would stay "under way" for good.
+        let mut unfinished = Unfinished {
+            r: self,
+            domain: d.name(),
+            users,
+            generation,
+            armed: true,
+        };
         let listed = d.census(users).await;
+        unfinished.armed = false;
         let censuses = &self.inner.censuses;
         // (Waiters woken once the lock below is released, whatever the
         // outcome.)
@@ -155,29 +195,42 @@ impl Resolver {
         }
     }
 
-    /// Returns once the censuses of users and of groups of every domain
-    /// of `domains` that takes them are taken or have failed (each started
-    /// here when it has not been); at once when `[cache] census = false`.
-    pub(super) async fn censuses_settled(&self, domains: &[Arc<dyn Provider>]) {
-        if !self.settings().census {
-            return;
-        }
+    /// Returns once the censuses of users and of groups of the enabled
+    /// domains that take them have each been taken or have failed once
+    /// (each started here when it has not been; a renewal under way does
+    /// not count); at once when `[cache] census` or `enumerate` is off.
+    /// The domains and settings are read again at each wake-up, and the
+    /// censuses started again after a flush or reload: what the wait
+    /// ends on is always the current configuration's.
+    pub(super) async fn censuses_settled(&self) {
         let censuses = &self.inner.censuses;
+        let mut started: Option<u64> = None;
         loop {
+            let settings = self.settings();
+            if !settings.census || !settings.enumerate {
+                return;
+            }
             // (Registered before the check: a census ending between the
             // check and the wait still wakes it.)
             let woken = censuses.settled.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            for d in domains {
-                let _ = self.census_of(d, true);
+            let domains = self.domains();
+            let generation = censuses.generation.load(Ordering::SeqCst);
+            if started != Some(generation) {
+                for d in domains.iter() {
+                    let _ = self.census_of(d, true);
+                }
+                started = Some(generation);
             }
             let settled = {
                 let taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
                 domains.iter().all(|d| {
-                    taken
-                        .iter()
-                        .all(|of_kind| of_kind.get(d.name()).is_some_and(|t| t.none || !t.taking))
+                    taken.iter().all(|of_kind| {
+                        of_kind.get(d.name()).is_some_and(|t| {
+                            t.none || t.census.is_some() || t.last_error.is_some() || !t.taking
+                        })
+                    })
                 })
             };
             if settled {

@@ -9,7 +9,8 @@
 //! SSSD's `enumerate = false`). As SSSD enumerates at start-up, the
 //! daemon takes the first snapshots in the background when it starts
 //! ([`Resolver::enumerate_in_background`]); a page asked before its
-//! snapshot is taken waits for it; later pages are served from it while
+//! snapshot is taken waits for the listing under way or starts one;
+//! later pages are served from it while
 //! a snapshot older than `entry_ttl` (or invalidated by a flush) is
 //! rebuilt in the background.
 
@@ -347,23 +348,20 @@ impl Drop for Refreshing<'_> {
     }
 }
 
-/// Leaves out of a listing each entry that cannot be sent (a string
+/// Why `entry` is left out of a listing, when it cannot be sent (a string
 /// longer than the reader takes, or too large for a frame even alone on
 /// its page: a group of some 400,000 members): the listing would stop at
-/// its page. Each is logged (at every listing that meets it).
-fn drop_unsendable<T: Kind>(snap: &mut Snapshot<T>) {
-    snap.entries.retain(|e| {
-        if e.sendable() {
-            return true;
-        }
-        tracing::warn!(
-            what = T::WHAT,
-            name = e.name(),
-            octets = e.encoded_len(),
-            "left out of the enumeration: larger than a reply may be"
-        );
-        false
-    });
+/// its page. The listings refuse such an entry by its DN
+/// ([`Resolver::refuse`]: logged once, shown by the status report).
+fn unsendable<T: Kind>(entry: &T) -> Option<String> {
+    (!entry.sendable()).then(|| {
+        format!(
+            "{} {:?} left out of the enumeration: {} octets, larger than a reply may be",
+            T::WHAT,
+            entry.name(),
+            entry.encoded_len()
+        )
+    })
 }
 
 /// The page of `snapshot` from `offset`: at most `limit` (and
@@ -421,8 +419,10 @@ impl Resolver {
     /// and then that of every group in the background, as SSSD's back end
     /// enumerates at start-up: the first `getent passwd` or `getent group`
     /// is then answered from them instead of waiting for the directory
-    /// (a page asked meanwhile waits for the listing under way, never
-    /// starts another). The domains' censuses are waited for first (at
+    /// (a page asked while a listing runs waits for it, never starts
+    /// another; one asked while the censuses are taken lists on its own,
+    /// and the start-up listing then finds it taken). The domains'
+    /// censuses are waited for first (at
     /// most [`CENSUS_WAIT_MAX`]): the group listing checks the last
     /// domain's members against its census instead of listing every
     /// user. A listing that fails is logged; the first page lists again.
@@ -434,14 +434,17 @@ impl Resolver {
         }
         let this = self.clone();
         tokio::spawn(async move {
-            let domains = this.domains();
-            if tokio::time::timeout(CENSUS_WAIT_MAX, this.censuses_settled(&domains))
+            if tokio::time::timeout(CENSUS_WAIT_MAX, this.censuses_settled())
                 .await
                 .is_err()
             {
                 tracing::info!(
                     "start-up enumeration: censuses not taken yet, listing without them"
                 );
+            }
+            // (A reload meanwhile may have turned it off.)
+            if !this.settings().enumerate {
+                return;
             }
             let started = std::time::Instant::now();
             if let Err(e) = this.snapshot::<User>().await {
@@ -548,8 +551,7 @@ impl Resolver {
             .stale
             .store(false, Ordering::SeqCst);
         let started = std::time::Instant::now();
-        let mut snap = T::build(self).await;
-        drop_unsendable(&mut snap);
+        let snap = T::build(self).await;
         tracing::debug!(
             what = T::WHAT,
             entries = snap.entries.len(),
@@ -616,6 +618,10 @@ impl Resolver {
                 }
                 let mut user = u.user;
                 qualify(&mut user.name, d.name(), &earlier);
+                if let Some(reason) = unsendable(&user) {
+                    self.refuse(d.name(), &u.dn, reason);
+                    continue;
+                }
                 snap.entries.push(user);
             }
             if later {
@@ -833,6 +839,8 @@ impl Resolver {
             }
             let first = snap.entries.len();
             snap.entries.reserve(list.len());
+            // The DNs of this domain's groups in `snap.entries[first..]`.
+            let mut dns = Vec::new();
             for g in list {
                 if later {
                     held.insert(&g.group.name);
@@ -860,6 +868,7 @@ impl Resolver {
                     .members
                     .retain(|m| is_qualified(m, d.name()) || !local.has_name(m, ci));
                 snap.entries.push(group);
+                dns.push(g.dn);
             }
             let served = &mut snap.entries[first..];
             self.drop_refused_listed_members(&mut cx, i, &users[i], served)
@@ -869,6 +878,16 @@ impl Resolver {
                     qualify(m, d.name(), &users[..i]);
                 }
             }
+            // (Known once the member lists are final.)
+            let mut k = 0;
+            snap.entries.retain(|g| {
+                k += 1;
+                let Some(reason) = (k > first).then(|| unsendable(g)).flatten() else {
+                    return true;
+                };
+                self.refuse(d.name(), &dns[k - 1 - first], reason);
+                false
+            });
             if later {
                 group_names.push(held);
                 gids.extend(ids);
@@ -944,7 +963,7 @@ mod tests {
             },
             user(20),
         ];
-        drop_unsendable(&mut snap);
+        snap.entries.retain(|u| unsendable(u).is_none());
         let kept: Vec<usize> = snap.entries.iter().map(|u| u.gecos.len()).collect();
         assert_eq!(kept, [10, big, 20]);
         // Every page of what is left is read back by the module's decoder.

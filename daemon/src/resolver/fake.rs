@@ -32,6 +32,7 @@ pub struct FakeDirectory {
     any_case: bool,
     /// Takes censuses ([`Provider::census`]).
     census: AtomicBool,
+    census_panics: AtomicBool,
     /// Number of censuses taken.
     census_calls: AtomicUsize,
     /// Listing every user fails ([`Provider::all_users`]).
@@ -70,6 +71,7 @@ impl FakeDirectory {
             per_key: AtomicBool::new(false),
             gate: tokio::sync::Semaphore::new(0),
             census: AtomicBool::new(false),
+            census_panics: AtomicBool::new(false),
             census_calls: AtomicUsize::new(0),
             user_listing_fails: AtomicBool::new(false),
             user_listing_panics: AtomicBool::new(false),
@@ -96,6 +98,15 @@ impl FakeDirectory {
             unique_id: None,
             ssh_keys: Vec::new(),
         });
+    }
+
+    /// Sets user `name`'s GECOS field.
+    pub fn set_gecos(&self, name: &str, gecos: &str) {
+        for u in self.users.lock().unwrap().iter_mut() {
+            if u.user.name == name {
+                u.user.gecos = gecos.into();
+            }
+        }
     }
 
     /// Adds a group with members; each member gets the GID in its list.
@@ -208,6 +219,11 @@ impl FakeDirectory {
     /// The domain takes censuses ([`Provider::census`]; off by default).
     pub fn set_census(&self, on: bool) {
         self.census.store(on, Ordering::SeqCst);
+    }
+
+    /// Taking a census panics (`true`): a fault in the listing's own code.
+    pub fn set_census_panics(&self, on: bool) {
+        self.census_panics.store(on, Ordering::SeqCst);
     }
 
     /// Listing every user fails (`true`) while lookups still answer.
@@ -476,6 +492,9 @@ impl Provider for FakeDirectory {
                 return Err(BackendError::unavailable("fake server down"));
             }
             self.census_calls.fetch_add(1, Ordering::SeqCst);
+            if self.census_panics.load(Ordering::SeqCst) {
+                panic!("fake census panicked");
+            }
             let mut c = Census::builder();
             if users {
                 for u in self.users.lock().unwrap().iter() {

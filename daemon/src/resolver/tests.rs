@@ -723,6 +723,67 @@ async fn with_enumerate_the_listings_are_taken_at_start_after_the_censuses() {
 }
 
 #[tokio::test]
+async fn a_census_that_panicked_ends_and_the_start_up_listing_goes_on() {
+    let d = example();
+    d.set_census(true);
+    d.set_census_panics(true);
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[&d], on, None);
+    s.resolver.enumerate_in_background(|| ());
+    // Not "under way" for good: the start-up listing does not wait for
+    // it (its bound is 60 s) and the status shows why there is none.
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while d.call_count() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the start-up listing waited for a census that had panicked");
+    let status = s.resolver.census_status("example").expect("census status");
+    assert!(status.users.is_none());
+    let error = status.last_error.expect("the census's error");
+    assert!(error.contains("ended without a result"), "{error}");
+}
+
+#[tokio::test]
+async fn an_entry_too_large_to_send_is_refused_by_its_dn_once_and_left_out() {
+    let d = example();
+    let big = "g".repeat(roster_proto::MAX_STRING_LEN + 1);
+    d.set_gecos("bob", &big);
+    d.add_group("huge", 10020, &[big.as_str()]);
+    let mut on = settings();
+    on.enumerate = true;
+    let ttl = on.entry_ttl_ms;
+    let s = setup_with(&[&d], on, None);
+    for _ in 0..2 {
+        let (users, _) = s.resolver.list_users(0, 100).await.unwrap();
+        let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["alice"]);
+        let (groups, _) = s.resolver.list_groups(0, 100).await.unwrap();
+        assert!(groups.iter().all(|g| g.name != "huge"));
+        assert_eq!(groups.len(), 3);
+        // Listed again: recorded (and logged) once, by its DN.
+        s.clock.advance(ttl);
+        s.resolver.flush_all();
+    }
+    let refused = s.resolver.refused_entries();
+    let mut dns: Vec<&str> = refused
+        .iter()
+        .filter(|(_, _, why)| why.contains("larger than a reply may be"))
+        .map(|(_, dn, _)| dn.as_str())
+        .collect();
+    dns.sort();
+    assert_eq!(
+        dns,
+        [
+            "cn=huge,ou=groups,dc=example",
+            "uid=bob,ou=people,dc=example"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_user_page_does_not_wait_for_the_group_listing() {
     let d = example();
     d.hold_group_listing();
