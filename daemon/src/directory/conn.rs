@@ -633,7 +633,7 @@ impl Pool {
                 // server's fault, worth a warning (`ldap3`'s `shape`); a
                 // closed or reset connection is routine.
                 let text = e.to_string();
-                if text.contains("decoding error") {
+                if ldap3::MalformedMessage::is_cause_of(&e) {
                     tracing::warn!(%domain, uri = %uri_owned, error = %text, "LDAP connection ended: the server sent a message that cannot be read");
                 } else {
                     tracing::debug!(%domain, uri = %uri_owned, error = %text, "LDAP connection ended");

@@ -138,12 +138,21 @@ fn search_against(reply: Vec<u8>) -> (String, String) {
 }
 
 /// How the connection's task `driver` ended: its error (it must end, and
-/// with an error, not a panic).
+/// with an error, not a panic), as text; a decoding error is also told by
+/// its type ([`ldap3::MalformedMessage`], what rosterd logs as a warning).
 async fn ended(driver: tokio::task::JoinHandle<ldap3::result::Result<()>>) -> String {
     match tokio::time::timeout(std::time::Duration::from_secs(30), driver).await {
         Err(_) => panic!("the connection did not end"),
         Ok(Ok(Ok(_))) => panic!("the connection ended without an error"),
-        Ok(Ok(Err(e))) => e.to_string(),
+        Ok(Ok(Err(e))) => {
+            let text = e.to_string();
+            assert_eq!(
+                ldap3::MalformedMessage::is_cause_of(&e),
+                text.contains("decoding error"),
+                "{text}"
+            );
+            text
+        }
         Ok(Err(joined)) => panic!("the connection's task failed: {joined}"),
     }
 }

@@ -861,10 +861,9 @@ impl LdapConnAsync {
                             // message does, instead of its task.)
                             other => {
                                 let kind = crate::shape::response_name(other).unwrap_or("response");
-                                return Err(LdapError::from(io::Error::new(
-                                    io::ErrorKind::InvalidData,
-                                    format!("decoding error: LDAP message {id} from the server: a {kind} answers a search"),
-                                )));
+                                return Err(LdapError::from(crate::result::MalformedMessage::error(format!(
+                                    "LDAP message {id} from the server: a {kind} answers a search"
+                                ))));
                             }
                         };
                         if let Err(e) = tx.send((item, controls)) {
@@ -884,10 +883,9 @@ impl LdapConnAsync {
                             match op.id {
                                 4 | 19 => {
                                     let kind = crate::shape::response_name(op.id).unwrap_or("response");
-                                    return Err(LdapError::from(io::Error::new(
-                                        io::ErrorKind::InvalidData,
-                                        format!("decoding error: LDAP message {id} from the server: a {kind} answers an operation that is not a search"),
-                                    )));
+                                    return Err(LdapError::from(crate::result::MalformedMessage::error(format!(
+                                        "LDAP message {id} from the server: a {kind} answers an operation that is not a search"
+                                    ))));
                                 }
                                 25 => {
                                     debug!("intermediate response to op={} ignored", id);

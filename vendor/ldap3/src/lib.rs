@@ -257,7 +257,7 @@ mod util;
 pub use conn::{LdapConnAsync, LdapConnSettings, StdStream};
 pub use filter::parse as parse_filter;
 pub use ldap::{Ldap, Mod};
-pub use result::{LdapError, LdapResult, SearchResult};
+pub use result::{LdapError, LdapResult, MalformedMessage, SearchResult};
 pub use search::parse_refs;
 pub use search::{
     DerefAliases, ResultEntry, Scope, SearchEntry, SearchOptions, SearchStream, StreamState,

@@ -54,11 +54,10 @@ pub enum LdapOp {
 fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error> {
     // (roster) What is wrong with a message, and its ID once it is read.
     let malformed = |msgid: Option<i32>, wrong: String| {
-        let msg = match msgid {
-            Some(id) => format!("decoding error: LDAP message {id} from the server: {wrong}"),
-            None => format!("decoding error: an LDAP message from the server: {wrong}"),
-        };
-        io::Error::new(io::ErrorKind::InvalidData, msg)
+        crate::result::MalformedMessage::error(match msgid {
+            Some(id) => format!("LDAP message {id} from the server: {wrong}"),
+            None => format!("an LDAP message from the server: {wrong}"),
+        })
     };
     // (roster: read by `crate::ber`, see there why not lber's parser.)
     let (tag, consumed) = match crate::ber::parse_message(buf) {

@@ -503,3 +503,28 @@ impl ExopResult {
         }
     }
 }
+
+/// (roster) What a message the server sent is wrong with: the payload of
+/// the `io::ErrorKind::InvalidData` error that ends its connection
+/// ([`MalformedMessage::error`]), so that a caller can tell such a
+/// message from a connection closed or reset
+/// ([`MalformedMessage::is_cause_of`]) without matching the text.
+#[derive(Debug, Error)]
+#[error("decoding error: {0}")]
+pub struct MalformedMessage(pub String);
+
+impl MalformedMessage {
+    /// The I/O error carrying `what` (which names the message and what
+    /// is wrong with it).
+    pub fn error(what: String) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, MalformedMessage(what))
+    }
+
+    /// True when `e` ended a connection because of a malformed message.
+    pub fn is_cause_of(e: &LdapError) -> bool {
+        match e {
+            LdapError::Io { source } => source.get_ref().is_some_and(|inner| inner.is::<MalformedMessage>()),
+            _ => false,
+        }
+    }
+}
