@@ -303,6 +303,11 @@ impl Daemon {
             mc.set_limit(new.nss.memcache_size as usize);
             mc.flush();
         }
+        // The listings of the new configuration are taken now (with
+        // `enumerate = true`), not when a page next asks.
+        self.ctx
+            .resolver
+            .enumerate_in_background(rosterd::server::procstat::trim_heap);
         tracing::info!(
             generation = generation.id(),
             domains = generation.len(),

@@ -224,6 +224,45 @@ fn a_census_spares_the_second_search_of_a_cold_lookup() {
     assert_eq!(rd.nss(&Request::UserByUid(DAVE.uid)), Response::NotFound);
 }
 
+/// With `enumerate = true` rosterd lists every user and group at start,
+/// once its censuses are taken, without being asked: the first `getent
+/// passwd` and `getent group` are then answered from those listings, even
+/// with the directory gone.
+#[test]
+fn with_enumerate_the_listings_are_taken_at_start_and_serve_the_first_pages() {
+    let mut slapd = Slapd::start();
+    let text = config(&slapd).replace("[cache]\n", "[cache]\nenumerate = true\n");
+    let rd = &Rosterd::start(&text);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !rd.log().contains("start-up enumeration taken") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no start-up listing within 60 s:\n{}",
+            rd.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    slapd.stop();
+    match rd.nss(&Request::ListUsers {
+        offset: 0,
+        limit: 100_000,
+    }) {
+        Response::Users { entries, .. } => {
+            assert!(entries.iter().any(|u| u.name == ALICE.name), "{entries:?}")
+        }
+        other => panic!("user page with the directory gone: {other:?}"),
+    }
+    match rd.nss(&Request::ListGroups {
+        offset: 0,
+        limit: 100_000,
+    }) {
+        Response::Groups { entries, .. } => {
+            assert!(entries.iter().any(|g| g.gid == USERS_GID), "{entries:?}")
+        }
+        other => panic!("group page with the directory gone: {other:?}"),
+    }
+}
+
 /// A server keeps one paged search per connection: paged searches that
 /// span several pages (an enumeration; the groups of a user, with a
 /// `page_size` of 2) all succeed however the requests meet.
