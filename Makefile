@@ -180,7 +180,7 @@ build-linted:
 
 test-unit: build
 	$(CARGO) test --workspace --exclude roster-e2e
-	$(CARGO) test -p ldap3 --lib sasl_tests
+	$(CARGO) test -p ldap3 --lib
 
 # The end-to-end tests (one test binary, tests/tests/e2e/main.rs). With
 # cargo-nextest installed (`cargo nextest`), every test runs in its own
@@ -245,7 +245,7 @@ e2e-nextest:
 test-nextest:
 	@rc=0; $(CARGO) nextest run --workspace -E 'not (binary(e2e) & test(/^ad::/))' -j $(E2E_JOBS) || rc=1; \
 	$(CARGO) test --workspace --doc || rc=1; \
-	$(CARGO) test -q -p ldap3 --lib sasl_tests || rc=1; exit $$rc
+	$(CARGO) test -q -p ldap3 --lib || rc=1; exit $$rc
 
 # The end-to-end tests' shared fixtures, built ahead of the tests: the
 # certificates, the sample slapd database and the provisioned Samba AD DC

@@ -405,7 +405,9 @@ impl Ldap {
         } else {
             GSSAUTH_P_PRIVACY
         };
-        if buf[0] | needed_layer == 0 {
+        // (roster: the mask was or'ed with the layer, a test that never
+        // failed, so a server without the layer failed the bind later.)
+        if !layer_offered(buf[0], needed_layer) {
             return Err(LdapError::GssapiOperationError(format!(
                 "no appropriate security layer offered: needed {}, mask {}",
                 needed_layer, buf[0]
@@ -883,5 +885,29 @@ impl Ldap {
         {
             Ok(None)
         }
+    }
+}
+
+/// (roster) True when the security layers a server offers in a GSSAPI
+/// bind (`mask`, RFC 4752 3.3: bit 1 none, 2 integrity, 4 privacy)
+/// include `needed`.
+#[cfg(feature = "gssapi")]
+fn layer_offered(mask: u8, needed: u8) -> bool {
+    mask & needed != 0
+}
+
+#[cfg(all(test, feature = "gssapi"))]
+mod layer_tests {
+    use super::layer_offered;
+
+    #[test]
+    fn the_layer_picked_must_be_among_those_offered() {
+        // Samba offers all three; a server may offer only some.
+        assert!(layer_offered(0x07, 4));
+        assert!(layer_offered(0x07, 1));
+        assert!(layer_offered(0x05, 4));
+        assert!(!layer_offered(0x01, 4));
+        assert!(!layer_offered(0x06, 1));
+        assert!(!layer_offered(0x00, 1));
     }
 }
