@@ -686,6 +686,24 @@ async fn an_enumeration_whose_listing_failed_is_unavailable_not_empty() {
     assert!(groups.iter().any(|g| g.name == "staff"));
 }
 
+/// A resolver over `d` with `enumerate = true` whose start-up listing
+/// has been taken: `d` answered a listing of the users and one of the
+/// groups within 30 s (else `failure`).
+async fn start_up_listing(d: &Arc<FakeDirectory>, failure: &str) -> Setup {
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[d], on, None);
+    s.resolver.enumerate_in_background(|| ());
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while d.call_count() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect(failure);
+    s
+}
+
 #[tokio::test]
 async fn with_enumerate_the_listings_are_taken_at_start_after_the_censuses() {
     let d = example();
@@ -697,20 +715,10 @@ async fn with_enumerate_the_listings_are_taken_at_start_after_the_censuses() {
         tokio::task::yield_now().await;
     }
     assert_eq!((d.call_count(), d.census_count()), (0, 0));
-    let mut on = settings();
-    on.enumerate = true;
-    let s = setup_with(&[&d], on, None);
-    s.resolver.enumerate_in_background(|| ());
     // One listing of the users and one of the groups, before any page is
     // asked; the censuses first, so that the group listing checks the
     // members against them instead of listing every user again.
-    tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while d.call_count() < 2 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("no listing taken in the background");
+    let s = start_up_listing(&d, "no listing taken in the background").await;
     assert_eq!(d.census_count(), 2);
     // Pages are answered from those listings (asked while the last one
     // is still being built, they wait for it): no further call.
@@ -727,19 +735,13 @@ async fn a_census_that_panicked_ends_and_the_start_up_listing_goes_on() {
     let d = example();
     d.set_census(true);
     d.set_census_panics(true);
-    let mut on = settings();
-    on.enumerate = true;
-    let s = setup_with(&[&d], on, None);
-    s.resolver.enumerate_in_background(|| ());
     // Not "under way" for good: the start-up listing does not wait for
     // it (its bound is 60 s) and the status shows why there is none.
-    tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while d.call_count() < 2 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the start-up listing waited for a census that had panicked");
+    let s = start_up_listing(
+        &d,
+        "the start-up listing waited for a census that had panicked",
+    )
+    .await;
     let status = s.resolver.census_status("example").expect("census status");
     assert!(status.users.is_none());
     let error = status.last_error.expect("the census's error");
