@@ -273,6 +273,15 @@ pub mod setup {
             .status()
             .expect("run cargo build");
         assert!(status.success(), "{failure}");
+        // A benchmark binary copied away from target/release finds no
+        // rosterd beside it and falls back to another build's.
+        let daemon = roster_e2e::rosterd::rosterd_path();
+        if !daemon.components().any(|c| c.as_os_str() == "release") {
+            eprintln!(
+                "warning: the rosterd measured is {}, not a release build",
+                daemon.display()
+            );
+        }
     }
 
     /// The first three fields of /proc/loadavg, space separated.

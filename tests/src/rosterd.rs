@@ -105,6 +105,13 @@ fn render(text: &str, socket_dir: &Path, state_dir: &Path) -> String {
 /// ([`daemon_user::enter`]): the rosterd it runs may drop to that user.
 pub fn rosterd_bin() -> PathBuf {
     daemon_user::enter();
+    rosterd_path()
+}
+
+/// Where [`rosterd_bin`] finds rosterd, without entering anything: beside
+/// the running executable or in one of its parent directories, else the
+/// workspace's debug build.
+pub fn rosterd_path() -> PathBuf {
     if let Ok(exe) = std::env::current_exe() {
         for dir in exe.ancestors().skip(1) {
             let candidate = dir.join("rosterd");
