@@ -354,12 +354,12 @@ impl Drop for Refreshing<'_> {
 /// its page. The listings refuse such an entry by its DN
 /// ([`Resolver::refuse`]: logged once, shown by the status report).
 fn unsendable<T: Kind>(entry: &T) -> Option<String> {
+    // (Without its size, which may change: one record, one log line.)
     (!entry.sendable()).then(|| {
         format!(
-            "{} {:?} left out of the enumeration: {} octets, larger than a reply may be",
-            T::WHAT,
+            "{:?} left out of the {} enumeration: larger than a reply may be",
             entry.name(),
-            entry.encoded_len()
+            T::WHAT,
         )
     })
 }
@@ -447,10 +447,10 @@ impl Resolver {
                 return;
             }
             let started = std::time::Instant::now();
-            if let Err(e) = this.snapshot::<User>().await {
+            if let Err(e) = this.list_now::<User>().await {
                 tracing::info!(error = %e, "start-up enumeration of users failed: the first page lists again");
             }
-            if let Err(e) = this.snapshot::<Group>().await {
+            if let Err(e) = this.list_now::<Group>().await {
                 tracing::info!(error = %e, "start-up enumeration of groups failed: the first page lists again");
             }
             tracing::info!(
@@ -542,6 +542,25 @@ impl Resolver {
         let snap = Arc::new(self.take::<T>().await?);
         *current = Some(snap.clone());
         Ok(snap)
+    }
+
+    /// Takes the snapshot of `T` now and waits for it, when none is held
+    /// (pages wait for it, as for [`Resolver::snapshot`]'s first) or the
+    /// one held was invalidated by a flush or reload (pages are served
+    /// from the old one meanwhile, as by a background refresh; nothing
+    /// when a refresh is already under way).
+    async fn list_now<T: Kind>(&self) -> Result<(), EnumerationError> {
+        let slot = T::slot(&self.inner.enumeration);
+        let held = slot.current.lock().await.is_some();
+        if !held {
+            return self.snapshot::<T>().await.map(drop);
+        }
+        if slot.stale.load(Ordering::SeqCst) && !slot.refreshing.swap(true, Ordering::SeqCst) {
+            let _refreshing = Refreshing(&slot.refreshing);
+            let taken = self.take::<T>().await?;
+            *slot.current.lock().await = Some(Arc::new(taken));
+        }
+        Ok(())
     }
 
     /// A new snapshot of `T`; unavailable when nothing was listed because

@@ -731,6 +731,42 @@ async fn with_enumerate_the_listings_are_taken_at_start_after_the_censuses() {
 }
 
 #[tokio::test]
+async fn after_a_flush_the_background_listing_is_taken_again_before_it_reports() {
+    let d = example();
+    // (With censuses: one listing of the users and one of the groups.)
+    d.set_census(true);
+    let s = start_up_listing(&d, "no listing taken in the background").await;
+    let calls = d.call_count();
+    // What a reload does: the listings are invalidated, then taken again
+    // at once; `listed` runs once both new ones are in place.
+    d.add_user("carol", 10003, 10000);
+    s.resolver.flush_all();
+    d.hold_group_listing();
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    s.resolver.enumerate_in_background(move || {
+        let _ = tx.send(());
+    });
+    // Not reported while the new group listing is held...
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        rx.try_recv().is_err(),
+        "reported before the new listings were taken"
+    );
+    // ...and reported once it is taken.
+    d.release_group_listing();
+    tokio::time::timeout(std::time::Duration::from_secs(30), rx)
+        .await
+        .expect("the background listing never reported")
+        .unwrap();
+    assert_eq!(d.call_count(), calls + 2);
+    let (users, _) = s.resolver.list_users(0, 100).await.unwrap();
+    let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+}
+
+#[tokio::test]
 async fn a_census_that_panicked_ends_and_the_start_up_listing_goes_on() {
     let d = example();
     d.set_census(true);
