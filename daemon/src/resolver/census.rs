@@ -9,7 +9,8 @@
 //! listing under way. The checks rest on a census as on a cached answer:
 //! until it expires.
 
-use super::{refresh_after_ms, Provider, Resolver};
+use super::{refresh_after_ms, Provider, ProviderResult, Resolver};
+use crate::backend_error::BackendError;
 use crate::census::Census;
 use roster_proto::admin::CensusStatus;
 use std::collections::HashMap;
@@ -48,42 +49,33 @@ pub(super) struct Censuses {
     settled: tokio::sync::Notify,
 }
 
-/// Wakes the waiters of [`Resolver::censuses_settled`] when dropped.
-struct Settled<'a>(&'a tokio::sync::Notify);
-
-impl Drop for Settled<'_> {
-    fn drop(&mut self) {
-        self.0.notify_waiters();
-    }
-}
-
-/// Ends a census listing that did not return (it panicked, or its task
-/// was cancelled) when dropped still armed: no longer under way, with
-/// that as its error, and the waiters woken.
-struct Unfinished<'a> {
+/// How a census listing ended, recorded when dropped
+/// ([`Resolver::record_census`]): `outcome` once the listing returned, or
+/// an error saying it did not (it panicked, or its task was cancelled),
+/// so that no census stays "under way" for good.
+struct Ending<'a> {
     r: &'a Resolver,
     domain: &'a str,
     users: bool,
+    began: u64,
     generation: u64,
-    armed: bool,
+    outcome: Option<ProviderResult<Option<Census>>>,
 }
 
-impl Drop for Unfinished<'_> {
+impl Drop for Ending<'_> {
     fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let censuses = &self.r.inner.censuses;
-        let _settled = Settled(&censuses.settled);
-        let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
-        if censuses.generation.load(Ordering::SeqCst) != self.generation {
-            return;
-        }
-        if let Some(t) = taken[usize::from(self.users)].get_mut(self.domain) {
-            let what = if self.users { "users" } else { "groups" };
-            t.taking = false;
-            t.last_error = Some(format!("{what}: the listing ended without a result"));
-        }
+        let outcome = self.outcome.take().unwrap_or_else(|| {
+            Err(BackendError::unavailable(
+                "the listing ended without a result",
+            ))
+        });
+        self.r.record_census(
+            self.domain,
+            self.users,
+            self.began,
+            self.generation,
+            outcome,
+        );
     }
 }
 
@@ -156,43 +148,53 @@ impl Resolver {
 
     /// Lists domain `d`'s users or groups into a census begun at `began`.
     async fn take_census(&self, d: Arc<dyn Provider>, users: bool, began: u64, generation: u64) {
-        let what = if users { "users" } else { "groups" };
-        // A listing that panics (or whose task is cancelled) still ends:
-        // otherwise the census would stay "under way" for good.
-        let mut unfinished = Unfinished {
+        let mut ending = Ending {
             r: self,
             domain: d.name(),
             users,
+            began,
             generation,
-            armed: true,
+            outcome: None,
         };
-        let listed = d.census(users).await;
-        unfinished.armed = false;
+        ending.outcome = Some(d.census(users).await);
+    }
+
+    /// Records how domain `domain`'s census listing of users or groups
+    /// begun at `began` ended (unless a flush came since), then wakes the
+    /// waiters of [`Resolver::censuses_settled`].
+    fn record_census(
+        &self,
+        domain: &str,
+        users: bool,
+        began: u64,
+        generation: u64,
+        listed: ProviderResult<Option<Census>>,
+    ) {
+        let what = if users { "users" } else { "groups" };
         let censuses = &self.inner.censuses;
-        // (Waiters woken once the lock below is released, whatever the
-        // outcome.)
-        let _settled = Settled(&censuses.settled);
-        let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
-        if censuses.generation.load(Ordering::SeqCst) != generation {
-            return;
-        }
-        let t = taken[usize::from(users)]
-            .entry(d.name().to_string())
-            .or_default();
-        t.taking = false;
-        match listed {
-            Ok(Some(c)) => {
-                t.last_error = None;
-                tracing::debug!(domain = %d.name(), entries = c.entries(), ids_readable = c.ids_readable(), "census of {what} taken");
-                t.census = Some(Arc::new(c));
-                t.taken_ms = began;
-            }
-            Ok(None) => t.none = true,
-            Err(e) => {
-                tracing::info!(domain = %d.name(), error = %e, "census of {what} not taken: lookups search twice until it is");
-                t.last_error = Some(format!("{what}: {e}"));
+        {
+            let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+            if censuses.generation.load(Ordering::SeqCst) == generation {
+                let t = taken[usize::from(users)]
+                    .entry(domain.to_string())
+                    .or_default();
+                t.taking = false;
+                match listed {
+                    Ok(Some(c)) => {
+                        t.last_error = None;
+                        tracing::debug!(%domain, entries = c.entries(), ids_readable = c.ids_readable(), "census of {what} taken");
+                        t.census = Some(Arc::new(c));
+                        t.taken_ms = began;
+                    }
+                    Ok(None) => t.none = true,
+                    Err(e) => {
+                        tracing::info!(%domain, error = %e, "census of {what} not taken: lookups search twice until it is");
+                        t.last_error = Some(format!("{what}: {e}"));
+                    }
+                }
             }
         }
+        censuses.settled.notify_waiters();
     }
 
     /// Returns once the censuses of users and of groups of the enabled

@@ -527,14 +527,7 @@ impl Resolver {
             if old && !slot.refreshing.swap(true, Ordering::SeqCst) {
                 let this = self.clone();
                 tokio::spawn(async move {
-                    // Cleared however the task ends (a panic in the
-                    // listing too): otherwise no refresh would start again.
-                    let _refreshing = Refreshing(&T::slot(&this.inner.enumeration).refreshing);
-                    let built = this.take::<T>().await;
-                    let slot = T::slot(&this.inner.enumeration);
-                    if let Ok(s) = built {
-                        *slot.current.lock().await = Some(Arc::new(s));
-                    }
+                    let _ = this.refresh::<T>().await;
                 });
             }
             return Ok(snap.clone());
@@ -556,10 +549,20 @@ impl Resolver {
             return self.snapshot::<T>().await.map(drop);
         }
         if slot.stale.load(Ordering::SeqCst) && !slot.refreshing.swap(true, Ordering::SeqCst) {
-            let _refreshing = Refreshing(&slot.refreshing);
-            let taken = self.take::<T>().await?;
-            *slot.current.lock().await = Some(Arc::new(taken));
+            self.refresh::<T>().await?;
         }
+        Ok(())
+    }
+
+    /// Takes a new snapshot of `T` in place of the one held, which pages
+    /// are served from meanwhile; the caller has set the slot's
+    /// `refreshing` flag, cleared here however this ends (a panic in the
+    /// listing too: otherwise no refresh would start again).
+    async fn refresh<T: Kind>(&self) -> Result<(), EnumerationError> {
+        let slot = T::slot(&self.inner.enumeration);
+        let _refreshing = Refreshing(&slot.refreshing);
+        let taken = self.take::<T>().await?;
+        *slot.current.lock().await = Some(Arc::new(taken));
         Ok(())
     }
 
@@ -898,15 +901,13 @@ impl Resolver {
                 }
             }
             // (Known once the member lists are final.)
-            let mut k = 0;
-            snap.entries.retain(|g| {
-                k += 1;
-                let Some(reason) = (k > first).then(|| unsendable(g)).flatten() else {
-                    return true;
-                };
-                self.refuse(d.name(), &dns[k - 1 - first], reason);
-                false
-            });
+            let served = snap.entries.split_off(first);
+            for (group, dn) in served.into_iter().zip(dns) {
+                match unsendable(&group) {
+                    Some(reason) => self.refuse(d.name(), &dn, reason),
+                    None => snap.entries.push(group),
+                }
+            }
             if later {
                 group_names.push(held);
                 gids.extend(ids);

@@ -56,7 +56,7 @@ pub fn fix_mmap_threshold() {
 }
 
 /// glibc's own initial mmap threshold (128 KiB), kept fixed.
-pub const MMAP_THRESHOLD: usize = 128 * 1024;
+const MMAP_THRESHOLD: usize = 128 * 1024;
 
 /// The number of `field` in a `/proc/PID/status` text (`VmRSS:  1234 kB`
 /// gives 1234).
