@@ -210,7 +210,7 @@ impl CensusBuilder {
         let key = c.name_hash(name);
         let holds_name = c.names.get(&key).is_some_and(|h| h.is(dn));
         if holds_name && c.ids.get(&id).is_some_and(|h| h.is(dn)) {
-            let exact_name = c.exact_hash(name);
+            let exact_name = c.exact_hash(name, key);
             c.decided.insert(key, Decided { id, exact_name });
         } else if holds_name {
             // The same entry noted before with another ID: not decided.
@@ -359,8 +359,9 @@ impl Census {
         if !self.names_comparable || !self.ids_readable {
             return None;
         }
-        let d = self.decided.get(&self.name_hash(name))?;
-        (d.exact_name == self.exact_hash(name)).then_some(d.id)
+        let key = self.name_hash(name);
+        let d = self.decided.get(&key)?;
+        (d.exact_name == self.exact_hash(name, key)).then_some(d.id)
     }
 
     /// The name of the entry a lookup of `id` is answered with, when the
@@ -392,8 +393,20 @@ impl Census {
     /// bits of its hash. (A collision could only make a member spelled
     /// otherwise than the entry's name look served; a lookup of that
     /// spelling finds no entry, and such a member is kept as it is too.)
-    fn exact_hash(&self, name: &str) -> u32 {
-        self.hasher.hash_one(name) as u32
+    /// A name already folded (plain lower-case ASCII, nearly every one) is
+    /// its folded form, whose hash `name_hash` is: its other 32 bits serve,
+    /// instead of hashing the name once more. A name spelled otherwise
+    /// gets 32 bits of its own hash, as unrelated to those as before.
+    fn exact_hash(&self, name: &str, name_hash: u64) -> u32 {
+        let folded = name.len() <= FOLD_BUFFER
+            && name
+                .bytes()
+                .all(|b| b.is_ascii() && !b.is_ascii_uppercase() && !is_space(b));
+        if folded {
+            (name_hash >> 32) as u32
+        } else {
+            self.hasher.hash_one(name) as u32
+        }
     }
 
     /// Names are folded: lower case (a final sigma as any sigma), spaces
@@ -583,7 +596,14 @@ mod tests {
         b.add("uid=gus,ou=people,dc=ex", ["gus"], ["1008"]);
         b.served("uid=gus,ou=people,dc=ex", "gus", 1008);
         b.served("uid=gus,ou=people,dc=ex", "gus", 1010);
+        // Served under a name in capitals: only that spelling is decided
+        // (its exact hash is its own, not the folded name's).
+        b.add("uid=hank,ou=people,dc=ex", ["Hank"], ["1011"]);
+        b.served("uid=hank,ou=people,dc=ex", "Hank", 1011);
         let c = b.finish();
+        assert_eq!(c.sole_served_holder("Hank"), Some(1011));
+        assert_eq!(c.sole_served_holder("hank"), None);
+        assert_eq!(c.sole_served_holder("HANK"), None);
         assert_eq!(c.sole_served_holder("alice"), Some(1000));
         assert_eq!(c.sole_served_holder("Alice"), None);
         assert_eq!(c.sole_served_holder("bob"), None);

@@ -23,6 +23,9 @@
 //! (StartTLS, certificate verified against the fixture's CA), the same
 //! service account and the same schema (RFC 2307: posixGroup/memberUid).
 //!
+//! `ROSTER_BENCH_PERF_BIG=FILE` records each daemon's first lookup of
+//! the 5,000-member group with `perf record -g` into `FILE.<peer>`.
+//!
 //! `ROSTER_BENCH_MODULE=PATH` loads another build's `libnss_roster.so`
 //! instead of this one's (of the same memory-cache layout: one of another
 //! layout asks the socket).
@@ -561,7 +564,28 @@ mod inner {
         // comparable with runs that did not ask for it.
         use_nsswitch(dir, main_source);
         let big = format!("grnam {BIGGROUP}");
+        // ROSTER_BENCH_PERF_BIG=FILE: the daemon's first lookup of the
+        // big group under `perf record -g`, into FILE.<peer>.
+        let perf = match (std::env::var("ROSTER_BENCH_PERF_BIG"), daemon.pid()) {
+            (Ok(file), Some(pid)) => Command::new("perf")
+                .args(["record", "-g", "-o", &format!("{file}.{}", peer.name())])
+                .args(["-p", &pid.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok(),
+            _ => None,
+        };
+        if perf.is_some() {
+            // perf attaches in the background; give it time to start.
+            std::thread::sleep(Duration::from_millis(500));
+        }
         failures += report("biggroup.first_us", again(&format!("once {big}")));
+        if let Some(mut p) = perf {
+            // SAFETY: signalling our own child by its PID.
+            unsafe { libc::kill(p.id() as libc::pid_t, libc::SIGINT) };
+            let _ = p.wait();
+        }
         failures += report(
             "biggroup.warm_ns",
             again(&format!("warm {big} {BIG_BATCH}"))

@@ -800,8 +800,8 @@ impl Resolver {
         if unlisted.is_empty() {
             return;
         }
-        let names: Vec<String> = unlisted.into_iter().collect();
-        let kept = match self.members_kept(cx, i, &names).await {
+        let names: Arc<[String]> = unlisted.into_iter().collect();
+        let kept = match self.members_kept(cx, i, names.clone()).await {
             Ok(kept) => kept,
             Err(e) => {
                 tracing::warn!(error = %e, "enumeration of groups: members not listed as users could not be checked, served as the domain names them");

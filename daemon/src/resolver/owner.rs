@@ -80,8 +80,12 @@ fn same_entry(a: &str, b: &str) -> bool {
 
 /// True when `name` already carries this domain (`x@domain`).
 pub(super) fn is_qualified(name: &str, domain: &str) -> bool {
-    name.rsplit_once('@')
-        .is_some_and(|(base, d)| !base.is_empty() && d.eq_ignore_ascii_case(domain))
+    // (Shorter than `x@domain`: not qualified, without a search for '@';
+    // most member names are.)
+    name.len() > domain.len() + 1
+        && name
+            .rsplit_once('@')
+            .is_some_and(|(base, d)| !base.is_empty() && d.eq_ignore_ascii_case(domain))
 }
 
 impl Ctx {
@@ -540,7 +544,7 @@ impl Resolver {
             return Ok(None);
         };
         let members = if with_members {
-            self.served_members(cx, i, &raw.group.members).await?
+            self.served_members(cx, i, &raw).await?
         } else {
             None
         };
@@ -582,14 +586,15 @@ impl Resolver {
     /// The names under which members (user names of domain `i`) are
     /// served: qualified when an earlier domain holds the short name; left
     /// out when a local user has it (a local account must never become a
-    /// directory group's member). `None` when they are `members` as they
-    /// are (nothing copied).
+    /// directory group's member). `None` when they are `group`'s members
+    /// as they are (nothing copied).
     async fn served_members(
         &self,
         cx: &mut Ctx,
         i: usize,
-        members: &[String],
+        group: &Arc<GroupEntry>,
     ) -> Result<Option<Vec<String>>, DomainError> {
+        let members = &group.group.members;
         let d = cx.domain(i).clone();
         let local = cx.local.users.clone();
         // Which members are kept, and those served under another name
@@ -614,7 +619,8 @@ impl Resolver {
         for (k, _) in held {
             renamed.insert(k, format!("{}@{}", members[k], d.name()));
         }
-        self.drop_refused_members(cx, i, members, &mut out).await?;
+        let shared = Members::OfGroup(group.clone());
+        self.drop_refused_members(cx, i, &shared, &mut out).await?;
         if renamed.is_empty() && out.iter().all(|&kept| kept) {
             return Ok(None);
         }
@@ -648,9 +654,10 @@ impl Resolver {
         &self,
         cx: &mut Ctx,
         i: usize,
-        members: &[String],
+        shared: &Members,
         out: &mut [bool],
     ) -> Result<(), DomainError> {
+        let members = shared.names();
         let d = cx.domain(i).clone();
         if d.unique_ids() {
             return Ok(());
@@ -685,8 +692,8 @@ impl Resolver {
         self.check_members(cx, i, members, asked, out).await?;
         if !decided.is_empty() {
             self.note_census_answered(d.name(), true, decided.len() as u64);
-            let names = decided.iter().map(|&(k, _)| members[k].clone()).collect();
-            self.record_members_later(cx, i, names);
+            let decided = decided.into_iter().map(|(k, _)| k).collect();
+            self.record_members_later(cx, i, shared.clone(), decided);
         }
         Ok(())
     }
@@ -741,10 +748,11 @@ impl Resolver {
         &self,
         cx: &mut Ctx,
         i: usize,
-        names: &[String],
+        names: Arc<[String]>,
     ) -> Result<Vec<bool>, DomainError> {
         let mut out = vec![true; names.len()];
-        self.drop_refused_members(cx, i, names, &mut out).await?;
+        let names = Members::Listed(names);
+        self.drop_refused_members(cx, i, &names, &mut out).await?;
         self.remember_negatives(cx);
         Ok(out)
     }
@@ -822,14 +830,14 @@ impl Resolver {
     /// stored as the search would have left them. What this finds
     /// refused (the directory changed since the census) is logged; the
     /// next decision sees it.
-    fn record_members_later(&self, cx: &Ctx, i: usize, members: Vec<String>) {
+    fn record_members_later(&self, cx: &Ctx, i: usize, members: Members, decided: Vec<usize>) {
         let mut later = cx.later();
         let this = self.clone();
         self.after_answer(Box::pin(async move {
+            let members = members.names();
             let mut out = vec![true; members.len()];
-            let all = (0..members.len()).collect();
             match this
-                .check_members(&mut later, i, &members, all, &mut out)
+                .check_members(&mut later, i, members, decided, &mut out)
                 .await
             {
                 Ok(()) => this.remember_negatives(&mut later),
@@ -913,11 +921,33 @@ impl Resolver {
     }
 }
 
+/// Member names shared with the check left for after the answer
+/// ([`Resolver::record_members_later`]) instead of copied on the
+/// answer's path: a group can have many thousand.
+#[derive(Clone)]
+enum Members {
+    /// The members of a group entry.
+    OfGroup(Arc<GroupEntry>),
+    /// Names listed on their own (the enumeration's).
+    Listed(Arc<[String]>),
+}
+
+impl Members {
+    fn names(&self) -> &[String] {
+        match self {
+            Members::OfGroup(g) => &g.group.members,
+            Members::Listed(names) => names,
+        }
+    }
+}
+
 /// The short name of member `m` of `domain` (`m` without `@domain`).
 pub(super) fn member_base<'a>(m: &'a str, domain: &str) -> &'a str {
-    match m.rsplit_once('@') {
-        Some((base, _)) if is_qualified(m, domain) => base,
-        _ => m,
+    if is_qualified(m, domain) {
+        // `base@domain`, the domain spelled in as many bytes.
+        &m[..m.len() - domain.len() - 1]
+    } else {
+        m
     }
 }
 
@@ -1018,6 +1048,37 @@ impl<'a> FreshAnswers<'a> {
 
     /// True when the name `name` or the ID `id` has a fresh cached answer.
     fn either(&mut self, name: &str, id: u32) -> bool {
+        self.aim(name, id);
+        self.fresh(false).is_some() || self.fresh(true).is_some()
+    }
+
+    /// True when a fresh cached answer to user `name` or to `uid` tells
+    /// other than census `c`, which holds `name` and `uid` as one entry
+    /// ([`Census::sole_served_holder`]): the name's answer another UID or
+    /// entry, the UID's answer another name or entry. An answer that
+    /// agrees (the census's entry, under that name and UID) leads the
+    /// member's check to the census's decision (that entry is the UID's
+    /// only holder), so the census decides the member as well.
+    fn disagree(&mut self, c: &Census, name: &str, uid: u32) -> bool {
+        self.aim(name, uid);
+        let agrees = |v: &Value, by_name: bool| match v {
+            Value::User(u) => {
+                let same_key = if by_name {
+                    u.user.uid == uid
+                } else {
+                    u.user.name == name
+                };
+                same_key && c.sole_holder_of_id(uid, &u.dn)
+            }
+            _ => false,
+        };
+        [false, true]
+            .into_iter()
+            .any(|by_name| self.fresh(by_name).is_some_and(|v| !agrees(v, by_name)))
+    }
+
+    /// Points the two keys at `name` and `id`.
+    fn aim(&mut self, name: &str, id: u32) {
         if let Key::UserName(n) | Key::GroupName(n) = &mut self.name_key.key {
             n.clear();
             n.push_str(name);
@@ -1025,9 +1086,19 @@ impl<'a> FreshAnswers<'a> {
         if let Key::UserId(i) | Key::GroupId(i) = &mut self.id_key.key {
             *i = id;
         }
-        let now = self.now;
-        let fresh = |ck: &CacheKey| self.cache.peek(ck).is_some_and(|s| s.expires_ms > now);
-        fresh(&self.id_key) || fresh(&self.name_key)
+    }
+
+    /// The fresh cached answer to the name (`by_name`) or the ID aimed at.
+    fn fresh(&self, by_name: bool) -> Option<&Value> {
+        let ck = if by_name {
+            &self.name_key
+        } else {
+            &self.id_key
+        };
+        self.cache
+            .peek(ck)
+            .filter(|s| s.expires_ms > self.now)
+            .map(|s| &s.value)
     }
 }
 
@@ -1062,13 +1133,19 @@ impl<'a> CensusDecides<'a> {
     }
 
     /// The UID of member `name` when the census decides it
-    /// ([`Census::sole_served_holder`]), neither its name nor that UID has
-    /// a fresh cached answer (which the check would use instead: a cache
-    /// hit; when the cache is consulted), and no local account has either.
+    /// ([`Census::sole_served_holder`]), no fresh cached answer to its
+    /// name or that UID tells otherwise (which the check would use
+    /// instead: a cache hit; when the cache is consulted,
+    /// [`FreshAnswers::disagree`]), and no local account has either.
     /// The answer then rests on the census.
     fn uid_of(&mut self, name: &str) -> Option<u32> {
-        let uid = self.census?.sole_served_holder(name)?;
-        if self.fresh.as_mut().is_some_and(|f| f.either(name, uid)) {
+        let census = self.census?;
+        let uid = census.sole_served_holder(name)?;
+        if self
+            .fresh
+            .as_mut()
+            .is_some_and(|f| f.disagree(census, name, uid))
+        {
             return None;
         }
         if self

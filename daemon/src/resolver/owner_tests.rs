@@ -1245,3 +1245,60 @@ async fn a_big_group_with_a_census_asks_only_the_members_it_cannot_decide() {
     }
     assert_eq!(ldap.call_count(), n);
 }
+
+#[tokio::test]
+async fn a_member_whose_fresh_answer_agrees_with_the_census_is_decided_by_it() {
+    let locals = Locals::new();
+    let ldap = FakeDirectory::new("ldap");
+    let names: Vec<String> = (0..100).map(|k| format!("m{k:05}")).collect();
+    for (k, n) in names.iter().enumerate() {
+        ldap.add_user(n, 20_000 + k as u32, 5000);
+    }
+    let members: Vec<&str> = names.iter().map(String::as_str).collect();
+    ldap.add_group("biggroup", 30_000, &members);
+    ldap.add_group("other", 30_001, &[]);
+    ldap.add_group("second", 30_002, &members);
+    ldap.set_census(true);
+    let r = resolver(&[&ldap], &locals, None, settings());
+    ask(&r, &Q::Group("other".into())).await;
+    settle().await;
+    assert_eq!(ldap.census_count(), 2);
+    // Fresh answers that agree with the census: m00001 by name, m00002
+    // by UID.
+    assert!(ask(&r, &Q::User("m00001".into()))
+        .await
+        .starts_with("m00001:20001:"));
+    assert!(ask(&r, &Q::Uid(20_002)).await.starts_with("m00002:20002:"));
+    // One that does not: m00003 has another UID since the census.
+    ldap.remove_user("m00003");
+    ldap.add_user("m00003", 29_999, 5000);
+    assert!(ask(&r, &Q::User("m00003".into()))
+        .await
+        .starts_with("m00003:29999:"));
+    let answered = || r.census_status("ldap").unwrap().checks_answered;
+    let (n, before) = (ldap.call_count(), answered());
+    let answer = ask(&r, &Q::Group("biggroup".into())).await;
+    // The group alone: m00003 is checked on its fresh answers (its new
+    // UID, which the census knows no holder of, was asked with it), and
+    // m00001 and m00002 are decided by the census as the others are: 99
+    // members and the group's GID answered by the census (97 and the GID
+    // when a fresh answer sent its member to the check, agreeing or not).
+    assert_eq!(ldap.call_count() - n, 1);
+    assert_eq!(answered() - before, 100);
+    let served: Vec<&str> = answer.rsplit(':').next().unwrap().split(',').collect();
+    assert_eq!(served.len(), 100);
+    assert!(served.contains(&"m00003"));
+
+    // A fresh answer that disagrees the other way: m00004's UID now
+    // names another entry, and m00004 holds no UID of its own.
+    ldap.remove_user("m00004");
+    ldap.add_user("newbie", 20_004, 5000);
+    assert!(ask(&r, &Q::Uid(20_004)).await.starts_with("newbie:20004:"));
+    let n = ldap.call_count();
+    let answer = ask(&r, &Q::Group("second".into())).await;
+    // The group and m00004 by name, which the directory no longer holds
+    // (a member no entry holds is kept as it is).
+    assert_eq!(ldap.call_count() - n, 2);
+    let served: Vec<&str> = answer.rsplit(':').next().unwrap().split(',').collect();
+    assert_eq!(served.len(), 100);
+}
