@@ -295,6 +295,43 @@ pub mod setup {
     }
 }
 
+/// Profiles of a daemon over one measured step, for the benchmarks'
+/// `ROSTER_BENCH_PERF*` hooks.
+pub mod profile {
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    /// `perf record` attached to one process, stopped when dropped
+    /// (SIGINT, so it writes its file; the drop waits for it).
+    pub struct Recording(Child);
+
+    impl Recording {
+        /// `perf record GRAPH -o OUT -p PID`, given time to attach; `None`
+        /// when perf cannot be started.
+        pub fn start(pid: u32, out: &str, graph: &[&str]) -> Option<Recording> {
+            let child = Command::new("perf")
+                .arg("record")
+                .args(graph)
+                .args(["-o", out, "-p", &pid.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .ok()?;
+            // perf attaches in the background: give it a moment.
+            std::thread::sleep(Duration::from_millis(500));
+            Some(Recording(child))
+        }
+    }
+
+    impl Drop for Recording {
+        fn drop(&mut self) {
+            // SAFETY: signalling our own child by its PID.
+            unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGINT) };
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// SSSD (`sssd-ldap`, `libnss-sss`, `pam_sss`), nslcd (`nslcd`,
 /// `libnss-ldapd`, `pam_ldap`) and rosterd, each inside its own private
 /// mount namespace against the same slapd: the scratch files bind-mounted

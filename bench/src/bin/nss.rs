@@ -15,6 +15,7 @@
 
 use nss_roster::config::{ConfigCache, NssConfig};
 use roster_bench::lookup::{self, last_entry_fields, Lookup};
+use roster_bench::profile::Recording;
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::{batch_ns, mean, median, BATCH};
 use roster_e2e::config::{domain_table, DomainOptions};
@@ -143,15 +144,9 @@ fn outer() {
         d["census"]["users"].is_u64() && d["census"]["groups"].is_u64()
     });
     // ROSTER_BENCH_PERF=FILE: rosterd's cold lookups under `perf record`.
-    let perf = std::env::var_os("ROSTER_BENCH_PERF").map(|file| {
-        let pid = rd.pid().expect("rosterd runs").to_string();
-        let child = std::process::Command::new("perf")
-            .args(["record", "-g", "-F", "20000", "-p", &pid, "-o"])
-            .arg(file)
-            .spawn()
-            .expect("perf record");
-        std::thread::sleep(Duration::from_millis(500)); // perf attaches
-        child
+    let perf = std::env::var("ROSTER_BENCH_PERF").ok().map(|file| {
+        let pid = rd.pid().expect("rosterd runs");
+        Recording::start(pid as u32, &file, &["-g", "-F", "20000"]).expect("perf record")
     });
     let cold = run(
         FILES_ROSTER,
@@ -166,11 +161,7 @@ fn outer() {
             Op::GroupList(MANYGROUPS.name, MANYGROUPS.gid).args()
         ),
     );
-    if let Some(mut p) = perf {
-        // SAFETY: signalling our own child by its PID.
-        unsafe { libc::kill(p.id() as libc::pid_t, libc::SIGINT) };
-        let _ = p.wait();
-    }
+    drop(perf); // stops the recording
     let warm_initgroups = run(
         FILES_ROSTER,
         Some(&socket_only),

@@ -35,6 +35,7 @@ use roster_bench::peer::{
     pamtester, prepare, rss_tree_kb, run_driver, use_nsswitch, Daemon, Peer, Setup,
     PAM_FLOOR_SERVICE, PAM_SERVICE,
 };
+use roster_bench::profile::Recording;
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::{batch_ns_of, mean, median, BATCH};
 use roster_e2e::dataset::{self, ALICE, BIGGROUP, BULK_UID_BASE, MANYGROUPS};
@@ -567,25 +568,13 @@ mod inner {
         // ROSTER_BENCH_PERF_BIG=FILE: the daemon's first lookup of the
         // big group under `perf record -g`, into FILE.<peer>.
         let perf = match (std::env::var("ROSTER_BENCH_PERF_BIG"), daemon.pid()) {
-            (Ok(file), Some(pid)) => Command::new("perf")
-                .args(["record", "-g", "-o", &format!("{file}.{}", peer.name())])
-                .args(["-p", &pid.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .ok(),
+            (Ok(file), Some(pid)) => {
+                Recording::start(pid, &format!("{file}.{}", peer.name()), &["-g"])
+            }
             _ => None,
         };
-        if perf.is_some() {
-            // perf attaches in the background; give it time to start.
-            std::thread::sleep(Duration::from_millis(500));
-        }
         failures += report("biggroup.first_us", again(&format!("once {big}")));
-        if let Some(mut p) = perf {
-            // SAFETY: signalling our own child by its PID.
-            unsafe { libc::kill(p.id() as libc::pid_t, libc::SIGINT) };
-            let _ = p.wait();
-        }
+        drop(perf); // stops the recording
         failures += report(
             "biggroup.warm_ns",
             again(&format!("warm {big} {BIG_BATCH}"))

@@ -35,6 +35,7 @@
 
 use roster_bench::lookup::parse_op;
 use roster_bench::peer::{prepare, rss_tree_kb, run_driver, use_nsswitch, Daemon, Peer, Setup};
+use roster_bench::profile::Recording;
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::median;
 use roster_e2e::dataset::{ALICE, BASE_DN, SERVICE_DN, SERVICE_PASSWORD};
@@ -680,21 +681,12 @@ mod inner {
                 // ROSTER_BENCH_PERF=FILE: rosterd's first lookup of the big
                 // group under `perf record -g`.
                 let mut perf = match (peer, std::env::var("ROSTER_BENCH_PERF"), daemon.pid()) {
-                    (Peer::Roster, Ok(file), Some(pid)) => Command::new("perf")
-                        .args(["record", "-g", "-o", &file, "-p", &pid.to_string()])
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .spawn()
-                        .ok(),
+                    (Peer::Roster, Ok(file), Some(pid)) => Recording::start(pid, &file, &["-g"]),
                     _ => None,
                 };
                 for i in 0..=WARM {
                     if i == 1 {
-                        if let Some(mut p) = perf.take() {
-                            // SAFETY: signalling our own child by its PID.
-                            unsafe { libc::kill(p.id() as libc::pid_t, libc::SIGINT) };
-                            let _ = p.wait();
-                        }
+                        drop(perf.take()); // stops the recording
                     }
                     match getent(&["group", BIG.0]) {
                         Ok((ms, out)) => {
@@ -777,31 +769,15 @@ mod inner {
                 for (db, key) in [("passwd", "passwd"), ("group", "groups")] {
                     for i in 0..=WARM {
                         let perf = match (peer, &perf_enum, daemon.pid(), i) {
-                            (Peer::Roster, Some(file), Some(pid), 0) => Command::new("perf")
-                                .args([
-                                    "record",
-                                    "--call-graph",
-                                    "dwarf",
-                                    "-o",
-                                    &format!("{file}.{db}"),
-                                ])
-                                .args(["-p", &pid.to_string()])
-                                .stdout(Stdio::null())
-                                .stderr(Stdio::null())
-                                .spawn()
-                                .ok(),
+                            (Peer::Roster, Some(file), Some(pid), 0) => Recording::start(
+                                pid,
+                                &format!("{file}.{db}"),
+                                &["--call-graph", "dwarf"],
+                            ),
                             _ => None,
                         };
-                        if perf.is_some() {
-                            // (perf needs a moment to attach.)
-                            std::thread::sleep(Duration::from_millis(500));
-                        }
                         let got = getent(&[db]);
-                        if let Some(mut p) = perf {
-                            // SAFETY: signalling our own child by its PID.
-                            unsafe { libc::kill(p.id() as libc::pid_t, libc::SIGINT) };
-                            let _ = p.wait();
-                        }
+                        drop(perf); // stops the recording
                         match got {
                             Ok((ms, out)) => {
                                 let k = if i == 0 { "first" } else { "warm" };
