@@ -8,7 +8,10 @@ use crate::config::NssConfig;
 use crate::initgroups::Gids;
 use crate::retry::RetryStash;
 use roster_proto::memcache::{GroupView, Key, MemcacheReader, RecordView, UserView};
-use roster_proto::{Client, ClientError, Group, Netgroup, Request, Response, User};
+use roster_proto::{
+    decode_group_reply, decode_response, Client, ClientError, Group, Netgroup, Request, Response,
+    User,
+};
 use std::path::Path;
 use std::time::Duration;
 
@@ -207,29 +210,38 @@ impl<'a> Lookup<'a> {
             _ => return Answer::Unavailable,
         };
         let now = roster_proto::clock::monotonic_ms();
+        // The reply's payload, its group read in place (no member copied).
         let kept = self.retry.and_then(|s| s.take(&req, now));
-        let g = match kept {
-            Some(g) => g,
-            None => match self.ask(&req) {
-                Answer::Found(Response::Group(g)) => g,
-                Answer::Found(_) => return Answer::Unavailable,
-                Answer::NotFound => return Answer::NotFound,
-                Answer::Unavailable => return Answer::Unavailable,
+        let payload = match kept {
+            Some(p) => p,
+            None => match self.exchange(&req, self.config.timeout) {
+                Ok(p) => p,
+                Err(_) => return Answer::Unavailable,
             },
         };
-        match key {
-            // An answer for another GID is a daemon fault.
-            Key::Gid(id) if g.gid != id => Answer::Unavailable,
-            _ => {
-                let answer = self.check_group(&g.view(), f);
-                if let (Some(s), Answer::Found(r)) = (self.retry, &answer) {
-                    if too_small(r) {
-                        s.keep(req, g, now);
-                    }
+        let g = match decode_group_reply(&payload) {
+            Ok(Some(g)) => g,
+            Ok(None) => {
+                return match decode_response(&payload) {
+                    Ok(Response::NotFound) => Answer::NotFound,
+                    _ => Answer::Unavailable,
                 }
-                answer
             }
+            Err(_) => return Answer::Unavailable,
+        };
+        let (answer, keep) = match key {
+            // An answer for another GID is a daemon fault.
+            Key::Gid(id) if g.gid != id => (Answer::Unavailable, false),
+            _ => {
+                let answer = self.check_group(&g, f);
+                let keep = matches!(&answer, Answer::Found(r) if too_small(r));
+                (answer, keep)
+            }
+        };
+        if let (Some(s), true) = (self.retry, keep) {
+            s.keep(req, payload, now);
         }
+        answer
     }
 
     /// An entry C cannot carry is a daemon fault (`Unavailable`); one the
@@ -379,10 +391,27 @@ impl<'a> Lookup<'a> {
 
     /// [`Self::ask`] with another time bound than `timeout_ms`.
     fn ask_within(&self, req: &Request, timeout: Duration) -> Answer<Response> {
-        if self.backoff.is_some_and(Backoff::active) {
-            return Answer::Unavailable;
+        let reply = self
+            .exchange(req, timeout)
+            .and_then(|p| Ok(decode_response(&p)?));
+        match reply {
+            Ok(Response::NotFound) => Answer::NotFound,
+            Ok(Response::Unavailable(_)) | Ok(Response::Error(_)) => Answer::Unavailable,
+            Ok(resp) => Answer::Found(resp),
+            Err(_) => Answer::Unavailable,
         }
-        let reply = Client::request_once(self.socket, req, timeout);
+    }
+}
+
+impl Lookup<'_> {
+    /// Sends `req` to the daemon and reads its reply's payload (within
+    /// `timeout`), unless the backoff after a timeout is still on; the
+    /// backoff learns how it went.
+    fn exchange(&self, req: &Request, timeout: Duration) -> Result<Vec<u8>, ClientError> {
+        if self.backoff.is_some_and(Backoff::active) {
+            return Err(ClientError::Timeout(Duration::ZERO));
+        }
+        let reply = Client::request_once_payload(self.socket, req, timeout);
         if let Some(b) = self.backoff {
             match &reply {
                 Err(ClientError::Timeout(_)) => b.timed_out(),
@@ -390,12 +419,7 @@ impl<'a> Lookup<'a> {
                 Err(_) => {}
             }
         }
-        match reply {
-            Ok(Response::NotFound) => Answer::NotFound,
-            Ok(Response::Unavailable(_)) | Ok(Response::Error(_)) => Answer::Unavailable,
-            Ok(resp) => Answer::Found(resp),
-            Err(_) => Answer::Unavailable,
-        }
+        reply
     }
 }
 

@@ -7,9 +7,11 @@
 //! serves only the same question asked again within [`KEEP_MS`], is taken
 //! out when used (and kept again while it still does not fit), and the
 //! lock is only ever tried: a caller that finds it held (another thread,
-//! or a child forked while it was held) asks the daemon as before.
+//! or a child forked while it was held) asks the daemon as before. The
+//! answer is kept as the daemon sent it (the reply's payload), read in
+//! place again at each try: no member is copied.
 
-use roster_proto::{Group, Request};
+use roster_proto::Request;
 use std::sync::{Mutex, TryLockError};
 
 /// How long a kept answer waits for its retry (glibc retries at once).
@@ -18,7 +20,7 @@ pub const KEEP_MS: u64 = 1_000;
 /// An answer kept for a retry.
 struct Kept {
     request: Request,
-    group: Group,
+    payload: Vec<u8>,
     at_ms: u64,
 }
 
@@ -43,25 +45,25 @@ impl RetryStash {
 
     /// The answer kept for `request`, taken out, when it was kept less than
     /// [`KEEP_MS`] before `now_ms` (a monotonic clock).
-    pub fn take(&self, request: &Request, now_ms: u64) -> Option<Group> {
+    pub fn take(&self, request: &Request, now_ms: u64) -> Option<Vec<u8>> {
         let mut kept = self.try_lock()?;
         let fresh = kept
             .as_ref()
             .is_some_and(|k| k.request == *request && now_ms.saturating_sub(k.at_ms) < KEEP_MS);
         if fresh {
-            kept.take().map(|k| k.group)
+            kept.take().map(|k| k.payload)
         } else {
             None
         }
     }
 
-    /// Keeps `group`, the daemon's answer to `request` at `now_ms`, for the
-    /// retry (replacing any other).
-    pub fn keep(&self, request: Request, group: Group, now_ms: u64) {
+    /// Keeps `payload`, the daemon's reply to `request` at `now_ms`, for
+    /// the retry (replacing any other).
+    pub fn keep(&self, request: Request, payload: Vec<u8>, now_ms: u64) {
         if let Some(mut kept) = self.try_lock() {
             *kept = Some(Kept {
                 request,
-                group,
+                payload,
                 at_ms: now_ms,
             });
         }
@@ -80,12 +82,13 @@ impl RetryStash {
 mod tests {
     use super::*;
 
-    fn group(gid: u32) -> Group {
-        Group {
+    fn group(gid: u32) -> Vec<u8> {
+        let g = roster_proto::Group {
             name: "big".into(),
             gid,
             members: vec!["a".into(), "b".into()],
-        }
+        };
+        roster_proto::encode_group_response(&g)[4..].to_vec()
     }
 
     #[test]

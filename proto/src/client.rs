@@ -70,13 +70,35 @@ impl Client {
         req: &Request,
         timeout: Duration,
     ) -> Result<Response, ClientError> {
+        let payload = Self::request_once_payload(path, req, timeout)?;
+        Ok(decode_response(&payload)?)
+    }
+
+    /// [`Client::request_once`], the reply's payload (the frame past its
+    /// length prefix) undecoded: for a reader that reads it in place
+    /// ([`crate::decode_group_reply`]).
+    pub fn request_once_payload(
+        path: &Path,
+        req: &Request,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ClientError> {
         let deadline = Instant::now() + timeout;
         let stream = connect_before(path, deadline, timeout)?;
         let mut client = Client { stream, timeout };
-        client.call_before(req, deadline)
+        client.exchange_before(req, deadline)
     }
 
     fn call_before(&mut self, req: &Request, deadline: Instant) -> Result<Response, ClientError> {
+        let payload = self.exchange_before(req, deadline)?;
+        Ok(decode_response(&payload)?)
+    }
+
+    /// Sends `req` and reads its reply's payload, by `deadline`.
+    fn exchange_before(
+        &mut self,
+        req: &Request,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, ClientError> {
         let mut frame = WipeOnDrop(encode_request(req));
         self.write_all_before(&frame.0, deadline)?;
         frame.wipe();
@@ -99,7 +121,7 @@ impl Client {
         while filled < header.len {
             filled += self.read_before(&mut payload[filled..], deadline)?;
         }
-        Ok(decode_response(&payload)?)
+        Ok(payload)
     }
 
     fn remaining(&self, deadline: Instant) -> Result<Duration, ClientError> {

@@ -1,6 +1,7 @@
 //! Encoding and decoding of frames (see the crate docs for the layout).
 
 use crate::admin::{self, ADMIN_VERSION};
+use crate::memcache::GroupView;
 use crate::types::{
     Group, KrbTicket, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User,
 };
@@ -168,6 +169,9 @@ impl<'a> Reader<'a> {
             return Err(DecodeError::TooLong(field, n));
         }
         self.take(n, field)
+    }
+    fn str_ref(&mut self, field: &'static str) -> Result<&'a str, DecodeError> {
+        std::str::from_utf8(self.bytes(field)?).map_err(|_| DecodeError::NotUtf8(field))
     }
     fn str(&mut self, field: &'static str) -> Result<String, DecodeError> {
         let b = self.bytes(field)?;
@@ -553,6 +557,38 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
     w.finish()
 }
 
+/// A group reply read in place from a frame's payload (the bytes after
+/// the length prefix), checked as [`decode_response`] checks it but with
+/// no member copied (a group of thousands: the NSS module packs them
+/// straight into glibc's buffer). `None` when the payload is another
+/// reply (for [`decode_response`]).
+pub fn decode_group_reply(payload: &[u8]) -> Result<Option<GroupView<'_>>, DecodeError> {
+    let mut r = Reader { buf: payload };
+    if read_version_and_code(&mut r)? != 0 || r.u8("kind")? != 2 {
+        return Ok(None);
+    }
+    let name = r.str_ref("group.name")?;
+    let gid = r.u32("group.gid")?;
+    let count = r.count("group.members", 4)?;
+    let start = r.buf;
+    let (mut len, mut nul) = (0, false);
+    for _ in 0..count {
+        let m = r.str_ref("group.members")?;
+        len += m.len();
+        nul |= m.as_bytes().contains(&0);
+    }
+    let members = &start[..start.len() - r.buf.len()];
+    r.end()?;
+    Ok(Some(GroupView::framed(
+        name,
+        gid,
+        members,
+        count as u32,
+        len,
+        nul,
+    )))
+}
+
 /// Decodes a reply from a frame's payload (the bytes after the length
 /// prefix).
 pub fn decode_response(payload: &[u8]) -> Result<Response, DecodeError> {
@@ -916,6 +952,46 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = decode_request(&bytes);
             let _ = decode_response(&bytes);
+            let _ = decode_group_reply(&bytes);
+        }
+
+        /// The in-place reader of a group reply accepts exactly what
+        /// `decode_response` decodes as a group, and sees the same group.
+        #[test]
+        fn a_group_read_in_place_is_the_decoded_group(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            name in ".{0,8}",
+            gid in any::<u32>(),
+            members in proptest::collection::vec("[a-z\\x00é]{0,6}", 0..20),
+            cut in any::<usize>(),
+        ) {
+            let g = Group { name, gid, members };
+            let frame = encode_group_response(&g);
+            // Whole, cut short, and arbitrary bytes after a group header.
+            let cut = &frame[4..4 + cut % (frame.len() - 3)];
+            let mut noise = frame[4..13.min(frame.len())].to_vec();
+            noise.extend(&bytes);
+            for payload in [&frame[4..], cut, &noise[..], &bytes[..]] {
+                match (decode_response(payload), decode_group_reply(payload)) {
+                    (Ok(Response::Group(d)), Ok(Some(v))) => {
+                        prop_assert!(v.same_as(&d));
+                        prop_assert_eq!(v.to_owned(), d.clone());
+                        prop_assert_eq!(v.members_len(), d.view().members_len());
+                        prop_assert_eq!(v.has_nul_member(), d.view().has_nul_member());
+                    }
+                    (Ok(_), Ok(None)) | (Err(_), Err(_)) => {}
+                    (Err(_), Ok(None)) => {
+                        // Not a group: its error is decode_response's.
+                        let mut r = Reader { buf: payload };
+                        let group = read_version_and_code(&mut r).ok() == Some(0)
+                            && r.u8("kind").ok() == Some(2);
+                        prop_assert!(!group);
+                    }
+                    (d, v) => prop_assert!(false, "{:?} against {:?}", d, v.map(|v| v.map(|v| v.to_owned()))),
+                }
+            }
+            let v = decode_group_reply(&frame[4..]).unwrap().unwrap();
+            prop_assert_eq!(v.member_count(), g.members.len());
         }
 
         #[test]

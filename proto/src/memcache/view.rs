@@ -43,6 +43,15 @@ enum Members<'a> {
         count: u32,
     },
     Owned(&'a [String]),
+    /// A reply frame's members, validated ([`GroupView::framed`]): `count`
+    /// names, each a big-endian `u32` length and that many bytes of UTF-8;
+    /// `len` bytes of names in all, `nul` when one holds a NUL byte.
+    Framed {
+        bytes: &'a [u8],
+        count: u32,
+        len: usize,
+        nul: bool,
+    },
 }
 
 /// One native-endian `u32` of a 4-byte chunk, as a `usize`.
@@ -106,6 +115,30 @@ impl Group {
 }
 
 impl<'a> GroupView<'a> {
+    /// A group read in place from a reply frame: `members` holds `count`
+    /// names, each a big-endian `u32` length and its bytes, which the
+    /// caller has checked ([`crate::decode_group_reply`]): `len` bytes of
+    /// UTF-8 names in all, `nul` when one holds a NUL byte.
+    pub(crate) fn framed(
+        name: &'a str,
+        gid: u32,
+        members: &'a [u8],
+        count: u32,
+        len: usize,
+        nul: bool,
+    ) -> Self {
+        GroupView {
+            name,
+            gid,
+            members: Members::Framed {
+                bytes: members,
+                count,
+                len,
+                nul,
+            },
+        }
+    }
+
     /// True when this entry holds what `g` holds (name, GID, members in
     /// order), compared in place.
     pub fn same_as(&self, g: &Group) -> bool {
@@ -118,7 +151,7 @@ impl<'a> GroupView<'a> {
     /// Number of members.
     pub fn member_count(&self) -> usize {
         match self.members {
-            Members::Encoded { count, .. } => count as usize,
+            Members::Encoded { count, .. } | Members::Framed { count, .. } => count as usize,
             Members::Owned(m) => m.len(),
         }
     }
@@ -140,6 +173,7 @@ impl<'a> GroupView<'a> {
                 start: 0,
             }),
             Members::Owned(m) => MemberBytes(MemberIter::Owned(m.iter())),
+            Members::Framed { bytes, .. } => MemberBytes(MemberIter::Framed(bytes)),
         }
     }
 
@@ -152,7 +186,7 @@ impl<'a> GroupView<'a> {
             Members::Encoded { ends, block, .. } => {
                 Some((block, ends.chunks_exact(4).map(ne_usize)))
             }
-            Members::Owned(_) => None,
+            Members::Owned(_) | Members::Framed { .. } => None,
         }
     }
 
@@ -162,6 +196,7 @@ impl<'a> GroupView<'a> {
             // Each name in the block is followed by its NUL.
             Members::Encoded { block, count, .. } => block.len() - count as usize,
             Members::Owned(m) => m.iter().map(String::len).sum(),
+            Members::Framed { len, .. } => len,
         }
     }
 
@@ -171,6 +206,7 @@ impl<'a> GroupView<'a> {
         match self.members {
             Members::Encoded { .. } => false,
             Members::Owned(m) => m.iter().any(|n| n.as_bytes().contains(&0)),
+            Members::Framed { nul, .. } => nul,
         }
     }
 
@@ -198,6 +234,8 @@ enum MemberIter<'a> {
         start: usize,
     },
     Owned(std::slice::Iter<'a, String>),
+    /// Names of a reply frame still to read (length-prefixed, checked).
+    Framed(&'a [u8]),
 }
 
 impl<'a> Iterator for MemberBytes<'a> {
@@ -212,6 +250,13 @@ impl<'a> Iterator for MemberBytes<'a> {
                 Some(name)
             }
             MemberIter::Owned(it) => it.next().map(String::as_bytes),
+            MemberIter::Framed(rest) => {
+                let (len, tail) = rest.split_first_chunk::<4>()?;
+                let len = u32::from_be_bytes(*len) as usize;
+                let name = tail.get(..len)?;
+                *rest = &tail[len..];
+                Some(name)
+            }
         }
     }
 }
