@@ -668,7 +668,7 @@ impl Resolver {
         // (member index, UID) decided by the census; member indices to ask.
         let mut decided = Vec::new();
         let mut asked = Vec::new();
-        {
+        let agreed_until = {
             let mut decides = CensusDecides::new(self, cx, i, &domain, now, census.as_ref(), true);
             for k in (0..out.len()).filter(|&k| out[k]) {
                 match decides.uid_of(member_base(&members[k], d.name())) {
@@ -676,10 +676,16 @@ impl Resolver {
                     None => asked.push(k),
                 }
             }
-        }
+            decides.fresh.and_then(|f| f.agreed_until)
+        };
         if let (Some((_, until)), false) = (&census, decided.is_empty()) {
             cx.probes += decided.len();
             cx.rests_on(*until, true);
+            // (And on the fresh cached answers that agreed with it, as
+            // the check would have rested on them.)
+            if let Some(agreed) = agreed_until {
+                cx.rests_on(agreed, true);
+            }
         }
         // An earlier domain must not hold a decided member's UID; a member
         // whose UID it holds is asked like the others (and refused, with
@@ -1029,6 +1035,9 @@ struct FreshAnswers<'a> {
     now: u64,
     name_key: CacheKey,
     id_key: CacheKey,
+    /// The earliest expiry of the fresh answers found to agree with a
+    /// census ([`FreshAnswers::disagree`]).
+    agreed_until: Option<u64>,
 }
 
 impl<'a> FreshAnswers<'a> {
@@ -1043,6 +1052,7 @@ impl<'a> FreshAnswers<'a> {
             now,
             name_key: CacheKey::new(domain.clone(), name),
             id_key: CacheKey::new(domain.clone(), id),
+            agreed_until: None,
         }
     }
 
@@ -1054,27 +1064,36 @@ impl<'a> FreshAnswers<'a> {
 
     /// True when a fresh cached answer to user `name` or to `uid` tells
     /// other than census `c`, which holds `name` and `uid` as one entry
-    /// ([`Census::sole_served_holder`]): the name's answer another UID or
-    /// entry, the UID's answer another name or entry. An answer that
+    /// ([`Census::sole_served_holder`]): either answer another UID, name
+    /// or entry (the name's answer may be a spelling the directory
+    /// matched). An answer that
     /// agrees (the census's entry, under that name and UID) leads the
     /// member's check to the census's decision (that entry is the UID's
     /// only holder), so the census decides the member as well.
+    ///
+    /// The earliest expiry of the answers that agreed is kept
+    /// (`agreed_until`): the decision rests on them too.
     fn disagree(&mut self, c: &Census, name: &str, uid: u32) -> bool {
         self.aim(name, uid);
-        let agrees = |v: &Value, by_name: bool| match v {
+        // (The entry's own name too for the name's answer: a case variant
+        // filed under the asked name is another name to the local
+        // accounts' check.)
+        let agrees = |v: &Value| match v {
             Value::User(u) => {
-                let same_key = if by_name {
-                    u.user.uid == uid
-                } else {
-                    u.user.name == name
-                };
-                same_key && c.sole_holder_of_id(uid, &u.dn)
+                u.user.uid == uid && u.user.name == name && c.sole_holder_of_id(uid, &u.dn)
             }
             _ => false,
         };
-        [false, true]
-            .into_iter()
-            .any(|by_name| self.fresh(by_name).is_some_and(|v| !agrees(v, by_name)))
+        for by_name in [false, true] {
+            if let Some(slot) = self.fresh(by_name) {
+                if !agrees(&slot.value) {
+                    return true;
+                }
+                let expires = slot.expires_ms;
+                self.agreed_until = Some(self.agreed_until.map_or(expires, |a| a.min(expires)));
+            }
+        }
+        false
     }
 
     /// Points the two keys at `name` and `id`.
@@ -1089,16 +1108,13 @@ impl<'a> FreshAnswers<'a> {
     }
 
     /// The fresh cached answer to the name (`by_name`) or the ID aimed at.
-    fn fresh(&self, by_name: bool) -> Option<&Value> {
+    fn fresh(&self, by_name: bool) -> Option<&crate::cache::Slot> {
         let ck = if by_name {
             &self.name_key
         } else {
             &self.id_key
         };
-        self.cache
-            .peek(ck)
-            .filter(|s| s.expires_ms > self.now)
-            .map(|s| &s.value)
+        self.cache.peek(ck).filter(|s| s.expires_ms > self.now)
     }
 }
 

@@ -1302,3 +1302,51 @@ async fn a_member_whose_fresh_answer_agrees_with_the_census_is_decided_by_it() {
     let served: Vec<&str> = answer.rsplit(':').next().unwrap().split(',').collect();
     assert_eq!(served.len(), 100);
 }
+
+#[tokio::test]
+async fn a_fresh_answer_naming_the_member_otherwise_sends_it_to_the_check() {
+    let locals = Locals::new();
+    // A local user spelled as the member's entry now is.
+    let passwd = locals.dir.path().join("passwd");
+    let mut text = std::fs::read_to_string(&passwd).unwrap();
+    text.push_str("M00005:x:7000:7000::/:/bin/sh\n");
+    std::fs::write(&passwd, text).unwrap();
+    let ldap = FakeDirectory::new("ldap");
+    let names: Vec<String> = (0..10).map(|k| format!("m{k:05}")).collect();
+    for (k, n) in names.iter().enumerate() {
+        ldap.add_user(n, 20_000 + k as u32, 5000);
+    }
+    let members: Vec<&str> = names.iter().map(String::as_str).collect();
+    ldap.add_group("biggroup", 30_000, &members);
+    ldap.add_group("other", 30_001, &[]);
+    ldap.set_census(true);
+    let r = resolver(&[&ldap], &locals, None, settings());
+    ask(&r, &Q::Group("other".into())).await;
+    settle().await;
+    // The name's fresh answer: the census's entry, with the census's UID,
+    // but spelled `M00005` (as a directory matching names in any case
+    // may answer): the check judges that name, a local user's.
+    let entry = UserEntry {
+        user: roster_proto::User {
+            name: "M00005".into(),
+            uid: 20_005,
+            gid: 5000,
+            ..Default::default()
+        },
+        dn: "uid=m00005,ou=people,dc=ldap".into(),
+        domain: Arc::from("ldap"),
+        unique_id: None,
+        ssh_keys: Vec::new(),
+    };
+    let slot = crate::cache::Slot {
+        value: Value::User(Arc::new(entry)),
+        fetched_ms: T0,
+        expires_ms: T0 + settings().entry_ttl_ms,
+    };
+    let key = CacheKey::new(Arc::from("ldap"), Key::UserName("m00005".into()));
+    r.inner.cache.insert(key, slot);
+    let answer = ask(&r, &Q::Group("biggroup".into())).await;
+    let served: Vec<&str> = answer.rsplit(':').next().unwrap().split(',').collect();
+    assert_eq!(served.len(), 9, "{answer}");
+    assert!(!served.contains(&"m00005"));
+}
