@@ -401,9 +401,7 @@ impl<'a> Lookup<'a> {
             Err(_) => Answer::Unavailable,
         }
     }
-}
 
-impl Lookup<'_> {
     /// Sends `req` to the daemon and reads its reply's payload (within
     /// `timeout`), unless the backoff after a timeout is still on; the
     /// backoff learns how it went.

@@ -1,6 +1,8 @@
 //! Borrowed views of entries: a record read in place from the mapping (no
-//! allocation), or an owned [`User`]/[`Group`] seen the same way, so the NSS
-//! module fills glibc's buffer from either with one code path.
+//! allocation), a group reply read in place from its frame
+//! ([`crate::decode_group_reply`]), or an owned [`User`]/[`Group`] seen the
+//! same way, so the NSS module fills glibc's buffer from any of them with
+//! one code path.
 
 use super::{record_len, Kind, Record, RECORD_ALIGN, RECORD_HEADER_LEN};
 use crate::types::{Group, User};
