@@ -1246,23 +1246,32 @@ async fn a_big_group_with_a_census_asks_only_the_members_it_cannot_decide() {
     assert_eq!(ldap.call_count(), n);
 }
 
-#[tokio::test]
-async fn a_member_whose_fresh_answer_agrees_with_the_census_is_decided_by_it() {
-    let locals = Locals::new();
+/// A domain taking censuses with users `m00000`… (`users` of them, UIDs
+/// from 20,000), all members of `biggroup` (GID 30,000) and `second`
+/// (30,002), and the empty `other` (30,001); and a resolver over it and
+/// `locals`, its censuses taken.
+async fn members_domain(users: u32, locals: &Locals) -> (Arc<FakeDirectory>, Resolver) {
     let ldap = FakeDirectory::new("ldap");
-    let names: Vec<String> = (0..100).map(|k| format!("m{k:05}")).collect();
-    for (k, n) in names.iter().enumerate() {
-        ldap.add_user(n, 20_000 + k as u32, 5000);
+    let names: Vec<String> = (0..users).map(|k| format!("m{k:05}")).collect();
+    for (k, n) in (0..).zip(&names) {
+        ldap.add_user(n, 20_000 + k, 5000);
     }
     let members: Vec<&str> = names.iter().map(String::as_str).collect();
     ldap.add_group("biggroup", 30_000, &members);
     ldap.add_group("other", 30_001, &[]);
     ldap.add_group("second", 30_002, &members);
     ldap.set_census(true);
-    let r = resolver(&[&ldap], &locals, None, settings());
+    let r = resolver(&[&ldap], locals, None, settings());
     ask(&r, &Q::Group("other".into())).await;
     settle().await;
     assert_eq!(ldap.census_count(), 2);
+    (ldap, r)
+}
+
+#[tokio::test]
+async fn a_member_whose_fresh_answer_agrees_with_the_census_is_decided_by_it() {
+    let locals = Locals::new();
+    let (ldap, r) = members_domain(100, &locals).await;
     // Fresh answers that agree with the census: m00001 by name, m00002
     // by UID.
     assert!(ask(&r, &Q::User("m00001".into()))
@@ -1311,18 +1320,7 @@ async fn a_fresh_answer_naming_the_member_otherwise_sends_it_to_the_check() {
     let mut text = std::fs::read_to_string(&passwd).unwrap();
     text.push_str("M00005:x:7000:7000::/:/bin/sh\n");
     std::fs::write(&passwd, text).unwrap();
-    let ldap = FakeDirectory::new("ldap");
-    let names: Vec<String> = (0..10).map(|k| format!("m{k:05}")).collect();
-    for (k, n) in names.iter().enumerate() {
-        ldap.add_user(n, 20_000 + k as u32, 5000);
-    }
-    let members: Vec<&str> = names.iter().map(String::as_str).collect();
-    ldap.add_group("biggroup", 30_000, &members);
-    ldap.add_group("other", 30_001, &[]);
-    ldap.set_census(true);
-    let r = resolver(&[&ldap], &locals, None, settings());
-    ask(&r, &Q::Group("other".into())).await;
-    settle().await;
+    let (_ldap, r) = members_domain(10, &locals).await;
     // The name's fresh answer: the census's entry, with the census's UID,
     // but spelled `M00005` (as a directory matching names in any case
     // may answer): the check judges that name, a local user's.
