@@ -173,6 +173,19 @@ fn bad_names() {
 }
 
 #[test]
+fn every_character_is_judged_as_the_rule_says() {
+    // Each ASCII character inside a name, and some beyond (no-break
+    // space and the line separator are white space): refused exactly
+    // when it is ':', ',', '/', white space or a control character.
+    let others = ['\u{a0}', '\u{2028}', '\u{85}', 'é', '\u{200b}'];
+    for c in (0..=127u8).map(char::from).chain(others) {
+        let refused = matches!(c, ':' | ',' | '/') || c.is_whitespace() || c.is_control();
+        let name = format!("a{c}b");
+        assert_eq!(check_name(&name).is_err(), refused, "{c:?}");
+    }
+}
+
+#[test]
 fn bad_home_or_shell() {
     let c = cfg("");
     let mut e = alice();
