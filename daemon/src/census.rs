@@ -384,9 +384,21 @@ impl Census {
     /// DNs are compared as the ownership checks compare them: ignoring
     /// ASCII case. (Never [`SEVERAL`]: that one hash is moved next to it.)
     fn dn_hash(&self, dn: &str) -> u64 {
-        self.hasher
-            .hash_one(dn.to_ascii_lowercase())
-            .min(SEVERAL - 1)
+        // The hash of the DN in lower case, made a buffer at a time
+        // without building that string (one per entry listed and per
+        // check): the same bytes written as a `str` is (its bytes, then
+        // 0xff).
+        let mut h = self.hasher.build_hasher();
+        let mut buf = [0u8; FOLD_BUFFER];
+        for chunk in dn.as_bytes().chunks(FOLD_BUFFER) {
+            let lower = &mut buf[..chunk.len()];
+            for (l, b) in lower.iter_mut().zip(chunk) {
+                *l = b.to_ascii_lowercase();
+            }
+            h.write(lower);
+        }
+        h.write_u8(0xff);
+        h.finish().min(SEVERAL - 1)
     }
 
     /// The exact name an entry is served under, as kept in [`Decided`]: 32
@@ -615,6 +627,22 @@ mod tests {
         assert_eq!(c.sole_served_holder("fred"), None);
         assert_eq!(c.sole_served_holder("frank"), None);
         assert_eq!(c.sole_served_holder("gus"), None);
+    }
+
+    #[test]
+    fn a_dn_hash_is_the_hash_of_the_dn_in_lower_case() {
+        let c = Census::builder().finish();
+        let long = format!("uid=X,{}", "OU=Ünits,".repeat(2 * FOLD_BUFFER / 9));
+        for dn in [
+            "",
+            "uid=Alice,OU=People,DC=Ex",
+            "cn=Ärger,dc=ex",
+            long.as_str(),
+        ] {
+            let built = c.hasher.hash_one(dn.to_ascii_lowercase()).min(SEVERAL - 1);
+            assert_eq!(c.dn_hash(dn), built, "{dn}");
+        }
+        assert_eq!(c.dn_hash("UID=A,DC=EX"), c.dn_hash("uid=a,dc=ex"));
     }
 
     #[test]
