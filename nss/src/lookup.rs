@@ -210,25 +210,28 @@ impl<'a> Lookup<'a> {
             _ => return Answer::Unavailable,
         };
         let now = roster_proto::clock::monotonic_ms();
-        // The reply's payload, its group read in place (no member copied).
+        // The reply's payload and where its group lies in it, read in
+        // place (no member copied; a kept reply is not checked again).
         let kept = self.retry.and_then(|s| s.take(&req, now));
-        let payload = match kept {
-            Some(p) => p,
-            None => match self.exchange(&req, self.config.timeout) {
-                Ok(p) => p,
-                Err(_) => return Answer::Unavailable,
-            },
-        };
-        let g = match decode_group_reply(&payload) {
-            Ok(Some(g)) => g,
-            Ok(None) => {
-                return match decode_response(&payload) {
-                    Ok(Response::NotFound) => Answer::NotFound,
-                    _ => Answer::Unavailable,
+        let (payload, found) = match kept {
+            Some(k) => k,
+            None => {
+                let Ok(payload) = self.exchange(&req, self.config.timeout) else {
+                    return Answer::Unavailable;
+                };
+                match decode_group_reply(&payload) {
+                    Ok(Some(found)) => (payload, found),
+                    Ok(None) => {
+                        return match decode_response(&payload) {
+                            Ok(Response::NotFound) => Answer::NotFound,
+                            _ => Answer::Unavailable,
+                        }
+                    }
+                    Err(_) => return Answer::Unavailable,
                 }
             }
-            Err(_) => return Answer::Unavailable,
         };
+        let g = found.view(&payload);
         let (answer, keep) = match key {
             // An answer for another GID is a daemon fault.
             Key::Gid(id) if g.gid != id => (Answer::Unavailable, false),
@@ -239,7 +242,7 @@ impl<'a> Lookup<'a> {
             }
         };
         if let (Some(s), true) = (self.retry, keep) {
-            s.keep(req, payload, now);
+            s.keep(req, (payload, found), now);
         }
         answer
     }

@@ -8,10 +8,11 @@
 //! out when used (and kept again while it still does not fit), and the
 //! lock is only ever tried: a caller that finds it held (another thread,
 //! or a child forked while it was held) asks the daemon as before. The
-//! answer is kept as the daemon sent it (the reply's payload), read in
-//! place again at each try: no member is copied.
+//! answer is kept as the daemon sent it (the reply's payload) with where
+//! its group lies, found when it was first read: each try reads it in
+//! place again, no member copied or checked a second time.
 
-use roster_proto::Request;
+use roster_proto::{GroupInReply, Request};
 use std::sync::{Mutex, TryLockError};
 
 /// How long a kept answer waits for its retry (glibc retries at once).
@@ -20,7 +21,7 @@ pub const KEEP_MS: u64 = 1_000;
 /// An answer kept for a retry.
 struct Kept {
     request: Request,
-    payload: Vec<u8>,
+    reply: (Vec<u8>, GroupInReply),
     at_ms: u64,
 }
 
@@ -45,25 +46,25 @@ impl RetryStash {
 
     /// The answer kept for `request`, taken out, when it was kept less than
     /// [`KEEP_MS`] before `now_ms` (a monotonic clock).
-    pub fn take(&self, request: &Request, now_ms: u64) -> Option<Vec<u8>> {
+    pub fn take(&self, request: &Request, now_ms: u64) -> Option<(Vec<u8>, GroupInReply)> {
         let mut kept = self.try_lock()?;
         let fresh = kept
             .as_ref()
             .is_some_and(|k| k.request == *request && now_ms.saturating_sub(k.at_ms) < KEEP_MS);
         if fresh {
-            kept.take().map(|k| k.payload)
+            kept.take().map(|k| k.reply)
         } else {
             None
         }
     }
 
-    /// Keeps `payload`, the daemon's reply to `request` at `now_ms`, for
-    /// the retry (replacing any other).
-    pub fn keep(&self, request: Request, payload: Vec<u8>, now_ms: u64) {
+    /// Keeps `reply` (its payload and where its group lies), the daemon's
+    /// reply to `request` at `now_ms`, for the retry (replacing any other).
+    pub fn keep(&self, request: Request, reply: (Vec<u8>, GroupInReply), now_ms: u64) {
         if let Some(mut kept) = self.try_lock() {
             *kept = Some(Kept {
                 request,
-                payload,
+                reply,
                 at_ms: now_ms,
             });
         }
@@ -82,13 +83,15 @@ impl RetryStash {
 mod tests {
     use super::*;
 
-    fn group(gid: u32) -> Vec<u8> {
+    fn group(gid: u32) -> (Vec<u8>, GroupInReply) {
         let g = roster_proto::Group {
             name: "big".into(),
             gid,
             members: vec!["a".into(), "b".into()],
         };
-        roster_proto::encode_group_response(&g)[4..].to_vec()
+        let payload = roster_proto::encode_group_response(&g)[4..].to_vec();
+        let found = roster_proto::decode_group_reply(&payload).unwrap().unwrap();
+        (payload, found)
     }
 
     #[test]

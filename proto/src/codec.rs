@@ -557,36 +557,69 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
     w.finish()
 }
 
-/// A group reply read in place from a frame's payload (the bytes after
-/// the length prefix), checked as [`decode_response`] checks it but with
-/// no member copied (a group of thousands: the NSS module packs them
-/// straight into glibc's buffer). `None` when the payload is another
-/// reply (for [`decode_response`]).
-pub fn decode_group_reply(payload: &[u8]) -> Result<Option<GroupView<'_>>, DecodeError> {
+/// Where a group lies in a reply's payload, found by
+/// [`decode_group_reply`], which checked it: read in place again by
+/// [`GroupInReply::view`] as often as wanted (glibc's buffer retries)
+/// without checking each name again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupInReply {
+    name: (usize, usize),
+    gid: u32,
+    members: (usize, usize),
+    count: u32,
+    len: usize,
+    nul: bool,
+}
+
+impl GroupInReply {
+    /// The group in `payload`, the one [`decode_group_reply`] was given
+    /// (another one gives a wrong view, never a panic).
+    pub fn view<'a>(&self, payload: &'a [u8]) -> GroupView<'a> {
+        let part = |(from, to): (usize, usize)| payload.get(from..to).unwrap_or_default();
+        let name = std::str::from_utf8(part(self.name)).unwrap_or_default();
+        GroupView::framed(
+            name,
+            self.gid,
+            part(self.members),
+            self.count,
+            self.len,
+            self.nul,
+        )
+    }
+}
+
+/// A group reply found in a frame's payload (the bytes after the length
+/// prefix), checked as [`decode_response`] checks it but with no member
+/// copied (a group of thousands: the NSS module packs them straight into
+/// glibc's buffer, [`GroupInReply::view`]). `None` when the payload is
+/// another reply (for [`decode_response`]).
+pub fn decode_group_reply(payload: &[u8]) -> Result<Option<GroupInReply>, DecodeError> {
     let mut r = Reader { buf: payload };
     if read_version_and_code(&mut r)? != 0 || r.u8("kind")? != 2 {
         return Ok(None);
     }
-    let name = r.str_ref("group.name")?;
+    let at = |r: &Reader<'_>| payload.len() - r.buf.len();
+    let name_len = r.str_ref("group.name")?.len();
+    let name = (at(&r) - name_len, at(&r));
     let gid = r.u32("group.gid")?;
     let count = r.count("group.members", 4)?;
-    let start = r.buf;
+    let start = at(&r);
     let (mut len, mut nul) = (0, false);
     for _ in 0..count {
         let m = r.str_ref("group.members")?;
         len += m.len();
         nul |= m.as_bytes().contains(&0);
     }
-    let members = &start[..start.len() - r.buf.len()];
+    let members = (start, at(&r));
     r.end()?;
-    Ok(Some(GroupView::framed(
+    Ok(Some(GroupInReply {
         name,
         gid,
         members,
-        count as u32,
+        count: count as u32,
         len,
         nul,
-    )))
+    }))
 }
 
 /// Decodes a reply from a frame's payload (the bytes after the length
@@ -972,7 +1005,8 @@ mod tests {
             let mut noise = frame[4..13.min(frame.len())].to_vec();
             noise.extend(&bytes);
             for payload in [&frame[4..], cut, &noise[..], &bytes[..]] {
-                match (decode_response(payload), decode_group_reply(payload)) {
+                let found = decode_group_reply(payload).map(|g| g.map(|g| g.view(payload)));
+                match (decode_response(payload), found) {
                     (Ok(Response::Group(d)), Ok(Some(v))) => {
                         prop_assert!(v.same_as(&d));
                         prop_assert_eq!(v.to_owned(), d.clone());
@@ -991,7 +1025,7 @@ mod tests {
                     (d, v) => prop_assert!(false, "{:?} against {:?}", d, v.map(|v| v.map(|v| v.to_owned()))),
                 }
             }
-            let v = decode_group_reply(&frame[4..]).unwrap().unwrap();
+            let v = decode_group_reply(&frame[4..]).unwrap().unwrap().view(&frame[4..]);
             prop_assert_eq!(v.member_count(), g.members.len());
         }
 

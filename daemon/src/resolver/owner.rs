@@ -1066,13 +1066,11 @@ impl<'a> FreshAnswers<'a> {
     /// other than census `c`, which holds `name` and `uid` as one entry
     /// ([`Census::sole_served_holder`]): either answer another UID, name
     /// or entry (the name's answer may be a spelling the directory
-    /// matched). An answer that
-    /// agrees (the census's entry, under that name and UID) leads the
-    /// member's check to the census's decision (that entry is the UID's
-    /// only holder), so the census decides the member as well.
-    ///
-    /// The earliest expiry of the answers that agreed is kept
-    /// (`agreed_until`): the decision rests on them too.
+    /// matched). Answers that agree (the census's entry, under that name
+    /// and UID) lead the member's check to the census's decision (that
+    /// entry is the UID's only holder), so the census decides the member
+    /// as well; the earliest of their expiries is kept (`agreed_until`):
+    /// the decision rests on them too.
     fn disagree(&mut self, c: &Census, name: &str, uid: u32) -> bool {
         self.aim(name, uid);
         // (The entry's own name too for the name's answer: a case variant
@@ -1084,14 +1082,17 @@ impl<'a> FreshAnswers<'a> {
             }
             _ => false,
         };
+        let mut until: Option<u64> = None;
         for by_name in [false, true] {
             if let Some(slot) = self.fresh(by_name) {
                 if !agrees(&slot.value) {
                     return true;
                 }
-                let expires = slot.expires_ms;
-                self.agreed_until = Some(self.agreed_until.map_or(expires, |a| a.min(expires)));
+                until = Some(until.map_or(slot.expires_ms, |u| u.min(slot.expires_ms)));
             }
+        }
+        if let Some(u) = until {
+            self.agreed_until = Some(self.agreed_until.map_or(u, |a| a.min(u)));
         }
         false
     }

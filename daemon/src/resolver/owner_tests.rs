@@ -1268,6 +1268,30 @@ async fn members_domain(users: u32, locals: &Locals) -> (Arc<FakeDirectory>, Res
     (ldap, r)
 }
 
+/// Caches, as fetched at `fetched_ms`, the answer to user `m00005` of
+/// [`members_domain`]: its entry (DN, UID 20,005) spelled `spelled`.
+fn cache_member_answer(r: &Resolver, spelled: &str, fetched_ms: u64) {
+    let entry = UserEntry {
+        user: roster_proto::User {
+            name: spelled.into(),
+            uid: 20_005,
+            gid: 5000,
+            ..Default::default()
+        },
+        dn: "uid=m00005,ou=people,dc=ldap".into(),
+        domain: Arc::from("ldap"),
+        unique_id: None,
+        ssh_keys: Vec::new(),
+    };
+    let slot = crate::cache::Slot {
+        value: Value::User(Arc::new(entry)),
+        fetched_ms,
+        expires_ms: fetched_ms + settings().entry_ttl_ms,
+    };
+    let key = CacheKey::new(Arc::from("ldap"), Key::UserName("m00005".into()));
+    r.inner.cache.insert(key, slot);
+}
+
 #[tokio::test]
 async fn a_member_whose_fresh_answer_agrees_with_the_census_is_decided_by_it() {
     let locals = Locals::new();
@@ -1324,27 +1348,29 @@ async fn a_fresh_answer_naming_the_member_otherwise_sends_it_to_the_check() {
     // The name's fresh answer: the census's entry, with the census's UID,
     // but spelled `M00005` (as a directory matching names in any case
     // may answer): the check judges that name, a local user's.
-    let entry = UserEntry {
-        user: roster_proto::User {
-            name: "M00005".into(),
-            uid: 20_005,
-            gid: 5000,
-            ..Default::default()
-        },
-        dn: "uid=m00005,ou=people,dc=ldap".into(),
-        domain: Arc::from("ldap"),
-        unique_id: None,
-        ssh_keys: Vec::new(),
-    };
-    let slot = crate::cache::Slot {
-        value: Value::User(Arc::new(entry)),
-        fetched_ms: T0,
-        expires_ms: T0 + settings().entry_ttl_ms,
-    };
-    let key = CacheKey::new(Arc::from("ldap"), Key::UserName("m00005".into()));
-    r.inner.cache.insert(key, slot);
+    cache_member_answer(&r, "M00005", T0);
     let answer = ask(&r, &Q::Group("biggroup".into())).await;
     let served: Vec<&str> = answer.rsplit(':').next().unwrap().split(',').collect();
     assert_eq!(served.len(), 9, "{answer}");
     assert!(!served.contains(&"m00005"));
+}
+
+#[tokio::test]
+async fn a_decision_rests_on_the_fresh_answers_that_agreed_with_the_census() {
+    let locals = Locals::new();
+    // (Enough members for a decision to be kept for reuse.)
+    let (_ldap, r) = members_domain(100, &locals).await;
+    let answered = || r.census_status("ldap").unwrap().checks_answered;
+    // Without a fresh answer of its members, a decision is reused.
+    ask(&r, &Q::Group("biggroup".into())).await;
+    let before = answered();
+    ask(&r, &Q::Group("biggroup".into())).await;
+    assert_eq!(answered(), before, "reused");
+    // m00005's fresh answer agrees with the census but is due for its
+    // refresh: a decision resting on it is not reused.
+    cache_member_answer(&r, "m00005", T0 + 1 - settings().entry_ttl_ms);
+    ask(&r, &Q::Group("second".into())).await;
+    let before = answered();
+    ask(&r, &Q::Group("second".into())).await;
+    assert!(answered() > before, "decided again, not reused");
 }
