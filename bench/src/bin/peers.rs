@@ -24,7 +24,9 @@
 //! service account and the same schema (RFC 2307: posixGroup/memberUid).
 //!
 //! `ROSTER_BENCH_PERF_BIG=FILE` records each daemon's first lookup of
-//! the 5,000-member group with `perf record -g` into `FILE.<peer>`.
+//! the 5,000-member group with `perf record -g` into `FILE.<peer>`;
+//! `ROSTER_BENCH_PERF_INIT=FILE` its first initgroups of the user in 1,000
+//! groups.
 //!
 //! `ROSTER_BENCH_MODULE=PATH` loads another build's `libnss_roster.so`
 //! instead of this one's (of the same memory-cache layout: one of another
@@ -500,7 +502,15 @@ mod inner {
             Err(e) => failures += report("cold_uid.median_us", Err(e)),
         }
         let many = format!("grouplist {}:{}", MANYGROUPS.name, MANYGROUPS.gid);
+        // ROSTER_BENCH_PERF_INIT=FILE: that lookup under `perf record -g`.
+        let perf = match (std::env::var("ROSTER_BENCH_PERF_INIT"), daemon.pid()) {
+            (Ok(file), Some(pid)) => {
+                Recording::start(pid, &format!("{file}.{}", peer.name()), &["-g"])
+            }
+            _ => None,
+        };
         failures += report("initgroups.first_us", again(&format!("once {many}")));
+        drop(perf);
         failures += report(
             "initgroups.warm_ns",
             again(&format!("warm {many}")).map(|v| v.split(' ').next().unwrap_or("").into()),

@@ -25,13 +25,31 @@ use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard};
 
 /// A [`MemCache`] locked for several lookups ([`MemCache::locked`]).
-pub struct Locked<'a, K, V>(MutexGuard<'a, Bounded<K, V>>);
+pub struct Locked<'a, K, V, W = ()>(MutexGuard<'a, Bounded<K, V, W>>);
 
-impl<K: Hash + Eq, V> Locked<'_, K, V> {
+impl<K: Hash + Eq, V, W> Locked<'_, K, V, W> {
     /// The answer for `key` without touching the LRU order.
     pub fn peek(&self, key: &K) -> Option<&V> {
         self.0.lru.peek(key)
     }
+
+    /// The cache's watcher, as the answers held now left it.
+    pub fn watch(&self) -> &W {
+        &self.0.watch
+    }
+}
+
+/// Sees every answer a [`MemCache`] stores, under the cache's lock: what
+/// it keeps of them is read together with the answers themselves
+/// ([`Locked::watch`]). Removals and evictions are not shown.
+pub trait Watch<K, V> {
+    /// `value` is being stored under `key`.
+    fn stored(&mut self, key: &K, value: &V);
+}
+
+/// No watcher.
+impl<K, V> Watch<K, V> for () {
+    fn stored(&mut self, _: &K, _: &V) {}
 }
 
 /// One cached answer and its timing (milliseconds since the epoch).
@@ -55,19 +73,20 @@ impl Slot {
 /// A bounded LRU map from questions to answers: by default a domain's raw
 /// answers ([`CacheKey`] to [`Slot`]); the resolver also keeps its decided
 /// answers in one.
-pub struct MemCache<K = CacheKey, V = Slot> {
-    lru: Mutex<Bounded<K, V>>,
+pub struct MemCache<K = CacheKey, V = Slot, W = ()> {
+    lru: Mutex<Bounded<K, V, W>>,
 }
 
 /// The LRU and its bound. The map grows with use (no table is reserved
 /// for `max_entries` up front) and the least recently used answers are
 /// evicted beyond the bound.
-struct Bounded<K, V> {
+struct Bounded<K, V, W> {
     lru: LruCache<K, V>,
     max: usize,
+    watch: W,
 }
 
-impl<K: Hash + Eq, V> Bounded<K, V> {
+impl<K: Hash + Eq, V, W> Bounded<K, V, W> {
     fn evict(&mut self) {
         while self.lru.len() > self.max {
             self.lru.pop_lru();
@@ -75,18 +94,19 @@ impl<K: Hash + Eq, V> Bounded<K, V> {
     }
 }
 
-impl<K: Hash + Eq + Clone, V: Clone> MemCache<K, V> {
+impl<K: Hash + Eq + Clone, V: Clone, W: Watch<K, V> + Default> MemCache<K, V, W> {
     /// A cache holding at most `max_entries` answers (at least one).
     pub fn new(max_entries: usize) -> Self {
         MemCache {
             lru: Mutex::new(Bounded {
                 lru: LruCache::unbounded(),
                 max: max_entries.max(1),
+                watch: W::default(),
             }),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Bounded<K, V>> {
+    fn lock(&self) -> MutexGuard<'_, Bounded<K, V, W>> {
         self.lru.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -97,8 +117,16 @@ impl<K: Hash + Eq + Clone, V: Clone> MemCache<K, V> {
 
     /// The cache locked for many [`Locked::peek`]s in a row (one lock
     /// instead of one per key). Not to be held across an `.await`.
-    pub fn locked(&self) -> Locked<'_, K, V> {
+    pub fn locked(&self) -> Locked<'_, K, V, W> {
         Locked(self.lock())
+    }
+
+    /// Calls `f` with the watcher and every answer held, under the lock
+    /// (no answer is stored meanwhile): to make the watcher anew.
+    pub fn rewatch<R>(&self, f: impl FnOnce(&mut W, lru::Iter<'_, K, V>) -> R) -> R {
+        let mut b = self.lock();
+        let Bounded { lru, watch, .. } = &mut *b;
+        f(watch, lru.iter())
     }
 
     /// The answer for `key` without touching the LRU order.
@@ -109,6 +137,7 @@ impl<K: Hash + Eq + Clone, V: Clone> MemCache<K, V> {
     /// Stores an answer, evicting the least recently used one when full.
     pub fn insert(&self, key: K, value: V) {
         let mut b = self.lock();
+        b.watch.stored(&key, &value);
         b.lru.put(key, value);
         b.evict();
     }
@@ -156,7 +185,7 @@ impl<K: Hash + Eq + Clone, V: Clone> MemCache<K, V> {
     }
 }
 
-impl MemCache {
+impl<W: Watch<CacheKey, Slot> + Default> MemCache<CacheKey, Slot, W> {
     /// Removes every answer of `domain`.
     pub fn remove_domain(&self, domain: &str) {
         self.remove_where(|k, _| &*k.domain == domain);
@@ -182,7 +211,7 @@ mod tests {
 
     #[test]
     fn lru_evicts_the_least_recently_used() {
-        let c = MemCache::new(2);
+        let c: MemCache = MemCache::new(2);
         c.insert(key("d", "a"), slot(1));
         c.insert(key("d", "b"), slot(1));
         assert!(c.get(&key("d", "a")).is_some()); // a is now more recent than b
@@ -195,7 +224,7 @@ mod tests {
 
     #[test]
     fn freshness_and_domain_removal() {
-        let c = MemCache::new(10);
+        let c: MemCache = MemCache::new(10);
         c.insert(key("d1", "a"), slot(100));
         c.insert(key("d2", "a"), slot(100));
         assert!(c.get(&key("d1", "a")).unwrap().is_fresh(99));

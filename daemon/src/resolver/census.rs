@@ -89,6 +89,13 @@ impl Censuses {
 }
 
 impl Resolver {
+    /// Drops every census (and what was judged against them); listings
+    /// under way are not kept.
+    pub(super) fn forget_censuses(&self) {
+        self.inner.censuses.clear();
+        self.inner.cache.rewatch(|at_odds, _| at_odds.clear());
+    }
+
     /// Domain `d`'s census of users (`users`) or groups and the moment it
     /// expires, when one is usable now; starts a listing when none is or
     /// it is due for renewal.
@@ -172,6 +179,7 @@ impl Resolver {
     ) {
         let what = if users { "users" } else { "groups" };
         let censuses = &self.inner.censuses;
+        let mut installed = None;
         {
             let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
             if censuses.generation.load(Ordering::SeqCst) == generation {
@@ -183,8 +191,10 @@ impl Resolver {
                     Ok(Some(c)) => {
                         t.last_error = None;
                         tracing::debug!(%domain, entries = c.entries(), ids_readable = c.ids_readable(), "census of {what} taken");
-                        t.census = Some(Arc::new(c));
+                        let c = Arc::new(c);
+                        t.census = Some(c.clone());
                         t.taken_ms = began;
+                        installed = users.then_some(c);
                     }
                     Ok(None) => t.none = true,
                     Err(e) => {
@@ -193,6 +203,15 @@ impl Resolver {
                     }
                 }
             }
+        }
+        // The cached answers are judged against a new users census once it
+        // is in place (the checks meanwhile ask the cache: the disputes
+        // are still another census's).
+        if let Some(c) = installed {
+            let now = self.inner.clock.now_ms();
+            self.inner
+                .cache
+                .rewatch(|at_odds, held| at_odds.judge_held(domain, c, held, now));
         }
         censuses.settled.notify_waiters();
     }

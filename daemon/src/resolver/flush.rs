@@ -62,7 +62,7 @@ impl Resolver {
             }
             self.flush_keys(&keys);
         }
-        self.inner.censuses.clear();
+        self.forget_censuses();
         self.inner.enumeration.invalidate();
         before.saturating_sub(self.inner.cache.len())
     }
@@ -94,7 +94,7 @@ impl Resolver {
         self.inner
             .cache
             .remove_where(|k, _| matches!(k.key, Key::GroupsOf(_)));
-        self.inner.censuses.clear();
+        self.forget_censuses();
         self.inner.enumeration.invalidate();
         before.saturating_sub(self.inner.cache.len())
     }
@@ -102,7 +102,7 @@ impl Resolver {
     /// Forgets everything cached for `domain`.
     pub fn flush_domain(&self, domain: &str) {
         self.inner.decided.clear();
-        self.inner.censuses.clear();
+        self.forget_censuses();
         self.inner.cache.remove_domain(domain);
         if let Some(store) = &self.inner.store {
             store.delete_namespace(domain);
@@ -114,7 +114,7 @@ impl Resolver {
         let n = self.inner.cache.len();
         self.inner.cache.clear();
         self.inner.decided.clear();
-        self.inner.censuses.clear();
+        self.forget_censuses();
         if let Some(store) = &self.inner.store {
             store.clear();
         }

@@ -29,6 +29,7 @@
 //! directory never makes a known user's login wait.
 
 mod after;
+mod at_odds;
 mod census;
 mod decided;
 pub(crate) mod enumerate;
@@ -196,7 +197,9 @@ struct Stats {
 struct Inner {
     domains: RwLock<Arc<Vec<Arc<dyn Provider>>>>,
     settings: RwLock<Arc<Settings>>,
-    cache: MemCache,
+    /// The domains' answers; what of them is at odds with the users
+    /// censuses is kept as they are stored.
+    cache: MemCache<CacheKey, Slot, at_odds::AtOdds>,
     decided: decided::Decisions,
     censuses: census::Censuses,
     store: Option<Arc<Store>>,
@@ -311,7 +314,7 @@ impl Resolver {
         self.inner.cache.resize(settings.max_entries);
         self.inner.decided.clear();
         self.inner.decided.resize(settings.max_entries);
-        self.inner.censuses.clear();
+        self.forget_censuses();
         *self
             .inner
             .settings

@@ -22,6 +22,7 @@
 //! Refused entries are logged once (domain, DN, reason) and listed by
 //! [`Resolver::refused_entries`].
 
+use super::at_odds::{self, AtOdds};
 use super::local::LocalView;
 use super::{DomainError, InDomain, Provider, Resolver, Settings, Source};
 use crate::cache::{CacheKey, GroupEntry, Key, UserEntry, Value};
@@ -668,7 +669,7 @@ impl Resolver {
         // (member index, UID) decided by the census; member indices to ask.
         let mut decided = Vec::new();
         let mut asked = Vec::new();
-        let agreed_until = {
+        {
             let mut decides = CensusDecides::new(self, cx, i, &domain, now, census.as_ref(), true);
             for k in (0..out.len()).filter(|&k| out[k]) {
                 match decides.uid_of(member_base(&members[k], d.name())) {
@@ -676,16 +677,10 @@ impl Resolver {
                     None => asked.push(k),
                 }
             }
-            decides.fresh.and_then(|f| f.agreed_until)
-        };
+        }
         if let (Some((_, until)), false) = (&census, decided.is_empty()) {
             cx.probes += decided.len();
             cx.rests_on(*until, true);
-            // (And on the fresh cached answers that agreed with it, as
-            // the check would have rested on them.)
-            if let Some(agreed) = agreed_until {
-                cx.rests_on(agreed, true);
-            }
         }
         // An earlier domain must not hold a decided member's UID; a member
         // whose UID it holds is asked like the others (and refused, with
@@ -1031,13 +1026,10 @@ fn owner_desc(v: &Value) -> String {
 /// questions, its two keys reused (a group of thousands of members, or a
 /// user in thousands of groups, costs no allocation per question).
 struct FreshAnswers<'a> {
-    cache: crate::cache::Locked<'a, CacheKey, crate::cache::Slot>,
+    cache: crate::cache::Locked<'a, CacheKey, crate::cache::Slot, AtOdds>,
     now: u64,
     name_key: CacheKey,
     id_key: CacheKey,
-    /// The earliest expiry of the fresh answers found to agree with a
-    /// census ([`FreshAnswers::disagree`]).
-    agreed_until: Option<u64>,
 }
 
 impl<'a> FreshAnswers<'a> {
@@ -1052,7 +1044,6 @@ impl<'a> FreshAnswers<'a> {
             now,
             name_key: CacheKey::new(domain.clone(), name),
             id_key: CacheKey::new(domain.clone(), id),
-            agreed_until: None,
         }
     }
 
@@ -1066,35 +1057,24 @@ impl<'a> FreshAnswers<'a> {
     /// other than census `c`, which holds `name` and `uid` as one entry
     /// ([`Census::sole_served_holder`]): either answer another UID, name
     /// or entry (the name's answer may be a spelling the directory
-    /// matched). Answers that agree (the census's entry, under that name
-    /// and UID) lead the member's check to the census's decision (that
-    /// entry is the UID's only holder), so the census decides the member
-    /// as well; the earliest of their expiries is kept (`agreed_until`):
-    /// the decision rests on them too.
+    /// matched; [`at_odds::agrees`]). Answers that agree lead the
+    /// member's check to the census's decision (that entry is the UID's
+    /// only holder), so the census decides the member as well, and the
+    /// decision rests on it alone (those answers tell nothing it does not).
+    /// The cache is looked into only for a name or UID noted at odds with
+    /// that census ([`at_odds::Disputes::may_dispute`]).
     fn disagree(&mut self, c: &Census, name: &str, uid: u32) -> bool {
+        let domain = &self.id_key.domain;
+        if let Some(disputes) = self.cache.watch().of(domain) {
+            if !disputes.may_dispute(c, name, uid) {
+                return false;
+            }
+        }
         self.aim(name, uid);
-        // (The entry's own name too for the name's answer: a case variant
-        // filed under the asked name is another name to the local
-        // accounts' check.)
-        let agrees = |v: &Value| match v {
-            Value::User(u) => {
-                u.user.uid == uid && u.user.name == name && c.sole_holder_of_id(uid, &u.dn)
-            }
-            _ => false,
-        };
-        let mut until: Option<u64> = None;
-        for by_name in [false, true] {
-            if let Some(slot) = self.fresh(by_name) {
-                if !agrees(&slot.value) {
-                    return true;
-                }
-                until = Some(until.map_or(slot.expires_ms, |u| u.min(slot.expires_ms)));
-            }
-        }
-        if let Some(u) = until {
-            self.agreed_until = Some(self.agreed_until.map_or(u, |a| a.min(u)));
-        }
-        false
+        [false, true].into_iter().any(|by_name| {
+            self.fresh(by_name)
+                .is_some_and(|slot| !at_odds::agrees(c, &slot.value, name, uid))
+        })
     }
 
     /// Points the two keys at `name` and `id`.
