@@ -333,6 +333,12 @@ impl Census {
         !self.names_comparable || self.names.contains_key(&self.name_hash(name))
     }
 
+    /// True when one entry alone holds `id` (a name decided by
+    /// [`Census::sole_served_holder`] is held by such an entry).
+    pub fn has_sole_holder_of_id(&self, id: u32) -> bool {
+        self.ids_readable && self.ids.get(&id).is_some_and(|h| h.sole().is_some())
+    }
+
     /// True when the entry at `dn` is the only one holding `id`.
     pub fn sole_holder_of_id(&self, id: u32, dn: &str) -> bool {
         self.ids_readable && self.ids.get(&id).is_some_and(|h| h.is(self.dn_hash(dn)))

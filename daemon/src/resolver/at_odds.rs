@@ -7,10 +7,15 @@
 //! The record is a filter: a name or UID it does not hold has no answer
 //! at odds with the census it was made for; one it holds is looked up in
 //! the cache, where its answer may since have expired, been replaced or
-//! dropped ([`Disputes::may_dispute`]). It is made anew from the answers
-//! held when a users census is installed ([`AtOdds::judge_held`]), and
-//! every answer stored after is judged as it is stored
-//! ([`crate::cache::Watch`], under the cache's lock).
+//! dropped ([`Disputes::may_dispute`]). Before a users census is
+//! installed, the answers then held are copied out under the cache's lock
+//! ([`AtOdds::begin`]) and judged on a thread of their own
+//! ([`Disputes::judge_held`]; the copy takes a few milliseconds for
+//! 100,000 answers, the judging several times that), while every answer
+//! stored meanwhile and after is judged as it is stored
+//! ([`crate::cache::Watch`], under the cache's lock); the two are joined
+//! ([`AtOdds::finish`]) before the census serves a check. Until then the
+//! checks ask the cache.
 
 use crate::cache::{CacheKey, Key, Slot, Value, Watch};
 use crate::census::Census;
@@ -32,17 +37,32 @@ pub(super) fn agrees(c: &Census, v: &Value, name: &str, uid: u32) -> bool {
 }
 
 /// For each domain with a users census, the names and UIDs whose cached
-/// answers were at odds with it when stored or when it was installed.
+/// answers are at odds with it.
 #[derive(Default)]
 pub(super) struct AtOdds {
     /// By domain name (a few domains: a list).
-    domains: Vec<(Arc<str>, Disputes)>,
+    domains: Vec<(Arc<str>, OfDomain)>,
 }
 
-/// One domain's answers at odds with one of its users censuses.
+/// One domain's disputes: with the census it serves checks with, and
+/// with the one being installed.
+#[derive(Default)]
+struct OfDomain {
+    /// Complete: every answer held is judged.
+    ready: Option<Disputes>,
+    /// The answers stored since the copy of [`AtOdds::begin`], for a
+    /// census not yet installed.
+    pending: Option<Disputes>,
+}
+
+/// Cached answers of one domain at odds with one of its users censuses.
 pub(super) struct Disputes {
-    /// The census they were judged against.
+    /// The census they are judged against.
     census: Arc<Census>,
+    /// The answers held then were judged as of this moment: one fresh
+    /// only before it is not (a clock stepped back, a check that read
+    /// the time earlier).
+    judged_at: u64,
     /// Names whose answer (by name) tells another entry, name or UID than
     /// the census decides, or none.
     names: HashSet<String, foldhash::fast::RandomState>,
@@ -51,18 +71,24 @@ pub(super) struct Disputes {
     uids: HashSet<u32, foldhash::fast::RandomState>,
 }
 
+/// Copies of answers held (the key asked and the answer), for
+/// [`Disputes::judge_held`].
+pub(super) type Held = Vec<(Key, Value)>;
+
 impl Disputes {
-    fn new(census: Arc<Census>) -> Self {
+    /// Nothing at odds with `census` yet, as of `judged_at`.
+    pub(super) fn new(census: Arc<Census>, judged_at: u64) -> Self {
         Disputes {
             census,
+            judged_at,
             names: HashSet::default(),
             uids: HashSet::default(),
         }
     }
 
     /// Notes the answer `value` to `key` when it is at odds with the
-    /// census. A name the census does not decide is not noted: no member
-    /// of that name is decided by it.
+    /// census. A name the census does not decide, or a UID it has no one
+    /// holder of, is not noted: no member is decided under it.
     fn judge(&mut self, key: &Key, value: &Value) {
         match key {
             Key::UserName(name) => {
@@ -73,10 +99,16 @@ impl Disputes {
                 }
             }
             Key::UserId(uid) => {
+                if !self.census.has_sole_holder_of_id(*uid) {
+                    return;
+                }
                 // The census decides at most one name as an entry (see
                 // `CensusBuilder::finish`): an answer that is that entry,
                 // decided under its own name, agrees for the member of
-                // that name, the only one decided with this UID.
+                // that name, the only one decided with this UID (up to
+                // the collisions of 32-bit hashes of spellings of one
+                // folded name the census already accepts,
+                // `Census::sole_served_holder`).
                 let agreed = match value {
                     Value::User(u) => {
                         self.census.sole_served_holder(&u.user.name) == Some(*uid)
@@ -92,45 +124,92 @@ impl Disputes {
         }
     }
 
-    /// False when no cached answer to user `name` or to `uid` can be at
-    /// odds with `census` (which decides `name` as holding `uid`): these
-    /// are the disputes of that very census and neither was noted. True
+    /// Judges the copied answers `held` (those fresh when copied).
+    pub(super) fn judge_held(&mut self, held: &Held) {
+        for (key, value) in held {
+            self.judge(key, value);
+        }
+    }
+
+    /// Adds the disputes of `other` (of the same census).
+    fn absorb(&mut self, other: Disputes) {
+        self.names.extend(other.names);
+        self.uids.extend(other.uids);
+        self.judged_at = self.judged_at.min(other.judged_at);
+    }
+
+    /// False when no cached answer to user `name` or to `uid` that is
+    /// fresh at `now` can be at odds with `census` (which decides `name`
+    /// as holding `uid`): these are the disputes of that very census,
+    /// judged as of `now` or earlier, and neither was noted. True
     /// otherwise: the cache is to be asked.
-    pub(super) fn may_dispute(&self, census: &Census, name: &str, uid: u32) -> bool {
+    pub(super) fn may_dispute(&self, census: &Census, name: &str, uid: u32, now: u64) -> bool {
         !std::ptr::eq(Arc::as_ptr(&self.census), census)
+            || now < self.judged_at
             || (!self.names.is_empty() && self.names.contains(name))
             || (!self.uids.is_empty() && self.uids.contains(&uid))
     }
 }
 
 impl AtOdds {
-    /// The disputes of `domain`, when it had a users census installed.
+    /// The complete disputes of `domain`, when it has some.
     pub(super) fn of(&self, domain: &str) -> Option<&Disputes> {
+        self.find(domain).and_then(|d| d.ready.as_ref())
+    }
+
+    fn find(&self, domain: &str) -> Option<&OfDomain> {
         self.domains
             .iter()
             .find(|(d, _)| &**d == domain)
-            .map(|(_, disputes)| disputes)
+            .map(|(_, of)| of)
     }
 
-    /// Judges the answers `held` that are still fresh at `now` against
-    /// `domain`'s new users census `census`, whose disputes they become;
-    /// every answer stored after is judged as it is stored.
-    pub(super) fn judge_held<'a>(
+    fn find_mut(&mut self, domain: &str) -> &mut OfDomain {
+        let k = match self.domains.iter().position(|(d, _)| &**d == domain) {
+            Some(k) => k,
+            None => {
+                self.domains.push((Arc::from(domain), OfDomain::default()));
+                self.domains.len() - 1
+            }
+        };
+        &mut self.domains[k].1
+    }
+
+    /// Starts judging `domain`'s cached answers against its next users
+    /// census `census` as of `now`: from now on each answer stored is
+    /// judged against it too, and the copies of the domain's answers
+    /// `held` (all the cache holds) that are fresh at `now` are returned,
+    /// for [`Disputes::judge_held`] and then [`AtOdds::finish`].
+    pub(super) fn begin<'a>(
         &mut self,
         domain: &str,
         census: Arc<Census>,
-        held: impl Iterator<Item = (&'a CacheKey, &'a Slot)>,
         now: u64,
-    ) {
-        let mut disputes = Disputes::new(census);
-        for (k, slot) in held {
-            if slot.expires_ms > now && &*k.domain == domain {
-                disputes.judge(&k.key, &slot.value);
-            }
-        }
-        match self.domains.iter_mut().find(|(d, _)| &**d == domain) {
-            Some((_, old)) => *old = disputes,
-            None => self.domains.push((Arc::from(domain), disputes)),
+        held: impl Iterator<Item = (&'a CacheKey, &'a Slot)>,
+    ) -> Held {
+        self.find_mut(domain).pending = Some(Disputes::new(census, now));
+        held.filter(|(k, slot)| {
+            slot.expires_ms > now
+                && matches!(k.key, Key::UserName(_) | Key::UserId(_))
+                && &*k.domain == domain
+        })
+        .map(|(k, slot)| (k.key.clone(), slot.value.clone()))
+        .collect()
+    }
+
+    /// Joins the disputes `judged` among the answers copied by
+    /// [`AtOdds::begin`] with those of the answers stored since: together
+    /// they are complete, and serve the checks with that census. Nothing
+    /// is done when another census's judging began since.
+    pub(super) fn finish(&mut self, domain: &str, judged: Disputes) {
+        let of = self.find_mut(domain);
+        let same = of
+            .pending
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(&p.census, &judged.census));
+        if let (true, Some(mut pending)) = (same, of.pending.take()) {
+            pending.absorb(judged);
+            of.ready = Some(pending);
         }
     }
 
@@ -145,8 +224,10 @@ impl Watch<CacheKey, Slot> for AtOdds {
         if !matches!(key.key, Key::UserName(_) | Key::UserId(_)) {
             return;
         }
-        if let Some((_, disputes)) = self.domains.iter_mut().find(|(d, _)| *d == key.domain) {
-            disputes.judge(&key.key, &slot.value);
+        if let Some((_, of)) = self.domains.iter_mut().find(|(d, _)| *d == key.domain) {
+            for disputes in [&mut of.ready, &mut of.pending].into_iter().flatten() {
+                disputes.judge(&key.key, &slot.value);
+            }
         }
     }
 }
@@ -201,11 +282,13 @@ mod tests {
         CacheKey::new(Arc::from(domain), key)
     }
 
-    /// `AtOdds` for domain `ldap` judged against `c`, nothing held.
-    fn at_odds(c: &Arc<Census>) -> AtOdds {
-        let mut w = AtOdds::default();
-        w.judge_held("ldap", c.clone(), std::iter::empty(), 0);
-        w
+    /// Judges `held` against census `c` of domain `ldap` at `now`, as the
+    /// resolver does: copied, judged apart, joined.
+    fn judged(w: &mut AtOdds, c: &Arc<Census>, held: &[(CacheKey, Slot)], now: u64) {
+        let copied = w.begin("ldap", c.clone(), now, held.iter().map(|(k, s)| (k, s)));
+        let mut d = Disputes::new(c.clone(), now);
+        d.judge_held(&copied);
+        w.finish("ldap", d);
     }
 
     #[test]
@@ -227,43 +310,66 @@ mod tests {
             (Key::UserId(101), user("b", 101, "uid=other,dc=x"), true),
             (Key::UserId(101), user("B", 101, "uid=b,dc=x"), true),
             (Key::UserId(101), user("a", 101, "uid=b,dc=x"), true),
+            (Key::UserId(101), Value::Missing, true),
+            // One holder, but no name decided with it.
             (Key::UserId(102), user("twice", 102, "uid=twice,dc=x"), true),
-            (Key::UserId(104), Value::Missing, true),
+            // A UID no one (or several) holds: no member is decided with it.
+            (Key::UserId(104), Value::Missing, false),
         ];
         for (k, v, odds) in cases {
-            let mut w = at_odds(&c);
-            w.stored(&key("ldap", k.clone()), &slot(v.clone(), 1));
-            let d = w.of("ldap").unwrap();
+            // Judged as stored, and as held when the census comes.
+            let stored = {
+                let mut w = AtOdds::default();
+                judged(&mut w, &c, &[], 0);
+                w.stored(&key("ldap", k.clone()), &slot(v.clone(), 1));
+                w
+            };
+            let held = {
+                let mut w = AtOdds::default();
+                judged(
+                    &mut w,
+                    &c,
+                    &[(key("ldap", k.clone()), slot(v.clone(), 1))],
+                    0,
+                );
+                w
+            };
             let (n, id) = match &k {
                 Key::UserName(n) => (n.as_str(), c.sole_served_holder(n).unwrap_or(100)),
                 Key::UserId(id) => ("b", *id),
                 _ => unreachable!(),
             };
-            assert_eq!(d.may_dispute(&c, n, id), odds, "{k:?} answered {v:?}");
+            for w in [stored, held] {
+                let d = w.of("ldap").unwrap();
+                assert_eq!(d.may_dispute(&c, n, id, 0), odds, "{k:?} answered {v:?}");
+            }
         }
     }
 
     #[test]
     fn only_that_census_s_own_answers_in_that_domain_are_noted() {
         let c = census();
-        let mut w = at_odds(&c);
+        let mut w = AtOdds::default();
+        judged(&mut w, &c, &[], 5);
         let d = w.of("ldap").unwrap();
-        assert!(!d.may_dispute(&c, "a", 100));
+        assert!(!d.may_dispute(&c, "a", 100, 5));
         // Another census (a newer one not yet judged against): ask.
-        assert!(d.may_dispute(&census(), "a", 100));
+        assert!(d.may_dispute(&census(), "a", 100, 5));
+        // Asked as of a moment before the judging: ask.
+        assert!(d.may_dispute(&c, "a", 100, 4));
         // Another domain, another kind of answer: not noted.
         w.stored(
             &key("other", Key::UserName("a".into())),
-            &slot(Value::Missing, 1),
+            &slot(Value::Missing, 9),
         );
         w.stored(
             &key("ldap", Key::GroupName("a".into())),
-            &slot(Value::Missing, 1),
+            &slot(Value::Missing, 9),
         );
-        assert!(!w.of("ldap").unwrap().may_dispute(&c, "a", 100));
+        assert!(!w.of("ldap").unwrap().may_dispute(&c, "a", 100, 5));
         assert!(w.of("other").is_none());
-        // Answers held when the census is installed: those still fresh
-        // are judged, in that domain only.
+        // Answers held when the census comes: those still fresh are
+        // judged, in that domain only.
         let held = [
             (
                 key("ldap", Key::UserName("a".into())),
@@ -272,12 +378,39 @@ mod tests {
             (key("ldap", Key::UserId(101)), slot(Value::Missing, 5)),
             (key("other", Key::UserId(100)), slot(Value::Missing, 10)),
         ];
-        w.judge_held("ldap", c.clone(), held.iter().map(|(k, s)| (k, s)), 5);
+        judged(&mut w, &c, &held, 5);
         let d = w.of("ldap").unwrap();
-        assert!(d.may_dispute(&c, "a", 105));
-        assert!(!d.may_dispute(&c, "b", 101));
-        assert!(!d.may_dispute(&c, "c", 100));
+        assert!(d.may_dispute(&c, "a", 105, 5));
+        assert!(!d.may_dispute(&c, "b", 101, 5));
+        assert!(!d.may_dispute(&c, "c", 100, 5));
         w.clear();
         assert!(w.of("ldap").is_none());
+    }
+
+    #[test]
+    fn answers_stored_while_the_held_ones_are_judged_are_kept_and_a_newer_census_wins() {
+        let (c1, c2) = (census(), census());
+        let mut w = AtOdds::default();
+        judged(&mut w, &c1, &[], 0);
+        // The judging against c2 begins: c1's disputes still serve, and
+        // what is stored meanwhile is judged against both.
+        let copied = w.begin("ldap", c2.clone(), 0, std::iter::empty());
+        w.stored(
+            &key("ldap", Key::UserName("a".into())),
+            &slot(Value::Missing, 9),
+        );
+        assert!(w.of("ldap").unwrap().may_dispute(&c1, "a", 100, 0));
+        assert!(!w.of("ldap").unwrap().may_dispute(&c1, "b", 101, 0));
+        let mut d = Disputes::new(c2.clone(), 0);
+        d.judge_held(&copied);
+        w.finish("ldap", d);
+        let d = w.of("ldap").unwrap();
+        assert!(d.may_dispute(&c2, "a", 100, 0));
+        assert!(!d.may_dispute(&c2, "b", 101, 0));
+        // A judging overtaken by a newer census's is not joined.
+        let c3 = census();
+        w.begin("ldap", c3.clone(), 0, std::iter::empty());
+        w.finish("ldap", Disputes::new(c2.clone(), 0));
+        assert!(w.of("ldap").unwrap().may_dispute(&c3, "b", 101, 0));
     }
 }

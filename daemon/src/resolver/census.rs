@@ -9,6 +9,7 @@
 //! listing under way. The checks rest on a census as on a cached answer:
 //! until it expires.
 
+use super::at_odds::Disputes;
 use super::{refresh_after_ms, Provider, ProviderResult, Resolver};
 use crate::backend_error::BackendError;
 use crate::census::Census;
@@ -16,6 +17,10 @@ use roster_proto::admin::CensusStatus;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// Cached answers judged against a new users census on the runtime's
+/// thread (about 1 ms); more are judged on a blocking thread.
+const JUDGED_IN_PLACE: usize = 4096;
 
 /// Longest wait before a failed census is tried again.
 const RETRY_MAX_MS: u64 = 30_000;
@@ -59,7 +64,7 @@ struct Ending<'a> {
     users: bool,
     began: u64,
     generation: u64,
-    outcome: Option<ProviderResult<Option<Census>>>,
+    outcome: Option<ProviderResult<Option<Arc<Census>>>>,
 }
 
 impl Drop for Ending<'_> {
@@ -153,7 +158,9 @@ impl Resolver {
         usable
     }
 
-    /// Lists domain `d`'s users or groups into a census begun at `began`.
+    /// Lists domain `d`'s users or groups into a census begun at `began`;
+    /// a users census has the cached answers judged against it
+    /// ([`Resolver::judge_cached_answers`]) before it is installed.
     async fn take_census(&self, d: Arc<dyn Provider>, users: bool, began: u64, generation: u64) {
         let mut ending = Ending {
             r: self,
@@ -163,7 +170,43 @@ impl Resolver {
             generation,
             outcome: None,
         };
-        ending.outcome = Some(d.census(users).await);
+        let listed = d.census(users).await.map(|c| c.map(Arc::new));
+        if let (true, Ok(Some(c))) = (users, &listed) {
+            self.judge_cached_answers(d.name(), c).await;
+        }
+        ending.outcome = Some(listed);
+    }
+
+    /// Judges the answers cached for domain `domain` against its users
+    /// census `census` (see [`super::at_odds`]): copied under the cache's
+    /// lock, judged outside it (on a blocking thread when there are more
+    /// than [`JUDGED_IN_PLACE`]). Should that thread fail, the checks with
+    /// that census ask the cache.
+    async fn judge_cached_answers(&self, domain: &str, census: &Arc<Census>) {
+        let now = self.inner.clock.now_ms();
+        let held = self
+            .inner
+            .cache
+            .rewatch(|at_odds, held| at_odds.begin(domain, census.clone(), now, held));
+        let mut judged = Disputes::new(census.clone(), now);
+        if held.len() <= JUDGED_IN_PLACE {
+            judged.judge_held(&held);
+        } else {
+            let judging = tokio::task::spawn_blocking(move || {
+                judged.judge_held(&held);
+                judged
+            });
+            judged = match judging.await {
+                Ok(judged) => judged,
+                Err(e) => {
+                    tracing::warn!(%domain, error = %e, "cached answers not judged against the census");
+                    return;
+                }
+            };
+        }
+        self.inner
+            .cache
+            .rewatch(|at_odds, _| at_odds.finish(domain, judged));
     }
 
     /// Records how domain `domain`'s census listing of users or groups
@@ -175,11 +218,10 @@ impl Resolver {
         users: bool,
         began: u64,
         generation: u64,
-        listed: ProviderResult<Option<Census>>,
+        listed: ProviderResult<Option<Arc<Census>>>,
     ) {
         let what = if users { "users" } else { "groups" };
         let censuses = &self.inner.censuses;
-        let mut installed = None;
         {
             let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
             if censuses.generation.load(Ordering::SeqCst) == generation {
@@ -191,10 +233,8 @@ impl Resolver {
                     Ok(Some(c)) => {
                         t.last_error = None;
                         tracing::debug!(%domain, entries = c.entries(), ids_readable = c.ids_readable(), "census of {what} taken");
-                        let c = Arc::new(c);
-                        t.census = Some(c.clone());
+                        t.census = Some(c);
                         t.taken_ms = began;
-                        installed = users.then_some(c);
                     }
                     Ok(None) => t.none = true,
                     Err(e) => {
@@ -203,15 +243,6 @@ impl Resolver {
                     }
                 }
             }
-        }
-        // The cached answers are judged against a new users census once it
-        // is in place (the checks meanwhile ask the cache: the disputes
-        // are still another census's).
-        if let Some(c) = installed {
-            let now = self.inner.clock.now_ms();
-            self.inner
-                .cache
-                .rewatch(|at_odds, held| at_odds.judge_held(domain, c, held, now));
         }
         censuses.settled.notify_waiters();
     }

@@ -8,8 +8,9 @@
 //! user and small group what the answers cache already holds.
 //!
 //! A decision is reused only while what it rests on is unchanged: until
-//! the first of the domains' answers it used is refreshed or expires
-//! ([`Ctx::rests_on`]), while the local account files are the versions it
+//! the first of the domains' answers and censuses it rests on is
+//! refreshed or expires ([`Ctx::rests_on`]; a member the census decides
+//! rests on the census, not on cached answers that agree with it), while the local account files are the versions it
 //! was decided under, and until a flush or a reload drops every decision.
 //! Answers from offline data and "not found" are not kept.
 

@@ -1061,12 +1061,14 @@ impl<'a> FreshAnswers<'a> {
     /// member's check to the census's decision (that entry is the UID's
     /// only holder), so the census decides the member as well, and the
     /// decision rests on it alone (those answers tell nothing it does not).
-    /// The cache is looked into only for a name or UID noted at odds with
-    /// that census ([`at_odds::Disputes::may_dispute`]).
+    /// The cache is looked into only for a name or UID the domain's
+    /// disputes with that census may hold
+    /// ([`at_odds::Disputes::may_dispute`]), or for every member while
+    /// they are not complete (a census being installed).
     fn disagree(&mut self, c: &Census, name: &str, uid: u32) -> bool {
         let domain = &self.id_key.domain;
         if let Some(disputes) = self.cache.watch().of(domain) {
-            if !disputes.may_dispute(c, name, uid) {
+            if !disputes.may_dispute(c, name, uid, self.now) {
                 return false;
             }
         }

@@ -1307,6 +1307,8 @@ fn cache_member_answer(r: &Resolver, spelled: &str, fetched_ms: u64) {
 async fn a_member_whose_fresh_answer_agrees_with_the_census_is_decided_by_it() {
     let locals = Locals::new();
     let (ldap, r) = members_domain(100, &locals).await;
+    // The answers cached are judged against the census before it serves.
+    assert!(r.inner.cache.locked().watch().of("ldap").is_some());
     // Fresh answers that agree with the census: m00001 by name, m00002
     // by UID.
     assert!(ask(&r, &Q::User("m00001".into()))
