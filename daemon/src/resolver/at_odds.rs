@@ -207,9 +207,24 @@ impl AtOdds {
             .pending
             .as_ref()
             .is_some_and(|p| Arc::ptr_eq(&p.census, &judged.census));
-        if let (true, Some(mut pending)) = (same, of.pending.take()) {
-            pending.absorb(judged);
-            of.ready = Some(pending);
+        if let (true, Some(pending)) = (same, of.pending.take()) {
+            // (The answers stored meanwhile are the few.)
+            let mut judged = judged;
+            judged.absorb(pending);
+            of.ready = Some(judged);
+        }
+    }
+
+    /// Drops the judging against `census` begun by [`AtOdds::begin`] (it
+    /// failed): answers stored are no longer judged against it.
+    pub(super) fn abandon(&mut self, domain: &str, census: &Arc<Census>) {
+        let of = self.find_mut(domain);
+        if of
+            .pending
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(&p.census, census))
+        {
+            of.pending = None;
         }
     }
 
@@ -412,5 +427,10 @@ mod tests {
         w.begin("ldap", c3.clone(), 0, std::iter::empty());
         w.finish("ldap", Disputes::new(c2.clone(), 0));
         assert!(w.of("ldap").unwrap().may_dispute(&c3, "b", 101, 0));
+        // A judging that failed is dropped: its census is never joined.
+        w.abandon("ldap", &c3);
+        w.finish("ldap", Disputes::new(c3.clone(), 0));
+        assert!(w.of("ldap").unwrap().may_dispute(&c3, "b", 101, 0));
+        assert!(!w.of("ldap").unwrap().may_dispute(&c2, "b", 101, 0));
     }
 }

@@ -172,7 +172,9 @@ impl Resolver {
         };
         let listed = d.census(users).await.map(|c| c.map(Arc::new));
         if let (true, Ok(Some(c))) = (users, &listed) {
-            self.judge_cached_answers(d.name(), c).await;
+            if c.decides_names() {
+                self.judge_cached_answers(d.name(), c, generation).await;
+            }
         }
         ending.outcome = Some(listed);
     }
@@ -181,13 +183,18 @@ impl Resolver {
     /// census `census` (see [`super::at_odds`]): copied under the cache's
     /// lock, judged outside it (on a blocking thread when there are more
     /// than [`JUDGED_IN_PLACE`]). Should that thread fail, the checks with
-    /// that census ask the cache.
-    async fn judge_cached_answers(&self, domain: &str, census: &Arc<Census>) {
+    /// that census ask the cache. Nothing is done for a listing a flush
+    /// made stale (generation `generation` is past): its census is not
+    /// installed, and its judging must not displace the current one's.
+    async fn judge_cached_answers(&self, domain: &str, census: &Arc<Census>, generation: u64) {
+        let current = || self.inner.censuses.generation.load(Ordering::SeqCst) == generation;
         let now = self.inner.clock.now_ms();
-        let held = self
-            .inner
-            .cache
-            .rewatch(|at_odds, held| at_odds.begin(domain, census.clone(), now, held));
+        let held = self.inner.cache.rewatch(|at_odds, held| {
+            current().then(|| at_odds.begin(domain, census.clone(), now, held))
+        });
+        let Some(held) = held else {
+            return;
+        };
         let mut judged = Disputes::new(census.clone(), now);
         if held.len() <= JUDGED_IN_PLACE {
             judged.judge_held(&held);
@@ -200,13 +207,18 @@ impl Resolver {
                 Ok(judged) => judged,
                 Err(e) => {
                     tracing::warn!(%domain, error = %e, "cached answers not judged against the census");
+                    self.inner
+                        .cache
+                        .rewatch(|at_odds, _| at_odds.abandon(domain, census));
                     return;
                 }
             };
         }
-        self.inner
-            .cache
-            .rewatch(|at_odds, _| at_odds.finish(domain, judged));
+        self.inner.cache.rewatch(|at_odds, _| {
+            if current() {
+                at_odds.finish(domain, judged);
+            }
+        });
     }
 
     /// Records how domain `domain`'s census listing of users or groups
