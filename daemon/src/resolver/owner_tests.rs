@@ -1349,23 +1349,35 @@ async fn a_member_whose_fresh_answer_agrees_with_the_census_is_decided_by_it() {
     assert_eq!(served.len(), 100);
 }
 
-#[tokio::test]
-async fn a_fresh_answer_naming_the_member_otherwise_sends_it_to_the_check() {
-    let locals = Locals::new();
-    // A local user spelled as the member's entry now is.
+/// Adds the local user `M00005` (spelled as a case variant of the member
+/// `m00005` of [`members_domain`]) to `locals`.
+fn add_local_m00005(locals: &Locals) {
     let passwd = locals.dir.path().join("passwd");
     let mut text = std::fs::read_to_string(&passwd).unwrap();
     text.push_str("M00005:x:7000:7000::/:/bin/sh\n");
     std::fs::write(&passwd, text).unwrap();
+}
+
+/// Asserts that `biggroup` of a 10-user [`members_domain`] is served
+/// without `m00005` (sent to the check, which refuses it).
+async fn biggroup_serves_all_but_m00005(r: &Resolver) {
+    let answer = ask(r, &Q::Group("biggroup".into())).await;
+    let served: Vec<&str> = answer.rsplit(':').next().unwrap().split(',').collect();
+    assert_eq!(served.len(), 9, "{answer}");
+    assert!(!served.contains(&"m00005"));
+}
+
+#[tokio::test]
+async fn a_fresh_answer_naming_the_member_otherwise_sends_it_to_the_check() {
+    let locals = Locals::new();
+    // A local user spelled as the member's entry now is.
+    add_local_m00005(&locals);
     let (_ldap, r) = members_domain(10, &locals).await;
     // The name's fresh answer: the census's entry, with the census's UID,
     // but spelled `M00005` (as a directory matching names in any case
     // may answer): the check judges that name, a local user's.
     cache_member_answer(&r, "M00005", T0);
-    let answer = ask(&r, &Q::Group("biggroup".into())).await;
-    let served: Vec<&str> = answer.rsplit(':').next().unwrap().split(',').collect();
-    assert_eq!(served.len(), 9, "{answer}");
-    assert!(!served.contains(&"m00005"));
+    biggroup_serves_all_but_m00005(&r).await;
 }
 
 #[tokio::test]
@@ -1391,18 +1403,12 @@ async fn a_decision_rests_on_the_census_not_on_the_answers_that_agree_with_it() 
 #[tokio::test]
 async fn an_answer_at_odds_cached_before_the_census_sends_its_member_to_the_check() {
     let locals = Locals::new();
-    let passwd = locals.dir.path().join("passwd");
-    let mut text = std::fs::read_to_string(&passwd).unwrap();
-    text.push_str("M00005:x:7000:7000::/:/bin/sh\n");
-    std::fs::write(&passwd, text).unwrap();
+    add_local_m00005(&locals);
     let (ldap, r) = members_directory(10, &locals);
     // Cached before the census is taken (it is judged when the census
     // is installed, not when stored): as in
     // `a_fresh_answer_naming_the_member_otherwise_sends_it_to_the_check`.
     cache_member_answer(&r, "M00005", T0);
     take_members_census(&ldap, &r).await;
-    let answer = ask(&r, &Q::Group("biggroup".into())).await;
-    let served: Vec<&str> = answer.rsplit(':').next().unwrap().split(',').collect();
-    assert_eq!(served.len(), 9, "{answer}");
-    assert!(!served.contains(&"m00005"));
+    biggroup_serves_all_but_m00005(&r).await;
 }
