@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 /// Cached answers judged against a new users census on the runtime's
 /// thread (about 1 ms); more are judged on a blocking thread.
-const JUDGED_IN_PLACE: usize = 4096;
+pub(super) const JUDGED_IN_PLACE: usize = 4096;
 
 /// Longest wait before a failed census is tried again.
 const RETRY_MAX_MS: u64 = 30_000;

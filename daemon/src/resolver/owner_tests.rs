@@ -1412,3 +1412,34 @@ async fn an_answer_at_odds_cached_before_the_census_sends_its_member_to_the_chec
     take_members_census(&ldap, &r).await;
     biggroup_serves_all_but_m00005(&r).await;
 }
+
+#[tokio::test]
+async fn answers_judged_on_a_blocking_thread_are_all_judged() {
+    let locals = Locals::new();
+    add_local_m00005(&locals);
+    let (ldap, r) = members_directory(10, &locals);
+    // More answers than are judged on the runtime's thread, one of them
+    // at odds with the census to come.
+    for k in 0..super::census::JUDGED_IN_PLACE {
+        let key = CacheKey::new(Arc::from("ldap"), Key::UserName(format!("x{k:05}")));
+        let slot = crate::cache::Slot {
+            value: Value::Missing,
+            fetched_ms: T0,
+            expires_ms: T0 + settings().negative_ttl_ms,
+        };
+        r.inner.cache.insert(key, slot);
+    }
+    cache_member_answer(&r, "M00005", T0);
+    ask(&r, &Q::Group("other".into())).await;
+    // The census is installed once the answers are judged.
+    for _ in 0..5000 {
+        if r.inner.cache.locked().watch().of("ldap").is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert!(r.inner.cache.locked().watch().of("ldap").is_some());
+    settle().await;
+    assert_eq!(ldap.census_count(), 2);
+    biggroup_serves_all_but_m00005(&r).await;
+}
