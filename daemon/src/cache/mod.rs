@@ -22,6 +22,7 @@ pub use key::{CacheKey, Key};
 
 use lru::LruCache;
 use std::hash::Hash;
+use std::hash::RandomState;
 use std::sync::{Mutex, MutexGuard};
 
 /// A [`MemCache`] locked for several lookups ([`MemCache::locked`]).
@@ -81,7 +82,10 @@ pub struct MemCache<K = CacheKey, V = Slot, W = ()> {
 /// for `max_entries` up front) and the least recently used answers are
 /// evicted beyond the bound.
 struct Bounded<K, V, W> {
-    lru: LruCache<K, V>,
+    /// Placed with std's keyed SipHash, not the `lru` crate's default
+    /// (hashbrown's foldhash): any local user chooses the names asked,
+    /// and foldhash claims no resistance to one who can time lookups.
+    lru: LruCache<K, V, RandomState>,
     max: usize,
     watch: W,
 }
@@ -99,7 +103,7 @@ impl<K: Hash + Eq + Clone, V: Clone, W: Watch<K, V> + Default> MemCache<K, V, W>
     pub fn new(max_entries: usize) -> Self {
         MemCache {
             lru: Mutex::new(Bounded {
-                lru: LruCache::unbounded(),
+                lru: LruCache::unbounded_with_hasher(RandomState::new()),
                 max: max_entries.max(1),
                 watch: W::default(),
             }),
