@@ -671,8 +671,15 @@ impl Resolver {
         let mut asked = Vec::new();
         {
             let mut decides = CensusDecides::new(self, cx, i, &domain, now, census.as_ref(), true);
-            for k in (0..out.len()).filter(|&k| out[k]) {
-                match decides.uid_of(member_base(&members[k], d.name())) {
+            let open: Vec<usize> = (0..out.len()).filter(|&k| out[k]).collect();
+            let held = match &census {
+                Some((c, _)) => {
+                    c.sole_served_holders(open.iter().map(|&k| member_base(&members[k], d.name())))
+                }
+                None => vec![None; open.len()],
+            };
+            for (k, held) in open.into_iter().zip(held) {
+                match decides.uid_held(member_base(&members[k], d.name()), held) {
                     Some(uid) => decided.push((k, uid)),
                     None => asked.push(k),
                 }
@@ -1138,8 +1145,15 @@ impl<'a> CensusDecides<'a> {
     /// [`FreshAnswers::disagree`]), and no local account has either.
     /// The answer then rests on the census.
     fn uid_of(&mut self, name: &str) -> Option<u32> {
+        let held = self.census?.sole_served_holder(name);
+        self.uid_held(name, held)
+    }
+
+    /// [`CensusDecides::uid_of`] for a member the census decides as
+    /// holding `held` (its [`Census::sole_served_holder`]).
+    fn uid_held(&mut self, name: &str, held: Option<u32>) -> Option<u32> {
         let census = self.census?;
-        let uid = census.sole_served_holder(name)?;
+        let uid = held?;
         if self
             .fresh
             .as_mut()
