@@ -679,7 +679,7 @@ impl Resolver {
                 None => vec![None; open.len()],
             };
             for (k, held) in open.into_iter().zip(held) {
-                match decides.uid_held(member_base(&members[k], d.name()), held) {
+                match decides.uid_of(member_base(&members[k], d.name()), held) {
                     Some(uid) => decided.push((k, uid)),
                     None => asked.push(k),
                 }
@@ -732,8 +732,9 @@ impl Resolver {
         let mut decided = Vec::new();
         {
             let mut decides = CensusDecides::new(self, cx, i, &domain, now, Some(census), false);
-            for (k, name) in names.iter().enumerate() {
-                match decides.uid_of(name) {
+            let held = census.0.sole_served_holders(names.iter().copied());
+            for ((k, name), held) in names.iter().enumerate().zip(held) {
+                match decides.uid_of(name, held) {
                     Some(uid) => decided.push((k, uid)),
                     None => out[k] = !census.0.may_hold_name(name),
                 }
@@ -1138,20 +1139,14 @@ impl<'a> CensusDecides<'a> {
         }
     }
 
-    /// The UID of member `name` when the census decides it
-    /// ([`Census::sole_served_holder`]), no fresh cached answer to its
+    /// The UID of member `name` when the census decides it (`held`: its
+    /// [`Census::sole_served_holder`], asked of many members at once with
+    /// [`Census::sole_served_holders`]), no fresh cached answer to its
     /// name or that UID tells otherwise (which the check would use
     /// instead: a cache hit; when the cache is consulted,
     /// [`FreshAnswers::disagree`]), and no local account has either.
     /// The answer then rests on the census.
-    fn uid_of(&mut self, name: &str) -> Option<u32> {
-        let held = self.census?.sole_served_holder(name);
-        self.uid_held(name, held)
-    }
-
-    /// [`CensusDecides::uid_of`] for a member the census decides as
-    /// holding `held` (its [`Census::sole_served_holder`]).
-    fn uid_held(&mut self, name: &str, held: Option<u32>) -> Option<u32> {
+    fn uid_of(&mut self, name: &str, held: Option<u32>) -> Option<u32> {
         let census = self.census?;
         let uid = held?;
         if self
