@@ -379,12 +379,10 @@ impl Census {
     /// The lookup by name and the check of its ID would then both answer
     /// that entry.
     pub fn sole_served_holder(&self, name: &str) -> Option<u32> {
-        if !self.names_comparable || !self.ids_readable {
+        if !self.decides_names() {
             return None;
         }
-        let key = self.name_hash(name);
-        let d = self.decided.get(&key)?;
-        (d.exact_name == self.exact_hash(name, key)).then_some(d.id)
+        self.decided_id(self.served_key(name))
     }
 
     /// [`Census::sole_served_holder`] of each of `names`, in order: the
@@ -395,21 +393,26 @@ impl Census {
         &self,
         names: impl Iterator<Item = &'a str>,
     ) -> Vec<Option<u32>> {
-        let keys: Vec<(u64, u32)> = names
-            .map(|name| {
-                let key = self.name_hash(name);
-                (key, self.exact_hash(name, key))
-            })
-            .collect();
         if !self.decides_names() {
-            return vec![None; keys.len()];
+            return names.map(|_| None).collect();
         }
-        keys.iter()
-            .map(|(key, exact)| {
-                let d = self.decided.get(key)?;
-                (d.exact_name == *exact).then_some(d.id)
-            })
-            .collect()
+        let keys: Vec<(u64, u32)> = names.map(|name| self.served_key(name)).collect();
+        keys.into_iter().map(|k| self.decided_id(k)).collect()
+    }
+
+    /// What the table of decided lookups is probed with for `name`: its
+    /// folded name's hash ([`Census::name_hash`]) and its exact name's
+    /// ([`Census::exact_hash`]).
+    fn served_key(&self, name: &str) -> (u64, u32) {
+        let key = self.name_hash(name);
+        (key, self.exact_hash(name, key))
+    }
+
+    /// The ID of the lookup decided under `(key, exact)`
+    /// ([`Census::served_key`]), if one is.
+    fn decided_id(&self, (key, exact): (u64, u32)) -> Option<u32> {
+        let d = self.decided.get(&key)?;
+        (d.exact_name == exact).then_some(d.id)
     }
 
     /// The name of the entry a lookup of `id` is answered with, when the

@@ -671,15 +671,17 @@ impl Resolver {
         let mut asked = Vec::new();
         {
             let mut decides = CensusDecides::new(self, cx, i, &domain, now, census.as_ref(), true);
-            let open: Vec<usize> = (0..out.len()).filter(|&k| out[k]).collect();
+            // (Member index, short name) of the members still kept.
+            let open: Vec<(usize, &str)> = (0..out.len())
+                .filter(|&k| out[k])
+                .map(|k| (k, member_base(&members[k], d.name())))
+                .collect();
             let held = match &census {
-                Some((c, _)) => {
-                    c.sole_served_holders(open.iter().map(|&k| member_base(&members[k], d.name())))
-                }
+                Some((c, _)) => c.sole_served_holders(open.iter().map(|&(_, name)| name)),
                 None => vec![None; open.len()],
             };
-            for (k, held) in open.into_iter().zip(held) {
-                match decides.uid_of(member_base(&members[k], d.name()), held) {
+            for ((k, name), held) in open.into_iter().zip(held) {
+                match decides.uid_of(name, held) {
                     Some(uid) => decided.push((k, uid)),
                     None => asked.push(k),
                 }
