@@ -442,6 +442,13 @@ mod inner {
         Ok((median, times[0], first))
     }
 
+    /// `perf record -g` of `peer`'s daemon into `FILE.<peer>` when the
+    /// environment variable `var` names FILE (stopped when dropped).
+    fn record_daemon(var: &str, daemon: &Daemon, peer: Peer) -> Option<Recording> {
+        let file = std::env::var(var).ok()?;
+        Recording::start(daemon.pid()?, &format!("{file}.{}", peer.name()), &["-g"])
+    }
+
     /// Everything measured for one peer, inside its namespace; prints
     /// `key=value` lines.
     fn driver(peer: Peer, dir: &Path, cold_first: u32) -> i32 {
@@ -503,12 +510,7 @@ mod inner {
         }
         let many = format!("grouplist {}:{}", MANYGROUPS.name, MANYGROUPS.gid);
         // ROSTER_BENCH_PERF_INIT=FILE: that lookup under `perf record -g`.
-        let perf = match (std::env::var("ROSTER_BENCH_PERF_INIT"), daemon.pid()) {
-            (Ok(file), Some(pid)) => {
-                Recording::start(pid, &format!("{file}.{}", peer.name()), &["-g"])
-            }
-            _ => None,
-        };
+        let perf = record_daemon("ROSTER_BENCH_PERF_INIT", &daemon, peer);
         failures += report("initgroups.first_us", again(&format!("once {many}")));
         drop(perf);
         failures += report(
@@ -577,12 +579,7 @@ mod inner {
         let big = format!("grnam {BIGGROUP}");
         // ROSTER_BENCH_PERF_BIG=FILE: the daemon's first lookup of the
         // big group under `perf record -g`, into FILE.<peer>.
-        let perf = match (std::env::var("ROSTER_BENCH_PERF_BIG"), daemon.pid()) {
-            (Ok(file), Some(pid)) => {
-                Recording::start(pid, &format!("{file}.{}", peer.name()), &["-g"])
-            }
-            _ => None,
-        };
+        let perf = record_daemon("ROSTER_BENCH_PERF_BIG", &daemon, peer);
         failures += report("biggroup.first_us", again(&format!("once {big}")));
         drop(perf); // stops the recording
         failures += report(
