@@ -829,6 +829,26 @@ pub mod peer {
         tree
     }
 
+    /// Time on a CPU so far of every thread of the processes `pids`, in
+    /// ns (`/proc/PID/task/TID/schedstat`: user and kernel time, counted
+    /// by the scheduler, not sampled by ticks); threads gone are not
+    /// counted.
+    pub fn on_cpu_ns(pids: &[u32]) -> u64 {
+        let mut total = 0;
+        for p in pids {
+            let tasks = std::fs::read_dir(format!("/proc/{p}/task"));
+            for t in tasks.into_iter().flatten().flatten() {
+                let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+                total += stat
+                    .split(' ')
+                    .next()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+        total
+    }
+
     /// Resident memory of `pid` and all its descendants, in kB, and how
     /// many processes that is.
     pub fn rss_tree_kb(pid: u32) -> (u64, usize) {

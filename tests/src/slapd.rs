@@ -177,6 +177,13 @@ impl Slapd {
         }
     }
 
+    /// slapd's PID (from its pid file) while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.watchdog.as_ref()?;
+        let text = std::fs::read_to_string(self.dir.path().join("slapd.pid")).ok()?;
+        text.trim().parse().ok()
+    }
+
     /// True while slapd runs.
     pub fn is_running(&self) -> bool {
         self.watchdog.is_some()

@@ -26,7 +26,7 @@
 //! `ROSTER_BENCH_PERF_BIG=FILE` records each daemon's first lookup of
 //! the 5,000-member group with `perf record -g` into `FILE.<peer>`;
 //! `ROSTER_BENCH_PERF_INIT=FILE` its first initgroups of the user in 1,000
-//! groups.
+//! groups; `ROSTER_BENCH_PERF_COLD=FILE` its first getpwnam of 200 users.
 //!
 //! `ROSTER_BENCH_MODULE=PATH` loads another build's `libnss_roster.so`
 //! instead of this one's (of the same memory-cache layout: one of another
@@ -34,8 +34,8 @@
 
 use roster_bench::lookup::{last_entry_fields, parse_op};
 use roster_bench::peer::{
-    pamtester, prepare, rss_tree_kb, run_driver, use_nsswitch, Daemon, Peer, Setup,
-    PAM_FLOOR_SERVICE, PAM_SERVICE,
+    on_cpu_ns, pamtester, prepare, process_tree, rss_tree_kb, run_driver, use_nsswitch, Daemon,
+    Peer, Setup, PAM_FLOOR_SERVICE, PAM_SERVICE,
 };
 use roster_bench::profile::Recording;
 use roster_bench::setup::{build_release, load_average};
@@ -127,6 +127,9 @@ fn outer() {
                 module.display(),
                 installed.display()
             );
+        }
+        if let Some(pid) = slapd.pid() {
+            let _ = writeln!(script, "export ROSTER_BENCH_SLAPD_PID={pid}");
         }
         let _ = write!(
             script,
@@ -260,6 +263,18 @@ fn report(r: &BTreeMap<String, String>) {
     );
     line("same, mean", "cold.mean_us", 1.0, "µs");
     line("same, 99th percentile", "cold.p99_us", 1.0, "µs");
+    line(
+        "same, the daemon's time on a CPU per lookup (all its threads)",
+        "cold.daemon_cpu_us",
+        1.0,
+        "µs",
+    );
+    line(
+        "same, slapd's time on a CPU per lookup",
+        "cold.slapd_cpu_us",
+        1.0,
+        "µs",
+    );
     line(
         &format!("getpwuid, first lookup of {COLD_USERS} other users, median"),
         "cold_uid.median_us",
@@ -488,7 +503,41 @@ mod inner {
         };
 
         // Cold: users nobody asked about yet (alice was the start-up probe).
-        match again(&format!("cold u {cold_first} {COLD_USERS}")) {
+        // The daemon's and slapd's time on a CPU over these lookups: each
+        // lookup's work lies on its answer's path, so on a machine of few
+        // cores it adds to the latency.
+        let slapd: Vec<u32> = std::env::var("ROSTER_BENCH_SLAPD_PID")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .into_iter()
+            .collect();
+        let daemon_tree = daemon.pid().map(process_tree).unwrap_or_default();
+        let cpu_before = (on_cpu_ns(&daemon_tree), on_cpu_ns(&slapd));
+        // ROSTER_BENCH_PERF_COLD=FILE: these lookups under `perf record -g`.
+        let perf = record_daemon("ROSTER_BENCH_PERF_COLD", &daemon, peer);
+        let cold = again(&format!("cold u {cold_first} {COLD_USERS}"));
+        drop(perf);
+        let per_lookup = |after: u64, before: u64| {
+            format!(
+                "{:.1}",
+                after.saturating_sub(before) as f64 / 1000.0 / COLD_USERS as f64
+            )
+        };
+        if cold.is_ok() && !daemon_tree.is_empty() {
+            // (The daemon's processes as they were before: a helper started
+            // meanwhile would be missed, one gone would count less.)
+            report(
+                "cold.daemon_cpu_us",
+                Ok(per_lookup(on_cpu_ns(&daemon_tree), cpu_before.0)),
+            );
+            if !slapd.is_empty() {
+                report(
+                    "cold.slapd_cpu_us",
+                    Ok(per_lookup(on_cpu_ns(&slapd), cpu_before.1)),
+                );
+            }
+        }
+        match cold {
             Ok(v) => {
                 let mut it = v.split_whitespace();
                 report("cold.median_us", Ok(it.next().unwrap_or("").into()));
