@@ -18,7 +18,14 @@ pub fn escape(value: &str) -> String {
 /// `(attr=value)` with `value` escaped. `attr` comes from the configuration
 /// and is checked there to be a valid attribute description.
 pub fn eq(attr: &str, value: &str) -> String {
-    format!("({attr}={})", escape(value))
+    let value = ldap3::ldap_escape(value);
+    let mut f = String::with_capacity(attr.len() + value.len() + 3);
+    f.push('(');
+    f.push_str(attr);
+    f.push('=');
+    f.push_str(&value);
+    f.push(')');
+    f
 }
 
 /// `(&(base)(extra))`: the configured base filter and-ed with `extra`.

@@ -40,20 +40,73 @@ impl CacheKey {
     }
 
     /// The key under which the persistent store keeps this entry.
+    /// (Put together piece by piece: a lookup makes it up to three times,
+    /// and `format!` through [`Key`]'s `Display` cost several times that.)
     pub fn store_key(&self) -> String {
-        format!("{}{STORE_KEY_SEP}{}", self.domain, self.key)
+        let (kind, part) = self.key.parts();
+        let mut s = String::with_capacity(self.domain.len() + kind.len() + 2 + part.len());
+        s.push_str(&self.domain);
+        s.push(STORE_KEY_SEP);
+        s.push_str(kind);
+        s.push(STORE_KEY_SEP);
+        s.push_str(&part);
+        s
+    }
+}
+
+impl Key {
+    /// The kind of question and its name or number, as the store key and
+    /// [`Key`]'s `Display` spell them.
+    fn parts(&self) -> (&'static str, std::borrow::Cow<'_, str>) {
+        use std::borrow::Cow;
+        match self {
+            Key::UserName(n) => ("user-name", Cow::Borrowed(n)),
+            Key::UserId(n) => ("user-id", Cow::Owned(n.to_string())),
+            Key::GroupName(n) => ("group-name", Cow::Borrowed(n)),
+            Key::GroupId(n) => ("group-id", Cow::Owned(n.to_string())),
+            Key::GroupsOf(n) => ("groups-of", Cow::Borrowed(n)),
+            Key::NetgroupName(n) => ("netgroup-name", Cow::Borrowed(n)),
+        }
     }
 }
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Key::UserName(n) => write!(f, "user-name{STORE_KEY_SEP}{n}"),
-            Key::UserId(n) => write!(f, "user-id{STORE_KEY_SEP}{n}"),
-            Key::GroupName(n) => write!(f, "group-name{STORE_KEY_SEP}{n}"),
-            Key::GroupId(n) => write!(f, "group-id{STORE_KEY_SEP}{n}"),
-            Key::GroupsOf(n) => write!(f, "groups-of{STORE_KEY_SEP}{n}"),
-            Key::NetgroupName(n) => write!(f, "netgroup-name{STORE_KEY_SEP}{n}"),
+        let (kind, part) = self.parts();
+        write!(f, "{kind}{STORE_KEY_SEP}{part}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store key is the domain, the kind of question and its name or
+    /// number, as `Key`'s `Display` spells the question.
+    #[test]
+    fn the_store_key_is_the_domain_and_the_question_as_displayed() {
+        let keys = [
+            Key::UserName("alice".into()),
+            Key::UserId(10001),
+            Key::GroupName("Staff Ünïcode".into()),
+            Key::GroupId(0),
+            Key::GroupsOf("bob".into()),
+            Key::NetgroupName("hosts".into()),
+        ];
+        for key in keys {
+            let ck = CacheKey::new(Arc::from("example.org"), key.clone());
+            let shown = key.to_string();
+            assert_eq!(ck.store_key(), format!("example.org{STORE_KEY_SEP}{shown}"));
+            let (kind, part) = key.parts();
+            assert_eq!(shown, format!("{kind}{STORE_KEY_SEP}{part}"));
         }
+        assert_eq!(
+            Key::UserId(10001).to_string(),
+            format!("user-id{STORE_KEY_SEP}10001")
+        );
+        assert_eq!(
+            Key::GroupsOf("bob".into()).to_string(),
+            format!("groups-of{STORE_KEY_SEP}bob")
+        );
     }
 }

@@ -47,8 +47,46 @@ pub(crate) fn response_name(id: u64) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
+/// The part of a message a check is about, named in its error only (the
+/// name is made when something is wrong: a message read correctly, as
+/// every search's result is, costs no formatting).
+#[derive(Clone, Copy)]
+struct Part<'a> {
+    /// The response it belongs to, when it names one.
+    response: Option<&'a str>,
+    /// The part itself.
+    what: &'a str,
+}
+
+impl<'a> Part<'a> {
+    /// `what`, on its own.
+    fn plain(what: &'a str) -> Self {
+        Part {
+            response: None,
+            what,
+        }
+    }
+
+    /// `what` of the response called `response`.
+    fn of(response: &'a str, what: &'a str) -> Self {
+        Part {
+            response: Some(response),
+            what,
+        }
+    }
+}
+
+impl std::fmt::Display for Part<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.response {
+            Some(r) => write!(f, "{r}: {}", self.what),
+            None => f.write_str(self.what),
+        }
+    }
+}
+
 /// The children of a constructed value.
-fn children<'a>(t: &'a StructureTag, what: &str) -> Result<&'a [StructureTag], Wrong> {
+fn children<'a>(t: &'a StructureTag, what: Part<'_>) -> Result<&'a [StructureTag], Wrong> {
     match &t.payload {
         PL::C(c) => Ok(c),
         PL::P(_) => Err(format!("{what} is not constructed")),
@@ -56,7 +94,7 @@ fn children<'a>(t: &'a StructureTag, what: &str) -> Result<&'a [StructureTag], W
 }
 
 /// The octets of a primitive value.
-fn octets<'a>(t: &'a StructureTag, what: &str) -> Result<&'a [u8], Wrong> {
+fn octets<'a>(t: &'a StructureTag, what: Part<'_>) -> Result<&'a [u8], Wrong> {
     match &t.payload {
         PL::P(p) => Ok(p),
         PL::C(_) => Err(format!("{what} is not a primitive value")),
@@ -64,14 +102,14 @@ fn octets<'a>(t: &'a StructureTag, what: &str) -> Result<&'a [u8], Wrong> {
 }
 
 /// A primitive value holding UTF-8 text.
-fn text(t: &StructureTag, what: &str) -> Result<(), Wrong> {
+fn text(t: &StructureTag, what: Part<'_>) -> Result<(), Wrong> {
     std::str::from_utf8(octets(t, what)?)
         .map(drop)
         .map_err(|_| format!("{what} is not UTF-8"))
 }
 
 /// A primitive universal value of type `ty`.
-fn universal<'a>(t: &'a StructureTag, ty: Types, what: &str) -> Result<&'a [u8], Wrong> {
+fn universal<'a>(t: &'a StructureTag, ty: Types, what: Part<'_>) -> Result<&'a [u8], Wrong> {
     if t.class != TagClass::Universal || t.id != ty as u64 {
         return Err(format!("{what} has the wrong type"));
     }
@@ -79,7 +117,7 @@ fn universal<'a>(t: &'a StructureTag, ty: Types, what: &str) -> Result<&'a [u8],
 }
 
 /// The `n`th child, which must be there.
-fn nth<'a>(c: &'a [StructureTag], n: usize, what: &str) -> Result<&'a StructureTag, Wrong> {
+fn nth<'a>(c: &'a [StructureTag], n: usize, what: Part<'_>) -> Result<&'a StructureTag, Wrong> {
     c.get(n).ok_or_else(|| format!("{what} is missing"))
 }
 
@@ -91,7 +129,7 @@ pub(crate) fn check_op(op: &StructureTag) -> Result<(), Wrong> {
     let Some(name) = response_name(op.id) else {
         return Err(format!("protocol operation {} is not a response", op.id));
     };
-    let at = |what: &str| format!("{name}: {what}");
+    let at = |what| Part::of(name, what);
     match op.id {
         // An entry is read by `SearchEntry::read`, which says what is
         // wrong with one it cannot read; the caller decides what that
@@ -99,8 +137,8 @@ pub(crate) fn check_op(op: &StructureTag) -> Result<(), Wrong> {
         // entry too.)
         4 | 25 => Ok(()),
         19 => {
-            for uri in children(op, name)? {
-                text(uri, &at("a referral URI"))?;
+            for uri in children(op, Part::plain(name))? {
+                text(uri, at("a referral URI"))?;
             }
             Ok(())
         }
@@ -111,32 +149,29 @@ pub(crate) fn check_op(op: &StructureTag) -> Result<(), Wrong> {
 /// An LDAPResult (RFC 4511, 4.1.9), with the bind and extended responses'
 /// own trailing values.
 fn check_result(op: &StructureTag, name: &str) -> Result<(), Wrong> {
-    let at = |what: &str| format!("{name}: {what}");
-    let c = children(op, name)?;
+    let at = |what| Part::of(name, what);
+    let c = children(op, Part::plain(name))?;
     let code = universal(
-        nth(c, 0, &at("result code"))?,
+        nth(c, 0, at("result code"))?,
         Types::Enumerated,
-        &at("result code"),
+        at("result code"),
     )?;
     // (The reader folds the octets into a number: no more than four.)
     if code.is_empty() || code.len() > 4 {
-        return Err(at("result code is out of range"));
+        return Err(at("result code is out of range").to_string());
     }
-    text(nth(c, 1, &at("matched DN"))?, &at("matched DN"))?;
-    text(
-        nth(c, 2, &at("diagnostic message"))?,
-        &at("diagnostic message"),
-    )?;
+    text(nth(c, 1, at("matched DN"))?, at("matched DN"))?;
+    text(nth(c, 2, at("diagnostic message"))?, at("diagnostic message"))?;
     for t in &c[3..] {
         match t.id {
             3 => {
-                for uri in children(t, &at("referral"))? {
-                    text(uri, &at("a referral URI"))?;
+                for uri in children(t, at("referral"))? {
+                    text(uri, at("a referral URI"))?;
                 }
             }
-            7 => drop(octets(t, &at("server SASL credentials"))?),
-            10 => text(t, &at("response name"))?,
-            11 => drop(octets(t, &at("response value"))?),
+            7 => drop(octets(t, at("server SASL credentials"))?),
+            10 => text(t, at("response name"))?,
+            11 => drop(octets(t, at("response value"))?),
             _ => (),
         }
     }
@@ -146,15 +181,15 @@ fn check_result(op: &StructureTag, name: &str) -> Result<(), Wrong> {
 /// A message's controls (RFC 4511, 4.1.11), and the value of each
 /// control the library reads itself (paged results).
 pub(crate) fn check_controls(t: &StructureTag) -> Result<(), Wrong> {
-    for ctrl in children(t, "controls")? {
-        let c = children(ctrl, "a control")?;
-        let oid = nth(c, 0, "a control's type")?;
-        text(oid, "a control's type")?;
+    for ctrl in children(t, Part::plain("controls"))? {
+        let c = children(ctrl, Part::plain("a control"))?;
+        let oid = nth(c, 0, Part::plain("a control's type"))?;
+        text(oid, Part::plain("a control's type"))?;
         let mut rest = c[1..].iter();
         let mut value = None;
         if let Some(next) = rest.next() {
             if next.class == TagClass::Universal && next.id == Types::Boolean as u64 {
-                if octets(next, "a control's criticality")?.is_empty() {
+                if octets(next, Part::plain("a control's criticality"))?.is_empty() {
                     return Err("a control's criticality is empty".into());
                 }
                 value = rest.next();
@@ -166,8 +201,8 @@ pub(crate) fn check_controls(t: &StructureTag) -> Result<(), Wrong> {
                 );
             }
         }
-        let value = value.map(|v| octets(v, "a control's value")).transpose()?;
-        if octets(oid, "a control's type")? == PAGED_RESULTS_OID.as_bytes() {
+        let value = value.map(|v| octets(v, Part::plain("a control's value"))).transpose()?;
+        if octets(oid, Part::plain("a control's type"))? == PAGED_RESULTS_OID.as_bytes() {
             let v = value.ok_or("the paged results control has no value")?;
             PagedResults::read(v).ok_or("the paged results control's value cannot be read")?;
         }
