@@ -284,6 +284,18 @@ fn report(r: &BTreeMap<String, String>) {
     line("same, mean", "cold_uid.mean_us", 1.0, "µs");
     line("same, 99th percentile", "cold_uid.p99_us", 1.0, "µs");
     line(
+        "same, the daemon's time on a CPU per lookup (all its threads)",
+        "cold_uid.daemon_cpu_us",
+        1.0,
+        "µs",
+    );
+    line(
+        "same, slapd's time on a CPU per lookup",
+        "cold_uid.slapd_cpu_us",
+        1.0,
+        "µs",
+    );
+    line(
         "getgrouplist of a user in 1,000 groups, first",
         "initgroups.first_us",
         1000.0,
@@ -502,61 +514,64 @@ mod inner {
             }
         };
 
-        // Cold: users nobody asked about yet (alice was the start-up probe).
-        // The daemon's and slapd's time on a CPU over these lookups: each
-        // lookup's work lies on its answer's path, so on a machine of few
-        // cores it adds to the latency.
+        // The daemon's and slapd's time on a CPU over the cold lookups:
+        // each lookup's work lies on its answer's path, so on a machine of
+        // few cores it adds to the latency.
         let slapd: Vec<u32> = std::env::var("ROSTER_BENCH_SLAPD_PID")
             .ok()
             .and_then(|p| p.parse().ok())
             .into_iter()
             .collect();
         let daemon_tree = daemon.pid().map(process_tree).unwrap_or_default();
-        let cpu_before = (on_cpu_ns(&daemon_tree), on_cpu_ns(&slapd));
+        // One cold row: `args` run by a fresh process, its median, mean and
+        // 99th percentile reported under `key`, and the CPU time per
+        // lookup. (The daemon's processes as they were before: a helper
+        // started meanwhile would be missed, one gone would count less.)
+        let cold_row = |key: &str, args: &str, perf: Option<Recording>| -> usize {
+            let before = (on_cpu_ns(&daemon_tree), on_cpu_ns(&slapd));
+            let cold = again(args);
+            drop(perf);
+            let after = (on_cpu_ns(&daemon_tree), on_cpu_ns(&slapd));
+            let per_lookup = |a: u64, b: u64| {
+                Ok(format!(
+                    "{:.1}",
+                    a.saturating_sub(b) as f64 / 1000.0 / COLD_USERS as f64
+                ))
+            };
+            match cold {
+                Ok(v) => {
+                    if !daemon_tree.is_empty() {
+                        report(
+                            &format!("{key}.daemon_cpu_us"),
+                            per_lookup(after.0, before.0),
+                        );
+                    }
+                    if !slapd.is_empty() {
+                        report(
+                            &format!("{key}.slapd_cpu_us"),
+                            per_lookup(after.1, before.1),
+                        );
+                    }
+                    let mut it = v.split_whitespace();
+                    for stat in ["median_us", "mean_us", "p99_us"] {
+                        report(&format!("{key}.{stat}"), Ok(it.next().unwrap_or("").into()));
+                    }
+                    0
+                }
+                Err(e) => report(&format!("{key}.median_us"), Err(e)),
+            }
+        };
+        // Cold: users nobody asked about yet (alice was the start-up probe).
         // ROSTER_BENCH_PERF_COLD=FILE: these lookups under `perf record -g`.
         let perf = record_daemon("ROSTER_BENCH_PERF_COLD", &daemon, peer);
-        let cold = again(&format!("cold u {cold_first} {COLD_USERS}"));
-        drop(perf);
-        let per_lookup = |after: u64, before: u64| {
-            format!(
-                "{:.1}",
-                after.saturating_sub(before) as f64 / 1000.0 / COLD_USERS as f64
-            )
-        };
-        if cold.is_ok() && !daemon_tree.is_empty() {
-            // (The daemon's processes as they were before: a helper started
-            // meanwhile would be missed, one gone would count less.)
-            report(
-                "cold.daemon_cpu_us",
-                Ok(per_lookup(on_cpu_ns(&daemon_tree), cpu_before.0)),
-            );
-            if !slapd.is_empty() {
-                report(
-                    "cold.slapd_cpu_us",
-                    Ok(per_lookup(on_cpu_ns(&slapd), cpu_before.1)),
-                );
-            }
-        }
-        match cold {
-            Ok(v) => {
-                let mut it = v.split_whitespace();
-                report("cold.median_us", Ok(it.next().unwrap_or("").into()));
-                report("cold.mean_us", Ok(it.next().unwrap_or("").into()));
-                report("cold.p99_us", Ok(it.next().unwrap_or("").into()));
-            }
-            Err(e) => failures += report("cold.median_us", Err(e)),
-        }
+        failures += cold_row("cold", &format!("cold u {cold_first} {COLD_USERS}"), perf);
         // Cold by UID: other users (u02001 on), again new to every peer.
         let first_uid = BULK_UID_BASE + 2000 + cold_first;
-        match again(&format!("coldid {first_uid} {COLD_USERS}")) {
-            Ok(v) => {
-                let mut it = v.split_whitespace();
-                report("cold_uid.median_us", Ok(it.next().unwrap_or("").into()));
-                report("cold_uid.mean_us", Ok(it.next().unwrap_or("").into()));
-                report("cold_uid.p99_us", Ok(it.next().unwrap_or("").into()));
-            }
-            Err(e) => failures += report("cold_uid.median_us", Err(e)),
-        }
+        failures += cold_row(
+            "cold_uid",
+            &format!("coldid {first_uid} {COLD_USERS}"),
+            None,
+        );
         let many = format!("grouplist {}:{}", MANYGROUPS.name, MANYGROUPS.gid);
         // ROSTER_BENCH_PERF_INIT=FILE: that lookup under `perf record -g`.
         let perf = record_daemon("ROSTER_BENCH_PERF_INIT", &daemon, peer);
