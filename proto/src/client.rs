@@ -102,6 +102,9 @@ impl Client {
         let mut frame = WipeOnDrop(encode_request(req));
         self.write_all_before(&frame.0, deadline)?;
         frame.wipe();
+        // The daemon cannot have answered yet: wait first instead of a
+        // read that would find nothing (one system call less a request).
+        self.wait_before(libc::POLLIN, deadline)?;
         // One read takes a small reply whole (prefix and body): most
         // replies are a few hundred bytes.
         let mut head = [0u8; FIRST_READ];
