@@ -794,7 +794,9 @@ impl LdapConnAsync {
                                     self.resultmap.insert(id, tx);
                                     continue;
                                 },
-                                LdapOp::Search(_) => (),
+                                // (roster) A search's answers come on its
+                                // own channel: nobody waits for this one.
+                                LdapOp::Search(_) => continue,
                                 LdapOp::Abandon(msgid) => {
                                     self.resultmap.remove(&msgid);
                                     self.searchmap.remove(&msgid);

@@ -175,6 +175,22 @@ impl Ldap {
         next_ldap_id
     }
 
+    /// (roster) Hands `req` to the connection's task without waiting for
+    /// it to be written: a search's answers, or the end of its channel
+    /// when the connection fails (written or not), come on the channel
+    /// `op` carries, so the acknowledgement [`Ldap::op_call`] waits for
+    /// would cost a task switch and tell nothing more.
+    pub(crate) fn op_send(&mut self, op: LdapOp, req: Tag) -> Result<()> {
+        let id = self.next_msgid();
+        self.last_id = id;
+        // No one waits on this: the connection's task sends nothing on
+        // it for a search.
+        let (tx, _) = oneshot::channel();
+        self.timeout = None;
+        self.tx.send((id, op, req, self.controls.take(), tx))?;
+        Ok(())
+    }
+
     pub(crate) async fn op_call(
         &mut self,
         op: LdapOp,

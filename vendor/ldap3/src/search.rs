@@ -677,7 +677,9 @@ where
         if let Some(timeout) = self.timeout {
             self.ldap.with_timeout(timeout);
         }
-        self.ldap.op_call(LdapOp::Search(tx), req).await.map(|_| {
+        // (roster) The request is not waited for: its answers, or the
+        // end of the channel when the connection fails, come on `rx`.
+        self.ldap.op_send(LdapOp::Search(tx), req).map(|_| {
             self.state = StreamState::Active;
         })
     }
