@@ -674,11 +674,13 @@ where
         });
         let (tx, rx) = mpsc::unbounded_channel();
         self.rx = Some(rx);
-        if let Some(timeout) = self.timeout {
-            self.ldap.with_timeout(timeout);
-        }
         // (roster) The request is not waited for: its answers, or the
-        // end of the channel when the connection fails, come on `rx`.
+        // end of the channel when the connection fails, come on `rx`
+        // (each reply bounded by `self.timeout` in `next_inner`). A
+        // stream finished before its Done (`finish_inner`'s scrub) may
+        // reach the connection's task before the request does, which then
+        // forgets the message ID while the server still answers it; the
+        // daemon finishes a search only after its Done.
         self.ldap.op_send(LdapOp::Search(tx), req).map(|_| {
             self.state = StreamState::Active;
         })
