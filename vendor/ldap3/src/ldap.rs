@@ -175,20 +175,29 @@ impl Ldap {
         next_ldap_id
     }
 
+    /// (roster) Queues `req` for the connection's task under a new message
+    /// ID: the receiver of the acknowledgement the task sends once it has
+    /// written it (none for a search: see [`Ldap::op_send`]).
+    fn queue_op(
+        &mut self,
+        op: LdapOp,
+        req: Tag,
+    ) -> Result<oneshot::Receiver<(Tag, Vec<crate::controls::Control>)>> {
+        let id = self.next_msgid();
+        self.last_id = id;
+        let (tx, rx) = oneshot::channel();
+        self.tx.send((id, op, req, self.controls.take(), tx))?;
+        Ok(rx)
+    }
+
     /// (roster) Hands `req` to the connection's task without waiting for
     /// it to be written: a search's answers, or the end of its channel
     /// when the connection fails (written or not), come on the channel
     /// `op` carries, so the acknowledgement [`Ldap::op_call`] waits for
     /// would cost a task switch and tell nothing more.
     pub(crate) fn op_send(&mut self, op: LdapOp, req: Tag) -> Result<()> {
-        let id = self.next_msgid();
-        self.last_id = id;
-        // No one waits on this: the connection's task sends nothing on
-        // it for a search.
-        let (tx, _) = oneshot::channel();
         self.timeout = None;
-        self.tx.send((id, op, req, self.controls.take(), tx))?;
-        Ok(())
+        self.queue_op(op, req).map(drop)
     }
 
     pub(crate) async fn op_call(
@@ -196,10 +205,7 @@ impl Ldap {
         op: LdapOp,
         req: Tag,
     ) -> Result<(LdapResult, Exop, SaslCreds)> {
-        let id = self.next_msgid();
-        self.last_id = id;
-        let (tx, rx) = oneshot::channel();
-        self.tx.send((id, op, req, self.controls.take(), tx))?;
+        let rx = self.queue_op(op, req)?;
         let response = if let Some(timeout) = self.timeout.take() {
             let res = time::timeout(timeout, rx).await;
             if res.is_err() {
