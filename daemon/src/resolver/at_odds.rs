@@ -201,15 +201,10 @@ impl AtOdds {
     /// [`AtOdds::begin`] with those of the answers stored since: together
     /// they are complete, and serve the checks with that census. Nothing
     /// is done when another census's judging began since.
-    pub(super) fn finish(&mut self, domain: &str, judged: Disputes) {
-        let of = self.find_mut(domain);
-        let same = of
-            .pending
-            .as_ref()
-            .is_some_and(|p| Arc::ptr_eq(&p.census, &judged.census));
-        if let (true, Some(pending)) = (same, of.pending.take()) {
+    pub(super) fn finish(&mut self, domain: &str, mut judged: Disputes) {
+        let census = judged.census.clone();
+        if let Some((of, pending)) = self.take_pending(domain, &census) {
             // (The answers stored meanwhile are the few.)
-            let mut judged = judged;
             judged.absorb(pending);
             of.ready = Some(judged);
         }
@@ -218,14 +213,23 @@ impl AtOdds {
     /// Drops the judging against `census` begun by [`AtOdds::begin`] (it
     /// failed): answers stored are no longer judged against it.
     pub(super) fn abandon(&mut self, domain: &str, census: &Arc<Census>) {
-        let of = self.find_mut(domain);
-        if of
-            .pending
-            .as_ref()
-            .is_some_and(|p| Arc::ptr_eq(&p.census, census))
-        {
-            of.pending = None;
-        }
+        self.take_pending(domain, census);
+    }
+
+    /// `domain`'s judging in progress, taken out when it is against
+    /// `census` (left alone when another census's judging began since).
+    fn take_pending(
+        &mut self,
+        domain: &str,
+        census: &Arc<Census>,
+    ) -> Option<(&mut OfDomain, Disputes)> {
+        let of = self
+            .domains
+            .iter_mut()
+            .find(|(d, _)| &**d == domain)
+            .map(|(_, of)| of)?;
+        let pending = of.pending.take_if(|p| Arc::ptr_eq(&p.census, census))?;
+        Some((of, pending))
     }
 
     /// Forgets every domain's disputes (the censuses were dropped).
@@ -422,15 +426,20 @@ mod tests {
         let d = w.of("ldap").unwrap();
         assert!(d.may_dispute(&c2, "a", 100, 0));
         assert!(!d.may_dispute(&c2, "b", 101, 0));
-        // A judging overtaken by a newer census's is not joined.
+        // A judging overtaken by a newer census's is not joined, and
+        // leaves the newer one to finish.
         let c3 = census();
         w.begin("ldap", c3.clone(), 0, std::iter::empty());
         w.finish("ldap", Disputes::new(c2.clone(), 0));
         assert!(w.of("ldap").unwrap().may_dispute(&c3, "b", 101, 0));
-        // A judging that failed is dropped: its census is never joined.
-        w.abandon("ldap", &c3);
         w.finish("ldap", Disputes::new(c3.clone(), 0));
-        assert!(w.of("ldap").unwrap().may_dispute(&c3, "b", 101, 0));
-        assert!(!w.of("ldap").unwrap().may_dispute(&c2, "b", 101, 0));
+        assert!(!w.of("ldap").unwrap().may_dispute(&c3, "b", 101, 0));
+        // A judging that failed is dropped: its census is never joined.
+        let c4 = census();
+        w.begin("ldap", c4.clone(), 0, std::iter::empty());
+        w.abandon("ldap", &c4);
+        w.finish("ldap", Disputes::new(c4.clone(), 0));
+        assert!(w.of("ldap").unwrap().may_dispute(&c4, "b", 101, 0));
+        assert!(!w.of("ldap").unwrap().may_dispute(&c3, "b", 101, 0));
     }
 }
