@@ -272,8 +272,8 @@ impl CensusBuilder {
         }
         // The one holder of an ID served under a name that a lookup is
         // decided as that entry (the only holder of the ID).
-        if c.names_comparable && c.ids_readable {
-            for (dn, name) in std::mem::take(&mut self.served_names) {
+        if c.decides_names() {
+            for (dn, name) in self.served_names {
                 let Some(d) = c.decided.get(&c.name_hash(&name)) else {
                     continue;
                 };
