@@ -16,6 +16,17 @@ use nom::sequence::{delimited, preceded};
 
 #[doc(hidden)]
 pub fn parse(input: impl AsRef<[u8]>) -> Result<Tag, ()> {
+    // (roster) The plain filters of lookups are read in one pass; the
+    // general parser reads the rest.
+    match crate::filter_plain::parse(input.as_ref()) {
+        Some(tag) => Ok(tag),
+        None => parse_general(input),
+    }
+}
+
+/// (roster) The general parser, the library's own: the filters of RFC
+/// 4515 (`:dn` in lower case only), and a bare item without parentheses.
+pub(crate) fn parse_general(input: impl AsRef<[u8]>) -> Result<Tag, ()> {
     match filtexpr(input.as_ref()) {
         Ok((r, t)) => {
             if r.is_empty() {
@@ -41,15 +52,15 @@ pub fn parse_matched_values(input: impl AsRef<[u8]>) -> Result<Tag, ()> {
     }
 }
 
-const AND_FILT: u64 = 0;
-const OR_FILT: u64 = 1;
-const NOT_FILT: u64 = 2;
+pub(crate) const AND_FILT: u64 = 0;
+pub(crate) const OR_FILT: u64 = 1;
+pub(crate) const NOT_FILT: u64 = 2;
 
-const EQ_MATCH: u64 = 3;
+pub(crate) const EQ_MATCH: u64 = 3;
 const SUBSTR_MATCH: u64 = 4;
 const GTE_MATCH: u64 = 5;
 const LTE_MATCH: u64 = 6;
-const PRES_MATCH: u64 = 7;
+pub(crate) const PRES_MATCH: u64 = 7;
 const APPROX_MATCH: u64 = 8;
 const EXT_MATCH: u64 = 9;
 

@@ -151,6 +151,7 @@ pub mod asn1 {
     pub use lber::write;
 }
 mod ber;
+mod ber_write;
 mod conn;
 pub mod controls {
     //! Control construction and parsing.
@@ -245,6 +246,7 @@ pub mod exop {
     };
 }
 mod filter;
+mod filter_plain;
 mod ldap;
 mod protocol;
 pub mod result;
