@@ -330,6 +330,68 @@ pub mod profile {
             let _ = self.0.wait();
         }
     }
+
+    /// `ROSTER_BENCH_CALLGRIND=DIR`: rosterd runs under valgrind's
+    /// callgrind, writing its counts into `DIR` (which its user may
+    /// write), so that a step's cost is also counted in instructions.
+    /// Those repeat from run to run whatever else the machine does (the
+    /// times of such a run mean nothing: valgrind slows rosterd down
+    /// several times); they are user space only.
+    pub fn callgrind_dir() -> Option<std::path::PathBuf> {
+        std::env::var_os("ROSTER_BENCH_CALLGRIND").map(Into::into)
+    }
+
+    /// rosterd's instructions over one step: callgrind's counts of the
+    /// process zeroed at [`Instructions::start`] and dumped at
+    /// [`Instructions::finish`].
+    pub struct Instructions {
+        pid: u32,
+        dir: std::path::PathBuf,
+    }
+
+    impl Instructions {
+        /// Zeroes the counts of `pid` (running under callgrind, writing
+        /// into `dir`); `None` when `callgrind_control` fails.
+        pub fn start(pid: u32, dir: &std::path::Path) -> Option<Instructions> {
+            control(&["-z", &pid.to_string()])?;
+            Some(Instructions {
+                pid,
+                dir: dir.to_path_buf(),
+            })
+        }
+
+        /// The instructions counted since [`Instructions::start`]: the
+        /// `summary:` of the dump this writes (`callgrind.out.PID.N`, the
+        /// highest N).
+        pub fn finish(self) -> Option<u64> {
+            control(&["-d", &self.pid.to_string()])?;
+            let prefix = format!("callgrind.out.{}.", self.pid);
+            let newest = std::fs::read_dir(&self.dir)
+                .ok()?
+                .filter_map(|e| {
+                    let name = e.ok()?.file_name().into_string().ok()?;
+                    let n: u32 = name.strip_prefix(&prefix)?.parse().ok()?;
+                    Some((n, name))
+                })
+                .max()?;
+            let text = std::fs::read_to_string(self.dir.join(newest.1)).ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix("summary:"))
+                .and_then(|n| n.trim().parse().ok())
+        }
+    }
+
+    /// Runs `callgrind_control ARGS`; `None` unless it succeeds.
+    fn control(args: &[&str]) -> Option<()> {
+        Command::new("callgrind_control")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?
+            .success()
+            .then_some(())
+    }
 }
 
 /// SSSD (`sssd-ldap`, `libnss-sss`, `pam_sss`), nslcd (`nslcd`,
@@ -719,12 +781,31 @@ pub mod peer {
         child: Option<std::process::Child>,
     }
 
+    /// rosterd, or valgrind running it under callgrind when
+    /// [`crate::profile::callgrind_dir`] is set.
+    fn roster_command() -> Command {
+        let rosterd = roster_e2e::rosterd::rosterd_bin();
+        match crate::profile::callgrind_dir() {
+            None => Command::new(rosterd),
+            Some(dir) => {
+                let mut c = Command::new("valgrind");
+                c.arg("--tool=callgrind")
+                    .arg(format!(
+                        "--callgrind-out-file={}/callgrind.out.%p",
+                        dir.display()
+                    ))
+                    .arg(rosterd);
+                c
+            }
+        }
+    }
+
     impl Daemon {
         /// Starts the peer's daemon in the foreground (rosterd with
         /// `dir/roster.toml`).
         pub fn start(peer: Peer, dir: &Path) -> Daemon {
             let child = match peer {
-                Peer::Roster => Command::new(roster_e2e::rosterd::rosterd_bin())
+                Peer::Roster => roster_command()
                     .arg("--foreground")
                     .arg("--config")
                     .arg(dir.join("roster.toml"))

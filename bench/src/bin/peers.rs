@@ -27,7 +27,14 @@
 //! the 5,000-member group with `perf record -g` into `FILE.<peer>`;
 //! `ROSTER_BENCH_PERF_INIT=FILE` its first initgroups of the user in 1,000
 //! groups; `ROSTER_BENCH_PERF_COLD=FILE` its first getpwnam of 200 users
+//! and `ROSTER_BENCH_PERF_COLD_UID=FILE` its first getpwuid of 200 others
 //! (whose CPU rows then include perf's own cost in the daemon).
+//!
+//! `ROSTER_BENCH_CALLGRIND=DIR` runs rosterd under valgrind's callgrind
+//! (its counts written into `DIR`, which rosterd's user may write) and
+//! adds rosterd's instructions per cold lookup: counts that repeat from
+//! run to run, for comparing two builds on a noisy machine. The times of
+//! such a run are valgrind's, not rosterd's.
 //!
 //! `ROSTER_BENCH_MODULE=PATH` loads another build's `libnss_roster.so`
 //! instead of this one's (of the same memory-cache layout: one of another
@@ -38,7 +45,7 @@ use roster_bench::peer::{
     on_cpu_ns, pamtester, prepare, process_tree, rss_tree_kb, run_driver, use_nsswitch, Daemon,
     Peer, Setup, PAM_FLOOR_SERVICE, PAM_SERVICE,
 };
-use roster_bench::profile::Recording;
+use roster_bench::profile::{callgrind_dir, Instructions, Recording};
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::{batch_ns_of, mean, median, BATCH};
 use roster_e2e::dataset::{self, ALICE, BIGGROUP, BULK_UID_BASE, MANYGROUPS};
@@ -276,6 +283,15 @@ fn report(r: &BTreeMap<String, String>) {
         1.0,
         "µs",
     );
+    if callgrind_dir().is_some() {
+        roster_bench::peer::table_row(
+            "same, rosterd's instructions per lookup (user space, callgrind)",
+            "cold.daemon_instructions",
+            (1000.0, "k"),
+            "",
+            num,
+        );
+    }
     line(
         &format!("getpwuid, first lookup of {COLD_USERS} other users, median"),
         "cold_uid.median_us",
@@ -296,6 +312,15 @@ fn report(r: &BTreeMap<String, String>) {
         1.0,
         "µs",
     );
+    if callgrind_dir().is_some() {
+        roster_bench::peer::table_row(
+            "same, rosterd's instructions per lookup (user space, callgrind)",
+            "cold_uid.daemon_instructions",
+            (1000.0, "k"),
+            "",
+            num,
+        );
+    }
     line(
         "getgrouplist of a user in 1,000 groups, first",
         "initgroups.first_us",
@@ -528,11 +553,22 @@ mod inner {
         // 99th percentile reported under `key`, and the CPU time per
         // lookup. (The daemon's processes as they were before: a helper
         // started meanwhile would be missed, one gone would count less.)
+        // ROSTER_BENCH_CALLGRIND=DIR: rosterd's instructions per lookup too.
+        let counted = callgrind_dir().filter(|_| peer == Peer::Roster);
         let cold_row = |key: &str, args: &str, perf: Option<Recording>| -> usize {
+            let counting = counted
+                .as_deref()
+                .and_then(|dir| Instructions::start(daemon.pid()?, dir));
             let before = (on_cpu_ns(&daemon_tree), on_cpu_ns(&slapd));
             let cold = again(args);
             drop(perf);
             let after = (on_cpu_ns(&daemon_tree), on_cpu_ns(&slapd));
+            if let Some(n) = counting.and_then(Instructions::finish) {
+                report(
+                    &format!("{key}.daemon_instructions"),
+                    Ok((n / u64::from(COLD_USERS)).to_string()),
+                );
+            }
             let per_lookup = |a: u64, b: u64| {
                 Ok(format!(
                     "{:.1}",
@@ -569,10 +605,12 @@ mod inner {
         failures += cold_row("cold", &format!("cold u {cold_first} {COLD_USERS}"), perf);
         // Cold by UID: other users (u02001 on), again new to every peer.
         let first_uid = BULK_UID_BASE + 2000 + cold_first;
+        // ROSTER_BENCH_PERF_COLD_UID=FILE: these lookups under `perf record -g`.
+        let perf = record_daemon("ROSTER_BENCH_PERF_COLD_UID", &daemon, peer);
         failures += cold_row(
             "cold_uid",
             &format!("coldid {first_uid} {COLD_USERS}"),
-            None,
+            perf,
         );
         let many = format!("grouplist {}:{}", MANYGROUPS.name, MANYGROUPS.gid);
         // ROSTER_BENCH_PERF_INIT=FILE: that lookup under `perf record -g`.
