@@ -1121,16 +1121,19 @@ fn queries(
     extra: &str,
     attrs: Vec<String>,
 ) -> Vec<Query> {
+    // (The last base takes `attrs` itself, the others a copy.)
+    let n = bases.len();
     bases
         .into_iter()
-        .map(|b| Query {
+        .zip(std::iter::repeat_n(attrs, n))
+        .map(|(b, attrs)| Query {
             filter: match &b.filter {
                 Some(f) => filter::and(kind_filter, &format!("{f}{extra}")),
                 None => filter::and(kind_filter, extra),
             },
             base: b.base,
             scope: ldap_scope(b.scope),
-            attrs: attrs.clone(),
+            attrs,
         })
         .collect()
 }

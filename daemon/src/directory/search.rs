@@ -74,7 +74,7 @@ pub(crate) async fn run_each(
     reply_timeout: Option<Duration>,
     each: &mut (dyn FnMut(SearchEntry) + Send),
 ) -> Result<Vec<String>, SearchFail> {
-    let mut adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
+    let mut adapters: Vec<Box<dyn Adapter<'_, String, &[String]>>> =
         vec![Box::new(EntriesOnly::new())];
     if let Some(size) = page_size {
         adapters.push(Box::new(
@@ -85,7 +85,7 @@ pub(crate) async fn run_each(
         ldap.with_timeout(t);
     }
     let mut stream = ldap
-        .streaming_search_with(adapters, &q.base, q.scope, &q.filter, q.attrs.clone())
+        .streaming_search_with(adapters, &q.base, q.scope, &q.filter, &q.attrs[..])
         .await
         .map_err(classify)?;
     // An entry that cannot be read (a DN that is not UTF-8, a part
