@@ -347,49 +347,82 @@ pub mod profile {
     pub struct Instructions {
         pid: u32,
         dir: std::path::PathBuf,
+        /// The number of the last dump of this PID already in `dir`
+        /// (an earlier step's, or an earlier process's of the same PID).
+        dumps_before: u32,
     }
 
     impl Instructions {
         /// Zeroes the counts of `pid` (running under callgrind, writing
-        /// into `dir`); `None` when `callgrind_control` fails.
+        /// into `dir`); `None` unless callgrind says it did.
         pub fn start(pid: u32, dir: &std::path::Path) -> Option<Instructions> {
+            let dumps_before = last_dump(dir, pid).map_or(0, |(n, _)| n);
             control(&["-z", &pid.to_string()])?;
             Some(Instructions {
                 pid,
                 dir: dir.to_path_buf(),
+                dumps_before,
             })
         }
 
         /// The instructions counted since [`Instructions::start`]: the
-        /// `summary:` of the dump this writes (`callgrind.out.PID.N`, the
-        /// highest N).
+        /// first figure of the `summary:` of the dump this asks for
+        /// (`callgrind.out.PID.N`); `None` unless that dump is new.
         pub fn finish(self) -> Option<u64> {
             control(&["-d", &self.pid.to_string()])?;
-            let prefix = format!("callgrind.out.{}.", self.pid);
-            let newest = std::fs::read_dir(&self.dir)
-                .ok()?
-                .filter_map(|e| {
-                    let name = e.ok()?.file_name().into_string().ok()?;
-                    let n: u32 = name.strip_prefix(&prefix)?.parse().ok()?;
-                    Some((n, name))
-                })
-                .max()?;
-            let text = std::fs::read_to_string(self.dir.join(newest.1)).ok()?;
+            let (n, path) = last_dump(&self.dir, self.pid)?;
+            if n <= self.dumps_before {
+                return None;
+            }
+            let text = std::fs::read_to_string(path).ok()?;
             text.lines()
                 .find_map(|l| l.strip_prefix("summary:"))
-                .and_then(|n| n.trim().parse().ok())
+                .and_then(|n| n.split_whitespace().next()?.parse().ok())
         }
     }
 
-    /// Runs `callgrind_control ARGS`; `None` unless it succeeds.
-    fn control(args: &[&str]) -> Option<()> {
-        Command::new("callgrind_control")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
+    /// Removes the callgrind files (`callgrind.out.*`) in `dir`.
+    pub fn remove_callgrind_dumps(dir: &std::path::Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if e.file_name()
+                .to_string_lossy()
+                .starts_with("callgrind.out.")
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
+    /// The highest-numbered dump of `pid` in `dir` (`callgrind.out.PID.N`;
+    /// the dump at the process's end has no number).
+    fn last_dump(dir: &std::path::Path, pid: u32) -> Option<(u32, std::path::PathBuf)> {
+        let prefix = format!("callgrind.out.{pid}.");
+        std::fs::read_dir(dir)
             .ok()?
-            .success()
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let name = e.file_name().into_string().ok()?;
+                let n: u32 = name.strip_prefix(&prefix)?.parse().ok()?;
+                Some((n, e.path()))
+            })
+            .max()
+    }
+
+    /// Runs `callgrind_control ARGS`; `None` unless it reports the
+    /// request done (it exits 0 whatever happens, saying "OK." when the
+    /// process took the request).
+    fn control(args: &[&str]) -> Option<()> {
+        let out = Command::new("callgrind_control")
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.trim() == "OK.")
             .then_some(())
     }
 }

@@ -32,9 +32,11 @@
 //!
 //! `ROSTER_BENCH_CALLGRIND=DIR` runs rosterd under valgrind's callgrind
 //! (its counts written into `DIR`, which rosterd's user may write) and
-//! adds rosterd's instructions per cold lookup: counts that repeat from
+//! adds rosterd's instructions per cold lookup (and for the first
+//! initgroups and the first lookup of the big group): counts that repeat from
 //! run to run, for comparing two builds on a noisy machine. The times of
-//! such a run are valgrind's, not rosterd's.
+//! such a run are valgrind's, not rosterd's. The run first removes the
+//! `callgrind.out.*` files already in `DIR`.
 //!
 //! `ROSTER_BENCH_MODULE=PATH` loads another build's `libnss_roster.so`
 //! instead of this one's (of the same memory-cache layout: one of another
@@ -86,6 +88,10 @@ fn main() {
 
 fn outer() {
     build_release_parts();
+    if let Some(dir) = callgrind_dir() {
+        // An earlier run's dumps could be taken for this run's.
+        roster_bench::profile::remove_callgrind_dumps(&dir);
+    }
     let exe = std::env::current_exe().expect("own path");
     let started = Instant::now();
     let slapd = Slapd::start();
@@ -327,6 +333,15 @@ fn report(r: &BTreeMap<String, String>) {
         1000.0,
         "ms",
     );
+    if callgrind_dir().is_some() {
+        roster_bench::peer::table_row(
+            "same, rosterd's instructions (user space, callgrind)",
+            "initgroups.daemon_instructions",
+            (1_000_000.0, "M"),
+            "",
+            num,
+        );
+    }
     line("same, warm (median)", "initgroups.warm_ns", 1000.0, "µs");
     line(
         "getgrnam of the 5,000-member group, first",
@@ -334,6 +349,15 @@ fn report(r: &BTreeMap<String, String>) {
         1000.0,
         "ms",
     );
+    if callgrind_dir().is_some() {
+        roster_bench::peer::table_row(
+            "same, rosterd's instructions (user space, callgrind)",
+            "biggroup.daemon_instructions",
+            (1_000_000.0, "M"),
+            "",
+            num,
+        );
+    }
     line("same, warm (median)", "biggroup.warm_ns", 1000.0, "µs");
     line(
         "daemon memory (RSS of all its processes) after these lookups",
@@ -555,20 +579,30 @@ mod inner {
         // started meanwhile would be missed, one gone would count less.)
         // ROSTER_BENCH_CALLGRIND=DIR: rosterd's instructions per lookup too.
         let counted = callgrind_dir().filter(|_| peer == Peer::Roster);
-        let cold_row = |key: &str, args: &str, perf: Option<Recording>| -> usize {
-            let counting = counted
+        // Its counts over one step, from `count_instructions()` before
+        // to `instructions_counted(key, ..)` after (divided by `per`).
+        let count_instructions = || {
+            counted
                 .as_deref()
-                .and_then(|dir| Instructions::start(daemon.pid()?, dir));
+                .and_then(|dir| Instructions::start(daemon.pid()?, dir))
+        };
+        let instructions_per = |key: &str, counting: Option<Instructions>, per: u64| {
+            if let Some(n) = counting.and_then(Instructions::finish) {
+                report(
+                    &format!("{key}.daemon_instructions"),
+                    Ok((n / per).to_string()),
+                );
+            }
+        };
+        let instructions_counted =
+            |key: &str, counting: Option<Instructions>| instructions_per(key, counting, 1);
+        let cold_row = |key: &str, args: &str, perf: Option<Recording>| -> usize {
+            let counting = count_instructions();
             let before = (on_cpu_ns(&daemon_tree), on_cpu_ns(&slapd));
             let cold = again(args);
             drop(perf);
             let after = (on_cpu_ns(&daemon_tree), on_cpu_ns(&slapd));
-            if let Some(n) = counting.and_then(Instructions::finish) {
-                report(
-                    &format!("{key}.daemon_instructions"),
-                    Ok((n / u64::from(COLD_USERS)).to_string()),
-                );
-            }
+            instructions_per(key, counting, u64::from(COLD_USERS));
             let per_lookup = |a: u64, b: u64| {
                 Ok(format!(
                     "{:.1}",
@@ -615,8 +649,10 @@ mod inner {
         let many = format!("grouplist {}:{}", MANYGROUPS.name, MANYGROUPS.gid);
         // ROSTER_BENCH_PERF_INIT=FILE: that lookup under `perf record -g`.
         let perf = record_daemon("ROSTER_BENCH_PERF_INIT", &daemon, peer);
+        let counting = count_instructions();
         failures += report("initgroups.first_us", again(&format!("once {many}")));
         drop(perf);
+        instructions_counted("initgroups", counting);
         failures += report(
             "initgroups.warm_ns",
             again(&format!("warm {many}")).map(|v| v.split(' ').next().unwrap_or("").into()),
@@ -684,8 +720,10 @@ mod inner {
         // ROSTER_BENCH_PERF_BIG=FILE: the daemon's first lookup of the
         // big group under `perf record -g`, into FILE.<peer>.
         let perf = record_daemon("ROSTER_BENCH_PERF_BIG", &daemon, peer);
+        let counting = count_instructions();
         failures += report("biggroup.first_us", again(&format!("once {big}")));
         drop(perf); // stops the recording
+        instructions_counted("biggroup", counting);
         failures += report(
             "biggroup.warm_ns",
             again(&format!("warm {big} {BIG_BATCH}"))
