@@ -269,6 +269,13 @@ fn report(r: &BTreeMap<String, String>) {
     let line = |label: &str, key: &str, scale: f64, unit: &str| {
         roster_bench::peer::table_row(label, key, (scale, unit), "failed", num)
     };
+    // Rows of `ROSTER_BENCH_CALLGRIND` runs only (rosterd's alone).
+    let counted = callgrind_dir().is_some();
+    let instructions_row = |label: &str, key: &str, scale: (f64, &str)| {
+        if counted {
+            roster_bench::peer::table_row(label, key, scale, "", num);
+        }
+    };
     line(
         &format!("getpwnam, first lookup of {COLD_USERS} users, median"),
         "cold.median_us",
@@ -289,15 +296,11 @@ fn report(r: &BTreeMap<String, String>) {
         1.0,
         "µs",
     );
-    if callgrind_dir().is_some() {
-        roster_bench::peer::table_row(
-            "same, rosterd's instructions per lookup (user space, callgrind)",
-            "cold.daemon_instructions",
-            (1000.0, "k"),
-            "",
-            num,
-        );
-    }
+    instructions_row(
+        "same, rosterd's instructions per lookup (user space, callgrind)",
+        "cold.daemon_instructions",
+        (1000.0, "k"),
+    );
     line(
         &format!("getpwuid, first lookup of {COLD_USERS} other users, median"),
         "cold_uid.median_us",
@@ -318,30 +321,22 @@ fn report(r: &BTreeMap<String, String>) {
         1.0,
         "µs",
     );
-    if callgrind_dir().is_some() {
-        roster_bench::peer::table_row(
-            "same, rosterd's instructions per lookup (user space, callgrind)",
-            "cold_uid.daemon_instructions",
-            (1000.0, "k"),
-            "",
-            num,
-        );
-    }
+    instructions_row(
+        "same, rosterd's instructions per lookup (user space, callgrind)",
+        "cold_uid.daemon_instructions",
+        (1000.0, "k"),
+    );
     line(
         "getgrouplist of a user in 1,000 groups, first",
         "initgroups.first_us",
         1000.0,
         "ms",
     );
-    if callgrind_dir().is_some() {
-        roster_bench::peer::table_row(
-            "same, rosterd's instructions (user space, callgrind)",
-            "initgroups.daemon_instructions",
-            (1_000_000.0, "M"),
-            "",
-            num,
-        );
-    }
+    instructions_row(
+        "same, rosterd's instructions (user space, callgrind)",
+        "initgroups.daemon_instructions",
+        (1_000_000.0, "M"),
+    );
     line("same, warm (median)", "initgroups.warm_ns", 1000.0, "µs");
     line(
         "getgrnam of the 5,000-member group, first",
@@ -349,15 +344,11 @@ fn report(r: &BTreeMap<String, String>) {
         1000.0,
         "ms",
     );
-    if callgrind_dir().is_some() {
-        roster_bench::peer::table_row(
-            "same, rosterd's instructions (user space, callgrind)",
-            "biggroup.daemon_instructions",
-            (1_000_000.0, "M"),
-            "",
-            num,
-        );
-    }
+    instructions_row(
+        "same, rosterd's instructions (user space, callgrind)",
+        "biggroup.daemon_instructions",
+        (1_000_000.0, "M"),
+    );
     line("same, warm (median)", "biggroup.warm_ns", 1000.0, "µs");
     line(
         "daemon memory (RSS of all its processes) after these lookups",
