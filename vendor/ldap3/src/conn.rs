@@ -71,9 +71,40 @@ const TLS_READ_BUFFER: usize = 32 * 1024;
 enum ConnType {
     Tcp(TcpStream),
     #[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
-    Tls(TlsStream<TlsIo>),
+    Tls(TlsStream<TlsIo>, PlainText),
     #[cfg(unix)]
     Unix(UnixStream),
+}
+
+/// (roster) Where a TLS read puts the plain text before it is copied to
+/// the reader's buffer. tokio-native-tls hands the TLS library the
+/// reader's buffer only once it has zeroed all of it that is free
+/// (`ReadBuf::initialize_unfilled`), at every read: the free part of the
+/// framing buffer, kilobytes, for a record of a few hundred octets, and
+/// again for each read that finds nothing (a first initgroups of 1,000
+/// groups zeroed about 4 MB). This buffer is zeroed once, when the
+/// connection starts TLS; each read then copies only the octets it got.
+#[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
+struct PlainText(Box<[u8]>);
+
+#[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
+impl PlainText {
+    /// The most plain text one TLS record holds (RFC 8446, 5.1; RFC
+    /// 5246, 6.2.1): what the TLS library returns from a record at once.
+    /// A read never returns more than it is given room for; the rest of
+    /// a record waits in the library for the next read.
+    const LEN: usize = 16 * 1024;
+
+    fn new() -> Self {
+        PlainText(vec![0; Self::LEN].into_boxed_slice())
+    }
+}
+
+#[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
+impl std::fmt::Debug for PlainText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PlainText({} octets)", self.0.len())
+    }
 }
 
 #[cfg(feature = "tls-rustls")]
@@ -166,7 +197,19 @@ impl AsyncRead for ConnType {
         match self.get_mut() {
             ConnType::Tcp(ts) => Pin::new(ts).poll_read(cx, buf),
             #[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
-            ConnType::Tls(tls) => Pin::new(tls).poll_read(cx, buf),
+            ConnType::Tls(tls, plain) => {
+                // No more than the reader has room for: what the TLS
+                // library returns past that would be lost.
+                let room = buf.remaining().min(plain.0.len());
+                let mut part = ReadBuf::new(&mut plain.0[..room]);
+                match Pin::new(tls).poll_read(cx, &mut part) {
+                    Poll::Ready(Ok(())) => {
+                        buf.put_slice(part.filled());
+                        Poll::Ready(Ok(()))
+                    }
+                    other => other,
+                }
+            }
             #[cfg(unix)]
             ConnType::Unix(us) => Pin::new(us).poll_read(cx, buf),
         }
@@ -178,7 +221,7 @@ impl AsyncWrite for ConnType {
         match self.get_mut() {
             ConnType::Tcp(ts) => Pin::new(ts).poll_write(cx, buf),
             #[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
-            ConnType::Tls(tls) => Pin::new(tls).poll_write(cx, buf),
+            ConnType::Tls(tls, _) => Pin::new(tls).poll_write(cx, buf),
             #[cfg(unix)]
             ConnType::Unix(us) => Pin::new(us).poll_write(cx, buf),
         }
@@ -188,7 +231,7 @@ impl AsyncWrite for ConnType {
         match self.get_mut() {
             ConnType::Tcp(ts) => Pin::new(ts).poll_flush(cx),
             #[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
-            ConnType::Tls(tls) => Pin::new(tls).poll_flush(cx),
+            ConnType::Tls(tls, _) => Pin::new(tls).poll_flush(cx),
             #[cfg(unix)]
             ConnType::Unix(us) => Pin::new(us).poll_flush(cx),
         }
@@ -198,7 +241,7 @@ impl AsyncWrite for ConnType {
         match self.get_mut() {
             ConnType::Tcp(ts) => Pin::new(ts).poll_shutdown(cx),
             #[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
-            ConnType::Tls(tls) => Pin::new(tls).poll_shutdown(cx),
+            ConnType::Tls(tls, _) => Pin::new(tls).poll_shutdown(cx),
             #[cfg(unix)]
             ConnType::Unix(us) => Pin::new(us).poll_shutdown(cx),
         }
@@ -553,7 +596,7 @@ impl LdapConnAsync {
                     ldap.tls_endpoint_token =
                         Arc::new(LdapConnAsync::get_tls_endpoint_token(&tls_stream));
                 }
-                conn.stream = parts.codec.framed(ConnType::Tls(tls_stream));
+                conn.stream = parts.codec.framed(ConnType::Tls(tls_stream, PlainText::new()));
                 ldap.has_tls = true;
             }
             _ => unimplemented!(),
@@ -724,7 +767,7 @@ impl LdapConnAsync {
     #[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
     fn get_peer_certificate(&self) -> Result<Option<Vec<u8>>> {
         let tls = match self.stream.get_ref() {
-            ConnType::Tls(tls) => tls.get_ref(),
+            ConnType::Tls(tls, _) => tls.get_ref(),
             _ => return Ok(None),
         };
         match () {
