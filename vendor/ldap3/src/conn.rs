@@ -77,7 +77,7 @@ enum ConnType {
 }
 
 /// (roster) Where a TLS read puts the plain text before it is copied to
-/// the reader's buffer. tokio-native-tls hands the TLS library the
+/// the reader's buffer (with either TLS library). tokio-native-tls hands the TLS library the
 /// reader's buffer only once it has zeroed all of it that is free
 /// (`ReadBuf::initialize_unfilled`), at every read: the free part of the
 /// framing buffer, kilobytes, for a record of a few hundred octets, and
@@ -90,9 +90,10 @@ struct PlainText(Box<[u8]>);
 #[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
 impl PlainText {
     /// The most plain text one TLS record holds (RFC 8446, 5.1; RFC
-    /// 5246, 6.2.1): what the TLS library returns from a record at once.
-    /// A read never returns more than it is given room for; the rest of
-    /// a record waits in the library for the next read.
+    /// 5246, 6.2.1): OpenSSL returns at most one record's a read, so this
+    /// limits nothing there (rustls may return several records' at once:
+    /// its reads are only smaller). A read never returns more than it is
+    /// given room for; the rest waits in the library for the next read.
     const LEN: usize = 16 * 1024;
 
     fn new() -> Self {
