@@ -528,13 +528,19 @@ impl Directory {
         users: Vec<UserRecord>,
     ) -> Result<Option<UserRecord>, DirectoryError> {
         let users = users.into_iter().filter(|u| u.user.uid == uid).collect();
-        let Some(u) = self.single_user(&format!("uid {uid}"), users) else {
+        let Some(u) = self.single_user(format_args!("uid {uid}"), users) else {
             return Ok(None);
         };
         self.allowed(u).await
     }
 
-    fn single_user(&self, what: &str, users: Vec<UserRecord>) -> Option<UserRecord> {
+    /// The one user of `users`, the entries answering `what`; none when
+    /// several do (logged, `what` formatted only then).
+    fn single_user(
+        &self,
+        what: std::fmt::Arguments<'_>,
+        users: Vec<UserRecord>,
+    ) -> Option<UserRecord> {
         if users.len() > 1 {
             let dns: Vec<&str> = users.iter().map(|u| u.dn.as_str()).collect();
             tracing::warn!(domain = %self.cfg.name, dns = %dns.join(" | "), "{what} matches several entries: refused");

@@ -252,7 +252,7 @@ impl Ad {
                 }
             }
         }
-        let Some(u) = dir.single_user(&format!("user name {name:?}"), users) else {
+        let Some(u) = dir.single_user(format_args!("user name {name:?}"), users) else {
             return Ok(None);
         };
         dir.allowed(u).await
@@ -706,7 +706,10 @@ impl Ad {
         let term = format!("(objectSid={})", sid.to_ldap_filter_value());
         let entries = dir.search(&user_query(&dir.cfg, &term), true).await?;
         let users = self.users_from(dir, &dsid, &entries);
-        if let Some(u) = dir.single_user(&format!("SID {sid}"), users) {
+        // (Bound first: the formatting arguments must not live across
+        // the awaits below.)
+        let user = dir.single_user(format_args!("SID {sid}"), users);
+        if let Some(u) = user {
             return Ok(dir.allowed(u).await?.map(SidObject::User));
         }
         let entries = dir

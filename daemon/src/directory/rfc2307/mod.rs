@@ -167,7 +167,7 @@ impl Rfc2307 {
             .into_iter()
             .filter(|u| u.user.name == name)
             .collect();
-        let Some(u) = dir.single_user(&format!("user name {name:?}"), users) else {
+        let Some(u) = dir.single_user(format_args!("user name {name:?}"), users) else {
             return Ok(None);
         };
         dir.allowed(u).await
