@@ -516,8 +516,6 @@ impl Directory {
         tracing::warn!(domain = %self.cfg.name, dn = %r.dn, reason = %r.reason, "directory entry not served");
     }
 
-    /// Picks the one user of a lookup; several are refused (logged with
-    /// their DNs), so that a name or ID never maps to two objects.
     /// The user with UID `uid` among `users` (a flavour's reading of the
     /// directory's answer to a search for that UID): none when several
     /// entries claim it ([`Directory::single_user`]), then
@@ -535,7 +533,8 @@ impl Directory {
     }
 
     /// The one user of `users`, the entries answering `what`; none when
-    /// several do (logged, `what` formatted only then).
+    /// several do (logged with their DNs, `what` formatted only then), so
+    /// that a name or ID never maps to two objects.
     fn single_user(
         &self,
         what: std::fmt::Arguments<'_>,

@@ -99,22 +99,8 @@ fn write_tag(buf: &mut BytesMut, tag: &StructureTag) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::XorShift as Rng;
     use lber::common::TagClass;
-
-    /// A small deterministic generator (xorshift), so a failure repeats.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn pick<T: Copy>(&mut self, from: &[T]) -> T {
-            from[(self.next() % from.len() as u64) as usize]
-        }
-    }
 
     /// Tag numbers and lengths at every boundary of their encodings.
     const IDS: &[u64] = &[

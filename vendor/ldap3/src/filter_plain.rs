@@ -232,13 +232,8 @@ mod tests {
     /// answers the same.
     #[test]
     fn never_differs_from_the_general_parser() {
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::test_rng::XorShift(0x2545_f491_4f6c_dd1d);
+        let mut next = move || rng.next();
         let (mut read, mut mutated_read) = (0, 0);
         for _ in 0..50_000 {
             let mut f = Vec::new();

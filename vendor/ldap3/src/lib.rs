@@ -254,6 +254,8 @@ mod search;
 mod shape;
 #[cfg(feature = "sync")]
 mod sync;
+#[cfg(test)]
+mod test_rng;
 mod util;
 
 pub use conn::{LdapConnAsync, LdapConnSettings, StdStream};
