@@ -564,14 +564,10 @@ mod inner {
             .into_iter()
             .collect();
         let daemon_tree = daemon.pid().map(process_tree).unwrap_or_default();
-        // One cold row: `args` run by a fresh process, its median, mean and
-        // 99th percentile reported under `key`, and the CPU time per
-        // lookup. (The daemon's processes as they were before: a helper
-        // started meanwhile would be missed, one gone would count less.)
-        // ROSTER_BENCH_CALLGRIND=DIR: rosterd's instructions per lookup too.
+        // ROSTER_BENCH_CALLGRIND=DIR: rosterd's instructions over a step
+        // too, from `count_instructions()` before it to
+        // `instructions_per(key, .., per)` after (divided by `per`).
         let counted = callgrind_dir().filter(|_| peer == Peer::Roster);
-        // Its counts over one step, from `count_instructions()` before
-        // to `instructions_counted(key, ..)` after (divided by `per`).
         let count_instructions = || {
             counted
                 .as_deref()
@@ -585,8 +581,10 @@ mod inner {
                 );
             }
         };
-        let instructions_counted =
-            |key: &str, counting: Option<Instructions>| instructions_per(key, counting, 1);
+        // One cold row: `args` run by a fresh process, its median, mean and
+        // 99th percentile reported under `key`, and the CPU time per
+        // lookup. (The daemon's processes as they were before: a helper
+        // started meanwhile would be missed, one gone would count less.)
         let cold_row = |key: &str, args: &str, perf: Option<Recording>| -> usize {
             let counting = count_instructions();
             let before = (on_cpu_ns(&daemon_tree), on_cpu_ns(&slapd));
@@ -643,7 +641,7 @@ mod inner {
         let counting = count_instructions();
         failures += report("initgroups.first_us", again(&format!("once {many}")));
         drop(perf);
-        instructions_counted("initgroups", counting);
+        instructions_per("initgroups", counting, 1);
         failures += report(
             "initgroups.warm_ns",
             again(&format!("warm {many}")).map(|v| v.split(' ').next().unwrap_or("").into()),
@@ -714,7 +712,7 @@ mod inner {
         let counting = count_instructions();
         failures += report("biggroup.first_us", again(&format!("once {big}")));
         drop(perf); // stops the recording
-        instructions_counted("biggroup", counting);
+        instructions_per("biggroup", counting, 1);
         failures += report(
             "biggroup.warm_ns",
             again(&format!("warm {big} {BIG_BATCH}"))

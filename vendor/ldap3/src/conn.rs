@@ -77,12 +77,12 @@ enum ConnType {
 }
 
 /// (roster) Where a TLS read puts the plain text before it is copied to
-/// the reader's buffer (with either TLS library). tokio-native-tls hands the TLS library the
-/// reader's buffer only once it has zeroed all of it that is free
-/// (`ReadBuf::initialize_unfilled`), at every read: the free part of the
-/// framing buffer, kilobytes, for a record of a few hundred octets, and
-/// again for each read that finds nothing (a first initgroups of 1,000
-/// groups zeroed about 4 MB). This buffer is zeroed once, when the
+/// the reader's buffer (with either TLS library). tokio-native-tls hands
+/// the TLS library the reader's buffer only once it has zeroed all of it
+/// that is free (`ReadBuf::initialize_unfilled`), at every read: the free
+/// part of the framing buffer, kilobytes, for a record of a few hundred
+/// octets, and again for each read that finds nothing (a first
+/// initgroups of 1,000 groups zeroed about 4 MB). This buffer is zeroed once, when the
 /// connection starts TLS; each read then copies only the octets it got.
 #[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
 struct PlainText(Box<[u8]>);
