@@ -425,6 +425,33 @@ pub mod profile {
             .any(|l| l.trim() == "OK.")
             .then_some(())
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// A step reads only its own dump: the highest number of its PID,
+        /// never the unnumbered final dump or another PID's.
+        #[test]
+        fn the_last_dump_is_the_highest_numbered_of_that_pid() {
+            let dir = tempfile::tempdir().unwrap();
+            for name in [
+                "callgrind.out.5",
+                "callgrind.out.5.1",
+                "callgrind.out.5.3",
+                "callgrind.out.5.x",
+                "callgrind.out.52.7",
+                "callgrind.out.6.9",
+            ] {
+                std::fs::write(dir.path().join(name), "summary: 1\n").unwrap();
+            }
+            let (n, path) = last_dump(dir.path(), 5).unwrap();
+            assert_eq!((n, path), (3, dir.path().join("callgrind.out.5.3")));
+            assert_eq!(last_dump(dir.path(), 7), None);
+            remove_callgrind_dumps(dir.path());
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        }
+    }
 }
 
 /// SSSD (`sssd-ldap`, `libnss-sss`, `pam_sss`), nslcd (`nslcd`,
