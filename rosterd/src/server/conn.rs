@@ -45,7 +45,11 @@ pub async fn serve(
         let lookup =
             (kind == SocketKind::Nss && (1..=5).contains(&request.code())).then(|| request.clone());
         let (response, fresh_until) = if kind == SocketKind::PamUser {
-            (pam::handle_caller(ctx, request, uid).await.into(), 0)
+            // Boxed like PAM's requests in `dispatch_timed`.
+            (
+                Box::pin(pam::handle_caller(ctx, request, uid)).await.into(),
+                0,
+            )
         } else if request.is_privileged() && !privileged {
             let msg = format!("request code {} is served only on pam.sock", request.code());
             (failed(&request, Failure::refused(msg)).into(), 0)

@@ -200,11 +200,18 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
             .into(),
             0,
         ),
-        Request::Admin(cmd) => (Response::Admin(admin::handle(ctx, cmd).await).into(), 0),
+        // Admin and PAM requests are rare next to lookups and their futures
+        // are the largest (admin's about 5 KB): boxed, they are allocated
+        // only when asked, and every connection's task stays the size of
+        // a lookup (it is copied into its task at each `accept`).
+        Request::Admin(cmd) => (
+            Response::Admin(Box::pin(admin::handle(ctx, cmd)).await).into(),
+            0,
+        ),
         req @ (Request::PamAuthenticate { .. }
         | Request::PamAccount { .. }
         | Request::PamChangePassword { .. }
         | Request::PamOpenSession { .. }
-        | Request::PamResetPassword { .. }) => (pam::handle(ctx, req).await.into(), 0),
+        | Request::PamResetPassword { .. }) => (Box::pin(pam::handle(ctx, req)).await.into(), 0),
     }
 }
