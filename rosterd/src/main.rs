@@ -68,7 +68,7 @@ fn main() -> ExitCode {
     // Before any thread exists: nothing in this process may resolve names
     // through libnss_roster (it would ask this very daemon).
     std::env::set_var(roster_proto::LOOP_GUARD_ENV, "1");
-    rosterd::server::procstat::fix_mmap_threshold();
+    rosterd::server::procstat::tune_allocator();
     let args = Args::parse();
     let started_as_root = nix::unistd::geteuid().is_root();
     let user = match become_daemon_user(&args) {

@@ -40,18 +40,28 @@ pub fn trim_heap() {
     }
 }
 
-/// Blocks of at least [`MMAP_THRESHOLD`] octets are mapped on their own
-/// and unmapped when freed, for the daemon's whole life. glibc otherwise
-/// raises that threshold to the largest block freed so far (up to 32
-/// MiB): after a listing freed its buffers of megabytes, such blocks were
-/// carved from the heap instead, and the heap then held tens of
-/// megabytes free that only a trim handed back. Called first in `main`,
-/// before any thread exists.
-pub fn fix_mmap_threshold() {
+/// Sets glibc's allocator up for the daemon's whole life. Called first in
+/// `main`, before any thread exists.
+///
+/// - Blocks of at least [`MMAP_THRESHOLD`] octets are mapped on their own
+///   and unmapped when freed. glibc otherwise raises that threshold to the
+///   largest block freed so far (up to 32 MiB): after a listing freed its
+///   buffers of megabytes, such blocks were carved from the heap instead,
+///   and the heap then held tens of megabytes free that only a trim handed
+///   back.
+/// - No fast bins (`M_MXFAST` 0): a small block freed when its thread
+///   cache is full is merged with its free neighbours at once. With fast
+///   bins it was set aside unmerged, and every request of 1 KiB or more (a
+///   connection's task, a search's result channel, an LDAP lookup's
+///   future: several in each lookup) first merged all of those set aside
+///   since the last such request. Without them a first lookup runs about
+///   2% fewer instructions (callgrind, the peers benchmark).
+pub fn tune_allocator() {
     // SAFETY: mallopt only sets the allocator's parameters; called before
     // any other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
+        libc::mallopt(libc::M_MXFAST, 0);
     }
 }
 

@@ -4,7 +4,7 @@ use openssl::nid::Nid;
 use openssl::pkcs12::Pkcs12;
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::{
-    self, MidHandshakeSslStream, Ssl, SslAcceptor, SslConnector, SslContext, SslContextBuilder,
+    self, MidHandshakeSslStream, Ssl, SslAcceptor, SslContext, SslContextBuilder,
     SslMethod, SslMode, SslOptions, SslVerifyMode,
 };
 use openssl::x509::verify::X509CheckFlags;
@@ -279,9 +279,10 @@ impl<S> From<ErrorStack> for HandshakeError<S> {
 
 #[derive(Clone)]
 pub struct TlsConnector {
-    // ROSTER PATCH: the context, not an `SslConnector`: a connector that
-    // trusts only its own roots is made without `SslConnector::builder`,
-    // which reads the system's CA bundle (see ROSTER-PATCH.md).
+    // ROSTER PATCH: the context, not an `SslConnector`: connectors are
+    // made without `SslConnector::builder`, which reads the system's CA
+    // bundle even for one that trusts only its own roots and keeps
+    // `SSL_MODE_RELEASE_BUFFERS` (see ROSTER-PATCH.md).
     context: SslContext,
     use_sni: bool,
     accept_invalid_hostnames: bool,
@@ -294,17 +295,15 @@ impl TlsConnector {
         // read and then thrown away (twice: `SslConnector::builder`'s default
         // paths and the probed file, about 17 ms each); now they are not
         // read. With the system's roots, the probed file is read only when it
-        // is not the default file the builder has already read.
-        let context = if builder.disable_built_in_roots {
-            let mut context = context_without_roots()?;
-            configure_connector(builder, &mut context)?;
-            context.build()
-        } else {
-            let mut connector = SslConnector::builder(SslMethod::tls())?;
-            load_probed_roots(&mut connector);
-            configure_connector(builder, &mut connector)?;
-            connector.build().into_context()
-        };
+        // is not the default file `set_default_verify_paths` has already
+        // read. Both contexts keep their record buffers (`base_context`).
+        let mut context = base_context()?;
+        if !builder.disable_built_in_roots {
+            context.set_default_verify_paths()?;
+            load_probed_roots(&mut context);
+        }
+        configure_connector(builder, &mut context)?;
+        let context = context.build();
         Ok(TlsConnector {
             context,
             use_sni: builder.use_sni,
@@ -342,8 +341,14 @@ impl TlsConnector {
 
 /// ROSTER PATCH: the context `SslConnector::builder` makes (options, modes,
 /// ciphers, peer verification: openssl 0.10's `ssl/connector.rs`), without
-/// `set_default_verify_paths`: its certificate store starts empty.
-fn context_without_roots() -> Result<SslContextBuilder, ErrorStack> {
+/// `set_default_verify_paths` (its certificate store starts empty) and
+/// without `SSL_MODE_RELEASE_BUFFERS`. That mode frees a connection's 16 KiB
+/// read buffer whenever a record has been read out and its write buffer
+/// after every write, so each read and write of a record allocated and
+/// freed 16 KiB again (most of `malloc`'s work in a lookup); kept, they cost
+/// about 34 KiB for each open connection. OpenLDAP's libldap does not set
+/// the mode either.
+fn base_context() -> Result<SslContextBuilder, ErrorStack> {
     let mut ctx = SslContextBuilder::new(SslMethod::tls())?;
     let mut opts = SslOptions::ALL
         | SslOptions::NO_COMPRESSION
@@ -353,19 +358,16 @@ fn context_without_roots() -> Result<SslContextBuilder, ErrorStack> {
         | SslOptions::SINGLE_ECDH_USE;
     opts &= !SslOptions::DONT_INSERT_EMPTY_FRAGMENTS;
     ctx.set_options(opts);
-    let mut mode =
-        SslMode::AUTO_RETRY | SslMode::ACCEPT_MOVING_WRITE_BUFFER | SslMode::ENABLE_PARTIAL_WRITE;
-    if openssl::version::number() >= 0x1_00_01_08_0 {
-        mode |= SslMode::RELEASE_BUFFERS;
-    }
-    ctx.set_mode(mode);
+    ctx.set_mode(
+        SslMode::AUTO_RETRY | SslMode::ACCEPT_MOVING_WRITE_BUFFER | SslMode::ENABLE_PARTIAL_WRITE,
+    );
     ctx.set_cipher_list("DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK")?;
     ctx.set_verify(SslVerifyMode::PEER);
     Ok(ctx)
 }
 
 /// The probed CA file and directories, added to the roots
-/// `SslConnector::builder` read from OpenSSL's default paths. ROSTER PATCH:
+/// `set_default_verify_paths` read from OpenSSL's default paths. ROSTER PATCH:
 /// the file is skipped when it is the default file itself (Debian's
 /// `/usr/lib/ssl/cert.pem` links to the probed
 /// `/etc/ssl/certs/ca-certificates.crt`): reading it again added nothing.
