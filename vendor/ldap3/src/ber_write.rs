@@ -5,32 +5,150 @@
 //! buffer of its own and then copied it into its parent's, one more
 //! time at every level, writing every octet through a `dyn Write`: a
 //! search request cost some twenty allocations and its octets copied
-//! four or five times. Here the length of each constructed tag is
-//! counted first and every octet is written once, into the buffer it
-//! is sent from. The octets are the same as lber's (the test compares
-//! the two on many trees).
+//! four or five times. Here the contents' length of every value is
+//! counted first, in one walk of the message, and every octet is then
+//! written once, into the buffer it is sent from. The message is written
+//! from the `Tag` the request was built as, without first turning it
+//! into a tree of `StructureTag`s (`ASNTag::into_structure`, a vector for
+//! each level and each number). The octets are the same as lber's (the
+//! tests compare the two on many trees).
 
 use bytes::{BufMut, BytesMut};
+use lber::common::TagClass;
 use lber::structure::{PL, StructureTag};
+use lber::structures::Tag;
 
-/// Appends the BER encoding of `tag` to `buf`.
-pub(crate) fn encode_into(buf: &mut BytesMut, tag: &StructureTag) {
-    buf.reserve(encoded_len(tag));
-    write_tag(buf, tag);
+/// Appends the BER encoding of `tag` to `buf`: the octets of
+/// `lber::write::encode_into(buf, tag.into_structure())`.
+pub(crate) fn encode_into(buf: &mut BytesMut, tag: &Tag) {
+    let mut lens = Vec::with_capacity(32);
+    let total = measure(Node::Tag(tag), &mut lens);
+    buf.reserve(total);
+    write(buf, Node::Tag(tag), &lens, &mut 0);
 }
 
-/// The octets of `tag`'s contents.
-fn content_len(tag: &StructureTag) -> usize {
-    match &tag.payload {
-        PL::P(octets) => octets.len(),
-        PL::C(inner) => inner.iter().map(encoded_len).sum(),
+/// One value of the message: a `Tag`, or a value inside a `StructureTag`.
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Tag(&'a Tag),
+    Structure(&'a StructureTag),
+}
+
+/// A value's contents, as `into_structure` would make them.
+enum Contents<'a> {
+    /// Primitive: these octets.
+    Octets(&'a [u8]),
+    /// Primitive: an integer's octets, the last `.1` of `.0`.
+    Integer([u8; 9], usize),
+    /// Constructed: these tags.
+    Tags(&'a [Tag]),
+    /// Constructed: this one tag (an explicit tag).
+    One(&'a Tag),
+    /// Constructed: these values of a `StructureTag`.
+    Structures(&'a [StructureTag]),
+}
+
+impl Contents<'_> {
+    fn constructed(&self) -> bool {
+        !matches!(self, Contents::Octets(_) | Contents::Integer(..))
     }
 }
 
-/// The octets of `tag` encoded: identifier, length and contents.
-fn encoded_len(tag: &StructureTag) -> usize {
-    let content = content_len(tag);
-    identifier_len(tag.id) + length_len(content) + content
+/// `node`'s class, number and contents.
+fn parts(node: Node<'_>) -> (TagClass, u64, Contents<'_>) {
+    const FALSE: &[u8] = &[0x00];
+    const TRUE: &[u8] = &[0xff];
+    let tag = match node {
+        Node::Structure(s) => return structure_parts(s),
+        Node::Tag(tag) => tag,
+    };
+    match tag {
+        Tag::StructureTag(s) => structure_parts(s),
+        Tag::Integer(i) => (i.class, i.id, integer(i.inner)),
+        Tag::Enumerated(e) => (e.class, e.id, integer(e.inner)),
+        Tag::Sequence(s) => (s.class, s.id, Contents::Tags(&s.inner)),
+        Tag::Set(s) => (s.class, s.id, Contents::Tags(&s.inner)),
+        Tag::OctetString(o) => (o.class, o.id, Contents::Octets(&o.inner)),
+        Tag::Boolean(b) => (b.class, b.id, Contents::Octets(if b.inner { TRUE } else { FALSE })),
+        Tag::Null(n) => (n.class, n.id, Contents::Octets(&[])),
+        Tag::ExplicitTag(e) => (e.class, e.id, Contents::One(&e.inner)),
+    }
+}
+
+fn structure_parts(s: &StructureTag) -> (TagClass, u64, Contents<'_>) {
+    let contents = match &s.payload {
+        PL::P(octets) => Contents::Octets(octets),
+        PL::C(inner) => Contents::Structures(inner),
+    };
+    (s.class, s.id, contents)
+}
+
+fn integer(value: i64) -> Contents<'static> {
+    let (octets, n) = integer_octets(value);
+    Contents::Integer(octets, n)
+}
+
+/// The octets of the BER INTEGER `value` as lber writes them
+/// (`i_e_into_structure`, its sizing of negative numbers included):
+/// `(octets, n)`, the encoding being the last `n` of `octets`.
+fn integer_octets(value: i64) -> ([u8; 9], usize) {
+    let mut count = 0usize;
+    let mut rem = value.wrapping_abs();
+    loop {
+        count += 1;
+        rem >>= 8;
+        if rem <= 0 {
+            break;
+        }
+    }
+    if value > 0 && value >> (8 * count - 1) == 1 {
+        count += 1;
+    }
+    let mut octets = [0u8; 9];
+    octets[1..].copy_from_slice(&value.to_be_bytes());
+    (octets, count)
+}
+
+/// The octets of `node` encoded (identifier, length and contents); the
+/// contents' length of `node` and of each value inside it is pushed to
+/// `lens`, in the order [`write`] meets them.
+fn measure(node: Node<'_>, lens: &mut Vec<usize>) -> usize {
+    let (_, id, contents) = parts(node);
+    let slot = lens.len();
+    lens.push(0);
+    let len = match contents {
+        Contents::Octets(o) => o.len(),
+        Contents::Integer(_, n) => n,
+        Contents::Tags(tags) => tags.iter().map(|t| measure(Node::Tag(t), lens)).sum(),
+        Contents::One(t) => measure(Node::Tag(t), lens),
+        Contents::Structures(ss) => ss.iter().map(|s| measure(Node::Structure(s), lens)).sum(),
+    };
+    lens[slot] = len;
+    identifier_len(id) + length_len(len) + len
+}
+
+/// Writes `node`, the contents' lengths taken from `lens` from `next` on
+/// (as [`measure`] pushed them).
+fn write(buf: &mut BytesMut, node: Node<'_>, lens: &[usize], next: &mut usize) {
+    let (class, id, contents) = parts(node);
+    let len = lens[*next];
+    *next += 1;
+    write_header(buf, class, id, contents.constructed(), len);
+    match contents {
+        Contents::Octets(o) => buf.put_slice(o),
+        Contents::Integer(octets, n) => buf.put_slice(&octets[octets.len() - n..]),
+        Contents::Tags(tags) => {
+            for t in tags {
+                write(buf, Node::Tag(t), lens, next);
+            }
+        }
+        Contents::One(t) => write(buf, Node::Tag(t), lens, next),
+        Contents::Structures(ss) => {
+            for s in ss {
+                write(buf, Node::Structure(s), lens, next);
+            }
+        }
+    }
 }
 
 /// The octets of the identifier of a tag numbered `id`: one up to 30,
@@ -65,20 +183,19 @@ fn len_octets(len: usize) -> usize {
     bits.div_ceil(8).max(1)
 }
 
-fn write_tag(buf: &mut BytesMut, tag: &StructureTag) {
-    let constructed = matches!(tag.payload, PL::C(_));
-    let leading = ((tag.class as u8) << 6) | (u8::from(constructed) << 5);
-    if tag.id <= 30 {
-        buf.put_u8(leading | tag.id as u8);
+/// Writes a value's identifier and the length of its `content` octets.
+fn write_header(buf: &mut BytesMut, class: TagClass, id: u64, constructed: bool, content: usize) {
+    let leading = ((class as u8) << 6) | (u8::from(constructed) << 5);
+    if id <= 30 {
+        buf.put_u8(leading | id as u8);
     } else {
         buf.put_u8(leading | 0x1f);
-        let digits = base128_len(tag.id);
+        let digits = base128_len(id);
         for d in (0..digits).rev() {
-            let digit = ((tag.id >> (7 * d)) & 0x7f) as u8;
+            let digit = ((id >> (7 * d)) & 0x7f) as u8;
             buf.put_u8(if d > 0 { digit | 0x80 } else { digit });
         }
     }
-    let content = content_len(tag);
     if content < 128 {
         buf.put_u8(content as u8);
     } else {
@@ -86,21 +203,15 @@ fn write_tag(buf: &mut BytesMut, tag: &StructureTag) {
         buf.put_u8(0x80 | n as u8);
         buf.put_slice(&content.to_be_bytes()[usize::BITS as usize / 8 - n..]);
     }
-    match &tag.payload {
-        PL::P(octets) => buf.put_slice(octets),
-        PL::C(inner) => {
-            for t in inner {
-                write_tag(buf, t);
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_rng::XorShift as Rng;
-    use lber::common::TagClass;
+    use lber::structures::{
+        ASNTag, Boolean, Enumerated, ExplicitTag, Integer, Null, OctetString, Sequence, Set,
+    };
 
     /// Tag numbers and lengths at every boundary of their encodings.
     const IDS: &[u64] = &[
@@ -152,10 +263,14 @@ mod tests {
             let want = lber_octets(&tag);
             // Appended after what the buffer already holds.
             let mut got = BytesMut::from(&b"xy"[..]);
-            encode_into(&mut got, &tag);
+            encode_into(&mut got, &Tag::StructureTag(tag.clone()));
             assert_eq!(&got[..2], b"xy", "round {round}");
             assert_eq!(&got[2..], &want[..], "round {round}: {tag:?}");
-            assert_eq!(encoded_len(&tag), want.len(), "round {round}");
+            assert_eq!(
+                measure(Node::Structure(&tag), &mut Vec::new()),
+                want.len(),
+                "round {round}"
+            );
         }
     }
 
@@ -181,7 +296,7 @@ mod tests {
             ]),
         };
         let mut got = BytesMut::new();
-        encode_into(&mut got, &tag);
+        encode_into(&mut got, &Tag::StructureTag(tag.clone()));
         let mut want = vec![0x30, 0x81, 3 + 3 + 2 + 130, 0x02, 0x01, 0x07];
         // [200] primitive, context: 0x9f then 200 in base 128 (0x81 0x48);
         // length 130 in long form (0x81 0x82).
@@ -189,5 +304,112 @@ mod tests {
         want.extend_from_slice(&[0xaa; 130]);
         assert_eq!(&got[..], &want[..]);
         assert_eq!(&got[..], &lber_octets(&tag)[..]);
+    }
+
+    /// Integers at the boundaries of their octet counts, of one to eight
+    /// octets and both signs (`i64::MIN` left out: lber's own sizing
+    /// negates it, which overflows).
+    const INTEGERS: &[i64] = &[
+        0,
+        1,
+        -1,
+        127,
+        128,
+        -128,
+        -129,
+        255,
+        256,
+        -256,
+        -257,
+        32_767,
+        32_768,
+        -32_768,
+        -32_769,
+        1 << 23,
+        (1 << 31) - 1,
+        1 << 31,
+        -(1 << 31),
+        -(1 << 23),
+        1 << 39,
+        -(1 << 39),
+        1 << 47,
+        -(1 << 47),
+        (1 << 55) - 1,
+        1 << 55,
+        -(1 << 55),
+        i64::MAX,
+        i64::MIN + 1,
+    ];
+
+    /// A random `Tag` of every kind, `depth` levels at most.
+    fn request(rng: &mut Rng, depth: u32) -> Tag {
+        let class = rng.pick(CLASSES);
+        let id = rng.pick(IDS);
+        let leaf = depth == 0 || rng.next() % 3 == 0;
+        match rng.next() % if leaf { 6 } else { 9 } {
+            0 => Tag::Integer(Integer { id, class, inner: rng.pick(INTEGERS) }),
+            1 => Tag::Enumerated(Enumerated { id, class, inner: rng.pick(INTEGERS) }),
+            2 => {
+                let len = rng.pick(LENS);
+                let inner = (0..len).map(|i| (i as u8) ^ (id as u8)).collect();
+                Tag::OctetString(OctetString { id, class, inner })
+            }
+            3 => Tag::Boolean(Boolean { id, class, inner: rng.next() % 2 == 0 }),
+            4 => Tag::Null(Null { id, class, inner: () }),
+            5 => Tag::StructureTag(tree(rng, depth.min(2))),
+            6 => Tag::ExplicitTag(ExplicitTag {
+                id,
+                class,
+                inner: Box::new(request(rng, depth - 1)),
+            }),
+            kind => {
+                let n = (rng.next() % 5) as usize;
+                let inner = (0..n).map(|_| request(rng, depth - 1)).collect();
+                if kind == 7 {
+                    Tag::Sequence(Sequence { id, class, inner })
+                } else {
+                    Tag::Set(Set { id, class, inner })
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tags_written_as_lber_writes_their_structure() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut kinds = std::collections::HashSet::new();
+        for round in 0..2_000 {
+            let tag = request(&mut rng, 4);
+            kinds.insert(std::mem::discriminant(&tag));
+            let want = lber_octets(&tag.clone().into_structure());
+            let mut got = BytesMut::from(&b"xy"[..]);
+            encode_into(&mut got, &tag);
+            assert_eq!(&got[..2], b"xy", "round {round}");
+            assert_eq!(&got[2..], &want[..], "round {round}: {tag:?}");
+            assert_eq!(
+                measure(Node::Tag(&tag), &mut Vec::new()),
+                want.len(),
+                "round {round}"
+            );
+        }
+        assert_eq!(kinds.len(), 9, "every kind of tag at the top");
+    }
+
+    /// Integers spelled out: the shortest two's complement, a leading
+    /// zero octet where the top bit would read as a sign.
+    #[test]
+    fn integer_octets_known() {
+        for (value, want) in [
+            (0i64, &[0x00][..]),
+            (127, &[0x7f]),
+            (128, &[0x00, 0x80]),
+            (256, &[0x01, 0x00]),
+            (-1, &[0xff]),
+            (-128, &[0x80]),
+            (i64::MAX, &[0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+        ] {
+            let (octets, n) = integer_octets(value);
+            assert_eq!(&octets[octets.len() - n..], want, "{value}");
+        }
     }
 }

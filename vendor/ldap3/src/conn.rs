@@ -918,6 +918,12 @@ impl LdapConnAsync {
                         }
                         if remove {
                             self.searchmap.remove(&id);
+                            // (roster: the search's message ID is freed
+                            // with it, as an operation's is when its
+                            // result arrives; it stayed reserved for the
+                            // connection's life, one more ID a search.)
+                            let mut msgmap = self.msgmap.lock().expect("msgmap mutex (search done)");
+                            msgmap.1.remove(&id);
                         }
                     } else if self.resultmap.contains_key(&id) {
                         // (roster: an entry or a reference answering an

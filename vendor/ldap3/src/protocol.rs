@@ -12,7 +12,7 @@ use crate::search::SearchItem;
 use lber::common::TagClass;
 use lber::parse::parse_uint;
 use lber::structure::{PL, StructureTag};
-use lber::structures::{ASNTag, Integer, Sequence, Tag};
+use lber::structures::{Integer, Sequence, Tag};
 use lber::universal::Types;
 
 use bytes::{Buf, BytesMut};
@@ -269,21 +269,21 @@ where
 #[inline]
 fn maybe_wrap(
     _codec: &mut LdapCodec,
-    outstruct: StructureTag,
+    outstruct: &Tag,
     into: &mut BytesMut,
 ) -> io::Result<()> {
-    crate::ber_write::encode_into(into, &outstruct);
+    crate::ber_write::encode_into(into, outstruct);
     Ok(())
 }
 
 #[cfg(feature = "gssapi")]
 fn maybe_wrap(
     codec: &mut LdapCodec,
-    outstruct: StructureTag,
+    outstruct: &Tag,
     into: &mut BytesMut,
 ) -> io::Result<()> {
     let mut out_buf = BytesMut::new();
-    crate::ber_write::encode_into(&mut out_buf, &outstruct);
+    crate::ber_write::encode_into(&mut out_buf, outstruct);
     let (sasl_wrap, sasl_send_max) = {
         let sasl_param = codec.sasl_param.read().expect("sasl param");
         (sasl_param.0, sasl_param.1)
@@ -341,9 +341,8 @@ impl Encoder<(RequestId, Tag, MaybeControls)> for LdapCodec {
                 inner: msg,
                 ..Default::default()
             })
-            .into_structure()
         };
-        maybe_wrap(self, outstruct, into)?;
+        maybe_wrap(self, &outstruct, into)?;
         Ok(())
     }
 }

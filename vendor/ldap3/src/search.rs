@@ -174,12 +174,13 @@ impl SearchEntry {
             )
         })?;
         let wrong = |what: &str| format!("{dn}: {what}");
-        let mut attr_vals = HashMap::new();
-        let mut bin_attr_vals = HashMap::new();
         let attrs = tags
             .next()
             .and_then(|t| t.expect_constructed())
             .ok_or_else(|| wrong("its attributes are missing or not a sequence"))?;
+        // (roster: sized once for the attributes, not grown three times.)
+        let mut attr_vals = HashMap::with_capacity(attrs.len());
+        let mut bin_attr_vals = HashMap::new();
         for a_v in attrs {
             let mut part_attr = a_v
                 .expect_constructed()
@@ -777,8 +778,14 @@ where
         }
         if self.ax == self.adapters.len() {
             let res = self.next_inner().await;
-            if res.is_err() {
-                self.state = StreamState::Error;
+            match res {
+                Err(_) => self.state = StreamState::Error,
+                // (roster: a stream without adapters is done at its end,
+                // as an adapted one is below, so that `finish` does not
+                // send the connection a scrub of a message ID whose Done
+                // has already freed it.)
+                Ok(None) if self.adapters.is_empty() => self.state = StreamState::Done,
+                Ok(_) => {}
             }
             return res;
         }
