@@ -5,7 +5,9 @@
 //! the wrong kind, an operation that is no response, a response of another
 //! kind answering a search. Before, each of these was an `expect` or a
 //! `panic!` in the task that read the message. A search entry that
-//! cannot be read fails its search with what is wrong with it.
+//! cannot be read fails its search with what is wrong with it. (And, on
+//! the same fake server, a well-formed answer mixing entries, references
+//! and an intermediate response is read whole.)
 //!
 //! The fake server ([`answer_search_with`]) answers the first request it
 //! reads (the search) with the octets it is given and keeps the
@@ -506,4 +508,83 @@ fn a_well_formed_answer_with_an_unknown_control_is_read() {
         assert_eq!(res.1.refs, vec!["ldap://other.example.test/".to_string()]);
         assert_eq!(res.1.ctrls.len(), 1);
     });
+}
+
+/// `search::run` keeps what ldap3's `EntriesOnly` adapter kept, without
+/// it: the entries in order, an intermediate response passed over, and
+/// the referral URLs of the result first, then the continuation
+/// references in the order they came.
+#[test]
+fn a_search_keeps_entries_and_references_and_passes_intermediate_responses_over() {
+    let user = |n: &str| {
+        entry(
+            format!("uid={n},dc=example,dc=test").as_bytes(),
+            vec![attribute("uid", &[n.as_bytes()])],
+        )
+    };
+    let reference = |url: &str| {
+        cons(
+            TagClass::Application,
+            19,
+            vec![octet_string(url.as_bytes())],
+        )
+    };
+    // A referral result (10) naming one more server.
+    let referral_done = cons(
+        TagClass::Application,
+        5,
+        vec![
+            enumerated(10),
+            octet_string(b""),
+            octet_string(b""),
+            cons(
+                TagClass::Context,
+                3,
+                vec![octet_string(b"ldap://result.example.test/")],
+            ),
+        ],
+    );
+    let mut reply = Vec::new();
+    for op in [
+        user("first"),
+        reference("ldap://first.example.test/ou=a,dc=example,dc=test"),
+        cons(TagClass::Application, 25, vec![]),
+        reference("ldap://second.example.test/ou=b,dc=example,dc=test"),
+        user("last"),
+        referral_done,
+    ] {
+        reply.extend(message(op, None));
+    }
+    let port = answer_search_with(reply);
+    let (dns, refs) = on_connection(port, |conn, ldap| async move {
+        ldap3::drive!(conn);
+        let q = super::search::Query {
+            base: "dc=example,dc=test".into(),
+            scope: ldap3::Scope::Subtree,
+            filter: "(uid=*)".into(),
+            attrs: vec!["uid".into()],
+        };
+        match super::search::run(ldap, &q, None, Some(std::time::Duration::from_secs(30))).await {
+            Ok(found) => (
+                found.entries.into_iter().map(|e| e.dn).collect::<Vec<_>>(),
+                found.refs,
+            ),
+            Err(e) => panic!("the search failed: {e:?}"),
+        }
+    });
+    assert_eq!(
+        dns,
+        [
+            "uid=first,dc=example,dc=test",
+            "uid=last,dc=example,dc=test"
+        ]
+    );
+    assert_eq!(
+        refs,
+        [
+            "ldap://result.example.test/",
+            "ldap://first.example.test/ou=a,dc=example,dc=test",
+            "ldap://second.example.test/ou=b,dc=example,dc=test",
+        ]
+    );
 }

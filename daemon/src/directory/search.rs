@@ -5,7 +5,7 @@
 
 use super::conn::is_connection_error;
 use super::records::DirectoryError;
-use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::adapters::{Adapter, PagedResults};
 use ldap3::{Ldap, LdapError, Scope, SearchEntry};
 use std::time::Duration;
 
@@ -74,13 +74,15 @@ pub(crate) async fn run_each(
     reply_timeout: Option<Duration>,
     each: &mut (dyn FnMut(SearchEntry) + Send),
 ) -> Result<Vec<String>, SearchFail> {
-    let mut adapters: Vec<Box<dyn Adapter<'_, String, &[String]>>> =
-        vec![Box::new(EntriesOnly::new())];
-    if let Some(size) = page_size {
-        adapters.push(Box::new(
+    // No `EntriesOnly` adapter: the loop below does its work (references
+    // kept for the result, intermediate responses skipped) without an
+    // adapter's lock and boxed futures at each step.
+    let adapters: Vec<Box<dyn Adapter<'_, String, &[String]>>> = match page_size {
+        Some(size) => vec![Box::new(
             PagedResults::new(size.min(i32::MAX as u32) as i32),
-        ));
-    }
+        )],
+        None => Vec::new(),
+    };
     if let Some(t) = reply_timeout {
         ldap.with_timeout(t);
     }
@@ -93,8 +95,11 @@ pub(crate) async fn run_each(
     // name or ID asked for, so answering from the other entries could
     // give one name two accounts.
     let mut unreadable: Option<String> = None;
+    let mut references = Vec::new();
     loop {
         match stream.next().await {
+            Ok(Some(re)) if re.is_intermediate() => {}
+            Ok(Some(re)) if re.is_ref() => references.extend(ldap3::parse_refs(re.0)),
             Ok(Some(re)) => match SearchEntry::read(re) {
                 Ok(e) if unreadable.is_none() => each(e),
                 Ok(_) => {}
@@ -106,7 +111,8 @@ pub(crate) async fn run_each(
             Err(e) => return Err(classify(e)),
         }
     }
-    let res = stream.finish().await;
+    let mut res = stream.finish().await;
+    res.refs.extend(references);
     if let Some(wrong) = unreadable {
         return Err(SearchFail::Server(DirectoryError::Refused {
             rc: None,
