@@ -954,3 +954,37 @@ async fn cache_unlock_is_an_admin_command() {
     );
     rd.server.shutdown().await;
 }
+
+/// A connection's future holds a lookup's state, not an admin or PAM
+/// request's: those are boxed where they are awaited (`dispatch_timed`,
+/// `conn::serve`), since each `accept` moves the whole future into its
+/// box. Unboxed, the admin commands alone made it about 6 KB.
+#[tokio::test]
+async fn a_connections_future_is_the_size_of_a_lookup() {
+    let ctx = Context {
+        resolver: Resolver::with_local_accounts(
+            vec![FakeDirectory::new("example") as Arc<dyn Provider>],
+            Settings::default(),
+            None,
+            Arc::new(SystemClock),
+            no_locals(),
+        ),
+        pam: pam::PamState::default(),
+        reload: None,
+        memcache: None,
+    };
+    let (stream, _peer) = tokio::net::UnixStream::pair().unwrap();
+    let limits = Limits::default();
+    let serving = conn::serve(stream, &ctx, SocketKind::Pam, 0, &limits);
+    let size = std::mem::size_of_val(&serving);
+    assert!(
+        size < 4096,
+        "a connection's future is {size} bytes: box the large future it now holds"
+    );
+    let admin = admin::handle(&ctx, AdminRequest::CacheStats);
+    assert!(
+        std::mem::size_of_val(&admin) > size,
+        "the admin future ({} bytes) no longer needs its box",
+        std::mem::size_of_val(&admin)
+    );
+}
