@@ -265,6 +265,16 @@ fn attribute(name: &str, values: &[&[u8]]) -> StructureTag {
 fn dns_found(entries: Vec<StructureTag>) -> Result<Vec<String>, String> {
     let mut reply: Vec<u8> = entries.into_iter().flat_map(|e| message(e, None)).collect();
     reply.extend(message(done(vec![]), None));
+    match run_search(reply) {
+        Ok(found) => Ok(found.entries.into_iter().map(|e| e.dn).collect()),
+        Err(super::search::SearchFail::Server(e)) => Err(e.to_string()),
+        Err(other) => panic!("the search failed otherwise: {other:?}"),
+    }
+}
+
+/// `search::run` (unpaged, `(uid=*)` under the base) against a server
+/// answering with `reply`.
+fn run_search(reply: Vec<u8>) -> Result<super::search::Found, super::search::SearchFail> {
     let port = answer_search_with(reply);
     on_connection(port, |conn, ldap| async move {
         ldap3::drive!(conn);
@@ -274,11 +284,7 @@ fn dns_found(entries: Vec<StructureTag>) -> Result<Vec<String>, String> {
             filter: "(uid=*)".into(),
             attrs: vec!["uid".into()],
         };
-        match super::search::run(ldap, &q, None, Some(std::time::Duration::from_secs(30))).await {
-            Ok(found) => Ok(found.entries.into_iter().map(|e| e.dn).collect()),
-            Err(super::search::SearchFail::Server(e)) => Err(e.to_string()),
-            Err(other) => panic!("the search failed otherwise: {other:?}"),
-        }
+        super::search::run(ldap, &q, None, Some(std::time::Duration::from_secs(30))).await
     })
 }
 
@@ -555,23 +561,9 @@ fn a_search_keeps_entries_and_references_and_passes_intermediate_responses_over(
     ] {
         reply.extend(message(op, None));
     }
-    let port = answer_search_with(reply);
-    let (dns, refs) = on_connection(port, |conn, ldap| async move {
-        ldap3::drive!(conn);
-        let q = super::search::Query {
-            base: "dc=example,dc=test".into(),
-            scope: ldap3::Scope::Subtree,
-            filter: "(uid=*)".into(),
-            attrs: vec!["uid".into()],
-        };
-        match super::search::run(ldap, &q, None, Some(std::time::Duration::from_secs(30))).await {
-            Ok(found) => (
-                found.entries.into_iter().map(|e| e.dn).collect::<Vec<_>>(),
-                found.refs,
-            ),
-            Err(e) => panic!("the search failed: {e:?}"),
-        }
-    });
+    let found = run_search(reply).expect("the search");
+    let dns: Vec<String> = found.entries.into_iter().map(|e| e.dn).collect();
+    let refs = found.refs;
     assert_eq!(
         dns,
         [
