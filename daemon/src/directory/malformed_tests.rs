@@ -288,16 +288,18 @@ fn run_search(reply: Vec<u8>) -> Result<super::search::Found, super::search::Sea
     })
 }
 
+/// A readable entry of user `n` (`uid=n` under the base).
+fn user(n: &str) -> StructureTag {
+    entry(
+        format!("uid={n},dc=example,dc=test").as_bytes(),
+        vec![attribute("uid", &[n.as_bytes()])],
+    )
+}
+
 #[test]
 fn an_entry_that_cannot_be_read_fails_the_search_naming_it() {
-    let good = |n: &str| {
-        entry(
-            format!("uid={n},dc=example,dc=test").as_bytes(),
-            vec![attribute("uid", &[n.as_bytes()])],
-        )
-    };
     assert_eq!(
-        dns_found(vec![good("first"), good("last")]),
+        dns_found(vec![user("first"), user("last")]),
         Ok(vec![
             "uid=first,dc=example,dc=test".to_string(),
             "uid=last,dc=example,dc=test".to_string()
@@ -346,7 +348,7 @@ fn an_entry_that_cannot_be_read_fails_the_search_naming_it() {
         ),
     ];
     for (bad, wrong) in cases {
-        let err = dns_found(vec![good("first"), bad, good("last")]).unwrap_err();
+        let err = dns_found(vec![user("first"), bad, user("last")]).unwrap_err();
         assert!(
             err.contains("search under dc=example,dc=test with (uid=*): an entry cannot be read: ")
                 && err.contains(wrong),
@@ -522,12 +524,6 @@ fn a_well_formed_answer_with_an_unknown_control_is_read() {
 /// references in the order they came.
 #[test]
 fn a_search_keeps_entries_and_references_and_passes_intermediate_responses_over() {
-    let user = |n: &str| {
-        entry(
-            format!("uid={n},dc=example,dc=test").as_bytes(),
-            vec![attribute("uid", &[n.as_bytes()])],
-        )
-    };
     let reference = |url: &str| {
         cons(
             TagClass::Application,
