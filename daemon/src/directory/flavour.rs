@@ -25,7 +25,7 @@ impl Flavour {
     /// The flavour of the domain `cfg`.
     pub(crate) fn of(cfg: &DomainConfig) -> Flavour {
         match cfg.kind {
-            DomainKind::Ldap => Flavour::Rfc2307(Rfc2307),
+            DomainKind::Ldap => Flavour::Rfc2307(Rfc2307::new(cfg)),
             DomainKind::Ad => Flavour::Ad(Ad::default()),
         }
     }
@@ -34,7 +34,7 @@ impl Flavour {
     /// mapping is `idmap` (what it learnt at run time carried over).
     pub(crate) fn for_generation(&self, idmap: &DomainSet, domain: &str) -> Flavour {
         match self {
-            Flavour::Rfc2307(_) => Flavour::Rfc2307(Rfc2307),
+            Flavour::Rfc2307(r) => Flavour::Rfc2307(r.clone()),
             Flavour::Ad(ad) => Flavour::Ad(ad.carried_to(idmap, domain)),
         }
     }

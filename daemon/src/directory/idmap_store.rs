@@ -219,7 +219,7 @@ impl SharedStore for LdapIdmapStore {
                 "(objectClass=nisObject)",
                 &format!("(cn={}*)", filter::escape(&self.rdn_prefix())),
             ),
-            attrs: vec!["cn".into(), "nisMapName".into(), "nisMapEntry".into()],
+            attrs: vec!["cn".into(), "nisMapName".into(), "nisMapEntry".into()].into(),
         };
         let op_timeout = self.op_timeout;
         let entries = self.run(&format!("reading {}", self.dn), move |ldap| {

@@ -282,7 +282,7 @@ fn run_search(reply: Vec<u8>) -> Result<super::search::Found, super::search::Sea
             base: "dc=example,dc=test".into(),
             scope: ldap3::Scope::Subtree,
             filter: "(uid=*)".into(),
-            attrs: vec!["uid".into()],
+            attrs: vec!["uid".to_string()].into(),
         };
         super::search::run(ldap, &q, None, Some(std::time::Duration::from_secs(30))).await
     })

@@ -1124,21 +1124,19 @@ fn queries(
     bases: Vec<SearchBase>,
     kind_filter: &str,
     extra: &str,
-    attrs: Vec<String>,
+    attrs: impl Into<Arc<[String]>>,
 ) -> Vec<Query> {
-    // (The last base takes `attrs` itself, the others a copy.)
-    let n = bases.len();
+    let attrs = attrs.into();
     bases
         .into_iter()
-        .zip(std::iter::repeat_n(attrs, n))
-        .map(|(b, attrs)| Query {
+        .map(|b| Query {
             filter: match &b.filter {
                 Some(f) => filter::and(kind_filter, &format!("{f}{extra}")),
                 None => filter::and(kind_filter, extra),
             },
             base: b.base,
             scope: ldap_scope(b.scope),
-            attrs,
+            attrs: attrs.clone(),
         })
         .collect()
 }

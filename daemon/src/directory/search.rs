@@ -7,6 +7,7 @@ use super::conn::is_connection_error;
 use super::records::DirectoryError;
 use ldap3::adapters::{Adapter, PagedResults};
 use ldap3::{Ldap, LdapError, Scope, SearchEntry};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a search failed.
@@ -34,8 +35,9 @@ pub(crate) struct Query {
     pub scope: Scope,
     /// Filter (values already escaped).
     pub filter: String,
-    /// Attributes wanted.
-    pub attrs: Vec<String>,
+    /// Attributes wanted (shared: a domain's lists are built once, not
+    /// copied for each search).
+    pub attrs: Arc<[String]>,
 }
 
 /// What one server answered: its entries and the referral URLs it gave

@@ -123,7 +123,7 @@ impl Ad {
             base: dir.cfg.base_dn.clone(),
             scope: Scope::Base,
             filter: "(objectClass=*)".into(),
-            attrs: vec!["objectSid".into()],
+            attrs: vec!["objectSid".into()].into(),
         };
         let entries = dir.search(&q, true).await?;
         let sid = entries
@@ -170,7 +170,7 @@ impl Ad {
                     base: String::new(),
                     scope: Scope::Base,
                     filter: "(objectClass=*)".into(),
-                    attrs: vec!["configurationNamingContext".into()],
+                    attrs: vec!["configurationNamingContext".into()].into(),
                 },
                 true,
             )
@@ -188,7 +188,7 @@ impl Ad {
                 "(&(objectClass=crossRef){})",
                 filter::eq("nCName", &dir.cfg.base_dn)
             ),
-            attrs: vec!["nETBIOSName".into()],
+            attrs: vec!["nETBIOSName".into()].into(),
         };
         let found = dir.search(&q, true).await?;
         Ok(found
@@ -389,7 +389,8 @@ impl Ad {
                 attrs: vec![format!(
                     "{member};range={low}-{}",
                     low.saturating_add(RANGE_STEP - 1)
-                )],
+                )]
+                .into(),
             };
             let entries = dir.search(&q, true).await?;
             let Some(e) = entries.first() else {
@@ -487,7 +488,7 @@ impl Ad {
             base: user.dn.clone(),
             scope: Scope::Base,
             filter: "(objectClass=*)".into(),
-            attrs: vec!["tokenGroups".into()],
+            attrs: vec!["tokenGroups".into()].into(),
         };
         // A DC that does not offer tokenGroups (rights, old servers: no
         // value, or a refusal saying so) gets the in-chain search instead;

@@ -7,7 +7,7 @@
 //! search base that returns an entry for it decides, several entries for
 //! one name or ID refuse it.
 
-use super::{group_queries, user_queries, Rfc2307};
+use super::Rfc2307;
 use crate::config::DomainConfig;
 use crate::directory::entry::check_name;
 use crate::directory::records::{DirectoryError, GroupRecord, UserRecord};
@@ -36,8 +36,11 @@ struct Asked<'a> {
     /// in lower case (the server matches them case-insensitively), numbers
     /// parsed.
     norm: fn(&str) -> Option<String>,
-    /// One search per search base, in order, for a filter.
-    queries: fn(&DomainConfig, &str) -> Vec<Query>,
+    /// One search per search base, in order, for a filter: the
+    /// flavour's user or group searches.
+    queries: fn(&Rfc2307, &DomainConfig, &str) -> Vec<Query>,
+    /// The flavour whose searches they are.
+    flavour: &'a Rfc2307,
 }
 
 /// A name as the server matches it ([`crate::directory::match_form`]).
@@ -63,13 +66,13 @@ async fn entries_per_key(
 ) -> Option<Vec<Vec<SearchEntry>>> {
     let mut found: Vec<Option<Vec<SearchEntry>>> = skip.iter().map(|&s| s.then(Vec::new)).collect();
     let wanted: Vec<Option<String>> = keys.iter().map(|k| (how.norm)(k)).collect();
-    for base in 0..(how.queries)(&dir.cfg, "").len() {
+    for base in 0..(how.queries)(how.flavour, &dir.cfg, "").len() {
         let open: Vec<usize> = (0..keys.len()).filter(|&k| found[k].is_none()).collect();
         if open.is_empty() {
             break;
         }
         let any = filter::or(open.iter().map(|&k| filter::eq(how.attr, &keys[k])));
-        let q = &(how.queries)(&dir.cfg, &any)[base];
+        let q = &(how.queries)(how.flavour, &dir.cfg, &any)[base];
         let entries = dir.search_many(q).await.ok()?;
         let mut by_value: HashMap<String, Vec<&SearchEntry>> = HashMap::new();
         for e in &entries {
@@ -100,7 +103,8 @@ impl Rfc2307 {
         let how = Asked {
             attr: &dir.cfg.attributes.username,
             norm: name_norm,
-            queries: user_queries,
+            queries: Rfc2307::user_queries,
+            flavour: self,
         };
         let skip: Vec<bool> = names.iter().map(|n| check_name(n).is_err()).collect();
         let Some(found) = entries_per_key(dir, &how, names, &skip).await else {
@@ -122,7 +126,8 @@ impl Rfc2307 {
         let how = Asked {
             attr: &dir.cfg.attributes.uid_number,
             norm: number_norm,
-            queries: user_queries,
+            queries: Rfc2307::user_queries,
+            flavour: self,
         };
         let keys: Vec<String> = uids.iter().map(u32::to_string).collect();
         let skip = self.bad_ids(dir, uids);
@@ -146,7 +151,8 @@ impl Rfc2307 {
         let how = Asked {
             attr: &dir.cfg.attributes.group_name,
             norm: name_norm,
-            queries: group_queries,
+            queries: Rfc2307::group_queries,
+            flavour: self,
         };
         let skip: Vec<bool> = names.iter().map(|n| check_name(n).is_err()).collect();
         let Some(found) = entries_per_key(dir, &how, names, &skip).await else {
@@ -169,7 +175,8 @@ impl Rfc2307 {
         let how = Asked {
             attr: &dir.cfg.attributes.gid_number,
             norm: number_norm,
-            queries: group_queries,
+            queries: Rfc2307::group_queries,
+            flavour: self,
         };
         let keys: Vec<String> = gids.iter().map(u32::to_string).collect();
         let skip = self.bad_ids(dir, gids);

@@ -354,7 +354,7 @@ impl Rfc2307 {
                     base: dir.cfg.base_dn.clone(),
                     scope: Scope::Subtree,
                     filter: filter::or(chunk.iter().map(|v| filter::eq(attr, v))),
-                    attrs: attrs.to_vec(),
+                    attrs: attrs.into(),
                 };
                 let found = dir.search(&q, true).await?;
                 out.extend(
@@ -369,7 +369,7 @@ impl Rfc2307 {
                 base: dn.clone(),
                 scope: Scope::Base,
                 filter: "(objectClass=*)".into(),
-                attrs: attrs.to_vec(),
+                attrs: attrs.into(),
             };
             match dir.search(&q, true).await {
                 Ok(e) => out.extend(e),

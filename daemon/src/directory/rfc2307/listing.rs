@@ -4,7 +4,7 @@
 //! group entries hold for nesting).
 
 use super::groups::Links;
-use super::{group_queries, user_queries, Rfc2307};
+use super::Rfc2307;
 use crate::config::Schema;
 use crate::directory::entry::{entry_into_group, entry_to_group_head, entry_to_user};
 use crate::directory::records::{DirectoryError, GroupRecord, UserRecord};
@@ -91,10 +91,10 @@ impl Rfc2307 {
         // SSH keys are not read: an enumeration serves none, and a key
         // never decides whether an entry is served.
         let ssh = &cfg.attributes.ssh_public_key;
-        let mut qs = user_queries(cfg, "");
+        let mut qs = self.user_queries(cfg, "");
         for q in &mut qs {
             if q.attrs.iter().filter(|a| *a == ssh).count() == 1 {
-                q.attrs.retain(|a| a != ssh);
+                q.attrs = q.attrs.iter().filter(|a| *a != ssh).cloned().collect();
             }
         }
         let several = qs.len() > 1;
@@ -149,7 +149,7 @@ impl Rfc2307 {
     ) -> Result<(Listed<GroupRecord>, Links), DirectoryError> {
         let (cfg, idmap) = (&dir.cfg, &*dir.idmap);
         let bis = cfg.schema == Schema::Rfc2307bis;
-        let qs = group_queries(cfg, "");
+        let qs = self.group_queries(cfg, "");
         let several = qs.len() > 1;
         let mut groups = Vec::new();
         let mut bases = Vec::new();

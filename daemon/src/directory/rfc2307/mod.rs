@@ -23,10 +23,18 @@ use crate::census::Census;
 use crate::config::{DomainConfig, Schema};
 use crate::filter;
 use ldap3::SearchEntry;
+use std::sync::Arc;
 
-/// An RFC 2307 (or rfc2307bis) directory. It learns nothing at run time.
-#[derive(Debug, Default)]
-pub struct Rfc2307;
+/// An RFC 2307 (or rfc2307bis) directory. It learns nothing at run time;
+/// it keeps the attribute lists its user and group searches read, built
+/// once from the domain's configuration instead of for each search.
+#[derive(Clone, Debug)]
+pub struct Rfc2307 {
+    /// [`user_attrs`] of the domain.
+    user_attrs: Arc<[String]>,
+    /// [`group_attrs`] of the domain.
+    group_attrs: Arc<[String]>,
+}
 
 /// The attributes the daemon reads for a user of an RFC 2307 domain (an AD
 /// domain's are [`super::ad::user_attrs`]).
@@ -64,21 +72,6 @@ pub fn group_attrs(cfg: &DomainConfig) -> Vec<String> {
     v
 }
 
-/// One user search per user search base, in order.
-fn user_queries(cfg: &DomainConfig, extra: &str) -> Vec<Query> {
-    queries(cfg.user_bases(), &cfg.user_filter, extra, user_attrs(cfg))
-}
-
-/// One group search per group search base, in order.
-fn group_queries(cfg: &DomainConfig, extra: &str) -> Vec<Query> {
-    queries(
-        cfg.group_bases(),
-        cfg.group_filter(),
-        extra,
-        group_attrs(cfg),
-    )
-}
-
 /// Group searches for a user's groups: names and GIDs only (the member
 /// lists, often the bulk of a group entry, are not needed).
 fn group_ref_queries(cfg: &DomainConfig, extra: &str) -> Vec<Query> {
@@ -88,6 +81,35 @@ fn group_ref_queries(cfg: &DomainConfig, extra: &str) -> Vec<Query> {
 }
 
 impl Rfc2307 {
+    /// The flavour of the RFC 2307 domain `cfg`.
+    pub(crate) fn new(cfg: &DomainConfig) -> Rfc2307 {
+        Rfc2307 {
+            user_attrs: user_attrs(cfg).into(),
+            group_attrs: group_attrs(cfg).into(),
+        }
+    }
+
+    /// One user search per user search base of `cfg` (the domain's), in
+    /// order.
+    pub(super) fn user_queries(&self, cfg: &DomainConfig, extra: &str) -> Vec<Query> {
+        queries(
+            cfg.user_bases(),
+            &cfg.user_filter,
+            extra,
+            self.user_attrs.clone(),
+        )
+    }
+
+    /// One group search per group search base of `cfg`, in order.
+    pub(super) fn group_queries(&self, cfg: &DomainConfig, extra: &str) -> Vec<Query> {
+        queries(
+            cfg.group_bases(),
+            cfg.group_filter(),
+            extra,
+            self.group_attrs.clone(),
+        )
+    }
+
     /// Names are matched exactly.
     pub(crate) fn case_insensitive_names(&self) -> bool {
         false
@@ -101,9 +123,9 @@ impl Rfc2307 {
     /// Every search base's user (`users`) or group search, unfiltered.
     pub(crate) fn scan_queries(&self, dir: &Directory, users: bool) -> Vec<Query> {
         if users {
-            user_queries(&dir.cfg, "")
+            self.user_queries(&dir.cfg, "")
         } else {
-            group_queries(&dir.cfg, "")
+            self.group_queries(&dir.cfg, "")
         }
     }
 
@@ -133,7 +155,7 @@ impl Rfc2307 {
         }
         let attr = &dir.cfg.attributes.username;
         let entries = dir
-            .search_first(&user_queries(&dir.cfg, &filter::eq(attr, name)))
+            .search_first(&self.user_queries(&dir.cfg, &filter::eq(attr, name)))
             .await?;
         self.user_named(dir, name, &entries).await
     }
@@ -183,7 +205,7 @@ impl Rfc2307 {
             return Ok(None);
         }
         let f = filter::eq(&dir.cfg.attributes.uid_number, &uid.to_string());
-        let entries = dir.search_first(&user_queries(&dir.cfg, &f)).await?;
+        let entries = dir.search_first(&self.user_queries(&dir.cfg, &f)).await?;
         self.user_numbered(dir, uid, &entries).await
     }
 
@@ -208,7 +230,7 @@ impl Rfc2307 {
             return Ok(None);
         }
         let f = filter::eq(&dir.cfg.attributes.group_name, name);
-        let entries = dir.search_first(&group_queries(&dir.cfg, &f)).await?;
+        let entries = dir.search_first(&self.group_queries(&dir.cfg, &f)).await?;
         self.group_named(dir, name, entries).await
     }
 
@@ -236,7 +258,7 @@ impl Rfc2307 {
             return Ok(None);
         }
         let f = filter::eq(&dir.cfg.attributes.gid_number, &gid.to_string());
-        let entries = dir.search_first(&group_queries(&dir.cfg, &f)).await?;
+        let entries = dir.search_first(&self.group_queries(&dir.cfg, &f)).await?;
         self.group_numbered(dir, gid, entries).await
     }
 

@@ -247,6 +247,14 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The flavour, for its account checks (which read no attribute list).
+    fn rfc2307() -> Rfc2307 {
+        Rfc2307 {
+            user_attrs: std::sync::Arc::from([]),
+            group_attrs: std::sync::Arc::from([]),
+        }
+    }
+
     fn entry(attrs: &[(&str, &[&str])]) -> SearchEntry {
         SearchEntry {
             dn: "uid=alice,dc=example,dc=test".into(),
@@ -268,7 +276,7 @@ mod tests {
             ("pwdAccountLockedTime", &["000001010000Z"]),
             ("pwdReset", &["TRUE"]),
         ]);
-        let i = Rfc2307.account_info(&e);
+        let i = rfc2307().account_info(&e);
         assert_eq!(i.shadow_expire, Some(19000));
         assert_eq!(i.shadow_last_change, Some(18000));
         assert_eq!(i.shadow_max, Some(90));
@@ -279,13 +287,14 @@ mod tests {
 
     #[test]
     fn absent_or_false_attributes_allow() {
-        let i = Rfc2307.account_info(&entry(&[("pwdReset", &["FALSE"]), ("shadowMax", &["x"])]));
+        let i = rfc2307().account_info(&entry(&[("pwdReset", &["FALSE"]), ("shadowMax", &["x"])]));
         assert_eq!(i, AccountInfo::default());
     }
 
     #[test]
     fn a_lock_with_an_end_is_not_locked_forever() {
-        let mut i = Rfc2307.account_info(&entry(&[("pwdAccountLockedTime", &["20261203080000Z"])]));
+        let mut i =
+            rfc2307().account_info(&entry(&[("pwdAccountLockedTime", &["20261203080000Z"])]));
         assert!(i.locked && i.locked_until.is_none());
         apply_lock(&mut i, Lock::Until(1_796_285_100));
         assert!(!i.locked);
