@@ -920,8 +920,9 @@ impl LdapConnAsync {
                             self.searchmap.remove(&id);
                             // (roster: the search's message ID is freed
                             // with it, as an operation's is when its
-                            // result arrives; it stayed reserved for the
-                            // connection's life, one more ID a search.)
+                            // result arrives; a search read through
+                            // adapters, whose `finish` sends no scrub,
+                            // left it reserved for the connection's life.)
                             let mut msgmap = self.msgmap.lock().expect("msgmap mutex (search done)");
                             msgmap.1.remove(&id);
                         }

@@ -345,7 +345,7 @@ impl TlsConnector {
 /// without `SSL_MODE_RELEASE_BUFFERS`. That mode frees a connection's 16 KiB
 /// read buffer whenever a record has been read out and its write buffer
 /// after every write, so each read and write of a record allocated and
-/// freed 16 KiB again (most of `malloc`'s work in a lookup); kept, they cost
+/// freed 16 KiB again; kept, they cost
 /// about 34 KiB for each open connection. OpenLDAP's libldap does not set
 /// the mode either.
 fn base_context() -> Result<SslContextBuilder, ErrorStack> {
