@@ -387,6 +387,15 @@ pub fn decode_request(payload: &[u8]) -> Result<Request, DecodeError> {
     Ok(req)
 }
 
+/// The frame of `Response::User(user.clone())`, encoded from the
+/// borrowed user (a cached entry is not copied to be answered).
+pub fn encode_user_response(user: &User) -> Vec<u8> {
+    let mut w = Writer::new(0);
+    w.u8(1);
+    w.user(user);
+    w.finish()
+}
+
 /// The frame of `Response::Group(group.clone())`, encoded from the
 /// borrowed group (a group of thousands of members is not copied first).
 pub fn encode_group_response(group: &Group) -> Vec<u8> {
@@ -487,10 +496,7 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
     };
     let mut w = Writer::new(status);
     match resp {
-        Response::User(u) => {
-            w.u8(1);
-            w.user(u);
-        }
+        Response::User(u) => return encode_user_response(u),
         Response::Group(g) => return encode_group_response(g),
         Response::Gids(gids) => {
             w.u8(3);

@@ -29,7 +29,7 @@ use roster_proto::admin::MemoryCacheStats;
 use roster_proto::memcache::{
     file_len, monotonic_ms, Key, MemcacheWriter, RecordRef, WriteError, MEMCACHE_FILE_NAME,
 };
-use roster_proto::{Group, Request, Response};
+use roster_proto::{Group, Request, Response, User};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -50,12 +50,15 @@ pub const DEFAULT_DATA_LEN: usize = 8 << 20;
 pub const DEFAULT_SIZE_LIMIT: usize = 32 << 20;
 
 /// An answer to publish ([`MemcachePublisher::publish`]): a protocol
-/// response, or a group lookup's answer borrowed from the resolver's cache
-/// (a group of thousands of members is not copied to be compared).
+/// response, or a user or group lookup's answer borrowed from the
+/// resolver's cache (not copied to be compared; a group may have
+/// thousands of members).
 #[derive(Clone, Copy, Debug)]
 pub enum Answered<'a> {
     /// Any response.
     Response(&'a Response),
+    /// The user a user lookup answered.
+    User(&'a User),
     /// The group a group lookup answered.
     Group(&'a Group),
 }
@@ -157,7 +160,7 @@ impl MemcachePublisher {
         let records: Vec<RecordRef<'_>> = match (request, response) {
             (
                 Request::UserByName(_) | Request::UserByUid(_),
-                Answered::Response(Response::User(u)),
+                Answered::User(u) | Answered::Response(Response::User(u)),
             ) => vec![RecordRef::User(u)],
             (
                 Request::GroupByName(_) | Request::GroupByGid(_),

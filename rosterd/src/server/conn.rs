@@ -71,6 +71,7 @@ pub async fn serve(
             let ms = fresh_until.saturating_sub(ctx.resolver.now_ms());
             let answered = match response {
                 Reply::Response(r) => Some(Answered::Response(r)),
+                Reply::User(u) => Some(Answered::User(&u.user)),
                 Reply::Group(g) => Some(Answered::Group(&g.group)),
                 Reply::Users(_) | Reply::Groups(_) => None,
             };

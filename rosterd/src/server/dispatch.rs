@@ -8,12 +8,12 @@
 //! ([`Failure::into_lookup_response`]).
 
 use super::{admin, pam, status_report, Context};
-use roster_daemon::cache::GroupEntry;
+use roster_daemon::cache::{GroupEntry, UserEntry};
 use roster_daemon::resolver::{Answer, ListedPage};
 use roster_proto::admin::{AdminReply, StatusReport};
 use roster_proto::{
-    encode_group_response, encode_groups_page, encode_response, encode_users_page, Failure, Group,
-    Request, Response, User,
+    encode_group_response, encode_groups_page, encode_response, encode_user_response,
+    encode_users_page, Failure, Group, Request, Response, User,
 };
 use std::sync::Arc;
 
@@ -59,13 +59,16 @@ fn refused(failure: Failure) -> (Reply, u64) {
     (failure.into_lookup_response().into(), 0)
 }
 
-/// What a request is answered with: a protocol response, or a served group
-/// still shared with the resolver's caches, encoded from there (a group of
-/// thousands of members is not copied for each answer).
+/// What a request is answered with: a protocol response, or a served user
+/// or group still shared with the resolver's caches, encoded from there
+/// (neither is copied for each answer; a group may have thousands of
+/// members).
 #[derive(Debug)]
 pub enum Reply {
     /// Any answer.
     Response(Response),
+    /// `Response::User` of this entry's user.
+    User(Arc<UserEntry>),
     /// `Response::Group` of this entry's group.
     Group(Arc<GroupEntry>),
     /// `Response::Users` of this page of the user listing.
@@ -79,6 +82,7 @@ impl Reply {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             Reply::Response(r) => encode_response(r),
+            Reply::User(u) => encode_user_response(&u.user),
             Reply::Group(g) => encode_group_response(&g.group),
             Reply::Users(p) => encode_users_page(p.entries(), p.more()),
             Reply::Groups(p) => encode_groups_page(p.entries(), p.more()),
@@ -89,6 +93,7 @@ impl Reply {
     pub fn into_response(self) -> Response {
         match self {
             Reply::Response(r) => r,
+            Reply::User(u) => Response::User(u.user.clone()),
             Reply::Group(g) => Response::Group(g.group.clone()),
             Reply::Users(p) => Response::Users {
                 entries: p.entries().to_vec(),
@@ -135,14 +140,10 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
     let r = &ctx.resolver;
     match req {
         Request::UserByName(name) => match check_name("user name", &name) {
-            Ok(()) => reply(r.user_by_name_timed(&name).await, |u| {
-                Response::User(u.user.clone())
-            }),
+            Ok(()) => reply(r.user_by_name_timed(&name).await, Reply::User),
             Err(e) => refused(e),
         },
-        Request::UserByUid(uid) => reply(r.user_by_uid_timed(uid).await, |u| {
-            Response::User(u.user.clone())
-        }),
+        Request::UserByUid(uid) => reply(r.user_by_uid_timed(uid).await, Reply::User),
         Request::GroupByName(name) => match check_name("group name", &name) {
             Ok(()) => reply(r.group_by_name_timed(&name).await, Reply::Group),
             Err(e) => refused(e),
