@@ -970,24 +970,50 @@ pub mod peer {
         tree
     }
 
-    /// Time on a CPU so far of every thread of the processes `pids`, in
-    /// ns (`/proc/PID/task/TID/schedstat`: user and kernel time, counted
-    /// by the scheduler, not sampled by ticks); threads gone are not
-    /// counted.
-    pub fn on_cpu_ns(pids: &[u32]) -> u64 {
-        let mut total = 0;
+    /// What the scheduler counted so far for every thread of some
+    /// processes, in ns ([`sched_ns`]).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct SchedNs {
+        /// Time on a CPU (user and kernel).
+        pub on_cpu: u64,
+        /// Time runnable but waiting for a CPU (in a run queue).
+        pub waiting: u64,
+    }
+
+    /// [`SchedNs`] of every thread of the processes `pids`
+    /// (`/proc/PID/task/TID/schedstat`: counted by the scheduler, not
+    /// sampled by ticks); threads gone are not counted.
+    pub fn sched_ns(pids: &[u32]) -> SchedNs {
+        let mut total = SchedNs::default();
         for p in pids {
             let tasks = std::fs::read_dir(format!("/proc/{p}/task"));
             for t in tasks.into_iter().flatten().flatten() {
                 let stat = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
-                total += stat
-                    .split(' ')
-                    .next()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
+                let t = parse_schedstat(&stat);
+                total.on_cpu += t.on_cpu;
+                total.waiting += t.waiting;
             }
         }
         total
+    }
+
+    /// The calling thread's time on a CPU so far, in ns
+    /// (`/proc/thread-self/schedstat`; 0 where it cannot be read).
+    pub fn own_on_cpu_ns() -> u64 {
+        let line = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+        parse_schedstat(&line).on_cpu
+    }
+
+    /// The first two fields of a `schedstat` line (time on a CPU, time
+    /// waiting in a run queue); zero for a field that cannot be read.
+    fn parse_schedstat(line: &str) -> SchedNs {
+        let mut fields = line
+            .split_whitespace()
+            .map(|v| v.parse::<u64>().unwrap_or(0));
+        SchedNs {
+            on_cpu: fields.next().unwrap_or(0),
+            waiting: fields.next().unwrap_or(0),
+        }
     }
 
     /// Resident memory of `pid` and all its descendants, in kB, and how
@@ -1035,5 +1061,22 @@ pub mod peer {
             String::from_utf8_lossy(&out.stderr)
         );
         Ok((out.status.success(), us, printed))
+    }
+
+    #[cfg(test)]
+    mod schedstat_tests {
+        use super::*;
+
+        #[test]
+        fn schedstat_gives_time_on_a_cpu_then_time_waiting() {
+            assert_eq!(
+                parse_schedstat("123456 7890 42\n"),
+                SchedNs {
+                    on_cpu: 123456,
+                    waiting: 7890
+                }
+            );
+            assert_eq!(parse_schedstat(""), SchedNs::default());
+        }
     }
 }

@@ -44,8 +44,8 @@
 
 use roster_bench::lookup::{last_entry_fields, parse_op};
 use roster_bench::peer::{
-    on_cpu_ns, pamtester, prepare, process_tree, rss_tree_kb, run_driver, use_nsswitch, Daemon,
-    Peer, Setup, PAM_FLOOR_SERVICE, PAM_SERVICE,
+    own_on_cpu_ns, pamtester, prepare, process_tree, rss_tree_kb, run_driver, sched_ns,
+    use_nsswitch, Daemon, Peer, Setup, PAM_FLOOR_SERVICE, PAM_SERVICE,
 };
 use roster_bench::profile::{callgrind_dir, Instructions, Recording};
 use roster_bench::setup::{build_release, load_average};
@@ -296,6 +296,24 @@ fn report(r: &BTreeMap<String, String>) {
         1.0,
         "µs",
     );
+    line(
+        "same, the daemon's time runnable but waiting for a CPU per lookup, mean",
+        "cold.daemon_wait_us",
+        1.0,
+        "µs",
+    );
+    line(
+        "same, slapd's time waiting for a CPU per lookup, mean",
+        "cold.slapd_wait_us",
+        1.0,
+        "µs",
+    );
+    line(
+        "same, the calling process's time on a CPU per lookup (NSS module included), mean",
+        "cold.caller_cpu_us",
+        1.0,
+        "µs",
+    );
     instructions_row(
         "same, rosterd's instructions per lookup (user space, callgrind)",
         "cold.daemon_instructions",
@@ -318,6 +336,24 @@ fn report(r: &BTreeMap<String, String>) {
     line(
         "same, slapd's time on a CPU per lookup, mean",
         "cold_uid.slapd_cpu_us",
+        1.0,
+        "µs",
+    );
+    line(
+        "same, the daemon's time runnable but waiting for a CPU per lookup, mean",
+        "cold_uid.daemon_wait_us",
+        1.0,
+        "µs",
+    );
+    line(
+        "same, slapd's time waiting for a CPU per lookup, mean",
+        "cold_uid.slapd_wait_us",
+        1.0,
+        "µs",
+    );
+    line(
+        "same, the calling process's time on a CPU per lookup (NSS module included), mean",
+        "cold_uid.caller_cpu_us",
         1.0,
         "µs",
     );
@@ -587,10 +623,10 @@ mod inner {
         // started meanwhile would be missed, one gone would count less.)
         let cold_row = |key: &str, args: &str, perf: Option<Recording>| -> usize {
             let counting = count_instructions();
-            let before = (on_cpu_ns(&daemon_tree), on_cpu_ns(&slapd));
+            let before = (sched_ns(&daemon_tree), sched_ns(&slapd));
             let cold = again(args);
             drop(perf);
-            let after = (on_cpu_ns(&daemon_tree), on_cpu_ns(&slapd));
+            let after = (sched_ns(&daemon_tree), sched_ns(&slapd));
             instructions_per(key, counting, u64::from(COLD_USERS));
             let per_lookup = |a: u64, b: u64| {
                 Ok(format!(
@@ -601,20 +637,21 @@ mod inner {
             match cold {
                 Ok(v) => {
                     // (A kernel without scheduler statistics reads 0: no row.)
-                    if after.0 > 0 {
-                        report(
-                            &format!("{key}.daemon_cpu_us"),
-                            per_lookup(after.0, before.0),
-                        );
-                    }
-                    if after.1 > 0 {
-                        report(
-                            &format!("{key}.slapd_cpu_us"),
-                            per_lookup(after.1, before.1),
-                        );
+                    for (who, a, b) in [("daemon", after.0, before.0), ("slapd", after.1, before.1)]
+                    {
+                        if a.on_cpu > 0 {
+                            report(
+                                &format!("{key}.{who}_cpu_us"),
+                                per_lookup(a.on_cpu, b.on_cpu),
+                            );
+                            report(
+                                &format!("{key}.{who}_wait_us"),
+                                per_lookup(a.waiting, b.waiting),
+                            );
+                        }
                     }
                     let mut it = v.split_whitespace();
-                    for stat in ["median_us", "mean_us", "p99_us"] {
+                    for stat in ["median_us", "mean_us", "p99_us", "caller_cpu_us"] {
                         report(&format!("{key}.{stat}"), Ok(it.next().unwrap_or("").into()));
                     }
                     0
@@ -751,11 +788,19 @@ mod inner {
 
     /// Prints the median, mean and 99th percentile of sorted `times`; the
     /// exit code.
-    fn median_and_mean(times: Result<Vec<f64>, i32>) -> i32 {
+    /// Prints the median, mean and 99th percentile of `times` (µs), and
+    /// `own_cpu_ns` (this process's time on a CPU over them) per lookup in
+    /// µs.
+    fn median_and_mean(times: Result<Vec<f64>, i32>, own_cpu_ns: u64) -> i32 {
         match times {
             Ok(times) => {
                 let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
-                println!("{:.0} {:.0} {p99:.0}", times[times.len() / 2], mean(&times));
+                let own_cpu = own_cpu_ns as f64 / 1000.0 / times.len() as f64;
+                println!(
+                    "{:.0} {:.0} {p99:.0} {own_cpu:.1}",
+                    times[times.len() / 2],
+                    mean(&times)
+                );
                 0
             }
             Err(code) => code,
@@ -802,10 +847,14 @@ mod inner {
             }
             ["once", kind, key] => roster_bench::inner::once(parse_op, kind, key),
             ["cold", prefix, first, count] => {
-                median_and_mean(roster_bench::inner::cold(parse_op, prefix, first, count))
+                let before = own_on_cpu_ns();
+                let times = roster_bench::inner::cold(parse_op, prefix, first, count);
+                median_and_mean(times, own_on_cpu_ns().saturating_sub(before))
             }
             ["coldid", first, count] => {
-                median_and_mean(roster_bench::inner::cold_ids(parse_op, first, count))
+                let before = own_on_cpu_ns();
+                let times = roster_bench::inner::cold_ids(parse_op, first, count);
+                median_and_mean(times, own_on_cpu_ns().saturating_sub(before))
             }
             ["parallel", procs, calls, kind, key] => {
                 roster_bench::inner::parallel(parse_op, procs, calls, kind, key)
