@@ -252,6 +252,8 @@ mod protocol;
 pub mod result;
 mod search;
 mod shape;
+#[cfg(test)]
+mod stream_tests;
 #[cfg(feature = "sync")]
 mod sync;
 #[cfg(test)]
