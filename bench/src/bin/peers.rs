@@ -276,91 +276,47 @@ fn report(r: &BTreeMap<String, String>) {
             roster_bench::peer::table_row(label, key, scale, "", num);
         }
     };
-    line(
+    // The rows of one cold lookup (`key`): its times, where a lookup's
+    // time went, and rosterd's instructions.
+    let cold_rows =
+        |title: &str, key: &str| {
+            line(title, &format!("{key}.median_us"), 1.0, "µs");
+            for (label, stat) in [
+            ("same, mean", "mean_us"),
+            ("same, 99th percentile", "p99_us"),
+            (
+                "same, the daemon's time on a CPU per lookup, mean (all its threads)",
+                "daemon_cpu_us",
+            ),
+            ("same, slapd's time on a CPU per lookup, mean", "slapd_cpu_us"),
+            (
+                "same, the daemon's time runnable but waiting for a CPU per lookup, mean",
+                "daemon_wait_us",
+            ),
+            (
+                "same, slapd's time waiting for a CPU per lookup, mean",
+                "slapd_wait_us",
+            ),
+            (
+                "same, the calling process's time on a CPU per lookup (NSS module included), mean",
+                "caller_cpu_us",
+            ),
+        ] {
+            line(label, &format!("{key}.{stat}"), 1.0, "µs");
+        }
+            instructions_row(
+                "same, rosterd's instructions per lookup (user space, callgrind)",
+                &format!("{key}.daemon_instructions"),
+                (1000.0, "k"),
+            );
+        };
+    cold_rows(
         &format!("getpwnam, first lookup of {COLD_USERS} users, median"),
-        "cold.median_us",
-        1.0,
-        "µs",
+        "cold",
     );
-    line("same, mean", "cold.mean_us", 1.0, "µs");
-    line("same, 99th percentile", "cold.p99_us", 1.0, "µs");
-    line(
-        "same, the daemon's time on a CPU per lookup, mean (all its threads)",
-        "cold.daemon_cpu_us",
-        1.0,
-        "µs",
-    );
-    line(
-        "same, slapd's time on a CPU per lookup, mean",
-        "cold.slapd_cpu_us",
-        1.0,
-        "µs",
-    );
-    line(
-        "same, the daemon's time runnable but waiting for a CPU per lookup, mean",
-        "cold.daemon_wait_us",
-        1.0,
-        "µs",
-    );
-    line(
-        "same, slapd's time waiting for a CPU per lookup, mean",
-        "cold.slapd_wait_us",
-        1.0,
-        "µs",
-    );
-    line(
-        "same, the calling process's time on a CPU per lookup (NSS module included), mean",
-        "cold.caller_cpu_us",
-        1.0,
-        "µs",
-    );
-    instructions_row(
-        "same, rosterd's instructions per lookup (user space, callgrind)",
-        "cold.daemon_instructions",
-        (1000.0, "k"),
-    );
-    line(
+    cold_rows(
         &format!("getpwuid, first lookup of {COLD_USERS} other users, median"),
-        "cold_uid.median_us",
-        1.0,
-        "µs",
-    );
-    line("same, mean", "cold_uid.mean_us", 1.0, "µs");
-    line("same, 99th percentile", "cold_uid.p99_us", 1.0, "µs");
-    line(
-        "same, the daemon's time on a CPU per lookup, mean (all its threads)",
-        "cold_uid.daemon_cpu_us",
-        1.0,
-        "µs",
-    );
-    line(
-        "same, slapd's time on a CPU per lookup, mean",
-        "cold_uid.slapd_cpu_us",
-        1.0,
-        "µs",
-    );
-    line(
-        "same, the daemon's time runnable but waiting for a CPU per lookup, mean",
-        "cold_uid.daemon_wait_us",
-        1.0,
-        "µs",
-    );
-    line(
-        "same, slapd's time waiting for a CPU per lookup, mean",
-        "cold_uid.slapd_wait_us",
-        1.0,
-        "µs",
-    );
-    line(
-        "same, the calling process's time on a CPU per lookup (NSS module included), mean",
-        "cold_uid.caller_cpu_us",
-        1.0,
-        "µs",
-    );
-    instructions_row(
-        "same, rosterd's instructions per lookup (user space, callgrind)",
-        "cold_uid.daemon_instructions",
-        (1000.0, "k"),
+        "cold_uid",
     );
     line(
         "getgrouplist of a user in 1,000 groups, first",

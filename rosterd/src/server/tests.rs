@@ -38,26 +38,30 @@ fn my_uid() -> u32 {
     nix::unistd::getuid().as_raw()
 }
 
+/// The shared state of a daemon serving `domains` (no local accounts, no
+/// memory cache).
+fn context(domains: Vec<Arc<dyn Provider>>) -> Context {
+    Context {
+        resolver: Resolver::with_local_accounts(
+            domains,
+            Settings::default(),
+            None,
+            Arc::new(SystemClock),
+            no_locals(),
+        ),
+        pam: pam::PamState::default(),
+        reload: None,
+        memcache: None,
+    }
+}
+
 fn start_with(limits: Limits) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let directory = FakeDirectory::new("example");
     directory.add_user("alice", 10001, 10000);
     directory.add_group("users", 10000, &[]);
     directory.add_group("staff", 10010, &["alice"]);
-    let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
-    let resolver = Resolver::with_local_accounts(
-        domains,
-        Settings::default(),
-        None,
-        Arc::new(SystemClock),
-        no_locals(),
-    );
-    let ctx = Arc::new(Context {
-        resolver,
-        pam: pam::PamState::default(),
-        reload: None,
-        memcache: None,
-    });
+    let ctx = Arc::new(context(vec![directory.clone()]));
     let server = Server::start(dir.path(), ctx, limits).unwrap();
     Running {
         dir,
@@ -961,18 +965,7 @@ async fn cache_unlock_is_an_admin_command() {
 /// box. Unboxed, the admin commands alone made it about 6 KB.
 #[tokio::test]
 async fn a_connections_future_is_the_size_of_a_lookup() {
-    let ctx = Context {
-        resolver: Resolver::with_local_accounts(
-            vec![FakeDirectory::new("example") as Arc<dyn Provider>],
-            Settings::default(),
-            None,
-            Arc::new(SystemClock),
-            no_locals(),
-        ),
-        pam: pam::PamState::default(),
-        reload: None,
-        memcache: None,
-    };
+    let ctx = context(vec![FakeDirectory::new("example")]);
     let (stream, _peer) = tokio::net::UnixStream::pair().unwrap();
     let limits = Limits::default();
     let serving = conn::serve(stream, &ctx, SocketKind::Pam, 0, &limits);
