@@ -27,7 +27,8 @@
 //!   for, at most 240 s or `ROSTER_BENCH_SSSD_WAIT` seconds, else the run
 //!   ends there; nslcd always enumerates): for rosterd and nslcd a `getent
 //!   passwd` at once (rosterd's waits for the listing it takes at start
-//!   once its census is taken: the cost of a first listing), then
+//!   once its census is taken: the cost of a first listing; and the
+//!   time from the daemon's start to that listing's end), then
 //!   `getpwnam` of every one of the 100,000
 //!   users in one process (rosterd and SSSD; nslcd caches nothing), the
 //!   daemon's RSS and memory-cache files after it; then `getent passwd` and
@@ -415,6 +416,12 @@ fn report(r: &BTreeMap<String, Vec<f64>>) {
         "ms",
     );
     line(
+        "daemon start to the end of that `getent passwd` (a first listing from a cold start)",
+        "passwd.from_start_ms",
+        1.0,
+        "ms",
+    );
+    line(
         "`getent passwd` (enumerate = true), first after those lookups",
         "passwd.first_ms",
         1.0,
@@ -670,6 +677,19 @@ mod inner {
         if mode == Mode::Group {
             println!("startup_ms={:.1}", start.elapsed().as_secs_f64() * 1000.0);
         }
+        // ROSTER_BENCH_PERF_ENUM=FILE: rosterd's census and start-up
+        // listing, through the first `getent passwd`, under `perf record`
+        // (FILE.at_start), besides the enumerations below (perf's start
+        // adds 0.5 s to the cold-start row then).
+        let perf_enum = std::env::var("ROSTER_BENCH_PERF_ENUM").ok();
+        let mut perf_start = match (mode, peer, &perf_enum, daemon.pid()) {
+            (Mode::Enum, Peer::Roster, Some(file), Some(pid)) => Recording::start(
+                pid,
+                &format!("{file}.at_start"),
+                &["--call-graph", "dwarf", "-F", "1000"],
+            ),
+            _ => None,
+        };
         if peer == Peer::Roster {
             match roster_bench::peer::wait_for_census(Duration::from_secs(300)) {
                 Some(ms) => println!("census_ms={ms:.1}"),
@@ -737,8 +757,14 @@ mod inner {
                     // start-up): a `getent passwd` now waits for that
                     // listing, which is what a first listing costs. For
                     // nslcd it is its listing, as every time.
-                    match getent(&["passwd"]) {
-                        Ok((ms, _)) => println!("passwd.at_start_ms={ms}"),
+                    let got = getent(&["passwd"]);
+                    let from_start = start.elapsed().as_secs_f64() * 1000.0;
+                    drop(perf_start.take()); // stops the recording
+                    match got {
+                        Ok((ms, _)) => {
+                            println!("passwd.at_start_ms={ms}");
+                            println!("passwd.from_start_ms={from_start:.1}");
+                        }
                         Err(e) => {
                             eprintln!("{}: {e}", peer.name());
                             failures += 1;
@@ -765,7 +791,6 @@ mod inner {
                 // passwd` and `getent group` under `perf record` with DWARF
                 // call graphs (FILE.passwd, FILE.group; a release build
                 // has no frame pointers).
-                let perf_enum = std::env::var("ROSTER_BENCH_PERF_ENUM").ok();
                 for (db, key) in [("passwd", "passwd"), ("group", "groups")] {
                     for i in 0..=WARM {
                         let perf = match (peer, &perf_enum, daemon.pid(), i) {

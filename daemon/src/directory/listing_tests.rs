@@ -269,6 +269,25 @@ fn directory(port: u16, extra: &str) -> Directory {
     directory_of(c)
 }
 
+/// Checks that the users census of `d` reads with it, in its one pass,
+/// the user listing `d` takes on its own (every field of every user, the
+/// keys held), or none when `listed` is false; and that the census counts
+/// the entries the census taken alone counts.
+async fn assert_census_lists_users(d: &Directory, listed: bool) {
+    let own = bounded("user listing", d.user_listing()).await.unwrap();
+    let alone = bounded("census", d.census(true)).await.unwrap().unwrap();
+    let taken = bounded("census", d.users_census_with_listing()).await;
+    let (census, with) = taken.unwrap().expect("an RFC 2307 domain's census");
+    assert_eq!(census.entries(), alone.entries());
+    match with {
+        Some(with) => {
+            assert!(listed, "a listing read with the census: {with:?}");
+            assert_eq!(with, own);
+        }
+        None => assert!(!listed, "no listing read with the census"),
+    }
+}
+
 #[tokio::test]
 async fn a_streamed_listing_leaves_out_every_entry_sharing_a_name_or_an_id() {
     let people = "ou=people,dc=example,dc=test";
@@ -334,6 +353,8 @@ async fn a_streamed_listing_leaves_out_every_entry_sharing_a_name_or_an_id() {
     let asks = |s: &[u8], what: &[u8]| s.windows(what.len()).any(|w| w == what);
     assert!(asks(&searches[0], b"uidNumber"));
     assert!(!asks(&searches[0], b"sshPublicKey"));
+    // The users census's one pass reads the same listing.
+    assert_census_lists_users(&d, true).await;
 }
 
 #[tokio::test]
@@ -370,6 +391,9 @@ async fn keys_left_out_entries_hold_are_those_limit_to_groups_allows() {
         ids: vec![],
     };
     assert_eq!(listing.also_held, held);
+    // `limit_to_groups` takes searches of its own: the census's pass
+    // does not stand for the listing.
+    assert_census_lists_users(&d, false).await;
 }
 
 #[tokio::test]
@@ -389,6 +413,8 @@ async fn an_entry_found_under_two_search_bases_is_listed_once() {
     let names: Vec<&str> = listed.iter().map(|u| u.user.name.as_str()).collect();
     assert_eq!(names, ["alice", "bob"]);
     assert_eq!(server.searches().len(), 2);
+    // Nor with two bases (the census counts an entry under each).
+    assert_census_lists_users(&d, false).await;
 }
 
 /// Checks that `listing` serves exactly what lookups serve: every name of
@@ -489,6 +515,7 @@ async fn a_user_listing_counts_names_as_a_lookup_of_them_does() {
         ids: vec![10001, 10003],
     };
     assert_eq!(listing.also_held, held);
+    assert_census_lists_users(&d, true).await;
     let mut by_name = Vec::new();
     for n in ["alice", "bob", "carol", "dave", "zed"] {
         let found = bounded("lookup", d.user_by_name(n)).await.unwrap();

@@ -633,7 +633,21 @@ impl Directory {
     /// Directory: its names are unique, and so are IDs from SIDs).
     pub async fn census(&self, users: bool) -> Result<Option<Census>, DirectoryError> {
         match &self.flavour {
-            Flavour::Rfc2307(f) => Ok(Some(f.census(self, users).await?)),
+            Flavour::Rfc2307(f) => Ok(Some(f.census(self, users, false).await?.0)),
+            Flavour::Ad(_) => Ok(None),
+        }
+    }
+
+    /// The census of the domain's users, and with it the user listing
+    /// [`Directory::user_listing`] would give when the census's pass read
+    /// it whole (one search, no `limit_to_groups`; `None` otherwise):
+    /// the first listing of a domain that enumerates then takes no pass
+    /// of its own. `None` for a flavour that takes no census.
+    pub async fn users_census_with_listing(
+        &self,
+    ) -> Result<Option<(Census, Option<Listing<UserRecord>>)>, DirectoryError> {
+        match &self.flavour {
+            Flavour::Rfc2307(f) => Ok(Some(f.census(self, true, true).await?)),
             Flavour::Ad(_) => Ok(None),
         }
     }

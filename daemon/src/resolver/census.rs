@@ -10,8 +10,9 @@
 //! until it expires.
 
 use super::at_odds::Disputes;
-use super::{refresh_after_ms, Provider, ProviderResult, Resolver};
+use super::{refresh_after_ms, Listing, Provider, ProviderResult, Resolver};
 use crate::backend_error::BackendError;
+use crate::cache::UserEntry;
 use crate::census::Census;
 use roster_proto::admin::CensusStatus;
 use std::collections::HashMap;
@@ -41,6 +42,12 @@ struct Taken {
     last_error: Option<String>,
     /// Questions this census answered ([`Resolver::note_census_answered`]).
     answered: u64,
+    /// The user listing the census's pass read, kept for the first user
+    /// enumeration ([`Resolver::census_listing`]), and when its listing
+    /// began.
+    listing: Option<(Listing<UserEntry>, u64)>,
+    /// The listing under way keeps the user listing it reads.
+    keeping: bool,
 }
 
 /// Every domain's censuses: of groups (`[0]`) and users (`[1]`), by
@@ -65,6 +72,8 @@ struct Ending<'a> {
     began: u64,
     generation: u64,
     outcome: Option<ProviderResult<Option<Arc<Census>>>>,
+    /// The user listing read with the census, if it was.
+    listing: Option<Listing<UserEntry>>,
 }
 
 impl Drop for Ending<'_> {
@@ -80,6 +89,7 @@ impl Drop for Ending<'_> {
             self.began,
             self.generation,
             outcome,
+            self.listing.take(),
         );
     }
 }
@@ -160,7 +170,11 @@ impl Resolver {
 
     /// Lists domain `d`'s users or groups into a census begun at `began`;
     /// a users census has the cached answers judged against it
-    /// ([`Resolver::judge_cached_answers`]) before it is installed.
+    /// ([`Resolver::judge_cached_answers`]) before it is installed. While
+    /// no user enumeration has been listed and `enumerate` is on, a users
+    /// census keeps the user listing its pass reads, when the domain can
+    /// read both in one ([`Provider::users_census_with_listing`]): the
+    /// first enumeration takes no pass of its own.
     async fn take_census(&self, d: Arc<dyn Provider>, users: bool, began: u64, generation: u64) {
         let mut ending = Ending {
             r: self,
@@ -169,8 +183,19 @@ impl Resolver {
             began,
             generation,
             outcome: None,
+            listing: None,
         };
-        let listed = d.census(users).await.map(|c| c.map(Arc::new));
+        let listed = if users && self.settings().enumerate && self.users_never_listed() {
+            self.note_census_keeping(d.name(), generation);
+            d.users_census_with_listing().await.map(|taken| {
+                taken.map(|t| {
+                    ending.listing = t.users;
+                    Arc::new(t.census)
+                })
+            })
+        } else {
+            d.census(users).await.map(|c| c.map(Arc::new))
+        };
         if let (true, Ok(Some(c))) = (users, &listed) {
             if c.decides_names() {
                 self.judge_cached_answers(d.name(), c, generation).await;
@@ -231,6 +256,7 @@ impl Resolver {
         began: u64,
         generation: u64,
         listed: ProviderResult<Option<Arc<Census>>>,
+        listing: Option<Listing<UserEntry>>,
     ) {
         let what = if users { "users" } else { "groups" };
         let censuses = &self.inner.censuses;
@@ -241,6 +267,8 @@ impl Resolver {
                     .entry(domain.to_string())
                     .or_default();
                 t.taking = false;
+                t.keeping = false;
+                t.listing = listing.map(|l| (l, began));
                 match listed {
                     Ok(Some(c)) => {
                         t.last_error = None;
@@ -301,6 +329,61 @@ impl Resolver {
                 return;
             }
             woken.await;
+        }
+    }
+
+    /// Marks domain `domain`'s users census under way (of generation
+    /// `generation`) as keeping the user listing it reads.
+    fn note_census_keeping(&self, domain: &str, generation: u64) {
+        let censuses = &self.inner.censuses;
+        let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+        if censuses.generation.load(Ordering::SeqCst) == generation {
+            if let Some(t) = taken[1].get_mut(domain) {
+                t.keeping = true;
+            }
+        }
+    }
+
+    /// The user listing domain `domain`'s users census read with it, and
+    /// when that listing began, for the first user enumeration (taken:
+    /// used once); waited for while a census that keeps it is under way
+    /// (at most `wait`: then `None`, and the caller lists).
+    pub(super) async fn census_listing(
+        &self,
+        domain: &str,
+        wait: std::time::Duration,
+    ) -> Option<(Listing<UserEntry>, u64)> {
+        let censuses = &self.inner.censuses;
+        let waited = tokio::time::timeout(wait, async {
+            loop {
+                // (Registered before the check: a census ending between
+                // the check and the wait still wakes it.)
+                let woken = censuses.settled.notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
+                {
+                    let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+                    let t = taken[1].get_mut(domain)?;
+                    if let Some(l) = t.listing.take() {
+                        return Some(l);
+                    }
+                    if !t.keeping {
+                        return None;
+                    }
+                }
+                woken.await;
+            }
+        });
+        waited.await.ok().flatten()
+    }
+
+    /// Drops the user listings the censuses kept (a user enumeration is
+    /// held: none is needed any more).
+    pub(super) fn drop_census_listings(&self) {
+        let censuses = &self.inner.censuses;
+        let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+        for t in taken[1].values_mut() {
+            t.listing = None;
         }
     }
 

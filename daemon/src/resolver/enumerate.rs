@@ -130,6 +130,8 @@ trait Kind: Clone + Send + Sync + Sized + 'static {
     /// True when the entry can be sent in a reply the reader decodes
     /// (`roster_proto::user_sendable`).
     fn sendable(&self) -> bool;
+    /// Called once a snapshot of this kind is held.
+    fn held(_r: &Resolver) {}
 }
 
 impl Kind for User {
@@ -148,6 +150,10 @@ impl Kind for User {
     }
     fn sendable(&self) -> bool {
         roster_proto::user_sendable(self)
+    }
+    fn held(r: &Resolver) {
+        // (A listing the censuses kept and this one did not take.)
+        r.drop_census_listings();
     }
 }
 
@@ -534,7 +540,15 @@ impl Resolver {
         }
         let snap = Arc::new(self.take::<T>().await?);
         *current = Some(snap.clone());
+        T::held(self);
         Ok(snap)
+    }
+
+    /// True while no user enumeration is held nor being listed (a users
+    /// census then keeps the listing its pass reads for the first one).
+    pub(super) fn users_never_listed(&self) -> bool {
+        let slot = &self.inner.enumeration.users;
+        slot.current.try_lock().is_ok_and(|c| c.is_none())
     }
 
     /// Takes the snapshot of `T` now and waits for it, when none is held
@@ -563,6 +577,7 @@ impl Resolver {
         let _refreshing = Refreshing(&slot.refreshing);
         let taken = self.take::<T>().await?;
         *slot.current.lock().await = Some(Arc::new(taken));
+        T::held(self);
         Ok(())
     }
 
@@ -606,10 +621,20 @@ impl Resolver {
         // One version of the local files for the whole snapshot.
         let mut rule = UserRule::new(self.inner.local.view());
         for (i, d) in domains.iter().enumerate() {
+            // The first listing: what the census read, when it did (a
+            // page asked while it reads waits for it, as the start-up
+            // listing does, rather than take a second pass meanwhile).
+            let listed = match self.census_listing(d.name(), CENSUS_WAIT_MAX).await {
+                Some((list, began)) => {
+                    snap.taken_ms = snap.taken_ms.min(began);
+                    Ok(list)
+                }
+                None => d.all_users().await,
+            };
             let Listing {
                 entries: list,
                 also_held,
-            } = match d.all_users().await {
+            } = match listed {
                 Ok(list) => list,
                 Err(err) => {
                     snap.failed.push(DomainError::new(d.name(), err));

@@ -1,7 +1,7 @@
 //! An in-memory [`Provider`] for unit tests: a directory that can be
 //! switched off, counts its calls and can hold calls at a gate.
 
-use super::{BoxFuture, Listing, Provider, ProviderResult};
+use super::{BoxFuture, CensusListed, Listing, Provider, ProviderResult};
 use crate::backend_error::BackendError;
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
 use crate::census::Census;
@@ -33,6 +33,9 @@ pub struct FakeDirectory {
     /// Takes censuses ([`Provider::census`]).
     census: AtomicBool,
     census_panics: AtomicBool,
+    /// A users census asked for the listing hands it over
+    /// ([`Provider::users_census_with_listing`]).
+    census_lists_users: AtomicBool,
     /// Number of censuses taken.
     census_calls: AtomicUsize,
     /// Listing every user fails ([`Provider::all_users`]).
@@ -43,6 +46,9 @@ pub struct FakeDirectory {
     /// Listing every group waits at `group_gate` until released.
     group_listing_held: AtomicBool,
     group_gate: tokio::sync::Semaphore,
+    /// A users census waits at `census_gate` until released.
+    users_census_held: AtomicBool,
+    census_gate: tokio::sync::Semaphore,
 }
 
 impl FakeDirectory {
@@ -72,12 +78,15 @@ impl FakeDirectory {
             gate: tokio::sync::Semaphore::new(0),
             census: AtomicBool::new(false),
             census_panics: AtomicBool::new(false),
+            census_lists_users: AtomicBool::new(false),
             census_calls: AtomicUsize::new(0),
             user_listing_fails: AtomicBool::new(false),
             user_listing_panics: AtomicBool::new(false),
             group_listing_fails: AtomicBool::new(false),
             group_listing_held: AtomicBool::new(false),
             group_gate: tokio::sync::Semaphore::new(0),
+            users_census_held: AtomicBool::new(false),
+            census_gate: tokio::sync::Semaphore::new(0),
         })
     }
 
@@ -226,6 +235,12 @@ impl FakeDirectory {
         self.census_panics.store(on, Ordering::SeqCst);
     }
 
+    /// A users census asked for the user listing hands it over (`true`),
+    /// as an LDAP domain's census of one search does.
+    pub fn set_census_lists_users(&self, on: bool) {
+        self.census_lists_users.store(on, Ordering::SeqCst);
+    }
+
     /// Listing every user fails (`true`) while lookups still answer.
     pub fn set_user_listing_fails(&self, on: bool) {
         self.user_listing_fails.store(on, Ordering::SeqCst);
@@ -240,6 +255,17 @@ impl FakeDirectory {
     /// Listing every group fails (`true`) while lookups still answer.
     pub fn set_group_listing_fails(&self, on: bool) {
         self.group_listing_fails.store(on, Ordering::SeqCst);
+    }
+
+    /// From now on, users censuses wait until
+    /// [`FakeDirectory::release_users_census`] (other calls answer).
+    pub fn hold_users_census(&self) {
+        self.users_census_held.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets one held users census proceed.
+    pub fn release_users_census(&self) {
+        self.census_gate.add_permits(1);
     }
 
     /// From now on, listings of every group wait until
@@ -492,6 +518,13 @@ impl Provider for FakeDirectory {
                 return Err(BackendError::unavailable("fake server down"));
             }
             self.census_calls.fetch_add(1, Ordering::SeqCst);
+            if users && self.users_census_held.load(Ordering::SeqCst) {
+                self.census_gate
+                    .acquire()
+                    .await
+                    .expect("gate open")
+                    .forget();
+            }
             if self.census_panics.load(Ordering::SeqCst) {
                 panic!("fake census panicked");
             }
@@ -517,6 +550,18 @@ impl Provider for FakeDirectory {
                 }
             }
             Ok(Some(c.finish()))
+        })
+    }
+    fn users_census_with_listing(&self) -> BoxFuture<'_, ProviderResult<Option<CensusListed>>> {
+        Box::pin(async move {
+            let Some(census) = self.census(true).await? else {
+                return Ok(None);
+            };
+            let users = self.census_lists_users.load(Ordering::SeqCst).then(|| {
+                let users = self.users.lock().unwrap();
+                self.listing(&users, |u| &u.user.name, |u| u.user.uid)
+            });
+            Ok(Some(CensusListed { census, users }))
         })
     }
     fn status(&self) -> roster_proto::admin::DomainStatus {

@@ -1,6 +1,6 @@
 //! [`Provider`] over a directory domain ([`Directory`], either flavour).
 
-use super::{BoxFuture, Provider, ProviderResult};
+use super::{BoxFuture, CensusListed, Provider, ProviderResult};
 use crate::cache::{GroupEntry, NetgroupEntry, UserEntry};
 use crate::census::Census;
 use crate::directory::{Directory, GroupRecord, Listing, UserRecord};
@@ -155,6 +155,15 @@ impl Provider for DirectoryProvider {
     }
     fn census(&self, users: bool) -> BoxFuture<'_, ProviderResult<Option<Census>>> {
         Box::pin(async move { Ok(self.dir.census(users).await?) })
+    }
+    fn users_census_with_listing(&self) -> BoxFuture<'_, ProviderResult<Option<CensusListed>>> {
+        Box::pin(async move {
+            let taken = self.dir.users_census_with_listing().await?;
+            Ok(taken.map(|(census, users)| CensusListed {
+                census,
+                users: users.map(|l| l.map(|r| self.user(r))),
+            }))
+        })
     }
     fn status(&self) -> DomainStatus {
         self.dir.status().into()

@@ -46,7 +46,9 @@ mod status;
 
 use crate::backend_error::BackendError;
 pub use enumerate::{EnumerationError, ListedPage};
-pub use provider::{BoxFuture, DomainError, HeldKeys, Listing, Provider, ProviderResult};
+pub use provider::{
+    BoxFuture, CensusListed, DomainError, HeldKeys, Listing, Provider, ProviderResult,
+};
 pub use status::ResolverStatus;
 
 use crate::cache::flight::Flights;

@@ -57,6 +57,15 @@ impl From<DomainError> for Failure {
 /// Answers of one provider call.
 pub type ProviderResult<T> = Result<T, BackendError>;
 
+/// A users census and, when its pass read it whole, the user listing
+/// ([`Provider::users_census_with_listing`]).
+pub struct CensusListed {
+    /// Who holds each name and UID.
+    pub census: Census,
+    /// The users, as [`Provider::all_users`] lists them.
+    pub users: Option<Listing<UserEntry>>,
+}
+
 /// One identity domain, as the resolver sees it.
 pub trait Provider: Send + Sync + 'static {
     /// The domain's name, as in the configuration.
@@ -145,6 +154,18 @@ pub trait Provider: Send + Sync + 'static {
     /// none (the default).
     fn census(&self, _users: bool) -> BoxFuture<'_, ProviderResult<Option<Census>>> {
         Box::pin(async { Ok(None) })
+    }
+    /// The census of the domain's users, with the user listing
+    /// [`Provider::all_users`] would give when the census's pass read it
+    /// whole (`None` when it could not: then it is listed on its own).
+    /// This default takes the census alone.
+    fn users_census_with_listing(&self) -> BoxFuture<'_, ProviderResult<Option<CensusListed>>> {
+        Box::pin(async {
+            Ok(self.census(true).await?.map(|census| CensusListed {
+                census,
+                users: None,
+            }))
+        })
     }
     /// Connection state for `Status` (online, server, last error, ...),
     /// `name` filled with [`Provider::name`].

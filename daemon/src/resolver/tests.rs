@@ -766,6 +766,83 @@ async fn after_a_flush_the_background_listing_is_taken_again_before_it_reports()
     assert_eq!(names, ["alice", "bob", "carol"]);
 }
 
+/// Runs the start-up listing of `s` and waits (at most 30 s) until it
+/// reports both listings taken.
+async fn listed_at_start(s: &Setup) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    s.resolver.enumerate_in_background(move || {
+        let _ = tx.send(());
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(30), rx)
+        .await
+        .expect("the background listing never reported")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_first_user_listing_is_the_one_the_users_census_read() {
+    let d = example();
+    d.set_census(true);
+    d.set_census_lists_users(true);
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[&d], on, None);
+    listed_at_start(&s).await;
+    // Two censuses, and one listing: the groups'. The users census's pass
+    // read the users: no second pass over them.
+    assert_eq!((d.census_count(), d.call_count()), (2, 1));
+    let (users, _) = s.resolver.list_users(0, 100).await.unwrap();
+    let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    // Later listings (after a reload here) take a pass of their own: a
+    // census kept no listing once one was held.
+    d.add_user("carol", 10003, 10000);
+    s.resolver.flush_all();
+    listed_at_start(&s).await;
+    assert_eq!((d.census_count(), d.call_count()), (4, 3));
+    let (users, _) = s.resolver.list_users(0, 100).await.unwrap();
+    let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+}
+
+#[tokio::test]
+async fn a_page_asked_while_the_users_census_reads_the_listing_waits_for_it() {
+    let d = example();
+    d.set_census(true);
+    d.set_census_lists_users(true);
+    d.hold_users_census();
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[&d], on, None);
+    // The censuses start (as at start-up); the users census is held.
+    s.resolver.enumerate_in_background(|| ());
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while d.census_count() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the censuses never started");
+    let resolver = s.resolver.clone();
+    let page = tokio::spawn(async move { resolver.list_users(0, 100).await });
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+    }
+    // Waiting for the census's listing, not taking a pass of its own.
+    assert!(!page.is_finished(), "the page did not wait for the census");
+    assert_eq!(d.call_count(), 0);
+    d.release_users_census();
+    let (users, _) = tokio::time::timeout(std::time::Duration::from_secs(30), page)
+        .await
+        .expect("the page never answered")
+        .unwrap()
+        .unwrap();
+    let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    // No user listing: at most the start-up listing's of the groups.
+    assert!(d.call_count() <= 1, "{} calls", d.call_count());
+}
+
 #[tokio::test]
 async fn a_census_that_panicked_ends_and_the_start_up_listing_goes_on() {
     let d = example();

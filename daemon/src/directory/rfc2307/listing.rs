@@ -5,9 +5,12 @@
 
 use super::groups::Links;
 use super::Rfc2307;
-use crate::config::Schema;
-use crate::directory::entry::{entry_into_group, entry_to_group_head, entry_to_user};
+use crate::config::{DomainConfig, Schema};
+use crate::directory::entry::{
+    entry_into_group, entry_to_group_head, entry_to_user, EntryRejected,
+};
 use crate::directory::records::{DirectoryError, GroupRecord, UserRecord};
+use crate::directory::search::Query;
 use crate::directory::{once_per_dn, Claims, Directory, IdClaim, NameClaim};
 use crate::dn;
 use ldap3::SearchEntry;
@@ -75,7 +78,95 @@ pub(super) struct Listed<T> {
     pub(super) claims: Claims,
 }
 
+/// A user listing as its entries arrive: what [`Rfc2307::list_users`]
+/// keeps of each (the users census's pass keeps the same when it stands
+/// for the first listing).
+pub(super) struct UserLister {
+    /// Entries come from several search bases.
+    several: bool,
+    listed: Listed<UserRecord>,
+}
+
+impl UserLister {
+    /// An empty listing, of `several` search bases or one.
+    pub(super) fn new(several: bool) -> Self {
+        UserLister {
+            several,
+            listed: Listed {
+                items: Vec::new(),
+                bases: Vec::new(),
+                claims: Claims::default(),
+            },
+        }
+    }
+
+    /// Keeps what the listing needs of `e`, listed under base `base`:
+    /// `user`, the user it is (or why it is refused: logged), and the
+    /// names (and with several bases the UIDs) it carries besides.
+    pub(super) fn add(
+        &mut self,
+        dir: &Directory,
+        e: &SearchEntry,
+        base: u16,
+        user: Result<UserRecord, EntryRejected>,
+    ) {
+        let cfg = &dir.cfg;
+        let Listed {
+            items,
+            bases,
+            claims,
+        } = &mut self.listed;
+        let listed = user.as_ref().ok().map(|u| &u.user);
+        let name = listed.map(|u| u.name.as_str());
+        claim_names(e, &cfg.attributes.username, name, base, &mut claims.names);
+        if self.several {
+            let uid = listed.map(|u| u.uid);
+            claim_ids(e, &cfg.attributes.uid_number, uid, base, &mut claims.ids);
+        }
+        match user {
+            Ok(u) => {
+                items.push(u);
+                if self.several {
+                    bases.push(base);
+                }
+            }
+            Err(r) => dir.reject(&r),
+        }
+    }
+
+    /// The listing; `repeats` when entries behind referrals may repeat
+    /// one listed already ([`Directory::list_each`]): each DN is then
+    /// kept once.
+    pub(super) fn finish(self, repeats: bool) -> Listed<UserRecord> {
+        let mut listed = self.listed;
+        if repeats {
+            once_per_dn(&mut listed.items, |u| &u.dn);
+            let mut seen = HashSet::new();
+            listed
+                .claims
+                .names
+                .retain(|c| seen.insert((dn::normalize(&c.dn), c.name.clone())));
+        }
+        listed
+    }
+}
+
 impl Rfc2307 {
+    /// The searches of a user listing (and of the users census): one per
+    /// user search base, reading what a lookup reads but SSH keys (an
+    /// enumeration serves none, and a key never decides whether an entry
+    /// is served).
+    pub(super) fn listing_user_queries(&self, cfg: &DomainConfig) -> Vec<Query> {
+        let ssh = &cfg.attributes.ssh_public_key;
+        let mut qs = self.user_queries(cfg, "");
+        for q in &mut qs {
+            if q.attrs.iter().filter(|a| *a == ssh).count() == 1 {
+                q.attrs = q.attrs.iter().filter(|a| *a != ssh).cloned().collect();
+            }
+        }
+        qs
+    }
+
     /// Every valid user entry of the search bases (rejected ones logged),
     /// each entry once, without SSH keys; names and UIDs not checked for
     /// repeats yet. With the names entries carry besides the users' own
@@ -88,52 +179,15 @@ impl Rfc2307 {
         dir: &Directory,
     ) -> Result<Listed<UserRecord>, DirectoryError> {
         let (cfg, idmap) = (&dir.cfg, &*dir.idmap);
-        // SSH keys are not read: an enumeration serves none, and a key
-        // never decides whether an entry is served.
-        let ssh = &cfg.attributes.ssh_public_key;
-        let mut qs = self.user_queries(cfg, "");
-        for q in &mut qs {
-            if q.attrs.iter().filter(|a| *a == ssh).count() == 1 {
-                q.attrs = q.attrs.iter().filter(|a| *a != ssh).cloned().collect();
-            }
-        }
-        let several = qs.len() > 1;
-        let mut users = Vec::new();
-        let mut bases = Vec::new();
-        let mut claims = Claims::default();
+        let qs = self.listing_user_queries(cfg);
+        let mut lister = UserLister::new(qs.len() > 1);
         let repeats = dir
             .list_each(&qs, &mut |e, base| {
                 let user = entry_to_user(cfg, idmap, &e);
-                let listed = user.as_ref().ok().map(|u| &u.user);
-                let name = listed.map(|u| u.name.as_str());
-                claim_names(&e, &cfg.attributes.username, name, base, &mut claims.names);
-                if several {
-                    let uid = listed.map(|u| u.uid);
-                    claim_ids(&e, &cfg.attributes.uid_number, uid, base, &mut claims.ids);
-                }
-                match user {
-                    Ok(u) => {
-                        users.push(u);
-                        if several {
-                            bases.push(base);
-                        }
-                    }
-                    Err(r) => dir.reject(&r),
-                }
+                lister.add(dir, &e, base, user);
             })
             .await?;
-        if repeats {
-            once_per_dn(&mut users, |u| &u.dn);
-            let mut seen = HashSet::new();
-            claims
-                .names
-                .retain(|c| seen.insert((dn::normalize(&c.dn), c.name.clone())));
-        }
-        Ok(Listed {
-            items: users,
-            bases,
-            claims,
-        })
+        Ok(lister.finish(repeats))
     }
 
     /// Every valid group entry of the search bases (rejected ones logged,

@@ -11,6 +11,8 @@ mod groups;
 mod listing;
 mod password;
 
+use listing::UserLister;
+
 use super::ad::SidObject;
 use super::entry::{
     check_name, entry_into_group, entry_to_group, entry_to_user, member_dns, values,
@@ -338,12 +340,17 @@ impl Rfc2307 {
 
     /// The census of the domain's users (`users`) or groups: the name and
     /// ID values of every entry under every search base, listed paged and
-    /// counted as they arrive ([`Census`]).
+    /// counted as they arrive ([`Census`]). With `list_users`, a users
+    /// census read with one search also yields the user listing that
+    /// search read ([`Rfc2307::all_users`]'s, with its keys), when the
+    /// listing's checks need no search of their own (no
+    /// `limit_to_groups`): one pass over the directory for both.
     pub(crate) async fn census(
         &self,
         dir: &Directory,
         users: bool,
-    ) -> Result<Census, DirectoryError> {
+        list_users: bool,
+    ) -> Result<(Census, Option<Listing<UserRecord>>), DirectoryError> {
         let cfg = &dir.cfg;
         let a = &cfg.attributes;
         let (name, id) = if users {
@@ -352,15 +359,13 @@ impl Rfc2307 {
             (&a.group_name, &a.gid_number)
         };
         // Users are listed with what decides their validity too (all a
-        // lookup reads but SSH keys, which never refuse an entry), so
-        // that the census can tell the account a lookup of a name gets
-        // ([`Census::sole_served_holder`]); not under `limit_to_groups`,
-        // whose verdict takes group searches.
+        // lookup reads but SSH keys, which never refuse an entry: the
+        // listing's searches), so that the census can tell the account a
+        // lookup of a name gets ([`Census::sole_served_holder`]); not
+        // under `limit_to_groups`, whose verdict takes group searches.
         let judge = users && cfg.limit_to_groups.is_empty();
         let qs = if judge {
-            let mut attrs = user_attrs(cfg);
-            attrs.retain(|x| *x != a.ssh_public_key);
-            queries(cfg.user_bases(), &cfg.user_filter, "", attrs)
+            self.listing_user_queries(cfg)
         } else if users {
             let attrs = vec![name.clone(), id.clone()];
             queries(cfg.user_bases(), &cfg.user_filter, "", attrs)
@@ -372,6 +377,9 @@ impl Rfc2307 {
         if qs.len() > 1 {
             census.names_not_comparable();
         }
+        // (One search: a listing of several bases drops the DNs two of
+        // them return, which the census counts under each.)
+        let mut lister = (list_users && judge && qs.len() == 1).then(|| UserLister::new(false));
         for q in &qs {
             dir.search_each(q, &mut |e| {
                 let names = values(&e, name).ok().flatten().unwrap_or_default();
@@ -386,11 +394,16 @@ impl Rfc2307 {
                     names.iter().map(String::as_str),
                     ids.iter().map(String::as_str),
                 );
-                // (A refused entry is logged when a lookup meets it. A
-                // group's validity does not depend on its members.)
+                // (A refused entry is logged when a lookup or a listing
+                // meets it. A group's validity does not depend on its
+                // members.)
                 if judge {
-                    if let Ok(u) = entry_to_user(cfg, &dir.idmap, &e) {
+                    let user = entry_to_user(cfg, &dir.idmap, &e);
+                    if let Ok(u) = &user {
                         census.served(&e.dn, &u.user.name, u.user.uid);
+                    }
+                    if let Some(l) = lister.as_mut() {
+                        l.add(dir, &e, 0, user);
                     }
                 } else if !users {
                     if let Ok(g) = entry_to_group(cfg, &dir.idmap, &e) {
@@ -400,7 +413,18 @@ impl Rfc2307 {
             })
             .await?;
         }
-        Ok(census.finish())
+        // (A search that met a referral failed above: no entry repeats.)
+        let listing = match lister {
+            Some(l) => {
+                let l = l.finish(false);
+                Some(
+                    dir.unique_allowed_users(l.items, &l.bases, &l.claims)
+                        .await?,
+                )
+            }
+            None => None,
+        };
+        Ok((census.finish(), listing))
     }
 
     /// An RFC 2307 directory has no SIDs.
