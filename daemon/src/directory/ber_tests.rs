@@ -3,7 +3,9 @@
 //! replaced: the same trees from the same octets, and what it does
 //! differently with malformed ones.
 
-use ldap3::asn1::{parse_message, parse_tag, Parsed, StructureTag, TagClass, MAX_DEPTH, PL};
+use ldap3::asn1::{
+    parse_message, parse_response, parse_tag, Parsed, StructureTag, TagClass, MAX_DEPTH, PL,
+};
 use proptest::prelude::*;
 
 /// BER octets of `tag` (definite lengths, short form below 128).
@@ -190,4 +192,271 @@ fn a_deeply_nested_control_value_is_a_panic_of_its_task_not_a_stack_overflow() {
         .join()
         .expect("no stack overflow");
     assert!(policy);
+}
+
+/// What [`ldap3::asn1::parse_response`] makes of the tree
+/// [`parse_message`] reads: a search result entry one level down
+/// (`[APPLICATION 4]`, constructed) kept as its octets, header included.
+fn entries_as_octets(tag: StructureTag) -> StructureTag {
+    let is_entry = |t: &StructureTag| {
+        t.class == TagClass::Application && t.id == 4 && matches!(t.payload, PL::C(_))
+    };
+    match tag.payload {
+        PL::C(children) => StructureTag {
+            payload: PL::C(
+                children
+                    .into_iter()
+                    .map(|c| {
+                        if is_entry(&c) {
+                            StructureTag {
+                                class: c.class,
+                                id: c.id,
+                                payload: PL::P(encode(&c)),
+                            }
+                        } else {
+                            c
+                        }
+                    })
+                    .collect(),
+            ),
+            ..tag
+        },
+        p => StructureTag { payload: p, ..tag },
+    }
+}
+
+/// What `SearchEntry::read` made of an entry before it read the
+/// entry's octets: the tree's reader, kept here to compare with.
+fn read_tree(tag: StructureTag) -> Result<(String, AttrValues, BinValues), String> {
+    let mut tags = tag
+        .match_id(4)
+        .and_then(|t| t.expect_constructed())
+        .ok_or("it is not a search result entry")?
+        .into_iter();
+    let dn = tags
+        .next()
+        .and_then(|t| t.expect_primitive())
+        .ok_or("its object name is missing or constructed")?;
+    let dn = String::from_utf8(dn).map_err(|e| {
+        format!(
+            "its object name is not UTF-8 ({})",
+            String::from_utf8_lossy(e.as_bytes())
+        )
+    })?;
+    let wrong = |what: &str| format!("{dn}: {what}");
+    let attrs = tags
+        .next()
+        .and_then(|t| t.expect_constructed())
+        .ok_or_else(|| wrong("its attributes are missing or not a sequence"))?;
+    let mut attr_vals = AttrValues::new();
+    let mut bin_attr_vals = BinValues::new();
+    for a_v in attrs {
+        let mut part_attr = a_v
+            .expect_constructed()
+            .ok_or_else(|| wrong("an attribute is not a sequence"))?
+            .into_iter();
+        let a_type = part_attr
+            .next()
+            .and_then(|t| t.expect_primitive())
+            .ok_or_else(|| wrong("an attribute type is missing or constructed"))?;
+        let a_type =
+            String::from_utf8(a_type).map_err(|_| wrong("an attribute type is not UTF-8"))?;
+        let vals = part_attr
+            .next()
+            .and_then(|t| t.expect_constructed())
+            .ok_or_else(|| wrong(&format!("attribute {a_type} has no set of values")))?;
+        let mut any_binary = false;
+        let mut values = Vec::new();
+        for t in vals {
+            let s = t
+                .expect_primitive()
+                .ok_or_else(|| wrong(&format!("a value of attribute {a_type} is constructed")))?;
+            match String::from_utf8(s) {
+                Ok(s) => values.push(s),
+                Err(e) => {
+                    bin_attr_vals
+                        .entry(a_type.clone())
+                        .or_default()
+                        .push(e.into_bytes());
+                    any_binary = true;
+                }
+            }
+        }
+        if any_binary {
+            bin_attr_vals
+                .entry(a_type)
+                .or_default()
+                .extend(values.into_iter().map(String::into_bytes));
+        } else {
+            attr_vals.insert(a_type, values);
+        }
+    }
+    Ok((dn, attr_vals, bin_attr_vals))
+}
+
+type AttrValues = std::collections::HashMap<String, Vec<String>>;
+type BinValues = std::collections::HashMap<String, Vec<Vec<u8>>>;
+
+/// `SearchEntry::read` of `tag` as the connection hands it over: the
+/// entry's octets when it is one.
+fn read_octets(tag: StructureTag) -> Result<(String, AttrValues, BinValues), String> {
+    let tag = match parse_response(&encode(&StructureTag {
+        class: TagClass::Universal,
+        id: 16,
+        payload: PL::C(vec![tag]),
+    })) {
+        Parsed::Complete(
+            StructureTag {
+                payload: PL::C(mut c),
+                ..
+            },
+            _,
+        ) => c.pop().expect("the one value"),
+        other => panic!("not read: {other:?}"),
+    };
+    let e = ldap3::SearchEntry::read(ldap3::ResultEntry::new(tag))?;
+    Ok((e.dn, e.attrs, e.bin_attrs))
+}
+
+/// A primitive value: text, or octets that are not UTF-8.
+fn octets() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        4 => "[a-z0-9=,]{0,12}".prop_map(String::into_bytes),
+        1 => prop::collection::vec(any::<u8>(), 0..6),
+    ]
+}
+
+fn prim_of(class: TagClass, id: u64, v: Vec<u8>) -> StructureTag {
+    StructureTag {
+        class,
+        id,
+        payload: PL::P(v),
+    }
+}
+
+fn cons_of(class: TagClass, id: u64, c: Vec<StructureTag>) -> StructureTag {
+    StructureTag {
+        class,
+        id,
+        payload: PL::C(c),
+    }
+}
+
+/// Search result entries as servers send them, and now and then one
+/// part of the wrong kind, missing, or a random tree in its place.
+fn entry_tree() -> impl Strategy<Value = StructureTag> {
+    let value = prop_oneof![
+        8 => octets().prop_map(|v| prim_of(TagClass::Universal, 4, v)),
+        1 => tree(),
+    ];
+    let attribute = (
+        prop_oneof![8 => octets().prop_map(|v| prim_of(TagClass::Universal, 4, v)), 1 => tree()],
+        prop::collection::vec(value, 0..4),
+        0u8..10,
+    )
+        .prop_map(|(ty, values, shape)| match shape {
+            0 => cons_of(TagClass::Universal, 16, vec![ty]),
+            1 => prim_of(TagClass::Universal, 16, b"x".to_vec()),
+            2 => cons_of(
+                TagClass::Universal,
+                16,
+                vec![ty, prim_of(TagClass::Universal, 17, vec![])],
+            ),
+            _ => cons_of(
+                TagClass::Universal,
+                16,
+                vec![ty, cons_of(TagClass::Universal, 17, values)],
+            ),
+        });
+    (
+        octets(),
+        prop::collection::vec(attribute, 0..5),
+        0u8..12,
+        tree(),
+    )
+        .prop_map(|(dn, attrs, shape, wild)| {
+            let dn = prim_of(TagClass::Universal, 4, dn);
+            let attrs = cons_of(TagClass::Universal, 16, attrs);
+            match shape {
+                0 => cons_of(TagClass::Application, 4, vec![dn]),
+                1 => cons_of(TagClass::Application, 4, vec![]),
+                2 => cons_of(TagClass::Application, 4, vec![wild, attrs]),
+                3 => cons_of(TagClass::Application, 4, vec![dn, wild]),
+                4 => cons_of(TagClass::Application, 4, vec![dn, attrs, wild]),
+                5 => prim_of(TagClass::Application, 4, b"uid=x".to_vec()),
+                _ => cons_of(TagClass::Application, 4, vec![dn, attrs]),
+            }
+        })
+}
+
+proptest! {
+    #[test]
+    fn a_response_reads_as_the_message_with_its_entries_kept_as_octets(
+        children in prop::collection::vec(prop_oneof![2 => tree(), 1 => entry_tree()], 0..4),
+        top in prop_oneof![Just(true), Just(false)],
+        tail in prop::collection::vec(any::<u8>(), 0..8),
+    ) {
+        let message = if top {
+            cons_of(TagClass::Universal, 16, children)
+        } else {
+            children.into_iter().next().unwrap_or_else(|| prim_of(TagClass::Universal, 4, vec![]))
+        };
+        let octets = encode(&message);
+        let mut input = octets.clone();
+        input.extend(&tail);
+        prop_assert_eq!(
+            parse_response(&input),
+            Parsed::Complete(entries_as_octets(message), octets.len())
+        );
+        for cut in [0, 1, octets.len() / 2, octets.len() - 1] {
+            prop_assert_eq!(parse_response(&octets[..cut]), Parsed::Incomplete);
+        }
+    }
+
+    #[test]
+    fn any_octets_read_as_a_message_or_fail_as_it_does(input in prop::collection::vec(any::<u8>(), 0..48)) {
+        let expected = match parse_message(&input) {
+            Parsed::Complete(tag, used) => Parsed::Complete(entries_as_octets(tag), used),
+            other => other,
+        };
+        prop_assert_eq!(parse_response(&input), expected);
+    }
+
+    #[test]
+    fn an_entry_read_from_its_octets_is_the_entry_its_tree_gave(e in entry_tree()) {
+        prop_assert_eq!(read_octets(e.clone()), read_tree(e));
+    }
+}
+
+#[test]
+fn a_malformed_entry_inside_a_message_is_invalid_as_before() {
+    // An entry whose attribute sequence claims more octets than it holds,
+    // and one nested past MAX_DEPTH: the message is invalid at once.
+    let bad = [
+        0x30, 0x09, 0x02, 0x01, 0x01, 0x64, 0x04, 0x04, 0x00, 0x30, 0x05,
+    ];
+    assert_eq!(parse_message(&bad), Parsed::Invalid);
+    assert_eq!(parse_response(&bad), Parsed::Invalid);
+    let deep = deeply_nested(MAX_DEPTH as u32 + 2);
+    let mut entry = vec![0x64];
+    push_len(&mut entry, deep.len());
+    entry.extend(&deep);
+    let mut message = vec![0x30];
+    push_len(&mut message, entry.len() + 3);
+    message.extend([0x02, 0x01, 0x01]);
+    message.extend(&entry);
+    assert_eq!(parse_message(&message), Parsed::Invalid);
+    assert_eq!(parse_response(&message), Parsed::Invalid);
+}
+
+/// Appends a BER length (long form from 128).
+fn push_len(out: &mut Vec<u8>, len: usize) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let octets = (len as u64).to_be_bytes();
+        let skip = octets.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (8 - skip) as u8);
+        out.extend_from_slice(&octets[skip..]);
+    }
 }

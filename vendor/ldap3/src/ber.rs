@@ -60,6 +60,135 @@ pub fn parse_message(input: &[u8]) -> Parsed {
     }
 }
 
+/// [`parse_message`] for a message a connection reads: the same tree,
+/// but a search result entry's value (`[APPLICATION 4]`, constructed,
+/// one level down) is checked for the same well-formedness and kept as
+/// its octets, header included (`PL::P`), which
+/// [`crate::SearchEntry::read`] reads straight into the entry's strings
+/// (its some thirty values are not each made a node of a tree first,
+/// then taken apart).
+pub fn parse_response(input: &[u8]) -> Parsed {
+    let Some(h) = header(input) else {
+        return Parsed::Incomplete;
+    };
+    match h.start.checked_add(h.len) {
+        Some(end) if end <= input.len() => match response(input, &h) {
+            Ok(tag) => Parsed::Complete(tag, end),
+            Err(Malformed) => Parsed::Invalid,
+        },
+        Some(_) => Parsed::Incomplete,
+        None => Parsed::Invalid,
+    }
+}
+
+/// The message whose header `h` starts `i` ([`parse_response`]).
+fn response(i: &[u8], h: &Header) -> Result<StructureTag, Malformed> {
+    if !h.constructed {
+        return value(i, h, 0);
+    }
+    let end = h.start.checked_add(h.len).ok_or(Malformed)?;
+    let contents = i.get(h.start..end).ok_or(Malformed)?;
+    let mut children = Vec::with_capacity(count(contents));
+    let mut rest = contents;
+    while !rest.is_empty() {
+        let child = header(rest).ok_or(Malformed)?;
+        let used = child.start.checked_add(child.len).ok_or(Malformed)?;
+        let tag = if is_entry(&child) {
+            well_formed(rest, &child, 1)?;
+            StructureTag {
+                class: child.class,
+                id: child.id,
+                payload: PL::P(rest.get(..used).ok_or(Malformed)?.to_vec()),
+            }
+        } else {
+            value(rest, &child, 1)?
+        };
+        children.push(tag);
+        rest = &rest[used..];
+    }
+    Ok(StructureTag {
+        class: h.class,
+        id: h.id,
+        payload: PL::C(children),
+    })
+}
+
+/// A search result entry's header: `[APPLICATION 4]`, constructed.
+fn is_entry(h: &Header) -> bool {
+    h.class == TagClass::Application && h.id == 4 && h.constructed
+}
+
+/// Checks that the value whose header `h` starts `i`, nested `depth`
+/// levels deep, reads as [`value`] would read it, without building it.
+fn well_formed(i: &[u8], h: &Header, depth: usize) -> Result<(), Malformed> {
+    let end = h.start.checked_add(h.len).ok_or(Malformed)?;
+    let contents = i.get(h.start..end).ok_or(Malformed)?;
+    if h.constructed {
+        if depth >= MAX_DEPTH {
+            return Err(Malformed);
+        }
+        let mut rest = contents;
+        while !rest.is_empty() {
+            let child = header(rest).ok_or(Malformed)?;
+            let used = child.start.checked_add(child.len).ok_or(Malformed)?;
+            well_formed(rest, &child, depth + 1)?;
+            rest = &rest[used..];
+        }
+    }
+    Ok(())
+}
+
+/// One value of a search result entry kept as octets
+/// ([`parse_response`]), as [`crate::SearchEntry::read`] takes it apart.
+pub(crate) struct Element<'a> {
+    pub(crate) class: TagClass,
+    pub(crate) id: u64,
+    pub(crate) constructed: bool,
+    /// Its contents (a constructed value's: its children's octets).
+    pub(crate) contents: &'a [u8],
+}
+
+impl<'a> Element<'a> {
+    /// The value at the start of `i`, `None` when its octets are not all
+    /// there.
+    pub(crate) fn first(i: &'a [u8]) -> Option<Element<'a>> {
+        Elements(i).next()
+    }
+
+    /// The values a constructed value's contents hold, in order.
+    pub(crate) fn children(&self) -> Elements<'a> {
+        Elements(self.contents)
+    }
+}
+
+/// The values that follow one another in some octets (up to anything
+/// that does not read as one).
+pub(crate) struct Elements<'a>(&'a [u8]);
+
+impl<'a> Iterator for Elements<'a> {
+    type Item = Element<'a>;
+
+    fn next(&mut self) -> Option<Element<'a>> {
+        let h = header(self.0)?;
+        let end = h.start.checked_add(h.len)?;
+        let contents = self.0.get(h.start..end)?;
+        self.0 = &self.0[end..];
+        Some(Element {
+            class: h.class,
+            id: h.id,
+            constructed: h.constructed,
+            contents,
+        })
+    }
+}
+
+impl Elements<'_> {
+    /// How many values follow ([`count`]).
+    pub(crate) fn len(&self) -> usize {
+        count(self.0)
+    }
+}
+
 /// The contents of a complete value do not parse.
 struct Malformed;
 

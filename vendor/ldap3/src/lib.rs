@@ -136,6 +136,11 @@ pub mod asn1 {
     //! exops/controls.
     /// (roster) The reader of the messages a server sends.
     pub use crate::ber::{MAX_DEPTH, Parsed, parse_message};
+    /// (roster) The reader of a connection's messages, which keeps a
+    /// search entry as its octets (for the tests that compare it with
+    /// [`parse_message`]).
+    #[doc(hidden)]
+    pub use crate::ber::parse_response;
     /// (roster) A server's message through the connection's checks and
     /// every reader (for the fuzz target).
     #[doc(hidden)]

@@ -58,8 +58,9 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
             None => format!("an LDAP message from the server: {wrong}"),
         })
     };
-    // (roster: read by `crate::ber`, see there why not lber's parser.)
-    let (tag, consumed) = match crate::ber::parse_message(buf) {
+    // (roster: read by `crate::ber`, see there why not lber's parser; a
+    // search entry kept as its octets, `parse_response`.)
+    let (tag, consumed) = match crate::ber::parse_response(buf) {
         crate::ber::Parsed::Complete(tag, consumed) => (tag, consumed),
         crate::ber::Parsed::Incomplete => return Ok(None),
         crate::ber::Parsed::Invalid => {

@@ -13,6 +13,7 @@ use crate::result::{LdapError, LdapResult, Result};
 use tokio::sync::{Mutex, mpsc};
 use tokio::time;
 
+use crate::ber::Element;
 use lber::common::TagClass;
 use lber::structure::StructureTag;
 use lber::structures::{Boolean, Enumerated, Integer, OctetString, Sequence, Tag};
@@ -156,61 +157,83 @@ impl SearchEntry {
     /// (roster) [`SearchEntry::construct`] that says what is wrong with an
     /// entry it cannot read (a DN or attribute type that is not UTF-8, a
     /// part missing or of the wrong kind), naming the DN when it can be
-    /// read, instead of panicking.
+    /// read, instead of panicking. An entry comes from the connection as
+    /// its octets (`crate::ber::parse_response`) and is read from them;
+    /// one given as a tree (built by hand) is encoded first.
     pub fn read(re: ResultEntry) -> std::result::Result<SearchEntry, String> {
-        let mut tags =
-            re.0.match_id(4)
-                .and_then(|t| t.expect_constructed())
-                .ok_or("it is not a search result entry")?
-                .into_iter();
-        let dn = tags
+        match re.0.payload {
+            lber::structure::PL::P(octets) => SearchEntry::read_octets(&octets),
+            tree => {
+                let tag = StructureTag {
+                    class: re.0.class,
+                    id: re.0.id,
+                    payload: tree,
+                };
+                let mut octets = bytes::BytesMut::new();
+                crate::ber_write::encode_into(&mut octets, &Tag::StructureTag(tag));
+                SearchEntry::read_octets(&octets)
+            }
+        }
+    }
+
+    /// [`SearchEntry::read`] of an entry's octets: the whole
+    /// `[APPLICATION 4]` value, header included.
+    fn read_octets(octets: &[u8]) -> std::result::Result<SearchEntry, String> {
+        let entry = Element::first(octets)
+            .filter(|e| e.class == TagClass::Application && e.id == 4 && e.constructed)
+            .ok_or("it is not a search result entry")?;
+        let mut parts = entry.children();
+        let dn = parts
             .next()
-            .and_then(|t| t.expect_primitive())
+            .filter(|t| !t.constructed)
             .ok_or("its object name is missing or constructed")?;
-        let dn = String::from_utf8(dn).map_err(|e| {
+        let dn = String::from_utf8(dn.contents.to_vec()).map_err(|e| {
             format!(
                 "its object name is not UTF-8 ({})",
                 String::from_utf8_lossy(e.as_bytes())
             )
         })?;
         let wrong = |what: &str| format!("{dn}: {what}");
-        let attrs = tags
+        let attrs = parts
             .next()
-            .and_then(|t| t.expect_constructed())
-            .ok_or_else(|| wrong("its attributes are missing or not a sequence"))?;
+            .filter(|t| t.constructed)
+            .ok_or_else(|| wrong("its attributes are missing or not a sequence"))?
+            .children();
         // (roster: sized once for the attributes, not grown three times.)
         let mut attr_vals = HashMap::with_capacity(attrs.len());
         let mut bin_attr_vals = HashMap::new();
         for a_v in attrs {
-            let mut part_attr = a_v
-                .expect_constructed()
-                .ok_or_else(|| wrong("an attribute is not a sequence"))?
-                .into_iter();
+            if !a_v.constructed {
+                return Err(wrong("an attribute is not a sequence"));
+            }
+            let mut part_attr = a_v.children();
             let a_type = part_attr
                 .next()
-                .and_then(|t| t.expect_primitive())
+                .filter(|t| !t.constructed)
                 .ok_or_else(|| wrong("an attribute type is missing or constructed"))?;
-            let a_type =
-                String::from_utf8(a_type).map_err(|_| wrong("an attribute type is not UTF-8"))?;
+            let a_type = std::str::from_utf8(a_type.contents)
+                .map_err(|_| wrong("an attribute type is not UTF-8"))?
+                .to_string();
             let vals = part_attr
                 .next()
-                .and_then(|t| t.expect_constructed())
-                .ok_or_else(|| wrong(&format!("attribute {a_type} has no set of values")))?;
+                .filter(|t| t.constructed)
+                .ok_or_else(|| wrong(&format!("attribute {a_type} has no set of values")))?
+                .children();
             let mut any_binary = false;
             let mut values = Vec::with_capacity(vals.len());
             for t in vals {
-                let s = t.expect_primitive().ok_or_else(|| {
-                    wrong(&format!("a value of attribute {a_type} is constructed"))
-                })?;
-                // (roster: the value's octets become the String, not
-                // a copy of them.)
-                match String::from_utf8(s) {
-                    Ok(s) => values.push(s),
-                    Err(e) => {
+                if t.constructed {
+                    return Err(wrong(&format!(
+                        "a value of attribute {a_type} is constructed"
+                    )));
+                }
+                match std::str::from_utf8(t.contents) {
+                    Ok(s) => values.push(s.to_string()),
+                    Err(_) => {
                         bin_attr_vals
                             .entry(a_type.clone())
                             .or_insert_with(Vec::new)
-                            .push(e.into_bytes());
+                            .push(t.contents.to_vec());
                         any_binary = true;
                     }
                 }
