@@ -437,16 +437,37 @@ fn a_malformed_entry_inside_a_message_is_invalid_as_before() {
     ];
     assert_eq!(parse_message(&bad), Parsed::Invalid);
     assert_eq!(parse_response(&bad), Parsed::Invalid);
-    let deep = deeply_nested(MAX_DEPTH as u32 + 2);
-    let mut entry = vec![0x64];
-    push_len(&mut entry, deep.len());
-    entry.extend(&deep);
-    let mut message = vec![0x30];
-    push_len(&mut message, entry.len() + 3);
-    message.extend([0x02, 0x01, 0x01]);
-    message.extend(&entry);
-    assert_eq!(parse_message(&message), Parsed::Invalid);
-    assert_eq!(parse_response(&message), Parsed::Invalid);
+    // Values nested in an entry: read up to the same depth as
+    // `parse_message` reads them, invalid past it.
+    for levels in MAX_DEPTH as u32 - 4..=MAX_DEPTH as u32 + 2 {
+        let deep = deeply_nested(levels);
+        let mut entry = vec![0x64];
+        push_len(&mut entry, deep.len());
+        entry.extend(&deep);
+        let mut message = vec![0x30];
+        push_len(&mut message, entry.len() + 3);
+        message.extend([0x02, 0x01, 0x01]);
+        message.extend(&entry);
+        // (The entry kept as the octets it came in: long-form lengths.)
+        let expected = match parse_message(&message) {
+            Parsed::Complete(_, used) => Parsed::Complete(
+                cons_of(
+                    TagClass::Universal,
+                    16,
+                    vec![
+                        prim_of(TagClass::Universal, 2, vec![1]),
+                        prim_of(TagClass::Application, 4, entry.clone()),
+                    ],
+                ),
+                used,
+            ),
+            other => other,
+        };
+        assert_eq!(parse_response(&message), expected, "{levels} levels");
+        if levels > MAX_DEPTH as u32 {
+            assert_eq!(expected, Parsed::Invalid, "{levels} levels");
+        }
+    }
 }
 
 /// Appends a BER length (long form from 128).

@@ -94,7 +94,9 @@ fn response(i: &[u8], h: &Header) -> Result<StructureTag, Malformed> {
         let child = header(rest).ok_or(Malformed)?;
         let used = child.start.checked_add(child.len).ok_or(Malformed)?;
         let tag = if is_entry(&child) {
-            well_formed(rest, &child, 1)?;
+            // (The entry itself is at depth 1, below `MAX_DEPTH`; its
+            // values are read from depth 2, as `value` reads them.)
+            well_formed(rest.get(child.start..used).ok_or(Malformed)?, 2)?;
             StructureTag {
                 class: child.class,
                 id: child.id,
@@ -118,22 +120,22 @@ fn is_entry(h: &Header) -> bool {
     h.class == TagClass::Application && h.id == 4 && h.constructed
 }
 
-/// Checks that the value whose header `h` starts `i`, nested `depth`
-/// levels deep, reads as [`value`] would read it, without building it.
-fn well_formed(i: &[u8], h: &Header, depth: usize) -> Result<(), Malformed> {
-    let end = h.start.checked_add(h.len).ok_or(Malformed)?;
-    let contents = i.get(h.start..end).ok_or(Malformed)?;
-    if h.constructed {
-        if depth >= MAX_DEPTH {
-            return Err(Malformed);
+/// Checks that the values `contents` holds, nested `depth` levels deep,
+/// read as [`value`] would read them, without building them (a
+/// primitive value's bounds checked in the loop, no call for it).
+fn well_formed(contents: &[u8], depth: usize) -> Result<(), Malformed> {
+    let mut rest = contents;
+    while !rest.is_empty() {
+        let h = header(rest).ok_or(Malformed)?;
+        let end = h.start.checked_add(h.len).ok_or(Malformed)?;
+        let inner = rest.get(h.start..end).ok_or(Malformed)?;
+        if h.constructed {
+            if depth >= MAX_DEPTH {
+                return Err(Malformed);
+            }
+            well_formed(inner, depth + 1)?;
         }
-        let mut rest = contents;
-        while !rest.is_empty() {
-            let child = header(rest).ok_or(Malformed)?;
-            let used = child.start.checked_add(child.len).ok_or(Malformed)?;
-            well_formed(rest, &child, depth + 1)?;
-            rest = &rest[used..];
-        }
+        rest = &rest[end..];
     }
     Ok(())
 }
