@@ -297,19 +297,48 @@ enum MemberCheck {
     Census((Arc<Census>, u64)),
 }
 
+/// Items of a listing's pass handled between two turns given back to the
+/// runtime's other tasks ([`Pace`]).
+pub(super) const PACE_ITEMS: usize = 4096;
+
+/// Gives the runtime's thread back to its other tasks (lookups, logins,
+/// the pages of a listing) every [`PACE_ITEMS`] items of a long pass over
+/// a listing: the checks of 100,000 users or of 10,000 groups' members
+/// otherwise held it for tens of milliseconds at a stretch.
+#[derive(Default)]
+pub(super) struct Pace(usize);
+
+impl Pace {
+    /// Counts `n` more items handled; yields when a multiple of
+    /// [`PACE_ITEMS`] is passed.
+    pub(super) async fn step(&mut self, n: usize) {
+        let before = self.0 / PACE_ITEMS;
+        self.0 = self.0.saturating_add(n);
+        if self.0 / PACE_ITEMS != before {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
 /// The short names of `groups`' members (of `domain`), each once however
 /// many groups list it.
-fn distinct_members<'g>(groups: &'g [Group], domain: &str) -> Vec<&'g str> {
+async fn distinct_members<'g>(groups: &'g [Group], domain: &str) -> Vec<&'g str> {
     // (Names the directory chooses, placed with foldhash as the other
     // member-name sets. Not sized for every membership: 100,000 users in
     // ten groups each are a million memberships of 100,000 names.)
     let mut seen: HashSet<&str, foldhash::fast::RandomState> = HashSet::default();
-    groups
-        .iter()
-        .flat_map(|g| &g.members)
-        .map(|m| member_base(m, domain))
-        .filter(|base| seen.insert(base))
-        .collect()
+    let mut names = Vec::new();
+    let mut pace = Pace::default();
+    for g in groups {
+        for m in &g.members {
+            let base = member_base(m, domain);
+            if seen.insert(base) {
+                names.push(base);
+            }
+        }
+        pace.step(g.members.len() + 1).await;
+    }
+    names
 }
 
 impl Holds for ListedUsers {
@@ -650,7 +679,9 @@ impl Resolver {
                 ids.extend(&also_held.ids);
             }
             snap.entries.reserve(list.len());
+            let mut pace = Pace::default();
             for u in list {
+                pace.step(1).await;
                 if later {
                     held.insert(&u.user.name);
                     ids.insert(u.user.uid);
@@ -787,7 +818,9 @@ impl Resolver {
         match &users.members {
             MemberCheck::Unchecked => return,
             MemberCheck::Listed(refused) => {
+                let mut pace = Pace::default();
                 for g in groups.iter_mut() {
+                    pace.step(g.members.len() + 1).await;
                     g.members.retain(|m| {
                         let base = member_base(m, &domain);
                         if refused.holds(base) {
@@ -802,11 +835,12 @@ impl Resolver {
             }
             MemberCheck::Asked => unlisted.extend(
                 distinct_members(groups, &domain)
+                    .await
                     .into_iter()
                     .map(str::to_string),
             ),
             MemberCheck::Census(census) => {
-                let names = distinct_members(groups, &domain);
+                let names = distinct_members(groups, &domain).await;
                 match self.census_keeps_members(cx, i, census, &names).await {
                     Ok(kept) => {
                         for (name, kept) in names.iter().zip(kept) {
@@ -842,7 +876,9 @@ impl Resolver {
         if dropped.is_empty() {
             return;
         }
+        let mut pace = Pace::default();
         for g in groups.iter_mut() {
+            pace.step(g.members.len() + 1).await;
             g.members
                 .retain(|m| !dropped.contains(member_base(m, &domain)));
         }
@@ -888,7 +924,9 @@ impl Resolver {
             snap.entries.reserve(list.len());
             // The DNs of this domain's groups in `snap.entries[first..]`.
             let mut dns = Vec::new();
+            let mut pace = Pace::default();
             for g in list {
+                pace.step(g.group.members.len() + 1).await;
                 if later {
                     held.insert(&g.group.name);
                     ids.insert(g.group.gid);
@@ -920,9 +958,13 @@ impl Resolver {
             let served = &mut snap.entries[first..];
             self.drop_refused_listed_members(&mut cx, i, &users[i], served)
                 .await;
-            for group in served.iter_mut() {
-                for m in &mut group.members {
-                    qualify(m, d.name(), &users[..i]);
+            if i > 0 {
+                let mut pace = Pace::default();
+                for group in served.iter_mut() {
+                    pace.step(group.members.len() + 1).await;
+                    for m in &mut group.members {
+                        qualify(m, d.name(), &users[..i]);
+                    }
                 }
             }
             // (Known once the member lists are final.)
@@ -945,6 +987,33 @@ impl Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_long_pass_lets_the_other_tasks_run_between_its_chunks() {
+        let ran = Arc::new(AtomicBool::new(false));
+        let other = ran.clone();
+        tokio::spawn(async move { other.store(true, Ordering::SeqCst) });
+        // The other task runs once the pass has handled PACE_ITEMS items,
+        // not before and not only at its end.
+        let mut pace = Pace::default();
+        let mut seen_after = None;
+        for k in 0..2 * PACE_ITEMS {
+            if seen_after.is_none() && ran.load(Ordering::SeqCst) {
+                seen_after = Some(k);
+            }
+            pace.step(1).await;
+        }
+        assert_eq!(seen_after, Some(PACE_ITEMS));
+        // Items counted in bulk (a group's members) pace the same way.
+        let mut pace = Pace::default();
+        let started = Arc::new(AtomicBool::new(false));
+        let other = started.clone();
+        tokio::spawn(async move { other.store(true, Ordering::SeqCst) });
+        pace.step(PACE_ITEMS - 1).await;
+        assert!(!started.load(Ordering::SeqCst));
+        pace.step(2).await;
+        assert!(started.load(Ordering::SeqCst));
+    }
 
     fn user(gecos_len: usize) -> User {
         User {

@@ -732,15 +732,22 @@ impl Resolver {
         let mut out = vec![false; names.len()];
         // (name index, UID) decided by the census.
         let mut decided = Vec::new();
-        {
-            let mut decides = CensusDecides::new(self, cx, i, &domain, now, Some(census), false);
-            let held = census.0.sole_served_holders(names.iter().copied());
-            for ((k, name), held) in names.iter().enumerate().zip(held) {
-                match decides.uid_of(name, held) {
-                    Some(uid) => decided.push((k, uid)),
-                    None => out[k] = !census.0.may_hold_name(name),
+        // (A chunk at a time, the runtime's other tasks served between
+        // two: a listing's members are tens of thousands.)
+        for (c, chunk) in names.chunks(super::enumerate::PACE_ITEMS).enumerate() {
+            let from = c * super::enumerate::PACE_ITEMS;
+            {
+                let mut decides =
+                    CensusDecides::new(self, cx, i, &domain, now, Some(census), false);
+                let held = census.0.sole_served_holders(chunk.iter().copied());
+                for ((k, name), held) in (from..).zip(chunk).zip(held) {
+                    match decides.uid_of(name, held) {
+                        Some(uid) => decided.push((k, uid)),
+                        None => out[k] = !census.0.may_hold_name(name),
+                    }
                 }
             }
+            tokio::task::yield_now().await;
         }
         let (free, _) = self
             .held_before_many(cx, i, decided, |&(_, uid)| Key::UserId(uid))
