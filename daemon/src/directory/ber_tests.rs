@@ -194,28 +194,20 @@ fn a_deeply_nested_control_value_is_a_panic_of_its_task_not_a_stack_overflow() {
     assert!(policy);
 }
 
-/// What [`ldap3::asn1::parse_response`] makes of the tree
-/// [`parse_message`] reads: a search result entry one level down
-/// (`[APPLICATION 4]`, constructed) kept as its octets, header included.
-fn entries_as_octets(tag: StructureTag) -> StructureTag {
-    let is_entry = |t: &StructureTag| {
-        t.class == TagClass::Application && t.id == 4 && matches!(t.payload, PL::C(_))
-    };
+/// `tag` with the contents of a primitive `[APPLICATION 4]` one level
+/// down dropped, as [`ldap3::asn1::parse_response`] drops them.
+fn primitive_entries_emptied(tag: StructureTag) -> StructureTag {
     match tag.payload {
         PL::C(children) => StructureTag {
             payload: PL::C(
                 children
                     .into_iter()
-                    .map(|c| {
-                        if is_entry(&c) {
-                            StructureTag {
-                                class: c.class,
-                                id: c.id,
-                                payload: PL::P(encode(&c)),
-                            }
-                        } else {
-                            c
-                        }
+                    .map(|c| match c.payload {
+                        PL::P(_) if c.class == TagClass::Application && c.id == 4 => StructureTag {
+                            payload: PL::P(Vec::new()),
+                            ..c
+                        },
+                        _ => c,
                     })
                     .collect(),
             ),
@@ -223,6 +215,52 @@ fn entries_as_octets(tag: StructureTag) -> StructureTag {
         },
         p => StructureTag { payload: p, ..tag },
     }
+}
+
+/// The tree [`parse_message`] reads, from what
+/// [`ldap3::asn1::parse_response`] read: each search entry it kept as its
+/// octets (one level down, `[APPLICATION 4]`, not empty) read back as a
+/// tree, which must be exactly those octets.
+fn entries_as_trees(tag: StructureTag) -> StructureTag {
+    match tag.payload {
+        PL::C(children) => StructureTag {
+            payload: PL::C(
+                children
+                    .into_iter()
+                    .map(|c| match &c.payload {
+                        PL::P(octets)
+                            if c.class == TagClass::Application
+                                && c.id == 4
+                                && !octets.is_empty() =>
+                        {
+                            match parse_message(octets) {
+                                Parsed::Complete(tree, used) if used == octets.len() => tree,
+                                other => panic!("an entry's octets do not read back: {other:?}"),
+                            }
+                        }
+                        _ => c,
+                    })
+                    .collect(),
+            ),
+            ..tag
+        },
+        p => StructureTag { payload: p, ..tag },
+    }
+}
+
+/// Checks that [`ldap3::asn1::parse_response`] reads `input` as
+/// [`parse_message`] does, but for the entries it keeps as their octets
+/// (read back as trees) and the primitive ones it empties.
+fn assert_reads_as_message(input: &[u8]) {
+    let expected = match parse_message(input) {
+        Parsed::Complete(tag, used) => Parsed::Complete(primitive_entries_emptied(tag), used),
+        other => other,
+    };
+    let got = match parse_response(input) {
+        Parsed::Complete(tag, used) => Parsed::Complete(entries_as_trees(tag), used),
+        other => other,
+    };
+    assert_eq!(got, expected, "{input:02x?}");
 }
 
 /// What `SearchEntry::read` made of an entry before it read the
@@ -404,10 +442,8 @@ proptest! {
         let octets = encode(&message);
         let mut input = octets.clone();
         input.extend(&tail);
-        prop_assert_eq!(
-            parse_response(&input),
-            Parsed::Complete(entries_as_octets(message), octets.len())
-        );
+        assert_reads_as_message(&input);
+        prop_assert!(matches!(parse_response(&input), Parsed::Complete(_, n) if n == octets.len()));
         for cut in [0, 1, octets.len() / 2, octets.len() - 1] {
             prop_assert_eq!(parse_response(&octets[..cut]), Parsed::Incomplete);
         }
@@ -415,11 +451,37 @@ proptest! {
 
     #[test]
     fn any_octets_read_as_a_message_or_fail_as_it_does(input in prop::collection::vec(any::<u8>(), 0..48)) {
-        let expected = match parse_message(&input) {
-            Parsed::Complete(tag, used) => Parsed::Complete(entries_as_octets(tag), used),
-            other => other,
-        };
-        prop_assert_eq!(parse_response(&input), expected);
+        assert_reads_as_message(&input);
+    }
+
+    #[test]
+    fn a_damaged_message_of_entries_reads_as_it_does_and_so_do_its_entries(
+        entries in prop::collection::vec(entry_tree(), 1..3),
+        damage in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut children = vec![prim_of(TagClass::Universal, 2, vec![1])];
+        children.extend(entries);
+        let mut input = encode(&cons_of(TagClass::Universal, 16, children));
+        for (at, byte) in damage {
+            let k = at.index(input.len());
+            input[k] = byte;
+        }
+        assert_reads_as_message(&input);
+        // Every entry of what still reads: the same from its octets as
+        // from its tree.
+        if let (Parsed::Complete(ours, _), Parsed::Complete(theirs, _)) =
+            (parse_response(&input), parse_message(&input))
+        {
+            if let (PL::C(ours), PL::C(theirs)) = (ours.payload, theirs.payload) {
+                for (o, t) in ours.into_iter().zip(theirs) {
+                    if o.class == TagClass::Application && o.id == 4 {
+                        let from_octets = ldap3::SearchEntry::read(ldap3::ResultEntry::new(o))
+                            .map(|e| (e.dn, e.attrs, e.bin_attrs));
+                        prop_assert_eq!(from_octets, read_tree(t));
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -480,4 +542,62 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
         out.push(0x80 | (8 - skip) as u8);
         out.extend_from_slice(&octets[skip..]);
     }
+}
+
+#[test]
+fn an_entry_whose_octets_do_not_read_whole_is_refused_not_cut_short() {
+    let read = |octets: &[u8]| {
+        let tag = prim_of(TagClass::Application, 4, octets.to_vec());
+        ldap3::SearchEntry::read(ldap3::ResultEntry::new(tag)).map(|e| e.dn)
+    };
+    // dn "x", attributes holding one octet that is no value.
+    assert_eq!(
+        read(&[0x64, 0x06, 0x04, 0x01, b'x', 0x30, 0x01, 0xff]),
+        Err("x: its attributes are not valid BER".into())
+    );
+    // One attribute "a" with the value "v"; then the same with a stray
+    // octet at the end of its set of values.
+    let tlv = |tag: u8, contents: &[u8]| {
+        let mut out = vec![tag];
+        push_len(&mut out, contents.len());
+        out.extend(contents);
+        out
+    };
+    let entry_of = |values: &[u8]| {
+        let set = tlv(0x31, values);
+        let attr = tlv(0x30, &[tlv(0x04, b"a"), set].concat());
+        tlv(0x64, &[tlv(0x04, b"x"), tlv(0x30, &attr)].concat())
+    };
+    let entry = entry_of(&tlv(0x04, b"v"));
+    assert_eq!(read(&entry), Ok("x".to_string()));
+    let bad = entry_of(&[tlv(0x04, b"v"), vec![0xff]].concat());
+    assert_eq!(
+        read(&bad),
+        Err("x: the values of attribute a are not valid BER".into())
+    );
+    // Octets after the entry, or none at all: not an entry.
+    let mut after = entry.clone();
+    after.push(0x00);
+    assert_eq!(read(&after), Err("it is not a search result entry".into()));
+    assert_eq!(read(&[]), Err("it is not a search result entry".into()));
+    // From the wire, a primitive [APPLICATION 4] whose contents are a
+    // whole entry's octets is still no entry.
+    let message = [
+        0x30, 0x0d, 0x02, 0x01, 0x01, 0x44, 0x08, 0x64, 0x06, 0x04, 0x01, b'x', 0x30, 0x01, 0xff,
+    ];
+    let Parsed::Complete(
+        StructureTag {
+            payload: PL::C(mut parts),
+            ..
+        },
+        _,
+    ) = parse_response(&message)
+    else {
+        panic!("the message reads");
+    };
+    let op = parts.pop().unwrap();
+    assert_eq!(
+        ldap3::SearchEntry::read(ldap3::ResultEntry::new(op)).map(|e| e.dn),
+        Err("it is not a search result entry".into())
+    );
 }

@@ -274,6 +274,7 @@ fn directory(port: u16, extra: &str) -> Directory {
 /// keys held), or none when `listed` is false; and that the census counts
 /// the entries the census taken alone counts.
 async fn assert_census_lists_users(d: &Directory, listed: bool) {
+    assert_eq!(d.census_reads_users(), listed);
     let own = bounded("user listing", d.user_listing()).await.unwrap();
     let alone = bounded("census", d.census(true)).await.unwrap().unwrap();
     let taken = bounded("census", d.users_census_with_listing()).await;

@@ -638,6 +638,16 @@ impl Directory {
         }
     }
 
+    /// True when [`Directory::users_census_with_listing`] reads the user
+    /// listing with the census (an RFC 2307 domain with one user search
+    /// base and no `limit_to_groups`).
+    pub fn census_reads_users(&self) -> bool {
+        match &self.flavour {
+            Flavour::Rfc2307(f) => f.census_reads_users(&self.cfg),
+            Flavour::Ad(_) => false,
+        }
+    }
+
     /// The census of the domain's users, and with it the user listing
     /// [`Directory::user_listing`] would give when the census's pass read
     /// it whole (one search, no `limit_to_groups`; `None` otherwise):

@@ -16,7 +16,7 @@ use crate::cache::UserEntry;
 use crate::census::Census;
 use roster_proto::admin::CensusStatus;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Cached answers judged against a new users census on the runtime's
@@ -42,21 +42,27 @@ struct Taken {
     last_error: Option<String>,
     /// Questions this census answered ([`Resolver::note_census_answered`]).
     answered: u64,
-    /// The user listing the census's pass read, kept for the first user
+    /// The user listing the census's pass read, kept for the next user
     /// enumeration ([`Resolver::census_listing`]), and when its listing
     /// began.
     listing: Option<(Listing<UserEntry>, u64)>,
-    /// The listing under way keeps the user listing it reads.
+    /// The listing under way keeps the user listing it reads (until it
+    /// ends, or until the enumeration waiting for it gives up).
     keeping: bool,
 }
 
 /// Every domain's censuses: of groups (`[0]`) and users (`[1]`), by
 /// domain name.
-#[derive(Default)]
 pub(super) struct Censuses {
     taken: Mutex<[HashMap<String, Taken>; 2]>,
     /// Bumped by every flush: a listing begun before is not kept.
     generation: AtomicU64,
+    /// A users census keeps the user listing it reads
+    /// ([`Resolver::census_listing`]): true from the start and after
+    /// every flush, false from the moment a user enumeration is built
+    /// (it takes what the censuses kept, or lists). Read and written
+    /// under `taken`'s lock.
+    want_listing: AtomicBool,
     /// Woken whenever a census listing ends (taken or failed).
     settled: tokio::sync::Notify,
 }
@@ -94,12 +100,30 @@ impl Drop for Ending<'_> {
     }
 }
 
+impl Default for Censuses {
+    fn default() -> Self {
+        Censuses {
+            taken: Mutex::default(),
+            generation: AtomicU64::new(0),
+            want_listing: AtomicBool::new(true),
+            settled: tokio::sync::Notify::new(),
+        }
+    }
+}
+
 impl Censuses {
-    /// Drops every census; listings under way are not kept.
+    /// Drops every census; listings under way are not kept. The next
+    /// user enumeration (the flush made the one held stale) may take
+    /// what a census reads after this; an enumeration waiting for a
+    /// census's listing is woken (and lists on its own).
     pub(super) fn clear(&self) {
-        let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        *taken = Default::default();
+        {
+            let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            *taken = Default::default();
+            self.want_listing.store(true, Ordering::SeqCst);
+        }
+        self.settled.notify_waiters();
     }
 }
 
@@ -170,11 +194,12 @@ impl Resolver {
 
     /// Lists domain `d`'s users or groups into a census begun at `began`;
     /// a users census has the cached answers judged against it
-    /// ([`Resolver::judge_cached_answers`]) before it is installed. While
-    /// no user enumeration has been listed and `enumerate` is on, a users
-    /// census keeps the user listing its pass reads, when the domain can
-    /// read both in one ([`Provider::users_census_with_listing`]): the
-    /// first enumeration takes no pass of its own.
+    /// ([`Resolver::judge_cached_answers`]) before it is installed. With
+    /// `enumerate` on, from the start (or a flush) until a user
+    /// enumeration is built, a users census keeps the user listing its
+    /// pass reads, when the domain reads both in one
+    /// ([`Provider::census_reads_users`]): that enumeration takes no pass
+    /// of its own ([`Resolver::census_listing`]).
     async fn take_census(&self, d: Arc<dyn Provider>, users: bool, began: u64, generation: u64) {
         let mut ending = Ending {
             r: self,
@@ -185,8 +210,11 @@ impl Resolver {
             outcome: None,
             listing: None,
         };
-        let listed = if users && self.settings().enumerate && self.users_never_listed() {
-            self.note_census_keeping(d.name(), generation);
+        let keep = users
+            && self.settings().enumerate
+            && d.census_reads_users()
+            && self.begin_keeping(d.name(), generation);
+        let listed = if keep {
             d.users_census_with_listing().await.map(|taken| {
                 taken.map(|t| {
                     ending.listing = t.users;
@@ -267,8 +295,12 @@ impl Resolver {
                     .entry(domain.to_string())
                     .or_default();
                 t.taking = false;
+                // (Not kept when the enumeration that waited for it gave
+                // up, or none is wanted any more.)
+                if t.keeping {
+                    t.listing = listing.map(|l| (l, began));
+                }
                 t.keeping = false;
-                t.listing = listing.map(|l| (l, began));
                 match listed {
                     Ok(Some(c)) => {
                         t.last_error = None;
@@ -332,23 +364,56 @@ impl Resolver {
         }
     }
 
-    /// Marks domain `domain`'s users census under way (of generation
-    /// `generation`) as keeping the user listing it reads.
-    fn note_census_keeping(&self, domain: &str, generation: u64) {
+    /// True when domain `domain`'s users census under way (of generation
+    /// `generation`) is to keep the user listing it reads: a user
+    /// enumeration is wanted from the censuses (`want_listing`); it is
+    /// then marked as keeping it.
+    fn begin_keeping(&self, domain: &str, generation: u64) -> bool {
         let censuses = &self.inner.censuses;
         let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
-        if censuses.generation.load(Ordering::SeqCst) == generation {
-            if let Some(t) = taken[1].get_mut(domain) {
-                t.keeping = true;
-            }
+        if censuses.generation.load(Ordering::SeqCst) != generation
+            || !censuses.want_listing.load(Ordering::SeqCst)
+        {
+            return false;
         }
+        let t = taken[1].entry(domain.to_string()).or_default();
+        t.keeping = true;
+        true
+    }
+
+    /// Called as a user enumeration begins to be built: censuses that
+    /// start from now on keep no listing (those under way keep theirs for
+    /// it, [`Resolver::census_listing`]).
+    pub(super) fn user_listing_begins(&self) {
+        let censuses = &self.inner.censuses;
+        let _taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+        censuses.want_listing.store(false, Ordering::SeqCst);
     }
 
     /// The user listing domain `domain`'s users census read with it, and
-    /// when that listing began, for the first user enumeration (taken:
-    /// used once); waited for while a census that keeps it is under way
-    /// (at most `wait`: then `None`, and the caller lists).
+    /// when that listing began, for the user enumeration being built
+    /// (taken: used once); waited for while a census that keeps it is
+    /// under way (at most `wait`: then that census keeps nothing, and
+    /// `None`: the caller lists).
     pub(super) async fn census_listing(
+        &self,
+        domain: &str,
+        wait: std::time::Duration,
+    ) -> Option<(Listing<UserEntry>, u64)> {
+        let censuses = &self.inner.censuses;
+        let found = self.wait_census_listing(domain, wait).await;
+        if found.is_none() {
+            // (A census that keeps one and ends after this drops it.)
+            let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(t) = taken[1].get_mut(domain) {
+                t.keeping = false;
+            }
+        }
+        found
+    }
+
+    /// [`Resolver::census_listing`]'s wait.
+    async fn wait_census_listing(
         &self,
         domain: &str,
         wait: std::time::Duration,
@@ -377,13 +442,16 @@ impl Resolver {
         waited.await.ok().flatten()
     }
 
-    /// Drops the user listings the censuses kept (a user enumeration is
-    /// held: none is needed any more).
+    /// Drops the user listings the censuses kept and stops those under
+    /// way from keeping theirs (a user enumeration is held: none is
+    /// needed until the next flush).
     pub(super) fn drop_census_listings(&self) {
         let censuses = &self.inner.censuses;
         let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+        censuses.want_listing.store(false, Ordering::SeqCst);
         for t in taken[1].values_mut() {
             t.listing = None;
+            t.keeping = false;
         }
     }
 

@@ -446,7 +446,9 @@ impl<T> ListedPage<T> {
     }
 }
 
-/// Longest wait of the start-up listing for the domains' censuses.
+/// Longest wait of the start-up listing for the domains' censuses, and of
+/// a user listing for the user listing a census is reading
+/// ([`Resolver::census_listing`]).
 const CENSUS_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Resolver {
@@ -456,8 +458,9 @@ impl Resolver {
     /// is then answered from them instead of waiting for the directory
     /// (a page asked while a listing runs waits for it, never starts
     /// another; one asked while the censuses are taken lists on its own,
-    /// and the start-up listing then finds it taken). The domains'
-    /// censuses are waited for first (at
+    /// but for the users of a domain whose users census reads them too,
+    /// which it waits for; the start-up listing then finds it taken). The
+    /// domains' censuses are waited for first (at
     /// most [`CENSUS_WAIT_MAX`]): the group listing checks the last
     /// domain's members against its census instead of listing every
     /// user. A listing that fails is logged; the first page lists again.
@@ -573,13 +576,6 @@ impl Resolver {
         Ok(snap)
     }
 
-    /// True while no user enumeration is held nor being listed (a users
-    /// census then keeps the listing its pass reads for the first one).
-    pub(super) fn users_never_listed(&self) -> bool {
-        let slot = &self.inner.enumeration.users;
-        slot.current.try_lock().is_ok_and(|c| c.is_none())
-    }
-
     /// Takes the snapshot of `T` now and waits for it, when none is held
     /// (pages wait for it, as for [`Resolver::snapshot`]'s first) or the
     /// one held was invalidated by a flush or reload (pages are served
@@ -641,6 +637,7 @@ impl Resolver {
         let settings = self.settings();
         let domains = self.domains();
         let mut snap = Snapshot::begun(self.inner.clock.now_ms());
+        self.user_listing_begins();
         // The names each domain holds, valid for this host or not: a later
         // domain's entry is judged against them (and their UIDs, `rule`)
         // as lookups judge it (see `owner`): its listed users' and those

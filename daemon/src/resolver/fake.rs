@@ -38,6 +38,8 @@ pub struct FakeDirectory {
     census_lists_users: AtomicBool,
     /// Number of censuses taken.
     census_calls: AtomicUsize,
+    /// Number of users censuses asked for the user listing too.
+    census_listing_calls: AtomicUsize,
     /// Listing every user fails ([`Provider::all_users`]).
     user_listing_fails: AtomicBool,
     user_listing_panics: AtomicBool,
@@ -80,6 +82,7 @@ impl FakeDirectory {
             census_panics: AtomicBool::new(false),
             census_lists_users: AtomicBool::new(false),
             census_calls: AtomicUsize::new(0),
+            census_listing_calls: AtomicUsize::new(0),
             user_listing_fails: AtomicBool::new(false),
             user_listing_panics: AtomicBool::new(false),
             group_listing_fails: AtomicBool::new(false),
@@ -277,6 +280,12 @@ impl FakeDirectory {
     /// Lets one held group listing proceed.
     pub fn release_group_listing(&self) {
         self.group_gate.add_permits(1);
+    }
+
+    /// Number of users censuses asked for the user listing too so far
+    /// (counted in [`FakeDirectory::census_count`] as well).
+    pub fn census_listing_count(&self) -> usize {
+        self.census_listing_calls.load(Ordering::SeqCst)
     }
 
     /// Number of censuses taken so far (not counted as calls).
@@ -552,8 +561,12 @@ impl Provider for FakeDirectory {
             Ok(Some(c.finish()))
         })
     }
+    fn census_reads_users(&self) -> bool {
+        self.census_lists_users.load(Ordering::SeqCst)
+    }
     fn users_census_with_listing(&self) -> BoxFuture<'_, ProviderResult<Option<CensusListed>>> {
         Box::pin(async move {
+            self.census_listing_calls.fetch_add(1, Ordering::SeqCst);
             let Some(census) = self.census(true).await? else {
                 return Ok(None);
             };

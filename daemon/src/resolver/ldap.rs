@@ -156,6 +156,9 @@ impl Provider for DirectoryProvider {
     fn census(&self, users: bool) -> BoxFuture<'_, ProviderResult<Option<Census>>> {
         Box::pin(async move { Ok(self.dir.census(users).await?) })
     }
+    fn census_reads_users(&self) -> bool {
+        self.dir.census_reads_users()
+    }
     fn users_census_with_listing(&self) -> BoxFuture<'_, ProviderResult<Option<CensusListed>>> {
         Box::pin(async move {
             let taken = self.dir.users_census_with_listing().await?;

@@ -155,6 +155,12 @@ pub trait Provider: Send + Sync + 'static {
     fn census(&self, _users: bool) -> BoxFuture<'_, ProviderResult<Option<Census>>> {
         Box::pin(async { Ok(None) })
     }
+    /// True when [`Provider::users_census_with_listing`] reads the user
+    /// listing with the census (false, the default: it takes the census
+    /// alone).
+    fn census_reads_users(&self) -> bool {
+        false
+    }
     /// The census of the domain's users, with the user listing
     /// [`Provider::all_users`] would give when the census's pass read it
     /// whole (`None` when it could not: then it is listed on its own).

@@ -794,15 +794,95 @@ async fn the_first_user_listing_is_the_one_the_users_census_read() {
     let (users, _) = s.resolver.list_users(0, 100).await.unwrap();
     let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
     assert_eq!(names, ["alice", "bob"]);
-    // Later listings (after a reload here) take a pass of their own: a
-    // census kept no listing once one was held.
+    // A census renewed while that listing is held keeps none (nothing
+    // would take it): it is the census alone.
+    s.clock.advance(400_000); // past entry_ttl
+    listed_at_start(&s).await;
+    assert_eq!(d.census_count(), 3, "the users census was not renewed");
+    assert_eq!(d.census_listing_count(), 1);
+    // After a reload the next listing is again the one the new census
+    // read: one pass over the users, again.
     d.add_user("carol", 10003, 10000);
     s.resolver.flush_all();
+    let (calls, censuses) = (d.call_count(), d.census_count());
     listed_at_start(&s).await;
-    assert_eq!((d.census_count(), d.call_count()), (4, 3));
+    assert_eq!(d.census_listing_count(), 2);
+    assert_eq!(d.census_count(), censuses + 2);
+    // (The group listing's call only.)
+    assert_eq!(d.call_count(), calls + 1);
     let (users, _) = s.resolver.list_users(0, 100).await.unwrap();
     let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
     assert_eq!(names, ["alice", "bob", "carol"]);
+}
+
+/// A resolver over `d` (a census that hands over the user listing, held)
+/// with `enumerate = true` whose start-up censuses have begun, and a page
+/// of the user enumeration asked meanwhile, waiting for that census.
+async fn page_waiting_for_the_census(
+    d: &Arc<FakeDirectory>,
+) -> (
+    Setup,
+    tokio::task::JoinHandle<Result<(Vec<roster_proto::User>, bool), enumerate::EnumerationError>>,
+) {
+    d.set_census(true);
+    d.set_census_lists_users(true);
+    d.hold_users_census();
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[d], on, None);
+    s.resolver.enumerate_in_background(|| ());
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while d.census_count() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the censuses never started");
+    let resolver = s.resolver.clone();
+    let page = tokio::spawn(async move { resolver.list_users(0, 100).await });
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!page.is_finished(), "the page did not wait for the census");
+    (s, page)
+}
+
+/// The names of the page `page` answers within 30 s.
+async fn page_names(
+    page: tokio::task::JoinHandle<
+        Result<(Vec<roster_proto::User>, bool), enumerate::EnumerationError>,
+    >,
+) -> Vec<String> {
+    let (users, _) = tokio::time::timeout(std::time::Duration::from_secs(30), page)
+        .await
+        .expect("the page never answered")
+        .unwrap()
+        .unwrap();
+    users.into_iter().map(|u| u.name).collect()
+}
+
+#[tokio::test]
+async fn a_page_waiting_for_a_census_that_fails_lists_on_its_own() {
+    let d = example();
+    let (_s, page) = page_waiting_for_the_census(&d).await;
+    d.set_census_panics(true);
+    d.release_users_census();
+    assert_eq!(page_names(page).await, ["alice", "bob"]);
+    // Its own listing of the users: a call.
+    assert!(d.call_count() >= 1);
+}
+
+#[tokio::test]
+async fn a_flush_wakes_a_page_waiting_for_a_census_and_it_lists_on_its_own() {
+    let d = example();
+    let (s, page) = page_waiting_for_the_census(&d).await;
+    let calls = d.call_count();
+    // The census stays held: the page does not wait for it after the
+    // flush, whose listing would not be kept.
+    s.resolver.flush_all();
+    assert_eq!(page_names(page).await, ["alice", "bob"]);
+    assert!(d.call_count() > calls);
+    d.release_users_census();
 }
 
 #[tokio::test]

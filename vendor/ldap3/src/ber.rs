@@ -93,7 +93,20 @@ fn response(i: &[u8], h: &Header) -> Result<StructureTag, Malformed> {
     while !rest.is_empty() {
         let child = header(rest).ok_or(Malformed)?;
         let used = child.start.checked_add(child.len).ok_or(Malformed)?;
-        let tag = if is_entry(&child) {
+        let tag = if child.class == TagClass::Application && child.id == 4 && !child.constructed {
+            // A primitive "entry": its octets are dropped, so that it
+            // reads as no entry at all ("not a search result entry", as
+            // the tree's reader said), never as the entry they might
+            // encode.
+            if used > rest.len() {
+                return Err(Malformed);
+            }
+            StructureTag {
+                class: child.class,
+                id: child.id,
+                payload: PL::P(Vec::new()),
+            }
+        } else if is_entry(&child) {
             // (The entry itself is at depth 1, below `MAX_DEPTH`; its
             // values are read from depth 2, as `value` reads them.)
             well_formed(rest.get(child.start..used).ok_or(Malformed)?, 2)?;
@@ -151,10 +164,12 @@ pub(crate) struct Element<'a> {
 }
 
 impl<'a> Element<'a> {
-    /// The value at the start of `i`, `None` when its octets are not all
-    /// there.
-    pub(crate) fn first(i: &'a [u8]) -> Option<Element<'a>> {
-        Elements(i).next()
+    /// The one value `i` holds, `None` when its octets are not all there
+    /// or more follow.
+    pub(crate) fn whole(i: &'a [u8]) -> Option<Element<'a>> {
+        let mut all = Elements(i);
+        let e = all.next()?;
+        all.rest().is_empty().then_some(e)
     }
 
     /// The values a constructed value's contents hold, in order.
@@ -184,11 +199,55 @@ impl<'a> Iterator for Elements<'a> {
     }
 }
 
-impl Elements<'_> {
+impl<'a> Elements<'a> {
     /// How many values follow ([`count`]).
     pub(crate) fn len(&self) -> usize {
         count(self.0)
     }
+
+    /// The octets not read yet: after the last value, anything that did
+    /// not read as one (empty when every value was read).
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.0
+    }
+}
+
+/// The octets of `tag` as [`Element`] reads them back: its class, whether
+/// it is constructed and its tag number in one identifier octet (a number
+/// above 30 written as 31, which [`header`] reads as 31, as `parse_tag`
+/// reads such an octet), then a definite length.
+pub(crate) fn tree_octets(tag: &StructureTag, out: &mut Vec<u8>) {
+    let class = match tag.class {
+        TagClass::Universal => 0u8,
+        TagClass::Application => 1,
+        TagClass::Context => 2,
+        TagClass::Private => 3,
+    };
+    let id = tag.id.min(31) as u8;
+    let mut contents = Vec::new();
+    let constructed = match &tag.payload {
+        PL::P(v) => {
+            contents.extend_from_slice(v);
+            0
+        }
+        PL::C(children) => {
+            for c in children {
+                tree_octets(c, &mut contents);
+            }
+            0x20
+        }
+    };
+    out.push(class << 6 | constructed | id);
+    let len = contents.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let octets = (len as u64).to_be_bytes();
+        let skip = octets.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (8 - skip) as u8);
+        out.extend_from_slice(&octets[skip..]);
+    }
+    out.extend(contents);
 }
 
 /// The contents of a complete value do not parse.

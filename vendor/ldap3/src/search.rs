@@ -158,28 +158,31 @@ impl SearchEntry {
     /// entry it cannot read (a DN or attribute type that is not UTF-8, a
     /// part missing or of the wrong kind), naming the DN when it can be
     /// read, instead of panicking. An entry comes from the connection as
-    /// its octets (`crate::ber::parse_response`) and is read from them;
-    /// one given as a tree (built by hand) is encoded first.
+    /// its octets (`crate::ber::parse_response`: the whole `[APPLICATION
+    /// 4]` value, header included) and is read from them; one given as a
+    /// tree (built by hand) is written as octets first
+    /// (`crate::ber::tree_octets`). Only the kind of each part is checked
+    /// (constructed or not), as before; the entry itself must be an
+    /// application value numbered 4.
     pub fn read(re: ResultEntry) -> std::result::Result<SearchEntry, String> {
-        match re.0.payload {
-            lber::structure::PL::P(octets) => SearchEntry::read_octets(&octets),
-            tree => {
-                let tag = StructureTag {
-                    class: re.0.class,
-                    id: re.0.id,
-                    payload: tree,
-                };
-                let mut octets = bytes::BytesMut::new();
-                crate::ber_write::encode_into(&mut octets, &Tag::StructureTag(tag));
+        let not_entry = "it is not a search result entry";
+        if re.0.class != TagClass::Application || re.0.id != 4 {
+            return Err(not_entry.into());
+        }
+        match &re.0.payload {
+            lber::structure::PL::P(octets) => SearchEntry::read_octets(octets),
+            lber::structure::PL::C(_) => {
+                let mut octets = Vec::new();
+                crate::ber::tree_octets(&re.0, &mut octets);
                 SearchEntry::read_octets(&octets)
             }
         }
     }
 
     /// [`SearchEntry::read`] of an entry's octets: the whole
-    /// `[APPLICATION 4]` value, header included.
+    /// `[APPLICATION 4]` value, header included, and nothing after it.
     fn read_octets(octets: &[u8]) -> std::result::Result<SearchEntry, String> {
-        let entry = Element::first(octets)
+        let entry = Element::whole(octets)
             .filter(|e| e.class == TagClass::Application && e.id == 4 && e.constructed)
             .ok_or("it is not a search result entry")?;
         let mut parts = entry.children();
@@ -194,7 +197,7 @@ impl SearchEntry {
             )
         })?;
         let wrong = |what: &str| format!("{dn}: {what}");
-        let attrs = parts
+        let mut attrs = parts
             .next()
             .filter(|t| t.constructed)
             .ok_or_else(|| wrong("its attributes are missing or not a sequence"))?
@@ -202,7 +205,7 @@ impl SearchEntry {
         // (roster: sized once for the attributes, not grown three times.)
         let mut attr_vals = HashMap::with_capacity(attrs.len());
         let mut bin_attr_vals = HashMap::new();
-        for a_v in attrs {
+        for a_v in attrs.by_ref() {
             if !a_v.constructed {
                 return Err(wrong("an attribute is not a sequence"));
             }
@@ -214,14 +217,14 @@ impl SearchEntry {
             let a_type = std::str::from_utf8(a_type.contents)
                 .map_err(|_| wrong("an attribute type is not UTF-8"))?
                 .to_string();
-            let vals = part_attr
+            let mut vals = part_attr
                 .next()
                 .filter(|t| t.constructed)
                 .ok_or_else(|| wrong(&format!("attribute {a_type} has no set of values")))?
                 .children();
             let mut any_binary = false;
             let mut values = Vec::with_capacity(vals.len());
-            for t in vals {
+            for t in vals.by_ref() {
                 if t.constructed {
                     return Err(wrong(&format!(
                         "a value of attribute {a_type} is constructed"
@@ -238,6 +241,11 @@ impl SearchEntry {
                     }
                 }
             }
+            if !vals.rest().is_empty() {
+                return Err(wrong(&format!(
+                    "the values of attribute {a_type} are not valid BER"
+                )));
+            }
             if any_binary {
                 bin_attr_vals.entry(a_type).or_insert_with(Vec::new).extend(
                     values
@@ -248,6 +256,9 @@ impl SearchEntry {
             } else {
                 attr_vals.insert(a_type, values);
             }
+        }
+        if !attrs.rest().is_empty() {
+            return Err(wrong("its attributes are not valid BER"));
         }
         Ok(SearchEntry {
             dn,

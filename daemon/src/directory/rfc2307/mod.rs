@@ -377,9 +377,8 @@ impl Rfc2307 {
         if qs.len() > 1 {
             census.names_not_comparable();
         }
-        // (One search: a listing of several bases drops the DNs two of
-        // them return, which the census counts under each.)
-        let mut lister = (list_users && judge && qs.len() == 1).then(|| UserLister::new(false));
+        let mut lister =
+            (list_users && users && self.census_reads_users(cfg)).then(|| UserLister::new(false));
         for q in &qs {
             dir.search_each(q, &mut |e| {
                 let names = values(&e, name).ok().flatten().unwrap_or_default();
@@ -425,6 +424,15 @@ impl Rfc2307 {
             None => None,
         };
         Ok((census.finish(), listing))
+    }
+
+    /// True when a users census of `cfg`'s domain reads the user listing
+    /// whole ([`Rfc2307::census`]): one user search base (a listing of
+    /// several drops the DNs two of them return, which the census counts
+    /// under each) and no `limit_to_groups` (whose verdict takes group
+    /// searches).
+    pub(crate) fn census_reads_users(&self, cfg: &DomainConfig) -> bool {
+        cfg.limit_to_groups.is_empty() && cfg.user_bases().len() == 1
     }
 
     /// An RFC 2307 directory has no SIDs.
