@@ -316,11 +316,21 @@ fn check_sid(sid: &Sid) {
 /// entry, paged-results control). Whatever the octets, that is an answer
 /// or an error, never a panic.
 pub fn ber_message(data: &[u8]) {
-    use ldap3::asn1::{parse_message, parse_tag, read_server_message, Parsed, MAX_DEPTH};
+    use ldap3::asn1::{
+        message_read_as_response, parse_message, parse_response, parse_tag, read_server_message,
+        response_read_as_message, Parsed, MAX_DEPTH,
+    };
     if let Ok(Some(taken)) = read_server_message(data) {
         assert!(taken <= data.len());
     }
     let ours = parse_message(data);
+    // The connection's reader: the same, but for the search entries it
+    // keeps as their octets (which read back as their trees) and the
+    // primitive ones it empties.
+    assert_eq!(
+        response_read_as_message(parse_response(data)),
+        Some(message_read_as_response(ours.clone())),
+    );
     if nesting(data) > MAX_DEPTH {
         // (lber recurses once per level: not asked, its stack is not
         // what is tested.)

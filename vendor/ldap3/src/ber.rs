@@ -22,7 +22,7 @@ use lber::structure::{PL, StructureTag};
 pub const MAX_DEPTH: usize = 64;
 
 /// What the start of a buffer holds.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Parsed {
     /// One whole value, and the octets it took.
     Complete(StructureTag, usize),
@@ -126,6 +126,83 @@ fn response(i: &[u8], h: &Header) -> Result<StructureTag, Malformed> {
         id: h.id,
         payload: PL::C(children),
     })
+}
+
+/// (For the tests and the fuzz target.) What [`parse_response`] read,
+/// as [`parse_message`] reads the same octets: each entry it kept as its
+/// octets read back as a tree, which they must be exactly (`None` when
+/// they are not), and the primitive entries it emptied as they are.
+#[doc(hidden)]
+pub fn response_read_as_message(read: Parsed) -> Option<Parsed> {
+    let Parsed::Complete(tag, used) = read else {
+        return Some(read);
+    };
+    let PL::C(children) = tag.payload else {
+        return Some(Parsed::Complete(tag, used));
+    };
+    let mut trees = Vec::with_capacity(children.len());
+    for c in children {
+        match &c.payload {
+            PL::P(octets)
+                if c.class == TagClass::Application && c.id == 4 && !octets.is_empty() =>
+            {
+                match parse_message(octets) {
+                    Parsed::Complete(tree, n) if n == octets.len() && is_entry_tree(&tree) => {
+                        trees.push(tree)
+                    }
+                    _ => return None,
+                }
+            }
+            _ => trees.push(c),
+        }
+    }
+    Some(Parsed::Complete(
+        StructureTag {
+            class: tag.class,
+            id: tag.id,
+            payload: PL::C(trees),
+        },
+        used,
+    ))
+}
+
+/// (For the tests and the fuzz target.) [`parse_message`]'s reading with
+/// the contents of each primitive `[APPLICATION 4]` one level down
+/// dropped, as [`parse_response`] drops them.
+#[doc(hidden)]
+pub fn message_read_as_response(read: Parsed) -> Parsed {
+    let Parsed::Complete(tag, used) = read else {
+        return read;
+    };
+    let payload = match tag.payload {
+        PL::C(children) => PL::C(
+            children
+                .into_iter()
+                .map(|c| match c.payload {
+                    PL::P(_) if c.class == TagClass::Application && c.id == 4 => StructureTag {
+                        payload: PL::P(Vec::new()),
+                        ..c
+                    },
+                    _ => c,
+                })
+                .collect(),
+        ),
+        p => p,
+    };
+    Parsed::Complete(
+        StructureTag {
+            class: tag.class,
+            id: tag.id,
+            payload,
+        },
+        used,
+    )
+}
+
+/// True when `t` is a search result entry's tree: `[APPLICATION 4]`,
+/// constructed.
+fn is_entry_tree(t: &StructureTag) -> bool {
+    t.class == TagClass::Application && t.id == 4 && matches!(t.payload, PL::C(_))
 }
 
 /// A search result entry's header: `[APPLICATION 4]`, constructed.

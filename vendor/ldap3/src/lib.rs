@@ -140,7 +140,7 @@ pub mod asn1 {
     /// search entry as its octets (for the tests that compare it with
     /// [`parse_message`]).
     #[doc(hidden)]
-    pub use crate::ber::parse_response;
+    pub use crate::ber::{message_read_as_response, parse_response, response_read_as_message};
     /// (roster) A server's message through the connection's checks and
     /// every reader (for the fuzz target).
     #[doc(hidden)]

@@ -3,8 +3,8 @@ use std::collections::HashMap;
 use bytes::BytesMut;
 
 use super::{ControlParser, MakeCritical, RawControl};
-use crate::search::{ResultEntry, SearchEntry};
 use crate::ber::parse_tag;
+use crate::search::{ResultEntry, SearchEntry};
 use lber::structures::{ASNTag, OctetString, Sequence, Tag};
 use lber::write;
 
