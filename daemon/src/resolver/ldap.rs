@@ -144,12 +144,16 @@ impl Provider for DirectoryProvider {
     fn all_users(&self) -> BoxFuture<'_, ProviderResult<Listing<UserEntry>>> {
         Box::pin(async move {
             let all = self.dir.user_listing().await?;
+            // (As for the census's listing: the conversion after the
+            // runtime's other tasks.)
+            tokio::task::yield_now().await;
             Ok(all.map(|r| self.user(r)))
         })
     }
     fn all_groups(&self) -> BoxFuture<'_, ProviderResult<Listing<GroupEntry>>> {
         Box::pin(async move {
             let all = self.dir.group_listing().await?;
+            tokio::task::yield_now().await;
             Ok(all.map(|r| self.group(r)))
         })
     }
@@ -162,6 +166,9 @@ impl Provider for DirectoryProvider {
     fn users_census_with_listing(&self) -> BoxFuture<'_, ProviderResult<Option<CensusListed>>> {
         Box::pin(async move {
             let taken = self.dir.users_census_with_listing().await?;
+            // (The listing's conversion, 100,000 users in some 10 ms, after
+            // the runtime's other tasks.)
+            tokio::task::yield_now().await;
             Ok(taken.map(|(census, users)| CensusListed {
                 census,
                 users: users.map(|l| l.map(|r| self.user(r))),
