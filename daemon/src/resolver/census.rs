@@ -58,10 +58,12 @@ pub(super) struct Censuses {
     /// Bumped by every flush: a listing begun before is not kept.
     generation: AtomicU64,
     /// A users census keeps the user listing it reads
-    /// ([`Resolver::census_listing`]): true from the start and after
-    /// every flush, false from the moment a user enumeration is built
-    /// (it takes what the censuses kept, or lists). Read and written
-    /// under `taken`'s lock.
+    /// ([`Resolver::census_listing`]): true from the moment a user
+    /// listing is about to be taken at once
+    /// ([`Resolver::want_census_listings`]: at start and after a reload),
+    /// false from the moment it is built (it takes what the censuses
+    /// kept, or lists) and after a flush. Read and written under
+    /// `taken`'s lock.
     want_listing: AtomicBool,
     /// Woken whenever a census listing ends (taken or failed).
     settled: tokio::sync::Notify,
@@ -105,23 +107,22 @@ impl Default for Censuses {
         Censuses {
             taken: Mutex::default(),
             generation: AtomicU64::new(0),
-            want_listing: AtomicBool::new(true),
+            want_listing: AtomicBool::new(false),
             settled: tokio::sync::Notify::new(),
         }
     }
 }
 
 impl Censuses {
-    /// Drops every census; listings under way are not kept. The next
-    /// user enumeration (the flush made the one held stale) may take
-    /// what a census reads after this; an enumeration waiting for a
-    /// census's listing is woken (and lists on its own).
+    /// Drops every census and what they kept; listings under way are
+    /// not kept. An enumeration waiting for a census's listing is woken
+    /// (and lists on its own).
     pub(super) fn clear(&self) {
         {
             let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());
             self.generation.fetch_add(1, Ordering::SeqCst);
             *taken = Default::default();
-            self.want_listing.store(true, Ordering::SeqCst);
+            self.want_listing.store(false, Ordering::SeqCst);
         }
         self.settled.notify_waiters();
     }
@@ -381,45 +382,80 @@ impl Resolver {
         true
     }
 
+    /// A user listing is about to be taken at once (the start-up
+    /// listing, at start and after a reload): the users censuses that
+    /// start until it is built keep the listing they read, for it.
+    /// Returns the censuses' generation.
+    pub(super) fn want_census_listings(&self) -> u64 {
+        let censuses = &self.inner.censuses;
+        let _taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+        censuses.want_listing.store(true, Ordering::SeqCst);
+        censuses.generation.load(Ordering::SeqCst)
+    }
+
     /// Called as a user enumeration begins to be built: censuses that
     /// start from now on keep no listing (those under way keep theirs for
-    /// it, [`Resolver::census_listing`]).
-    pub(super) fn user_listing_begins(&self) {
+    /// it, [`Resolver::census_listing`]). Returns the censuses'
+    /// generation, which the build passes on.
+    pub(super) fn user_listing_begins(&self) -> u64 {
         let censuses = &self.inner.censuses;
         let _taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
         censuses.want_listing.store(false, Ordering::SeqCst);
+        censuses.generation.load(Ordering::SeqCst)
     }
 
     /// The user listing domain `domain`'s users census read with it, and
     /// when that listing began, for the user enumeration being built
-    /// (taken: used once); waited for while a census that keeps it is
-    /// under way (at most `wait`: then that census keeps nothing, and
-    /// `None`: the caller lists).
+    /// (of the censuses' generation `generation`; taken: used once).
+    /// Waited for while a census that keeps it is under way (until
+    /// `deadline`: then that census keeps nothing, and `None`: the
+    /// caller lists). A listing kept longer than a census is trusted
+    /// unrenewed is not used.
     pub(super) async fn census_listing(
         &self,
         domain: &str,
-        wait: std::time::Duration,
+        deadline: tokio::time::Instant,
+        generation: u64,
     ) -> Option<(Listing<UserEntry>, u64)> {
-        let censuses = &self.inner.censuses;
-        let found = self.wait_census_listing(domain, wait).await;
-        if found.is_none() {
-            // (A census that keeps one and ends after this drops it.)
-            let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(t) = taken[1].get_mut(domain) {
-                t.keeping = false;
+        // (Also when this future is dropped while it waits: the census
+        // then keeps nothing that nobody would take.)
+        struct GiveUp<'a> {
+            r: &'a Resolver,
+            domain: &'a str,
+            generation: u64,
+        }
+        impl Drop for GiveUp<'_> {
+            fn drop(&mut self) {
+                let censuses = &self.r.inner.censuses;
+                let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+                if censuses.generation.load(Ordering::SeqCst) == self.generation {
+                    if let Some(t) = taken[1].get_mut(self.domain) {
+                        t.keeping = false;
+                        t.listing = None;
+                    }
+                }
             }
+        }
+        let give_up = GiveUp {
+            r: self,
+            domain,
+            generation,
+        };
+        let found = tokio::time::timeout_at(deadline, self.wait_census_listing(domain))
+            .await
+            .ok()
+            .flatten();
+        if found.is_some() {
+            std::mem::forget(give_up);
         }
         found
     }
 
     /// [`Resolver::census_listing`]'s wait.
-    async fn wait_census_listing(
-        &self,
-        domain: &str,
-        wait: std::time::Duration,
-    ) -> Option<(Listing<UserEntry>, u64)> {
+    async fn wait_census_listing(&self, domain: &str) -> Option<(Listing<UserEntry>, u64)> {
         let censuses = &self.inner.censuses;
-        let waited = tokio::time::timeout(wait, async {
+        let max_age = refresh_after_ms(self.settings().entry_ttl_ms);
+        let waited = async {
             loop {
                 // (Registered before the check: a census ending between
                 // the check and the wait still wakes it.)
@@ -429,25 +465,39 @@ impl Resolver {
                 {
                     let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
                     let t = taken[1].get_mut(domain)?;
-                    if let Some(l) = t.listing.take() {
-                        return Some(l);
-                    }
-                    if !t.keeping {
-                        return None;
+                    if t.keeping {
+                        // (A census under way reads a newer one.)
+                        t.listing = None;
+                    } else {
+                        let now = self.inner.clock.now_ms();
+                        return t
+                            .listing
+                            .take()
+                            .filter(|(_, began)| now.saturating_sub(*began) < max_age);
                     }
                 }
                 woken.await;
             }
-        });
-        waited.await.ok().flatten()
+        };
+        waited.await
+    }
+
+    /// [`Resolver::drop_census_listings`] now, whatever built what.
+    pub(super) fn stop_census_listings(&self) {
+        let generation = self.inner.censuses.generation.load(Ordering::SeqCst);
+        self.drop_census_listings(generation);
     }
 
     /// Drops the user listings the censuses kept and stops those under
-    /// way from keeping theirs (a user enumeration is held: none is
-    /// needed until the next flush).
-    pub(super) fn drop_census_listings(&self) {
+    /// way from keeping theirs, once a user enumeration built under the
+    /// censuses' generation `generation` is held (nothing of a later
+    /// generation: a reload since wants its own listing).
+    pub(super) fn drop_census_listings(&self, generation: u64) {
         let censuses = &self.inner.censuses;
         let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+        if censuses.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
         censuses.want_listing.store(false, Ordering::SeqCst);
         for t in taken[1].values_mut() {
             t.listing = None;

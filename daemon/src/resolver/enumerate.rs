@@ -35,6 +35,9 @@ struct Snapshot<T> {
     taken_ms: u64,
     /// The domains whose entries could not be listed.
     failed: Vec<DomainError>,
+    /// The censuses' generation it was built under (user snapshots:
+    /// [`Resolver::drop_census_listings`]).
+    census_generation: u64,
 }
 
 impl<T> Snapshot<T> {
@@ -44,6 +47,7 @@ impl<T> Snapshot<T> {
             entries: Vec::new(),
             taken_ms,
             failed: Vec::new(),
+            census_generation: 0,
         }
     }
 }
@@ -130,8 +134,8 @@ trait Kind: Clone + Send + Sync + Sized + 'static {
     /// True when the entry can be sent in a reply the reader decodes
     /// (`roster_proto::user_sendable`).
     fn sendable(&self) -> bool;
-    /// Called once a snapshot of this kind is held.
-    fn held(_r: &Resolver) {}
+    /// Called once `snap`, a snapshot of this kind, is held.
+    fn held(_r: &Resolver, _snap: &Snapshot<Self>) {}
 }
 
 impl Kind for User {
@@ -151,9 +155,9 @@ impl Kind for User {
     fn sendable(&self) -> bool {
         roster_proto::user_sendable(self)
     }
-    fn held(r: &Resolver) {
+    fn held(r: &Resolver, snap: &Snapshot<User>) {
         // (A listing the censuses kept and this one did not take.)
-        r.drop_census_listings();
+        r.drop_census_listings(snap.census_generation);
     }
 }
 
@@ -470,6 +474,8 @@ impl Resolver {
         if !self.settings().enumerate {
             return;
         }
+        // (The users censuses that start now keep what they read for it.)
+        let generation = self.want_census_listings();
         let this = self.clone();
         tokio::spawn(async move {
             if tokio::time::timeout(CENSUS_WAIT_MAX, this.censuses_settled())
@@ -479,6 +485,8 @@ impl Resolver {
                 tracing::info!(
                     "start-up enumeration: censuses not taken yet, listing without them"
                 );
+                // (Nor waiting for their listings.)
+                this.stop_census_listings();
             }
             // (A reload meanwhile may have turned it off.)
             if !this.settings().enumerate {
@@ -488,6 +496,9 @@ impl Resolver {
             if let Err(e) = this.list_now::<User>().await {
                 tracing::info!(error = %e, "start-up enumeration of users failed: the first page lists again");
             }
+            // (What no listing took: the one held was fresh, or this one
+            // failed.)
+            this.drop_census_listings(generation);
             if let Err(e) = this.list_now::<Group>().await {
                 tracing::info!(error = %e, "start-up enumeration of groups failed: the first page lists again");
             }
@@ -572,7 +583,7 @@ impl Resolver {
         }
         let snap = Arc::new(self.take::<T>().await?);
         *current = Some(snap.clone());
-        T::held(self);
+        T::held(self, &snap);
         Ok(snap)
     }
 
@@ -600,9 +611,9 @@ impl Resolver {
     async fn refresh<T: Kind>(&self) -> Result<(), EnumerationError> {
         let slot = T::slot(&self.inner.enumeration);
         let _refreshing = Refreshing(&slot.refreshing);
-        let taken = self.take::<T>().await?;
-        *slot.current.lock().await = Some(Arc::new(taken));
-        T::held(self);
+        let taken = Arc::new(self.take::<T>().await?);
+        *slot.current.lock().await = Some(taken.clone());
+        T::held(self, &taken);
         Ok(())
     }
 
@@ -637,7 +648,9 @@ impl Resolver {
         let settings = self.settings();
         let domains = self.domains();
         let mut snap = Snapshot::begun(self.inner.clock.now_ms());
-        self.user_listing_begins();
+        snap.census_generation = self.user_listing_begins();
+        // One wait for the censuses' listings, whatever the domains.
+        let deadline = tokio::time::Instant::now() + CENSUS_WAIT_MAX;
         // The names each domain holds, valid for this host or not: a later
         // domain's entry is judged against them (and their UIDs, `rule`)
         // as lookups judge it (see `owner`): its listed users' and those
@@ -650,7 +663,10 @@ impl Resolver {
             // The first listing: what the census read, when it did (a
             // page asked while it reads waits for it, as the start-up
             // listing does, rather than take a second pass meanwhile).
-            let listed = match self.census_listing(d.name(), CENSUS_WAIT_MAX).await {
+            let listed = match self
+                .census_listing(d.name(), deadline, snap.census_generation)
+                .await
+            {
                 Some((list, began)) => {
                     snap.taken_ms = snap.taken_ms.min(began);
                     Ok(list)

@@ -69,11 +69,7 @@ fn parts(node: Node<'_>) -> (TagClass, u64, Contents<'_>) {
         Tag::Sequence(s) => (s.class, s.id, Contents::Tags(&s.inner)),
         Tag::Set(s) => (s.class, s.id, Contents::Tags(&s.inner)),
         Tag::OctetString(o) => (o.class, o.id, Contents::Octets(&o.inner)),
-        Tag::Boolean(b) => (
-            b.class,
-            b.id,
-            Contents::Octets(if b.inner { TRUE } else { FALSE }),
-        ),
+        Tag::Boolean(b) => (b.class, b.id, Contents::Octets(if b.inner { TRUE } else { FALSE })),
         Tag::Null(n) => (n.class, n.id, Contents::Octets(&[])),
         Tag::ExplicitTag(e) => (e.class, e.id, Contents::One(&e.inner)),
     }
@@ -158,7 +154,11 @@ fn write(buf: &mut BytesMut, node: Node<'_>, lens: &[usize], next: &mut usize) {
 /// The octets of the identifier of a tag numbered `id`: one up to 30,
 /// else one and `id` in base 128.
 fn identifier_len(id: u64) -> usize {
-    if id <= 30 { 1 } else { 1 + base128_len(id) }
+    if id <= 30 {
+        1
+    } else {
+        1 + base128_len(id)
+    }
 }
 
 /// The base-128 digits of `id` (at least one).
@@ -170,7 +170,11 @@ fn base128_len(id: u64) -> usize {
 /// The octets of a definite length `len`: one below 128, else one and
 /// `len` in as few octets as hold it.
 fn length_len(len: usize) -> usize {
-    if len < 128 { 1 } else { 1 + len_octets(len) }
+    if len < 128 {
+        1
+    } else {
+        1 + len_octets(len)
+    }
 }
 
 /// The octets that hold `len` (at least one).
@@ -343,31 +347,15 @@ mod tests {
         let id = rng.pick(IDS);
         let leaf = depth == 0 || rng.next() % 3 == 0;
         match rng.next() % if leaf { 6 } else { 9 } {
-            0 => Tag::Integer(Integer {
-                id,
-                class,
-                inner: rng.pick(INTEGERS),
-            }),
-            1 => Tag::Enumerated(Enumerated {
-                id,
-                class,
-                inner: rng.pick(INTEGERS),
-            }),
+            0 => Tag::Integer(Integer { id, class, inner: rng.pick(INTEGERS) }),
+            1 => Tag::Enumerated(Enumerated { id, class, inner: rng.pick(INTEGERS) }),
             2 => {
                 let len = rng.pick(LENS);
                 let inner = (0..len).map(|i| (i as u8) ^ (id as u8)).collect();
                 Tag::OctetString(OctetString { id, class, inner })
             }
-            3 => Tag::Boolean(Boolean {
-                id,
-                class,
-                inner: rng.next() % 2 == 0,
-            }),
-            4 => Tag::Null(Null {
-                id,
-                class,
-                inner: (),
-            }),
+            3 => Tag::Boolean(Boolean { id, class, inner: rng.next() % 2 == 0 }),
+            4 => Tag::Null(Null { id, class, inner: () }),
             5 => Tag::StructureTag(tree(rng, depth.min(2))),
             6 => Tag::ExplicitTag(ExplicitTag {
                 id,

@@ -597,9 +597,7 @@ impl LdapConnAsync {
                     ldap.tls_endpoint_token =
                         Arc::new(LdapConnAsync::get_tls_endpoint_token(&tls_stream));
                 }
-                conn.stream = parts
-                    .codec
-                    .framed(ConnType::Tls(tls_stream, PlainText::new()));
+                conn.stream = parts.codec.framed(ConnType::Tls(tls_stream, PlainText::new()));
                 ldap.has_tls = true;
             }
             _ => unimplemented!(),

@@ -257,24 +257,13 @@ mod tests {
                 assert_eq!(Some(tag.into_structure()), general(&f), "{f:?}");
             }
         }
-        assert!(
-            read > 5_000 && mutated_read > 1_000,
-            "{read} {mutated_read}"
-        );
+        assert!(read > 5_000 && mutated_read > 1_000, "{read} {mutated_read}");
     }
 
     fn random_filter(next: &mut impl FnMut() -> u64, depth: u32, out: &mut Vec<u8>) {
         const ATTRS: &[&[u8]] = &[b"uid", b"cn", b"x-y-1", b"objectClass", b"2.5.4.3", b"cn;x"];
         const VALUES: &[&[u8]] = &[
-            b"alice",
-            b"",
-            b"*",
-            b"a*",
-            b"\\2a",
-            b"\\5C\\00",
-            b"\\2",
-            b"caf\xc3\xa9",
-            b"a b",
+            b"alice", b"", b"*", b"a*", b"\\2a", b"\\5C\\00", b"\\2", b"caf\xc3\xa9", b"a b",
         ];
         const OPS: &[&[u8]] = &[b"=", b"=", b"=", b">=", b"~=", b":="];
         out.push(b'(');

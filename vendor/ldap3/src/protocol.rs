@@ -268,13 +268,21 @@ where
 
 #[cfg(not(feature = "gssapi"))]
 #[inline]
-fn maybe_wrap(_codec: &mut LdapCodec, outstruct: &Tag, into: &mut BytesMut) -> io::Result<()> {
+fn maybe_wrap(
+    _codec: &mut LdapCodec,
+    outstruct: &Tag,
+    into: &mut BytesMut,
+) -> io::Result<()> {
     crate::ber_write::encode_into(into, outstruct);
     Ok(())
 }
 
 #[cfg(feature = "gssapi")]
-fn maybe_wrap(codec: &mut LdapCodec, outstruct: &Tag, into: &mut BytesMut) -> io::Result<()> {
+fn maybe_wrap(
+    codec: &mut LdapCodec,
+    outstruct: &Tag,
+    into: &mut BytesMut,
+) -> io::Result<()> {
     let mut out_buf = BytesMut::new();
     crate::ber_write::encode_into(&mut out_buf, outstruct);
     let (sasl_wrap, sasl_send_max) = {

@@ -523,9 +523,7 @@ impl MalformedMessage {
     /// True when `e` ended a connection because of a malformed message.
     pub fn is_cause_of(e: &LdapError) -> bool {
         match e {
-            LdapError::Io { source } => source
-                .get_ref()
-                .is_some_and(|inner| inner.is::<MalformedMessage>()),
+            LdapError::Io { source } => source.get_ref().is_some_and(|inner| inner.is::<MalformedMessage>()),
             _ => false,
         }
     }

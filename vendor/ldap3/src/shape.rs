@@ -161,10 +161,7 @@ fn check_result(op: &StructureTag, name: &str) -> Result<(), Wrong> {
         return Err(at("result code is out of range").to_string());
     }
     text(nth(c, 1, at("matched DN"))?, at("matched DN"))?;
-    text(
-        nth(c, 2, at("diagnostic message"))?,
-        at("diagnostic message"),
-    )?;
+    text(nth(c, 2, at("diagnostic message"))?, at("diagnostic message"))?;
     for t in &c[3..] {
         match t.id {
             3 => {
@@ -204,9 +201,7 @@ pub(crate) fn check_controls(t: &StructureTag) -> Result<(), Wrong> {
                 );
             }
         }
-        let value = value
-            .map(|v| octets(v, Part::plain("a control's value")))
-            .transpose()?;
+        let value = value.map(|v| octets(v, Part::plain("a control's value"))).transpose()?;
         if octets(oid, Part::plain("a control's type"))? == PAGED_RESULTS_OID.as_bytes() {
             let v = value.ok_or("the paged results control has no value")?;
             PagedResults::read(v).ok_or("the paged results control's value cannot be read")?;

@@ -5,8 +5,8 @@ use crate::controls::{ControlParser, MakeCritical, RawControl};
 
 use bytes::BytesMut;
 
-use crate::ber::parse_tag;
 use lber::common::TagClass;
+use crate::ber::parse_tag;
 use lber::parse::parse_uint;
 use lber::structure::{PL, StructureTag};
 use lber::structures::{ASNTag, Boolean, Enumerated, OctetString, Sequence, Tag};

@@ -3,8 +3,8 @@ use std::collections::HashMap;
 use bytes::BytesMut;
 
 use super::{ControlParser, MakeCritical, RawControl};
-use crate::ber::parse_tag;
 use crate::search::{ResultEntry, SearchEntry};
+use crate::ber::parse_tag;
 use lber::structures::{ASNTag, OctetString, Sequence, Tag};
 use lber::write;
 
@@ -112,6 +112,12 @@ impl ControlParser for ReadEntryResp {
             Ok((_, tag)) => tag,
             _ => panic!("failed to parse pre-read attribute values"),
         };
+        // (roster: `SearchEntry::read` takes a primitive value's octets
+        // for a whole entry's, as a connection keeps an entry: a
+        // primitive value here is no entry.)
+        if matches!(tag.payload, lber::structure::PL::P(_)) {
+            panic!("pre-read attribute values are not an entry");
+        }
         let se = SearchEntry::construct(ResultEntry::new(tag));
         ReadEntryResp {
             attrs: se.attrs,

@@ -2,8 +2,8 @@ use super::{Exop, ExopParser};
 
 use bytes::BytesMut;
 
-use crate::ber::parse_tag;
 use lber::common::TagClass;
+use crate::ber::parse_tag;
 use lber::structures::{ASNTag, OctetString, Sequence, Tag};
 use lber::write;
 
