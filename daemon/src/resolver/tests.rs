@@ -687,21 +687,28 @@ async fn an_enumeration_whose_listing_failed_is_unavailable_not_empty() {
 }
 
 /// A resolver over `d` with `enumerate = true` whose start-up listing
-/// has been taken: `d` answered a listing of the users and one of the
-/// groups within 30 s (else `failure`).
-async fn start_up_listing(d: &Arc<FakeDirectory>, failure: &str) -> Setup {
+/// has begun in the background, once `reached` holds (within 30 s, else
+/// `failure`).
+async fn enumerating(d: &Arc<FakeDirectory>, reached: impl Fn() -> bool, failure: &str) -> Setup {
     let mut on = settings();
     on.enumerate = true;
     let s = setup_with(&[d], on, None);
     s.resolver.enumerate_in_background(|| ());
     tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while d.call_count() < 2 {
+        while !reached() {
             tokio::task::yield_now().await;
         }
     })
     .await
     .expect(failure);
     s
+}
+
+/// A resolver over `d` with `enumerate = true` whose start-up listing
+/// has been taken: `d` answered a listing of the users and one of the
+/// groups within 30 s (else `failure`).
+async fn start_up_listing(d: &Arc<FakeDirectory>, failure: &str) -> Setup {
+    enumerating(d, || d.call_count() >= 2, failure).await
 }
 
 #[tokio::test]
@@ -821,31 +828,30 @@ async fn the_first_user_listing_is_the_one_the_users_census_read() {
     assert_eq!(names, ["alice", "bob", "carol"]);
 }
 
-/// A resolver over `d` (a census that hands over the user listing, held)
-/// with `enumerate = true` whose start-up censuses have begun, and a page
-/// of the user enumeration asked meanwhile, waiting for that census.
-async fn page_waiting_for_the_census(
+/// A page of the user enumeration being answered.
+type Page =
+    tokio::task::JoinHandle<Result<(Vec<roster_proto::User>, bool), enumerate::EnumerationError>>;
+
+/// A resolver over `d` with `enumerate = true` whose start-up censuses
+/// have begun, its users census held (and handing over the user listing
+/// when `lists`), and a page of the user enumeration asked meanwhile.
+async fn page_asked_while_the_users_census_is_held(
     d: &Arc<FakeDirectory>,
-) -> (
-    Setup,
-    tokio::task::JoinHandle<Result<(Vec<roster_proto::User>, bool), enumerate::EnumerationError>>,
-) {
+    lists: bool,
+) -> (Setup, Page) {
     d.set_census(true);
-    d.set_census_lists_users(true);
+    d.set_census_lists_users(lists);
     d.hold_users_census();
-    let mut on = settings();
-    on.enumerate = true;
-    let s = setup_with(&[d], on, None);
-    s.resolver.enumerate_in_background(|| ());
-    tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while d.census_count() < 2 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the censuses never started");
+    let s = enumerating(d, || d.census_count() >= 2, "the censuses never started").await;
     let resolver = s.resolver.clone();
     let page = tokio::spawn(async move { resolver.list_users(0, 100).await });
+    (s, page)
+}
+
+/// [`page_asked_while_the_users_census_is_held`] with a census that hands
+/// over the user listing: the page waits for it.
+async fn page_waiting_for_the_census(d: &Arc<FakeDirectory>) -> (Setup, Page) {
+    let (s, page) = page_asked_while_the_users_census_is_held(d, true).await;
     for _ in 0..200 {
         tokio::task::yield_now().await;
     }
@@ -854,11 +860,7 @@ async fn page_waiting_for_the_census(
 }
 
 /// The names of the page `page` answers within 30 s.
-async fn page_names(
-    page: tokio::task::JoinHandle<
-        Result<(Vec<roster_proto::User>, bool), enumerate::EnumerationError>,
-    >,
-) -> Vec<String> {
+async fn page_names(page: Page) -> Vec<String> {
     let (users, _) = tokio::time::timeout(std::time::Duration::from_secs(30), page)
         .await
         .expect("the page never answered")
@@ -872,21 +874,7 @@ async fn a_page_does_not_wait_for_a_census_that_reads_no_listing() {
     // (A domain whose census reads the users apart from the listing: two
     // search bases, `limit_to_groups`, or no census of that kind.)
     let d = example();
-    d.set_census(true);
-    d.hold_users_census();
-    let mut on = settings();
-    on.enumerate = true;
-    let s = setup_with(&[&d], on, None);
-    s.resolver.enumerate_in_background(|| ());
-    tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while d.census_count() < 2 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the censuses never started");
-    let resolver = s.resolver.clone();
-    let page = tokio::spawn(async move { resolver.list_users(0, 100).await });
+    let (_s, page) = page_asked_while_the_users_census_is_held(&d, false).await;
     // Answered while the census is still held.
     assert_eq!(page_names(page).await, ["alice", "bob"]);
     assert_eq!(d.census_listing_count(), 0);
@@ -919,37 +907,11 @@ async fn a_flush_wakes_a_page_waiting_for_a_census_and_it_lists_on_its_own() {
 #[tokio::test]
 async fn a_page_asked_while_the_users_census_reads_the_listing_waits_for_it() {
     let d = example();
-    d.set_census(true);
-    d.set_census_lists_users(true);
-    d.hold_users_census();
-    let mut on = settings();
-    on.enumerate = true;
-    let s = setup_with(&[&d], on, None);
-    // The censuses start (as at start-up); the users census is held.
-    s.resolver.enumerate_in_background(|| ());
-    tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while d.census_count() < 2 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the censuses never started");
-    let resolver = s.resolver.clone();
-    let page = tokio::spawn(async move { resolver.list_users(0, 100).await });
-    for _ in 0..200 {
-        tokio::task::yield_now().await;
-    }
     // Waiting for the census's listing, not taking a pass of its own.
-    assert!(!page.is_finished(), "the page did not wait for the census");
+    let (_s, page) = page_waiting_for_the_census(&d).await;
     assert_eq!(d.call_count(), 0);
     d.release_users_census();
-    let (users, _) = tokio::time::timeout(std::time::Duration::from_secs(30), page)
-        .await
-        .expect("the page never answered")
-        .unwrap()
-        .unwrap();
-    let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
-    assert_eq!(names, ["alice", "bob"]);
+    assert_eq!(page_names(page).await, ["alice", "bob"]);
     // No user listing: at most the start-up listing's of the groups.
     assert!(d.call_count() <= 1, "{} calls", d.call_count());
 }
