@@ -195,10 +195,11 @@ impl Resolver {
 
     /// Lists domain `d`'s users or groups into a census begun at `began`;
     /// a users census has the cached answers judged against it
-    /// ([`Resolver::judge_cached_answers`]) before it is installed. With
-    /// `enumerate` on, from the start (or a flush) until a user
-    /// enumeration is built, a users census keeps the user listing its
-    /// pass reads, when the domain reads both in one
+    /// ([`Resolver::judge_cached_answers`]) before it is installed. While
+    /// a user listing is wanted from the censuses (from
+    /// [`Resolver::want_census_listings`], at start and after a reload,
+    /// until a user enumeration begins to be built), a users census keeps
+    /// the user listing its pass reads, when the domain reads both in one
     /// ([`Provider::census_reads_users`]): that enumeration takes no pass
     /// of its own ([`Resolver::census_listing`]).
     async fn take_census(&self, d: Arc<dyn Provider>, users: bool, began: u64, generation: u64) {
