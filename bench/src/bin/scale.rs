@@ -8,7 +8,8 @@
 //! measures only some, `ROSTER_BENCH_STDERR=1` shows what each driver and
 //! daemon wrote to stderr even when it succeeded, `ROSTER_BENCH_PERF=FILE`
 //! profiles rosterd's first big-group lookup and `ROSTER_BENCH_PERF_ENUM=FILE`
-//! its first enumerations (`perf record`).
+//! its census and start-up listing (`FILE.at_start`) and its first
+//! enumerations (`perf record`).
 //!
 //! Each peer runs in its own private mount namespace with its own
 //! configuration and state, exactly as in `peers` ([`roster_bench::peer`]);

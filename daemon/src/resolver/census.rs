@@ -483,12 +483,6 @@ impl Resolver {
         waited.await
     }
 
-    /// [`Resolver::drop_census_listings`] now, whatever built what.
-    pub(super) fn stop_census_listings(&self) {
-        let generation = self.inner.censuses.generation.load(Ordering::SeqCst);
-        self.drop_census_listings(generation);
-    }
-
     /// Drops the user listings the censuses kept and stops those under
     /// way from keeping theirs, once a user enumeration built under the
     /// censuses' generation `generation` is held (nothing of a later

@@ -486,7 +486,7 @@ impl Resolver {
                     "start-up enumeration: censuses not taken yet, listing without them"
                 );
                 // (Nor waiting for their listings.)
-                this.stop_census_listings();
+                this.drop_census_listings(generation);
             }
             // (A reload meanwhile may have turned it off.)
             if !this.settings().enumerate {

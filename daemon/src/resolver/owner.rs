@@ -734,6 +734,7 @@ impl Resolver {
         let mut decided = Vec::new();
         // (A chunk at a time, the runtime's other tasks served between
         // two: a listing's members are tens of thousands.)
+        let mut pace = super::enumerate::Pace::default();
         for (c, chunk) in names.chunks(super::enumerate::PACE_ITEMS).enumerate() {
             let from = c * super::enumerate::PACE_ITEMS;
             {
@@ -747,7 +748,7 @@ impl Resolver {
                     }
                 }
             }
-            tokio::task::yield_now().await;
+            pace.step(chunk.len()).await;
         }
         let (free, _) = self
             .held_before_many(cx, i, decided, |&(_, uid)| Key::UserId(uid))

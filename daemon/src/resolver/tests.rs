@@ -882,6 +882,44 @@ async fn a_page_does_not_wait_for_a_census_that_reads_no_listing() {
 }
 
 #[tokio::test]
+async fn a_listing_that_gave_up_waiting_leaves_the_census_nothing_to_keep() {
+    let d = example();
+    d.set_census(true);
+    d.set_census_lists_users(true);
+    d.hold_users_census();
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[&d], on, None);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    s.resolver.enumerate_in_background(move || {
+        let _ = tx.send(());
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while d.census_count() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the censuses never started");
+    // A build that gives up on the held census's listing...
+    let generation = s.resolver.user_listing_begins();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(20);
+    let found = s
+        .resolver
+        .census_listing("example", deadline, generation)
+        .await;
+    assert!(found.is_none());
+    // ...leaves it nothing to keep: the start-up listing, once the census
+    // ends, lists the users on its own (and the groups).
+    d.release_users_census();
+    tokio::time::timeout(std::time::Duration::from_secs(30), rx)
+        .await
+        .expect("the background listing never reported")
+        .unwrap();
+    assert_eq!((d.census_listing_count(), d.call_count()), (1, 2));
+}
+
+#[tokio::test]
 async fn a_page_waiting_for_a_census_that_fails_lists_on_its_own() {
     let d = example();
     let (_s, page) = page_waiting_for_the_census(&d).await;
