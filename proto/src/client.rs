@@ -47,6 +47,10 @@ pub enum ClientError {
 pub struct Client {
     stream: UnixStream,
     timeout: Duration,
+    /// One request only: the writing half is shut once it is sent, so
+    /// that the daemon finds the end of the connection as soon as it has
+    /// answered, instead of waiting to be woken by the close.
+    once: bool,
 }
 
 impl Client {
@@ -54,7 +58,11 @@ impl Client {
     pub fn connect(path: &Path, timeout: Duration) -> Result<Client, ClientError> {
         let deadline = Instant::now() + timeout;
         let stream = connect_before(path, deadline, timeout)?;
-        Ok(Client { stream, timeout })
+        Ok(Client {
+            stream,
+            timeout,
+            once: false,
+        })
     }
 
     /// Sends `req` and waits for its reply, at most the client's timeout.
@@ -84,7 +92,11 @@ impl Client {
     ) -> Result<Vec<u8>, ClientError> {
         let deadline = Instant::now() + timeout;
         let stream = connect_before(path, deadline, timeout)?;
-        let mut client = Client { stream, timeout };
+        let mut client = Client {
+            stream,
+            timeout,
+            once: true,
+        };
         client.exchange_before(req, deadline)
     }
 
@@ -102,6 +114,11 @@ impl Client {
         let mut frame = WipeOnDrop(encode_request(req));
         self.write_all_before(&frame.0, deadline)?;
         frame.wipe();
+        if self.once {
+            // (A daemon that cannot be told so still answers: the reply
+            // is read as before.)
+            let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        }
         // The daemon cannot have answered yet: wait first instead of a
         // read that would find nothing (one system call less a request).
         self.wait_before(libc::POLLIN, deadline)?;
@@ -396,6 +413,15 @@ mod tests {
             let Request::UserByUid(uid) = decode_request(&body).unwrap() else {
                 panic!("wrong request")
             };
+            // One request only: the client said so by shutting its
+            // writing half, so the end shows before the reply is written.
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut rest = [0u8; 1];
+            assert_eq!(
+                s.read(&mut rest).unwrap(),
+                0,
+                "the request's end is not shown"
+            );
             let reply = Response::User(User {
                 name: "alice".into(),
                 uid,
@@ -410,6 +436,38 @@ mod tests {
             Response::User(u) => assert_eq!((u.name.as_str(), u.uid), ("alice", 4242)),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_connection_for_several_calls_keeps_its_writing_half() {
+        let path = temp_socket("calls");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            for uid in [1u32, 2] {
+                let mut prefix = [0u8; 4];
+                s.read_exact(&mut prefix).unwrap();
+                let mut body = vec![0; parse_header(prefix).unwrap().len];
+                s.read_exact(&mut body).unwrap();
+                assert!(
+                    matches!(decode_request(&body).unwrap(), Request::UserByUid(u) if u == uid)
+                );
+                let reply = Response::User(User {
+                    name: format!("u{uid}"),
+                    uid,
+                    ..Default::default()
+                });
+                s.write_all(&encode_response(&reply)).unwrap();
+            }
+        });
+        let mut client = Client::connect(&path, Duration::from_secs(5)).unwrap();
+        for uid in [1u32, 2] {
+            match client.call(&Request::UserByUid(uid)).unwrap() {
+                Response::User(u) => assert_eq!(u.uid, uid),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        server.join().unwrap();
     }
 
     /// A server that reads one request and writes `reply` (its chunks one
