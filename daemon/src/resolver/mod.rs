@@ -316,7 +316,6 @@ impl Resolver {
         self.inner.cache.resize(settings.max_entries);
         self.inner.decided.clear();
         self.inner.decided.resize(settings.max_entries);
-        self.forget_censuses();
         *self
             .inner
             .settings
@@ -327,6 +326,10 @@ impl Resolver {
             .domains
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(domains);
+        // After the swap: a census of the old domains that ends meanwhile
+        // (on a runtime of several threads) is recorded under the old
+        // generation, which this ends, never under the new one.
+        self.forget_censuses();
         self.inner.enumeration.invalidate();
     }
 

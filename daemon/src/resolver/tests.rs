@@ -828,6 +828,49 @@ async fn the_first_user_listing_is_the_one_the_users_census_read() {
     assert_eq!(names, ["alice", "bob", "carol"]);
 }
 
+#[tokio::test]
+async fn with_two_domains_each_first_user_listing_is_its_census_s_when_it_read_one() {
+    let d = example();
+    d.set_census(true);
+    d.set_census_lists_users(true);
+    d.hold_users_census();
+    // A domain whose census reads no listing (several search bases, or
+    // `limit_to_groups`): its users are listed on their own.
+    let other = FakeDirectory::new("other");
+    other.add_user("carol", 20001, 20000);
+    other.add_group("others", 20000, &[]);
+    other.set_census(true);
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[&d, &other], on, None);
+    s.resolver.enumerate_in_background(|| ());
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while d.census_count() < 2 || other.census_count() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the censuses never started");
+    let resolver = s.resolver.clone();
+    let page = tokio::spawn(async move { resolver.list_users(0, 100).await });
+    // Every call to the first domain held: its users can come only from
+    // its census's listing.
+    d.hold();
+    d.release_users_census();
+    // (Answered while those calls wait: none of them was the page's.)
+    let mut names = page_names(page).await;
+    names.sort_unstable();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+    assert_eq!(d.census_listing_count(), 1);
+    assert!(
+        other.call_count() >= 1,
+        "the other domain's users were not listed"
+    );
+    // (The group listing lists the first domain's users for the second's
+    // members, and each domain's groups.)
+    d.release(2);
+}
+
 /// A page of the user enumeration being answered.
 type Page =
     tokio::task::JoinHandle<Result<(Vec<roster_proto::User>, bool), enumerate::EnumerationError>>;
@@ -952,6 +995,34 @@ async fn a_page_asked_while_the_users_census_reads_the_listing_waits_for_it() {
     assert_eq!(page_names(page).await, ["alice", "bob"]);
     // No user listing: at most the start-up listing's of the groups.
     assert!(d.call_count() <= 1, "{} calls", d.call_count());
+}
+
+#[tokio::test]
+async fn a_listing_the_census_kept_longer_than_it_is_trusted_is_not_used() {
+    let d = example();
+    let (s, page) = page_waiting_for_the_census(&d).await;
+    // The census's listing began now; it ends past three quarters of
+    // entry_ttl (300 s), when a census is renewed, not trusted as it is.
+    s.clock.advance(230_000);
+    // Every call to the directory held: the page can answer only from the
+    // census's listing or by a listing of its own.
+    d.hold();
+    let calls = d.call_count();
+    d.release_users_census();
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        !page.is_finished(),
+        "the page was answered from a listing kept too long"
+    );
+    assert!(
+        d.call_count() > calls,
+        "the page took no listing of its own"
+    );
+    // (Its own listing, and the start-up listing's of the groups.)
+    d.release(2);
+    assert_eq!(page_names(page).await, ["alice", "bob"]);
 }
 
 #[tokio::test]
