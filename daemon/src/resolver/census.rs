@@ -138,7 +138,9 @@ impl Resolver {
 
     /// Domain `d`'s census of users (`users`) or groups and the moment it
     /// expires, when one is usable now; starts a listing when none is or
-    /// it is due for renewal.
+    /// it is due for renewal. Nothing for a domain a reload replaced since
+    /// the lookup asking began: its census would be recorded, and used,
+    /// under the name of the domain that replaced it.
     pub(super) fn census_of(
         &self,
         d: &Arc<dyn Provider>,
@@ -152,6 +154,11 @@ impl Resolver {
         let now = self.inner.clock.now_ms();
         let censuses = &self.inner.censuses;
         let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+        // (Under the censuses' lock: a reload swaps the domains, then
+        // takes it to end their generation.)
+        if !self.domains().iter().any(|c| Arc::ptr_eq(c, d)) {
+            return None;
+        }
         let mut start = Vec::new();
         let mut usable = None;
         // This kind's census, and the other kind's first one with it (a

@@ -326,9 +326,9 @@ impl Resolver {
             .domains
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(domains);
-        // After the swap: a census of the old domains that ends meanwhile
-        // (on a runtime of several threads) is recorded under the old
-        // generation, which this ends, never under the new one.
+        // After the swap: from then on no census of the old domains starts
+        // ([`Resolver::census_of`] asks the current ones), and those under
+        // way end under the generation this ends.
         self.forget_censuses();
         self.inner.enumeration.invalidate();
     }

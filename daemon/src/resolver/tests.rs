@@ -840,6 +840,8 @@ async fn with_two_domains_each_first_user_listing_is_its_census_s_when_it_read_o
     other.add_user("carol", 20001, 20000);
     other.add_group("others", 20000, &[]);
     other.set_census(true);
+    // (Held: the page must not wait for it.)
+    other.hold_users_census();
     let mut on = settings();
     on.enumerate = true;
     let s = setup_with(&[&d, &other], on, None);
@@ -862,13 +864,46 @@ async fn with_two_domains_each_first_user_listing_is_its_census_s_when_it_read_o
     names.sort_unstable();
     assert_eq!(names, ["alice", "bob", "carol"]);
     assert_eq!(d.census_listing_count(), 1);
-    assert!(
-        other.call_count() >= 1,
-        "the other domain's users were not listed"
-    );
+    // The other domain's users, listed on their own while its census was
+    // held; its census was asked to keep nothing.
+    assert_eq!((other.census_listing_count(), other.call_count()), (0, 1));
+    other.release_users_census();
     // (The group listing lists the first domain's users for the second's
     // members, and each domain's groups.)
     d.release(2);
+}
+
+#[tokio::test]
+async fn a_lookup_begun_before_a_reload_starts_no_census_of_the_replaced_domain() {
+    let old = example();
+    old.set_census(true);
+    let s = setup_with(&[&old], settings(), None);
+    // The provider a lookup begun now holds, then a reload replacing it
+    // by another domain of the same name.
+    let held: Arc<dyn Provider> = s.resolver.domains()[0].clone();
+    let new = example();
+    new.set_census(true);
+    let domains: Vec<Arc<dyn Provider>> = vec![new.clone()];
+    s.resolver.reconfigure(domains, settings(), &HashSet::new());
+    // That lookup, going on after the reload, asks the census of the
+    // domain it began with: none, and none is started (it would be
+    // recorded under the new domain's name).
+    assert!(s.resolver.census_of(&held, true).is_none());
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(old.census_count(), 0);
+    // The new domain's census is taken.
+    let current = s.resolver.domains()[0].clone();
+    let _ = s.resolver.census_of(&current, true);
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while new.census_count() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the new domain's censuses never started");
+    assert_eq!(old.census_count(), 0);
 }
 
 /// A page of the user enumeration being answered.
@@ -1020,9 +1055,11 @@ async fn a_listing_the_census_kept_longer_than_it_is_trusted_is_not_used() {
         d.call_count() > calls,
         "the page took no listing of its own"
     );
+    // What its own listing reads: the directory now.
+    d.add_user("carol", 10003, 10000);
     // (Its own listing, and the start-up listing's of the groups.)
     d.release(2);
-    assert_eq!(page_names(page).await, ["alice", "bob"]);
+    assert_eq!(page_names(page).await, ["alice", "bob", "carol"]);
 }
 
 #[tokio::test]
