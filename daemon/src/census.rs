@@ -404,8 +404,13 @@ impl Census {
     /// folded name's hash ([`Census::name_hash`]) and its exact name's
     /// ([`Census::exact_hash`]).
     fn served_key(&self, name: &str) -> (u64, u32) {
-        let key = self.name_hash(name);
-        (key, self.exact_hash(name, key))
+        let (key, folded) = self.name_hash_folded(name);
+        let exact = if folded {
+            (key >> 32) as u32
+        } else {
+            self.exact_hash(name, key)
+        };
+        (key, exact)
     }
 
     /// The ID of the lookup decided under `(key, exact)`
@@ -470,6 +475,12 @@ impl Census {
     /// folded (its UTF-8, a prefix-free code: one byte string per folded
     /// name), without building the folded name.
     fn name_hash(&self, name: &str) -> u64 {
+        self.name_hash_folded(name).0
+    }
+
+    /// [`Census::name_hash`], and whether `name` is its folded form
+    /// already (what [`Census::exact_hash`] asks, seen in the same pass).
+    fn name_hash_folded(&self, name: &str) -> (u64, bool) {
         let mut h = self.hasher.build_hasher();
         let mut buf = [0u8; FOLD_BUFFER];
         let bytes = name.as_bytes();
@@ -482,7 +493,7 @@ impl Census {
                 *f = b.to_ascii_lowercase();
             }
             h.write(folded);
-            return h.finish();
+            return (h.finish(), *folded == *bytes);
         }
         // The folded characters go to the hasher a buffer at a time (the
         // hash of the concatenation, in far fewer calls).
@@ -503,7 +514,7 @@ impl Census {
             }
         }
         h.write(&buf[..len]);
-        h.finish()
+        (h.finish(), false)
     }
 }
 
