@@ -401,16 +401,8 @@ mod tests {
 
     #[test]
     fn round_trip_with_a_real_socket() {
-        let path = temp_socket("echo");
-        let listener = UnixListener::bind(&path).unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut prefix = [0u8; 4];
-            s.read_exact(&mut prefix).unwrap();
-            let h = parse_header(prefix).unwrap();
-            let mut body = vec![0; h.len];
-            s.read_exact(&mut body).unwrap();
-            let Request::UserByUid(uid) = decode_request(&body).unwrap() else {
+        let (path, server) = serving("echo", |mut s| {
+            let Request::UserByUid(uid) = read_request(&mut s) else {
                 panic!("wrong request")
             };
             // One request only: the client said so by shutting its
@@ -422,12 +414,7 @@ mod tests {
                 0,
                 "the request's end is not shown"
             );
-            let reply = Response::User(User {
-                name: "alice".into(),
-                uid,
-                ..Default::default()
-            });
-            s.write_all(&encode_response(&reply)).unwrap();
+            s.write_all(&user_reply("alice", uid)).unwrap();
         });
         let resp =
             Client::request_once(&path, &Request::UserByUid(4242), Duration::from_secs(5)).unwrap();
@@ -440,24 +427,10 @@ mod tests {
 
     #[test]
     fn a_connection_for_several_calls_keeps_its_writing_half() {
-        let path = temp_socket("calls");
-        let listener = UnixListener::bind(&path).unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
+        let (path, server) = serving("calls", |mut s| {
             for uid in [1u32, 2] {
-                let mut prefix = [0u8; 4];
-                s.read_exact(&mut prefix).unwrap();
-                let mut body = vec![0; parse_header(prefix).unwrap().len];
-                s.read_exact(&mut body).unwrap();
-                assert!(
-                    matches!(decode_request(&body).unwrap(), Request::UserByUid(u) if u == uid)
-                );
-                let reply = Response::User(User {
-                    name: format!("u{uid}"),
-                    uid,
-                    ..Default::default()
-                });
-                s.write_all(&encode_response(&reply)).unwrap();
+                assert!(matches!(read_request(&mut s), Request::UserByUid(u) if u == uid));
+                s.write_all(&user_reply(&format!("u{uid}"), uid)).unwrap();
             }
         });
         let mut client = Client::connect(&path, Duration::from_secs(5)).unwrap();
@@ -470,17 +443,41 @@ mod tests {
         server.join().unwrap();
     }
 
+    /// A socket named after `name` and a thread that serves its first
+    /// connection with `serve`.
+    fn serving(
+        name: &str,
+        serve: impl FnOnce(std::os::unix::net::UnixStream) + Send + 'static,
+    ) -> (std::path::PathBuf, std::thread::JoinHandle<()>) {
+        let path = temp_socket(name);
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || serve(listener.accept().unwrap().0));
+        (path, server)
+    }
+
+    /// The reply frame of user `name` with UID `uid`.
+    fn user_reply(name: &str, uid: u32) -> Vec<u8> {
+        encode_response(&Response::User(User {
+            name: name.into(),
+            uid,
+            ..Default::default()
+        }))
+    }
+
+    /// The request frame a test server reads from `s`.
+    fn read_request(s: &mut std::os::unix::net::UnixStream) -> Request {
+        let mut prefix = [0u8; 4];
+        s.read_exact(&mut prefix).unwrap();
+        let mut body = vec![0; parse_header(prefix).unwrap().len];
+        s.read_exact(&mut body).unwrap();
+        decode_request(&body).unwrap()
+    }
+
     /// A server that reads one request and writes `reply` (its chunks one
     /// write each): the client's answer.
     fn answered_with(name: &str, reply: Vec<Vec<u8>>) -> Result<Response, ClientError> {
-        let path = temp_socket(name);
-        let listener = UnixListener::bind(&path).unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
-            let mut prefix = [0u8; 4];
-            s.read_exact(&mut prefix).unwrap();
-            let mut body = vec![0; parse_header(prefix).unwrap().len];
-            s.read_exact(&mut body).unwrap();
+        let (path, server) = serving(name, move |mut s| {
+            read_request(&mut s);
             for chunk in reply {
                 s.write_all(&chunk).unwrap();
                 s.flush().unwrap();

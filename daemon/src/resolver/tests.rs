@@ -694,6 +694,13 @@ async fn enumerating(d: &Arc<FakeDirectory>, reached: impl Fn() -> bool, failure
     on.enumerate = true;
     let s = setup_with(&[d], on, None);
     s.resolver.enumerate_in_background(|| ());
+    until(reached, failure).await;
+    s
+}
+
+/// Gives the runtime's other tasks turns until `reached` holds (within
+/// 30 s, else `failure`).
+async fn until(reached: impl Fn() -> bool, failure: &str) {
     tokio::time::timeout(std::time::Duration::from_secs(30), async {
         while !reached() {
             tokio::task::yield_now().await;
@@ -701,7 +708,6 @@ async fn enumerating(d: &Arc<FakeDirectory>, reached: impl Fn() -> bool, failure
     })
     .await
     .expect(failure);
-    s
 }
 
 /// A resolver over `d` with `enumerate = true` whose start-up listing
@@ -805,13 +811,7 @@ async fn the_first_user_listing_is_the_one_the_users_census_read() {
     // would take it): it is the census alone.
     s.clock.advance(400_000); // past entry_ttl
     let _ = s.resolver.groups_of_user("alice").await;
-    tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while d.census_count() < 3 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the users census was not renewed");
+    until(|| d.census_count() >= 3, "the users census was not renewed").await;
     assert_eq!(d.census_listing_count(), 1);
     // After a reload the next listing is again the one the new census
     // read: one pass over the users, again.
@@ -846,13 +846,11 @@ async fn with_two_domains_each_first_user_listing_is_its_census_s_when_it_read_o
     on.enumerate = true;
     let s = setup_with(&[&d, &other], on, None);
     s.resolver.enumerate_in_background(|| ());
-    tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while d.census_count() < 2 || other.census_count() < 2 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the censuses never started");
+    until(
+        || d.census_count() >= 2 && other.census_count() >= 2,
+        "the censuses never started",
+    )
+    .await;
     let resolver = s.resolver.clone();
     let page = tokio::spawn(async move { resolver.list_users(0, 100).await });
     // Every call to the first domain held: its users can come only from
@@ -896,13 +894,11 @@ async fn a_lookup_begun_before_a_reload_starts_no_census_of_the_replaced_domain(
     // The new domain's census is taken.
     let current = s.resolver.domains()[0].clone();
     let _ = s.resolver.census_of(&current, true);
-    tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while new.census_count() < 2 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the new domain's censuses never started");
+    until(
+        || new.census_count() >= 2,
+        "the new domain's censuses never started",
+    )
+    .await;
     assert_eq!(old.census_count(), 0);
 }
 
@@ -972,13 +968,7 @@ async fn a_listing_that_gave_up_waiting_leaves_the_census_nothing_to_keep() {
     s.resolver.enumerate_in_background(move || {
         let _ = tx.send(());
     });
-    tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        while d.census_count() < 2 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the censuses never started");
+    until(|| d.census_count() >= 2, "the censuses never started").await;
     // A build that gives up on the held census's listing...
     let generation = s.resolver.user_listing_begins();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(20);
