@@ -16,13 +16,13 @@
 
 use super::local::LocalView;
 use super::owner::{is_qualified, member_base, Ctx};
-use super::{DomainError, Listing, Provider, Resolver, MAX_PAGE};
+use super::{refresh_after_ms, DomainError, Listing, Provider, Resolver, UserEntry, MAX_PAGE};
 use crate::census::Census;
 use roster_proto::{Group, User};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Every user, or every group, of the enabled domains at one moment.
 #[derive(Debug)]
@@ -109,14 +109,35 @@ impl<T> Default for Slot<T> {
 pub struct Enumeration {
     users: Slot<User>,
     groups: Slot<Group>,
+    /// The user listings a user snapshot read, handed to the group
+    /// listing that follows it at start.
+    handed: Mutex<HandedUsers>,
 }
 
 impl Enumeration {
-    /// Marks the snapshots as outdated (each rebuilt at its next request).
+    /// Marks the snapshots as outdated (each rebuilt at its next request),
+    /// and drops the user listings handed over (read before).
     pub fn invalidate(&self) {
         self.users.stale.store(true, Ordering::SeqCst);
         self.groups.stale.store(true, Ordering::SeqCst);
+        self.handed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .listings
+            .clear();
     }
+}
+
+/// The user listings of the domains before the last one that the
+/// start-up user snapshot read, kept for the start-up group listing: its
+/// member checks need those domains' users ([`Resolver::listed_users`]),
+/// which it would otherwise list again right after.
+#[derive(Default)]
+struct HandedUsers {
+    /// True while the start-up listing runs ([`Resolver::enumerate_in_background`]).
+    wanted: bool,
+    /// Each domain's provider, its listing, and when that listing began.
+    listings: Vec<(Arc<dyn Provider>, Listing<UserEntry>, u64)>,
 }
 
 /// What is enumerated: users or groups.
@@ -493,6 +514,7 @@ impl Resolver {
                 return;
             }
             let started = std::time::Instant::now();
+            this.hand_over_user_listings(true);
             if let Err(e) = this.list_now::<User>().await {
                 tracing::info!(error = %e, "start-up enumeration of users failed: the first page lists again");
             }
@@ -502,12 +524,66 @@ impl Resolver {
             if let Err(e) = this.list_now::<Group>().await {
                 tracing::info!(error = %e, "start-up enumeration of groups failed: the first page lists again");
             }
+            // (What the group listing did not take.)
+            this.hand_over_user_listings(false);
             tracing::info!(
                 ms = started.elapsed().as_millis() as u64,
                 "start-up enumeration taken"
             );
             listed();
         });
+    }
+
+    /// Starts (`on`) or ends keeping the user listings of the domains
+    /// before the last one that a user snapshot reads, for the group
+    /// listing of the start-up listing ([`HandedUsers`]); ending drops
+    /// what was not taken.
+    fn hand_over_user_listings(&self, on: bool) {
+        let mut handed = self
+            .inner
+            .enumeration
+            .handed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        handed.wanted = on;
+        if !on {
+            handed.listings.clear();
+        }
+    }
+
+    /// Keeps a copy of domain `d`'s user listing `listing`, begun at
+    /// `began`, while the start-up listing wants it ([`HandedUsers`]).
+    fn hand_over(&self, d: &Arc<dyn Provider>, listing: &Listing<UserEntry>, began: u64) {
+        let mut handed = self
+            .inner
+            .enumeration
+            .handed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if handed.wanted {
+            handed.listings.retain(|(p, ..)| !Arc::ptr_eq(p, d));
+            handed.listings.push((d.clone(), listing.clone(), began));
+        }
+    }
+
+    /// The user listing of domain `d` the start-up user snapshot read
+    /// (taken: used once), unless `d` was replaced by a reload since or
+    /// the listing is older than a census is trusted unrenewed.
+    fn handed_user_listing(&self, d: &Arc<dyn Provider>) -> Option<Listing<UserEntry>> {
+        let max_age = refresh_after_ms(self.settings().entry_ttl_ms);
+        let now = self.inner.clock.now_ms();
+        let mut handed = self
+            .inner
+            .enumeration
+            .handed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let k = handed
+            .listings
+            .iter()
+            .position(|(p, ..)| Arc::ptr_eq(p, d))?;
+        let (_, listing, began) = handed.listings.swap_remove(k);
+        (now.saturating_sub(began) < max_age).then_some(listing)
     }
 
     /// A page of the user enumeration.
@@ -663,16 +739,21 @@ impl Resolver {
             // The first listing: what the census read, when it did (a
             // page asked while it reads waits for it, as the start-up
             // listing does, rather than take a second pass meanwhile).
-            let listed = match self
+            let listed_at = self.inner.clock.now_ms();
+            let (listed, began) = match self
                 .census_listing(d.name(), deadline, snap.census_generation)
                 .await
             {
                 Some((list, began)) => {
                     snap.taken_ms = snap.taken_ms.min(began);
-                    Ok(list)
+                    (Ok(list), began)
                 }
-                None => d.all_users().await,
+                None => (d.all_users().await, listed_at),
             };
+            let later = i + 1 < domains.len();
+            if let (true, Ok(listing)) = (later, &listed) {
+                self.hand_over(d, listing, began);
+            }
             let Listing {
                 entries: list,
                 also_held,
@@ -683,7 +764,6 @@ impl Resolver {
                     Listing::of(Vec::new())
                 }
             };
-            let later = i + 1 < domains.len();
             let ci = d.case_insensitive();
             let mut held = Held::new(ci);
             let mut ids = HashSet::new();
@@ -733,7 +813,8 @@ impl Resolver {
     /// [`Resolver::drop_refused_members`], or users not listed). The last
     /// domain's users are not listed when its census decides names
     /// ([`MemberCheck::Census`]): only its members are needed, and the
-    /// census has them.
+    /// census has them. At start, the listings the user snapshot just
+    /// read are taken instead of listing again ([`HandedUsers`]).
     async fn listed_users(
         &self,
         domains: &[Arc<dyn Provider>],
@@ -766,10 +847,14 @@ impl Resolver {
                     continue;
                 }
             }
+            let users = match self.handed_user_listing(d) {
+                Some(list) => Ok(list),
+                None => d.all_users().await,
+            };
             let Listing {
                 entries: list,
                 also_held,
-            } = match d.all_users().await {
+            } = match users {
                 Ok(list) => list,
                 Err(err) => {
                     let e = DomainError::new(d.name(), err);

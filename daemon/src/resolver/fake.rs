@@ -40,6 +40,7 @@ pub struct FakeDirectory {
     census_calls: AtomicUsize,
     /// Number of users censuses asked for the user listing too.
     census_listing_calls: AtomicUsize,
+    user_listing_calls: AtomicUsize,
     /// Listing every user fails ([`Provider::all_users`]).
     user_listing_fails: AtomicBool,
     user_listing_panics: AtomicBool,
@@ -83,6 +84,7 @@ impl FakeDirectory {
             census_lists_users: AtomicBool::new(false),
             census_calls: AtomicUsize::new(0),
             census_listing_calls: AtomicUsize::new(0),
+            user_listing_calls: AtomicUsize::new(0),
             user_listing_fails: AtomicBool::new(false),
             user_listing_panics: AtomicBool::new(false),
             group_listing_fails: AtomicBool::new(false),
@@ -280,6 +282,12 @@ impl FakeDirectory {
     /// Lets one held group listing proceed.
     pub fn release_group_listing(&self) {
         self.group_gate.add_permits(1);
+    }
+
+    /// Number of user listings asked so far (each also counts as one call
+    /// in [`FakeDirectory::call_count`]).
+    pub fn user_listing_count(&self) -> usize {
+        self.user_listing_calls.load(Ordering::SeqCst)
     }
 
     /// Number of users censuses asked for the user listing too so far
@@ -494,6 +502,7 @@ impl Provider for FakeDirectory {
     }
     fn all_users(&self) -> BoxFuture<'_, ProviderResult<Listing<UserEntry>>> {
         Box::pin(async move {
+            self.user_listing_calls.fetch_add(1, Ordering::SeqCst);
             self.enter().await?;
             if self.user_listing_fails.load(Ordering::SeqCst) {
                 return Err(BackendError::unavailable("fake listing failed"));

@@ -902,6 +902,61 @@ async fn a_lookup_begun_before_a_reload_starts_no_census_of_the_replaced_domain(
     assert_eq!(old.census_count(), 0);
 }
 
+/// Two domains with `enumerate = true`, the first's users census keeping
+/// its listing when `kept`: the resolver once its start-up listing is
+/// taken, and each domain.
+async fn two_domains_listed_at_start(
+    kept: bool,
+) -> (Setup, Arc<FakeDirectory>, Arc<FakeDirectory>) {
+    let d = example();
+    d.set_census(true);
+    d.set_census_lists_users(kept);
+    let other = FakeDirectory::new("other");
+    other.add_user("carol", 20001, 20000);
+    other.add_user("dave", 20002, 20000);
+    // Members of the second domain's groups: its own users, a name the
+    // first domain holds, and a name nobody holds.
+    other.add_group("others", 20000, &["carol", "alice", "nobody"]);
+    other.add_group("pair", 20010, &["carol", "dave"]);
+    other.set_census(true);
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[&d, &other], on, None);
+    listed_at_start(&s).await;
+    (s, d, other)
+}
+
+#[tokio::test]
+async fn the_start_up_group_listing_takes_the_earlier_domains_users_from_the_user_listing() {
+    for kept in [true, false] {
+        let (s, d, _other) = two_domains_listed_at_start(kept).await;
+        // The first domain's users listed once (by its census, or by the
+        // user listing), not again for the group listing's member checks;
+        // and its groups.
+        assert_eq!(d.user_listing_count(), usize::from(!kept), "kept: {kept}");
+        let (groups, _) = s.resolver.list_groups(0, 100).await.unwrap();
+        let mut listed: Vec<String> = groups
+            .iter()
+            .map(|g| format!("{}:{}", g.name, g.members.join(",")))
+            .collect();
+        listed.sort_unstable();
+        // As when the group listing listed them itself (the same before
+        // the hand-over): the first domain's names qualify the second's
+        // member of that name.
+        assert_eq!(
+            listed,
+            [
+                "mg1:alice",
+                "others:carol,alice@other,nobody",
+                "pair:carol,dave",
+                "staff:alice,bob",
+                "users:"
+            ],
+            "kept: {kept}"
+        );
+    }
+}
+
 /// A page of the user enumeration being answered.
 type Page =
     tokio::task::JoinHandle<Result<(Vec<roster_proto::User>, bool), enumerate::EnumerationError>>;
