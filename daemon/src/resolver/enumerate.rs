@@ -120,11 +120,9 @@ impl Enumeration {
     pub fn invalidate(&self) {
         self.users.stale.store(true, Ordering::SeqCst);
         self.groups.stale.store(true, Ordering::SeqCst);
-        self.handed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .listings
-            .clear();
+        let mut handed = self.handed.lock().unwrap_or_else(|e| e.into_inner());
+        handed.epoch += 1;
+        handed.listings.clear();
     }
 }
 
@@ -134,10 +132,35 @@ impl Enumeration {
 /// which it would otherwise list again right after.
 #[derive(Default)]
 struct HandedUsers {
-    /// True while the start-up listing runs ([`Resolver::enumerate_in_background`]).
-    wanted: bool,
+    /// Start-up listings under way ([`Resolver::enumerate_in_background`],
+    /// [`HandingOver`]): listings are kept while there is one.
+    wanted: usize,
+    /// Counts flushes and reloads ([`Enumeration::invalidate`]): a
+    /// listing read across one is not kept.
+    epoch: u64,
     /// Each domain's provider, its listing, and when that listing began.
     listings: Vec<(Arc<dyn Provider>, Listing<UserEntry>, u64)>,
+}
+
+/// A start-up listing under way, for [`HandedUsers`]: when the last one
+/// ends (or its task is dropped or panics), what was not taken is dropped.
+struct HandingOver(Resolver);
+
+impl HandingOver {
+    fn new(r: &Resolver) -> HandingOver {
+        r.handed().wanted += 1;
+        HandingOver(r.clone())
+    }
+}
+
+impl Drop for HandingOver {
+    fn drop(&mut self) {
+        let mut handed = self.0.handed();
+        handed.wanted = handed.wanted.saturating_sub(1);
+        if handed.wanted == 0 {
+            handed.listings.clear();
+        }
+    }
 }
 
 /// What is enumerated: users or groups.
@@ -514,7 +537,7 @@ impl Resolver {
                 return;
             }
             let started = std::time::Instant::now();
-            this.hand_over_user_listings(true);
+            let handing = HandingOver::new(&this);
             if let Err(e) = this.list_now::<User>().await {
                 tracing::info!(error = %e, "start-up enumeration of users failed: the first page lists again");
             }
@@ -524,8 +547,8 @@ impl Resolver {
             if let Err(e) = this.list_now::<Group>().await {
                 tracing::info!(error = %e, "start-up enumeration of groups failed: the first page lists again");
             }
-            // (What the group listing did not take.)
-            this.hand_over_user_listings(false);
+            // (What the group listing did not take is dropped.)
+            drop(handing);
             tracing::info!(
                 ms = started.elapsed().as_millis() as u64,
                 "start-up enumeration taken"
@@ -534,56 +557,57 @@ impl Resolver {
         });
     }
 
-    /// Starts (`on`) or ends keeping the user listings of the domains
-    /// before the last one that a user snapshot reads, for the group
-    /// listing of the start-up listing ([`HandedUsers`]); ending drops
-    /// what was not taken.
-    fn hand_over_user_listings(&self, on: bool) {
-        let mut handed = self
-            .inner
+    /// The user listings handed over ([`HandedUsers`]), locked.
+    fn handed(&self) -> std::sync::MutexGuard<'_, HandedUsers> {
+        self.inner
             .enumeration
             .handed
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        handed.wanted = on;
-        if !on {
-            handed.listings.clear();
-        }
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The flush count a user listing about to be read is kept under,
+    /// when a start-up listing wants it kept ([`HandedUsers`]).
+    fn handing_epoch(&self) -> Option<u64> {
+        let handed = self.handed();
+        (handed.wanted > 0).then_some(handed.epoch)
     }
 
     /// Keeps a copy of domain `d`'s user listing `listing`, begun at
-    /// `began`, while the start-up listing wants it ([`HandedUsers`]).
-    fn hand_over(&self, d: &Arc<dyn Provider>, listing: &Listing<UserEntry>, began: u64) {
-        let mut handed = self
-            .inner
-            .enumeration
-            .handed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if handed.wanted {
+    /// `began` and read under the flush count `epoch`, while a start-up
+    /// listing wants it and no flush or reload came since.
+    fn hand_over(
+        &self,
+        d: &Arc<dyn Provider>,
+        listing: &Listing<UserEntry>,
+        began: u64,
+        epoch: u64,
+    ) {
+        if self.handing_epoch() != Some(epoch) {
+            return;
+        }
+        // (Copied outside the lock: thousands of entries.)
+        let copy = listing.clone();
+        let mut handed = self.handed();
+        if handed.wanted > 0 && handed.epoch == epoch {
             handed.listings.retain(|(p, ..)| !Arc::ptr_eq(p, d));
-            handed.listings.push((d.clone(), listing.clone(), began));
+            handed.listings.push((d.clone(), copy, began));
         }
     }
 
     /// The user listing of domain `d` the start-up user snapshot read
     /// (taken: used once), unless `d` was replaced by a reload since or
     /// the listing is older than a census is trusted unrenewed.
-    fn handed_user_listing(&self, d: &Arc<dyn Provider>) -> Option<Listing<UserEntry>> {
+    fn handed_user_listing(&self, d: &Arc<dyn Provider>) -> Option<(Listing<UserEntry>, u64)> {
         let max_age = refresh_after_ms(self.settings().entry_ttl_ms);
         let now = self.inner.clock.now_ms();
-        let mut handed = self
-            .inner
-            .enumeration
-            .handed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut handed = self.handed();
         let k = handed
             .listings
             .iter()
             .position(|(p, ..)| Arc::ptr_eq(p, d))?;
         let (_, listing, began) = handed.listings.swap_remove(k);
-        (now.saturating_sub(began) < max_age).then_some(listing)
+        (now.saturating_sub(began) < max_age).then_some((listing, began))
     }
 
     /// A page of the user enumeration.
@@ -739,7 +763,9 @@ impl Resolver {
             // The first listing: what the census read, when it did (a
             // page asked while it reads waits for it, as the start-up
             // listing does, rather than take a second pass meanwhile).
-            let listed_at = self.inner.clock.now_ms();
+            let later = i + 1 < domains.len();
+            // (A listing read across a flush is not handed over.)
+            let epoch = self.handing_epoch().filter(|_| later);
             let (listed, began) = match self
                 .census_listing(d.name(), deadline, snap.census_generation)
                 .await
@@ -748,11 +774,13 @@ impl Resolver {
                     snap.taken_ms = snap.taken_ms.min(began);
                     (Ok(list), began)
                 }
-                None => (d.all_users().await, listed_at),
+                None => {
+                    let began = self.inner.clock.now_ms();
+                    (d.all_users().await, began)
+                }
             };
-            let later = i + 1 < domains.len();
-            if let (true, Ok(listing)) = (later, &listed) {
-                self.hand_over(d, listing, began);
+            if let (Some(epoch), Ok(listing)) = (epoch, &listed) {
+                self.hand_over(d, listing, began, epoch);
             }
             let Listing {
                 entries: list,
@@ -814,11 +842,13 @@ impl Resolver {
     /// domain's users are not listed when its census decides names
     /// ([`MemberCheck::Census`]): only its members are needed, and the
     /// census has them. At start, the listings the user snapshot just
-    /// read are taken instead of listing again ([`HandedUsers`]).
+    /// read are taken instead of listing again ([`HandedUsers`]); the
+    /// group snapshot's age, `snap_taken_ms`, then counts from theirs.
     async fn listed_users(
         &self,
         domains: &[Arc<dyn Provider>],
         view: &LocalView,
+        snap_taken_ms: &mut u64,
     ) -> Vec<ListedUsers> {
         let mut rule = UserRule::new(view.clone());
         let mut out = Vec::with_capacity(domains.len());
@@ -848,7 +878,11 @@ impl Resolver {
                 }
             }
             let users = match self.handed_user_listing(d) {
-                Some(list) => Ok(list),
+                Some((list, began)) => {
+                    // (The snapshot is as old as what it rests on.)
+                    *snap_taken_ms = (*snap_taken_ms).min(began);
+                    Ok(list)
+                }
                 None => d.all_users().await,
             };
             let Listing {
@@ -992,7 +1026,7 @@ impl Resolver {
         let mut snap = Snapshot::begun(self.inner.clock.now_ms());
         // One version of the local files for the whole snapshot.
         let view = self.inner.local.view();
-        let users = self.listed_users(&domains, &view).await;
+        let users = self.listed_users(&domains, &view, &mut snap.taken_ms).await;
         let mut cx = Ctx::new(domains.clone(), settings.clone(), view.clone());
         let local = &view.users;
         let mut group_names: Vec<Held> = Vec::new();

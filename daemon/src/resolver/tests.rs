@@ -919,6 +919,8 @@ async fn two_domains_listed_at_start(
     other.add_group("others", 20000, &["carol", "alice", "nobody"]);
     other.add_group("pair", 20010, &["carol", "dave"]);
     other.set_census(true);
+    // A member of the first domain whose entry lookups refuse (UID 0).
+    d.add_group("withroot", 10020, &["alice", "rootclone"]);
     let mut on = settings();
     on.enumerate = true;
     let s = setup_with(&[&d, &other], on, None);
@@ -950,11 +952,53 @@ async fn the_start_up_group_listing_takes_the_earlier_domains_users_from_the_use
                 "others:carol,alice@other,nobody",
                 "pair:carol,dave",
                 "staff:alice,bob",
-                "users:"
+                "users:",
+                "withroot:alice"
             ],
             "kept: {kept}"
         );
+        // A group listing after the start-up one lists them again.
+        s.clock.advance(400_000); // past entry_ttl
+        let listed = d.user_listing_count();
+        let _ = s.resolver.list_groups(0, 100).await.unwrap();
+        until(
+            || d.user_listing_count() > listed,
+            "the refreshed group listing did not list the users",
+        )
+        .await;
     }
+}
+
+#[tokio::test]
+async fn a_user_listing_read_across_a_flush_is_not_handed_to_the_group_listing() {
+    let d = example();
+    d.set_census(true);
+    let other = FakeDirectory::new("other");
+    other.add_user("carol", 20001, 20000);
+    other.set_census(true);
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[&d, &other], on, None);
+    // The first domain's calls held: its user listing is read across the
+    // flush below.
+    d.hold();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    s.resolver.enumerate_in_background(move || {
+        let _ = tx.send(());
+    });
+    until(
+        || d.user_listing_count() == 1,
+        "the user listing never began",
+    )
+    .await;
+    s.resolver.flush_all();
+    d.release(100);
+    tokio::time::timeout(std::time::Duration::from_secs(30), rx)
+        .await
+        .expect("the start-up listing never reported")
+        .unwrap();
+    // The group listing listed the users again.
+    assert_eq!(d.user_listing_count(), 2);
 }
 
 /// A page of the user enumeration being answered.
