@@ -462,7 +462,6 @@ impl Resolver {
     /// [`Resolver::census_listing`]'s wait.
     async fn wait_census_listing(&self, domain: &str) -> Option<(Listing<UserEntry>, u64)> {
         let censuses = &self.inner.censuses;
-        let max_age = refresh_after_ms(self.settings().entry_ttl_ms);
         let waited = async {
             loop {
                 // (Registered before the check: a census ending between
@@ -477,17 +476,29 @@ impl Resolver {
                         // (A census under way reads a newer one.)
                         t.listing = None;
                     } else {
-                        let now = self.inner.clock.now_ms();
                         return t
                             .listing
                             .take()
-                            .filter(|(_, began)| now.saturating_sub(*began) < max_age);
+                            .filter(|(_, began)| self.listing_trusted(*began));
                     }
                 }
                 woken.await;
             }
         };
         waited.await
+    }
+
+    /// True when a listing begun at `began` may stand for one taken now:
+    /// it is younger than a census is trusted unrenewed.
+    pub(super) fn listing_trusted(&self, began: u64) -> bool {
+        let now = self.inner.clock.now_ms();
+        now.saturating_sub(began) < refresh_after_ms(self.settings().entry_ttl_ms)
+    }
+
+    /// The censuses' generation now: bumped by every flush and reload
+    /// ([`Resolver::forget_censuses`]).
+    pub(super) fn census_generation(&self) -> u64 {
+        self.inner.censuses.generation.load(Ordering::SeqCst)
     }
 
     /// Drops the user listings the censuses kept and stops those under

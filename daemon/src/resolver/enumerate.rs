@@ -16,7 +16,7 @@
 
 use super::local::LocalView;
 use super::owner::{is_qualified, member_base, Ctx};
-use super::{refresh_after_ms, DomainError, Listing, Provider, Resolver, UserEntry, MAX_PAGE};
+use super::{DomainError, Listing, Provider, Resolver, UserEntry, MAX_PAGE};
 use crate::census::Census;
 use roster_proto::{Group, User};
 use std::collections::HashSet;
@@ -115,14 +115,10 @@ pub struct Enumeration {
 }
 
 impl Enumeration {
-    /// Marks the snapshots as outdated (each rebuilt at its next request),
-    /// and drops the user listings handed over (read before).
+    /// Marks the snapshots as outdated (each rebuilt at its next request).
     pub fn invalidate(&self) {
         self.users.stale.store(true, Ordering::SeqCst);
         self.groups.stale.store(true, Ordering::SeqCst);
-        let mut handed = self.handed.lock().unwrap_or_else(|e| e.into_inner());
-        handed.epoch += 1;
-        handed.listings.clear();
     }
 }
 
@@ -135,11 +131,19 @@ struct HandedUsers {
     /// Start-up listings under way ([`Resolver::enumerate_in_background`],
     /// [`HandingOver`]): listings are kept while there is one.
     wanted: usize,
-    /// Counts flushes and reloads ([`Enumeration::invalidate`]): a
-    /// listing read across one is not kept.
-    epoch: u64,
-    /// Each domain's provider, its listing, and when that listing began.
-    listings: Vec<(Arc<dyn Provider>, Listing<UserEntry>, u64)>,
+    listings: Vec<Handed>,
+}
+
+/// One domain's user listing handed over ([`HandedUsers`]).
+struct Handed {
+    /// The domain's provider (a reload's are new ones).
+    provider: Arc<dyn Provider>,
+    listing: Listing<UserEntry>,
+    /// When the listing began.
+    began: u64,
+    /// The censuses' generation it was read under, from its start to its
+    /// end (a flush or reload since ends it: not used).
+    generation: u64,
 }
 
 /// A start-up listing under way, for [`HandedUsers`]: when the last one
@@ -566,48 +570,54 @@ impl Resolver {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The flush count a user listing about to be read is kept under,
-    /// when a start-up listing wants it kept ([`HandedUsers`]).
-    fn handing_epoch(&self) -> Option<u64> {
-        let handed = self.handed();
-        (handed.wanted > 0).then_some(handed.epoch)
+    /// True while a start-up listing wants the user listings kept
+    /// ([`HandedUsers`]).
+    fn handing(&self) -> bool {
+        self.handed().wanted > 0
     }
 
     /// Keeps a copy of domain `d`'s user listing `listing`, begun at
-    /// `began` and read under the flush count `epoch`, while a start-up
-    /// listing wants it and no flush or reload came since.
+    /// `began` under the censuses' generation `generation`, while a
+    /// start-up listing wants it and no flush or reload came since.
     fn hand_over(
         &self,
         d: &Arc<dyn Provider>,
         listing: &Listing<UserEntry>,
         began: u64,
-        epoch: u64,
+        generation: u64,
     ) {
-        if self.handing_epoch() != Some(epoch) {
+        if !self.handing() || self.census_generation() != generation {
             return;
         }
         // (Copied outside the lock: thousands of entries.)
-        let copy = listing.clone();
+        let listing = listing.clone();
         let mut handed = self.handed();
-        if handed.wanted > 0 && handed.epoch == epoch {
-            handed.listings.retain(|(p, ..)| !Arc::ptr_eq(p, d));
-            handed.listings.push((d.clone(), copy, began));
+        if handed.wanted > 0 {
+            handed.listings.retain(|h| !Arc::ptr_eq(&h.provider, d));
+            handed.listings.push(Handed {
+                provider: d.clone(),
+                listing,
+                began,
+                generation,
+            });
         }
     }
 
     /// The user listing of domain `d` the start-up user snapshot read
-    /// (taken: used once), unless `d` was replaced by a reload since or
-    /// the listing is older than a census is trusted unrenewed.
+    /// (taken: used once), unless `d` was replaced by a reload, a flush
+    /// came since, or the listing is older than a census is trusted
+    /// unrenewed.
     fn handed_user_listing(&self, d: &Arc<dyn Provider>) -> Option<(Listing<UserEntry>, u64)> {
-        let max_age = refresh_after_ms(self.settings().entry_ttl_ms);
-        let now = self.inner.clock.now_ms();
-        let mut handed = self.handed();
-        let k = handed
-            .listings
-            .iter()
-            .position(|(p, ..)| Arc::ptr_eq(p, d))?;
-        let (_, listing, began) = handed.listings.swap_remove(k);
-        (now.saturating_sub(began) < max_age).then_some((listing, began))
+        let h = {
+            let mut handed = self.handed();
+            let k = handed
+                .listings
+                .iter()
+                .position(|h| Arc::ptr_eq(&h.provider, d))?;
+            handed.listings.swap_remove(k)
+        };
+        (h.generation == self.census_generation() && self.listing_trusted(h.began))
+            .then_some((h.listing, h.began))
     }
 
     /// A page of the user enumeration.
@@ -764,8 +774,6 @@ impl Resolver {
             // page asked while it reads waits for it, as the start-up
             // listing does, rather than take a second pass meanwhile).
             let later = i + 1 < domains.len();
-            // (A listing read across a flush is not handed over.)
-            let epoch = self.handing_epoch().filter(|_| later);
             let (listed, began) = match self
                 .census_listing(d.name(), deadline, snap.census_generation)
                 .await
@@ -779,8 +787,9 @@ impl Resolver {
                     (d.all_users().await, began)
                 }
             };
-            if let (Some(epoch), Ok(listing)) = (epoch, &listed) {
-                self.hand_over(d, listing, began, epoch);
+            if let (true, Ok(listing)) = (later, &listed) {
+                // (Not kept when read across a flush or reload.)
+                self.hand_over(d, listing, began, snap.census_generation);
             }
             let Listing {
                 entries: list,
