@@ -211,23 +211,25 @@ fn is_entry(h: &Header) -> bool {
 }
 
 /// Checks that the values `contents` holds, nested `depth` levels deep,
-/// read as [`value`] would read them, without building them (a
-/// primitive value's bounds checked in the loop, no call for it).
+/// read as [`value`] would read them, without building them (walked as
+/// [`Elements`], which [`crate::SearchEntry::read`] walks them with).
 fn well_formed(contents: &[u8], depth: usize) -> Result<(), Malformed> {
-    let mut rest = contents;
-    while !rest.is_empty() {
-        let h = header(rest).ok_or(Malformed)?;
-        let end = h.start.checked_add(h.len).ok_or(Malformed)?;
-        let inner = rest.get(h.start..end).ok_or(Malformed)?;
-        if h.constructed {
+    let mut values = Elements(contents);
+    for v in values.by_ref() {
+        if v.constructed {
             if depth >= MAX_DEPTH {
                 return Err(Malformed);
             }
-            well_formed(inner, depth + 1)?;
+            well_formed(v.contents, depth + 1)?;
         }
-        rest = &rest[end..];
     }
-    Ok(())
+    // (Octets that do not read as a value: a header cut short, or a
+    // length past the end.)
+    if values.rest().is_empty() {
+        Ok(())
+    } else {
+        Err(Malformed)
+    }
 }
 
 /// One value of a search result entry kept as octets
