@@ -47,10 +47,6 @@ pub enum ClientError {
 pub struct Client {
     stream: UnixStream,
     timeout: Duration,
-    /// One request only: the writing half is shut once it is sent, so
-    /// that the daemon finds the end of the connection as soon as it has
-    /// answered, instead of waiting to be woken by the close.
-    once: bool,
 }
 
 impl Client {
@@ -58,11 +54,7 @@ impl Client {
     pub fn connect(path: &Path, timeout: Duration) -> Result<Client, ClientError> {
         let deadline = Instant::now() + timeout;
         let stream = connect_before(path, deadline, timeout)?;
-        Ok(Client {
-            stream,
-            timeout,
-            once: false,
-        })
+        Ok(Client { stream, timeout })
     }
 
     /// Sends `req` and waits for its reply, at most the client's timeout.
@@ -92,33 +84,32 @@ impl Client {
     ) -> Result<Vec<u8>, ClientError> {
         let deadline = Instant::now() + timeout;
         let stream = connect_before(path, deadline, timeout)?;
-        let mut client = Client {
-            stream,
-            timeout,
-            once: true,
-        };
-        client.exchange_before(req, deadline)
+        let mut client = Client { stream, timeout };
+        client.send_before(req, deadline)?;
+        // One request only: the writing half is shut, so that the daemon
+        // finds the end of the connection as soon as it has answered,
+        // instead of waiting to be woken by the close. (A daemon that
+        // cannot be told so still answers: the reply is read as before.)
+        let _ = client.stream.shutdown(std::net::Shutdown::Write);
+        client.reply_before(deadline)
     }
 
     fn call_before(&mut self, req: &Request, deadline: Instant) -> Result<Response, ClientError> {
-        let payload = self.exchange_before(req, deadline)?;
+        self.send_before(req, deadline)?;
+        let payload = self.reply_before(deadline)?;
         Ok(decode_response(&payload)?)
     }
 
-    /// Sends `req` and reads its reply's payload, by `deadline`.
-    fn exchange_before(
-        &mut self,
-        req: &Request,
-        deadline: Instant,
-    ) -> Result<Vec<u8>, ClientError> {
+    /// Sends `req`, by `deadline`.
+    fn send_before(&mut self, req: &Request, deadline: Instant) -> Result<(), ClientError> {
         let mut frame = WipeOnDrop(encode_request(req));
         self.write_all_before(&frame.0, deadline)?;
         frame.wipe();
-        if self.once {
-            // (A daemon that cannot be told so still answers: the reply
-            // is read as before.)
-            let _ = self.stream.shutdown(std::net::Shutdown::Write);
-        }
+        Ok(())
+    }
+
+    /// Reads the reply's payload to the request sent, by `deadline`.
+    fn reply_before(&mut self, deadline: Instant) -> Result<Vec<u8>, ClientError> {
         // The daemon cannot have answered yet: wait first instead of a
         // read that would find nothing (one system call less a request).
         self.wait_before(libc::POLLIN, deadline)?;
