@@ -98,10 +98,12 @@ struct Inner {
 }
 
 enum Op {
-    /// A put: applied to the index when written.
-    Write(Record),
+    /// A put: applied to the index when written. (Records are boxed: the
+    /// queue's slots are allocated, and touched, when it is made, and a
+    /// record is several times the size of the other operations.)
+    Write(Box<Record>),
     /// A removal already applied to the index: always written.
-    Remove(Record),
+    Remove(Box<Record>),
     /// A put whose value the writer thread makes ([`Store::put_made`]).
     Make {
         key: String,
@@ -310,14 +312,14 @@ impl Store {
             };
             apply(index, namespaces, &rec, unused);
         }
-        self.send(Op::Remove(rec));
+        self.send(Op::Remove(Box::new(rec)));
     }
 
     /// Queues `key = value` (fetched at `at_ms`) for writing; when the
     /// queue is full the entry is not persisted (see
     /// [`Store::dropped_writes`]).
     pub fn put(&self, key: String, at_ms: u64, value: StoredValue) {
-        self.queue(Op::Write(Record::Put { key, at_ms, value }));
+        self.queue(Op::Write(Box::new(Record::Put { key, at_ms, value })));
     }
 
     /// [`Store::put`] of the value `make` returns, made on the writer

@@ -96,7 +96,7 @@ fn write_batch(
                 barriers.push(tx);
                 continue;
             }
-            Op::Remove(rec) | Op::Write(rec) => rec,
+            Op::Remove(rec) | Op::Write(rec) => *rec,
             Op::Make { key, at_ms, make } => match make() {
                 Some(value) => Record::Put { key, at_ms, value },
                 None => continue,
