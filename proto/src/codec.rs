@@ -465,6 +465,49 @@ pub fn encode_groups_page(entries: &[Group], more: bool) -> Vec<u8> {
     encode_page(5, entries, more, Writer::group, group_encoded_len)
 }
 
+/// Appends to `out` the octets `user` takes in a page of users, as
+/// [`encode_users_page`] writes them: a listing kept in this form is sent
+/// by [`encode_users_page_octets`] without encoding it again.
+pub fn put_user_octets(out: &mut Vec<u8>, user: &User) {
+    let mut w = Writer {
+        buf: std::mem::take(out),
+    };
+    w.user(user);
+    *out = w.buf;
+}
+
+/// Appends to `out` the octets `group` takes in a page of groups, as
+/// [`encode_groups_page`] writes them.
+pub fn put_group_octets(out: &mut Vec<u8>, group: &Group) {
+    let mut w = Writer {
+        buf: std::mem::take(out),
+    };
+    w.group(group);
+    *out = w.buf;
+}
+
+/// The frame of `Response::Users` of `count` users already encoded one
+/// after another in `octets` ([`put_user_octets`]).
+pub fn encode_users_page_octets(count: u32, octets: &[u8], more: bool) -> Vec<u8> {
+    page_of_octets(4, count, octets, more)
+}
+
+/// The frame of `Response::Groups` of `count` groups already encoded one
+/// after another in `octets` ([`put_group_octets`]).
+pub fn encode_groups_page_octets(count: u32, octets: &[u8], more: bool) -> Vec<u8> {
+    page_of_octets(5, count, octets, more)
+}
+
+/// A page's frame of reply `kind` around `count` entries' `octets`.
+fn page_of_octets(kind: u8, count: u32, octets: &[u8], more: bool) -> Vec<u8> {
+    let mut w = Writer::with_capacity(0, 4 + PAGE_FRAME_OVERHEAD + octets.len());
+    w.u8(kind);
+    w.u32(count);
+    w.buf.extend_from_slice(octets);
+    w.u8(more as u8);
+    w.finish()
+}
+
 /// A page's frame: reply `kind`, the count, each entry (`put`), `more`;
 /// its buffer sized once from the entries' lengths (`len`): a page of
 /// thousands of entries otherwise grows it a dozen times.
@@ -736,6 +779,57 @@ mod tests {
         };
         let frame = super::encode_groups_page(&[g.clone(), g], false);
         assert_eq!(frame.capacity(), frame.len());
+    }
+
+    #[test]
+    fn a_page_of_entries_kept_as_octets_is_the_page_of_the_entries() {
+        let users: Vec<User> = (0..3)
+            .map(|i| User {
+                name: format!("user{i}"),
+                uid: 1000 + i,
+                gid: 100,
+                gecos: "Ünïcode name".repeat(i as usize),
+                home: format!("/home/user{i}"),
+                shell: "/bin/sh".into(),
+            })
+            .collect();
+        let mut octets = Vec::new();
+        for u in &users {
+            let before = octets.len();
+            super::put_user_octets(&mut octets, u);
+            assert_eq!(octets.len() - before, super::user_encoded_len(u));
+        }
+        for more in [false, true] {
+            let frame = super::encode_users_page_octets(3, &octets, more);
+            assert_eq!(frame, super::encode_users_page(&users, more));
+            assert_eq!(frame.capacity(), frame.len());
+        }
+        let groups = [
+            Group {
+                name: "none".into(),
+                gid: 7,
+                members: vec![],
+            },
+            Group {
+                name: "staff".into(),
+                gid: 8,
+                members: vec!["alice".into(), "bob@example.org".into()],
+            },
+        ];
+        let mut octets = Vec::new();
+        for g in &groups {
+            let before = octets.len();
+            super::put_group_octets(&mut octets, g);
+            assert_eq!(octets.len() - before, super::group_encoded_len(g));
+        }
+        let frame = super::encode_groups_page_octets(2, &octets, true);
+        assert_eq!(frame, super::encode_groups_page(&groups, true));
+        match super::decode_response(&frame[4..]) {
+            Ok(Response::Groups { entries, more }) => {
+                assert_eq!((entries.as_slice(), more), (&groups[..], true))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

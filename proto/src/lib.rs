@@ -123,8 +123,9 @@ pub use admin::{
 pub use client::{Client, ClientError};
 pub use codec::{
     decode_group_reply, decode_request, decode_response, encode_group_response, encode_groups_page,
-    encode_request, encode_response, encode_user_response, encode_users_page, group_encoded_len,
-    group_sendable, parse_header, user_encoded_len, user_sendable, DecodeError, FrameHeader,
+    encode_groups_page_octets, encode_request, encode_response, encode_user_response,
+    encode_users_page, encode_users_page_octets, group_encoded_len, group_sendable, parse_header,
+    put_group_octets, put_user_octets, user_encoded_len, user_sendable, DecodeError, FrameHeader,
     GroupInReply,
 };
 pub use failure::Failure;

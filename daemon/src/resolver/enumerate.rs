@@ -24,31 +24,117 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Every user, or every group, of the enabled domains at one moment.
+/// Every user, or every group, of the enabled domains at one moment, as
+/// it is served: its entries encoded ([`Encoded`]).
 #[derive(Debug)]
 struct Snapshot<T> {
     /// The entries, first domain first, served as lookups serve them
     /// (names qualified when an earlier domain holds them; local, reserved
     /// and already claimed IDs left out).
-    entries: Vec<T>,
+    entries: Encoded<T>,
     /// When it was taken (ms since the epoch).
     taken_ms: u64,
-    /// The domains whose entries could not be listed.
-    failed: Vec<DomainError>,
     /// The censuses' generation it was built under (user snapshots:
     /// [`Resolver::drop_census_listings`]).
     census_generation: u64,
 }
 
-impl<T> Snapshot<T> {
-    /// An empty snapshot taken at `taken_ms`.
+/// A snapshot while it is taken: its entries as values, checked and
+/// qualified in place, then encoded into the [`Snapshot`] served.
+struct Draft<T> {
+    /// The entries, as in [`Snapshot`].
+    entries: Vec<T>,
+    /// As in [`Snapshot`].
+    taken_ms: u64,
+    /// The domains whose entries could not be listed (logged when the
+    /// snapshot is taken).
+    failed: Vec<DomainError>,
+    /// As in [`Snapshot`].
+    census_generation: u64,
+}
+
+impl<T> Draft<T> {
+    /// An empty draft taken at `taken_ms`.
     fn begun(taken_ms: u64) -> Self {
-        Snapshot {
+        Draft {
             entries: Vec::new(),
             taken_ms,
             failed: Vec::new(),
             census_generation: 0,
         }
+    }
+}
+
+impl<T: Kind> Draft<T> {
+    /// The snapshot served: the entries encoded (each dropped once it is),
+    /// the other tasks served meanwhile ([`Pace`]).
+    async fn encoded(self) -> Snapshot<T> {
+        let mut entries = Encoded::with_room_for(&self.entries);
+        let mut pace = Pace::default();
+        for e in self.entries {
+            entries.push(&e);
+            pace.step(e.items()).await;
+        }
+        Snapshot {
+            entries,
+            taken_ms: self.taken_ms,
+            census_generation: self.census_generation,
+        }
+    }
+}
+
+/// Entries kept as the octets a page sends them in, one after another
+/// (`roster_proto::put_user_octets`): a page is sent without encoding
+/// it again, and 100,000 users take about 8 MB of the heap, where as
+/// values (a `User` and its four strings, each a block of its own) they
+/// took about 23 MB.
+struct Encoded<T> {
+    octets: Vec<u8>,
+    /// Where each entry ends in `octets`.
+    ends: Vec<usize>,
+    kind: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Encoded<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoded")
+            .field("entries", &self.ends.len())
+            .field("octets", &self.octets.len())
+            .finish()
+    }
+}
+
+impl<T: Kind> Encoded<T> {
+    /// Nothing yet, with room for exactly `entries`.
+    fn with_room_for(entries: &[T]) -> Self {
+        Encoded {
+            octets: Vec::with_capacity(entries.iter().map(T::encoded_len).sum()),
+            ends: Vec::with_capacity(entries.len()),
+            kind: std::marker::PhantomData,
+        }
+    }
+
+    /// Appends `entry`.
+    fn push(&mut self, entry: &T) {
+        entry.put(&mut self.octets);
+        self.ends.push(self.octets.len());
+    }
+}
+
+impl<T> Encoded<T> {
+    /// How many entries it holds.
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Where entry `i` begins (`len()`: the end of the last).
+    fn start(&self, i: usize) -> usize {
+        i.checked_sub(1).map_or(0, |k| self.ends[k])
+    }
+
+    /// The octets of the entries in `range`.
+    fn octets(&self, range: std::ops::Range<usize>) -> &[u8] {
+        &self.octets[self.start(range.start)..self.start(range.end)]
     }
 }
 
@@ -174,9 +260,15 @@ trait Kind: Clone + Send + Sync + Sized + 'static {
     /// This kind's snapshot.
     fn slot(e: &Enumeration) -> &Slot<Self>;
     /// Lists every entry of this kind.
-    fn build(r: &Resolver) -> impl Future<Output = Snapshot<Self>> + Send;
+    fn build(r: &Resolver) -> impl Future<Output = Draft<Self>> + Send;
     /// The octets the entry takes in a page.
     fn encoded_len(&self) -> usize;
+    /// Appends the octets the entry takes in a page to `out`.
+    fn put(&self, out: &mut Vec<u8>);
+    /// The items the entry counts for in a pass over a listing ([`Pace`]).
+    fn items(&self) -> usize {
+        1
+    }
     /// The entry's name, for the logs.
     fn name(&self) -> &str;
     /// True when the entry can be sent in a reply the reader decodes
@@ -191,11 +283,14 @@ impl Kind for User {
     fn slot(e: &Enumeration) -> &Slot<User> {
         &e.users
     }
-    fn build(r: &Resolver) -> impl Future<Output = Snapshot<User>> + Send {
+    fn build(r: &Resolver) -> impl Future<Output = Draft<User>> + Send {
         r.build_users()
     }
     fn encoded_len(&self) -> usize {
         roster_proto::user_encoded_len(self)
+    }
+    fn put(&self, out: &mut Vec<u8>) {
+        roster_proto::put_user_octets(out, self)
     }
     fn name(&self) -> &str {
         &self.name
@@ -214,11 +309,17 @@ impl Kind for Group {
     fn slot(e: &Enumeration) -> &Slot<Group> {
         &e.groups
     }
-    fn build(r: &Resolver) -> impl Future<Output = Snapshot<Group>> + Send {
+    fn build(r: &Resolver) -> impl Future<Output = Draft<Group>> + Send {
         r.build_groups()
     }
     fn encoded_len(&self) -> usize {
         roster_proto::group_encoded_len(self)
+    }
+    fn put(&self, out: &mut Vec<u8>) {
+        roster_proto::put_group_octets(out, self)
+    }
+    fn items(&self) -> usize {
+        self.members.len() + 1
     }
     fn name(&self) -> &str {
         &self.name
@@ -411,8 +512,8 @@ fn qualify<H: Holds>(name: &mut String, domain: &str, earlier: &[H]) {
 }
 
 /// A page of an enumeration: a range of the snapshot's entries, shared
-/// (the server encodes them from the snapshot; 100,000 users are not
-/// copied a page at a time), and whether more follow.
+/// (the server sends their octets from the snapshot; 100,000 users are
+/// not copied a page at a time), and whether more follow.
 #[derive(Debug)]
 pub struct ListedPage<T> {
     snapshot: Option<Arc<Snapshot<T>>>,
@@ -455,15 +556,15 @@ fn unsendable<T: Kind>(entry: &T) -> Option<String> {
 /// [`MAX_PAGE`]) entries and [`PAGE_BYTES`] octets of them, and at least
 /// one entry while entries remain (a `limit` of 0 asks for one: a page
 /// of none that says more follow would have the reader ask forever).
-fn page_of<T: Kind>(snapshot: Arc<Snapshot<T>>, offset: u32, limit: u32) -> ListedPage<T> {
-    let all = snapshot.entries.len();
+fn page_of<T>(snapshot: Arc<Snapshot<T>>, offset: u32, limit: u32) -> ListedPage<T> {
+    let entries = &snapshot.entries;
+    let all = entries.len();
     let start = (offset as usize).min(all);
     let n = (limit as usize).clamp(1, MAX_PAGE);
+    let first = entries.start(start);
     let mut end = start;
-    let mut bytes = 0usize;
-    for e in snapshot.entries[start..].iter().take(n) {
-        bytes = bytes.saturating_add(e.encoded_len());
-        if bytes > PAGE_BYTES && end > start {
+    while end < all && end - start < n {
+        if entries.ends[end] - first > PAGE_BYTES && end > start {
             break;
         }
         end += 1;
@@ -485,11 +586,17 @@ impl<T> ListedPage<T> {
         }
     }
 
-    /// The page's entries.
-    pub fn entries(&self) -> &[T] {
+    /// How many entries the page holds.
+    pub fn count(&self) -> u32 {
+        self.range.len() as u32
+    }
+
+    /// The page's entries, encoded one after another as a page sends
+    /// them (`roster_proto::encode_users_page_octets`).
+    pub fn octets(&self) -> &[u8] {
         self.snapshot
             .as_ref()
-            .map_or(&[], |s| &s.entries[self.range.clone()])
+            .map_or(&[], |s| s.entries.octets(self.range.clone()))
     }
 
     /// True when another page follows.
@@ -646,7 +753,7 @@ impl Resolver {
         limit: u32,
     ) -> Result<(Vec<User>, bool), EnumerationError> {
         let page = self.users_page(offset, limit).await?;
-        Ok((page.entries().to_vec(), page.more()))
+        Ok((tests::users_of(&page), page.more()))
     }
 
     /// A copy of a page of the group enumeration, and whether more follow.
@@ -657,7 +764,7 @@ impl Resolver {
         limit: u32,
     ) -> Result<(Vec<Group>, bool), EnumerationError> {
         let page = self.groups_page(offset, limit).await?;
-        Ok((page.entries().to_vec(), page.more()))
+        Ok((tests::groups_of(&page), page.more()))
     }
 
     async fn page<T: Kind>(
@@ -734,30 +841,30 @@ impl Resolver {
             .stale
             .store(false, Ordering::SeqCst);
         let started = std::time::Instant::now();
-        let snap = T::build(self).await;
+        let draft = T::build(self).await;
         tracing::debug!(
             what = T::WHAT,
-            entries = snap.entries.len(),
+            entries = draft.entries.len(),
             ms = started.elapsed().as_millis() as u64,
             "enumeration listed"
         );
-        if !snap.failed.is_empty() {
+        if !draft.failed.is_empty() {
             let failed = EnumerationError {
-                failed: snap.failed.clone(),
+                failed: draft.failed.clone(),
             };
             tracing::warn!(what = T::WHAT, errors = %failed, "enumeration incomplete");
-            if snap.entries.is_empty() {
+            if draft.entries.is_empty() {
                 return Err(failed);
             }
         }
-        Ok(snap)
+        Ok(draft.encoded().await)
     }
 
     /// Every user of every domain, as lookups serve them.
-    async fn build_users(&self) -> Snapshot<User> {
+    async fn build_users(&self) -> Draft<User> {
         let settings = self.settings();
         let domains = self.domains();
-        let mut snap = Snapshot::begun(self.inner.clock.now_ms());
+        let mut snap = Draft::begun(self.inner.clock.now_ms());
         snap.census_generation = self.user_listing_begins();
         // One wait for the censuses' listings, whatever the domains.
         let deadline = tokio::time::Instant::now() + CENSUS_WAIT_MAX;
@@ -1029,10 +1136,10 @@ impl Resolver {
     /// members left out when a lookup leaves them out (a local user's
     /// name, or their own entry refused), qualified by the user names of
     /// earlier domains; the users of every domain are listed for it.
-    async fn build_groups(&self) -> Snapshot<Group> {
+    async fn build_groups(&self) -> Draft<Group> {
         let settings = self.settings();
         let domains = self.domains();
-        let mut snap = Snapshot::begun(self.inner.clock.now_ms());
+        let mut snap = Draft::begun(self.inner.clock.now_ms());
         // One version of the local files for the whole snapshot.
         let view = self.inner.local.view();
         let users = self.listed_users(&domains, &view, &mut snap.taken_ms).await;
@@ -1126,8 +1233,47 @@ impl Resolver {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use roster_proto::Response;
+
+    /// The users of `page`, read back as the module reads them.
+    pub(in crate::resolver) fn users_of(page: &ListedPage<User>) -> Vec<User> {
+        let frame =
+            roster_proto::encode_users_page_octets(page.count(), page.octets(), page.more());
+        match roster_proto::decode_response(&frame[4..]) {
+            Ok(Response::Users { entries, .. }) => entries,
+            other => panic!("a page of users reads back as {other:?}"),
+        }
+    }
+
+    /// The groups of `page`, read back as the module reads them.
+    pub(in crate::resolver) fn groups_of(page: &ListedPage<Group>) -> Vec<Group> {
+        let frame =
+            roster_proto::encode_groups_page_octets(page.count(), page.octets(), page.more());
+        match roster_proto::decode_response(&frame[4..]) {
+            Ok(Response::Groups { entries, .. }) => entries,
+            other => panic!("a page of groups reads back as {other:?}"),
+        }
+    }
+
+    /// A snapshot of `users`.
+    fn snapshot_of(users: &[User]) -> Arc<Snapshot<User>> {
+        let mut entries = Encoded::with_room_for(users);
+        for u in users {
+            entries.push(u);
+        }
+        Arc::new(Snapshot {
+            entries,
+            taken_ms: 0,
+            census_generation: 0,
+        })
+    }
+
+    /// The frame of `page`, as the server sends it.
+    fn frame_of(page: &ListedPage<User>) -> Vec<u8> {
+        roster_proto::encode_users_page_octets(page.count(), page.octets(), page.more())
+    }
 
     #[tokio::test]
     async fn a_long_pass_lets_the_other_tasks_run_between_its_chunks() {
@@ -1169,30 +1315,34 @@ mod tests {
 
     #[test]
     fn a_page_holds_at_most_half_a_frame_of_entries_and_always_one() {
-        let mut snap = Snapshot::begun(0);
         // 700 KiB each: two fit in half a frame, a third does not; then
         // one entry larger than that on its own.
-        snap.entries = vec![user(700 << 10); 5];
-        snap.entries.push(user(3 << 20));
-        let snap = Arc::new(snap);
+        let mut users = vec![user(700 << 10); 5];
+        users.push(user(3 << 20));
+        let snap = snapshot_of(&users);
         let mut ranges = Vec::new();
         let mut offset = 0;
         loop {
             let page = page_of(snap.clone(), offset, 2000);
-            let frame = roster_proto::encode_users_page(page.entries(), page.more());
+            let frame = frame_of(&page);
             assert!(frame.len() - 4 <= roster_proto::MAX_FRAME_LEN);
-            ranges.push(page.entries().len());
-            offset += page.entries().len() as u32;
+            // (The octets of those entries: 3 MiB strings do not read back.)
+            let those = &users[offset as usize..][..page.count() as usize];
+            assert_eq!(frame, roster_proto::encode_users_page(those, page.more()));
+            ranges.push(page.count());
+            offset += page.count();
             if !page.more() {
                 break;
             }
         }
         assert_eq!(ranges, [2, 2, 1, 1]);
         // Small entries: as many as asked.
-        let mut small = Snapshot::begun(0);
-        small.entries = vec![user(10); 3000];
-        let page = page_of(Arc::new(small), 0, 2000);
-        assert_eq!((page.entries().len(), page.more()), (2000, true));
+        let small = snapshot_of(&vec![user(10); 3000]);
+        let page = page_of(small.clone(), 0, 2000);
+        assert_eq!((page.count(), page.more()), (2000, true));
+        let page = page_of(small, 2000, 2000);
+        assert_eq!((page.count(), page.more()), (1000, false));
+        assert_eq!(users_of(&page), vec![user(10); 1000]);
     }
 
     #[test]
@@ -1202,12 +1352,11 @@ mod tests {
             home: "h".repeat(home),
             ..user(gecos)
         };
-        let mut snap = Snapshot::begun(0);
         // The largest strings a reply may hold; one octet more; and an
         // entry of strings each within the limit but too large for a
         // frame together.
         let big = MAX_STRING_LEN;
-        snap.entries = vec![
+        let mut users = vec![
             user(10),
             with(big, big),
             user(big + 1),
@@ -1218,16 +1367,16 @@ mod tests {
             },
             user(20),
         ];
-        snap.entries.retain(|u| unsendable(u).is_none());
-        let kept: Vec<usize> = snap.entries.iter().map(|u| u.gecos.len()).collect();
+        users.retain(|u| unsendable(u).is_none());
+        let kept: Vec<usize> = users.iter().map(|u| u.gecos.len()).collect();
         assert_eq!(kept, [10, big, 20]);
         // Every page of what is left is read back by the module's decoder.
-        let snap = Arc::new(snap);
+        let snap = snapshot_of(&users);
         let mut offset = 0;
         let mut read = Vec::new();
         loop {
             let page = page_of(snap.clone(), offset, 2000);
-            let frame = roster_proto::encode_users_page(page.entries(), page.more());
+            let frame = frame_of(&page);
             assert!(frame.len() - 4 <= MAX_FRAME_LEN);
             match roster_proto::decode_response(&frame[4..]) {
                 Ok(roster_proto::Response::Users { entries, .. }) => {
@@ -1235,7 +1384,7 @@ mod tests {
                 }
                 other => panic!("page at {offset}: {other:?}"),
             }
-            offset += page.entries().len() as u32;
+            offset += page.count();
             if !page.more() {
                 break;
             }
@@ -1245,13 +1394,12 @@ mod tests {
 
     #[test]
     fn a_limit_of_zero_still_moves_the_listing_on() {
-        let mut snap = Snapshot::begun(0);
-        snap.entries = vec![user(10); 3];
-        let snap = Arc::new(snap);
+        let snap = snapshot_of(&vec![user(10); 3]);
         let page = page_of(snap.clone(), 0, 0);
-        assert_eq!((page.entries().len(), page.more()), (1, true));
+        assert_eq!((page.count(), page.more()), (1, true));
         let page = page_of(snap, 3, 0);
-        assert_eq!((page.entries().len(), page.more()), (0, false));
+        assert_eq!((page.count(), page.more()), (0, false));
+        assert!(page.octets().is_empty());
     }
 
     #[test]

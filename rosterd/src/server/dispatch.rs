@@ -12,8 +12,8 @@ use roster_daemon::cache::{GroupEntry, UserEntry};
 use roster_daemon::resolver::{Answer, ListedPage};
 use roster_proto::admin::{AdminReply, StatusReport};
 use roster_proto::{
-    encode_group_response, encode_groups_page, encode_response, encode_user_response,
-    encode_users_page, Failure, Group, Request, Response, User,
+    decode_response, encode_group_response, encode_groups_page_octets, encode_response,
+    encode_user_response, encode_users_page_octets, Failure, Group, Request, Response, User,
 };
 use std::sync::Arc;
 
@@ -84,25 +84,24 @@ impl Reply {
             Reply::Response(r) => encode_response(r),
             Reply::User(u) => encode_user_response(&u.user),
             Reply::Group(g) => encode_group_response(&g.group),
-            Reply::Users(p) => encode_users_page(p.entries(), p.more()),
-            Reply::Groups(p) => encode_groups_page(p.entries(), p.more()),
+            Reply::Users(p) => encode_users_page_octets(p.count(), p.octets(), p.more()),
+            Reply::Groups(p) => encode_groups_page_octets(p.count(), p.octets(), p.more()),
         }
     }
 
-    /// The reply as a protocol response (a group copied).
+    /// The reply as a protocol response (a group copied; a page read
+    /// back from its frame, as the module reads it).
     pub fn into_response(self) -> Response {
         match self {
             Reply::Response(r) => r,
             Reply::User(u) => Response::User(u.user.clone()),
             Reply::Group(g) => Response::Group(g.group.clone()),
-            Reply::Users(p) => Response::Users {
-                entries: p.entries().to_vec(),
-                more: p.more(),
-            },
-            Reply::Groups(p) => Response::Groups {
-                entries: p.entries().to_vec(),
-                more: p.more(),
-            },
+            page @ (Reply::Users(_) | Reply::Groups(_)) => {
+                let frame = page.encode();
+                decode_response(&frame[4..]).unwrap_or_else(|e| {
+                    Response::Error(format!("a page of the listing does not read back: {e}"))
+                })
+            }
         }
     }
 }
