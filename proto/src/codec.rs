@@ -487,13 +487,15 @@ pub fn put_group_octets(out: &mut Vec<u8>, group: &Group) {
 }
 
 /// The frame of `Response::Users` of `count` users already encoded one
-/// after another in `octets` ([`put_user_octets`]).
+/// after another in `octets` ([`put_user_octets`]); `count` must be the
+/// number of users `octets` holds (the reader reads that many).
 pub fn encode_users_page_octets(count: u32, octets: &[u8], more: bool) -> Vec<u8> {
     page_of_octets(4, count, octets, more)
 }
 
 /// The frame of `Response::Groups` of `count` groups already encoded one
-/// after another in `octets` ([`put_group_octets`]).
+/// after another in `octets` ([`put_group_octets`]); `count` must be the
+/// number of groups `octets` holds.
 pub fn encode_groups_page_octets(count: u32, octets: &[u8], more: bool) -> Vec<u8> {
     page_of_octets(5, count, octets, more)
 }

@@ -66,11 +66,18 @@ impl<T> Draft<T> {
 }
 
 impl<T: Kind> Draft<T> {
-    /// The snapshot served: the entries encoded (each dropped once it is),
-    /// the other tasks served meanwhile ([`Pace`]).
+    /// The snapshot served: the entries encoded (each one's strings freed
+    /// once it is; the draft's own array at the end, so that while this
+    /// runs both forms are held), the other tasks served meanwhile
+    /// ([`Pace`]).
     async fn encoded(self) -> Snapshot<T> {
-        let mut entries = Encoded::with_room_for(&self.entries);
         let mut pace = Pace::default();
+        let mut octets = 0;
+        for e in &self.entries {
+            octets += e.encoded_len();
+            pace.step(e.items()).await;
+        }
+        let mut entries = Encoded::with_room_for(self.entries.len(), octets);
         for e in self.entries {
             entries.push(&e);
             pace.step(e.items()).await;
@@ -105,11 +112,11 @@ impl<T> std::fmt::Debug for Encoded<T> {
 }
 
 impl<T: Kind> Encoded<T> {
-    /// Nothing yet, with room for exactly `entries`.
-    fn with_room_for(entries: &[T]) -> Self {
+    /// Nothing yet, with room for `count` entries of `octets` in all.
+    fn with_room_for(count: usize, octets: usize) -> Self {
         Encoded {
-            octets: Vec::with_capacity(entries.iter().map(T::encoded_len).sum()),
-            ends: Vec::with_capacity(entries.len()),
+            octets: Vec::with_capacity(octets),
+            ends: Vec::with_capacity(count),
             kind: std::marker::PhantomData,
         }
     }
@@ -592,7 +599,8 @@ impl<T> ListedPage<T> {
     }
 
     /// The page's entries, encoded one after another as a page sends
-    /// them (`roster_proto::encode_users_page_octets`).
+    /// them (`roster_proto::encode_users_page_octets`,
+    /// `encode_groups_page_octets`).
     pub fn octets(&self) -> &[u8] {
         self.snapshot
             .as_ref()
@@ -842,12 +850,6 @@ impl Resolver {
             .store(false, Ordering::SeqCst);
         let started = std::time::Instant::now();
         let draft = T::build(self).await;
-        tracing::debug!(
-            what = T::WHAT,
-            entries = draft.entries.len(),
-            ms = started.elapsed().as_millis() as u64,
-            "enumeration listed"
-        );
         if !draft.failed.is_empty() {
             let failed = EnumerationError {
                 failed: draft.failed.clone(),
@@ -857,7 +859,15 @@ impl Resolver {
                 return Err(failed);
             }
         }
-        Ok(draft.encoded().await)
+        let snap = draft.encoded().await;
+        tracing::debug!(
+            what = T::WHAT,
+            entries = snap.entries.len(),
+            octets = snap.entries.octets.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "enumeration listed"
+        );
+        Ok(snap)
     }
 
     /// Every user of every domain, as lookups serve them.
@@ -1259,7 +1269,8 @@ pub(super) mod tests {
 
     /// A snapshot of `users`.
     fn snapshot_of(users: &[User]) -> Arc<Snapshot<User>> {
-        let mut entries = Encoded::with_room_for(users);
+        let octets = users.iter().map(User::encoded_len).sum();
+        let mut entries = Encoded::with_room_for(users.len(), octets);
         for u in users {
             entries.push(u);
         }
