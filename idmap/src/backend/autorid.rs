@@ -240,6 +240,19 @@ const SHARED_REFRESH: Duration = Duration::from_secs(5);
 /// the chosen slot first.
 const CLAIM_ATTEMPTS: usize = 8;
 
+/// Waits a random while of up to 2^`lost` ms (16 at most) after `lost`
+/// claims lost in a row: hosts that lost the same slot then read the
+/// store again at different times, instead of all choosing the same next
+/// slot at once again (three hosts meeting six domains together lost one
+/// of them eight claims in a row).
+fn back_off(lost: usize) {
+    use std::hash::BuildHasher;
+    let most_ms = 1u64 << lost.min(4);
+    // (RandomState's keys are random for each process and thread.)
+    let random = std::hash::RandomState::new().hash_one(std::time::Instant::now());
+    std::thread::sleep(Duration::from_millis(random % (most_ms + 1)));
+}
+
 /// A pool shared by the autorid domains with the same parameters: the
 /// in-memory table plus its stores.
 #[derive(Debug)]
@@ -654,7 +667,10 @@ impl AutoridPool {
             store: sh.describe(),
             source,
         };
-        for _ in 0..CLAIM_ATTEMPTS {
+        for lost in 0..CLAIM_ATTEMPTS {
+            if lost > 0 {
+                back_off(lost);
+            }
             let recs = sh.load().map_err(shared_err)?;
             *dirty |= self.merge_shared(&recs);
             if let Some(e) = self.disputed_error(domain) {
