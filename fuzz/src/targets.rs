@@ -11,7 +11,7 @@ use roster_daemon::directory::ad::mapping::{
     account_name_candidates, account_state, output_name, parse_range, range_window,
     short_input_name, token_group_sids,
 };
-use roster_daemon::directory::ad::{ad_group, ad_user};
+use roster_daemon::directory::ad::{ad_group, ad_user, SidIds};
 use roster_daemon::directory::{
     check_name, entry_to_group, entry_to_user, member_dns, member_names, user_name_from_dn,
 };
@@ -260,11 +260,11 @@ pub fn ad_entry(input: (u8, FuzzEntry)) {
     let domains = ad_domains();
     let d = &domains[which as usize % domains.len()];
     let e = entry.into_search_entry();
-    if let Ok(u) = ad_user(&d.cfg, &d.idmap, &d.sid, &e) {
+    if let Ok(u) = ad_user(&d.cfg, &d.idmap, &d.sid, &e, SidIds::Allocating) {
         assert_user(d, &u);
         assert!(u.unique_id.is_some(), "AD user without its SID");
     }
-    if let Ok(g) = ad_group(&d.cfg, &d.idmap, &e) {
+    if let Ok(g) = ad_group(&d.cfg, &d.idmap, &e, SidIds::Allocating) {
         assert_group(d, &g);
     }
     let _ = account_state(&e);

@@ -672,6 +672,31 @@ impl DomainSet {
 
     #[inline]
     fn id_for_sid(&self, sid: &Sid) -> Result<u32, IdmapError> {
+        self.id_for_sid_with(sid, true)
+    }
+
+    /// The ID of an object SID (as [`Self::uid_for_sid`], the same number
+    /// as UID and GID) without allocating: when its autorid block has no
+    /// slot yet this is [`IdmapError::BlockUnallocated`], and nothing
+    /// waits for the lock file or the shared store. What a daemon's
+    /// event loop may call; [`Self::needs_allocation`] tells it first
+    /// which SIDs to map (allocating) on a thread that may wait.
+    #[inline]
+    pub fn mapped_id_for_sid(&self, sid: &Sid) -> Result<u32, IdmapError> {
+        self.id_for_sid_with(sid, false)
+    }
+
+    /// True when mapping `sid` would allocate its autorid block's slot
+    /// (taking the lock file, maybe asking the shared store).
+    pub fn needs_allocation(&self, sid: &Sid) -> bool {
+        matches!(
+            self.id_for_sid_with(sid, false),
+            Err(IdmapError::BlockUnallocated { .. })
+        )
+    }
+
+    #[inline]
+    fn id_for_sid_with(&self, sid: &Sid, allocate: bool) -> Result<u32, IdmapError> {
         let Some((dom, rid)) = self.find(sid) else {
             return Err(match sid.rid() {
                 None => IdmapError::NoRid(*sid),
@@ -717,7 +742,11 @@ impl DomainSet {
                     return Ok(params.low + (slot1 - 1) * rs + rid % rs);
                 }
                 let dom_sid = dom.sid.get().expect("found by SID");
-                let id = pool.id_for(dom_sid, rid)?;
+                let id = match pool.mapped_id(dom_sid, rid) {
+                    Some(mapped) => mapped?,
+                    None if allocate => pool.id_for(dom_sid, rid)?,
+                    None => return Err(IdmapError::BlockUnallocated { sid: *sid }),
+                };
                 if (k as usize) < CACHED_BLOCKS {
                     if let Some(slot) = pool.slot(dom_sid, k) {
                         dom.blocks.set(k, slot + 1);
@@ -731,6 +760,30 @@ impl DomainSet {
     /// The SID of a UID/GID, for rid, sss and autorid domains; the error
     /// says why there is none.
     pub fn resolve_id(&self, id: u32) -> Result<Sid, IdmapError> {
+        self.resolve_id_with(id, true)
+    }
+
+    /// [`Self::resolve_id`] without reading an autorid pool's shared store
+    /// again: an ID of a slot unknown here is
+    /// [`IdmapError::SlotUnallocated`]. What a daemon's event loop may
+    /// call; [`Self::resolve_needs_io`] tells it first when to call
+    /// [`Self::resolve_id`] on a thread that may wait.
+    pub fn mapped_resolve_id(&self, id: u32) -> Result<Sid, IdmapError> {
+        self.resolve_id_with(id, false)
+    }
+
+    /// True when [`Self::resolve_id`] of `id` would read a shared store
+    /// again (an autorid slot unknown here, its refresh due).
+    pub fn resolve_needs_io(&self, id: u32) -> bool {
+        self.pools.iter().any(|ap| {
+            let (low, high) = ap.params.span();
+            (low..=high).contains(&id)
+                && ap.rev.get((id - low) / ap.params.rangesize).is_none()
+                && ap.pool.sid_for_would_refresh(id)
+        })
+    }
+
+    fn resolve_id_with(&self, id: u32, refresh: bool) -> Result<Sid, IdmapError> {
         for d in &self.domains {
             if let Kind::Rid(r) = d.kind {
                 if let Some(rid) = r.rid_for(id) {
@@ -773,7 +826,12 @@ impl DomainSet {
             if let Some((d, first_rid)) = ap.rev.get(slot) {
                 return self.domain_rid_sid(d, first_rid.wrapping_add(off), id);
             }
-            if let Some(r) = ap.pool.sid_for(id) {
+            let found = if refresh {
+                ap.pool.sid_for(id)
+            } else {
+                ap.pool.mapped_sid_for(id)
+            };
+            if let Some(r) = found {
                 let sid = r?;
                 self.remember(&ap.rev, slot, &sid, off);
                 return Ok(sid);

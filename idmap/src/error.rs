@@ -125,6 +125,15 @@ pub enum IdmapError {
         /// The slot.
         slot: u32,
     },
+    /// The block of this SID has no autorid slot yet, and it was asked
+    /// without allocating one ([`crate::DomainSet::mapped_id_for_sid`]):
+    /// the allocation is left to a caller that may wait for it, or it
+    /// failed.
+    #[error("{sid}: its autorid block has no slot yet")]
+    BlockUnallocated {
+        /// The object SID.
+        sid: Sid,
+    },
     /// libsss_idmap-compatible mapping refused.
     #[error("domain {domain:?} (sss): {source}")]
     Sss {

@@ -596,3 +596,61 @@ fn first_seen_autorid_is_stable_across_restarts_in_any_order() {
     let (_, fresh) = autorid_set(false, &other, None);
     assert_ne!(before, fresh);
 }
+
+#[test]
+fn mapped_ids_never_allocate_nor_wait_for_the_lock_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let dom = det_sids(1)[0];
+    let (set, _) = autorid_set(false, &[dom], Some(dir.path()));
+    let set = std::sync::Arc::new(set);
+    let known = dom.with_rid(500).unwrap();
+    let new = dom.with_rid(750_000).unwrap();
+    assert!(!set.needs_allocation(&known));
+    assert_eq!(
+        set.mapped_id_for_sid(&known).unwrap(),
+        set.uid_for_sid(&known).unwrap()
+    );
+    assert!(set.needs_allocation(&new));
+    assert!(matches!(
+        set.mapped_id_for_sid(&new),
+        Err(roster_idmap::IdmapError::BlockUnallocated { sid }) if sid == new
+    ));
+    // Another process holds the pool's lock file: what is mapped is
+    // still answered, and asking about the new block allocates nothing.
+    let lock_path = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "lock"))
+        .expect("the pool's lock file");
+    let file = std::fs::File::open(&lock_path).unwrap();
+    let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s = set.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send((
+            s.mapped_id_for_sid(&known).ok(),
+            s.needs_allocation(&new),
+            s.mapped_resolve_id(s.mapped_id_for_sid(&known).unwrap())
+                .ok(),
+        ));
+    });
+    let (id, pending, back) = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("mapped lookups waited for the lock file");
+    assert_eq!(id, Some(set.uid_for_sid(&known).unwrap()));
+    assert!(pending);
+    assert_eq!(back, Some(known));
+    // The allocation itself waits for the lock, then maps the block.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s = set.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(s.uid_for_sid(&new).map_err(|e| e.to_string()));
+    });
+    drop(held);
+    let id = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the allocation ended")
+        .unwrap();
+    assert!(!set.needs_allocation(&new));
+    assert_eq!(set.mapped_id_for_sid(&new).unwrap(), id);
+}

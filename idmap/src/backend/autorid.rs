@@ -584,14 +584,8 @@ impl AutoridPool {
     /// block on first sight.
     #[inline]
     pub fn id_for(&self, domain: &Sid, rid: u32) -> Result<u32, IdmapError> {
-        if let Ok(id) = self.read().id_for(domain, rid) {
-            if self.shared.is_none() {
-                return Ok(id);
-            }
-            return match self.disputed_error(domain) {
-                Some(e) => Err(e),
-                None => Ok(id),
-            };
+        if let Some(mapped) = self.mapped_id(domain, rid) {
+            return mapped;
         }
         let rs = self.params().rangesize;
         self.allocate(domain, rid / rs)?;
@@ -704,6 +698,51 @@ impl AutoridPool {
         }))
     }
 
+    /// The ID of `rid` of `domain` when its block has a slot (`None`
+    /// otherwise): no lock file, no store, no waiting beyond the table's
+    /// read lock.
+    #[inline]
+    pub fn mapped_id(&self, domain: &Sid, rid: u32) -> Option<Result<u32, IdmapError>> {
+        let id = self.read().id_for(domain, rid).ok()?;
+        if self.shared.is_none() {
+            return Some(Ok(id));
+        }
+        Some(match self.disputed_error(domain) {
+            Some(e) => Err(e),
+            None => Ok(id),
+        })
+    }
+
+    /// True when [`Self::sid_for`] of `id` would read the shared store
+    /// again (its slot unknown here, and a refresh due); nothing is noted.
+    pub fn sid_for_would_refresh(&self, id: u32) -> bool {
+        self.shared.is_some()
+            && matches!(self.read().rid_for(id), Some(Err(_)))
+            && self
+                .refreshed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_none_or(|t| t.elapsed() >= SHARED_REFRESH)
+    }
+
+    /// [`Self::sid_for`] without reading the shared store again: an
+    /// unknown slot is [`IdmapError::SlotUnallocated`].
+    pub fn mapped_sid_for(&self, id: u32) -> Option<Result<Sid, IdmapError>> {
+        let found = self.read().rid_for(id)?;
+        Some(self.sid_of(id, found))
+    }
+
+    /// The SID `found` by [`AutoridTable::rid_for`] for `id`, disputes checked.
+    fn sid_of(&self, id: u32, found: Result<(Sid, u32), u32>) -> Result<Sid, IdmapError> {
+        match found {
+            Ok((d, rid)) => match self.disputed_error(&d) {
+                Some(e) => Err(e),
+                None => d.with_rid(rid).map_err(IdmapError::from),
+            },
+            Err(slot) => Err(IdmapError::SlotUnallocated { id, slot }),
+        }
+    }
+
     /// The slot of block `index` of `domain`, if allocated (no allocation).
     pub fn slot(&self, domain: &Sid, index: u32) -> Option<u32> {
         self.read().slot(domain, index)
@@ -721,13 +760,7 @@ impl AutoridPool {
             }
             other => other,
         };
-        Some(match found {
-            Ok((d, rid)) => match self.disputed_error(&d) {
-                Some(e) => Err(e),
-                None => d.with_rid(rid).map_err(IdmapError::from),
-            },
-            Err(slot) => Err(IdmapError::SlotUnallocated { id, slot }),
-        })
+        Some(self.sid_of(id, found))
     }
 
     fn refresh_due(&self) -> bool {

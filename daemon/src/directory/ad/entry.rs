@@ -8,6 +8,56 @@ use crate::directory::{check_name, expand_template};
 use ldap3::SearchEntry;
 use roster_idmap::{Backend, DomainSet, Sid};
 
+/// How an entry's SIDs become IDs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SidIds {
+    /// Allocating an autorid block's slot on first sight (the lock file,
+    /// maybe the shared store: this may wait). For callers that may wait:
+    /// rosterctl judging entries itself.
+    Allocating,
+    /// Only the SIDs already mapped ([`DomainSet::mapped_id_for_sid`]): an
+    /// entry of a block without a slot is refused. rosterd's event loop,
+    /// which allocates first on a thread that may wait ([`sids_to_map`]).
+    Mapped,
+}
+
+/// The ID of `sid` as `ids` says.
+fn id_of(idmap: &DomainSet, sid: &Sid, ids: SidIds) -> Result<u32, roster_idmap::IdmapError> {
+    match ids {
+        SidIds::Allocating => idmap.gid_for_sid(sid),
+        SidIds::Mapped => idmap.mapped_id_for_sid(sid),
+    }
+}
+
+/// The SIDs of `entries` (users when `users`, with their primary
+/// groups; groups otherwise) whose autorid block has no slot yet, each
+/// once: what must be allocated before they are converted with
+/// [`SidIds::Mapped`]. Nothing for other backends.
+pub fn sids_to_map(
+    cfg: &DomainConfig,
+    idmap: &DomainSet,
+    domain_sid: &Sid,
+    entries: &[SearchEntry],
+    users: bool,
+) -> Vec<Sid> {
+    if cfg.idmap.backend() != Backend::Autorid {
+        return Vec::new();
+    }
+    let mut out: Vec<Sid> = Vec::new();
+    for e in entries {
+        let primary = users
+            .then(|| text(e, "primaryGroupID"))
+            .flatten()
+            .and_then(|pg| primary_group_sid(domain_sid, pg).ok());
+        for sid in object_sid(e).ok().into_iter().chain(primary) {
+            if !out.contains(&sid) && idmap.needs_allocation(&sid) {
+                out.push(sid);
+            }
+        }
+    }
+    out
+}
+
 /// Attributes read from AD user entries.
 pub fn user_attrs(cfg: &DomainConfig) -> Vec<String> {
     let a = &cfg.attributes;
@@ -81,12 +131,13 @@ pub fn served_name(cfg: &DomainConfig, e: &SearchEntry, attr: &str) -> Result<St
 /// Converts an AD user entry: `uid` from objectSid through the idmap
 /// backend (or `uidNumber` for rfc2307), `gid` from primaryGroupID (or
 /// `gidNumber`). `domain_sid` is the domain's SID (needed by rid, sss and
-/// autorid).
+/// autorid); `ids` says whether an autorid block may be allocated.
 pub fn ad_user(
     cfg: &DomainConfig,
     idmap: &DomainSet,
     domain_sid: &Sid,
     e: &SearchEntry,
+    ids: SidIds,
 ) -> Result<UserRecord, String> {
     let a = &cfg.attributes;
     let name = served_name(cfg, e, &a.username)?;
@@ -94,14 +145,10 @@ pub fn ad_user(
     let (uid, gid) = if cfg.idmap.backend() == Backend::Rfc2307 {
         (posix_id(e, &a.uid_number)?, posix_id(e, &a.gid_number)?)
     } else {
-        let uid = idmap
-            .uid_for_sid(&sid)
-            .map_err(|err| format!("objectSid {sid}: {err}"))?;
+        let uid = id_of(idmap, &sid, ids).map_err(|err| format!("objectSid {sid}: {err}"))?;
         let pg = text(e, "primaryGroupID").ok_or("missing required attribute primaryGroupID")?;
         let pg = primary_group_sid(domain_sid, pg)?;
-        let gid = idmap
-            .gid_for_sid(&pg)
-            .map_err(|err| format!("primary group {pg}: {err}"))?;
+        let gid = id_of(idmap, &pg, ids).map_err(|err| format!("primary group {pg}: {err}"))?;
         (uid, gid)
     };
     for (what, id) in [("UID", uid), ("GID", gid)] {
@@ -147,11 +194,13 @@ pub fn ad_user(
 }
 
 /// Converts an AD group entry (without members): `gid` from objectSid
-/// through the idmap backend, or `gidNumber` for rfc2307.
+/// through the idmap backend, or `gidNumber` for rfc2307; `ids` as for
+/// [`ad_user`].
 pub fn ad_group(
     cfg: &DomainConfig,
     idmap: &DomainSet,
     e: &SearchEntry,
+    ids: SidIds,
 ) -> Result<GroupRecord, String> {
     let a = &cfg.attributes;
     let name = served_name(cfg, e, &a.group_name)?;
@@ -159,9 +208,7 @@ pub fn ad_group(
         posix_id(e, &a.gid_number)?
     } else {
         let sid = object_sid(e)?;
-        idmap
-            .gid_for_sid(&sid)
-            .map_err(|err| format!("objectSid {sid}: {err}"))?
+        id_of(idmap, &sid, ids).map_err(|err| format!("objectSid {sid}: {err}"))?
     };
     idmap
         .check_posix_id(&cfg.name, gid)

@@ -26,7 +26,7 @@ use super::{Claims, Directory};
 use crate::config::{DomainConfig, DomainSet};
 use crate::dn;
 use crate::filter;
-pub use entry::{ad_group, ad_user, group_attrs, user_attrs};
+pub use entry::{ad_group, ad_user, group_attrs, sids_to_map, user_attrs, SidIds};
 use ldap3::{Scope, SearchEntry};
 use mapping::{
     account_name_candidates, object_sid, output_name, range_window, short_input_name, text,
@@ -50,6 +50,10 @@ pub struct Ad {
     sid: OnceLock<Sid>,
     /// The NetBIOS domain name (from the partitions container), if found.
     netbios: OnceLock<Option<String>>,
+    /// Held while this domain's ID mapping waits on a blocking thread (an
+    /// autorid block allocated, the shared store read again): one such
+    /// thread at a time, whatever holds the lock file meanwhile.
+    mapping: tokio::sync::Mutex<()>,
 }
 
 /// A user search of an AD domain: its one search base (validation refuses
@@ -136,9 +140,18 @@ impl Ad {
                     dir.cfg.name
                 ))
             })?;
-        dir.idmap
-            .set_domain_sid(&dir.cfg.name, sid)
-            .map_err(|e| DirectoryError::invalid(format!("domain \"{}\": {e}", dir.cfg.name)))?;
+        if dir.idmap.domain_sid(&dir.cfg.name).ok().flatten() != Some(sid) {
+            // (Registering may allocate the domain's first autorid block
+            // and record its name: the lock file, maybe the shared store.)
+            let (idmap, name) = (dir.idmap.clone(), dir.cfg.name.clone());
+            let _mapping = self.mapping.lock().await;
+            tokio::task::spawn_blocking(move || idmap.set_domain_sid(&name, sid))
+                .await
+                .map_err(|e| DirectoryError::invalid(format!("domain \"{}\": {e}", dir.cfg.name)))?
+                .map_err(|e| {
+                    DirectoryError::invalid(format!("domain \"{}\": {e}", dir.cfg.name))
+                })?;
+        }
         tracing::info!(domain = %dir.cfg.name, %sid, "Active Directory domain SID registered");
         let _ = self.sid.set(sid);
         Ok(sid)
@@ -197,10 +210,54 @@ impl Ad {
             .map(str::to_string))
     }
 
-    fn users_from(&self, dir: &Directory, sid: &Sid, entries: &[SearchEntry]) -> Vec<UserRecord> {
+    /// Maps, on a blocking thread, the SIDs of `entries` (users when
+    /// `users` is the domain SID, with their primary groups; groups
+    /// otherwise) whose autorid block has no slot yet: the event loop then
+    /// converts them ([`SidIds::Mapped`]) without waiting for the lock
+    /// file or the shared store, and other lookups go on meanwhile. An
+    /// allocation that fails leaves its entries refused by the conversion
+    /// (logged there).
+    async fn map_sids(&self, dir: &Directory, users: Option<&Sid>, entries: &[SearchEntry]) {
+        let (domain_sid, is_users) = match users {
+            Some(s) => (*s, true),
+            None => match self.sid.get() {
+                Some(s) => (*s, false),
+                None => return,
+            },
+        };
+        if sids_to_map(&dir.cfg, &dir.idmap, &domain_sid, entries, is_users).is_empty() {
+            return;
+        }
+        let _mapping = self.mapping.lock().await;
+        // (Another lookup may have mapped them while this one waited.)
+        let sids = sids_to_map(&dir.cfg, &dir.idmap, &domain_sid, entries, is_users);
+        if sids.is_empty() {
+            return;
+        }
+        let idmap = dir.idmap.clone();
+        let mapped = tokio::task::spawn_blocking(move || {
+            for sid in sids {
+                if let Err(e) = idmap.gid_for_sid(&sid) {
+                    tracing::debug!(%sid, error = %e, "autorid block not allocated");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = mapped {
+            tracing::warn!(domain = %dir.cfg.name, error = %e, "ID mapping task failed");
+        }
+    }
+
+    async fn users_from(
+        &self,
+        dir: &Directory,
+        sid: &Sid,
+        entries: &[SearchEntry],
+    ) -> Vec<UserRecord> {
+        self.map_sids(dir, Some(sid), entries).await;
         entries
             .iter()
-            .filter_map(|e| match ad_user(&dir.cfg, &dir.idmap, sid, e) {
+            .filter_map(|e| match ad_user(&dir.cfg, &dir.idmap, sid, e, SidIds::Mapped) {
                 Ok(u) => Some(u),
                 Err(reason) => {
                     // Debug: enumerations and member lists meet many such
@@ -242,12 +299,13 @@ impl Ad {
         let want = output_name(short, dir.cfg.qualified_names, &dir.cfg.name);
         let users: Vec<UserRecord> = self
             .users_from(dir, &sid, &entries)
+            .await
             .into_iter()
             .filter(|u| u.user.name == want)
             .collect();
         if users.is_empty() {
             for e in &entries {
-                if let Err(reason) = ad_user(&dir.cfg, &dir.idmap, &sid, e) {
+                if let Err(reason) = ad_user(&dir.cfg, &dir.idmap, &sid, e, SidIds::Mapped) {
                     tracing::info!(domain = %dir.cfg.name, dn = %e.dn, %reason, "AD user not served");
                 }
             }
@@ -261,14 +319,25 @@ impl Ad {
     /// The filter term selecting the object whose ID is `id`: `uidNumber`
     /// or `gidNumber` (rfc2307) or the binary objectSid from the reverse
     /// idmap; `None` when the ID belongs to no object of this domain.
-    fn id_term(&self, dir: &Directory, id: u32, posix_attr: &str) -> Option<String> {
+    async fn id_term(&self, dir: &Directory, id: u32, posix_attr: &str) -> Option<String> {
         if dir.idmap.check_posix_id(&dir.cfg.name, id).is_err() {
             return None;
         }
         if dir.cfg.idmap.backend() == Backend::Rfc2307 {
             return Some(filter::eq(posix_attr, &id.to_string()));
         }
-        let sid = dir.idmap.resolve_id(id).ok()?;
+        let sid = if dir.idmap.resolve_needs_io(id) {
+            // (An autorid slot unknown here: the shared store is read
+            // again, on a thread that may wait for it.)
+            let idmap = dir.idmap.clone();
+            let _mapping = self.mapping.lock().await;
+            tokio::task::spawn_blocking(move || idmap.resolve_id(id))
+                .await
+                .ok()?
+        } else {
+            dir.idmap.mapped_resolve_id(id)
+        }
+        .ok()?;
         let ours = dir
             .idmap
             .domain_of_sid(&sid)
@@ -283,12 +352,12 @@ impl Ad {
         uid: u32,
     ) -> Result<Option<UserRecord>, DirectoryError> {
         let sid = self.domain_sid(dir).await?;
-        let Some(term) = self.id_term(dir, uid, &dir.cfg.attributes.uid_number) else {
+        let Some(term) = self.id_term(dir, uid, &dir.cfg.attributes.uid_number).await else {
             return Ok(None);
         };
         let entries = dir.search(&user_query(&dir.cfg, &term), true).await?;
-        dir.user_with_uid(uid, self.users_from(dir, &sid, &entries))
-            .await
+        let users = self.users_from(dir, &sid, &entries).await;
+        dir.user_with_uid(uid, users).await
     }
 
     /// The group called `name` (case-insensitive), with its members.
@@ -331,7 +400,7 @@ impl Ad {
         gid: u32,
     ) -> Result<Option<GroupRecord>, DirectoryError> {
         self.domain_sid(dir).await?;
-        let Some(term) = self.id_term(dir, gid, &dir.cfg.attributes.gid_number) else {
+        let Some(term) = self.id_term(dir, gid, &dir.cfg.attributes.gid_number).await else {
             return Ok(None);
         };
         let entries = dir
@@ -348,9 +417,10 @@ impl Ad {
         entries: &[SearchEntry],
         keep: impl Fn(&GroupRecord) -> bool,
     ) -> Result<Option<GroupRecord>, DirectoryError> {
+        self.map_sids(dir, None, entries).await;
         let mut found = Vec::new();
         for e in entries {
-            match ad_group(&dir.cfg, &dir.idmap, e) {
+            match ad_group(&dir.cfg, &dir.idmap, e, SidIds::Mapped) {
                 Ok(g) if keep(&g) => found.push(g),
                 Ok(_) => {}
                 Err(reason) => {
@@ -423,6 +493,7 @@ impl Ad {
         let entries = dir.search(&user_query(&dir.cfg, &f), true).await?;
         let user_at: HashMap<String, String> = self
             .users_from(dir, sid, &entries)
+            .await
             .into_iter()
             .map(|u| (dn::normalize(&u.dn), u.user.name))
             .collect();
@@ -530,8 +601,9 @@ impl Ad {
             gid: primary,
         }];
         let mut gids = HashSet::from([primary]);
+        self.map_sids(dir, None, &entries).await;
         for e in &entries {
-            match ad_group(&dir.cfg, &dir.idmap, e) {
+            match ad_group(&dir.cfg, &dir.idmap, e, SidIds::Mapped) {
                 Ok(g) if g.group.gid == primary => out[0].name = g.group.name,
                 Ok(g) => {
                     if gids.insert(g.group.gid) {
@@ -560,7 +632,7 @@ impl Ad {
         let entries = dir.search(&user_query(&dir.cfg, ""), false).await?;
         // An AD lookup of a name counts the valid entries served under it
         // only: no other entry claims a name.
-        let users = self.users_from(dir, &sid, &entries);
+        let users = self.users_from(dir, &sid, &entries).await;
         dir.unique_allowed_users(users, &[], &Claims::default())
             .await
     }
@@ -578,6 +650,7 @@ impl Ad {
         let user_entries = dir.search(&user_query(&dir.cfg, ""), false).await?;
         let user_at: HashMap<String, String> = self
             .users_from(dir, &sid, &user_entries)
+            .await
             .into_iter()
             .map(|u| (dn::normalize(&u.dn), u.user.name))
             .collect();
@@ -600,8 +673,9 @@ impl Ad {
             })
             .collect();
         let mut groups = Vec::new();
+        self.map_sids(dir, None, &entries).await;
         for e in &entries {
-            match ad_group(&dir.cfg, &dir.idmap, e) {
+            match ad_group(&dir.cfg, &dir.idmap, e, SidIds::Mapped) {
                 Ok(mut g) => {
                     let key = dn::normalize(&g.dn);
                     let nested = expand_offline(&g.dn, &dns_of, &direct, dir.cfg.nesting_depth);
@@ -655,7 +729,7 @@ impl Ad {
         entries
             .iter()
             .map(|e| match &sid {
-                Some(s) => match ad_user(&dir.cfg, &dir.idmap, s, e) {
+                Some(s) => match ad_user(&dir.cfg, &dir.idmap, s, e, SidIds::Allocating) {
                     Ok(u) => Verdict::Served(u),
                     Err(reason) => Verdict::Refused(reason),
                 },
@@ -674,10 +748,12 @@ impl Ad {
     ) -> Vec<Verdict<GroupRecord>> {
         entries
             .iter()
-            .map(|e| match ad_group(&dir.cfg, &dir.idmap, e) {
-                Ok(g) => Verdict::Served(g),
-                Err(reason) => Verdict::Refused(reason),
-            })
+            .map(
+                |e| match ad_group(&dir.cfg, &dir.idmap, e, SidIds::Allocating) {
+                    Ok(g) => Verdict::Served(g),
+                    Err(reason) => Verdict::Refused(reason),
+                },
+            )
             .collect()
     }
 }
@@ -706,7 +782,7 @@ impl Ad {
         }
         let term = format!("(objectSid={})", sid.to_ldap_filter_value());
         let entries = dir.search(&user_query(&dir.cfg, &term), true).await?;
-        let users = self.users_from(dir, &dsid, &entries);
+        let users = self.users_from(dir, &dsid, &entries).await;
         // (Bound first: the formatting arguments must not live across
         // the awaits below.)
         let user = dir.single_user(format_args!("SID {sid}"), users);
@@ -722,3 +798,6 @@ impl Ad {
             .map(SidObject::Group))
     }
 }
+
+#[cfg(test)]
+mod map_tests;

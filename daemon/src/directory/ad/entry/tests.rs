@@ -46,7 +46,7 @@ fn rid_backend_maps_object_sid_and_primary_group() {
             ("loginShell", "/bin/bash"),
         ],
     );
-    let u = ad_user(&d, &set, &sid, &e).unwrap();
+    let u = ad_user(&d, &set, &sid, &e, SidIds::Allocating).unwrap();
     assert_eq!(u.user.name, "alice");
     assert_eq!((u.user.uid, u.user.gid), (101_103, 100_513));
     assert_eq!(u.user.gecos, "Alice Adams");
@@ -62,8 +62,20 @@ fn rid_backend_maps_object_sid_and_primary_group() {
             ("uidNumber", "5"),
         ],
     );
-    assert_eq!(ad_user(&d, &set, &sid, &e).unwrap().user.uid, 101_104);
-    let g = ad_group(&d, &set, &entry(513, &[("sAMAccountName", "Domain Users")])).unwrap();
+    assert_eq!(
+        ad_user(&d, &set, &sid, &e, SidIds::Allocating)
+            .unwrap()
+            .user
+            .uid,
+        101_104
+    );
+    let g = ad_group(
+        &d,
+        &set,
+        &entry(513, &[("sAMAccountName", "Domain Users")]),
+        SidIds::Allocating,
+    )
+    .unwrap();
     assert_eq!(
         (g.group.name.as_str(), g.group.gid),
         ("domain_users", 100_513)
@@ -74,14 +86,14 @@ fn rid_backend_maps_object_sid_and_primary_group() {
 fn rid_backend_refuses_what_it_cannot_map() {
     let (d, set, sid) = setup(RID);
     let no_pg = entry(1103, &[("sAMAccountName", "a")]);
-    assert!(ad_user(&d, &set, &sid, &no_pg)
+    assert!(ad_user(&d, &set, &sid, &no_pg, SidIds::Allocating)
         .unwrap_err()
         .contains("primaryGroupID"));
     let out_of_range = entry(
         200_000,
         &[("sAMAccountName", "a"), ("primaryGroupID", "513")],
     );
-    assert!(ad_user(&d, &set, &sid, &out_of_range).is_err());
+    assert!(ad_user(&d, &set, &sid, &out_of_range, SidIds::Allocating).is_err());
     let foreign: Sid = "S-1-5-21-1-2-3".parse().unwrap();
     let mut e = entry(1103, &[("sAMAccountName", "a"), ("primaryGroupID", "513")]);
     e.bin_attrs.insert(
@@ -89,7 +101,7 @@ fn rid_backend_refuses_what_it_cannot_map() {
         vec![foreign.with_rid(1103).unwrap().to_bytes()],
     );
     assert!(
-        ad_user(&d, &set, &sid, &e).is_err(),
+        ad_user(&d, &set, &sid, &e, SidIds::Allocating).is_err(),
         "a SID of another domain"
     );
 }
@@ -106,7 +118,7 @@ fn rfc2307_backend_needs_uid_and_gid_numbers() {
             ("unixHomeDirectory", "/srv/alice"),
         ],
     );
-    let u = ad_user(&d, &set, &sid, &e).unwrap();
+    let u = ad_user(&d, &set, &sid, &e, SidIds::Allocating).unwrap();
     assert_eq!((u.user.uid, u.user.gid), (10_001, 10_000));
     assert_eq!(u.user.home, "/srv/alice");
     assert_eq!(u.user.shell, "/bin/sh");
@@ -114,10 +126,12 @@ fn rfc2307_backend_needs_uid_and_gid_numbers() {
         1104,
         &[("sAMAccountName", "bob"), ("primaryGroupID", "513")],
     );
-    let why = ad_user(&d, &set, &sid, &bob).unwrap_err();
+    let why = ad_user(&d, &set, &sid, &bob, SidIds::Allocating).unwrap_err();
     assert!(why.contains("no uidNumber"), "{why}");
     let g = entry(1105, &[("sAMAccountName", "big")]);
-    assert!(ad_group(&d, &set, &g).unwrap_err().contains("gidNumber"));
+    assert!(ad_group(&d, &set, &g, SidIds::Allocating)
+        .unwrap_err()
+        .contains("gidNumber"));
     let root = entry(
         1106,
         &[
@@ -126,7 +140,10 @@ fn rfc2307_backend_needs_uid_and_gid_numbers() {
             ("gidNumber", "0"),
         ],
     );
-    assert!(ad_user(&d, &set, &sid, &root).is_err(), "uid 0 is refused");
+    assert!(
+        ad_user(&d, &set, &sid, &root, SidIds::Allocating).is_err(),
+        "uid 0 is refused"
+    );
 }
 
 #[test]
@@ -142,7 +159,7 @@ fn qualified_names_and_templates() {
             ("unixHomeDirectory", "/x"),
         ],
     );
-    let u = ad_user(&d, &set, &sid, &e).unwrap();
+    let u = ad_user(&d, &set, &sid, &e, SidIds::Allocating).unwrap();
     assert_eq!(u.user.name, "alice@ad");
     assert_eq!(u.user.home, "/home/ad/alice-101103");
 }
@@ -160,7 +177,9 @@ fn ssh_keys_of_an_ad_user() {
         ],
     );
     assert_eq!(
-        ad_user(&d, &set, &sid, &e).unwrap().ssh_keys,
+        ad_user(&d, &set, &sid, &e, SidIds::Allocating)
+            .unwrap()
+            .ssh_keys,
         vec![key.to_string()]
     );
     assert!(user_attrs(&d).contains(&"sshPublicKey".to_string()));

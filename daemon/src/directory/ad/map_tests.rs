@@ -1,0 +1,101 @@
+//! Autorid blocks are allocated off the event loop.
+
+use super::*;
+use crate::config::Config;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const DOMAIN_SID: &str = "S-1-5-21-389706576-2714730196-1825585166";
+
+fn user_entry(rid: u32) -> SearchEntry {
+    let sid: Sid = format!("{DOMAIN_SID}-{rid}").parse().unwrap();
+    SearchEntry {
+        dn: format!("CN=u{rid},CN=Users,DC=ad,DC=example,DC=test"),
+        attrs: HashMap::from([
+            ("sAMAccountName".to_string(), vec![format!("u{rid}")]),
+            ("primaryGroupID".to_string(), vec!["513".to_string()]),
+        ]),
+        bin_attrs: HashMap::from([("objectSid".to_string(), vec![sid.to_bytes()])]),
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_lookup_goes_on_while_another_one_s_autorid_block_waits_for_the_lock_file() {
+    let state = tempfile::tempdir().unwrap();
+    let text = "[[domain]]\nname = \"ad\"\nkind = \"ad\"\nuris = [\"ldaps://dc\"]\n\
+                base_dn = \"DC=ad,DC=example,DC=test\"\n[domain.idmap]\nbackend = \"autorid\"\n\
+                autorid_low = 1000000\nautorid_high = 1999999\n";
+    let cfg = Config::from_str(text, "roster.toml").unwrap();
+    let d = cfg.domains[0].clone();
+    let idmap = Arc::new(
+        DomainSet::new(
+            &[(d.name.clone(), d.idmap.settings(), d.min_id, d.max_id)],
+            Some(state.path()),
+        )
+        .unwrap(),
+    );
+    let sid: Sid = DOMAIN_SID.parse().unwrap();
+    // (Block 0 of the domain: its SID registered.)
+    idmap.set_domain_sid("ad", sid).unwrap();
+    let dir = Directory::new(d, idmap.clone()).unwrap();
+    let ad = Ad::default();
+    let _ = ad.sid.set(sid);
+    let known = user_entry(1103);
+    let fresh = user_entry(250_000);
+    assert!(idmap.needs_allocation(&format!("{DOMAIN_SID}-250000").parse().unwrap()));
+
+    // Another process holds the pool's lock file until told to let go
+    // (or 20 s have passed: then the lookup below waited for it).
+    let lock_path = std::fs::read_dir(state.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "lock"))
+        .expect("the pool's lock file");
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (let_go_tx, let_go_rx) = std::sync::mpsc::channel::<()>();
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let flag = timed_out.clone();
+    let holder = std::thread::spawn(move || {
+        let file = std::fs::File::open(&lock_path).unwrap();
+        let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).unwrap();
+        locked_tx.send(()).unwrap();
+        if let_go_rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            flag.store(true, Ordering::SeqCst);
+        }
+        drop(held);
+    });
+    locked_rx.recv().unwrap();
+
+    let allocating = ad.users_from(&dir, &sid, std::slice::from_ref(&fresh));
+    let meanwhile = async {
+        // The user of a mapped block is served while the other lookup's
+        // block waits for the lock file; then the lock is let go.
+        tokio::task::yield_now().await;
+        let served = ad
+            .users_from(&dir, &sid, std::slice::from_ref(&known))
+            .await;
+        let _ = let_go_tx.send(());
+        served
+    };
+    let (allocated, served) = tokio::join!(allocating, meanwhile);
+    holder.join().unwrap();
+    assert!(
+        !timed_out.load(Ordering::SeqCst),
+        "the event loop waited for the lock file"
+    );
+    assert_eq!(served.len(), 1);
+    assert_eq!(served[0].user.name, "u1103");
+    assert_eq!(
+        allocated.len(),
+        1,
+        "the new block is allocated once the lock is free"
+    );
+    assert_eq!(
+        allocated[0].user.uid,
+        idmap
+            .mapped_id_for_sid(&format!("{DOMAIN_SID}-250000").parse().unwrap())
+            .unwrap()
+    );
+}
