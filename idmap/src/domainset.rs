@@ -686,6 +686,16 @@ impl DomainSet {
         self.id_for_sid_with(sid, false)
     }
 
+    /// The autorid block `sid` lies in: its domain's SID and the block's
+    /// number (`None` outside autorid domains, or for an unknown domain).
+    pub fn block_of(&self, sid: &Sid) -> Option<(Sid, u32)> {
+        let (dom, rid) = self.find(sid)?;
+        match dom.kind {
+            Kind::Autorid(p) => Some((*dom.sid.get()?, rid / self.pools[p].params.rangesize)),
+            _ => None,
+        }
+    }
+
     /// True when mapping `sid` would allocate its autorid block's slot
     /// (taking the lock file, maybe asking the shared store).
     pub fn needs_allocation(&self, sid: &Sid) -> bool {

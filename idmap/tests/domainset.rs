@@ -620,7 +620,10 @@ fn mapped_ids_never_allocate_nor_wait_for_the_lock_file() {
     let lock_path = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "lock"))
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("autorid-") && name.ends_with(".lock")
+        })
         .expect("the pool's lock file");
     let file = std::fs::File::open(&lock_path).unwrap();
     let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).unwrap();

@@ -269,9 +269,38 @@ pub struct AutoridPool {
     /// Why the shared store could not be read when the pool opened (the
     /// local copy is used meanwhile).
     offline: Mutex<Option<String>>,
-    /// Last time the shared store was read for an unknown slot.
-    refreshed: Mutex<Option<Instant>>,
+    /// When the shared store was last read for an unknown slot.
+    refreshed: Mutex<Refreshed>,
     alloc: Mutex<()>,
+}
+
+/// Marks the shared store's reading for an unknown slot as ended when
+/// dropped (however it ends).
+struct RefreshEnds<'a>(&'a Mutex<Refreshed>);
+
+impl Drop for RefreshEnds<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).running = false;
+    }
+}
+
+/// What an unknown slot's ID does about the shared store
+/// ([`AutoridPool::refresh_due`]).
+enum Due {
+    /// Reads it again.
+    Now,
+    /// Waits for the reading under way (another thread's).
+    Running,
+    /// Nothing: it was read less than [`SHARED_REFRESH`] ago.
+    Later,
+}
+
+/// When the shared store was last read again for an unknown slot, and
+/// whether that reading is still under way.
+#[derive(Debug, Default)]
+struct Refreshed {
+    at: Option<Instant>,
+    running: bool,
 }
 
 impl AutoridPool {
@@ -304,7 +333,7 @@ impl AutoridPool {
             names: RwLock::new(configured.iter().map(|(s, n)| (*s, n.clone())).collect()),
             disputed: RwLock::new(BTreeMap::new()),
             offline: Mutex::new(None),
-            refreshed: Mutex::new(None),
+            refreshed: Mutex::new(Refreshed::default()),
             alloc: Mutex::new(()),
         };
         let _lock = match (&pool.store, writable) {
@@ -714,15 +743,13 @@ impl AutoridPool {
     }
 
     /// True when [`Self::sid_for`] of `id` would read the shared store
-    /// again (its slot unknown here, and a refresh due); nothing is noted.
+    /// again or wait for a reading under way (its slot unknown here);
+    /// nothing is noted.
     pub fn sid_for_would_refresh(&self, id: u32) -> bool {
-        self.shared.is_some()
-            && matches!(self.read().rid_for(id), Some(Err(_)))
-            && self
-                .refreshed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_none_or(|t| t.elapsed() >= SHARED_REFRESH)
+        self.shared.is_some() && matches!(self.read().rid_for(id), Some(Err(_))) && {
+            let r = self.refreshed.lock().unwrap_or_else(|e| e.into_inner());
+            r.running || r.at.is_none_or(|t| t.elapsed() >= SHARED_REFRESH)
+        }
     }
 
     /// [`Self::sid_for`] without reading the shared store again: an
@@ -754,8 +781,16 @@ impl AutoridPool {
     pub fn sid_for(&self, id: u32) -> Option<Result<Sid, IdmapError>> {
         let first = self.read().rid_for(id)?;
         let found = match first {
-            Err(slot) if self.shared.is_some() && self.refresh_due() => {
-                self.refresh();
+            Err(slot) if self.shared.is_some() => {
+                match self.refresh_due() {
+                    Due::Now => {
+                        let _ended = RefreshEnds(&self.refreshed);
+                        self.refresh();
+                    }
+                    // (What it brings is read below.)
+                    Due::Running => drop(self.alloc.lock().unwrap_or_else(|e| e.into_inner())),
+                    Due::Later => {}
+                }
                 self.read().rid_for(id).unwrap_or(Err(slot))
             }
             other => other,
@@ -763,13 +798,20 @@ impl AutoridPool {
         Some(self.sid_of(id, found))
     }
 
-    fn refresh_due(&self) -> bool {
-        let mut last = self.refreshed.lock().unwrap_or_else(|e| e.into_inner());
-        let due = last.is_none_or(|t| t.elapsed() >= SHARED_REFRESH);
-        if due {
-            *last = Some(Instant::now());
+    /// Whether an unknown slot's ID reads the shared store again now
+    /// (then noted as under way: the caller ends it), waits for the
+    /// reading under way, or neither.
+    fn refresh_due(&self) -> Due {
+        let mut r = self.refreshed.lock().unwrap_or_else(|e| e.into_inner());
+        if r.running {
+            return Due::Running;
         }
-        due
+        if r.at.is_none_or(|t| t.elapsed() >= SHARED_REFRESH) {
+            r.at = Some(Instant::now());
+            r.running = true;
+            return Due::Now;
+        }
+        Due::Later
     }
 
     /// Reads the shared store again, merging what other hosts allocated.

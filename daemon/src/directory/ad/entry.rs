@@ -17,7 +17,8 @@ pub enum SidIds {
     Allocating,
     /// Only the SIDs already mapped ([`DomainSet::mapped_id_for_sid`]): an
     /// entry of a block without a slot is refused. rosterd's event loop,
-    /// which allocates first on a thread that may wait ([`sids_to_map`]).
+    /// which then allocates on a thread that may wait
+    /// ([`unallocated_sids`]) and converts the entry again.
     Mapped,
 }
 
@@ -29,33 +30,33 @@ fn id_of(idmap: &DomainSet, sid: &Sid, ids: SidIds) -> Result<u32, roster_idmap:
     }
 }
 
-/// The SIDs of `entries` (users when `users`, with their primary
-/// groups; groups otherwise) whose autorid block has no slot yet, each
-/// once: what must be allocated before they are converted with
-/// [`SidIds::Mapped`]. Nothing for other backends.
-pub fn sids_to_map(
+/// The SIDs of entry `e` whose autorid block has no slot yet, in the
+/// order its conversion maps them: its objectSid, then (users:
+/// `domain_sid` given) its primary group's. None for an entry refused
+/// before (a name that cannot be served), nor for other backends.
+pub fn unallocated_sids(
     cfg: &DomainConfig,
     idmap: &DomainSet,
-    domain_sid: &Sid,
-    entries: &[SearchEntry],
-    users: bool,
+    domain_sid: Option<&Sid>,
+    e: &SearchEntry,
 ) -> Vec<Sid> {
-    if cfg.idmap.backend() != Backend::Autorid {
+    let a = &cfg.attributes;
+    let name_attr = if domain_sid.is_some() {
+        &a.username
+    } else {
+        &a.group_name
+    };
+    if cfg.idmap.backend() != Backend::Autorid || served_name(cfg, e, name_attr).is_err() {
         return Vec::new();
     }
-    let mut out: Vec<Sid> = Vec::new();
-    for e in entries {
-        let primary = users
-            .then(|| text(e, "primaryGroupID"))
-            .flatten()
-            .and_then(|pg| primary_group_sid(domain_sid, pg).ok());
-        for sid in object_sid(e).ok().into_iter().chain(primary) {
-            if !out.contains(&sid) && idmap.needs_allocation(&sid) {
-                out.push(sid);
-            }
-        }
-    }
-    out
+    let primary = domain_sid
+        .and_then(|d| text(e, "primaryGroupID").and_then(|pg| primary_group_sid(d, pg).ok()));
+    object_sid(e)
+        .ok()
+        .into_iter()
+        .chain(primary)
+        .filter(|s| idmap.needs_allocation(s))
+        .collect()
 }
 
 /// Attributes read from AD user entries.

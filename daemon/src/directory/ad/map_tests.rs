@@ -51,7 +51,10 @@ async fn a_lookup_goes_on_while_another_one_s_autorid_block_waits_for_the_lock_f
     let lock_path = std::fs::read_dir(state.path())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "lock"))
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("autorid-") && name.ends_with(".lock")
+        })
         .expect("the pool's lock file");
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();
     let (let_go_tx, let_go_rx) = std::sync::mpsc::channel::<()>();
@@ -97,5 +100,37 @@ async fn a_lookup_goes_on_while_another_one_s_autorid_block_waits_for_the_lock_f
         idmap
             .mapped_id_for_sid(&format!("{DOMAIN_SID}-250000").parse().unwrap())
             .unwrap()
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_entry_whose_block_cannot_be_allocated_is_refused_with_the_reason() {
+    let state = tempfile::tempdir().unwrap();
+    // One range in the pool: block 0 of the domain takes it.
+    let text = "[[domain]]\nname = \"ad\"\nkind = \"ad\"\nuris = [\"ldaps://dc\"]\n\
+                base_dn = \"DC=ad,DC=example,DC=test\"\n[domain.idmap]\nbackend = \"autorid\"\n\
+                autorid_low = 1000000\nautorid_high = 1099999\n";
+    let cfg = Config::from_str(text, "roster.toml").unwrap();
+    let d = cfg.domains[0].clone();
+    let idmap = Arc::new(
+        DomainSet::new(
+            &[(d.name.clone(), d.idmap.settings(), d.min_id, d.max_id)],
+            Some(state.path()),
+        )
+        .unwrap(),
+    );
+    let sid: Sid = DOMAIN_SID.parse().unwrap();
+    idmap.set_domain_sid("ad", sid).unwrap();
+    let dir = Directory::new(d, idmap.clone()).unwrap();
+    let ad = Ad::default();
+    let _ = ad.sid.set(sid);
+    let got = ad
+        .user_results(&dir, &sid, &[user_entry(1103), user_entry(250_000)])
+        .await;
+    assert_eq!(got[0].as_ref().unwrap().user.name, "u1103");
+    let why = got[1].as_ref().unwrap_err();
+    assert!(
+        why.contains("its autorid block could not be allocated") && why.contains("exhausted"),
+        "{why}"
     );
 }

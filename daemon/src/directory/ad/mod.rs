@@ -26,15 +26,15 @@ use super::{Claims, Directory};
 use crate::config::{DomainConfig, DomainSet};
 use crate::dn;
 use crate::filter;
-pub use entry::{ad_group, ad_user, group_attrs, sids_to_map, user_attrs, SidIds};
+pub use entry::{ad_group, ad_user, group_attrs, unallocated_sids, user_attrs, SidIds};
 use ldap3::{Scope, SearchEntry};
 use mapping::{
     account_name_candidates, object_sid, output_name, range_window, short_input_name, text,
     token_group_sids,
 };
 use roster_idmap::{Backend, Sid};
-use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 /// LDAP_MATCHING_RULE_IN_CHAIN: transitive membership in one search.
 pub(crate) const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
@@ -50,10 +50,11 @@ pub struct Ad {
     sid: OnceLock<Sid>,
     /// The NetBIOS domain name (from the partitions container), if found.
     netbios: OnceLock<Option<String>>,
-    /// Held while this domain's ID mapping waits on a blocking thread (an
-    /// autorid block allocated, the shared store read again): one such
-    /// thread at a time, whatever holds the lock file meanwhile.
-    mapping: tokio::sync::Mutex<()>,
+    /// Held by the blocking thread this domain's ID mapping waits on (an
+    /// autorid block allocated, the shared store read again, the domain
+    /// SID registered): one such thread at a time, whatever holds the lock
+    /// file meanwhile.
+    mapping: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A user search of an AD domain: its one search base (validation refuses
@@ -144,13 +145,14 @@ impl Ad {
             // (Registering may allocate the domain's first autorid block
             // and record its name: the lock file, maybe the shared store.)
             let (idmap, name) = (dir.idmap.clone(), dir.cfg.name.clone());
-            let _mapping = self.mapping.lock().await;
-            tokio::task::spawn_blocking(move || idmap.set_domain_sid(&name, sid))
-                .await
-                .map_err(|e| DirectoryError::invalid(format!("domain \"{}\": {e}", dir.cfg.name)))?
-                .map_err(|e| {
-                    DirectoryError::invalid(format!("domain \"{}\": {e}", dir.cfg.name))
-                })?;
+            let gate = self.mapping.clone().lock_owned().await;
+            tokio::task::spawn_blocking(move || {
+                let _gate = gate;
+                idmap.set_domain_sid(&name, sid)
+            })
+            .await
+            .map_err(|e| DirectoryError::invalid(format!("domain \"{}\": {e}", dir.cfg.name)))?
+            .map_err(|e| DirectoryError::invalid(format!("domain \"{}\": {e}", dir.cfg.name)))?;
         }
         tracing::info!(domain = %dir.cfg.name, %sid, "Active Directory domain SID registered");
         let _ = self.sid.set(sid);
@@ -210,42 +212,103 @@ impl Ad {
             .map(str::to_string))
     }
 
-    /// Maps, on a blocking thread, the SIDs of `entries` (users when
-    /// `users` is the domain SID, with their primary groups; groups
-    /// otherwise) whose autorid block has no slot yet: the event loop then
-    /// converts them ([`SidIds::Mapped`]) without waiting for the lock
-    /// file or the shared store, and other lookups go on meanwhile. An
-    /// allocation that fails leaves its entries refused by the conversion
-    /// (logged there).
-    async fn map_sids(&self, dir: &Directory, users: Option<&Sid>, entries: &[SearchEntry]) {
-        let (domain_sid, is_users) = match users {
-            Some(s) => (*s, true),
-            None => match self.sid.get() {
-                Some(s) => (*s, false),
-                None => return,
-            },
-        };
-        if sids_to_map(&dir.cfg, &dir.idmap, &domain_sid, entries, is_users).is_empty() {
-            return;
+    /// Converts `entries` with `convert`, from what is mapped
+    /// ([`SidIds::Mapped`]): the entries refused because an autorid block
+    /// of theirs has no slot yet ([`unallocated_sids`]; `users`: the
+    /// domain SID, for their primary groups) get those blocks allocated
+    /// on a blocking thread, the event loop serving other lookups
+    /// meanwhile, and are converted again; an entry refused still because
+    /// its allocation failed says why.
+    async fn convert_mapped<T>(
+        &self,
+        dir: &Directory,
+        users: Option<&Sid>,
+        entries: &[SearchEntry],
+        convert: impl Fn(&SearchEntry) -> Result<T, String>,
+    ) -> Vec<Result<T, String>> {
+        let mut out: Vec<Result<T, String>> = entries.iter().map(&convert).collect();
+        let pending: Vec<(usize, Vec<Sid>)> = out
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_err())
+            .map(|(i, _)| {
+                (
+                    i,
+                    unallocated_sids(&dir.cfg, &dir.idmap, users, &entries[i]),
+                )
+            })
+            .filter(|(_, sids)| !sids.is_empty())
+            .collect();
+        if pending.is_empty() {
+            return out;
         }
-        let _mapping = self.mapping.lock().await;
-        // (Another lookup may have mapped them while this one waited.)
-        let sids = sids_to_map(&dir.cfg, &dir.idmap, &domain_sid, entries, is_users);
-        if sids.is_empty() {
-            return;
+        let failed = self
+            .allocate(dir, pending.iter().map(|(_, sids)| sids.clone()).collect())
+            .await;
+        for (i, sids) in pending {
+            out[i] = convert(&entries[i]).map_err(|reason| {
+                sids.iter()
+                    .find_map(|s| {
+                        let why = failed.get(&dir.idmap.block_of(s)?)?;
+                        Some(format!(
+                            "{s}: its autorid block could not be allocated: {why}"
+                        ))
+                    })
+                    .unwrap_or(reason)
+            });
         }
+        out
+    }
+
+    /// Allocates the autorid blocks of `sids` (each entry's, in the order
+    /// its conversion maps them: its later ones are left once one fails)
+    /// on a blocking thread, one such thread at a time for this domain
+    /// (the gate goes with the thread, whatever becomes of the lookup
+    /// that started it). Returns the blocks that failed, and why.
+    async fn allocate(&self, dir: &Directory, sids: Vec<Vec<Sid>>) -> BTreeMap<(Sid, u32), String> {
+        let gate = self.mapping.clone().lock_owned().await;
         let idmap = dir.idmap.clone();
-        let mapped = tokio::task::spawn_blocking(move || {
-            for sid in sids {
-                if let Err(e) = idmap.gid_for_sid(&sid) {
-                    tracing::debug!(%sid, error = %e, "autorid block not allocated");
+        let allocated = tokio::task::spawn_blocking(move || {
+            let _gate = gate;
+            let mut failed = BTreeMap::new();
+            for entry in sids {
+                for sid in entry {
+                    let Some(block) = idmap.block_of(&sid) else {
+                        continue;
+                    };
+                    if failed.contains_key(&block) {
+                        break;
+                    }
+                    // (Another lookup may have allocated it meanwhile.)
+                    if !idmap.needs_allocation(&sid) {
+                        continue;
+                    }
+                    if let Err(e) = idmap.gid_for_sid(&sid) {
+                        failed.insert(block, e.to_string());
+                        break;
+                    }
                 }
             }
+            failed
         })
         .await;
-        if let Err(e) = mapped {
+        allocated.unwrap_or_else(|e| {
             tracing::warn!(domain = %dir.cfg.name, error = %e, "ID mapping task failed");
-        }
+            BTreeMap::new()
+        })
+    }
+
+    /// The users of `entries`, or why each is not served.
+    async fn user_results(
+        &self,
+        dir: &Directory,
+        sid: &Sid,
+        entries: &[SearchEntry],
+    ) -> Vec<Result<UserRecord, String>> {
+        self.convert_mapped(dir, Some(sid), entries, |e| {
+            ad_user(&dir.cfg, &dir.idmap, sid, e, SidIds::Mapped)
+        })
+        .await
     }
 
     async fn users_from(
@@ -254,10 +317,11 @@ impl Ad {
         sid: &Sid,
         entries: &[SearchEntry],
     ) -> Vec<UserRecord> {
-        self.map_sids(dir, Some(sid), entries).await;
+        let results = self.user_results(dir, sid, entries).await;
         entries
             .iter()
-            .filter_map(|e| match ad_user(&dir.cfg, &dir.idmap, sid, e, SidIds::Mapped) {
+            .zip(results)
+            .filter_map(|(e, r)| match r {
                 Ok(u) => Some(u),
                 Err(reason) => {
                     // Debug: enumerations and member lists meet many such
@@ -267,6 +331,19 @@ impl Ad {
                 }
             })
             .collect()
+    }
+
+    /// The groups of `entries` (without members), or why each is not
+    /// served.
+    async fn group_results(
+        &self,
+        dir: &Directory,
+        entries: &[SearchEntry],
+    ) -> Vec<Result<GroupRecord, String>> {
+        self.convert_mapped(dir, None, entries, |e| {
+            ad_group(&dir.cfg, &dir.idmap, e, SidIds::Mapped)
+        })
+        .await
     }
 
     /// A user by `name`, `name@realm` or `DOMAIN\name`, matched
@@ -297,17 +374,19 @@ impl Ad {
         );
         let entries = dir.search(&user_query(&dir.cfg, &f), true).await?;
         let want = output_name(short, dir.cfg.qualified_names, &dir.cfg.name);
-        let users: Vec<UserRecord> = self
-            .users_from(dir, &sid, &entries)
-            .await
-            .into_iter()
-            .filter(|u| u.user.name == want)
-            .collect();
+        let results = self.user_results(dir, &sid, &entries).await;
+        let mut users: Vec<UserRecord> = Vec::new();
+        let mut refused = Vec::new();
+        for (e, r) in entries.iter().zip(results) {
+            match r {
+                Ok(u) if u.user.name == want => users.push(u),
+                Ok(_) => {}
+                Err(reason) => refused.push((e, reason)),
+            }
+        }
         if users.is_empty() {
-            for e in &entries {
-                if let Err(reason) = ad_user(&dir.cfg, &dir.idmap, &sid, e, SidIds::Mapped) {
-                    tracing::info!(domain = %dir.cfg.name, dn = %e.dn, %reason, "AD user not served");
-                }
+            for (e, reason) in refused {
+                tracing::info!(domain = %dir.cfg.name, dn = %e.dn, %reason, "AD user not served");
             }
         }
         let Some(u) = dir.single_user(format_args!("user name {name:?}"), users) else {
@@ -330,10 +409,19 @@ impl Ad {
             // (An autorid slot unknown here: the shared store is read
             // again, on a thread that may wait for it.)
             let idmap = dir.idmap.clone();
-            let _mapping = self.mapping.lock().await;
-            tokio::task::spawn_blocking(move || idmap.resolve_id(id))
-                .await
-                .ok()?
+            let gate = self.mapping.clone().lock_owned().await;
+            let resolved = tokio::task::spawn_blocking(move || {
+                let _gate = gate;
+                idmap.resolve_id(id)
+            })
+            .await;
+            match resolved {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(domain = %dir.cfg.name, id, error = %e, "ID mapping task failed");
+                    return None;
+                }
+            }
         } else {
             dir.idmap.mapped_resolve_id(id)
         }
@@ -417,10 +505,10 @@ impl Ad {
         entries: &[SearchEntry],
         keep: impl Fn(&GroupRecord) -> bool,
     ) -> Result<Option<GroupRecord>, DirectoryError> {
-        self.map_sids(dir, None, entries).await;
+        let results = self.group_results(dir, entries).await;
         let mut found = Vec::new();
-        for e in entries {
-            match ad_group(&dir.cfg, &dir.idmap, e, SidIds::Mapped) {
+        for (e, r) in entries.iter().zip(results) {
+            match r {
                 Ok(g) if keep(&g) => found.push(g),
                 Ok(_) => {}
                 Err(reason) => {
@@ -601,9 +689,9 @@ impl Ad {
             gid: primary,
         }];
         let mut gids = HashSet::from([primary]);
-        self.map_sids(dir, None, &entries).await;
-        for e in &entries {
-            match ad_group(&dir.cfg, &dir.idmap, e, SidIds::Mapped) {
+        let results = self.group_results(dir, &entries).await;
+        for (e, r) in entries.iter().zip(results) {
+            match r {
                 Ok(g) if g.group.gid == primary => out[0].name = g.group.name,
                 Ok(g) => {
                     if gids.insert(g.group.gid) {
@@ -673,9 +761,9 @@ impl Ad {
             })
             .collect();
         let mut groups = Vec::new();
-        self.map_sids(dir, None, &entries).await;
-        for e in &entries {
-            match ad_group(&dir.cfg, &dir.idmap, e, SidIds::Mapped) {
+        let results = self.group_results(dir, &entries).await;
+        for (e, r) in entries.iter().zip(results) {
+            match r {
                 Ok(mut g) => {
                     let key = dn::normalize(&g.dn);
                     let nested = expand_offline(&g.dn, &dns_of, &direct, dir.cfg.nesting_depth);
