@@ -14,6 +14,8 @@ use std::sync::{Arc, Barrier, Mutex};
 struct MemStore {
     slots: Mutex<BTreeMap<u32, Record>>,
     down: Mutex<bool>,
+    /// When set, the next load waits for a message on it (a slow store).
+    slow: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
 
 impl SharedStore for MemStore {
@@ -21,6 +23,10 @@ impl SharedStore for MemStore {
         "memory store".into()
     }
     fn load(&self) -> Result<Vec<Record>, SharedStoreError> {
+        let slow = self.slow.lock().unwrap().take();
+        if let Some(go) = slow {
+            let _ = go.recv();
+        }
         if *self.down.lock().unwrap() {
             return Err(SharedStoreError {
                 unavailable: true,
@@ -193,4 +199,47 @@ fn the_store_is_set_on_one_domain_of_the_pool() {
             .contains("\"d1\" sets to idmap_store = \"local\""),
         "{e}"
     );
+}
+
+#[test]
+fn an_id_of_a_slot_another_host_took_waits_for_the_store_reading_under_way() {
+    let store = Arc::new(MemStore::default());
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (
+        Arc::new(host(&store, &[0, 1], d1.path())),
+        host(&store, &[0, 1], d2.path()),
+    );
+    for (i, set) in [(0, &*a), (1, &b)] {
+        set.set_domain_sid(&format!("d{i}"), sid(i)).unwrap();
+    }
+    a.set_domain_sid("d1", sid(1)).unwrap();
+    // Host b meets a new block of d1; host a has not seen it.
+    let obj = sid(1).with_rid(55_000).unwrap();
+    let id = b.uid_for_sid(&obj).unwrap();
+    assert!(a.resolve_needs_io(id));
+    assert!(matches!(
+        a.mapped_resolve_id(id),
+        Err(IdmapError::SlotUnallocated { .. })
+    ));
+    // Host a reads the store again, slowly: meanwhile the ID still
+    // needs that reading (it is waited for, not answered "unallocated").
+    let (go, wait) = std::sync::mpsc::channel();
+    *store.slow.lock().unwrap() = Some(wait);
+    let first = {
+        let a = a.clone();
+        std::thread::spawn(move || a.resolve_id(id))
+    };
+    while store.slow.lock().unwrap().is_some() {
+        std::thread::yield_now();
+    }
+    assert!(a.resolve_needs_io(id), "a reading under way is waited for");
+    let second = {
+        let a = a.clone();
+        std::thread::spawn(move || a.resolve_id(id))
+    };
+    go.send(()).unwrap();
+    assert_eq!(first.join().unwrap().unwrap(), obj);
+    assert_eq!(second.join().unwrap().unwrap(), obj);
+    assert!(!a.resolve_needs_io(id));
+    assert_eq!(a.mapped_resolve_id(id).unwrap(), obj);
 }
