@@ -268,14 +268,14 @@ struct Daemon {
     set_log_level: SetLogLevel,
     config: Config,
     /// The domain registry in service (see [`roster_daemon::registry`]).
-    generation: Generation,
+    generation: Arc<Generation>,
     ctx: Arc<Context>,
 }
 
 impl Daemon {
     /// Loads the configuration file again and applies it; on any error the
     /// running configuration stays.
-    fn reload(&mut self) -> Result<()> {
+    async fn reload(&mut self) -> Result<()> {
         let new = Config::load(&self.config_path)?;
         log_warnings(&new);
         // Checked before anything changes, applied last.
@@ -286,12 +286,19 @@ impl Daemon {
             tracing::warn!("socket_dir and state_dir changes take effect at the next restart");
         }
         // The whole next generation (ID mapping, directories, PAM
-        // settings), built before anything changes.
-        let generation = Generation::build(
-            &new,
-            Some(&self.config.daemon.state_dir),
-            Some(&self.generation),
-        )?;
+        // settings), built before anything changes, on a blocking thread:
+        // opening the ID mapping takes the autorid lock files and may read
+        // a directory store, which the event loop never waits for (the
+        // running generation serves meanwhile).
+        let generation = {
+            let (config, previous) = (new.clone(), self.generation.clone());
+            let state_dir = self.config.daemon.state_dir.clone();
+            tokio::task::spawn_blocking(move || {
+                Generation::build(&config, Some(&state_dir), Some(&previous))
+            })
+            .await
+            .context("building the new configuration's domains failed")??
+        };
         // The last step that can fail; everything after it cannot, so a
         // refused reload leaves the running configuration whole.
         nss_conf::write(&self.config.daemon.socket_dir, &new.nss)
@@ -317,13 +324,13 @@ impl Daemon {
         if let Err(e) = (self.set_log_level)(&new.daemon.log_level) {
             tracing::warn!(error = %e, "log level unchanged");
         }
-        self.generation = generation;
+        self.generation = Arc::new(generation);
         self.config = new;
         Ok(())
     }
 
-    fn reload_logged(&mut self) -> Result<(), String> {
-        self.reload().map_err(|e| {
+    async fn reload_logged(&mut self) -> Result<(), String> {
+        self.reload().await.map_err(|e| {
             let msg = format!("{e:#}");
             tracing::error!(error = %msg, "reload refused; keeping the running configuration");
             msg
@@ -384,7 +391,7 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
         config_path,
         set_log_level,
         config,
-        generation,
+        generation: Arc::new(generation),
         ctx,
     };
     tracing::info!(
@@ -413,12 +420,12 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading the configuration");
                 let _ = notify::sd_notify("RELOADING=1");
-                let _ = daemon.reload_logged();
+                let _ = daemon.reload_logged().await;
                 let _ = notify::sd_notify("READY=1");
             }
             Some(done) = reload_rx.recv() => {
                 tracing::info!("reload asked by an admin command");
-                let _ = done.send(daemon.reload_logged());
+                let _ = done.send(daemon.reload_logged().await);
             }
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); break; }

@@ -106,3 +106,54 @@ fn reload_applies_the_log_level() {
     assert_eq!(j["ok"], false, "{j}");
     assert!(j["error"].as_str().unwrap().contains("log_level"), "{j}");
 }
+
+/// A reload opens the ID mapping again, taking each autorid pool's lock
+/// file: while another process holds it, the reload waits (on a blocking
+/// thread) and lookups go on being answered.
+#[test]
+fn a_reload_waiting_for_an_autorid_lock_file_holds_up_no_lookup() {
+    let slapd = Slapd::start();
+    // (A second domain, never asked, whose ID mapping is an autorid pool.)
+    let text = format!(
+        "{}[domain.idmap]\nrange_low = 1000\nrange_high = 999999\n\n\
+         [[domain]]\nname = \"ad0\"\nkind = \"ad\"\nuris = [\"ldap://127.0.0.1:9\"]\n\
+         base_dn = \"DC=ad0,DC=example,DC=test\"\n[domain.idmap]\nbackend = \"autorid\"\n\
+         autorid_low = 1000000\nautorid_high = 1999999\n",
+        config(&slapd, 1000, 5)
+    );
+    let rd = Rosterd::start(&text);
+    assert!(matches!(
+        rd.nss(&Request::UserByName(ALICE.name.into())),
+        Response::User(_)
+    ));
+    let lock = std::fs::File::open(rd.state_dir().join("autorid-1000000.lock")).unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let reloaded = |rd: &Rosterd| rd.log().matches("configuration reloaded").count();
+    let asked = |rd: &Rosterd| rd.log().matches("SIGHUP: reloading").count();
+    // SAFETY: signalling the rosterd this test started, by its PID.
+    unsafe { libc::kill(rd.pid().unwrap(), libc::SIGHUP) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while asked(&rd) == 0 {
+        assert!(std::time::Instant::now() < deadline, "{}", rd.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // A lookup the cache cannot answer is served while the reload waits.
+    assert!(matches!(
+        rd.nss(&Request::UserByName(BOB.name.into())),
+        Response::User(_)
+    ));
+    assert_eq!(
+        reloaded(&rd),
+        0,
+        "the reload did not wait for the lock file"
+    );
+    drop(held);
+    while reloaded(&rd) == 0 {
+        assert!(std::time::Instant::now() < deadline, "{}", rd.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(matches!(
+        rd.nss(&Request::UserByName(ALICE.name.into())),
+        Response::User(_)
+    ));
+}
