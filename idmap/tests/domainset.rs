@@ -617,16 +617,10 @@ fn mapped_ids_never_allocate_nor_wait_for_the_lock_file() {
     ));
     // Another process holds the pool's lock file: what is mapped is
     // still answered, and asking about the new block allocates nothing.
-    let lock_path = std::fs::read_dir(dir.path())
+    let held = roster_idmap::store::StateFile::new(dir.path(), "autorid-1000000", false)
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.starts_with("autorid-") && name.ends_with(".lock")
-        })
-        .expect("the pool's lock file");
-    let file = std::fs::File::open(&lock_path).unwrap();
-    let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).unwrap();
+        .lock()
+        .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let s = set.clone();
     std::thread::spawn(move || {

@@ -128,30 +128,29 @@ fn a_reload_waiting_for_an_autorid_lock_file_holds_up_no_lookup() {
     ));
     let lock = std::fs::File::open(rd.state_dir().join("autorid-1000000.lock")).unwrap();
     let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
-    let reloaded = |rd: &Rosterd| rd.log().matches("configuration reloaded").count();
-    let asked = |rd: &Rosterd| rd.log().matches("SIGHUP: reloading").count();
+    let logged = |what: &str| rd.log().matches(what).count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let wait_for = |what: &str| {
+        while logged(what) == 0 {
+            assert!(std::time::Instant::now() < deadline, "{}", rd.log());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
     // SAFETY: signalling the rosterd this test started, by its PID.
     unsafe { libc::kill(rd.pid().unwrap(), libc::SIGHUP) };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while asked(&rd) == 0 {
-        assert!(std::time::Instant::now() < deadline, "{}", rd.log());
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for("SIGHUP: reloading");
     // A lookup the cache cannot answer is served while the reload waits.
     assert!(matches!(
         rd.nss(&Request::UserByName(BOB.name.into())),
         Response::User(_)
     ));
     assert_eq!(
-        reloaded(&rd),
+        logged("configuration reloaded"),
         0,
         "the reload did not wait for the lock file"
     );
     drop(held);
-    while reloaded(&rd) == 0 {
-        assert!(std::time::Instant::now() < deadline, "{}", rd.log());
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for("configuration reloaded");
     assert!(matches!(
         rd.nss(&Request::UserByName(ALICE.name.into())),
         Response::User(_)

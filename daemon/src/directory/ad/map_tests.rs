@@ -21,13 +21,17 @@ fn user_entry(rid: u32) -> SearchEntry {
     }
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_lookup_goes_on_while_another_one_s_autorid_block_waits_for_the_lock_file() {
+/// An AD domain `ad` with an autorid pool from 1,000,000 to `high`, its
+/// SID registered (block 0 allocated), its state in the returned
+/// directory.
+fn setup(high: u32) -> (tempfile::TempDir, Arc<DomainSet>, Directory, Ad, Sid) {
     let state = tempfile::tempdir().unwrap();
-    let text = "[[domain]]\nname = \"ad\"\nkind = \"ad\"\nuris = [\"ldaps://dc\"]\n\
-                base_dn = \"DC=ad,DC=example,DC=test\"\n[domain.idmap]\nbackend = \"autorid\"\n\
-                autorid_low = 1000000\nautorid_high = 1999999\n";
-    let cfg = Config::from_str(text, "roster.toml").unwrap();
+    let text = format!(
+        "[[domain]]\nname = \"ad\"\nkind = \"ad\"\nuris = [\"ldaps://dc\"]\n\
+         base_dn = \"DC=ad,DC=example,DC=test\"\n[domain.idmap]\nbackend = \"autorid\"\n\
+         autorid_low = 1000000\nautorid_high = {high}\n"
+    );
+    let cfg = Config::from_str(&text, "roster.toml").unwrap();
     let d = cfg.domains[0].clone();
     let idmap = Arc::new(
         DomainSet::new(
@@ -37,32 +41,29 @@ async fn a_lookup_goes_on_while_another_one_s_autorid_block_waits_for_the_lock_f
         .unwrap(),
     );
     let sid: Sid = DOMAIN_SID.parse().unwrap();
-    // (Block 0 of the domain: its SID registered.)
     idmap.set_domain_sid("ad", sid).unwrap();
     let dir = Directory::new(d, idmap.clone()).unwrap();
     let ad = Ad::default();
     let _ = ad.sid.set(sid);
+    (state, idmap, dir, ad, sid)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_lookup_goes_on_while_another_one_s_autorid_block_waits_for_the_lock_file() {
+    let (state, idmap, dir, ad, sid) = setup(1_999_999);
     let known = user_entry(1103);
     let fresh = user_entry(250_000);
     assert!(idmap.needs_allocation(&format!("{DOMAIN_SID}-250000").parse().unwrap()));
 
     // Another process holds the pool's lock file until told to let go
     // (or 20 s have passed: then the lookup below waited for it).
-    let lock_path = std::fs::read_dir(state.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.starts_with("autorid-") && name.ends_with(".lock")
-        })
-        .expect("the pool's lock file");
+    let pool = roster_idmap::store::StateFile::new(state.path(), "autorid-1000000", false).unwrap();
     let (locked_tx, locked_rx) = std::sync::mpsc::channel();
     let (let_go_tx, let_go_rx) = std::sync::mpsc::channel::<()>();
     let timed_out = Arc::new(AtomicBool::new(false));
     let flag = timed_out.clone();
     let holder = std::thread::spawn(move || {
-        let file = std::fs::File::open(&lock_path).unwrap();
-        let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).unwrap();
+        let held = pool.lock().unwrap();
         locked_tx.send(()).unwrap();
         if let_go_rx.recv_timeout(Duration::from_secs(20)).is_err() {
             flag.store(true, Ordering::SeqCst);
@@ -105,25 +106,8 @@ async fn a_lookup_goes_on_while_another_one_s_autorid_block_waits_for_the_lock_f
 
 #[tokio::test(flavor = "current_thread")]
 async fn an_entry_whose_block_cannot_be_allocated_is_refused_with_the_reason() {
-    let state = tempfile::tempdir().unwrap();
     // One range in the pool: block 0 of the domain takes it.
-    let text = "[[domain]]\nname = \"ad\"\nkind = \"ad\"\nuris = [\"ldaps://dc\"]\n\
-                base_dn = \"DC=ad,DC=example,DC=test\"\n[domain.idmap]\nbackend = \"autorid\"\n\
-                autorid_low = 1000000\nautorid_high = 1099999\n";
-    let cfg = Config::from_str(text, "roster.toml").unwrap();
-    let d = cfg.domains[0].clone();
-    let idmap = Arc::new(
-        DomainSet::new(
-            &[(d.name.clone(), d.idmap.settings(), d.min_id, d.max_id)],
-            Some(state.path()),
-        )
-        .unwrap(),
-    );
-    let sid: Sid = DOMAIN_SID.parse().unwrap();
-    idmap.set_domain_sid("ad", sid).unwrap();
-    let dir = Directory::new(d, idmap.clone()).unwrap();
-    let ad = Ad::default();
-    let _ = ad.sid.set(sid);
+    let (_state, _idmap, dir, ad, sid) = setup(1_099_999);
     let got = ad
         .user_results(&dir, &sid, &[user_entry(1103), user_entry(250_000)])
         .await;
