@@ -16,6 +16,9 @@ use crate::filter;
 use ldap3::Scope;
 use std::collections::{HashMap, HashSet};
 
+/// The GIDs of a user's groups met so far.
+type Gids = HashSet<u32, foldhash::fast::RandomState>;
+
 /// Member DNs per search filter in the nested-group walk (each DN gives two
 /// terms: `member` and `uniqueMember`).
 const DNS_PER_SEARCH: usize = 500;
@@ -88,7 +91,13 @@ impl Rfc2307 {
             .search_all(&group_ref_queries(&dir.cfg, &filter::or(&terms)), true)
             .await?;
         let mut out: Vec<GroupRef> = Vec::new();
-        let mut gids = HashSet::new();
+        // (GIDs the directory chooses, placed with foldhash as the
+        // census's ID table; sized for this search's groups, the usual
+        // whole answer.)
+        let mut gids: Gids = HashSet::with_capacity_and_hasher(
+            entries.len(),
+            foldhash::fast::RandomState::default(),
+        );
         let mut visited = HashSet::new();
         let mut frontier = Vec::new();
         self.collect(
@@ -226,7 +235,7 @@ impl Rfc2307 {
         dir: &Directory,
         entries: &[ldap3::SearchEntry],
         out: &mut Vec<GroupRef>,
-        gids: &mut HashSet<u32>,
+        gids: &mut Gids,
         visited: &mut HashSet<String>,
         frontier: &mut Vec<String>,
     ) {
