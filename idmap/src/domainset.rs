@@ -752,10 +752,11 @@ impl DomainSet {
                     return Ok(params.low + (slot1 - 1) * rs + rid % rs);
                 }
                 let dom_sid = dom.sid.get().expect("found by SID");
-                let id = match pool.mapped_id(dom_sid, rid) {
-                    Some(mapped) => mapped?,
-                    None if allocate => pool.id_for(dom_sid, rid)?,
-                    None => return Err(IdmapError::BlockUnallocated { sid: *sid }),
+                let id = if allocate {
+                    pool.id_for(dom_sid, rid)?
+                } else {
+                    pool.mapped_id(dom_sid, rid)
+                        .ok_or(IdmapError::BlockUnallocated { sid: *sid })??
                 };
                 if (k as usize) < CACHED_BLOCKS {
                     if let Some(slot) = pool.slot(dom_sid, k) {

@@ -637,7 +637,7 @@ fn mapped_ids_never_allocate_nor_wait_for_the_lock_file() {
     assert_eq!(id, Some(set.uid_for_sid(&known).unwrap()));
     assert!(pending);
     assert_eq!(back, Some(known));
-    // The allocation itself waits for the lock, then maps the block.
+    // Once the lock is let go, the allocation maps the block.
     let (tx, rx) = std::sync::mpsc::channel();
     let s = set.clone();
     std::thread::spawn(move || {

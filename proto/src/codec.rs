@@ -469,20 +469,21 @@ pub fn encode_groups_page(entries: &[Group], more: bool) -> Vec<u8> {
 /// [`encode_users_page`] writes them: a listing kept in this form is sent
 /// by [`encode_users_page_octets`] without encoding it again.
 pub fn put_user_octets(out: &mut Vec<u8>, user: &User) {
-    let mut w = Writer {
-        buf: std::mem::take(out),
-    };
-    w.user(user);
-    *out = w.buf;
+    put_octets(out, user, Writer::user)
 }
 
 /// Appends to `out` the octets `group` takes in a page of groups, as
 /// [`encode_groups_page`] writes them.
 pub fn put_group_octets(out: &mut Vec<u8>, group: &Group) {
+    put_octets(out, group, Writer::group)
+}
+
+/// Appends `entry`, written by `put`, to `out`.
+fn put_octets<T>(out: &mut Vec<u8>, entry: &T, put: fn(&mut Writer, &T)) {
     let mut w = Writer {
         buf: std::mem::take(out),
     };
-    w.group(group);
+    put(&mut w, entry);
     *out = w.buf;
 }
 

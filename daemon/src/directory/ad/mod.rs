@@ -145,14 +145,15 @@ impl Ad {
             // (Registering may allocate the domain's first autorid block
             // and record its name: the lock file, maybe the shared store.)
             let (idmap, name) = (dir.idmap.clone(), dir.cfg.name.clone());
-            let gate = self.mapping.clone().lock_owned().await;
-            tokio::task::spawn_blocking(move || {
-                let _gate = gate;
-                idmap.set_domain_sid(&name, sid)
-            })
-            .await
-            .map_err(|e| DirectoryError::invalid(format!("domain \"{}\": {e}", dir.cfg.name)))?
-            .map_err(|e| DirectoryError::invalid(format!("domain \"{}\": {e}", dir.cfg.name)))?;
+            let registered = self
+                .off_loop(dir, move || {
+                    idmap.set_domain_sid(&name, sid).map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|| Err("ID mapping task failed".into()));
+            registered.map_err(|e| {
+                DirectoryError::invalid(format!("domain \"{}\": {e}", dir.cfg.name))
+            })?;
         }
         tracing::info!(domain = %dir.cfg.name, %sid, "Active Directory domain SID registered");
         let _ = self.sid.set(sid);
@@ -262,40 +263,56 @@ impl Ad {
 
     /// Allocates the autorid blocks of `sids` (each entry's, in the order
     /// its conversion maps them: its later ones are left once one fails)
-    /// on a blocking thread, one such thread at a time for this domain
-    /// (the gate goes with the thread, whatever becomes of the lookup
-    /// that started it). Returns the blocks that failed, and why.
+    /// off the event loop ([`Ad::off_loop`]). Returns the blocks that
+    /// failed, and why.
     async fn allocate(&self, dir: &Directory, sids: Vec<Vec<Sid>>) -> BTreeMap<(Sid, u32), String> {
-        let gate = self.mapping.clone().lock_owned().await;
         let idmap = dir.idmap.clone();
-        let allocated = tokio::task::spawn_blocking(move || {
-            let _gate = gate;
-            let mut failed = BTreeMap::new();
-            for entry in sids {
-                for sid in entry {
-                    let Some(block) = idmap.block_of(&sid) else {
-                        continue;
-                    };
-                    if failed.contains_key(&block) {
-                        break;
-                    }
-                    // (Another lookup may have allocated it meanwhile.)
-                    if !idmap.needs_allocation(&sid) {
-                        continue;
-                    }
-                    if let Err(e) = idmap.gid_for_sid(&sid) {
-                        failed.insert(block, e.to_string());
-                        break;
+        let allocated = self
+            .off_loop(dir, move || {
+                let mut failed = BTreeMap::new();
+                for entry in sids {
+                    for sid in entry {
+                        let Some(block) = idmap.block_of(&sid) else {
+                            continue;
+                        };
+                        if failed.contains_key(&block) {
+                            break;
+                        }
+                        // (Another lookup may have allocated it meanwhile.)
+                        if !idmap.needs_allocation(&sid) {
+                            continue;
+                        }
+                        if let Err(e) = idmap.gid_for_sid(&sid) {
+                            failed.insert(block, e.to_string());
+                            break;
+                        }
                     }
                 }
-            }
-            failed
+                failed
+            })
+            .await;
+        allocated.unwrap_or_default()
+    }
+
+    /// Runs `work` (ID mapping that may wait for the lock file or the
+    /// shared store) on a blocking thread, one at a time for this domain:
+    /// the gate goes with the thread, whatever becomes of the lookup that
+    /// started it. `None` when the thread failed (logged).
+    async fn off_loop<T: Send + 'static>(
+        &self,
+        dir: &Directory,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let gate = self.mapping.clone().lock_owned().await;
+        let done = tokio::task::spawn_blocking(move || {
+            let _gate = gate;
+            work()
         })
         .await;
-        allocated.unwrap_or_else(|e| {
+        done.inspect_err(|e| {
             tracing::warn!(domain = %dir.cfg.name, error = %e, "ID mapping task failed");
-            BTreeMap::new()
         })
+        .ok()
     }
 
     /// The users of `entries`, or why each is not served.
@@ -409,19 +426,7 @@ impl Ad {
             // (An autorid slot unknown here: the shared store is read
             // again, on a thread that may wait for it.)
             let idmap = dir.idmap.clone();
-            let gate = self.mapping.clone().lock_owned().await;
-            let resolved = tokio::task::spawn_blocking(move || {
-                let _gate = gate;
-                idmap.resolve_id(id)
-            })
-            .await;
-            match resolved {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(domain = %dir.cfg.name, id, error = %e, "ID mapping task failed");
-                    return None;
-                }
-            }
+            self.off_loop(dir, move || idmap.resolve_id(id)).await?
         } else {
             dir.idmap.mapped_resolve_id(id)
         }
