@@ -1,6 +1,6 @@
 //! Directory objects as the cache holds them, and their on-disk form.
 
-use crate::store::{StoredGroup, StoredNetgroup, StoredUser, StoredValue};
+use crate::store::{Storable, StoredValue, UserRef, ValueRef};
 use roster_proto::{Group, Netgroup, Triple, User};
 use std::sync::Arc;
 
@@ -94,41 +94,6 @@ pub enum Value {
 }
 
 impl Value {
-    /// The on-disk form; `None` for negative entries (not persisted).
-    pub fn to_stored(&self) -> Option<StoredValue> {
-        Some(match self {
-            Value::User(u) => StoredValue::User(StoredUser {
-                name: u.user.name.clone(),
-                uid: u.user.uid,
-                gid: u.user.gid,
-                gecos: u.user.gecos.clone(),
-                home: u.user.home.clone(),
-                shell: u.user.shell.clone(),
-                dn: u.dn.clone(),
-                unique_id: u.unique_id.clone(),
-                ssh_keys: u.ssh_keys.clone(),
-            }),
-            Value::Group(g) => StoredValue::Group(StoredGroup {
-                name: g.group.name.clone(),
-                gid: g.group.gid,
-                members: g.group.members.clone(),
-                dn: g.dn.clone(),
-            }),
-            Value::Gids(g) => StoredValue::Gids(g.to_vec()),
-            Value::Netgroup(n) => StoredValue::Netgroup(StoredNetgroup {
-                name: n.netgroup.name.clone(),
-                triples: n
-                    .netgroup
-                    .triples
-                    .iter()
-                    .map(|t| [t.host.clone(), t.user.clone(), t.domain.clone()])
-                    .collect(),
-                dn: n.dn.clone(),
-            }),
-            Value::Missing => return None,
-        })
-    }
-
     /// Rebuilds a value read from disk for `domain`.
     pub fn from_stored(stored: StoredValue, domain: Arc<str>) -> Value {
         match stored {
@@ -170,5 +135,114 @@ impl Value {
             })),
             StoredValue::Missing => Value::Missing,
         }
+    }
+}
+
+/// The on-disk form, written by the store's writer thread from the value
+/// itself; `None` for negative entries (not persisted).
+impl Storable for Value {
+    fn stored(&self) -> Option<ValueRef<'_>> {
+        Some(match self {
+            Value::User(u) => ValueRef::User(UserRef {
+                name: &u.user.name,
+                uid: u.user.uid,
+                gid: u.user.gid,
+                gecos: &u.user.gecos,
+                home: &u.user.home,
+                shell: &u.user.shell,
+                dn: &u.dn,
+                unique_id: u.unique_id.as_deref(),
+                ssh_keys: &u.ssh_keys,
+            }),
+            Value::Group(g) => ValueRef::Group {
+                name: &g.group.name,
+                gid: g.group.gid,
+                members: &g.group.members,
+                dn: &g.dn,
+            },
+            Value::Gids(g) => ValueRef::Gids(g),
+            Value::Netgroup(n) => ValueRef::Netgroup {
+                name: &n.netgroup.name,
+                triples: n
+                    .netgroup
+                    .triples
+                    .iter()
+                    .map(|t| [t.host.as_str(), t.user.as_str(), t.domain.as_str()])
+                    .collect(),
+                dn: &n.dn,
+            },
+            Value::Missing => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::record::{encode_put, parse, Frame, Record};
+
+    /// Each kind of cached value, written from where the cache holds it and
+    /// read back from its record, is the value again.
+    #[test]
+    fn a_value_written_from_the_cache_reads_back_as_itself() {
+        let domain: Arc<str> = Arc::from("example");
+        let values = [
+            Value::User(Arc::new(UserEntry {
+                user: User {
+                    name: "alice".into(),
+                    uid: 10001,
+                    gid: 10000,
+                    gecos: "Alice".into(),
+                    home: "/home/alice".into(),
+                    shell: "/bin/bash".into(),
+                },
+                dn: "uid=alice,dc=example,dc=test".into(),
+                domain: domain.clone(),
+                unique_id: Some("u-1".into()),
+                ssh_keys: vec!["ssh-ed25519 AAAA a".into()],
+            })),
+            Value::Group(Arc::new(GroupEntry {
+                group: Group {
+                    name: "eng".into(),
+                    gid: 4000,
+                    members: vec!["alice".into(), "bob".into()],
+                },
+                dn: "cn=eng,dc=example,dc=test".into(),
+                domain: domain.clone(),
+            })),
+            Value::Gids(Arc::from(vec![4000, 4001])),
+            Value::Netgroup(Arc::new(NetgroupEntry {
+                netgroup: Netgroup {
+                    name: "hosts".into(),
+                    triples: vec![Triple {
+                        host: "web1".into(),
+                        user: String::new(),
+                        domain: "example".into(),
+                    }],
+                },
+                dn: "cn=hosts,dc=example,dc=test".into(),
+                domain: domain.clone(),
+            })),
+        ];
+        for value in values {
+            let frame = encode_put("k", 5, &value.stored().unwrap());
+            let Frame::Valid(
+                Record::Put {
+                    key,
+                    at_ms,
+                    value: stored,
+                },
+                _,
+            ) = parse(&frame)
+            else {
+                panic!("{value:?} did not read back");
+            };
+            assert_eq!((key.as_str(), at_ms), ("k", 5));
+            assert_eq!(Value::from_stored(stored, domain.clone()), value);
+        }
+        assert!(
+            Value::Missing.stored().is_none(),
+            "negative entries are not kept"
+        );
     }
 }

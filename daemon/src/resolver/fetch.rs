@@ -128,8 +128,7 @@ impl Resolver {
         let now = self.inner.clock.now_ms();
         let ttl = self.settings().entry_ttl_ms;
         if let Some(store) = &self.inner.store {
-            let v = value.clone();
-            store.put_made(ck.store_key(), now, Box::new(move || v.to_stored()));
+            store.put_value(ck.store_key(), now, Box::new(value.clone()));
         }
         let slot = Slot {
             value,
@@ -173,11 +172,10 @@ impl Resolver {
                         expires_ms: now.saturating_add(settings.entry_ttl_ms),
                     };
                     self.inner.cache.insert(k.clone(), slot);
-                    // The stored form (a copy) is made by the store's
-                    // writer thread, after the answer.
+                    // The stored form is encoded by the store's writer
+                    // thread, after the answer.
                     if let Some(store) = &self.inner.store {
-                        let v = value.clone();
-                        store.put_made(k.store_key(), now, Box::new(move || v.to_stored()));
+                        store.put_value(k.store_key(), now, Box::new(value.clone()));
                     }
                 }
             }

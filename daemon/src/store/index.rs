@@ -39,6 +39,22 @@ impl Namespaces {
     }
 }
 
+/// Applies a put of `key` lying at `loc` to the index (its namespace is
+/// filled in here); always true.
+pub(super) fn apply_put(
+    index: &mut HashMap<u64, Loc>,
+    namespaces: &mut Namespaces,
+    key: &str,
+    loc: Loc,
+) -> bool {
+    let loc = Loc {
+        ns: namespaces.id(key),
+        ..loc
+    };
+    index.insert(hash_key(key), loc);
+    true
+}
+
 /// Applies one record to the index; `loc` is where a `Put` lies (its
 /// namespace is filled in here). Returns false when the record changes
 /// nothing (deleting what is not there).
@@ -49,14 +65,7 @@ pub(super) fn apply(
     loc: Loc,
 ) -> bool {
     match rec {
-        Record::Put { key, .. } => {
-            let loc = Loc {
-                ns: namespaces.id(key),
-                ..loc
-            };
-            index.insert(hash_key(key), loc);
-            true
-        }
+        Record::Put { key, .. } => apply_put(index, namespaces, key, loc),
         Record::Del { key } => index.remove(&hash_key(key)).is_some(),
         Record::DelNs { ns } => match namespaces.find(ns) {
             Some(id) => {

@@ -28,10 +28,12 @@
 //! [`roster_proto::atomic_file`]): the old or the new file is there at
 //! every instant.
 
+pub(crate) mod binary;
 mod index;
 pub(crate) mod record;
 mod writer;
 
+pub use binary::{UserRef, ValueRef};
 pub use record::{
     namespace_of, Record, StoredGroup, StoredNetgroup, StoredUser, StoredValue, NS_SEP,
 };
@@ -104,18 +106,23 @@ enum Op {
     Write(Box<Record>),
     /// A removal already applied to the index: always written.
     Remove(Box<Record>),
-    /// A put whose value the writer thread makes ([`Store::put_made`]).
-    Make {
+    /// A put of a value held elsewhere, written from where it is held
+    /// ([`Store::put_value`]).
+    Held {
         key: String,
         at_ms: u64,
-        make: MakeStored,
+        value: Box<dyn Storable>,
     },
     Barrier(mpsc::Sender<()>),
 }
 
-/// Makes the value a [`Store::put_made`] stores, on the writer thread;
-/// `None`: nothing is stored.
-pub type MakeStored = Box<dyn FnOnce() -> Option<StoredValue> + Send>;
+/// A value [`Store::put_value`] writes: the writer thread encodes it from
+/// where it is held (a cached answer, shared with the cache), without a
+/// copy into a [`StoredValue`].
+pub trait Storable: Send {
+    /// The value as written; `None`: nothing is stored.
+    fn stored(&self) -> Option<ValueRef<'_>>;
+}
 
 /// The persistent cache: an index in memory over a crash-safe log on disk.
 pub struct Store {
@@ -322,12 +329,12 @@ impl Store {
         self.queue(Op::Write(Box::new(Record::Put { key, at_ms, value })));
     }
 
-    /// [`Store::put`] of the value `make` returns, made on the writer
-    /// thread: a lookup hands over what it fetched (shared, not copied) and
-    /// answers at once; the copy into the stored form (thousands of member
-    /// names for a large group) is made off the runtime thread, behind.
-    pub fn put_made(&self, key: String, at_ms: u64, make: MakeStored) {
-        self.queue(Op::Make { key, at_ms, make });
+    /// [`Store::put`] of `value` as [`Storable::stored`] gives it, encoded
+    /// on the writer thread: a lookup hands over what it fetched (shared,
+    /// not copied) and answers at once; the encoding (thousands of member
+    /// names for a large group) is done off the runtime thread, behind.
+    pub fn put_value(&self, key: String, at_ms: u64, value: Box<dyn Storable>) {
+        self.queue(Op::Held { key, at_ms, value });
     }
 
     /// Queues a write (dropped and counted when the queue is full).

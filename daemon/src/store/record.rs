@@ -1,14 +1,20 @@
 //! One record of the persistent cache log and its on-disk framing.
 //!
-//! Frame: `u8 magic (0xA5)`, `u32 len` (big-endian, payload bytes),
-//! `u32 crc32(payload)`, then `len` bytes of JSON payload. A record is
-//! accepted only when the whole frame is present and the checksum matches.
+//! Frame: `u8 magic`, `u32 len` (big-endian, payload bytes),
+//! `u32 crc32(payload)`, then `len` bytes of payload: binary
+//! ([`super::binary`]) after the magic [`RECORD_MAGIC`] (0xA6), JSON after
+//! [`JSON_RECORD_MAGIC`] (0xA5; logs written before the binary form, read
+//! still, never written). A record is accepted only when the whole frame
+//! is present, the checksum matches and the payload reads whole.
 
+use super::binary::{self, ValueRef};
 use crc32fast::hash as crc32;
 use serde::{Deserialize, Serialize};
 
-/// First byte of every record frame.
-pub const RECORD_MAGIC: u8 = 0xA5;
+/// First byte of a record frame with a binary payload (the form written).
+pub const RECORD_MAGIC: u8 = 0xA6;
+/// First byte of a record frame with a JSON payload (read only).
+pub const JSON_RECORD_MAGIC: u8 = 0xA5;
 /// Bytes before the payload: magic, length, checksum.
 pub const FRAME_OVERHEAD: usize = 9;
 /// Largest payload accepted when reading (guards against a corrupt length).
@@ -119,12 +125,25 @@ pub fn namespace_of(key: &str) -> &str {
 
 /// Encodes a record as a complete frame.
 pub fn encode(record: &Record) -> Vec<u8> {
-    let payload = serde_json::to_vec(record).expect("records always serialize");
-    let mut out = Vec::with_capacity(FRAME_OVERHEAD + payload.len());
-    out.push(RECORD_MAGIC);
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(&crc32(&payload).to_be_bytes());
-    out.extend_from_slice(&payload);
+    framed(|out| binary::write_record(out, record))
+}
+
+/// Encodes `Put { key, at_ms, value }` as a complete frame, from a value
+/// borrowed where it is held.
+pub fn encode_put(key: &str, at_ms: u64, value: &ValueRef<'_>) -> Vec<u8> {
+    framed(|out| binary::write_put(out, key, at_ms, value))
+}
+
+/// The frame of the payload `write` appends.
+fn framed(write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(&[RECORD_MAGIC, 0, 0, 0, 0, 0, 0, 0, 0]);
+    write(&mut out);
+    let payload = &out[FRAME_OVERHEAD..];
+    let len = (payload.len() as u32).to_be_bytes();
+    let crc = crc32(payload).to_be_bytes();
+    out[1..5].copy_from_slice(&len);
+    out[5..9].copy_from_slice(&crc);
     out
 }
 
@@ -147,7 +166,7 @@ pub enum Frame {
 
 /// Parses the frame at the start of `buf`.
 pub fn parse(buf: &[u8]) -> Frame {
-    if buf.len() < FRAME_OVERHEAD || buf[0] != RECORD_MAGIC {
+    if buf.len() < FRAME_OVERHEAD || !matches!(buf[0], RECORD_MAGIC | JSON_RECORD_MAGIC) {
         return Frame::Broken;
     }
     let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
@@ -159,10 +178,27 @@ pub fn parse(buf: &[u8]) -> Frame {
     if crc32(payload) != crc {
         return Frame::Corrupt(FRAME_OVERHEAD + len);
     }
-    match serde_json::from_slice(payload) {
-        Ok(r) => Frame::Valid(r, FRAME_OVERHEAD + len),
-        Err(_) => Frame::Corrupt(FRAME_OVERHEAD + len),
+    let read = if buf[0] == RECORD_MAGIC {
+        binary::read_record(payload).ok()
+    } else {
+        serde_json::from_slice(payload).ok()
+    };
+    match read {
+        Some(r) => Frame::Valid(r, FRAME_OVERHEAD + len),
+        None => Frame::Corrupt(FRAME_OVERHEAD + len),
     }
+}
+
+/// A frame as logs were written before the binary form: a JSON payload
+/// after [`JSON_RECORD_MAGIC`].
+#[cfg(test)]
+pub(super) fn json_frame(record: &Record) -> Vec<u8> {
+    let payload = serde_json::to_vec(record).unwrap();
+    let mut out = vec![JSON_RECORD_MAGIC];
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&crc32(&payload).to_be_bytes());
+    out.extend_from_slice(&payload);
+    out
 }
 
 #[cfg(test)]
@@ -192,7 +228,42 @@ mod tests {
     #[test]
     fn round_trip() {
         let f = encode(&sample());
+        assert_eq!(f[0], RECORD_MAGIC);
         assert_eq!(parse(&f), Frame::Valid(sample(), f.len()));
+    }
+
+    /// Frames of logs written before the binary form (JSON payloads) read
+    /// as they were written, each kind of record.
+    #[test]
+    fn json_frames_of_older_logs_still_read() {
+        let user = StoredValue::User(StoredUser {
+            name: "alice".into(),
+            uid: 10001,
+            gid: 10000,
+            gecos: "A".into(),
+            home: "/home/alice".into(),
+            shell: "/bin/sh".into(),
+            dn: "uid=alice,dc=example,dc=test".into(),
+            unique_id: Some("u-1".into()),
+            ssh_keys: Vec::new(),
+        });
+        for rec in [
+            Record::Put {
+                key: "d\u{1f}u".into(),
+                at_ms: 7,
+                value: user,
+            },
+            sample(),
+            Record::Del { key: "k".into() },
+            Record::DelNs { ns: "d".into() },
+            Record::Clear,
+        ] {
+            let f = json_frame(&rec);
+            assert_eq!(parse(&f), Frame::Valid(rec, f.len()));
+        }
+        // What a JSON payload looked like, for the record.
+        let f = json_frame(&Record::Del { key: "k".into() });
+        assert_eq!(&f[FRAME_OVERHEAD..], br#"{"op":"Del","key":"k"}"#);
     }
 
     #[test]

@@ -69,10 +69,10 @@ fn a_log_that_cannot_be_begun_counts_its_puts_as_dropped() {
         value: user("u", 7),
     };
     tx.send(Op::Write(Box::new(put))).unwrap();
-    tx.send(Op::Make {
+    tx.send(Op::Held {
         key: "m".into(),
         at_ms: now_ms(),
-        make: Box::new(|| Some(user("m", 8))),
+        value: Box::new(Held(Some(user("m", 8)))),
     })
     .unwrap();
     let (done, flushed) = mpsc::channel();
@@ -83,17 +83,26 @@ fn a_log_that_cannot_be_begun_counts_its_puts_as_dropped() {
     writer.join().unwrap();
 }
 
-/// A value made on the writer thread is stored as a put would store it,
-/// in queue order with the other writes; `None` stores nothing.
+/// A value held elsewhere, for [`Store::put_value`].
+struct Held(Option<StoredValue>);
+
+impl Storable for Held {
+    fn stored(&self) -> Option<ValueRef<'_>> {
+        self.0.as_ref().map(StoredValue::borrowed)
+    }
+}
+
+/// A value encoded from where it is held is stored as a put would store
+/// it, in queue order with the other writes; `None` stores nothing.
 #[test]
-fn values_made_by_the_writer_are_stored_in_queue_order() {
+fn values_held_elsewhere_are_stored_in_queue_order() {
     let dir = tempfile::tempdir().unwrap();
     let now = now_ms();
     let s = open(dir.path());
     s.put("a".into(), now, user("old", 1));
-    s.put_made("a".into(), now, Box::new(|| Some(user("new", 2))));
-    s.put_made("b".into(), now, Box::new(|| None));
-    s.put_made("c".into(), now, Box::new(|| Some(user("c", 3))));
+    s.put_value("a".into(), now, Box::new(Held(Some(user("new", 2)))));
+    s.put_value("b".into(), now, Box::new(Held(None)));
+    s.put_value("c".into(), now, Box::new(Held(Some(user("c", 3)))));
     s.delete("c".into());
     s.close();
     let s = open(dir.path());
@@ -229,6 +238,59 @@ fn compaction_keeps_live_entries_and_drops_old_ones() {
     assert_eq!(s.get("k3"), Some((now, user("u", 11_993))));
 }
 
+/// A log written before records were binary (JSON payloads) is read as it
+/// is: its entries are served, new records are appended in the binary form
+/// after them, and a compaction keeps both.
+#[test]
+fn a_log_of_json_records_is_read_and_kept_beside_binary_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    let path = dir.path().join(STORE_FILE_NAME);
+    let mut old = FILE_MAGIC.to_vec();
+    for rec in [
+        Record::Put {
+            key: "a".into(),
+            at_ms: now,
+            value: user("alice", 1),
+        },
+        Record::Put {
+            key: "gone".into(),
+            at_ms: now,
+            value: user("gone", 3),
+        },
+        Record::Put {
+            key: "i".into(),
+            at_ms: now,
+            value: StoredValue::Gids(vec![1, 2]),
+        },
+        Record::Del { key: "gone".into() },
+    ] {
+        old.extend_from_slice(&record::json_frame(&rec));
+    }
+    fs::write(&path, &old).unwrap();
+    let s = open(dir.path());
+    assert_eq!(s.recovery().records, 4);
+    assert_eq!(s.recovery().corrupt_records, 0);
+    assert_eq!(s.get("a"), Some((now, user("alice", 1))));
+    assert_eq!(s.get("gone"), None);
+    s.put("b".into(), now, user("bob", 2));
+    s.close();
+    let bytes = fs::read(&path).unwrap();
+    assert!(
+        bytes.starts_with(&old),
+        "the JSON records are left as they are"
+    );
+    assert_eq!(bytes[old.len()], record::RECORD_MAGIC);
+    let s = open(dir.path());
+    s.inner.lock().unwrap().compact().unwrap();
+    s.close();
+    let s = open(dir.path());
+    assert_eq!(s.len(), 3);
+    assert_eq!(s.get("a"), Some((now, user("alice", 1))));
+    assert_eq!(s.get("b"), Some((now, user("bob", 2))));
+    assert_eq!(s.get("i"), Some((now, StoredValue::Gids(vec![1, 2]))));
+}
+
 #[test]
 fn namespaces_are_dropped_whole_and_stay_dropped() {
     let dir = tempfile::tempdir().unwrap();
@@ -304,3 +366,4 @@ fn the_queue_s_slots_are_small() {
         "an operation takes {op} octets, a record {record}"
     );
 }
+

@@ -6,7 +6,7 @@
 //! written and to swap in a compacted file: never across a write, an fsync
 //! or a compaction, so readers (request handlers) never wait for the disk.
 
-use super::index::{apply, Loc};
+use super::index::{apply, apply_put, Loc};
 use super::record::{self, Frame, Record};
 use super::{Inner, Op, COALESCE, COMPACT_MIN_BYTES, FILE_MAGIC, MAX_BATCH};
 use roster_proto::atomic_file::{Options, Replacement};
@@ -42,7 +42,7 @@ pub(super) fn writer_loop(
                     Op::Barrier(b) => {
                         let _ = b.send(());
                     }
-                    Op::Write(_) | Op::Make { .. } => {
+                    Op::Write(_) | Op::Held { .. } => {
                         dropped.fetch_add(1, Ordering::Relaxed);
                     }
                     Op::Remove(_) => {}
@@ -78,6 +78,14 @@ pub(super) fn writer_loop(
     }
 }
 
+/// What a written record does to the index.
+enum Effect {
+    /// What this record does.
+    Record(Record),
+    /// A put of this key.
+    Put(String),
+}
+
 /// Appends one batch, then indexes it (and compacts when due).
 fn write_batch(
     inner: &Mutex<Inner>,
@@ -91,25 +99,24 @@ fn write_batch(
     let mut buf = Vec::new();
     let mut effects = Vec::new();
     for op in batch {
-        let rec = match op {
+        let (frame, effect) = match op {
             Op::Barrier(tx) => {
                 barriers.push(tx);
                 continue;
             }
-            Op::Remove(rec) | Op::Write(rec) => *rec,
-            Op::Make { key, at_ms, make } => match make() {
-                Some(value) => Record::Put { key, at_ms, value },
+            Op::Remove(rec) | Op::Write(rec) => (record::encode(&rec), Effect::Record(*rec)),
+            Op::Held { key, at_ms, value } => match value.stored() {
+                Some(v) => (record::encode_put(&key, at_ms, &v), Effect::Put(key)),
                 None => continue,
             },
         };
-        let frame = record::encode(&rec);
         let loc = Loc {
             offset: end + buf.len() as u64,
             len: frame.len() as u32,
             ns: 0,
         };
         buf.extend_from_slice(&frame);
-        effects.push((rec, loc));
+        effects.push((effect, loc));
     }
     if buf.is_empty() {
         return Ok(());
@@ -121,8 +128,11 @@ fn write_batch(
         let Inner {
             index, namespaces, ..
         } = &mut *g;
-        for (rec, loc) in &effects {
-            apply(index, namespaces, rec, *loc);
+        for (effect, loc) in &effects {
+            match effect {
+                Effect::Record(rec) => apply(index, namespaces, rec, *loc),
+                Effect::Put(key) => apply_put(index, namespaces, key, *loc),
+            };
         }
         g.end = end + buf.len() as u64;
         g.end > COMPACT_MIN_BYTES && g.end > 2 * g.live_bytes()
