@@ -72,7 +72,7 @@ DEB_PACKAGES := dpkg-dev file binutils adduser libpam-runtime init-system-helper
 # uninstrumented), in the `fuzz` profile (root Cargo.toml: release with
 # debug assertions and overflow checks) into fuzz/target, their own target
 # directory, so that the flags never invalidate the main build in target/.
-FUZZ_TARGETS := codec_decode codec_roundtrip memcache_file config_parse ldap_entry ad_entry sid dn_range ber_message
+FUZZ_TARGETS := codec_decode codec_roundtrip memcache_file config_parse ldap_entry ad_entry sid store_record dn_range ber_message
 FUZZ_SECONDS ?= 60
 FUZZ_HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 FUZZ_PROFILE ?= fuzz

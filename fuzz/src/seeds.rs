@@ -224,6 +224,51 @@ fn sids() {
     }
 }
 
+/// Records of the persistent cache, each kind: payloads and frames.
+fn store_records() {
+    use roster_daemon::store::binary::write_record;
+    use roster_daemon::store::record::{encode, Record, StoredGroup, StoredUser, StoredValue};
+    let user = StoredValue::User(StoredUser {
+        name: "alice".into(),
+        uid: 10001,
+        gid: 10000,
+        gecos: "Alice".into(),
+        home: "/home/alice".into(),
+        shell: "/bin/sh".into(),
+        dn: "uid=alice,dc=example,dc=test".into(),
+        unique_id: Some("u-1".into()),
+        ssh_keys: vec!["ssh-ed25519 AAAA a".into()],
+    });
+    let group = StoredValue::Group(StoredGroup {
+        name: "eng".into(),
+        gid: 4000,
+        members: vec!["alice".into(), "bob".into()],
+        dn: "cn=eng,dc=example,dc=test".into(),
+    });
+    let put_of = |value| Record::Put {
+        key: "d\u{1f}k".into(),
+        at_ms: 1,
+        value,
+    };
+    for (name, rec) in [
+        ("user", put_of(user)),
+        ("group", put_of(group)),
+        ("gids", put_of(StoredValue::Gids(vec![1, 2]))),
+        ("missing", put_of(StoredValue::Missing)),
+        ("del", Record::Del { key: "k".into() }),
+        ("clear", Record::Clear),
+    ] {
+        let mut payload = Vec::new();
+        write_record(&mut payload, &rec);
+        put("store_record", &format!("payload-{name}"), &payload);
+        put(
+            "store_record",
+            &format!("frame-{name}"),
+            &encode(&rec).expect("small"),
+        );
+    }
+}
+
 /// BER octets of one value: identifier octet `id`, then a definite
 /// length (short form below 128, else long form) and `contents`.
 fn tlv(id: u8, contents: &[u8]) -> Vec<u8> {
@@ -351,5 +396,6 @@ fn write_seeds() {
     memcache();
     config();
     sids();
+    store_records();
     ber_messages();
 }

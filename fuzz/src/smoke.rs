@@ -177,6 +177,11 @@ fn sid() {
 }
 
 #[test]
+fn store_record() {
+    smoke("store_record", targets::store_record);
+}
+
+#[test]
 fn dn_range() {
     smoke("dn_range", |b| structured(b, targets::dn_range));
 }

@@ -16,6 +16,8 @@ use roster_daemon::directory::{
     check_name, entry_to_group, entry_to_user, member_dns, member_names, user_name_from_dn,
 };
 use roster_daemon::dn;
+use roster_daemon::store::binary;
+use roster_daemon::store::record::{self as store_record, Frame as StoreFrame};
 use roster_idmap::Sid;
 use roster_proto::memcache::{Key, Mapping, Record, RecordView};
 use roster_proto::{
@@ -442,5 +444,23 @@ pub fn remove_config_scratch() {
     if let Some((dir, _)) = CFG_SCRATCH.get() {
         let _ = std::env::set_current_dir(std::env::temp_dir());
         let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Any octets as the payload of a persistent cache record and as a whole
+/// frame (`roster_daemon::store`): read or refused, never a panic;
+/// whatever reads is written back to the same octets (the form is
+/// canonical: one encoding a record).
+pub fn store_record(data: &[u8]) {
+    if let Ok(rec) = binary::read_record(data) {
+        let mut again = Vec::new();
+        binary::write_record(&mut again, &rec);
+        assert_eq!(again, data, "{rec:?}");
+    }
+    if let StoreFrame::Valid(rec, len) = store_record::parse(data) {
+        assert!(len <= data.len());
+        if data[0] == store_record::RECORD_MAGIC {
+            assert_eq!(store_record::encode(&rec).as_deref(), Some(&data[..len]));
+        }
     }
 }

@@ -225,7 +225,7 @@ mod tests {
             })),
         ];
         for value in values {
-            let frame = encode_put("k", 5, &value.stored().unwrap());
+            let frame = encode_put("k", 5, &value.stored().unwrap()).unwrap();
             let Frame::Valid(
                 Record::Put {
                     key,

@@ -18,9 +18,8 @@
 //!
 //! Written from the values the cache holds, borrowed ([`ValueRef`]): a
 //! lookup's answer is stored without first being copied into a
-//! [`StoredValue`] (JSON, the format before this one, needed that copy and
-//! cost the writer thread about 12,000 instructions a record; read still,
-//! see [`super::record::parse`]).
+//! [`StoredValue`], as JSON, the form before this one, needed (JSON
+//! records of earlier logs are read still: [`super::record::parse`]).
 
 use super::record::{Record, StoredGroup, StoredNetgroup, StoredUser, StoredValue};
 use thiserror::Error;
@@ -109,42 +108,6 @@ pub enum ValueRef<'a> {
     },
     /// The domain has no such object.
     Missing,
-}
-
-impl StoredValue {
-    /// The value borrowed, as [`write_put`] takes it.
-    pub fn borrowed(&self) -> ValueRef<'_> {
-        match self {
-            StoredValue::User(u) => ValueRef::User(UserRef {
-                name: &u.name,
-                uid: u.uid,
-                gid: u.gid,
-                gecos: &u.gecos,
-                home: &u.home,
-                shell: &u.shell,
-                dn: &u.dn,
-                unique_id: u.unique_id.as_deref(),
-                ssh_keys: &u.ssh_keys,
-            }),
-            StoredValue::Group(g) => ValueRef::Group {
-                name: &g.name,
-                gid: g.gid,
-                members: &g.members,
-                dn: &g.dn,
-            },
-            StoredValue::Gids(g) => ValueRef::Gids(g),
-            StoredValue::Netgroup(n) => ValueRef::Netgroup {
-                name: &n.name,
-                triples: n
-                    .triples
-                    .iter()
-                    .map(|[h, u, d]| [h.as_str(), u.as_str(), d.as_str()])
-                    .collect(),
-                dn: &n.dn,
-            },
-            StoredValue::Missing => ValueRef::Missing,
-        }
-    }
 }
 
 fn put_u32(out: &mut Vec<u8>, v: u32) {
@@ -450,6 +413,81 @@ mod tests {
             0, 0, 0, 1, 0, 0, 0, 1, b'm', 0, 0, 0, 1, b'd', // members, dn
         ];
         assert_eq!(octets(&rec), want);
+    }
+
+    /// The other kinds and ops spelled out (a change to the layout made on
+    /// both sides alike would read earlier logs wrongly).
+    #[test]
+    fn every_kind_s_octets_are_the_documented_layout() {
+        let put = |value| Record::Put {
+            key: "k".into(),
+            at_ms: 3,
+            value,
+        };
+        // op 1, key "k", at_ms 3: the head of every put below.
+        let head: &[u8] = &[1, 0, 0, 0, 1, b'k', 0, 0, 0, 0, 0, 0, 0, 3];
+        let user = put(StoredValue::User(StoredUser {
+            name: "n".into(),
+            uid: 0x0102,
+            gid: 0x0304,
+            gecos: "g".into(),
+            home: "h".into(),
+            shell: "s".into(),
+            dn: "d".into(),
+            unique_id: Some("u".into()),
+            ssh_keys: vec!["x".into()],
+        }));
+        let user_body: &[u8] = &[
+            1, 0, 0, 0, 1, b'n', 0, 0, 1, 2, 0, 0, 3, 4, // kind, name, uid, gid
+            0, 0, 0, 1, b'g', 0, 0, 0, 1, b'h', 0, 0, 0, 1, b's', 0, 0, 0, 1, b'd', 1, 0, 0, 0, 1,
+            b'u', // unique ID present
+            0, 0, 0, 1, 0, 0, 0, 1, b'x', // one SSH key
+        ];
+        let gids = put(StoredValue::Gids(vec![5, 0x0100]));
+        let gids_body: &[u8] = &[3, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 1, 0];
+        let netgroup = put(StoredValue::Netgroup(StoredNetgroup {
+            name: "n".into(),
+            triples: vec![["h".into(), String::new(), "d".into()]],
+            dn: "c".into(),
+        }));
+        let netgroup_body: &[u8] = &[
+            4, 0, 0, 0, 1, b'n', 0, 0, 0, 1, // kind, name, one triple
+            0, 0, 0, 1, b'h', 0, 0, 0, 0, 0, 0, 0, 1, b'd', // host, user, domain
+            0, 0, 0, 1, b'c', // dn
+        ];
+        for (rec, body) in [
+            (user, user_body),
+            (gids, gids_body),
+            (netgroup, netgroup_body),
+            (put(StoredValue::Missing), &[5][..]),
+        ] {
+            assert_eq!(octets(&rec), [head, body].concat(), "{rec:?}");
+        }
+        let no_id = put(StoredValue::User(StoredUser {
+            name: String::new(),
+            uid: 0,
+            gid: 0,
+            gecos: String::new(),
+            home: String::new(),
+            shell: String::new(),
+            dn: String::new(),
+            unique_id: None,
+            ssh_keys: Vec::new(),
+        }));
+        let mut want = head.to_vec();
+        want.push(1);
+        want.extend_from_slice(&[0; 4 + 4 + 4 + 4 * 4]);
+        want.extend_from_slice(&[0, 0, 0, 0, 0]); // no unique ID, no keys
+        assert_eq!(octets(&no_id), want);
+        assert_eq!(
+            octets(&Record::Del { key: "k".into() }),
+            [2, 0, 0, 0, 1, b'k']
+        );
+        assert_eq!(
+            octets(&Record::DelNs { ns: "n".into() }),
+            [3, 0, 0, 0, 1, b'n']
+        );
+        assert_eq!(octets(&Record::Clear), [4]);
     }
 
     /// Every payload cut short is refused (never read as a shorter

@@ -40,19 +40,18 @@ impl Namespaces {
 }
 
 /// Applies a put of `key` lying at `loc` to the index (its namespace is
-/// filled in here); always true.
+/// filled in here).
 pub(super) fn apply_put(
     index: &mut HashMap<u64, Loc>,
     namespaces: &mut Namespaces,
     key: &str,
     loc: Loc,
-) -> bool {
+) {
     let loc = Loc {
         ns: namespaces.id(key),
         ..loc
     };
     index.insert(hash_key(key), loc);
-    true
 }
 
 /// Applies one record to the index; `loc` is where a `Put` lies (its
@@ -65,7 +64,10 @@ pub(super) fn apply(
     loc: Loc,
 ) -> bool {
     match rec {
-        Record::Put { key, .. } => apply_put(index, namespaces, key, loc),
+        Record::Put { key, .. } => {
+            apply_put(index, namespaces, key, loc);
+            true
+        }
         Record::Del { key } => index.remove(&hash_key(key)).is_some(),
         Record::DelNs { ns } => match namespaces.find(ns) {
             Some(id) => {

@@ -28,9 +28,9 @@
 //! [`roster_proto::atomic_file`]): the old or the new file is there at
 //! every instant.
 
-pub(crate) mod binary;
+pub mod binary;
 mod index;
-pub(crate) mod record;
+pub mod record;
 mod writer;
 
 pub use binary::{UserRef, ValueRef};
@@ -50,7 +50,13 @@ use std::thread::JoinHandle;
 use thiserror::Error;
 
 /// File header: format name and version.
-const FILE_MAGIC: &[u8; 8] = b"ROSTERC1";
+/// The header of a log (its records binary; JSON ones are read too).
+const FILE_MAGIC: &[u8; 8] = b"ROSTERC2";
+/// The header of a log of earlier releases (JSON records): read, then
+/// rewritten at once with [`FILE_MAGIC`] and its records in the binary
+/// form, so that an earlier release never meets a binary record in a
+/// log it takes for its own (it sets a log with another header aside).
+const JSON_FILE_MAGIC: &[u8; 8] = b"ROSTERC1";
 /// Name of the log inside the state directory.
 pub(crate) const STORE_FILE_NAME: &str = "cache.log";
 /// Do not compact logs smaller than this.
@@ -162,7 +168,8 @@ impl Store {
         let mut file = open_rw(&path, false)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io_err(&path))?;
-        if !bytes.is_empty() && !bytes.starts_with(FILE_MAGIC) {
+        let json_log = bytes.starts_with(JSON_FILE_MAGIC);
+        if !bytes.is_empty() && !bytes.starts_with(FILE_MAGIC) && !json_log {
             let bad = path.with_extension("log.bad");
             std::fs::rename(&path, &bad).map_err(io_err(&path))?;
             recovery.bad_header = true;
@@ -204,15 +211,19 @@ impl Store {
         };
         drop(bytes);
         let damaged = recovery.corrupt_records > 0 || recovery.truncated_bytes > 0;
-        // A damaged or replaced log is rewritten now (its index points
-        // into it). One without records (new, or never written) gets its
-        // header from the writer thread before its first append: those
-        // fsyncs stay off the path to the daemon's first answer.
-        let rewrite_now = damaged || recovery.bad_header;
+        // A damaged, replaced or earlier release's log is rewritten now
+        // (its index points into it). One without records (new, or never
+        // written) gets its header from the writer thread before its first
+        // append: those fsyncs stay off the path to the daemon's first
+        // answer.
+        let rewrite_now = damaged || recovery.bad_header || json_log;
         if rewrite_now {
             inner.compact().map_err(io_err(&path))?;
         }
         let new_log = !rewrite_now && inner.end == FILE_MAGIC.len() as u64;
+        if json_log {
+            tracing::info!(file = %path.display(), records = inner.index.len(), "persistent cache of an earlier release rewritten in the binary form");
+        }
         if damaged {
             tracing::warn!(
                 file = %path.display(),

@@ -7,7 +7,7 @@
 //! still, never written). A record is accepted only when the whole frame
 //! is present, the checksum matches and the payload reads whole.
 
-use super::binary::{self, ValueRef};
+use super::binary::{self, UserRef, ValueRef};
 use crc32fast::hash as crc32;
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +114,42 @@ pub enum Record {
     Clear,
 }
 
+impl StoredValue {
+    /// The value borrowed, as [`binary::write_put`] takes it.
+    pub fn borrowed(&self) -> ValueRef<'_> {
+        match self {
+            StoredValue::User(u) => ValueRef::User(UserRef {
+                name: &u.name,
+                uid: u.uid,
+                gid: u.gid,
+                gecos: &u.gecos,
+                home: &u.home,
+                shell: &u.shell,
+                dn: &u.dn,
+                unique_id: u.unique_id.as_deref(),
+                ssh_keys: &u.ssh_keys,
+            }),
+            StoredValue::Group(g) => ValueRef::Group {
+                name: &g.name,
+                gid: g.gid,
+                members: &g.members,
+                dn: &g.dn,
+            },
+            StoredValue::Gids(g) => ValueRef::Gids(g),
+            StoredValue::Netgroup(n) => ValueRef::Netgroup {
+                name: &n.name,
+                triples: n
+                    .triples
+                    .iter()
+                    .map(|[h, u, d]| [h.as_str(), u.as_str(), d.as_str()])
+                    .collect(),
+                dn: &n.dn,
+            },
+            StoredValue::Missing => ValueRef::Missing,
+        }
+    }
+}
+
 /// Separator between a key's namespace and the rest.
 pub const NS_SEP: char = '\u{1f}';
 
@@ -123,28 +159,34 @@ pub fn namespace_of(key: &str) -> &str {
     key.split_once(NS_SEP).map_or("", |(ns, _)| ns)
 }
 
-/// Encodes a record as a complete frame.
-pub fn encode(record: &Record) -> Vec<u8> {
+/// Encodes a record as a complete frame; `None` when its payload would be
+/// over [`MAX_PAYLOAD`] (a reader would refuse it).
+pub fn encode(record: &Record) -> Option<Vec<u8>> {
     framed(|out| binary::write_record(out, record))
 }
 
 /// Encodes `Put { key, at_ms, value }` as a complete frame, from a value
-/// borrowed where it is held.
-pub fn encode_put(key: &str, at_ms: u64, value: &ValueRef<'_>) -> Vec<u8> {
+/// borrowed where it is held; `None` when its payload would be over
+/// [`MAX_PAYLOAD`].
+pub fn encode_put(key: &str, at_ms: u64, value: &ValueRef<'_>) -> Option<Vec<u8>> {
     framed(|out| binary::write_put(out, key, at_ms, value))
 }
 
-/// The frame of the payload `write` appends.
-fn framed(write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+/// The frame of the payload `write` appends, if it is not over
+/// [`MAX_PAYLOAD`] (which also keeps every length in a `u32`).
+fn framed(write: impl FnOnce(&mut Vec<u8>)) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(&[RECORD_MAGIC, 0, 0, 0, 0, 0, 0, 0, 0]);
     write(&mut out);
     let payload = &out[FRAME_OVERHEAD..];
+    if payload.len() > MAX_PAYLOAD {
+        return None;
+    }
     let len = (payload.len() as u32).to_be_bytes();
     let crc = crc32(payload).to_be_bytes();
     out[1..5].copy_from_slice(&len);
     out[5..9].copy_from_slice(&crc);
-    out
+    Some(out)
 }
 
 /// What was found at some offset of the log.
@@ -189,15 +231,15 @@ pub fn parse(buf: &[u8]) -> Frame {
     }
 }
 
-/// A frame as logs were written before the binary form: a JSON payload
+/// A frame as logs were written before the binary form: `payload` (JSON)
 /// after [`JSON_RECORD_MAGIC`].
 #[cfg(test)]
-pub(super) fn json_frame(record: &Record) -> Vec<u8> {
-    let payload = serde_json::to_vec(record).unwrap();
+pub(super) fn json_frame(payload: &str) -> Vec<u8> {
+    let payload = payload.as_bytes();
     let mut out = vec![JSON_RECORD_MAGIC];
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(&crc32(&payload).to_be_bytes());
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(&crc32(payload).to_be_bytes());
+    out.extend_from_slice(payload);
     out
 }
 
@@ -227,43 +269,122 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let f = encode(&sample());
+        let f = encode(&sample()).unwrap();
         assert_eq!(f[0], RECORD_MAGIC);
         assert_eq!(parse(&f), Frame::Valid(sample(), f.len()));
     }
 
-    /// Frames of logs written before the binary form (JSON payloads) read
-    /// as they were written, each kind of record.
+    /// A whole frame spelled out: magic, payload length, checksum.
+    #[test]
+    fn a_frame_is_its_magic_length_checksum_and_payload() {
+        let f = encode(&Record::Del { key: "k".into() }).unwrap();
+        let payload = [2, 0, 0, 0, 1, b'k'];
+        let mut want = vec![RECORD_MAGIC, 0, 0, 0, 6];
+        want.extend_from_slice(&crc32(&payload).to_be_bytes());
+        want.extend_from_slice(&payload);
+        assert_eq!(f, want);
+    }
+
+    /// A payload over [`MAX_PAYLOAD`] gets no frame (a reader would take
+    /// it for a broken log and read nothing after it).
+    #[test]
+    fn a_record_too_large_to_read_back_is_not_framed() {
+        let members = vec!["m".repeat(1 << 20); 16];
+        let group = |members: Vec<String>| Record::Put {
+            key: "k".into(),
+            at_ms: 1,
+            value: StoredValue::Group(StoredGroup {
+                name: "big".into(),
+                gid: 1,
+                members,
+                dn: "cn=big".into(),
+            }),
+        };
+        assert_eq!(encode(&group(members.clone())), None);
+        let fits = encode(&group(members[..15].to_vec())).unwrap();
+        assert!(matches!(parse(&fits), Frame::Valid(..)));
+    }
+
+    /// Frames of logs written before the binary form read as they were
+    /// written: each payload below is what those releases wrote.
     #[test]
     fn json_frames_of_older_logs_still_read() {
-        let user = StoredValue::User(StoredUser {
-            name: "alice".into(),
-            uid: 10001,
-            gid: 10000,
-            gecos: "A".into(),
-            home: "/home/alice".into(),
-            shell: "/bin/sh".into(),
-            dn: "uid=alice,dc=example,dc=test".into(),
-            unique_id: Some("u-1".into()),
-            ssh_keys: Vec::new(),
-        });
-        for rec in [
-            Record::Put {
-                key: "d\u{1f}u".into(),
-                at_ms: 7,
-                value: user,
-            },
-            sample(),
-            Record::Del { key: "k".into() },
-            Record::DelNs { ns: "d".into() },
-            Record::Clear,
-        ] {
-            let f = json_frame(&rec);
-            assert_eq!(parse(&f), Frame::Valid(rec, f.len()));
+        let cases = [
+            (
+                r#"{"op":"Put","key":"d\u001fu:alice","at_ms":1,"value":{"User":{"name":"alice","uid":10001,"gid":10000,"gecos":"Alice","home":"/home/alice","shell":"/bin/sh","dn":"uid=alice,dc=example,dc=test","unique_id":"u-1","ssh_keys":["ssh-ed25519 AAAA a"]}}}"#,
+                Record::Put {
+                    key: "d\u{1f}u:alice".into(),
+                    at_ms: 1,
+                    value: StoredValue::User(StoredUser {
+                        name: "alice".into(),
+                        uid: 10001,
+                        gid: 10000,
+                        gecos: "Alice".into(),
+                        home: "/home/alice".into(),
+                        shell: "/bin/sh".into(),
+                        dn: "uid=alice,dc=example,dc=test".into(),
+                        unique_id: Some("u-1".into()),
+                        ssh_keys: vec!["ssh-ed25519 AAAA a".into()],
+                    }),
+                },
+            ),
+            (
+                r#"{"op":"Put","key":"d\u001fg:eng","at_ms":1,"value":{"Group":{"name":"eng","gid":4000,"members":["alice","bob"],"dn":"cn=eng,dc=example,dc=test"}}}"#,
+                Record::Put {
+                    key: "d\u{1f}g:eng".into(),
+                    at_ms: 1,
+                    value: StoredValue::Group(StoredGroup {
+                        name: "eng".into(),
+                        gid: 4000,
+                        members: vec!["alice".into(), "bob".into()],
+                        dn: "cn=eng,dc=example,dc=test".into(),
+                    }),
+                },
+            ),
+            (
+                r#"{"op":"Put","key":"d\u001fi:alice","at_ms":1,"value":{"Gids":[4000,4001]}}"#,
+                Record::Put {
+                    key: "d\u{1f}i:alice".into(),
+                    at_ms: 1,
+                    value: StoredValue::Gids(vec![4000, 4001]),
+                },
+            ),
+            (
+                r#"{"op":"Put","key":"d\u001fn:hosts","at_ms":1,"value":{"Netgroup":{"name":"hosts","triples":[["web1","","example"]],"dn":"cn=hosts,dc=example,dc=test"}}}"#,
+                Record::Put {
+                    key: "d\u{1f}n:hosts".into(),
+                    at_ms: 1,
+                    value: StoredValue::Netgroup(StoredNetgroup {
+                        name: "hosts".into(),
+                        triples: vec![["web1".into(), String::new(), "example".into()]],
+                        dn: "cn=hosts,dc=example,dc=test".into(),
+                    }),
+                },
+            ),
+            (
+                r#"{"op":"Put","key":"e\u001fu:carol","at_ms":1,"value":"Missing"}"#,
+                Record::Put {
+                    key: "e\u{1f}u:carol".into(),
+                    at_ms: 1,
+                    value: StoredValue::Missing,
+                },
+            ),
+            (
+                r#"{"op":"Del","key":"d\u001fu:bob"}"#,
+                Record::Del {
+                    key: "d\u{1f}u:bob".into(),
+                },
+            ),
+            (
+                r#"{"op":"DelNs","ns":"e"}"#,
+                Record::DelNs { ns: "e".into() },
+            ),
+            (r#"{"op":"Clear"}"#, Record::Clear),
+        ];
+        for (payload, rec) in cases {
+            let f = json_frame(payload);
+            assert_eq!(parse(&f), Frame::Valid(rec, f.len()), "{payload}");
         }
-        // What a JSON payload looked like, for the record.
-        let f = json_frame(&Record::Del { key: "k".into() });
-        assert_eq!(&f[FRAME_OVERHEAD..], br#"{"op":"Del","key":"k"}"#);
     }
 
     #[test]
@@ -290,13 +411,13 @@ mod tests {
             at_ms: 1,
             value: StoredValue::User(user),
         };
-        let f = encode(&r);
+        let f = encode(&r).unwrap();
         assert_eq!(parse(&f), Frame::Valid(r, f.len()));
     }
 
     #[test]
     fn truncation_and_corruption_are_detected() {
-        let f = encode(&sample());
+        let f = encode(&sample()).unwrap();
         assert_eq!(parse(&f[..f.len() - 1]), Frame::Broken);
         assert_eq!(parse(&f[..3]), Frame::Broken);
         let mut bad = f.clone();

@@ -238,57 +238,85 @@ fn compaction_keeps_live_entries_and_drops_old_ones() {
     assert_eq!(s.get("k3"), Some((now, user("u", 11_993))));
 }
 
-/// A log written before records were binary (JSON payloads) is read as it
-/// is: its entries are served, new records are appended in the binary form
-/// after them, and a compaction keeps both.
+/// The record frames of a log, in order.
+fn frames(log: &[u8]) -> Vec<&[u8]> {
+    let mut rest = &log[FILE_MAGIC.len()..];
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let len =
+            record::FRAME_OVERHEAD + u32::from_be_bytes(rest[1..5].try_into().unwrap()) as usize;
+        out.push(&rest[..len]);
+        rest = &rest[len..];
+    }
+    out
+}
+
+/// A log of an earlier release (its header, JSON records as those
+/// releases wrote them) is read, then rewritten at once with the new
+/// header and every record in the binary form (an earlier release given
+/// the new log sets it aside instead of misreading it); what it held is
+/// served, its deletions kept.
 #[test]
-fn a_log_of_json_records_is_read_and_kept_beside_binary_ones() {
+fn a_log_of_an_earlier_release_is_read_and_rewritten_in_the_binary_form() {
     let dir = tempfile::tempdir().unwrap();
     let now = now_ms();
     let path = dir.path().join(STORE_FILE_NAME);
-    let mut old = FILE_MAGIC.to_vec();
-    for rec in [
-        Record::Put {
-            key: "a".into(),
-            at_ms: now,
-            value: user("alice", 1),
-        },
-        Record::Put {
-            key: "gone".into(),
-            at_ms: now,
-            value: user("gone", 3),
-        },
-        Record::Put {
-            key: "i".into(),
-            at_ms: now,
-            value: StoredValue::Gids(vec![1, 2]),
-        },
-        Record::Del { key: "gone".into() },
+    let mut old = JSON_FILE_MAGIC.to_vec();
+    for payload in [
+        format!(
+            r#"{{"op":"Put","key":"a","at_ms":{now},"value":{{"User":{{"name":"alice","uid":1,"gid":100,"gecos":"","home":"/home/alice","shell":"/bin/sh","dn":"uid=alice,ou=people,dc=example,dc=test","unique_id":null}}}}}}"#
+        ),
+        format!(r#"{{"op":"Put","key":"gone","at_ms":{now},"value":"Missing"}}"#),
+        format!(r#"{{"op":"Put","key":"i","at_ms":{now},"value":{{"Gids":[1,2]}}}}"#),
+        format!(r#"{{"op":"Put","key":"e\u001fx","at_ms":{now},"value":{{"Gids":[3]}}}}"#),
+        r#"{"op":"Del","key":"gone"}"#.to_string(),
+        r#"{"op":"DelNs","ns":"e"}"#.to_string(),
     ] {
-        old.extend_from_slice(&record::json_frame(&rec));
+        old.extend_from_slice(&record::json_frame(&payload));
     }
     fs::write(&path, &old).unwrap();
     let s = open(dir.path());
-    assert_eq!(s.recovery().records, 4);
+    assert_eq!(s.recovery().records, 6);
     assert_eq!(s.recovery().corrupt_records, 0);
+    assert!(!s.recovery().bad_header);
+    let log = fs::read(&path).unwrap();
+    assert!(log.starts_with(FILE_MAGIC), "rewritten with the new header");
+    let written = frames(&log);
+    assert_eq!(written.len(), 2);
+    assert!(written.iter().all(|f| f[0] == record::RECORD_MAGIC));
     assert_eq!(s.get("a"), Some((now, user("alice", 1))));
-    assert_eq!(s.get("gone"), None);
+    assert_eq!(s.get("i"), Some((now, StoredValue::Gids(vec![1, 2]))));
+    assert_eq!((s.get("gone"), s.get("e\u{1f}x")), (None, None));
     s.put("b".into(), now, user("bob", 2));
-    s.close();
-    let bytes = fs::read(&path).unwrap();
-    assert!(
-        bytes.starts_with(&old),
-        "the JSON records are left as they are"
-    );
-    assert_eq!(bytes[old.len()], record::RECORD_MAGIC);
-    let s = open(dir.path());
-    s.inner.lock().unwrap().compact().unwrap();
     s.close();
     let s = open(dir.path());
     assert_eq!(s.len(), 3);
     assert_eq!(s.get("a"), Some((now, user("alice", 1))));
     assert_eq!(s.get("b"), Some((now, user("bob", 2))));
-    assert_eq!(s.get("i"), Some((now, StoredValue::Gids(vec![1, 2]))));
+}
+
+/// A value too large to be read back is not written (it would end every
+/// later replay there): counted as dropped; what follows it is kept.
+#[test]
+fn a_value_too_large_to_read_back_is_dropped_and_the_rest_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    let s = open(dir.path());
+    let big = StoredValue::Group(StoredGroup {
+        name: "big".into(),
+        gid: 1,
+        members: vec!["m".repeat(1 << 20); 17],
+        dn: "cn=big".into(),
+    });
+    s.put_value("big".into(), now, Box::new(Held(Some(big))));
+    s.put("a".into(), now, user("alice", 1));
+    s.flush();
+    assert_eq!(s.dropped_writes(), 1);
+    s.close();
+    let s = open(dir.path());
+    assert_eq!(s.recovery().truncated_bytes, 0);
+    assert_eq!(s.get("big"), None);
+    assert_eq!(s.get("a"), Some((now, user("alice", 1))));
 }
 
 #[test]
@@ -366,4 +394,3 @@ fn the_queue_s_slots_are_small() {
         "an operation takes {op} octets, a record {record}"
     );
 }
-

@@ -7,7 +7,7 @@
 //! or a compaction, so readers (request handlers) never wait for the disk.
 
 use super::index::{apply, apply_put, Loc};
-use super::record::{self, Frame, Record};
+use super::record::{self, Frame, Record, JSON_RECORD_MAGIC, MAX_PAYLOAD, NS_SEP};
 use super::{Inner, Op, COALESCE, COMPACT_MIN_BYTES, FILE_MAGIC, MAX_BATCH};
 use roster_proto::atomic_file::{Options, Replacement};
 use std::collections::HashMap;
@@ -68,7 +68,7 @@ pub(super) fn writer_loop(
             }
         }
         let mut barriers = Vec::new();
-        if let Err(e) = write_batch(&inner, batch, &mut barriers) {
+        if let Err(e) = write_batch(&inner, batch, &mut barriers, &dropped) {
             let path = lock(&inner).path.clone();
             tracing::warn!(file = %path.display(), error = %e, "cannot write persistent cache");
         }
@@ -80,17 +80,21 @@ pub(super) fn writer_loop(
 
 /// What a written record does to the index.
 enum Effect {
-    /// What this record does.
+    /// A record queued whole (a put or a removal): applied as
+    /// [`apply`] applies it.
     Record(Record),
-    /// A put of this key.
+    /// A put of a value held elsewhere, under this key.
     Put(String),
 }
 
-/// Appends one batch, then indexes it (and compacts when due).
+/// Appends one batch, then indexes it (and compacts when due). A record
+/// too large to be read back is not written: counted in `dropped`, and
+/// logged with its key.
 fn write_batch(
     inner: &Mutex<Inner>,
     batch: Vec<Op>,
     barriers: &mut Vec<mpsc::Sender<()>>,
+    dropped: &AtomicU64,
 ) -> std::io::Result<()> {
     let (file, end) = {
         let g = lock(inner);
@@ -109,6 +113,17 @@ fn write_batch(
                 Some(v) => (record::encode_put(&key, at_ms, &v), Effect::Put(key)),
                 None => continue,
             },
+        };
+        let Some(frame) = frame else {
+            let key = match &effect {
+                Effect::Record(Record::Put { key, .. } | Record::Del { key }) => key.as_str(),
+                Effect::Record(Record::DelNs { ns }) => ns.as_str(),
+                Effect::Record(Record::Clear) => "",
+                Effect::Put(key) => key.as_str(),
+            };
+            dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(key = %key.replace(NS_SEP, "/"), max_octets = MAX_PAYLOAD, "persistent cache: record too large, not written");
+            continue;
         };
         let loc = Loc {
             offset: end + buf.len() as u64,
@@ -130,9 +145,11 @@ fn write_batch(
         } = &mut *g;
         for (effect, loc) in &effects {
             match effect {
-                Effect::Record(rec) => apply(index, namespaces, rec, *loc),
+                Effect::Record(rec) => {
+                    apply(index, namespaces, rec, *loc);
+                }
                 Effect::Put(key) => apply_put(index, namespaces, key, *loc),
-            };
+            }
         }
         g.end = end + buf.len() as u64;
         g.end > COMPACT_MIN_BYTES && g.end > 2 * g.live_bytes()
@@ -168,8 +185,8 @@ fn compact_live(inner: &Mutex<Inner>) -> std::io::Result<()> {
 /// Writes the live records of `index` that are younger than `max_age_ms`
 /// from `file` into a new log that replaces the one at `path`
 /// ([`roster_proto::atomic_file`]: temporary file, fsync, rename, directory
-/// fsync). Returns the new file, its index
-/// and its length.
+/// fsync): binary records as they are, JSON ones (an earlier release's)
+/// in the binary form. Returns the new file, its index and its length.
 pub(super) fn rewrite(
     path: &Path,
     file: &File,
@@ -187,12 +204,26 @@ pub(super) fn rewrite(
         if file.read_exact_at(&mut buf, loc.offset).is_err() {
             continue;
         }
-        match record::parse(&buf) {
-            Frame::Valid(Record::Put { at_ms, .. }, _) if at_ms >= oldest => {}
+        let rec = match record::parse(&buf) {
+            Frame::Valid(rec @ Record::Put { at_ms, .. }, _) if at_ms >= oldest => rec,
             _ => continue,
+        };
+        if buf[0] == JSON_RECORD_MAGIC {
+            match record::encode(&rec) {
+                Some(binary) => buf = binary,
+                None => continue,
+            }
         }
         let offset = data.len() as u64;
-        new_index.insert(*key, Loc { offset, ..*loc });
+        let len = buf.len() as u32;
+        new_index.insert(
+            *key,
+            Loc {
+                offset,
+                len,
+                ..*loc
+            },
+        );
         data.extend_from_slice(&buf);
     }
     out.file().write_all(&data)?;
