@@ -16,13 +16,13 @@ use roster_proto::{
 };
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
+use super::link::Link;
 use tokio::time::{timeout, timeout_at, Instant};
 
 /// Serves requests on `stream`, which came in on the `kind` socket from a
 /// peer of UID `uid`, until the peer closes it or misbehaves.
 pub async fn serve(
-    mut stream: UnixStream,
+    mut stream: Link,
     ctx: &Context,
     kind: SocketKind,
     uid: u32,
@@ -97,7 +97,7 @@ enum Incoming {
 /// the rest of the frame must follow within `frame_timeout`; a body over
 /// `max_len` bytes is refused unread.
 async fn read_request(
-    stream: &mut UnixStream,
+    stream: &mut Link,
     first_byte: Duration,
     frame_timeout: Duration,
     max_len: usize,
@@ -155,7 +155,7 @@ async fn read_request(
 
 /// Sends `resp` ([`frame_of`]), waiting at most `idle` for the peer to
 /// take it.
-async fn reply(stream: &mut UnixStream, resp: &Reply, idle: Duration) -> std::io::Result<()> {
+async fn reply(stream: &mut Link, resp: &Reply, idle: Duration) -> std::io::Result<()> {
     send(stream, &frame_of(resp), idle).await
 }
 
@@ -172,7 +172,7 @@ fn frame_of(resp: &Reply) -> Vec<u8> {
 }
 
 /// Writes `frame`, waiting at most `idle` for the peer to take it.
-async fn send(stream: &mut UnixStream, frame: &[u8], idle: Duration) -> std::io::Result<()> {
+async fn send(stream: &mut Link, frame: &[u8], idle: Duration) -> std::io::Result<()> {
     match timeout(idle, stream.write_all(frame)).await {
         Ok(r) => r,
         Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
@@ -190,7 +190,7 @@ pub const REFUSED_FRAME_MAX: usize = 64 * 1024;
 /// `Failure::Refused`, any other an error reply), then closes. Reading
 /// the request first means the client's write never meets a closed
 /// socket (EPIPE) before it can read why.
-pub async fn refuse_request(mut stream: UnixStream, reason: &str, limits: &Limits) {
+pub async fn refuse_request(mut stream: Link, reason: &str, limits: &Limits) {
     let bound = limits.frame_timeout;
     let _ = timeout(bound, async {
         let answer = match read_request(&mut stream, bound, bound, REFUSED_FRAME_MAX).await {
@@ -207,7 +207,7 @@ pub async fn refuse_request(mut stream: UnixStream, reason: &str, limits: &Limit
 /// waiting, and closes the connection at once: a refused connection never
 /// holds a descriptor. (The peer reads the reply before it sees the close,
 /// even when its request was left unread.)
-pub fn refuse(stream: UnixStream, msg: &str) {
+pub fn refuse(stream: Link, msg: &str) {
     let frame = encode_response(&Response::Error(msg.to_string()));
     // Out of the reactor, as a plain non-blocking socket: one write(2)
     // that cannot wait, then close.

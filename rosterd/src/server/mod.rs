@@ -25,6 +25,7 @@ pub mod admin;
 mod admin_sid;
 pub mod conn;
 pub mod dispatch;
+pub mod link;
 pub mod notify;
 pub mod nss_conf;
 pub mod pam;
@@ -40,7 +41,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use tokio::net::UnixListener;
+use link::Link;
+use std::os::unix::net::UnixListener;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -204,7 +208,7 @@ pub struct Server {
 }
 
 /// Creates a listening socket at `path` with `mode`, replacing a stale one.
-fn bind(path: &Path, mode: u32) -> Result<UnixListener, ServerError> {
+fn bind(path: &Path, mode: u32) -> Result<AsyncFd<UnixListener>, ServerError> {
     let err = |source| ServerError::Bind {
         path: path.to_path_buf(),
         source,
@@ -217,7 +221,28 @@ fn bind(path: &Path, mode: u32) -> Result<UnixListener, ServerError> {
     }
     let listener = UnixListener::bind(path).map_err(err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(err)?;
-    Ok(listener)
+    listener.set_nonblocking(true).map_err(err)?;
+    // SAFETY: `AsyncFd` owns the listener, whose descriptor stays open and
+    // the same until the `AsyncFd` (which deregisters it first) drops it;
+    // nothing else closes or replaces it (tokio's I/O-safety contract).
+    unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) }
+        .map_err(|e| err(e.into_parts().1))
+}
+
+/// The next connection on `listener`, as a [`Link`]: accepted without
+/// being registered with the reactor (see [`link`]).
+async fn accept(listener: &AsyncFd<UnixListener>) -> io::Result<Link> {
+    loop {
+        let mut ready = listener.readable().await?;
+        match ready.try_io(|l| l.get_ref().accept()) {
+            Ok(accepted) => {
+                let (stream, _) = accepted?;
+                stream.set_nonblocking(true)?;
+                return Ok(Link::new(stream));
+            }
+            Err(_would_block) => continue,
+        }
+    }
 }
 
 impl Server {
@@ -372,7 +397,7 @@ impl RefusalLog {
 const REFUSALS_ANSWERED_AT_ONCE: usize = 8;
 
 async fn accept_loop(
-    listener: UnixListener,
+    listener: AsyncFd<UnixListener>,
     ctx: Arc<Context>,
     kind: SocketKind,
     slots: Slots,
@@ -388,11 +413,11 @@ async fn accept_loop(
     };
     loop {
         let stream = tokio::select! {
-            r = listener.accept() => r,
+            r = accept(&listener) => r,
             _ = stop.changed() => return,
         };
         let stream = match stream {
-            Ok((s, _)) => s,
+            Ok(s) => s,
             Err(e) => {
                 // EMFILE and friends: back off a little instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
@@ -400,8 +425,8 @@ async fn accept_loop(
                 continue;
             }
         };
-        let uid = match stream.peer_cred() {
-            Ok(c) => c.uid(),
+        let uid = match stream.peer_uid() {
+            Ok(uid) => uid,
             Err(e) => {
                 refusals.note(None, &format!("cannot read the peer's credentials: {e}"));
                 continue;

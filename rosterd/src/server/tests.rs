@@ -966,9 +966,10 @@ async fn cache_unlock_is_an_admin_command() {
 #[tokio::test]
 async fn a_connections_future_is_the_size_of_a_lookup() {
     let ctx = context(vec![FakeDirectory::new("example")]);
-    let (stream, _peer) = tokio::net::UnixStream::pair().unwrap();
+    let (stream, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    stream.set_nonblocking(true).unwrap();
     let limits = Limits::default();
-    let serving = conn::serve(stream, &ctx, SocketKind::Pam, 0, &limits);
+    let serving = conn::serve(link::Link::new(stream), &ctx, SocketKind::Pam, 0, &limits);
     let size = std::mem::size_of_val(&serving);
     assert!(
         size < 4096,
