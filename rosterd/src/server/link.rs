@@ -1,8 +1,8 @@
 //! A client connection that joins the runtime's reactor only once it has
 //! to wait.
 //!
-//! The NSS module's connections carry one request, already written (and
-//! the writing half shut) when rosterd accepts them, and take a reply
+//! The NSS module's connections carry one request, usually written (and
+//! the writing half shut) by the time rosterd accepts them, and take a reply
 //! that fits the socket's buffer: read and written with non-blocking
 //! calls, such a connection never waits, and registering it with epoll
 //! would cost an `epoll_ctl` to add it, one to remove it and the
@@ -18,6 +18,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UnixStream;
+use tokio::task::coop;
+
+/// The most a read of a plain link offers the socket (and zeroes first).
+const PLAIN_READ_MAX: usize = 64 * 1024;
 
 /// A connection accepted from a client: plain until it has to wait.
 pub struct Link {
@@ -103,15 +107,26 @@ impl AsyncRead for Link {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if let State::Plain(s) = &this.state {
+            // The task's cooperative budget, as a registered socket spends
+            // it: a peer that never lets a call block still lets the other
+            // tasks run.
+            let coop = std::task::ready!(coop::poll_proceed(cx));
+            // (At most 64 KiB zeroed a call: `read_to_end` offers all of a
+            // large body's buffer.)
+            let room = buf.remaining().min(PLAIN_READ_MAX);
             loop {
-                match (&*s).read(buf.initialize_unfilled()) {
+                match (&*s).read(buf.initialize_unfilled_to(room)) {
                     Ok(n) => {
                         buf.advance(n);
+                        coop.made_progress();
                         return Poll::Ready(Ok(()));
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) if would_block(&e) => break,
-                    Err(e) => return Poll::Ready(Err(e)),
+                    Err(e) => {
+                        coop.made_progress();
+                        return Poll::Ready(Err(e));
+                    }
                 }
             }
         }
@@ -130,12 +145,19 @@ impl AsyncWrite for Link {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if let State::Plain(s) = &this.state {
+            let coop = std::task::ready!(coop::poll_proceed(cx));
             loop {
                 match (&*s).write(data) {
-                    Ok(n) => return Poll::Ready(Ok(n)),
+                    Ok(n) => {
+                        coop.made_progress();
+                        return Poll::Ready(Ok(n));
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) if would_block(&e) => break,
-                    Err(e) => return Poll::Ready(Err(e)),
+                    Err(e) => {
+                        coop.made_progress();
+                        return Poll::Ready(Err(e));
+                    }
                 }
             }
         }
@@ -166,6 +188,7 @@ impl AsyncWrite for Link {
 mod tests {
     use super::*;
     use std::future::Future;
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn pair() -> (Link, PlainStream) {
@@ -205,7 +228,10 @@ mod tests {
         let first = std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await;
         assert!(first.is_pending(), "nothing to read yet");
         peer.write_all(b"late").unwrap();
-        read.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .expect("the read is woken when the bytes arrive")
+            .unwrap();
         assert_eq!(&got, b"late");
         assert!(link.registered());
         assert_eq!(link.peer_uid().unwrap(), nix::unistd::getuid().as_raw());
@@ -217,15 +243,47 @@ mod tests {
     async fn a_write_that_has_to_wait_registers_and_writes_it_all() {
         let (mut link, mut peer) = pair();
         let big = vec![7u8; 4 << 20];
+        let write = link.write_all(&big);
+        tokio::pin!(write);
+        let first = std::future::poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await;
+        assert!(first.is_pending(), "no one reads yet: the socket fills");
         let reader = std::thread::spawn(move || {
             let mut got = Vec::new();
             peer.read_to_end(&mut got).unwrap();
             got
         });
-        link.write_all(&big).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(30), write)
+            .await
+            .expect("the write is woken as the peer reads")
+            .unwrap();
         assert!(link.registered());
         link.shutdown().await.unwrap();
         drop(link);
         assert_eq!(reader.join().unwrap(), big);
+    }
+
+    /// A peer whose calls never block still leaves the other tasks their
+    /// turn: reads of a plain link spend the task's budget.
+    #[tokio::test]
+    async fn reads_that_never_block_still_yield_to_other_tasks() {
+        let (mut link, mut peer) = pair();
+        peer.write_all(&[1u8; 4096]).unwrap();
+        let mut byte = [0u8; 1];
+        let mut pending = 0;
+        for _ in 0..4096 {
+            let read = link.read_exact(&mut byte);
+            tokio::pin!(read);
+            loop {
+                match std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await {
+                    Poll::Ready(r) => break assert_eq!(r.unwrap(), 1),
+                    Poll::Pending => {
+                        pending += 1;
+                        tokio::task::yield_now().await;
+                    }
+                }
+            }
+        }
+        assert!(!link.registered(), "the bytes were all there");
+        assert!(pending > 0, "4,096 reads without ever giving way");
     }
 }

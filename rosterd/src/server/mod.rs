@@ -34,15 +34,15 @@ pub mod procstat;
 pub mod status_report;
 
 use crate::memcache_publish::MemcachePublisher;
+use link::Link;
 use roster_daemon::resolver::Resolver;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use link::Link;
-use std::os::unix::net::UnixListener;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
@@ -230,19 +230,15 @@ fn bind(path: &Path, mode: u32) -> Result<AsyncFd<UnixListener>, ServerError> {
 }
 
 /// The next connection on `listener`, as a [`Link`]: accepted without
-/// being registered with the reactor (see [`link`]).
+/// being registered with the reactor (see [`link`]). Each accept spends
+/// the task's cooperative budget, so a flood of connections still lets the
+/// other tasks run.
 async fn accept(listener: &AsyncFd<UnixListener>) -> io::Result<Link> {
-    loop {
-        let mut ready = listener.readable().await?;
-        match ready.try_io(|l| l.get_ref().accept()) {
-            Ok(accepted) => {
-                let (stream, _) = accepted?;
-                stream.set_nonblocking(true)?;
-                return Ok(Link::new(stream));
-            }
-            Err(_would_block) => continue,
-        }
-    }
+    let (stream, _) = listener
+        .async_io(Interest::READABLE, |l| l.accept())
+        .await?;
+    stream.set_nonblocking(true)?;
+    Ok(Link::new(stream))
 }
 
 impl Server {
