@@ -8,6 +8,7 @@
 //! its connection slot, nothing else.
 
 use super::dispatch::{dispatch_timed, failed, Reply};
+use super::link::Link;
 use super::{pam, status_report, Context, Limits, SocketKind};
 use crate::memcache_publish::Answered;
 use roster_proto::admin::{AdminReply, StatusReport};
@@ -16,18 +17,11 @@ use roster_proto::{
 };
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use super::link::Link;
 use tokio::time::{timeout, timeout_at, Instant};
 
 /// Serves requests on `stream`, which came in on the `kind` socket from a
 /// peer of UID `uid`, until the peer closes it or misbehaves.
-pub async fn serve(
-    mut stream: Link,
-    ctx: &Context,
-    kind: SocketKind,
-    uid: u32,
-    limits: &Limits,
-) {
+pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, limits: &Limits) {
     let privileged = kind == SocketKind::Pam;
     let idle = limits.idle_timeout;
     loop {
