@@ -27,6 +27,73 @@ pub(crate) fn encode_into(buf: &mut BytesMut, tag: &Tag) {
     write(buf, Node::Tag(tag), &lens, &mut 0);
 }
 
+/// (roster) Appends an LDAPMessage, `SEQUENCE { messageID, protocolOp,
+/// controls }`, whose protocolOp is already encoded (`op`, identifier and
+/// length included): the octets of `encode_into` of the message built
+/// from `Tag`s, without building it.
+pub(crate) fn encode_message(buf: &mut BytesMut, id: i32, op: &[u8], controls: Option<&Tag>) {
+    let (id_octets, id_len) = integer_octets(i64::from(id));
+    let mut lens = Vec::new();
+    let controls_len = controls.map_or(0, |c| measure(Node::Tag(c), &mut lens));
+    let content = 1 + length_len(id_len) + id_len + op.len() + controls_len;
+    buf.reserve(1 + length_len(content) + content);
+    write_header(buf, TagClass::Universal, 16, true, content);
+    write_header(buf, TagClass::Universal, 2, false, id_len);
+    buf.put_slice(&id_octets[id_octets.len() - id_len..]);
+    buf.put_slice(op);
+    if let Some(c) = controls {
+        write(buf, Node::Tag(c), &lens, &mut 0);
+    }
+}
+
+/// (roster) The octets of a SearchRequest (`[APPLICATION 3]`, RFC 4511
+/// 4.5.1) written directly: what `encode_into` writes for the request as
+/// `SearchStream` built it from `Tag`s (one vector per attribute name,
+/// base and level, each freed again once written), without building it.
+/// `filter` is the parsed filter's tag.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn search_request<S: AsRef<str>>(
+    base: &str,
+    scope: i64,
+    deref: i64,
+    sizelimit: i64,
+    timelimit: i64,
+    typesonly: bool,
+    filter: &Tag,
+    attrs: &[S],
+) -> BytesMut {
+    let tlv = |len: usize| 1 + length_len(len) + len;
+    let ints = [scope, deref, sizelimit, timelimit].map(integer_octets);
+    let mut lens = Vec::with_capacity(32);
+    let filter_len = measure(Node::Tag(filter), &mut lens);
+    let attrs_len: usize = attrs.iter().map(|a| tlv(a.as_ref().len())).sum();
+    let content = tlv(base.len())
+        + ints.iter().map(|(_, n)| tlv(*n)).sum::<usize>()
+        + tlv(1)
+        + filter_len
+        + tlv(attrs_len);
+    let mut buf = BytesMut::with_capacity(tlv(content));
+    write_header(&mut buf, TagClass::Application, 3, true, content);
+    write_header(&mut buf, TagClass::Universal, 4, false, base.len());
+    buf.put_slice(base.as_bytes());
+    for (i, (octets, n)) in ints.iter().enumerate() {
+        // scope and derefAliases are ENUMERATED (10), the limits INTEGER (2).
+        let number = if i < 2 { 10 } else { 2 };
+        write_header(&mut buf, TagClass::Universal, number, false, *n);
+        buf.put_slice(&octets[octets.len() - n..]);
+    }
+    write_header(&mut buf, TagClass::Universal, 1, false, 1);
+    buf.put_u8(if typesonly { 0xff } else { 0x00 });
+    write(&mut buf, Node::Tag(filter), &lens, &mut 0);
+    write_header(&mut buf, TagClass::Universal, 16, true, attrs_len);
+    for a in attrs {
+        let a = a.as_ref().as_bytes();
+        write_header(&mut buf, TagClass::Universal, 4, false, a.len());
+        buf.put_slice(a);
+    }
+    buf
+}
+
 /// One value of the message: a `Tag`, or a value inside a `StructureTag`.
 #[derive(Clone, Copy)]
 enum Node<'a> {
@@ -69,7 +136,11 @@ fn parts(node: Node<'_>) -> (TagClass, u64, Contents<'_>) {
         Tag::Sequence(s) => (s.class, s.id, Contents::Tags(&s.inner)),
         Tag::Set(s) => (s.class, s.id, Contents::Tags(&s.inner)),
         Tag::OctetString(o) => (o.class, o.id, Contents::Octets(&o.inner)),
-        Tag::Boolean(b) => (b.class, b.id, Contents::Octets(if b.inner { TRUE } else { FALSE })),
+        Tag::Boolean(b) => (
+            b.class,
+            b.id,
+            Contents::Octets(if b.inner { TRUE } else { FALSE }),
+        ),
         Tag::Null(n) => (n.class, n.id, Contents::Octets(&[])),
         Tag::ExplicitTag(e) => (e.class, e.id, Contents::One(&e.inner)),
     }
@@ -154,11 +225,7 @@ fn write(buf: &mut BytesMut, node: Node<'_>, lens: &[usize], next: &mut usize) {
 /// The octets of the identifier of a tag numbered `id`: one up to 30,
 /// else one and `id` in base 128.
 fn identifier_len(id: u64) -> usize {
-    if id <= 30 {
-        1
-    } else {
-        1 + base128_len(id)
-    }
+    if id <= 30 { 1 } else { 1 + base128_len(id) }
 }
 
 /// The base-128 digits of `id` (at least one).
@@ -170,11 +237,7 @@ fn base128_len(id: u64) -> usize {
 /// The octets of a definite length `len`: one below 128, else one and
 /// `len` in as few octets as hold it.
 fn length_len(len: usize) -> usize {
-    if len < 128 {
-        1
-    } else {
-        1 + len_octets(len)
-    }
+    if len < 128 { 1 } else { 1 + len_octets(len) }
 }
 
 /// The octets that hold `len` (at least one).
@@ -347,15 +410,31 @@ mod tests {
         let id = rng.pick(IDS);
         let leaf = depth == 0 || rng.next() % 3 == 0;
         match rng.next() % if leaf { 6 } else { 9 } {
-            0 => Tag::Integer(Integer { id, class, inner: rng.pick(INTEGERS) }),
-            1 => Tag::Enumerated(Enumerated { id, class, inner: rng.pick(INTEGERS) }),
+            0 => Tag::Integer(Integer {
+                id,
+                class,
+                inner: rng.pick(INTEGERS),
+            }),
+            1 => Tag::Enumerated(Enumerated {
+                id,
+                class,
+                inner: rng.pick(INTEGERS),
+            }),
             2 => {
                 let len = rng.pick(LENS);
                 let inner = (0..len).map(|i| (i as u8) ^ (id as u8)).collect();
                 Tag::OctetString(OctetString { id, class, inner })
             }
-            3 => Tag::Boolean(Boolean { id, class, inner: rng.next() % 2 == 0 }),
-            4 => Tag::Null(Null { id, class, inner: () }),
+            3 => Tag::Boolean(Boolean {
+                id,
+                class,
+                inner: rng.next() % 2 == 0,
+            }),
+            4 => Tag::Null(Null {
+                id,
+                class,
+                inner: (),
+            }),
             5 => Tag::StructureTag(tree(rng, depth.min(2))),
             6 => Tag::ExplicitTag(ExplicitTag {
                 id,
@@ -414,6 +493,154 @@ mod tests {
         ] {
             let (octets, n) = integer_octets(value);
             assert_eq!(&octets[octets.len() - n..], want, "{value}");
+        }
+    }
+
+    /// The SearchRequest as `SearchStream` built it from `Tag`s before
+    /// `search_request` wrote it directly (the released ldap3's code).
+    #[allow(clippy::too_many_arguments)]
+    fn search_request_tag(
+        base: &str,
+        scope: i64,
+        deref: i64,
+        sizelimit: i64,
+        timelimit: i64,
+        typesonly: bool,
+        filter: Tag,
+        attrs: &[String],
+    ) -> Tag {
+        Tag::Sequence(Sequence {
+            id: 3,
+            class: TagClass::Application,
+            inner: vec![
+                Tag::OctetString(OctetString {
+                    inner: Vec::from(base.as_bytes()),
+                    ..Default::default()
+                }),
+                Tag::Enumerated(Enumerated {
+                    inner: scope,
+                    ..Default::default()
+                }),
+                Tag::Enumerated(Enumerated {
+                    inner: deref,
+                    ..Default::default()
+                }),
+                Tag::Integer(Integer {
+                    inner: sizelimit,
+                    ..Default::default()
+                }),
+                Tag::Integer(Integer {
+                    inner: timelimit,
+                    ..Default::default()
+                }),
+                Tag::Boolean(Boolean {
+                    inner: typesonly,
+                    ..Default::default()
+                }),
+                filter,
+                Tag::Sequence(Sequence {
+                    inner: attrs
+                        .iter()
+                        .map(|s| {
+                            Tag::OctetString(OctetString {
+                                inner: Vec::from(s.as_bytes()),
+                                ..Default::default()
+                            })
+                        })
+                        .collect(),
+                    ..Default::default()
+                }),
+            ],
+        })
+    }
+
+    const FILTERS: &[&str] = &[
+        "(objectClass=*)",
+        "(&(objectClass=posixAccount)(uidNumber=10001))",
+        "(|(cn=a*b*c)(!(uid=x))(memberUid>=m)(sn~=y))",
+        "(&(objectClass=group)(member:1.2.840.113556.1.4.1941:=cn=x\\2cdc=y))",
+    ];
+
+    /// A search request written directly is the request built from tags
+    /// and encoded, over bases, limits and attribute lists of every length
+    /// class (short and long forms of the lengths).
+    #[test]
+    fn a_search_request_is_written_as_its_tags_encode() {
+        let mut rng = Rng(0x51ed_2701_a3b4_c5d6);
+        for round in 0..1_000 {
+            let base: String = "dc=x,".repeat(rng.pick(&[0usize, 1, 30, 60]));
+            let scope = rng.pick(&[0i64, 1, 2]);
+            let deref = rng.pick(&[0i64, 1, 2, 3]);
+            let sizelimit = rng.pick(INTEGERS);
+            let timelimit = rng.pick(INTEGERS);
+            let typesonly = rng.next() % 2 == 0;
+            let filter = crate::parse_filter(rng.pick(FILTERS)).unwrap();
+            let n = rng.pick(&[0usize, 1, 7, 40]);
+            let attrs: Vec<String> = (0..n)
+                .map(|i| "a".repeat(rng.pick(&[1usize, 10, 130])) + &i.to_string())
+                .collect();
+            let got = search_request(
+                &base, scope, deref, sizelimit, timelimit, typesonly, &filter, &attrs,
+            );
+            let tag = search_request_tag(
+                &base, scope, deref, sizelimit, timelimit, typesonly, filter, &attrs,
+            );
+            let mut want = BytesMut::new();
+            encode_into(&mut want, &tag);
+            assert_eq!(&got[..], &want[..], "round {round}");
+        }
+    }
+
+    /// A message around an encoded protocolOp is the message built from
+    /// tags, with and without controls, for message IDs of every size.
+    #[test]
+    fn a_message_around_encoded_octets_is_the_message_of_its_tags() {
+        let filter = crate::parse_filter(FILTERS[1]).unwrap();
+        let attrs = vec!["uid".to_string(), "cn".to_string()];
+        let op = || search_request_tag("dc=x", 2, 0, 0, 0, false, filter.clone(), &attrs);
+        let control = Tag::StructureTag(StructureTag {
+            class: TagClass::Context,
+            id: 0,
+            payload: PL::C(vec![StructureTag {
+                class: TagClass::Universal,
+                id: 16,
+                payload: PL::C(vec![StructureTag {
+                    class: TagClass::Universal,
+                    id: 4,
+                    payload: PL::P(b"1.2.840.113556.1.4.319".to_vec()),
+                }]),
+            }]),
+        });
+        for id in [0, 1, 127, 128, 255, 256, 65_535, i32::MAX] {
+            for controls in [None, Some(&control)] {
+                let mut inner = vec![
+                    Tag::Integer(Integer {
+                        inner: i64::from(id),
+                        ..Default::default()
+                    }),
+                    op(),
+                ];
+                inner.extend(controls.cloned());
+                let mut want = BytesMut::new();
+                encode_into(
+                    &mut want,
+                    &Tag::Sequence(Sequence {
+                        inner,
+                        ..Default::default()
+                    }),
+                );
+                let mut encoded_op = BytesMut::new();
+                encode_into(&mut encoded_op, &op());
+                let mut got = BytesMut::from(&b"xy"[..]);
+                encode_message(&mut got, id, &encoded_op, controls);
+                assert_eq!(&got[..2], b"xy");
+                assert_eq!(
+                    &got[2..],
+                    &want[..],
+                    "id {id}, controls {}",
+                    controls.is_some()
+                );
+            }
         }
     }
 }

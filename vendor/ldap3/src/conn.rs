@@ -16,7 +16,9 @@ use crate::RequestId;
 #[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
 use crate::exop_impl::StartTLS;
 use crate::ldap::Ldap;
-use crate::protocol::{ItemSender, LdapCodec, LdapOp, MaybeControls, MiscSender, ResultSender};
+use crate::protocol::{
+    ItemSender, LdapCodec, LdapOp, MaybeControls, MiscSender, Outgoing, ResultSender,
+};
 use crate::result::{LdapError, Result};
 use crate::search::SearchItem;
 
@@ -420,7 +422,7 @@ pub struct LdapConnAsync {
     msgmap: Arc<Mutex<(i32, HashSet<i32>)>>,
     resultmap: HashMap<i32, ResultSender>,
     searchmap: HashMap<i32, ItemSender>,
-    rx: mpsc::UnboundedReceiver<(RequestId, LdapOp, Tag, MaybeControls, ResultSender)>,
+    rx: mpsc::UnboundedReceiver<(RequestId, LdapOp, Outgoing, MaybeControls, ResultSender)>,
     id_scrub_rx: mpsc::UnboundedReceiver<RequestId>,
     misc_rx: mpsc::UnboundedReceiver<MiscSender>,
     stream: Framed<ConnType, LdapCodec>,
@@ -597,7 +599,9 @@ impl LdapConnAsync {
                     ldap.tls_endpoint_token =
                         Arc::new(LdapConnAsync::get_tls_endpoint_token(&tls_stream));
                 }
-                conn.stream = parts.codec.framed(ConnType::Tls(tls_stream, PlainText::new()));
+                conn.stream = parts
+                    .codec
+                    .framed(ConnType::Tls(tls_stream, PlainText::new()));
                 ldap.has_tls = true;
             }
             _ => unimplemented!(),

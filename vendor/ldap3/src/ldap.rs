@@ -10,7 +10,7 @@ use crate::adapters::{EntriesOnly, IntoAdapterVec};
 use crate::controls_impl::IntoRawControlVec;
 use crate::exop::Exop;
 use crate::exop_impl::construct_exop;
-use crate::protocol::{LdapOp, MaybeControls, MiscSender, ResultSender};
+use crate::protocol::{LdapOp, MaybeControls, MiscSender, Outgoing, ResultSender};
 use crate::result::{
     CompareResult, ExopResult, LdapError, LdapResult, LdapResultExt, Result, SearchResult,
 };
@@ -75,7 +75,8 @@ pub enum Mod<S: AsRef<[u8]> + Eq + Hash> {
 #[derive(Debug)]
 pub struct Ldap {
     pub(crate) msgmap: Arc<Mutex<(RequestId, HashSet<RequestId>)>>,
-    pub(crate) tx: mpsc::UnboundedSender<(RequestId, LdapOp, Tag, MaybeControls, ResultSender)>,
+    pub(crate) tx:
+        mpsc::UnboundedSender<(RequestId, LdapOp, Outgoing, MaybeControls, ResultSender)>,
     pub(crate) id_scrub_tx: mpsc::UnboundedSender<RequestId>,
     pub(crate) misc_tx: mpsc::UnboundedSender<MiscSender>,
     pub(crate) last_id: RequestId,
@@ -181,7 +182,7 @@ impl Ldap {
     fn queue_op(
         &mut self,
         op: LdapOp,
-        req: Tag,
+        req: Outgoing,
     ) -> Result<oneshot::Receiver<(Tag, Vec<crate::controls::Control>)>> {
         let id = self.next_msgid();
         self.last_id = id;
@@ -195,9 +196,9 @@ impl Ldap {
     /// when the connection fails (written or not), come on the channel
     /// `op` carries, so the acknowledgement [`Ldap::op_call`] waits for
     /// would cost a task switch and tell nothing more.
-    pub(crate) fn op_send(&mut self, op: LdapOp, req: Tag) -> Result<()> {
+    pub(crate) fn op_send(&mut self, op: LdapOp, req: impl Into<Outgoing>) -> Result<()> {
         self.timeout = None;
-        self.queue_op(op, req).map(drop)
+        self.queue_op(op, req.into()).map(drop)
     }
 
     pub(crate) async fn op_call(
@@ -205,7 +206,7 @@ impl Ldap {
         op: LdapOp,
         req: Tag,
     ) -> Result<(LdapResult, Exop, SaslCreds)> {
-        let rx = self.queue_op(op, req)?;
+        let rx = self.queue_op(op, req.into())?;
         let response = if let Some(timeout) = self.timeout.take() {
             let res = time::timeout(timeout, rx).await;
             if res.is_err() {

@@ -270,26 +270,32 @@ where
 #[inline]
 fn maybe_wrap(
     _codec: &mut LdapCodec,
-    outstruct: &Tag,
+    message: impl FnOnce(&mut BytesMut),
     into: &mut BytesMut,
 ) -> io::Result<()> {
-    crate::ber_write::encode_into(into, outstruct);
+    message(into);
     Ok(())
 }
 
 #[cfg(feature = "gssapi")]
 fn maybe_wrap(
     codec: &mut LdapCodec,
-    outstruct: &Tag,
+    message: impl FnOnce(&mut BytesMut),
     into: &mut BytesMut,
 ) -> io::Result<()> {
-    let mut out_buf = BytesMut::new();
-    crate::ber_write::encode_into(&mut out_buf, outstruct);
     let (sasl_wrap, sasl_send_max) = {
         let sasl_param = codec.sasl_param.read().expect("sasl param");
         (sasl_param.0, sasl_param.1)
     };
-    if sasl_wrap {
+    // (roster) Written straight into the send buffer unless it is to be
+    // wrapped (one buffer and one copy less a request).
+    if !sasl_wrap {
+        message(into);
+        return Ok(());
+    }
+    let mut out_buf = BytesMut::new();
+    message(&mut out_buf);
+    {
         let client_opt = &mut *codec.client_ctx.lock().expect("client_ctx lock");
         let client_ctx = client_opt.as_mut().expect("client Option mut ref");
         if sasl_send_max > 0 && out_buf.len() > sasl_send_max as usize {
@@ -308,21 +314,47 @@ fn maybe_wrap(
         let sasl_len = (sasl_buf.len() as u32).to_be_bytes();
         into.extend(&sasl_len);
         into.extend(&*sasl_buf);
-    } else {
-        into.extend(&out_buf);
     }
     Ok(())
 }
 
-impl Encoder<(RequestId, Tag, MaybeControls)> for LdapCodec {
+/// (roster) An operation's request as handed to the connection's task:
+/// a `Tag` to encode, or the protocolOp already encoded (a search request,
+/// written directly by `ber_write::search_request`).
+#[derive(Debug)]
+pub enum Outgoing {
+    /// The protocolOp as a tag.
+    Tag(Tag),
+    /// The protocolOp's octets, identifier and length included.
+    Encoded(BytesMut),
+}
+
+impl From<Tag> for Outgoing {
+    fn from(tag: Tag) -> Outgoing {
+        Outgoing::Tag(tag)
+    }
+}
+
+impl Encoder<(RequestId, Outgoing, MaybeControls)> for LdapCodec {
     type Error = io::Error;
 
     fn encode(
         &mut self,
-        msg: (RequestId, Tag, MaybeControls),
+        msg: (RequestId, Outgoing, MaybeControls),
         into: &mut BytesMut,
     ) -> io::Result<()> {
-        let (id, tag, controls) = msg;
+        let (id, op, controls) = msg;
+        let tag = match op {
+            Outgoing::Tag(tag) => tag,
+            Outgoing::Encoded(op) => {
+                let controls = controls.map(controls_tag);
+                return maybe_wrap(
+                    self,
+                    |buf| crate::ber_write::encode_message(buf, id, &op, controls.as_ref()),
+                    into,
+                );
+            }
+        };
         let outstruct = {
             let mut msg = vec![
                 Tag::Integer(Integer {
@@ -332,20 +364,28 @@ impl Encoder<(RequestId, Tag, MaybeControls)> for LdapCodec {
                 tag,
             ];
             if let Some(controls) = controls {
-                msg.push(Tag::StructureTag(StructureTag {
-                    id: 0,
-                    class: TagClass::Context,
-                    payload: PL::C(controls.into_iter().map(build_tag).collect()),
-                }));
+                msg.push(controls_tag(controls));
             }
             Tag::Sequence(Sequence {
                 inner: msg,
                 ..Default::default()
             })
         };
-        maybe_wrap(self, &outstruct, into)?;
-        Ok(())
+        maybe_wrap(
+            self,
+            |buf| crate::ber_write::encode_into(buf, &outstruct),
+            into,
+        )
     }
+}
+
+/// The `[0] Controls` of a message.
+fn controls_tag(controls: Vec<RawControl>) -> Tag {
+    Tag::StructureTag(StructureTag {
+        id: 0,
+        class: TagClass::Context,
+        payload: PL::C(controls.into_iter().map(build_tag).collect()),
+    })
 }
 
 #[cfg(all(test, feature = "gssapi"))]

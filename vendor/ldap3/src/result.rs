@@ -15,7 +15,7 @@ use crate::controls::Control;
 use crate::exop::Exop;
 use crate::ldap::SaslCreds;
 use crate::protocol::MiscSender;
-use crate::protocol::{LdapOp, MaybeControls, ResultSender};
+use crate::protocol::{LdapOp, MaybeControls, Outgoing, ResultSender};
 use crate::search::ResultEntry;
 use crate::search::parse_refs;
 
@@ -57,7 +57,7 @@ pub enum LdapError {
     #[error("op send error: {source}")]
     OpSend {
         #[from]
-        source: mpsc::error::SendError<(RequestId, LdapOp, Tag, MaybeControls, ResultSender)>,
+        source: mpsc::error::SendError<(RequestId, LdapOp, Outgoing, MaybeControls, ResultSender)>,
     },
 
     /// Error while receiving operation results from the connection handler.
@@ -523,7 +523,9 @@ impl MalformedMessage {
     /// True when `e` ended a connection because of a malformed message.
     pub fn is_cause_of(e: &LdapError) -> bool {
         match e {
-            LdapError::Io { source } => source.get_ref().is_some_and(|inner| inner.is::<MalformedMessage>()),
+            LdapError::Io { source } => source
+                .get_ref()
+                .is_some_and(|inner| inner.is::<MalformedMessage>()),
             _ => false,
         }
     }

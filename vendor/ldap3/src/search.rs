@@ -7,7 +7,7 @@ use crate::adapters::Adapter;
 use crate::controls::Control;
 use crate::ldap::Ldap;
 use crate::parse_filter;
-use crate::protocol::LdapOp;
+use crate::protocol::{LdapOp, Outgoing};
 use crate::result::{LdapError, LdapResult, Result};
 
 use tokio::sync::{Mutex, mpsc};
@@ -16,7 +16,6 @@ use tokio::time;
 use crate::ber::Element;
 use lber::common::TagClass;
 use lber::structure::StructureTag;
-use lber::structures::{Boolean, Enumerated, Integer, OctetString, Sequence, Tag};
 
 /// Possible values for search scope.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -660,53 +659,22 @@ where
             None => SearchOptions::new(),
         };
         self.timeout = self.ldap.timeout;
-        let req = Tag::Sequence(Sequence {
-            id: 3,
-            class: TagClass::Application,
-            inner: vec![
-                Tag::OctetString(OctetString {
-                    inner: Vec::from(base.as_bytes()),
-                    ..Default::default()
-                }),
-                Tag::Enumerated(Enumerated {
-                    inner: scope as i64,
-                    ..Default::default()
-                }),
-                Tag::Enumerated(Enumerated {
-                    inner: opts.deref as i64,
-                    ..Default::default()
-                }),
-                Tag::Integer(Integer {
-                    inner: opts.sizelimit as i64,
-                    ..Default::default()
-                }),
-                Tag::Integer(Integer {
-                    inner: opts.timelimit as i64,
-                    ..Default::default()
-                }),
-                Tag::Boolean(Boolean {
-                    inner: opts.typesonly,
-                    ..Default::default()
-                }),
-                match parse_filter(filter) {
-                    Ok(filter) => filter,
-                    _ => return Err(LdapError::FilterParsing),
-                },
-                Tag::Sequence(Sequence {
-                    inner: attrs
-                        .as_ref()
-                        .iter()
-                        .map(|s| {
-                            Tag::OctetString(OctetString {
-                                inner: Vec::from(s.as_ref()),
-                                ..Default::default()
-                            })
-                        })
-                        .collect(),
-                    ..Default::default()
-                }),
-            ],
-        });
+        let Ok(filter) = parse_filter(filter) else {
+            return Err(LdapError::FilterParsing);
+        };
+        // (roster) Written straight to its octets (`ber_write`): the
+        // same as `search_request_tag`'s, without building it.
+        let req = crate::ber_write::search_request(
+            base,
+            scope as i64,
+            opts.deref as i64,
+            i64::from(opts.sizelimit),
+            i64::from(opts.timelimit),
+            opts.typesonly,
+            &filter,
+            attrs.as_ref(),
+        );
+        let req = Outgoing::Encoded(req);
         let (tx, rx) = mpsc::unbounded_channel();
         self.rx = Some(rx);
         // (roster) The request is not waited for: its answers, or the
