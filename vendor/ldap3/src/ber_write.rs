@@ -12,6 +12,11 @@
 //! into a tree of `StructureTag`s (`ASNTag::into_structure`, a vector for
 //! each level and each number). The octets are the same as lber's (the
 //! tests compare the two on many trees).
+//!
+//! A search request is not built as a `Tag` at all: `search_request`
+//! writes its octets where it is made (into a buffer of its own, copied
+//! once into the send buffer by `encode_message`, which writes the
+//! message around them), and only its filter is a `Tag`.
 
 use bytes::{BufMut, BytesMut};
 use lber::common::TagClass;
@@ -269,7 +274,7 @@ fn write_header(buf: &mut BytesMut, class: TagClass, id: u64, constructed: bool,
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::test_rng::XorShift as Rng;
     use lber::structures::{
@@ -499,7 +504,7 @@ mod tests {
     /// The SearchRequest as `SearchStream` built it from `Tag`s before
     /// `search_request` wrote it directly (the released ldap3's code).
     #[allow(clippy::too_many_arguments)]
-    fn search_request_tag(
+    pub(crate) fn search_request_tag(
         base: &str,
         scope: i64,
         deref: i64,

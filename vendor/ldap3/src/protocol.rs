@@ -388,6 +388,77 @@ fn controls_tag(controls: Vec<RawControl>) -> Tag {
     })
 }
 
+#[cfg(test)]
+mod encoder_tests {
+    use super::*;
+    use crate::controls::{MakeCritical, PagedResults};
+
+    fn codec() -> LdapCodec {
+        LdapCodec {
+            #[cfg(feature = "gssapi")]
+            sasl_plain: BytesMut::new(),
+            #[cfg(feature = "gssapi")]
+            sasl_param: Arc::new(RwLock::new((false, 0))),
+            #[cfg(feature = "gssapi")]
+            client_ctx: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// (roster) A search request handed over as its octets is sent as the
+    /// same message as when handed over as a `Tag`, its controls (the
+    /// paged-results control every roster search carries) included, with
+    /// and without them and at message IDs of every size.
+    #[test]
+    fn a_request_sent_as_octets_is_the_message_sent_as_a_tag() {
+        let filter = crate::parse_filter("(&(objectClass=posixAccount)(uid=alice))").unwrap();
+        let attrs: Vec<String> = (0..40).map(|i| format!("attribute{i}")).collect();
+        let tag = crate::ber_write::tests::search_request_tag(
+            "ou=people,dc=example,dc=test",
+            2,
+            0,
+            0,
+            0,
+            false,
+            filter.clone(),
+            &attrs,
+        );
+        let octets = crate::ber_write::search_request(
+            "ou=people,dc=example,dc=test",
+            2,
+            0,
+            0,
+            0,
+            false,
+            &filter,
+            &attrs,
+        );
+        let controls = || {
+            Some(vec![RawControl::from(
+                PagedResults {
+                    size: 500,
+                    cookie: b"cookie".to_vec(),
+                }
+                .critical(),
+            )])
+        };
+        for id in [1, 127, 128, 70_000, i32::MAX] {
+            for with_controls in [false, true] {
+                let ctrl = || if with_controls { controls() } else { None };
+                let mut want = BytesMut::new();
+                codec()
+                    .encode((id, Outgoing::Tag(tag.clone()), ctrl()), &mut want)
+                    .unwrap();
+                let mut got = BytesMut::new();
+                codec()
+                    .encode((id, Outgoing::Encoded(octets.clone()), ctrl()), &mut got)
+                    .unwrap();
+                assert!(want.len() > 300, "a message of long-form lengths");
+                assert_eq!(got, want, "id {id}, controls {with_controls}");
+            }
+        }
+    }
+}
+
 #[cfg(all(test, feature = "gssapi"))]
 mod sasl_tests {
     use super::*;
