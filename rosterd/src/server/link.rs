@@ -99,6 +99,27 @@ fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
 
+/// Makes `call` on a plain link's socket, spending the task's cooperative
+/// budget as a registered socket's call does (a peer that never lets a
+/// call block still lets the other tasks run): `None` when it would
+/// block (the link is to be registered), else its result.
+fn plain_call<T>(
+    cx: &mut Context<'_>,
+    mut call: impl FnMut() -> io::Result<T>,
+) -> Poll<Option<io::Result<T>>> {
+    let budget = std::task::ready!(coop::poll_proceed(cx));
+    loop {
+        match call() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if would_block(&e) => return Poll::Ready(None),
+            done => {
+                budget.made_progress();
+                return Poll::Ready(Some(done));
+            }
+        }
+    }
+}
+
 impl AsyncRead for Link {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -107,27 +128,19 @@ impl AsyncRead for Link {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if let State::Plain(s) = &this.state {
-            // The task's cooperative budget, as a registered socket spends
-            // it: a peer that never lets a call block still lets the other
-            // tasks run.
-            let coop = std::task::ready!(coop::poll_proceed(cx));
             // (At most 64 KiB zeroed a call: `read_to_end` offers all of a
             // large body's buffer.)
             let room = buf.remaining().min(PLAIN_READ_MAX);
-            loop {
-                match (&*s).read(buf.initialize_unfilled_to(room)) {
-                    Ok(n) => {
-                        buf.advance(n);
-                        coop.made_progress();
-                        return Poll::Ready(Ok(()));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if would_block(&e) => break,
-                    Err(e) => {
-                        coop.made_progress();
-                        return Poll::Ready(Err(e));
-                    }
+            let read = std::task::ready!(plain_call(cx, || {
+                (&*s).read(buf.initialize_unfilled_to(room))
+            }));
+            match read {
+                Some(Ok(n)) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
                 }
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                None => {}
             }
         }
         match this.registered_stream() {
@@ -145,20 +158,8 @@ impl AsyncWrite for Link {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if let State::Plain(s) = &this.state {
-            let coop = std::task::ready!(coop::poll_proceed(cx));
-            loop {
-                match (&*s).write(data) {
-                    Ok(n) => {
-                        coop.made_progress();
-                        return Poll::Ready(Ok(n));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if would_block(&e) => break,
-                    Err(e) => {
-                        coop.made_progress();
-                        return Poll::Ready(Err(e));
-                    }
-                }
+            if let Some(written) = std::task::ready!(plain_call(cx, || (&*s).write(data))) {
+                return Poll::Ready(written);
             }
         }
         match this.registered_stream() {
