@@ -104,6 +104,32 @@ async fn a_lookup_goes_on_while_another_one_s_autorid_block_waits_for_the_lock_f
     );
 }
 
+/// A block whose allocation failed is not tried again at once: a lookup
+/// meeting it soon after is refused with the same reason without another
+/// attempt (here: without waiting for the lock file another process then
+/// holds; it would wait 20 s and fail).
+#[tokio::test(flavor = "current_thread")]
+async fn a_block_that_just_failed_is_refused_again_without_another_attempt() {
+    let (state, _idmap, dir, ad, sid) = setup(1_099_999);
+    let first = ad.user_results(&dir, &sid, &[user_entry(250_000)]).await;
+    let why = first[0].as_ref().unwrap_err().clone();
+    assert!(why.contains("exhausted"), "{why}");
+
+    let pool = roster_idmap::store::StateFile::new(state.path(), "autorid-1000000", false).unwrap();
+    let held = pool.lock().unwrap();
+    let again = tokio::time::timeout(
+        Duration::from_secs(20),
+        ad.user_results(&dir, &sid, &[user_entry(250_001)]),
+    )
+    .await
+    .expect("refused without waiting for the lock file");
+    drop(held);
+    assert_eq!(
+        again[0].as_ref().unwrap_err(),
+        &why.replace("250000", "250001")
+    );
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn an_entry_whose_block_cannot_be_allocated_is_refused_with_the_reason() {
     // One range in the pool: block 0 of the domain takes it.

@@ -35,6 +35,7 @@ use mapping::{
 use roster_idmap::{Backend, Sid};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// LDAP_MATCHING_RULE_IN_CHAIN: transitive membership in one search.
 pub(crate) const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
@@ -55,6 +56,41 @@ pub struct Ad {
     /// SID registered): one such thread at a time, whatever holds the lock
     /// file meanwhile.
     mapping: Arc<tokio::sync::Mutex<()>>,
+    /// Autorid blocks whose allocation failed lately, when and why: not
+    /// tried again for [`FAILED_BLOCK_RETRY`] (a lookup meeting one is
+    /// refused at once with that reason instead of queueing behind the
+    /// gate for another attempt, each of which may wait for a hung
+    /// directory store to its time bound).
+    failed_blocks: Arc<FailedBlocks>,
+}
+
+/// How long an autorid block whose allocation failed is not tried again.
+const FAILED_BLOCK_RETRY: Duration = Duration::from_secs(10);
+
+/// Autorid blocks (domain SID, block number) whose allocation failed: when,
+/// and why.
+type FailedBlocks = std::sync::Mutex<HashMap<(Sid, u32), (Instant, String)>>;
+
+/// The failed blocks' memory, locked (a poisoned lock is taken as it is:
+/// it holds times and reasons only).
+fn lock_failed(
+    memory: &FailedBlocks,
+) -> std::sync::MutexGuard<'_, HashMap<(Sid, u32), (Instant, String)>> {
+    memory.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Why `block`'s allocation failed, if it did within
+/// [`FAILED_BLOCK_RETRY`]; an older failure is forgotten.
+fn failed_lately(memory: &FailedBlocks, block: &(Sid, u32)) -> Option<String> {
+    let mut failed = lock_failed(memory);
+    match failed.get(block) {
+        Some((at, why)) if at.elapsed() < FAILED_BLOCK_RETRY => Some(why.clone()),
+        Some(_) => {
+            failed.remove(block);
+            None
+        }
+        None => None,
+    }
 }
 
 /// A user search of an AD domain: its one search base (validation refuses
@@ -266,7 +302,20 @@ impl Ad {
     /// off the event loop ([`Ad::off_loop`]). Returns the blocks that
     /// failed, and why.
     async fn allocate(&self, dir: &Directory, sids: Vec<Vec<Sid>>) -> BTreeMap<(Sid, u32), String> {
+        // Blocks that failed lately are not tried again: checked before the
+        // gate (a lookup need not wait for it) and again behind it (one
+        // that waited meanwhile for the attempt that failed).
+        let recent = self.recently_failed(dir, &sids);
+        if sids.iter().all(|entry| {
+            entry
+                .iter()
+                .find_map(|s| dir.idmap.block_of(s))
+                .is_none_or(|b| recent.contains_key(&b))
+        }) {
+            return recent;
+        }
         let idmap = dir.idmap.clone();
+        let memory = self.failed_blocks.clone();
         let allocated = self
             .off_loop(dir, move || {
                 let mut failed = BTreeMap::new();
@@ -278,12 +327,18 @@ impl Ad {
                         if failed.contains_key(&block) {
                             break;
                         }
+                        if let Some(why) = failed_lately(&memory, &block) {
+                            failed.insert(block, why);
+                            break;
+                        }
                         // (Another lookup may have allocated it meanwhile.)
                         if !idmap.needs_allocation(&sid) {
                             continue;
                         }
                         if let Err(e) = idmap.gid_for_sid(&sid) {
-                            failed.insert(block, e.to_string());
+                            let why = e.to_string();
+                            lock_failed(&memory).insert(block, (Instant::now(), why.clone()));
+                            failed.insert(block, why);
                             break;
                         }
                     }
@@ -292,6 +347,18 @@ impl Ad {
             })
             .await;
         allocated.unwrap_or_default()
+    }
+
+    /// The blocks of `sids` whose allocation failed within
+    /// [`FAILED_BLOCK_RETRY`], and why (forgetting older failures).
+    fn recently_failed(&self, dir: &Directory, sids: &[Vec<Sid>]) -> BTreeMap<(Sid, u32), String> {
+        let mut out = BTreeMap::new();
+        for block in sids.iter().flatten().filter_map(|s| dir.idmap.block_of(s)) {
+            if let Some(why) = failed_lately(&self.failed_blocks, &block) {
+                out.insert(block, why);
+            }
+        }
+        out
     }
 
     /// Runs `work` (ID mapping that may wait for the lock file or the
