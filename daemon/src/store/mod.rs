@@ -4,7 +4,9 @@
 //! ## Format and why
 //!
 //! An **append-only log of checksummed records** (see [`record`]) after an
-//! 8-byte file header `ROSTERC1`, rather than an embedded database: every
+//! 8-byte file header `ROSTERC2` (an earlier release's `ROSTERC1` log, of
+//! JSON records, is rewritten in the binary form at open), rather than an
+//! embedded database: every
 //! write is one `pwrite` at the end of the file followed by `fdatasync`, so
 //! a crash at any point leaves at worst a partial last record. On open the
 //! log is replayed; a record whose checksum fails is skipped, a frame cut

@@ -221,7 +221,11 @@ pub fn parse(buf: &[u8]) -> Frame {
         return Frame::Corrupt(FRAME_OVERHEAD + len);
     }
     let read = if buf[0] == RECORD_MAGIC {
-        binary::read_record(payload).ok()
+        // (The caller reports the frame as corrupt, with its offset; what
+        // is wrong inside it is only worth a debug line.)
+        binary::read_record(payload)
+            .map_err(|e| tracing::debug!(error = %e, "persistent cache: a record cannot be read"))
+            .ok()
     } else {
         serde_json::from_slice(payload).ok()
     };

@@ -296,12 +296,22 @@ fn a_log_of_an_earlier_release_is_read_and_rewritten_in_the_binary_form() {
 }
 
 /// A value too large to be read back is not written (it would end every
-/// later replay there): counted as dropped; what follows it is kept.
+/// later replay there): counted as dropped; the key's earlier value is
+/// removed, not served in its place; what follows it is kept.
 #[test]
 fn a_value_too_large_to_read_back_is_dropped_and_the_rest_kept() {
     let dir = tempfile::tempdir().unwrap();
     let now = now_ms();
     let s = open(dir.path());
+    let small = StoredValue::Group(StoredGroup {
+        name: "big".into(),
+        gid: 1,
+        members: vec!["m".into()],
+        dn: "cn=big".into(),
+    });
+    s.put("big".into(), now, small.clone());
+    s.flush();
+    assert_eq!(s.get("big"), Some((now, small)));
     let big = StoredValue::Group(StoredGroup {
         name: "big".into(),
         gid: 1,
@@ -312,6 +322,7 @@ fn a_value_too_large_to_read_back_is_dropped_and_the_rest_kept() {
     s.put("a".into(), now, user("alice", 1));
     s.flush();
     assert_eq!(s.dropped_writes(), 1);
+    assert_eq!(s.get("big"), None);
     s.close();
     let s = open(dir.path());
     assert_eq!(s.recovery().truncated_bytes, 0);

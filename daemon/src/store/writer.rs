@@ -89,7 +89,7 @@ enum Effect {
 
 /// Appends one batch, then indexes it (and compacts when due). A record
 /// too large to be read back is not written: counted in `dropped`, and
-/// logged with its key.
+/// logged with its key; a put is replaced by its key's removal.
 fn write_batch(
     inner: &Mutex<Inner>,
     batch: Vec<Op>,
@@ -114,16 +114,31 @@ fn write_batch(
                 None => continue,
             },
         };
-        let Some(frame) = frame else {
-            let key = match &effect {
-                Effect::Record(Record::Put { key, .. } | Record::Del { key }) => key.as_str(),
-                Effect::Record(Record::DelNs { ns }) => ns.as_str(),
-                Effect::Record(Record::Clear) => "",
-                Effect::Put(key) => key.as_str(),
-            };
-            dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(key = %key.replace(NS_SEP, "/"), max_octets = MAX_PAYLOAD, "persistent cache: record too large, not written");
-            continue;
+        let (frame, effect) = match frame {
+            Some(frame) => (frame, effect),
+            None => {
+                let key = match &effect {
+                    Effect::Record(Record::Put { key, .. } | Record::Del { key }) => key.as_str(),
+                    Effect::Record(Record::DelNs { ns }) => ns.as_str(),
+                    Effect::Record(Record::Clear) => "",
+                    Effect::Put(key) => key.as_str(),
+                };
+                dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(key = %key.replace(NS_SEP, "/"), max_octets = MAX_PAYLOAD, "persistent cache: record too large, not written");
+                // A put not written must not leave the key's earlier value to
+                // be served offline or after a restart: the key is removed
+                // instead. (A removal too large to write — its key alone over
+                // MAX_PAYLOAD — is already applied in memory and comes back
+                // after a restart; no key is that long.)
+                let is_put = matches!(effect, Effect::Record(Record::Put { .. }) | Effect::Put(_));
+                let del = Record::Del {
+                    key: key.to_string(),
+                };
+                match record::encode(&del) {
+                    Some(frame) if is_put => (frame, Effect::Record(del)),
+                    _ => continue,
+                }
+            }
         };
         let loc = Loc {
             offset: end + buf.len() as u64,
@@ -211,7 +226,15 @@ pub(super) fn rewrite(
         if buf[0] == JSON_RECORD_MAGIC {
             match record::encode(&rec) {
                 Some(binary) => buf = binary,
-                None => continue,
+                None => {
+                    // (Short strings take more octets in the binary form
+                    // than in JSON: a record just under the limit there
+                    // can be over it here.)
+                    if let Record::Put { key, .. } = &rec {
+                        tracing::warn!(key = %key.replace(NS_SEP, "/"), max_octets = MAX_PAYLOAD, "persistent cache: an earlier release's record is too large in the binary form, not kept");
+                    }
+                    continue;
+                }
             }
         }
         let offset = data.len() as u64;

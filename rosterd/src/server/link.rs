@@ -41,6 +41,12 @@ enum State {
 impl Link {
     /// A link over `stream`, which must be in non-blocking mode.
     pub fn new(stream: PlainStream) -> Link {
+        debug_assert!(
+            nix::fcntl::fcntl(&stream, nix::fcntl::FcntlArg::F_GETFL).is_ok_and(|flags| {
+                nix::fcntl::OFlag::from_bits_truncate(flags).contains(nix::fcntl::OFlag::O_NONBLOCK)
+            }),
+            "a link's socket must be non-blocking (a blocking read would stall the runtime thread)"
+        );
         Link {
             state: State::Plain(stream),
         }

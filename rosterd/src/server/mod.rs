@@ -222,9 +222,14 @@ fn bind(path: &Path, mode: u32) -> Result<AsyncFd<UnixListener>, ServerError> {
     let listener = UnixListener::bind(path).map_err(err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(err)?;
     listener.set_nonblocking(true).map_err(err)?;
-    // SAFETY: `AsyncFd` owns the listener, whose descriptor stays open and
-    // the same until the `AsyncFd` (which deregisters it first) drops it;
-    // nothing else closes or replaces it (tokio's I/O-safety contract).
+    // SAFETY: tokio asks that `as_raw_fd()` be a valid, open descriptor
+    // that stays open, refers to the same file description and is the one
+    // `as_raw_fd()` returns for as long as the `AsyncFd` owns it. The
+    // listener was just bound (open, valid); moved into the `AsyncFd`, it
+    // is closed only when the `AsyncFd` drops it (after deregistering),
+    // nothing else holds it to close or replace it, and a `UnixListener`'s
+    // `as_raw_fd()` is always the descriptor it was made with. (tokio
+    // 1.54's safe constructors are deprecated in favour of this one.)
     unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) }
         .map_err(|e| err(e.into_parts().1))
 }

@@ -107,18 +107,19 @@ async fn a_lookup_goes_on_while_another_one_s_autorid_block_waits_for_the_lock_f
 /// A block whose allocation failed is not tried again at once: a lookup
 /// meeting it soon after is refused with the same reason without another
 /// attempt (here: without waiting for the lock file another process then
-/// holds; it would wait 20 s and fail).
+/// holds; it would wait for it 20 s and fail).
 #[tokio::test(flavor = "current_thread")]
 async fn a_block_that_just_failed_is_refused_again_without_another_attempt() {
     let (state, _idmap, dir, ad, sid) = setup(1_099_999);
     let first = ad.user_results(&dir, &sid, &[user_entry(250_000)]).await;
     let why = first[0].as_ref().unwrap_err().clone();
     assert!(why.contains("exhausted"), "{why}");
+    assert!(why.contains("not tried again for 10 s"), "{why}");
 
     let pool = roster_idmap::store::StateFile::new(state.path(), "autorid-1000000", false).unwrap();
     let held = pool.lock().unwrap();
     let again = tokio::time::timeout(
-        Duration::from_secs(20),
+        Duration::from_secs(5),
         ad.user_results(&dir, &sid, &[user_entry(250_001)]),
     )
     .await
@@ -127,6 +128,29 @@ async fn a_block_that_just_failed_is_refused_again_without_another_attempt() {
     assert_eq!(
         again[0].as_ref().unwrap_err(),
         &why.replace("250000", "250001")
+    );
+}
+
+/// The memory of failed blocks keeps only the lately failed: an older
+/// failure is forgotten when another is remembered, whether or not its
+/// block is met again.
+#[test]
+fn remembering_a_failure_forgets_the_older_ones() {
+    let sid: Sid = DOMAIN_SID.parse().unwrap();
+    let memory = FailedBlocks::default();
+    let long_ago = Instant::now()
+        .checked_sub(FAILED_BLOCK_RETRY + Duration::from_secs(1))
+        .unwrap();
+    lock_failed(&memory).insert((sid.clone(), 1), (long_ago, "old".into()));
+    lock_failed(&memory).insert((sid.clone(), 2), (Instant::now(), "recent".into()));
+    let why = remember_failure(&memory, (sid.clone(), 3), &"pool exhausted");
+    assert_eq!(why, "pool exhausted (not tried again for 10 s)");
+    let mut left: Vec<u32> = lock_failed(&memory).keys().map(|(_, b)| *b).collect();
+    left.sort_unstable();
+    assert_eq!(left, [2, 3]);
+    assert_eq!(
+        failed_lately(&memory, &(sid, 3)).as_deref(),
+        Some(why.as_str())
     );
 }
 

@@ -93,6 +93,26 @@ fn failed_lately(memory: &FailedBlocks, block: &(Sid, u32)) -> Option<String> {
     }
 }
 
+/// Remembers that `block`'s allocation failed with `error`, forgetting the
+/// failures older than [`FAILED_BLOCK_RETRY`] (so that the memory holds
+/// only the blocks that failed lately). Returns the reason the lookups
+/// meeting the block are given until then: the same for each of them,
+/// this one included.
+fn remember_failure(
+    memory: &FailedBlocks,
+    block: (Sid, u32),
+    error: &impl std::fmt::Display,
+) -> String {
+    let why = format!(
+        "{error} (not tried again for {} s)",
+        FAILED_BLOCK_RETRY.as_secs()
+    );
+    let mut failed = lock_failed(memory);
+    failed.retain(|_, (at, _)| at.elapsed() < FAILED_BLOCK_RETRY);
+    failed.insert(block, (Instant::now(), why.clone()));
+    why
+}
+
 /// A user search of an AD domain: its one search base (validation refuses
 /// several), with that base's scope and filter.
 fn user_query(cfg: &DomainConfig, extra: &str) -> Query {
@@ -336,8 +356,7 @@ impl Ad {
                             continue;
                         }
                         if let Err(e) = idmap.gid_for_sid(&sid) {
-                            let why = e.to_string();
-                            lock_failed(&memory).insert(block, (Instant::now(), why.clone()));
+                            let why = remember_failure(&memory, block.clone(), &e);
                             failed.insert(block, why);
                             break;
                         }
