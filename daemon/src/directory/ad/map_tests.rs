@@ -141,9 +141,9 @@ fn remembering_a_failure_forgets_the_older_ones() {
     let long_ago = Instant::now()
         .checked_sub(FAILED_BLOCK_RETRY + Duration::from_secs(1))
         .unwrap();
-    lock_failed(&memory).insert((sid.clone(), 1), (long_ago, "old".into()));
-    lock_failed(&memory).insert((sid.clone(), 2), (Instant::now(), "recent".into()));
-    let why = remember_failure(&memory, (sid.clone(), 3), &"pool exhausted");
+    lock_failed(&memory).insert((sid, 1), (long_ago, "old".into()));
+    lock_failed(&memory).insert((sid, 2), (Instant::now(), "recent".into()));
+    let why = remember_failure(&memory, (sid, 3), &"pool exhausted");
     assert_eq!(why, "pool exhausted (not tried again for 10 s)");
     let mut left: Vec<u32> = lock_failed(&memory).keys().map(|(_, b)| *b).collect();
     left.sort_unstable();

@@ -356,7 +356,7 @@ impl Ad {
                             continue;
                         }
                         if let Err(e) = idmap.gid_for_sid(&sid) {
-                            let why = remember_failure(&memory, block.clone(), &e);
+                            let why = remember_failure(&memory, block, &e);
                             failed.insert(block, why);
                             break;
                         }
