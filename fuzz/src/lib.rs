@@ -11,7 +11,6 @@ use ldap3::SearchEntry;
 use roster_daemon::config::{Config, DomainConfig, DomainSet};
 use roster_daemon::directory::{check_name, GroupRecord, UserRecord};
 use roster_idmap::Sid;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Attribute names the converters read (LDAP and AD), so that the fuzzer
@@ -158,12 +157,12 @@ impl FuzzEntry {
             .attrs
             .into_iter()
             .map(|(k, v)| (k.0, v.into_iter().map(|v| v.0).collect()))
-            .collect::<HashMap<_, _>>();
+            .collect::<ldap3::AttrMap<_>>();
         let bin_attrs = self
             .bin_attrs
             .into_iter()
             .map(|(k, v)| (k.0, v.into_iter().map(|v| v.0).collect()))
-            .collect::<HashMap<_, _>>();
+            .collect::<ldap3::AttrMap<_>>();
         SearchEntry {
             dn: self.dn.0,
             attrs,

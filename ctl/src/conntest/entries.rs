@@ -297,11 +297,11 @@ mod tests {
         let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILRIa+vFP2j+a/LVLtIGdmVPcDOsV7lmR3FT7aR3D4TB test@roster";
         let e = |dn: &str, values: &[&str]| SearchEntry {
             dn: dn.into(),
-            attrs: std::collections::HashMap::from([(
+            attrs: ldap3::AttrMap::from_iter([(
                 "sshPublicKey".to_string(),
                 values.iter().map(|v| v.to_string()).collect(),
             )]),
-            bin_attrs: std::collections::HashMap::new(),
+            bin_attrs: Default::default(),
         };
         let entries = [
             e("uid=a", &[key, "ssh-rsa nope"]),

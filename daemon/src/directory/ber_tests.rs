@@ -296,7 +296,11 @@ fn read_octets(tag: StructureTag) -> Result<(String, AttrValues, BinValues), Str
         other => panic!("not read: {other:?}"),
     };
     let e = ldap3::SearchEntry::read(ldap3::ResultEntry::new(tag))?;
-    Ok((e.dn, e.attrs, e.bin_attrs))
+    Ok((
+        e.dn,
+        e.attrs.into_iter().collect(),
+        e.bin_attrs.into_iter().collect(),
+    ))
 }
 
 /// A primitive value: text, or octets that are not UTF-8.
@@ -419,7 +423,7 @@ proptest! {
                 for (o, t) in ours.into_iter().zip(theirs) {
                     if o.class == TagClass::Application && o.id == 4 {
                         let from_octets = ldap3::SearchEntry::read(ldap3::ResultEntry::new(o))
-                            .map(|e| (e.dn, e.attrs, e.bin_attrs));
+                            .map(|e| (e.dn, e.attrs.into_iter().collect(), e.bin_attrs.into_iter().collect()));
                         prop_assert_eq!(from_octets, read_tree(t));
                     }
                 }

@@ -392,7 +392,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
                 .collect(),
-            bin_attrs: HashMap::new(),
+            bin_attrs: Default::default(),
         }
     }
 

@@ -137,7 +137,6 @@ pub fn keys_of(domain: &str, e: &SearchEntry, attr: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     /// A well-formed ed25519 public key (32 bytes of key material).
     pub(crate) fn ed25519(comment: &str) -> String {
@@ -205,11 +204,14 @@ mod tests {
         let other = ed25519("two");
         let e = SearchEntry {
             dn: "uid=k,ou=people,dc=example,dc=test".into(),
-            attrs: HashMap::from([(
+            attrs: ldap3::AttrMap::from_iter([(
                 "SSHPublicKey".to_string(),
                 vec![good.clone(), "garbage".into(), other.clone(), good.clone()],
             )]),
-            bin_attrs: HashMap::from([("sshPublicKey".to_string(), vec![vec![0xff, 0xfe]])]),
+            bin_attrs: ldap3::AttrMap::from_iter([(
+                "sshPublicKey".to_string(),
+                vec![vec![0xff, 0xfe]],
+            )]),
         };
         assert_eq!(keys_of("d", &e, "sshPublicKey"), vec![good, other]);
         assert!(keys_of("d", &e, "altSecurityIdentities").is_empty());

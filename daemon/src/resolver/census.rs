@@ -54,7 +54,9 @@ struct Taken {
 /// Every domain's censuses: of groups (`[0]`) and users (`[1]`), by
 /// domain name.
 pub(super) struct Censuses {
-    taken: Mutex<[HashMap<String, Taken>; 2]>,
+    /// (Placed with foldhash: domain names, which only the configuration
+    /// chooses; every lookup probes it.)
+    taken: Mutex<[HashMap<String, Taken, foldhash::fast::RandomState>; 2]>,
     /// Bumped by every flush: a listing begun before is not kept.
     generation: AtomicU64,
     /// A users census keeps the user listing it reads

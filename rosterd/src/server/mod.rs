@@ -35,10 +35,10 @@ pub mod status_report;
 
 use crate::memcache_publish::MemcachePublisher;
 use link::Link;
+use mio::net::UnixListener;
 use roster_daemon::resolver::Resolver;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -221,7 +221,6 @@ fn bind(path: &Path, mode: u32) -> Result<AsyncFd<UnixListener>, ServerError> {
     }
     let listener = UnixListener::bind(path).map_err(err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(err)?;
-    listener.set_nonblocking(true).map_err(err)?;
     // SAFETY: tokio asks that `as_raw_fd()` be a valid, open descriptor
     // that stays open, refers to the same file description and is the one
     // `as_raw_fd()` returns for as long as the `AsyncFd` owns it. The
@@ -239,11 +238,12 @@ fn bind(path: &Path, mode: u32) -> Result<AsyncFd<UnixListener>, ServerError> {
 /// the task's cooperative budget, so a flood of connections still lets the
 /// other tasks run.
 async fn accept(listener: &AsyncFd<UnixListener>) -> io::Result<Link> {
+    // (mio's accept is accept4 with SOCK_NONBLOCK and SOCK_CLOEXEC: the
+    // connection comes non-blocking, without an ioctl more.)
     let (stream, _) = listener
         .async_io(Interest::READABLE, |l| l.accept())
         .await?;
-    stream.set_nonblocking(true)?;
-    Ok(Link::new(stream))
+    Ok(Link::new(stream.into()))
 }
 
 impl Server {

@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::config::Config;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +12,11 @@ fn user_entry(rid: u32) -> SearchEntry {
     let sid: Sid = format!("{DOMAIN_SID}-{rid}").parse().unwrap();
     SearchEntry {
         dn: format!("CN=u{rid},CN=Users,DC=ad,DC=example,DC=test"),
-        attrs: HashMap::from([
+        attrs: ldap3::AttrMap::from_iter([
             ("sAMAccountName".to_string(), vec![format!("u{rid}")]),
             ("primaryGroupID".to_string(), vec!["513".to_string()]),
         ]),
-        bin_attrs: HashMap::from([("objectSid".to_string(), vec![sid.to_bytes()])]),
+        bin_attrs: ldap3::AttrMap::from_iter([("objectSid".to_string(), vec![sid.to_bytes()])]),
     }
 }
 

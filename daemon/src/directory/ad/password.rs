@@ -374,7 +374,6 @@ fn change_refusal(rc: u32, text: &str) -> ChangeResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     #[test]
     fn bind_codes_from_ad_messages() {
@@ -413,7 +412,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
                 .collect(),
-            bin_attrs: HashMap::new(),
+            bin_attrs: Default::default(),
         }
     }
 

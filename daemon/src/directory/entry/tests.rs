@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::config::{Config, DomainConfig, IdmapSettings};
-use std::collections::HashMap;
 
 fn cfg(extra: &str) -> DomainConfig {
     let text = format!(
@@ -29,7 +28,7 @@ fn entry(dn: &str, attrs: &[(&str, &[&str])]) -> SearchEntry {
             .iter()
             .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
             .collect(),
-        bin_attrs: HashMap::new(),
+        bin_attrs: Default::default(),
     }
 }
 

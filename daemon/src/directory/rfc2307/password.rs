@@ -245,7 +245,6 @@ impl Rfc2307 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     /// The flavour, for its account checks (which read no attribute list).
     fn rfc2307() -> Rfc2307 {
@@ -262,7 +261,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
                 .collect(),
-            bin_attrs: HashMap::new(),
+            bin_attrs: Default::default(),
         }
     }
 

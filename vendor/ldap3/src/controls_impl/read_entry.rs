@@ -1,10 +1,8 @@
-use std::collections::HashMap;
-
 use bytes::BytesMut;
 
 use super::{ControlParser, MakeCritical, RawControl};
-use crate::search::{ResultEntry, SearchEntry};
 use crate::ber::parse_tag;
+use crate::search::{AttrMap, ResultEntry, SearchEntry};
 use lber::structures::{ASNTag, OctetString, Sequence, Tag};
 use lber::write;
 
@@ -24,9 +22,9 @@ struct ReadEntry<S> {
 #[derive(Debug)]
 pub struct ReadEntryResp {
     /// Attributes.
-    pub attrs: HashMap<String, Vec<String>>,
+    pub attrs: AttrMap<Vec<String>>,
     /// Binary-valued attributes.
-    pub bin_attrs: HashMap<String, Vec<Vec<u8>>>,
+    pub bin_attrs: AttrMap<Vec<Vec<u8>>>,
 }
 
 /// Type alias for Pre-Read response.

@@ -1,6 +1,5 @@
 use super::*;
 use crate::config::Config;
-use std::collections::HashMap;
 
 const DOMAIN_SID: &str = "S-1-5-21-389706576-2714730196-1825585166";
 
@@ -28,7 +27,7 @@ fn entry(rid: u32, attrs: &[(&str, &str)]) -> SearchEntry {
             .iter()
             .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
             .collect(),
-        bin_attrs: HashMap::from([("objectSid".to_string(), vec![sid.to_bytes()])]),
+        bin_attrs: ldap3::AttrMap::from_iter([("objectSid".to_string(), vec![sid.to_bytes()])]),
     }
 }
 

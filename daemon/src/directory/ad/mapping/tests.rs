@@ -1,5 +1,4 @@
 use super::*;
-use std::collections::HashMap;
 
 fn entry(text: &[(&str, &[&str])], bin: &[(&str, Vec<Vec<u8>>)]) -> SearchEntry {
     SearchEntry {
@@ -11,7 +10,7 @@ fn entry(text: &[(&str, &[&str])], bin: &[(&str, Vec<Vec<u8>>)]) -> SearchEntry 
         bin_attrs: bin
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect::<HashMap<_, _>>(),
+            .collect(),
     }
 }
 
