@@ -1,4 +1,3 @@
-use std::collections::{HashMap, HashSet};
 #[cfg(feature = "tls-rustls")]
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -17,7 +16,7 @@ use crate::RequestId;
 use crate::exop_impl::StartTLS;
 use crate::ldap::Ldap;
 use crate::protocol::{
-    ItemSender, LdapCodec, LdapOp, MaybeControls, MiscSender, Outgoing, ResultSender,
+    IdMap, IdSet, ItemSender, LdapCodec, LdapOp, MaybeControls, MiscSender, Outgoing, ResultSender,
 };
 use crate::result::{LdapError, Result};
 use crate::search::SearchItem;
@@ -419,9 +418,9 @@ enum LoopMode {
 /// is possible through the [`LdapConnSettings`](struct.LdapConnSettings.html) struct, which can be
 /// passed to [`with_settings()`](#method.with_settings).
 pub struct LdapConnAsync {
-    msgmap: Arc<Mutex<(i32, HashSet<i32>)>>,
-    resultmap: HashMap<i32, ResultSender>,
-    searchmap: HashMap<i32, ItemSender>,
+    msgmap: Arc<Mutex<(i32, IdSet)>>,
+    resultmap: IdMap<ResultSender>,
+    searchmap: IdMap<ItemSender>,
     rx: mpsc::UnboundedReceiver<(RequestId, LdapOp, Outgoing, MaybeControls, ResultSender)>,
     id_scrub_rx: mpsc::UnboundedReceiver<RequestId>,
     misc_rx: mpsc::UnboundedReceiver<MiscSender>,
@@ -741,9 +740,9 @@ impl LdapConnAsync {
         let (id_scrub_tx, id_scrub_rx) = mpsc::unbounded_channel();
         let (misc_tx, misc_rx) = mpsc::unbounded_channel();
         let conn = LdapConnAsync {
-            msgmap: Arc::new(Mutex::new((0, HashSet::new()))),
-            resultmap: HashMap::new(),
-            searchmap: HashMap::new(),
+            msgmap: Arc::new(Mutex::new((0, IdSet::default()))),
+            resultmap: IdMap::default(),
+            searchmap: IdMap::default(),
             rx,
             id_scrub_rx,
             misc_rx,
@@ -916,8 +915,10 @@ impl LdapConnAsync {
                                 ))));
                             }
                         };
-                        if let Err(e) = tx.send((item, controls)) {
-                            warn!("ldap search item send error, op={}: {:?}", id, e);
+                        // (roster: the search was dropped; its item is
+                        // not printed, as the channel's error did not.)
+                        if tx.send((item, controls)).is_err() {
+                            warn!("ldap search item send error, op={}: the search is gone", id);
                             remove = true;
                         }
                         if remove {

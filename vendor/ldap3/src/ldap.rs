@@ -74,7 +74,7 @@ pub enum Mod<S: AsRef<[u8]> + Eq + Hash> {
 /// connection.
 #[derive(Debug)]
 pub struct Ldap {
-    pub(crate) msgmap: Arc<Mutex<(RequestId, HashSet<RequestId>)>>,
+    pub(crate) msgmap: Arc<Mutex<(RequestId, crate::protocol::IdSet)>>,
     pub(crate) tx:
         mpsc::UnboundedSender<(RequestId, LdapOp, Outgoing, MaybeControls, ResultSender)>,
     pub(crate) id_scrub_tx: mpsc::UnboundedSender<RequestId>,

@@ -251,6 +251,7 @@ pub mod exop {
     };
 }
 mod filter;
+mod item_queue;
 mod filter_plain;
 mod ldap;
 mod protocol;

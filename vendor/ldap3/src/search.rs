@@ -10,7 +10,7 @@ use crate::parse_filter;
 use crate::protocol::{LdapOp, Outgoing};
 use crate::result::{LdapError, LdapResult, Result};
 
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Mutex;
 use tokio::time;
 
 use crate::ber::Element;
@@ -626,7 +626,7 @@ pub enum StreamState {
 #[derive(Debug)]
 pub struct SearchStream<'a, S, A> {
     pub(crate) ldap: Ldap,
-    pub(crate) rx: Option<mpsc::UnboundedReceiver<(SearchItem, Vec<Control>)>>,
+    pub(crate) rx: Option<crate::item_queue::ItemRx<(SearchItem, Vec<Control>)>>,
     state: StreamState,
     #[allow(clippy::type_complexity)]
     adapters: Vec<Arc<Mutex<Box<dyn Adapter<'a, S, A> + 'a>>>>,
@@ -680,7 +680,7 @@ where
             attrs.as_ref(),
         );
         let req = Outgoing::Encoded(req);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = crate::item_queue::item_queue();
         self.rx = Some(rx);
         // (roster) The request is not waited for: its answers, or the
         // end of the channel when the connection fails, come on `rx`
