@@ -32,6 +32,7 @@ pub mod pam;
 pub mod peers;
 pub mod procstat;
 pub mod status_report;
+pub mod timer_anchor;
 
 use crate::memcache_publish::MemcachePublisher;
 use link::Link;
@@ -43,6 +44,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use thiserror::Error;
+use timer_anchor::TimerAnchor;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
@@ -273,12 +275,14 @@ impl Server {
             peers: Arc::new(peers::PeerCounts::default()),
             limits: Arc::new(limits),
         };
+        let anchor = Arc::new(TimerAnchor::default());
         let tasks = vec![
             tokio::spawn(accept_loop(
                 nss,
                 ctx.clone(),
                 SocketKind::Nss,
                 slots.clone(),
+                anchor.clone(),
                 stop_rx.clone(),
             )),
             tokio::spawn(accept_loop(
@@ -286,6 +290,7 @@ impl Server {
                 ctx.clone(),
                 SocketKind::Pam,
                 slots.clone(),
+                anchor.clone(),
                 stop_rx.clone(),
             )),
             tokio::spawn(accept_loop(
@@ -293,8 +298,10 @@ impl Server {
                 ctx,
                 SocketKind::PamUser,
                 slots,
-                stop_rx,
+                anchor.clone(),
+                stop_rx.clone(),
             )),
+            tokio::spawn(async move { anchor.run(stop_rx).await }),
         ];
         Ok(Server {
             paths: vec![nss_path, pam_path, user_path],
@@ -402,6 +409,7 @@ async fn accept_loop(
     ctx: Arc<Context>,
     kind: SocketKind,
     slots: Slots,
+    anchor: Arc<TimerAnchor>,
     mut stop: watch::Receiver<bool>,
 ) {
     let privileged = kind == SocketKind::Pam;
@@ -417,6 +425,7 @@ async fn accept_loop(
             r = accept(&listener) => r,
             _ = stop.changed() => return,
         };
+        anchor.note_request();
         let stream = match stream {
             Ok(s) => s,
             Err(e) => {
