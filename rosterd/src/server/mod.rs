@@ -36,10 +36,10 @@ pub mod timer_anchor;
 
 use crate::memcache_publish::MemcachePublisher;
 use link::Link;
-use mio::net::UnixListener;
 use roster_daemon::resolver::Resolver;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -223,6 +223,7 @@ fn bind(path: &Path, mode: u32) -> Result<AsyncFd<UnixListener>, ServerError> {
     }
     let listener = UnixListener::bind(path).map_err(err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(err)?;
+    listener.set_nonblocking(true).map_err(err)?;
     // SAFETY: tokio asks that `as_raw_fd()` be a valid, open descriptor
     // that stays open, refers to the same file description and is the one
     // `as_raw_fd()` returns for as long as the `AsyncFd` owns it. The
@@ -240,12 +241,30 @@ fn bind(path: &Path, mode: u32) -> Result<AsyncFd<UnixListener>, ServerError> {
 /// the task's cooperative budget, so a flood of connections still lets the
 /// other tasks run.
 async fn accept(listener: &AsyncFd<UnixListener>) -> io::Result<Link> {
-    // (mio's accept is accept4 with SOCK_NONBLOCK and SOCK_CLOEXEC: the
-    // connection comes non-blocking, without an ioctl more.)
-    let (stream, _) = listener
-        .async_io(Interest::READABLE, |l| l.accept())
+    let stream = listener
+        .async_io(Interest::READABLE, accept_nonblocking)
         .await?;
-    Ok(Link::new(stream.into()))
+    Ok(Link::new(stream))
+}
+
+/// The next connection on `listener`, non-blocking and close-on-exec from
+/// the start (`accept4` with `SOCK_NONBLOCK | SOCK_CLOEXEC`: no `ioctl`
+/// more a connection, as std's `accept` then `set_nonblocking` would
+/// need). The peer's address is not asked for: nothing here needs it, and
+/// a peer chooses it (a client bound to a 108-octet path makes the kernel
+/// report a longer address than `sockaddr_un` holds, which mio's accept
+/// slices past its end).
+fn accept_nonblocking(listener: &UnixListener) -> io::Result<std::os::unix::net::UnixStream> {
+    use nix::sys::socket::{accept4, SockFlag};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let fd = accept4(
+        listener.as_raw_fd(),
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+    )?;
+    // SAFETY: `accept4` just returned `fd`, a new open descriptor that
+    // nothing else owns or will close: the `OwnedFd` takes it over.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(fd.into())
 }
 
 impl Server {

@@ -982,3 +982,62 @@ async fn a_connections_future_is_the_size_of_a_lookup() {
         std::mem::size_of_val(&admin)
     );
 }
+
+/// A client bound to a path of the whole 108 octets of `sun_path` (no
+/// terminating NUL: the kernel then reports an address one octet longer
+/// than `sockaddr_un`, see unix(7), BUGS) is served, and so are the
+/// connections after it: the listener never reads the peer's address.
+/// (mio's accept, tried for its `SOCK_NONBLOCK`, slices such an address
+/// past its end: the panic ended the socket's accept loop, and any local
+/// user could stop `nss.sock` that way.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_bound_to_a_path_of_the_address_s_full_length_is_served() {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let rd = start();
+    let client_dir = tempfile::tempdir().unwrap();
+    let mut path = client_dir
+        .path()
+        .join("c")
+        .into_os_string()
+        .into_encoded_bytes();
+    let mut own = libc::sockaddr_un {
+        sun_family: libc::AF_UNIX as libc::sa_family_t,
+        sun_path: [0; 108],
+    };
+    path.resize(own.sun_path.len(), b'x');
+    for (to, from) in own.sun_path.iter_mut().zip(&path) {
+        *to = *from as libc::c_char;
+    }
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )
+    .unwrap();
+    // (nix's `UnixAddr` refuses a path without room for a NUL.)
+    // SAFETY: `own` is a valid `sockaddr_un` that lives across the call,
+    // of the length given; `fd` is an open socket.
+    let bound = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            std::ptr::from_ref(&own).cast(),
+            std::mem::size_of_val(&own) as libc::socklen_t,
+        )
+    };
+    assert_eq!(bound, 0, "{}", std::io::Error::last_os_error());
+    connect(fd.as_raw_fd(), &UnixAddr::new(&rd.nss()).unwrap()).unwrap();
+    let s = std::os::unix::net::UnixStream::from(fd);
+    s.set_nonblocking(true).unwrap();
+    let mut s = tokio::net::UnixStream::from_std(s).unwrap();
+    s.write_all(&encode_request(&Request::UserByName("alice".into())))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), read_reply(&mut s))
+        .await
+        .expect("answered");
+    assert!(matches!(reply, Some(Response::User(_))), "{reply:?}");
+    let again = call(rd.nss(), Request::UserByName("alice".into())).await;
+    assert!(matches!(again, Response::User(_)), "{again:?}");
+}

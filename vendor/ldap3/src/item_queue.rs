@@ -139,11 +139,12 @@ impl<T> Drop for ItemRx<T> {
     fn drop(&mut self) {
         let mut shared = lock(&self.0);
         shared.receiver_gone = true;
-        // (The items left are dropped with the last end, not under the
-        // lock here.)
+        // (The items left and this end's waker are dropped here, after
+        // the lock is released: not kept until the senders go.)
         let items = std::mem::take(&mut shared.items);
+        let waker = shared.waker.take();
         drop(shared);
-        drop(items);
+        drop((items, waker));
     }
 }
 

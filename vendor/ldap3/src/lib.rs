@@ -251,8 +251,8 @@ pub mod exop {
     };
 }
 mod filter;
-mod item_queue;
 mod filter_plain;
+mod item_queue;
 mod ldap;
 mod protocol;
 pub mod result;

@@ -104,7 +104,7 @@ fn remember_failure(
     error: &impl std::fmt::Display,
 ) -> String {
     let why = format!(
-        "{error} (not tried again for {} s)",
+        "{error} (not tried again for up to {} s)",
         FAILED_BLOCK_RETRY.as_secs()
     );
     let mut failed = lock_failed(memory);
