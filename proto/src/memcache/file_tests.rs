@@ -121,6 +121,46 @@ fn records_asked_again_are_served_alike() {
     }
 }
 
+/// Only the record a key finds is validated whole, once: the records a
+/// lookup probes past are matched on their header and name alone (a
+/// large group's members were checked for every lookup whose probe chain
+/// passed it, and each took the memory of the last record validated, so
+/// that glibc's retries of a large group validated it each time).
+#[test]
+fn only_the_record_found_is_validated_and_only_once() {
+    let dir = TempDir::new();
+    // A tiny table: 64 slots, 40 keys (20 groups), so probe chains overlap.
+    let mut w = MemcacheWriter::create(&dir.file(), 64, 1 << 16).unwrap();
+    let groups: Vec<Record> = (0..20)
+        .map(|i| {
+            Record::Group(Group {
+                name: format!("g{i}"),
+                gid: 30000 + i,
+                members: (0..20).map(|m| format!("m{m}")).collect(),
+            })
+        })
+        .collect();
+    for g in &groups {
+        w.put(g, later()).unwrap();
+    }
+    let m = Mapping::open(&dir.file()).unwrap();
+    let now = monotonic_ms();
+    for (i, g) in (0u32..).zip(&groups) {
+        let name = format!("g{i}");
+        for key in [Key::GroupName(&name), Key::Gid(30000 + i)] {
+            let before = m.full_checks();
+            for _ in 0..3 {
+                assert_eq!(m.get(&key, now).as_ref(), Some(g), "{key:?}");
+            }
+            assert!(
+                m.full_checks() - before <= 1,
+                "{key:?}: {}",
+                m.full_checks() - before
+            );
+        }
+    }
+}
+
 #[test]
 fn expired_entries_are_not_served() {
     let dir = TempDir::new();

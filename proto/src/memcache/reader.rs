@@ -37,6 +37,9 @@ pub struct Mapping {
     /// validated again (glibc asks again with a bigger buffer for a big
     /// group). 0 ([`SLOT_EMPTY`]) for none.
     validated: AtomicU32,
+    /// Records validated whole so far (tests).
+    #[cfg(test)]
+    full_checks: AtomicU32,
 }
 
 // SAFETY: the mapping is read-only for this process and only read through
@@ -81,6 +84,8 @@ impl Mapping {
             dev: meta.dev(),
             ino: meta.ino(),
             validated: AtomicU32::new(SLOT_EMPTY),
+            #[cfg(test)]
+            full_checks: AtomicU32::new(0),
         };
         m.validate()?;
         Ok(m)
@@ -146,8 +151,9 @@ impl Mapping {
         slot.load(Ordering::Acquire)
     }
 
-    /// The record a slot value points to, parsed in place, if well formed.
-    fn view(&self, value: u32) -> Option<(RecordView<'_>, u64)> {
+    /// The bytes of the record a slot value points to, if they lie in the
+    /// record area.
+    fn record_bytes(&self, value: u32) -> Option<&[u8]> {
         let off = (value as usize - 1).checked_mul(RECORD_ALIGN)?;
         if off.checked_add(RECORD_HEADER_LEN)? > self.data_len {
             return None;
@@ -163,15 +169,28 @@ impl Mapping {
             return None;
         }
         // SAFETY: off + len <= data_len, and immutable as above.
-        let bytes = unsafe { std::slice::from_raw_parts(self.base.add(self.data_off + off), len) };
+        Some(unsafe { std::slice::from_raw_parts(self.base.add(self.data_off + off), len) })
+    }
+
+    /// The record at slot value `value` (its `bytes`), validated whole
+    /// ([`RecordView::parse`]) unless it was the last one validated here.
+    fn checked<'m>(&self, value: u32, bytes: &'m [u8]) -> Option<(RecordView<'m>, u64)> {
         if self.validated.load(Ordering::Relaxed) == value {
             return RecordView::parse_known_valid(bytes);
         }
+        #[cfg(test)]
+        self.full_checks.fetch_add(1, Ordering::Relaxed);
         let parsed = RecordView::parse(bytes);
         if parsed.is_some() {
             self.validated.store(value, Ordering::Relaxed);
         }
         parsed
+    }
+
+    /// Records validated whole so far (tests).
+    #[cfg(test)]
+    pub(crate) fn full_checks(&self) -> u32 {
+        self.full_checks.load(Ordering::Relaxed)
     }
 
     /// Hands the record published under `key` to `f` in place (no copy),
@@ -189,9 +208,21 @@ impl Mapping {
                 SLOT_EMPTY => return None,
                 SLOT_DELETED => {}
                 v => {
-                    if let Some((record, expires)) = self.view(v) {
+                    // A record is matched on what the key compares (its
+                    // header and name, read with their bounds checked),
+                    // and only the one that matches is validated whole:
+                    // the others met on the way are not (a large group's
+                    // members checked for each record probed past it,
+                    // and the memory of the last one validated taken by
+                    // them, on each of glibc's retries with a bigger
+                    // buffer).
+                    let bytes = self.record_bytes(v);
+                    let head = bytes.and_then(RecordView::parse_known_valid);
+                    if let (Some(bytes), Some((record, _))) = (bytes, head) {
                         if key.matches_view(&record) {
-                            return (now_ms < expires).then(|| f(&record));
+                            if let Some((record, expires)) = self.checked(v, bytes) {
+                                return (now_ms < expires).then(|| f(&record));
+                            }
                         }
                     }
                 }

@@ -270,11 +270,12 @@ impl<'a> RecordView<'a> {
         Self::parse_checked(bytes, true)
     }
 
-    /// [`RecordView::parse`] of bytes that passed it before and cannot
-    /// have changed since (a published record, never modified: see
-    /// [`super::Mapping`]): the bounds are checked again, the member names
-    /// (a group's thousands of names, at each of glibc's buffer retries)
-    /// are not.
+    /// [`RecordView::parse`] without checking a group's member names (a
+    /// group's thousands of names, at each of glibc's buffer retries):
+    /// the bounds and every other field are checked. For bytes that
+    /// passed [`RecordView::parse`] before and cannot have changed since
+    /// (a published record, never modified: see [`super::Mapping`]), and
+    /// for matching a record against a key, which reads no member.
     pub(crate) fn parse_known_valid(bytes: &'a [u8]) -> Option<(RecordView<'a>, u64)> {
         Self::parse_checked(bytes, false)
     }
