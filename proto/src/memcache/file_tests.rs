@@ -159,6 +159,8 @@ fn only_the_record_found_is_validated_and_only_once() {
             );
         }
     }
+    // Each group checked once in all: by the first of its two keys.
+    assert_eq!(m.full_checks(), 20);
 }
 
 #[test]

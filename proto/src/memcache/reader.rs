@@ -37,7 +37,7 @@ pub struct Mapping {
     /// validated again (glibc asks again with a bigger buffer for a big
     /// group). 0 ([`SLOT_EMPTY`]) for none.
     validated: AtomicU32,
-    /// Records validated whole so far (tests).
+    /// Groups whose members were checked so far (tests).
     #[cfg(test)]
     full_checks: AtomicU32,
 }
@@ -152,7 +152,9 @@ impl Mapping {
     }
 
     /// The bytes of the record a slot value points to, if they lie in the
-    /// record area.
+    /// record area. `value` is a slot's value as [`Mapping::slot`] loads it
+    /// (acquire: the record it points to was complete before it was
+    /// stored), neither [`SLOT_EMPTY`] nor [`SLOT_DELETED`].
     fn record_bytes(&self, value: u32) -> Option<&[u8]> {
         let off = (value as usize - 1).checked_mul(RECORD_ALIGN)?;
         if off.checked_add(RECORD_HEADER_LEN)? > self.data_len {
@@ -172,22 +174,27 @@ impl Mapping {
         Some(unsafe { std::slice::from_raw_parts(self.base.add(self.data_off + off), len) })
     }
 
-    /// The record at slot value `value` (its `bytes`), validated whole
-    /// ([`RecordView::parse`]) unless it was the last one validated here.
-    fn checked<'m>(&self, value: u32, bytes: &'m [u8]) -> Option<(RecordView<'m>, u64)> {
+    /// `head`, the record at slot value `value` read without its members
+    /// ([`RecordView::parse_known_valid`]), once its members are checked
+    /// too: a group's unless it was the last group checked here (users and
+    /// initgroups have none, and leave that memory to the groups).
+    fn checked<'m>(&self, value: u32, head: RecordView<'m>) -> Option<RecordView<'m>> {
+        let RecordView::Group(group) = &head else {
+            return Some(head);
+        };
         if self.validated.load(Ordering::Relaxed) == value {
-            return RecordView::parse_known_valid(bytes);
+            return Some(head);
         }
         #[cfg(test)]
         self.full_checks.fetch_add(1, Ordering::Relaxed);
-        let parsed = RecordView::parse(bytes);
-        if parsed.is_some() {
-            self.validated.store(value, Ordering::Relaxed);
+        if !group.members_valid() {
+            return None;
         }
-        parsed
+        self.validated.store(value, Ordering::Relaxed);
+        Some(head)
     }
 
-    /// Records validated whole so far (tests).
+    /// Groups whose members were checked so far (tests).
     #[cfg(test)]
     pub(crate) fn full_checks(&self) -> u32 {
         self.full_checks.load(Ordering::Relaxed)
@@ -216,11 +223,10 @@ impl Mapping {
                     // and the memory of the last one validated taken by
                     // them, on each of glibc's retries with a bigger
                     // buffer).
-                    let bytes = self.record_bytes(v);
-                    let head = bytes.and_then(RecordView::parse_known_valid);
-                    if let (Some(bytes), Some((record, _))) = (bytes, head) {
+                    let head = self.record_bytes(v).and_then(RecordView::parse_known_valid);
+                    if let Some((record, expires)) = head {
                         if key.matches_view(&record) {
-                            if let Some((record, expires)) = self.checked(v, bytes) {
+                            if let Some(record) = self.checked(v, record) {
                                 return (now_ms < expires).then(|| f(&record));
                             }
                         }

@@ -202,6 +202,16 @@ impl<'a> GroupView<'a> {
         }
     }
 
+    /// Whether the members' encoding holds together (ends increasing, each
+    /// name NUL-terminated and UTF-8): what [`RecordView::parse`] checks
+    /// that [`RecordView::parse_known_valid`] does not.
+    pub(crate) fn members_valid(&self) -> bool {
+        match self.members {
+            Members::Encoded { ends, block, .. } => members_valid(ends, block),
+            Members::Owned(_) | Members::Framed { .. } => true,
+        }
+    }
+
     /// True when some member's name holds a NUL byte (C cannot carry it;
     /// a parsed record never does: it would be refused).
     pub fn has_nul_member(&self) -> bool {
@@ -272,10 +282,13 @@ impl<'a> RecordView<'a> {
 
     /// [`RecordView::parse`] without checking a group's member names (a
     /// group's thousands of names, at each of glibc's buffer retries):
-    /// the bounds and every other field are checked. For bytes that
+    /// the bounds and every other field are checked. A group's members
+    /// must not be read from the view it returns (its readers trust them:
+    /// `members_len`, the ends `member_block` hands out) unless the bytes
     /// passed [`RecordView::parse`] before and cannot have changed since
-    /// (a published record, never modified: see [`super::Mapping`]), and
-    /// for matching a record against a key, which reads no member.
+    /// (a published record, never modified: see [`super::Mapping`]) or
+    /// [`GroupView::members_valid`] holds; matching a record against a
+    /// key reads no member.
     pub(crate) fn parse_known_valid(bytes: &'a [u8]) -> Option<(RecordView<'a>, u64)> {
         Self::parse_checked(bytes, false)
     }
