@@ -32,10 +32,10 @@ pub struct Mapping {
     data_len: usize,
     dev: u64,
     ino: u64,
-    /// The slot value of the last record that passed full validation here
-    /// ([`RecordView::parse`]): its bytes cannot change, so it is not
-    /// validated again (glibc asks again with a bigger buffer for a big
-    /// group). 0 ([`SLOT_EMPTY`]) for none.
+    /// The slot value of the last group whose members were checked here
+    /// ([`super::GroupView::members_valid`]): its bytes cannot change, so they
+    /// are not checked again (glibc asks again with a bigger buffer for a
+    /// big group). 0 ([`SLOT_EMPTY`]) for none.
     validated: AtomicU32,
     /// Groups whose members were checked so far (tests).
     #[cfg(test)]
@@ -216,13 +216,13 @@ impl Mapping {
                 SLOT_DELETED => {}
                 v => {
                     // A record is matched on what the key compares (its
-                    // header and name, read with their bounds checked),
-                    // and only the one that matches is validated whole:
-                    // the others met on the way are not (a large group's
-                    // members checked for each record probed past it,
-                    // and the memory of the last one validated taken by
-                    // them, on each of glibc's retries with a bigger
-                    // buffer).
+                    // header and name, read with every bound and field
+                    // checked), and only the one that matches has its
+                    // members checked: not the others met on the way
+                    // (they were validated whole, each taking the memory
+                    // of the last one checked, so that a large group's
+                    // members could be checked again on each of glibc's
+                    // retries with a bigger buffer).
                     let head = self.record_bytes(v).and_then(RecordView::parse_known_valid);
                     if let Some((record, expires)) = head {
                         if key.matches_view(&record) {
