@@ -229,8 +229,8 @@ fn read_tree(tag: StructureTag) -> Result<(String, AttrValues, BinValues), Strin
         .next()
         .and_then(|t| t.expect_constructed())
         .ok_or_else(|| wrong("its attributes are missing or not a sequence"))?;
-    let mut attr_vals = AttrValues::new();
-    let mut bin_attr_vals = BinValues::new();
+    let mut attr_vals = AttrValues::default();
+    let mut bin_attr_vals = BinValues::default();
     for a_v in attrs {
         let mut part_attr = a_v
             .expect_constructed()
@@ -275,8 +275,8 @@ fn read_tree(tag: StructureTag) -> Result<(String, AttrValues, BinValues), Strin
     Ok((dn, attr_vals, bin_attr_vals))
 }
 
-type AttrValues = std::collections::HashMap<String, Vec<String>>;
-type BinValues = std::collections::HashMap<String, Vec<Vec<u8>>>;
+type AttrValues = ldap3::AttrMap<Vec<String>>;
+type BinValues = ldap3::AttrMap<Vec<Vec<u8>>>;
 
 /// `SearchEntry::read` of `tag` as the connection hands it over: the
 /// entry's octets when it is one.
@@ -296,11 +296,7 @@ fn read_octets(tag: StructureTag) -> Result<(String, AttrValues, BinValues), Str
         other => panic!("not read: {other:?}"),
     };
     let e = ldap3::SearchEntry::read(ldap3::ResultEntry::new(tag))?;
-    Ok((
-        e.dn,
-        e.attrs.into_iter().collect(),
-        e.bin_attrs.into_iter().collect(),
-    ))
+    Ok((e.dn, e.attrs, e.bin_attrs))
 }
 
 /// A primitive value: text, or octets that are not UTF-8.
@@ -423,7 +419,7 @@ proptest! {
                 for (o, t) in ours.into_iter().zip(theirs) {
                     if o.class == TagClass::Application && o.id == 4 {
                         let from_octets = ldap3::SearchEntry::read(ldap3::ResultEntry::new(o))
-                            .map(|e| (e.dn, e.attrs.into_iter().collect(), e.bin_attrs.into_iter().collect()));
+                            .map(|e| (e.dn, e.attrs, e.bin_attrs));
                         prop_assert_eq!(from_octets, read_tree(t));
                     }
                 }

@@ -829,9 +829,6 @@ impl LdapConnAsync {
                 },
                 op_tuple = self.rx.recv() => {
                     if let Some((id, op, tag, controls, tx)) = op_tuple {
-                        if let LdapOp::Search(ref search_tx) = op {
-                            self.searchmap.insert(id, search_tx.clone());
-                        }
                         if let Err(e) = self.stream.send((id, tag, controls)).await {
                             warn!("socket send error: {}", e);
                             return Err(LdapError::from(e));
@@ -843,7 +840,14 @@ impl LdapConnAsync {
                                 },
                                 // (roster) A search's answers come on its
                                 // own channel: nobody waits for this one.
-                                LdapOp::Search(_) => continue,
+                                // (Its sender is kept from here on: the
+                                // answers are read by a later turn of this
+                                // loop; a failed send above ends the
+                                // connection, and with it the search.)
+                                LdapOp::Search(search_tx) => {
+                                    self.searchmap.insert(id, search_tx);
+                                    continue;
+                                },
                                 LdapOp::Abandon(msgid) => {
                                     self.resultmap.remove(&msgid);
                                     self.searchmap.remove(&msgid);

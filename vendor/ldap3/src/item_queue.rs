@@ -1,6 +1,7 @@
 //! (roster) The queue a connection's task hands one search's items
-//! through to the search's stream: unbounded, one receiver, its senders
-//! the connection task's (a clone per search in flight).
+//! through to the search's stream: unbounded, one receiver, the sender
+//! the connection task's (kept in its map of searches; clonable, as the
+//! channel's was, and the end seen once every clone is gone).
 //!
 //! It replaces a tokio unbounded `mpsc` channel, which allocates a block
 //! of 32 slots of the item (several kilobytes) for every search, and

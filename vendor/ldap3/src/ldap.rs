@@ -196,9 +196,9 @@ impl Ldap {
     /// when the connection fails (written or not), come on the channel
     /// `op` carries, so the acknowledgement [`Ldap::op_call`] waits for
     /// would cost a task switch and tell nothing more.
-    pub(crate) fn op_send(&mut self, op: LdapOp, req: impl Into<Outgoing>) -> Result<()> {
+    pub(crate) fn op_send(&mut self, op: LdapOp, req: Outgoing) -> Result<()> {
         self.timeout = None;
-        self.queue_op(op, req.into()).map(drop)
+        self.queue_op(op, req).map(drop)
     }
 
     pub(crate) async fn op_call(
@@ -206,7 +206,7 @@ impl Ldap {
         op: LdapOp,
         req: Tag,
     ) -> Result<(LdapResult, Exop, SaslCreds)> {
-        let rx = self.queue_op(op, req.into())?;
+        let rx = self.queue_op(op, Outgoing::Tag(req))?;
         let response = if let Some(timeout) = self.timeout.take() {
             let res = time::timeout(timeout, rx).await;
             if res.is_err() {

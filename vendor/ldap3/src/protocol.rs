@@ -337,12 +337,6 @@ pub enum Outgoing {
     Encoded(BytesMut),
 }
 
-impl From<Tag> for Outgoing {
-    fn from(tag: Tag) -> Outgoing {
-        Outgoing::Tag(tag)
-    }
-}
-
 impl Encoder<(RequestId, Outgoing, MaybeControls)> for LdapCodec {
     type Error = io::Error;
 
