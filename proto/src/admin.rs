@@ -465,7 +465,8 @@ pub struct CacheStats {
     pub max_entries: u64,
     /// Entries in the offline store.
     pub persistent_entries: u64,
-    /// Writes to the offline store dropped because its queue was full.
+    /// Writes to the offline store dropped: its queue was full, its log
+    /// could not be begun, or the record was too large to be read back.
     pub persistent_writes_dropped: u64,
     /// Answers served from the cache.
     pub hits: u64,

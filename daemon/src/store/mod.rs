@@ -108,14 +108,14 @@ struct Inner {
 }
 
 enum Op {
-    /// A put: applied to the index when written. (Records are boxed: the
-    /// queue's slots are allocated, and touched, when it is made, and a
-    /// record is several times the size of the other operations.)
-    Write(Box<Record>),
-    /// A removal already applied to the index: always written.
+    /// A removal already applied to the index: always written. (Records
+    /// are boxed: the queue's slots are allocated, and touched, when it is
+    /// made, and a record is several times the size of the other
+    /// operations.)
     Remove(Box<Record>),
-    /// A put of a value held elsewhere, written from where it is held
-    /// ([`Store::put_value`]).
+    /// A put, written from where its value is held ([`Store::put_value`];
+    /// [`Store::put`] hands over a [`StoredValue`]) and applied to the
+    /// index when written.
     Held {
         key: String,
         at_ms: u64,
@@ -136,8 +136,8 @@ pub trait Storable: Send {
 pub struct Store {
     inner: Arc<Mutex<Inner>>,
     tx: Mutex<Option<mpsc::SyncSender<Op>>>,
-    /// Writes not persisted: the queue was full, or the log could not be
-    /// begun ([`writer::writer_loop`]).
+    /// Writes not persisted: the queue was full, the log could not be
+    /// begun ([`writer::writer_loop`]), or the record was too large.
     dropped: Arc<std::sync::atomic::AtomicU64>,
     writer: Mutex<Option<JoinHandle<()>>>,
     recovery: Recovery,
@@ -339,7 +339,7 @@ impl Store {
     /// queue is full the entry is not persisted (see
     /// [`Store::dropped_writes`]).
     pub fn put(&self, key: String, at_ms: u64, value: StoredValue) {
-        self.queue(Op::Write(Box::new(Record::Put { key, at_ms, value })));
+        self.put_value(key, at_ms, Box::new(value));
     }
 
     /// [`Store::put`] of `value` as [`Storable::stored`] gives it, encoded
@@ -387,7 +387,8 @@ impl Store {
         }
     }
 
-    /// Entries not persisted because the write queue was full.
+    /// Entries not persisted: the write queue was full, the log could not
+    /// be begun, or the record was too large to be read back.
     pub fn dropped_writes(&self) -> u64 {
         self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -114,6 +114,14 @@ pub enum Record {
     Clear,
 }
 
+/// A [`StoredValue`] handed over whole ([`super::Store::put`]) is written
+/// as one the cache holds is.
+impl super::Storable for StoredValue {
+    fn stored(&self) -> Option<ValueRef<'_>> {
+        Some(self.borrowed())
+    }
+}
+
 impl StoredValue {
     /// The value borrowed, as [`binary::write_put`] takes it.
     pub fn borrowed(&self) -> ValueRef<'_> {
@@ -250,6 +258,20 @@ pub(super) fn json_frame(payload: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A frame whose checksum holds but whose payload does not read is a
+    /// corrupt record, skipped, not the end of the log (which would lose
+    /// every record after it): binary and JSON alike.
+    #[test]
+    fn a_payload_that_does_not_read_is_a_corrupt_frame_not_a_broken_log() {
+        let mut frame = encode(&Record::Del { key: "k".into() }).unwrap();
+        frame[FRAME_OVERHEAD] = 9; // no such op
+        let crc = crc32(&frame[FRAME_OVERHEAD..]).to_be_bytes();
+        frame[5..9].copy_from_slice(&crc);
+        assert_eq!(parse(&frame), Frame::Corrupt(frame.len()));
+        let json = json_frame("{}");
+        assert_eq!(parse(&json), Frame::Corrupt(json.len()));
+    }
 
     /// The checksum stays the IEEE CRC-32 (zlib/PNG) the log was written
     /// with, so files written before crc32fast still read.

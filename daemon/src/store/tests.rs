@@ -63,12 +63,12 @@ fn a_log_that_cannot_be_begun_counts_its_puts_as_dropped() {
     let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counted = dropped.clone();
     let writer = std::thread::spawn(move || writer::writer_loop(inner, rx, true, counted));
-    let put = Record::Put {
+    tx.send(Op::Held {
         key: "k".into(),
         at_ms: now_ms(),
-        value: user("u", 7),
-    };
-    tx.send(Op::Write(Box::new(put))).unwrap();
+        value: Box::new(user("u", 7)),
+    })
+    .unwrap();
     tx.send(Op::Held {
         key: "m".into(),
         at_ms: now_ms(),

@@ -42,7 +42,7 @@ pub(super) fn writer_loop(
                     Op::Barrier(b) => {
                         let _ = b.send(());
                     }
-                    Op::Write(_) | Op::Held { .. } => {
+                    Op::Held { .. } => {
                         dropped.fetch_add(1, Ordering::Relaxed);
                     }
                     Op::Remove(_) => {}
@@ -80,8 +80,7 @@ pub(super) fn writer_loop(
 
 /// What a written record does to the index.
 enum Effect {
-    /// A record queued whole (a put or a removal): applied as
-    /// [`apply`] applies it.
+    /// A removal, queued whole: applied as [`apply`] applies it.
     Record(Record),
     /// A put of a value held elsewhere, under this key.
     Put(String),
@@ -108,7 +107,7 @@ fn write_batch(
                 barriers.push(tx);
                 continue;
             }
-            Op::Remove(rec) | Op::Write(rec) => (record::encode(&rec), Effect::Record(*rec)),
+            Op::Remove(rec) => (record::encode(&rec), Effect::Record(*rec)),
             Op::Held { key, at_ms, value } => match value.stored() {
                 Some(v) => (record::encode_put(&key, at_ms, &v), Effect::Put(key)),
                 None => continue,
@@ -130,7 +129,7 @@ fn write_batch(
                 // instead. (A removal too large to write — its key alone over
                 // MAX_PAYLOAD — is already applied in memory and comes back
                 // after a restart; no key is that long.)
-                let is_put = matches!(effect, Effect::Record(Record::Put { .. }) | Effect::Put(_));
+                let is_put = matches!(effect, Effect::Put(_));
                 let del = Record::Del {
                     key: key.to_string(),
                 };
