@@ -175,7 +175,7 @@ impl Mapping {
     }
 
     /// `head`, the record at slot value `value` read without its members
-    /// ([`RecordView::parse_known_valid`]), once its members are checked
+    /// ([`RecordView::parse_members_unchecked`]), once its members are checked
     /// too: a group's unless it was the last group checked here (users and
     /// initgroups have none, and leave that memory to the groups).
     fn checked<'m>(&self, value: u32, head: RecordView<'m>) -> Option<RecordView<'m>> {
@@ -223,7 +223,9 @@ impl Mapping {
                     // of the last one checked, so that a large group's
                     // members could be checked again on each of glibc's
                     // retries with a bigger buffer).
-                    let head = self.record_bytes(v).and_then(RecordView::parse_known_valid);
+                    let head = self
+                        .record_bytes(v)
+                        .and_then(RecordView::parse_members_unchecked);
                     if let Some((record, expires)) = head {
                         if key.matches_view(&record) {
                             if let Some(record) = self.checked(v, record) {

@@ -204,7 +204,7 @@ impl<'a> GroupView<'a> {
 
     /// Whether the members' encoding holds together (ends increasing, each
     /// name NUL-terminated and UTF-8): what [`RecordView::parse`] checks
-    /// that [`RecordView::parse_known_valid`] does not.
+    /// that [`RecordView::parse_members_unchecked`] does not.
     pub(crate) fn members_valid(&self) -> bool {
         match self.members {
             Members::Encoded { ends, block, .. } => members_valid(ends, block),
@@ -277,23 +277,27 @@ impl<'a> RecordView<'a> {
     /// Parses a whole record (as produced by [`Record::encode`]) in place,
     /// validating every field; returns it and its expiry.
     pub fn parse(bytes: &'a [u8]) -> Option<(RecordView<'a>, u64)> {
-        Self::parse_checked(bytes, true)
+        Self::parse_members_unchecked(bytes).filter(|(view, _)| view.members_valid())
+    }
+
+    /// Whether a group's members hold together ([`GroupView::members_valid`]);
+    /// other records have none.
+    pub(crate) fn members_valid(&self) -> bool {
+        match self {
+            RecordView::Group(group) => group.members_valid(),
+            _ => true,
+        }
     }
 
     /// [`RecordView::parse`] without checking a group's member names (a
-    /// group's thousands of names, at each of glibc's buffer retries):
-    /// the bounds and every other field are checked. A group's members
-    /// must not be read from the view it returns (its readers trust them:
-    /// `members_len`, the ends `member_block` hands out) unless the bytes
-    /// passed [`RecordView::parse`] before and cannot have changed since
-    /// (a published record, never modified: see [`super::Mapping`]) or
-    /// [`GroupView::members_valid`] holds; matching a record against a
-    /// key reads no member.
-    pub(crate) fn parse_known_valid(bytes: &'a [u8]) -> Option<(RecordView<'a>, u64)> {
-        Self::parse_checked(bytes, false)
-    }
-
-    fn parse_checked(bytes: &'a [u8], check_members: bool) -> Option<(RecordView<'a>, u64)> {
+    /// group's thousands of names): the bounds and every other field are
+    /// checked. A group's members must not be read from the view it
+    /// returns (their readers trust them: `members_len`, the ends
+    /// `member_block` hands out) unless [`RecordView::members_valid`]
+    /// holds, or held for the same bytes, which never change (the
+    /// reader's memory of the last group checked); matching a record
+    /// against a key reads no member.
+    pub(crate) fn parse_members_unchecked(bytes: &'a [u8]) -> Option<(RecordView<'a>, u64)> {
         if bytes.len() < RECORD_HEADER_LEN || record_len(bytes)? != bytes.len() {
             return None;
         }
@@ -328,9 +332,6 @@ impl<'a> RecordView<'a> {
                 }
                 let (block, rest) = rest.split_at(block_len);
                 r.0 = rest;
-                if check_members && !members_valid(ends, block) {
-                    return None;
-                }
                 RecordView::Group(GroupView {
                     name,
                     gid: id,

@@ -199,6 +199,11 @@ impl MemcacheWriter {
     /// comparisons copy nothing (a group of thousands of members would
     /// otherwise be decoded at every probe).
     fn view_at(&self, value: u32) -> Option<(RecordView<'_>, u64)> {
+        self.bytes_at(value).and_then(RecordView::parse)
+    }
+
+    /// The bytes of the record a slot value points to.
+    fn bytes_at(&self, value: u32) -> Option<&[u8]> {
         let off = (value as usize - 1) * RECORD_ALIGN;
         if off >= self.used {
             return None;
@@ -209,7 +214,7 @@ impl MemcacheWriter {
             std::slice::from_raw_parts(self.map.add(self.data_off + off), self.used - off)
         };
         let len = record_len(area)?;
-        RecordView::parse(area.get(..len)?)
+        area.get(..len)
     }
 
     /// The keys of the record a slot value points to, copied out of the
@@ -234,7 +239,13 @@ impl MemcacheWriter {
                     first_deleted.get_or_insert(idx);
                 }
                 v => {
-                    if self.view_at(v).is_some_and(|(r, _)| key.matches_view(&r)) {
+                    // (Matched as the reader matches: a group's members
+                    // are checked for the record found only, not for each
+                    // record probed past.)
+                    let head = self
+                        .bytes_at(v)
+                        .and_then(RecordView::parse_members_unchecked);
+                    if head.is_some_and(|(r, _)| key.matches_view(&r) && r.members_valid()) {
                         return Ok(idx);
                     }
                 }

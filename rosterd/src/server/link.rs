@@ -63,7 +63,8 @@ impl Link {
     }
 
     /// Whether the link was registered with the reactor (an operation
-    /// had to wait).
+    /// had to wait; tests).
+    #[cfg(test)]
     pub fn registered(&self) -> bool {
         matches!(self.state, State::Registered(_))
     }
@@ -100,11 +101,6 @@ fn gone() -> io::Error {
     )
 }
 
-/// Whether `e` says the call would have had to wait.
-fn would_block(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
-}
-
 /// Makes `call` on a plain link's socket, spending the task's cooperative
 /// budget as a registered socket's call does (a peer that never lets a
 /// call block still lets the other tasks run): `None` when it would
@@ -117,7 +113,7 @@ fn plain_call<T>(
     loop {
         match call() {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if would_block(&e) => return Poll::Ready(None),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Poll::Ready(None),
             done => {
                 budget.made_progress();
                 return Poll::Ready(Some(done));

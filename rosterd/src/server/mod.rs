@@ -32,7 +32,7 @@ pub mod pam;
 pub mod peers;
 pub mod procstat;
 pub mod status_report;
-pub mod timer_anchor;
+mod timer_anchor;
 
 use crate::memcache_publish::MemcachePublisher;
 use link::Link;

@@ -71,6 +71,7 @@ impl TimerAnchor {
     }
 
     /// Whether the anchor timer is armed (tests).
+    #[cfg(test)]
     pub fn is_armed(&self) -> bool {
         self.armed.load(Ordering::Acquire)
     }
