@@ -337,6 +337,12 @@ impl Rosterd {
         self.launch();
     }
 
+    /// Sends `sig` to the running daemon (a reload begun without waiting
+    /// for it: [`Rosterd::reload`] waits).
+    pub fn signal(&self, sig: libc::c_int) {
+        send_signal(self.pid.expect("rosterd is running"), sig);
+    }
+
     /// Sends SIGHUP and waits until the daemon logged the outcome (reloaded,
     /// or refused and kept the old configuration). Returns true if the new
     /// configuration was taken.
@@ -348,7 +354,7 @@ impl Rosterd {
             )
         };
         let before = count(&self.log());
-        send_signal(self.pid.expect("rosterd is running"), libc::SIGHUP);
+        self.signal(libc::SIGHUP);
         let deadline = Instant::now() + STARTUP_LIMIT;
         loop {
             let now = count(&self.log());

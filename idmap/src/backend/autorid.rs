@@ -303,6 +303,14 @@ struct Refreshed {
     running: bool,
 }
 
+impl Refreshed {
+    /// Whether an unknown slot's ID leads to a reading of the shared
+    /// store: one is under way, or the last is [`SHARED_REFRESH`] old.
+    fn due(&self) -> bool {
+        self.running || self.at.is_none_or(|t| t.elapsed() >= SHARED_REFRESH)
+    }
+}
+
 impl AutoridPool {
     /// Opens the pool, loading existing allocations from the store.
     pub fn open(params: AutoridParams, mode: StoreMode<'_>) -> Result<AutoridPool, IdmapError> {
@@ -748,7 +756,7 @@ impl AutoridPool {
     pub fn sid_for_would_refresh(&self, id: u32) -> bool {
         self.shared.is_some() && matches!(self.read().rid_for(id), Some(Err(_))) && {
             let r = self.refreshed.lock().unwrap_or_else(|e| e.into_inner());
-            r.running || r.at.is_none_or(|t| t.elapsed() >= SHARED_REFRESH)
+            r.due()
         }
     }
 
@@ -806,7 +814,7 @@ impl AutoridPool {
         if r.running {
             return Due::Running;
         }
-        if r.at.is_none_or(|t| t.elapsed() >= SHARED_REFRESH) {
+        if r.due() {
             r.at = Some(Instant::now());
             r.running = true;
             return Due::Now;

@@ -126,8 +126,9 @@ fn a_reload_waiting_for_an_autorid_lock_file_holds_up_no_lookup() {
         rd.nss(&Request::UserByName(ALICE.name.into())),
         Response::User(_)
     ));
-    let lock = std::fs::File::open(rd.state_dir().join("autorid-1000000.lock")).unwrap();
-    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let pool =
+        roster_idmap::store::StateFile::new(&rd.state_dir(), "autorid-1000000", false).unwrap();
+    let held = pool.lock().unwrap();
     let logged = |what: &str| rd.log().matches(what).count();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let wait_for = |what: &str| {
@@ -136,8 +137,7 @@ fn a_reload_waiting_for_an_autorid_lock_file_holds_up_no_lookup() {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     };
-    // SAFETY: signalling the rosterd this test started, by its PID.
-    unsafe { libc::kill(rd.pid().unwrap(), libc::SIGHUP) };
+    rd.signal(libc::SIGHUP);
     wait_for("SIGHUP: reloading");
     // A lookup the cache cannot answer is served while the reload waits.
     assert!(matches!(

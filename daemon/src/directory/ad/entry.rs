@@ -18,7 +18,7 @@ pub enum SidIds {
     /// Only the SIDs already mapped ([`DomainSet::mapped_id_for_sid`]): an
     /// entry of a block without a slot is refused. rosterd's event loop,
     /// which then allocates on a thread that may wait
-    /// ([`unallocated_sids`]) and converts the entry again.
+    /// (`unallocated_sids`) and converts the entry again.
     Mapped,
 }
 
@@ -34,7 +34,7 @@ fn id_of(idmap: &DomainSet, sid: &Sid, ids: SidIds) -> Result<u32, roster_idmap:
 /// order its conversion maps them: its objectSid, then (users:
 /// `domain_sid` given) its primary group's. None for an entry refused
 /// before (a name that cannot be served), nor for other backends.
-pub fn unallocated_sids(
+pub(super) fn unallocated_sids(
     cfg: &DomainConfig,
     idmap: &DomainSet,
     domain_sid: Option<&Sid>,

@@ -131,8 +131,8 @@ async fn a_block_that_just_failed_is_refused_again_without_another_attempt() {
 }
 
 /// The memory of failed blocks keeps only the lately failed: an older
-/// failure is forgotten when another is remembered, whether or not its
-/// block is met again.
+/// failure is ignored, and forgotten when another is remembered, whether
+/// or not its block is met again.
 #[test]
 fn remembering_a_failure_forgets_the_older_ones() {
     let sid: Sid = DOMAIN_SID.parse().unwrap();
@@ -144,6 +144,10 @@ fn remembering_a_failure_forgets_the_older_ones() {
     };
     lock_failed(&memory).insert((sid, 1), (long_ago, "old".into()));
     lock_failed(&memory).insert((sid, 2), (Instant::now(), "recent".into()));
+    // A block that failed long enough ago is tried again; one that failed
+    // lately is not.
+    assert_eq!(failed_lately(&memory, &(sid, 1)), None);
+    assert_eq!(failed_lately(&memory, &(sid, 2)).as_deref(), Some("recent"));
     let why = remember_failure(&memory, (sid, 3), &"pool exhausted");
     assert_eq!(why, "pool exhausted (not tried again for up to 10 s)");
     let mut left: Vec<u32> = lock_failed(&memory).keys().map(|(_, b)| *b).collect();

@@ -26,7 +26,8 @@ use super::{Claims, Directory};
 use crate::config::{DomainConfig, DomainSet};
 use crate::dn;
 use crate::filter;
-pub use entry::{ad_group, ad_user, group_attrs, unallocated_sids, user_attrs, SidIds};
+use entry::unallocated_sids;
+pub use entry::{ad_group, ad_user, group_attrs, user_attrs, SidIds};
 use ldap3::{Scope, SearchEntry};
 use mapping::{
     account_name_candidates, object_sid, output_name, range_window, short_input_name, text,
@@ -80,17 +81,13 @@ fn lock_failed(
 }
 
 /// Why `block`'s allocation failed, if it did within
-/// [`FAILED_BLOCK_RETRY`]; an older failure is forgotten.
+/// [`FAILED_BLOCK_RETRY`]; an older failure is ignored (and forgotten by
+/// [`remember_failure`]).
 fn failed_lately(memory: &FailedBlocks, block: &(Sid, u32)) -> Option<String> {
-    let mut failed = lock_failed(memory);
-    match failed.get(block) {
-        Some((at, why)) if at.elapsed() < FAILED_BLOCK_RETRY => Some(why.clone()),
-        Some(_) => {
-            failed.remove(block);
-            None
-        }
-        None => None,
-    }
+    lock_failed(memory)
+        .get(block)
+        .filter(|(at, _)| at.elapsed() < FAILED_BLOCK_RETRY)
+        .map(|(_, why)| why.clone())
 }
 
 /// Remembers that `block`'s allocation failed with `error`, forgetting the
@@ -325,13 +322,17 @@ impl Ad {
         // Blocks that failed lately are not tried again: checked before the
         // gate (a lookup need not wait for it) and again behind it (one
         // that waited meanwhile for the attempt that failed).
-        let recent = self.recently_failed(dir, &sids);
-        if sids.iter().all(|entry| {
-            entry
-                .iter()
-                .find_map(|s| dir.idmap.block_of(s))
-                .is_none_or(|b| recent.contains_key(&b))
-        }) {
+        // (An entry's conversion stops at its first block: when each
+        // entry's first block failed lately, there is nothing to try.)
+        let mut recent = BTreeMap::new();
+        let settled = sids.iter().all(|entry| {
+            let Some(block) = entry.iter().find_map(|s| dir.idmap.block_of(s)) else {
+                return true;
+            };
+            let why = failed_lately(&self.failed_blocks, &block);
+            why.map(|why| recent.insert(block, why)).is_some()
+        });
+        if settled {
             return recent;
         }
         let idmap = dir.idmap.clone();
@@ -366,18 +367,6 @@ impl Ad {
             })
             .await;
         allocated.unwrap_or_default()
-    }
-
-    /// The blocks of `sids` whose allocation failed within
-    /// [`FAILED_BLOCK_RETRY`], and why (forgetting older failures).
-    fn recently_failed(&self, dir: &Directory, sids: &[Vec<Sid>]) -> BTreeMap<(Sid, u32), String> {
-        let mut out = BTreeMap::new();
-        for block in sids.iter().flatten().filter_map(|s| dir.idmap.block_of(s)) {
-            if let Some(why) = failed_lately(&self.failed_blocks, &block) {
-                out.insert(block, why);
-            }
-        }
-        out
     }
 
     /// Runs `work` (ID mapping that may wait for the lock file or the

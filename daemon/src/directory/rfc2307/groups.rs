@@ -17,7 +17,7 @@ use ldap3::Scope;
 use std::collections::{HashMap, HashSet};
 
 /// The GIDs of a user's groups met so far.
-type Gids = HashSet<u32, foldhash::fast::RandomState>;
+type Gids = HashSet<u32, crate::directory::FastHash>;
 
 /// Member DNs per search filter in the nested-group walk (each DN gives two
 /// terms: `member` and `uniqueMember`).
@@ -94,10 +94,8 @@ impl Rfc2307 {
         // (GIDs the directory chooses, placed with foldhash as the
         // census's ID table; sized for this search's groups, the usual
         // whole answer.)
-        let mut gids: Gids = HashSet::with_capacity_and_hasher(
-            entries.len(),
-            foldhash::fast::RandomState::default(),
-        );
+        let mut gids: Gids =
+            HashSet::with_capacity_and_hasher(entries.len(), crate::directory::FastHash::default());
         let mut visited = HashSet::new();
         let mut frontier = Vec::new();
         self.collect(
