@@ -27,7 +27,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::error::IdmapError;
@@ -271,16 +271,19 @@ pub struct AutoridPool {
     offline: Mutex<Option<String>>,
     /// When the shared store was last read for an unknown slot.
     refreshed: Mutex<Refreshed>,
+    /// Signalled when a reading of [`AutoridPool::refreshed`] ends.
+    refresh_ended: Condvar,
     alloc: Mutex<()>,
 }
 
 /// Marks the shared store's reading for an unknown slot as ended when
-/// dropped (however it ends).
-struct RefreshEnds<'a>(&'a Mutex<Refreshed>);
+/// dropped (however it ends), waking those waiting for it.
+struct RefreshEnds<'a>(&'a Mutex<Refreshed>, &'a Condvar);
 
 impl Drop for RefreshEnds<'_> {
     fn drop(&mut self) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).running = false;
+        self.1.notify_all();
     }
 }
 
@@ -342,6 +345,7 @@ impl AutoridPool {
             disputed: RwLock::new(BTreeMap::new()),
             offline: Mutex::new(None),
             refreshed: Mutex::new(Refreshed::default()),
+            refresh_ended: Condvar::new(),
             alloc: Mutex::new(()),
         };
         let _lock = match (&pool.store, writable) {
@@ -792,11 +796,18 @@ impl AutoridPool {
             Err(slot) if self.shared.is_some() => {
                 match self.refresh_due() {
                     Due::Now => {
-                        let _ended = RefreshEnds(&self.refreshed);
+                        let _ended = RefreshEnds(&self.refreshed, &self.refresh_ended);
                         self.refresh();
                     }
-                    // (What it brings is read below.)
-                    Due::Running => drop(self.alloc.lock().unwrap_or_else(|e| e.into_inner())),
+                    // (What it brings is read below.) Waited for on the
+                    // flag itself: the reading thread marks it before it
+                    // takes the allocation lock, so that lock may not be
+                    // held yet.
+                    Due::Running => {
+                        let r = self.refreshed.lock().unwrap_or_else(|e| e.into_inner());
+                        let waited = self.refresh_ended.wait_while(r, |r| r.running);
+                        drop(waited.unwrap_or_else(|e| e.into_inner()));
+                    }
                     Due::Later => {}
                 }
                 self.read().rid_for(id).unwrap_or(Err(slot))
@@ -894,6 +905,64 @@ mod tests {
         ));
         assert!(p.sid_for(999_999).is_none());
         assert!(p.sid_for(2_000_000).is_none());
+    }
+
+    /// A shared store holding what it is given (for the test below).
+    #[derive(Debug, Default)]
+    struct Shared(Mutex<Vec<Record>>);
+
+    impl SharedStore for Shared {
+        fn describe(&self) -> String {
+            "test store".into()
+        }
+        fn load(&self) -> Result<Vec<Record>, crate::store::SharedStoreError> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+        fn claim(&self, r: &Record) -> Result<bool, crate::store::SharedStoreError> {
+            let mut records = self.0.lock().unwrap();
+            if records.iter().any(|x| x.slot == r.slot) {
+                return Ok(false);
+            }
+            records.push(*r);
+            Ok(true)
+        }
+    }
+
+    /// An ID of a slot another host took, asked while a reading of the
+    /// shared store is marked under way but has not yet taken the
+    /// allocation lock, waits for that reading's end instead of
+    /// answering "unallocated" at once.
+    #[test]
+    fn an_unknown_slot_waits_for_a_reading_marked_under_way() {
+        let store = Arc::new(Shared::default());
+        let open = || {
+            AutoridPool::open_with(params(false), StoreMode::Memory, Some(store.clone()), &[])
+                .unwrap()
+        };
+        let (here, there) = (Arc::new(open()), open());
+        let obj = sid("S-1-5-21-3-3-3");
+        let id = there.id_for(&obj, 77).unwrap();
+        // Another thread has marked its reading under way.
+        assert!(matches!(here.refresh_due(), Due::Now));
+        let asking = {
+            let here = here.clone();
+            std::thread::spawn(move || here.sid_for(id))
+        };
+        // (Given time to answer before the reading: it must not. Without
+        // the wait it answers at once, "unallocated".)
+        let until = Instant::now() + Duration::from_millis(100);
+        while !asking.is_finished() && Instant::now() < until {
+            std::thread::yield_now();
+        }
+        // That reading then runs, and ends.
+        {
+            let _ended = RefreshEnds(&here.refreshed, &here.refresh_ended);
+            here.refresh();
+        }
+        assert_eq!(
+            asking.join().unwrap().unwrap().unwrap(),
+            obj.with_rid(77).unwrap()
+        );
     }
 
     #[test]
