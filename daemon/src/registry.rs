@@ -127,6 +127,18 @@ impl Generation {
         self.domains.iter().map(|d| d.provider.clone()).collect()
     }
 
+    /// Begins connecting, in the background, to the directory of each
+    /// domain that is new in this generation (a domain kept from the
+    /// previous one keeps its connection): called once the sockets answer,
+    /// at start and after a reload.
+    pub fn connect_in_background(&self) {
+        for d in &self.domains {
+            if !self.kept.contains(&d.config.name) {
+                d.directory.connect_in_background();
+            }
+        }
+    }
+
     /// The directories by domain name (for PAM).
     pub fn directories(&self) -> Directories {
         Arc::new(

@@ -324,6 +324,7 @@ impl Daemon {
         if let Err(e) = (self.set_log_level)(&new.daemon.log_level) {
             tracing::warn!(error = %e, "log level unchanged");
         }
+        generation.connect_in_background();
         self.generation = Arc::new(generation);
         self.config = new;
         Ok(())
@@ -401,6 +402,9 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
         startup_ms = started.elapsed().as_millis() as u64,
         "rosterd ready"
     );
+    // The directories' connections are made now, once the sockets answer,
+    // as SSSD goes online at start: a first lookup finds them made.
+    daemon.generation.connect_in_background();
     if let Err(e) = notify::sd_notify("READY=1") {
         tracing::warn!(error = %e, "cannot notify systemd");
     }

@@ -29,6 +29,7 @@ use ldap3::{Ldap, LdapConnAsync, LdapError};
 use native_tls::{TlsConnector, TlsConnectorBuilder};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
+use tokio::task::JoinHandle;
 
 /// How long a refused service bind (wrong password) is answered from memory
 /// instead of binding again: repeated failing binds could lock the account.
@@ -213,6 +214,32 @@ impl Pool {
             self.cfg.op_timeout,
             stopped,
         ));
+    }
+
+    /// Connects and binds in the background, as a lookup would
+    /// ([`Pool::get`]): called once the sockets answer, so that the first
+    /// lookup finds the connection made (its TCP, StartTLS and TLS
+    /// handshakes and its bind, most of a first answer's time) instead of
+    /// making it. A failure is what the same failure of a lookup is: the
+    /// server marked down, the domain offline when none answers (then the
+    /// probe takes over). Nothing outside a Tokio runtime or with a
+    /// connection live already.
+    pub(crate) fn connect_in_background(&self) {
+        if self.live().is_some() {
+            return;
+        }
+        let (Ok(runtime), Some(me)) = (tokio::runtime::Handle::try_current(), self.me.upgrade())
+        else {
+            return;
+        };
+        runtime.spawn(async move {
+            match me.get().await {
+                Ok(_) => tracing::debug!(domain = %me.cfg.name, "connected at start"),
+                Err(e) => {
+                    tracing::debug!(domain = %me.cfg.name, error = %e, "no connection at start")
+                }
+            }
+        });
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {
@@ -555,34 +582,52 @@ impl Pool {
     /// blocking thread.
     async fn connector(&self) -> Result<Option<TlsConnector>, DirectoryError> {
         self.connector
-            .get_or_init(|| async {
-                let Some(b) = self.tls.clone() else {
-                    return Ok(None);
-                };
-                let cfg = self.cfg.clone();
-                tokio::task::spawn_blocking(move || tls::build(&cfg, &b).map(Some))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(DirectoryError::unavailable(format!(
-                            "domain \"{}\": TLS setup task failed: {e}",
-                            self.cfg.name
-                        )))
-                    })
-            })
+            .get_or_init(|| self.built_connector(None))
             .await
             .clone()
     }
 
-    /// Begins building the TLS connector in the background (the first
-    /// connection then finds it ready, or waits for it, not longer).
-    pub(crate) fn prepare_tls(self: &Arc<Self>) {
-        if self.tls.is_none() {
-            return;
+    /// The connector the build `begun` makes (one begun now without it).
+    async fn built_connector(
+        &self,
+        begun: Option<JoinHandle<Result<TlsConnector, DirectoryError>>>,
+    ) -> Result<Option<TlsConnector>, DirectoryError> {
+        let Some(b) = self.tls.clone() else {
+            return Ok(None);
+        };
+        let build = match begun {
+            Some(build) => build,
+            None => {
+                let cfg = self.cfg.clone();
+                tokio::task::spawn_blocking(move || tls::build(&cfg, &b))
+            }
+        };
+        match build.await {
+            Ok(built) => built.map(Some),
+            Err(e) => Err(DirectoryError::unavailable(format!(
+                "domain \"{}\": TLS setup task failed: {e}",
+                self.cfg.name
+            ))),
         }
+    }
+
+    /// Begins building the TLS connector on a blocking thread at once,
+    /// while rosterd goes on starting (the event loop runs only once its
+    /// sockets answer): the first connection then finds it ready, or waits
+    /// for it, not longer.
+    pub(crate) fn prepare_tls(self: &Arc<Self>) {
+        let Some(b) = self.tls.clone() else {
+            return;
+        };
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let cfg = self.cfg.clone();
+            let build = rt.spawn_blocking(move || tls::build(&cfg, &b));
             let me = self.clone();
             rt.spawn(async move {
-                let _ = me.connector().await;
+                let _ = me
+                    .connector
+                    .get_or_init(|| me.built_connector(Some(build)))
+                    .await;
             });
         }
     }

@@ -100,7 +100,8 @@ impl std::fmt::Debug for Directory {
 
 impl Directory {
     /// Prepares access to the domain `cfg` (reads its TLS files; connects
-    /// lazily at the first lookup; a GSSAPI domain acquires its host TGT
+    /// at the first lookup, or before when [`Directory::connect_in_background`]
+    /// is called; a GSSAPI domain acquires its host TGT
     /// in the background from now on). Logs a warning when `tls_verify` is
     /// off.
     pub fn new(cfg: DomainConfig, idmap: Arc<DomainSet>) -> Result<Directory, DirectoryError> {
@@ -189,6 +190,13 @@ impl Directory {
     /// Forgets every server's backoff: the next operation tries them all.
     pub fn retry_now(&self) {
         self.pool.retry_now()
+    }
+
+    /// Begins connecting to the directory in the background (rosterd, once
+    /// its sockets answer): the first lookup then finds the connection
+    /// made. A failure counts as a lookup's would.
+    pub fn connect_in_background(&self) {
+        self.pool.connect_in_background()
     }
 
     /// A connected handle bound as the service account (or anonymous), with

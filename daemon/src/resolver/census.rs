@@ -194,10 +194,14 @@ impl Resolver {
             }
         }
         let generation = censuses.generation.load(Ordering::SeqCst);
+        // (After the answer of the lookup asking, when the server sends
+        // one: the census's own connection and listing would delay it.)
         for kind in start {
             let this = self.clone();
             let d = d.clone();
-            tokio::spawn(async move { this.take_census(d, kind, now, generation).await });
+            self.after_answer_or_now(Box::pin(async move {
+                this.take_census(d, kind, now, generation).await
+            }));
         }
         usable
     }

@@ -29,6 +29,7 @@
 //! directory never makes a known user's login wait.
 
 mod after;
+pub use after::answering;
 mod at_odds;
 mod census;
 mod decided;

@@ -1165,6 +1165,31 @@ async fn a_cold_lookup_the_census_vouches_for_asks_once() {
 }
 
 #[tokio::test]
+async fn a_census_a_lookup_begins_waits_for_the_answer_the_server_sends() {
+    let locals = Locals::new();
+    let ldap = FakeDirectory::new("ldap");
+    ldap.add_user("alice", 10_000, 5000);
+    ldap.set_census(true);
+    let r = Resolver::with_local_accounts(
+        vec![ldap.clone() as Arc<dyn Provider>],
+        settings(),
+        None,
+        Arc::new(ManualClock::new(T0)),
+        locals.accounts(),
+    );
+    // A lookup the server answers: the census it begins (its own
+    // connection and a listing of the domain) waits for the answer...
+    let answer = super::answering(r.user_by_name("alice")).await;
+    assert_eq!(user_of(answer).unwrap().1, 10_000);
+    settle().await;
+    assert_eq!(ldap.census_count(), 0, "a census began before the answer");
+    // ... and starts once it is sent.
+    r.answers_sent();
+    settle().await;
+    assert_eq!(ldap.census_count(), 2, "users, and groups with them");
+}
+
+#[tokio::test]
 async fn a_census_that_cannot_be_taken_leaves_the_searches() {
     let locals = Locals::new();
     let ldap = FakeDirectory::new("ldap");

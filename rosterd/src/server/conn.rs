@@ -11,6 +11,7 @@ use super::dispatch::{dispatch_timed, failed, Reply};
 use super::link::Link;
 use super::{pam, status_report, Context, Limits, SocketKind};
 use crate::memcache_publish::Answered;
+use roster_daemon::resolver::answering;
 use roster_proto::admin::{AdminReply, StatusReport};
 use roster_proto::{
     decode_request, encode_response, parse_header, Failure, Request, Response, MAX_FRAME_LEN,
@@ -51,7 +52,9 @@ pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, 
             let report = StatusReport::Public(status_report::public(&ctx.resolver));
             (Response::Admin(Ok(AdminReply::Status(report))).into(), 0)
         } else {
-            dispatch_timed(ctx, request).await
+            // (What the lookup begins in the background waits for its
+            // answer: `answers_sent` below.)
+            answering(dispatch_timed(ctx, request)).await
         };
         let frame = frame_of(&response);
         // A listing page holds its snapshot: it goes before a slow reader
