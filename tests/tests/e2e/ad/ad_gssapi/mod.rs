@@ -367,7 +367,8 @@ fn the_host_tgt_is_renewed_in_the_background_before_it_ends() {
     let life = Duration::from_secs(SHORT_TICKET_LIFETIME_S);
     let u = |d: &serde_json::Value, k: &str| d["kerberos"][k].as_u64();
 
-    // The first TGT comes at start, without a lookup.
+    // The first TGT comes at start, without a lookup (rosterd's one
+    // connection is the one it makes once its sockets answer).
     let first = rd.wait_for_domain("first host TGT", Duration::from_secs(60), |d| {
         u(d, "renewals").unwrap_or(0) >= 1
     });
@@ -386,7 +387,10 @@ fn the_host_tgt_is_renewed_in_the_background_before_it_ends() {
         "the DC did not grant the short lifetime: {first}"
     );
     assert!(u(&first, "next_renewal").is_some(), "{first}");
-    assert_eq!(first["connects"], 0, "no lookup connected: {first}");
+    assert!(
+        first["connects"].as_u64() <= Some(1),
+        "only the start's connection: {first}"
+    );
 
     // It is renewed before it ends, still without a lookup.
     let renewed = rd.wait_for_domain(
@@ -402,7 +406,7 @@ fn the_host_tgt_is_renewed_in_the_background_before_it_ends() {
         renewed["kerberos"]["last_renewal_error"].is_null(),
         "{renewed}"
     );
-    assert_eq!(renewed["connects"], 0, "no lookup connected: {renewed}");
+    assert_eq!(renewed["connects"], 1, "no lookup connected: {renewed}");
     assert!(
         rd.log()
             .matches("host TGT acquired from the keytab")
@@ -412,7 +416,8 @@ fn the_host_tgt_is_renewed_in_the_background_before_it_ends() {
         tail(&rd.log())
     );
 
-    // A lookup binds with the renewed TGT: no new one is acquired for it.
+    // A lookup is answered on that connection (bound with SASL GSSAPI at
+    // start): no new TGT is acquired for it.
     let before = u(&renewed, "renewals").unwrap();
     let ns = host.namespace().socket_dir(&rd.socket_dir());
     let alice_uid = RID_LOW + dc.rid_of(AD_ALICE.name);
