@@ -255,8 +255,9 @@ pub struct DirectoryStatus {
     /// LDAP searches sent since start (a page of a paged search counts once
     /// per search).
     pub searches: u64,
-    /// Connections opened for lookups and logins since start (the
-    /// background probe's are not counted).
+    /// Connections opened for lookups and logins since start, the one
+    /// made once the sockets answer included (the background probe's are
+    /// not counted).
     pub connects: u64,
     /// Attempts of the background probe to reach a server since start
     /// (it runs only while the domain is offline).

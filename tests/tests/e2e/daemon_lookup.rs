@@ -40,6 +40,26 @@ fn user(r: Response) -> roster_proto::User {
     }
 }
 
+/// rosterd connects and binds once its sockets answer, before any lookup
+/// asks (as SSSD goes online at start): a first lookup finds the
+/// connection made instead of making it.
+#[test]
+fn the_directory_is_connected_once_the_sockets_answer_before_a_lookup() {
+    let slapd = Slapd::start();
+    let rd = Rosterd::start(&config(&slapd));
+    let st = rd.wait_for_domain(
+        "the connection made at start",
+        Duration::from_secs(30),
+        |d| d["server"].is_string(),
+    );
+    assert_eq!(st["server"], slapd.ldap_uri(), "{st}");
+    assert_eq!(st["online"], true, "{st}");
+    assert_eq!(st["connects"], 1, "{st}");
+    assert_eq!(st["searches"], 0, "no lookup asked: {st}");
+    let a = user(rd.nss(&Request::UserByName(ALICE.name.into())));
+    assert_eq!(a.uid, ALICE.uid);
+}
+
 #[test]
 fn lookups_by_name_id_and_qualified_name() {
     let slapd = Slapd::start();
