@@ -154,10 +154,9 @@ const SPECIAL: [&str; 5] = ["/dev", "/proc", "/sys", "/run", "/var"];
 /// The empty scratch directory config_parse runs in.
 static CFG_SCRATCH: OnceLock<(PathBuf, SecretReader)> = OnceLock::new();
 
-/// The reader `Config::from_str` would use (this process), looked up once:
-/// `SecretReader::current` asks NSS for the `_roster` group (through
-/// /etc/group and systemd's userdb on this host), which cost more than
-/// the whole parse when done for every input.
+/// The reader `Config::from_str` would use (this process), made once (with
+/// its scratch directory; `SecretReader::current` asks NSS for the
+/// `_roster` group only when a group-readable secret file needs it).
 fn cfg_reader() -> SecretReader {
     CFG_SCRATCH
         .get_or_init(|| {

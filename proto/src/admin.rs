@@ -380,8 +380,8 @@ pub struct DomainStatus {
     pub next_probe_in_ms: Option<u64>,
     /// Probe attempts since start.
     pub probes: Option<u64>,
-    /// Connections opened for lookups and logins since start (the probe's
-    /// not counted).
+    /// Connections opened for lookups and logins since start, the one made
+    /// once the sockets answer included (the probe's not counted).
     pub connects: Option<u64>,
     /// The host's Kerberos ticket, for a domain that binds with SASL
     /// GSSAPI (`auth = "gssapi"`).

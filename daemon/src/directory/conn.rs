@@ -35,6 +35,9 @@ use tokio::task::JoinHandle;
 /// instead of binding again: repeated failing binds could lock the account.
 const BIND_REFUSED_FOR: Duration = Duration::from_secs(30);
 
+/// A TLS connector's build on a blocking thread.
+type TlsBuild = JoinHandle<Result<TlsConnector, DirectoryError>>;
+
 /// Backoff after `failures` consecutive failures (1 or more): `initial`,
 /// doubled at each further failure, at most `max`.
 pub(crate) fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
@@ -78,7 +81,8 @@ struct Health {
     /// A configuration error (bind refused, bad URI) and until when it is
     /// answered without trying again.
     config_error: Option<(DirectoryError, Instant)>,
-    /// Connections opened for lookups and logins (the probe's not counted).
+    /// Connections opened for lookups and logins, the one made once the
+    /// sockets answer included (the probe's not counted).
     connects: u64,
     /// Attempts of the background probe to reach a server.
     probes: u64,
@@ -117,6 +121,9 @@ pub(crate) struct Pool {
     /// ([`Pool::connector`]).
     tls: Option<Arc<TlsConnectorBuilder>>,
     connector: tokio::sync::OnceCell<Result<Option<TlsConnector>, DirectoryError>>,
+    /// The connector's build begun when the pool was made
+    /// ([`Pool::prepare_tls`]), until the first connection takes it.
+    tls_build: Mutex<Option<TlsBuild>>,
     /// Where the servers of a domain without `uris` come from.
     discovery: Option<Arc<dyn SrvResolver>>,
     health: Mutex<Health>,
@@ -175,6 +182,7 @@ impl Pool {
             cfg,
             tls,
             connector: tokio::sync::OnceCell::new(),
+            tls_build: Mutex::new(None),
             health: Mutex::new(Health {
                 servers,
                 dns_due: discovery.as_ref().map(|_| Instant::now()),
@@ -572,17 +580,26 @@ impl Pool {
     }
 
     /// A new connection to `uri` with the domain's TLS settings, not bound
-    /// (for a lookup or a login: counted in the status).
+    /// (for a lookup, a login, a listing or the connection made at start:
+    /// counted in the status).
     pub(crate) async fn connect_unbound(&self, uri: &str) -> Result<Ldap, DirectoryError> {
         self.health().connects += 1;
         self.dial(uri).await
     }
 
     /// The domain's TLS connector (`None` without TLS), built once, on a
-    /// blocking thread.
+    /// blocking thread: the build [`Pool::prepare_tls`] began, or one begun
+    /// now.
     async fn connector(&self) -> Result<Option<TlsConnector>, DirectoryError> {
         self.connector
-            .get_or_init(|| self.built_connector(None))
+            .get_or_init(|| {
+                let begun = self
+                    .tls_build
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take();
+                self.built_connector(begun)
+            })
             .await
             .clone()
     }
@@ -590,7 +607,7 @@ impl Pool {
     /// The connector the build `begun` makes (one begun now without it).
     async fn built_connector(
         &self,
-        begun: Option<JoinHandle<Result<TlsConnector, DirectoryError>>>,
+        begun: Option<TlsBuild>,
     ) -> Result<Option<TlsConnector>, DirectoryError> {
         let Some(b) = self.tls.clone() else {
             return Ok(None);
@@ -615,20 +632,14 @@ impl Pool {
     /// while rosterd goes on starting (the event loop runs only once its
     /// sockets answer): the first connection then finds it ready, or waits
     /// for it, not longer.
-    pub(crate) fn prepare_tls(self: &Arc<Self>) {
+    fn prepare_tls(&self) {
         let Some(b) = self.tls.clone() else {
             return;
         };
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let cfg = self.cfg.clone();
             let build = rt.spawn_blocking(move || tls::build(&cfg, &b));
-            let me = self.clone();
-            rt.spawn(async move {
-                let _ = me
-                    .connector
-                    .get_or_init(|| me.built_connector(Some(build)))
-                    .await;
-            });
+            *self.tls_build.lock().unwrap_or_else(|p| p.into_inner()) = Some(build);
         }
     }
 

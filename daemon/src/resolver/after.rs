@@ -20,7 +20,9 @@ tokio::task_local! {
 /// Runs `lookup`, a lookup whose answer the caller sends and then calls
 /// [`Resolver::answers_sent`]: background work it begins that would compete
 /// with its answer (a census: a connection of its own, with its TLS
-/// handshake, and a listing of the whole domain) waits for that call.
+/// handshake, and a listing of the whole domain) waits for that call, or
+/// for the same call after another connection's answer, whichever comes
+/// first (the work waiting is the resolver's, not the connection's).
 /// (Not an `async fn`: its state would hold `lookup` twice, before and
 /// after moving it into the scope.)
 pub fn answering<F: Future>(lookup: F) -> impl Future<Output = F::Output> {

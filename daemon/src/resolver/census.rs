@@ -2,7 +2,9 @@
 //! them.
 //!
 //! A census is taken in the background when a check first wants one
-//! (`[cache] census = true`; the domain's other census with it), used while younger than `entry_ttl` (counted
+//! (`[cache] census = true`; the domain's other census with it: after the
+//! next answer the server sends when a lookup it serves asked, see
+//! [`super::answering`]), used while younger than `entry_ttl` (counted
 //! from when its listing began), and taken again from the last quarter of
 //! its life; one that failed is tried again after a quarter of `entry_ttl`
 //! (at most 30 s). A flush or reload drops every census and forgets any
@@ -140,7 +142,8 @@ impl Resolver {
 
     /// Domain `d`'s census of users (`users`) or groups and the moment it
     /// expires, when one is usable now; starts a listing when none is or
-    /// it is due for renewal. Nothing for a domain a reload replaced since
+    /// it is due for renewal (after the next answer sent, inside
+    /// [`super::answering`]). Nothing for a domain a reload replaced since
     /// the lookup asking began: its census would be recorded, and used,
     /// under the name of the domain that replaced it.
     pub(super) fn census_of(

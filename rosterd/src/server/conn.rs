@@ -42,7 +42,9 @@ pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, 
         let (response, fresh_until) = if kind == SocketKind::PamUser {
             // Boxed like PAM's requests in `dispatch_timed`.
             (
-                Box::pin(pam::handle_caller(ctx, request, uid)).await.into(),
+                Box::pin(answering(pam::handle_caller(ctx, request, uid)))
+                    .await
+                    .into(),
                 0,
             )
         } else if request.is_privileged() && !privileged {
@@ -52,8 +54,8 @@ pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, 
             let report = StatusReport::Public(status_report::public(&ctx.resolver));
             (Response::Admin(Ok(AdminReply::Status(report))).into(), 0)
         } else {
-            // (What the lookup begins in the background waits for its
-            // answer: `answers_sent` below.)
+            // (What the lookup begins in the background waits for an
+            // answer to be sent: `answers_sent` below.)
             answering(dispatch_timed(ctx, request)).await
         };
         let frame = frame_of(&response);

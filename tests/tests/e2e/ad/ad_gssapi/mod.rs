@@ -388,7 +388,7 @@ fn the_host_tgt_is_renewed_in_the_background_before_it_ends() {
     );
     assert!(u(&first, "next_renewal").is_some(), "{first}");
     assert!(
-        first["connects"].as_u64() <= Some(1),
+        matches!(first["connects"].as_u64(), Some(0 | 1)),
         "only the start's connection: {first}"
     );
 
@@ -417,7 +417,9 @@ fn the_host_tgt_is_renewed_in_the_background_before_it_ends() {
     );
 
     // A lookup is answered on that connection (bound with SASL GSSAPI at
-    // start): no new TGT is acquired for it.
+    // start): no new TGT is acquired for it. (No bind follows the renewal
+    // here: the start's connection serves, and an AD domain takes no
+    // census, whose own connection would bind.)
     let before = u(&renewed, "renewals").unwrap();
     let ns = host.namespace().socket_dir(&rd.socket_dir());
     let alice_uid = RID_LOW + dc.rid_of(AD_ALICE.name);
