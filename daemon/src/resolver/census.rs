@@ -228,6 +228,12 @@ impl Resolver {
             outcome: None,
             listing: None,
         };
+        // A census begun after a flush or reload that came while it waited
+        // for an answer to be sent would list for nothing: its result is
+        // not kept (`record_census`).
+        if self.inner.censuses.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
         let keep = users
             && self.settings().enumerate
             && d.census_reads_users()

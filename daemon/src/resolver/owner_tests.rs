@@ -1187,6 +1187,25 @@ async fn a_census_a_lookup_begins_waits_for_the_answer_the_server_sends() {
     r.answers_sent();
     settle().await;
     assert_eq!(ldap.census_count(), 2, "users, and groups with them");
+
+    // A flush while a census waits for the answer: it no longer lists
+    // (its result would not be kept); the next lookup begins another.
+    r.flush_all();
+    let answer = super::answering(r.user_by_name("alice")).await;
+    assert_eq!(user_of(answer).unwrap().1, 10_000);
+    r.flush_all();
+    r.answers_sent();
+    settle().await;
+    assert_eq!(
+        ldap.census_count(),
+        2,
+        "a census of the flushed generation listed"
+    );
+    let answer = super::answering(r.user_by_name("alice")).await;
+    assert_eq!(user_of(answer).unwrap().1, 10_000);
+    r.answers_sent();
+    settle().await;
+    assert_eq!(ldap.census_count(), 4);
 }
 
 #[tokio::test]
