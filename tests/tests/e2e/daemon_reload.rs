@@ -6,6 +6,7 @@ use roster_e2e::dataset::{self, ALICE, BOB};
 use roster_e2e::rosterd::Rosterd;
 use roster_e2e::slapd::Slapd;
 use roster_proto::{Request, Response};
+use std::time::Duration;
 
 fn config(slapd: &Slapd, min_id: u32, op_timeout: u32) -> String {
     let pw = slapd.write_bind_password_file(slapd.dir());
@@ -83,6 +84,33 @@ fn sighup_applies_good_configs_and_refuses_bad_ones() {
         Response::User(_)
     ));
     assert!(rd.is_running());
+}
+
+/// A domain a reload replaces is connected once the reload is applied,
+/// before a lookup asks; one it keeps keeps its connection.
+#[test]
+fn a_reload_connects_the_domains_it_replaces_and_keeps_the_others_connections() {
+    let slapd = Slapd::start();
+    let mut rd = Rosterd::start(&config(&slapd, 1000, 5));
+    let connected = |rd: &Rosterd, what: &str| {
+        rd.wait_for_domain(what, Duration::from_secs(30), |d| d["server"].is_string())
+    };
+    let st = connected(&rd, "the connection made at start");
+    assert_eq!(st["connects"], 1, "{st}");
+
+    // Only [nss] changes: the domain is kept, with its connection.
+    rd.write_config(&config(&slapd, 10002, 5));
+    assert!(rd.reload());
+    let st = rd.domain_status();
+    assert_eq!(st["connects"], 1, "the kept domain connected again: {st}");
+    assert_eq!(st["searches"], 0, "{st}");
+
+    // The domain's own settings change: the new one connects at once.
+    rd.write_config(&config(&slapd, 1000, 4));
+    assert!(rd.reload());
+    let st = connected(&rd, "the replaced domain's connection");
+    assert_eq!(st["connects"], 1, "{st}");
+    assert_eq!(st["searches"], 0, "no lookup asked: {st}");
 }
 
 #[test]
