@@ -604,20 +604,15 @@ impl Pool {
             .clone()
     }
 
-    /// The connector the build `begun` makes (one begun now without it).
+    /// The connector the build `begun` makes (one begun now without it;
+    /// `None` without TLS).
     async fn built_connector(
         &self,
         begun: Option<TlsBuild>,
     ) -> Result<Option<TlsConnector>, DirectoryError> {
-        let Some(b) = self.tls.clone() else {
+        let begun = begun.or_else(|| self.begin_tls_build(&tokio::runtime::Handle::current()));
+        let Some(build) = begun else {
             return Ok(None);
-        };
-        let build = match begun {
-            Some(build) => build,
-            None => {
-                let cfg = self.cfg.clone();
-                tokio::task::spawn_blocking(move || tls::build(&cfg, &b))
-            }
         };
         match build.await {
             Ok(built) => built.map(Some),
@@ -633,14 +628,19 @@ impl Pool {
     /// sockets answer): the first connection then finds it ready, or waits
     /// for it, not longer.
     fn prepare_tls(&self) {
-        let Some(b) = self.tls.clone() else {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let cfg = self.cfg.clone();
-            let build = rt.spawn_blocking(move || tls::build(&cfg, &b));
-            *self.tls_build.lock().unwrap_or_else(|p| p.into_inner()) = Some(build);
-        }
+        let build = self.begin_tls_build(&rt);
+        *self.tls_build.lock().unwrap_or_else(|p| p.into_inner()) = build;
+    }
+
+    /// The connector's build begun on a blocking thread of `rt` (`None`
+    /// without TLS).
+    fn begin_tls_build(&self, rt: &tokio::runtime::Handle) -> Option<TlsBuild> {
+        let b = self.tls.clone()?;
+        let cfg = self.cfg.clone();
+        Some(rt.spawn_blocking(move || tls::build(&cfg, &b)))
     }
 
     /// A new connection to `uri` with the domain's TLS settings, not bound.

@@ -39,25 +39,26 @@ pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, 
         // cache (after the reply is sent).
         let lookup =
             (kind == SocketKind::Nss && (1..=5).contains(&request.code())).then(|| request.clone());
-        let (response, fresh_until) = if kind == SocketKind::PamUser {
-            // Boxed like PAM's requests in `dispatch_timed`.
-            (
-                Box::pin(answering(pam::handle_caller(ctx, request, uid)))
-                    .await
-                    .into(),
-                0,
-            )
-        } else if request.is_privileged() && !privileged {
-            let msg = format!("request code {} is served only on pam.sock", request.code());
-            (failed(&request, Failure::refused(msg)).into(), 0)
-        } else if matches!(request, Request::Status) && !privileged {
-            let report = StatusReport::Public(status_report::public(&ctx.resolver));
-            (Response::Admin(Ok(AdminReply::Status(report))).into(), 0)
-        } else {
-            // (What the lookup begins in the background waits for an
-            // answer to be sent: `answers_sent` below.)
-            answering(dispatch_timed(ctx, request)).await
-        };
+        // What a lookup begins in the background waits for an answer to be
+        // sent (`answers_sent` below).
+        let (response, fresh_until) = answering(async move {
+            if kind == SocketKind::PamUser {
+                // Boxed like PAM's requests in `dispatch_timed`.
+                (
+                    Box::pin(pam::handle_caller(ctx, request, uid)).await.into(),
+                    0,
+                )
+            } else if request.is_privileged() && !privileged {
+                let msg = format!("request code {} is served only on pam.sock", request.code());
+                (failed(&request, Failure::refused(msg)).into(), 0)
+            } else if matches!(request, Request::Status) && !privileged {
+                let report = StatusReport::Public(status_report::public(&ctx.resolver));
+                (Response::Admin(Ok(AdminReply::Status(report))).into(), 0)
+            } else {
+                dispatch_timed(ctx, request).await
+            }
+        })
+        .await;
         let frame = frame_of(&response);
         // A listing page holds its snapshot: it goes before a slow reader
         // takes the reply (a page answers no lookup to publish).
