@@ -144,12 +144,7 @@ impl Storable for Value {
     fn stored(&self) -> Option<ValueRef<'_>> {
         Some(match self {
             Value::User(u) => ValueRef::User(UserRef {
-                name: &u.user.name,
-                uid: u.user.uid,
-                gid: u.user.gid,
-                gecos: &u.user.gecos,
-                home: &u.user.home,
-                shell: &u.user.shell,
+                user: u.user.view(),
                 dn: &u.dn,
                 unique_id: u.unique_id.as_deref(),
                 ssh_keys: &u.ssh_keys,

@@ -22,6 +22,7 @@
 //! records of earlier logs are read still: [`super::record::parse`]).
 
 use super::record::{Record, StoredGroup, StoredNetgroup, StoredUser, StoredValue};
+use roster_proto::memcache::UserView;
 use thiserror::Error;
 
 const PUT: u8 = 1;
@@ -58,18 +59,8 @@ pub enum BinaryError {
 /// A user to store, borrowed from where it is held.
 #[derive(Clone, Copy, Debug)]
 pub struct UserRef<'a> {
-    /// Login name.
-    pub name: &'a str,
-    /// Numeric user ID.
-    pub uid: u32,
-    /// Primary group ID.
-    pub gid: u32,
-    /// GECOS field.
-    pub gecos: &'a str,
-    /// Home directory.
-    pub home: &'a str,
-    /// Login shell.
-    pub shell: &'a str,
+    /// The passwd entry.
+    pub user: UserView<'a>,
     /// Distinguished name of the directory entry.
     pub dn: &'a str,
     /// Stable unique identifier, when known.
@@ -134,10 +125,11 @@ pub fn write_put(out: &mut Vec<u8>, key: &str, at_ms: u64, value: &ValueRef<'_>)
     match value {
         ValueRef::User(u) => {
             out.push(USER);
-            put_str(out, u.name);
-            put_u32(out, u.uid);
-            put_u32(out, u.gid);
-            for s in [u.gecos, u.home, u.shell, u.dn] {
+            let user = &u.user;
+            put_str(out, user.name);
+            put_u32(out, user.uid);
+            put_u32(out, user.gid);
+            for s in [user.gecos, user.home, user.shell, u.dn] {
                 put_str(out, s);
             }
             match u.unique_id {

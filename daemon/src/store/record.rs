@@ -9,6 +9,7 @@
 
 use super::binary::{self, UserRef, ValueRef};
 use crc32fast::hash as crc32;
+use roster_proto::memcache::UserView;
 use serde::{Deserialize, Serialize};
 
 /// First byte of a record frame with a binary payload (the form written).
@@ -127,12 +128,14 @@ impl StoredValue {
     pub fn borrowed(&self) -> ValueRef<'_> {
         match self {
             StoredValue::User(u) => ValueRef::User(UserRef {
-                name: &u.name,
-                uid: u.uid,
-                gid: u.gid,
-                gecos: &u.gecos,
-                home: &u.home,
-                shell: &u.shell,
+                user: UserView {
+                    name: &u.name,
+                    uid: u.uid,
+                    gid: u.gid,
+                    gecos: &u.gecos,
+                    home: &u.home,
+                    shell: &u.shell,
+                },
                 dn: &u.dn,
                 unique_id: u.unique_id.as_deref(),
                 ssh_keys: &u.ssh_keys,
