@@ -4,12 +4,26 @@
 //! [`Resolver::record_gids_later`]), and the census a lookup begins when it
 //! is answered by the server ([`answering`]). The server starts it once it
 //! has sent a reply ([`Resolver::answers_sent`]), so that it never competes
-//! with the answer it follows.
+//! with the answer it follows. The searches that work makes are paced
+//! ([`Resolver::paced`]): one batch at a time in the whole resolver, each
+//! followed by a rest, so that recording a big group's members leaves the
+//! machine's CPUs (rosterd's and the directory's) to the programs the
+//! answers were for.
 
 use super::provider::BoxFuture;
 use super::Resolver;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use tokio::sync::Notify;
+
+/// A paced batch is followed by a rest this many times as long as the
+/// batch took, with the turn held: work after the answers takes at most
+/// about a quarter of the time (rosterd's and the directory's) that it
+/// would take unpaced. Recording a 50,000-member group's members (250
+/// searches of 200 names) took under 2 s unpaced on the development
+/// machine, about 6 s paced.
+const REST_PER_BATCH_TIME: u32 = 3;
 
 tokio::task_local! {
     /// Present while a lookup is prepared whose answer the server sends,
@@ -33,6 +47,32 @@ pub fn answering<F: Future>(lookup: F) -> impl Future<Output = F::Output> {
 #[derive(Default)]
 pub(super) struct AfterAnswers {
     queue: Mutex<Vec<BoxFuture<'static, ()>>>,
+    /// Held by the paced batch under way and through its rest.
+    turn: tokio::sync::Mutex<()>,
+    /// Work started and not yet finished.
+    running: AtomicUsize,
+    /// Woken when `running` falls to 0.
+    idle: Notify,
+}
+
+/// Counts one piece of work as running from its start until it is
+/// dropped.
+struct Running(Resolver);
+
+impl Running {
+    fn new(r: &Resolver) -> Self {
+        r.inner.after.running.fetch_add(1, Ordering::SeqCst);
+        Running(r.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let after = &self.0.inner.after;
+        if after.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            after.idle.notify_waiters();
+        }
+    }
 }
 
 impl Resolver {
@@ -66,7 +106,36 @@ impl Resolver {
                 .unwrap_or_else(|e| e.into_inner()),
         );
         for w in work {
-            tokio::spawn(w);
+            let running = Running::new(self);
+            tokio::spawn(async move {
+                w.await;
+                drop(running);
+            });
         }
+    }
+
+    /// Returns once no work the lookups left for after their answers is
+    /// running (none started by [`Resolver::answers_sent`] unfinished).
+    pub async fn after_answers_done(&self) {
+        let after = &self.inner.after;
+        loop {
+            let idle = after.idle.notified();
+            if after.running.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    /// Runs `batch`, searches made after the answers, in its turn: one
+    /// paced batch at a time in the resolver, followed by a rest
+    /// [`REST_PER_BATCH_TIME`] times as long as it took (the turn still
+    /// held).
+    pub(super) async fn paced<T>(&self, batch: impl Future<Output = T>) -> T {
+        let _turn = self.inner.after.turn.lock().await;
+        let began = tokio::time::Instant::now();
+        let out = batch.await;
+        tokio::time::sleep(began.elapsed() * REST_PER_BATCH_TIME).await;
+        out
     }
 }

@@ -8,7 +8,7 @@ use crate::census::Census;
 use crate::in_turn::in_turn;
 use roster_proto::{Group, Netgroup, Triple, User};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// A fake domain.
@@ -27,6 +27,8 @@ pub struct FakeDirectory {
     /// Batch calls ask one key at a time (as a provider without batches).
     per_key: AtomicBool,
     gate: tokio::sync::Semaphore,
+    /// Milliseconds (tokio's clock) each call takes.
+    latency_ms: AtomicU64,
     /// Names match case-insensitively (like Active Directory); entries
     /// are then named in lower case.
     any_case: bool,
@@ -79,6 +81,7 @@ impl FakeDirectory {
             gated: AtomicBool::new(false),
             per_key: AtomicBool::new(false),
             gate: tokio::sync::Semaphore::new(0),
+            latency_ms: AtomicU64::new(0),
             census: AtomicBool::new(false),
             census_panics: AtomicBool::new(false),
             census_lists_users: AtomicBool::new(false),
@@ -306,6 +309,11 @@ impl FakeDirectory {
         self.gated.store(true, Ordering::SeqCst);
     }
 
+    /// From now on, each call takes `ms` milliseconds of tokio's clock.
+    pub fn set_latency_ms(&self, ms: u64) {
+        self.latency_ms.store(ms, Ordering::SeqCst);
+    }
+
     /// Lets `n` held calls proceed.
     pub fn release(&self, n: usize) {
         self.gate.add_permits(n);
@@ -326,6 +334,10 @@ impl FakeDirectory {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if self.gated.load(Ordering::SeqCst) {
             self.gate.acquire().await.expect("gate open").forget();
+        }
+        let ms = self.latency_ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
         if self.online.load(Ordering::SeqCst) {
             Ok(())

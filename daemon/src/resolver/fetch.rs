@@ -383,8 +383,15 @@ impl Resolver {
     /// Domain `d`'s answers to `keys`, in their order: each what
     /// [`Resolver::in_domain`] gives for its key, but the keys not fresh in
     /// the cache are asked [`BATCH`] at a time in one provider call
-    /// ([`Resolver::in_domain_batch`]), [`PARALLEL_BATCHES`] batches at once.
-    pub(super) async fn answers_many(&self, d: &Arc<dyn Provider>, keys: &[Key]) -> Vec<InDomain> {
+    /// ([`Resolver::in_domain_batch`]), [`PARALLEL_BATCHES`] batches at once;
+    /// `paced` (work after the answers): one at a time, each in its turn
+    /// ([`Resolver::paced`]).
+    pub(super) async fn answers_many(
+        &self,
+        d: &Arc<dyn Provider>,
+        keys: &[Key],
+        paced: bool,
+    ) -> Vec<InDomain> {
         let settings = self.settings();
         let now = self.inner.clock.now_ms();
         let domain: Arc<str> = Arc::from(d.name());
@@ -409,21 +416,29 @@ impl Resolver {
             }
             v
         };
-        for group in batches.chunks(PARALLEL_BATCHES) {
-            let mut set = tokio::task::JoinSet::new();
-            for batch in group {
-                let (this, d) = (self.clone(), d.clone());
-                let idxs: Vec<usize> = batch.iter().map(|(idx, ..)| *idx).collect();
-                let ks = batch.iter().map(|(_, k, _)| k.clone()).collect();
-                let stale = batch.iter().map(|(.., s)| s.clone()).collect();
-                set.spawn(async move { (idxs, this.in_domain_batch(&d, ks, stale).await) });
-            }
-            while let Some(joined) = set.join_next().await {
-                if let Ok((idxs, got)) = joined {
-                    for (idx, a) in idxs.into_iter().zip(got) {
-                        answers[idx] = Some(a);
+        let parallel = if paced { 1 } else { PARALLEL_BATCHES };
+        for group in batches.chunks(parallel) {
+            let asked = async {
+                let mut set = tokio::task::JoinSet::new();
+                for batch in group {
+                    let (this, d) = (self.clone(), d.clone());
+                    let idxs: Vec<usize> = batch.iter().map(|(idx, ..)| *idx).collect();
+                    let ks = batch.iter().map(|(_, k, _)| k.clone()).collect();
+                    let stale = batch.iter().map(|(.., s)| s.clone()).collect();
+                    set.spawn(async move { (idxs, this.in_domain_batch(&d, ks, stale).await) });
+                }
+                while let Some(joined) = set.join_next().await {
+                    if let Ok((idxs, got)) = joined {
+                        for (idx, a) in idxs.into_iter().zip(got) {
+                            answers[idx] = Some(a);
+                        }
                     }
                 }
+            };
+            if paced {
+                self.paced(asked).await;
+            } else {
+                asked.await;
             }
         }
         answers

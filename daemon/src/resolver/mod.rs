@@ -691,7 +691,7 @@ impl Resolver {
         let mut named = HashSet::new();
         let census = self.census_for(cx, i, owner::EntryKind::Group);
         for (j, d) in cx.domains.iter().enumerate().take(i + 1) {
-            let answers = self.answers_many(d, &wanted).await;
+            let answers = self.answers_many(d, &wanted, cx.paced).await;
             if j != i {
                 continue;
             }
@@ -711,9 +711,9 @@ impl Resolver {
             }
         }
         for d in cx.domains.iter().take(i) {
-            self.answers_many(d, &names).await;
+            self.answers_many(d, &names, cx.paced).await;
         }
-        self.answers_many(&cx.domains[i], &own).await;
+        self.answers_many(&cx.domains[i], &own, cx.paced).await;
     }
 
     /// True when `getgrgid(gid)` answers a group of `domain`.

@@ -54,6 +54,9 @@ pub(super) struct Ctx {
     /// The local accounts the lookup judges by (one version of the files
     /// for the whole lookup).
     pub local: LocalView,
+    /// Work done after an answer ([`Ctx::later`]): its batch searches are
+    /// paced ([`Resolver::paced`]).
+    pub paced: bool,
 }
 
 /// A domain's raw answer to one question.
@@ -110,17 +113,22 @@ impl Ctx {
             probes: 0,
             negatives: Vec::new(),
             local,
+            paced: true,
         }
     }
 
     /// A context for work done after this lookup's answer: the same
-    /// domains, settings and local accounts, nothing noted yet.
+    /// domains, settings and local accounts, nothing noted yet, its
+    /// batch searches paced.
     fn later(&self) -> Ctx {
-        Ctx::new(
-            self.domains.clone(),
-            self.settings.clone(),
-            self.local.clone(),
-        )
+        Ctx {
+            paced: true,
+            ..Ctx::new(
+                self.domains.clone(),
+                self.settings.clone(),
+                self.local.clone(),
+            )
+        }
     }
 
     /// Notes that the answer rests on a domain's answer fresh until
@@ -173,7 +181,7 @@ impl Resolver {
     /// ([`Resolver::answers_many`]).
     async fn probe_many(&self, cx: &mut Ctx, i: usize, keys: Vec<Key>) -> Vec<Probe> {
         let d = cx.domain(i).clone();
-        let answers = self.answers_many(&d, &keys).await;
+        let answers = self.answers_many(&d, &keys, cx.paced).await;
         keys.into_iter()
             .zip(answers)
             .map(|(k, a)| Self::note(cx, &d, k, a))

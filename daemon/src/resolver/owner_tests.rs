@@ -778,7 +778,7 @@ async fn restart_with_the_first_domain_down(census: bool) {
         assert_eq!(dump(r.clone()).await, d);
         // (Members the census decided are asked after the answers.)
         r.answers_sent();
-        settle().await;
+        r.after_answers_done().await;
         store.close();
         d
     };
@@ -839,7 +839,7 @@ async fn initgroups_alone_across_an_offline_restart(census: bool) {
         }
         // (What the census decided is asked after the answers.)
         r.answers_sent();
-        settle().await;
+        r.after_answers_done().await;
         store.close();
     }
     ldap.set_online(false);
@@ -1280,7 +1280,7 @@ async fn a_big_group_with_a_census_asks_only_the_members_it_cannot_decide() {
         "nothing before the answer is sent"
     );
     r.answers_sent();
-    settle().await;
+    r.after_answers_done().await;
     let batches = 1999usize.div_ceil(super::fetch::BATCH);
     assert_eq!(ldap.call_count() - n, 3 + batches);
     let n = ldap.call_count();
@@ -1288,6 +1288,53 @@ async fn a_big_group_with_a_census_asks_only_the_members_it_cannot_decide() {
         assert!(ask(&r, &q).await.starts_with("m00001:"));
     }
     assert_eq!(ldap.call_count(), n);
+}
+
+#[tokio::test(start_paused = true)]
+async fn members_asked_after_the_answer_are_asked_a_batch_at_a_time_with_rests() {
+    let locals = Locals::new();
+    let ldap = FakeDirectory::new("ldap");
+    let names: Vec<String> = (0..1000).map(|k| format!("m{k:05}")).collect();
+    for (k, n) in names.iter().enumerate() {
+        ldap.add_user(n, 20_000 + k as u32, 5000);
+    }
+    ldap.add_user("loner", 19_999, 5000);
+    let members: Vec<&str> = names.iter().map(String::as_str).collect();
+    ldap.add_group("biggroup", 30_000, &members);
+    ldap.add_group("other", 30_001, &[]);
+    ldap.set_census(true);
+    let r = resolver(&[&ldap], &locals, None, settings());
+    ask(&r, &Q::Group("other".into())).await;
+    settle().await;
+    // Every call to the directory now takes 10 ms.
+    ldap.set_latency_ms(10);
+    let answer = ask(&r, &Q::Group("biggroup".into())).await;
+    assert_eq!(answer.rsplit(':').next().unwrap().split(',').count(), 1000);
+    let n = ldap.batch_call_count();
+    let began = tokio::time::Instant::now();
+    r.answers_sent();
+    // A lookup made meanwhile waits for its own call only.
+    tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    let asked = tokio::time::Instant::now();
+    assert!(ask(&r, &Q::User("loner".into()))
+        .await
+        .starts_with("loner:"));
+    assert_eq!(asked.elapsed(), std::time::Duration::from_millis(10));
+    r.after_answers_done().await;
+    // The members by name, 200 a batch, one batch at a time, each
+    // followed by a rest three times as long (4 at a time without).
+    let batches = 1000usize.div_ceil(super::fetch::BATCH);
+    assert_eq!(ldap.batch_call_count() - n, batches);
+    assert!(
+        began.elapsed() >= std::time::Duration::from_millis(40 * batches as u64),
+        "{:?}",
+        began.elapsed()
+    );
+    let n = ldap.call_count();
+    assert!(ask(&r, &Q::User("m00999".into()))
+        .await
+        .starts_with("m00999:"));
+    assert_eq!(ldap.call_count(), n, "recorded");
 }
 
 /// A domain taking censuses with users `m00000`… (`users` of them, UIDs
