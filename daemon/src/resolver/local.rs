@@ -31,6 +31,42 @@ pub struct Table {
     lower: HashSet<String, FastHash>,
     /// IDs in use.
     ids: HashSet<u32, FastHash>,
+    /// Which [`bucket`]s the names (and their lower case, when ASCII) fall
+    /// in: a name in none of them is not local, told by one bit (every
+    /// member of a big group is asked twice, and nearly none is local).
+    buckets: Buckets,
+    /// Which [`id_bucket`]s the IDs fall in.
+    id_buckets: Buckets,
+}
+
+/// The bucket of ID `id` (the top 10 bits of a multiplicative hash).
+fn id_bucket(id: u32) -> usize {
+    (id.wrapping_mul(0x9E37_79B9) >> 22) as usize
+}
+
+/// 1,024 bits, one per [`bucket`] (or [`id_bucket`]).
+#[derive(Debug, Default)]
+struct Buckets([u64; 16]);
+
+impl Buckets {
+    fn set(&mut self, b: usize) {
+        self.0[b / 64] |= 1 << (b % 64);
+    }
+
+    fn get(&self, b: usize) -> bool {
+        self.0[b / 64] & (1 << (b % 64)) != 0
+    }
+}
+
+/// The bucket of name `name`, by its length and its first and last bytes
+/// in ASCII lower case: an ASCII name and each of its case variants share
+/// one.
+fn bucket(name: &[u8]) -> usize {
+    let lower = |i: Option<&u8>| u32::from(i.copied().unwrap_or(0).to_ascii_lowercase());
+    let h = (name.len() as u32).wrapping_mul(0x9E37_79B9)
+        ^ lower(name.first()).wrapping_mul(0x85EB_CA6B)
+        ^ lower(name.last()).wrapping_mul(0xC2B2_AE35);
+    (h >> 22) as usize
 }
 
 impl Table {
@@ -56,21 +92,44 @@ impl Table {
             } else {
                 id
             };
+            let lower = f[0].to_lowercase();
+            // A name asked matches this one exactly (the same bytes: the
+            // same bucket) or, any case, by its lower case (asked in
+            // ASCII, only an ASCII lower case).
+            t.buckets.set(bucket(f[0].as_bytes()));
+            if lower.is_ascii() {
+                t.buckets.set(bucket(lower.as_bytes()));
+            }
             t.entries.entry(f[0].to_string()).or_insert((id, gid));
-            t.lower.insert(f[0].to_lowercase());
+            t.lower.insert(lower);
             t.ids.insert(id);
+            t.id_buckets.set(id_bucket(id));
         }
         t
     }
 
     /// True when `name` is local (any spelling when `any_case`).
+    #[inline]
     pub fn has_name(&self, name: &str, any_case: bool) -> bool {
+        // (Any case, only an ASCII name's bucket is that of its lower
+        // case.)
+        if (!any_case || name.is_ascii()) && !self.buckets.get(bucket(name.as_bytes())) {
+            return false;
+        }
+        self.has_name_in_maps(name, any_case)
+    }
+
+    /// [`Table::has_name`] past the buckets (kept out of line: the
+    /// buckets' answer is the usual one, without a stack frame).
+    #[inline(never)]
+    fn has_name_in_maps(&self, name: &str, any_case: bool) -> bool {
         self.entries.contains_key(name) || (any_case && self.lower.contains(&name.to_lowercase()))
     }
 
     /// True when `id` is local.
+    #[inline]
     pub fn has_id(&self, id: u32) -> bool {
-        self.ids.contains(&id)
+        self.id_buckets.get(id_bucket(id)) && self.ids.contains(&id)
     }
 
     /// (ID, primary GID) of the local entry `name`.
@@ -283,5 +342,85 @@ mod tests {
         std::fs::write(&p, "alice:x:20000:20000::/:/bin/sh\n").unwrap();
         assert!(l.user_refusal("backup", 20001, false).is_none());
         assert!(l.user_refusal("y", 20000, false).is_some());
+    }
+
+    /// [`Table::has_name`] as it was without the buckets.
+    fn has_name_by_maps(t: &Table, name: &str, any_case: bool) -> bool {
+        t.has_name_in_maps(name, any_case)
+    }
+
+    #[test]
+    fn the_buckets_hide_no_local_name_in_any_case() {
+        // Names whose lower case is ASCII though they are not (the Kelvin
+        // sign), or changes length (dotted capital I), and plain ones.
+        let t = Table::parse(
+            "\u{212A}:x:1001:1001::/:/bin/sh\nal\u{130}ce:x:1002:1002::/:/bin/sh\n\
+             Backup:x:34:34::/:/bin/sh\nz:x:1003:1003::/:/bin/sh\n",
+            true,
+        );
+        for (name, any_case, local) in [
+            ("k", true, true),
+            ("k", false, false),
+            ("\u{212A}", false, true),
+            ("ali\u{307}ce", true, true),
+            ("backup", true, true),
+            ("BACKUP", true, true),
+            ("backup", false, false),
+            ("Backup", false, true),
+            ("z", false, true),
+            ("Z", true, true),
+            ("u00001", true, false),
+            ("", true, false),
+        ] {
+            assert_eq!(t.has_name(name, any_case), local, "{name:?} {any_case}");
+            assert_eq!(has_name_by_maps(&t, name, any_case), local, "{name:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// With the ID buckets, the same answers as the set alone.
+        #[test]
+        fn the_id_buckets_change_no_answer(
+            local in proptest::collection::vec(proptest::num::u32::ANY, 0..60),
+            asked in proptest::collection::vec(proptest::num::u32::ANY, 0..60),
+        ) {
+            let text: String = local
+                .iter()
+                .enumerate()
+                .map(|(k, id)| format!("n{k}:x:{id}:1::/:/bin/sh\n"))
+                .collect();
+            let t = Table::parse(&text, true);
+            for &id in local.iter().chain(&asked).chain(&[0, 1000, u32::MAX]) {
+                proptest::prop_assert_eq!(t.has_id(id), t.ids.contains(&id), "{}", id);
+            }
+            for &id in &local {
+                proptest::prop_assert!(t.has_id(id));
+            }
+        }
+
+        /// With the buckets, the same answers as the maps alone.
+        #[test]
+        fn the_buckets_change_no_answer(
+            local in proptest::collection::vec("[a-zA-Z_][a-zA-Z0-9_.\u{212A}\u{130}-]{0,12}", 0..40),
+            asked in proptest::collection::vec("[a-zA-Z_][a-zA-Z0-9_.\u{212A}\u{130}-]{0,12}", 0..40),
+        ) {
+            let text: String = local
+                .iter()
+                .enumerate()
+                .map(|(k, n)| format!("{n}:x:{}:1::/:/bin/sh\n", 1000 + k))
+                .collect();
+            let t = Table::parse(&text, true);
+            for name in local.iter().chain(&asked) {
+                for any_case in [false, true] {
+                    for form in [name.clone(), name.to_uppercase(), name.to_lowercase()] {
+                        proptest::prop_assert_eq!(
+                            t.has_name(&form, any_case),
+                            has_name_by_maps(&t, &form, any_case),
+                            "{:?}", form
+                        );
+                    }
+                }
+            }
+        }
     }
 }
