@@ -301,11 +301,16 @@ fn member_names_into(cfg: &DomainConfig, e: &mut SearchEntry) -> Vec<String> {
             .map(|m| seen.insert(m.as_str()))
             .collect()
     };
+    // (In place: a big group's list is not copied into a new one grown a
+    // copy at a time.)
     let mut keep = keep.into_iter();
-    uids.into_iter()
-        .chain(from_dns)
-        .filter(|_| keep.next().unwrap_or(false))
-        .collect()
+    uids.retain(|_| keep.next().unwrap_or(false));
+    uids.extend(
+        from_dns
+            .into_iter()
+            .filter(|_| keep.next().unwrap_or(false)),
+    );
+    uids
 }
 
 /// The login names a group entry lists directly: valid `memberUid` values,

@@ -143,6 +143,7 @@ impl Disputes {
     /// as holding `uid`): these are the disputes of that very census,
     /// judged as of `now` or earlier, and neither was noted. True
     /// otherwise: the cache is to be asked.
+    #[inline]
     pub(super) fn may_dispute(&self, census: &Census, name: &str, uid: u32, now: u64) -> bool {
         !std::ptr::eq(Arc::as_ptr(&self.census), census)
             || now < self.judged_at
@@ -153,19 +154,25 @@ impl Disputes {
 
 impl AtOdds {
     /// The complete disputes of `domain`, when it has some.
+    #[cfg(test)]
     pub(super) fn of(&self, domain: &str) -> Option<&Disputes> {
-        self.find(domain).and_then(|d| d.ready.as_ref())
+        self.position(domain).and_then(|k| self.at(k))
     }
 
-    fn find(&self, domain: &str) -> Option<&OfDomain> {
-        self.domains
-            .iter()
-            .find(|(d, _)| &**d == domain)
-            .map(|(_, of)| of)
+    /// Where `domain`'s disputes are kept ([`AtOdds::at`]; the place
+    /// holds while the cache stays locked): a member's check asks it once
+    /// for all the members.
+    pub(super) fn position(&self, domain: &str) -> Option<usize> {
+        self.domains.iter().position(|(d, _)| &**d == domain)
+    }
+
+    /// The complete disputes kept at `k` ([`AtOdds::position`]).
+    pub(super) fn at(&self, k: usize) -> Option<&Disputes> {
+        self.domains.get(k).and_then(|(_, of)| of.ready.as_ref())
     }
 
     fn find_mut(&mut self, domain: &str) -> &mut OfDomain {
-        let k = match self.domains.iter().position(|(d, _)| &**d == domain) {
+        let k = match self.position(domain) {
             Some(k) => k,
             None => {
                 self.domains.push((Arc::from(domain), OfDomain::default()));

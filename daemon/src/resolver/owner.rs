@@ -611,7 +611,7 @@ impl Resolver {
         let mut out: Vec<bool> = Vec::with_capacity(members.len());
         let mut renamed = HashMap::new();
         // Indices of short names still to check against earlier domains.
-        let mut open = Vec::new();
+        let mut open = Vec::with_capacity(members.len());
         for m in members {
             if is_qualified(m, d.name()) {
                 out.push(true);
@@ -674,16 +674,19 @@ impl Resolver {
         let census = self.census_for(cx, i, EntryKind::User);
         let domain: Arc<str> = Arc::from(d.name());
         let now = self.inner.clock.now_ms();
-        // (member index, UID) decided by the census; member indices to ask.
-        let mut decided = Vec::new();
+        // (member index, UID) decided by the census (nearly all: sized
+        // for them, not grown a copy at a time); member indices to ask.
+        let mut decided = Vec::with_capacity(out.len());
         let mut asked = Vec::new();
         {
             let mut decides = CensusDecides::new(self, cx, i, &domain, now, census.as_ref(), true);
             // (Member index, short name) of the members still kept.
-            let open: Vec<(usize, &str)> = (0..out.len())
-                .filter(|&k| out[k])
-                .map(|k| (k, member_base(&members[k], d.name())))
-                .collect();
+            let mut open: Vec<(usize, &str)> = Vec::with_capacity(out.len());
+            open.extend(
+                (0..out.len())
+                    .filter(|&k| out[k])
+                    .map(|k| (k, member_base(&members[k], d.name()))),
+            );
             let held = match &census {
                 Some((c, _)) => c.sole_served_holders(open.iter().map(|&(_, name)| name)),
                 None => vec![None; open.len()],
@@ -1053,6 +1056,8 @@ fn owner_desc(v: &Value) -> String {
 /// user in thousands of groups, costs no allocation per question).
 struct FreshAnswers<'a> {
     cache: crate::cache::Locked<'a, CacheKey, crate::cache::Slot, AtOdds>,
+    /// Where the domain's disputes are kept ([`AtOdds::position`]).
+    disputes_at: Option<usize>,
     now: u64,
     name_key: CacheKey,
     id_key: CacheKey,
@@ -1065,8 +1070,10 @@ impl<'a> FreshAnswers<'a> {
             EntryKind::User => (Key::UserName(String::new()), Key::UserId(0)),
             EntryKind::Group => (Key::GroupName(String::new()), Key::GroupId(0)),
         };
+        let cache = r.inner.cache.locked();
         FreshAnswers {
-            cache: r.inner.cache.locked(),
+            disputes_at: cache.watch().position(domain),
+            cache,
             now,
             name_key: CacheKey::new(domain.clone(), name),
             id_key: CacheKey::new(domain.clone(), id),
@@ -1092,8 +1099,7 @@ impl<'a> FreshAnswers<'a> {
     /// ([`at_odds::Disputes::may_dispute`]), or for every member while
     /// they are not complete (a census being installed).
     fn disagree(&mut self, c: &Census, name: &str, uid: u32) -> bool {
-        let domain = &self.id_key.domain;
-        if let Some(disputes) = self.cache.watch().of(domain) {
+        if let Some(disputes) = self.disputes_at.and_then(|k| self.cache.watch().at(k)) {
             if !disputes.may_dispute(c, name, uid, self.now) {
                 return false;
             }
