@@ -384,8 +384,9 @@ impl Resolver {
     /// [`Resolver::in_domain`] gives for its key, but the keys not fresh in
     /// the cache are asked [`BATCH`] at a time in one provider call
     /// ([`Resolver::in_domain_batch`]), [`PARALLEL_BATCHES`] batches at once;
-    /// `paced` (work after the answers): one at a time, each in its turn
-    /// ([`Resolver::paced`]).
+    /// `paced` (work after the answers, [`super::owner::Ctx::paced`]): one
+    /// at a time, each in its turn ([`Resolver::paced`]), its keys looked
+    /// up in the cache again once the turn comes.
     pub(super) async fn answers_many(
         &self,
         d: &Arc<dyn Provider>,
@@ -419,8 +420,35 @@ impl Resolver {
         let parallel = if paced { 1 } else { PARALLEL_BATCHES };
         for group in batches.chunks(parallel) {
             let asked = async {
+                // Paced, the batch waited for its turn: the keys other work
+                // recorded meanwhile are answered from the cache.
+                let refreshed: Vec<Vec<(usize, Key, Option<Slot>)>>;
+                let group = if paced {
+                    let now = self.inner.clock.now_ms();
+                    refreshed = group
+                        .iter()
+                        .map(|batch| {
+                            batch
+                                .iter()
+                                .filter_map(|(idx, k, _)| {
+                                    let ck = CacheKey::new(domain.clone(), k.clone());
+                                    match self.cached(d, &ck, now, &settings, None) {
+                                        Ok(a) => {
+                                            answers[*idx] = Some(a);
+                                            None
+                                        }
+                                        Err(stale) => Some((*idx, k.clone(), stale)),
+                                    }
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    &refreshed[..]
+                } else {
+                    group
+                };
                 let mut set = tokio::task::JoinSet::new();
-                for batch in group {
+                for batch in group.iter().filter(|b| !b.is_empty()) {
                     let (this, d) = (self.clone(), d.clone());
                     let idxs: Vec<usize> = batch.iter().map(|(idx, ..)| *idx).collect();
                     let ks = batch.iter().map(|(_, k, _)| k.clone()).collect();

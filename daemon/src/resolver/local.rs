@@ -344,11 +344,6 @@ mod tests {
         assert!(l.user_refusal("y", 20000, false).is_some());
     }
 
-    /// [`Table::has_name`] as it was without the buckets.
-    fn has_name_by_maps(t: &Table, name: &str, any_case: bool) -> bool {
-        t.has_name_in_maps(name, any_case)
-    }
-
     #[test]
     fn the_buckets_hide_no_local_name_in_any_case() {
         // Names whose lower case is ASCII though they are not (the Kelvin
@@ -373,7 +368,7 @@ mod tests {
             ("", true, false),
         ] {
             assert_eq!(t.has_name(name, any_case), local, "{name:?} {any_case}");
-            assert_eq!(has_name_by_maps(&t, name, any_case), local, "{name:?}");
+            assert_eq!(t.has_name_in_maps(name, any_case), local, "{name:?}");
         }
     }
 
@@ -415,7 +410,7 @@ mod tests {
                     for form in [name.clone(), name.to_uppercase(), name.to_lowercase()] {
                         proptest::prop_assert_eq!(
                             t.has_name(&form, any_case),
-                            has_name_by_maps(&t, &form, any_case),
+                            t.has_name_in_maps(&form, any_case),
                             "{:?}", form
                         );
                     }

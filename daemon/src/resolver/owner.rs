@@ -54,8 +54,8 @@ pub(super) struct Ctx {
     /// The local accounts the lookup judges by (one version of the files
     /// for the whole lookup).
     pub local: LocalView,
-    /// Work done after an answer ([`Ctx::later`]): its batch searches are
-    /// paced ([`Resolver::paced`]).
+    /// Work done after an answer (only a context of [`Ctx::later`]): its
+    /// batch searches are paced ([`Resolver::paced`]).
     pub paced: bool,
 }
 
@@ -113,7 +113,7 @@ impl Ctx {
             probes: 0,
             negatives: Vec::new(),
             local,
-            paced: true,
+            paced: false,
         }
     }
 
@@ -676,7 +676,7 @@ impl Resolver {
         let now = self.inner.clock.now_ms();
         // (member index, UID) decided by the census (nearly all: sized
         // for them, not grown a copy at a time); member indices to ask.
-        let mut decided = Vec::with_capacity(out.len());
+        let mut decided = Vec::with_capacity(if census.is_some() { out.len() } else { 0 });
         let mut asked = Vec::new();
         {
             let mut decides = CensusDecides::new(self, cx, i, &domain, now, census.as_ref(), true);

@@ -1306,6 +1306,13 @@ async fn members_asked_after_the_answer_are_asked_a_batch_at_a_time_with_rests()
     let r = resolver(&[&ldap], &locals, None, settings());
     ask(&r, &Q::Group("other".into())).await;
     settle().await;
+    // Users and a group the census has not seen: their lookup searches.
+    let newer: Vec<String> = (0..800).map(|k| format!("n{k:05}")).collect();
+    for (k, n) in newer.iter().enumerate() {
+        ldap.add_user(n, 40_000 + k as u32, 5000);
+    }
+    let members: Vec<&str> = newer.iter().map(String::as_str).collect();
+    ldap.add_group("newgroup", 30_002, &members);
     // Every call to the directory now takes 10 ms.
     ldap.set_latency_ms(10);
     let answer = ask(&r, &Q::Group("biggroup".into())).await;
@@ -1320,11 +1327,19 @@ async fn members_asked_after_the_answer_are_asked_a_batch_at_a_time_with_rests()
         .await
         .starts_with("loner:"));
     assert_eq!(asked.elapsed(), std::time::Duration::from_millis(10));
+    // ... and a lookup whose own check asks batches is not paced (nearly
+    // 0.5 s when it was): the group by name, then by GID (newer than the
+    // census), its 800 members by name (4 batches at once), then by UID.
+    let asked = tokio::time::Instant::now();
+    let answer = ask(&r, &Q::Group("newgroup".into())).await;
+    assert_eq!(answer.rsplit(':').next().unwrap().split(',').count(), 800);
+    assert_eq!(asked.elapsed(), std::time::Duration::from_millis(40));
     r.after_answers_done().await;
     // The members by name, 200 a batch, one batch at a time, each
-    // followed by a rest three times as long (4 at a time without).
+    // followed by a rest three times as long (4 at a time without);
+    // besides newgroup's 8 (its members by name and by UID).
     let batches = 1000usize.div_ceil(super::fetch::BATCH);
-    assert_eq!(ldap.batch_call_count() - n, batches);
+    assert_eq!(ldap.batch_call_count() - n, batches + 8);
     assert!(
         began.elapsed() >= std::time::Duration::from_millis(40 * batches as u64),
         "{:?}",
@@ -1335,6 +1350,39 @@ async fn members_asked_after_the_answer_are_asked_a_batch_at_a_time_with_rests()
         .await
         .starts_with("m00999:"));
     assert_eq!(ldap.call_count(), n, "recorded");
+}
+
+#[tokio::test(start_paused = true)]
+async fn members_recorded_by_earlier_work_are_not_asked_again_when_the_turn_comes() {
+    let locals = Locals::new();
+    let ldap = FakeDirectory::new("ldap");
+    let names: Vec<String> = (0..1000).map(|k| format!("m{k:05}")).collect();
+    for (k, n) in names.iter().enumerate() {
+        ldap.add_user(n, 20_000 + k as u32, 5000);
+    }
+    let members: Vec<&str> = names.iter().map(String::as_str).collect();
+    ldap.add_group("first", 30_000, &members);
+    ldap.add_group("second", 30_002, &members);
+    ldap.add_group("other", 30_001, &[]);
+    ldap.set_census(true);
+    let r = resolver(&[&ldap], &locals, None, settings());
+    ask(&r, &Q::Group("other".into())).await;
+    settle().await;
+    ldap.set_latency_ms(10);
+    // Two groups of the same members, both answered before either's
+    // members are recorded: the second's batches wait for their turn.
+    for g in ["first", "second"] {
+        let answer = ask(&r, &Q::Group(g.into())).await;
+        assert_eq!(answer.rsplit(':').next().unwrap().split(',').count(), 1000);
+    }
+    let n = ldap.batch_call_count();
+    r.answers_sent();
+    r.after_answers_done().await;
+    assert_eq!(
+        ldap.batch_call_count() - n,
+        1000usize.div_ceil(super::fetch::BATCH),
+        "the members were asked twice"
+    );
 }
 
 /// A domain taking censuses with users `m00000`… (`users` of them, UIDs
