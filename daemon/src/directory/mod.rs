@@ -16,6 +16,7 @@ pub(crate) mod account;
 pub mod ad;
 mod conn;
 pub mod discovery;
+mod drop_off_path;
 mod entry;
 mod flavour;
 pub(crate) mod idmap_store;

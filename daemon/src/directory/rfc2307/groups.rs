@@ -4,6 +4,7 @@
 
 use super::{group_attrs, group_ref_queries, Rfc2307};
 use crate::config::{DomainConfig, Schema};
+use crate::directory::drop_off_path::drop_entries;
 use crate::directory::entry::{
     check_name, entry_to_group_head, member_dns, member_names, user_name_from_dn, EntryRejected,
 };
@@ -106,6 +107,7 @@ impl Rfc2307 {
             &mut visited,
             &mut frontier,
         );
+        drop_entries(entries);
         let mut depth = 0;
         while bis && !frontier.is_empty() && depth < dir.cfg.nesting_depth {
             let mut next = Vec::new();
@@ -121,6 +123,7 @@ impl Rfc2307 {
                     .search_all(&group_ref_queries(&dir.cfg, &filter::or(&terms)), true)
                     .await?;
                 self.collect(dir, &entries, &mut out, &mut gids, &mut visited, &mut next);
+                drop_entries(entries);
             }
             frontier = next;
             depth += 1;
