@@ -19,8 +19,9 @@ use tokio::sync::Notify;
 
 /// A paced batch is followed by a rest this many times as long as the
 /// batch took (at most [`MAX_REST`]), with the turn held: work after the
-/// answers keeps rosterd and the directory busy at most about a quarter
-/// of the time. Recording a 50,000-member group's members (250 searches
+/// answers keeps rosterd and the directory busy about a quarter of the
+/// time (more with batches slower than 0.7 s, whose rest is capped).
+/// Recording a 50,000-member group's members (250 searches
 /// of 200 names) took under 2 s unpaced on the development machine,
 /// about 6 s paced.
 const REST_PER_BATCH_TIME: u32 = 3;
