@@ -786,6 +786,7 @@ impl Ad {
                 }
             }
         }
+        crate::directory::drop_off_path::drop_entries(entries);
         Ok(out)
     }
 
