@@ -380,6 +380,29 @@ impl Resolver {
         }
     }
 
+    /// Of `keys` (each with its index into `answers`) of domain `d` (named
+    /// `domain`), the keys not fresh in the cache at `now`, each with its
+    /// expired slot; the fresh ones' answers are written into `answers`.
+    fn not_fresh<'k>(
+        &self,
+        d: &Arc<dyn Provider>,
+        domain: &Arc<str>,
+        keys: impl Iterator<Item = (usize, &'k Key)>,
+        now: u64,
+        answers: &mut [Option<InDomain>],
+    ) -> Vec<(usize, Key, Option<Slot>)> {
+        let settings = self.settings();
+        let mut open = Vec::new();
+        for (idx, k) in keys {
+            let ck = CacheKey::new(domain.clone(), k.clone());
+            match self.cached(d, &ck, now, &settings, None) {
+                Ok(a) => answers[idx] = Some(a),
+                Err(stale) => open.push((idx, ck.key, stale)),
+            }
+        }
+        open
+    }
+
     /// Domain `d`'s answers to `keys`, in their order: each what
     /// [`Resolver::in_domain`] gives for its key, but the keys not fresh in
     /// the cache are asked [`BATCH`] at a time in one provider call
@@ -393,22 +416,10 @@ impl Resolver {
         keys: &[Key],
         paced: bool,
     ) -> Vec<InDomain> {
-        let settings = self.settings();
         let now = self.inner.clock.now_ms();
         let domain: Arc<str> = Arc::from(d.name());
-        let mut answers: Vec<Option<InDomain>> = Vec::with_capacity(keys.len());
-        // (index, key, expired slot) of the keys to ask the domain.
-        let mut open = Vec::new();
-        for (idx, k) in keys.iter().enumerate() {
-            let ck = CacheKey::new(domain.clone(), k.clone());
-            match self.cached(d, &ck, now, &settings, None) {
-                Ok(a) => answers.push(Some(a)),
-                Err(stale) => {
-                    answers.push(None);
-                    open.push((idx, ck.key, stale));
-                }
-            }
-        }
+        let mut answers: Vec<Option<InDomain>> = keys.iter().map(|_| None).collect();
+        let open = self.not_fresh(d, &domain, keys.iter().enumerate(), now, &mut answers);
         let batches: Vec<Vec<(usize, Key, Option<Slot>)>> = {
             let mut v = Vec::new();
             let mut it = open.into_iter().peekable();
@@ -428,19 +439,8 @@ impl Resolver {
                     refreshed = group
                         .iter()
                         .map(|batch| {
-                            batch
-                                .iter()
-                                .filter_map(|(idx, k, _)| {
-                                    let ck = CacheKey::new(domain.clone(), k.clone());
-                                    match self.cached(d, &ck, now, &settings, None) {
-                                        Ok(a) => {
-                                            answers[*idx] = Some(a);
-                                            None
-                                        }
-                                        Err(stale) => Some((*idx, k.clone(), stale)),
-                                    }
-                                })
-                                .collect()
+                            let keys = batch.iter().map(|(idx, k, _)| (*idx, k));
+                            self.not_fresh(d, &domain, keys, now, &mut answers)
                         })
                         .collect();
                     &refreshed[..]
