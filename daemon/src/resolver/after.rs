@@ -1,10 +1,10 @@
 //! Work a lookup leaves for after its answer: asking the entries a
 //! census decided, so that what the answer rests on is cached and stored
-//! as the searches would have left it ([`Resolver::record_members_later`],
-//! [`Resolver::record_gids_later`]), and the census a lookup begins when it
-//! is answered by the server ([`answering`]). The server starts it once it
-//! has sent a reply ([`Resolver::answers_sent`]), so that it never competes
-//! with the answer it follows. The searches that work makes are paced
+//! as the searches would have left it (each entry once, however many
+//! lookups left it: [`super::record_later`]), and the census a lookup
+//! begins when it is answered by the server ([`answering`]). The server
+//! starts it once it has sent a reply ([`Resolver::answers_sent`]), so
+//! that it never competes with the answer it follows. The searches that work makes are paced
 //! ([`Resolver::paced`]): one batch at a time in the whole resolver, each
 //! followed by a rest, so that recording a big group's members leaves the
 //! machine's CPUs (rosterd's and the directory's) to the programs the
@@ -111,12 +111,19 @@ impl Resolver {
                 .unwrap_or_else(|e| e.into_inner()),
         );
         for w in work {
-            let running = Running::new(self);
-            tokio::spawn(async move {
-                w.await;
-                drop(running);
-            });
+            self.spawn_after_answer(w);
         }
+        self.record_what_was_left();
+    }
+
+    /// Spawns `work`, counted as work after the answers until it ends
+    /// (what the tests' `after_answers_done` waits for).
+    pub(super) fn spawn_after_answer(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let running = Running::new(self);
+        tokio::spawn(async move {
+            work.await;
+            drop(running);
+        });
     }
 
     /// Returns once no work the lookups left for after their answers is

@@ -43,6 +43,7 @@ pub mod local;
 mod netgroup;
 mod owner;
 pub(crate) mod provider;
+mod record_later;
 mod status;
 
 use crate::backend_error::BackendError;
@@ -216,6 +217,9 @@ struct Inner {
     refused: Mutex<BTreeMap<(String, String), String>>,
     /// Work left for after the answers ([`after`]).
     after: after::AfterAnswers,
+    /// Entries the lookups left to record after their answers
+    /// ([`record_later`]).
+    to_record: record_later::ToRecord,
 }
 
 /// The cache layer over the domains. Cheap to clone (shared state).
@@ -270,6 +274,7 @@ impl Resolver {
                 started: Instant::now(),
                 enumeration: enumerate::Enumeration::default(),
                 after: after::AfterAnswers::default(),
+                to_record: record_later::ToRecord::default(),
                 local,
                 refused: Mutex::default(),
             }),

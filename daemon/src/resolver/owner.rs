@@ -24,6 +24,7 @@
 
 use super::at_odds::{self, AtOdds};
 use super::local::LocalView;
+use super::record_later::Left;
 use super::{DomainError, InDomain, Provider, Resolver, Settings, Source};
 use crate::cache::{CacheKey, GroupEntry, Key, UserEntry, Value};
 use crate::census::Census;
@@ -54,8 +55,9 @@ pub(super) struct Ctx {
     /// The local accounts the lookup judges by (one version of the files
     /// for the whole lookup).
     pub local: LocalView,
-    /// Work done after an answer (only a context of [`Ctx::later`]): its
-    /// batch searches are paced ([`Resolver::paced`]).
+    /// Work done after the answers (only the contexts of
+    /// [`super::record_later`]): its batch searches are paced
+    /// ([`Resolver::paced`]).
     pub paced: bool,
 }
 
@@ -117,20 +119,6 @@ impl Ctx {
         }
     }
 
-    /// A context for work done after this lookup's answer: the same
-    /// domains, settings and local accounts, nothing noted yet, its
-    /// batch searches paced.
-    fn later(&self) -> Ctx {
-        Ctx {
-            paced: true,
-            ..Ctx::new(
-                self.domains.clone(),
-                self.settings.clone(),
-                self.local.clone(),
-            )
-        }
-    }
-
     /// Notes that the answer rests on a domain's answer fresh until
     /// `until`: a positive one (`found`) is refreshed in the background
     /// from the last quarter of its life ([`Resolver::cached`]), a
@@ -151,6 +139,15 @@ impl Resolver {
     /// A context over the current domains, settings and local accounts.
     pub(super) fn ctx(&self) -> Ctx {
         self.ctx_with(self.inner.local.view())
+    }
+
+    /// [`Resolver::ctx`] for work done after the answers
+    /// ([`super::record_later`]): its batch searches are paced.
+    pub(super) fn paced_ctx(&self) -> Ctx {
+        Ctx {
+            paced: true,
+            ..self.ctx()
+        }
     }
 
     /// [`Resolver::ctx`] judging by the local accounts of `local`.
@@ -833,52 +830,36 @@ impl Resolver {
         Ok((decided.into_iter().collect(), taken))
     }
 
-    /// Checks GIDs `gids` of domain `i` (served by the census's decision)
-    /// again after the answer ([`Resolver::answers_sent`]), as [`Resolver::gid_served_by`] does, so that
-    /// the answers they rest on are cached and stored as the searches
-    /// would have left them (see [`Resolver::record_members_later`]).
+    /// Leaves GIDs `gids` of domain `i` (served by the census's decision)
+    /// to be checked again after the answer ([`super::record_later`]), as
+    /// [`Resolver::gid_served_by`] does, so that the answers they rest on
+    /// are cached and stored as the searches would have left them (see
+    /// [`Resolver::record_members_later`]).
     pub(super) fn record_gids_later(&self, cx: &Ctx, i: usize, gids: Vec<u32>) {
-        let mut later = cx.later();
-        let this = self.clone();
-        let domain = cx.domain(i).name().to_string();
-        self.after_answer(Box::pin(async move {
-            this.prefetch_groups(&later, i, &gids).await;
-            for g in gids {
-                if let Err(e) = this.gid_served_by(&mut later, g, &domain).await {
-                    tracing::debug!(error = %e, "groups not recorded");
-                    return;
-                }
-            }
-            this.remember_negatives(&mut later);
-        }));
+        self.leave_to_record(Left::Gids {
+            domain: Arc::from(cx.domain(i).name()),
+            gids,
+        });
     }
 
-    /// Checks members `members` (all served by the census's decision) of
-    /// domain `i` again after the answer ([`Resolver::answers_sent`]), on
-    /// their entries, as
+    /// Leaves members `decided` (indices into `members`, all served by the
+    /// census's decision) of domain `i` to be checked again after the
+    /// answer ([`super::record_later`]), on their entries, as
     /// [`Resolver::check_members`] does: their answers are then cached and
     /// stored as the search would have left them. What this finds
     /// refused (the directory changed since the census) is logged; the
     /// next decision sees it.
     fn record_members_later(&self, cx: &Ctx, i: usize, members: Members, decided: Vec<usize>) {
-        let mut later = cx.later();
-        let this = self.clone();
-        self.after_answer(Box::pin(async move {
-            let members = members.names();
-            let mut out = vec![true; members.len()];
-            match this
-                .check_members(&mut later, i, members, decided, &mut out)
-                .await
-            {
-                Ok(()) => this.remember_negatives(&mut later),
-                Err(e) => tracing::debug!(error = %e, "members not recorded"),
-            }
-        }));
+        self.leave_to_record(Left::Members {
+            domain: Arc::from(cx.domain(i).name()),
+            members,
+            decided,
+        });
     }
 
     /// [`Resolver::drop_refused_members`] for members `asked` (indices
     /// into `members`), each asked of the domains.
-    async fn check_members(
+    pub(super) async fn check_members(
         &self,
         cx: &mut Ctx,
         i: usize,
@@ -955,7 +936,7 @@ impl Resolver {
 /// ([`Resolver::record_members_later`]) instead of copied on the
 /// answer's path: a group can have many thousand.
 #[derive(Clone)]
-enum Members {
+pub(super) enum Members {
     /// The members of a group entry.
     OfGroup(Arc<GroupEntry>),
     /// Names listed on their own (the enumeration's).
@@ -963,7 +944,8 @@ enum Members {
 }
 
 impl Members {
-    fn names(&self) -> &[String] {
+    /// The names, as the group or the listing holds them.
+    pub(super) fn names(&self) -> &[String] {
         match self {
             Members::OfGroup(g) => &g.group.members,
             Members::Listed(names) => names,

@@ -1363,6 +1363,57 @@ async fn members_recorded_by_earlier_work_are_not_asked_again_when_the_turn_come
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn members_many_groups_left_to_record_are_held_once() {
+    let locals = Locals::new();
+    let (ldap, r) = members_domain(1000, &locals).await;
+    let names: Vec<String> = (0..1000).map(|k| format!("m{k:05}")).collect();
+    let members: Vec<&str> = names.iter().map(String::as_str).collect();
+    for g in 0..18 {
+        ldap.add_group(&format!("copy{g:02}"), 31_000 + g, &members);
+    }
+    ldap.set_latency_ms(10);
+    // Twenty first lookups of groups of the same 1,000 members, all
+    // answered before any of their members is recorded.
+    let mut groups = vec!["biggroup".to_string(), "second".to_string()];
+    groups.extend((0..18).map(|g| format!("copy{g:02}")));
+    for g in &groups {
+        let answer = ask(&r, &Q::Group(g.clone())).await;
+        assert_eq!(answer.rsplit(':').next().unwrap().split(',').count(), 1000);
+    }
+    assert_eq!(r.left_to_record(), 20 * 1000, "each lookup's own list");
+    let n = ldap.batch_call_count();
+    r.answers_sent();
+    // Once added to what is left (before the first batch is done), each
+    // member is held once.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert!(r.left_to_record() <= 1000, "{}", r.left_to_record());
+    r.after_answers_done().await;
+    assert_eq!(r.left_to_record(), 0);
+    assert_eq!(
+        ldap.batch_call_count() - n,
+        1000usize.div_ceil(super::fetch::BATCH)
+    );
+    let n = ldap.call_count();
+    assert!(ask(&r, &Q::Uid(20_999)).await.starts_with("m00999:"));
+    assert_eq!(ldap.call_count(), n, "recorded");
+}
+
+#[tokio::test]
+async fn members_left_to_record_are_dropped_when_their_domain_fails() {
+    let locals = Locals::new();
+    let (ldap, r) = members_domain(1000, &locals).await;
+    let answer = ask(&r, &Q::Group("biggroup".into())).await;
+    assert_eq!(answer.rsplit(':').next().unwrap().split(',').count(), 1000);
+    ldap.set_online(false);
+    let n = ldap.call_count();
+    r.answers_sent();
+    r.after_answers_done().await;
+    // The first batch fails; the other four are not asked.
+    assert_eq!(ldap.call_count() - n, 1);
+    assert_eq!(r.left_to_record(), 0);
+}
+
 /// A domain taking censuses with users `m00000`… (`users` of them, UIDs
 /// from 20,000), all members of `biggroup` (GID 30,000) and `second`
 /// (30,002), and the empty `other` (30,001); and a resolver over it and
