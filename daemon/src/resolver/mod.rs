@@ -337,6 +337,11 @@ impl Resolver {
         // way end under the generation this ends.
         self.forget_censuses();
         self.inner.enumeration.invalidate();
+        // (After the swap too: what lookups of the old domains leave from
+        // now on is dropped as it is added.)
+        for d in old.iter().filter(|d| !keep_cache_of.contains(d.name())) {
+            self.forget_left_of(d.name());
+        }
     }
 
     /// Splits `name@domain` when `domain` is an enabled domain: the base

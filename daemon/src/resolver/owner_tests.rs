@@ -1369,14 +1369,19 @@ async fn members_many_groups_left_to_record_are_held_once() {
     let (ldap, r) = members_domain(1000, &locals).await;
     let names: Vec<String> = (0..1000).map(|k| format!("m{k:05}")).collect();
     let members: Vec<&str> = names.iter().map(String::as_str).collect();
-    for g in 0..18 {
+    for g in 0..17 {
         ldap.add_group(&format!("copy{g:02}"), 31_000 + g, &members);
     }
+    // The same members spelled with their domain.
+    let qualified: Vec<String> = names.iter().map(|m| format!("{m}@ldap")).collect();
+    let qualified: Vec<&str> = qualified.iter().map(String::as_str).collect();
+    ldap.add_group("spelled", 31_100, &qualified);
     ldap.set_latency_ms(10);
     // Twenty first lookups of groups of the same 1,000 members, all
     // answered before any of their members is recorded.
     let mut groups = vec!["biggroup".to_string(), "second".to_string()];
-    groups.extend((0..18).map(|g| format!("copy{g:02}")));
+    groups.extend((0..17).map(|g| format!("copy{g:02}")));
+    groups.push("spelled".into());
     for g in &groups {
         let answer = ask(&r, &Q::Group(g.clone())).await;
         assert_eq!(answer.rsplit(':').next().unwrap().split(',').count(), 1000);
@@ -1384,10 +1389,10 @@ async fn members_many_groups_left_to_record_are_held_once() {
     assert_eq!(r.left_to_record(), 20 * 1000, "each lookup's own list");
     let n = ldap.batch_call_count();
     r.answers_sent();
-    // Once added to what is left (before the first batch is done), each
-    // member is held once.
+    // Once added to what is left, each member is held once: 1,000, less
+    // the first batch (under way, 10 ms).
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    assert!(r.left_to_record() <= 1000, "{}", r.left_to_record());
+    assert_eq!(r.left_to_record(), 1000 - super::fetch::BATCH);
     r.after_answers_done().await;
     assert_eq!(r.left_to_record(), 0);
     assert_eq!(
@@ -1397,6 +1402,75 @@ async fn members_many_groups_left_to_record_are_held_once() {
     let n = ldap.call_count();
     assert!(ask(&r, &Q::Uid(20_999)).await.starts_with("m00999:"));
     assert_eq!(ldap.call_count(), n, "recorded");
+}
+
+#[tokio::test(start_paused = true)]
+async fn groups_many_users_left_to_record_are_held_once() {
+    let locals = Locals::new();
+    let ldap = FakeDirectory::new("ldap");
+    ldap.add_user("u1", 20_001, 5000);
+    ldap.add_user("u2", 20_002, 5000);
+    ldap.add_group("staff", 5000, &[]);
+    ldap.add_group("other", 30_001, &[]);
+    for g in 0..500 {
+        ldap.add_group(&format!("g{g:03}"), 40_000 + g, &["u1", "u2"]);
+    }
+    ldap.set_census(true);
+    let r = resolver(&[&ldap], &locals, None, settings());
+    take_members_census(&ldap, &r).await;
+    ldap.set_latency_ms(10);
+    // Two users in the same 500 groups, the census deciding them all.
+    for u in ["u1", "u2"] {
+        let groups = ask(&r, &Q::Init(u.into())).await;
+        assert_eq!(groups.split(',').count(), 501, "{groups}");
+    }
+    assert_eq!(r.left_to_record(), 2 * 500, "each lookup's own list");
+    let n = ldap.batch_call_count();
+    r.answers_sent();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(r.left_to_record(), 500 - super::fetch::BATCH);
+    r.after_answers_done().await;
+    assert_eq!(r.left_to_record(), 0);
+    // By GID (and no names: the census vouches for them), a batch each.
+    assert_eq!(
+        ldap.batch_call_count() - n,
+        500usize.div_ceil(super::fetch::BATCH)
+    );
+    let n = ldap.call_count();
+    assert!(ask(&r, &Q::Gid(40_499)).await.starts_with("g499:"));
+    assert_eq!(ldap.call_count(), n, "recorded");
+}
+
+#[tokio::test]
+async fn members_left_to_record_are_dropped_when_a_reload_replaces_their_domain() {
+    // (Replaced by a domain of the same name, its cache flushed; or
+    // removed, its cache kept. Before the task adds the names, or once
+    // it has and asks the first batch.)
+    for (replaced, added) in [(true, false), (true, true), (false, false), (false, true)] {
+        let locals = Locals::new();
+        let (ldap, r) = members_domain(1000, &locals).await;
+        let answer = ask(&r, &Q::Group("biggroup".into())).await;
+        assert_eq!(answer.rsplit(':').next().unwrap().split(',').count(), 1000);
+        assert_eq!(r.left_to_record(), 1000);
+        r.answers_sent();
+        if added {
+            tokio::task::yield_now().await;
+        }
+        let new = FakeDirectory::new(if replaced { "ldap" } else { "other" });
+        let kept: HashSet<String> = if replaced {
+            HashSet::new()
+        } else {
+            ["ldap".to_string()].into()
+        };
+        let n = ldap.call_count();
+        r.reconfigure(vec![new.clone() as Arc<dyn Provider>], settings(), &kept);
+        r.after_answers_done().await;
+        let case = format!("replaced {replaced}, added {added}");
+        assert_eq!(new.call_count(), 0, "{case}");
+        // (At most the batch under way.)
+        assert!(ldap.call_count() - n <= 1, "{case}");
+        assert_eq!(r.left_to_record(), 0, "{case}");
+    }
 }
 
 #[tokio::test]
@@ -1412,6 +1486,17 @@ async fn members_left_to_record_are_dropped_when_their_domain_fails() {
     // The first batch fails; the other four are not asked.
     assert_eq!(ldap.call_count() - n, 1);
     assert_eq!(r.left_to_record(), 0);
+    // Back online, the next lookup's members are recorded.
+    ldap.set_online(true);
+    let answer = ask(&r, &Q::Group("second".into())).await;
+    assert_eq!(answer.rsplit(':').next().unwrap().split(',').count(), 1000);
+    r.answers_sent();
+    r.after_answers_done().await;
+    let n = ldap.call_count();
+    assert!(ask(&r, &Q::User("m00999".into()))
+        .await
+        .starts_with("m00999:"));
+    assert_eq!(ldap.call_count(), n, "recorded");
 }
 
 /// A domain taking censuses with users `m00000`… (`users` of them, UIDs

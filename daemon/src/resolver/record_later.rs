@@ -1,31 +1,42 @@
 //! What lookups leave to be recorded after their answers: the members
 //! and GIDs a census decided without a search
 //! ([`Resolver::record_members_later`], [`Resolver::record_gids_later`]).
-//! Each is kept once per domain, however many lookups left it, and one
-//! task records them a batch at a time, paced ([`Resolver::paced`]). A
-//! burst of first lookups of big groups that share their members thus
-//! holds each member once (at most every user the domain's census holds)
+//! Each is kept once per domain (a member by its short name, as the
+//! group spells it), however many lookups left it, and one task records
+//! them a batch at a time, paced ([`Resolver::paced`]). A burst of first
+//! lookups of big groups that share their members thus holds each member
+//! once (at most the distinct member names the domain's groups list)
 //! instead of one list per lookup, each waiting for its turn with its
 //! group entry kept alive.
 
 use super::enumerate::{Pace, PACE_ITEMS};
 use super::fetch::BATCH;
-use super::owner::Members;
-use super::Resolver;
+use super::owner::{member_base, Members};
+use super::{Provider, Resolver};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What one lookup left to record, as the lookup holds it (nothing
 /// copied on the answer's path) until its answer is sent.
-pub(super) enum Left {
-    /// Members `decided` (indices into `members`) of `domain`.
+pub(super) struct Left {
+    /// The domains the lookup began with: what a lookup of another
+    /// generation (begun before a reload) left is dropped.
+    pub generation: Arc<Vec<Arc<dyn Provider>>>,
+    /// The domain, by name.
+    pub domain: Arc<str>,
+    /// Its entries to record.
+    pub what: LeftKind,
+}
+
+/// The entries a lookup left to record.
+pub(super) enum LeftKind {
+    /// Members `decided` (indices into `members`).
     Members {
-        domain: Arc<str>,
         members: Members,
         decided: Vec<usize>,
     },
-    /// GIDs of `domain`'s groups.
-    Gids { domain: Arc<str>, gids: Vec<u32> },
+    /// GIDs of the domain's groups.
+    Gids(Vec<u32>),
 }
 
 /// Member names as their groups list them (chosen by the directory,
@@ -48,6 +59,8 @@ struct State {
     gids: HashMap<Arc<str>, HashSet<u32>>,
     /// The task recording them runs.
     draining: bool,
+    /// Batches taken so far (which kind and domain is next).
+    taken: usize,
 }
 
 /// One batch taken to be recorded.
@@ -57,25 +70,69 @@ enum Batch {
 }
 
 impl State {
-    /// Takes up to [`BATCH`] member names of one domain, else up to as
-    /// many GIDs; `None` when nothing is left.
+    /// Takes up to [`BATCH`] member names of one domain or GIDs of one
+    /// domain, the kinds and domains taken in turn; `None` when nothing
+    /// is left.
     fn take_batch(&mut self) -> Option<Batch> {
-        if let Some(domain) = self.members.keys().next().cloned() {
-            let set = self.members.get_mut(&domain)?;
-            let names = set.extract_if(|_| true).take(BATCH).collect();
-            if set.is_empty() {
-                self.members.remove(&domain);
+        self.taken = self.taken.wrapping_add(1);
+        let gids_first = self.taken & 1 == 0;
+        let n = self.taken >> 1;
+        if gids_first || self.members.is_empty() {
+            if let Some(domain) = nth_key(&self.gids, n) {
+                let gids = take_some(&mut self.gids, &domain);
+                return Some(Batch::Gids(domain, gids));
             }
-            return Some(Batch::Members(domain, names));
         }
-        let domain = self.gids.keys().next().cloned()?;
-        let set = self.gids.get_mut(&domain)?;
-        let gids = set.extract_if(|_| true).take(BATCH).collect();
-        if set.is_empty() {
-            self.gids.remove(&domain);
-        }
-        Some(Batch::Gids(domain, gids))
+        let domain = nth_key(&self.members, n)?;
+        let names = take_some(&mut self.members, &domain);
+        Some(Batch::Members(domain, names))
     }
+
+    /// Drops what is left of `domain`'s `kind`; how many that was.
+    fn drop_left(&mut self, domain: &str, kind: Kind) -> usize {
+        match kind {
+            Kind::Members => self.members.remove(domain).map_or(0, |s| s.len()),
+            Kind::Gids => self.gids.remove(domain).map_or(0, |s| s.len()),
+        }
+    }
+}
+
+/// The `n`th key of `sets` (counting round), if any.
+fn nth_key<V>(sets: &HashMap<Arc<str>, V>, n: usize) -> Option<Arc<str>> {
+    if sets.is_empty() {
+        return None;
+    }
+    sets.keys().nth(n % sets.len()).cloned()
+}
+
+/// Takes up to [`BATCH`] of `domain`'s set in `sets`, removing the set
+/// once empty (its memory let go).
+fn take_some<T, S>(sets: &mut HashMap<Arc<str>, HashSet<T, S>>, domain: &str) -> Vec<T>
+where
+    T: Eq + std::hash::Hash + Clone,
+    S: std::hash::BuildHasher,
+{
+    let Some(set) = sets.get_mut(domain) else {
+        return Vec::new();
+    };
+    if set.len() <= BATCH {
+        return sets
+            .remove(domain)
+            .map(|all| all.into_iter().collect())
+            .unwrap_or_default();
+    }
+    let some: Vec<T> = set.iter().take(BATCH).cloned().collect();
+    for t in &some {
+        set.remove(t);
+    }
+    some
+}
+
+/// Member names or GIDs.
+#[derive(Clone, Copy)]
+enum Kind {
+    Members,
+    Gids,
 }
 
 impl ToRecord {
@@ -103,25 +160,39 @@ impl Resolver {
         self.spawn_after_answer(async move {
             let mut pace = Pace::default();
             for left in staged {
-                match left {
-                    Left::Members {
-                        domain,
-                        members,
-                        decided,
-                    } => {
+                let Left {
+                    generation,
+                    domain,
+                    what,
+                } = left;
+                // (Checked under the lock: a reload swaps the domains,
+                // then drops what was added of those it flushed.)
+                let current = |this: &Resolver| Arc::ptr_eq(&generation, &this.domains());
+                match what {
+                    LeftKind::Members { members, decided } => {
                         let names = members.names();
                         for chunk in decided.chunks(PACE_ITEMS) {
+                            let chunk: Vec<String> = chunk
+                                .iter()
+                                .map(|&k| member_base(&names[k], &domain).to_string())
+                                .collect();
+                            let n = chunk.len();
                             {
                                 let mut state = this.inner.to_record.lock();
+                                if !current(&this) {
+                                    break;
+                                }
                                 let set = state.members.entry(domain.clone()).or_default();
-                                set.extend(chunk.iter().map(|&k| names[k].clone()));
+                                set.extend(chunk);
                             }
-                            pace.step(chunk.len()).await;
+                            pace.step(n).await;
                         }
                     }
-                    Left::Gids { domain, gids } => {
+                    LeftKind::Gids(gids) => {
                         let mut state = this.inner.to_record.lock();
-                        state.gids.entry(domain).or_default().extend(gids);
+                        if current(&this) {
+                            state.gids.entry(domain).or_default().extend(gids);
+                        }
                     }
                 }
             }
@@ -138,13 +209,29 @@ impl Resolver {
 
     /// Records what is left, a batch at a time, until nothing is.
     async fn record_left_batches(&self) {
+        /// Clears `draining` when the task ends before it found nothing
+        /// left (a panic in a batch, the runtime shutting down), so that
+        /// later work starts a task again.
+        struct Draining<'a>(Option<&'a ToRecord>);
+        impl Drop for Draining<'_> {
+            fn drop(&mut self) {
+                if let Some(to_record) = self.0 {
+                    to_record.lock().draining = false;
+                }
+            }
+        }
+        let to_record = &self.inner.to_record;
+        let mut draining = Draining(Some(to_record));
         loop {
             let batch = {
-                let mut state = self.inner.to_record.lock();
+                let mut state = to_record.lock();
                 match state.take_batch() {
                     Some(b) => b,
                     None => {
+                        // (Under the lock: work added after this starts
+                        // a task of its own.)
                         state.draining = false;
+                        draining.0 = None;
                         return;
                     }
                 }
@@ -155,45 +242,65 @@ impl Resolver {
 
     /// Asks the entries of `batch` as the lookup's check would have, so
     /// that their answers are cached and stored as its searches would
-    /// have left them. A domain no longer configured is skipped; a
-    /// failure drops what is left of that domain's kind (logged).
+    /// have left them. What is left of a domain no longer configured, or
+    /// whose IDs now come from SIDs (unique within it, never checked), is
+    /// dropped. A failure (of the domain or of an earlier one its checks
+    /// ask) drops what is left of that domain's kind, logged with the
+    /// domain: the next lookup the census decides leaves its own again.
     async fn record_batch(&self, batch: Batch) {
         let mut cx = self.paced_ctx();
-        let domain = match &batch {
-            Batch::Members(d, _) | Batch::Gids(d, _) => d.clone(),
+        let (domain, kind) = match &batch {
+            Batch::Members(d, _) => (d.clone(), Kind::Members),
+            Batch::Gids(d, _) => (d.clone(), Kind::Gids),
         };
-        let Some(i) = cx.domains.iter().position(|d| d.name() == &*domain) else {
-            return;
+        let found = cx.domains.iter().position(|d| d.name() == &*domain);
+        let i = match found {
+            Some(i) if !(matches!(kind, Kind::Members) && cx.domains[i].unique_ids()) => i,
+            _ => {
+                self.inner.to_record.lock().drop_left(&domain, kind);
+                return;
+            }
         };
-        match batch {
+        let (asked, failed) = match batch {
             Batch::Members(_, names) => {
                 let mut out = vec![true; names.len()];
                 let asked = (0..names.len()).collect();
-                match self
+                let checked = self
                     .check_members(&mut cx, i, &names, asked, &mut out)
-                    .await
-                {
-                    Ok(()) => self.remember_negatives(&mut cx),
-                    Err(e) => {
-                        let left = self.inner.to_record.lock().members.remove(&domain);
-                        let left = names.len() + left.map_or(0, |s| s.len());
-                        tracing::debug!(error = %e, left, "members not recorded");
-                    }
-                }
+                    .await;
+                (names.len(), checked.err())
             }
             Batch::Gids(_, gids) => {
                 self.prefetch_groups(&cx, i, &gids).await;
+                let mut failed = None;
                 for &g in &gids {
                     if let Err(e) = self.gid_served_by(&mut cx, g, &domain).await {
-                        let left = self.inner.to_record.lock().gids.remove(&domain);
-                        let left = gids.len() + left.map_or(0, |s| s.len());
-                        tracing::debug!(error = %e, left, "groups not recorded");
-                        return;
+                        failed = Some(e);
+                        break;
                     }
                 }
-                self.remember_negatives(&mut cx);
+                (gids.len(), failed)
+            }
+        };
+        match failed {
+            None => self.remember_negatives(&mut cx),
+            Some(e) => {
+                let left = asked + self.inner.to_record.lock().drop_left(&domain, kind);
+                let what = match kind {
+                    Kind::Members => "members",
+                    Kind::Gids => "groups",
+                };
+                tracing::debug!(domain = %domain, error = %e, left, "{what} not recorded");
             }
         }
+    }
+
+    /// Drops what is left to record of `domain` (its cache flushed by a
+    /// reload: the next lookups decide again).
+    pub(super) fn forget_left_of(&self, domain: &str) {
+        let mut state = self.inner.to_record.lock();
+        state.drop_left(domain, Kind::Members);
+        state.drop_left(domain, Kind::Gids);
     }
 
     /// How many member names and GIDs are left to record, those of
@@ -204,9 +311,9 @@ impl Resolver {
         let staged: usize = state
             .staged
             .iter()
-            .map(|l| match l {
-                Left::Members { decided, .. } => decided.len(),
-                Left::Gids { gids, .. } => gids.len(),
+            .map(|l| match &l.what {
+                LeftKind::Members { decided, .. } => decided.len(),
+                LeftKind::Gids(gids) => gids.len(),
             })
             .sum();
         staged
