@@ -408,65 +408,54 @@ impl Resolver {
     /// the cache are asked [`BATCH`] at a time in one provider call
     /// ([`Resolver::in_domain_batch`]), [`PARALLEL_BATCHES`] batches at once;
     /// `paced` (work after the answers, [`super::owner::Ctx::paced`]): one
-    /// at a time, each in its turn ([`Resolver::paced`]), its keys looked
-    /// up in the cache again once the turn comes.
+    /// at a time, each in its turn ([`Resolver::paced`]), each key looked
+    /// up in the cache once, when the batch it would go into is made (what
+    /// other work recorded during the rests is not asked again, and each
+    /// batch is filled with keys still open).
     pub(super) async fn answers_many(
         &self,
         d: &Arc<dyn Provider>,
         keys: &[Key],
         paced: bool,
     ) -> Vec<InDomain> {
-        let now = self.inner.clock.now_ms();
         let domain: Arc<str> = Arc::from(d.name());
         let mut answers: Vec<Option<InDomain>> = keys.iter().map(|_| None).collect();
-        let open = self.not_fresh(d, &domain, keys.iter().enumerate(), now, &mut answers);
-        let batches: Vec<Vec<(usize, Key, Option<Slot>)>> = {
-            let mut v = Vec::new();
-            let mut it = open.into_iter().peekable();
-            while it.peek().is_some() {
-                v.push(it.by_ref().take(BATCH).collect());
-            }
-            v
-        };
-        let parallel = if paced { 1 } else { PARALLEL_BATCHES };
-        for group in batches.chunks(parallel) {
-            let asked = async {
-                // Paced, the batch waited for its turn: the keys other work
-                // recorded meanwhile are answered from the cache.
-                let refreshed: Vec<Vec<(usize, Key, Option<Slot>)>>;
-                let group = if paced {
-                    let now = self.inner.clock.now_ms();
-                    refreshed = group
-                        .iter()
-                        .map(|batch| {
-                            let keys = batch.iter().map(|(idx, k, _)| (*idx, k));
-                            self.not_fresh(d, &domain, keys, now, &mut answers)
-                        })
-                        .collect();
-                    &refreshed[..]
-                } else {
-                    group
-                };
-                let mut set = tokio::task::JoinSet::new();
-                for batch in group.iter().filter(|b| !b.is_empty()) {
-                    let (this, d) = (self.clone(), d.clone());
-                    let idxs: Vec<usize> = batch.iter().map(|(idx, ..)| *idx).collect();
-                    let ks = batch.iter().map(|(_, k, _)| k.clone()).collect();
-                    let stale = batch.iter().map(|(.., s)| s.clone()).collect();
-                    set.spawn(async move { (idxs, this.in_domain_batch(&d, ks, stale).await) });
-                }
-                while let Some(joined) = set.join_next().await {
-                    if let Ok((idxs, got)) = joined {
-                        for (idx, a) in idxs.into_iter().zip(got) {
-                            answers[idx] = Some(a);
-                        }
+        if paced {
+            let mut keys = keys.iter().enumerate();
+            loop {
+                let now = self.inner.clock.now_ms();
+                let mut batch = Vec::with_capacity(BATCH);
+                for key in keys.by_ref() {
+                    batch.extend(self.not_fresh(
+                        d,
+                        &domain,
+                        std::iter::once(key),
+                        now,
+                        &mut answers,
+                    ));
+                    if batch.len() == BATCH {
+                        break;
                     }
                 }
+                if batch.is_empty() {
+                    break;
+                }
+                self.paced(self.ask_batches(d, &[batch], &mut answers))
+                    .await;
+            }
+        } else {
+            let now = self.inner.clock.now_ms();
+            let open = self.not_fresh(d, &domain, keys.iter().enumerate(), now, &mut answers);
+            let batches: Vec<Vec<(usize, Key, Option<Slot>)>> = {
+                let mut v = Vec::new();
+                let mut it = open.into_iter().peekable();
+                while it.peek().is_some() {
+                    v.push(it.by_ref().take(BATCH).collect());
+                }
+                v
             };
-            if paced {
-                self.paced(asked).await;
-            } else {
-                asked.await;
+            for group in batches.chunks(PARALLEL_BATCHES) {
+                self.ask_batches(d, group, &mut answers).await;
             }
         }
         answers
@@ -477,6 +466,32 @@ impl Resolver {
                 })
             })
             .collect()
+    }
+
+    /// Asks domain `d` the batches of `group` at once (each key with its
+    /// index into `answers` and its expired slot), writing their answers
+    /// into `answers`.
+    async fn ask_batches(
+        &self,
+        d: &Arc<dyn Provider>,
+        group: &[Vec<(usize, Key, Option<Slot>)>],
+        answers: &mut [Option<InDomain>],
+    ) {
+        let mut set = tokio::task::JoinSet::new();
+        for batch in group.iter().filter(|b| !b.is_empty()) {
+            let (this, d) = (self.clone(), d.clone());
+            let idxs: Vec<usize> = batch.iter().map(|(idx, ..)| *idx).collect();
+            let ks = batch.iter().map(|(_, k, _)| k.clone()).collect();
+            let stale = batch.iter().map(|(.., s)| s.clone()).collect();
+            set.spawn(async move { (idxs, this.in_domain_batch(&d, ks, stale).await) });
+        }
+        while let Some(joined) = set.join_next().await {
+            if let Ok((idxs, got)) = joined {
+                for (idx, a) in idxs.into_iter().zip(got) {
+                    answers[idx] = Some(a);
+                }
+            }
+        }
     }
 }
 

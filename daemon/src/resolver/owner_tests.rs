@@ -1473,6 +1473,36 @@ async fn members_left_to_record_are_dropped_when_a_reload_replaces_their_domain(
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn paced_batches_look_each_key_up_once_and_are_filled_with_open_keys() {
+    let locals = Locals::new();
+    let (ldap, r) = members_domain(1000, &locals).await;
+    ldap.set_latency_ms(10);
+    let d = r.domains()[0].clone();
+    let names = |ks: std::ops::Range<u32>| -> Vec<Key> {
+        ks.map(|k| Key::UserName(format!("m{k:05}"))).collect()
+    };
+    let (s0, n) = (r.cache_stats(), ldap.batch_call_count());
+    let (this, pd, keys) = (r.clone(), d.clone(), names(0..1000));
+    let paced = tokio::spawn(async move { this.answers_many(&pd, &keys, true).await });
+    // During the first batch's rest, half the keys the second and the
+    // third batch would have held are answered in the foreground (one
+    // batch).
+    tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    let mut halves = names(300..400);
+    halves.extend(names(500..600));
+    let fg = r.answers_many(&d, &halves, false).await;
+    assert!(fg.iter().all(|a| matches!(a, InDomain::Found(..))));
+    let answers = paced.await.unwrap();
+    assert!(answers.iter().all(|a| matches!(a, InDomain::Found(..))));
+    // The paced keys are looked up once each (200 found, 800 asked: four
+    // full batches, not two full and two half), besides the foreground's
+    // 200 misses.
+    let s1 = r.cache_stats();
+    assert_eq!((s1.hits - s0.hits, s1.misses - s0.misses), (200, 1000));
+    assert_eq!(ldap.batch_call_count() - n, 1 + 4);
+}
+
 #[tokio::test]
 async fn members_left_to_record_are_dropped_when_their_domain_fails() {
     let locals = Locals::new();
