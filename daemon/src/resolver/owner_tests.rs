@@ -1386,19 +1386,7 @@ async fn members_many_groups_left_to_record_are_held_once() {
         let answer = ask(&r, &Q::Group(g.clone())).await;
         assert_eq!(answer.rsplit(':').next().unwrap().split(',').count(), 1000);
     }
-    assert_eq!(r.left_to_record(), 20 * 1000, "each lookup's own list");
-    let n = ldap.batch_call_count();
-    r.answers_sent();
-    // Once added to what is left, each member is held once: 1,000, less
-    // the first batch (under way, 10 ms).
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    assert_eq!(r.left_to_record(), 1000 - super::fetch::BATCH);
-    r.after_answers_done().await;
-    assert_eq!(r.left_to_record(), 0);
-    assert_eq!(
-        ldap.batch_call_count() - n,
-        1000usize.div_ceil(super::fetch::BATCH)
-    );
+    record_left_once(&r, &ldap, 20 * 1000, 1000).await;
     let n = ldap.call_count();
     assert!(ask(&r, &Q::Uid(20_999)).await.starts_with("m00999:"));
     assert_eq!(ldap.call_count(), n, "recorded");
@@ -1424,21 +1412,30 @@ async fn groups_many_users_left_to_record_are_held_once() {
         let groups = ask(&r, &Q::Init(u.into())).await;
         assert_eq!(groups.split(',').count(), 501, "{groups}");
     }
-    assert_eq!(r.left_to_record(), 2 * 500, "each lookup's own list");
-    let n = ldap.batch_call_count();
-    r.answers_sent();
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    assert_eq!(r.left_to_record(), 500 - super::fetch::BATCH);
-    r.after_answers_done().await;
-    assert_eq!(r.left_to_record(), 0);
-    // By GID (and no names: the census vouches for them), a batch each.
-    assert_eq!(
-        ldap.batch_call_count() - n,
-        500usize.div_ceil(super::fetch::BATCH)
-    );
+    // (By GID, and no names: the census vouches for them.)
+    record_left_once(&r, &ldap, 2 * 500, 500).await;
     let n = ldap.call_count();
     assert!(ask(&r, &Q::Gid(40_499)).await.starts_with("g499:"));
     assert_eq!(ldap.call_count(), n, "recorded");
+}
+
+/// Sends the answers of the lookups that left `left` entries to record,
+/// `distinct` of them distinct, and checks that each is held once and
+/// asked in full batches (each directory call taking 10 ms, paused time).
+async fn record_left_once(r: &Resolver, ldap: &FakeDirectory, left: usize, distinct: usize) {
+    assert_eq!(r.left_to_record(), left, "each lookup's own list");
+    let n = ldap.batch_call_count();
+    r.answers_sent();
+    // Once added to what is left, each is held once, less the first
+    // batch (under way, 10 ms).
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(r.left_to_record(), distinct - super::fetch::BATCH);
+    r.after_answers_done().await;
+    assert_eq!(r.left_to_record(), 0);
+    assert_eq!(
+        ldap.batch_call_count() - n,
+        distinct.div_ceil(super::fetch::BATCH)
+    );
 }
 
 #[tokio::test]
