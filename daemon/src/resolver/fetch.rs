@@ -422,25 +422,27 @@ impl Resolver {
         let mut answers: Vec<Option<InDomain>> = keys.iter().map(|_| None).collect();
         if paced {
             let mut keys = keys.iter().enumerate();
-            loop {
-                let now = self.inner.clock.now_ms();
-                let mut batch = Vec::with_capacity(BATCH);
-                for key in keys.by_ref() {
-                    batch.extend(self.not_fresh(
-                        d,
-                        &domain,
-                        std::iter::once(key),
-                        now,
-                        &mut answers,
-                    ));
-                    if batch.len() == BATCH {
-                        break;
-                    }
-                }
-                if batch.is_empty() {
-                    break;
-                }
-                self.paced(self.ask_batches(d, &[batch], &mut answers))
+            // (Each batch made once its turn has come: what other paced
+            // work recorded meanwhile is answered from the cache.)
+            let mut more = true;
+            while more {
+                more = self
+                    .paced(async {
+                        let now = self.inner.clock.now_ms();
+                        let mut batch = Vec::with_capacity(BATCH);
+                        for key in keys.by_ref() {
+                            let key = std::iter::once(key);
+                            batch.extend(self.not_fresh(d, &domain, key, now, &mut answers));
+                            if batch.len() == BATCH {
+                                break;
+                            }
+                        }
+                        if batch.is_empty() {
+                            return false;
+                        }
+                        self.ask_batches(d, &[batch], &mut answers).await;
+                        true
+                    })
                     .await;
             }
         } else {

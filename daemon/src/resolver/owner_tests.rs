@@ -1438,7 +1438,7 @@ async fn record_left_once(r: &Resolver, ldap: &FakeDirectory, left: usize, disti
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn members_left_to_record_are_dropped_when_a_reload_replaces_their_domain() {
     // (Replaced by a domain of the same name, its cache flushed; or
     // removed, its cache kept. Before the task adds the names, or once
@@ -1446,12 +1446,15 @@ async fn members_left_to_record_are_dropped_when_a_reload_replaces_their_domain(
     for (replaced, added) in [(true, false), (true, true), (false, false), (false, true)] {
         let locals = Locals::new();
         let (ldap, r) = members_domain(1000, &locals).await;
+        ldap.set_latency_ms(10);
         let answer = ask(&r, &Q::Group("biggroup".into())).await;
         assert_eq!(answer.rsplit(':').next().unwrap().split(',').count(), 1000);
         assert_eq!(r.left_to_record(), 1000);
         r.answers_sent();
         if added {
-            tokio::task::yield_now().await;
+            // (The first batch under way: 10 ms.)
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            assert_eq!(r.left_to_record(), 1000 - super::fetch::BATCH);
         }
         let new = FakeDirectory::new(if replaced { "ldap" } else { "other" });
         let kept: HashSet<String> = if replaced {
