@@ -4,11 +4,11 @@
 //! lookups left it: [`super::record_later`]), and the census a lookup
 //! begins when it is answered by the server ([`answering`]). The server
 //! starts it once it has sent a reply ([`Resolver::answers_sent`]), so
-//! that it never competes with the answer it follows. The searches that work makes are paced
-//! ([`Resolver::paced`]): one batch at a time in the whole resolver, each
-//! followed by a rest, so that recording a big group's members leaves the
-//! machine's CPUs (rosterd's and the directory's) to the programs the
-//! answers were for.
+//! that it never competes with the answer it follows. The searches that
+//! work makes are paced ([`Resolver::paced`]): one batch at a time in the
+//! whole resolver, each followed by a rest, so that recording a big
+//! group's members leaves the machine's CPUs (rosterd's and the
+//! directory's) to the programs the answers were for.
 
 use super::provider::BoxFuture;
 use super::Resolver;

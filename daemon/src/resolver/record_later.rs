@@ -39,8 +39,8 @@ pub(super) enum LeftKind {
     Gids(Vec<u32>),
 }
 
-/// Member names as their groups list them (chosen by the directory,
-/// placed with foldhash as the other member-name sets).
+/// Members' short names, as their groups spell them (chosen by the
+/// directory, placed with foldhash as the other member-name sets).
 type Names = HashSet<String, foldhash::fast::RandomState>;
 
 /// What is left to record, and whether its task runs.
