@@ -23,8 +23,9 @@
 //!
 //! Modules: [`config`] (`nss.conf` and its cache), [`lookup`] (the testable
 //! core talking to the daemon), [`pack`] (filling C buffers), [`initgroups`],
-//! [`enumerate`], [`netgroup`] (the netgroup map's hooks), and [`hooks`]
-//! (the other exported `_nss_roster_*` functions).
+//! [`enumerate`], [`netgroup`] (the netgroup map's hooks), [`hooks`]
+//! (the other exported `_nss_roster_*` functions), and [`unserved`] (the
+//! functions of the maps roster does not serve, answering UNAVAIL).
 
 pub mod answer;
 pub mod backoff;
@@ -36,6 +37,7 @@ pub mod lookup;
 pub mod netgroup;
 pub mod pack;
 pub mod retry;
+pub mod unserved;
 
 pub use answer::Answer;
 pub use backoff::Backoff;

@@ -38,6 +38,7 @@ mod idmap_agreement;
 mod install;
 mod modules_unwind;
 mod nss_daemon_down;
+mod nss_functions;
 mod nss_guard;
 mod nss_lookup;
 mod nss_memcache;
