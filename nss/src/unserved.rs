@@ -13,16 +13,23 @@
 //! glibc skips a missing one and keeps the status the source before it
 //! gave, while a present one's status becomes the answer when it is the
 //! last source (`nss/nsswitch.c`, glibc 2.36). So only these are
-//! defined: the enumerations of every map (a listing that reaches the
-//! module finds its `setXXent` answering UNAVAIL and goes on to the next
-//! source, or ends with ENOENT, as past a missing one), the ethers lookups,
-//! `netname2user`, `getpublickey` and `getsecretkey` (whose callers only
-//! ask for success). The lookups by key of the other maps stay missing
-//! ([`MISSING`]): `shadow` and `gshadow` take the `passwd` and `group`
-//! lines when `nsswitch.conf` has none of their own, so `getspnam` of a
-//! name `/etc/shadow` lacks would end UNAVAIL instead of NOTFOUND;
-//! `getaddrinfo` tests the `hosts` functions' presence itself.
-//! No `errno` is set (the functions' arguments differ; none is read).
+//! defined: the ethers lookups, `netname2user`, `getpublickey` and
+//! `getsecretkey` (whose callers only ask for success: alike), and the
+//! enumerations of every map (`nss/getnssent_r.c`: a listing that
+//! reaches the module finds its `setXXent` answering UNAVAIL and goes on
+//! to the next source, as past a missing one). Two cases of a listing
+//! differ: with the module last and the source before it answering
+//! TRYAGAIN (not ERANGE), `getXXent_r` returns ENOENT instead of that
+//! source's `errno` (the entries, and `getXXent`'s NULL, are the same);
+//! with the module first and `getXXent` called without `setXXent`, the
+//! next source's `setXXent` is called before its first entry, as it
+//! would be had the listing begun there. The lookups by key of the
+//! other maps stay missing ([`MISSING`]): `shadow` and `gshadow` take
+//! the `passwd` and `group` lines when `nsswitch.conf` has none of their
+//! own, so `getspnam` of a name `/etc/shadow` lacks would end UNAVAIL
+//! instead of NOTFOUND; `getaddrinfo` tests the `hosts` functions'
+//! presence itself. No `errno` is set (the functions' arguments differ;
+//! none is read).
 
 use libc::c_int;
 use libnss::interop::NssStatus;
