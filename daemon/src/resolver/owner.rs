@@ -24,7 +24,7 @@
 
 use super::at_odds::{self, AtOdds};
 use super::local::LocalView;
-use super::record_later::{Left, LeftKind};
+use super::record_later::LeftKind;
 use super::{DomainError, InDomain, Provider, Resolver, Settings, Source};
 use crate::cache::{CacheKey, GroupEntry, Key, UserEntry, Value};
 use crate::census::Census;
@@ -836,11 +836,7 @@ impl Resolver {
     /// are cached and stored as the searches would have left them (see
     /// [`Resolver::record_members_later`]).
     pub(super) fn record_gids_later(&self, cx: &Ctx, i: usize, gids: Vec<u32>) {
-        self.leave_to_record(Left {
-            generation: cx.domains.clone(),
-            domain: Arc::from(cx.domain(i).name()),
-            what: LeftKind::Gids(gids),
-        });
+        self.leave_to_record(cx, i, LeftKind::Gids(gids));
     }
 
     /// Leaves members `decided` (indices into `members`, all served by the
@@ -851,11 +847,7 @@ impl Resolver {
     /// refused (the directory changed since the census) is logged; the
     /// next decision sees it.
     fn record_members_later(&self, cx: &Ctx, i: usize, members: Members, decided: Vec<usize>) {
-        self.leave_to_record(Left {
-            generation: cx.domains.clone(),
-            domain: Arc::from(cx.domain(i).name()),
-            what: LeftKind::Members { members, decided },
-        });
+        self.leave_to_record(cx, i, LeftKind::Members { members, decided });
     }
 
     /// [`Resolver::drop_refused_members`] for members `asked` (indices

@@ -11,21 +11,21 @@
 
 use super::enumerate::{Pace, PACE_ITEMS};
 use super::fetch::BATCH;
-use super::owner::{member_base, Members};
+use super::owner::{member_base, Ctx, Members};
 use super::{Provider, Resolver};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// What one lookup left to record, as the lookup holds it (nothing
 /// copied on the answer's path) until its answer is sent.
-pub(super) struct Left {
+struct Left {
     /// The domains the lookup began with: what a lookup of another
     /// generation (begun before a reload) left is dropped.
-    pub generation: Arc<Vec<Arc<dyn Provider>>>,
+    generation: Arc<Vec<Arc<dyn Provider>>>,
     /// The domain, by name.
-    pub domain: Arc<str>,
+    domain: Arc<str>,
     /// Its entries to record.
-    pub what: LeftKind,
+    what: LeftKind,
 }
 
 /// The entries a lookup left to record.
@@ -142,9 +142,14 @@ impl ToRecord {
 }
 
 impl Resolver {
-    /// Leaves `left` to be recorded once the answer being prepared is
-    /// sent ([`Resolver::answers_sent`]).
-    pub(super) fn leave_to_record(&self, left: Left) {
+    /// Leaves `what`, entries of lookup `cx`'s domain `i`, to be recorded
+    /// once the answer being prepared is sent ([`Resolver::answers_sent`]).
+    pub(super) fn leave_to_record(&self, cx: &Ctx, i: usize, what: LeftKind) {
+        let left = Left {
+            generation: cx.domains.clone(),
+            domain: Arc::from(cx.domains[i].name()),
+            what,
+        };
         self.inner.to_record.lock().staged.push(left);
     }
 
