@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 
 /// A paced batch is followed by a rest this many times as long as the
-/// batch took (at most [`MAX_REST`]), with the turn held: work after the
+/// batch took (at most [`MAX_REST`]) before the next begins: work after the
 /// answers keeps rosterd and the directory busy about a quarter of the
 /// time (more with batches slower than 0.7 s, whose rest is capped).
 /// Recording a 50,000-member group's members (250 searches
@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 const REST_PER_BATCH_TIME: u32 = 3;
 
 /// The longest rest after a paced batch: a batch that waited for a
-/// server's timeout does not hold the turn for three times as long.
+/// server's timeout is not followed by three times as long.
 const MAX_REST: std::time::Duration = std::time::Duration::from_secs(2);
 
 tokio::task_local! {
@@ -52,8 +52,6 @@ pub fn answering<F: Future>(lookup: F) -> impl Future<Output = F::Output> {
 #[derive(Default)]
 pub(super) struct AfterAnswers {
     queue: Mutex<Vec<BoxFuture<'static, ()>>>,
-    /// Held by the paced batch under way and through its rest.
-    turn: tokio::sync::Mutex<()>,
     /// Work started and not yet finished.
     running: AtomicUsize,
     /// Woken when `running` falls to 0.
@@ -140,14 +138,13 @@ impl Resolver {
         }
     }
 
-    /// Runs `batch`, searches made after the answers, in its turn: one
-    /// paced batch at a time in the resolver, followed by a rest
-    /// [`REST_PER_BATCH_TIME`] times as long as it took (the turn still
-    /// held). (A batch answered from expired entries after the stale
-    /// grace leaves its search running: the next may begin before it
-    /// ends.)
+    /// Runs `batch`, searches made after the answers, followed by a rest
+    /// [`REST_PER_BATCH_TIME`] times as long as it took. One paced batch
+    /// runs at a time in the resolver: the only paced work is the one
+    /// task recording what the lookups left ([`super::record_later`]).
+    /// (A batch answered from expired entries after the stale grace
+    /// leaves its search running: the next may begin before it ends.)
     pub(super) async fn paced<T>(&self, batch: impl Future<Output = T>) -> T {
-        let _turn = self.inner.after.turn.lock().await;
         let began = tokio::time::Instant::now();
         let out = batch.await;
         tokio::time::sleep((began.elapsed() * REST_PER_BATCH_TIME).min(MAX_REST)).await;

@@ -408,10 +408,10 @@ impl Resolver {
     /// the cache are asked [`BATCH`] at a time in one provider call
     /// ([`Resolver::in_domain_batch`]), [`PARALLEL_BATCHES`] batches at once;
     /// `paced` (work after the answers, [`super::owner::Ctx::paced`]): one
-    /// at a time, each in its turn ([`Resolver::paced`]), each key looked
-    /// up in the cache once, when the batch it would go into is made (what
-    /// other work recorded during the rests is not asked again, and each
-    /// batch is filled with keys still open).
+    /// at a time, each followed by its rest ([`Resolver::paced`]), each
+    /// key looked up in the cache once, when the batch it would go into is
+    /// made (what lookups cached during the rests is not asked again, and
+    /// each batch is filled with keys still open).
     pub(super) async fn answers_many(
         &self,
         d: &Arc<dyn Provider>,
@@ -421,29 +421,20 @@ impl Resolver {
         let domain: Arc<str> = Arc::from(d.name());
         let mut answers: Vec<Option<InDomain>> = keys.iter().map(|_| None).collect();
         if paced {
-            let mut keys = keys.iter().enumerate();
-            // (Each batch made once its turn has come: what other paced
-            // work recorded meanwhile is answered from the cache.)
-            let mut more = true;
-            while more {
-                more = self
-                    .paced(async {
-                        let now = self.inner.clock.now_ms();
-                        let mut batch = Vec::with_capacity(BATCH);
-                        for key in keys.by_ref() {
-                            let key = std::iter::once(key);
-                            batch.extend(self.not_fresh(d, &domain, key, now, &mut answers));
-                            if batch.len() == BATCH {
-                                break;
-                            }
-                        }
-                        if batch.is_empty() {
-                            return false;
-                        }
-                        self.ask_batches(d, &[batch], &mut answers).await;
-                        true
-                    })
-                    .await;
+            let mut keys = keys.iter().enumerate().peekable();
+            while keys.peek().is_some() {
+                // (Made after the previous batch's rest: what lookups
+                // cached meanwhile is answered from the cache.)
+                let now = self.inner.clock.now_ms();
+                let mut batch = Vec::with_capacity(BATCH);
+                while batch.len() < BATCH && keys.peek().is_some() {
+                    let next = keys.by_ref().take(BATCH - batch.len());
+                    batch.extend(self.not_fresh(d, &domain, next, now, &mut answers));
+                }
+                if !batch.is_empty() {
+                    self.paced(self.ask_batches(d, &[batch], &mut answers))
+                        .await;
+                }
             }
         } else {
             let now = self.inner.clock.now_ms();
@@ -480,7 +471,7 @@ impl Resolver {
         answers: &mut [Option<InDomain>],
     ) {
         let mut set = tokio::task::JoinSet::new();
-        for batch in group.iter().filter(|b| !b.is_empty()) {
+        for batch in group {
             let (this, d) = (self.clone(), d.clone());
             let idxs: Vec<usize> = batch.iter().map(|(idx, ..)| *idx).collect();
             let ks = batch.iter().map(|(_, k, _)| k.clone()).collect();

@@ -1348,7 +1348,7 @@ async fn members_recorded_by_earlier_work_are_not_asked_again_when_the_turn_come
     let (ldap, r) = members_domain(1000, &locals).await;
     ldap.set_latency_ms(10);
     // Two groups of the same members, both answered before either's
-    // members are recorded: the second's batches wait for their turn.
+    // members are recorded: the members are held, and asked, once.
     for g in ["biggroup", "second"] {
         let answer = ask(&r, &Q::Group(g.into())).await;
         assert_eq!(answer.rsplit(':').next().unwrap().split(',').count(), 1000);

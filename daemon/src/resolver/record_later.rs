@@ -6,7 +6,7 @@
 //! them a batch at a time, paced ([`Resolver::paced`]). A burst of first
 //! lookups of big groups that share their members thus holds each member
 //! once (at most the distinct member names the domain's groups list)
-//! instead of one list per lookup, each waiting for its turn with its
+//! instead of one list per lookup, each waiting to run with its
 //! group entry kept alive.
 
 use super::enumerate::{Pace, PACE_ITEMS};
