@@ -160,6 +160,65 @@ pub mod inner {
     /// How an inner process turns a kind and key into a lookup.
     pub type ParseOp = fn(&str, &str) -> Option<Lookup>;
 
+    /// Runs this binary again as `--inner ARGS` (space-separated), as a
+    /// fresh process (glibc loads the NSS module as any program would):
+    /// what it printed, trimmed, or an error with all it wrote.
+    pub fn again(args: &str) -> Result<String, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let out = std::process::Command::new(exe)
+            .arg("--inner")
+            .args(args.split(' '))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(format!(
+                "{args}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// Prints the sorted lookup `times` (µs) as `MEDIAN MEAN P99 CPU`, CPU
+    /// being `own_cpu_ns` (the process's time on a CPU over them) per
+    /// lookup in µs; the exit code (`times`' own on failure).
+    pub fn print_cold(times: Result<Vec<f64>, i32>, own_cpu_ns: u64) -> i32 {
+        match times {
+            Ok(times) if !times.is_empty() => {
+                let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
+                let own_cpu = own_cpu_ns as f64 / 1000.0 / times.len() as f64;
+                println!(
+                    "{:.0} {:.0} {p99:.0} {own_cpu:.1}",
+                    times[times.len() / 2],
+                    crate::stats::mean(&times)
+                );
+                0
+            }
+            Ok(_) => 2,
+            Err(code) => code,
+        }
+    }
+
+    /// `cold KIND PREFIX WIDTH FIRST COUNT` ([`cold`]) in an inner
+    /// process: prints its times ([`print_cold`]); the exit code.
+    pub fn cold_printed(parse_op: ParseOp, args: [&str; 5]) -> i32 {
+        let [kind, prefix, width, first, count] = args;
+        let before = crate::peer::own_on_cpu_ns();
+        let times = cold(parse_op, kind, prefix, width, first, count);
+        print_cold(times, crate::peer::own_on_cpu_ns().saturating_sub(before))
+    }
+
+    /// `coldid FIRST COUNT` ([`cold_ids`]) in an inner process: prints
+    /// its times ([`print_cold`]); the exit code.
+    pub fn cold_ids_printed(parse_op: ParseOp, first: &str, count: &str) -> i32 {
+        let before = crate::peer::own_on_cpu_ns();
+        let times = cold_ids(parse_op, first, count);
+        print_cold(times, crate::peer::own_on_cpu_ns().saturating_sub(before))
+    }
+
     /// `once KIND KEY`: one lookup, prints its time in µs; the exit code.
     pub fn once(parse_op: ParseOp, kind: &str, key: &str) -> i32 {
         let Some(mut f) = parse_op(kind, key) else {
@@ -171,19 +230,27 @@ pub mod inner {
         i32::from(!ok)
     }
 
-    /// `cold PREFIX FIRST COUNT`: getpwnam of the users `PREFIX00001`…
-    /// once each; their times in µs, sorted, or the exit code on failure.
+    /// `cold KIND PREFIX WIDTH FIRST COUNT`: the `KIND` lookup (`pwnam`,
+    /// `grnam`) of the names `PREFIX` + FIRST.. (the number zero-padded
+    /// to `WIDTH` digits: `u00001`, `mg0002`) once each; their times in
+    /// µs, sorted, or the exit code on failure.
     pub fn cold(
         parse_op: ParseOp,
+        kind: &str,
         prefix: &str,
+        width: &str,
         first: &str,
         count: &str,
     ) -> Result<Vec<f64>, i32> {
-        let (Ok(first), Ok(count)) = (first.parse::<u32>(), count.parse::<u32>()) else {
+        let (Ok(width), Ok(first), Ok(count)) = (
+            width.parse::<usize>(),
+            first.parse::<u32>(),
+            count.parse::<u32>(),
+        ) else {
             return Err(2);
         };
-        let names = (first..first + count).map(|i| format!("{prefix}{i:05}"));
-        cold_keys(parse_op, "pwnam", names)
+        let names = (first..first + count).map(|i| format!("{prefix}{i:0width$}"));
+        cold_keys(parse_op, kind, names)
     }
 
     /// `coldid FIRST COUNT`: getpwuid of the UIDs FIRST.. once each, the

@@ -151,7 +151,7 @@ fn outer() {
     let cold = run(
         FILES_ROSTER,
         Some(&socket_only),
-        &format!("cold u {} {COLD_USERS}", 1),
+        &format!("cold pwnam u 5 {} {COLD_USERS}", 1),
     );
     let cold_initgroups = run(
         FILES_ROSTER,
@@ -644,8 +644,8 @@ mod inner {
                 0
             }
             ["once", kind, key] => roster_bench::inner::once(parse_op, kind, key),
-            ["cold", prefix, first, count] => {
-                match roster_bench::inner::cold(parse_op, prefix, first, count) {
+            ["cold", kind, prefix, width, first, count] => {
+                match roster_bench::inner::cold(parse_op, kind, prefix, width, first, count) {
                     Ok(times) => {
                         let mean = mean(&times);
                         println!(

@@ -2,7 +2,8 @@
 //! nslcd (`nslcd`, `libnss-ldapd`, `pam_ldap`), in one run, against the same
 //! private slapd (StartTLS, the sample directory) and the same data: warm
 //! getpwnam/getpwuid/getgrnam/getgrouplist, the user in 1,000 groups and
-//! the 5,000-member group (first and warm), cold first lookups, 16
+//! the 5,000-member group (first and warm), cold first lookups (users by
+//! name and by UID, groups by name), 16
 //! processes in parallel, daemon memory and start-up, and one
 //! `pamtester SERVICE alice authenticate`. Run with
 //! `cargo run --release -p roster-bench --bin peers` (as root, with the
@@ -27,7 +28,8 @@
 //! the 5,000-member group with `perf record -g` into `FILE.<peer>`;
 //! `ROSTER_BENCH_PERF_INIT=FILE` its first initgroups of the user in 1,000
 //! groups; `ROSTER_BENCH_PERF_COLD=FILE` its first getpwnam of 200 users
-//! and `ROSTER_BENCH_PERF_COLD_UID=FILE` its first getpwuid of 200 others
+//! and `ROSTER_BENCH_PERF_COLD_UID=FILE` its first getpwuid of 200 others,
+//! `ROSTER_BENCH_PERF_COLD_GROUP=FILE` its first getgrnam of 150 groups
 //! (whose CPU rows then include perf's own cost in the daemon).
 //!
 //! `ROSTER_BENCH_CALLGRIND=DIR` runs rosterd under valgrind's callgrind
@@ -44,19 +46,18 @@
 
 use roster_bench::lookup::{last_entry_fields, parse_op};
 use roster_bench::peer::{
-    own_on_cpu_ns, pamtester, prepare, process_tree, rss_tree_kb, run_driver, sched_ns,
-    use_nsswitch, Daemon, Peer, Setup, PAM_FLOOR_SERVICE, PAM_SERVICE,
+    pamtester, prepare, process_tree, rss_tree_kb, run_driver, sched_ns, use_nsswitch, Daemon,
+    Peer, Setup, PAM_FLOOR_SERVICE, PAM_SERVICE,
 };
 use roster_bench::profile::{callgrind_dir, Instructions, Recording};
 use roster_bench::setup::{build_release, load_average};
-use roster_bench::stats::{batch_ns_of, mean, median, BATCH};
+use roster_bench::stats::{batch_ns_of, median, BATCH};
 use roster_e2e::dataset::{self, ALICE, BIGGROUP, BULK_UID_BASE, MANYGROUPS};
 use roster_e2e::slapd::Slapd;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// At most this many batches per warm measurement...
@@ -72,6 +73,13 @@ const ROUNDS: usize = 3;
 const PROCS: usize = 16;
 /// Distinct users per peer and pass for the cold measurement.
 const COLD_USERS: u32 = 200;
+/// Distinct groups per peer and pass for the cold group measurement: of
+/// the 1,000 groups `mg0000`.. (the user in 1,000 groups' groups, one
+/// member each), from [`COLD_GROUP_FIRST`] on (`mg0001` is the warm
+/// rows'); 150 leave room for three peers in two passes.
+const COLD_GROUPS: u32 = 150;
+/// The first of the groups the cold group rows take.
+const COLD_GROUP_FIRST: u32 = 2;
 /// Every peer is measured in this many passes (fresh daemon and state each
 /// time, peers in turn); each number is the best of the passes.
 const PASSES: usize = 2;
@@ -128,9 +136,9 @@ fn outer() {
         {
             continue;
         }
-        // Distinct users per peer and pass: nobody profits from slapd
-        // having just served the same entries.
-        let cold_first = 1 + (pass * peers.len() + k) as u32 * COLD_USERS;
+        // Distinct users and groups per peer and pass (`slot`): nobody
+        // profits from slapd having just served the same entries.
+        let slot = pass * peers.len() + k;
         let dir = scratch.path().join(format!("{}-{pass}", peer.name()));
         let mut script = prepare(peer, &dir, &setup);
         if peer == Peer::Roster {
@@ -147,7 +155,7 @@ fn outer() {
         }
         let _ = write!(
             script,
-            "exec {} --inner driver {} {} {cold_first}",
+            "exec {} --inner driver {} {} {slot}",
             exe.display(),
             peer.name(),
             dir.display()
@@ -318,6 +326,10 @@ fn report(r: &BTreeMap<String, String>) {
         &format!("getpwuid, first lookup of {COLD_USERS} other users, median"),
         "cold_uid",
     );
+    cold_rows(
+        &format!("getgrnam, first lookup of {COLD_GROUPS} groups (one member each), median"),
+        "cold_group",
+    );
     line(
         "getgrouplist of a user in 1,000 groups, first",
         "initgroups.first_us",
@@ -448,6 +460,7 @@ fn directory_ops() -> [String; 4] {
 /// The measuring side, run inside the namespace.
 mod inner {
     use super::*;
+    use roster_bench::inner::again;
 
     /// Median ns per call and calls per second of one lookup, repeated in
     /// batches of `batch` calls.
@@ -465,26 +478,6 @@ mod inner {
         }
         let per_sec = (batch * batches.len()) as f64 / total.elapsed().as_secs_f64();
         Ok((median(&mut batches), per_sec))
-    }
-
-    /// Runs this binary again (`--inner ARGS`) and returns its stdout.
-    fn again(args: &str) -> Result<String, String> {
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let out = Command::new(exe)
-            .arg("--inner")
-            .args(args.split(' '))
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(format!(
-                "{args}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
     }
 
     /// `pamtester SERVICE alice authenticate`, `n` timed runs after one
@@ -511,7 +504,9 @@ mod inner {
 
     /// Everything measured for one peer, inside its namespace; prints
     /// `key=value` lines.
-    fn driver(peer: Peer, dir: &Path, cold_first: u32) -> i32 {
+    /// `slot` numbers the peer's pass among all (0..): which users and
+    /// groups its cold rows ask, new to every daemon of the run.
+    fn driver(peer: Peer, dir: &Path, slot: u32) -> i32 {
         let sources = peer.sources();
         let main_source = match peer {
             Peer::Roster => "files roster",
@@ -577,17 +572,17 @@ mod inner {
         // 99th percentile reported under `key`, and the CPU time per
         // lookup. (The daemon's processes as they were before: a helper
         // started meanwhile would be missed, one gone would count less.)
-        let cold_row = |key: &str, args: &str, perf: Option<Recording>| -> usize {
+        let cold_row = |key: &str, args: &str, count: u32, perf: Option<Recording>| -> usize {
             let counting = count_instructions();
             let before = (sched_ns(&daemon_tree), sched_ns(&slapd));
             let cold = again(args);
             drop(perf);
             let after = (sched_ns(&daemon_tree), sched_ns(&slapd));
-            instructions_per(key, counting, u64::from(COLD_USERS));
+            instructions_per(key, counting, u64::from(count));
             let per_lookup = |a: u64, b: u64| {
                 Ok(format!(
                     "{:.1}",
-                    a.saturating_sub(b) as f64 / 1000.0 / COLD_USERS as f64
+                    a.saturating_sub(b) as f64 / 1000.0 / f64::from(count)
                 ))
             };
             match cold {
@@ -617,8 +612,14 @@ mod inner {
         };
         // Cold: users nobody asked about yet (alice was the start-up probe).
         // ROSTER_BENCH_PERF_COLD=FILE: these lookups under `perf record -g`.
+        let cold_first = 1 + slot * COLD_USERS;
         let perf = record_daemon("ROSTER_BENCH_PERF_COLD", &daemon, peer);
-        failures += cold_row("cold", &format!("cold u {cold_first} {COLD_USERS}"), perf);
+        failures += cold_row(
+            "cold",
+            &format!("cold pwnam u 5 {cold_first} {COLD_USERS}"),
+            COLD_USERS,
+            perf,
+        );
         // Cold by UID: other users (u02001 on), again new to every peer.
         let first_uid = BULK_UID_BASE + 2000 + cold_first;
         // ROSTER_BENCH_PERF_COLD_UID=FILE: these lookups under `perf record -g`.
@@ -626,6 +627,20 @@ mod inner {
         failures += cold_row(
             "cold_uid",
             &format!("coldid {first_uid} {COLD_USERS}"),
+            COLD_USERS,
+            perf,
+        );
+        // Cold groups by name: groups of the user in 1,000 groups that no
+        // daemon of the run asked yet (asked before that user's initgroups
+        // below, which records all of them in rosterd's cache).
+        // ROSTER_BENCH_PERF_COLD_GROUP=FILE: these lookups under `perf
+        // record -g`.
+        let first_group = COLD_GROUP_FIRST + slot * COLD_GROUPS;
+        let perf = record_daemon("ROSTER_BENCH_PERF_COLD_GROUP", &daemon, peer);
+        failures += cold_row(
+            "cold_group",
+            &format!("cold grnam mg 4 {first_group} {COLD_GROUPS}"),
+            COLD_GROUPS,
             perf,
         );
         let many = format!("grouplist {}:{}", MANYGROUPS.name, MANYGROUPS.gid);
@@ -742,33 +757,12 @@ mod inner {
         i32::from(failures > 0)
     }
 
-    /// Prints the median, mean and 99th percentile of sorted `times`; the
-    /// exit code.
-    /// Prints the median, mean and 99th percentile of `times` (µs), and
-    /// `own_cpu_ns` (this process's time on a CPU over them) per lookup in
-    /// µs.
-    fn median_and_mean(times: Result<Vec<f64>, i32>, own_cpu_ns: u64) -> i32 {
-        match times {
-            Ok(times) => {
-                let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
-                let own_cpu = own_cpu_ns as f64 / 1000.0 / times.len() as f64;
-                println!(
-                    "{:.0} {:.0} {p99:.0} {own_cpu:.1}",
-                    times[times.len() / 2],
-                    mean(&times)
-                );
-                0
-            }
-            Err(code) => code,
-        }
-    }
-
     /// Entry point of `--inner ARGS`; returns the exit code.
     pub fn run(args: &[String]) -> i32 {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         match a.as_slice() {
-            ["driver", peer, dir, cold_first] => match (Peer::parse(peer), cold_first.parse()) {
-                (Some(p), Ok(first)) => driver(p, Path::new(dir), first),
+            ["driver", peer, dir, slot] => match (Peer::parse(peer), slot.parse()) {
+                (Some(p), Ok(slot)) => driver(p, Path::new(dir), slot),
                 _ => 2,
             },
             ["warm", kind, key, batch @ ..] => {
@@ -802,15 +796,11 @@ mod inner {
                 i32::from(rc < 1)
             }
             ["once", kind, key] => roster_bench::inner::once(parse_op, kind, key),
-            ["cold", prefix, first, count] => {
-                let before = own_on_cpu_ns();
-                let times = roster_bench::inner::cold(parse_op, prefix, first, count);
-                median_and_mean(times, own_on_cpu_ns().saturating_sub(before))
+            ["cold", kind, prefix, width, first, count] => {
+                roster_bench::inner::cold_printed(parse_op, [kind, prefix, width, first, count])
             }
             ["coldid", first, count] => {
-                let before = own_on_cpu_ns();
-                let times = roster_bench::inner::cold_ids(parse_op, first, count);
-                median_and_mean(times, own_on_cpu_ns().saturating_sub(before))
+                roster_bench::inner::cold_ids_printed(parse_op, first, count)
             }
             ["parallel", procs, calls, kind, key] => {
                 roster_bench::inner::parallel(parse_op, procs, calls, kind, key)

@@ -9,7 +9,8 @@
 //! daemon wrote to stderr even when it succeeded, `ROSTER_BENCH_PERF=FILE`
 //! profiles rosterd's first big-group lookup and `ROSTER_BENCH_PERF_ENUM=FILE`
 //! its census and start-up listing (`FILE.at_start`) and its first
-//! enumerations (`perf record`).
+//! enumerations, `ROSTER_BENCH_PERF_COLD=FILE` its cold rows (`perf
+//! record`, `FILE.<slot>` for each group run).
 //!
 //! Each peer runs in its own private mount namespace with its own
 //! configuration and state, exactly as in `peers` ([`roster_bench::peer`]);
@@ -17,9 +18,13 @@
 //! Measured, each in a fresh namespace with a freshly started daemon and an
 //! empty cache:
 //!
-//! - **group runs** ([`GROUP_RUNS`] per peer, peers in turn): the first
-//!   `getent group biggroup` (50,000 members) and then [`WARM`] more, each
-//!   the whole `getent` process. rosterd and SSSD have `enumerate = false`
+//! - **group runs** ([`GROUP_RUNS`] per peer, peers in turn): first lookups
+//!   of [`COLD_USERS`] users by name and as many others by UID, and of
+//!   [`COLD_GROUPS`] small groups by name (about ten members each), one
+//!   process each, users and groups no daemon of the run asked before
+//!   (each row's median and 99th percentile, the median of the runs');
+//!   then the first `getent group biggroup` (50,000 members) and [`WARM`]
+//!   more, each the whole `getent` process. rosterd and SSSD have `enumerate = false`
 //!   here (their default; with `true` their background enumeration would
 //!   fetch the group first). rosterd waits for its census first, as in
 //!   `peers`.
@@ -36,7 +41,9 @@
 //!   `getent group` (first and warm), and the RSS after those.
 
 use roster_bench::lookup::parse_op;
-use roster_bench::peer::{prepare, rss_tree_kb, run_driver, use_nsswitch, Daemon, Peer, Setup};
+use roster_bench::peer::{
+    prepare, process_tree, rss_tree_kb, run_driver, sched_ns, use_nsswitch, Daemon, Peer, Setup,
+};
 use roster_bench::profile::Recording;
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::median;
@@ -65,6 +72,10 @@ const GID_BASE: u32 = 300_000;
 const GROUP_RUNS: usize = 3;
 /// Warm `getent` runs after each first one.
 const WARM: usize = 5;
+/// Distinct users per cold row (by name, by UID) in each group run.
+const COLD_USERS: u32 = 200;
+/// Distinct small groups for the cold group row in each group run.
+const COLD_GROUPS: u32 = 150;
 /// The `getpwnam` sweep stops after this long (a peer that asks the
 /// directory for each user would take many minutes).
 const SWEEP_LIMIT: Duration = Duration::from_secs(90);
@@ -227,7 +238,7 @@ fn outer() {
     plan.extend(peers.iter().map(|&p| (Mode::Enum, 0, p)));
 
     let mut runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (mode, run, peer) in plan {
+    for (slot, (mode, run, peer)) in plan.into_iter().enumerate() {
         let setup = Setup {
             slapd: &slapd,
             ca: ca.clone(),
@@ -285,9 +296,12 @@ fn outer() {
             }
             _ => {}
         }
+        if let Some(pid) = slapd.pid() {
+            let _ = writeln!(script, "export ROSTER_BENCH_SLAPD_PID={pid}");
+        }
         let _ = write!(
             script,
-            "exec {} --inner driver {} {} {}",
+            "exec {} --inner driver {} {} {} {slot}",
             exe.display(),
             mode.name(),
             peer.name(),
@@ -336,6 +350,45 @@ fn report(r: &BTreeMap<String, Vec<f64>>) {
         "ms",
     );
     line("members `getent` printed", "group.members", 1.0, "");
+    for (title, key) in [
+        (
+            format!("getpwnam, first lookup of {COLD_USERS} users"),
+            "cold",
+        ),
+        (
+            format!("getpwuid, first lookup of {COLD_USERS} other users"),
+            "cold_uid",
+        ),
+        (
+            format!("getgrnam, first lookup of {COLD_GROUPS} small groups (about ten members)"),
+            "cold_group",
+        ),
+    ] {
+        line(
+            &format!("{title}, median (median of the {GROUP_RUNS} runs')"),
+            &format!("{key}.median_us"),
+            1.0,
+            "µs",
+        );
+        line(
+            "same, 99th percentile (median of the runs')",
+            &format!("{key}.p99_us"),
+            1.0,
+            "µs",
+        );
+        line(
+            "same, the daemon's time on a CPU per lookup, mean (all its threads)",
+            &format!("{key}.daemon_cpu_us"),
+            1.0,
+            "µs",
+        );
+        line(
+            "same, slapd's time on a CPU per lookup, mean",
+            &format!("{key}.slapd_cpu_us"),
+            1.0,
+            "µs",
+        );
+    }
     let failed: Vec<String> = ["roster", "sssd", "nslcd"]
         .iter()
         .map(|p| {
@@ -661,7 +714,9 @@ mod inner {
     }
 
     /// Everything measured in one namespace; prints `key=value` lines.
-    fn driver(mode: Mode, peer: Peer, dir: &Path) -> i32 {
+    /// `slot` numbers the namespace among the run's: which users and
+    /// groups its cold rows ask, new to every daemon of the run.
+    fn driver(mode: Mode, peer: Peer, dir: &Path, slot: u32) -> i32 {
         let main_source = match peer {
             Peer::Roster => "files roster",
             Peer::Sssd => "files sss",
@@ -699,6 +754,18 @@ mod inner {
         }
         match mode {
             Mode::Group => {
+                // The cold rows before the big group: its first lookup
+                // has rosterd record its 50,000 members after the answer.
+                // ROSTER_BENCH_PERF_COLD=FILE: rosterd over them under
+                // `perf record -g` (FILE.<slot>).
+                let perf = match (peer, std::env::var("ROSTER_BENCH_PERF_COLD"), daemon.pid()) {
+                    (Peer::Roster, Ok(file), Some(pid)) => {
+                        Recording::start(pid, &format!("{file}.{slot}"), &["-g"])
+                    }
+                    _ => None,
+                };
+                failures += cold_rows(slot, &daemon);
+                drop(perf);
                 // ROSTER_BENCH_PERF=FILE: rosterd's first lookup of the big
                 // group under `perf record -g`.
                 let mut perf = match (peer, std::env::var("ROSTER_BENCH_PERF"), daemon.pid()) {
@@ -861,20 +928,80 @@ mod inner {
         0
     }
 
+    /// The cold rows of the group run `slot`: users by name (from
+    /// `su50001`, past the big group's members) and by UID, then small
+    /// groups by name, each a fresh process; prints each row's median and
+    /// 99th percentile, and the daemon's and slapd's time on a CPU per
+    /// lookup; the failures.
+    fn cold_rows(slot: u32, daemon: &Daemon) -> usize {
+        let users = 50_001 + slot * 2 * COLD_USERS;
+        let uids = UID_BASE + users + COLD_USERS;
+        let groups = 1 + slot * COLD_GROUPS;
+        let rows = [
+            ("cold", format!("cold pwnam su 5 {users} {COLD_USERS}")),
+            ("cold_uid", format!("coldid {uids} {COLD_USERS}")),
+            (
+                "cold_group",
+                format!("cold grnam sg 4 {groups} {COLD_GROUPS}"),
+            ),
+        ];
+        let slapd: Vec<u32> = std::env::var("ROSTER_BENCH_SLAPD_PID")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .into_iter()
+            .collect();
+        let daemon_tree = daemon.pid().map(process_tree).unwrap_or_default();
+        let mut failures = 0;
+        for ((key, args), count) in rows.into_iter().zip([COLD_USERS, COLD_USERS, COLD_GROUPS]) {
+            let before = [sched_ns(&daemon_tree).on_cpu, sched_ns(&slapd).on_cpu];
+            let res = roster_bench::inner::again(&args);
+            let after = [sched_ns(&daemon_tree).on_cpu, sched_ns(&slapd).on_cpu];
+            match res {
+                Ok(v) => {
+                    let mut it = v.split_whitespace();
+                    let (median, _mean, p99) = (it.next(), it.next(), it.next());
+                    println!("{key}.median_us={}", median.unwrap_or(""));
+                    println!("{key}.p99_us={}", p99.unwrap_or(""));
+                    for (who, a, b) in [
+                        ("daemon", after[0], before[0]),
+                        ("slapd", after[1], before[1]),
+                    ] {
+                        // (A kernel without scheduler statistics reads 0.)
+                        if a > 0 {
+                            let us = a.saturating_sub(b) as f64 / 1000.0 / f64::from(count);
+                            println!("{key}.{who}_cpu_us={us:.1}");
+                        }
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{key}: {e}");
+                    failures += 1;
+                }
+            }
+        }
+        failures
+    }
+
     /// Entry point of `--inner ARGS`; returns the exit code.
     pub fn run(args: &[String]) -> i32 {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         match a.as_slice() {
-            ["driver", mode, peer, dir] => {
+            ["driver", mode, peer, dir, slot] => {
                 let mode = match *mode {
                     "group" => Mode::Group,
                     "enum" => Mode::Enum,
                     _ => return 2,
                 };
-                match Peer::parse(peer) {
-                    Some(p) => driver(mode, p, Path::new(dir)),
-                    None => 2,
+                match (Peer::parse(peer), slot.parse()) {
+                    (Some(p), Ok(slot)) => driver(mode, p, Path::new(dir), slot),
+                    _ => 2,
                 }
+            }
+            ["cold", kind, prefix, width, first, count] => {
+                roster_bench::inner::cold_printed(parse_op, [kind, prefix, width, first, count])
+            }
+            ["coldid", first, count] => {
+                roster_bench::inner::cold_ids_printed(parse_op, first, count)
             }
             ["sweep", first, count, secs] => sweep(first, count, secs),
             _ => 2,
