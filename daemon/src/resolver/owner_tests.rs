@@ -1427,7 +1427,7 @@ async fn record_left_once(r: &Resolver, ldap: &FakeDirectory, left: usize, disti
     let n = ldap.batch_call_count();
     r.answers_sent();
     // Once added to what is left, each is held once, less the first
-    // batch (under way, 10 ms).
+    // batch (taken, and asked once the replies pause).
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     assert_eq!(r.left_to_record(), distinct - super::fetch::BATCH);
     r.after_answers_done().await;
@@ -1452,8 +1452,9 @@ async fn members_left_to_record_are_dropped_when_a_reload_replaces_their_domain(
         assert_eq!(r.left_to_record(), 1000);
         r.answers_sent();
         if added {
-            // (The first batch under way: 10 ms.)
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            // (The first batch under way: asked once the replies pause,
+            // 10 ms.)
+            tokio::time::sleep(super::after::QUIET + std::time::Duration::from_millis(5)).await;
             assert_eq!(r.left_to_record(), 1000 - super::fetch::BATCH);
         }
         let new = FakeDirectory::new(if replaced { "ldap" } else { "other" });
@@ -1471,6 +1472,42 @@ async fn members_left_to_record_are_dropped_when_a_reload_replaces_their_domain(
         assert!(ldap.call_count() - n <= 1, "{case}");
         assert_eq!(r.left_to_record(), 0, "{case}");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn members_left_to_record_wait_for_the_replies_to_pause() {
+    use super::after::{MAX_QUIET_WAIT, QUIET};
+    use std::time::Duration;
+    let locals = Locals::new();
+    let (ldap, r) = members_domain(1000, &locals).await;
+    ldap.set_latency_ms(10);
+    ask(&r, &Q::Group("biggroup".into())).await;
+    let n = ldap.call_count();
+    // A burst: a reply every 2 ms for 100 ms. Nothing is recorded during
+    // it, and the first batch is asked once the replies have paused
+    // (calls counted as they begin; each takes 10 ms).
+    let began = tokio::time::Instant::now();
+    while began.elapsed() < Duration::from_millis(100) {
+        r.answers_sent();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        assert_eq!(ldap.call_count(), n, "asked during the burst");
+    }
+    tokio::time::sleep(QUIET + Duration::from_millis(1)).await;
+    assert_eq!(ldap.call_count(), n + 1, "asked after the pause");
+    r.after_answers_done().await;
+    assert_eq!(r.left_to_record(), 0);
+    // Replies that never pause hold a batch back at most MAX_QUIET_WAIT.
+    let (ldap, r) = members_domain(1000, &locals).await;
+    ask(&r, &Q::Group("biggroup".into())).await;
+    let n = ldap.call_count();
+    let began = tokio::time::Instant::now();
+    r.answers_sent();
+    while ldap.call_count() == n {
+        assert!(began.elapsed() <= MAX_QUIET_WAIT + QUIET, "never asked");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        r.answers_sent();
+    }
+    assert!(began.elapsed() >= MAX_QUIET_WAIT, "{:?}", began.elapsed());
 }
 
 #[tokio::test(start_paused = true)]
