@@ -22,15 +22,17 @@ use crate::census::Census;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-/// True when `v`, an answer about user `name`, agrees with census `c`,
-/// which decides `name` as the entry holding `uid`
-/// ([`Census::sole_served_holder`]): that entry (the only holder of
-/// `uid`), under exactly that name and UID. (A case variant filed under
+/// True when `v`, an answer about user (or group) `name`, agrees with
+/// census `c` of the users (or groups), which decides `name` as the entry
+/// holding `id` ([`Census::sole_served_holder`],
+/// [`Census::sole_served_holder_of_id`]): that entry (the only holder of
+/// `id`), under exactly that name and ID. (A case variant filed under
 /// `name` is another name to the local accounts' check.)
-pub(super) fn agrees(c: &Census, v: &Value, name: &str, uid: u32) -> bool {
+pub(super) fn agrees(c: &Census, v: &Value, name: &str, id: u32) -> bool {
     match v {
-        Value::User(u) => {
-            u.user.uid == uid && u.user.name == name && c.sole_holder_of_id(uid, &u.dn)
+        Value::User(u) => u.user.uid == id && u.user.name == name && c.sole_holder_of_id(id, &u.dn),
+        Value::Group(g) => {
+            g.group.gid == id && g.group.name == name && c.sole_holder_of_id(id, &g.dn)
         }
         _ => false,
     }

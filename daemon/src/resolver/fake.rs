@@ -201,6 +201,20 @@ impl FakeDirectory {
         self.users.lock().unwrap().retain(|u| u.user.name != name);
     }
 
+    /// Removes the group `name` (and its GID from its members' lists).
+    pub fn remove_group(&self, name: &str) {
+        let mut groups = self.groups.lock().unwrap();
+        let gone: Vec<u32> = groups
+            .iter()
+            .filter(|g| g.group.name == name)
+            .map(|g| g.group.gid)
+            .collect();
+        groups.retain(|g| g.group.name != name);
+        for gids in self.memberships.lock().unwrap().values_mut() {
+            gids.retain(|g| !gone.contains(g));
+        }
+    }
+
     /// Switches the domain on or off (off: every call is Unavailable).
     pub fn set_online(&self, on: bool) {
         self.online.store(on, Ordering::SeqCst);

@@ -809,7 +809,9 @@ impl Resolver {
                     let Some(name) = c.sole_served_holder_of_id(gid) else {
                         continue;
                     };
-                    if fresh.either(name, gid) || cx.local.group_refusal(name, gid, ci).is_some() {
+                    if fresh.disagree(c, name, gid)
+                        || cx.local.group_refusal(name, gid, ci).is_some()
+                    {
                         continue;
                     }
                     decided.push(gid);
@@ -1031,7 +1033,8 @@ fn owner_desc(v: &Value) -> String {
 /// user in thousands of groups, costs no allocation per question).
 struct FreshAnswers<'a> {
     cache: crate::cache::Locked<'a, CacheKey, crate::cache::Slot, AtOdds>,
-    /// Where the domain's disputes are kept ([`AtOdds::position`]).
+    /// Where the domain's disputes are kept ([`AtOdds::position`]; of its
+    /// users: none for groups).
     disputes_at: Option<usize>,
     now: u64,
     name_key: CacheKey,
@@ -1047,7 +1050,11 @@ impl<'a> FreshAnswers<'a> {
         };
         let cache = r.inner.cache.locked();
         FreshAnswers {
-            disputes_at: cache.watch().position(domain),
+            // (The disputes kept are the users census's.)
+            disputes_at: match kind {
+                EntryKind::User => cache.watch().position(domain),
+                EntryKind::Group => None,
+            },
             cache,
             now,
             name_key: CacheKey::new(domain.clone(), name),
@@ -1055,34 +1062,30 @@ impl<'a> FreshAnswers<'a> {
         }
     }
 
-    /// True when the name `name` or the ID `id` has a fresh cached answer.
-    fn either(&mut self, name: &str, id: u32) -> bool {
-        self.aim(name, id);
-        self.fresh(false).is_some() || self.fresh(true).is_some()
-    }
-
-    /// True when a fresh cached answer to user `name` or to `uid` tells
-    /// other than census `c`, which holds `name` and `uid` as one entry
-    /// ([`Census::sole_served_holder`]): either answer another UID, name
-    /// or entry (the name's answer may be a spelling the directory
-    /// matched; [`at_odds::agrees`]). Answers that agree lead the
-    /// member's check to the census's decision (that entry is the UID's
-    /// only holder), so the census decides the member as well, and the
-    /// decision rests on it alone (those answers tell nothing it does not).
-    /// The cache is looked into only for a name or UID the domain's
-    /// disputes with that census may hold
-    /// ([`at_odds::Disputes::may_dispute`]), or for every member while
-    /// they are not complete (a census being installed).
-    fn disagree(&mut self, c: &Census, name: &str, uid: u32) -> bool {
+    /// True when a fresh cached answer to user (or group) `name` or to
+    /// `id` tells other than census `c`, which holds `name` and `id` as
+    /// one entry ([`Census::sole_served_holder`],
+    /// [`Census::sole_served_holder_of_id`]): either answer another ID,
+    /// name or entry, or none (the name's answer may be a spelling the
+    /// directory matched; [`at_odds::agrees`]). Answers that agree lead
+    /// the check (a member's, or an initgroups' GID's) to the census's
+    /// decision (that entry is the ID's only holder), so the census
+    /// decides it as well, and the decision rests on it alone (those
+    /// answers tell nothing it does not). For users, the cache is looked
+    /// into only for a name or UID the domain's disputes with that census
+    /// may hold ([`at_odds::Disputes::may_dispute`]), or for every member
+    /// while they are not complete (a census being installed); groups
+    /// have no disputes kept: both answers are looked at.
+    fn disagree(&mut self, c: &Census, name: &str, id: u32) -> bool {
         if let Some(disputes) = self.disputes_at.and_then(|k| self.cache.watch().at(k)) {
-            if !disputes.may_dispute(c, name, uid, self.now) {
+            if !disputes.may_dispute(c, name, id, self.now) {
                 return false;
             }
         }
-        self.aim(name, uid);
+        self.aim(name, id);
         [false, true].into_iter().any(|by_name| {
             self.fresh(by_name)
-                .is_some_and(|slot| !at_odds::agrees(c, &slot.value, name, uid))
+                .is_some_and(|slot| !at_odds::agrees(c, &slot.value, name, id))
         })
     }
 

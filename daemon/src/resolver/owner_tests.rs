@@ -1669,6 +1669,47 @@ async fn a_member_whose_fresh_answer_agrees_with_the_census_is_decided_by_it() {
     assert_eq!(served.len(), 100);
 }
 
+#[tokio::test]
+async fn an_initgroups_group_whose_fresh_answers_agree_with_the_census_is_decided_by_it() {
+    let locals = Locals::new();
+    let ldap = FakeDirectory::new("ldap");
+    ldap.add_user("many", 20_000, 10_000);
+    ldap.add_group("primary", 10_000, &[]);
+    for k in 0..10u32 {
+        ldap.add_group(&format!("g{k}"), 40_000 + k, &["many"]);
+    }
+    ldap.set_census(true);
+    let r = resolver(&[&ldap], &locals, None, settings());
+    ask(&r, &Q::User("many".into())).await;
+    settle().await;
+    assert_eq!(ldap.census_count(), 2);
+    // Fresh answers that agree with the census: g1 by name, g2 by GID.
+    assert!(ask(&r, &Q::Group("g1".into()))
+        .await
+        .starts_with("g1:40001:"));
+    assert!(ask(&r, &Q::Gid(40_002)).await.starts_with("g2:40002:"));
+    // One that does not: g3 has another GID since the census.
+    ldap.remove_group("g3");
+    ldap.add_group("g3", 49_999, &["many"]);
+    assert!(ask(&r, &Q::Group("g3".into()))
+        .await
+        .starts_with("g3:49999:"));
+    let answered = || r.census_status("ldap").unwrap().checks_answered;
+    let (n, before) = (ldap.call_count(), answered());
+    let gids = ask(&r, &Q::Init("many".into())).await;
+    assert_eq!(
+        gids,
+        "[10000, 40000, 40001, 40002, 40004, 40005, 40006, 40007, 40008, 40009, 49999]"
+    );
+    // The user's groups search and the primary group's entry: g1 and g2
+    // are decided by the census as the other seven are (nine GIDs
+    // answered by it; seven when a fresh answer sent its GID to the check,
+    // agreeing or not), and g3's new GID, which the census knows no
+    // holder of, is checked on its fresh answers.
+    assert_eq!(ldap.call_count() - n, 2);
+    assert_eq!(answered() - before, 9);
+}
+
 /// Adds the local user `M00005` (spelled as a case variant of the member
 /// `m00005` of [`members_domain`]) to `locals`.
 fn add_local_m00005(locals: &Locals) {
