@@ -16,6 +16,9 @@
 //! ([`crate::cache::Watch`], under the cache's lock); the two are joined
 //! ([`AtOdds::finish`]) before the census serves a check. Until then the
 //! checks ask the cache.
+//!
+//! [`agrees`] serves the checks of an initgroups' GIDs against the groups
+//! census as well, which keep no disputes: they ask the cache.
 
 use crate::cache::{CacheKey, Key, Slot, Value, Watch};
 use crate::census::Census;

@@ -408,10 +408,11 @@ impl Resolver {
     /// the cache are asked [`BATCH`] at a time in one provider call
     /// ([`Resolver::in_domain_batch`]), [`PARALLEL_BATCHES`] batches at once;
     /// `paced` (work after the answers, [`super::owner::Ctx::paced`]): one
-    /// at a time, each followed by its rest ([`Resolver::paced`]), each
-    /// key looked up in the cache once, when the batch it would go into is
-    /// made (what lookups cached during the rests is not asked again, and
-    /// each batch is filled with keys still open).
+    /// at a time, each made once the replies pause ([`Resolver::quiet`])
+    /// and followed by its rest ([`Resolver::paced`]), each key looked up
+    /// in the cache once, when the batch it would go into is made (what
+    /// lookups cached during the rests and the bursts is not asked again,
+    /// and each batch is filled with keys still open).
     pub(super) async fn answers_many(
         &self,
         d: &Arc<dyn Provider>,
@@ -423,8 +424,10 @@ impl Resolver {
         if paced {
             let mut keys = keys.iter().enumerate().peekable();
             while keys.peek().is_some() {
-                // (Made after the previous batch's rest: what lookups
-                // cached meanwhile is answered from the cache.)
+                // (Made after the previous batch's rest, once the replies
+                // paused: what lookups cached meanwhile is answered from
+                // the cache.)
+                self.quiet().await;
                 let now = self.inner.clock.now_ms();
                 let mut batch = Vec::with_capacity(BATCH);
                 while batch.len() < BATCH && keys.peek().is_some() {

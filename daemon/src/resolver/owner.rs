@@ -786,10 +786,12 @@ impl Resolver {
 
     /// Of `gids` (a user's groups in domain `i`), those domain `i`'s census
     /// decides are served for the domain
-    /// ([`Census::sole_served_holder_of_id`]; no fresh cached answer to
-    /// the GID or the group's name, no local group with either, and no
-    /// earlier domain holding the GID), and those an earlier domain holds
-    /// (not served). The others are left to [`Resolver::gid_served_by`].
+    /// ([`Census::sole_served_holder_of_id`]; the group's name not in
+    /// `ignore_groups`, no fresh cached answer to the GID or the group's
+    /// name telling otherwise ([`FreshAnswers::disagree`]), no local group
+    /// with either, and no earlier domain holding the GID), and those an
+    /// earlier domain holds (not served). The others are left to
+    /// [`Resolver::gid_served_by`], which refuses the same.
     pub(super) async fn census_decided_gids(
         &self,
         cx: &mut Ctx,
@@ -809,7 +811,8 @@ impl Resolver {
                     let Some(name) = c.sole_served_holder_of_id(gid) else {
                         continue;
                     };
-                    if fresh.disagree(c, name, gid)
+                    if cx.settings.ignore_groups.contains(name)
+                        || fresh.disagree(c, name, gid)
                         || cx.local.group_refusal(name, gid, ci).is_some()
                     {
                         continue;
@@ -1027,10 +1030,11 @@ fn owner_desc(v: &Value) -> String {
     }
 }
 
-/// Whether the cache holds a fresh answer to a name or ID of one domain and
-/// kind ([`FreshAnswers::either`]): the cache locked once for many
-/// questions, its two keys reused (a group of thousands of members, or a
-/// user in thousands of groups, costs no allocation per question).
+/// Whether the cache's fresh answers to a name and an ID of one domain and
+/// kind tell other than its census ([`FreshAnswers::disagree`]): the
+/// cache locked once for many questions, its two keys reused (a group of
+/// thousands of members, or a user in thousands of groups, costs no
+/// allocation per question).
 struct FreshAnswers<'a> {
     cache: crate::cache::Locked<'a, CacheKey, crate::cache::Slot, AtOdds>,
     /// Where the domain's disputes are kept ([`AtOdds::position`]; of its

@@ -1511,6 +1511,35 @@ async fn members_left_to_record_wait_for_the_replies_to_pause() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn what_a_burst_cached_is_not_asked_again_after_it() {
+    use std::time::Duration;
+    let locals = Locals::new();
+    let (ldap, r) = members_domain(1000, &locals).await;
+    ldap.set_latency_ms(10);
+    ask(&r, &Q::Group("biggroup".into())).await;
+    let d = r.domains()[0].clone();
+    let members: Vec<Key> = (0..1000u32)
+        .map(|k| Key::UserName(format!("m{k:05}")))
+        .collect();
+    r.answers_sent();
+    // A burst in which the foreground asks all the members.
+    let began = tokio::time::Instant::now();
+    let (this, fd) = (r.clone(), d.clone());
+    let fg = tokio::spawn(async move { this.answers_many(&fd, &members, false).await });
+    while began.elapsed() < Duration::from_millis(100) {
+        r.answers_sent();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let fg = fg.await.unwrap();
+    assert!(fg.iter().all(|a| matches!(a, InDomain::Found(..))));
+    let n = ldap.call_count();
+    r.after_answers_done().await;
+    // The recording's batches, made once the burst ended, find them all.
+    assert_eq!(ldap.call_count(), n);
+    assert_eq!(r.left_to_record(), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn paced_batches_look_each_key_up_once_and_are_filled_with_open_keys() {
     let locals = Locals::new();
     let (ldap, r) = members_domain(1000, &locals).await;
@@ -1688,12 +1717,16 @@ async fn an_initgroups_group_whose_fresh_answers_agree_with_the_census_is_decide
         .await
         .starts_with("g1:40001:"));
     assert!(ask(&r, &Q::Gid(40_002)).await.starts_with("g2:40002:"));
-    // One that does not: g3 has another GID since the census.
+    // Two that do not: g3 has another GID since the census (which knows
+    // no holder of it), and g4's GID is now another group's, g4b.
     ldap.remove_group("g3");
     ldap.add_group("g3", 49_999, &["many"]);
     assert!(ask(&r, &Q::Group("g3".into()))
         .await
         .starts_with("g3:49999:"));
+    ldap.remove_group("g4");
+    ldap.add_group("g4b", 40_004, &["many"]);
+    assert!(ask(&r, &Q::Gid(40_004)).await.starts_with("g4b:40004:"));
     let answered = || r.census_status("ldap").unwrap().checks_answered;
     let (n, before) = (ldap.call_count(), answered());
     let gids = ask(&r, &Q::Init("many".into())).await;
@@ -1702,12 +1735,40 @@ async fn an_initgroups_group_whose_fresh_answers_agree_with_the_census_is_decide
         "[10000, 40000, 40001, 40002, 40004, 40005, 40006, 40007, 40008, 40009, 49999]"
     );
     // The user's groups search and the primary group's entry: g1 and g2
-    // are decided by the census as the other seven are (nine GIDs
-    // answered by it; seven when a fresh answer sent its GID to the check,
-    // agreeing or not), and g3's new GID, which the census knows no
-    // holder of, is checked on its fresh answers.
+    // are decided by the census as the other six are (eight GIDs answered
+    // by it; six when a fresh answer sent its GID to the check, agreeing
+    // or not); g4b's GID, whose fresh answer the census does not agree
+    // with, and g3's new one are checked on their fresh answers.
     assert_eq!(ldap.call_count() - n, 2);
-    assert_eq!(answered() - before, 9);
+    assert_eq!(answered() - before, 8);
+}
+
+#[tokio::test]
+async fn an_ignored_group_is_left_out_of_an_initgroups_the_census_decides() {
+    // With a fresh answer to the ignored group's GID (which the census
+    // agrees with) or without, as a lookup of the group.
+    for gid_first in [false, true] {
+        let locals = Locals::new();
+        let ldap = FakeDirectory::new("ldap");
+        ldap.add_user("many", 20_000, 10_000);
+        ldap.add_group("primary", 10_000, &[]);
+        for k in 0..3u32 {
+            ldap.add_group(&format!("g{k}"), 40_000 + k, &["many"]);
+        }
+        ldap.set_census(true);
+        let mut with_g1_ignored = settings();
+        with_g1_ignored.ignore_groups.insert("g1".into());
+        let r = resolver(&[&ldap], &locals, None, with_g1_ignored);
+        ask(&r, &Q::User("many".into())).await;
+        settle().await;
+        assert_eq!(ldap.census_count(), 2);
+        if gid_first {
+            assert_eq!(ask(&r, &Q::Gid(40_001)).await, "NotFound");
+        }
+        let gids = ask(&r, &Q::Init("many".into())).await;
+        assert_eq!(gids, "[10000, 40000, 40002]", "gid first: {gid_first}");
+        assert_eq!(ask(&r, &Q::Gid(40_001)).await, "NotFound");
+    }
 }
 
 /// Adds the local user `M00005` (spelled as a case variant of the member
