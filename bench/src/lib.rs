@@ -668,6 +668,43 @@ pub mod peer {
         }
     }
 
+    /// Waits until rosterd's directory searches (its first domain's, from
+    /// the status) have not moved for `still` (the work it does after its
+    /// answers done: its batches rest far less than that between them), at
+    /// most `limit`; how long it waited, in ms, or `None` at the limit.
+    pub fn wait_for_searches_to_settle(still: Duration, limit: Duration) -> Option<f64> {
+        let start = Instant::now();
+        let socket = Path::new("/run/roster/pam.sock");
+        let mut last: Option<(u64, Instant)> = None;
+        loop {
+            let reply = roster_proto::Client::request_once(
+                socket,
+                &roster_proto::Request::Status,
+                Duration::from_secs(2),
+            );
+            if let Ok(roster_proto::Response::Admin(Ok(roster_proto::AdminReply::Status(r)))) =
+                reply
+            {
+                if let Some(n) = r.document()["domains"][0]["searches"].as_u64() {
+                    match last {
+                        Some((m, since)) if m == n => {
+                            if since.elapsed() >= still {
+                                return Some(start.elapsed().as_secs_f64() * 1000.0);
+                            }
+                        }
+                        _ => last = Some((n, Instant::now())),
+                    }
+                }
+            }
+            if start.elapsed() > limit {
+                return None;
+            }
+            // (Not more often: rosterd's work after the answers waits for
+            // its replies to pause 10 ms, these included.)
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Runs a driver's `script` in a private mount namespace and adds the
     /// numbers it prints (`key=value` lines) to `runs` under
     /// `prefix.key`; prints `label`, how many results and how long it

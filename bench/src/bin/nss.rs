@@ -646,6 +646,7 @@ mod inner {
             ["once", kind, key] => roster_bench::inner::once(parse_op, kind, key),
             ["cold", kind, prefix, width, first, count] => {
                 match roster_bench::inner::cold(parse_op, kind, prefix, width, first, count) {
+                    Ok(times) if times.is_empty() => 2,
                     Ok(times) => {
                         let mean = mean(&times);
                         println!(

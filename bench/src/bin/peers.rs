@@ -73,13 +73,18 @@ const ROUNDS: usize = 3;
 const PROCS: usize = 16;
 /// Distinct users per peer and pass for the cold measurement.
 const COLD_USERS: u32 = 200;
-/// Distinct groups per peer and pass for the cold group measurement: of
-/// the 1,000 groups `mg0000`.. (the user in 1,000 groups' groups, one
-/// member each), from [`COLD_GROUP_FIRST`] on (`mg0001` is the warm
-/// rows'); 150 leave room for three peers in two passes.
+/// Distinct groups per peer and pass for the cold group measurement, of
+/// the [`COLD_GROUPS_ADDED`] added to the sample directory for it.
 const COLD_GROUPS: u32 = 150;
-/// The first of the groups the cold group rows take.
-const COLD_GROUP_FIRST: u32 = 2;
+/// Groups `cg0000`.. added to the sample directory for the cold group
+/// rows: room for three peers in two passes.
+const COLD_GROUPS_ADDED: u32 = 900;
+/// Their first GID (the sample directory's are below 32,000).
+const COLD_GROUP_GID_BASE: u32 = 60_000;
+/// Their one member: a user no other row asks (the groups of the user in
+/// 1,000 groups, whose initgroups comes after, are not asked before it,
+/// and rosterd records the member once, after the row).
+const COLD_GROUP_MEMBER: &str = dataset::CAROL.name;
 /// Every peer is measured in this many passes (fresh daemon and state each
 /// time, peers in turn); each number is the best of the passes.
 const PASSES: usize = 2;
@@ -102,7 +107,7 @@ fn outer() {
     }
     let exe = std::env::current_exe().expect("own path");
     let started = Instant::now();
-    let slapd = Slapd::start();
+    let slapd = Slapd::start_with_ldif(&(dataset::sample_ldif() + &cold_groups_ldif()));
     let (scratch, ca, roster_domain) = roster_bench::peer::scratch(&slapd, "roster-bench-peers-");
     let installed = roster_e2e::namespace::install_nss_module();
     // ROSTER_BENCH_MODULE=PATH: another build's module (before/after).
@@ -190,6 +195,22 @@ fn outer() {
         started.elapsed().as_secs_f64()
     );
     drop(slapd);
+}
+
+/// The groups of the cold group rows, as LDIF to add to the sample
+/// directory's.
+fn cold_groups_ldif() -> String {
+    let mut out = String::new();
+    for k in 0..COLD_GROUPS_ADDED {
+        let _ = write!(
+            out,
+            "dn: cn=cg{k:04},ou=groups,{}\nobjectClass: posixGroup\ncn: cg{k:04}\n\
+             gidNumber: {}\nmemberUid: {COLD_GROUP_MEMBER}\n\n",
+            dataset::BASE_DN,
+            COLD_GROUP_GID_BASE + k
+        );
+    }
+    out
 }
 
 /// Prints the tables from the drivers' `key=value` lines.
@@ -630,16 +651,14 @@ mod inner {
             COLD_USERS,
             perf,
         );
-        // Cold groups by name: groups of the user in 1,000 groups that no
-        // daemon of the run asked yet (asked before that user's initgroups
-        // below, which records all of them in rosterd's cache).
+        // Cold groups by name: groups no daemon of the run asked yet.
         // ROSTER_BENCH_PERF_COLD_GROUP=FILE: these lookups under `perf
         // record -g`.
-        let first_group = COLD_GROUP_FIRST + slot * COLD_GROUPS;
+        let first_group = slot * COLD_GROUPS;
         let perf = record_daemon("ROSTER_BENCH_PERF_COLD_GROUP", &daemon, peer);
         failures += cold_row(
             "cold_group",
-            &format!("cold grnam mg 4 {first_group} {COLD_GROUPS}"),
+            &format!("cold grnam cg 4 {first_group} {COLD_GROUPS}"),
             COLD_GROUPS,
             perf,
         );

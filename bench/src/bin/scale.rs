@@ -23,11 +23,12 @@
 //!   [`COLD_GROUPS`] small groups by name (about ten members each), one
 //!   process each, users and groups no daemon of the run asked before
 //!   (each row's median and 99th percentile, the median of the runs');
-//!   then the first `getent group biggroup` (50,000 members) and [`WARM`]
-//!   more, each the whole `getent` process. rosterd and SSSD have `enumerate = false`
-//!   here (their default; with `true` their background enumeration would
-//!   fetch the group first). rosterd waits for its census first, as in
-//!   `peers`.
+//!   then, once rosterd has recorded what those left (its searches
+//!   settled), the first `getent group biggroup` (50,000 members) and
+//!   [`WARM`] more, each the whole `getent` process. rosterd and SSSD have
+//!   `enumerate = false` here (their default; with `true` their
+//!   background enumeration would fetch the group first). rosterd waits
+//!   for its census first, as in `peers`.
 //! - **one enumeration run** per peer, `enumerate = true` for rosterd
 //!   (`[cache]`) and SSSD (whose first, background enumeration is waited
 //!   for, at most 240 s or `ROSTER_BENCH_SSSD_WAIT` seconds, else the run
@@ -558,26 +559,6 @@ mod inner {
         }
     }
 
-    /// Runs this binary again (`--inner ARGS`) and returns its stdout.
-    fn again(args: &[&str]) -> Result<String, String> {
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let out = Command::new(exe)
-            .arg("--inner")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-        } else {
-            Err(format!(
-                "{args:?}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    }
-
     /// The memory-cache file(s) now: (size, allocated bytes, bound).
     /// rosterd: `rosterctl cache stats`'s figures (admin `cache_stats`
     /// on pam.sock); SSSD: its fixed-size files in /var/lib/sss/mc.
@@ -766,6 +747,17 @@ mod inner {
                 };
                 failures += cold_rows(slot, &daemon);
                 drop(perf);
+                if peer == Peer::Roster {
+                    // What the cold group row left rosterd to record (its
+                    // members) is done before the big group's row.
+                    match roster_bench::peer::wait_for_searches_to_settle(
+                        Duration::from_millis(300),
+                        Duration::from_secs(30),
+                    ) {
+                        Some(ms) => println!("cold.settled_ms={ms:.0}"),
+                        None => eprintln!("roster: searches still going after 30 s"),
+                    }
+                }
                 // ROSTER_BENCH_PERF=FILE: rosterd's first lookup of the big
                 // group under `perf record -g`.
                 let mut perf = match (peer, std::env::var("ROSTER_BENCH_PERF"), daemon.pid()) {
@@ -841,7 +833,10 @@ mod inner {
                 }
                 if peer != Peer::Nslcd {
                     let count = (USERS - 1).to_string();
-                    match again(&["sweep", "1", &count, &SWEEP_LIMIT.as_secs().to_string()]) {
+                    match roster_bench::inner::again(&format!(
+                        "sweep 1 {count} {}",
+                        SWEEP_LIMIT.as_secs()
+                    )) {
                         Ok(v) => {
                             let (ms, n) = v.split_once(' ').unwrap_or((&v, "0"));
                             println!("sweep_ms={ms}");
