@@ -641,25 +641,42 @@ pub mod peer {
         println!("| {label} | {} |", cells.join(" | "));
     }
 
+    /// What the waits below read of rosterd's first domain in its status.
+    struct FirstDomain {
+        /// Its census of users and of groups are both taken.
+        censuses_taken: bool,
+        /// Its directory searches so far.
+        searches: Option<u64>,
+    }
+
+    /// [`FirstDomain`] from rosterd's status (on `/run/roster/pam.sock`),
+    /// if it answers.
+    fn first_domain_status() -> Option<FirstDomain> {
+        let reply = roster_proto::Client::request_once(
+            Path::new("/run/roster/pam.sock"),
+            &roster_proto::Request::Status,
+            Duration::from_secs(2),
+        );
+        match reply {
+            Ok(roster_proto::Response::Admin(Ok(roster_proto::AdminReply::Status(r)))) => {
+                let d = &r.document()["domains"][0];
+                Some(FirstDomain {
+                    censuses_taken: d["census"]["users"].is_u64() && d["census"]["groups"].is_u64(),
+                    searches: d["searches"].as_u64(),
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// Waits until rosterd's status (on `/run/roster/pam.sock`) shows the
     /// first domain's census of users and of groups; the milliseconds
     /// waited, `None` past `limit`.
     pub fn wait_for_census(limit: Duration) -> Option<f64> {
         let start = Instant::now();
-        let socket = Path::new("/run/roster/pam.sock");
         loop {
-            let reply = roster_proto::Client::request_once(
-                socket,
-                &roster_proto::Request::Status,
-                Duration::from_secs(2),
-            );
-            if let Ok(roster_proto::Response::Admin(Ok(roster_proto::AdminReply::Status(r)))) =
-                reply
-            {
-                let c = &r.document()["domains"][0]["census"];
-                if c["users"].is_u64() && c["groups"].is_u64() {
-                    return Some(start.elapsed().as_secs_f64() * 1000.0);
-                }
+            if first_domain_status().is_some_and(|d| d.censuses_taken) {
+                return Some(start.elapsed().as_secs_f64() * 1000.0);
             }
             if start.elapsed() > limit {
                 return None;
@@ -674,26 +691,16 @@ pub mod peer {
     /// most `limit`; how long it waited, in ms, or `None` at the limit.
     pub fn wait_for_searches_to_settle(still: Duration, limit: Duration) -> Option<f64> {
         let start = Instant::now();
-        let socket = Path::new("/run/roster/pam.sock");
         let mut last: Option<(u64, Instant)> = None;
         loop {
-            let reply = roster_proto::Client::request_once(
-                socket,
-                &roster_proto::Request::Status,
-                Duration::from_secs(2),
-            );
-            if let Ok(roster_proto::Response::Admin(Ok(roster_proto::AdminReply::Status(r)))) =
-                reply
-            {
-                if let Some(n) = r.document()["domains"][0]["searches"].as_u64() {
-                    match last {
-                        Some((m, since)) if m == n => {
-                            if since.elapsed() >= still {
-                                return Some(start.elapsed().as_secs_f64() * 1000.0);
-                            }
+            if let Some(n) = first_domain_status().and_then(|d| d.searches) {
+                match last {
+                    Some((m, since)) if m == n => {
+                        if since.elapsed() >= still {
+                            return Some(start.elapsed().as_secs_f64() * 1000.0);
                         }
-                        _ => last = Some((n, Instant::now())),
                     }
+                    _ => last = Some((n, Instant::now())),
                 }
             }
             if start.elapsed() > limit {
@@ -1099,6 +1106,16 @@ pub mod peer {
             }
         }
         total
+    }
+
+    /// The test slapd's PID, from `ROSTER_BENCH_SLAPD_PID` (the outer
+    /// process exports it to each driver), as a list for [`sched_ns`].
+    pub fn slapd_from_env() -> Vec<u32> {
+        std::env::var("ROSTER_BENCH_SLAPD_PID")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .into_iter()
+            .collect()
     }
 
     /// The calling thread's time on a CPU so far, in ns

@@ -566,11 +566,7 @@ mod inner {
         // The daemon's and slapd's time on a CPU over the cold lookups:
         // each lookup's work lies on its answer's path, so on a machine of
         // few cores it adds to the latency.
-        let slapd: Vec<u32> = std::env::var("ROSTER_BENCH_SLAPD_PID")
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .into_iter()
-            .collect();
+        let slapd = roster_bench::peer::slapd_from_env();
         let daemon_tree = daemon.pid().map(process_tree).unwrap_or_default();
         // ROSTER_BENCH_CALLGRIND=DIR: rosterd's instructions over a step
         // too, from `count_instructions()` before it to

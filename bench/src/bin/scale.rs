@@ -940,11 +940,7 @@ mod inner {
                 format!("cold grnam sg 4 {groups} {COLD_GROUPS}"),
             ),
         ];
-        let slapd: Vec<u32> = std::env::var("ROSTER_BENCH_SLAPD_PID")
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .into_iter()
-            .collect();
+        let slapd = roster_bench::peer::slapd_from_env();
         let daemon_tree = daemon.pid().map(process_tree).unwrap_or_default();
         let mut failures = 0;
         for ((key, args), count) in rows.into_iter().zip([COLD_USERS, COLD_USERS, COLD_GROUPS]) {
