@@ -32,7 +32,7 @@ const REST_PER_BATCH_TIME: u32 = 3;
 
 /// The longest rest after a paced batch: a batch that waited for a
 /// server's timeout is not followed by three times as long.
-const MAX_REST: std::time::Duration = std::time::Duration::from_secs(2);
+const MAX_REST: Duration = Duration::from_secs(2);
 
 /// A paced batch begins once no reply was sent for this long: the lookups
 /// of a burst (a listing's `ls -l`, a benchmark's loop) come one after the
@@ -187,9 +187,9 @@ impl Resolver {
         }
     }
 
-    /// Runs `batch`, searches made after the answers (made once the
-    /// replies paused, [`Resolver::quiet`]), followed by a rest
-    /// [`REST_PER_BATCH_TIME`] times as long as it took. One paced batch
+    /// Runs `batch`, searches made after the answers, followed by a rest
+    /// [`REST_PER_BATCH_TIME`] times as long as it took (the caller makes
+    /// the batch once the replies have paused, [`Resolver::quiet`]). One paced batch
     /// runs at a time in the resolver: the only paced work is the one
     /// task recording what the lookups left ([`super::record_later`]).
     /// (A batch answered from expired entries after the stale grace
