@@ -645,8 +645,9 @@ pub mod peer {
     struct FirstDomain {
         /// Its census of users and of groups are both taken.
         censuses_taken: bool,
-        /// Its directory searches so far.
-        searches: Option<u64>,
+        /// What its lookups left to record and it has not yet (the
+        /// census's `left_to_record`).
+        left_to_record: Option<u64>,
     }
 
     /// [`FirstDomain`] from rosterd's status (on `/run/roster/pam.sock`),
@@ -662,7 +663,7 @@ pub mod peer {
                 let d = &r.document()["domains"][0];
                 Some(FirstDomain {
                     censuses_taken: d["census"]["users"].is_u64() && d["census"]["groups"].is_u64(),
-                    searches: d["searches"].as_u64(),
+                    left_to_record: d["census"]["left_to_record"].as_u64(),
                 })
             }
             _ => None,
@@ -685,23 +686,14 @@ pub mod peer {
         }
     }
 
-    /// Waits until rosterd's directory searches (its first domain's, from
-    /// the status) have not moved for `still` (the work it does after its
-    /// answers done: its batches rest far less than that between them), at
-    /// most `limit`; how long it waited, in ms, or `None` at the limit.
-    pub fn wait_for_searches_to_settle(still: Duration, limit: Duration) -> Option<f64> {
+    /// Waits until rosterd has recorded what its lookups left (its first
+    /// domain's `left_to_record` in the status is 0), at most `limit`; how
+    /// long it waited, in ms, or `None` at the limit.
+    pub fn wait_for_recording(limit: Duration) -> Option<f64> {
         let start = Instant::now();
-        let mut last: Option<(u64, Instant)> = None;
         loop {
-            if let Some(n) = first_domain_status().and_then(|d| d.searches) {
-                match last {
-                    Some((m, since)) if m == n => {
-                        if since.elapsed() >= still {
-                            return Some(start.elapsed().as_secs_f64() * 1000.0);
-                        }
-                    }
-                    _ => last = Some((n, Instant::now())),
-                }
+            if first_domain_status().and_then(|d| d.left_to_record) == Some(0) {
+                return Some(start.elapsed().as_secs_f64() * 1000.0);
             }
             if start.elapsed() > limit {
                 return None;

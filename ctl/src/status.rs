@@ -172,6 +172,9 @@ fn census_text(out: &mut String, c: &Value, now: u64) {
     if let Some(n) = c["checks_answered"].as_u64().filter(|&n| n > 0) {
         line.push_str(&format!(", {n} checks answered"));
     }
+    if let Some(n) = c["left_to_record"].as_u64().filter(|&n| n > 0) {
+        line.push_str(&format!(" ({n} still to record)"));
+    }
     if let Some(err) = c["last_error"].as_str() {
         line.push_str(&format!("; last failure: {err}"));
     }
@@ -355,11 +358,19 @@ mod tests {
                           "census": {"users": 10000, "users_taken_at": 1000, "groups": 2000,
                                      "groups_taken_at": 1030, "checks_answered": 12}},
                          {"name": "down", "online": false,
-                          "census": {"last_error": "users: domain down: no server answers"}}],
+                          "census": {"last_error": "users: domain down: no server answers"}},
+                         {"name": "busy", "online": true, "server": "ldap://l2",
+                          "census": {"users": 5, "users_taken_at": 1000, "groups": 2,
+                                     "groups_taken_at": 1000, "checks_answered": 900,
+                                     "left_to_record": 700}}],
         });
         let t = human(&doc, 1060);
         assert!(
             t.contains("domain corp: online, server ldap://l1\n  census: 10000 users (1970-01-01 00:16:40 UTC (1m 0s ago)), 2000 groups (1970-01-01 00:17:10 UTC (30s ago)), 12 checks answered\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("2 groups (1970-01-01 00:16:40 UTC (1m 0s ago)), 900 checks answered (700 still to record)\n"),
             "{t}"
         );
         assert!(

@@ -412,6 +412,10 @@ pub struct CensusStatus {
     /// group's members are still asked after its answer, to be kept for
     /// offline use.)
     pub checks_answered: u64,
+    /// Of those, the entries still to be asked after their answers (group
+    /// members, initgroups' GIDs; the batch being asked included): 0 once
+    /// that work is done.
+    pub left_to_record: u64,
 }
 
 /// The host's ticket-granting ticket of a GSSAPI domain, which rosterd

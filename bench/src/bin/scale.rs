@@ -23,9 +23,10 @@
 //!   [`COLD_GROUPS`] small groups by name (about ten members each), one
 //!   process each, users and groups no daemon of the run asked before
 //!   (each row's median and 99th percentile, the median of the runs');
-//!   then, once rosterd has recorded what those left (its searches
-//!   settled), the first `getent group biggroup` (50,000 members) and
-//!   [`WARM`] more, each the whole `getent` process. rosterd and SSSD have
+//!   then, once rosterd has recorded what those left (its status's
+//!   `left_to_record` is 0), the first `getent group biggroup` (50,000
+//!   members) and [`WARM`] more, each the whole `getent` process. rosterd
+//!   and SSSD have
 //!   `enumerate = false` here (their default; with `true` their
 //!   background enumeration would fetch the group first). rosterd waits
 //!   for its census first, as in `peers`.
@@ -750,12 +751,9 @@ mod inner {
                 if peer == Peer::Roster {
                     // What the cold group row left rosterd to record (its
                     // members) is done before the big group's row.
-                    match roster_bench::peer::wait_for_searches_to_settle(
-                        Duration::from_millis(300),
-                        Duration::from_secs(30),
-                    ) {
-                        Some(ms) => println!("cold.settled_ms={ms:.0}"),
-                        None => eprintln!("roster: searches still going after 30 s"),
+                    match roster_bench::peer::wait_for_recording(Duration::from_secs(30)) {
+                        Some(ms) => println!("cold.recorded_ms={ms:.0}"),
+                        None => eprintln!("roster: still recording after 30 s"),
                     }
                 }
                 // ROSTER_BENCH_PERF=FILE: rosterd's first lookup of the big

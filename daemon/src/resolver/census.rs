@@ -575,6 +575,7 @@ impl Resolver {
                 .flatten()
                 .map(|t| t.answered)
                 .sum(),
+            left_to_record: self.left_to_record_of(domain),
         };
         Some(status)
     }

@@ -1511,6 +1511,28 @@ async fn members_left_to_record_wait_for_the_replies_to_pause() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_status_counts_what_is_left_to_record_until_it_is_done() {
+    let locals = Locals::new();
+    let (ldap, r) = members_domain(1000, &locals).await;
+    ldap.set_latency_ms(10);
+    let left = || r.census_status("ldap").unwrap().left_to_record;
+    assert_eq!(left(), 0);
+    ask(&r, &Q::Group("biggroup".into())).await;
+    // Left by the answer not yet sent.
+    assert_eq!(left(), 1000);
+    r.answers_sent();
+    // Once added and the first batch taken (asked once the replies
+    // pause): the batch under way counts.
+    tokio::time::sleep(super::after::QUIET + std::time::Duration::from_millis(5)).await;
+    assert_eq!(r.left_to_record(), 1000 - super::fetch::BATCH);
+    assert_eq!(left(), 1000);
+    r.after_answers_done().await;
+    assert_eq!(left(), 0);
+    // Another domain's count is its own.
+    assert_eq!(r.left_to_record_of("other"), 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn what_a_burst_cached_is_not_asked_again_after_it() {
     use std::time::Duration;
     let locals = Locals::new();

@@ -61,6 +61,8 @@ struct State {
     draining: bool,
     /// Batches taken so far (which kind and domain is next).
     taken: usize,
+    /// The batch being recorded: its domain and size (for the status).
+    in_flight: Option<(Arc<str>, usize)>,
 }
 
 /// One batch taken to be recorded.
@@ -80,11 +82,13 @@ impl State {
         if gids_first || self.members.is_empty() {
             if let Some(domain) = nth_key(&self.gids, n) {
                 let gids = take_some(&mut self.gids, &domain);
+                self.in_flight = Some((domain.clone(), gids.len()));
                 return Some(Batch::Gids(domain, gids));
             }
         }
         let domain = nth_key(&self.members, n)?;
         let names = take_some(&mut self.members, &domain);
+        self.in_flight = Some((domain.clone(), names.len()));
         Some(Batch::Members(domain, names))
     }
 
@@ -221,7 +225,9 @@ impl Resolver {
         impl Drop for Draining<'_> {
             fn drop(&mut self) {
                 if let Some(to_record) = self.0 {
-                    to_record.lock().draining = false;
+                    let mut state = to_record.lock();
+                    state.draining = false;
+                    state.in_flight = None;
                 }
             }
         }
@@ -242,6 +248,7 @@ impl Resolver {
                 }
             };
             self.record_batch(batch).await;
+            to_record.lock().in_flight = None;
         }
     }
 
@@ -308,8 +315,32 @@ impl Resolver {
         state.drop_left(domain, Kind::Gids);
     }
 
+    /// How many member names and GIDs of `domain` are left to record, those
+    /// of answers not yet sent and of the batch being recorded included
+    /// (for the status: 0 once the work the lookups left is done).
+    pub(super) fn left_to_record_of(&self, domain: &str) -> u64 {
+        let state = self.inner.to_record.lock();
+        let staged: usize = state
+            .staged
+            .iter()
+            .filter(|l| &*l.domain == domain)
+            .map(|l| match &l.what {
+                LeftKind::Members { decided, .. } => decided.len(),
+                LeftKind::Gids(gids) => gids.len(),
+            })
+            .sum();
+        let in_flight = match &state.in_flight {
+            Some((d, n)) if &**d == domain => *n,
+            _ => 0,
+        };
+        (staged
+            + state.members.get(domain).map_or(0, HashSet::len)
+            + state.gids.get(domain).map_or(0, HashSet::len)
+            + in_flight) as u64
+    }
+
     /// How many member names and GIDs are left to record, those of
-    /// answers not yet sent included.
+    /// answers not yet sent included (the batch being recorded not).
     #[cfg(test)]
     pub(crate) fn left_to_record(&self) -> usize {
         let state = self.inner.to_record.lock();
