@@ -173,7 +173,7 @@ fn census_text(out: &mut String, c: &Value, now: u64) {
         line.push_str(&format!(", {n} checks answered"));
     }
     if let Some(n) = c["left_to_record"].as_u64().filter(|&n| n > 0) {
-        line.push_str(&format!(" ({n} still to record)"));
+        line.push_str(&format!(", {n} entries still to record"));
     }
     if let Some(err) = c["last_error"].as_str() {
         line.push_str(&format!("; last failure: {err}"));
@@ -370,7 +370,7 @@ mod tests {
             "{t}"
         );
         assert!(
-            t.contains("2 groups (1970-01-01 00:16:40 UTC (1m 0s ago)), 900 checks answered (700 still to record)\n"),
+            t.contains("2 groups (1970-01-01 00:16:40 UTC (1m 0s ago)), 900 checks answered, 700 entries still to record\n"),
             "{t}"
         );
         assert!(

@@ -412,9 +412,10 @@ pub struct CensusStatus {
     /// group's members are still asked after its answer, to be kept for
     /// offline use.)
     pub checks_answered: u64,
-    /// Of those, the entries still to be asked after their answers (group
-    /// members, initgroups' GIDs; the batch being asked included): 0 once
-    /// that work is done.
+    /// Entries the censuses decided that are still to be asked after the
+    /// answers, to be kept for offline use (group members, initgroups'
+    /// GIDs; the batch being asked included): 0 once that work is done or
+    /// given up (a failed batch, a reload).
     pub left_to_record: u64,
 }
 

@@ -546,6 +546,8 @@ impl Resolver {
     /// Domain `domain`'s censuses for the status report; `None` before
     /// any was tried or when the domain takes none.
     pub(super) fn census_status(&self, domain: &str) -> Option<CensusStatus> {
+        // (Before `taken` is locked: the two locks are never held together.)
+        let left_to_record = self.left_to_record_of(domain);
         let taken = self
             .inner
             .censuses
@@ -575,7 +577,7 @@ impl Resolver {
                 .flatten()
                 .map(|t| t.answered)
                 .sum(),
-            left_to_record: self.left_to_record_of(domain),
+            left_to_record,
         };
         Some(status)
     }

@@ -63,6 +63,46 @@ struct State {
     taken: usize,
     /// The batch being recorded: its domain and size (for the status).
     in_flight: Option<(Arc<str>, usize)>,
+    /// By domain, what was taken from `staged` and is not yet added to
+    /// the sets (for the status; [`Merging`]).
+    merging: HashMap<Arc<str>, usize>,
+}
+
+impl LeftKind {
+    /// How many entries: the members decided, or the GIDs.
+    fn len(&self) -> usize {
+        match self {
+            LeftKind::Members { decided, .. } => decided.len(),
+            LeftKind::Gids(gids) => gids.len(),
+        }
+    }
+}
+
+/// What one task adding staged lists to the sets has still to add, by
+/// domain: counted in [`State::merging`] until added, and let go of there
+/// when the task ends early (a reload, a panic).
+struct Merging {
+    to_record: Resolver,
+    left: HashMap<Arc<str>, usize>,
+}
+
+impl Merging {
+    /// Counts `n` of `domain`'s as added (under the lock, `state`).
+    fn added(&mut self, state: &mut State, domain: &Arc<str>, n: usize) {
+        if let Some(left) = self.left.get_mut(domain) {
+            *left -= n.min(*left);
+        }
+        State::uncount(&mut state.merging, domain, n);
+    }
+}
+
+impl Drop for Merging {
+    fn drop(&mut self) {
+        let mut state = self.to_record.inner.to_record.lock();
+        for (domain, n) in self.left.drain() {
+            State::uncount(&mut state.merging, &domain, n);
+        }
+    }
 }
 
 /// One batch taken to be recorded.
@@ -90,6 +130,16 @@ impl State {
         let names = take_some(&mut self.members, &domain);
         self.in_flight = Some((domain.clone(), names.len()));
         Some(Batch::Members(domain, names))
+    }
+
+    /// Takes `n` off `domain`'s count in `counts`, dropping it at 0.
+    fn uncount(counts: &mut HashMap<Arc<str>, usize>, domain: &Arc<str>, n: usize) {
+        if let Some(c) = counts.get_mut(domain) {
+            *c -= n.min(*c);
+            if *c == 0 {
+                counts.remove(domain);
+            }
+        }
     }
 
     /// Drops what is left of `domain`'s `kind`; how many that was.
@@ -161,7 +211,19 @@ impl Resolver {
     /// is left to record, a chunk at a time, and starts the task that
     /// records it unless it runs.
     pub(super) fn record_what_was_left(&self) {
-        let staged = std::mem::take(&mut self.inner.to_record.lock().staged);
+        let mut merging = Merging {
+            to_record: self.clone(),
+            left: HashMap::new(),
+        };
+        let staged = {
+            let mut state = self.inner.to_record.lock();
+            let staged = std::mem::take(&mut state.staged);
+            for l in &staged {
+                *merging.left.entry(l.domain.clone()).or_default() += l.what.len();
+                *state.merging.entry(l.domain.clone()).or_default() += l.what.len();
+            }
+            staged
+        };
         if staged.is_empty() {
             return;
         }
@@ -193,6 +255,7 @@ impl Resolver {
                                 }
                                 let set = state.members.entry(domain.clone()).or_default();
                                 set.extend(chunk);
+                                merging.added(&mut state, &domain, n);
                             }
                             pace.step(n).await;
                         }
@@ -200,11 +263,14 @@ impl Resolver {
                     LeftKind::Gids(gids) => {
                         let mut state = this.inner.to_record.lock();
                         if current(&this) {
-                            state.gids.entry(domain).or_default().extend(gids);
+                            let n = gids.len();
+                            state.gids.entry(domain.clone()).or_default().extend(gids);
+                            merging.added(&mut state, &domain, n);
                         }
                     }
                 }
             }
+            drop(merging);
             let start = {
                 let mut state = this.inner.to_record.lock();
                 !std::mem::replace(&mut state.draining, true)
@@ -324,16 +390,14 @@ impl Resolver {
             .staged
             .iter()
             .filter(|l| &*l.domain == domain)
-            .map(|l| match &l.what {
-                LeftKind::Members { decided, .. } => decided.len(),
-                LeftKind::Gids(gids) => gids.len(),
-            })
+            .map(|l| l.what.len())
             .sum();
         let in_flight = match &state.in_flight {
             Some((d, n)) if &**d == domain => *n,
             _ => 0,
         };
         (staged
+            + state.merging.get(domain).copied().unwrap_or(0)
             + state.members.get(domain).map_or(0, HashSet::len)
             + state.gids.get(domain).map_or(0, HashSet::len)
             + in_flight) as u64
@@ -344,14 +408,7 @@ impl Resolver {
     #[cfg(test)]
     pub(crate) fn left_to_record(&self) -> usize {
         let state = self.inner.to_record.lock();
-        let staged: usize = state
-            .staged
-            .iter()
-            .map(|l| match &l.what {
-                LeftKind::Members { decided, .. } => decided.len(),
-                LeftKind::Gids(gids) => gids.len(),
-            })
-            .sum();
+        let staged: usize = state.staged.iter().map(|l| l.what.len()).sum();
         staged
             + state.members.values().map(HashSet::len).sum::<usize>()
             + state.gids.values().map(HashSet::len).sum::<usize>()
