@@ -26,10 +26,9 @@
 //!   then, once rosterd has recorded what those left (its status's
 //!   `left_to_record` is 0), the first `getent group biggroup` (50,000
 //!   members) and [`WARM`] more, each the whole `getent` process. rosterd
-//!   and SSSD have
-//!   `enumerate = false` here (their default; with `true` their
-//!   background enumeration would fetch the group first). rosterd waits
-//!   for its census first, as in `peers`.
+//!   and SSSD have `enumerate = false` here (their default; with `true`
+//!   their background enumeration would fetch the group first). rosterd
+//!   waits for its census first, as in `peers`.
 //! - **one enumeration run** per peer, `enumerate = true` for rosterd
 //!   (`[cache]`) and SSSD (whose first, background enumeration is waited
 //!   for, at most 240 s or `ROSTER_BENCH_SSSD_WAIT` seconds, else the run
