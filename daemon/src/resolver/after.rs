@@ -189,9 +189,10 @@ impl Resolver {
 
     /// Runs `batch`, searches made after the answers, followed by a rest
     /// [`REST_PER_BATCH_TIME`] times as long as it took (the caller makes
-    /// the batch once the replies have paused, [`Resolver::quiet`]). One paced batch
-    /// runs at a time in the resolver: the only paced work is the one
-    /// task recording what the lookups left ([`super::record_later`]).
+    /// the batch once the replies have paused, [`Resolver::quiet`]). One
+    /// paced batch runs at a time in the resolver: the only paced work is
+    /// the one task recording what the lookups left
+    /// ([`super::record_later`]).
     /// (A batch answered from expired entries after the stale grace
     /// leaves its search running: the next may begin before it ends.)
     pub(super) async fn paced<T>(&self, batch: impl Future<Output = T>) -> T {

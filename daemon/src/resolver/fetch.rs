@@ -435,23 +435,16 @@ impl Resolver {
                     batch.extend(self.not_fresh(d, &domain, next, now, &mut answers));
                 }
                 if !batch.is_empty() {
-                    self.paced(self.ask_batches(d, &[batch], &mut answers))
+                    self.paced(self.ask_batches(d, &[&batch[..]], &mut answers))
                         .await;
                 }
             }
         } else {
             let now = self.inner.clock.now_ms();
             let open = self.not_fresh(d, &domain, keys.iter().enumerate(), now, &mut answers);
-            let batches: Vec<Vec<(usize, Key, Option<Slot>)>> = {
-                let mut v = Vec::new();
-                let mut it = open.into_iter().peekable();
-                while it.peek().is_some() {
-                    v.push(it.by_ref().take(BATCH).collect());
-                }
-                v
-            };
-            for group in batches.chunks(PARALLEL_BATCHES) {
-                self.ask_batches(d, group, &mut answers).await;
+            for group in open.chunks(BATCH * PARALLEL_BATCHES) {
+                let batches: Vec<&[(usize, Key, Option<Slot>)]> = group.chunks(BATCH).collect();
+                self.ask_batches(d, &batches, &mut answers).await;
             }
         }
         answers
@@ -470,7 +463,7 @@ impl Resolver {
     async fn ask_batches(
         &self,
         d: &Arc<dyn Provider>,
-        group: &[Vec<(usize, Key, Option<Slot>)>],
+        group: &[&[(usize, Key, Option<Slot>)]],
         answers: &mut [Option<InDomain>],
     ) {
         let mut set = tokio::task::JoinSet::new();

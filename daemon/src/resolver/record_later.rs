@@ -211,22 +211,24 @@ impl Resolver {
     /// is left to record, a chunk at a time, and starts the task that
     /// records it unless it runs.
     pub(super) fn record_what_was_left(&self) {
-        let mut merging = Merging {
-            to_record: self.clone(),
-            left: HashMap::new(),
-        };
-        let staged = {
+        // (Called after every reply: nearly always with nothing staged.)
+        let (staged, mut merging) = {
             let mut state = self.inner.to_record.lock();
+            if state.staged.is_empty() {
+                return;
+            }
             let staged = std::mem::take(&mut state.staged);
+            let mut left: HashMap<Arc<str>, usize> = HashMap::new();
             for l in &staged {
-                *merging.left.entry(l.domain.clone()).or_default() += l.what.len();
+                *left.entry(l.domain.clone()).or_default() += l.what.len();
                 *state.merging.entry(l.domain.clone()).or_default() += l.what.len();
             }
-            staged
+            let merging = Merging {
+                to_record: self.clone(),
+                left,
+            };
+            (staged, merging)
         };
-        if staged.is_empty() {
-            return;
-        }
         let this = self.clone();
         self.spawn_after_answer(async move {
             let mut pace = Pace::default();
