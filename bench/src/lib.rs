@@ -1100,6 +1100,42 @@ pub mod peer {
         total
     }
 
+    /// Runs the cold row `args` in a fresh process (an inner command of
+    /// `count` lookups printing `MEDIAN MEAN P99 CPU`,
+    /// [`crate::inner::print_cold`]) and prints its `key=value` lines:
+    /// `KEY.median_us`, `KEY.mean_us`, `KEY.p99_us`, `KEY.caller_cpu_us`,
+    /// and per lookup the time on a CPU and waiting for one of the
+    /// daemon's processes `daemon_tree` and of `slapd` over it
+    /// (`KEY.daemon_cpu_us`, `KEY.daemon_wait_us`, `KEY.slapd_cpu_us`,
+    /// `KEY.slapd_wait_us`; none where the kernel keeps no scheduler
+    /// statistics). The inner process's error when it failed.
+    pub fn cold_row(
+        key: &str,
+        args: &str,
+        count: u32,
+        daemon_tree: &[u32],
+        slapd: &[u32],
+    ) -> Result<(), String> {
+        let before = (sched_ns(daemon_tree), sched_ns(slapd));
+        let printed = crate::inner::again(args)?;
+        let after = (sched_ns(daemon_tree), sched_ns(slapd));
+        let per_lookup = |a: u64, b: u64| a.saturating_sub(b) as f64 / 1000.0 / f64::from(count);
+        for (who, a, b) in [("daemon", after.0, before.0), ("slapd", after.1, before.1)] {
+            if a.on_cpu > 0 {
+                println!("{key}.{who}_cpu_us={:.1}", per_lookup(a.on_cpu, b.on_cpu));
+                println!(
+                    "{key}.{who}_wait_us={:.1}",
+                    per_lookup(a.waiting, b.waiting)
+                );
+            }
+        }
+        let mut it = printed.split_whitespace();
+        for stat in ["median_us", "mean_us", "p99_us", "caller_cpu_us"] {
+            println!("{key}.{stat}={}", it.next().unwrap_or(""));
+        }
+        Ok(())
+    }
+
     /// The test slapd's PID, from `ROSTER_BENCH_SLAPD_PID` (the outer
     /// process exports it to each driver), as a list for [`sched_ns`].
     pub fn slapd_from_env() -> Vec<u32> {

@@ -47,8 +47,8 @@
 
 use roster_bench::lookup::{last_entry_fields, parse_op};
 use roster_bench::peer::{
-    pamtester, prepare, process_tree, rss_tree_kb, run_driver, sched_ns, use_nsswitch, Daemon,
-    Peer, Setup, PAM_FLOOR_SERVICE, PAM_SERVICE,
+    pamtester, prepare, process_tree, rss_tree_kb, run_driver, use_nsswitch, Daemon, Peer, Setup,
+    PAM_FLOOR_SERVICE, PAM_SERVICE,
 };
 use roster_bench::profile::{callgrind_dir, Instructions, Recording};
 use roster_bench::setup::{build_release, load_average};
@@ -592,40 +592,15 @@ mod inner {
         // started meanwhile would be missed, one gone would count less.)
         let cold_row = |key: &str, args: &str, count: u32, perf: Option<Recording>| -> usize {
             let counting = count_instructions();
-            let before = (sched_ns(&daemon_tree), sched_ns(&slapd));
-            let cold = again(args);
+            let measured = roster_bench::peer::cold_row(key, args, count, &daemon_tree, &slapd);
             drop(perf);
-            let after = (sched_ns(&daemon_tree), sched_ns(&slapd));
             instructions_per(key, counting, u64::from(count));
-            let per_lookup = |a: u64, b: u64| {
-                Ok(format!(
-                    "{:.1}",
-                    a.saturating_sub(b) as f64 / 1000.0 / f64::from(count)
-                ))
-            };
-            match cold {
-                Ok(v) => {
-                    // (A kernel without scheduler statistics reads 0: no row.)
-                    for (who, a, b) in [("daemon", after.0, before.0), ("slapd", after.1, before.1)]
-                    {
-                        if a.on_cpu > 0 {
-                            report(
-                                &format!("{key}.{who}_cpu_us"),
-                                per_lookup(a.on_cpu, b.on_cpu),
-                            );
-                            report(
-                                &format!("{key}.{who}_wait_us"),
-                                per_lookup(a.waiting, b.waiting),
-                            );
-                        }
-                    }
-                    let mut it = v.split_whitespace();
-                    for stat in ["median_us", "mean_us", "p99_us", "caller_cpu_us"] {
-                        report(&format!("{key}.{stat}"), Ok(it.next().unwrap_or("").into()));
-                    }
-                    0
+            match measured {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("{}: {key}.median_us: {e}", peer.name());
+                    1
                 }
-                Err(e) => report(&format!("{key}.median_us"), Err(e)),
             }
         };
         // Cold: users nobody asked about yet (alice was the start-up probe).

@@ -43,7 +43,7 @@
 
 use roster_bench::lookup::parse_op;
 use roster_bench::peer::{
-    prepare, process_tree, rss_tree_kb, run_driver, sched_ns, use_nsswitch, Daemon, Peer, Setup,
+    prepare, process_tree, rss_tree_kb, run_driver, use_nsswitch, Daemon, Peer, Setup,
 };
 use roster_bench::profile::Recording;
 use roster_bench::setup::{build_release, load_average};
@@ -922,9 +922,8 @@ mod inner {
 
     /// The cold rows of the group run `slot`: users by name (from
     /// `su50001`, past the big group's members) and by UID, then small
-    /// groups by name, each a fresh process; prints each row's median and
-    /// 99th percentile, and the daemon's and slapd's time on a CPU per
-    /// lookup; the failures.
+    /// groups by name, each a fresh process; prints each row's figures
+    /// ([`roster_bench::peer::cold_row`]); the failures.
     fn cold_rows(slot: u32, daemon: &Daemon) -> usize {
         let users = 50_001 + slot * 2 * COLD_USERS;
         let uids = UID_BASE + users + COLD_USERS;
@@ -941,30 +940,9 @@ mod inner {
         let daemon_tree = daemon.pid().map(process_tree).unwrap_or_default();
         let mut failures = 0;
         for ((key, args), count) in rows.into_iter().zip([COLD_USERS, COLD_USERS, COLD_GROUPS]) {
-            let before = [sched_ns(&daemon_tree).on_cpu, sched_ns(&slapd).on_cpu];
-            let res = roster_bench::inner::again(&args);
-            let after = [sched_ns(&daemon_tree).on_cpu, sched_ns(&slapd).on_cpu];
-            match res {
-                Ok(v) => {
-                    let mut it = v.split_whitespace();
-                    let (median, _mean, p99) = (it.next(), it.next(), it.next());
-                    println!("{key}.median_us={}", median.unwrap_or(""));
-                    println!("{key}.p99_us={}", p99.unwrap_or(""));
-                    for (who, a, b) in [
-                        ("daemon", after[0], before[0]),
-                        ("slapd", after[1], before[1]),
-                    ] {
-                        // (A kernel without scheduler statistics reads 0.)
-                        if a > 0 {
-                            let us = a.saturating_sub(b) as f64 / 1000.0 / f64::from(count);
-                            println!("{key}.{who}_cpu_us={us:.1}");
-                        }
-                    }
-                }
-                Err(e) => {
-                    eprintln!("{key}: {e}");
-                    failures += 1;
-                }
+            if let Err(e) = roster_bench::peer::cold_row(key, &args, count, &daemon_tree, &slapd) {
+                eprintln!("{key}: {e}");
+                failures += 1;
             }
         }
         failures
