@@ -39,6 +39,19 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// " over rustls": the TLS library of server `uri` of domain `d` (nothing
+/// without TLS, or from an older rosterd).
+fn tls_of(d: &Value, uri: &str) -> String {
+    d["servers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["uri"].as_str() == Some(uri))
+        .and_then(|s| s["tls_library"].as_str())
+        .map(|l| format!(" over {l}"))
+        .unwrap_or_default()
+}
+
 /// The text form of the status document.
 fn human(doc: &Value, now: u64) -> String {
     let mut out = String::new();
@@ -58,7 +71,7 @@ fn human(doc: &Value, now: u64) -> String {
         };
         let server = d["server"]
             .as_str()
-            .map(|s| format!(", server {s}"))
+            .map(|s| format!(", server {s}{}", tls_of(d, s)))
             .unwrap_or_else(|| ", no server in use".into());
         let _ = writeln!(out, "domain {name}: {state}{server}");
         if let Some(since) = d["offline_since"].as_u64() {

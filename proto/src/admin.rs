@@ -457,6 +457,9 @@ pub struct ServerStatus {
     pub failures: u32,
     /// Last error of this server.
     pub last_error: Option<String>,
+    /// The TLS library its connections use ("rustls", "openssl"; none
+    /// without TLS).
+    pub tls_library: Option<String>,
 }
 
 /// Cache counters.

@@ -19,6 +19,11 @@ const VALID_DAYS: &str = "3";
 const SERVER_EXT: &str = "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:*.ad.example.test\n\
                           basicConstraints=CA:FALSE\n\
                           keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n";
+/// Extensions of the legacy server certificate: no subjectAltName, its
+/// name (`localhost`) in the subject's CN alone, which OpenSSL accepts and
+/// rustls does not.
+const CN_ONLY_EXT: &str = "basicConstraints=CA:FALSE\n\
+                           keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n";
 /// Extensions of the client certificate.
 const CLIENT_EXT: &str =
     "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n";
@@ -39,6 +44,11 @@ pub struct TestPki {
     pub client_key: PathBuf,
     /// A CA that signed nothing here: verifying the server with it fails.
     pub wrong_ca_cert: PathBuf,
+    /// A server certificate of the CA named `localhost` by its CN alone (no
+    /// subjectAltName), as older servers' are.
+    pub cn_only_cert: PathBuf,
+    /// Its private key.
+    pub cn_only_key: PathBuf,
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -131,8 +141,15 @@ impl TestPki {
         self_signed_ca(dir, "wrong-ca", "roster wrong CA");
         signed_cert(dir, "server", "localhost", SERVER_EXT);
         signed_cert(dir, "client", "roster client", CLIENT_EXT);
+        signed_cert(dir, "cn-only", "localhost", CN_ONLY_EXT);
         // Servers (Samba) refuse keys others may read.
-        for key in ["ca.key", "wrong-ca.key", "server.key", "client.key"] {
+        for key in [
+            "ca.key",
+            "wrong-ca.key",
+            "server.key",
+            "client.key",
+            "cn-only.key",
+        ] {
             std::fs::set_permissions(dir.join(key), std::fs::Permissions::from_mode(0o600))
                 .expect("chmod key");
         }
@@ -146,7 +163,7 @@ impl TestPki {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() / 86_400)
             .unwrap_or(0);
-        let recipe = fixture_cache::digest(&(VALID_DAYS, SERVER_EXT, CLIENT_EXT));
+        let recipe = fixture_cache::digest(&(VALID_DAYS, SERVER_EXT, CLIENT_EXT, CN_ONLY_EXT));
         let dir = fixture_cache::shared_dir(&format!("pki-day{day}-{recipe}"), |d| {
             TestPki::generate(d);
         });
@@ -162,6 +179,8 @@ impl TestPki {
             client_cert: dir.join("client.pem"),
             client_key: dir.join("client.key"),
             wrong_ca_cert: dir.join("wrong-ca.pem"),
+            cn_only_cert: dir.join("cn-only.pem"),
+            cn_only_key: dir.join("cn-only.key"),
         }
     }
 }

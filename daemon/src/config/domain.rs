@@ -30,6 +30,22 @@ pub enum SearchScope {
     Base,
 }
 
+/// The TLS library a domain's connections use (`tls_library`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsLibrary {
+    /// rustls, and OpenSSL for a server rustls cannot complete a
+    /// handshake with (TLS 1.0 or 1.1 only, CBC ciphers only, a certificate
+    /// named by its CN alone), remembered for that server (default).
+    #[default]
+    Auto,
+    /// rustls only: TLS 1.2 and 1.3, ECDHE key exchange, AEAD ciphers.
+    Rustls,
+    /// OpenSSL only (the system's, through native-tls), under the system's
+    /// OpenSSL configuration (crypto policy, FIPS mode).
+    Openssl,
+}
+
 /// One entry of a `user_search_base` / `group_search_base` list.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -180,6 +196,8 @@ pub struct DomainConfig {
     pub start_tls: bool,
     /// Verify the server certificate (true). `false` logs a warning at start.
     pub tls_verify: bool,
+    /// The TLS library of the domain's connections (`auto`).
+    pub tls_library: TlsLibrary,
     /// PEM file of the CA certificate(s) trusted for this domain: the only
     /// ones trusted, unless `ca_system` is set.
     pub ca_file: Option<PathBuf>,

@@ -40,6 +40,7 @@
 //! failback_after = 300
 //! start_tls = true
 //! tls_verify = true
+//! tls_library = "auto"                       # rustls, OpenSSL where it cannot; or "rustls", "openssl"
 //! ## ca_file = "/etc/roster/ca.pem"          # the only CA trusted...
 //! ## ca_system = false                        # ...unless this is true
 //! ## client_cert = "/etc/roster/client.pem"   # with client_key (mode 0600)
@@ -90,7 +91,7 @@ mod source;
 /// DN comparison, public for the fuzz targets (fuzz/).
 pub use domain::{
     default_group_filter, dns_domain_of, AttributeMap, DomainConfig, DomainKind, Schema,
-    SearchBase, SearchBaseEntry, SearchBases, SearchScope, DEFAULT_KEYTAB,
+    SearchBase, SearchBaseEntry, SearchBases, SearchScope, TlsLibrary, DEFAULT_KEYTAB,
 };
 pub use error::ConfigError;
 pub use idmap::{

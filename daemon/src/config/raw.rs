@@ -3,7 +3,7 @@
 //! names the line of the value at fault. Unknown keys are refused here.
 //! [`super::resolve`] turns these into the settings rosterd uses.
 
-use super::domain::{DomainKind, Schema, SearchBases, SearchScope};
+use super::domain::{DomainKind, Schema, SearchBases, SearchScope, TlsLibrary};
 use roster_idmap::{Backend, Sid, StoreKind};
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -72,6 +72,7 @@ pub(crate) struct RawDomain {
     pub failback_after: Opt<f64>,
     pub start_tls: Opt<bool>,
     pub tls_verify: Opt<bool>,
+    pub tls_library: Opt<TlsLibrary>,
     pub ca_file: Opt<PathBuf>,
     pub ca_system: Opt<bool>,
     pub client_cert: Opt<PathBuf>,

@@ -6,7 +6,7 @@
 //! the files the domain names is a later step ([`super::files`]).
 
 use super::defaults::KindDefaults;
-use super::domain::{AttributeMap, DomainConfig, DomainKind, SearchBases, SearchScope};
+use super::domain::{AttributeMap, DomainConfig, DomainKind, SearchBases, SearchScope, TlsLibrary};
 use super::raw::{Opt, RawAttributes, RawDomain};
 use super::settings::{checked, or, seconds, span};
 use super::source::Fault;
@@ -69,6 +69,7 @@ fn fill(r: &RawDomain) -> Result<DomainConfig, Fault> {
             k.start_tls_on_plain_ldap && plain_ldap && !krb5.gssapi(),
         ),
         tls_verify: or(&r.tls_verify, true),
+        tls_library: or(&r.tls_library, TlsLibrary::Auto),
         ca_file: r.ca_file.as_ref().map(|v| v.get_ref().clone()),
         ca_system: or(&r.ca_system, false),
         client_cert: r.client_cert.as_ref().map(|v| v.get_ref().clone()),

@@ -17,26 +17,22 @@
 //! (`offline_retry_initial`, doubling up to `offline_retry_max`) and brings
 //! the domain back online when one of them binds. One timeout per outage.
 
+mod connectors;
 mod probe;
 
 use super::discovery::{self, SrvResolver, SystemResolver};
 use super::krb5::host::HostCreds;
 use super::records::{DirectoryError, DirectoryStatus, ServerStatus};
-use super::tls;
+use super::tls::{self, Connector};
 use crate::clock::secs_since_epoch as unix;
 use crate::config::DomainConfig;
 use ldap3::{Ldap, LdapConnAsync, LdapError};
-use native_tls::{TlsConnector, TlsConnectorBuilder};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::task::JoinHandle;
 
 /// How long a refused service bind (wrong password) is answered from memory
 /// instead of binding again: repeated failing binds could lock the account.
 const BIND_REFUSED_FOR: Duration = Duration::from_secs(30);
-
-/// A TLS connector's build on a blocking thread.
-type TlsBuild = JoinHandle<Result<TlsConnector, DirectoryError>>;
 
 /// Backoff after `failures` consecutive failures (1 or more): `initial`,
 /// doubled at each further failure, at most `max`.
@@ -115,15 +111,10 @@ pub(crate) struct Pool {
     /// is dropped).
     me: Weak<Pool>,
     cfg: DomainConfig,
-    /// The TLS settings, checked when the pool is made; the connector is
-    /// built from them off the runtime thread, begun when the pool is
-    /// made, so that rosterd answers its sockets meanwhile
-    /// ([`Pool::connector`]).
-    tls: Option<Arc<TlsConnectorBuilder>>,
-    connector: tokio::sync::OnceCell<Result<Option<TlsConnector>, DirectoryError>>,
-    /// The connector's build begun when the pool was made
-    /// ([`Pool::prepare_tls`]), until the first connection takes it.
-    tls_build: Mutex<Option<TlsBuild>>,
+    /// The TLS connectors, their settings checked when the pool is made
+    /// and built off the runtime thread, and the library each server is
+    /// reached through.
+    connectors: connectors::Connectors,
     /// Where the servers of a domain without `uris` come from.
     discovery: Option<Arc<dyn SrvResolver>>,
     health: Mutex<Health>,
@@ -151,6 +142,14 @@ pub(crate) fn is_connection_error(e: &LdapError) -> bool {
     )
 }
 
+/// Why [`Pool::open`] made no connection.
+enum Opening {
+    /// ldap3's error (the TCP connection, StartTLS or the TLS handshake).
+    Refused(LdapError),
+    /// A timeout or a bad URI.
+    Failed(DirectoryError),
+}
+
 impl Pool {
     /// A pool for `cfg`; reads and checks the CA and client certificate
     /// files, and begins building the TLS connector in the background
@@ -165,7 +164,7 @@ impl Pool {
         cfg: DomainConfig,
         resolver: Arc<dyn SrvResolver>,
     ) -> Result<Arc<Pool>, DirectoryError> {
-        let tls = tls::prepare(&cfg)?.map(Arc::new);
+        let connectors = connectors::Connectors::new(&cfg)?;
         let servers = cfg
             .uris
             .iter()
@@ -180,9 +179,7 @@ impl Pool {
             host,
             me: me.clone(),
             cfg,
-            tls,
-            connector: tokio::sync::OnceCell::new(),
-            tls_build: Mutex::new(None),
+            connectors,
             health: Mutex::new(Health {
                 servers,
                 dns_due: discovery.as_ref().map(|_| Instant::now()),
@@ -193,7 +190,6 @@ impl Pool {
             connecting: tokio::sync::Mutex::new(()),
             renewal: Mutex::new(None),
         });
-        pool.prepare_tls();
         Ok(pool)
     }
 
@@ -587,66 +583,51 @@ impl Pool {
         self.dial(uri).await
     }
 
-    /// The domain's TLS connector (`None` without TLS), built once, on a
-    /// blocking thread: the build [`Pool::prepare_tls`] began, or one begun
-    /// now.
-    async fn connector(&self) -> Result<Option<TlsConnector>, DirectoryError> {
-        self.connector
-            .get_or_init(|| {
-                let begun = self
-                    .tls_build
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take();
-                self.built_connector(begun)
-            })
-            .await
-            .clone()
-    }
-
-    /// The connector the build `begun` makes (one begun now without it;
-    /// `None` without TLS).
-    async fn built_connector(
-        &self,
-        begun: Option<TlsBuild>,
-    ) -> Result<Option<TlsConnector>, DirectoryError> {
-        let begun = begun.or_else(|| self.begin_tls_build(&tokio::runtime::Handle::current()));
-        let Some(build) = begun else {
-            return Ok(None);
+    /// A new connection to `uri` with the domain's TLS settings, not bound:
+    /// through the server's TLS library, and under `tls_library = "auto"`
+    /// through OpenSSL when rustls refuses the handshake.
+    async fn dial(&self, uri: &str) -> Result<Ldap, DirectoryError> {
+        let connector = self.connectors.for_server(uri).await?;
+        let refused = match self.open(uri, connector.as_ref()).await {
+            Ok(pair) => return Ok(self.drive(pair, uri)),
+            Err(Opening::Failed(e)) => return Err(e),
+            Err(Opening::Refused(e)) => e,
         };
-        match build.await {
-            Ok(built) => built.map(Some),
-            Err(e) => Err(DirectoryError::unavailable(format!(
-                "domain \"{}\": TLS setup task failed: {e}",
-                self.cfg.name
-            ))),
+        let Some((why, openssl)) = self
+            .connectors
+            .instead_of(connector.as_ref(), &refused)
+            .await
+        else {
+            return Err(self.open_error(uri, refused));
+        };
+        let context =
+            format!("connect to {uri} through OpenSSL (rustls refused the handshake: {why})");
+        match self.open(uri, Some(&openssl?)).await {
+            Ok(pair) => {
+                self.connectors.through_openssl(uri, &why);
+                Ok(self.drive(pair, uri))
+            }
+            Err(Opening::Failed(DirectoryError::Unavailable { context: c, source })) => {
+                Err(DirectoryError::Unavailable {
+                    context: format!("{context}: {c}"),
+                    source,
+                })
+            }
+            Err(Opening::Failed(e)) => Err(e),
+            Err(Opening::Refused(e)) => Err(DirectoryError::unavailable_from(context, e)),
         }
     }
 
-    /// Begins building the TLS connector on a blocking thread at once,
-    /// while rosterd goes on starting (the event loop runs only once its
-    /// sockets answer): the first connection then finds it ready, or waits
-    /// for it, not longer.
-    fn prepare_tls(&self) {
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let build = self.begin_tls_build(&rt);
-        *self.tls_build.lock().unwrap_or_else(|p| p.into_inner()) = build;
-    }
-
-    /// The connector's build begun on a blocking thread of `rt` (`None`
-    /// without TLS).
-    fn begin_tls_build(&self, rt: &tokio::runtime::Handle) -> Option<TlsBuild> {
-        let b = self.tls.clone()?;
-        let cfg = self.cfg.clone();
-        Some(rt.spawn_blocking(move || tls::build(&cfg, &b)))
-    }
-
-    /// A new connection to `uri` with the domain's TLS settings, not bound.
-    async fn dial(&self, uri: &str) -> Result<Ldap, DirectoryError> {
-        let connector = self.connector().await?;
-        let settings = tls::settings(&self.cfg, connector.as_ref(), uri);
+    /// Opens a connection to `uri` through `connector`: the error of the
+    /// TCP connection or the TLS handshake (from ldap3) left as it came,
+    /// for [`Pool::dial`] to try another library; a timeout or a bad URI
+    /// as a [`DirectoryError`].
+    async fn open(
+        &self,
+        uri: &str,
+        connector: Option<&Connector>,
+    ) -> Result<(LdapConnAsync, Ldap), Opening> {
+        let settings = tls::settings(&self.cfg, connector, uri);
         // ldap3 bounds TCP connect, StartTLS and the TLS handshake by the
         // settings' timeout; the outer bound is a second guard.
         let fut = async {
@@ -656,31 +637,34 @@ impl Pool {
             };
             LdapConnAsync::with_settings(settings, uri).await
         };
-        let (conn, ldap) = match tokio::time::timeout(self.cfg.connect_timeout, fut).await {
-            Err(_) => {
-                return Err(DirectoryError::unavailable(format!(
-                    "connect timeout after {:?}",
-                    self.cfg.connect_timeout
-                )))
-            }
-            Ok(Err(LdapError::UrlParsing { source })) => {
-                return Err(DirectoryError::invalid(format!("bad URI {uri}: {source}")))
-            }
-            Ok(Err(LdapError::Timeout { .. })) => {
-                return Err(DirectoryError::unavailable(format!(
-                    "connect timeout after {:?}",
-                    self.cfg.connect_timeout
-                )))
-            }
-            Ok(Err(e)) if is_connection_error(&e) => {
-                return Err(DirectoryError::unavailable_from(
-                    format!("connect to {uri}"),
-                    e,
-                ))
-            }
-            Ok(Err(e)) => return Err(DirectoryError::refused_from(format!("connect to {uri}"), e)),
-            Ok(Ok(pair)) => pair,
+        let timed_out = || {
+            Opening::Failed(DirectoryError::unavailable(format!(
+                "connect timeout after {:?}",
+                self.cfg.connect_timeout
+            )))
         };
+        match tokio::time::timeout(self.cfg.connect_timeout, fut).await {
+            Err(_) | Ok(Err(LdapError::Timeout { .. })) => Err(timed_out()),
+            Ok(Err(LdapError::UrlParsing { source })) => Err(Opening::Failed(
+                DirectoryError::invalid(format!("bad URI {uri}: {source}")),
+            )),
+            Ok(Err(e)) => Err(Opening::Refused(e)),
+            Ok(Ok(pair)) => Ok(pair),
+        }
+    }
+
+    /// The error of a connection to `uri` that failed with `e`.
+    fn open_error(&self, uri: &str, e: LdapError) -> DirectoryError {
+        if is_connection_error(&e) {
+            DirectoryError::unavailable_from(format!("connect to {uri}"), e)
+        } else {
+            DirectoryError::refused_from(format!("connect to {uri}"), e)
+        }
+    }
+
+    /// Spawns the task that drives the connection `pair` to `uri`, and
+    /// returns its handle.
+    fn drive(&self, (conn, ldap): (LdapConnAsync, Ldap), uri: &str) -> Ldap {
         let domain = self.cfg.name.clone();
         let uri_owned = uri.to_string();
         tokio::spawn(async move {
@@ -696,7 +680,7 @@ impl Pool {
                 }
             }
         });
-        Ok(ldap)
+        ldap
     }
 
     /// Connects to `uri` and binds as the service account (or stays
@@ -1033,6 +1017,7 @@ impl Pool {
                     },
                     failures: s.failures,
                     last_error: s.last_error.clone(),
+                    tls_library: self.connectors.library_of(&s.uri).map(String::from),
                 })
                 .collect(),
             searches: 0,

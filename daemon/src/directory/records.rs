@@ -233,6 +233,9 @@ pub struct ServerStatus {
     pub failures: u32,
     /// Last error of this server.
     pub last_error: Option<String>,
+    /// The TLS library its connections use ("rustls", "openssl"; none
+    /// without TLS).
+    pub tls_library: Option<String>,
 }
 
 /// What a directory's connection looks like now (for `rosterctl status`).
@@ -298,6 +301,7 @@ impl From<ServerStatus> for roster_proto::admin::ServerStatus {
             down_for_secs: s.down_for_secs,
             failures: s.failures,
             last_error: s.last_error,
+            tls_library: s.tls_library,
         }
     }
 }
@@ -360,6 +364,7 @@ mod tests {
                 down_for_secs: 30,
                 failures: 2,
                 last_error: Some("no answer".into()),
+                tls_library: None,
             }],
             searches: 11,
             connects: 3,

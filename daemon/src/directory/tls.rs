@@ -1,48 +1,127 @@
-//! TLS settings of a domain: the native-tls connector (trusted CA, client
-//! identity, verification switch) and the ldap3 connection settings.
+//! TLS settings of a domain: the connector of each TLS library
+//! (`tls_library`: rustls, OpenSSL through native-tls, or rustls with
+//! OpenSSL where rustls cannot; trusted CA, client identity, verification
+//! switch) and the ldap3 connection settings.
 
 use super::DirectoryError;
-use crate::config::DomainConfig;
-use ldap3::LdapConnSettings;
+use crate::config::{DomainConfig, TlsLibrary};
+use ldap3::{LdapConnSettings, LdapError};
 use native_tls::{Certificate, Identity, TlsConnector, TlsConnectorBuilder};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::Path;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// The TLS settings of a domain, read and checked (its files named in the
-/// errors), ready for [`build`]; `None` when no URI uses TLS.
+/// errors) for each library its `tls_library` may use, ready for
+/// [`build_openssl`] and [`build_rustls`].
 ///
 /// `ca_file` certificates replace the system roots (added to them with
-/// `ca_system = true`); a client
-/// certificate and PKCS#8 key give TLS client authentication; with
-/// `tls_verify = false` any certificate and host name are accepted.
-pub(crate) fn prepare(cfg: &DomainConfig) -> Result<Option<TlsConnectorBuilder>, DirectoryError> {
+/// `ca_system = true`); a client certificate and its key give TLS client
+/// authentication; with `tls_verify = false` any certificate and host
+/// name are accepted.
+pub(crate) struct Prepared {
+    /// OpenSSL's connector, to be built (`openssl` and `auto`).
+    pub openssl: Option<TlsConnectorBuilder>,
+    /// rustls's configuration, to be built (`rustls` and `auto`).
+    pub rustls: Option<RustlsParts>,
+}
+
+/// What a rustls configuration is built from.
+pub(crate) struct RustlsParts {
+    /// The certificates of `ca_file` (none without it).
+    ca: Vec<CertificateDer<'static>>,
+    /// Whether the system's CA store is trusted too (no `ca_file`, or
+    /// `ca_system = true`).
+    system_roots: bool,
+    /// The client certificate's chain and key.
+    client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+}
+
+/// A connector of one TLS library, built.
+#[derive(Clone)]
+pub(crate) enum Connector {
+    /// OpenSSL, through native-tls.
+    Openssl(TlsConnector),
+    /// rustls.
+    Rustls(Arc<ClientConfig>),
+}
+
+/// Reads and checks the TLS files of `cfg` for the libraries its
+/// `tls_library` may use; `None` when no URI uses TLS.
+pub(crate) fn prepare(cfg: &DomainConfig) -> Result<Option<Prepared>, DirectoryError> {
     if !cfg.any_tls() {
         return Ok(None);
     }
+    let ca = match &cfg.ca_file {
+        Some(path) => Some((path, read_ca(cfg, path)?)),
+        None => None,
+    };
+    let client = match (&cfg.client_cert, &cfg.client_key) {
+        (Some(cert), Some(key)) => Some((
+            (cert, read(cert, "client_cert")?),
+            (key, Zeroizing::new(read(key, "client_key")?)),
+        )),
+        _ => None,
+    };
+    let openssl = match cfg.tls_library {
+        TlsLibrary::Rustls => None,
+        TlsLibrary::Openssl | TlsLibrary::Auto => Some(prepare_openssl(cfg, &ca, &client)?),
+    };
+    let rustls = match cfg.tls_library {
+        TlsLibrary::Openssl => None,
+        TlsLibrary::Rustls | TlsLibrary::Auto => Some(prepare_rustls(cfg, &ca, &client)?),
+    };
+    Ok(Some(Prepared { openssl, rustls }))
+}
+
+/// A CA file's PEM text, with at least one certificate in it.
+fn read_ca(cfg: &DomainConfig, path: &Path) -> Result<Vec<u8>, DirectoryError> {
+    let pem = read(path, "ca_file")?;
+    let certs = Certificate::stack_from_pem(&pem).map_err(|e| {
+        config_err(
+            cfg,
+            format!("ca_file {}: not a PEM certificate: {e}", path.display()),
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(config_err(
+            cfg,
+            format!("ca_file {}: no certificate in the file", path.display()),
+        ));
+    }
+    Ok(pem)
+}
+
+/// A file's path and contents.
+type FileRead<'a, T> = (&'a std::path::PathBuf, T);
+/// The client certificate's and key's files, read.
+type ClientFiles<'a> = Option<(FileRead<'a, Vec<u8>>, FileRead<'a, Zeroizing<Vec<u8>>>)>;
+
+fn prepare_openssl(
+    cfg: &DomainConfig,
+    ca: &Option<FileRead<'_, Vec<u8>>>,
+    client: &ClientFiles<'_>,
+) -> Result<TlsConnectorBuilder, DirectoryError> {
     let mut builder = TlsConnector::builder();
-    if let Some(ca) = &cfg.ca_file {
-        let pem = read(ca, "ca_file")?;
-        let certs = Certificate::stack_from_pem(&pem).map_err(|e| {
+    if let Some((path, pem)) = ca {
+        let certs = Certificate::stack_from_pem(pem).map_err(|e| {
             config_err(
                 cfg,
-                format!("ca_file {}: not a PEM certificate: {e}", ca.display()),
+                format!("ca_file {}: not a PEM certificate: {e}", path.display()),
             )
         })?;
-        if certs.is_empty() {
-            return Err(config_err(
-                cfg,
-                format!("ca_file {}: no certificate in the file", ca.display()),
-            ));
-        }
         builder.disable_built_in_roots(!cfg.ca_system);
         for c in certs {
             builder.add_root_certificate(c);
         }
     }
-    if let (Some(cert), Some(key)) = (&cfg.client_cert, &cfg.client_key) {
-        let cert_pem = read(cert, "client_cert")?;
-        let key_pem = Zeroizing::new(read(key, "client_key")?);
-        let identity = Identity::from_pkcs8(&cert_pem, &key_pem).map_err(|e| {
+    if let Some(((cert, cert_pem), (key, key_pem))) = client {
+        let identity = Identity::from_pkcs8(cert_pem, key_pem).map_err(|e| {
             config_err(
                 cfg,
                 format!(
@@ -58,33 +137,234 @@ pub(crate) fn prepare(cfg: &DomainConfig) -> Result<Option<TlsConnectorBuilder>,
         builder.danger_accept_invalid_certs(true);
         builder.danger_accept_invalid_hostnames(true);
     }
-    Ok(Some(builder))
+    Ok(builder)
 }
 
-/// The connector of settings [`prepare`]d. With the system's roots this is
-/// the slow part: OpenSSL parses the system's CA bundle (about 17 ms); a
-/// `ca_file` that replaces them is read alone (the vendored native-tls:
-/// vendor/native-tls/ROSTER-PATCH.md).
-pub(crate) fn build(
+fn prepare_rustls(
+    cfg: &DomainConfig,
+    ca: &Option<FileRead<'_, Vec<u8>>>,
+    client: &ClientFiles<'_>,
+) -> Result<RustlsParts, DirectoryError> {
+    let ca_certs = match ca {
+        Some((path, pem)) => pem_certificates(cfg, path, "ca_file", pem)?,
+        None => Vec::new(),
+    };
+    let client = match client {
+        Some(((cert, cert_pem), (key, key_pem))) => {
+            let chain = pem_certificates(cfg, cert, "client_cert", cert_pem)?;
+            let key_der = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
+                config_err(
+                    cfg,
+                    format!("client_key {}: no private key read: {e}", key.display()),
+                )
+            })?;
+            provider()
+                .key_provider
+                .load_private_key(key_der.clone_key())
+                .map_err(|e| {
+                    config_err(
+                        cfg,
+                        format!("client_key {}: key not usable: {e}", key.display()),
+                    )
+                })?;
+            Some((chain, key_der))
+        }
+        None => None,
+    };
+    Ok(RustlsParts {
+        system_roots: ca.is_none() || cfg.ca_system,
+        ca: ca_certs,
+        client,
+    })
+}
+
+/// The certificates of a PEM file, at least one.
+fn pem_certificates(
+    cfg: &DomainConfig,
+    path: &Path,
+    key: &str,
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, DirectoryError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            config_err(
+                cfg,
+                format!("{key} {}: not a PEM certificate: {e}", path.display()),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(config_err(
+            cfg,
+            format!("{key} {}: no certificate in the file", path.display()),
+        ));
+    }
+    Ok(certs)
+}
+
+/// OpenSSL's connector of settings [`prepare`]d. With the system's roots
+/// this is the slow part: OpenSSL parses the system's CA bundle (about 17
+/// ms); a `ca_file` that replaces them is read alone (the vendored
+/// native-tls: vendor/native-tls/ROSTER-PATCH.md).
+pub(crate) fn build_openssl(
     cfg: &DomainConfig,
     builder: &TlsConnectorBuilder,
 ) -> Result<TlsConnector, DirectoryError> {
     builder
         .build()
-        .map_err(|e| config_err(cfg, format!("TLS setup failed: {e}")))
+        .map_err(|e| config_err(cfg, format!("TLS setup (OpenSSL) failed: {e}")))
 }
 
-/// ldap3 settings for connecting to `uri` of this domain.
+/// rustls's configuration of settings [`prepare`]d: TLS 1.2 and 1.3 with
+/// ring's cryptography; the system's CA store read when trusted (the slow
+/// part, as for OpenSSL).
+pub(crate) fn build_rustls(
+    cfg: &DomainConfig,
+    parts: &RustlsParts,
+) -> Result<Arc<ClientConfig>, DirectoryError> {
+    let provider = Arc::new(provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| config_err(cfg, format!("TLS setup (rustls) failed: {e}")))?;
+    let builder = if cfg.tls_verify {
+        builder.with_root_certificates(roots(cfg, parts)?)
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+    };
+    let config = match &parts.client {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain.clone(), key.clone_key())
+            .map_err(|e| {
+                config_err(
+                    cfg,
+                    format!("client_cert / client_key: not usable by rustls: {e}"),
+                )
+            })?,
+        None => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(config))
+}
+
+/// ring's cryptography, the only provider compiled in (ring is built for
+/// the GSSAPI channel binding already; aws-lc-rs, rustls's default, would
+/// add a C library to the build). rustls 0.23.48 marks it deprecated
+/// because ring has no post-quantum key exchange, which Debian 12's
+/// OpenSSL 3.0 has not either.
+#[allow(deprecated)]
+fn provider() -> CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+/// The CAs rustls trusts for the domain: `ca_file`'s, and the system's
+/// when trusted.
+fn roots(cfg: &DomainConfig, parts: &RustlsParts) -> Result<RootCertStore, DirectoryError> {
+    let mut store = RootCertStore::empty();
+    if parts.system_roots {
+        let system = rustls_native_certs::load_native_certs();
+        let (added, _) = store.add_parsable_certificates(system.certs);
+        if added == 0 && parts.ca.is_empty() {
+            let why = system
+                .errors
+                .first()
+                .map_or_else(|| "none found".to_string(), |e| e.to_string());
+            return Err(config_err(
+                cfg,
+                format!("no system CA certificate could be read for rustls ({why}): set ca_file"),
+            ));
+        }
+    }
+    for cert in &parts.ca {
+        store.add(cert.clone()).map_err(|e| {
+            let path = cfg.ca_file.as_deref().unwrap_or(Path::new("ca_file"));
+            config_err(
+                cfg,
+                format!(
+                    "ca_file {}: a certificate rustls cannot use: {e}",
+                    path.display()
+                ),
+            )
+        })?;
+    }
+    Ok(store)
+}
+
+/// `tls_verify = false` under rustls: any certificate, under any name, is
+/// accepted; the handshake's signature is still checked against it.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Why rustls refused a connection's TLS handshake, when that is what
+/// `e` is (not a timeout, a refused TCP connection or a closed one): the
+/// errors after which `tls_library = "auto"` tries OpenSSL.
+pub(crate) fn refused_by_rustls(e: &LdapError) -> Option<&rustls::Error> {
+    match e {
+        LdapError::Io { source } => source.get_ref()?.downcast_ref::<rustls::Error>(),
+        LdapError::Rustls { source } => Some(source),
+        _ => None,
+    }
+}
+
+/// ldap3 settings for connecting to `uri` of this domain through
+/// `connector`.
 pub(crate) fn settings(
     cfg: &DomainConfig,
-    connector: Option<&TlsConnector>,
+    connector: Option<&Connector>,
     uri: &str,
 ) -> LdapConnSettings {
     let mut s = LdapConnSettings::new().set_conn_timeout(cfg.connect_timeout);
     if cfg.uses_tls(uri) {
         s = s.set_starttls(cfg.start_tls && !crate::uri::parse(uri).is_ok_and(|u| u.is_ldaps()));
-        if let Some(c) = connector {
-            s = s.set_connector(c.clone());
+        match connector {
+            Some(Connector::Openssl(c)) => s = s.set_connector(c.clone()),
+            Some(Connector::Rustls(c)) => s = s.set_config(c.clone()),
+            None => {}
         }
         s = s.set_no_tls_verify(!cfg.tls_verify);
     }

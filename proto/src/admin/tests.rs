@@ -20,6 +20,7 @@ fn sample_status() -> FullStatus {
                 down_for_secs: 4,
                 failures: 2,
                 last_error: Some("connection refused".into()),
+                tls_library: Some("rustls".into()),
             }],
             searches: Some(7),
             next_probe_in_ms: Some(1500),

@@ -1,6 +1,7 @@
-//! TLS to the fixture slapd: ldaps and StartTLS verified with ca_file, a
-//! server signed by another CA refused (and accepted with tls_verify off),
-//! and a TLS client certificate presented.
+//! TLS to the fixture slapd through each TLS library (`tls_library`
+//! rustls and openssl): ldaps and StartTLS verified with ca_file, a server
+//! signed by another CA refused (and accepted with tls_verify off), and a
+//! TLS client certificate presented.
 
 use crate::directory_common;
 use directory_common as common;
@@ -26,21 +27,53 @@ fn opts(transport: Transport, extra: Vec<String>) -> DomainOptions {
     }
 }
 
+/// The TLS libraries a domain can choose alone.
+const LIBRARIES: [&str; 2] = ["rustls", "openssl"];
+
+/// The configuration line choosing `library`.
+fn library(library: &str) -> String {
+    format!("tls_library = \"{library}\"")
+}
+
+/// The TLS library the status shows for the domain's first server.
+fn library_used(d: &roster_daemon::directory::Directory) -> Option<String> {
+    d.status().servers[0].tls_library.clone()
+}
+
 #[tokio::test]
 async fn ldaps_with_ca_file() {
+    for lib in LIBRARIES {
+        let t = tempfile::tempdir().unwrap();
+        let d = directory(
+            slapd(),
+            t.path(),
+            &opts(Transport::Ldaps, vec![library(lib)]),
+        );
+        let alice = d.user_by_name("alice").await.unwrap().unwrap();
+        assert_eq!(alice.user.uid, 10001);
+        assert_eq!(d.status().server, Some(slapd().ldaps_uri()));
+        assert_eq!(library_used(&d).as_deref(), Some(lib));
+    }
+    // The default (auto) reaches slapd through rustls.
     let t = tempfile::tempdir().unwrap();
     let d = directory(slapd(), t.path(), &opts(Transport::Ldaps, vec![]));
-    let alice = d.user_by_name("alice").await.unwrap().unwrap();
-    assert_eq!(alice.user.uid, 10001);
-    assert_eq!(d.status().server, Some(slapd().ldaps_uri()));
+    assert!(d.user_by_name("alice").await.unwrap().is_some());
+    assert_eq!(library_used(&d).as_deref(), Some("rustls"));
 }
 
 #[tokio::test]
 async fn start_tls_with_ca_file() {
-    let t = tempfile::tempdir().unwrap();
-    let d = directory(slapd(), t.path(), &opts(Transport::StartTls, vec![]));
-    assert!(d.user_by_uid(10002).await.unwrap().is_some());
-    assert_eq!(d.status().server, Some(slapd().ldap_uri()));
+    for lib in LIBRARIES {
+        let t = tempfile::tempdir().unwrap();
+        let d = directory(
+            slapd(),
+            t.path(),
+            &opts(Transport::StartTls, vec![library(lib)]),
+        );
+        assert!(d.user_by_uid(10002).await.unwrap().is_some());
+        assert_eq!(d.status().server, Some(slapd().ldap_uri()));
+        assert_eq!(library_used(&d).as_deref(), Some(lib));
+    }
 }
 
 fn wrong_ca() -> String {
@@ -52,13 +85,17 @@ fn wrong_ca() -> String {
 
 #[tokio::test]
 async fn server_of_another_ca_is_refused() {
-    for transport in [Transport::Ldaps, Transport::StartTls] {
+    for (transport, lib) in [Transport::Ldaps, Transport::StartTls]
+        .into_iter()
+        .flat_map(|t| LIBRARIES.map(|l| (t, l)))
+    {
         let t = tempfile::tempdir().unwrap();
         let mut o = opts(transport, vec![]);
         // Render with the right CA, then point ca_file at the wrong one.
         o.transport = Transport::Plain;
         o.extra = vec![
             wrong_ca(),
+            library(lib),
             if transport == Transport::StartTls {
                 "start_tls = true".into()
             } else {
@@ -69,12 +106,14 @@ async fn server_of_another_ca_is_refused() {
         let d = directory(slapd(), t.path(), &o);
         match d.user_by_name("alice").await {
             Err(DirectoryError::Unavailable { context: m, .. }) => {
+                // OpenSSL: "certificate verify failed"; rustls: "invalid
+                // peer certificate: UnknownIssuer".
                 assert!(
                     m.to_lowercase().contains("certificate"),
-                    "{transport:?}: {m}"
+                    "{transport:?} {lib}: {m}"
                 )
             }
-            other => panic!("{transport:?}: expected Unavailable, got {other:?}"),
+            other => panic!("{transport:?} {lib}: expected Unavailable, got {other:?}"),
         }
         // With verification off the same server is accepted.
         let t2 = tempfile::tempdir().unwrap();
@@ -82,13 +121,19 @@ async fn server_of_another_ca_is_refused() {
         let d = directory(slapd(), t2.path(), &o);
         assert!(
             d.user_by_name("alice").await.unwrap().is_some(),
-            "{transport:?} with tls_verify = false"
+            "{transport:?} {lib} with tls_verify = false"
         );
     }
 }
 
 #[tokio::test]
 async fn client_certificate_is_presented() {
+    for lib in LIBRARIES {
+        client_certificate_is_presented_through(lib).await;
+    }
+}
+
+async fn client_certificate_is_presented_through(lib: &str) {
     let t = tempfile::tempdir().unwrap();
     let s = slapd();
     // A private key must be private (mode 0600) for roster to use it.
@@ -107,11 +152,13 @@ async fn client_certificate_is_presented() {
                 "client_key = {}",
                 toml_str(&s.client_key().display().to_string())
             ),
+            library(lib),
         ],
         ..DomainOptions::default()
     };
     let d = directory(s, t.path(), &o);
     assert!(d.user_by_name("alice").await.unwrap().is_some());
+    assert_eq!(library_used(&d).as_deref(), Some(lib));
     // SASL EXTERNAL on a separate connection: slapd authenticates the
     // certificate's subject, which it only knows if the client sent it.
     let mut ldap = d.connect_unbound(&s.ldaps_uri()).await.unwrap();
@@ -125,7 +172,7 @@ async fn client_certificate_is_presented() {
     );
     assert!(
         who.authzid.to_lowercase().contains("cn="),
-        "{}",
+        "{lib}: {}",
         who.authzid
     );
     // Without the certificate, EXTERNAL fails.
@@ -136,12 +183,16 @@ async fn client_certificate_is_presented() {
         &DomainOptions {
             transport: Transport::Ldaps,
             bind: false,
+            extra: vec![library(lib)],
             ..DomainOptions::default()
         },
     );
     let mut ldap = plain.connect_unbound(&s.ldaps_uri()).await.unwrap();
     let res = ldap.sasl_external_bind().await.unwrap();
-    assert_ne!(res.rc, 0, "EXTERNAL without a client certificate succeeded");
+    assert_ne!(
+        res.rc, 0,
+        "{lib}: EXTERNAL without a client certificate succeeded"
+    );
 }
 
 #[test]

@@ -1,3 +1,5 @@
+#[cfg(all(any(feature = "gssapi", feature = "ntlm"), feature = "tls-rustls"))]
+use std::collections::HashMap;
 #[cfg(feature = "tls-rustls")]
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -42,13 +44,11 @@ use tokio::sync::mpsc;
 #[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
 use tokio::sync::oneshot;
 use tokio::time;
-#[cfg(all(feature = "tls-native", not(feature = "tls-rustls")))]
-use tokio_native_tls::{TlsConnector as TokioTlsConnector, TlsStream};
-#[cfg(all(feature = "tls-rustls", not(feature = "tls-native")))]
-use tokio_rustls::{TlsConnector as TokioTlsConnector, client::TlsStream};
+#[cfg(feature = "tls-native")]
+use tokio_native_tls::{TlsConnector as NativeTlsConnector, TlsStream as NativeTlsStream};
+#[cfg(feature = "tls-rustls")]
+use tokio_rustls::{TlsConnector as RustlsConnector, client::TlsStream as RustlsStream};
 use tokio_stream::StreamExt;
-#[cfg(all(feature = "tls-native", feature = "tls-rustls"))]
-compile_error!(r#"Only one of "tls-native" and "tls-rustls" may be enabled for TLS support"#);
 #[cfg(all(feature = "tls-rustls", not(feature = "rustls-provider")))]
 compile_error!(
     r#"No crypto provider selected for Rustls, use "tls-rustls-aws-lc-rs" or "tls-rustls-ring", or see the README for instructions"#
@@ -72,7 +72,7 @@ const TLS_READ_BUFFER: usize = 32 * 1024;
 enum ConnType {
     Tcp(TcpStream),
     #[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
-    Tls(TlsStream<TlsIo>, PlainText),
+    Tls(TlsStream, PlainText),
     #[cfg(unix)]
     Unix(UnixStream),
 }
@@ -106,6 +106,64 @@ impl PlainText {
 impl std::fmt::Debug for PlainText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PlainText({} octets)", self.0.len())
+    }
+}
+
+/// (roster) A TLS stream over either library when both are compiled in:
+/// a connection uses rustls when its settings carry a rustls
+/// configuration ([`LdapConnSettings::set_config`]), native-tls otherwise.
+#[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
+#[derive(Debug)]
+enum TlsStream {
+    #[cfg(feature = "tls-native")]
+    Native(NativeTlsStream<TlsIo>),
+    #[cfg(feature = "tls-rustls")]
+    Rustls(Box<RustlsStream<TlsIo>>),
+}
+
+#[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
+impl AsyncRead for TlsStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context,
+        buf: &mut ReadBuf,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            #[cfg(feature = "tls-native")]
+            TlsStream::Native(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "tls-rustls")]
+            TlsStream::Rustls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+#[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
+impl AsyncWrite for TlsStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            #[cfg(feature = "tls-native")]
+            TlsStream::Native(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "tls-rustls")]
+            TlsStream::Rustls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            #[cfg(feature = "tls-native")]
+            TlsStream::Native(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "tls-rustls")]
+            TlsStream::Rustls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            #[cfg(feature = "tls-native")]
+            TlsStream::Native(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(feature = "tls-rustls")]
+            TlsStream::Rustls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 
@@ -608,36 +666,56 @@ impl LdapConnAsync {
         Ok((conn, ldap))
     }
 
-    #[cfg(feature = "tls-native")]
+    /// (roster) The TLS stream over `stream`: rustls when the settings
+    /// carry a rustls configuration (or native-tls is not compiled in),
+    /// native-tls otherwise.
     async fn create_tls_stream(
         settings: LdapConnSettings,
         hostname: &str,
         stream: TcpStream,
-    ) -> Result<TlsStream<TlsIo>> {
-        let connector = match settings.connector {
-            Some(connector) => connector,
-            None => LdapConnAsync::create_connector(&settings),
-        };
+    ) -> Result<TlsStream> {
         let stream = TlsIo::with_capacity(TLS_READ_BUFFER, stream);
-        TokioTlsConnector::from(connector)
-            .connect(hostname, stream)
-            .await
-            .map_err(LdapError::from)
+        #[cfg(feature = "tls-rustls")]
+        {
+            #[cfg(feature = "tls-native")]
+            let use_rustls = settings.config.is_some();
+            #[cfg(not(feature = "tls-native"))]
+            let use_rustls = true;
+            if use_rustls {
+                return LdapConnAsync::create_rustls_stream(settings, hostname, stream).await;
+            }
+        }
+        #[cfg(feature = "tls-native")]
+        {
+            let connector = match settings.connector {
+                Some(connector) => connector,
+                None => LdapConnAsync::create_connector(&settings),
+            };
+            NativeTlsConnector::from(connector)
+                .connect(hostname, stream)
+                .await
+                .map(TlsStream::Native)
+                .map_err(LdapError::from)
+        }
     }
 
     #[cfg(feature = "tls-rustls")]
-    async fn create_tls_stream(
+    async fn create_rustls_stream(
         settings: LdapConnSettings,
         hostname: &str,
-        stream: TcpStream,
-    ) -> Result<TlsStream<TlsIo>> {
-        let stream = TlsIo::with_capacity(TLS_READ_BUFFER, stream);
+        stream: TlsIo,
+    ) -> Result<TlsStream> {
         let no_tls_verify = settings.no_tls_verify;
         let config = match settings.config {
             Some(config) => config,
             None => LdapConnAsync::create_config(&settings),
         };
-        TokioTlsConnector::from(config)
+        // (roster) An IPv6 literal comes from the URL in brackets.
+        let hostname = hostname
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(hostname);
+        RustlsConnector::from(config)
             .connect(
                 ServerName::try_from(hostname)
                     .map(|sn| sn.to_owned())
@@ -655,6 +733,7 @@ impl LdapConnAsync {
                 stream,
             )
             .await
+            .map(|s| TlsStream::Rustls(Box::new(s)))
             .map_err(LdapError::from)
     }
 
@@ -681,24 +760,29 @@ impl LdapConnAsync {
         builder.build().expect("connector")
     }
 
-    #[cfg(all(any(feature = "gssapi", feature = "ntlm"), feature = "tls-native"))]
-    fn get_tls_endpoint_token(s: &TlsStream<TlsIo>) -> Option<Vec<u8>> {
-        match s.get_ref().tls_server_end_point() {
-            Ok(ep) => {
-                if ep.is_none() {
-                    warn!("no endpoint token returned");
+    #[cfg(any(feature = "gssapi", feature = "ntlm"))]
+    fn get_tls_endpoint_token(s: &TlsStream) -> Option<Vec<u8>> {
+        match s {
+            #[cfg(feature = "tls-native")]
+            TlsStream::Native(s) => match s.get_ref().tls_server_end_point() {
+                Ok(ep) => {
+                    if ep.is_none() {
+                        warn!("no endpoint token returned");
+                    }
+                    ep
                 }
-                ep
-            }
-            Err(e) => {
-                warn!("error calculating endpoint token: {}", e);
-                None
-            }
+                Err(e) => {
+                    warn!("error calculating endpoint token: {}", e);
+                    None
+                }
+            },
+            #[cfg(feature = "tls-rustls")]
+            TlsStream::Rustls(s) => Self::rustls_endpoint_token(s),
         }
     }
 
     #[cfg(all(any(feature = "gssapi", feature = "ntlm"), feature = "tls-rustls"))]
-    fn get_tls_endpoint_token(s: &TlsStream<TlsIo>) -> Option<Vec<u8>> {
+    fn rustls_endpoint_token(s: &RustlsStream<TlsIo>) -> Option<Vec<u8>> {
         use x509_parser::prelude::*;
 
         if let Some(certs) = s.get_ref().1.peer_certificates() {
@@ -771,13 +855,13 @@ impl LdapConnAsync {
     #[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
     fn get_peer_certificate(&self) -> Result<Option<Vec<u8>>> {
         let tls = match self.stream.get_ref() {
-            ConnType::Tls(tls, _) => tls.get_ref(),
+            ConnType::Tls(tls, _) => tls,
             _ => return Ok(None),
         };
-        match () {
+        match tls {
             #[cfg(feature = "tls-native")]
-            () => {
-                let cert = tls.peer_certificate();
+            TlsStream::Native(tls) => {
+                let cert = tls.get_ref().peer_certificate();
                 match cert {
                     Ok(c) => match c {
                         Some(x) => match x.to_der() {
@@ -790,8 +874,8 @@ impl LdapConnAsync {
                 }
             }
             #[cfg(feature = "tls-rustls")]
-            () => {
-                let certs = match tls.1.peer_certificates() {
+            TlsStream::Rustls(tls) => {
+                let certs = match tls.get_ref().1.peer_certificates() {
                     Some(certs) => certs,
                     None => return Ok(None),
                 };

@@ -1,0 +1,150 @@
+//! Which library a pool reaches a server through: under `auto` rustls,
+//! and OpenSSL from then on for a server whose handshake rustls refused
+//! and OpenSSL completed; under `rustls` or `openssl` that library alone.
+
+use super::super::Pool;
+use crate::config::Config;
+use native_tls::{Identity, TlsAcceptor};
+use roster_e2e::tls::TestPki;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// The TLS handshakes a test server saw: begun, and completed.
+#[derive(Default)]
+struct Handshakes {
+    begun: AtomicUsize,
+    completed: AtomicUsize,
+}
+
+impl Handshakes {
+    fn counts(&self) -> (usize, usize) {
+        (
+            self.begun.load(Ordering::SeqCst),
+            self.completed.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Asserts the counts reach `expected` (the server's side of a
+    /// handshake may end just after the client's; waits at most 5 s).
+    fn reach(&self, expected: (usize, usize)) {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.counts() != expected && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(self.counts(), expected);
+    }
+}
+
+/// A TLS server (OpenSSL) on loopback with `cert` and `key` that keeps
+/// each connection open until the client closes it; its port and counts.
+fn serve(cert: &Path, key: &Path) -> (u16, Arc<Handshakes>) {
+    let identity =
+        Identity::from_pkcs8(&std::fs::read(cert).unwrap(), &std::fs::read(key).unwrap()).unwrap();
+    let acceptor = TlsAcceptor::new(identity).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Handshakes::default());
+    let counts = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            counts.begun.fetch_add(1, Ordering::SeqCst);
+            let (acceptor, counts) = (acceptor.clone(), counts.clone());
+            std::thread::spawn(move || {
+                if let Ok(mut tls) = acceptor.accept(conn) {
+                    counts.completed.fetch_add(1, Ordering::SeqCst);
+                    let _ = tls.read(&mut [0u8; 64]);
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// A pool for `ldaps://localhost:PORT` trusting the test CA, with `extra`
+/// lines.
+fn pool(port: u16, extra: &str) -> Arc<Pool> {
+    let text = format!(
+        "[[domain]]\nname = \"ex\"\nuris = [\"ldaps://localhost:{port}\"]\n\
+         base_dn = \"dc=example,dc=test\"\nca_file = {:?}\n{extra}",
+        TestPki::shared().ca_cert
+    );
+    let cfg = Config::from_str(&text, "t.toml").unwrap().domains.remove(0);
+    Pool::new(cfg).unwrap()
+}
+
+/// The TLS library the pool's status shows for its server.
+fn library(pool: &Pool) -> Option<String> {
+    pool.status().servers[0].tls_library.clone()
+}
+
+#[tokio::test]
+async fn auto_reaches_a_server_rustls_refuses_through_openssl_from_then_on() {
+    let pki = TestPki::shared();
+    let (port, seen) = serve(&pki.cn_only_cert, &pki.cn_only_key);
+    let uri = format!("ldaps://localhost:{port}");
+    let p = pool(port, "");
+    assert_eq!(library(&p).as_deref(), Some("rustls"));
+    p.connect_unbound(&uri).await.unwrap();
+    // rustls's handshake refused (begun, never completed), then OpenSSL's.
+    seen.reach((2, 1));
+    assert_eq!(library(&p).as_deref(), Some("openssl"));
+    // The next connection goes to OpenSSL at once.
+    p.connect_unbound(&uri).await.unwrap();
+    seen.reach((3, 2));
+}
+
+#[tokio::test]
+async fn auto_keeps_rustls_for_a_server_it_accepts() {
+    let pki = TestPki::shared();
+    let (port, seen) = serve(&pki.server_cert, &pki.server_key);
+    let uri = format!("ldaps://localhost:{port}");
+    let p = pool(port, "");
+    p.connect_unbound(&uri).await.unwrap();
+    p.connect_unbound(&uri).await.unwrap();
+    seen.reach((2, 2));
+    assert_eq!(library(&p).as_deref(), Some("rustls"));
+}
+
+#[tokio::test]
+async fn a_chosen_library_is_used_alone() {
+    let pki = TestPki::shared();
+    let (port, seen) = serve(&pki.cn_only_cert, &pki.cn_only_key);
+    let uri = format!("ldaps://localhost:{port}");
+    let rustls = pool(port, "tls_library = \"rustls\"\n");
+    let e = rustls.connect_unbound(&uri).await.unwrap_err().to_string();
+    assert!(e.contains("not valid for name"), "{e}");
+    seen.reach((1, 0));
+    assert_eq!(library(&rustls).as_deref(), Some("rustls"));
+    let openssl = pool(port, "tls_library = \"openssl\"\n");
+    openssl.connect_unbound(&uri).await.unwrap();
+    seen.reach((2, 1));
+    assert_eq!(library(&openssl).as_deref(), Some("openssl"));
+}
+
+#[tokio::test]
+async fn when_openssl_refuses_too_the_error_names_both() {
+    let pki = TestPki::shared();
+    // Trusting another CA: both libraries refuse the server.
+    let (port, seen) = serve(&pki.server_cert, &pki.server_key);
+    let uri = format!("ldaps://localhost:{port}");
+    let text = format!(
+        "[[domain]]\nname = \"ex\"\nuris = [\"{uri}\"]\n\
+         base_dn = \"dc=example,dc=test\"\nca_file = {:?}\n",
+        pki.wrong_ca_cert
+    );
+    let cfg = Config::from_str(&text, "t.toml").unwrap().domains.remove(0);
+    let p = Pool::new(cfg).unwrap();
+    let e = p.connect_unbound(&uri).await.unwrap_err().to_string();
+    assert!(
+        e.contains("through OpenSSL")
+            && e.contains("UnknownIssuer")
+            && e.contains("certificate verify failed"),
+        "{e}"
+    );
+    assert_eq!(seen.counts().1, 0);
+    // Not remembered: the next connection tries rustls first again.
+    assert_eq!(library(&p).as_deref(), Some("rustls"));
+}
