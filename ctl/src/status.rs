@@ -342,6 +342,24 @@ mod tests {
     }
 
     #[test]
+    fn the_text_form_names_the_tls_library_of_the_server_in_use() {
+        let doc = json!({
+            "domains": [
+                {"name": "corp", "online": true, "server": "ldaps://b",
+                 "servers": [{"uri": "ldaps://a", "tls_library": "rustls"},
+                             {"uri": "ldaps://b", "tls_library": "openssl"}]},
+                {"name": "plain", "online": true, "server": "ldap://c",
+                 "servers": [{"uri": "ldap://c"}]}],
+        });
+        let t = human(&doc, 0);
+        assert!(
+            t.contains("domain corp: online, server ldaps://b over openssl\n"),
+            "{t}"
+        );
+        assert!(t.contains("domain plain: online, server ldap://c\n"), "{t}");
+    }
+
+    #[test]
     fn the_text_form_shows_the_memory_cache_once() {
         let mc = json!({"path": "/run/roster/nss.mc", "file_bytes": 8u64 << 20,
                         "allocated_bytes": 1u64 << 20, "size_limit": 32u64 << 20,
