@@ -14,7 +14,7 @@ MULTIARCH := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 KRB5_BUILD_PACKAGES := libkrb5-dev libclang-dev
 # Debian packages the tests and the demo use.
 TEST_PACKAGES := slapd ldap-utils pamtester openssh-server sshpass rsync tar libpam0g-dev \
-                 libsss-idmap-dev libnfsidmap-dev libssl-dev pkg-config gcc util-linux mount procps openssl iproute2 \
+                 libsss-idmap-dev libnfsidmap-dev libssl-dev pkg-config gcc util-linux mount procps openssl ca-certificates iproute2 \
                  $(KRB5_BUILD_PACKAGES)
 # The Samba AD DC of the AD tests. Without Recommends: samba-ad-dc recommends
 # libnss-winbind and libpam-winbind, whose installation edits the host's

@@ -35,14 +35,16 @@ pub enum SearchScope {
 #[serde(rename_all = "lowercase")]
 pub enum TlsLibrary {
     /// rustls, and OpenSSL for a server rustls cannot complete a
-    /// handshake with (TLS 1.0 or 1.1 only, CBC ciphers only, a certificate
-    /// named by its CN alone), remembered for that server (default).
+    /// handshake with (CBC or RSA-key-exchange ciphers only, a certificate
+    /// named by its CN alone), remembered for that server; OpenSSL for the
+    /// whole domain when rustls cannot be set up for it (default).
     #[default]
     Auto,
     /// rustls only: TLS 1.2 and 1.3, ECDHE key exchange, AEAD ciphers.
     Rustls,
     /// OpenSSL only (the system's, through native-tls), under the system's
-    /// OpenSSL configuration (crypto policy, FIPS mode).
+    /// OpenSSL configuration (`openssl.cnf`: protocol versions, ciphers,
+    /// FIPS).
     Openssl,
 }
 

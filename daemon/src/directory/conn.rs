@@ -153,7 +153,7 @@ enum Opening {
 impl Pool {
     /// A pool for `cfg`; reads and checks the CA and client certificate
     /// files, and begins building the TLS connector in the background
-    /// ([`Pool::prepare_tls`]).
+    /// (`connectors::Connectors::new`).
     pub(crate) fn new(cfg: DomainConfig) -> Result<Arc<Pool>, DirectoryError> {
         Pool::with_resolver(cfg, Arc::new(SystemResolver))
     }
@@ -585,24 +585,38 @@ impl Pool {
 
     /// A new connection to `uri` with the domain's TLS settings, not bound:
     /// through the server's TLS library, and under `tls_library = "auto"`
-    /// through OpenSSL when rustls refuses the handshake.
+    /// through OpenSSL when rustls refuses the handshake; both attempts
+    /// within one `connect_timeout`.
     async fn dial(&self, uri: &str) -> Result<Ldap, DirectoryError> {
-        let connector = self.connectors.for_server(uri).await?;
-        let refused = match self.open(uri, connector.as_ref()).await {
+        let deadline = tokio::time::Instant::now() + self.cfg.connect_timeout;
+        let timed_out = || {
+            DirectoryError::unavailable(format!(
+                "connect timeout after {:?}",
+                self.cfg.connect_timeout
+            ))
+        };
+        let connector = tokio::time::timeout_at(deadline, self.connectors.for_server(uri))
+            .await
+            .map_err(|_| timed_out())??;
+        let refused = match self.open(uri, connector.as_ref(), deadline).await {
             Ok(pair) => return Ok(self.drive(pair, uri)),
             Err(Opening::Failed(e)) => return Err(e),
             Err(Opening::Refused(e)) => e,
         };
-        let Some((why, openssl)) = self
-            .connectors
-            .instead_of(connector.as_ref(), &refused)
-            .await
-        else {
+        let instead = tokio::time::timeout_at(
+            deadline,
+            self.connectors.instead_of(connector.as_ref(), &refused),
+        )
+        .await
+        .map_err(|_| timed_out())?;
+        let Some((why, openssl)) = instead else {
             return Err(self.open_error(uri, refused));
         };
         let context =
             format!("connect to {uri} through OpenSSL (rustls refused the handshake: {why})");
-        match self.open(uri, Some(&openssl?)).await {
+        let openssl =
+            openssl.map_err(|e| DirectoryError::unavailable(format!("{context}: {e}")))?;
+        match self.open(uri, Some(&openssl), deadline).await {
             Ok(pair) => {
                 self.connectors.through_openssl(uri, &why);
                 Ok(self.drive(pair, uri))
@@ -618,18 +632,20 @@ impl Pool {
         }
     }
 
-    /// Opens a connection to `uri` through `connector`: the error of the
-    /// TCP connection or the TLS handshake (from ldap3) left as it came,
-    /// for [`Pool::dial`] to try another library; a timeout or a bad URI
-    /// as a [`DirectoryError`].
+    /// Opens a connection to `uri` through `connector` by `deadline`: the
+    /// error of the TCP connection or the TLS handshake (from ldap3) left
+    /// as it came, for [`Pool::dial`] to try another library; a timeout or
+    /// a bad URI as a [`DirectoryError`].
     async fn open(
         &self,
         uri: &str,
         connector: Option<&Connector>,
+        deadline: tokio::time::Instant,
     ) -> Result<(LdapConnAsync, Ldap), Opening> {
         let settings = tls::settings(&self.cfg, connector, uri);
         // ldap3 bounds TCP connect, StartTLS and the TLS handshake by the
-        // settings' timeout; the outer bound is a second guard.
+        // settings' timeout; the deadline is a second guard, and bounds a
+        // second attempt together with the first.
         let fut = async {
             let settings = match nodelay_stream(uri).await {
                 Some(stream) => settings.set_std_stream(stream),
@@ -643,7 +659,7 @@ impl Pool {
                 self.cfg.connect_timeout
             )))
         };
-        match tokio::time::timeout(self.cfg.connect_timeout, fut).await {
+        match tokio::time::timeout_at(deadline, fut).await {
             Err(_) | Ok(Err(LdapError::Timeout { .. })) => Err(timed_out()),
             Ok(Err(LdapError::UrlParsing { source })) => Err(Opening::Failed(
                 DirectoryError::invalid(format!("bad URI {uri}: {source}")),

@@ -29,6 +29,9 @@ pub(crate) struct Prepared {
     pub openssl: Option<TlsConnectorBuilder>,
     /// rustls's configuration, to be built (`rustls` and `auto`).
     pub rustls: Option<RustlsParts>,
+    /// Under `auto`, why rustls cannot use the domain's TLS files (a key or
+    /// certificate it does not read): the domain then goes through OpenSSL.
+    pub rustls_unusable: Option<String>,
 }
 
 /// What a rustls configuration is built from.
@@ -38,8 +41,9 @@ pub(crate) struct RustlsParts {
     /// Whether the system's CA store is trusted too (no `ca_file`, or
     /// `ca_system = true`).
     system_roots: bool,
-    /// The client certificate's chain and key.
-    client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    /// The client certificate's chain and its key's PEM text (read into a
+    /// key at each build; the text is wiped when dropped).
+    client: Option<(Vec<CertificateDer<'static>>, Zeroizing<Vec<u8>>)>,
 }
 
 /// A connector of one TLS library, built.
@@ -72,11 +76,19 @@ pub(crate) fn prepare(cfg: &DomainConfig) -> Result<Option<Prepared>, DirectoryE
         TlsLibrary::Rustls => None,
         TlsLibrary::Openssl | TlsLibrary::Auto => Some(prepare_openssl(cfg, &ca, &client)?),
     };
-    let rustls = match cfg.tls_library {
-        TlsLibrary::Openssl => None,
-        TlsLibrary::Rustls | TlsLibrary::Auto => Some(prepare_rustls(cfg, &ca, &client)?),
+    let (rustls, rustls_unusable) = match cfg.tls_library {
+        TlsLibrary::Openssl => (None, None),
+        TlsLibrary::Rustls => (Some(prepare_rustls(cfg, &ca, &client)?), None),
+        TlsLibrary::Auto => match prepare_rustls(cfg, &ca, &client) {
+            Ok(parts) => (Some(parts), None),
+            Err(e) => (None, Some(e.to_string())),
+        },
     };
-    Ok(Some(Prepared { openssl, rustls }))
+    Ok(Some(Prepared {
+        openssl,
+        rustls,
+        rustls_unusable,
+    }))
 }
 
 /// A CA file's PEM text, with at least one certificate in it.
@@ -108,6 +120,9 @@ fn prepare_openssl(
     client: &ClientFiles<'_>,
 ) -> Result<TlsConnectorBuilder, DirectoryError> {
     let mut builder = TlsConnector::builder();
+    // The protocol versions are left to the system's OpenSSL configuration
+    // (vendored native-tls; Debian's: TLS 1.2 and later).
+    builder.min_protocol_version(None);
     if let Some((path, pem)) = ca {
         let certs = Certificate::stack_from_pem(pem).map_err(|e| {
             config_err(
@@ -160,14 +175,14 @@ fn prepare_rustls(
             })?;
             provider()
                 .key_provider
-                .load_private_key(key_der.clone_key())
+                .load_private_key(key_der)
                 .map_err(|e| {
                     config_err(
                         cfg,
-                        format!("client_key {}: key not usable: {e}", key.display()),
+                        format!("client_key {}: a key rustls cannot use: {e}", key.display()),
                     )
                 })?;
-            Some((chain, key_der))
+            Some((chain, key_pem.clone()))
         }
         None => None,
     };
@@ -234,8 +249,8 @@ pub(crate) fn build_rustls(
             .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
     };
     let config = match &parts.client {
-        Some((chain, key)) => builder
-            .with_client_auth_cert(chain.clone(), key.clone_key())
+        Some((chain, key_pem)) => builder
+            .with_client_auth_cert(chain.clone(), client_key(cfg, key_pem)?)
             .map_err(|e| {
                 config_err(
                     cfg,
@@ -245,6 +260,15 @@ pub(crate) fn build_rustls(
         None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
+}
+
+/// The client key of PEM text `key_pem` (read when prepared).
+fn client_key(
+    cfg: &DomainConfig,
+    key_pem: &[u8],
+) -> Result<PrivateKeyDer<'static>, DirectoryError> {
+    PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| config_err(cfg, format!("client_key: no private key read: {e}")))
 }
 
 /// ring's cryptography, the only provider compiled in (ring is built for
@@ -343,10 +367,21 @@ impl ServerCertVerifier for AnyCertificate {
 /// Why rustls refused a connection's TLS handshake, when that is what
 /// `e` is (not a timeout, a refused TCP connection or a closed one): the
 /// errors after which `tls_library = "auto"` tries OpenSSL.
-pub(crate) fn refused_by_rustls(e: &LdapError) -> Option<&rustls::Error> {
+pub(crate) fn refused_by_rustls(e: &LdapError) -> Option<String> {
     match e {
-        LdapError::Io { source } => source.get_ref()?.downcast_ref::<rustls::Error>(),
-        LdapError::Rustls { source } => Some(source),
+        LdapError::Io { source } => match source.get_ref() {
+            Some(inner) => inner.downcast_ref::<rustls::Error>().map(|e| e.to_string()),
+            // tokio-rustls: the server closed the connection during the
+            // handshake, as some do instead of an alert when they share no
+            // version or cipher with the client.
+            None => None,
+        }
+        .or_else(|| {
+            (source.kind() == std::io::ErrorKind::UnexpectedEof
+                && source.to_string() == "tls handshake eof")
+                .then(|| "the server closed the connection during the handshake".to_string())
+        }),
+        LdapError::Rustls { source } => Some(source.to_string()),
         _ => None,
     }
 }

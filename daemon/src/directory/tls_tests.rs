@@ -207,3 +207,152 @@ fn each_library_prepares_only_its_own_connector() {
     .to_string();
     assert!(e.contains("tls_library"), "{e}");
 }
+
+/// Set in the child run of [`openssl_follows_the_systems_protocol_bounds`]:
+/// the port of the parent's server.
+const CHILD: &str = "ROSTER_TEST_OPENSSL_CONF_CHILD";
+
+/// A TLS server on loopback that speaks TLS 1.2 alone, as [`serve`]
+/// (native-tls's acceptor has no TLS 1.3).
+fn serve_tls12_only(pki: &TestPki) -> u16 {
+    let identity = Identity::from_pkcs8(
+        &std::fs::read(&pki.server_cert).unwrap(),
+        &std::fs::read(&pki.server_key).unwrap(),
+    )
+    .unwrap();
+    let acceptor = TlsAcceptor::builder(identity)
+        .min_protocol_version(Some(native_tls::Protocol::Tlsv12))
+        .max_protocol_version(Some(native_tls::Protocol::Tlsv12))
+        .build()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            if let Ok(mut tls) = acceptor.accept(conn) {
+                let _ = tls.write_all(b"ok");
+            }
+        }
+    });
+    port
+}
+
+/// OpenSSL's connector leaves the protocol versions to the system's
+/// configuration (vendored native-tls: `None` bounds are not set): under an
+/// `openssl.cnf` whose `MinProtocol` is TLS 1.3 it cannot reach a server
+/// that speaks TLS 1.2 alone, which it reaches without that file (released
+/// native-tls set "any version" and reached it under both). The file is
+/// read once a process, so the client side runs in a child process with
+/// `OPENSSL_CONF` set; the server stays in this one.
+#[test]
+fn openssl_follows_the_systems_protocol_bounds() {
+    let name = "directory::tls::tests::openssl_follows_the_systems_protocol_bounds";
+    let pki = TestPki::shared();
+    let cfg = domain(&format!("ca_file = {:?}\n", pki.ca_cert));
+    if let Some(port) = std::env::var_os(CHILD) {
+        let port: u16 = port.to_str().unwrap().parse().unwrap();
+        let e = handshake(&connector(&cfg), port, "localhost").unwrap_err();
+        assert!(e.contains("protocol"), "{e}");
+        // rustls does not read openssl.cnf: TLS 1.2.
+        rustls_handshake(&rustls_config(&cfg), port, "localhost").unwrap();
+        return;
+    }
+    let port = serve_tls12_only(&pki);
+    handshake(&connector(&cfg), port, "localhost").unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let conf = t.path().join("openssl.cnf");
+    std::fs::write(
+        &conf,
+        "openssl_conf = default_conf\n[default_conf]\nssl_conf = ssl_sect\n\
+         [ssl_sect]\nsystem_default = system_default_sect\n\
+         [system_default_sect]\nMinProtocol = TLSv1.3\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, port.to_string())
+        .env("OPENSSL_CONF", &conf)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn what_counts_as_rustls_refusing_a_handshake() {
+    use super::refused_by_rustls;
+    use ldap3::LdapError;
+    use std::io::{Error, ErrorKind};
+    let io = |e: Error| LdapError::Io { source: e };
+    let alert = io(Error::new(
+        ErrorKind::InvalidData,
+        rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+    ));
+    assert!(refused_by_rustls(&alert)
+        .unwrap()
+        .contains("HandshakeFailure"));
+    let eof = io(Error::new(ErrorKind::UnexpectedEof, "tls handshake eof"));
+    assert!(refused_by_rustls(&eof)
+        .unwrap()
+        .contains("closed the connection"));
+    // Not a refusal: a refused or reset TCP connection, another EOF.
+    for other in [
+        io(Error::from(ErrorKind::ConnectionRefused)),
+        io(Error::from(ErrorKind::ConnectionReset)),
+        io(Error::new(ErrorKind::UnexpectedEof, "early eof")),
+    ] {
+        assert_eq!(refused_by_rustls(&other), None, "{other}");
+    }
+}
+
+/// A client certificate and PKCS#8 key on curve P-521 (which OpenSSL signs
+/// with and ring does not) in `dir`, the key private.
+fn p521_client(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("p521.pem"), dir.join("p521.key"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:secp521r1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=p521 client", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    (cert, key)
+}
+
+#[test]
+fn auto_leaves_to_openssl_a_client_key_rustls_cannot_use() {
+    let pki = TestPki::shared();
+    let t = tempfile::tempdir().unwrap();
+    let (cert, key) = p521_client(t.path());
+    let lines = |lib: &str| {
+        format!(
+            "ca_file = {:?}\nclient_cert = {cert:?}\nclient_key = {key:?}\ntls_library = \"{lib}\"\n",
+            pki.ca_cert
+        )
+    };
+    let auto = prepare(&domain(&lines("auto"))).unwrap().unwrap();
+    assert!(auto.openssl.is_some() && auto.rustls.is_none());
+    let why = auto.rustls_unusable.expect("why rustls is not used");
+    assert!(
+        why.contains("client_key") && why.contains("p521.key"),
+        "{why}"
+    );
+    // Chosen alone, rustls refuses the domain, naming the key.
+    let e = prepare(&domain(&lines("rustls")))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("client_key") && e.contains("p521.key"), "{e}");
+}

@@ -35,7 +35,10 @@ fn library(library: &str) -> String {
     format!("tls_library = \"{library}\"")
 }
 
-/// The TLS library the status shows for the domain's first server.
+/// The TLS library the status shows for the domain's first server (for a
+/// library chosen alone it follows the configuration; which library a
+/// connection used is shown by the daemon's `conn::connectors` tests, here
+/// that each library reaches slapd).
 fn library_used(d: &roster_daemon::directory::Directory) -> Option<String> {
     d.status().servers[0].tls_library.clone()
 }

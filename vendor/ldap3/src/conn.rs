@@ -669,22 +669,19 @@ impl LdapConnAsync {
     /// (roster) The TLS stream over `stream`: rustls when the settings
     /// carry a rustls configuration (or native-tls is not compiled in),
     /// native-tls otherwise.
+    #[cfg(any(feature = "tls-native", feature = "tls-rustls"))]
     async fn create_tls_stream(
         settings: LdapConnSettings,
         hostname: &str,
         stream: TcpStream,
     ) -> Result<TlsStream> {
         let stream = TlsIo::with_capacity(TLS_READ_BUFFER, stream);
-        #[cfg(feature = "tls-rustls")]
-        {
-            #[cfg(feature = "tls-native")]
-            let use_rustls = settings.config.is_some();
-            #[cfg(not(feature = "tls-native"))]
-            let use_rustls = true;
-            if use_rustls {
-                return LdapConnAsync::create_rustls_stream(settings, hostname, stream).await;
-            }
+        #[cfg(all(feature = "tls-rustls", feature = "tls-native"))]
+        if settings.config.is_some() {
+            return LdapConnAsync::create_rustls_stream(settings, hostname, stream).await;
         }
+        #[cfg(all(feature = "tls-rustls", not(feature = "tls-native")))]
+        return LdapConnAsync::create_rustls_stream(settings, hostname, stream).await;
         #[cfg(feature = "tls-native")]
         {
             let connector = match settings.connector {
@@ -760,7 +757,10 @@ impl LdapConnAsync {
         builder.build().expect("connector")
     }
 
-    #[cfg(any(feature = "gssapi", feature = "ntlm"))]
+    #[cfg(all(
+        any(feature = "gssapi", feature = "ntlm"),
+        any(feature = "tls-native", feature = "tls-rustls")
+    ))]
     fn get_tls_endpoint_token(s: &TlsStream) -> Option<Vec<u8>> {
         match s {
             #[cfg(feature = "tls-native")]

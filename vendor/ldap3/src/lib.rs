@@ -62,8 +62,9 @@
 //!   produce a compile-time error.
 //!
 //! Without any features, only plain TCP connections (and Unix domain sockets on Unix-like
-//! platforms) are available. For TLS support, __tls__ and __tls-rustls__ are mutually
-//! exclusive: choosing both will produce a compile-time error.
+//! platforms) are available. (roster) __tls__ and __tls-rustls__ may be chosen together: a
+//! connection then uses rustls when its settings carry a rustls configuration
+//! (`LdapConnSettings::set_config`), native-tls otherwise (ROSTER-PATCH.md).
 //!
 //! ## Examples
 //!

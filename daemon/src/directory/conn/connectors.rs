@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 /// One library's connector: built once on a blocking thread, the build
 /// begun ahead ([`OffThread::begin`]) or when first asked for.
 struct OffThread<T> {
-    built: OnceCell<Result<T, DirectoryError>>,
+    built: OnceCell<T>,
     begun: Mutex<Option<JoinHandle<Result<T, DirectoryError>>>>,
 }
 
@@ -42,14 +42,16 @@ impl<T: Clone + Send + 'static> OffThread<T> {
     }
 
     /// What the begun build made, or `build` makes now on a blocking
-    /// thread; built once.
+    /// thread; kept once made. A build that failed is not kept: the next
+    /// connection builds again (the system's CA store may have been
+    /// unreadable for a moment).
     async fn get(
         &self,
         domain: &str,
         build: impl FnOnce() -> Result<T, DirectoryError> + Send + 'static,
     ) -> Result<T, DirectoryError> {
         self.built
-            .get_or_init(|| async {
+            .get_or_try_init(|| async {
                 let begun = self.begun.lock().unwrap_or_else(|p| p.into_inner()).take();
                 let task = begun.unwrap_or_else(|| tokio::task::spawn_blocking(build));
                 task.await.unwrap_or_else(|e| {
@@ -59,7 +61,7 @@ impl<T: Clone + Send + 'static> OffThread<T> {
                 })
             })
             .await
-            .clone()
+            .cloned()
     }
 }
 
@@ -72,6 +74,9 @@ pub(super) struct Connectors {
     /// Under `auto`: the servers (URIs) rustls refused a handshake with
     /// and OpenSSL completed one.
     through_openssl: Mutex<HashSet<String>>,
+    /// Under `auto`: why rustls could not be set up for the domain, last
+    /// logged (its connections then go through OpenSSL).
+    rustls_unusable: Mutex<Option<String>>,
 }
 
 impl Connectors {
@@ -84,32 +89,64 @@ impl Connectors {
             rustls: OffThread::new(),
             openssl: OffThread::new(),
             through_openssl: Mutex::new(HashSet::new()),
+            rustls_unusable: Mutex::new(None),
         };
-        match cfg.tls_library {
-            _ if connectors.prepared.is_none() => {}
-            TlsLibrary::Openssl => connectors.openssl.begin(connectors.openssl_build()),
-            TlsLibrary::Rustls | TlsLibrary::Auto => {
-                connectors.rustls.begin(connectors.rustls_build())
-            }
+        if let Some(why) = connectors
+            .prepared
+            .as_ref()
+            .and_then(|p| p.rustls_unusable.clone())
+        {
+            connectors.rustls_unusable(why);
+        }
+        match connectors.prepared.as_deref() {
+            None => {}
+            Some(p) if p.rustls.is_some() => connectors.rustls.begin(connectors.rustls_build()),
+            Some(_) => connectors.openssl.begin(connectors.openssl_build()),
         }
         Ok(connectors)
     }
 
-    /// The connector to reach `uri` through (`None` without TLS).
+    /// The connector to reach `uri` through (`None` without TLS). Under
+    /// `auto`, OpenSSL's when rustls cannot be set up for the domain.
     pub(super) async fn for_server(&self, uri: &str) -> Result<Option<Connector>, DirectoryError> {
-        if self.prepared.is_none() {
+        let Some(prepared) = self.prepared.as_deref() else {
             return Ok(None);
-        }
+        };
         let openssl = match self.cfg.tls_library {
             TlsLibrary::Openssl => true,
             TlsLibrary::Rustls => false,
-            TlsLibrary::Auto => self.locked_servers().contains(uri),
+            TlsLibrary::Auto => prepared.rustls.is_none() || self.locked_servers().contains(uri),
         };
         if openssl {
-            self.openssl().await.map(Some)
-        } else {
-            let config = self.rustls.get(&self.cfg.name, self.rustls_build()).await?;
-            Ok(Some(Connector::Rustls(config)))
+            return self.openssl().await.map(Some);
+        }
+        match self.rustls.get(&self.cfg.name, self.rustls_build()).await {
+            Ok(config) => {
+                *self
+                    .rustls_unusable
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = None;
+                Ok(Some(Connector::Rustls(config)))
+            }
+            Err(e) if self.cfg.tls_library == TlsLibrary::Auto => {
+                self.rustls_unusable(e.to_string());
+                self.openssl().await.map(Some)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Logs, once for each reason, that rustls cannot be set up for the
+    /// domain and its connections go through OpenSSL (`auto`).
+    fn rustls_unusable(&self, why: String) {
+        let mut last = self
+            .rustls_unusable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.as_deref() != Some(why.as_str()) {
+            tracing::warn!(domain = %self.cfg.name, rustls_error = %why,
+                "rustls cannot be set up for this domain; its connections go through OpenSSL (tls_library = \"auto\")");
+            *last = Some(why);
         }
     }
 
@@ -124,7 +161,7 @@ impl Connectors {
         if self.cfg.tls_library != TlsLibrary::Auto || !matches!(used, Some(Connector::Rustls(_))) {
             return None;
         }
-        let why = tls::refused_by_rustls(e)?.to_string();
+        let why = tls::refused_by_rustls(e)?;
         Some((why, self.openssl().await))
     }
 
@@ -133,18 +170,31 @@ impl Connectors {
     pub(super) fn through_openssl(&self, uri: &str, why: &str) {
         if self.locked_servers().insert(uri.to_string()) {
             tracing::warn!(domain = %self.cfg.name, %uri, rustls_error = %why,
-                "rustls could not complete a TLS handshake with this server; it is reached through OpenSSL from now on (tls_library = \"auto\"; the server may offer only TLS 1.0 or 1.1 or CBC ciphers, or a certificate named by its CN alone)");
+                "rustls could not complete a TLS handshake with this server; it is reached through OpenSSL from now on (tls_library = \"auto\"; the server may offer only ciphers rustls lacks, such as CBC or RSA key exchange, or versions before TLS 1.2, or a certificate named by its CN alone)");
         }
     }
 
     /// The library connections to `uri` use now ("rustls", "openssl";
     /// `None` without TLS).
     pub(super) fn library_of(&self, uri: &str) -> Option<&'static str> {
-        self.prepared.as_ref()?;
+        let prepared = self.prepared.as_deref()?;
+        if !self.cfg.uses_tls(uri) {
+            return None;
+        }
         Some(match self.cfg.tls_library {
             TlsLibrary::Openssl => "openssl",
             TlsLibrary::Rustls => "rustls",
-            TlsLibrary::Auto if self.locked_servers().contains(uri) => "openssl",
+            TlsLibrary::Auto
+                if prepared.rustls.is_none()
+                    || self.locked_servers().contains(uri)
+                    || self
+                        .rustls_unusable
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .is_some() =>
+            {
+                "openssl"
+            }
             TlsLibrary::Auto => "rustls",
         })
     }

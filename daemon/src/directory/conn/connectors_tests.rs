@@ -144,7 +144,52 @@ async fn when_openssl_refuses_too_the_error_names_both() {
             && e.contains("certificate verify failed"),
         "{e}"
     );
-    assert_eq!(seen.counts().1, 0);
+    seen.reach((2, 0));
     // Not remembered: the next connection tries rustls first again.
     assert_eq!(library(&p).as_deref(), Some("rustls"));
+}
+
+#[tokio::test]
+async fn a_server_without_tls_shows_no_library() {
+    let text = format!(
+        "[[domain]]\nname = \"ex\"\nuris = [\"ldaps://localhost:1\", \"ldap://localhost:2\"]\n\
+         base_dn = \"dc=example,dc=test\"\nca_file = {:?}\n",
+        TestPki::shared().ca_cert
+    );
+    let cfg = Config::from_str(&text, "t.toml").unwrap().domains.remove(0);
+    let p = Pool::new(cfg).unwrap();
+    let libraries: Vec<_> = p
+        .status()
+        .servers
+        .iter()
+        .map(|s| s.tls_library.clone())
+        .collect();
+    assert_eq!(libraries, [Some("rustls".to_string()), None]);
+}
+
+#[tokio::test]
+async fn auto_reaches_servers_through_openssl_when_rustls_cannot_use_the_client_key() {
+    let pki = TestPki::shared();
+    let t = tempfile::tempdir().unwrap();
+    let (cert, key) = (t.path().join("c.pem"), t.path().join("c.key"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:secp521r1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=p521 client", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let (port, seen) = serve(&pki.server_cert, &pki.server_key);
+    let uri = format!("ldaps://localhost:{port}");
+    let p = pool(
+        port,
+        &format!("client_cert = {cert:?}\nclient_key = {key:?}\n"),
+    );
+    assert_eq!(library(&p).as_deref(), Some("openssl"));
+    p.connect_unbound(&uri).await.unwrap();
+    seen.reach((1, 1));
 }

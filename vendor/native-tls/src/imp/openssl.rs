@@ -39,8 +39,15 @@ fn supported_protocols(
         }
     }
 
-    ctx.set_min_proto_version(min.map(cvt))?;
-    ctx.set_max_proto_version(max.map(cvt))?;
+    // ROSTER PATCH: a bound left `None` is left to OpenSSL's configuration
+    // (openssl.cnf's MinProtocol / MaxProtocol, Debian's TLSv1.2 minimum)
+    // instead of being set to "any version", which overrode it.
+    if let Some(min) = min {
+        ctx.set_min_proto_version(Some(cvt(min)))?;
+    }
+    if let Some(max) = max {
+        ctx.set_max_proto_version(Some(cvt(max)))?;
+    }
 
     Ok(())
 }
