@@ -66,30 +66,36 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 fn self_signed_ca(dir: &Path, name: &str, cn: &str) {
-    openssl(
+    self_signed(
         dir,
+        name,
+        cn,
+        "prime256v1",
         &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            VALID_DAYS,
-            "-subj",
-            &format!("/CN={cn}"),
             "-addext",
             "basicConstraints=critical,CA:TRUE",
             "-addext",
             "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.pem"),
         ],
     );
+}
+
+/// A self-signed certificate `name.pem` with an EC key `name.key` on
+/// `curve`, with `extra` arguments of `openssl req`.
+fn self_signed(dir: &Path, name: &str, cn: &str, curve: &str, extra: &[&str]) {
+    let curve = format!("ec_paramgen_curve:{curve}");
+    let (subject, key, cert) = (
+        format!("/CN={cn}"),
+        format!("{name}.key"),
+        format!("{name}.pem"),
+    );
+    let mut args = vec![
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", &curve, "-nodes", "-days", VALID_DAYS,
+        "-subj", &subject,
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["-keyout", &key, "-out", &cert]);
+    openssl(dir, &args);
 }
 
 fn signed_cert(dir: &Path, name: &str, cn: &str, ext: &str) {
@@ -182,5 +188,36 @@ impl TestPki {
             cn_only_cert: dir.join("cn-only.pem"),
             cn_only_key: dir.join("cn-only.key"),
         }
+    }
+}
+
+/// A self-signed client certificate and its PKCS#8 key (mode 0600) on
+/// curve P-521, which OpenSSL signs with and rustls (ring) does not, in
+/// `dir`: (certificate, key).
+pub fn p521_client(dir: &Path) -> (PathBuf, PathBuf) {
+    self_signed(dir, "p521", "p521 client", "secp521r1", &[]);
+    let (cert, key) = (dir.join("p521.pem"), dir.join("p521.key"));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
+    (cert, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file of a generated PKI is there, each certificate the CA
+    /// signed verifies against it, and the P-521 client pair is made.
+    #[test]
+    fn generate_writes_a_pki_whose_certificates_verify() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("pki");
+        let pki = TestPki::generate(&dir);
+        for cert in [&pki.server_cert, &pki.client_cert, &pki.cn_only_cert] {
+            let ca = pki.ca_cert.display().to_string();
+            let c = cert.display().to_string();
+            openssl(&dir, &["verify", "-CAfile", &ca, &c]);
+        }
+        let (cert, key) = p521_client(&dir);
+        assert!(cert.is_file() && key.is_file());
     }
 }

@@ -46,10 +46,18 @@ fn serve(pki: &TestPki) -> u16 {
 
 /// A TLS server on loopback with certificate `cert` and key `key`, as
 /// [`serve`].
-pub(crate) fn serve_with(cert: &Path, key: &Path) -> u16 {
-    let identity =
-        Identity::from_pkcs8(&std::fs::read(cert).unwrap(), &std::fs::read(key).unwrap()).unwrap();
-    let acceptor = TlsAcceptor::new(identity).unwrap();
+fn serve_with(cert: &Path, key: &Path) -> u16 {
+    serve_through(TlsAcceptor::new(identity(cert, key)).unwrap())
+}
+
+/// The identity of certificate `cert` and PKCS#8 key `key`.
+fn identity(cert: &Path, key: &Path) -> Identity {
+    Identity::from_pkcs8(&std::fs::read(cert).unwrap(), &std::fs::read(key).unwrap()).unwrap()
+}
+
+/// A TLS server on loopback accepting through `acceptor`; every accepted
+/// connection is answered with "ok" once.
+fn serve_through(acceptor: TlsAcceptor) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -86,91 +94,85 @@ fn rustls_handshake(c: &Arc<ClientConfig>, port: u16, name: &str) -> Result<(), 
     Ok(())
 }
 
+/// A domain's client through one TLS library, built as rosterd builds it.
+enum Client {
+    Openssl(TlsConnector),
+    Rustls(Arc<ClientConfig>),
+}
+
+impl Client {
+    /// The client of domain `cfg` through `library` ("openssl", "rustls").
+    fn of(library: &str, cfg: &DomainConfig) -> Client {
+        match library {
+            "openssl" => Client::Openssl(connector(cfg)),
+            _ => Client::Rustls(rustls_config(cfg)),
+        }
+    }
+
+    fn handshake(&self, port: u16, name: &str) -> Result<(), String> {
+        match self {
+            Client::Openssl(c) => handshake(c, port, name),
+            Client::Rustls(c) => rustls_handshake(c, port, name),
+        }
+    }
+}
+
+/// The words of `library`'s refusal of a certificate for another name, and
+/// of one of an unknown CA.
+fn refusals(library: &str) -> (&'static str, &'static str) {
+    match library {
+        "openssl" => ("certificate verify failed", "certificate verify failed"),
+        _ => ("not valid for name", "UnknownIssuer"),
+    }
+}
+
 #[test]
-fn a_ca_file_connector_trusts_its_ca_and_checks_the_host_name() {
+fn a_ca_file_client_trusts_its_ca_and_checks_the_host_name() {
     let pki = TestPki::shared();
     let port = serve(&pki);
     let (ca, other) = (&pki.ca_cert, &pki.wrong_ca_cert);
+    for lib in ["openssl", "rustls"] {
+        let (wrong_name, unknown_ca) = refusals(lib);
+        let trusting = Client::of(lib, &domain(&format!("ca_file = {:?}\n", ca)));
+        trusting.handshake(port, "localhost").unwrap();
+        trusting.handshake(port, "127.0.0.1").unwrap();
+        for wrong in ["other.example.test", "127.0.0.2", "localhost.example.test"] {
+            let e = trusting.handshake(port, wrong).unwrap_err();
+            assert!(e.contains(wrong_name), "{lib} {wrong}: {e}");
+        }
 
-    let trusting = connector(&domain(&format!("ca_file = {:?}\n", ca)));
-    handshake(&trusting, port, "localhost").unwrap();
-    handshake(&trusting, port, "127.0.0.1").unwrap();
-    for wrong in ["other.example.test", "127.0.0.2", "localhost.example.test"] {
-        let e = handshake(&trusting, port, wrong).unwrap_err();
-        assert!(e.contains("certificate verify failed"), "{wrong}: {e}");
+        // Another CA alone: the server's certificate is refused, whatever name.
+        let refusing = Client::of(lib, &domain(&format!("ca_file = {:?}\n", other)));
+        let e = refusing.handshake(port, "localhost").unwrap_err();
+        assert!(e.contains(unknown_ca), "{lib}: {e}");
+
+        // tls_verify = false accepts any certificate under any name.
+        let lax = Client::of(
+            lib,
+            &domain(&format!("ca_file = {:?}\ntls_verify = false\n", other)),
+        );
+        lax.handshake(port, "other.example.test").unwrap();
     }
-
-    // Another CA alone: the server's certificate is refused, whatever name.
-    let refusing = connector(&domain(&format!("ca_file = {:?}\n", other)));
-    let e = handshake(&refusing, port, "localhost").unwrap_err();
-    assert!(e.contains("certificate verify failed"), "{e}");
-
-    // tls_verify = false accepts any certificate under any name.
-    let lax = connector(&domain(&format!(
-        "ca_file = {:?}\ntls_verify = false\n",
-        other
-    )));
-    handshake(&lax, port, "other.example.test").unwrap();
 }
 
 #[test]
 fn without_a_ca_file_the_system_roots_do_not_trust_a_private_ca() {
     let pki = TestPki::shared();
     let port = serve(&pki);
-    let system = connector(&domain(""));
-    let e = handshake(&system, port, "localhost").unwrap_err();
-    assert!(e.contains("certificate verify failed"), "{e}");
-    // With ca_system = true the private CA is trusted beside them.
-    let both = connector(&domain(&format!(
-        "ca_file = {:?}\nca_system = true\n",
-        pki.ca_cert
-    )));
-    handshake(&both, port, "localhost").unwrap();
-    let e = handshake(&both, port, "other.example.test").unwrap_err();
-    assert!(e.contains("certificate verify failed"), "{e}");
-}
-
-#[test]
-fn a_ca_file_rustls_config_trusts_its_ca_and_checks_the_host_name() {
-    let pki = TestPki::shared();
-    let port = serve(&pki);
-    let (ca, other) = (&pki.ca_cert, &pki.wrong_ca_cert);
-
-    let trusting = rustls_config(&domain(&format!("ca_file = {:?}\n", ca)));
-    rustls_handshake(&trusting, port, "localhost").unwrap();
-    rustls_handshake(&trusting, port, "127.0.0.1").unwrap();
-    for wrong in ["other.example.test", "127.0.0.2", "localhost.example.test"] {
-        let e = rustls_handshake(&trusting, port, wrong).unwrap_err();
-        assert!(e.contains("not valid for name"), "{wrong}: {e}");
+    for lib in ["openssl", "rustls"] {
+        let (wrong_name, unknown_ca) = refusals(lib);
+        let system = Client::of(lib, &domain(""));
+        let e = system.handshake(port, "localhost").unwrap_err();
+        assert!(e.contains(unknown_ca), "{lib}: {e}");
+        // With ca_system = true the private CA is trusted beside them.
+        let both = Client::of(
+            lib,
+            &domain(&format!("ca_file = {:?}\nca_system = true\n", pki.ca_cert)),
+        );
+        both.handshake(port, "localhost").unwrap();
+        let e = both.handshake(port, "other.example.test").unwrap_err();
+        assert!(e.contains(wrong_name), "{lib}: {e}");
     }
-
-    // Another CA alone: the server's certificate is refused, whatever name.
-    let refusing = rustls_config(&domain(&format!("ca_file = {:?}\n", other)));
-    let e = rustls_handshake(&refusing, port, "localhost").unwrap_err();
-    assert!(e.contains("UnknownIssuer"), "{e}");
-
-    // tls_verify = false accepts any certificate under any name.
-    let lax = rustls_config(&domain(&format!(
-        "ca_file = {:?}\ntls_verify = false\n",
-        other
-    )));
-    rustls_handshake(&lax, port, "other.example.test").unwrap();
-}
-
-#[test]
-fn without_a_ca_file_rustls_trusts_the_system_roots_alone() {
-    let pki = TestPki::shared();
-    let port = serve(&pki);
-    let system = rustls_config(&domain(""));
-    let e = rustls_handshake(&system, port, "localhost").unwrap_err();
-    assert!(e.contains("UnknownIssuer"), "{e}");
-    let both = rustls_config(&domain(&format!(
-        "ca_file = {:?}\nca_system = true\n",
-        pki.ca_cert
-    )));
-    rustls_handshake(&both, port, "localhost").unwrap();
-    let e = rustls_handshake(&both, port, "other.example.test").unwrap_err();
-    assert!(e.contains("not valid for name"), "{e}");
 }
 
 #[test]
@@ -215,26 +217,12 @@ const CHILD: &str = "ROSTER_TEST_OPENSSL_CONF_CHILD";
 /// A TLS server on loopback that speaks TLS 1.2 alone, as [`serve`]
 /// (native-tls's acceptor has no TLS 1.3).
 fn serve_tls12_only(pki: &TestPki) -> u16 {
-    let identity = Identity::from_pkcs8(
-        &std::fs::read(&pki.server_cert).unwrap(),
-        &std::fs::read(&pki.server_key).unwrap(),
-    )
-    .unwrap();
-    let acceptor = TlsAcceptor::builder(identity)
+    let acceptor = TlsAcceptor::builder(identity(&pki.server_cert, &pki.server_key))
         .min_protocol_version(Some(native_tls::Protocol::Tlsv12))
         .max_protocol_version(Some(native_tls::Protocol::Tlsv12))
         .build()
         .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            if let Ok(mut tls) = acceptor.accept(conn) {
-                let _ = tls.write_all(b"ok");
-            }
-        }
-    });
-    port
+    serve_through(acceptor)
 }
 
 /// OpenSSL's connector leaves the protocol versions to the system's
@@ -309,33 +297,11 @@ fn what_counts_as_rustls_refusing_a_handshake() {
     }
 }
 
-/// A client certificate and PKCS#8 key on curve P-521 (which OpenSSL signs
-/// with and ring does not) in `dir`, the key private.
-fn p521_client(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (dir.join("p521.pem"), dir.join("p521.key"));
-    let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:secp521r1", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=p521 client", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    (cert, key)
-}
-
 #[test]
 fn auto_leaves_to_openssl_a_client_key_rustls_cannot_use() {
     let pki = TestPki::shared();
     let t = tempfile::tempdir().unwrap();
-    let (cert, key) = p521_client(t.path());
+    let (cert, key) = roster_e2e::tls::p521_client(t.path());
     let lines = |lib: &str| {
         format!(
             "ca_file = {:?}\nclient_cert = {cert:?}\nclient_key = {key:?}\ntls_library = \"{lib}\"\n",

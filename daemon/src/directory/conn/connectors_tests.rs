@@ -171,18 +171,7 @@ async fn a_server_without_tls_shows_no_library() {
 async fn auto_reaches_servers_through_openssl_when_rustls_cannot_use_the_client_key() {
     let pki = TestPki::shared();
     let t = tempfile::tempdir().unwrap();
-    let (cert, key) = (t.path().join("c.pem"), t.path().join("c.key"));
-    let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:secp521r1", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=p521 client", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let (cert, key) = roster_e2e::tls::p521_client(t.path());
     let (port, seen) = serve(&pki.server_cert, &pki.server_key);
     let uri = format!("ldaps://localhost:{port}");
     let p = pool(
