@@ -40,7 +40,8 @@ pub enum TlsLibrary {
     /// whole domain when rustls cannot be set up for it (default).
     #[default]
     Auto,
-    /// rustls only: TLS 1.2 and 1.3, ECDHE key exchange, AEAD ciphers.
+    /// rustls only: TLS 1.2 and 1.3, ECDHE key exchange, AEAD ciphers,
+    /// whatever `openssl.cnf` says (as for `auto`'s rustls connections).
     Rustls,
     /// OpenSSL only (the system's, through native-tls), under the system's
     /// OpenSSL configuration (`openssl.cnf`: protocol versions, ciphers,

@@ -609,16 +609,18 @@ impl Pool {
         )
         .await
         .map_err(|_| timed_out())?;
-        let Some((why, openssl)) = instead else {
+        let Some((refusal, openssl)) = instead else {
             return Err(self.open_error(uri, refused));
         };
-        let context =
-            format!("connect to {uri} through OpenSSL (rustls refused the handshake: {why})");
+        let context = format!(
+            "connect to {uri} through OpenSSL (rustls refused the handshake: {})",
+            refusal.why
+        );
         let openssl =
             openssl.map_err(|e| DirectoryError::unavailable(format!("{context}: {e}")))?;
         match self.open(uri, Some(&openssl), deadline).await {
             Ok(pair) => {
-                self.connectors.through_openssl(uri, &why);
+                self.connectors.through_openssl(uri, &refusal);
                 Ok(self.drive(pair, uri))
             }
             Err(Opening::Failed(DirectoryError::Unavailable { context: c, source })) => {

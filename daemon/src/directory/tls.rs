@@ -121,7 +121,8 @@ fn prepare_openssl(
 ) -> Result<TlsConnectorBuilder, DirectoryError> {
     let mut builder = TlsConnector::builder();
     // The protocol versions are left to the system's OpenSSL configuration
-    // (vendored native-tls; Debian's: TLS 1.2 and later).
+    // (vendored native-tls): `openssl.cnf`'s MinProtocol / MaxProtocol,
+    // else OpenSSL 3's security level (Debian's 2 allows TLS 1.2 and later).
     builder.min_protocol_version(None);
     if let Some((path, pem)) = ca {
         let certs = Certificate::stack_from_pem(pem).map_err(|e| {
@@ -186,11 +187,33 @@ fn prepare_rustls(
         }
         None => None,
     };
-    Ok(RustlsParts {
+    let parts = RustlsParts {
         system_roots: ca.is_none() || cfg.ca_system,
         ca: ca_certs,
         client,
-    })
+    };
+    // What can only fail for good (a `ca_file` certificate rustls cannot
+    // use, a client certificate that does not match its key) is found now,
+    // with the `ca_file` alone: the build at the first connection then
+    // adds only the system's store.
+    let check = ClientConfig::builder_with_provider(Arc::new(provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| config_err(cfg, format!("TLS setup (rustls) failed: {e}")))?
+        .with_root_certificates(ca_store(cfg, &parts.ca)?);
+    if let Some((chain, key_pem)) = &parts.client {
+        check
+            .with_client_auth_cert(chain.clone(), client_key(cfg, key_pem)?)
+            .map_err(|e| client_pair_err(cfg, e))?;
+    }
+    Ok(parts)
+}
+
+/// The error of a client certificate and key rustls cannot use together.
+fn client_pair_err(cfg: &DomainConfig, e: rustls::Error) -> DirectoryError {
+    config_err(
+        cfg,
+        format!("client_cert / client_key: not usable by rustls: {e}"),
+    )
 }
 
 /// The certificates of a PEM file, at least one.
@@ -251,12 +274,7 @@ pub(crate) fn build_rustls(
     let config = match &parts.client {
         Some((chain, key_pem)) => builder
             .with_client_auth_cert(chain.clone(), client_key(cfg, key_pem)?)
-            .map_err(|e| {
-                config_err(
-                    cfg,
-                    format!("client_cert / client_key: not usable by rustls: {e}"),
-                )
-            })?,
+            .map_err(|e| client_pair_err(cfg, e))?,
         None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
@@ -267,8 +285,13 @@ fn client_key(
     cfg: &DomainConfig,
     key_pem: &[u8],
 ) -> Result<PrivateKeyDer<'static>, DirectoryError> {
-    PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| config_err(cfg, format!("client_key: no private key read: {e}")))
+    PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
+        let path = cfg.client_key.as_deref().unwrap_or(Path::new("client_key"));
+        config_err(
+            cfg,
+            format!("client_key {}: no private key read: {e}", path.display()),
+        )
+    })
 }
 
 /// ring's cryptography, the only provider compiled in (ring is built for
@@ -284,7 +307,7 @@ fn provider() -> CryptoProvider {
 /// The CAs rustls trusts for the domain: `ca_file`'s, and the system's
 /// when trusted.
 fn roots(cfg: &DomainConfig, parts: &RustlsParts) -> Result<RootCertStore, DirectoryError> {
-    let mut store = RootCertStore::empty();
+    let mut store = ca_store(cfg, &parts.ca)?;
     if parts.system_roots {
         let system = rustls_native_certs::load_native_certs();
         let (added, _) = store.add_parsable_certificates(system.certs);
@@ -299,7 +322,16 @@ fn roots(cfg: &DomainConfig, parts: &RustlsParts) -> Result<RootCertStore, Direc
             ));
         }
     }
-    for cert in &parts.ca {
+    Ok(store)
+}
+
+/// The store of `ca_file`'s certificates `ca`.
+fn ca_store(
+    cfg: &DomainConfig,
+    ca: &[CertificateDer<'static>],
+) -> Result<RootCertStore, DirectoryError> {
+    let mut store = RootCertStore::empty();
+    for cert in ca {
         store.add(cert.clone()).map_err(|e| {
             let path = cfg.ca_file.as_deref().unwrap_or(Path::new("ca_file"));
             config_err(
@@ -364,24 +396,43 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
-/// Why rustls refused a connection's TLS handshake, when that is what
-/// `e` is (not a timeout, a refused TCP connection or a closed one): the
-/// errors after which `tls_library = "auto"` tries OpenSSL.
-pub(crate) fn refused_by_rustls(e: &LdapError) -> Option<String> {
+/// rustls refusing a connection's TLS handshake: the cases after which
+/// `tls_library = "auto"` tries OpenSSL.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Refusal {
+    /// Why, in words.
+    pub why: String,
+    /// True when rustls itself refused (its error, or the server's alert):
+    /// the server is reached through OpenSSL from then on. False when the
+    /// server closed the connection during the handshake, which some do
+    /// instead of an alert when they share no version or cipher with the
+    /// client, but a restart or a connection limit does too: OpenSSL for
+    /// this connection only.
+    pub lasting: bool,
+}
+
+/// How rustls refused the handshake that `e` ended, when it did (not a
+/// timeout, a refused or reset TCP connection, another end of file).
+pub(crate) fn refused_by_rustls(e: &LdapError) -> Option<Refusal> {
+    let lasting = |why: String| Refusal { why, lasting: true };
     match e {
-        LdapError::Io { source } => match source.get_ref() {
-            Some(inner) => inner.downcast_ref::<rustls::Error>().map(|e| e.to_string()),
-            // tokio-rustls: the server closed the connection during the
-            // handshake, as some do instead of an alert when they share no
-            // version or cipher with the client.
-            None => None,
-        }
-        .or_else(|| {
+        LdapError::Rustls { source } => Some(lasting(source.to_string())),
+        LdapError::Io { source } => {
+            if let Some(e) = source
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                return Some(lasting(e.to_string()));
+            }
+            // tokio-rustls 0.26's words for an end of file during the
+            // handshake (`common/mod.rs`).
             (source.kind() == std::io::ErrorKind::UnexpectedEof
                 && source.to_string() == "tls handshake eof")
-                .then(|| "the server closed the connection during the handshake".to_string())
-        }),
-        LdapError::Rustls { source } => Some(source.to_string()),
+                .then(|| Refusal {
+                    why: "the server closed the connection during the handshake".into(),
+                    lasting: false,
+                })
+        }
         _ => None,
     }
 }

@@ -211,7 +211,7 @@ fn each_library_prepares_only_its_own_connector() {
 }
 
 /// Set in the child run of [`openssl_follows_the_systems_protocol_bounds`]:
-/// the port of the parent's server.
+/// the port of the parent's server and its CA file.
 const CHILD: &str = "ROSTER_TEST_OPENSSL_CONF_CHILD";
 
 /// A TLS server on loopback that speaks TLS 1.2 alone, as [`serve`]
@@ -235,16 +235,21 @@ fn serve_tls12_only(pki: &TestPki) -> u16 {
 #[test]
 fn openssl_follows_the_systems_protocol_bounds() {
     let name = "directory::tls::tests::openssl_follows_the_systems_protocol_bounds";
-    let pki = TestPki::shared();
-    let cfg = domain(&format!("ca_file = {:?}\n", pki.ca_cert));
-    if let Some(port) = std::env::var_os(CHILD) {
-        let port: u16 = port.to_str().unwrap().parse().unwrap();
+    if let Some(child) = std::env::var_os(CHILD) {
+        // "PORT CA-FILE": the parent's server and CA (the shared PKI is
+        // the day's: the child might start on the next one).
+        let child = child.to_str().unwrap().to_string();
+        let (port, ca) = child.split_once(' ').unwrap();
+        let port: u16 = port.parse().unwrap();
+        let cfg = domain(&format!("ca_file = {ca:?}\n"));
         let e = handshake(&connector(&cfg), port, "localhost").unwrap_err();
         assert!(e.contains("protocol"), "{e}");
         // rustls does not read openssl.cnf: TLS 1.2.
         rustls_handshake(&rustls_config(&cfg), port, "localhost").unwrap();
         return;
     }
+    let pki = TestPki::shared();
+    let cfg = domain(&format!("ca_file = {:?}\n", pki.ca_cert));
     let port = serve_tls12_only(&pki);
     handshake(&connector(&cfg), port, "localhost").unwrap();
     let t = tempfile::tempdir().unwrap();
@@ -258,7 +263,7 @@ fn openssl_follows_the_systems_protocol_bounds() {
     .unwrap();
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, port.to_string())
+        .env(CHILD, format!("{port} {}", pki.ca_cert.display()))
         .env("OPENSSL_CONF", &conf)
         .output()
         .unwrap();
@@ -272,7 +277,7 @@ fn openssl_follows_the_systems_protocol_bounds() {
 
 #[test]
 fn what_counts_as_rustls_refusing_a_handshake() {
-    use super::refused_by_rustls;
+    use super::{refused_by_rustls, Refusal};
     use ldap3::LdapError;
     use std::io::{Error, ErrorKind};
     let io = |e: Error| LdapError::Io { source: e };
@@ -280,13 +285,17 @@ fn what_counts_as_rustls_refusing_a_handshake() {
         ErrorKind::InvalidData,
         rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
     ));
-    assert!(refused_by_rustls(&alert)
-        .unwrap()
-        .contains("HandshakeFailure"));
+    let refusal = refused_by_rustls(&alert).unwrap();
+    assert!(refusal.why.contains("HandshakeFailure") && refusal.lasting);
+    // An end of file during the handshake: OpenSSL for that connection.
     let eof = io(Error::new(ErrorKind::UnexpectedEof, "tls handshake eof"));
-    assert!(refused_by_rustls(&eof)
-        .unwrap()
-        .contains("closed the connection"));
+    assert_eq!(
+        refused_by_rustls(&eof),
+        Some(Refusal {
+            why: "the server closed the connection during the handshake".into(),
+            lasting: false
+        })
+    );
     // Not a refusal: a refused or reset TCP connection, another EOF.
     for other in [
         io(Error::from(ErrorKind::ConnectionRefused)),

@@ -362,7 +362,9 @@ impl TlsConnectorBuilder {
 
     /// Sets the minimum supported protocol version.
     ///
-    /// A value of `None` enables support for the oldest protocols supported by the implementation.
+    /// (roster) A value of `None` leaves it to the implementation's
+    /// configuration (OpenSSL: `openssl.cnf`'s MinProtocol, else its
+    /// security level).
     ///
     /// Defaults to `Some(Protocol::Tlsv12)`.
     pub fn min_protocol_version(&mut self, protocol: Option<Protocol>) -> &mut TlsConnectorBuilder {
@@ -372,7 +374,9 @@ impl TlsConnectorBuilder {
 
     /// Sets the maximum supported protocol version.
     ///
-    /// A value of `None` enables support for the newest protocols supported by the implementation.
+    /// (roster) A value of `None` leaves it to the implementation's
+    /// configuration (OpenSSL: `openssl.cnf`'s MaxProtocol, else the
+    /// newest it supports).
     ///
     /// Defaults to `None`.
     pub fn max_protocol_version(&mut self, protocol: Option<Protocol>) -> &mut TlsConnectorBuilder {

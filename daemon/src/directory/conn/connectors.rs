@@ -3,65 +3,114 @@
 //! rustls, and OpenSSL for a server rustls refused a handshake with and
 //! OpenSSL completed one, from then on.
 //!
-//! Each library's connector is built once, on a blocking thread: the one
-//! used first is begun when the pool is made, so that rosterd answers its
-//! sockets meanwhile and the first connection finds it ready; OpenSSL's
-//! under `auto` only when a server needs it.
+//! Each library's connector is built on a blocking thread and kept once
+//! built: the one used first is begun when the pool is made, so that
+//! rosterd answers its sockets meanwhile and the first connection finds it
+//! ready; OpenSSL's under `auto` when a server or the domain needs it. A
+//! build runs to its end whoever waits for it (a connection that gives up
+//! at its deadline leaves it to the next), and one that failed is made
+//! again by the next connection.
 
-use super::super::tls::{self, Connector, Prepared};
+use super::super::tls::{self, Connector, Prepared, Refusal};
 use super::super::DirectoryError;
 use crate::config::{DomainConfig, TlsLibrary};
 use ldap3::LdapError;
 use rustls::ClientConfig;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use tokio::sync::OnceCell;
-use tokio::task::JoinHandle;
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::watch;
 
-/// One library's connector: built once on a blocking thread, the build
-/// begun ahead ([`OffThread::begin`]) or when first asked for.
+/// A build's result, once it has one.
+type Outcome<T> = Option<Result<T, DirectoryError>>;
+
+/// One library's connector: built on a blocking thread, begun ahead
+/// ([`OffThread::begin`]) or when first asked for, and kept once built.
 struct OffThread<T> {
-    built: OnceCell<T>,
-    begun: Mutex<Option<JoinHandle<Result<T, DirectoryError>>>>,
+    built: OnceLock<T>,
+    /// The build under way (or ended with an error not yet seen).
+    running: Mutex<Option<watch::Receiver<Outcome<T>>>>,
 }
 
-impl<T: Clone + Send + 'static> OffThread<T> {
+impl<T: Clone + Send + Sync + 'static> OffThread<T> {
     fn new() -> Self {
         OffThread {
-            built: OnceCell::new(),
-            begun: Mutex::new(None),
+            built: OnceLock::new(),
+            running: Mutex::new(None),
         }
     }
 
-    /// Begins `build` on a blocking thread of the current runtime (none
-    /// outside one: it is then built when first asked for).
-    fn begin(&self, build: impl FnOnce() -> Result<T, DirectoryError> + Send + 'static) {
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            *self.begun.lock().unwrap_or_else(|p| p.into_inner()) = Some(rt.spawn_blocking(build));
+    /// Begins `build` (within a runtime: otherwise it is made when first
+    /// asked for).
+    fn begin(
+        &self,
+        domain: &str,
+        build: impl FnOnce() -> Result<T, DirectoryError> + Send + 'static,
+    ) {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            *self.running.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(Self::spawn(domain, build));
         }
     }
 
-    /// What the begun build made, or `build` makes now on a blocking
-    /// thread; kept once made. A build that failed is not kept: the next
-    /// connection builds again (the system's CA store may have been
+    /// `build` on a blocking thread, its result sent when it ends.
+    fn spawn(
+        domain: &str,
+        build: impl FnOnce() -> Result<T, DirectoryError> + Send + 'static,
+    ) -> watch::Receiver<Outcome<T>> {
+        let (tx, rx) = watch::channel(None);
+        let task = tokio::task::spawn_blocking(build);
+        let domain = domain.to_string();
+        tokio::spawn(async move {
+            let outcome = task.await.unwrap_or_else(|e| {
+                Err(DirectoryError::unavailable(format!(
+                    "domain \"{domain}\": TLS setup task failed: {e}"
+                )))
+            });
+            let _ = tx.send(Some(outcome));
+        });
+        rx
+    }
+
+    /// The connector: the one built, the running build's, or one `build`
+    /// makes now on a blocking thread. A failed build is not kept: the
+    /// next call builds again (the system's CA store may have been
     /// unreadable for a moment).
     async fn get(
         &self,
         domain: &str,
         build: impl FnOnce() -> Result<T, DirectoryError> + Send + 'static,
     ) -> Result<T, DirectoryError> {
-        self.built
-            .get_or_try_init(|| async {
-                let begun = self.begun.lock().unwrap_or_else(|p| p.into_inner()).take();
-                let task = begun.unwrap_or_else(|| tokio::task::spawn_blocking(build));
-                task.await.unwrap_or_else(|e| {
-                    Err(DirectoryError::unavailable(format!(
-                        "domain \"{domain}\": TLS setup task failed: {e}"
-                    )))
-                })
-            })
-            .await
-            .cloned()
+        if let Some(built) = self.built.get() {
+            return Ok(built.clone());
+        }
+        let mut rx = {
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            running
+                .get_or_insert_with(|| Self::spawn(domain, build))
+                .clone()
+        };
+        let outcome = match rx.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone().unwrap_or_else(|| unreachable!()),
+            Err(_) => Err(DirectoryError::unavailable(format!(
+                "domain \"{domain}\": TLS setup task ended without a result"
+            ))),
+        };
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Ok(built) => {
+                let _ = self.built.set(built.clone());
+                *running = None;
+                Ok(built)
+            }
+            Err(e) => {
+                // This build is over: the next call makes another (unless
+                // one was begun since).
+                if running.as_ref().is_some_and(|r| r.same_channel(&rx)) {
+                    *running = None;
+                }
+                Err(e)
+            }
+        }
     }
 }
 
@@ -100,8 +149,12 @@ impl Connectors {
         }
         match connectors.prepared.as_deref() {
             None => {}
-            Some(p) if p.rustls.is_some() => connectors.rustls.begin(connectors.rustls_build()),
-            Some(_) => connectors.openssl.begin(connectors.openssl_build()),
+            Some(p) if p.rustls.is_some() => connectors
+                .rustls
+                .begin(&cfg.name, connectors.rustls_build()),
+            Some(_) => connectors
+                .openssl
+                .begin(&cfg.name, connectors.openssl_build()),
         }
         Ok(connectors)
     }
@@ -122,10 +175,13 @@ impl Connectors {
         }
         match self.rustls.get(&self.cfg.name, self.rustls_build()).await {
             Ok(config) => {
-                *self
+                let mut unusable = self
                     .rustls_unusable
                     .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = None;
+                    .unwrap_or_else(|p| p.into_inner());
+                if unusable.is_some() {
+                    *unusable = None;
+                }
                 Ok(Some(Connector::Rustls(config)))
             }
             Err(e) if self.cfg.tls_library == TlsLibrary::Auto => {
@@ -151,13 +207,13 @@ impl Connectors {
     }
 
     /// Under `auto`, when `e` is rustls refusing the handshake of a
-    /// connection made through `used`: why, and the OpenSSL connector to
+    /// connection made through `used`: how, and the OpenSSL connector to
     /// try the server with instead.
     pub(super) async fn instead_of(
         &self,
         used: Option<&Connector>,
         e: &LdapError,
-    ) -> Option<(String, Result<Connector, DirectoryError>)> {
+    ) -> Option<(Refusal, Result<Connector, DirectoryError>)> {
         if self.cfg.tls_library != TlsLibrary::Auto || !matches!(used, Some(Connector::Rustls(_))) {
             return None;
         }
@@ -165,9 +221,17 @@ impl Connectors {
         Some((why, self.openssl().await))
     }
 
-    /// Notes that `uri` is reached through OpenSSL from now on (rustls
-    /// refused its handshake for `why`), logged once for the server.
-    pub(super) fn through_openssl(&self, uri: &str, why: &str) {
+    /// Notes that OpenSSL completed the handshake with `uri` that rustls
+    /// refused: from now on that server is reached through OpenSSL when
+    /// the refusal was rustls's own (logged once for the server); this
+    /// connection only when the server had closed the connection.
+    pub(super) fn through_openssl(&self, uri: &str, refusal: &Refusal) {
+        let why = &refusal.why;
+        if !refusal.lasting {
+            tracing::info!(domain = %self.cfg.name, %uri, rustls_error = %why,
+                "the server closed the connection during rustls's handshake; this connection goes through OpenSSL");
+            return;
+        }
         if self.locked_servers().insert(uri.to_string()) {
             tracing::warn!(domain = %self.cfg.name, %uri, rustls_error = %why,
                 "rustls could not complete a TLS handshake with this server; it is reached through OpenSSL from now on (tls_library = \"auto\"; the server may offer only ciphers rustls lacks, such as CBC or RSA key exchange, or versions before TLS 1.2, or a certificate named by its CN alone)");

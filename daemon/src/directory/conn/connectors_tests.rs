@@ -4,6 +4,7 @@
 
 use super::super::Pool;
 use crate::config::Config;
+use crate::directory::DirectoryError;
 use native_tls::{Identity, TlsAcceptor};
 use roster_e2e::tls::TestPki;
 use std::io::Read;
@@ -41,6 +42,12 @@ impl Handshakes {
 /// A TLS server (OpenSSL) on loopback with `cert` and `key` that keeps
 /// each connection open until the client closes it; its port and counts.
 fn serve(cert: &Path, key: &Path) -> (u16, Arc<Handshakes>) {
+    serve_closing_first(cert, key, 0)
+}
+
+/// [`serve`], closing its first `closed` connections after reading the
+/// client's first message, without answering it (counted as begun).
+fn serve_closing_first(cert: &Path, key: &Path, closed: usize) -> (u16, Arc<Handshakes>) {
     let identity =
         Identity::from_pkcs8(&std::fs::read(cert).unwrap(), &std::fs::read(key).unwrap()).unwrap();
     let acceptor = TlsAcceptor::new(identity).unwrap();
@@ -50,7 +57,14 @@ fn serve(cert: &Path, key: &Path) -> (u16, Arc<Handshakes>) {
     let counts = seen.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
-            counts.begun.fetch_add(1, Ordering::SeqCst);
+            if counts.begun.fetch_add(1, Ordering::SeqCst) < closed {
+                // The ClientHello read first: closed with it unread, the
+                // connection would be reset rather than ended.
+                let mut conn = conn;
+                let _ = conn.read(&mut [0u8; 4096]);
+                drop(conn);
+                continue;
+            }
             let (acceptor, counts) = (acceptor.clone(), counts.clone());
             std::thread::spawn(move || {
                 if let Ok(mut tls) = acceptor.accept(conn) {
@@ -181,4 +195,56 @@ async fn auto_reaches_servers_through_openssl_when_rustls_cannot_use_the_client_
     assert_eq!(library(&p).as_deref(), Some("openssl"));
     p.connect_unbound(&uri).await.unwrap();
     seen.reach((1, 1));
+}
+
+#[tokio::test]
+async fn a_server_closing_the_connection_during_the_handshake_is_not_pinned_to_openssl() {
+    let pki = TestPki::shared();
+    let (port, seen) = serve_closing_first(&pki.server_cert, &pki.server_key, 1);
+    let uri = format!("ldaps://localhost:{port}");
+    let p = pool(port, "");
+    // rustls's connection closed at once, then OpenSSL's completed...
+    p.connect_unbound(&uri).await.unwrap();
+    seen.reach((2, 1));
+    // ...for that connection only: the next goes through rustls again.
+    assert_eq!(library(&p).as_deref(), Some("rustls"));
+    p.connect_unbound(&uri).await.unwrap();
+    seen.reach((3, 2));
+}
+
+#[tokio::test]
+async fn a_build_a_caller_gave_up_on_is_kept_and_a_failed_one_made_again() {
+    use super::OffThread;
+    use std::time::Duration;
+    let builds = Arc::new(AtomicUsize::new(0));
+    let slow = |builds: Arc<AtomicUsize>| {
+        move || {
+            builds.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(100));
+            Ok::<u32, DirectoryError>(7)
+        }
+    };
+    let cell = OffThread::new();
+    // The first caller gives up before the build ends...
+    let quick = tokio::time::timeout(
+        Duration::from_millis(10),
+        cell.get("ex", slow(builds.clone())),
+    );
+    assert!(quick.await.is_err());
+    // ...the next finds that build's result: one build in all.
+    assert_eq!(cell.get("ex", slow(builds.clone())).await.unwrap(), 7);
+    assert_eq!(cell.get("ex", slow(builds.clone())).await.unwrap(), 7);
+    assert_eq!(builds.load(Ordering::SeqCst), 1);
+
+    let failing = OffThread::<u32>::new();
+    let fail = |builds: Arc<AtomicUsize>| {
+        move || {
+            builds.fetch_add(1, Ordering::SeqCst);
+            Err(DirectoryError::invalid("no CA store"))
+        }
+    };
+    let builds = Arc::new(AtomicUsize::new(0));
+    assert!(failing.get("ex", fail(builds.clone())).await.is_err());
+    assert!(failing.get("ex", fail(builds.clone())).await.is_err());
+    assert_eq!(builds.load(Ordering::SeqCst), 2);
 }

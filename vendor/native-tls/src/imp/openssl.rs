@@ -40,8 +40,9 @@ fn supported_protocols(
     }
 
     // ROSTER PATCH: a bound left `None` is left to OpenSSL's configuration
-    // (openssl.cnf's MinProtocol / MaxProtocol, Debian's TLSv1.2 minimum)
-    // instead of being set to "any version", which overrode it.
+    // (openssl.cnf's MinProtocol / MaxProtocol; without them OpenSSL 3's
+    // security level, whose default 2 rules out TLS 1.0 and 1.1) instead
+    // of being set to "any version", which overrode MinProtocol.
     if let Some(min) = min {
         ctx.set_min_proto_version(Some(cvt(min)))?;
     }
