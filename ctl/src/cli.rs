@@ -32,7 +32,8 @@ pub enum Command {
     ///
     /// Every URI of a domain gets the connection steps (DNS, TCP, StartTLS,
     /// TLS with the certificate's subject, issuer and expiry); the directory
-    /// steps (bind, base DN and search bases, what the filters find, the
+    /// steps (the TLS library rosterd's connection used, bind, base DN and
+    /// search bases, what the filters find, the
     /// entries this host refuses and why, limit_to_groups, a sample of the
     /// ID mapping) run on the first server that passed. Each step prints OK,
     /// WARN or FAIL with the precise reason, and the steps that depend on a

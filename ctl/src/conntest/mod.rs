@@ -1,7 +1,9 @@
 //! `rosterctl test [DOMAIN]`: the "Test connection" button done properly.
 //! Each step reports OK or the precise failure, and the steps that depend
 //! on a failed one are not run: DNS, TCP, StartTLS, TLS (certificate
-//! subject, issuer, expiry, verification), bind, search bases, what the
+//! subject, issuer, expiry, verification, as OpenSSL sees them), the TLS
+//! library rosterd's own connection went through (`tls_library`), bind,
+//! search bases, what the
 //! filters find, the entries the host would refuse, and a sample mapping;
 //! and, for NFSv4, this host's ID-mapping domain against the directory's.
 
@@ -19,7 +21,7 @@ use super::context::{idmap_of, select_domains, Ctx};
 use super::output::print_json;
 use super::progress::Progress;
 use report::{DomainReport, Status};
-use roster_daemon::config::{agreement_warnings, Config, DomainConfig, DomainSet};
+use roster_daemon::config::{agreement_warnings, Config, DomainConfig, DomainSet, TlsLibrary};
 use roster_daemon::directory::Directory;
 use roster_daemon::uri::Scheme;
 use serde_json::json;
@@ -238,6 +240,27 @@ fn bases_text(bases: &[roster_daemon::config::SearchBase]) -> String {
     bases.iter().map(one).collect::<Vec<_>>().join("; ")
 }
 
+/// The TLS library rosterd's own connection to `uri` went through (none
+/// without TLS): under `auto`, OpenSSL means rustls refused this server or
+/// cannot be set up for the domain (the `tls` step above is OpenSSL's view).
+fn tls_library_step(r: &mut DomainReport, d: &DomainConfig, dir: &Directory, uri: &str) {
+    let status = dir.status();
+    let Some(library) = status
+        .servers
+        .iter()
+        .find(|s| s.uri == uri)
+        .and_then(|s| s.tls_library.clone())
+    else {
+        return;
+    };
+    let message = match (d.tls_library, library.as_str()) {
+        (TlsLibrary::Auto, "openssl") => "OpenSSL: rustls refused this server's handshake or cannot be set up for the domain (rosterd's log says why)".to_string(),
+        (_, "openssl") => "OpenSSL".to_string(),
+        (_, other) => other.to_string(),
+    };
+    r.push("tls_library", uri, Status::Ok, message);
+}
+
 /// Bind, bases, filters, entries and mapping over the first working URI.
 fn directory_steps(
     r: &mut DomainReport,
@@ -260,6 +283,7 @@ fn directory_steps(
             return;
         }
     };
+    tls_library_step(r, d, &dir, uri);
     let who = d.bind_dn.clone().unwrap_or_else(|| "(anonymous)".into());
     match conn.bind() {
         Ok(m) => r.push("bind", who, Status::Ok, m),

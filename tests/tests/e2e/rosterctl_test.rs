@@ -137,6 +137,12 @@ fn a_good_configuration_passes_every_step_and_lists_the_broken_entries() {
     // The test PKI's certificates are short-lived: "warn" (expires soon) is fine.
     assert_ne!(tls.1, "fail", "{tls:?}");
     assert!(tls.2.contains("the certificate verifies"), "{tls:?}");
+    // rosterd's own connection went through rustls (tls_library = "auto").
+    let library = steps(&v)
+        .into_iter()
+        .find(|(n, _, _)| n == "tls_library")
+        .unwrap();
+    assert_eq!((library.1.as_str(), library.2.as_str()), ("ok", "rustls"));
     let d = &v["domains"][0];
     // Every user entry of the directory is counted; the broken ones refused.
     let found = d["users_found"].as_u64().unwrap();
