@@ -89,11 +89,14 @@ impl<T: Clone + Send + Sync + 'static> OffThread<T> {
                 .get_or_insert_with(|| Self::spawn(domain, build))
                 .clone()
         };
-        let outcome = match rx.wait_for(Option::is_some).await {
-            Ok(outcome) => outcome.clone().unwrap_or_else(|| unreachable!()),
-            Err(_) => Err(DirectoryError::unavailable(format!(
+        let ended = || {
+            Err(DirectoryError::unavailable(format!(
                 "domain \"{domain}\": TLS setup task ended without a result"
-            ))),
+            )))
+        };
+        let outcome = match rx.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone().unwrap_or_else(ended),
+            Err(_) => ended(),
         };
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
