@@ -589,15 +589,9 @@ impl Pool {
     /// within one `connect_timeout`.
     async fn dial(&self, uri: &str) -> Result<Ldap, DirectoryError> {
         let deadline = tokio::time::Instant::now() + self.cfg.connect_timeout;
-        let timed_out = || {
-            DirectoryError::unavailable(format!(
-                "connect timeout after {:?}",
-                self.cfg.connect_timeout
-            ))
-        };
         let connector = tokio::time::timeout_at(deadline, self.connectors.for_server(uri))
             .await
-            .map_err(|_| timed_out())??;
+            .map_err(|_| self.connect_timed_out())??;
         let refused = match self.open(uri, connector.as_ref(), deadline).await {
             Ok(pair) => return Ok(self.drive(pair, uri)),
             Err(Opening::Failed(e)) => return Err(e),
@@ -608,7 +602,7 @@ impl Pool {
             self.connectors.instead_of(connector.as_ref(), &refused),
         )
         .await
-        .map_err(|_| timed_out())?;
+        .map_err(|_| self.connect_timed_out())?;
         let Some((refusal, openssl)) = instead else {
             return Err(self.open_error(uri, refused));
         };
@@ -655,20 +649,24 @@ impl Pool {
             };
             LdapConnAsync::with_settings(settings, uri).await
         };
-        let timed_out = || {
-            Opening::Failed(DirectoryError::unavailable(format!(
-                "connect timeout after {:?}",
-                self.cfg.connect_timeout
-            )))
-        };
         match tokio::time::timeout_at(deadline, fut).await {
-            Err(_) | Ok(Err(LdapError::Timeout { .. })) => Err(timed_out()),
+            Err(_) | Ok(Err(LdapError::Timeout { .. })) => {
+                Err(Opening::Failed(self.connect_timed_out()))
+            }
             Ok(Err(LdapError::UrlParsing { source })) => Err(Opening::Failed(
                 DirectoryError::invalid(format!("bad URI {uri}: {source}")),
             )),
             Ok(Err(e)) => Err(Opening::Refused(e)),
             Ok(Ok(pair)) => Ok(pair),
         }
+    }
+
+    /// The error of a connection not made within `connect_timeout`.
+    fn connect_timed_out(&self) -> DirectoryError {
+        DirectoryError::unavailable(format!(
+            "connect timeout after {:?}",
+            self.cfg.connect_timeout
+        ))
     }
 
     /// The error of a connection to `uri` that failed with `e`.

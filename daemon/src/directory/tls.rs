@@ -62,7 +62,7 @@ pub(crate) fn prepare(cfg: &DomainConfig) -> Result<Option<Prepared>, DirectoryE
         return Ok(None);
     }
     let ca = match &cfg.ca_file {
-        Some(path) => Some((path, read_ca(cfg, path)?)),
+        Some(path) => Some((path, read(path, "ca_file")?)),
         None => None,
     };
     let client = match (&cfg.client_cert, &cfg.client_key) {
@@ -91,24 +91,6 @@ pub(crate) fn prepare(cfg: &DomainConfig) -> Result<Option<Prepared>, DirectoryE
     }))
 }
 
-/// A CA file's PEM text, with at least one certificate in it.
-fn read_ca(cfg: &DomainConfig, path: &Path) -> Result<Vec<u8>, DirectoryError> {
-    let pem = read(path, "ca_file")?;
-    let certs = Certificate::stack_from_pem(&pem).map_err(|e| {
-        config_err(
-            cfg,
-            format!("ca_file {}: not a PEM certificate: {e}", path.display()),
-        )
-    })?;
-    if certs.is_empty() {
-        return Err(config_err(
-            cfg,
-            format!("ca_file {}: no certificate in the file", path.display()),
-        ));
-    }
-    Ok(pem)
-}
-
 /// A file's path and contents.
 type FileRead<'a, T> = (&'a std::path::PathBuf, T);
 /// The client certificate's and key's files, read.
@@ -131,6 +113,9 @@ fn prepare_openssl(
                 format!("ca_file {}: not a PEM certificate: {e}", path.display()),
             )
         })?;
+        if certs.is_empty() {
+            return Err(no_certificate(cfg, "ca_file", path));
+        }
         builder.disable_built_in_roots(!cfg.ca_system);
         for c in certs {
             builder.add_root_certificate(c);
@@ -166,25 +151,10 @@ fn prepare_rustls(
         None => Vec::new(),
     };
     let client = match client {
-        Some(((cert, cert_pem), (key, key_pem))) => {
-            let chain = pem_certificates(cfg, cert, "client_cert", cert_pem)?;
-            let key_der = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
-                config_err(
-                    cfg,
-                    format!("client_key {}: no private key read: {e}", key.display()),
-                )
-            })?;
-            provider()
-                .key_provider
-                .load_private_key(key_der)
-                .map_err(|e| {
-                    config_err(
-                        cfg,
-                        format!("client_key {}: a key rustls cannot use: {e}", key.display()),
-                    )
-                })?;
-            Some((chain, key_pem.clone()))
-        }
+        Some(((cert, cert_pem), (_, key_pem))) => Some((
+            pem_certificates(cfg, cert, "client_cert", cert_pem)?,
+            key_pem.clone(),
+        )),
         None => None,
     };
     let parts = RustlsParts {
@@ -193,9 +163,9 @@ fn prepare_rustls(
         client,
     };
     // What can only fail for good (a `ca_file` certificate rustls cannot
-    // use, a client certificate that does not match its key) is found now,
-    // with the `ca_file` alone: the build at the first connection then
-    // adds only the system's store.
+    // use, a client key it cannot sign with or that does not match its
+    // certificate) is found now, with the `ca_file` alone: the build at the
+    // first connection then adds only the system's store.
     let check = ClientConfig::builder_with_provider(Arc::new(provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| config_err(cfg, format!("TLS setup (rustls) failed: {e}")))?
@@ -208,11 +178,19 @@ fn prepare_rustls(
     Ok(parts)
 }
 
-/// The error of a client certificate and key rustls cannot use together.
+/// The error of a client certificate and key rustls cannot use (together).
 fn client_pair_err(cfg: &DomainConfig, e: rustls::Error) -> DirectoryError {
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_deref()
+            .map_or_else(String::new, |p| p.display().to_string())
+    };
     config_err(
         cfg,
-        format!("client_cert / client_key: not usable by rustls: {e}"),
+        format!(
+            "client_cert {} / client_key {}: not usable by rustls: {e}",
+            path(&cfg.client_cert),
+            path(&cfg.client_key)
+        ),
     )
 }
 
@@ -232,12 +210,17 @@ fn pem_certificates(
             )
         })?;
     if certs.is_empty() {
-        return Err(config_err(
-            cfg,
-            format!("{key} {}: no certificate in the file", path.display()),
-        ));
+        return Err(no_certificate(cfg, key, path));
     }
     Ok(certs)
+}
+
+/// The error of a certificate file (`key`) without a certificate.
+fn no_certificate(cfg: &DomainConfig, key: &str, path: &Path) -> DirectoryError {
+    config_err(
+        cfg,
+        format!("{key} {}: no certificate in the file", path.display()),
+    )
 }
 
 /// OpenSSL's connector of settings [`prepare`]d. With the system's roots

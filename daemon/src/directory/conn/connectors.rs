@@ -168,12 +168,7 @@ impl Connectors {
         let Some(prepared) = self.prepared.as_deref() else {
             return Ok(None);
         };
-        let openssl = match self.cfg.tls_library {
-            TlsLibrary::Openssl => true,
-            TlsLibrary::Rustls => false,
-            TlsLibrary::Auto => prepared.rustls.is_none() || self.locked_servers().contains(uri),
-        };
-        if openssl {
+        if self.openssl_first(prepared, uri) {
             return self.openssl().await.map(Some);
         }
         match self.rustls.get(&self.cfg.name, self.rustls_build()).await {
@@ -192,6 +187,17 @@ impl Connectors {
                 self.openssl().await.map(Some)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Whether connections to `uri` go through OpenSSL without trying
+    /// rustls: `openssl`, or under `auto` a domain rustls cannot be
+    /// prepared for or a server it refused.
+    fn openssl_first(&self, prepared: &Prepared, uri: &str) -> bool {
+        match self.cfg.tls_library {
+            TlsLibrary::Openssl => true,
+            TlsLibrary::Rustls => false,
+            TlsLibrary::Auto => prepared.rustls.is_none() || self.locked_servers().contains(uri),
         }
     }
 
@@ -248,21 +254,18 @@ impl Connectors {
         if !self.cfg.uses_tls(uri) {
             return None;
         }
-        Some(match self.cfg.tls_library {
-            TlsLibrary::Openssl => "openssl",
-            TlsLibrary::Rustls => "rustls",
-            TlsLibrary::Auto
-                if prepared.rustls.is_none()
-                    || self.locked_servers().contains(uri)
-                    || self
-                        .rustls_unusable
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .is_some() =>
-            {
-                "openssl"
-            }
-            TlsLibrary::Auto => "rustls",
+        // (A rustls build that failed under `auto` sends the domain's
+        // connections to OpenSSL until one succeeds.)
+        let unusable = || {
+            self.rustls_unusable
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+        };
+        Some(if self.openssl_first(prepared, uri) || unusable() {
+            "openssl"
+        } else {
+            "rustls"
         })
     }
 
@@ -279,32 +282,35 @@ impl Connectors {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The build of OpenSSL's connector (an error when the domain's
-    /// `tls_library` has none prepared).
+    /// The build of OpenSSL's connector.
     fn openssl_build(
         &self,
     ) -> impl FnOnce() -> Result<native_tls::TlsConnector, DirectoryError> + Send + 'static {
-        let (cfg, prepared) = (self.cfg.clone(), self.prepared.clone());
-        move || match prepared.as_ref().and_then(|p| p.openssl.as_ref()) {
-            Some(builder) => tls::build_openssl(&cfg, builder),
-            None => Err(DirectoryError::invalid(format!(
-                "domain \"{}\": no OpenSSL connector with tls_library = \"rustls\"",
-                cfg.name
-            ))),
-        }
+        self.build_of("OpenSSL", |p| p.openssl.as_ref(), tls::build_openssl)
     }
 
-    /// The build of rustls's configuration (an error when the domain's
-    /// `tls_library` has none prepared).
+    /// The build of rustls's configuration.
     fn rustls_build(
         &self,
     ) -> impl FnOnce() -> Result<Arc<ClientConfig>, DirectoryError> + Send + 'static {
+        self.build_of("rustls", |p| p.rustls.as_ref(), tls::build_rustls)
+    }
+
+    /// The build of `library`'s connector by `build` from its prepared
+    /// part `part` (an error when the domain's `tls_library` prepared none).
+    fn build_of<P: 'static, T: 'static>(
+        &self,
+        library: &'static str,
+        part: fn(&Prepared) -> Option<&P>,
+        build: fn(&DomainConfig, &P) -> Result<T, DirectoryError>,
+    ) -> impl FnOnce() -> Result<T, DirectoryError> + Send + 'static {
         let (cfg, prepared) = (self.cfg.clone(), self.prepared.clone());
-        move || match prepared.as_ref().and_then(|p| p.rustls.as_ref()) {
-            Some(parts) => tls::build_rustls(&cfg, parts),
+        move || match prepared.as_deref().and_then(part) {
+            Some(prepared_part) => build(&cfg, prepared_part),
             None => Err(DirectoryError::invalid(format!(
-                "domain \"{}\": no rustls configuration with tls_library = \"openssl\"",
-                cfg.name
+                "domain \"{}\": no {library} connector with tls_library = \"{}\"",
+                cfg.name,
+                format!("{:?}", cfg.tls_library).to_lowercase()
             ))),
         }
     }

@@ -39,15 +39,25 @@ impl Handshakes {
     }
 }
 
-/// A TLS server (OpenSSL) on loopback with `cert` and `key` that keeps
-/// each connection open until the client closes it; its port and counts.
-fn serve(cert: &Path, key: &Path) -> (u16, Arc<Handshakes>) {
-    serve_closing_first(cert, key, 0)
+/// What a test server does with one connection.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// The TLS handshake, then the connection kept until the client closes.
+    Handshake,
+    /// The client's first message read and the connection closed without
+    /// an answer (read first: closed with it unread, the connection would
+    /// be reset rather than ended).
+    Close,
+    /// Nothing: the connection held open, silent.
+    Silence,
+    /// The handshake after 1.8 s.
+    SlowHandshake,
 }
 
-/// [`serve`], closing its first `closed` connections after reading the
-/// client's first message, without answering it (counted as begun).
-fn serve_closing_first(cert: &Path, key: &Path, closed: usize) -> (u16, Arc<Handshakes>) {
+/// A TLS server (OpenSSL) on loopback with `cert` and `key` answering its
+/// `n`-th connection (from 0) as `answer(n)` says: its `ldaps://` URI and
+/// counts (every connection counted as begun).
+fn serve_as(cert: &Path, key: &Path, answer: fn(usize) -> Answer) -> (String, Arc<Handshakes>) {
     let identity =
         Identity::from_pkcs8(&std::fs::read(cert).unwrap(), &std::fs::read(key).unwrap()).unwrap();
     let acceptor = TlsAcceptor::new(identity).unwrap();
@@ -56,37 +66,49 @@ fn serve_closing_first(cert: &Path, key: &Path, closed: usize) -> (u16, Arc<Hand
     let seen = Arc::new(Handshakes::default());
     let counts = seen.clone();
     std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            if counts.begun.fetch_add(1, Ordering::SeqCst) < closed {
-                // The ClientHello read first: closed with it unread, the
-                // connection would be reset rather than ended.
-                let mut conn = conn;
-                let _ = conn.read(&mut [0u8; 4096]);
-                drop(conn);
-                continue;
-            }
+        for mut conn in listener.incoming().flatten() {
+            let n = counts.begun.fetch_add(1, Ordering::SeqCst);
             let (acceptor, counts) = (acceptor.clone(), counts.clone());
-            std::thread::spawn(move || {
-                if let Ok(mut tls) = acceptor.accept(conn) {
-                    counts.completed.fetch_add(1, Ordering::SeqCst);
-                    let _ = tls.read(&mut [0u8; 64]);
+            std::thread::spawn(move || match answer(n) {
+                how @ (Answer::Handshake | Answer::SlowHandshake) => {
+                    if matches!(how, Answer::SlowHandshake) {
+                        std::thread::sleep(std::time::Duration::from_millis(1800));
+                    }
+                    if let Ok(mut tls) = acceptor.accept(conn) {
+                        counts.completed.fetch_add(1, Ordering::SeqCst);
+                        let _ = tls.read(&mut [0u8; 64]);
+                    }
+                }
+                Answer::Close => {
+                    let _ = conn.read(&mut [0u8; 4096]);
+                }
+                Answer::Silence => {
+                    let _ = conn.read_to_end(&mut Vec::new());
                 }
             });
         }
     });
-    (port, seen)
+    (format!("ldaps://localhost:{port}"), seen)
 }
 
-/// A pool for `ldaps://localhost:PORT` trusting the test CA, with `extra`
-/// lines.
-fn pool(port: u16, extra: &str) -> Arc<Pool> {
+/// [`serve_as`], every connection given the handshake.
+fn serve(cert: &Path, key: &Path) -> (String, Arc<Handshakes>) {
+    serve_as(cert, key, |_| Answer::Handshake)
+}
+
+/// A pool for domain `uris` (TOML) trusting `ca`, with `extra` lines.
+fn pool_of(uris: &str, ca: &Path, extra: &str) -> Arc<Pool> {
     let text = format!(
-        "[[domain]]\nname = \"ex\"\nuris = [\"ldaps://localhost:{port}\"]\n\
-         base_dn = \"dc=example,dc=test\"\nca_file = {:?}\n{extra}",
-        TestPki::shared().ca_cert
+        "[[domain]]\nname = \"ex\"\nuris = {uris}\n\
+         base_dn = \"dc=example,dc=test\"\nca_file = {ca:?}\n{extra}"
     );
     let cfg = Config::from_str(&text, "t.toml").unwrap().domains.remove(0);
     Pool::new(cfg).unwrap()
+}
+
+/// A pool for server `uri` trusting the test CA, with `extra` lines.
+fn pool(uri: &str, extra: &str) -> Arc<Pool> {
+    pool_of(&format!("[\"{uri}\"]"), &TestPki::shared().ca_cert, extra)
 }
 
 /// The TLS library the pool's status shows for its server.
@@ -97,9 +119,8 @@ fn library(pool: &Pool) -> Option<String> {
 #[tokio::test]
 async fn auto_reaches_a_server_rustls_refuses_through_openssl_from_then_on() {
     let pki = TestPki::shared();
-    let (port, seen) = serve(&pki.cn_only_cert, &pki.cn_only_key);
-    let uri = format!("ldaps://localhost:{port}");
-    let p = pool(port, "");
+    let (uri, seen) = serve(&pki.cn_only_cert, &pki.cn_only_key);
+    let p = pool(&uri, "");
     assert_eq!(library(&p).as_deref(), Some("rustls"));
     p.connect_unbound(&uri).await.unwrap();
     // rustls's handshake refused (begun, never completed), then OpenSSL's.
@@ -113,9 +134,8 @@ async fn auto_reaches_a_server_rustls_refuses_through_openssl_from_then_on() {
 #[tokio::test]
 async fn auto_keeps_rustls_for_a_server_it_accepts() {
     let pki = TestPki::shared();
-    let (port, seen) = serve(&pki.server_cert, &pki.server_key);
-    let uri = format!("ldaps://localhost:{port}");
-    let p = pool(port, "");
+    let (uri, seen) = serve(&pki.server_cert, &pki.server_key);
+    let p = pool(&uri, "");
     p.connect_unbound(&uri).await.unwrap();
     p.connect_unbound(&uri).await.unwrap();
     seen.reach((2, 2));
@@ -125,14 +145,13 @@ async fn auto_keeps_rustls_for_a_server_it_accepts() {
 #[tokio::test]
 async fn a_chosen_library_is_used_alone() {
     let pki = TestPki::shared();
-    let (port, seen) = serve(&pki.cn_only_cert, &pki.cn_only_key);
-    let uri = format!("ldaps://localhost:{port}");
-    let rustls = pool(port, "tls_library = \"rustls\"\n");
+    let (uri, seen) = serve(&pki.cn_only_cert, &pki.cn_only_key);
+    let rustls = pool(&uri, "tls_library = \"rustls\"\n");
     let e = rustls.connect_unbound(&uri).await.unwrap_err().to_string();
     assert!(e.contains("not valid for name"), "{e}");
     seen.reach((1, 0));
     assert_eq!(library(&rustls).as_deref(), Some("rustls"));
-    let openssl = pool(port, "tls_library = \"openssl\"\n");
+    let openssl = pool(&uri, "tls_library = \"openssl\"\n");
     openssl.connect_unbound(&uri).await.unwrap();
     seen.reach((2, 1));
     assert_eq!(library(&openssl).as_deref(), Some("openssl"));
@@ -142,15 +161,8 @@ async fn a_chosen_library_is_used_alone() {
 async fn when_openssl_refuses_too_the_error_names_both() {
     let pki = TestPki::shared();
     // Trusting another CA: both libraries refuse the server.
-    let (port, seen) = serve(&pki.server_cert, &pki.server_key);
-    let uri = format!("ldaps://localhost:{port}");
-    let text = format!(
-        "[[domain]]\nname = \"ex\"\nuris = [\"{uri}\"]\n\
-         base_dn = \"dc=example,dc=test\"\nca_file = {:?}\n",
-        pki.wrong_ca_cert
-    );
-    let cfg = Config::from_str(&text, "t.toml").unwrap().domains.remove(0);
-    let p = Pool::new(cfg).unwrap();
+    let (uri, seen) = serve(&pki.server_cert, &pki.server_key);
+    let p = pool_of(&format!("[\"{uri}\"]"), &pki.wrong_ca_cert, "");
     let e = p.connect_unbound(&uri).await.unwrap_err().to_string();
     assert!(
         e.contains("through OpenSSL")
@@ -165,13 +177,11 @@ async fn when_openssl_refuses_too_the_error_names_both() {
 
 #[tokio::test]
 async fn a_server_without_tls_shows_no_library() {
-    let text = format!(
-        "[[domain]]\nname = \"ex\"\nuris = [\"ldaps://localhost:1\", \"ldap://localhost:2\"]\n\
-         base_dn = \"dc=example,dc=test\"\nca_file = {:?}\n",
-        TestPki::shared().ca_cert
+    let p = pool_of(
+        "[\"ldaps://localhost:1\", \"ldap://localhost:2\"]",
+        &TestPki::shared().ca_cert,
+        "",
     );
-    let cfg = Config::from_str(&text, "t.toml").unwrap().domains.remove(0);
-    let p = Pool::new(cfg).unwrap();
     let libraries: Vec<_> = p
         .status()
         .servers
@@ -186,10 +196,9 @@ async fn auto_reaches_servers_through_openssl_when_rustls_cannot_use_the_client_
     let pki = TestPki::shared();
     let t = tempfile::tempdir().unwrap();
     let (cert, key) = roster_e2e::tls::p521_client(t.path());
-    let (port, seen) = serve(&pki.server_cert, &pki.server_key);
-    let uri = format!("ldaps://localhost:{port}");
+    let (uri, seen) = serve(&pki.server_cert, &pki.server_key);
     let p = pool(
-        port,
+        &uri,
         &format!("client_cert = {cert:?}\nclient_key = {key:?}\n"),
     );
     assert_eq!(library(&p).as_deref(), Some("openssl"));
@@ -200,9 +209,11 @@ async fn auto_reaches_servers_through_openssl_when_rustls_cannot_use_the_client_
 #[tokio::test]
 async fn a_server_closing_the_connection_during_the_handshake_is_not_pinned_to_openssl() {
     let pki = TestPki::shared();
-    let (port, seen) = serve_closing_first(&pki.server_cert, &pki.server_key, 1);
-    let uri = format!("ldaps://localhost:{port}");
-    let p = pool(port, "");
+    let (uri, seen) = serve_as(&pki.server_cert, &pki.server_key, |n| match n {
+        0 => Answer::Close,
+        _ => Answer::Handshake,
+    });
+    let p = pool(&uri, "");
     // rustls's connection closed at once, then OpenSSL's completed...
     p.connect_unbound(&uri).await.unwrap();
     seen.reach((2, 1));
@@ -210,6 +221,28 @@ async fn a_server_closing_the_connection_during_the_handshake_is_not_pinned_to_o
     assert_eq!(library(&p).as_deref(), Some("rustls"));
     p.connect_unbound(&uri).await.unwrap();
     seen.reach((3, 2));
+}
+
+#[tokio::test]
+async fn both_attempts_of_a_connection_end_within_one_connect_timeout() {
+    let pki = TestPki::shared();
+    // rustls refused (a CN-only certificate) after 1.8 s, then OpenSSL's
+    // handshake never answered: the connection gives up at one
+    // connect_timeout (2 s), not after one for each attempt (3.8 s).
+    let (uri, seen) = serve_as(&pki.cn_only_cert, &pki.cn_only_key, |n| match n {
+        0 => Answer::SlowHandshake,
+        _ => Answer::Silence,
+    });
+    let p = pool(&uri, "connect_timeout = 2\n");
+    let start = std::time::Instant::now();
+    let e = p.connect_unbound(&uri).await.unwrap_err().to_string();
+    let took = start.elapsed();
+    assert!(e.contains("connect timeout after 2s"), "{e}");
+    seen.reach((2, 0));
+    assert!(
+        took >= std::time::Duration::from_secs(2) && took < std::time::Duration::from_millis(3300),
+        "{took:?}"
+    );
 }
 
 #[tokio::test]
