@@ -7,15 +7,18 @@
 //! NULL. Every body here runs inside [`guarded`]: a panic answers UNAVAIL.
 //!
 //! Process-wide state is limited to the configuration cache, the memory
-//! cache mapping (read-only, fine to share with a forked child) and the two
-//! enumeration cursors; all are only ever `try_lock`ed (a lock inherited
-//! locked across `fork` cannot hang the child) and hold no descriptor.
+//! cache mapping (read-only, fine to share with a forked child), the two
+//! enumeration cursors, the retry stash and the kept connection; all are
+//! only ever `try_lock`ed (a lock inherited locked across `fork` cannot
+//! hang the child). Only the kept connection holds a descriptor, used only
+//! by the process that made it ([`crate::kept`]).
 
 use crate::answer::Answer;
 use crate::backoff::{Backoff, DEFAULT_WINDOW};
 use crate::config::ConfigCache;
 use crate::enumerate::Cursor;
 use crate::initgroups::append_gids;
+use crate::kept::KeptConnection;
 use crate::lookup::Lookup;
 use crate::pack::{self, CBuf, PackError};
 use crate::retry::RetryStash;
@@ -33,6 +36,8 @@ static CONFIG: ConfigCache = ConfigCache::new();
 static MEMCACHE: MemcacheReader = MemcacheReader::new();
 static BACKOFF: Backoff = Backoff::new(DEFAULT_WINDOW);
 static RETRY: RetryStash = RetryStash::new();
+/// The connection this process keeps to rosterd between lookups.
+static KEPT: KeptConnection = KeptConnection::new();
 static USERS: Mutex<Cursor<User>> = Mutex::new(Cursor::new());
 static GROUPS: Mutex<Cursor<Group>> = Mutex::new(Cursor::new());
 
@@ -75,7 +80,8 @@ pub(crate) fn with_lookup<T>(f: impl FnOnce(&Lookup<'_>) -> Answer<T>) -> Answer
     f(&Lookup::new(&config, Path::new(SOCKET_PATH))
         .with_memcache(&MEMCACHE, Path::new(MEMCACHE_PATH))
         .with_backoff(&BACKOFF)
-        .with_retry_stash(&RETRY))
+        .with_retry_stash(&RETRY)
+        .with_kept_connection(&KEPT))
 }
 
 /// A status and the errno value that goes with it.

@@ -8,8 +8,10 @@
 //! system call; see [`roster_proto::memcache`]). Anything else connects to
 //! rosterd's lookup socket (`/run/roster/nss.sock`), sends one request and
 //! reads one reply within a total time bound: no threads, no runtime, no
-//! descriptor kept across calls (so nothing is shared with a forked child),
-//! no panic unwinding into C.
+//! panic unwinding into C. The connection is kept for the process's next
+//! lookup ([`kept`]), used only by the process that made it (never by a
+//! forked child, nor after its effective IDs changed) and never waited
+//! for by a second thread.
 //!
 //! After one call timed out against a hung daemon, the process answers
 //! UNAVAIL at once for a few seconds ([`backoff`]) instead of waiting on
@@ -22,7 +24,8 @@
 //! small (glibc retries with a larger one).
 //!
 //! Modules: [`config`] (`nss.conf` and its cache), [`lookup`] (the testable
-//! core talking to the daemon), [`pack`] (filling C buffers), [`initgroups`],
+//! core talking to the daemon), [`kept`] (the connection kept between
+//! lookups), [`pack`] (filling C buffers), [`initgroups`],
 //! [`enumerate`], [`netgroup`] (the netgroup map's hooks), [`hooks`]
 //! (the other exported `_nss_roster_*` functions), and [`unserved`] (the
 //! functions of the maps roster does not serve, answering UNAVAIL).
@@ -33,6 +36,7 @@ pub mod config;
 pub mod enumerate;
 pub mod hooks;
 pub mod initgroups;
+pub mod kept;
 pub mod lookup;
 pub mod netgroup;
 pub mod pack;

@@ -6,6 +6,7 @@ use crate::answer::Answer;
 use crate::backoff::Backoff;
 use crate::config::NssConfig;
 use crate::initgroups::Gids;
+use crate::kept::KeptConnection;
 use crate::retry::RetryStash;
 use roster_proto::memcache::{GroupView, Key, MemcacheReader, RecordView, UserView};
 use roster_proto::{
@@ -46,6 +47,7 @@ pub struct Lookup<'a> {
     memcache: Option<(&'a MemcacheReader, &'a Path)>,
     backoff: Option<&'a Backoff>,
     retry: Option<&'a RetryStash>,
+    kept: Option<&'a KeptConnection>,
 }
 
 impl<'a> Lookup<'a> {
@@ -57,7 +59,15 @@ impl<'a> Lookup<'a> {
             memcache: None,
             backoff: None,
             retry: None,
+            kept: None,
         }
+    }
+
+    /// Asks over `kept`, the process's kept connection ([`crate::kept`]),
+    /// instead of a new connection a request.
+    pub fn with_kept_connection(mut self, kept: &'a KeptConnection) -> Self {
+        self.kept = Some(kept);
+        self
     }
 
     /// Keeps a group answer that did not fit the caller's buffer in
@@ -412,7 +422,10 @@ impl<'a> Lookup<'a> {
         if self.backoff.is_some_and(Backoff::active) {
             return Err(ClientError::Timeout(Duration::ZERO));
         }
-        let reply = Client::request_once_payload(self.socket, req, timeout);
+        let reply = match self.kept {
+            Some(kept) => kept.exchange(self.socket, req, timeout),
+            None => Client::request_once_payload(self.socket, req, timeout),
+        };
         if let Some(b) = self.backoff {
             match &reply {
                 Err(ClientError::Timeout(_)) => b.timed_out(),

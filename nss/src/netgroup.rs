@@ -11,8 +11,9 @@
 //! as glibc's own `files` source does. `setnetgrent` asks the daemon once
 //! and stores every triple in one `malloc`ed block (`host\0user\0domain\0`
 //! per triple); `getnetgrent_r` copies the next triple into the caller's
-//! buffer; `endnetgrent` frees the block. No process-wide state, no
-//! descriptor kept, nothing shared with a forked child.
+//! buffer; `endnetgrent` frees the block. No process-wide state of its
+//! own (the daemon is asked over the process's kept connection,
+//! [`crate::kept`]), nothing shared with a forked child.
 
 use crate::answer::Answer;
 use crate::hooks::{

@@ -1,6 +1,7 @@
 //! A tiny blocking client with a total time bound, safe to use inside
 //! foreign processes: no threads, no global state, one connection per
-//! [`Client`] (so a forked child never shares its parent's socket), and
+//! [`Client`] (a caller that keeps one across calls must check it is still
+//! its own after a `fork`, as the NSS module's kept connection does), and
 //! every step (connect, write, read) bounded by one deadline. Requests are
 //! written with `send(MSG_NOSIGNAL)`: a daemon that closed the connection
 //! is an error, never a `SIGPIPE` that kills the calling program (std's
@@ -14,7 +15,7 @@
 use crate::codec::{decode_response, encode_request, parse_header, DecodeError};
 use crate::types::{Request, Response};
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -59,8 +60,30 @@ impl Client {
 
     /// Sends `req` and waits for its reply, at most the client's timeout.
     pub fn call(&mut self, req: &Request) -> Result<Response, ClientError> {
-        let deadline = Instant::now() + self.timeout;
-        self.call_before(req, deadline)
+        let payload = self.call_payload(req, self.timeout)?;
+        Ok(decode_response(&payload)?)
+    }
+
+    /// Sends `req` and reads its reply's payload undecoded (as
+    /// [`Client::request_once_payload`]), within `timeout` (the client's
+    /// time budget from now on).
+    pub fn call_payload(
+        &mut self,
+        req: &Request,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.timeout = timeout;
+        let deadline = Instant::now() + timeout;
+        self.send_before(req, deadline)?;
+        self.reply_before(deadline)
+    }
+
+    /// Gives the connection up without closing its descriptor: for a
+    /// caller that found the descriptor's number taken by another file
+    /// (the program closed it and opened something else), which closing
+    /// it would close.
+    pub fn abandon(self) {
+        let _ = std::os::fd::IntoRawFd::into_raw_fd(self.stream);
     }
 
     /// Connects, sends one request and reads its reply; the whole exchange,
@@ -92,12 +115,6 @@ impl Client {
         // cannot be told so still answers: the reply is read as before.)
         let _ = client.stream.shutdown(std::net::Shutdown::Write);
         client.reply_before(deadline)
-    }
-
-    fn call_before(&mut self, req: &Request, deadline: Instant) -> Result<Response, ClientError> {
-        self.send_before(req, deadline)?;
-        let payload = self.reply_before(deadline)?;
-        Ok(decode_response(&payload)?)
     }
 
     /// Sends `req`, by `deadline`.
@@ -207,6 +224,12 @@ impl Client {
     }
 }
 
+impl AsFd for Client {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}
+
 /// Bytes asked of the first read of a reply.
 const FIRST_READ: usize = 1024;
 
@@ -242,6 +265,26 @@ impl Drop for WipeOnDrop {
     fn drop(&mut self) {
         self.wipe();
     }
+}
+
+/// `fd`, or a copy of it numbered 3 or more (close-on-exec, the original
+/// closed) when it is a standard stream's number: a program that closed
+/// its stdin gets the socket as 0, and a connection kept past the call (the
+/// NSS module's) would then meet the program's own use of 0–2 (a daemon
+/// reopening them onto `/dev/null` would `dup` the socket over its
+/// stdout and stderr).
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: `fd` is open; F_DUPFD_CLOEXEC makes a new descriptor (the
+    // lowest free from 3 up), checked before use.
+    let copy = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if copy < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `copy` was just made by fcntl and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
 
 /// Connects a non-blocking AF_UNIX socket so that a daemon whose listen
@@ -280,7 +323,8 @@ fn connect_before(
         return Err(unreachable(io::Error::last_os_error()));
     }
     // SAFETY: fd is a fresh descriptor we own exclusively.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let owned = above_stdio(unsafe { OwnedFd::from_raw_fd(fd) }).map_err(unreachable)?;
+    let fd = owned.as_raw_fd();
     let addr_len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
     loop {
         // SAFETY: addr is a fully initialised sockaddr_un of addr_len bytes
@@ -388,6 +432,53 @@ mod tests {
             std::os::unix::process::ExitStatusExt::signal(&out.status)
         );
         assert!(stdout.contains("client error: I/O error"), "{stdout}");
+    }
+
+    /// Set in the child run of [`a_socket_never_takes_a_standard_stream_s_number`].
+    const STDIO_CHILD: &str = "ROSTER_PROTO_STDIO_CHILD";
+
+    /// A program that closed its stdin does not get the client's socket
+    /// as descriptor 0 (the NSS module keeps it past the call). Run in a
+    /// child process, whose descriptor 0 no other test can take meanwhile
+    /// (the test server's thread waits in `accept`: it opens nothing
+    /// before the client's socket is made).
+    #[test]
+    fn a_socket_never_takes_a_standard_stream_s_number() {
+        if std::env::var_os(STDIO_CHILD).is_some() {
+            let (path, server) = serving("stdio", |mut s| {
+                assert!(matches!(read_request(&mut s), Request::UserByUid(1)));
+                s.write_all(&user_reply("u1", 1)).unwrap();
+            });
+            // SAFETY: this child's stdin is unused; closing it frees 0.
+            unsafe { libc::close(0) };
+            let mut client = Client::connect(&path, Duration::from_secs(5)).unwrap();
+            println!("socket descriptor {}", client.as_fd().as_raw_fd());
+            assert!(matches!(
+                client.call(&Request::UserByUid(1)),
+                Ok(Response::User(_))
+            ));
+            server.join().unwrap();
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "client::tests::a_socket_never_takes_a_standard_stream_s_number",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(STDIO_CHILD, "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        let fd: i32 = stdout
+            .lines()
+            .find_map(|l| l.split_once("socket descriptor "))
+            .and_then(|(_, n)| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(fd > 2, "the socket is descriptor {fd}");
     }
 
     #[test]

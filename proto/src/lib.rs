@@ -8,7 +8,9 @@
 //! that user only, e.g. a screen locker).
 //!
 //! One connection carries any number of request/reply pairs, strictly in
-//! turn; the modules open one connection per call (fork-safe by design).
+//! turn; the NSS module keeps one a process between lookups (checked to
+//! be the process's own before each use: `nss/src/kept.rs`), the PAM
+//! module and `rosterctl` open one a call.
 //!
 //! ## Framing
 //!

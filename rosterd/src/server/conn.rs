@@ -1,5 +1,9 @@
 //! One client connection: read a frame, answer it, repeat.
 //!
+//! Between requests the connection's place under the limits waits in
+//! [`super::waiting`], where a new connection that finds a limit reached
+//! may take it (this connection then closes).
+//!
 //! A frame whose header or body is bad gets an `Error` reply naming the
 //! fault, then the connection is closed; a connection that sends nothing
 //! for the idle timeout is closed, and one that starts a frame and does
@@ -9,7 +13,7 @@
 
 use super::dispatch::{dispatch_timed, failed, Reply};
 use super::link::Link;
-use super::{pam, status_report, Context, Limits, SocketKind};
+use super::{pam, status_report, Context, Limits, Seat, SocketKind};
 use crate::memcache_publish::Answered;
 use roster_daemon::resolver::answering;
 use roster_proto::admin::{AdminReply, StatusReport};
@@ -21,20 +25,48 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{timeout, timeout_at, Instant};
 
 /// Serves requests on `stream`, which came in on the `kind` socket from a
-/// peer of UID `uid`, until the peer closes it or misbehaves.
-pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, limits: &Limits) {
+/// peer of UID `uid` and holds `seat`, until the peer closes it or
+/// misbehaves, or its place is given to another connection.
+pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, seat: Seat) {
     let privileged = kind == SocketKind::Pam;
+    let Seat {
+        admitted: mut place,
+        slots,
+        anchor,
+    } = seat;
+    let limits: &Limits = &slots.limits;
     let idle = limits.idle_timeout;
+    let mut first = true;
     loop {
-        let request =
-            match read_request(&mut stream, idle, limits.frame_timeout, MAX_FRAME_LEN).await {
-                Incoming::Request(r) => r,
-                Incoming::Closed => return,
-                Incoming::Fault(msg) => {
-                    let _ = reply(&mut stream, &Response::Error(msg).into(), idle).await;
-                    return;
-                }
+        let incoming = if first {
+            first = false;
+            read_request(&mut stream, idle, limits.frame_timeout, MAX_FRAME_LEN).await
+        } else {
+            // Waiting for the next request: a new connection may take the
+            // place meanwhile.
+            let ticket = slots.waiting.park(uid, place);
+            let incoming = tokio::select! {
+                biased;
+                () = ticket.given_away() => return,
+                r = read_request(&mut stream, idle, limits.frame_timeout, MAX_FRAME_LEN) => r,
             };
+            let Some(back) = ticket.resume() else {
+                return;
+            };
+            place = back;
+            if matches!(incoming, Incoming::Request(_)) {
+                anchor.note_request();
+            }
+            incoming
+        };
+        let request = match incoming {
+            Incoming::Request(r) => r,
+            Incoming::Closed => return,
+            Incoming::Fault(msg) => {
+                let _ = reply(&mut stream, &Response::Error(msg).into(), idle).await;
+                return;
+            }
+        };
         // Lookups answered on nss.sock are also published to the memory
         // cache (after the reply is sent).
         let lookup =

@@ -1,15 +1,17 @@
 //! A client connection that joins the runtime's reactor only once it has
 //! to wait.
 //!
-//! The NSS module's connections carry one request, usually written (and
-//! the writing half shut) by the time rosterd accepts them, and take a reply
-//! that fits the socket's buffer: read and written with non-blocking
-//! calls, such a connection never waits, and registering it with epoll
-//! would cost an `epoll_ctl` to add it, one to remove it and the
-//! readiness events it queues meanwhile, for nothing. A [`Link`] is a
-//! plain non-blocking socket until a read or write would block; it is
-//! then handed to tokio (registered) and waits as any tokio socket, so a
-//! slow or idle peer is served exactly as before.
+//! A client's first request is usually written by the time rosterd
+//! accepts its connection (the modules send it right after `connect`),
+//! and a reply fits the socket's buffer. A connection of one request (the
+//! PAM module's, `rosterctl`'s: the writing half shut after it) then never
+//! waits, and registering it with epoll would cost an `epoll_ctl` to add
+//! it, one to remove it and the readiness events it queues meanwhile, for
+//! nothing. A [`Link`] is a plain non-blocking socket until a read or write
+//! would block; it is then handed to tokio (registered) and waits as any
+//! tokio socket, so a slow or idle peer is served exactly as before. The
+//! connection the NSS module keeps between lookups is registered once,
+//! when it first waits for its next request, for the rest of its life.
 
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use std::io::{self, Read, Write};

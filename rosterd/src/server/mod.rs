@@ -15,7 +15,9 @@
 //! (bounded in size and time) and answered with a refusal naming the
 //! reason, then is closed.
 //! An idle connection is closed after a timeout; a frame once begun must
-//! arrive whole within a shorter one.
+//! arrive whole within a shorter one. A connection waiting for its next
+//! request (the NSS module keeps its connection between lookups) gives its
+//! place to a new connection that finds a limit reached ([`waiting`]).
 //!
 //! `Status` on `nss.sock` (world-accessible) says only whether the daemon
 //! is up and each domain online or offline; the whole document (servers,
@@ -33,6 +35,7 @@ pub mod peers;
 pub mod procstat;
 pub mod status_report;
 mod timer_anchor;
+pub mod waiting;
 
 use crate::memcache_publish::MemcachePublisher;
 use link::Link;
@@ -49,6 +52,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
+use waiting::Waiting;
 
 /// A request to reload the configuration; the answer says how it went.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
@@ -288,12 +292,7 @@ impl Server {
             let _ = std::fs::remove_file(&pam_path);
         })?;
         let (stop, stop_rx) = watch::channel(false);
-        let slots = Slots {
-            shared: Arc::new(Semaphore::new(limits.max_connections.max(1))),
-            root: Arc::new(Semaphore::new(limits.root_reserve)),
-            peers: Arc::new(peers::PeerCounts::default()),
-            limits: Arc::new(limits),
-        };
+        let slots = Slots::new(limits);
         let anchor = Arc::new(TimerAnchor::default());
         let tasks = vec![
             tokio::spawn(accept_loop(
@@ -350,45 +349,88 @@ struct Slots {
     root: Arc<Semaphore>,
     /// Open connections per peer UID (on `nss.sock` and `pam-user.sock`).
     peers: Arc<peers::PeerCounts>,
+    /// The places of connections waiting for their next request.
+    waiting: Arc<Waiting<Admitted>>,
     limits: Arc<Limits>,
 }
 
 /// What holds a connection's place; released when the connection ends.
 struct Admitted {
-    _slot: OwnedSemaphorePermit,
-    _peer: Option<peers::PeerGuard>,
+    slot: OwnedSemaphorePermit,
+    /// The slot is one of root's reserve.
+    reserved: bool,
+    /// Counted against its peer UID's limit.
+    peer: Option<peers::PeerGuard>,
 }
 
 impl Slots {
-    /// Admits a connection of `uid` or says why not (no waiting).
+    fn new(limits: Limits) -> Slots {
+        Slots {
+            shared: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            root: Arc::new(Semaphore::new(limits.root_reserve)),
+            peers: Arc::new(peers::PeerCounts::default()),
+            waiting: Arc::default(),
+            limits: Arc::new(limits),
+        }
+    }
+
+    /// Admits a connection of `uid` or says why not (no waiting). At a
+    /// limit, the place of a connection waiting for its next request is
+    /// taken ([`waiting`]): at the UID's limit one of that UID's, at the
+    /// total one of anybody's (of root's reserve only for root).
     fn admit(&self, uid: u32, privileged: bool) -> Result<Admitted, String> {
         let root = Some(uid) == self.limits.unlimited_uid;
-        let peer =
-            if root || privileged {
-                None
-            } else {
-                let max = self.limits.max_connections_per_uid;
-                Some(self.peers.try_acquire(uid, max).ok_or_else(|| {
-                    format!("too many open connections from uid {uid} (limit {max})")
-                })?)
-            };
-        let slot = match self.shared.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) if root => self.root.clone().try_acquire_owned().map_err(|_| {
-                "rosterd is at its connection limit (root's reserve included)".to_string()
-            })?,
-            Err(_) => {
-                return Err(format!(
-                    "rosterd is at its connection limit ({})",
-                    self.limits.max_connections
-                ))
+        let peer = if root || privileged {
+            None
+        } else {
+            let max = self.limits.max_connections_per_uid;
+            match self.peers.try_acquire(uid, max) {
+                Some(guard) => Some(guard),
+                None => {
+                    return self
+                        .waiting
+                        .give_away(|u, place| u == uid && place.peer.is_some())
+                        .ok_or_else(|| {
+                            format!("too many open connections from uid {uid} (limit {max})")
+                        })
+                }
             }
         };
+        let reserve = || root.then(|| self.root.clone().try_acquire_owned().ok());
+        let (slot, reserved) = if let Ok(p) = self.shared.clone().try_acquire_owned() {
+            (p, false)
+        } else if let Some(Some(p)) = reserve() {
+            (p, true)
+        } else {
+            let taken = self
+                .waiting
+                .give_away(|_, place| root || !place.reserved)
+                .ok_or_else(|| {
+                    if root {
+                        "rosterd is at its connection limit (root's reserve included)".to_string()
+                    } else {
+                        format!(
+                            "rosterd is at its connection limit ({})",
+                            self.limits.max_connections
+                        )
+                    }
+                })?;
+            (taken.slot, taken.reserved)
+        };
         Ok(Admitted {
-            _slot: slot,
-            _peer: peer,
+            slot,
+            reserved,
+            peer,
         })
     }
+}
+
+/// A connection's place under the limits and where it leaves it while it
+/// waits for its next request.
+pub struct Seat {
+    admitted: Admitted,
+    slots: Slots,
+    anchor: Arc<TimerAnchor>,
 }
 
 /// Logs refused connections at most once per interval, with a count, so
@@ -487,14 +529,17 @@ async fn accept_loop(
             }
         };
         let ctx = ctx.clone();
-        let limits = limits.clone();
+        let seat = Seat {
+            admitted,
+            slots: slots.clone(),
+            anchor: anchor.clone(),
+        };
         // Boxed: the task's cell (aligned to 128 bytes, which glibc
         // serves through its slower `memalign` path) stays small, and the
         // connection's future (about 3 KB) is moved once, into its box,
         // instead of several times on its way into the cell.
         tokio::spawn(Box::pin(async move {
-            conn::serve(stream, &ctx, kind, uid, &limits).await;
-            drop(admitted);
+            conn::serve(stream, &ctx, kind, uid, seat).await;
         }));
     }
 }

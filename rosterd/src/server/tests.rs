@@ -529,16 +529,9 @@ async fn connections_over_the_cap_are_refused_at_once() {
         pam_peer_uid: my_uid(),
         ..Limits::default()
     });
-    // One idle connection holds the only slot (accepted: it is answered).
-    let mut first = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
-    first
-        .write_all(&encode_request(&Request::Status))
-        .await
-        .unwrap();
-    assert!(matches!(
-        read_reply(&mut first).await,
-        Some(Response::Admin(Ok(_)))
-    ));
+    // A connection waiting for its first request holds the only slot
+    // (connections are accepted in the order they came).
+    let first = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
     // The next one is told why and closed at once, without even sending a
     // request (nothing waits for it): the reply, then end of stream.
     let mut second = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
@@ -576,20 +569,106 @@ async fn root_keeps_a_reserve_when_the_cap_is_reached() {
         pam_peer_uid: my_uid(),
         ..Limits::default()
     });
-    let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut s = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
-        s.write_all(&encode_request(&Request::Status))
-            .await
-            .unwrap();
-        assert!(matches!(
-            read_reply(&mut s).await,
-            Some(Response::Admin(Ok(_)))
-        ));
-        held.push(s);
-    }
+    // Two connections waiting for their first requests hold the slot and
+    // the reserve (accepted in the order they came).
+    let _held = [
+        tokio::net::UnixStream::connect(rd.nss()).await.unwrap(),
+        tokio::net::UnixStream::connect(rd.nss()).await.unwrap(),
+    ];
     let m = error_text(raw(&rd.nss(), &encode_request(&Request::Status), false).await);
     assert!(m.contains("root's reserve"), "{m}");
+}
+
+/// The NSS module keeps its connection between lookups: one waiting for
+/// its next request gives its place to a new connection at the UID's
+/// limit and at the total one, and is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_waiting_for_its_next_request_gives_its_place_to_a_new_one() {
+    let per_uid = Limits {
+        max_connections_per_uid: 1,
+        ..Limits::default()
+    };
+    let total = Limits {
+        max_connections: 1,
+        root_reserve: 0,
+        ..Limits::default()
+    };
+    for limits in [per_uid, total] {
+        let rd = start_with(Limits {
+            unlimited_uid: None,
+            idle_timeout: Duration::from_secs(60),
+            pam_peer_uid: my_uid(),
+            ..limits
+        });
+        let status = encode_request(&Request::Status);
+        let mut kept = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
+        kept.write_all(&status).await.unwrap();
+        assert!(matches!(
+            read_reply(&mut kept).await,
+            Some(Response::Admin(Ok(_)))
+        ));
+        // Served in its place (once the place waits: the kept connection
+        // parks it just after its reply, a moment after the test read it)...
+        let give_up = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match raw(&rd.nss(), &status, false).await {
+                Some(Response::Admin(Ok(_))) => break,
+                Some(Response::Error(m))
+                    if (m.contains("limit") || m.contains("too many"))
+                        && std::time::Instant::now() < give_up =>
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // ...which it lost: its next request finds the connection closed.
+        let _ = kept.write_all(&status).await;
+        assert_eq!(read_reply(&mut kept).await, None);
+        rd.server.shutdown().await;
+    }
+}
+
+/// Which waiting connection's place a new one takes: the UID's own at its
+/// limit, anyone's at the total, root's reserve only for root; a
+/// connection whose place was taken cannot take it back.
+#[test]
+fn places_are_taken_from_waiting_connections_by_uid_and_reserve() {
+    let slots = Slots::new(Limits {
+        max_connections: 2,
+        root_reserve: 1,
+        max_connections_per_uid: 1,
+        unlimited_uid: Some(0),
+        ..Limits::default()
+    });
+    let a = slots.admit(1000, false).unwrap();
+    let refused = slots.admit(1000, false).map(|_| ()).unwrap_err();
+    assert!(refused.contains("too many open connections"), "{refused}");
+    let a = slots.waiting.park(1000, a);
+    let again = slots.admit(1000, false).unwrap();
+    assert!(a.resume().is_none(), "a's place was taken");
+    let root = slots.admit(0, false).unwrap();
+    let reserved = slots.admit(0, false).unwrap();
+    assert!(reserved.reserved && !root.reserved);
+    // All taken; only root's reserve waits: not for uid 1001.
+    let reserved = slots.waiting.park(0, reserved);
+    let refused = slots.admit(1001, false).map(|_| ()).unwrap_err();
+    assert!(refused.contains("connection limit (2)"), "{refused}");
+    // A waiting connection of another UID gives its shared slot.
+    let again = slots.waiting.park(1000, again);
+    let b = slots.admit(1001, false).unwrap();
+    assert!(!b.reserved && b.peer.is_some());
+    assert!(again.resume().is_none());
+    assert_eq!(
+        slots.peers.open(1000),
+        0,
+        "the taken place's UID count went"
+    );
+    // Root takes the reserve's place.
+    let root2 = slots.admit(0, false).unwrap();
+    assert!(root2.reserved);
+    assert!(reserved.resume().is_none());
+    drop((root, b));
 }
 
 #[test]
@@ -724,16 +803,10 @@ async fn one_uid_cannot_take_every_connection() {
         pam_peer_uid: my_uid(),
         ..Limits::default()
     });
+    // Two connections waiting for their first requests (accepted in the
+    // order they came): a third one is refused.
     let _a = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
-    let mut b = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
-    // Once both are accepted (b answers), a third one is refused.
-    b.write_all(&encode_request(&Request::Status))
-        .await
-        .unwrap();
-    assert!(matches!(
-        read_reply(&mut b).await,
-        Some(Response::Admin(Ok(_)))
-    ));
+    let b = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
     let m = error_text(raw(&rd.nss(), &encode_request(&Request::Status), false).await);
     assert!(m.contains("too many open connections"), "{m}");
     // Refused without reading the request: told at once, then closed.
@@ -968,8 +1041,13 @@ async fn a_connections_future_is_the_size_of_a_lookup() {
     let ctx = context(vec![FakeDirectory::new("example")]);
     let (stream, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
     stream.set_nonblocking(true).unwrap();
-    let limits = Limits::default();
-    let serving = conn::serve(link::Link::new(stream), &ctx, SocketKind::Pam, 0, &limits);
+    let slots = Slots::new(Limits::default());
+    let seat = Seat {
+        admitted: slots.admit(0, true).unwrap(),
+        slots,
+        anchor: Arc::default(),
+    };
+    let serving = conn::serve(link::Link::new(stream), &ctx, SocketKind::Pam, 0, seat);
     let size = std::mem::size_of_val(&serving);
     assert!(
         size < 4096,

@@ -7,6 +7,20 @@
 //! - `grnam NAME`, `grgid GID`: `name:gid:member,member` (members sorted);
 //! - `initgroups NAME`: the sorted GIDs getgrouplist(3) adds.
 //!
+//! and a few steps that change the process around the NSS module's kept
+//! connection:
+//!
+//! - `fork LOOKUP`: a child process answers `LOOKUP` (`child ANSWER`), the
+//!   parent waits for it;
+//! - `closefds`: closes every descriptor from 3 up, as daemons do, and
+//!   opens `/dev/null` (`reopened FD`: the lowest number, the module's
+//!   socket's old one);
+//! - `fd N`: what descriptor N refers to (`fd N TARGET`);
+//! - `sockets`: how many sockets the process has open and their
+//!   descriptors (`sockets N: FD FD…`);
+//! - `setuid ID`: drops to UID and GID `ID`, no supplementary groups
+//!   (`uid ID`).
+//!
 //! A failed lookup prints `error ERRNO`.
 
 use std::ffi::{CStr, CString};
@@ -115,6 +129,86 @@ fn answer(line: &str) -> String {
     }
 }
 
+/// Runs a step that changes the process (see the module's doc), or
+/// answers a lookup.
+fn step(line: &str, out: &mut impl Write) -> String {
+    let (op, arg) = line.split_once(' ').unwrap_or((line, ""));
+    match op {
+        "fork" => {
+            out.flush().expect("flush stdout");
+            // SAFETY: this program is single-threaded; the child only
+            // looks up, writes and leaves with `_exit`.
+            match unsafe { libc::fork() } {
+                0 => {
+                    let _ = writeln!(out, "child {}", answer(arg));
+                    let _ = out.flush();
+                    // SAFETY: ends the child without running the parent's
+                    // exit handlers twice.
+                    unsafe { libc::_exit(0) }
+                }
+                pid if pid > 0 => {
+                    let mut status = 0;
+                    // SAFETY: waits for the child just forked.
+                    unsafe { libc::waitpid(pid, &mut status, 0) };
+                    format!("parent {status}")
+                }
+                _ => "error fork".into(),
+            }
+        }
+        "closefds" => {
+            for fd in 3..1024 {
+                // SAFETY: closes descriptors this program does not use
+                // (as a daemon's `closefrom` does); the module's socket
+                // among them is what the step is about.
+                unsafe { libc::close(fd) };
+            }
+            match std::fs::File::open("/dev/null") {
+                Ok(f) => format!("reopened {}", std::os::fd::IntoRawFd::into_raw_fd(f)),
+                Err(e) => format!("error {e}"),
+            }
+        }
+        "fd" => match std::fs::read_link(format!("/proc/self/fd/{arg}")) {
+            Ok(target) => format!("fd {arg} {}", target.display()),
+            Err(_) => format!("fd {arg} closed"),
+        },
+        "sockets" => {
+            let mut fds: Vec<u32> = std::fs::read_dir("/proc/self/fd")
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| {
+                            std::fs::read_link(e.path())
+                                .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
+                        })
+                        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            fds.sort_unstable();
+            let list: Vec<String> = fds.iter().map(u32::to_string).collect();
+            format!("sockets {}: {}", fds.len(), list.join(" "))
+        }
+        "setuid" => {
+            let Ok(id) = arg.parse::<u32>() else {
+                return "error bad id".into();
+            };
+            // SAFETY: plain system calls with valid arguments (no groups).
+            let rc = unsafe {
+                (
+                    libc::setgroups(0, std::ptr::null()),
+                    libc::setgid(id),
+                    libc::setuid(id),
+                )
+            };
+            if rc == (0, 0, 0) {
+                format!("uid {id}")
+            } else {
+                format!("error setuid {rc:?}")
+            }
+        }
+        _ => answer(line),
+    }
+}
+
 fn main() {
     let stdin = std::io::stdin();
     let mut out = std::io::stdout().lock();
@@ -124,6 +218,7 @@ fn main() {
         if line.is_empty() {
             continue;
         }
-        writeln!(out, "{}", answer(line)).expect("write stdout");
+        let said = step(line, &mut out);
+        writeln!(out, "{said}").expect("write stdout");
     }
 }

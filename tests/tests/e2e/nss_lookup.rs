@@ -156,3 +156,58 @@ fn ignored_names_low_ids_and_the_loop_guard_are_never_asked() {
     assert!(ok(&ns, "getent passwd bob").starts_with("bob:*:10002:"));
     assert_eq!(code(&ns.run("getent passwd 10002")), 0);
 }
+
+/// The module keeps one connection a process between lookups, and that
+/// connection never outlives what made it its own: a forked child asks
+/// over a connection of its own, a process that closed its descriptors
+/// and got the socket's number for a file keeps that file (the module
+/// neither writes to nor closes it), and a process that dropped its
+/// privileges is answered over a new connection. Every lookup is of a
+/// user nobody asked for before, so that the daemon answers it, not its
+/// memory cache.
+#[test]
+fn a_process_s_kept_connection_survives_fork_closed_descriptors_and_dropped_privileges() {
+    let env = Env::start(PATIENT_NSS);
+    let ns = env.ns();
+    let user = |i: u32| {
+        let name = dataset::bulk_user(i);
+        let uid = dataset::BULK_UID_BASE + i;
+        (name.clone(), uid, format!("{name}:{uid}:{BIGGROUP_GID}"))
+    };
+    let (u1, _, a1) = user(4001);
+    let (_, uid2, a2) = user(4002);
+    let (u3, _, a3) = user(4003);
+    let (_, uid4, a4) = user(4004);
+    let (u5, _, a5) = user(4005);
+    let (u6, _, a6) = user(4006);
+    let steps: Vec<(String, String)> = vec![
+        (format!("pwnam {u1}"), a1),
+        (format!("pwuid {uid2}"), a2),
+        // One connection for both lookups, on the first free number.
+        ("sockets".into(), "sockets 1: 3".into()),
+        (format!("fork pwnam {u3}"), format!("child {a3}")),
+        (String::new(), "parent 0".into()),
+        (format!("pwuid {uid4}"), a4),
+        ("sockets".into(), "sockets 1: 3".into()),
+        // The socket's number now holds /dev/null.
+        ("closefds".into(), "reopened 3".into()),
+        (format!("pwnam {u5}"), a5),
+        ("fd 3".into(), "fd 3 /dev/null".into()),
+        ("sockets".into(), "sockets 1: 4".into()),
+        ("setuid 65534".into(), "uid 65534".into()),
+        (format!("pwnam {u6}"), a6),
+        ("sockets".into(), "sockets 1: 4".into()),
+    ];
+    let input = ns.scratch().join("steps");
+    let lines: Vec<&str> = steps
+        .iter()
+        .map(|(s, _)| s.as_str())
+        .filter(|s| !s.is_empty())
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").expect("write steps");
+    let bin = env!("CARGO_BIN_EXE_nss_probe");
+    let out = ok(&ns, &format!("{bin} < {}", input.display()));
+    let said: Vec<&str> = out.lines().collect();
+    let expected: Vec<&str> = steps.iter().map(|(_, a)| a.as_str()).collect();
+    assert_eq!(said, expected);
+}

@@ -1,0 +1,256 @@
+use super::*;
+use roster_proto::{
+    decode_request, decode_response, encode_response, parse_header, Response, User,
+};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::Arc;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A daemon stand-in: answers `UserByUid(n)` with user `c<k>` (`k` the
+/// connection's number, from 0) of UID `n`, closes a connection after
+/// `per_connection` answers, and answers `slow_uid` after `delay`.
+struct FakeDaemon {
+    path: PathBuf,
+    /// "closed c<k>" for each connection that ended, in order.
+    events: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeDaemon {
+    fn start(name: &str, per_connection: usize, slow: Option<(u32, Duration)>) -> FakeDaemon {
+        let dir =
+            std::env::temp_dir().join(format!("roster-nss-kept-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("nss.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let log = events.clone();
+        std::thread::spawn(move || {
+            for (k, stream) in listener.incoming().enumerate() {
+                let log = log.clone();
+                std::thread::spawn(move || serve(stream.unwrap(), k, per_connection, slow, &log));
+            }
+        });
+        FakeDaemon { path, events }
+    }
+
+    fn closed(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Waits (at most 5 s) until connection `k`'s end was seen.
+    fn wait_closed(&self, k: usize) {
+        let want = format!("closed c{k}");
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while !self.closed().contains(&want) {
+            assert!(
+                Instant::now() < give_up,
+                "{want} not seen: {:?}",
+                self.closed()
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+fn serve(
+    mut s: UnixStream,
+    k: usize,
+    per_connection: usize,
+    slow: Option<(u32, Duration)>,
+    log: &Mutex<Vec<String>>,
+) {
+    for _ in 0..per_connection {
+        let mut prefix = [0u8; 4];
+        if s.read_exact(&mut prefix).is_err() {
+            break;
+        }
+        let mut body = vec![0; parse_header(prefix).unwrap().len];
+        s.read_exact(&mut body).unwrap();
+        let Request::UserByUid(uid) = decode_request(&body).unwrap() else {
+            panic!("unexpected request")
+        };
+        if let Some((slow_uid, delay)) = slow {
+            if uid == slow_uid {
+                std::thread::sleep(delay);
+            }
+        }
+        let reply = encode_response(&Response::User(User {
+            name: format!("c{k}"),
+            uid,
+            ..Default::default()
+        }));
+        if s.write_all(&reply).is_err() {
+            break;
+        }
+    }
+    drop(s);
+    log.lock().unwrap().push(format!("closed c{k}"));
+}
+
+/// Which connection answered `UserByUid(uid)`, and that it was that UID.
+fn ask(kept: &KeptConnection, owner: Owner, d: &FakeDaemon, uid: u32) -> String {
+    answer(
+        kept.exchange_as(owner, &d.path, &Request::UserByUid(uid), TIMEOUT)
+            .unwrap(),
+        uid,
+    )
+}
+
+fn answer(payload: Vec<u8>, uid: u32) -> String {
+    match decode_response(&payload).unwrap() {
+        Response::User(u) if u.uid == uid => u.name,
+        other => panic!("asked for {uid}, got {other:?}"),
+    }
+}
+
+/// The kept connection's descriptor number.
+fn kept_fd(kept: &KeptConnection) -> i32 {
+    let slot = kept.slot.lock().unwrap();
+    slot.as_ref()
+        .expect("a kept connection")
+        .client
+        .as_fd()
+        .as_raw_fd()
+}
+
+#[test]
+fn a_process_asks_over_one_connection() {
+    let d = FakeDaemon::start("one", usize::MAX, None);
+    let kept = KeptConnection::new();
+    let me = Owner::current();
+    let answers: Vec<String> = (1..=3).map(|uid| ask(&kept, me, &d, uid)).collect();
+    assert_eq!(answers, ["c0", "c0", "c0"]);
+    assert!(d.closed().is_empty());
+}
+
+#[test]
+fn a_connection_the_daemon_closed_is_replaced_within_the_same_call() {
+    let d = FakeDaemon::start("closed", 1, None);
+    let kept = KeptConnection::new();
+    let me = Owner::current();
+    assert_eq!(ask(&kept, me, &d, 1), "c0");
+    d.wait_closed(0);
+    assert_eq!(ask(&kept, me, &d, 2), "c1");
+    assert_eq!(ask(&kept, me, &d, 3), "c2");
+}
+
+#[test]
+fn a_forked_child_or_changed_ids_connect_anew_and_close_their_copy() {
+    let d = FakeDaemon::start("owner", usize::MAX, None);
+    let kept = KeptConnection::new();
+    let me = Owner::current();
+    assert_eq!(ask(&kept, me, &d, 1), "c0");
+    let child = Owner {
+        pid: me.pid.wrapping_add(1),
+        ..me
+    };
+    assert_eq!(ask(&kept, child, &d, 2), "c1");
+    d.wait_closed(0);
+    let dropped = Owner {
+        euid: me.euid.wrapping_add(1),
+        ..child
+    };
+    assert_eq!(ask(&kept, dropped, &d, 3), "c2");
+    d.wait_closed(1);
+    let regrouped = Owner {
+        egid: me.egid.wrapping_add(1),
+        ..dropped
+    };
+    assert_eq!(ask(&kept, regrouped, &d, 4), "c3");
+    d.wait_closed(2);
+    assert_eq!(ask(&kept, regrouped, &d, 5), "c3");
+}
+
+#[test]
+fn another_socket_gets_a_connection_of_its_own() {
+    let (a, b) = (
+        FakeDaemon::start("sock-a", usize::MAX, None),
+        FakeDaemon::start("sock-b", usize::MAX, None),
+    );
+    let kept = KeptConnection::new();
+    let me = Owner::current();
+    assert_eq!(ask(&kept, me, &a, 1), "c0");
+    assert_eq!(ask(&kept, me, &b, 2), "c0");
+    a.wait_closed(0);
+    assert_eq!(ask(&kept, me, &b, 3), "c0");
+}
+
+/// The program closed the socket's descriptor and its number now holds a
+/// file of the program's: that file is neither written to nor closed.
+#[test]
+fn a_descriptor_number_the_program_took_back_is_left_alone() {
+    let d = FakeDaemon::start("taken", usize::MAX, None);
+    let kept = KeptConnection::new();
+    let me = Owner::current();
+    assert_eq!(ask(&kept, me, &d, 1), "c0");
+    let number = kept_fd(&kept);
+    let theirs = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    // SAFETY: `number` is the kept socket's descriptor, which this test
+    // replaces (as the program would) with a copy of `theirs`; nothing
+    // else in this test uses that number meanwhile.
+    assert_eq!(unsafe { libc::dup2(theirs.as_raw_fd(), number) }, number);
+    d.wait_closed(0);
+    assert_eq!(ask(&kept, me, &d, 2), "c1");
+    // SAFETY: `number` is open (the dup2 above) for the rest of the test.
+    let still = unsafe { BorrowedFd::borrow_raw(number) };
+    assert_eq!(
+        FileId::of(still),
+        FileId::of(&theirs),
+        "the program's file was closed"
+    );
+    // SAFETY: the test's own copy made by dup2, closed once.
+    unsafe { libc::close(number) };
+}
+
+#[test]
+fn a_held_lock_is_never_waited_for() {
+    let d = FakeDaemon::start("held", usize::MAX, None);
+    let kept = KeptConnection::new();
+    let me = Owner::current();
+    assert_eq!(ask(&kept, me, &d, 1), "c0");
+    let held = kept.slot.lock().unwrap();
+    assert_eq!(ask(&kept, me, &d, 2), "c1");
+    d.wait_closed(1);
+    drop(held);
+    assert_eq!(ask(&kept, me, &d, 3), "c0");
+}
+
+/// A reply that came after its call timed out is never read as the next
+/// call's answer: the connection it would arrive on is dropped.
+#[test]
+fn a_late_reply_never_answers_the_next_request() {
+    let d = FakeDaemon::start("late", usize::MAX, Some((1, Duration::from_millis(300))));
+    let kept = KeptConnection::new();
+    let me = Owner::current();
+    assert_eq!(ask(&kept, me, &d, 3), "c0");
+    let late = kept.exchange_as(
+        me,
+        &d.path,
+        &Request::UserByUid(1),
+        Duration::from_millis(100),
+    );
+    assert!(matches!(late, Err(ClientError::Timeout(_))), "{late:?}");
+    assert_eq!(ask(&kept, me, &d, 2), "c1");
+}
+
+#[test]
+fn no_daemon_is_unreachable_and_nothing_is_kept() {
+    let kept = KeptConnection::new();
+    let err = kept
+        .exchange(
+            Path::new("/nonexistent/roster/nss.sock"),
+            &Request::UserByUid(1),
+            TIMEOUT,
+        )
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Unreachable { .. }), "{err}");
+    assert!(kept.slot.lock().unwrap().is_none());
+}
