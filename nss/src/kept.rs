@@ -11,20 +11,34 @@
 //!   (another thread's lookup, a signal handler's, or a child forked while
 //!   another thread held it, whose copy stays held for good) asks over a
 //!   connection of its own, as before.
-//! - **fork**: the connection is kept with the PID, effective UID and GID
-//!   it was made by. A child (another PID) never writes to its parent's
-//!   socket: it closes its copy and connects anew. A process whose
-//!   effective IDs changed (a daemon dropping privileges) connects anew
-//!   too, so that the daemon's `SO_PEERCRED` view is the current one.
+//! - **fork**: a forked child never writes to its parent's socket: it
+//!   closes its copy and connects anew. A child is told by a page the
+//!   kernel empties in every child (`MADV_WIPEONFORK`, [`ForkMark`]), which
+//!   also holds in a new PID namespace, where a child may get its parent's
+//!   PID; the PID is compared as well (kernels without that advice).
+//! - **Credentials**: the connection is kept with the effective UID and
+//!   GID it was made with; a process whose effective IDs changed (a daemon
+//!   dropping privileges) connects anew, so that the daemon's
+//!   `SO_PEERCRED` view is the current one.
 //! - **A descriptor the program took back**: a program may close
 //!   descriptors it did not open (daemons do, `closefrom`) and get the same
-//!   number for a file of its own. The descriptor's device and inode are
-//!   checked before each use: when they are another file's, the number is
-//!   left alone (neither used nor closed) and a new connection made.
+//!   number for a file of its own. The socket's cookie (`SO_COOKIE`, never
+//!   reused while the system runs) is checked before each use: when the
+//!   number holds another socket or no socket (`ENOTSOCK`, at once: no
+//!   file is asked about, however slow its file system), it is left alone
+//!   (neither used nor closed) and a new connection made.
 //! - **exec**: the socket is close-on-exec.
 //! - **stdio**: the socket never takes descriptor 0, 1 or 2 (a program
 //!   that closed its stdin would otherwise find it there; the client moves
 //!   it above them).
+//! - **The daemon closed it** (idle timeout, restart, its connection limit
+//!   reached): the request fails with an I/O error and is asked once more
+//!   over a new connection, within the same time bound (a lookup asks the
+//!   same again, so asking twice is harmless). Any other failure (a
+//!   timeout, a malformed reply) drops the connection: a late reply must
+//!   never be read as the answer to the next request. A connection whose
+//!   first reply is an error (rosterd refusing it at a limit, then
+//!   closing) is not kept.
 //!
 //! What is left: a child that never looks anything up keeps its inherited
 //! copy until it exits (rosterd counts it as the parent's connection
@@ -34,16 +48,11 @@
 //! a package upgrade and rosterd's restart, which the package's
 //! `postinst` does) answers over the kept connection too, but does not
 //! give a waiting connection's place to a new one.
-//! - **The daemon closed it** (idle timeout, restart, its connection limit
-//!   reached): the request fails with an I/O error and is asked once more
-//!   over a new connection, within the same time bound (a lookup asks the
-//!   same again, so asking twice is harmless). Any other failure (a
-//!   timeout, a malformed reply) drops the connection: a late reply must
-//!   never be read as the answer to the next request.
 
-use roster_proto::{Client, ClientError, Request};
-use std::os::fd::AsFd;
+use roster_proto::{reply_is_error, Client, ClientError, Request};
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -54,6 +63,9 @@ pub struct Owner {
     pid: u32,
     euid: u32,
     egid: u32,
+    /// The process found [`ForkMark`] clear: a forked child (of whichever
+    /// process made the kept connection).
+    forked: bool,
 }
 
 impl Owner {
@@ -63,41 +75,138 @@ impl Owner {
             pid: std::process::id(),
             euid: nix::unistd::geteuid().as_raw(),
             egid: nix::unistd::getegid().as_raw(),
+            forked: !ForkMark::holds(),
         }
     }
-}
 
-/// Which file a descriptor refers to (device and inode).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FileId {
-    dev: u64,
-    ino: u64,
-}
-
-impl FileId {
-    /// The file `fd` refers to now, if it is open.
-    fn of(fd: impl AsFd) -> Option<FileId> {
-        let st = nix::sys::stat::fstat(fd).ok()?;
-        Some(FileId {
-            dev: st.st_dev,
-            ino: st.st_ino,
-        })
+    /// Whether a connection `made_by` may be used by this process.
+    fn may_use(&self, made_by: &Owner) -> bool {
+        !self.forked
+            && (self.pid, self.euid, self.egid) == (made_by.pid, made_by.euid, made_by.egid)
     }
 }
+
+/// Which socket a descriptor holds: its cookie (`SO_COOKIE`), unique
+/// among the sockets made since the system started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SocketId(u64);
+
+impl SocketId {
+    /// The socket `fd` holds now; None when it holds no socket (or is
+    /// closed). Asks nothing of a file that is not a socket.
+    fn of(fd: impl AsFd) -> Option<SocketId> {
+        let mut cookie: u64 = 0;
+        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        // SAFETY: `cookie` and `len` are valid for writes of the sizes
+        // given; getsockopt on a descriptor that is not a socket fails
+        // (ENOTSOCK) without touching them.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_fd().as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_COOKIE,
+                (&mut cookie as *mut u64).cast(),
+                &mut len,
+            )
+        };
+        (rc == 0 && len as usize == std::mem::size_of::<u64>()).then_some(SocketId(cookie))
+    }
+}
+
+/// A page the kernel empties in every forked child (`MADV_WIPEONFORK`):
+/// its first byte is set when the process makes its kept connection, so a
+/// child, which finds it clear, knows the connection is its parent's.
+/// Made at the first kept connection; None where the kernel does not
+/// know the advice (the PID alone then tells a child).
+struct ForkMark;
+
+/// The mark's page, once made (never unmapped: a process keeps it).
+static MARK_PAGE: AtomicPtr<AtomicU8> = AtomicPtr::new(std::ptr::null_mut());
+
+impl ForkMark {
+    /// The mark, made on first use (no lock: two threads racing both map
+    /// a page and the loser unmaps its own).
+    fn get() -> Option<&'static AtomicU8> {
+        let page = MARK_PAGE.load(Ordering::Acquire);
+        if !page.is_null() {
+            // SAFETY: a non-null MARK_PAGE is a mapped, never unmapped
+            // page, zero-filled or holding a flag written through this
+            // same AtomicU8.
+            return Some(unsafe { &*page });
+        }
+        let made = Self::map()?;
+        match MARK_PAGE.compare_exchange(
+            std::ptr::null_mut(),
+            made.as_ptr().cast(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: `made` was just mapped (see `map`) and is kept.
+            Ok(_) => Some(unsafe { &*made.as_ptr().cast::<AtomicU8>() }),
+            Err(theirs) => {
+                // SAFETY: `made` is ours alone (it lost the race): unmapped
+                // once, never used.
+                let _ = unsafe { nix::sys::mman::munmap(made, PAGE) };
+                // SAFETY: as for a non-null MARK_PAGE above.
+                Some(unsafe { &*theirs })
+            }
+        }
+    }
+
+    /// A private anonymous page with `MADV_WIPEONFORK`, or None.
+    fn map() -> Option<std::ptr::NonNull<libc::c_void>> {
+        use nix::sys::mman::{madvise, mmap_anonymous, munmap, MapFlags, MmapAdvise, ProtFlags};
+        let len = std::num::NonZeroUsize::new(PAGE)?;
+        // SAFETY: a new private anonymous mapping, placed by the kernel:
+        // it overlaps nothing of the program's.
+        let page = unsafe {
+            mmap_anonymous(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_PRIVATE,
+            )
+        }
+        .ok()?;
+        // SAFETY: `page` is the mapping of PAGE bytes just made.
+        if unsafe { madvise(page, PAGE, MmapAdvise::MADV_WIPEONFORK) }.is_err() {
+            // SAFETY: the same mapping, unmapped once, never used.
+            let _ = unsafe { munmap(page, PAGE) };
+            return None;
+        }
+        Some(page)
+    }
+
+    /// Notes that this process made its kept connection.
+    fn set() {
+        if let Some(mark) = Self::get() {
+            mark.store(1, Ordering::Relaxed);
+        }
+    }
+
+    /// False when the mark was made and is clear: this is a forked child
+    /// of the process that made the connection.
+    fn holds() -> bool {
+        Self::get().is_none_or(|mark| mark.load(Ordering::Relaxed) == 1)
+    }
+}
+
+/// The mark page's size (the smallest page there is).
+const PAGE: usize = 4096;
 
 /// A kept connection and what it was made for.
 struct Kept {
     client: Client,
     owner: Owner,
     socket: PathBuf,
-    file: FileId,
+    id: SocketId,
 }
 
 impl Kept {
     /// Ends the connection: closes the descriptor if it is still this
     /// connection's socket, else leaves the number to whoever has it now.
     fn end(self) {
-        if FileId::of(&self.client) == Some(self.file) {
+        if SocketId::of(&self.client) == Some(self.id) {
             drop(self.client);
         } else {
             self.client.abandon();
@@ -151,9 +260,9 @@ impl KeptConnection {
         };
         let deadline = Instant::now() + timeout;
         if let Some(mut kept) = slot.take() {
-            let ours = kept.owner == owner
+            let ours = owner.may_use(&kept.owner)
                 && kept.socket == socket
-                && FileId::of(&kept.client) == Some(kept.file);
+                && SocketId::of(&kept.client) == Some(kept.id);
             if !ours {
                 kept.end();
             } else {
@@ -174,13 +283,17 @@ impl KeptConnection {
         }
         let mut client = Client::connect(socket, left)?;
         let payload = client.call_payload(req, left)?;
-        if let Some(file) = FileId::of(&client) {
-            *slot = Some(Kept {
-                client,
-                owner,
-                socket: socket.to_path_buf(),
-                file,
-            });
+        match SocketId::of(&client) {
+            Some(id) if !reply_is_error(&payload) => {
+                ForkMark::set();
+                *slot = Some(Kept {
+                    client,
+                    owner,
+                    socket: socket.to_path_buf(),
+                    id,
+                });
+            }
+            _ => {}
         }
         Ok(payload)
     }

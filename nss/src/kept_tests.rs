@@ -73,6 +73,16 @@ fn serve(
         let Request::UserByUid(uid) = decode_request(&body).unwrap() else {
             panic!("unexpected request")
         };
+        if uid == REFUSED_UID {
+            // An error reply, as rosterd's refusal at a limit (which then
+            // closes; this one stays open, so that a connection kept
+            // anyway would answer the next call).
+            let reply = encode_response(&Response::Error("refused".into()));
+            if s.write_all(&reply).is_err() {
+                break;
+            }
+            continue;
+        }
         if let Some((slow_uid, delay)) = slow {
             if uid == slow_uid {
                 std::thread::sleep(delay);
@@ -90,6 +100,19 @@ fn serve(
     drop(s);
     log.lock().unwrap().push(format!("closed c{k}"));
 }
+
+/// This process as the tests' calls present it: `Owner::current` but for
+/// the fork mark, which is clear until the process first keeps a
+/// connection (and process-wide: tests run side by side).
+fn this_process() -> Owner {
+    Owner {
+        forked: false,
+        ..Owner::current()
+    }
+}
+
+/// The UID the fake daemon answers with an error reply.
+const REFUSED_UID: u32 = 666;
 
 /// Which connection answered `UserByUid(uid)`, and that it was that UID.
 fn ask(kept: &KeptConnection, owner: Owner, d: &FakeDaemon, uid: u32) -> String {
@@ -121,7 +144,7 @@ fn kept_fd(kept: &KeptConnection) -> i32 {
 fn a_process_asks_over_one_connection() {
     let d = FakeDaemon::start("one", usize::MAX, None);
     let kept = KeptConnection::new();
-    let me = Owner::current();
+    let me = this_process();
     let answers: Vec<String> = (1..=3).map(|uid| ask(&kept, me, &d, uid)).collect();
     assert_eq!(answers, ["c0", "c0", "c0"]);
     assert!(d.closed().is_empty());
@@ -131,7 +154,7 @@ fn a_process_asks_over_one_connection() {
 fn a_connection_the_daemon_closed_is_replaced_within_the_same_call() {
     let d = FakeDaemon::start("closed", 1, None);
     let kept = KeptConnection::new();
-    let me = Owner::current();
+    let me = this_process();
     assert_eq!(ask(&kept, me, &d, 1), "c0");
     d.wait_closed(0);
     assert_eq!(ask(&kept, me, &d, 2), "c1");
@@ -142,7 +165,7 @@ fn a_connection_the_daemon_closed_is_replaced_within_the_same_call() {
 fn a_forked_child_or_changed_ids_connect_anew_and_close_their_copy() {
     let d = FakeDaemon::start("owner", usize::MAX, None);
     let kept = KeptConnection::new();
-    let me = Owner::current();
+    let me = this_process();
     assert_eq!(ask(&kept, me, &d, 1), "c0");
     let child = Owner {
         pid: me.pid.wrapping_add(1),
@@ -163,6 +186,56 @@ fn a_forked_child_or_changed_ids_connect_anew_and_close_their_copy() {
     assert_eq!(ask(&kept, regrouped, &d, 4), "c3");
     d.wait_closed(2);
     assert_eq!(ask(&kept, regrouped, &d, 5), "c3");
+    // A child with its parent's PID (in a new PID namespace), told by
+    // the fork mark.
+    let same_pid_child = Owner {
+        forked: true,
+        ..regrouped
+    };
+    assert_eq!(ask(&kept, same_pid_child, &d, 6), "c4");
+    d.wait_closed(3);
+}
+
+/// The page behind the fork mark is empty in a forked child.
+#[test]
+fn a_forked_child_finds_the_fork_mark_clear() {
+    ForkMark::set();
+    assert!(
+        ForkMark::holds(),
+        "MADV_WIPEONFORK is known since Linux 4.14"
+    );
+    // SAFETY: the child only reads an atomic and leaves with `_exit`
+    // (nothing that could meet a lock another test thread held).
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = if ForkMark::holds() { 1 } else { 0 };
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(code) };
+    }
+    assert!(pid > 0, "fork failed");
+    let mut status = 0;
+    // SAFETY: waits for the child just forked.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the child found the mark set ({status})"
+    );
+    assert!(ForkMark::holds(), "the parent's mark is kept");
+}
+
+/// A connection whose first reply is an error (rosterd's refusal) is not
+/// kept.
+#[test]
+fn a_connection_answered_with_an_error_is_not_kept() {
+    let d = FakeDaemon::start("refused", usize::MAX, None);
+    let kept = KeptConnection::new();
+    let me = this_process();
+    let payload = kept
+        .exchange_as(me, &d.path, &Request::UserByUid(REFUSED_UID), TIMEOUT)
+        .unwrap();
+    assert!(roster_proto::reply_is_error(&payload));
+    assert_eq!(ask(&kept, me, &d, 1), "c1");
+    assert_eq!(ask(&kept, me, &d, 2), "c1");
 }
 
 #[test]
@@ -172,7 +245,7 @@ fn another_socket_gets_a_connection_of_its_own() {
         FakeDaemon::start("sock-b", usize::MAX, None),
     );
     let kept = KeptConnection::new();
-    let me = Owner::current();
+    let me = this_process();
     assert_eq!(ask(&kept, me, &a, 1), "c0");
     assert_eq!(ask(&kept, me, &b, 2), "c0");
     a.wait_closed(0);
@@ -185,7 +258,7 @@ fn another_socket_gets_a_connection_of_its_own() {
 fn a_descriptor_number_the_program_took_back_is_left_alone() {
     let d = FakeDaemon::start("taken", usize::MAX, None);
     let kept = KeptConnection::new();
-    let me = Owner::current();
+    let me = this_process();
     assert_eq!(ask(&kept, me, &d, 1), "c0");
     let number = kept_fd(&kept);
     let theirs = std::fs::OpenOptions::new()
@@ -201,9 +274,10 @@ fn a_descriptor_number_the_program_took_back_is_left_alone() {
     assert_eq!(ask(&kept, me, &d, 2), "c1");
     // SAFETY: `number` is open (the dup2 above) for the rest of the test.
     let still = unsafe { BorrowedFd::borrow_raw(number) };
+    let file = |fd: BorrowedFd<'_>| nix::sys::stat::fstat(fd).map(|st| (st.st_dev, st.st_ino));
     assert_eq!(
-        FileId::of(still),
-        FileId::of(&theirs),
+        file(still).ok(),
+        file(theirs.as_fd()).ok(),
         "the program's file was closed"
     );
     // SAFETY: the test's own copy made by dup2, closed once.
@@ -214,7 +288,7 @@ fn a_descriptor_number_the_program_took_back_is_left_alone() {
 fn a_held_lock_is_never_waited_for() {
     let d = FakeDaemon::start("held", usize::MAX, None);
     let kept = KeptConnection::new();
-    let me = Owner::current();
+    let me = this_process();
     assert_eq!(ask(&kept, me, &d, 1), "c0");
     let held = kept.slot.lock().unwrap();
     assert_eq!(ask(&kept, me, &d, 2), "c1");
@@ -229,7 +303,7 @@ fn a_held_lock_is_never_waited_for() {
 fn a_late_reply_never_answers_the_next_request() {
     let d = FakeDaemon::start("late", usize::MAX, Some((1, Duration::from_millis(300))));
     let kept = KeptConnection::new();
-    let me = Owner::current();
+    let me = this_process();
     assert_eq!(ask(&kept, me, &d, 3), "c0");
     let late = kept.exchange_as(
         me,

@@ -5,9 +5,9 @@
 //! `/etc/nsswitch.conf`, glibc loads this library into every process that
 //! looks up a name. A warm lookup is answered from rosterd's memory cache
 //! (`/run/roster/nss.mc`, a read-only shared mapping: hash, probe, copy, no
-//! system call; see [`roster_proto::memcache`]). Anything else connects to
-//! rosterd's lookup socket (`/run/roster/nss.sock`), sends one request and
-//! reads one reply within a total time bound: no threads, no runtime, no
+//! system call; see [`roster_proto::memcache`]). Anything else asks
+//! rosterd over its lookup socket (`/run/roster/nss.sock`): one request and
+//! one reply within a total time bound: no threads, no runtime, no
 //! panic unwinding into C. The connection is kept for the process's next
 //! lookup ([`kept`]), used only by the process that made it (never by a
 //! forked child, nor after its effective IDs changed) and never waited

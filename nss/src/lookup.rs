@@ -21,8 +21,8 @@ use std::time::Duration;
 pub const PAGE_SIZE: u32 = 256;
 
 /// Users per enumeration page requested from the daemon: the most it
-/// sends in one page (each page is a connection of its own: 100,000 users
-/// take 50 instead of 391; a page of 2,000 users is a few hundred KiB,
+/// sends in one page (each page a request: 100,000 users take 50
+/// instead of 391; a page of 2,000 users is a few hundred KiB,
 /// far below the frame limit). A daemon that sends fewer is followed from
 /// what it sent.
 pub const USER_PAGE_SIZE: u32 = 2000;

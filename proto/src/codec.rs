@@ -327,6 +327,16 @@ fn read_version_and_code(r: &mut Reader<'_>) -> Result<u16, DecodeError> {
     r.u16("code")
 }
 
+/// Whether a reply's payload is an error reply (`Response::Error`: a
+/// refusal, a bad frame), read from its code alone (nothing decoded).
+pub fn reply_is_error(payload: &[u8]) -> bool {
+    let mut r = Reader { buf: payload };
+    matches!(read_version_and_code(&mut r), Ok(ERROR_CODE))
+}
+
+/// The code of `Response::Error`.
+const ERROR_CODE: u16 = 3;
+
 /// Decodes a request from a frame's payload (the bytes after the length
 /// prefix).
 pub fn decode_request(payload: &[u8]) -> Result<Request, DecodeError> {
@@ -537,7 +547,7 @@ pub fn encode_response(resp: &Response) -> Vec<u8> {
     let status = match resp {
         Response::NotFound => 1,
         Response::Unavailable(_) => 2,
-        Response::Error(_) => 3,
+        Response::Error(_) => ERROR_CODE,
         _ => 0,
     };
     let mut w = Writer::new(status);
@@ -747,7 +757,7 @@ pub fn decode_response(payload: &[u8]) -> Result<Response, DecodeError> {
         },
         1 => Response::NotFound,
         2 => Response::Unavailable(r.str("reason")?),
-        3 => Response::Error(r.str("message")?),
+        ERROR_CODE => Response::Error(r.str("message")?),
         s => return Err(DecodeError::UnknownStatus(s)),
     };
     r.end()?;

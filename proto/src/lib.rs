@@ -127,8 +127,8 @@ pub use codec::{
     decode_group_reply, decode_request, decode_response, encode_group_response, encode_groups_page,
     encode_groups_page_octets, encode_request, encode_response, encode_user_response,
     encode_users_page, encode_users_page_octets, group_encoded_len, group_sendable, parse_header,
-    put_group_octets, put_user_octets, user_encoded_len, user_sendable, DecodeError, FrameHeader,
-    GroupInReply,
+    put_group_octets, put_user_octets, reply_is_error, user_encoded_len, user_sendable,
+    DecodeError, FrameHeader, GroupInReply,
 };
 pub use failure::Failure;
 pub use paths::{

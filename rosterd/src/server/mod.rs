@@ -6,8 +6,9 @@
 //!
 //! Each accepted connection runs in its own task ([`conn`]), so one slow
 //! or stalled client never holds up another. Connections are limited, and
-//! a connection over a limit is refused at once (told why if its socket
-//! takes the reply without waiting, then closed), never held: per peer UID
+//! a connection over a limit takes the place of one waiting for its next
+//! request or else is refused at once (told why if its socket takes the
+//! reply without waiting, then closed), never held: per peer UID
 //! on `nss.sock` and `pam-user.sock`, and in total over the sockets, with a few extra slots
 //! kept for root (logins) when the total is reached. The limits are fitted
 //! to the process's descriptor limit at start ([`Limits::fit_descriptor_limit`]).
@@ -91,8 +92,9 @@ impl Context {
 /// Limits of the socket service.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Connections open at once over all sockets; further ones are
-    /// refused at once (except root's, see `root_reserve`).
+    /// Connections open at once over all sockets; a further one takes
+    /// the place of one waiting for its next request, or is refused at
+    /// once (except root's, see `root_reserve`).
     pub max_connections: usize,
     /// Extra connections root (`unlimited_uid`) may open when
     /// `max_connections` is reached, so that logins still get through.
@@ -389,7 +391,7 @@ impl Slots {
                 None => {
                     return self
                         .waiting
-                        .give_away(|u, place| u == uid && place.peer.is_some())
+                        .give_away(|u, place| u == uid && place.peer.is_some() && !place.reserved)
                         .ok_or_else(|| {
                             format!("too many open connections from uid {uid} (limit {max})")
                         })

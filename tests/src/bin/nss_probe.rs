@@ -10,14 +10,14 @@
 //! and a few steps that change the process around the NSS module's kept
 //! connection:
 //!
-//! - `fork LOOKUP`: a child process answers `LOOKUP` (`child ANSWER`), the
-//!   parent waits for it;
+//! - `fork STEP;STEP…`: a child process takes the steps (`child ANSWER`
+//!   each), the parent waits for it (`parent STATUS`);
 //! - `closefds`: closes every descriptor from 3 up, as daemons do, and
 //!   opens `/dev/null` (`reopened FD`: the lowest number, the module's
 //!   socket's old one);
 //! - `fd N`: what descriptor N refers to (`fd N TARGET`);
-//! - `sockets`: how many sockets the process has open and their
-//!   descriptors (`sockets N: FD FD…`);
+//! - `sockets`: how many sockets the process has open, with each one's
+//!   descriptor and inode (`sockets N: FD=socket:[INODE] …`);
 //! - `setuid ID`: drops to UID and GID `ID`, no supplementary groups
 //!   (`uid ID`).
 //!
@@ -140,7 +140,10 @@ fn step(line: &str, out: &mut impl Write) -> String {
             // looks up, writes and leaves with `_exit`.
             match unsafe { libc::fork() } {
                 0 => {
-                    let _ = writeln!(out, "child {}", answer(arg));
+                    for child_step in arg.split(';') {
+                        let said = step(child_step, out);
+                        let _ = writeln!(out, "child {said}");
+                    }
                     let _ = out.flush();
                     // SAFETY: ends the child without running the parent's
                     // exit handlers twice.
@@ -172,20 +175,21 @@ fn step(line: &str, out: &mut impl Write) -> String {
             Err(_) => format!("fd {arg} closed"),
         },
         "sockets" => {
-            let mut fds: Vec<u32> = std::fs::read_dir("/proc/self/fd")
+            let mut sockets: Vec<(u32, String)> = std::fs::read_dir("/proc/self/fd")
                 .map(|d| {
                     d.filter_map(Result::ok)
-                        .filter(|e| {
-                            std::fs::read_link(e.path())
-                                .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
+                        .filter_map(|e| {
+                            let target = std::fs::read_link(e.path()).ok()?;
+                            let target = target.to_string_lossy().into_owned();
+                            let fd = e.file_name().to_str()?.parse().ok()?;
+                            target.starts_with("socket:").then_some((fd, target))
                         })
-                        .filter_map(|e| e.file_name().to_str()?.parse().ok())
                         .collect()
                 })
                 .unwrap_or_default();
-            fds.sort_unstable();
-            let list: Vec<String> = fds.iter().map(u32::to_string).collect();
-            format!("sockets {}: {}", fds.len(), list.join(" "))
+            sockets.sort_unstable();
+            let list: Vec<String> = sockets.iter().map(|(fd, t)| format!("{fd}={t}")).collect();
+            format!("sockets {}: {}", sockets.len(), list.join(" "))
         }
         "setuid" => {
             let Ok(id) = arg.parse::<u32>() else {

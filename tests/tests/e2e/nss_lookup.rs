@@ -164,7 +164,7 @@ fn ignored_names_low_ids_and_the_loop_guard_are_never_asked() {
 /// neither writes to nor closes it), and a process that dropped its
 /// privileges is answered over a new connection. Every lookup is of a
 /// user nobody asked for before, so that the daemon answers it, not its
-/// memory cache.
+/// memory cache; which connection is which is told by the socket's inode.
 #[test]
 fn a_process_s_kept_connection_survives_fork_closed_descriptors_and_dropped_privileges() {
     let env = Env::start(PATIENT_NSS);
@@ -180,34 +180,72 @@ fn a_process_s_kept_connection_survives_fork_closed_descriptors_and_dropped_priv
     let (_, uid4, a4) = user(4004);
     let (u5, _, a5) = user(4005);
     let (u6, _, a6) = user(4006);
-    let steps: Vec<(String, String)> = vec![
-        (format!("pwnam {u1}"), a1),
-        (format!("pwuid {uid2}"), a2),
-        // One connection for both lookups, on the first free number.
-        ("sockets".into(), "sockets 1: 3".into()),
-        (format!("fork pwnam {u3}"), format!("child {a3}")),
-        (String::new(), "parent 0".into()),
-        (format!("pwuid {uid4}"), a4),
-        ("sockets".into(), "sockets 1: 3".into()),
-        // The socket's number now holds /dev/null.
-        ("closefds".into(), "reopened 3".into()),
-        (format!("pwnam {u5}"), a5),
-        ("fd 3".into(), "fd 3 /dev/null".into()),
-        ("sockets".into(), "sockets 1: 4".into()),
-        ("setuid 65534".into(), "uid 65534".into()),
-        (format!("pwnam {u6}"), a6),
-        ("sockets".into(), "sockets 1: 4".into()),
+    let lines = [
+        format!("pwnam {u1}"),
+        "sockets".into(),
+        format!("pwuid {uid2}"),
+        "sockets".into(),
+        format!("fork pwnam {u3};sockets"),
+        format!("pwuid {uid4}"),
+        "sockets".into(),
+        "closefds".into(),
+        format!("pwnam {u5}"),
+        "fd 3".into(),
+        "sockets".into(),
+        "setuid 65534".into(),
+        format!("pwnam {u6}"),
+        "sockets".into(),
     ];
     let input = ns.scratch().join("steps");
-    let lines: Vec<&str> = steps
-        .iter()
-        .map(|(s, _)| s.as_str())
-        .filter(|s| !s.is_empty())
-        .collect();
     std::fs::write(&input, lines.join("\n") + "\n").expect("write steps");
     let bin = env!("CARGO_BIN_EXE_nss_probe");
     let out = ok(&ns, &format!("{bin} < {}", input.display()));
     let said: Vec<&str> = out.lines().collect();
-    let expected: Vec<&str> = steps.iter().map(|(_, a)| a.as_str()).collect();
-    assert_eq!(said, expected);
+    // The one socket a `sockets` line shows: its descriptor and inode.
+    let socket = |line: &str| -> (String, String) {
+        let list = line
+            .strip_prefix("sockets 1: ")
+            .or_else(|| line.strip_prefix("child sockets 1: "))
+            .unwrap_or_else(|| panic!("not one socket: {line:?} in {said:?}"));
+        let (fd, inode) = list.split_once('=').expect("FD=socket:[INODE]");
+        (fd.to_string(), inode.to_string())
+    };
+    assert_eq!(said.len(), 16, "{said:?}");
+    assert_eq!(
+        [said[0], said[2], said[4], said[6], said[7]],
+        [
+            a1.as_str(),
+            a2.as_str(),
+            &format!("child {a3}"),
+            "parent 0",
+            a4.as_str(),
+        ]
+    );
+    let first = socket(said[1]);
+    assert_eq!(first.0, "3", "the first free number: {said:?}");
+    // One connection for the process's lookups...
+    assert_eq!(socket(said[3]), first, "{said:?}");
+    // ...another one for its child, and its own kept after the child's.
+    assert_ne!(
+        socket(said[5]).1,
+        first.1,
+        "the child used its parent's: {said:?}"
+    );
+    assert_eq!(socket(said[8]), first, "{said:?}");
+    // The socket's number now holds /dev/null, which the module leaves
+    // alone: a new connection on the next number.
+    assert_eq!(
+        [said[9], said[10], said[11]],
+        ["reopened 3", a5.as_str(), "fd 3 /dev/null"]
+    );
+    let after_close = socket(said[12]);
+    assert_eq!(after_close.0, "4", "{said:?}");
+    assert_ne!(after_close.1, first.1);
+    // Privileges dropped: a new connection (the daemon sees the new UID).
+    assert_eq!([said[13], said[14]], ["uid 65534", a6.as_str()]);
+    assert_ne!(
+        socket(said[15]).1,
+        after_close.1,
+        "kept across setuid: {said:?}"
+    );
 }
