@@ -185,9 +185,13 @@ impl ForkMark {
     }
 
     /// False when the mark was made and is clear: this is a forked child
-    /// of the process that made the connection.
+    /// of the process that made the connection. (Never maps the page: a
+    /// process that has kept nothing has nothing to tell.)
     fn holds() -> bool {
-        Self::get().is_none_or(|mark| mark.load(Ordering::Relaxed) == 1)
+        let page = MARK_PAGE.load(Ordering::Acquire);
+        // SAFETY: as in `get`: a non-null MARK_PAGE is a mapped page that
+        // is never unmapped.
+        page.is_null() || unsafe { &*page }.load(Ordering::Relaxed) == 1
     }
 }
 

@@ -101,18 +101,19 @@ fn serve(
     log.lock().unwrap().push(format!("closed c{k}"));
 }
 
-/// This process as the tests' calls present it: `Owner::current` but for
-/// the fork mark, which is clear until the process first keeps a
-/// connection (and process-wide: tests run side by side).
-fn this_process() -> Owner {
-    Owner {
-        forked: false,
-        ..Owner::current()
-    }
-}
-
 /// The UID the fake daemon answers with an error reply.
 const REFUSED_UID: u32 = 666;
+
+/// A fake daemon (see [`FakeDaemon::start`]), no kept connection yet,
+/// and this process.
+fn started(
+    name: &str,
+    per_connection: usize,
+    slow: Option<(u32, Duration)>,
+) -> (FakeDaemon, KeptConnection, Owner) {
+    let d = FakeDaemon::start(name, per_connection, slow);
+    (d, KeptConnection::new(), Owner::current())
+}
 
 /// Which connection answered `UserByUid(uid)`, and that it was that UID.
 fn ask(kept: &KeptConnection, owner: Owner, d: &FakeDaemon, uid: u32) -> String {
@@ -142,9 +143,7 @@ fn kept_fd(kept: &KeptConnection) -> i32 {
 
 #[test]
 fn a_process_asks_over_one_connection() {
-    let d = FakeDaemon::start("one", usize::MAX, None);
-    let kept = KeptConnection::new();
-    let me = this_process();
+    let (d, kept, me) = started("one", usize::MAX, None);
     let answers: Vec<String> = (1..=3).map(|uid| ask(&kept, me, &d, uid)).collect();
     assert_eq!(answers, ["c0", "c0", "c0"]);
     assert!(d.closed().is_empty());
@@ -152,9 +151,7 @@ fn a_process_asks_over_one_connection() {
 
 #[test]
 fn a_connection_the_daemon_closed_is_replaced_within_the_same_call() {
-    let d = FakeDaemon::start("closed", 1, None);
-    let kept = KeptConnection::new();
-    let me = this_process();
+    let (d, kept, me) = started("closed", 1, None);
     assert_eq!(ask(&kept, me, &d, 1), "c0");
     d.wait_closed(0);
     assert_eq!(ask(&kept, me, &d, 2), "c1");
@@ -163,9 +160,7 @@ fn a_connection_the_daemon_closed_is_replaced_within_the_same_call() {
 
 #[test]
 fn a_forked_child_or_changed_ids_connect_anew_and_close_their_copy() {
-    let d = FakeDaemon::start("owner", usize::MAX, None);
-    let kept = KeptConnection::new();
-    let me = this_process();
+    let (d, kept, me) = started("owner", usize::MAX, None);
     assert_eq!(ask(&kept, me, &d, 1), "c0");
     let child = Owner {
         pid: me.pid.wrapping_add(1),
@@ -227,9 +222,7 @@ fn a_forked_child_finds_the_fork_mark_clear() {
 /// kept.
 #[test]
 fn a_connection_answered_with_an_error_is_not_kept() {
-    let d = FakeDaemon::start("refused", usize::MAX, None);
-    let kept = KeptConnection::new();
-    let me = this_process();
+    let (d, kept, me) = started("refused", usize::MAX, None);
     let payload = kept
         .exchange_as(me, &d.path, &Request::UserByUid(REFUSED_UID), TIMEOUT)
         .unwrap();
@@ -245,7 +238,7 @@ fn another_socket_gets_a_connection_of_its_own() {
         FakeDaemon::start("sock-b", usize::MAX, None),
     );
     let kept = KeptConnection::new();
-    let me = this_process();
+    let me = Owner::current();
     assert_eq!(ask(&kept, me, &a, 1), "c0");
     assert_eq!(ask(&kept, me, &b, 2), "c0");
     a.wait_closed(0);
@@ -256,9 +249,7 @@ fn another_socket_gets_a_connection_of_its_own() {
 /// file of the program's: that file is neither written to nor closed.
 #[test]
 fn a_descriptor_number_the_program_took_back_is_left_alone() {
-    let d = FakeDaemon::start("taken", usize::MAX, None);
-    let kept = KeptConnection::new();
-    let me = this_process();
+    let (d, kept, me) = started("taken", usize::MAX, None);
     assert_eq!(ask(&kept, me, &d, 1), "c0");
     let number = kept_fd(&kept);
     let theirs = std::fs::OpenOptions::new()
@@ -286,9 +277,7 @@ fn a_descriptor_number_the_program_took_back_is_left_alone() {
 
 #[test]
 fn a_held_lock_is_never_waited_for() {
-    let d = FakeDaemon::start("held", usize::MAX, None);
-    let kept = KeptConnection::new();
-    let me = this_process();
+    let (d, kept, me) = started("held", usize::MAX, None);
     assert_eq!(ask(&kept, me, &d, 1), "c0");
     let held = kept.slot.lock().unwrap();
     assert_eq!(ask(&kept, me, &d, 2), "c1");
@@ -301,9 +290,7 @@ fn a_held_lock_is_never_waited_for() {
 /// call's answer: the connection it would arrive on is dropped.
 #[test]
 fn a_late_reply_never_answers_the_next_request() {
-    let d = FakeDaemon::start("late", usize::MAX, Some((1, Duration::from_millis(300))));
-    let kept = KeptConnection::new();
-    let me = this_process();
+    let (d, kept, me) = started("late", usize::MAX, Some((1, Duration::from_millis(300))));
     assert_eq!(ask(&kept, me, &d, 3), "c0");
     let late = kept.exchange_as(
         me,

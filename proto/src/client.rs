@@ -416,22 +416,33 @@ mod tests {
             println!("client error: {err}");
             return;
         }
+        let stdout = in_child("closed_peer_is_an_error_not_sigpipe", SIGPIPE_CHILD);
+        assert!(stdout.contains("client error: I/O error"), "{stdout}");
+    }
+
+    /// Runs the test `name` of this module again, alone, in a child
+    /// process with `var` set (where it takes its child's part; stdin is
+    /// `/dev/null`); its stdout, once it exited successfully (a signal or
+    /// a failure fails the caller).
+    fn in_child(name: &str, var: &str) -> String {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "client::tests::closed_peer_is_an_error_not_sigpipe",
+                &format!("client::tests::{name}"),
                 "--nocapture",
+                "--test-threads=1",
             ])
-            .env(SIGPIPE_CHILD, "1")
+            .env(var, "1")
+            .stdin(std::process::Stdio::null())
             .output()
             .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
             "child died ({:?}): {stdout}",
             std::os::unix::process::ExitStatusExt::signal(&out.status)
         );
-        assert!(stdout.contains("client error: I/O error"), "{stdout}");
+        stdout
     }
 
     /// Set in the child run of [`a_socket_never_takes_a_standard_stream_s_number`].
@@ -460,19 +471,10 @@ mod tests {
             server.join().unwrap();
             return;
         }
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "client::tests::a_socket_never_takes_a_standard_stream_s_number",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(STDIO_CHILD, "1")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}");
+        let stdout = in_child(
+            "a_socket_never_takes_a_standard_stream_s_number",
+            STDIO_CHILD,
+        );
         let fd: i32 = stdout
             .lines()
             .find_map(|l| l.split_once("socket descriptor "))
