@@ -47,12 +47,13 @@
 //! socket's path reads the same. A daemon older than the module (between
 //! a package upgrade and rosterd's restart, which the package's
 //! `postinst` does) answers over the kept connection too, but does not
-//! give a waiting connection's place to a new one.
+//! give a waiting connection's place to a new one. A kernel without
+//! `SO_COOKIE` (before 4.12) gets nothing kept: every lookup connects.
 
 use roster_proto::{reply_is_error, Client, ClientError, Request};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -116,43 +117,18 @@ impl SocketId {
 /// A page the kernel empties in every forked child (`MADV_WIPEONFORK`):
 /// its first byte is set when the process makes its kept connection, so a
 /// child, which finds it clear, knows the connection is its parent's.
-/// Made at the first kept connection; None where the kernel does not
+/// Made at the first kept connection; not made where the kernel does not
 /// know the advice (the PID alone then tells a child).
 struct ForkMark;
 
 /// The mark's page, once made (never unmapped: a process keeps it).
 static MARK_PAGE: AtomicPtr<AtomicU8> = AtomicPtr::new(std::ptr::null_mut());
 
-impl ForkMark {
-    /// The mark, made on first use (no lock: two threads racing both map
-    /// a page and the loser unmaps its own).
-    fn get() -> Option<&'static AtomicU8> {
-        let page = MARK_PAGE.load(Ordering::Acquire);
-        if !page.is_null() {
-            // SAFETY: a non-null MARK_PAGE is a mapped, never unmapped
-            // page, zero-filled or holding a flag written through this
-            // same AtomicU8.
-            return Some(unsafe { &*page });
-        }
-        let made = Self::map()?;
-        match MARK_PAGE.compare_exchange(
-            std::ptr::null_mut(),
-            made.as_ptr().cast(),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            // SAFETY: `made` was just mapped (see `map`) and is kept.
-            Ok(_) => Some(unsafe { &*made.as_ptr().cast::<AtomicU8>() }),
-            Err(theirs) => {
-                // SAFETY: `made` is ours alone (it lost the race): unmapped
-                // once, never used.
-                let _ = unsafe { nix::sys::mman::munmap(made, PAGE) };
-                // SAFETY: as for a non-null MARK_PAGE above.
-                Some(unsafe { &*theirs })
-            }
-        }
-    }
+/// The kernel refused the mark's page (no `MADV_WIPEONFORK`): not asked
+/// again.
+static MARK_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
 
+impl ForkMark {
     /// A private anonymous page with `MADV_WIPEONFORK`, or None.
     fn map() -> Option<std::ptr::NonNull<libc::c_void>> {
         use nix::sys::mman::{madvise, mmap_anonymous, munmap, MapFlags, MmapAdvise, ProtFlags};
@@ -177,10 +153,39 @@ impl ForkMark {
         Some(page)
     }
 
-    /// Notes that this process made its kept connection.
+    /// Notes that this process made its kept connection; makes the mark
+    /// on first use. A page is published only once it holds the flag, so
+    /// the process that made it never reads it clear; two threads racing
+    /// both map one and the loser unmaps its own (no lock).
     fn set() {
-        if let Some(mark) = Self::get() {
-            mark.store(1, Ordering::Relaxed);
+        let page = MARK_PAGE.load(Ordering::Acquire);
+        if !page.is_null() {
+            // SAFETY: a non-null MARK_PAGE is a page this module mapped and
+            // never unmaps, read and written only through this AtomicU8.
+            unsafe { &*page }.store(1, Ordering::Relaxed);
+            return;
+        }
+        if MARK_UNAVAILABLE.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(made) = Self::map() else {
+            MARK_UNAVAILABLE.store(true, Ordering::Relaxed);
+            return;
+        };
+        let mark = made.as_ptr().cast::<AtomicU8>();
+        // SAFETY: `made` was just mapped (see `map`), zero-filled and ours.
+        unsafe { &*mark }.store(1, Ordering::Relaxed);
+        if let Err(theirs) = MARK_PAGE.compare_exchange(
+            std::ptr::null_mut(),
+            mark,
+            Ordering::Release,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: `made` lost the race and is ours alone: unmapped once,
+            // never used again.
+            let _ = unsafe { nix::sys::mman::munmap(made, PAGE) };
+            // SAFETY: as for a non-null MARK_PAGE above.
+            unsafe { &*theirs }.store(1, Ordering::Relaxed);
         }
     }
 
@@ -189,8 +194,8 @@ impl ForkMark {
     /// process that has kept nothing has nothing to tell.)
     fn holds() -> bool {
         let page = MARK_PAGE.load(Ordering::Acquire);
-        // SAFETY: as in `get`: a non-null MARK_PAGE is a mapped page that
-        // is never unmapped.
+        // SAFETY: as in `set`: a non-null MARK_PAGE is a mapped page that
+        // this module never unmaps.
         page.is_null() || unsafe { &*page }.load(Ordering::Relaxed) == 1
     }
 }
