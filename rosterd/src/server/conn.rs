@@ -36,29 +36,9 @@ pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, 
     } = seat;
     let limits: &Limits = &slots.limits;
     let idle = limits.idle_timeout;
-    let mut first = true;
+    // The first request is read with the place held (the accept noted it).
+    let mut incoming = read_request(&mut stream, idle, limits.frame_timeout, MAX_FRAME_LEN).await;
     loop {
-        let incoming = if first {
-            first = false;
-            read_request(&mut stream, idle, limits.frame_timeout, MAX_FRAME_LEN).await
-        } else {
-            // Waiting for the next request: a new connection may take the
-            // place meanwhile.
-            let ticket = slots.waiting.park(uid, place);
-            let incoming = tokio::select! {
-                biased;
-                () = ticket.given_away() => return,
-                r = read_request(&mut stream, idle, limits.frame_timeout, MAX_FRAME_LEN) => r,
-            };
-            let Some(back) = ticket.resume() else {
-                return;
-            };
-            place = back;
-            if matches!(incoming, Incoming::Request(_)) {
-                anchor.note_request();
-            }
-            incoming
-        };
         let request = match incoming {
             Incoming::Request(r) => r,
             Incoming::Closed => return,
@@ -113,6 +93,21 @@ pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, 
         }
         if sent.is_err() {
             return;
+        }
+        // Waiting for the next request: a new connection may take the
+        // place meanwhile.
+        let ticket = slots.waiting.park(uid, place);
+        incoming = tokio::select! {
+            biased;
+            () = ticket.given_away() => return,
+            r = read_request(&mut stream, idle, limits.frame_timeout, MAX_FRAME_LEN) => r,
+        };
+        let Some(back) = ticket.resume() else {
+            return;
+        };
+        place = back;
+        if matches!(incoming, Incoming::Request(_)) {
+            anchor.note_request();
         }
     }
 }

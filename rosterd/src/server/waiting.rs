@@ -17,7 +17,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 use tokio::sync::Notify;
 
 /// The places (`T`) of the connections waiting for their next request.
@@ -26,13 +25,14 @@ pub struct Waiting<T> {
 }
 
 struct Inner<T> {
+    /// Parks are numbered in the order they came: the lowest number has
+    /// waited longest.
     next_id: u64,
     parked: HashMap<u64, Parked<T>>,
 }
 
 struct Parked<T> {
     uid: u32,
-    since: Instant,
     place: T,
     given_away: Arc<Notify>,
 }
@@ -94,7 +94,6 @@ impl<T> Waiting<T> {
             id,
             Parked {
                 uid,
-                since: Instant::now(),
                 place,
                 given_away: given_away.clone(),
             },
@@ -115,8 +114,8 @@ impl<T> Waiting<T> {
             .parked
             .iter()
             .filter(|(_, p)| wanted(p.uid, &p.place))
-            .min_by_key(|(id, p)| (p.since, **id))
-            .map(|(id, _)| *id)?;
+            .map(|(id, _)| *id)
+            .min()?;
         let parked = inner.parked.remove(&id)?;
         drop(inner);
         parked.given_away.notify_one();
