@@ -9,19 +9,13 @@ use proptest::prelude::*;
 
 const T0: u64 = 1_700_000_000_000;
 
+/// The resolver tests' settings ([`super::tests::settings`]) with room
+/// for every key's answer and enumeration on.
 fn settings() -> Settings {
     Settings {
-        entry_ttl_ms: 300_000,
-        negative_ttl_ms: 60_000,
-        offline_max_age_ms: 3_600_000,
         max_entries: 10_000,
         enumerate: true,
-        census: true,
-        min_id: 1000,
-        ignore_users: ["root".to_string()].into(),
-        ignore_groups: ["root".to_string()].into(),
-        stale_grace_ms: 0,
-        initgroups_for_local_users: false,
+        ..super::tests::settings()
     }
 }
 
@@ -744,14 +738,34 @@ async fn a_restart_with_the_first_domain_down_keeps_what_a_census_vouched_for() 
     restart_with_the_first_domain_down(true).await;
 }
 
+/// A resolver over `domains` (the first one `ldap`) and `locals` keeping
+/// its answers in a store in `dir`; with `census`, the domains take
+/// censuses, both taken (begun by one lookup) before it is returned.
+async fn stored_resolver(
+    dir: &std::path::Path,
+    domains: [&Arc<FakeDirectory>; 2],
+    locals: &Locals,
+    census: bool,
+) -> (Arc<Store>, Resolver) {
+    for d in domains {
+        d.set_census(census);
+    }
+    let store = Arc::new(Store::open(dir, u64::MAX).unwrap());
+    let r = resolver(&domains, locals, Some(store.clone()), settings());
+    if census {
+        ask(&r, &Q::Uid(12_346)).await;
+        settle().await;
+        assert_eq!(domains[0].census_count(), 2);
+    }
+    (store, r)
+}
+
 /// Every key's answer before a restart and after it with `ldap` down, the
 /// censuses (`census`) taken before the answers.
 async fn restart_with_the_first_domain_down(census: bool) {
     let dir = tempfile::tempdir().unwrap();
     let locals = Locals::new();
     let (ldap, ad) = domains();
-    ldap.set_census(census);
-    ad.set_census(census);
     let dump = |r: Resolver| async move {
         let mut out = Vec::new();
         // (With censuses, groups only: a member's UID must be kept for
@@ -766,13 +780,7 @@ async fn restart_with_the_first_domain_down(census: bool) {
         out
     };
     let before = {
-        let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
-        let r = resolver(&[&ldap, &ad], &locals, Some(store.clone()), settings());
-        if census {
-            ask(&r, &Q::Uid(12_346)).await;
-            settle().await;
-            assert_eq!(ldap.census_count(), 2);
-        }
+        let (store, r) = stored_resolver(dir.path(), [&ldap, &ad], &locals, census).await;
         let d = dump(r.clone()).await;
         // Twice: the second pass comes from the cache and must agree.
         assert_eq!(dump(r.clone()).await, d);
@@ -815,18 +823,10 @@ async fn initgroups_alone_across_an_offline_restart(census: bool) {
     let dir = tempfile::tempdir().unwrap();
     let locals = Locals::new();
     let (ldap, ad) = domains();
-    ldap.set_census(census);
-    ad.set_census(census);
     let users = ["aduser01", "aduser02", "aduser01@ad", "mixed", "shared@ad"];
     let mut before = Vec::new();
     {
-        let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
-        let r = resolver(&[&ldap, &ad], &locals, Some(store.clone()), settings());
-        if census {
-            ask(&r, &Q::Uid(12_346)).await;
-            settle().await;
-            assert_eq!(ldap.census_count(), 2);
-        }
+        let (store, r) = stored_resolver(dir.path(), [&ldap, &ad], &locals, census).await;
         let n = ldap.call_count();
         for u in users {
             before.push(ask(&r, &Q::Init(u.into())).await);

@@ -9,7 +9,8 @@ struct Setup {
     clock: Arc<ManualClock>,
 }
 
-fn settings() -> Settings {
+/// Settings of the resolver tests (here and in `owner_tests`).
+pub(super) fn settings() -> Settings {
     Settings {
         entry_ttl_ms: 300_000,
         negative_ttl_ms: 60_000,
