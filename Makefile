@@ -290,6 +290,7 @@ bench: deps-test deps-bench release
 	$(CARGO) run --release -p roster-bench --bin idmap
 	$(CARGO) run --release -p roster-bench --bin nss
 	$(CARGO) run --release -p roster-bench --bin peers
+	$(CARGO) run --release -p roster-bench --bin paired
 	$(CARGO) run --release -p roster-bench --bin offline
 	$(CARGO) run --release -p roster-bench --bin scale
 

@@ -1,0 +1,356 @@
+//! roster's and nslcd's first lookups in pairs: both daemons running in
+//! one private mount namespace against the same slapd (StartTLS, the
+//! sample directory), one process calling the two NSS modules' functions
+//! straight (`_nss_roster_*` and `_nss_ldap_*`, `dlopen`ed) one after the
+//! other, each on a user or group its daemon was never asked. The two
+//! lookups of a pair see the same machine within a millisecond, so a
+//! shared machine's drift, which moves the side-by-side benchmark's
+//! sequential rows by 20–40% from run to run, falls on both; the
+//! figure is the median of the pairs' ratios, with how many pairs roster
+//! answered first. Which module goes first alternates from pair to pair.
+//! Run as root: `cargo run --release -p roster-bench --bin paired`
+//! (packages `nslcd` and `libnss-ldapd`, as `make bench` installs them).
+//! Each row runs twice: the lookups back to back (as the side-by-side
+//! benchmark's rows), then each after 25 ms of idleness (as a host's
+//! lookups mostly come: then waking the machine's idle CPUs is part of
+//! every lookup). `PAIRED_COUNT=N`: pairs a row back to back (default
+//! 300; half as many with the gap).
+
+use roster_bench::peer::{prepare, run_driver, wait_for_census, Daemon, Peer, Setup};
+use roster_bench::setup::{build_release, load_average};
+use roster_bench::stats::median;
+use roster_e2e::dataset::{self, bulk_user, many_group, ALICE, BULK_UID_BASE, BULK_USERS};
+use roster_e2e::slapd::Slapd;
+use std::collections::BTreeMap;
+use std::ffi::{c_void, CStr, CString};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The idle time before each lookup of the second pass: longer than
+/// what either daemon does after an answer (rosterd's store writes wait
+/// up to 20 ms), so that each lookup starts from an idle machine, as
+/// lookups of a host mostly do.
+const GAP: Duration = Duration::from_millis(25);
+
+/// Where Debian's libnss-ldapd installs nslcd's module.
+const NSLCD_MODULE: &str = "/lib/x86_64-linux-gnu/libnss_ldap.so.2";
+
+/// The rows: (key, what is looked up).
+const ROWS: [(&str, &str); 3] = [
+    ("name", "getpwnam of users nobody asked"),
+    ("uid", "getpwuid of other users nobody asked"),
+    ("group", "getgrnam of groups nobody asked (one member each)"),
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--inner") {
+        std::process::exit(inner(&args[2..]));
+    }
+    outer();
+}
+
+/// Starts slapd, writes both daemons' files and runs the measurement in a
+/// private mount namespace; prints the table.
+fn outer() {
+    build_release(
+        &["rosterd", "nss_roster"],
+        "building rosterd and the module failed",
+    );
+    assert!(
+        Path::new(NSLCD_MODULE).exists() && Path::new("/usr/sbin/nslcd").exists(),
+        "nslcd and libnss-ldapd are not installed"
+    );
+    let exe = std::env::current_exe().expect("own path");
+    let slapd = Slapd::start_with_ldif(&dataset::sample_ldif());
+    let (scratch, ca, roster_domain) = roster_bench::peer::scratch(&slapd, "roster-bench-paired-");
+    let setup = Setup {
+        slapd: &slapd,
+        ca,
+        roster_domain,
+        pam_roster: roster_e2e::paths::module("libpam_roster.so"),
+        sssd_enumerate: false,
+    };
+    let roster_dir = scratch.path().join("roster");
+    let nslcd_dir = scratch.path().join("nslcd");
+    let mut script = prepare(Peer::Roster, &roster_dir, &setup);
+    // (The second part mounts its own tmpfs on /run: rosterd's socket
+    // directory is made again after it.)
+    script += &prepare(Peer::Nslcd, &nslcd_dir, &setup);
+    script += "mkdir -p -m 0755 /run/roster\n";
+    let module = roster_e2e::paths::module("libnss_roster.so");
+    let count = std::env::var("PAIRED_COUNT")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(300);
+    let _ = write!(
+        script,
+        "exec {} --inner {} {} {} {count}",
+        exe.display(),
+        roster_dir.display(),
+        nslcd_dir.display(),
+        module.display()
+    );
+    println!(
+        "roster and nslcd, first lookups in pairs (release build of roster, StartTLS, the sample \
+         directory; load average {} at the start)\n",
+        load_average()
+    );
+    let started = Instant::now();
+    let mut runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    run_driver(&script, "paired", "roster and nslcd", &mut runs);
+    let get = |k: &str| {
+        runs.get(&format!("paired.{k}"))
+            .and_then(|v| v.first())
+            .copied()
+    };
+    println!(
+        "| | roster | nslcd | roster ÷ nslcd, median of the pairs' | pairs roster answered first |"
+    );
+    println!("|---|---|---|---|---|");
+    for (pass, how) in [
+        ("b2b", format!("{count} pairs back to back")),
+        (
+            "gap",
+            format!(
+                "{} pairs, each lookup after {} ms idle",
+                count / 2,
+                GAP.as_millis()
+            ),
+        ),
+    ] {
+        for (key, label) in ROWS {
+            let k = |stat: &str| get(&format!("{pass}.{key}.{stat}"));
+            let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0} µs"));
+            println!(
+                "| {label}, {how}, median | {} | {} | {} | {} |",
+                us(k("roster_median_us")),
+                us(k("nslcd_median_us")),
+                k("ratio").map_or("-".to_string(), |v| format!("{v:.2}×")),
+                k("roster_first").map_or("-".to_string(), |v| format!("{:.0}%", v * 100.0)),
+            );
+        }
+    }
+    println!(
+        "\n(load average {} at the end; whole benchmark: {:.0} s)",
+        load_average(),
+        started.elapsed().as_secs_f64()
+    );
+    drop(slapd);
+}
+
+/// `--inner ROSTER_DIR NSLCD_DIR MODULE COUNT`, inside the namespace:
+/// starts both daemons, waits until both answer and rosterd's census is
+/// taken, runs the rows and prints `key=value` lines; the exit code.
+fn inner(args: &[String]) -> i32 {
+    let [roster_dir, nslcd_dir, module, count] = args else {
+        return 2;
+    };
+    let Ok(count) = count.parse::<u32>() else {
+        return 2;
+    };
+    // Back to back, and each lookup after an idle gap.
+    let gapped = count / 2;
+    let keys = 2 * (count + gapped);
+    if 2 * keys > BULK_USERS || keys > dataset::MANY_GROUPS_COUNT {
+        eprintln!("PAIRED_COUNT {count} is more than the sample directory holds");
+        return 2;
+    }
+    let roster_daemon = Daemon::start(Peer::Roster, Path::new(roster_dir));
+    let nslcd_daemon = Daemon::start(Peer::Nslcd, Path::new(nslcd_dir));
+    let roster = Module::open(module, "roster");
+    let nslcd = Module::open(NSLCD_MODULE, "ldap");
+    for (m, daemon) in [(&roster, "rosterd"), (&nslcd, "nslcd")] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !m.pwnam(ALICE.name) {
+            if Instant::now() > deadline {
+                eprintln!("{daemon}: alice never answered");
+                return 1;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    // The steady state, as the side-by-side benchmark measures it:
+    // rosterd's census of names and IDs (begun by the first lookup) taken.
+    if wait_for_census(Duration::from_secs(60)).is_none() {
+        eprintln!("rosterd: no census within 60 s");
+        return 1;
+    }
+    // Bulk users by name, the next ones by UID; the groups of the user in
+    // 1,000 groups. Key k of a row is asked once, by one module.
+    let rows: [(&str, &KeyLookup); 3] = [
+        ("name", &|m: &Module, k| m.pwnam(&bulk_user(1 + k))),
+        ("uid", &|m: &Module, k| {
+            m.pwuid(BULK_UID_BASE + 1 + keys + k)
+        }),
+        ("group", &|m: &Module, k| m.grnam(&many_group(1 + k))),
+    ];
+    let mut failed = false;
+    for (pass, gap, pairs, first_key) in [
+        ("b2b", Duration::ZERO, count, 0),
+        ("gap", GAP, gapped, 2 * count),
+    ] {
+        for (key, lookup) in rows {
+            let mut times = [Vec::new(), Vec::new()];
+            let mut ratios = Vec::new();
+            let mut roster_first = 0u32;
+            for pair in 0..pairs {
+                // Roster asks key 2·pair, nslcd 2·pair + 1; which asks
+                // first alternates.
+                let swap = pair % 2 == 1;
+                let mut took = [0.0f64; 2];
+                for turn in 0..2 {
+                    let who = turn ^ usize::from(swap);
+                    let m = if who == 0 { &roster } else { &nslcd };
+                    let k = first_key + 2 * pair + u32::from(who == 1);
+                    if !gap.is_zero() {
+                        std::thread::sleep(gap);
+                    }
+                    let t = Instant::now();
+                    if !lookup(m, k) {
+                        eprintln!("{key}: {} lookup {k} failed", m.source);
+                        failed = true;
+                    }
+                    took[who] = t.elapsed().as_nanos() as f64 / 1000.0;
+                }
+                times[0].push(took[0]);
+                times[1].push(took[1]);
+                ratios.push(took[0] / took[1]);
+                roster_first += u32::from(took[0] < took[1]);
+            }
+            println!("{pass}.{key}.roster_median_us={}", median(&mut times[0]));
+            println!("{pass}.{key}.nslcd_median_us={}", median(&mut times[1]));
+            println!("{pass}.{key}.ratio={}", median(&mut ratios));
+            println!(
+                "{pass}.{key}.roster_first={}",
+                f64::from(roster_first) / f64::from(pairs)
+            );
+        }
+    }
+    drop(roster_daemon);
+    drop(nslcd_daemon);
+    i32::from(failed)
+}
+
+/// A row's lookup of its key number `k` through a module: found.
+type KeyLookup<'a> = dyn Fn(&Module, u32) -> bool + 'a;
+
+type GetPwNam = unsafe extern "C" fn(
+    *const libc::c_char,
+    *mut libc::passwd,
+    *mut libc::c_char,
+    libc::size_t,
+    *mut libc::c_int,
+) -> libc::c_int;
+type GetPwUid = unsafe extern "C" fn(
+    libc::uid_t,
+    *mut libc::passwd,
+    *mut libc::c_char,
+    libc::size_t,
+    *mut libc::c_int,
+) -> libc::c_int;
+type GetGrNam = unsafe extern "C" fn(
+    *const libc::c_char,
+    *mut libc::group,
+    *mut libc::c_char,
+    libc::size_t,
+    *mut libc::c_int,
+) -> libc::c_int;
+
+/// One NSS module's lookups, called straight.
+struct Module {
+    /// Its source name (`roster`, `ldap`).
+    source: &'static str,
+    pwnam: GetPwNam,
+    pwuid: GetPwUid,
+    grnam: GetGrNam,
+}
+
+/// `dlsym` of `name` in `lib`, as a function pointer of type `F`.
+///
+/// # Safety
+/// `F` must be the symbol's real type.
+unsafe fn sym<F: Copy>(lib: *mut c_void, name: &str) -> F {
+    let c = CString::new(name).expect("symbol name");
+    // SAFETY: lib is a live handle; c a C string.
+    let p = unsafe { libc::dlsym(lib, c.as_ptr()) };
+    assert!(!p.is_null(), "{name} missing");
+    // SAFETY: the caller names the right type; F is a fn pointer.
+    unsafe { std::mem::transmute_copy(&p) }
+}
+
+impl Module {
+    /// `path` `dlopen`ed, its `_nss_SOURCE_*` functions found.
+    fn open(path: &str, source: &'static str) -> Module {
+        let c = CString::new(path).expect("path");
+        // SAFETY: dlopen of an NSS module, as glibc loads it.
+        let lib = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW) };
+        assert!(!lib.is_null(), "dlopen {path}");
+        // SAFETY: the symbols' types, as glibc calls them.
+        unsafe {
+            Module {
+                source,
+                pwnam: sym(lib, &format!("_nss_{source}_getpwnam_r")),
+                pwuid: sym(lib, &format!("_nss_{source}_getpwuid_r")),
+                grnam: sym(lib, &format!("_nss_{source}_getgrnam_r")),
+            }
+        }
+    }
+
+    /// getpwnam of `name`: found.
+    fn pwnam(&self, name: &str) -> bool {
+        let name = CString::new(name).expect("name");
+        let mut buf = [0u8; 4096];
+        // SAFETY: a zeroed struct passwd is valid.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut errno = 0;
+        // SAFETY: valid name, struct, buffer and its length.
+        let rc = unsafe {
+            (self.pwnam)(
+                name.as_ptr(),
+                &mut pw,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut errno,
+            )
+        };
+        rc == 1 && !pw.pw_name.is_null()
+    }
+
+    /// getpwuid of `uid`: found.
+    fn pwuid(&self, uid: libc::uid_t) -> bool {
+        let mut buf = [0u8; 4096];
+        // SAFETY: a zeroed struct passwd is valid.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut errno = 0;
+        // SAFETY: valid struct, buffer and its length.
+        let rc =
+            unsafe { (self.pwuid)(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut errno) };
+        rc == 1 && !pw.pw_name.is_null()
+    }
+
+    /// getgrnam of `name`: found.
+    fn grnam(&self, name: &str) -> bool {
+        let name = CString::new(name).expect("name");
+        let mut buf = [0u8; 16384];
+        // SAFETY: a zeroed struct group is valid.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut errno = 0;
+        // SAFETY: valid name, struct, buffer and its length.
+        let rc = unsafe {
+            (self.grnam)(
+                name.as_ptr(),
+                &mut gr,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut errno,
+            )
+        };
+        // (The name as the module wrote it: a sign it filled the struct.)
+        rc == 1
+            && !gr.gr_name.is_null()
+            // SAFETY: on success gr_name points at a C string in `buf`.
+            && unsafe { CStr::from_ptr(gr.gr_name) }.to_bytes() == name.as_bytes()
+    }
+}
