@@ -1,8 +1,9 @@
 //! What the benchmark binaries in `src/bin` share: the libc lookups as
-//! closures ([`lookup`]), medians and timed batches ([`stats`]), the
-//! measurements the inner processes run ([`inner`]), the set-up both
-//! outer processes do ([`setup`]) and the peers' namespaces, daemons and
-//! memory ([`peer`]).
+//! closures ([`lookup`]), an NSS module's functions called straight
+//! ([`nss_fn`]), medians and timed batches ([`stats`]), the measurements
+//! the inner processes run ([`inner`]), the set-up both outer processes
+//! do ([`setup`]) and the peers' namespaces, daemons and memory
+//! ([`peer`]).
 
 /// The libc lookups a benchmark measures, each as a closure.
 pub mod lookup {
@@ -116,6 +117,70 @@ pub mod lookup {
 }
 
 /// Medians and timed batches.
+/// An NSS module `dlopen`ed and its functions found by name, to be called
+/// as glibc calls them (the `nssmod` and `paired` benchmarks).
+pub mod nss_fn {
+    use std::ffi::{c_void, CStr, CString};
+
+    /// `_nss_*_initgroups_dyn`.
+    pub type InitgroupsDyn = unsafe extern "C" fn(
+        *const libc::c_char,
+        libc::gid_t,
+        *mut libc::c_long,
+        *mut libc::c_long,
+        *mut *mut libc::gid_t,
+        libc::c_long,
+        *mut libc::c_int,
+    ) -> libc::c_int;
+    /// `_nss_*_getgrnam_r`.
+    pub type GetGrNam = unsafe extern "C" fn(
+        *const libc::c_char,
+        *mut libc::group,
+        *mut libc::c_char,
+        libc::size_t,
+        *mut libc::c_int,
+    ) -> libc::c_int;
+    /// `_nss_*_getpwnam_r`.
+    pub type GetPwNam = unsafe extern "C" fn(
+        *const libc::c_char,
+        *mut libc::passwd,
+        *mut libc::c_char,
+        libc::size_t,
+        *mut libc::c_int,
+    ) -> libc::c_int;
+    /// `_nss_*_getpwuid_r`.
+    pub type GetPwUid = unsafe extern "C" fn(
+        libc::uid_t,
+        *mut libc::passwd,
+        *mut libc::c_char,
+        libc::size_t,
+        *mut libc::c_int,
+    ) -> libc::c_int;
+
+    /// The module at `path`, `dlopen`ed by that path (so that a profile
+    /// names it); panics when it cannot be loaded.
+    pub fn open(path: &str) -> *mut c_void {
+        let c = CString::new(path).expect("path");
+        // SAFETY: dlopen of an NSS module, as glibc loads it.
+        let lib = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW) };
+        assert!(!lib.is_null(), "dlopen {path}");
+        lib
+    }
+
+    /// `dlsym` of `name` in `lib`, as a function pointer of type `F`;
+    /// panics when it is missing.
+    ///
+    /// # Safety
+    /// `F` must be the symbol's real type.
+    pub unsafe fn sym<F: Copy>(lib: *mut c_void, name: &CStr) -> F {
+        // SAFETY: lib is a live handle; name a C string.
+        let p = unsafe { libc::dlsym(lib, name.as_ptr()) };
+        assert!(!p.is_null(), "{name:?} missing");
+        // SAFETY: the caller names the right type; F is a fn pointer.
+        unsafe { std::mem::transmute_copy(&p) }
+    }
+}
+
 pub mod stats {
     use std::hint::black_box;
     use std::time::Instant;

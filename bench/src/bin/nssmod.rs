@@ -14,6 +14,7 @@
 //! `perf record -- nssmod --spin MODULE OP SECONDS` runs one operation
 //! for a while, for a profile (the same namespace set-up).
 
+use roster_bench::nss_fn::{open, sym, GetGrNam, GetPwNam, InitgroupsDyn};
 use roster_bench::stats::{batch_ns, median};
 use roster_e2e::dataset::{
     many_group, BIGGROUP, BIGGROUP_GID, BULK_USERS, MANYGROUPS, MANY_GROUPS_COUNT,
@@ -21,7 +22,7 @@ use roster_e2e::dataset::{
 };
 use roster_proto::memcache::{monotonic_ms, MemcacheWriter, Record};
 use roster_proto::{Group, User};
-use std::ffi::{c_void, CStr, CString};
+use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -199,49 +200,10 @@ fn publish() -> MemcacheWriter {
     w
 }
 
-type InitgroupsDyn = unsafe extern "C" fn(
-    *const libc::c_char,
-    libc::gid_t,
-    *mut libc::c_long,
-    *mut libc::c_long,
-    *mut *mut libc::gid_t,
-    libc::c_long,
-    *mut libc::c_int,
-) -> libc::c_int;
-type GetGrNam = unsafe extern "C" fn(
-    *const libc::c_char,
-    *mut libc::group,
-    *mut libc::c_char,
-    libc::size_t,
-    *mut libc::c_int,
-) -> libc::c_int;
-type GetPwNam = unsafe extern "C" fn(
-    *const libc::c_char,
-    *mut libc::passwd,
-    *mut libc::c_char,
-    libc::size_t,
-    *mut libc::c_int,
-) -> libc::c_int;
-
-/// `dlsym` of `name` in `lib`, as a function pointer of type `F`.
-///
-/// # Safety
-/// `F` must be the symbol's real type.
-unsafe fn sym<F: Copy>(lib: *mut c_void, name: &CStr) -> F {
-    // SAFETY: lib is a live handle; name a C string.
-    let p = unsafe { libc::dlsym(lib, name.as_ptr()) };
-    assert!(!p.is_null(), "{name:?} missing");
-    // SAFETY: the caller names the right type; F is a fn pointer.
-    unsafe { std::mem::transmute_copy(&p) }
-}
-
 /// The lookup `op` as a closure returning "found"; the direct calls go to
 /// `module` (`dlopen`ed by its own path, so that a profile names it).
 fn lookup(module: &str, op: &str) -> Box<dyn FnMut() -> bool> {
-    let lib_path = CString::new(module).expect("path");
-    // SAFETY: dlopen of the NSS module (glibc loads it the same way).
-    let lib = unsafe { libc::dlopen(lib_path.as_ptr(), libc::RTLD_NOW) };
-    assert!(!lib.is_null(), "dlopen {}", lib_path.to_string_lossy());
+    let lib = open(module);
     let many = CString::new(MANYGROUPS.name).expect("name");
     let big = CString::new(BIGGROUP).expect("name");
     let small = CString::new(many_group(1)).expect("name");

@@ -16,13 +16,14 @@
 //! every lookup). `PAIRED_COUNT=N`: pairs a row back to back (default
 //! 300; half as many with the gap).
 
+use roster_bench::nss_fn::{open, sym, GetGrNam, GetPwNam, GetPwUid};
 use roster_bench::peer::{prepare, run_driver, wait_for_census, Daemon, Peer, Setup};
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::median;
 use roster_e2e::dataset::{self, bulk_user, many_group, ALICE, BULK_UID_BASE, BULK_USERS};
 use roster_e2e::slapd::Slapd;
 use std::collections::BTreeMap;
-use std::ffi::{c_void, CStr, CString};
+use std::ffi::{CStr, CString};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -236,28 +237,6 @@ fn inner(args: &[String]) -> i32 {
 /// A row's lookup of its key number `k` through a module: found.
 type KeyLookup<'a> = dyn Fn(&Module, u32) -> bool + 'a;
 
-type GetPwNam = unsafe extern "C" fn(
-    *const libc::c_char,
-    *mut libc::passwd,
-    *mut libc::c_char,
-    libc::size_t,
-    *mut libc::c_int,
-) -> libc::c_int;
-type GetPwUid = unsafe extern "C" fn(
-    libc::uid_t,
-    *mut libc::passwd,
-    *mut libc::c_char,
-    libc::size_t,
-    *mut libc::c_int,
-) -> libc::c_int;
-type GetGrNam = unsafe extern "C" fn(
-    *const libc::c_char,
-    *mut libc::group,
-    *mut libc::c_char,
-    libc::size_t,
-    *mut libc::c_int,
-) -> libc::c_int;
-
 /// One NSS module's lookups, called straight.
 struct Module {
     /// Its source name (`roster`, `ldap`).
@@ -267,33 +246,18 @@ struct Module {
     grnam: GetGrNam,
 }
 
-/// `dlsym` of `name` in `lib`, as a function pointer of type `F`.
-///
-/// # Safety
-/// `F` must be the symbol's real type.
-unsafe fn sym<F: Copy>(lib: *mut c_void, name: &str) -> F {
-    let c = CString::new(name).expect("symbol name");
-    // SAFETY: lib is a live handle; c a C string.
-    let p = unsafe { libc::dlsym(lib, c.as_ptr()) };
-    assert!(!p.is_null(), "{name} missing");
-    // SAFETY: the caller names the right type; F is a fn pointer.
-    unsafe { std::mem::transmute_copy(&p) }
-}
-
 impl Module {
     /// `path` `dlopen`ed, its `_nss_SOURCE_*` functions found.
     fn open(path: &str, source: &'static str) -> Module {
-        let c = CString::new(path).expect("path");
-        // SAFETY: dlopen of an NSS module, as glibc loads it.
-        let lib = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW) };
-        assert!(!lib.is_null(), "dlopen {path}");
+        let lib = open(path);
+        let name = |f: &str| CString::new(format!("_nss_{source}_{f}")).expect("symbol name");
         // SAFETY: the symbols' types, as glibc calls them.
         unsafe {
             Module {
                 source,
-                pwnam: sym(lib, &format!("_nss_{source}_getpwnam_r")),
-                pwuid: sym(lib, &format!("_nss_{source}_getpwuid_r")),
-                grnam: sym(lib, &format!("_nss_{source}_getgrnam_r")),
+                pwnam: sym(lib, &name("getpwnam_r")),
+                pwuid: sym(lib, &name("getpwuid_r")),
+                grnam: sym(lib, &name("getgrnam_r")),
             }
         }
     }
