@@ -116,7 +116,6 @@ pub mod lookup {
     }
 }
 
-/// Medians and timed batches.
 /// An NSS module `dlopen`ed and its functions found by name, to be called
 /// as glibc calls them (the `nssmod` and `paired` benchmarks).
 pub mod nss_fn {
@@ -157,11 +156,16 @@ pub mod nss_fn {
         *mut libc::c_int,
     ) -> libc::c_int;
 
-    /// The module at `path`, `dlopen`ed by that path (so that a profile
-    /// names it); panics when it cannot be loaded.
-    pub fn open(path: &str) -> *mut c_void {
+    /// The NSS module at `path`, `dlopen`ed by that path (so that a
+    /// profile names it) and never closed (the functions found in it stay
+    /// valid for the process's life); panics when it cannot be loaded.
+    ///
+    /// # Safety
+    /// Loading runs the library's constructors: `path` must be an NSS
+    /// module, which glibc would load into any process the same way.
+    pub unsafe fn dlopen_module(path: &str) -> *mut c_void {
         let c = CString::new(path).expect("path");
-        // SAFETY: dlopen of an NSS module, as glibc loads it.
+        // SAFETY: the caller vouches for the library (see above).
         let lib = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW) };
         assert!(!lib.is_null(), "dlopen {path}");
         lib
@@ -171,16 +175,20 @@ pub mod nss_fn {
     /// panics when it is missing.
     ///
     /// # Safety
-    /// `F` must be the symbol's real type.
+    /// `lib` must be a live handle of [`dlopen_module`], and `F` the
+    /// symbol's real type (a function pointer).
     pub unsafe fn sym<F: Copy>(lib: *mut c_void, name: &CStr) -> F {
+        const { assert!(std::mem::size_of::<F>() == std::mem::size_of::<*mut c_void>()) };
         // SAFETY: lib is a live handle; name a C string.
         let p = unsafe { libc::dlsym(lib, name.as_ptr()) };
         assert!(!p.is_null(), "{name:?} missing");
-        // SAFETY: the caller names the right type; F is a fn pointer.
+        // SAFETY: the caller names the right type, a pointer-sized fn
+        // pointer (checked above).
         unsafe { std::mem::transmute_copy(&p) }
     }
 }
 
+/// Medians and timed batches.
 pub mod stats {
     use std::hint::black_box;
     use std::time::Instant;

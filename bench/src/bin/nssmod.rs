@@ -14,7 +14,7 @@
 //! `perf record -- nssmod --spin MODULE OP SECONDS` runs one operation
 //! for a while, for a profile (the same namespace set-up).
 
-use roster_bench::nss_fn::{open, sym, GetGrNam, GetPwNam, InitgroupsDyn};
+use roster_bench::nss_fn::{dlopen_module, sym, GetGrNam, GetPwNam, InitgroupsDyn};
 use roster_bench::stats::{batch_ns, median};
 use roster_e2e::dataset::{
     many_group, BIGGROUP, BIGGROUP_GID, BULK_USERS, MANYGROUPS, MANY_GROUPS_COUNT,
@@ -203,7 +203,8 @@ fn publish() -> MemcacheWriter {
 /// The lookup `op` as a closure returning "found"; the direct calls go to
 /// `module` (`dlopen`ed by its own path, so that a profile names it).
 fn lookup(module: &str, op: &str) -> Box<dyn FnMut() -> bool> {
-    let lib = open(module);
+    // SAFETY: the NSS module under test.
+    let lib = unsafe { dlopen_module(module) };
     let many = CString::new(MANYGROUPS.name).expect("name");
     let big = CString::new(BIGGROUP).expect("name");
     let small = CString::new(many_group(1)).expect("name");

@@ -3,20 +3,22 @@
 //! sample directory), one process calling the two NSS modules' functions
 //! straight (`_nss_roster_*` and `_nss_ldap_*`, `dlopen`ed) one after the
 //! other, each on a user or group its daemon was never asked. The two
-//! lookups of a pair see the same machine within a millisecond, so a
-//! shared machine's drift, which moves the side-by-side benchmark's
-//! sequential rows by 20–40% from run to run, falls on both; the
-//! figure is the median of the pairs' ratios, with how many pairs roster
-//! answered first. Which module goes first alternates from pair to pair.
+//! lookups of a pair come one right after the other, so a shared
+//! machine's drift, which moves the side-by-side benchmark's sequential
+//! rows by 20–40% from run to run, falls on both; the figure is the
+//! median of the pairs' ratios, with how many pairs roster was faster
+//! in. Which module goes first alternates from pair to pair. (The
+//! modules are called without glibc's dispatch and `files`: the times
+//! are not those of the side-by-side tables.)
 //! Run as root: `cargo run --release -p roster-bench --bin paired`
 //! (packages `nslcd` and `libnss-ldapd`, as `make bench` installs them).
 //! Each row runs twice: the lookups back to back (as the side-by-side
-//! benchmark's rows), then each after 25 ms of idleness (as a host's
-//! lookups mostly come: then waking the machine's idle CPUs is part of
-//! every lookup). `PAIRED_COUNT=N`: pairs a row back to back (default
-//! 300; half as many with the gap).
+//! benchmark's rows; rosterd's work after its answers, which waits for
+//! a pause, then mostly runs after the row), then each after [`GAP`] of
+//! idleness (as sporadic lookups come). `PAIRED_COUNT=N`: pairs a row
+//! back to back (default 300, at least 2; half as many with the gap).
 
-use roster_bench::nss_fn::{open, sym, GetGrNam, GetPwNam, GetPwUid};
+use roster_bench::nss_fn::{dlopen_module, sym, GetGrNam, GetPwNam, GetPwUid};
 use roster_bench::peer::{prepare, run_driver, wait_for_census, Daemon, Peer, Setup};
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::median;
@@ -29,13 +31,16 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The idle time before each lookup of the second pass: longer than
-/// what either daemon does after an answer (rosterd's store writes wait
-/// up to 20 ms), so that each lookup starts from an idle machine, as
-/// lookups of a host mostly do.
-const GAP: Duration = Duration::from_millis(25);
+/// what either daemon does after an answer (rosterd records a group's
+/// members once its replies pause 10 ms, and its store writes what came
+/// within 20 ms, then syncs), so that each lookup starts from an idle
+/// machine and none pays for the one before.
+const GAP: Duration = Duration::from_millis(60);
 
-/// Where Debian's libnss-ldapd installs nslcd's module.
-const NSLCD_MODULE: &str = "/lib/x86_64-linux-gnu/libnss_ldap.so.2";
+/// nslcd's module, as Debian's libnss-ldapd installs it.
+fn nslcd_module() -> String {
+    format!("/lib/{}/libnss_ldap.so.2", roster_e2e::paths::multiarch())
+}
 
 /// The rows: (key, what is looked up).
 const ROWS: [(&str, &str); 3] = [
@@ -60,7 +65,7 @@ fn outer() {
         "building rosterd and the module failed",
     );
     assert!(
-        Path::new(NSLCD_MODULE).exists() && Path::new("/usr/sbin/nslcd").exists(),
+        Path::new(&nslcd_module()).exists() && Path::new("/usr/sbin/nslcd").exists(),
         "nslcd and libnss-ldapd are not installed"
     );
     let exe = std::env::current_exe().expect("own path");
@@ -79,12 +84,13 @@ fn outer() {
     // (The second part mounts its own tmpfs on /run: rosterd's socket
     // directory is made again after it.)
     script += &prepare(Peer::Nslcd, &nslcd_dir, &setup);
-    script += "mkdir -p -m 0755 /run/roster\n";
+    script += "mkdir -p -m 0755 /run/roster || exit 1\n";
     let module = roster_e2e::paths::module("libnss_roster.so");
     let count = std::env::var("PAIRED_COUNT")
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(300);
+        .unwrap_or(300)
+        .max(2);
     let _ = write!(
         script,
         "exec {} --inner {} {} {} {count}",
@@ -107,7 +113,7 @@ fn outer() {
             .copied()
     };
     println!(
-        "| | roster | nslcd | roster ÷ nslcd, median of the pairs' | pairs roster answered first |"
+        "| | roster | nslcd | roster ÷ nslcd, median of the pairs' | pairs roster was faster in |"
     );
     println!("|---|---|---|---|---|");
     for (pass, how) in [
@@ -129,7 +135,7 @@ fn outer() {
                 us(k("roster_median_us")),
                 us(k("nslcd_median_us")),
                 k("ratio").map_or("-".to_string(), |v| format!("{v:.2}×")),
-                k("roster_first").map_or("-".to_string(), |v| format!("{:.0}%", v * 100.0)),
+                k("roster_faster").map_or("-".to_string(), |v| format!("{:.0}%", v * 100.0)),
             );
         }
     }
@@ -153,18 +159,19 @@ fn inner(args: &[String]) -> i32 {
     };
     // Back to back, and each lookup after an idle gap.
     let gapped = count / 2;
-    let keys = 2 * (count + gapped);
-    if 2 * keys > BULK_USERS || keys > dataset::MANY_GROUPS_COUNT {
-        eprintln!("PAIRED_COUNT {count} is more than the sample directory holds");
+    let keys = count.checked_add(gapped).and_then(|n| n.checked_mul(2));
+    let fits = |k: &u32| count >= 2 && *k <= BULK_USERS / 2 && *k <= dataset::MANY_GROUPS_COUNT;
+    let Some(keys) = keys.filter(fits) else {
+        eprintln!("PAIRED_COUNT {count}: fewer than 2, or more than the sample directory holds");
         return 2;
-    }
+    };
     let roster_daemon = Daemon::start(Peer::Roster, Path::new(roster_dir));
     let nslcd_daemon = Daemon::start(Peer::Nslcd, Path::new(nslcd_dir));
     let roster = Module::open(module, "roster");
-    let nslcd = Module::open(NSLCD_MODULE, "ldap");
+    let nslcd = Module::open(&nslcd_module(), "ldap");
     for (m, daemon) in [(&roster, "rosterd"), (&nslcd, "nslcd")] {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !m.pwnam(ALICE.name) {
+        while !m.pwnam(ALICE.name, ALICE.uid) {
             if Instant::now() > deadline {
                 eprintln!("{daemon}: alice never answered");
                 return 1;
@@ -178,14 +185,17 @@ fn inner(args: &[String]) -> i32 {
         eprintln!("rosterd: no census within 60 s");
         return 1;
     }
-    // Bulk users by name, the next ones by UID; the groups of the user in
-    // 1,000 groups. Key k of a row is asked once, by one module.
+    // Bulk users (u00001..) by name, the next ones by UID; the groups of
+    // the user in 1,000 groups (mg0000..). Key k of a row is asked once,
+    // by one module.
     let rows: [(&str, &KeyLookup); 3] = [
-        ("name", &|m: &Module, k| m.pwnam(&bulk_user(1 + k))),
-        ("uid", &|m: &Module, k| {
-            m.pwuid(BULK_UID_BASE + 1 + keys + k)
+        ("name", &|m: &Module, k| {
+            m.pwnam(&bulk_user(1 + k), BULK_UID_BASE + 1 + k)
         }),
-        ("group", &|m: &Module, k| m.grnam(&many_group(1 + k))),
+        ("uid", &|m: &Module, k| {
+            m.pwuid(BULK_UID_BASE + 1 + keys + k, &bulk_user(1 + keys + k))
+        }),
+        ("group", &|m: &Module, k| m.grnam(&many_group(k))),
     ];
     let mut failed = false;
     for (pass, gap, pairs, first_key) in [
@@ -195,10 +205,10 @@ fn inner(args: &[String]) -> i32 {
         for (key, lookup) in rows {
             let mut times = [Vec::new(), Vec::new()];
             let mut ratios = Vec::new();
-            let mut roster_first = 0u32;
+            let mut roster_faster = 0u32;
             for pair in 0..pairs {
-                // Roster asks key 2·pair, nslcd 2·pair + 1; which asks
-                // first alternates.
+                // Roster asks key first_key + 2·pair, nslcd the next;
+                // which asks first alternates.
                 let swap = pair % 2 == 1;
                 let mut took = [0.0f64; 2];
                 for turn in 0..2 {
@@ -218,14 +228,14 @@ fn inner(args: &[String]) -> i32 {
                 times[0].push(took[0]);
                 times[1].push(took[1]);
                 ratios.push(took[0] / took[1]);
-                roster_first += u32::from(took[0] < took[1]);
+                roster_faster += u32::from(took[0] < took[1]);
             }
             println!("{pass}.{key}.roster_median_us={}", median(&mut times[0]));
             println!("{pass}.{key}.nslcd_median_us={}", median(&mut times[1]));
             println!("{pass}.{key}.ratio={}", median(&mut ratios));
             println!(
-                "{pass}.{key}.roster_first={}",
-                f64::from(roster_first) / f64::from(pairs)
+                "{pass}.{key}.roster_faster={}",
+                f64::from(roster_faster) / f64::from(pairs)
             );
         }
     }
@@ -249,7 +259,8 @@ struct Module {
 impl Module {
     /// `path` `dlopen`ed, its `_nss_SOURCE_*` functions found.
     fn open(path: &str, source: &'static str) -> Module {
-        let lib = open(path);
+        // SAFETY: an NSS module, as glibc would load it.
+        let lib = unsafe { dlopen_module(path) };
         let name = |f: &str| CString::new(format!("_nss_{source}_{f}")).expect("symbol name");
         // SAFETY: the symbols' types, as glibc calls them.
         unsafe {
@@ -262,8 +273,19 @@ impl Module {
         }
     }
 
-    /// getpwnam of `name`: found.
-    fn pwnam(&self, name: &str) -> bool {
+    /// True when `pw`, filled by a successful call (`rc`), is the user
+    /// `name` of UID `uid`.
+    fn is_user(rc: libc::c_int, pw: &libc::passwd, name: &CStr, uid: libc::uid_t) -> bool {
+        rc == 1
+            && !pw.pw_name.is_null()
+            && pw.pw_uid == uid
+            // SAFETY: on success pw_name points at a C string in the
+            // caller's buffer, still alive.
+            && unsafe { CStr::from_ptr(pw.pw_name) } == name
+    }
+
+    /// getpwnam of `name` (UID `uid`): found, as that user.
+    fn pwnam(&self, name: &str, uid: libc::uid_t) -> bool {
         let name = CString::new(name).expect("name");
         let mut buf = [0u8; 4096];
         // SAFETY: a zeroed struct passwd is valid.
@@ -279,11 +301,12 @@ impl Module {
                 &mut errno,
             )
         };
-        rc == 1 && !pw.pw_name.is_null()
+        Self::is_user(rc, &pw, &name, uid)
     }
 
-    /// getpwuid of `uid`: found.
-    fn pwuid(&self, uid: libc::uid_t) -> bool {
+    /// getpwuid of `uid` (user `name`): found, as that user.
+    fn pwuid(&self, uid: libc::uid_t, name: &str) -> bool {
+        let name = CString::new(name).expect("name");
         let mut buf = [0u8; 4096];
         // SAFETY: a zeroed struct passwd is valid.
         let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
@@ -291,7 +314,7 @@ impl Module {
         // SAFETY: valid struct, buffer and its length.
         let rc =
             unsafe { (self.pwuid)(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut errno) };
-        rc == 1 && !pw.pw_name.is_null()
+        Self::is_user(rc, &pw, &name, uid)
     }
 
     /// getgrnam of `name`: found.
