@@ -171,6 +171,54 @@ pub mod nss_fn {
         lib
     }
 
+    /// `f` (a module's `_nss_*_getpwnam_r`, found by [`sym`]) for
+    /// `name`, its strings written to `buf`: the entry when found.
+    pub fn getpwnam(f: GetPwNam, name: &CStr, buf: &mut [u8]) -> Option<libc::passwd> {
+        // SAFETY: a zeroed struct passwd is valid.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut errno = 0;
+        // SAFETY: f's type was vouched for by `sym`'s caller; a valid
+        // name, struct, buffer and its length, as glibc passes them.
+        let rc = unsafe {
+            f(
+                name.as_ptr(),
+                &mut pw,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut errno,
+            )
+        };
+        (rc == 1).then_some(pw)
+    }
+
+    /// [`getpwnam`] by UID, `f` a module's `_nss_*_getpwuid_r`.
+    pub fn getpwuid(f: GetPwUid, uid: libc::uid_t, buf: &mut [u8]) -> Option<libc::passwd> {
+        // SAFETY: a zeroed struct passwd is valid.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut errno = 0;
+        // SAFETY: as in `getpwnam`.
+        let rc = unsafe { f(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut errno) };
+        (rc == 1).then_some(pw)
+    }
+
+    /// [`getpwnam`] of a group, `f` a module's `_nss_*_getgrnam_r`.
+    pub fn getgrnam(f: GetGrNam, name: &CStr, buf: &mut [u8]) -> Option<libc::group> {
+        // SAFETY: a zeroed struct group is valid.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut errno = 0;
+        // SAFETY: as in `getpwnam`.
+        let rc = unsafe {
+            f(
+                name.as_ptr(),
+                &mut gr,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut errno,
+            )
+        };
+        (rc == 1).then_some(gr)
+    }
+
     /// `dlsym` of `name` in `lib`, as a function pointer of type `F`;
     /// panics when it is missing.
     ///

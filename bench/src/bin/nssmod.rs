@@ -14,7 +14,9 @@
 //! `perf record -- nssmod --spin MODULE OP SECONDS` runs one operation
 //! for a while, for a profile (the same namespace set-up).
 
-use roster_bench::nss_fn::{dlopen_module, sym, GetGrNam, GetPwNam, InitgroupsDyn};
+use roster_bench::nss_fn::{
+    dlopen_module, getgrnam, getpwnam, sym, GetGrNam, GetPwNam, InitgroupsDyn,
+};
 use roster_bench::stats::{batch_ns, median};
 use roster_e2e::dataset::{
     many_group, BIGGROUP, BIGGROUP_GID, BULK_USERS, MANYGROUPS, MANY_GROUPS_COUNT,
@@ -241,42 +243,12 @@ fn lookup(module: &str, op: &str) -> Box<dyn FnMut() -> bool> {
             // SAFETY: the symbol's type.
             let f: GetGrNam = unsafe { sym(lib, c"_nss_roster_getgrnam_r") };
             let name = if op == "grnam" { small } else { big };
-            Box::new(move || {
-                // SAFETY: a zeroed struct group is valid.
-                let mut gr: libc::group = unsafe { std::mem::zeroed() };
-                let mut errno = 0;
-                // SAFETY: valid name, struct, buffer.
-                let rc = unsafe {
-                    f(
-                        name.as_ptr(),
-                        &mut gr,
-                        buf.as_mut_ptr().cast(),
-                        buf.len(),
-                        &mut errno,
-                    )
-                };
-                rc == 1
-            })
+            Box::new(move || getgrnam(f, &name, &mut buf).is_some())
         }
         "pwnam" => {
             // SAFETY: the symbol's type.
             let f: GetPwNam = unsafe { sym(lib, c"_nss_roster_getpwnam_r") };
-            Box::new(move || {
-                // SAFETY: a zeroed struct passwd is valid.
-                let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-                let mut errno = 0;
-                // SAFETY: valid name, struct, buffer.
-                let rc = unsafe {
-                    f(
-                        c"alice".as_ptr(),
-                        &mut pw,
-                        buf.as_mut_ptr().cast(),
-                        buf.len(),
-                        &mut errno,
-                    )
-                };
-                rc == 1
-            })
+            Box::new(move || getpwnam(f, c"alice", &mut buf).is_some())
         }
         "glibc-grouplist" => roster_bench::lookup::parse_op(
             "grouplist",

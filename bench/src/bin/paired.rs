@@ -18,7 +18,9 @@
 //! idleness (as sporadic lookups come). `PAIRED_COUNT=N`: pairs a row
 //! back to back (default 300, at least 2; half as many with the gap).
 
-use roster_bench::nss_fn::{dlopen_module, sym, GetGrNam, GetPwNam, GetPwUid};
+use roster_bench::nss_fn::{
+    dlopen_module, getgrnam, getpwnam, getpwuid, sym, GetGrNam, GetPwNam, GetPwUid,
+};
 use roster_bench::peer::{prepare, run_driver, wait_for_census, Daemon, Peer, Setup};
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::median;
@@ -273,14 +275,12 @@ impl Module {
         }
     }
 
-    /// True when `pw`, filled by a successful call (`rc`), is the user
-    /// `name` of UID `uid`.
-    fn is_user(rc: libc::c_int, pw: &libc::passwd, name: &CStr, uid: libc::uid_t) -> bool {
-        rc == 1
-            && !pw.pw_name.is_null()
+    /// True when `pw`, an entry found, is the user `name` of UID `uid`.
+    fn is_user(pw: &libc::passwd, name: &CStr, uid: libc::uid_t) -> bool {
+        !pw.pw_name.is_null()
             && pw.pw_uid == uid
-            // SAFETY: on success pw_name points at a C string in the
-            // caller's buffer, still alive.
+            // SAFETY: pw_name points at a C string in the lookup's buffer,
+            // still alive.
             && unsafe { CStr::from_ptr(pw.pw_name) } == name
     }
 
@@ -288,56 +288,25 @@ impl Module {
     fn pwnam(&self, name: &str, uid: libc::uid_t) -> bool {
         let name = CString::new(name).expect("name");
         let mut buf = [0u8; 4096];
-        // SAFETY: a zeroed struct passwd is valid.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut errno = 0;
-        // SAFETY: valid name, struct, buffer and its length.
-        let rc = unsafe {
-            (self.pwnam)(
-                name.as_ptr(),
-                &mut pw,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut errno,
-            )
-        };
-        Self::is_user(rc, &pw, &name, uid)
+        getpwnam(self.pwnam, &name, &mut buf).is_some_and(|pw| Self::is_user(&pw, &name, uid))
     }
 
     /// getpwuid of `uid` (user `name`): found, as that user.
     fn pwuid(&self, uid: libc::uid_t, name: &str) -> bool {
         let name = CString::new(name).expect("name");
         let mut buf = [0u8; 4096];
-        // SAFETY: a zeroed struct passwd is valid.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut errno = 0;
-        // SAFETY: valid struct, buffer and its length.
-        let rc =
-            unsafe { (self.pwuid)(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut errno) };
-        Self::is_user(rc, &pw, &name, uid)
+        getpwuid(self.pwuid, uid, &mut buf).is_some_and(|pw| Self::is_user(&pw, &name, uid))
     }
 
-    /// getgrnam of `name`: found.
+    /// getgrnam of `name`: found (the name as the module wrote it: a
+    /// sign it filled the struct).
     fn grnam(&self, name: &str) -> bool {
         let name = CString::new(name).expect("name");
         let mut buf = [0u8; 16384];
-        // SAFETY: a zeroed struct group is valid.
-        let mut gr: libc::group = unsafe { std::mem::zeroed() };
-        let mut errno = 0;
-        // SAFETY: valid name, struct, buffer and its length.
-        let rc = unsafe {
-            (self.grnam)(
-                name.as_ptr(),
-                &mut gr,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut errno,
-            )
-        };
-        // (The name as the module wrote it: a sign it filled the struct.)
-        rc == 1
-            && !gr.gr_name.is_null()
-            // SAFETY: on success gr_name points at a C string in `buf`.
-            && unsafe { CStr::from_ptr(gr.gr_name) }.to_bytes() == name.as_bytes()
+        getgrnam(self.grnam, &name, &mut buf).is_some_and(|gr| {
+            !gr.gr_name.is_null()
+                // SAFETY: gr_name points at a C string in `buf`, alive.
+                && unsafe { CStr::from_ptr(gr.gr_name) } == name.as_c_str()
+        })
     }
 }
