@@ -14,6 +14,7 @@
 
 use super::provider::BoxFuture;
 use super::Resolver;
+use crate::store::Storable;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -65,6 +66,12 @@ pub fn answering<F: Future>(lookup: F) -> impl Future<Output = F::Output> {
     ANSWERING.scope((), lookup)
 }
 
+/// Whether a lookup whose answer the server sends is being prepared (in
+/// [`answering`]).
+fn answer_pending() -> bool {
+    ANSWERING.try_with(|_| ()).is_ok()
+}
+
 /// The work waiting for the next reply to be sent.
 #[derive(Default)]
 pub(super) struct AfterAnswers {
@@ -108,7 +115,7 @@ impl Resolver {
     /// one ([`answering`]); at once otherwise (a listing at start, a
     /// resolver without a server).
     pub(super) fn after_answer_or_now(&self, work: BoxFuture<'static, ()>) {
-        if ANSWERING.try_with(|_| ()).is_ok() {
+        if answer_pending() {
             self.after_answer(work);
         } else {
             tokio::spawn(work);
@@ -133,10 +140,42 @@ impl Resolver {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         );
+        if let Some(store) = &self.inner.store {
+            store.release_held();
+        }
         for w in work {
             self.spawn_after_answer(w);
         }
         self.record_what_was_left();
+    }
+
+    /// Queues `value` for the persistent cache under `key` (fetched at
+    /// `at_ms`): held until the answer being prepared is sent
+    /// ([`answering`]; released by [`Resolver::answers_sent`]), so that
+    /// waking the store's writer thread is not on the answer's path; at
+    /// once when no answer is being prepared.
+    pub(super) fn persist(&self, key: String, at_ms: u64, value: Box<dyn Storable>) {
+        let Some(store) = &self.inner.store else {
+            return;
+        };
+        if answer_pending() {
+            store.put_value_held(key, at_ms, value);
+        } else {
+            store.put_value(key, at_ms, value);
+        }
+    }
+
+    /// Removes `key` from the persistent cache (at once for reads), its
+    /// record held until the answer is sent as [`Resolver::persist`]'s are.
+    pub(super) fn unpersist(&self, key: String) {
+        let Some(store) = &self.inner.store else {
+            return;
+        };
+        if answer_pending() {
+            store.delete_held(key);
+        } else {
+            store.delete(key);
+        }
     }
 
     /// Spawns `work`, counted as work after the answers until it ends

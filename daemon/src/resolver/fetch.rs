@@ -127,9 +127,7 @@ impl Resolver {
     pub(super) fn record_vouched(&self, ck: &CacheKey, value: Value, until: u64) {
         let now = self.inner.clock.now_ms();
         let ttl = self.settings().entry_ttl_ms;
-        if let Some(store) = &self.inner.store {
-            store.put_value(ck.store_key(), now, Box::new(value.clone()));
-        }
+        self.persist(ck.store_key(), now, Box::new(value.clone()));
         let slot = Slot {
             value,
             fetched_ms: now,
@@ -174,9 +172,7 @@ impl Resolver {
                     self.inner.cache.insert(k.clone(), slot);
                     // The stored form is encoded by the store's writer
                     // thread, after the answer.
-                    if let Some(store) = &self.inner.store {
-                        store.put_value(k.store_key(), now, Box::new(value.clone()));
-                    }
+                    self.persist(k.store_key(), now, Box::new(value.clone()));
                 }
             }
             Ok(None) => {
@@ -217,7 +213,7 @@ impl Resolver {
                     // A kept negative answer stays (see `remember_negatives`).
                     let sk = ck.store_key();
                     if !matches!(store.get(&sk), Some((_, StoredValue::Missing))) {
-                        store.delete(sk);
+                        self.unpersist(sk);
                     }
                 }
             }

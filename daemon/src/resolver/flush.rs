@@ -15,9 +15,7 @@ impl Resolver {
         self.inner.decided.clear();
         for k in keys {
             self.inner.cache.remove(k);
-            if let Some(store) = &self.inner.store {
-                store.delete(k.store_key());
-            }
+            self.unpersist(k.store_key());
         }
     }
 

@@ -289,7 +289,7 @@ impl Resolver {
             let sk = k.store_key();
             match store.get(&sk) {
                 Some((at, StoredValue::Missing)) if now.saturating_sub(at) < ttl => {}
-                _ => store.put(sk, now, StoredValue::Missing),
+                _ => self.persist(sk, now, Box::new(StoredValue::Missing)),
             }
         }
     }

@@ -237,6 +237,51 @@ async fn persistent_store_answers_after_restart_while_offline() {
     ));
 }
 
+/// What a lookup the server answers leaves for the store waits until the
+/// answer is sent (waking the store's writer is not on the answer's
+/// path), then is written; a lookup no server answers queues it at once.
+#[tokio::test]
+async fn an_answered_lookups_writes_wait_for_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = example();
+    let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
+    let s = setup_with(&[&d], settings(), Some(store.clone()));
+    uid(super::answering(s.resolver.user_by_name("alice")).await);
+    assert_ne!(store.held_ops(), 0, "alice queued before the answer");
+    s.resolver.answers_sent();
+    assert_eq!(store.held_ops(), 0);
+    uid(s.resolver.user_by_name("bob").await);
+    assert_eq!(
+        store.held_ops(),
+        0,
+        "bob held without an answer to wait for"
+    );
+    // A user found gone: its removal waits as the puts do.
+    d.remove_user("bob");
+    s.clock.advance(300_000);
+    let gone = super::answering(s.resolver.user_by_name("bob"));
+    assert_eq!(gone.await, Answer::NotFound);
+    assert_ne!(
+        store.held_ops(),
+        0,
+        "bob's removal queued before the answer"
+    );
+    s.resolver.answers_sent();
+    store.flush();
+    let stored = |name: &str| {
+        let key = CacheKey::new("example".into(), Key::UserName(name.into()));
+        store.get(&key.store_key()).map(|(_, v)| v)
+    };
+    assert!(matches!(
+        stored("alice"),
+        Some(crate::store::StoredValue::User(_))
+    ));
+    assert!(!matches!(
+        stored("bob"),
+        Some(crate::store::StoredValue::User(_))
+    ));
+}
+
 #[tokio::test]
 async fn deleted_users_leave_the_store() {
     let dir = tempfile::tempdir().unwrap();

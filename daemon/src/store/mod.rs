@@ -21,7 +21,9 @@
 //! dropped with one record.
 //!
 //! Writes are queued to one writer thread, so cache misses are written
-//! through off the request path; what is queued within 20 ms is written
+//! through off the request path (a lookup's puts can be held until its
+//! answer is sent, [`Store::put_value_held`], so that even the writer's
+//! wake-up is not on it); what is queued within 20 ms is written
 //! with one `pwrite` and one `fdatasync` (a crash loses at most those last
 //! milliseconds of a cache, never its consistency). When the file grows past twice its live
 //! size it is compacted: live records (younger than the offline age limit)
@@ -70,6 +72,9 @@ const COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
 /// Writes queued at most; beyond this, new entries are not persisted (and
 /// counted) rather than held in memory: the next refresh writes them.
 const QUEUE_CAPACITY: usize = 8192;
+/// Puts held for [`Store::release_held`] at most; one more releases them
+/// at once (a lookup leaves one to a few).
+const MAX_HELD: usize = 64;
 
 /// Why the persistent cache could not be opened.
 #[derive(Debug, Error)]
@@ -135,12 +140,60 @@ pub trait Storable: Send {
 /// The persistent cache: an index in memory over a crash-safe log on disk.
 pub struct Store {
     inner: Arc<Mutex<Inner>>,
-    tx: Mutex<Option<mpsc::SyncSender<Op>>>,
+    queue: Mutex<Queue>,
     /// Writes not persisted: the queue was full, the log could not be
     /// begun ([`writer::writer_loop`]), or the record was too large.
     dropped: Arc<std::sync::atomic::AtomicU64>,
     writer: Mutex<Option<JoinHandle<()>>>,
     recovery: Recovery,
+}
+
+/// The writer's queue, as the writers of the store see it.
+struct Queue {
+    /// The writer thread's queue; `None` once the store is closed.
+    tx: Option<mpsc::SyncSender<Op>>,
+    /// Puts and removals queued without waking the writer
+    /// ([`Store::put_value_held`], [`Store::delete_held`]), in their
+    /// order: they go to `tx` before anything queued after them.
+    held: Vec<Op>,
+}
+
+impl Queue {
+    /// Sends the held operations to the writer: a put is dropped and
+    /// counted in `dropped` when the writer's queue is full (as
+    /// [`Store::put_value`]'s are), a removal waits for room.
+    fn release(&mut self, dropped: &std::sync::atomic::AtomicU64) {
+        if self.held.is_empty() {
+            return;
+        }
+        let Some(tx) = &self.tx else {
+            self.held.clear();
+            return;
+        };
+        for op in self.held.drain(..) {
+            match op {
+                put @ Op::Held { .. } => {
+                    if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(put) {
+                        dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+                op => {
+                    let _ = tx.send(op);
+                }
+            }
+        }
+    }
+
+    /// Holds `op` (see `held`); past [`MAX_HELD`] all are released.
+    fn hold(&mut self, op: Op, dropped: &std::sync::atomic::AtomicU64) {
+        if self.tx.is_none() {
+            return;
+        }
+        self.held.push(op);
+        if self.held.len() > MAX_HELD {
+            self.release(dropped);
+        }
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -245,7 +298,10 @@ impl Store {
             .map_err(io_err(&path))?;
         Ok(Store {
             inner,
-            tx: Mutex::new(Some(tx)),
+            queue: Mutex::new(Queue {
+                tx: Some(tx),
+                held: Vec::new(),
+            }),
             dropped,
             writer: Mutex::new(Some(writer)),
             recovery,
@@ -320,19 +376,23 @@ impl Store {
     /// the entries) and queues it for writing; the writer applies it again
     /// in order, after any put queued before it.
     fn remove_now(&self, rec: Record) {
-        {
-            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            let Inner {
-                index, namespaces, ..
-            } = &mut *inner;
-            let unused = Loc {
-                offset: 0,
-                len: 0,
-                ns: 0,
-            };
-            apply(index, namespaces, &rec, unused);
-        }
+        self.remove_from_index(&rec);
         self.send(Op::Remove(Box::new(rec)));
+    }
+
+    /// Applies a removal to the index (the writer applies it again when it
+    /// writes it).
+    fn remove_from_index(&self, rec: &Record) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Inner {
+            index, namespaces, ..
+        } = &mut *inner;
+        let unused = Loc {
+            offset: 0,
+            len: 0,
+            ns: 0,
+        };
+        apply(index, namespaces, rec, unused);
     }
 
     /// Queues `key = value` (fetched at `at_ms`) for writing; when the
@@ -347,18 +407,51 @@ impl Store {
     /// not copied) and answers at once; the encoding (thousands of member
     /// names for a large group) is done off the runtime thread, behind.
     pub fn put_value(&self, key: String, at_ms: u64, value: Box<dyn Storable>) {
-        self.queue(Op::Held { key, at_ms, value });
-    }
-
-    /// Queues a write (dropped and counted when the queue is full).
-    fn queue(&self, op: Op) {
-        let sender = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if let Some(tx) = sender {
-            if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(op) {
+        let mut q = self.lock_queue();
+        q.release(&self.dropped);
+        if let Some(tx) = &q.tx {
+            if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(Op::Held { key, at_ms, value }) {
                 self.dropped
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
+    }
+
+    /// [`Store::put_value`], held back (the writer thread is not woken)
+    /// until [`Store::release_held`], or anything else queued, flushed or
+    /// closed after it: a lookup's puts are released once its answer is
+    /// sent, so that waking the writer (a thread asleep when lookups are
+    /// sporadic) is not on the answer's path. Order is kept: a held put is
+    /// written before whatever is queued after it.
+    pub fn put_value_held(&self, key: String, at_ms: u64, value: Box<dyn Storable>) {
+        self.lock_queue()
+            .hold(Op::Held { key, at_ms, value }, &self.dropped);
+    }
+
+    /// [`Store::delete`], its record held back as
+    /// [`Store::put_value_held`]'s puts are (reads no longer see `key` at
+    /// once).
+    pub fn delete_held(&self, key: String) {
+        let rec = Record::Del { key };
+        self.remove_from_index(&rec);
+        self.lock_queue()
+            .hold(Op::Remove(Box::new(rec)), &self.dropped);
+    }
+
+    /// Queues what [`Store::put_value_held`] and [`Store::delete_held`]
+    /// held for writing.
+    pub fn release_held(&self) {
+        self.lock_queue().release(&self.dropped);
+    }
+
+    /// Operations held for [`Store::release_held`] (tests).
+    #[cfg(test)]
+    pub(crate) fn held_ops(&self) -> usize {
+        self.lock_queue().held.len()
+    }
+
+    fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Removes `key` (at once for reads; written to disk behind).
@@ -381,7 +474,7 @@ impl Store {
     /// Writes what is queued and stops the writer thread.
     pub fn close(&self) {
         self.flush();
-        drop(self.tx.lock().unwrap_or_else(|e| e.into_inner()).take());
+        drop(self.lock_queue().tx.take());
         if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = h.join();
         }
@@ -393,10 +486,14 @@ impl Store {
         self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Queues `op`, waiting for room (deletions and barriers must not be
-    /// lost; they are rare).
+    /// Queues `op` after the held puts, waiting for room (deletions and
+    /// barriers must not be lost; they are rare).
     fn send(&self, op: Op) {
-        let sender = self.tx.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let sender = {
+            let mut q = self.lock_queue();
+            q.release(&self.dropped);
+            q.tx.clone()
+        };
         if let Some(tx) = sender {
             let _ = tx.send(op);
         }
