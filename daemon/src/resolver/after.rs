@@ -141,7 +141,7 @@ impl Resolver {
                 .unwrap_or_else(|e| e.into_inner()),
         );
         if let Some(store) = &self.inner.store {
-            store.release_held();
+            store.release_deferred();
         }
         for w in work {
             self.spawn_after_answer(w);
@@ -150,29 +150,33 @@ impl Resolver {
     }
 
     /// Queues `value` for the persistent cache under `key` (fetched at
-    /// `at_ms`): held until the answer being prepared is sent
+    /// `at_ms`): deferred until the answer being prepared is sent
     /// ([`answering`]; released by [`Resolver::answers_sent`]), so that
     /// waking the store's writer thread is not on the answer's path; at
-    /// once when no answer is being prepared.
+    /// once when no answer is being prepared, which includes the fetches
+    /// run in tasks of their own (a batch of keys, a search left to
+    /// finish after an answer from an expired entry: a task-local does
+    /// not reach them). Those wake the writer as before, and release what
+    /// was deferred with theirs (the log's order is kept).
     pub(super) fn persist(&self, key: String, at_ms: u64, value: Box<dyn Storable>) {
         let Some(store) = &self.inner.store else {
             return;
         };
         if answer_pending() {
-            store.put_value_held(key, at_ms, value);
+            store.put_value_deferred(key, at_ms, value);
         } else {
             store.put_value(key, at_ms, value);
         }
     }
 
     /// Removes `key` from the persistent cache (at once for reads), its
-    /// record held until the answer is sent as [`Resolver::persist`]'s are.
+    /// record deferred as [`Resolver::persist`]'s puts are.
     pub(super) fn unpersist(&self, key: String) {
         let Some(store) = &self.inner.store else {
             return;
         };
         if answer_pending() {
-            store.delete_held(key);
+            store.delete_deferred(key);
         } else {
             store.delete(key);
         }

@@ -21,9 +21,9 @@
 //! dropped with one record.
 //!
 //! Writes are queued to one writer thread, so cache misses are written
-//! through off the request path (a lookup's puts can be held until its
-//! answer is sent, [`Store::put_value_held`], so that even the writer's
-//! wake-up is not on it); what is queued within 20 ms is written
+//! through off the request path (a lookup's puts can be deferred until
+//! its answer is sent, [`Store::put_value_deferred`], so that even the
+//! writer's wake-up is not on it); what is queued within 20 ms is written
 //! with one `pwrite` and one `fdatasync` (a crash loses at most those last
 //! milliseconds of a cache, never its consistency). When the file grows past twice its live
 //! size it is compacted: live records (younger than the offline age limit)
@@ -49,6 +49,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use thiserror::Error;
@@ -72,9 +73,9 @@ const COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
 /// Writes queued at most; beyond this, new entries are not persisted (and
 /// counted) rather than held in memory: the next refresh writes them.
 const QUEUE_CAPACITY: usize = 8192;
-/// Puts held for [`Store::release_held`] at most; one more releases them
-/// at once (a lookup leaves one to a few).
-const MAX_HELD: usize = 64;
+/// Puts and removals deferred for [`Store::release_deferred`] at most;
+/// one more releases them at once (a lookup leaves one to a few).
+const MAX_DEFERRED: usize = 64;
 
 /// Why the persistent cache could not be opened.
 #[derive(Debug, Error)]
@@ -143,7 +144,7 @@ pub struct Store {
     queue: Mutex<Queue>,
     /// Writes not persisted: the queue was full, the log could not be
     /// begun ([`writer::writer_loop`]), or the record was too large.
-    dropped: Arc<std::sync::atomic::AtomicU64>,
+    dropped: Arc<AtomicU64>,
     writer: Mutex<Option<JoinHandle<()>>>,
     recovery: Recovery,
 }
@@ -153,30 +154,27 @@ struct Queue {
     /// The writer thread's queue; `None` once the store is closed.
     tx: Option<mpsc::SyncSender<Op>>,
     /// Puts and removals queued without waking the writer
-    /// ([`Store::put_value_held`], [`Store::delete_held`]), in their
-    /// order: they go to `tx` before anything queued after them.
-    held: Vec<Op>,
+    /// ([`Store::put_value_deferred`], [`Store::delete_deferred`]), in
+    /// their order: they go to `tx` before anything queued after them.
+    deferred: Vec<Op>,
 }
 
 impl Queue {
-    /// Sends the held operations to the writer: a put is dropped and
-    /// counted in `dropped` when the writer's queue is full (as
-    /// [`Store::put_value`]'s are), a removal waits for room.
-    fn release(&mut self, dropped: &std::sync::atomic::AtomicU64) {
-        if self.held.is_empty() {
+    /// Sends the deferred operations to the writer: a put as
+    /// [`Queue::try_put`] does, a removal waiting for room (with the
+    /// queue's lock held: a put queued meanwhile waits behind it, as the
+    /// log's order wants; the writer never takes that lock).
+    fn release(&mut self, dropped: &AtomicU64) {
+        if self.deferred.is_empty() {
             return;
         }
-        let Some(tx) = &self.tx else {
-            self.held.clear();
+        let Some(tx) = self.tx.clone() else {
+            self.deferred.clear();
             return;
         };
-        for op in self.held.drain(..) {
+        for op in std::mem::take(&mut self.deferred) {
             match op {
-                put @ Op::Held { .. } => {
-                    if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(put) {
-                        dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
+                put @ Op::Held { .. } => Self::try_put(&tx, put, dropped),
                 op => {
                     let _ = tx.send(op);
                 }
@@ -184,13 +182,30 @@ impl Queue {
         }
     }
 
-    /// Holds `op` (see `held`); past [`MAX_HELD`] all are released.
-    fn hold(&mut self, op: Op, dropped: &std::sync::atomic::AtomicU64) {
+    /// Queues `op` after the deferred operations, never waiting for room: a
+    /// put the writer's queue has no room for is dropped and counted in
+    /// `dropped` (the next refresh writes its entry).
+    fn queue_put(&mut self, op: Op, dropped: &AtomicU64) {
+        self.release(dropped);
+        if let Some(tx) = &self.tx {
+            Self::try_put(tx, op, dropped);
+        }
+    }
+
+    fn try_put(tx: &mpsc::SyncSender<Op>, put: Op, dropped: &AtomicU64) {
+        if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(put) {
+            dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Defers `op` (see `deferred`); past [`MAX_DEFERRED`] all are
+    /// released.
+    fn defer(&mut self, op: Op, dropped: &AtomicU64) {
         if self.tx.is_none() {
             return;
         }
-        self.held.push(op);
-        if self.held.len() > MAX_HELD {
+        self.deferred.push(op);
+        if self.deferred.len() > MAX_DEFERRED {
             self.release(dropped);
         }
     }
@@ -290,7 +305,7 @@ impl Store {
         let inner = Arc::new(Mutex::new(inner));
         let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
         let writer_inner = inner.clone();
-        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let dropped = Arc::new(AtomicU64::new(0));
         let writer_dropped = dropped.clone();
         let writer = std::thread::Builder::new()
             .name("roster-store".into())
@@ -300,7 +315,7 @@ impl Store {
             inner,
             queue: Mutex::new(Queue {
                 tx: Some(tx),
-                held: Vec::new(),
+                deferred: Vec::new(),
             }),
             dropped,
             writer: Mutex::new(Some(writer)),
@@ -407,47 +422,45 @@ impl Store {
     /// not copied) and answers at once; the encoding (thousands of member
     /// names for a large group) is done off the runtime thread, behind.
     pub fn put_value(&self, key: String, at_ms: u64, value: Box<dyn Storable>) {
-        let mut q = self.lock_queue();
-        q.release(&self.dropped);
-        if let Some(tx) = &q.tx {
-            if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(Op::Held { key, at_ms, value }) {
-                self.dropped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// [`Store::put_value`], held back (the writer thread is not woken)
-    /// until [`Store::release_held`], or anything else queued, flushed or
-    /// closed after it: a lookup's puts are released once its answer is
-    /// sent, so that waking the writer (a thread asleep when lookups are
-    /// sporadic) is not on the answer's path. Order is kept: a held put is
-    /// written before whatever is queued after it.
-    pub fn put_value_held(&self, key: String, at_ms: u64, value: Box<dyn Storable>) {
         self.lock_queue()
-            .hold(Op::Held { key, at_ms, value }, &self.dropped);
+            .queue_put(Op::Held { key, at_ms, value }, &self.dropped);
     }
 
-    /// [`Store::delete`], its record held back as
-    /// [`Store::put_value_held`]'s puts are (reads no longer see `key` at
-    /// once).
-    pub fn delete_held(&self, key: String) {
+    /// [`Store::put_value`], deferred (the writer thread is not woken)
+    /// until [`Store::release_deferred`], or until anything else is
+    /// queued, flushed or closed after it: a lookup's puts are released
+    /// once its answer is sent, so that waking the writer (a thread asleep
+    /// when lookups are sporadic) is not on the answer's path. Order is
+    /// kept: a deferred put is written before whatever is queued after it.
+    pub fn put_value_deferred(&self, key: String, at_ms: u64, value: Box<dyn Storable>) {
+        self.lock_queue()
+            .defer(Op::Held { key, at_ms, value }, &self.dropped);
+    }
+
+    /// [`Store::delete`], its record deferred as
+    /// [`Store::put_value_deferred`]'s puts are. Reads no longer see `key`
+    /// at once; but until the record is released, a put of `key` queued
+    /// *before* it (by another task) that the writer writes meanwhile
+    /// makes the key readable again (removed again once the record is
+    /// written), as it did before for the moment a removal waits in the
+    /// writer's queue.
+    pub fn delete_deferred(&self, key: String) {
         let rec = Record::Del { key };
         self.remove_from_index(&rec);
         self.lock_queue()
-            .hold(Op::Remove(Box::new(rec)), &self.dropped);
+            .defer(Op::Remove(Box::new(rec)), &self.dropped);
     }
 
-    /// Queues what [`Store::put_value_held`] and [`Store::delete_held`]
-    /// held for writing.
-    pub fn release_held(&self) {
+    /// Queues what [`Store::put_value_deferred`] and
+    /// [`Store::delete_deferred`] deferred, for writing.
+    pub fn release_deferred(&self) {
         self.lock_queue().release(&self.dropped);
     }
 
-    /// Operations held for [`Store::release_held`] (tests).
+    /// Operations deferred until [`Store::release_deferred`] (tests).
     #[cfg(test)]
-    pub(crate) fn held_ops(&self) -> usize {
-        self.lock_queue().held.len()
+    pub(crate) fn deferred_ops(&self) -> usize {
+        self.lock_queue().deferred.len()
     }
 
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -483,11 +496,11 @@ impl Store {
     /// Entries not persisted: the write queue was full, the log could not
     /// be begun, or the record was too large to be read back.
     pub fn dropped_writes(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+        self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Queues `op` after the held puts, waiting for room (deletions and
-    /// barriers must not be lost; they are rare).
+    /// Queues `op` after the deferred puts and removals, waiting for room
+    /// (deletions and barriers must not be lost; they are rare).
     fn send(&self, op: Op) {
         let sender = {
             let mut q = self.lock_queue();

@@ -409,42 +409,45 @@ fn the_queue_s_slots_are_small() {
     );
 }
 
-/// Held puts and removals wait for their release, and keep their place
+/// Deferred puts and removals wait for their release, and keep their place
 /// before anything queued after them (a put then a removal of one key
 /// leaves it removed, a removal then a put leaves the put), also across a
 /// restart.
 #[test]
-fn held_writes_wait_for_their_release_and_keep_their_order() {
+fn deferred_writes_wait_for_their_release_and_keep_their_order() {
     let dir = tempfile::tempdir().unwrap();
     let at = now_ms();
     {
         let s = open(dir.path());
-        s.put_value_held("a".into(), at, Box::new(user("a", 1)));
-        assert_eq!(s.held_ops(), 1);
+        s.put_value_deferred("a".into(), at, Box::new(user("a", 1)));
+        assert_eq!(s.deferred_ops(), 1);
         s.delete("a".into());
-        assert_eq!(s.held_ops(), 0, "a removal queued after a held put");
+        assert_eq!(s.deferred_ops(), 0, "a removal queued after a deferred put");
         s.put("b".into(), at, user("b", 2));
         s.flush();
-        s.delete_held("b".into());
-        assert!(s.get("b").is_none(), "a held removal is read at once");
-        assert_eq!(s.held_ops(), 1);
+        s.delete_deferred("b".into());
+        assert!(
+            s.get("b").is_none(),
+            "reads no longer see a key whose removal is deferred"
+        );
+        assert_eq!(s.deferred_ops(), 1);
         s.put_value("b".into(), at, Box::new(user("b", 3)));
-        assert_eq!(s.held_ops(), 0, "a put queued after a held removal");
-        s.put_value_held("c".into(), at, Box::new(user("c", 4)));
-        s.release_held();
-        assert_eq!(s.held_ops(), 0);
-        s.put_value_held("d".into(), at, Box::new(user("d", 5)));
+        assert_eq!(s.deferred_ops(), 0, "a put queued after a deferred removal");
+        s.put_value_deferred("c".into(), at, Box::new(user("c", 4)));
+        s.release_deferred();
+        assert_eq!(s.deferred_ops(), 0);
+        s.put_value_deferred("d".into(), at, Box::new(user("d", 5)));
         s.flush();
         assert!(matches!(s.get("b"), Some((_, StoredValue::User(u))) if u.uid == 3));
         assert!(s.get("a").is_none());
         assert!(s.get("c").is_some() && s.get("d").is_some());
-        for i in 0..=MAX_HELD {
-            s.put_value_held(format!("e{i}"), at, Box::new(user("e", 6)));
+        for i in 0..=MAX_DEFERRED {
+            s.put_value_deferred(format!("e{i}"), at, Box::new(user("e", 6)));
         }
-        assert_eq!(s.held_ops(), 0, "more than MAX_HELD are released");
-        s.put_value_held("f".into(), at, Box::new(user("f", 7)));
+        assert_eq!(s.deferred_ops(), 0, "more than MAX_DEFERRED are released");
+        s.put_value_deferred("f".into(), at, Box::new(user("f", 7)));
     }
-    // Closing (the store's drop) writes what was still held.
+    // Closing (the store's drop) writes what was still deferred.
     let s = open(dir.path());
     assert!(s.get("a").is_none());
     assert!(matches!(s.get("b"), Some((_, StoredValue::User(u))) if u.uid == 3));
