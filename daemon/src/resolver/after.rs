@@ -49,9 +49,10 @@ pub(super) const QUIET: Duration = Duration::from_millis(10);
 pub(super) const MAX_QUIET_WAIT: Duration = Duration::from_secs(1);
 
 tokio::task_local! {
-    /// Present while a lookup is prepared whose answer the server sends,
-    /// then calling [`Resolver::answers_sent`].
-    static ANSWERING: ();
+    /// True while a lookup is prepared whose answer the server sends,
+    /// then calling [`Resolver::answers_sent`] (also in the tasks of its
+    /// own the lookup waits for: [`part_of_answer`]).
+    static ANSWERING: bool;
 }
 
 /// Runs `lookup`, a lookup whose answer the caller sends and then calls
@@ -63,13 +64,22 @@ tokio::task_local! {
 /// (Not an `async fn`: its state would hold `lookup` twice, before and
 /// after moving it into the scope.)
 pub fn answering<F: Future>(lookup: F) -> impl Future<Output = F::Output> {
-    ANSWERING.scope((), lookup)
+    ANSWERING.scope(true, lookup)
+}
+
+/// `part`, to be spawned as a task of its own that the lookup being
+/// prepared waits for (a batch of keys asked at once), as part of that
+/// lookup: what it leaves waits for the answer as the lookup's own does
+/// (a task-local does not reach a spawned task by itself). Not for a task
+/// that may outlive the answer: what it left would wait for the next.
+pub(super) fn part_of_answer<F: Future>(part: F) -> impl Future<Output = F::Output> {
+    ANSWERING.scope(answer_pending(), part)
 }
 
 /// Whether a lookup whose answer the server sends is being prepared (in
 /// [`answering`]).
 fn answer_pending() -> bool {
-    ANSWERING.try_with(|_| ()).is_ok()
+    ANSWERING.try_with(|&pending| pending).unwrap_or(false)
 }
 
 /// The work waiting for the next reply to be sent.
@@ -151,13 +161,13 @@ impl Resolver {
 
     /// Queues `value` for the persistent cache under `key` (fetched at
     /// `at_ms`): deferred until the answer being prepared is sent
-    /// ([`answering`]; released by [`Resolver::answers_sent`]), so that
-    /// waking the store's writer thread is not on the answer's path; at
-    /// once when no answer is being prepared, which includes the fetches
-    /// run in tasks of their own (a batch of keys, a search left to
-    /// finish after an answer from an expired entry: a task-local does
-    /// not reach them). Those wake the writer as before, and release what
-    /// was deferred with theirs (the log's order is kept).
+    /// ([`answering`], [`part_of_answer`]; released by
+    /// [`Resolver::answers_sent`]), so that waking the store's writer
+    /// thread is not on the answer's path; at once when no answer is being
+    /// prepared, which includes a search left to finish after an answer
+    /// from an expired entry (it may outlive the answer): it wakes the
+    /// writer as before, and releases what was deferred with its own (the
+    /// log's order is kept).
     pub(super) fn persist(&self, key: String, at_ms: u64, value: Box<dyn Storable>) {
         let Some(store) = &self.inner.store else {
             return;

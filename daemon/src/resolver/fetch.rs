@@ -257,7 +257,10 @@ impl Resolver {
             .collect();
         let this = self.clone();
         let (dd, asked) = (d.clone(), cks.clone());
-        let mut task = tokio::spawn(async move {
+        // Past the grace the answer may come from the expired entries and
+        // the search go on without it: then it is no part of the answer.
+        let may_outlive = settings.stale_grace_ms > 0 && fallbacks.iter().all(Option::is_some);
+        let batch = async move {
             let result = this.fetch_batch(&*dd, &asked).await;
             if let Ok(values) = &result {
                 for (ck, v) in asked.iter().zip(values) {
@@ -265,7 +268,12 @@ impl Resolver {
                 }
             }
             result
-        });
+        };
+        let mut task = if may_outlive {
+            tokio::spawn(batch)
+        } else {
+            tokio::spawn(super::after::part_of_answer(batch))
+        };
         let joined = |j: Result<_, tokio::task::JoinError>| {
             j.unwrap_or_else(|e| {
                 Err(BackendError::unavailable(format!(
@@ -273,7 +281,7 @@ impl Resolver {
                 )))
             })
         };
-        let fetched = if settings.stale_grace_ms > 0 && fallbacks.iter().all(Option::is_some) {
+        let fetched = if may_outlive {
             // As for one key: past the grace, answer from the expired
             // entries and let the search finish in the background.
             let grace = std::time::Duration::from_millis(settings.stale_grace_ms);
@@ -468,7 +476,10 @@ impl Resolver {
             let idxs: Vec<usize> = batch.iter().map(|(idx, ..)| *idx).collect();
             let ks = batch.iter().map(|(_, k, _)| k.clone()).collect();
             let stale = batch.iter().map(|(.., s)| s.clone()).collect();
-            set.spawn(async move { (idxs, this.in_domain_batch(&d, ks, stale).await) });
+            // (Each is joined below, or aborted with the set.)
+            set.spawn(super::after::part_of_answer(async move {
+                (idxs, this.in_domain_batch(&d, ks, stale).await)
+            }));
         }
         while let Some(joined) = set.join_next().await {
             if let Ok((idxs, got)) = joined {

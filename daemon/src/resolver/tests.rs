@@ -285,6 +285,30 @@ async fn an_answered_lookups_writes_wait_for_the_answer() {
     ));
 }
 
+/// The groups a first initgroups asks in one batch (a task of its own,
+/// which the lookup waits for) are deferred with the lookup's own writes.
+#[tokio::test]
+async fn a_lookups_batch_defers_its_writes_as_the_lookup_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = example();
+    let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
+    let s = setup_with(&[&d], settings(), Some(store.clone()));
+    uid(s.resolver.user_by_name("alice").await);
+    assert_eq!(store.deferred_ops(), 0);
+    let gids = super::answering(s.resolver.groups_of_user("alice")).await;
+    assert_eq!(
+        gids,
+        Answer::Found(vec![10000, 10010, 30001], Source::Directory)
+    );
+    assert!(
+        store.deferred_ops() >= 3,
+        "the batch's groups queued before the answer ({} deferred)",
+        store.deferred_ops()
+    );
+    s.resolver.answers_sent();
+    assert_eq!(store.deferred_ops(), 0);
+}
+
 #[tokio::test]
 async fn deleted_users_leave_the_store() {
     let dir = tempfile::tempdir().unwrap();

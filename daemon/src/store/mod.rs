@@ -74,8 +74,9 @@ const COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
 /// counted) rather than held in memory: the next refresh writes them.
 const QUEUE_CAPACITY: usize = 8192;
 /// Puts and removals deferred for [`Store::release_deferred`] at most;
-/// one more releases them at once (a lookup leaves one to a few).
-const MAX_DEFERRED: usize = 64;
+/// one more releases them at once (a lookup leaves one to a few, a first
+/// initgroups one a group).
+const MAX_DEFERRED: usize = 1024;
 
 /// Why the persistent cache could not be opened.
 #[derive(Debug, Error)]
