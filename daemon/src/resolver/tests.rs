@@ -55,6 +55,16 @@ fn example() -> Arc<FakeDirectory> {
     d
 }
 
+/// The example directory behind a resolver with a persistent store (in
+/// the returned temporary directory).
+fn stored_example() -> (tempfile::TempDir, Arc<FakeDirectory>, Arc<Store>, Setup) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = example();
+    let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
+    let s = setup_with(&[&d], settings(), Some(store.clone()));
+    (dir, d, store, s)
+}
+
 fn uid(a: Answer<Arc<UserEntry>>) -> (u32, Source) {
     match a {
         Answer::Found(u, s) => (u.user.uid, s),
@@ -242,10 +252,7 @@ async fn persistent_store_answers_after_restart_while_offline() {
 /// path), then is written; a lookup no server answers queues it at once.
 #[tokio::test]
 async fn an_answered_lookups_writes_wait_for_the_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = example();
-    let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
-    let s = setup_with(&[&d], settings(), Some(store.clone()));
+    let (dir, d, store, s) = stored_example();
     uid(super::answering(s.resolver.user_by_name("alice")).await);
     assert_ne!(store.deferred_ops(), 0, "alice queued before the answer");
     s.resolver.answers_sent();
@@ -289,10 +296,7 @@ async fn an_answered_lookups_writes_wait_for_the_answer() {
 /// which the lookup waits for) are deferred with the lookup's own writes.
 #[tokio::test]
 async fn a_lookups_batch_defers_its_writes_as_the_lookup_does() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = example();
-    let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
-    let s = setup_with(&[&d], settings(), Some(store.clone()));
+    let (_dir, _d, store, s) = stored_example();
     uid(s.resolver.user_by_name("alice").await);
     assert_eq!(store.deferred_ops(), 0);
     let gids = super::answering(s.resolver.groups_of_user("alice")).await;
@@ -311,10 +315,7 @@ async fn a_lookups_batch_defers_its_writes_as_the_lookup_does() {
 
 #[tokio::test]
 async fn deleted_users_leave_the_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = example();
-    let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
-    let s = setup_with(&[&d], settings(), Some(store.clone()));
+    let (_dir, d, store, s) = stored_example();
     uid(s.resolver.user_by_name("bob").await);
     d.remove_user("bob");
     s.clock.advance(300_000);
@@ -477,10 +478,7 @@ async fn reconfigure_keeps_the_cache_of_unchanged_domains_only() {
 
 #[tokio::test]
 async fn flush_forgets_users_groups_and_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
-    let d = example();
-    let s = setup_with(&[&d], settings(), Some(store.clone()));
+    let (_dir, _d, store, s) = stored_example();
     uid(s.resolver.user_by_name("alice").await);
     s.resolver.groups_of_user("alice").await;
     assert!(s.resolver.flush_user("alice") >= 3);
