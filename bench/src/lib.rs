@@ -929,6 +929,26 @@ pub mod peer {
         pub sssd_enumerate: bool,
     }
 
+    impl<'a> Setup<'a> {
+        /// The set-up of peers asking `slapd` (CA file `ca`, rosterd's
+        /// `[[domain]]` table `roster_domain`), with this workspace's
+        /// `pam_roster.so`.
+        pub fn new(
+            slapd: &'a Slapd,
+            ca: PathBuf,
+            roster_domain: String,
+            sssd_enumerate: bool,
+        ) -> Self {
+            Setup {
+                slapd,
+                ca,
+                pam_roster: roster_e2e::paths::module("libpam_roster.so"),
+                roster_domain,
+                sssd_enumerate,
+            }
+        }
+    }
+
     /// Writes the peer's files under `dir` and returns the bash lines that
     /// bind-mount them inside the namespace (`/etc/nsswitch.conf` starts as
     /// `files`; the sources of [`Peer::sources`] are written for

@@ -73,13 +73,7 @@ fn outer() {
     let exe = std::env::current_exe().expect("own path");
     let slapd = Slapd::start_with_ldif(&dataset::sample_ldif());
     let (scratch, ca, roster_domain) = roster_bench::peer::scratch(&slapd, "roster-bench-paired-");
-    let setup = Setup {
-        slapd: &slapd,
-        ca,
-        roster_domain,
-        pam_roster: roster_e2e::paths::module("libpam_roster.so"),
-        sssd_enumerate: false,
-    };
+    let setup = Setup::new(&slapd, ca, roster_domain, false);
     let roster_dir = scratch.path().join("roster");
     let nslcd_dir = scratch.path().join("nslcd");
     let mut script = prepare(Peer::Roster, &roster_dir, &setup);

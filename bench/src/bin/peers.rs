@@ -115,13 +115,7 @@ fn outer() {
     let module = std::env::var_os("ROSTER_BENCH_MODULE")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| roster_e2e::paths::module("libnss_roster.so"));
-    let setup = Setup {
-        slapd: &slapd,
-        ca,
-        roster_domain,
-        pam_roster: roster_e2e::paths::module("libpam_roster.so"),
-        sssd_enumerate: false,
-    };
+    let setup = Setup::new(&slapd, ca, roster_domain, false);
 
     println!(
         "roster, SSSD and nslcd side by side (release build of roster, one run, the same slapd \

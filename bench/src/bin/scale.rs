@@ -240,13 +240,12 @@ fn outer() {
 
     let mut runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for (slot, (mode, run, peer)) in plan.into_iter().enumerate() {
-        let setup = Setup {
-            slapd: &slapd,
-            ca: ca.clone(),
-            roster_domain: roster_domain.clone(),
-            pam_roster: roster_e2e::paths::module("libpam_roster.so"),
-            sssd_enumerate: mode == Mode::Enum,
-        };
+        let setup = Setup::new(
+            &slapd,
+            ca.clone(),
+            roster_domain.clone(),
+            mode == Mode::Enum,
+        );
         let dir = scratch
             .path()
             .join(format!("{}-{}-{run}", peer.name(), mode.name()));
