@@ -222,6 +222,15 @@ impl Resolver {
     }
 }
 
+/// Aborts its task when dropped (a no-op once the task has ended).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Keys asked of a domain in one batch call (one search per search base):
 /// a few hundred keep the filter and the answer small.
 pub(super) const BATCH: usize = 200;
@@ -269,10 +278,14 @@ impl Resolver {
             }
             result
         };
-        let mut task = if may_outlive {
-            tokio::spawn(batch)
+        let (mut task, _part) = if may_outlive {
+            (tokio::spawn(batch), None)
         } else {
-            tokio::spawn(super::after::part_of_answer(batch))
+            // Part of the answer: ends with the lookup, should the lookup
+            // be dropped first (a batch of `ask_batches`' aborted set).
+            let task = tokio::spawn(super::after::part_of_answer(batch));
+            let part = AbortOnDrop(task.abort_handle());
+            (task, Some(part))
         };
         let joined = |j: Result<_, tokio::task::JoinError>| {
             j.unwrap_or_else(|e| {
@@ -476,7 +489,8 @@ impl Resolver {
             let idxs: Vec<usize> = batch.iter().map(|(idx, ..)| *idx).collect();
             let ks = batch.iter().map(|(_, k, _)| k.clone()).collect();
             let stale = batch.iter().map(|(.., s)| s.clone()).collect();
-            // (Each is joined below, or aborted with the set.)
+            // (Each is joined below, or aborted with the set, and its
+            // batch with it: `in_domain_batch`.)
             set.spawn(super::after::part_of_answer(async move {
                 (idxs, this.in_domain_batch(&d, ks, stale).await)
             }));

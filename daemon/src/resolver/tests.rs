@@ -296,10 +296,12 @@ async fn an_answered_lookups_writes_wait_for_the_answer() {
 /// which the lookup waits for) are deferred with the lookup's own writes.
 #[tokio::test]
 async fn a_lookups_batch_defers_its_writes_as_the_lookup_does() {
-    let (_dir, _d, store, s) = stored_example();
+    let (_dir, d, store, s) = stored_example();
     uid(s.resolver.user_by_name("alice").await);
     assert_eq!(store.deferred_ops(), 0);
+    let batches = d.batch_call_count();
     let gids = super::answering(s.resolver.groups_of_user("alice")).await;
+    assert!(d.batch_call_count() > batches, "no batch was asked");
     assert_eq!(
         gids,
         Answer::Found(vec![10000, 10010, 30001], Source::Directory)
