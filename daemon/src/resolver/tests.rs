@@ -315,6 +315,47 @@ async fn a_lookups_batch_defers_its_writes_as_the_lookup_does() {
     assert_eq!(store.deferred_ops(), 0);
 }
 
+/// A lookup dropped while its batch waits for the directory ends the
+/// batch with it: nothing the batch would have recorded is left waiting
+/// for some later answer.
+#[tokio::test]
+async fn a_dropped_lookups_batch_ends_with_it() {
+    let (_dir, d, store, s) = stored_example();
+    uid(s.resolver.user_by_name("alice").await);
+    d.hold();
+    let calls = d.call_count();
+    let entered = |n: usize| {
+        let d = d.clone();
+        async move {
+            while d.call_count() < calls + n {
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+    let r = s.resolver.clone();
+    let lookup = tokio::spawn(super::answering(
+        async move { r.groups_of_user("alice").await },
+    ));
+    // Alice's groups are asked, then (the gate opened for that call)
+    // the batch of their entries, which waits at the gate.
+    entered(1).await;
+    d.release(1);
+    entered(2).await;
+    let (batches, deferred) = (d.batch_call_count(), store.deferred_ops());
+    lookup.abort();
+    assert!(lookup.await.unwrap_err().is_cancelled());
+    d.release(100);
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(d.batch_call_count(), batches, "the batch went on");
+    assert_eq!(
+        store.deferred_ops(),
+        deferred,
+        "the batch recorded its groups"
+    );
+}
+
 #[tokio::test]
 async fn deleted_users_leave_the_store() {
     let (_dir, d, store, s) = stored_example();
