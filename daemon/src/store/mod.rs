@@ -166,16 +166,18 @@ impl Queue {
     /// queue's lock held: a put queued meanwhile waits behind it, as the
     /// log's order wants; the writer never takes that lock).
     fn release(&mut self, dropped: &AtomicU64) {
-        if self.deferred.is_empty() {
+        let Queue { tx, deferred } = self;
+        if deferred.is_empty() {
             return;
         }
-        let Some(tx) = self.tx.clone() else {
-            self.deferred.clear();
+        let Some(tx) = tx else {
+            deferred.clear();
             return;
         };
-        for op in std::mem::take(&mut self.deferred) {
+        // (Drained, not taken: the next lookup's writes reuse the room.)
+        for op in deferred.drain(..) {
             match op {
-                put @ Op::Held { .. } => Self::try_put(&tx, put, dropped),
+                put @ Op::Held { .. } => Self::try_put(tx, put, dropped),
                 op => {
                     let _ = tx.send(op);
                 }
