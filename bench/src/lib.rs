@@ -131,30 +131,31 @@ pub mod nss_fn {
         libc::c_long,
         *mut libc::c_int,
     ) -> libc::c_int;
+    /// A `_nss_*_get*_r` function: key `K`, the entry `T` to fill, its
+    /// buffer and length, errno; 1 when found.
+    pub type LookupR<K, T> = unsafe extern "C" fn(
+        K,
+        *mut T,
+        *mut libc::c_char,
+        libc::size_t,
+        *mut libc::c_int,
+    ) -> libc::c_int;
     /// `_nss_*_getgrnam_r`.
-    pub type GetGrNam = unsafe extern "C" fn(
-        *const libc::c_char,
-        *mut libc::group,
-        *mut libc::c_char,
-        libc::size_t,
-        *mut libc::c_int,
-    ) -> libc::c_int;
+    pub type GetGrNam = LookupR<*const libc::c_char, libc::group>;
     /// `_nss_*_getpwnam_r`.
-    pub type GetPwNam = unsafe extern "C" fn(
-        *const libc::c_char,
-        *mut libc::passwd,
-        *mut libc::c_char,
-        libc::size_t,
-        *mut libc::c_int,
-    ) -> libc::c_int;
+    pub type GetPwNam = LookupR<*const libc::c_char, libc::passwd>;
     /// `_nss_*_getpwuid_r`.
-    pub type GetPwUid = unsafe extern "C" fn(
-        libc::uid_t,
-        *mut libc::passwd,
-        *mut libc::c_char,
-        libc::size_t,
-        *mut libc::c_int,
-    ) -> libc::c_int;
+    pub type GetPwUid = LookupR<libc::uid_t, libc::passwd>;
+
+    /// An entry struct a lookup fills, valid when all zeros.
+    ///
+    /// # Safety
+    /// All-zero bytes must be a valid value of the type.
+    unsafe trait Zeroed {}
+    // SAFETY: C structs of integers and pointers (null when zero).
+    unsafe impl Zeroed for libc::passwd {}
+    // SAFETY: as for passwd.
+    unsafe impl Zeroed for libc::group {}
 
     /// The NSS module at `path`, `dlopen`ed by that path (so that a
     /// profile names it) and never closed (the functions found in it stay
@@ -171,52 +172,48 @@ pub mod nss_fn {
         lib
     }
 
-    /// `f` (a module's `_nss_*_getpwnam_r`, found by [`sym`]) for
-    /// `name`, its strings written to `buf`: the entry when found.
-    pub fn getpwnam(f: GetPwNam, name: &CStr, buf: &mut [u8]) -> Option<libc::passwd> {
-        // SAFETY: a zeroed struct passwd is valid.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    /// `f` called as glibc calls it, for `key`, the entry's strings
+    /// written to `buf`: the entry when found.
+    ///
+    /// # Safety
+    /// `f` must be of its type (see [`sym`]) and `key` valid for it (a
+    /// name: a live C string).
+    unsafe fn lookup_r<K, T: Zeroed>(f: LookupR<K, T>, key: K, buf: &mut [u8]) -> Option<T> {
+        // SAFETY: T is valid all zeros (`Zeroed`).
+        let mut entry: T = unsafe { std::mem::zeroed() };
         let mut errno = 0;
-        // SAFETY: f's type was vouched for by `sym`'s caller; a valid
-        // name, struct, buffer and its length, as glibc passes them.
+        // SAFETY: the caller vouches for f and key; a valid struct,
+        // buffer and its length, as glibc passes them.
         let rc = unsafe {
             f(
-                name.as_ptr(),
-                &mut pw,
+                key,
+                &mut entry,
                 buf.as_mut_ptr().cast(),
                 buf.len(),
                 &mut errno,
             )
         };
-        (rc == 1).then_some(pw)
+        (rc == 1).then_some(entry)
+    }
+
+    /// `f` (a module's `_nss_*_getpwnam_r`, found by [`sym`]) for
+    /// `name`, its strings written to `buf`: the entry when found.
+    pub fn getpwnam(f: GetPwNam, name: &CStr, buf: &mut [u8]) -> Option<libc::passwd> {
+        // SAFETY: f's type was vouched for by `sym`'s caller; name is a
+        // live C string.
+        unsafe { lookup_r(f, name.as_ptr(), buf) }
     }
 
     /// [`getpwnam`] by UID, `f` a module's `_nss_*_getpwuid_r`.
     pub fn getpwuid(f: GetPwUid, uid: libc::uid_t, buf: &mut [u8]) -> Option<libc::passwd> {
-        // SAFETY: a zeroed struct passwd is valid.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut errno = 0;
         // SAFETY: as in `getpwnam`.
-        let rc = unsafe { f(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut errno) };
-        (rc == 1).then_some(pw)
+        unsafe { lookup_r(f, uid, buf) }
     }
 
     /// [`getpwnam`] of a group, `f` a module's `_nss_*_getgrnam_r`.
     pub fn getgrnam(f: GetGrNam, name: &CStr, buf: &mut [u8]) -> Option<libc::group> {
-        // SAFETY: a zeroed struct group is valid.
-        let mut gr: libc::group = unsafe { std::mem::zeroed() };
-        let mut errno = 0;
         // SAFETY: as in `getpwnam`.
-        let rc = unsafe {
-            f(
-                name.as_ptr(),
-                &mut gr,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut errno,
-            )
-        };
-        (rc == 1).then_some(gr)
+        unsafe { lookup_r(f, name.as_ptr(), buf) }
     }
 
     /// `dlsym` of `name` in `lib`, as a function pointer of type `F`;
