@@ -248,6 +248,14 @@ pub mod stats {
         values[values.len() / 2]
     }
 
+    /// The `pct`th percentile of `values` (sorted in place): the value at
+    /// `len · pct / 100`, the last for 100 and above. Panics when
+    /// `values` is empty.
+    pub fn percentile(values: &mut [f64], pct: usize) -> f64 {
+        values.sort_by(f64::total_cmp);
+        values[(values.len() * pct / 100).min(values.len() - 1)]
+    }
+
     /// The arithmetic mean of `values` (NaN when empty).
     pub fn mean(values: &[f64]) -> f64 {
         values.iter().sum::<f64>() / values.len() as f64
@@ -267,6 +275,24 @@ pub mod stats {
             black_box(f());
         }
         start.elapsed().as_nanos() as f64 / calls as f64
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The percentile is the sorted value at len · pct / 100: the
+        /// 99th of 300 is the 298th smallest (two above it), whatever the
+        /// order given; the 100th and past it the largest.
+        #[test]
+        fn the_percentile_is_the_value_at_its_rank() {
+            let mut v: Vec<f64> = (1..=300).rev().map(f64::from).collect();
+            assert_eq!(percentile(&mut v, 99), 298.0);
+            assert_eq!(percentile(&mut v, 50), median(&mut v));
+            assert_eq!(percentile(&mut v, 100), 300.0);
+            assert_eq!(percentile(&mut v, 150), 300.0);
+            assert_eq!(percentile(&mut [7.0], 99), 7.0);
+        }
     }
 }
 
@@ -300,13 +326,13 @@ pub mod inner {
         }
     }
 
-    /// Prints the sorted lookup `times` (µs) as `MEDIAN MEAN P99 CPU`, CPU
+    /// Prints the lookup `times` (µs) as `MEDIAN MEAN P99 CPU`, CPU
     /// being `own_cpu_ns` (the process's time on a CPU over them) per
     /// lookup in µs; the exit code (`times`' own on failure).
     pub fn print_cold(times: Result<Vec<f64>, i32>, own_cpu_ns: u64) -> i32 {
         match times {
-            Ok(times) if !times.is_empty() => {
-                let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)];
+            Ok(mut times) if !times.is_empty() => {
+                let p99 = crate::stats::percentile(&mut times, 99);
                 let own_cpu = own_cpu_ns as f64 / 1000.0 / times.len() as f64;
                 println!(
                     "{:.0} {:.0} {p99:.0} {own_cpu:.1}",

@@ -7,7 +7,7 @@
 //! machine's drift, which moves the side-by-side benchmark's sequential
 //! rows by 20–40% from run to run, falls on both; the figure is the
 //! median of the pairs' ratios, with how many pairs roster was faster
-//! in. Which module goes first alternates from pair to pair. (The
+//! in and each peer's 99th percentile. Which module goes first alternates from pair to pair. (The
 //! modules are called without glibc's dispatch and `files`: the times
 //! are not those of the side-by-side tables.)
 //! Run as root: `cargo run --release -p roster-bench --bin paired`
@@ -23,7 +23,7 @@ use roster_bench::nss_fn::{
 };
 use roster_bench::peer::{prepare, run_driver, wait_for_census, Daemon, Peer, Setup};
 use roster_bench::setup::{build_release, load_average};
-use roster_bench::stats::median;
+use roster_bench::stats::{median, percentile};
 use roster_e2e::dataset::{self, bulk_user, many_group, ALICE, BULK_UID_BASE, BULK_USERS};
 use roster_e2e::slapd::Slapd;
 use std::collections::BTreeMap;
@@ -109,9 +109,9 @@ fn outer() {
             .copied()
     };
     println!(
-        "| | roster | nslcd | roster ÷ nslcd, median of the pairs' | pairs roster was faster in |"
+        "| | roster | nslcd | roster ÷ nslcd, median of the pairs' | pairs roster was faster in | 99th percentile, roster / nslcd |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     for (pass, how) in [
         ("b2b", format!("{count} pairs back to back")),
         (
@@ -127,11 +127,13 @@ fn outer() {
             let k = |stat: &str| get(&format!("{pass}.{key}.{stat}"));
             let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0} µs"));
             println!(
-                "| {label}, {how}, median | {} | {} | {} | {} |",
+                "| {label}, {how}, median | {} | {} | {} | {} | {} / {} |",
                 us(k("roster_median_us")),
                 us(k("nslcd_median_us")),
                 k("ratio").map_or("-".to_string(), |v| format!("{v:.2}×")),
                 k("roster_faster").map_or("-".to_string(), |v| format!("{:.0}%", v * 100.0)),
+                us(k("roster_p99_us")),
+                us(k("nslcd_p99_us")),
             );
         }
     }
@@ -228,6 +230,14 @@ fn inner(args: &[String]) -> i32 {
             }
             println!("{pass}.{key}.roster_median_us={}", median(&mut times[0]));
             println!("{pass}.{key}.nslcd_median_us={}", median(&mut times[1]));
+            println!(
+                "{pass}.{key}.roster_p99_us={}",
+                percentile(&mut times[0], 99)
+            );
+            println!(
+                "{pass}.{key}.nslcd_p99_us={}",
+                percentile(&mut times[1], 99)
+            );
             println!("{pass}.{key}.ratio={}", median(&mut ratios));
             println!(
                 "{pass}.{key}.roster_faster={}",
