@@ -7,9 +7,10 @@
 //! machine's drift, which moves the side-by-side benchmark's sequential
 //! rows by 20–40% from run to run, falls on both; the figure is the
 //! median of the pairs' ratios, with how many pairs roster was faster
-//! in and each peer's 99th percentile. Which module goes first alternates from pair to pair. (The
-//! modules are called without glibc's dispatch and `files`: the times
-//! are not those of the side-by-side tables.)
+//! in and each peer's 99th percentile. Which module goes first
+//! alternates from pair to pair. (The modules are called without glibc's
+//! dispatch and `files`: the times are not those of the side-by-side
+//! tables.)
 //! Run as root: `cargo run --release -p roster-bench --bin paired`
 //! (packages `nslcd` and `libnss-ldapd`, as `make bench` installs them).
 //! Each row runs twice: the lookups back to back (as the side-by-side
