@@ -2,7 +2,9 @@
 //! one private mount namespace against the same slapd (StartTLS, the
 //! sample directory), one process calling the two NSS modules' functions
 //! straight (`_nss_roster_*` and `_nss_ldap_*`, `dlopen`ed) one after the
-//! other, each on a user or group its daemon was never asked. The two
+//! other, each on a user or group its daemon was never asked (getpwnam,
+//! getpwuid, getgrnam, and initgroups of a user just looked up by name,
+//! as `id` and a login ask). The two
 //! lookups of a pair come one right after the other, so a shared
 //! machine's drift, which moves the side-by-side benchmark's sequential
 //! rows by 20–40% from run to run, falls on both; the figure is the
@@ -20,12 +22,14 @@
 //! back to back (default 300, at least 2; half as many with the gap).
 
 use roster_bench::nss_fn::{
-    dlopen_module, getgrnam, getpwnam, getpwuid, sym, GetGrNam, GetPwNam, GetPwUid,
+    dlopen_module, getgrnam, getpwnam, getpwuid, sym, GetGrNam, GetPwNam, GetPwUid, InitgroupsDyn,
 };
 use roster_bench::peer::{prepare, run_driver, wait_for_census, Daemon, Peer, Setup};
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::{median, percentile};
-use roster_e2e::dataset::{self, bulk_user, many_group, ALICE, BULK_UID_BASE, BULK_USERS};
+use roster_e2e::dataset::{
+    self, bulk_user, many_group, ALICE, BIGGROUP_GID, BULK_UID_BASE, BULK_USERS, USERS_GID,
+};
 use roster_e2e::slapd::Slapd;
 use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
@@ -46,10 +50,14 @@ fn nslcd_module() -> String {
 }
 
 /// The rows: (key, what is looked up).
-const ROWS: [(&str, &str); 3] = [
+const ROWS: [(&str, &str); 4] = [
     ("name", "getpwnam of users nobody asked"),
     ("uid", "getpwuid of other users nobody asked"),
     ("group", "getgrnam of groups nobody asked (one member each)"),
+    (
+        "initgroups",
+        "initgroups of other users, each just looked up by name",
+    ),
 ];
 
 fn main() {
@@ -159,7 +167,7 @@ fn inner(args: &[String]) -> i32 {
     // Back to back, and each lookup after an idle gap.
     let gapped = count / 2;
     let keys = count.checked_add(gapped).and_then(|n| n.checked_mul(2));
-    let fits = |k: &u32| count >= 2 && *k <= BULK_USERS / 2 && *k <= dataset::MANY_GROUPS_COUNT;
+    let fits = |k: &u32| count >= 2 && *k <= BULK_USERS / 3 && *k <= dataset::MANY_GROUPS_COUNT;
     let Some(keys) = keys.filter(fits) else {
         eprintln!("PAIRED_COUNT {count}: fewer than 2, or more than the sample directory holds");
         return 2;
@@ -185,23 +193,31 @@ fn inner(args: &[String]) -> i32 {
         return 1;
     }
     // Bulk users (u00001..) by name, the next ones by UID; the groups of
-    // the user in 1,000 groups (mg0000..). Key k of a row is asked once,
-    // by one module.
-    let rows: [(&str, &KeyLookup); 3] = [
-        ("name", &|m: &Module, k| {
+    // the user in 1,000 groups (mg0000..); the groups of the bulk users
+    // after those, each looked up by name first (unmeasured), as `id` and
+    // a login do. Key k of a row is asked once, by one module.
+    let nothing: &KeyLookup = &|_: &Module, _| true;
+    let initgroups_user = |k: u32| bulk_user(1 + 2 * keys + k);
+    let rows: [(&str, &KeyLookup, &KeyLookup); 4] = [
+        ("name", nothing, &|m: &Module, k| {
             m.pwnam(&bulk_user(1 + k), BULK_UID_BASE + 1 + k)
         }),
-        ("uid", &|m: &Module, k| {
+        ("uid", nothing, &|m: &Module, k| {
             m.pwuid(BULK_UID_BASE + 1 + keys + k, &bulk_user(1 + keys + k))
         }),
-        ("group", &|m: &Module, k| m.grnam(&many_group(k))),
+        ("group", nothing, &|m: &Module, k| m.grnam(&many_group(k))),
+        (
+            "initgroups",
+            &|m: &Module, k| m.pwnam(&initgroups_user(k), BULK_UID_BASE + 1 + 2 * keys + k),
+            &|m: &Module, k| m.initgroups(&initgroups_user(k)),
+        ),
     ];
     let mut failed = false;
     for (pass, gap, pairs, first_key) in [
         ("b2b", Duration::ZERO, count, 0),
         ("gap", GAP, gapped, 2 * count),
     ] {
-        for (key, lookup) in rows {
+        for (key, before, lookup) in rows {
             let mut times = [Vec::new(), Vec::new()];
             let mut ratios = Vec::new();
             let mut roster_faster = 0u32;
@@ -214,6 +230,10 @@ fn inner(args: &[String]) -> i32 {
                     let who = turn ^ usize::from(swap);
                     let m = if who == 0 { &roster } else { &nslcd };
                     let k = first_key + 2 * pair + u32::from(who == 1);
+                    if !before(m, k) {
+                        eprintln!("{key}: {} lookup before {k} failed", m.source);
+                        failed = true;
+                    }
                     if !gap.is_zero() {
                         std::thread::sleep(gap);
                     }
@@ -261,6 +281,7 @@ struct Module {
     pwnam: GetPwNam,
     pwuid: GetPwUid,
     grnam: GetGrNam,
+    initgroups: InitgroupsDyn,
 }
 
 impl Module {
@@ -276,6 +297,7 @@ impl Module {
                 pwnam: sym(lib, &name("getpwnam_r")),
                 pwuid: sym(lib, &name("getpwuid_r")),
                 grnam: sym(lib, &name("getgrnam_r")),
+                initgroups: sym(lib, &name("initgroups_dyn")),
             }
         }
     }
@@ -301,6 +323,41 @@ impl Module {
         let name = CString::new(name).expect("name");
         let mut buf = [0u8; 4096];
         getpwuid(self.pwuid, uid, &mut buf).is_some_and(|pw| Self::is_user(&pw, &name, uid))
+    }
+
+    /// initgroups of bulk user `name`, as glibc calls the module: found
+    /// its one group, `biggroup`. (The group glibc passes, to be left
+    /// out, is `members`' GID, not the user's primary group, which is
+    /// `biggroup` too: so that the module has a group to add.)
+    fn initgroups(&self, name: &str) -> bool {
+        let name = CString::new(name).expect("name");
+        const CAP: usize = 16;
+        // SAFETY: a malloc'ed array of CAP GIDs, as glibc passes it (the
+        // module may grow it with realloc).
+        let mut groups =
+            unsafe { libc::malloc(CAP * std::mem::size_of::<libc::gid_t>()) }.cast::<libc::gid_t>();
+        assert!(!groups.is_null(), "malloc");
+        // SAFETY: the first of CAP slots, glibc's own (the group passed).
+        unsafe { *groups = USERS_GID };
+        let (mut start, mut size, mut errno): (libc::c_long, libc::c_long, libc::c_int) =
+            (1, CAP as libc::c_long, 0);
+        // SAFETY: the symbol's type; arguments as glibc passes them.
+        let rc = unsafe {
+            (self.initgroups)(
+                name.as_ptr(),
+                USERS_GID,
+                &mut start,
+                &mut size,
+                &mut groups,
+                -1,
+                &mut errno,
+            )
+        };
+        // SAFETY: `start` GIDs are set, within the array's `size`.
+        let found = rc == 1 && start == 2 && unsafe { *groups.add(1) } == BIGGROUP_GID;
+        // SAFETY: the array malloc'ed above, or the module's realloc of it.
+        unsafe { libc::free(groups.cast()) };
+        found
     }
 
     /// getgrnam of `name`: found (the name as the module wrote it: a
