@@ -3,9 +3,10 @@
 //! sample directory), one process calling the two NSS modules' functions
 //! straight (`_nss_roster_*` and `_nss_ldap_*`, `dlopen`ed) one after the
 //! other, each on a user or group its daemon was never asked (getpwnam,
-//! getpwuid, getgrnam, and initgroups of a user just looked up by name,
-//! as `id` and a login ask). The two
-//! lookups of a pair come one right after the other, so a shared
+//! getpwuid, getgrnam; and initgroups of a user in one group, looked up
+//! by name first, unmeasured, as `id` and a login ask). The two timed
+//! lookups of a pair come one right after the other (in the initgroups
+//! row, the second module's lookup by name between them), so a shared
 //! machine's drift, which moves the side-by-side benchmark's sequential
 //! rows by 20–40% from run to run, falls on both; the figure is the
 //! median of the pairs' ratios, with how many pairs roster was faster
@@ -341,7 +342,9 @@ impl Module {
         unsafe { *groups = USERS_GID };
         let (mut start, mut size, mut errno): (libc::c_long, libc::c_long, libc::c_int) =
             (1, CAP as libc::c_long, 0);
-        // SAFETY: the symbol's type; arguments as glibc passes them.
+        // SAFETY: the symbol's type; pointers as glibc passes them: a
+        // NUL-terminated name, live counters, a malloc'ed array of `size`
+        // GIDs whose first `start` are set.
         let rc = unsafe {
             (self.initgroups)(
                 name.as_ptr(),
@@ -353,7 +356,8 @@ impl Module {
                 &mut errno,
             )
         };
-        // SAFETY: `start` GIDs are set, within the array's `size`.
+        // SAFETY: read only once `start` is 2 (`&&`): two GIDs set,
+        // within the array's `size`.
         let found = rc == 1 && start == 2 && unsafe { *groups.add(1) } == BIGGROUP_GID;
         // SAFETY: the array malloc'ed above, or the module's realloc of it.
         unsafe { libc::free(groups.cast()) };
