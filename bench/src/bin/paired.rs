@@ -327,9 +327,10 @@ impl Module {
     }
 
     /// initgroups of bulk user `name`, as glibc calls the module: found
-    /// its one group, `biggroup`. (The group glibc passes, to be left
-    /// out, is `members`' GID, not the user's primary group, which is
-    /// `biggroup` too: so that the module has a group to add.)
+    /// its one group, `biggroup`. (The group passed to be left out, where
+    /// glibc passes the user's primary group, is `members`' GID: the
+    /// primary group is `biggroup` too, and the module then has a group
+    /// to add.)
     fn initgroups(&self, name: &str) -> bool {
         let name = CString::new(name).expect("name");
         const CAP: usize = 16;
