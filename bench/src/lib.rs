@@ -216,6 +216,71 @@ pub mod nss_fn {
         unsafe { lookup_r(f, name.as_ptr(), buf) }
     }
 
+    /// The GID array glibc hands `_nss_*_initgroups_dyn`: `malloc`ed (the
+    /// module may grow it with `realloc`), freed when dropped.
+    pub struct GidArray {
+        gids: *mut libc::gid_t,
+        size: libc::c_long,
+    }
+
+    impl GidArray {
+        /// An array of room for `size` GIDs (at least one).
+        pub fn new(size: usize) -> GidArray {
+            let size = size.max(1);
+            // SAFETY: malloc of `size` GIDs; checked below.
+            let gids = unsafe { libc::malloc(size * std::mem::size_of::<libc::gid_t>()) }
+                .cast::<libc::gid_t>();
+            assert!(!gids.is_null(), "malloc");
+            GidArray {
+                gids,
+                size: size as libc::c_long,
+            }
+        }
+    }
+
+    impl Drop for GidArray {
+        fn drop(&mut self) {
+            // SAFETY: the array malloc'ed in `new`, or a module's realloc
+            // of it (`initgroups_dyn` keeps the pointer it was given back).
+            unsafe { libc::free(self.gids.cast()) };
+        }
+    }
+
+    /// `f` (a module's `_nss_*_initgroups_dyn`) called as glibc's
+    /// `getgrouplist` calls it for `user` whose group `group` glibc has
+    /// put first (and the module leaves out), no limit: the GIDs in
+    /// `groups` after the call (`group` first) when the module answers
+    /// success, else `None`. (Nothing allocated but what the module
+    /// does: the `nssmod` benchmark times this call.)
+    pub fn initgroups_dyn<'g>(
+        f: InitgroupsDyn,
+        user: &CStr,
+        group: libc::gid_t,
+        groups: &'g mut GidArray,
+    ) -> Option<&'g [libc::gid_t]> {
+        // SAFETY: the first of the array's `size` (at least one) slots.
+        unsafe { *groups.gids = group };
+        let (mut start, mut errno): (libc::c_long, libc::c_int) = (1, 0);
+        // SAFETY: f's type was vouched for by `sym`'s caller; a
+        // NUL-terminated name, live counters, a malloc'ed array of `size`
+        // GIDs whose first `start` are set, as glibc passes them.
+        let rc = unsafe {
+            f(
+                user.as_ptr(),
+                group,
+                &mut start,
+                &mut groups.size,
+                &mut groups.gids,
+                -1,
+                &mut errno,
+            )
+        };
+        let set = usize::try_from(start).ok()?.min(groups.size as usize);
+        // SAFETY: the module set the first `start` GIDs of the array of
+        // `size` it left in `groups`.
+        (rc == 1).then(|| unsafe { std::slice::from_raw_parts(groups.gids, set) })
+    }
+
     /// `dlsym` of `name` in `lib`, as a function pointer of type `F`;
     /// panics when it is missing.
     ///
@@ -230,6 +295,52 @@ pub mod nss_fn {
         // SAFETY: the caller names the right type, a pointer-sized fn
         // pointer (checked above).
         unsafe { std::mem::transmute_copy(&p) }
+    }
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// A module's `initgroups_dyn`: adds 100 GIDs after the one
+        /// passed, growing the array with `realloc` as glibc lets it.
+        unsafe extern "C" fn hundred_groups(
+            _user: *const libc::c_char,
+            _group: libc::gid_t,
+            start: *mut libc::c_long,
+            size: *mut libc::c_long,
+            groupsp: *mut *mut libc::gid_t,
+            _limit: libc::c_long,
+            _errno: *mut libc::c_int,
+        ) -> libc::c_int {
+            // SAFETY: the pointers glibc (here `initgroups_dyn`) passes:
+            // live counters and a malloc'ed array of `*size` GIDs.
+            unsafe {
+                for gid in 1000..1100 {
+                    if *start == *size {
+                        *size *= 2;
+                        let grown = libc::realloc((*groupsp).cast(), *size as usize * 4);
+                        assert!(!grown.is_null());
+                        *groupsp = grown.cast();
+                    }
+                    *(*groupsp).add(*start as usize) = gid;
+                    *start += 1;
+                }
+            }
+            1
+        }
+
+        /// The GIDs a module writes come back whole, the group passed
+        /// first, from the array it grew (and that array is the one
+        /// freed: no double free under the test's allocator).
+        #[test]
+        fn initgroups_dyn_reads_the_array_the_module_grew() {
+            let mut groups = GidArray::new(2);
+            let got = initgroups_dyn(hundred_groups, c"u", 7, &mut groups).unwrap();
+            assert_eq!(got.len(), 101);
+            assert_eq!(got[0], 7);
+            assert!(got[1..].iter().copied().eq(1000..1100));
+            let again = initgroups_dyn(hundred_groups, c"u", 8, &mut groups).unwrap();
+            assert_eq!((again.len(), again[0], again[100]), (101, 8, 1099));
+        }
     }
 }
 
@@ -333,10 +444,10 @@ pub mod inner {
         match times {
             Ok(mut times) if !times.is_empty() => {
                 let p99 = crate::stats::percentile(&mut times, 99);
+                let median = crate::stats::median(&mut times);
                 let own_cpu = own_cpu_ns as f64 / 1000.0 / times.len() as f64;
                 println!(
-                    "{:.0} {:.0} {p99:.0} {own_cpu:.1}",
-                    times[times.len() / 2],
+                    "{median:.0} {:.0} {p99:.0} {own_cpu:.1}",
                     crate::stats::mean(&times)
                 );
                 0

@@ -15,7 +15,8 @@
 //! for a while, for a profile (the same namespace set-up).
 
 use roster_bench::nss_fn::{
-    dlopen_module, getgrnam, getpwnam, sym, GetGrNam, GetPwNam, InitgroupsDyn,
+    dlopen_module, getgrnam, getpwnam, initgroups_dyn, sym, GetGrNam, GetPwNam, GidArray,
+    InitgroupsDyn,
 };
 use roster_bench::stats::{batch_ns, median};
 use roster_e2e::dataset::{
@@ -215,28 +216,10 @@ fn lookup(module: &str, op: &str) -> Box<dyn FnMut() -> bool> {
         "initgroups" => {
             // SAFETY: the symbol's type, as glibc calls it.
             let f: InitgroupsDyn = unsafe { sym(lib, c"_nss_roster_initgroups_dyn") };
-            let cap: libc::c_long = 4096;
-            // SAFETY: a malloc'ed array of cap gids, as glibc passes it.
-            let mut groups = unsafe { libc::malloc(cap as usize * 4) }.cast::<libc::gid_t>();
-            assert!(!groups.is_null());
+            let mut groups = GidArray::new(4096);
             Box::new(move || {
-                let (mut start, mut size, mut errno): (libc::c_long, libc::c_long, libc::c_int) =
-                    (1, cap, 0);
-                // SAFETY: groups holds cap gids; the first is set.
-                unsafe { *groups = MANYGROUPS.gid };
-                // SAFETY: arguments as glibc passes them.
-                let rc = unsafe {
-                    f(
-                        many.as_ptr(),
-                        MANYGROUPS.gid,
-                        &mut start,
-                        &mut size,
-                        &mut groups,
-                        -1,
-                        &mut errno,
-                    )
-                };
-                rc == 1 && start == 1 + libc::c_long::from(MANY_GROUPS_COUNT)
+                initgroups_dyn(f, &many, MANYGROUPS.gid, &mut groups)
+                    .is_some_and(|g| g.len() == 1 + MANY_GROUPS_COUNT as usize)
             })
         }
         "grnam-big" | "grnam" => {

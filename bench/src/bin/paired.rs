@@ -23,7 +23,8 @@
 //! back to back (default 300, at least 2; half as many with the gap).
 
 use roster_bench::nss_fn::{
-    dlopen_module, getgrnam, getpwnam, getpwuid, sym, GetGrNam, GetPwNam, GetPwUid, InitgroupsDyn,
+    dlopen_module, getgrnam, getpwnam, getpwuid, initgroups_dyn, sym, GetGrNam, GetPwNam, GetPwUid,
+    GidArray, InitgroupsDyn,
 };
 use roster_bench::peer::{prepare, run_driver, wait_for_census, Daemon, Peer, Setup};
 use roster_bench::setup::{build_release, load_average};
@@ -333,36 +334,9 @@ impl Module {
     /// to add.)
     fn initgroups(&self, name: &str) -> bool {
         let name = CString::new(name).expect("name");
-        const CAP: usize = 16;
-        // SAFETY: a malloc'ed array of CAP GIDs, as glibc passes it (the
-        // module may grow it with realloc).
-        let mut groups =
-            unsafe { libc::malloc(CAP * std::mem::size_of::<libc::gid_t>()) }.cast::<libc::gid_t>();
-        assert!(!groups.is_null(), "malloc");
-        // SAFETY: the first of CAP slots, glibc's own (the group passed).
-        unsafe { *groups = USERS_GID };
-        let (mut start, mut size, mut errno): (libc::c_long, libc::c_long, libc::c_int) =
-            (1, CAP as libc::c_long, 0);
-        // SAFETY: the symbol's type; pointers as glibc passes them: a
-        // NUL-terminated name, live counters, a malloc'ed array of `size`
-        // GIDs whose first `start` are set.
-        let rc = unsafe {
-            (self.initgroups)(
-                name.as_ptr(),
-                USERS_GID,
-                &mut start,
-                &mut size,
-                &mut groups,
-                -1,
-                &mut errno,
-            )
-        };
-        // SAFETY: read only once `start` is 2 (`&&`): two GIDs set,
-        // within the array's `size`.
-        let found = rc == 1 && start == 2 && unsafe { *groups.add(1) } == BIGGROUP_GID;
-        // SAFETY: the array malloc'ed above, or the module's realloc of it.
-        unsafe { libc::free(groups.cast()) };
-        found
+        let mut groups = GidArray::new(16);
+        initgroups_dyn(self.initgroups, &name, USERS_GID, &mut groups)
+            .is_some_and(|g| g == [USERS_GID, BIGGROUP_GID])
     }
 
     /// getgrnam of `name`: found (the name as the module wrote it: a
