@@ -619,11 +619,13 @@ pub mod setup {
 
 /// Profiles of a daemon over one measured step, for the benchmarks'
 /// `ROSTER_BENCH_PERF*` hooks.
+pub mod sched;
+
 pub mod profile {
     use std::process::{Child, Command, Stdio};
     use std::time::Duration;
 
-    /// `perf record` attached to one process, stopped when dropped
+    /// `perf record` (of one process, or as asked), stopped when dropped
     /// (SIGINT, so it writes its file; the drop waits for it).
     pub struct Recording(Child);
 
@@ -631,10 +633,18 @@ pub mod profile {
         /// `perf record GRAPH -o OUT -p PID`, given time to attach; `None`
         /// when perf cannot be started.
         pub fn start(pid: u32, out: &str, graph: &[&str]) -> Option<Recording> {
+            let pid = pid.to_string();
+            let mut args = graph.to_vec();
+            args.extend(["-o", out, "-p", &pid]);
+            Recording::with_args(&args)
+        }
+
+        /// `perf record ARGS`, given time to start; `None` when perf
+        /// cannot be started.
+        pub fn with_args(args: &[&str]) -> Option<Recording> {
             let child = Command::new("perf")
                 .arg("record")
-                .args(graph)
-                .args(["-o", out, "-p", &pid.to_string()])
+                .args(args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

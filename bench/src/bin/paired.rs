@@ -21,12 +21,19 @@
 //! a pause, then mostly runs after the row), then each after [`GAP`] of
 //! idleness (as sporadic lookups come). `PAIRED_COUNT=N`: pairs a row
 //! back to back (default 300, at least 2; half as many with the gap).
+//! `PAIRED_SCHED=FILE`: the run is recorded with `perf record` (package
+//! `linux-perf`; the scheduler's wake-ups and switches on all CPUs, into
+//! FILE), and each row with one search a lookup is cut into the parts
+//! [`roster_bench::sched`] names: a table per pass of their medians for
+//! each daemon, and where the threads ran.
 
 use roster_bench::nss_fn::{
     dlopen_module, getgrnam, getpwnam, getpwuid, initgroups_dyn, sym, GetGrNam, GetPwNam, GetPwUid,
     GidArray, InitgroupsDyn,
 };
 use roster_bench::peer::{prepare, run_driver, wait_for_census, Daemon, Peer, Setup};
+use roster_bench::profile::Recording;
+use roster_bench::sched::{self, Window};
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::{median, percentile};
 use roster_e2e::dataset::{
@@ -92,6 +99,11 @@ fn outer() {
     // directory is made again after it.)
     script += &prepare(Peer::Nslcd, &nslcd_dir, &setup);
     script += "mkdir -p -m 0755 /run/roster || exit 1\n";
+    let sched_data = std::env::var("PAIRED_SCHED").ok();
+    let windows_file = scratch.path().join("sched-windows.tsv");
+    if sched_data.is_some() {
+        let _ = writeln!(script, "export {WINDOWS_ENV}='{}'", windows_file.display());
+    }
     let module = roster_e2e::paths::module("libnss_roster.so");
     let count = std::env::var("PAIRED_COUNT")
         .ok()
@@ -113,7 +125,23 @@ fn outer() {
     );
     let started = Instant::now();
     let mut runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let recording = sched_data.as_deref().map(|out| {
+        Recording::with_args(&[
+            "-q",
+            "-a",
+            "-k",
+            "CLOCK_MONOTONIC",
+            "-e",
+            "sched:sched_waking",
+            "-e",
+            "sched:sched_switch",
+            "-o",
+            out,
+        ])
+        .expect("PAIRED_SCHED: perf record does not start (package linux-perf)")
+    });
     run_driver(&script, "paired", "roster and nslcd", &mut runs);
+    drop(recording);
     let get = |k: &str| {
         runs.get(&format!("paired.{k}"))
             .and_then(|v| v.first())
@@ -148,12 +176,106 @@ fn outer() {
             );
         }
     }
+    if let Some(data) = &sched_data {
+        print_parts(data, &windows_file, count);
+    }
     println!(
         "\n(load average {} at the end; whole benchmark: {:.0} s)",
         load_average(),
         started.elapsed().as_secs_f64()
     );
     drop(slapd);
+}
+
+/// Where the inner process writes its lookups' windows for
+/// `PAIRED_SCHED`: one line a timed lookup, `PASS.ROW TID DAEMON START
+/// END` (tab-separated; the times in ns of `CLOCK_MONOTONIC`).
+const WINDOWS_ENV: &str = "PAIRED_SCHED_WINDOWS";
+
+/// The rows a lookup of which makes one search with either daemon (nslcd
+/// makes two for an initgroups).
+const ONE_SEARCH_ROWS: [&str; 3] = ["name", "uid", "group"];
+
+/// `PAIRED_SCHED`'s tables: each one-search row's lookups in `windows`
+/// cut at their wake-ups in the recording `data`, by pass and daemon.
+fn print_parts(data: &str, windows: &Path, count: u32) {
+    let out = std::process::Command::new("perf")
+        .args([
+            "script",
+            "-i",
+            data,
+            "-F",
+            "comm,tid,cpu,time,event,trace",
+            "--ns",
+        ])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("run perf script");
+    let events = sched::parse_events(&String::from_utf8_lossy(&out.stdout));
+    let text = std::fs::read_to_string(windows).unwrap_or_default();
+    let windows: Vec<(String, Window)> = text
+        .lines()
+        .filter_map(|l| {
+            let [label, client, daemon, start, end] = l.split('\t').collect::<Vec<_>>()[..] else {
+                return None;
+            };
+            let window = Window {
+                client: client.parse().ok()?,
+                daemon: daemon.to_string(),
+                start_ns: start.parse().ok()?,
+                end_ns: end.parse().ok()?,
+            };
+            Some((format!("{label}.{daemon}"), window))
+        })
+        .collect();
+    let (found, missed) = sched::parts_by_label(&events, &windows, "slapd");
+    println!(
+        "\nThe scheduler's view ({} events, {} lookups): medians in µs of each part, \
+         one-search rows",
+        events.len(),
+        windows.len()
+    );
+    for (pass, how) in [
+        ("b2b", "back to back".to_string()),
+        ("gap", format!("each after {} ms idle", GAP.as_millis())),
+    ] {
+        let cells = |f: &dyn Fn(&sched::Summary) -> String| {
+            let mut line = String::new();
+            for row in ONE_SEARCH_ROWS {
+                for daemon in ["rosterd", "nslcd"] {
+                    let label = format!("{pass}.{row}.{daemon}");
+                    let s = found.get(&label).and_then(|p| sched::summarise(p));
+                    let _ = write!(line, " {} |", s.as_ref().map_or("-".into(), f));
+                }
+            }
+            line
+        };
+        println!("\n| {how} ({count} or {} lookups a row and daemon) | rosterd: name | nslcd: name | rosterd: uid | nslcd: uid | rosterd: group | nslcd: group |", count / 2);
+        println!("|---|---|---|---|---|---|---|");
+        for (k, name) in sched::PART_NAMES.iter().enumerate() {
+            println!(
+                "| {name} |{}",
+                cells(&|s| format!("{:.0}", s.medians_us[k]))
+            );
+        }
+        println!(
+            "| the directory's first hand-over to another of its threads went to another CPU |{}",
+            cells(&|s| format!("{:.0}%", 100.0 * s.handoff_elsewhere))
+        );
+        println!(
+            "| the daemon's thread woken by the directory ran on another CPU than the one the client woke |{}",
+            cells(&|s| format!("{:.0}%", 100.0 * s.daemon_moved))
+        );
+        let mut left_out = String::new();
+        for row in ONE_SEARCH_ROWS {
+            for daemon in ["rosterd", "nslcd"] {
+                let label = format!("{pass}.{row}.{daemon}");
+                let n = missed.get(&label).copied().unwrap_or(0);
+                let _ = write!(left_out, " {n} |");
+            }
+        }
+        println!("| lookups not cut (a wake-up missing) |{left_out}");
+    }
 }
 
 /// `--inner ROSTER_DIR NSLCD_DIR MODULE COUNT`, inside the namespace:
@@ -214,6 +336,11 @@ fn inner(args: &[String]) -> i32 {
             &|m: &Module, k| m.initgroups(&initgroups_user(k)),
         ),
     ];
+    let windows_out = std::env::var_os(WINDOWS_ENV);
+    let mut windows = String::new();
+    // (The lookups run on the main thread, whose thread ID is the
+    // process's.)
+    let client = std::process::id();
     let mut failed = false;
     for (pass, gap, pairs, first_key) in [
         ("b2b", Duration::ZERO, count, 0),
@@ -239,12 +366,21 @@ fn inner(args: &[String]) -> i32 {
                     if !gap.is_zero() {
                         std::thread::sleep(gap);
                     }
+                    let start_ns = monotonic_ns();
                     let t = Instant::now();
                     if !lookup(m, k) {
                         eprintln!("{key}: {} lookup {k} failed", m.source);
                         failed = true;
                     }
                     took[who] = t.elapsed().as_nanos() as f64 / 1000.0;
+                    if windows_out.is_some() {
+                        let daemon = if who == 0 { "rosterd" } else { "nslcd" };
+                        let end_ns = monotonic_ns();
+                        let _ = writeln!(
+                            windows,
+                            "{pass}.{key}\t{client}\t{daemon}\t{start_ns}\t{end_ns}"
+                        );
+                    }
                 }
                 times[0].push(took[0]);
                 times[1].push(took[1]);
@@ -270,7 +406,26 @@ fn inner(args: &[String]) -> i32 {
     }
     drop(roster_daemon);
     drop(nslcd_daemon);
+    if let Some(path) = windows_out {
+        if let Err(e) = std::fs::write(&path, windows) {
+            eprintln!("{}: {e}", Path::new(&path).display());
+            failed = true;
+        }
+    }
     i32::from(failed)
+}
+
+/// `CLOCK_MONOTONIC` now, in ns: the clock `perf record -k
+/// CLOCK_MONOTONIC` stamps its events with.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given, ours.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC)");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// A row's lookup of its key number `k` through a module: found.
