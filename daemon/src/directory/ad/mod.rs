@@ -555,9 +555,12 @@ impl Ad {
         );
         let want = output_name(short, dir.cfg.qualified_names, &dir.cfg.name);
         let entries = dir.search(&group_query(&dir.cfg, &f, false), true).await?;
-        self.single_group(dir, &format!("group name {name:?}"), &entries, |g| {
-            g.group.name == want
-        })
+        self.single_group(
+            dir,
+            || format!("group name {name:?}"),
+            &entries,
+            |g| g.group.name == want,
+        )
         .await
     }
 
@@ -574,14 +577,22 @@ impl Ad {
         let entries = dir
             .search(&group_query(&dir.cfg, &term, false), true)
             .await?;
-        self.single_group(dir, &format!("gid {gid}"), &entries, |g| g.group.gid == gid)
-            .await
+        self.single_group(
+            dir,
+            || format!("gid {gid}"),
+            &entries,
+            |g| g.group.gid == gid,
+        )
+        .await
     }
 
+    /// The group among `entries` that `keep` accepts, when exactly one
+    /// is; several are refused, logged as matches of what the search was
+    /// for (`what`, formatted only then).
     async fn single_group(
         &self,
         dir: &Directory,
-        what: &str,
+        what: impl FnOnce() -> String,
         entries: &[SearchEntry],
         keep: impl Fn(&GroupRecord) -> bool,
     ) -> Result<Option<GroupRecord>, DirectoryError> {
@@ -598,6 +609,7 @@ impl Ad {
         }
         if found.len() > 1 {
             let dns: Vec<&str> = found.iter().map(|g| g.dn.as_str()).collect();
+            let what = what();
             tracing::warn!(domain = %dir.cfg.name, dns = %dns.join(" | "), "{what} matches several entries: refused");
             return Ok(None);
         }
@@ -962,7 +974,7 @@ impl Ad {
             .search(&group_query(&dir.cfg, &term, false), true)
             .await?;
         Ok(self
-            .single_group(dir, &format!("SID {sid}"), &entries, |_| true)
+            .single_group(dir, || format!("SID {sid}"), &entries, |_| true)
             .await?
             .map(SidObject::Group))
     }

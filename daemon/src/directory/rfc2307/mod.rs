@@ -244,9 +244,12 @@ impl Rfc2307 {
         name: &str,
         entries: Vec<SearchEntry>,
     ) -> Result<Option<GroupRecord>, DirectoryError> {
-        self.single_group(dir, &format!("group name {name:?}"), entries, |g| {
-            g.group.name == name
-        })
+        self.single_group(
+            dir,
+            || format!("group name {name:?}"),
+            entries,
+            |g| g.group.name == name,
+        )
         .await
     }
 
@@ -272,14 +275,22 @@ impl Rfc2307 {
         gid: u32,
         entries: Vec<SearchEntry>,
     ) -> Result<Option<GroupRecord>, DirectoryError> {
-        self.single_group(dir, &format!("gid {gid}"), entries, |g| g.group.gid == gid)
-            .await
+        self.single_group(
+            dir,
+            || format!("gid {gid}"),
+            entries,
+            |g| g.group.gid == gid,
+        )
+        .await
     }
 
+    /// The group among `entries` that `keep` accepts, when exactly one
+    /// is; several are refused, logged as matches of what the search was
+    /// for (`what`, formatted only then).
     async fn single_group(
         &self,
         dir: &Directory,
-        what: &str,
+        what: impl FnOnce() -> String,
         entries: Vec<SearchEntry>,
         keep: impl Fn(&GroupRecord) -> bool,
     ) -> Result<Option<GroupRecord>, DirectoryError> {
@@ -296,6 +307,7 @@ impl Rfc2307 {
         }
         if found.len() > 1 {
             let dns: Vec<&str> = found.iter().map(|(g, _)| g.dn.as_str()).collect();
+            let what = what();
             tracing::warn!(domain = %dir.cfg.name, dns = %dns.join(" | "), "{what} matches several entries: refused");
             return Ok(None);
         }
