@@ -2,8 +2,9 @@
 //! closures ([`lookup`]), an NSS module's functions called straight
 //! ([`nss_fn`]), medians and timed batches ([`stats`]), the measurements
 //! the inner processes run ([`inner`]), the set-up both outer processes
-//! do ([`setup`]) and the peers' namespaces, daemons and memory
-//! ([`peer`]).
+//! do ([`setup`]), the peers' namespaces, daemons and memory
+//! ([`peer`]), `perf` recordings ([`profile`]) and a lookup's path
+//! through the scheduler ([`sched`]).
 
 /// The libc lookups a benchmark measures, each as a closure.
 pub mod lookup {
@@ -617,10 +618,10 @@ pub mod setup {
     }
 }
 
-/// Profiles of a daemon over one measured step, for the benchmarks'
-/// `ROSTER_BENCH_PERF*` hooks.
 pub mod sched;
 
+/// Profiles of a daemon over one measured step, for the benchmarks'
+/// `ROSTER_BENCH_PERF*` hooks.
 pub mod profile {
     use std::process::{Child, Command, Stdio};
     use std::time::Duration;
@@ -640,18 +641,22 @@ pub mod profile {
         }
 
         /// `perf record ARGS`, given time to start; `None` when perf
-        /// cannot be started.
+        /// cannot be started or has exited within that time.
         pub fn with_args(args: &[&str]) -> Option<Recording> {
-            let child = Command::new("perf")
+            let mut child = Command::new("perf")
                 .arg("record")
                 .args(args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .ok()?;
-            // perf attaches in the background: give it a moment.
+            // perf attaches in the background: give it a moment; one
+            // that has exited by then records nothing.
             std::thread::sleep(Duration::from_millis(500));
-            Some(Recording(child))
+            match child.try_wait() {
+                Ok(None) => Some(Recording(child)),
+                _ => None,
+            }
         }
     }
 

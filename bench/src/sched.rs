@@ -7,13 +7,16 @@
 //! A lookup with one search (by name, by UID, of a group) is cut at four
 //! wake-ups into five parts ([`Parts`]): the client until the daemon runs
 //! (the module's request, the daemon's wake-up), the daemon until it wakes
-//! the directory server (its search written), the server until it wakes
-//! the daemon (its answer written), the daemon until it wakes the client
-//! (its reply written), and the client until its lookup returns.
+//! the directory server (its search written), the server until its last
+//! wake-up of the daemon before the reply (its answer written: a server
+//! may write an entry and the search's result apart, and a daemon may
+//! wait for both), the daemon until it wakes the client (its reply
+//! written), and the client until its lookup returns. Processes are told
+//! apart by PID, threads by thread ID.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-/// A scheduler event, as `perf script -F comm,tid,cpu,time,event,trace
+/// A scheduler event, as `perf script -F comm,pid,tid,cpu,time,event,trace
 /// --ns` prints it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -21,21 +24,28 @@ pub struct Event {
     pub ns: u64,
     /// The CPU it happened on.
     pub cpu: u32,
-    /// The thread running there (the waker, for a wake-up).
+    /// The process of the thread running there (the waker, for a
+    /// wake-up; the thread switched out, for a switch).
+    pub pid: u32,
+    /// That thread.
     pub tid: u32,
-    /// That thread's name.
-    pub comm: String,
     /// What happened.
-    pub what: What,
+    pub kind: EventKind,
 }
 
 /// The kinds of [`Event`] read.
 #[derive(Debug, Clone, PartialEq)]
-pub enum What {
-    /// `sched_waking`: thread `tid` (named `comm`) is woken.
-    Waking { comm: String, tid: u32 },
-    /// `sched_switch`: thread `next_tid` (named `next_comm`) starts to run.
-    Switch { next_comm: String, next_tid: u32 },
+pub enum EventKind {
+    /// `sched_waking`: a thread is woken.
+    Waking {
+        /// The thread woken.
+        tid: u32,
+    },
+    /// `sched_switch`: a thread starts to run.
+    Switch {
+        /// The thread switched to.
+        next_tid: u32,
+    },
 }
 
 /// One line of `perf script` output; `None` for other events and lines
@@ -43,31 +53,25 @@ pub enum What {
 pub fn parse_line(line: &str) -> Option<Event> {
     let (head, rest) = line.split_once(" sched:")?;
     let (event, trace) = rest.split_once(':')?;
-    // head: "COMM TID [CPU] SECONDS.NANOS:" (COMM may hold spaces).
+    // head: "COMM PID/TID [CPU] SECONDS.NANOS:" (COMM may hold spaces).
     let words: Vec<&str> = head.split_whitespace().collect();
-    let [comm @ .., tid, cpu, time] = &words[..] else {
+    let [_, .., ids, cpu, time] = &words[..] else {
         return None;
     };
-    if comm.is_empty() {
-        return None;
-    }
-    let comm = comm.join(" ");
+    let (pid, tid) = ids.split_once('/')?;
     let cpu = cpu.strip_prefix('[')?.strip_suffix(']')?;
     let (secs, nanos) = time.strip_suffix(':')?.split_once('.')?;
     if nanos.len() != 9 {
         return None;
     }
     let ns = secs.parse::<u64>().ok()? * 1_000_000_000 + nanos.parse::<u64>().ok()?;
-    let trace = trace.trim();
-    let what = match event {
-        "sched_waking" => What::Waking {
-            comm: between(trace, "comm=", " pid=")?.to_string(),
+    let kind = match event {
+        "sched_waking" => EventKind::Waking {
             tid: field(trace, " pid=")?.parse().ok()?,
         },
         "sched_switch" => {
             let (_, next) = trace.split_once(" ==> ")?;
-            What::Switch {
-                next_comm: between(next, "next_comm=", " next_pid=")?.to_string(),
+            EventKind::Switch {
                 next_tid: field(next, " next_pid=")?.parse().ok()?,
             }
         }
@@ -76,16 +80,10 @@ pub fn parse_line(line: &str) -> Option<Event> {
     Some(Event {
         ns,
         cpu: cpu.parse().ok()?,
+        pid: pid.parse().ok()?,
         tid: tid.parse().ok()?,
-        comm,
-        what,
+        kind,
     })
-}
-
-/// The text after `start` (at the beginning of `s`) up to `end`.
-fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let s = s.strip_prefix(start)?;
-    Some(&s[..s.find(end)?])
 }
 
 /// The value of the field that `key` (" name=") begins: up to the next
@@ -95,14 +93,30 @@ fn field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
     Some(v.split(' ').next().unwrap_or(v))
 }
 
-/// One timed lookup: the client thread `client` asked the daemon whose
-/// threads are named `daemon` (a prefix: `rosterd`, `nslcd`) between
-/// `start_ns` and `end_ns`.
+/// Events of `text` (`perf script` output), sorted by time.
+pub fn parse_events(text: &str) -> Vec<Event> {
+    let mut events: Vec<Event> = text.lines().filter_map(parse_line).collect();
+    events.sort_by_key(|e| e.ns);
+    events
+}
+
+/// The process of each thread seen running in `events` (a thread that
+/// wakes another or is switched out), by thread ID.
+pub fn processes(events: &[Event]) -> HashMap<u32, u32> {
+    events.iter().map(|e| (e.tid, e.pid)).collect()
+}
+
+/// One timed lookup: thread `client_tid` asked the daemon of PID
+/// `daemon_pid` between `start_ns` and `end_ns` (the recording's clock).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
-    pub client: u32,
-    pub daemon: String,
+    /// The thread that made the lookup.
+    pub client_tid: u32,
+    /// The daemon asked.
+    pub daemon_pid: u32,
+    /// When the lookup began.
     pub start_ns: u64,
+    /// When it returned.
     pub end_ns: u64,
 }
 
@@ -115,97 +129,130 @@ pub struct Parts {
     pub to_daemon: u64,
     /// From then until the daemon wakes the directory server.
     pub daemon_request: u64,
-    /// From then until the server wakes the daemon.
+    /// From then until the server's last wake-up of the daemon before
+    /// the reply.
     pub directory: u64,
     /// From then until the daemon wakes the client.
     pub daemon_answer: u64,
     /// From then until the window's end.
     pub to_client: u64,
+    /// How many times the server woke the daemon in between.
+    pub directory_wakes: u32,
     /// The server's first wake-up of one of its own threads (a listener
     /// handing the request to a worker) made it run on another CPU than
     /// the waker's; `None` when there was none (or it did not run in the
     /// window).
     pub directory_handoff_elsewhere: Option<bool>,
-    /// The daemon's thread woken by the server ran on another CPU than
-    /// the one the client woke.
+    /// The daemon's thread woken last by the server ran on another CPU
+    /// than the thread the client woke first ran on.
     pub daemon_moved: bool,
 }
 
-/// [`Parts`] of `w` from `events` (sorted by time), the directory
-/// server's threads named `directory`; `None` when one of the four
-/// wake-ups is not in the window (the lookup went another way: answered
-/// from a cache, or made more than one search).
-pub fn parts(events: &[Event], w: &Window, directory: &str) -> Option<Parts> {
+/// [`Parts`] of `w` from `events` (sorted by time), with the threads'
+/// processes `procs` ([`processes`]) and the directory server's PID
+/// `directory_pid`; `None` when one of the four wake-ups is not in the
+/// window (the lookup went another way: the daemon already running,
+/// answered from a cache, made no search) or the window is empty.
+pub fn parts(
+    events: &[Event],
+    procs: &HashMap<u32, u32>,
+    w: &Window,
+    directory_pid: u32,
+) -> Option<Parts> {
+    if w.end_ns < w.start_ns {
+        return None;
+    }
     let from = events.partition_point(|e| e.ns < w.start_ns);
     let to = events.partition_point(|e| e.ns <= w.end_ns);
-    let mut it = events[from..to].iter();
-    let is_daemon = |comm: &str| comm.starts_with(w.daemon.as_str());
+    let window = &events[from..to];
+    let process_of = |tid: u32| procs.get(&tid).copied();
+    let mut it = window.iter().enumerate();
     // The client wakes a daemon thread, which then runs.
-    let (woken, _) = next_waking(&mut it, |e, comm, _| e.tid == w.client && is_daemon(comm))?;
-    let (request_ns, request_cpu) = next_run(&mut it, woken)?;
+    let (_, woken, _) = next_waking(&mut it, |e, tid| {
+        e.tid == w.client_tid && process_of(tid) == Some(w.daemon_pid)
+    })?;
+    let (request_ns, request_cpu) = next_run(&mut it.clone().map(|(_, e)| e), woken)?;
     // The daemon wakes the server.
-    let (_, sent_ns) = next_waking(&mut it, |e, comm, _| {
-        is_daemon(&e.comm) && comm == directory
+    let (_, _, sent_ns) = next_waking(&mut it, |e, tid| {
+        e.pid == w.daemon_pid && process_of(tid) == Some(directory_pid)
     })?;
-    // The server wakes the daemon; a hand-over between its own threads
-    // (the wakee's thread, the waker's CPU, the time) may come first.
+    // Up to the reply: the server's first hand-over between its own
+    // threads (event index, wakee), and its wake-ups of the daemon (the
+    // last one's event index, wakee and time).
     let mut handoff = None;
-    let (woken, answered_ns) = next_waking(&mut it, |e, comm, tid| {
-        if e.comm == directory && comm == directory && handoff.is_none() {
-            handoff = Some((tid, e.cpu, e.ns));
+    let mut answered = None;
+    let mut directory_wakes = 0;
+    let replied_ns = loop {
+        let (k, e) = it.next()?;
+        let EventKind::Waking { tid } = e.kind else {
+            continue;
+        };
+        if e.pid == w.daemon_pid && tid == w.client_tid {
+            break e.ns;
         }
-        e.comm == directory && is_daemon(comm)
-    })?;
-    let (_, answer_cpu) = next_run(&mut it.clone(), woken)?;
-    // The daemon wakes the client.
-    let (_, replied_ns) = next_waking(&mut it, |e, _, tid| is_daemon(&e.comm) && tid == w.client)?;
+        if e.pid != directory_pid {
+            continue;
+        }
+        match process_of(tid) {
+            Some(p) if p == directory_pid && handoff.is_none() => handoff = Some((k, tid)),
+            Some(p) if p == w.daemon_pid => {
+                answered = Some((k, tid, e.ns));
+                directory_wakes += 1;
+            }
+            _ => {}
+        }
+    };
+    let (answered_at, answerer, answered_ns) = answered?;
+    let after = |k: usize| window[k + 1..].iter();
+    let (_, answer_cpu) = next_run(&mut after(answered_at), answerer)?;
     // Where the hand-over's wakee ran (a waking event names the thread's
     // last CPU, not the one it is then placed on).
-    let directory_handoff_elsewhere = handoff.and_then(|(tid, cpu, ns)| {
-        let mut after = events[from..to].iter().filter(|e| e.ns >= ns);
-        next_run(&mut after, tid).map(|(_, ran)| ran != cpu)
-    });
+    let directory_handoff_elsewhere = handoff
+        .and_then(|(k, tid)| next_run(&mut after(k), tid).map(|(_, ran)| ran != window[k].cpu));
     Some(Parts {
         to_daemon: request_ns - w.start_ns,
         daemon_request: sent_ns - request_ns,
         directory: answered_ns - sent_ns,
         daemon_answer: replied_ns - answered_ns,
         to_client: w.end_ns - replied_ns,
+        directory_wakes,
         directory_handoff_elsewhere,
         daemon_moved: answer_cpu != request_cpu,
     })
 }
 
-/// The next wake-up `pick` (event, wakee's name and thread) accepts: the
-/// wakee's thread and the time.
+/// The next wake-up `pick` (event, wakee's thread) accepts: its index,
+/// the wakee's thread and the time.
 fn next_waking<'a>(
-    it: &mut impl Iterator<Item = &'a Event>,
-    mut pick: impl FnMut(&Event, &str, u32) -> bool,
-) -> Option<(u32, u64)> {
-    it.find_map(|e| match &e.what {
-        What::Waking { comm, tid } if pick(e, comm, *tid) => Some((*tid, e.ns)),
+    it: &mut impl Iterator<Item = (usize, &'a Event)>,
+    mut pick: impl FnMut(&Event, u32) -> bool,
+) -> Option<(usize, u32, u64)> {
+    it.find_map(|(k, e)| match e.kind {
+        EventKind::Waking { tid } if pick(e, tid) => Some((k, tid, e.ns)),
         _ => None,
     })
 }
 
 /// When and where thread `tid` next starts to run.
 fn next_run<'a>(it: &mut impl Iterator<Item = &'a Event>, tid: u32) -> Option<(u64, u32)> {
-    it.find_map(|e| match &e.what {
-        What::Switch { next_tid, .. } if *next_tid == tid => Some((e.ns, e.cpu)),
+    it.find_map(|e| match e.kind {
+        EventKind::Switch { next_tid } if next_tid == tid => Some((e.ns, e.cpu)),
         _ => None,
     })
 }
 
-/// The medians of many lookups' [`Parts`], in µs, and the shares of
-/// lookups whose server handed over to another CPU and whose daemon
-/// moved.
+/// The medians of many lookups' [`Parts`], in µs, and shares of them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     /// Lookups summarised.
     pub lookups: usize,
-    /// Medians of the five parts, in the order of [`Parts`], in µs.
+    /// Medians of the five parts, in the order of [`PART_NAMES`], in µs.
     pub medians_us: [f64; 5],
-    /// Share of the lookups (0–1) with a hand-over on another CPU.
+    /// Share of the lookups (0–1) whose server woke the daemon more than
+    /// once.
+    pub several_directory_wakes: f64,
+    /// Share of the lookups (0–1) whose server's first hand-over ran on
+    /// another CPU (a lookup without one counts as not).
     pub handoff_elsewhere: f64,
     /// Share of the lookups (0–1) whose daemon moved.
     pub daemon_moved: f64,
@@ -231,6 +278,7 @@ pub fn summarise(parts: &[Parts]) -> Option<Summary> {
             us(|p| p.daemon_answer),
             us(|p| p.to_client),
         ],
+        several_directory_wakes: share(|p| p.directory_wakes > 1),
         handoff_elsewhere: share(|p| p.directory_handoff_elsewhere == Some(true)),
         daemon_moved: share(|p| p.daemon_moved),
     })
@@ -240,30 +288,23 @@ pub fn summarise(parts: &[Parts]) -> Option<Summary> {
 pub const PART_NAMES: [&str; 5] = [
     "the client until the daemon runs",
     "the daemon until its search is written",
-    "the directory until its answer is written",
+    "the directory until its last wake-up of the daemon",
     "the daemon until its reply is written",
     "the client until its lookup returns",
 ];
 
-/// Events of `text` (`perf script` output), sorted by time.
-pub fn parse_events(text: &str) -> Vec<Event> {
-    let mut events: Vec<Event> = text.lines().filter_map(parse_line).collect();
-    events.sort_by_key(|e| e.ns);
-    events
-}
-
-/// [`Parts`] of each window of `windows` (labelled by row), grouped by
-/// label; windows whose lookup went another way are counted in the
-/// second map.
+/// [`Parts`] of each window of `windows` (labelled), grouped by label;
+/// windows whose lookup went another way are counted in the second map.
 pub fn parts_by_label(
     events: &[Event],
     windows: &[(String, Window)],
-    directory: &str,
+    directory_pid: u32,
 ) -> (BTreeMap<String, Vec<Parts>>, BTreeMap<String, usize>) {
+    let procs = processes(events);
     let mut found: BTreeMap<String, Vec<Parts>> = BTreeMap::new();
     let mut missed: BTreeMap<String, usize> = BTreeMap::new();
     for (label, w) in windows {
-        match parts(events, w, directory) {
+        match parts(events, &procs, w, directory_pid) {
             Some(p) => found.entry(label.clone()).or_default().push(p),
             None => *missed.entry(label.clone()).or_default() += 1,
         }
@@ -275,26 +316,45 @@ pub fn parts_by_label(
 mod tests {
     use super::*;
 
-    fn waking(ns: u64, cpu: u32, tid: u32, comm: &str, wakee: &str, wtid: u32) -> String {
+    /// A process's thread, as the lines name it: (name, PID, TID).
+    type Thread = (&'static str, u32, u32);
+    const CLIENT: Thread = ("paired", 100, 100);
+    const ROSTERD: Thread = ("rosterd", 200, 200);
+    const STORE: Thread = ("roster-store", 200, 201);
+    const LISTENER: Thread = ("slapd", 300, 300);
+    const WORKER: Thread = ("slapd", 300, 301);
+    const KWORKER: Thread = ("kworker/u8:0-wr", 7, 7);
+
+    fn stamp(ns: u64) -> String {
+        format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
+    }
+
+    /// `waker` wakes `wakee`, on `cpu`.
+    fn waking(ns: u64, cpu: u32, waker: Thread, wakee: Thread) -> String {
+        let (comm, pid, tid) = waker;
         format!(
-            "{comm:>16} {tid:>6} [{cpu:03}] {}.{:09}:       sched:sched_waking: comm={wakee} pid={wtid} prio=120 target_cpu={cpu:03}",
-            ns / 1_000_000_000,
-            ns % 1_000_000_000
+            "{comm:>16} {pid:>6}/{tid:<6} [{cpu:03}] {}:       sched:sched_waking: comm={} pid={} prio=120 target_cpu={cpu:03}",
+            stamp(ns),
+            wakee.0,
+            wakee.2
         )
     }
 
-    fn switch(ns: u64, cpu: u32, tid: u32, comm: &str, next: &str, ntid: u32) -> String {
+    /// `prev` is switched out for `next`, on `cpu`.
+    fn switch(ns: u64, cpu: u32, prev: Thread, next: Thread) -> String {
+        let (comm, pid, tid) = prev;
         format!(
-            "{comm:>16} {tid:>6} [{cpu:03}] {}.{:09}:       sched:sched_switch: prev_comm={comm} prev_pid={tid} prev_prio=120 prev_state=S ==> next_comm={next} next_pid={ntid} next_prio=120",
-            ns / 1_000_000_000,
-            ns % 1_000_000_000
+            "{comm:>16} {pid:>6}/{tid:<6} [{cpu:03}] {}:       sched:sched_switch: prev_comm={comm} prev_pid={tid} prev_prio=120 prev_state=S ==> next_comm={} next_pid={} next_prio=120",
+            stamp(ns),
+            next.0,
+            next.2
         )
     }
 
     #[test]
     fn lines_as_perf_script_prints_them() {
         let e = parse_line(
-            "     Web Content    18 [001] 67742.737123303:       sched:sched_waking: comm=perf x pid=15057 prio=120 target_cpu=000",
+            "     Web Content    18/19    [001] 67742.737123303:       sched:sched_waking: comm=perf x pid=15057 prio=120 target_cpu=000",
         )
         .unwrap();
         assert_eq!(
@@ -302,100 +362,180 @@ mod tests {
             Event {
                 ns: 67_742_737_123_303,
                 cpu: 1,
-                tid: 18,
-                comm: "Web Content".into(),
-                what: What::Waking {
-                    comm: "perf x".into(),
-                    tid: 15057,
-                }
+                pid: 18,
+                tid: 19,
+                kind: EventKind::Waking { tid: 15057 }
             }
         );
         let e = parse_line(
-            "            perf 15057 [000] 67742.737120970:       sched:sched_switch: prev_comm=perf prev_pid=15057 prev_prio=120 prev_state=D ==> next_comm=migration/0 next_pid=18 next_prio=0",
+            " kworker/u8:0-wr  15057/15058 [000] 67742.737120970:       sched:sched_switch: prev_comm=kworker/u8:0-wr prev_pid=15058 prev_prio=120 prev_state=D ==> next_comm=migration/0 next_pid=18 next_prio=0",
         )
         .unwrap();
+        assert_eq!(e.kind, EventKind::Switch { next_tid: 18 });
         assert_eq!(
-            e.what,
-            What::Switch {
-                next_comm: "migration/0".into(),
-                next_tid: 18
-            }
+            (e.ns, e.cpu, e.pid, e.tid),
+            (67_742_737_120_970, 0, 15057, 15058)
         );
-        assert_eq!((e.ns, e.cpu, e.tid), (67_742_737_120_970, 0, 15057));
-        // Other events, microsecond stamps and other lines are not read.
-        assert!(parse_line(
-            "            perf 15057 [000] 67742.737119070:       sched:sched_wakeup: comm=migration/0 pid=18 prio=0 target_cpu=000"
-        )
-        .is_none());
-        assert!(parse_line(
-            "            perf 15057 [000] 67742.737119:       sched:sched_waking: comm=a pid=18 prio=0 target_cpu=000"
-        )
-        .is_none());
-        assert!(parse_line("").is_none());
+        // Other events, microsecond stamps, a missing PID and other lines
+        // are not read.
+        for line in [
+            "            perf 15057/15057 [000] 67742.737119070:       sched:sched_wakeup: comm=migration/0 pid=18 prio=0 target_cpu=000",
+            "            perf 15057/15057 [000] 67742.737119:       sched:sched_waking: comm=a pid=18 prio=0 target_cpu=000",
+            "            perf 15057 [000] 67742.737119070:       sched:sched_waking: comm=a pid=18 prio=0 target_cpu=000",
+            "",
+        ] {
+            assert!(parse_line(line).is_none(), "{line}");
+        }
     }
 
-    /// A lookup: client 100 wakes rosterd (200) on CPU 0, rosterd wakes
-    /// slapd's listener (300), which hands over to a worker (301) that
-    /// runs on CPU 1 and wakes rosterd there; rosterd wakes the client.
-    fn lookup_text(base: u64) -> Vec<String> {
+    /// A lookup at `base`: the client wakes rosterd on CPU 0, rosterd
+    /// wakes slapd's listener there, which hands over to a worker that
+    /// runs on CPU 1 and wakes rosterd, which runs there and wakes the
+    /// client.
+    fn moved_lookup(base: u64) -> Vec<String> {
         vec![
-            waking(base + 1_000, 0, 100, "paired", "rosterd", 200),
-            switch(base + 3_000, 0, 100, "paired", "rosterd", 200),
-            // Other threads' events are not the lookup's.
-            waking(base + 4_000, 1, 7, "kworker", "rosterd", 200),
-            waking(base + 10_000, 0, 200, "rosterd", "slapd", 300),
-            switch(base + 12_000, 0, 200, "rosterd", "slapd", 300),
-            waking(base + 13_000, 0, 300, "slapd", "slapd", 301),
-            switch(base + 20_000, 1, 0, "swapper/1", "slapd", 301),
-            waking(base + 50_000, 1, 301, "slapd", "rosterd", 200),
-            switch(base + 52_000, 1, 301, "slapd", "rosterd", 200),
-            waking(base + 60_000, 1, 200, "rosterd", "roster-store", 400),
-            waking(base + 70_000, 1, 200, "rosterd", "paired", 100),
+            // Another process's wake-up of rosterd's other thread is not
+            // the request; before the send, wake-ups of rosterd by slapd
+            // and of slapd by another process are not the lookup's.
+            waking(base + 500, 1, KWORKER, STORE),
+            switch(base + 600, 1, KWORKER, STORE),
+            switch(base + 700, 1, STORE, KWORKER),
+            waking(base + 1_000, 0, CLIENT, ROSTERD),
+            switch(base + 3_000, 0, CLIENT, ROSTERD),
+            waking(base + 4_000, 1, WORKER, ROSTERD),
+            waking(base + 5_000, 1, KWORKER, LISTENER),
+            waking(base + 10_000, 0, ROSTERD, LISTENER),
+            switch(base + 12_000, 0, ROSTERD, LISTENER),
+            // Nor, after it, another process's wake-ups of slapd's
+            // threads or of rosterd.
+            waking(base + 12_500, 1, KWORKER, WORKER),
+            waking(base + 13_000, 0, LISTENER, WORKER),
+            switch(base + 20_000, 1, KWORKER, WORKER),
+            waking(base + 50_000, 1, WORKER, ROSTERD),
+            waking(base + 51_000, 0, KWORKER, ROSTERD),
+            switch(base + 52_000, 1, WORKER, ROSTERD),
+            // rosterd's other thread is woken first, and the client by
+            // another process: not the reply.
+            waking(base + 60_000, 1, ROSTERD, STORE),
+            waking(base + 65_000, 0, KWORKER, CLIENT),
+            waking(base + 70_000, 1, ROSTERD, CLIENT),
+            switch(base + 71_000, 1, ROSTERD, STORE),
         ]
+    }
+
+    /// A lookup at `base` where slapd writes the entry and the result
+    /// apart (two wake-ups of rosterd), its listener on CPU 1 hands over
+    /// on its own CPU, and rosterd stays on CPU 0.
+    fn two_wake_lookup(base: u64) -> Vec<String> {
+        vec![
+            waking(base + 1_000, 0, CLIENT, ROSTERD),
+            switch(base + 2_000, 0, CLIENT, ROSTERD),
+            waking(base + 8_000, 0, ROSTERD, LISTENER),
+            switch(base + 9_000, 1, KWORKER, LISTENER),
+            waking(base + 10_000, 1, LISTENER, WORKER),
+            switch(base + 11_000, 1, LISTENER, WORKER),
+            waking(base + 30_000, 1, WORKER, ROSTERD),
+            switch(base + 31_000, 0, KWORKER, ROSTERD),
+            switch(base + 35_000, 0, ROSTERD, KWORKER),
+            waking(base + 40_000, 1, WORKER, ROSTERD),
+            switch(base + 41_000, 0, KWORKER, ROSTERD),
+            waking(base + 50_000, 0, ROSTERD, CLIENT),
+        ]
+    }
+
+    fn window(start_ns: u64, end_ns: u64) -> Window {
+        Window {
+            client_tid: CLIENT.2,
+            daemon_pid: ROSTERD.1,
+            start_ns,
+            end_ns,
+        }
     }
 
     #[test]
     fn a_lookup_is_cut_at_its_four_wake_ups() {
-        let base = 5_000_000_000;
-        let events = parse_events(&lookup_text(base).join("\n"));
-        assert_eq!(events.len(), 11);
-        let w = Window {
-            client: 100,
-            daemon: "rosterd".into(),
-            start_ns: base,
-            end_ns: base + 75_000,
-        };
-        let p = parts(&events, &w, "slapd").unwrap();
+        let (a, b) = (5_000_000_000, 6_000_000_000);
+        let mut lines = moved_lookup(a);
+        lines.extend(two_wake_lookup(b));
+        lines.reverse();
+        let events = parse_events(&lines.join("\n"));
+        let procs = processes(&events);
+        let moved = parts(&events, &procs, &window(a, a + 75_000), LISTENER.1).unwrap();
         assert_eq!(
-            p,
+            moved,
             Parts {
                 to_daemon: 3_000,
                 daemon_request: 7_000,
                 directory: 40_000,
                 daemon_answer: 20_000,
                 to_client: 5_000,
+                directory_wakes: 1,
                 directory_handoff_elsewhere: Some(true),
                 daemon_moved: true,
             }
         );
-        // Another daemon, or a window that ends before the reply, is not
-        // this lookup.
-        let nslcd = Window {
-            daemon: "nslcd".into(),
-            ..w.clone()
+        let two = parts(&events, &procs, &window(b, b + 52_000), LISTENER.1).unwrap();
+        assert_eq!(
+            two,
+            Parts {
+                to_daemon: 2_000,
+                daemon_request: 6_000,
+                directory: 32_000,
+                daemon_answer: 10_000,
+                to_client: 2_000,
+                directory_wakes: 2,
+                directory_handoff_elsewhere: Some(false),
+                daemon_moved: false,
+            }
+        );
+        // Another daemon, another server, a window that ends before the
+        // reply or one that ends before it starts is not such a lookup.
+        let other_daemon = Window {
+            daemon_pid: 999,
+            ..window(a, a + 75_000)
         };
-        assert!(parts(&events, &nslcd, "slapd").is_none());
-        let cut = Window {
-            end_ns: base + 65_000,
-            ..w.clone()
-        };
-        assert!(parts(&events, &cut, "slapd").is_none());
-        let s = summarise(&[p.clone(), p]).unwrap();
-        assert_eq!(s.lookups, 2);
-        assert_eq!(s.medians_us, [3.0, 7.0, 40.0, 20.0, 5.0]);
-        assert_eq!((s.handoff_elsewhere, s.daemon_moved), (1.0, 1.0));
-        let (found, missed) =
-            parts_by_label(&events, &[("a".into(), w), ("b".into(), cut)], "slapd");
-        assert_eq!((found["a"].len(), missed["b"]), (1, 1));
+        assert!(parts(&events, &procs, &other_daemon, LISTENER.1).is_none());
+        assert!(parts(&events, &procs, &window(a, a + 75_000), 999).is_none());
+        assert!(parts(&events, &procs, &window(a, a + 65_000), LISTENER.1).is_none());
+        assert!(parts(&events, &procs, &window(a + 1, a), LISTENER.1).is_none());
+        let s = summarise(&[moved.clone(), two.clone(), two]).unwrap();
+        assert_eq!(s.lookups, 3);
+        assert_eq!(s.medians_us, [2.0, 6.0, 32.0, 10.0, 2.0]);
+        assert_eq!(
+            (
+                s.several_directory_wakes,
+                s.handoff_elsewhere,
+                s.daemon_moved
+            ),
+            (2.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0)
+        );
+        let (found, missed) = parts_by_label(
+            &events,
+            &[
+                ("a".into(), window(a, a + 75_000)),
+                ("b".into(), window(a, a + 65_000)),
+            ],
+            LISTENER.1,
+        );
+        assert_eq!((&found["a"], missed["b"]), (&vec![moved], 1));
+    }
+
+    /// Without a hand-over between the server's threads, there is none
+    /// to place.
+    #[test]
+    fn a_server_that_answers_on_its_own_thread_hands_nothing_over() {
+        let lines = [
+            waking(1_000, 0, CLIENT, ROSTERD),
+            switch(2_000, 0, CLIENT, ROSTERD),
+            waking(8_000, 0, ROSTERD, LISTENER),
+            switch(9_000, 1, KWORKER, LISTENER),
+            waking(30_000, 1, LISTENER, ROSTERD),
+            switch(31_000, 0, KWORKER, ROSTERD),
+            waking(50_000, 0, ROSTERD, CLIENT),
+        ];
+        let events = parse_events(&lines.join("\n"));
+        let p = parts(&events, &processes(&events), &window(0, 60_000), LISTENER.1).unwrap();
+        assert_eq!(p.directory_handoff_elsewhere, None);
+        assert!(!p.daemon_moved);
     }
 }

@@ -99,9 +99,9 @@ fn outer() {
     // directory is made again after it.)
     script += &prepare(Peer::Nslcd, &nslcd_dir, &setup);
     script += "mkdir -p -m 0755 /run/roster || exit 1\n";
-    let sched_data = std::env::var("PAIRED_SCHED").ok();
+    let perf_data = std::env::var("PAIRED_SCHED").ok();
     let windows_file = scratch.path().join("sched-windows.tsv");
-    if sched_data.is_some() {
+    if perf_data.is_some() {
         let _ = writeln!(script, "export {WINDOWS_ENV}='{}'", windows_file.display());
     }
     let module = roster_e2e::paths::module("libnss_roster.so");
@@ -125,7 +125,7 @@ fn outer() {
     );
     let started = Instant::now();
     let mut runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let recording = sched_data.as_deref().map(|out| {
+    let recording = perf_data.as_deref().map(|out| {
         Recording::with_args(&[
             "-q",
             "-a",
@@ -176,8 +176,9 @@ fn outer() {
             );
         }
     }
-    if let Some(data) = &sched_data {
-        print_parts(data, &windows_file, count);
+    if let Some(perf_data) = &perf_data {
+        let slapd_pid = slapd.pid().expect("slapd's PID");
+        print_parts(perf_data, &windows_file, slapd_pid, count);
     }
     println!(
         "\n(load average {} at the end; whole benchmark: {:.0} s)",
@@ -188,93 +189,133 @@ fn outer() {
 }
 
 /// Where the inner process writes its lookups' windows for
-/// `PAIRED_SCHED`: one line a timed lookup, `PASS.ROW TID DAEMON START
-/// END` (tab-separated; the times in ns of `CLOCK_MONOTONIC`).
+/// `PAIRED_SCHED`: one line a timed lookup, `PASS.ROW DAEMON TID PID
+/// START END` (tab-separated: the daemon's name, the client's thread, the
+/// daemon's PID, the times in ns of `CLOCK_MONOTONIC`).
 const WINDOWS_ENV: &str = "PAIRED_SCHED_WINDOWS";
+
+/// The daemons, as the windows and the tables name them: rosterd first.
+const DAEMONS: [&str; 2] = ["rosterd", "nslcd"];
 
 /// The rows a lookup of which makes one search with either daemon (nslcd
 /// makes two for an initgroups).
 const ONE_SEARCH_ROWS: [&str; 3] = ["name", "uid", "group"];
 
-/// `PAIRED_SCHED`'s tables: each one-search row's lookups in `windows`
-/// cut at their wake-ups in the recording `data`, by pass and daemon.
-fn print_parts(data: &str, windows: &Path, count: u32) {
+/// The labels of a pass's table cells, in their order: each one-search
+/// row's lookups of each daemon.
+fn cell_labels(pass: &str) -> impl Iterator<Item = String> + '_ {
+    ONE_SEARCH_ROWS
+        .into_iter()
+        .flat_map(move |row| DAEMONS.map(|daemon| format!("{pass}.{row}.{daemon}")))
+}
+
+/// `PAIRED_SCHED`'s tables: each one-search row's lookups in
+/// `windows_file` cut at their wake-ups in the recording `perf_data`
+/// (slapd's PID `slapd_pid`), by pass and daemon.
+fn print_parts(perf_data: &str, windows_file: &Path, slapd_pid: u32, count: u32) {
+    let text = match std::fs::read_to_string(windows_file) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("PAIRED_SCHED: {}: {e}", windows_file.display());
+            return;
+        }
+    };
     let out = std::process::Command::new("perf")
         .args([
             "script",
             "-i",
-            data,
+            perf_data,
             "-F",
-            "comm,tid,cpu,time,event,trace",
+            "comm,pid,tid,cpu,time,event,trace",
             "--ns",
         ])
-        .stderr(std::process::Stdio::null())
         .output()
         .expect("run perf script");
+    if !out.status.success() {
+        eprintln!(
+            "PAIRED_SCHED: perf script -i {perf_data}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        return;
+    }
     let events = sched::parse_events(&String::from_utf8_lossy(&out.stdout));
-    let text = std::fs::read_to_string(windows).unwrap_or_default();
     let windows: Vec<(String, Window)> = text
         .lines()
         .filter_map(|l| {
-            let [label, client, daemon, start, end] = l.split('\t').collect::<Vec<_>>()[..] else {
+            let [label, daemon, client, pid, start, end] = l.split('\t').collect::<Vec<_>>()[..]
+            else {
                 return None;
             };
             let window = Window {
-                client: client.parse().ok()?,
-                daemon: daemon.to_string(),
+                client_tid: client.parse().ok()?,
+                daemon_pid: pid.parse().ok()?,
                 start_ns: start.parse().ok()?,
                 end_ns: end.parse().ok()?,
             };
             Some((format!("{label}.{daemon}"), window))
         })
+        .filter(|(label, _)| {
+            ONE_SEARCH_ROWS
+                .iter()
+                .any(|r| label.contains(&format!(".{r}.")))
+        })
         .collect();
-    let (found, missed) = sched::parts_by_label(&events, &windows, "slapd");
+    let (found, missed) = sched::parts_by_label(&events, &windows, slapd_pid);
     println!(
-        "\nThe scheduler's view ({} events, {} lookups): medians in µs of each part, \
-         one-search rows",
+        "\nThe scheduler's view ({} events; {} lookups of the one-search rows): medians in µs \
+         of each part",
         events.len(),
         windows.len()
     );
-    for (pass, how) in [
-        ("b2b", "back to back".to_string()),
-        ("gap", format!("each after {} ms idle", GAP.as_millis())),
+    for (pass, how, lookups) in [
+        ("b2b", "back to back".to_string(), count),
+        (
+            "gap",
+            format!("each after {} ms idle", GAP.as_millis()),
+            count / 2,
+        ),
     ] {
         let cells = |f: &dyn Fn(&sched::Summary) -> String| {
             let mut line = String::new();
-            for row in ONE_SEARCH_ROWS {
-                for daemon in ["rosterd", "nslcd"] {
-                    let label = format!("{pass}.{row}.{daemon}");
-                    let s = found.get(&label).and_then(|p| sched::summarise(p));
-                    let _ = write!(line, " {} |", s.as_ref().map_or("-".into(), f));
-                }
+            for label in cell_labels(pass) {
+                let s = found.get(&label).and_then(|p| sched::summarise(p));
+                let _ = write!(line, " {} |", s.as_ref().map_or("-".into(), f));
             }
             line
         };
-        println!("\n| {how} ({count} or {} lookups a row and daemon) | rosterd: name | nslcd: name | rosterd: uid | nslcd: uid | rosterd: group | nslcd: group |", count / 2);
-        println!("|---|---|---|---|---|---|---|");
+        let mut header = format!("| {how}, {lookups} lookups a row and daemon |");
+        for row in ONE_SEARCH_ROWS {
+            for daemon in DAEMONS {
+                let _ = write!(header, " {daemon}: {row} |");
+            }
+        }
+        println!("\n{header}\n|---|---|---|---|---|---|---|");
         for (k, name) in sched::PART_NAMES.iter().enumerate() {
             println!(
                 "| {name} |{}",
                 cells(&|s| format!("{:.0}", s.medians_us[k]))
             );
         }
+        let share = |v: f64| format!("{:.0}%", 100.0 * v);
         println!(
-            "| the directory's first hand-over to another of its threads went to another CPU |{}",
-            cells(&|s| format!("{:.0}%", 100.0 * s.handoff_elsewhere))
+            "| lookups in which slapd woke the daemon more than once |{}",
+            cells(&|s| share(s.several_directory_wakes))
         );
         println!(
-            "| the daemon's thread woken by the directory ran on another CPU than the one the client woke |{}",
-            cells(&|s| format!("{:.0}%", 100.0 * s.daemon_moved))
+            "| lookups in which slapd's first hand-over between its threads ran the woken one on another CPU |{}",
+            cells(&|s| share(s.handoff_elsewhere))
         );
-        let mut left_out = String::new();
-        for row in ONE_SEARCH_ROWS {
-            for daemon in ["rosterd", "nslcd"] {
-                let label = format!("{pass}.{row}.{daemon}");
-                let n = missed.get(&label).copied().unwrap_or(0);
-                let _ = write!(left_out, " {n} |");
-            }
+        println!(
+            "| lookups in which the daemon's thread slapd woke last ran on another CPU than the one the client woke |{}",
+            cells(&|s| share(s.daemon_moved))
+        );
+        let mut cut = String::new();
+        for label in cell_labels(pass) {
+            let n = found.get(&label).map_or(0, Vec::len);
+            let m = missed.get(&label).copied().unwrap_or(0);
+            let _ = write!(cut, " {n} ({m}) |");
         }
-        println!("| lookups not cut (a wake-up missing) |{left_out}");
+        println!("| lookups cut (not cut: a wake-up missing, the daemon already running) |{cut}");
     }
 }
 
@@ -336,8 +377,9 @@ fn inner(args: &[String]) -> i32 {
             &|m: &Module, k| m.initgroups(&initgroups_user(k)),
         ),
     ];
-    let windows_out = std::env::var_os(WINDOWS_ENV);
+    let windows_path = std::env::var_os(WINDOWS_ENV);
     let mut windows = String::new();
+    let daemon_pids = [&roster_daemon, &nslcd_daemon].map(|d| d.pid().unwrap_or(0));
     // (The lookups run on the main thread, whose thread ID is the
     // process's.)
     let client = std::process::id();
@@ -373,12 +415,12 @@ fn inner(args: &[String]) -> i32 {
                         failed = true;
                     }
                     took[who] = t.elapsed().as_nanos() as f64 / 1000.0;
-                    if windows_out.is_some() {
-                        let daemon = if who == 0 { "rosterd" } else { "nslcd" };
+                    if windows_path.is_some() {
                         let end_ns = monotonic_ns();
                         let _ = writeln!(
                             windows,
-                            "{pass}.{key}\t{client}\t{daemon}\t{start_ns}\t{end_ns}"
+                            "{pass}.{key}\t{}\t{client}\t{}\t{start_ns}\t{end_ns}",
+                            DAEMONS[who], daemon_pids[who]
                         );
                     }
                 }
@@ -406,7 +448,7 @@ fn inner(args: &[String]) -> i32 {
     }
     drop(roster_daemon);
     drop(nslcd_daemon);
-    if let Some(path) = windows_out {
+    if let Some(path) = windows_path {
         if let Err(e) = std::fs::write(&path, windows) {
             eprintln!("{}: {e}", Path::new(&path).display());
             failed = true;
