@@ -632,7 +632,7 @@ pub mod profile {
 
     impl Recording {
         /// `perf record GRAPH -o OUT -p PID`, given time to attach; `None`
-        /// when perf cannot be started.
+        /// when perf cannot be started or has exited within that time.
         pub fn start(pid: u32, out: &str, graph: &[&str]) -> Option<Recording> {
             let pid = pid.to_string();
             let mut args = graph.to_vec();

@@ -151,8 +151,14 @@ pub struct Parts {
 /// [`Parts`] of `w` from `events` (sorted by time), with the threads'
 /// processes `procs` ([`processes`]) and the directory server's PID
 /// `directory_pid`; `None` when one of the four wake-ups is not in the
-/// window (the lookup went another way: the daemon already running,
-/// answered from a cache, made no search) or the window is empty.
+/// window, or a woken thread does not start to run before the next cut
+/// (the lookup went another way: the daemon already running, answered
+/// from a cache, made no search), or the window is empty.
+///
+/// The first cut is the client's last wake-up of a daemon thread before
+/// the daemon wakes the server: the request's write (a client that
+/// connects first, as nslcd's module does, wakes the daemon's threads
+/// that wait for connections before it writes).
 pub fn parts(
     events: &[Event],
     procs: &HashMap<u32, u32>,
@@ -166,76 +172,73 @@ pub fn parts(
     let to = events.partition_point(|e| e.ns <= w.end_ns);
     let window = &events[from..to];
     let process_of = |tid: u32| procs.get(&tid).copied();
-    let mut it = window.iter().enumerate();
-    // The client wakes a daemon thread, which then runs.
-    let (_, woken, _) = next_waking(&mut it, |e, tid| {
-        e.tid == w.client_tid && process_of(tid) == Some(w.daemon_pid)
+    let waking = |e: &Event| match e.kind {
+        EventKind::Waking { tid } => Some(tid),
+        EventKind::Switch { .. } => None,
+    };
+    // The daemon wakes the server (its search written).
+    let sent_at = window.iter().position(|e| {
+        e.pid == w.daemon_pid && waking(e).and_then(process_of) == Some(directory_pid)
     })?;
-    let (request_ns, request_cpu) = next_run(&mut it.clone().map(|(_, e)| e), woken)?;
-    // The daemon wakes the server.
-    let (_, _, sent_ns) = next_waking(&mut it, |e, tid| {
-        e.pid == w.daemon_pid && process_of(tid) == Some(directory_pid)
+    // Before that, the client's last wake-up of a daemon thread, which
+    // then runs.
+    let requested_at = window[..sent_at].iter().rposition(|e| {
+        e.tid == w.client_tid && waking(e).and_then(process_of) == Some(w.daemon_pid)
     })?;
+    let (request_ns, request_cpu) = run_between(window, requested_at, sent_at)?;
     // Up to the reply: the server's first hand-over between its own
-    // threads (event index, wakee), and its wake-ups of the daemon (the
-    // last one's event index, wakee and time).
+    // threads (event index), and its wake-ups of the daemon (the last
+    // one's event index).
     let mut handoff = None;
-    let mut answered = None;
+    let mut answered_at = None;
     let mut directory_wakes = 0;
-    let replied_ns = loop {
-        let (k, e) = it.next()?;
-        let EventKind::Waking { tid } = e.kind else {
-            continue;
+    let replied_at = (sent_at + 1..window.len()).find(|&k| {
+        let e = &window[k];
+        let Some(tid) = waking(e) else {
+            return false;
         };
         if e.pid == w.daemon_pid && tid == w.client_tid {
-            break e.ns;
+            return true;
         }
-        if e.pid != directory_pid {
-            continue;
-        }
-        match process_of(tid) {
-            Some(p) if p == directory_pid && handoff.is_none() => handoff = Some((k, tid)),
-            Some(p) if p == w.daemon_pid => {
-                answered = Some((k, tid, e.ns));
-                directory_wakes += 1;
+        if e.pid == directory_pid {
+            match process_of(tid) {
+                Some(p) if p == directory_pid && handoff.is_none() => handoff = Some(k),
+                Some(p) if p == w.daemon_pid => {
+                    answered_at = Some(k);
+                    directory_wakes += 1;
+                }
+                _ => {}
             }
-            _ => {}
         }
-    };
-    let (answered_at, answerer, answered_ns) = answered?;
-    let after = |k: usize| window[k + 1..].iter();
-    let (_, answer_cpu) = next_run(&mut after(answered_at), answerer)?;
+        false
+    })?;
+    let answered_at = answered_at?;
+    let (_, answer_cpu) = run_between(window, answered_at, replied_at)?;
     // Where the hand-over's wakee ran (a waking event names the thread's
     // last CPU, not the one it is then placed on).
     let directory_handoff_elsewhere = handoff
-        .and_then(|(k, tid)| next_run(&mut after(k), tid).map(|(_, ran)| ran != window[k].cpu));
+        .and_then(|k| run_between(window, k, window.len()).map(|(_, ran)| ran != window[k].cpu));
+    let ns = |k: usize| window[k].ns;
     Some(Parts {
-        to_daemon: request_ns - w.start_ns,
-        daemon_request: sent_ns - request_ns,
-        directory: answered_ns - sent_ns,
-        daemon_answer: replied_ns - answered_ns,
-        to_client: w.end_ns - replied_ns,
+        to_daemon: request_ns.checked_sub(w.start_ns)?,
+        daemon_request: ns(sent_at).checked_sub(request_ns)?,
+        directory: ns(answered_at).checked_sub(ns(sent_at))?,
+        daemon_answer: ns(replied_at).checked_sub(ns(answered_at))?,
+        to_client: w.end_ns.checked_sub(ns(replied_at))?,
         directory_wakes,
         directory_handoff_elsewhere,
         daemon_moved: answer_cpu != request_cpu,
     })
 }
 
-/// The next wake-up `pick` (event, wakee's thread) accepts: its index,
-/// the wakee's thread and the time.
-fn next_waking<'a>(
-    it: &mut impl Iterator<Item = (usize, &'a Event)>,
-    mut pick: impl FnMut(&Event, u32) -> bool,
-) -> Option<(usize, u32, u64)> {
-    it.find_map(|(k, e)| match e.kind {
-        EventKind::Waking { tid } if pick(e, tid) => Some((k, tid, e.ns)),
-        _ => None,
-    })
-}
-
-/// When and where thread `tid` next starts to run.
-fn next_run<'a>(it: &mut impl Iterator<Item = &'a Event>, tid: u32) -> Option<(u64, u32)> {
-    it.find_map(|e| match e.kind {
+/// When and where the thread woken by `window[woke]` starts to run, if
+/// it does before `window[until]` (a thread woken while still on its
+/// CPU does not switch in).
+fn run_between(window: &[Event], woke: usize, until: usize) -> Option<(u64, u32)> {
+    let EventKind::Waking { tid } = window[woke].kind else {
+        return None;
+    };
+    window[woke + 1..until].iter().find_map(|e| match e.kind {
         EventKind::Switch { next_tid } if next_tid == tid => Some((e.ns, e.cpu)),
         _ => None,
     })
@@ -300,7 +303,18 @@ pub fn parts_by_label(
     windows: &[(String, Window)],
     directory_pid: u32,
 ) -> (BTreeMap<String, Vec<Parts>>, BTreeMap<String, usize>) {
-    let procs = processes(events);
+    // (Threads' processes from the windows' span only: a thread ID may
+    // be used again by another process over a long recording.)
+    let first = windows.iter().map(|(_, w)| w.start_ns).min().unwrap_or(0);
+    let last = windows
+        .iter()
+        .map(|(_, w)| w.end_ns)
+        .max()
+        .unwrap_or(0)
+        .max(first);
+    let span =
+        &events[events.partition_point(|e| e.ns < first)..events.partition_point(|e| e.ns <= last)];
+    let procs = processes(span);
     let mut found: BTreeMap<String, Vec<Parts>> = BTreeMap::new();
     let mut missed: BTreeMap<String, usize> = BTreeMap::new();
     for (label, w) in windows {
@@ -324,6 +338,7 @@ mod tests {
     const LISTENER: Thread = ("slapd", 300, 300);
     const WORKER: Thread = ("slapd", 300, 301);
     const KWORKER: Thread = ("kworker/u8:0-wr", 7, 7);
+    const OTHER: Thread = ("nslcd", 500, 500);
 
     fn stamp(ns: u64) -> String {
         format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
@@ -401,9 +416,13 @@ mod tests {
             switch(base + 600, 1, KWORKER, STORE),
             switch(base + 700, 1, STORE, KWORKER),
             waking(base + 1_000, 0, CLIENT, ROSTERD),
+            // The client's wake-up of another process is not the request.
+            waking(base + 2_000, 0, CLIENT, KWORKER),
             switch(base + 3_000, 0, CLIENT, ROSTERD),
             waking(base + 4_000, 1, WORKER, ROSTERD),
             waking(base + 5_000, 1, KWORKER, LISTENER),
+            // rosterd's wake-up of its own other thread is not the send.
+            waking(base + 6_000, 0, ROSTERD, STORE),
             waking(base + 10_000, 0, ROSTERD, LISTENER),
             switch(base + 12_000, 0, ROSTERD, LISTENER),
             // Nor, after it, another process's wake-ups of slapd's
@@ -411,6 +430,9 @@ mod tests {
             waking(base + 12_500, 1, KWORKER, WORKER),
             waking(base + 13_000, 0, LISTENER, WORKER),
             switch(base + 20_000, 1, KWORKER, WORKER),
+            // Nor slapd's wake-up of another process.
+            waking(base + 30_000, 1, WORKER, OTHER),
+            switch(base + 31_000, 0, OTHER, KWORKER),
             waking(base + 50_000, 1, WORKER, ROSTERD),
             waking(base + 51_000, 0, KWORKER, ROSTERD),
             switch(base + 52_000, 1, WORKER, ROSTERD),
@@ -423,11 +445,16 @@ mod tests {
         ]
     }
 
-    /// A lookup at `base` where slapd writes the entry and the result
-    /// apart (two wake-ups of rosterd), its listener on CPU 1 hands over
-    /// on its own CPU, and rosterd stays on CPU 0.
+    /// A lookup at `base` where the client wakes two daemon threads (a
+    /// connection, then the request), slapd writes the entry and the
+    /// result apart (two wake-ups of rosterd), its listener on CPU 1
+    /// hands over on its own CPU (its later hand-over elsewhere is not
+    /// the first), and rosterd stays on CPU 0.
     fn two_wake_lookup(base: u64) -> Vec<String> {
         vec![
+            waking(base + 500, 0, CLIENT, STORE),
+            switch(base + 600, 1, KWORKER, STORE),
+            switch(base + 700, 1, STORE, KWORKER),
             waking(base + 1_000, 0, CLIENT, ROSTERD),
             switch(base + 2_000, 0, CLIENT, ROSTERD),
             waking(base + 8_000, 0, ROSTERD, LISTENER),
@@ -436,7 +463,9 @@ mod tests {
             switch(base + 11_000, 1, LISTENER, WORKER),
             waking(base + 30_000, 1, WORKER, ROSTERD),
             switch(base + 31_000, 0, KWORKER, ROSTERD),
-            switch(base + 35_000, 0, ROSTERD, KWORKER),
+            waking(base + 32_000, 1, WORKER, LISTENER),
+            switch(base + 33_000, 0, ROSTERD, LISTENER),
+            switch(base + 35_000, 0, LISTENER, KWORKER),
             waking(base + 40_000, 1, WORKER, ROSTERD),
             switch(base + 41_000, 0, KWORKER, ROSTERD),
             waking(base + 50_000, 0, ROSTERD, CLIENT),
@@ -497,7 +526,7 @@ mod tests {
         assert!(parts(&events, &procs, &other_daemon, LISTENER.1).is_none());
         assert!(parts(&events, &procs, &window(a, a + 75_000), 999).is_none());
         assert!(parts(&events, &procs, &window(a, a + 65_000), LISTENER.1).is_none());
-        assert!(parts(&events, &procs, &window(a + 1, a), LISTENER.1).is_none());
+        assert!(parts(&events, &procs, &window(a + 800, a + 600), LISTENER.1).is_none());
         let s = summarise(&[moved.clone(), two.clone(), two]).unwrap();
         assert_eq!(s.lookups, 3);
         assert_eq!(s.medians_us, [2.0, 6.0, 32.0, 10.0, 2.0]);

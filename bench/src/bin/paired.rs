@@ -177,8 +177,10 @@ fn outer() {
         }
     }
     if let Some(perf_data) = &perf_data {
-        let slapd_pid = slapd.pid().expect("slapd's PID");
-        print_parts(perf_data, &windows_file, slapd_pid, count);
+        match slapd.pid() {
+            Some(slapd_pid) => print_parts(perf_data, &windows_file, slapd_pid, count),
+            None => eprintln!("PAIRED_SCHED: slapd's PID is not known (its pid file)"),
+        }
     }
     println!(
         "\n(load average {} at the end; whole benchmark: {:.0} s)",
@@ -255,9 +257,10 @@ fn print_parts(perf_data: &str, windows_file: &Path, slapd_pid: u32, count: u32)
             Some((format!("{label}.{daemon}"), window))
         })
         .filter(|(label, _)| {
-            ONE_SEARCH_ROWS
-                .iter()
-                .any(|r| label.contains(&format!(".{r}.")))
+            label
+                .split('.')
+                .nth(1)
+                .is_some_and(|row| ONE_SEARCH_ROWS.contains(&row))
         })
         .collect();
     let (found, missed) = sched::parts_by_label(&events, &windows, slapd_pid);
@@ -379,7 +382,7 @@ fn inner(args: &[String]) -> i32 {
     ];
     let windows_path = std::env::var_os(WINDOWS_ENV);
     let mut windows = String::new();
-    let daemon_pids = [&roster_daemon, &nslcd_daemon].map(|d| d.pid().unwrap_or(0));
+    let daemon_pids = [&roster_daemon, &nslcd_daemon].map(|d| d.pid().expect("a daemon's PID"));
     // (The lookups run on the main thread, whose thread ID is the
     // process's.)
     let client = std::process::id();
