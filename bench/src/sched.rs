@@ -124,8 +124,10 @@ pub struct Window {
 /// where they ran.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parts {
-    /// From the window's start until the daemon thread woken by the
-    /// client runs.
+    /// From the window's start until the daemon thread the client woke
+    /// last before the daemon wrote its search runs (a daemon whose
+    /// threads a connection wakes first, as nslcd's, has them run
+    /// before).
     pub to_daemon: u64,
     /// From then until the daemon wakes the directory server.
     pub daemon_request: u64,
@@ -144,7 +146,7 @@ pub struct Parts {
     /// window).
     pub directory_handoff_elsewhere: Option<bool>,
     /// The daemon's thread woken last by the server ran on another CPU
-    /// than the thread the client woke first ran on.
+    /// than the daemon thread the client woke last before the search.
     pub daemon_moved: bool,
 }
 
@@ -217,7 +219,8 @@ pub fn parts(
     // Where the hand-over's wakee ran (a waking event names the thread's
     // last CPU, not the one it is then placed on).
     let directory_handoff_elsewhere = handoff
-        .and_then(|k| run_between(window, k, window.len()).map(|(_, ran)| ran != window[k].cpu));
+        .filter(|&k| k < answered_at)
+        .and_then(|k| run_between(window, k, answered_at).map(|(_, ran)| ran != window[k].cpu));
     let ns = |k: usize| window[k].ns;
     Some(Parts {
         to_daemon: request_ns.checked_sub(w.start_ns)?,
@@ -296,8 +299,9 @@ pub const PART_NAMES: [&str; 5] = [
     "the client until its lookup returns",
 ];
 
-/// [`Parts`] of each window of `windows` (labelled), grouped by label;
-/// windows whose lookup went another way are counted in the second map.
+/// [`Parts`] of each window of `windows` (labelled), from `events`
+/// (sorted by time), grouped by label; windows whose lookup went another
+/// way are counted in the second map.
 pub fn parts_by_label(
     events: &[Event],
     windows: &[(String, Window)],
@@ -424,6 +428,9 @@ mod tests {
             // rosterd's wake-up of its own other thread is not the send.
             waking(base + 6_000, 0, ROSTERD, STORE),
             waking(base + 10_000, 0, ROSTERD, LISTENER),
+            // The client's wake-up of a daemon thread after the send is
+            // not the request.
+            waking(base + 11_000, 0, CLIENT, STORE),
             switch(base + 12_000, 0, ROSTERD, LISTENER),
             // Nor, after it, another process's wake-ups of slapd's
             // threads or of rosterd.
@@ -549,6 +556,47 @@ mod tests {
         assert_eq!((&found["a"], missed["b"]), (&vec![moved], 1));
     }
 
+    /// A thread woken while still on its CPU does not switch in: the
+    /// lookup is not cut (its later run is not the one the cut needs).
+    #[test]
+    fn a_thread_woken_while_on_its_cpu_is_not_cut() {
+        let lines = [
+            waking(1_000, 0, CLIENT, ROSTERD),
+            switch(2_000, 0, CLIENT, ROSTERD),
+            waking(8_000, 0, ROSTERD, LISTENER),
+            switch(9_000, 1, KWORKER, LISTENER),
+            // rosterd, still on CPU 0, is woken by the answer and replies.
+            waking(30_000, 1, LISTENER, ROSTERD),
+            waking(50_000, 0, ROSTERD, CLIENT),
+            switch(55_000, 0, ROSTERD, KWORKER),
+            switch(60_000, 1, LISTENER, ROSTERD),
+        ];
+        let events = parse_events(&lines.join("\n"));
+        assert!(parts(&events, &processes(&events), &window(0, 70_000), LISTENER.1).is_none());
+    }
+
+    /// A thread ID another process uses after the windows does not move
+    /// the lookups' threads to it; no windows, or a reversed one, cut
+    /// nothing.
+    #[test]
+    fn threads_belong_to_their_process_of_the_windows_span() {
+        let a = 5_000_000_000;
+        let mut lines = moved_lookup(a);
+        lines.push(waking(a + 500_000, 0, ("reused", 900, ROSTERD.2), KWORKER));
+        let events = parse_events(&lines.join("\n"));
+        let (found, missed) =
+            parts_by_label(&events, &[("a".into(), window(a, a + 75_000))], LISTENER.1);
+        assert_eq!((found["a"].len(), missed.len()), (1, 0));
+        let (found, missed) = parts_by_label(&events, &[], LISTENER.1);
+        assert!(found.is_empty() && missed.is_empty());
+        let (found, missed) = parts_by_label(
+            &events,
+            &[("r".into(), window(a + 800, a + 600))],
+            LISTENER.1,
+        );
+        assert_eq!((found.len(), missed["r"]), (0, 1));
+    }
+
     /// Without a hand-over between the server's threads, there is none
     /// to place.
     #[test]
@@ -560,6 +608,10 @@ mod tests {
             switch(9_000, 1, KWORKER, LISTENER),
             waking(30_000, 1, LISTENER, ROSTERD),
             switch(31_000, 0, KWORKER, ROSTERD),
+            // A hand-over after the answer is not the request's.
+            waking(40_000, 1, LISTENER, WORKER),
+            switch(42_000, 1, LISTENER, WORKER),
+            switch(45_000, 1, WORKER, KWORKER),
             waking(50_000, 0, ROSTERD, CLIENT),
         ];
         let events = parse_events(&lines.join("\n"));

@@ -318,7 +318,9 @@ fn print_parts(perf_data: &str, windows_file: &Path, slapd_pid: u32, count: u32)
             let m = missed.get(&label).copied().unwrap_or(0);
             let _ = write!(cut, " {n} ({m}) |");
         }
-        println!("| lookups cut (not cut: a wake-up missing, the daemon already running) |{cut}");
+        println!(
+            "| lookups cut (not cut: a wake-up missing, or a thread woken while still on its CPU) |{cut}"
+        );
     }
 }
 
