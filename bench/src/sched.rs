@@ -556,21 +556,30 @@ mod tests {
         assert_eq!((&found["a"], missed["b"]), (&vec![moved], 1));
     }
 
-    /// A thread woken while still on its CPU does not switch in: the
-    /// lookup is not cut (its later run is not the one the cut needs).
-    #[test]
-    fn a_thread_woken_while_on_its_cpu_is_not_cut() {
-        let lines = [
+    /// The start of a lookup from 0: the client's request wakes rosterd
+    /// on CPU 0, its search slapd's listener on CPU 1, which wakes
+    /// rosterd with the answer at 30 µs, without a hand-over.
+    fn answered_on_the_listener() -> Vec<String> {
+        vec![
             waking(1_000, 0, CLIENT, ROSTERD),
             switch(2_000, 0, CLIENT, ROSTERD),
             waking(8_000, 0, ROSTERD, LISTENER),
             switch(9_000, 1, KWORKER, LISTENER),
-            // rosterd, still on CPU 0, is woken by the answer and replies.
             waking(30_000, 1, LISTENER, ROSTERD),
+        ]
+    }
+
+    /// A thread woken while still on its CPU does not switch in: the
+    /// lookup is not cut (its later run is not the one the cut needs).
+    #[test]
+    fn a_thread_woken_while_on_its_cpu_is_not_cut() {
+        // rosterd, still on CPU 0, is woken by the answer and replies.
+        let mut lines = answered_on_the_listener();
+        lines.extend([
             waking(50_000, 0, ROSTERD, CLIENT),
             switch(55_000, 0, ROSTERD, KWORKER),
             switch(60_000, 1, LISTENER, ROSTERD),
-        ];
+        ]);
         let events = parse_events(&lines.join("\n"));
         assert!(parts(&events, &processes(&events), &window(0, 70_000), LISTENER.1).is_none());
     }
@@ -601,19 +610,15 @@ mod tests {
     /// to place.
     #[test]
     fn a_server_that_answers_on_its_own_thread_hands_nothing_over() {
-        let lines = [
-            waking(1_000, 0, CLIENT, ROSTERD),
-            switch(2_000, 0, CLIENT, ROSTERD),
-            waking(8_000, 0, ROSTERD, LISTENER),
-            switch(9_000, 1, KWORKER, LISTENER),
-            waking(30_000, 1, LISTENER, ROSTERD),
+        let mut lines = answered_on_the_listener();
+        lines.extend([
             switch(31_000, 0, KWORKER, ROSTERD),
             // A hand-over after the answer is not the request's.
             waking(40_000, 1, LISTENER, WORKER),
             switch(42_000, 1, LISTENER, WORKER),
             switch(45_000, 1, WORKER, KWORKER),
             waking(50_000, 0, ROSTERD, CLIENT),
-        ];
+        ]);
         let events = parse_events(&lines.join("\n"));
         let p = parts(&events, &processes(&events), &window(0, 60_000), LISTENER.1).unwrap();
         assert_eq!(p.directory_handoff_elsewhere, None);
