@@ -203,12 +203,17 @@ const DAEMONS: [&str; 2] = ["rosterd", "nslcd"];
 /// makes two for an initgroups).
 const ONE_SEARCH_ROWS: [&str; 3] = ["name", "uid", "group"];
 
-/// The labels of a pass's table cells, in their order: each one-search
-/// row's lookups of each daemon.
-fn cell_labels(pass: &str) -> impl Iterator<Item = String> + '_ {
+/// The tables' columns after the first, in their order: each one-search
+/// row's lookups of each daemon, as (row, daemon).
+fn columns() -> impl Iterator<Item = (&'static str, &'static str)> {
     ONE_SEARCH_ROWS
         .into_iter()
-        .flat_map(move |row| DAEMONS.map(|daemon| format!("{pass}.{row}.{daemon}")))
+        .flat_map(|row| DAEMONS.map(|daemon| (row, daemon)))
+}
+
+/// The labels of a pass's table cells, in the order of [`columns`].
+fn cell_labels(pass: &str) -> impl Iterator<Item = String> + '_ {
+    columns().map(move |(row, daemon)| format!("{pass}.{row}.{daemon}"))
 }
 
 /// `PAIRED_SCHED`'s tables: each one-search row's lookups in
@@ -287,12 +292,12 @@ fn print_parts(perf_data: &str, windows_file: &Path, slapd_pid: u32, count: u32)
             line
         };
         let mut header = format!("| {how}, {lookups} lookups a row and daemon |");
-        for row in ONE_SEARCH_ROWS {
-            for daemon in DAEMONS {
-                let _ = write!(header, " {daemon}: {row} |");
-            }
+        let mut rule = String::from("|---|");
+        for (row, daemon) in columns() {
+            let _ = write!(header, " {daemon}: {row} |");
+            rule += "---|";
         }
-        println!("\n{header}\n|---|---|---|---|---|---|---|");
+        println!("\n{header}\n{rule}");
         for (k, name) in sched::PART_NAMES.iter().enumerate() {
             println!(
                 "| {name} |{}",
