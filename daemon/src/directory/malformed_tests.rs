@@ -19,7 +19,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 
 /// A primitive value.
-fn prim(class: TagClass, id: u64, octets: &[u8]) -> StructureTag {
+pub(super) fn prim(class: TagClass, id: u64, octets: &[u8]) -> StructureTag {
     StructureTag {
         class,
         id,
@@ -28,7 +28,7 @@ fn prim(class: TagClass, id: u64, octets: &[u8]) -> StructureTag {
 }
 
 /// A constructed value.
-fn cons(class: TagClass, id: u64, children: Vec<StructureTag>) -> StructureTag {
+pub(super) fn cons(class: TagClass, id: u64, children: Vec<StructureTag>) -> StructureTag {
     StructureTag {
         class,
         id,
@@ -36,11 +36,11 @@ fn cons(class: TagClass, id: u64, children: Vec<StructureTag>) -> StructureTag {
     }
 }
 
-fn octet_string(s: &[u8]) -> StructureTag {
+pub(super) fn octet_string(s: &[u8]) -> StructureTag {
     prim(TagClass::Universal, 4, s)
 }
 
-fn enumerated(n: u8) -> StructureTag {
+pub(super) fn enumerated(n: u8) -> StructureTag {
     prim(TagClass::Universal, 10, &[n])
 }
 
@@ -60,7 +60,7 @@ fn done(extra: Vec<StructureTag>) -> StructureTag {
 }
 
 /// A controls element holding one control of `oid` with `value`.
-fn one_control(oid: &str, value: &[u8]) -> StructureTag {
+pub(super) fn one_control(oid: &str, value: &[u8]) -> StructureTag {
     cons(
         TagClass::Context,
         0,
@@ -94,7 +94,7 @@ fn answer_search_with(reply: Vec<u8>) -> u16 {
 
 /// Runs `body` on a new runtime with a connection to 127.0.0.1:`port`
 /// (its task not started: `body` drives it).
-fn on_connection<F, Fut, T>(port: u16, body: F) -> T
+pub(super) fn on_connection<F, Fut, T>(port: u16, body: F) -> T
 where
     F: FnOnce(ldap3::LdapConnAsync, ldap3::Ldap) -> Fut,
     Fut: std::future::Future<Output = T>,
@@ -289,7 +289,7 @@ fn run_search(reply: Vec<u8>) -> Result<super::search::Found, super::search::Sea
 }
 
 /// A readable entry of user `n` (`uid=n` under the base).
-fn user(n: &str) -> StructureTag {
+pub(super) fn user(n: &str) -> StructureTag {
     entry(
         format!("uid={n},dc=example,dc=test").as_bytes(),
         vec![attribute("uid", &[n.as_bytes()])],

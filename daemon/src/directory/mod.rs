@@ -1187,6 +1187,9 @@ mod silent_tests;
 mod malformed_tests;
 
 #[cfg(test)]
+mod paging_tests;
+
+#[cfg(test)]
 mod listing_tests;
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 
 use super::conn::is_connection_error;
 use super::records::DirectoryError;
-use ldap3::adapters::{Adapter, PagedResults};
-use ldap3::{Ldap, LdapError, Scope, SearchEntry};
+use ldap3::controls::{Control, ControlType, PagedResults};
+use ldap3::{Ldap, LdapError, LdapResult, Scope, SearchEntry};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +69,12 @@ pub(crate) async fn run(
 
 /// [`run`] handing each entry to `each` as it arrives instead of keeping
 /// them (a listing too large to hold at once); the referral URLs found.
+///
+/// Paging (RFC 2696) is done here, a page a search request, each with the
+/// cookie the server gave at the end of the page before, until it gives
+/// an empty one or none; a page that ends in an error ends the search
+/// with that error. (ldap3's `PagedResults` adapter did the same behind a
+/// lock and a boxed future for every entry of every page.)
 pub(crate) async fn run_each(
     mut ldap: Ldap,
     q: &Query,
@@ -76,44 +82,52 @@ pub(crate) async fn run_each(
     reply_timeout: Option<Duration>,
     each: &mut (dyn FnMut(SearchEntry) + Send),
 ) -> Result<Vec<String>, SearchFail> {
-    // No `EntriesOnly` adapter: the loop below does its work (references
-    // kept for the result, intermediate responses skipped) without an
-    // adapter's lock and boxed futures at each step.
-    let adapters: Vec<Box<dyn Adapter<'_, String, &[String]>>> = match page_size {
-        Some(size) => vec![Box::new(
-            PagedResults::new(size.min(i32::MAX as u32) as i32),
-        )],
-        None => Vec::new(),
-    };
-    if let Some(t) = reply_timeout {
-        ldap.with_timeout(t);
-    }
-    let mut stream = ldap
-        .streaming_search_with(adapters, &q.base, q.scope, &q.filter, &q.attrs[..])
-        .await
-        .map_err(classify)?;
     // An entry that cannot be read (a DN that is not UTF-8, a part
     // missing) fails the search once it has ended: it could hold the
     // name or ID asked for, so answering from the other entries could
     // give one name two accounts.
     let mut unreadable: Option<String> = None;
     let mut references = Vec::new();
-    loop {
-        match stream.next().await {
-            Ok(Some(re)) if re.is_intermediate() => {}
-            Ok(Some(re)) if re.is_ref() => references.extend(ldap3::parse_refs(re.0)),
-            Ok(Some(re)) => match SearchEntry::read(re) {
-                Ok(e) if unreadable.is_none() => each(e),
-                Ok(_) => {}
-                Err(wrong) => {
-                    unreadable.get_or_insert(wrong);
-                }
-            },
-            Ok(None) => break,
-            Err(e) => return Err(classify(e)),
+    // The cookie the next page is asked with (empty for the first).
+    let mut cookie = Vec::new();
+    let mut res = loop {
+        if let Some(t) = reply_timeout {
+            ldap.with_timeout(t);
         }
-    }
-    let mut res = stream.finish().await;
+        if let Some(size) = page_size {
+            ldap.with_controls(PagedResults {
+                size: size.min(i32::MAX as u32) as i32,
+                cookie: std::mem::take(&mut cookie),
+            });
+        }
+        let mut stream = ldap
+            .streaming_search(&q.base, q.scope, &q.filter, &q.attrs[..])
+            .await
+            .map_err(classify)?;
+        loop {
+            match stream.next().await {
+                Ok(Some(re)) if re.is_intermediate() => {}
+                Ok(Some(re)) if re.is_ref() => references.extend(ldap3::parse_refs(re.0)),
+                Ok(Some(re)) => match SearchEntry::read(re) {
+                    Ok(e) if unreadable.is_none() => each(e),
+                    Ok(_) => {}
+                    Err(wrong) => {
+                        unreadable.get_or_insert(wrong);
+                    }
+                },
+                Ok(None) => break,
+                Err(e) => return Err(classify(e)),
+            }
+        }
+        let res = stream.finish().await;
+        match next_page(page_size, &res) {
+            Some(next) => {
+                references.extend(res.refs);
+                cookie = next;
+            }
+            None => break res,
+        }
+    };
     res.refs.extend(references);
     if let Some(wrong) = unreadable {
         return Err(SearchFail::Server(DirectoryError::Refused {
@@ -151,6 +165,22 @@ pub(crate) async fn run_each(
             ),
         ))),
     }
+}
+
+/// The cookie to ask the next page with, when `res` ends a page of a
+/// paged search (`page_size`) that has more: a success carrying the
+/// paged results control with a cookie that is not empty.
+fn next_page(page_size: Option<u32>, res: &LdapResult) -> Option<Vec<u8>> {
+    if page_size.is_none() || res.rc != 0 {
+        return None;
+    }
+    res.ctrls.iter().find_map(|c| match c {
+        Control(Some(ControlType::PagedResults), raw) => {
+            let pr: PagedResults = raw.parse();
+            (!pr.cookie.is_empty()).then_some(pr.cookie)
+        }
+        _ => None,
+    })
 }
 
 fn classify(e: LdapError) -> SearchFail {

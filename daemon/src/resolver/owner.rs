@@ -80,6 +80,11 @@ pub(super) enum Via {
 /// A lookup's outcome: `Err` is "unavailable", `Ok(None)` not found.
 pub(super) type Served<T> = Result<Option<T>, DomainError>;
 
+/// GIDs asked about by one lookup (a user's groups: a thousand of them),
+/// placed with foldhash: a set of the lookup's own, which decides nothing
+/// by its placement.
+pub(super) type GidSet = HashSet<u32, foldhash::fast::RandomState>;
+
 fn same_entry(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
@@ -797,7 +802,7 @@ impl Resolver {
         cx: &mut Ctx,
         i: usize,
         gids: &[u32],
-    ) -> Result<(HashSet<u32>, HashSet<u32>), DomainError> {
+    ) -> Result<(GidSet, GidSet), DomainError> {
         let mut decided = Vec::new();
         let census = self.census_for(cx, i, EntryKind::Group);
         if let Some((c, until)) = &census {
