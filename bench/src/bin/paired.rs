@@ -4,7 +4,8 @@
 //! straight (`_nss_roster_*` and `_nss_ldap_*`, `dlopen`ed) one after the
 //! other, each on a user or group its daemon was never asked (getpwnam,
 //! getpwuid, getgrnam; and initgroups of a user in one group, looked up
-//! by name first, unmeasured, as `id` and a login ask). The two timed
+//! by name first, unmeasured, as `id` and a login ask, then of users not
+//! looked up, as `getent initgroups` asks). The two timed
 //! lookups of a pair come one right after the other (in the initgroups
 //! row, the second module's lookup by name between them), so a shared
 //! machine's drift, which moves the side-by-side benchmark's sequential
@@ -59,13 +60,17 @@ fn nslcd_module() -> String {
 }
 
 /// The rows: (key, what is looked up).
-const ROWS: [(&str, &str); 4] = [
+const ROWS: [(&str, &str); 5] = [
     ("name", "getpwnam of users nobody asked"),
     ("uid", "getpwuid of other users nobody asked"),
     ("group", "getgrnam of groups nobody asked (one member each)"),
     (
         "initgroups",
         "initgroups of other users, each just looked up by name",
+    ),
+    (
+        "initgroups_alone",
+        "initgroups of other users nobody asked (not looked up first)",
     ),
 ];
 
@@ -342,7 +347,7 @@ fn inner(args: &[String]) -> i32 {
     // Back to back, and each lookup after an idle gap.
     let gapped = count / 2;
     let keys = count.checked_add(gapped).and_then(|n| n.checked_mul(2));
-    let fits = |k: &u32| count >= 2 && *k <= BULK_USERS / 3 && *k <= dataset::MANY_GROUPS_COUNT;
+    let fits = |k: &u32| count >= 2 && *k <= BULK_USERS / 4 && *k <= dataset::MANY_GROUPS_COUNT;
     let Some(keys) = keys.filter(fits) else {
         eprintln!("PAIRED_COUNT {count}: fewer than 2, or more than the sample directory holds");
         return 2;
@@ -370,10 +375,12 @@ fn inner(args: &[String]) -> i32 {
     // Bulk users (u00001..) by name, the next ones by UID; the groups of
     // the user in 1,000 groups (mg0000..); the groups of the bulk users
     // after those, each looked up by name first (unmeasured), as `id` and
-    // a login do. Key k of a row is asked once, by one module.
+    // a login do; then those of the next ones alone, as `getent
+    // initgroups` and the side-by-side benchmark's row ask them. Key k of
+    // a row is asked once, by one module.
     let nothing: &KeyLookup = &|_: &Module, _| true;
     let initgroups_user = |k: u32| bulk_user(1 + 2 * keys + k);
-    let rows: [(&str, &KeyLookup, &KeyLookup); 4] = [
+    let rows: [(&str, &KeyLookup, &KeyLookup); 5] = [
         ("name", nothing, &|m: &Module, k| {
             m.pwnam(&bulk_user(1 + k), BULK_UID_BASE + 1 + k)
         }),
@@ -386,6 +393,9 @@ fn inner(args: &[String]) -> i32 {
             &|m: &Module, k| m.pwnam(&initgroups_user(k), BULK_UID_BASE + 1 + 2 * keys + k),
             &|m: &Module, k| m.initgroups(&initgroups_user(k)),
         ),
+        ("initgroups_alone", nothing, &|m: &Module, k| {
+            m.initgroups(&bulk_user(1 + 3 * keys + k))
+        }),
     ];
     let windows_path = std::env::var_os(WINDOWS_ENV);
     let mut windows = String::new();

@@ -722,6 +722,20 @@ impl Directory {
         by_flavour!(self, f => f.groups_of_user(self, user).await)
     }
 
+    /// True when a user's groups are found by its login name alone
+    /// ([`Directory::groups_of_name`]: RFC 2307's `memberUid`), before its
+    /// entry is read.
+    pub fn groups_by_name_alone(&self) -> bool {
+        by_flavour!(self, f => f.groups_by_name_alone(&self.cfg))
+    }
+
+    /// [`Directory::groups_of_user`] of the user called `name` but for its
+    /// primary group, found by the name alone where
+    /// [`Directory::groups_by_name_alone`] (refused elsewhere).
+    pub async fn groups_of_name(&self, name: &str) -> Result<Vec<GroupRef>, DirectoryError> {
+        by_flavour!(self, f => f.groups_of_name(self, name).await)
+    }
+
     /// Every user of the domain (paged), validated, without names or UIDs
     /// that occur twice, restricted by `limit_to_groups` (an enumeration:
     /// an RFC 2307 domain reads no SSH keys for it).

@@ -54,6 +54,11 @@ pub struct FakeDirectory {
     /// A users census waits at `census_gate` until released.
     users_census_held: AtomicBool,
     census_gate: tokio::sync::Semaphore,
+    /// Finds a user's groups by its name alone
+    /// ([`Provider::groups_by_name_alone`]).
+    by_name_alone: AtomicBool,
+    /// Number of [`Provider::groups_of_name`] calls.
+    groups_of_name_calls: AtomicUsize,
 }
 
 impl FakeDirectory {
@@ -95,6 +100,8 @@ impl FakeDirectory {
             group_gate: tokio::sync::Semaphore::new(0),
             users_census_held: AtomicBool::new(false),
             census_gate: tokio::sync::Semaphore::new(0),
+            by_name_alone: AtomicBool::new(false),
+            groups_of_name_calls: AtomicUsize::new(0),
         })
     }
 
@@ -323,6 +330,17 @@ impl FakeDirectory {
         self.gated.store(true, Ordering::SeqCst);
     }
 
+    /// Finds a user's groups by its name alone (as an RFC 2307 domain
+    /// does), or only from the user's entry (the default).
+    pub fn set_groups_by_name_alone(&self, on: bool) {
+        self.by_name_alone.store(on, Ordering::SeqCst);
+    }
+
+    /// Number of calls asking a user's groups by its name alone so far.
+    pub fn groups_of_name_calls(&self) -> usize {
+        self.groups_of_name_calls.load(Ordering::SeqCst)
+    }
+
     /// From now on, each call takes `ms` milliseconds of tokio's clock.
     pub fn set_latency_ms(&self, ms: u64) {
         self.latency_ms.store(ms, Ordering::SeqCst);
@@ -514,6 +532,22 @@ impl Provider for FakeDirectory {
             self.enter().await?;
             let ms = self.memberships.lock().unwrap();
             Ok(ms.get(&user.user.name).cloned().unwrap_or_default())
+        })
+    }
+    fn groups_by_name_alone(&self) -> bool {
+        self.by_name_alone.load(Ordering::SeqCst)
+    }
+    fn groups_of_name<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ProviderResult<Vec<u32>>> {
+        Box::pin(async move {
+            self.groups_of_name_calls.fetch_add(1, Ordering::SeqCst);
+            if !self.groups_by_name_alone() {
+                return Err(BackendError::invalid(format!(
+                    "groups of {name} asked without the user"
+                )));
+            }
+            self.enter().await?;
+            let ms = self.memberships.lock().unwrap();
+            Ok(ms.get(name).cloned().unwrap_or_default())
         })
     }
     fn netgroup_by_name<'a>(

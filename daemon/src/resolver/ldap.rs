@@ -125,6 +125,15 @@ impl Provider for DirectoryProvider {
             Ok(groups.into_iter().map(|g| g.gid).collect())
         })
     }
+    fn groups_by_name_alone(&self) -> bool {
+        self.dir.groups_by_name_alone()
+    }
+    fn groups_of_name<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ProviderResult<Vec<u32>>> {
+        Box::pin(async move {
+            let groups = self.dir.groups_of_name(name).await?;
+            Ok(groups.into_iter().map(|g| g.gid).collect())
+        })
+    }
     fn netgroup_by_name<'a>(
         &'a self,
         name: &'a str,

@@ -566,7 +566,21 @@ impl Resolver {
         cx: &mut owner::Ctx,
         name: &str,
     ) -> owner::Served<(Vec<u32>, Source)> {
-        let Some((raw, _served, user_src)) = self.resolve_user_by_name(cx, name).await? else {
+        // Where the groups can be found by the name alone, they are asked
+        // while the user is looked up: one round trip to the server
+        // before the answer instead of two (nslcd's initgroups is one
+        // search by the name).
+        let (user, early) = match self.groups_to_ask_early(cx, name) {
+            Some(d) => {
+                // (Boxed: held beside the user's lookup, it would grow
+                // every connection's future by its size.)
+                let early = Box::pin(self.in_domain(&d, Key::GroupsOf(name.to_string()), None));
+                let (user, early) = tokio::join!(self.resolve_user_by_name(cx, name), early);
+                (user, Some((d, early)))
+            }
+            None => (self.resolve_user_by_name(cx, name).await, None),
+        };
+        let Some((raw, _served, user_src)) = user? else {
             return Ok(None);
         };
         let Some(i) = cx.domains.iter().position(|d| d.name() == &*raw.domain) else {
@@ -578,7 +592,18 @@ impl Resolver {
         let domain = cx.domains[i].clone();
         let key = Key::GroupsOf(raw.user.name.clone());
         let primary = raw.user.gid;
-        let (gids, src) = match self.in_domain(&domain, key, Some(raw.clone())).await {
+        // The groups asked early are the user's when it is that domain's
+        // user of exactly the name asked; otherwise (or when they could
+        // not be had) they are asked for the user found.
+        let answer = match early {
+            Some((d, found @ InDomain::Found(Value::Gids(_), ..)))
+                if Arc::ptr_eq(&d, &domain) && raw.user.name == name =>
+            {
+                found
+            }
+            _ => self.in_domain(&domain, key, Some(raw.clone())).await,
+        };
+        let (gids, src) = match answer {
             InDomain::Found(Value::Gids(gids), src, until) => {
                 cx.rests_on(until, true);
                 (gids, src)
@@ -627,6 +652,33 @@ impl Resolver {
             src
         };
         Ok(Some((out, src)))
+    }
+
+    /// The domain to ask for the groups of user `name` while the user is
+    /// looked up ([`Provider::groups_of_name`]): the only domain, when it
+    /// finds a user's groups by the name alone and has neither the user's
+    /// answer nor its groups' cached fresh (a cached user needs no search
+    /// to overlap with; after a cached "no such user" the groups' search
+    /// would be wasted). Not for a name qualified with a domain or one
+    /// `ignore_users` leaves out.
+    fn groups_to_ask_early(&self, cx: &owner::Ctx, name: &str) -> Option<Arc<dyn Provider>> {
+        let [d] = cx.domains.as_slice() else {
+            return None;
+        };
+        if !d.groups_by_name_alone()
+            || name.is_empty()
+            || cx.settings.ignore_users.contains(name)
+            || Self::split_qualified(cx, name).1.is_some()
+        {
+            return None;
+        }
+        let domain: Arc<str> = Arc::from(d.name());
+        let now = self.inner.clock.now_ms();
+        let fresh = |key| self.is_fresh_at(&CacheKey::new(domain.clone(), key), now);
+        if fresh(Key::UserName(name.to_string())) || fresh(Key::GroupsOf(name.to_string())) {
+            return None;
+        }
+        Some(d.clone())
     }
 
     /// initgroups of a local user (`initgroups_for_local_users`): the

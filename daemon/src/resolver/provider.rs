@@ -135,6 +135,23 @@ pub trait Provider: Send + Sync + 'static {
     /// missing: the resolver adds it).
     fn groups_of_user<'a>(&'a self, user: &'a UserEntry)
         -> BoxFuture<'a, ProviderResult<Vec<u32>>>;
+    /// True when [`Provider::groups_of_name`] answers: the domain finds a
+    /// user's groups by its login name alone (false, the default: they
+    /// need the user's entry).
+    fn groups_by_name_alone(&self) -> bool {
+        false
+    }
+    /// [`Provider::groups_of_user`]'s answer for the user called `name`
+    /// (without `@domain`), found by the name alone
+    /// ([`Provider::groups_by_name_alone`]; its primary group may be
+    /// missing: the resolver adds it). This default refuses.
+    fn groups_of_name<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ProviderResult<Vec<u32>>> {
+        Box::pin(async move {
+            Err(BackendError::invalid(format!(
+                "groups of {name} asked without the user"
+            )))
+        })
+    }
     /// A netgroup by name (without `@domain`), nested netgroups resolved.
     fn netgroup_by_name<'a>(
         &'a self,

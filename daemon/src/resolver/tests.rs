@@ -429,6 +429,94 @@ async fn initgroups_lists_primary_first_once() {
     assert_eq!(s.resolver.groups_of_user("ghost").await, Answer::NotFound);
 }
 
+/// The groups of a user neither cached nor asked before, in a domain that
+/// finds them by the name alone (RFC 2307's memberUid), are asked while
+/// the user is looked up: the initgroups waits for one call less than
+/// when they are asked after it, and answers the same.
+#[tokio::test(start_paused = true)]
+async fn the_groups_of_an_uncached_user_are_asked_while_it_is_looked_up() {
+    let mut took = Vec::new();
+    let mut answers = Vec::new();
+    for by_name in [false, true] {
+        let d = example();
+        d.set_groups_by_name_alone(by_name);
+        let s = setup_with(&[&d], settings(), None);
+        d.set_latency_ms(10);
+        let began = tokio::time::Instant::now();
+        answers.push(s.resolver.groups_of_user("alice").await);
+        took.push(began.elapsed());
+        assert_eq!(d.groups_of_name_calls(), usize::from(by_name));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(matches!(&answers[1], Answer::Found(g, _) if g == &[10000, 10010, 30001]));
+    assert_eq!(took[0] - took[1], std::time::Duration::from_millis(10));
+}
+
+/// Groups are not asked early when the user's answer or its groups' are
+/// cached (a cached "no such user" included), for a name qualified with
+/// its domain, or when there are several domains.
+#[tokio::test]
+async fn the_groups_are_not_asked_early_after_a_cached_answer_or_among_domains() {
+    let d = example();
+    d.set_groups_by_name_alone(true);
+    let s = setup_with(&[&d], settings(), None);
+    uid(s.resolver.user_by_name("alice").await);
+    let found = |a: Answer<Vec<u32>>| match a {
+        Answer::Found(g, _) => g,
+        other => panic!("expected groups, got {other:?}"),
+    };
+    assert_eq!(
+        found(s.resolver.groups_of_user("alice").await),
+        [10000, 10010, 30001]
+    );
+    assert_eq!(
+        found(s.resolver.groups_of_user("alice@example").await),
+        [10000, 10010, 30001]
+    );
+    assert_eq!(d.groups_of_name_calls(), 0);
+    // Bob's groups are asked with him; then both are cached.
+    assert_eq!(
+        found(s.resolver.groups_of_user("bob").await),
+        [10000, 10010]
+    );
+    assert_eq!(d.groups_of_name_calls(), 1);
+    s.resolver.flush_all();
+    assert_eq!(
+        found(s.resolver.groups_of_user("bob").await),
+        [10000, 10010]
+    );
+    assert_eq!(d.groups_of_name_calls(), 2);
+    // No such user: asked once; its cached answer asks nothing more.
+    assert_eq!(s.resolver.groups_of_user("ghost").await, Answer::NotFound);
+    assert_eq!(s.resolver.groups_of_user("ghost").await, Answer::NotFound);
+    assert_eq!(d.groups_of_name_calls(), 3);
+    let other = FakeDirectory::new("other");
+    other.set_groups_by_name_alone(true);
+    let s = setup_with(&[&d, &other], settings(), None);
+    assert_eq!(
+        found(s.resolver.groups_of_user("alice").await),
+        [10000, 10010, 30001]
+    );
+    assert_eq!(d.groups_of_name_calls() + other.groups_of_name_calls(), 3);
+}
+
+/// Groups asked early for a name the user found does not carry exactly
+/// (a domain matching names in any case found `alice` for `ALICE`) are
+/// not the user's: its groups are asked for the user found.
+#[tokio::test]
+async fn groups_asked_early_for_another_spelling_are_not_taken() {
+    let d = FakeDirectory::new_any_case("example");
+    d.add_user("alice", 10001, 10000);
+    d.add_group("staff", 10010, &["alice"]);
+    d.set_groups_by_name_alone(true);
+    let s = setup_with(&[&d], settings(), None);
+    let Answer::Found(g, _) = s.resolver.groups_of_user("ALICE").await else {
+        panic!()
+    };
+    assert_eq!(g, vec![10000, 10010]);
+    assert_eq!(d.groups_of_name_calls(), 1);
+}
+
 #[tokio::test]
 async fn low_ids_and_ignored_names_are_hidden() {
     let d = example();

@@ -225,6 +225,30 @@ async fn rfc2307_schema_reads_member_uid_only() {
         MANY_GROUPS_COUNT as usize + 1
     );
     assert_eq!(d.status().searches - before, 1);
+    // By the name alone (before the user's entry is read): the same
+    // groups, the primary only when it lists the name, in one search; a
+    // name no user can have asks nothing.
+    assert!(d.groups_by_name_alone());
+    for (user, name) in [(&alice, "alice"), (&many, "manygroups")] {
+        let before = d.status().searches;
+        let by_name = d.groups_of_name(name).await.unwrap();
+        assert_eq!(d.status().searches - before, 1);
+        // (The primary group is among them when it lists the name.)
+        let mut with_primary = gids(&by_name);
+        with_primary.insert(USERS_GID);
+        assert_eq!(
+            with_primary,
+            gids(&d.groups_of_user(user).await.unwrap()),
+            "{name}"
+        );
+    }
+    let before = d.status().searches;
+    assert_eq!(d.groups_of_name("no:such").await, Ok(Vec::new()));
+    assert_eq!(d.status().searches, before);
+    // rfc2307bis reads the user's entry for its DN: refused.
+    let bis = default_directory(t.path());
+    assert!(!bis.groups_by_name_alone());
+    assert!(bis.groups_of_name("alice").await.is_err());
     // groupOfNames groups are not posixGroups: not served by this filter.
     assert_eq!(d.group_by_name(BIS_CHILD.0).await, Ok(None));
 }

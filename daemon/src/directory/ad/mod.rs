@@ -155,6 +155,24 @@ impl Ad {
         true
     }
 
+    /// A user's groups are found from its entry (its SID's token groups
+    /// or its DN), never by its name alone.
+    pub(crate) fn groups_by_name_alone(&self, _cfg: &DomainConfig) -> bool {
+        false
+    }
+
+    /// Refused: see [`Ad::groups_by_name_alone`].
+    pub(crate) async fn groups_of_name(
+        &self,
+        dir: &Directory,
+        name: &str,
+    ) -> Result<Vec<GroupRef>, DirectoryError> {
+        Err(DirectoryError::invalid(format!(
+            "domain \"{}\": the groups of {name:?} are found from the user's entry",
+            dir.cfg.name
+        )))
+    }
+
     /// True when every ID is derived from the object's SID (the rid, sss
     /// or autorid backend): two entries can never share an ID.
     pub(crate) fn ids_from_sids(&self, cfg: &DomainConfig) -> bool {

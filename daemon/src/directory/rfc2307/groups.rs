@@ -145,6 +145,53 @@ impl Rfc2307 {
         Ok(out)
     }
 
+    /// True when a user's groups are those listing its login name
+    /// (`memberUid`) and its primary group: RFC 2307. rfc2307bis also
+    /// follows the user's DN and nesting, which need its entry.
+    pub(crate) fn groups_by_name_alone(&self, cfg: &DomainConfig) -> bool {
+        cfg.schema != Schema::Rfc2307bis
+    }
+
+    /// The groups listing login name `name` by `memberUid`, as
+    /// [`Rfc2307::groups_of_user`] finds them for the user of that name
+    /// but for its primary group (which the resolver puts first): one
+    /// search, asked before the user's entry is read. Only where
+    /// [`Rfc2307::groups_by_name_alone`]; a name no user can have finds
+    /// none without a search.
+    pub(crate) async fn groups_of_name(
+        &self,
+        dir: &Directory,
+        name: &str,
+    ) -> Result<Vec<GroupRef>, DirectoryError> {
+        if !self.groups_by_name_alone(&dir.cfg) {
+            return Err(DirectoryError::invalid(format!(
+                "domain \"{}\": the groups of {name:?} are found from the user's entry (rfc2307bis)",
+                dir.cfg.name
+            )));
+        }
+        if check_name(name).is_err() {
+            return Ok(Vec::new());
+        }
+        let f = filter::eq(&dir.cfg.attributes.member_uid, name);
+        let entries = dir
+            .search_all(&group_ref_queries(&dir.cfg, &f), true)
+            .await?;
+        let mut out = Vec::new();
+        let mut gids: Gids =
+            HashSet::with_capacity_and_hasher(entries.len(), crate::directory::FastHash::default());
+        let (mut visited, mut frontier) = (HashSet::new(), Vec::new());
+        self.collect(
+            dir,
+            &entries,
+            &mut out,
+            &mut gids,
+            &mut visited,
+            &mut frontier,
+        );
+        drop_entries(entries);
+        Ok(out)
+    }
+
     /// True for an rfc2307bis group refused only for its missing gidNumber:
     /// such a group is not served but links nested groups (not logged).
     pub(super) fn is_link_only(&self, cfg: &DomainConfig, r: &EntryRejected) -> bool {
