@@ -19,12 +19,26 @@ use std::sync::mpsc;
 /// The paged results control's OID.
 const PAGED: &str = "1.2.840.113556.1.4.319";
 
-/// One page: its entries, the result code it ends with and the cookie of
-/// its paged results control (`None`: no control).
+/// One page: its entries, the result code it ends with (and its
+/// diagnostic message) and the cookie of its paged results control
+/// (`None`: no control).
 struct Page {
     entries: Vec<StructureTag>,
     rc: u8,
+    text: &'static [u8],
     cookie: Option<&'static [u8]>,
+}
+
+impl Page {
+    /// A page of `entries` ending in success with `cookie`.
+    fn ok(entries: Vec<StructureTag>, cookie: Option<&'static [u8]>) -> Option<Page> {
+        Some(Page {
+            entries,
+            rc: 0,
+            text: b"",
+            cookie,
+        })
+    }
 }
 
 /// The octets of `page` answering the request of message ID `id`.
@@ -42,7 +56,11 @@ fn page_octets(id: u8, page: Page) -> Vec<u8> {
     let done = cons(
         TagClass::Application,
         5,
-        vec![enumerated(page.rc), octet_string(b""), octet_string(b"")],
+        vec![
+            enumerated(page.rc),
+            octet_string(b""),
+            octet_string(page.text),
+        ],
     );
     let controls = page.cookie.map(|cookie| {
         let value = cons(
@@ -71,8 +89,9 @@ fn message_id(octets: &[u8]) -> u8 {
 
 /// Listens on 127.0.0.1 and answers the requests of the first connection
 /// with `pages` in turn (each request read whole in one read: they are
-/// small); each request's octets are sent on the channel returned.
-fn answer_pages(pages: Vec<Page>) -> (u16, mpsc::Receiver<Vec<u8>>) {
+/// small; `None`: the request is read and never answered); each
+/// request's octets are sent on the channel returned.
+fn answer_pages(pages: Vec<Option<Page>>) -> (u16, mpsc::Receiver<Vec<u8>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
@@ -89,16 +108,27 @@ fn answer_pages(pages: Vec<Page>) -> (u16, mpsc::Receiver<Vec<u8>>) {
             let request = buf[..n].to_vec();
             let id = message_id(&request);
             let _ = tx.send(request);
-            let _ = conn.write_all(&page_octets(id, page));
+            if let Some(page) = page {
+                let _ = conn.write_all(&page_octets(id, page));
+            }
         }
         while conn.read(&mut buf).unwrap_or(0) > 0 {}
     });
     (port, rx)
 }
 
-/// `search::run` with pages of 2 against a server answering `pages`: the
-/// DNs found or the failure, and the requests the server read.
-fn paged_search(pages: Vec<Page>) -> (Result<Vec<String>, SearchFail>, Vec<Vec<u8>>) {
+/// `search::run` with pages of 2, each reply awaited 30 s at most,
+/// against a server answering `pages`: the DNs found or the failure, and
+/// the requests the server read.
+fn paged_search(pages: Vec<Option<Page>>) -> (Result<Vec<String>, SearchFail>, Vec<Vec<u8>>) {
+    paged_search_within(pages, std::time::Duration::from_secs(30))
+}
+
+/// [`paged_search`], each reply awaited `reply_timeout` at most.
+fn paged_search_within(
+    pages: Vec<Option<Page>>,
+    reply_timeout: std::time::Duration,
+) -> (Result<Vec<String>, SearchFail>, Vec<Vec<u8>>) {
     let (port, requests) = answer_pages(pages);
     let found = on_connection(port, |conn, ldap| async move {
         ldap3::drive!(conn);
@@ -108,7 +138,7 @@ fn paged_search(pages: Vec<Page>) -> (Result<Vec<String>, SearchFail>, Vec<Vec<u
             filter: "(uid=*)".into(),
             attrs: vec!["uid".to_string()].into(),
         };
-        super::search::run(ldap, &q, Some(2), Some(std::time::Duration::from_secs(30))).await
+        super::search::run(ldap, &q, Some(2), Some(reply_timeout)).await
     });
     let found = found.map(|f| f.entries.into_iter().map(|e| e.dn).collect());
     (found, requests.try_iter().collect())
@@ -126,21 +156,9 @@ fn dn(n: &str) -> String {
 #[test]
 fn each_page_is_asked_with_the_cookie_the_page_before_ended_with() {
     let (found, requests) = paged_search(vec![
-        Page {
-            entries: vec![user("a"), user("b")],
-            rc: 0,
-            cookie: Some(b"cookie-one"),
-        },
-        Page {
-            entries: vec![user("c"), user("d")],
-            rc: 0,
-            cookie: Some(b"cookie-two"),
-        },
-        Page {
-            entries: vec![user("e")],
-            rc: 0,
-            cookie: Some(b""),
-        },
+        Page::ok(vec![user("a"), user("b")], Some(b"cookie-one")),
+        Page::ok(vec![user("c"), user("d")], Some(b"cookie-two")),
+        Page::ok(vec![user("e")], Some(b"")),
     ]);
     assert_eq!(found.unwrap(), ["a", "b", "c", "d", "e"].map(dn));
     assert_eq!(requests.len(), 3);
@@ -157,11 +175,8 @@ fn each_page_is_asked_with_the_cookie_the_page_before_ended_with() {
 
 #[test]
 fn a_server_without_paging_answers_in_one_page() {
-    let (found, requests) = paged_search(vec![Page {
-        entries: vec![user("a"), user("b"), user("c")],
-        rc: 0,
-        cookie: None,
-    }]);
+    let (found, requests) =
+        paged_search(vec![Page::ok(vec![user("a"), user("b"), user("c")], None)]);
     assert_eq!(found.unwrap(), ["a", "b", "c"].map(dn));
     assert_eq!(requests.len(), 1);
 }
@@ -171,20 +186,58 @@ fn a_page_that_ends_in_an_error_ends_the_search_with_it() {
     // Busy (51) with a cookie: the pages after it are not asked, and the
     // search fails rather than answer without them.
     let (found, requests) = paged_search(vec![
-        Page {
+        Some(Page {
             entries: vec![user("a"), user("b")],
             rc: 51,
+            text: b"",
             cookie: Some(b"cookie-one"),
-        },
-        Page {
-            entries: vec![user("c")],
-            rc: 0,
-            cookie: Some(b""),
-        },
+        }),
+        Page::ok(vec![user("c")], Some(b"")),
     ]);
     match found {
         Err(SearchFail::Connection(msg)) => assert!(msg.contains("rc=51"), "{msg}"),
         other => panic!("the search did not fail as busy: {other:?}"),
     }
     assert_eq!(requests.len(), 1);
+}
+
+#[test]
+fn every_page_is_awaited_no_longer_than_the_reply_timeout() {
+    // The second page never comes: the search times out instead of
+    // waiting for it (the test's own bound fails it should the search
+    // wait on).
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(paged_search_within(
+            vec![
+                Page::ok(vec![user("a"), user("b")], Some(b"cookie-one")),
+                None,
+            ],
+            std::time::Duration::from_secs(2),
+        ));
+    });
+    let (found, requests) = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the search waited past its reply timeout");
+    assert!(matches!(found, Err(SearchFail::Timeout)), "{found:?}");
+    assert_eq!(requests.len(), 2);
+}
+
+#[test]
+fn a_later_page_whose_cookie_the_server_lost_is_told_apart() {
+    // Another paged search on the connection made the server drop this
+    // one's state: the caller asks again on a connection of its own.
+    let (found, _) = paged_search(vec![
+        Page::ok(vec![user("a"), user("b")], Some(b"cookie-one")),
+        Some(Page {
+            entries: Vec::new(),
+            rc: 53,
+            text: b"paged results cookie is invalid",
+            cookie: None,
+        }),
+    ]);
+    assert!(
+        matches!(found, Err(SearchFail::PagedCookie(_))),
+        "{found:?}"
+    );
 }

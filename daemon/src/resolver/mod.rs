@@ -566,22 +566,46 @@ impl Resolver {
         cx: &mut owner::Ctx,
         name: &str,
     ) -> owner::Served<(Vec<u32>, Source)> {
-        // Where the groups can be found by the name alone, they are asked
-        // while the user is looked up: one round trip to the server
-        // before the answer instead of two (nslcd's initgroups is one
-        // search by the name).
-        let (user, early) = match self.groups_to_ask_early(cx, name) {
-            Some(d) => {
-                // (Boxed: held beside the user's lookup, it would grow
-                // every connection's future by its size.)
-                let early = Box::pin(self.in_domain(&d, Key::GroupsOf(name.to_string()), None));
-                let (user, early) = tokio::join!(self.resolve_user_by_name(cx, name), early);
-                (user, Some((d, early)))
+        // Where the groups can be found by the name alone, their search
+        // goes out with the user's: one round trip to the server before
+        // the answer instead of two (nslcd, too, reads the user and then
+        // its groups). It runs as a single flight of its key (concurrent
+        // lookups of the user share it) and its answer is recorded only
+        // once it turns out to be the user's; when it is not taken it is
+        // left to end on its own, unrecorded (dropped mid-way, the
+        // server's answers would still come for it).
+        let early_at = self.groups_to_ask_early(cx, name).map(|d| {
+            let ck = CacheKey::new(Arc::from(d.name()), Key::GroupsOf(name.to_string()));
+            (d, ck)
+        });
+        let mut early = early_at.as_ref().map(|(d, ck)| self.early_groups(d, ck));
+        let mut early_done: Option<Fetched> = None;
+        let user = match early.as_mut() {
+            None => self.resolve_user_by_name(cx, name).await,
+            Some(search) => {
+                let user = self.resolve_user_by_name(cx, name);
+                tokio::pin!(user);
+                loop {
+                    tokio::select! {
+                        biased;
+                        u = &mut user => break u,
+                        g = search.as_mut(), if early_done.is_none() => early_done = Some(g),
+                    }
+                }
             }
-            None => (self.resolve_user_by_name(cx, name).await, None),
         };
-        let Some((raw, _served, user_src)) = user? else {
-            return Ok(None);
+        // The early search when it is still running and not taken.
+        let let_end = |search: Option<BoxFuture<'static, Fetched>>, done: bool| {
+            if let (Some(search), false) = (search, done) {
+                tokio::spawn(search);
+            }
+        };
+        let (raw, user_src) = match user {
+            Ok(Some((raw, _served, src))) => (raw, src),
+            other => {
+                let_end(early, early_done.is_some());
+                return other.map(|_| None);
+            }
         };
         let Some(i) = cx.domains.iter().position(|d| d.name() == &*raw.domain) else {
             return Err(DomainError::new(
@@ -593,15 +617,30 @@ impl Resolver {
         let key = Key::GroupsOf(raw.user.name.clone());
         let primary = raw.user.gid;
         // The groups asked early are the user's when it is that domain's
-        // user of exactly the name asked; otherwise (or when they could
-        // not be had) they are asked for the user found.
-        let answer = match early {
-            Some((d, found @ InDomain::Found(Value::Gids(_), ..)))
-                if Arc::ptr_eq(&d, &domain) && raw.user.name == name =>
-            {
-                found
+        // user of exactly the name asked, read from the directory now:
+        // then recorded as any answer fetched is. Otherwise, or when they
+        // could not be had, they are asked for the user found (with the
+        // cache's and offline mode's answers).
+        let mut taken = None;
+        if let (Some((d, ck)), Some(search)) = (&early_at, early) {
+            if Arc::ptr_eq(d, &domain) && raw.user.name == name && user_src == Source::Directory {
+                let now = self.inner.clock.now_ms();
+                let fetched = match early_done {
+                    Some(done) => done,
+                    None => search.await,
+                };
+                if let Ok(Some(v @ Value::Gids(_))) = fetched {
+                    self.record(ck, &Ok(Some(v.clone())));
+                    let until = now.saturating_add(self.settings().entry_ttl_ms);
+                    taken = Some(InDomain::Found(v, Source::Directory, until));
+                }
+            } else {
+                let_end(Some(search), early_done.is_some());
             }
-            _ => self.in_domain(&domain, key, Some(raw.clone())).await,
+        }
+        let answer = match taken {
+            Some(found) => found,
+            None => self.in_domain(&domain, key, Some(raw.clone())).await,
         };
         let (gids, src) = match answer {
             InDomain::Found(Value::Gids(gids), src, until) => {
@@ -656,11 +695,13 @@ impl Resolver {
 
     /// The domain to ask for the groups of user `name` while the user is
     /// looked up ([`Provider::groups_of_name`]): the only domain, when it
-    /// finds a user's groups by the name alone and has neither the user's
-    /// answer nor its groups' cached fresh (a cached user needs no search
-    /// to overlap with; after a cached "no such user" the groups' search
-    /// would be wasted). Not for a name qualified with a domain or one
-    /// `ignore_users` leaves out.
+    /// finds a user's groups by the name alone and nothing is known of
+    /// the user or its groups, in memory (fresh or expired) or in the
+    /// store. A known user needs no search to overlap with, or is
+    /// answered from its expired entries when the domain is slow (offline
+    /// mode's grace, which the early search has not); after a cached "no
+    /// such user" the groups' search would be wasted. Not for a name
+    /// qualified with a domain or one `ignore_users` leaves out.
     fn groups_to_ask_early(&self, cx: &owner::Ctx, name: &str) -> Option<Arc<dyn Provider>> {
         let [d] = cx.domains.as_slice() else {
             return None;
@@ -673,12 +714,32 @@ impl Resolver {
             return None;
         }
         let domain: Arc<str> = Arc::from(d.name());
-        let now = self.inner.clock.now_ms();
-        let fresh = |key| self.is_fresh_at(&CacheKey::new(domain.clone(), key), now);
-        if fresh(Key::UserName(name.to_string())) || fresh(Key::GroupsOf(name.to_string())) {
+        let known = |key| {
+            let ck = CacheKey::new(domain.clone(), key);
+            self.inner.cache.peek(&ck).is_some()
+                || self
+                    .inner
+                    .store
+                    .as_ref()
+                    .is_some_and(|s| s.get(&ck.store_key()).is_some())
+        };
+        if known(Key::UserName(name.to_string())) || known(Key::GroupsOf(name.to_string())) {
             return None;
         }
         Some(d.clone())
+    }
+
+    /// The search for the groups of the user named as `ck` asks, by that
+    /// name alone ([`Resolver::groups_to_ask_early`]), as a single flight
+    /// of `ck` and unrecorded: a future of its own, which may be left to
+    /// end in a task.
+    fn early_groups(&self, d: &Arc<dyn Provider>, ck: &CacheKey) -> BoxFuture<'static, Fetched> {
+        let (this, d, ck) = (self.clone(), d.clone(), ck.clone());
+        Box::pin(async move {
+            let key = ck.clone();
+            let fetch = || async { this.fetch(&*d, &ck, None).await };
+            this.inner.flights.run(key, fetch).await
+        })
     }
 
     /// initgroups of a local user (`initgroups_for_local_users`): the

@@ -455,11 +455,14 @@ async fn the_groups_of_an_uncached_user_are_asked_while_it_is_looked_up() {
 /// Groups are not asked early when the user's answer or its groups' are
 /// cached (a cached "no such user" included), for a name qualified with
 /// its domain, or when there are several domains.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_groups_are_not_asked_early_after_a_cached_answer_or_among_domains() {
     let d = example();
     d.set_groups_by_name_alone(true);
     let s = setup_with(&[&d], settings(), None);
+    // (Each call takes a while: the user's lookup waits, and the
+    // groups' search goes out meanwhile.)
+    d.set_latency_ms(10);
     uid(s.resolver.user_by_name("alice").await);
     let found = |a: Answer<Vec<u32>>| match a {
         Answer::Found(g, _) => g,
@@ -490,6 +493,14 @@ async fn the_groups_are_not_asked_early_after_a_cached_answer_or_among_domains()
     assert_eq!(s.resolver.groups_of_user("ghost").await, Answer::NotFound);
     assert_eq!(s.resolver.groups_of_user("ghost").await, Answer::NotFound);
     assert_eq!(d.groups_of_name_calls(), 3);
+    // A user known from expired answers (which a slow domain would be
+    // answered from) is not asked early either.
+    s.clock.advance(settings().entry_ttl_ms + 1);
+    assert_eq!(
+        found(s.resolver.groups_of_user("bob").await),
+        [10000, 10010]
+    );
+    assert_eq!(d.groups_of_name_calls(), 3);
     let other = FakeDirectory::new("other");
     other.set_groups_by_name_alone(true);
     let s = setup_with(&[&d, &other], settings(), None);
@@ -500,16 +511,62 @@ async fn the_groups_are_not_asked_early_after_a_cached_answer_or_among_domains()
     assert_eq!(d.groups_of_name_calls() + other.groups_of_name_calls(), 3);
 }
 
+/// Lookups of one user at once (sshd, PAM and logind after a login)
+/// share one early search of its groups, as they share the user's.
+#[tokio::test(start_paused = true)]
+async fn lookups_of_a_user_at_once_share_its_groups_search() {
+    let d = example();
+    d.set_groups_by_name_alone(true);
+    let s = setup_with(&[&d], settings(), None);
+    d.set_latency_ms(10);
+    let (a, b, c) = tokio::join!(
+        s.resolver.groups_of_user("alice"),
+        s.resolver.groups_of_user("alice"),
+        s.resolver.groups_of_user("alice")
+    );
+    for answer in [a, b, c] {
+        assert!(matches!(&answer, Answer::Found(g, _) if g == &[10000, 10010, 30001]));
+    }
+    assert_eq!(d.groups_of_name_calls(), 1);
+}
+
+/// Groups asked early for a name that is no user are not kept: once the
+/// user exists (its "no such user" expired, before the groups' answer
+/// would have), its groups are those the directory now lists.
+#[tokio::test(start_paused = true)]
+async fn groups_asked_early_for_a_name_that_is_no_user_are_not_kept() {
+    let d = example();
+    d.set_groups_by_name_alone(true);
+    let s = setup_with(&[&d], settings(), None);
+    // (Each call takes a while: the user's lookup waits, and the
+    // groups' search goes out meanwhile.)
+    d.set_latency_ms(10);
+    assert_eq!(s.resolver.groups_of_user("ghost").await, Answer::NotFound);
+    assert_eq!(d.groups_of_name_calls(), 1);
+    d.add_user("ghost", 10003, 10000);
+    d.add_group("ghosts", 10020, &["ghost"]);
+    s.clock.advance(settings().negative_ttl_ms + 1);
+    let Answer::Found(g, _) = s.resolver.groups_of_user("ghost").await else {
+        panic!()
+    };
+    assert_eq!(g, vec![10000, 10020]);
+    // (Its expired "no such user" is known: asked after the user.)
+    assert_eq!(d.groups_of_name_calls(), 1);
+}
+
 /// Groups asked early for a name the user found does not carry exactly
 /// (a domain matching names in any case found `alice` for `ALICE`) are
 /// not the user's: its groups are asked for the user found.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn groups_asked_early_for_another_spelling_are_not_taken() {
     let d = FakeDirectory::new_any_case("example");
     d.add_user("alice", 10001, 10000);
     d.add_group("staff", 10010, &["alice"]);
     d.set_groups_by_name_alone(true);
     let s = setup_with(&[&d], settings(), None);
+    // (Each call takes a while: the user's lookup waits, and the
+    // groups' search goes out meanwhile.)
+    d.set_latency_ms(10);
     let Answer::Found(g, _) = s.resolver.groups_of_user("ALICE").await else {
         panic!()
     };
