@@ -429,6 +429,16 @@ async fn initgroups_lists_primary_first_once() {
     assert_eq!(s.resolver.groups_of_user("ghost").await, Answer::NotFound);
 }
 
+/// A resolver of `d` alone, which finds a user's groups by its name
+/// alone; each call then takes 10 ms of tokio's clock, so that the
+/// groups' search goes out while the user's lookup waits.
+fn asking_early(d: &Arc<FakeDirectory>) -> Setup {
+    d.set_groups_by_name_alone(true);
+    let s = setup_with(&[d], settings(), None);
+    d.set_latency_ms(10);
+    s
+}
+
 /// The groups of a user neither cached nor asked before, in a domain that
 /// finds them by the name alone (RFC 2307's memberUid), are asked while
 /// the user is looked up: the initgroups waits for one call less than
@@ -458,11 +468,7 @@ async fn the_groups_of_an_uncached_user_are_asked_while_it_is_looked_up() {
 #[tokio::test(start_paused = true)]
 async fn the_groups_are_not_asked_early_after_a_cached_answer_or_among_domains() {
     let d = example();
-    d.set_groups_by_name_alone(true);
-    let s = setup_with(&[&d], settings(), None);
-    // (Each call takes a while: the user's lookup waits, and the
-    // groups' search goes out meanwhile.)
-    d.set_latency_ms(10);
+    let s = asking_early(&d);
     uid(s.resolver.user_by_name("alice").await);
     let found = |a: Answer<Vec<u32>>| match a {
         Answer::Found(g, _) => g,
@@ -516,9 +522,7 @@ async fn the_groups_are_not_asked_early_after_a_cached_answer_or_among_domains()
 #[tokio::test(start_paused = true)]
 async fn lookups_of_a_user_at_once_share_its_groups_search() {
     let d = example();
-    d.set_groups_by_name_alone(true);
-    let s = setup_with(&[&d], settings(), None);
-    d.set_latency_ms(10);
+    let s = asking_early(&d);
     let (a, b, c) = tokio::join!(
         s.resolver.groups_of_user("alice"),
         s.resolver.groups_of_user("alice"),
@@ -536,11 +540,7 @@ async fn lookups_of_a_user_at_once_share_its_groups_search() {
 #[tokio::test(start_paused = true)]
 async fn groups_asked_early_for_a_name_that_is_no_user_are_not_kept() {
     let d = example();
-    d.set_groups_by_name_alone(true);
-    let s = setup_with(&[&d], settings(), None);
-    // (Each call takes a while: the user's lookup waits, and the
-    // groups' search goes out meanwhile.)
-    d.set_latency_ms(10);
+    let s = asking_early(&d);
     assert_eq!(s.resolver.groups_of_user("ghost").await, Answer::NotFound);
     assert_eq!(d.groups_of_name_calls(), 1);
     d.add_user("ghost", 10003, 10000);
@@ -562,11 +562,7 @@ async fn groups_asked_early_for_another_spelling_are_not_taken() {
     let d = FakeDirectory::new_any_case("example");
     d.add_user("alice", 10001, 10000);
     d.add_group("staff", 10010, &["alice"]);
-    d.set_groups_by_name_alone(true);
-    let s = setup_with(&[&d], settings(), None);
-    // (Each call takes a while: the user's lookup waits, and the
-    // groups' search goes out meanwhile.)
-    d.set_latency_ms(10);
+    let s = asking_early(&d);
     let Answer::Found(g, _) = s.resolver.groups_of_user("ALICE").await else {
         panic!()
     };

@@ -20,6 +20,16 @@ use std::collections::{HashMap, HashSet};
 /// The GIDs of a user's groups met so far.
 type Gids = HashSet<u32, crate::directory::FastHash>;
 
+/// What one search for a user's groups found ([`Rfc2307::collect`]'s
+/// accumulators): the groups, their GIDs, the DNs visited and the
+/// nesting frontier (rfc2307bis).
+struct Found {
+    out: Vec<GroupRef>,
+    gids: Gids,
+    visited: HashSet<String>,
+    frontier: Vec<String>,
+}
+
 /// Member DNs per search filter in the nested-group walk (each DN gives two
 /// terms: `member` and `uniqueMember`).
 const DNS_PER_SEARCH: usize = 500;
@@ -88,26 +98,12 @@ impl Rfc2307 {
                 terms.push(filter::eq("uniqueMember", &user.dn));
             }
         }
-        let entries = dir
-            .search_all(&group_ref_queries(&dir.cfg, &filter::or(&terms)), true)
-            .await?;
-        let mut out: Vec<GroupRef> = Vec::new();
-        // (GIDs the directory chooses, placed with foldhash as the
-        // census's ID table; sized for this search's groups, the usual
-        // whole answer.)
-        let mut gids: Gids =
-            HashSet::with_capacity_and_hasher(entries.len(), crate::directory::FastHash::default());
-        let mut visited = HashSet::new();
-        let mut frontier = Vec::new();
-        self.collect(
-            dir,
-            &entries,
-            &mut out,
-            &mut gids,
-            &mut visited,
-            &mut frontier,
-        );
-        drop_entries(entries);
+        let Found {
+            mut out,
+            mut gids,
+            mut visited,
+            mut frontier,
+        } = self.found_by(dir, &filter::or(&terms)).await?;
         let mut depth = 0;
         while bis && !frontier.is_empty() && depth < dir.cfg.nesting_depth {
             let mut next = Vec::new();
@@ -173,23 +169,37 @@ impl Rfc2307 {
             return Ok(Vec::new());
         }
         let f = filter::eq(&dir.cfg.attributes.member_uid, name);
+        Ok(self.found_by(dir, &f).await?.out)
+    }
+
+    /// The groups one search with `extra` finds, read by
+    /// [`Rfc2307::collect`].
+    async fn found_by(&self, dir: &Directory, extra: &str) -> Result<Found, DirectoryError> {
         let entries = dir
-            .search_all(&group_ref_queries(&dir.cfg, &f), true)
+            .search_all(&group_ref_queries(&dir.cfg, extra), true)
             .await?;
-        let mut out = Vec::new();
-        let mut gids: Gids =
-            HashSet::with_capacity_and_hasher(entries.len(), crate::directory::FastHash::default());
-        let (mut visited, mut frontier) = (HashSet::new(), Vec::new());
+        let mut found = Found {
+            out: Vec::new(),
+            // (GIDs the directory chooses, placed with foldhash as the
+            // census's ID table; sized for this search's groups, the
+            // usual whole answer.)
+            gids: HashSet::with_capacity_and_hasher(
+                entries.len(),
+                crate::directory::FastHash::default(),
+            ),
+            visited: HashSet::new(),
+            frontier: Vec::new(),
+        };
         self.collect(
             dir,
             &entries,
-            &mut out,
-            &mut gids,
-            &mut visited,
-            &mut frontier,
+            &mut found.out,
+            &mut found.gids,
+            &mut found.visited,
+            &mut found.frontier,
         );
         drop_entries(entries);
-        Ok(out)
+        Ok(found)
     }
 
     /// True for an rfc2307bis group refused only for its missing gidNumber:
