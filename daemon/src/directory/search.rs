@@ -73,9 +73,10 @@ pub(crate) async fn run(
 /// Paging (RFC 2696) is done here, a page a search request, each with the
 /// cookie the server gave at the end of the page before, until it gives
 /// an empty one or none; a page that ends in an error ends the search
-/// with that error. (A cookie handed back as it was sent is no error:
-/// 389-ds gives the same one for every page of a search.) (ldap3's `PagedResults` adapter did the same behind a
-/// lock and a boxed future for every entry of every page.)
+/// with that error. A cookie handed back as it was sent is no error:
+/// Samba and 389-ds give one cookie for every page of a search. (ldap3's
+/// `PagedResults` adapter did the same behind a lock and a boxed future
+/// for every entry of every page.)
 pub(crate) async fn run_each(
     mut ldap: Ldap,
     q: &Query,

@@ -608,6 +608,7 @@ impl Resolver {
             }
         };
         let Some(i) = cx.domains.iter().position(|d| d.name() == &*raw.domain) else {
+            let_end(early, early_done.is_some());
             return Err(DomainError::new(
                 &*raw.domain,
                 BackendError::unavailable("no longer configured (a configuration reload)"),
