@@ -59,6 +59,9 @@ pub struct FakeDirectory {
     by_name_alone: AtomicBool,
     /// Number of [`Provider::groups_of_name`] calls.
     groups_of_name_calls: AtomicUsize,
+    /// [`Provider::groups_of_name`] fails as a server that cannot be
+    /// reached.
+    groups_of_name_fails: AtomicBool,
 }
 
 impl FakeDirectory {
@@ -102,6 +105,7 @@ impl FakeDirectory {
             census_gate: tokio::sync::Semaphore::new(0),
             by_name_alone: AtomicBool::new(false),
             groups_of_name_calls: AtomicUsize::new(0),
+            groups_of_name_fails: AtomicBool::new(false),
         })
     }
 
@@ -336,6 +340,12 @@ impl FakeDirectory {
         self.by_name_alone.store(on, Ordering::SeqCst);
     }
 
+    /// From now on, asking a user's groups by its name alone fails as a
+    /// server that cannot be reached (the other calls answer).
+    pub fn set_groups_of_name_fails(&self, on: bool) {
+        self.groups_of_name_fails.store(on, Ordering::SeqCst);
+    }
+
     /// Number of calls asking a user's groups by its name alone so far.
     pub fn groups_of_name_calls(&self) -> usize {
         self.groups_of_name_calls.load(Ordering::SeqCst)
@@ -546,6 +556,9 @@ impl Provider for FakeDirectory {
                 )));
             }
             self.enter().await?;
+            if self.groups_of_name_fails.load(Ordering::SeqCst) {
+                return Err(BackendError::unavailable("fake groups search failed"));
+            }
             let ms = self.memberships.lock().unwrap();
             Ok(ms.get(name).cloned().unwrap_or_default())
         })

@@ -95,11 +95,14 @@ impl Resolver {
                 .await
                 .map(|n| n.map(|n| Value::Netgroup(Arc::new(n)))),
             Key::GroupsOf(name) => match user {
-                Some(u) => d.groups_of_user(u).await,
-                // (Refused unless the domain finds them by the name.)
-                None => d.groups_of_name(name).await,
-            }
-            .map(|g| Some(Value::Gids(g.into()))),
+                Some(u) => d
+                    .groups_of_user(u)
+                    .await
+                    .map(|g| Some(Value::Gids(g.into()))),
+                None => Err(BackendError::invalid(format!(
+                    "groups of {name} asked without the user"
+                ))),
+            },
         }
     }
 

@@ -630,10 +630,17 @@ impl Resolver {
                     Some(done) => done,
                     None => search.await,
                 };
-                if let Ok(Some(v @ Value::Gids(_))) = fetched {
-                    self.record(ck, &Ok(Some(v.clone())));
-                    let until = now.saturating_add(self.settings().entry_ttl_ms);
-                    taken = Some(InDomain::Found(v, Source::Directory, until));
+                match fetched {
+                    Ok(Some(v @ Value::Gids(_))) => {
+                        self.record(ck, &Ok(Some(v.clone())));
+                        let until = now.saturating_add(self.settings().entry_ttl_ms);
+                        taken = Some(InDomain::Found(v, Source::Directory, until));
+                    }
+                    // No server answered it (a time-out, a broken
+                    // connection): asked again it would be waited for
+                    // again, and nothing was known to answer from.
+                    Err(e) if e.is_unavailable() => taken = Some(InDomain::Failed(e)),
+                    _ => {}
                 }
             } else {
                 let_end(Some(search), early_done.is_some());
@@ -730,16 +737,23 @@ impl Resolver {
         Some(d.clone())
     }
 
-    /// The search for the groups of the user named as `ck` asks, by that
-    /// name alone ([`Resolver::groups_to_ask_early`]), as a single flight
-    /// of `ck` and unrecorded: a future of its own, which may be left to
-    /// end in a task.
+    /// The search for the groups of user `name` by that name alone
+    /// ([`Provider::groups_of_name`], [`Resolver::groups_to_ask_early`]),
+    /// as a single flight of `ck` (its `GroupsOf` key) and unrecorded: a
+    /// future of its own, which may be left to end in a task.
     fn early_groups(&self, d: &Arc<dyn Provider>, ck: &CacheKey) -> BoxFuture<'static, Fetched> {
         let (this, d, ck) = (self.clone(), d.clone(), ck.clone());
         Box::pin(async move {
-            let key = ck.clone();
-            let fetch = || async { this.fetch(&*d, &ck, None).await };
-            this.inner.flights.run(key, fetch).await
+            let Key::GroupsOf(name) = &ck.key else {
+                return Err(BackendError::invalid(
+                    "the groups of a user asked by another key",
+                ));
+            };
+            let fetch = || async {
+                let gids = d.groups_of_name(name).await?;
+                Ok(Some(Value::Gids(gids.into())))
+            };
+            this.inner.flights.run(ck.clone(), fetch).await
         })
     }
 

@@ -534,6 +534,21 @@ async fn lookups_of_a_user_at_once_share_its_groups_search() {
     assert_eq!(d.groups_of_name_calls(), 1);
 }
 
+/// An early search no server answered is the initgroups' failure, as
+/// the search after the user would have been: it is not asked again
+/// (which would wait as long again in an outage).
+#[tokio::test(start_paused = true)]
+async fn an_early_search_no_server_answered_is_not_asked_again() {
+    let d = example();
+    let s = asking_early(&d);
+    d.set_groups_of_name_fails(true);
+    assert!(matches!(
+        s.resolver.groups_of_user("alice").await,
+        Answer::Unavailable(_)
+    ));
+    assert_eq!(d.groups_of_name_calls(), 1);
+}
+
 /// Groups asked early for a name that is no user are not kept: once the
 /// user exists (its "no such user" expired, before the groups' answer
 /// would have), its groups are those the directory now lists.
