@@ -569,46 +569,22 @@ impl Resolver {
         // Where the groups can be found by the name alone, their search
         // goes out with the user's: one round trip to the server before
         // the answer instead of two (nslcd, too, reads the user and then
-        // its groups). It runs as a single flight of its key (concurrent
-        // lookups of the user share it) and its answer is recorded only
-        // once it turns out to be the user's; when it is not taken it is
-        // left to end on its own, unrecorded (dropped mid-way, the
-        // server's answers would still come for it).
+        // its groups). It runs in a task of its own as a single flight of
+        // its key (concurrent lookups of the user share it); its answer
+        // is recorded only once it turns out to be the user's, and when
+        // it is not taken the task ends on its own, unrecorded (dropped
+        // mid-way, the server's answers would still come for it).
         let early_at = self.groups_to_ask_early(cx, name).map(|d| {
             let ck = CacheKey::new(Arc::from(d.name()), Key::GroupsOf(name.to_string()));
             (d, ck)
         });
-        let mut early = early_at.as_ref().map(|(d, ck)| self.early_groups(d, ck));
-        let mut early_done: Option<Fetched> = None;
-        let user = match early.as_mut() {
-            None => self.resolve_user_by_name(cx, name).await,
-            Some(search) => {
-                let user = self.resolve_user_by_name(cx, name);
-                tokio::pin!(user);
-                loop {
-                    tokio::select! {
-                        biased;
-                        u = &mut user => break u,
-                        g = search.as_mut(), if early_done.is_none() => early_done = Some(g),
-                    }
-                }
-            }
-        };
-        // The early search when it is still running and not taken.
-        let let_end = |search: Option<BoxFuture<'static, Fetched>>, done: bool| {
-            if let (Some(search), false) = (search, done) {
-                tokio::spawn(search);
-            }
-        };
-        let (raw, user_src) = match user {
-            Ok(Some((raw, _served, src))) => (raw, src),
-            other => {
-                let_end(early, early_done.is_some());
-                return other.map(|_| None);
-            }
+        let early = early_at
+            .as_ref()
+            .map(|(d, ck)| tokio::spawn(self.early_groups(d, ck)));
+        let Some((raw, _served, user_src)) = self.resolve_user_by_name(cx, name).await? else {
+            return Ok(None);
         };
         let Some(i) = cx.domains.iter().position(|d| d.name() == &*raw.domain) else {
-            let_end(early, early_done.is_some());
             return Err(DomainError::new(
                 &*raw.domain,
                 BackendError::unavailable("no longer configured (a configuration reload)"),
@@ -626,10 +602,11 @@ impl Resolver {
         if let (Some((d, ck)), Some(search)) = (&early_at, early) {
             if Arc::ptr_eq(d, &domain) && raw.user.name == name && user_src == Source::Directory {
                 let now = self.inner.clock.now_ms();
-                let fetched = match early_done {
-                    Some(done) => done,
-                    None => search.await,
-                };
+                let fetched = search.await.unwrap_or_else(|e| {
+                    Err(BackendError::unavailable(format!(
+                        "lookup task failed: {e}"
+                    )))
+                });
                 match fetched {
                     Ok(Some(v @ Value::Gids(_))) => {
                         self.record(ck, &Ok(Some(v.clone())));
@@ -642,8 +619,6 @@ impl Resolver {
                     Err(e) if e.is_unavailable() => taken = Some(InDomain::Failed(e)),
                     _ => {}
                 }
-            } else {
-                let_end(Some(search), early_done.is_some());
             }
         }
         let answer = match taken {
@@ -740,7 +715,7 @@ impl Resolver {
     /// The search for the groups of user `name` by that name alone
     /// ([`Provider::groups_of_name`], [`Resolver::groups_to_ask_early`]),
     /// as a single flight of `ck` (its `GroupsOf` key) and unrecorded: a
-    /// future of its own, which may be left to end in a task.
+    /// future of its own, for a task of its own.
     fn early_groups(&self, d: &Arc<dyn Provider>, ck: &CacheKey) -> BoxFuture<'static, Fetched> {
         let (this, d, ck) = (self.clone(), d.clone(), ck.clone());
         Box::pin(async move {
