@@ -5,13 +5,18 @@
 //! other, each on a user or group its daemon was never asked (getpwnam,
 //! getpwuid, getgrnam; and initgroups of a user in one group, looked up
 //! by name first, unmeasured, as `id` and a login ask, then of users not
-//! looked up, as `getent initgroups` asks). The two timed
+//! looked up, as `getent initgroups` asks; and, with a tenth as many
+//! pairs, the first lookups of 5,000-member groups and the initgroups of
+//! users in 1,000 groups, their entries added to the sample directory for
+//! it, each such row followed by a pause once rosterd has recorded what
+//! it left). The two timed
 //! lookups of a pair come one right after the other (in the initgroups
 //! row, the second module's lookup by name between them), so a shared
 //! machine's drift, which moves the side-by-side benchmark's sequential
 //! rows by 20–40% from run to run, falls on both; the figure is the
 //! median of the pairs' ratios, with how many pairs roster was faster
-//! in and each peer's 99th percentile. Which module goes first
+//! in, each peer's 99th percentile and each daemon's time on a CPU a
+//! lookup (all its threads, over the row). Which module goes first
 //! alternates from pair to pair. (The modules are called without glibc's
 //! dispatch and `files`: the times are not those of the side-by-side
 //! tables.)
@@ -22,6 +27,8 @@
 //! a pause, then mostly runs after the row), then each after [`GAP`] of
 //! idleness (as sporadic lookups come). `PAIRED_COUNT=N`: pairs a row
 //! back to back (default 300, at least 2; half as many with the gap).
+//! `PAIRED_ROWS=KEY,...`: only those rows (`name`, `uid`, `group`,
+//! `initgroups`, `initgroups_alone`, `biggroup`, `manygroups`).
 //! `PAIRED_SCHED=FILE`: the run is recorded with `perf record` (package
 //! `linux-perf`; the scheduler's wake-ups and switches on all CPUs, into
 //! FILE), and each row with one search a lookup is cut into the parts
@@ -32,13 +39,16 @@ use roster_bench::nss_fn::{
     dlopen_module, getgrnam, getpwnam, getpwuid, initgroups_dyn, sym, GetGrNam, GetPwNam, GetPwUid,
     GidArray, InitgroupsDyn,
 };
-use roster_bench::peer::{prepare, run_driver, wait_for_census, Daemon, Peer, Setup};
+use roster_bench::peer::{
+    prepare, run_driver, sched_ns, wait_for_census, wait_for_recording, Daemon, Peer, Setup,
+};
 use roster_bench::profile::Recording;
 use roster_bench::sched::{self, Window};
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::{median, percentile};
 use roster_e2e::dataset::{
-    self, bulk_user, many_group, ALICE, BIGGROUP_GID, BULK_UID_BASE, BULK_USERS, USERS_GID,
+    self, bulk_user, many_group, ALICE, BIGGROUP_GID, BULK_UID_BASE, BULK_USERS, MANY_GROUPS_COUNT,
+    USERS_GID,
 };
 use roster_e2e::slapd::Slapd;
 use std::collections::BTreeMap;
@@ -54,13 +64,41 @@ use std::time::{Duration, Instant};
 /// machine and none pays for the one before.
 const GAP: Duration = Duration::from_millis(60);
 
+/// The pause after a large row once rosterd has recorded what it left:
+/// its store's writes of those records (within 20 ms) and their sync.
+const SETTLE: Duration = Duration::from_millis(200);
+
 /// nslcd's module, as Debian's libnss-ldapd installs it.
 fn nslcd_module() -> String {
     format!("/lib/{}/libnss_ldap.so.2", roster_e2e::paths::multiarch())
 }
 
+/// A row of large answers ([`LARGE_ROWS`]) has this share of the other
+/// rows' pairs: each of its lookups moves thousands of names.
+const LARGE_SHARE: u32 = 10;
+/// The groups of the `biggroup` row, `pbg000`.. (added to the sample
+/// directory), from this GID: each has the same [`BIG_MEMBERS`] members.
+const BIG_GROUP_GID_BASE: u32 = 40_000;
+/// Members of each group of the `biggroup` row: as many as the sample
+/// directory's `biggroup` has, users `pbu0001`.. added for them (the
+/// bulk users are the other rows', each in one group).
+const BIG_MEMBERS: u32 = BULK_USERS;
+/// The first of those members' UIDs minus one.
+const BIG_MEMBER_UID_BASE: u32 = 43_000;
+/// The users of the `manygroups` row, `pmu000`.. (added), from this UID;
+/// their primary group is `members`.
+const MANY_USER_UID_BASE: u32 = 41_000;
+/// The [`MANY_GROUPS_COUNT`] groups `pmg0000`.. (added) every user of
+/// the `manygroups` row is a member of, from this GID.
+const MANY_GROUP_GID_BASE: u32 = 42_000;
+
+/// The rows of large answers: a 5,000-member group's first lookup and
+/// the first initgroups of a user in 1,000 groups (as the side-by-side
+/// benchmark's, which asks one of each).
+const LARGE_ROWS: [&str; 2] = ["biggroup", "manygroups"];
+
 /// The rows: (key, what is looked up).
-const ROWS: [(&str, &str); 5] = [
+const ROWS: [(&str, &str); 7] = [
     ("name", "getpwnam of users nobody asked"),
     ("uid", "getpwuid of other users nobody asked"),
     ("group", "getgrnam of groups nobody asked (one member each)"),
@@ -72,7 +110,97 @@ const ROWS: [(&str, &str); 5] = [
         "initgroups_alone",
         "initgroups of other users nobody asked (not looked up first)",
     ),
+    ("biggroup", "getgrnam of 5,000-member groups nobody asked"),
+    (
+        "manygroups",
+        "initgroups of users in 1,000 groups nobody asked",
+    ),
 ];
+
+/// The rows `PAIRED_ROWS` names (keys, comma-separated; all when unset):
+/// `key` is one of them.
+fn asked(key: &str) -> bool {
+    std::env::var("PAIRED_ROWS").map_or(true, |rows| rows.split(',').any(|r| r.trim() == key))
+}
+
+/// Pairs of a row in a pass whose other rows have `pairs` (at least 1).
+fn row_pairs(key: &str, pairs: u32) -> u32 {
+    if LARGE_ROWS.contains(&key) {
+        (pairs / LARGE_SHARE).max(1)
+    } else {
+        pairs
+    }
+}
+
+/// The keys a large row asks with `count` pairs back to back: its pairs
+/// of both passes, two keys each.
+fn large_keys(count: u32) -> u32 {
+    2 * (row_pairs(LARGE_ROWS[0], count) + row_pairs(LARGE_ROWS[0], count / 2))
+}
+
+/// Group `k` of the `biggroup` row.
+fn big_group(k: u32) -> String {
+    format!("pbg{k:03}")
+}
+
+/// User `k` of the `manygroups` row.
+fn many_user(k: u32) -> String {
+    format!("pmu{k:03}")
+}
+
+/// A user of the large rows as LDIF: `name`, UID `uid`, primary group
+/// `members`.
+fn user_ldif(out: &mut String, name: &str, uid: u32) {
+    let _ = write!(
+        out,
+        "dn: uid={name},ou=bulk,ou=people,{}\nobjectClass: inetOrgPerson\n\
+         objectClass: posixAccount\nuid: {name}\ncn: {name}\nsn: {name}\n\
+         uidNumber: {uid}\ngidNumber: {USERS_GID}\nhomeDirectory: /home/{name}\n\
+         loginShell: /bin/bash\n\n",
+        dataset::BASE_DN
+    );
+}
+
+/// What the large rows ask, as LDIF to add to the sample directory's:
+/// `keys` groups of the same [`BIG_MEMBERS`] users, and `keys` users each
+/// a member of the same [`MANY_GROUPS_COUNT`] groups.
+fn large_rows_ldif(keys: u32) -> String {
+    let base = dataset::BASE_DN;
+    let mut out = String::with_capacity(20 * (keys as usize) * (BIG_MEMBERS as usize + 1000));
+    let big_member = |i: u32| format!("pbu{i:04}");
+    for i in 1..=BIG_MEMBERS {
+        user_ldif(&mut out, &big_member(i), BIG_MEMBER_UID_BASE + i);
+    }
+    for k in 0..keys {
+        let _ = write!(
+            out,
+            "dn: cn={name},ou=groups,{base}\nobjectClass: posixGroup\ncn: {name}\n\
+             gidNumber: {gid}\n",
+            name = big_group(k),
+            gid = BIG_GROUP_GID_BASE + k
+        );
+        for i in 1..=BIG_MEMBERS {
+            let _ = writeln!(out, "memberUid: {}", big_member(i));
+        }
+        out.push('\n');
+    }
+    for k in 0..keys {
+        user_ldif(&mut out, &many_user(k), MANY_USER_UID_BASE + k);
+    }
+    for g in 0..MANY_GROUPS_COUNT {
+        let _ = write!(
+            out,
+            "dn: cn=pmg{g:04},ou=groups,{base}\nobjectClass: posixGroup\ncn: pmg{g:04}\n\
+             gidNumber: {}\n",
+            MANY_GROUP_GID_BASE + g
+        );
+        for k in 0..keys {
+            let _ = writeln!(out, "memberUid: {}", many_user(k));
+        }
+        out.push('\n');
+    }
+    out
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -94,7 +222,13 @@ fn outer() {
         "nslcd and libnss-ldapd are not installed"
     );
     let exe = std::env::current_exe().expect("own path");
-    let slapd = Slapd::start_with_ldif(&dataset::sample_ldif());
+    let count = std::env::var("PAIRED_COUNT")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(300)
+        .max(2);
+    let slapd =
+        Slapd::start_with_ldif(&(dataset::sample_ldif() + &large_rows_ldif(large_keys(count))));
     let (scratch, ca, roster_domain) = roster_bench::peer::scratch(&slapd, "roster-bench-paired-");
     let setup = Setup::new(&slapd, ca, roster_domain, false);
     let roster_dir = scratch.path().join("roster");
@@ -110,11 +244,6 @@ fn outer() {
         let _ = writeln!(script, "export {WINDOWS_ENV}='{}'", windows_file.display());
     }
     let module = roster_e2e::paths::module("libnss_roster.so");
-    let count = std::env::var("PAIRED_COUNT")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(300)
-        .max(2);
     let _ = write!(
         script,
         "exec {} --inner {} {} {} {count}",
@@ -153,31 +282,32 @@ fn outer() {
             .copied()
     };
     println!(
-        "| | roster | nslcd | roster ÷ nslcd, median of the pairs' | pairs roster was faster in | 99th percentile, roster / nslcd |"
+        "| | roster | nslcd | roster ÷ nslcd, median of the pairs' | pairs roster was faster in | 99th percentile, roster / nslcd | the daemon's CPU a lookup, roster / nslcd |"
     );
-    println!("|---|---|---|---|---|---|");
-    for (pass, how) in [
-        ("b2b", format!("{count} pairs back to back")),
-        (
-            "gap",
-            format!(
-                "{} pairs, each lookup after {} ms idle",
-                count / 2,
-                GAP.as_millis()
-            ),
-        ),
-    ] {
-        for (key, label) in ROWS {
+    println!("|---|---|---|---|---|---|---|");
+    for (pass, pairs) in [("b2b", count), ("gap", count / 2)] {
+        for (key, label) in ROWS.into_iter().filter(|(key, _)| asked(key)) {
+            let pairs = row_pairs(key, pairs);
+            let how = if pass == "b2b" {
+                format!("{pairs} pairs back to back")
+            } else {
+                format!(
+                    "{pairs} pairs, each lookup after {} ms idle",
+                    GAP.as_millis()
+                )
+            };
             let k = |stat: &str| get(&format!("{pass}.{key}.{stat}"));
             let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0} µs"));
             println!(
-                "| {label}, {how}, median | {} | {} | {} | {} | {} / {} |",
+                "| {label}, {how}, median | {} | {} | {} | {} | {} / {} | {} / {} |",
                 us(k("roster_median_us")),
                 us(k("nslcd_median_us")),
                 k("ratio").map_or("-".to_string(), |v| format!("{v:.2}×")),
                 k("roster_faster").map_or("-".to_string(), |v| format!("{:.0}%", v * 100.0)),
                 us(k("roster_p99_us")),
                 us(k("nslcd_p99_us")),
+                us(k("roster_cpu_us")),
+                us(k("nslcd_cpu_us")),
             );
         }
     }
@@ -203,6 +333,9 @@ const WINDOWS_ENV: &str = "PAIRED_SCHED_WINDOWS";
 
 /// The daemons, as the windows and the tables name them: rosterd first.
 const DAEMONS: [&str; 2] = ["rosterd", "nslcd"];
+
+/// The peers, as the inner process's keys name them: roster first.
+const DAEMON_KEYS: [&str; 2] = ["roster", "nslcd"];
 
 /// The rows a lookup of which makes one search with either daemon (nslcd
 /// makes two for an initgroups).
@@ -347,7 +480,12 @@ fn inner(args: &[String]) -> i32 {
     // Back to back, and each lookup after an idle gap.
     let gapped = count / 2;
     let keys = count.checked_add(gapped).and_then(|n| n.checked_mul(2));
-    let fits = |k: &u32| count >= 2 && *k <= BULK_USERS / 4 && *k <= dataset::MANY_GROUPS_COUNT;
+    let fits = |k: &u32| {
+        count >= 2
+            && *k <= BULK_USERS / 4
+            && *k <= dataset::MANY_GROUPS_COUNT
+            && large_keys(count) <= 1000
+    };
     let Some(keys) = keys.filter(fits) else {
         eprintln!("PAIRED_COUNT {count}: fewer than 2, or more than the sample directory holds");
         return 2;
@@ -380,7 +518,7 @@ fn inner(args: &[String]) -> i32 {
     // a row is asked once, by one module.
     let nothing: &KeyLookup = &|_: &Module, _| true;
     let initgroups_user = |k: u32| bulk_user(1 + 2 * keys + k);
-    let rows: [(&str, &KeyLookup, &KeyLookup); 5] = [
+    let rows: [(&str, &KeyLookup, &KeyLookup); 7] = [
         ("name", nothing, &|m: &Module, k| {
             m.pwnam(&bulk_user(1 + k), BULK_UID_BASE + 1 + k)
         }),
@@ -396,6 +534,10 @@ fn inner(args: &[String]) -> i32 {
         ("initgroups_alone", nothing, &|m: &Module, k| {
             m.initgroups(&bulk_user(1 + 3 * keys + k))
         }),
+        ("biggroup", nothing, &|m: &Module, k| m.grnam(&big_group(k))),
+        ("manygroups", nothing, &|m: &Module, k| {
+            m.initgroups_many(&many_user(k))
+        }),
     ];
     let windows_path = std::env::var_os(WINDOWS_ENV);
     let mut windows = String::new();
@@ -404,14 +546,20 @@ fn inner(args: &[String]) -> i32 {
     // process's.)
     let client = std::process::id();
     let mut failed = false;
-    for (pass, gap, pairs, first_key) in [
-        ("b2b", Duration::ZERO, count, 0),
-        ("gap", GAP, gapped, 2 * count),
-    ] {
-        for (key, before, lookup) in rows {
+    for (pass, gap, pass_pairs) in [("b2b", Duration::ZERO, count), ("gap", GAP, gapped)] {
+        for (key, before, lookup) in rows.into_iter().filter(|(key, ..)| asked(key)) {
+            // (The gap pass's keys after those of the row's pairs back
+            // to back.)
+            let pairs = row_pairs(key, pass_pairs);
+            let first_key = if gap.is_zero() {
+                0
+            } else {
+                2 * row_pairs(key, count)
+            };
             let mut times = [Vec::new(), Vec::new()];
             let mut ratios = Vec::new();
             let mut roster_faster = 0u32;
+            let cpu_before = daemon_pids.map(|pid| sched_ns(&[pid]).on_cpu);
             for pair in 0..pairs {
                 // Roster asks key first_key + 2·pair, nslcd the next;
                 // which asks first alternates.
@@ -459,6 +607,25 @@ fn inner(args: &[String]) -> i32 {
                 "{pass}.{key}.nslcd_p99_us={}",
                 percentile(&mut times[1], 99)
             );
+            // rosterd's work after a large row's answers (recording
+            // thousands of members) must not fall on the next row's
+            // lookups.
+            if LARGE_ROWS.contains(&key) {
+                if wait_for_recording(Duration::from_secs(60)).is_none() {
+                    eprintln!("{key}: rosterd did not record what the row left within 60 s");
+                    failed = true;
+                }
+                std::thread::sleep(SETTLE);
+            }
+            // Each daemon's time on a CPU a lookup (all its threads; for
+            // rosterd its work after the answers, done by now, included).
+            for ((who, before), pid) in DAEMON_KEYS.into_iter().zip(cpu_before).zip(daemon_pids) {
+                let used = sched_ns(&[pid]).on_cpu.saturating_sub(before);
+                println!(
+                    "{pass}.{key}.{who}_cpu_us={}",
+                    used as f64 / 1000.0 / f64::from(pairs)
+                );
+            }
             println!("{pass}.{key}.ratio={}", median(&mut ratios));
             println!(
                 "{pass}.{key}.roster_faster={}",
@@ -556,11 +723,27 @@ impl Module {
             .is_some_and(|g| g == [USERS_GID, BIGGROUP_GID])
     }
 
+    /// initgroups of user `name` of the `manygroups` row: found its
+    /// primary group and the [`MANY_GROUPS_COUNT`] others, each once.
+    fn initgroups_many(&self, name: &str) -> bool {
+        let name = CString::new(name).expect("name");
+        let mut groups = GidArray::new(16);
+        initgroups_dyn(self.initgroups, &name, USERS_GID, &mut groups).is_some_and(|g| {
+            let mut others = g[1..].to_vec();
+            others.sort_unstable();
+            g[0] == USERS_GID
+                && others
+                    .into_iter()
+                    .eq(MANY_GROUP_GID_BASE..MANY_GROUP_GID_BASE + MANY_GROUPS_COUNT)
+        })
+    }
+
     /// getgrnam of `name`: found (the name as the module wrote it: a
-    /// sign it filled the struct).
+    /// sign it filled the struct). The buffer has room for a group of
+    /// every bulk user (glibc would grow its own until it has).
     fn grnam(&self, name: &str) -> bool {
         let name = CString::new(name).expect("name");
-        let mut buf = [0u8; 16384];
+        let mut buf = vec![0u8; 256 << 10];
         getgrnam(self.grnam, &name, &mut buf).is_some_and(|gr| {
             !gr.gr_name.is_null()
                 // SAFETY: gr_name points at a C string in `buf`, alive.
