@@ -281,7 +281,14 @@ type BinValues = ldap3::AttrMap<Vec<Vec<u8>>>;
 /// `SearchEntry::read` of `tag` as the connection hands it over: the
 /// entry's octets when it is one.
 fn read_octets(tag: StructureTag) -> Result<(String, AttrValues, BinValues), String> {
-    let tag = match parse_response(&encode(&StructureTag {
+    let e = ldap3::SearchEntry::read(ldap3::ResultEntry::new(handed_over(tag)))?;
+    Ok((e.dn, e.attrs, e.bin_attrs))
+}
+
+/// `tag` as the connection hands it over: the entry's octets when it is
+/// one.
+fn handed_over(tag: StructureTag) -> StructureTag {
+    match parse_response(&encode(&StructureTag {
         class: TagClass::Universal,
         id: 16,
         payload: PL::C(vec![tag]),
@@ -294,9 +301,7 @@ fn read_octets(tag: StructureTag) -> Result<(String, AttrValues, BinValues), Str
             _,
         ) => c.pop().expect("the one value"),
         other => panic!("not read: {other:?}"),
-    };
-    let e = ldap3::SearchEntry::read(ldap3::ResultEntry::new(tag))?;
-    Ok((e.dn, e.attrs, e.bin_attrs))
+    }
 }
 
 /// A primitive value: text, or octets that are not UTF-8.
@@ -430,6 +435,28 @@ proptest! {
     #[test]
     fn an_entry_read_from_its_octets_is_the_entry_its_tree_gave(e in entry_tree()) {
         prop_assert_eq!(read_octets(e.clone()), read_tree(e));
+    }
+
+    #[test]
+    fn an_entry_kept_as_its_octets_reads_as_the_whole_entry(e in entry_tree()) {
+        // The same refusals, the same DN, and each attribute's first
+        // value as the entry checks read it (`entry::values`).
+        let e = handed_over(e);
+        let whole = ldap3::SearchEntry::read(ldap3::ResultEntry::new(e.clone()));
+        let kept = ldap3::EntryOctets::read(ldap3::ResultEntry::new(e));
+        match (whole, kept) {
+            (Err(w), Err(k)) => prop_assert_eq!(w, k),
+            (Ok(w), Ok(k)) => {
+                prop_assert_eq!(w.dn.as_str(), k.dn());
+                for attr in w.attrs.keys().chain(w.bin_attrs.keys()) {
+                    let first = crate::directory::entry::values(&w, attr)
+                        .map(|v| v.map(|v| v[0].as_str()))
+                        .map_err(|_| ());
+                    prop_assert_eq!(first, k.first_text(attr), "attribute {:?}", attr);
+                }
+            }
+            (w, k) => prop_assert!(false, "{:?} against {:?}", w.map(|e| e.dn), k.map(|e| e.dn().to_string())),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use super::records::{GroupRecord, UserRecord};
 use crate::config::{DomainConfig, DomainSet, Schema};
 use crate::dn;
-use ldap3::SearchEntry;
+use ldap3::{EntryOctets, SearchEntry};
 use std::fmt;
 
 /// Why an entry is not served.
@@ -236,16 +236,48 @@ pub(crate) fn entry_to_group_head<'a>(
     })
 }
 
+/// [`entry_to_group_head`] of an entry kept as its octets (a user's
+/// groups, read without building a [`SearchEntry`]): the same checks,
+/// the same reasons.
+pub(crate) fn octets_to_group_head<'a>(
+    cfg: &DomainConfig,
+    idmap: &DomainSet,
+    e: &'a EntryOctets,
+) -> Result<(&'a str, u32), EntryRejected> {
+    let first = |attr: &str| {
+        e.first_text(attr)
+            .map_err(|()| format!("attribute {attr} has a value that is not UTF-8"))
+    };
+    head_from(cfg, idmap, first).map_err(|reason| EntryRejected {
+        dn: e.dn().to_string(),
+        reason,
+    })
+}
+
 /// The name and GID of a group entry, checked.
 fn group_head<'a>(
     cfg: &DomainConfig,
     idmap: &DomainSet,
     e: &'a SearchEntry,
 ) -> Result<(&'a str, u32), String> {
+    head_from(cfg, idmap, |attr| {
+        Ok(values(e, attr)?.map(|v| v[0].as_str()))
+    })
+}
+
+/// The name and GID of a group entry whose attributes' first values
+/// `first` gives ([`values`]' errors and absences), checked.
+fn head_from<'a>(
+    cfg: &DomainConfig,
+    idmap: &DomainSet,
+    first: impl Fn(&str) -> Result<Option<&'a str>, String>,
+) -> Result<(&'a str, u32), String> {
     let a = &cfg.attributes;
-    let name = required(e, &a.group_name)?;
+    let required =
+        |attr: &str| first(attr)?.ok_or_else(|| format!("missing required attribute {attr}"));
+    let name = required(&a.group_name)?;
     check_name(name).map_err(|m| format!("{}: {m}", a.group_name))?;
-    let gid = parse_id(&a.gid_number, required(e, &a.gid_number)?)?;
+    let gid = parse_id(&a.gid_number, required(&a.gid_number)?)?;
     idmap
         .check_posix_id(&cfg.name, gid)
         .map_err(|err| format!("{} {gid} refused: {err}", a.gid_number))?;

@@ -225,7 +225,7 @@ impl SharedStore for LdapIdmapStore {
         let entries = self.run(&format!("reading {}", self.dn), move |ldap| {
             let q = q.clone();
             async move {
-                search::run(ldap, &q, None, Some(op_timeout))
+                search::run::<ldap3::SearchEntry>(ldap, &q, None, Some(op_timeout))
                     .await
                     .map(|found| found.entries)
                     .map_err(|f| match f {

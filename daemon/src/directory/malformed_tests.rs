@@ -236,7 +236,7 @@ fn a_referral_uri_that_is_not_utf8_is_a_decoding_error() {
 }
 
 /// A search result entry of message 1.
-fn entry(dn: &[u8], attrs: Vec<StructureTag>) -> StructureTag {
+pub(super) fn entry(dn: &[u8], attrs: Vec<StructureTag>) -> StructureTag {
     cons(
         TagClass::Application,
         4,
@@ -245,7 +245,7 @@ fn entry(dn: &[u8], attrs: Vec<StructureTag>) -> StructureTag {
 }
 
 /// One attribute of an entry.
-fn attribute(name: &str, values: &[&[u8]]) -> StructureTag {
+pub(super) fn attribute(name: &str, values: &[&[u8]]) -> StructureTag {
     cons(
         TagClass::Universal,
         16,

@@ -61,7 +61,7 @@ use crate::filter;
 use conn::{Lease, Pool};
 use flavour::{by_flavour, Flavour};
 use ldap3::{Ldap, Scope, SearchEntry};
-use search::{Query, SearchFail};
+use search::{Entry, Query, SearchFail};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -214,11 +214,11 @@ impl Directory {
 
     /// Runs every query of `qs` ([`Directory::search`]); an entry found
     /// under several bases is kept once.
-    async fn search_all(
+    async fn search_all<E: Entry>(
         &self,
         qs: &[Query],
         bounded: bool,
-    ) -> Result<Vec<SearchEntry>, DirectoryError> {
+    ) -> Result<Vec<E>, DirectoryError> {
         // One base needs no sorting out: a search answers an entry once
         // (`search_paged` already drops referred entries it had).
         if let [q] = qs {
@@ -227,8 +227,8 @@ impl Directory {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for q in qs {
-            for e in self.search(q, bounded).await? {
-                if seen.insert(dn::normalize(&e.dn)) {
+            for e in self.search::<E>(q, bounded).await? {
+                if seen.insert(dn::normalize(e.dn())) {
                     out.push(e);
                 }
             }
@@ -259,7 +259,7 @@ impl Directory {
     /// connection is replaced once; a timeout marks the server down.
     /// `bounded` applies `op_timeout` to the whole search (lookups); without
     /// it each reply is bounded (enumeration).
-    async fn search(&self, q: &Query, bounded: bool) -> Result<Vec<SearchEntry>, DirectoryError> {
+    async fn search<E: Entry>(&self, q: &Query, bounded: bool) -> Result<Vec<E>, DirectoryError> {
         self.search_paged(q, bounded, true, false).await
     }
 
@@ -418,13 +418,13 @@ impl Directory {
         }
     }
 
-    async fn search_paged(
+    async fn search_paged<E: Entry>(
         &self,
         q: &Query,
         bounded: bool,
         mut paged: bool,
         lookup: bool,
-    ) -> Result<Vec<SearchEntry>, DirectoryError> {
+    ) -> Result<Vec<E>, DirectoryError> {
         let op = self.cfg.op_timeout;
         // (`lookup`: a lookup of one name or ID.)
         let mut attempt = 0;
@@ -460,12 +460,12 @@ impl Directory {
                     if found.refs.is_empty() {
                         return Ok(entries);
                     }
-                    let (more, failure) = self.chase(q, found.refs, page, &uri).await;
+                    let (more, failure) = self.chase::<E>(q, found.refs, page, &uri).await;
                     let mut seen: HashSet<String> =
-                        entries.iter().map(|e| dn::normalize(&e.dn)).collect();
+                        entries.iter().map(|e| dn::normalize(e.dn())).collect();
                     entries.extend(
                         more.into_iter()
-                            .filter(|e| seen.insert(dn::normalize(&e.dn))),
+                            .filter(|e| seen.insert(dn::normalize(e.dn()))),
                     );
                     return match failure {
                         // A lookup of one name or ID that found its entry

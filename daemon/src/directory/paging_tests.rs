@@ -138,7 +138,7 @@ fn paged_search_within(
             filter: "(uid=*)".into(),
             attrs: vec!["uid".to_string()].into(),
         };
-        super::search::run(ldap, &q, Some(2), Some(reply_timeout)).await
+        super::search::run::<ldap3::SearchEntry>(ldap, &q, Some(2), Some(reply_timeout)).await
     });
     let found = found.map(|f| f.entries.into_iter().map(|e| e.dn).collect());
     (found, requests.try_iter().collect())

@@ -7,13 +7,13 @@
 //! its URL. Connections to referral targets are kept for reuse and are
 //! bounded like the domain's own.
 
-use super::search::{self, Found, Query, SearchFail};
+use super::search::{self, Entry, Found, Query, SearchFail};
 use super::{Directory, DirectoryError};
 use crate::config::DomainConfig;
 use crate::dn;
 use crate::filter;
 use crate::uri::{self, Scheme};
-use ldap3::{Ldap, Scope, SearchEntry};
+use ldap3::{Ldap, Scope};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -155,13 +155,13 @@ impl Directory {
     /// Follows the referral URLs `refs` that `origin` gave for `q`: the
     /// entries found behind them, and the first error of a target that could
     /// not be searched (the entries of the others are still returned).
-    pub(crate) async fn chase(
+    pub(crate) async fn chase<E: Entry>(
         &self,
         q: &Query,
         refs: Vec<String>,
         page: Option<u32>,
         origin: &str,
-    ) -> (Vec<SearchEntry>, Option<DirectoryError>) {
+    ) -> (Vec<E>, Option<DirectoryError>) {
         let name = &self.cfg.name;
         let stats = &self.referrals;
         if !self.cfg.follows_referrals() {
@@ -241,12 +241,12 @@ impl Directory {
     /// One search on referral target `server` (a kept connection, or a new
     /// one bound as the service account; a broken kept one is replaced
     /// once), bounded by `op_timeout`.
-    async fn search_at(
+    async fn search_at<E: Entry>(
         &self,
         server: &str,
         q: &Query,
         page: Option<u32>,
-    ) -> Result<Found, DirectoryError> {
+    ) -> Result<Found<E>, DirectoryError> {
         let op = self.cfg.op_timeout;
         let unavailable = |m: String| {
             DirectoryError::unavailable(format!(

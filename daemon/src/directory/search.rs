@@ -6,7 +6,7 @@
 use super::conn::is_connection_error;
 use super::records::DirectoryError;
 use ldap3::controls::{Control, ControlType, PagedResults};
-use ldap3::{Ldap, LdapError, LdapResult, Scope, SearchEntry};
+use ldap3::{EntryOctets, Ldap, LdapError, LdapResult, ResultEntry, Scope, SearchEntry};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,12 +40,40 @@ pub(crate) struct Query {
     pub attrs: Arc<[String]>,
 }
 
+/// An entry as a search hands it back, read from the octets the
+/// connection read: a whole [`SearchEntry`], or the [`EntryOctets`] a
+/// reader of a few attributes' first values takes (a user's groups).
+pub(crate) trait Entry: Send + Sized + 'static {
+    /// The entry `re`; what is wrong with it when it cannot be read.
+    fn read(re: ResultEntry) -> Result<Self, String>;
+    /// Its DN.
+    fn dn(&self) -> &str;
+}
+
+impl Entry for SearchEntry {
+    fn read(re: ResultEntry) -> Result<Self, String> {
+        SearchEntry::read(re)
+    }
+    fn dn(&self) -> &str {
+        &self.dn
+    }
+}
+
+impl Entry for EntryOctets {
+    fn read(re: ResultEntry) -> Result<Self, String> {
+        EntryOctets::read(re)
+    }
+    fn dn(&self) -> &str {
+        EntryOctets::dn(self)
+    }
+}
+
 /// What one server answered: its entries and the referral URLs it gave
 /// (continuation references and a referral result).
-#[derive(Debug, Default)]
-pub(crate) struct Found {
+#[derive(Debug)]
+pub(crate) struct Found<E = SearchEntry> {
     /// The entries.
-    pub entries: Vec<SearchEntry>,
+    pub entries: Vec<E>,
     /// Referral URLs, not followed yet.
     pub refs: Vec<String>,
 }
@@ -56,12 +84,12 @@ pub(crate) struct Found {
 /// reply. `None` when the caller bounds the whole search with a timer of
 /// its own: ldap3 would set two more per search, and each new timer
 /// earlier than the runtime's next one wakes its driver once more.
-pub(crate) async fn run(
+pub(crate) async fn run<E: Entry>(
     ldap: Ldap,
     q: &Query,
     page_size: Option<u32>,
     reply_timeout: Option<Duration>,
-) -> Result<Found, SearchFail> {
+) -> Result<Found<E>, SearchFail> {
     let mut entries = Vec::new();
     let refs = run_each(ldap, q, page_size, reply_timeout, &mut |e| entries.push(e)).await?;
     Ok(Found { entries, refs })
@@ -77,12 +105,12 @@ pub(crate) async fn run(
 /// Samba and 389-ds give one cookie for every page of a search. (ldap3's
 /// `PagedResults` adapter did the same behind a lock and a boxed future
 /// for every entry of every page.)
-pub(crate) async fn run_each(
+pub(crate) async fn run_each<E: Entry>(
     mut ldap: Ldap,
     q: &Query,
     page_size: Option<u32>,
     reply_timeout: Option<Duration>,
-    each: &mut (dyn FnMut(SearchEntry) + Send),
+    each: &mut (dyn FnMut(E) + Send),
 ) -> Result<Vec<String>, SearchFail> {
     // An entry that cannot be read (a DN that is not UTF-8, a part
     // missing) fails the search once it has ended: it could hold the
@@ -110,7 +138,7 @@ pub(crate) async fn run_each(
             match stream.next().await {
                 Ok(Some(re)) if re.is_intermediate() => {}
                 Ok(Some(re)) if re.is_ref() => references.extend(ldap3::parse_refs(re.0)),
-                Ok(Some(re)) => match SearchEntry::read(re) {
+                Ok(Some(re)) => match E::read(re) {
                     Ok(e) if unreadable.is_none() => each(e),
                     Ok(_) => {}
                     Err(wrong) => {

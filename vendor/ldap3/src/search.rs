@@ -186,46 +186,14 @@ impl SearchEntry {
     /// [`SearchEntry::read`] of an entry's octets: the whole
     /// `[APPLICATION 4]` value, header included, and nothing after it.
     fn read_octets(octets: &[u8]) -> std::result::Result<SearchEntry, String> {
-        let entry = Element::whole(octets)
-            .filter(|e| e.class == TagClass::Application && e.id == 4 && e.constructed)
-            .ok_or("it is not a search result entry")?;
-        let mut parts = entry.children();
-        let dn = parts
-            .next()
-            .filter(|t| !t.constructed)
-            .ok_or("its object name is missing or constructed")?;
-        let dn = String::from_utf8(dn.contents.to_vec()).map_err(|e| {
-            format!(
-                "its object name is not UTF-8 ({})",
-                String::from_utf8_lossy(e.as_bytes())
-            )
-        })?;
-        let wrong = |what: &str| format!("{dn}: {what}");
-        let mut attrs = parts
-            .next()
-            .filter(|t| t.constructed)
-            .ok_or_else(|| wrong("its attributes are missing or not a sequence"))?
-            .children();
-        // (roster: sized once for the attributes, not grown three times.)
-        let mut attr_vals = AttrMap::with_capacity_and_hasher(attrs.len(), Default::default());
+        let mut attr_vals = AttrMap::default();
         let mut bin_attr_vals = AttrMap::default();
-        for a_v in attrs.by_ref() {
-            if !a_v.constructed {
-                return Err(wrong("an attribute is not a sequence"));
+        let dn = read_parts(octets, |wrong, count, a_type, mut vals| {
+            // (roster: sized once for the attributes, not grown three times.)
+            if attr_vals.capacity() == 0 {
+                attr_vals.reserve(count);
             }
-            let mut part_attr = a_v.children();
-            let a_type = part_attr
-                .next()
-                .filter(|t| !t.constructed)
-                .ok_or_else(|| wrong("an attribute type is missing or constructed"))?;
-            let a_type = std::str::from_utf8(a_type.contents)
-                .map_err(|_| wrong("an attribute type is not UTF-8"))?
-                .to_string();
-            let mut vals = part_attr
-                .next()
-                .filter(|t| t.constructed)
-                .ok_or_else(|| wrong(&format!("attribute {a_type} has no set of values")))?
-                .children();
+            let a_type = a_type.to_string();
             let mut any_binary = false;
             let mut values = Vec::with_capacity(vals.len());
             for t in vals.by_ref() {
@@ -260,15 +228,156 @@ impl SearchEntry {
             } else {
                 attr_vals.insert(a_type, values);
             }
-        }
-        if !attrs.rest().is_empty() {
-            return Err(wrong("its attributes are not valid BER"));
-        }
+            Ok(())
+        })?;
         Ok(SearchEntry {
-            dn,
+            dn: dn.to_string(),
             attrs: attr_vals,
             bin_attrs: bin_attr_vals,
         })
+    }
+}
+
+/// (roster) Reads a search result entry's octets (the whole `[APPLICATION
+/// 4]` value, header included, and nothing after it) as far as their
+/// shape goes: `attr` is handed each attribute's type and values, with how
+/// many attributes the entry lists (the attribute's checks of its values
+/// are its own; `wrong` words an error about the entry). The
+/// entry's DN, or what is wrong with it (naming the DN once it is read).
+/// What [`SearchEntry::read`] and [`EntryOctets::read`] both check.
+fn read_parts<'a>(
+    octets: &'a [u8],
+    mut attr: impl FnMut(
+        &dyn Fn(&str) -> String,
+        usize,
+        &'a str,
+        crate::ber::Elements<'a>,
+    ) -> std::result::Result<(), String>,
+) -> std::result::Result<&'a str, String> {
+    let entry = Element::whole(octets)
+        .filter(|e| e.class == TagClass::Application && e.id == 4 && e.constructed)
+        .ok_or("it is not a search result entry")?;
+    let mut parts = entry.children();
+    let dn = parts
+        .next()
+        .filter(|t| !t.constructed)
+        .ok_or("its object name is missing or constructed")?;
+    let dn = std::str::from_utf8(dn.contents).map_err(|_| {
+        format!(
+            "its object name is not UTF-8 ({})",
+            String::from_utf8_lossy(dn.contents)
+        )
+    })?;
+    let wrong = |what: &str| format!("{dn}: {what}");
+    let mut attrs = parts
+        .next()
+        .filter(|t| t.constructed)
+        .ok_or_else(|| wrong("its attributes are missing or not a sequence"))?
+        .children();
+    let count = attrs.len();
+    for a_v in attrs.by_ref() {
+        if !a_v.constructed {
+            return Err(wrong("an attribute is not a sequence"));
+        }
+        let mut part_attr = a_v.children();
+        let a_type = part_attr
+            .next()
+            .filter(|t| !t.constructed)
+            .ok_or_else(|| wrong("an attribute type is missing or constructed"))?;
+        let a_type = std::str::from_utf8(a_type.contents)
+            .map_err(|_| wrong("an attribute type is not UTF-8"))?;
+        let vals = part_attr
+            .next()
+            .filter(|t| t.constructed)
+            .ok_or_else(|| wrong(&format!("attribute {a_type} has no set of values")))?
+            .children();
+        attr(&wrong, count, a_type, vals)?;
+    }
+    if !attrs.rest().is_empty() {
+        return Err(wrong("its attributes are not valid BER"));
+    }
+    Ok(dn)
+}
+
+/// (roster) A search result entry kept as the octets the connection read,
+/// for a reader that wants the first values of a few attributes: those
+/// and the DN are found in the octets when asked, without building a
+/// [`SearchEntry`] (about eight allocations an entry, and as many frees).
+/// [`EntryOctets::read`] checks what [`SearchEntry::read`] checks: an
+/// entry one refuses, the other refuses too.
+#[derive(Clone, Debug)]
+pub struct EntryOctets {
+    /// The whole `[APPLICATION 4]` value.
+    octets: Vec<u8>,
+    /// Where its DN lies in `octets`.
+    dn: std::ops::Range<usize>,
+}
+
+impl EntryOctets {
+    /// The entry `re` (as [`SearchEntry::read`] takes it), checked.
+    pub fn read(re: ResultEntry) -> std::result::Result<EntryOctets, String> {
+        if re.0.class != TagClass::Application || re.0.id != 4 {
+            return Err("it is not a search result entry".into());
+        }
+        let octets = match re.0.payload {
+            lber::structure::PL::P(octets) => octets,
+            lber::structure::PL::C(_) => {
+                let mut octets = Vec::new();
+                crate::ber::tree_octets(&re.0, &mut octets);
+                octets
+            }
+        };
+        let dn = read_parts(&octets, |wrong, _, a_type, mut vals| {
+            if vals.by_ref().any(|t| t.constructed) {
+                return Err(wrong(&format!(
+                    "a value of attribute {a_type} is constructed"
+                )));
+            }
+            if !vals.rest().is_empty() {
+                return Err(wrong(&format!(
+                    "the values of attribute {a_type} are not valid BER"
+                )));
+            }
+            Ok(())
+        })?;
+        // (The DN's place in the octets, which `read_parts` borrowed.)
+        let start = dn.as_ptr() as usize - octets.as_ptr() as usize;
+        let dn = start..start + dn.len();
+        Ok(EntryOctets { octets, dn })
+    }
+
+    /// The entry's DN.
+    pub fn dn(&self) -> &str {
+        // (Checked UTF-8 in `read`.)
+        std::str::from_utf8(&self.octets[self.dn.clone()]).unwrap_or_default()
+    }
+
+    /// The first value of attribute `attr` (ASCII case ignored), as
+    /// [`SearchEntry::attrs`] holds it: `Ok(None)` when the entry has no
+    /// value of it, `Err(())` when a value of it is not UTF-8 (the
+    /// attribute is then in [`SearchEntry::bin_attrs`]). Of an attribute
+    /// listed twice, the last listing's (as the map keeps it), and not
+    /// UTF-8 when a value of any listing is not.
+    pub fn first_text(&self, attr: &str) -> std::result::Result<Option<&str>, ()> {
+        // (The shape was checked by `read`: walked without checking again.)
+        let attrs = Element::whole(&self.octets)
+            .and_then(|entry| entry.children().nth(1))
+            .map(|attrs| attrs.children());
+        let mut last = None;
+        let mut binary = false;
+        for a_v in attrs.into_iter().flatten() {
+            let mut parts = a_v.children();
+            let (Some(a_type), Some(vals)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            if !a_type.contents.eq_ignore_ascii_case(attr.as_bytes()) {
+                continue;
+            }
+            let mut texts = vals.children().map(|v| std::str::from_utf8(v.contents).ok());
+            last = texts.next().flatten();
+            binary |= texts.any(|t| t.is_none()) || last.is_none() && vals.children().len() > 0;
+        }
+        if binary { Err(()) } else { Ok(last) }
     }
 }
 

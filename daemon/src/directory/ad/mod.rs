@@ -704,7 +704,7 @@ impl Ad {
             return Ok((names, Vec::new()));
         }
         let groups = dir
-            .search(&group_query(&dir.cfg, &f, false), true)
+            .search::<SearchEntry>(&group_query(&dir.cfg, &f, false), true)
             .await?
             .into_iter()
             .map(|e| e.dn)

@@ -432,3 +432,140 @@ fn a_group_converted_by_value_is_the_group_converted_by_reference() {
     let staff = entry_into_group(&bis, &idmap(&bis), cases[0].clone()).unwrap();
     assert_eq!(staff.group.members, ["bob", "alice", "carol"]);
 }
+
+/// The group head of the entry `tag` read both ways (as the octets a
+/// connection hands over): [`entry_to_group_head`] of the
+/// [`SearchEntry`], [`octets_to_group_head`] of the [`EntryOctets`] (each
+/// the name and GID, or the refused DN and reason), or the readers' error.
+fn heads_both_ways(
+    cfg: &DomainConfig,
+    tag: ldap3::asn1::StructureTag,
+) -> [Result<(String, u32), String>; 2] {
+    use ldap3::asn1::{StructureTag, TagClass, PL};
+    use ldap3::ResultEntry;
+    let as_read = || {
+        ResultEntry::new(StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::P(crate::directory::ber_tests::encode(&tag)),
+        })
+    };
+    let idmap = idmap(cfg);
+    let refused = |r: EntryRejected| format!("{}: {}", r.dn, r.reason);
+    let full = SearchEntry::read(as_read()).and_then(|e| {
+        entry_to_group_head(cfg, &idmap, &e)
+            .map(|(n, g)| (n.to_string(), g))
+            .map_err(refused)
+    });
+    let octets = EntryOctets::read(as_read()).and_then(|e| {
+        octets_to_group_head(cfg, &idmap, &e)
+            .map(|(n, g)| (n.to_string(), g))
+            .map_err(refused)
+    });
+    [full, octets]
+}
+
+#[test]
+fn a_group_kept_as_its_octets_reads_as_a_whole_entry_does() {
+    use crate::directory::malformed_tests::{attribute, cons, entry, octet_string};
+    use ldap3::asn1::TagClass;
+    let c = cfg("");
+    let dn = b"cn=g,ou=groups,dc=example,dc=test";
+    let group = |attrs| entry(dn, attrs);
+    let cases = [
+        // Plain, and types spelled in another case.
+        group(vec![
+            attribute("cn", &[b"g"]),
+            attribute("gidNumber", &[b"5001"]),
+        ]),
+        group(vec![
+            attribute("CN", &[b"g"]),
+            attribute("GIDNUMBER", &[b"5001"]),
+        ]),
+        // Several values: the first; other attributes passed over.
+        group(vec![
+            attribute("memberUid", &[b"alice", b"bob"]),
+            attribute("cn", &[b"g", b"h"]),
+            attribute("gidNumber", &[b"5001"]),
+        ]),
+        // Missing, no value, not UTF-8, not a number, out of range.
+        group(vec![attribute("cn", &[b"g"])]),
+        group(vec![
+            attribute("cn", &[]),
+            attribute("gidNumber", &[b"5001"]),
+        ]),
+        group(vec![
+            attribute("cn", &[b"g"]),
+            attribute("gidNumber", &[b"50\xff1"]),
+        ]),
+        group(vec![
+            attribute("cn", &[b"g", b"\xff"]),
+            attribute("gidNumber", &[b"5001"]),
+        ]),
+        group(vec![
+            attribute("cn", &[b"g"]),
+            attribute("gidNumber", &[b"five"]),
+        ]),
+        group(vec![
+            attribute("cn", &[b"g"]),
+            attribute("gidNumber", &[b"0"]),
+        ]),
+        group(vec![
+            attribute("cn", &[b"bad:name"]),
+            attribute("gidNumber", &[b"5001"]),
+        ]),
+        // Unreadable: a DN that is not UTF-8, a constructed value, an
+        // attribute without values.
+        entry(b"cn=\xff", vec![attribute("cn", &[b"g"])]),
+        group(vec![cons(
+            TagClass::Universal,
+            16,
+            vec![
+                octet_string(b"cn"),
+                cons(
+                    TagClass::Universal,
+                    17,
+                    vec![cons(TagClass::Universal, 16, vec![])],
+                ),
+            ],
+        )]),
+        group(vec![cons(
+            TagClass::Universal,
+            16,
+            vec![octet_string(b"cn")],
+        )]),
+    ];
+    let mut outcomes = Vec::new();
+    for tag in cases {
+        let [full, octets] = heads_both_ways(&c, tag);
+        assert_eq!(full, octets);
+        outcomes.push(full);
+    }
+    // (The cases do differ: served, refused for each reason, unreadable.)
+    let g = "cn=g,ou=groups,dc=example,dc=test";
+    assert_eq!(outcomes[0], Ok(("g".to_string(), 5001)));
+    assert_eq!(outcomes[1], outcomes[0]);
+    assert_eq!(outcomes[2], outcomes[0]);
+    assert_eq!(
+        outcomes[3],
+        Err(format!("{g}: missing required attribute gidNumber"))
+    );
+    assert_eq!(
+        outcomes[4],
+        Err(format!("{g}: missing required attribute cn"))
+    );
+    assert_eq!(
+        outcomes[5],
+        Err(format!(
+            "{g}: attribute gidNumber has a value that is not UTF-8"
+        ))
+    );
+    assert_eq!(
+        outcomes[6],
+        Err(format!("{g}: attribute cn has a value that is not UTF-8"))
+    );
+    for (k, outcome) in outcomes.iter().enumerate().skip(7) {
+        assert!(outcome.is_err(), "case {k}: {outcome:?}");
+    }
+    assert!(outcomes[10].as_ref().unwrap_err().contains("not UTF-8"));
+}

@@ -6,7 +6,7 @@ use super::{group_attrs, group_ref_queries, Rfc2307};
 use crate::config::{DomainConfig, Schema};
 use crate::directory::drop_off_path::drop_entries;
 use crate::directory::entry::{
-    check_name, entry_to_group_head, member_dns, member_names, user_name_from_dn, EntryRejected,
+    check_name, member_dns, member_names, octets_to_group_head, user_name_from_dn, EntryRejected,
 };
 use crate::directory::nesting::expand_offline;
 use crate::directory::records::{DirectoryError, GroupRecord, GroupRef, UserRecord};
@@ -14,7 +14,7 @@ use crate::directory::search::Query;
 use crate::directory::Directory;
 use crate::dn;
 use crate::filter;
-use ldap3::Scope;
+use ldap3::{EntryOctets, Scope};
 use std::collections::{HashMap, HashSet};
 
 /// The GIDs of a user's groups met so far.
@@ -116,7 +116,10 @@ impl Rfc2307 {
                     }
                 }
                 let entries = dir
-                    .search_all(&group_ref_queries(&dir.cfg, &filter::or(&terms)), true)
+                    .search_all::<EntryOctets>(
+                        &group_ref_queries(&dir.cfg, &filter::or(&terms)),
+                        true,
+                    )
                     .await?;
                 self.collect(dir, &entries, &mut out, &mut gids, &mut visited, &mut next);
                 drop_entries(entries);
@@ -175,8 +178,9 @@ impl Rfc2307 {
     /// The groups one search with `extra` finds, read by
     /// [`Rfc2307::collect`].
     async fn found_by(&self, dir: &Directory, extra: &str) -> Result<Found, DirectoryError> {
+        // (Names and GIDs only: the entries kept as their octets.)
         let entries = dir
-            .search_all(&group_ref_queries(&dir.cfg, extra), true)
+            .search_all::<EntryOctets>(&group_ref_queries(&dir.cfg, extra), true)
             .await?;
         let mut found = Found {
             out: Vec::new(),
@@ -291,7 +295,7 @@ impl Rfc2307 {
     fn collect(
         &self,
         dir: &Directory,
-        entries: &[ldap3::SearchEntry],
+        entries: &[EntryOctets],
         out: &mut Vec<GroupRef>,
         gids: &mut Gids,
         visited: &mut HashSet<String>,
@@ -301,12 +305,12 @@ impl Rfc2307 {
         let nested = dir.cfg.schema == Schema::Rfc2307bis;
         for e in entries {
             if nested {
-                if !visited.insert(dn::normalize(&e.dn)) {
+                if !visited.insert(dn::normalize(e.dn())) {
                     continue;
                 }
-                frontier.push(e.dn.clone());
+                frontier.push(e.dn().to_string());
             }
-            match entry_to_group_head(&dir.cfg, &dir.idmap, e) {
+            match octets_to_group_head(&dir.cfg, &dir.idmap, e) {
                 Ok((name, gid)) => {
                     if gids.insert(gid) {
                         out.push(GroupRef {
@@ -423,7 +427,7 @@ impl Rfc2307 {
                     filter: filter::or(chunk.iter().map(|v| filter::eq(attr, v))),
                     attrs: attrs.into(),
                 };
-                let found = dir.search(&q, true).await?;
+                let found = dir.search::<ldap3::SearchEntry>(&q, true).await?;
                 out.extend(
                     found
                         .into_iter()
