@@ -64,17 +64,25 @@ use std::time::{Duration, Instant};
 /// machine and none pays for the one before.
 const GAP: Duration = Duration::from_millis(60);
 
-/// The pause after a large row once rosterd has recorded what it left:
-/// its store's writes of those records (within 20 ms) and their sync.
+/// The pause after a row once rosterd has recorded what it left: its
+/// store's writes of those records (within 20 ms) and their sync.
 const SETTLE: Duration = Duration::from_millis(200);
+
+/// Waits (60 s at most) until rosterd has recorded what its lookups
+/// left, then [`SETTLE`]: false when it had not by then.
+fn settle() -> bool {
+    let recorded = wait_for_recording(Duration::from_secs(60)).is_some();
+    std::thread::sleep(SETTLE);
+    recorded
+}
 
 /// nslcd's module, as Debian's libnss-ldapd installs it.
 fn nslcd_module() -> String {
     format!("/lib/{}/libnss_ldap.so.2", roster_e2e::paths::multiarch())
 }
 
-/// A row of large answers ([`LARGE_ROWS`]) has this share of the other
-/// rows' pairs: each of its lookups moves thousands of names.
+/// A row of large answers ([`LARGE_ROWS`]) has the other rows' pairs
+/// divided by this: each of its lookups moves thousands of names.
 const LARGE_SHARE: u32 = 10;
 /// The groups of the `biggroup` row, `pbg000`.. (added to the sample
 /// directory), from this GID: each has the same [`BIG_MEMBERS`] members.
@@ -133,9 +141,19 @@ fn row_pairs(key: &str, pairs: u32) -> u32 {
 }
 
 /// The keys a large row asks with `count` pairs back to back: its pairs
-/// of both passes, two keys each.
+/// of both passes, two keys each. (Both large rows have as many.)
 fn large_keys(count: u32) -> u32 {
     2 * (row_pairs(LARGE_ROWS[0], count) + row_pairs(LARGE_ROWS[0], count / 2))
+}
+
+/// The keys each other row asks with `count` pairs back to back (its
+/// pairs of both passes, two keys each), when the sample directory holds
+/// that many for each of them (`count` at least 2): at most a quarter of
+/// the bulk users (four rows ask users) and the 1,000 groups `mg0000`..
+/// (so at most 98 keys a large row: their names have three digits).
+fn row_keys(count: u32) -> Option<u32> {
+    let keys = count.checked_add(count / 2)?.checked_mul(2)?;
+    (count >= 2 && keys <= BULK_USERS / 4 && keys <= dataset::MANY_GROUPS_COUNT).then_some(keys)
 }
 
 /// Group `k` of the `biggroup` row.
@@ -227,6 +245,10 @@ fn outer() {
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(300)
         .max(2);
+    assert!(
+        row_keys(count).is_some(),
+        "PAIRED_COUNT {count}: more than the sample directory holds"
+    );
     let slapd =
         Slapd::start_with_ldif(&(dataset::sample_ldif() + &large_rows_ldif(large_keys(count))));
     let (scratch, ca, roster_domain) = roster_bench::peer::scratch(&slapd, "roster-bench-paired-");
@@ -306,7 +328,7 @@ fn outer() {
                 k("roster_faster").map_or("-".to_string(), |v| format!("{:.0}%", v * 100.0)),
                 us(k("roster_p99_us")),
                 us(k("nslcd_p99_us")),
-                us(k("roster_cpu_us")),
+                us(k("rosterd_cpu_us")),
                 us(k("nslcd_cpu_us")),
             );
         }
@@ -333,9 +355,6 @@ const WINDOWS_ENV: &str = "PAIRED_SCHED_WINDOWS";
 
 /// The daemons, as the windows and the tables name them: rosterd first.
 const DAEMONS: [&str; 2] = ["rosterd", "nslcd"];
-
-/// The peers, as the inner process's keys name them: roster first.
-const DAEMON_KEYS: [&str; 2] = ["roster", "nslcd"];
 
 /// The rows a lookup of which makes one search with either daemon (nslcd
 /// makes two for an initgroups).
@@ -479,14 +498,7 @@ fn inner(args: &[String]) -> i32 {
     };
     // Back to back, and each lookup after an idle gap.
     let gapped = count / 2;
-    let keys = count.checked_add(gapped).and_then(|n| n.checked_mul(2));
-    let fits = |k: &u32| {
-        count >= 2
-            && *k <= BULK_USERS / 4
-            && *k <= dataset::MANY_GROUPS_COUNT
-            && large_keys(count) <= 1000
-    };
-    let Some(keys) = keys.filter(fits) else {
+    let Some(keys) = row_keys(count) else {
         eprintln!("PAIRED_COUNT {count}: fewer than 2, or more than the sample directory holds");
         return 2;
     };
@@ -517,6 +529,10 @@ fn inner(args: &[String]) -> i32 {
     // initgroups` and the side-by-side benchmark's row ask them. Key k of
     // a row is asked once, by one module.
     let nothing: &KeyLookup = &|_: &Module, _| true;
+    // The buffer of the 5,000-member groups' lookups: room for all their
+    // members (glibc would grow its own until it has), made and its
+    // pages touched once, outside the timed calls.
+    let big_buffer = std::cell::RefCell::new(vec![1u8; 256 << 10]);
     let initgroups_user = |k: u32| bulk_user(1 + 2 * keys + k);
     let rows: [(&str, &KeyLookup, &KeyLookup); 7] = [
         ("name", nothing, &|m: &Module, k| {
@@ -525,7 +541,9 @@ fn inner(args: &[String]) -> i32 {
         ("uid", nothing, &|m: &Module, k| {
             m.pwuid(BULK_UID_BASE + 1 + keys + k, &bulk_user(1 + keys + k))
         }),
-        ("group", nothing, &|m: &Module, k| m.grnam(&many_group(k))),
+        ("group", nothing, &|m: &Module, k| {
+            m.grnam(&many_group(k), &mut [0u8; 16384])
+        }),
         (
             "initgroups",
             &|m: &Module, k| m.pwnam(&initgroups_user(k), BULK_UID_BASE + 1 + 2 * keys + k),
@@ -534,7 +552,9 @@ fn inner(args: &[String]) -> i32 {
         ("initgroups_alone", nothing, &|m: &Module, k| {
             m.initgroups(&bulk_user(1 + 3 * keys + k))
         }),
-        ("biggroup", nothing, &|m: &Module, k| m.grnam(&big_group(k))),
+        ("biggroup", nothing, &|m: &Module, k| {
+            m.grnam(&big_group(k), &mut big_buffer.borrow_mut())
+        }),
         ("manygroups", nothing, &|m: &Module, k| {
             m.initgroups_many(&many_user(k))
         }),
@@ -546,6 +566,12 @@ fn inner(args: &[String]) -> i32 {
     // process's.)
     let client = std::process::id();
     let mut failed = false;
+    // Each row starts with rosterd's work after its answers done (the
+    // lookups by name before the census included).
+    if !settle() {
+        eprintln!("rosterd did not record what the first lookups left within 60 s");
+        failed = true;
+    }
     for (pass, gap, pass_pairs) in [("b2b", Duration::ZERO, count), ("gap", GAP, gapped)] {
         for (key, before, lookup) in rows.into_iter().filter(|(key, ..)| asked(key)) {
             // (The gap pass's keys after those of the row's pairs back
@@ -607,24 +633,26 @@ fn inner(args: &[String]) -> i32 {
                 "{pass}.{key}.nslcd_p99_us={}",
                 percentile(&mut times[1], 99)
             );
-            // rosterd's work after a large row's answers (recording
-            // thousands of members) must not fall on the next row's
-            // lookups.
-            if LARGE_ROWS.contains(&key) {
-                if wait_for_recording(Duration::from_secs(60)).is_none() {
-                    eprintln!("{key}: rosterd did not record what the row left within 60 s");
-                    failed = true;
-                }
-                std::thread::sleep(SETTLE);
+            // rosterd's work after the row's answers (recording what a
+            // census decided: for the large rows thousands of members or
+            // groups) is the row's, and must not fall on the next row.
+            if !settle() {
+                eprintln!("{key}: rosterd did not record what the row left within 60 s");
+                failed = true;
             }
             // Each daemon's time on a CPU a lookup (all its threads; for
-            // rosterd its work after the answers, done by now, included).
-            for ((who, before), pid) in DAEMON_KEYS.into_iter().zip(cpu_before).zip(daemon_pids) {
-                let used = sched_ns(&[pid]).on_cpu.saturating_sub(before);
-                println!(
-                    "{pass}.{key}.{who}_cpu_us={}",
-                    used as f64 / 1000.0 / f64::from(pairs)
-                );
+            // rosterd its work after the answers included, and the
+            // status asked while waiting for it; in the `initgroups` row
+            // the lookups by name before the timed ones too). None where
+            // the kernel keeps no scheduler statistics.
+            for ((who, before), pid) in DAEMONS.into_iter().zip(cpu_before).zip(daemon_pids) {
+                let after = sched_ns(&[pid]).on_cpu;
+                if before > 0 && after >= before {
+                    println!(
+                        "{pass}.{key}.{who}_cpu_us={}",
+                        (after - before) as f64 / 1000.0 / f64::from(pairs)
+                    );
+                }
             }
             println!("{pass}.{key}.ratio={}", median(&mut ratios));
             println!(
@@ -729,22 +757,23 @@ impl Module {
         let name = CString::new(name).expect("name");
         let mut groups = GidArray::new(16);
         initgroups_dyn(self.initgroups, &name, USERS_GID, &mut groups).is_some_and(|g| {
-            let mut others = g[1..].to_vec();
+            let Some((&primary, others)) = g.split_first() else {
+                return false;
+            };
+            let mut others = others.to_vec();
             others.sort_unstable();
-            g[0] == USERS_GID
+            primary == USERS_GID
                 && others
                     .into_iter()
                     .eq(MANY_GROUP_GID_BASE..MANY_GROUP_GID_BASE + MANY_GROUPS_COUNT)
         })
     }
 
-    /// getgrnam of `name`: found (the name as the module wrote it: a
-    /// sign it filled the struct). The buffer has room for a group of
-    /// every bulk user (glibc would grow its own until it has).
-    fn grnam(&self, name: &str) -> bool {
+    /// getgrnam of `name` into `buf`: found (the name as the module
+    /// wrote it: a sign it filled the struct).
+    fn grnam(&self, name: &str, buf: &mut [u8]) -> bool {
         let name = CString::new(name).expect("name");
-        let mut buf = vec![0u8; 256 << 10];
-        getgrnam(self.grnam, &name, &mut buf).is_some_and(|gr| {
+        getgrnam(self.grnam, &name, buf).is_some_and(|gr| {
             !gr.gr_name.is_null()
                 // SAFETY: gr_name points at a C string in `buf`, alive.
                 && unsafe { CStr::from_ptr(gr.gr_name) } == name.as_c_str()

@@ -439,25 +439,72 @@ proptest! {
 
     #[test]
     fn an_entry_kept_as_its_octets_reads_as_the_whole_entry(e in entry_tree()) {
-        // The same refusals, the same DN, and each attribute's first
-        // value as the entry checks read it (`entry::values`).
-        let e = handed_over(e);
-        let whole = ldap3::SearchEntry::read(ldap3::ResultEntry::new(e.clone()));
-        let kept = ldap3::EntryOctets::read(ldap3::ResultEntry::new(e));
-        match (whole, kept) {
-            (Err(w), Err(k)) => prop_assert_eq!(w, k),
-            (Ok(w), Ok(k)) => {
-                prop_assert_eq!(w.dn.as_str(), k.dn());
-                for attr in w.attrs.keys().chain(w.bin_attrs.keys()) {
-                    let first = crate::directory::entry::values(&w, attr)
-                        .map(|v| v.map(|v| v[0].as_str()))
-                        .map_err(|_| ());
-                    prop_assert_eq!(first, k.first_text(attr), "attribute {:?}", attr);
+        kept_reads_as_whole(e)?;
+    }
+
+    #[test]
+    fn attributes_listed_twice_read_the_same_both_ways(
+        attrs in prop::collection::vec(
+            (
+                prop::sample::select(vec!["cn", "CN", "gidNumber", "gidnumber"]),
+                prop::collection::vec(prop::sample::select(vec![&b"g"[..], b"5001", b"\xff"]), 0..3),
+            ),
+            0..5,
+        )
+    ) {
+        let attrs = attrs
+            .into_iter()
+            .map(|(ty, values)| {
+                let values = values.into_iter().map(|v| prim_of(TagClass::Universal, 4, v.to_vec())).collect();
+                cons_of(
+                    TagClass::Universal,
+                    16,
+                    vec![prim_of(TagClass::Universal, 4, ty.as_bytes().to_vec()), cons_of(TagClass::Universal, 17, values)],
+                )
+            })
+            .collect();
+        let dn = prim_of(TagClass::Universal, 4, b"cn=g,dc=example,dc=test".to_vec());
+        kept_reads_as_whole(cons_of(TagClass::Application, 4, vec![dn, cons_of(TagClass::Universal, 16, attrs)]))?;
+    }
+}
+
+/// `e` read as a [`ldap3::SearchEntry`] and as [`ldap3::EntryOctets`]
+/// (as the connection hands it over): the same refusals, the same DN,
+/// and each attribute's first value as the entry checks read it
+/// (`entry::values`) or no value from either.
+fn kept_reads_as_whole(e: StructureTag) -> Result<(), TestCaseError> {
+    let e = handed_over(e);
+    let whole = ldap3::SearchEntry::read(ldap3::ResultEntry::new(e.clone()));
+    let kept = ldap3::EntryOctets::read(ldap3::ResultEntry::new(e));
+    match (whole, kept) {
+        (Err(w), Err(k)) => prop_assert_eq!(w, k),
+        (Ok(w), Ok(k)) => {
+            prop_assert_eq!(w.dn.as_str(), k.dn());
+            for attr in w.attrs.keys().chain(w.bin_attrs.keys()) {
+                let first =
+                    crate::directory::entry::values(&w, attr).map(|v| v.map(|v| v[0].as_str()));
+                let kept = k.first_text(attr);
+                prop_assert_eq!(
+                    first.is_ok(),
+                    kept.is_ok(),
+                    "{}: {:?} against {:?}",
+                    attr,
+                    first,
+                    kept
+                );
+                if let (Ok(f), Ok(k)) = (first, kept) {
+                    prop_assert_eq!(f, k, "attribute {:?}", attr);
                 }
             }
-            (w, k) => prop_assert!(false, "{:?} against {:?}", w.map(|e| e.dn), k.map(|e| e.dn().to_string())),
         }
+        (w, k) => prop_assert!(
+            false,
+            "{:?} against {:?}",
+            w.map(|e| e.dn),
+            k.map(|e| e.dn().to_string())
+        ),
     }
+    Ok(())
 }
 
 #[test]

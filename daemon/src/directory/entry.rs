@@ -4,7 +4,7 @@
 use super::records::{GroupRecord, UserRecord};
 use crate::config::{DomainConfig, DomainSet, Schema};
 use crate::dn;
-use ldap3::{EntryOctets, SearchEntry};
+use ldap3::{EntryOctets, SearchEntry, TextError};
 use std::fmt;
 
 /// Why an entry is not served.
@@ -25,16 +25,26 @@ impl fmt::Display for EntryRejected {
 impl std::error::Error for EntryRejected {}
 
 /// The values of `attr` (case-insensitive), `Ok(None)` when absent, an error
-/// when a value is not UTF-8.
+/// when a value is not UTF-8 or the entry lists it under two spellings.
 pub(crate) fn values<'a>(e: &'a SearchEntry, attr: &str) -> Result<Option<&'a [String]>, String> {
     if e.bin_attrs.keys().any(|k| k.eq_ignore_ascii_case(attr)) {
-        return Err(format!("attribute {attr} has a value that is not UTF-8"));
+        return Err(text_error(attr, TextError::NotUtf8));
     }
-    Ok(e.attrs
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
-        .map(|(_, v)| v.as_slice())
-        .filter(|v| !v.is_empty()))
+    let mut listed = e.attrs.iter().filter(|(k, _)| k.eq_ignore_ascii_case(attr));
+    let first = listed.next();
+    // (Which of two spellings the map gives first is chance: neither.)
+    if listed.next().is_some() {
+        return Err(text_error(attr, TextError::SpelledTwice));
+    }
+    Ok(first.map(|(_, v)| v.as_slice()).filter(|v| !v.is_empty()))
+}
+
+/// Why attribute `attr` of an entry gives no value, as a refusal says it.
+fn text_error(attr: &str, e: TextError) -> String {
+    match e {
+        TextError::NotUtf8 => format!("attribute {attr} has a value that is not UTF-8"),
+        TextError::SpelledTwice => format!("attribute {attr} is listed under two spellings"),
+    }
 }
 
 /// The first value of `attr`, or an error naming it when it is missing.
@@ -244,10 +254,7 @@ pub(crate) fn octets_to_group_head<'a>(
     idmap: &DomainSet,
     e: &'a EntryOctets,
 ) -> Result<(&'a str, u32), EntryRejected> {
-    let first = |attr: &str| {
-        e.first_text(attr)
-            .map_err(|()| format!("attribute {attr} has a value that is not UTF-8"))
-    };
+    let first = |attr: &str| e.first_text(attr).map_err(|err| text_error(attr, err));
     head_from(cfg, idmap, first).map_err(|reason| EntryRejected {
         dn: e.dn().to_string(),
         reason,

@@ -1,7 +1,8 @@
 //! One search on a lent connection: paged (RFC 2696), each reply bounded by
-//! the operation timeout, result codes classified; referrals and search
-//! continuation references are handed back (followed by
-//! [`super::referral`]).
+//! the operation timeout, result codes classified, each entry read as the
+//! caller's [`Entry`] (a whole [`SearchEntry`], or [`EntryOctets`]);
+//! referrals and search continuation references are handed back (followed
+//! by [`super::referral`]).
 
 use super::conn::is_connection_error;
 use super::records::DirectoryError;

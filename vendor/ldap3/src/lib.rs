@@ -273,7 +273,7 @@ pub use ldap::{Ldap, Mod};
 pub use result::{LdapError, LdapResult, MalformedMessage, SearchResult};
 pub use search::parse_refs;
 pub use search::{
-    AttrMap, DerefAliases, EntryOctets, ResultEntry, Scope, SearchEntry, SearchOptions, SearchStream, StreamState,
+    AttrMap, DerefAliases, EntryOctets, ResultEntry, Scope, SearchEntry, SearchOptions, SearchStream, StreamState, TextError,
 };
 #[cfg(feature = "sync")]
 pub use sync::{EntryStream, LdapConn};

@@ -352,18 +352,21 @@ impl EntryOctets {
         std::str::from_utf8(&self.octets[self.dn.clone()]).unwrap_or_default()
     }
 
-    /// The first value of attribute `attr` (ASCII case ignored), as
-    /// [`SearchEntry::attrs`] holds it: `Ok(None)` when the entry has no
-    /// value of it, `Err(())` when a value of it is not UTF-8 (the
-    /// attribute is then in [`SearchEntry::bin_attrs`]). Of an attribute
-    /// listed twice, the last listing's (as the map keeps it), and not
-    /// UTF-8 when a value of any listing is not.
-    pub fn first_text(&self, attr: &str) -> std::result::Result<Option<&str>, ()> {
+    /// The first value of attribute `attr` (ASCII case ignored), as the
+    /// daemon reads it from a [`SearchEntry`]: `Ok(None)` when the entry
+    /// has no value of it; [`TextError::NotUtf8`] when a value of it is
+    /// not UTF-8 (the attribute is then in [`SearchEntry::bin_attrs`]);
+    /// [`TextError::SpelledTwice`] when it is listed under two spellings
+    /// (two keys of [`SearchEntry::attrs`]). Of an attribute listed twice
+    /// under one spelling, the last listing's (as the map keeps it).
+    pub fn first_text(&self, attr: &str) -> std::result::Result<Option<&str>, TextError> {
         // (The shape was checked by `read`: walked without checking again.)
         let attrs = Element::whole(&self.octets)
             .and_then(|entry| entry.children().nth(1))
             .map(|attrs| attrs.children());
         let mut last = None;
+        let mut spelled: Option<&[u8]> = None;
+        let mut twice = false;
         let mut binary = false;
         for a_v in attrs.into_iter().flatten() {
             let mut parts = a_v.children();
@@ -373,12 +376,29 @@ impl EntryOctets {
             if !a_type.contents.eq_ignore_ascii_case(attr.as_bytes()) {
                 continue;
             }
+            twice |= spelled.is_some_and(|s| s != a_type.contents);
+            spelled = Some(a_type.contents);
             let mut texts = vals.children().map(|v| std::str::from_utf8(v.contents).ok());
             last = texts.next().flatten();
             binary |= texts.any(|t| t.is_none()) || last.is_none() && vals.children().len() > 0;
         }
-        if binary { Err(()) } else { Ok(last) }
+        if binary {
+            Err(TextError::NotUtf8)
+        } else if twice {
+            Err(TextError::SpelledTwice)
+        } else {
+            Ok(last)
+        }
     }
+}
+
+/// (roster) Why [`EntryOctets::first_text`] gives no value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextError {
+    /// A value of the attribute is not UTF-8.
+    NotUtf8,
+    /// The attribute is listed under two spellings (ASCII case).
+    SpelledTwice,
 }
 
 // Not really, IMO

@@ -514,6 +514,12 @@ fn a_group_kept_as_its_octets_reads_as_a_whole_entry_does() {
             attribute("cn", &[b"bad:name"]),
             attribute("gidNumber", &[b"5001"]),
         ]),
+        // Two spellings of one attribute: neither is taken.
+        group(vec![
+            attribute("cn", &[b"g"]),
+            attribute("CN", &[b"h"]),
+            attribute("gidNumber", &[b"5001"]),
+        ]),
         // Unreadable: a DN that is not UTF-8, a constructed value, an
         // attribute without values.
         entry(b"cn=\xff", vec![attribute("cn", &[b"g"])]),
@@ -567,5 +573,9 @@ fn a_group_kept_as_its_octets_reads_as_a_whole_entry_does() {
     for (k, outcome) in outcomes.iter().enumerate().skip(7) {
         assert!(outcome.is_err(), "case {k}: {outcome:?}");
     }
-    assert!(outcomes[10].as_ref().unwrap_err().contains("not UTF-8"));
+    assert_eq!(
+        outcomes[10],
+        Err(format!("{g}: attribute cn is listed under two spellings"))
+    );
+    assert!(outcomes[11].as_ref().unwrap_err().contains("not UTF-8"));
 }
