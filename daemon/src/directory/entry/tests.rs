@@ -472,12 +472,12 @@ fn a_group_kept_as_its_octets_reads_as_a_whole_entry_does() {
     let c = cfg("");
     let dn = b"cn=g,ou=groups,dc=example,dc=test";
     let group = |attrs| entry(dn, attrs);
+    // A group of these `cn` and `gidNumber` values.
+    let cn_gid =
+        |cn: &[&[u8]], gid: &[&[u8]]| group(vec![attribute("cn", cn), attribute("gidNumber", gid)]);
     let cases = [
         // Plain, and types spelled in another case.
-        group(vec![
-            attribute("cn", &[b"g"]),
-            attribute("gidNumber", &[b"5001"]),
-        ]),
+        cn_gid(&[b"g"], &[b"5001"]),
         group(vec![
             attribute("CN", &[b"g"]),
             attribute("GIDNUMBER", &[b"5001"]),
@@ -490,30 +490,12 @@ fn a_group_kept_as_its_octets_reads_as_a_whole_entry_does() {
         ]),
         // Missing, no value, not UTF-8, not a number, out of range.
         group(vec![attribute("cn", &[b"g"])]),
-        group(vec![
-            attribute("cn", &[]),
-            attribute("gidNumber", &[b"5001"]),
-        ]),
-        group(vec![
-            attribute("cn", &[b"g"]),
-            attribute("gidNumber", &[b"50\xff1"]),
-        ]),
-        group(vec![
-            attribute("cn", &[b"g", b"\xff"]),
-            attribute("gidNumber", &[b"5001"]),
-        ]),
-        group(vec![
-            attribute("cn", &[b"g"]),
-            attribute("gidNumber", &[b"five"]),
-        ]),
-        group(vec![
-            attribute("cn", &[b"g"]),
-            attribute("gidNumber", &[b"0"]),
-        ]),
-        group(vec![
-            attribute("cn", &[b"bad:name"]),
-            attribute("gidNumber", &[b"5001"]),
-        ]),
+        cn_gid(&[], &[b"5001"]),
+        cn_gid(&[b"g"], &[b"50\xff1"]),
+        cn_gid(&[b"g", b"\xff"], &[b"5001"]),
+        cn_gid(&[b"g"], &[b"five"]),
+        cn_gid(&[b"g"], &[b"0"]),
+        cn_gid(&[b"bad:name"], &[b"5001"]),
         // Two spellings of one attribute: neither is taken.
         group(vec![
             attribute("cn", &[b"g"]),
