@@ -318,16 +318,18 @@ fn member_names_into(cfg: &DomainConfig, e: &mut SearchEntry) -> Vec<String> {
         .iter()
         .filter_map(|dn| user_name_from_dn(cfg, dn))
         .collect();
-    // As `values`: no value is read when one of them is not UTF-8.
-    let mut uids = if e.bin_attrs.keys().any(|k| k.eq_ignore_ascii_case(attr)) {
-        Vec::new()
-    } else {
-        let key = e
-            .attrs
-            .keys()
-            .find(|k| k.eq_ignore_ascii_case(attr))
-            .cloned();
-        key.and_then(|k| e.attrs.remove(&k)).unwrap_or_default()
+    // As `values`: no value is read when one of them is not UTF-8, nor
+    // when the attribute is listed under two spellings.
+    let mut uids = match values(e, attr) {
+        Ok(Some(_)) => {
+            let key = e
+                .attrs
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case(attr))
+                .cloned();
+            key.and_then(|k| e.attrs.remove(&k)).unwrap_or_default()
+        }
+        Ok(None) | Err(_) => Vec::new(),
     };
     uids.retain(|m| check_name(m).is_ok());
     let keep: Vec<bool> = {

@@ -420,6 +420,16 @@ fn a_group_converted_by_value_is_the_group_converted_by_reference() {
             "cn=bad,ou=groups,dc=example,dc=test",
             &[("cn", &["bad:name"]), ("gidNumber", &["20003"])],
         ),
+        // Members under two spellings: neither list is read.
+        entry(
+            "cn=twice,ou=groups,dc=example,dc=test",
+            &[
+                ("cn", &["twice"]),
+                ("gidNumber", &["20004"]),
+                ("memberUid", &["alice"]),
+                ("memberuid", &["bob"]),
+            ],
+        ),
         binary,
     ];
     for c in [&plain, &bis] {
