@@ -177,7 +177,7 @@ fn ou(out: &mut String, dn: &str, name: &str) {
 
 /// Writes one posixAccount entry. `uid_number` None leaves it out.
 #[allow(clippy::too_many_arguments)]
-fn user(
+pub fn user(
     out: &mut String,
     dn: &str,
     name: &str,
@@ -209,7 +209,9 @@ fn user(
     out.push('\n');
 }
 
-fn posix_group(out: &mut String, name: &str, gid: u32, members: &[String]) {
+/// Writes one posixGroup entry under `ou=groups`, its members by
+/// `memberUid`.
+pub fn posix_group(out: &mut String, name: &str, gid: u32, members: &[String]) {
     let _ = write!(
         out,
         "dn: cn={name},ou=groups,{BASE_DN}\nobjectClass: posixGroup\ncn: {name}\ngidNumber: {gid}\n"

@@ -8,8 +8,8 @@
 //! looked up, as `getent initgroups` asks; and, with a tenth as many
 //! pairs, the first lookups of 5,000-member groups and the initgroups of
 //! users in 1,000 groups, their entries added to the sample directory for
-//! it, each such row followed by a pause once rosterd has recorded what
-//! it left). The two timed
+//! it; every row starts and ends once rosterd has recorded what its
+//! lookups left). The two timed
 //! lookups of a pair come one right after the other (in the initgroups
 //! row, the second module's lookup by name between them), so a shared
 //! machine's drift, which moves the side-by-side benchmark's sequential
@@ -169,13 +169,17 @@ fn many_user(k: u32) -> String {
 /// A user of the large rows as LDIF: `name`, UID `uid`, primary group
 /// `members`.
 fn user_ldif(out: &mut String, name: &str, uid: u32) {
-    let _ = write!(
+    let dn = format!("uid={name},ou=bulk,ou=people,{}", dataset::BASE_DN);
+    dataset::user(
         out,
-        "dn: uid={name},ou=bulk,ou=people,{}\nobjectClass: inetOrgPerson\n\
-         objectClass: posixAccount\nuid: {name}\ncn: {name}\nsn: {name}\n\
-         uidNumber: {uid}\ngidNumber: {USERS_GID}\nhomeDirectory: /home/{name}\n\
-         loginShell: /bin/bash\n\n",
-        dataset::BASE_DN
+        &dn,
+        name,
+        Some(uid),
+        USERS_GID,
+        name,
+        None,
+        Some("/bin/bash"),
+        None,
     );
 }
 
@@ -183,39 +187,26 @@ fn user_ldif(out: &mut String, name: &str, uid: u32) {
 /// `keys` groups of the same [`BIG_MEMBERS`] users, and `keys` users each
 /// a member of the same [`MANY_GROUPS_COUNT`] groups.
 fn large_rows_ldif(keys: u32) -> String {
-    let base = dataset::BASE_DN;
     let mut out = String::with_capacity(20 * (keys as usize) * (BIG_MEMBERS as usize + 1000));
-    let big_member = |i: u32| format!("pbu{i:04}");
-    for i in 1..=BIG_MEMBERS {
-        user_ldif(&mut out, &big_member(i), BIG_MEMBER_UID_BASE + i);
+    let big_members: Vec<String> = (1..=BIG_MEMBERS).map(|i| format!("pbu{i:04}")).collect();
+    for (uid, name) in (BIG_MEMBER_UID_BASE + 1..).zip(&big_members) {
+        user_ldif(&mut out, name, uid);
     }
     for k in 0..keys {
-        let _ = write!(
-            out,
-            "dn: cn={name},ou=groups,{base}\nobjectClass: posixGroup\ncn: {name}\n\
-             gidNumber: {gid}\n",
-            name = big_group(k),
-            gid = BIG_GROUP_GID_BASE + k
+        dataset::posix_group(
+            &mut out,
+            &big_group(k),
+            BIG_GROUP_GID_BASE + k,
+            &big_members,
         );
-        for i in 1..=BIG_MEMBERS {
-            let _ = writeln!(out, "memberUid: {}", big_member(i));
-        }
-        out.push('\n');
     }
-    for k in 0..keys {
-        user_ldif(&mut out, &many_user(k), MANY_USER_UID_BASE + k);
+    let many_users: Vec<String> = (0..keys).map(many_user).collect();
+    for (uid, name) in (MANY_USER_UID_BASE..).zip(&many_users) {
+        user_ldif(&mut out, name, uid);
     }
     for g in 0..MANY_GROUPS_COUNT {
-        let _ = write!(
-            out,
-            "dn: cn=pmg{g:04},ou=groups,{base}\nobjectClass: posixGroup\ncn: pmg{g:04}\n\
-             gidNumber: {}\n",
-            MANY_GROUP_GID_BASE + g
-        );
-        for k in 0..keys {
-            let _ = writeln!(out, "memberUid: {}", many_user(k));
-        }
-        out.push('\n');
+        let name = format!("pmg{g:04}");
+        dataset::posix_group(&mut out, &name, MANY_GROUP_GID_BASE + g, &many_users);
     }
     out
 }

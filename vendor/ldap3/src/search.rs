@@ -169,18 +169,7 @@ impl SearchEntry {
     /// (constructed or not), as before; the entry itself must be an
     /// application value numbered 4.
     pub fn read(re: ResultEntry) -> std::result::Result<SearchEntry, String> {
-        let not_entry = "it is not a search result entry";
-        if re.0.class != TagClass::Application || re.0.id != 4 {
-            return Err(not_entry.into());
-        }
-        match &re.0.payload {
-            lber::structure::PL::P(octets) => SearchEntry::read_octets(octets),
-            lber::structure::PL::C(_) => {
-                let mut octets = Vec::new();
-                crate::ber::tree_octets(&re.0, &mut octets);
-                SearchEntry::read_octets(&octets)
-            }
-        }
+        SearchEntry::read_octets(&entry_octets(re)?)
     }
 
     /// [`SearchEntry::read`] of an entry's octets: the whole
@@ -236,6 +225,24 @@ impl SearchEntry {
             bin_attrs: bin_attr_vals,
         })
     }
+}
+
+/// (roster) The octets of the search result entry `re` as the connection
+/// keeps them (the whole `[APPLICATION 4]` value, header included; moved
+/// out, not copied), or an entry given as a tree (built by hand) written
+/// as octets; "not a search result entry" for another application value.
+fn entry_octets(re: ResultEntry) -> std::result::Result<Vec<u8>, String> {
+    if re.0.class != TagClass::Application || re.0.id != 4 {
+        return Err("it is not a search result entry".into());
+    }
+    Ok(match re.0.payload {
+        lber::structure::PL::P(octets) => octets,
+        lber::structure::PL::C(_) => {
+            let mut octets = Vec::new();
+            crate::ber::tree_octets(&re.0, &mut octets);
+            octets
+        }
+    })
 }
 
 /// (roster) Reads a search result entry's octets (the whole `[APPLICATION
@@ -316,17 +323,7 @@ pub struct EntryOctets {
 impl EntryOctets {
     /// The entry `re` (as [`SearchEntry::read`] takes it), checked.
     pub fn read(re: ResultEntry) -> std::result::Result<EntryOctets, String> {
-        if re.0.class != TagClass::Application || re.0.id != 4 {
-            return Err("it is not a search result entry".into());
-        }
-        let octets = match re.0.payload {
-            lber::structure::PL::P(octets) => octets,
-            lber::structure::PL::C(_) => {
-                let mut octets = Vec::new();
-                crate::ber::tree_octets(&re.0, &mut octets);
-                octets
-            }
-        };
+        let octets = entry_octets(re)?;
         let dn = read_parts(&octets, |wrong, _, a_type, mut vals| {
             if vals.by_ref().any(|t| t.constructed) {
                 return Err(wrong(&format!(

@@ -23,7 +23,7 @@ type Gids = HashSet<u32, crate::directory::FastHash>;
 /// What one search for a user's groups found ([`Rfc2307::collect`]'s
 /// accumulators): the groups, their GIDs, the DNs visited and the
 /// nesting frontier (rfc2307bis).
-struct Found {
+struct Collected {
     out: Vec<GroupRef>,
     gids: Gids,
     visited: HashSet<String>,
@@ -98,7 +98,7 @@ impl Rfc2307 {
                 terms.push(filter::eq("uniqueMember", &user.dn));
             }
         }
-        let Found {
+        let Collected {
             mut out,
             mut gids,
             mut visited,
@@ -177,12 +177,12 @@ impl Rfc2307 {
 
     /// The groups one search with `extra` finds, read by
     /// [`Rfc2307::collect`].
-    async fn found_by(&self, dir: &Directory, extra: &str) -> Result<Found, DirectoryError> {
+    async fn found_by(&self, dir: &Directory, extra: &str) -> Result<Collected, DirectoryError> {
         // (Names and GIDs only: the entries kept as their octets.)
         let entries = dir
             .search_all::<EntryOctets>(&group_ref_queries(&dir.cfg, extra), true)
             .await?;
-        let mut found = Found {
+        let mut found = Collected {
             out: Vec::new(),
             // (GIDs the directory chooses, placed with foldhash as the
             // census's ID table; sized for this search's groups, the
