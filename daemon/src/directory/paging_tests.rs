@@ -241,3 +241,54 @@ fn a_later_page_whose_cookie_the_server_lost_is_told_apart() {
         "{found:?}"
     );
 }
+
+/// `f`'s output when it is ready at its first poll.
+async fn at_once<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    std::future::poll_fn(|cx| match f.as_mut().poll(cx) {
+        std::task::Poll::Ready(out) => std::task::Poll::Ready(Some(out)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
+
+#[test]
+fn a_burst_of_answers_is_handed_over_a_turn_at_a_time() {
+    // A page of four turns' worth of entries written at once: the
+    // connection's task hands over at most `MESSAGES_PER_TURN` before the
+    // search (or any other task) runs, instead of reading them all first
+    // (a lookup on the runtime's one thread would wait for it).
+    let per_turn = ldap3::MESSAGES_PER_TURN;
+    let names: Vec<String> = (0..4 * per_turn).map(|n| format!("u{n}")).collect();
+    let entries = names.iter().map(|n| user(n)).collect();
+    let (port, _) = answer_pages(vec![Page::ok(entries, None)]);
+    let (ready_after_first, found) = on_connection(port, |conn, mut ldap| async move {
+        ldap3::drive!(conn);
+        let mut stream = ldap
+            .streaming_search(
+                "dc=example,dc=test",
+                ldap3::Scope::Subtree,
+                "(uid=*)",
+                vec!["uid"],
+            )
+            .await
+            .expect("search sent");
+        let first = stream.next().await.expect("an entry").expect("an entry");
+        // The entries there without waiting (tokio's own budget left out).
+        let mut ready = 0;
+        while let Some(Ok(Some(_))) = tokio::task::unconstrained(at_once(stream.next())).await {
+            ready += 1;
+        }
+        let mut found = 1 + ready;
+        while stream.next().await.expect("an entry").is_some() {
+            found += 1;
+        }
+        drop(first);
+        (ready, found)
+    });
+    assert_eq!(found, 4 * per_turn, "every entry read");
+    assert!(
+        ready_after_first < per_turn,
+        "{ready_after_first} entries were read before the search ran"
+    );
+}

@@ -59,6 +59,8 @@ pub struct FakeDirectory {
     by_name_alone: AtomicBool,
     /// Number of [`Provider::groups_of_name`] calls.
     groups_of_name_calls: AtomicUsize,
+    /// The calls made before the last [`Provider::groups_of_name`] began.
+    calls_before_groups_of_name: AtomicUsize,
     /// [`Provider::groups_of_name`] fails as a server that cannot be
     /// reached.
     groups_of_name_fails: AtomicBool,
@@ -105,6 +107,7 @@ impl FakeDirectory {
             census_gate: tokio::sync::Semaphore::new(0),
             by_name_alone: AtomicBool::new(false),
             groups_of_name_calls: AtomicUsize::new(0),
+            calls_before_groups_of_name: AtomicUsize::new(0),
             groups_of_name_fails: AtomicBool::new(false),
         })
     }
@@ -351,6 +354,13 @@ impl FakeDirectory {
         self.groups_of_name_calls.load(Ordering::SeqCst)
     }
 
+    /// The calls made to this domain before the last call asking a user's
+    /// groups by its name alone began (the order of the lookups the
+    /// resolver starts together).
+    pub fn calls_before_groups_of_name(&self) -> usize {
+        self.calls_before_groups_of_name.load(Ordering::SeqCst)
+    }
+
     /// From now on, each call takes `ms` milliseconds of tokio's clock.
     pub fn set_latency_ms(&self, ms: u64) {
         self.latency_ms.store(ms, Ordering::SeqCst);
@@ -550,6 +560,8 @@ impl Provider for FakeDirectory {
     fn groups_of_name<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ProviderResult<Vec<u32>>> {
         Box::pin(async move {
             self.groups_of_name_calls.fetch_add(1, Ordering::SeqCst);
+            self.calls_before_groups_of_name
+                .store(self.calls.load(Ordering::SeqCst), Ordering::SeqCst);
             if !self.groups_by_name_alone() {
                 return Err(BackendError::invalid(format!(
                     "groups of {name} asked without the user"

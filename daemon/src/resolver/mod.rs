@@ -581,6 +581,13 @@ impl Resolver {
         let early = early_at
             .as_ref()
             .map(|(d, ck)| tokio::spawn(self.early_groups(d, ck)));
+        if early.is_some() {
+            // The groups' search is written first: a server reads a
+            // connection's requests in turn, and the groups' search is
+            // the longer (slapd began it after the user's result when it
+            // came second).
+            tokio::task::yield_now().await;
+        }
         let Some((raw, _served, user_src)) = self.resolve_user_by_name(cx, name).await? else {
             return Ok(None);
         };

@@ -442,7 +442,9 @@ fn asking_early(d: &Arc<FakeDirectory>) -> Setup {
 /// The groups of a user neither cached nor asked before, in a domain that
 /// finds them by the name alone (RFC 2307's memberUid), are asked while
 /// the user is looked up: the initgroups waits for one call less than
-/// when they are asked after it, and answers the same.
+/// when they are asked after it, and answers the same. The groups' search
+/// goes out first: a server reads one connection's requests in turn, and
+/// it is the longer one.
 #[tokio::test(start_paused = true)]
 async fn the_groups_of_an_uncached_user_are_asked_while_it_is_looked_up() {
     let mut took = Vec::new();
@@ -456,6 +458,9 @@ async fn the_groups_of_an_uncached_user_are_asked_while_it_is_looked_up() {
         answers.push(s.resolver.groups_of_user("alice").await);
         took.push(began.elapsed());
         assert_eq!(d.groups_of_name_calls(), usize::from(by_name));
+        if by_name {
+            assert_eq!(d.calls_before_groups_of_name(), 0, "the user asked first");
+        }
     }
     assert_eq!(answers[0], answers[1]);
     assert!(matches!(&answers[1], Answer::Found(g, _) if g == &[10000, 10010, 30001]));

@@ -500,6 +500,14 @@ macro_rules! drive {
     };
 }
 
+/// (roster) The messages the connection's task reads before it gives the
+/// runtime's thread back to the other tasks: a burst of thousands (the
+/// pages of a big answer, a batch of whole group entries) is otherwise
+/// read, decrypted and handed over in one go, and the lookups that come
+/// meanwhile (on a runtime of one thread) wait for all of it. As many as
+/// tokio's own budget of operations a task runs between yields.
+pub const MESSAGES_PER_TURN: usize = 128;
+
 impl LdapConnAsync {
     /// Open a connection to an LDAP server specified by `url`, using
     /// `settings` to specify additional parameters.
@@ -901,7 +909,14 @@ impl LdapConnAsync {
     }
 
     async fn turn(mut self, mode: LoopMode) -> Result<Self> {
+        // (roster) Messages read since the task last gave the thread
+        // back ([`MESSAGES_PER_TURN`]).
+        let mut read = 0usize;
         loop {
+            if read >= MESSAGES_PER_TURN {
+                read = 0;
+                tokio::task::yield_now().await;
+            }
             tokio::select! {
                 req_id = self.id_scrub_rx.recv() => {
                     if let Some(req_id) = req_id {
@@ -983,6 +998,7 @@ impl LdapConnAsync {
                         },
                         Some(Ok(resp)) => resp,
                     };
+                    read += 1;
                     if let Some(tx) = self.searchmap.get(&id) {
                         let protoop = if let Tag::StructureTag(protoop) = tag {
                             protoop

@@ -267,7 +267,7 @@ mod sync;
 mod test_rng;
 mod util;
 
-pub use conn::{LdapConnAsync, LdapConnSettings, StdStream};
+pub use conn::{LdapConnAsync, LdapConnSettings, StdStream, MESSAGES_PER_TURN};
 pub use filter::parse as parse_filter;
 pub use ldap::{Ldap, Mod};
 pub use result::{LdapError, LdapResult, MalformedMessage, SearchResult};
