@@ -324,6 +324,12 @@ impl Resolver {
             };
             self.record_batch(batch).await;
             to_record.lock().in_flight = None;
+            // A batch whose entries lookups have cached meanwhile asks
+            // nothing and waits for nothing (no search, no rest): without
+            // this the task went on to the next at once, and a big
+            // group's members, all cached, were checked 30 batches in a
+            // row (about 7 ms) while a lookup that came waited.
+            tokio::task::yield_now().await;
         }
     }
 
