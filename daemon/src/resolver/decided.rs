@@ -13,9 +13,18 @@
 //! rests on the census, not on cached answers that agree with it), while the local account files are the versions it
 //! was decided under, and until a flush or a reload drops every decision.
 //! Answers from offline data and "not found" are not kept.
+//!
+//! Beside them, under the same rules, the entries the work after the
+//! answers has checked ([`super::record_later`]: census-decided GIDs and
+//! members, checked again so that their answers are cached and stored):
+//! while what such a check rested on holds, checking it again would ask
+//! nothing and record nothing, so later lookups that leave the same
+//! entries (the users of the same 1,000 groups, the first lookups of
+//! groups of the same 5,000 members) leave nothing to record.
 
 use super::owner::Ctx;
 use crate::cache::{Key, MemCache, Value};
+use std::sync::Arc;
 
 /// The fewest domain answers a decision must rest on to be kept.
 pub(super) const MIN_PROBES: usize = 16;
@@ -32,9 +41,31 @@ struct Decision {
     local: (u64, u64),
 }
 
-/// The decided answers, per question, bounded like the answers cache.
+/// An entry of a domain (by name) that the work after the answers
+/// checked.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(super) enum Checked {
+    /// A group, by GID.
+    Gid(Arc<str>, u32),
+    /// A member, by its short name as its groups spell it.
+    Member(Arc<str>, String),
+}
+
+/// Until when a check of [`Checked`] holds.
+#[derive(Clone)]
+struct CheckHeld {
+    /// Until (ms since the epoch): the first refresh or expiry of what it
+    /// rested on.
+    reuse_until: u64,
+    /// The versions of the local account files it was made under.
+    local: (u64, u64),
+}
+
+/// The decided answers, per question, and the entries checked after the
+/// answers, each bounded like the answers cache.
 pub(super) struct Decisions {
     map: MemCache<Key, Decision>,
+    checked: MemCache<Checked, CheckHeld>,
 }
 
 impl Decisions {
@@ -42,6 +73,7 @@ impl Decisions {
     pub(super) fn new(max_entries: usize) -> Self {
         Decisions {
             map: MemCache::new(max_entries),
+            checked: MemCache::new(max_entries),
         }
     }
 
@@ -69,13 +101,59 @@ impl Decisions {
         self.map.insert(question, d);
     }
 
-    /// Drops every decision (a flush, a reload, a changed answer).
+    /// Keeps `entries`, checked after the answers by the work of context
+    /// `cx` under local account versions `local`, as checked until what
+    /// the checks rested on is refreshed or expires (not when any of it
+    /// came from offline data).
+    pub(super) fn keep_checked(
+        &self,
+        entries: impl IntoIterator<Item = Checked>,
+        cx: &Ctx,
+        now: u64,
+        local: (u64, u64),
+    ) {
+        if cx.offline || cx.until == 0 || cx.reuse_until.min(cx.until) <= now {
+            return;
+        }
+        let held = CheckHeld {
+            reuse_until: cx.reuse_until.min(cx.until),
+            local,
+        };
+        for e in entries {
+            self.checked.insert(e, held.clone());
+        }
+    }
+
+    /// Keeps those of `entries` that no check still holds for at `now`
+    /// under local account versions `local` (the cache locked once).
+    pub(super) fn not_checked<T>(
+        &self,
+        entries: Vec<T>,
+        as_checked: impl Fn(&T) -> Checked,
+        now: u64,
+        local: (u64, u64),
+    ) -> Vec<T> {
+        let checked = self.checked.locked();
+        entries
+            .into_iter()
+            .filter(|e| {
+                !checked
+                    .peek(&as_checked(e))
+                    .is_some_and(|h| now < h.reuse_until && h.local == local)
+            })
+            .collect()
+    }
+
+    /// Drops every decision and check (a flush, a reload, a changed
+    /// answer).
     pub(super) fn clear(&self) {
         self.map.clear();
+        self.checked.clear();
     }
 
     /// Changes the bound.
     pub(super) fn resize(&self, max_entries: usize) {
         self.map.resize(max_entries);
+        self.checked.resize(max_entries);
     }
 }

@@ -1419,6 +1419,91 @@ async fn groups_many_users_left_to_record_are_held_once() {
     assert_eq!(ldap.call_count(), n, "recorded");
 }
 
+/// Sends the answers of lookups that left entries to record, lets
+/// the work after them end, and returns how many cached answers that
+/// work looked at (each check of an entry looks at one or more).
+async fn looked_at_by_the_recording(r: &Resolver) -> u64 {
+    let hits = r.cache_stats().hits;
+    r.answers_sent();
+    r.after_answers_done().await;
+    assert_eq!(r.left_to_record(), 0);
+    r.cache_stats().hits - hits
+}
+
+#[tokio::test(start_paused = true)]
+async fn groups_checked_after_an_answer_are_not_checked_again_while_their_answers_hold() {
+    let locals = Locals::new();
+    let ldap = FakeDirectory::new("ldap");
+    let users = ["u1", "u2", "u3", "u4"];
+    for (k, u) in (1..).zip(users) {
+        ldap.add_user(u, 20_000 + k, 5000);
+    }
+    ldap.add_group("staff", 5000, &[]);
+    ldap.add_group("other", 30_001, &[]);
+    for g in 0..300 {
+        ldap.add_group(&format!("g{g:03}"), 40_000 + g, &users);
+    }
+    ldap.set_census(true);
+    let clock = Arc::new(ManualClock::new(T0));
+    let r = Resolver::with_local_accounts(
+        vec![ldap.clone() as Arc<dyn Provider>],
+        settings(),
+        None,
+        clock.clone(),
+        locals.accounts(),
+    );
+    take_members_census(&ldap, &r).await;
+    let init = |u: &str| {
+        let q = Q::Init(u.into());
+        let r = &r;
+        async move { ask(r, &q).await }
+    };
+    // The census decides the first user's 300 groups; they are checked
+    // after the answer.
+    assert_eq!(init("u1").await.split(',').count(), 301);
+    assert_eq!(r.left_to_record(), 300);
+    assert!(looked_at_by_the_recording(&r).await >= 300);
+    // A user of the same groups leaves them too; checked again they
+    // would ask nothing: they are not.
+    assert_eq!(init("u2").await.split(',').count(), 301);
+    assert_eq!(r.left_to_record(), 300, "the lookup's own list");
+    assert_eq!(looked_at_by_the_recording(&r).await, 0);
+    // Other local files: they are checked again.
+    let group = locals.dir.path().join("group");
+    let mut text = std::fs::read_to_string(&group).unwrap();
+    text.push_str("another:x:5001:\n");
+    std::fs::write(&group, text).unwrap();
+    assert_eq!(init("u3").await.split(',').count(), 301);
+    assert!(looked_at_by_the_recording(&r).await >= 300);
+    // So they are once the answers they rested on are due a refresh.
+    clock.advance(settings().entry_ttl_ms / 4 * 3 + 1);
+    assert_eq!(init("u4").await.split(',').count(), 301);
+    assert!(looked_at_by_the_recording(&r).await >= 300);
+}
+
+#[tokio::test(start_paused = true)]
+async fn members_checked_after_an_answer_are_not_checked_again_while_their_answers_hold() {
+    let locals = Locals::new();
+    let (ldap, r) = members_domain(1000, &locals).await;
+    let size = |answer: String| answer.rsplit(':').next().unwrap().split(',').count();
+    assert_eq!(size(ask(&r, &Q::Group("biggroup".into())).await), 1000);
+    let n = ldap.call_count();
+    looked_at_by_the_recording(&r).await;
+    assert!(ldap.call_count() > n, "recorded");
+    // A group of the same members, all checked: nothing is left.
+    assert_eq!(size(ask(&r, &Q::Group("second".into())).await), 1000);
+    assert_eq!(looked_at_by_the_recording(&r).await, 0);
+    // Once one is flushed, they are checked (and it is asked) again
+    // (the censuses, which a flush drops, taken again first).
+    r.flush_user("m00000");
+    ask(&r, &Q::Group("other".into())).await;
+    settle().await;
+    assert_eq!(size(ask(&r, &Q::Group("biggroup".into())).await), 1000);
+    let n = ldap.call_count();
+    assert!(looked_at_by_the_recording(&r).await >= 1000);
+    assert!(ldap.call_count() > n, "recorded again");
+}
+
 /// Sends the answers of the lookups that left `left` entries to record,
 /// `distinct` of them distinct, and checks that each is held once and
 /// asked in full batches (each directory call taking 10 ms, paused time).

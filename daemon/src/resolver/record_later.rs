@@ -9,6 +9,7 @@
 //! instead of one list per lookup, each waiting to run with its
 //! group entry kept alive.
 
+use super::decided::Checked;
 use super::enumerate::{Pace, PACE_ITEMS};
 use super::fetch::BATCH;
 use super::owner::{member_base, Ctx, Members};
@@ -24,6 +25,8 @@ struct Left {
     generation: Arc<Vec<Arc<dyn Provider>>>,
     /// The domain, by name.
     domain: Arc<str>,
+    /// The versions of the local account files the lookup judged by.
+    local: (u64, u64),
     /// Its entries to record.
     what: LeftKind,
 }
@@ -209,6 +212,7 @@ impl Resolver {
         let left = Left {
             generation: cx.domains.clone(),
             domain: Arc::from(cx.domains[i].name()),
+            local: cx.local.version,
             what,
         };
         self.inner.to_record.lock().staged.push(left);
@@ -216,7 +220,9 @@ impl Resolver {
 
     /// Adds what the lookups left before their answers were sent to what
     /// is left to record, a chunk at a time, and starts the task that
-    /// records it unless it runs.
+    /// records it unless it runs. Entries an earlier batch checked, while
+    /// what that check rested on holds ([`super::decided`]), are not
+    /// added: checked again they would ask and record nothing.
     pub(super) fn record_what_was_left(&self) {
         // (Called after every reply: nearly always with nothing staged.)
         let (staged, mut merging) = {
@@ -243,8 +249,11 @@ impl Resolver {
                 let Left {
                     generation,
                     domain,
+                    local,
                     what,
                 } = left;
+                let decisions = &this.inner.decided;
+                let now = this.inner.clock.now_ms();
                 // (Checked under the lock: a reload swaps the domains,
                 // then drops what was added of those it flushed.)
                 let current = |this: &Resolver| Arc::ptr_eq(&generation, &this.domains());
@@ -252,28 +261,44 @@ impl Resolver {
                     LeftKind::Members { members, decided } => {
                         let names = members.names();
                         for chunk in decided.chunks(PACE_ITEMS) {
+                            let n = chunk.len();
                             let chunk: Vec<String> = chunk
                                 .iter()
                                 .map(|&k| member_base(&names[k], &domain).to_string())
                                 .collect();
-                            let n = chunk.len();
+                            let chunk = decisions.not_checked(
+                                chunk,
+                                |m| Checked::Member(domain.clone(), m.clone()),
+                                now,
+                                local,
+                            );
                             {
                                 let mut state = this.inner.to_record.lock();
                                 if !current(&this) {
                                     break;
                                 }
-                                let set = state.members.entry(domain.clone()).or_default();
-                                set.extend(chunk);
+                                if !chunk.is_empty() {
+                                    let set = state.members.entry(domain.clone()).or_default();
+                                    set.extend(chunk);
+                                }
                                 merging.added(&mut state, &domain, n);
                             }
                             pace.step(n).await;
                         }
                     }
                     LeftKind::Gids(gids) => {
+                        let n = gids.len();
+                        let gids = decisions.not_checked(
+                            gids,
+                            |&g| Checked::Gid(domain.clone(), g),
+                            now,
+                            local,
+                        );
                         let mut state = this.inner.to_record.lock();
                         if current(&this) {
-                            let n = gids.len();
-                            state.gids.entry(domain.clone()).or_default().extend(gids);
+                            if !gids.is_empty() {
+                                state.gids.entry(domain.clone()).or_default().extend(gids);
+                            }
                             merging.added(&mut state, &domain, n);
                         }
                     }
@@ -354,14 +379,19 @@ impl Resolver {
                 return;
             }
         };
-        let (asked, failed) = match batch {
+        let (checked, failed): (Vec<Checked>, _) = match batch {
             Batch::Members(_, names) => {
                 let mut out = vec![true; names.len()];
                 let asked = (0..names.len()).collect();
-                let checked = self
+                let failed = self
                     .check_members(&mut cx, i, &names, asked, &mut out)
-                    .await;
-                (names.len(), checked.err())
+                    .await
+                    .err();
+                let checked = names
+                    .into_iter()
+                    .map(|m| Checked::Member(domain.clone(), m))
+                    .collect();
+                (checked, failed)
             }
             Batch::Gids(_, gids) => {
                 self.prefetch_groups(&cx, i, &gids).await;
@@ -374,13 +404,23 @@ impl Resolver {
                         break;
                     }
                 }
-                (gids.len(), failed)
+                let checked = gids.iter().map(|&g| Checked::Gid(domain.clone(), g));
+                (checked.collect(), failed)
             }
         };
         match failed {
-            None => self.remember_negatives(&mut cx),
+            None => {
+                self.remember_negatives(&mut cx);
+                // (Unless a reload replaced the domains meanwhile: its
+                // flush cleared what was kept of them.)
+                if Arc::ptr_eq(&cx.domains, &self.domains()) {
+                    let now = self.inner.clock.now_ms();
+                    let local = cx.local.version;
+                    self.inner.decided.keep_checked(checked, &cx, now, local);
+                }
+            }
             Some(e) => {
-                let left = asked + self.inner.to_record.lock().drop_left(&domain, kind);
+                let left = checked.len() + self.inner.to_record.lock().drop_left(&domain, kind);
                 let what = match kind {
                     Kind::Members => "members",
                     Kind::Gids => "groups",
