@@ -141,16 +141,23 @@ impl Slapd {
             "ldap://127.0.0.1:{}/ ldaps://127.0.0.1:{}/",
             self.ldap_port, self.ldaps_port
         );
-        // The shell starts slapd, then blocks reading stdin; EOF (our drop,
-        // stop(), or the test process dying) makes it kill slapd by PID and
-        // wait until it has exited.
+        // The shell starts slapd, then blocks reading stdin; a line or EOF
+        // (stop(), which drop calls, or the test process dying) makes it
+        // kill slapd by PID and wait until it has exited. Unless told to
+        // keep it (stop() writes `keep`: the data is started again, or
+        // the directory removed with the `TempDir`), it then removes the
+        // server's directory: a server held in a static for a whole test
+        // process, or one whose test was killed, is never dropped, and
+        // each left its directory behind (some 5 MB each, a hundred and
+        // more a `make test`).
         let child = Command::new("sh")
             .arg("-c")
-            .arg(r#"slapd -d 0 -f "$1" -h "$2" 2>>"$3" & pid=$!; read _ ; kill $pid 2>/dev/null; wait $pid"#)
+            .arg(r#"slapd -d 0 -f "$1" -h "$2" 2>>"$3" & pid=$!; read cmd; kill $pid 2>/dev/null; wait $pid; [ "$cmd" = keep ] || rm -rf "$4""#)
             .arg("roster-slapd-watchdog")
             .arg(&conf)
             .arg(&urls)
             .arg(&log)
+            .arg(self.dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             // Not the test's stderr: the test runner waits for whoever
@@ -169,10 +176,15 @@ impl Slapd {
         }
     }
 
-    /// Stops slapd (SIGTERM by PID) and waits until it has exited.
+    /// Stops slapd (SIGTERM by PID) and waits until it has exited; its
+    /// data is kept for [`Slapd::start_again`].
     pub fn stop(&mut self) {
         if let Some(mut child) = self.watchdog.take() {
-            drop(child.stdin.take());
+            if let Some(mut stdin) = child.stdin.take() {
+                // (A failed write is EOF to the shell: it stops slapd
+                // either way.)
+                let _ = stdin.write_all(b"keep\n");
+            }
             let _ = child.wait();
         }
     }
