@@ -430,6 +430,15 @@ impl Census {
         self.served_by_id.get(&id).map(|name| &**name)
     }
 
+    /// The ID whose [`Census::sole_served_holder_of_id`] is exactly
+    /// `name`, if one is: at most one, the ID a lookup of `name` is
+    /// decided with.
+    pub fn served_id_of_name(&self, name: &str) -> Option<u32> {
+        // (Each ID of `served_by_id` is the one its name is decided with.)
+        let d = self.decided.get(&self.name_hash(name))?;
+        (self.sole_served_holder_of_id(d.id) == Some(name)).then_some(d.id)
+    }
+
     /// DNs are compared as the ownership checks compare them: ignoring
     /// ASCII case. (Never [`SEVERAL`]: that one hash is moved next to it.)
     fn dn_hash(&self, dn: &str) -> u64 {

@@ -1,8 +1,10 @@
-//! Which cached answers about users tell other than their domain's users
-//! census, kept as they are stored: the check of a big group's members
-//! asks this of each member instead of looking its two answers up in the
-//! whole cache (about 100 ns a member, half of that check, on the first
-//! lookup of a 5,000-member group).
+//! Which cached answers about users (groups) tell other than their
+//! domain's users (groups) census, kept as they are stored: the check of a
+//! big group's members asks this of each member instead of looking its two
+//! answers up in the whole cache (about 100 ns a member, half of that
+//! check, on the first lookup of a 5,000-member group), and an initgroups
+//! of each of its GIDs the census decides (a fifth of rosterd's time on a
+//! CPU for a user in 1,000 groups went to those two answers' lookups).
 //!
 //! The record is a filter: a name or UID it does not hold has no answer
 //! at odds with the census it was made for; one it holds is looked up in
@@ -16,10 +18,8 @@
 //! ([`crate::cache::Watch`], under the cache's lock); the two are joined
 //! ([`AtOdds::finish`]) before the census serves a check. Until then the
 //! checks ask the cache.
-//!
-//! [`agrees`] serves the checks of an initgroups' GIDs against the groups
-//! census as well, which keep no disputes: they ask the cache.
 
+use super::owner::EntryKind;
 use crate::cache::{CacheKey, Key, Slot, Value, Watch};
 use crate::census::Census;
 use std::collections::HashSet;
@@ -41,16 +41,25 @@ pub(super) fn agrees(c: &Census, v: &Value, name: &str, id: u32) -> bool {
     }
 }
 
-/// For each domain with a users census, the names and UIDs whose cached
-/// answers are at odds with it.
-#[derive(Default)]
-pub(super) struct AtOdds {
-    /// By domain name (a few domains: a list).
-    domains: Vec<(Arc<str>, OfDomain)>,
+/// The kind of entry an answer to `key` is about, for the keys judged.
+fn kind_of(key: &Key) -> Option<EntryKind> {
+    match key {
+        Key::UserName(_) | Key::UserId(_) => Some(EntryKind::User),
+        Key::GroupName(_) | Key::GroupId(_) => Some(EntryKind::Group),
+        _ => None,
+    }
 }
 
-/// One domain's disputes: with the census it serves checks with, and
-/// with the one being installed.
+/// For each domain with a users (groups) census, the names and IDs whose
+/// cached answers are at odds with it.
+#[derive(Default)]
+pub(super) struct AtOdds {
+    /// By domain name and census kind (a few domains: a list).
+    domains: Vec<(Arc<str>, EntryKind, OfDomain)>,
+}
+
+/// One domain's disputes with its censuses of one kind: with the census
+/// it serves checks with, and with the one being installed.
 #[derive(Default)]
 struct OfDomain {
     /// Complete: every answer held is judged.
@@ -60,20 +69,23 @@ struct OfDomain {
     pending: Option<Disputes>,
 }
 
-/// Cached answers of one domain at odds with one of its users censuses.
+/// Cached answers of one domain at odds with one of its users (groups)
+/// censuses.
 pub(super) struct Disputes {
     /// The census they are judged against.
     census: Arc<Census>,
+    /// Of users or of groups.
+    kind: EntryKind,
     /// The answers held then were judged as of this moment: one fresh
     /// only before it is not (a clock stepped back, a check that read
     /// the time earlier).
     judged_at: u64,
-    /// Names whose answer (by name) tells another entry, name or UID than
+    /// Names whose answer (by name) tells another entry, name or ID than
     /// the census decides, or none.
     names: HashSet<String, foldhash::fast::RandomState>,
-    /// UIDs whose answer (by UID) is not an entry the census decides, by
-    /// its name, as that UID's holder.
-    uids: HashSet<u32, foldhash::fast::RandomState>,
+    /// UIDs (GIDs) whose answer (by ID) is not an entry the census
+    /// decides, by its name, as that ID's holder.
+    ids: HashSet<u32, foldhash::fast::RandomState>,
 }
 
 /// Copies of answers held (the key asked and the answer), for
@@ -81,19 +93,22 @@ pub(super) struct Disputes {
 pub(super) type Held = Vec<(Key, Value)>;
 
 impl Disputes {
-    /// Nothing at odds with `census` yet, as of `judged_at`.
-    pub(super) fn new(census: Arc<Census>, judged_at: u64) -> Self {
+    /// Nothing at odds with `census`, of the `kind` entries, yet, as of
+    /// `judged_at`.
+    pub(super) fn new(census: Arc<Census>, kind: EntryKind, judged_at: u64) -> Self {
         Disputes {
             census,
+            kind,
             judged_at,
             names: HashSet::default(),
-            uids: HashSet::default(),
+            ids: HashSet::default(),
         }
     }
 
-    /// Notes the answer `value` to `key` when it is at odds with the
-    /// census. A name the census does not decide, or a UID it has no one
-    /// holder of, is not noted: no member is decided under it.
+    /// Notes the answer `value` to `key` (of this census's kind) when it
+    /// is at odds with the census. A name the census does not decide, or
+    /// an ID it has no one holder of, is not noted: no member (or GID) is
+    /// decided under it.
     fn judge(&mut self, key: &Key, value: &Value) {
         match key {
             Key::UserName(name) => {
@@ -122,7 +137,25 @@ impl Disputes {
                     _ => false,
                 };
                 if !agreed {
-                    self.uids.insert(*uid);
+                    self.ids.insert(*uid);
+                }
+            }
+            // An initgroups' GID the census decides is checked against the
+            // answers to that GID and to the one name the census serves it
+            // under ([`Census::sole_served_holder_of_id`]), which is served
+            // with that GID alone ([`Census::served_id_of_name`]).
+            Key::GroupName(name) => {
+                if let Some(gid) = self.census.served_id_of_name(name) {
+                    if !agrees(&self.census, value, name, gid) && !self.names.contains(name) {
+                        self.names.insert(name.clone());
+                    }
+                }
+            }
+            Key::GroupId(gid) => {
+                if let Some(name) = self.census.sole_served_holder_of_id(*gid) {
+                    if !agrees(&self.census, value, name, *gid) {
+                        self.ids.insert(*gid);
+                    }
                 }
             }
             _ => {}
@@ -139,71 +172,75 @@ impl Disputes {
     /// Adds the disputes of `other` (of the same census).
     fn absorb(&mut self, other: Disputes) {
         self.names.extend(other.names);
-        self.uids.extend(other.uids);
+        self.ids.extend(other.ids);
         self.judged_at = self.judged_at.min(other.judged_at);
     }
 
-    /// False when no cached answer to user `name` or to `uid` that is
-    /// fresh at `now` can be at odds with `census` (which decides `name`
-    /// as holding `uid`): these are the disputes of that very census,
-    /// judged as of `now` or earlier, and neither was noted. True
+    /// False when no cached answer to user (group) `name` or to `id` that
+    /// is fresh at `now` can be at odds with `census` (which decides
+    /// `name` as holding `id`): these are the disputes of that very
+    /// census, judged as of `now` or earlier, and neither was noted. True
     /// otherwise: the cache is to be asked.
     #[inline]
-    pub(super) fn may_dispute(&self, census: &Census, name: &str, uid: u32, now: u64) -> bool {
+    pub(super) fn may_dispute(&self, census: &Census, name: &str, id: u32, now: u64) -> bool {
         !std::ptr::eq(Arc::as_ptr(&self.census), census)
             || now < self.judged_at
             || (!self.names.is_empty() && self.names.contains(name))
-            || (!self.uids.is_empty() && self.uids.contains(&uid))
+            || (!self.ids.is_empty() && self.ids.contains(&id))
     }
 }
 
 impl AtOdds {
-    /// The complete disputes of `domain`, when it has some.
+    /// The complete disputes of `domain` with its `kind` census, when it
+    /// has some.
     #[cfg(test)]
-    pub(super) fn of(&self, domain: &str) -> Option<&Disputes> {
-        self.position(domain).and_then(|k| self.at(k))
+    pub(super) fn of(&self, domain: &str, kind: EntryKind) -> Option<&Disputes> {
+        self.position(domain, kind).and_then(|k| self.at(k))
     }
 
-    /// Where `domain`'s disputes are kept ([`AtOdds::at`]; the place
-    /// holds while the cache stays locked): a member's check asks it once
-    /// for all the members.
-    pub(super) fn position(&self, domain: &str) -> Option<usize> {
-        self.domains.iter().position(|(d, _)| &**d == domain)
+    /// Where `domain`'s disputes with its `kind` census are kept
+    /// ([`AtOdds::at`]; the place holds while the cache stays locked): a
+    /// check of many members or GIDs asks it once for all of them.
+    pub(super) fn position(&self, domain: &str, kind: EntryKind) -> Option<usize> {
+        self.domains
+            .iter()
+            .position(|(d, k, _)| *k == kind && &**d == domain)
     }
 
     /// The complete disputes kept at `k` ([`AtOdds::position`]).
     pub(super) fn at(&self, k: usize) -> Option<&Disputes> {
-        self.domains.get(k).and_then(|(_, of)| of.ready.as_ref())
+        self.domains.get(k).and_then(|(.., of)| of.ready.as_ref())
     }
 
-    fn find_mut(&mut self, domain: &str) -> &mut OfDomain {
-        let k = match self.position(domain) {
+    fn find_mut(&mut self, domain: &str, kind: EntryKind) -> &mut OfDomain {
+        let k = match self.position(domain, kind) {
             Some(k) => k,
             None => {
-                self.domains.push((Arc::from(domain), OfDomain::default()));
+                let of = OfDomain::default();
+                self.domains.push((Arc::from(domain), kind, of));
                 self.domains.len() - 1
             }
         };
-        &mut self.domains[k].1
+        &mut self.domains[k].2
     }
 
     /// Starts judging `domain`'s cached answers against its next users
-    /// census `census` as of `now`: from now on each answer stored is
-    /// judged against it too, and the copies of the domain's answers
-    /// `held` (all the cache holds) that are fresh at `now` are returned,
-    /// for [`Disputes::judge_held`] and then [`AtOdds::finish`].
+    /// (`kind`: or groups) census `census` as of `now`: from now on each
+    /// answer of that kind stored is judged against it too, and the
+    /// copies of the domain's answers of that kind in `held` (all the
+    /// cache holds) that are fresh at `now` are returned, for
+    /// [`Disputes::judge_held`] and then [`AtOdds::finish`].
     pub(super) fn begin<'a>(
         &mut self,
         domain: &str,
+        kind: EntryKind,
         census: Arc<Census>,
         now: u64,
         held: impl Iterator<Item = (&'a CacheKey, &'a Slot)>,
     ) -> Held {
-        self.find_mut(domain).pending = Some(Disputes::new(census, now));
+        self.find_mut(domain, kind).pending = Some(Disputes::new(census, kind, now));
         held.filter(|(k, slot)| {
-            slot.expires_ms > now
-                && matches!(k.key, Key::UserName(_) | Key::UserId(_))
-                && &*k.domain == domain
+            slot.expires_ms > now && kind_of(&k.key) == Some(kind) && &*k.domain == domain
         })
         .map(|(k, slot)| (k.key.clone(), slot.value.clone()))
         .collect()
@@ -215,31 +252,31 @@ impl AtOdds {
     /// is done when another census's judging began since.
     pub(super) fn finish(&mut self, domain: &str, mut judged: Disputes) {
         let census = judged.census.clone();
-        if let Some((of, pending)) = self.take_pending(domain, &census) {
+        if let Some((of, pending)) = self.take_pending(domain, judged.kind, &census) {
             // (The answers stored meanwhile are the few.)
             judged.absorb(pending);
             of.ready = Some(judged);
         }
     }
 
-    /// Drops the judging against `census` begun by [`AtOdds::begin`] (it
-    /// failed): answers stored are no longer judged against it.
-    pub(super) fn abandon(&mut self, domain: &str, census: &Arc<Census>) {
-        self.take_pending(domain, census);
+    /// Drops the judging against `kind` census `census` begun by
+    /// [`AtOdds::begin`] (it failed): answers stored are no longer judged
+    /// against it.
+    pub(super) fn abandon(&mut self, domain: &str, kind: EntryKind, census: &Arc<Census>) {
+        self.take_pending(domain, kind, census);
     }
 
-    /// `domain`'s judging in progress, taken out when it is against
-    /// `census` (left alone when another census's judging began since).
+    /// `domain`'s judging in progress against its `kind` census, taken out
+    /// when it is against `census` (left alone when another census's
+    /// judging began since).
     fn take_pending(
         &mut self,
         domain: &str,
+        kind: EntryKind,
         census: &Arc<Census>,
     ) -> Option<(&mut OfDomain, Disputes)> {
-        let of = self
-            .domains
-            .iter_mut()
-            .find(|(d, _)| &**d == domain)
-            .map(|(_, of)| of)?;
+        let k = self.position(domain, kind)?;
+        let of = &mut self.domains[k].2;
         let pending = of.pending.take_if(|p| Arc::ptr_eq(&p.census, census))?;
         Some((of, pending))
     }
@@ -252,10 +289,15 @@ impl AtOdds {
 
 impl Watch<CacheKey, Slot> for AtOdds {
     fn stored(&mut self, key: &CacheKey, slot: &Slot) {
-        if !matches!(key.key, Key::UserName(_) | Key::UserId(_)) {
+        let Some(kind) = kind_of(&key.key) else {
             return;
-        }
-        if let Some((_, of)) = self.domains.iter_mut().find(|(d, _)| *d == key.domain) {
+        };
+        let domain = &key.domain;
+        if let Some((.., of)) = self
+            .domains
+            .iter_mut()
+            .find(|(d, k, _)| *k == kind && d == domain)
+        {
             for disputes in [&mut of.ready, &mut of.pending].into_iter().flatten() {
                 disputes.judge(&key.key, &slot.value);
             }
@@ -313,13 +355,121 @@ mod tests {
         CacheKey::new(Arc::from(domain), key)
     }
 
-    /// Judges `held` against census `c` of domain `ldap` at `now`, as the
-    /// resolver does: copied, judged apart, joined.
+    /// Judges `held` against users census `c` of domain `ldap` at `now`,
+    /// as the resolver does: copied, judged apart, joined.
     fn judged(w: &mut AtOdds, c: &Arc<Census>, held: &[(CacheKey, Slot)], now: u64) {
-        let copied = w.begin("ldap", c.clone(), now, held.iter().map(|(k, s)| (k, s)));
-        let mut d = Disputes::new(c.clone(), now);
+        judged_as(w, EntryKind::User, c, held, now);
+    }
+
+    /// [`judged`] against a census of `kind`.
+    fn judged_as(
+        w: &mut AtOdds,
+        kind: EntryKind,
+        c: &Arc<Census>,
+        held: &[(CacheKey, Slot)],
+        now: u64,
+    ) {
+        let copied = w.begin(
+            "ldap",
+            kind,
+            c.clone(),
+            now,
+            held.iter().map(|(k, s)| (k, s)),
+        );
+        let mut d = Disputes::new(c.clone(), kind, now);
         d.judge_held(&copied);
         w.finish("ldap", d);
+    }
+
+    /// Groups `ops` (GID 200) and `dev` (201), both decided by name and
+    /// by GID; GID 202 held by two.
+    fn groups_census() -> Arc<Census> {
+        let mut b = Census::builder();
+        b.add("cn=ops,dc=x", ["ops"], ["200"]);
+        b.add("cn=dev,dc=x", ["dev"], ["201"]);
+        b.add("cn=one,dc=x", ["one"], ["202"]);
+        b.add("cn=two,dc=x", ["two"], ["202"]);
+        for (dn, name, id) in [
+            ("cn=ops,dc=x", "ops", 200),
+            ("cn=dev,dc=x", "dev", 201),
+            ("cn=one,dc=x", "one", 202),
+        ] {
+            b.served_named(dn, name, id);
+        }
+        Arc::new(b.finish())
+    }
+
+    fn group(name: &str, gid: u32, dn: &str) -> Value {
+        Value::Group(Arc::new(crate::cache::GroupEntry {
+            group: roster_proto::Group {
+                name: name.into(),
+                gid,
+                ..Default::default()
+            },
+            dn: dn.into(),
+            domain: Arc::from("ldap"),
+        }))
+    }
+
+    #[test]
+    fn group_answers_are_judged_against_what_the_groups_census_decides() {
+        let c = groups_census();
+        assert_eq!(c.sole_served_holder_of_id(200), Some("ops"));
+        assert_eq!(c.served_id_of_name("ops"), Some(200));
+        assert_eq!(c.served_id_of_name("Ops"), None);
+        assert_eq!(c.served_id_of_name("one"), None);
+        let name = |n: &str| Key::GroupName(n.into());
+        let cases = [
+            // (key, answer, at odds)
+            (name("ops"), group("ops", 200, "cn=ops,dc=x"), false),
+            (name("ops"), group("ops", 200, "CN=OPS,DC=X"), false),
+            (name("ops"), group("Ops", 200, "cn=ops,dc=x"), true),
+            (name("ops"), group("ops", 205, "cn=ops,dc=x"), true),
+            (name("ops"), group("ops", 200, "cn=other,dc=x"), true),
+            (name("ops"), Value::Missing, true),
+            // Names no GID is decided under: no GID's check asks them
+            // (it asks the name the census serves, exactly).
+            (name("one"), Value::Missing, false),
+            (name("Ops"), Value::Missing, false),
+            (Key::GroupId(201), group("dev", 201, "cn=dev,dc=x"), false),
+            (Key::GroupId(201), group("dev", 201, "cn=other,dc=x"), true),
+            (Key::GroupId(201), group("Dev", 201, "cn=dev,dc=x"), true),
+            (Key::GroupId(201), group("ops", 201, "cn=dev,dc=x"), true),
+            (Key::GroupId(201), Value::Missing, true),
+            // A GID two groups hold: none is decided with it.
+            (Key::GroupId(202), Value::Missing, false),
+        ];
+        for (k, v, odds) in cases {
+            // Judged as stored, and as held when the census comes; never
+            // against the users census.
+            let users = census();
+            let stored = {
+                let mut w = AtOdds::default();
+                judged(&mut w, &users, &[], 0);
+                judged_as(&mut w, EntryKind::Group, &c, &[], 0);
+                w.stored(&key("ldap", k.clone()), &slot(v.clone(), 1));
+                w
+            };
+            let held = {
+                let mut w = AtOdds::default();
+                let answer = [(key("ldap", k.clone()), slot(v.clone(), 1))];
+                judged(&mut w, &users, &answer, 0);
+                judged_as(&mut w, EntryKind::Group, &c, &answer, 0);
+                w
+            };
+            // The question a GID's check asks of them.
+            let (n, id) = match &k {
+                Key::GroupName(n) => (n.as_str(), c.served_id_of_name(n).unwrap_or(200)),
+                Key::GroupId(id) => (c.sole_served_holder_of_id(*id).unwrap_or("dev"), *id),
+                _ => unreachable!(),
+            };
+            for w in [stored, held] {
+                let d = w.of("ldap", EntryKind::Group).unwrap();
+                assert_eq!(d.may_dispute(&c, n, id, 0), odds, "{k:?} answered {v:?}");
+                let u = w.of("ldap", EntryKind::User).unwrap();
+                assert!(!u.may_dispute(&users, n, id, 0), "{k:?} noted for users");
+            }
+        }
     }
 
     #[test]
@@ -371,7 +521,7 @@ mod tests {
                 _ => unreachable!(),
             };
             for w in [stored, held] {
-                let d = w.of("ldap").unwrap();
+                let d = w.of("ldap", EntryKind::User).unwrap();
                 assert_eq!(d.may_dispute(&c, n, id, 0), odds, "{k:?} answered {v:?}");
             }
         }
@@ -382,7 +532,7 @@ mod tests {
         let c = census();
         let mut w = AtOdds::default();
         judged(&mut w, &c, &[], 5);
-        let d = w.of("ldap").unwrap();
+        let d = w.of("ldap", EntryKind::User).unwrap();
         assert!(!d.may_dispute(&c, "a", 100, 5));
         // Another census (a newer one not yet judged against): ask.
         assert!(d.may_dispute(&census(), "a", 100, 5));
@@ -397,8 +547,11 @@ mod tests {
             &key("ldap", Key::GroupName("a".into())),
             &slot(Value::Missing, 9),
         );
-        assert!(!w.of("ldap").unwrap().may_dispute(&c, "a", 100, 5));
-        assert!(w.of("other").is_none());
+        assert!(!w
+            .of("ldap", EntryKind::User)
+            .unwrap()
+            .may_dispute(&c, "a", 100, 5));
+        assert!(w.of("other", EntryKind::User).is_none());
         // Answers held when the census comes: those still fresh are
         // judged, in that domain only.
         let held = [
@@ -410,12 +563,12 @@ mod tests {
             (key("other", Key::UserId(100)), slot(Value::Missing, 10)),
         ];
         judged(&mut w, &c, &held, 5);
-        let d = w.of("ldap").unwrap();
+        let d = w.of("ldap", EntryKind::User).unwrap();
         assert!(d.may_dispute(&c, "a", 105, 5));
         assert!(!d.may_dispute(&c, "b", 101, 5));
         assert!(!d.may_dispute(&c, "c", 100, 5));
         w.clear();
-        assert!(w.of("ldap").is_none());
+        assert!(w.of("ldap", EntryKind::User).is_none());
     }
 
     #[test]
@@ -425,33 +578,51 @@ mod tests {
         judged(&mut w, &c1, &[], 0);
         // The judging against c2 begins: c1's disputes still serve, and
         // what is stored meanwhile is judged against both.
-        let copied = w.begin("ldap", c2.clone(), 0, std::iter::empty());
+        let copied = w.begin("ldap", EntryKind::User, c2.clone(), 0, std::iter::empty());
         w.stored(
             &key("ldap", Key::UserName("a".into())),
             &slot(Value::Missing, 9),
         );
-        assert!(w.of("ldap").unwrap().may_dispute(&c1, "a", 100, 0));
-        assert!(!w.of("ldap").unwrap().may_dispute(&c1, "b", 101, 0));
-        let mut d = Disputes::new(c2.clone(), 0);
+        assert!(w
+            .of("ldap", EntryKind::User)
+            .unwrap()
+            .may_dispute(&c1, "a", 100, 0));
+        assert!(!w
+            .of("ldap", EntryKind::User)
+            .unwrap()
+            .may_dispute(&c1, "b", 101, 0));
+        let mut d = Disputes::new(c2.clone(), EntryKind::User, 0);
         d.judge_held(&copied);
         w.finish("ldap", d);
-        let d = w.of("ldap").unwrap();
+        let d = w.of("ldap", EntryKind::User).unwrap();
         assert!(d.may_dispute(&c2, "a", 100, 0));
         assert!(!d.may_dispute(&c2, "b", 101, 0));
         // A judging overtaken by a newer census's is not joined, and
         // leaves the newer one to finish.
         let c3 = census();
-        w.begin("ldap", c3.clone(), 0, std::iter::empty());
-        w.finish("ldap", Disputes::new(c2.clone(), 0));
-        assert!(w.of("ldap").unwrap().may_dispute(&c3, "b", 101, 0));
-        w.finish("ldap", Disputes::new(c3.clone(), 0));
-        assert!(!w.of("ldap").unwrap().may_dispute(&c3, "b", 101, 0));
+        w.begin("ldap", EntryKind::User, c3.clone(), 0, std::iter::empty());
+        w.finish("ldap", Disputes::new(c2.clone(), EntryKind::User, 0));
+        assert!(w
+            .of("ldap", EntryKind::User)
+            .unwrap()
+            .may_dispute(&c3, "b", 101, 0));
+        w.finish("ldap", Disputes::new(c3.clone(), EntryKind::User, 0));
+        assert!(!w
+            .of("ldap", EntryKind::User)
+            .unwrap()
+            .may_dispute(&c3, "b", 101, 0));
         // A judging that failed is dropped: its census is never joined.
         let c4 = census();
-        w.begin("ldap", c4.clone(), 0, std::iter::empty());
-        w.abandon("ldap", &c4);
-        w.finish("ldap", Disputes::new(c4.clone(), 0));
-        assert!(w.of("ldap").unwrap().may_dispute(&c4, "b", 101, 0));
-        assert!(!w.of("ldap").unwrap().may_dispute(&c3, "b", 101, 0));
+        w.begin("ldap", EntryKind::User, c4.clone(), 0, std::iter::empty());
+        w.abandon("ldap", EntryKind::User, &c4);
+        w.finish("ldap", Disputes::new(c4.clone(), EntryKind::User, 0));
+        assert!(w
+            .of("ldap", EntryKind::User)
+            .unwrap()
+            .may_dispute(&c4, "b", 101, 0));
+        assert!(!w
+            .of("ldap", EntryKind::User)
+            .unwrap()
+            .may_dispute(&c3, "b", 101, 0));
     }
 }

@@ -12,6 +12,7 @@
 //! until it expires.
 
 use super::at_odds::Disputes;
+use super::owner::EntryKind;
 use super::{refresh_after_ms, Listing, Provider, ProviderResult, Resolver};
 use crate::backend_error::BackendError;
 use crate::cache::UserEntry;
@@ -210,7 +211,7 @@ impl Resolver {
     }
 
     /// Lists domain `d`'s users or groups into a census begun at `began`;
-    /// a users census has the cached answers judged against it
+    /// the census has the cached answers of its kind judged against it
     /// ([`Resolver::judge_cached_answers`]) before it is installed. While
     /// a user listing is wanted from the censuses (from
     /// [`Resolver::want_census_listings`], at start and after a reload,
@@ -248,31 +249,44 @@ impl Resolver {
         } else {
             d.census(users).await.map(|c| c.map(Arc::new))
         };
-        if let (true, Ok(Some(c))) = (users, &listed) {
+        if let Ok(Some(c)) = &listed {
             if c.decides_names() {
-                self.judge_cached_answers(d.name(), c, generation).await;
+                let kind = if users {
+                    EntryKind::User
+                } else {
+                    EntryKind::Group
+                };
+                self.judge_cached_answers(d.name(), kind, c, generation)
+                    .await;
             }
         }
         ending.outcome = Some(listed);
     }
 
     /// Judges the answers cached for domain `domain` against its users
-    /// census `census` (see [`super::at_odds`]): copied under the cache's
-    /// lock, judged outside it (on a blocking thread when there are more
-    /// than [`JUDGED_IN_PLACE`]). Should that thread fail, the checks with
-    /// that census ask the cache. Nothing is done for a listing a flush
-    /// made stale (generation `generation` is past): its census is not
-    /// installed, and its judging must not displace the current one's.
-    async fn judge_cached_answers(&self, domain: &str, census: &Arc<Census>, generation: u64) {
+    /// (`kind`: or groups) census `census` (see [`super::at_odds`]):
+    /// copied under the cache's lock, judged outside it (on a blocking
+    /// thread when there are more than [`JUDGED_IN_PLACE`]). Should that
+    /// thread fail, the checks with that census ask the cache. Nothing is
+    /// done for a listing a flush made stale (generation `generation` is
+    /// past): its census is not installed, and its judging must not
+    /// displace the current one's.
+    async fn judge_cached_answers(
+        &self,
+        domain: &str,
+        kind: EntryKind,
+        census: &Arc<Census>,
+        generation: u64,
+    ) {
         let current = || self.inner.censuses.generation.load(Ordering::SeqCst) == generation;
         let now = self.inner.clock.now_ms();
         let held = self.inner.cache.rewatch(|at_odds, held| {
-            current().then(|| at_odds.begin(domain, census.clone(), now, held))
+            current().then(|| at_odds.begin(domain, kind, census.clone(), now, held))
         });
         let Some(held) = held else {
             return;
         };
-        let mut judged = Disputes::new(census.clone(), now);
+        let mut judged = Disputes::new(census.clone(), kind, now);
         if held.len() <= JUDGED_IN_PLACE {
             judged.judge_held(&held);
         } else {
@@ -286,7 +300,7 @@ impl Resolver {
                     tracing::warn!(%domain, error = %e, "cached answers not judged against the census");
                     self.inner
                         .cache
-                        .rewatch(|at_odds, _| at_odds.abandon(domain, census));
+                        .rewatch(|at_odds, _| at_odds.abandon(domain, kind, census));
                     return;
                 }
             };

@@ -1042,8 +1042,8 @@ fn owner_desc(v: &Value) -> String {
 /// allocation per question).
 struct FreshAnswers<'a> {
     cache: crate::cache::Locked<'a, CacheKey, crate::cache::Slot, AtOdds>,
-    /// Where the domain's disputes are kept ([`AtOdds::position`]; of its
-    /// users: none for groups).
+    /// Where the domain's disputes with its census of that kind are kept
+    /// ([`AtOdds::position`]).
     disputes_at: Option<usize>,
     now: u64,
     name_key: CacheKey,
@@ -1059,11 +1059,7 @@ impl<'a> FreshAnswers<'a> {
         };
         let cache = r.inner.cache.locked();
         FreshAnswers {
-            // (The disputes kept are the users census's.)
-            disputes_at: match kind {
-                EntryKind::User => cache.watch().position(domain),
-                EntryKind::Group => None,
-            },
+            disputes_at: cache.watch().position(domain, kind),
             cache,
             now,
             name_key: CacheKey::new(domain.clone(), name),
@@ -1080,11 +1076,10 @@ impl<'a> FreshAnswers<'a> {
     /// the check (a member's, or an initgroups' GID's) to the census's
     /// decision (that entry is the ID's only holder), so the census
     /// decides it as well, and the decision rests on it alone (those
-    /// answers tell nothing it does not). For users, the cache is looked
-    /// into only for a name or UID the domain's disputes with that census
-    /// may hold ([`at_odds::Disputes::may_dispute`]), or for every member
-    /// while they are not complete (a census being installed); groups
-    /// have no disputes kept: both answers are looked at.
+    /// answers tell nothing it does not). The cache is looked into only
+    /// for a name or ID the domain's disputes with that census may hold
+    /// ([`at_odds::Disputes::may_dispute`]), or for every one while they
+    /// are not complete (a census being installed).
     fn disagree(&mut self, c: &Census, name: &str, id: u32) -> bool {
         if let Some(disputes) = self.disputes_at.and_then(|k| self.cache.watch().at(k)) {
             if !disputes.may_dispute(c, name, id, self.now) {

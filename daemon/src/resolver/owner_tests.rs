@@ -3,6 +3,7 @@
 
 use super::fake::FakeDirectory;
 use super::local::LocalAccounts;
+use super::owner::EntryKind;
 use super::*;
 use crate::cache::ManualClock;
 use proptest::prelude::*;
@@ -1764,7 +1765,13 @@ async fn a_member_whose_fresh_answer_agrees_with_the_census_is_decided_by_it() {
     let locals = Locals::new();
     let (ldap, r) = members_domain(100, &locals).await;
     // The answers cached are judged against the census before it serves.
-    assert!(r.inner.cache.locked().watch().of("ldap").is_some());
+    assert!(r
+        .inner
+        .cache
+        .locked()
+        .watch()
+        .of("ldap", EntryKind::User)
+        .is_some());
     // Fresh answers that agree with the census: m00001 by name, m00002
     // by UID.
     assert!(ask(&r, &Q::User("m00001".into()))
@@ -1819,6 +1826,14 @@ async fn an_initgroups_group_whose_fresh_answers_agree_with_the_census_is_decide
     ask(&r, &Q::User("many".into())).await;
     settle().await;
     assert_eq!(ldap.census_count(), 2);
+    // The answers cached are judged against the groups census too.
+    assert!(r
+        .inner
+        .cache
+        .locked()
+        .watch()
+        .of("ldap", EntryKind::Group)
+        .is_some());
     // Fresh answers that agree with the census: g1 by name, g2 by GID.
     assert!(ask(&r, &Q::Group("g1".into()))
         .await
@@ -1834,6 +1849,10 @@ async fn an_initgroups_group_whose_fresh_answers_agree_with_the_census_is_decide
     ldap.remove_group("g4");
     ldap.add_group("g4b", 40_004, &["many"]);
     assert!(ask(&r, &Q::Gid(40_004)).await.starts_with("g4b:40004:"));
+    // And one by name only: g5 was renamed g5r.
+    ldap.remove_group("g5");
+    ldap.add_group("g5r", 40_005, &["many"]);
+    assert_eq!(ask(&r, &Q::Group("g5".into())).await, "NotFound");
     let answered = || r.census_status("ldap").unwrap().checks_answered;
     let (n, before) = (ldap.call_count(), answered());
     let gids = ask(&r, &Q::Init("many".into())).await;
@@ -1841,13 +1860,15 @@ async fn an_initgroups_group_whose_fresh_answers_agree_with_the_census_is_decide
         gids,
         "[10000, 40000, 40001, 40002, 40004, 40005, 40006, 40007, 40008, 40009, 49999]"
     );
-    // The user's groups search and the primary group's entry: g1 and g2
-    // are decided by the census as the other six are (eight GIDs answered
-    // by it; six when a fresh answer sent its GID to the check, agreeing
-    // or not); g4b's GID, whose fresh answer the census does not agree
-    // with, and g3's new one are checked on their fresh answers.
-    assert_eq!(ldap.call_count() - n, 2);
-    assert_eq!(answered() - before, 8);
+    // The user's groups search, the entries of the primary group and of
+    // GID 40005 (one batch) and g5r by name: g1 and g2 are decided by the
+    // census as the other five are (seven GIDs answered by it; five when
+    // a fresh answer sent its GID to the check, agreeing or not); g4b's
+    // GID, whose fresh answer the census does not agree with, g3's new
+    // one, and g5r's, whose census name's fresh answer is "no such
+    // group", are checked.
+    assert_eq!(ldap.call_count() - n, 3);
+    assert_eq!(answered() - before, 7);
 }
 
 #[tokio::test]
@@ -1962,12 +1983,24 @@ async fn answers_judged_on_a_blocking_thread_are_all_judged() {
     ask(&r, &Q::Group("other".into())).await;
     // The census is installed once the answers are judged.
     for _ in 0..5000 {
-        if r.inner.cache.locked().watch().of("ldap").is_some() {
+        if r.inner
+            .cache
+            .locked()
+            .watch()
+            .of("ldap", EntryKind::User)
+            .is_some()
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
-    assert!(r.inner.cache.locked().watch().of("ldap").is_some());
+    assert!(r
+        .inner
+        .cache
+        .locked()
+        .watch()
+        .of("ldap", EntryKind::User)
+        .is_some());
     settle().await;
     assert_eq!(ldap.census_count(), 2);
     biggroup_serves_all_but_m00005(&r).await;
