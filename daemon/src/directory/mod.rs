@@ -729,10 +729,10 @@ impl Directory {
         by_flavour!(self, f => f.groups_by_name_alone(&self.cfg))
     }
 
-    /// [`Directory::groups_of_user`] of the user called `name` but for its
-    /// primary group, found by the name alone where
-    /// [`Directory::groups_by_name_alone`] (refused elsewhere).
-    pub async fn groups_of_name(&self, name: &str) -> Result<Vec<GroupRef>, DirectoryError> {
+    /// The GIDs of [`Directory::groups_of_user`] of the user called `name`
+    /// but for its primary group, in no order, found by the name alone
+    /// where [`Directory::groups_by_name_alone`] (refused elsewhere).
+    pub async fn groups_of_name(&self, name: &str) -> Result<Vec<u32>, DirectoryError> {
         by_flavour!(self, f => f.groups_of_name(self, name).await)
     }
 

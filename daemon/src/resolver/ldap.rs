@@ -129,10 +129,7 @@ impl Provider for DirectoryProvider {
         self.dir.groups_by_name_alone()
     }
     fn groups_of_name<'a>(&'a self, name: &'a str) -> BoxFuture<'a, ProviderResult<Vec<u32>>> {
-        Box::pin(async move {
-            let groups = self.dir.groups_of_name(name).await?;
-            Ok(groups.into_iter().map(|g| g.gid).collect())
-        })
+        Box::pin(async move { Ok(self.dir.groups_of_name(name).await?) })
     }
     fn netgroup_by_name<'a>(
         &'a self,

@@ -166,7 +166,7 @@ impl Ad {
         &self,
         dir: &Directory,
         name: &str,
-    ) -> Result<Vec<GroupRef>, DirectoryError> {
+    ) -> Result<Vec<u32>, DirectoryError> {
         Err(DirectoryError::invalid(format!(
             "domain \"{}\": the groups of {name:?} are found from the user's entry",
             dir.cfg.name

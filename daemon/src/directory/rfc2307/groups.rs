@@ -21,10 +21,10 @@ use std::collections::{HashMap, HashSet};
 type Gids = HashSet<u32, crate::directory::FastHash>;
 
 /// What one search for a user's groups found ([`Rfc2307::collect`]'s
-/// accumulators): the groups, their GIDs, the DNs visited and the
-/// nesting frontier (rfc2307bis).
+/// accumulators): the groups (unless only their GIDs are wanted), their
+/// GIDs, the DNs visited and the nesting frontier (rfc2307bis).
 struct Collected {
-    out: Vec<GroupRef>,
+    out: Option<Vec<GroupRef>>,
     gids: Gids,
     visited: HashSet<String>,
     frontier: Vec<String>,
@@ -99,11 +99,12 @@ impl Rfc2307 {
             }
         }
         let Collected {
-            mut out,
+            out,
             mut gids,
             mut visited,
             mut frontier,
-        } = self.found_by(dir, &filter::or(&terms)).await?;
+        } = self.found_by(dir, &filter::or(&terms), true).await?;
+        let mut out = out.unwrap_or_default();
         let mut depth = 0;
         while bis && !frontier.is_empty() && depth < dir.cfg.nesting_depth {
             let mut next = Vec::new();
@@ -121,7 +122,8 @@ impl Rfc2307 {
                         true,
                     )
                     .await?;
-                self.collect(dir, &entries, &mut out, &mut gids, &mut visited, &mut next);
+                let out = Some(&mut out);
+                self.collect(dir, &entries, out, &mut gids, &mut visited, &mut next);
                 drop_entries(entries);
             }
             frontier = next;
@@ -151,17 +153,18 @@ impl Rfc2307 {
         cfg.schema != Schema::Rfc2307bis
     }
 
-    /// The groups listing login name `name` by `memberUid`, as
-    /// [`Rfc2307::groups_of_user`] finds them for the user of that name
-    /// but for its primary group (which the resolver puts first): one
-    /// search, asked before the user's entry is read. Only where
-    /// [`Rfc2307::groups_by_name_alone`]; a name no user can have finds
-    /// none without a search.
+    /// The GIDs of the groups listing login name `name` by `memberUid`,
+    /// as [`Rfc2307::groups_of_user`] finds them for the user of that name
+    /// but for its primary group (which the resolver puts first), in no
+    /// order: one search, asked before the user's entry is read. Only
+    /// where [`Rfc2307::groups_by_name_alone`]; a name no user can have
+    /// finds none without a search. (The groups' names are not kept: a
+    /// user in 1,000 groups made 1,000 strings only to drop them.)
     pub(crate) async fn groups_of_name(
         &self,
         dir: &Directory,
         name: &str,
-    ) -> Result<Vec<GroupRef>, DirectoryError> {
+    ) -> Result<Vec<u32>, DirectoryError> {
         if !self.groups_by_name_alone(&dir.cfg) {
             return Err(DirectoryError::invalid(format!(
                 "domain \"{}\": the groups of {name:?} are found from the user's entry (rfc2307bis)",
@@ -172,18 +175,24 @@ impl Rfc2307 {
             return Ok(Vec::new());
         }
         let f = filter::eq(&dir.cfg.attributes.member_uid, name);
-        Ok(self.found_by(dir, &f).await?.out)
+        let found = self.found_by(dir, &f, false).await?;
+        Ok(found.gids.into_iter().collect())
     }
 
     /// The groups one search with `extra` finds, read by
-    /// [`Rfc2307::collect`].
-    async fn found_by(&self, dir: &Directory, extra: &str) -> Result<Collected, DirectoryError> {
+    /// [`Rfc2307::collect`] (their names too when `named`).
+    async fn found_by(
+        &self,
+        dir: &Directory,
+        extra: &str,
+        named: bool,
+    ) -> Result<Collected, DirectoryError> {
         // (Names and GIDs only: the entries kept as their octets.)
         let entries = dir
             .search_all::<EntryOctets>(&group_ref_queries(&dir.cfg, extra), true)
             .await?;
         let mut found = Collected {
-            out: Vec::new(),
+            out: named.then(Vec::new),
             // (GIDs the directory chooses, placed with foldhash as the
             // census's ID table; sized for this search's groups, the
             // usual whole answer.)
@@ -197,7 +206,7 @@ impl Rfc2307 {
         self.collect(
             dir,
             &entries,
-            &mut found.out,
+            found.out.as_mut(),
             &mut found.gids,
             &mut found.visited,
             &mut found.frontier,
@@ -289,14 +298,15 @@ impl Rfc2307 {
             .collect())
     }
 
-    /// Adds the not yet visited group entries to `out` (valid ones) and,
-    /// for rfc2307bis, to `frontier` (all of them, for the next nesting
+    /// Adds the not yet visited group entries' GIDs to `gids` and, when
+    /// there is an `out`, the groups to it (valid ones), and, for
+    /// rfc2307bis, to `frontier` (all of them, for the next nesting
     /// level).
     fn collect(
         &self,
         dir: &Directory,
         entries: &[EntryOctets],
-        out: &mut Vec<GroupRef>,
+        mut out: Option<&mut Vec<GroupRef>>,
         gids: &mut Gids,
         visited: &mut HashSet<String>,
         frontier: &mut Vec<String>,
@@ -312,7 +322,7 @@ impl Rfc2307 {
             }
             match octets_to_group_head(&dir.cfg, &dir.idmap, e) {
                 Ok((name, gid)) => {
-                    if gids.insert(gid) {
+                    if let (true, Some(out)) = (gids.insert(gid), out.as_deref_mut()) {
                         out.push(GroupRef {
                             name: name.to_string(),
                             gid,
