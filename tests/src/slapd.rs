@@ -7,7 +7,8 @@
 //! (a file copy instead of a load of thousands of entries). Then slapd runs
 //! in the foreground (`-d 0`) under a tiny watchdog shell: when the test
 //! process exits for any reason the shell's stdin closes and it kills slapd
-//! by PID. Listeners: `ldap://` (StartTLS available) and `ldaps://`, with
+//! by PID, then removes the server's directory (kept when
+//! [`Slapd::stop`] stopped it). Listeners: `ldap://` (StartTLS available) and `ldaps://`, with
 //! the certificates of [`crate::tls::TestPki::shared`]. Anonymous binds with a DN and
 //! an empty password succeed (`allow bind_anon_dn`), so clients must refuse
 //! empty passwords themselves. The ppolicy overlay and the openssh-lpk schema
@@ -149,10 +150,11 @@ impl Slapd {
         // server's directory: a server held in a static for a whole test
         // process, or one whose test was killed, is never dropped, and
         // each left its directory behind (some 5 MB each, a hundred and
-        // more a `make test`).
+        // more a `make test`). The shell ignores SIGINT (a Ctrl-C sent to
+        // the test's process group): it is left to see its stdin close.
         let child = Command::new("sh")
             .arg("-c")
-            .arg(r#"slapd -d 0 -f "$1" -h "$2" 2>>"$3" & pid=$!; read cmd; kill $pid 2>/dev/null; wait $pid; [ "$cmd" = keep ] || rm -rf "$4""#)
+            .arg(r#"trap '' INT; slapd -d 0 -f "$1" -h "$2" 2>>"$3" & pid=$!; read cmd; kill $pid 2>/dev/null; wait $pid; [ "$cmd" = keep ] || rm -rf "$4""#)
             .arg("roster-slapd-watchdog")
             .arg(&conf)
             .arg(&urls)
@@ -181,8 +183,8 @@ impl Slapd {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.watchdog.take() {
             if let Some(mut stdin) = child.stdin.take() {
-                // (A failed write is EOF to the shell: it stops slapd
-                // either way.)
+                // (The write fails only when the shell is gone, and slapd
+                // with it.)
                 let _ = stdin.write_all(b"keep\n");
             }
             let _ = child.wait();

@@ -38,6 +38,22 @@ impl<K: Hash + Eq, V, W> Locked<'_, K, V, W> {
     pub fn watch(&self) -> &W {
         &self.0.watch
     }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.0.lru.is_empty()
+    }
+}
+
+impl<K: Hash + Eq, V, W: Watch<K, V>> Locked<'_, K, V, W> {
+    /// Stores an answer, evicting the least recently used one when full
+    /// ([`MemCache::insert`], under the lock already held).
+    pub fn insert(&mut self, key: K, value: V) {
+        let b = &mut *self.0;
+        b.watch.stored(&key, &value);
+        b.lru.put(key, value);
+        b.evict();
+    }
 }
 
 /// Sees every answer a [`MemCache`] stores, under the cache's lock: what
@@ -140,10 +156,7 @@ impl<K: Hash + Eq + Clone, V: Clone, W: Watch<K, V> + Default> MemCache<K, V, W>
 
     /// Stores an answer, evicting the least recently used one when full.
     pub fn insert(&self, key: K, value: V) {
-        let mut b = self.lock();
-        b.watch.stored(&key, &value);
-        b.lru.put(key, value);
-        b.evict();
+        self.locked().insert(key, value);
     }
 
     /// Removes one answer.

@@ -14,16 +14,19 @@
 //! was decided under, and until a flush or a reload drops every decision.
 //! Answers from offline data and "not found" are not kept.
 //!
-//! Beside them, under the same rules, the entries the work after the
-//! answers has checked ([`super::record_later`]: census-decided GIDs and
-//! members, checked again so that their answers are cached and stored):
-//! while what such a check rested on holds, checking it again would ask
-//! nothing and record nothing, so later lookups that leave the same
-//! entries (the users of the same 1,000 groups, the first lookups of
-//! groups of the same 5,000 members) leave nothing to record.
+//! Beside them, reused under the same conditions (whatever they cost),
+//! the entries the work after the answers has checked
+//! ([`super::record_later`]: census-decided GIDs and members, checked
+//! again so that their answers are cached and stored): while what such a
+//! check rested on holds, checking it again would ask nothing and record
+//! nothing, so later lookups that leave the same entries (the users of
+//! the same 1,000 groups, the first lookups of groups of the same 5,000
+//! members) leave nothing to record. A check that began before a flush
+//! or a reload is not kept.
 
 use super::owner::Ctx;
 use crate::cache::{Key, MemCache, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The fewest domain answers a decision must rest on to be kept.
@@ -51,6 +54,24 @@ pub(super) enum Checked {
     Member(Arc<str>, String),
 }
 
+impl Checked {
+    /// The GID, when a group's.
+    pub(super) fn gid(self) -> Option<u32> {
+        match self {
+            Checked::Gid(_, g) => Some(g),
+            Checked::Member(..) => None,
+        }
+    }
+
+    /// The short name, when a member's.
+    pub(super) fn member(self) -> Option<String> {
+        match self {
+            Checked::Member(_, m) => Some(m),
+            Checked::Gid(..) => None,
+        }
+    }
+}
+
 /// Until when a check of [`Checked`] holds.
 #[derive(Clone)]
 struct CheckHeld {
@@ -64,8 +85,12 @@ struct CheckHeld {
 /// The decided answers, per question, and the entries checked after the
 /// answers, each bounded like the answers cache.
 pub(super) struct Decisions {
+    /// The decided answers.
     map: MemCache<Key, Decision>,
+    /// The entries checked after the answers.
     checked: MemCache<Checked, CheckHeld>,
+    /// How many times both were cleared ([`Decisions::clears`]).
+    clears: AtomicU64,
 }
 
 impl Decisions {
@@ -74,7 +99,14 @@ impl Decisions {
         Decisions {
             map: MemCache::new(max_entries),
             checked: MemCache::new(max_entries),
+            clears: AtomicU64::new(0),
         }
+    }
+
+    /// How many times the decisions were cleared so far: read before a
+    /// check begins, for [`Decisions::keep_checked`].
+    pub(super) fn clears(&self) -> u64 {
+        self.clears.load(Ordering::SeqCst)
     }
 
     /// The decided answer to `question` and until when it is fresh, when
@@ -102,43 +134,53 @@ impl Decisions {
     }
 
     /// Keeps `entries`, checked after the answers by the work of context
-    /// `cx` under local account versions `local`, as checked until what
-    /// the checks rested on is refreshed or expires (not when any of it
-    /// came from offline data).
+    /// `cx` under local account versions `local`, begun when
+    /// [`Decisions::clears`] was `since`, as checked until what the checks
+    /// rested on is refreshed or expires: not when any of it came from
+    /// offline data, nor when the decisions were cleared since (a flush
+    /// or a reload the check may have read across).
     pub(super) fn keep_checked(
         &self,
         entries: impl IntoIterator<Item = Checked>,
         cx: &Ctx,
         now: u64,
         local: (u64, u64),
+        since: u64,
     ) {
-        if cx.offline || cx.until == 0 || cx.reuse_until.min(cx.until) <= now {
+        let reuse_until = cx.reuse_until.min(cx.until);
+        if cx.offline || cx.until == 0 || reuse_until <= now {
             return;
         }
-        let held = CheckHeld {
-            reuse_until: cx.reuse_until.min(cx.until),
-            local,
-        };
+        let held = CheckHeld { reuse_until, local };
+        // (Compared under the lock: a clear counts, then takes the lock to
+        // drop what was kept, so either this sees its count or the clear
+        // drops what this keeps.)
+        let mut checked = self.checked.locked();
+        if self.clears() != since {
+            return;
+        }
         for e in entries {
-            self.checked.insert(e, held.clone());
+            checked.insert(e, held.clone());
         }
     }
 
-    /// Keeps those of `entries` that no check still holds for at `now`
-    /// under local account versions `local` (the cache locked once).
-    pub(super) fn not_checked<T>(
+    /// Those of `entries` that no check still holds for at `now` under
+    /// local account versions `local` (the cache locked once).
+    pub(super) fn not_checked(
         &self,
-        entries: Vec<T>,
-        as_checked: impl Fn(&T) -> Checked,
+        entries: Vec<Checked>,
         now: u64,
         local: (u64, u64),
-    ) -> Vec<T> {
+    ) -> Vec<Checked> {
         let checked = self.checked.locked();
+        if checked.is_empty() {
+            return entries;
+        }
         entries
             .into_iter()
             .filter(|e| {
                 !checked
-                    .peek(&as_checked(e))
+                    .peek(e)
                     .is_some_and(|h| now < h.reuse_until && h.local == local)
             })
             .collect()
@@ -147,6 +189,7 @@ impl Decisions {
     /// Drops every decision and check (a flush, a reload, a changed
     /// answer).
     pub(super) fn clear(&self) {
+        self.clears.fetch_add(1, Ordering::SeqCst);
         self.map.clear();
         self.checked.clear();
     }

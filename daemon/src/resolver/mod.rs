@@ -332,6 +332,9 @@ impl Resolver {
             .domains
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(domains);
+        // (Again after the swap: what work of the old domains kept between
+        // the two is dropped, `Decisions::keep_checked`.)
+        self.inner.decided.clear();
         // After the swap: from then on no census of the old domains starts
         // ([`Resolver::census_of`] asks the current ones), and those under
         // way end under the generation this ends.

@@ -253,7 +253,6 @@ impl Resolver {
                     what,
                 } = left;
                 let decisions = &this.inner.decided;
-                let now = this.inner.clock.now_ms();
                 // (Checked under the lock: a reload swaps the domains,
                 // then drops what was added of those it flushed.)
                 let current = |this: &Resolver| Arc::ptr_eq(&generation, &this.domains());
@@ -262,16 +261,15 @@ impl Resolver {
                         let names = members.names();
                         for chunk in decided.chunks(PACE_ITEMS) {
                             let n = chunk.len();
-                            let chunk: Vec<String> = chunk
+                            let chunk: Vec<Checked> = chunk
                                 .iter()
-                                .map(|&k| member_base(&names[k], &domain).to_string())
+                                .map(|&k| {
+                                    let m = member_base(&names[k], &domain).to_string();
+                                    Checked::Member(domain.clone(), m)
+                                })
                                 .collect();
-                            let chunk = decisions.not_checked(
-                                chunk,
-                                |m| Checked::Member(domain.clone(), m.clone()),
-                                now,
-                                local,
-                            );
+                            let now = this.inner.clock.now_ms();
+                            let chunk = decisions.not_checked(chunk, now, local);
                             {
                                 let mut state = this.inner.to_record.lock();
                                 if !current(&this) {
@@ -279,7 +277,7 @@ impl Resolver {
                                 }
                                 if !chunk.is_empty() {
                                     let set = state.members.entry(domain.clone()).or_default();
-                                    set.extend(chunk);
+                                    set.extend(chunk.into_iter().filter_map(Checked::member));
                                 }
                                 merging.added(&mut state, &domain, n);
                             }
@@ -288,16 +286,17 @@ impl Resolver {
                     }
                     LeftKind::Gids(gids) => {
                         let n = gids.len();
-                        let gids = decisions.not_checked(
-                            gids,
-                            |&g| Checked::Gid(domain.clone(), g),
-                            now,
-                            local,
-                        );
+                        let gids: Vec<Checked> = gids
+                            .into_iter()
+                            .map(|g| Checked::Gid(domain.clone(), g))
+                            .collect();
+                        let now = this.inner.clock.now_ms();
+                        let gids = decisions.not_checked(gids, now, local);
                         let mut state = this.inner.to_record.lock();
                         if current(&this) {
                             if !gids.is_empty() {
-                                state.gids.entry(domain.clone()).or_default().extend(gids);
+                                let set = state.gids.entry(domain.clone()).or_default();
+                                set.extend(gids.into_iter().filter_map(Checked::gid));
                             }
                             merging.added(&mut state, &domain, n);
                         }
@@ -366,6 +365,9 @@ impl Resolver {
     /// ask) drops what is left of that domain's kind, logged with the
     /// domain: the next lookup the census decides leaves its own again.
     async fn record_batch(&self, batch: Batch) {
+        // (Before anything is read: a flush or a reload from now on keeps
+        // what this checks from being kept, `keep_checked`.)
+        let since = self.inner.decided.clears();
         let mut cx = self.paced_ctx();
         let (domain, kind) = match &batch {
             Batch::Members(d, _) => (d.clone(), Kind::Members),
@@ -411,13 +413,10 @@ impl Resolver {
         match failed {
             None => {
                 self.remember_negatives(&mut cx);
-                // (Unless a reload replaced the domains meanwhile: its
-                // flush cleared what was kept of them.)
-                if Arc::ptr_eq(&cx.domains, &self.domains()) {
-                    let now = self.inner.clock.now_ms();
-                    let local = cx.local.version;
-                    self.inner.decided.keep_checked(checked, &cx, now, local);
-                }
+                let now = self.inner.clock.now_ms();
+                let local = cx.local.version;
+                let decisions = &self.inner.decided;
+                decisions.keep_checked(checked, &cx, now, local, since);
             }
             Some(e) => {
                 let left = checked.len() + self.inner.to_record.lock().drop_left(&domain, kind);

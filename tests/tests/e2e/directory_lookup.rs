@@ -235,7 +235,6 @@ async fn rfc2307_schema_reads_member_uid_only() {
         assert_eq!(d.status().searches - before, 1);
         // (The primary group is among them when it lists the name.)
         let mut with_primary: BTreeSet<u32> = by_name.iter().copied().collect();
-        assert_eq!(with_primary.len(), by_name.len(), "no duplicates");
         with_primary.insert(USERS_GID);
         assert_eq!(
             with_primary,
