@@ -113,6 +113,19 @@ fn resolver(
     )
 }
 
+/// [`resolver`] of `ldap` alone, with its clock.
+fn clocked_resolver(ldap: &Arc<FakeDirectory>, locals: &Locals) -> (Resolver, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let r = Resolver::with_local_accounts(
+        vec![ldap.clone() as Arc<dyn Provider>],
+        settings(),
+        None,
+        clock.clone(),
+        locals.accounts(),
+    );
+    (r, clock)
+}
+
 /// One lookup, as NSS asks it.
 #[derive(Clone, Debug)]
 enum Q {
@@ -1095,14 +1108,7 @@ async fn a_cold_lookup_the_census_vouches_for_asks_once() {
     ldap.add_group("staff", 20_000, &["alice", "bob"]);
     ldap.add_group("ops", 20_001, &["alice"]);
     ldap.set_census(true);
-    let clock = Arc::new(ManualClock::new(T0));
-    let r = Resolver::with_local_accounts(
-        vec![ldap.clone() as Arc<dyn Provider>],
-        settings(),
-        None,
-        clock.clone(),
-        locals.accounts(),
-    );
+    let (r, clock) = clocked_resolver(&ldap, &locals);
     // Before the census: the name, then the UID.
     let calls = |before: usize| ldap.call_count() - before;
     let n = ldap.call_count();
@@ -1215,14 +1221,7 @@ async fn a_census_that_cannot_be_taken_leaves_the_searches() {
     let ldap = FakeDirectory::new("ldap");
     ldap.add_user("alice", 10_000, 5000);
     ldap.add_user("bob", 10_001, 5000);
-    let clock = Arc::new(ManualClock::new(T0));
-    let r = Resolver::with_local_accounts(
-        vec![ldap.clone() as Arc<dyn Provider>],
-        settings(),
-        None,
-        clock.clone(),
-        locals.accounts(),
-    );
+    let (r, clock) = clocked_resolver(&ldap, &locals);
     // A domain without censuses: asked again only after a reload.
     user_of(r.user_by_name("alice").await).unwrap();
     settle().await;
@@ -1393,25 +1392,42 @@ async fn members_many_groups_left_to_record_are_held_once() {
     assert_eq!(ldap.call_count(), n, "recorded");
 }
 
+/// A domain of `users` (UIDs from 20,001, primary group `staff`), all in
+/// `groups` groups `g000`.. (GIDs from 40,000), and group `other`, its
+/// censuses taken; the resolver's clock.
+async fn users_in_groups(
+    users: &[&str],
+    groups: u32,
+    locals: &Locals,
+) -> (Arc<FakeDirectory>, Resolver, Arc<ManualClock>) {
+    let ldap = FakeDirectory::new("ldap");
+    for (k, u) in (1..).zip(users) {
+        ldap.add_user(u, 20_000 + k, 5000);
+    }
+    ldap.add_group("staff", 5000, &[]);
+    ldap.add_group("other", 30_001, &[]);
+    for g in 0..groups {
+        ldap.add_group(&format!("g{g:03}"), 40_000 + g, users);
+    }
+    ldap.set_census(true);
+    let (r, clock) = clocked_resolver(&ldap, locals);
+    take_members_census(&ldap, &r).await;
+    (ldap, r, clock)
+}
+
+/// How many GIDs the initgroups of `user` answers.
+async fn gids_of(r: &Resolver, user: &str) -> usize {
+    ask(r, &Q::Init(user.into())).await.split(',').count()
+}
+
 #[tokio::test(start_paused = true)]
 async fn groups_many_users_left_to_record_are_held_once() {
     let locals = Locals::new();
-    let ldap = FakeDirectory::new("ldap");
-    ldap.add_user("u1", 20_001, 5000);
-    ldap.add_user("u2", 20_002, 5000);
-    ldap.add_group("staff", 5000, &[]);
-    ldap.add_group("other", 30_001, &[]);
-    for g in 0..500 {
-        ldap.add_group(&format!("g{g:03}"), 40_000 + g, &["u1", "u2"]);
-    }
-    ldap.set_census(true);
-    let r = resolver(&[&ldap], &locals, None, settings());
-    take_members_census(&ldap, &r).await;
+    let (ldap, r, _) = users_in_groups(&["u1", "u2"], 500, &locals).await;
     ldap.set_latency_ms(10);
     // Two users in the same 500 groups, the census deciding them all.
     for u in ["u1", "u2"] {
-        let groups = ask(&r, &Q::Init(u.into())).await;
-        assert_eq!(groups.split(',').count(), 501, "{groups}");
+        assert_eq!(gids_of(&r, u).await, 501, "{u}");
     }
     // (By GID, and no names: the census vouches for them.)
     record_left_once(&r, &ldap, 2 * 500, 500).await;
@@ -1434,39 +1450,15 @@ async fn looked_at_by_the_recording(r: &Resolver) -> u64 {
 #[tokio::test(start_paused = true)]
 async fn groups_checked_after_an_answer_are_not_checked_again_while_their_answers_hold() {
     let locals = Locals::new();
-    let ldap = FakeDirectory::new("ldap");
-    let users = ["u1", "u2", "u3", "u4"];
-    for (k, u) in (1..).zip(users) {
-        ldap.add_user(u, 20_000 + k, 5000);
-    }
-    ldap.add_group("staff", 5000, &[]);
-    ldap.add_group("other", 30_001, &[]);
-    for g in 0..300 {
-        ldap.add_group(&format!("g{g:03}"), 40_000 + g, &users);
-    }
-    ldap.set_census(true);
-    let clock = Arc::new(ManualClock::new(T0));
-    let r = Resolver::with_local_accounts(
-        vec![ldap.clone() as Arc<dyn Provider>],
-        settings(),
-        None,
-        clock.clone(),
-        locals.accounts(),
-    );
-    take_members_census(&ldap, &r).await;
-    let init = |u: &str| {
-        let q = Q::Init(u.into());
-        let r = &r;
-        async move { ask(r, &q).await }
-    };
+    let (_, r, clock) = users_in_groups(&["u1", "u2", "u3", "u4"], 300, &locals).await;
     // The census decides the first user's 300 groups; they are checked
     // after the answer.
-    assert_eq!(init("u1").await.split(',').count(), 301);
+    assert_eq!(gids_of(&r, "u1").await, 301);
     assert_eq!(r.left_to_record(), 300);
     assert!(looked_at_by_the_recording(&r).await >= 300);
     // A user of the same groups leaves them too; checked again they
     // would ask nothing: they are not.
-    assert_eq!(init("u2").await.split(',').count(), 301);
+    assert_eq!(gids_of(&r, "u2").await, 301);
     assert_eq!(r.left_to_record(), 300, "the lookup's own list");
     assert_eq!(looked_at_by_the_recording(&r).await, 0);
     // Other local files: they are checked again.
@@ -1474,34 +1466,19 @@ async fn groups_checked_after_an_answer_are_not_checked_again_while_their_answer
     let mut text = std::fs::read_to_string(&group).unwrap();
     text.push_str("another:x:5001:\n");
     std::fs::write(&group, text).unwrap();
-    assert_eq!(init("u3").await.split(',').count(), 301);
+    assert_eq!(gids_of(&r, "u3").await, 301);
     assert!(looked_at_by_the_recording(&r).await >= 300);
     // So they are once the answers they rested on are due a refresh.
     clock.advance(settings().entry_ttl_ms / 4 * 3 + 1);
-    assert_eq!(init("u4").await.split(',').count(), 301);
+    assert_eq!(gids_of(&r, "u4").await, 301);
     assert!(looked_at_by_the_recording(&r).await >= 300);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_batch_checked_across_a_flush_is_checked_again() {
     let locals = Locals::new();
-    let ldap = FakeDirectory::new("ldap");
-    ldap.add_user("u1", 20_001, 5000);
-    ldap.add_user("u2", 20_002, 5000);
-    ldap.add_group("staff", 5000, &[]);
-    ldap.add_group("other", 30_001, &[]);
-    for g in 0..300 {
-        ldap.add_group(&format!("g{g:03}"), 40_000 + g, &["u1", "u2"]);
-    }
-    ldap.set_census(true);
-    let r = resolver(&[&ldap], &locals, None, settings());
-    take_members_census(&ldap, &r).await;
-    let init = |u: &str| {
-        let q = Q::Init(u.into());
-        let r = &r;
-        async move { ask(r, &q).await }
-    };
-    assert_eq!(init("u1").await.split(',').count(), 301);
+    let (ldap, r, _) = users_in_groups(&["u1", "u2"], 300, &locals).await;
+    assert_eq!(gids_of(&r, "u1").await, 301);
     // A flush comes while the first batch (200 GIDs) waits for the
     // directory.
     ldap.hold();
@@ -1520,7 +1497,7 @@ async fn a_batch_checked_across_a_flush_is_checked_again() {
     // What that batch checked is checked again, not what the second
     // batch checked (begun after the flush): some of the 300 GIDs, not all
     // (a GID's check looks at three cached answers here).
-    assert_eq!(init("u2").await.split(',').count(), 301);
+    assert_eq!(gids_of(&r, "u2").await, 301);
     let looked_at = looked_at_by_the_recording(&r).await;
     assert!(looked_at > 0 && looked_at < 3 * 300, "{looked_at}");
 }
@@ -1772,6 +1749,12 @@ fn members_directory(users: u32, locals: &Locals) -> (Arc<FakeDirectory>, Resolv
     (ldap, r)
 }
 
+/// True when domain `ldap`'s answers were judged against its census of
+/// `kind` (its disputes are kept, [`super::at_odds`]).
+fn disputes_kept(r: &Resolver, kind: EntryKind) -> bool {
+    r.inner.cache.locked().watch().of("ldap", kind).is_some()
+}
+
 /// Takes the censuses of [`members_directory`]'s domain.
 async fn take_members_census(ldap: &FakeDirectory, r: &Resolver) {
     ask(r, &Q::Group("other".into())).await;
@@ -1808,13 +1791,7 @@ async fn a_member_whose_fresh_answer_agrees_with_the_census_is_decided_by_it() {
     let locals = Locals::new();
     let (ldap, r) = members_domain(100, &locals).await;
     // The answers cached are judged against the census before it serves.
-    assert!(r
-        .inner
-        .cache
-        .locked()
-        .watch()
-        .of("ldap", EntryKind::User)
-        .is_some());
+    assert!(disputes_kept(&r, EntryKind::User));
     // Fresh answers that agree with the census: m00001 by name, m00002
     // by UID.
     assert!(ask(&r, &Q::User("m00001".into()))
@@ -1870,13 +1847,7 @@ async fn an_initgroups_group_whose_fresh_answers_agree_with_the_census_is_decide
     settle().await;
     assert_eq!(ldap.census_count(), 2);
     // The answers cached are judged against the groups census too.
-    assert!(r
-        .inner
-        .cache
-        .locked()
-        .watch()
-        .of("ldap", EntryKind::Group)
-        .is_some());
+    assert!(disputes_kept(&r, EntryKind::Group));
     // Fresh answers that agree with the census: g1 by name, g2 by GID.
     assert!(ask(&r, &Q::Group("g1".into()))
         .await
@@ -2026,24 +1997,12 @@ async fn answers_judged_on_a_blocking_thread_are_all_judged() {
     ask(&r, &Q::Group("other".into())).await;
     // The census is installed once the answers are judged.
     for _ in 0..5000 {
-        if r.inner
-            .cache
-            .locked()
-            .watch()
-            .of("ldap", EntryKind::User)
-            .is_some()
-        {
+        if disputes_kept(&r, EntryKind::User) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
-    assert!(r
-        .inner
-        .cache
-        .locked()
-        .watch()
-        .of("ldap", EntryKind::User)
-        .is_some());
+    assert!(disputes_kept(&r, EntryKind::User));
     settle().await;
     assert_eq!(ldap.census_count(), 2);
     biggroup_serves_all_but_m00005(&r).await;
