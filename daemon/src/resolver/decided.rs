@@ -21,8 +21,14 @@
 //! check rested on holds, checking it again would ask nothing and record
 //! nothing, so later lookups that leave the same entries (the users of
 //! the same 1,000 groups, the first lookups of groups of the same 5,000
-//! members) leave nothing to record. A check that began before a flush
-//! or a reload is not kept.
+//! members) leave nothing to record. (An answer the LRU evicts meanwhile
+//! is then not cached again until the check no longer holds; the store
+//! keeps it.)
+//!
+//! A decision or a check made by a lookup begun before a flush or a
+//! reload is not kept: the flushes and reloads clear the decisions once
+//! they dropped what they drop, and count each clear
+//! ([`Decisions::clears`]).
 
 use super::owner::Ctx;
 use crate::cache::{Key, MemCache, Value};
@@ -103,8 +109,8 @@ impl Decisions {
         }
     }
 
-    /// How many times the decisions were cleared so far: read before a
-    /// check begins, for [`Decisions::keep_checked`].
+    /// How many times the decisions were cleared so far: read when a
+    /// lookup's context is made, before its domains ([`Ctx::clears`]).
     pub(super) fn clears(&self) -> u64 {
         self.clears.load(Ordering::SeqCst)
     }
@@ -118,7 +124,9 @@ impl Decisions {
     }
 
     /// Keeps `value`, the answer of the lookup `cx` to `question`, when it
-    /// may be reused after `now` and cost [`MIN_PROBES`] or more.
+    /// may be reused after `now` and cost [`MIN_PROBES`] or more, and the
+    /// decisions were not cleared since `cx` was made (a flush or a
+    /// reload the lookup may have read across: [`Ctx::clears`]).
     pub(super) fn keep(&self, question: Key, value: Value, cx: &Ctx, now: u64, local: (u64, u64)) {
         if cx.probes < MIN_PROBES || cx.offline || cx.until == 0 || cx.reuse_until <= now {
             self.map.remove(&question);
@@ -130,33 +138,35 @@ impl Decisions {
             reuse_until: cx.reuse_until.min(cx.until),
             local,
         };
-        self.map.insert(question, d);
+        // (Compared under the lock: a clear counts, then takes the lock to
+        // drop what was kept, so either this sees its count or the clear
+        // drops what this keeps.)
+        let mut map = self.map.locked();
+        if self.clears() == cx.clears {
+            map.insert(question, d);
+        }
     }
 
     /// Keeps `entries`, checked after the answers by the work of context
-    /// `cx` under local account versions `local`, begun when
-    /// [`Decisions::clears`] was `since`, as checked until what the checks
-    /// rested on is refreshed or expires: not when any of it came from
-    /// offline data, nor when the decisions were cleared since (a flush
-    /// or a reload the check may have read across).
+    /// `cx` under local account versions `local`, as checked until what
+    /// the checks rested on is refreshed or expires: not when any of it
+    /// came from offline data, nor when the decisions were cleared since
+    /// `cx` was made (as [`Decisions::keep`]).
     pub(super) fn keep_checked(
         &self,
         entries: impl IntoIterator<Item = Checked>,
         cx: &Ctx,
         now: u64,
         local: (u64, u64),
-        since: u64,
     ) {
         let reuse_until = cx.reuse_until.min(cx.until);
         if cx.offline || cx.until == 0 || reuse_until <= now {
             return;
         }
         let held = CheckHeld { reuse_until, local };
-        // (Compared under the lock: a clear counts, then takes the lock to
-        // drop what was kept, so either this sees its count or the clear
-        // drops what this keeps.)
+        // (Under the lock, as in `keep`.)
         let mut checked = self.checked.locked();
-        if self.clears() != since {
+        if self.clears() != cx.clears {
             return;
         }
         for e in entries {

@@ -11,12 +11,13 @@ impl Resolver {
         if keys.is_empty() {
             return;
         }
-        // Decisions may rest on any of them.
-        self.inner.decided.clear();
         for k in keys {
             self.inner.cache.remove(k);
             self.unpersist(k.store_key());
         }
+        // Decisions may rest on any of them (cleared once they are gone:
+        // `Decisions::clears`).
+        self.inner.decided.clear();
     }
 
     /// What is known of `key` in domain `dom`: the memory cache's value,
@@ -62,6 +63,7 @@ impl Resolver {
         }
         self.forget_censuses();
         self.inner.enumeration.invalidate();
+        self.inner.decided.clear();
         before.saturating_sub(self.inner.cache.len())
     }
 
@@ -94,29 +96,30 @@ impl Resolver {
             .remove_where(|k, _| matches!(k.key, Key::GroupsOf(_)));
         self.forget_censuses();
         self.inner.enumeration.invalidate();
+        self.inner.decided.clear();
         before.saturating_sub(self.inner.cache.len())
     }
 
     /// Forgets everything cached for `domain`.
     pub fn flush_domain(&self, domain: &str) {
-        self.inner.decided.clear();
         self.forget_censuses();
         self.inner.cache.remove_domain(domain);
         if let Some(store) = &self.inner.store {
             store.delete_namespace(domain);
         }
+        self.inner.decided.clear();
     }
 
     /// Forgets everything, in memory and on disk.
     pub fn flush_all(&self) -> usize {
         let n = self.inner.cache.len();
         self.inner.cache.clear();
-        self.inner.decided.clear();
         self.forget_censuses();
         if let Some(store) = &self.inner.store {
             store.clear();
         }
         self.inner.enumeration.invalidate();
+        self.inner.decided.clear();
         n
     }
 }

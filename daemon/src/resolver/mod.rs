@@ -332,9 +332,6 @@ impl Resolver {
             .domains
             .write()
             .unwrap_or_else(|e| e.into_inner()) = Arc::new(domains);
-        // (Again after the swap: what work of the old domains kept between
-        // the two is dropped, `Decisions::keep_checked`.)
-        self.inner.decided.clear();
         // After the swap: from then on no census of the old domains starts
         // ([`Resolver::census_of`] asks the current ones), and those under
         // way end under the generation this ends.
@@ -345,6 +342,9 @@ impl Resolver {
         for d in old.iter().filter(|d| !keep_cache_of.contains(d.name())) {
             self.forget_left_of(d.name());
         }
+        // (Again once all is swapped and dropped: what lookups of the old
+        // domains decided meanwhile is not kept, `Decisions::clears`.)
+        self.inner.decided.clear();
     }
 
     /// Splits `name@domain` when `domain` is an enabled domain: the base

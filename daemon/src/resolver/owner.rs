@@ -59,6 +59,10 @@ pub(super) struct Ctx {
     /// [`super::record_later`]): its batch searches are paced
     /// ([`Resolver::paced`]).
     pub paced: bool,
+    /// The decisions' clears counted when the context was made
+    /// ([`super::decided::Decisions::clears`]): what the lookup decides
+    /// is not kept once they were cleared again.
+    pub clears: u64,
 }
 
 /// A domain's raw answer to one question.
@@ -121,6 +125,7 @@ impl Ctx {
             negatives: Vec::new(),
             local,
             paced: false,
+            clears: 0,
         }
     }
 
@@ -157,7 +162,13 @@ impl Resolver {
 
     /// [`Resolver::ctx`] judging by the local accounts of `local`.
     pub(super) fn ctx_with(&self, local: LocalView) -> Ctx {
-        Ctx::new(self.domains(), self.settings(), local)
+        // (Counted before the domains are read: a flush or a reload from
+        // then on keeps what this lookup decides from being kept.)
+        let clears = self.inner.decided.clears();
+        Ctx {
+            clears,
+            ..Ctx::new(self.domains(), self.settings(), local)
+        }
     }
 
     /// The answer's source, given where the entry itself came from.

@@ -365,9 +365,6 @@ impl Resolver {
     /// ask) drops what is left of that domain's kind, logged with the
     /// domain: the next lookup the census decides leaves its own again.
     async fn record_batch(&self, batch: Batch) {
-        // (Before anything is read: a flush or a reload from now on keeps
-        // what this checks from being kept, `keep_checked`.)
-        let since = self.inner.decided.clears();
         let mut cx = self.paced_ctx();
         let (domain, kind) = match &batch {
             Batch::Members(d, _) => (d.clone(), Kind::Members),
@@ -416,7 +413,7 @@ impl Resolver {
                 let now = self.inner.clock.now_ms();
                 let local = cx.local.version;
                 let decisions = &self.inner.decided;
-                decisions.keep_checked(checked, &cx, now, local, since);
+                decisions.keep_checked(checked, &cx, now, local);
             }
             Some(e) => {
                 let left = checked.len() + self.inner.to_record.lock().drop_left(&domain, kind);

@@ -905,6 +905,42 @@ async fn decided_answers_follow_the_local_files_and_flushes_at_once() {
 }
 
 #[tokio::test]
+async fn a_decision_made_across_a_flush_is_not_kept() {
+    let d = example();
+    // Enough members that the decision would be kept (MIN_PROBES).
+    let many: Vec<String> = (0..20).map(|k| format!("m{k}")).collect();
+    for (k, m) in many.iter().enumerate() {
+        d.add_user(m, 50000 + k as u32, 10000);
+    }
+    let members: Vec<&str> = many.iter().map(String::as_str).collect();
+    d.add_group("big", 30002, &members);
+    let s = setup_with(&[&d], settings(), None);
+    let found = |a: Answer<Arc<GroupEntry>>| matches!(a, Answer::Found(..));
+    // The lookup's first call waits while everything is flushed.
+    d.hold();
+    let n = d.call_count();
+    let r = s.resolver.clone();
+    let lookup = tokio::spawn(async move { r.group_by_name("big").await });
+    while d.call_count() == n {
+        tokio::task::yield_now().await;
+    }
+    s.resolver.flush_all();
+    d.release(1_000);
+    assert!(found(lookup.await.unwrap()));
+    // Asked again: decided again from the cached answers, not answered
+    // by the decision made across the flush; that one is kept.
+    let h = hits(&s);
+    assert!(found(s.resolver.group_by_name("big").await));
+    assert!(
+        hits(&s) > h + 1,
+        "answered by the decision made across the flush"
+    );
+    let h = hits(&s);
+    assert!(found(s.resolver.group_by_name("big").await));
+    assert_eq!(hits(&s), h + 1, "a decided answer");
+}
+
+#[tokio::test]
 async fn initgroups_gives_the_primary_group_then_increasing_gids() {
     let d = example();
     d.add_group("late-low", 20005, &["alice"]);
