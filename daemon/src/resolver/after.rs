@@ -92,6 +92,8 @@ pub(super) struct AfterAnswers {
     idle: Notify,
     /// When the server last sent a reply ([`Resolver::answers_sent`]).
     last_reply: Mutex<Option<Instant>>,
+    /// When [`Resolver::quiet`] last returned.
+    last_pause: Mutex<Option<Instant>>,
 }
 
 /// Counts one piece of work as running from its start until it is
@@ -219,21 +221,32 @@ impl Resolver {
     /// Returns once no reply was sent for [`QUIET`], or after
     /// [`MAX_QUIET_WAIT`]: a paced batch is made after it
     /// ([`Resolver::answers_many`]), so that what the lookups of a burst
-    /// cached is not asked again.
+    /// cached is not asked again. At once when no reply was sent since it
+    /// last returned: the recording takes a batch once the replies pause
+    /// and then makes its searches, and under replies that never pause
+    /// the two would otherwise wait [`MAX_QUIET_WAIT`] each.
     pub(super) async fn quiet(&self) {
+        let after = &self.inner.after;
+        let paused = |at: Instant| {
+            *after.last_pause.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+        };
+        let last_pause = *after.last_pause.lock().unwrap_or_else(|e| e.into_inner());
+        let last_reply = *after.last_reply.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = last_pause {
+            if last_reply.is_none_or(|r| r <= p) {
+                return;
+            }
+        }
         let deadline = Instant::now() + MAX_QUIET_WAIT;
         loop {
-            let last = *self
-                .inner
-                .after
-                .last_reply
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let last = *after.last_reply.lock().unwrap_or_else(|e| e.into_inner());
             let Some(until) = last.map(|t| t + QUIET).filter(|&u| u > Instant::now()) else {
+                paused(Instant::now());
                 return;
             };
             if until >= deadline {
                 tokio::time::sleep_until(deadline).await;
+                paused(deadline);
                 return;
             }
             tokio::time::sleep_until(until).await;

@@ -486,10 +486,13 @@ impl Resolver {
         if let Some((Value::Group(g), until)) = self.reuse_decided(&question, local) {
             return (Answer::Found(g, Source::Cache), until);
         }
-        let mut cx = self.ctx_with(view);
-        if gid < cx.settings.min_id {
+        if gid < self.settings().min_id {
             return (Answer::NotFound, 0);
         }
+        // A GID an initgroups left to record is recorded now, with the
+        // GIDs after it, before it is asked alone.
+        self.record_gid_now(gid).await;
+        let mut cx = self.ctx_with(view);
         let r = match self.walk_domains(&mut cx, None, Key::GroupId(gid)).await {
             Ok(Some((i, Value::Group(raw), src))) => {
                 let served = self

@@ -1525,6 +1525,46 @@ async fn members_checked_after_an_answer_are_not_checked_again_while_their_answe
     assert!(ldap.call_count() > n, "recorded again");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_group_left_to_record_is_recorded_with_the_next_ones_when_asked() {
+    let locals = Locals::new();
+    let (ldap, r, _) = users_in_groups(&["u1"], 300, &locals).await;
+    assert_eq!(gids_of(&r, "u1").await, 301);
+    r.answers_sent();
+    settle().await;
+    assert_eq!(r.left_to_record(), 300, "waiting for the replies to pause");
+    // `id` right after the login asks the groups one by one: the first
+    // records the 200 from it in one search, the next are cached.
+    let b = ldap.batch_call_count();
+    assert!(ask(&r, &Q::Gid(40_000)).await.starts_with("g000:"));
+    assert_eq!(ldap.batch_call_count() - b, 1, "one batch");
+    let n = ldap.call_count();
+    for g in 1..200 {
+        let answer = ask(&r, &Q::Gid(40_000 + g)).await;
+        assert!(answer.starts_with(&format!("g{g:03}:")), "{answer}");
+    }
+    assert_eq!(ldap.call_count(), n, "cached by the batch");
+    // The last: fewer than a batch after it, those before it with it.
+    let b = ldap.batch_call_count();
+    assert!(ask(&r, &Q::Gid(40_299)).await.starts_with("g299:"));
+    assert_eq!(ldap.batch_call_count() - b, 1, "one batch");
+    let n = ldap.call_count();
+    for g in 200..299 {
+        let answer = ask(&r, &Q::Gid(40_000 + g)).await;
+        assert!(answer.starts_with(&format!("g{g:03}:")), "{answer}");
+    }
+    assert_eq!(ldap.call_count(), n, "cached by the second batch");
+    // Nothing is left of the groups (what the groups' lookups left of
+    // their members is recorded after their answers).
+    r.answers_sent();
+    r.after_answers_done().await;
+    assert_eq!(r.left_to_record(), 0);
+    // A GID nothing left is asked alone, as before.
+    let n = ldap.call_count();
+    assert_eq!(ask(&r, &Q::Gid(49_999)).await, "NotFound");
+    assert_eq!(ldap.call_count() - n, 1);
+}
+
 /// Sends the answers of the lookups that left `left` entries to record,
 /// `distinct` of them distinct, and checks that each is held once and
 /// asked in full batches (each directory call taking 10 ms, paused time).
@@ -1532,9 +1572,11 @@ async fn record_left_once(r: &Resolver, ldap: &FakeDirectory, left: usize, disti
     assert_eq!(r.left_to_record(), left, "each lookup's own list");
     let n = ldap.batch_call_count();
     r.answers_sent();
-    // Once added to what is left, each is held once, less the first
-    // batch (taken, and asked once the replies pause).
+    // Once added to what is left, each is held once; the first batch is
+    // taken once the replies pause, and then asked.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(r.left_to_record(), distinct);
+    tokio::time::sleep(super::after::QUIET).await;
     assert_eq!(r.left_to_record(), distinct - super::fetch::BATCH);
     r.after_answers_done().await;
     assert_eq!(r.left_to_record(), 0);
