@@ -145,6 +145,11 @@ impl State {
         Some(Batch::Members(domain, names))
     }
 
+    /// True when no member name or GID is left to take.
+    fn nothing_left(&self) -> bool {
+        self.members.is_empty() && self.gids.is_empty()
+    }
+
     /// Takes `n` off `domain`'s count in `counts`, dropping it at 0.
     fn uncount(counts: &mut HashMap<Arc<str>, usize>, domain: &Arc<str>, n: usize) {
         if let Some(c) = counts.get_mut(domain) {
@@ -195,10 +200,10 @@ where
     some
 }
 
-/// Takes `gid` and up to [`BATCH`] of the GIDs near it from `domain`'s
-/// set in `sets` (`gid` and those after it in increasing order, then
-/// those just before it when fewer are left after it), removing the set
-/// once empty.
+/// Takes [`BATCH`] GIDs at most, `gid` among them, from `domain`'s set in
+/// `sets`: `gid` and the lowest of those above it, then, when fewer are
+/// above it, the highest of those below it; removes the set once empty.
+/// (Linear in the set, under the lock: no sort.)
 fn take_near<S: std::hash::BuildHasher>(
     sets: &mut HashMap<Arc<str>, HashSet<u32, S>>,
     domain: &str,
@@ -207,11 +212,18 @@ fn take_near<S: std::hash::BuildHasher>(
     let Some(set) = sets.get_mut(domain) else {
         return Vec::new();
     };
-    let mut all: Vec<u32> = set.iter().copied().collect();
-    all.sort_unstable();
-    let at = all.partition_point(|&g| g < gid);
-    let end = (at + BATCH).min(all.len());
-    let near = all[end.saturating_sub(BATCH)..end].to_vec();
+    let (mut near, mut below): (Vec<u32>, Vec<u32>) = set.iter().partition(|&&g| g >= gid);
+    if near.len() > BATCH {
+        near.select_nth_unstable(BATCH - 1);
+        near.truncate(BATCH);
+    }
+    let wanted = BATCH - near.len();
+    if below.len() > wanted {
+        let from = below.len() - wanted;
+        below.select_nth_unstable(from);
+        below.drain(..from);
+    }
+    near.extend(below);
     for g in &near {
         set.remove(g);
     }
@@ -364,8 +376,10 @@ impl Resolver {
         loop {
             // (Taken once the replies pause, as its searches are made:
             // until then a lookup of one of its GIDs takes it at once,
-            // `record_gid_now`.)
-            self.quiet().await;
+            // `record_gid_now`. Not waited for with nothing left.)
+            if !to_record.lock().nothing_left() {
+                self.quiet().await;
+            }
             let batch = {
                 let mut state = to_record.lock();
                 match state.take_batch() {
@@ -463,11 +477,14 @@ impl Resolver {
 
     /// When `gid` is left to record (an initgroups' census decided it and
     /// its batch has not come yet), records its batch now: `gid` and the
-    /// GIDs left after it (as many below it when fewer are), [`BATCH`] at
-    /// most, in one search, unpaced. A lookup of `gid` (`id` walking a
-    /// user's groups right after the login's initgroups) then finds the
-    /// group cached, and the lookups of the next GIDs too: a user in 1,000
-    /// groups costs five searches instead of 1,000 single ones.
+    /// GIDs left after it (those below it too when fewer are), [`BATCH`]
+    /// in all at most, unpaced, in the searches a batch makes (one a
+    /// domain, for a domain whose census vouches for the names). A lookup
+    /// of `gid` (`id` walking a user's groups right after the login's
+    /// initgroups) then finds the group cached, and the lookups of the
+    /// others too: a user in 1,000 groups of one such domain costs five
+    /// batch searches instead of 1,000 single ones. That lookup waits for
+    /// the whole batch (its search and its checks).
     pub(super) async fn record_gid_now(&self, gid: u32) {
         /// Takes the batch's GIDs off the status's count once recorded (or
         /// dropped mid-way).
@@ -481,11 +498,15 @@ impl Resolver {
         let to_record = &self.inner.to_record;
         let (domain, gids) = {
             let mut state = to_record.lock();
-            let found = state
-                .gids
-                .iter()
-                .find(|(_, set)| set.contains(&gid))
-                .map(|(d, _)| d.clone());
+            if state.gids.is_empty() {
+                return;
+            }
+            // (The first domain, in the configuration's order, that left
+            // it.)
+            let found = self.domains().iter().find_map(|d| {
+                let (domain, set) = state.gids.get_key_value(d.name())?;
+                set.contains(&gid).then(|| domain.clone())
+            });
             let Some(domain) = found else {
                 return;
             };
@@ -494,7 +515,8 @@ impl Resolver {
             (domain, gids)
         };
         let _counted = AskedNow(to_record, domain.clone(), gids.len());
-        self.record_batch(Batch::Gids(domain, gids), false).await;
+        // (Boxed: every group lookup by GID holds this future's place.)
+        Box::pin(self.record_batch(Batch::Gids(domain, gids), false)).await;
     }
 
     /// Drops what is left to record of `domain` (its cache flushed by a
