@@ -218,7 +218,9 @@ fn take_near<S: std::hash::BuildHasher>(
         near.truncate(BATCH);
     }
     let wanted = BATCH - near.len();
-    if below.len() > wanted {
+    if wanted == 0 {
+        below.clear();
+    } else if below.len() > wanted {
         let from = below.len() - wanted;
         below.select_nth_unstable(from);
         below.drain(..from);
@@ -559,5 +561,44 @@ impl Resolver {
         staged
             + state.members.values().map(HashSet::len).sum::<usize>()
             + state.gids.values().map(HashSet::len).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{take_near, BATCH};
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+
+    /// `take_near` of `gid` from a domain left `left`: what it took
+    /// (sorted) and what it left.
+    fn near(left: impl IntoIterator<Item = u32>, gid: u32) -> (Vec<u32>, usize) {
+        let mut sets: HashMap<Arc<str>, HashSet<u32>> = HashMap::new();
+        sets.insert(Arc::from("d"), left.into_iter().collect());
+        let mut took = take_near(&mut sets, "d", gid);
+        took.sort_unstable();
+        (took, sets.get("d").map_or(0, HashSet::len))
+    }
+
+    #[test]
+    fn the_batch_near_a_gid_is_it_and_those_above_then_those_just_below() {
+        let n = BATCH as u32;
+        // Enough above: the lowest of them, none below.
+        let (took, left) = near(0..3 * n, n);
+        assert_eq!(took, (n..2 * n).collect::<Vec<_>>());
+        assert_eq!(left, 2 * BATCH);
+        // Fewer above: the highest below fill the batch.
+        let (took, left) = near(0..3 * n, 3 * n - 10);
+        assert_eq!(took, (2 * n..3 * n).collect::<Vec<_>>());
+        assert_eq!(left, 2 * BATCH);
+        // Fewer in all: everything, the set dropped.
+        let (took, left) = near([5, 1, 9, 7], 7);
+        assert_eq!((took, left), (vec![1, 5, 7, 9], 0));
+        // A GID not left: none of it, the nearest above and below.
+        let (took, _) = near((0..n).map(|g| 2 * g), 3);
+        assert_eq!(took.len(), BATCH);
+        assert!(!took.contains(&3) && took.contains(&4) && took.contains(&2));
+        // Nothing left in the domain.
+        assert_eq!(near([], 1), (Vec::new(), 0));
     }
 }
