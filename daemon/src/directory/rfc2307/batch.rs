@@ -74,19 +74,39 @@ async fn entries_per_key(
         let any = filter::or(open.iter().map(|&k| filter::eq(how.attr, &keys[k])));
         let q = &(how.queries)(how.flavour, &dir.cfg, &any)[base];
         let entries = dir.search_many(q).await.ok()?;
-        let mut by_value: HashMap<String, Vec<&SearchEntry>> = HashMap::new();
-        for e in &entries {
+        // (Entries by index: each is moved to the last key it answers and
+        // cloned only for the keys before, where it answers several; a
+        // batch of 200 whole groups copied every member name once more.)
+        let mut by_value: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, e) in entries.iter().enumerate() {
             let mut vs: Vec<String> = values(e, how.attr).filter_map(|v| (how.norm)(v)).collect();
             vs.sort_unstable();
             vs.dedup();
             for v in vs {
-                by_value.entry(v).or_default().push(e);
+                by_value.entry(v).or_default().push(i);
             }
         }
-        for &k in &open {
-            if let Some(mine) = wanted[k].as_ref().and_then(|w| by_value.get(w)) {
-                found[k] = Some(mine.iter().map(|e| (*e).clone()).collect());
+        let answered: Vec<(usize, &[usize])> = open
+            .iter()
+            .filter_map(|&k| Some((k, by_value.get(wanted[k].as_ref()?)?.as_slice())))
+            .collect();
+        let mut uses = vec![0usize; entries.len()];
+        for &i in answered.iter().flat_map(|(_, mine)| mine.iter()) {
+            uses[i] += 1;
+        }
+        let mut entries: Vec<Option<SearchEntry>> = entries.into_iter().map(Some).collect();
+        for (k, mine) in answered {
+            let mut own = Vec::with_capacity(mine.len());
+            for &i in mine {
+                uses[i] -= 1;
+                let e = if uses[i] == 0 {
+                    entries[i].take()
+                } else {
+                    entries[i].clone()
+                };
+                own.extend(e);
             }
+            found[k] = Some(own);
         }
     }
     Some(found.into_iter().map(Option::unwrap_or_default).collect())
