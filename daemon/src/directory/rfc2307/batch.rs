@@ -74,9 +74,10 @@ async fn entries_per_key(
         let any = filter::or(open.iter().map(|&k| filter::eq(how.attr, &keys[k])));
         let q = &(how.queries)(how.flavour, &dir.cfg, &any)[base];
         let entries = dir.search_many(q).await.ok()?;
-        // (Entries by index: each is moved to the last key it answers and
-        // cloned only for the keys before, where it answers several; a
-        // batch of 200 whole groups copied every member name once more.)
+        // (Entries by index: each is moved to the last key, in the order
+        // asked, that it answers, and cloned only for the keys before,
+        // where it answers several; a batch of 200 whole groups copied
+        // every member name once more.)
         let mut by_value: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, e) in entries.iter().enumerate() {
             let mut vs: Vec<String> = values(e, how.attr).filter_map(|v| (how.norm)(v)).collect();
