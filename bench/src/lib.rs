@@ -247,25 +247,68 @@ pub mod nss_fn {
         }
     }
 
+    /// What a module's `_nss_*_initgroups_dyn` answered: its status, its
+    /// errno and the GIDs set in the array (the group passed first),
+    /// whatever the status.
+    #[derive(Clone, Copy, Debug)]
+    pub struct InitgroupsAnswer<'g> {
+        /// The status (1 success, 0 not found, -1 unavailable, -2 try
+        /// again).
+        pub status: libc::c_int,
+        /// The errno the module set.
+        pub errno: libc::c_int,
+        /// The GIDs set, the group passed first.
+        pub gids: &'g [libc::gid_t],
+    }
+
+    impl<'g> InitgroupsAnswer<'g> {
+        /// The GIDs, when the module answered success.
+        pub fn found(self) -> Option<&'g [libc::gid_t]> {
+            (self.status == 1).then_some(self.gids)
+        }
+
+        /// What came back, in a line (for a lookup that did not answer
+        /// as expected): the status, the errno, and the GIDs after the
+        /// first: how many, how many distinct, their range.
+        pub fn describe(&self) -> String {
+            let mut rest = self.gids.get(1..).unwrap_or_default().to_vec();
+            let after_first = rest.len();
+            rest.sort_unstable();
+            rest.dedup();
+            let range = match (rest.first(), rest.last()) {
+                (Some(lo), Some(hi)) => format!(" in {lo}..={hi}"),
+                _ => String::new(),
+            };
+            format!(
+                "status {} (errno {}), {} GIDs set: first {:?}, then {after_first} ({} distinct{range})",
+                self.status,
+                self.errno,
+                self.gids.len(),
+                self.gids.first(),
+                rest.len(),
+            )
+        }
+    }
+
     /// `f` (a module's `_nss_*_initgroups_dyn`) called as glibc's
     /// `getgrouplist` calls it for `user` whose group `group` glibc has
-    /// put first (and the module leaves out), no limit: the GIDs in
-    /// `groups` after the call (`group` first) when the module answers
-    /// success, else `None`. (Nothing allocated but what the module
-    /// does: the `nssmod` benchmark times this call.)
-    pub fn initgroups_dyn<'g>(
+    /// put first (and the module leaves out), no limit: what it answered,
+    /// the GIDs in `groups` after the call (`group` first). (Nothing
+    /// allocated but what the module does: the `nssmod` benchmark times
+    /// this call.)
+    pub fn initgroups_answer<'g>(
         f: InitgroupsDyn,
         user: &CStr,
         group: libc::gid_t,
         groups: &'g mut GidArray,
-    ) -> Option<&'g [libc::gid_t]> {
+    ) -> InitgroupsAnswer<'g> {
         // SAFETY: the first of the array's `size` (at least one) slots.
         unsafe { *groups.gids = group };
         let (mut start, mut errno): (libc::c_long, libc::c_int) = (1, 0);
         // SAFETY: f's type was vouched for by `sym`'s caller; a
         // NUL-terminated name, live counters, a malloc'ed array of `size`
         // GIDs whose first `start` are set, as glibc passes them.
-        let rc = unsafe {
+        let status = unsafe {
             f(
                 user.as_ptr(),
                 group,
@@ -276,10 +319,28 @@ pub mod nss_fn {
                 &mut errno,
             )
         };
-        let set = usize::try_from(start).ok()?.min(groups.size as usize);
+        let set = usize::try_from(start)
+            .unwrap_or(0)
+            .min(usize::try_from(groups.size).unwrap_or(0));
         // SAFETY: the module set the first `start` GIDs of the array of
         // `size` it left in `groups`.
-        (rc == 1).then(|| unsafe { std::slice::from_raw_parts(groups.gids, set) })
+        let gids = unsafe { std::slice::from_raw_parts(groups.gids, set) };
+        InitgroupsAnswer {
+            status,
+            errno,
+            gids,
+        }
+    }
+
+    /// [`initgroups_answer`]'s GIDs when the module answered success,
+    /// else `None`.
+    pub fn initgroups_dyn<'g>(
+        f: InitgroupsDyn,
+        user: &CStr,
+        group: libc::gid_t,
+        groups: &'g mut GidArray,
+    ) -> Option<&'g [libc::gid_t]> {
+        initgroups_answer(f, user, group, groups).found()
     }
 
     /// `dlsym` of `name` in `lib`, as a function pointer of type `F`;
@@ -327,6 +388,45 @@ pub mod nss_fn {
                 }
             }
             1
+        }
+
+        /// A module's `initgroups_dyn` that fails after setting some
+        /// GIDs, as nslcd's does when its second page is refused: 1001
+        /// twice and 1002, then unavailable (ENOENT).
+        unsafe extern "C" fn unavailable_after_three(
+            _user: *const libc::c_char,
+            _group: libc::gid_t,
+            start: *mut libc::c_long,
+            _size: *mut libc::c_long,
+            groupsp: *mut *mut libc::gid_t,
+            _limit: libc::c_long,
+            errnop: *mut libc::c_int,
+        ) -> libc::c_int {
+            // SAFETY: as in `hundred_groups`; the test's array has room
+            // for four GIDs.
+            unsafe {
+                for gid in [1001, 1001, 1002] {
+                    *(*groupsp).add(*start as usize) = gid;
+                    *start += 1;
+                }
+                *errnop = libc::ENOENT;
+            }
+            -1
+        }
+
+        /// A failed answer keeps what the module set, and says so.
+        #[test]
+        fn a_failed_initgroups_answer_tells_what_came_back() {
+            let mut groups = GidArray::new(4);
+            let answer = initgroups_answer(unavailable_after_three, c"u", 7, &mut groups);
+            assert_eq!((answer.status, answer.errno), (-1, libc::ENOENT));
+            assert_eq!(answer.gids, [7, 1001, 1001, 1002]);
+            assert_eq!(
+                answer.describe(),
+                "status -1 (errno 2), 4 GIDs set: first Some(7), then 3 (2 distinct in 1001..=1002)"
+            );
+            assert!(answer.found().is_none());
+            assert!(initgroups_dyn(unavailable_after_three, c"u", 7, &mut groups).is_none());
         }
 
         /// The GIDs a module writes come back whole, the group passed

@@ -36,8 +36,8 @@
 //! each daemon, and where the threads ran.
 
 use roster_bench::nss_fn::{
-    dlopen_module, getgrnam, getpwnam, getpwuid, initgroups_dyn, sym, GetGrNam, GetPwNam, GetPwUid,
-    GidArray, InitgroupsDyn,
+    dlopen_module, getgrnam, getpwnam, getpwuid, initgroups_answer, initgroups_dyn, sym, GetGrNam,
+    GetPwNam, GetPwUid, GidArray, InitgroupsDyn,
 };
 use roster_bench::peer::{
     prepare, run_driver, sched_ns, wait_for_census, wait_for_recording, Daemon, Peer, Setup,
@@ -754,10 +754,13 @@ impl Module {
 
     /// initgroups of user `name` of the `manygroups` row: found its
     /// primary group and the [`MANY_GROUPS_COUNT`] others, each once.
+    /// Otherwise says what came back (nslcd's module fails so in about
+    /// one run in ten: README, "Large answers in pairs").
     fn initgroups_many(&self, name: &str) -> bool {
         let name = CString::new(name).expect("name");
         let mut groups = GidArray::new(16);
-        initgroups_dyn(self.initgroups, &name, USERS_GID, &mut groups).is_some_and(|g| {
+        let answer = initgroups_answer(self.initgroups, &name, USERS_GID, &mut groups);
+        let right = answer.found().is_some_and(|g| {
             let Some((&primary, others)) = g.split_first() else {
                 return false;
             };
@@ -767,7 +770,15 @@ impl Module {
                 && others
                     .into_iter()
                     .eq(MANY_GROUP_GID_BASE..MANY_GROUP_GID_BASE + MANY_GROUPS_COUNT)
-        })
+        });
+        if !right {
+            eprintln!(
+                "{}: initgroups of {name:?}: {}",
+                self.source,
+                answer.describe()
+            );
+        }
+        right
     }
 
     /// getgrnam of `name` into `buf`: found (the name as the module
