@@ -489,8 +489,9 @@ impl Resolver {
         if gid < self.settings().min_id {
             return (Answer::NotFound, 0);
         }
-        // A GID an initgroups left to record is recorded now, with the
-        // GIDs after it, before it is asked alone.
+        // A GID an initgroups left to record starts its batch (recorded
+        // with the GIDs after it) and is asked alone meanwhile; a GID of
+        // such a batch being recorded waits for it.
         self.record_gid_now(gid).await;
         let mut cx = self.ctx_with(view);
         let r = match self.walk_domains(&mut cx, None, Key::GroupId(gid)).await {

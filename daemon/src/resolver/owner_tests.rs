@@ -1543,19 +1543,47 @@ async fn a_group_left_to_record_is_recorded_with_the_next_ones_when_asked() {
         let answer = ask(resolver, &Q::Gid(40_000 + g)).await;
         assert!(answer.starts_with(&format!("g{g:03}:")), "{answer}");
     };
-    // `id` right after the login asks the groups one by one: the first
-    // records the 200 from it in one search, the next are cached; the
-    // last has fewer than a batch after it: those before it come with it.
-    for (first, then) in [(0, 1..200), (299, 200..299)] {
-        let b = ldap.batch_call_count();
-        group(first).await;
-        assert_eq!(ldap.batch_call_count() - b, 1, "one batch from {first}");
-        let n = ldap.call_count();
-        for g in then {
-            group(g).await;
+    // `id` right after the login asks the groups one by one. The first
+    // is asked alone at once while the 200 from it are recorded in one
+    // search: the batch, held at the directory's gate behind it, does not
+    // hold it.
+    ldap.hold();
+    let (b, n) = (ldap.batch_call_count(), ldap.call_count());
+    let spawn_ask = |gid: u32| {
+        let r = r.clone();
+        tokio::spawn(async move { ask(&r, &Q::Gid(gid)).await })
+    };
+    let lone = spawn_ask(40_000);
+    for _ in 0..100 {
+        if ldap.call_count() - n >= 2 {
+            break;
         }
-        assert_eq!(ldap.call_count(), n, "cached by the batch from {first}");
+        tokio::task::yield_now().await;
     }
+    assert_eq!(ldap.call_count() - n, 2, "the group and its batch asked");
+    ldap.release(1);
+    assert!(lone.await.unwrap().starts_with("g000:"));
+    assert_eq!(ldap.batch_call_count(), b, "the batch is still held");
+    // The next wait for that batch (not asked alone), then find their
+    // groups cached; the last has fewer than a batch after it: those
+    // before it come with it.
+    let next = spawn_ask(40_001);
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!next.is_finished(), "waits for the batch");
+    assert_eq!(ldap.call_count() - n, 2, "not asked alone");
+    ldap.release(1_000_000);
+    assert!(next.await.unwrap().starts_with("g001:"));
+    for g in 2..200 {
+        group(g).await;
+    }
+    group(299).await;
+    for g in 200..299 {
+        group(g).await;
+    }
+    assert_eq!(ldap.batch_call_count() - b, 2, "two batches");
+    assert_eq!(ldap.call_count() - n, 4, "two alone, two batches");
     // Nothing is left of the groups (what the groups' lookups left of
     // their members is recorded after their answers).
     r.answers_sent();

@@ -76,6 +76,11 @@ struct State {
     /// By domain, the GIDs of batches a lookup asked for at once
     /// ([`Resolver::record_gid_now`]) not recorded yet (for the status).
     asked_now: HashMap<Arc<str>, usize>,
+    /// The batches lookups asked for at once, while they are recorded:
+    /// a lookup of one of their GIDs waits for its batch.
+    now_batches: Vec<NowBatch>,
+    /// The number the next of [`State::now_batches`] gets.
+    next_now_batch: u64,
     /// By domain, what was taken from `staged` and is not yet added to
     /// the sets (for the status; [`Merging`]).
     merging: HashMap<Arc<str>, usize>,
@@ -116,6 +121,17 @@ impl Drop for Merging {
             State::uncount(&mut state.merging, &domain, n);
         }
     }
+}
+
+/// A batch a lookup asked for at once ([`Resolver::record_gid_now`]),
+/// while it is recorded.
+struct NowBatch {
+    /// Its number, to find it again once recorded.
+    id: u64,
+    /// Its GIDs.
+    gids: HashSet<u32>,
+    /// Ends (its sender dropped) once the batch is recorded or dropped.
+    done: tokio::sync::watch::Receiver<()>,
 }
 
 /// One batch taken to be recorded.
@@ -240,6 +256,25 @@ fn take_near<S: std::hash::BuildHasher>(
 enum Kind {
     Members,
     Gids,
+}
+
+/// A batch of [`State::now_batches`] being recorded: once recorded (or
+/// its task dropped), taken off the list and the status's count, and
+/// its lookups waiting woken (its sender dropped, after).
+struct NowRecorded {
+    to_record: Resolver,
+    id: u64,
+    domain: Arc<str>,
+    len: usize,
+    _sent: tokio::sync::watch::Sender<()>,
+}
+
+impl Drop for NowRecorded {
+    fn drop(&mut self) {
+        let mut state = self.to_record.inner.to_record.lock();
+        state.now_batches.retain(|b| b.id != self.id);
+        State::uncount(&mut state.asked_now, &self.domain, self.len);
+    }
 }
 
 impl ToRecord {
@@ -478,47 +513,80 @@ impl Resolver {
     }
 
     /// When `gid` is left to record (an initgroups' census decided it and
-    /// its batch has not come yet), records its batch now: `gid` and the
-    /// GIDs left after it (those below it too when fewer are), [`BATCH`]
-    /// in all at most, unpaced, in the searches a batch makes (one a
-    /// domain, for a domain whose census vouches for the names). A lookup
-    /// of `gid` (`id` walking a user's groups right after the login's
-    /// initgroups) then finds the group cached, and the lookups of the
-    /// others too: a user in 1,000 groups of one such domain costs five
-    /// batch searches instead of 1,000 single ones. That lookup waits for
-    /// the whole batch (its search and its checks).
+    /// its batch has not come yet), starts recording its batch: `gid` and
+    /// the GIDs left after it (those below it too when fewer are),
+    /// [`BATCH`] in all at most, unpaced, in the searches a batch makes
+    /// (one a domain, for a domain whose census vouches for the names),
+    /// and returns at once: the lookup of `gid` asks for it alone
+    /// meanwhile, and is not held by the batch's search and checks. When
+    /// `gid` is in such a batch being recorded, waits for that batch: the
+    /// group is then cached. `id` walking a user's groups right after the
+    /// login's initgroups thus waits for one batch per [`BATCH`] groups
+    /// and asks only the first GID of each alone: a user in 1,000 groups of one
+    /// such domain costs five batch searches and five single ones instead
+    /// of 1,000 single ones.
     pub(super) async fn record_gid_now(&self, gid: u32) {
-        /// Takes the batch's GIDs off the status's count once recorded (or
-        /// dropped mid-way).
-        struct AskedNow<'a>(&'a ToRecord, Arc<str>, usize);
-        impl Drop for AskedNow<'_> {
-            fn drop(&mut self) {
-                let mut state = self.0.lock();
-                State::uncount(&mut state.asked_now, &self.1, self.2);
-            }
+        /// What a lookup of `gid` does about it.
+        enum Next {
+            /// Waits for the batch being recorded that holds it.
+            Wait(tokio::sync::watch::Receiver<()>),
+            /// Starts its batch (listed as `id`, `sent` dropped once
+            /// recorded).
+            Start(Arc<str>, Vec<u32>, u64, tokio::sync::watch::Sender<()>),
         }
         let to_record = &self.inner.to_record;
-        let (domain, gids) = {
+        let next = {
             let mut state = to_record.lock();
-            if state.gids.is_empty() {
+            if state.gids.is_empty() && state.now_batches.is_empty() {
                 return;
             }
-            // (The first domain, in the configuration's order, that left
-            // it.)
-            let found = self.domains().iter().find_map(|d| {
-                let (domain, set) = state.gids.get_key_value(d.name())?;
-                set.contains(&gid).then(|| domain.clone())
-            });
-            let Some(domain) = found else {
-                return;
-            };
-            let gids = take_near(&mut state.gids, &domain, gid);
-            *state.asked_now.entry(domain.clone()).or_default() += gids.len();
-            (domain, gids)
+            let in_flight = state.now_batches.iter().find(|b| b.gids.contains(&gid));
+            match in_flight.map(|b| b.done.clone()) {
+                Some(done) => Next::Wait(done),
+                None => {
+                    // (The first domain, in the configuration's order,
+                    // that left it.)
+                    let found = self.domains().iter().find_map(|d| {
+                        let (domain, set) = state.gids.get_key_value(d.name())?;
+                        set.contains(&gid).then(|| domain.clone())
+                    });
+                    let Some(domain) = found else {
+                        return;
+                    };
+                    let gids = take_near(&mut state.gids, &domain, gid);
+                    *state.asked_now.entry(domain.clone()).or_default() += gids.len();
+                    let (sent, done) = tokio::sync::watch::channel(());
+                    let id = state.next_now_batch;
+                    state.next_now_batch += 1;
+                    state.now_batches.push(NowBatch {
+                        id,
+                        gids: gids.iter().copied().collect(),
+                        done,
+                    });
+                    Next::Start(domain, gids, id, sent)
+                }
+            }
         };
-        let _counted = AskedNow(to_record, domain.clone(), gids.len());
-        // (Boxed: every group lookup by GID holds this future's place.)
-        Box::pin(self.record_batch(Batch::Gids(domain, gids), false)).await;
+        match next {
+            Next::Wait(mut done) => {
+                // (An error: the batch's task ended, its sender dropped.)
+                let _ = done.changed().await;
+            }
+            Next::Start(domain, gids, id, sent) => {
+                let recorded = NowRecorded {
+                    to_record: self.clone(),
+                    id,
+                    domain: domain.clone(),
+                    len: gids.len(),
+                    _sent: sent,
+                };
+                let this = self.clone();
+                self.spawn_after_answer(async move {
+                    this.record_batch(Batch::Gids(domain, gids), false).await;
+                    drop(recorded);
+                });
+            }
+        }
     }
 
     /// Drops what is left to record of `domain` (its cache flushed by a
