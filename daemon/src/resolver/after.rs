@@ -205,7 +205,9 @@ impl Resolver {
     }
 
     /// Returns once no work the lookups left for after their answers is
-    /// running (none started by [`Resolver::answers_sent`] unfinished).
+    /// running (none started by [`Resolver::answers_sent`] or
+    /// [`Resolver::spawn_after_answer`] unfinished: a group batch a
+    /// lookup asked for at once too).
     #[cfg(test)]
     pub(crate) async fn after_answers_done(&self) {
         let after = &self.inner.after;

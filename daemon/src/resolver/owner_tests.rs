@@ -1561,9 +1561,25 @@ async fn a_group_left_to_record_is_recorded_with_the_next_ones_when_asked() {
         tokio::task::yield_now().await;
     }
     assert_eq!(ldap.call_count() - n, 2, "the group and its batch asked");
+    // The same GID asked again meanwhile shares that search, not held by
+    // the batch either.
+    let again = spawn_ask(40_000);
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
     ldap.release(1);
-    assert!(lone.await.unwrap().starts_with("g000:"));
+    // (Bounded: a lookup held by the batch would wait for ever.)
+    let bounded = |task| tokio::time::timeout(std::time::Duration::from_secs(60), task);
+    for task in [lone, again] {
+        let answer = bounded(task).await.expect("not held by the batch");
+        assert!(answer.unwrap().starts_with("g000:"));
+    }
     assert_eq!(ldap.batch_call_count(), b, "the batch is still held");
+    assert_eq!(
+        ldap.call_count() - n,
+        2,
+        "the second shared the first's search"
+    );
     // The next wait for that batch (not asked alone), then find their
     // groups cached; the last has fewer than a batch after it: those
     // before it come with it.
@@ -1574,7 +1590,10 @@ async fn a_group_left_to_record_is_recorded_with_the_next_ones_when_asked() {
     assert!(!next.is_finished(), "waits for the batch");
     assert_eq!(ldap.call_count() - n, 2, "not asked alone");
     ldap.release(1_000_000);
-    assert!(next.await.unwrap().starts_with("g001:"));
+    let answer = bounded(next)
+        .await
+        .expect("woken once its batch is recorded");
+    assert!(answer.unwrap().starts_with("g001:"));
     for g in 2..200 {
         group(g).await;
     }
@@ -1589,6 +1608,8 @@ async fn a_group_left_to_record_is_recorded_with_the_next_ones_when_asked() {
     r.answers_sent();
     r.after_answers_done().await;
     assert_eq!(r.left_to_record(), 0);
+    // (The batches asked at once uncounted from the status too.)
+    assert_eq!(r.left_to_record_of("ldap"), 0);
     // A GID nothing left is asked alone, as before.
     let n = ldap.call_count();
     assert_eq!(ask(&r, &Q::Gid(49_999)).await, "NotFound");

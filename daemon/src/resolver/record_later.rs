@@ -128,7 +128,10 @@ impl Drop for Merging {
 struct NowBatch {
     /// Its number, to find it again once recorded.
     id: u64,
-    /// Its GIDs.
+    /// Its domain, and its GIDs but the one whose lookup asked for it
+    /// (a second lookup of that GID is asked alone too, not held by the
+    /// batch).
+    domain: Arc<str>,
     gids: HashSet<u32>,
     /// Ends (its sender dropped) once the batch is recorded or dropped.
     done: tokio::sync::watch::Receiver<()>,
@@ -522,9 +525,11 @@ impl Resolver {
     /// `gid` is in such a batch being recorded, waits for that batch: the
     /// group is then cached. `id` walking a user's groups right after the
     /// login's initgroups thus waits for one batch per [`BATCH`] groups
-    /// and asks only the first GID of each alone: a user in 1,000 groups of one
-    /// such domain costs five batch searches and five single ones instead
-    /// of 1,000 single ones.
+    /// and asks only the first GID of each alone: a user in 1,000 groups
+    /// of one such domain costs five batch searches and five single ones
+    /// instead of 1,000 single ones. (The batch runs at once, not after
+    /// the answer: its search, and what it stores, meet the lone lookup's
+    /// on the runtime's thread.)
     pub(super) async fn record_gid_now(&self, gid: u32) {
         /// What a lookup of `gid` does about it.
         enum Next {
@@ -540,19 +545,32 @@ impl Resolver {
             if state.gids.is_empty() && state.now_batches.is_empty() {
                 return;
             }
-            let in_flight = state.now_batches.iter().find(|b| b.gids.contains(&gid));
-            match in_flight.map(|b| b.done.clone()) {
-                Some(done) => Next::Wait(done),
-                None => {
-                    // (The first domain, in the configuration's order,
-                    // that left it.)
-                    let found = self.domains().iter().find_map(|d| {
-                        let (domain, set) = state.gids.get_key_value(d.name())?;
-                        set.contains(&gid).then(|| domain.clone())
-                    });
-                    let Some(domain) = found else {
-                        return;
-                    };
+            // (The first domain, in the configuration's order, that left
+            // it or records it in such a batch: the one a lookup of it
+            // asks first.)
+            let mut first = None;
+            for d in self.domains().iter() {
+                if let Some((domain, _)) = state
+                    .gids
+                    .get_key_value(d.name())
+                    .filter(|(_, set)| set.contains(&gid))
+                {
+                    first = Some(Err(domain.clone()));
+                    break;
+                }
+                let batch = state
+                    .now_batches
+                    .iter()
+                    .find(|b| &*b.domain == d.name() && b.gids.contains(&gid));
+                if let Some(b) = batch {
+                    first = Some(Ok(b.done.clone()));
+                    break;
+                }
+            }
+            match first {
+                None => return,
+                Some(Ok(done)) => Next::Wait(done),
+                Some(Err(domain)) => {
                     let gids = take_near(&mut state.gids, &domain, gid);
                     *state.asked_now.entry(domain.clone()).or_default() += gids.len();
                     let (sent, done) = tokio::sync::watch::channel(());
@@ -560,7 +578,8 @@ impl Resolver {
                     state.next_now_batch += 1;
                     state.now_batches.push(NowBatch {
                         id,
-                        gids: gids.iter().copied().collect(),
+                        domain: domain.clone(),
+                        gids: gids.iter().copied().filter(|&g| g != gid).collect(),
                         done,
                     });
                     Next::Start(domain, gids, id, sent)
