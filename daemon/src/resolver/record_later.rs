@@ -531,6 +531,12 @@ impl Resolver {
     /// the answer: its search, and what it stores, meet the lone lookup's
     /// on the runtime's thread.)
     pub(super) async fn record_gid_now(&self, gid: u32) {
+        /// Where `gid` is: left to record by a domain, or in a batch of
+        /// one being recorded.
+        enum Found {
+            Left(Arc<str>),
+            Recording(tokio::sync::watch::Receiver<()>),
+        }
         /// What a lookup of `gid` does about it.
         enum Next {
             /// Waits for the batch being recorded that holds it.
@@ -548,29 +554,24 @@ impl Resolver {
             // (The first domain, in the configuration's order, that left
             // it or records it in such a batch: the one a lookup of it
             // asks first.)
-            let mut first = None;
-            for d in self.domains().iter() {
+            let first = self.domains().iter().find_map(|d| {
                 if let Some((domain, _)) = state
                     .gids
                     .get_key_value(d.name())
                     .filter(|(_, set)| set.contains(&gid))
                 {
-                    first = Some(Err(domain.clone()));
-                    break;
+                    return Some(Found::Left(domain.clone()));
                 }
                 let batch = state
                     .now_batches
                     .iter()
                     .find(|b| &*b.domain == d.name() && b.gids.contains(&gid));
-                if let Some(b) = batch {
-                    first = Some(Ok(b.done.clone()));
-                    break;
-                }
-            }
+                batch.map(|b| Found::Recording(b.done.clone()))
+            });
             match first {
                 None => return,
-                Some(Ok(done)) => Next::Wait(done),
-                Some(Err(domain)) => {
+                Some(Found::Recording(done)) => Next::Wait(done),
+                Some(Found::Left(domain)) => {
                     let gids = take_near(&mut state.gids, &domain, gid);
                     *state.asked_now.entry(domain.clone()).or_default() += gids.len();
                     let (sent, done) = tokio::sync::watch::channel(());
