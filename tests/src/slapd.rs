@@ -8,8 +8,9 @@
 //! in the foreground (`-d 0`) under a tiny watchdog shell: when the test
 //! process exits for any reason the shell's stdin closes and it kills slapd
 //! by PID, then removes the server's directory (kept when
-//! [`Slapd::stop`] stopped it). Listeners: `ldap://` (StartTLS available) and `ldaps://`, with
-//! the certificates of [`crate::tls::TestPki::shared`]. Anonymous binds with a DN and
+//! [`Slapd::stop`] stopped it). Listeners: `ldap://` (StartTLS
+//! available) and `ldaps://`, with the certificates of
+//! [`crate::tls::TestPki::shared`]. Anonymous binds with a DN and
 //! an empty password succeed (`allow bind_anon_dn`), so clients must refuse
 //! empty passwords themselves. The ppolicy overlay and the openssh-lpk schema
 //! (`sshPublicKey`) are loaded. The password admin

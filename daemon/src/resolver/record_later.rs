@@ -73,11 +73,9 @@ struct State {
     taken: usize,
     /// The batch being recorded: its domain and size (for the status).
     in_flight: Option<(Arc<str>, usize)>,
-    /// By domain, the GIDs of batches a lookup asked for at once
-    /// ([`Resolver::record_gid_now`]) not recorded yet (for the status).
-    asked_now: HashMap<Arc<str>, usize>,
     /// The batches lookups asked for at once, while they are recorded:
-    /// a lookup of one of their GIDs waits for its batch.
+    /// a lookup of one of their GIDs waits for its batch (their sizes
+    /// counted in the status).
     now_batches: Vec<NowBatch>,
     /// The number the next of [`State::now_batches`] gets.
     next_now_batch: u64,
@@ -133,6 +131,8 @@ struct NowBatch {
     /// batch).
     domain: Arc<str>,
     gids: HashSet<u32>,
+    /// How many GIDs it records, that one included (for the status).
+    len: usize,
     /// Ends (its sender dropped) once the batch is recorded or dropped.
     done: tokio::sync::watch::Receiver<()>,
 }
@@ -262,13 +262,11 @@ enum Kind {
 }
 
 /// A batch of [`State::now_batches`] being recorded: once recorded (or
-/// its task dropped), taken off the list and the status's count, and
-/// its lookups waiting woken (its sender dropped, after).
+/// its task dropped), taken off the list (and so off the status's
+/// count), and its lookups waiting woken (its sender dropped, after).
 struct NowRecorded {
     to_record: Resolver,
     id: u64,
-    domain: Arc<str>,
-    len: usize,
     _sent: tokio::sync::watch::Sender<()>,
 }
 
@@ -276,7 +274,6 @@ impl Drop for NowRecorded {
     fn drop(&mut self) {
         let mut state = self.to_record.inner.to_record.lock();
         state.now_batches.retain(|b| b.id != self.id);
-        State::uncount(&mut state.asked_now, &self.domain, self.len);
     }
 }
 
@@ -452,7 +449,8 @@ impl Resolver {
     /// ask) drops what is left of that domain's kind, logged with the
     /// domain: the next lookup the census decides leaves its own again.
     /// `paced`: work after the answers ([`super::owner::Ctx::paced`]);
-    /// otherwise a lookup waits for it.
+    /// otherwise a batch a lookup asked for at once
+    /// ([`Resolver::record_gid_now`]), which lookups of its GIDs wait for.
     async fn record_batch(&self, batch: Batch, paced: bool) {
         let mut cx = if paced { self.paced_ctx() } else { self.ctx() };
         let (domain, kind) = match &batch {
@@ -573,7 +571,6 @@ impl Resolver {
                 Some(Found::Recording(done)) => Next::Wait(done),
                 Some(Found::Left(domain)) => {
                     let gids = take_near(&mut state.gids, &domain, gid);
-                    *state.asked_now.entry(domain.clone()).or_default() += gids.len();
                     let (sent, done) = tokio::sync::watch::channel(());
                     let id = state.next_now_batch;
                     state.next_now_batch += 1;
@@ -581,6 +578,7 @@ impl Resolver {
                         id,
                         domain: domain.clone(),
                         gids: gids.iter().copied().filter(|&g| g != gid).collect(),
+                        len: gids.len(),
                         done,
                     });
                     Next::Start(domain, gids, id, sent)
@@ -596,8 +594,6 @@ impl Resolver {
                 let recorded = NowRecorded {
                     to_record: self.clone(),
                     id,
-                    domain: domain.clone(),
-                    len: gids.len(),
                     _sent: sent,
                 };
                 let this = self.clone();
@@ -632,9 +628,15 @@ impl Resolver {
             Some((d, n)) if &**d == domain => *n,
             _ => 0,
         };
+        let asked_now: usize = state
+            .now_batches
+            .iter()
+            .filter(|b| &*b.domain == domain)
+            .map(|b| b.len)
+            .sum();
         (staged
             + state.merging.get(domain).copied().unwrap_or(0)
-            + state.asked_now.get(domain).copied().unwrap_or(0)
+            + asked_now
             + state.members.get(domain).map_or(0, HashSet::len)
             + state.gids.get(domain).map_or(0, HashSet::len)
             + in_flight) as u64
