@@ -115,12 +115,12 @@ impl Decisions {
         self.clears.load(Ordering::SeqCst)
     }
 
-    /// The decided answer to `question` and until when it is fresh, when
-    /// it may still be reused at `now` under local account versions
-    /// `local`.
-    pub(super) fn get(&self, question: &Key, now: u64, local: (u64, u64)) -> Option<(Value, u64)> {
+    /// The decided answer to `question`, until when it is fresh, and the
+    /// local account versions it was decided under, when it may still be
+    /// reused at `now` (under those versions only).
+    pub(super) fn get(&self, question: &Key, now: u64) -> Option<(Value, u64, (u64, u64))> {
         let d = self.map.get(question)?;
-        (now < d.reuse_until && d.local == local).then_some((d.value, d.until))
+        (now < d.reuse_until).then_some((d.value, d.until, d.local))
     }
 
     /// Keeps `value`, the answer of the lookup `cx` to `question`, when it

@@ -14,7 +14,7 @@
 //! a snapshot older than `entry_ttl` (or invalidated by a flush) is
 //! rebuilt in the background.
 
-use super::local::LocalView;
+use super::local::{LocalSlot, LocalView};
 use super::owner::{is_qualified, member_base, Ctx};
 use super::{DomainError, Listing, Provider, Resolver, UserEntry, MAX_PAGE};
 use crate::census::Census;
@@ -1153,7 +1153,8 @@ impl Resolver {
         // One version of the local files for the whole snapshot.
         let view = self.inner.local.view();
         let users = self.listed_users(&domains, &view, &mut snap.taken_ms).await;
-        let mut cx = Ctx::new(domains.clone(), settings.clone(), view.clone());
+        let slot = LocalSlot::with_view(self.inner.local.clone(), view.clone());
+        let mut cx = Ctx::new(domains.clone(), settings.clone(), slot);
         let local = &view.users;
         let mut group_names: Vec<Held> = Vec::new();
         let mut gids = HashSet::new();

@@ -64,7 +64,12 @@ pub struct FakeDirectory {
     /// [`Provider::groups_of_name`] fails as a server that cannot be
     /// reached.
     groups_of_name_fails: AtomicBool,
+    /// Work run as the call of its number (counted from 1) begins.
+    on_call: Mutex<Vec<(usize, CallWork)>>,
 }
+
+/// Work a test has run as a call begins ([`FakeDirectory::on_call`]).
+type CallWork = Box<dyn FnOnce() + Send>;
 
 impl FakeDirectory {
     /// An empty, online domain.
@@ -109,6 +114,7 @@ impl FakeDirectory {
             groups_of_name_calls: AtomicUsize::new(0),
             calls_before_groups_of_name: AtomicUsize::new(0),
             groups_of_name_fails: AtomicBool::new(false),
+            on_call: Mutex::default(),
         })
     }
 
@@ -366,6 +372,12 @@ impl FakeDirectory {
         self.latency_ms.store(ms, Ordering::SeqCst);
     }
 
+    /// Runs `work` as call number `n` (counted from 1, over the domain's
+    /// life) begins, before it waits at the gate or answers.
+    pub fn on_call(&self, n: usize, work: impl FnOnce() + Send + 'static) {
+        self.on_call.lock().unwrap().push((n, Box::new(work)));
+    }
+
     /// Lets `n` held calls proceed.
     pub fn release(&self, n: usize) {
         self.gate.add_permits(n);
@@ -383,7 +395,16 @@ impl FakeDirectory {
     }
 
     async fn enter(&self) -> ProviderResult<()> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let due: Vec<_> = {
+            let mut hooks = self.on_call.lock().unwrap();
+            let (due, later) = hooks.drain(..).partition(|(at, _)| *at == n);
+            *hooks = later;
+            due
+        };
+        for (_, work) in due {
+            work();
+        }
         if self.gated.load(Ordering::SeqCst) {
             self.gate.acquire().await.expect("gate open").forget();
         }

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 /// IDs never served for a directory object: root, `nobody`/`nogroup`,
@@ -262,6 +262,55 @@ impl LocalAccounts {
     /// Why a directory group named `name` with `gid` must not be served.
     pub fn group_refusal(&self, name: &str, gid: u32, any_case: bool) -> Option<String> {
         group_refusal(&self.groups(), name, gid, any_case)
+    }
+}
+
+/// The local accounts one lookup judges by, read once, when first needed
+/// (one version of the files for the whole lookup): a lookup that asks a
+/// domain reads them while its search is out
+/// ([`super::Resolver::walk_domains`]) instead of before it (their two
+/// `stat`s take 13–19 µs on a machine idle for 60 ms, 0.8 µs back to
+/// back).
+pub struct LocalSlot {
+    accounts: Arc<LocalAccounts>,
+    view: OnceLock<LocalView>,
+}
+
+impl LocalSlot {
+    /// Not read yet: [`LocalSlot::get`] reads `accounts` when first called.
+    pub fn new(accounts: Arc<LocalAccounts>) -> Self {
+        LocalSlot {
+            accounts,
+            view: OnceLock::new(),
+        }
+    }
+
+    /// Holding `view`, already read.
+    pub fn with_view(accounts: Arc<LocalAccounts>, view: LocalView) -> Self {
+        LocalSlot {
+            accounts,
+            view: OnceLock::from(view),
+        }
+    }
+
+    /// The view, read now if it was not yet.
+    pub fn get(&self) -> &LocalView {
+        self.view.get_or_init(|| self.accounts.view())
+    }
+
+    /// True once the view is read.
+    pub fn is_read(&self) -> bool {
+        self.view.get().is_some()
+    }
+
+    /// The files the view is read from (to read it apart from the slot).
+    pub fn accounts(&self) -> &Arc<LocalAccounts> {
+        &self.accounts
+    }
+
+    /// Holds `view` unless one was read already (the first one stays).
+    pub fn fill(&self, view: LocalView) {
+        let _ = self.view.set(view);
     }
 }
 

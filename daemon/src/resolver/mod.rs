@@ -212,7 +212,7 @@ struct Inner {
     stats: Stats,
     started: Instant,
     enumeration: enumerate::Enumeration,
-    local: LocalAccounts,
+    local: Arc<LocalAccounts>,
     /// Refused entries: (domain, DN in lower case) -> reason.
     refused: Mutex<BTreeMap<(String, String), String>>,
     /// Work left for after the answers ([`after`]).
@@ -220,6 +220,14 @@ struct Inner {
     /// Entries the lookups left to record after their answers
     /// ([`record_later`]).
     to_record: record_later::ToRecord,
+}
+
+/// What [`Resolver::reuse_decided`] found.
+enum Reuse {
+    /// The decided answer and until when it is fresh.
+    Decided(Value, u64),
+    /// None to reuse: the context to decide the question in.
+    Decide(owner::Ctx),
 }
 
 /// The cache layer over the domains. Cheap to clone (shared state).
@@ -275,7 +283,7 @@ impl Resolver {
                 enumeration: enumerate::Enumeration::default(),
                 after: after::AfterAnswers::default(),
                 to_record: record_later::ToRecord::default(),
-                local,
+                local: Arc::new(local),
                 refused: Mutex::default(),
             }),
         }
@@ -444,12 +452,13 @@ impl Resolver {
     /// [`Resolver::group_by_name`] with its freshness (see [`Timed`]).
     pub async fn group_by_name_timed(&self, name: &str) -> Timed<Arc<GroupEntry>> {
         let question = Key::GroupName(name.to_string());
-        let view = self.inner.local.view();
-        let local = view.version;
-        if let Some((Value::Group(g), until)) = self.reuse_decided(&question, local) {
-            return (Answer::Found(g, Source::Cache), until);
-        }
-        let mut cx = self.ctx_with(view);
+        let mut cx = match self.reuse_decided(&question) {
+            Reuse::Decided(Value::Group(g), until) => {
+                return (Answer::Found(g, Source::Cache), until)
+            }
+            Reuse::Decided(..) => self.ctx(),
+            Reuse::Decide(cx) => cx,
+        };
         if name.is_empty() || cx.settings.ignore_groups.contains(name) {
             return (Answer::NotFound, 0);
         }
@@ -468,7 +477,7 @@ impl Resolver {
         };
         let answer = self.timed(&mut cx, r);
         if let Answer::Found(g, _) = &answer.0 {
-            self.keep_decided(question, Value::Group(g.clone()), &cx, local);
+            self.keep_decided(question, Value::Group(g.clone()), &cx);
         }
         answer
     }
@@ -481,11 +490,13 @@ impl Resolver {
     /// [`Resolver::group_by_gid`] with its freshness (see [`Timed`]).
     pub async fn group_by_gid_timed(&self, gid: u32) -> Timed<Arc<GroupEntry>> {
         let question = Key::GroupId(gid);
-        let view = self.inner.local.view();
-        let local = view.version;
-        if let Some((Value::Group(g), until)) = self.reuse_decided(&question, local) {
-            return (Answer::Found(g, Source::Cache), until);
-        }
+        let mut cx = match self.reuse_decided(&question) {
+            Reuse::Decided(Value::Group(g), until) => {
+                return (Answer::Found(g, Source::Cache), until)
+            }
+            Reuse::Decided(..) => self.ctx(),
+            Reuse::Decide(cx) => cx,
+        };
         if gid < self.settings().min_id {
             return (Answer::NotFound, 0);
         }
@@ -493,7 +504,6 @@ impl Resolver {
         // with the GIDs after it) and is asked alone meanwhile; a GID of
         // such a batch being recorded waits for it.
         self.record_gid_now(gid).await;
-        let mut cx = self.ctx_with(view);
         let r = match self.walk_domains(&mut cx, None, Key::GroupId(gid)).await {
             Ok(Some((i, Value::Group(raw), src))) => {
                 let served = self
@@ -507,7 +517,7 @@ impl Resolver {
         };
         let answer = self.timed(&mut cx, r);
         if let Answer::Found(g, _) = &answer.0 {
-            self.keep_decided(question, Value::Group(g.clone()), &cx, local);
+            self.keep_decided(question, Value::Group(g.clone()), &cx);
         }
         answer
     }
@@ -524,13 +534,14 @@ impl Resolver {
     /// [`Resolver::groups_of_user`] with its freshness (see [`Timed`]).
     pub async fn groups_of_user_timed(&self, name: &str) -> Timed<Vec<u32>> {
         let question = Key::GroupsOf(name.to_string());
-        let view = self.inner.local.view();
-        let local = view.version;
-        if let Some((Value::Gids(gids), until)) = self.reuse_decided(&question, local) {
-            return (Answer::Found(gids.to_vec(), Source::Cache), until);
-        }
-        let mut cx = self.ctx_with(view);
-        let r = if let Some((uid, gid)) = cx.local.users.get(name) {
+        let mut cx = match self.reuse_decided(&question) {
+            Reuse::Decided(Value::Gids(gids), until) => {
+                return (Answer::Found(gids.to_vec(), Source::Cache), until)
+            }
+            Reuse::Decided(..) => self.ctx(),
+            Reuse::Decide(cx) => cx,
+        };
+        let r = if let Some((uid, gid)) = cx.local.get().users.get(name) {
             if !cx.settings.initgroups_for_local_users {
                 return (Answer::NotFound, 0);
             }
@@ -545,26 +556,34 @@ impl Resolver {
         let answer = self.timed(&mut cx, r);
         if let Answer::Found(gids, _) = &answer.0 {
             let value = Value::Gids(Arc::from(gids.as_slice()));
-            self.keep_decided(question, value, &cx, local);
+            self.keep_decided(question, value, &cx);
         }
         answer
     }
 
-    /// The decided answer to `question` when it may be reused now under
-    /// the local account versions `local` (see [`decided`]).
-    fn reuse_decided(&self, question: &Key, local: (u64, u64)) -> Option<(Value, u64)> {
+    /// The decided answer to `question` when it may be reused now (see
+    /// [`decided`]), or the context to decide it in. The local accounts are
+    /// read only to check a decision kept under some version of them (that
+    /// context then judges by what was read); with none kept, the context
+    /// reads them when first needed.
+    fn reuse_decided(&self, question: &Key) -> Reuse {
         let now = self.inner.clock.now_ms();
-        let hit = self.inner.decided.get(question, now, local);
-        if hit.is_some() {
-            self.inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+        let Some((value, until, local)) = self.inner.decided.get(question, now) else {
+            return Reuse::Decide(self.ctx());
+        };
+        let view = self.inner.local.view();
+        if view.version != local {
+            return Reuse::Decide(self.ctx_with(view));
         }
-        hit
+        self.inner.stats.hits.fetch_add(1, Ordering::Relaxed);
+        Reuse::Decided(value, until)
     }
 
-    /// Keeps the answer `value` of lookup `cx` to `question`, decided
-    /// under the local account versions `local`, for reuse.
-    fn keep_decided(&self, question: Key, value: Value, cx: &owner::Ctx, local: (u64, u64)) {
+    /// Keeps the answer `value` of lookup `cx` to `question` for reuse,
+    /// under the versions of the local accounts `cx` judged by.
+    fn keep_decided(&self, question: Key, value: Value, cx: &owner::Ctx) {
         let now = self.inner.clock.now_ms();
+        let local = cx.local.get().version;
         self.inner.decided.keep(question, value, cx, now, local);
     }
 

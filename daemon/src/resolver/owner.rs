@@ -23,14 +23,16 @@
 //! [`Resolver::refused_entries`].
 
 use super::at_odds::{self, AtOdds};
-use super::local::LocalView;
+use super::local::{LocalSlot, LocalView};
 use super::record_later::LeftKind;
 use super::{DomainError, InDomain, Provider, Resolver, Settings, Source};
 use crate::cache::{CacheKey, GroupEntry, Key, UserEntry, Value};
 use crate::census::Census;
 use crate::store::StoredValue;
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 
 /// One lookup's view: the domains and settings it started with, and what
 /// its answer depends on.
@@ -53,8 +55,8 @@ pub(super) struct Ctx {
     /// so that a restart with that domain down answers the same.
     negatives: Vec<CacheKey>,
     /// The local accounts the lookup judges by (one version of the files
-    /// for the whole lookup).
-    pub local: LocalView,
+    /// for the whole lookup, read when first needed).
+    pub local: LocalSlot,
     /// Work done after the answers (only the contexts of
     /// [`super::record_later`]): its batch searches are paced
     /// ([`Resolver::paced`]).
@@ -113,7 +115,7 @@ impl Ctx {
     pub(super) fn new(
         domains: Arc<Vec<Arc<dyn Provider>>>,
         settings: Arc<Settings>,
-        local: LocalView,
+        local: LocalSlot,
     ) -> Ctx {
         Ctx {
             domains,
@@ -146,9 +148,11 @@ impl Ctx {
 }
 
 impl Resolver {
-    /// A context over the current domains, settings and local accounts.
+    /// A context over the current domains and settings; the local
+    /// accounts are read when first needed (by a lookup that asks a domain,
+    /// while its search is out: [`Resolver::walk_domains`]).
     pub(super) fn ctx(&self) -> Ctx {
-        self.ctx_with(self.inner.local.view())
+        self.ctx_over(LocalSlot::new(self.inner.local.clone()))
     }
 
     /// [`Resolver::ctx`] for work done after the answers
@@ -160,8 +164,13 @@ impl Resolver {
         }
     }
 
-    /// [`Resolver::ctx`] judging by the local accounts of `local`.
+    /// [`Resolver::ctx`] judging by the local accounts of `local`, read
+    /// already.
     pub(super) fn ctx_with(&self, local: LocalView) -> Ctx {
+        self.ctx_over(LocalSlot::with_view(self.inner.local.clone(), local))
+    }
+
+    fn ctx_over(&self, local: LocalSlot) -> Ctx {
         // (Counted before the domains are read: a flush or a reload from
         // then on keeps what this lookup decides from being kept.)
         let clears = self.inner.decided.clears();
@@ -236,13 +245,43 @@ impl Resolver {
             None => 0..cx.domains.len(),
         };
         for i in range {
-            match self.probe(cx, i, key.clone()).await {
+            match self.probe_reading_local(cx, i, key.clone()).await {
                 Probe::Holds(v, src) => return Ok(Some((i, v, src))),
                 Probe::Free => continue,
                 Probe::Failed(r) => return Err(r),
             }
         }
         Ok(None)
+    }
+
+    /// [`Resolver::probe`], reading the lookup's local accounts, when they
+    /// are not read yet, while the probe waits for the domain: after the
+    /// probe's first step, which hands its search to the connection's
+    /// task, and after that task's turn, which writes it (the task was
+    /// woken first). The two `stat`s then fall in the server's time instead
+    /// of before the search. A probe answered at once (from the cache)
+    /// leaves them to the first use.
+    async fn probe_reading_local(&self, cx: &mut Ctx, i: usize, key: Key) -> Probe {
+        if cx.local.is_read() {
+            return self.probe(cx, i, key).await;
+        }
+        let accounts = cx.local.accounts().clone();
+        let mut view = None;
+        let probe = {
+            let mut probe = std::pin::pin!(self.probe(cx, i, key));
+            match std::future::poll_fn(|c| Poll::Ready(probe.as_mut().poll(c))).await {
+                Poll::Ready(p) => p,
+                Poll::Pending => {
+                    tokio::task::yield_now().await;
+                    view = Some(accounts.view());
+                    probe.await
+                }
+            }
+        };
+        if let Some(v) = view {
+            cx.local.fill(v);
+        }
+        probe
     }
 
     /// True when one of the domains before `i` holds `key`.
@@ -406,8 +445,8 @@ impl Resolver {
         let d = cx.domain(i).clone();
         let ci = d.case_insensitive();
         let local = match kind {
-            EntryKind::User => cx.local.user_refusal(name, id, ci),
-            EntryKind::Group => cx.local.group_refusal(name, id, ci),
+            EntryKind::User => cx.local.get().user_refusal(name, id, ci),
+            EntryKind::Group => cx.local.get().group_refusal(name, id, ci),
         };
         if let Some(reason) = local {
             self.refuse(d.name(), dn, reason);
@@ -618,7 +657,7 @@ impl Resolver {
     ) -> Result<Option<Vec<String>>, DomainError> {
         let members = &group.group.members;
         let d = cx.domain(i).clone();
-        let local = cx.local.users.clone();
+        let local = cx.local.get().users.clone();
         // Which members are kept, and those served under another name
         // (qualified), by index.
         let mut out: Vec<bool> = Vec::with_capacity(members.len());
@@ -829,7 +868,7 @@ impl Resolver {
                     };
                     if cx.settings.ignore_groups.contains(name)
                         || fresh.disagree(c, name, gid)
-                        || cx.local.group_refusal(name, gid, ci).is_some()
+                        || cx.local.get().group_refusal(name, gid, ci).is_some()
                     {
                         continue;
                     }
@@ -892,7 +931,7 @@ impl Resolver {
         for (k, a) in asked.into_iter().zip(self.probe_many(cx, i, keys).await) {
             match a {
                 Probe::Holds(Value::User(u), _) => {
-                    match cx.local.user_refusal(&u.user.name, u.user.uid, ci) {
+                    match cx.local.get().user_refusal(&u.user.name, u.user.uid, ci) {
                         Some(reason) => {
                             self.refuse(d.name(), &u.dn, reason);
                             out[k] = false;
@@ -1151,7 +1190,7 @@ impl<'a> CensusDecides<'a> {
             census: census.map(|(c, _)| &**c),
             fresh: (consult_cache && census.is_some())
                 .then(|| FreshAnswers::new(r, domain, EntryKind::User, now)),
-            local: &cx.local,
+            local: cx.local.get(),
             case_insensitive: cx.domain(i).case_insensitive(),
         }
     }

@@ -290,7 +290,7 @@ impl Resolver {
         let left = Left {
             generation: cx.domains.clone(),
             domain: Arc::from(cx.domains[i].name()),
-            local: cx.local.version,
+            local: cx.local.get().version,
             what,
         };
         self.inner.to_record.lock().staged.push(left);
@@ -498,7 +498,7 @@ impl Resolver {
             None => {
                 self.remember_negatives(&mut cx);
                 let now = self.inner.clock.now_ms();
-                let local = cx.local.version;
+                let local = cx.local.get().version;
                 let decisions = &self.inner.decided;
                 decisions.keep_checked(checked, &cx, now, local);
             }

@@ -916,17 +916,12 @@ async fn a_decision_made_across_a_flush_is_not_kept() {
     d.add_group("big", 30002, &members);
     let s = setup_with(&[&d], settings(), None);
     let found = |a: Answer<Arc<GroupEntry>>| matches!(a, Answer::Found(..));
-    // The lookup's first call waits while everything is flushed.
-    d.hold();
-    let n = d.call_count();
+    // Everything is flushed as the lookup's first call begins.
     let r = s.resolver.clone();
-    let lookup = tokio::spawn(async move { r.group_by_name("big").await });
-    while d.call_count() == n {
-        tokio::task::yield_now().await;
-    }
-    s.resolver.flush_all();
-    d.release(1_000);
-    assert!(found(lookup.await.unwrap()));
+    d.on_call(d.call_count() + 1, move || {
+        r.flush_all();
+    });
+    assert!(found(s.resolver.group_by_name("big").await));
     // Asked again: decided again from the cached answers, not answered
     // by the decision made across the flush; that one is kept.
     let h = hits(&s);
@@ -1629,21 +1624,74 @@ async fn a_lookup_judges_by_one_version_of_the_local_files() {
         Answer::Found(g, _) => g.group.members.clone(),
         other => panic!("expected a group, got {other:?}"),
     };
-    // bob becomes a local user while the lookup waits for the directory:
-    // the lookup still judges by the files as they were when it began.
-    d.hold();
-    let r = resolver.clone();
-    let asked = tokio::spawn(async move { r.group_by_name("staff").await });
-    while d.call_count() == 0 {
-        tokio::task::yield_now().await;
-    }
-    std::fs::write(
-        &p,
-        "root:x:0:0::/root:/bin/sh\nbob:x:5000:5000::/:/bin/sh\n",
-    )
-    .unwrap();
-    d.release(100);
-    assert_eq!(members(asked.await.unwrap()), ["alice", "bob"]);
+    // bob becomes a local user as the lookup asks the directory about
+    // the group's members, after the group's search: the lookup still
+    // judges by the files as they were once that first search was out.
+    let local_bob = "root:x:0:0::/root:/bin/sh\nbob:x:5000:5000::/:/bin/sh\n";
+    let written = p.clone();
+    d.on_call(2, move || std::fs::write(&written, local_bob).unwrap());
+    assert_eq!(
+        members(resolver.group_by_name("staff").await),
+        ["alice", "bob"]
+    );
+    assert!(
+        d.call_count() >= 2,
+        "the members were asked after the group"
+    );
     // The next lookup reads the new version: a local bob is no member.
     assert_eq!(members(resolver.group_by_name("staff").await), ["alice"]);
+}
+
+#[tokio::test]
+async fn a_lookup_reads_the_local_files_once_its_search_is_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, g) = (dir.path().join("passwd"), dir.path().join("group"));
+    std::fs::write(&p, "root:x:0:0::/root:/bin/sh\n").unwrap();
+    std::fs::write(&g, "root:x:0:\n").unwrap();
+    let d = example();
+    let resolver = Resolver::with_local_accounts(
+        vec![d.clone() as Arc<dyn Provider>],
+        settings(),
+        None,
+        Arc::new(ManualClock::new(T0)),
+        local::LocalAccounts::from_paths(&p, &g),
+    );
+    // Their two `stat`s come after the lookup handed its search over, not
+    // before it: a change made as the first call begins is what the
+    // lookup judges by (by name, by UID, and for a group by name and by
+    // GID, the same way).
+    let local = |file: &std::path::Path, text: &'static str| {
+        let file = file.to_path_buf();
+        move || std::fs::write(&file, text).unwrap()
+    };
+    d.on_call(
+        1,
+        local(
+            &p,
+            "root:x:0:0::/root:/bin/sh\nbob:x:5000:5000::/:/bin/sh\n",
+        ),
+    );
+    assert!(matches!(
+        resolver.user_by_name("bob").await,
+        Answer::NotFound
+    ));
+    let calls = d.call_count();
+    let alice_uid = "root:x:0:0::/root:/bin/sh\nlocalu:x:10001:5000::/:/bin/sh\n";
+    d.on_call(calls + 1, local(&p, alice_uid));
+    assert!(matches!(
+        resolver.user_by_uid(10001).await,
+        Answer::NotFound
+    ));
+    let calls = d.call_count();
+    d.on_call(calls + 1, local(&g, "root:x:0:\nstaff:x:5000:\n"));
+    assert!(matches!(
+        resolver.group_by_name("staff").await,
+        Answer::NotFound
+    ));
+    let calls = d.call_count();
+    d.on_call(calls + 1, local(&g, "root:x:0:\nlocalg:x:10010:\n"));
+    assert!(matches!(
+        resolver.group_by_gid(10010).await,
+        Answer::NotFound
+    ));
 }
