@@ -373,9 +373,16 @@ impl FakeDirectory {
     }
 
     /// Runs `work` as call number `n` (counted from 1, over the domain's
-    /// life) begins, before it waits at the gate or answers.
+    /// life, whatever task makes it) begins, before it waits at the gate
+    /// or answers. Panics for a call already made.
     pub fn on_call(&self, n: usize, work: impl FnOnce() + Send + 'static) {
+        assert!(n > self.call_count(), "call {n} was made already");
         self.on_call.lock().unwrap().push((n, Box::new(work)));
+    }
+
+    /// Work of [`FakeDirectory::on_call`] not run yet.
+    pub fn calls_hooked_left(&self) -> usize {
+        self.on_call.lock().unwrap().len()
     }
 
     /// Lets `n` held calls proceed.

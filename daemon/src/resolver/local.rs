@@ -266,10 +266,10 @@ impl LocalAccounts {
 }
 
 /// The local accounts one lookup judges by, read once, when first needed
-/// (one version of the files for the whole lookup): a lookup that asks a
-/// domain reads them while its search is out
-/// ([`super::Resolver::walk_domains`]) instead of before it (their two
-/// `stat`s take 13–19 µs on a machine idle for 60 ms, 0.8 µs back to
+/// (one version of the files for the whole lookup): a lookup whose first
+/// answer comes from a domain's search reads them while that search is
+/// out ([`super::Resolver::walk_domains`]) instead of before it (their
+/// two `stat`s take 13–19 µs on a machine idle for 60 ms, 0.8 µs back to
 /// back).
 pub struct LocalSlot {
     accounts: Arc<LocalAccounts>,

@@ -57,7 +57,7 @@ use crate::cache::flight::Flights;
 use crate::cache::{CacheKey, Clock, GroupEntry, Key, MemCache, Slot, UserEntry, Value};
 use crate::config::{CacheSettings, NssSettings};
 use crate::store::Store;
-use local::LocalAccounts;
+use local::{LocalAccounts, LocalView};
 use roster_proto::Failure;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -226,8 +226,9 @@ struct Inner {
 enum Reuse {
     /// The decided answer and until when it is fresh.
     Decided(Value, u64),
-    /// None to reuse: the context to decide the question in.
-    Decide(owner::Ctx),
+    /// None to reuse; the local accounts when they were read to check one
+    /// (the lookup then judges by them: [`Resolver::ctx_after`]).
+    Decide(Option<LocalView>),
 }
 
 /// The cache layer over the domains. Cheap to clone (shared state).
@@ -452,13 +453,14 @@ impl Resolver {
     /// [`Resolver::group_by_name`] with its freshness (see [`Timed`]).
     pub async fn group_by_name_timed(&self, name: &str) -> Timed<Arc<GroupEntry>> {
         let question = Key::GroupName(name.to_string());
-        let mut cx = match self.reuse_decided(&question) {
+        let read = match self.reuse_decided(&question) {
             Reuse::Decided(Value::Group(g), until) => {
                 return (Answer::Found(g, Source::Cache), until)
             }
-            Reuse::Decided(..) => self.ctx(),
-            Reuse::Decide(cx) => cx,
+            Reuse::Decided(..) => None,
+            Reuse::Decide(read) => read,
         };
+        let mut cx = self.ctx_after(read);
         if name.is_empty() || cx.settings.ignore_groups.contains(name) {
             return (Answer::NotFound, 0);
         }
@@ -490,12 +492,12 @@ impl Resolver {
     /// [`Resolver::group_by_gid`] with its freshness (see [`Timed`]).
     pub async fn group_by_gid_timed(&self, gid: u32) -> Timed<Arc<GroupEntry>> {
         let question = Key::GroupId(gid);
-        let mut cx = match self.reuse_decided(&question) {
+        let read = match self.reuse_decided(&question) {
             Reuse::Decided(Value::Group(g), until) => {
                 return (Answer::Found(g, Source::Cache), until)
             }
-            Reuse::Decided(..) => self.ctx(),
-            Reuse::Decide(cx) => cx,
+            Reuse::Decided(..) => None,
+            Reuse::Decide(read) => read,
         };
         if gid < self.settings().min_id {
             return (Answer::NotFound, 0);
@@ -504,6 +506,7 @@ impl Resolver {
         // with the GIDs after it) and is asked alone meanwhile; a GID of
         // such a batch being recorded waits for it.
         self.record_gid_now(gid).await;
+        let mut cx = self.ctx_after(read);
         let r = match self.walk_domains(&mut cx, None, Key::GroupId(gid)).await {
             Ok(Some((i, Value::Group(raw), src))) => {
                 let served = self
@@ -534,13 +537,15 @@ impl Resolver {
     /// [`Resolver::groups_of_user`] with its freshness (see [`Timed`]).
     pub async fn groups_of_user_timed(&self, name: &str) -> Timed<Vec<u32>> {
         let question = Key::GroupsOf(name.to_string());
-        let mut cx = match self.reuse_decided(&question) {
+        let read = match self.reuse_decided(&question) {
             Reuse::Decided(Value::Gids(gids), until) => {
                 return (Answer::Found(gids.to_vec(), Source::Cache), until)
             }
-            Reuse::Decided(..) => self.ctx(),
-            Reuse::Decide(cx) => cx,
+            Reuse::Decided(..) => None,
+            Reuse::Decide(read) => read,
         };
+        // (Read first: a local user's groups are found without a search.)
+        let mut cx = self.ctx_after(read);
         let r = if let Some((uid, gid)) = cx.local.get().users.get(name) {
             if !cx.settings.initgroups_for_local_users {
                 return (Answer::NotFound, 0);
@@ -562,21 +567,30 @@ impl Resolver {
     }
 
     /// The decided answer to `question` when it may be reused now (see
-    /// [`decided`]), or the context to decide it in. The local accounts are
-    /// read only to check a decision kept under some version of them (that
-    /// context then judges by what was read); with none kept, the context
-    /// reads them when first needed.
+    /// [`decided`]). The local accounts are read only to check a decision
+    /// kept under some version of them; with none kept, the lookup reads
+    /// them when first needed.
     fn reuse_decided(&self, question: &Key) -> Reuse {
         let now = self.inner.clock.now_ms();
         let Some((value, until, local)) = self.inner.decided.get(question, now) else {
-            return Reuse::Decide(self.ctx());
+            return Reuse::Decide(None);
         };
         let view = self.inner.local.view();
         if view.version != local {
-            return Reuse::Decide(self.ctx_with(view));
+            return Reuse::Decide(Some(view));
         }
         self.inner.stats.hits.fetch_add(1, Ordering::Relaxed);
         Reuse::Decided(value, until)
+    }
+
+    /// The context of a lookup that found no decided answer to reuse:
+    /// judging by the local accounts `read` to check one, or reading them
+    /// when first needed.
+    fn ctx_after(&self, read: Option<LocalView>) -> owner::Ctx {
+        match read {
+            Some(view) => self.ctx_with(view),
+            None => self.ctx(),
+        }
     }
 
     /// Keeps the answer `value` of lookup `cx` to `question` for reuse,

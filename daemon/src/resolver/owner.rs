@@ -149,8 +149,8 @@ impl Ctx {
 
 impl Resolver {
     /// A context over the current domains and settings; the local
-    /// accounts are read when first needed (by a lookup that asks a domain,
-    /// while its search is out: [`Resolver::walk_domains`]).
+    /// accounts are read when first needed (when the first probe of
+    /// [`Resolver::walk_domains`] asks a domain, while its search is out).
     pub(super) fn ctx(&self) -> Ctx {
         self.ctx_over(LocalSlot::new(self.inner.local.clone()))
     }
@@ -260,21 +260,24 @@ impl Resolver {
     /// task, and after that task's turn, which writes it (the task was
     /// woken first). The two `stat`s then fall in the server's time instead
     /// of before the search. A probe answered at once (from the cache)
-    /// leaves them to the first use.
+    /// leaves them to their first use.
     async fn probe_reading_local(&self, cx: &mut Ctx, i: usize, key: Key) -> Probe {
-        if cx.local.is_read() {
-            return self.probe(cx, i, key).await;
-        }
-        let accounts = cx.local.accounts().clone();
+        // (One probe future for both ways: the lookup's future holds it.)
+        let accounts = (!cx.local.is_read()).then(|| cx.local.accounts().clone());
         let mut view = None;
         let probe = {
             let mut probe = std::pin::pin!(self.probe(cx, i, key));
-            match std::future::poll_fn(|c| Poll::Ready(probe.as_mut().poll(c))).await {
-                Poll::Ready(p) => p,
-                Poll::Pending => {
-                    tokio::task::yield_now().await;
-                    view = Some(accounts.view());
-                    probe.await
+            match accounts {
+                None => probe.await,
+                Some(accounts) => {
+                    match std::future::poll_fn(|c| Poll::Ready(probe.as_mut().poll(c))).await {
+                        Poll::Ready(p) => p,
+                        Poll::Pending => {
+                            tokio::task::yield_now().await;
+                            view = Some(accounts.view());
+                            probe.await
+                        }
+                    }
                 }
             }
         };

@@ -1624,9 +1624,9 @@ async fn a_lookup_judges_by_one_version_of_the_local_files() {
         Answer::Found(g, _) => g.group.members.clone(),
         other => panic!("expected a group, got {other:?}"),
     };
-    // bob becomes a local user as the lookup asks the directory about
-    // the group's members, after the group's search: the lookup still
-    // judges by the files as they were once that first search was out.
+    // bob becomes a local user as the lookup asks the directory again
+    // after the group's search (the group's GID, its members): the lookup
+    // still judges by the files as they were at that first search.
     let local_bob = "root:x:0:0::/root:/bin/sh\nbob:x:5000:5000::/:/bin/sh\n";
     let written = p.clone();
     d.on_call(2, move || std::fs::write(&written, local_bob).unwrap());
@@ -1642,13 +1642,39 @@ async fn a_lookup_judges_by_one_version_of_the_local_files() {
     assert_eq!(members(resolver.group_by_name("staff").await), ["alice"]);
 }
 
-#[tokio::test]
+/// Runs `lookup` with `file` holding `before` when it begins, `during`
+/// from the start of its first call to the directory (its search out),
+/// and `before` again while that call still waits (5 of its 10 ms,
+/// paused time): its answer.
+async fn judged_while_out<T>(
+    d: &FakeDirectory,
+    file: &std::path::Path,
+    before: &str,
+    during: &'static str,
+    lookup: impl std::future::Future<Output = T>,
+) -> T {
+    std::fs::write(file, before).unwrap();
+    let written = file.to_path_buf();
+    d.on_call(d.call_count() + 1, move || {
+        std::fs::write(&written, during).unwrap();
+    });
+    let (answer, ()) = tokio::join!(lookup, async {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        std::fs::write(file, before).unwrap();
+    });
+    assert_eq!(d.calls_hooked_left(), 0, "the lookup asked the directory");
+    answer
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_lookup_reads_the_local_files_once_its_search_is_out() {
     let dir = tempfile::tempdir().unwrap();
     let (p, g) = (dir.path().join("passwd"), dir.path().join("group"));
-    std::fs::write(&p, "root:x:0:0::/root:/bin/sh\n").unwrap();
-    std::fs::write(&g, "root:x:0:\n").unwrap();
+    let (passwd, group) = ("root:x:0:0::/root:/bin/sh\n", "root:x:0:\n");
+    std::fs::write(&p, passwd).unwrap();
+    std::fs::write(&g, group).unwrap();
     let d = example();
+    d.set_latency_ms(10);
     let resolver = Resolver::with_local_accounts(
         vec![d.clone() as Arc<dyn Provider>],
         settings(),
@@ -1656,42 +1682,25 @@ async fn a_lookup_reads_the_local_files_once_its_search_is_out() {
         Arc::new(ManualClock::new(T0)),
         local::LocalAccounts::from_paths(&p, &g),
     );
-    // Their two `stat`s come after the lookup handed its search over, not
-    // before it: a change made as the first call begins is what the
-    // lookup judges by (by name, by UID, and for a group by name and by
-    // GID, the same way).
-    let local = |file: &std::path::Path, text: &'static str| {
-        let file = file.to_path_buf();
-        move || std::fs::write(&file, text).unwrap()
-    };
-    d.on_call(
-        1,
-        local(
-            &p,
-            "root:x:0:0::/root:/bin/sh\nbob:x:5000:5000::/:/bin/sh\n",
-        ),
-    );
+    // Their two `stat`s come once the lookup's search is out, not before
+    // it (the files it began with) nor after the answer (the files as they
+    // are then): the entry, local in that version only, is refused. By
+    // name, by UID, and for a group by name and by GID.
+    let bob = "root:x:0:0::/root:/bin/sh\nbob:x:5000:5000::/:/bin/sh\n";
+    let asked = judged_while_out(&d, &p, passwd, bob, resolver.user_by_name("bob")).await;
+    assert!(matches!(asked, Answer::NotFound), "{asked:?}");
+    let uid_10001 = "root:x:0:0::/root:/bin/sh\nlocalu:x:10001:5000::/:/bin/sh\n";
+    let asked = judged_while_out(&d, &p, passwd, uid_10001, resolver.user_by_uid(10001)).await;
+    assert!(matches!(asked, Answer::NotFound), "{asked:?}");
+    let staff = "root:x:0:\nstaff:x:5000:\n";
+    let asked = judged_while_out(&d, &g, group, staff, resolver.group_by_name("staff")).await;
+    assert!(matches!(asked, Answer::NotFound), "{asked:?}");
+    let gid_30001 = "root:x:0:\nlocalg:x:30001:\n";
+    let asked = judged_while_out(&d, &g, group, gid_30001, resolver.group_by_gid(30001)).await;
+    assert!(matches!(asked, Answer::NotFound), "{asked:?}");
+    // Asked again, with the files as they began: served.
     assert!(matches!(
         resolver.user_by_name("bob").await,
-        Answer::NotFound
-    ));
-    let calls = d.call_count();
-    let alice_uid = "root:x:0:0::/root:/bin/sh\nlocalu:x:10001:5000::/:/bin/sh\n";
-    d.on_call(calls + 1, local(&p, alice_uid));
-    assert!(matches!(
-        resolver.user_by_uid(10001).await,
-        Answer::NotFound
-    ));
-    let calls = d.call_count();
-    d.on_call(calls + 1, local(&g, "root:x:0:\nstaff:x:5000:\n"));
-    assert!(matches!(
-        resolver.group_by_name("staff").await,
-        Answer::NotFound
-    ));
-    let calls = d.call_count();
-    d.on_call(calls + 1, local(&g, "root:x:0:\nlocalg:x:10010:\n"));
-    assert!(matches!(
-        resolver.group_by_gid(10010).await,
-        Answer::NotFound
+        Answer::Found(..)
     ));
 }
