@@ -265,12 +265,11 @@ impl LocalAccounts {
     }
 }
 
-/// The local accounts one lookup judges by, read once, when first needed
-/// (one version of the files for the whole lookup): a lookup whose first
-/// answer comes from a domain's search reads them while that search is
-/// out ([`super::Resolver::walk_domains`]) instead of before it (their
+/// The local accounts one lookup judges by, read once (one version of the
+/// files for the whole lookup): while the first search of
+/// [`super::Resolver::walk_domains`] is out instead of before it (their
 /// two `stat`s take 13–19 µs on a machine idle for 60 ms, 0.8 µs back to
-/// back).
+/// back), or when first used by a lookup that searches nothing.
 pub struct LocalSlot {
     accounts: Arc<LocalAccounts>,
     view: OnceLock<LocalView>,

@@ -227,7 +227,7 @@ enum Reuse {
     /// The decided answer and until when it is fresh.
     Decided(Value, u64),
     /// None to reuse; the local accounts when they were read to check one
-    /// (the lookup then judges by them: [`Resolver::ctx_after`]).
+    /// (the lookup then judges by them: [`Resolver::ctx_judging_by`]).
     Decide(Option<LocalView>),
 }
 
@@ -460,7 +460,7 @@ impl Resolver {
             Reuse::Decided(..) => None,
             Reuse::Decide(read) => read,
         };
-        let mut cx = self.ctx_after(read);
+        let mut cx = self.ctx_judging_by(read);
         if name.is_empty() || cx.settings.ignore_groups.contains(name) {
             return (Answer::NotFound, 0);
         }
@@ -506,7 +506,7 @@ impl Resolver {
         // with the GIDs after it) and is asked alone meanwhile; a GID of
         // such a batch being recorded waits for it.
         self.record_gid_now(gid).await;
-        let mut cx = self.ctx_after(read);
+        let mut cx = self.ctx_judging_by(read);
         let r = match self.walk_domains(&mut cx, None, Key::GroupId(gid)).await {
             Ok(Some((i, Value::Group(raw), src))) => {
                 let served = self
@@ -545,7 +545,7 @@ impl Resolver {
             Reuse::Decide(read) => read,
         };
         // (Read first: a local user's groups are found without a search.)
-        let mut cx = self.ctx_after(read);
+        let mut cx = self.ctx_judging_by(read);
         let r = if let Some((uid, gid)) = cx.local.get().users.get(name) {
             if !cx.settings.initgroups_for_local_users {
                 return (Answer::NotFound, 0);
@@ -586,7 +586,7 @@ impl Resolver {
     /// The context of a lookup that found no decided answer to reuse:
     /// judging by the local accounts `read` to check one, or reading them
     /// when first needed.
-    fn ctx_after(&self, read: Option<LocalView>) -> owner::Ctx {
+    fn ctx_judging_by(&self, read: Option<LocalView>) -> owner::Ctx {
         match read {
             Some(view) => self.ctx_with(view),
             None => self.ctx(),

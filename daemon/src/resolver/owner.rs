@@ -149,8 +149,8 @@ impl Ctx {
 
 impl Resolver {
     /// A context over the current domains and settings; the local
-    /// accounts are read when first needed (when the first probe of
-    /// [`Resolver::walk_domains`] asks a domain, while its search is out).
+    /// accounts are read while the first search of
+    /// [`Resolver::walk_domains`] is out, or when first used.
     pub(super) fn ctx(&self) -> Ctx {
         self.ctx_over(LocalSlot::new(self.inner.local.clone()))
     }

@@ -1645,7 +1645,9 @@ async fn a_lookup_judges_by_one_version_of_the_local_files() {
 /// Runs `lookup` with `file` holding `before` when it begins, `during`
 /// from the start of its first call to the directory (its search out),
 /// and `before` again while that call still waits (5 of its 10 ms,
-/// paused time): its answer.
+/// paused time): its answer. (The fake answers no call before it is
+/// made, so a read without the yield behind the connection's task would
+/// pass too; the benchmark's timestamps show that one.)
 async fn judged_while_out<T>(
     d: &FakeDirectory,
     file: &std::path::Path,
@@ -1653,14 +1655,20 @@ async fn judged_while_out<T>(
     during: &'static str,
     lookup: impl std::future::Future<Output = T>,
 ) -> T {
-    std::fs::write(file, before).unwrap();
+    // (Each version a new file renamed over the old, as the tools that
+    // edit them do: a new inode, whatever the contents' length.)
+    fn replace(file: &std::path::Path, text: &str) {
+        let new = file.with_extension("new");
+        std::fs::write(&new, text).unwrap();
+        std::fs::rename(&new, file).unwrap();
+    }
+    d.set_latency_ms(10);
+    replace(file, before);
     let written = file.to_path_buf();
-    d.on_call(d.call_count() + 1, move || {
-        std::fs::write(&written, during).unwrap();
-    });
+    d.on_call(d.call_count() + 1, move || replace(&written, during));
     let (answer, ()) = tokio::join!(lookup, async {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        std::fs::write(file, before).unwrap();
+        replace(file, before);
     });
     assert_eq!(d.calls_hooked_left(), 0, "the lookup asked the directory");
     answer
@@ -1674,7 +1682,6 @@ async fn a_lookup_reads_the_local_files_once_its_search_is_out() {
     std::fs::write(&p, passwd).unwrap();
     std::fs::write(&g, group).unwrap();
     let d = example();
-    d.set_latency_ms(10);
     let resolver = Resolver::with_local_accounts(
         vec![d.clone() as Arc<dyn Provider>],
         settings(),
