@@ -1606,12 +1606,23 @@ async fn a_failing_group_listing_leaves_the_user_enumeration_alone() {
     assert!(groups.iter().any(|g| g.name == "staff"));
 }
 
-#[tokio::test]
-async fn a_lookup_judges_by_one_version_of_the_local_files() {
+/// The local files of [`with_local_files`]: `root` alone in each.
+const ROOT_ONLY: (&str, &str) = ("root:x:0:0::/root:/bin/sh\n", "root:x:0:\n");
+
+/// The example directory behind a resolver that judges by local files of
+/// its own, [`ROOT_ONLY`] (in the returned temporary directory): the
+/// directory, the paths of the passwd and group files, and the resolver.
+fn with_local_files() -> (
+    tempfile::TempDir,
+    Arc<FakeDirectory>,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    Resolver,
+) {
     let dir = tempfile::tempdir().unwrap();
     let (p, g) = (dir.path().join("passwd"), dir.path().join("group"));
-    std::fs::write(&p, "root:x:0:0::/root:/bin/sh\n").unwrap();
-    std::fs::write(&g, "root:x:0:\n").unwrap();
+    std::fs::write(&p, ROOT_ONLY.0).unwrap();
+    std::fs::write(&g, ROOT_ONLY.1).unwrap();
     let d = example();
     let resolver = Resolver::with_local_accounts(
         vec![d.clone() as Arc<dyn Provider>],
@@ -1620,6 +1631,12 @@ async fn a_lookup_judges_by_one_version_of_the_local_files() {
         Arc::new(ManualClock::new(T0)),
         local::LocalAccounts::from_paths(&p, &g),
     );
+    (dir, d, p, g, resolver)
+}
+
+#[tokio::test]
+async fn a_lookup_judges_by_one_version_of_the_local_files() {
+    let (_dir, d, p, _, resolver) = with_local_files();
     let members = |a: Answer<Arc<GroupEntry>>| match a {
         Answer::Found(g, _) => g.group.members.clone(),
         other => panic!("expected a group, got {other:?}"),
@@ -1676,19 +1693,8 @@ async fn judged_while_out<T>(
 
 #[tokio::test(start_paused = true)]
 async fn a_lookup_reads_the_local_files_once_its_search_is_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let (p, g) = (dir.path().join("passwd"), dir.path().join("group"));
-    let (passwd, group) = ("root:x:0:0::/root:/bin/sh\n", "root:x:0:\n");
-    std::fs::write(&p, passwd).unwrap();
-    std::fs::write(&g, group).unwrap();
-    let d = example();
-    let resolver = Resolver::with_local_accounts(
-        vec![d.clone() as Arc<dyn Provider>],
-        settings(),
-        None,
-        Arc::new(ManualClock::new(T0)),
-        local::LocalAccounts::from_paths(&p, &g),
-    );
+    let (_dir, d, p, g, resolver) = with_local_files();
+    let (passwd, group) = ROOT_ONLY;
     // Their two `stat`s come once the lookup's search is out, not before
     // it (the files it began with) nor after the answer (the files as they
     // are then): the entry, local in that version only, is refused. By
