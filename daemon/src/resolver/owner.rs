@@ -260,7 +260,7 @@ impl Resolver {
     /// task, and after that task's turn, which writes it (the task was
     /// woken first). The two `stat`s then fall in the server's time instead
     /// of before the search. A probe answered at once (from the cache)
-    /// leaves them to their first use.
+    /// leaves them to the next probe's search, or to their first use.
     async fn probe_reading_local(&self, cx: &mut Ctx, i: usize, key: Key) -> Probe {
         // (One probe future for both ways: the lookup's future holds it.)
         let accounts = (!cx.local.is_read()).then(|| cx.local.accounts().clone());
