@@ -1575,6 +1575,10 @@ async fn a_group_left_to_record_is_recorded_with_the_next_ones_when_asked() {
         assert!(answer.unwrap().starts_with("g000:"));
     }
     assert_eq!(ldap.batch_call_count(), b, "the batch is still held");
+    // (The status counts the batch's 200 GIDs, the GID that asked for it
+    // included, the 100 still left, and what the two answers of g000
+    // left of its member.)
+    assert_eq!(r.left_to_record_of("ldap"), 200 + 100 + 2);
     assert_eq!(
         ldap.call_count() - n,
         2,

@@ -128,11 +128,9 @@ struct NowBatch {
     id: u64,
     /// Its domain, and its GIDs but the one whose lookup asked for it
     /// (a second lookup of that GID is asked alone too, not held by the
-    /// batch).
+    /// batch; the batch always holds it: [`take_near`]).
     domain: Arc<str>,
     gids: HashSet<u32>,
-    /// How many GIDs it records, that one included (for the status).
-    len: usize,
     /// Ends (its sender dropped) once the batch is recorded or dropped.
     done: tokio::sync::watch::Receiver<()>,
 }
@@ -578,7 +576,6 @@ impl Resolver {
                         id,
                         domain: domain.clone(),
                         gids: gids.iter().copied().filter(|&g| g != gid).collect(),
-                        len: gids.len(),
                         done,
                     });
                     Next::Start(domain, gids, id, sent)
@@ -632,7 +629,7 @@ impl Resolver {
             .now_batches
             .iter()
             .filter(|b| &*b.domain == domain)
-            .map(|b| b.len)
+            .map(|b| b.gids.len() + 1) // (and the GID that asked for it)
             .sum();
         (staged
             + state.merging.get(domain).copied().unwrap_or(0)
