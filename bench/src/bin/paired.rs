@@ -33,7 +33,10 @@
 //! `linux-perf`; the scheduler's wake-ups and switches on all CPUs, into
 //! FILE), and each row with one search a lookup is cut into the parts
 //! [`roster_bench::sched`] names: a table per pass of their medians for
-//! each daemon, and where the threads ran.
+//! each daemon, and where the threads ran. `ROSTER_BENCH_CALLGRIND=DIR`:
+//! rosterd runs under callgrind, its counts zeroed once its census is
+//! taken and dumped after the rows (the times then mean nothing;
+//! `bench/hot-code.sh` reads the dump).
 
 use roster_bench::nss_fn::{
     dlopen_module, getgrnam, getpwnam, getpwuid, initgroups_answer, initgroups_dyn, sym, GetGrNam,
@@ -42,7 +45,7 @@ use roster_bench::nss_fn::{
 use roster_bench::peer::{
     prepare, run_driver, sched_ns, wait_for_census, wait_for_recording, Daemon, Peer, Setup,
 };
-use roster_bench::profile::Recording;
+use roster_bench::profile::{callgrind_dir, Instructions, Recording};
 use roster_bench::sched::{self, Window};
 use roster_bench::setup::{build_release, load_average};
 use roster_bench::stats::{median, percentile};
@@ -327,6 +330,9 @@ fn outer() {
             );
         }
     }
+    if let Some(n) = get("rows.rosterd_instructions") {
+        println!("\nrosterd's instructions over the rows (callgrind): {n:.0}");
+    }
     if let Some(perf_data) = &perf_data {
         match slapd.pid() {
             Some(slapd_pid) => print_parts(perf_data, &windows_file, slapd_pid, count),
@@ -566,6 +572,10 @@ fn inner(args: &[String]) -> i32 {
         eprintln!("rosterd did not record what the first lookups left within 60 s");
         failed = true;
     }
+    // Under callgrind (`ROSTER_BENCH_CALLGRIND`), rosterd's counts over
+    // the rows alone: its start and census left out (what
+    // `bench/hot-code.sh` lists).
+    let counting = callgrind_dir().and_then(|dir| Instructions::start(daemon_pids[0], &dir));
     for (pass, gap, pass_pairs) in [("b2b", Duration::ZERO, count), ("gap", GAP, gapped)] {
         for (key, before, lookup) in rows.into_iter().filter(|(key, ..)| asked(key)) {
             // (The gap pass's keys after those of the row's pairs back
@@ -661,6 +671,9 @@ fn inner(args: &[String]) -> i32 {
                 f64::from(roster_faster) / f64::from(pairs)
             );
         }
+    }
+    if let Some(n) = counting.and_then(Instructions::finish) {
+        println!("rows.rosterd_instructions={n}");
     }
     drop(roster_daemon);
     drop(nslcd_daemon);

@@ -275,3 +275,100 @@ fn enumeration_pages_through_every_user_and_group_when_enabled() {
     );
     assert!(groups.contains("engineers") && groups.contains(&dataset::many_group(0)));
 }
+
+/// rosterd is linked with `rosterd/hot-code.ld` (rosterd/build.rs): the
+/// sections of the functions uncached lookups run come first in its
+/// `.text`, every other function's after them. Checked on the build the
+/// tests run: the connection's request loop and the LDAP connection's
+/// reader are among the script's functions, and lie before every Rust
+/// function it does not name (without the script, or with patterns
+/// that no longer match, the two lie among the others).
+#[test]
+fn lookup_code_is_linked_together() {
+    let script_path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rosterd/hot-code.ld");
+    let script = std::fs::read_to_string(&script_path).unwrap();
+    let patterns: Vec<&str> = script
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("*(.text.")?.strip_suffix(')'))
+        .collect();
+    assert!(
+        patterns.len() > 100,
+        "{}: {} patterns",
+        script_path.display(),
+        patterns.len()
+    );
+    let named = |symbol: &str| patterns.iter().any(|p| glob_matches(p, symbol));
+    let bin = rosterd_bin();
+    let out = Command::new("nm")
+        .args(["-n", "--defined-only"])
+        .arg(&bin)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "nm {}", bin.display());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    // (address, name) of the Rust functions, by address.
+    let functions: Vec<(u64, &str)> = listing
+        .lines()
+        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            [addr, "t" | "T", name] if name.starts_with("_ZN") || name.starts_with("_R") => {
+                Some((u64::from_str_radix(addr, 16).ok()?, name))
+            }
+            _ => None,
+        })
+        .collect();
+    let first_other = functions
+        .iter()
+        .find(|(_, name)| !named(name))
+        .map(|&(addr, _)| addr)
+        .expect("a function the script does not name");
+    // (Their futures' `poll`s, legacy-mangled: the path, then the hash.)
+    let closure = "28_$u7b$$u7b$closure$u7d$$u7d$17h";
+    for wanted in [
+        "_ZN7rosterd6server4conn5serve",
+        "_ZN5ldap34conn13LdapConnAsync4turn",
+    ] {
+        let placed: Vec<(u64, &str)> = functions
+            .iter()
+            .filter(|(_, name)| {
+                name.strip_prefix(wanted)
+                    .and_then(|rest| rest.strip_prefix(closure))
+                    .is_some_and(|hash| hash.len() == 17)
+            })
+            .copied()
+            .collect();
+        assert!(
+            !placed.is_empty(),
+            "no function {wanted} in {}",
+            bin.display()
+        );
+        for (addr, name) in placed {
+            assert!(named(name), "{name}: not in {}", script_path.display());
+            assert!(
+                addr < first_other,
+                "{name} at {addr:#x}, after a function the script does not name ({first_other:#x})"
+            );
+        }
+    }
+}
+
+/// `pattern` (a linker script's: `*` any run of characters, every other
+/// character itself) matches the whole of `name`.
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let mut parts: Vec<&str> = parts.collect();
+    let Some(last) = parts.pop() else {
+        return rest.is_empty();
+    };
+    for part in parts {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
