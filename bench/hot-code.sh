@@ -3,49 +3,66 @@
 # lookups run (by name, by UID, of a group, a user's groups), as patterns
 # of their sections, which the linker places together at the head of
 # rosterd's .text (rosterd/build.rs; one .text still, as valgrind and
-# other tools expect). A lookup after idleness then touches
-# about half as many pages of code (fewer translations to walk again).
+# other tools expect), so that a lookup after idleness touches fewer
+# pages of code (README: "rosterd's lookup code linked together").
 #
 # It runs the paired benchmark's rows with rosterd under callgrind (its
 # counts taken over the rows only) and lists every function of rosterd
 # that ran. The patterns leave out what changes from build to build (the
-# hash of a legacy symbol, the crate hashes of a v0 one), so the file
-# holds while the functions keep their names; run it again after the
-# lookup path changes. Needs what `cargo run --release -p roster-bench
-# --bin paired` needs, and valgrind. Run as root from anywhere.
+# hash of a legacy symbol, the crate hashes of a v0 one, LLVM's numbered
+# suffixes), so the file holds while the functions keep their names; run
+# it again after the lookup path changes. Each pattern takes the
+# function's section under either name LLVM gives it (`.text.NAME`, or
+# `.text.unlikely.NAME` for code it deems cold). Needs what `cargo run
+# --release -p roster-bench --bin paired` needs, and valgrind. Run as root.
 set -eu
+for tool in valgrind callgrind_control callgrind_annotate; do
+    command -v "$tool" >/dev/null || {
+        echo "hot-code.sh: $tool not found (Debian package valgrind)" >&2
+        exit 1
+    }
+done
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/rosterd/hot-code.ld"
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
+trap 'exit 1' INT TERM HUP
 # (rosterd runs as its own user: it writes the counts.)
 chmod 0777 "$dir"
 cd "$root"
-VALGRIND_OPTS=--demangle=no ROSTER_BENCH_CALLGRIND="$dir" \
-    PAIRED_ROWS=name,uid,group,initgroups PAIRED_COUNT=60 \
-    cargo run --release -q -p roster-bench --bin paired >"$dir/paired.txt"
-# The rows' dump is the one the benchmark asked for: callgrind.out.PID.N.
-dump=$(ls -t "$dir"/callgrind.out.*.* 2>/dev/null | head -n 1)
-if [ -z "$dump" ]; then
-    echo "hot-code.sh: no callgrind dump of the rows in $dir" >&2
+fail() {
+    echo "hot-code.sh: $1" >&2
     cat "$dir/paired.txt" >&2
     exit 1
+}
+VALGRIND_OPTS=--demangle=no ROSTER_BENCH_CALLGRIND="$dir" \
+    PAIRED_ROWS=name,uid,group,initgroups PAIRED_COUNT=60 \
+    cargo run --release -q -p roster-bench --bin paired >"$dir/paired.txt" 2>&1 ||
+    fail "the paired benchmark failed"
+# A run whose lookups failed would list their error paths.
+if grep -q "failed" "$dir/paired.txt" ||
+    ! grep -q "rosterd's instructions over the rows" "$dir/paired.txt"; then
+    fail "the paired benchmark's rows did not all answer under callgrind"
 fi
+# The rows' dump is the one the benchmark asked for: callgrind.out.PID.N.
+dump=$(ls -t "$dir"/callgrind.out.*.* 2>/dev/null | head -n 1)
+[ -n "$dump" ] || fail "no callgrind dump of the rows in $dir"
 # Every function of rosterd's own file with a cost (--threshold=100: all
 # of them; callgrind marks a recursion's levels with 'N), its section's
-# name made a pattern.
-callgrind_annotate --threshold=100 "$dump" |
+# name made a pattern: LLVM's suffixes (.llvm.N, .N) and a legacy
+# symbol's hash (17h + 16 hex digits + E) made `*`, a v0 symbol's crate
+# hashes (Cs...) too.
+callgrind_annotate --auto=no --threshold=100 "$dump" |
     sed -n 's/^ *[0-9,]* *([ 0-9.]*%) *[^ ]*:\([^ ]*\) \[.*\/rosterd\]$/\1/p' |
     grep -E '^(_ZN|_R|ring_core)' |
     sed -e "s/'[0-9]*\$//" \
-        -e 's/17h[0-9a-f]\{16\}E$/17h*/' \
+        -e 's/\.llvm\.[0-9]*$/*/' \
+        -e 's/\.[0-9][0-9]*$/*/' \
+        -e 's/17h[0-9a-f]\{16\}E\**$/17h*/' \
         -e '/^_R/s/Cs[0-9A-Za-z]*_/Cs*_/g' |
     LC_ALL=C sort -u >"$dir/patterns"
 count=$(wc -l <"$dir/patterns")
-if [ "$count" -lt 100 ]; then
-    echo "hot-code.sh: only $count functions found in $dump" >&2
-    exit 1
-fi
+[ "$count" -ge 100 ] || fail "only $count functions found in $dump"
 {
     echo "/* rosterd's code that uncached lookups run, placed at the head of its"
     echo "   .text, before the rest of it (rosterd/build.rs). Written by"
@@ -54,7 +71,7 @@ fi
     echo "{"
     echo "  .text :"
     echo "  {"
-    sed 's/^/    *(.text./; s/$/)/' "$dir/patterns"
+    sed 's/.*/    *(.text.& .text.unlikely.&)/' "$dir/patterns"
     echo "    *(.text .text.*)"
     echo "  }"
     echo "}"

@@ -575,7 +575,13 @@ fn inner(args: &[String]) -> i32 {
     // Under callgrind (`ROSTER_BENCH_CALLGRIND`), rosterd's counts over
     // the rows alone: its start and census left out (what
     // `bench/hot-code.sh` lists).
-    let counting = callgrind_dir().and_then(|dir| Instructions::start(daemon_pids[0], &dir));
+    let counting = callgrind_dir().and_then(|dir| {
+        let counting = Instructions::start(daemon_pids[0], &dir);
+        if counting.is_none() {
+            eprintln!("ROSTER_BENCH_CALLGRIND: callgrind_control -z of rosterd failed");
+        }
+        counting
+    });
     for (pass, gap, pass_pairs) in [("b2b", Duration::ZERO, count), ("gap", GAP, gapped)] {
         for (key, before, lookup) in rows.into_iter().filter(|(key, ..)| asked(key)) {
             // (The gap pass's keys after those of the row's pairs back
