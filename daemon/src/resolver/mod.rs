@@ -583,16 +583,6 @@ impl Resolver {
         Reuse::Decided(value, until)
     }
 
-    /// The context of a lookup that found no decided answer to reuse:
-    /// judging by the local accounts `read` to check one, or reading them
-    /// when first needed.
-    fn ctx_judging_by(&self, read: Option<LocalView>) -> owner::Ctx {
-        match read {
-            Some(view) => self.ctx_with(view),
-            None => self.ctx(),
-        }
-    }
-
     /// Keeps the answer `value` of lookup `cx` to `question` for reuse,
     /// under the versions of the local accounts `cx` judged by.
     fn keep_decided(&self, question: Key, value: Value, cx: &owner::Ctx) {

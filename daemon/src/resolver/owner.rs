@@ -152,7 +152,7 @@ impl Resolver {
     /// accounts are read while the first search of
     /// [`Resolver::walk_domains`] is out, or when first used.
     pub(super) fn ctx(&self) -> Ctx {
-        self.ctx_over(LocalSlot::new(self.inner.local.clone()))
+        self.ctx_judging_by(None)
     }
 
     /// [`Resolver::ctx`] for work done after the answers
@@ -164,13 +164,15 @@ impl Resolver {
         }
     }
 
-    /// [`Resolver::ctx`] judging by the local accounts of `local`, read
-    /// already.
-    pub(super) fn ctx_with(&self, local: LocalView) -> Ctx {
-        self.ctx_over(LocalSlot::with_view(self.inner.local.clone(), local))
-    }
-
-    fn ctx_over(&self, local: LocalSlot) -> Ctx {
+    /// [`Resolver::ctx`] judging by the local accounts `read` (read
+    /// already, to check a decided answer), or reading them when first
+    /// needed.
+    pub(super) fn ctx_judging_by(&self, read: Option<LocalView>) -> Ctx {
+        let accounts = self.inner.local.clone();
+        let local = match read {
+            Some(view) => LocalSlot::with_view(accounts, view),
+            None => LocalSlot::new(accounts),
+        };
         // (Counted before the domains are read: a flush or a reload from
         // then on keeps what this lookup decides from being kept.)
         let clears = self.inner.decided.clears();
