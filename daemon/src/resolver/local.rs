@@ -246,13 +246,6 @@ impl LocalAccounts {
         }
     }
 
-    /// Which versions of the two files are current: changes whenever
-    /// either file is read again (an answer decided under other versions
-    /// may be wrong now).
-    pub fn version(&self) -> (u64, u64) {
-        self.view().version
-    }
-
     /// Why a directory user named `name` with `uid` must not be served
     /// (`any_case`: the directory compares names case-insensitively).
     pub fn user_refusal(&self, name: &str, uid: u32, any_case: bool) -> Option<String> {
