@@ -313,7 +313,9 @@ pub struct LocalView {
     pub users: Arc<Table>,
     /// `/etc/group`.
     pub groups: Arc<Table>,
-    /// The versions of the two files ([`LocalAccounts::version`]).
+    /// The versions of the two files: they change whenever either file is
+    /// read again (an answer decided under other versions may be wrong
+    /// now).
     pub version: (u64, u64),
 }
 
