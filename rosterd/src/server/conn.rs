@@ -12,6 +12,7 @@
 //! its connection slot, nothing else.
 
 use super::dispatch::{dispatch_timed, failed, Reply};
+use super::inbox::Inbox;
 use super::link::Link;
 use super::{pam, status_report, Context, Limits, Seat, SocketKind};
 use crate::memcache_publish::Answered;
@@ -21,7 +22,7 @@ use roster_proto::{
     decode_request, encode_response, parse_header, Failure, Request, Response, MAX_FRAME_LEN,
 };
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::time::{timeout, timeout_at, Instant};
 
 /// Serves requests on `stream`, which came in on the `kind` socket from a
@@ -36,8 +37,16 @@ pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, 
     } = seat;
     let limits: &Limits = &slots.limits;
     let idle = limits.idle_timeout;
+    let mut inbox = Inbox::default();
     // The first request is read with the place held (the accept noted it).
-    let mut incoming = read_request(&mut stream, idle, limits.frame_timeout, MAX_FRAME_LEN).await;
+    let mut incoming = read_request(
+        &mut stream,
+        &mut inbox,
+        idle,
+        limits.frame_timeout,
+        MAX_FRAME_LEN,
+    )
+    .await;
     loop {
         let request = match incoming {
             Incoming::Request(r) => r,
@@ -100,7 +109,7 @@ pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, 
         incoming = tokio::select! {
             biased;
             () = ticket.given_away() => return,
-            r = read_request(&mut stream, idle, limits.frame_timeout, MAX_FRAME_LEN) => r,
+            r = read_request(&mut stream, &mut inbox, idle, limits.frame_timeout, MAX_FRAME_LEN) => r,
         };
         let Some(back) = ticket.resume() else {
             return;
@@ -120,30 +129,37 @@ enum Incoming {
     Fault(String),
 }
 
-/// Reads one request frame: the first byte may take up to `first_byte`,
-/// the rest of the frame must follow within `frame_timeout`; a body over
-/// `max_len` bytes is refused unread.
+/// Reads one request frame from `inbox` and, when it lacks bytes, from
+/// `stream`: the first byte may take up to `first_byte`, the rest of the
+/// frame must follow within `frame_timeout`; a body over `max_len` bytes
+/// is refused unread. Bytes after the frame stay in `inbox`.
 async fn read_request(
     stream: &mut Link,
+    inbox: &mut Inbox,
     first_byte: Duration,
     frame_timeout: Duration,
     max_len: usize,
 ) -> Incoming {
-    let mut prefix = [0u8; 4];
-    let first = match timeout(first_byte, stream.read(&mut prefix)).await {
-        Ok(Ok(n)) if n > 0 => n,
-        Ok(_) | Err(_) => return Incoming::Closed, // closed, or idle too long
-    };
-    let frame_deadline = Instant::now() + frame_timeout;
-    match timeout_at(frame_deadline, stream.read_exact(&mut prefix[first..])).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(_)) => return Incoming::Closed, // closed in the middle of the prefix
-        Err(_) => {
-            return Incoming::Fault(format!(
-                "bad frame: length prefix incomplete ({first} of 4 bytes) after {frame_timeout:?}"
-            ))
+    if inbox.bytes().is_empty() {
+        match timeout(first_byte, inbox.fill(stream, 0)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) | Err(_) => return Incoming::Closed, // closed, or idle too long
         }
     }
+    let frame_deadline = Instant::now() + frame_timeout;
+    while inbox.bytes().len() < 4 {
+        match timeout_at(frame_deadline, inbox.fill(stream, 0)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => return Incoming::Closed, // closed in the middle of the prefix
+            Err(_) => {
+                return Incoming::Fault(format!(
+                    "bad frame: length prefix incomplete ({} of 4 bytes) after {frame_timeout:?}",
+                    inbox.bytes().len()
+                ))
+            }
+        }
+    }
+    let prefix: [u8; 4] = inbox.bytes()[..4].try_into().expect("four bytes");
     let header = match parse_header(prefix) {
         Ok(h) => h,
         Err(e) => return Incoming::Fault(format!("bad frame: {e}")),
@@ -154,26 +170,27 @@ async fn read_request(
             header.len
         ));
     }
-    // Grows only as bytes arrive: a peer announcing 4 MiB and sending
-    // nothing costs nothing.
-    let mut payload = Vec::with_capacity(header.len.min(4096));
-    let mut body = (&mut *stream).take(header.len as u64);
-    match timeout_at(frame_deadline, body.read_to_end(&mut payload)).await {
-        Ok(Ok(n)) if n == header.len => {}
-        Ok(_) => return Incoming::Closed, // peer closed in the middle of the frame
-        Err(_) => {
-            let got = payload.len();
-            zeroize::Zeroize::zeroize(&mut payload);
-            return Incoming::Fault(format!(
-                "bad frame: body incomplete ({got} of {} bytes) after {frame_timeout:?}",
-                header.len
-            ));
+    // The inbox grows only as bytes arrive: a peer announcing 4 MiB and
+    // sending nothing costs nothing.
+    let frame_len = 4 + header.len;
+    while inbox.bytes().len() < frame_len {
+        let lacking = frame_len - inbox.bytes().len();
+        match timeout_at(frame_deadline, inbox.fill(stream, lacking)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => return Incoming::Closed, // peer closed in the middle of the frame
+            Err(_) => {
+                return Incoming::Fault(format!(
+                    "bad frame: body incomplete ({} of {} bytes) after {frame_timeout:?}",
+                    inbox.bytes().len() - 4,
+                    header.len
+                ));
+            }
         }
     }
-    let decoded = decode_request(&payload);
-    // A PAM frame holds a password: wipe the buffer (the decoded `Secret`
-    // zeroizes itself).
-    zeroize::Zeroize::zeroize(&mut payload);
+    let decoded = decode_request(&inbox.bytes()[4..frame_len]);
+    // A PAM frame holds a password: the inbox wipes the frame's bytes (the
+    // decoded `Secret` zeroizes itself).
+    inbox.take(frame_len);
     match decoded {
         Ok(r) => Incoming::Request(r),
         Err(e) => Incoming::Fault(format!("bad request frame: {e}")),
@@ -220,11 +237,13 @@ pub const REFUSED_FRAME_MAX: usize = 64 * 1024;
 pub async fn refuse_request(mut stream: Link, reason: &str, limits: &Limits) {
     let bound = limits.frame_timeout;
     let _ = timeout(bound, async {
-        let answer = match read_request(&mut stream, bound, bound, REFUSED_FRAME_MAX).await {
-            Incoming::Request(req) => failed(&req, Failure::refused(reason)),
-            Incoming::Fault(_) => Response::Error(Failure::refused(reason).to_string()),
-            Incoming::Closed => return,
-        };
+        let mut inbox = Inbox::default();
+        let answer =
+            match read_request(&mut stream, &mut inbox, bound, bound, REFUSED_FRAME_MAX).await {
+                Incoming::Request(req) => failed(&req, Failure::refused(reason)),
+                Incoming::Fault(_) => Response::Error(Failure::refused(reason).to_string()),
+                Incoming::Closed => return,
+            };
         let _ = reply(&mut stream, &answer.into(), bound).await;
     })
     .await;

@@ -28,6 +28,7 @@ pub mod admin;
 mod admin_sid;
 pub mod conn;
 pub mod dispatch;
+mod inbox;
 pub mod link;
 pub mod notify;
 pub mod nss_conf;

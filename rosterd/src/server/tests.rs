@@ -471,6 +471,32 @@ async fn a_half_frame_costs_only_its_own_connection() {
     assert!(rest.is_empty());
 }
 
+/// Frames as they come: two requests in one write are both answered, in
+/// order (the second waits in the connection's inbox, read with the
+/// first), and a frame in parts is put together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_written_together_or_in_parts_are_answered_in_order() {
+    let rd = start();
+    let mut s = tokio::net::UnixStream::connect(rd.nss()).await.unwrap();
+    let mut both = encode_request(&Request::UserByUid(10001));
+    both.extend_from_slice(&encode_request(&Request::UserByName("nobody-here".into())));
+    s.write_all(&both).await.unwrap();
+    match read_reply(&mut s).await {
+        Some(Response::User(u)) => assert_eq!(u.uid, 10001),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(read_reply(&mut s).await, Some(Response::NotFound)));
+    let frame = encode_request(&Request::UserByUid(10001));
+    for part in [&frame[..3], &frame[3..6], &frame[6..]] {
+        s.write_all(part).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    match read_reply(&mut s).await {
+        Some(Response::User(u)) => assert_eq!(u.uid, 10001),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_frames_get_an_error_and_others_are_still_served() {
     let rd = start_with(Limits {
