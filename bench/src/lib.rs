@@ -718,6 +718,7 @@ pub mod setup {
     }
 }
 
+pub mod pages;
 pub mod sched;
 
 /// Profiles of a daemon over one measured step, for the benchmarks'

@@ -36,12 +36,17 @@
 //! each daemon, and where the threads ran. `ROSTER_BENCH_CALLGRIND=DIR`:
 //! rosterd runs under callgrind, its counts zeroed once its census is
 //! taken and dumped after the rows (the times then mean nothing;
-//! `bench/hot-code.sh` reads the dump).
+//! `bench/hot-code.sh` reads the dump). `PAIRED_PAGES=N`: after the
+//! timed passes, N more lookups of each daemon in each one-search row,
+//! untimed, each after [`GAP`] of idleness, counting the memory its
+//! daemon touched for it ([`roster_bench::pages`]: code and data, from
+//! the lookup to [`AFTER_ANSWER`] after it).
 
 use roster_bench::nss_fn::{
     dlopen_module, getgrnam, getpwnam, getpwuid, initgroups_answer, initgroups_dyn, sym, GetGrNam,
     GetPwNam, GetPwUid, GidArray, InitgroupsDyn,
 };
+use roster_bench::pages;
 use roster_bench::peer::{
     prepare, run_driver, sched_ns, wait_for_census, wait_for_recording, Daemon, Peer, Setup,
 };
@@ -66,6 +71,20 @@ use std::time::{Duration, Instant};
 /// within 20 ms, then syncs), so that each lookup starts from an idle
 /// machine and none pays for the one before.
 const GAP: Duration = Duration::from_millis(60);
+
+/// How long after a lookup its daemon's touched memory is counted
+/// (`PAIRED_PAGES`): rosterd's work right after an answer (publishing
+/// it to the memory cache) included, its store's write 20 ms later not.
+const AFTER_ANSWER: Duration = Duration::from_millis(2);
+
+/// `PAIRED_PAGES`: the untimed lookups of each daemon a one-search row
+/// whose touched memory is counted (0 when unset).
+fn pages_lookups() -> u32 {
+    std::env::var("PAIRED_PAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
 
 /// The pause after a row once rosterd has recorded what it left: its
 /// store's writes of those records (within 20 ms) and their sync.
@@ -150,12 +169,16 @@ fn large_keys(count: u32) -> u32 {
 }
 
 /// The keys each other row asks with `count` pairs back to back (its
-/// pairs of both passes, two keys each), when the sample directory holds
-/// that many for each of them (`count` at least 2): at most a quarter of
-/// the bulk users (four rows ask users) and the 1,000 groups `mg0000`..
-/// (so at most 98 keys a large row: their names have three digits).
+/// pairs of both passes, two keys each, and the [`pages_lookups`] of
+/// each daemon), when the sample directory holds that many for each of
+/// them (`count` at least 2): at most a quarter of the bulk users (four
+/// rows ask users) and the 1,000 groups `mg0000`.. (so at most 98 keys a
+/// large row: their names have three digits).
 fn row_keys(count: u32) -> Option<u32> {
-    let keys = count.checked_add(count / 2)?.checked_mul(2)?;
+    let keys = count
+        .checked_add(count / 2)?
+        .checked_add(pages_lookups())?
+        .checked_mul(2)?;
     (count >= 2 && keys <= BULK_USERS / 4 && keys <= dataset::MANY_GROUPS_COUNT).then_some(keys)
 }
 
@@ -327,6 +350,32 @@ fn outer() {
                 us(k("nslcd_p99_us")),
                 us(k("rosterd_cpu_us")),
                 us(k("nslcd_cpu_us")),
+            );
+        }
+    }
+    let pages_wanted = pages_lookups();
+    if pages_wanted > 0 {
+        println!(
+            "\nMemory each daemon touched for a lookup after {} ms idle (from the lookup to {} ms \
+             after its answer; kB, medians of {pages_wanted} untimed lookups a daemon):\n",
+            GAP.as_millis(),
+            AFTER_ANSWER.as_millis()
+        );
+        println!("| | rosterd: code | rosterd: data | nslcd: code | nslcd: data |");
+        println!("|---|---|---|---|---|");
+        for (key, label) in ROWS
+            .into_iter()
+            .filter(|(key, _)| ONE_SEARCH_ROWS.contains(key) && asked(key))
+        {
+            let kb = |stat: &str| {
+                get(&format!("pages.{key}.{stat}")).map_or("-".to_string(), |v| format!("{v:.0}"))
+            };
+            println!(
+                "| {label} | {} | {} | {} | {} |",
+                kb("rosterd_code_kb"),
+                kb("rosterd_data_kb"),
+                kb("nslcd_code_kb"),
+                kb("nslcd_data_kb"),
             );
         }
     }
@@ -680,6 +729,44 @@ fn inner(args: &[String]) -> i32 {
     }
     if let Some(n) = counting.and_then(Instructions::finish) {
         println!("rows.rosterd_instructions={n}");
+    }
+    let pages_wanted = pages_lookups();
+    for (key, _, lookup) in rows
+        .into_iter()
+        .filter(|(key, ..)| pages_wanted > 0 && ONE_SEARCH_ROWS.contains(key) && asked(key))
+    {
+        // (The keys after those of both timed passes.)
+        let first_key = 2 * (count + gapped);
+        let mut touched = [Vec::new(), Vec::new()];
+        for i in 0..pages_wanted {
+            for (who, m) in [&roster, &nslcd].into_iter().enumerate() {
+                let k = first_key + 2 * i + who as u32;
+                std::thread::sleep(GAP);
+                let counted = pages::clear(daemon_pids[who]).and_then(|()| {
+                    if !lookup(m, k) {
+                        eprintln!("pages.{key}: {} lookup {k} failed", m.source);
+                        failed = true;
+                    }
+                    std::thread::sleep(AFTER_ANSWER);
+                    pages::touched(daemon_pids[who])
+                });
+                match counted {
+                    Ok(t) => touched[who].push(t),
+                    Err(e) => {
+                        eprintln!("pages.{key}: {}'s pages: {e}", DAEMONS[who]);
+                        failed = true;
+                    }
+                }
+            }
+        }
+        for (who, seen) in DAEMONS.into_iter().zip(touched) {
+            let mut code: Vec<f64> = seen.iter().map(|t| t.code_kb as f64).collect();
+            let mut data: Vec<f64> = seen.iter().map(|t| t.data_kb as f64).collect();
+            if !code.is_empty() {
+                println!("pages.{key}.{who}_code_kb={}", median(&mut code));
+                println!("pages.{key}.{who}_data_kb={}", median(&mut data));
+            }
+        }
     }
     drop(roster_daemon);
     drop(nslcd_daemon);
