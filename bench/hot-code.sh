@@ -13,8 +13,11 @@
 # suffixes), so the file holds while the functions keep their names; run
 # it again after the lookup path changes. Each pattern takes the
 # function's section under either name LLVM gives it (`.text.NAME`, or
-# `.text.unlikely.NAME` for code it deems cold). Needs what `cargo run
-# --release -p roster-bench --bin paired` needs, and valgrind. Run as root.
+# `.text.unlikely.NAME` for code it deems cold); the same patterns place
+# those functions' jump tables (LLVM's `.rodata.NAME`: the tables of
+# their `match`es, an async function's states among them) at the head of
+# .rodata. Needs what `cargo run --release -p roster-bench --bin paired`
+# needs, and valgrind. Run as root.
 set -eu
 for tool in valgrind callgrind_control callgrind_annotate; do
     command -v "$tool" >/dev/null || {
@@ -65,8 +68,9 @@ count=$(wc -l <"$dir/patterns")
 [ "$count" -ge 100 ] || fail "only $count functions found in $dump"
 {
     echo "/* rosterd's code that uncached lookups run, placed at the head of its"
-    echo "   .text, before the rest of it (rosterd/build.rs). Written by"
-    echo "   bench/hot-code.sh: do not edit. $count section patterns. */"
+    echo "   .text, before the rest of it, and its jump tables at the head of"
+    echo "   .rodata (rosterd/build.rs). Written by bench/hot-code.sh: do not"
+    echo "   edit. $count section patterns. */"
     echo "SECTIONS"
     echo "{"
     echo "  .text :"
@@ -76,6 +80,15 @@ count=$(wc -l <"$dir/patterns")
     echo "  }"
     echo "}"
     echo "INSERT BEFORE .init;"
+    echo "SECTIONS"
+    echo "{"
+    echo "  .rodata :"
+    echo "  {"
+    sed 's/.*/    *(.rodata.&)/' "$dir/patterns"
+    echo "    *(.rodata .rodata.*)"
+    echo "  }"
+    echo "}"
+    echo "INSERT BEFORE .eh_frame_hdr;"
 } >"$out.tmp"
 mv "$out.tmp" "$out"
 echo "hot-code.sh: $count patterns in $out"

@@ -1,10 +1,12 @@
 //! rosterd is linked with `hot-code.ld` (written by `bench/hot-code.sh`):
 //! its `.text` holds first the functions uncached lookups run, then every
-//! other function, so that a lookup after idleness touches fewer pages of
-//! code (README, "rosterd's lookup code linked together"). The script
-//! describes `.text` where the linker puts it anyway (`INSERT BEFORE
-//! .init`): the rest of the layout is the linker's own, and a pattern
-//! that matches nothing changes nothing.
+//! other function, and its `.rodata` first those functions' jump tables,
+//! so that a lookup after idleness touches fewer pages of code and
+//! constants (README, "rosterd's lookup code linked together"). The
+//! script describes `.text` and `.rodata` where the linker puts them
+//! anyway (`INSERT BEFORE .init`, `.eh_frame_hdr`): the rest of the
+//! layout is the linker's own, and a pattern that matches nothing changes
+//! nothing.
 //!
 //! Given only where the toolchain links with its own LLD, the one linker
 //! the script is tested with: x86_64 GNU/Linux from rustc 1.90, no linker
