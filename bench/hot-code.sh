@@ -14,8 +14,9 @@
 # it again after the lookup path changes. Each pattern takes the
 # function's section under either name LLVM gives it (`.text.NAME`, or
 # `.text.unlikely.NAME` for code it deems cold); the same patterns place
-# those functions' jump tables (LLVM's `.rodata.NAME`: the tables of
-# their `match`es, an async function's states among them) at the head of
+# those functions' jump tables (LLVM's `.rodata.NAME`, or
+# `.rodata.unlikely.NAME` beside cold code: the tables of their
+# `match`es, an async function's states among them) at the head of
 # .rodata. Needs what `cargo run --release -p roster-bench --bin paired`
 # needs, and valgrind. Run as root.
 set -eu
@@ -84,7 +85,7 @@ count=$(wc -l <"$dir/patterns")
     echo "{"
     echo "  .rodata :"
     echo "  {"
-    sed 's/.*/    *(.rodata.&)/' "$dir/patterns"
+    sed 's/.*/    *(.rodata.& .rodata.unlikely.&)/' "$dir/patterns"
     echo "    *(.rodata .rodata.*)"
     echo "  }"
     echo "}"

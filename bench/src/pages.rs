@@ -93,7 +93,7 @@ Referenced:           68 kB
     fn this_process_touched_code_and_data() {
         let pid = std::process::id();
         clear(pid).unwrap();
-        let buf = vec![7u8; 1 << 20];
+        let buf = std::hint::black_box(vec![7u8; 1 << 20]);
         let sum: u64 = buf.iter().step_by(4096).map(|&b| u64::from(b)).sum();
         assert_eq!(sum, 7 * 256);
         let t = touched(pid).unwrap();

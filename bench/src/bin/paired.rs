@@ -264,7 +264,8 @@ fn outer() {
         .max(2);
     assert!(
         row_keys(count).is_some(),
-        "PAIRED_COUNT {count}: more than the sample directory holds"
+        "PAIRED_COUNT {count} (with PAIRED_PAGES {}): more than the sample directory holds",
+        pages_lookups()
     );
     let slapd =
         Slapd::start_with_ldif(&(dataset::sample_ldif() + &large_rows_ldif(large_keys(count))));
@@ -548,7 +549,11 @@ fn inner(args: &[String]) -> i32 {
     // Back to back, and each lookup after an idle gap.
     let gapped = count / 2;
     let Some(keys) = row_keys(count) else {
-        eprintln!("PAIRED_COUNT {count}: fewer than 2, or more than the sample directory holds");
+        eprintln!(
+            "PAIRED_COUNT {count} (with PAIRED_PAGES {}): fewer than 2, or more than the \
+             sample directory holds",
+            pages_lookups()
+        );
         return 2;
     };
     let roster_daemon = Daemon::start(Peer::Roster, Path::new(roster_dir));

@@ -132,7 +132,8 @@ enum Incoming {
 /// Reads one request frame from `inbox` and, when it lacks bytes, from
 /// `stream`: the first byte may take up to `first_byte`, the rest of the
 /// frame must follow within `frame_timeout`; a body over `max_len` bytes
-/// is refused unread. Bytes after the frame stay in `inbox`.
+/// is refused once its length is read (no more of it read than came
+/// with the length). Bytes after the frame stay in `inbox`.
 async fn read_request(
     stream: &mut Link,
     inbox: &mut Inbox,
@@ -171,7 +172,7 @@ async fn read_request(
         ));
     }
     // The inbox grows only as bytes arrive: a peer announcing 4 MiB and
-    // sending nothing costs nothing.
+    // sending nothing costs 4 KiB of room (`Inbox::fill`).
     let frame_len = 4 + header.len;
     while inbox.bytes().len() < frame_len {
         let lacking = frame_len - inbox.bytes().len();
@@ -259,5 +260,53 @@ pub fn refuse(stream: Link, msg: &str) {
     // that cannot wait, then close.
     if let Ok(stream) = stream.into_std() {
         let _ = std::io::Write::write(&mut &stream, &frame);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roster_proto::encode_request;
+    use std::io::Write;
+
+    fn link() -> (Link, std::os::unix::net::UnixStream) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        (Link::new(a), b)
+    }
+
+    const LONG: Duration = Duration::from_secs(5);
+
+    /// Two frames in one write: one read takes both, the first is the
+    /// request and the second waits in the inbox, whole.
+    #[tokio::test]
+    async fn the_frame_after_the_one_read_waits_in_the_inbox() {
+        let (mut stream, mut peer) = link();
+        let second = encode_request(&Request::UserByName("bob".into()));
+        let mut both = encode_request(&Request::UserByUid(7));
+        both.extend_from_slice(&second);
+        peer.write_all(&both).unwrap();
+        let mut inbox = Inbox::default();
+        let first = read_request(&mut stream, &mut inbox, LONG, LONG, MAX_FRAME_LEN).await;
+        assert!(matches!(first, Incoming::Request(Request::UserByUid(7))));
+        assert_eq!(inbox.bytes(), &second[..]);
+        drop(peer);
+        let next = read_request(&mut stream, &mut inbox, LONG, LONG, MAX_FRAME_LEN).await;
+        assert!(matches!(next, Incoming::Request(Request::UserByName(n)) if n == "bob"));
+        assert!(inbox.bytes().is_empty());
+    }
+
+    /// A length over the limit is refused once read, with body bytes
+    /// after it.
+    #[tokio::test]
+    async fn a_length_over_the_limit_is_refused_with_its_bytes_there() {
+        let (mut stream, mut peer) = link();
+        let frame = encode_request(&Request::UserByName("x".repeat(200)));
+        peer.write_all(&frame).unwrap();
+        let mut inbox = Inbox::default();
+        match read_request(&mut stream, &mut inbox, LONG, LONG, 100).await {
+            Incoming::Fault(m) => assert!(m.contains("over the 100 bytes accepted here"), "{m}"),
+            _ => panic!("not refused"),
+        }
     }
 }

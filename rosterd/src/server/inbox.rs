@@ -17,6 +17,9 @@ use zeroize::Zeroize;
 /// The least a read asks the socket for.
 pub const READ_AHEAD: usize = 512;
 
+/// The most room made for a frame's bytes before any has come.
+const FIRST_ROOM: usize = 4096;
+
 /// The most room a read makes (a large frame is read in parts).
 const READ_MAX: usize = 64 * 1024;
 
@@ -32,13 +35,16 @@ impl Inbox {
         &self.bytes
     }
 
-    /// Reads once from `stream` into room for `lacking` more bytes (what
-    /// the frame being read still lacks; 0 when unknown), at least
-    /// [`READ_AHEAD`] and at most 64 KiB beyond the buffer's spare room:
-    /// the bytes read, 0 at the end of the stream. Cancel safe: a read
-    /// that is dropped has read nothing.
+    /// Reads once from `stream`, with room made for `lacking` more bytes
+    /// (what the frame being read still lacks; 0 when unknown) but never
+    /// more than the bytes held or [`FIRST_ROOM`], whichever is larger
+    /// (a frame announced large and not sent costs no more than that),
+    /// at least [`READ_AHEAD`], at most 64 KiB: the bytes read, 0 at the
+    /// end of the stream. The read is offered all the spare room. Cancel
+    /// safe: a read that is dropped has read nothing.
     pub async fn fill(&mut self, stream: &mut Link, lacking: usize) -> io::Result<usize> {
-        self.reserve(lacking.clamp(READ_AHEAD, READ_MAX));
+        let room = lacking.min(self.bytes.len().max(FIRST_ROOM));
+        self.reserve(room.clamp(READ_AHEAD, READ_MAX));
         // (Into the spare capacity: `read_buf` grows the length by what
         // was read.)
         stream.read_buf(&mut self.bytes).await
@@ -48,6 +54,11 @@ impl Inbox {
     pub fn take(&mut self, n: usize) {
         let kept = shift_out(&mut self.bytes, n);
         self.bytes.truncate(kept);
+        if kept == 0 && self.bytes.capacity() > FIRST_ROOM {
+            // A large frame's room is not kept for the connection's life
+            // (wiped: `shift_out` did).
+            self.bytes = Vec::new();
+        }
     }
 
     /// Room for `additional` more bytes; a larger buffer takes the bytes
@@ -61,7 +72,7 @@ impl Inbox {
         let capacity = (len + additional).max(self.bytes.capacity() * 2);
         let mut larger = Vec::with_capacity(capacity);
         larger.extend_from_slice(&self.bytes);
-        self.bytes.zeroize();
+        wipe(&mut self.bytes);
         self.bytes = larger;
     }
 }
@@ -78,10 +89,19 @@ fn shift_out(bytes: &mut [u8], n: usize) -> usize {
     len - n
 }
 
+/// Wipes `bytes`' length. Its spare room holds nothing to wipe: bytes
+/// are only ever written there by a read, which makes them part of the
+/// length, and [`shift_out`] wipes what it moves out before the length
+/// is cut. (`Vec`'s own `zeroize` would also write every page of the
+/// spare room, never touched.)
+fn wipe(bytes: &mut Vec<u8>) {
+    bytes.as_mut_slice().zeroize();
+    bytes.clear();
+}
+
 impl Drop for Inbox {
     fn drop(&mut self) {
-        // (`Vec`'s `zeroize` wipes its spare capacity too.)
-        self.bytes.zeroize();
+        wipe(&mut self.bytes);
     }
 }
 
@@ -135,6 +155,31 @@ mod tests {
         }
         writer.join().unwrap();
         assert_eq!(inbox.bytes(), &big[..]);
+    }
+
+    /// A frame announced large costs no room before its bytes come, and
+    /// the room of a large frame taken is not kept.
+    #[tokio::test]
+    async fn room_follows_the_bytes_that_came() {
+        let (mut link, mut peer) = pair();
+        peer.write_all(&[0, 0x40, 0, 0, 1, 2, 3]).unwrap();
+        let mut inbox = Inbox::default();
+        inbox.fill(&mut link, 0).await.unwrap();
+        assert_eq!(inbox.bytes().len(), 7);
+        peer.write_all(&[4; 100]).unwrap();
+        inbox.fill(&mut link, 4 << 20).await.unwrap();
+        assert!(
+            inbox.bytes.capacity() <= 2 * FIRST_ROOM,
+            "{}",
+            inbox.bytes.capacity()
+        );
+        let writer = std::thread::spawn(move || peer.write_all(&[5; 100_000]).unwrap());
+        while inbox.bytes().len() < 107 + 100_000 {
+            inbox.fill(&mut link, 4 << 20).await.unwrap();
+        }
+        writer.join().unwrap();
+        inbox.take(inbox.bytes().len());
+        assert_eq!(inbox.bytes.capacity(), 0, "a large room given back");
     }
 
     /// Taking bytes wipes them where they were: beyond what is kept the

@@ -471,9 +471,11 @@ async fn a_half_frame_costs_only_its_own_connection() {
     assert!(rest.is_empty());
 }
 
-/// Frames as they come: two requests in one write are both answered, in
-/// order (the second waits in the connection's inbox, read with the
-/// first), and a frame in parts is put together.
+/// Frames as they come, through the whole server: two requests in one
+/// write are both answered, in order (since e8e595e the second is read
+/// with the first and waits in the connection's inbox:
+/// `conn::tests::the_frame_after_the_one_read_waits_in_the_inbox`), and
+/// a frame in parts is put together.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_written_together_or_in_parts_are_answered_in_order() {
     let rd = start();
