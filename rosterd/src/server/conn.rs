@@ -265,15 +265,10 @@ pub fn refuse(stream: Link, msg: &str) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::link::test_pair as link;
     use super::*;
     use roster_proto::encode_request;
     use std::io::Write;
-
-    fn link() -> (Link, std::os::unix::net::UnixStream) {
-        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        (Link::new(a), b)
-    }
 
     const LONG: Duration = Duration::from_secs(5);
 

@@ -107,15 +107,9 @@ impl Drop for Inbox {
 
 #[cfg(test)]
 mod tests {
+    use super::super::link::test_pair as pair;
     use super::*;
     use std::io::Write;
-    use std::os::unix::net::UnixStream;
-
-    fn pair() -> (Link, UnixStream) {
-        let (a, b) = UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        (Link::new(a), b)
-    }
 
     #[tokio::test]
     async fn one_read_takes_what_the_peer_wrote_and_the_rest_waits() {
@@ -157,8 +151,8 @@ mod tests {
         assert_eq!(inbox.bytes(), &big[..]);
     }
 
-    /// A frame announced large costs no room before its bytes come, and
-    /// the room of a large frame taken is not kept.
+    /// A frame announced large costs at most `FIRST_ROOM` of room before
+    /// its bytes come, and the room of a large frame taken is not kept.
     #[tokio::test]
     async fn room_follows_the_bytes_that_came() {
         let (mut link, mut peer) = pair();

@@ -189,18 +189,21 @@ impl AsyncWrite for Link {
     }
 }
 
+/// A link and the socket of its peer (tests).
+#[cfg(test)]
+pub(crate) fn test_pair() -> (Link, PlainStream) {
+    let (ours, theirs) = PlainStream::pair().unwrap();
+    ours.set_nonblocking(true).unwrap();
+    (Link::new(ours), theirs)
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_pair as pair;
     use super::*;
     use std::future::Future;
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    fn pair() -> (Link, PlainStream) {
-        let (ours, theirs) = PlainStream::pair().unwrap();
-        ours.set_nonblocking(true).unwrap();
-        (Link::new(ours), theirs)
-    }
 
     /// A request already there and a reply the socket takes: served
     /// without the reactor.
