@@ -370,7 +370,9 @@ fn pam_binds_fail_over_past_a_dead_first_server_and_remember_it() {
     use roster_e2e::config::{domain_table, DomainOptions};
     let slapd = slapd();
     // A server that accepts TCP connections and never answers: StartTLS
-    // waits for connect_timeout, then the next server is used.
+    // waits for connect_timeout, then the next server is used. (Marked
+    // down for 30 s, past the test's end: the default 2 s could end
+    // before the status is read on a slow run.)
     let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a hung server");
     let hung_uri = format!("ldap://127.0.0.1:{}", hung.local_addr().unwrap().port());
     let rd = roster_e2e::rosterd::Rosterd::start(&domain_table(
@@ -379,7 +381,10 @@ fn pam_binds_fail_over_past_a_dead_first_server_and_remember_it() {
         &DomainOptions {
             transport: Transport::StartTls,
             uris: Some(vec![hung_uri.clone(), slapd.ldap_uri()]),
-            extra: vec!["connect_timeout = 2".into()],
+            extra: vec![
+                "connect_timeout = 2".into(),
+                "offline_retry_initial = 30".into(),
+            ],
             ..DomainOptions::default()
         },
     ));
