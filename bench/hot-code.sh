@@ -52,31 +52,38 @@ fi
 dump=$(ls -t "$dir"/callgrind.out.*.* 2>/dev/null | head -n 1)
 [ -n "$dump" ] || fail "no callgrind dump of the rows in $dir"
 # Every function of rosterd's own file with a cost (--threshold=100: all
-# of them; callgrind marks a recursion's levels with 'N), its section's
-# name made a pattern: LLVM's suffixes (.llvm.N, .N) and a legacy
-# symbol's hash (17h + 16 hex digits + E) made `*`, a v0 symbol's crate
-# hashes (Cs...) too.
+# of them; callgrind marks a recursion's levels with 'N): its exact name,
+# and its section's name made a pattern: LLVM's suffixes (.llvm.N, .N)
+# and a legacy symbol's hash (17h + 16 hex digits + E) made `*`, a v0
+# symbol's crate hashes (Cs...) too. The exact names place the instances
+# that ran before the other instances of a generic function's name.
 callgrind_annotate --auto=no --threshold=100 "$dump" |
     sed -n 's/^ *[0-9,]* *([ 0-9.]*%) *[^ ]*:\([^ ]*\) \[.*\/rosterd\]$/\1/p' |
     grep -E '^(_ZN|_R|ring_core)' |
-    sed -e "s/'[0-9]*\$//" \
-        -e 's/\.llvm\.[0-9]*$/*/' \
-        -e 's/\.[0-9][0-9]*$/*/' \
-        -e 's/17h[0-9a-f]\{16\}E\**$/17h*/' \
-        -e '/^_R/s/Cs[0-9A-Za-z]*_/Cs*_/g' |
+    sed -e "s/'[0-9]*\$//" |
+    LC_ALL=C sort -u >"$dir/exact"
+sed -e 's/\.llvm\.[0-9]*$/*/' \
+    -e 's/\.[0-9][0-9]*$/*/' \
+    -e 's/17h[0-9a-f]\{16\}E\**$/17h*/' \
+    -e '/^_R/s/Cs[0-9A-Za-z]*_/Cs*_/g' "$dir/exact" |
     LC_ALL=C sort -u >"$dir/patterns"
 count=$(wc -l <"$dir/patterns")
+exact=$(wc -l <"$dir/exact")
 [ "$count" -ge 100 ] || fail "only $count functions found in $dump"
 {
     echo "/* rosterd's code that uncached lookups run, placed at the head of its"
     echo "   .text, before the rest of it, and its jump tables at the head of"
     echo "   .rodata (rosterd/build.rs). Written by bench/hot-code.sh: do not"
-    echo "   edit. $count section patterns. */"
+    echo "   edit. The $exact exact names of the build it ran first, then"
+    echo "   $count section patterns without the names' hashes: the exact"
+    echo "   names place the instances that ran before a generic function's"
+    echo "   other instances while the hashes hold (the toolchain, lock file"
+    echo "   and features of that build); the patterns outlast them. */"
     echo "SECTIONS"
     echo "{"
     echo "  .text :"
     echo "  {"
-    sed 's/.*/    *(.text.& .text.unlikely.&)/' "$dir/patterns"
+    sed 's/.*/    *(.text.& .text.unlikely.&)/' "$dir/exact" "$dir/patterns"
     echo "    *(.text .text.*)"
     echo "  }"
     echo "}"
@@ -85,11 +92,11 @@ count=$(wc -l <"$dir/patterns")
     echo "{"
     echo "  .rodata :"
     echo "  {"
-    sed 's/.*/    *(.rodata.& .rodata.unlikely.&)/' "$dir/patterns"
+    sed 's/.*/    *(.rodata.& .rodata.unlikely.&)/' "$dir/exact" "$dir/patterns"
     echo "    *(.rodata .rodata.*)"
     echo "  }"
     echo "}"
     echo "INSERT BEFORE .eh_frame_hdr;"
 } >"$out.tmp"
 mv "$out.tmp" "$out"
-echo "hot-code.sh: $count patterns in $out"
+echo "hot-code.sh: $exact exact names and $count patterns in $out"
