@@ -1067,15 +1067,14 @@ async fn cache_unlock_is_an_admin_command() {
 #[tokio::test]
 async fn a_connections_future_is_the_size_of_a_lookup() {
     let ctx = context(vec![FakeDirectory::new("example")]);
-    let (stream, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
-    stream.set_nonblocking(true).unwrap();
+    let (stream, _peer) = link::test_pair();
     let slots = Slots::new(Limits::default());
     let seat = Seat {
         admitted: slots.admit(0, true).unwrap(),
         slots,
         anchor: Arc::default(),
     };
-    let serving = conn::serve(link::Link::new(stream), &ctx, SocketKind::Pam, 0, seat);
+    let serving = conn::serve(stream, &ctx, SocketKind::Pam, 0, seat);
     let size = std::mem::size_of_val(&serving);
     assert!(
         size < 4096,
