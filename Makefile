@@ -160,6 +160,7 @@ release:
 
 lint: lint-fmt
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
 lint-fmt:
 	$(CARGO) fmt --all -- --check

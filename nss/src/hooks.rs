@@ -4,7 +4,7 @@
 //! can unwind into C (no `catch_unwind`; `CString::new(..).expect` on a
 //! string with a NUL; `Mutex::lock().unwrap()`), clears the whole buffer on
 //! every call, and calls `realloc` in `initgroups_dyn` without checking for
-//! NULL. Every body here runs inside [`guarded`]: a panic answers UNAVAIL.
+//! NULL. Every body here runs inside `guarded`: a panic answers UNAVAIL.
 //!
 //! Process-wide state is limited to the configuration cache, the memory
 //! cache mapping (read-only, fine to share with a forked child), the two
@@ -105,7 +105,7 @@ pub(crate) unsafe fn guarded(errnop: *mut c_int, body: impl FnOnce() -> Outcome)
     status as c_int
 }
 
-/// Unwinds once inside [`guarded`] and returns what the guard made of it
+/// Unwinds once inside `guarded` and returns what the guard made of it
 /// (UNAVAIL, `*errnop` = ENOENT). Nothing in glibc calls it: it checks
 /// that the module's own unwinder, linked statically (`nss/static_unwind.rs`),
 /// catches a panic in a C program that never loaded `libgcc_s`

@@ -13,7 +13,7 @@
 //!   connection of its own, as before.
 //! - **fork**: a forked child never writes to its parent's socket: it
 //!   closes its copy and connects anew. A child is told by a page the
-//!   kernel empties in every child (`MADV_WIPEONFORK`, [`ForkMark`]), which
+//!   kernel empties in every child (`MADV_WIPEONFORK`, `ForkMark`), which
 //!   also holds in a new PID namespace, where a child may get its parent's
 //!   PID; the PID is compared as well (kernels without that advice).
 //! - **Credentials**: the connection is kept with the effective UID and

@@ -24,7 +24,7 @@ pub const THROTTLED: &str = "Too many failed attempts: try again later";
 
 impl PamAuth {
     /// `pam_sm_authenticate` for a caller whose peer UID is `peer_uid`:
-    /// throttled per UID, then [`PamAuth::caller_owns`], then
+    /// throttled per UID, then `PamAuth::caller_owns`, then
     /// [`PamAuth::authenticate`]. A wrong password is counted against the
     /// UID; a success forgets its failures.
     pub async fn authenticate_caller(

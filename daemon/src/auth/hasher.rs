@@ -3,8 +3,8 @@
 //! Every argon2id computation needs a memory block of `m` KiB. Allocating
 //! it per hash on many threads made rosterd's RSS grow to the number of
 //! concurrent logins times the block (each thread's malloc arena keeps what
-//! it freed). Here the work runs on [`HASH_THREADS`] dedicated thread(s)
-//! behind a queue of [`QUEUE_LEN`] jobs, and each thread reuses one block
+//! it freed). Here the work runs on `HASH_THREADS` dedicated thread(s)
+//! behind a queue of `QUEUE_LEN` jobs, and each thread reuses one block
 //! ([`Scratch`]): concurrency never multiplies it. A caller waits for room
 //! in the queue, so the number of waiting jobs is bounded too.
 //!
@@ -219,8 +219,8 @@ impl Scratch {
 
 type Job = Box<dyn FnOnce(&mut Scratch) + Send>;
 
-/// The bounded hashing worker: [`HASH_THREADS`] thread(s), each with its
-/// own [`Scratch`], behind a queue of [`QUEUE_LEN`] jobs. The threads end
+/// The bounded hashing worker: `HASH_THREADS` thread(s), each with its
+/// own [`Scratch`], behind a queue of `QUEUE_LEN` jobs. The threads end
 /// when the worker is dropped.
 pub struct HashWorker {
     queue: mpsc::Sender<Job>,

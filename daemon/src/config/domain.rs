@@ -96,7 +96,7 @@ pub enum Schema {
 }
 
 /// `[domain.attributes]`: which LDAP attribute holds each field (the
-/// defaults are a plain LDAP directory's; AD's: [`super::defaults`]).
+/// defaults are a plain LDAP directory's; AD's: `super::defaults`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttributeMap {
     /// Login name (`uid`).

@@ -391,7 +391,7 @@ pub(crate) fn domain_table(cfg: &Config) -> Vec<(String, IdmapSettings, u32, u32
 
 /// The ID mapping of every configured domain with its stores: autorid
 /// pools with `idmap_store = "ldap"` keep their allocations in the
-/// directory (through [`crate::directory::idmap_store`]); `mode` says how
+/// directory (through `crate::directory::idmap_store`); `mode` says how
 /// the state directory is used. Domains that the local copy and the
 /// directory disagree about are logged (they are not mapped).
 pub fn build(cfg: &Config, mode: StoreMode<'_>) -> Result<DomainSet, IdmapError> {

@@ -1,7 +1,7 @@
 //! rosterd configuration: one TOML file (`/etc/roster/roster.toml`).
 //!
 //! [`Config::load`] reads it, deserializes it into raw tables whose values
-//! carry their spans ([`raw`]), and resolves those into the settings below,
+//! carry their spans (`raw`), and resolves those into the settings below,
 //! section by section; every error names the file, the line and the key at
 //! fault (`roster.toml:12: domain "corp" key `page_size`: must be between
 //! 1 and 2147483647`). Bind passwords are read from their files, after the

@@ -6,7 +6,7 @@
 //! the domain), or `_ldap._tcp.DOMAIN` when that name has no record. KDCs
 //! come from `_kerberos._tcp.DOMAIN`. Each answer is put in RFC 2782
 //! order ([`rfc2782_order`]: lowest priority first, weighted random choice
-//! within a priority) and lives for its TTL; the pool ([`super::conn`])
+//! within a priority) and lives for its TTL; the pool (`super::conn`)
 //! resolves again when it expires or when every server failed.
 //!
 //! The resolver is a trait ([`SrvResolver`]) so that tests give canned
@@ -45,7 +45,7 @@ impl SrvTarget {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SrvAnswer {
     /// The records (a single `.` target, "service not offered", is dropped
-    /// by [`SrvAnswer::usable`]).
+    /// by `SrvAnswer::usable`).
     pub targets: Vec<SrvTarget>,
     /// How long the answer may be cached (its records' smallest TTL).
     pub ttl: Duration,

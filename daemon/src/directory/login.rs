@@ -47,7 +47,7 @@ impl Directory {
     /// The account state of the user at `dn`; with `access_filter`, also
     /// whether the entry matches it (base searches on the service
     /// connection). What the entry alone does not say is read too, once
-    /// per [`super::lifecycle::POLICY_TTL`]: the lockout duration of the
+    /// per `super::lifecycle::POLICY_TTL`: the lockout duration of the
     /// user's password policy, an AD domain's `maxPwdAge`.
     pub async fn account_info(
         &self,
@@ -72,7 +72,7 @@ impl Directory {
 
     /// Changes the password of the user `name` (at `dn`) from `old` to
     /// `new`. With `krb5_auth` on, through the realm's kpasswd server
-    /// ([`Directory::kpasswd_change`]); otherwise bound as the user with
+    /// (`Directory::kpasswd_change`); otherwise bound as the user with
     /// `old` (the flavour's method: Password Modify, or AD's `unicodePwd`
     /// replacement over TLS).
     pub async fn change_password(

@@ -4,8 +4,8 @@
 //! groups included, in a few searches), paged enumeration, and the
 //! operations of a login (password binds, account state, password
 //! changes). What differs between an RFC 2307 directory and Active
-//! Directory is a type of its own, the domain's flavour ([`flavour`]:
-//! [`rfc2307::Rfc2307`], [`ad::Ad`]); [`Directory`] holds what both share
+//! Directory is a type of its own, the domain's flavour (`flavour`:
+//! `rfc2307::Rfc2307`, [`ad::Ad`]); [`Directory`] holds what both share
 //! and hands each operation to its flavour. Entries are validated before
 //! they are served ([`entry_to_user`], [`entry_to_group`], [`ad::ad_user`]);
 //! rejected ones are logged once per sighting with their DN and the reason.
@@ -572,7 +572,7 @@ impl Directory {
     /// The users called `names`, each as [`Directory::user_by_name`]
     /// answers it, in the order asked: an RFC 2307 domain asks one search
     /// per search base for all of them (keep `names` to a few hundred);
-    /// Active Directory asks each name on its own, [`PER_KEY_PARALLEL`]
+    /// Active Directory asks each name on its own, `PER_KEY_PARALLEL`
     /// at a time.
     pub async fn users_by_names(
         self: &Arc<Self>,

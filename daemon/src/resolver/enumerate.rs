@@ -628,7 +628,7 @@ impl Resolver {
     /// but for the users of a domain whose users census reads them too,
     /// which it waits for; the start-up listing then finds it taken). The
     /// domains' censuses are waited for first (at
-    /// most [`CENSUS_WAIT_MAX`]): the group listing checks the last
+    /// most `CENSUS_WAIT_MAX`): the group listing checks the last
     /// domain's members against its census instead of listing every
     /// user. A listing that fails is logged; the first page lists again.
     /// `listed` runs once both are taken (rosterd hands the listing's

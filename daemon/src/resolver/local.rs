@@ -3,7 +3,7 @@
 //! again whenever a file changes (modification time, size or inode).
 //!
 //! Local accounts win: a directory user or group whose name or ID is
-//! local, or whose ID is reserved ([`RESERVED_IDS`]), is never served.
+//! local, or whose ID is reserved (`RESERVED_IDS`), is never served.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -260,7 +260,7 @@ impl LocalAccounts {
 
 /// The local accounts one lookup judges by, read once (one version of the
 /// files for the whole lookup): while the first search of
-/// [`super::Resolver::walk_domains`] is out instead of before it (their
+/// `super::Resolver::walk_domains` is out instead of before it (their
 /// two `stat`s take 13–19 µs on a machine idle for 60 ms, 0.8 µs back to
 /// back), or when first used by a lookup that searches nothing.
 pub struct LocalSlot {

@@ -10,7 +10,7 @@
 //!   walk with `Unavailable`: answering from a later domain could map the
 //!   name to another object than the one the failed domain would have
 //!   given. `NotFound` only when every domain said "no such entry".
-//! * What is found is then judged by the ownership rules of [`owner`]
+//! * What is found is then judged by the ownership rules of `owner`
 //!   (names and IDs owned once, local accounts win); the answer is the
 //!   entry as served (qualified name when an earlier domain holds the
 //!   short name, members renamed the same way). The caches hold each
@@ -526,7 +526,7 @@ impl Resolver {
     }
 
     /// The GIDs of a user's groups (initgroups), primary group first.
-    /// Only groups served under the rules of [`owner`] (same domain as the
+    /// Only groups served under the rules of `owner` (same domain as the
     /// user, not local, not reserved, ID not owned elsewhere) are listed.
     /// A user of `/etc/passwd` gets no directory groups unless
     /// `initgroups_for_local_users` is set.

@@ -43,7 +43,7 @@ pub fn trim_heap() {
 /// Sets glibc's allocator up for the daemon's whole life. Called first in
 /// `main`, before any thread exists.
 ///
-/// - Blocks of at least [`MMAP_THRESHOLD`] octets are mapped on their own
+/// - Blocks of at least `MMAP_THRESHOLD` octets are mapped on their own
 ///   and unmapped when freed. glibc otherwise raises that threshold to the
 ///   largest block freed so far (up to 32 MiB): after a listing freed its
 ///   buffers of megabytes, such blocks were carved from the heap instead,

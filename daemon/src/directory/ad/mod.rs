@@ -1,7 +1,7 @@
 //! `kind = "ad"` domains: users and groups keyed by `objectSid`.
 //!
 //! The domain SID is read from the base DN's `objectSid` before the first
-//! lookup and registered with the idmap [`DomainSet`](crate::config::DomainSet).
+//! lookup and registered with the idmap [`DomainSet`].
 //! A user's groups come from `tokenGroups` (one base search gives every
 //! group, nested ones included) and one search for those groups by SID; the
 //! in-chain matching rule is the fallback. Group members are read with
@@ -12,7 +12,7 @@
 //! reverse idmap and a search by the escaped binary `objectSid`. Names are
 //! matched case-insensitively. Account state comes from
 //! `userAccountControl`, `accountExpires` and `pwdLastSet`; password
-//! changes replace `unicodePwd` ([`password`]).
+//! changes replace `unicodePwd` (`password`).
 
 mod entry;
 pub mod mapping;
