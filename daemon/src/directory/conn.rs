@@ -269,6 +269,16 @@ impl Pool {
         if let Some(lease) = self.reuse().await {
             return Ok(lease);
         }
+        // (Boxed: connecting — a DNS query, TCP, StartTLS, the bind — is
+        // rare, and its state held inline made every search's future,
+        // and every lookup's, kilobytes larger (the test
+        // `a_lookups_future_holds_its_search_not_the_rare_paths`).)
+        Box::pin(self.connect_live()).await
+    }
+
+    /// [`Pool::get`] without a live connection to reuse: connects one (or
+    /// takes the one another operation connected meanwhile).
+    async fn connect_live(&self) -> Result<Lease, DirectoryError> {
         let _turn = self.connecting.lock().await;
         // The domain may have gone offline, or another operation may have
         // connected, while this waited for its turn.
@@ -286,7 +296,7 @@ impl Pool {
         if let Some(e) = remembered {
             return Err(e);
         }
-        if let Err(e) = self.refresh_servers().await {
+        if let Err(e) = Box::pin(self.refresh_servers()).await {
             self.mark_offline(&e.to_string());
             return Err(e);
         }
@@ -434,7 +444,9 @@ impl Pool {
             // does it, the others keep the live connection meanwhile); a
             // connection to a DC no longer listed is dropped.
             if let Ok(_turn) = self.connecting.try_lock() {
-                let _ = self.refresh_servers().await;
+                // (Boxed: a DNS query's state, rare, kept out of every
+                // search's future.)
+                let _ = Box::pin(self.refresh_servers()).await;
             }
         }
         let lease = self.current_lease()?;
@@ -460,7 +472,8 @@ impl Pool {
         let Some(upto) = self.live().as_ref().map(|l| l.index) else {
             return Some(lease);
         };
-        match self.connect_bound(Some(upto)).await {
+        // (Boxed as `Pool::get`'s connecting.)
+        match Box::pin(self.connect_bound(Some(upto))).await {
             Ok((ldap, index, uri)) => {
                 tracing::info!(domain = %self.cfg.name, %uri, "failed back to a preferred server");
                 *self.live() = Some(Live {

@@ -282,7 +282,8 @@ impl Directory {
     /// share the connection); unbind it when done.
     async fn own_connection(&self) -> Result<Lease, DirectoryError> {
         let uri = self.pool.get().await?.uri;
-        let ldap = self.pool.connect_and_bind(&uri).await?;
+        // (Boxed as `Pool::get` boxes its connecting.)
+        let ldap = Box::pin(self.pool.connect_and_bind(&uri)).await?;
         Ok(Lease {
             ldap,
             uri,
@@ -460,7 +461,10 @@ impl Directory {
                     if found.refs.is_empty() {
                         return Ok(entries);
                     }
-                    let (more, failure) = self.chase::<E>(q, found.refs, page, &uri).await;
+                    // (Boxed: referrals are rare, and following them
+                    // made every search's future kilobytes larger.)
+                    let (more, failure) =
+                        Box::pin(self.chase::<E>(q, found.refs, page, &uri)).await;
                     let mut seen: HashSet<String> =
                         entries.iter().map(|e| dn::normalize(e.dn())).collect();
                     entries.extend(
@@ -786,7 +790,9 @@ impl Directory {
         if self.cfg.limit_to_groups.is_empty() {
             return Ok(Some(u));
         }
-        let groups = self.groups_of_user(&u).await?;
+        // (Boxed: only with `limit_to_groups`, whose searches' state
+        // every user lookup's future would otherwise hold.)
+        let groups = Box::pin(self.groups_of_user(&u)).await?;
         if groups
             .iter()
             .any(|g| self.cfg.limit_to_groups.contains(&g.name))

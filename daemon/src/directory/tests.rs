@@ -215,3 +215,64 @@ fn names_take_the_form_the_server_matches() {
     assert_eq!(match_form("ΟΔΥΣΣΕΥΣ"), match_form("οδυσσευς"));
     assert_ne!(match_form("bo b"), match_form("bob"));
 }
+
+/// The most a lookup's future may take: its search and the reading of
+/// the answer (2.5-3.4 KB in the debug and the release build alike).
+/// Each lookup's future is made on the stack and moved into the
+/// provider's box, at every lookup.
+const SEARCH_FUTURE_MAX: usize = 4096;
+
+/// A lookup's future holds its search, not the rare paths beside it:
+/// connecting (DNS, TCP, StartTLS, the bind), following referrals,
+/// `limit_to_groups`' searches and rfc2307bis nesting are boxed where they
+/// are awaited. Held inline they made each of these futures about 6 KB
+/// (release build), most of it never used.
+#[test]
+fn a_lookups_future_holds_its_search_not_the_rare_paths() {
+    let d = Arc::new(directory(&["ldap://127.0.0.1:1".to_string()]));
+    let user = UserRecord {
+        user: roster_proto::User {
+            name: "alice".into(),
+            uid: 1000,
+            gid: 1000,
+            gecos: String::new(),
+            home: "/home/alice".into(),
+            shell: "/bin/sh".into(),
+        },
+        dn: "uid=alice,dc=example,dc=test".into(),
+        domain: "ex".into(),
+        unique_id: None,
+        ssh_keys: Vec::new(),
+    };
+    let names = ["alice".to_string()];
+    let sizes = [
+        (
+            "user_by_name",
+            std::mem::size_of_val(&d.user_by_name("alice")),
+        ),
+        ("user_by_uid", std::mem::size_of_val(&d.user_by_uid(1000))),
+        (
+            "group_by_name",
+            std::mem::size_of_val(&d.group_by_name("staff")),
+        ),
+        ("group_by_gid", std::mem::size_of_val(&d.group_by_gid(1000))),
+        (
+            "groups_of_user",
+            std::mem::size_of_val(&d.groups_of_user(&user)),
+        ),
+        (
+            "users_by_names",
+            std::mem::size_of_val(&d.users_by_names(&names)),
+        ),
+        (
+            "groups_by_gids",
+            std::mem::size_of_val(&d.groups_by_gids(&[1000])),
+        ),
+    ];
+    for (what, size) in sizes {
+        assert!(
+            size <= SEARCH_FUTURE_MAX,
+            "{what}'s future is {size} bytes (at most {SEARCH_FUTURE_MAX}): box the rare path it now holds"
+        );
+    }
+}

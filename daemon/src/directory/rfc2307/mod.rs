@@ -315,7 +315,9 @@ impl Rfc2307 {
             return Ok(None);
         };
         if dir.cfg.schema == Schema::Rfc2307bis {
-            let extra = self.nested_members(dir, &g.dn, dns).await?;
+            // (Boxed: rfc2307bis only, whose searches' state every
+            // group lookup's future would otherwise hold.)
+            let extra = Box::pin(self.nested_members(dir, &g.dn, dns)).await?;
             if !extra.is_empty() {
                 groups::add_members(&mut g.group.members, &extra);
             }
