@@ -41,10 +41,11 @@ impl Page {
     }
 }
 
-/// The octets of `page` answering the request of message ID `id`.
-fn page_octets(id: u8, page: Page) -> Vec<u8> {
+/// The octets of `page` answering the request of message ID `id` (the
+/// INTEGER's contents, as the request spelled it).
+fn page_octets(id: &[u8], page: Page) -> Vec<u8> {
     let message = |op: StructureTag, controls: Option<StructureTag>| {
-        let mut parts = vec![prim(TagClass::Universal, 2, &[id]), op];
+        let mut parts = vec![prim(TagClass::Universal, 2, id), op];
         parts.extend(controls);
         encode(&cons(TagClass::Universal, 16, parts))
     };
@@ -75,16 +76,18 @@ fn page_octets(id: u8, page: Page) -> Vec<u8> {
 }
 
 /// The message ID of the request `octets` (an LDAPMessage: a sequence
-/// whose first part is the ID, one octet here).
-fn message_id(octets: &[u8]) -> u8 {
+/// whose first part is the ID), as the contents of its INTEGER.
+fn message_id(octets: &[u8]) -> Vec<u8> {
     // The sequence's length: short form, or long form with its octets.
     let skip = if octets[1] & 0x80 == 0 {
         2
     } else {
         2 + usize::from(octets[1] & 0x7f)
     };
-    assert_eq!(&octets[skip..skip + 2], &[2, 1], "a one-octet message ID");
-    octets[skip + 2]
+    assert_eq!(octets[skip], 2, "the message ID is an INTEGER");
+    let len = usize::from(octets[skip + 1]);
+    assert!(len <= 4, "a message ID of at most four octets");
+    octets[skip + 2..skip + 2 + len].to_vec()
 }
 
 /// Listens on 127.0.0.1 and answers the requests of the first connection
@@ -109,7 +112,7 @@ fn answer_pages(pages: Vec<Option<Page>>) -> (u16, mpsc::Receiver<Vec<u8>>) {
             let id = message_id(&request);
             let _ = tx.send(request);
             if let Some(page) = page {
-                let _ = conn.write_all(&page_octets(id, page));
+                let _ = conn.write_all(&page_octets(&id, page));
             }
         }
         while conn.read(&mut buf).unwrap_or(0) > 0 {}
@@ -290,4 +293,42 @@ fn a_burst_of_answers_is_handed_over_a_turn_at_a_time() {
         ready_after_first < per_turn,
         "{ready_after_first} entries were read before the search ran"
     );
+}
+
+/// `n` pages without an entry, each with a cookie for more.
+fn empty_pages(n: u32) -> impl Iterator<Item = Option<Page>> {
+    (0..n).map(|_| Page::ok(Vec::new(), Some(b"more")))
+}
+
+#[test]
+fn a_search_whose_pages_stay_empty_is_stopped() {
+    use super::search::MAX_EMPTY_PAGES;
+    // A server that answers every page with nothing and a cookie for
+    // more: the search would go on for as long as it does.
+    let (found, requests) = paged_search(empty_pages(MAX_EMPTY_PAGES + 5).collect());
+    match found {
+        Err(SearchFail::Server(e)) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("pages in a row without an entry") && msg.contains("(uid=*)"),
+                "{msg}"
+            );
+        }
+        other => panic!("the search was not stopped: {other:?}"),
+    }
+    assert_eq!(requests.len(), MAX_EMPTY_PAGES as usize);
+}
+
+#[test]
+fn empty_pages_between_entries_are_waited_through() {
+    use super::search::MAX_EMPTY_PAGES;
+    // Fewer than the limit in a row, twice, an entry between: each page
+    // with an entry starts the count again.
+    let mut pages: Vec<Option<Page>> = empty_pages(MAX_EMPTY_PAGES - 1).collect();
+    pages.push(Page::ok(vec![user("a")], Some(b"more")));
+    pages.extend(empty_pages(MAX_EMPTY_PAGES - 1));
+    pages.push(Page::ok(vec![user("b")], None));
+    let (found, requests) = paged_search(pages);
+    assert_eq!(found.unwrap(), ["a", "b"].map(dn));
+    assert_eq!(requests.len(), 2 * MAX_EMPTY_PAGES as usize);
 }

@@ -11,6 +11,15 @@ use ldap3::{EntryOctets, Ldap, LdapError, LdapResult, ResultEntry, Scope, Search
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A paged search is stopped, as failed, once its server has sent this
+/// many pages in a row without an entry or a reference, each with a
+/// cookie for more: it makes no progress, and would otherwise go on for
+/// as long as the server does (a listing has no bound of its own but each
+/// page's reply timeout). A server may send some empty pages (Active
+/// Directory, when a page's time runs out before a match), not a
+/// thousand in a row.
+pub(crate) const MAX_EMPTY_PAGES: u32 = 1000;
+
 /// How a search failed.
 #[derive(Debug)]
 pub(crate) enum SearchFail {
@@ -121,6 +130,8 @@ pub(crate) async fn run_each<E: Entry>(
     let mut references = Vec::new();
     // The cookie the next page is asked with (empty for the first).
     let mut cookie = Vec::new();
+    // Pages in a row with nothing in them (`MAX_EMPTY_PAGES`).
+    let mut empty_pages = 0;
     let mut res = loop {
         if let Some(t) = reply_timeout {
             ldap.with_timeout(t);
@@ -135,8 +146,11 @@ pub(crate) async fn run_each<E: Entry>(
             .streaming_search(&q.base, q.scope, &q.filter, &q.attrs[..])
             .await
             .map_err(classify)?;
+        let mut page_held = false;
         loop {
-            match stream.next().await {
+            let item = stream.next().await;
+            page_held |= matches!(&item, Ok(Some(re)) if !re.is_intermediate());
+            match item {
                 Ok(Some(re)) if re.is_intermediate() => {}
                 Ok(Some(re)) if re.is_ref() => references.extend(ldap3::parse_refs(re.0)),
                 Ok(Some(re)) => match E::read(re) {
@@ -153,6 +167,21 @@ pub(crate) async fn run_each<E: Entry>(
         let res = stream.finish().await;
         match next_page(page_size, &res) {
             Some(next) => {
+                empty_pages = if page_held || !res.refs.is_empty() {
+                    0
+                } else {
+                    empty_pages + 1
+                };
+                if empty_pages >= MAX_EMPTY_PAGES {
+                    return Err(SearchFail::Server(DirectoryError::Refused {
+                        rc: None,
+                        reason: format!(
+                            "search under {} with {}: the server sent {MAX_EMPTY_PAGES} pages in a row without an entry, each with a cookie for more: stopped (a paged search that makes no progress)",
+                            q.base, q.filter
+                        ),
+                        source: None,
+                    }));
+                }
                 references.extend(res.refs);
                 cookie = next;
             }
