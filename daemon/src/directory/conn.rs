@@ -296,7 +296,7 @@ impl Pool {
         if let Some(e) = remembered {
             return Err(e);
         }
-        if let Err(e) = Box::pin(self.refresh_servers()).await {
+        if let Err(e) = self.refresh_servers().await {
             self.mark_offline(&e.to_string());
             return Err(e);
         }

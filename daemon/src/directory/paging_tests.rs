@@ -8,7 +8,7 @@
 
 use super::ber_tests::encode;
 use super::malformed_tests::{
-    cons, enumerated, octet_string, on_connection, one_control, prim, user,
+    cons, entry, enumerated, octet_string, on_connection, one_control, prim, user,
 };
 use super::search::{Query, SearchFail};
 use ldap3::asn1::{StructureTag, TagClass};
@@ -310,7 +310,9 @@ fn a_search_whose_pages_stay_empty_is_stopped() {
         Err(SearchFail::Server(e)) => {
             let msg = e.to_string();
             assert!(
-                msg.contains("pages in a row without an entry") && msg.contains("(uid=*)"),
+                msg.contains("pages in a row without an entry")
+                    && msg.contains("dc=example,dc=test")
+                    && msg.contains("(uid=*)"),
                 "{msg}"
             );
         }
@@ -331,4 +333,28 @@ fn empty_pages_between_entries_are_waited_through() {
     let (found, requests) = paged_search(pages);
     assert_eq!(found.unwrap(), ["a", "b"].map(dn));
     assert_eq!(requests.len(), 2 * MAX_EMPTY_PAGES as usize);
+}
+
+#[test]
+fn an_unreadable_entry_is_said_before_the_empty_pages_after_it() {
+    use super::search::MAX_EMPTY_PAGES;
+    // The entry that cannot be read is the first thing wrong: the failure
+    // says it, not the empty pages that stopped the search.
+    let mut pages = vec![Page::ok(
+        vec![entry(&[b'u', b'i', b'd', b'=', 0xff], vec![])],
+        Some(b"more"),
+    )];
+    pages.extend(empty_pages(MAX_EMPTY_PAGES));
+    let (found, requests) = paged_search(pages);
+    match found {
+        Err(SearchFail::Server(e)) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("an entry cannot be read") && !msg.contains("pages in a row"),
+                "{msg}"
+            );
+        }
+        other => panic!("the search did not fail: {other:?}"),
+    }
+    assert_eq!(requests.len(), 1 + MAX_EMPTY_PAGES as usize);
 }

@@ -173,6 +173,11 @@ pub(crate) async fn run_each<E: Entry>(
                     empty_pages + 1
                 };
                 if empty_pages >= MAX_EMPTY_PAGES {
+                    // (An entry read before that could not be read is
+                    // the first thing wrong: said instead.)
+                    if let Some(wrong) = unreadable {
+                        return Err(unreadable_entry(q, &wrong));
+                    }
                     return Err(SearchFail::Server(DirectoryError::Refused {
                         rc: None,
                         reason: format!(
@@ -190,14 +195,7 @@ pub(crate) async fn run_each<E: Entry>(
     };
     res.refs.extend(references);
     if let Some(wrong) = unreadable {
-        return Err(SearchFail::Server(DirectoryError::Refused {
-            rc: None,
-            reason: format!(
-                "search under {} with {}: an entry cannot be read: {wrong}",
-                q.base, q.filter
-            ),
-            source: None,
-        }));
+        return Err(unreadable_entry(q, &wrong));
     }
     match res.rc {
         // 10: a referral result (RFC 4511 §4.1.10), its URLs in `refs`.
@@ -225,6 +223,19 @@ pub(crate) async fn run_each<E: Entry>(
             ),
         ))),
     }
+}
+
+/// The failure of search `q` that met an entry it cannot read (`wrong`
+/// says why): it could hold the name or ID asked for.
+fn unreadable_entry(q: &Query, wrong: &str) -> SearchFail {
+    SearchFail::Server(DirectoryError::Refused {
+        rc: None,
+        reason: format!(
+            "search under {} with {}: an entry cannot be read: {wrong}",
+            q.base, q.filter
+        ),
+        source: None,
+    })
 }
 
 /// The cookie to ask the next page with, when `res` ends a page of a
