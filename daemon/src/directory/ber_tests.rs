@@ -471,7 +471,9 @@ proptest! {
 /// `e` read as a [`ldap3::SearchEntry`] and as [`ldap3::EntryOctets`]
 /// (as the connection hands it over): the same refusals, the same DN,
 /// and each attribute's first value as the entry checks read it
-/// (`entry::values`) or no value from either.
+/// (`entry::values`) or no value from either; the first values of every
+/// two attributes read in one walk (`first_texts`, with an attribute the
+/// entry lacks) as each alone.
 fn kept_reads_as_whole(e: StructureTag) -> Result<(), TestCaseError> {
     let e = handed_over(e);
     let whole = ldap3::SearchEntry::read(ldap3::ResultEntry::new(e.clone()));
@@ -494,6 +496,23 @@ fn kept_reads_as_whole(e: StructureTag) -> Result<(), TestCaseError> {
                 );
                 if let (Ok(f), Ok(k)) = (first, kept) {
                     prop_assert_eq!(f, k, "attribute {:?}", attr);
+                }
+            }
+            let names: Vec<&str> = w
+                .attrs
+                .keys()
+                .chain(w.bin_attrs.keys())
+                .map(String::as_str)
+                .collect();
+            for a in &names {
+                for b in names.iter().chain(["absent"].iter()) {
+                    prop_assert_eq!(
+                        k.first_texts([a, b]),
+                        [k.first_text(a), k.first_text(b)],
+                        "{} and {}",
+                        a,
+                        b
+                    );
                 }
             }
         }

@@ -254,8 +254,11 @@ pub(crate) fn octets_to_group_head<'a>(
     idmap: &DomainSet,
     e: &'a EntryOctets,
 ) -> Result<(&'a str, u32), EntryRejected> {
-    let first = |attr: &str| e.first_text(attr).map_err(|err| text_error(attr, err));
-    head_from(cfg, idmap, first).map_err(|reason| EntryRejected {
+    let a = &cfg.attributes;
+    let [name, gid] = e.first_texts([&a.group_name, &a.gid_number]);
+    let name = name.map_err(|err| text_error(&a.group_name, err));
+    let gid = gid.map_err(|err| text_error(&a.gid_number, err));
+    head_from(cfg, idmap, name, gid).map_err(|reason| EntryRejected {
         dn: e.dn().to_string(),
         reason,
     })
@@ -267,24 +270,27 @@ fn group_head<'a>(
     idmap: &DomainSet,
     e: &'a SearchEntry,
 ) -> Result<(&'a str, u32), String> {
-    head_from(cfg, idmap, |attr| {
-        Ok(values(e, attr)?.map(|v| v[0].as_str()))
-    })
+    let first = |attr: &str| Ok(values(e, attr)?.map(|v| v[0].as_str()));
+    let a = &cfg.attributes;
+    head_from(cfg, idmap, first(&a.group_name), first(&a.gid_number))
 }
 
-/// The name and GID of a group entry whose attributes' first values
-/// `first` gives ([`values`]' errors and absences), checked.
+/// The name and GID of a group entry whose name and GID attributes'
+/// first values are `name` and `gid` ([`values`]' errors and absences),
+/// checked (the name's faults said before the GID's).
 fn head_from<'a>(
     cfg: &DomainConfig,
     idmap: &DomainSet,
-    first: impl Fn(&str) -> Result<Option<&'a str>, String>,
+    name: Result<Option<&'a str>, String>,
+    gid: Result<Option<&'a str>, String>,
 ) -> Result<(&'a str, u32), String> {
     let a = &cfg.attributes;
-    let required =
-        |attr: &str| first(attr)?.ok_or_else(|| format!("missing required attribute {attr}"));
-    let name = required(&a.group_name)?;
+    let required = |first: Result<Option<&'a str>, String>, attr: &str| {
+        first?.ok_or_else(|| format!("missing required attribute {attr}"))
+    };
+    let name = required(name, &a.group_name)?;
     check_name(name).map_err(|m| format!("{}: {m}", a.group_name))?;
-    let gid = parse_id(&a.gid_number, required(&a.gid_number)?)?;
+    let gid = parse_id(&a.gid_number, required(gid, &a.gid_number)?)?;
     idmap
         .check_posix_id(&cfg.name, gid)
         .map_err(|err| format!("{} {gid} refused: {err}", a.gid_number))?;

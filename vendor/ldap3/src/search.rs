@@ -357,35 +357,55 @@ impl EntryOctets {
     /// (two keys of [`SearchEntry::attrs`]). Of an attribute listed twice
     /// under one spelling, the last listing's (as the map keeps it).
     pub fn first_text(&self, attr: &str) -> std::result::Result<Option<&str>, TextError> {
+        let [first] = self.first_texts([attr]);
+        first
+    }
+
+    /// [`EntryOctets::first_text`] of each of `attrs`, in one walk of the
+    /// entry (a reader of two attributes walked it twice).
+    pub fn first_texts<const N: usize>(
+        &self,
+        attrs: [&str; N],
+    ) -> [std::result::Result<Option<&str>, TextError>; N] {
+        /// What the walk found of one attribute.
+        #[derive(Clone, Copy, Default)]
+        struct Seen<'e> {
+            last: Option<&'e str>,
+            spelled: Option<&'e [u8]>,
+            twice: bool,
+            binary: bool,
+        }
+        let mut seen = [Seen::default(); N];
         // (The shape was checked by `read`: walked without checking again.)
-        let attrs = Element::whole(&self.octets)
+        let listed = Element::whole(&self.octets)
             .and_then(|entry| entry.children().nth(1))
             .map(|attrs| attrs.children());
-        let mut last = None;
-        let mut spelled: Option<&[u8]> = None;
-        let mut twice = false;
-        let mut binary = false;
-        for a_v in attrs.into_iter().flatten() {
+        for a_v in listed.into_iter().flatten() {
             let mut parts = a_v.children();
             let (Some(a_type), Some(vals)) = (parts.next(), parts.next()) else {
                 continue;
             };
-            if !a_type.contents.eq_ignore_ascii_case(attr.as_bytes()) {
-                continue;
+            for (attr, s) in attrs.iter().zip(seen.iter_mut()) {
+                if !a_type.contents.eq_ignore_ascii_case(attr.as_bytes()) {
+                    continue;
+                }
+                s.twice |= s.spelled.is_some_and(|p| p != a_type.contents);
+                s.spelled = Some(a_type.contents);
+                let mut texts = vals.children().map(|v| std::str::from_utf8(v.contents).ok());
+                s.last = texts.next().flatten();
+                s.binary |=
+                    texts.any(|t| t.is_none()) || s.last.is_none() && vals.children().len() > 0;
             }
-            twice |= spelled.is_some_and(|s| s != a_type.contents);
-            spelled = Some(a_type.contents);
-            let mut texts = vals.children().map(|v| std::str::from_utf8(v.contents).ok());
-            last = texts.next().flatten();
-            binary |= texts.any(|t| t.is_none()) || last.is_none() && vals.children().len() > 0;
         }
-        if binary {
-            Err(TextError::NotUtf8)
-        } else if twice {
-            Err(TextError::SpelledTwice)
-        } else {
-            Ok(last)
-        }
+        seen.map(|s| {
+            if s.binary {
+                Err(TextError::NotUtf8)
+            } else if s.twice {
+                Err(TextError::SpelledTwice)
+            } else {
+                Ok(s.last)
+            }
+        })
     }
 }
 
