@@ -4,20 +4,40 @@
 //! counted (`Referenced:` of each mapping in `/proc/PID/smaps`), split
 //! into code (executable mappings: the program's and its libraries') and
 //! data (the rest: heap, stacks, the binaries' data and constants, mapped
-//! files). After idleness every page a lookup touches is a cache and TLB
+//! files), and by mapping ([`mapping_class`]). After idleness every page a lookup touches is a cache and TLB
 //! miss, so the count is a measure of what a cold lookup costs that does
 //! not depend on the machine's load. (Clearing the bits also drops the
 //! process's TLB entries: the lookups counted are not timed.)
 
+use std::collections::BTreeMap;
 use std::io;
 
 /// Memory a process touched, in kB (4 kB a page).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Touched {
     /// In executable mappings.
     pub code_kb: u64,
     /// In all other mappings.
     pub data_kb: u64,
+    /// The same memory by where it lies ([`mapping_class`]), mappings
+    /// touched not at all left out.
+    pub by_mapping: BTreeMap<String, u64>,
+}
+
+/// What a mapping of `smaps` holds, from its permissions and path: the
+/// file's name with `:code` or `:data`, or the kernel's name for it
+/// (`[heap]`, `[stack]`, `[vdso]`), or `anon` (thread stacks, other
+/// arenas). No spaces: a benchmark key is made of it.
+pub fn mapping_class(perms: &str, path: Option<&str>) -> String {
+    match path {
+        Some(p) if p.starts_with('[') && !p.starts_with("[anon") => p.to_string(),
+        Some(p) if p.starts_with('/') => {
+            let name = p.rsplit('/').next().unwrap_or(p).replace(' ', "_");
+            let kind = if perms.contains('x') { "code" } else { "data" };
+            format!("{name}:{kind}")
+        }
+        _ => "anon".to_string(),
+    }
 }
 
 /// Clears the referenced bits of every page of process `pid`.
@@ -36,6 +56,7 @@ pub fn touched(pid: u32) -> io::Result<Touched> {
 pub fn parse_smaps(smaps: &str) -> Touched {
     let mut out = Touched::default();
     let mut executable = false;
+    let mut class = String::new();
     for line in smaps.lines() {
         let mut fields = line.split_whitespace();
         let Some(first) = fields.next() else { continue };
@@ -49,9 +70,16 @@ pub fn parse_smaps(smaps: &str) -> Touched {
             } else {
                 out.data_kb += kb;
             }
+            if kb > 0 {
+                *out.by_mapping.entry(class.clone()).or_default() += kb;
+            }
         } else if first.contains('-') && !first.ends_with(':') {
-            // A mapping's header: `START-END PERMS OFFSET DEV INODE [PATH]`.
-            executable = fields.next().is_some_and(|perms| perms.contains('x'));
+            // A mapping's header: `START-END PERMS OFFSET DEV INODE [PATH]`
+            // (a path may hold spaces).
+            let perms = fields.next().unwrap_or("");
+            executable = perms.contains('x');
+            let path = line.splitn(6, char::is_whitespace).nth(5).map(str::trim);
+            class = mapping_class(perms, path.filter(|p| !p.is_empty()));
         }
     }
     out
@@ -78,13 +106,39 @@ Referenced:           52 kB
 7f0000000000-7f0000100000 r-xp 00000000 fe:01 99 /usr/lib/x86_64-linux-gnu/libc.so.6
 Referenced:           68 kB
 ";
+        let t = parse_smaps(smaps);
+        assert_eq!((t.code_kb, t.data_kb), (768, 324));
+        let by: Vec<(&str, u64)> = t.by_mapping.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         assert_eq!(
-            parse_smaps(smaps),
-            Touched {
-                code_kb: 768,
-                data_kb: 324
-            }
+            by,
+            [
+                ("[heap]", 260),
+                ("[stack]", 52),
+                ("libc.so.6:code", 68),
+                ("rosterd:code", 700),
+                ("rosterd:data", 12),
+            ]
         );
+    }
+
+    #[test]
+    fn mappings_are_classed_by_path_and_permissions() {
+        assert_eq!(
+            mapping_class("r--p", Some("/usr/sbin/rosterd")),
+            "rosterd:data"
+        );
+        assert_eq!(
+            mapping_class("r-xp", Some("/usr/sbin/rosterd")),
+            "rosterd:code"
+        );
+        assert_eq!(mapping_class("rw-p", Some("[heap]")), "[heap]");
+        assert_eq!(mapping_class("rw-p", Some("[anon:glibc]")), "anon");
+        assert_eq!(mapping_class("rw-p", None), "anon");
+        assert_eq!(
+            mapping_class("rw-s", Some("/run/a b/nss.mc")),
+            "nss.mc:data"
+        );
+        assert_eq!(mapping_class("rw-s", Some("/run/x/a b")), "a_b:data");
     }
 
     /// The process's own page tables: what it touched is counted, and

@@ -40,7 +40,8 @@
 //! timed passes, N more lookups of each daemon in each one-search row,
 //! untimed, each after [`GAP`] of idleness, counting the memory its
 //! daemon touched for it ([`roster_bench::pages`]: code and data, from
-//! the lookup to [`AFTER_ANSWER`] after it).
+//! the lookup to [`AFTER_ANSWER`] after it), and the same by mapping (the
+//! heap, the stack, each binary's code and data).
 
 use roster_bench::nss_fn::{
     dlopen_module, getgrnam, getpwnam, getpwuid, initgroups_answer, initgroups_dyn, sym, GetGrNam,
@@ -378,6 +379,27 @@ fn outer() {
                 kb("nslcd_code_kb"),
                 kb("nslcd_data_kb"),
             );
+        }
+        println!("\nThe same by mapping (medians, kB; the eight largest):\n");
+        for (key, label) in ROWS
+            .into_iter()
+            .filter(|(key, _)| ONE_SEARCH_ROWS.contains(key) && asked(key))
+        {
+            for who in DAEMONS {
+                let prefix = format!("paired.pages.{key}.{who}.map.");
+                let mut by: Vec<(f64, &str)> = runs
+                    .iter()
+                    .filter_map(|(k, v)| Some((*v.first()?, k.strip_prefix(&prefix)?)))
+                    .filter(|(kb, _)| *kb > 0.0)
+                    .collect();
+                by.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+                let listed: Vec<String> = by
+                    .iter()
+                    .take(8)
+                    .map(|(kb, class)| format!("{class} {kb:.0}"))
+                    .collect();
+                println!("- {label}, {who}: {}", listed.join(", "));
+            }
         }
     }
     if let Some(n) = get("rows.rosterd_instructions") {
@@ -770,6 +792,17 @@ fn inner(args: &[String]) -> i32 {
             if !code.is_empty() {
                 println!("pages.{key}.{who}_code_kb={}", median(&mut code));
                 println!("pages.{key}.{who}_data_kb={}", median(&mut data));
+            }
+            // Each mapping's median (a lookup that did not touch it
+            // counts as 0).
+            let classes: std::collections::BTreeSet<&String> =
+                seen.iter().flat_map(|t| t.by_mapping.keys()).collect();
+            for class in classes {
+                let mut kb: Vec<f64> = seen
+                    .iter()
+                    .map(|t| t.by_mapping.get(class).copied().unwrap_or(0) as f64)
+                    .collect();
+                println!("pages.{key}.{who}.map.{class}={}", median(&mut kb));
             }
         }
     }
