@@ -153,10 +153,16 @@ deb: deps-deb
 fuzz-seeds:
 	$(CARGO) test -p roster-fuzz --lib -- --ignored write_seeds
 
-# Without roster-fuzz: its `arbitrary` feature of roster-proto stays out of
-# the installed programs.
+# The installed programs alone (rosterd, rosterctl, the two modules): the
+# dependencies' features are those they need, none the tests, the
+# benchmarks or roster-fuzz (its `arbitrary` feature of roster-proto)
+# would add. The benchmarks build the same packages
+# (roster_bench::setup::INSTALLED_PACKAGES, checked against this list), so
+# that what they measure is what installs, and rosterd's symbols are
+# those rosterd/hot-code.ld names (other features, other hashes).
+INSTALLED_PACKAGES := rosterd roster-ctl nss_roster pam_roster
 release:
-	$(CARGO) build --workspace --exclude roster-fuzz --release
+	$(CARGO) build --release $(addprefix -p ,$(INSTALLED_PACKAGES))
 
 lint: lint-fmt
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

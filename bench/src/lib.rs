@@ -682,12 +682,21 @@ pub mod inner {
 
 /// What the outer processes do before measuring.
 pub mod setup {
-    /// Builds the release `packages` the benchmark loads; panics with
-    /// `failure` when cargo fails.
-    pub fn build_release(packages: &[&str], failure: &str) {
+    /// The packages `make release` builds, the installed programs (the
+    /// Makefile's `INSTALLED_PACKAGES`).
+    pub const INSTALLED_PACKAGES: [&str; 4] = ["rosterd", "roster-ctl", "nss_roster", "pam_roster"];
+
+    /// Builds the release binaries the benchmark loads (rosterd, the
+    /// modules) as `make release` builds them, [`INSTALLED_PACKAGES`]
+    /// together: the same features, so the same binaries that `make
+    /// install` and the package install, and the symbols
+    /// `rosterd/hot-code.ld` names exactly (another selection of packages
+    /// unifies the dependencies' features otherwise, which changes the
+    /// symbols' hashes). Panics with `failure` when cargo fails.
+    pub fn build_release(failure: &str) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut args = vec!["build", "--release"];
-        for p in packages {
+        for p in INSTALLED_PACKAGES {
             args.extend(["-p", p]);
         }
         let status = std::process::Command::new(cargo)
@@ -715,6 +724,25 @@ pub mod setup {
             .take(3)
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        /// The benchmarks build what `make release` builds: the list here
+        /// is the Makefile's.
+        #[test]
+        fn the_packages_built_are_the_makefile_s() {
+            let makefile =
+                std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Makefile"))
+                    .unwrap();
+            let listed: Vec<&str> = makefile
+                .lines()
+                .find_map(|l| l.strip_prefix("INSTALLED_PACKAGES :="))
+                .expect("the Makefile's INSTALLED_PACKAGES")
+                .split_whitespace()
+                .collect();
+            assert_eq!(listed, super::INSTALLED_PACKAGES);
+        }
     }
 }
 

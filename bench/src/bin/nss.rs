@@ -369,10 +369,7 @@ fn last_local_entries() -> [Op; 4] {
 
 /// Builds the release rosterd and module this benchmark loads.
 fn build_release_parts() {
-    build_release(
-        &["rosterd", "nss_roster"],
-        "building rosterd and the NSS module failed",
-    );
+    build_release("building rosterd and the modules failed");
 }
 
 /// Makes `dir` a socket directory that reaches the daemon in `daemon_dir`

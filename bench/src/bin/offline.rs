@@ -119,10 +119,7 @@ fn signal(pid: i32, sig: libc::c_int) {
 }
 
 fn outer() {
-    build_release(
-        &["rosterd", "nss_roster", "pam_roster"],
-        "building rosterd and the modules failed",
-    );
+    build_release("building rosterd and the modules failed");
     let exe = std::env::current_exe().expect("own path");
     let mut slapd = Slapd::start();
     let o = DomainOptions {

@@ -249,10 +249,7 @@ fn main() {
 /// Starts slapd, writes both daemons' files and runs the measurement in a
 /// private mount namespace; prints the table.
 fn outer() {
-    build_release(
-        &["rosterd", "nss_roster"],
-        "building rosterd and the module failed",
-    );
+    build_release("building rosterd and the modules failed");
     assert!(
         Path::new(&nslcd_module()).exists() && Path::new("/usr/sbin/nslcd").exists(),
         "nslcd and libnss-ldapd are not installed"

@@ -445,10 +445,7 @@ fn report(r: &BTreeMap<String, String>) {
 
 /// Builds the release rosterd and modules this benchmark loads.
 fn build_release_parts() {
-    build_release(
-        &["rosterd", "nss_roster", "pam_roster"],
-        "building rosterd and the modules failed",
-    );
+    build_release("building rosterd and the modules failed");
 }
 
 /// getpwnam/getpwuid/getgrnam/getgrouplist keys of the last lines of

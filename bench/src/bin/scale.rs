@@ -191,10 +191,7 @@ impl Mode {
 }
 
 fn outer() {
-    build_release(
-        &["rosterd", "nss_roster", "pam_roster"],
-        "building rosterd and the modules failed",
-    );
+    build_release("building rosterd and the modules failed");
     let exe = std::env::current_exe().expect("own path");
     let started = Instant::now();
     let t = Instant::now();

@@ -187,7 +187,7 @@ fn main() {
     let skipped = |part: &str| skip.split(',').any(|s| s.trim() == part);
     let flush_every = timing.flush_every;
 
-    build_release(&["rosterd"], "building the release rosterd failed");
+    build_release("building the release rosterd failed");
     let slapd = Slapd::start();
     let scratch = tempfile::Builder::new()
         .prefix("roster-soak-")
