@@ -742,6 +742,10 @@ pub mod setup {
                 .split_whitespace()
                 .collect();
             assert_eq!(listed, super::INSTALLED_PACKAGES);
+            assert!(
+                makefile.contains("build --release $(addprefix -p ,$(INSTALLED_PACKAGES))"),
+                "make release builds INSTALLED_PACKAGES"
+            );
         }
     }
 }

@@ -25,14 +25,29 @@ pub struct Touched {
 }
 
 /// What a mapping of `smaps` holds, from its permissions and path: the
-/// file's name with `:code` or `:data`, or the kernel's name for it
+/// file's name with `:code` or `:data` (a file replaced since it was
+/// mapped, ` (deleted)`, under its name), or the kernel's name for it
 /// (`[heap]`, `[stack]`, `[vdso]`), or `anon` (thread stacks, other
-/// arenas). No spaces: a benchmark key is made of it.
+/// arenas). No `=` or whitespace: a benchmark's `key=value` line is made
+/// of it.
 pub fn mapping_class(perms: &str, path: Option<&str>) -> String {
     match path {
         Some(p) if p.starts_with('[') && !p.starts_with("[anon") => p.to_string(),
         Some(p) if p.starts_with('/') => {
-            let name = p.rsplit('/').next().unwrap_or(p).replace(' ', "_");
+            let p = p.strip_suffix(" (deleted)").unwrap_or(p);
+            let name: String = p
+                .rsplit('/')
+                .next()
+                .unwrap_or(p)
+                .chars()
+                .map(|c| {
+                    if c == '=' || c.is_whitespace() {
+                        '_'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
             let kind = if perms.contains('x') { "code" } else { "data" };
             format!("{name}:{kind}")
         }
@@ -139,6 +154,11 @@ Referenced:           68 kB
             "nss.mc:data"
         );
         assert_eq!(mapping_class("rw-s", Some("/run/x/a b")), "a_b:data");
+        assert_eq!(mapping_class("rw-s", Some("/run/x/a=b")), "a_b:data");
+        assert_eq!(
+            mapping_class("r-xp", Some("/usr/sbin/rosterd (deleted)")),
+            "rosterd:code"
+        );
     }
 
     /// The process's own page tables: what it touched is counted, and

@@ -377,7 +377,10 @@ fn outer() {
                 kb("nslcd_data_kb"),
             );
         }
-        println!("\nThe same by mapping (medians, kB; the eight largest):\n");
+        println!(
+            "\nThe same by mapping (each mapping's median, kB, largest first; they need not \
+             add up to the median of the whole):\n"
+        );
         for (key, label) in ROWS
             .into_iter()
             .filter(|(key, _)| ONE_SEARCH_ROWS.contains(key) && asked(key))
@@ -392,7 +395,6 @@ fn outer() {
                 by.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
                 let listed: Vec<String> = by
                     .iter()
-                    .take(8)
                     .map(|(kb, class)| format!("{class} {kb:.0}"))
                     .collect();
                 println!("- {label}, {who}: {}", listed.join(", "));

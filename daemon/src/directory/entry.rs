@@ -40,7 +40,7 @@ pub(crate) fn values<'a>(e: &'a SearchEntry, attr: &str) -> Result<Option<&'a [S
 }
 
 /// Why attribute `attr` of an entry gives no value, as a refusal says it.
-fn text_error(attr: &str, e: TextError) -> String {
+pub(crate) fn text_error(attr: &str, e: TextError) -> String {
     match e {
         TextError::NotUtf8 => format!("attribute {attr} has a value that is not UTF-8"),
         TextError::SpelledTwice => format!("attribute {attr} is listed under two spellings"),
