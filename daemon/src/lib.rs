@@ -17,3 +17,8 @@ pub mod uri;
 
 /// Time: [`roster_proto::clock`], the one clock module of every roster crate.
 pub use roster_proto::clock;
+
+/// A boxed, sendable future: what the object-safe traits return
+/// (`resolver::Provider`, `auth::AuthBackend`), and the rare paths a
+/// poll hands to a function of its own (the connecting of `Pool::get`).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -8,11 +8,8 @@ use crate::backend_error::BackendError;
 pub use crate::directory::{AccountInfo, BindResult, ChangeResult, PolicyNotice};
 use crate::resolver::Answer;
 use roster_proto::{KrbTicket, Secret};
-use std::future::Future;
-use std::pin::Pin;
 
-/// A boxed, sendable future (keeps [`AuthBackend`] object-safe).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::BoxFuture;
 
 /// A directory user as the PAM decisions see it.
 #[derive(Clone, Debug, PartialEq, Eq)]

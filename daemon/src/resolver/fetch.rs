@@ -45,6 +45,11 @@ impl Resolver {
         Some(value)
     }
 
+    /// Refreshes `ck` from `domain` in a task of its own, unless a lookup
+    /// of it is already out. (Not inlined: the task it spawns is made on
+    /// the stack first, and inlined into a lookup's poll that made the
+    /// poll's frame, and every call below it, kilobytes deeper.)
+    #[inline(never)]
     pub(super) fn refresh_in_background(
         &self,
         domain: Arc<dyn Provider>,

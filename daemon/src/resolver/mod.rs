@@ -926,6 +926,20 @@ impl Resolver {
         }
     }
 
+    /// [`Resolver::fetch_once`] of `ck` in a task of its own. (Not
+    /// inlined: the task is made on the stack first, and in a lookup's
+    /// poll that made the poll's frame kilobytes deeper.)
+    #[inline(never)]
+    fn spawn_fetch(
+        &self,
+        domain: Arc<dyn Provider>,
+        ck: CacheKey,
+        user: Option<Arc<UserEntry>>,
+    ) -> tokio::task::JoinHandle<Fetched> {
+        let this = self.clone();
+        tokio::spawn(async move { this.fetch_once(domain, ck, user).await })
+    }
+
     async fn in_domain(
         &self,
         domain: &Arc<dyn Provider>,
@@ -947,9 +961,7 @@ impl Resolver {
                 // Wait for the domain only briefly: past the grace, answer
                 // from the expired entry and let the search finish (and
                 // refresh the cache) in the background.
-                let this = self.clone();
-                let (d, k) = (domain.clone(), ck.clone());
-                let mut task = tokio::spawn(async move { this.fetch_once(d, k, user).await });
+                let mut task = self.spawn_fetch(domain.clone(), ck.clone(), user);
                 let grace = std::time::Duration::from_millis(settings.stale_grace_ms);
                 tokio::select! {
                     joined = &mut task => joined.unwrap_or_else(|e| {

@@ -9,12 +9,9 @@ pub use crate::directory::{HeldKeys, Listing};
 use crate::in_turn::in_turn;
 use roster_proto::admin::DomainStatus;
 use roster_proto::Failure;
-use std::future::Future;
-use std::pin::Pin;
 use thiserror::Error;
 
-/// A boxed, sendable future (keeps [`Provider`] object-safe).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use crate::BoxFuture;
 
 /// A domain that could not answer a lookup, and why: what the resolver's
 /// [`super::Answer::Unavailable`] carries.

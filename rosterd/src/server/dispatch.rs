@@ -9,7 +9,7 @@
 
 use super::{admin, pam, status_report, Context};
 use roster_daemon::cache::{GroupEntry, UserEntry};
-use roster_daemon::resolver::{Answer, ListedPage};
+use roster_daemon::resolver::{Answer, EnumerationError, ListedPage, Resolver};
 use roster_proto::admin::{AdminReply, StatusReport};
 use roster_proto::{
     decode_response, encode_group_response, encode_groups_page_octets, encode_response,
@@ -135,6 +135,36 @@ pub async fn dispatch(ctx: &Context, req: Request) -> Response {
 
 /// [`dispatch`], with the time (ms since the epoch, resolver clock) until
 /// which a lookup answer is fresh (0 for anything not to be republished).
+/// A page of the user listing (`Resolver::users_page`), its future boxed
+/// in a function of its own: made in `dispatch_timed`'s poll, its state
+/// would be reserved on the stack at every lookup's poll (as the admin
+/// and PAM requests' below).
+#[inline(never)]
+fn users_page_boxed(
+    r: &Resolver,
+    offset: u32,
+    limit: u32,
+) -> roster_daemon::BoxFuture<'_, Result<ListedPage<User>, EnumerationError>> {
+    Box::pin(r.users_page(offset, limit))
+}
+
+/// A page of the group listing, boxed as [`users_page_boxed`].
+#[inline(never)]
+fn groups_page_boxed(
+    r: &Resolver,
+    offset: u32,
+    limit: u32,
+) -> roster_daemon::BoxFuture<'_, Result<ListedPage<Group>, EnumerationError>> {
+    Box::pin(r.groups_page(offset, limit))
+}
+
+/// The full status report, made in a function of its own and boxed (as
+/// [`users_page_boxed`]: not on every lookup's stack).
+#[inline(never)]
+fn full_status_boxed(ctx: &Context) -> Box<roster_proto::admin::FullStatus> {
+    Box::new(status_report::full(ctx))
+}
+
 pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
     let r = &ctx.resolver;
     match req {
@@ -173,7 +203,7 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
         // The last page of a listing hands the heap's free pages back: the
         // listing of the whole directory behind a snapshot leaves hundreds
         // of megabytes free in the heap for 100,000 users.
-        Request::ListUsers { offset, limit } => match r.users_page(offset, limit).await {
+        Request::ListUsers { offset, limit } => match users_page_boxed(r, offset, limit).await {
             Ok(page) => {
                 if !page.more() {
                     super::procstat::trim_heap();
@@ -182,7 +212,7 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
             }
             Err(e) => refused(e.into()),
         },
-        Request::ListGroups { offset, limit } => match r.groups_page(offset, limit).await {
+        Request::ListGroups { offset, limit } => match groups_page_boxed(r, offset, limit).await {
             Ok(page) => {
                 if !page.more() {
                     super::procstat::trim_heap();
@@ -194,24 +224,26 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
         // The whole report (pam.sock's; nss.sock answers the public one
         // before it gets here).
         Request::Status => (
-            Response::Admin(Ok(AdminReply::Status(StatusReport::Full(Box::new(
-                status_report::full(ctx),
-            )))))
+            Response::Admin(Ok(AdminReply::Status(StatusReport::Full(
+                full_status_boxed(ctx),
+            ))))
             .into(),
             0,
         ),
         // Admin and PAM requests are rare next to lookups and their futures
         // are the largest (admin's about 5 KB): boxed, they are allocated
         // only when asked, and every connection's task stays the size of
-        // a lookup (it is copied into its task at each `accept`).
+        // a lookup (it is copied into its task at each `accept`); boxed in
+        // functions of their own, their state is not reserved on this
+        // poll's stack either.
         Request::Admin(cmd) => (
-            Response::Admin(Box::pin(admin::handle(ctx, cmd)).await).into(),
+            Response::Admin(admin::handle_boxed(ctx, cmd).await).into(),
             0,
         ),
         req @ (Request::PamAuthenticate { .. }
         | Request::PamAccount { .. }
         | Request::PamChangePassword { .. }
         | Request::PamOpenSession { .. }
-        | Request::PamResetPassword { .. }) => (Box::pin(pam::handle(ctx, req)).await.into(), 0),
+        | Request::PamResetPassword { .. }) => (pam::handle_boxed(ctx, req).await.into(), 0),
     }
 }
