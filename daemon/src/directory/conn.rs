@@ -738,16 +738,6 @@ impl Pool {
         ldap
     }
 
-    /// [`Pool::connect_and_bind`]'s future, boxed as
-    /// [`Pool::connect_live_boxed`] boxes its.
-    #[inline(never)]
-    pub(crate) fn connect_and_bind_boxed<'a>(
-        &'a self,
-        uri: &'a str,
-    ) -> crate::BoxFuture<'a, Result<Ldap, DirectoryError>> {
-        Box::pin(self.connect_and_bind(uri))
-    }
-
     /// Connects to `uri` and binds as the service account (or stays
     /// anonymous).
     pub(crate) async fn connect_and_bind(&self, uri: &str) -> Result<Ldap, DirectoryError> {

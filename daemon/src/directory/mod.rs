@@ -279,7 +279,8 @@ impl Directory {
 
     /// [`Directory::own_connection`]'s future, boxed in a function of its
     /// own (as `Pool::get` boxes its connecting): `search_paged` asks one
-    /// only for a paged search another broke.
+    /// for a listing, or a paged search another broke, never for a
+    /// lookup's first search.
     #[inline(never)]
     fn own_connection_boxed(&self) -> crate::BoxFuture<'_, Result<Lease, DirectoryError>> {
         Box::pin(self.own_connection())
@@ -290,8 +291,7 @@ impl Directory {
     /// share the connection); unbind it when done.
     async fn own_connection(&self) -> Result<Lease, DirectoryError> {
         let uri = self.pool.get().await?.uri;
-        // (Boxed as `Pool::get` boxes its connecting.)
-        let ldap = self.pool.connect_and_bind_boxed(&uri).await?;
+        let ldap = self.pool.connect_and_bind(&uri).await?;
         Ok(Lease {
             ldap,
             uri,

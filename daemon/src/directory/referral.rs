@@ -152,9 +152,6 @@ impl Directory {
         self.referrals.counts()
     }
 
-    /// Follows the referral URLs `refs` that `origin` gave for `q`: the
-    /// entries found behind them, and the first error of a target that could
-    /// not be searched (the entries of the others are still returned).
     /// [`Directory::chase`]'s future, boxed in a function of its own:
     /// referrals are rare, and their state (4.4 KB) made in a search's
     /// poll would be reserved on the stack at every poll.
@@ -169,6 +166,9 @@ impl Directory {
         Box::pin(self.chase(q, refs, page, origin))
     }
 
+    /// Follows the referral URLs `refs` that `origin` gave for `q`: the
+    /// entries found behind them, and the first error of a target that could
+    /// not be searched (the entries of the others are still returned).
     pub(crate) async fn chase<E: Entry>(
         &self,
         q: &Query,

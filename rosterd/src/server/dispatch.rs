@@ -133,8 +133,6 @@ pub async fn dispatch(ctx: &Context, req: Request) -> Response {
     dispatch_timed(ctx, req).await.0.into_response()
 }
 
-/// [`dispatch`], with the time (ms since the epoch, resolver clock) until
-/// which a lookup answer is fresh (0 for anything not to be republished).
 /// A page of the user listing (`Resolver::users_page`), its future boxed
 /// in a function of its own: made in `dispatch_timed`'s poll, its state
 /// would be reserved on the stack at every lookup's poll (as the admin
@@ -165,6 +163,8 @@ fn full_status_boxed(ctx: &Context) -> Box<roster_proto::admin::FullStatus> {
     Box::new(status_report::full(ctx))
 }
 
+/// [`dispatch`], with the time (ms since the epoch, resolver clock) until
+/// which a lookup answer is fresh (0 for anything not to be republished).
 pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
     let r = &ctx.resolver;
     match req {
