@@ -19,6 +19,19 @@ pub mod uri;
 pub use roster_proto::clock;
 
 /// A boxed, sendable future: what the object-safe traits return
-/// (`resolver::Provider`, `auth::AuthBackend`), and the rare paths a
-/// poll hands to a function of its own (the connecting of `Pool::get`).
+/// (`resolver::Provider`, `auth::AuthBackend`), and [`boxed_apart`].
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// The future `make` returns, made and boxed in a function that is never
+/// inlined: for the rare paths of hot polls (connecting, following
+/// referrals, an admin request beside the lookups). A future made in a
+/// poll, even as `Box::pin`'s argument, takes its size in that poll's
+/// stack frame at every poll, and every call below the poll runs that
+/// much deeper; here only `make`'s captures are in the caller's frame.
+#[inline(never)]
+pub fn boxed_apart<'a, F, T>(make: impl FnOnce() -> F) -> BoxFuture<'a, T>
+where
+    F: std::future::Future<Output = T> + Send + 'a,
+{
+    Box::pin(make())
+}

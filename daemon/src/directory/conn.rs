@@ -273,16 +273,7 @@ impl Pool {
         // rare, and its state held inline made every search's future,
         // and every lookup's, kilobytes larger (the test
         // `a_lookups_future_holds_its_search_not_the_rare_paths`).)
-        self.connect_live_boxed().await
-    }
-
-    /// [`Pool::connect_live`]'s future, boxed in a function of its own:
-    /// made in the caller's poll (inlined, or as `Box::pin`'s argument),
-    /// its 3.7 KB would be reserved on the stack at every poll, and every
-    /// call below that poll made as much deeper.
-    #[inline(never)]
-    fn connect_live_boxed(&self) -> crate::BoxFuture<'_, Result<Lease, DirectoryError>> {
-        Box::pin(self.connect_live())
+        crate::boxed_apart(|| self.connect_live()).await
     }
 
     /// [`Pool::get`] without a live connection to reuse: connects one (or
@@ -405,23 +396,6 @@ impl Pool {
         }
     }
 
-    /// [`Pool::refresh_servers`]' future, boxed as
-    /// [`Pool::connect_live_boxed`] boxes its.
-    #[inline(never)]
-    fn refresh_servers_boxed(&self) -> crate::BoxFuture<'_, Result<(), DirectoryError>> {
-        Box::pin(self.refresh_servers())
-    }
-
-    /// [`Pool::connect_bound`]'s future for the servers before `upto` (a
-    /// failback), boxed as [`Pool::connect_live_boxed`] boxes its.
-    #[inline(never)]
-    fn connect_bound_boxed(
-        &self,
-        upto: usize,
-    ) -> crate::BoxFuture<'_, Result<(Ldap, usize, String), DirectoryError>> {
-        Box::pin(self.connect_bound(Some(upto)))
-    }
-
     /// The index of the server `uri`, if it is in the list.
     fn index_of(h: &Health, uri: &str) -> Option<usize> {
         h.servers.iter().position(|s| s.uri == uri)
@@ -472,7 +446,7 @@ impl Pool {
             if let Ok(_turn) = self.connecting.try_lock() {
                 // (Boxed: a DNS query's state, rare, kept out of every
                 // search's future.)
-                let _ = self.refresh_servers_boxed().await;
+                let _ = crate::boxed_apart(|| self.refresh_servers()).await;
             }
         }
         let lease = self.current_lease()?;
@@ -499,7 +473,7 @@ impl Pool {
             return Some(lease);
         };
         // (Boxed as `Pool::get`'s connecting.)
-        match self.connect_bound_boxed(upto).await {
+        match crate::boxed_apart(|| self.connect_bound(Some(upto))).await {
             Ok((ldap, index, uri)) => {
                 tracing::info!(domain = %self.cfg.name, %uri, "failed back to a preferred server");
                 *self.live() = Some(Live {

@@ -277,15 +277,6 @@ impl Directory {
         self.search_paged(q, true, false, false).await
     }
 
-    /// [`Directory::own_connection`]'s future, boxed in a function of its
-    /// own (as `Pool::get` boxes its connecting): `search_paged` asks one
-    /// for a listing, or a paged search another broke, never for a
-    /// lookup's first search.
-    #[inline(never)]
-    fn own_connection_boxed(&self) -> crate::BoxFuture<'_, Result<Lease, DirectoryError>> {
-        Box::pin(self.own_connection())
-    }
-
     /// A new connection of its own to the server in use, bound as the
     /// service account (for a listing, or a paged search that must not
     /// share the connection); unbind it when done.
@@ -445,7 +436,7 @@ impl Directory {
             let Lease { ldap, uri, fresh } = if dedicated {
                 // (Boxed: a listing's, or a paged search's after another
                 // broke it; its connecting kept out of a lookup's poll.)
-                self.own_connection_boxed().await?
+                crate::boxed_apart(|| self.own_connection()).await?
             } else {
                 self.pool.get().await?
             };
@@ -473,7 +464,8 @@ impl Directory {
                     }
                     // (Boxed: referrals are rare, and following them
                     // made every search's future kilobytes larger.)
-                    let (more, failure) = self.chase_boxed::<E>(q, found.refs, page, &uri).await;
+                    let (more, failure) =
+                        crate::boxed_apart(|| self.chase::<E>(q, found.refs, page, &uri)).await;
                     let mut seen: HashSet<String> =
                         entries.iter().map(|e| dn::normalize(e.dn())).collect();
                     entries.extend(
@@ -794,16 +786,6 @@ impl Directory {
         by_flavour!(self, f => f.lookup_sid(self, sid).await)
     }
 
-    /// [`Directory::groups_of_user`]'s future, boxed in a function of its
-    /// own (as `Pool::get` boxes its connecting).
-    #[inline(never)]
-    fn groups_of_user_boxed<'a>(
-        &'a self,
-        u: &'a UserRecord,
-    ) -> crate::BoxFuture<'a, Result<Vec<GroupRef>, DirectoryError>> {
-        Box::pin(self.groups_of_user(u))
-    }
-
     /// Keeps `u` only when `limit_to_groups` allows it on this host.
     async fn allowed(&self, u: UserRecord) -> Result<Option<UserRecord>, DirectoryError> {
         if self.cfg.limit_to_groups.is_empty() {
@@ -811,7 +793,7 @@ impl Directory {
         }
         // (Boxed: only with `limit_to_groups`, whose searches' state
         // every user lookup's future would otherwise hold.)
-        let groups = self.groups_of_user_boxed(&u).await?;
+        let groups = crate::boxed_apart(|| self.groups_of_user(&u)).await?;
         if groups
             .iter()
             .any(|g| self.cfg.limit_to_groups.contains(&g.name))

@@ -152,20 +152,6 @@ impl Directory {
         self.referrals.counts()
     }
 
-    /// [`Directory::chase`]'s future, boxed in a function of its own:
-    /// referrals are rare, and their state (4.4 KB) made in a search's
-    /// poll would be reserved on the stack at every poll.
-    #[inline(never)]
-    pub(crate) fn chase_boxed<'a, E: Entry>(
-        &'a self,
-        q: &'a Query,
-        refs: Vec<String>,
-        page: Option<u32>,
-        origin: &'a str,
-    ) -> crate::BoxFuture<'a, (Vec<E>, Option<DirectoryError>)> {
-        Box::pin(self.chase(q, refs, page, origin))
-    }
-
     /// Follows the referral URLs `refs` that `origin` gave for `q`: the
     /// entries found behind them, and the first error of a target that could
     /// not be searched (the entries of the others are still returned).

@@ -28,14 +28,6 @@ use roster_proto::admin::{
 use roster_proto::Failure;
 use tokio::sync::oneshot;
 
-/// [`handle`]'s future, boxed in a function of its own: admin requests
-/// are rare, and their state (about 5 KB) made in a connection's poll
-/// would be reserved on the stack at every lookup's poll.
-#[inline(never)]
-pub fn handle_boxed(ctx: &Context, cmd: AdminRequest) -> roster_daemon::BoxFuture<'_, AdminAnswer> {
-    Box::pin(handle(ctx, cmd))
-}
-
 /// Runs one admin command.
 pub async fn handle(ctx: &Context, cmd: AdminRequest) -> AdminAnswer {
     let r = &ctx.resolver;

@@ -65,7 +65,12 @@ pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, 
         let (response, fresh_until) = answering(async move {
             if kind == SocketKind::PamUser {
                 // Boxed like PAM's requests in `dispatch_timed`.
-                (pam::handle_caller_boxed(ctx, request, uid).await.into(), 0)
+                (
+                    roster_daemon::boxed_apart(|| pam::handle_caller(ctx, request, uid))
+                        .await
+                        .into(),
+                    0,
+                )
             } else if request.is_privileged() && !privileged {
                 let msg = format!("request code {} is served only on pam.sock", request.code());
                 (failed(&request, Failure::refused(msg)).into(), 0)

@@ -8,8 +8,9 @@
 //! ([`Failure::into_lookup_response`]).
 
 use super::{admin, pam, status_report, Context};
+use roster_daemon::boxed_apart;
 use roster_daemon::cache::{GroupEntry, UserEntry};
-use roster_daemon::resolver::{Answer, EnumerationError, ListedPage, Resolver};
+use roster_daemon::resolver::{Answer, ListedPage};
 use roster_proto::admin::{AdminReply, StatusReport};
 use roster_proto::{
     decode_response, encode_group_response, encode_groups_page_octets, encode_response,
@@ -133,31 +134,8 @@ pub async fn dispatch(ctx: &Context, req: Request) -> Response {
     dispatch_timed(ctx, req).await.0.into_response()
 }
 
-/// A page of the user listing (`Resolver::users_page`), its future boxed
-/// in a function of its own: made in `dispatch_timed`'s poll, its state
-/// would be reserved on the stack at every lookup's poll (as the admin
-/// and PAM requests' below).
-#[inline(never)]
-fn users_page_boxed(
-    r: &Resolver,
-    offset: u32,
-    limit: u32,
-) -> roster_daemon::BoxFuture<'_, Result<ListedPage<User>, EnumerationError>> {
-    Box::pin(r.users_page(offset, limit))
-}
-
-/// A page of the group listing, boxed as [`users_page_boxed`].
-#[inline(never)]
-fn groups_page_boxed(
-    r: &Resolver,
-    offset: u32,
-    limit: u32,
-) -> roster_daemon::BoxFuture<'_, Result<ListedPage<Group>, EnumerationError>> {
-    Box::pin(r.groups_page(offset, limit))
-}
-
-/// The full status report, made in a function of its own and boxed (as
-/// [`users_page_boxed`]: not on every lookup's stack).
+/// The full status report, made in a function of its own and boxed (not
+/// on every lookup's stack, as `boxed_apart`'s futures).
 #[inline(never)]
 fn full_status_boxed(ctx: &Context) -> Box<roster_proto::admin::FullStatus> {
     Box::new(status_report::full(ctx))
@@ -203,24 +181,28 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
         // The last page of a listing hands the heap's free pages back: the
         // listing of the whole directory behind a snapshot leaves hundreds
         // of megabytes free in the heap for 100,000 users.
-        Request::ListUsers { offset, limit } => match users_page_boxed(r, offset, limit).await {
-            Ok(page) => {
-                if !page.more() {
-                    super::procstat::trim_heap();
+        Request::ListUsers { offset, limit } => {
+            match boxed_apart(|| r.users_page(offset, limit)).await {
+                Ok(page) => {
+                    if !page.more() {
+                        super::procstat::trim_heap();
+                    }
+                    (Reply::Users(page), 0)
                 }
-                (Reply::Users(page), 0)
+                Err(e) => refused(e.into()),
             }
-            Err(e) => refused(e.into()),
-        },
-        Request::ListGroups { offset, limit } => match groups_page_boxed(r, offset, limit).await {
-            Ok(page) => {
-                if !page.more() {
-                    super::procstat::trim_heap();
+        }
+        Request::ListGroups { offset, limit } => {
+            match boxed_apart(|| r.groups_page(offset, limit)).await {
+                Ok(page) => {
+                    if !page.more() {
+                        super::procstat::trim_heap();
+                    }
+                    (Reply::Groups(page), 0)
                 }
-                (Reply::Groups(page), 0)
+                Err(e) => refused(e.into()),
             }
-            Err(e) => refused(e.into()),
-        },
+        }
         // The whole report (pam.sock's; nss.sock answers the public one
         // before it gets here).
         Request::Status => (
@@ -237,13 +219,15 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
         // functions of their own, their state is not reserved on this
         // poll's stack either.
         Request::Admin(cmd) => (
-            Response::Admin(admin::handle_boxed(ctx, cmd).await).into(),
+            Response::Admin(boxed_apart(|| admin::handle(ctx, cmd)).await).into(),
             0,
         ),
         req @ (Request::PamAuthenticate { .. }
         | Request::PamAccount { .. }
         | Request::PamChangePassword { .. }
         | Request::PamOpenSession { .. }
-        | Request::PamResetPassword { .. }) => (pam::handle_boxed(ctx, req).await.into(), 0),
+        | Request::PamResetPassword { .. }) => {
+            (boxed_apart(|| pam::handle(ctx, req)).await.into(), 0)
+        }
     }
 }

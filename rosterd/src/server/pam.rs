@@ -195,13 +195,6 @@ fn refuse_bad_user(req: &Request) -> Option<Response> {
     )))
 }
 
-/// [`handle`]'s future, boxed in a function of its own (as
-/// `admin::handle_boxed`).
-#[inline(never)]
-pub fn handle_boxed(ctx: &Context, req: Request) -> roster_daemon::BoxFuture<'_, Response> {
-    Box::pin(handle(ctx, req))
-}
-
 /// Answers one PAM request.
 pub async fn handle(ctx: &Context, req: Request) -> Response {
     if let Some(refused) = refuse_bad_user(&req) {
@@ -218,17 +211,6 @@ pub async fn handle(ctx: &Context, req: Request) -> Response {
             other.code()
         )),
     }
-}
-
-/// [`handle_caller`]'s future, boxed in a function of its own (as
-/// `admin::handle_boxed`).
-#[inline(never)]
-pub fn handle_caller_boxed(
-    ctx: &Context,
-    req: Request,
-    peer_uid: u32,
-) -> roster_daemon::BoxFuture<'_, Response> {
-    Box::pin(handle_caller(ctx, req, peer_uid))
 }
 
 /// Answers one request on `pam-user.sock` from a peer of UID `peer_uid`:

@@ -337,18 +337,6 @@ impl Rfc2307 {
         }
     }
 
-    /// [`Rfc2307::nested_members`]' future, boxed in a function of its own
-    /// (as `Pool::get` boxes its connecting): rfc2307bis only.
-    #[inline(never)]
-    pub(super) fn nested_members_boxed<'a>(
-        &'a self,
-        dir: &'a Directory,
-        group_dn: &'a str,
-        dns: Vec<String>,
-    ) -> crate::BoxFuture<'a, Result<Vec<String>, DirectoryError>> {
-        Box::pin(self.nested_members(dir, group_dn, dns))
-    }
-
     /// Login names of the members of nested groups below `group_dn`, whose
     /// direct member DNs are `dns` (user DNs named by their login name are
     /// already members: only the other DNs are read, one level at a time).

@@ -317,7 +317,7 @@ impl Rfc2307 {
         if dir.cfg.schema == Schema::Rfc2307bis {
             // (Boxed: rfc2307bis only, whose searches' state every
             // group lookup's future would otherwise hold.)
-            let extra = self.nested_members_boxed(dir, &g.dn, dns).await?;
+            let extra = crate::boxed_apart(|| self.nested_members(dir, &g.dn, dns)).await?;
             if !extra.is_empty() {
                 groups::add_members(&mut g.group.members, &extra);
             }
