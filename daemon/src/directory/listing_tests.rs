@@ -1,7 +1,9 @@
 //! An enumeration streamed from a server: entries are converted as they
 //! arrive, and every entry whose name or ID another entry of the listing
 //! shares is left out (logged once), as well as invalid ones; SSH keys
-//! are not asked for.
+//! are not asked for. A lookup's search for a user's groups is read as
+//! its entries arrive too: each entry once however often it comes, and
+//! what a search asked again from its start had put taken back.
 //!
 //! The fake server ([`Lister`]) speaks just enough LDAP (BER) to answer a
 //! search with fixed entries (a user search or a group search, told apart
@@ -126,19 +128,24 @@ fn read_element(conn: &mut TcpStream) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The message ID of LDAPMessage `msg` and where its operation begins.
+fn id_and_op(msg: &[u8]) -> (Vec<u8>, usize) {
+    // SEQUENCE header (short or long length), then the INTEGER ID.
+    let at = 2 + if msg[1] & 0x80 != 0 {
+        usize::from(msg[1] & 0x7f)
+    } else {
+        0
+    };
+    let id_len = usize::from(msg[at + 1]);
+    (msg[at + 2..at + 2 + id_len].to_vec(), at + 2 + id_len)
+}
+
 /// Answers the requests of one connection until it is closed or unbound.
 fn serve(mut conn: TcpStream, answers: &(Vec<Entry>, Vec<Entry>), seen: &Mutex<Vec<Vec<u8>>>) {
     conn.set_nonblocking(false).unwrap();
     while let Some(msg) = read_element(&mut conn) {
-        // SEQUENCE header (short or long length), then the INTEGER ID.
-        let at = 2 + if msg[1] & 0x80 != 0 {
-            usize::from(msg[1] & 0x7f)
-        } else {
-            0
-        };
-        let id_len = usize::from(msg[at + 1]);
-        let id = msg[at + 2..at + 2 + id_len].to_vec();
-        let op = msg[at + 2 + id_len];
+        let (id, op_at) = id_and_op(&msg);
+        let op = msg[op_at];
         let mut out = Vec::new();
         match op {
             // SearchRequest: the entries under its base its filter's
@@ -146,7 +153,7 @@ fn serve(mut conn: TcpStream, answers: &(Vec<Entry>, Vec<Entry>), seen: &Mutex<V
             0x63 => {
                 let groups = msg.windows(10).any(|w| w == b"posixGroup");
                 let list = if groups { &answers.1 } else { &answers.0 };
-                let base = dn::normalize(&search_base(&msg[at + 2 + id_len..]));
+                let base = dn::normalize(&search_base(&msg[op_at..]));
                 let terms = key_terms(&msg);
                 for e in list
                     .iter()
@@ -802,4 +809,200 @@ async fn an_id_under_two_search_bases_is_served_from_the_first() {
         ids: vec![],
     };
     assert_eq!(held, held_keys);
+}
+
+/// The ID and operation tag of the next request on `conn` (`None` once
+/// it is closed).
+fn next_request(conn: &mut TcpStream) -> Option<(Vec<u8>, u8)> {
+    let msg = read_element(conn)?;
+    let (id, op_at) = id_and_op(&msg);
+    Some((id, msg[op_at]))
+}
+
+/// A SearchResultDone of success answering request `id`.
+fn done_message(id: &[u8]) -> Vec<u8> {
+    let done = [tlv(0x0a, &[0]), tlv(0x04, b""), tlv(0x04, b"")].concat();
+    message(id, tlv(0x65, &done))
+}
+
+/// Log lines, each sent on a channel as it is written: what a test waits
+/// for instead of polling.
+#[derive(Clone)]
+struct LogLines(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = self.0.send(String::from_utf8_lossy(buf).into_owned());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Logs of this thread sent, a line at a time, on the channel returned
+/// (until the guard is dropped).
+fn capture_logs() -> (
+    tracing::subscriber::DefaultGuard,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || LogLines(tx.clone()))
+        .with_ansi(false)
+        .finish();
+    (tracing::subscriber::set_default(subscriber), rx)
+}
+
+/// A user of the fake servers' domain, in its primary group 10000.
+fn alice() -> UserRecord {
+    UserRecord {
+        user: roster_proto::User {
+            name: "alice".into(),
+            uid: 10001,
+            gid: 10000,
+            gecos: String::new(),
+            home: "/home/alice".into(),
+            shell: "/bin/sh".into(),
+        },
+        dn: "uid=alice,ou=people,dc=example,dc=test".into(),
+        domain: "ex".into(),
+        unique_id: None,
+        ssh_keys: Vec::new(),
+    }
+}
+
+/// The names and GIDs of `groups`.
+fn named(groups: &[GroupRef]) -> Vec<(&str, u32)> {
+    groups.iter().map(|g| (g.name.as_str(), g.gid)).collect()
+}
+
+#[tokio::test]
+async fn a_users_groups_are_read_while_their_search_is_still_out() {
+    // The server sends a group it refuses (its GID is no number) and
+    // holds back the rest of its answer until the test has seen the
+    // refusal logged: read only once the search has ended, the entry
+    // never would be, and the test fails at its bound.
+    let (_logs, mut lines) = capture_logs();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (go, went) = std::sync::mpsc::channel::<()>();
+    let groups = "ou=groups,dc=example,dc=test";
+    let mut refused = group(&format!("cn=bad,{groups}"), "bad", 0, &["alice"]);
+    refused.1[1].1 = vec!["many".to_string()];
+    let good = group(&format!("cn=good,{groups}"), "good", 20002, &["alice"]);
+    std::thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        while let Some((id, op)) = next_request(&mut conn) {
+            if op != 0x63
+                || conn.write_all(&message(&id, entry_op(&refused))).is_err()
+                || went.recv_timeout(Duration::from_secs(30)).is_err()
+            {
+                return;
+            }
+            let rest = [message(&id, entry_op(&good)), done_message(&id)].concat();
+            if conn.write_all(&rest).is_err() {
+                return;
+            }
+        }
+    });
+    let d = directory(port, "");
+    let user = alice();
+    let lookup = d.groups_of_user(&user);
+    let watch = async {
+        let seen = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(line) = lines.recv().await {
+                if line.contains("directory entry not served") && line.contains("cn=bad") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(
+            seen,
+            Ok(true),
+            "the refused group was not read while the search was out"
+        );
+        go.send(()).unwrap();
+    };
+    let (found, ()) = bounded("groups", async { tokio::join!(lookup, watch) }).await;
+    // The primary group first (no entry of its own here: no name).
+    assert_eq!(named(&found.unwrap()), [("", 10000), ("good", 20002)]);
+}
+
+#[tokio::test]
+async fn a_group_found_under_two_search_bases_is_read_once() {
+    let (_logs, mut lines) = capture_logs();
+    let groups = "ou=groups,dc=example,dc=test";
+    // Both found by the user's primary GID, under both bases (the second
+    // lies within the first); the second is refused (no group name has
+    // a colon).
+    let refused = group(&format!("cn=bad,{groups}"), "bad:name", 10000, &[]);
+    let server = Lister::start(
+        Vec::new(),
+        vec![
+            group(&format!("cn=staff,{groups}"), "staff", 10000, &[]),
+            refused,
+        ],
+    );
+    let bases = format!(
+        "group_search_base = [{{ base = \"dc=example,dc=test\" }}, {{ base = \"{groups}\" }}]\n"
+    );
+    let d = directory(server.port, &bases);
+    let found = bounded("groups", d.groups_of_user(&alice())).await.unwrap();
+    assert_eq!(named(&found), [("staff", 10000)]);
+    assert_eq!(server.searches().len(), 2, "one search a base");
+    let mut refusals = 0;
+    while let Ok(line) = lines.try_recv() {
+        refusals += usize::from(line.contains("directory entry not served"));
+    }
+    assert_eq!(refusals, 1, "the refused group logged once");
+}
+
+#[tokio::test]
+async fn a_users_groups_asked_again_are_those_of_the_second_answer() {
+    // The first connection answers a search (it is then a reused one),
+    // sends the next a group and breaks; the search is asked again on a
+    // new connection, whose answer lacks that group: it is not one of
+    // the user's groups.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let groups = "ou=groups,dc=example,dc=test";
+    let gone = group(&format!("cn=gone,{groups}"), "gone", 20001, &["alice"]);
+    let kept = group(&format!("cn=kept,{groups}"), "kept", 20002, &["alice"]);
+    std::thread::spawn(move || {
+        let Ok((mut first, _)) = listener.accept() else {
+            return;
+        };
+        let Some((id, 0x63)) = next_request(&mut first) else {
+            return;
+        };
+        if first.write_all(&done_message(&id)).is_err() {
+            return;
+        }
+        let Some((id, 0x63)) = next_request(&mut first) else {
+            return;
+        };
+        let _ = first.write_all(&message(&id, entry_op(&gone)));
+        let _ = first.shutdown(std::net::Shutdown::Both);
+        drop(first);
+        let Ok((mut second, _)) = listener.accept() else {
+            return;
+        };
+        while let Some((id, 0x63)) = next_request(&mut second) {
+            let answer = [message(&id, entry_op(&kept)), done_message(&id)].concat();
+            if second.write_all(&answer).is_err() {
+                return;
+            }
+        }
+    });
+    let d = directory(port, "");
+    // (Nobody of that name: the connection answered one search.)
+    let none = bounded("user", d.user_by_name("nobody")).await.unwrap();
+    assert!(none.is_none());
+    let found = bounded("groups", d.groups_of_user(&alice())).await.unwrap();
+    assert_eq!(named(&found), [("", 10000), ("kept", 20002)]);
 }

@@ -61,7 +61,8 @@ use crate::filter;
 use conn::{Lease, Pool};
 use flavour::{by_flavour, Flavour};
 use ldap3::{Ldap, Scope, SearchEntry};
-use search::{Entry, Query, SearchFail};
+pub(crate) use search::EntrySink;
+use search::{Entry, KeptEntries, Query, SearchFail};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -234,6 +235,26 @@ impl Directory {
             }
         }
         Ok(out)
+    }
+
+    /// The entries every query of `qs` finds for a lookup (bounded, paged,
+    /// as [`Directory::search_all`] runs them), put into `sink` as they
+    /// arrive ([`Directory::search_into`]), for a reader that takes what
+    /// it needs from each entry at once instead of keeping the entries: an
+    /// entry found under several bases, or again through a referral,
+    /// reaches it once for each. A part of the directory a referral led to
+    /// that could not be searched fails it.
+    pub(crate) async fn search_all_into<E: Entry>(
+        &self,
+        qs: &[Query],
+        sink: &mut dyn EntrySink<E>,
+    ) -> Result<(), DirectoryError> {
+        for q in qs {
+            if let Some(e) = self.search_into(q, true, true, sink).await? {
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// A lookup of one name or ID over the search bases `qs`, in order:
@@ -418,20 +439,53 @@ impl Directory {
         }
     }
 
+    /// [`Directory::search_into`] keeping the entries (`paged`: with the
+    /// paging control; `lookup`: a lookup of one name or ID, which answers
+    /// the entry it found though a referral could not be followed).
     async fn search_paged<E: Entry>(
         &self,
         q: &Query,
         bounded: bool,
-        mut paged: bool,
+        paged: bool,
         lookup: bool,
     ) -> Result<Vec<E>, DirectoryError> {
+        let mut kept = KeptEntries::new();
+        match self.search_into(q, bounded, paged, &mut kept).await? {
+            // A lookup of one name or ID that found its entry does without
+            // the part of the directory that cannot be reached; an empty
+            // answer, a list of groups or an enumeration would be wrong.
+            Some(e) if !lookup || kept.entries.is_empty() => Err(e),
+            _ => Ok(kept.entries),
+        }
+    }
+
+    /// Runs query `q` with the domain's connection, putting its entries
+    /// into `sink` as they arrive ([`EntrySink`]), referrals followed: a
+    /// broken reused connection is replaced once (the query asked again
+    /// from its start), a timeout marks the server down, a size limit of
+    /// an unpaged search has it asked again paged, and a paged search whose
+    /// cookie another one on the shared connection broke is asked again on
+    /// a connection of its own. `bounded` applies `op_timeout` to the
+    /// whole search (lookups); without it each reply is bounded
+    /// (enumeration). Gives the error of a part of the directory a referral
+    /// led to that could not be searched, if any (the caller decides
+    /// whether its answer does without it); after an error, what `sink`
+    /// holds is no answer.
+    async fn search_into<E: Entry>(
+        &self,
+        q: &Query,
+        bounded: bool,
+        mut paged: bool,
+        sink: &mut dyn EntrySink<E>,
+    ) -> Result<Option<DirectoryError>, DirectoryError> {
         let op = self.cfg.op_timeout;
-        // (`lookup`: a lookup of one name or ID.)
         let mut attempt = 0;
         // A listing (unbounded) runs on a connection of its own, and so
         // does a paged search another paged search broke on the shared
         // one (a server keeps one per connection).
         let mut dedicated = !bounded;
+        let mut asked = false;
+        sink.begin();
         while attempt < 2 {
             let Lease { ldap, uri, fresh } = if dedicated {
                 // (Boxed: a listing's, or a paged search's after another
@@ -443,8 +497,15 @@ impl Directory {
             self.searches.fetch_add(1, Ordering::Relaxed);
             let page = paged.then_some(self.cfg.page_size);
             let mut own = dedicated.then(|| ldap.clone());
+            // (Each run after the first asks the search again from its
+            // start.)
+            if asked {
+                sink.restart();
+            }
+            asked = true;
             // A bounded search has one timer, around it all.
-            let fut = search::run(ldap, q, page, (!bounded).then_some(op));
+            let mut put = |e| sink.put(e);
+            let fut = search::run_each(ldap, q, page, (!bounded).then_some(op), &mut put);
             let res = if bounded {
                 tokio::time::timeout(op, fut)
                     .await
@@ -456,30 +517,17 @@ impl Directory {
                 let _ = l.unbind().await;
             }
             match res {
-                Ok(found) => {
+                Ok(refs) => {
                     self.pool.note_success(&uri);
-                    let mut entries = found.entries;
-                    if found.refs.is_empty() {
-                        return Ok(entries);
+                    if refs.is_empty() {
+                        return Ok(None);
                     }
                     // (Boxed: referrals are rare, and following them
                     // made every search's future kilobytes larger.)
                     let (more, failure) =
-                        crate::boxed_apart(|| self.chase::<E>(q, found.refs, page, &uri)).await;
-                    let mut seen: HashSet<String> =
-                        entries.iter().map(|e| dn::normalize(e.dn())).collect();
-                    entries.extend(
-                        more.into_iter()
-                            .filter(|e| seen.insert(dn::normalize(e.dn()))),
-                    );
-                    return match failure {
-                        // A lookup of one name or ID that found its entry
-                        // does without the part of the directory that
-                        // cannot be reached; an empty answer, a list of
-                        // groups or an enumeration would be wrong.
-                        Some(e) if !lookup || entries.is_empty() => Err(e),
-                        _ => Ok(entries),
-                    };
+                        crate::boxed_apart(|| self.chase::<E>(q, refs, page, &uri)).await;
+                    sink.referred(more);
+                    return Ok(failure);
                 }
                 Err(SearchFail::Timeout) => {
                     let msg = format!("no answer within op_timeout {op:?}");

@@ -6,8 +6,10 @@
 
 use super::conn::is_connection_error;
 use super::records::DirectoryError;
+use crate::dn;
 use ldap3::controls::{Control, ControlType, PagedResults};
 use ldap3::{EntryOctets, Ldap, LdapError, LdapResult, ResultEntry, Scope, SearchEntry};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,6 +77,65 @@ impl Entry for EntryOctets {
     }
     fn dn(&self) -> &str {
         EntryOctets::dn(self)
+    }
+}
+
+/// Where `Directory::search_into` puts a query's entries as they arrive:
+/// a reader that takes what it needs from each entry at once, while the
+/// next are still on their way, and keeps only that; or [`KeptEntries`],
+/// the entries themselves.
+pub(crate) trait EntrySink<E>: Send {
+    /// A query begins: what [`EntrySink::restart`] takes back is what is
+    /// put from here on.
+    fn begin(&mut self);
+    /// One entry of the query's answer.
+    fn put(&mut self, e: E);
+    /// The query is asked again from its start (its reused connection
+    /// broke, or the server's size limit or paging cookie said so): what
+    /// was put since [`EntrySink::begin`] is taken back (the new answer
+    /// may differ, or come from another server).
+    fn restart(&mut self);
+    /// The entries found by following the query's referrals, after its
+    /// answer (some may be entries already put: a DN the referred server
+    /// holds too).
+    fn referred(&mut self, more: Vec<E>);
+}
+
+/// The entries of one or more queries kept as they are, each DN once.
+pub(crate) struct KeptEntries<E> {
+    /// The entries, in the order they came.
+    pub entries: Vec<E>,
+    /// Where the current query's entries begin.
+    from: usize,
+}
+
+impl<E> KeptEntries<E> {
+    /// None yet.
+    pub fn new() -> Self {
+        KeptEntries {
+            entries: Vec::new(),
+            from: 0,
+        }
+    }
+}
+
+impl<E: Entry> EntrySink<E> for KeptEntries<E> {
+    fn begin(&mut self) {
+        self.from = self.entries.len();
+    }
+    fn put(&mut self, e: E) {
+        self.entries.push(e);
+    }
+    fn restart(&mut self) {
+        self.entries.truncate(self.from);
+    }
+    fn referred(&mut self, more: Vec<E>) {
+        let mut seen: HashSet<String> =
+            self.entries.iter().map(|e| dn::normalize(e.dn())).collect();
+        self.entries.extend(
+            more.into_iter()
+                .filter(|e| seen.insert(dn::normalize(e.dn()))),
+        );
     }
 }
 

@@ -82,9 +82,9 @@ pub struct Settings {
     /// Users and groups with an ID below this are hidden.
     pub min_id: u32,
     /// User names never resolved.
-    pub ignore_users: HashSet<String>,
+    pub ignore_users: NameSet,
     /// Group names never resolved.
-    pub ignore_groups: HashSet<String>,
+    pub ignore_groups: NameSet,
     /// Milliseconds to wait for a domain when an expired (offline-usable)
     /// entry exists; past that the expired entry is answered (0: wait for
     /// the domain's own timeout). Half the NSS module's time budget.
@@ -92,6 +92,13 @@ pub struct Settings {
     /// initgroups of a user in `/etc/passwd` adds directory groups.
     pub initgroups_for_local_users: bool,
 }
+
+/// A set of names from the configuration (`ignore_users`,
+/// `ignore_groups`), asked of every name a lookup meets (each of a user's
+/// thousand groups): hashed with foldhash, not SipHash. It holds only the
+/// administrator's few names and lookups only ask it, so no name a caller
+/// asks can crowd it with collisions.
+pub type NameSet = HashSet<String, foldhash::fast::RandomState>;
 
 impl Settings {
     /// Settings from the configuration tables.

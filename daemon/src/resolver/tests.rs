@@ -19,8 +19,8 @@ pub(super) fn settings() -> Settings {
         enumerate: false,
         census: true,
         min_id: 1000,
-        ignore_users: ["root".to_string()].into(),
-        ignore_groups: ["root".to_string()].into(),
+        ignore_users: ["root".to_string()].into_iter().collect(),
+        ignore_groups: ["root".to_string()].into_iter().collect(),
         stale_grace_ms: 0,
         initgroups_for_local_users: false,
     }

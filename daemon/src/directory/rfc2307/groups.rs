@@ -4,14 +4,13 @@
 
 use super::{group_attrs, group_ref_queries, Rfc2307};
 use crate::config::{DomainConfig, Schema};
-use crate::directory::drop_off_path::drop_entries;
 use crate::directory::entry::{
     check_name, member_dns, member_names, octets_to_group_head, user_name_from_dn, EntryRejected,
 };
 use crate::directory::nesting::expand_offline;
 use crate::directory::records::{DirectoryError, GroupRecord, GroupRef, UserRecord};
 use crate::directory::search::Query;
-use crate::directory::Directory;
+use crate::directory::{Directory, EntrySink};
 use crate::dn;
 use crate::filter;
 use ldap3::{EntryOctets, Scope};
@@ -20,14 +19,103 @@ use std::collections::{HashMap, HashSet};
 /// The GIDs of a user's groups met so far.
 type Gids = HashSet<u32, crate::directory::FastHash>;
 
-/// What one search for a user's groups found ([`Rfc2307::collect`]'s
-/// accumulators): the groups (unless only their GIDs are wanted), their
-/// GIDs, the DNs visited and the nesting frontier (rfc2307bis).
+/// What one search for a user's groups found, and its nesting levels
+/// after it (rfc2307bis): the groups (unless only their GIDs are
+/// wanted), their GIDs, the entries met and the nesting frontier.
 struct Collected {
     out: Option<Vec<GroupRef>>,
     gids: Gids,
-    visited: HashSet<String>,
+    /// Each entry met, by its DN as the server spelled it (one server
+    /// spells an entry's DN the same in every answer; entries a referral
+    /// led to are compared in normalized form, [`Collecting::referred`]):
+    /// read once however often it comes (under two bases, through a
+    /// referral, in a nesting cycle). (Normalizing every DN cost 1.8k
+    /// instructions an entry, as much as its TLS record's decryption.)
+    visited: HashMap<String, Visit, crate::directory::FastHash>,
+    /// The DNs of the groups met at this level (rfc2307bis), whose
+    /// parents the next level asks.
     frontier: Vec<String>,
+}
+
+impl Collected {
+    /// Nothing met yet; the groups kept when `named`.
+    fn new(named: bool) -> Self {
+        Collected {
+            out: named.then(Vec::new),
+            // (GIDs the directory chooses, placed with foldhash as the
+            // census's ID table.)
+            gids: Gids::default(),
+            visited: HashMap::default(),
+            frontier: Vec::new(),
+        }
+    }
+}
+
+/// What reading an entry added ([`Collected::visited`]), to be taken back
+/// when its query is asked again from its start.
+struct Visit {
+    /// The number of the query's run that met it ([`Collecting::run`]).
+    run: u32,
+    /// The GID it added to [`Collected::gids`].
+    gid: Option<u32>,
+}
+
+/// A search for a user's groups read as its entries arrive
+/// ([`Rfc2307::collect`] for each, while the next are on their way):
+/// only their names and GIDs are kept (and, for nesting, their DNs).
+struct Collecting<'a> {
+    rfc: &'a Rfc2307,
+    dir: &'a Directory,
+    found: &'a mut Collected,
+    /// The number of the query's run being read (one more at each
+    /// `begin` and `restart`).
+    run: u32,
+    /// How many groups `found.out` and DNs `found.frontier` held when the
+    /// query began.
+    out_from: usize,
+    frontier_from: usize,
+}
+
+impl EntrySink<EntryOctets> for Collecting<'_> {
+    fn begin(&mut self) {
+        self.run += 1;
+        self.out_from = self.found.out.as_ref().map_or(0, Vec::len);
+        self.frontier_from = self.found.frontier.len();
+    }
+    fn put(&mut self, e: EntryOctets) {
+        self.rfc.collect(self.dir, &e, self.found, self.run);
+    }
+    fn restart(&mut self) {
+        let (run, found) = (self.run, &mut *self.found);
+        found.visited.retain(|_, v| {
+            if v.run != run {
+                return true;
+            }
+            if let Some(gid) = v.gid {
+                found.gids.remove(&gid);
+            }
+            false
+        });
+        if let Some(out) = found.out.as_mut() {
+            out.truncate(self.out_from);
+        }
+        found.frontier.truncate(self.frontier_from);
+        self.run += 1;
+    }
+    fn referred(&mut self, more: Vec<EntryOctets>) {
+        // (Another server may spell a DN met already otherwise.)
+        let mut seen: HashSet<String> = self
+            .found
+            .visited
+            .keys()
+            .map(|d| dn::normalize(d))
+            .collect();
+        for e in more {
+            if seen.insert(dn::normalize(e.dn())) {
+                self.put(e);
+            }
+        }
+    }
 }
 
 /// Member DNs per search filter in the nested-group walk (each DN gives two
@@ -98,16 +186,11 @@ impl Rfc2307 {
                 terms.push(filter::eq("uniqueMember", &user.dn));
             }
         }
-        let Collected {
-            out,
-            mut gids,
-            mut visited,
-            mut frontier,
-        } = self.found_by(dir, &filter::or(&terms), true).await?;
-        let mut out = out.unwrap_or_default();
+        let mut found = self.found_by(dir, &filter::or(&terms), true).await?;
         let mut depth = 0;
-        while bis && !frontier.is_empty() && depth < dir.cfg.nesting_depth {
-            let mut next = Vec::new();
+        while bis && !found.frontier.is_empty() && depth < dir.cfg.nesting_depth {
+            // (What this level finds makes the next level's frontier.)
+            let frontier = std::mem::take(&mut found.frontier);
             for chunk in frontier.chunks(DNS_PER_SEARCH) {
                 let mut terms = Vec::with_capacity(chunk.len() * 2);
                 for dn in chunk {
@@ -116,19 +199,11 @@ impl Rfc2307 {
                         terms.push(filter::eq("uniqueMember", dn));
                     }
                 }
-                let entries = dir
-                    .search_all::<EntryOctets>(
-                        &group_ref_queries(&dir.cfg, &filter::or(&terms)),
-                        true,
-                    )
-                    .await?;
-                let out = Some(&mut out);
-                self.collect(dir, &entries, out, &mut gids, &mut visited, &mut next);
-                drop_entries(entries);
+                self.read_into(dir, &filter::or(&terms), &mut found).await?;
             }
-            frontier = next;
             depth += 1;
         }
+        let mut out = found.out.unwrap_or_default();
         // The primary group first.
         match out.iter().position(|g| g.gid == primary) {
             Some(i) => {
@@ -187,32 +262,29 @@ impl Rfc2307 {
         extra: &str,
         named: bool,
     ) -> Result<Collected, DirectoryError> {
-        // (Names and GIDs only: the entries kept as their octets.)
-        let entries = dir
-            .search_all::<EntryOctets>(&group_ref_queries(&dir.cfg, extra), true)
-            .await?;
-        let mut found = Collected {
-            out: named.then(Vec::new),
-            // (GIDs the directory chooses, placed with foldhash as the
-            // census's ID table; sized for this search's groups, the
-            // usual whole answer.)
-            gids: HashSet::with_capacity_and_hasher(
-                entries.len(),
-                crate::directory::FastHash::default(),
-            ),
-            visited: HashSet::new(),
-            frontier: Vec::new(),
-        };
-        self.collect(
-            dir,
-            &entries,
-            found.out.as_mut(),
-            &mut found.gids,
-            &mut found.visited,
-            &mut found.frontier,
-        );
-        drop_entries(entries);
+        let mut found = Collected::new(named);
+        self.read_into(dir, extra, &mut found).await?;
         Ok(found)
+    }
+
+    /// Reads into `found` the groups one search with `extra` finds (each
+    /// entry as it arrives, [`Collecting`]; the entries are not kept).
+    async fn read_into(
+        &self,
+        dir: &Directory,
+        extra: &str,
+        found: &mut Collected,
+    ) -> Result<(), DirectoryError> {
+        let mut sink = Collecting {
+            rfc: self,
+            dir,
+            found,
+            run: 0,
+            out_from: 0,
+            frontier_from: 0,
+        };
+        dir.search_all_into(&group_ref_queries(&dir.cfg, extra), &mut sink)
+            .await
     }
 
     /// True for an rfc2307bis group refused only for its missing gidNumber:
@@ -298,43 +370,40 @@ impl Rfc2307 {
             .collect())
     }
 
-    /// Adds the not yet visited group entries' GIDs to `gids` and, when
-    /// there is an `out`, the groups to it (valid ones), and, for
-    /// rfc2307bis, to `frontier` (all of them, for the next nesting
-    /// level).
-    fn collect(
-        &self,
-        dir: &Directory,
-        entries: &[EntryOctets],
-        mut out: Option<&mut Vec<GroupRef>>,
-        gids: &mut Gids,
-        visited: &mut HashSet<String>,
-        frontier: &mut Vec<String>,
-    ) {
+    /// Reads group entry `e`, met in run `run` of its query, unless
+    /// `found` met its DN before: adds its GID to `found.gids` unless it is
+    /// there and, when there is an `out`, the group to it (a valid one);
+    /// for rfc2307bis, its DN to `frontier` (for the next nesting level).
+    /// A refused entry is logged.
+    fn collect(&self, dir: &Directory, e: &EntryOctets, found: &mut Collected, run: u32) {
+        let dn = e.dn();
+        let std::collections::hash_map::Entry::Vacant(met) = found.visited.entry(dn.to_string())
+        else {
+            return;
+        };
         // (Only nesting, rfc2307bis, follows the groups found.)
-        let nested = dir.cfg.schema == Schema::Rfc2307bis;
-        for e in entries {
-            if nested {
-                if !visited.insert(dn::normalize(e.dn())) {
-                    continue;
-                }
-                frontier.push(e.dn().to_string());
-            }
-            match octets_to_group_head(&dir.cfg, &dir.idmap, e) {
-                Ok((name, gid)) => {
-                    if let (true, Some(out)) = (gids.insert(gid), out.as_deref_mut()) {
+        if dir.cfg.schema == Schema::Rfc2307bis {
+            found.frontier.push(dn.to_string());
+        }
+        let mut added = None;
+        match octets_to_group_head(&dir.cfg, &dir.idmap, e) {
+            Ok((name, gid)) => {
+                if found.gids.insert(gid) {
+                    added = Some(gid);
+                    if let Some(out) = found.out.as_mut() {
                         out.push(GroupRef {
                             name: name.to_string(),
                             gid,
                         });
                     }
                 }
-                Err(r) if self.is_link_only(&dir.cfg, &r) => {
-                    tracing::debug!(dn = %r.dn, "group without a GID: followed for nesting only");
-                }
-                Err(r) => dir.reject(&r),
             }
+            Err(r) if self.is_link_only(&dir.cfg, &r) => {
+                tracing::debug!(dn = %r.dn, "group without a GID: followed for nesting only");
+            }
+            Err(r) => dir.reject(&r),
         }
+        met.insert(Visit { run, gid: added });
     }
 
     /// Login names of the members of nested groups below `group_dn`, whose
