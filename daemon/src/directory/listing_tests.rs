@@ -846,6 +846,14 @@ fn capture_logs() -> (
     tracing::subscriber::DefaultGuard,
     tokio::sync::mpsc::UnboundedReceiver<String>,
 ) {
+    // Every thread gets a subscriber that takes every event: tracing
+    // caches whether a log statement is wanted for the whole process, and
+    // one first reached on a test thread without a subscriber would stay
+    // off for this thread's too.
+    static EVERY_THREAD: std::sync::Once = std::sync::Once::new();
+    EVERY_THREAD.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || LogLines(tx.clone()))
@@ -1005,4 +1013,59 @@ async fn a_users_groups_asked_again_are_those_of_the_second_answer() {
     assert!(none.is_none());
     let found = bounded("groups", d.groups_of_user(&alice())).await.unwrap();
     assert_eq!(named(&found), [("", 10000), ("kept", 20002)]);
+}
+
+#[tokio::test]
+async fn a_nesting_level_asked_again_takes_back_only_its_own_groups() {
+    // rfc2307bis: alice is in g1 and g2, and g1 is a member of g2. The
+    // first connection answers a search (it is then a reused one) and the
+    // user's groups, then breaks on the first nesting level's search,
+    // which is asked again on a new connection and finds g2 (met at the
+    // level before: read once, as before the break).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let groups = "ou=groups,dc=example,dc=test";
+    let (g1, g2) = (
+        group(&format!("cn=g1,{groups}"), "g1", 20001, &["alice"]),
+        group(&format!("cn=g2,{groups}"), "g2", 20002, &["alice"]),
+    );
+    std::thread::spawn(move || {
+        let Ok((mut first, _)) = listener.accept() else {
+            return;
+        };
+        let Some((id, 0x63)) = next_request(&mut first) else {
+            return;
+        };
+        if first.write_all(&done_message(&id)).is_err() {
+            return;
+        }
+        let Some((id, 0x63)) = next_request(&mut first) else {
+            return;
+        };
+        let answer = [
+            message(&id, entry_op(&g1)),
+            message(&id, entry_op(&g2)),
+            done_message(&id),
+        ]
+        .concat();
+        if first.write_all(&answer).is_err() || next_request(&mut first).is_none() {
+            return;
+        }
+        let _ = first.shutdown(std::net::Shutdown::Both);
+        drop(first);
+        let Ok((mut second, _)) = listener.accept() else {
+            return;
+        };
+        while let Some((id, 0x63)) = next_request(&mut second) {
+            let answer = [message(&id, entry_op(&g2)), done_message(&id)].concat();
+            if second.write_all(&answer).is_err() {
+                return;
+            }
+        }
+    });
+    let d = directory(port, "schema = \"rfc2307bis\"\n");
+    let none = bounded("user", d.user_by_name("nobody")).await.unwrap();
+    assert!(none.is_none());
+    let found = bounded("groups", d.groups_of_user(&alice())).await.unwrap();
+    assert_eq!(named(&found), [("", 10000), ("g1", 20001), ("g2", 20002)]);
 }

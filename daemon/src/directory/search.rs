@@ -101,7 +101,8 @@ pub(crate) trait EntrySink<E>: Send {
     fn referred(&mut self, more: Vec<E>);
 }
 
-/// The entries of one or more queries kept as they are, each DN once.
+/// The entries of a query kept as they come (a referred entry whose DN
+/// they hold left out).
 pub(crate) struct KeptEntries<E> {
     /// The entries, in the order they came.
     pub entries: Vec<E>,

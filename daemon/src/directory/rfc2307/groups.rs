@@ -35,6 +35,9 @@ struct Collected {
     /// The DNs of the groups met at this level (rfc2307bis), whose
     /// parents the next level asks.
     frontier: Vec<String>,
+    /// Runs of queries read into it so far (the base's and each nesting
+    /// level's, each run asked again counted): [`Visit::run`] numbers.
+    runs: u32,
 }
 
 impl Collected {
@@ -47,6 +50,7 @@ impl Collected {
             gids: Gids::default(),
             visited: HashMap::default(),
             frontier: Vec::new(),
+            runs: 0,
         }
     }
 }
@@ -54,7 +58,7 @@ impl Collected {
 /// What reading an entry added ([`Collected::visited`]), to be taken back
 /// when its query is asked again from its start.
 struct Visit {
-    /// The number of the query's run that met it ([`Collecting::run`]).
+    /// The number of the query's run that met it ([`Collected::runs`]).
     run: u32,
     /// The GID it added to [`Collected::gids`].
     gid: Option<u32>,
@@ -67,9 +71,6 @@ struct Collecting<'a> {
     rfc: &'a Rfc2307,
     dir: &'a Directory,
     found: &'a mut Collected,
-    /// The number of the query's run being read (one more at each
-    /// `begin` and `restart`).
-    run: u32,
     /// How many groups `found.out` and DNs `found.frontier` held when the
     /// query began.
     out_from: usize,
@@ -78,15 +79,17 @@ struct Collecting<'a> {
 
 impl EntrySink<EntryOctets> for Collecting<'_> {
     fn begin(&mut self) {
-        self.run += 1;
+        self.found.runs += 1;
         self.out_from = self.found.out.as_ref().map_or(0, Vec::len);
         self.frontier_from = self.found.frontier.len();
     }
     fn put(&mut self, e: EntryOctets) {
-        self.rfc.collect(self.dir, &e, self.found, self.run);
+        let run = self.found.runs;
+        self.rfc.collect(self.dir, &e, self.found, run);
     }
     fn restart(&mut self) {
-        let (run, found) = (self.run, &mut *self.found);
+        let found = &mut *self.found;
+        let run = found.runs;
         found.visited.retain(|_, v| {
             if v.run != run {
                 return true;
@@ -100,9 +103,12 @@ impl EntrySink<EntryOctets> for Collecting<'_> {
             out.truncate(self.out_from);
         }
         found.frontier.truncate(self.frontier_from);
-        self.run += 1;
+        found.runs += 1;
     }
     fn referred(&mut self, more: Vec<EntryOctets>) {
+        if more.is_empty() {
+            return;
+        }
         // (Another server may spell a DN met already otherwise.)
         let mut seen: HashSet<String> = self
             .found
@@ -279,7 +285,6 @@ impl Rfc2307 {
             rfc: self,
             dir,
             found,
-            run: 0,
             out_from: 0,
             frontier_from: 0,
         };
