@@ -21,101 +21,123 @@ type Gids = HashSet<u32, crate::directory::FastHash>;
 
 /// What one search for a user's groups found, and its nesting levels
 /// after it (rfc2307bis): the groups (unless only their GIDs are
-/// wanted), their GIDs, the entries met and the nesting frontier.
+/// wanted), their GIDs, the entries read and the nesting frontier.
 struct Collected {
     out: Option<Vec<GroupRef>>,
     gids: Gids,
-    /// Each entry met, by its DN as the server spelled it (one server
-    /// spells an entry's DN the same in every answer; entries a referral
-    /// led to are compared in normalized form, [`Collecting::referred`]):
-    /// read once however often it comes (under two bases, through a
-    /// referral, in a nesting cycle). (Normalizing every DN cost 1.8k
-    /// instructions an entry, as much as its TLS record's decryption.)
-    visited: HashMap<String, Visit, crate::directory::FastHash>,
+    /// The DNs of the entries read, one after the other, as the server
+    /// spelled them (`read` says where each ends).
+    dns: String,
+    /// Each entry read, in order: what a query asked again takes back.
+    read: Vec<Read>,
+    /// The DNs of `read`, where an entry can come twice in the answers
+    /// read into this (under two search bases; in a nesting cycle):
+    /// each is read once. (One server spells an entry's DN the same in
+    /// every answer; entries a referral led to are compared in normalized
+    /// form, [`Collecting::referred`]. Keeping every entry's DN in a set,
+    /// where an answer holds each entry once anyway, cost 0.9k
+    /// instructions an entry, and normalizing each 1.8k.)
+    seen: Option<HashSet<String, crate::directory::FastHash>>,
     /// The DNs of the groups met at this level (rfc2307bis), whose
     /// parents the next level asks.
     frontier: Vec<String>,
-    /// Runs of queries read into it so far (the base's and each nesting
-    /// level's, each run asked again counted): [`Visit::run`] numbers.
-    runs: u32,
+}
+
+/// One entry read into [`Collected`].
+struct Read {
+    /// Where its DN ends in [`Collected::dns`].
+    dn_end: usize,
+    /// The GID it added to [`Collected::gids`].
+    gid: Option<u32>,
 }
 
 impl Collected {
-    /// Nothing met yet; the groups kept when `named`.
+    /// Nothing read yet; the groups kept when `named`.
     fn new(named: bool) -> Self {
         Collected {
             out: named.then(Vec::new),
             // (GIDs the directory chooses, placed with foldhash as the
             // census's ID table.)
             gids: Gids::default(),
-            visited: HashMap::default(),
+            dns: String::new(),
+            read: Vec::new(),
+            seen: None,
             frontier: Vec::new(),
-            runs: 0,
+        }
+    }
+
+    /// The DNs of the entries read, in order.
+    fn read_dns(&self) -> impl Iterator<Item = &str> {
+        let mut start = 0;
+        self.read.iter().map(move |r| {
+            let dn = &self.dns[start..r.dn_end];
+            start = r.dn_end;
+            dn
+        })
+    }
+
+    /// From now on each entry is read once however often it comes
+    /// ([`Collected::seen`]), those read so far included.
+    fn read_each_once(&mut self) {
+        if self.seen.is_none() {
+            let seen = self.read_dns().map(str::to_string).collect();
+            self.seen = Some(seen);
         }
     }
 }
 
-/// What reading an entry added ([`Collected::visited`]), to be taken back
-/// when its query is asked again from its start.
-struct Visit {
-    /// The number of the query's run that met it ([`Collected::runs`]).
-    run: u32,
-    /// The GID it added to [`Collected::gids`].
-    gid: Option<u32>,
-}
-
 /// A search for a user's groups read as its entries arrive
 /// ([`Rfc2307::collect`] for each, while the next are on their way):
-/// only their names and GIDs are kept (and, for nesting, their DNs).
+/// only their names and GIDs are kept (and their DNs).
 struct Collecting<'a> {
     rfc: &'a Rfc2307,
     dir: &'a Directory,
     found: &'a mut Collected,
-    /// How many groups `found.out` and DNs `found.frontier` held when the
-    /// query began.
+    /// How many entries `found.read`, groups `found.out` and DNs
+    /// `found.frontier` held when the query began.
+    read_from: usize,
     out_from: usize,
     frontier_from: usize,
 }
 
 impl EntrySink<EntryOctets> for Collecting<'_> {
     fn begin(&mut self) {
-        self.found.runs += 1;
+        self.read_from = self.found.read.len();
         self.out_from = self.found.out.as_ref().map_or(0, Vec::len);
         self.frontier_from = self.found.frontier.len();
     }
     fn put(&mut self, e: EntryOctets) {
-        let run = self.found.runs;
-        self.rfc.collect(self.dir, &e, self.found, run);
+        self.rfc.collect(self.dir, &e, self.found);
     }
     fn restart(&mut self) {
         let found = &mut *self.found;
-        let run = found.runs;
-        found.visited.retain(|_, v| {
-            if v.run != run {
-                return true;
-            }
-            if let Some(gid) = v.gid {
+        let dns_from = match self.read_from {
+            0 => 0,
+            n => found.read[n - 1].dn_end,
+        };
+        let mut start = dns_from;
+        for r in &found.read[self.read_from..] {
+            if let Some(gid) = r.gid {
                 found.gids.remove(&gid);
             }
-            false
-        });
+            if let Some(seen) = found.seen.as_mut() {
+                seen.remove(&found.dns[start..r.dn_end]);
+            }
+            start = r.dn_end;
+        }
+        found.read.truncate(self.read_from);
+        found.dns.truncate(dns_from);
         if let Some(out) = found.out.as_mut() {
             out.truncate(self.out_from);
         }
         found.frontier.truncate(self.frontier_from);
-        found.runs += 1;
     }
     fn referred(&mut self, more: Vec<EntryOctets>) {
         if more.is_empty() {
             return;
         }
-        // (Another server may spell a DN met already otherwise.)
-        let mut seen: HashSet<String> = self
-            .found
-            .visited
-            .keys()
-            .map(|d| dn::normalize(d))
-            .collect();
+        // (Another server may spell a DN read already otherwise.)
+        let mut seen: HashSet<String> = self.found.read_dns().map(dn::normalize).collect();
         for e in more {
             if seen.insert(dn::normalize(e.dn())) {
                 self.put(e);
@@ -281,15 +303,19 @@ impl Rfc2307 {
         extra: &str,
         found: &mut Collected,
     ) -> Result<(), DirectoryError> {
+        let queries = group_ref_queries(&dir.cfg, extra);
+        if queries.len() > 1 || dir.cfg.schema == Schema::Rfc2307bis {
+            found.read_each_once();
+        }
         let mut sink = Collecting {
             rfc: self,
             dir,
             found,
+            read_from: 0,
             out_from: 0,
             frontier_from: 0,
         };
-        dir.search_all_into(&group_ref_queries(&dir.cfg, extra), &mut sink)
-            .await
+        dir.search_all_into(&queries, &mut sink).await
     }
 
     /// True for an rfc2307bis group refused only for its missing gidNumber:
@@ -375,17 +401,18 @@ impl Rfc2307 {
             .collect())
     }
 
-    /// Reads group entry `e`, met in run `run` of its query, unless
-    /// `found` met its DN before: adds its GID to `found.gids` unless it is
-    /// there and, when there is an `out`, the group to it (a valid one);
-    /// for rfc2307bis, its DN to `frontier` (for the next nesting level).
-    /// A refused entry is logged.
-    fn collect(&self, dir: &Directory, e: &EntryOctets, found: &mut Collected, run: u32) {
+    /// Reads group entry `e` into `found` (unless [`Collected::seen`]
+    /// holds its DN): adds its GID to `found.gids` unless it is there and,
+    /// when there is an `out`, the group to it (a valid one); for
+    /// rfc2307bis, its DN to `frontier` (for the next nesting level). A
+    /// refused entry is logged.
+    fn collect(&self, dir: &Directory, e: &EntryOctets, found: &mut Collected) {
         let dn = e.dn();
-        let std::collections::hash_map::Entry::Vacant(met) = found.visited.entry(dn.to_string())
-        else {
-            return;
-        };
+        if let Some(seen) = found.seen.as_mut() {
+            if !seen.insert(dn.to_string()) {
+                return;
+            }
+        }
         // (Only nesting, rfc2307bis, follows the groups found.)
         if dir.cfg.schema == Schema::Rfc2307bis {
             found.frontier.push(dn.to_string());
@@ -408,7 +435,11 @@ impl Rfc2307 {
             }
             Err(r) => dir.reject(&r),
         }
-        met.insert(Visit { run, gid: added });
+        found.dns.push_str(dn);
+        found.read.push(Read {
+            dn_end: found.dns.len(),
+            gid: added,
+        });
     }
 
     /// Login names of the members of nested groups below `group_dn`, whose
