@@ -1069,3 +1069,55 @@ async fn a_nesting_level_asked_again_takes_back_only_its_own_groups() {
     let found = bounded("groups", d.groups_of_user(&alice())).await.unwrap();
     assert_eq!(named(&found), [("", 10000), ("g1", 20001), ("g2", 20002)]);
 }
+
+#[tokio::test]
+async fn a_search_base_asked_again_takes_back_only_its_own_groups() {
+    // Two search bases: the first connection answers a search (it is then
+    // a reused one) and the first base's query (ga), then sends gb for
+    // the second base's and breaks; asked again on a new connection, the
+    // second base's query finds gb again: read then, and ga kept.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (one, two) = ("ou=one,dc=example,dc=test", "ou=two,dc=example,dc=test");
+    let ga = group(&format!("cn=ga,{one}"), "ga", 20001, &["alice"]);
+    let gb = group(&format!("cn=gb,{two}"), "gb", 20002, &["alice"]);
+    std::thread::spawn(move || {
+        let Ok((mut first, _)) = listener.accept() else {
+            return;
+        };
+        let Some((id, 0x63)) = next_request(&mut first) else {
+            return;
+        };
+        if first.write_all(&done_message(&id)).is_err() {
+            return;
+        }
+        let Some((id, 0x63)) = next_request(&mut first) else {
+            return;
+        };
+        let answer = [message(&id, entry_op(&ga)), done_message(&id)].concat();
+        if first.write_all(&answer).is_err() {
+            return;
+        }
+        let Some((id, 0x63)) = next_request(&mut first) else {
+            return;
+        };
+        let _ = first.write_all(&message(&id, entry_op(&gb)));
+        let _ = first.shutdown(std::net::Shutdown::Both);
+        drop(first);
+        let Ok((mut second, _)) = listener.accept() else {
+            return;
+        };
+        while let Some((id, 0x63)) = next_request(&mut second) {
+            let answer = [message(&id, entry_op(&gb)), done_message(&id)].concat();
+            if second.write_all(&answer).is_err() {
+                return;
+            }
+        }
+    });
+    let bases = format!("group_search_base = [{{ base = \"{one}\" }}, {{ base = \"{two}\" }}]\n");
+    let d = directory(port, &bases);
+    let none = bounded("user", d.user_by_name("nobody")).await.unwrap();
+    assert!(none.is_none());
+    let found = bounded("groups", d.groups_of_user(&alice())).await.unwrap();
+    assert_eq!(named(&found), [("", 10000), ("ga", 20001), ("gb", 20002)]);
+}

@@ -31,8 +31,9 @@ struct Collected {
     /// Each entry read, in order: what a query asked again takes back.
     read: Vec<Read>,
     /// The DNs of `read`, where an entry can come twice in the answers
-    /// read into this (under two search bases; in a nesting cycle):
-    /// each is read once. (One server spells an entry's DN the same in
+    /// read into this (under two search bases; in rfc2307bis nesting, a
+    /// group reached along two paths, cycles included): each is read
+    /// once. (One server spells an entry's DN the same in
     /// every answer; entries a referral led to are compared in normalized
     /// form, [`Collecting::referred`]. Keeping every entry's DN in a set,
     /// where an answer holds each entry once anyway, cost 0.9k
@@ -93,9 +94,10 @@ struct Collecting<'a> {
     rfc: &'a Rfc2307,
     dir: &'a Directory,
     found: &'a mut Collected,
-    /// How many entries `found.read`, groups `found.out` and DNs
-    /// `found.frontier` held when the query began.
+    /// How many entries `found.read`, octets `found.dns`, groups
+    /// `found.out` and DNs `found.frontier` held when the query began.
     read_from: usize,
+    dns_from: usize,
     out_from: usize,
     frontier_from: usize,
 }
@@ -103,6 +105,7 @@ struct Collecting<'a> {
 impl EntrySink<EntryOctets> for Collecting<'_> {
     fn begin(&mut self) {
         self.read_from = self.found.read.len();
+        self.dns_from = self.found.dns.len();
         self.out_from = self.found.out.as_ref().map_or(0, Vec::len);
         self.frontier_from = self.found.frontier.len();
     }
@@ -111,11 +114,7 @@ impl EntrySink<EntryOctets> for Collecting<'_> {
     }
     fn restart(&mut self) {
         let found = &mut *self.found;
-        let dns_from = match self.read_from {
-            0 => 0,
-            n => found.read[n - 1].dn_end,
-        };
-        let mut start = dns_from;
+        let mut start = self.dns_from;
         for r in &found.read[self.read_from..] {
             if let Some(gid) = r.gid {
                 found.gids.remove(&gid);
@@ -126,7 +125,7 @@ impl EntrySink<EntryOctets> for Collecting<'_> {
             start = r.dn_end;
         }
         found.read.truncate(self.read_from);
-        found.dns.truncate(dns_from);
+        found.dns.truncate(self.dns_from);
         if let Some(out) = found.out.as_mut() {
             out.truncate(self.out_from);
         }
@@ -312,6 +311,7 @@ impl Rfc2307 {
             dir,
             found,
             read_from: 0,
+            dns_from: 0,
             out_from: 0,
             frontier_from: 0,
         };
