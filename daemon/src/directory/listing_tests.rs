@@ -970,43 +970,63 @@ async fn a_group_found_under_two_search_bases_is_read_once() {
     assert_eq!(refusals, 1, "the refused group logged once");
 }
 
-#[tokio::test]
-async fn a_users_groups_asked_again_are_those_of_the_second_answer() {
-    // The first connection answers a search (it is then a reused one),
-    // sends the next a group and breaks; the search is asked again on a
-    // new connection, whose answer lacks that group: it is not one of
-    // the user's groups.
+/// A server on 127.0.0.1 whose first connection answers its searches
+/// with `answers` in turn (each then done: it is a reused connection
+/// after the first), sends the search after them the entries `cut` and
+/// breaks, and whose second connection answers every search with
+/// `then`. Returns its port.
+fn breaking_server(answers: Vec<Vec<Entry>>, cut: Vec<Entry>, then: Vec<Entry>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let groups = "ou=groups,dc=example,dc=test";
-    let gone = group(&format!("cn=gone,{groups}"), "gone", 20001, &["alice"]);
-    let kept = group(&format!("cn=kept,{groups}"), "kept", 20002, &["alice"]);
+    let answer = |id: &[u8], entries: &[Entry]| -> Vec<u8> {
+        let mut out: Vec<u8> = entries
+            .iter()
+            .flat_map(|e| message(id, entry_op(e)))
+            .collect();
+        out.extend(done_message(id));
+        out
+    };
     std::thread::spawn(move || {
         let Ok((mut first, _)) = listener.accept() else {
             return;
         };
-        let Some((id, 0x63)) = next_request(&mut first) else {
-            return;
-        };
-        if first.write_all(&done_message(&id)).is_err() {
-            return;
+        for entries in &answers {
+            let Some((id, 0x63)) = next_request(&mut first) else {
+                return;
+            };
+            if first.write_all(&answer(&id, entries)).is_err() {
+                return;
+            }
         }
         let Some((id, 0x63)) = next_request(&mut first) else {
             return;
         };
-        let _ = first.write_all(&message(&id, entry_op(&gone)));
+        let cut: Vec<u8> = cut.iter().flat_map(|e| message(&id, entry_op(e))).collect();
+        let _ = first.write_all(&cut);
         let _ = first.shutdown(std::net::Shutdown::Both);
         drop(first);
         let Ok((mut second, _)) = listener.accept() else {
             return;
         };
         while let Some((id, 0x63)) = next_request(&mut second) {
-            let answer = [message(&id, entry_op(&kept)), done_message(&id)].concat();
-            if second.write_all(&answer).is_err() {
+            if second.write_all(&answer(&id, &then)).is_err() {
                 return;
             }
         }
     });
+    port
+}
+
+#[tokio::test]
+async fn a_users_groups_asked_again_are_those_of_the_second_answer() {
+    // The first connection answers a search (it is then a reused one),
+    // sends the next a group and breaks; the search is asked again on a
+    // new connection, whose answer lacks that group: it is not one of
+    // the user's groups.
+    let groups = "ou=groups,dc=example,dc=test";
+    let gone = group(&format!("cn=gone,{groups}"), "gone", 20001, &["alice"]);
+    let kept = group(&format!("cn=kept,{groups}"), "kept", 20002, &["alice"]);
+    let port = breaking_server(vec![vec![]], vec![gone], vec![kept]);
     let d = directory(port, "");
     // (Nobody of that name: the connection answered one search.)
     let none = bounded("user", d.user_by_name("nobody")).await.unwrap();
@@ -1022,47 +1042,12 @@ async fn a_nesting_level_asked_again_takes_back_only_its_own_groups() {
     // user's groups, then breaks on the first nesting level's search,
     // which is asked again on a new connection and finds g2 (met at the
     // level before: read once, as before the break).
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let groups = "ou=groups,dc=example,dc=test";
     let (g1, g2) = (
         group(&format!("cn=g1,{groups}"), "g1", 20001, &["alice"]),
         group(&format!("cn=g2,{groups}"), "g2", 20002, &["alice"]),
     );
-    std::thread::spawn(move || {
-        let Ok((mut first, _)) = listener.accept() else {
-            return;
-        };
-        let Some((id, 0x63)) = next_request(&mut first) else {
-            return;
-        };
-        if first.write_all(&done_message(&id)).is_err() {
-            return;
-        }
-        let Some((id, 0x63)) = next_request(&mut first) else {
-            return;
-        };
-        let answer = [
-            message(&id, entry_op(&g1)),
-            message(&id, entry_op(&g2)),
-            done_message(&id),
-        ]
-        .concat();
-        if first.write_all(&answer).is_err() || next_request(&mut first).is_none() {
-            return;
-        }
-        let _ = first.shutdown(std::net::Shutdown::Both);
-        drop(first);
-        let Ok((mut second, _)) = listener.accept() else {
-            return;
-        };
-        while let Some((id, 0x63)) = next_request(&mut second) {
-            let answer = [message(&id, entry_op(&g2)), done_message(&id)].concat();
-            if second.write_all(&answer).is_err() {
-                return;
-            }
-        }
-    });
+    let port = breaking_server(vec![vec![], vec![g1, g2.clone()]], vec![], vec![g2]);
     let d = directory(port, "schema = \"rfc2307bis\"\n");
     let none = bounded("user", d.user_by_name("nobody")).await.unwrap();
     assert!(none.is_none());
@@ -1076,44 +1061,10 @@ async fn a_search_base_asked_again_takes_back_only_its_own_groups() {
     // a reused one) and the first base's query (ga), then sends gb for
     // the second base's and breaks; asked again on a new connection, the
     // second base's query finds gb again: read then, and ga kept.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let (one, two) = ("ou=one,dc=example,dc=test", "ou=two,dc=example,dc=test");
     let ga = group(&format!("cn=ga,{one}"), "ga", 20001, &["alice"]);
     let gb = group(&format!("cn=gb,{two}"), "gb", 20002, &["alice"]);
-    std::thread::spawn(move || {
-        let Ok((mut first, _)) = listener.accept() else {
-            return;
-        };
-        let Some((id, 0x63)) = next_request(&mut first) else {
-            return;
-        };
-        if first.write_all(&done_message(&id)).is_err() {
-            return;
-        }
-        let Some((id, 0x63)) = next_request(&mut first) else {
-            return;
-        };
-        let answer = [message(&id, entry_op(&ga)), done_message(&id)].concat();
-        if first.write_all(&answer).is_err() {
-            return;
-        }
-        let Some((id, 0x63)) = next_request(&mut first) else {
-            return;
-        };
-        let _ = first.write_all(&message(&id, entry_op(&gb)));
-        let _ = first.shutdown(std::net::Shutdown::Both);
-        drop(first);
-        let Ok((mut second, _)) = listener.accept() else {
-            return;
-        };
-        while let Some((id, 0x63)) = next_request(&mut second) {
-            let answer = [message(&id, entry_op(&gb)), done_message(&id)].concat();
-            if second.write_all(&answer).is_err() {
-                return;
-            }
-        }
-    });
+    let port = breaking_server(vec![vec![], vec![ga]], vec![gb.clone()], vec![gb]);
     let bases = format!("group_search_base = [{{ base = \"{one}\" }}, {{ base = \"{two}\" }}]\n");
     let d = directory(port, &bases);
     let none = bounded("user", d.user_by_name("nobody")).await.unwrap();
