@@ -11,7 +11,7 @@
 //! asks for) and a SearchResultDone; it takes no bind (the domain has no
 //! service account).
 
-use super::test_support::{bounded, directory_of};
+use super::test_support::{alice, bounded, directory_of};
 use super::*;
 use crate::config::Config;
 use std::io::{Read, Write};
@@ -860,24 +860,6 @@ fn capture_logs() -> (
         .with_ansi(false)
         .finish();
     (tracing::subscriber::set_default(subscriber), rx)
-}
-
-/// A user of the fake servers' domain, in its primary group 10000.
-fn alice() -> UserRecord {
-    UserRecord {
-        user: roster_proto::User {
-            name: "alice".into(),
-            uid: 10001,
-            gid: 10000,
-            gecos: String::new(),
-            home: "/home/alice".into(),
-            shell: "/bin/sh".into(),
-        },
-        dn: "uid=alice,ou=people,dc=example,dc=test".into(),
-        domain: "ex".into(),
-        unique_id: None,
-        ssh_keys: Vec::new(),
-    }
 }
 
 /// The names and GIDs of `groups`.

@@ -1,5 +1,6 @@
 //! Helpers the directory's tests share.
 
+use super::records::UserRecord;
 use super::Directory;
 use crate::config::{DomainConfig, IdmapSettings};
 use roster_idmap::DomainSet;
@@ -23,4 +24,22 @@ pub(super) async fn bounded<T>(what: &str, fut: impl std::future::Future<Output 
     tokio::time::timeout(Duration::from_secs(30), fut)
         .await
         .unwrap_or_else(|_| panic!("{what}: hung (no timeout applied)"))
+}
+
+/// A user of the tests' domain "ex", in its primary group 10000.
+pub(super) fn alice() -> UserRecord {
+    UserRecord {
+        user: roster_proto::User {
+            name: "alice".into(),
+            uid: 10001,
+            gid: 10000,
+            gecos: String::new(),
+            home: "/home/alice".into(),
+            shell: "/bin/sh".into(),
+        },
+        dn: "uid=alice,ou=people,dc=example,dc=test".into(),
+        domain: "ex".into(),
+        unique_id: None,
+        ssh_keys: Vec::new(),
+    }
 }

@@ -1,7 +1,7 @@
 //! Directory behaviour that needs no server: a dead server answers
 //! Unavailable, is remembered, and the status says so.
 
-use super::test_support::directory_of;
+use super::test_support::{alice, directory_of};
 use super::*;
 use crate::config::{Config, IdmapSettings};
 
@@ -232,20 +232,7 @@ const SEARCH_FUTURE_MAX: usize = 4096;
 #[test]
 fn a_lookups_future_holds_its_search_not_the_rare_paths() {
     let d = Arc::new(directory(&["ldap://127.0.0.1:1".to_string()]));
-    let user = UserRecord {
-        user: roster_proto::User {
-            name: "alice".into(),
-            uid: 1000,
-            gid: 1000,
-            gecos: String::new(),
-            home: "/home/alice".into(),
-            shell: "/bin/sh".into(),
-        },
-        dn: "uid=alice,dc=example,dc=test".into(),
-        domain: "ex".into(),
-        unique_id: None,
-        ssh_keys: Vec::new(),
-    };
+    let user = alice();
     let names = ["alice".to_string()];
     let sizes = [
         (
