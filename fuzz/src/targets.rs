@@ -315,15 +315,18 @@ fn check_sid(sid: &Sid) {
 /// server's message (`ldap3::asn1::read_server_message`): the checks at
 /// the frame, and every reader the message would meet (result, reference,
 /// entry, paged-results control). Whatever the octets, that is an answer
-/// or an error, never a panic.
+/// or an error, never a panic; and the connection reads them as it does
+/// when it reads every message as a tree (it reads a lone search entry
+/// without the message's tree).
 pub fn ber_message(data: &[u8]) {
     use ldap3::asn1::{
-        message_read_as_response, parse_message, parse_response, parse_tag, read_server_message,
-        response_read_as_message, Parsed, MAX_DEPTH,
+        decoded_in_words, message_read_as_response, parse_message, parse_response, parse_tag,
+        read_server_message, response_read_as_message, Parsed, MAX_DEPTH,
     };
     if let Ok(Some(taken)) = read_server_message(data) {
         assert!(taken <= data.len());
     }
+    assert_eq!(decoded_in_words(data, false), decoded_in_words(data, true));
     let ours = parse_message(data);
     // The connection's reader: the same, but for the search entries it
     // keeps as their octets (which read back as their trees) and the

@@ -347,9 +347,12 @@ impl DomainSet {
     }
 
     fn index_of(&self, name: &str) -> Result<usize, IdmapError> {
-        self.domains
-            .iter()
-            .position(|d| d.name.eq_ignore_ascii_case(name))
+        // (Asked as configured nearly always, and for every ID an answer
+        // holds: a byte compare first, then ASCII case ignored.)
+        let domains = || self.domains.iter();
+        domains()
+            .position(|d| d.name == name)
+            .or_else(|| domains().position(|d| d.name.eq_ignore_ascii_case(name)))
             .ok_or_else(|| IdmapError::UnknownDomain(name.to_string()))
     }
 

@@ -639,3 +639,92 @@ fn an_entry_whose_octets_do_not_read_whole_is_refused_not_cut_short() {
         Err("it is not a search result entry".into())
     );
 }
+
+/// Messages as servers send them around an entry: an ID of zero to six
+/// octets (or of the wrong kind), the entry (or another value), and now
+/// and then controls or a value more after it.
+fn entry_message() -> impl Strategy<Value = StructureTag> {
+    (
+        prop::collection::vec(any::<u8>(), 0..7),
+        0u8..8,
+        prop_oneof![4 => entry_tree(), 1 => tree()],
+        0u8..6,
+        tree(),
+    )
+        .prop_map(|(id, id_kind, op, after, more)| {
+            let id = match id_kind {
+                0 => prim_of(TagClass::Universal, 4, id),
+                1 => cons_of(TagClass::Universal, 2, vec![]),
+                _ => prim_of(TagClass::Universal, 2, id),
+            };
+            let mut children = vec![id, op];
+            match after {
+                0 => children.push(cons_of(TagClass::Context, 0, vec![])),
+                1 => children.push(more),
+                _ => {}
+            }
+            cons_of(TagClass::Universal, 16, children)
+        })
+}
+
+proptest! {
+    #[test]
+    fn a_message_reads_the_same_with_a_lone_entry_read_without_its_tree(
+        message in entry_message(),
+        damage in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        tail in prop::collection::vec(any::<u8>(), 0..4),
+    ) {
+        let mut input = encode(&message);
+        for (at, byte) in damage {
+            let k = at.index(input.len());
+            input[k] = byte;
+        }
+        let whole = input.len();
+        input.extend(&tail);
+        for cut in [whole, whole.saturating_sub(1), whole / 2, input.len()] {
+            let octets = &input[..cut];
+            prop_assert_eq!(
+                ldap3::asn1::decoded_in_words(octets, false),
+                ldap3::asn1::decoded_in_words(octets, true)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_lone_entry_is_read_whole_with_its_id() {
+    let entry = cons_of(
+        TagClass::Application,
+        4,
+        vec![
+            prim_of(TagClass::Universal, 4, b"cn=g,dc=x".to_vec()),
+            cons_of(TagClass::Universal, 16, vec![]),
+        ],
+    );
+    let message = cons_of(
+        TagClass::Universal,
+        16,
+        vec![
+            prim_of(TagClass::Universal, 2, vec![0x01, 0x02]),
+            entry.clone(),
+        ],
+    );
+    let mut octets = encode(&message);
+    let len = octets.len();
+    octets.extend([0x30, 0x00]);
+    let words = ldap3::asn1::decoded_in_words(&octets, false);
+    assert!(
+        words.starts_with(
+            "(258, (StructureTag(StructureTag { class: Application, id: 4, payload: P(["
+        ),
+        "{words}"
+    );
+    assert!(
+        words.ends_with(&format!("]) }}), [])), {len} octets")),
+        "{words}"
+    );
+    assert!(
+        words.contains(&format!("{:?}", encode(&entry))[1..]),
+        "{words}"
+    );
+}

@@ -924,6 +924,26 @@ async fn a_users_groups_are_read_while_their_search_is_still_out() {
 }
 
 #[tokio::test]
+async fn a_gid_two_groups_have_is_given_once_with_the_first_group() {
+    // (The fake server answers the user's groups' search with the groups
+    // of the user's primary GID, and the name's with every group.)
+    let groups = "ou=groups,dc=example,dc=test";
+    let server = Lister::start(
+        Vec::new(),
+        vec![
+            group(&format!("cn=first,{groups}"), "first", 10000, &["alice"]),
+            group(&format!("cn=third,{groups}"), "third", 20003, &["alice"]),
+            group(&format!("cn=second,{groups}"), "second", 10000, &["alice"]),
+        ],
+    );
+    let d = directory(server.port, "");
+    let found = bounded("groups", d.groups_of_user(&alice())).await.unwrap();
+    assert_eq!(named(&found), [("first", 10000)]);
+    let gids = bounded("gids", d.groups_of_name("alice")).await.unwrap();
+    assert_eq!(gids, [10000, 20003]);
+}
+
+#[tokio::test]
 async fn a_group_found_under_two_search_bases_is_read_once() {
     let (_logs, mut lines) = capture_logs();
     let groups = "ou=groups,dc=example,dc=test";

@@ -81,6 +81,49 @@ pub fn parse_response(input: &[u8]) -> Parsed {
     }
 }
 
+/// (roster) A message that is one search result entry and nothing more
+/// (its message ID, the entry, no controls): the bulk of a search's
+/// answer. Its message ID, the entry's octets (header included) and the
+/// octets the message took, as [`parse_response`] and the connection's
+/// checks of the message read them, without the message's tree (a list
+/// of its two values and its ID's octets, allocated and freed for every
+/// entry). `None` for any other message, and for one not whole yet: the
+/// general reader reads it, and says what is wrong with it.
+pub(crate) fn entry_message(input: &[u8]) -> Option<(i32, &[u8], usize)> {
+    let h = header(input)?;
+    if h.class != TagClass::Universal || h.id != 16 || !h.constructed {
+        return None;
+    }
+    let end = h.start.checked_add(h.len)?;
+    let mut parts = Elements(input.get(h.start..end)?);
+    let id = parts.next()?;
+    // (An ID of one to four octets, as the connection's check of a
+    // message's ID wants it.)
+    if id.class != TagClass::Universal
+        || id.id != 2
+        || id.constructed
+        || !(1..=4).contains(&id.contents.len())
+    {
+        return None;
+    }
+    let msgid = id
+        .contents
+        .iter()
+        .fold(0u64, |n, &o| (n << 8) | u64::from(o)) as i32;
+    let from = parts.rest();
+    let entry = parts.next()?;
+    if !parts.rest().is_empty()
+        || entry.class != TagClass::Application
+        || entry.id != 4
+        || !entry.constructed
+    {
+        return None;
+    }
+    // (The entry's values are at depth 2 of the message, as there.)
+    well_formed(entry.contents, 2).ok()?;
+    Some((msgid, &from[..from.len() - parts.rest().len()], end))
+}
+
 /// The message whose header `h` starts `i` ([`parse_response`]).
 fn response(i: &[u8], h: &Header) -> Result<StructureTag, Malformed> {
     if !h.constructed {

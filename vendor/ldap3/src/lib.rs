@@ -142,6 +142,10 @@ pub mod asn1 {
     /// [`parse_message`]).
     #[doc(hidden)]
     pub use crate::ber::{message_read_as_response, parse_response, response_read_as_message};
+    /// (roster) A message as the connection reads it, in words, read
+    /// either way (for the tests).
+    #[doc(hidden)]
+    pub use crate::protocol::decoded_in_words;
     /// (roster) A server's message through the connection's checks and
     /// every reader (for the fuzz target).
     #[doc(hidden)]

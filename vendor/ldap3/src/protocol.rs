@@ -59,6 +59,24 @@ pub enum LdapOp {
 
 #[allow(clippy::type_complexity)]
 fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error> {
+    // (roster) A search entry alone in its message, most messages of a
+    // search's answer, read without the message's tree; any other
+    // message, and one that entry_message does not read, as below.
+    if let Some((msgid, entry, used)) = crate::ber::entry_message(buf) {
+        let op = StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::P(entry.to_vec()),
+        };
+        buf.advance(used);
+        return Ok(Some((msgid, (Tag::StructureTag(op), vec![]))));
+    }
+    decode_tree(buf)
+}
+
+/// (roster) [`decode_inner`] of any message: read as a tree, then its
+/// parts checked and taken.
+fn decode_tree(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Control>))>, io::Error> {
     // (roster) What is wrong with a message, and its ID once it is read.
     let malformed = |msgid: Option<i32>, wrong: String| {
         crate::result::MalformedMessage::error(match msgid {
@@ -166,6 +184,27 @@ fn decode_inner(buf: &mut BytesMut) -> Result<Option<(RequestId, (Tag, Vec<Contr
         None => vec![],
     };
     Ok(Some((msgid, (Tag::StructureTag(protoop), controls))))
+}
+
+/// (roster) What the connection makes of the message at the start of
+/// `octets` (its ID, operation and controls, and the octets it took, or
+/// why it is refused), in words; read the general way when `as_tree`
+/// ([`decode_tree`]), else as the connection reads it ([`decode_inner`]:
+/// a lone search entry without the message's tree). For the tests that
+/// compare the two.
+#[doc(hidden)]
+pub fn decoded_in_words(octets: &[u8], as_tree: bool) -> String {
+    let mut buf = BytesMut::from(octets);
+    let read = if as_tree {
+        decode_tree(&mut buf)
+    } else {
+        decode_inner(&mut buf)
+    };
+    match read {
+        Ok(Some(message)) => format!("{message:?}, {} octets", octets.len() - buf.len()),
+        Ok(None) => "incomplete".into(),
+        Err(e) => format!("refused: {e}"),
+    }
 }
 
 /// (roster) Reads the message at the start of `octets` as a connection

@@ -16,20 +16,22 @@ use crate::filter;
 use ldap3::{EntryOctets, Scope};
 use std::collections::{HashMap, HashSet};
 
-/// The GIDs of a user's groups met so far.
-type Gids = HashSet<u32, crate::directory::FastHash>;
-
 /// What one search for a user's groups found, and its nesting levels
 /// after it (rfc2307bis): the groups (unless only their GIDs are
 /// wanted), their GIDs, the entries read and the nesting frontier.
 struct Collected {
     out: Option<Vec<GroupRef>>,
-    gids: Gids,
+    /// The GID of each valid group read, in order: one GID can come more
+    /// than once (a group read twice, two groups with one GID), made
+    /// unique once all are read. (A set of them cost 150 instructions an
+    /// entry, which a user in 1,000 groups pays before its answer.)
+    gids: Vec<u32>,
     /// The DNs of the entries read, one after the other, as the server
-    /// spelled them (`read` says where each ends).
+    /// spelled them (`dn_ends` says where each ends).
     dns: String,
-    /// Each entry read, in order: what a query asked again takes back.
-    read: Vec<Read>,
+    /// Where the DN of each entry read ends in `dns`, in order: what a
+    /// query asked again takes back.
+    dn_ends: Vec<usize>,
     /// The DNs of `read`, where an entry can come twice in the answers
     /// read into this (under two search bases; in rfc2307bis nesting, a
     /// group reached along two paths, cycles included): each is read
@@ -44,24 +46,14 @@ struct Collected {
     frontier: Vec<String>,
 }
 
-/// One entry read into [`Collected`].
-struct Read {
-    /// Where its DN ends in [`Collected::dns`].
-    dn_end: usize,
-    /// The GID it added to [`Collected::gids`].
-    gid: Option<u32>,
-}
-
 impl Collected {
     /// Nothing read yet; the groups kept when `named`.
     fn new(named: bool) -> Self {
         Collected {
             out: named.then(Vec::new),
-            // (GIDs the directory chooses, placed with foldhash as the
-            // census's ID table.)
-            gids: Gids::default(),
+            gids: Vec::new(),
             dns: String::new(),
-            read: Vec::new(),
+            dn_ends: Vec::new(),
             seen: None,
             frontier: Vec::new(),
         }
@@ -70,9 +62,9 @@ impl Collected {
     /// The DNs of the entries read, in order.
     fn read_dns(&self) -> impl Iterator<Item = &str> {
         let mut start = 0;
-        self.read.iter().map(move |r| {
-            let dn = &self.dns[start..r.dn_end];
-            start = r.dn_end;
+        self.dn_ends.iter().map(move |&end| {
+            let dn = &self.dns[start..end];
+            start = end;
             dn
         })
     }
@@ -94,18 +86,21 @@ struct Collecting<'a> {
     rfc: &'a Rfc2307,
     dir: &'a Directory,
     found: &'a mut Collected,
-    /// How many entries `found.read`, octets `found.dns`, groups
-    /// `found.out` and DNs `found.frontier` held when the query began.
+    /// How many entries `found.dn_ends`, octets `found.dns`, GIDs
+    /// `found.gids`, groups `found.out` and DNs `found.frontier` held when
+    /// the query began.
     read_from: usize,
     dns_from: usize,
+    gids_from: usize,
     out_from: usize,
     frontier_from: usize,
 }
 
 impl EntrySink<EntryOctets> for Collecting<'_> {
     fn begin(&mut self) {
-        self.read_from = self.found.read.len();
+        self.read_from = self.found.dn_ends.len();
         self.dns_from = self.found.dns.len();
+        self.gids_from = self.found.gids.len();
         self.out_from = self.found.out.as_ref().map_or(0, Vec::len);
         self.frontier_from = self.found.frontier.len();
     }
@@ -114,18 +109,16 @@ impl EntrySink<EntryOctets> for Collecting<'_> {
     }
     fn restart(&mut self) {
         let found = &mut *self.found;
-        let mut start = self.dns_from;
-        for r in &found.read[self.read_from..] {
-            if let Some(gid) = r.gid {
-                found.gids.remove(&gid);
+        if let Some(seen) = found.seen.as_mut() {
+            let mut start = self.dns_from;
+            for &end in &found.dn_ends[self.read_from..] {
+                seen.remove(&found.dns[start..end]);
+                start = end;
             }
-            if let Some(seen) = found.seen.as_mut() {
-                seen.remove(&found.dns[start..r.dn_end]);
-            }
-            start = r.dn_end;
         }
-        found.read.truncate(self.read_from);
+        found.dn_ends.truncate(self.read_from);
         found.dns.truncate(self.dns_from);
+        found.gids.truncate(self.gids_from);
         if let Some(out) = found.out.as_mut() {
             out.truncate(self.out_from);
         }
@@ -231,6 +224,9 @@ impl Rfc2307 {
             depth += 1;
         }
         let mut out = found.out.unwrap_or_default();
+        // Each GID once, with the first group read of it.
+        let mut kept = HashSet::<u32, crate::directory::FastHash>::default();
+        out.retain(|g| kept.insert(g.gid));
         // The primary group first.
         match out.iter().position(|g| g.gid == primary) {
             Some(i) => {
@@ -257,8 +253,8 @@ impl Rfc2307 {
 
     /// The GIDs of the groups listing login name `name` by `memberUid`,
     /// as [`Rfc2307::groups_of_user`] finds them for the user of that name
-    /// but for its primary group (which the resolver puts first), in no
-    /// order: one search, asked before the user's entry is read. Only
+    /// but for its primary group (which the resolver puts first), each
+    /// once, in increasing order: one search, asked before the user's entry is read. Only
     /// where [`Rfc2307::groups_by_name_alone`]; a name no user can have
     /// finds none without a search. (The groups' names are not kept: a
     /// user in 1,000 groups made 1,000 strings only to drop them.)
@@ -277,8 +273,10 @@ impl Rfc2307 {
             return Ok(Vec::new());
         }
         let f = filter::eq(&dir.cfg.attributes.member_uid, name);
-        let found = self.found_by(dir, &f, false).await?;
-        Ok(found.gids.into_iter().collect())
+        let mut gids = self.found_by(dir, &f, false).await?.gids;
+        gids.sort_unstable();
+        gids.dedup();
+        Ok(gids)
     }
 
     /// The groups one search with `extra` finds, read by
@@ -312,6 +310,7 @@ impl Rfc2307 {
             found,
             read_from: 0,
             dns_from: 0,
+            gids_from: 0,
             out_from: 0,
             frontier_from: 0,
         };
@@ -402,8 +401,8 @@ impl Rfc2307 {
     }
 
     /// Reads group entry `e` into `found` (unless [`Collected::seen`]
-    /// holds its DN): adds its GID to `found.gids` unless it is there and,
-    /// when there is an `out`, the group to it (a valid one); for
+    /// holds its DN): adds a valid group's GID to `found.gids` and, when
+    /// there is an `out`, the group to it; for
     /// rfc2307bis, its DN to `frontier` (for the next nesting level). A
     /// refused entry is logged.
     fn collect(&self, dir: &Directory, e: &EntryOctets, found: &mut Collected) {
@@ -417,17 +416,14 @@ impl Rfc2307 {
         if dir.cfg.schema == Schema::Rfc2307bis {
             found.frontier.push(dn.to_string());
         }
-        let mut added = None;
         match octets_to_group_head(&dir.cfg, &dir.idmap, e) {
             Ok((name, gid)) => {
-                if found.gids.insert(gid) {
-                    added = Some(gid);
-                    if let Some(out) = found.out.as_mut() {
-                        out.push(GroupRef {
-                            name: name.to_string(),
-                            gid,
-                        });
-                    }
+                found.gids.push(gid);
+                if let Some(out) = found.out.as_mut() {
+                    out.push(GroupRef {
+                        name: name.to_string(),
+                        gid,
+                    });
                 }
             }
             Err(r) if self.is_link_only(&dir.cfg, &r) => {
@@ -436,10 +432,7 @@ impl Rfc2307 {
             Err(r) => dir.reject(&r),
         }
         found.dns.push_str(dn);
-        found.read.push(Read {
-            dn_end: found.dns.len(),
-            gid: added,
-        });
+        found.dn_ends.push(found.dns.len());
     }
 
     /// Login names of the members of nested groups below `group_dn`, whose
