@@ -687,30 +687,33 @@ impl Resolver {
         others.dedup();
         // The GIDs domain `i`'s census decides need no search before the
         // answer (they are asked after it, to be kept for offline use).
-        let (decided, taken) = self.census_decided_gids(cx, i, &others).await?;
+        let verdicts = self.census_decided_gids(cx, i, &others).await?;
         let mut asked: Vec<u32> = others
             .iter()
-            .copied()
-            .filter(|g| !decided.contains(g) && !taken.contains(g))
+            .zip(&verdicts)
+            .filter(|(_, &v)| v == owner::GidVerdict::Open)
+            .map(|(&g, _)| g)
             .collect();
         asked.push(primary);
         self.prefetch_groups(cx, i, &asked).await;
         let mut out = Vec::with_capacity(others.len() + 1);
         out.push(primary);
-        for g in others {
-            let served = if decided.contains(&g) {
-                true
-            } else if taken.contains(&g) {
-                false
-            } else {
-                self.gid_served_by(cx, g, &raw.domain).await?
+        let mut decided = Vec::new();
+        for (g, verdict) in others.into_iter().zip(verdicts) {
+            let served = match verdict {
+                owner::GidVerdict::Served => {
+                    decided.push(g);
+                    true
+                }
+                owner::GidVerdict::Held => false,
+                owner::GidVerdict::Open => self.gid_served_by(cx, g, &raw.domain).await?,
             };
             if served {
                 out.push(g);
             }
         }
         if !decided.is_empty() {
-            self.record_gids_later(cx, i, decided.into_iter().collect());
+            self.record_gids_later(cx, i, decided);
         }
         let src = if user_src == Source::Offline {
             user_src

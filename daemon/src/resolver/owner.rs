@@ -29,7 +29,7 @@ use super::{DomainError, InDomain, Provider, Resolver, Settings, Source};
 use crate::cache::{CacheKey, GroupEntry, Key, UserEntry, Value};
 use crate::census::Census;
 use crate::store::StoredValue;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::Poll;
@@ -89,7 +89,17 @@ pub(super) type Served<T> = Result<Option<T>, DomainError>;
 /// GIDs asked about by one lookup (a user's groups: a thousand of them),
 /// placed with foldhash: a set of the lookup's own, which decides nothing
 /// by its placement.
-pub(super) type GidSet = HashSet<u32, foldhash::fast::RandomState>;
+/// What a census decides of one of a user's GIDs
+/// ([`Resolver::census_decided_gids`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum GidVerdict {
+    /// Served for the domain: no search before the answer.
+    Served,
+    /// An earlier domain holds it: not served.
+    Held,
+    /// Not decided: [`Resolver::gid_served_by`] decides.
+    Open,
+}
 
 fn same_entry(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
@@ -844,20 +854,24 @@ impl Resolver {
         Ok(out)
     }
 
-    /// Of `gids` (a user's groups in domain `i`), those domain `i`'s census
-    /// decides are served for the domain
+    /// What domain `i`'s census decides of each of `gids` (a user's
+    /// groups in domain `i`), in order: served for the domain
     /// ([`Census::sole_served_holder_of_id`]; the group's name not in
     /// `ignore_groups`, no fresh cached answer to the GID or the group's
     /// name telling otherwise ([`FreshAnswers::disagree`]), no local group
-    /// with either, and no earlier domain holding the GID), and those an
-    /// earlier domain holds (not served). The others are left to
-    /// [`Resolver::gid_served_by`], which refuses the same.
+    /// with either, and no earlier domain holding the GID), held by an
+    /// earlier domain (not served), or left to
+    /// [`Resolver::gid_served_by`], which refuses the same. (A verdict
+    /// for each GID in place of two sets of them: a user in 1,000 groups
+    /// made 1,000 insertions and 2,000 probes before its answer.)
     pub(super) async fn census_decided_gids(
         &self,
         cx: &mut Ctx,
         i: usize,
         gids: &[u32],
-    ) -> Result<(GidSet, GidSet), DomainError> {
+    ) -> Result<Vec<GidVerdict>, DomainError> {
+        let mut verdicts = vec![GidVerdict::Open; gids.len()];
+        // (Indices into `gids`.)
         let mut decided = Vec::new();
         let census = self.census_for(cx, i, EntryKind::Group);
         if let Some((c, until)) = &census {
@@ -867,7 +881,7 @@ impl Resolver {
             let ci = cx.domain(i).case_insensitive();
             {
                 let mut fresh = FreshAnswers::new(self, &domain, EntryKind::Group, now);
-                for &gid in gids.iter().filter(|&&g| g >= min_id) {
+                for (k, &gid) in gids.iter().enumerate().filter(|(_, &g)| g >= min_id) {
                     let Some(name) = c.sole_served_holder_of_id(gid) else {
                         continue;
                     };
@@ -877,7 +891,7 @@ impl Resolver {
                     {
                         continue;
                     }
-                    decided.push(gid);
+                    decided.push(k);
                 }
             }
             if !decided.is_empty() {
@@ -886,13 +900,18 @@ impl Resolver {
             }
         }
         let (decided, held) = self
-            .held_before_many(cx, i, decided, |&g| Key::GroupId(g))
+            .held_before_many(cx, i, decided, |&k| Key::GroupId(gids[k]))
             .await?;
-        let taken = held.into_iter().map(|(g, _)| g).collect();
         if !decided.is_empty() {
             self.note_census_answered(cx.domain(i).name(), false, decided.len() as u64);
         }
-        Ok((decided.into_iter().collect(), taken))
+        for k in decided {
+            verdicts[k] = GidVerdict::Served;
+        }
+        for (k, _) in held {
+            verdicts[k] = GidVerdict::Held;
+        }
+        Ok(verdicts)
     }
 
     /// Leaves GIDs `gids` of domain `i` (served by the census's decision)
