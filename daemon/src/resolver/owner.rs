@@ -86,9 +86,6 @@ pub(super) enum Via {
 /// A lookup's outcome: `Err` is "unavailable", `Ok(None)` not found.
 pub(super) type Served<T> = Result<Option<T>, DomainError>;
 
-/// GIDs asked about by one lookup (a user's groups: a thousand of them),
-/// placed with foldhash: a set of the lookup's own, which decides nothing
-/// by its placement.
 /// What a census decides of one of a user's GIDs
 /// ([`Resolver::census_decided_gids`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

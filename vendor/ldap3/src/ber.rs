@@ -461,3 +461,45 @@ fn count(mut contents: &[u8]) -> usize {
     }
     n
 }
+
+#[cfg(test)]
+mod entry_message_tests {
+    use super::entry_message;
+
+    /// The entry `cn=g` without attributes.
+    const ENTRY: &[u8] = &[0x64, 0x08, 0x04, 0x04, b'c', b'n', b'=', b'g', 0x30, 0x00];
+
+    /// A message with ID `id` around [`ENTRY`], then `after` (inside the
+    /// message).
+    fn message(id: &[u8], after: &[u8]) -> Vec<u8> {
+        let inner = [&[0x02, id.len() as u8][..], id, ENTRY, after].concat();
+        [&[0x30, inner.len() as u8][..], &inner].concat()
+    }
+
+    #[test]
+    fn a_lone_entry_is_read_with_its_id_and_octets() {
+        let m = message(&[0x01, 0x02], &[]);
+        let with_more = [&m[..], &[0x30, 0x00]].concat();
+        assert_eq!(entry_message(&with_more), Some((0x0102, ENTRY, m.len())));
+        // An ID of four octets with the high bit set: folded, then cast.
+        let m = message(&[0xff, 0xff, 0xff, 0xfe], &[]);
+        assert_eq!(entry_message(&m).map(|r| r.0), Some(-2));
+    }
+
+    #[test]
+    fn any_other_message_is_left_to_the_general_reader() {
+        for (id, after) in [
+            (&[][..], &[][..]),
+            (&[1, 2, 3, 4, 5][..], &[][..]),
+            (&[1][..], &[0xa0, 0x00][..]),
+        ] {
+            let m = message(id, after);
+            assert_eq!(entry_message(&m), None, "{m:02x?}");
+        }
+        let m = message(&[1], &[]);
+        assert_eq!(entry_message(&m[..m.len() - 1]), None, "cut short");
+        let mut set = m.clone();
+        set[0] = 0x31;
+        assert_eq!(entry_message(&set), None, "a SET");
+    }
+}

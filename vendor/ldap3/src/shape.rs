@@ -1,5 +1,7 @@
 //! (roster) The shape of a message a server sends, checked where its frame
-//! is read (`protocol::decode_inner`), before anything else reads it.
+//! is read (`protocol::decode_tree`; a lone search entry, which it would
+//! let through, is read by `ber::entry_message`), before anything else
+//! reads it.
 //!
 //! The library's readers of results (`LdapResultExt::from`), references
 //! (`parse_refs`) and controls (`parse_controls`, the paged-results

@@ -22,9 +22,11 @@ use std::collections::{HashMap, HashSet};
 struct Collected {
     out: Option<Vec<GroupRef>>,
     /// The GID of each valid group read, in order: one GID can come more
-    /// than once (a group read twice, two groups with one GID), made
-    /// unique once all are read. (A set of them cost 150 instructions an
-    /// entry, which a user in 1,000 groups pays before its answer.)
+    /// than once (a group read twice, two groups with one GID), which
+    /// [`Rfc2307::groups_of_name`] makes unique once all are read
+    /// ([`Rfc2307::groups_of_user`] keeps the first group of each GID in
+    /// `out`). (A set of them cost 150 instructions an entry, which a user
+    /// in 1,000 groups pays before its answer.)
     gids: Vec<u32>,
     /// The DNs of the entries read, one after the other, as the server
     /// spelled them (`dn_ends` says where each ends).
@@ -32,7 +34,7 @@ struct Collected {
     /// Where the DN of each entry read ends in `dns`, in order: what a
     /// query asked again takes back.
     dn_ends: Vec<usize>,
-    /// The DNs of `read`, where an entry can come twice in the answers
+    /// The DNs of the entries read (`dns`), where an entry can come twice in the answers
     /// read into this (under two search bases; in rfc2307bis nesting, a
     /// group reached along two paths, cycles included): each is read
     /// once. (One server spells an entry's DN the same in
@@ -254,10 +256,11 @@ impl Rfc2307 {
     /// The GIDs of the groups listing login name `name` by `memberUid`,
     /// as [`Rfc2307::groups_of_user`] finds them for the user of that name
     /// but for its primary group (which the resolver puts first), each
-    /// once, in increasing order: one search, asked before the user's entry is read. Only
-    /// where [`Rfc2307::groups_by_name_alone`]; a name no user can have
-    /// finds none without a search. (The groups' names are not kept: a
-    /// user in 1,000 groups made 1,000 strings only to drop them.)
+    /// once, in increasing order: one search, asked before the user's
+    /// entry is read. Only where [`Rfc2307::groups_by_name_alone`]; a name
+    /// no user can have finds none without a search. (The groups' names
+    /// are not kept: a user in 1,000 groups made 1,000 strings only to
+    /// drop them.)
     pub(crate) async fn groups_of_name(
         &self,
         dir: &Directory,
