@@ -972,6 +972,57 @@ async fn a_group_found_under_two_search_bases_is_read_once() {
     assert_eq!(refusals, 1, "the refused group logged once");
 }
 
+#[tokio::test]
+async fn a_group_a_referral_brings_again_is_read_once() {
+    // The first server answers the groups' search with a group it refuses
+    // and a reference to the second, which has that group again (its DN
+    // spelled in other case) beside the user's primary group: the group
+    // is read, and its refusal logged, once.
+    let (_logs, mut lines) = capture_logs();
+    let groups = "ou=groups,dc=example,dc=test";
+    let refused = group(&format!("cn=bad,{groups}"), "bad:name", 10000, &[]);
+    let mut again = refused.clone();
+    again.0 = "CN=Bad,OU=Groups,DC=example,DC=test".to_string();
+    let second = Lister::start(
+        Vec::new(),
+        vec![
+            group(&format!("cn=staff,{groups}"), "staff", 10000, &[]),
+            again,
+        ],
+    );
+    let url = format!("ldap://127.0.0.1:{}/{groups}", second.port);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let Ok((mut conn, _)) = listener.accept() else {
+            return;
+        };
+        while let Some((id, op)) = next_request(&mut conn) {
+            if op != 0x63 {
+                return;
+            }
+            let reference = message(&id, tlv(0x73, &tlv(0x04, url.as_bytes())));
+            let answer = [
+                message(&id, entry_op(&refused)),
+                reference,
+                done_message(&id),
+            ];
+            if conn.write_all(&answer.concat()).is_err() {
+                return;
+            }
+        }
+    });
+    let d = directory(port, "");
+    let found = bounded("groups", d.groups_of_user(&alice())).await.unwrap();
+    assert_eq!(named(&found), [("staff", 10000)]);
+    assert_eq!(second.searches().len(), 1, "the reference followed");
+    let mut refusals = 0;
+    while let Ok(line) = lines.try_recv() {
+        refusals += usize::from(line.contains("directory entry not served"));
+    }
+    assert_eq!(refusals, 1, "the refused group logged once");
+}
+
 /// A server on 127.0.0.1 whose first connection answers its searches
 /// with `answers` in turn (each then done: it is a reused connection
 /// after the first), sends the search after them the entries `cut` and
