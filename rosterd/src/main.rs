@@ -341,6 +341,9 @@ impl Daemon {
 
 async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -> Result<()> {
     let started = std::time::Instant::now();
+    // The runtime's thread polls instead of sleeping while a large answer
+    // streams in (`roster_daemon::directory::busy_poll`).
+    tokio::spawn(roster_daemon::directory::busy_poll::keep_polling());
     let socket_dir = config.daemon.socket_dir.clone();
     let state_dir = config.daemon.state_dir.clone();
     ensure_dir(&socket_dir, 0o755, "socket directory")?;

@@ -14,6 +14,7 @@
 
 pub(crate) mod account;
 pub mod ad;
+pub mod busy_poll;
 mod conn;
 pub mod discovery;
 mod drop_off_path;

@@ -194,6 +194,8 @@ pub(crate) async fn run_each<E: Entry>(
     let mut cookie = Vec::new();
     // Pages in a row with nothing in them (`MAX_EMPTY_PAGES`).
     let mut empty_pages = 0;
+    // The entries received, over all pages (`busy_poll`).
+    let mut received = 0;
     let mut res = loop {
         if let Some(t) = reply_timeout {
             ldap.with_timeout(t);
@@ -215,13 +217,17 @@ pub(crate) async fn run_each<E: Entry>(
             match item {
                 Ok(Some(re)) if re.is_intermediate() => {}
                 Ok(Some(re)) if re.is_ref() => references.extend(ldap3::parse_refs(re.0)),
-                Ok(Some(re)) => match E::read(re) {
-                    Ok(e) if unreadable.is_none() => each(e),
-                    Ok(_) => {}
-                    Err(wrong) => {
-                        unreadable.get_or_insert(wrong);
+                Ok(Some(re)) => {
+                    received += 1;
+                    super::busy_poll::note_entry(received);
+                    match E::read(re) {
+                        Ok(e) if unreadable.is_none() => each(e),
+                        Ok(_) => {}
+                        Err(wrong) => {
+                            unreadable.get_or_insert(wrong);
+                        }
                     }
-                },
+                }
                 Ok(None) => break,
                 Err(e) => return Err(classify(e)),
             }

@@ -1,0 +1,194 @@
+//! Busy polling while a large answer streams in.
+//!
+//! A server sends a search's entries one after the other, each a few
+//! microseconds after the one before (slapd: one TLS record an entry,
+//! often one TCP segment each). rosterd reads each as it comes, faster
+//! than the server sends the next, so between two entries its thread
+//! has nothing to do and sleeps in `epoll_wait`; the next entry's
+//! segment then wakes it, and that wake-up is paid on the server's side
+//! too (on one machine, the loopback delivery of each segment wakes the
+//! reader from the server's `write`). Over a 1,000-entry answer that can
+//! be a thousand sleeps and wake-ups.
+//!
+//! [`keep_polling`], a task of rosterd's runtime, keeps the runtime's
+//! thread from sleeping for [`SPIN`] after each entry of a search that
+//! has already brought [`MIN_ENTRIES`] (yielding, so that the runtime
+//! polls its sockets without waiting, and runs every other task first);
+//! once entries stop coming it sleeps until the next one. A lookup of
+//! one entry never spins: only answers long enough to pay for it do (a
+//! listing too, whose thread is mostly reading anyway). Only the thread
+//! that runs the poller notes entries: the idmap store's searches, on a
+//! thread of their own, do not wake it.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// How long the thread keeps polling after an entry, from a search's
+/// [`MIN_ENTRIES`]th entry on.
+pub const SPIN: Duration = Duration::from_micros(50);
+
+/// The entries a search brings before its later ones keep the thread
+/// polling.
+pub const MIN_ENTRIES: usize = 16;
+
+/// What the entries of the searches tell [`keep_polling`].
+struct Streaming {
+    /// How long the thread keeps polling after an entry ([`SPIN`]).
+    spin: Duration,
+    /// When the last entry that keeps the thread polling came, in
+    /// nanoseconds since [`origin`] (0: none yet).
+    last_entry: AtomicU64,
+    /// Wakes the poller when such an entry comes while it sleeps.
+    entry_came: Notify,
+}
+
+/// rosterd's: the searches of the poller's thread note their entries
+/// here.
+static STREAMING: Streaming = Streaming::new(SPIN);
+
+thread_local! {
+    /// True on the thread whose runtime runs [`keep_polling`].
+    static POLLED: Cell<bool> = const { Cell::new(false) };
+}
+
+impl Streaming {
+    /// No entry yet; the thread kept polling for `spin` after each.
+    const fn new(spin: Duration) -> Self {
+        Streaming {
+            spin,
+            last_entry: AtomicU64::new(0),
+            entry_came: Notify::const_new(),
+        }
+    }
+
+    /// [`note_entry`] here.
+    fn note_entry(&self, nth: usize) {
+        if nth >= MIN_ENTRIES {
+            self.last_entry.store(now_ns(), Ordering::Relaxed);
+            self.entry_came.notify_one();
+        }
+    }
+
+    /// [`keep_polling`] here.
+    async fn keep_polling(&self) {
+        loop {
+            if polling(self.last_entry.load(Ordering::Relaxed), now_ns(), self.spin) {
+                tokio::task::yield_now().await;
+            } else {
+                self.entry_came.notified().await;
+            }
+        }
+    }
+}
+
+/// The clock's origin: the first time it is read.
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// Nanoseconds since [`origin`] (at least 1).
+fn now_ns() -> u64 {
+    u64::try_from(origin().elapsed().as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// Notes that a search received its `nth` entry (counted from 1, over
+/// all its pages): from the [`MIN_ENTRIES`]th on, the thread keeps
+/// polling for [`SPIN`].
+pub(crate) fn note_entry(nth: usize) {
+    if nth >= MIN_ENTRIES && POLLED.with(Cell::get) {
+        STREAMING.note_entry(nth);
+    }
+}
+
+/// True while an entry noted at `last` (ns, 0 for none) keeps the thread
+/// polling at `now` (ns) for `spin`.
+fn polling(last: u64, now: u64, spin: Duration) -> bool {
+    last != 0 && u128::from(now.saturating_sub(last)) < spin.as_nanos()
+}
+
+/// Keeps the runtime's thread polling while large answers stream in
+/// (see the module): spawned once on rosterd's runtime; never ends.
+pub async fn keep_polling() {
+    POLLED.with(|p| p.set(true));
+    STREAMING.keep_polling().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::future::Future;
+
+    #[test]
+    fn the_thread_polls_for_spin_after_an_entry_and_not_before_one() {
+        let spin = SPIN.as_nanos() as u64;
+        assert!(!polling(0, 5, SPIN), "no entry yet");
+        assert!(polling(1_000, 1_000, SPIN));
+        assert!(polling(1_000, 1_000 + spin - 1, SPIN));
+        assert!(!polling(1_000, 1_000 + spin, SPIN));
+        // (A clock read before the entry was noted: still polling.)
+        assert!(polling(1_000, 900, SPIN));
+    }
+
+    #[test]
+    fn only_a_long_answer_keeps_the_thread_polling() {
+        let s = Streaming::new(SPIN);
+        s.note_entry(1);
+        s.note_entry(MIN_ENTRIES - 1);
+        assert_eq!(s.last_entry.load(Ordering::Relaxed), 0, "a short answer");
+        let before = now_ns();
+        s.note_entry(MIN_ENTRIES);
+        let noted = s.last_entry.load(Ordering::Relaxed);
+        assert!(noted >= before && polling(noted, noted, SPIN));
+    }
+
+    #[test]
+    fn a_thread_without_the_poller_notes_no_entry() {
+        // (This test's thread runs no poller: rosterd's idmap store's
+        // searches are such.)
+        let before = STREAMING.last_entry.load(Ordering::Relaxed);
+        note_entry(MIN_ENTRIES + 1);
+        assert_eq!(STREAMING.last_entry.load(Ordering::Relaxed), before);
+    }
+
+    /// How many more times a poller counted in `polls` (spawned on this
+    /// runtime) is polled while this task waits `ms` milliseconds.
+    async fn polls_over(polls: &AtomicU64, ms: u64) -> u64 {
+        let from = polls.load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        polls.load(Ordering::Relaxed) - from
+    }
+
+    #[tokio::test]
+    async fn the_poller_polls_after_an_entry_and_then_sleeps() {
+        // A window of 40 ms (rosterd's is 50 µs), so that a loaded
+        // machine's pauses do not decide the test.
+        static S: Streaming = Streaming::new(Duration::from_millis(40));
+        let polls = std::sync::Arc::new(AtomicU64::new(0));
+        let counted = polls.clone();
+        let poller = tokio::spawn(async move {
+            let mut inner = std::pin::pin!(S.keep_polling());
+            std::future::poll_fn(|cx| {
+                counted.fetch_add(1, Ordering::Relaxed);
+                inner.as_mut().poll(cx)
+            })
+            .await
+        });
+        tokio::task::yield_now().await;
+        let quiet = polls_over(&polls, 10).await;
+        assert!(quiet <= 1, "{quiet} polls before any entry");
+        S.note_entry(MIN_ENTRIES);
+        let busy = polls_over(&polls, 10).await;
+        assert!(busy >= 3, "{busy} polls in the window after an entry");
+        // Past the window: asleep again.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let after = polls_over(&polls, 20).await;
+        assert!(after <= 1, "{after} polls after the window");
+        poller.abort();
+    }
+}
