@@ -862,6 +862,16 @@ fn capture_logs() -> (
     (tracing::subscriber::set_default(subscriber), rx)
 }
 
+/// How many refused entries the log lines `lines` has received so far
+/// tell of.
+fn refusals_logged(lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> usize {
+    let mut refusals = 0;
+    while let Ok(line) = lines.try_recv() {
+        refusals += usize::from(line.contains("directory entry not served"));
+    }
+    refusals
+}
+
 /// The names and GIDs of `groups`.
 fn named(groups: &[GroupRef]) -> Vec<(&str, u32)> {
     groups.iter().map(|g| (g.name.as_str(), g.gid)).collect()
@@ -965,11 +975,11 @@ async fn a_group_found_under_two_search_bases_is_read_once() {
     let found = bounded("groups", d.groups_of_user(&alice())).await.unwrap();
     assert_eq!(named(&found), [("staff", 10000)]);
     assert_eq!(server.searches().len(), 2, "one search a base");
-    let mut refusals = 0;
-    while let Ok(line) = lines.try_recv() {
-        refusals += usize::from(line.contains("directory entry not served"));
-    }
-    assert_eq!(refusals, 1, "the refused group logged once");
+    assert_eq!(
+        refusals_logged(&mut lines),
+        1,
+        "the refused group logged once"
+    );
 }
 
 #[tokio::test]
@@ -1016,11 +1026,11 @@ async fn a_group_a_referral_brings_again_is_read_once() {
     let found = bounded("groups", d.groups_of_user(&alice())).await.unwrap();
     assert_eq!(named(&found), [("staff", 10000)]);
     assert_eq!(second.searches().len(), 1, "the reference followed");
-    let mut refusals = 0;
-    while let Ok(line) = lines.try_recv() {
-        refusals += usize::from(line.contains("directory entry not served"));
-    }
-    assert_eq!(refusals, 1, "the refused group logged once");
+    assert_eq!(
+        refusals_logged(&mut lines),
+        1,
+        "the refused group logged once"
+    );
 }
 
 /// A server on 127.0.0.1 whose first connection answers its searches
