@@ -131,13 +131,22 @@ impl<E: Entry> EntrySink<E> for KeptEntries<E> {
         self.entries.truncate(self.from);
     }
     fn referred(&mut self, more: Vec<E>) {
-        let mut seen: HashSet<String> =
-            self.entries.iter().map(|e| dn::normalize(e.dn())).collect();
-        self.entries.extend(
-            more.into_iter()
-                .filter(|e| seen.insert(dn::normalize(e.dn()))),
-        );
+        let unread = unread(self.entries.iter().map(|e| e.dn()), more);
+        self.entries.extend(unread);
     }
+}
+
+/// Of `more`, the entries a query's referrals led to, those to read: an
+/// entry whose DN, normalized (another server may spell it otherwise),
+/// is one of `read` or of an entry before it in `more` is left out.
+pub(crate) fn unread<'a, E: Entry>(read: impl Iterator<Item = &'a str>, more: Vec<E>) -> Vec<E> {
+    if more.is_empty() {
+        return more;
+    }
+    let mut seen: HashSet<String> = read.map(dn::normalize).collect();
+    more.into_iter()
+        .filter(|e| seen.insert(dn::normalize(e.dn())))
+        .collect()
 }
 
 /// What one server answered: its entries and the referral URLs it gave

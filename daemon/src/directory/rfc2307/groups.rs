@@ -9,7 +9,7 @@ use crate::directory::entry::{
 };
 use crate::directory::nesting::expand_offline;
 use crate::directory::records::{DirectoryError, GroupRecord, GroupRef, UserRecord};
-use crate::directory::search::Query;
+use crate::directory::search::{self, Query};
 use crate::directory::{Directory, EntrySink};
 use crate::dn;
 use crate::filter;
@@ -127,15 +127,8 @@ impl EntrySink<EntryOctets> for Collecting<'_> {
         found.frontier.truncate(self.frontier_from);
     }
     fn referred(&mut self, more: Vec<EntryOctets>) {
-        if more.is_empty() {
-            return;
-        }
-        // (Another server may spell a DN read already otherwise.)
-        let mut seen: HashSet<String> = self.found.read_dns().map(dn::normalize).collect();
-        for e in more {
-            if seen.insert(dn::normalize(e.dn())) {
-                self.put(e);
-            }
+        for e in search::unread(self.found.read_dns(), more) {
+            self.put(e);
         }
     }
 }
