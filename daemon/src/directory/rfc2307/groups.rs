@@ -21,8 +21,9 @@ use std::collections::{HashMap, HashSet};
 /// wanted), their GIDs, the entries read and the nesting frontier.
 struct Collected {
     out: Option<Vec<GroupRef>>,
-    /// The GID of each valid group read, in order: one GID can come more
-    /// than once (a group read twice, two groups with one GID), which
+    /// The GID of each valid group read, in order, where the groups are
+    /// not kept (`out` is `None`): one GID can come more than once (a
+    /// group read twice, two groups with one GID), which
     /// [`Rfc2307::groups_of_name`] makes unique once all are read
     /// ([`Rfc2307::groups_of_user`] keeps the first group of each GID in
     /// `out`). (A set of them cost 150 instructions an entry, which a user
@@ -397,8 +398,8 @@ impl Rfc2307 {
     }
 
     /// Reads group entry `e` into `found` (unless [`Collected::seen`]
-    /// holds its DN): adds a valid group's GID to `found.gids` and, when
-    /// there is an `out`, the group to it; for
+    /// holds its DN): adds a valid group to `found.out` when there is
+    /// one, else its GID to `found.gids`; for
     /// rfc2307bis, its DN to `frontier` (for the next nesting level). A
     /// refused entry is logged.
     fn collect(&self, dir: &Directory, e: &EntryOctets, found: &mut Collected) {
@@ -413,15 +414,13 @@ impl Rfc2307 {
             found.frontier.push(dn.to_string());
         }
         match octets_to_group_head(&dir.cfg, &dir.idmap, e) {
-            Ok((name, gid)) => {
-                found.gids.push(gid);
-                if let Some(out) = found.out.as_mut() {
-                    out.push(GroupRef {
-                        name: name.to_string(),
-                        gid,
-                    });
-                }
-            }
+            Ok((name, gid)) => match found.out.as_mut() {
+                Some(out) => out.push(GroupRef {
+                    name: name.to_string(),
+                    gid,
+                }),
+                None => found.gids.push(gid),
+            },
             Err(r) if self.is_link_only(&dir.cfg, &r) => {
                 tracing::debug!(dn = %r.dn, "group without a GID: followed for nesting only");
             }
