@@ -25,6 +25,7 @@
 //! socket_dir = "/run/roster"
 //! state_dir = "/var/lib/roster"
 //! log_level = "info"
+//! busy_poll_us = 50       # poll after each entry of a large answer; 0 = never
 //!
 //! [nss]
 //! timeout_ms = 3000

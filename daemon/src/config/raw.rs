@@ -44,6 +44,7 @@ pub(crate) struct RawDaemon {
     pub socket_dir: Opt<PathBuf>,
     pub state_dir: Opt<PathBuf>,
     pub log_level: Opt<String>,
+    pub busy_poll_us: Opt<u64>,
 }
 
 /// `[nss]`.

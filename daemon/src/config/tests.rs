@@ -625,6 +625,26 @@ fn top_level_validation() {
 }
 
 #[test]
+fn busy_poll_is_a_window_in_microseconds_that_zero_turns_off() {
+    let window = |text: &str| parse(&format!("{text}{MINIMAL}")).unwrap().daemon.busy_poll;
+    assert_eq!(window(""), Duration::from_micros(50), "the default");
+    assert_eq!(window("[daemon]\n"), Duration::from_micros(50));
+    assert_eq!(window("[daemon]\nbusy_poll_us = 0\n"), Duration::ZERO);
+    assert_eq!(
+        window("[daemon]\nbusy_poll_us = 1000\n"),
+        Duration::from_millis(1)
+    );
+    let e = err("[daemon]\nbusy_poll_us = 1001\n");
+    assert!(
+        e.starts_with("/etc/roster/roster.toml:2: key `daemon.busy_poll_us`")
+            && e.contains("1001 is out of range: from 0 (never) to 1000 microseconds"),
+        "{e}"
+    );
+    let e = err("[daemon]\nbusy_poll_us = -1\n");
+    assert!(e.contains("busy_poll_us"), "{e}");
+}
+
+#[test]
 fn reload_comparison_sees_changes() {
     let a = parse(MINIMAL).unwrap();
     let b = parse(MINIMAL).unwrap();

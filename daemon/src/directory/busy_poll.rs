@@ -19,6 +19,10 @@
 //! listing too, whose thread is mostly reading anyway). Only the thread
 //! that runs the poller notes entries: the idmap store's searches, on a
 //! thread of their own, do not wake it.
+//!
+//! The window is `[daemon] busy_poll_us` ([`set_spin`], at start and at
+//! every reload); 0 turns the polling off (a host where rosterd shares
+//! few CPUs with busy processes may prefer the CPU to the time).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,8 +31,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 /// How long the thread keeps polling after an entry, from a search's
-/// [`MIN_ENTRIES`]th entry on.
+/// [`MIN_ENTRIES`]th entry on, unless configured otherwise
+/// (`[daemon] busy_poll_us`).
 pub const SPIN: Duration = Duration::from_micros(50);
+
+/// The longest window `[daemon] busy_poll_us` accepts (1 ms): slapd sends
+/// a large answer's entries a few microseconds apart, so a longer window
+/// would only poll after the answer has ended.
+pub const MAX_SPIN: Duration = Duration::from_millis(1);
 
 /// The entries a search brings before its later ones keep the thread
 /// polling.
@@ -36,8 +46,9 @@ pub const MIN_ENTRIES: usize = 16;
 
 /// What the entries of the searches tell [`keep_polling`].
 struct Streaming {
-    /// How long the thread keeps polling after an entry ([`SPIN`]).
-    spin: Duration,
+    /// How long the thread keeps polling after an entry, in nanoseconds
+    /// ([`SPIN`] unless configured; 0: never).
+    spin_ns: AtomicU64,
     /// When the last entry that keeps the thread polling came, in
     /// nanoseconds since [`origin`] (0: none yet).
     last_entry: AtomicU64,
@@ -58,7 +69,7 @@ impl Streaming {
     /// No entry yet; the thread kept polling for `spin` after each.
     const fn new(spin: Duration) -> Self {
         Streaming {
-            spin,
+            spin_ns: AtomicU64::new(spin.as_nanos() as u64),
             last_entry: AtomicU64::new(0),
             entry_came: Notify::const_new(),
         }
@@ -66,7 +77,7 @@ impl Streaming {
 
     /// [`note_entry`] here.
     fn note_entry(&self, nth: usize) {
-        if nth >= MIN_ENTRIES {
+        if nth >= MIN_ENTRIES && self.spin_ns.load(Ordering::Relaxed) != 0 {
             self.last_entry.store(now_ns(), Ordering::Relaxed);
             self.entry_came.notify_one();
         }
@@ -75,7 +86,8 @@ impl Streaming {
     /// [`keep_polling`] here.
     async fn keep_polling(&self) {
         loop {
-            if polling(self.last_entry.load(Ordering::Relaxed), now_ns(), self.spin) {
+            let spin = Duration::from_nanos(self.spin_ns.load(Ordering::Relaxed));
+            if polling(self.last_entry.load(Ordering::Relaxed), now_ns(), spin) {
                 tokio::task::yield_now().await;
             } else {
                 self.entry_came.notified().await;
@@ -99,11 +111,19 @@ fn now_ns() -> u64 {
 
 /// Notes that a search received its `nth` entry (counted from 1, over
 /// all its pages): from the [`MIN_ENTRIES`]th on, the thread keeps
-/// polling for [`SPIN`].
+/// polling for the configured window ([`set_spin`]).
 pub(crate) fn note_entry(nth: usize) {
     if nth >= MIN_ENTRIES && POLLED.with(Cell::get) {
         STREAMING.note_entry(nth);
     }
+}
+
+/// Sets rosterd's polling window (`[daemon] busy_poll_us`, at most
+/// [`MAX_SPIN`]; zero: the thread never polls). Takes effect from the
+/// next entry.
+pub fn set_spin(spin: Duration) {
+    let ns = u64::try_from(spin.min(MAX_SPIN).as_nanos()).unwrap_or(u64::MAX);
+    STREAMING.spin_ns.store(ns, Ordering::Relaxed);
 }
 
 /// True while an entry noted at `last` (ns, 0 for none) keeps the thread
@@ -145,6 +165,16 @@ mod tests {
         s.note_entry(MIN_ENTRIES);
         let noted = s.last_entry.load(Ordering::Relaxed);
         assert!(noted >= before && polling(noted, noted, SPIN));
+    }
+
+    #[test]
+    fn a_window_of_zero_keeps_no_thread_polling() {
+        let s = Streaming::new(Duration::ZERO);
+        s.note_entry(MIN_ENTRIES);
+        assert_eq!(s.last_entry.load(Ordering::Relaxed), 0);
+        s.spin_ns.store(SPIN.as_nanos() as u64, Ordering::Relaxed);
+        s.note_entry(MIN_ENTRIES);
+        assert_ne!(s.last_entry.load(Ordering::Relaxed), 0, "set again");
     }
 
     #[test]
