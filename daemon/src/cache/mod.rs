@@ -21,14 +21,13 @@ pub use entry::{GroupEntry, NetgroupEntry, UserEntry, Value};
 pub use key::{CacheKey, Key};
 
 use lru::LruCache;
-use std::hash::Hash;
-use std::hash::RandomState;
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Mutex, MutexGuard};
 
 /// A [`MemCache`] locked for several lookups ([`MemCache::locked`]).
-pub struct Locked<'a, K, V, W = ()>(MutexGuard<'a, Bounded<K, V, W>>);
+pub struct Locked<'a, K, V, W = (), S = RandomState>(MutexGuard<'a, Bounded<K, V, W, S>>);
 
-impl<K: Hash + Eq, V, W> Locked<'_, K, V, W> {
+impl<K: Hash + Eq, V, W, S: BuildHasher> Locked<'_, K, V, W, S> {
     /// The answer for `key` without touching the LRU order.
     pub fn peek(&self, key: &K) -> Option<&V> {
         self.0.lru.peek(key)
@@ -45,7 +44,7 @@ impl<K: Hash + Eq, V, W> Locked<'_, K, V, W> {
     }
 }
 
-impl<K: Hash + Eq, V, W: Watch<K, V>> Locked<'_, K, V, W> {
+impl<K: Hash + Eq, V, W: Watch<K, V>, S: BuildHasher> Locked<'_, K, V, W, S> {
     /// Stores an answer, evicting the least recently used one when full
     /// ([`MemCache::insert`], under the lock already held).
     pub fn insert(&mut self, key: K, value: V) {
@@ -89,24 +88,27 @@ impl Slot {
 
 /// A bounded LRU map from questions to answers: by default a domain's raw
 /// answers ([`CacheKey`] to [`Slot`]); the resolver also keeps its decided
-/// answers in one.
-pub struct MemCache<K = CacheKey, V = Slot, W = ()> {
-    lru: Mutex<Bounded<K, V, W>>,
+/// answers in one. `S` places the keys (keyed SipHash unless the keys
+/// come from the directory alone).
+pub struct MemCache<K = CacheKey, V = Slot, W = (), S = RandomState> {
+    lru: Mutex<Bounded<K, V, W, S>>,
 }
 
 /// The LRU and its bound. The map grows with use (no table is reserved
 /// for `max_entries` up front) and the least recently used answers are
 /// evicted beyond the bound.
-struct Bounded<K, V, W> {
-    /// Placed with std's keyed SipHash, not the `lru` crate's default
-    /// (hashbrown's foldhash): any local user chooses the names asked,
-    /// and foldhash claims no resistance to one who can time lookups.
-    lru: LruCache<K, V, RandomState>,
+struct Bounded<K, V, W, S> {
+    /// Placed by `S`: by default std's keyed SipHash, not the `lru`
+    /// crate's default (hashbrown's foldhash): any local user chooses the
+    /// names asked, and foldhash claims no resistance to one who can time
+    /// lookups. A cache whose keys only the directory chooses may take
+    /// foldhash ([`MemCache`]'s `S`).
+    lru: LruCache<K, V, S>,
     max: usize,
     watch: W,
 }
 
-impl<K: Hash + Eq, V, W> Bounded<K, V, W> {
+impl<K: Hash + Eq, V, W, S: BuildHasher> Bounded<K, V, W, S> {
     fn evict(&mut self) {
         while self.lru.len() > self.max {
             self.lru.pop_lru();
@@ -114,19 +116,21 @@ impl<K: Hash + Eq, V, W> Bounded<K, V, W> {
     }
 }
 
-impl<K: Hash + Eq + Clone, V: Clone, W: Watch<K, V> + Default> MemCache<K, V, W> {
+impl<K: Hash + Eq + Clone, V: Clone, W: Watch<K, V> + Default, S: BuildHasher + Default>
+    MemCache<K, V, W, S>
+{
     /// A cache holding at most `max_entries` answers (at least one).
     pub fn new(max_entries: usize) -> Self {
         MemCache {
             lru: Mutex::new(Bounded {
-                lru: LruCache::unbounded_with_hasher(RandomState::new()),
+                lru: LruCache::unbounded_with_hasher(S::default()),
                 max: max_entries.max(1),
                 watch: W::default(),
             }),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Bounded<K, V, W>> {
+    fn lock(&self) -> MutexGuard<'_, Bounded<K, V, W, S>> {
         self.lru.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -137,7 +141,7 @@ impl<K: Hash + Eq + Clone, V: Clone, W: Watch<K, V> + Default> MemCache<K, V, W>
 
     /// The cache locked for many [`Locked::peek`]s in a row (one lock
     /// instead of one per key). Not to be held across an `.await`.
-    pub fn locked(&self) -> Locked<'_, K, V, W> {
+    pub fn locked(&self) -> Locked<'_, K, V, W, S> {
         Locked(self.lock())
     }
 
