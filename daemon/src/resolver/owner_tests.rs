@@ -1620,6 +1620,76 @@ async fn a_group_left_to_record_is_recorded_with_the_next_ones_when_asked() {
     assert_eq!(ldap.call_count() - n, 1);
 }
 
+/// Two domains that both left the same GIDs to record: the second's
+/// initgroups had its census decide them while the first domain held none
+/// of them, the first's once it did. A lookup of one of them starts the
+/// batch of the first domain, the one the lookup asks first (and whose
+/// group it answers): the second domain is not asked, and what it left
+/// waits for the recording after the answers.
+#[tokio::test(start_paused = true)]
+async fn a_gid_two_domains_left_is_recorded_by_the_first() {
+    let locals = Locals::new();
+    let ldap = FakeDirectory::new("ldap");
+    ldap.add_user("u1", 20_001, 8000);
+    ldap.add_group("staff", 8000, &[]);
+    ldap.add_group("other", 30_001, &[]);
+    let ad = FakeDirectory::new("ad");
+    ad.add_user("u2", 60_001, 8001);
+    ad.add_group("adstaff", 8001, &[]);
+    let gids = 40_000..40_005;
+    let add_ldap_groups = || {
+        for g in gids.clone() {
+            ldap.add_group(&format!("lg{g}"), g, &["u1"]);
+        }
+    };
+    add_ldap_groups();
+    for g in gids.clone() {
+        ad.add_group(&format!("ag{g}"), g, &["u2"]);
+    }
+    ldap.set_census(true);
+    ad.set_census(true);
+    let clock = Arc::new(ManualClock::new(T0));
+    let r = Resolver::with_local_accounts(
+        vec![ldap.clone() as Arc<dyn Provider>, ad.clone()],
+        settings(),
+        None,
+        clock.clone(),
+        locals.accounts(),
+    );
+    // Both domains' censuses taken, ldap's listing its groups.
+    ask(&r, &Q::Group("other".into())).await;
+    ask(&r, &Q::Group("adstaff".into())).await;
+    settle().await;
+    assert_eq!((ldap.census_count(), ad.census_count()), (2, 2));
+    // ldap's groups gone for a while: ad's census decides u2's groups, no
+    // earlier domain holding their GIDs.
+    for g in gids.clone() {
+        ldap.remove_group(&format!("lg{g}"));
+    }
+    assert_eq!(gids_of(&r, "u2").await, 6);
+    // Back, and ldap's "no such group" expired: its census decides u1's.
+    add_ldap_groups();
+    clock.advance(settings().negative_ttl_ms + 1);
+    assert_eq!(gids_of(&r, "u1").await, 6);
+    r.answers_sent();
+    settle().await;
+    assert_eq!(r.left_to_record_of("ldap"), 5);
+    assert_eq!(r.left_to_record_of("ad"), 5);
+    // A lookup of one starts ldap's batch; the next waits for it (or
+    // finds it cached).
+    let (batches, ad_calls) = (ldap.batch_call_count(), ad.call_count());
+    let answer = ask(&r, &Q::Gid(40_000)).await;
+    assert!(answer.starts_with("lg40000:40000:"), "{answer}");
+    let answer = ask(&r, &Q::Gid(40_001)).await;
+    assert!(answer.starts_with("lg40001:40001:"), "{answer}");
+    assert_eq!(ad.call_count(), ad_calls, "the second domain's batch taken");
+    assert_eq!(ldap.batch_call_count() - batches, 1, "the first's");
+    // (ldap's GIDs all recorded: what is left of it is what the two
+    // answers left of their member.)
+    assert_eq!(r.left_to_record_of("ldap"), 2);
+    assert_eq!(r.left_to_record_of("ad"), 5, "left for after the answers");
+}
+
 /// Sends the answers of the lookups that left `left` entries to record,
 /// `distinct` of them distinct, and checks that each is held once and
 /// asked in full batches (each directory call taking 10 ms, paused time).
