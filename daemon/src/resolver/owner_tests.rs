@@ -1690,6 +1690,85 @@ async fn a_gid_two_domains_left_is_recorded_by_the_first() {
     assert_eq!(r.left_to_record_of("ad"), 5, "left for after the answers");
 }
 
+/// A lookup of a GID in a batch being recorded waits for that batch
+/// before it makes its context: a flush (after the directory changed)
+/// while it waits is behind it. It answers what the directory holds after
+/// the flush, and its decision, made after the flush, is kept; those of
+/// the lookup that started the batch and of the batch's checks, begun
+/// before the flush, are not.
+#[tokio::test(start_paused = true)]
+async fn a_lookup_waiting_for_a_batch_across_a_flush_decides_after_it() {
+    let locals = Locals::new();
+    // (Groups of 20 members: a decision of one rests on enough answers
+    // to be kept, `MIN_PROBES`. 150 of them: one batch takes them all.)
+    let names: Vec<String> = (1..=20).map(|k| format!("u{k:02}")).collect();
+    let users: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (ldap, r, _) = users_in_groups(&users, 150, &locals).await;
+    assert_eq!(gids_of(&r, "u01").await, 151);
+    r.answers_sent();
+    settle().await;
+    assert_eq!(r.left_to_record(), 150);
+    // g000 asked: it and its batch (the 150 GIDs) held at the gate.
+    ldap.hold();
+    let n = ldap.call_count();
+    let spawn_ask = |gid: u32| {
+        let r = r.clone();
+        tokio::spawn(async move { ask(&r, &Q::Gid(gid)).await })
+    };
+    let lone = spawn_ask(40_000);
+    for _ in 0..100 {
+        if ldap.call_count() - n >= 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(ldap.call_count() - n, 2, "the group and its batch asked");
+    // g001 waits for that batch.
+    let waiting = spawn_ask(40_001);
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!waiting.is_finished(), "waits for the batch");
+    assert_eq!(ldap.call_count() - n, 2, "not asked alone");
+    // Meanwhile g001 is renamed and the cache flushed.
+    ldap.remove_group("g001");
+    ldap.add_group("renamed", 40_001, &users);
+    r.flush_all();
+    ldap.release(1_000_000);
+    let bounded = |task| tokio::time::timeout(std::time::Duration::from_secs(60), task);
+    let answer = bounded(waiting).await.expect("woken").unwrap();
+    assert_eq!(answer, format!("renamed:40001:{}", users.join(",")));
+    assert!(bounded(lone)
+        .await
+        .expect("answered")
+        .unwrap()
+        .starts_with("g000:"));
+    // Asked again: answered by that decision (one cache hit). Not g000,
+    // whose lookup made its context before the flush (its search held
+    // across it): decided again.
+    let hits = r.cache_stats().hits;
+    assert_eq!(ask(&r, &Q::Gid(40_001)).await, answer);
+    assert_eq!(r.cache_stats().hits, hits + 1, "its decision was not kept");
+    let hits = r.cache_stats().hits;
+    assert!(ask(&r, &Q::Gid(40_000)).await.starts_with("g000:"));
+    assert!(r.cache_stats().hits > hits + 1, "g000's decision was kept");
+    // What the batch checked is not: another user of the same groups
+    // leaves them all, and they are checked again (the censuses, which
+    // the flush dropped, taken again first).
+    r.answers_sent();
+    r.after_answers_done().await;
+    assert_eq!(r.left_to_record(), 0);
+    ask(&r, &Q::Group("other".into())).await;
+    settle().await;
+    assert_eq!(gids_of(&r, "u02").await, 151);
+    assert_eq!(r.left_to_record(), 150);
+    let looked_at = looked_at_by_the_recording(&r).await;
+    assert!(
+        looked_at >= 150,
+        "the batch's checks were kept: {looked_at}"
+    );
+}
+
 /// Sends the answers of the lookups that left `left` entries to record,
 /// `distinct` of them distinct, and checks that each is held once and
 /// asked in full batches (each directory call taking 10 ms, paused time).
