@@ -25,10 +25,13 @@
 //! is then not cached again until the check no longer holds; the store
 //! keeps it.)
 //!
-//! A decision or a check made by a lookup begun before a flush or a
-//! reload is not kept: the flushes and reloads clear the decisions once
-//! they dropped what they drop, and count each clear
-//! ([`Decisions::clears`]).
+//! A decision or a check made in a lookup's context made before a flush
+//! or a reload is not kept: the flushes and reloads clear the decisions
+//! once they dropped what they drop, and count each clear
+//! ([`Decisions::clears`]), which a context notes when it is made (a
+//! getgrgid that waits for a batch being recorded makes its context
+//! after the wait, so a flush during that wait comes before its
+//! decision).
 
 use super::owner::Ctx;
 use crate::cache::{Key, MemCache, Value};
