@@ -87,6 +87,39 @@ pub mod lookup {
                     rc == 0 && !res.is_null()
                 })
             }
+            // `id NAME`'s lookups: the user's groups, then each group by
+            // GID (for its name); true when every one is found.
+            "idgroups" => {
+                let (name, gid) = key.split_once(':')?;
+                let name = CString::new(name).ok()?;
+                let gid: u32 = gid.parse().ok()?;
+                let mut groups = vec![0 as libc::gid_t; 4096];
+                let mut buf = vec![0u8; 1 << 20];
+                Box::new(move || {
+                    let mut n = groups.len() as libc::c_int;
+                    // SAFETY: valid name; groups has room for n entries.
+                    let rc = unsafe {
+                        libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n)
+                    };
+                    rc >= 1
+                        && groups[..n as usize].iter().all(|&g| {
+                            // SAFETY: zeroed group is valid; buf outlives the call.
+                            let mut gr: libc::group = unsafe { std::mem::zeroed() };
+                            let mut res = std::ptr::null_mut();
+                            // SAFETY: valid struct, buffer and result pointers.
+                            let rc = unsafe {
+                                libc::getgrgid_r(
+                                    g,
+                                    &mut gr,
+                                    buf.as_mut_ptr().cast(),
+                                    buf.len(),
+                                    &mut res,
+                                )
+                            };
+                            rc == 0 && !res.is_null()
+                        })
+                })
+            }
             "grouplist" => {
                 let (name, gid) = key.split_once(':')?;
                 let name = CString::new(name).ok()?;

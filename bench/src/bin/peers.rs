@@ -2,8 +2,9 @@
 //! nslcd (`nslcd`, `libnss-ldapd`, `pam_ldap`), in one run, against the same
 //! private slapd (StartTLS, the sample directory and 900 groups added for
 //! the cold group rows) and the same data: warm
-//! getpwnam/getpwuid/getgrnam/getgrouplist, the user in 1,000 groups and
-//! the 5,000-member group (first and warm), cold first lookups (users by
+//! getpwnam/getpwuid/getgrnam/getgrouplist, the user in 1,000 groups (first
+//! and warm, and `id`'s lookups of its groups by GID right after the
+//! first) and the 5,000-member group (first and warm), cold first lookups (users by
 //! name and by UID, groups by name), 16
 //! processes in parallel, daemon memory and start-up, and one
 //! `pamtester SERVICE alice authenticate`. Run with
@@ -359,6 +360,12 @@ fn report(r: &BTreeMap<String, String>) {
     );
     line("same, warm (median)", "initgroups.warm_ns", 1000.0, "µs");
     line(
+        "`id` of that user right after its first getgrouplist (each group by GID)",
+        "idgroups.first_us",
+        1000.0,
+        "ms",
+    );
+    line(
         "getgrnam of the 5,000-member group, first",
         "biggroup.first_us",
         1000.0,
@@ -632,6 +639,15 @@ mod inner {
         failures += report("initgroups.first_us", again(&format!("once {many}")));
         drop(perf);
         instructions_per("initgroups", counting, 1);
+        // `id` of that user right after (a login's shell asking its
+        // groups' names): each of its groups by GID, the first time.
+        failures += report(
+            "idgroups.first_us",
+            again(&format!(
+                "once idgroups {}:{}",
+                MANYGROUPS.name, MANYGROUPS.gid
+            )),
+        );
         failures += report(
             "initgroups.warm_ns",
             again(&format!("warm {many}")).map(|v| v.split(' ').next().unwrap_or("").into()),
