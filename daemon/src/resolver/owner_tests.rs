@@ -1547,32 +1547,19 @@ async fn a_group_left_to_record_is_recorded_with_the_next_ones_when_asked() {
     // is asked alone at once while the 200 from it are recorded in one
     // search: the batch, held at the directory's gate behind it, does not
     // hold it.
-    ldap.hold();
     let (b, n) = (ldap.batch_call_count(), ldap.call_count());
-    let spawn_ask = |gid: u32| {
-        let r = r.clone();
-        tokio::spawn(async move { ask(&r, &Q::Gid(gid)).await })
-    };
-    let lone = spawn_ask(40_000);
-    for _ in 0..100 {
-        if ldap.call_count() - n >= 2 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(ldap.call_count() - n, 2, "the group and its batch asked");
+    let lone = ask_starting_its_batch(&r, &ldap, 40_000).await;
     // The same GID asked again meanwhile shares that search, not held by
     // the batch either.
-    let again = spawn_ask(40_000);
+    let again = spawn_ask(&r, 40_000);
     for _ in 0..10 {
         tokio::task::yield_now().await;
     }
     ldap.release(1);
-    // (Bounded: a lookup held by the batch would wait for ever.)
-    let bounded = |task| tokio::time::timeout(std::time::Duration::from_secs(60), task);
     for task in [lone, again] {
-        let answer = bounded(task).await.expect("not held by the batch");
-        assert!(answer.unwrap().starts_with("g000:"));
+        assert!(answer_of(task, "not held by the batch")
+            .await
+            .starts_with("g000:"));
     }
     assert_eq!(ldap.batch_call_count(), b, "the batch is still held");
     // (The status counts the batch's 200 GIDs, the GID that asked for it
@@ -1587,17 +1574,10 @@ async fn a_group_left_to_record_is_recorded_with_the_next_ones_when_asked() {
     // The next wait for that batch (not asked alone), then find their
     // groups cached; the last has fewer than a batch after it: those
     // before it come with it.
-    let next = spawn_ask(40_001);
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    assert!(!next.is_finished(), "waits for the batch");
-    assert_eq!(ldap.call_count() - n, 2, "not asked alone");
+    let next = ask_waiting_for_the_batch(&r, &ldap, 40_001, n + 2).await;
     ldap.release(1_000_000);
-    let answer = bounded(next)
-        .await
-        .expect("woken once its batch is recorded");
-    assert!(answer.unwrap().starts_with("g001:"));
+    let answer = answer_of(next, "woken once its batch is recorded").await;
+    assert!(answer.starts_with("g001:"));
     for g in 2..200 {
         group(g).await;
     }
@@ -1709,40 +1689,18 @@ async fn a_lookup_waiting_for_a_batch_across_a_flush_decides_after_it() {
     settle().await;
     assert_eq!(r.left_to_record(), 150);
     // g000 asked: it and its batch (the 150 GIDs) held at the gate.
-    ldap.hold();
     let n = ldap.call_count();
-    let spawn_ask = |gid: u32| {
-        let r = r.clone();
-        tokio::spawn(async move { ask(&r, &Q::Gid(gid)).await })
-    };
-    let lone = spawn_ask(40_000);
-    for _ in 0..100 {
-        if ldap.call_count() - n >= 2 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(ldap.call_count() - n, 2, "the group and its batch asked");
+    let lone = ask_starting_its_batch(&r, &ldap, 40_000).await;
     // g001 waits for that batch.
-    let waiting = spawn_ask(40_001);
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-    assert!(!waiting.is_finished(), "waits for the batch");
-    assert_eq!(ldap.call_count() - n, 2, "not asked alone");
+    let waiting = ask_waiting_for_the_batch(&r, &ldap, 40_001, n + 2).await;
     // Meanwhile g001 is renamed and the cache flushed.
     ldap.remove_group("g001");
     ldap.add_group("renamed", 40_001, &users);
     r.flush_all();
     ldap.release(1_000_000);
-    let bounded = |task| tokio::time::timeout(std::time::Duration::from_secs(60), task);
-    let answer = bounded(waiting).await.expect("woken").unwrap();
+    let answer = answer_of(waiting, "woken").await;
     assert_eq!(answer, format!("renamed:40001:{}", users.join(",")));
-    assert!(bounded(lone)
-        .await
-        .expect("answered")
-        .unwrap()
-        .starts_with("g000:"));
+    assert!(answer_of(lone, "answered").await.starts_with("g000:"));
     // Asked again: answered by that decision (one cache hit). Not g000,
     // whose lookup made its context before the flush (its search held
     // across it): decided again.
@@ -1767,6 +1725,61 @@ async fn a_lookup_waiting_for_a_batch_across_a_flush_decides_after_it() {
         looked_at >= 150,
         "the batch's checks were kept: {looked_at}"
     );
+}
+
+/// `gid` asked by a task of its own.
+fn spawn_ask(r: &Resolver, gid: u32) -> tokio::task::JoinHandle<String> {
+    let r = r.clone();
+    tokio::spawn(async move { ask(&r, &Q::Gid(gid)).await })
+}
+
+/// Asks `gid`, left to record, with `ldap`'s calls held at its gate,
+/// until the lookup's own search and the batch it starts
+/// (`record_gid_now`) are both asked; the lookup's task.
+async fn ask_starting_its_batch(
+    r: &Resolver,
+    ldap: &FakeDirectory,
+    gid: u32,
+) -> tokio::task::JoinHandle<String> {
+    ldap.hold();
+    let n = ldap.call_count();
+    let lone = spawn_ask(r, gid);
+    for _ in 0..100 {
+        if ldap.call_count() - n >= 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(ldap.call_count() - n, 2, "the group and its batch asked");
+    lone
+}
+
+/// Asks `gid`, in a batch being recorded, and checks that the lookup
+/// waits for it without a search of its own (`ldap` has had `calls`
+/// calls); the lookup's task.
+async fn ask_waiting_for_the_batch(
+    r: &Resolver,
+    ldap: &FakeDirectory,
+    gid: u32,
+    calls: usize,
+) -> tokio::task::JoinHandle<String> {
+    let task = spawn_ask(r, gid);
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!task.is_finished(), "waits for the batch");
+    assert_eq!(ldap.call_count(), calls, "not asked alone");
+    task
+}
+
+/// The answer of a lookup's `task` within a minute (of paused time: a
+/// lookup held by a batch would wait for ever); `expect` says why it
+/// must come.
+async fn answer_of(task: tokio::task::JoinHandle<String>, expect: &str) -> String {
+    tokio::time::timeout(std::time::Duration::from_secs(60), task)
+        .await
+        .expect(expect)
+        .unwrap()
 }
 
 /// Sends the answers of the lookups that left `left` entries to record,
