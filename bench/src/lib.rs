@@ -13,10 +13,12 @@ pub mod lookup {
     /// One lookup, called again and again; returns "found".
     pub type Lookup = Box<dyn FnMut() -> bool>;
 
-    /// Turns `kind` (`pwnam`, `pwuid`, `grnam`, `grgid`, `grouplist`) and
-    /// its `key` (`name:gid` for `grouplist`) into a closure calling
-    /// getpwnam_r/getpwuid_r/getgrnam_r/getgrgid_r/getgrouplist; None for an unknown
-    /// kind or a key that does not parse.
+    /// Turns `kind` (`pwnam`, `pwuid`, `grnam`, `grgid`, `grouplist`,
+    /// `idgroups`) and its `key` (`name:gid` for `grouplist` and
+    /// `idgroups`) into a closure calling
+    /// getpwnam_r/getpwuid_r/getgrnam_r/getgrgid_r/getgrouplist (and for
+    /// `idgroups` getgrgid_r of each group getgrouplist gives, as `id`
+    /// does); None for an unknown kind or a key that does not parse.
     pub fn parse_op(kind: &str, key: &str) -> Option<Lookup> {
         Some(match kind {
             "pwnam" => {
@@ -87,8 +89,9 @@ pub mod lookup {
                     rc == 0 && !res.is_null()
                 })
             }
-            // `id NAME`'s lookups: the user's groups, then each group by
-            // GID (for its name); true when every one is found.
+            // `id NAME`'s group lookups: the user's groups, then each
+            // group by GID (for its name; `id` also looks the user up,
+            // not done here); true when every one is found.
             "idgroups" => {
                 let (name, gid) = key.split_once(':')?;
                 let name = CString::new(name).ok()?;

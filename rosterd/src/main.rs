@@ -324,7 +324,7 @@ impl Daemon {
         if let Err(e) = (self.set_log_level)(&new.daemon.log_level) {
             tracing::warn!(error = %e, "log level unchanged");
         }
-        roster_daemon::directory::busy_poll::set_spin(new.daemon.busy_poll);
+        roster_daemon::directory::busy_poll::set_window(new.daemon.busy_poll_window);
         generation.connect_in_background();
         self.generation = Arc::new(generation);
         self.config = new;
@@ -345,7 +345,7 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
     // The runtime's thread polls instead of sleeping while a large answer
     // streams in (`roster_daemon::directory::busy_poll`), for the
     // configured window after each entry.
-    roster_daemon::directory::busy_poll::set_spin(config.daemon.busy_poll);
+    roster_daemon::directory::busy_poll::set_window(config.daemon.busy_poll_window);
     tokio::spawn(roster_daemon::directory::busy_poll::keep_polling());
     let socket_dir = config.daemon.socket_dir.clone();
     let state_dir = config.daemon.state_dir.clone();

@@ -360,7 +360,7 @@ fn report(r: &BTreeMap<String, String>) {
     );
     line("same, warm (median)", "initgroups.warm_ns", 1000.0, "µs");
     line(
-        "`id` of that user right after its first getgrouplist (each group by GID)",
+        "then getgrouplist and getgrgid of each of its groups (`id`'s group lookups), right after",
         "idgroups.first_us",
         1000.0,
         "ms",
@@ -639,8 +639,10 @@ mod inner {
         failures += report("initgroups.first_us", again(&format!("once {many}")));
         drop(perf);
         instructions_per("initgroups", counting, 1);
-        // `id` of that user right after (a login's shell asking its
-        // groups' names): each of its groups by GID, the first time.
+        // `id`'s group lookups of that user right after (a login's shell
+        // asking its groups' names): getgrouplist again, then each of its
+        // groups by GID, the first time. (The warm row below comes after
+        // it, its memory cache holding those groups too.)
         failures += report(
             "idgroups.first_us",
             again(&format!(

@@ -24,7 +24,8 @@ use lru::LruCache;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Mutex, MutexGuard};
 
-/// A [`MemCache`] locked for several lookups ([`MemCache::locked`]).
+/// A [`MemCache`] locked for several lookups ([`MemCache::locked`]);
+/// `W` and `S` are the cache's watcher and hasher.
 pub struct Locked<'a, K, V, W = (), S = RandomState>(MutexGuard<'a, Bounded<K, V, W, S>>);
 
 impl<K: Hash + Eq, V, W, S: BuildHasher> Locked<'_, K, V, W, S> {

@@ -59,7 +59,7 @@ pub struct DaemonSettings {
     /// How long rosterd's thread keeps polling after each entry of a
     /// large answer instead of sleeping (`busy_poll_us`, 50 µs; zero: it
     /// never does): [`crate::directory::busy_poll`].
-    pub busy_poll: std::time::Duration,
+    pub busy_poll_window: std::time::Duration,
 }
 
 impl Default for DaemonSettings {
@@ -68,7 +68,7 @@ impl Default for DaemonSettings {
             socket_dir: PathBuf::from(roster_proto::DEFAULT_SOCKET_DIR),
             state_dir: PathBuf::from(roster_proto::DEFAULT_STATE_DIR),
             log_level: "info".to_string(),
-            busy_poll: crate::directory::busy_poll::SPIN,
+            busy_poll_window: crate::directory::busy_poll::WINDOW,
         }
     }
 }
@@ -206,11 +206,11 @@ pub(crate) fn daemon(raw: Option<&RawDaemon>) -> Result<DaemonSettings, Fault> {
             level.clone()
         }
     };
-    let max_us = crate::directory::busy_poll::MAX_SPIN.as_micros() as u64;
+    let max_us = crate::directory::busy_poll::MAX_WINDOW.as_micros() as u64;
     let busy_poll_us = checked(
         "busy_poll_us",
         &r.busy_poll_us,
-        d.busy_poll.as_micros() as u64,
+        d.busy_poll_window.as_micros() as u64,
         |us| *us <= max_us,
         |us| format!("{us} is out of range: from 0 (never) to {max_us} microseconds"),
     )?;
@@ -218,7 +218,7 @@ pub(crate) fn daemon(raw: Option<&RawDaemon>) -> Result<DaemonSettings, Fault> {
         socket_dir: absolute("socket_dir", &r.socket_dir, d.socket_dir)?,
         state_dir: absolute("state_dir", &r.state_dir, d.state_dir)?,
         log_level,
-        busy_poll: std::time::Duration::from_micros(busy_poll_us),
+        busy_poll_window: std::time::Duration::from_micros(busy_poll_us),
     })
 }
 

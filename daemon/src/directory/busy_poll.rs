@@ -11,7 +11,7 @@
 //! be a thousand sleeps and wake-ups.
 //!
 //! [`keep_polling`], a task of rosterd's runtime, keeps the runtime's
-//! thread from sleeping for [`SPIN`] after each entry of a search that
+//! thread from sleeping for a window ([`WINDOW`] by default) after each entry of a search that
 //! has already brought [`MIN_ENTRIES`] (yielding, so that the runtime
 //! polls its sockets without waiting, and runs every other task first);
 //! once entries stop coming it sleeps until the next one. A lookup of
@@ -20,7 +20,7 @@
 //! that runs the poller notes entries: the idmap store's searches, on a
 //! thread of their own, do not wake it.
 //!
-//! The window is `[daemon] busy_poll_us` ([`set_spin`], at start and at
+//! The window is `[daemon] busy_poll_us` ([`set_window`], at start and at
 //! every reload); 0 turns the polling off (a host where rosterd shares
 //! few CPUs with busy processes may prefer the CPU to the time).
 
@@ -33,12 +33,12 @@ use tokio::sync::Notify;
 /// How long the thread keeps polling after an entry, from a search's
 /// [`MIN_ENTRIES`]th entry on, unless configured otherwise
 /// (`[daemon] busy_poll_us`).
-pub const SPIN: Duration = Duration::from_micros(50);
+pub const WINDOW: Duration = Duration::from_micros(50);
 
 /// The longest window `[daemon] busy_poll_us` accepts (1 ms): slapd sends
 /// a large answer's entries a few microseconds apart, so a longer window
 /// would only poll after the answer has ended.
-pub const MAX_SPIN: Duration = Duration::from_millis(1);
+pub const MAX_WINDOW: Duration = Duration::from_millis(1);
 
 /// The entries a search brings before its later ones keep the thread
 /// polling.
@@ -47,8 +47,8 @@ pub const MIN_ENTRIES: usize = 16;
 /// What the entries of the searches tell [`keep_polling`].
 struct Streaming {
     /// How long the thread keeps polling after an entry, in nanoseconds
-    /// ([`SPIN`] unless configured; 0: never).
-    spin_ns: AtomicU64,
+    /// ([`WINDOW`] unless configured; 0: never).
+    window_ns: AtomicU64,
     /// When the last entry that keeps the thread polling came, in
     /// nanoseconds since [`origin`] (0: none yet).
     last_entry: AtomicU64,
@@ -58,7 +58,7 @@ struct Streaming {
 
 /// rosterd's: the searches of the poller's thread note their entries
 /// here.
-static STREAMING: Streaming = Streaming::new(SPIN);
+static STREAMING: Streaming = Streaming::new(WINDOW);
 
 thread_local! {
     /// True on the thread whose runtime runs [`keep_polling`].
@@ -66,10 +66,10 @@ thread_local! {
 }
 
 impl Streaming {
-    /// No entry yet; the thread kept polling for `spin` after each.
-    const fn new(spin: Duration) -> Self {
+    /// No entry yet; the thread kept polling for `window` after each.
+    const fn new(window: Duration) -> Self {
         Streaming {
-            spin_ns: AtomicU64::new(spin.as_nanos() as u64),
+            window_ns: AtomicU64::new(window.as_nanos() as u64),
             last_entry: AtomicU64::new(0),
             entry_came: Notify::const_new(),
         }
@@ -77,17 +77,23 @@ impl Streaming {
 
     /// [`note_entry`] here.
     fn note_entry(&self, nth: usize) {
-        if nth >= MIN_ENTRIES && self.spin_ns.load(Ordering::Relaxed) != 0 {
+        if nth >= MIN_ENTRIES && self.window_ns.load(Ordering::Relaxed) != 0 {
             self.last_entry.store(now_ns(), Ordering::Relaxed);
             self.entry_came.notify_one();
         }
     }
 
-    /// [`keep_polling`] here.
+    /// [`set_window`] here.
+    fn set_window(&self, window: Duration) {
+        let ns = u64::try_from(window.min(MAX_WINDOW).as_nanos()).unwrap_or(u64::MAX);
+        self.window_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// [`keep_polling`] here: the window is read again at every turn.
     async fn keep_polling(&self) {
         loop {
-            let spin = Duration::from_nanos(self.spin_ns.load(Ordering::Relaxed));
-            if polling(self.last_entry.load(Ordering::Relaxed), now_ns(), spin) {
+            let window = Duration::from_nanos(self.window_ns.load(Ordering::Relaxed));
+            if polling(self.last_entry.load(Ordering::Relaxed), now_ns(), window) {
                 tokio::task::yield_now().await;
             } else {
                 self.entry_came.notified().await;
@@ -111,7 +117,7 @@ fn now_ns() -> u64 {
 
 /// Notes that a search received its `nth` entry (counted from 1, over
 /// all its pages): from the [`MIN_ENTRIES`]th on, the thread keeps
-/// polling for the configured window ([`set_spin`]).
+/// polling for the configured window ([`set_window`]).
 pub(crate) fn note_entry(nth: usize) {
     if nth >= MIN_ENTRIES && POLLED.with(Cell::get) {
         STREAMING.note_entry(nth);
@@ -119,17 +125,16 @@ pub(crate) fn note_entry(nth: usize) {
 }
 
 /// Sets rosterd's polling window (`[daemon] busy_poll_us`, at most
-/// [`MAX_SPIN`]; zero: the thread never polls). Takes effect from the
+/// [`MAX_WINDOW`]; zero: the thread never polls). Takes effect from the
 /// next entry.
-pub fn set_spin(spin: Duration) {
-    let ns = u64::try_from(spin.min(MAX_SPIN).as_nanos()).unwrap_or(u64::MAX);
-    STREAMING.spin_ns.store(ns, Ordering::Relaxed);
+pub fn set_window(window: Duration) {
+    STREAMING.set_window(window);
 }
 
 /// True while an entry noted at `last` (ns, 0 for none) keeps the thread
-/// polling at `now` (ns) for `spin`.
-fn polling(last: u64, now: u64, spin: Duration) -> bool {
-    last != 0 && u128::from(now.saturating_sub(last)) < spin.as_nanos()
+/// polling at `now` (ns) for `window`.
+fn polling(last: u64, now: u64, window: Duration) -> bool {
+    last != 0 && u128::from(now.saturating_sub(last)) < window.as_nanos()
 }
 
 /// Keeps the runtime's thread polling while large answers stream in
@@ -145,26 +150,26 @@ mod tests {
     use std::future::Future;
 
     #[test]
-    fn the_thread_polls_for_spin_after_an_entry_and_not_before_one() {
-        let spin = SPIN.as_nanos() as u64;
-        assert!(!polling(0, 5, SPIN), "no entry yet");
-        assert!(polling(1_000, 1_000, SPIN));
-        assert!(polling(1_000, 1_000 + spin - 1, SPIN));
-        assert!(!polling(1_000, 1_000 + spin, SPIN));
+    fn the_thread_polls_for_the_window_after_an_entry_and_not_before_one() {
+        let window = WINDOW.as_nanos() as u64;
+        assert!(!polling(0, 5, WINDOW), "no entry yet");
+        assert!(polling(1_000, 1_000, WINDOW));
+        assert!(polling(1_000, 1_000 + window - 1, WINDOW));
+        assert!(!polling(1_000, 1_000 + window, WINDOW));
         // (A clock read before the entry was noted: still polling.)
-        assert!(polling(1_000, 900, SPIN));
+        assert!(polling(1_000, 900, WINDOW));
     }
 
     #[test]
     fn only_a_long_answer_keeps_the_thread_polling() {
-        let s = Streaming::new(SPIN);
+        let s = Streaming::new(WINDOW);
         s.note_entry(1);
         s.note_entry(MIN_ENTRIES - 1);
         assert_eq!(s.last_entry.load(Ordering::Relaxed), 0, "a short answer");
         let before = now_ns();
         s.note_entry(MIN_ENTRIES);
         let noted = s.last_entry.load(Ordering::Relaxed);
-        assert!(noted >= before && polling(noted, noted, SPIN));
+        assert!(noted >= before && polling(noted, noted, WINDOW));
     }
 
     #[test]
@@ -172,9 +177,15 @@ mod tests {
         let s = Streaming::new(Duration::ZERO);
         s.note_entry(MIN_ENTRIES);
         assert_eq!(s.last_entry.load(Ordering::Relaxed), 0);
-        s.spin_ns.store(SPIN.as_nanos() as u64, Ordering::Relaxed);
+        s.set_window(WINDOW);
         s.note_entry(MIN_ENTRIES);
         assert_ne!(s.last_entry.load(Ordering::Relaxed), 0, "set again");
+        s.set_window(MAX_WINDOW * 10);
+        assert_eq!(
+            s.window_ns.load(Ordering::Relaxed),
+            MAX_WINDOW.as_nanos() as u64,
+            "at most MAX_WINDOW"
+        );
     }
 
     #[test]
@@ -219,6 +230,37 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(60)).await;
         let after = polls_over(&polls, 20).await;
         assert!(after <= 1, "{after} polls after the window");
+        poller.abort();
+    }
+
+    #[tokio::test]
+    async fn the_poller_follows_the_window_set_while_it_runs() {
+        // (Windows of 40 ms or none, as in the test above.)
+        static S: Streaming = Streaming::new(Duration::ZERO);
+        let polls = std::sync::Arc::new(AtomicU64::new(0));
+        let counted = polls.clone();
+        let poller = tokio::spawn(async move {
+            let mut inner = std::pin::pin!(S.keep_polling());
+            std::future::poll_fn(|cx| {
+                counted.fetch_add(1, Ordering::Relaxed);
+                inner.as_mut().poll(cx)
+            })
+            .await
+        });
+        tokio::task::yield_now().await;
+        S.note_entry(MIN_ENTRIES);
+        let off = polls_over(&polls, 10).await;
+        assert!(off <= 1, "{off} polls after an entry with no window");
+        // Set as a reload sets it: the next entry keeps it polling.
+        S.set_window(Duration::from_millis(40));
+        S.note_entry(MIN_ENTRIES);
+        let on = polls_over(&polls, 10).await;
+        assert!(on >= 3, "{on} polls in the window after an entry");
+        // Turned off inside that window: asleep at once.
+        S.set_window(Duration::ZERO);
+        tokio::task::yield_now().await;
+        let off_again = polls_over(&polls, 10).await;
+        assert!(off_again <= 1, "{off_again} polls once turned off");
         poller.abort();
     }
 }

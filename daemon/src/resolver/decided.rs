@@ -31,7 +31,9 @@
 //! ([`Decisions::clears`]), which a context notes when it is made (a
 //! getgrgid that waits for a batch being recorded makes its context
 //! after the wait, so a flush during that wait comes before its
-//! decision).
+//! decision). This is about what was decided, not how new the
+//! directory's answers are: an answer the server made before a change
+//! and sent after a flush is cached as any other, for its time to live.
 
 use super::owner::Ctx;
 use crate::cache::{Key, MemCache, Value};
