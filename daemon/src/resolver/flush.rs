@@ -100,23 +100,30 @@ impl Resolver {
         before.saturating_sub(self.inner.cache.len())
     }
 
-    /// Forgets everything cached for `domain`.
+    /// Forgets everything cached for `domain`, and what its lookups left
+    /// to record after their answers (the censuses that decided it are
+    /// forgotten too: the next lookups decide again, as after a reload).
     pub fn flush_domain(&self, domain: &str) {
         self.forget_censuses();
         self.inner.cache.remove_domain(domain);
         if let Some(store) = &self.inner.store {
             store.delete_namespace(domain);
         }
+        self.forget_left_of(domain);
         self.inner.decided.clear();
     }
 
-    /// Forgets everything, in memory and on disk.
+    /// Forgets everything, in memory and on disk, and what lookups left to
+    /// record after their answers.
     pub fn flush_all(&self) -> usize {
         let n = self.inner.cache.len();
         self.inner.cache.clear();
         self.forget_censuses();
         if let Some(store) = &self.inner.store {
             store.clear();
+        }
+        for d in self.domains().iter() {
+            self.forget_left_of(d.name());
         }
         self.inner.enumeration.invalidate();
         self.inner.decided.clear();

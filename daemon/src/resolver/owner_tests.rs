@@ -1529,6 +1529,31 @@ async fn members_checked_after_an_answer_are_not_checked_again_while_their_answe
     assert!(ldap.call_count() > n, "recorded again");
 }
 
+/// A flush of the domain, or of everything, drops what its lookups left
+/// to record: nothing is searched after it to fill the cache it emptied
+/// (the censuses that decided those entries are gone too); the next
+/// lookups decide again.
+#[tokio::test(start_paused = true)]
+async fn a_flush_drops_what_is_left_to_record() {
+    for flush_all in [false, true] {
+        let locals = Locals::new();
+        let (ldap, r, _) = users_in_groups(&["u1"], 300, &locals).await;
+        assert_eq!(gids_of(&r, "u1").await, 301);
+        r.answers_sent();
+        settle().await;
+        assert_eq!(r.left_to_record_of("ldap"), 300);
+        if flush_all {
+            r.flush_all();
+        } else {
+            r.flush_domain("ldap");
+        }
+        assert_eq!(r.left_to_record_of("ldap"), 0, "flush_all: {flush_all}");
+        let n = ldap.call_count();
+        r.after_answers_done().await;
+        assert_eq!(ldap.call_count(), n, "searched after the flush");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_group_left_to_record_is_recorded_with_the_next_ones_when_asked() {
     let locals = Locals::new();

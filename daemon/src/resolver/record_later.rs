@@ -602,8 +602,8 @@ impl Resolver {
         }
     }
 
-    /// Drops what is left to record of `domain` (its cache flushed by a
-    /// reload: the next lookups decide again).
+    /// Drops what is left to record of `domain` (its cache flushed, by a
+    /// reload or a flush: the next lookups decide again).
     pub(super) fn forget_left_of(&self, domain: &str) {
         let mut state = self.inner.to_record.lock();
         state.drop_left(domain, Kind::Members);
