@@ -11,14 +11,14 @@
 //! be a thousand sleeps and wake-ups.
 //!
 //! [`keep_polling`], a task of rosterd's runtime, keeps the runtime's
-//! thread from sleeping for a window ([`WINDOW`] by default) after each entry of a search that
-//! has already brought [`MIN_ENTRIES`] (yielding, so that the runtime
-//! polls its sockets without waiting, and runs every other task first);
-//! once entries stop coming it sleeps until the next one. A lookup of
-//! one entry never spins: only answers long enough to pay for it do (a
-//! listing too, whose thread is mostly reading anyway). Only the thread
-//! that runs the poller notes entries: the idmap store's searches, on a
-//! thread of their own, do not wake it.
+//! thread from sleeping for a window ([`WINDOW`] by default) after each
+//! entry of a search that has already brought [`MIN_ENTRIES`] (yielding,
+//! so that the runtime polls its sockets without waiting, and runs every
+//! other task first); once entries stop coming it sleeps until the next
+//! one. A lookup of one entry never spins: only answers long enough to
+//! pay for it do (a listing too, whose thread is mostly reading anyway).
+//! Only the thread that runs the poller notes entries: the idmap store's
+//! searches, on a thread of their own, do not wake it.
 //!
 //! The window is `[daemon] busy_poll_us` ([`set_window`], at start and at
 //! every reload); 0 turns the polling off (a host where rosterd shares
