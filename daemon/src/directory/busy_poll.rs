@@ -205,15 +205,15 @@ mod tests {
         polls.load(Ordering::Relaxed) - from
     }
 
-    #[tokio::test]
-    async fn the_poller_polls_after_an_entry_and_then_sleeps() {
-        // A window of 40 ms (rosterd's is 50 µs), so that a loaded
-        // machine's pauses do not decide the test.
-        static S: Streaming = Streaming::new(Duration::from_millis(40));
+    /// `s`'s poller spawned on this runtime, and polled once: its task
+    /// and the count of its polls.
+    async fn spawn_counted(
+        s: &'static Streaming,
+    ) -> (tokio::task::JoinHandle<()>, std::sync::Arc<AtomicU64>) {
         let polls = std::sync::Arc::new(AtomicU64::new(0));
         let counted = polls.clone();
         let poller = tokio::spawn(async move {
-            let mut inner = std::pin::pin!(S.keep_polling());
+            let mut inner = std::pin::pin!(s.keep_polling());
             std::future::poll_fn(|cx| {
                 counted.fetch_add(1, Ordering::Relaxed);
                 inner.as_mut().poll(cx)
@@ -221,6 +221,15 @@ mod tests {
             .await
         });
         tokio::task::yield_now().await;
+        (poller, polls)
+    }
+
+    #[tokio::test]
+    async fn the_poller_polls_after_an_entry_and_then_sleeps() {
+        // A window of 40 ms (rosterd's is 50 µs), so that a loaded
+        // machine's pauses do not decide the test.
+        static S: Streaming = Streaming::new(Duration::from_millis(40));
+        let (poller, polls) = spawn_counted(&S).await;
         let quiet = polls_over(&polls, 10).await;
         assert!(quiet <= 1, "{quiet} polls before any entry");
         S.note_entry(MIN_ENTRIES);
@@ -237,17 +246,7 @@ mod tests {
     async fn the_poller_follows_the_window_set_while_it_runs() {
         // (Windows of 40 ms or none, as in the test above.)
         static S: Streaming = Streaming::new(Duration::ZERO);
-        let polls = std::sync::Arc::new(AtomicU64::new(0));
-        let counted = polls.clone();
-        let poller = tokio::spawn(async move {
-            let mut inner = std::pin::pin!(S.keep_polling());
-            std::future::poll_fn(|cx| {
-                counted.fetch_add(1, Ordering::Relaxed);
-                inner.as_mut().poll(cx)
-            })
-            .await
-        });
-        tokio::task::yield_now().await;
+        let (poller, polls) = spawn_counted(&S).await;
         S.note_entry(MIN_ENTRIES);
         let off = polls_over(&polls, 10).await;
         assert!(off <= 1, "{off} polls after an entry with no window");
