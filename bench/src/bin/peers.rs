@@ -5,7 +5,8 @@
 //! getpwnam/getpwuid/getgrnam/getgrouplist, the user in 1,000 groups (first
 //! and warm, and `id`'s lookups of its groups by GID right after the
 //! first) and the 5,000-member group (first and warm), cold first lookups (users by
-//! name and by UID, groups by name), 16
+//! name and by UID, groups by name, and a user by name as the first lookup
+//! of a new process), 16
 //! processes in parallel, daemon memory and start-up, and one
 //! `pamtester SERVICE alice authenticate`. Run with
 //! `cargo run --release -p roster-bench --bin peers` (as root, with the
@@ -75,6 +76,13 @@ const ROUNDS: usize = 3;
 const PROCS: usize = 16;
 /// Distinct users per peer and pass for the cold measurement.
 const COLD_USERS: u32 = 200;
+/// Processes (each looking up one user nobody asked, first thing, as
+/// `getent passwd NAME` does) per peer and pass.
+const COLD_PROCESSES: u32 = 50;
+/// The first user (`u03501`) of the processes' rows: after those of the
+/// cold rows by name (`u00001`..) and by UID (`u02001`..), within the
+/// sample directory's 5,000.
+const COLD_PROCESS_FIRST_USER: u32 = 3501;
 /// Distinct groups per peer and pass for the cold group measurement, of
 /// the [`COLD_GROUPS_ADDED`] added to the sample directory for it.
 const COLD_GROUPS: u32 = 150;
@@ -347,6 +355,15 @@ fn report(r: &BTreeMap<String, String>) {
         &format!("getgrnam, first lookup of {COLD_GROUPS} groups (one member each), median"),
         "cold_group",
     );
+    line(
+        &format!(
+            "getpwnam, first lookup of a new process ({COLD_PROCESSES} processes, a user each), median"
+        ),
+        "cold_process.median_us",
+        1.0,
+        "µs",
+    );
+    line("same, 99th percentile", "cold_process.p99_us", 1.0, "µs");
     line(
         "getgrouplist of a user in 1,000 groups, first",
         "initgroups.first_us",
@@ -632,6 +649,29 @@ mod inner {
             COLD_GROUPS,
             perf,
         );
+        // Cold, one lookup a process: each of COLD_PROCESSES new
+        // processes looks up a user nobody asked, first thing (glibc
+        // loading the module, its connection to the daemon made for it).
+        let first_user = COLD_PROCESS_FIRST_USER + slot * COLD_PROCESSES;
+        let mut times = Vec::new();
+        for k in 0..COLD_PROCESSES {
+            match again(&format!("once pwnam u{:05}", first_user + k))
+                .and_then(|v| v.trim().parse::<f64>().map_err(|e| format!("{v}: {e}")))
+            {
+                Ok(t) => times.push(t),
+                Err(e) => eprintln!("{}: cold_process: {e}", peer.name()),
+            }
+        }
+        if times.len() == COLD_PROCESSES as usize {
+            let p99 = roster_bench::stats::percentile(&mut times, 99);
+            println!(
+                "cold_process.median_us={:.0}",
+                roster_bench::stats::median(&mut times)
+            );
+            println!("cold_process.p99_us={p99:.0}");
+        } else {
+            failures += 1;
+        }
         let many = format!("grouplist {}:{}", MANYGROUPS.name, MANYGROUPS.gid);
         // ROSTER_BENCH_PERF_INIT=FILE: that lookup under `perf record -g`.
         let perf = record_daemon("ROSTER_BENCH_PERF_INIT", &daemon, peer);
