@@ -8,7 +8,7 @@
 
 /// The libc lookups a benchmark measures, each as a closure.
 pub mod lookup {
-    use std::ffi::CString;
+    use std::ffi::{CStr, CString};
 
     /// One lookup, called again and again; returns "found".
     pub type Lookup = Box<dyn FnMut() -> bool>;
@@ -78,16 +78,7 @@ pub mod lookup {
             "grgid" => {
                 let gid: u32 = key.parse().ok()?;
                 let mut buf = vec![0u8; 1 << 20];
-                Box::new(move || {
-                    // SAFETY: zeroed group is valid; buf outlives the call.
-                    let mut gr: libc::group = unsafe { std::mem::zeroed() };
-                    let mut res = std::ptr::null_mut();
-                    // SAFETY: valid struct, buffer and result pointers.
-                    let rc = unsafe {
-                        libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr().cast(), buf.len(), &mut res)
-                    };
-                    rc == 0 && !res.is_null()
-                })
+                Box::new(move || group_by_gid(gid, &mut buf))
             }
             // `id NAME`'s group lookups: the user's groups, then each
             // group by GID (for its name; `id` also looks the user up,
@@ -99,28 +90,8 @@ pub mod lookup {
                 let mut groups = vec![0 as libc::gid_t; 4096];
                 let mut buf = vec![0u8; 1 << 20];
                 Box::new(move || {
-                    let mut n = groups.len() as libc::c_int;
-                    // SAFETY: valid name; groups has room for n entries.
-                    let rc = unsafe {
-                        libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n)
-                    };
-                    rc >= 1
-                        && groups[..n as usize].iter().all(|&g| {
-                            // SAFETY: zeroed group is valid; buf outlives the call.
-                            let mut gr: libc::group = unsafe { std::mem::zeroed() };
-                            let mut res = std::ptr::null_mut();
-                            // SAFETY: valid struct, buffer and result pointers.
-                            let rc = unsafe {
-                                libc::getgrgid_r(
-                                    g,
-                                    &mut gr,
-                                    buf.as_mut_ptr().cast(),
-                                    buf.len(),
-                                    &mut res,
-                                )
-                            };
-                            rc == 0 && !res.is_null()
-                        })
+                    group_list(&name, gid, &mut groups)
+                        .is_some_and(|n| groups[..n].iter().all(|&g| group_by_gid(g, &mut buf)))
                 })
             }
             "grouplist" => {
@@ -128,17 +99,35 @@ pub mod lookup {
                 let name = CString::new(name).ok()?;
                 let gid: u32 = gid.parse().ok()?;
                 let mut groups = vec![0 as libc::gid_t; 4096];
-                Box::new(move || {
-                    let mut n = groups.len() as libc::c_int;
-                    // SAFETY: valid name; groups has room for n entries.
-                    let rc = unsafe {
-                        libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n)
-                    };
-                    rc >= 1
-                })
+                Box::new(move || group_list(&name, gid, &mut groups).is_some())
             }
             _ => return None,
         })
+    }
+
+    /// getgrouplist of `name`, primary group `gid`, into `groups`: how
+    /// many groups it gave, or None when it failed (or they did not fit).
+    pub fn group_list(name: &CStr, gid: u32, groups: &mut [libc::gid_t]) -> Option<usize> {
+        let mut n = libc::c_int::try_from(groups.len()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: valid name; groups has room for n entries.
+        let rc = unsafe { libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
+        if rc >= 1 {
+            usize::try_from(n).ok()
+        } else {
+            None
+        }
+    }
+
+    /// getgrgid_r of `gid` with `buf` for the group's strings: true when
+    /// found.
+    fn group_by_gid(gid: u32, buf: &mut [u8]) -> bool {
+        // SAFETY: zeroed group is valid; buf outlives the call.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut res = std::ptr::null_mut();
+        // SAFETY: valid struct, buffer and result pointers.
+        let rc =
+            unsafe { libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr().cast(), buf.len(), &mut res) };
+        rc == 0 && !res.is_null()
     }
 
     /// The fields of the last entry (not blank, not a comment) of a colon

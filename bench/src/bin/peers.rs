@@ -828,12 +828,9 @@ mod inner {
                     return 2;
                 };
                 let mut groups = vec![0 as libc::gid_t; 4096];
-                let mut n = groups.len() as libc::c_int;
-                // SAFETY: valid name; groups has room for n entries.
-                let rc =
-                    unsafe { libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
-                println!("{}", if rc >= 1 { n } else { -1 });
-                i32::from(rc < 1)
+                let found = roster_bench::lookup::group_list(&name, gid, &mut groups);
+                println!("{}", found.map_or(-1, |n| n as i64));
+                i32::from(found.is_none())
             }
             ["once", kind, key] => roster_bench::inner::once(parse_op, kind, key),
             ["cold", kind, prefix, width, first, count] => {
