@@ -122,9 +122,7 @@ impl Resolver {
         if let Some(store) = &self.inner.store {
             store.clear();
         }
-        for d in self.domains().iter() {
-            self.forget_left_of(d.name());
-        }
+        self.forget_all_left();
         self.inner.enumeration.invalidate();
         self.inner.decided.clear();
         n

@@ -113,11 +113,13 @@ fn resolver(
     )
 }
 
-/// [`resolver`] of `ldap` alone, with its clock.
-fn clocked_resolver(ldap: &Arc<FakeDirectory>, locals: &Locals) -> (Resolver, Arc<ManualClock>) {
+/// [`resolver`] of `ds` in that order, with its clock.
+fn clocked_resolver(ds: &[&Arc<FakeDirectory>], locals: &Locals) -> (Resolver, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(T0));
     let r = Resolver::with_local_accounts(
-        vec![ldap.clone() as Arc<dyn Provider>],
+        ds.iter()
+            .map(|d| (*d).clone() as Arc<dyn Provider>)
+            .collect(),
         settings(),
         None,
         clock.clone(),
@@ -1112,7 +1114,7 @@ async fn a_cold_lookup_the_census_vouches_for_asks_once() {
     ldap.add_group("staff", 20_000, &["alice", "bob"]);
     ldap.add_group("ops", 20_001, &["alice"]);
     ldap.set_census(true);
-    let (r, clock) = clocked_resolver(&ldap, &locals);
+    let (r, clock) = clocked_resolver(&[&ldap], &locals);
     // Before the census: the name, then the UID.
     let calls = |before: usize| ldap.call_count() - before;
     let n = ldap.call_count();
@@ -1225,7 +1227,7 @@ async fn a_census_that_cannot_be_taken_leaves_the_searches() {
     let ldap = FakeDirectory::new("ldap");
     ldap.add_user("alice", 10_000, 5000);
     ldap.add_user("bob", 10_001, 5000);
-    let (r, clock) = clocked_resolver(&ldap, &locals);
+    let (r, clock) = clocked_resolver(&[&ldap], &locals);
     // A domain without censuses: asked again only after a reload.
     user_of(r.user_by_name("alice").await).unwrap();
     settle().await;
@@ -1414,7 +1416,7 @@ async fn users_in_groups(
         ldap.add_group(&format!("g{g:03}"), 40_000 + g, users);
     }
     ldap.set_census(true);
-    let (r, clock) = clocked_resolver(&ldap, locals);
+    let (r, clock) = clocked_resolver(&[&ldap], locals);
     take_members_census(&ldap, &r).await;
     (ldap, r, clock)
 }
@@ -1653,14 +1655,7 @@ async fn a_gid_two_domains_left_is_recorded_by_the_first() {
     }
     ldap.set_census(true);
     ad.set_census(true);
-    let clock = Arc::new(ManualClock::new(T0));
-    let r = Resolver::with_local_accounts(
-        vec![ldap.clone() as Arc<dyn Provider>, ad.clone()],
-        settings(),
-        None,
-        clock.clone(),
-        locals.accounts(),
-    );
+    let (r, clock) = clocked_resolver(&[&ldap, &ad], &locals);
     // Both domains' censuses taken, ldap's listing its groups.
     ask(&r, &Q::Group("other".into())).await;
     ask(&r, &Q::Group("adstaff".into())).await;

@@ -610,6 +610,14 @@ impl Resolver {
         state.drop_left(domain, Kind::Gids);
     }
 
+    /// Drops what is left to record of every domain (everything
+    /// flushed).
+    pub(super) fn forget_all_left(&self) {
+        let mut state = self.inner.to_record.lock();
+        state.members.clear();
+        state.gids.clear();
+    }
+
     /// How many member names and GIDs of `domain` are left to record, those
     /// of answers not yet sent and of the batch being recorded included
     /// (for the status: 0 once the work the lookups left is done).
