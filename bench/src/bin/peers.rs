@@ -365,6 +365,18 @@ fn report(r: &BTreeMap<String, String>) {
     );
     line("same, 99th percentile", "cold_process.p99_us", 1.0, "µs");
     line(
+        "same, the new process's time on a CPU for it (module loading included), median",
+        "cold_process.caller_cpu_us",
+        1.0,
+        "µs",
+    );
+    line(
+        "same, the new process's minor page faults for it, median",
+        "cold_process.minor_faults",
+        1.0,
+        "",
+    );
+    line(
         "getgrouplist of a user in 1,000 groups, first",
         "initgroups.first_us",
         1000.0,
@@ -653,15 +665,25 @@ mod inner {
         // processes looks up a user nobody asked, first thing (glibc
         // loading the module, its connection to the daemon made for it).
         let first_user = COLD_PROCESS_FIRST_USER + slot * COLD_PROCESSES;
-        let mut times = Vec::new();
+        // Each prints its time, its own time on a CPU and its minor faults.
+        let parse = |v: &str| -> Option<[f64; 3]> {
+            let mut fields = v.split_whitespace().map(|f| f.parse::<f64>().ok());
+            Some([fields.next()??, fields.next()??, fields.next()??])
+        };
+        let mut columns: [Vec<f64>; 3] = Default::default();
         for k in 0..COLD_PROCESSES {
-            match again(&format!("once pwnam u{:05}", first_user + k))
-                .and_then(|v| v.trim().parse::<f64>().map_err(|e| format!("{v}: {e}")))
+            match again(&format!("oncecost pwnam u{:05}", first_user + k))
+                .and_then(|v| parse(&v).ok_or_else(|| format!("{v}: not TIME CPU FAULTS")))
             {
-                Ok(t) => times.push(t),
+                Ok(row) => {
+                    for (column, value) in columns.iter_mut().zip(row) {
+                        column.push(value);
+                    }
+                }
                 Err(e) => eprintln!("{}: cold_process: {e}", peer.name()),
             }
         }
+        let [mut times, mut on_cpu, mut faults] = columns;
         if times.len() == COLD_PROCESSES as usize {
             let p99 = roster_bench::stats::percentile(&mut times, 99);
             println!(
@@ -669,6 +691,14 @@ mod inner {
                 roster_bench::stats::median(&mut times)
             );
             println!("cold_process.p99_us={p99:.0}");
+            println!(
+                "cold_process.caller_cpu_us={:.0}",
+                roster_bench::stats::median(&mut on_cpu)
+            );
+            println!(
+                "cold_process.minor_faults={:.1}",
+                roster_bench::stats::median(&mut faults)
+            );
         } else {
             failures += 1;
         }
@@ -833,6 +863,7 @@ mod inner {
                 i32::from(found.is_none())
             }
             ["once", kind, key] => roster_bench::inner::once(parse_op, kind, key),
+            ["oncecost", kind, key] => roster_bench::inner::once_with_cost(parse_op, kind, key),
             ["cold", kind, prefix, width, first, count] => {
                 roster_bench::inner::cold_printed(parse_op, [kind, prefix, width, first, count])
             }
