@@ -17,7 +17,7 @@
 //! provide a second root.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, TryLockError};
@@ -102,10 +102,7 @@ impl NssConfig {
 
     /// Reads and parses `path`; a missing or unreadable file gives the defaults.
     pub fn load(path: &Path) -> NssConfig {
-        match fs::read_to_string(path) {
-            Ok(text) => NssConfig::parse(&text),
-            Err(_) => NssConfig::default(),
-        }
+        read_stamped(path).map_or_else(|_| NssConfig::default(), |(_, config)| config)
     }
 
     /// True when the module must not ask the daemon about this user name.
@@ -144,15 +141,40 @@ struct FileStamp {
     mtime_nsec: i64,
 }
 
+impl FileStamp {
+    fn of(m: &fs::Metadata) -> FileStamp {
+        FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: m.mtime(),
+            mtime_nsec: m.mtime_nsec(),
+        }
+    }
+}
+
+/// The most of `nss.conf` read (rosterd writes a few hundred bytes): a
+/// file of any size costs the process a bounded buffer.
+const MAX_CONFIG_LEN: u64 = 64 * 1024;
+
 fn stamp(path: &Path) -> io::Result<FileStamp> {
-    let m = fs::metadata(path)?;
-    Ok(FileStamp {
-        dev: m.dev(),
-        ino: m.ino(),
-        size: m.size(),
-        mtime: m.mtime(),
-        mtime_nsec: m.mtime_nsec(),
-    })
+    Ok(FileStamp::of(&fs::metadata(path)?))
+}
+
+/// `path` parsed, and the stamp of the version read: taken from the open
+/// file, so the two always match (a file replaced meanwhile is the next
+/// check's). One `open`, `fstat`, `read` and `close`: the read asks for
+/// the size `fstat` gave (at most [`MAX_CONFIG_LEN`]) and no more, so no
+/// read is spent learning that the file ended; bytes written after the
+/// `fstat` change the stamp, and the next check reads them.
+fn read_stamped(path: &Path) -> io::Result<(FileStamp, NssConfig)> {
+    let file = fs::File::open(path)?;
+    let meta = file.metadata()?;
+    let len = meta.len().min(MAX_CONFIG_LEN);
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    (&file).take(len).read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok((FileStamp::of(&meta), NssConfig::parse(&text)))
 }
 
 struct Cached {
@@ -202,20 +224,21 @@ impl ConfigCache {
                 return Arc::clone(&c.config);
             }
         }
-        let current = stamp(path).ok();
-        let config = match guard.as_mut() {
-            Some(c) if c.stamp == current => {
+        // Only a cached version is compared with the file's stamp: the
+        // first read takes the stamp from the file it opens.
+        if let Some(c) = guard.as_mut() {
+            if c.stamp == stamp(path).ok() {
                 c.checked = now;
                 return Arc::clone(&c.config);
             }
-            _ => Arc::new(match current {
-                Some(_) => NssConfig::load(path),
-                None => NssConfig::default(),
-            }),
+        }
+        let (stamp, config) = match read_stamped(path) {
+            Ok((stamp, config)) => (Some(stamp), Arc::new(config)),
+            Err(_) => (None, Arc::new(NssConfig::default())),
         };
         *guard = Some(Cached {
             checked: now,
-            stamp: current,
+            stamp,
             config: Arc::clone(&config),
         });
         config
@@ -301,6 +324,48 @@ mod tests {
         let t3 = t2 + RECHECK_INTERVAL;
         assert_eq!(cache.get_at(&path, t3).min_id, DEFAULT_MIN_ID, "file gone");
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_first_read_keeps_the_stamp_of_the_file_it_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        fs::write(&path, "min_id=2000\n").unwrap();
+        let cache = ConfigCache::new();
+        let t0 = Instant::now();
+        assert_eq!(cache.get_at(&path, t0).min_id, 2000);
+        // Unchanged: the stamp taken from the open file is the path's.
+        let kept = cache.state.lock().unwrap().as_ref().unwrap().stamp;
+        assert_eq!(kept, Some(stamp(&path).unwrap()));
+        assert_eq!(cache.get_at(&path, t0 + RECHECK_INTERVAL).min_id, 2000);
+        // A file that could not be read keeps no stamp: the next check
+        // reads again.
+        let missing = ConfigCache::new();
+        assert_eq!(
+            missing.get_at(&dir.path().join("absent"), t0).min_id,
+            DEFAULT_MIN_ID
+        );
+        assert_eq!(missing.state.lock().unwrap().as_ref().unwrap().stamp, None);
+    }
+
+    #[test]
+    fn a_read_is_bounded_and_keeps_the_valid_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        // A line that is not UTF-8 costs only itself.
+        fs::write(&path, b"ignore_users=\xff\xfe\nmin_id=2000\n").unwrap();
+        let config = NssConfig::load(&path);
+        assert_eq!(config.min_id, 2000);
+        assert!(!config.ignores_user("alice"));
+        // Past MAX_CONFIG_LEN nothing is read: the key there keeps its
+        // default.
+        let mut big = "min_id=3000\n".to_string();
+        big.push_str(&"#".repeat(MAX_CONFIG_LEN as usize));
+        big.push_str("\ntimeout_ms=1234\n");
+        fs::write(&path, big).unwrap();
+        let config = NssConfig::load(&path);
+        assert_eq!(config.min_id, 3000);
+        assert_eq!(config.timeout, DEFAULT_TIMEOUT);
     }
 
     #[test]

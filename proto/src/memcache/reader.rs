@@ -342,14 +342,14 @@ fn refresh(state: &mut State, path: &Path, now: u64) {
         return;
     }
     state.next_check = now + RECHECK_MS;
-    let current = std::fs::metadata(path).ok();
-    let keep = match (&state.map, &current) {
-        (Some(m), Some(meta)) => !m.retired() && m.is_file(meta),
+    // A live mapping is kept while the path names its file; with none,
+    // the file is opened straight away (no `stat` first: opening a file
+    // that is not there fails as fast).
+    let keep = match &state.map {
+        Some(m) if !m.retired() => std::fs::metadata(path).is_ok_and(|meta| m.is_file(&meta)),
         _ => false,
     };
     if !keep {
-        state.map = current
-            .and_then(|_| Mapping::open(path).ok())
-            .filter(|m| !m.retired());
+        state.map = Mapping::open(path).ok().filter(|m| !m.retired());
     }
 }
