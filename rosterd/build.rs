@@ -1,49 +1,10 @@
 //! rosterd is linked with `hot-code.ld` (written by `bench/hot-code.sh`):
-//! its `.text` holds first the functions uncached lookups run, then every
-//! other function, and its `.rodata` first those functions' jump tables,
-//! so that a lookup after idleness touches fewer pages of code and
-//! constants (README, "rosterd's lookup code linked together"). The
-//! script describes `.text` and `.rodata` where the linker puts them
-//! anyway (`INSERT BEFORE .init`, `.eh_frame_hdr`): the rest of the
-//! layout is the linker's own, and a pattern that matches nothing changes
-//! nothing.
-//!
-//! Given only where the toolchain links with its own LLD, the one linker
-//! the script is tested with: x86_64 GNU/Linux from rustc 1.90, no linker
-//! chosen in the flags. `ROSTER_DEFAULT_LAYOUT=1` leaves the linker's
-//! layout as it is.
+//! the functions uncached lookups run first in its `.text` (README,
+//! "rosterd's lookup code linked together"; `hot_code_layout.rs` says
+//! how and when).
+
+mod hot_code_layout;
 
 fn main() {
-    println!("cargo:rerun-if-changed=hot-code.ld");
-    println!("cargo:rerun-if-env-changed=ROSTER_DEFAULT_LAYOUT");
-    let var = |k: &str| std::env::var(k).unwrap_or_default();
-    if var("TARGET") != "x86_64-unknown-linux-gnu"
-        || !links_with_lld(&var("RUSTC"))
-        || ["fuse-ld", "linker", "link-self-contained"]
-            .iter()
-            .any(|flag| var("CARGO_ENCODED_RUSTFLAGS").contains(flag))
-        || var("ROSTER_DEFAULT_LAYOUT") == "1"
-    {
-        return;
-    }
-    let script = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join("hot-code.ld");
-    // (Two arguments, not `-Wl,--script,PATH`: a comma in the path would
-    // split it.)
-    println!("cargo:rustc-link-arg-bins=-Xlinker");
-    println!("cargo:rustc-link-arg-bins=--script={}", script.display());
-}
-
-/// `rustc` (`rustc 1.N.P ...`) is 1.90 or later: it links x86_64
-/// GNU/Linux binaries with its own LLD.
-fn links_with_lld(rustc: &str) -> bool {
-    let Ok(out) = std::process::Command::new(rustc).arg("-V").output() else {
-        return false;
-    };
-    let version = String::from_utf8_lossy(&out.stdout);
-    let minor = version
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.split('.').nth(1))
-        .and_then(|m| m.parse::<u32>().ok());
-    version.starts_with("rustc 1.") && minor.is_some_and(|m| m >= 90)
+    hot_code_layout::link_hot_code("bins");
 }

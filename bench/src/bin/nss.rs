@@ -95,6 +95,23 @@ fn directory_ops() -> [Op; 4] {
     ]
 }
 
+/// What `ROSTER_BENCH_MODULE_CALLGRIND` runs, a new process each: the
+/// first lookup of a user by name and by UID, of a group by name and by
+/// GID and of a user's groups, each of entries nobody asked yet (the
+/// daemon answers) and then again (the memory cache does).
+fn first_lookups_of_new_processes() -> Vec<String> {
+    let ops = [
+        format!("pwnam {}", dataset::bulk_user(401)),
+        format!("pwuid {}", dataset::BULK_UID_BASE + 402),
+        format!("grnam {}", dataset::many_group(403)),
+        format!("grgid {}", dataset::MANY_GROUPS_GID_BASE + 404),
+        format!("grouplist {}:{}", MANYGROUPS.name, MANYGROUPS.gid),
+    ];
+    ops.iter()
+        .flat_map(|op| [format!("once {op}"), format!("once {op}")])
+        .collect()
+}
+
 fn outer() {
     build_release_parts();
     let slapd = Slapd::start();
@@ -110,7 +127,9 @@ fn outer() {
     let exe = std::env::current_exe().expect("own path");
     let module = roster_e2e::paths::module("libnss_roster.so");
     let installed = roster_e2e::namespace::install_nss_module();
-    let run = |nsswitch: &str, dir: Option<&Path>, args: &str| -> String {
+    // `runner`: what the inner process is started under (valgrind), or
+    // nothing.
+    let run_under = |runner: &str, nsswitch: &str, dir: Option<&Path>, args: &str| -> String {
         let mut ns = Namespace::new().nsswitch(nsswitch);
         if let Some(d) = dir {
             ns = ns.socket_dir(d);
@@ -119,11 +138,14 @@ fn outer() {
         // the host (tests install their debug build there): bind this
         // build's module over it, privately.
         ns.run_ok(&format!(
-            "mount --bind {} {} && {} --inner {args}",
+            "mount --bind {} {} && {runner} {} --inner {args}",
             module.display(),
             installed.display(),
             exe.display()
         ))
+    };
+    let run = |nsswitch: &str, dir: Option<&Path>, args: &str| -> String {
+        run_under("", nsswitch, dir, args)
     };
 
     // Socket only: nss.sock and nss.conf, no memory cache file.
@@ -143,6 +165,19 @@ fn outer() {
     rd.wait_for_domain("rosterd's census", Duration::from_secs(60), |d| {
         d["census"]["users"].is_u64() && d["census"]["groups"].is_u64()
     });
+    // ROSTER_BENCH_MODULE_CALLGRIND=DIR (bench/hot-code.sh module): the
+    // module's first lookups in new processes under callgrind, and nothing
+    // else.
+    if let Some(dir) = std::env::var_os("ROSTER_BENCH_MODULE_CALLGRIND") {
+        let runner = format!(
+            "valgrind --tool=callgrind --demangle=no --callgrind-out-file={}/module.%p",
+            Path::new(&dir).display()
+        );
+        for args in first_lookups_of_new_processes() {
+            run_under(&runner, FILES_ROSTER, Some(&rd.socket_dir()), &args);
+        }
+        return;
+    }
     // ROSTER_BENCH_PERF=FILE: rosterd's cold lookups under `perf record`.
     let perf = std::env::var("ROSTER_BENCH_PERF").ok().map(|file| {
         let pid = rd.pid().expect("rosterd runs");
