@@ -143,11 +143,30 @@ pub trait Storable: Send {
 pub struct Store {
     inner: Arc<Mutex<Inner>>,
     queue: Mutex<Queue>,
-    /// Writes not persisted: the queue was full, the log could not be
-    /// begun ([`writer::writer_loop`]), or the record was too large.
-    dropped: Arc<AtomicU64>,
+    /// What the store's callers and its writer thread count together.
+    counts: Arc<WriteCounts>,
     writer: Mutex<Option<JoinHandle<()>>>,
     recovery: Recovery,
+}
+
+/// What the store's callers and its writer thread count together.
+#[derive(Default)]
+struct WriteCounts {
+    /// Writes not persisted: the queue was full, the log could not be
+    /// begun ([`writer::writer_loop`]), or the record was too large.
+    dropped: AtomicU64,
+    /// Puts queued or deferred that the writer thread has not yet indexed
+    /// (or dropped): while there is none, the index alone says what the log
+    /// holds. Raised with the queue's lock held; lowered by the writer once
+    /// it has indexed a batch.
+    puts_in_flight: AtomicU64,
+}
+
+impl WriteCounts {
+    /// One put fewer on its way (written and indexed, or dropped).
+    fn put_landed(&self, puts: u64) {
+        self.puts_in_flight.fetch_sub(puts, Ordering::Release);
+    }
 }
 
 /// The writer's queue, as the writers of the store see it.
@@ -165,19 +184,23 @@ impl Queue {
     /// [`Queue::try_put`] does, a removal waiting for room (with the
     /// queue's lock held: a put queued meanwhile waits behind it, as the
     /// log's order wants; the writer never takes that lock).
-    fn release(&mut self, dropped: &AtomicU64) {
+    fn release(&mut self, counts: &WriteCounts) {
         let Queue { tx, deferred } = self;
         if deferred.is_empty() {
             return;
         }
         let Some(tx) = tx else {
-            deferred.clear();
+            let puts = deferred
+                .drain(..)
+                .filter(|op| matches!(op, Op::Held { .. }))
+                .count();
+            counts.put_landed(puts as u64);
             return;
         };
         // (Drained, not taken: the next lookup's writes reuse the room.)
         for op in deferred.drain(..) {
             match op {
-                put @ Op::Held { .. } => Self::try_put(tx, put, dropped),
+                put @ Op::Held { .. } => Self::try_put(tx, put, counts),
                 op => {
                     let _ = tx.send(op);
                 }
@@ -188,28 +211,39 @@ impl Queue {
     /// Queues `op` after the deferred operations, never waiting for room: a
     /// put the writer's queue has no room for is dropped and counted in
     /// `dropped` (the next refresh writes its entry).
-    fn queue_put(&mut self, op: Op, dropped: &AtomicU64) {
-        self.release(dropped);
+    fn queue_put(&mut self, op: Op, counts: &WriteCounts) {
+        self.release(counts);
         if let Some(tx) = &self.tx {
-            Self::try_put(tx, op, dropped);
+            counts.puts_in_flight.fetch_add(1, Ordering::Relaxed);
+            Self::try_put(tx, op, counts);
         }
     }
 
-    fn try_put(tx: &mpsc::SyncSender<Op>, put: Op, dropped: &AtomicU64) {
-        if let Err(mpsc::TrySendError::Full(_)) = tx.try_send(put) {
-            dropped.fetch_add(1, Ordering::Relaxed);
+    /// Sends a put counted in `puts_in_flight` (no longer counted when it
+    /// cannot be sent).
+    fn try_put(tx: &mpsc::SyncSender<Op>, put: Op, counts: &WriteCounts) {
+        match tx.try_send(put) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(_)) => {
+                counts.dropped.fetch_add(1, Ordering::Relaxed);
+                counts.put_landed(1);
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => counts.put_landed(1),
         }
     }
 
     /// Defers `op` (see `deferred`); past [`MAX_DEFERRED`] all are
     /// released.
-    fn defer(&mut self, op: Op, dropped: &AtomicU64) {
+    fn defer(&mut self, op: Op, counts: &WriteCounts) {
         if self.tx.is_none() {
             return;
         }
+        if matches!(op, Op::Held { .. }) {
+            counts.puts_in_flight.fetch_add(1, Ordering::Relaxed);
+        }
         self.deferred.push(op);
         if self.deferred.len() > MAX_DEFERRED {
-            self.release(dropped);
+            self.release(counts);
         }
     }
 }
@@ -308,11 +342,11 @@ impl Store {
         let inner = Arc::new(Mutex::new(inner));
         let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
         let writer_inner = inner.clone();
-        let dropped = Arc::new(AtomicU64::new(0));
-        let writer_dropped = dropped.clone();
+        let counts = Arc::new(WriteCounts::default());
+        let writer_counts = counts.clone();
         let writer = std::thread::Builder::new()
             .name("roster-store".into())
-            .spawn(move || writer::writer_loop(writer_inner, rx, new_log, writer_dropped))
+            .spawn(move || writer::writer_loop(writer_inner, rx, new_log, writer_counts))
             .map_err(io_err(&path))?;
         Ok(Store {
             inner,
@@ -320,7 +354,7 @@ impl Store {
                 tx: Some(tx),
                 deferred: Vec::new(),
             }),
-            dropped,
+            counts,
             writer: Mutex::new(Some(writer)),
             recovery,
         })
@@ -426,7 +460,7 @@ impl Store {
     /// names for a large group) is done off the runtime thread, behind.
     pub fn put_value(&self, key: String, at_ms: u64, value: Box<dyn Storable>) {
         self.lock_queue()
-            .queue_put(Op::Held { key, at_ms, value }, &self.dropped);
+            .queue_put(Op::Held { key, at_ms, value }, &self.counts);
     }
 
     /// [`Store::put_value`], deferred (the writer thread is not woken)
@@ -437,7 +471,7 @@ impl Store {
     /// kept: a deferred put is written before whatever is queued after it.
     pub fn put_value_deferred(&self, key: String, at_ms: u64, value: Box<dyn Storable>) {
         self.lock_queue()
-            .defer(Op::Held { key, at_ms, value }, &self.dropped);
+            .defer(Op::Held { key, at_ms, value }, &self.counts);
     }
 
     /// [`Store::delete`], its record deferred as
@@ -447,17 +481,37 @@ impl Store {
     /// makes the key readable again (removed again once the record is
     /// written), as it did before for the moment a removal waits in the
     /// writer's queue.
+    /// Nothing is written when nothing is stored under `key` nor on its
+    /// way to the log ([`Store::holds_nothing_under`]): a lookup of a
+    /// name the directory does not have costs the disk nothing.
     pub fn delete_deferred(&self, key: String) {
+        let mut queue = self.lock_queue();
+        if self.holds_nothing_under(&key) {
+            return;
+        }
         let rec = Record::Del { key };
         self.remove_from_index(&rec);
-        self.lock_queue()
-            .defer(Op::Remove(Box::new(rec)), &self.dropped);
+        queue.defer(Op::Remove(Box::new(rec)), &self.counts);
+    }
+
+    /// Whether the log neither holds `key` nor is about to: no entry in the
+    /// index and no put queued, deferred or being written. Asked with the
+    /// queue's lock held (no put is queued meanwhile); the count is read
+    /// before the index, which the writer updates before lowering it.
+    fn holds_nothing_under(&self, key: &str) -> bool {
+        self.counts.puts_in_flight.load(Ordering::Acquire) == 0
+            && !self
+                .inner
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .index
+                .contains_key(&hash_key(key))
     }
 
     /// Queues what [`Store::put_value_deferred`] and
     /// [`Store::delete_deferred`] deferred, for writing.
     pub fn release_deferred(&self) {
-        self.lock_queue().release(&self.dropped);
+        self.lock_queue().release(&self.counts);
     }
 
     /// Operations deferred until [`Store::release_deferred`] (tests).
@@ -470,9 +524,20 @@ impl Store {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Removes `key` (at once for reads; written to disk behind).
+    /// Removes `key` (at once for reads; written to disk behind; nothing
+    /// is written when nothing is stored under it nor on its way, as for
+    /// [`Store::delete_deferred`]).
     pub fn delete(&self, key: String) {
+        if self.holds_nothing_under_now(&key) {
+            return;
+        }
         self.remove_now(Record::Del { key });
+    }
+
+    /// [`Store::holds_nothing_under`], the queue's lock taken for it.
+    fn holds_nothing_under_now(&self, key: &str) -> bool {
+        let _queue = self.lock_queue();
+        self.holds_nothing_under(key)
     }
 
     /// Removes every entry (at once for reads; written to disk behind).
@@ -499,7 +564,7 @@ impl Store {
     /// Entries not persisted: the write queue was full, the log could not
     /// be begun, or the record was too large to be read back.
     pub fn dropped_writes(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.counts.dropped.load(Ordering::Relaxed)
     }
 
     /// Queues `op` after the deferred puts and removals, waiting for room
@@ -507,7 +572,7 @@ impl Store {
     fn send(&self, op: Op) {
         let sender = {
             let mut q = self.lock_queue();
-            q.release(&self.dropped);
+            q.release(&self.counts);
             q.tx.clone()
         };
         if let Some(tx) = sender {

@@ -60,8 +60,12 @@ fn a_log_that_cannot_be_begun_counts_its_puts_as_dropped() {
         max_age_ms: DAY_MS,
     }));
     let (tx, rx) = mpsc::sync_channel(8);
-    let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let counted = dropped.clone();
+    // (The two puts below, as a store counts them when it queues them.)
+    let counts = Arc::new(WriteCounts::default());
+    counts
+        .puts_in_flight
+        .store(2, std::sync::atomic::Ordering::Relaxed);
+    let counted = counts.clone();
     let writer = std::thread::spawn(move || writer::writer_loop(inner, rx, true, counted));
     tx.send(Op::Held {
         key: "k".into(),
@@ -78,7 +82,14 @@ fn a_log_that_cannot_be_begun_counts_its_puts_as_dropped() {
     let (done, flushed) = mpsc::channel();
     tx.send(Op::Barrier(done)).unwrap();
     flushed.recv().unwrap();
-    assert_eq!(dropped.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(counts.dropped.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        counts
+            .puts_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "dropped puts are no longer on their way"
+    );
     drop(tx);
     writer.join().unwrap();
 }
@@ -452,4 +463,57 @@ fn deferred_writes_wait_for_their_release_and_keep_their_order() {
     assert!(s.get("a").is_none());
     assert!(matches!(s.get("b"), Some((_, StoredValue::User(u))) if u.uid == 3));
     assert!(s.get("f").is_some() && s.get("e0").is_some());
+}
+
+/// A removal of a key the log neither holds nor is about to (a lookup of
+/// a name the directory does not have) writes nothing; one of a key
+/// stored, or while a put is on its way (it may be that key's), is
+/// written as before.
+#[test]
+fn a_removal_of_what_was_never_stored_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(STORE_FILE_NAME);
+    let at = now_ms();
+    let s = open(dir.path());
+    s.put("kept".into(), at, user("kept", 1));
+    s.flush();
+    let written = fs::metadata(&file).unwrap().len();
+    s.delete_deferred("never".into());
+    assert_eq!(
+        s.deferred_ops(),
+        0,
+        "nothing deferred for a key never stored"
+    );
+    s.delete("never".into());
+    s.flush();
+    assert_eq!(
+        fs::metadata(&file).unwrap().len(),
+        written,
+        "nothing written"
+    );
+
+    // A put on its way: the removal is kept, in its place after it.
+    s.put_value_deferred("soon".into(), at, Box::new(user("soon", 2)));
+    s.delete_deferred("soon".into());
+    assert_eq!(s.deferred_ops(), 2);
+    s.release_deferred();
+    s.flush();
+    assert!(s.get("soon").is_none(), "the put then its removal");
+
+    // Once written, nothing is on its way: a stored key's removal is
+    // written, an unknown key's is not.
+    let written = fs::metadata(&file).unwrap().len();
+    s.delete_deferred("kept".into());
+    assert_eq!(s.deferred_ops(), 1);
+    s.release_deferred();
+    s.delete("still never".into());
+    s.flush();
+    assert!(s.get("kept").is_none());
+    assert!(
+        fs::metadata(&file).unwrap().len() > written,
+        "the removal of a stored key is written"
+    );
+    drop(s);
+    let s = open(dir.path());
+    assert!(s.get("kept").is_none() && s.get("soon").is_none());
 }

@@ -8,7 +8,7 @@
 
 use super::index::{apply, apply_put, Loc};
 use super::record::{self, Frame, Record, JSON_RECORD_MAGIC, MAX_PAYLOAD, NS_SEP};
-use super::{Inner, Op, COALESCE, COMPACT_MIN_BYTES, FILE_MAGIC, MAX_BATCH};
+use super::{Inner, Op, WriteCounts, COALESCE, COMPACT_MIN_BYTES, FILE_MAGIC, MAX_BATCH};
 use roster_proto::atomic_file::{Options, Replacement};
 use std::collections::HashMap;
 use std::fs::File;
@@ -26,13 +26,15 @@ fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
 /// its header first. Should that fail, nothing is ever written to it (it
 /// holds nothing a restart could serve, so nothing is lost that was kept):
 /// puts are counted in `dropped` (lookups keep their answers in the
-/// resolver's memory), barriers are answered at once.
+/// resolver's memory), barriers are answered at once. Every put taken from
+/// `rx` lowers `puts_in_flight` once it is indexed or dropped.
 pub(super) fn writer_loop(
     inner: Arc<Mutex<Inner>>,
     rx: mpsc::Receiver<Op>,
     new_log: bool,
-    dropped: Arc<AtomicU64>,
+    counts: Arc<WriteCounts>,
 ) {
+    let dropped = &counts.dropped;
     if new_log {
         if let Err(e) = compact_live(&inner) {
             let path = lock(&inner).path.clone();
@@ -44,6 +46,7 @@ pub(super) fn writer_loop(
                     }
                     Op::Held { .. } => {
                         dropped.fetch_add(1, Ordering::Relaxed);
+                        counts.put_landed(1);
                     }
                     Op::Remove(_) => {}
                 }
@@ -68,10 +71,16 @@ pub(super) fn writer_loop(
             }
         }
         let mut barriers = Vec::new();
-        if let Err(e) = write_batch(&inner, batch, &mut barriers, &dropped) {
+        let puts = batch
+            .iter()
+            .filter(|op| matches!(op, Op::Held { .. }))
+            .count();
+        if let Err(e) = write_batch(&inner, batch, &mut barriers, dropped) {
             let path = lock(&inner).path.clone();
             tracing::warn!(file = %path.display(), error = %e, "cannot write persistent cache");
         }
+        // (Indexed, or never to be: the index says what the log holds.)
+        counts.put_landed(puts as u64);
         for b in barriers {
             let _ = b.send(());
         }
