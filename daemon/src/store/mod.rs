@@ -49,7 +49,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use thiserror::Error;
@@ -158,12 +158,17 @@ struct WriteCounts {
     /// Puts queued or deferred that the writer thread has not yet indexed
     /// (or dropped): while there is none, the index alone says what the log
     /// holds. Raised with the queue's lock held; lowered by the writer once
-    /// it has indexed a batch.
+    /// it has indexed a batch, or by the queue for a put it could not send.
     puts_in_flight: AtomicU64,
+    /// A write of the log failed: the log may hold what the index does not
+    /// (a removal that never reached the disk, a put written but not
+    /// synced), so every removal is written again, until a restart reads
+    /// the log anew.
+    write_failed: AtomicBool,
 }
 
 impl WriteCounts {
-    /// One put fewer on its way (written and indexed, or dropped).
+    /// `puts` fewer on their way (written and indexed, or dropped).
     fn put_landed(&self, puts: u64) {
         self.puts_in_flight.fetch_sub(puts, Ordering::Release);
     }
@@ -481,6 +486,7 @@ impl Store {
     /// makes the key readable again (removed again once the record is
     /// written), as it did before for the moment a removal waits in the
     /// writer's queue.
+    ///
     /// Nothing is written when nothing is stored under `key` nor on its
     /// way to the log ([`Store::holds_nothing_under`]): a lookup of a
     /// name the directory does not have costs the disk nothing.
@@ -495,11 +501,13 @@ impl Store {
     }
 
     /// Whether the log neither holds `key` nor is about to: no entry in the
-    /// index and no put queued, deferred or being written. Asked with the
+    /// index, no put queued, deferred or being written, and no write of
+    /// the log failed ([`WriteCounts::write_failed`]). Asked with the
     /// queue's lock held (no put is queued meanwhile); the count is read
     /// before the index, which the writer updates before lowering it.
     fn holds_nothing_under(&self, key: &str) -> bool {
-        self.counts.puts_in_flight.load(Ordering::Acquire) == 0
+        !self.counts.write_failed.load(Ordering::Acquire)
+            && self.counts.puts_in_flight.load(Ordering::Acquire) == 0
             && !self
                 .inner
                 .lock()

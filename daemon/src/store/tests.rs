@@ -517,3 +517,59 @@ fn a_removal_of_what_was_never_stored_writes_nothing() {
     let s = open(dir.path());
     assert!(s.get("kept").is_none() && s.get("soon").is_none());
 }
+
+/// A write of the log that fails leaves the log and the index apart: the
+/// writer notes it, and removals are written from then on whatever the
+/// index says.
+#[test]
+fn a_failed_write_turns_off_skipping_removals() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(STORE_FILE_NAME);
+    fs::write(&path, FILE_MAGIC).unwrap();
+    // Opened read-only: every append fails.
+    let file = fs::File::open(&path).unwrap();
+    let inner = Arc::new(Mutex::new(Inner {
+        path: path.clone(),
+        file: Arc::new(file),
+        index: HashMap::new(),
+        namespaces: Default::default(),
+        end: FILE_MAGIC.len() as u64,
+        max_age_ms: DAY_MS,
+    }));
+    let (tx, rx) = mpsc::sync_channel(8);
+    let counts = Arc::new(WriteCounts::default());
+    counts
+        .puts_in_flight
+        .store(1, std::sync::atomic::Ordering::Relaxed);
+    let counted = counts.clone();
+    let writer = std::thread::spawn(move || writer::writer_loop(inner, rx, false, counted));
+    tx.send(Op::Held {
+        key: "k".into(),
+        at_ms: now_ms(),
+        value: Box::new(user("k", 7)),
+    })
+    .unwrap();
+    let (done, flushed) = mpsc::channel();
+    tx.send(Op::Barrier(done)).unwrap();
+    flushed.recv().unwrap();
+    assert!(counts
+        .write_failed
+        .load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!(
+        counts
+            .puts_in_flight
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    drop(tx);
+    writer.join().unwrap();
+
+    // A store whose writer noted a failure writes a removal of a key it
+    // does not index.
+    let s = open(dir.path());
+    s.counts
+        .write_failed
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    s.delete_deferred("never".into());
+    assert_eq!(s.deferred_ops(), 1);
+}

@@ -76,6 +76,9 @@ pub(super) fn writer_loop(
             .filter(|op| matches!(op, Op::Held { .. }))
             .count();
         if let Err(e) = write_batch(&inner, batch, &mut barriers, dropped) {
+            // (Before the puts are counted as landed: a removal then
+            // asked is written, whatever the index says.)
+            counts.write_failed.store(true, Ordering::Release);
             let path = lock(&inner).path.clone();
             tracing::warn!(file = %path.display(), error = %e, "cannot write persistent cache");
         }
