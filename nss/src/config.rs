@@ -16,6 +16,7 @@
 //! `root` is always ignored, whatever the file says: the directory can never
 //! provide a second root.
 
+use roster_proto::NSS_CONF_MAX_LEN;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
@@ -102,7 +103,7 @@ impl NssConfig {
 
     /// Reads and parses `path`; a missing or unreadable file gives the defaults.
     pub fn load(path: &Path) -> NssConfig {
-        read_stamped(path).map_or_else(|_| NssConfig::default(), |(_, config)| config)
+        read_stamped(path).1
     }
 
     /// True when the module must not ask the daemon about this user name.
@@ -153,28 +154,38 @@ impl FileStamp {
     }
 }
 
-/// The most of `nss.conf` read (rosterd writes a few hundred bytes): a
-/// file of any size costs the process a bounded buffer.
-const MAX_CONFIG_LEN: u64 = 64 * 1024;
-
 fn stamp(path: &Path) -> io::Result<FileStamp> {
     Ok(FileStamp::of(&fs::metadata(path)?))
 }
 
 /// `path` parsed, and the stamp of the version read: taken from the open
 /// file, so the two always match (a file replaced meanwhile is the next
-/// check's). One `open`, `fstat`, `read` and `close`: the read asks for
-/// the size `fstat` gave (at most [`MAX_CONFIG_LEN`]) and no more, so no
-/// read is spent learning that the file ended; bytes written after the
-/// `fstat` change the stamp, and the next check reads them.
-fn read_stamped(path: &Path) -> io::Result<(FileStamp, NssConfig)> {
-    let file = fs::File::open(path)?;
-    let meta = file.metadata()?;
-    let len = meta.len().min(MAX_CONFIG_LEN);
+/// check's). One `open`, `statx` of the descriptor, `read` and `close`:
+/// the read asks for the size the `statx` gave and no more, so no read is
+/// spent learning that the file ended; bytes written after the `statx`
+/// change the stamp, and the next check reads them. A file longer than
+/// [`NSS_CONF_MAX_LEN`] (rosterd never writes one) is read up to it, its
+/// whole lines only. Bytes that are not UTF-8 are read as U+FFFD (such a
+/// name matches no account). A file that is there but cannot be read
+/// keeps its stamp (the defaults then hold until it changes).
+fn read_stamped(path: &Path) -> (Option<FileStamp>, NssConfig) {
+    let Ok(file) = fs::File::open(path) else {
+        return (None, NssConfig::default());
+    };
+    let Ok(meta) = file.metadata() else {
+        return (None, NssConfig::default());
+    };
+    let stamp = Some(FileStamp::of(&meta));
+    let len = meta.len().min(NSS_CONF_MAX_LEN);
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    (&file).take(len).read_to_end(&mut bytes)?;
-    let text = String::from_utf8_lossy(&bytes);
-    Ok((FileStamp::of(&meta), NssConfig::parse(&text)))
+    if (&file).take(len).read_to_end(&mut bytes).is_err() {
+        return (stamp, NssConfig::default());
+    }
+    if meta.len() > NSS_CONF_MAX_LEN {
+        let whole_lines = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        bytes.truncate(whole_lines);
+    }
+    (stamp, NssConfig::parse(&String::from_utf8_lossy(&bytes)))
 }
 
 struct Cached {
@@ -232,10 +243,8 @@ impl ConfigCache {
                 return Arc::clone(&c.config);
             }
         }
-        let (stamp, config) = match read_stamped(path) {
-            Ok((stamp, config)) => (Some(stamp), Arc::new(config)),
-            Err(_) => (None, Arc::new(NssConfig::default())),
-        };
+        let (stamp, config) = read_stamped(path);
+        let config = Arc::new(config);
         *guard = Some(Cached {
             checked: now,
             stamp,
@@ -338,34 +347,45 @@ mod tests {
         let kept = cache.state.lock().unwrap().as_ref().unwrap().stamp;
         assert_eq!(kept, Some(stamp(&path).unwrap()));
         assert_eq!(cache.get_at(&path, t0 + RECHECK_INTERVAL).min_id, 2000);
-        // A file that could not be read keeps no stamp: the next check
-        // reads again.
+        // A file that is not there keeps no stamp: the next check reads
+        // again once it is.
         let missing = ConfigCache::new();
         assert_eq!(
             missing.get_at(&dir.path().join("absent"), t0).min_id,
             DEFAULT_MIN_ID
         );
         assert_eq!(missing.state.lock().unwrap().as_ref().unwrap().stamp, None);
+        // One there that cannot be read (a directory) keeps its stamp: the
+        // next checks only `stat` it.
+        let unreadable = ConfigCache::new();
+        assert_eq!(unreadable.get_at(dir.path(), t0).min_id, DEFAULT_MIN_ID);
+        assert_eq!(
+            unreadable.state.lock().unwrap().as_ref().unwrap().stamp,
+            Some(stamp(dir.path()).unwrap())
+        );
     }
 
     #[test]
     fn a_read_is_bounded_and_keeps_the_valid_lines() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(CONFIG_FILE_NAME);
-        // A line that is not UTF-8 costs only itself.
+        // Bytes that are not UTF-8 match no name; the other lines hold.
         fs::write(&path, b"ignore_users=\xff\xfe\nmin_id=2000\n").unwrap();
         let config = NssConfig::load(&path);
         assert_eq!(config.min_id, 2000);
         assert!(!config.ignores_user("alice"));
-        // Past MAX_CONFIG_LEN nothing is read: the key there keeps its
-        // default.
-        let mut big = "min_id=3000\n".to_string();
-        big.push_str(&"#".repeat(MAX_CONFIG_LEN as usize));
-        big.push_str("\ntimeout_ms=1234\n");
+        // Past NSS_CONF_MAX_LEN nothing is read, and a line cut by it is
+        // not read either: not `min_id=1`.
+        let max = NSS_CONF_MAX_LEN as usize;
+        let mut big = "timeout_ms=1234\n".to_string();
+        big.push_str(&"#".repeat(max - big.len() - 9));
+        big.push('\n');
+        big.push_str("min_id=10000\n");
+        assert_eq!(&big[max - 8..max], "min_id=1");
         fs::write(&path, big).unwrap();
         let config = NssConfig::load(&path);
-        assert_eq!(config.min_id, 3000);
-        assert_eq!(config.timeout, DEFAULT_TIMEOUT);
+        assert_eq!(config.timeout, Duration::from_millis(1234));
+        assert_eq!(config.min_id, DEFAULT_MIN_ID);
     }
 
     #[test]

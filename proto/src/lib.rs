@@ -133,7 +133,7 @@ pub use codec::{
 pub use failure::Failure;
 pub use paths::{
     DAEMON_USER, DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_DIR, DEFAULT_STATE_DIR, LOOP_GUARD_ENV,
-    NSS_SOCKET_NAME, PAM_SOCKET_NAME, PAM_USER_SOCKET_NAME,
+    NSS_CONF_MAX_LEN, NSS_SOCKET_NAME, PAM_SOCKET_NAME, PAM_USER_SOCKET_NAME,
 };
 pub use types::{
     Group, KrbTicket, Netgroup, PamCode, PamReply, Request, Response, Secret, Triple, User,

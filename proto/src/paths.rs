@@ -8,6 +8,10 @@ pub const DEFAULT_SOCKET_DIR: &str = "/run/roster";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/roster";
 /// File name of the lookup socket inside the socket directory.
 pub const NSS_SOCKET_NAME: &str = "nss.sock";
+/// The most of `nss.conf` the NSS module reads (whole lines within it):
+/// rosterd refuses an `[nss]` table whose file would be longer, so every
+/// process sees the whole of it.
+pub const NSS_CONF_MAX_LEN: u64 = 64 * 1024;
 /// File name of the root-only PAM/admin socket inside the socket directory.
 pub const PAM_SOCKET_NAME: &str = "pam.sock";
 /// File name of the PAM socket for unprivileged callers (mode 0666): a

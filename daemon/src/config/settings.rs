@@ -234,11 +234,42 @@ fn absolute(key: &str, v: &Opt<PathBuf>, default: PathBuf) -> Result<PathBuf, Fa
     }
 }
 
+/// What `nss.conf`'s lines other than the two name lists take at most
+/// (rosterd's comment and three numbers).
+const NSS_CONF_OTHER_LINES: u64 = 512;
+
+/// Refuses name lists that would make `nss.conf` longer than the NSS
+/// module reads ([`roster_proto::NSS_CONF_MAX_LEN`]), naming the longer.
+fn name_lists_fit(r: &RawNss, users: &[String], groups: &[String]) -> Result<(), Fault> {
+    let len = |names: &[String]| names.iter().map(|n| n.len() as u64 + 1).sum::<u64>();
+    let room = roster_proto::NSS_CONF_MAX_LEN - NSS_CONF_OTHER_LINES;
+    let (user_bytes, group_bytes) = (len(users), len(groups));
+    if user_bytes + group_bytes <= room {
+        return Ok(());
+    }
+    let (key, list) = if user_bytes >= group_bytes {
+        ("ignore_users", &r.ignore_users)
+    } else {
+        ("ignore_groups", &r.ignore_groups)
+    };
+    let message = format!(
+        "ignore_users and ignore_groups take {} bytes in nss.conf: more than the {room} the NSS module reads",
+        user_bytes + group_bytes
+    );
+    Err(match span(list) {
+        Some(at) => Fault::at(key, at, message),
+        None => Fault::unset(key, message),
+    })
+}
+
 /// Resolves `[nss]` (absent: all defaults).
 pub(crate) fn nss(raw: Option<&RawNss>) -> Result<NssSettings, Fault> {
     let d = NssSettings::default();
     let Some(r) = raw else { return Ok(d) };
     let (mc_min, mc_max) = MEMCACHE_SIZE_RANGE;
+    let ignore_users = or(&r.ignore_users, d.ignore_users);
+    let ignore_groups = or(&r.ignore_groups, d.ignore_groups);
+    name_lists_fit(r, &ignore_users, &ignore_groups)?;
     Ok(NssSettings {
         timeout_ms: greater_than_0("timeout_ms", &r.timeout_ms, d.timeout_ms)?,
         enumerate_timeout_ms: greater_than_0(
@@ -246,8 +277,8 @@ pub(crate) fn nss(raw: Option<&RawNss>) -> Result<NssSettings, Fault> {
             &r.enumerate_timeout_ms,
             d.enumerate_timeout_ms,
         )?,
-        ignore_users: or(&r.ignore_users, d.ignore_users),
-        ignore_groups: or(&r.ignore_groups, d.ignore_groups),
+        ignore_users,
+        ignore_groups,
         min_id: or(&r.min_id, d.min_id),
         initgroups_for_local_users: or(&r.initgroups_for_local_users, d.initgroups_for_local_users),
         memcache_size: checked(

@@ -216,6 +216,34 @@ fn err(text: &str) -> String {
     parse(text).unwrap_err().to_string()
 }
 
+/// Name lists that would make nss.conf longer than the NSS module reads
+/// are refused, naming the longer list; lists that fit are taken.
+#[test]
+fn nss_name_lists_must_fit_what_the_module_reads() {
+    let names = |count: usize| {
+        (0..count)
+            .map(|i| format!("\"user{i:05}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // 10 octets a name and its comma.
+    let fits = names(6000);
+    let c = parse(&format!(
+        "[nss]\nignore_users = [{fits}]\nignore_groups = [\"g\"]\n{MINIMAL}"
+    ))
+    .unwrap();
+    assert_eq!(c.nss.ignore_users.len(), 6000);
+    let e = err(&format!(
+        "[nss]\nignore_groups = [\"g\"]\nignore_users = [{}]\n{MINIMAL}",
+        names(7000)
+    ));
+    assert!(e.starts_with("/etc/roster/roster.toml:3:"), "{e}");
+    assert!(
+        e.contains("nss.ignore_users") && e.contains("the NSS module reads"),
+        "{e}"
+    );
+}
+
 #[test]
 fn memcache_size_is_bounded_with_file_line_and_key() {
     let c = parse(&format!("[nss]\nmemcache_size = 4194304\n{MINIMAL}")).unwrap();

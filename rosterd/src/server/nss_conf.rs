@@ -7,13 +7,16 @@
 //! ```text
 //! timeout_ms=3000
 //! enumerate_timeout_ms=30000
+//! min_id=1000
 //! ignore_users=root,daemon
 //! ignore_groups=root
-//! min_id=1000
 //! ```
 //!
 //! Lists are comma-separated, without spaces. Names cannot contain `,`
-//! or a newline (the configuration refuses them).
+//! or a newline (the configuration refuses them). The lists come last:
+//! the keys of one value come first whatever their length. The whole
+//! file fits [`roster_proto::NSS_CONF_MAX_LEN`], the most the module
+//! reads (the configuration refuses longer lists).
 
 use roster_daemon::config::NssSettings;
 use roster_proto::atomic_file::{self, Options};
@@ -35,12 +38,12 @@ pub fn render(nss: &NssSettings) -> String {
     };
     format!(
         "# Written by rosterd from the [nss] table of its configuration; do not edit.\n\
-         timeout_ms={}\nenumerate_timeout_ms={}\nignore_users={}\nignore_groups={}\nmin_id={}\n",
+         timeout_ms={}\nenumerate_timeout_ms={}\nmin_id={}\nignore_users={}\nignore_groups={}\n",
         nss.timeout_ms,
         nss.enumerate_timeout_ms,
+        nss.min_id,
         clean(&nss.ignore_users),
-        clean(&nss.ignore_groups),
-        nss.min_id
+        clean(&nss.ignore_groups)
     )
 }
 
@@ -75,9 +78,9 @@ mod tests {
             [
                 "timeout_ms=1500",
                 "enumerate_timeout_ms=45000",
+                "min_id=2000",
                 "ignore_users=root,daemon",
-                "ignore_groups=",
-                "min_id=2000"
+                "ignore_groups="
             ]
         );
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
