@@ -18,6 +18,7 @@ mod rosterctl_common;
 mod ssh_common;
 
 mod ad;
+mod code_layout;
 mod daemon_cli;
 mod daemon_limits;
 mod daemon_lookup;
