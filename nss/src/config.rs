@@ -57,11 +57,9 @@ pub struct NssConfig {
 impl Default for NssConfig {
     fn default() -> Self {
         NssConfig {
-            timeout: DEFAULT_TIMEOUT,
-            enumerate_timeout: DEFAULT_ENUMERATE_TIMEOUT,
-            ignore_users: vec!["root".to_owned()],
-            ignore_groups: vec!["root".to_owned()],
-            min_id: DEFAULT_MIN_ID,
+            ignore_users: root_only(),
+            ignore_groups: root_only(),
+            ..NssConfig::default_numbers()
         }
     }
 }
@@ -69,36 +67,63 @@ impl Default for NssConfig {
 impl NssConfig {
     /// Parses the text of an `nss.conf` file on top of the defaults.
     pub fn parse(text: &str) -> NssConfig {
-        let mut config = NssConfig::default();
-        for line in text.lines() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            let Some((key, value)) = line.split_once('=') else {
+        NssConfig::parse_bytes(text.as_bytes())
+    }
+
+    /// [`NssConfig::parse`] of the file's bytes as read: lines split at
+    /// `\n`, `#` to the end of a line dropped, keys and values trimmed of
+    /// ASCII white space; a name that is not UTF-8 is read with U+FFFD in
+    /// place of its bad bytes (it matches no account). Byte by byte and
+    /// without copying the text (a process's first lookup reads the file).
+    pub fn parse_bytes(bytes: &[u8]) -> NssConfig {
+        let mut config = NssConfig::default_numbers();
+        let (mut users, mut groups) = (None, None);
+        for line in bytes.split(|&b| b == b'\n') {
+            let line = match line.iter().position(|&b| b == b'#') {
+                Some(comment) => &line[..comment],
+                None => line,
+            };
+            let Some(eq) = line.iter().position(|&b| b == b'=') else {
                 continue;
             };
-            let value = value.trim();
-            match key.trim() {
-                "timeout_ms" => {
-                    if let Ok(ms) = value.parse::<u64>() {
+            let value = line[eq + 1..].trim_ascii();
+            let number = || std::str::from_utf8(value).ok();
+            match line[..eq].trim_ascii() {
+                b"timeout_ms" => {
+                    if let Some(ms) = number().and_then(|v| v.parse::<u64>().ok()) {
                         config.timeout = Duration::from_millis(ms.max(1)).min(MAX_TIMEOUT);
                     }
                 }
-                "enumerate_timeout_ms" => {
-                    if let Ok(ms) = value.parse::<u64>() {
+                b"enumerate_timeout_ms" => {
+                    if let Some(ms) = number().and_then(|v| v.parse::<u64>().ok()) {
                         config.enumerate_timeout =
                             Duration::from_millis(ms.max(1)).min(MAX_TIMEOUT);
                     }
                 }
-                "min_id" => {
-                    if let Ok(id) = value.parse::<u32>() {
+                b"min_id" => {
+                    if let Some(id) = number().and_then(|v| v.parse::<u32>().ok()) {
                         config.min_id = id;
                     }
                 }
-                "ignore_users" => config.ignore_users = name_list(value),
-                "ignore_groups" => config.ignore_groups = name_list(value),
+                b"ignore_users" => users = Some(name_list(value)),
+                b"ignore_groups" => groups = Some(name_list(value)),
                 _ => {}
             }
         }
+        config.ignore_users = users.unwrap_or_else(root_only);
+        config.ignore_groups = groups.unwrap_or_else(root_only);
         config
+    }
+
+    /// The defaults' numbers, with no names ignored yet.
+    fn default_numbers() -> NssConfig {
+        NssConfig {
+            timeout: DEFAULT_TIMEOUT,
+            enumerate_timeout: DEFAULT_ENUMERATE_TIMEOUT,
+            ignore_users: Vec::new(),
+            ignore_groups: Vec::new(),
+            min_id: DEFAULT_MIN_ID,
+        }
     }
 
     /// Reads and parses `path`; a missing or unreadable file gives the defaults.
@@ -122,13 +147,19 @@ impl NssConfig {
     }
 }
 
-fn name_list(value: &str) -> Vec<String> {
+/// The names of a comma-separated list, trimmed, empty ones left out.
+fn name_list(value: &[u8]) -> Vec<String> {
     value
-        .split(',')
-        .map(str::trim)
+        .split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
         .filter(|n| !n.is_empty())
-        .map(str::to_owned)
+        .map(|n| String::from_utf8_lossy(n).into_owned())
         .collect()
+}
+
+/// The ignored names when the file names none: `root` (ignored anyway).
+fn root_only() -> Vec<String> {
+    vec!["root".to_owned()]
 }
 
 /// Identity of one version of the file: a rewrite (even within the same
@@ -185,7 +216,7 @@ fn read_stamped(path: &Path) -> (Option<FileStamp>, NssConfig) {
         let whole_lines = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         bytes.truncate(whole_lines);
     }
-    (stamp, NssConfig::parse(&String::from_utf8_lossy(&bytes)))
+    (stamp, NssConfig::parse_bytes(&bytes))
 }
 
 struct Cached {
@@ -284,6 +315,14 @@ mod tests {
         assert!(c.ignores_user("root"), "root is always ignored");
         assert!(c.ignores_user("sshd"));
         assert!(c.ignores_group("adm") && c.ignores_group("root"));
+        // Lines ended by CRLF, a comment after a value, a key named only
+        // in part, a list named twice (the last one holds).
+        let c = NssConfig::parse(
+            "min_id=700\r\nignore_users=a, b # and c\r\nignore_users=d\r\nmin=1\r\n",
+        );
+        assert_eq!(c.min_id, 700);
+        assert_eq!(c.ignore_users, vec!["d"]);
+        assert_eq!(c.ignore_groups, vec!["root"], "the default when not named");
     }
 
     #[test]
