@@ -51,22 +51,8 @@ fn a_new_log_is_written_with_its_header_before_any_record() {
 fn a_log_that_cannot_be_begun_counts_its_puts_as_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let file = fs::File::create(dir.path().join("placeholder")).unwrap();
-    let inner = Arc::new(Mutex::new(Inner {
-        path: dir.path().join("gone").join(STORE_FILE_NAME),
-        file: Arc::new(file),
-        index: HashMap::new(),
-        namespaces: Default::default(),
-        end: FILE_MAGIC.len() as u64,
-        max_age_ms: DAY_MS,
-    }));
-    let (tx, rx) = mpsc::sync_channel(8);
     // (The two puts below, as a store counts them when it queues them.)
-    let counts = Arc::new(WriteCounts::default());
-    counts
-        .puts_in_flight
-        .store(2, std::sync::atomic::Ordering::Relaxed);
-    let counted = counts.clone();
-    let writer = std::thread::spawn(move || writer::writer_loop(inner, rx, true, counted));
+    let (tx, counts, writer) = bare_writer(dir.path().join("gone"), file, true, 2);
     tx.send(Op::Held {
         key: "k".into(),
         at_ms: now_ms(),
@@ -92,6 +78,38 @@ fn a_log_that_cannot_be_begun_counts_its_puts_as_dropped() {
     );
     drop(tx);
     writer.join().unwrap();
+}
+
+/// A writer thread over `file` (its log at `dir/cache.log`, holding only
+/// its header), without a store around it: its queue, the counts it
+/// shares (`puts` already on their way, as a store counts those it
+/// queues) and the thread.
+fn bare_writer(
+    dir: std::path::PathBuf,
+    file: fs::File,
+    new_log: bool,
+    puts: u64,
+) -> (
+    mpsc::SyncSender<Op>,
+    Arc<WriteCounts>,
+    std::thread::JoinHandle<()>,
+) {
+    let inner = Arc::new(Mutex::new(Inner {
+        path: dir.join(STORE_FILE_NAME),
+        file: Arc::new(file),
+        index: HashMap::new(),
+        namespaces: Default::default(),
+        end: FILE_MAGIC.len() as u64,
+        max_age_ms: DAY_MS,
+    }));
+    let (tx, rx) = mpsc::sync_channel(8);
+    let counts = Arc::new(WriteCounts::default());
+    counts
+        .puts_in_flight
+        .store(puts, std::sync::atomic::Ordering::Relaxed);
+    let counted = counts.clone();
+    let writer = std::thread::spawn(move || writer::writer_loop(inner, rx, new_log, counted));
+    (tx, counts, writer)
 }
 
 /// A value held elsewhere, for [`Store::put_value`].
@@ -528,21 +546,7 @@ fn a_failed_write_turns_off_skipping_removals() {
     fs::write(&path, FILE_MAGIC).unwrap();
     // Opened read-only: every append fails.
     let file = fs::File::open(&path).unwrap();
-    let inner = Arc::new(Mutex::new(Inner {
-        path: path.clone(),
-        file: Arc::new(file),
-        index: HashMap::new(),
-        namespaces: Default::default(),
-        end: FILE_MAGIC.len() as u64,
-        max_age_ms: DAY_MS,
-    }));
-    let (tx, rx) = mpsc::sync_channel(8);
-    let counts = Arc::new(WriteCounts::default());
-    counts
-        .puts_in_flight
-        .store(1, std::sync::atomic::Ordering::Relaxed);
-    let counted = counts.clone();
-    let writer = std::thread::spawn(move || writer::writer_loop(inner, rx, false, counted));
+    let (tx, counts, writer) = bare_writer(dir.path().to_path_buf(), file, false, 1);
     tx.send(Op::Held {
         key: "k".into(),
         at_ms: now_ms(),
