@@ -160,10 +160,10 @@ struct WriteCounts {
     /// holds. Raised with the queue's lock held; lowered by the writer once
     /// it has indexed a batch, or by the queue for a put it could not send.
     puts_in_flight: AtomicU64,
-    /// A write of the log failed: the log may hold what the index does not
-    /// (a removal that never reached the disk, a put written but not
-    /// synced), so every removal is written again, until a restart reads
-    /// the log anew.
+    /// A write of the log failed, or a removal was too large to write: the
+    /// log may hold what the index does not (a removal that never reached
+    /// the disk, a put written but not synced), so every removal is
+    /// written again, until a restart reads the log anew.
     write_failed: AtomicBool,
 }
 
@@ -504,10 +504,11 @@ impl Store {
     /// index, no put queued, deferred or being written, and no write of
     /// the log failed ([`WriteCounts::write_failed`]). Asked with the
     /// queue's lock held (no put is queued meanwhile); the count is read
-    /// before the index, which the writer updates before lowering it.
+    /// first, then the flag and the index, which the writer sets before
+    /// lowering it.
     fn holds_nothing_under(&self, key: &str) -> bool {
-        !self.counts.write_failed.load(Ordering::Acquire)
-            && self.counts.puts_in_flight.load(Ordering::Acquire) == 0
+        self.counts.puts_in_flight.load(Ordering::Acquire) == 0
+            && !self.counts.write_failed.load(Ordering::Acquire)
             && !self
                 .inner
                 .lock()

@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
@@ -75,7 +75,7 @@ pub(super) fn writer_loop(
             .iter()
             .filter(|op| matches!(op, Op::Held { .. }))
             .count();
-        if let Err(e) = write_batch(&inner, batch, &mut barriers, dropped) {
+        if let Err(e) = write_batch(&inner, batch, &mut barriers, &counts) {
             // (Before the puts are counted as landed: a removal then
             // asked is written, whatever the index says.)
             counts.write_failed.store(true, Ordering::Release);
@@ -105,8 +105,9 @@ fn write_batch(
     inner: &Mutex<Inner>,
     batch: Vec<Op>,
     barriers: &mut Vec<mpsc::Sender<()>>,
-    dropped: &AtomicU64,
+    counts: &WriteCounts,
 ) -> std::io::Result<()> {
+    let dropped = &counts.dropped;
     let (file, end) = {
         let g = lock(inner);
         (g.file.clone(), g.end)
@@ -147,7 +148,11 @@ fn write_batch(
                 };
                 match record::encode(&del) {
                     Some(frame) if is_put => (frame, Effect::Record(del)),
-                    _ => continue,
+                    _ => {
+                        // (The index and the log now differ.)
+                        counts.write_failed.store(true, Ordering::Release);
+                        continue;
+                    }
                 }
             }
         };
