@@ -88,17 +88,15 @@ impl NssConfig {
             };
             let value = line[eq + 1..].trim_ascii();
             let number = || std::str::from_utf8(value).ok();
+            // A bound in milliseconds: at least 1, at most MAX_TIMEOUT.
+            let bound = || {
+                let ms = number()?.parse::<u64>().ok()?;
+                Some(Duration::from_millis(ms.max(1)).min(MAX_TIMEOUT))
+            };
             match line[..eq].trim_ascii() {
-                b"timeout_ms" => {
-                    if let Some(ms) = number().and_then(|v| v.parse::<u64>().ok()) {
-                        config.timeout = Duration::from_millis(ms.max(1)).min(MAX_TIMEOUT);
-                    }
-                }
+                b"timeout_ms" => config.timeout = bound().unwrap_or(config.timeout),
                 b"enumerate_timeout_ms" => {
-                    if let Some(ms) = number().and_then(|v| v.parse::<u64>().ok()) {
-                        config.enumerate_timeout =
-                            Duration::from_millis(ms.max(1)).min(MAX_TIMEOUT);
-                    }
+                    config.enumerate_timeout = bound().unwrap_or(config.enumerate_timeout)
                 }
                 b"min_id" => {
                     if let Some(id) = number().and_then(|v| v.parse::<u32>().ok()) {
@@ -195,13 +193,17 @@ fn stamp(path: &Path) -> io::Result<FileStamp> {
 /// the read asks for the size the `statx` gave and no more, so no read is
 /// spent learning that the file ended; bytes written after the `statx`
 /// change the stamp, and the next check reads them. A file longer than
-/// [`NSS_CONF_MAX_LEN`] (rosterd never writes one) is read up to it, its
-/// whole lines only. Bytes that are not UTF-8 are read as U+FFFD (such a
-/// name matches no account). A file that is there but cannot be read
-/// keeps its stamp (the defaults then hold until it changes).
+/// [`NSS_CONF_MAX_LEN`] (rosterd never writes one) is read up to it, and a
+/// read that ends short of what `statx` said: their whole lines only.
+/// Bytes that are not UTF-8 are read as U+FFFD (such a name matches no
+/// account). A file that is there but cannot be opened or read keeps its
+/// stamp (the defaults then hold until it changes); one that is not there
+/// has none (the next check looks again).
 fn read_stamped(path: &Path) -> (Option<FileStamp>, NssConfig) {
-    let Ok(file) = fs::File::open(path) else {
-        return (None, NssConfig::default());
+    let file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return (None, NssConfig::default()),
+        Err(_) => return (stamp(path).ok(), NssConfig::default()),
     };
     let Ok(meta) = file.metadata() else {
         return (None, NssConfig::default());
@@ -212,7 +214,7 @@ fn read_stamped(path: &Path) -> (Option<FileStamp>, NssConfig) {
     if (&file).take(len).read_to_end(&mut bytes).is_err() {
         return (stamp, NssConfig::default());
     }
-    if meta.len() > NSS_CONF_MAX_LEN {
+    if bytes.len() as u64 != meta.len() {
         let whole_lines = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         bytes.truncate(whole_lines);
     }
@@ -401,6 +403,16 @@ mod tests {
         assert_eq!(
             unreadable.state.lock().unwrap().as_ref().unwrap().stamp,
             Some(stamp(dir.path()).unwrap())
+        );
+        // So does one that cannot be opened (a socket: ENXIO, even for
+        // root).
+        let socket = dir.path().join("socket");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let unopenable = ConfigCache::new();
+        assert_eq!(unopenable.get_at(&socket, t0).min_id, DEFAULT_MIN_ID);
+        assert_eq!(
+            unopenable.state.lock().unwrap().as_ref().unwrap().stamp,
+            Some(stamp(&socket).unwrap())
         );
     }
 

@@ -253,13 +253,35 @@ fn name_lists_fit(r: &RawNss, users: &[String], groups: &[String]) -> Result<(),
         ("ignore_groups", &r.ignore_groups)
     };
     let message = format!(
-        "ignore_users and ignore_groups take {} bytes in nss.conf: more than the {room} the NSS module reads",
-        user_bytes + group_bytes
+        "ignore_users and ignore_groups take {} octets in nss.conf (each name and its comma): more than the {room} it has for them (the NSS module reads {} octets of it)",
+        user_bytes + group_bytes,
+        roster_proto::NSS_CONF_MAX_LEN
     );
     Err(match span(list) {
         Some(at) => Fault::at(key, at, message),
         None => Fault::unset(key, message),
     })
+}
+
+/// Refuses a name of `key`'s list that `nss.conf` cannot carry as it is:
+/// one holding `,` (the list's separator), `#` (a comment's start), a
+/// line break or NUL, or white space at either end (the module trims it).
+fn names_fit_nss_conf(key: &str, list: &Opt<Vec<String>>) -> Result<(), Fault> {
+    let Some(names) = list else { return Ok(()) };
+    let bad = names
+        .get_ref()
+        .iter()
+        .find(|n| n.contains([',', '#', '\n', '\r', '\0']) || n.trim() != n.as_str());
+    match bad {
+        None => Ok(()),
+        Some(name) => Err(Fault::at(
+            key,
+            names.span(),
+            format!(
+                "{name:?} cannot be a name here: nss.conf lists names with `,` between them and `#` starting a comment (no `,`, `#`, line break, NUL, or white space at either end)"
+            ),
+        )),
+    }
 }
 
 /// Resolves `[nss]` (absent: all defaults).
@@ -269,6 +291,8 @@ pub(crate) fn nss(raw: Option<&RawNss>) -> Result<NssSettings, Fault> {
     let (mc_min, mc_max) = MEMCACHE_SIZE_RANGE;
     let ignore_users = or(&r.ignore_users, d.ignore_users);
     let ignore_groups = or(&r.ignore_groups, d.ignore_groups);
+    names_fit_nss_conf("ignore_users", &r.ignore_users)?;
+    names_fit_nss_conf("ignore_groups", &r.ignore_groups)?;
     name_lists_fit(r, &ignore_users, &ignore_groups)?;
     Ok(NssSettings {
         timeout_ms: greater_than_0("timeout_ms", &r.timeout_ms, d.timeout_ms)?,

@@ -242,6 +242,17 @@ fn nss_name_lists_must_fit_what_the_module_reads() {
         e.contains("nss.ignore_users") && e.contains("the NSS module reads"),
         "{e}"
     );
+    // A name nss.conf cannot carry as it is.
+    for bad in ["ab#c", "a,b", " padded", "line\\nbreak"] {
+        let e = err(&format!(
+            "[nss]\nignore_users = [\"root\"]\nignore_groups = [\"ok\", \"{bad}\"]\n{MINIMAL}"
+        ));
+        assert!(e.starts_with("/etc/roster/roster.toml:3:"), "{e}");
+        assert!(
+            e.contains("nss.ignore_groups") && e.contains("cannot be a name here"),
+            "{e}"
+        );
+    }
 }
 
 #[test]

@@ -12,8 +12,9 @@
 //! ignore_groups=root
 //! ```
 //!
-//! Lists are comma-separated, without spaces. Names cannot contain `,`
-//! or a newline (the configuration refuses them). The lists come last:
+//! Lists are comma-separated, without spaces. Names cannot contain `,`,
+//! `#`, a line break or NUL, nor start or end with white space (the
+//! configuration refuses them; any left are not written). The lists come last:
 //! the keys of one value come first whatever their length. The whole
 //! file fits [`roster_proto::NSS_CONF_MAX_LEN`], the most the module
 //! reads (the configuration refuses longer lists).
@@ -31,7 +32,7 @@ pub fn render(nss: &NssSettings) -> String {
     let clean = |names: &[String]| -> String {
         names
             .iter()
-            .filter(|n| !n.is_empty() && !n.contains([',', '\n', '\r']))
+            .filter(|n| !n.is_empty() && !n.contains([',', '#', '\n', '\r', '\0']))
             .cloned()
             .collect::<Vec<_>>()
             .join(",")
@@ -58,6 +59,34 @@ pub fn write(socket_dir: &Path, nss: &NssSettings) -> io::Result<PathBuf> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    /// The largest file the configuration lets through (the largest
+    /// numbers, name lists as long as it accepts) fits what the module
+    /// reads.
+    #[test]
+    fn the_largest_accepted_file_fits_what_the_module_reads() {
+        // (Each name and its comma: 10 octets; the lists may take the
+        // module's bound less 512, as the configuration checks.)
+        let room = roster_proto::NSS_CONF_MAX_LEN as usize - 512;
+        let names = |prefix: char, count: usize| -> Vec<String> {
+            (0..count).map(|i| format!("{prefix}{i:08}")).collect()
+        };
+        let nss = NssSettings {
+            timeout_ms: u64::MAX,
+            enumerate_timeout_ms: u64::MAX,
+            min_id: u32::MAX,
+            ignore_users: names('u', room / 20),
+            ignore_groups: names('g', room / 10 - room / 20),
+            ..NssSettings::default()
+        };
+        let text = render(&nss);
+        assert!(
+            text.len() as u64 <= roster_proto::NSS_CONF_MAX_LEN,
+            "{} octets",
+            text.len()
+        );
+        assert!(text.ends_with('\n'));
+    }
 
     #[test]
     fn writes_key_value_lines_world_readable() {
