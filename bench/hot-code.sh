@@ -27,8 +27,10 @@
 # cold); the same patterns place those functions' jump tables (LLVM's
 # `.rodata.NAME`, or `.rodata.unlikely.NAME` beside cold code: the tables
 # of their `match`es, an async function's states among them) at the head
-# of .rodata. Needs what the benchmark it runs needs, and valgrind. Run as
-# root.
+# of .rodata. The hidden symbol `__roster_hot_code` marks the head of
+# .text: a binary linked with the script has it (the tests' code_layout
+# checks what it holds). Needs what the benchmark it runs needs, and
+# valgrind. Run as root.
 set -eu
 for tool in valgrind callgrind_control callgrind_annotate; do
     command -v "$tool" >/dev/null || {
@@ -121,6 +123,7 @@ exact=$(wc -l <"$dir/exact")
     echo "{"
     echo "  .text :"
     echo "  {"
+    echo "    HIDDEN(__roster_hot_code = .);"
     sed 's/.*/    *(.text.& .text.unlikely.&)/' "$dir/exact" "$dir/patterns"
     echo "    *(.text .text.*)"
     echo "  }"

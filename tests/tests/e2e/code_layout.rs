@@ -1,9 +1,11 @@
 //! rosterd and the NSS module are linked with a `hot-code.ld` each
 //! (`rosterd/hot_code_layout.rs`): the sections of the functions their
 //! lookups run come first in their `.text`, every other function's after
-//! them. Checked on the builds the tests run. Where a binary is not given
-//! its script (another linker than LLD, or `ROSTER_DEFAULT_LAYOUT=1`),
-//! there is nothing to check.
+//! them. Checked on the builds the tests run. A binary linked with its
+//! script holds the script's mark (`__roster_hot_code`, at the head of
+//! `.text`); where the build left the linker's layout alone (another
+//! linker than LLD, a linker chosen in `RUSTFLAGS`,
+//! `ROSTER_DEFAULT_LAYOUT=1`) there is none, and nothing to check.
 
 #![cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
 
@@ -86,18 +88,19 @@ type Wanted<'a> = (&'a str, &'a dyn Fn(&str) -> bool);
 /// Asserts that `bin`'s functions each of `wanted` picks (at least one
 /// each) are named by the script `script` (a path from the workspace's
 /// root, of more than `min_patterns` patterns) and lie before every
-/// function of `bin` it does not name. Nothing is checked when `bin` was
-/// not linked with LLD or the build left the linker's layout alone.
+/// function of `bin` it does not name. Nothing is checked when `bin`
+/// holds no mark of the script (its build left the linker's layout
+/// alone).
 fn assert_linked_first(bin: &Path, script: &str, min_patterns: usize, wanted: &[Wanted<'_>]) {
-    let comment = Command::new("readelf")
-        .args(["-p", ".comment"])
+    let out = Command::new("nm")
+        .args(["-n", "--defined-only"])
         .arg(bin)
         .output()
-        .expect("readelf (binutils)");
-    if !String::from_utf8_lossy(&comment.stdout).contains("Linker: LLD")
-        || option_env!("ROSTER_DEFAULT_LAYOUT") == Some("1")
-    {
-        eprintln!("{}: not linked with LLD and the script", bin.display());
+        .expect("nm (binutils)");
+    assert!(out.status.success(), "nm {}", bin.display());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    if !listing.lines().any(|l| l.ends_with(" __roster_hot_code")) {
+        eprintln!("{}: not linked with its script", bin.display());
         return;
     }
     let script_path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -117,13 +120,6 @@ fn assert_linked_first(bin: &Path, script: &str, min_patterns: usize, wanted: &[
         patterns.len()
     );
     let named = |symbol: &str| patterns.iter().any(|p| glob_matches(p, symbol));
-    let out = Command::new("nm")
-        .args(["-n", "--defined-only"])
-        .arg(bin)
-        .output()
-        .expect("nm (binutils)");
-    assert!(out.status.success(), "nm {}", bin.display());
-    let listing = String::from_utf8_lossy(&out.stdout);
     // (address, name) of the Rust functions and the module's entry
     // points, by address.
     let functions: Vec<(u64, &str)> = listing
