@@ -19,7 +19,7 @@
 use roster_proto::NSS_CONF_MAX_LEN;
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::{Duration, Instant};
@@ -196,11 +196,17 @@ fn stamp(path: &Path) -> io::Result<FileStamp> {
 /// [`NSS_CONF_MAX_LEN`] (rosterd never writes one) is read up to it, and a
 /// read that ends short of what `statx` said: their whole lines only.
 /// Bytes that are not UTF-8 are read as U+FFFD (such a name matches no
-/// account). A file that is there but cannot be opened or read keeps its
-/// stamp (the defaults then hold until it changes); one that is not there
-/// has none (the next check looks again).
+/// account). A file that is there but cannot be opened or read, or is not
+/// a regular file (a FIFO is opened without waiting for a writer), keeps
+/// its stamp (the defaults then hold until it changes); one that is not
+/// there has none (the next check looks again).
 fn read_stamped(path: &Path) -> (Option<FileStamp>, NssConfig) {
-    let file = match fs::File::open(path) {
+    // (Non-blocking: a FIFO there must not hold the lookup.)
+    let opened = fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
+    let file = match opened {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return (None, NssConfig::default()),
         Err(_) => return (stamp(path).ok(), NssConfig::default()),
@@ -209,6 +215,9 @@ fn read_stamped(path: &Path) -> (Option<FileStamp>, NssConfig) {
         return (None, NssConfig::default());
     };
     let stamp = Some(FileStamp::of(&meta));
+    if !meta.is_file() {
+        return (stamp, NssConfig::default());
+    }
     let len = meta.len().min(NSS_CONF_MAX_LEN);
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     if (&file).take(len).read_to_end(&mut bytes).is_err() {
@@ -414,6 +423,25 @@ mod tests {
             unopenable.state.lock().unwrap().as_ref().unwrap().stamp,
             Some(stamp(&socket).unwrap())
         );
+    }
+
+    /// A FIFO at the file's path gives the defaults at once: opening it
+    /// does not wait for a writer (a lookup must never hang on it).
+    #[test]
+    fn a_fifo_is_not_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CONFIG_FILE_NAME);
+        let made = std::process::Command::new("mkfifo").arg(&path).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reading = path.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(NssConfig::load(&reading));
+        });
+        let config = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("opening a FIFO waited for a writer");
+        assert_eq!(config, NssConfig::default());
     }
 
     #[test]

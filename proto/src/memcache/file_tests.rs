@@ -333,6 +333,26 @@ fn unsafe_or_garbage_files_are_refused() {
     assert_eq!(reader.get(&dir.file(), &Key::Uid(1)), None);
 }
 
+/// A FIFO where the file should be is refused at once: opening it does
+/// not wait for a writer (a lookup must never hang on it).
+#[test]
+fn a_fifo_is_refused_without_waiting() {
+    let dir = TempDir::new();
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.file())
+        .status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = dir.file();
+    std::thread::spawn(move || {
+        let _ = tx.send(Mapping::open(&path).is_err());
+    });
+    let refused = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("opening a FIFO waited for a writer");
+    assert!(refused, "a FIFO is not a memory cache");
+}
+
 #[test]
 fn a_file_of_the_daemons_user_is_trusted_only_in_its_own_directory() {
     // SAFETY: geteuid has no preconditions.

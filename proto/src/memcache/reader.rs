@@ -56,11 +56,13 @@ fn invalid(msg: &str) -> io::Error {
 impl Mapping {
     /// Opens and maps `path`, refusing files that are writable by
     /// group/others, have a bad header, or are owned by anyone but root,
-    /// the caller, or the daemon (see [`crate::trust::trusted_owner`]).
+    /// the caller, or the daemon (see [`crate::trust::trusted_owner`]),
+    /// and anything but a regular file, without waiting for it (a FIFO
+    /// there is opened non-blocking, then refused).
     pub fn open(path: &Path) -> io::Result<Mapping> {
         let file = File::options()
             .read(true)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(path)?;
         let meta = file.metadata()?;
         if !meta.is_file()
