@@ -1366,9 +1366,13 @@ pub mod peer {
             Peer::Roster => {
                 // rosterd's sockets and nss.mc go to /run/roster (the tmpfs),
                 // its persistent cache to the scratch directory.
+                // rosterd runs as `_roster`, as installed (`Daemon::start`:
+                // `--user`): its configuration is root:_roster 0640, and it
+                // makes its state and socket directories its own.
                 mkdir_mode(&dir.join("state"), 0o700);
+                let config = dir.join("roster.toml");
                 write_mode(
-                    &dir.join("roster.toml"),
+                    &config,
                     &format!(
                         "[daemon]\nsocket_dir = \"/run/roster\"\nstate_dir = {}\nlog_level = \"info\"\n\n\
                          [cache]\nentry_ttl = 3600\n\n{}",
@@ -1377,6 +1381,7 @@ pub mod peer {
                     ),
                     0o600,
                 );
+                roster_e2e::daemon_user::give_secret(&config);
                 mounts += "mkdir -p -m 0755 /run/roster\n";
             }
             Peer::Sssd => {
@@ -1469,13 +1474,14 @@ pub mod peer {
 
     impl Daemon {
         /// Starts the peer's daemon in the foreground (rosterd with
-        /// `dir/roster.toml`).
+        /// `dir/roster.toml`, as its own user `_roster`, as installed).
         pub fn start(peer: Peer, dir: &Path) -> Daemon {
             let child = match peer {
                 Peer::Roster => roster_command()
                     .arg("--foreground")
                     .arg("--config")
                     .arg(dir.join("roster.toml"))
+                    .args(["--user", roster_e2e::daemon_user::NAME])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::inherit())
