@@ -96,6 +96,16 @@ pub struct NssSettings {
     pub memcache_size: u64,
 }
 
+impl NssSettings {
+    /// Whether `nss.conf` can list `name` as it is: no `,` (the list's
+    /// separator), `#` (a comment's start), line break or NUL, and no
+    /// white space at either end (the module trims it). The
+    /// configuration refuses other names; rosterd writes only these.
+    pub fn listable(name: &str) -> bool {
+        !name.contains([',', '#', '\n', '\r', '\0']) && name.trim() == name
+    }
+}
+
 /// Smallest and largest `[nss] memcache_size` accepted (1 MiB, 1 GiB).
 pub const MEMCACHE_SIZE_RANGE: (u64, u64) = (1 << 20, 1 << 30);
 
@@ -263,15 +273,11 @@ fn name_lists_fit(r: &RawNss, users: &[String], groups: &[String]) -> Result<(),
     })
 }
 
-/// Refuses a name of `key`'s list that `nss.conf` cannot carry as it is:
-/// one holding `,` (the list's separator), `#` (a comment's start), a
-/// line break or NUL, or white space at either end (the module trims it).
+/// Refuses a name of `key`'s list that `nss.conf` cannot carry as it is
+/// ([`NssSettings::listable`]).
 fn names_fit_nss_conf(key: &str, list: &Opt<Vec<String>>) -> Result<(), Fault> {
     let Some(names) = list else { return Ok(()) };
-    let bad = names
-        .get_ref()
-        .iter()
-        .find(|n| n.contains([',', '#', '\n', '\r', '\0']) || n.trim() != n.as_str());
+    let bad = names.get_ref().iter().find(|n| !NssSettings::listable(n));
     match bad {
         None => Ok(()),
         Some(name) => Err(Fault::at(

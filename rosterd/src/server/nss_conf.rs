@@ -32,7 +32,7 @@ pub fn render(nss: &NssSettings) -> String {
     let clean = |names: &[String]| -> String {
         names
             .iter()
-            .filter(|n| !n.is_empty() && !n.contains([',', '#', '\n', '\r', '\0']))
+            .filter(|n| !n.is_empty() && NssSettings::listable(n))
             .cloned()
             .collect::<Vec<_>>()
             .join(",")
