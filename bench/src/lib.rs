@@ -614,44 +614,27 @@ pub mod inner {
     /// `oncecost KIND KEY`: one lookup, the first thing this process
     /// asks (glibc loading the NSS module for it); prints its time in µs,
     /// the process's own time on a CPU meanwhile in µs (the module's
-    /// loading and set-up included, the daemon's not) and the minor page
-    /// faults it took; the exit code.
+    /// loading and set-up included, the daemon's not;
+    /// `CLOCK_PROCESS_CPUTIME_ID`, as `schedstat`'s figure for the running
+    /// thread lags by up to a tick) and the minor page faults it took; the
+    /// exit code.
     pub fn once_with_cost(parse_op: ParseOp, kind: &str, key: &str) -> i32 {
         let Some(mut f) = parse_op(kind, key) else {
             return 2;
         };
-        let on_cpu = process_on_cpu_ns();
+        let on_cpu = roster_proto::clock::process_on_cpu_ns();
         let faults = minor_faults();
         let start = Instant::now();
         let ok = f();
         let elapsed = start.elapsed();
         let faults = minor_faults().saturating_sub(faults);
-        let on_cpu = process_on_cpu_ns().saturating_sub(on_cpu);
+        let on_cpu = roster_proto::clock::process_on_cpu_ns().saturating_sub(on_cpu);
         println!(
             "{:.0} {:.0} {faults}",
             elapsed.as_nanos() as f64 / 1000.0,
             on_cpu as f64 / 1000.0
         );
         i32::from(!ok)
-    }
-
-    /// This process's time on a CPU so far, in ns, to the nanosecond
-    /// (`CLOCK_PROCESS_CPUTIME_ID`; `schedstat`'s figure for the running
-    /// thread lags until the scheduler next accounts it, by up to a tick:
-    /// too coarse for one lookup).
-    fn process_on_cpu_ns() -> u64 {
-        let mut now = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `now` is a valid, writable timespec.
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
-        if rc != 0 {
-            return 0;
-        }
-        let secs = u64::try_from(now.tv_sec).unwrap_or(0);
-        let nanos = u64::try_from(now.tv_nsec).unwrap_or(0);
-        secs * 1_000_000_000 + nanos
     }
 
     /// Minor page faults this process has taken so far.
