@@ -4,7 +4,7 @@
 //! ldap_entry, ad_entry, dn_range) start from the merged corpus of earlier
 //! runs instead: their input is arbitrary's encoding, not a file format.
 
-use roster_proto::memcache::{MemcacheWriter, Record};
+use roster_proto::memcache::{MemcacheWriter, OwnedKey, Record};
 use roster_proto::{
     encode_request, encode_response, Group, Netgroup, PamCode, PamReply, Request, Response, Secret,
     Triple, User,
@@ -170,6 +170,8 @@ fn memcache() {
             user: "alice".into(),
             gids: vec![10000, 10010],
         },
+        Record::Missing(OwnedKey::UserName("ghost".into())),
+        Record::Missing(OwnedKey::Gid(4242)),
     ];
     for r in &records {
         w.put(r, u64::MAX).expect("record");
@@ -178,18 +180,20 @@ fn memcache() {
     drop(w);
     let _ = std::fs::remove_dir_all(&dir);
     // The selector byte: key length << 3 | key kind (see the target).
-    let keys: [(u8, &[u8]); 5] = [
-        (0, b"alice"),
-        (1, &10001u32.to_be_bytes()),
-        (2, b"staff"),
-        (3, &10010u32.to_be_bytes()),
-        (4, b"alice"),
+    let keys: [(&str, u8, &[u8]); 7] = [
+        ("kind-0", 0, b"alice"),
+        ("kind-1", 1, &10001u32.to_be_bytes()),
+        ("kind-2", 2, b"staff"),
+        ("kind-3", 3, &10010u32.to_be_bytes()),
+        ("kind-4", 4, b"alice"),
+        ("missing-0", 0, b"ghost"),
+        ("missing-3", 3, &4242u32.to_be_bytes()),
     ];
-    for (kind, key) in keys {
+    for (name, kind, key) in keys {
         let mut seed = vec![(key.len() as u8) << 3 | kind];
         seed.extend_from_slice(key);
         seed.extend_from_slice(&file);
-        put("memcache_file", &format!("kind-{kind}"), &seed);
+        put("memcache_file", name, &seed);
     }
     for (i, r) in records.iter().enumerate() {
         put("memcache_file", &format!("record-{i}"), &r.encode(u64::MAX));

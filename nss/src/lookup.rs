@@ -165,8 +165,9 @@ impl<'a> Lookup<'a> {
     fn user_with<R>(&self, key: Key<'_>, f: impl FnOnce(&UserView<'_>) -> R) -> Answer<R> {
         let mut f = Some(f);
         if let Some((reader, path)) = self.memcache {
-            let hit = reader.get_with(path, &key, |record| match (record, f.take()) {
-                (RecordView::User(u), Some(f)) => Some(self.check_user(u, f)),
+            let hit = reader.get_with(path, &key, |record| match record {
+                RecordView::User(u) => f.take().map(|f| self.check_user(u, f)),
+                RecordView::Missing(_) => Some(Answer::NotFound),
                 _ => None,
             });
             if let Some(Some(answer)) = hit {
@@ -203,8 +204,9 @@ impl<'a> Lookup<'a> {
     ) -> Answer<R> {
         let mut f = Some(f);
         if let Some((reader, path)) = self.memcache {
-            let hit = reader.get_with(path, &key, |record| match (record, f.take()) {
-                (RecordView::Group(g), Some(f)) => Some(self.check_group(g, f)),
+            let hit = reader.get_with(path, &key, |record| match record {
+                RecordView::Group(g) => f.take().map(|f| self.check_group(g, f)),
+                RecordView::Missing(_) => Some(Answer::NotFound),
                 _ => None,
             });
             if let Some(Some(answer)) = hit {
@@ -294,16 +296,15 @@ impl<'a> Lookup<'a> {
         }
         let mut f = Some(f);
         if let Some((reader, path)) = self.memcache {
-            let hit = reader.get_with(path, &Key::GroupsOf(name), |record| {
-                match (record, f.take()) {
-                    (RecordView::Initgroups { gids, .. }, Some(f)) => {
-                        Some(f(Gids::encoded(gids, self.config)))
-                    }
-                    _ => None,
-                }
+            let hit = reader.get_with(path, &Key::GroupsOf(name), |record| match record {
+                RecordView::Initgroups { gids, .. } => f
+                    .take()
+                    .map(|f| Answer::Found(f(Gids::encoded(gids, self.config)))),
+                RecordView::Missing(_) => Some(Answer::NotFound),
+                _ => None,
             });
-            if let Some(Some(r)) = hit {
-                return Answer::Found(r);
+            if let Some(Some(answer)) = hit {
+                return answer;
             }
         }
         let Some(f) = f else {

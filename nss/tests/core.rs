@@ -434,6 +434,66 @@ mod memcache {
     }
 
     #[test]
+    fn no_such_entry_records_answer_not_found_until_they_expire() {
+        use roster_proto::memcache::OwnedKey;
+        // A daemon that knows everyone: only the records say "not found".
+        let d = FakeDaemon::start(|req| match req {
+            Request::UserByName(name) => Some(Response::User(User {
+                name: name.clone(),
+                ..alice()
+            })),
+            Request::UserByUid(uid) => Some(Response::User(User {
+                uid: *uid,
+                ..alice()
+            })),
+            Request::GroupByName(_) | Request::GroupByGid(_) => Some(Response::Group(staff())),
+            Request::GroupsOfUser(_) => Some(Response::Gids(vec![10000])),
+            _ => None,
+        });
+        let mc = d.dir.join(MEMCACHE_FILE_NAME);
+        let mut w = MemcacheWriter::create(&mc, 256, 1 << 16).unwrap();
+        let later = monotonic_ms() + 60_000;
+        for key in [
+            OwnedKey::UserName("alice".into()),
+            OwnedKey::Uid(10001),
+            OwnedKey::GroupName("staff".into()),
+            OwnedKey::Gid(10010),
+            OwnedKey::GroupsOf("alice".into()),
+        ] {
+            w.put(&Record::Missing(key), later).unwrap();
+        }
+        w.put(
+            &Record::Missing(OwnedKey::UserName("bob".into())),
+            monotonic_ms().saturating_sub(1),
+        )
+        .unwrap();
+        let reader = MemcacheReader::new();
+        let config = NssConfig::default();
+        let l = d.lookup(&config).with_memcache(&reader, &mc);
+        assert_eq!(l.user_by_name("alice"), Answer::NotFound);
+        assert_eq!(l.user_by_uid(10001), Answer::NotFound);
+        assert_eq!(l.group_by_name("staff"), Answer::NotFound);
+        assert_eq!(l.group_by_gid(10010), Answer::NotFound);
+        assert_eq!(l.groups_of_user("alice"), Answer::NotFound);
+        assert!(d.requests().is_empty(), "{:?}", d.requests());
+        // Expired: the daemon is asked; another key: likewise.
+        let bob = User {
+            name: "bob".into(),
+            ..alice()
+        };
+        assert_eq!(l.user_by_name("bob"), Answer::Found(bob));
+        let other = User {
+            uid: 10002,
+            ..alice()
+        };
+        assert_eq!(l.user_by_uid(10002), Answer::Found(other));
+        assert_eq!(
+            d.requests(),
+            vec![Request::UserByName("bob".into()), Request::UserByUid(10002)]
+        );
+    }
+
+    #[test]
     fn expired_or_withdrawn_entries_go_to_the_daemon() {
         let d = FakeDaemon::start(directory);
         let mc = d.dir.join(MEMCACHE_FILE_NAME);

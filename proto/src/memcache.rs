@@ -36,7 +36,11 @@
 //! per member (where that member's name ends in the block that follows,
 //! past its NUL), then the block: every member's name NUL-terminated, one
 //! after another — what glibc's buffer gets, copied in one piece. A user's
-//! groups (`gid` the count) hold the user's name, then the GIDs.
+//! groups (`gid` the count) hold the user's name, then the GIDs. A
+//! "no such entry" answer (`id` the key's tag, 1–5 as in [`Key::hash`],
+//! `gid` the UID or GID asked, else 0) holds the name asked (empty for an
+//! ID): the module answers "not found" from it until it expires, as
+//! rosterd would from its own negative cache.
 //!
 //! **Expiry**: a reader ignores a record whose expiry has passed (and asks
 //! the daemon instead), so no entry outlives the TTL it was published with.
@@ -62,8 +66,9 @@ pub const MEMCACHE_FILE_NAME: &str = "nss.mc";
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"ROSTRMC\0";
 /// Layout version; a reader ignores files of another version (2: group
-/// members as a block of NUL-terminated names after their end offsets).
-pub const VERSION: u32 = 2;
+/// members as a block of NUL-terminated names after their end offsets; 3:
+/// "no such entry" records, [`Kind::Missing`]).
+pub const VERSION: u32 = 3;
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 64;
 /// Slot value of an empty slot.
@@ -96,6 +101,8 @@ pub enum Kind {
     Group = 2,
     /// The GIDs of a user's groups.
     Initgroups = 3,
+    /// "No such entry" for one key.
+    Missing = 4,
 }
 
 /// What a lookup asks for.
@@ -119,16 +126,46 @@ impl Key<'_> {
         (self.hash() & u64::from(slot_count - 1)) as u32
     }
 
-    /// FNV-1a 64 of a tag byte and the key's bytes.
+    /// The key's kind as a byte: 1 user name, 2 UID, 3 group name, 4 GID,
+    /// 5 the groups of a user.
+    pub fn tag(&self) -> u8 {
+        match self {
+            Key::UserName(_) => 1,
+            Key::Uid(_) => 2,
+            Key::GroupName(_) => 3,
+            Key::Gid(_) => 4,
+            Key::GroupsOf(_) => 5,
+        }
+    }
+
+    /// The key's name, or its ID (`None` for the other).
+    fn parts(&self) -> (Option<&str>, Option<u32>) {
+        match *self {
+            Key::UserName(n) | Key::GroupName(n) | Key::GroupsOf(n) => (Some(n), None),
+            Key::Uid(id) | Key::Gid(id) => (None, Some(id)),
+        }
+    }
+
+    /// The key of `tag` ([`Key::tag`]) with `name` or `id`: a name key
+    /// takes the name and an ID of 0, an ID key the ID and an empty name.
+    fn from_parts(tag: u8, name: &str, id: u32) -> Option<Key<'_>> {
+        let (named, ided) = (id == 0, name.is_empty());
+        Some(match tag {
+            1 if named => Key::UserName(name),
+            2 if ided => Key::Uid(id),
+            3 if named => Key::GroupName(name),
+            4 if ided => Key::Gid(id),
+            5 if named => Key::GroupsOf(name),
+            _ => return None,
+        })
+    }
+
+    /// FNV-1a 64 of the tag byte ([`Key::tag`]) and the key's bytes.
     pub fn hash(&self) -> u64 {
-        let (tag, bytes): (u8, &[u8]) = match self {
-            Key::UserName(n) => (1, n.as_bytes()),
-            Key::Uid(id) => return fnv(2, &id.to_le_bytes()),
-            Key::GroupName(n) => (3, n.as_bytes()),
-            Key::Gid(id) => return fnv(4, &id.to_le_bytes()),
-            Key::GroupsOf(n) => (5, n.as_bytes()),
-        };
-        fnv(tag, bytes)
+        match self.parts() {
+            (Some(name), _) => fnv(self.tag(), name.as_bytes()),
+            (None, id) => fnv(self.tag(), &id.unwrap_or_default().to_le_bytes()),
+        }
     }
 
     /// True when `record` is the answer to this key.
@@ -139,6 +176,7 @@ impl Key<'_> {
             (Key::GroupName(n), Record::Group(g)) => g.name == *n,
             (Key::Gid(id), Record::Group(g)) => g.gid == *id,
             (Key::GroupsOf(n), Record::Initgroups { user, .. }) => user == n,
+            (k, Record::Missing(m)) => *k == m.as_key(),
             _ => false,
         }
     }
@@ -151,7 +189,48 @@ impl Key<'_> {
             (Key::GroupName(n), RecordView::Group(g)) => g.name == *n,
             (Key::Gid(id), RecordView::Group(g)) => g.gid == *id,
             (Key::GroupsOf(n), RecordView::Initgroups { user, .. }) => user == n,
+            (k, RecordView::Missing(m)) => k == m,
             _ => false,
+        }
+    }
+}
+
+/// A [`Key`] with its name owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnedKey {
+    /// passwd entry by name.
+    UserName(String),
+    /// passwd entry by UID.
+    Uid(u32),
+    /// group entry by name.
+    GroupName(String),
+    /// group entry by GID.
+    Gid(u32),
+    /// The groups of a user, by user name.
+    GroupsOf(String),
+}
+
+impl OwnedKey {
+    /// This key, borrowed.
+    pub fn as_key(&self) -> Key<'_> {
+        match self {
+            OwnedKey::UserName(n) => Key::UserName(n),
+            OwnedKey::Uid(id) => Key::Uid(*id),
+            OwnedKey::GroupName(n) => Key::GroupName(n),
+            OwnedKey::Gid(id) => Key::Gid(*id),
+            OwnedKey::GroupsOf(n) => Key::GroupsOf(n),
+        }
+    }
+}
+
+impl From<&Key<'_>> for OwnedKey {
+    fn from(k: &Key<'_>) -> Self {
+        match *k {
+            Key::UserName(n) => OwnedKey::UserName(n.to_string()),
+            Key::Uid(id) => OwnedKey::Uid(id),
+            Key::GroupName(n) => OwnedKey::GroupName(n.to_string()),
+            Key::Gid(id) => OwnedKey::Gid(id),
+            Key::GroupsOf(n) => OwnedKey::GroupsOf(n.to_string()),
         }
     }
 }
@@ -179,6 +258,8 @@ pub enum Record {
         /// The GIDs.
         gids: Vec<u32>,
     },
+    /// "No such entry" for this key.
+    Missing(OwnedKey),
 }
 
 impl RecordView<'_> {
@@ -188,6 +269,7 @@ impl RecordView<'_> {
             RecordView::User(u) => vec![Key::UserName(u.name), Key::Uid(u.uid)],
             RecordView::Group(g) => vec![Key::GroupName(g.name), Key::Gid(g.gid)],
             RecordView::Initgroups { user, .. } => vec![Key::GroupsOf(user)],
+            RecordView::Missing(key) => vec![*key],
         }
     }
 
@@ -205,6 +287,7 @@ impl RecordView<'_> {
                         .zip(g)
                         .all(|(c, id)| c == id.to_ne_bytes())
             }
+            (RecordView::Missing(k), RecordRef::Missing(m)) => *k == m,
             _ => false,
         }
     }
@@ -226,6 +309,8 @@ pub enum RecordRef<'a> {
         /// The GIDs.
         gids: &'a [u32],
     },
+    /// "No such entry" for this key.
+    Missing(Key<'a>),
 }
 
 impl<'a> From<&'a Record> for RecordRef<'a> {
@@ -234,6 +319,7 @@ impl<'a> From<&'a Record> for RecordRef<'a> {
             Record::User(u) => RecordRef::User(u),
             Record::Group(g) => RecordRef::Group(g),
             Record::Initgroups { user, gids } => RecordRef::Initgroups { user, gids },
+            Record::Missing(key) => RecordRef::Missing(key.as_key()),
         }
     }
 }
@@ -245,6 +331,7 @@ impl<'a> RecordRef<'a> {
             RecordRef::User(u) => vec![Key::UserName(&u.name), Key::Uid(u.uid)],
             RecordRef::Group(g) => vec![Key::GroupName(&g.name), Key::Gid(g.gid)],
             RecordRef::Initgroups { user, .. } => vec![Key::GroupsOf(user)],
+            RecordRef::Missing(key) => vec![key],
         }
     }
 
@@ -257,6 +344,7 @@ impl<'a> RecordRef<'a> {
                 user: user.to_string(),
                 gids: gids.to_vec(),
             },
+            RecordRef::Missing(key) => Record::Missing(OwnedKey::from(&key)),
         }
     }
 
@@ -273,6 +361,7 @@ impl<'a> RecordRef<'a> {
                 str_len(&g.name) + g.members.iter().map(|m| 4 + m.len() + 1).sum::<usize>()
             }
             RecordRef::Initgroups { user, gids } => str_len(user) + 4 * gids.len(),
+            RecordRef::Missing(key) => str_len(key.parts().0.unwrap_or_default()),
         };
         (RECORD_HEADER_LEN + body).next_multiple_of(RECORD_ALIGN)
     }
@@ -310,6 +399,11 @@ impl<'a> RecordRef<'a> {
                     out.extend_from_slice(&g.to_ne_bytes());
                 }
                 (Kind::Initgroups, 0, gids.len() as u32)
+            }
+            RecordRef::Missing(key) => {
+                let (name, id) = key.parts();
+                put_str(&mut out, name.unwrap_or_default());
+                (Kind::Missing, u32::from(key.tag()), id.unwrap_or_default())
             }
         };
         out.resize(out.len().next_multiple_of(RECORD_ALIGN), 0);
@@ -389,6 +483,12 @@ mod tests {
                 user: "alice".into(),
                 gids: vec![10000, 10010],
             },
+            Record::Missing(OwnedKey::UserName("ghost".into())),
+            Record::Missing(OwnedKey::Uid(0)),
+            Record::Missing(OwnedKey::Uid(u32::MAX)),
+            Record::Missing(OwnedKey::GroupName("ghosts".into())),
+            Record::Missing(OwnedKey::Gid(4242)),
+            Record::Missing(OwnedKey::GroupsOf("ghost".into())),
         ];
         for r in records {
             let bytes = r.encode(1234);
@@ -414,6 +514,20 @@ mod tests {
         let mut huge_count = Record::Group(Group::default()).encode(1);
         huge_count[20..24].copy_from_slice(&(u32::MAX).to_ne_bytes());
         assert_eq!(Record::decode(&huge_count), None);
+        // "No such entry": a tag out of range, a name key with an ID, an ID
+        // key with a name.
+        let ghost = Record::Missing(OwnedKey::UserName("ghost".into())).encode(1);
+        assert!(Record::decode(&ghost).is_some());
+        for (at, value) in [(16, 0u32), (16, 6), (16, 256 + 1), (20, 7)] {
+            let mut bad = ghost.clone();
+            bad[at..at + 4].copy_from_slice(&value.to_ne_bytes());
+            assert_eq!(Record::decode(&bad), None, "{at}: {value}");
+        }
+        let mut named_uid = Record::Missing(OwnedKey::Uid(7)).encode(1);
+        named_uid[RECORD_HEADER_LEN..RECORD_HEADER_LEN + 4].copy_from_slice(&1u32.to_ne_bytes());
+        named_uid[RECORD_HEADER_LEN + 4] = b'x';
+        assert_eq!(Record::decode(&named_uid), None);
+        assert!(Record::decode(&Record::Missing(OwnedKey::Uid(7)).encode(1)).is_some());
     }
 
     #[test]
@@ -593,6 +707,27 @@ mod tests {
         );
         assert_ne!(Key::Uid(1).hash(), Key::Gid(1).hash());
         assert!(Key::Uid(77).slot(1024) < 1024);
+        // A "no such entry" answers its own key only.
+        let ghost = Record::Missing(OwnedKey::UserName("alice".into()));
+        assert!(Key::UserName("alice").matches(&ghost));
+        for other in [
+            Key::UserName("alicia"),
+            Key::GroupName("alice"),
+            Key::GroupsOf("alice"),
+            Key::Uid(10001),
+        ] {
+            assert!(!other.matches(&ghost), "{other:?}");
+        }
+        let bytes = Record::Missing(OwnedKey::Gid(5)).encode(1);
+        let (view, _) = RecordView::parse(&bytes).unwrap();
+        assert!(Key::Gid(5).matches_view(&view));
+        assert!(!Key::Uid(5).matches_view(&view) && !Key::Gid(6).matches_view(&view));
+        assert_eq!(view.keys(), [Key::Gid(5)]);
+        assert!(view.same_as(RecordRef::Missing(Key::Gid(5))));
+        assert!(!view.same_as(RecordRef::Missing(Key::Uid(5))));
+        // Hashes unchanged by the tags' move to `Key::tag`.
+        assert_eq!(Key::Uid(1).hash(), fnv(2, &1u32.to_le_bytes()));
+        assert_eq!(Key::GroupsOf("a").hash(), fnv(5, b"a"));
     }
 }
 

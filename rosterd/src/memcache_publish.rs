@@ -8,7 +8,10 @@
 //!   [`MemcachePublisher::publish`]`(&request, &response, fresh_for)`, where
 //!   `fresh_for` is how much longer the answer may be served without asking
 //!   the directory again (`entry_ttl` minus the entry's age; zero publishes
-//!   nothing). Found entries are stored; a NotFound answer removes the key;
+//!   nothing). Found entries are stored; a NotFound answer with a
+//!   freshness (every domain's "no such object", fresh until the earliest
+//!   of them expires) is stored as a "no such entry" record
+//!   ([`publishes_missing`] says when), any other removes the key;
 //!   Unavailable/Error change nothing (published entries expire by
 //!   themselves);
 //! - on `rosterctl cache flush` (or anything that invalidates the whole
@@ -27,7 +30,8 @@
 
 use roster_proto::admin::MemoryCacheStats;
 use roster_proto::memcache::{
-    file_len, monotonic_ms, Key, MemcacheWriter, RecordRef, WriteError, MEMCACHE_FILE_NAME,
+    file_len, monotonic_ms, Key, MemcacheWriter, Record, RecordRef, RecordView, WriteError,
+    MEMCACHE_FILE_NAME,
 };
 use roster_proto::{Group, Request, Response, User};
 use std::io;
@@ -177,12 +181,13 @@ impl MemcachePublisher {
             (Request::ListGroups { .. }, Answered::Response(Response::Groups { entries, .. })) => {
                 entries.iter().map(RecordRef::Group).collect()
             }
-            // Negative answers are never stored: removing the key is all.
             (req, Answered::Response(Response::NotFound)) => {
-                if let Some(key) = key_of(req) {
+                let Some(key) = key_of(req) else { return };
+                if !publishes_missing(writer, &key, fresh_for, &self.path) {
                     writer.remove(&key);
+                    return;
                 }
-                return;
+                vec![RecordRef::Missing(key)]
             }
             _ => return,
         };
@@ -263,6 +268,47 @@ fn key_of(req: &Request) -> Option<Key<'_>> {
     })
 }
 
+/// Whether a "no such entry" answer to `key`, fresh for `fresh_for`, is
+/// published as a record (else the key's record is removed): only with a
+/// freshness; never over a live entry (one published meanwhile by another
+/// lookup is removed, as a lookup that no longer finds it removes it); and
+/// at most a sixteenth of the slots' worth of them a file ([`MISSING_SHARE`]:
+/// names nobody has, asked by a scan, cannot fill it), counting those
+/// replaced or expired, until all of those have expired: then the file is
+/// written anew without them (at most once a `negative_ttl`). No rebuild
+/// carries them over.
+fn publishes_missing(
+    writer: &mut MemcacheWriter,
+    key: &Key<'_>,
+    fresh_for: Duration,
+    path: &Path,
+) -> bool {
+    let now = monotonic_ms();
+    let live_entry = writer
+        .get_view(key)
+        .is_some_and(|(old, expires)| !matches!(old, RecordView::Missing(_)) && expires > now);
+    if fresh_for.is_zero() || live_entry {
+        return false;
+    }
+    if writer.missing_records() < writer.slot_count() / MISSING_SHARE {
+        return true;
+    }
+    if now < writer.missing_expiry() {
+        return false;
+    }
+    let (slots, len) = (writer.slot_count(), writer.data_len());
+    match writer.rebuild(now, slots, len) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, path = %path.display(), "memory cache rebuild failed");
+            false
+        }
+    }
+}
+
+/// A file holds at most one "no such entry" record for this many slots.
+const MISSING_SHARE: u32 = 16;
+
 /// Largest slot table of a file bounded by `limit` bytes: at most a
 /// sixteenth of it.
 fn max_slots(limit: usize) -> u32 {
@@ -299,11 +345,20 @@ fn put_or_grow(
         return Ok(());
     }
     match writer.put(record, expires) {
+        // "No such entry" never grows the file: its key's record goes.
+        Err(WriteError::Full) if matches!(record, RecordRef::Missing(_)) => {
+            for key in record.keys() {
+                writer.remove(&key);
+            }
+            return Ok(());
+        }
         Err(WriteError::Full) => {}
         other => return other,
     }
     let now = monotonic_ms();
     let mut live = writer.live_records(now);
+    // Nor are its records carried over: a lookup publishes them again.
+    live.retain(|(r, _)| !matches!(r, Record::Missing(_)));
     live.push((record.to_owned(), expires));
     // Newest first (latest expiry: the entries published last).
     live.sort_by_key(|r| std::cmp::Reverse(r.1));
@@ -569,9 +624,8 @@ mod tests {
         );
         let one = used(&p);
         assert!(one > 0);
-        // Case variants and garbage: the served entry is already there,
-        // negative answers are never stored.
-        for i in 0..10_000 {
+        // Case variants: the served entry is already there.
+        for i in 0..32 {
             let variant: String = "alice"
                 .chars()
                 .enumerate()
@@ -584,16 +638,6 @@ mod tests {
                 })
                 .collect();
             p.publish(&Request::UserByName(variant), &Response::User(alice()), TTL);
-            p.publish(
-                &Request::UserByName(format!("zz{i}")),
-                &Response::NotFound,
-                TTL,
-            );
-            p.publish(
-                &Request::GroupsOfUser(format!("zz{i}")),
-                &Response::NotFound,
-                TTL,
-            );
         }
         assert_eq!(used(&p), one);
         // A changed entry is republished.
@@ -612,6 +656,124 @@ mod tests {
             m.get(&Key::UserName("alice"), monotonic_ms()),
             Some(Record::User(renamed))
         );
+    }
+
+    #[test]
+    fn no_such_entry_answers_are_published_within_their_share() {
+        use roster_proto::memcache::OwnedKey;
+        let dir = tempfile::tempdir().unwrap();
+        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        let writer = |p: &MemcachePublisher, f: &dyn Fn(&MemcacheWriter) -> u64| {
+            f(p.writer.lock().unwrap().as_ref().unwrap())
+        };
+        let m = || Mapping::open(p.path()).unwrap();
+        let ghost = Request::UserByName("ghost".into());
+        p.publish(&ghost, &Response::NotFound, TTL);
+        p.publish(&Request::GroupByGid(4242), &Response::NotFound, TTL);
+        // Without a freshness (a refusal, offline data): nothing.
+        p.publish(
+            &Request::GroupByName("ghosts".into()),
+            &Response::NotFound,
+            Duration::ZERO,
+        );
+        let now = monotonic_ms();
+        assert_eq!(
+            m().get(&Key::UserName("ghost"), now),
+            Some(Record::Missing(OwnedKey::UserName("ghost".into())))
+        );
+        assert_eq!(
+            m().get(&Key::Gid(4242), now),
+            Some(Record::Missing(OwnedKey::Gid(4242)))
+        );
+        assert_eq!(m().get(&Key::GroupName("ghosts"), now), None);
+        // Asked again: no second record.
+        let used = writer(&p, &|w| w.data_used() as u64);
+        p.publish(&ghost, &Response::NotFound, TTL);
+        assert_eq!(writer(&p, &|w| w.data_used() as u64), used);
+        // The name found later (by its UID): the entry replaces it.
+        let found = User {
+            name: "ghost".into(),
+            uid: 20000,
+            ..alice()
+        };
+        p.publish(
+            &Request::UserByUid(20000),
+            &Response::User(found.clone()),
+            TTL,
+        );
+        assert_eq!(
+            m().get(&Key::UserName("ghost"), now),
+            Some(Record::User(found))
+        );
+        // A live entry is removed, not replaced (another lookup may have
+        // published it since this one's answer was decided).
+        p.publish(&Request::UserByUid(20000), &Response::NotFound, TTL);
+        assert_eq!(m().get(&Key::Uid(20000), now), None);
+        assert_eq!(m().get(&Key::UserName("ghost"), now), None);
+        // A rebuild (the file full of entries) carries none over, not even
+        // the one of latest expiry (a full file keeps the latest).
+        p.publish(
+            &Request::GroupByGid(4243),
+            &Response::NotFound,
+            Duration::from_secs(3600),
+        );
+        let first = m();
+        let mut uid = 30000;
+        while !first.retired() {
+            let u = User {
+                name: format!("user{uid}"),
+                uid,
+                ..alice()
+            };
+            p.publish(&Request::UserByUid(uid), &Response::User(u), TTL);
+            uid += 1;
+        }
+        assert_eq!(writer(&p, &|w| u64::from(w.missing_records())), 0);
+        assert!(first.get(&Key::Gid(4243), now).is_some());
+        assert_eq!(m().get(&Key::Gid(4243), 0), None);
+        assert!(m().get(&Key::Uid(uid - 1), now).is_some());
+    }
+
+    #[test]
+    fn names_nobody_has_fill_a_sixteenth_of_the_slots_until_they_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        let writer =
+            |f: &dyn Fn(&MemcacheWriter) -> u64| f(p.writer.lock().unwrap().as_ref().unwrap());
+        let m = || Mapping::open(p.path()).unwrap();
+        p.publish(&Request::UserByUid(10001), &Response::User(alice()), TTL);
+        let share = writer(&|w| u64::from(w.slot_count() / MISSING_SHARE));
+        let brief = Duration::from_millis(50);
+        let now = monotonic_ms();
+        for i in 0..2 * share {
+            let name = Request::GroupByName(format!("zz{i}"));
+            p.publish(&name, &Response::NotFound, brief);
+        }
+        assert_eq!(writer(&|w| u64::from(w.missing_records())), share);
+        let at_share = writer(&|w| w.data_used() as u64);
+        p.publish(&Request::UserByName("zz".into()), &Response::NotFound, TTL);
+        assert_eq!(writer(&|w| w.data_used() as u64), at_share);
+        let held = (0..2 * share)
+            .filter(|i| m().get(&Key::GroupName(&format!("zz{i}")), now).is_some())
+            .count() as u64;
+        assert_eq!(held, share, "the first asked");
+        // Once every one of them has expired, the next is published in a
+        // file written anew without them (the entries kept).
+        let first = m();
+        while monotonic_ms() < writer(&|w| w.missing_expiry()) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(!first.retired());
+        p.publish(&Request::UserByName("zz".into()), &Response::NotFound, TTL);
+        assert!(first.retired());
+        assert_eq!(writer(&|w| u64::from(w.missing_records())), 1);
+        let now = monotonic_ms();
+        assert!(m().get(&Key::UserName("zz"), now).is_some());
+        assert!(m().get(&Key::UserName("alice"), now).is_some());
+        // (Asked as of time 0, when every record is live: gone, not
+        // expired.)
+        assert!(first.get(&Key::GroupName("zz0"), 0).is_some());
+        assert_eq!(m().get(&Key::GroupName("zz0"), 0), None);
     }
 
     #[test]

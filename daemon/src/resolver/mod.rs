@@ -185,7 +185,9 @@ impl<T> Answer<T> {
 }
 
 /// An answer and the time (ms since the epoch) until which it is fresh;
-/// 0 when it is not (negative answers, offline answers, failures).
+/// 0 when it is not (offline answers, failures, and a "not found" that
+/// is not every domain's own "no such object": a refusal, a name or ID
+/// the settings leave out).
 pub type Timed<T> = (Answer<T>, u64);
 
 /// Outcome in one domain.
@@ -388,6 +390,10 @@ impl Resolver {
                 let until = if src == Source::Offline { 0 } else { cx.until };
                 (Answer::Found(v, src), until)
             }
+            // Fresh while every domain's "no such object" is (one from
+            // offline data is fresh until 0); decided by a refusal, not
+            // fresh at all.
+            Ok(None) if cx.absent && cx.until != u64::MAX => (Answer::NotFound, cx.until),
             Ok(None) => (Answer::NotFound, 0),
             Err(reason) => (Answer::Unavailable(reason), 0),
         }
@@ -399,7 +405,7 @@ impl Resolver {
     }
 
     /// [`Resolver::user_by_name`], with the time (ms since the epoch) until
-    /// which the answer is fresh (0 when it is not: negative or offline).
+    /// which the answer is fresh (0 when it is not: see [`Timed`]).
     pub async fn user_by_name_timed(&self, name: &str) -> Timed<Arc<UserEntry>> {
         let mut cx = self.ctx();
         let r = self.resolve_user_by_name(&mut cx, name).await;
@@ -421,6 +427,7 @@ impl Resolver {
             qualified: only.is_some(),
         };
         let Some((i, v, src)) = self.walk_domains(cx, only, Key::UserName(base)).await? else {
+            cx.absent = true;
             return Ok(None);
         };
         let Value::User(raw) = v else { return Ok(None) };
@@ -446,7 +453,11 @@ impl Resolver {
                 self.remember_negatives(&mut cx);
                 served.map(|o| o.map(|u| (u, src)))
             }
-            Ok(_) => Ok(None),
+            Ok(None) => {
+                cx.absent = true;
+                Ok(None)
+            }
+            Ok(Some(_)) => Ok(None),
             Err(e) => Err(e),
         };
         self.timed(&mut cx, r)
@@ -481,7 +492,11 @@ impl Resolver {
                 self.remember_negatives(&mut cx);
                 served.map(|o| o.map(|g| (g, src)))
             }
-            Ok(_) => Ok(None),
+            Ok(None) => {
+                cx.absent = true;
+                Ok(None)
+            }
+            Ok(Some(_)) => Ok(None),
             Err(e) => Err(e),
         };
         let answer = self.timed(&mut cx, r);
@@ -522,7 +537,11 @@ impl Resolver {
                 self.remember_negatives(&mut cx);
                 served.map(|o| o.map(|g| (g, src)))
             }
-            Ok(_) => Ok(None),
+            Ok(None) => {
+                cx.absent = true;
+                Ok(None)
+            }
+            Ok(Some(_)) => Ok(None),
             Err(e) => Err(e),
         };
         let answer = self.timed(&mut cx, r);

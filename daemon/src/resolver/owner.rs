@@ -48,6 +48,10 @@ pub(super) struct Ctx {
     pub reuse_until: u64,
     /// Some part of the answer came from offline data.
     pub offline: bool,
+    /// Every domain asked answered "no such object" to the key the lookup
+    /// asked: a "not found" then rests on those answers alone (fresh until
+    /// `until`, unless `offline`), not on a refusal.
+    pub absent: bool,
     /// How many domain answers the lookup looked at (what deciding it
     /// again would cost).
     pub probes: usize,
@@ -130,6 +134,7 @@ impl Ctx {
             until: u64::MAX,
             reuse_until: u64::MAX,
             offline: false,
+            absent: false,
             probes: 0,
             negatives: Vec::new(),
             local,

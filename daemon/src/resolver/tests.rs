@@ -119,6 +119,53 @@ async fn negative_entries_live_negative_ttl() {
 }
 
 #[tokio::test]
+async fn a_not_found_is_fresh_while_every_domains_no_is() {
+    let d = example();
+    let other = FakeDirectory::new("other");
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), u64::MAX).unwrap());
+    let s = setup_with(&[&d, &other], settings(), Some(store.clone()));
+    let r = &s.resolver;
+    let ttl = settings().negative_ttl_ms;
+    assert_eq!(
+        r.user_by_name_timed("ghost").await,
+        (Answer::NotFound, T0 + ttl)
+    );
+    s.clock.advance(10_000);
+    // From the cache: still fresh until the first answer expires.
+    assert_eq!(
+        r.user_by_name_timed("ghost").await,
+        (Answer::NotFound, T0 + ttl)
+    );
+    let later = T0 + 10_000 + ttl;
+    assert_eq!(r.user_by_uid_timed(10099).await, (Answer::NotFound, later));
+    assert_eq!(
+        r.group_by_name_timed("ghosts").await,
+        (Answer::NotFound, later)
+    );
+    assert_eq!(r.group_by_gid_timed(4242).await, (Answer::NotFound, later));
+    // Decided by a refusal (UID 0) or by the settings: not fresh at all.
+    assert_eq!(
+        r.user_by_name_timed("rootclone").await,
+        (Answer::NotFound, 0)
+    );
+    assert_eq!(r.user_by_name_timed("root").await, (Answer::NotFound, 0));
+    assert_eq!(r.user_by_uid_timed(5).await, (Answer::NotFound, 0));
+    assert_eq!(r.group_by_gid_timed(5).await, (Answer::NotFound, 0));
+    // Resting on offline data: not fresh either. carol, of the second
+    // domain, leaves the first's "no such object" on disk; then she is
+    // gone, and the first domain down answers from that.
+    other.add_user("carol", 20001, 20000);
+    uid(r.user_by_name("carol").await);
+    r.answers_sent();
+    store.flush();
+    other.remove_user("carol");
+    s.clock.advance(settings().entry_ttl_ms);
+    d.set_online(false);
+    assert_eq!(r.user_by_name_timed("carol").await, (Answer::NotFound, 0));
+}
+
+#[tokio::test]
 async fn lru_eviction_sends_the_question_again() {
     let d = example();
     let mut st = settings();

@@ -4,7 +4,7 @@
 //! same way, so the NSS module fills glibc's buffer from any of them with
 //! one code path.
 
-use super::{record_len, Kind, Record, RECORD_ALIGN, RECORD_HEADER_LEN};
+use super::{record_len, Key, Kind, OwnedKey, Record, RECORD_ALIGN, RECORD_HEADER_LEN};
 use crate::types::{Group, User};
 
 /// A passwd entry, borrowed.
@@ -75,6 +75,8 @@ pub enum RecordView<'a> {
         /// The encoded GIDs.
         gids: &'a [u8],
     },
+    /// "No such entry" for this key.
+    Missing(Key<'a>),
 }
 
 impl<'a> UserView<'a> {
@@ -352,6 +354,11 @@ impl<'a> RecordView<'a> {
                 r.0 = rest;
                 RecordView::Initgroups { user, gids }
             }
+            // `id` the key's tag, `gid` its ID (names: 0), then its name.
+            k if k == Kind::Missing as u8 => {
+                let tag = u8::try_from(id).ok()?;
+                RecordView::Missing(Key::from_parts(tag, r.str()?, gid)?)
+            }
             _ => return None,
         };
         // Only alignment padding may follow.
@@ -373,6 +380,7 @@ impl<'a> RecordView<'a> {
                     .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
                     .collect(),
             },
+            RecordView::Missing(key) => Record::Missing(OwnedKey::from(key)),
         }
     }
 }

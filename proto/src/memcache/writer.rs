@@ -3,8 +3,8 @@
 //! between threads without a lock (the daemon wraps it in a `Mutex`).
 
 use super::{
-    record_len, Key, Record, RecordRef, RecordView, HEADER_LEN, MAGIC, OFF_DATA, OFF_DATA_LEN,
-    OFF_DATA_USED, OFF_GENERATION, OFF_HEADER_LEN, OFF_MAGIC, OFF_RETIRED, OFF_SLOTS,
+    record_len, Key, OwnedKey, Record, RecordRef, RecordView, HEADER_LEN, MAGIC, OFF_DATA,
+    OFF_DATA_LEN, OFF_DATA_USED, OFF_GENERATION, OFF_HEADER_LEN, OFF_MAGIC, OFF_RETIRED, OFF_SLOTS,
     OFF_SLOT_COUNT, OFF_VERSION, RECORD_ALIGN, SLOT_DELETED, SLOT_EMPTY, VERSION,
 };
 use crate::atomic_file::{Options, Replacement};
@@ -42,6 +42,10 @@ pub struct MemcacheWriter {
     data_len: usize,
     used: usize,
     occupied: u32,
+    /// "No such entry" records written to this file.
+    missing: u32,
+    /// The latest expiry among them (0: none).
+    missing_expiry: u64,
     dev: u64,
     ino: u64,
     file: File,
@@ -94,6 +98,8 @@ impl MemcacheWriter {
             data_len,
             used: 0,
             occupied: 0,
+            missing: 0,
+            missing_expiry: 0,
             dev: meta.dev(),
             ino: meta.ino(),
             // The same open file as the temporary file, which becomes the
@@ -146,6 +152,19 @@ impl MemcacheWriter {
     /// Capacity of the record area in bytes.
     pub fn data_len(&self) -> usize {
         self.data_len
+    }
+
+    /// How many "no such entry" records ([`RecordRef::Missing`]) were
+    /// written to this file (live, replaced or expired).
+    pub fn missing_records(&self) -> u32 {
+        self.missing
+    }
+
+    /// The latest expiry (as [`super::monotonic_ms`]) of the "no such
+    /// entry" records written to this file; 0 when there are none. From
+    /// then on none is live.
+    pub fn missing_expiry(&self) -> u64 {
+        self.missing_expiry
     }
 
     /// Bytes of the record area in use.
@@ -286,6 +305,10 @@ impl MemcacheWriter {
             );
         }
         self.used += bytes.len();
+        if matches!(record, RecordRef::Missing(_)) {
+            self.missing += 1;
+            self.missing_expiry = self.missing_expiry.max(expires_ms);
+        }
         self.header_u64(OFF_DATA_USED)
             .store(self.used as u64, Ordering::Release);
         let value = (off / RECORD_ALIGN + 1) as u32;
@@ -494,37 +517,4 @@ fn nonce() -> u64 {
         v = super::monotonic_ms() ^ (u64::from(std::process::id()) << 32);
     }
     v
-}
-
-/// A [`Key`] copied out of the mapping.
-enum OwnedKey {
-    UserName(String),
-    Uid(u32),
-    GroupName(String),
-    Gid(u32),
-    GroupsOf(String),
-}
-
-impl OwnedKey {
-    fn as_key(&self) -> Key<'_> {
-        match self {
-            OwnedKey::UserName(n) => Key::UserName(n),
-            OwnedKey::Uid(id) => Key::Uid(*id),
-            OwnedKey::GroupName(n) => Key::GroupName(n),
-            OwnedKey::Gid(id) => Key::Gid(*id),
-            OwnedKey::GroupsOf(n) => Key::GroupsOf(n),
-        }
-    }
-}
-
-impl From<&Key<'_>> for OwnedKey {
-    fn from(k: &Key<'_>) -> Self {
-        match *k {
-            Key::UserName(n) => OwnedKey::UserName(n.to_string()),
-            Key::Uid(id) => OwnedKey::Uid(id),
-            Key::GroupName(n) => OwnedKey::GroupName(n.to_string()),
-            Key::Gid(id) => OwnedKey::Gid(id),
-            Key::GroupsOf(n) => OwnedKey::GroupsOf(n.to_string()),
-        }
-    }
 }

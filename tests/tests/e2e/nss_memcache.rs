@@ -101,6 +101,66 @@ fn cached_answers_need_no_daemon_and_a_flush_withdraws_them() {
     assert_eq!(alice, 2, "a flush empties the memory cache too");
 }
 
+/// Names and IDs nobody has are answered "not found" from the file: with
+/// `roster [NOTFOUND=return] files`, the namespace's local files (which
+/// hold those names and IDs) are read only when roster is unavailable. With
+/// rosterd frozen, the keys asked before still say "not found"; one never
+/// asked reaches the local files after the module's timeout.
+#[test]
+fn names_nobody_has_are_answered_from_the_file() {
+    use roster_proto::memcache::Key;
+    let env = Env::start(FAST_TIMEOUT);
+    let host = |f: &str| std::fs::read_to_string(format!("/etc/{f}")).expect("host file");
+    let ns = env
+        .ns()
+        .nsswitch(
+            "passwd: roster [NOTFOUND=return] files\n\
+             group: roster [NOTFOUND=return] files\n\
+             shadow: files\n",
+        )
+        .etc_file(
+            "passwd",
+            &(host("passwd")
+                + "ghost:x:3900001:3900002::/:/bin/false\n\
+                   ghost2:x:3900011:3900002::/:/bin/false\n"),
+        )
+        .etc_file(
+            "group",
+            &(host("group") + "ghosts:x:3900002:\nghosts2:x:3900012:\n"),
+        );
+    let asked = [
+        "passwd ghost",
+        "passwd 3900001",
+        "group ghosts",
+        "group 3900002",
+    ];
+    for a in asked {
+        assert_eq!(getent(&ns, a), 2, "getent {a}: roster says not found");
+    }
+    for key in [
+        Key::UserName("ghost"),
+        Key::Uid(3900001),
+        Key::GroupName("ghosts"),
+        Key::Gid(3900002),
+    ] {
+        wait_until_published(&env, key);
+    }
+    let (again, never) = frozen(&env, || {
+        let again: Vec<i32> = asked.iter().map(|a| getent(&ns, a)).collect();
+        let never: Vec<i32> = ["passwd ghost2", "group 3900012"]
+            .iter()
+            .map(|a| getent(&ns, a))
+            .collect();
+        (again, never)
+    });
+    assert_eq!(again, [2; 4], "{asked:?} answered from nss.mc");
+    assert_eq!(
+        never,
+        [0, 0],
+        "keys never asked: roster unavailable, files found"
+    );
+}
+
 #[test]
 fn stop_crash_and_restart_invalidate_the_file() {
     let mut env = Env::start(FAST_TIMEOUT);
@@ -273,16 +333,23 @@ fn case_variants_and_garbage_names_do_not_grow_the_file() {
         assert!(meta.len() <= BOUND, "nss.mc is {} bytes", meta.len());
         assert!(meta.blocks() * 512 <= BOUND, "{} blocks", meta.blocks());
     }
-    // Only the served names have records: not one per spelling asked, none
-    // for a name nobody has; each entry at most twice (republished once
-    // half its TTL has passed).
+    // Only the served names have entries: not one per spelling asked;
+    // each entry at most twice (republished once half its TTL has
+    // passed). Spellings nobody has get "no such entry" records, at most
+    // one for 16 slots of the file (2 MiB: 32,768 slots), the first asked;
+    // none is carried over when the file is rebuilt.
     let records = records_in(&mc);
     let mut names = BTreeSet::new();
+    let mut missing = Vec::new();
     for r in &records {
         let name = match r {
             Record::User(u) => &u.name,
             Record::Group(g) => &g.name,
             Record::Initgroups { user, .. } => user,
+            Record::Missing(key) => {
+                missing.push(key.clone());
+                continue;
+            }
         };
         assert!(
             existing.contains(name),
@@ -299,12 +366,31 @@ fn case_variants_and_garbage_names_do_not_grow_the_file() {
             .any(|r| matches!(r, Record::Initgroups { user, .. } if user == NAMED_USERS[0].name)),
         "initgroups under the served name published"
     );
+    let entries = records.len() - missing.len();
     assert!(
-        records.len() <= 2 * existing.len(),
-        "{} records for {} existing names",
-        records.len(),
+        entries <= 2 * existing.len(),
+        "{entries} records for {} existing names",
         existing.len()
     );
+    assert!(
+        (1..=32_768 / 16).contains(&missing.len()),
+        "{} \"no such entry\" records",
+        missing.len()
+    );
+    // (Of the garbage, the case variants this RFC 2307 domain answers
+    // "no such object" to, and a user named 65534 `setpriv` asks for;
+    // never a served name.)
+    for key in &missing {
+        use roster_proto::memcache::OwnedKey;
+        let name = match key {
+            OwnedKey::UserName(n) | OwnedKey::GroupName(n) => n,
+            other => panic!("a \"no such entry\" record for {other:?}, never asked"),
+        };
+        assert!(
+            !existing.contains(name),
+            "a \"no such entry\" record for {name:?}"
+        );
+    }
     // Replaced files are unlinked; nothing else is left in the directory.
     let files: Vec<String> = std::fs::read_dir(env.rd.socket_dir())
         .unwrap()
@@ -314,9 +400,10 @@ fn case_variants_and_garbage_names_do_not_grow_the_file() {
         .collect();
     assert_eq!(files, [MEMCACHE_FILE_NAME], "{files:?}");
     eprintln!(
-        "{LOOKUPS} lookups ({variants} case variants): nss.mc {} bytes, {} records for {} names",
+        "{LOOKUPS} lookups ({variants} case variants): nss.mc {} bytes, {} records for {} names, {} of names nobody has",
         meta.len(),
         records.len(),
-        names.len()
+        names.len(),
+        missing.len()
     );
 }
