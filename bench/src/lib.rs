@@ -10,20 +10,24 @@
 pub mod lookup {
     use std::ffi::{CStr, CString};
 
-    /// One lookup, called again and again; returns "found".
+    /// One lookup, called again and again; returns "found" (for
+    /// `pwnam-none`, "not found").
     pub type Lookup = Box<dyn FnMut() -> bool>;
 
-    /// Turns `kind` (`pwnam`, `pwuid`, `grnam`, `grgid`, `grouplist`,
-    /// `idgroups`) and its `key` (`name:gid` for `grouplist` and
-    /// `idgroups`) into a closure calling
+    /// Turns `kind` (`pwnam`, `pwnam-none`, `pwuid`, `grnam`, `grgid`,
+    /// `grouplist`, `idgroups`) and its `key` (`name:gid` for `grouplist`
+    /// and `idgroups`) into a closure calling
     /// getpwnam_r/getpwuid_r/getgrnam_r/getgrgid_r/getgrouplist (and for
     /// `idgroups` getgrgid_r of each group getgrouplist gives, as `id`
-    /// does); None for an unknown kind or a key that does not parse.
+    /// does; `pwnam-none` is getpwnam_r of a name nobody has, which
+    /// succeeds when it answers "no such user"); None for an unknown kind
+    /// or a key that does not parse.
     pub fn parse_op(kind: &str, key: &str) -> Option<Lookup> {
         Some(match kind {
-            "pwnam" => {
+            "pwnam" | "pwnam-none" => {
                 let name = CString::new(key).ok()?;
                 let mut buf = vec![0u8; 4096];
+                let want_found = kind == "pwnam";
                 Box::new(move || {
                     // SAFETY: zeroed passwd is valid; buf outlives the call.
                     let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
@@ -38,7 +42,7 @@ pub mod lookup {
                             &mut res,
                         )
                     };
-                    rc == 0 && !res.is_null()
+                    rc == 0 && res.is_null() != want_found
                 })
             }
             "pwuid" => {

@@ -327,6 +327,18 @@ fn outer() {
         parse_warm(&big_socket).0 / 1000.0,
         parse_warm(&big_mc).0 / 1000.0
     );
+    // rosterd's own negative answer each time over the socket; from the
+    // memory cache once rosterd has published it (the warm-up's first
+    // call).
+    let none = "warm pwnam-none nosuchuser";
+    let none_socket = run(FILES_ROSTER, Some(&socket_only), none);
+    let none_mc = run(FILES_ROSTER, Some(&mc_dir), none);
+    println!(
+        "  getpwnam of a name nobody has, asked again: median {:.1} µs (socket), {:.1} µs \
+         (memory cache)",
+        parse_warm(&none_socket).0 / 1000.0,
+        parse_warm(&none_mc).0 / 1000.0
+    );
     println!();
 
     println!("{PROCS} processes in parallel, warm getpwnam, {PARALLEL_CALLS} calls each:");
