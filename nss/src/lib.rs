@@ -17,9 +17,9 @@
 //! UNAVAIL at once for a few seconds ([`backoff`]) instead of waiting on
 //! every lookup again.
 //!
-//! Statuses: NOTFOUND when the daemon says there is no such object (or the
-//! name/ID is one the module never serves: ignored names, IDs below
-//! `min_id`); UNAVAIL when the daemon cannot be reached or fails, so the next
+//! Statuses: NOTFOUND when the daemon says there is no such object, or its
+//! memory cache's live "no such entry" record does (or the name/ID is one
+//! the module never serves: ignored names, IDs below `min_id`); UNAVAIL when the daemon cannot be reached or fails, so the next
 //! source keeps working; TRYAGAIN with `ERANGE` when glibc's buffer is too
 //! small (glibc retries with a larger one).
 //!

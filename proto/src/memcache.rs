@@ -37,7 +37,7 @@
 //! past its NUL), then the block: every member's name NUL-terminated, one
 //! after another — what glibc's buffer gets, copied in one piece. A user's
 //! groups (`gid` the count) hold the user's name, then the GIDs. A
-//! "no such entry" answer (`id` the key's tag, 1–5 as in [`Key::hash`],
+//! "no such entry" answer (`id` the key's tag, 1–5 as [`Key::tag`] gives,
 //! `gid` the UID or GID asked, else 0) holds the name asked (empty for an
 //! ID): the module answers "not found" from it until it expires, as
 //! rosterd would from its own negative cache.
@@ -46,10 +46,11 @@
 //! the daemon instead), so no entry outlives the TTL it was published with.
 //!
 //! **Invalidation**: deleting a key stores `u32::MAX` in its slot. A flush,
-//! a full record area or a restart writes a whole new file and renames it
-//! over the old one, then sets the old file's `retired` flag; readers check
-//! the flag on every lookup and re-map the new file. Stopping the daemon
-//! retires the file and removes it.
+//! a full record area, a restart or (rosterd's rule) "no such entry"
+//! records all expired after their share was used writes a whole new file
+//! and renames it over the old one, then sets the old file's `retired`
+//! flag; readers check the flag on every lookup and re-map the new file.
+//! Stopping the daemon retires the file and removes it.
 
 mod reader;
 mod view;

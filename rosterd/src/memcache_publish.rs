@@ -23,7 +23,12 @@
 //! under the key that was asked (a case variant, a qualified name): the
 //! daemon answers with the entry as served (see `resolver::owner`), whose
 //! name and ID lead back to that same entry, so no answer can replace
-//! what another name means.
+//! what another name means. A "no such entry" record names no account and
+//! is filed under the key asked; it never replaces a live entry.
+//!
+//! An answer decided before a flush is not published after it
+//! ([`MemcachePublisher::publish_unless_flushed`], which the connections
+//! use).
 //!
 //! Everything here is synchronous and quick (a copy into a mapped file); a
 //! failure is logged and never fails the request.
@@ -37,7 +42,7 @@ use roster_proto::{Group, Request, Response, User};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -79,7 +84,30 @@ pub struct MemcachePublisher {
     /// Largest size of the file in bytes.
     limit: AtomicUsize,
     writer: Mutex<Option<MemcacheWriter>>,
+    /// Flushes so far (changed under `writer`'s lock): an answer decided
+    /// before a flush is not published after it
+    /// ([`MemcachePublisher::publish_unless_flushed`]).
+    flushes: AtomicU64,
+    /// When "no such entry" records are published ([`publishes_missing`]).
+    missing_rules: MissingRules,
 }
+
+/// When "no such entry" records are published ([`publishes_missing`]).
+#[derive(Clone, Copy, Debug)]
+struct MissingRules {
+    /// A "not found" fresh for less publishes none (milliseconds).
+    min_fresh_ms: u64,
+    /// A file is written anew to drop them no sooner than this after it
+    /// was written (milliseconds).
+    rebuild_pause_ms: u64,
+}
+
+/// The rules rosterd runs with: a second's freshness at least, a new
+/// file for them at most once a minute.
+const MISSING_RULES: MissingRules = MissingRules {
+    min_fresh_ms: 1_000,
+    rebuild_pause_ms: 60_000,
+};
 
 impl MemcachePublisher {
     /// Creates (or replaces, retiring the old one) `socket_dir/nss.mc`,
@@ -92,6 +120,8 @@ impl MemcachePublisher {
             path,
             limit: AtomicUsize::new(limit),
             writer: Mutex::new(Some(writer)),
+            flushes: AtomicU64::new(0),
+            missing_rules: MISSING_RULES,
         })
     }
 
@@ -150,11 +180,43 @@ impl MemcachePublisher {
         response: impl Into<Answered<'a>>,
         fresh_for: Duration,
     ) {
-        let response = response.into();
+        self.publish_since(None, request, response.into(), fresh_for);
+    }
+
+    /// How many flushes there were so far: read before a lookup is
+    /// decided, for [`MemcachePublisher::publish_unless_flushed`].
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
+    }
+
+    /// [`MemcachePublisher::publish`], unless the file was flushed since
+    /// [`MemcachePublisher::flushes`] said `flushes` (the answer was
+    /// decided from what the flush dropped: a user created and then the
+    /// cache flushed must not meet a "no such user" decided before).
+    pub fn publish_unless_flushed<'a>(
+        &self,
+        flushes: u64,
+        request: &Request,
+        response: impl Into<Answered<'a>>,
+        fresh_for: Duration,
+    ) {
+        self.publish_since(Some(flushes), request, response.into(), fresh_for);
+    }
+
+    fn publish_since(
+        &self,
+        flushes: Option<u64>,
+        request: &Request,
+        response: Answered<'_>,
+        fresh_for: Duration,
+    ) {
         let mut guard = match self.writer.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        if flushes.is_some_and(|n| n != self.flushes.load(Ordering::Relaxed)) {
+            return;
+        }
         let Some(writer) = guard.as_mut() else {
             return;
         };
@@ -183,11 +245,14 @@ impl MemcachePublisher {
             }
             (req, Answered::Response(Response::NotFound)) => {
                 let Some(key) = key_of(req) else { return };
-                if !publishes_missing(writer, &key, fresh_for, &self.path) {
-                    writer.remove(&key);
-                    return;
+                match publishes_missing(writer, &key, fresh_for, self.missing_rules, &self.path) {
+                    MissingFate::Publish => vec![RecordRef::Missing(key)],
+                    MissingFate::Keep => return,
+                    MissingFate::Remove => {
+                        writer.remove(&key);
+                        return;
+                    }
                 }
-                vec![RecordRef::Missing(key)]
             }
             _ => return,
         };
@@ -222,6 +287,7 @@ impl MemcachePublisher {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        self.flushes.fetch_add(1, Ordering::Relaxed);
         let limit = self.limit();
         let (slots, len) = guard.as_ref().map_or(initial_layout(limit), |w| {
             let slots = w.slot_count().min(max_slots(limit));
@@ -268,45 +334,74 @@ fn key_of(req: &Request) -> Option<Key<'_>> {
     })
 }
 
+/// What a "no such entry" answer does to the memory cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MissingFate {
+    /// Its record is published.
+    Publish,
+    /// The key's live "no such entry" record stays as it is.
+    Keep,
+    /// The key's record, if any, goes (as a lookup that no longer finds
+    /// an entry removes it).
+    Remove,
+}
+
 /// Whether a "no such entry" answer to `key`, fresh for `fresh_for`, is
-/// published as a record (else the key's record is removed): only with a
-/// freshness; never over a live entry (one published meanwhile by another
-/// lookup is removed, as a lookup that no longer finds it removes it); and
-/// at most a sixteenth of the slots' worth of them a file ([`MISSING_SHARE`]:
-/// names nobody has, asked by a scan, cannot fill it), counting those
-/// replaced or expired, until all of those have expired: then the file is
-/// written anew without them (at most once a `negative_ttl`). No rebuild
-/// carries them over.
+/// published as a record: only for a lookup by name or ID, never over a
+/// live entry (one published meanwhile by another lookup: removed), with
+/// at least `rules.min_fresh_ms` of freshness; and at most a sixteenth
+/// of the slots' worth of them a file, in at most a sixteenth of its
+/// record area ([`MISSING_SHARE`]: names nobody has, asked by a scan,
+/// cannot fill it), counting those replaced or expired. Once they are
+/// used up, none more (a live one of the key stays) until every one has
+/// expired and the file is `rules.rebuild_pause_ms` old: then it is
+/// written anew without them. No rebuild carries them over.
 fn publishes_missing(
     writer: &mut MemcacheWriter,
     key: &Key<'_>,
     fresh_for: Duration,
+    rules: MissingRules,
     path: &Path,
-) -> bool {
+) -> MissingFate {
     let now = monotonic_ms();
-    let live_entry = writer
+    let live = writer
         .get_view(key)
-        .is_some_and(|(old, expires)| !matches!(old, RecordView::Missing(_)) && expires > now);
-    if fresh_for.is_zero() || live_entry {
-        return false;
+        .filter(|(_, expires)| *expires > now)
+        .map(|(old, _)| matches!(old, RecordView::Missing(_)));
+    let fresh_ms = fresh_for.as_millis() as u64;
+    if matches!(key, Key::GroupsOf(_))
+        || live == Some(false)
+        || fresh_ms < rules.min_fresh_ms.max(1)
+    {
+        return MissingFate::Remove;
     }
-    if writer.missing_records() < writer.slot_count() / MISSING_SHARE {
-        return true;
+    let len = RecordRef::Missing(*key).encoded_len();
+    if writer.missing_records() < writer.slot_count() / MISSING_SHARE
+        && writer.missing_bytes() + len <= writer.data_len() / MISSING_SHARE as usize
+    {
+        return MissingFate::Publish;
     }
-    if now < writer.missing_expiry() {
-        return false;
+    if live == Some(true) {
+        return MissingFate::Keep;
+    }
+    let due = writer
+        .missing_expiry()
+        .max(writer.created_ms().saturating_add(rules.rebuild_pause_ms));
+    if now < due {
+        return MissingFate::Remove;
     }
     let (slots, len) = (writer.slot_count(), writer.data_len());
     match writer.rebuild(now, slots, len) {
-        Ok(()) => true,
+        Ok(()) => MissingFate::Publish,
         Err(e) => {
             tracing::warn!(error = %e, path = %path.display(), "memory cache rebuild failed");
-            false
+            MissingFate::Remove
         }
     }
 }
 
-/// A file holds at most one "no such entry" record for this many slots.
+/// A file holds at most one "no such entry" record for this many slots,
+/// and their bytes at most this fraction of its record area.
 const MISSING_SHARE: u32 = 16;
 
 /// Largest slot table of a file bounded by `limit` bytes: at most a
@@ -506,6 +601,8 @@ mod tests {
             path: path.clone(),
             limit: AtomicUsize::new(DEFAULT_SIZE_LIMIT),
             writer: Mutex::new(Some(MemcacheWriter::create(&path, 16, 4096).unwrap())),
+            flushes: AtomicU64::new(0),
+            missing_rules: MISSING_RULES,
         };
         let users: Vec<User> = (0..500)
             .map(|i| User {
@@ -734,46 +831,158 @@ mod tests {
         assert!(m().get(&Key::Uid(uid - 1), now).is_some());
     }
 
+    fn written(p: &MemcachePublisher, f: &dyn Fn(&MemcacheWriter) -> u64) -> u64 {
+        f(p.writer.lock().unwrap().as_ref().unwrap())
+    }
+
+    fn mapped(p: &MemcachePublisher) -> Mapping {
+        Mapping::open(p.path()).unwrap()
+    }
+
     #[test]
     fn names_nobody_has_fill_a_sixteenth_of_the_slots_until_they_expire() {
         let dir = tempfile::tempdir().unwrap();
-        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
-        let writer =
-            |f: &dyn Fn(&MemcacheWriter) -> u64| f(p.writer.lock().unwrap().as_ref().unwrap());
-        let m = || Mapping::open(p.path()).unwrap();
+        let mut p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        p.missing_rules.rebuild_pause_ms = u64::MAX;
         p.publish(&Request::UserByUid(10001), &Response::User(alice()), TTL);
-        let share = writer(&|w| u64::from(w.slot_count() / MISSING_SHARE));
-        let brief = Duration::from_millis(50);
+        let share = written(&p, &|w| u64::from(w.slot_count() / MISSING_SHARE));
+        let brief = Duration::from_millis(MISSING_RULES.min_fresh_ms);
+        // Fresh for less than the floor: none.
+        let hasty = Request::GroupByName("hasty".into());
+        p.publish(
+            &hasty,
+            &Response::NotFound,
+            brief - Duration::from_millis(1),
+        );
+        assert_eq!(written(&p, &|w| u64::from(w.missing_records())), 0);
         let now = monotonic_ms();
         for i in 0..2 * share {
             let name = Request::GroupByName(format!("zz{i}"));
             p.publish(&name, &Response::NotFound, brief);
         }
-        assert_eq!(writer(&|w| u64::from(w.missing_records())), share);
-        let at_share = writer(&|w| w.data_used() as u64);
-        p.publish(&Request::UserByName("zz".into()), &Response::NotFound, TTL);
-        assert_eq!(writer(&|w| w.data_used() as u64), at_share);
+        assert_eq!(written(&p, &|w| u64::from(w.missing_records())), share);
         let held = (0..2 * share)
-            .filter(|i| m().get(&Key::GroupName(&format!("zz{i}")), now).is_some())
+            .filter(|i| {
+                mapped(&p)
+                    .get(&Key::GroupName(&format!("zz{i}")), now)
+                    .is_some()
+            })
             .count() as u64;
         assert_eq!(held, share, "the first asked");
-        // Once every one of them has expired, the next is published in a
-        // file written anew without them (the entries kept).
-        let first = m();
-        while monotonic_ms() < writer(&|w| w.missing_expiry()) {
+        // Used up: no new one; a live one of the key asked again stays.
+        let at_share = written(&p, &|w| w.data_used() as u64);
+        p.publish(&Request::UserByName("zz".into()), &Response::NotFound, TTL);
+        p.publish(
+            &Request::GroupByName("zz0".into()),
+            &Response::NotFound,
+            TTL,
+        );
+        assert_eq!(written(&p, &|w| w.data_used() as u64), at_share);
+        assert_eq!(mapped(&p).get(&Key::UserName("zz"), now), None);
+        assert!(mapped(&p).get(&Key::GroupName("zz0"), now).is_some());
+        // Every one of them expired, but the file younger than the pause:
+        // still none.
+        let first = mapped(&p);
+        while monotonic_ms() < written(&p, &|w| w.missing_expiry()) {
             std::thread::sleep(Duration::from_millis(5));
         }
+        p.publish(&Request::UserByName("zz".into()), &Response::NotFound, TTL);
         assert!(!first.retired());
+        // Past the pause: published in a file written anew without them
+        // (the entries kept).
+        p.missing_rules.rebuild_pause_ms = 0;
         p.publish(&Request::UserByName("zz".into()), &Response::NotFound, TTL);
         assert!(first.retired());
-        assert_eq!(writer(&|w| u64::from(w.missing_records())), 1);
+        assert_eq!(written(&p, &|w| u64::from(w.missing_records())), 1);
         let now = monotonic_ms();
-        assert!(m().get(&Key::UserName("zz"), now).is_some());
-        assert!(m().get(&Key::UserName("alice"), now).is_some());
+        assert!(mapped(&p).get(&Key::UserName("zz"), now).is_some());
+        assert!(mapped(&p).get(&Key::UserName("alice"), now).is_some());
         // (Asked as of time 0, when every record is live: gone, not
         // expired.)
-        assert!(first.get(&Key::GroupName("zz0"), 0).is_some());
-        assert_eq!(m().get(&Key::GroupName("zz0"), 0), None);
+        assert!(first.get(&Key::GroupName("zz1"), 0).is_some());
+        assert_eq!(mapped(&p).get(&Key::GroupName("zz1"), 0), None);
+    }
+
+    #[test]
+    fn long_names_nobody_has_fill_a_sixteenth_of_the_record_area() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        let share = written(&p, &|w| u64::from(w.slot_count() / MISSING_SHARE));
+        let area = written(&p, &|w| w.data_len() as u64);
+        let len = RecordRef::Missing(Key::UserName(&"0".repeat(250))).encoded_len() as u64;
+        for i in 0..share {
+            let name = format!("{i:0>250}");
+            p.publish(&Request::UserByName(name), &Response::NotFound, TTL);
+        }
+        let count = written(&p, &|w| u64::from(w.missing_records()));
+        let bytes = written(&p, &|w| w.missing_bytes() as u64);
+        assert!(count > 0 && count < share, "{count} of {share}");
+        assert!(
+            bytes <= area / u64::from(MISSING_SHARE),
+            "{bytes} of {area}"
+        );
+        assert!(
+            bytes + len > area / u64::from(MISSING_SHARE),
+            "{bytes} of {area}"
+        );
+    }
+
+    #[test]
+    fn initgroups_and_answers_decided_before_a_flush_publish_no_such_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        let ghost = Request::UserByName("ghost".into());
+        let before = p.flushes();
+        p.flush();
+        p.publish(
+            &Request::GroupsOfUser("ghost".into()),
+            &Response::NotFound,
+            TTL,
+        );
+        p.publish_unless_flushed(before, &ghost, &Response::NotFound, TTL);
+        p.publish_unless_flushed(
+            before,
+            &Request::UserByUid(10001),
+            &Response::User(alice()),
+            TTL,
+        );
+        let now = monotonic_ms();
+        assert_eq!(mapped(&p).get(&Key::GroupsOf("ghost"), now), None);
+        assert_eq!(mapped(&p).get(&Key::UserName("ghost"), now), None);
+        assert_eq!(mapped(&p).get(&Key::Uid(10001), now), None);
+        p.publish_unless_flushed(p.flushes(), &ghost, &Response::NotFound, TTL);
+        assert!(mapped(&p).get(&Key::UserName("ghost"), now).is_some());
+    }
+
+    #[test]
+    fn a_no_such_entry_that_finds_the_file_full_removes_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = MemcacheWriter::create(&dir.path().join(MEMCACHE_FILE_NAME), 64, 4096).unwrap();
+        let ghost = User {
+            name: "ghost".into(),
+            uid: 20000,
+            ..alice()
+        };
+        w.put(RecordRef::User(&ghost), 1).unwrap();
+        let mut uid = 30000;
+        loop {
+            let u = User {
+                name: format!("user{uid}"),
+                uid,
+                ..alice()
+            };
+            if w.put(RecordRef::User(&u), u64::MAX).is_err() {
+                break;
+            }
+            uid += 1;
+        }
+        let (used, retired_before) = (w.data_used(), Mapping::open(w.path()).unwrap());
+        let key = Key::UserName("ghost");
+        put_or_grow(&mut w, RecordRef::Missing(key), u64::MAX, 1 << 20).unwrap();
+        assert_eq!(w.data_used(), used, "nothing written");
+        assert!(!retired_before.retired(), "the file not rebuilt");
+        assert!(w.get_view(&key).is_none(), "the key's record removed");
+        assert!(w.get_view(&Key::Uid(20000)).is_none());
     }
 
     #[test]

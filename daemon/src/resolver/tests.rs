@@ -131,7 +131,17 @@ async fn a_not_found_is_fresh_while_every_domains_no_is() {
         r.user_by_name_timed("ghost").await,
         (Answer::NotFound, T0 + ttl)
     );
+    // Asked of one domain by a qualified name, then of both: the earliest
+    // of the two answers' expiries.
+    assert_eq!(
+        r.user_by_name_timed("ghost2@other").await,
+        (Answer::NotFound, T0 + ttl)
+    );
     s.clock.advance(10_000);
+    assert_eq!(
+        r.user_by_name_timed("ghost2").await,
+        (Answer::NotFound, T0 + ttl)
+    );
     // From the cache: still fresh until the first answer expires.
     assert_eq!(
         r.user_by_name_timed("ghost").await,
@@ -144,9 +154,15 @@ async fn a_not_found_is_fresh_while_every_domains_no_is() {
         (Answer::NotFound, later)
     );
     assert_eq!(r.group_by_gid_timed(4242).await, (Answer::NotFound, later));
-    // Decided by a refusal (UID 0) or by the settings: not fresh at all.
+    // Decided by a refusal (UID 0, a GID below `min_id`) or by the
+    // settings: not fresh at all.
+    d.add_group("lowgroup", 5, &[]);
     assert_eq!(
         r.user_by_name_timed("rootclone").await,
+        (Answer::NotFound, 0)
+    );
+    assert_eq!(
+        r.group_by_name_timed("lowgroup").await,
         (Answer::NotFound, 0)
     );
     assert_eq!(r.user_by_name_timed("root").await, (Answer::NotFound, 0));

@@ -44,8 +44,12 @@ pub struct MemcacheWriter {
     occupied: u32,
     /// "No such entry" records written to this file.
     missing: u32,
+    /// Their bytes.
+    missing_bytes: usize,
     /// The latest expiry among them (0: none).
     missing_expiry: u64,
+    /// When this file was written ([`super::monotonic_ms`]).
+    created_ms: u64,
     dev: u64,
     ino: u64,
     file: File,
@@ -99,7 +103,9 @@ impl MemcacheWriter {
             used: 0,
             occupied: 0,
             missing: 0,
+            missing_bytes: 0,
             missing_expiry: 0,
+            created_ms: super::monotonic_ms(),
             dev: meta.dev(),
             ino: meta.ino(),
             // The same open file as the temporary file, which becomes the
@@ -158,6 +164,16 @@ impl MemcacheWriter {
     /// written to this file (live, replaced or expired).
     pub fn missing_records(&self) -> u32 {
         self.missing
+    }
+
+    /// Bytes of the "no such entry" records written to this file.
+    pub fn missing_bytes(&self) -> usize {
+        self.missing_bytes
+    }
+
+    /// When this file was written (as [`super::monotonic_ms`]).
+    pub fn created_ms(&self) -> u64 {
+        self.created_ms
     }
 
     /// The latest expiry (as [`super::monotonic_ms`]) of the "no such
@@ -307,6 +323,7 @@ impl MemcacheWriter {
         self.used += bytes.len();
         if matches!(record, RecordRef::Missing(_)) {
             self.missing += 1;
+            self.missing_bytes += bytes.len();
             self.missing_expiry = self.missing_expiry.max(expires_ms);
         }
         self.header_u64(OFF_DATA_USED)

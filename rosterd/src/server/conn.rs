@@ -57,9 +57,11 @@ pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, 
             }
         };
         // Lookups answered on nss.sock are also published to the memory
-        // cache (after the reply is sent).
-        let lookup =
-            (kind == SocketKind::Nss && (1..=5).contains(&request.code())).then(|| request.clone());
+        // cache (after the reply is sent), unless it is flushed meanwhile.
+        let lookup = (kind == SocketKind::Nss && (1..=5).contains(&request.code())).then(|| {
+            let flushes = ctx.memcache.as_ref().map_or(0, |mc| mc.flushes());
+            (request.clone(), flushes)
+        });
         // What a lookup begins in the background waits for an answer to be
         // sent (`answers_sent` below).
         let (response, fresh_until) = answering(async move {
@@ -90,7 +92,8 @@ pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, 
         let sent = send(&mut stream, &frame, idle).await;
         // What the lookup left for after its answer starts now.
         ctx.resolver.answers_sent();
-        if let (Some(req), Some(mc), Some(response)) = (lookup, &ctx.memcache, &response) {
+        if let (Some((req, flushes)), Some(mc), Some(response)) = (lookup, &ctx.memcache, &response)
+        {
             let ms = fresh_until.saturating_sub(ctx.resolver.now_ms());
             let answered = match response {
                 Reply::Response(r) => Some(Answered::Response(r)),
@@ -99,7 +102,7 @@ pub async fn serve(mut stream: Link, ctx: &Context, kind: SocketKind, uid: u32, 
                 Reply::Users(_) | Reply::Groups(_) => None,
             };
             if let Some(answered) = answered {
-                mc.publish(&req, answered, Duration::from_millis(ms));
+                mc.publish_unless_flushed(flushes, &req, answered, Duration::from_millis(ms));
             }
         }
         if sent.is_err() {

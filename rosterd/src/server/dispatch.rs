@@ -182,6 +182,7 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
                 // republished to the memory cache: a case variant or alias
                 // is answered but adds no record.
                 let served = until != 0
+                    && matches!(resp, Reply::Response(Response::Gids(_)))
                     && matches!(r.user_by_name(&name).await, Answer::Found(u, _) if u.user.name == name);
                 (resp, if served { until } else { 0 })
             }

@@ -859,7 +859,9 @@ async fn one_uid_cannot_take_every_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn case_variants_publish_only_the_served_entry() {
-    use roster_proto::memcache::{monotonic_ms, Key as McKey, Mapping};
+    use roster_proto::memcache::{
+        monotonic_ms, Key as McKey, Mapping, OwnedKey, Record, RecordRef,
+    };
     let dir = tempfile::tempdir().unwrap();
     // Names match in any case, as in Active Directory: every spelling is
     // answered with the one entry, named in lower case.
@@ -920,13 +922,22 @@ async fn case_variants_publish_only_the_served_entry() {
             ));
         }
         call(Request::Status);
-        assert_eq!(
-            usage().1,
-            one_user,
-            "variants and unknown names add no record"
-        );
+        // Variants add no record; names nobody has, a "no such entry"
+        // record each.
+        let missing: usize = (1..32u32)
+            .map(|i| {
+                let (g, u) = (format!("StAfF{i}"), format!("nobody{i}"));
+                RecordRef::Missing(McKey::GroupName(&g)).encoded_len()
+                    + RecordRef::Missing(McKey::UserName(&u)).encoded_len()
+            })
+            .sum();
+        assert_eq!(usage().1, one_user + missing);
         let map = Mapping::open(&mc_path).unwrap();
         let now = monotonic_ms();
+        assert_eq!(
+            map.get(&McKey::UserName("nobody3"), now),
+            Some(Record::Missing(OwnedKey::UserName("nobody3".into())))
+        );
         assert!(map.get(&McKey::UserName("alice"), now).is_some());
         assert!(map.get(&McKey::GroupsOf("ALICE"), now).is_none());
         assert!(map.get(&McKey::GroupsOf("alice"), now).is_none());
