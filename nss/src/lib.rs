@@ -19,8 +19,9 @@
 //!
 //! Statuses: NOTFOUND when the daemon says there is no such object, or its
 //! memory cache's live "no such entry" record does (or the name/ID is one
-//! the module never serves: ignored names, IDs below `min_id`); UNAVAIL when the daemon cannot be reached or fails, so the next
-//! source keeps working; TRYAGAIN with `ERANGE` when glibc's buffer is too
+//! the module never serves: ignored names, IDs below `min_id`); UNAVAIL
+//! when the daemon cannot be reached or fails, so the next source keeps
+//! working; TRYAGAIN with `ERANGE` when glibc's buffer is too
 //! small (glibc retries with a larger one).
 //!
 //! Modules: [`config`] (`nss.conf` and its cache), [`lookup`] (the testable

@@ -5,7 +5,9 @@
 //! HOOK (agreed with the owner of `server/` and `resolver/`): the service
 //! creates one [`MemcachePublisher`] at start-up next to `nss.sock`, and
 //! - after answering each request on `nss.sock` calls
-//!   [`MemcachePublisher::publish`]`(&request, &response, fresh_for)`, where
+//!   [`MemcachePublisher::publish_unless_flushed`]`(flushes, &request,
+//!   &response, fresh_for)` ([`MemcachePublisher::publish`] without the
+//!   flush check), where
 //!   `fresh_for` is how much longer the answer may be served without asking
 //!   the directory again (`entry_ttl` minus the entry's age; zero publishes
 //!   nothing). Found entries are stored; a NotFound answer with a
@@ -26,9 +28,10 @@
 //! what another name means. A "no such entry" record names no account and
 //! is filed under the key asked; it never replaces a live entry.
 //!
-//! An answer decided before a flush is not published after it
-//! ([`MemcachePublisher::publish_unless_flushed`], which the connections
-//! use).
+//! An answer the connection began to decide before a flush is not
+//! published after it ([`MemcachePublisher::publish_unless_flushed`]);
+//! one that joined a directory search under way at the flush is (it is
+//! what rosterd answers too).
 //!
 //! Everything here is synchronous and quick (a copy into a mapped file); a
 //! failure is logged and never fails the request.
@@ -256,6 +259,17 @@ impl MemcachePublisher {
             }
             _ => return,
         };
+        // A "no such entry" under the spelling asked goes (the entry is
+        // filed under its served name and ID), even for an answer not
+        // fresh enough to publish.
+        if let Some(asked) = key_of(request) {
+            let missing = writer
+                .get_view(&asked)
+                .is_some_and(|(r, _)| matches!(r, RecordView::Missing(_)));
+            if missing && !records.iter().any(|r| r.keys().contains(&asked)) {
+                writer.remove(&asked);
+            }
+        }
         if fresh_for.is_zero() {
             return;
         }
@@ -376,8 +390,12 @@ fn publishes_missing(
         return MissingFate::Remove;
     }
     let len = RecordRef::Missing(*key).encoded_len();
+    let area_share = writer.data_len() / MISSING_SHARE as usize;
+    if len > area_share {
+        return MissingFate::Remove;
+    }
     if writer.missing_records() < writer.slot_count() / MISSING_SHARE
-        && writer.missing_bytes() + len <= writer.data_len() / MISSING_SHARE as usize
+        && writer.missing_bytes() + len <= area_share
     {
         return MissingFate::Publish;
     }
@@ -437,6 +455,10 @@ fn put_or_grow(
     let len = record.encoded_len();
     let largest = max_data_len(limit, max_slots(limit));
     if len * 4 > largest {
+        // An older version of the entry goes too: readers ask the daemon.
+        for key in record.keys() {
+            writer.remove(&key);
+        }
         return Ok(());
     }
     match writer.put(record, expires) {
@@ -869,17 +891,11 @@ mod tests {
             })
             .count() as u64;
         assert_eq!(held, share, "the first asked");
-        // Used up: no new one; a live one of the key asked again stays.
+        // Used up: no new one.
         let at_share = written(&p, &|w| w.data_used() as u64);
         p.publish(&Request::UserByName("zz".into()), &Response::NotFound, TTL);
-        p.publish(
-            &Request::GroupByName("zz0".into()),
-            &Response::NotFound,
-            TTL,
-        );
         assert_eq!(written(&p, &|w| w.data_used() as u64), at_share);
         assert_eq!(mapped(&p).get(&Key::UserName("zz"), now), None);
-        assert!(mapped(&p).get(&Key::GroupName("zz0"), now).is_some());
         // Every one of them expired, but the file younger than the pause:
         // still none.
         let first = mapped(&p);
@@ -901,6 +917,72 @@ mod tests {
         // expired.)
         assert!(first.get(&Key::GroupName("zz1"), 0).is_some());
         assert_eq!(mapped(&p).get(&Key::GroupName("zz1"), 0), None);
+    }
+
+    #[test]
+    fn a_live_no_such_entry_stays_when_their_share_is_used_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        p.missing_rules.rebuild_pause_ms = u64::MAX;
+        let share = written(&p, &|w| u64::from(w.slot_count() / MISSING_SHARE));
+        for i in 0..share {
+            let name = Request::GroupByName(format!("zz{i}"));
+            p.publish(&name, &Response::NotFound, TTL);
+        }
+        let at_share = written(&p, &|w| w.data_used() as u64);
+        p.publish(
+            &Request::GroupByName("zz0".into()),
+            &Response::NotFound,
+            TTL,
+        );
+        assert_eq!(written(&p, &|w| w.data_used() as u64), at_share);
+        assert!(mapped(&p)
+            .get(&Key::GroupName("zz0"), monotonic_ms())
+            .is_some());
+    }
+
+    #[test]
+    fn an_entry_found_under_another_spelling_removes_its_no_such_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        p.publish(
+            &Request::UserByName("Alice".into()),
+            &Response::NotFound,
+            TTL,
+        );
+        p.publish(&Request::UserByName("bob".into()), &Response::NotFound, TTL);
+        assert!(mapped(&p)
+            .get(&Key::UserName("Alice"), monotonic_ms())
+            .is_some());
+        // (The rosterd of a case-insensitive domain, its own negative
+        // evicted, finds her under that spelling: filed as "alice".)
+        p.publish(
+            &Request::UserByName("Alice".into()),
+            &Response::User(alice()),
+            TTL,
+        );
+        let now = monotonic_ms();
+        assert_eq!(mapped(&p).get(&Key::UserName("Alice"), now), None);
+        assert!(mapped(&p).get(&Key::UserName("alice"), now).is_some());
+        assert!(mapped(&p).get(&Key::UserName("bob"), now).is_some());
+    }
+
+    #[test]
+    fn a_no_such_entry_larger_than_its_share_is_never_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MEMCACHE_FILE_NAME);
+        let mut w = MemcacheWriter::create(&path, 64, 4096).unwrap();
+        let name = "x".repeat(300);
+        let key = Key::UserName(&name);
+        assert!(RecordRef::Missing(key).encoded_len() > w.data_len() / MISSING_SHARE as usize);
+        let rules = MissingRules {
+            rebuild_pause_ms: 0,
+            ..MISSING_RULES
+        };
+        let first = Mapping::open(&path).unwrap();
+        let fate = publishes_missing(&mut w, &key, TTL, rules, &path);
+        assert_eq!(fate, MissingFate::Remove);
+        assert!(!first.retired(), "no file written anew for it");
     }
 
     #[test]
@@ -999,10 +1081,20 @@ mod tests {
             gid: 5000,
             members: (0..40_000).map(|i| format!("member{i:06}")).collect(),
         };
+        // Its smaller version, published before it grew, goes with it.
+        let small = Group {
+            members: huge.members[..10].to_vec(),
+            ..huge.clone()
+        };
+        p.publish(&Request::GroupByGid(5000), &Response::Group(small), TTL);
+        assert!(mapped(&p)
+            .get(&Key::GroupName("huge"), monotonic_ms())
+            .is_some());
         p.publish(&Request::GroupByGid(5000), &Response::Group(huge), TTL);
         let m = Mapping::open(p.path()).unwrap();
         let now = monotonic_ms();
         assert_eq!(m.get(&Key::Gid(5000), now), None);
+        assert_eq!(m.get(&Key::GroupName("huge"), now), None);
         assert!(
             m.get(&Key::UserName("alice"), now).is_some(),
             "nothing evicted for it"

@@ -391,9 +391,14 @@ impl Resolver {
                 (Answer::Found(v, src), until)
             }
             // Fresh while every domain's "no such object" is (one from
-            // offline data is fresh until 0); decided by a refusal, not
-            // fresh at all.
-            Ok(None) if cx.absent && cx.until != u64::MAX => (Answer::NotFound, cx.until),
+            // offline data is fresh until 0), never more than
+            // `negative_ttl` from now (should the wall clock have stepped
+            // back since they came); decided by a refusal, not fresh at
+            // all.
+            Ok(None) if cx.absent && cx.until != u64::MAX => {
+                let longest = self.now_ms().saturating_add(cx.settings.negative_ttl_ms);
+                (Answer::NotFound, cx.until.min(longest))
+            }
             Ok(None) => (Answer::NotFound, 0),
             Err(reason) => (Answer::Unavailable(reason), 0),
         }

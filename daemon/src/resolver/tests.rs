@@ -154,6 +154,14 @@ async fn a_not_found_is_fresh_while_every_domains_no_is() {
         (Answer::NotFound, later)
     );
     assert_eq!(r.group_by_gid_timed(4242).await, (Answer::NotFound, later));
+    // The wall clock stepped back 30 s: still no more than `negative_ttl`
+    // from now.
+    s.clock.set(T0 - 20_000);
+    assert_eq!(
+        r.user_by_name_timed("ghost").await,
+        (Answer::NotFound, T0 - 20_000 + ttl)
+    );
+    s.clock.set(T0 + 10_000);
     // Decided by a refusal (UID 0, a GID below `min_id`) or by the
     // settings: not fresh at all.
     d.add_group("lowgroup", 5, &[]);

@@ -468,3 +468,37 @@ fn full_tmpfs_runs_the_filesystem_test() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_file_counts_its_no_such_entry_records_and_its_age() {
+    let dir = TempDir::new();
+    let before = monotonic_ms();
+    let mut w = MemcacheWriter::create(&dir.file(), 64, 1 << 16).unwrap();
+    let made = w.created_ms();
+    assert!(made >= before && made <= monotonic_ms());
+    assert_eq!(
+        (w.missing_records(), w.missing_bytes(), w.missing_expiry()),
+        (0, 0, 0)
+    );
+    w.put(&Record::User(user("alice", 10001)), later()).unwrap();
+    let ghost = Record::Missing(OwnedKey::UserName("ghost".into()));
+    w.put(&ghost, 5_000).unwrap();
+    w.put(&Record::Missing(OwnedKey::Gid(7)), 4_000).unwrap();
+    let bytes =
+        RecordRef::from(&ghost).encoded_len() + RecordRef::Missing(Key::Gid(7)).encoded_len();
+    assert_eq!(
+        (w.missing_records(), w.missing_bytes(), w.missing_expiry()),
+        (2, bytes, 5_000)
+    );
+    // A file written anew counts afresh, from its own creation.
+    while monotonic_ms() == made {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    w.rebuild(monotonic_ms(), 64, 1 << 16).unwrap();
+    assert!(w.created_ms() > made);
+    assert_eq!(
+        (w.missing_records(), w.missing_bytes(), w.missing_expiry()),
+        (0, 0, 0)
+    );
+    assert!(w.get(&Key::UserName("alice")).is_some());
+}

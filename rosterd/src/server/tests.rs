@@ -955,6 +955,55 @@ async fn case_variants_publish_only_the_served_entry() {
     server.shutdown().await;
 }
 
+/// A "no such user" decided from what a flush dropped (the flush comes
+/// while the directory is asked) is not published after it; asked again,
+/// it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_decided_before_a_flush_is_not_published() {
+    use roster_proto::memcache::{monotonic_ms, Key as McKey, Mapping, OwnedKey, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let directory = FakeDirectory::new("ldap");
+    let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
+    let resolver = Resolver::new(domains, Settings::default(), None, Arc::new(SystemClock));
+    let ctx = Arc::new(Context {
+        resolver,
+        pam: pam::PamState::default(),
+        reload: None,
+        memcache: Some(
+            crate::memcache_publish::MemcachePublisher::start(dir.path(), 1 << 20).unwrap(),
+        ),
+    });
+    let server = Server::start(dir.path(), ctx.clone(), Limits::default()).unwrap();
+    let nss = dir.path().join("nss.sock");
+    let mc_path = dir.path().join("nss.mc");
+    let flushing = ctx.clone();
+    directory.on_call(directory.call_count() + 1, move || {
+        flushing.memcache.as_ref().unwrap().flush();
+    });
+    tokio::task::spawn_blocking(move || {
+        let mut c = Client::connect(&nss, Duration::from_secs(5)).unwrap();
+        let mut call = |r: Request| c.call(&r).unwrap();
+        let ghost = || Request::UserByName("ghost".into());
+        assert_eq!(call(ghost()), Response::NotFound);
+        // Answers on one connection come in turn, each after the previous
+        // one was published.
+        call(Request::Status);
+        let key = McKey::UserName("ghost");
+        let map = Mapping::open(&mc_path).unwrap();
+        assert_eq!(map.get(&key, monotonic_ms()), None);
+        // From rosterd's negative cache, after the flush: published.
+        assert_eq!(call(ghost()), Response::NotFound);
+        call(Request::Status);
+        assert_eq!(
+            map.get(&key, monotonic_ms()),
+            Some(Record::Missing(OwnedKey::UserName("ghost".into())))
+        );
+    })
+    .await
+    .unwrap();
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssh_keys_follow_the_nss_rules_and_stay_out_of_the_memory_cache() {
     use roster_proto::memcache::{monotonic_ms, Key as McKey, Mapping};
