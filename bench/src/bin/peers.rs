@@ -70,6 +70,10 @@ const WARM_BUDGET: Duration = Duration::from_millis(600);
 /// Calls per timed batch of the 5,000-member group (nslcd asks slapd for
 /// all its members on every call).
 const BIG_BATCH: usize = 10;
+/// A name no peer's directory has (the row of names nobody has).
+const MISSING_NAME: &str = "nosuchuser";
+/// Calls per timed batch of that row (nslcd searches on every call).
+const MISSING_BATCH: usize = 10;
 /// Processes per warm measurement (the best one is reported).
 const ROUNDS: usize = 3;
 /// Processes in the parallel measurement.
@@ -406,6 +410,12 @@ fn report(r: &BTreeMap<String, String>) {
         (1_000_000.0, "M"),
     );
     line("same, warm (median)", "biggroup.warm_ns", 1000.0, "µs");
+    line(
+        "getpwnam of a name nobody has, asked again (median)",
+        "missing.warm_ns",
+        1000.0,
+        "µs",
+    );
     line(
         "daemon memory (RSS of all its processes) after these lookups",
         "rss_kb",
@@ -794,6 +804,15 @@ mod inner {
         failures += report(
             "biggroup.warm_ns",
             again(&format!("warm {big} {BIG_BATCH}"))
+                .map(|v| v.split(' ').next().unwrap_or("").into()),
+        );
+        // A name nobody has, asked again and again (`ls -l` over files
+        // whose owners have no account, an sshd scan of invalid names):
+        // nslcd searches each time, SSSD answers from its negative cache
+        // over its socket, roster from nss.mc once rosterd published it.
+        failures += report(
+            "missing.warm_ns",
+            again(&format!("warm pwnam-none {MISSING_NAME} {MISSING_BATCH}"))
                 .map(|v| v.split(' ').next().unwrap_or("").into()),
         );
 
