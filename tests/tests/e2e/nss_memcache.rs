@@ -161,6 +161,30 @@ fn names_nobody_has_are_answered_from_the_file() {
     );
 }
 
+/// A user created in the directory after a lookup said "no such user":
+/// the memory cache's record answers until it expires or a flush, the
+/// flush an admin runs after creating an account (`rosterctl cache
+/// flush`), which shows the user at once.
+#[test]
+fn a_flush_shows_a_user_created_after_no_such_user() {
+    use roster_e2e::dataset::{BASE_DN, USERS_GID};
+    use roster_proto::memcache::Key;
+    let env = Env::start("");
+    let ns = env.ns();
+    assert_eq!(getent(&ns, "passwd mcnewbie"), 2);
+    wait_until_published(&env, Key::UserName("mcnewbie"));
+    env.slapd.ldapadd(&format!(
+        "dn: uid=mcnewbie,ou=people,{BASE_DN}\nobjectClass: inetOrgPerson\n\
+         objectClass: posixAccount\nuid: mcnewbie\ncn: mcnewbie\nsn: mcnewbie\n\
+         uidNumber: 3900101\ngidNumber: {USERS_GID}\nhomeDirectory: /home/mcnewbie\n"
+    ));
+    // Within `negative_ttl` (60 s): still "no such user".
+    assert_eq!(getent(&ns, "passwd mcnewbie"), 2);
+    env.rd.admin(r#"{"cmd":"cache_flush","all":true}"#);
+    assert_eq!(getent(&ns, "passwd mcnewbie"), 0);
+    assert_eq!(getent(&ns, "passwd 3900101"), 0);
+}
+
 #[test]
 fn stop_crash_and_restart_invalidate_the_file() {
     let mut env = Env::start(FAST_TIMEOUT);
