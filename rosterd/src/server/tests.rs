@@ -117,6 +117,17 @@ fn error_text(r: Option<Response>) -> String {
     }
 }
 
+/// A context whose answers on nss.sock are published into
+/// `dir/nss.mc`, at most `limit` bytes.
+fn publishing_ctx(resolver: Resolver, dir: &std::path::Path, limit: usize) -> Arc<Context> {
+    Arc::new(Context {
+        resolver,
+        pam: pam::PamState::default(),
+        reload: None,
+        memcache: Some(crate::memcache_publish::MemcachePublisher::start(dir, limit).unwrap()),
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_over_nss_sock() {
     let rd = start();
@@ -737,18 +748,11 @@ async fn fresh_lookups_are_published_to_the_memory_cache() {
         ..Settings::default()
     };
     let resolver = Resolver::new(domains, settings, None, Arc::new(SystemClock));
-    let ctx = Arc::new(Context {
+    let ctx = publishing_ctx(
         resolver,
-        pam: pam::PamState::default(),
-        reload: None,
-        memcache: Some(
-            crate::memcache_publish::MemcachePublisher::start(
-                dir.path(),
-                crate::memcache_publish::DEFAULT_SIZE_LIMIT,
-            )
-            .unwrap(),
-        ),
-    });
+        dir.path(),
+        crate::memcache_publish::DEFAULT_SIZE_LIMIT,
+    );
     let server = Server::start(dir.path(), ctx.clone(), Limits::default()).unwrap();
     let nss = dir.path().join("nss.sock");
     let mc_path = dir.path().join("nss.mc");
@@ -870,14 +874,7 @@ async fn case_variants_publish_only_the_served_entry() {
     directory.add_group("staff", 10010, &["alice"]);
     let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
     let resolver = Resolver::new(domains, Settings::default(), None, Arc::new(SystemClock));
-    let ctx = Arc::new(Context {
-        resolver,
-        pam: pam::PamState::default(),
-        reload: None,
-        memcache: Some(
-            crate::memcache_publish::MemcachePublisher::start(dir.path(), 1 << 20).unwrap(),
-        ),
-    });
+    let ctx = publishing_ctx(resolver, dir.path(), 1 << 20);
     let server = Server::start(dir.path(), ctx.clone(), Limits::default()).unwrap();
     let nss = dir.path().join("nss.sock");
     let mc_path = dir.path().join("nss.mc");
@@ -965,14 +962,7 @@ async fn an_answer_decided_before_a_flush_is_not_published() {
     let directory = FakeDirectory::new("ldap");
     let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
     let resolver = Resolver::new(domains, Settings::default(), None, Arc::new(SystemClock));
-    let ctx = Arc::new(Context {
-        resolver,
-        pam: pam::PamState::default(),
-        reload: None,
-        memcache: Some(
-            crate::memcache_publish::MemcachePublisher::start(dir.path(), 1 << 20).unwrap(),
-        ),
-    });
+    let ctx = publishing_ctx(resolver, dir.path(), 1 << 20);
     let server = Server::start(dir.path(), ctx.clone(), Limits::default()).unwrap();
     let nss = dir.path().join("nss.sock");
     let mc_path = dir.path().join("nss.mc");
@@ -1040,18 +1030,11 @@ async fn ssh_keys_follow_the_nss_rules_and_stay_out_of_the_memory_cache() {
     };
     let resolver =
         Resolver::with_local_accounts(domains, settings, None, Arc::new(SystemClock), locals);
-    let ctx = Arc::new(Context {
+    let ctx = publishing_ctx(
         resolver,
-        pam: pam::PamState::default(),
-        reload: None,
-        memcache: Some(
-            crate::memcache_publish::MemcachePublisher::start(
-                dir.path(),
-                crate::memcache_publish::DEFAULT_SIZE_LIMIT,
-            )
-            .unwrap(),
-        ),
-    });
+        dir.path(),
+        crate::memcache_publish::DEFAULT_SIZE_LIMIT,
+    );
     let server = Server::start(dir.path(), ctx, Limits::default()).unwrap();
     let nss = dir.path().join("nss.sock");
     let mc_path = dir.path().join("nss.mc");
