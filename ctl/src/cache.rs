@@ -62,6 +62,7 @@ fn stats_text(doc: &Value) -> String {
 /// memory cache: /run/roster/nss.mc
 ///   file: 8.0 MiB (2.0 MiB allocated), at most 32.0 MiB ([nss] memcache_size)
 ///   records: 1.0 MiB of 7.0 MiB (14% full), 65536 slots
+///   "no such entry" records: 12 of at most 4096
 /// ```
 pub(crate) fn memory_cache_text(mc: &Value) -> Option<String> {
     let n = |k: &str| mc[k].as_u64().unwrap_or(0);
@@ -74,7 +75,7 @@ pub(crate) fn memory_cache_text(mc: &Value) -> Option<String> {
         .map(|pct| format!(" ({pct}% full)"))
         .unwrap_or_default();
     Some(format!(
-        "memory cache: {}\n  file: {} ({} allocated), at most {} ([nss] memcache_size)\n  records: {} of {}{full}, {} slots\n",
+        "memory cache: {}\n  file: {} ({} allocated), at most {} ([nss] memcache_size)\n  records: {} of {}{full}, {} slots\n  \"no such entry\" records: {} of at most {}\n",
         mc["path"].as_str().unwrap_or("-"),
         bytes(n("file_bytes")),
         bytes(n("allocated_bytes")),
@@ -82,6 +83,8 @@ pub(crate) fn memory_cache_text(mc: &Value) -> Option<String> {
         bytes(used),
         bytes(capacity),
         n("slots"),
+        n("missing_records"),
+        n("missing_records_limit"),
     ))
 }
 
@@ -186,13 +189,15 @@ mod tests {
                 "records_bytes": 1u64 << 20,
                 "records_capacity": 7u64 << 20,
                 "slots": 65536,
+                "missing_records": 12,
+                "missing_records_limit": 4096,
             },
         }});
         let t = stats_text(&doc);
         assert!(t.starts_with("stats:\n  entries: 3\n  hits: 2\n"), "{t}");
         assert!(
             t.ends_with(
-                "  memory cache: /run/roster/nss.mc\n    file: 8.0 MiB (2.0 MiB allocated), at most 32.0 MiB ([nss] memcache_size)\n    records: 1.0 MiB of 7.0 MiB (14% full), 65536 slots\n"
+                "  memory cache: /run/roster/nss.mc\n    file: 8.0 MiB (2.0 MiB allocated), at most 32.0 MiB ([nss] memcache_size)\n    records: 1.0 MiB of 7.0 MiB (14% full), 65536 slots\n    \"no such entry\" records: 12 of at most 4096\n"
             ),
             "{t}"
         );

@@ -514,6 +514,11 @@ pub struct MemoryCacheStats {
     /// Slots in the table (each user or group takes two, each initgroups
     /// list one; the table counts as full at 70 %).
     pub slots: u64,
+    /// "No such entry" records written to the file (live, replaced or
+    /// expired; none carried over when it is written anew).
+    pub missing_records: u64,
+    /// At most this many of them a file (a sixteenth of the slots).
+    pub missing_records_limit: u64,
 }
 
 /// A ratio in 0..=1 kept in millionths, so that it compares and

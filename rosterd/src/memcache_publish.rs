@@ -166,6 +166,8 @@ impl MemcachePublisher {
             size_limit: self.limit() as u64,
             records_bytes: w.data_used() as u64,
             records_capacity: w.data_len() as u64,
+            missing_records: u64::from(w.missing_records()),
+            missing_records_limit: u64::from(w.slot_count() / MISSING_SHARE),
             slots: u64::from(w.slot_count()),
         })
     }
@@ -805,6 +807,10 @@ mod tests {
             Some(Record::Missing(OwnedKey::Gid(4242)))
         );
         assert_eq!(m().get(&Key::GroupName("ghosts"), now), None);
+        // `rosterctl cache stats` counts them.
+        let stats = p.stats().unwrap();
+        assert_eq!(stats.missing_records, 2);
+        assert_eq!(stats.missing_records_limit, stats.slots / 16);
         // Asked again: no second record.
         let used = writer(&p, &|w| w.data_used() as u64);
         p.publish(&ghost, &Response::NotFound, TTL);
