@@ -262,14 +262,20 @@ impl MemcachePublisher {
             _ => return,
         };
         // A "no such entry" under the spelling asked goes (the entry is
-        // filed under its served name and ID), even for an answer not
-        // fresh enough to publish.
-        if let Some(asked) = key_of(request) {
-            let missing = writer
-                .get_view(&asked)
-                .is_some_and(|(r, _)| matches!(r, RecordView::Missing(_)));
-            if missing && !records.iter().any(|r| r.keys().contains(&asked)) {
-                writer.remove(&asked);
+        // filed under its served name and ID), and so does one of a found
+        // user's groups (the user may be new, or no longer shadowed by a
+        // local account), even for an answer not fresh enough to publish.
+        let asked = key_of(request).filter(|k| !records.iter().any(|r| r.keys().contains(k)));
+        let groups_of = records.iter().filter_map(|r| match r {
+            RecordRef::User(u) => Some(Key::GroupsOf(&u.name)),
+            _ => None,
+        });
+        for key in asked.into_iter().chain(groups_of) {
+            if writer
+                .get_view(&key)
+                .is_some_and(|(r, _)| matches!(r, RecordView::Missing(_)))
+            {
+                writer.remove(&key);
             }
         }
         if fresh_for.is_zero() {
@@ -385,10 +391,7 @@ fn publishes_missing(
         .filter(|(_, expires)| *expires > now)
         .map(|(old, _)| matches!(old, RecordView::Missing(_)));
     let fresh_ms = fresh_for.as_millis() as u64;
-    if matches!(key, Key::GroupsOf(_))
-        || live == Some(false)
-        || fresh_ms < rules.min_fresh_ms.max(1)
-    {
+    if live == Some(false) || fresh_ms < rules.min_fresh_ms.max(1) {
         return MissingFate::Remove;
     }
     let len = RecordRef::Missing(*key).encoded_len();
@@ -1016,17 +1019,12 @@ mod tests {
     }
 
     #[test]
-    fn initgroups_and_answers_decided_before_a_flush_publish_no_such_entry() {
+    fn answers_decided_before_a_flush_are_not_published() {
         let dir = tempfile::tempdir().unwrap();
         let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
         let ghost = Request::UserByName("ghost".into());
         let before = p.flushes();
         p.flush();
-        p.publish(
-            &Request::GroupsOfUser("ghost".into()),
-            &Response::NotFound,
-            TTL,
-        );
         p.publish_unless_flushed(before, &ghost, &Response::NotFound, TTL);
         p.publish_unless_flushed(
             before,
@@ -1035,11 +1033,30 @@ mod tests {
             TTL,
         );
         let now = monotonic_ms();
-        assert_eq!(mapped(&p).get(&Key::GroupsOf("ghost"), now), None);
         assert_eq!(mapped(&p).get(&Key::UserName("ghost"), now), None);
         assert_eq!(mapped(&p).get(&Key::Uid(10001), now), None);
         p.publish_unless_flushed(p.flushes(), &ghost, &Response::NotFound, TTL);
         assert!(mapped(&p).get(&Key::UserName("ghost"), now).is_some());
+    }
+
+    #[test]
+    fn a_users_groups_no_such_entry_goes_when_the_user_is_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        for name in ["alice", "bob"] {
+            let groups = Request::GroupsOfUser(name.into());
+            p.publish(&groups, &Response::NotFound, TTL);
+        }
+        assert!(mapped(&p)
+            .get(&Key::GroupsOf("alice"), monotonic_ms())
+            .is_some());
+        // alice found (created since, or her local namesake gone), even
+        // by UID and with no freshness left: her groups are asked again.
+        let found = Response::User(alice());
+        p.publish(&Request::UserByUid(10001), &found, Duration::ZERO);
+        let now = monotonic_ms();
+        assert_eq!(mapped(&p).get(&Key::GroupsOf("alice"), now), None);
+        assert!(mapped(&p).get(&Key::GroupsOf("bob"), now).is_some());
     }
 
     #[test]

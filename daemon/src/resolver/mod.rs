@@ -187,7 +187,8 @@ impl<T> Answer<T> {
 /// An answer and the time (ms since the epoch) until which it is fresh;
 /// 0 when it is not (offline answers, failures, and a "not found" that
 /// is not every domain's own "no such object": a refusal, a name or ID
-/// the settings leave out).
+/// the settings leave out; but a local user's groups, which the settings
+/// leave to the local files, are fresh as a "no such object" would be).
 pub type Timed<T> = (Answer<T>, u64);
 
 /// Outcome in one domain.
@@ -579,7 +580,10 @@ impl Resolver {
         let mut cx = self.ctx_judging_by(read);
         let r = if let Some((uid, gid)) = cx.local.get().users.get(name) {
             if !cx.settings.initgroups_for_local_users {
-                return (Answer::NotFound, 0);
+                // Decided by the settings and the local accounts: fresh as
+                // long as a "no such object" would be.
+                let until = self.now_ms().saturating_add(cx.settings.negative_ttl_ms);
+                return (Answer::NotFound, until);
             }
             self.local_user_groups(&mut cx, name, uid, gid).await
         } else {

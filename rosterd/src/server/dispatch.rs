@@ -178,12 +178,14 @@ pub async fn dispatch_timed(ctx: &Context, req: Request) -> (Reply, u64) {
         Request::GroupsOfUser(name) => match check_name("user name", &name) {
             Ok(()) => {
                 let (resp, until) = reply(r.groups_of_user_timed(&name).await, Response::Gids);
-                // Only an answer asked under the user's served name is
+                // Only groups asked under the user's served name are
                 // republished to the memory cache: a case variant or alias
-                // is answered but adds no record.
+                // is answered but adds no record. A "not found" is filed
+                // under the name asked.
+                let gids = matches!(resp, Reply::Response(Response::Gids(_)));
                 let served = until != 0
-                    && matches!(resp, Reply::Response(Response::Gids(_)))
-                    && matches!(r.user_by_name(&name).await, Answer::Found(u, _) if u.user.name == name);
+                    && (!gids
+                        || matches!(r.user_by_name(&name).await, Answer::Found(u, _) if u.user.name == name));
                 (resp, if served { until } else { 0 })
             }
             Err(e) => refused(e),

@@ -988,6 +988,14 @@ async fn an_answer_decided_before_a_flush_is_not_published() {
             map.get(&key, monotonic_ms()),
             Some(Record::Missing(OwnedKey::UserName("ghost".into())))
         );
+        // The groups of a name nobody has: filed under the name asked.
+        let groups = Request::GroupsOfUser("ghost".into());
+        assert_eq!(call(groups), Response::NotFound);
+        call(Request::Status);
+        assert_eq!(
+            map.get(&McKey::GroupsOf("ghost"), monotonic_ms()),
+            Some(Record::Missing(OwnedKey::GroupsOf("ghost".into())))
+        );
     })
     .await
     .unwrap();

@@ -137,11 +137,15 @@ fn names_nobody_has_are_answered_from_the_file() {
     for a in asked {
         assert_eq!(getent(&ns, a), 2, "getent {a}: roster says not found");
     }
+    // The groups of a local user (Debian's `daemon`), which roster leaves
+    // to the local files (`initgroups_for_local_users` off), likewise.
+    ns.run_ok("getent initgroups daemon");
     for key in [
         Key::UserName("ghost"),
         Key::Uid(3900001),
         Key::GroupName("ghosts"),
         Key::Gid(3900002),
+        Key::GroupsOf("daemon"),
     ] {
         wait_until_published(&env, key);
     }
@@ -407,7 +411,7 @@ fn case_variants_and_garbage_names_do_not_grow_the_file() {
     for key in &missing {
         use roster_proto::memcache::OwnedKey;
         let name = match key {
-            OwnedKey::UserName(n) | OwnedKey::GroupName(n) => n,
+            OwnedKey::UserName(n) | OwnedKey::GroupName(n) | OwnedKey::GroupsOf(n) => n,
             other => panic!("a \"no such entry\" record for {other:?}, never asked"),
         };
         assert!(
