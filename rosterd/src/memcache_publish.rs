@@ -12,7 +12,8 @@
 //!   the directory again (`entry_ttl` minus the entry's age; zero publishes
 //!   nothing). Found entries are stored; a NotFound answer with a
 //!   freshness (every domain's "no such object", fresh until the earliest
-//!   of them expires) is stored as a "no such entry" record
+//!   of them expires; or a local user's groups, which the settings leave
+//!   to the local files) is stored as a "no such entry" record
 //!   ([`publishes_missing`] says when), any other removes the key;
 //!   Unavailable/Error change nothing (published entries expire by
 //!   themselves);
@@ -262,15 +263,22 @@ impl MemcachePublisher {
             _ => return,
         };
         // A "no such entry" under the spelling asked goes (the entry is
-        // filed under its served name and ID), and so does one of a found
-        // user's groups (the user may be new, or no longer shadowed by a
-        // local account), even for an answer not fresh enough to publish.
-        let asked = key_of(request).filter(|k| !records.iter().any(|r| r.keys().contains(k)));
+        // filed under its served name and ID, and may not be written at
+        // all), and so does one of a found user's groups, under the name
+        // asked and the served one (the user may be new, or no longer
+        // shadowed by a local account), even for an answer not fresh
+        // enough to publish.
+        let asked = key_of(request)
+            .filter(|k| fresh_for.is_zero() || !records.iter().any(|r| r.keys().contains(k)));
+        let user_asked = match (request, records.first()) {
+            (Request::UserByName(n), Some(RecordRef::User(_))) => Some(Key::GroupsOf(n)),
+            _ => None,
+        };
         let groups_of = records.iter().filter_map(|r| match r {
             RecordRef::User(u) => Some(Key::GroupsOf(&u.name)),
             _ => None,
         });
-        for key in asked.into_iter().chain(groups_of) {
+        for key in asked.into_iter().chain(user_asked).chain(groups_of) {
             if writer
                 .get_view(&key)
                 .is_some_and(|(r, _)| matches!(r, RecordView::Missing(_)))
@@ -369,8 +377,9 @@ enum MissingFate {
 }
 
 /// Whether a "no such entry" answer to `key`, fresh for `fresh_for`, is
-/// published as a record: only for a lookup by name or ID, never over a
-/// live entry (one published meanwhile by another lookup: removed), with
+/// published as a record: never over a live entry (one published
+/// meanwhile by another lookup: removed), nor for the groups of a user
+/// whose entry is live, with
 /// at least `rules.min_fresh_ms` of freshness; and at most a sixteenth
 /// of the slots' worth of them a file, in at most a sixteenth of its
 /// record area ([`MISSING_SHARE`]: names nobody has, asked by a scan,
@@ -391,7 +400,16 @@ fn publishes_missing(
         .filter(|(_, expires)| *expires > now)
         .map(|(old, _)| matches!(old, RecordView::Missing(_)));
     let fresh_ms = fresh_for.as_millis() as u64;
-    if live == Some(false) || fresh_ms < rules.min_fresh_ms.max(1) {
+    // Nor the groups of a user whose entry is live (published meanwhile,
+    // or a local namesake's groups while the directory user's entry is
+    // served): the two never live together.
+    let user_live = match key {
+        Key::GroupsOf(name) => writer
+            .get_view(&Key::UserName(name))
+            .is_some_and(|(r, expires)| expires > now && matches!(r, RecordView::User(_))),
+        _ => false,
+    };
+    if live == Some(false) || user_live || fresh_ms < rules.min_fresh_ms.max(1) {
         return MissingFate::Remove;
     }
     let len = RecordRef::Missing(*key).encoded_len();
@@ -1057,6 +1075,31 @@ mod tests {
         let now = monotonic_ms();
         assert_eq!(mapped(&p).get(&Key::GroupsOf("alice"), now), None);
         assert!(mapped(&p).get(&Key::GroupsOf("bob"), now).is_some());
+        // Nor is one published while her entry is live.
+        p.publish(&Request::UserByUid(10001), &found, TTL);
+        let alices = Request::GroupsOfUser("alice".into());
+        p.publish(&alices, &Response::NotFound, TTL);
+        assert_eq!(mapped(&p).get(&Key::GroupsOf("alice"), now), None);
+        // Under another spelling: found by it, or her groups asked by it
+        // (answered, but not published), its record goes too.
+        for (asked, answer) in [
+            (Request::UserByName("Alice".into()), found.clone()),
+            (
+                Request::GroupsOfUser("ALICE".into()),
+                Response::Gids(vec![10000]),
+            ),
+        ] {
+            let spelling = match &asked {
+                Request::UserByName(n) | Request::GroupsOfUser(n) => n.clone(),
+                _ => unreachable!(),
+            };
+            let groups = Request::GroupsOfUser(spelling.clone());
+            p.publish(&groups, &Response::NotFound, TTL);
+            let key = Key::GroupsOf(&spelling);
+            assert!(mapped(&p).get(&key, monotonic_ms()).is_some());
+            p.publish(&asked, &answer, Duration::ZERO);
+            assert_eq!(mapped(&p).get(&key, monotonic_ms()), None, "{spelling}");
+        }
     }
 
     #[test]

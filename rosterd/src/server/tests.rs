@@ -952,11 +952,11 @@ async fn case_variants_publish_only_the_served_entry() {
     server.shutdown().await;
 }
 
-/// A "no such user" decided from what a flush dropped (the flush comes
-/// while the directory is asked) is not published after it; asked again,
-/// it is.
+/// A "no such user", or "no groups" of a name nobody has, decided from
+/// what a flush dropped (the flush comes while the directory is asked) is
+/// not published after it; asked again, it is, under the name asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_answer_decided_before_a_flush_is_not_published() {
+async fn answers_decided_before_a_flush_are_not_published() {
     use roster_proto::memcache::{monotonic_ms, Key as McKey, Mapping, OwnedKey, Record};
     let dir = tempfile::tempdir().unwrap();
     let directory = FakeDirectory::new("ldap");
@@ -970,6 +970,7 @@ async fn an_answer_decided_before_a_flush_is_not_published() {
     directory.on_call(directory.call_count() + 1, move || {
         flushing.memcache.as_ref().unwrap().flush();
     });
+    let (hooked, flushing) = (directory.clone(), ctx.clone());
     tokio::task::spawn_blocking(move || {
         let mut c = Client::connect(&nss, Duration::from_secs(5)).unwrap();
         let mut call = |r: Request| c.call(&r).unwrap();
@@ -988,13 +989,21 @@ async fn an_answer_decided_before_a_flush_is_not_published() {
             map.get(&key, monotonic_ms()),
             Some(Record::Missing(OwnedKey::UserName("ghost".into())))
         );
-        // The groups of a name nobody has: filed under the name asked.
-        let groups = Request::GroupsOfUser("ghost".into());
-        assert_eq!(call(groups), Response::NotFound);
+        // The groups of a name nobody has.
+        hooked.on_call(hooked.call_count() + 1, move || {
+            flushing.memcache.as_ref().unwrap().flush();
+        });
+        let groups = || Request::GroupsOfUser("ghost2".into());
+        assert_eq!(call(groups()), Response::NotFound);
+        call(Request::Status);
+        let key = McKey::GroupsOf("ghost2");
+        let map = Mapping::open(&mc_path).unwrap();
+        assert_eq!(map.get(&key, monotonic_ms()), None);
+        assert_eq!(call(groups()), Response::NotFound);
         call(Request::Status);
         assert_eq!(
-            map.get(&McKey::GroupsOf("ghost"), monotonic_ms()),
-            Some(Record::Missing(OwnedKey::GroupsOf("ghost".into())))
+            map.get(&key, monotonic_ms()),
+            Some(Record::Missing(OwnedKey::GroupsOf("ghost2".into())))
         );
     })
     .await

@@ -137,8 +137,8 @@ fn names_nobody_has_are_answered_from_the_file() {
     for a in asked {
         assert_eq!(getent(&ns, a), 2, "getent {a}: roster says not found");
     }
-    // The groups of a local user (Debian's `daemon`), which roster leaves
-    // to the local files (`initgroups_for_local_users` off), likewise.
+    // A local user's groups (Debian's `daemon`), for which rosterd says
+    // "not found" (`initgroups_for_local_users` off), likewise.
     ns.run_ok("getent initgroups daemon");
     for key in [
         Key::UserName("ghost"),
