@@ -805,10 +805,6 @@ mod tests {
         use roster_proto::memcache::OwnedKey;
         let dir = tempfile::tempdir().unwrap();
         let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
-        let writer = |p: &MemcachePublisher, f: &dyn Fn(&MemcacheWriter) -> u64| {
-            f(p.writer.lock().unwrap().as_ref().unwrap())
-        };
-        let m = || Mapping::open(p.path()).unwrap();
         let ghost = Request::UserByName("ghost".into());
         p.publish(&ghost, &Response::NotFound, TTL);
         p.publish(&Request::GroupByGid(4242), &Response::NotFound, TTL);
@@ -820,22 +816,22 @@ mod tests {
         );
         let now = monotonic_ms();
         assert_eq!(
-            m().get(&Key::UserName("ghost"), now),
+            mapped(&p).get(&Key::UserName("ghost"), now),
             Some(Record::Missing(OwnedKey::UserName("ghost".into())))
         );
         assert_eq!(
-            m().get(&Key::Gid(4242), now),
+            mapped(&p).get(&Key::Gid(4242), now),
             Some(Record::Missing(OwnedKey::Gid(4242)))
         );
-        assert_eq!(m().get(&Key::GroupName("ghosts"), now), None);
+        assert_eq!(mapped(&p).get(&Key::GroupName("ghosts"), now), None);
         // `rosterctl cache stats` counts them.
         let stats = p.stats().unwrap();
         assert_eq!(stats.missing_records, 2);
         assert_eq!(stats.missing_records_limit, stats.slots / 16);
         // Asked again: no second record.
-        let used = writer(&p, &|w| w.data_used() as u64);
+        let used = written(&p, &|w| w.data_used() as u64);
         p.publish(&ghost, &Response::NotFound, TTL);
-        assert_eq!(writer(&p, &|w| w.data_used() as u64), used);
+        assert_eq!(written(&p, &|w| w.data_used() as u64), used);
         // The name found later (by its UID): the entry replaces it.
         let found = User {
             name: "ghost".into(),
@@ -848,14 +844,14 @@ mod tests {
             TTL,
         );
         assert_eq!(
-            m().get(&Key::UserName("ghost"), now),
+            mapped(&p).get(&Key::UserName("ghost"), now),
             Some(Record::User(found))
         );
         // A live entry is removed, not replaced (another lookup may have
         // published it since this one's answer was decided).
         p.publish(&Request::UserByUid(20000), &Response::NotFound, TTL);
-        assert_eq!(m().get(&Key::Uid(20000), now), None);
-        assert_eq!(m().get(&Key::UserName("ghost"), now), None);
+        assert_eq!(mapped(&p).get(&Key::Uid(20000), now), None);
+        assert_eq!(mapped(&p).get(&Key::UserName("ghost"), now), None);
         // A rebuild (the file full of entries) carries none over, not even
         // the one of latest expiry (a full file keeps the latest).
         p.publish(
@@ -863,7 +859,7 @@ mod tests {
             &Response::NotFound,
             Duration::from_secs(3600),
         );
-        let first = m();
+        let first = mapped(&p);
         let mut uid = 30000;
         while !first.retired() {
             let u = User {
@@ -874,10 +870,10 @@ mod tests {
             p.publish(&Request::UserByUid(uid), &Response::User(u), TTL);
             uid += 1;
         }
-        assert_eq!(writer(&p, &|w| u64::from(w.missing_records())), 0);
+        assert_eq!(written(&p, &|w| u64::from(w.missing_records())), 0);
         assert!(first.get(&Key::Gid(4243), now).is_some());
-        assert_eq!(m().get(&Key::Gid(4243), 0), None);
-        assert!(m().get(&Key::Uid(uid - 1), now).is_some());
+        assert_eq!(mapped(&p).get(&Key::Gid(4243), 0), None);
+        assert!(mapped(&p).get(&Key::Uid(uid - 1), now).is_some());
     }
 
     fn written(p: &MemcachePublisher, f: &dyn Fn(&MemcacheWriter) -> u64) -> u64 {

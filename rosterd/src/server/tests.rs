@@ -957,7 +957,7 @@ async fn case_variants_publish_only_the_served_entry() {
 /// not published after it; asked again, it is, under the name asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_decided_before_a_flush_are_not_published() {
-    use roster_proto::memcache::{monotonic_ms, Key as McKey, Mapping, OwnedKey, Record};
+    use roster_proto::memcache::{monotonic_ms, Mapping, OwnedKey, Record};
     let dir = tempfile::tempdir().unwrap();
     let directory = FakeDirectory::new("ldap");
     let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
@@ -966,44 +966,36 @@ async fn answers_decided_before_a_flush_are_not_published() {
     let server = Server::start(dir.path(), ctx.clone(), Limits::default()).unwrap();
     let nss = dir.path().join("nss.sock");
     let mc_path = dir.path().join("nss.mc");
-    let flushing = ctx.clone();
-    directory.on_call(directory.call_count() + 1, move || {
-        flushing.memcache.as_ref().unwrap().flush();
-    });
     let (hooked, flushing) = (directory.clone(), ctx.clone());
     tokio::task::spawn_blocking(move || {
         let mut c = Client::connect(&nss, Duration::from_secs(5)).unwrap();
-        let mut call = |r: Request| c.call(&r).unwrap();
-        let ghost = || Request::UserByName("ghost".into());
-        assert_eq!(call(ghost()), Response::NotFound);
-        // Answers on one connection come in turn, each after the previous
-        // one was published.
-        call(Request::Status);
-        let key = McKey::UserName("ghost");
-        let map = Mapping::open(&mc_path).unwrap();
-        assert_eq!(map.get(&key, monotonic_ms()), None);
-        // From rosterd's negative cache, after the flush: published.
-        assert_eq!(call(ghost()), Response::NotFound);
-        call(Request::Status);
-        assert_eq!(
-            map.get(&key, monotonic_ms()),
-            Some(Record::Missing(OwnedKey::UserName("ghost".into())))
+        // `request` answered "not found" while a flush comes (as the
+        // directory is asked): not published; asked again (from rosterd's
+        // negative cache): published as `want`.
+        let mut flushed_then_published = |request: Request, want: OwnedKey| {
+            let f = flushing.clone();
+            hooked.on_call(hooked.call_count() + 1, move || {
+                f.memcache.as_ref().unwrap().flush();
+            });
+            assert_eq!(c.call(&request).unwrap(), Response::NotFound);
+            // Answers on one connection come in turn, each after the
+            // previous one was published.
+            c.call(&Request::Status).unwrap();
+            let map = Mapping::open(&mc_path).unwrap();
+            assert_eq!(map.get(&want.as_key(), monotonic_ms()), None, "{want:?}");
+            assert_eq!(c.call(&request).unwrap(), Response::NotFound);
+            c.call(&Request::Status).unwrap();
+            let published = map.get(&want.as_key(), monotonic_ms());
+            assert_eq!(published, Some(Record::Missing(want)));
+        };
+        flushed_then_published(
+            Request::UserByName("ghost".into()),
+            OwnedKey::UserName("ghost".into()),
         );
         // The groups of a name nobody has.
-        hooked.on_call(hooked.call_count() + 1, move || {
-            flushing.memcache.as_ref().unwrap().flush();
-        });
-        let groups = || Request::GroupsOfUser("ghost2".into());
-        assert_eq!(call(groups()), Response::NotFound);
-        call(Request::Status);
-        let key = McKey::GroupsOf("ghost2");
-        let map = Mapping::open(&mc_path).unwrap();
-        assert_eq!(map.get(&key, monotonic_ms()), None);
-        assert_eq!(call(groups()), Response::NotFound);
-        call(Request::Status);
-        assert_eq!(
-            map.get(&key, monotonic_ms()),
-            Some(Record::Missing(OwnedKey::GroupsOf("ghost2".into())))
+        flushed_then_published(
+            Request::GroupsOfUser("ghost2".into()),
+            OwnedKey::GroupsOf("ghost2".into()),
         );
     })
     .await
