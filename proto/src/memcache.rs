@@ -47,8 +47,8 @@
 //!
 //! **Invalidation**: deleting a key stores `u32::MAX` in its slot. A flush,
 //! a full record area, a restart or (rosterd's rule) "no such entry"
-//! records all expired after their share was used (and the file a minute
-//! old) writes a whole new file and renames it over the old one, then
+//! records all expired after their share was used (and the file ten
+//! minutes old) writes a whole new file and renames it over the old one, then
 //! sets the old file's `retired` flag; readers check the flag on every
 //! lookup and re-map the new file. Stopping the daemon retires the file
 //! and removes it.

@@ -107,10 +107,13 @@ struct MissingRules {
 }
 
 /// The rules rosterd runs with: a second's freshness at least, a new
-/// file for them at most once a minute.
+/// file for them at most once every ten minutes (an idle process keeps
+/// the file it last read mapped, and its pages with it, until its next
+/// lookup: a scan of names nobody has must not write a new one each
+/// minute).
 const MISSING_RULES: MissingRules = MissingRules {
     min_fresh_ms: 1_000,
-    rebuild_pause_ms: 60_000,
+    rebuild_pause_ms: 600_000,
 };
 
 impl MemcachePublisher {
