@@ -62,7 +62,7 @@ fn stats_text(doc: &Value) -> String {
 /// memory cache: /run/roster/nss.mc
 ///   file: 8.0 MiB (2.0 MiB allocated), at most 32.0 MiB ([nss] memcache_size)
 ///   records: 1.0 MiB of 7.0 MiB (14% full), 65536 slots
-///   "no such entry" records: 12 of at most 4096
+///   "no such entry" records written to it: 12 (at most 4096)
 /// ```
 pub(crate) fn memory_cache_text(mc: &Value) -> Option<String> {
     let n = |k: &str| mc[k].as_u64().unwrap_or(0);
@@ -74,8 +74,16 @@ pub(crate) fn memory_cache_text(mc: &Value) -> Option<String> {
         .checked_div(capacity)
         .map(|pct| format!(" ({pct}% full)"))
         .unwrap_or_default();
+    // (A daemon from before "no such entry" records reports none.)
+    let missing = match n("missing_records_limit") {
+        0 => String::new(),
+        limit => format!(
+            "  \"no such entry\" records written to it: {} (at most {limit})\n",
+            n("missing_records_written")
+        ),
+    };
     Some(format!(
-        "memory cache: {}\n  file: {} ({} allocated), at most {} ([nss] memcache_size)\n  records: {} of {}{full}, {} slots\n  \"no such entry\" records: {} of at most {}\n",
+        "memory cache: {}\n  file: {} ({} allocated), at most {} ([nss] memcache_size)\n  records: {} of {}{full}, {} slots\n{missing}",
         mc["path"].as_str().unwrap_or("-"),
         bytes(n("file_bytes")),
         bytes(n("allocated_bytes")),
@@ -83,8 +91,6 @@ pub(crate) fn memory_cache_text(mc: &Value) -> Option<String> {
         bytes(used),
         bytes(capacity),
         n("slots"),
-        n("missing_records"),
-        n("missing_records_limit"),
     ))
 }
 
@@ -189,7 +195,7 @@ mod tests {
                 "records_bytes": 1u64 << 20,
                 "records_capacity": 7u64 << 20,
                 "slots": 65536,
-                "missing_records": 12,
+                "missing_records_written": 12,
                 "missing_records_limit": 4096,
             },
         }});
@@ -197,7 +203,7 @@ mod tests {
         assert!(t.starts_with("stats:\n  entries: 3\n  hits: 2\n"), "{t}");
         assert!(
             t.ends_with(
-                "  memory cache: /run/roster/nss.mc\n    file: 8.0 MiB (2.0 MiB allocated), at most 32.0 MiB ([nss] memcache_size)\n    records: 1.0 MiB of 7.0 MiB (14% full), 65536 slots\n    \"no such entry\" records: 12 of at most 4096\n"
+                "  memory cache: /run/roster/nss.mc\n    file: 8.0 MiB (2.0 MiB allocated), at most 32.0 MiB ([nss] memcache_size)\n    records: 1.0 MiB of 7.0 MiB (14% full), 65536 slots\n    \"no such entry\" records written to it: 12 (at most 4096)\n"
             ),
             "{t}"
         );

@@ -516,8 +516,9 @@ pub struct MemoryCacheStats {
     pub slots: u64,
     /// "No such entry" records written to the file (live, replaced or
     /// expired; none carried over when it is written anew).
-    pub missing_records: u64,
-    /// At most this many of them a file (a sixteenth of the slots).
+    pub missing_records_written: u64,
+    /// At most this many of them a file (a sixteenth of the slots; their
+    /// bytes at most a sixteenth of the record area too).
     pub missing_records_limit: u64,
 }
 

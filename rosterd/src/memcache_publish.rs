@@ -14,11 +14,13 @@
 //!   freshness (every domain's "no such object", fresh until the earliest
 //!   of them expires; or a local user's groups, which the settings leave
 //!   to the local files) is stored as a "no such entry" record
-//!   ([`publishes_missing`] says when), any other removes the key;
+//!   (`publishes_missing` says when), any other removes the key;
 //!   Unavailable/Error change nothing (published entries expire by
 //!   themselves);
 //! - on `rosterctl cache flush` (or anything that invalidates the whole
-//!   cache) calls [`MemcachePublisher::flush`];
+//!   cache) calls [`MemcachePublisher::flush`], after the resolver's
+//!   caches are dropped (a connection that reads the new
+//!   [`MemcachePublisher::flushes`] must decide from what is left);
 //! - on shutdown calls [`MemcachePublisher::retire`] (dropping it does the
 //!   same), so that a stopped daemon's entries are no longer served.
 //!
@@ -170,7 +172,7 @@ impl MemcachePublisher {
             size_limit: self.limit() as u64,
             records_bytes: w.data_used() as u64,
             records_capacity: w.data_len() as u64,
-            missing_records: u64::from(w.missing_records()),
+            missing_records_written: u64::from(w.missing_records()),
             missing_records_limit: u64::from(w.slot_count() / MISSING_SHARE),
             slots: u64::from(w.slot_count()),
         })
@@ -293,7 +295,7 @@ impl MemcachePublisher {
             return;
         }
         let limit = self.limit();
-        for record in records {
+        for (at, &record) in records.iter().enumerate() {
             // The same answer asked again (under another spelling, or
             // before half its freshness is used up) adds nothing; compared
             // with the published record in place.
@@ -309,12 +311,20 @@ impl MemcachePublisher {
             }
             if let Err(e) = put_or_grow(writer, record, expires, limit) {
                 tracing::warn!(error = %e, path = %self.path.display(), "memory cache update failed");
+                // Whatever the keys of this and the records left held
+                // (a "no such entry" the record was to replace) goes:
+                // readers ask the daemon.
+                for key in records[at..].iter().flat_map(|r| r.keys()) {
+                    writer.remove(&key);
+                }
                 return;
             }
         }
     }
 
     /// Drops every published entry: a new, empty file replaces the old one.
+    /// Call it after the resolver's caches are dropped: an answer decided
+    /// before it is not published after it, one decided after it is.
     pub fn flush(&self) {
         let mut guard = match self.writer.lock() {
             Ok(g) => g,
@@ -829,7 +839,7 @@ mod tests {
         assert_eq!(mapped(&p).get(&Key::GroupName("ghosts"), now), None);
         // `rosterctl cache stats` counts them.
         let stats = p.stats().unwrap();
-        assert_eq!(stats.missing_records, 2);
+        assert_eq!(stats.missing_records_written, 2);
         assert_eq!(stats.missing_records_limit, stats.slots / 16);
         // Asked again: no second record.
         let used = written(&p, &|w| w.data_used() as u64);

@@ -187,8 +187,10 @@ impl<T> Answer<T> {
 /// An answer and the time (ms since the epoch) until which it is fresh;
 /// 0 when it is not (offline answers, failures, and a "not found" that
 /// is not every domain's own "no such object": a refusal, a name or ID
-/// the settings leave out; but a local user's groups, which the settings
-/// leave to the local files, are fresh as a "no such object" would be).
+/// the settings leave out, no domain at all; but a local user's groups,
+/// which the settings leave to the local files, are fresh as a "no such
+/// object" would be). A "not found" is never fresh for more than
+/// `negative_ttl` from now.
 pub type Timed<T> = (Answer<T>, u64);
 
 /// Outcome in one domain.
@@ -383,6 +385,28 @@ impl Resolver {
         (name.to_string(), None)
     }
 
+    /// [`Resolver::walk_domains`] for the key a lookup asked: when no
+    /// domain holds it, notes that the lookup's "not found" rests on the
+    /// domains' "no such object" alone ([`owner::Ctx::absent`]).
+    async fn walk_for_answer(
+        &self,
+        cx: &mut owner::Ctx,
+        only: Option<usize>,
+        key: Key,
+    ) -> owner::Served<(usize, Value, Source)> {
+        let walked = self.walk_domains(cx, only, key).await;
+        if matches!(walked, Ok(None)) {
+            cx.absent = true;
+        }
+        walked
+    }
+
+    /// The latest a "not found" decided now may be fresh until:
+    /// `negative_ttl` from now.
+    fn negative_until(&self, cx: &owner::Ctx) -> u64 {
+        self.now_ms().saturating_add(cx.settings.negative_ttl_ms)
+    }
+
     /// The answer of a decided lookup, with its freshness.
     fn timed<T>(&self, cx: &mut owner::Ctx, r: owner::Served<(T, Source)>) -> Timed<T> {
         match r {
@@ -397,8 +421,7 @@ impl Resolver {
             // back since they came); decided by a refusal, not fresh at
             // all.
             Ok(None) if cx.absent && cx.until != u64::MAX => {
-                let longest = self.now_ms().saturating_add(cx.settings.negative_ttl_ms);
-                (Answer::NotFound, cx.until.min(longest))
+                (Answer::NotFound, cx.until.min(self.negative_until(cx)))
             }
             Ok(None) => (Answer::NotFound, 0),
             Err(reason) => (Answer::Unavailable(reason), 0),
@@ -432,8 +455,7 @@ impl Resolver {
         let via = owner::Via::Name {
             qualified: only.is_some(),
         };
-        let Some((i, v, src)) = self.walk_domains(cx, only, Key::UserName(base)).await? else {
-            cx.absent = true;
+        let Some((i, v, src)) = self.walk_for_answer(cx, only, Key::UserName(base)).await? else {
             return Ok(None);
         };
         let Value::User(raw) = v else { return Ok(None) };
@@ -453,17 +475,13 @@ impl Resolver {
         if uid < cx.settings.min_id {
             return (Answer::NotFound, 0);
         }
-        let r = match self.walk_domains(&mut cx, None, Key::UserId(uid)).await {
+        let r = match self.walk_for_answer(&mut cx, None, Key::UserId(uid)).await {
             Ok(Some((i, Value::User(raw), src))) => {
                 let served = self.serve_user(&mut cx, i, raw, owner::Via::Id).await;
                 self.remember_negatives(&mut cx);
                 served.map(|o| o.map(|u| (u, src)))
             }
-            Ok(None) => {
-                cx.absent = true;
-                Ok(None)
-            }
-            Ok(Some(_)) => Ok(None),
+            Ok(_) => Ok(None),
             Err(e) => Err(e),
         };
         self.timed(&mut cx, r)
@@ -492,17 +510,16 @@ impl Resolver {
         let via = owner::Via::Name {
             qualified: only.is_some(),
         };
-        let r = match self.walk_domains(&mut cx, only, Key::GroupName(base)).await {
+        let r = match self
+            .walk_for_answer(&mut cx, only, Key::GroupName(base))
+            .await
+        {
             Ok(Some((i, Value::Group(raw), src))) => {
                 let served = self.serve_group(&mut cx, i, raw, via, true).await;
                 self.remember_negatives(&mut cx);
                 served.map(|o| o.map(|g| (g, src)))
             }
-            Ok(None) => {
-                cx.absent = true;
-                Ok(None)
-            }
-            Ok(Some(_)) => Ok(None),
+            Ok(_) => Ok(None),
             Err(e) => Err(e),
         };
         let answer = self.timed(&mut cx, r);
@@ -535,7 +552,7 @@ impl Resolver {
         // such a batch being recorded waits for it.
         self.record_gid_now(gid).await;
         let mut cx = self.ctx_judging_by(read);
-        let r = match self.walk_domains(&mut cx, None, Key::GroupId(gid)).await {
+        let r = match self.walk_for_answer(&mut cx, None, Key::GroupId(gid)).await {
             Ok(Some((i, Value::Group(raw), src))) => {
                 let served = self
                     .serve_group(&mut cx, i, raw, owner::Via::Id, true)
@@ -543,11 +560,7 @@ impl Resolver {
                 self.remember_negatives(&mut cx);
                 served.map(|o| o.map(|g| (g, src)))
             }
-            Ok(None) => {
-                cx.absent = true;
-                Ok(None)
-            }
-            Ok(Some(_)) => Ok(None),
+            Ok(_) => Ok(None),
             Err(e) => Err(e),
         };
         let answer = self.timed(&mut cx, r);
@@ -581,9 +594,12 @@ impl Resolver {
         let r = if let Some((uid, gid)) = cx.local.get().users.get(name) {
             if !cx.settings.initgroups_for_local_users {
                 // Decided by the settings and the local accounts: fresh as
-                // long as a "no such object" would be.
-                let until = self.now_ms().saturating_add(cx.settings.negative_ttl_ms);
-                return (Answer::NotFound, until);
+                // long as a "no such object" would be (a name the settings
+                // leave out is never asked by the module: none).
+                if cx.settings.ignore_users.contains(name) {
+                    return (Answer::NotFound, 0);
+                }
+                return (Answer::NotFound, self.negative_until(&cx));
             }
             self.local_user_groups(&mut cx, name, uid, gid).await
         } else {

@@ -49,8 +49,9 @@ pub(super) struct Ctx {
     /// Some part of the answer came from offline data.
     pub offline: bool,
     /// Every domain asked answered "no such object" to the key the lookup
-    /// asked: a "not found" then rests on those answers alone (fresh until
-    /// `until`, unless `offline`), not on a refusal.
+    /// walked them for (an initgroups: its user's name): a "not found"
+    /// then rests on those answers alone (fresh until `until`; offline
+    /// data makes that 0), not on a refusal.
     pub absent: bool,
     /// How many domain answers the lookup looked at (what deciding it
     /// again would cost).

@@ -273,6 +273,8 @@ async fn local_accounts_and_reserved_ids_win() {
         r.groups_of_user_timed("backup").await,
         (Answer::NotFound, T0 + ttl)
     );
+    // (root, also local, is a name the settings leave out: not fresh.)
+    assert_eq!(r.groups_of_user_timed("root").await, (Answer::NotFound, 0));
     // ...unless configured to: then the served groups that list it.
     let mut s = settings();
     s.initgroups_for_local_users = true;

@@ -55,7 +55,7 @@ fn sample_status() -> FullStatus {
                 records_bytes: 1 << 20,
                 records_capacity: 7 << 20,
                 slots: 1 << 16,
-                missing_records: 12,
+                missing_records_written: 12,
                 missing_records_limit: 1 << 12,
             }),
             ..Default::default()
