@@ -314,9 +314,7 @@ impl MemcachePublisher {
                 // Whatever the keys of this and the records left held
                 // (a "no such entry" the record was to replace) goes:
                 // readers ask the daemon.
-                for key in records[at..].iter().flat_map(|r| r.keys()) {
-                    writer.remove(&key);
-                }
+                remove_keys(writer, &records[at..]);
                 return;
             }
         }
@@ -477,6 +475,15 @@ fn initial_layout(limit: usize) -> (u32, usize) {
     (slots, DEFAULT_DATA_LEN.min(max_data_len(limit, slots)))
 }
 
+/// Removes every key of `records` (and the records filed under them):
+/// what could not be published is asked of the daemon, never answered
+/// from an older record.
+fn remove_keys(writer: &mut MemcacheWriter, records: &[RecordRef<'_>]) {
+    for key in records.iter().flat_map(|r| r.keys()) {
+        writer.remove(&key);
+    }
+}
+
 /// Stores `record`; when the file is full, writes a new one with the live
 /// entries (twice as large when they fill more than half of it, never past
 /// `limit`; at the bound, the newest live entries that fill half of it,
@@ -492,17 +499,13 @@ fn put_or_grow(
     let largest = max_data_len(limit, max_slots(limit));
     if len * 4 > largest {
         // An older version of the entry goes too: readers ask the daemon.
-        for key in record.keys() {
-            writer.remove(&key);
-        }
+        remove_keys(writer, &[record]);
         return Ok(());
     }
     match writer.put(record, expires) {
         // "No such entry" never grows the file: its key's record goes.
         Err(WriteError::Full) if matches!(record, RecordRef::Missing(_)) => {
-            for key in record.keys() {
-                writer.remove(&key);
-            }
+            remove_keys(writer, &[record]);
             return Ok(());
         }
         Err(WriteError::Full) => {}

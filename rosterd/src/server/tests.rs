@@ -128,6 +128,20 @@ fn publishing_ctx(resolver: Resolver, dir: &std::path::Path, limit: usize) -> Ar
     })
 }
 
+/// A server on `dir`'s sockets over `directory` (default settings) whose
+/// answers are published into `dir/nss.mc` (1 MiB at most): its context,
+/// the server, `nss.sock` and `nss.mc`.
+fn publishing_server(
+    directory: &Arc<FakeDirectory>,
+    dir: &std::path::Path,
+) -> (Arc<Context>, Server, std::path::PathBuf, std::path::PathBuf) {
+    let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
+    let resolver = Resolver::new(domains, Settings::default(), None, Arc::new(SystemClock));
+    let ctx = publishing_ctx(resolver, dir, 1 << 20);
+    let server = Server::start(dir, ctx.clone(), Limits::default()).unwrap();
+    (ctx, server, dir.join("nss.sock"), dir.join("nss.mc"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_over_nss_sock() {
     let rd = start();
@@ -872,12 +886,7 @@ async fn case_variants_publish_only_the_served_entry() {
     let directory = FakeDirectory::new_any_case("ad");
     directory.add_user("alice", 10001, 10000);
     directory.add_group("staff", 10010, &["alice"]);
-    let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
-    let resolver = Resolver::new(domains, Settings::default(), None, Arc::new(SystemClock));
-    let ctx = publishing_ctx(resolver, dir.path(), 1 << 20);
-    let server = Server::start(dir.path(), ctx.clone(), Limits::default()).unwrap();
-    let nss = dir.path().join("nss.sock");
-    let mc_path = dir.path().join("nss.mc");
+    let (ctx, server, nss, mc_path) = publishing_server(&directory, dir.path());
     let usage_ctx = ctx.clone();
     tokio::task::spawn_blocking(move || {
         let mut c = Client::connect(&nss, Duration::from_secs(5)).unwrap();
@@ -960,12 +969,7 @@ async fn answers_decided_before_a_flush_are_not_published() {
     use roster_proto::memcache::{monotonic_ms, Mapping, OwnedKey, Record};
     let dir = tempfile::tempdir().unwrap();
     let directory = FakeDirectory::new("ldap");
-    let domains: Vec<Arc<dyn Provider>> = vec![directory.clone()];
-    let resolver = Resolver::new(domains, Settings::default(), None, Arc::new(SystemClock));
-    let ctx = publishing_ctx(resolver, dir.path(), 1 << 20);
-    let server = Server::start(dir.path(), ctx.clone(), Limits::default()).unwrap();
-    let nss = dir.path().join("nss.sock");
-    let mc_path = dir.path().join("nss.mc");
+    let (ctx, server, nss, mc_path) = publishing_server(&directory, dir.path());
     let (hooked, flushing) = (directory.clone(), ctx.clone());
     tokio::task::spawn_blocking(move || {
         let mut c = Client::connect(&nss, Duration::from_secs(5)).unwrap();
