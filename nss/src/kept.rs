@@ -115,8 +115,10 @@ impl SocketId {
 }
 
 /// A page the kernel empties in every forked child (`MADV_WIPEONFORK`):
-/// its first byte is set when the process makes its kept connection, so a
-/// child, which finds it clear, knows the connection is its parent's.
+/// its first byte is set when the process makes a connection it may keep
+/// (before its reply tells whether it is kept: a mark with nothing kept
+/// tells nothing wrong), so a child, which finds it clear, knows a kept
+/// connection is its parent's.
 /// Made at the first kept connection; not made where the kernel does not
 /// know the advice (the PID alone then tells a child).
 struct ForkMark;
@@ -153,7 +155,7 @@ impl ForkMark {
         Some(page)
     }
 
-    /// Notes that this process made its kept connection; makes the mark
+    /// Notes that this process made a connection it may keep; makes the mark
     /// on first use. A page is published only once it holds the flag, so
     /// the process that made it never reads it clear; two threads racing
     /// both map one and the loser unmaps its own (no lock).
@@ -291,10 +293,18 @@ impl KeptConnection {
             return Err(ClientError::Timeout(timeout));
         }
         let mut client = Client::connect(socket, left)?;
-        let payload = client.call_payload(req, left)?;
-        match SocketId::of(&client) {
-            Some(id) if !reply_is_error(&payload) => {
+        // The socket's cookie and the fork mark, which keeping the
+        // connection needs, are made while the daemon answers (a new
+        // process's first lookup waits for its reply either way).
+        let mut id = None;
+        let payload = client.call_payload_meanwhile(req, left, |sent| {
+            id = SocketId::of(sent);
+            if id.is_some() {
                 ForkMark::set();
+            }
+        })?;
+        match id {
+            Some(id) if !reply_is_error(&payload) => {
                 *slot = Some(Kept {
                     client,
                     owner,

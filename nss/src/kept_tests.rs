@@ -219,6 +219,41 @@ fn a_forked_child_finds_the_fork_mark_clear() {
     assert!(ForkMark::holds(), "the parent's mark is kept");
 }
 
+/// Set in the fresh process [`the_kept_connection_sets_the_fork_mark`]
+/// runs its check in.
+const MARK_CHILD_ENV: &str = "ROSTER_NSS_KEPT_MARK_CHILD";
+
+/// A process's first kept connection makes and sets the fork mark (which
+/// tells a forked child with its parent's PID). Checked in a fresh
+/// process of this test binary: no other test has made the mark there.
+#[test]
+fn the_kept_connection_sets_the_fork_mark() {
+    if std::env::var_os(MARK_CHILD_ENV).is_some() {
+        assert!(MARK_PAGE.load(Ordering::Acquire).is_null(), "made before");
+        let (d, kept, me) = started("mark", usize::MAX, None);
+        assert_eq!(ask(&kept, me, &d, 1), "c0");
+        assert!(!MARK_PAGE.load(Ordering::Acquire).is_null(), "not made");
+        assert!(ForkMark::holds());
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "kept::tests::the_kept_connection_sets_the_fork_mark",
+            "--test-threads=1",
+        ])
+        .env(MARK_CHILD_ENV, "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{}\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A connection whose first reply is an error (rosterd's refusal) is not
 /// kept.
 #[test]

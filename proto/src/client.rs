@@ -72,9 +72,23 @@ impl Client {
         req: &Request,
         timeout: Duration,
     ) -> Result<Vec<u8>, ClientError> {
+        self.call_payload_meanwhile(req, timeout, |_| {})
+    }
+
+    /// [`Client::call_payload`], running `meanwhile` once the request is
+    /// sent and before the reply is waited for: work the caller does for
+    /// this connection anyway, done while the daemon answers instead of
+    /// before or after. It runs only when the request was sent.
+    pub fn call_payload_meanwhile(
+        &mut self,
+        req: &Request,
+        timeout: Duration,
+        meanwhile: impl FnOnce(&Client),
+    ) -> Result<Vec<u8>, ClientError> {
         self.timeout = timeout;
         let deadline = Instant::now() + timeout;
         self.send_before(req, deadline)?;
+        meanwhile(self);
         self.reply_before(deadline)
     }
 
