@@ -115,6 +115,8 @@ mod codec;
 mod failure;
 pub mod memcache;
 mod paths;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod trust;
 mod types;
 

@@ -892,6 +892,45 @@ mod tests {
         assert!(mapped(&p).get(&Key::Uid(uid - 1), now).is_some());
     }
 
+    /// A write that fails (here `fallocate`, on a full file system)
+    /// removes what the record's keys held: a "no such entry" it was to
+    /// replace answers no more.
+    #[test]
+    #[ignore = "needs a small filesystem as TMPDIR"]
+    fn a_failed_write_removes_the_no_such_entry_it_was_to_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT).unwrap();
+        let big = Request::GroupByName("big".into());
+        p.publish(&big, &Response::NotFound, TTL);
+        let now = monotonic_ms();
+        let held = mapped(&p).get(&Key::GroupName("big"), now);
+        assert!(matches!(held, Some(Record::Missing(_))), "{held:?}");
+        // Another file takes what the file system has left.
+        let mut filler = std::fs::File::create(dir.path().join("filler")).unwrap();
+        let chunk = vec![1u8; 64 << 10];
+        while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+        // The group is created: its record needs more blocks than the
+        // file has reserved.
+        let group = Group {
+            name: "big".into(),
+            gid: 4242,
+            members: (0..150_000).map(|i| format!("member{i:06}")).collect(),
+        };
+        p.publish(&big, &Response::Group(group), TTL);
+        assert_eq!(mapped(&p).get(&Key::GroupName("big"), now), None);
+        assert_eq!(mapped(&p).get(&Key::Gid(4242), now), None);
+    }
+
+    /// Runs the test above in a private mount namespace on a 4 MiB tmpfs
+    /// (as root, like the rest of the suite).
+    #[test]
+    fn full_tmpfs_runs_the_failed_write_test() {
+        roster_proto::test_support::run_ignored_on_small_tmpfs(
+            "memcache_publish::tests::a_failed_write_removes_the_no_such_entry_it_was_to_replace",
+            "4m",
+        );
+    }
+
     fn written(p: &MemcachePublisher, f: &dyn Fn(&MemcacheWriter) -> u64) -> u64 {
         f(p.writer.lock().unwrap().as_ref().unwrap())
     }

@@ -448,24 +448,9 @@ fn a_full_filesystem_is_an_error_not_a_crash() {
 /// root, like the rest of the suite): the writer must fail cleanly.
 #[test]
 fn full_tmpfs_runs_the_filesystem_test() {
-    let exe = std::env::current_exe().unwrap();
-    let dir = TempDir::new();
-    let script = format!(
-        "mount -t tmpfs -o size=2m tmpfs '{d}' && TMPDIR='{d}' '{exe}' --ignored --exact \
-         memcache::file_tests::a_full_filesystem_is_an_error_not_a_crash",
-        d = dir.0.display(),
-        exe = exe.display()
-    );
-    let out = std::process::Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .output()
-        .expect("run unshare");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "{}\n{text}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+    crate::test_support::run_ignored_on_small_tmpfs(
+        "memcache::file_tests::a_full_filesystem_is_an_error_not_a_crash",
+        "2m",
     );
 }
 
