@@ -488,7 +488,7 @@ impl Store {
     /// writer's queue.
     ///
     /// Nothing is written when nothing is stored under `key` nor on its
-    /// way to the log ([`Store::holds_nothing_under`]): a lookup of a
+    /// way to the log (`Store::holds_nothing_under`): a lookup of a
     /// name the directory does not have costs the disk nothing.
     pub fn delete_deferred(&self, key: String) {
         let mut queue = self.lock_queue();
