@@ -65,7 +65,7 @@ pub struct Owner {
     euid: u32,
     egid: u32,
     /// The process found [`ForkMark`] clear: a forked child (of whichever
-    /// process made the kept connection).
+    /// process made the mark, and so any connection kept before the fork).
     forked: bool,
 }
 
@@ -119,8 +119,9 @@ impl SocketId {
 /// (before its reply tells whether it is kept: a mark with nothing kept
 /// tells nothing wrong), so a child, which finds it clear, knows a kept
 /// connection is its parent's.
-/// Made at the first kept connection; not made where the kernel does not
-/// know the advice (the PID alone then tells a child).
+/// Made at the first new connection whose request was sent; not made
+/// where the kernel does not know the advice (the PID alone then tells a
+/// child).
 struct ForkMark;
 
 /// The mark's page, once made (never unmapped: a process keeps it).
@@ -192,8 +193,8 @@ impl ForkMark {
     }
 
     /// False when the mark was made and is clear: this is a forked child
-    /// of the process that made the connection. (Never maps the page: a
-    /// process that has kept nothing has nothing to tell.)
+    /// of the process that made it. (Never maps the page: a process that
+    /// has made no connection to keep has nothing to tell.)
     fn holds() -> bool {
         let page = MARK_PAGE.load(Ordering::Acquire);
         // SAFETY: as in `set`: a non-null MARK_PAGE is a mapped page that

@@ -17,6 +17,14 @@ pub fn run_ignored_on_small_tmpfs(test: &str, size: &str) {
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .output()
         .expect("run unshare");
+    assert_one_test_passed(&out);
+}
+
+/// Fails unless `out`, of a test binary run on one test (`--exact NAME`),
+/// says that test passed (exit status 0 and "1 passed"), showing all it
+/// wrote.
+#[track_caller]
+pub fn assert_one_test_passed(out: &std::process::Output) {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && text.contains("1 passed"),
