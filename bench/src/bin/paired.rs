@@ -8,8 +8,13 @@
 //! looked up, as `getent initgroups` asks; and, with a tenth as many
 //! pairs, the first lookups of 5,000-member groups and the initgroups of
 //! users in 1,000 groups, their entries added to the sample directory for
-//! it; every row starts and ends once rosterd has recorded what its
-//! lookups left). The two timed
+//! it; and, with a quarter as many pairs, getpwnam as the first
+//! lookup of a new process, one started for each lookup, which glibc's
+//! NSS serves through `files roster` or `files ldap`, loading the module
+//! for it, as `getent passwd NAME` or `id NAME` does: the process's own
+//! time for it, its time on a CPU and its faults, as the side-by-side
+//! benchmark's `oncecost`; every row starts and ends once rosterd has
+//! recorded what its lookups left). The two timed
 //! lookups of a pair come one right after the other (in the initgroups
 //! row, the second module's lookup by name between them), so a shared
 //! machine's drift, which moves the side-by-side benchmark's sequential
@@ -18,8 +23,10 @@
 //! in, each peer's 99th percentile and each daemon's time on a CPU a
 //! lookup (all its threads, over the row). Which module goes first
 //! alternates from pair to pair. (The modules are called without glibc's
-//! dispatch and `files`: the times are not those of the side-by-side
-//! tables.)
+//! dispatch and `files`, but in the `process` row: the times are not
+//! those of the side-by-side tables. In the `process` row "back to back"
+//! still leaves the few milliseconds a process takes to start between
+//! two lookups.)
 //! Run as root: `cargo run --release -p roster-bench --bin paired`
 //! (packages `nslcd` and `libnss-ldapd`, as `make bench` installs them).
 //! Each row runs twice: the lookups back to back (as the side-by-side
@@ -28,7 +35,7 @@
 //! idleness (as sporadic lookups come). `PAIRED_COUNT=N`: pairs a row
 //! back to back (default 300, at least 2; half as many with the gap).
 //! `PAIRED_ROWS=KEY,...`: only those rows (`name`, `uid`, `group`,
-//! `initgroups`, `initgroups_alone`, `biggroup`, `manygroups`).
+//! `initgroups`, `initgroups_alone`, `biggroup`, `manygroups`, `process`).
 //! `PAIRED_SCHED=FILE`: the run is recorded with `perf record` (package
 //! `linux-perf`; the scheduler's wake-ups and switches on all CPUs, into
 //! FILE), and each row with one search a lookup is cut into the parts
@@ -122,6 +129,16 @@ const MANY_USER_UID_BASE: u32 = 41_000;
 /// The [`MANY_GROUPS_COUNT`] groups `pmg0000`.. (added) every user of
 /// the `manygroups` row is a member of, from this GID.
 const MANY_GROUP_GID_BASE: u32 = 42_000;
+/// The users of the `process` row, `ppu000`.. (added), from this UID;
+/// their primary group is `members`.
+const PROCESS_UID_BASE: u32 = 49_000;
+
+/// The row whose lookups are each the first of a new process: glibc
+/// loads the module for it, which makes its connection to its daemon.
+const PROCESS_ROW: &str = "process";
+/// The `process` row has the other rows' pairs divided by this (a
+/// process is started for each lookup, a few milliseconds each).
+const PROCESS_SHARE: u32 = 4;
 
 /// The rows of large answers: a 5,000-member group's first lookup and
 /// the first initgroups of a user in 1,000 groups (as the side-by-side
@@ -129,7 +146,7 @@ const MANY_GROUP_GID_BASE: u32 = 42_000;
 const LARGE_ROWS: [&str; 2] = ["biggroup", "manygroups"];
 
 /// The rows: (key, what is looked up).
-const ROWS: [(&str, &str); 7] = [
+const ROWS: [(&str, &str); 8] = [
     ("name", "getpwnam of users nobody asked"),
     ("uid", "getpwuid of other users nobody asked"),
     ("group", "getgrnam of groups nobody asked (one member each)"),
@@ -146,6 +163,10 @@ const ROWS: [(&str, &str); 7] = [
         "manygroups",
         "initgroups of users in 1,000 groups nobody asked",
     ),
+    (
+        PROCESS_ROW,
+        "getpwnam of users nobody asked, each the first lookup of a new process (`files SOURCE`)",
+    ),
 ];
 
 /// The rows `PAIRED_ROWS` names (keys, comma-separated; all when unset):
@@ -158,15 +179,18 @@ fn asked(key: &str) -> bool {
 fn row_pairs(key: &str, pairs: u32) -> u32 {
     if LARGE_ROWS.contains(&key) {
         (pairs / LARGE_SHARE).max(1)
+    } else if key == PROCESS_ROW {
+        (pairs / PROCESS_SHARE).max(1)
     } else {
         pairs
     }
 }
 
-/// The keys a large row asks with `count` pairs back to back: its pairs
-/// of both passes, two keys each. (Both large rows have as many.)
-fn large_keys(count: u32) -> u32 {
-    2 * (row_pairs(LARGE_ROWS[0], count) + row_pairs(LARGE_ROWS[0], count / 2))
+/// The keys a row asks with `count` pairs back to back: its pairs of both
+/// passes, two keys each (for the large rows and the `process` row, whose
+/// entries are added for them).
+fn pass_keys(key: &str, count: u32) -> u32 {
+    2 * (row_pairs(key, count) + row_pairs(key, count / 2))
 }
 
 /// The keys each other row asks with `count` pairs back to back (its
@@ -186,6 +210,11 @@ fn row_keys(count: u32) -> Option<u32> {
 /// Group `k` of the `biggroup` row.
 fn big_group(k: u32) -> String {
     format!("pbg{k:03}")
+}
+
+/// User `k` of the `process` row.
+fn process_user(k: u32) -> String {
+    format!("ppu{k:03}")
 }
 
 /// User `k` of the `manygroups` row.
@@ -210,10 +239,11 @@ fn user_ldif(out: &mut String, name: &str, uid: u32) {
     );
 }
 
-/// What the large rows ask, as LDIF to add to the sample directory's:
-/// `keys` groups of the same [`BIG_MEMBERS`] users, and `keys` users each
-/// a member of the same [`MANY_GROUPS_COUNT`] groups.
-fn large_rows_ldif(keys: u32) -> String {
+/// What the large rows and the `process` row ask, as LDIF to add to the
+/// sample directory's: `keys` groups of the same [`BIG_MEMBERS`] users,
+/// `keys` users each a member of the same [`MANY_GROUPS_COUNT`] groups,
+/// and `process_keys` users for new processes.
+fn large_rows_ldif(keys: u32, process_keys: u32) -> String {
     let mut out = String::with_capacity(20 * (keys as usize) * (BIG_MEMBERS as usize + 1000));
     let big_members: Vec<String> = (1..=BIG_MEMBERS).map(|i| format!("pbu{i:04}")).collect();
     for (uid, name) in (BIG_MEMBER_UID_BASE + 1..).zip(&big_members) {
@@ -235,6 +265,9 @@ fn large_rows_ldif(keys: u32) -> String {
         let name = format!("pmg{g:04}");
         dataset::posix_group(&mut out, &name, MANY_GROUP_GID_BASE + g, &many_users);
     }
+    for k in 0..process_keys {
+        user_ldif(&mut out, &process_user(k), PROCESS_UID_BASE + k);
+    }
     out
 }
 
@@ -242,6 +275,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--inner") {
         std::process::exit(inner(&args[2..]));
+    }
+    if args.get(1).map(String::as_str) == Some("--process") {
+        std::process::exit(first_lookup_of_process(&args[2..]));
     }
     outer();
 }
@@ -265,8 +301,11 @@ fn outer() {
         "PAIRED_COUNT {count} (with PAIRED_PAGES {}): more than the sample directory holds",
         pages_lookups()
     );
-    let slapd =
-        Slapd::start_with_ldif(&(dataset::sample_ldif() + &large_rows_ldif(large_keys(count))));
+    let added = large_rows_ldif(
+        pass_keys(LARGE_ROWS[0], count),
+        pass_keys(PROCESS_ROW, count),
+    );
+    let slapd = Slapd::start_with_ldif(&(dataset::sample_ldif() + &added));
     let (scratch, ca, roster_domain) = roster_bench::peer::scratch(&slapd, "roster-bench-paired-");
     let setup = Setup::new(&slapd, ca, roster_domain, false);
     let roster_dir = scratch.path().join("roster");
@@ -276,12 +315,21 @@ fn outer() {
     // directory is made again after it.)
     script += &prepare(Peer::Nslcd, &nslcd_dir, &setup);
     script += "mkdir -p -m 0755 /run/roster || exit 1\n";
+    // The `process` row's processes load this build's module as glibc
+    // does, by name: it goes over the shared /lib copy, privately.
+    let module = roster_e2e::paths::module("libnss_roster.so");
+    let installed = roster_e2e::namespace::install_nss_module();
+    let _ = writeln!(
+        script,
+        "mount --bind {} {} || exit 1",
+        module.display(),
+        installed.display()
+    );
     let perf_data = std::env::var("PAIRED_SCHED").ok();
     let windows_file = scratch.path().join("sched-windows.tsv");
     if perf_data.is_some() {
         let _ = writeln!(script, "export {WINDOWS_ENV}='{}'", windows_file.display());
     }
-    let module = roster_e2e::paths::module("libnss_roster.so");
     let _ = write!(
         script,
         "exec {} --inner {} {} {} {count}",
@@ -349,6 +397,21 @@ fn outer() {
                 us(k("nslcd_p99_us")),
                 us(k("rosterd_cpu_us")),
                 us(k("nslcd_cpu_us")),
+            );
+        }
+    }
+    for (pass, how) in [("b2b", "back to back"), ("gap", "after idleness")] {
+        let k = |stat: &str| get(&format!("{pass}.{PROCESS_ROW}.{stat}"));
+        if let (Some(rc), Some(nc), Some(rf), Some(nf)) = (
+            k("roster_process_cpu_us"),
+            k("nslcd_process_cpu_us"),
+            k("roster_process_faults"),
+            k("nslcd_process_faults"),
+        ) {
+            println!(
+                "\nThe new processes ({how}): each one's own time on a CPU for its first lookup \
+                 (the module's loading included), median: roster {rc:.0} µs, nslcd {nc:.0} µs; \
+                 its minor faults {rf:.0} and {nf:.0}."
             );
         }
     }
@@ -609,7 +672,9 @@ fn inner(args: &[String]) -> i32 {
     // pages touched once, outside the timed calls.
     let big_buffer = std::cell::RefCell::new(vec![1u8; 256 << 10]);
     let initgroups_user = |k: u32| bulk_user(1 + 2 * keys + k);
-    let rows: [(&str, &KeyLookup, &KeyLookup); 7] = [
+    // What the `process` row's last process reported of its lookup.
+    let reported: std::cell::Cell<Option<ProcessCost>> = std::cell::Cell::new(None);
+    let rows: [(&str, &KeyLookup, &KeyLookup); 8] = [
         ("name", nothing, &|m: &Module, k| {
             m.pwnam(&bulk_user(1 + k), BULK_UID_BASE + 1 + k)
         }),
@@ -632,6 +697,11 @@ fn inner(args: &[String]) -> i32 {
         }),
         ("manygroups", nothing, &|m: &Module, k| {
             m.initgroups_many(&many_user(k))
+        }),
+        (PROCESS_ROW, nothing, &|m: &Module, k| {
+            let cost = ProcessCost::of_new_process(m.source, &process_user(k));
+            reported.set(cost);
+            cost.is_some()
         }),
     ];
     let windows_path = std::env::var_os(WINDOWS_ENV);
@@ -668,6 +738,8 @@ fn inner(args: &[String]) -> i32 {
                 2 * row_pairs(key, count)
             };
             let mut times = [Vec::new(), Vec::new()];
+            // The `process` row's processes' own costs (each peer's).
+            let mut costs: [Vec<ProcessCost>; 2] = [Vec::new(), Vec::new()];
             let mut ratios = Vec::new();
             let mut roster_faster = 0u32;
             let cpu_before = daemon_pids.map(|pid| sched_ns(&[pid]).on_cpu);
@@ -697,6 +769,12 @@ fn inner(args: &[String]) -> i32 {
                         row_failures += 1;
                     }
                     took[who] = t.elapsed().as_nanos() as f64 / 1000.0;
+                    // A new process's lookup: the time it measured itself
+                    // (its start is not the lookup's).
+                    if let Some(cost) = reported.take() {
+                        took[who] = cost.lookup_us;
+                        costs[who].push(cost);
+                    }
                     if windows_path.is_some() {
                         let end_ns = monotonic_ns();
                         let _ = writeln!(
@@ -710,6 +788,14 @@ fn inner(args: &[String]) -> i32 {
                 times[1].push(took[1]);
                 ratios.push(took[0] / took[1]);
                 roster_faster += u32::from(took[0] < took[1]);
+            }
+            for (who, costs) in ["roster", "nslcd"].into_iter().zip(&costs) {
+                if !costs.is_empty() {
+                    let mut cpu: Vec<f64> = costs.iter().map(|c| c.on_cpu_us).collect();
+                    let mut faults: Vec<f64> = costs.iter().map(|c| c.minor_faults).collect();
+                    println!("{pass}.{key}.{who}_process_cpu_us={}", median(&mut cpu));
+                    println!("{pass}.{key}.{who}_process_faults={}", median(&mut faults));
+                }
             }
             println!("{pass}.{key}.roster_median_us={}", median(&mut times[0]));
             println!("{pass}.{key}.nslcd_median_us={}", median(&mut times[1]));
@@ -827,6 +913,81 @@ fn monotonic_ns() -> u64 {
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     assert_eq!(rc, 0, "clock_gettime(CLOCK_MONOTONIC)");
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// What a new process reported of its first lookup (`--process`).
+#[derive(Clone, Copy)]
+struct ProcessCost {
+    /// The lookup's time, µs.
+    lookup_us: f64,
+    /// The process's own time on a CPU meanwhile (the module's loading
+    /// included), µs.
+    on_cpu_us: f64,
+    /// Its minor page faults meanwhile.
+    minor_faults: f64,
+}
+
+impl ProcessCost {
+    /// Runs a new process of this binary that looks `name` up through
+    /// the NSS source `source` (`--process`); what it reported, or None
+    /// (said on stderr) when it failed.
+    fn of_new_process(source: &str, name: &str) -> Option<ProcessCost> {
+        let exe = std::env::current_exe().expect("own path");
+        let out = std::process::Command::new(exe)
+            .args(["--process", source, name])
+            .output()
+            .map_err(|e| eprintln!("{PROCESS_ROW}: start a process: {e}"))
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<f64> = text
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        match (out.status.success(), fields.as_slice()) {
+            (true, &[lookup_us, on_cpu_us, minor_faults]) => Some(ProcessCost {
+                lookup_us,
+                on_cpu_us,
+                minor_faults,
+            }),
+            _ => {
+                eprintln!(
+                    "{PROCESS_ROW}: {source} {name}: {} {text:?} {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                None
+            }
+        }
+    }
+}
+
+/// `--process SOURCE NAME`, a new process: `passwd` looked up through
+/// `files SOURCE` (glibc's `__nss_configure_lookup`, which reads
+/// nsswitch.conf first: its parsing falls before the timed lookup, for
+/// both sources alike), then getpwnam of NAME, the process's first lookup
+/// (glibc loads the module for it): prints its time, the process's own
+/// time on a CPU and its minor faults meanwhile (as the side-by-side
+/// benchmark's `oncecost`); the exit code.
+fn first_lookup_of_process(args: &[String]) -> i32 {
+    let [source, name] = args else {
+        return 2;
+    };
+    extern "C" {
+        fn __nss_configure_lookup(
+            dbname: *const std::ffi::c_char,
+            service_line: *const std::ffi::c_char,
+        ) -> std::ffi::c_int;
+    }
+    let Ok(line) = CString::new(format!("files {source}")) else {
+        return 2;
+    };
+    // SAFETY: two C strings, alive for the call; glibc keeps its own
+    // parse of the line.
+    if unsafe { __nss_configure_lookup(c"passwd".as_ptr(), line.as_ptr()) } != 0 {
+        eprintln!("__nss_configure_lookup(passwd, {line:?}) failed");
+        return 2;
+    }
+    roster_bench::inner::once_with_cost(roster_bench::lookup::parse_op, "pwnam", name)
 }
 
 /// A row's lookup of its key number `k` through a module: found.
