@@ -34,6 +34,8 @@
 //! a pause, then mostly runs after the row), then each after [`GAP`] of
 //! idleness (as sporadic lookups come). `PAIRED_COUNT=N`: pairs a row
 //! back to back (default 300, at least 2; half as many with the gap).
+//! `ROSTER_BENCH_MODULE=PATH` calls (and loads, in the `process` row)
+//! another build's `libnss_roster.so` instead of this one's.
 //! `PAIRED_ROWS=KEY,...`: only those rows (`name`, `uid`, `group`,
 //! `initgroups`, `initgroups_alone`, `biggroup`, `manygroups`, `process`).
 //! `PAIRED_SCHED=FILE`: the run is recorded with `perf record` (package
@@ -317,7 +319,10 @@ fn outer() {
     script += "mkdir -p -m 0755 /run/roster || exit 1\n";
     // The `process` row's processes load this build's module as glibc
     // does, by name: it goes over the shared /lib copy, privately.
-    let module = roster_e2e::paths::module("libnss_roster.so");
+    // ROSTER_BENCH_MODULE=PATH: another build's (before/after).
+    let module = std::env::var_os("ROSTER_BENCH_MODULE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| roster_e2e::paths::module("libnss_roster.so"));
     let installed = roster_e2e::namespace::install_nss_module();
     let _ = writeln!(
         script,
