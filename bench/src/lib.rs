@@ -1440,35 +1440,43 @@ pub mod peer {
         child: Option<std::process::Child>,
     }
 
-    /// rosterd, or valgrind running it under callgrind when
-    /// [`crate::profile::callgrind_dir`] is set.
-    fn roster_command() -> Command {
+    /// rosterd with `dir/roster.toml` in the foreground, as its own user
+    /// `_roster` (as installed), or valgrind running it under callgrind
+    /// when [`crate::profile::callgrind_dir`] is set: then as root, since
+    /// valgrind makes the FIFOs `callgrind_control` talks through (vgdb's)
+    /// as the user it starts as, and a rosterd that drops to `_roster`
+    /// can no longer open them (valgrind then ends the process).
+    fn roster_command(dir: &Path) -> Command {
         let rosterd = roster_e2e::rosterd::rosterd_bin();
-        match crate::profile::callgrind_dir() {
-            None => Command::new(rosterd),
-            Some(dir) => {
+        let mut c = match crate::profile::callgrind_dir() {
+            None => {
+                let mut c = Command::new(rosterd);
+                c.args(["--user", roster_e2e::daemon_user::NAME]);
+                c
+            }
+            Some(out) => {
                 let mut c = Command::new("valgrind");
                 c.arg("--tool=callgrind")
                     .arg(format!(
                         "--callgrind-out-file={}/callgrind.out.%p",
-                        dir.display()
+                        out.display()
                     ))
                     .arg(rosterd);
                 c
             }
-        }
+        };
+        c.arg("--foreground")
+            .arg("--config")
+            .arg(dir.join("roster.toml"));
+        c
     }
 
     impl Daemon {
         /// Starts the peer's daemon in the foreground (rosterd with
-        /// `dir/roster.toml`, as its own user `_roster`, as installed).
+        /// `dir/roster.toml`: [`roster_command`]).
         pub fn start(peer: Peer, dir: &Path) -> Daemon {
             let child = match peer {
-                Peer::Roster => roster_command()
-                    .arg("--foreground")
-                    .arg("--config")
-                    .arg(dir.join("roster.toml"))
-                    .args(["--user", roster_e2e::daemon_user::NAME])
+                Peer::Roster => roster_command(dir)
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::inherit())
