@@ -32,9 +32,9 @@
 # checks what it holds). Needs what the benchmark it runs needs, and
 # valgrind. Run as root.
 set -eu
-for tool in valgrind callgrind_control callgrind_annotate; do
+for tool in valgrind callgrind_control callgrind_annotate nm; do
     command -v "$tool" >/dev/null || {
-        echo "hot-code.sh: $tool not found (Debian package valgrind)" >&2
+        echo "hot-code.sh: $tool not found (Debian packages valgrind, binutils)" >&2
         exit 1
     }
 done
@@ -42,7 +42,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 trap 'exit 1' INT TERM HUP
-# (rosterd runs as its own user: it writes the counts.)
+# (Open to every user: whatever runs under callgrind writes its counts
+# here.)
 chmod 0777 "$dir"
 cd "$root"
 fail() {
@@ -112,6 +113,10 @@ done |
 built="${CARGO_TARGET_DIR:-$root/target}/release/$binary"
 [ -f "$built" ] || fail "$built not found"
 nm "$built" | awk '$2 ~ /^[tTwW]$/ {print $1, $3}' >"$dir/symbols"
+[ -s "$dir/symbols" ] || fail "no function symbols in $built"
+# (A build other than the one measured lacks some of the names.)
+awk 'NR == FNR {have[$2] = 1; next} !($1 in have) {print; exit 1}' "$dir/symbols" "$dir/ran" >/dev/null ||
+    fail "$built is not the build the benchmark measured"
 awk 'NR == FNR {ran[$1] = 1; next} ($2 in ran) {print $1}' "$dir/ran" "$dir/symbols" |
     LC_ALL=C sort -u >"$dir/addresses"
 {

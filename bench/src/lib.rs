@@ -1353,9 +1353,10 @@ pub mod peer {
             Peer::Roster => {
                 // rosterd's sockets and nss.mc go to /run/roster (the tmpfs),
                 // its persistent cache to the scratch directory.
-                // rosterd runs as `_roster`, as installed (`Daemon::start`:
-                // `--user`): its configuration is root:_roster 0640, and it
-                // makes its state and socket directories its own.
+                // rosterd runs as `_roster`, as installed (`roster_command`:
+                // `--user`; as root under callgrind): its configuration is
+                // root:_roster 0640, and it makes its state and socket
+                // directories its own.
                 mkdir_mode(&dir.join("state"), 0o700);
                 let config = dir.join("roster.toml");
                 write_mode(

@@ -224,8 +224,8 @@ fn many_user(k: u32) -> String {
     format!("pmu{k:03}")
 }
 
-/// A user of the large rows as LDIF: `name`, UID `uid`, primary group
-/// `members`.
+/// A user of the large rows and of the `process` row as LDIF: `name`,
+/// UID `uid`, primary group `members`.
 fn user_ldif(out: &mut String, name: &str, uid: u32) {
     let dn = format!("uid={name},ou=bulk,ou=people,{}", dataset::BASE_DN);
     dataset::user(
@@ -321,12 +321,15 @@ fn outer() {
     // does, by name: it goes over the shared /lib copy, privately.
     // ROSTER_BENCH_MODULE=PATH: another build's (before/after).
     let module = std::env::var_os("ROSTER_BENCH_MODULE")
-        .map(std::path::PathBuf::from)
+        .map(|m| {
+            std::fs::canonicalize(&m)
+                .unwrap_or_else(|e| panic!("ROSTER_BENCH_MODULE {}: {e}", Path::new(&m).display()))
+        })
         .unwrap_or_else(|| roster_e2e::paths::module("libnss_roster.so"));
     let installed = roster_e2e::namespace::install_nss_module();
     let _ = writeln!(
         script,
-        "mount --bind {} {} || exit 1",
+        "mount --bind '{}' '{}' || exit 1",
         module.display(),
         installed.display()
     );
