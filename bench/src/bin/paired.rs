@@ -759,6 +759,9 @@ fn inner(args: &[String]) -> i32 {
                 // which asks first alternates.
                 let swap = pair % 2 == 1;
                 let mut took = [0.0f64; 2];
+                // A new process that failed measured nothing: its pair is
+                // left out (the row counts the failure).
+                let mut unmeasured = false;
                 for turn in 0..2 {
                     let who = turn ^ usize::from(swap);
                     let m = if who == 0 { &roster } else { &nslcd };
@@ -779,9 +782,14 @@ fn inner(args: &[String]) -> i32 {
                     took[who] = t.elapsed().as_nanos() as f64 / 1000.0;
                     // A new process's lookup: the time it measured itself
                     // (its start is not the lookup's).
-                    if let Some(cost) = reported.take() {
-                        took[who] = cost.lookup_us;
-                        costs[who].push(cost);
+                    if key == PROCESS_ROW {
+                        match reported.take() {
+                            Some(cost) => {
+                                took[who] = cost.lookup_us;
+                                costs[who].push(cost);
+                            }
+                            None => unmeasured = true,
+                        }
                     }
                     if windows_path.is_some() {
                         let end_ns = monotonic_ns();
@@ -791,6 +799,9 @@ fn inner(args: &[String]) -> i32 {
                             DAEMONS[who], daemon_pids[who]
                         );
                     }
+                }
+                if unmeasured {
+                    continue;
                 }
                 times[0].push(took[0]);
                 times[1].push(took[1]);
