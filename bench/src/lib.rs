@@ -1474,7 +1474,7 @@ pub mod peer {
 
     impl Daemon {
         /// Starts the peer's daemon in the foreground (rosterd with
-        /// `dir/roster.toml`: [`roster_command`]).
+        /// `dir/roster.toml`, as `_roster`, or as root under callgrind).
         pub fn start(peer: Peer, dir: &Path) -> Daemon {
             let child = match peer {
                 Peer::Roster => roster_command(dir)
