@@ -6,8 +6,7 @@
 //! creates one [`MemcachePublisher`] at start-up next to `nss.sock`, and
 //! - after answering each request on `nss.sock` calls
 //!   [`MemcachePublisher::publish_unless_flushed`]`(flushes, &request,
-//!   &response, fresh_for)` ([`MemcachePublisher::publish`] without the
-//!   flush check), where
+//!   &response, fresh_for)`, where
 //!   `fresh_for` is how much longer the answer may be served without asking
 //!   the directory again (`entry_ttl` minus the entry's age; zero publishes
 //!   nothing). Found entries are stored; a NotFound answer with a
@@ -64,7 +63,7 @@ pub const DEFAULT_DATA_LEN: usize = 8 << 20;
 /// Default bound of the whole file (`[nss] memcache_size`).
 pub const DEFAULT_SIZE_LIMIT: usize = 32 << 20;
 
-/// An answer to publish ([`MemcachePublisher::publish`]): a protocol
+/// An answer to publish ([`MemcachePublisher::publish_unless_flushed`]): a protocol
 /// response, or a user or group lookup's answer borrowed from the
 /// resolver's cache (not copied to be compared; a group may have
 /// thousands of members).
@@ -184,7 +183,10 @@ impl MemcachePublisher {
         self.limit.store(limit, Ordering::Relaxed);
     }
 
-    /// Records the answer to one `nss.sock` request (see the module docs).
+    /// Records the answer to one `nss.sock` request (see the module docs),
+    /// whatever was flushed meanwhile: for the tests (rosterd publishes
+    /// through [`MemcachePublisher::publish_unless_flushed`] only).
+    #[cfg(test)]
     pub fn publish<'a>(
         &self,
         request: &Request,
@@ -200,7 +202,8 @@ impl MemcachePublisher {
         self.flushes.load(Ordering::Relaxed)
     }
 
-    /// [`MemcachePublisher::publish`], unless the file was flushed since
+    /// Records the answer to one `nss.sock` request (see the module
+    /// docs), unless the file was flushed since
     /// [`MemcachePublisher::flushes`] said `flushes` (the answer was
     /// decided from what the flush dropped: a user created and then the
     /// cache flushed must not meet a "no such user" decided before).
