@@ -750,28 +750,20 @@ pub mod inner {
 
 /// What the outer processes do before measuring.
 pub mod setup {
-    /// The packages `make release` builds, the installed programs (the
-    /// Makefile's `INSTALLED_PACKAGES`).
-    pub const INSTALLED_PACKAGES: [&str; 4] = ["rosterd", "roster-ctl", "nss_roster", "pam_roster"];
-
     /// Builds the release binaries the benchmark loads (rosterd, the
-    /// modules) as `make release` builds them, [`INSTALLED_PACKAGES`]
-    /// together: the same features, so the same binaries that `make
-    /// install` and the package install, and the symbols
-    /// `rosterd/hot-code.ld` names exactly (another selection of packages
-    /// unifies the dependencies' features otherwise, which changes the
-    /// symbols' hashes). Panics with `failure` when cargo fails.
+    /// modules) with `make release`, which `make install` and the package
+    /// build with: the same packages together (the Makefile's
+    /// `INSTALLED_PACKAGES`: other selections unify the dependencies'
+    /// features otherwise, which changes the symbols' hashes that
+    /// `rosterd/hot-code.ld` names) and the same flags (its profile-guided
+    /// optimization, `RELEASE_RUSTFLAGS`). Panics with `failure` when the
+    /// build fails.
     pub fn build_release(failure: &str) {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut args = vec!["build", "--release"];
-        for p in INSTALLED_PACKAGES {
-            args.extend(["-p", p]);
-        }
-        let status = std::process::Command::new(cargo)
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+        let status = std::process::Command::new("make")
+            .args(["-s", "--no-print-directory", "release"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .status()
-            .expect("run cargo build");
+            .expect("run make release");
         assert!(status.success(), "{failure}");
         // A benchmark binary copied away from target/release finds no
         // rosterd beside it and falls back to another build's.
@@ -796,24 +788,74 @@ pub mod setup {
 
     #[cfg(test)]
     mod tests {
-        /// The benchmarks build what `make release` builds: the list here
-        /// is the Makefile's.
+        use std::os::unix::fs::PermissionsExt;
+        use std::path::PathBuf;
+
+        /// A stand-in `rustc` whose `-V` prints `version`, removed when
+        /// dropped.
+        struct StandInRustc(PathBuf);
+
+        impl StandInRustc {
+            fn new(version: &str) -> StandInRustc {
+                let name = format!("roster-bench-rustc-{}", std::process::id());
+                let path = std::env::temp_dir().join(name);
+                let script = format!("#!/bin/sh\necho '{version}'\n");
+                std::fs::write(&path, script).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+                StandInRustc(path)
+            }
+        }
+
+        impl Drop for StandInRustc {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+
+        /// The command `make release` would run (`make -n`) when `rustc
+        /// -V` prints `version`.
+        fn release_command_for(version: &str) -> String {
+            let rustc = StandInRustc::new(version);
+            let out = std::process::Command::new("make")
+                .args(["-s", "-n", "--no-print-directory", "release"])
+                .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+                .env("RUSTC", &rustc.0)
+                .env_remove("RUSTFLAGS")
+                .env_remove("MAKEFLAGS")
+                .env_remove("MAKELEVEL")
+                .output()
+                .expect("run make -n release");
+            assert!(out.status.success(), "make -n release failed");
+            String::from_utf8(out.stdout).unwrap()
+        }
+
+        /// The release build of rosterd takes rosterd/pgo.profdata (with its
+        /// checksum, and LLVM's warnings of changed functions silenced) when
+        /// rustc is the one that wrote it (rosterd/pgo.rustc), and builds
+        /// without any flags for another rustc; the modules never take it.
         #[test]
-        fn the_packages_built_are_the_makefile_s() {
-            let makefile =
-                std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Makefile"))
-                    .unwrap();
-            let listed: Vec<&str> = makefile
-                .lines()
-                .find_map(|l| l.strip_prefix("INSTALLED_PACKAGES :="))
-                .expect("the Makefile's INSTALLED_PACKAGES")
-                .split_whitespace()
-                .collect();
-            assert_eq!(listed, super::INSTALLED_PACKAGES);
-            assert!(
-                makefile.contains("build --release $(addprefix -p ,$(INSTALLED_PACKAGES))"),
-                "make release builds INSTALLED_PACKAGES"
-            );
+        fn the_release_build_takes_the_profile_for_its_rustc_only() {
+            let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+            let wrote = std::fs::read_to_string(format!("{root}/rosterd/pgo.rustc")).unwrap();
+            let wrote = wrote.trim();
+            assert!(wrote.starts_with("rustc 1."), "rosterd/pgo.rustc: {wrote}");
+            let profile = std::fs::canonicalize(format!("{root}/rosterd/pgo.profdata")).unwrap();
+            let command = release_command_for(wrote);
+            for flag in [
+                format!("-Cprofile-use={}", profile.display()),
+                "-Cllvm-args=-no-pgo-warn-mismatch".to_string(),
+                "--cfg=roster_pgo_".to_string(),
+            ] {
+                assert!(command.contains(&flag), "{flag} not in {command}");
+            }
+            assert!(command.contains("build --release -p rosterd"), "{command}");
+            let modules = command.lines().find(|l| l.contains("-p nss_roster"));
+            let modules = modules.expect("make release builds the NSS module");
+            assert!(!modules.contains("-Cprofile-use"), "{modules}");
+            let other = release_command_for(&wrote.replace("rustc 1.", "rustc 2."));
+            assert!(!other.contains("RUSTFLAGS="), "{other}");
+            assert!(!other.contains("-Cprofile-use"), "{other}");
+            assert!(other.contains("build --release -p rosterd"), "{other}");
         }
     }
 }
