@@ -28,7 +28,7 @@ BENCH_PACKAGES := sssd-ldap libnss-sss libpam-sss nslcd libnss-ldapd libpam-ldap
 DEMO_PACKAGES := slapd ldap-utils pamtester libpam0g-dev libssl-dev pkg-config gcc util-linux mount openssl \
                  $(KRB5_BUILD_PACKAGES)
 
-.PHONY: all build build-linted release release-rustflags test test-unit test-e2e e2e-ad e2e-nextest e2e-fixtures test-nextest lint lint-fmt demo deps-test deps-demo deps-bench bench soak clean install uninstall install-files \
+.PHONY: all build build-linted release test test-unit test-e2e e2e-ad e2e-nextest e2e-fixtures test-nextest lint lint-fmt demo deps-test deps-demo deps-bench bench soak clean install uninstall install-files \
 	deps-fuzz fuzz-build fuzz fuzz-smoke fuzz-seeds deps-deb deb
 
 # Installation layout (Debian 12, merged /usr). `make install DESTDIR=/scratch`
@@ -162,44 +162,45 @@ fuzz-seeds:
 # (other features, other hashes).
 INSTALLED_PACKAGES := rosterd roster-ctl nss_roster pam_roster
 # Profile-guided optimization (README, "Profile-guided optimization"):
-# the release build reads rosterd/pgo.profdata, rosterd's counts over the
-# paired benchmark's lookups (bench/pgo.sh writes it), when rustc is the
-# one that wrote it (rosterd/pgo.rustc, its `rustc -V`: another rustc
-# gives the crates other symbol hashes, which the counts would not
-# match); any other toolchain builds without it. A function changed since
-# the profile was written loses its counts (LLVM's warning of each such
-# function silenced: bench/pgo.sh writes the profile again). The
-# profile's checksum is in the flags (`--cfg=roster_pgo_SUM`): cargo
-# rebuilds the dependencies, whose use of the file it does not track, with
-# a new profile. (A path with white space in it leaves the profile out.)
-# The benchmarks' own builds take the same flags (`RELEASE_CARGO`): the
-# dependencies they share with the installed packages build once.
+# rosterd and rosterctl build with rosterd/pgo.profdata, rosterd's counts
+# over the paired benchmark's lookups (bench/pgo.sh writes it), when
+# rustc is the one that wrote it (rosterd/pgo.rustc, its `rustc -V`:
+# another rustc gives the crates other symbol hashes, which the counts
+# would not match); with any other toolchain `make release` says so and
+# builds without it. A function changed since the profile was written
+# loses its counts (LLVM's warning of each such function silenced:
+# bench/pgo.sh writes the profile again). The profile's checksum is in the
+# flags (`--cfg=roster_pgo_SUM`), so that every crate builds again when
+# it changes (cargo goes by the files rustc read for the workspace's own
+# crates, by their version for the others). The flags replace cargo's
+# configured rustflags (`build.rustflags`) for those two, as any
+# RUSTFLAGS does. (A path with white space in it leaves the profile out.)
 PGO_PROFILE := $(CURDIR)/rosterd/pgo.profdata
 pgo_space := $(subst ,, )
 pgo_word = $(subst $(pgo_space),_,$(strip $(1)))
-PGO_RUSTC = $(call pgo_word,$(shell cat rosterd/pgo.rustc 2>/dev/null))
-RUSTC_VERSION = $(call pgo_word,$(shell $${RUSTC:-rustc} -V 2>/dev/null))
+PGO_RUSTC_LINE = $(shell cat rosterd/pgo.rustc 2>/dev/null)
+RUSTC_LINE = $(shell $${RUSTC:-rustc} -V 2>/dev/null)
+PGO_RUSTC = $(call pgo_word,$(PGO_RUSTC_LINE))
+RUSTC_VERSION = $(call pgo_word,$(RUSTC_LINE))
 PGO_SUM = $(firstword $(shell cksum <$(PGO_PROFILE)))
 RELEASE_RUSTFLAGS = $(if $(and $(wildcard $(PGO_PROFILE)),$(PGO_RUSTC),$(filter $(PGO_RUSTC),$(RUSTC_VERSION))),-Cprofile-use=$(PGO_PROFILE) -Cllvm-args=-no-pgo-warn-mismatch --cfg=roster_pgo_$(PGO_SUM))
-# The environment's own RUSTFLAGS, then those (once: a benchmark started
-# with them runs `make release` again); none set when both are empty, so
-# that cargo's configured rustflags apply as before.
+# The environment's own RUSTFLAGS, then those (once, were they in the
+# environment already); none set when both are empty, so that cargo's
+# configured rustflags apply as before.
 RELEASE_ALL_RUSTFLAGS = $(strip $(filter-out $(RELEASE_RUSTFLAGS),$(RUSTFLAGS)) $(RELEASE_RUSTFLAGS))
 RELEASE_CARGO = $(if $(RELEASE_ALL_RUSTFLAGS),RUSTFLAGS="$(RELEASE_ALL_RUSTFLAGS)") $(CARGO)
 # The modules, which live in other programs' processes, build without the
 # profile (with it, rosterd's counts of the functions they share made a
 # new process's first lookup take more page faults): in a cargo run of
-# their own, with the environment's RUSTFLAGS alone.
+# their own, with the environment's RUSTFLAGS alone. So do the
+# benchmarks, which link the NSS module's code.
 RELEASE_MODULES := nss_roster pam_roster
 RELEASE_PLAIN_RUSTFLAGS = $(strip $(filter-out $(RELEASE_RUSTFLAGS),$(RUSTFLAGS)))
 MODULES_CARGO = $(if $(RELEASE_PLAIN_RUSTFLAGS),RUSTFLAGS="$(RELEASE_PLAIN_RUSTFLAGS)",env -u RUSTFLAGS) $(CARGO)
 release:
+	@$(if $(RELEASE_RUSTFLAGS),:,echo "make release: rosterd/pgo.profdata is for $(PGO_RUSTC_LINE), not $(RUSTC_LINE): rosterd builds without it" >&2)
 	$(RELEASE_CARGO) build --release $(addprefix -p ,$(filter-out $(RELEASE_MODULES),$(INSTALLED_PACKAGES)))
 	$(MODULES_CARGO) build --release $(addprefix -p ,$(filter $(RELEASE_MODULES),$(INSTALLED_PACKAGES)))
-
-# The flags `make release` gives rustc (bench/hot-code.sh, bench/pgo.sh).
-release-rustflags:
-	@echo "$(RELEASE_ALL_RUSTFLAGS)"
 
 lint: lint-fmt
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
@@ -336,12 +337,12 @@ demo: deps-demo build
 	$(CARGO) run -q -p roster-e2e --bin roster-demo
 
 bench: deps-test deps-bench release
-	$(RELEASE_CARGO) run --release -p roster-bench --bin idmap
-	$(RELEASE_CARGO) run --release -p roster-bench --bin nss
-	$(RELEASE_CARGO) run --release -p roster-bench --bin peers
-	$(RELEASE_CARGO) run --release -p roster-bench --bin paired
-	$(RELEASE_CARGO) run --release -p roster-bench --bin offline
-	$(RELEASE_CARGO) run --release -p roster-bench --bin scale
+	$(CARGO) run --release -p roster-bench --bin idmap
+	$(CARGO) run --release -p roster-bench --bin nss
+	$(CARGO) run --release -p roster-bench --bin peers
+	$(CARGO) run --release -p roster-bench --bin paired
+	$(CARGO) run --release -p roster-bench --bin offline
+	$(CARGO) run --release -p roster-bench --bin scale
 
 # rosterd under a long mixed load (lookups, cold refills, logins with
 # cache_credentials, flushes, reloads): RSS, descriptors, threads and
@@ -350,7 +351,7 @@ bench: deps-test deps-bench release
 # SOAK_SECONDS each (SOAK_PEERS= leaves them out), RSS beside rosterd's.
 SOAK_SECONDS ?= 1800
 soak: deps-test deps-bench release
-	SOAK_SECONDS=$(SOAK_SECONDS) $(RELEASE_CARGO) run --release -p roster-bench --bin soak
+	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) run --release -p roster-bench --bin soak
 
 clean:
 	$(CARGO) clean

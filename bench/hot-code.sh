@@ -51,9 +51,6 @@ fail() {
     cat "$dir/bench.txt" >&2
     exit 1
 }
-# The benchmark built with `make release`'s flags (its profile), as `make
-# bench` builds it: the dependencies it shares with rosterd build once.
-rustflags=$(make -s --no-print-directory release-rustflags)
 case "${1:-rosterd}" in
 rosterd)
     out="$root/rosterd/hot-code.ld"
@@ -62,7 +59,7 @@ rosterd)
     what="rosterd's code that uncached lookups run"
     # Where the linker puts .text anyway.
     text_at="INSERT BEFORE .init;"
-    VALGRIND_OPTS=--demangle=no ROSTER_BENCH_CALLGRIND="$dir" RUSTFLAGS="$rustflags" \
+    VALGRIND_OPTS=--demangle=no ROSTER_BENCH_CALLGRIND="$dir" \
         PAIRED_ROWS=name,uid,group,initgroups PAIRED_COUNT=60 \
         cargo run --release -q -p roster-bench --bin paired >"$dir/bench.txt" 2>&1 ||
         fail "the paired benchmark failed"
@@ -84,7 +81,7 @@ module)
     # (whose code loading the module runs too).
     text_at="INSERT AFTER .fini;"
     # (The benchmark fails when a lookup does: no error path is listed.)
-    ROSTER_BENCH_MODULE_CALLGRIND="$dir" RUSTFLAGS="$rustflags" \
+    ROSTER_BENCH_MODULE_CALLGRIND="$dir" \
         cargo run --release -q -p roster-bench --bin nss >"$dir/bench.txt" 2>&1 ||
         fail "the NSS benchmark's lookups under callgrind failed"
     dumps=$(ls "$dir"/module.* 2>/dev/null || true)

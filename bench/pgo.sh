@@ -23,6 +23,8 @@
 # (`rustup component add llvm-tools`) for llvm-profdata. Run as root.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
+# (In the tree: a toolchain it overrides is the one to record.)
+cd "$root"
 rustc=${RUSTC:-rustc}
 sysroot=$("$rustc" --print sysroot)
 profdata=$(ls "$sysroot"/lib/rustlib/*/bin/llvm-profdata 2>/dev/null | head -n 1)
@@ -44,11 +46,8 @@ fail() {
 chmod 0755 "$dir"
 mkdir "$dir/counts"
 chmod 1777 "$dir/counts"
-cd "$root"
 # The benchmark, uninstrumented, built as `make bench` builds it.
-make -s --no-print-directory release || fail "make release failed"
-RUSTFLAGS=$(make -s --no-print-directory release-rustflags) \
-    cargo build --release -q -p roster-bench --bin paired ||
+cargo build --release -q -p roster-bench --bin paired ||
     fail "building the paired benchmark failed"
 CARGO_TARGET_DIR="$dir/target" make -s --no-print-directory release \
     RELEASE_RUSTFLAGS="-Cprofile-generate=$dir/counts" ||

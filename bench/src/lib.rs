@@ -752,12 +752,11 @@ pub mod inner {
 pub mod setup {
     /// Builds the release binaries the benchmark loads (rosterd, the
     /// modules) with `make release`, which `make install` and the package
-    /// build with: the same packages together (the Makefile's
-    /// `INSTALLED_PACKAGES`: other selections unify the dependencies'
-    /// features otherwise, which changes the symbols' hashes that
-    /// `rosterd/hot-code.ld` names) and the same flags (its profile-guided
-    /// optimization, `RELEASE_RUSTFLAGS`). Panics with `failure` when the
-    /// build fails.
+    /// build with: the same selections of packages (other selections
+    /// unify the dependencies' features otherwise, which changes the
+    /// symbols' hashes that the `hot-code.ld` files name) and the same
+    /// flags (rosterd's profile, `RELEASE_RUSTFLAGS`). Panics with
+    /// `failure` when the build fails.
     pub fn build_release(failure: &str) {
         let status = std::process::Command::new("make")
             .args(["-s", "--no-print-directory", "release"])
@@ -797,8 +796,10 @@ pub mod setup {
 
         impl StandInRustc {
             fn new(version: &str) -> StandInRustc {
+                // (Beside the test binary: a directory it can run from.)
+                let exe = std::env::current_exe().unwrap();
                 let name = format!("roster-bench-rustc-{}", std::process::id());
-                let path = std::env::temp_dir().join(name);
+                let path = exe.parent().unwrap().join(name);
                 let script = format!("#!/bin/sh\necho '{version}'\n");
                 std::fs::write(&path, script).unwrap();
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -812,19 +813,21 @@ pub mod setup {
             }
         }
 
-        /// The command `make release` would run (`make -n`) when `rustc
-        /// -V` prints `version`.
-        fn release_command_for(version: &str) -> String {
+        /// The commands `make release` would run (`make -n`) when `rustc
+        /// -V` prints `version`, with `rustflags` in the environment.
+        fn release_command_for(version: &str, rustflags: Option<&str>) -> String {
             let rustc = StandInRustc::new(version);
-            let out = std::process::Command::new("make")
-                .args(["-s", "-n", "--no-print-directory", "release"])
+            let mut make = std::process::Command::new("make");
+            make.args(["-s", "-n", "--no-print-directory", "release"])
                 .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
                 .env("RUSTC", &rustc.0)
                 .env_remove("RUSTFLAGS")
                 .env_remove("MAKEFLAGS")
-                .env_remove("MAKELEVEL")
-                .output()
-                .expect("run make -n release");
+                .env_remove("MAKELEVEL");
+            if let Some(flags) = rustflags {
+                make.env("RUSTFLAGS", flags);
+            }
+            let out = make.output().expect("run make -n release");
             assert!(out.status.success(), "make -n release failed");
             String::from_utf8(out.stdout).unwrap()
         }
@@ -840,22 +843,47 @@ pub mod setup {
             let wrote = wrote.trim();
             assert!(wrote.starts_with("rustc 1."), "rosterd/pgo.rustc: {wrote}");
             let profile = std::fs::canonicalize(format!("{root}/rosterd/pgo.profdata")).unwrap();
-            let command = release_command_for(wrote);
-            for flag in [
+            let command = release_command_for(wrote, None);
+            let flags = [
                 format!("-Cprofile-use={}", profile.display()),
                 "-Cllvm-args=-no-pgo-warn-mismatch".to_string(),
                 "--cfg=roster_pgo_".to_string(),
-            ] {
-                assert!(command.contains(&flag), "{flag} not in {command}");
+            ];
+            let rosterd = |command: &str| {
+                let line = command.lines().find(|l| l.contains("-p rosterd"));
+                line.expect("make release builds rosterd").to_string()
+            };
+            let modules = |command: &str| {
+                let line = command.lines().find(|l| l.contains("-p nss_roster"));
+                line.expect("make release builds the NSS module")
+                    .to_string()
+            };
+            for flag in &flags {
+                assert!(rosterd(&command).contains(flag), "{flag} not in {command}");
             }
-            assert!(command.contains("build --release -p rosterd"), "{command}");
-            let modules = command.lines().find(|l| l.contains("-p nss_roster"));
-            let modules = modules.expect("make release builds the NSS module");
-            assert!(!modules.contains("-Cprofile-use"), "{modules}");
-            let other = release_command_for(&wrote.replace("rustc 1.", "rustc 2."));
+            assert!(!modules(&command).contains("-Cprofile-use"), "{command}");
+            // Another rustc (of the same LLVM and release, even).
+            let other = release_command_for(&format!("{wrote} other"), None);
             assert!(!other.contains("RUSTFLAGS="), "{other}");
             assert!(!other.contains("-Cprofile-use"), "{other}");
             assert!(other.contains("build --release -p rosterd"), "{other}");
+            // The environment's flags are kept, the profile's given once,
+            // and the modules get the environment's alone.
+            let line = rosterd(&command);
+            let release_flags = line
+                .split("RUSTFLAGS=\"")
+                .nth(1)
+                .and_then(|f| f.split('"').next());
+            let given = format!(
+                "-Cdebuginfo=1 {}",
+                release_flags.unwrap_or_else(|| panic!("no RUSTFLAGS in {line}"))
+            );
+            let command = release_command_for(wrote, Some(&given));
+            let rosterd = rosterd(&command);
+            assert!(rosterd.contains("-Cdebuginfo=1"), "{rosterd}");
+            assert_eq!(rosterd.matches("-Cprofile-use").count(), 1, "{rosterd}");
+            let modules = modules(&command);
+            assert!(modules.contains("RUSTFLAGS=\"-Cdebuginfo=1\""), "{modules}");
         }
     }
 }
