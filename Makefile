@@ -176,18 +176,19 @@ INSTALLED_PACKAGES := rosterd roster-ctl nss_roster pam_roster
 # configured rustflags (`build.rustflags`) for those two, as any
 # RUSTFLAGS does. (A path with white space in it leaves the profile out.)
 PGO_PROFILE := $(CURDIR)/rosterd/pgo.profdata
-pgo_space := $(subst ,, )
-pgo_word = $(subst $(pgo_space),_,$(strip $(1)))
-PGO_RUSTC_LINE = $(shell cat rosterd/pgo.rustc 2>/dev/null)
-RUSTC_LINE = $(shell $${RUSTC:-rustc} -V 2>/dev/null)
-PGO_RUSTC = $(call pgo_word,$(PGO_RUSTC_LINE))
-RUSTC_VERSION = $(call pgo_word,$(RUSTC_LINE))
-PGO_SUM = $(firstword $(shell cksum <$(PGO_PROFILE)))
-RELEASE_RUSTFLAGS = $(if $(and $(wildcard $(PGO_PROFILE)),$(PGO_RUSTC),$(filter $(PGO_RUSTC),$(RUSTC_VERSION))),-Cprofile-use=$(PGO_PROFILE) -Cllvm-args=-no-pgo-warn-mismatch --cfg=roster_pgo_$(PGO_SUM))
-# The environment's own RUSTFLAGS, then those (once, were they in the
-# environment already); none set when both are empty, so that cargo's
-# configured rustflags apply as before.
-RELEASE_ALL_RUSTFLAGS = $(strip $(filter-out $(RELEASE_RUSTFLAGS),$(RUSTFLAGS)) $(RELEASE_RUSTFLAGS))
+# (Read once, when the Makefile is: `rustc -V` and the checksum are not
+# run again for each use.)
+PGO_RUSTC := $(shell cat rosterd/pgo.rustc 2>/dev/null)
+RUSTC_VERSION := $(shell $${RUSTC:-rustc} -V 2>/dev/null)
+PGO_SUM := $(firstword $(shell cksum <$(PGO_PROFILE) 2>/dev/null))
+# (The two lines equal: nothing is left of `x<one>` once `x<other>` is
+# taken out of it.)
+RELEASE_RUSTFLAGS := $(if $(and $(wildcard $(PGO_PROFILE)),$(PGO_RUSTC),$(if $(subst x$(PGO_RUSTC),,x$(RUSTC_VERSION)),,same)),-Cprofile-use=$(PGO_PROFILE) -Cllvm-args=-no-pgo-warn-mismatch --cfg=roster_pgo_$(PGO_SUM))
+# The environment's own RUSTFLAGS without those (were they there
+# already); for rosterd and rosterctl then those, once. None set when
+# empty, so that cargo's configured rustflags apply as before.
+RELEASE_PLAIN_RUSTFLAGS = $(strip $(filter-out $(RELEASE_RUSTFLAGS),$(RUSTFLAGS)))
+RELEASE_ALL_RUSTFLAGS = $(strip $(RELEASE_PLAIN_RUSTFLAGS) $(RELEASE_RUSTFLAGS))
 RELEASE_CARGO = $(if $(RELEASE_ALL_RUSTFLAGS),RUSTFLAGS="$(RELEASE_ALL_RUSTFLAGS)") $(CARGO)
 # The modules, which live in other programs' processes, build without the
 # profile (with it, rosterd's counts of the functions they share made a
@@ -195,10 +196,9 @@ RELEASE_CARGO = $(if $(RELEASE_ALL_RUSTFLAGS),RUSTFLAGS="$(RELEASE_ALL_RUSTFLAGS
 # their own, with the environment's RUSTFLAGS alone. So do the
 # benchmarks, which link the NSS module's code.
 RELEASE_MODULES := nss_roster pam_roster
-RELEASE_PLAIN_RUSTFLAGS = $(strip $(filter-out $(RELEASE_RUSTFLAGS),$(RUSTFLAGS)))
 MODULES_CARGO = $(if $(RELEASE_PLAIN_RUSTFLAGS),RUSTFLAGS="$(RELEASE_PLAIN_RUSTFLAGS)",env -u RUSTFLAGS) $(CARGO)
 release:
-	@$(if $(RELEASE_RUSTFLAGS),:,echo "make release: rosterd/pgo.profdata is for $(PGO_RUSTC_LINE), not $(RUSTC_LINE): rosterd builds without it" >&2)
+	@$(if $(RELEASE_RUSTFLAGS),:,echo "make release: rosterd/pgo.profdata is for $(PGO_RUSTC), not $(RUSTC_VERSION): rosterd builds without it" >&2)
 	$(RELEASE_CARGO) build --release $(addprefix -p ,$(filter-out $(RELEASE_MODULES),$(INSTALLED_PACKAGES)))
 	$(MODULES_CARGO) build --release $(addprefix -p ,$(filter $(RELEASE_MODULES),$(INSTALLED_PACKAGES)))
 

@@ -835,7 +835,8 @@ pub mod setup {
         /// The release build of rosterd takes rosterd/pgo.profdata (with its
         /// checksum, and LLVM's warnings of changed functions silenced) when
         /// rustc is the one that wrote it (rosterd/pgo.rustc), and builds
-        /// without any flags for another rustc; the modules never take it.
+        /// without any flags for another rustc, saying so; the modules never
+        /// take it.
         #[test]
         fn the_release_build_takes_the_profile_for_its_rustc_only() {
             let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -867,6 +868,7 @@ pub mod setup {
             assert!(!other.contains("RUSTFLAGS="), "{other}");
             assert!(!other.contains("-Cprofile-use"), "{other}");
             assert!(other.contains("build --release -p rosterd"), "{other}");
+            assert!(other.contains("rosterd builds without it"), "{other}");
             // The environment's flags are kept, the profile's given once,
             // and the modules get the environment's alone.
             let line = rosterd(&command);
