@@ -22,10 +22,11 @@
 # changes from build to build (the hash of a legacy symbol, the crate
 # hashes of a v0 one, LLVM's numbered suffixes), so the file holds while
 # the functions keep their names; run it again after the lookup path
-# changes. Each pattern takes the function's section under either name
-# LLVM gives it (`.text.NAME`, or `.text.unlikely.NAME` for code it deems
+# changes. Each pattern takes the function's section under each name
+# LLVM gives it in these builds (`.text.NAME`, `.text.hot.NAME` for code rosterd's
+# profile counts as hot, or `.text.unlikely.NAME` for code it deems
 # cold); the same patterns place those functions' jump tables (LLVM's
-# `.rodata.NAME`, or `.rodata.unlikely.NAME` beside cold code: the tables
+# `.rodata.NAME`, `.rodata.hot.NAME`, or `.rodata.unlikely.NAME`: the tables
 # of their `match`es, an async function's states among them) at the head
 # of .rodata. The hidden symbol `__roster_hot_code` marks the head of
 # .text: a binary linked with the script has it (the tests' code_layout
@@ -146,7 +147,7 @@ exact=$(wc -l <"$dir/exact")
     echo "  .text :"
     echo "  {"
     echo "    HIDDEN(__roster_hot_code = .);"
-    sed 's/.*/    *(.text.& .text.unlikely.&)/' "$dir/exact" "$dir/patterns"
+    sed 's/.*/    *(.text.& .text.hot.& .text.unlikely.&)/' "$dir/exact" "$dir/patterns"
     echo "    *(.text .text.*)"
     echo "  }"
     echo "}"
@@ -155,7 +156,7 @@ exact=$(wc -l <"$dir/exact")
     echo "{"
     echo "  .rodata :"
     echo "  {"
-    sed 's/.*/    *(.rodata.& .rodata.unlikely.&)/' "$dir/exact" "$dir/patterns"
+    sed 's/.*/    *(.rodata.& .rodata.hot.& .rodata.unlikely.&)/' "$dir/exact" "$dir/patterns"
     echo "    *(.rodata .rodata.*)"
     echo "  }"
     echo "}"

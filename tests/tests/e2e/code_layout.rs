@@ -1,7 +1,8 @@
 //! rosterd and the NSS module are linked with a `hot-code.ld` each
 //! (`rosterd/hot_code_layout.rs`): the sections of the functions their
 //! lookups run come first in their `.text`, every other function's after
-//! them. Checked on the builds the tests run. A binary linked with its
+//! them. Checked on the builds the tests run (and the scripts' lines on
+//! their own). A binary linked with its
 //! script holds the script's mark (`__roster_hot_code`, at the head of
 //! `.text`); where the build left the linker's layout alone (another
 //! linker than LLD, a linker chosen in `RUSTFLAGS`,
@@ -88,6 +89,54 @@ fn module_first_lookup_code_is_linked_together() {
     );
 }
 
+/// Each line of both scripts takes its function's section, and its jump
+/// tables', under every name LLVM gives them in these builds (an
+/// instrumented profile, no machine-function splitting): `.text.NAME`,
+/// `.text.hot.NAME` (rosterd's release build is optimized with its
+/// profile, which puts the functions it counts as hot there) and
+/// `.text.unlikely.NAME`, and the same of `.rodata`. It reads the
+/// scripts only, not a build. (The scripts of
+/// 27fd299 to 34a8598 missed `.hot.`: a third of the names of rosterd's
+/// lay megabytes past its head.)
+#[test]
+fn hot_code_scripts_take_every_section_name() {
+    for script in ["rosterd/hot-code.ld", "nss/hot-code.ld"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(script);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = 0;
+        for line in text.lines().map(str::trim) {
+            let Some(inner) = line.strip_prefix("*(").and_then(|l| l.strip_suffix(')')) else {
+                continue;
+            };
+            let sections: Vec<&str> = inner.split_whitespace().collect();
+            // The catch-alls.
+            if line == "*(.text .text.*)" || line == "*(.rodata .rodata.*)" {
+                continue;
+            }
+            let (kind, name) = ["text", "rodata"]
+                .into_iter()
+                .find_map(|kind| {
+                    Some((kind, sections.first()?.strip_prefix(&format!(".{kind}."))?))
+                })
+                .unwrap_or_else(|| panic!("{}: {line}", path.display()));
+            assert_eq!(
+                sections,
+                [
+                    format!(".{kind}.{name}"),
+                    format!(".{kind}.hot.{name}"),
+                    format!(".{kind}.unlikely.{name}"),
+                ],
+                "{}: {line}",
+                path.display()
+            );
+            lines += 1;
+        }
+        assert!(lines > 100, "{}: {lines} lines", path.display());
+    }
+}
+
 /// A function of a binary asked for by a test: what the test calls it,
 /// and which symbols are it.
 type Wanted<'a> = (&'a str, &'a dyn Fn(&str) -> bool);
@@ -116,7 +165,7 @@ fn assert_linked_first(bin: &Path, script: &str, min_patterns: usize, wanted: &[
     let text = std::fs::read_to_string(&script_path).unwrap();
     let patterns: Vec<&str> = text
         .lines()
-        // `*(.text.NAME .text.unlikely.NAME)`: NAME.
+        // `*(.text.NAME .text.hot.NAME .text.unlikely.NAME)`: NAME.
         .filter_map(|l| l.trim().strip_prefix("*(.text.")?.split_whitespace().next())
         .map(|name| name.trim_end_matches(')'))
         .collect();
