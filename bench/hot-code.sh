@@ -23,10 +23,11 @@
 # hashes of a v0 one, LLVM's numbered suffixes), so the file holds while
 # the functions keep their names; run it again after the lookup path
 # changes. Each pattern takes the function's section under each name
-# LLVM gives it in these builds (`.text.NAME`, `.text.hot.NAME` for code rosterd's
-# profile counts as hot, or `.text.unlikely.NAME` for code it deems
-# cold); the same patterns place those functions' jump tables (LLVM's
-# `.rodata.NAME`, `.rodata.hot.NAME`, or `.rodata.unlikely.NAME`: the tables
+# LLVM gives it in these builds (`.text.NAME`, `.text.hot.NAME` for
+# code rosterd's profile counts as hot, or `.text.unlikely.NAME` for
+# code it deems cold); the same patterns place those functions' jump
+# tables (LLVM's `.rodata.NAME`, `.rodata.hot.NAME`, or
+# `.rodata.unlikely.NAME`: the tables
 # of their `match`es, an async function's states among them) at the head
 # of .rodata. The hidden symbol `__roster_hot_code` marks the head of
 # .text: a binary linked with the script has it (the tests' code_layout
