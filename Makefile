@@ -163,7 +163,7 @@ fuzz-seeds:
 INSTALLED_PACKAGES := rosterd roster-ctl nss_roster pam_roster
 # Profile-guided optimization (README, "Profile-guided optimization"):
 # rosterd and rosterctl build with rosterd/pgo.profdata, rosterd's counts
-# over the paired benchmark's lookups (bench/pgo.sh writes it), when
+# over the paired and scale benchmarks (bench/pgo.sh writes it), when
 # rustc is the one that wrote it (rosterd/pgo.rustc, its `rustc -V`:
 # another rustc gives the crates other symbol hashes, which the counts
 # would not match); with any other toolchain `make release` says so and

@@ -101,10 +101,7 @@ fn module_first_lookup_code_is_linked_together() {
 #[test]
 fn hot_code_scripts_take_every_section_name() {
     for script in ["rosterd/hot-code.ld", "nss/hot-code.ld"] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(script);
-        let text = std::fs::read_to_string(&path).unwrap();
+        let (path, text) = read_script(script);
         let mut lines = 0;
         for line in text.lines().map(str::trim) {
             let Some(inner) = line.strip_prefix("*(").and_then(|l| l.strip_suffix(')')) else {
@@ -159,10 +156,7 @@ fn assert_linked_first(bin: &Path, script: &str, min_patterns: usize, wanted: &[
         eprintln!("{}: not linked with its script", bin.display());
         return;
     }
-    let script_path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(script);
-    let text = std::fs::read_to_string(&script_path).unwrap();
+    let (script_path, text) = read_script(script);
     let patterns: Vec<&str> = text
         .lines()
         // `*(.text.NAME .text.hot.NAME .text.unlikely.NAME)`: NAME.
@@ -222,6 +216,15 @@ fn assert_linked_first(bin: &Path, script: &str, min_patterns: usize, wanted: &[
             );
         }
     }
+}
+
+/// The path and text of `script`, a path from the workspace's root.
+fn read_script(script: &str) -> (std::path::PathBuf, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(script);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (path, text)
 }
 
 /// `pattern` (a linker script's: `*` any run of characters, every other
