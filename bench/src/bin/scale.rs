@@ -5,7 +5,8 @@
 //! database is cached in `target/e2e-fixtures`). Run with
 //! `cargo run --release -p roster-bench --bin scale` (as root, with the
 //! packages of the Makefile's `BENCH_PACKAGES`); `ROSTER_BENCH_PEERS=roster,nslcd`
-//! measures only some, `ROSTER_BENCH_STDERR=1` shows what each driver and
+//! measures only some, `ROSTER_BENCH_MODES=coldlist,enum` only some of
+//! the runs below (`group`, `coldlist`, `enum`), `ROSTER_BENCH_STDERR=1` shows what each driver and
 //! daemon wrote to stderr even when it succeeded, `ROSTER_BENCH_PERF=FILE`
 //! profiles rosterd's first big-group lookup and `ROSTER_BENCH_PERF_ENUM=FILE`
 //! its census and start-up listing (`FILE.at_start`) and its first
@@ -29,13 +30,18 @@
 //!   and SSSD have `enumerate = false` here (their default; with `true`
 //!   their background enumeration would fetch the group first). rosterd
 //!   waits for its census first, as in `peers`.
+//! - **cold-listing runs** ([`COLD_LIST_RUNS`] per peer, peers in turn;
+//!   not SSSD, whose listing is empty until its first enumeration ends),
+//!   `enumerate = true` for rosterd: a
+//!   `getent passwd` as soon as the daemon answers its first lookup, and
+//!   the time from the daemon's start to that listing's end (a first
+//!   listing from a cold start; it must list every directory user).
 //! - **one enumeration run** per peer, `enumerate = true` for rosterd
 //!   (`[cache]`) and SSSD (whose first, background enumeration is waited
 //!   for, at most 240 s or `ROSTER_BENCH_SSSD_WAIT` seconds, else the run
 //!   ends there; nslcd always enumerates): for rosterd and nslcd a `getent
-//!   passwd` at once (rosterd's waits for the listing it takes at start
-//!   once its census is taken: the cost of a first listing; and the
-//!   time from the daemon's start to that listing's end), then
+//!   passwd` once rosterd's census is taken (rosterd's waits for the
+//!   listing it takes at start: the cost of a first listing), then
 //!   `getpwnam` of every one of the 100,000
 //!   users in one process (rosterd and SSSD; nslcd caches nothing), the
 //!   daemon's RSS and memory-cache files after it; then `getent passwd` and
@@ -71,6 +77,9 @@ const UID_BASE: u32 = 200_000;
 const GID_BASE: u32 = 300_000;
 /// Fresh daemons per peer for the first `getent group biggroup`.
 const GROUP_RUNS: usize = 3;
+/// Fresh daemons per peer (but SSSD) for the first listing from a cold
+/// start, peers in turn.
+const COLD_LIST_RUNS: usize = 3;
 /// Warm `getent` runs after each first one.
 const WARM: usize = 5;
 /// Distinct users per cold row (by name, by UID) in each group run.
@@ -178,6 +187,9 @@ fn main() {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Group,
+    /// A `getent passwd` as soon as the daemon answers (a first listing
+    /// from a cold start, what a user asking then waits for).
+    ColdList,
     Enum,
 }
 
@@ -185,6 +197,7 @@ impl Mode {
     fn name(self) -> &'static str {
         match self {
             Mode::Group => "group",
+            Mode::ColdList => "coldlist",
             Mode::Enum => "enum",
         }
     }
@@ -229,11 +242,34 @@ fn outer() {
             ok
         })
         .collect();
+    let modes = std::env::var("ROSTER_BENCH_MODES").ok();
+    let wanted = |m: Mode| {
+        modes
+            .as_deref()
+            .is_none_or(|o| o.split(',').any(|n| n == m.name()))
+    };
     let mut plan: Vec<(Mode, usize, Peer)> = Vec::new();
-    for run in 0..GROUP_RUNS {
-        plan.extend(peers.iter().map(|&p| (Mode::Group, run, p)));
+    if wanted(Mode::Group) {
+        for run in 0..GROUP_RUNS {
+            plan.extend(peers.iter().map(|&p| (Mode::Group, run, p)));
+        }
     }
-    plan.extend(peers.iter().map(|&p| (Mode::Enum, 0, p)));
+    if wanted(Mode::ColdList) {
+        // (SSSD lists nothing until its first enumeration ends, which the
+        // enumeration run waits for: a cold `getent passwd` would time
+        // only an empty answer.)
+        for run in 0..COLD_LIST_RUNS {
+            plan.extend(
+                peers
+                    .iter()
+                    .filter(|&&p| p != Peer::Sssd)
+                    .map(|&p| (Mode::ColdList, run, p)),
+            );
+        }
+    }
+    if wanted(Mode::Enum) {
+        plan.extend(peers.iter().map(|&p| (Mode::Enum, 0, p)));
+    }
 
     let mut runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for (slot, (mode, run, peer)) in plan.into_iter().enumerate() {
@@ -241,7 +277,7 @@ fn outer() {
             &slapd,
             ca.clone(),
             roster_domain.clone(),
-            mode == Mode::Enum,
+            mode != Mode::Group,
         );
         let dir = scratch
             .path()
@@ -249,10 +285,10 @@ fn outer() {
         let mut script = prepare(peer, &dir, &setup);
         match peer {
             Peer::Roster => {
-                // enumerate = true in the enumeration run only, as for
+                // enumerate = true in the listing runs only, as for
                 // SSSD: with it rosterd lists every user and group in the
                 // background at start.
-                if mode == Mode::Enum {
+                if mode != Mode::Group {
                     let toml = dir.join("roster.toml");
                     let text = std::fs::read_to_string(&toml).expect("read roster.toml");
                     let patched = text.replacen("[cache]\n", "[cache]\nenumerate = true\n", 1);
@@ -467,11 +503,20 @@ fn report(r: &BTreeMap<String, Vec<f64>>) {
         "ms",
     );
     line(
-        "daemon start to the end of that `getent passwd` (a first listing from a cold start)",
-        "passwd.from_start_ms",
+        &format!(
+            "`getent passwd` (enumerate = true) as soon as the daemon answers, median of {COLD_LIST_RUNS} fresh daemons"
+        ),
+        "coldlist.getent_ms",
         1.0,
         "ms",
     );
+    line(
+        "daemon start to the end of that `getent passwd` (a first listing from a cold start)",
+        "coldlist.from_start_ms",
+        1.0,
+        "ms",
+    );
+    line("directory users it listed", "coldlist.count", 1.0, "");
     line(
         "`getent passwd` (enumerate = true), first after those lookups",
         "passwd.first_ms",
@@ -706,6 +751,9 @@ mod inner {
             eprintln!("{}: getent passwd alice never answered", peer.name());
             return 1;
         }
+        if mode == Mode::ColdList {
+            return cold_listing(start);
+        }
         let mut failures = 0;
         if mode == Mode::Group {
             println!("startup_ms={:.1}", start.elapsed().as_secs_f64() * 1000.0);
@@ -777,6 +825,8 @@ mod inner {
                     }
                 }
             }
+            // (Measured and returned above.)
+            Mode::ColdList => {}
             Mode::Enum => {
                 if peer == Peer::Sssd {
                     let limit = std::env::var("ROSTER_BENCH_SSSD_WAIT")
@@ -811,13 +861,9 @@ mod inner {
                     // listing, which is what a first listing costs. For
                     // nslcd it is its listing, as every time.
                     let got = getent(&["passwd"]);
-                    let from_start = start.elapsed().as_secs_f64() * 1000.0;
                     drop(perf_start.take()); // stops the recording
                     match got {
-                        Ok((ms, _)) => {
-                            println!("passwd.at_start_ms={ms}");
-                            println!("passwd.from_start_ms={from_start:.1}");
-                        }
+                        Ok((ms, _)) => println!("passwd.at_start_ms={ms}"),
                         Err(e) => {
                             eprintln!("{}: {e}", peer.name());
                             failures += 1;
@@ -886,6 +932,31 @@ mod inner {
         i32::from(failures > 0)
     }
 
+    /// The cold-listing run: a `getent passwd` as soon as the daemon
+    /// answers its first lookup (`start` its spawn), as a user listing
+    /// then would; prints its time, the time from `start` to its end and
+    /// the directory users listed. Fails unless it listed all of them.
+    fn cold_listing(start: Instant) -> i32 {
+        match getent(&["passwd"]) {
+            Ok((ms, out)) => {
+                let from_start = start.elapsed().as_secs_f64() * 1000.0;
+                let listed = directory_users(&out);
+                println!("coldlist.getent_ms={ms}");
+                println!("coldlist.from_start_ms={from_start:.1}");
+                println!("coldlist.count={listed}");
+                if listed < USERS as usize {
+                    eprintln!("cold listing: {listed} of {USERS} directory users");
+                    return 1;
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("cold listing: {e}");
+                1
+            }
+        }
+    }
+
     /// `sweep FIRST COUNT SECONDS`: getpwnam of the bulk users FIRST…
     /// once each, in one process, for at most SECONDS; prints the
     /// milliseconds and the users looked up.
@@ -951,6 +1022,7 @@ mod inner {
             ["driver", mode, peer, dir, slot] => {
                 let mode = match *mode {
                     "group" => Mode::Group,
+                    "coldlist" => Mode::ColdList,
                     "enum" => Mode::Enum,
                     _ => return 2,
                 };
