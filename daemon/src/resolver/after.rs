@@ -255,6 +255,30 @@ impl Resolver {
         }
     }
 
+    /// Returns once no reply was sent for [`QUIET`] since `from` (or since
+    /// the last reply after it), or after [`MAX_QUIET_WAIT`]: work that
+    /// would compete with replies under way waits for them to pause.
+    /// Unlike [`Resolver::quiet`], a pause before `from` does not count.
+    pub(super) async fn pause_after(&self, from: Instant) {
+        let deadline = from + MAX_QUIET_WAIT;
+        loop {
+            let last = *self
+                .inner
+                .after
+                .last_reply
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let until = last.map_or(from, |r| r.max(from)) + QUIET;
+            if until <= Instant::now() {
+                return;
+            }
+            tokio::time::sleep_until(until.min(deadline)).await;
+            if Instant::now() >= deadline {
+                return;
+            }
+        }
+    }
+
     /// Runs `batch`, searches made after the answers, followed by a rest
     /// [`REST_PER_BATCH_TIME`] times as long as it took (the caller makes
     /// the batch once the replies have paused, [`Resolver::quiet`]). One

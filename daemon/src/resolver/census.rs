@@ -70,7 +70,15 @@ pub(super) struct Censuses {
     /// kept, or lists) and after a flush. Read and written under
     /// `taken`'s lock.
     want_listing: AtomicBool,
-    /// Woken whenever a census listing ends (taken or failed).
+    /// A start-up user listing is being taken
+    /// ([`Resolver::enumerate_in_background`]): group censuses wait for
+    /// it to be held ([`Resolver::drop_census_listings`]), so that the
+    /// users' pass, which the first `getent passwd` waits for, has the
+    /// directory and the CPUs to itself. Read and written under `taken`'s
+    /// lock.
+    users_first: AtomicBool,
+    /// Woken whenever a census listing ends (taken or failed), and when
+    /// `users_first` is cleared.
     settled: tokio::sync::Notify,
 }
 
@@ -113,6 +121,7 @@ impl Default for Censuses {
             taken: Mutex::default(),
             generation: AtomicU64::new(0),
             want_listing: AtomicBool::new(false),
+            users_first: AtomicBool::new(false),
             settled: tokio::sync::Notify::new(),
         }
     }
@@ -128,6 +137,7 @@ impl Censuses {
             self.generation.fetch_add(1, Ordering::SeqCst);
             *taken = Default::default();
             self.want_listing.store(false, Ordering::SeqCst);
+            self.users_first.store(false, Ordering::SeqCst);
         }
         self.settled.notify_waiters();
     }
@@ -235,6 +245,9 @@ impl Resolver {
         if self.inner.censuses.generation.load(Ordering::SeqCst) != generation {
             return;
         }
+        if !users && !self.after_start_up_users(generation).await {
+            return;
+        }
         let keep = users
             && self.settings().enumerate
             && d.census_reads_users()
@@ -261,6 +274,37 @@ impl Resolver {
             }
         }
         ending.outcome = Some(listed);
+    }
+
+    /// Returns once no start-up user listing is being taken (at once when
+    /// none is: see `users_first`), and when there was one, once the
+    /// replies pause after it is held ([`Resolver::pause_after`]: the
+    /// pages of a first `getent passwd` waiting for it are sent first);
+    /// false when a flush or
+    /// reload ended generation `generation` meanwhile (the census waiting
+    /// is not kept).
+    async fn after_start_up_users(&self, generation: u64) -> bool {
+        let censuses = &self.inner.censuses;
+        let mut waited = false;
+        loop {
+            // (Registered before the check: a clearing between the check
+            // and the wait still wakes it.)
+            let woken = censuses.settled.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if censuses.generation.load(Ordering::SeqCst) != generation {
+                return false;
+            }
+            if !censuses.users_first.load(Ordering::SeqCst) {
+                break;
+            }
+            waited = true;
+            woken.await;
+        }
+        if waited {
+            self.pause_after(tokio::time::Instant::now()).await;
+        }
+        censuses.generation.load(Ordering::SeqCst) == generation
     }
 
     /// Judges the answers cached for domain `domain` against its users
@@ -357,14 +401,15 @@ impl Resolver {
         censuses.settled.notify_waiters();
     }
 
-    /// Returns once the censuses of users and of groups of the enabled
-    /// domains that take them have each been taken or have failed once
-    /// (each started here when it has not been; a renewal under way does
-    /// not count); at once when `[cache] census` or `enumerate` is off.
-    /// The domains and settings are read again at each wake-up, and the
-    /// censuses started again after a flush or reload: what the wait
-    /// ends on is always the current configuration's.
-    pub(super) async fn censuses_settled(&self) {
+    /// Returns once the censuses of users (`users_only`), or of users and
+    /// of groups, of the enabled domains that take them have each been
+    /// taken or have failed once (each started here when it has not been,
+    /// both kinds; a renewal under way does not count); at once when
+    /// `[cache] census` or `enumerate` is off. The domains and settings
+    /// are read again at each wake-up, and the censuses started again
+    /// after a flush or reload: what the wait ends on is always the
+    /// current configuration's.
+    pub(super) async fn censuses_settled(&self, users_only: bool) {
         let censuses = &self.inner.censuses;
         let mut started: Option<u64> = None;
         loop {
@@ -387,8 +432,9 @@ impl Resolver {
             }
             let settled = {
                 let taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+                let kinds = if users_only { &taken[1..] } else { &taken[..] };
                 domains.iter().all(|d| {
-                    taken.iter().all(|of_kind| {
+                    kinds.iter().all(|of_kind| {
                         of_kind.get(d.name()).is_some_and(|t| {
                             t.none || t.census.is_some() || t.last_error.is_some() || !t.taking
                         })
@@ -421,12 +467,14 @@ impl Resolver {
 
     /// A user listing is about to be taken at once (the start-up
     /// listing, at start and after a reload): the users censuses that
-    /// start until it is built keep the listing they read, for it.
+    /// start until it is built keep the listing they read, for it, and
+    /// the group censuses wait until it is held (`users_first`).
     /// Returns the censuses' generation.
     pub(super) fn want_census_listings(&self) -> u64 {
         let censuses = &self.inner.censuses;
         let _taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
         censuses.want_listing.store(true, Ordering::SeqCst);
+        censuses.users_first.store(true, Ordering::SeqCst);
         censuses.generation.load(Ordering::SeqCst)
     }
 
@@ -533,18 +581,23 @@ impl Resolver {
     /// Drops the user listings the censuses kept and stops those under
     /// way from keeping theirs, once a user enumeration built under the
     /// censuses' generation `generation` is held (nothing of a later
-    /// generation: a reload since wants its own listing).
+    /// generation: a reload since wants its own listing); the group
+    /// censuses waiting for it go on (`users_first`).
     pub(super) fn drop_census_listings(&self, generation: u64) {
         let censuses = &self.inner.censuses;
-        let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
-        if censuses.generation.load(Ordering::SeqCst) != generation {
-            return;
+        {
+            let mut taken = censuses.taken.lock().unwrap_or_else(|e| e.into_inner());
+            if censuses.generation.load(Ordering::SeqCst) != generation {
+                return;
+            }
+            censuses.want_listing.store(false, Ordering::SeqCst);
+            censuses.users_first.store(false, Ordering::SeqCst);
+            for t in taken[1].values_mut() {
+                t.listing = None;
+                t.keeping = false;
+            }
         }
-        censuses.want_listing.store(false, Ordering::SeqCst);
-        for t in taken[1].values_mut() {
-            t.listing = None;
-            t.keeping = false;
-        }
+        censuses.settled.notify_waiters();
     }
 
     /// Counts `n` questions domain `d`'s census of users (`users`) or

@@ -627,32 +627,39 @@ impl Resolver {
     /// another; one asked while the censuses are taken lists on its own,
     /// but for the users of a domain whose users census reads them too,
     /// which it waits for; the start-up listing then finds it taken). The
-    /// domains' censuses are waited for first (at
-    /// most `CENSUS_WAIT_MAX`): the group listing checks the last
-    /// domain's members against its census instead of listing every
-    /// user. A listing that fails is logged; the first page lists again.
+    /// domains' users censuses are waited for first (at most
+    /// `CENSUS_WAIT_MAX`): the user snapshot takes what they read, and
+    /// the group listing checks the last domain's members against the
+    /// census instead of listing every user. Their group censuses wait
+    /// until the user snapshot is held (so that the users' pass, which a
+    /// first `getent passwd` waits for, has the directory and the CPUs to
+    /// itself), and the group snapshot for them (at most
+    /// `CENSUS_WAIT_MAX` again). A listing that fails is logged; the
+    /// first page lists again.
     /// `listed` runs once both are taken (rosterd hands the listing's
     /// free heap back there, as after a listing's last page).
     pub fn enumerate_in_background(&self, listed: impl FnOnce() + Send + 'static) {
         if !self.settings().enumerate {
             return;
         }
-        // (The users censuses that start now keep what they read for it.)
+        // (The users censuses that start now keep what they read for it;
+        // the group censuses wait until it is held.)
         let generation = self.want_census_listings();
         let this = self.clone();
         tokio::spawn(async move {
-            if tokio::time::timeout(CENSUS_WAIT_MAX, this.censuses_settled())
+            if tokio::time::timeout(CENSUS_WAIT_MAX, this.censuses_settled(true))
                 .await
                 .is_err()
             {
                 tracing::info!(
-                    "start-up enumeration: censuses not taken yet, listing without them"
+                    "start-up enumeration: users censuses not taken yet, listing without them"
                 );
                 // (Nor waiting for their listings.)
                 this.drop_census_listings(generation);
             }
             // (A reload meanwhile may have turned it off.)
             if !this.settings().enumerate {
+                this.drop_census_listings(generation);
                 return;
             }
             let started = std::time::Instant::now();
@@ -661,8 +668,16 @@ impl Resolver {
                 tracing::info!(error = %e, "start-up enumeration of users failed: the first page lists again");
             }
             // (What no listing took: the one held was fresh, or this one
-            // failed.)
+            // failed. The group censuses start.)
             this.drop_census_listings(generation);
+            if tokio::time::timeout(CENSUS_WAIT_MAX, this.censuses_settled(false))
+                .await
+                .is_err()
+            {
+                tracing::info!(
+                    "start-up enumeration: group censuses not taken yet, listing without them"
+                );
+            }
             if let Err(e) = this.list_now::<Group>().await {
                 tracing::info!(error = %e, "start-up enumeration of groups failed: the first page lists again");
             }

@@ -1156,6 +1156,93 @@ async fn after_a_flush_the_background_listing_is_taken_again_before_it_reports()
     assert_eq!(names, ["alice", "bob", "carol"]);
 }
 
+#[tokio::test]
+async fn at_start_the_group_census_waits_until_the_user_snapshot_is_held() {
+    let d = example();
+    d.set_census(true);
+    d.set_census_lists_users(true);
+    d.hold_users_census();
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[&d], on, None);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    s.resolver.enumerate_in_background(move || {
+        let _ = tx.send(());
+    });
+    until(|| d.census_count() >= 1, "the users census never started").await;
+    // The users census reads alone: the group census has not begun.
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(d.census_count(), 1, "the group census did not wait");
+    // Once the user snapshot is held, the group census is taken, then the
+    // group listing.
+    d.release_users_census();
+    tokio::time::timeout(std::time::Duration::from_secs(30), rx)
+        .await
+        .expect("the background listing never reported")
+        .unwrap();
+    assert_eq!(d.census_count(), 2);
+    assert_eq!((d.census_listing_count(), d.call_count()), (1, 1));
+    let (groups, _) = s.resolver.list_groups(0, 100).await.unwrap();
+    assert_eq!(groups.len(), 3);
+    // A reload's start-up listing holds the new group census back the
+    // same way; a flush while it waits lets it go, not kept.
+    d.hold_users_census();
+    s.resolver.flush_all();
+    s.resolver.enumerate_in_background(|| ());
+    until(
+        || d.census_count() >= 3,
+        "the new users census never started",
+    )
+    .await;
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(d.census_count(), 3, "the new group census did not wait");
+    s.resolver.flush_all();
+    d.release_users_census();
+    // (A lookup starts the censuses of the flushed state: both go.)
+    let _ = s.resolver.user_by_name("alice").await;
+    until(
+        || d.census_count() >= 5,
+        "the censuses after the flush never started",
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_start_the_group_census_waits_for_the_first_listing_s_pages_to_pause() {
+    let d = example();
+    d.set_census(true);
+    d.set_census_lists_users(true);
+    d.hold_users_census();
+    let mut on = settings();
+    on.enumerate = true;
+    let s = setup_with(&[&d], on, None);
+    s.resolver.enumerate_in_background(|| ());
+    until(|| d.census_count() >= 1, "the users census never started").await;
+    // A first `getent passwd` waiting for the census's listing...
+    let resolver = s.resolver.clone();
+    let page = tokio::spawn(async move { resolver.list_users(0, 100).await });
+    d.release_users_census();
+    assert_eq!(page_names(page).await, ["alice", "bob"]);
+    // ...whose pages go on (a reply every 2 ms, 400 ms in all): the group
+    // census waits for them to pause.
+    for _ in 0..200 {
+        s.resolver.answers_sent();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert_eq!(
+        d.census_count(),
+        1,
+        "the group census did not wait for a pause"
+    );
+    // They pause: it is taken.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    until(|| d.census_count() >= 2, "the group census never started").await;
+}
+
 /// Runs the start-up listing of `s` and waits (at most 30 s) until it
 /// reports both listings taken.
 async fn listed_at_start(s: &Setup) {
@@ -1223,8 +1310,10 @@ async fn with_two_domains_each_first_user_listing_is_its_census_s_when_it_read_o
     on.enumerate = true;
     let s = setup_with(&[&d, &other], on, None);
     s.resolver.enumerate_in_background(|| ());
+    // (The users censuses: the group censuses wait for the user
+    // snapshot.)
     until(
-        || d.census_count() >= 2 && other.census_count() >= 2,
+        || d.census_count() >= 1 && other.census_count() >= 1,
         "the censuses never started",
     )
     .await;
@@ -1392,7 +1481,8 @@ async fn page_asked_while_the_users_census_is_held(
     d.set_census(true);
     d.set_census_lists_users(lists);
     d.hold_users_census();
-    let s = enumerating(d, || d.census_count() >= 2, "the censuses never started").await;
+    // (The users census: the group census waits for the user snapshot.)
+    let s = enumerating(d, || d.census_count() >= 1, "the census never started").await;
     let resolver = s.resolver.clone();
     let page = tokio::spawn(async move { resolver.list_users(0, 100).await });
     (s, page)
@@ -1444,7 +1534,7 @@ async fn a_listing_that_gave_up_waiting_leaves_the_census_nothing_to_keep() {
     s.resolver.enumerate_in_background(move || {
         let _ = tx.send(());
     });
-    until(|| d.census_count() >= 2, "the censuses never started").await;
+    until(|| d.census_count() >= 1, "the census never started").await;
     // A build that gives up on the held census's listing...
     let generation = s.resolver.user_listing_begins();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(20);
