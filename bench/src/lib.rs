@@ -1188,6 +1188,8 @@ pub mod peer {
     struct FirstDomain {
         /// Its census of users and of groups are both taken.
         censuses_taken: bool,
+        /// Its census of users is taken.
+        users_census_taken: bool,
         /// What its lookups left to record and it has not yet (the
         /// census's `left_to_record`).
         left_to_record: Option<u64>,
@@ -1206,6 +1208,7 @@ pub mod peer {
                 let d = &r.document()["domains"][0];
                 Some(FirstDomain {
                     censuses_taken: d["census"]["users"].is_u64() && d["census"]["groups"].is_u64(),
+                    users_census_taken: d["census"]["users"].is_u64(),
                     left_to_record: d["census"]["left_to_record"].as_u64(),
                 })
             }
@@ -1217,9 +1220,22 @@ pub mod peer {
     /// first domain's census of users and of groups; the milliseconds
     /// waited, `None` past `limit`.
     pub fn wait_for_census(limit: Duration) -> Option<f64> {
+        wait_for_status(limit, |d| d.censuses_taken)
+    }
+
+    /// Waits until rosterd's status shows the first domain's census of
+    /// users (with `enumerate = true` its group census waits for the
+    /// start-up user listing); as [`wait_for_census`].
+    pub fn wait_for_users_census(limit: Duration) -> Option<f64> {
+        wait_for_status(limit, |d| d.users_census_taken)
+    }
+
+    /// Polls rosterd's status every 5 ms until `reached` holds for its
+    /// first domain; the milliseconds waited, `None` past `limit`.
+    fn wait_for_status(limit: Duration, reached: impl Fn(&FirstDomain) -> bool) -> Option<f64> {
         let start = Instant::now();
         loop {
-            if first_domain_status().is_some_and(|d| d.censuses_taken) {
+            if first_domain_status().is_some_and(|d| reached(&d)) {
                 return Some(start.elapsed().as_secs_f64() * 1000.0);
             }
             if start.elapsed() > limit {

@@ -613,10 +613,21 @@ impl<T> ListedPage<T> {
     }
 }
 
-/// Longest wait of the start-up listing for the domains' censuses, and of
-/// a user listing for the user listing a census is reading
-/// ([`Resolver::census_listing`]).
+/// Longest wait of the start-up listing for the domains' users censuses,
+/// and again for their group censuses, and of a user listing for the user
+/// listing a census is reading ([`Resolver::census_listing`]).
 const CENSUS_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Ends a start-up listing's wants of the censuses of its generation
+/// when dropped ([`Resolver::drop_census_listings`]): the listings they
+/// keep for it, and the group censuses' wait for its user listing.
+struct UsersListed(Resolver, u64);
+
+impl Drop for UsersListed {
+    fn drop(&mut self) {
+        self.0.drop_census_listings(self.1);
+    }
+}
 
 impl Resolver {
     /// With `[cache] enumerate = true`, takes the snapshot of every user
@@ -647,6 +658,10 @@ impl Resolver {
         let generation = self.want_census_listings();
         let this = self.clone();
         tokio::spawn(async move {
+            // However this task ends before the user listing is held (a
+            // panic in it too), what the censuses keep for it is dropped
+            // and the group censuses waiting for it go on.
+            let users_listed = UsersListed(this.clone(), generation);
             if tokio::time::timeout(CENSUS_WAIT_MAX, this.censuses_settled(true))
                 .await
                 .is_err()
@@ -659,7 +674,6 @@ impl Resolver {
             }
             // (A reload meanwhile may have turned it off.)
             if !this.settings().enumerate {
-                this.drop_census_listings(generation);
                 return;
             }
             let started = std::time::Instant::now();
@@ -669,7 +683,7 @@ impl Resolver {
             }
             // (What no listing took: the one held was fresh, or this one
             // failed. The group censuses start.)
-            this.drop_census_listings(generation);
+            drop(users_listed);
             if tokio::time::timeout(CENSUS_WAIT_MAX, this.censuses_settled(false))
                 .await
                 .is_err()

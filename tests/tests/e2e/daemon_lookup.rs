@@ -245,7 +245,8 @@ fn a_census_spares_the_second_search_of_a_cold_lookup() {
 }
 
 /// With `enumerate = true` rosterd lists every user and group at start,
-/// once its censuses are taken, without being asked: the first `getent
+/// once its users censuses are taken (the groups once their census is),
+/// without being asked: the first `getent
 /// passwd` and `getent group` are then answered from those listings, even
 /// with the directory gone.
 #[test]
