@@ -1157,8 +1157,15 @@ async fn after_a_flush_the_background_listing_is_taken_again_before_it_reports()
     assert_eq!(names, ["alice", "bob", "carol"]);
 }
 
-#[tokio::test]
-async fn at_start_the_group_census_waits_until_the_user_snapshot_is_held() {
+/// A directory whose users census keeps the user listing, held, and a
+/// resolver over it with `enumerate = true` whose start-up listing has
+/// begun (its users census asked, within 30 s); the receiver is told
+/// when that listing reports both snapshots taken.
+async fn users_census_held_at_start() -> (
+    Arc<FakeDirectory>,
+    Setup,
+    tokio::sync::oneshot::Receiver<()>,
+) {
     let d = example();
     d.set_census(true);
     d.set_census_lists_users(true);
@@ -1171,11 +1178,25 @@ async fn at_start_the_group_census_waits_until_the_user_snapshot_is_held() {
         let _ = tx.send(());
     });
     until(|| d.census_count() >= 1, "the users census never started").await;
-    // The users census reads alone: the group census has not begun.
+    (d, s, rx)
+}
+
+/// Waits (at most 30 s) until `d` was asked `n` censuses, then gives the
+/// runtime's other tasks 200 turns and checks that it was asked no more
+/// (`failure` when it was).
+async fn censuses_stay_at(d: &FakeDirectory, n: usize, failure: &str) {
+    until(|| d.census_count() >= n, "the censuses were not asked").await;
     for _ in 0..200 {
         tokio::task::yield_now().await;
     }
-    assert_eq!(d.census_count(), 1, "the group census did not wait");
+    assert_eq!(d.census_count(), n, "{failure}");
+}
+
+#[tokio::test]
+async fn at_start_the_group_census_waits_until_the_user_snapshot_is_held() {
+    let (d, s, rx) = users_census_held_at_start().await;
+    // The users census reads alone: the group census has not begun.
+    censuses_stay_at(&d, 1, "the group census did not wait").await;
     // Once the user snapshot is held, the group census is taken, then the
     // group listing.
     d.release_users_census();
@@ -1192,48 +1213,20 @@ async fn at_start_the_group_census_waits_until_the_user_snapshot_is_held() {
     d.hold_users_census();
     s.resolver.flush_all();
     s.resolver.enumerate_in_background(|| ());
-    until(
-        || d.census_count() >= 3,
-        "the new users census never started",
-    )
-    .await;
-    for _ in 0..200 {
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(d.census_count(), 3, "the new group census did not wait");
+    censuses_stay_at(&d, 3, "the new group census did not wait").await;
     s.resolver.flush_all();
     // The start-up listing starts the censuses of the flushed state (its
     // group census does not wait: no start-up listing wants the users
     // first now; its users census waits at the gate behind the one
-    // before the flush)...
-    until(
-        || d.census_count() >= 5,
-        "the censuses after the flush never started",
-    )
-    .await;
-    // ...and the group census that waited ends without asking.
-    for _ in 0..200 {
-        tokio::task::yield_now().await;
-    }
-    assert_eq!(
-        d.census_count(),
-        5,
-        "the waiting group census ran after the flush"
-    );
+    // before the flush), and the group census that waited ends without
+    // asking.
+    censuses_stay_at(&d, 5, "the waiting group census ran after the flush").await;
     d.release_users_census();
 }
 
 #[tokio::test(start_paused = true)]
 async fn at_start_the_group_census_waits_for_the_first_listing_s_pages_to_pause() {
-    let d = example();
-    d.set_census(true);
-    d.set_census_lists_users(true);
-    d.hold_users_census();
-    let mut on = settings();
-    on.enumerate = true;
-    let s = setup_with(&[&d], on, None);
-    s.resolver.enumerate_in_background(|| ());
-    until(|| d.census_count() >= 1, "the users census never started").await;
+    let (d, s, _listed) = users_census_held_at_start().await;
     // A first `getent passwd` waiting for the census's listing...
     let resolver = s.resolver.clone();
     let page = tokio::spawn(async move { resolver.list_users(0, 100).await });
@@ -1535,18 +1528,7 @@ async fn a_page_does_not_wait_for_a_census_that_reads_no_listing() {
 
 #[tokio::test]
 async fn a_listing_that_gave_up_waiting_leaves_the_census_nothing_to_keep() {
-    let d = example();
-    d.set_census(true);
-    d.set_census_lists_users(true);
-    d.hold_users_census();
-    let mut on = settings();
-    on.enumerate = true;
-    let s = setup_with(&[&d], on, None);
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    s.resolver.enumerate_in_background(move || {
-        let _ = tx.send(());
-    });
-    until(|| d.census_count() >= 1, "the census never started").await;
+    let (d, s, rx) = users_census_held_at_start().await;
     // A build that gives up on the held census's listing...
     let generation = s.resolver.user_listing_begins();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(20);
