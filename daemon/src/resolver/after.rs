@@ -239,20 +239,10 @@ impl Resolver {
                 return;
             }
         }
-        let deadline = Instant::now() + MAX_QUIET_WAIT;
-        loop {
-            let last = *after.last_reply.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(until) = last.map(|t| t + QUIET).filter(|&u| u > Instant::now()) else {
-                paused(Instant::now());
-                return;
-            };
-            if until >= deadline {
-                tokio::time::sleep_until(deadline).await;
-                paused(deadline);
-                return;
-            }
-            tokio::time::sleep_until(until).await;
-        }
+        let at = self
+            .replies_pause(None, Instant::now() + MAX_QUIET_WAIT)
+            .await;
+        paused(at);
     }
 
     /// Returns once no reply was sent for [`QUIET`] since `from` (or since
@@ -260,7 +250,13 @@ impl Resolver {
     /// would compete with replies under way waits for them to pause.
     /// Unlike [`Resolver::quiet`], a pause before `from` does not count.
     pub(super) async fn pause_after(&self, from: Instant) {
-        let deadline = from + MAX_QUIET_WAIT;
+        self.replies_pause(Some(from), from + MAX_QUIET_WAIT).await;
+    }
+
+    /// Waits until no reply was sent for [`QUIET`], counted from the last
+    /// reply or from `from` when that is later, or until `deadline`;
+    /// returns when the pause was found (or the deadline).
+    async fn replies_pause(&self, from: Option<Instant>, deadline: Instant) -> Instant {
         loop {
             let last = *self
                 .inner
@@ -268,14 +264,16 @@ impl Resolver {
                 .last_reply
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            let until = last.map_or(from, |r| r.max(from)) + QUIET;
-            if until <= Instant::now() {
-                return;
+            let since = last.max(from);
+            let now = Instant::now();
+            let Some(until) = since.map(|t| t + QUIET).filter(|&u| u > now) else {
+                return now;
+            };
+            if until >= deadline {
+                tokio::time::sleep_until(deadline).await;
+                return deadline;
             }
-            tokio::time::sleep_until(until.min(deadline)).await;
-            if Instant::now() >= deadline {
-                return;
-            }
+            tokio::time::sleep_until(until).await;
         }
     }
 
