@@ -195,6 +195,14 @@ enum Mode {
 }
 
 impl Mode {
+    /// Every run, in the order a benchmark takes them.
+    const ALL: [Mode; 3] = [Mode::Group, Mode::ColdList, Mode::Enum];
+
+    /// The run called `name` ([`Mode::name`]).
+    fn parse(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.name() == name)
+    }
+
     fn name(self) -> &'static str {
         match self {
             Mode::Group => "group",
@@ -245,11 +253,9 @@ fn outer() {
         .collect();
     let modes = std::env::var("ROSTER_BENCH_MODES").ok();
     for m in modes.iter().flat_map(|o| o.split(',')) {
-        if ![Mode::Group, Mode::ColdList, Mode::Enum]
-            .iter()
-            .any(|k| k.name() == m)
-        {
-            eprintln!("ROSTER_BENCH_MODES: no run called {m:?} (group, coldlist, enum)");
+        if Mode::parse(m).is_none() {
+            let names = Mode::ALL.map(Mode::name).join(", ");
+            eprintln!("ROSTER_BENCH_MODES: no run called {m:?} ({names})");
         }
     }
     let wanted = |m: Mode| {
@@ -1039,11 +1045,8 @@ mod inner {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         match a.as_slice() {
             ["driver", mode, peer, dir, slot] => {
-                let mode = match *mode {
-                    "group" => Mode::Group,
-                    "coldlist" => Mode::ColdList,
-                    "enum" => Mode::Enum,
-                    _ => return 2,
+                let Some(mode) = Mode::parse(mode) else {
+                    return 2;
                 };
                 match (Peer::parse(peer), slot.parse()) {
                     (Some(p), Ok(slot)) => driver(mode, p, Path::new(dir), slot),
