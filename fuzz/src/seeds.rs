@@ -162,7 +162,9 @@ fn memcache() {
     let dir = std::env::temp_dir().join(format!("roster-seeds-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("nss.mc");
-    let mut w = MemcacheWriter::create(&path, 4, 512).expect("memory cache");
+    let settings = b"timeout_ms=1500\nmin_id=1000\nignore_users=root,daemon\n";
+    let mut w =
+        MemcacheWriter::create_with_settings(&path, 4, 512, Some(settings)).expect("memory cache");
     let records = [
         Record::User(alice()),
         Record::Group(staff()),

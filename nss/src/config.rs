@@ -1,6 +1,9 @@
-//! The module's configuration: `nss.conf` in the socket directory, published
-//! by rosterd, and a process-wide cache of it that costs no file read on the
-//! hot path.
+//! The module's configuration: the text of `nss.conf`, which rosterd
+//! publishes in the socket directory and carries in the memory cache file
+//! too (`roster_proto::memcache`, "Settings"), and a process-wide cache of
+//! it that costs no file read on the hot path: taken from the memory cache
+//! when it carries it (a new process maps that file for its first lookup
+//! anyway), else read from `nss.conf`.
 //!
 //! Format: one `key=value` per line, `#` starts a comment, blank lines and
 //! unknown keys are ignored, a malformed value keeps that key's default.
@@ -16,6 +19,7 @@
 //! `root` is always ignored, whatever the file says: the directory can never
 //! provide a second root.
 
+use roster_proto::memcache::MemcacheReader;
 use roster_proto::NSS_CONF_MAX_LEN;
 use std::fs;
 use std::io::{self, Read};
@@ -36,7 +40,9 @@ pub const DEFAULT_MIN_ID: u32 = 1000;
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 /// File name of the configuration inside the socket directory.
 pub const CONFIG_FILE_NAME: &str = "nss.conf";
-/// How long a cached configuration is trusted before its file is checked.
+/// How long a configuration read from `nss.conf` is trusted before the
+/// file is checked (one carried by the memory cache holds while its file
+/// is live).
 pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Settings of the NSS module.
@@ -232,16 +238,27 @@ fn read_stamped(path: &Path) -> (Option<FileStamp>, NssConfig) {
 
 struct Cached {
     checked: Instant,
-    stamp: Option<FileStamp>,
+    source: Source,
     config: Arc<NssConfig>,
 }
 
-/// A configuration cached in memory: the file is `stat`ed at most once per
+/// What a cached configuration was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// `nss.conf`, as its stamp was then (`None`: not there).
+    File(Option<FileStamp>),
+    /// The memory cache file of this generation, which carried it.
+    Memcache(u64),
+}
+
+/// A configuration cached in memory: taken from the memory cache file when
+/// it carries it ([`ConfigCache::get_carried`]: parsed once per file), else
+/// read from `nss.conf`, which is `stat`ed at most once per
 /// [`RECHECK_INTERVAL`] and re-read only when it changed.
 ///
 /// Fork- and thread-safe without ever blocking: the lock is only tried; if it
 /// is busy (another thread, or a lock inherited locked across `fork`), the
-/// caller reads the file itself, which is slower but always correct.
+/// caller reads the settings itself, which is slower but always correct.
 pub struct ConfigCache {
     state: Mutex<Option<Cached>>,
 }
@@ -265,31 +282,92 @@ impl ConfigCache {
         self.get_at(path, Instant::now())
     }
 
+    /// The configuration the memory cache at `memcache_path` carries
+    /// (rosterd writes `nss.conf`'s text into it: a new process's first
+    /// lookup maps that file anyway and opens no other), else as
+    /// [`ConfigCache::get`] reads it at `path` (no memory cache, one that
+    /// carries none, or its holder busy).
+    pub fn get_carried(
+        &self,
+        path: &Path,
+        memcache: &MemcacheReader,
+        memcache_path: &Path,
+    ) -> Arc<NssConfig> {
+        // (The clock is read only when `nss.conf` is: not on a lookup
+        // the memory cache's settings serve.)
+        self.get_from(path, Some((memcache, memcache_path)), Instant::now)
+    }
+
     /// Same as [`ConfigCache::get`] with an explicit clock (for tests).
     pub fn get_at(&self, path: &Path, now: Instant) -> Arc<NssConfig> {
+        self.get_from(path, None, || now)
+    }
+
+    fn get_from(
+        &self,
+        path: &Path,
+        memcache: Option<(&MemcacheReader, &Path)>,
+        clock: impl Fn() -> Instant,
+    ) -> Arc<NssConfig> {
         let mut guard = match self.state.try_lock() {
             Ok(g) => g,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return Arc::new(NssConfig::load(path)),
+            Err(TryLockError::WouldBlock) => {
+                let carried = memcache.and_then(|(reader, mc_path)| {
+                    reader.settings_with(mc_path, |_, text| NssConfig::parse_bytes(text))
+                });
+                return Arc::new(carried.unwrap_or_else(|| NssConfig::load(path)));
+            }
         };
-        if let Some(c) = guard.as_ref() {
-            if now.saturating_duration_since(c.checked) < RECHECK_INTERVAL {
-                return Arc::clone(&c.config);
+        if let Some((reader, mc_path)) = memcache {
+            let held = match guard.as_ref() {
+                Some(Cached {
+                    source: Source::Memcache(generation),
+                    ..
+                }) => Some(*generation),
+                _ => None,
+            };
+            // Parsed only when the file is not the one already read.
+            let carried = reader.settings_with(mc_path, |generation, text| {
+                (
+                    generation,
+                    (held != Some(generation)).then(|| NssConfig::parse_bytes(text)),
+                )
+            });
+            match (carried, guard.as_ref()) {
+                (Some((_, None)), Some(c)) => return Arc::clone(&c.config),
+                (Some((generation, Some(config))), _) => {
+                    let config = Arc::new(config);
+                    *guard = Some(Cached {
+                        checked: clock(),
+                        source: Source::Memcache(generation),
+                        config: Arc::clone(&config),
+                    });
+                    return config;
+                }
+                _ => {}
             }
         }
-        // Only a cached version is compared with the file's stamp: the
-        // first read takes the stamp from the file it opens.
+        let now = clock();
         if let Some(c) = guard.as_mut() {
-            if c.stamp == stamp(path).ok() {
-                c.checked = now;
-                return Arc::clone(&c.config);
+            if let Source::File(kept) = c.source {
+                if now.saturating_duration_since(c.checked) < RECHECK_INTERVAL {
+                    return Arc::clone(&c.config);
+                }
+                // Only a cached version is compared with the file's
+                // stamp: the first read takes the stamp from the file it
+                // opens.
+                if kept == stamp(path).ok() {
+                    c.checked = now;
+                    return Arc::clone(&c.config);
+                }
             }
         }
         let (stamp, config) = read_stamped(path);
         let config = Arc::new(config);
         *guard = Some(Cached {
             checked: now,
-            stamp,
+            source: Source::File(stamp),
             config: Arc::clone(&config),
         });
         config
@@ -299,6 +377,14 @@ impl ConfigCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The stamp of the `nss.conf` `cache` read last.
+    fn kept_stamp(cache: &ConfigCache) -> Option<FileStamp> {
+        match cache.state.lock().unwrap().as_ref().unwrap().source {
+            Source::File(stamp) => stamp,
+            Source::Memcache(_) => panic!("read from the memory cache"),
+        }
+    }
 
     #[test]
     fn defaults_when_empty() {
@@ -394,7 +480,7 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(cache.get_at(&path, t0).min_id, 2000);
         // Unchanged: the stamp taken from the open file is the path's.
-        let kept = cache.state.lock().unwrap().as_ref().unwrap().stamp;
+        let kept = kept_stamp(&cache);
         assert_eq!(kept, Some(stamp(&path).unwrap()));
         assert_eq!(cache.get_at(&path, t0 + RECHECK_INTERVAL).min_id, 2000);
         // A file that is not there keeps no stamp: the next check reads
@@ -404,25 +490,19 @@ mod tests {
             missing.get_at(&dir.path().join("absent"), t0).min_id,
             DEFAULT_MIN_ID
         );
-        assert_eq!(missing.state.lock().unwrap().as_ref().unwrap().stamp, None);
+        assert_eq!(kept_stamp(&missing), None);
         // One there that cannot be read (a directory) keeps its stamp: the
         // next checks only `stat` it.
         let unreadable = ConfigCache::new();
         assert_eq!(unreadable.get_at(dir.path(), t0).min_id, DEFAULT_MIN_ID);
-        assert_eq!(
-            unreadable.state.lock().unwrap().as_ref().unwrap().stamp,
-            Some(stamp(dir.path()).unwrap())
-        );
+        assert_eq!(kept_stamp(&unreadable), Some(stamp(dir.path()).unwrap()));
         // So does one that cannot be opened (a socket: ENXIO, even for
         // root).
         let socket = dir.path().join("socket");
         let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
         let unopenable = ConfigCache::new();
         assert_eq!(unopenable.get_at(&socket, t0).min_id, DEFAULT_MIN_ID);
-        assert_eq!(
-            unopenable.state.lock().unwrap().as_ref().unwrap().stamp,
-            Some(stamp(&socket).unwrap())
-        );
+        assert_eq!(kept_stamp(&unopenable), Some(stamp(&socket).unwrap()));
     }
 
     /// A FIFO at the file's path gives the defaults at once: opening it
@@ -465,6 +545,44 @@ mod tests {
         let config = NssConfig::load(&path);
         assert_eq!(config.timeout, Duration::from_millis(1234));
         assert_eq!(config.min_id, DEFAULT_MIN_ID);
+    }
+
+    /// A memory cache that carries the settings is where they come from
+    /// (parsed once per file, `nss.conf` not opened); a new file carries
+    /// new ones, seen at the next call; without one, or with one that
+    /// carries none, `nss.conf` is read.
+    #[test]
+    fn settings_come_from_the_memory_cache_that_carries_them() {
+        use roster_proto::memcache::MemcacheWriter;
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join(CONFIG_FILE_NAME);
+        let mc = dir.path().join("nss.mc");
+        let carrying =
+            |text: &[u8]| MemcacheWriter::create_with_settings(&mc, 16, 4096, Some(text));
+        let reader = MemcacheReader::new();
+        let cache = ConfigCache::new();
+        let get = || cache.get_carried(&conf, &reader, &mc).min_id;
+        let _first = carrying(b"min_id=3000\n").unwrap();
+        fs::write(&conf, "min_id=2000\n").unwrap();
+        assert_eq!(get(), 3000, "the memory cache's");
+        let first = cache.get_carried(&conf, &reader, &mc);
+        // Made a directory: a read of nss.conf now would give the defaults.
+        fs::remove_file(&conf).unwrap();
+        fs::create_dir(&conf).unwrap();
+        assert_eq!(get(), 3000, "nss.conf is not read");
+        let again = cache.get_carried(&conf, &reader, &mc);
+        assert!(Arc::ptr_eq(&first, &again), "parsed once for the file");
+        let _flushed = carrying(b"min_id=4000\n").unwrap();
+        assert_eq!(get(), 4000, "the new file's, at once");
+        fs::remove_dir(&conf).unwrap();
+        fs::write(&conf, "min_id=2000\n").unwrap();
+        let _without = MemcacheWriter::create(&mc, 16, 4096).unwrap();
+        assert_eq!(get(), 2000, "a file without settings: nss.conf");
+        let mut writer = carrying(b"min_id=5000\n").unwrap();
+        assert_eq!(get(), 5000);
+        writer.retire();
+        assert!(!mc.exists());
+        assert_eq!(get(), 2000, "no memory cache: nss.conf");
     }
 
     #[test]

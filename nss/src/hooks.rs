@@ -76,7 +76,9 @@ pub(crate) fn with_lookup<T>(f: impl FnOnce(&Lookup<'_>) -> Answer<T>) -> Answer
     if loop_guard_set() {
         return Answer::Unavailable;
     }
-    let config = CONFIG.get(Path::new(CONFIG_PATH));
+    // (From the memory cache, which carries nss.conf's text: a new
+    // process's first lookup maps that file anyway.)
+    let config = CONFIG.get_carried(Path::new(CONFIG_PATH), &MEMCACHE, Path::new(MEMCACHE_PATH));
     f(&Lookup::new(&config, Path::new(SOCKET_PATH))
         .with_memcache(&MEMCACHE, Path::new(MEMCACHE_PATH))
         .with_backoff(&BACKOFF)

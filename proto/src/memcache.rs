@@ -17,6 +17,17 @@
 //! | 40     | 8    | offset of the record area                               |
 //! | 48     | 8    | length of the record area                               |
 //! | 56     | 8    | bytes of the record area in use (atomic, writer only)   |
+//! | 64     | 4    | length of the module's settings, or `u32::MAX`: none    |
+//! | 68     | n    | the settings: the text of `nss.conf`                    |
+//!
+//! **Settings**: the NSS module's settings as rosterd publishes them in
+//! `nss.conf` (the same text, at most [`SETTINGS_MAX_LEN`] bytes; longer
+//! ones are left out, length `u32::MAX`), immutable for the file's life: a
+//! new process's first lookup takes them from the file it maps anyway
+//! instead of opening `nss.conf` too, and a file written after a reload
+//! carries the new ones. A module reads `nss.conf` when the file carries
+//! none. The slot array starts after them ([`SLOTS_START`] in the files
+//! rosterd writes; the reader takes the header's offset).
 //!
 //! **Slots** (`u32` each, atomic): 0 = empty, `u32::MAX` = deleted, any
 //! other value `v` = the record at record-area offset `(v - 1) * 8`. A key
@@ -59,7 +70,7 @@ mod writer;
 
 pub use reader::{Mapping, MemcacheReader};
 pub use view::{GroupView, MemberBytes, RecordView, UserView};
-pub use writer::{file_len, MemcacheWriter, WriteError};
+pub use writer::{file_len, withdraw, MemcacheWriter, WriteError};
 
 use crate::types::{Group, User};
 
@@ -69,10 +80,22 @@ pub const MEMCACHE_FILE_NAME: &str = "nss.mc";
 pub const MAGIC: [u8; 8] = *b"ROSTRMC\0";
 /// Layout version; a reader ignores files of another version (2: group
 /// members as a block of NUL-terminated names after their end offsets; 3:
-/// "no such entry" records, [`Kind::Missing`]).
-pub const VERSION: u32 = 3;
+/// "no such entry" records, [`Kind::Missing`]; 4: the module's settings
+/// after the header).
+pub const VERSION: u32 = 4;
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 64;
+/// Where the settings' length is, right after the header (the text
+/// follows it).
+pub(crate) const OFF_SETTINGS: usize = HEADER_LEN;
+/// The settings' length when the file carries none.
+pub const SETTINGS_NONE: u32 = u32::MAX;
+/// Where the writer puts the slot array: the header, the settings' length
+/// and the settings fill the file's first page at most.
+pub const SLOTS_START: usize = 4096;
+/// The longest settings a file carries (those longer are read from
+/// `nss.conf`).
+pub const SETTINGS_MAX_LEN: usize = SLOTS_START - OFF_SETTINGS - 4;
 /// Slot value of an empty slot.
 pub const SLOT_EMPTY: u32 = 0;
 /// Slot value of a deleted key (probing continues past it).

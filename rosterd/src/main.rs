@@ -301,13 +301,14 @@ impl Daemon {
         };
         // The last step that can fail; everything after it cannot, so a
         // refused reload leaves the running configuration whole.
-        nss_conf::write(&self.config.daemon.socket_dir, &new.nss)
+        let nss_text = nss_conf::write(&self.config.daemon.socket_dir, &new.nss)
             .context("cannot publish nss.conf")?;
         // Resolver and PAM switch together.
         self.ctx
             .install(&generation, Settings::from_config(&new.cache, &new.nss));
         if let Some(mc) = &self.ctx.memcache {
             mc.set_limit(new.nss.memcache_size as usize);
+            mc.set_settings(nss_text.as_bytes());
             mc.flush();
         }
         // The listings of the new configuration are taken now (with
@@ -373,11 +374,23 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
         store.clone(),
         Arc::new(SystemClock),
     );
-    nss_conf::write(&socket_dir, &config.nss).context("cannot publish nss.conf")?;
-    let memcache = match MemcachePublisher::start(&socket_dir, config.nss.memcache_size as usize) {
+    let nss_text = nss_conf::write(&socket_dir, &config.nss).context("cannot publish nss.conf")?;
+    // The memory cache carries nss.conf's text too: a new process's first
+    // lookup maps it and reads no other file.
+    let memcache = match MemcachePublisher::start(
+        &socket_dir,
+        config.nss.memcache_size as usize,
+        Some(nss_text.as_bytes()),
+    ) {
         Ok(m) => Some(m),
         Err(e) => {
             tracing::warn!(error = %e, "no NSS memory cache: every lookup uses nss.sock");
+            // A file an earlier rosterd left (killed before it retired
+            // it) would keep serving its records and settings.
+            let stale = socket_dir.join(roster_proto::memcache::MEMCACHE_FILE_NAME);
+            if let Err(e) = roster_proto::memcache::withdraw(&stale) {
+                tracing::warn!(error = %e, path = %stale.display(), "cannot withdraw the memory cache an earlier rosterd left");
+            }
             None
         }
     };

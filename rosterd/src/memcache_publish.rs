@@ -95,6 +95,9 @@ pub struct MemcachePublisher {
     flushes: AtomicU64,
     /// When "no such entry" records are published ([`publishes_missing`]).
     missing_rules: MissingRules,
+    /// The NSS module's settings (`nss.conf`'s text) each new file
+    /// carries ([`roster_proto::memcache`]: "Settings").
+    settings: Mutex<Option<Vec<u8>>>,
 }
 
 /// When "no such entry" records are published ([`publishes_missing`]).
@@ -119,18 +122,35 @@ const MISSING_RULES: MissingRules = MissingRules {
 
 impl MemcachePublisher {
     /// Creates (or replaces, retiring the old one) `socket_dir/nss.mc`,
-    /// never to grow past `limit` bytes.
-    pub fn start(socket_dir: &Path, limit: usize) -> io::Result<MemcachePublisher> {
+    /// never to grow past `limit` bytes, carrying `settings` (the text of
+    /// `nss.conf`, for the NSS module) when given.
+    pub fn start(
+        socket_dir: &Path,
+        limit: usize,
+        settings: Option<&[u8]>,
+    ) -> io::Result<MemcachePublisher> {
         let path = socket_dir.join(MEMCACHE_FILE_NAME);
         let (slots, data_len) = initial_layout(limit);
-        let writer = MemcacheWriter::create(&path, slots, data_len)?;
+        let writer = MemcacheWriter::create_with_settings(&path, slots, data_len, settings)?;
         Ok(MemcachePublisher {
             path,
             limit: AtomicUsize::new(limit),
             writer: Mutex::new(Some(writer)),
             flushes: AtomicU64::new(0),
             missing_rules: MISSING_RULES,
+            settings: Mutex::new(settings.map(<[u8]>::to_vec)),
         })
+    }
+
+    /// Changes the settings new files carry (configuration reload); they
+    /// apply at the next [`MemcachePublisher::flush`], which a reload
+    /// makes.
+    pub fn set_settings(&self, settings: &[u8]) {
+        let mut held = match self.settings.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *held = Some(settings.to_vec());
     }
 
     /// The published file.
@@ -337,7 +357,11 @@ impl MemcachePublisher {
             let slots = w.slot_count().min(max_slots(limit));
             (slots, w.data_len().min(max_data_len(limit, slots)))
         });
-        match MemcacheWriter::create(&self.path, slots, len) {
+        let settings = match self.settings.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        match MemcacheWriter::create_with_settings(&self.path, slots, len, settings.as_deref()) {
             Ok(w) => *guard = Some(w),
             Err(e) => {
                 tracing::warn!(error = %e, path = %self.path.display(), "memory cache flush failed; withdrawing it");
@@ -583,7 +607,7 @@ mod tests {
     #[test]
     fn answers_are_published_and_notfound_removes_them() {
         let dir = tempfile::tempdir().unwrap();
-        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT).unwrap();
+        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT, None).unwrap();
         p.publish(
             &Request::UserByName("alice".into()),
             &Response::User(alice()),
@@ -632,10 +656,35 @@ mod tests {
         assert_eq!(m.get(&Key::UserName("alice"), now), None);
     }
 
+    /// Each new file carries the settings given at start, then those of a
+    /// reload from its flush on; a file without them says so.
+    #[test]
+    fn new_files_carry_the_settings_of_their_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT, Some(b"min_id=2000\n"))
+            .unwrap();
+        let first = Mapping::open(p.path()).unwrap();
+        assert_eq!(first.settings(), Some(&b"min_id=2000\n"[..]));
+        p.set_settings(b"min_id=3000\n");
+        let unchanged = Mapping::open(p.path()).unwrap();
+        assert_eq!(
+            unchanged.generation(),
+            first.generation(),
+            "until the flush"
+        );
+        p.flush();
+        assert!(first.retired());
+        let flushed = Mapping::open(p.path()).unwrap();
+        assert_eq!(flushed.settings(), Some(&b"min_id=3000\n"[..]));
+        assert_ne!(flushed.generation(), first.generation());
+        let none = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT, None).unwrap();
+        assert_eq!(Mapping::open(none.path()).unwrap().settings(), None);
+    }
+
     #[test]
     fn flush_and_retire_withdraw_everything() {
         let dir = tempfile::tempdir().unwrap();
-        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT).unwrap();
+        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT, None).unwrap();
         p.publish(
             &Request::UserByName("alice".into()),
             &Response::User(alice()),
@@ -661,12 +710,15 @@ mod tests {
     fn a_full_file_grows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(MEMCACHE_FILE_NAME);
+        let settings = b"min_id=1500\n";
+        let small = MemcacheWriter::create_with_settings(&path, 16, 4096, Some(settings));
         let p = MemcachePublisher {
             path: path.clone(),
             limit: AtomicUsize::new(DEFAULT_SIZE_LIMIT),
-            writer: Mutex::new(Some(MemcacheWriter::create(&path, 16, 4096).unwrap())),
+            writer: Mutex::new(Some(small.unwrap())),
             flushes: AtomicU64::new(0),
             missing_rules: MISSING_RULES,
+            settings: Mutex::new(Some(settings.to_vec())),
         };
         let users: Vec<User> = (0..500)
             .map(|i| User {
@@ -686,6 +738,11 @@ mod tests {
                 Some(Record::User(u.clone()))
             );
         }
+        assert_eq!(
+            m.settings(),
+            Some(&settings[..]),
+            "the grown file's settings"
+        );
     }
 
     fn file_size(path: &Path) -> u64 {
@@ -696,7 +753,7 @@ mod tests {
     fn the_file_never_grows_past_its_bound_and_drops_the_oldest() {
         let dir = tempfile::tempdir().unwrap();
         let limit = 2 << 20;
-        let p = MemcachePublisher::start(dir.path(), limit).unwrap();
+        let p = MemcachePublisher::start(dir.path(), limit, None).unwrap();
         assert!(file_size(p.path()) <= limit as u64);
         let first = Mapping::open(p.path()).unwrap();
         let users: Vec<User> = (0..20_000)
@@ -735,7 +792,7 @@ mod tests {
     fn stats_report_size_bound_and_fill() {
         let dir = tempfile::tempdir().unwrap();
         let limit = 2 << 20;
-        let p = MemcachePublisher::start(dir.path(), limit).unwrap();
+        let p = MemcachePublisher::start(dir.path(), limit, None).unwrap();
         let empty = p.stats().unwrap();
         assert_eq!(empty.path, p.path().display().to_string());
         assert_eq!(empty.size_limit, limit as u64);
@@ -776,7 +833,7 @@ mod tests {
     fn the_same_answer_asked_again_adds_no_record() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(MEMCACHE_FILE_NAME);
-        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT).unwrap();
+        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT, None).unwrap();
         let used = |p: &MemcachePublisher| p.writer.lock().unwrap().as_ref().unwrap().data_used();
         p.publish(
             &Request::UserByName("alice".into()),
@@ -823,7 +880,7 @@ mod tests {
     fn no_such_entry_answers_are_published_within_their_share() {
         use roster_proto::memcache::OwnedKey;
         let dir = tempfile::tempdir().unwrap();
-        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        let p = MemcachePublisher::start(dir.path(), 1 << 20, None).unwrap();
         let ghost = Request::UserByName("ghost".into());
         p.publish(&ghost, &Response::NotFound, TTL);
         p.publish(&Request::GroupByGid(4242), &Response::NotFound, TTL);
@@ -902,7 +959,7 @@ mod tests {
     #[ignore = "needs a small filesystem as TMPDIR"]
     fn a_failed_write_removes_the_no_such_entry_it_was_to_replace() {
         let dir = tempfile::tempdir().unwrap();
-        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT).unwrap();
+        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT, None).unwrap();
         let big = Request::GroupByName("big".into());
         p.publish(&big, &Response::NotFound, TTL);
         let now = monotonic_ms();
@@ -952,7 +1009,7 @@ mod tests {
     #[test]
     fn names_nobody_has_fill_a_sixteenth_of_the_slots_until_they_expire() {
         let dir = tempfile::tempdir().unwrap();
-        let mut p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        let mut p = MemcachePublisher::start(dir.path(), 1 << 20, None).unwrap();
         p.missing_rules.rebuild_pause_ms = u64::MAX;
         p.publish(&Request::UserByUid(10001), &Response::User(alice()), TTL);
         let share = written(&p, &|w| u64::from(w.slot_count() / MISSING_SHARE));
@@ -1010,7 +1067,7 @@ mod tests {
     #[test]
     fn a_live_no_such_entry_stays_when_their_share_is_used_up() {
         let dir = tempfile::tempdir().unwrap();
-        let mut p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        let mut p = MemcachePublisher::start(dir.path(), 1 << 20, None).unwrap();
         p.missing_rules.rebuild_pause_ms = u64::MAX;
         let share = written(&p, &|w| u64::from(w.slot_count() / MISSING_SHARE));
         for i in 0..share {
@@ -1032,7 +1089,7 @@ mod tests {
     #[test]
     fn an_entry_found_under_another_spelling_removes_its_no_such_entry() {
         let dir = tempfile::tempdir().unwrap();
-        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        let p = MemcachePublisher::start(dir.path(), 1 << 20, None).unwrap();
         p.publish(
             &Request::UserByName("Alice".into()),
             &Response::NotFound,
@@ -1076,7 +1133,7 @@ mod tests {
     #[test]
     fn long_names_nobody_has_fill_a_sixteenth_of_the_record_area() {
         let dir = tempfile::tempdir().unwrap();
-        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        let p = MemcachePublisher::start(dir.path(), 1 << 20, None).unwrap();
         let share = written(&p, &|w| u64::from(w.slot_count() / MISSING_SHARE));
         let area = written(&p, &|w| w.data_len() as u64);
         let len = RecordRef::Missing(Key::UserName(&"0".repeat(250))).encoded_len() as u64;
@@ -1100,7 +1157,7 @@ mod tests {
     #[test]
     fn answers_decided_before_a_flush_are_not_published() {
         let dir = tempfile::tempdir().unwrap();
-        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        let p = MemcachePublisher::start(dir.path(), 1 << 20, None).unwrap();
         let ghost = Request::UserByName("ghost".into());
         let before = p.flushes();
         p.flush();
@@ -1121,7 +1178,7 @@ mod tests {
     #[test]
     fn a_users_groups_no_such_entry_goes_when_the_user_is_published() {
         let dir = tempfile::tempdir().unwrap();
-        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        let p = MemcachePublisher::start(dir.path(), 1 << 20, None).unwrap();
         for name in ["alice", "bob"] {
             let groups = Request::GroupsOfUser(name.into());
             p.publish(&groups, &Response::NotFound, TTL);
@@ -1197,7 +1254,7 @@ mod tests {
     #[test]
     fn a_record_too_large_for_the_bound_is_not_published() {
         let dir = tempfile::tempdir().unwrap();
-        let p = MemcachePublisher::start(dir.path(), 1 << 20).unwrap();
+        let p = MemcachePublisher::start(dir.path(), 1 << 20, None).unwrap();
         p.publish(
             &Request::UserByName("alice".into()),
             &Response::User(alice()),

@@ -333,6 +333,86 @@ fn unsafe_or_garbage_files_are_refused() {
     assert_eq!(reader.get(&dir.file(), &Key::Uid(1)), None);
 }
 
+/// A file carries the module's settings whole, or says it carries none
+/// (none given, or longer than its first page holds); a length that
+/// reaches into the slots, or a file of the layout before them, is
+/// refused whole.
+#[test]
+fn the_settings_are_carried_whole_or_not_at_all() {
+    use std::os::unix::fs::FileExt;
+    let dir = TempDir::new();
+    let text = b"timeout_ms=1500\nignore_users=root,daemon\n";
+    let w = MemcacheWriter::create_with_settings(&dir.file(), 64, 4096, Some(text)).unwrap();
+    assert_eq!(w.settings(), Some(&text[..]));
+    let m = Mapping::open(&dir.file()).unwrap();
+    assert_eq!(m.settings(), Some(&text[..]));
+    let reader = MemcacheReader::new();
+    let handed = reader.settings_with(&dir.file(), |generation, t| (generation, t.to_vec()));
+    assert_eq!(handed, Some((m.generation(), text.to_vec())));
+    let longest = vec![b'#'; SETTINGS_MAX_LEN];
+    let w = MemcacheWriter::create_with_settings(&dir.file(), 64, 4096, Some(&longest)).unwrap();
+    assert_eq!(
+        Mapping::open(&dir.file()).unwrap().settings(),
+        Some(&longest[..])
+    );
+    let too_long = vec![b'#'; SETTINGS_MAX_LEN + 1];
+    let w2 = MemcacheWriter::create_with_settings(&dir.file(), 64, 4096, Some(&too_long)).unwrap();
+    assert_eq!(w2.settings(), None);
+    assert_eq!(Mapping::open(&dir.file()).unwrap().settings(), None);
+    drop((w, w2));
+    let _w = MemcacheWriter::create_with_settings(&dir.file(), 64, 4096, Some(text)).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.file())
+        .unwrap();
+    let overlapping = (SLOTS_START - OFF_SETTINGS - 3) as u32;
+    file.write_all_at(&overlapping.to_ne_bytes(), OFF_SETTINGS as u64)
+        .unwrap();
+    assert!(
+        Mapping::open(&dir.file()).is_err(),
+        "settings into the slots"
+    );
+    let fitting = (SLOTS_START - OFF_SETTINGS - 4) as u32;
+    file.write_all_at(&fitting.to_ne_bytes(), OFF_SETTINGS as u64)
+        .unwrap();
+    assert!(
+        Mapping::open(&dir.file()).is_ok(),
+        "settings up to the slots"
+    );
+    let huge = u32::MAX - 1;
+    file.write_all_at(&huge.to_ne_bytes(), OFF_SETTINGS as u64)
+        .unwrap();
+    assert!(
+        Mapping::open(&dir.file()).is_err(),
+        "a length past the file"
+    );
+    file.write_all_at(&SETTINGS_NONE.to_ne_bytes(), OFF_SETTINGS as u64)
+        .unwrap();
+    assert_eq!(Mapping::open(&dir.file()).unwrap().settings(), None);
+    file.write_all_at(&3u32.to_ne_bytes(), OFF_VERSION as u64)
+        .unwrap();
+    assert!(
+        Mapping::open(&dir.file()).is_err(),
+        "the layout before settings"
+    );
+}
+
+/// A file a daemon left without retiring it (killed) is withdrawn: a
+/// reader mapping it stops using it, and the path goes; nothing there is
+/// no error.
+#[test]
+fn a_file_left_behind_is_withdrawn() {
+    let dir = TempDir::new();
+    let w = MemcacheWriter::create_with_settings(&dir.file(), 64, 4096, Some(b"min_id=1\n"));
+    drop(w.unwrap());
+    let mapped = Mapping::open(&dir.file()).unwrap();
+    assert!(!mapped.retired());
+    withdraw(&dir.file()).unwrap();
+    assert!(mapped.retired());
+    assert!(!dir.file().exists());
+    withdraw(&dir.file()).unwrap();
+}
+
 /// A FIFO where the file should be is refused at once: opening it does
 /// not wait for a writer (a lookup must never hang on it).
 #[test]

@@ -8,8 +8,9 @@
 
 use super::{
     monotonic_ms, record_len, Key, Record, RecordView, HEADER_LEN, MAGIC, OFF_DATA, OFF_DATA_LEN,
-    OFF_HEADER_LEN, OFF_RETIRED, OFF_SLOTS, OFF_SLOT_COUNT, OFF_VERSION, RECORD_ALIGN,
-    RECORD_HEADER_LEN, SLOT_DELETED, SLOT_EMPTY, VERSION,
+    OFF_GENERATION, OFF_HEADER_LEN, OFF_RETIRED, OFF_SETTINGS, OFF_SLOTS, OFF_SLOT_COUNT,
+    OFF_VERSION, RECORD_ALIGN, RECORD_HEADER_LEN, SETTINGS_MAX_LEN, SETTINGS_NONE, SLOT_DELETED,
+    SLOT_EMPTY, VERSION,
 };
 use std::fs::File;
 use std::io;
@@ -30,6 +31,11 @@ pub struct Mapping {
     slots_off: usize,
     data_off: usize,
     data_len: usize,
+    /// The settings' length (their text is at `OFF_SETTINGS + 4`), if
+    /// the file carries any.
+    settings_len: Option<usize>,
+    /// The file's generation (a nonce per file).
+    generation: u64,
     dev: u64,
     ino: u64,
     /// The slot value of the last group whose members were checked here
@@ -83,6 +89,8 @@ impl Mapping {
             slots_off: 0,
             data_off: 0,
             data_len: 0,
+            settings_len: None,
+            generation: 0,
             dev: meta.dev(),
             ino: meta.ino(),
             validated: AtomicU32::new(SLOT_EMPTY),
@@ -117,8 +125,11 @@ impl Mapping {
             .checked_mul(4)
             .and_then(|n| n.checked_add(slots_off));
         let data_end = data_off.checked_add(data_len);
+        // (The settings' length is read only once the slot offset, which
+        // lies past it, is known to be inside the file.)
+        let settings_start = OFF_SETTINGS + 4;
         let ok = slot_count.is_power_of_two()
-            && slots_off >= HEADER_LEN
+            && slots_off >= settings_start
             && slots_off & 3 == 0
             && data_off & (RECORD_ALIGN - 1) == 0
             && slots_end.is_some_and(|e| e <= data_off)
@@ -126,6 +137,22 @@ impl Mapping {
         if !ok {
             return Err(invalid("inconsistent memory cache header"));
         }
+        // SAFETY: OFF_SETTINGS + 4 <= slots_off <= data_off <= len.
+        let settings_len = u32::from_ne_bytes(unsafe {
+            std::ptr::read_unaligned(self.base.add(OFF_SETTINGS) as *const [u8; 4])
+        });
+        self.settings_len = match usize::try_from(settings_len) {
+            _ if settings_len == SETTINGS_NONE => None,
+            Ok(n)
+                if n <= SETTINGS_MAX_LEN
+                    && n.checked_add(settings_start)
+                        .is_some_and(|end| end <= slots_off) =>
+            {
+                Some(n)
+            }
+            _ => return Err(invalid("memory cache settings overlap its slots")),
+        };
+        self.generation = u64::from_ne_bytes(self.read_bytes(OFF_GENERATION));
         self.slot_count = slot_count;
         self.slots_off = slots_off;
         self.data_off = data_off;
@@ -138,6 +165,22 @@ impl Mapping {
         // SAFETY: OFF_RETIRED is a 4-aligned offset inside the header.
         let flag = unsafe { &*(self.base.add(OFF_RETIRED) as *const AtomicU32) };
         flag.load(Ordering::Acquire) != 0
+    }
+
+    /// The NSS module's settings this file carries (the text of
+    /// `nss.conf`), if any.
+    pub fn settings(&self) -> Option<&[u8]> {
+        let len = self.settings_len?;
+        // SAFETY: OFF_SETTINGS + 4 + len <= slots_off, inside the mapping
+        // (validated); written before the file was published and never
+        // changed.
+        Some(unsafe { std::slice::from_raw_parts(self.base.add(OFF_SETTINGS + 4), len) })
+    }
+
+    /// The file's generation: another file (a flush, a rebuild, a restart)
+    /// has another one.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// True when `meta` describes the file this mapping was made from.
@@ -318,24 +361,42 @@ impl MemcacheReader {
         key: &Key<'_>,
         f: impl FnOnce(&RecordView<'_>) -> R,
     ) -> Option<R> {
+        self.with_mapping(path, |m, now| m.get_with(key, now, f))
+    }
+
+    /// Hands the settings the file at `path` carries ([`Mapping::settings`])
+    /// and its generation to `f`; `None` when there is no usable file, it
+    /// carries none, or the holder is busy (the caller reads `nss.conf`).
+    pub fn settings_with<R>(&self, path: &Path, f: impl FnOnce(u64, &[u8]) -> R) -> Option<R> {
+        self.with_mapping(path, |m, _| {
+            m.settings().map(|text| f(m.generation(), text))
+        })
+    }
+
+    /// Runs `f` on the current mapping of `path` (mapped or mapped again
+    /// first when due) and the clock it was checked with; `None` without
+    /// one.
+    fn with_mapping<R>(
+        &self,
+        path: &Path,
+        f: impl FnOnce(&Mapping, u64) -> Option<R>,
+    ) -> Option<R> {
         let now = monotonic_ms();
         if let Ok(state) = self.state.try_read() {
             match &state.map {
-                Some(m) if !m.retired() && now < state.next_check => {
-                    return m.get_with(key, now, f)
-                }
+                Some(m) if !m.retired() && now < state.next_check => return f(m, now),
                 None if now < state.next_check => return None,
                 _ => {}
             }
         }
         if let Ok(mut state) = self.state.try_write() {
             refresh(&mut state, path, now);
-            return state.map.as_ref().and_then(|m| m.get_with(key, now, f));
+            return state.map.as_ref().and_then(|m| f(m, now));
         }
         // Another thread is refreshing: use what is there if still live.
         let state = self.state.try_read().ok()?;
         let m = state.map.as_ref().filter(|m| !m.retired())?;
-        m.get_with(key, now, f)
+        f(m, now)
     }
 }
 

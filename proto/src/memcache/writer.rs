@@ -4,8 +4,9 @@
 
 use super::{
     record_len, Key, OwnedKey, Record, RecordRef, RecordView, HEADER_LEN, MAGIC, OFF_DATA,
-    OFF_DATA_LEN, OFF_DATA_USED, OFF_GENERATION, OFF_HEADER_LEN, OFF_MAGIC, OFF_RETIRED, OFF_SLOTS,
-    OFF_SLOT_COUNT, OFF_VERSION, RECORD_ALIGN, SLOT_DELETED, SLOT_EMPTY, VERSION,
+    OFF_DATA_LEN, OFF_DATA_USED, OFF_GENERATION, OFF_HEADER_LEN, OFF_MAGIC, OFF_RETIRED,
+    OFF_SETTINGS, OFF_SLOTS, OFF_SLOT_COUNT, OFF_VERSION, RECORD_ALIGN, SETTINGS_MAX_LEN,
+    SETTINGS_NONE, SLOTS_START, SLOT_DELETED, SLOT_EMPTY, VERSION,
 };
 use crate::atomic_file::{Options, Replacement};
 use std::fs::{File, OpenOptions};
@@ -55,6 +56,9 @@ pub struct MemcacheWriter {
     file: File,
     /// Bytes of the record area backed by allocated blocks (see `reserve`).
     reserved: usize,
+    /// The module's settings this file carries (and a rebuilt file
+    /// carries again), if any.
+    settings: Option<Vec<u8>>,
 }
 
 /// The record area is backed by real blocks in steps of this size.
@@ -68,19 +72,56 @@ unsafe impl Send for MemcacheWriter {}
 /// Size of a file with `slot_count` slots (rounded as [`MemcacheWriter::create`]
 /// rounds them) and `data_len` bytes of records: what it costs on disk.
 pub fn file_len(slot_count: u32, data_len: usize) -> usize {
-    let slot_count = slot_count.clamp(16, 1 << 30).next_power_of_two();
-    let data_off = (HEADER_LEN + slot_count as usize * 4).next_multiple_of(4096);
-    data_off + data_len.max(4096).next_multiple_of(4096)
+    let layout = Layout::of(slot_count, data_len);
+    layout.data_off + layout.data_len
+}
+
+/// Where a file's parts go: the header and settings, the slot array from
+/// [`SLOTS_START`], the record area from the next page.
+struct Layout {
+    /// Slots, a power of two (16 to 2^30).
+    slot_count: u32,
+    /// Offset of the record area (page-aligned).
+    data_off: usize,
+    /// Length of the record area (whole pages, at least one).
+    data_len: usize,
+}
+
+impl Layout {
+    /// The layout of `slot_count` slots (rounded up to a power of two)
+    /// and `data_len` bytes of records (rounded up to whole pages).
+    fn of(slot_count: u32, data_len: usize) -> Layout {
+        let slot_count = slot_count.clamp(16, 1 << 30).next_power_of_two();
+        Layout {
+            slot_count,
+            data_off: (SLOTS_START + slot_count as usize * 4).next_multiple_of(4096),
+            data_len: data_len.max(4096).next_multiple_of(4096),
+        }
+    }
 }
 
 impl MemcacheWriter {
     /// Creates a new, empty file at `path` (replacing and retiring any
     /// previous one) with room for `slot_count` slots (rounded up to a power
-    /// of two) and `data_len` bytes of records.
+    /// of two) and `data_len` bytes of records, carrying no settings.
     pub fn create(path: &Path, slot_count: u32, data_len: usize) -> io::Result<MemcacheWriter> {
-        let slot_count = slot_count.clamp(16, 1 << 30).next_power_of_two();
-        let data_off = (HEADER_LEN + slot_count as usize * 4).next_multiple_of(4096);
-        let data_len = data_len.max(4096).next_multiple_of(4096);
+        MemcacheWriter::create_with_settings(path, slot_count, data_len, None)
+    }
+
+    /// [`MemcacheWriter::create`] of a file carrying `settings`, the text
+    /// of `nss.conf` (see the module doc; left out when longer than
+    /// [`SETTINGS_MAX_LEN`]).
+    pub fn create_with_settings(
+        path: &Path,
+        slot_count: u32,
+        data_len: usize,
+        settings: Option<&[u8]>,
+    ) -> io::Result<MemcacheWriter> {
+        let Layout {
+            slot_count,
+            data_off,
+            data_len,
+        } = Layout::of(slot_count, data_len);
         let map_len = data_off + data_len;
         // Readers map the file read-only, whatever their uid: mode 0644.
         let mut tmp = Replacement::create(path, Options::mode(0o644))?;
@@ -112,6 +153,9 @@ impl MemcacheWriter {
             // published one at the commit below.
             file: file.try_clone()?,
             reserved: 0,
+            settings: settings
+                .filter(|text| text.len() <= SETTINGS_MAX_LEN)
+                .map(<[u8]>::to_vec),
         };
         w.write_header();
         let old = OpenOptions::new()
@@ -136,13 +180,30 @@ impl MemcacheWriter {
             .copy_from_slice(&(HEADER_LEN as u32).to_ne_bytes());
         header[OFF_GENERATION..OFF_GENERATION + 8].copy_from_slice(&nonce().to_ne_bytes());
         header[OFF_SLOT_COUNT..OFF_SLOT_COUNT + 4].copy_from_slice(&self.slot_count.to_ne_bytes());
-        header[OFF_SLOTS..OFF_SLOTS + 8].copy_from_slice(&(HEADER_LEN as u64).to_ne_bytes());
+        header[OFF_SLOTS..OFF_SLOTS + 8].copy_from_slice(&(SLOTS_START as u64).to_ne_bytes());
         header[OFF_DATA..OFF_DATA + 8].copy_from_slice(&(self.data_off as u64).to_ne_bytes());
         header[OFF_DATA_LEN..OFF_DATA_LEN + 8]
             .copy_from_slice(&(self.data_len as u64).to_ne_bytes());
         // SAFETY: the mapping is at least HEADER_LEN bytes long and nobody
         // reads this file before it is renamed into place.
         unsafe { std::ptr::copy_nonoverlapping(header.as_ptr(), self.map, HEADER_LEN) };
+        let settings = self.settings.as_deref();
+        debug_assert!(settings.is_none_or(|text| text.len() <= SETTINGS_MAX_LEN));
+        let len = settings.map_or(SETTINGS_NONE, |text| text.len() as u32);
+        let text = settings.unwrap_or_default();
+        // SAFETY: OFF_SETTINGS + 4 + text.len() <= SLOTS_START (at most
+        // SETTINGS_MAX_LEN, as `create_with_settings` keeps them), inside
+        // the mapping (the slot array follows), not yet published as above.
+        unsafe {
+            let at = self.map.add(OFF_SETTINGS);
+            std::ptr::copy_nonoverlapping(len.to_ne_bytes().as_ptr(), at, 4);
+            std::ptr::copy_nonoverlapping(text.as_ptr(), at.add(4), text.len());
+        }
+    }
+
+    /// The settings this file carries, if any.
+    pub fn settings(&self) -> Option<&[u8]> {
+        self.settings.as_deref()
     }
 
     /// The path the file was published at.
@@ -209,9 +270,9 @@ impl MemcacheWriter {
 
     fn slot(&self, idx: u32) -> &AtomicU32 {
         debug_assert!(idx < self.slot_count);
-        // SAFETY: the slot array starts at HEADER_LEN (4-aligned, page-aligned
+        // SAFETY: the slot array starts at SLOTS_START (4-aligned, page-aligned
         // base) and holds slot_count u32s inside the mapping.
-        unsafe { &*(self.map.add(HEADER_LEN + idx as usize * 4) as *const AtomicU32) }
+        unsafe { &*(self.map.add(SLOTS_START + idx as usize * 4) as *const AtomicU32) }
     }
 
     fn header_u32(&self, off: usize) -> &AtomicU32 {
@@ -433,7 +494,12 @@ impl MemcacheWriter {
         slot_count: u32,
         data_len: usize,
     ) -> io::Result<()> {
-        let mut next = MemcacheWriter::create(&self.path, slot_count, data_len)?;
+        let mut next = MemcacheWriter::create_with_settings(
+            &self.path,
+            slot_count,
+            data_len,
+            self.settings.as_deref(),
+        )?;
         for (record, expires) in records {
             if next.put(record, *expires).is_err() {
                 break;
@@ -463,6 +529,31 @@ impl Drop for MemcacheWriter {
         // SAFETY: map/map_len are the mapping created in `create`, unmapped
         // exactly once here.
         unsafe { libc::munmap(self.map.cast(), self.map_len) };
+    }
+}
+
+/// Withdraws a file left at `path` by a daemon that did not retire it
+/// (killed, or crashed): readers stop using it, its records and the
+/// settings it carries, at their next lookup, and the path is removed.
+/// For a daemon that publishes no file of its own (its creation failed).
+/// Nothing there is fine.
+pub fn withdraw(path: &Path) -> io::Result<()> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if file.metadata()?.is_file() {
+        retire_file(&file);
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Publication of the `[nss]` settings for the NSS module.
 //!
 //! `socket_dir/nss.conf`, mode 0644, replaced atomically
-//! ([`roster_proto::atomic_file`]) at start and on every reload.
+//! ([`roster_proto::atomic_file`]) at start and on every reload; the
+//! same text ([`render`]) goes into every memory cache file
+//! (`MemcachePublisher`'s settings), where the module reads it first.
 //! Format: `#` comment lines, then one `key=value` per line:
 //!
 //! ```text
@@ -22,7 +24,7 @@
 use roster_daemon::config::NssSettings;
 use roster_proto::atomic_file::{self, Options};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// File name of the published settings in the socket directory.
 pub const NSS_CONF_NAME: &str = "nss.conf";
@@ -48,11 +50,16 @@ pub fn render(nss: &NssSettings) -> String {
     )
 }
 
-/// Writes `socket_dir/nss.conf` atomically; returns its path.
-pub fn write(socket_dir: &Path, nss: &NssSettings) -> io::Result<PathBuf> {
-    let path = socket_dir.join(NSS_CONF_NAME);
-    atomic_file::replace(&path, render(nss).as_bytes(), Options::mode(0o644))?;
-    Ok(path)
+/// Writes `socket_dir/nss.conf` atomically; returns its text (for the
+/// memory cache, which carries it too).
+pub fn write(socket_dir: &Path, nss: &NssSettings) -> io::Result<String> {
+    let text = render(nss);
+    atomic_file::replace(
+        &socket_dir.join(NSS_CONF_NAME),
+        text.as_bytes(),
+        Options::mode(0o644),
+    )?;
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -99,8 +106,10 @@ mod tests {
             min_id: 2000,
             ..NssSettings::default()
         };
-        let path = write(dir.path(), &nss).unwrap();
+        let written = write(dir.path(), &nss).unwrap();
+        let path = dir.path().join(NSS_CONF_NAME);
         let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, written);
         let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(
             lines,

@@ -124,7 +124,9 @@ fn publishing_ctx(resolver: Resolver, dir: &std::path::Path, limit: usize) -> Ar
         resolver,
         pam: pam::PamState::default(),
         reload: None,
-        memcache: Some(crate::memcache_publish::MemcachePublisher::start(dir, limit).unwrap()),
+        memcache: Some(
+            crate::memcache_publish::MemcachePublisher::start(dir, limit, None).unwrap(),
+        ),
     })
 }
 

@@ -50,8 +50,9 @@ fn lookup_code_is_linked_together() {
     );
 }
 
-/// The NSS module: its `getpwnam_r`, the first read of `nss.conf` and the
-/// mapping of `nss.mc` (what a new process's first lookup runs) are among
+/// The NSS module: its `getpwnam_r`, the first reading of its settings
+/// (from `nss.mc`, which carries them) and the mapping of `nss.mc` (what a
+/// new process's first lookup runs) are among
 /// the script's functions and lie before every function it does not name.
 #[test]
 fn module_first_lookup_code_is_linked_together() {
@@ -71,8 +72,8 @@ fn module_first_lookup_code_is_linked_together() {
                 name == "_nss_roster_getpwnam_r"
             }),
             (
-                "config::read_stamped",
-                &legacy("_ZN10nss_roster6config12read_stamped"),
+                "ConfigCache::get_from",
+                &legacy("_ZN10nss_roster6config11ConfigCache8get_from"),
             ),
             (
                 "Mapping::open",

@@ -5,6 +5,7 @@
 use roster_e2e::dataset::{self, ALICE, BOB};
 use roster_e2e::rosterd::Rosterd;
 use roster_e2e::slapd::Slapd;
+use roster_proto::memcache::{Mapping, MEMCACHE_FILE_NAME};
 use roster_proto::{Request, Response};
 use std::time::Duration;
 
@@ -60,6 +61,10 @@ fn sighup_applies_good_configs_and_refuses_bad_ones() {
     ));
     let conf = std::fs::read_to_string(rd.socket_dir().join("nss.conf")).unwrap();
     assert!(conf.lines().any(|l| l == "min_id=10002"), "{conf}");
+    // The memory cache written at the reload carries the same text: the
+    // module takes its settings from there.
+    let mc = Mapping::open(&rd.socket_dir().join(MEMCACHE_FILE_NAME)).unwrap();
+    assert_eq!(mc.settings(), Some(conf.as_bytes()));
 
     // A broken file is refused and the running configuration stays.
     rd.write_config("[[domain]]\nname = \"example\"\nthis is not toml\n");
