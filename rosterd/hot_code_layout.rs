@@ -17,15 +17,7 @@
 /// `rustc-link-arg-<KIND>` (`bins` for rosterd, `cdylib` for the module).
 pub fn link_hot_code(kind: &str) {
     println!("cargo:rerun-if-changed=hot-code.ld");
-    println!("cargo:rerun-if-env-changed=ROSTER_DEFAULT_LAYOUT");
-    let var = |k: &str| std::env::var(k).unwrap_or_default();
-    if var("TARGET") != "x86_64-unknown-linux-gnu"
-        || !links_with_lld(&var("RUSTC"))
-        || ["fuse-ld", "linker", "link-self-contained"]
-            .iter()
-            .any(|flag| var("CARGO_ENCODED_RUSTFLAGS").contains(flag))
-        || var("ROSTER_DEFAULT_LAYOUT") == "1"
-    {
+    if !own_layout() {
         return;
     }
     let script = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join("hot-code.ld");
@@ -33,6 +25,25 @@ pub fn link_hot_code(kind: &str) {
     // split it.)
     println!("cargo:rustc-link-arg-{kind}=-Xlinker");
     println!("cargo:rustc-link-arg-{kind}=--script={}", script.display());
+}
+
+/// Whether this link lays the binary out itself: the toolchain's own LLD
+/// (as the module doc says), unless `ROSTER_DEFAULT_LAYOUT=1`. The NSS
+/// module also gives its segments pages of their own then
+/// (`nss/build.rs`).
+pub fn own_layout() -> bool {
+    println!("cargo:rerun-if-env-changed=ROSTER_DEFAULT_LAYOUT");
+    var("TARGET") == "x86_64-unknown-linux-gnu"
+        && links_with_lld(&var("RUSTC"))
+        && !["fuse-ld", "linker", "link-self-contained"]
+            .iter()
+            .any(|flag| var("CARGO_ENCODED_RUSTFLAGS").contains(flag))
+        && var("ROSTER_DEFAULT_LAYOUT") != "1"
+}
+
+/// An environment variable cargo gives the build script, or "".
+fn var(key: &str) -> String {
+    std::env::var(key).unwrap_or_default()
 }
 
 /// `rustc` (`rustc 1.N.P ...`) is 1.90 or later: it links x86_64
