@@ -365,30 +365,27 @@ fn the_settings_are_carried_whole_or_not_at_all() {
         .write(true)
         .open(dir.file())
         .unwrap();
-    let overlapping = (SLOTS_START - OFF_SETTINGS - 3) as u32;
-    file.write_all_at(&overlapping.to_ne_bytes(), OFF_SETTINGS as u64)
-        .unwrap();
+    // The file mapped again with `len` written as the settings' length.
+    let opened_with_length = |len: u32| {
+        file.write_all_at(&len.to_ne_bytes(), OFF_SETTINGS as u64)
+            .unwrap();
+        Mapping::open(&dir.file())
+    };
+    let fitting = (SLOTS_START - OFF_SETTINGS - 4) as u32;
     assert!(
-        Mapping::open(&dir.file()).is_err(),
+        opened_with_length(fitting + 1).is_err(),
         "settings into the slots"
     );
-    let fitting = (SLOTS_START - OFF_SETTINGS - 4) as u32;
-    file.write_all_at(&fitting.to_ne_bytes(), OFF_SETTINGS as u64)
-        .unwrap();
     assert!(
-        Mapping::open(&dir.file()).is_ok(),
+        opened_with_length(fitting).is_ok(),
         "settings up to the slots"
     );
-    let huge = u32::MAX - 1;
-    file.write_all_at(&huge.to_ne_bytes(), OFF_SETTINGS as u64)
-        .unwrap();
     assert!(
-        Mapping::open(&dir.file()).is_err(),
+        opened_with_length(u32::MAX - 1).is_err(),
         "a length past the file"
     );
-    file.write_all_at(&SETTINGS_NONE.to_ne_bytes(), OFF_SETTINGS as u64)
-        .unwrap();
-    assert_eq!(Mapping::open(&dir.file()).unwrap().settings(), None);
+    let none = opened_with_length(SETTINGS_NONE).unwrap();
+    assert_eq!(none.settings(), None);
     file.write_all_at(&3u32.to_ne_bytes(), OFF_VERSION as u64)
         .unwrap();
     assert!(
