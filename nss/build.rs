@@ -4,7 +4,7 @@
 //! (written by `bench/hot-code.sh module`): the functions a new process's
 //! first lookups run first in its `.text` (README, "The first lookup of a
 //! new process"; `rosterd/hot_code_layout.rs` says how and when), and
-//! each of its segments starts on a page of its own (README, "The
+//! then each of its segments starts on a page of its own (README, "The
 //! settings in the memory cache").
 
 #[path = "../rosterd/hot_code_layout.rs"]
@@ -13,15 +13,14 @@ mod static_unwind;
 
 fn main() {
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libnss_roster.so.2");
-    // Each segment on pages of its own (where the hot code's script is
-    // given too: the toolchain's LLD): the relocated data (RELRO), which
+    static_unwind::link_static_unwinder();
+    // Each segment on pages of its own, where the hot code's script is
+    // given (the toolchain's LLD): the relocated data (RELRO), which
     // loading the module writes page by page, then starts at a page's
     // head and takes the fewest pages its size allows (4 for its 15 KB;
     // 5 when a build's layout put its start late in a page: one
     // copy-on-write fault more in every new process).
-    if hot_code_layout::own_layout() {
+    if hot_code_layout::link_hot_code("cdylib") {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-z,separate-loadable-segments");
     }
-    static_unwind::link_static_unwinder();
-    hot_code_layout::link_hot_code("cdylib");
 }

@@ -15,23 +15,24 @@
 
 /// Which of the crate's links take the script: cargo's
 /// `rustc-link-arg-<KIND>` (`bins` for rosterd, `cdylib` for the module).
-pub fn link_hot_code(kind: &str) {
+/// True when the script is given (the NSS module then also gives its
+/// segments pages of their own: `nss/build.rs`).
+pub fn link_hot_code(kind: &str) -> bool {
     println!("cargo:rerun-if-changed=hot-code.ld");
-    if !own_layout() {
-        return;
+    if !lld_layout() {
+        return false;
     }
     let script = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join("hot-code.ld");
     // (Two arguments, not `-Wl,--script,PATH`: a comma in the path would
     // split it.)
     println!("cargo:rustc-link-arg-{kind}=-Xlinker");
     println!("cargo:rustc-link-arg-{kind}=--script={}", script.display());
+    true
 }
 
-/// Whether this link lays the binary out itself: the toolchain's own LLD
-/// (as the module doc says), unless `ROSTER_DEFAULT_LAYOUT=1`. The NSS
-/// module also gives its segments pages of their own then
-/// (`nss/build.rs`).
-pub fn own_layout() -> bool {
+/// Whether the link is one the script is given to: the toolchain's own
+/// LLD (as the module doc says), unless `ROSTER_DEFAULT_LAYOUT=1`.
+fn lld_layout() -> bool {
     println!("cargo:rerun-if-env-changed=ROSTER_DEFAULT_LAYOUT");
     var("TARGET") == "x86_64-unknown-linux-gnu"
         && links_with_lld(&var("RUSTC"))

@@ -237,7 +237,6 @@ fn read_stamped(path: &Path) -> (Option<FileStamp>, NssConfig) {
 }
 
 struct Cached {
-    checked: Instant,
     source: Source,
     config: Arc<NssConfig>,
 }
@@ -245,8 +244,12 @@ struct Cached {
 /// What a cached configuration was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
-    /// `nss.conf`, as its stamp was then (`None`: not there).
-    File(Option<FileStamp>),
+    /// `nss.conf`, as its stamp was then (`None`: not there), checked
+    /// then.
+    File {
+        stamp: Option<FileStamp>,
+        checked: Instant,
+    },
     /// The memory cache file of this generation, which carried it.
     Memcache(u64),
 }
@@ -312,6 +315,7 @@ impl ConfigCache {
         let mut guard = match self.state.try_lock() {
             Ok(g) => g,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            // (Read by this caller alone, from where it comes first.)
             Err(TryLockError::WouldBlock) => {
                 let carried = memcache.and_then(|(reader, mc_path)| {
                     reader.settings_with(mc_path, |_, text| NssConfig::parse_bytes(text))
@@ -339,7 +343,6 @@ impl ConfigCache {
                 (Some((generation, Some(config))), _) => {
                     let config = Arc::new(config);
                     *guard = Some(Cached {
-                        checked: clock(),
                         source: Source::Memcache(generation),
                         config: Arc::clone(&config),
                     });
@@ -350,15 +353,19 @@ impl ConfigCache {
         }
         let now = clock();
         if let Some(c) = guard.as_mut() {
-            if let Source::File(kept) = c.source {
-                if now.saturating_duration_since(c.checked) < RECHECK_INTERVAL {
+            if let Source::File {
+                stamp: kept,
+                checked,
+            } = &mut c.source
+            {
+                if now.saturating_duration_since(*checked) < RECHECK_INTERVAL {
                     return Arc::clone(&c.config);
                 }
                 // Only a cached version is compared with the file's
                 // stamp: the first read takes the stamp from the file it
                 // opens.
-                if kept == stamp(path).ok() {
-                    c.checked = now;
+                if *kept == stamp(path).ok() {
+                    *checked = now;
                     return Arc::clone(&c.config);
                 }
             }
@@ -366,8 +373,10 @@ impl ConfigCache {
         let (stamp, config) = read_stamped(path);
         let config = Arc::new(config);
         *guard = Some(Cached {
-            checked: now,
-            source: Source::File(stamp),
+            source: Source::File {
+                stamp,
+                checked: now,
+            },
             config: Arc::clone(&config),
         });
         config
@@ -381,7 +390,7 @@ mod tests {
     /// The stamp of the `nss.conf` `cache` read last.
     fn kept_stamp(cache: &ConfigCache) -> Option<FileStamp> {
         match cache.state.lock().unwrap().as_ref().unwrap().source {
-            Source::File(stamp) => stamp,
+            Source::File { stamp, .. } => stamp,
             Source::Memcache(_) => panic!("read from the memory cache"),
         }
     }

@@ -62,7 +62,8 @@
 //! minutes old) writes a whole new file and renames it over the old one, then
 //! sets the old file's `retired` flag; readers check the flag on every
 //! lookup and re-map the new file. Stopping the daemon retires the file
-//! and removes it.
+//! and removes it; a daemon that cannot write a file of its own
+//! withdraws one left by another that did not stop cleanly ([`withdraw`]).
 
 mod reader;
 mod view;
@@ -88,6 +89,8 @@ pub const HEADER_LEN: usize = 64;
 /// Where the settings' length is, right after the header (the text
 /// follows it).
 pub(crate) const OFF_SETTINGS: usize = HEADER_LEN;
+/// Where the settings' text starts, after their length.
+pub(crate) const OFF_SETTINGS_TEXT: usize = OFF_SETTINGS + 4;
 /// The settings' length when the file carries none.
 pub const SETTINGS_NONE: u32 = u32::MAX;
 /// Where the writer puts the slot array: the header, the settings' length
@@ -95,7 +98,7 @@ pub const SETTINGS_NONE: u32 = u32::MAX;
 pub const SLOTS_START: usize = 4096;
 /// The longest settings a file carries (those longer are read from
 /// `nss.conf`).
-pub const SETTINGS_MAX_LEN: usize = SLOTS_START - OFF_SETTINGS - 4;
+pub const SETTINGS_MAX_LEN: usize = SLOTS_START - OFF_SETTINGS_TEXT;
 /// Slot value of an empty slot.
 pub const SLOT_EMPTY: u32 = 0;
 /// Slot value of a deleted key (probing continues past it).

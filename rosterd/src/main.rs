@@ -3,7 +3,9 @@
 //! `rosterd [--config FILE] [--foreground] [--check-config] [--user NAME]`
 //!
 //! Serves `nss.sock`, `pam.sock` and `pam-user.sock` in `[daemon] socket_dir`, keeps its
-//! persistent cache in `state_dir`, publishes `nss.conf` for the NSS module,
+//! persistent cache in `state_dir`, publishes `nss.conf` for the NSS module
+//! (and the same text in the memory cache `nss.mc`, where the module reads
+//! it first),
 //! reloads its configuration on SIGHUP (a bad new file is logged and the old
 //! configuration kept), stops cleanly on SIGTERM/SIGINT, and tells systemd
 //! when it is ready (`READY=1` to `$NOTIFY_SOCKET`, for `Type=notify`). It
@@ -385,15 +387,10 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
         Ok(m) => Some(m),
         Err(e) => {
             tracing::warn!(error = %e, "no NSS memory cache: every lookup uses nss.sock");
-            // A file an earlier rosterd left (killed before it retired
-            // it) would keep serving its records and settings.
-            let stale = socket_dir.join(roster_proto::memcache::MEMCACHE_FILE_NAME);
-            if let Err(e) = roster_proto::memcache::withdraw(&stale) {
-                tracing::warn!(error = %e, path = %stale.display(), "cannot withdraw the memory cache an earlier rosterd left");
-            }
             None
         }
     };
+    let without_memcache = memcache.is_none();
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let ctx = Arc::new(Context {
         pam: pam::PamState::new(&config),
@@ -407,6 +404,16 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
         ctx.clone(),
         Limits::default().fit_descriptor_limit(),
     )?;
+    if without_memcache {
+        // A file an earlier rosterd left (killed before it retired it)
+        // would keep serving its records and settings. (Only once the
+        // sockets are this daemon's: a second rosterd stops above, before
+        // it could withdraw a running one's file.)
+        let stale = socket_dir.join(roster_proto::memcache::MEMCACHE_FILE_NAME);
+        if let Err(e) = roster_proto::memcache::withdraw(&stale) {
+            tracing::warn!(error = %e, path = %stale.display(), "cannot withdraw the memory cache an earlier rosterd left");
+        }
+    }
     let mut daemon = Daemon {
         config_path,
         set_log_level,

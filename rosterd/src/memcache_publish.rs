@@ -20,6 +20,10 @@
 //!   cache) calls [`MemcachePublisher::flush`], after the resolver's
 //!   caches are dropped (a connection that reads the new
 //!   [`MemcachePublisher::flushes`] must decide from what is left);
+//! - on a configuration reload calls [`MemcachePublisher::set_settings`]
+//!   with the new `nss.conf` text, then [`MemcachePublisher::flush`]: the
+//!   new file carries the module's new settings (each file carries those
+//!   of its time: a rebuild carries its file's own);
 //! - on shutdown calls [`MemcachePublisher::retire`] (dropping it does the
 //!   same), so that a stopped daemon's entries are no longer served.
 //!

@@ -165,11 +165,13 @@ fn outer(modules: &[String]) {
     println!("(load average {})", roster_bench::setup::load_average());
 }
 
-/// Writes `/run/roster/nss.mc` with the sample entries; the writer keeps
-/// the file live.
+/// Writes `/run/roster/nss.mc` with the sample entries, carrying the
+/// module's settings as rosterd's files do (here the defaults: no text);
+/// the writer keeps the file live.
 fn publish() -> MemcacheWriter {
     let path = Path::new("/run/roster/nss.mc");
-    let mut w = MemcacheWriter::create(path, 1024, 4 << 20).expect("create nss.mc");
+    let w = MemcacheWriter::create_with_settings(path, 1024, 4 << 20, Some(&[]));
+    let mut w = w.expect("create nss.mc");
     let expires = monotonic_ms() + 3_600_000;
     let mut gids = vec![MANYGROUPS.gid];
     gids.extend(MANY_GROUPS_GID_BASE..MANY_GROUPS_GID_BASE + MANY_GROUPS_COUNT);

@@ -371,7 +371,7 @@ fn the_settings_are_carried_whole_or_not_at_all() {
             .unwrap();
         Mapping::open(&dir.file())
     };
-    let fitting = (SLOTS_START - OFF_SETTINGS - 4) as u32;
+    let fitting = SETTINGS_MAX_LEN as u32;
     assert!(
         opened_with_length(fitting + 1).is_err(),
         "settings into the slots"
@@ -408,6 +408,13 @@ fn a_file_left_behind_is_withdrawn() {
     assert!(mapped.retired());
     assert!(!dir.file().exists());
     withdraw(&dir.file()).unwrap();
+    // A symbolic link there is neither followed nor removed.
+    let elsewhere = dir.0.join("elsewhere.mc");
+    let _live = MemcacheWriter::create(&elsewhere, 64, 4096).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, dir.file()).unwrap();
+    assert!(withdraw(&dir.file()).is_err());
+    assert!(!Mapping::open(&elsewhere).unwrap().retired());
+    assert!(dir.file().symlink_metadata().is_ok());
 }
 
 /// A FIFO where the file should be is refused at once: opening it does

@@ -8,9 +8,9 @@
 
 use super::{
     monotonic_ms, record_len, Key, Record, RecordView, HEADER_LEN, MAGIC, OFF_DATA, OFF_DATA_LEN,
-    OFF_GENERATION, OFF_HEADER_LEN, OFF_RETIRED, OFF_SETTINGS, OFF_SLOTS, OFF_SLOT_COUNT,
-    OFF_VERSION, RECORD_ALIGN, RECORD_HEADER_LEN, SETTINGS_MAX_LEN, SETTINGS_NONE, SLOT_DELETED,
-    SLOT_EMPTY, VERSION,
+    OFF_GENERATION, OFF_HEADER_LEN, OFF_RETIRED, OFF_SETTINGS, OFF_SETTINGS_TEXT, OFF_SLOTS,
+    OFF_SLOT_COUNT, OFF_VERSION, RECORD_ALIGN, RECORD_HEADER_LEN, SETTINGS_MAX_LEN, SETTINGS_NONE,
+    SLOT_DELETED, SLOT_EMPTY, VERSION,
 };
 use std::fs::File;
 use std::io;
@@ -31,7 +31,7 @@ pub struct Mapping {
     slots_off: usize,
     data_off: usize,
     data_len: usize,
-    /// The settings' length (their text is at `OFF_SETTINGS + 4`), if
+    /// The settings' length (their text is at `OFF_SETTINGS_TEXT`), if
     /// the file carries any.
     settings_len: Option<usize>,
     /// The file's generation (a nonce per file).
@@ -127,9 +127,8 @@ impl Mapping {
         let data_end = data_off.checked_add(data_len);
         // (The settings' length is read only once the slot offset, which
         // lies past it, is known to be inside the file.)
-        let settings_start = OFF_SETTINGS + 4;
         let ok = slot_count.is_power_of_two()
-            && slots_off >= settings_start
+            && slots_off >= OFF_SETTINGS_TEXT
             && slots_off & 3 == 0
             && data_off & (RECORD_ALIGN - 1) == 0
             && slots_end.is_some_and(|e| e <= data_off)
@@ -137,20 +136,18 @@ impl Mapping {
         if !ok {
             return Err(invalid("inconsistent memory cache header"));
         }
-        // SAFETY: OFF_SETTINGS + 4 <= slots_off <= data_off <= len.
+        // SAFETY: OFF_SETTINGS_TEXT <= slots_off <= data_off <= len.
         let settings_len = u32::from_ne_bytes(unsafe {
             std::ptr::read_unaligned(self.base.add(OFF_SETTINGS) as *const [u8; 4])
         });
-        self.settings_len = match usize::try_from(settings_len) {
-            _ if settings_len == SETTINGS_NONE => None,
-            Ok(n)
-                if n <= SETTINGS_MAX_LEN
-                    && n.checked_add(settings_start)
-                        .is_some_and(|end| end <= slots_off) =>
-            {
-                Some(n)
-            }
-            _ => return Err(invalid("memory cache settings overlap its slots")),
+        // (At most SETTINGS_MAX_LEN, so the sum below cannot overflow.)
+        let len = settings_len as usize;
+        self.settings_len = if settings_len == SETTINGS_NONE {
+            None
+        } else if len <= SETTINGS_MAX_LEN && OFF_SETTINGS_TEXT + len <= slots_off {
+            Some(len)
+        } else {
+            return Err(invalid("memory cache settings too long or into its slots"));
         };
         self.generation = u64::from_ne_bytes(self.read_bytes(OFF_GENERATION));
         self.slot_count = slot_count;
@@ -171,10 +168,10 @@ impl Mapping {
     /// `nss.conf`), if any.
     pub fn settings(&self) -> Option<&[u8]> {
         let len = self.settings_len?;
-        // SAFETY: OFF_SETTINGS + 4 + len <= slots_off, inside the mapping
+        // SAFETY: OFF_SETTINGS_TEXT + len <= slots_off, inside the mapping
         // (validated); written before the file was published and never
         // changed.
-        Some(unsafe { std::slice::from_raw_parts(self.base.add(OFF_SETTINGS + 4), len) })
+        Some(unsafe { std::slice::from_raw_parts(self.base.add(OFF_SETTINGS_TEXT), len) })
     }
 
     /// The file's generation: another file (a flush, a rebuild, a restart)

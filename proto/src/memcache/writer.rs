@@ -5,8 +5,8 @@
 use super::{
     record_len, Key, OwnedKey, Record, RecordRef, RecordView, HEADER_LEN, MAGIC, OFF_DATA,
     OFF_DATA_LEN, OFF_DATA_USED, OFF_GENERATION, OFF_HEADER_LEN, OFF_MAGIC, OFF_RETIRED,
-    OFF_SETTINGS, OFF_SLOTS, OFF_SLOT_COUNT, OFF_VERSION, RECORD_ALIGN, SETTINGS_MAX_LEN,
-    SETTINGS_NONE, SLOTS_START, SLOT_DELETED, SLOT_EMPTY, VERSION,
+    OFF_SETTINGS, OFF_SETTINGS_TEXT, OFF_SLOTS, OFF_SLOT_COUNT, OFF_VERSION, RECORD_ALIGN,
+    SETTINGS_MAX_LEN, SETTINGS_NONE, SLOTS_START, SLOT_DELETED, SLOT_EMPTY, VERSION,
 };
 use crate::atomic_file::{Options, Replacement};
 use std::fs::{File, OpenOptions};
@@ -191,13 +191,14 @@ impl MemcacheWriter {
         debug_assert!(settings.is_none_or(|text| text.len() <= SETTINGS_MAX_LEN));
         let len = settings.map_or(SETTINGS_NONE, |text| text.len() as u32);
         let text = settings.unwrap_or_default();
-        // SAFETY: OFF_SETTINGS + 4 + text.len() <= SLOTS_START (at most
+        // SAFETY: OFF_SETTINGS_TEXT + text.len() <= SLOTS_START (at most
         // SETTINGS_MAX_LEN, as `create_with_settings` keeps them), inside
         // the mapping (the slot array follows), not yet published as above.
         unsafe {
             let at = self.map.add(OFF_SETTINGS);
             std::ptr::copy_nonoverlapping(len.to_ne_bytes().as_ptr(), at, 4);
-            std::ptr::copy_nonoverlapping(text.as_ptr(), at.add(4), text.len());
+            let text_at = self.map.add(OFF_SETTINGS_TEXT);
+            std::ptr::copy_nonoverlapping(text.as_ptr(), text_at, text.len());
         }
     }
 
@@ -548,8 +549,14 @@ pub fn withdraw(path: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    if file.metadata()?.is_file() {
+    let meta = file.metadata()?;
+    if meta.is_file() {
         retire_file(&file);
+    }
+    // Removed only while the path still names the file retired.
+    let named = std::fs::symlink_metadata(path);
+    if !named.is_ok_and(|now| (now.dev(), now.ino()) == (meta.dev(), meta.ino())) {
+        return Ok(());
     }
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -618,11 +625,15 @@ fn retire_file(file: &File) {
 }
 
 fn nonce() -> u64 {
+    // (Without randomness, files written in one millisecond by one
+    // process still differ: the module keys its settings by it.)
+    static WRITTEN: AtomicU64 = AtomicU64::new(0);
     let mut v = 0u64;
     // SAFETY: getrandom writes at most 8 bytes into the local `v`.
     let n = unsafe { libc::getrandom((&mut v as *mut u64).cast(), 8, libc::GRND_NONBLOCK) };
     if n != 8 {
-        v = super::monotonic_ms() ^ (u64::from(std::process::id()) << 32);
+        let count = WRITTEN.fetch_add(1, Ordering::Relaxed);
+        v = super::monotonic_ms() ^ (u64::from(std::process::id()) << 32) ^ (count << 48);
     }
     v
 }

@@ -3,7 +3,9 @@
 //! `socket_dir/nss.conf`, mode 0644, replaced atomically
 //! ([`roster_proto::atomic_file`]) at start and on every reload; the
 //! same text ([`render`]) goes into every memory cache file
-//! (`MemcachePublisher`'s settings), where the module reads it first.
+//! (`MemcachePublisher`'s settings; not when longer than
+//! `roster_proto::memcache::SETTINGS_MAX_LEN`), where the module reads it
+//! first.
 //! Format: `#` comment lines, then one `key=value` per line:
 //!
 //! ```text
