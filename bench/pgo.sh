@@ -63,14 +63,11 @@ rm -f "$dir"/counts/*
 # builds the modules without the profile's flags: they write no counts).
 cp "${CARGO_TARGET_DIR:-$root/target}/release/paired" \
     "${CARGO_TARGET_DIR:-$root/target}/release/scale" "$dir/target/release/"
+# (It fails on rosterd's failures only, a lookup's or its work after a
+# row not done in time; nslcd's, "ldap lookup N failed", say nothing of
+# the counts.)
 PAIRED_COUNT=150 "$dir/target/release/paired" >"$dir/bench.txt" 2>&1 ||
-    fail "the paired benchmark failed"
-# (rosterd's failures only: a lookup's, or its work after a row not
-# done in time; nslcd's, "ldap lookup N failed", say nothing of the
-# counts.)
-if grep -qE 'roster lookup (before )?[0-9]+ failed|rosterd did not record' "$dir/bench.txt"; then
-    fail "some of the paired benchmark's lookups failed"
-fi
+    fail "the paired benchmark failed (rosterd's lookups or its work after them)"
 # counts (directory of .profraw files) -> NAME: merged into
 # $dir/NAME.profdata; prints their total count.
 merge_counts() {

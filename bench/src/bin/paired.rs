@@ -29,6 +29,9 @@
 //! two lookups.)
 //! Run as root: `cargo run --release -p roster-bench --bin paired`
 //! (packages `nslcd` and `libnss-ldapd`, as `make bench` installs them).
+//! It exits non-zero, after its tables, when one of roster's lookups
+//! failed or rosterd's work after a row was not done in time (the run is
+//! no result then; nslcd's failures are marked in their rows only).
 //! Each row runs twice: the lookups back to back (as the side-by-side
 //! benchmark's rows; rosterd's work after its answers, which waits for
 //! a pause, then mostly runs after the row), then each after [`GAP`] of
@@ -487,6 +490,15 @@ fn outer() {
         started.elapsed().as_secs_f64()
     );
     drop(slapd);
+    // rosterd's failures make the run no result (nslcd's are counted in
+    // its rows only): the scripts that train on it stop on the exit code.
+    if let Some(n) = get("roster_failures") {
+        eprintln!(
+            "paired: {n:.0} of roster's lookups (or rosterd's work after them) failed: \
+             the run is no result"
+        );
+        std::process::exit(1);
+    }
 }
 
 /// Where the inner process writes its lookups' windows for
@@ -719,10 +731,14 @@ fn inner(args: &[String]) -> i32 {
     // process's.)
     let client = std::process::id();
     let mut failed = false;
+    // rosterd's failures (its lookups', its work after them not done in
+    // time), which make the run no result: `roster_failures`.
+    let mut roster_failures = 0u32;
     // Each row starts with rosterd's work after its answers done (the
     // lookups by name before the census included).
     if !settle() {
         eprintln!("rosterd did not record what the first lookups left within 60 s");
+        roster_failures += 1;
         failed = true;
     }
     // Under callgrind (`ROSTER_BENCH_CALLGRIND`), rosterd's counts over
@@ -769,6 +785,7 @@ fn inner(args: &[String]) -> i32 {
                     if !before(m, k) {
                         eprintln!("{key}: {} lookup before {k} failed", m.source);
                         row_failures += 1;
+                        roster_failures += u32::from(who == 0);
                     }
                     if !gap.is_zero() {
                         std::thread::sleep(gap);
@@ -778,6 +795,7 @@ fn inner(args: &[String]) -> i32 {
                     if !lookup(m, k) {
                         eprintln!("{key}: {} lookup {k} failed", m.source);
                         row_failures += 1;
+                        roster_failures += u32::from(who == 0);
                     }
                     took[who] = t.elapsed().as_nanos() as f64 / 1000.0;
                     // A new process's lookup: the time it measured itself
@@ -832,6 +850,7 @@ fn inner(args: &[String]) -> i32 {
             if !settle() {
                 eprintln!("{key}: rosterd did not record what the row left within 60 s");
                 row_failures += 1;
+                roster_failures += 1;
             }
             if row_failures > 0 {
                 println!("{pass}.{key}.failures={row_failures}");
@@ -876,6 +895,7 @@ fn inner(args: &[String]) -> i32 {
                 let counted = pages::clear(daemon_pids[who]).and_then(|()| {
                     if !lookup(m, k) {
                         eprintln!("pages.{key}: {} lookup {k} failed", m.source);
+                        roster_failures += u32::from(who == 0);
                         failed = true;
                     }
                     std::thread::sleep(AFTER_ANSWER);
@@ -912,6 +932,9 @@ fn inner(args: &[String]) -> i32 {
     }
     drop(roster_daemon);
     drop(nslcd_daemon);
+    if roster_failures > 0 {
+        println!("roster_failures={roster_failures}");
+    }
     if let Some(path) = windows_path {
         if let Err(e) = std::fs::write(&path, windows) {
             eprintln!("{}: {e}", Path::new(&path).display());
