@@ -87,13 +87,10 @@ paired_total=$(merge_counts paired "the paired benchmark")
 # The scale benchmark, rosterd alone: the census of 100,000 users and
 # 10,000 groups and the first listing from a cold start, which the
 # sample directory of the paired benchmark hardly runs.
+# (It fails when one of rosterd's drivers failed, its lookups' or
+# rosterd's.)
 ROSTER_BENCH_PEERS=roster "$dir/target/release/scale" >"$dir/bench.txt" 2>&1 ||
     fail "the scale benchmark failed"
-# (A driver that failed, its lookups' or rosterd's: "roster (group run
-# 1): N results in T s (driver failed: ...)"; only rosterd's run.)
-if grep -q '(driver failed' "$dir/bench.txt"; then
-    fail "some of the scale benchmark's drivers failed"
-fi
 grep -q 'a first listing from a cold start) | [0-9]' "$dir/bench.txt" ||
     fail "the scale benchmark took no first listing"
 scale_total=$(merge_counts scale "the scale benchmark")

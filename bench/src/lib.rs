@@ -1267,13 +1267,13 @@ pub mod peer {
     /// numbers it prints (`key=value` lines) to `runs` under
     /// `prefix.key`; prints `label`, how many results and how long it
     /// took, and the driver's stderr when it failed (or always, with
-    /// `ROSTER_BENCH_STDERR=1`).
+    /// `ROSTER_BENCH_STDERR=1`). True when the driver succeeded.
     pub fn run_driver(
         script: &str,
         prefix: &str,
         label: &str,
         runs: &mut std::collections::BTreeMap<String, Vec<f64>>,
-    ) {
+    ) -> bool {
         let t = Instant::now();
         let out = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "bash", "-c"])
@@ -1307,6 +1307,7 @@ pub mod peer {
                 String::new()
             }
         );
+        !failed
     }
 
     /// An `nsswitch.conf` with `sources` for passwd and group.

@@ -47,6 +47,9 @@
 //!   users in one process (rosterd and SSSD; nslcd caches nothing), the
 //!   daemon's RSS and memory-cache files after it; then `getent passwd` and
 //!   `getent group` (first and warm), and the RSS after those.
+//!
+//! It exits non-zero, after its table, when one of rosterd's drivers
+//! failed (the run is no result then; the peers' failures are printed).
 
 use roster_bench::lookup::parse_op;
 use roster_bench::peer::{
@@ -287,6 +290,9 @@ fn outer() {
     }
 
     let mut runs: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    // rosterd's drivers that failed (their lookups', or rosterd's): the
+    // run is then no result.
+    let mut roster_failed = 0;
     for (slot, (mode, run, peer)) in plan.into_iter().enumerate() {
         let setup = Setup::new(
             &slapd,
@@ -355,12 +361,13 @@ fn outer() {
             peer.name(),
             dir.display()
         );
-        run_driver(
+        let succeeded = run_driver(
             &script,
             peer.name(),
             &format!("{} ({} run {})", peer.name(), mode.name(), run + 1),
             &mut runs,
         );
+        roster_failed += usize::from(peer == Peer::Roster && !succeeded);
     }
     report(&runs);
     println!(
@@ -369,6 +376,12 @@ fn outer() {
         started.elapsed().as_secs_f64()
     );
     drop(slapd);
+    // (Exits non-zero after the table: the scripts that train on the
+    // run stop on it; the peers' failures are only printed.)
+    if roster_failed > 0 {
+        eprintln!("scale: {roster_failed} of rosterd's drivers failed: the run is no result");
+        std::process::exit(1);
+    }
 }
 
 /// Prints the table: each key's median over its values (runs, warm
