@@ -315,7 +315,8 @@ impl ConfigCache {
         let mut guard = match self.state.try_lock() {
             Ok(g) => g,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            // (Read by this caller alone, from where it comes first.)
+            // (Another thread holds the cache: this caller takes the
+            // settings itself, from the memory cache, else nss.conf.)
             Err(TryLockError::WouldBlock) => {
                 let carried = memcache.and_then(|(reader, mc_path)| {
                     reader.settings_with(mc_path, |_, text| NssConfig::parse_bytes(text))

@@ -390,7 +390,6 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
             None
         }
     };
-    let without_memcache = memcache.is_none();
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     let ctx = Arc::new(Context {
         pam: pam::PamState::new(&config),
@@ -404,7 +403,7 @@ async fn run(config_path: PathBuf, config: Config, set_log_level: SetLogLevel) -
         ctx.clone(),
         Limits::default().fit_descriptor_limit(),
     )?;
-    if without_memcache {
+    if ctx.memcache.is_none() {
         // A file an earlier rosterd left (killed before it retired it)
         // would keep serving its records and settings. (Only once the
         // sockets are this daemon's: a second rosterd stops above, before
