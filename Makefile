@@ -195,21 +195,21 @@ RELEASE_CARGO = $(if $(RELEASE_ALL_RUSTFLAGS),RUSTFLAGS="$(RELEASE_ALL_RUSTFLAGS
 # new process's first lookup take more page faults): in a cargo run of
 # their own, with the environment's RUSTFLAGS alone. So do the
 # benchmarks, which link the NSS module's code. Each module is built as
-# its cdylib alone (`cargo rustc --crate-type cdylib`): the packages also
-# declare an rlib (for their tests and the benchmarks), and cargo builds
-# a library one of whose crate types is an rlib without the profile's
-# LTO. Without it the module called its own and std's functions through
-# its GOT (3,221 such calls; 350 GOT entries relocated when a process
-# loads it) and carried code it never runs; with it a new process maps
-# one page fewer of relocated data and takes 1-2 faults fewer (README,
-# "The modules with LTO").
+# its cdylib alone (`cargo rustc --crate-type cdylib`): the NSS module's
+# package also declares an rlib (for its tests and the benchmarks), and
+# cargo builds a library one of whose crate types is an rlib without the
+# profile's LTO. Without it the module called its own and std's
+# functions through its GOT (3,221 such calls; 350 GOT entries relocated
+# when a process loads it); with it a new process maps one page fewer of
+# relocated data and takes 1-2 faults fewer (README, "The modules with
+# LTO"). (A plain `cargo build --release` still builds the NSS module
+# without LTO.)
 RELEASE_MODULES := nss_roster pam_roster
 MODULES_CARGO = $(if $(RELEASE_PLAIN_RUSTFLAGS),RUSTFLAGS="$(RELEASE_PLAIN_RUSTFLAGS)",env -u RUSTFLAGS) $(CARGO)
 release:
 	@$(if $(RELEASE_RUSTFLAGS),:,echo "make release: rosterd/pgo.profdata is for $(PGO_RUSTC), not $(RUSTC_VERSION): rosterd builds without it" >&2)
 	$(RELEASE_CARGO) build --release $(addprefix -p ,$(filter-out $(RELEASE_MODULES),$(INSTALLED_PACKAGES)))
-	$(MODULES_CARGO) rustc --release -p nss_roster --crate-type cdylib
-	$(MODULES_CARGO) rustc --release -p pam_roster --crate-type cdylib
+	$(foreach module,$(filter $(RELEASE_MODULES),$(INSTALLED_PACKAGES)),$(MODULES_CARGO) rustc --release -p $(module) --crate-type cdylib &&) :
 
 lint: lint-fmt
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -17,9 +17,9 @@ fn main() {
     // Each segment on pages of its own, where the hot code's script is
     // given (the toolchain's LLD): the relocated data (RELRO), which
     // loading the module writes page by page, then starts at a page's
-    // head and takes the fewest pages its size allows (4 for its 15 KB;
-    // 5 when a build's layout put its start late in a page: one
-    // copy-on-write fault more in every new process).
+    // head and takes the fewest pages its size allows (3 for its 10 KB
+    // with LTO; one more when a build's layout put its start late in a
+    // page: one copy-on-write fault more in every new process).
     if hot_code_layout::link_hot_code("cdylib") {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-z,separate-loadable-segments");
     }

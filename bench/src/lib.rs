@@ -836,7 +836,7 @@ pub mod setup {
         /// checksum, and LLVM's warnings of changed functions silenced) when
         /// rustc is the one that wrote it (rosterd/pgo.rustc), and builds
         /// without any flags for another rustc, saying so; the modules never
-        /// take it.
+        /// take it, and each is built as its cdylib alone (with LTO).
         #[test]
         fn the_release_build_takes_the_profile_for_its_rustc_only() {
             let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -863,6 +863,16 @@ pub mod setup {
                 assert!(rosterd(&command).contains(flag), "{flag} not in {command}");
             }
             assert!(!modules(&command).contains("-Cprofile-use"), "{command}");
+            // Each module built as its cdylib alone, which takes the
+            // profile's LTO (with an rlib among its crate types cargo
+            // leaves LTO out).
+            for module in ["nss_roster", "pam_roster"] {
+                let alone = format!("rustc --release -p {module} --crate-type cdylib");
+                assert!(
+                    modules(&command).contains(&alone),
+                    "{alone} not in {command}"
+                );
+            }
             // Another rustc (of the same LLVM and release, even).
             let other = release_command_for(&format!("{wrote} other"), None);
             assert!(!other.contains("RUSTFLAGS="), "{other}");
