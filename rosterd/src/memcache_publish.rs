@@ -45,7 +45,7 @@
 use roster_proto::admin::MemoryCacheStats;
 use roster_proto::memcache::{
     file_len, monotonic_ms, Key, MemcacheWriter, Record, RecordRef, RecordView, WriteError,
-    MEMCACHE_FILE_NAME,
+    MEMCACHE_FILE_NAME, SETTINGS_MAX_LEN,
 };
 use roster_proto::{Group, Request, Response, User};
 use std::io;
@@ -124,10 +124,26 @@ const MISSING_RULES: MissingRules = MissingRules {
     rebuild_pause_ms: 600_000,
 };
 
+/// The settings (`nss.conf`'s text) as new files carry them: none when
+/// longer than a file's room for them, which is logged (the NSS module
+/// then reads `nss.conf` itself, as without a memory cache).
+fn carried(settings: &[u8]) -> Option<Vec<u8>> {
+    if settings.len() > SETTINGS_MAX_LEN {
+        tracing::warn!(
+            bytes = settings.len(),
+            room = SETTINGS_MAX_LEN,
+            "nss.conf is longer than the memory cache has room for: the NSS module reads it from the file"
+        );
+        return None;
+    }
+    Some(settings.to_vec())
+}
+
 impl MemcachePublisher {
     /// Creates (or replaces, retiring the old one) `socket_dir/nss.mc`,
     /// never to grow past `limit` bytes, carrying `settings` (the text of
-    /// `nss.conf`, for the NSS module) when given.
+    /// `nss.conf`, for the NSS module) when given and not too long
+    /// (at most `SETTINGS_MAX_LEN` bytes; longer ones are logged).
     pub fn start(
         socket_dir: &Path,
         limit: usize,
@@ -135,14 +151,16 @@ impl MemcachePublisher {
     ) -> io::Result<MemcachePublisher> {
         let path = socket_dir.join(MEMCACHE_FILE_NAME);
         let (slots, data_len) = initial_layout(limit);
-        let writer = MemcacheWriter::create_with_settings(&path, slots, data_len, settings)?;
+        let settings = settings.and_then(carried);
+        let writer =
+            MemcacheWriter::create_with_settings(&path, slots, data_len, settings.as_deref())?;
         Ok(MemcachePublisher {
             path,
             limit: AtomicUsize::new(limit),
             writer: Mutex::new(Some(writer)),
             flushes: AtomicU64::new(0),
             missing_rules: MISSING_RULES,
-            settings: Mutex::new(settings.map(<[u8]>::to_vec)),
+            settings: Mutex::new(settings),
         })
     }
 
@@ -154,7 +172,7 @@ impl MemcachePublisher {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        *held = Some(settings.to_vec());
+        *held = carried(settings);
     }
 
     /// The published file.
@@ -683,6 +701,29 @@ mod tests {
         assert_ne!(flushed.generation(), first.generation());
         let none = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT, None).unwrap();
         assert_eq!(Mapping::open(none.path()).unwrap().settings(), None);
+    }
+
+    /// Settings longer than a file has room for are carried by none of
+    /// the publisher's files (logged; the module reads `nss.conf`), and
+    /// a reload's that fit are carried again.
+    #[test]
+    fn settings_too_long_are_not_carried() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = vec![b'#'; SETTINGS_MAX_LEN + 1];
+        let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT, Some(&long)).unwrap();
+        assert_eq!(Mapping::open(p.path()).unwrap().settings(), None);
+        assert_eq!(carried(&long), None);
+        let fits = vec![b'#'; SETTINGS_MAX_LEN];
+        assert_eq!(carried(&fits).as_deref(), Some(&fits[..]));
+        p.set_settings(b"min_id=3000\n");
+        p.flush();
+        assert_eq!(
+            Mapping::open(p.path()).unwrap().settings(),
+            Some(&b"min_id=3000\n"[..])
+        );
+        p.set_settings(&long);
+        p.flush();
+        assert_eq!(Mapping::open(p.path()).unwrap().settings(), None);
     }
 
     #[test]
