@@ -192,7 +192,7 @@ RELEASE_ALL_RUSTFLAGS = $(strip $(RELEASE_PLAIN_RUSTFLAGS) $(RELEASE_RUSTFLAGS))
 RELEASE_CARGO = $(if $(RELEASE_ALL_RUSTFLAGS),RUSTFLAGS="$(RELEASE_ALL_RUSTFLAGS)") $(CARGO)
 # The modules, which live in other programs' processes, build without the
 # profile (with it, rosterd's counts of the functions they share made a
-# new process's first lookup take more page faults): in a cargo run of
+# new process's first lookup take more page faults): in cargo runs of
 # their own, with the environment's RUSTFLAGS alone. So do the
 # benchmarks, which link the NSS module's code. Each module is built as
 # its cdylib alone (`cargo rustc --crate-type cdylib`): the NSS module's
