@@ -129,10 +129,13 @@ const MISSING_RULES: MissingRules = MissingRules {
 /// then reads `nss.conf` itself, as without a memory cache).
 fn carried(settings: &[u8]) -> Option<Vec<u8>> {
     if settings.len() > SETTINGS_MAX_LEN {
+        // (nss.conf is written from the configuration's [nss] table: only
+        // its name lists make it long.)
         tracing::warn!(
             bytes = settings.len(),
             room = SETTINGS_MAX_LEN,
-            "nss.conf is longer than the memory cache has room for: the NSS module reads it from the file"
+            "the [nss] settings (ignore_users, ignore_groups) are too long for the NSS memory cache to carry: \
+             the NSS module reads them from nss.conf, one file more for a new process's first lookup"
         );
         return None;
     }
@@ -168,11 +171,12 @@ impl MemcachePublisher {
     /// apply at the next [`MemcachePublisher::flush`], which a reload
     /// makes.
     pub fn set_settings(&self, settings: &[u8]) {
+        let settings = carried(settings);
         let mut held = match self.settings.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        *held = carried(settings);
+        *held = settings;
     }
 
     /// The published file.
@@ -703,27 +707,61 @@ mod tests {
         assert_eq!(Mapping::open(none.path()).unwrap().settings(), None);
     }
 
-    /// Settings longer than a file has room for are carried by none of
-    /// the publisher's files (logged; the module reads `nss.conf`), and
-    /// a reload's that fit are carried again.
+    /// What this thread logs, kept (for the tests that check a warning).
+    #[derive(Clone, Default)]
+    struct Logged(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Logged {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Logged {
+        /// How many logged lines so far contain `text`.
+        fn lines_with(&self, text: &str) -> usize {
+            let logged = self.0.lock().unwrap();
+            String::from_utf8_lossy(&logged).matches(text).count()
+        }
+    }
+
+    /// Settings longer than a file has room for are held by the
+    /// publisher as none (its files carry none: the module reads
+    /// `nss.conf`), which is logged once at start and once at a reload
+    /// that gives them, never at a flush; a reload's that fit are
+    /// carried again.
     #[test]
     fn settings_too_long_are_not_carried() {
+        let logged = Logged::default();
+        let writer = logged.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _logs = tracing::subscriber::set_default(subscriber);
+        let warning = "too long for the NSS memory cache";
+        let held = |p: &MemcachePublisher| p.settings.lock().unwrap().clone();
         let dir = tempfile::tempdir().unwrap();
         let long = vec![b'#'; SETTINGS_MAX_LEN + 1];
         let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT, Some(&long)).unwrap();
+        assert_eq!(held(&p), None);
         assert_eq!(Mapping::open(p.path()).unwrap().settings(), None);
-        assert_eq!(carried(&long), None);
+        assert_eq!(logged.lines_with(warning), 1, "at start");
         let fits = vec![b'#'; SETTINGS_MAX_LEN];
-        assert_eq!(carried(&fits).as_deref(), Some(&fits[..]));
-        p.set_settings(b"min_id=3000\n");
+        p.set_settings(&fits);
+        assert_eq!(held(&p).as_deref(), Some(&fits[..]));
         p.flush();
-        assert_eq!(
-            Mapping::open(p.path()).unwrap().settings(),
-            Some(&b"min_id=3000\n"[..])
-        );
+        assert_eq!(Mapping::open(p.path()).unwrap().settings(), Some(&fits[..]));
         p.set_settings(&long);
+        assert_eq!(held(&p), None);
+        p.flush();
         p.flush();
         assert_eq!(Mapping::open(p.path()).unwrap().settings(), None);
+        assert_eq!(logged.lines_with(warning), 2, "once more at the reload");
     }
 
     #[test]
