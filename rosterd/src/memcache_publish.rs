@@ -52,7 +52,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Initial number of slots (two per user or group, one per initgroups
@@ -172,11 +172,12 @@ impl MemcachePublisher {
     /// makes.
     pub fn set_settings(&self, settings: &[u8]) {
         let settings = carried(settings);
-        let mut held = match self.settings.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        *held = settings;
+        *self.held_settings() = settings;
+    }
+
+    /// The settings new files carry, locked.
+    fn held_settings(&self) -> MutexGuard<'_, Option<Vec<u8>>> {
+        self.settings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The published file.
@@ -383,10 +384,7 @@ impl MemcachePublisher {
             let slots = w.slot_count().min(max_slots(limit));
             (slots, w.data_len().min(max_data_len(limit, slots)))
         });
-        let settings = match self.settings.lock() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        };
+        let settings = self.held_settings().clone();
         match MemcacheWriter::create_with_settings(&self.path, slots, len, settings.as_deref()) {
             Ok(w) => *guard = Some(w),
             Err(e) => {
@@ -744,7 +742,7 @@ mod tests {
             .finish();
         let _logs = tracing::subscriber::set_default(subscriber);
         let warning = "too long for the NSS memory cache";
-        let held = |p: &MemcachePublisher| p.settings.lock().unwrap().clone();
+        let held = |p: &MemcachePublisher| p.held_settings().clone();
         let dir = tempfile::tempdir().unwrap();
         let long = vec![b'#'; SETTINGS_MAX_LEN + 1];
         let p = MemcachePublisher::start(dir.path(), DEFAULT_SIZE_LIMIT, Some(&long)).unwrap();

@@ -202,8 +202,10 @@ impl MemcacheWriter {
         }
     }
 
-    /// The settings this file carries, if any.
-    pub fn settings(&self) -> Option<&[u8]> {
+    /// The settings this file carries, if any (for the tests: readers
+    /// take them from the mapping, [`super::Mapping::settings`]).
+    #[cfg(test)]
+    pub(crate) fn settings(&self) -> Option<&[u8]> {
         self.settings.as_deref()
     }
 
